@@ -1,0 +1,368 @@
+package engine
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// accumulator keeps one aggregate's running state for every group.
+type accumulator interface {
+	// grow makes room for n groups.
+	grow(n int)
+	// update folds raw input values; groups[i] is the group of row i. arg is
+	// nil for count(*).
+	update(ctx context.Context, groups []uint32, arg arrow.Array) error
+	// merge folds partial states (columns as stateTypes says).
+	merge(ctx context.Context, groups []uint32, states []arrow.Array) error
+	stateTypes() []arrow.DataType
+	state(mem memory.Allocator) []arrow.Array
+	resultType() arrow.DataType
+	result(mem memory.Allocator) arrow.Array
+}
+
+// newAccumulator builds the accumulator of fn over values of type in (the
+// argument type in partial/single mode, the first state type in final mode).
+func newAccumulator(fn kapotv1.AggregateFunction, in arrow.DataType) (accumulator, error) {
+	switch fn {
+	case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT:
+		return &countAcc{}, nil
+	case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM:
+		switch {
+		case in.ID() == arrow.DECIMAL128:
+			d := in.(*arrow.Decimal128Type)
+			return &decimalSumAcc{typ: &arrow.Decimal128Type{Precision: 38, Scale: d.Scale}}, nil
+		case arrow.IsInteger(in.ID()):
+			return &sumAcc[int64]{typ: arrow.PrimitiveTypes.Int64}, nil
+		case arrow.IsFloating(in.ID()):
+			return &sumAcc[float64]{typ: arrow.PrimitiveTypes.Float64}, nil
+		}
+	case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG:
+		if arrow.IsInteger(in.ID()) || arrow.IsFloating(in.ID()) {
+			return &avgAcc{}, nil
+		}
+	case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN, kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MAX:
+		return newMinMax(in, fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MAX)
+	}
+	return nil, fmt.Errorf("aggregate %v over %s: %w", fn, in, ErrNotSupported)
+}
+
+func castTo(ctx context.Context, arr arrow.Array, t arrow.DataType) (arrow.Array, error) {
+	if arrow.TypeEqual(arr.DataType(), t) {
+		arr.Retain()
+		return arr, nil
+	}
+	return compute.CastArray(ctx, arr, compute.SafeCastOptions(t))
+}
+
+// ---------------------------------------------------------------- count
+
+type countAcc struct{ counts []int64 }
+
+func (a *countAcc) grow(n int) {
+	for len(a.counts) < n {
+		a.counts = append(a.counts, 0)
+	}
+}
+func (a *countAcc) update(_ context.Context, groups []uint32, arg arrow.Array) error {
+	if arg == nil || arg.NullN() == 0 {
+		for _, g := range groups {
+			a.counts[g]++
+		}
+		return nil
+	}
+	for i, g := range groups {
+		if arg.IsValid(i) {
+			a.counts[g]++
+		}
+	}
+	return nil
+}
+func (a *countAcc) merge(_ context.Context, groups []uint32, states []arrow.Array) error {
+	c, ok := states[0].(*array.Int64)
+	if !ok {
+		return fmt.Errorf("count state is %s, want int64: %w", states[0].DataType(), ErrInvalidPlan)
+	}
+	for i, g := range groups {
+		if c.IsValid(i) {
+			a.counts[g] += c.Value(i)
+		}
+	}
+	return nil
+}
+func (a *countAcc) stateTypes() []arrow.DataType { return []arrow.DataType{arrow.PrimitiveTypes.Int64} }
+func (a *countAcc) state(mem memory.Allocator) []arrow.Array {
+	return []arrow.Array{a.result(mem)}
+}
+func (a *countAcc) resultType() arrow.DataType { return arrow.PrimitiveTypes.Int64 }
+func (a *countAcc) result(mem memory.Allocator) arrow.Array {
+	b := array.NewInt64Builder(mem)
+	defer b.Release()
+	b.AppendValues(a.counts, nil)
+	return b.NewArray()
+}
+
+// ---------------------------------------------------------------- sum
+
+type number interface{ int64 | float64 }
+
+type sumAcc[T number] struct {
+	typ   arrow.DataType
+	sums  []T
+	valid []bool
+}
+
+func (a *sumAcc[T]) grow(n int) {
+	for len(a.sums) < n {
+		a.sums = append(a.sums, 0)
+		a.valid = append(a.valid, false)
+	}
+}
+func (a *sumAcc[T]) update(ctx context.Context, groups []uint32, arg arrow.Array) error {
+	c, err := castTo(ctx, arg, a.typ)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	var get func(int) T
+	switch x := c.(type) {
+	case *array.Int64:
+		get = func(i int) T { return T(x.Value(i)) }
+	case *array.Float64:
+		get = func(i int) T { return T(x.Value(i)) }
+	}
+	for i, g := range groups {
+		if c.IsValid(i) {
+			a.sums[g] += get(i)
+			a.valid[g] = true
+		}
+	}
+	return nil
+}
+func (a *sumAcc[T]) merge(ctx context.Context, groups []uint32, states []arrow.Array) error {
+	return a.update(ctx, groups, states[0])
+}
+func (a *sumAcc[T]) stateTypes() []arrow.DataType             { return []arrow.DataType{a.typ} }
+func (a *sumAcc[T]) state(mem memory.Allocator) []arrow.Array { return []arrow.Array{a.result(mem)} }
+func (a *sumAcc[T]) resultType() arrow.DataType               { return a.typ }
+func (a *sumAcc[T]) result(mem memory.Allocator) arrow.Array {
+	switch s := any(a.sums).(type) {
+	case []int64:
+		b := array.NewInt64Builder(mem)
+		defer b.Release()
+		b.AppendValues(s, a.valid)
+		return b.NewArray()
+	case []float64:
+		b := array.NewFloat64Builder(mem)
+		defer b.Release()
+		b.AppendValues(s, a.valid)
+		return b.NewArray()
+	}
+	panic("unreachable")
+}
+
+type decimalSumAcc struct {
+	typ   *arrow.Decimal128Type
+	sums  []decimal128.Num
+	valid []bool
+}
+
+func (a *decimalSumAcc) grow(n int) {
+	for len(a.sums) < n {
+		a.sums = append(a.sums, decimal128.Num{})
+		a.valid = append(a.valid, false)
+	}
+}
+func (a *decimalSumAcc) update(_ context.Context, groups []uint32, arg arrow.Array) error {
+	d, ok := arg.(*array.Decimal128)
+	if !ok || d.DataType().(*arrow.Decimal128Type).Scale != a.typ.Scale {
+		return fmt.Errorf("decimal sum input %s: %w", arg.DataType(), ErrInvalidPlan)
+	}
+	for i, g := range groups {
+		if d.IsValid(i) {
+			a.sums[g] = a.sums[g].Add(d.Value(i))
+			a.valid[g] = true
+		}
+	}
+	return nil
+}
+func (a *decimalSumAcc) merge(ctx context.Context, groups []uint32, states []arrow.Array) error {
+	return a.update(ctx, groups, states[0])
+}
+func (a *decimalSumAcc) stateTypes() []arrow.DataType { return []arrow.DataType{a.typ} }
+func (a *decimalSumAcc) state(mem memory.Allocator) []arrow.Array {
+	return []arrow.Array{a.result(mem)}
+}
+func (a *decimalSumAcc) resultType() arrow.DataType { return a.typ }
+func (a *decimalSumAcc) result(mem memory.Allocator) arrow.Array {
+	b := array.NewDecimal128Builder(mem, a.typ)
+	defer b.Release()
+	b.AppendValues(a.sums, a.valid)
+	return b.NewArray()
+}
+
+// ---------------------------------------------------------------- avg
+
+type avgAcc struct {
+	sum   sumAcc[float64]
+	count countAcc
+}
+
+func (a *avgAcc) grow(n int) {
+	a.sum.typ = arrow.PrimitiveTypes.Float64
+	a.sum.grow(n)
+	a.count.grow(n)
+}
+func (a *avgAcc) update(ctx context.Context, groups []uint32, arg arrow.Array) error {
+	if err := a.sum.update(ctx, groups, arg); err != nil {
+		return err
+	}
+	return a.count.update(ctx, groups, arg)
+}
+func (a *avgAcc) merge(ctx context.Context, groups []uint32, states []arrow.Array) error {
+	if err := a.sum.update(ctx, groups, states[0]); err != nil {
+		return err
+	}
+	return a.count.merge(ctx, groups, states[1:])
+}
+func (a *avgAcc) stateTypes() []arrow.DataType {
+	return []arrow.DataType{arrow.PrimitiveTypes.Float64, arrow.PrimitiveTypes.Int64}
+}
+func (a *avgAcc) state(mem memory.Allocator) []arrow.Array {
+	return []arrow.Array{a.sum.result(mem), a.count.result(mem)}
+}
+func (a *avgAcc) resultType() arrow.DataType { return arrow.PrimitiveTypes.Float64 }
+func (a *avgAcc) result(mem memory.Allocator) arrow.Array {
+	b := array.NewFloat64Builder(mem)
+	defer b.Release()
+	for g, c := range a.count.counts {
+		if c == 0 {
+			b.AppendNull()
+		} else {
+			b.Append(a.sum.sums[g] / float64(c))
+		}
+	}
+	return b.NewArray()
+}
+
+// ---------------------------------------------------------------- min / max
+
+type valuer[T any] interface {
+	Value(int) T
+	IsValid(int) bool
+}
+
+type minMaxAcc[T any] struct {
+	typ   arrow.DataType
+	isMax bool
+	less  func(a, b T) bool
+	get   func(arrow.Array) (valuer[T], bool)
+	put   func(array.Builder, T)
+	vals  []T
+	valid []bool
+}
+
+func (a *minMaxAcc[T]) grow(n int) {
+	var zero T
+	for len(a.vals) < n {
+		a.vals = append(a.vals, zero)
+		a.valid = append(a.valid, false)
+	}
+}
+func (a *minMaxAcc[T]) update(_ context.Context, groups []uint32, arg arrow.Array) error {
+	v, ok := a.get(arg)
+	if !ok {
+		return fmt.Errorf("min/max input is %s, want %s: %w", arg.DataType(), a.typ, ErrInvalidPlan)
+	}
+	for i, g := range groups {
+		if !v.IsValid(i) {
+			continue
+		}
+		x := v.Value(i)
+		if !a.valid[g] || (a.isMax && a.less(a.vals[g], x)) || (!a.isMax && a.less(x, a.vals[g])) {
+			a.vals[g] = x
+			a.valid[g] = true
+		}
+	}
+	return nil
+}
+func (a *minMaxAcc[T]) merge(ctx context.Context, groups []uint32, states []arrow.Array) error {
+	return a.update(ctx, groups, states[0])
+}
+func (a *minMaxAcc[T]) stateTypes() []arrow.DataType             { return []arrow.DataType{a.typ} }
+func (a *minMaxAcc[T]) state(mem memory.Allocator) []arrow.Array { return []arrow.Array{a.result(mem)} }
+func (a *minMaxAcc[T]) resultType() arrow.DataType               { return a.typ }
+func (a *minMaxAcc[T]) result(mem memory.Allocator) arrow.Array {
+	b := array.NewBuilder(mem, a.typ)
+	defer b.Release()
+	for g, v := range a.vals {
+		if a.valid[g] {
+			a.put(b, v)
+		} else {
+			b.AppendNull()
+		}
+	}
+	return b.NewArray()
+}
+
+func ordered[T cmp.Ordered, A valuer[T], B interface{ Append(T) }](typ arrow.DataType, isMax bool) *minMaxAcc[T] {
+	return &minMaxAcc[T]{
+		typ: typ, isMax: isMax,
+		less: func(a, b T) bool { return cmp.Less(a, b) },
+		get: func(arr arrow.Array) (valuer[T], bool) {
+			v, ok := arr.(A)
+			return v, ok
+		},
+		put: func(b array.Builder, v T) { b.(B).Append(v) },
+	}
+}
+
+func newMinMax(t arrow.DataType, isMax bool) (accumulator, error) {
+	switch t.ID() {
+	case arrow.INT8:
+		return ordered[int8, *array.Int8, *array.Int8Builder](t, isMax), nil
+	case arrow.INT16:
+		return ordered[int16, *array.Int16, *array.Int16Builder](t, isMax), nil
+	case arrow.INT32:
+		return ordered[int32, *array.Int32, *array.Int32Builder](t, isMax), nil
+	case arrow.INT64:
+		return ordered[int64, *array.Int64, *array.Int64Builder](t, isMax), nil
+	case arrow.UINT8:
+		return ordered[uint8, *array.Uint8, *array.Uint8Builder](t, isMax), nil
+	case arrow.UINT16:
+		return ordered[uint16, *array.Uint16, *array.Uint16Builder](t, isMax), nil
+	case arrow.UINT32:
+		return ordered[uint32, *array.Uint32, *array.Uint32Builder](t, isMax), nil
+	case arrow.UINT64:
+		return ordered[uint64, *array.Uint64, *array.Uint64Builder](t, isMax), nil
+	case arrow.FLOAT32:
+		return ordered[float32, *array.Float32, *array.Float32Builder](t, isMax), nil
+	case arrow.FLOAT64:
+		return ordered[float64, *array.Float64, *array.Float64Builder](t, isMax), nil
+	case arrow.DATE32:
+		return ordered[arrow.Date32, *array.Date32, *array.Date32Builder](t, isMax), nil
+	case arrow.TIMESTAMP:
+		return ordered[arrow.Timestamp, *array.Timestamp, *array.TimestampBuilder](t, isMax), nil
+	case arrow.STRING:
+		return ordered[string, *array.String, *array.StringBuilder](t, isMax), nil
+	case arrow.DECIMAL128:
+		return &minMaxAcc[decimal128.Num]{
+			typ: t, isMax: isMax,
+			less: func(a, b decimal128.Num) bool { return a.Less(b) },
+			get: func(arr arrow.Array) (valuer[decimal128.Num], bool) {
+				v, ok := arr.(*array.Decimal128)
+				return v, ok && arrow.TypeEqual(arr.DataType(), t)
+			},
+			put: func(b array.Builder, v decimal128.Num) { b.(*array.Decimal128Builder).Append(v) },
+		}, nil
+	}
+	return nil, fmt.Errorf("min/max over %s: %w", t, ErrNotSupported)
+}

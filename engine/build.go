@@ -1,0 +1,143 @@
+package engine
+
+import (
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// MaxPlanDepth bounds plan nesting so a hostile plan cannot exhaust the stack.
+const MaxPlanDepth = 256
+
+// DecodePlan parses serialized plan bytes and builds the plan.
+func DecodePlan(b []byte) (ExecutionPlan, error) {
+	var n kapotv1.PhysicalPlanNode
+	if err := proto.Unmarshal(b, &n); err != nil {
+		return nil, fmt.Errorf("decode plan: %v: %w", err, ErrInvalidPlan)
+	}
+	return FromProto(&n)
+}
+
+// FromProto builds the ExecutionPlan of a wire plan. It is the one place that
+// maps plan nodes to operators; unknown nodes are ErrNotSupported.
+func FromProto(n *kapotv1.PhysicalPlanNode) (ExecutionPlan, error) {
+	return fromProto(n, 0)
+}
+
+func fromProto(n *kapotv1.PhysicalPlanNode, depth int) (ExecutionPlan, error) {
+	if n == nil || n.GetNode() == nil {
+		return nil, fmt.Errorf("plan node missing: %w", ErrInvalidPlan)
+	}
+	if depth > MaxPlanDepth {
+		return nil, fmt.Errorf("plan deeper than %d nodes: %w", MaxPlanDepth, ErrInvalidPlan)
+	}
+	child := func(c *kapotv1.PhysicalPlanNode) (ExecutionPlan, error) { return fromProto(c, depth+1) }
+	switch x := n.GetNode().(type) {
+	case *kapotv1.PhysicalPlanNode_ParquetScan:
+		return newParquetScan(x.ParquetScan)
+	case *kapotv1.PhysicalPlanNode_CsvScan:
+		return newCsvScan(x.CsvScan)
+	case *kapotv1.PhysicalPlanNode_IpcScan:
+		return newIpcScan(x.IpcScan)
+	case *kapotv1.PhysicalPlanNode_Values:
+		return newValues(x.Values)
+	case *kapotv1.PhysicalPlanNode_Projection:
+		in, err := child(x.Projection.GetInput())
+		if err != nil {
+			return nil, err
+		}
+		exprs := make([]Expr, len(x.Projection.GetExprs()))
+		for i, e := range x.Projection.GetExprs() {
+			if exprs[i], err = ExprFromProto(e, in.Schema()); err != nil {
+				return nil, fmt.Errorf("projection: %w", err)
+			}
+		}
+		return NewProjection(in, exprs, x.Projection.GetNames())
+	case *kapotv1.PhysicalPlanNode_Filter:
+		in, err := child(x.Filter.GetInput())
+		if err != nil {
+			return nil, err
+		}
+		pred, err := ExprFromProto(x.Filter.GetPredicate(), in.Schema())
+		if err != nil {
+			return nil, fmt.Errorf("filter: %w", err)
+		}
+		return NewFilter(in, pred)
+	case *kapotv1.PhysicalPlanNode_Limit:
+		in, err := child(x.Limit.GetInput())
+		if err != nil {
+			return nil, err
+		}
+		return NewLimit(in, x.Limit.GetSkip(), x.Limit.GetFetch())
+	case *kapotv1.PhysicalPlanNode_HashAggregate:
+		in, err := child(x.HashAggregate.GetInput())
+		if err != nil {
+			return nil, err
+		}
+		return newHashAggregate(in, x.HashAggregate)
+	case *kapotv1.PhysicalPlanNode_CoalescePartitions:
+		in, err := child(x.CoalescePartitions.GetInput())
+		if err != nil {
+			return nil, err
+		}
+		return NewCoalescePartitions(in), nil
+	case *kapotv1.PhysicalPlanNode_Exchange:
+		in, err := child(x.Exchange.GetInput())
+		if err != nil {
+			return nil, err
+		}
+		if x.Exchange.GetPartitioning() == nil {
+			return nil, fmt.Errorf("exchange without partitioning: %w", ErrInvalidPlan)
+		}
+		p, err := newPartitioning(x.Exchange.GetPartitioning(), in.Schema())
+		if err != nil {
+			return nil, fmt.Errorf("exchange: %w", err)
+		}
+		return &Exchange{input: in, part: p}, nil
+	case *kapotv1.PhysicalPlanNode_ShuffleWriter:
+		w := x.ShuffleWriter
+		in, err := child(w.GetInput())
+		if err != nil {
+			return nil, err
+		}
+		if _, err := shuffleJobDir(w.GetJobId()); err != nil {
+			return nil, err
+		}
+		p, err := newPartitioning(w.GetPartitioning(), in.Schema())
+		if err != nil {
+			return nil, fmt.Errorf("shuffle writer: %w", err)
+		}
+		return &ShuffleWriter{JobID: w.GetJobId(), StageID: w.GetStageId(), input: in, part: p}, nil
+	case *kapotv1.PhysicalPlanNode_ShuffleReader:
+		r := x.ShuffleReader
+		schema, err := SchemaFromProto(r.GetSchema())
+		if err != nil {
+			return nil, fmt.Errorf("shuffle reader: %w", err)
+		}
+		out := &ShuffleReader{stageID: r.GetStageId(), schema: schema}
+		for _, p := range r.GetPartitions() {
+			out.partitions = append(out.partitions, p.GetLocations())
+		}
+		if len(out.partitions) == 0 {
+			return nil, fmt.Errorf("shuffle reader of stage %d has no partitions: %w", r.GetStageId(), ErrInvalidPlan)
+		}
+		return out, nil
+	case *kapotv1.PhysicalPlanNode_UnresolvedShuffle:
+		u := x.UnresolvedShuffle
+		schema, err := SchemaFromProto(u.GetSchema())
+		if err != nil {
+			return nil, fmt.Errorf("unresolved shuffle: %w", err)
+		}
+		if u.GetOutputPartitionCount() < 1 {
+			return nil, fmt.Errorf("unresolved shuffle of stage %d has no partitions: %w", u.GetStageId(), ErrInvalidPlan)
+		}
+		return &UnresolvedShuffle{stageID: u.GetStageId(), schema: schema, n: int(u.GetOutputPartitionCount())}, nil
+	}
+	return nil, fmt.Errorf("plan node %T: %w", n.GetNode(), ErrNotSupported)
+}
+
+func shuffleJobDir(jobID string) (string, error) {
+	return jobID, shuffleValidate(jobID)
+}

@@ -1,0 +1,272 @@
+package engine
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"os"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+func col(name string) *kapotv1.PhysicalExprNode {
+	return &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Column{Column: &kapotv1.ColumnExpr{Name: name}}}
+}
+
+func i64(v int64) *kapotv1.PhysicalExprNode {
+	return &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Literal{Literal: &kapotv1.ScalarValue{
+		Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_INT64}, Value: &kapotv1.ScalarValue_IntValue{IntValue: v}}}}
+}
+
+func bin(l *kapotv1.PhysicalExprNode, op kapotv1.BinaryOp, r *kapotv1.PhysicalExprNode) *kapotv1.PhysicalExprNode {
+	return &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Binary{Binary: &kapotv1.BinaryExpr{Left: l, Op: op, Right: r}}}
+}
+
+func salesCSV(groups ...[]string) *kapotv1.PhysicalPlanNode {
+	var fg []*kapotv1.FileGroup
+	for _, g := range groups {
+		fg = append(fg, &kapotv1.FileGroup{Paths: g})
+	}
+	str := &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_UTF8}
+	return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_CsvScan{CsvScan: &kapotv1.CsvScanNode{
+		FileGroups: fg, HasHeader: true,
+		Schema: &kapotv1.Schema{Fields: []*kapotv1.Field{
+			{Name: "region", Type: str, Nullable: true},
+			{Name: "product", Type: str, Nullable: true},
+			{Name: "qty", Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_INT64}, Nullable: true},
+			{Name: "price", Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_FLOAT64}, Nullable: true},
+		}},
+	}}}
+}
+
+func aggNode(in *kapotv1.PhysicalPlanNode, mode kapotv1.AggregateMode) *kapotv1.PhysicalPlanNode {
+	return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
+		Input: in, Mode: mode,
+		GroupExprs: []*kapotv1.PhysicalExprNode{col("region")},
+		Aggregates: []*kapotv1.AggregateExprNode{
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Name: "n"},
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Expr: col("qty"), Name: "n_qty"},
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: col("qty"), Name: "qty"},
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN, Expr: col("product"), Name: "first"},
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MAX, Expr: col("price"), Name: "top"},
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG, Expr: col("qty"), Name: "avg_qty"},
+		},
+	}}}
+}
+
+// The expected result of aggNode over testdata/sales.csv, sorted.
+var salesByRegion = []string{
+	"NULL|1|1|4|plum|3.25|4",
+	"east|1|0|NULL|apple|1.5|NULL",
+	"north|3|3|6|apple|2|2",
+	"south|2|2|6|apple|2|3",
+}
+
+func newTC(t *testing.T) (*TaskContext, *memory.CheckedAllocator) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	t.Cleanup(func() { mem.AssertSize(t, 0) })
+	return &TaskContext{JobID: "job1", ExecutorID: "exec-a", WorkDir: t.TempDir(), Mem: mem, BatchSize: 2, Properties: map[string]string{}}, mem
+}
+
+func run(t *testing.T, n *kapotv1.PhysicalPlanNode, tc *TaskContext) []string {
+	t.Helper()
+	p, err := FromProto(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs, err := ExecuteCollect(context.Background(), p, tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, b := range bs {
+			b.Release()
+		}
+	}()
+	rows := FormatRows(bs, "|")
+	slices.Sort(rows)
+	return rows
+}
+
+func TestSingleAggregate(t *testing.T) {
+	tc, _ := newTC(t)
+	got := run(t, aggNode(salesCSV([]string{"testdata/sales.csv"}), kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE), tc)
+	if !slices.Equal(got, salesByRegion) {
+		t.Fatalf("got %q\nwant %q", got, salesByRegion)
+	}
+}
+
+func TestFilterProjection(t *testing.T) {
+	tc, _ := newTC(t)
+	plan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Projection{Projection: &kapotv1.ProjectionNode{
+		Input: &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Filter{Filter: &kapotv1.FilterNode{
+			Input:     salesCSV([]string{"testdata/sales.csv"}),
+			Predicate: bin(col("qty"), kapotv1.BinaryOp_BINARY_OP_GTE, i64(2)),
+		}}},
+		Exprs: []*kapotv1.PhysicalExprNode{col("product"), bin(col("qty"), kapotv1.BinaryOp_BINARY_OP_MUL, i64(10))},
+		Names: []string{"", "q10"},
+	}}}
+	p, err := FromProto(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Schema().Field(1).Name; got != "q10" {
+		t.Fatalf("name %q", got)
+	}
+	got := run(t, plan, tc)
+	want := []string{"apple|30", "apple|50", "pear|20", "plum|40"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %q want %q", got, want)
+	}
+}
+
+// TestTwoStageAggregate runs partial aggregation over two partitions, a hash
+// shuffle into three partitions on disk, and the final aggregation reading
+// them back: the same result as a single-phase aggregate.
+func TestTwoStageAggregate(t *testing.T) {
+	tc, _ := newTC(t)
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.csv"), filepath.Join(dir, "b.csv")
+	data, _ := os.ReadFile("testdata/sales.csv")
+	lines := splitLines(string(data))
+	os.WriteFile(a, []byte(lines[0]+"\n"+joinLines(lines[1:4])), 0o644)
+	os.WriteFile(b, []byte(lines[0]+"\n"+joinLines(lines[4:])), 0o644)
+
+	partial := aggNode(salesCSV([]string{a}, []string{b}), kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL)
+	writer := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ShuffleWriter{ShuffleWriter: &kapotv1.ShuffleWriterNode{
+		JobId: "job1", StageId: 1, Input: partial,
+		Partitioning: &kapotv1.Partitioning{Scheme: &kapotv1.Partitioning_Hash{Hash: &kapotv1.HashPartitioning{Exprs: []*kapotv1.PhysicalExprNode{col("region")}, PartitionCount: 3}}},
+	}}}
+	wp, err := FromProto(writer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := wp.(*ShuffleWriter)
+	var total int64
+	for m := 0; m < sw.OutputPartitions(); m++ {
+		stats, err := sw.Run(context.Background(), m, tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(stats) != 3 {
+			t.Fatalf("stats %v", stats)
+		}
+		for _, s := range stats {
+			total += s.Rows
+		}
+	}
+	// Partition a has north,south; b has north,south,east,NULL: 6 partial rows.
+	if total != 6 {
+		t.Fatalf("shuffled %d partial rows, want 6", total)
+	}
+	schema, err := SchemaToProto(sw.Schema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := &kapotv1.ShuffleReaderNode{StageId: 1, Schema: schema}
+	for out := uint32(0); out < 3; out++ {
+		var locs []*kapotv1.PartitionLocation
+		for m := uint32(0); m < 2; m++ {
+			locs = append(locs, &kapotv1.PartitionLocation{JobId: "job1", StageId: 1, MapPartition: m, OutputPartition: out, Executor: &kapotv1.ExecutorMetadata{Id: "exec-a"}})
+		}
+		reader.Partitions = append(reader.Partitions, &kapotv1.ShuffleReaderPartition{Locations: locs})
+	}
+	final := aggNode(&kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ShuffleReader{ShuffleReader: reader}}, kapotv1.AggregateMode_AGGREGATE_MODE_FINAL)
+	got := run(t, final, tc)
+	if !slices.Equal(got, salesByRegion) {
+		t.Fatalf("got %q\nwant %q", got, salesByRegion)
+	}
+}
+
+func TestParquetScanProjection(t *testing.T) {
+	tc, mem := newTC(t)
+	path := filepath.Join(t.TempDir(), "t.parquet")
+	schema := arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int32}, {Name: "s", Type: arrow.BinaryTypes.String, Nullable: true}}, nil)
+	bld := array.NewRecordBuilder(mem, schema)
+	bld.Field(0).(*array.Int32Builder).AppendValues([]int32{1, 2, 3}, nil)
+	bld.Field(1).(*array.StringBuilder).AppendValues([]string{"x", "", "z"}, []bool{true, false, true})
+	rec := bld.NewRecordBatch()
+	bld.Release()
+	f, _ := os.Create(path)
+	tbl := array.NewTableFromRecords(schema, []arrow.RecordBatch{rec})
+	rec.Release()
+	if err := pqarrow.WriteTable(tbl, f, 1024, nil, pqarrow.DefaultWriterProps()); err != nil {
+		t.Fatal(err)
+	}
+	tbl.Release()
+	f.Close()
+	plan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ParquetScan{ParquetScan: &kapotv1.ParquetScanNode{
+		FileGroups: []*kapotv1.FileGroup{{Paths: []string{path}}, {Paths: []string{path}}}, Projection: []string{"s"}}}}
+	got := run(t, plan, tc)
+	want := []string{"NULL", "NULL", "x", "x", "z", "z"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %q want %q", got, want)
+	}
+}
+
+func TestEmptyInputGlobalAggregate(t *testing.T) {
+	tc, _ := newTC(t)
+	plan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
+		Mode: kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE,
+		Input: &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Filter{Filter: &kapotv1.FilterNode{
+			Input: salesCSV([]string{"testdata/sales.csv"}), Predicate: bin(col("qty"), kapotv1.BinaryOp_BINARY_OP_GT, i64(100))}}},
+		Aggregates: []*kapotv1.AggregateExprNode{
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT},
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: col("qty")},
+		},
+	}}}
+	got := run(t, plan, tc)
+	if want := []string{"0|NULL"}; !slices.Equal(got, want) {
+		t.Fatalf("got %q want %q", got, want)
+	}
+}
+
+func TestBadPlans(t *testing.T) {
+	cases := map[string]*kapotv1.PhysicalPlanNode{
+		"empty":           {},
+		"unknown column":  {Node: &kapotv1.PhysicalPlanNode_Filter{Filter: &kapotv1.FilterNode{Input: salesCSV([]string{"testdata/sales.csv"}), Predicate: col("nope")}}},
+		"non-bool filter": {Node: &kapotv1.PhysicalPlanNode_Filter{Filter: &kapotv1.FilterNode{Input: salesCSV([]string{"testdata/sales.csv"}), Predicate: col("qty")}}},
+		"missing file":    salesCSV(),
+		"bad job id":      {Node: &kapotv1.PhysicalPlanNode_ShuffleWriter{ShuffleWriter: &kapotv1.ShuffleWriterNode{JobId: "../etc", Input: salesCSV([]string{"testdata/sales.csv"})}}},
+	}
+	for name, n := range cases {
+		if _, err := FromProto(n); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func splitLines(s string) []string {
+	var out []string
+	for _, l := range slices.Collect(func(yield func(string) bool) {
+		start := 0
+		for i := 0; i < len(s); i++ {
+			if s[i] == '\n' {
+				if !yield(s[start:i]) {
+					return
+				}
+				start = i + 1
+			}
+		}
+		if start < len(s) {
+			yield(s[start:])
+		}
+	}) {
+		out = append(out, l)
+	}
+	return out
+}
+
+func joinLines(ls []string) string {
+	s := ""
+	for _, l := range ls {
+		s += l + "\n"
+	}
+	return s
+}

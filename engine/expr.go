@@ -1,0 +1,346 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/compute/exec"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/arrow/scalar"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// Expr is a scalar expression bound to an input schema.
+type Expr interface {
+	// DataType is the type of the values Eval returns.
+	DataType() arrow.DataType
+	// Eval computes one value per row of batch. The caller releases the result.
+	Eval(ctx context.Context, mem memory.Allocator, batch arrow.RecordBatch) (arrow.Array, error)
+	String() string
+	evalDatum(ctx context.Context, batch arrow.RecordBatch) (compute.Datum, error)
+}
+
+// ExprFromProto binds a wire expression to schema.
+func ExprFromProto(e *kapotv1.PhysicalExprNode, schema *arrow.Schema) (Expr, error) {
+	if e == nil {
+		return nil, fmt.Errorf("expression missing: %w", ErrInvalidPlan)
+	}
+	switch x := e.GetExpr().(type) {
+	case *kapotv1.PhysicalExprNode_Column:
+		return newColumnExpr(x.Column, schema)
+	case *kapotv1.PhysicalExprNode_Literal:
+		s, err := ScalarFromProto(x.Literal)
+		if err != nil {
+			return nil, err
+		}
+		return &literalExpr{value: s}, nil
+	case *kapotv1.PhysicalExprNode_Binary:
+		l, err := ExprFromProto(x.Binary.GetLeft(), schema)
+		if err != nil {
+			return nil, err
+		}
+		r, err := ExprFromProto(x.Binary.GetRight(), schema)
+		if err != nil {
+			return nil, err
+		}
+		return newBinaryExpr(l, x.Binary.GetOp(), r, schema)
+	case *kapotv1.PhysicalExprNode_Not:
+		in, err := ExprFromProto(x.Not.GetExpr(), schema)
+		if err != nil {
+			return nil, err
+		}
+		if in.DataType().ID() != arrow.BOOL {
+			return nil, fmt.Errorf("NOT of %s: operand must be boolean: %w", in.DataType(), ErrInvalidPlan)
+		}
+		return &funcExpr{name: "invert", args: []Expr{in}, typ: arrow.FixedWidthTypes.Boolean, display: "NOT"}, nil
+	case *kapotv1.PhysicalExprNode_IsNull:
+		in, err := ExprFromProto(x.IsNull.GetExpr(), schema)
+		if err != nil {
+			return nil, err
+		}
+		name, display := "is_null", "IS NULL"
+		if x.IsNull.GetNegated() {
+			name, display = "is_valid", "IS NOT NULL"
+		}
+		return &funcExpr{name: name, args: []Expr{in}, typ: arrow.FixedWidthTypes.Boolean, display: display}, nil
+	case *kapotv1.PhysicalExprNode_Cast:
+		in, err := ExprFromProto(x.Cast.GetExpr(), schema)
+		if err != nil {
+			return nil, err
+		}
+		t, err := TypeFromProto(x.Cast.GetType())
+		if err != nil {
+			return nil, err
+		}
+		if !compute.CanCast(in.DataType(), t) {
+			return nil, fmt.Errorf("cast %s to %s: %w", in.DataType(), t, ErrNotSupported)
+		}
+		return &castExpr{in: in, to: t}, nil
+	default:
+		return nil, fmt.Errorf("expression %T: %w", x, ErrNotSupported)
+	}
+}
+
+func materialize(ctx context.Context, mem memory.Allocator, d compute.Datum, n int) (arrow.Array, error) {
+	defer d.Release()
+	switch v := d.(type) {
+	case *compute.ArrayDatum:
+		return v.MakeArray(), nil
+	case *compute.ScalarDatum:
+		return scalar.MakeArrayFromScalar(v.Value, n, mem)
+	default:
+		return nil, fmt.Errorf("expression produced %s: %w", d.Kind(), ErrNotSupported)
+	}
+}
+
+func evalArray(ctx context.Context, e Expr, mem memory.Allocator, batch arrow.RecordBatch) (arrow.Array, error) {
+	ctx = exec.WithAllocator(ctx, mem)
+	d, err := e.evalDatum(ctx, batch)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate %s: %w", e, err)
+	}
+	return materialize(ctx, mem, d, int(batch.NumRows()))
+}
+
+// columnExpr reads an input column.
+type columnExpr struct {
+	index int
+	name  string
+	typ   arrow.DataType
+}
+
+func newColumnExpr(c *kapotv1.ColumnExpr, schema *arrow.Schema) (*columnExpr, error) {
+	idx := int(c.GetIndex())
+	if c.GetName() != "" {
+		idxs := schema.FieldIndices(c.GetName())
+		switch len(idxs) {
+		case 0:
+			return nil, fmt.Errorf("column %q not found in input (%s): %w", c.GetName(), fieldNames(schema), ErrInvalidPlan)
+		case 1:
+			idx = idxs[0]
+		default:
+			return nil, fmt.Errorf("column %q is ambiguous in input (%s): %w", c.GetName(), fieldNames(schema), ErrInvalidPlan)
+		}
+	}
+	if idx < 0 || idx >= schema.NumFields() {
+		return nil, fmt.Errorf("column index %d out of range for %d input columns: %w", idx, schema.NumFields(), ErrInvalidPlan)
+	}
+	f := schema.Field(idx)
+	return &columnExpr{index: idx, name: f.Name, typ: f.Type}, nil
+}
+
+func fieldNames(s *arrow.Schema) string {
+	out := ""
+	for i, f := range s.Fields() {
+		if i > 0 {
+			out += ", "
+		}
+		out += f.Name
+	}
+	return out
+}
+
+func (c *columnExpr) DataType() arrow.DataType { return c.typ }
+func (c *columnExpr) String() string           { return fmt.Sprintf("%s@%d", c.name, c.index) }
+func (c *columnExpr) Eval(ctx context.Context, mem memory.Allocator, b arrow.RecordBatch) (arrow.Array, error) {
+	col := b.Column(c.index)
+	col.Retain()
+	return col, nil
+}
+func (c *columnExpr) evalDatum(_ context.Context, b arrow.RecordBatch) (compute.Datum, error) {
+	return compute.NewDatum(b.Column(c.index)), nil
+}
+
+// literalExpr is a constant.
+type literalExpr struct{ value scalar.Scalar }
+
+func (l *literalExpr) DataType() arrow.DataType { return l.value.DataType() }
+func (l *literalExpr) String() string           { return l.value.String() }
+func (l *literalExpr) Eval(ctx context.Context, mem memory.Allocator, b arrow.RecordBatch) (arrow.Array, error) {
+	return scalar.MakeArrayFromScalar(l.value, int(b.NumRows()), mem)
+}
+func (l *literalExpr) evalDatum(context.Context, arrow.RecordBatch) (compute.Datum, error) {
+	return compute.NewDatum(l.value), nil
+}
+
+// funcExpr calls an Arrow compute function on its arguments.
+type funcExpr struct {
+	name    string
+	args    []Expr
+	typ     arrow.DataType
+	display string
+}
+
+func (f *funcExpr) DataType() arrow.DataType { return f.typ }
+func (f *funcExpr) String() string {
+	switch len(f.args) {
+	case 1:
+		return fmt.Sprintf("%s(%s)", f.display, f.args[0])
+	case 2:
+		return fmt.Sprintf("%s %s %s", f.args[0], f.display, f.args[1])
+	}
+	return f.display
+}
+func (f *funcExpr) Eval(ctx context.Context, mem memory.Allocator, b arrow.RecordBatch) (arrow.Array, error) {
+	return evalArray(ctx, f, mem, b)
+}
+func (f *funcExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.Datum, error) {
+	args := make([]compute.Datum, 0, len(f.args))
+	defer func() {
+		for _, a := range args {
+			a.Release()
+		}
+	}()
+	for _, a := range f.args {
+		d, err := a.evalDatum(ctx, b)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, d)
+	}
+	return compute.CallFunction(ctx, f.name, nil, args...)
+}
+
+var binaryFuncs = map[kapotv1.BinaryOp]struct{ fn, display string }{
+	kapotv1.BinaryOp_BINARY_OP_EQ:  {"equal", "="},
+	kapotv1.BinaryOp_BINARY_OP_NEQ: {"not_equal", "!="},
+	kapotv1.BinaryOp_BINARY_OP_LT:  {"less", "<"},
+	kapotv1.BinaryOp_BINARY_OP_LTE: {"less_equal", "<="},
+	kapotv1.BinaryOp_BINARY_OP_GT:  {"greater", ">"},
+	kapotv1.BinaryOp_BINARY_OP_GTE: {"greater_equal", ">="},
+	kapotv1.BinaryOp_BINARY_OP_AND: {"and_kleene", "AND"},
+	kapotv1.BinaryOp_BINARY_OP_OR:  {"or_kleene", "OR"},
+	kapotv1.BinaryOp_BINARY_OP_ADD: {"add", "+"},
+	kapotv1.BinaryOp_BINARY_OP_SUB: {"subtract", "-"},
+	kapotv1.BinaryOp_BINARY_OP_MUL: {"multiply", "*"},
+	kapotv1.BinaryOp_BINARY_OP_DIV: {"divide", "/"},
+}
+
+func newBinaryExpr(l Expr, op kapotv1.BinaryOp, r Expr, schema *arrow.Schema) (Expr, error) {
+	f, ok := binaryFuncs[op]
+	if !ok {
+		return nil, fmt.Errorf("binary operator %v: %w", op, ErrNotSupported)
+	}
+	e := &funcExpr{name: f.fn, args: []Expr{l, r}, display: f.display}
+	// Resolve the result type by evaluating over an empty batch: this also
+	// rejects operand types the kernel cannot take, at plan time.
+	empty := emptyBatch(schema)
+	defer empty.Release()
+	d, err := e.evalDatum(exec.WithAllocator(context.Background(), memory.DefaultAllocator), empty)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s %s (%s, %s): %w", l, f.display, r, l.DataType(), r.DataType(), errorsJoinNotSupported(err))
+	}
+	e.typ = d.(compute.ArrayLikeDatum).Type()
+	d.Release()
+	return e, nil
+}
+
+func errorsJoinNotSupported(err error) error { return fmt.Errorf("%w: %v", ErrNotSupported, err) }
+
+func emptyBatch(schema *arrow.Schema) arrow.RecordBatch {
+	cols := make([]arrow.Array, schema.NumFields())
+	for i, f := range schema.Fields() {
+		cols[i] = array.MakeArrayOfNull(memory.DefaultAllocator, f.Type, 0)
+	}
+	b := array.NewRecordBatch(schema, cols, 0)
+	for _, c := range cols {
+		c.Release()
+	}
+	return b
+}
+
+// castExpr converts its input to another type.
+type castExpr struct {
+	in Expr
+	to arrow.DataType
+}
+
+func (c *castExpr) DataType() arrow.DataType { return c.to }
+func (c *castExpr) String() string           { return fmt.Sprintf("CAST(%s AS %s)", c.in, c.to) }
+func (c *castExpr) Eval(ctx context.Context, mem memory.Allocator, b arrow.RecordBatch) (arrow.Array, error) {
+	return evalArray(ctx, c, mem, b)
+}
+func (c *castExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.Datum, error) {
+	d, err := c.in.evalDatum(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Release()
+	return compute.CastDatum(ctx, d, compute.SafeCastOptions(c.to))
+}
+
+// ScalarFromProto converts a wire literal to an Arrow scalar.
+func ScalarFromProto(v *kapotv1.ScalarValue) (scalar.Scalar, error) {
+	if v == nil {
+		return nil, fmt.Errorf("literal missing: %w", ErrInvalidPlan)
+	}
+	t, err := TypeFromProto(v.GetType())
+	if err != nil {
+		return nil, err
+	}
+	if v.GetValue() == nil {
+		return scalar.MakeNullScalar(t), nil
+	}
+	bad := func() (scalar.Scalar, error) {
+		return nil, fmt.Errorf("literal %v does not fit type %s: %w", v.GetValue(), t, ErrInvalidPlan)
+	}
+	switch x := v.GetValue().(type) {
+	case *kapotv1.ScalarValue_BoolValue:
+		if t.ID() != arrow.BOOL {
+			return bad()
+		}
+		return scalar.NewBooleanScalar(x.BoolValue), nil
+	case *kapotv1.ScalarValue_IntValue:
+		switch t.ID() {
+		case arrow.DATE32:
+			return scalar.NewDate32Scalar(arrow.Date32(x.IntValue)), nil
+		case arrow.TIMESTAMP:
+			return scalar.NewTimestampScalar(arrow.Timestamp(x.IntValue), t), nil
+		case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.FLOAT32, arrow.FLOAT64:
+			s, err := scalar.NewInt64Scalar(x.IntValue).CastTo(t)
+			if err != nil {
+				return bad()
+			}
+			return s, nil
+		}
+		return bad()
+	case *kapotv1.ScalarValue_UintValue:
+		s, err := scalar.NewUint64Scalar(x.UintValue).CastTo(t)
+		if err != nil {
+			return bad()
+		}
+		return s, nil
+	case *kapotv1.ScalarValue_FloatValue:
+		s, err := scalar.NewFloat64Scalar(x.FloatValue).CastTo(t)
+		if err != nil || !arrow.IsFloating(t.ID()) {
+			return bad()
+		}
+		return s, nil
+	case *kapotv1.ScalarValue_StringValue:
+		if t.ID() != arrow.STRING && t.ID() != arrow.LARGE_STRING {
+			return bad()
+		}
+		return scalar.MakeScalarParam(x.StringValue, t)
+	case *kapotv1.ScalarValue_DecimalUnscaled:
+		dt, ok := t.(*arrow.Decimal128Type)
+		if !ok {
+			return bad()
+		}
+		n, ok := new(big.Int).SetString(x.DecimalUnscaled, 10)
+		if !ok {
+			return bad()
+		}
+		d := decimal128.FromBigInt(n)
+		if !d.FitsInPrecision(dt.Precision) {
+			return bad()
+		}
+		return scalar.NewDecimal128Scalar(d, dt), nil
+	}
+	return bad()
+}

@@ -1,0 +1,127 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kapot-go/kapot/shuffle"
+)
+
+// ErrNotSupported marks plans, types or expressions the engine cannot run.
+var ErrNotSupported = errors.New("not supported")
+
+// ErrInvalidPlan marks plans that are malformed (missing inputs, bad column
+// references, out-of-range partitions).
+var ErrInvalidPlan = errors.New("invalid plan")
+
+// Operator is a running stream of record batches for one partition.
+//
+// Next returns the next batch, or io.EOF when the stream is done; the caller
+// owns the returned batch and must Release it. Next may be called again after
+// an error only to get the same or another error. Close releases everything
+// the operator holds, is idempotent, and is safe to call without Next.
+type Operator interface {
+	Schema() *arrow.Schema
+	Next(ctx context.Context) (arrow.RecordBatch, error)
+	Close() error
+}
+
+// ExecutionPlan is a node of a physical plan: it knows its output schema and
+// partition count and opens an Operator for any one of its partitions.
+type ExecutionPlan interface {
+	Schema() *arrow.Schema
+	// OutputPartitions is the number of partitions Execute accepts.
+	OutputPartitions() int
+	Children() []ExecutionPlan
+	// Execute opens partition p. The returned Operator must be closed.
+	Execute(ctx context.Context, p int, tc *TaskContext) (Operator, error)
+	// String names the node for EXPLAIN output and errors.
+	String() string
+}
+
+// TaskContext is what a running task gives its operators.
+type TaskContext struct {
+	JobID      string
+	StageID    uint32
+	Partition  int
+	ExecutorID string
+	// WorkDir is the executor's root directory for job data.
+	WorkDir string
+	// Mem allocates every Arrow buffer of the task.
+	Mem memory.Allocator
+	// Fetcher reads shuffle partitions held by other executors.
+	Fetcher shuffle.Fetcher
+	// BatchSize is the target number of rows per batch.
+	BatchSize int
+	// Properties are the job's session properties.
+	Properties map[string]string
+}
+
+// DefaultBatchSize is the row count scans aim for when a plan does not say.
+const DefaultBatchSize = 8192
+
+func (tc *TaskContext) batchSize(override int64) int {
+	if override > 0 {
+		return int(override)
+	}
+	if tc != nil && tc.BatchSize > 0 {
+		return tc.BatchSize
+	}
+	return DefaultBatchSize
+}
+
+func checkPartition(p ExecutionPlan, partition int) error {
+	if partition < 0 || partition >= p.OutputPartitions() {
+		return fmt.Errorf("%s: partition %d out of range [0,%d): %w", p, partition, p.OutputPartitions(), ErrInvalidPlan)
+	}
+	return nil
+}
+
+// Collect drains op, returning every batch it produced. The caller releases
+// the batches; op is closed.
+func Collect(ctx context.Context, op Operator) ([]arrow.RecordBatch, error) {
+	defer op.Close()
+	var out []arrow.RecordBatch
+	for {
+		b, err := op.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			for _, r := range out {
+				r.Release()
+			}
+			return nil, err
+		}
+		out = append(out, b)
+	}
+}
+
+// ExecuteCollect runs every partition of p in turn and returns all batches.
+func ExecuteCollect(ctx context.Context, p ExecutionPlan, tc *TaskContext) ([]arrow.RecordBatch, error) {
+	var out []arrow.RecordBatch
+	release := func() {
+		for _, r := range out {
+			r.Release()
+		}
+	}
+	for i := 0; i < p.OutputPartitions(); i++ {
+		op, err := p.Execute(ctx, i, tc)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		bs, err := Collect(ctx, op)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		out = append(out, bs...)
+	}
+	return out, nil
+}

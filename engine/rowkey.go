@@ -1,0 +1,182 @@
+package engine
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+)
+
+// keyEncoder appends the encoding of row i of one column to buf. Equal values
+// (and nulls) encode to equal bytes, so concatenated encodings identify a
+// group, and hashing them partitions rows the same way on every executor.
+type keyEncoder func(buf []byte, i int) []byte
+
+func newKeyEncoder(arr arrow.Array) (keyEncoder, error) {
+	valid := func(buf []byte, i int) ([]byte, bool) {
+		if arr.IsNull(i) {
+			return append(buf, 0), false
+		}
+		return append(buf, 1), true
+	}
+	u64 := func(get func(int) uint64) keyEncoder {
+		return func(buf []byte, i int) []byte {
+			buf, ok := valid(buf, i)
+			if !ok {
+				return buf
+			}
+			return binary.LittleEndian.AppendUint64(buf, get(i))
+		}
+	}
+	switch a := arr.(type) {
+	case *array.Boolean:
+		return u64(func(i int) uint64 {
+			if a.Value(i) {
+				return 1
+			}
+			return 0
+		}), nil
+	case *array.Int8:
+		return u64(func(i int) uint64 { return uint64(a.Value(i)) }), nil
+	case *array.Int16:
+		return u64(func(i int) uint64 { return uint64(a.Value(i)) }), nil
+	case *array.Int32:
+		return u64(func(i int) uint64 { return uint64(a.Value(i)) }), nil
+	case *array.Int64:
+		return u64(func(i int) uint64 { return uint64(a.Value(i)) }), nil
+	case *array.Uint8:
+		return u64(func(i int) uint64 { return uint64(a.Value(i)) }), nil
+	case *array.Uint16:
+		return u64(func(i int) uint64 { return uint64(a.Value(i)) }), nil
+	case *array.Uint32:
+		return u64(func(i int) uint64 { return uint64(a.Value(i)) }), nil
+	case *array.Uint64:
+		return u64(func(i int) uint64 { return a.Value(i) }), nil
+	case *array.Float32:
+		return u64(func(i int) uint64 { return uint64(math.Float32bits(normFloat32(a.Value(i)))) }), nil
+	case *array.Float64:
+		return u64(func(i int) uint64 { return math.Float64bits(normFloat64(a.Value(i))) }), nil
+	case *array.Date32:
+		return u64(func(i int) uint64 { return uint64(a.Value(i)) }), nil
+	case *array.Timestamp:
+		return u64(func(i int) uint64 { return uint64(a.Value(i)) }), nil
+	case *array.Decimal128:
+		return func(buf []byte, i int) []byte {
+			buf, ok := valid(buf, i)
+			if !ok {
+				return buf
+			}
+			v := a.Value(i)
+			buf = binary.LittleEndian.AppendUint64(buf, v.LowBits())
+			return binary.LittleEndian.AppendUint64(buf, uint64(v.HighBits()))
+		}, nil
+	case *array.String:
+		return func(buf []byte, i int) []byte {
+			buf, ok := valid(buf, i)
+			if !ok {
+				return buf
+			}
+			s := a.Value(i)
+			buf = binary.AppendUvarint(buf, uint64(len(s)))
+			return append(buf, s...)
+		}, nil
+	case *array.LargeString:
+		return func(buf []byte, i int) []byte {
+			buf, ok := valid(buf, i)
+			if !ok {
+				return buf
+			}
+			s := a.Value(i)
+			buf = binary.AppendUvarint(buf, uint64(len(s)))
+			return append(buf, s...)
+		}, nil
+	case *array.Null:
+		return func(buf []byte, i int) []byte { return append(buf, 0) }, nil
+	}
+	return nil, fmt.Errorf("group or partition key of type %s: %w", arr.DataType(), ErrNotSupported)
+}
+
+// normFloat64 maps -0 to +0 and every NaN to one NaN so they group together.
+func normFloat64(f float64) float64 {
+	if f == 0 {
+		return 0
+	}
+	if math.IsNaN(f) {
+		return math.NaN()
+	}
+	return f
+}
+
+func normFloat32(f float32) float32 {
+	if f == 0 {
+		return 0
+	}
+	if f != f {
+		return float32(math.NaN())
+	}
+	return f
+}
+
+// hashKey is 64-bit FNV-1a: stable across processes and machines, which
+// partitioning needs (Go's maphash is seeded per process).
+func hashKey(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	// Final avalanche so low bits (used by mod) depend on every byte.
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	return h
+}
+
+// appendFrom appends row i of arr to b, which has arr's type.
+func appendFrom(b array.Builder, arr arrow.Array, i int) error {
+	if arr.IsNull(i) {
+		b.AppendNull()
+		return nil
+	}
+	switch a := arr.(type) {
+	case *array.Boolean:
+		b.(*array.BooleanBuilder).Append(a.Value(i))
+	case *array.Int8:
+		b.(*array.Int8Builder).Append(a.Value(i))
+	case *array.Int16:
+		b.(*array.Int16Builder).Append(a.Value(i))
+	case *array.Int32:
+		b.(*array.Int32Builder).Append(a.Value(i))
+	case *array.Int64:
+		b.(*array.Int64Builder).Append(a.Value(i))
+	case *array.Uint8:
+		b.(*array.Uint8Builder).Append(a.Value(i))
+	case *array.Uint16:
+		b.(*array.Uint16Builder).Append(a.Value(i))
+	case *array.Uint32:
+		b.(*array.Uint32Builder).Append(a.Value(i))
+	case *array.Uint64:
+		b.(*array.Uint64Builder).Append(a.Value(i))
+	case *array.Float32:
+		b.(*array.Float32Builder).Append(a.Value(i))
+	case *array.Float64:
+		b.(*array.Float64Builder).Append(a.Value(i))
+	case *array.Date32:
+		b.(*array.Date32Builder).Append(a.Value(i))
+	case *array.Timestamp:
+		b.(*array.TimestampBuilder).Append(a.Value(i))
+	case *array.Decimal128:
+		b.(*array.Decimal128Builder).Append(a.Value(i))
+	case *array.String:
+		b.(*array.StringBuilder).Append(a.Value(i))
+	case *array.LargeString:
+		b.(*array.LargeStringBuilder).Append(a.Value(i))
+	case *array.Null:
+		b.AppendNull()
+	default:
+		return fmt.Errorf("append value of type %s: %w", arr.DataType(), ErrNotSupported)
+	}
+	return nil
+}

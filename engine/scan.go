@@ -1,0 +1,479 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/csv"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// fileFormat opens one file as a stream of batches with the scan's projection.
+type fileFormat interface {
+	name() string
+	open(ctx context.Context, path string, tc *TaskContext) (batchReader, error)
+}
+
+// batchReader is the per-file stream a scan reads; batches it returns are
+// owned by the caller.
+type batchReader interface {
+	next() (arrow.RecordBatch, error)
+	close()
+}
+
+// fileScan reads file groups, one group per partition, file after file.
+type fileScan struct {
+	groups [][]string
+	schema *arrow.Schema
+	format fileFormat
+}
+
+func newFileScan(groups []*kapotv1.FileGroup, f fileFormat, schema *arrow.Schema) (*fileScan, error) {
+	s := &fileScan{format: f, schema: schema}
+	for _, g := range groups {
+		if len(g.GetPaths()) == 0 {
+			return nil, fmt.Errorf("%s scan: empty file group: %w", f.name(), ErrInvalidPlan)
+		}
+		s.groups = append(s.groups, g.GetPaths())
+	}
+	if len(s.groups) == 0 {
+		return nil, fmt.Errorf("%s scan: no files: %w", f.name(), ErrInvalidPlan)
+	}
+	return s, nil
+}
+
+func firstPath(groups []*kapotv1.FileGroup) (string, error) {
+	for _, g := range groups {
+		for _, p := range g.GetPaths() {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("scan: no files: %w", ErrInvalidPlan)
+}
+
+func (s *fileScan) Schema() *arrow.Schema     { return s.schema }
+func (s *fileScan) OutputPartitions() int     { return len(s.groups) }
+func (s *fileScan) Children() []ExecutionPlan { return nil }
+func (s *fileScan) String() string {
+	n := 0
+	for _, g := range s.groups {
+		n += len(g)
+	}
+	return fmt.Sprintf("%sScan(files=%d, partitions=%d)", s.format.name(), n, len(s.groups))
+}
+
+func (s *fileScan) Execute(ctx context.Context, p int, tc *TaskContext) (Operator, error) {
+	if err := checkPartition(s, p); err != nil {
+		return nil, err
+	}
+	return &fileScanOp{scan: s, files: s.groups[p], tc: tc}, nil
+}
+
+type fileScanOp struct {
+	scan  *fileScan
+	files []string
+	tc    *TaskContext
+	cur   batchReader
+	next  int
+}
+
+func (o *fileScanOp) Schema() *arrow.Schema { return o.scan.schema }
+
+func (o *fileScanOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if o.cur == nil {
+			if o.next >= len(o.files) {
+				return nil, io.EOF
+			}
+			path := o.files[o.next]
+			o.next++
+			r, err := o.scan.format.open(ctx, path, o.tc)
+			if err != nil {
+				return nil, fmt.Errorf("%s scan: open %s: %w", o.scan.format.name(), path, err)
+			}
+			o.cur = r
+		}
+		b, err := o.cur.next()
+		if errors.Is(err, io.EOF) {
+			o.cur.close()
+			o.cur = nil
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s scan: read %s: %w", o.scan.format.name(), o.files[o.next-1], err)
+		}
+		if !b.Schema().Equal(o.scan.schema) {
+			b2, err := conformBatch(b, o.scan.schema)
+			b.Release()
+			if err != nil {
+				return nil, fmt.Errorf("%s scan: %s: %w", o.scan.format.name(), o.files[o.next-1], err)
+			}
+			b = b2
+		}
+		return b, nil
+	}
+}
+
+func (o *fileScanOp) Close() error {
+	if o.cur != nil {
+		o.cur.close()
+		o.cur = nil
+	}
+	o.next = len(o.files)
+	return nil
+}
+
+// conformBatch relabels b with schema when the column types agree (files of
+// one scan may differ only in nullability or metadata).
+func conformBatch(b arrow.RecordBatch, schema *arrow.Schema) (arrow.RecordBatch, error) {
+	if int(b.NumCols()) != schema.NumFields() {
+		return nil, fmt.Errorf("file has %d columns, scan expects %d", b.NumCols(), schema.NumFields())
+	}
+	for i, f := range schema.Fields() {
+		if !arrow.TypeEqual(f.Type, b.Column(i).DataType()) {
+			return nil, fmt.Errorf("column %q is %s in the file, %s in the scan schema", f.Name, b.Column(i).DataType(), f.Type)
+		}
+	}
+	return array.NewRecordBatch(schema, b.Columns(), b.NumRows()), nil
+}
+
+func project(schema *arrow.Schema, names []string) ([]int, *arrow.Schema, error) {
+	if len(names) == 0 {
+		idx := make([]int, schema.NumFields())
+		for i := range idx {
+			idx[i] = i
+		}
+		return idx, schema, nil
+	}
+	idx := make([]int, len(names))
+	fields := make([]arrow.Field, len(names))
+	for i, n := range names {
+		is := schema.FieldIndices(n)
+		if len(is) != 1 {
+			return nil, nil, fmt.Errorf("projected column %q not found in file columns (%s): %w", n, fieldNames(schema), ErrInvalidPlan)
+		}
+		idx[i] = is[0]
+		fields[i] = schema.Field(is[0])
+	}
+	return idx, arrow.NewSchema(fields, nil), nil
+}
+
+func projectBatch(b arrow.RecordBatch, idx []int, schema *arrow.Schema) arrow.RecordBatch {
+	cols := make([]arrow.Array, len(idx))
+	for i, c := range idx {
+		cols[i] = b.Column(c)
+	}
+	return array.NewRecordBatch(schema, cols, b.NumRows())
+}
+
+// ---------------------------------------------------------------- parquet
+
+type parquetFormat struct {
+	projection []string
+	batchSize  int64
+}
+
+func (parquetFormat) name() string { return "Parquet" }
+
+func parquetSchema(path string) (*arrow.Schema, error) {
+	pf, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer pf.Close()
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return fr.Schema()
+}
+
+func newParquetScan(n *kapotv1.ParquetScanNode) (ExecutionPlan, error) {
+	path, err := firstPath(n.GetFileGroups())
+	if err != nil {
+		return nil, err
+	}
+	full, err := parquetSchema(path)
+	if err != nil {
+		return nil, fmt.Errorf("Parquet scan: %w", err)
+	}
+	_, schema, err := project(full, n.GetProjection())
+	if err != nil {
+		return nil, fmt.Errorf("Parquet scan %s: %w", path, err)
+	}
+	return newFileScan(n.GetFileGroups(), parquetFormat{projection: n.GetProjection(), batchSize: n.GetBatchSize()}, schema)
+}
+
+type parquetReader struct {
+	pf *file.Reader
+	rr pqarrow.RecordReader
+}
+
+func (f parquetFormat) open(ctx context.Context, path string, tc *TaskContext) (batchReader, error) {
+	pf, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		return nil, err
+	}
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(tc.batchSize(f.batchSize)), Parallel: true}, tc.Mem)
+	if err != nil {
+		pf.Close()
+		return nil, err
+	}
+	full, err := fr.Schema()
+	if err != nil {
+		pf.Close()
+		return nil, err
+	}
+	var cols []int
+	if len(f.projection) > 0 {
+		if cols, _, err = project(full, f.projection); err != nil {
+			pf.Close()
+			return nil, err
+		}
+	}
+	rr, err := fr.GetRecordReader(ctx, cols, nil)
+	if err != nil {
+		pf.Close()
+		return nil, err
+	}
+	return &parquetReader{pf: pf, rr: rr}, nil
+}
+
+func (r *parquetReader) next() (arrow.RecordBatch, error) {
+	if !r.rr.Next() {
+		if err := r.rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+		return nil, io.EOF
+	}
+	b := r.rr.RecordBatch()
+	b.Retain()
+	return b, nil
+}
+
+func (r *parquetReader) close() {
+	r.rr.Release()
+	r.pf.Close()
+}
+
+// ---------------------------------------------------------------- csv
+
+type csvFormat struct {
+	fileSchema *arrow.Schema
+	header     bool
+	delimiter  rune
+	proj       []int
+	schema     *arrow.Schema
+	batchSize  int64
+}
+
+func (csvFormat) name() string { return "CSV" }
+
+func newCsvScan(n *kapotv1.CsvScanNode) (ExecutionPlan, error) {
+	f := csvFormat{header: n.GetHasHeader(), delimiter: ',', batchSize: n.GetBatchSize()}
+	if d := n.GetDelimiter(); d != "" {
+		r := []rune(d)
+		if len(r) != 1 || r[0] == '\n' || r[0] == '\r' || r[0] == '"' {
+			return nil, fmt.Errorf("CSV scan: delimiter %q must be one character other than newline or quote: %w", d, ErrInvalidPlan)
+		}
+		f.delimiter = r[0]
+	}
+	var err error
+	switch {
+	case n.GetSchema() != nil && len(n.GetSchema().GetFields()) > 0:
+		if f.fileSchema, err = SchemaFromProto(n.GetSchema()); err != nil {
+			return nil, fmt.Errorf("CSV scan: %w", err)
+		}
+	case n.GetInferSchema():
+		path, err := firstPath(n.GetFileGroups())
+		if err != nil {
+			return nil, err
+		}
+		if f.fileSchema, err = inferCSVSchema(path, f.header, f.delimiter); err != nil {
+			return nil, fmt.Errorf("CSV scan: infer schema of %s: %w", path, err)
+		}
+	default:
+		return nil, fmt.Errorf("CSV scan: needs a schema or infer_schema: %w", ErrInvalidPlan)
+	}
+	if f.proj, f.schema, err = project(f.fileSchema, n.GetProjection()); err != nil {
+		return nil, fmt.Errorf("CSV scan: %w", err)
+	}
+	return newFileScan(n.GetFileGroups(), f, f.schema)
+}
+
+func inferCSVSchema(path string, header bool, delim rune) (*arrow.Schema, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	r := csv.NewInferringReader(bufio.NewReader(fh), csv.WithHeader(header), csv.WithComma(delim), csv.WithChunk(1024), csv.WithNullReader(true, ""))
+	defer r.Release()
+	if !r.Next() {
+		if err := r.Err(); err != nil {
+			return nil, err
+		}
+	}
+	s := r.Schema()
+	if s == nil {
+		return nil, fmt.Errorf("no rows to infer a schema from")
+	}
+	if !header {
+		fields := s.Fields()
+		for i := range fields {
+			fields[i].Name = fmt.Sprintf("column_%d", i+1)
+		}
+		s = arrow.NewSchema(fields, nil)
+	}
+	return s, nil
+}
+
+type csvReader struct {
+	fh *os.File
+	r  *csv.Reader
+	f  *csvFormat
+}
+
+func (f csvFormat) open(ctx context.Context, path string, tc *TaskContext) (batchReader, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	r := csv.NewReader(bufio.NewReaderSize(fh, 1<<16), f.fileSchema,
+		csv.WithHeader(f.header), csv.WithComma(f.delimiter), csv.WithChunk(tc.batchSize(f.batchSize)),
+		csv.WithAllocator(tc.Mem), csv.WithNullReader(true, ""))
+	return &csvReader{fh: fh, r: r, f: &f}, nil
+}
+
+func (r *csvReader) next() (arrow.RecordBatch, error) {
+	if !r.r.Next() {
+		if err := r.r.Err(); err != nil {
+			return nil, err
+		}
+		return nil, io.EOF
+	}
+	return projectBatch(r.r.RecordBatch(), r.f.proj, r.f.schema), nil
+}
+
+func (r *csvReader) close() {
+	r.r.Release()
+	r.fh.Close()
+}
+
+// ---------------------------------------------------------------- arrow ipc
+
+type ipcFormat struct {
+	proj   []int
+	schema *arrow.Schema
+}
+
+func (ipcFormat) name() string { return "IPC" }
+
+var ipcFileMagic = []byte("ARROW1")
+
+// ipcOpen opens an Arrow IPC file in file or stream format.
+func ipcOpen(path string, mem memory.Allocator) (*os.File, func() (arrow.RecordBatch, error), *arrow.Schema, func(), error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	head := make([]byte, len(ipcFileMagic))
+	n, _ := io.ReadFull(fh, head)
+	if n == len(head) && string(head) == string(ipcFileMagic) {
+		fr, err := ipc.NewFileReader(fh, ipc.WithAllocator(mem))
+		if err != nil {
+			fh.Close()
+			return nil, nil, nil, nil, err
+		}
+		i := 0
+		next := func() (arrow.RecordBatch, error) {
+			if i >= fr.NumRecords() {
+				return nil, io.EOF
+			}
+			b, err := fr.RecordBatchAt(i)
+			i++
+			return b, err
+		}
+		return fh, next, fr.Schema(), func() { fr.Close(); fh.Close() }, nil
+	}
+	if _, err := fh.Seek(0, io.SeekStart); err != nil {
+		fh.Close()
+		return nil, nil, nil, nil, err
+	}
+	sr, err := ipc.NewReader(bufio.NewReader(fh), ipc.WithAllocator(mem))
+	if err != nil {
+		fh.Close()
+		return nil, nil, nil, nil, err
+	}
+	next := func() (arrow.RecordBatch, error) {
+		if !sr.Next() {
+			if err := sr.Err(); err != nil {
+				return nil, err
+			}
+			return nil, io.EOF
+		}
+		b := sr.RecordBatch()
+		b.Retain()
+		return b, nil
+	}
+	return fh, next, sr.Schema(), func() { sr.Release(); fh.Close() }, nil
+}
+
+func newIpcScan(n *kapotv1.IpcScanNode) (ExecutionPlan, error) {
+	path, err := firstPath(n.GetFileGroups())
+	if err != nil {
+		return nil, err
+	}
+	_, _, full, closeFn, err := ipcOpen(path, memory.DefaultAllocator)
+	if err != nil {
+		return nil, fmt.Errorf("IPC scan: open %s: %w", path, err)
+	}
+	closeFn()
+	f := ipcFormat{}
+	if f.proj, f.schema, err = project(full, n.GetProjection()); err != nil {
+		return nil, fmt.Errorf("IPC scan: %w", err)
+	}
+	return newFileScan(n.GetFileGroups(), f, f.schema)
+}
+
+type ipcReader struct {
+	nextFn  func() (arrow.RecordBatch, error)
+	closeFn func()
+	f       ipcFormat
+}
+
+func (f ipcFormat) open(ctx context.Context, path string, tc *TaskContext) (batchReader, error) {
+	_, next, _, closeFn, err := ipcOpen(path, tc.Mem)
+	if err != nil {
+		return nil, err
+	}
+	return &ipcReader{nextFn: next, closeFn: closeFn, f: f}, nil
+}
+
+func (r *ipcReader) next() (arrow.RecordBatch, error) {
+	b, err := r.nextFn()
+	if err != nil {
+		return nil, err
+	}
+	defer b.Release()
+	return projectBatch(b, r.f.proj, r.f.schema), nil
+}
+
+func (r *ipcReader) close() { r.closeFn() }
+
+var _ = strings.TrimSpace

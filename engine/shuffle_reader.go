@@ -1,0 +1,173 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/shuffle"
+)
+
+// ShuffleReader reads, for each of its partitions, the map outputs the
+// scheduler resolved: local ones straight from disk, remote ones through the
+// task's Fetcher.
+type ShuffleReader struct {
+	stageID    uint32
+	schema     *arrow.Schema
+	partitions [][]*kapotv1.PartitionLocation
+}
+
+var _ ExecutionPlan = (*ShuffleReader)(nil)
+
+func (r *ShuffleReader) Schema() *arrow.Schema     { return r.schema }
+func (r *ShuffleReader) OutputPartitions() int     { return len(r.partitions) }
+func (r *ShuffleReader) Children() []ExecutionPlan { return nil }
+func (r *ShuffleReader) String() string {
+	return fmt.Sprintf("ShuffleReader(stage=%d, partitions=%d)", r.stageID, len(r.partitions))
+}
+
+func (r *ShuffleReader) Execute(ctx context.Context, p int, tc *TaskContext) (Operator, error) {
+	if err := checkPartition(r, p); err != nil {
+		return nil, err
+	}
+	return &shuffleReadOp{r: r, locs: r.partitions[p], tc: tc}, nil
+}
+
+type shuffleReadOp struct {
+	r    *ShuffleReader
+	locs []*kapotv1.PartitionLocation
+	tc   *TaskContext
+	next int
+	src  io.ReadCloser
+	rdr  *ipc.Reader
+	loc  *kapotv1.PartitionLocation
+}
+
+func (o *shuffleReadOp) Schema() *arrow.Schema { return o.r.schema }
+
+func (o *shuffleReadOp) fetchErr(loc *kapotv1.PartitionLocation, err error) error {
+	if fe := (*shuffle.FetchError)(nil); errors.As(err, &fe) {
+		return err
+	}
+	return &shuffle.FetchError{ExecutorID: loc.GetExecutor().GetId(), JobID: loc.GetJobId(), MapStageID: loc.GetStageId(), MapPartition: loc.GetMapPartition(), Err: err}
+}
+
+func (o *shuffleReadOp) open(ctx context.Context, loc *kapotv1.PartitionLocation) error {
+	var src io.ReadCloser
+	var err error
+	if loc.GetExecutor().GetId() == o.tc.ExecutorID || o.tc.Fetcher == nil {
+		src, err = shuffle.OpenPartition(o.tc.WorkDir, loc.GetJobId(), loc.GetStageId(), loc.GetMapPartition(), loc.GetOutputPartition())
+	} else {
+		src, err = o.tc.Fetcher.Fetch(ctx, loc)
+	}
+	if err != nil {
+		return o.fetchErr(loc, err)
+	}
+	rdr, err := ipc.NewReader(bufio.NewReaderSize(src, 1<<16), ipc.WithAllocator(o.tc.Mem))
+	if err != nil {
+		src.Close()
+		return o.fetchErr(loc, fmt.Errorf("decode: %w", err))
+	}
+	if !rdr.Schema().Equal(o.r.schema) && len(rdr.Schema().Fields()) != o.r.schema.NumFields() {
+		rdr.Release()
+		src.Close()
+		return fmt.Errorf("shuffle reader: stage %d map %d has schema %s, want %s: %w", loc.GetStageId(), loc.GetMapPartition(), rdr.Schema(), o.r.schema, ErrInvalidPlan)
+	}
+	o.src, o.rdr, o.loc = src, rdr, loc
+	return nil
+}
+
+func (o *shuffleReadOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if o.rdr == nil {
+			if o.next >= len(o.locs) {
+				return nil, io.EOF
+			}
+			loc := o.locs[o.next]
+			o.next++
+			if err := o.open(ctx, loc); err != nil {
+				return nil, err
+			}
+		}
+		if o.rdr.Next() {
+			b := o.rdr.RecordBatch()
+			b.Retain()
+			if !b.Schema().Equal(o.r.schema) {
+				b2, err := conformBatch(b, o.r.schema)
+				b.Release()
+				if err != nil {
+					return nil, fmt.Errorf("shuffle reader: %w", err)
+				}
+				b = b2
+			}
+			return b, nil
+		}
+		err := o.rdr.Err()
+		loc := o.loc
+		o.closeCur()
+		if err != nil && !errors.Is(err, io.EOF) {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, o.fetchErr(loc, err)
+		}
+	}
+}
+
+func (o *shuffleReadOp) closeCur() {
+	if o.rdr != nil {
+		o.rdr.Release()
+		o.rdr = nil
+	}
+	if o.src != nil {
+		o.src.Close()
+		o.src = nil
+	}
+}
+
+func (o *shuffleReadOp) Close() error {
+	o.closeCur()
+	o.next = len(o.locs)
+	return nil
+}
+
+// Exchange is a stage boundary in a plan that has not been split into stages
+// yet. It knows its schema and partition count but cannot run.
+type Exchange struct {
+	input ExecutionPlan
+	part  *partitioning
+}
+
+func (e *Exchange) Schema() *arrow.Schema     { return e.input.Schema() }
+func (e *Exchange) OutputPartitions() int     { return e.part.n }
+func (e *Exchange) Children() []ExecutionPlan { return []ExecutionPlan{e.input} }
+func (e *Exchange) String() string            { return fmt.Sprintf("Exchange(%s)", e.part) }
+func (e *Exchange) Execute(context.Context, int, *TaskContext) (Operator, error) {
+	return nil, fmt.Errorf("exchange must be split into stages by the scheduler: %w", ErrNotSupported)
+}
+
+// UnresolvedShuffle is a shuffle read whose map outputs are not known yet.
+type UnresolvedShuffle struct {
+	stageID uint32
+	schema  *arrow.Schema
+	n       int
+}
+
+func (u *UnresolvedShuffle) Schema() *arrow.Schema     { return u.schema }
+func (u *UnresolvedShuffle) OutputPartitions() int     { return u.n }
+func (u *UnresolvedShuffle) Children() []ExecutionPlan { return nil }
+func (u *UnresolvedShuffle) String() string {
+	return fmt.Sprintf("UnresolvedShuffle(stage=%d, partitions=%d)", u.stageID, u.n)
+}
+func (u *UnresolvedShuffle) Execute(context.Context, int, *TaskContext) (Operator, error) {
+	return nil, fmt.Errorf("shuffle of stage %d was not resolved before launch: %w", u.stageID, ErrInvalidPlan)
+}

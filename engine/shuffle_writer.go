@@ -1,0 +1,225 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/compute/exec"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/shuffle"
+)
+
+// PropShuffleCompression is the session property choosing shuffle file
+// compression (none, lz4, zstd).
+const PropShuffleCompression = "kapot.shuffle.compression"
+
+// partitioning is a bound Partitioning: how rows map to output partitions.
+type partitioning struct {
+	kind  string // "none", "single", "hash", "round_robin"
+	exprs []Expr
+	n     int
+}
+
+func newPartitioning(p *kapotv1.Partitioning, schema *arrow.Schema) (*partitioning, error) {
+	if p == nil {
+		return &partitioning{kind: "none", n: 1}, nil
+	}
+	switch s := p.GetScheme().(type) {
+	case *kapotv1.Partitioning_Single:
+		return &partitioning{kind: "single", n: 1}, nil
+	case *kapotv1.Partitioning_RoundRobin:
+		if s.RoundRobin.GetPartitionCount() < 1 {
+			return nil, fmt.Errorf("round-robin partitioning needs at least 1 partition: %w", ErrInvalidPlan)
+		}
+		return &partitioning{kind: "round_robin", n: int(s.RoundRobin.GetPartitionCount())}, nil
+	case *kapotv1.Partitioning_Hash:
+		n := int(s.Hash.GetPartitionCount())
+		if n < 1 || n > shuffle.MaxIndexPartitions {
+			return nil, fmt.Errorf("hash partitioning into %d partitions: want 1..%d: %w", n, shuffle.MaxIndexPartitions, ErrInvalidPlan)
+		}
+		if len(s.Hash.GetExprs()) == 0 {
+			return nil, fmt.Errorf("hash partitioning without keys: %w", ErrInvalidPlan)
+		}
+		out := &partitioning{kind: "hash", n: n}
+		for _, e := range s.Hash.GetExprs() {
+			x, err := ExprFromProto(e, schema)
+			if err != nil {
+				return nil, fmt.Errorf("hash partitioning key: %w", err)
+			}
+			out.exprs = append(out.exprs, x)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("partitioning %T: %w", p.GetScheme(), ErrNotSupported)
+}
+
+func (p *partitioning) String() string {
+	switch p.kind {
+	case "hash":
+		return fmt.Sprintf("Hash(%v, %d)", p.exprs, p.n)
+	case "round_robin":
+		return fmt.Sprintf("RoundRobin(%d)", p.n)
+	}
+	return p.kind
+}
+
+// ShuffleWriter is the root of every stage: it runs one input partition and
+// writes its rows, split by partitioning, to one shuffle file.
+type ShuffleWriter struct {
+	JobID   string
+	StageID uint32
+	input   ExecutionPlan
+	part    *partitioning
+}
+
+var _ ExecutionPlan = (*ShuffleWriter)(nil)
+
+func (w *ShuffleWriter) Schema() *arrow.Schema     { return w.input.Schema() }
+func (w *ShuffleWriter) OutputPartitions() int     { return w.input.OutputPartitions() }
+func (w *ShuffleWriter) Children() []ExecutionPlan { return []ExecutionPlan{w.input} }
+func (w *ShuffleWriter) String() string {
+	return fmt.Sprintf("ShuffleWriter(job=%s, stage=%d, partitioning=%s)", w.JobID, w.StageID, w.part)
+}
+
+// OutputPartitionCount is how many shuffle partitions each map task writes.
+func (w *ShuffleWriter) OutputPartitionCount() int { return w.part.n }
+
+// Execute is not how a shuffle writer runs; use Run.
+func (w *ShuffleWriter) Execute(context.Context, int, *TaskContext) (Operator, error) {
+	return nil, fmt.Errorf("%s is a stage root, run it with Run: %w", w, ErrNotSupported)
+}
+
+// Run executes input partition p and writes the shuffle file of map task p.
+func (w *ShuffleWriter) Run(ctx context.Context, p int, tc *TaskContext) ([]shuffle.PartitionStats, error) {
+	if err := checkPartition(w, p); err != nil {
+		return nil, err
+	}
+	comp, err := shuffle.ParseCompression(tc.Properties[PropShuffleCompression])
+	if err != nil {
+		return nil, err
+	}
+	in, err := w.input.Execute(ctx, p, tc)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	fw, err := shuffle.NewFileWriter(tc.WorkDir, w.JobID, w.StageID, uint32(p), w.part.n, w.input.Schema(), tc.Mem, comp)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			fw.Abort()
+		}
+	}()
+	ectx := exec.WithAllocator(ctx, tc.Mem)
+	rr := p // round robin starts at the map partition so small inputs spread
+	for {
+		b, err := in.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		err = w.route(ectx, fw, b, &rr, tc)
+		b.Release()
+		if err != nil {
+			return nil, err
+		}
+	}
+	stats, err := fw.Finish()
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	return stats, nil
+}
+
+func (w *ShuffleWriter) route(ctx context.Context, fw *shuffle.FileWriter, b arrow.RecordBatch, rr *int, tc *TaskContext) error {
+	switch w.part.kind {
+	case "none", "single":
+		return fw.Write(0, b)
+	case "round_robin":
+		*rr = (*rr + 1) % w.part.n
+		return fw.Write(*rr, b)
+	}
+	rows := int(b.NumRows())
+	encs := make([]keyEncoder, len(w.part.exprs))
+	for i, e := range w.part.exprs {
+		c, err := e.Eval(ctx, tc.Mem, b)
+		if err != nil {
+			return fmt.Errorf("shuffle writer: %w", err)
+		}
+		defer c.Release()
+		if encs[i], err = newKeyEncoder(c); err != nil {
+			return err
+		}
+	}
+	idx := make([][]int32, w.part.n)
+	var key []byte
+	for r := 0; r < rows; r++ {
+		key = key[:0]
+		for _, enc := range encs {
+			key = enc(key, r)
+		}
+		t := int(hashKey(key) % uint64(w.part.n))
+		idx[t] = append(idx[t], int32(r))
+	}
+	for t, rowsOf := range idx {
+		if len(rowsOf) == 0 {
+			continue
+		}
+		if len(rowsOf) == rows {
+			return fw.Write(t, b)
+		}
+		sub, err := takeRows(ctx, tc, b, rowsOf)
+		if err != nil {
+			return err
+		}
+		err = fw.Write(t, sub)
+		sub.Release()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func takeRows(ctx context.Context, tc *TaskContext, b arrow.RecordBatch, rows []int32) (arrow.RecordBatch, error) {
+	ib := array.NewInt32Builder(tc.Mem)
+	ib.AppendValues(rows, nil)
+	indices := ib.NewArray()
+	ib.Release()
+	defer indices.Release()
+	cols := make([]arrow.Array, b.NumCols())
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	for i, c := range b.Columns() {
+		t, err := compute.TakeArray(ctx, c, indices)
+		if err != nil {
+			return nil, fmt.Errorf("shuffle writer: take: %w", err)
+		}
+		cols[i] = t
+	}
+	return array.NewRecordBatch(b.Schema(), cols, int64(len(rows))), nil
+}
+
+func shuffleValidate(jobID string) error {
+	if err := shuffle.ValidateJobID(jobID); err != nil {
+		return fmt.Errorf("shuffle writer: %w: %w", err, ErrInvalidPlan)
+	}
+	return nil
+}

@@ -1,0 +1,97 @@
+package shuffle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// ErrNotFound marks a map output that is not on this executor.
+var ErrNotFound = errors.New("shuffle partition not found")
+
+// Segment is one output partition's stored IPC stream, open for reading.
+type Segment struct {
+	*io.SectionReader
+	Entry IndexEntry
+	f     *os.File
+}
+
+// Close closes the underlying data file.
+func (s *Segment) Close() error { return s.f.Close() }
+
+// OpenPartition opens output partition out of map task (jobID, stageID,
+// mapPartition) under workDir. It refuses ids that are not plain names and
+// files that resolve (through symlinks) outside workDir.
+func OpenPartition(workDir, jobID string, stageID, mapPartition, out uint32) (*Segment, error) {
+	dataPath, indexPath, err := Paths(workDir, jobID, stageID, mapPartition)
+	if err != nil {
+		return nil, err
+	}
+	realIndex, err := ResolveInside(workDir, indexPath)
+	if err != nil {
+		return nil, notFound(err, jobID, stageID, mapPartition)
+	}
+	realData, err := ResolveInside(workDir, dataPath)
+	if err != nil {
+		return nil, notFound(err, jobID, stageID, mapPartition)
+	}
+	b, err := os.ReadFile(realIndex)
+	if err != nil {
+		return nil, notFound(err, jobID, stageID, mapPartition)
+	}
+	ix, err := DecodeIndex(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", indexPath, err)
+	}
+	if int(out) >= len(ix.Entries) {
+		return nil, fmt.Errorf("job %s stage %d map %d has %d output partitions, not %d: %w", jobID, stageID, mapPartition, len(ix.Entries), out, ErrNotFound)
+	}
+	f, err := os.Open(realData)
+	if err != nil {
+		return nil, notFound(err, jobID, stageID, mapPartition)
+	}
+	e := ix.Entries[out]
+	st, err := f.Stat()
+	if err != nil || st.Size() < e.Offset+e.Length {
+		f.Close()
+		return nil, fmt.Errorf("%s shorter than its index says: %w", dataPath, ErrCorruptIndex)
+	}
+	return &Segment{SectionReader: io.NewSectionReader(f, e.Offset, e.Length), Entry: e, f: f}, nil
+}
+
+func notFound(err error, jobID string, stageID, mapPartition uint32) error {
+	if errors.Is(err, ErrPathEscape) {
+		return err
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("job %s stage %d map %d: %w", jobID, stageID, mapPartition, ErrNotFound)
+	}
+	return err
+}
+
+// Fetcher reads map output partitions held by other executors.
+type Fetcher interface {
+	// Fetch returns the raw IPC stream of the partition at loc. The caller
+	// closes it. Failures are reported as *FetchError.
+	Fetch(ctx context.Context, loc *kapotv1.PartitionLocation) (io.ReadCloser, error)
+}
+
+// FetchError says which map output could not be read, so the scheduler can
+// re-run exactly that map task.
+type FetchError struct {
+	ExecutorID   string
+	JobID        string
+	MapStageID   uint32
+	MapPartition uint32
+	Err          error
+}
+
+func (e *FetchError) Error() string {
+	return fmt.Sprintf("fetch job %s stage %d map partition %d from executor %s: %v", e.JobID, e.MapStageID, e.MapPartition, e.ExecutorID, e.Err)
+}
+
+func (e *FetchError) Unwrap() error { return e.Err }

@@ -1,0 +1,182 @@
+package shuffle
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// Compression names the IPC body compression of shuffle files.
+type Compression string
+
+// Supported compressions.
+const (
+	CompressionNone Compression = "none"
+	CompressionLZ4  Compression = "lz4"
+	CompressionZstd Compression = "zstd"
+)
+
+// ParseCompression accepts "", none, lz4 and zstd ("" means lz4).
+func ParseCompression(s string) (Compression, error) {
+	switch Compression(s) {
+	case "", CompressionLZ4:
+		return CompressionLZ4, nil
+	case CompressionNone, CompressionZstd:
+		return Compression(s), nil
+	}
+	return "", fmt.Errorf("shuffle compression %q: want none, lz4 or zstd", s)
+}
+
+func (c Compression) options() []ipc.Option {
+	switch c {
+	case CompressionLZ4:
+		return []ipc.Option{ipc.WithLZ4()}
+	case CompressionZstd:
+		return []ipc.Option{ipc.WithZstd()}
+	}
+	return nil
+}
+
+// PartitionStats counts what a map task wrote to one output partition.
+type PartitionStats struct {
+	Rows, Batches, Bytes int64
+}
+
+// FileWriter writes one map task's output partitions to one data file.
+// It buffers each partition as an encoded IPC stream in memory and lays the
+// streams out contiguously on Finish.
+type FileWriter struct {
+	dataPath, indexPath string
+	schema              *arrow.Schema
+	parts               []partBuffer
+	done                bool
+}
+
+type partBuffer struct {
+	buf     bytes.Buffer
+	w       *ipc.Writer
+	rows    int64
+	batches int64
+}
+
+// NewFileWriter prepares the output of map task (jobID, stageID, mapPartition)
+// with n output partitions of the given schema.
+func NewFileWriter(workDir, jobID string, stageID, mapPartition uint32, n int, schema *arrow.Schema, mem memory.Allocator, c Compression) (*FileWriter, error) {
+	data, index, err := Paths(workDir, jobID, stageID, mapPartition)
+	if err != nil {
+		return nil, err
+	}
+	if n < 1 {
+		return nil, fmt.Errorf("shuffle writer: %d output partitions", n)
+	}
+	w := &FileWriter{dataPath: data, indexPath: index, schema: schema, parts: make([]partBuffer, n)}
+	opts := append([]ipc.Option{ipc.WithSchema(schema), ipc.WithAllocator(mem)}, c.options()...)
+	for i := range w.parts {
+		p := &w.parts[i]
+		p.w = ipc.NewWriter(&p.buf, opts...)
+	}
+	return w, nil
+}
+
+// Write appends batch to output partition p. The caller keeps ownership.
+func (w *FileWriter) Write(p int, batch arrow.RecordBatch) error {
+	if p < 0 || p >= len(w.parts) {
+		return fmt.Errorf("shuffle writer: output partition %d out of range [0,%d)", p, len(w.parts))
+	}
+	if batch.NumRows() == 0 {
+		return nil
+	}
+	part := &w.parts[p]
+	if err := part.w.Write(batch); err != nil {
+		return fmt.Errorf("shuffle writer: encode partition %d: %w", p, err)
+	}
+	part.rows += batch.NumRows()
+	part.batches++
+	return nil
+}
+
+// Finish writes the data file and then the index, each through a temporary
+// file that is synced and renamed, and returns per-partition stats.
+func (w *FileWriter) Finish() ([]PartitionStats, error) {
+	if w.done {
+		return nil, fmt.Errorf("shuffle writer: already finished")
+	}
+	w.done = true
+	for i := range w.parts {
+		if err := w.parts[i].w.Close(); err != nil {
+			return nil, fmt.Errorf("shuffle writer: close partition %d: %w", i, err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(w.dataPath), 0o755); err != nil {
+		return nil, fmt.Errorf("shuffle writer: %w", err)
+	}
+	stats := make([]PartitionStats, len(w.parts))
+	ix := &Index{Entries: make([]IndexEntry, len(w.parts))}
+	var off int64
+	err := writeAtomic(w.dataPath, func(f *os.File) error {
+		for i := range w.parts {
+			p := &w.parts[i]
+			n, err := f.Write(p.buf.Bytes())
+			if err != nil {
+				return err
+			}
+			ix.Entries[i] = IndexEntry{Offset: off, Length: int64(n), Rows: p.rows, Batches: p.batches}
+			stats[i] = PartitionStats{Rows: p.rows, Batches: p.batches, Bytes: int64(n)}
+			off += int64(n)
+			p.buf = bytes.Buffer{}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("shuffle writer: write %s: %w", w.dataPath, err)
+	}
+	if err := writeAtomic(w.indexPath, func(f *os.File) error {
+		_, err := f.Write(ix.Encode())
+		return err
+	}); err != nil {
+		os.Remove(w.dataPath)
+		return nil, fmt.Errorf("shuffle writer: write %s: %w", w.indexPath, err)
+	}
+	return stats, nil
+}
+
+// Abort drops buffered output; nothing is left on disk.
+func (w *FileWriter) Abort() {
+	if w.done {
+		return
+	}
+	w.done = true
+	for i := range w.parts {
+		w.parts[i].w.Close()
+		w.parts[i].buf = bytes.Buffer{}
+	}
+}
+
+func writeAtomic(path string, fill func(*os.File) error) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err = fill(f); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
