@@ -1,0 +1,45 @@
+# kapot-go build, test and run targets.
+GO        ?= go
+BIN       := bin/kapot
+PROTOC_GEN_GO_VERSION      := v1.36.11
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+GOBIN     := $(shell $(GO) env GOPATH)/bin
+# Packages whose tests exercise concurrency run under the race detector.
+RACE_PKGS := ./executor/... ./scheduler/... ./flight/... ./shuffle/... ./e2e/...
+
+.PHONY: all build test test-unit test-race run proto tools fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/kapot
+
+# Every test; the concurrent packages under -race.
+test: build
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -race $(RACE_PKGS)
+
+# Short fuzzing of every decoder of outside input.
+fuzz:
+	$(GO) test -run=^$$ -fuzz=FuzzDecodeIndex -fuzztime=30s ./shuffle
+	$(GO) test -run=^$$ -fuzz=FuzzParseTicket -fuzztime=30s ./flight
+	$(GO) test -run=^$$ -fuzz=FuzzDecodePlan -fuzztime=30s ./engine
+
+# Build, start a local cluster, run the example two-stage job, print the result.
+run: build
+	./scripts/run-example.sh
+
+tools:
+	apt-get install -y protobuf-compiler
+	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
+proto:
+	PATH="$(GOBIN):$$PATH" protoc -I proto \
+		--go_out=. --go_opt=module=github.com/kapot-go/kapot \
+		--go-grpc_out=. --go-grpc_opt=module=github.com/kapot-go/kapot \
+		proto/kapot/v1/*.proto
+
+clean:
+	rm -rf bin

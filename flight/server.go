@@ -1,0 +1,124 @@
+package flight
+
+import (
+	"errors"
+	"io"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/rs/zerolog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/kapot-go/kapot/shuffle"
+)
+
+// ActionFetchPartition streams the raw IPC bytes of the partition named by
+// the action body (a ticket).
+const ActionFetchPartition = "kapot.fetch_partition"
+
+// ChunkSize is the size of the raw-bytes chunks a fetch streams.
+const ChunkSize = 1 << 20
+
+// Server serves shuffle partitions out of a work dir.
+type Server struct {
+	flight.BaseFlightServer
+	workDir string
+	mem     memory.Allocator
+	log     zerolog.Logger
+	streams sync.WaitGroup
+}
+
+// NewServer serves the shuffle data under workDir.
+func NewServer(workDir string, mem memory.Allocator, log zerolog.Logger) *Server {
+	return &Server{workDir: workDir, mem: mem, log: log}
+}
+
+// Register adds the Flight service to a gRPC server.
+func (s *Server) Register(g *grpc.Server) { flight.RegisterFlightServiceServer(g, s) }
+
+// WaitStreams blocks until every stream in flight has finished.
+func (s *Server) WaitStreams() { s.streams.Wait() }
+
+func (s *Server) open(ticket []byte) (*shuffle.Segment, error) {
+	t, err := ParseTicket(ticket)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	seg, err := shuffle.OpenPartition(s.workDir, t.GetJobId(), t.GetStageId(), t.GetMapPartition(), t.GetOutputPartition())
+	switch {
+	case err == nil:
+		return seg, nil
+	case errors.Is(err, shuffle.ErrInvalidID), errors.Is(err, shuffle.ErrPathEscape):
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, shuffle.ErrNotFound):
+		return nil, status.Error(codes.NotFound, err.Error())
+	default:
+		s.log.Error().Err(err).Msg("open shuffle partition")
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+}
+
+// DoGet streams one shuffle partition as Arrow record batches.
+func (s *Server) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoGetServer) error {
+	s.streams.Add(1)
+	defer s.streams.Done()
+	seg, err := s.open(tkt.GetTicket())
+	if err != nil {
+		return err
+	}
+	defer seg.Close()
+	rdr, err := ipc.NewReader(seg, ipc.WithAllocator(s.mem))
+	if err != nil {
+		return status.Errorf(codes.DataLoss, "decode shuffle partition: %v", err)
+	}
+	defer rdr.Release()
+	w := flight.NewRecordWriter(stream, ipc.WithSchema(rdr.Schema()), ipc.WithAllocator(s.mem))
+	defer w.Close()
+	for rdr.Next() {
+		if err := w.Write(rdr.RecordBatch()); err != nil {
+			return err
+		}
+	}
+	if err := rdr.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return status.Errorf(codes.DataLoss, "read shuffle partition: %v", err)
+	}
+	return nil
+}
+
+// DoAction serves ActionFetchPartition: the stored bytes, unchanged.
+func (s *Server) DoAction(a *flight.Action, stream flight.FlightService_DoActionServer) error {
+	if a.GetType() != ActionFetchPartition {
+		return status.Errorf(codes.InvalidArgument, "unknown action %q", a.GetType())
+	}
+	s.streams.Add(1)
+	defer s.streams.Done()
+	seg, err := s.open(a.GetBody())
+	if err != nil {
+		return err
+	}
+	defer seg.Close()
+	buf := make([]byte, ChunkSize)
+	for {
+		n, err := io.ReadFull(seg, buf)
+		if n > 0 {
+			if serr := stream.Send(&flight.Result{Body: buf[:n]}); serr != nil {
+				return serr
+			}
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil
+		}
+		if err != nil {
+			return status.Errorf(codes.DataLoss, "read shuffle partition: %v", err)
+		}
+	}
+}
+
+// ListActions names the actions this server takes.
+func (s *Server) ListActions(_ *flight.Empty, stream flight.FlightService_ListActionsServer) error {
+	return stream.Send(&flight.ActionType{Type: ActionFetchPartition, Description: "raw Arrow IPC bytes of a shuffle partition; body is a ticket"})
+}
