@@ -775,10 +775,12 @@ func (x *PollWorkRequest) GetStatus() *ExecutorStatus {
 }
 
 type PollWorkResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Tasks         []*TaskDefinition      `protobuf:"bytes,1,rep,name=tasks,proto3" json:"tasks,omitempty"`
-	RemoveJobs    []string               `protobuf:"bytes,2,rep,name=remove_jobs,json=removeJobs,proto3" json:"remove_jobs,omitempty"`
-	Reregister    bool                   `protobuf:"varint,3,opt,name=reregister,proto3" json:"reregister,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Tasks      []*TaskDefinition      `protobuf:"bytes,1,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	RemoveJobs []string               `protobuf:"bytes,2,rep,name=remove_jobs,json=removeJobs,proto3" json:"remove_jobs,omitempty"`
+	Reregister bool                   `protobuf:"varint,3,opt,name=reregister,proto3" json:"reregister,omitempty"`
+	// Tasks the executor should cancel (their job was cancelled or failed).
+	CancelTasks   []*RunningTaskInfo `protobuf:"bytes,4,rep,name=cancel_tasks,json=cancelTasks,proto3" json:"cancel_tasks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -832,6 +834,13 @@ func (x *PollWorkResponse) GetReregister() bool {
 		return x.Reregister
 	}
 	return false
+}
+
+func (x *PollWorkResponse) GetCancelTasks() []*RunningTaskInfo {
+	if x != nil {
+		return x.CancelTasks
+	}
+	return nil
 }
 
 type UpdateTaskStatusRequest struct {
@@ -3175,14 +3184,15 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"free_slots\x18\x02 \x01(\rR\tfreeSlots\x129\n" +
 	"\rtask_statuses\x18\x03 \x03(\v2\x14.kapot.v1.TaskStatusR\ftaskStatuses\x123\n" +
 	"\ametrics\x18\x04 \x01(\v2\x19.kapot.v1.ExecutorMetricsR\ametrics\x120\n" +
-	"\x06status\x18\x05 \x01(\v2\x18.kapot.v1.ExecutorStatusR\x06status\"\x83\x01\n" +
+	"\x06status\x18\x05 \x01(\v2\x18.kapot.v1.ExecutorStatusR\x06status\"\xc1\x01\n" +
 	"\x10PollWorkResponse\x12.\n" +
 	"\x05tasks\x18\x01 \x03(\v2\x18.kapot.v1.TaskDefinitionR\x05tasks\x12\x1f\n" +
 	"\vremove_jobs\x18\x02 \x03(\tR\n" +
 	"removeJobs\x12\x1e\n" +
 	"\n" +
 	"reregister\x18\x03 \x01(\bR\n" +
-	"reregister\"u\n" +
+	"reregister\x12<\n" +
+	"\fcancel_tasks\x18\x04 \x03(\v2\x19.kapot.v1.RunningTaskInfoR\vcancelTasks\"u\n" +
 	"\x17UpdateTaskStatusRequest\x12\x1f\n" +
 	"\vexecutor_id\x18\x01 \x01(\tR\n" +
 	"executorId\x129\n" +
@@ -3470,63 +3480,64 @@ var file_kapot_v1_kapot_proto_depIdxs = []int32{
 	6,  // 9: kapot.v1.PollWorkRequest.metrics:type_name -> kapot.v1.ExecutorMetrics
 	5,  // 10: kapot.v1.PollWorkRequest.status:type_name -> kapot.v1.ExecutorStatus
 	17, // 11: kapot.v1.PollWorkResponse.tasks:type_name -> kapot.v1.TaskDefinition
-	20, // 12: kapot.v1.UpdateTaskStatusRequest.task_statuses:type_name -> kapot.v1.TaskStatus
-	52, // 13: kapot.v1.TaskDefinition.session_properties:type_name -> kapot.v1.TaskDefinition.SessionPropertiesEntry
-	19, // 14: kapot.v1.MultiTaskDefinition.task_ids:type_name -> kapot.v1.TaskId
-	53, // 15: kapot.v1.MultiTaskDefinition.session_properties:type_name -> kapot.v1.MultiTaskDefinition.SessionPropertiesEntry
-	21, // 16: kapot.v1.TaskStatus.running:type_name -> kapot.v1.RunningTask
-	22, // 17: kapot.v1.TaskStatus.successful:type_name -> kapot.v1.SuccessfulTask
-	24, // 18: kapot.v1.TaskStatus.failed:type_name -> kapot.v1.FailedTask
-	23, // 19: kapot.v1.SuccessfulTask.partitions:type_name -> kapot.v1.ShuffleWritePartition
-	55, // 20: kapot.v1.ShuffleWritePartition.stats:type_name -> kapot.v1.PartitionStats
-	25, // 21: kapot.v1.FailedTask.execution_error:type_name -> kapot.v1.ExecutionError
-	26, // 22: kapot.v1.FailedTask.io_error:type_name -> kapot.v1.IoError
-	27, // 23: kapot.v1.FailedTask.fetch_partition_error:type_name -> kapot.v1.FetchPartitionError
-	28, // 24: kapot.v1.FailedTask.task_killed:type_name -> kapot.v1.TaskKilled
-	29, // 25: kapot.v1.FailedTask.result_lost:type_name -> kapot.v1.ResultLost
-	17, // 26: kapot.v1.LaunchTaskRequest.tasks:type_name -> kapot.v1.TaskDefinition
-	18, // 27: kapot.v1.LaunchMultiTaskRequest.multi_tasks:type_name -> kapot.v1.MultiTaskDefinition
-	35, // 28: kapot.v1.CancelTasksRequest.tasks:type_name -> kapot.v1.RunningTaskInfo
-	42, // 29: kapot.v1.PlacementPolicy.any:type_name -> kapot.v1.PlacementAny
-	43, // 30: kapot.v1.PlacementPolicy.no_tag:type_name -> kapot.v1.PlacementNoTag
-	56, // 31: kapot.v1.SubmitJobRequest.plan:type_name -> kapot.v1.PhysicalPlanNode
-	54, // 32: kapot.v1.SubmitJobRequest.session_properties:type_name -> kapot.v1.SubmitJobRequest.SessionPropertiesEntry
-	41, // 33: kapot.v1.SubmitJobRequest.placement:type_name -> kapot.v1.PlacementPolicy
-	2,  // 34: kapot.v1.GetJobStatusResponse.state:type_name -> kapot.v1.JobState
-	57, // 35: kapot.v1.GetJobStatusResponse.result_locations:type_name -> kapot.v1.PartitionLocation
-	58, // 36: kapot.v1.GetJobStatusResponse.result_schema:type_name -> kapot.v1.Schema
-	47, // 37: kapot.v1.GetJobStatusResponse.stages:type_name -> kapot.v1.StageStatus
-	7,  // 38: kapot.v1.SchedulerService.RegisterExecutor:input_type -> kapot.v1.RegisterExecutorRequest
-	9,  // 39: kapot.v1.SchedulerService.HeartbeatFromExecutor:input_type -> kapot.v1.HeartbeatRequest
-	11, // 40: kapot.v1.SchedulerService.PollWork:input_type -> kapot.v1.PollWorkRequest
-	13, // 41: kapot.v1.SchedulerService.UpdateTaskStatus:input_type -> kapot.v1.UpdateTaskStatusRequest
-	15, // 42: kapot.v1.SchedulerService.ExecutorStopped:input_type -> kapot.v1.ExecutorStoppedRequest
-	44, // 43: kapot.v1.SchedulerService.SubmitJob:input_type -> kapot.v1.SubmitJobRequest
-	46, // 44: kapot.v1.SchedulerService.GetJobStatus:input_type -> kapot.v1.GetJobStatusRequest
-	49, // 45: kapot.v1.SchedulerService.CancelJob:input_type -> kapot.v1.CancelJobRequest
-	30, // 46: kapot.v1.ExecutorService.LaunchTask:input_type -> kapot.v1.LaunchTaskRequest
-	32, // 47: kapot.v1.ExecutorService.LaunchMultiTask:input_type -> kapot.v1.LaunchMultiTaskRequest
-	34, // 48: kapot.v1.ExecutorService.CancelTasks:input_type -> kapot.v1.CancelTasksRequest
-	37, // 49: kapot.v1.ExecutorService.RemoveJobData:input_type -> kapot.v1.RemoveJobDataRequest
-	39, // 50: kapot.v1.ExecutorService.StopExecutor:input_type -> kapot.v1.StopExecutorRequest
-	8,  // 51: kapot.v1.SchedulerService.RegisterExecutor:output_type -> kapot.v1.RegisterExecutorResponse
-	10, // 52: kapot.v1.SchedulerService.HeartbeatFromExecutor:output_type -> kapot.v1.HeartbeatResponse
-	12, // 53: kapot.v1.SchedulerService.PollWork:output_type -> kapot.v1.PollWorkResponse
-	14, // 54: kapot.v1.SchedulerService.UpdateTaskStatus:output_type -> kapot.v1.UpdateTaskStatusResponse
-	16, // 55: kapot.v1.SchedulerService.ExecutorStopped:output_type -> kapot.v1.ExecutorStoppedResponse
-	45, // 56: kapot.v1.SchedulerService.SubmitJob:output_type -> kapot.v1.SubmitJobResponse
-	48, // 57: kapot.v1.SchedulerService.GetJobStatus:output_type -> kapot.v1.GetJobStatusResponse
-	50, // 58: kapot.v1.SchedulerService.CancelJob:output_type -> kapot.v1.CancelJobResponse
-	31, // 59: kapot.v1.ExecutorService.LaunchTask:output_type -> kapot.v1.LaunchTaskResponse
-	33, // 60: kapot.v1.ExecutorService.LaunchMultiTask:output_type -> kapot.v1.LaunchMultiTaskResponse
-	36, // 61: kapot.v1.ExecutorService.CancelTasks:output_type -> kapot.v1.CancelTasksResponse
-	38, // 62: kapot.v1.ExecutorService.RemoveJobData:output_type -> kapot.v1.RemoveJobDataResponse
-	40, // 63: kapot.v1.ExecutorService.StopExecutor:output_type -> kapot.v1.StopExecutorResponse
-	51, // [51:64] is the sub-list for method output_type
-	38, // [38:51] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	35, // 12: kapot.v1.PollWorkResponse.cancel_tasks:type_name -> kapot.v1.RunningTaskInfo
+	20, // 13: kapot.v1.UpdateTaskStatusRequest.task_statuses:type_name -> kapot.v1.TaskStatus
+	52, // 14: kapot.v1.TaskDefinition.session_properties:type_name -> kapot.v1.TaskDefinition.SessionPropertiesEntry
+	19, // 15: kapot.v1.MultiTaskDefinition.task_ids:type_name -> kapot.v1.TaskId
+	53, // 16: kapot.v1.MultiTaskDefinition.session_properties:type_name -> kapot.v1.MultiTaskDefinition.SessionPropertiesEntry
+	21, // 17: kapot.v1.TaskStatus.running:type_name -> kapot.v1.RunningTask
+	22, // 18: kapot.v1.TaskStatus.successful:type_name -> kapot.v1.SuccessfulTask
+	24, // 19: kapot.v1.TaskStatus.failed:type_name -> kapot.v1.FailedTask
+	23, // 20: kapot.v1.SuccessfulTask.partitions:type_name -> kapot.v1.ShuffleWritePartition
+	55, // 21: kapot.v1.ShuffleWritePartition.stats:type_name -> kapot.v1.PartitionStats
+	25, // 22: kapot.v1.FailedTask.execution_error:type_name -> kapot.v1.ExecutionError
+	26, // 23: kapot.v1.FailedTask.io_error:type_name -> kapot.v1.IoError
+	27, // 24: kapot.v1.FailedTask.fetch_partition_error:type_name -> kapot.v1.FetchPartitionError
+	28, // 25: kapot.v1.FailedTask.task_killed:type_name -> kapot.v1.TaskKilled
+	29, // 26: kapot.v1.FailedTask.result_lost:type_name -> kapot.v1.ResultLost
+	17, // 27: kapot.v1.LaunchTaskRequest.tasks:type_name -> kapot.v1.TaskDefinition
+	18, // 28: kapot.v1.LaunchMultiTaskRequest.multi_tasks:type_name -> kapot.v1.MultiTaskDefinition
+	35, // 29: kapot.v1.CancelTasksRequest.tasks:type_name -> kapot.v1.RunningTaskInfo
+	42, // 30: kapot.v1.PlacementPolicy.any:type_name -> kapot.v1.PlacementAny
+	43, // 31: kapot.v1.PlacementPolicy.no_tag:type_name -> kapot.v1.PlacementNoTag
+	56, // 32: kapot.v1.SubmitJobRequest.plan:type_name -> kapot.v1.PhysicalPlanNode
+	54, // 33: kapot.v1.SubmitJobRequest.session_properties:type_name -> kapot.v1.SubmitJobRequest.SessionPropertiesEntry
+	41, // 34: kapot.v1.SubmitJobRequest.placement:type_name -> kapot.v1.PlacementPolicy
+	2,  // 35: kapot.v1.GetJobStatusResponse.state:type_name -> kapot.v1.JobState
+	57, // 36: kapot.v1.GetJobStatusResponse.result_locations:type_name -> kapot.v1.PartitionLocation
+	58, // 37: kapot.v1.GetJobStatusResponse.result_schema:type_name -> kapot.v1.Schema
+	47, // 38: kapot.v1.GetJobStatusResponse.stages:type_name -> kapot.v1.StageStatus
+	7,  // 39: kapot.v1.SchedulerService.RegisterExecutor:input_type -> kapot.v1.RegisterExecutorRequest
+	9,  // 40: kapot.v1.SchedulerService.HeartbeatFromExecutor:input_type -> kapot.v1.HeartbeatRequest
+	11, // 41: kapot.v1.SchedulerService.PollWork:input_type -> kapot.v1.PollWorkRequest
+	13, // 42: kapot.v1.SchedulerService.UpdateTaskStatus:input_type -> kapot.v1.UpdateTaskStatusRequest
+	15, // 43: kapot.v1.SchedulerService.ExecutorStopped:input_type -> kapot.v1.ExecutorStoppedRequest
+	44, // 44: kapot.v1.SchedulerService.SubmitJob:input_type -> kapot.v1.SubmitJobRequest
+	46, // 45: kapot.v1.SchedulerService.GetJobStatus:input_type -> kapot.v1.GetJobStatusRequest
+	49, // 46: kapot.v1.SchedulerService.CancelJob:input_type -> kapot.v1.CancelJobRequest
+	30, // 47: kapot.v1.ExecutorService.LaunchTask:input_type -> kapot.v1.LaunchTaskRequest
+	32, // 48: kapot.v1.ExecutorService.LaunchMultiTask:input_type -> kapot.v1.LaunchMultiTaskRequest
+	34, // 49: kapot.v1.ExecutorService.CancelTasks:input_type -> kapot.v1.CancelTasksRequest
+	37, // 50: kapot.v1.ExecutorService.RemoveJobData:input_type -> kapot.v1.RemoveJobDataRequest
+	39, // 51: kapot.v1.ExecutorService.StopExecutor:input_type -> kapot.v1.StopExecutorRequest
+	8,  // 52: kapot.v1.SchedulerService.RegisterExecutor:output_type -> kapot.v1.RegisterExecutorResponse
+	10, // 53: kapot.v1.SchedulerService.HeartbeatFromExecutor:output_type -> kapot.v1.HeartbeatResponse
+	12, // 54: kapot.v1.SchedulerService.PollWork:output_type -> kapot.v1.PollWorkResponse
+	14, // 55: kapot.v1.SchedulerService.UpdateTaskStatus:output_type -> kapot.v1.UpdateTaskStatusResponse
+	16, // 56: kapot.v1.SchedulerService.ExecutorStopped:output_type -> kapot.v1.ExecutorStoppedResponse
+	45, // 57: kapot.v1.SchedulerService.SubmitJob:output_type -> kapot.v1.SubmitJobResponse
+	48, // 58: kapot.v1.SchedulerService.GetJobStatus:output_type -> kapot.v1.GetJobStatusResponse
+	50, // 59: kapot.v1.SchedulerService.CancelJob:output_type -> kapot.v1.CancelJobResponse
+	31, // 60: kapot.v1.ExecutorService.LaunchTask:output_type -> kapot.v1.LaunchTaskResponse
+	33, // 61: kapot.v1.ExecutorService.LaunchMultiTask:output_type -> kapot.v1.LaunchMultiTaskResponse
+	36, // 62: kapot.v1.ExecutorService.CancelTasks:output_type -> kapot.v1.CancelTasksResponse
+	38, // 63: kapot.v1.ExecutorService.RemoveJobData:output_type -> kapot.v1.RemoveJobDataResponse
+	40, // 64: kapot.v1.ExecutorService.StopExecutor:output_type -> kapot.v1.StopExecutorResponse
+	52, // [52:65] is the sub-list for method output_type
+	39, // [39:52] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_kapot_v1_kapot_proto_init() }

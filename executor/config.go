@@ -1,0 +1,125 @@
+package executor
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kapot-go/kapot/internal/config"
+	"github.com/kapot-go/kapot/internal/logging"
+)
+
+// Policy names for task scheduling.
+const (
+	PolicyPushStaged = "push-staged"
+	PolicyPullStaged = "pull-staged"
+)
+
+// Config is every setting of an executor process. Flag names (kebab-case)
+// and defaults follow the kapot/Ballista executor.
+type Config struct {
+	BindHost                       string
+	ExternalHost                   string
+	Port                           int // Arrow Flight
+	GRPCPort                       int
+	SchedulerHost                  string
+	SchedulerPort                  int
+	SchedulerConnectTimeoutSeconds int
+	ConcurrentTasks                int
+	TaskSchedulingPolicy           string
+	LogDir                         string
+	WorkDir                        string
+	LogLevel                       string
+	PrintThreadInfo                bool
+	LogFileNamePrefix              string
+	LogRotationPolicy              string
+	JobDataTTLSeconds              int64
+	JobDataCleanUpIntervalSeconds  int64
+	GRPCMaxDecodingMessageSize     config.ByteSize
+	GRPCMaxEncodingMessageSize     config.ByteSize
+	HeartbeatIntervalSeconds       int
+	DrainTimeout                   time.Duration
+	MaxHeartbeatFailures           int
+	PollInterval                   time.Duration
+	Tags                           []string
+
+	// Mem allocates every Arrow buffer of every task; nil means the Go allocator.
+	Mem memory.Allocator `yaml:"-"`
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		BindHost:                       "0.0.0.0",
+		Port:                           50051,
+		GRPCPort:                       50052,
+		SchedulerHost:                  "localhost",
+		SchedulerPort:                  50050,
+		TaskSchedulingPolicy:           PolicyPushStaged,
+		LogLevel:                       "info",
+		LogFileNamePrefix:              "executor.log",
+		LogRotationPolicy:              "daily",
+		JobDataTTLSeconds:              604800,
+		JobDataCleanUpIntervalSeconds:  0,
+		GRPCMaxDecodingMessageSize:     16 << 20,
+		GRPCMaxEncodingMessageSize:     16 << 20,
+		HeartbeatIntervalSeconds:       60,
+		DrainTimeout:                   60 * time.Second,
+		MaxHeartbeatFailures:           10,
+		PollInterval:                   100 * time.Millisecond,
+	}
+}
+
+// Validate reports the first setting out of range, naming its flag.
+func (c *Config) Validate() error {
+	bad := func(flag string, format string, a ...any) error {
+		return fmt.Errorf("--%s: %s: %w", flag, fmt.Sprintf(format, a...), config.ErrInvalid)
+	}
+	port := func(flag string, p int) error {
+		if p < 0 || p > 65535 {
+			return bad(flag, "port %d out of range 0..65535", p)
+		}
+		return nil
+	}
+	for _, p := range []struct {
+		f string
+		v int
+	}{{"port", c.Port}, {"grpc-port", c.GRPCPort}, {"scheduler-port", c.SchedulerPort}} {
+		if err := port(p.f, p.v); err != nil {
+			return err
+		}
+	}
+	if c.SchedulerPort == 0 {
+		return bad("scheduler-port", "must be set")
+	}
+	switch {
+	case c.SchedulerConnectTimeoutSeconds < 0:
+		return bad("scheduler-connect-timeout-seconds", "negative")
+	case c.ConcurrentTasks < 0:
+		return bad("concurrent-tasks", "negative")
+	case c.TaskSchedulingPolicy != PolicyPushStaged && c.TaskSchedulingPolicy != PolicyPullStaged:
+		return bad("task-scheduling-policy", "%q: want push-staged or pull-staged", c.TaskSchedulingPolicy)
+	case c.JobDataTTLSeconds < 0:
+		return bad("job-data-ttl-seconds", "negative")
+	case c.JobDataCleanUpIntervalSeconds < 0:
+		return bad("job-data-clean-up-interval-seconds", "negative")
+	case c.GRPCMaxDecodingMessageSize < 1<<10 || c.GRPCMaxDecodingMessageSize > 1<<31-1:
+		return bad("grpc-max-decoding-message-size", "%d: want 1KiB..2GiB", c.GRPCMaxDecodingMessageSize)
+	case c.GRPCMaxEncodingMessageSize < 1<<10 || c.GRPCMaxEncodingMessageSize > 1<<31-1:
+		return bad("grpc-max-encoding-message-size", "%d: want 1KiB..2GiB", c.GRPCMaxEncodingMessageSize)
+	case c.HeartbeatIntervalSeconds < 1:
+		return bad("executor-heartbeat-interval-seconds", "must be at least 1")
+	case c.DrainTimeout < 0:
+		return bad("drain-timeout", "negative")
+	case c.MaxHeartbeatFailures < 1:
+		return bad("max-heartbeat-failures", "must be at least 1")
+	}
+	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
+		return bad("log-level", "%v", err)
+	}
+	if _, _, err := logging.ParseRotation(c.LogRotationPolicy); err != nil {
+		return bad("log-rotation-policy", "%v", err)
+	}
+	return nil
+}

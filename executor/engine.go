@@ -1,0 +1,91 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kapot-go/kapot/engine"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/shuffle"
+)
+
+// Task is what the executor hands an Engine to run.
+type Task struct {
+	Def        *kapotv1.TaskDefinition
+	ExecutorID string
+	WorkDir    string
+	Mem        memory.Allocator
+	Fetcher    shuffle.Fetcher
+}
+
+// Engine runs one task: decode its plan, run its partition and write its
+// shuffle output. It is pluggable; ArrowEngine is the default.
+type Engine interface {
+	RunTask(ctx context.Context, t *Task) ([]*kapotv1.ShuffleWritePartition, error)
+}
+
+// ArrowEngine runs plans with the vectorized Arrow engine.
+type ArrowEngine struct{}
+
+var _ Engine = ArrowEngine{}
+
+// RunTask implements Engine.
+func (ArrowEngine) RunTask(ctx context.Context, t *Task) ([]*kapotv1.ShuffleWritePartition, error) {
+	plan, err := engine.DecodePlan(t.Def.GetPlan())
+	if err != nil {
+		return nil, err
+	}
+	w, ok := plan.(*engine.ShuffleWriter)
+	if !ok {
+		return nil, fmt.Errorf("stage plan root is %s, want a shuffle writer: %w", plan, engine.ErrInvalidPlan)
+	}
+	if w.JobID != t.Def.GetJobId() || w.StageID != t.Def.GetStageId() {
+		return nil, fmt.Errorf("plan writes job %s stage %d, task is job %s stage %d: %w", w.JobID, w.StageID, t.Def.GetJobId(), t.Def.GetStageId(), engine.ErrInvalidPlan)
+	}
+	tc := &engine.TaskContext{
+		JobID: t.Def.GetJobId(), StageID: t.Def.GetStageId(), Partition: int(t.Def.GetPartition()),
+		ExecutorID: t.ExecutorID, WorkDir: t.WorkDir, Mem: t.Mem, Fetcher: t.Fetcher,
+		Properties: t.Def.GetSessionProperties(),
+	}
+	if tc.Properties == nil {
+		tc.Properties = map[string]string{}
+	}
+	stats, err := w.Run(ctx, int(t.Def.GetPartition()), tc)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*kapotv1.ShuffleWritePartition, len(stats))
+	for i, s := range stats {
+		out[i] = &kapotv1.ShuffleWritePartition{OutputPartition: uint32(i), Stats: &kapotv1.PartitionStats{NumRows: s.Rows, NumBatches: s.Batches, NumBytes: s.Bytes}}
+	}
+	return out, nil
+}
+
+// failure classifies a task error into the wire's failure reasons.
+func failure(ctx context.Context, err error) *kapotv1.FailedTask {
+	f := &kapotv1.FailedTask{Error: err.Error()}
+	var fe *shuffle.FetchError
+	var pe interface{ Timeout() bool }
+	switch {
+	case errors.As(err, &fe):
+		f.Retryable = true
+		f.Reason = &kapotv1.FailedTask_FetchPartitionError{FetchPartitionError: &kapotv1.FetchPartitionError{
+			ExecutorId: fe.ExecutorID, MapStageId: fe.MapStageID, MapPartition: fe.MapPartition}}
+	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ctx.Err())):
+		f.Retryable = true
+		f.Reason = &kapotv1.FailedTask_TaskKilled{TaskKilled: &kapotv1.TaskKilled{}}
+	case errors.Is(err, engine.ErrInvalidPlan), errors.Is(err, engine.ErrNotSupported), errors.Is(err, shuffle.ErrInvalidID):
+		f.Retryable = false
+		f.Reason = &kapotv1.FailedTask_ExecutionError{ExecutionError: &kapotv1.ExecutionError{}}
+	case isIOError(err) || errors.As(err, &pe):
+		f.Retryable = true
+		f.Reason = &kapotv1.FailedTask_IoError{IoError: &kapotv1.IoError{}}
+	default:
+		f.Retryable = true
+		f.Reason = &kapotv1.FailedTask_ExecutionError{ExecutionError: &kapotv1.ExecutionError{}}
+	}
+	return f
+}

@@ -1,0 +1,425 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	kflight "github.com/kapot-go/kapot/flight"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/internal/version"
+	"github.com/kapot-go/kapot/shuffle"
+)
+
+// ErrSchedulerLost is returned by Run when heartbeats failed too many times.
+var ErrSchedulerLost = errors.New("lost contact with the scheduler")
+
+// Executor is one executor process.
+type Executor struct {
+	cfg     Config
+	id      string
+	log     zerolog.Logger
+	engine  Engine
+	mem     memory.Allocator
+	workDir string
+	ownsDir bool
+	slots   int
+
+	// terminating fences the executor: no new task is accepted once set.
+	terminating atomic.Bool
+
+	mu          sync.Mutex
+	running     map[uint64]*runningTask
+	runningJobs map[string]int
+	tasks       sync.WaitGroup
+	sem         chan struct{}
+
+	statusMu sync.Mutex
+	statuses []*kapotv1.TaskStatus
+	statusCh chan struct{} // signalled when statuses grows
+
+	stopReq chan string
+	reregCh chan struct{}
+
+	schedConn  *grpc.ClientConn
+	scheduler  kapotv1.SchedulerServiceClient
+	fetcher    *kflight.Client
+	flightSrv  *kflight.Server
+	flightGRPC *grpc.Server
+	execGRPC   *grpc.Server
+	flightLis  net.Listener
+	grpcLis    net.Listener
+	reg        *kapotv1.ExecutorRegistration
+
+	ready chan struct{}
+}
+
+type runningTask struct {
+	def    *kapotv1.TaskDefinition
+	cancel context.CancelFunc
+}
+
+// New prepares an executor: it validates cfg, creates the work dir and binds
+// its listeners (so ports are known before Run).
+func New(cfg Config, eng Engine, log zerolog.Logger) (*Executor, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if eng == nil {
+		eng = ArrowEngine{}
+	}
+	e := &Executor{
+		cfg: cfg, id: uuid.NewString(), engine: eng, log: log,
+		mem: cfg.Mem, running: map[uint64]*runningTask{}, runningJobs: map[string]int{},
+		statusCh: make(chan struct{}, 1), stopReq: make(chan string, 1), reregCh: make(chan struct{}, 1),
+		ready: make(chan struct{}),
+	}
+	if e.mem == nil {
+		e.mem = memory.NewGoAllocator()
+	}
+	e.slots = cfg.ConcurrentTasks
+	if e.slots == 0 {
+		e.slots = runtime.NumCPU()
+	}
+	e.sem = make(chan struct{}, e.slots)
+	e.log = e.log.With().Str("executor_id", e.id).Logger()
+	if cfg.WorkDir == "" {
+		d, err := os.MkdirTemp("", "kapot-executor-")
+		if err != nil {
+			return nil, fmt.Errorf("create work dir: %w", err)
+		}
+		e.workDir, e.ownsDir = d, true
+	} else {
+		if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
+			return nil, fmt.Errorf("--work-dir %s: %w", cfg.WorkDir, err)
+		}
+		e.workDir = cfg.WorkDir
+	}
+	var err error
+	if e.flightLis, err = net.Listen("tcp", net.JoinHostPort(cfg.BindHost, strconv.Itoa(cfg.Port))); err != nil {
+		return nil, fmt.Errorf("--port %d: listen for Flight: %w", cfg.Port, err)
+	}
+	if e.grpcLis, err = net.Listen("tcp", net.JoinHostPort(cfg.BindHost, strconv.Itoa(cfg.GRPCPort))); err != nil {
+		e.flightLis.Close()
+		return nil, fmt.Errorf("--grpc-port %d: listen for gRPC: %w", cfg.GRPCPort, err)
+	}
+	e.reg = e.registration()
+	return e, nil
+}
+
+// ID is the executor's id.
+func (e *Executor) ID() string { return e.id }
+
+// WorkDir is where job data lives.
+func (e *Executor) WorkDir() string { return e.workDir }
+
+// FlightAddr and GRPCAddr are the bound addresses.
+func (e *Executor) FlightAddr() net.Addr { return e.flightLis.Addr() }
+
+// GRPCAddr is the bound address of the executor service.
+func (e *Executor) GRPCAddr() net.Addr { return e.grpcLis.Addr() }
+
+// Ready is closed once the executor has registered with the scheduler.
+func (e *Executor) Ready() <-chan struct{} { return e.ready }
+
+// Terminating reports whether the executor is fenced.
+func (e *Executor) Terminating() bool { return e.terminating.Load() }
+
+func (e *Executor) host() string {
+	if e.cfg.ExternalHost != "" {
+		return e.cfg.ExternalHost
+	}
+	switch e.cfg.BindHost {
+	case "", "0.0.0.0", "::":
+		if h, err := os.Hostname(); err == nil {
+			return h
+		}
+		return "localhost"
+	}
+	return e.cfg.BindHost
+}
+
+func (e *Executor) registration() *kapotv1.ExecutorRegistration {
+	policy := kapotv1.TaskSchedulingPolicy_TASK_SCHEDULING_POLICY_PUSH_STAGED
+	if e.cfg.TaskSchedulingPolicy == PolicyPullStaged {
+		policy = kapotv1.TaskSchedulingPolicy_TASK_SCHEDULING_POLICY_PULL_STAGED
+	}
+	host, _ := os.Hostname()
+	tags := append([]string{}, e.cfg.Tags...)
+	if host != "" {
+		tags = append(tags, host)
+	}
+	return &kapotv1.ExecutorRegistration{
+		Id: e.id, Host: e.host(),
+		FlightPort: uint32(e.flightLis.Addr().(*net.TCPAddr).Port),
+		GrpcPort:   uint32(e.grpcLis.Addr().(*net.TCPAddr).Port),
+		Resources:  &kapotv1.ExecutorResources{TaskSlots: uint32(e.slots), Cores: uint32(runtime.NumCPU())},
+		Tags:       tags, Policy: policy,
+		ProtocolVersion: version.Protocol, Version: version.Version,
+	}
+}
+
+func (e *Executor) metadata() *kapotv1.ExecutorMetadata {
+	return &kapotv1.ExecutorMetadata{Id: e.id, Host: e.reg.GetHost(), FlightPort: e.reg.GetFlightPort(), GrpcPort: e.reg.GetGrpcPort()}
+}
+
+func (e *Executor) metrics() *kapotv1.ExecutorMetrics {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	e.mu.Lock()
+	n := len(e.running)
+	e.mu.Unlock()
+	free := e.slots - n
+	if free < 0 || e.terminating.Load() {
+		free = 0
+	}
+	return &kapotv1.ExecutorMetrics{MemoryUsedBytes: ms.HeapAlloc, RunningTasks: uint32(n), FreeSlots: uint32(free)}
+}
+
+func (e *Executor) executorStatus() *kapotv1.ExecutorStatus {
+	if e.terminating.Load() {
+		return &kapotv1.ExecutorStatus{State: kapotv1.ExecutorState_EXECUTOR_STATE_TERMINATING}
+	}
+	return &kapotv1.ExecutorStatus{State: kapotv1.ExecutorState_EXECUTOR_STATE_ACTIVE}
+}
+
+// register registers with the scheduler, retrying for the connect timeout.
+func (e *Executor) register(ctx context.Context, retryFor time.Duration) error {
+	deadline := time.Now().Add(retryFor)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := e.scheduler.RegisterExecutor(cctx, &kapotv1.RegisterExecutorRequest{Registration: e.reg})
+		cancel()
+		if err == nil {
+			e.log.Info().Str("scheduler", e.schedConn.Target()).Int("slots", e.slots).Msg("registered with scheduler")
+			return nil
+		}
+		if status.Code(err) == codes.FailedPrecondition || status.Code(err) == codes.InvalidArgument {
+			return fmt.Errorf("scheduler rejected registration: %w", err)
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("register with scheduler at %s: %w", e.schedConn.Target(), err)
+		}
+		e.log.Warn().Err(err).Msg("scheduler not reachable yet; retrying")
+		select {
+		case <-time.After(500 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Run registers, serves and runs tasks until ctx is cancelled (a signal),
+// the scheduler asks the executor to stop, or the scheduler is lost. It then
+// shuts down gracefully and returns nil if the shutdown was clean.
+func (e *Executor) Run(ctx context.Context) error {
+	defer e.flightLis.Close()
+	defer e.grpcLis.Close()
+	schedAddr := net.JoinHostPort(e.cfg.SchedulerHost, strconv.Itoa(e.cfg.SchedulerPort))
+	conn, err := grpc.NewClient(schedAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(int(e.cfg.GRPCMaxDecodingMessageSize)), grpc.MaxCallSendMsgSize(int(e.cfg.GRPCMaxEncodingMessageSize))))
+	if err != nil {
+		return fmt.Errorf("scheduler address %s: %w", schedAddr, err)
+	}
+	defer conn.Close()
+	e.schedConn, e.scheduler = conn, kapotv1.NewSchedulerServiceClient(conn)
+	e.fetcher = kflight.NewClient(3, 100*time.Millisecond, int(e.cfg.GRPCMaxDecodingMessageSize))
+	defer e.fetcher.Close()
+
+	// Flight serves from the start: peers may fetch as soon as we run tasks.
+	e.flightSrv = kflight.NewServer(e.workDir, e.mem, e.log)
+	e.flightGRPC = grpc.NewServer(grpc.MaxSendMsgSize(int(e.cfg.GRPCMaxEncodingMessageSize)), grpc.MaxRecvMsgSize(int(e.cfg.GRPCMaxDecodingMessageSize)))
+	e.flightSrv.Register(e.flightGRPC)
+	e.execGRPC = grpc.NewServer(grpc.MaxSendMsgSize(int(e.cfg.GRPCMaxEncodingMessageSize)), grpc.MaxRecvMsgSize(int(e.cfg.GRPCMaxDecodingMessageSize)))
+	kapotv1.RegisterExecutorServiceServer(e.execGRPC, &service{e: e})
+
+	servErr := make(chan error, 2)
+	var servers sync.WaitGroup
+	servers.Add(2)
+	go func() { defer servers.Done(); servErr <- serveErr("flight", e.flightGRPC.Serve(e.flightLis)) }()
+	go func() { defer servers.Done(); servErr <- serveErr("grpc", e.execGRPC.Serve(e.grpcLis)) }()
+	e.log.Info().Str("flight", e.flightLis.Addr().String()).Str("grpc", e.grpcLis.Addr().String()).
+		Str("work_dir", e.workDir).Str("policy", e.cfg.TaskSchedulingPolicy).Int("slots", e.slots).Msg("executor listening")
+
+	if err := e.register(ctx, time.Duration(e.cfg.SchedulerConnectTimeoutSeconds)*time.Second); err != nil {
+		e.stopServers(0)
+		servers.Wait()
+		e.cleanup()
+		return err
+	}
+	close(e.ready)
+
+	// Loops owned by Run; loopCtx stops them after the drain.
+	loopCtx, stopLoops := context.WithCancel(context.Background())
+	defer stopLoops()
+	var loops sync.WaitGroup
+	loopErr := make(chan error, 2)
+	janitor := e.janitor()
+	if e.cfg.JobDataCleanUpIntervalSeconds > 0 {
+		loops.Add(1)
+		go func() { defer loops.Done(); e.janitorLoop(loopCtx, janitor) }()
+	}
+	if e.cfg.TaskSchedulingPolicy == PolicyPullStaged {
+		loops.Add(1)
+		go func() { defer loops.Done(); loopErr <- e.pollLoop(loopCtx) }()
+	} else {
+		loops.Add(2)
+		go func() { defer loops.Done(); loopErr <- e.heartbeatLoop(loopCtx) }()
+		go func() { defer loops.Done(); e.statusLoop(loopCtx) }()
+	}
+
+	notify, reason := true, ""
+	var runErr error
+	select {
+	case <-ctx.Done():
+		reason = "executor received a termination signal"
+	case r := <-e.stopReq:
+		notify, reason = false, "scheduler requested stop: "+r
+	case err := <-loopErr:
+		reason, runErr = fmt.Sprintf("executor service stopped: %v", err), err
+	case err := <-servErr:
+		reason, runErr = fmt.Sprintf("executor server stopped: %v", err), err
+	}
+	e.log.Info().Str("reason", reason).Msg("shutting down: setting executor to TERMINATING")
+	e.terminating.Store(true)
+	deadline := time.Now().Add(e.cfg.DrainTimeout)
+	if notify && !errors.Is(runErr, ErrSchedulerLost) {
+		e.fence(reason)
+	}
+	e.drain(deadline)
+	e.flushStatuses()
+	stopLoops()
+	loops.Wait()
+	e.stopServers(time.Until(deadline))
+	servers.Wait()
+	if err := janitor.CleanAll(); err != nil {
+		e.log.Error().Err(err).Msg("clean job data")
+	}
+	e.cleanup()
+	e.log.Info().Msg("executor stopped")
+	return runErr
+}
+
+func serveErr(name string, err error) error {
+	if err == nil || errors.Is(err, grpc.ErrServerStopped) {
+		return fmt.Errorf("%s server stopped", name)
+	}
+	return fmt.Errorf("%s server: %w", name, err)
+}
+
+func (e *Executor) cleanup() {
+	if e.ownsDir {
+		os.RemoveAll(e.workDir)
+	}
+}
+
+// fence tells the scheduler we are terminating: a heartbeat with the
+// TERMINATING state, then ExecutorStopped with the reason.
+func (e *Executor) fence(reason string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := e.scheduler.HeartbeatFromExecutor(ctx, &kapotv1.HeartbeatRequest{
+		ExecutorId: e.id, Status: &kapotv1.ExecutorStatus{State: kapotv1.ExecutorState_EXECUTOR_STATE_TERMINATING, Reason: reason},
+		Metrics: e.metrics(), Registration: e.reg,
+	}); err != nil {
+		e.log.Warn().Err(err).Msg("fenced heartbeat failed")
+	}
+	if _, err := e.scheduler.ExecutorStopped(ctx, &kapotv1.ExecutorStoppedRequest{ExecutorId: e.id, Reason: reason}); err != nil {
+		e.log.Warn().Err(err).Msg("executor-stopped call failed")
+	}
+}
+
+// drain waits for running tasks until deadline, then cancels the rest (they
+// report killed) and waits for them to return.
+func (e *Executor) drain(deadline time.Time) {
+	done := make(chan struct{})
+	go func() { e.tasks.Wait(); close(done) }()
+	e.mu.Lock()
+	n := len(e.running)
+	e.mu.Unlock()
+	if n > 0 {
+		e.log.Info().Int("tasks", n).Time("deadline", deadline).Msg("draining running tasks")
+	}
+	select {
+	case <-done:
+		return
+	case <-time.After(time.Until(deadline)):
+	}
+	e.mu.Lock()
+	for _, t := range e.running {
+		t.cancel()
+	}
+	e.log.Warn().Int("tasks", len(e.running)).Msg("drain timeout: cancelling running tasks")
+	e.mu.Unlock()
+	<-done
+}
+
+// stopServers lets in-flight fetch streams finish for up to grace, then stops.
+func (e *Executor) stopServers(grace time.Duration) {
+	e.execGRPC.Stop()
+	done := make(chan struct{})
+	go func() { e.flightGRPC.GracefulStop(); close(done) }()
+	if grace < time.Second {
+		grace = time.Second
+	}
+	select {
+	case <-done:
+	case <-time.After(grace):
+		e.log.Warn().Msg("Flight streams still open after the drain timeout; closing them")
+		e.flightGRPC.Stop()
+		<-done
+	}
+}
+
+func (e *Executor) janitor() *Janitor {
+	return &Janitor{
+		WorkDir: e.workDir, TTL: time.Duration(e.cfg.JobDataTTLSeconds) * time.Second, Log: e.log,
+		Lock:   func() func() { e.mu.Lock(); return e.mu.Unlock },
+		Active: func(job string) bool { return e.runningJobs[job] > 0 },
+	}
+}
+
+func (e *Executor) janitorLoop(ctx context.Context, j *Janitor) {
+	t := time.NewTicker(time.Duration(e.cfg.JobDataCleanUpIntervalSeconds) * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := j.CleanExpired(); err != nil {
+				e.log.Error().Err(err).Msg("janitor")
+			}
+		}
+	}
+}
+
+// removeJobData deletes a job's directory unless tasks of it still run.
+func (e *Executor) removeJobData(jobID string) error {
+	dir, err := shuffle.JobDir(e.workDir, jobID)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.runningJobs[jobID] > 0 {
+		e.log.Warn().Str("job", jobID).Msg("remove job data: tasks still running, kept")
+		return nil
+	}
+	return os.RemoveAll(dir)
+}

@@ -1,0 +1,175 @@
+package executor
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/shuffle"
+)
+
+// launch accepts a task into the slot pool. It fails with UNAVAILABLE once
+// the executor is terminating.
+func (e *Executor) launch(def *kapotv1.TaskDefinition) error {
+	if err := shuffle.ValidateJobID(def.GetJobId()); err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.mu.Lock()
+	if e.terminating.Load() {
+		e.mu.Unlock()
+		cancel()
+		return status.Error(codes.Unavailable, "executor is terminating")
+	}
+	if _, dup := e.running[def.GetTaskId()]; dup {
+		e.mu.Unlock()
+		cancel()
+		return nil
+	}
+	e.running[def.GetTaskId()] = &runningTask{def: def, cancel: cancel}
+	e.runningJobs[def.GetJobId()]++
+	e.tasks.Add(1)
+	e.mu.Unlock()
+	go e.runTask(ctx, cancel, def)
+	return nil
+}
+
+func (e *Executor) runTask(ctx context.Context, cancel context.CancelFunc, def *kapotv1.TaskDefinition) {
+	defer e.tasks.Done()
+	defer cancel()
+	start := time.Now()
+	st := &kapotv1.TaskStatus{
+		TaskId: def.GetTaskId(), JobId: def.GetJobId(), StageId: def.GetStageId(), StageAttempt: def.GetStageAttempt(),
+		Partition: def.GetPartition(), ExecutorId: e.id, StartTimeMs: start.UnixMilli(),
+	}
+	log := e.log.With().Str("job", def.GetJobId()).Uint32("stage", def.GetStageId()).Uint32("partition", def.GetPartition()).Uint64("task", def.GetTaskId()).Logger()
+	defer func() {
+		e.mu.Lock()
+		delete(e.running, def.GetTaskId())
+		if e.runningJobs[def.GetJobId()]--; e.runningJobs[def.GetJobId()] <= 0 {
+			delete(e.runningJobs, def.GetJobId())
+		}
+		e.mu.Unlock()
+		st.EndTimeMs = time.Now().UnixMilli()
+		e.queueStatus(st)
+	}()
+	select {
+	case e.sem <- struct{}{}:
+	case <-ctx.Done():
+		st.Status = &kapotv1.TaskStatus_Failed{Failed: &kapotv1.FailedTask{Error: "cancelled before it started", Retryable: true,
+			Reason: &kapotv1.FailedTask_TaskKilled{TaskKilled: &kapotv1.TaskKilled{}}}}
+		return
+	}
+	defer func() { <-e.sem }()
+	parts, err := e.safeRun(ctx, def)
+	if err != nil {
+		f := failure(ctx, err)
+		st.Status = &kapotv1.TaskStatus_Failed{Failed: f}
+		log.Warn().Err(err).Str("reason", fmt.Sprintf("%T", f.GetReason())).Msg("task failed")
+		return
+	}
+	st.Status = &kapotv1.TaskStatus_Successful{Successful: &kapotv1.SuccessfulTask{Partitions: parts}}
+	log.Debug().Dur("elapsed", time.Since(start)).Msg("task finished")
+}
+
+// safeRun turns a panic in the engine into a task error: one bad plan must
+// never take the executor down.
+func (e *Executor) safeRun(ctx context.Context, def *kapotv1.TaskDefinition) (parts []*kapotv1.ShuffleWritePartition, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			e.log.Error().Interface("panic", r).Str("stack", string(debug.Stack())).Msg("task panicked")
+			err = fmt.Errorf("task panicked: %v", r)
+		}
+	}()
+	return e.engine.RunTask(ctx, &Task{Def: def, ExecutorID: e.id, WorkDir: e.workDir, Mem: e.mem, Fetcher: e.fetcher})
+}
+
+func (e *Executor) cancelTasks(ids []uint64) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, id := range ids {
+		if t, ok := e.running[id]; ok {
+			t.cancel()
+			n++
+		}
+	}
+	return n
+}
+
+func (e *Executor) queueStatus(st *kapotv1.TaskStatus) {
+	e.statusMu.Lock()
+	e.statuses = append(e.statuses, st)
+	e.statusMu.Unlock()
+	select {
+	case e.statusCh <- struct{}{}:
+	default:
+	}
+}
+
+func (e *Executor) takeStatuses() []*kapotv1.TaskStatus {
+	e.statusMu.Lock()
+	defer e.statusMu.Unlock()
+	s := e.statuses
+	e.statuses = nil
+	return s
+}
+
+func (e *Executor) requeueStatuses(s []*kapotv1.TaskStatus) {
+	if len(s) == 0 {
+		return
+	}
+	e.statusMu.Lock()
+	e.statuses = append(s, e.statuses...)
+	e.statusMu.Unlock()
+}
+
+// sendStatuses reports queued statuses; on failure they are queued again.
+func (e *Executor) sendStatuses(ctx context.Context) error {
+	s := e.takeStatuses()
+	if len(s) == 0 {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	resp, err := e.scheduler.UpdateTaskStatus(cctx, &kapotv1.UpdateTaskStatusRequest{ExecutorId: e.id, TaskStatuses: s})
+	if err != nil {
+		e.requeueStatuses(s)
+		return err
+	}
+	if resp.GetReregister() {
+		e.requestReregister()
+	}
+	return nil
+}
+
+// flushStatuses makes a last attempt to report everything queued.
+func (e *Executor) flushStatuses() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if e.cfg.TaskSchedulingPolicy == PolicyPullStaged {
+		s := e.takeStatuses()
+		if len(s) == 0 {
+			return
+		}
+		if _, err := e.scheduler.PollWork(ctx, &kapotv1.PollWorkRequest{Registration: e.reg, FreeSlots: 0, TaskStatuses: s, Metrics: e.metrics(), Status: e.executorStatus()}); err != nil {
+			e.log.Error().Err(err).Int("statuses", len(s)).Msg("could not report final task statuses")
+		}
+		return
+	}
+	if err := e.sendStatuses(ctx); err != nil {
+		e.log.Error().Err(err).Msg("could not report final task statuses")
+	}
+}
+
+func (e *Executor) requestReregister() {
+	select {
+	case e.reregCh <- struct{}{}:
+	default:
+	}
+}
