@@ -1,0 +1,136 @@
+// Package client submits plans to a kapot scheduler, waits for them and
+// fetches their results from the executors over Arrow Flight.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/kapot-go/kapot/engine"
+	kflight "github.com/kapot-go/kapot/flight"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// ErrJobFailed is returned when a job ends failed or cancelled.
+var ErrJobFailed = errors.New("job did not succeed")
+
+// Client talks to one scheduler.
+type Client struct {
+	conn   *grpc.ClientConn
+	svc    kapotv1.SchedulerServiceClient
+	flight *kflight.Client
+	mem    memory.Allocator
+}
+
+// Dial connects to the scheduler at addr (host:port).
+func Dial(addr string, mem memory.Allocator) (*Client, error) {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))
+	if err != nil {
+		return nil, fmt.Errorf("scheduler %s: %w", addr, err)
+	}
+	if mem == nil {
+		mem = memory.NewGoAllocator()
+	}
+	return &Client{conn: conn, svc: kapotv1.NewSchedulerServiceClient(conn), flight: kflight.NewClient(3, 100*time.Millisecond, 0), mem: mem}, nil
+}
+
+// Scheduler exposes the raw gRPC client.
+func (c *Client) Scheduler() kapotv1.SchedulerServiceClient { return c.svc }
+
+// Close closes the connections.
+func (c *Client) Close() error {
+	c.flight.Close()
+	return c.conn.Close()
+}
+
+// Submit submits a plan and returns the job id.
+func (c *Client) Submit(ctx context.Context, req *kapotv1.SubmitJobRequest) (string, error) {
+	r, err := c.svc.SubmitJob(ctx, req)
+	if err != nil {
+		return "", err
+	}
+	return r.GetJobId(), nil
+}
+
+// Wait polls the job until it ends and returns its final status.
+func (c *Client) Wait(ctx context.Context, jobID string) (*kapotv1.GetJobStatusResponse, error) {
+	wait := 5 * time.Millisecond
+	for {
+		st, err := c.svc.GetJobStatus(ctx, &kapotv1.GetJobStatusRequest{JobId: jobID})
+		if err != nil {
+			return nil, err
+		}
+		switch st.GetState() {
+		case kapotv1.JobState_JOB_STATE_SUCCESSFUL:
+			return st, nil
+		case kapotv1.JobState_JOB_STATE_FAILED, kapotv1.JobState_JOB_STATE_CANCELLED:
+			return st, fmt.Errorf("job %s %s: %s: %w", jobID, st.GetState(), st.GetError(), ErrJobFailed)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
+}
+
+// Fetch reads every result partition of a successful job with Flight DoGet.
+// The caller releases the batches.
+func (c *Client) Fetch(ctx context.Context, st *kapotv1.GetJobStatusResponse) (*arrow.Schema, []arrow.RecordBatch, error) {
+	schema, err := engine.SchemaFromProto(st.GetResultSchema())
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []arrow.RecordBatch
+	for _, loc := range st.GetResultLocations() {
+		if loc.GetStats() != nil && loc.GetStats().GetNumRows() == 0 {
+			continue
+		}
+		rdr, cancel, err := c.flight.DoGet(ctx, loc, c.mem)
+		if err != nil {
+			release(out)
+			return nil, nil, fmt.Errorf("fetch result partition %d from %s: %w", loc.GetMapPartition(), kflight.Addr(loc.GetExecutor()), err)
+		}
+		for rdr.Next() {
+			b := rdr.RecordBatch()
+			b.Retain()
+			out = append(out, b)
+		}
+		err = rdr.Err()
+		rdr.Release()
+		cancel()
+		if err != nil {
+			release(out)
+			return nil, nil, fmt.Errorf("read result partition %d: %w", loc.GetMapPartition(), err)
+		}
+	}
+	return schema, out, nil
+}
+
+// Run submits a plan, waits for it and fetches its result.
+func (c *Client) Run(ctx context.Context, req *kapotv1.SubmitJobRequest) (*arrow.Schema, []arrow.RecordBatch, error) {
+	id, err := c.Submit(ctx, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := c.Wait(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c.Fetch(ctx, st)
+}
+
+func release(bs []arrow.RecordBatch) {
+	for _, b := range bs {
+		b.Release()
+	}
+}

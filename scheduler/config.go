@@ -1,0 +1,60 @@
+package scheduler
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/kapot-go/kapot/internal/config"
+)
+
+// Config is every setting of a scheduler process.
+type Config struct {
+	BindHost string
+	Port     int
+	// Policy, when set, is the only task scheduling policy executors may
+	// register with ("push-staged" or "pull-staged"); empty accepts both.
+	Policy string
+	// ExecutorTimeout declares an executor dead after this long without a
+	// heartbeat or poll.
+	ExecutorTimeout time.Duration
+	// TaskRetries is how many times a failed task is retried.
+	TaskRetries int
+	// MaxFetchFailures bounds map-output re-runs per job.
+	MaxFetchFailures int
+	// FinishedJobDataCleanUpDelay is how long executors keep a finished
+	// job's data (its results) before the scheduler asks them to delete it.
+	FinishedJobDataCleanUpDelay time.Duration
+	// FinishedJobTTL is how long finished jobs stay queryable.
+	FinishedJobTTL time.Duration
+	LogLevel       string
+}
+
+// DefaultConfig returns the defaults (ports follow Ballista: 50050).
+func DefaultConfig() Config {
+	return Config{
+		BindHost: "0.0.0.0", Port: 50050, ExecutorTimeout: 180 * time.Second, TaskRetries: 3,
+		MaxFetchFailures: 16, FinishedJobDataCleanUpDelay: 300 * time.Second, FinishedJobTTL: time.Hour, LogLevel: "info",
+	}
+}
+
+// Validate reports the first setting out of range, naming its flag.
+func (c *Config) Validate() error {
+	bad := func(flag, format string, a ...any) error {
+		return fmt.Errorf("--%s: %s: %w", flag, fmt.Sprintf(format, a...), config.ErrInvalid)
+	}
+	switch {
+	case c.Port < 0 || c.Port > 65535:
+		return bad("port", "%d out of range 0..65535", c.Port)
+	case c.Policy != "" && c.Policy != "push-staged" && c.Policy != "pull-staged":
+		return bad("policy", "%q: want push-staged or pull-staged", c.Policy)
+	case c.ExecutorTimeout <= 0:
+		return bad("executor-timeout-seconds", "must be positive")
+	case c.TaskRetries < 0:
+		return bad("task-retries", "negative")
+	case c.MaxFetchFailures < 1:
+		return bad("max-fetch-failures", "must be at least 1")
+	case c.FinishedJobDataCleanUpDelay < 0:
+		return bad("finished-job-data-clean-up-delay-seconds", "negative")
+	}
+	return nil
+}

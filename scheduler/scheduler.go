@@ -1,0 +1,589 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// Scheduler holds the cluster state. All state is guarded by mu; RPCs to
+// executors are made outside it.
+type Scheduler struct {
+	cfg Config
+	id  string
+	log zerolog.Logger
+
+	mu        sync.Mutex
+	executors map[string]*executorState
+	jobs      map[string]*jobState
+	jobOrder  []string
+	tasks     map[uint64]taskRef
+	nextTask  uint64
+
+	connMu sync.Mutex
+	conns  map[string]*grpc.ClientConn
+
+	kick chan struct{}
+	lis  net.Listener
+	srv  *grpc.Server
+}
+
+// New validates cfg and binds the scheduler's port.
+func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	lis, err := net.Listen("tcp", net.JoinHostPort(cfg.BindHost, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return nil, fmt.Errorf("--port %d: %w", cfg.Port, err)
+	}
+	s := &Scheduler{
+		cfg: cfg, id: uuid.NewString(), log: log,
+		executors: map[string]*executorState{}, jobs: map[string]*jobState{}, tasks: map[uint64]taskRef{},
+		conns: map[string]*grpc.ClientConn{}, kick: make(chan struct{}, 1), lis: lis,
+	}
+	s.srv = grpc.NewServer(grpc.MaxRecvMsgSize(64<<20), grpc.MaxSendMsgSize(64<<20))
+	kapotv1.RegisterSchedulerServiceServer(s.srv, &service{s: s})
+	return s, nil
+}
+
+// Addr is the bound address.
+func (s *Scheduler) Addr() net.Addr { return s.lis.Addr() }
+
+// Run serves until ctx ends.
+func (s *Scheduler) Run(ctx context.Context) error {
+	loopCtx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.launchLoop(loopCtx) }()
+	go func() { defer wg.Done(); s.livenessLoop(loopCtx) }()
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(s.lis) }()
+	s.log.Info().Str("addr", s.lis.Addr().String()).Str("policy", s.cfg.Policy).Msg("scheduler listening")
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	s.srv.GracefulStop()
+	cancel()
+	wg.Wait()
+	s.connMu.Lock()
+	for _, c := range s.conns {
+		c.Close()
+	}
+	s.connMu.Unlock()
+	s.log.Info().Msg("scheduler stopped")
+	return err
+}
+
+func (s *Scheduler) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// ---------------------------------------------------------------- executors
+
+func (s *Scheduler) registerExecutor(reg *kapotv1.ExecutorRegistration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.executors[reg.GetId()]
+	if !ok {
+		e = &executorState{running: map[uint64]struct{}{}}
+		s.executors[reg.GetId()] = e
+		s.log.Info().Str("executor", reg.GetId()).Str("host", reg.GetHost()).Uint32("flight_port", reg.GetFlightPort()).
+			Uint32("slots", reg.GetResources().GetTaskSlots()).Str("policy", reg.GetPolicy().String()).Msg("executor registered")
+	}
+	e.reg, e.lastSeen, e.state = reg, time.Now(), kapotv1.ExecutorState_EXECUTOR_STATE_ACTIVE
+	s.wake()
+}
+
+// touch records a sign of life; it returns false for unknown executors.
+func (s *Scheduler) touch(id string, st *kapotv1.ExecutorStatus) bool {
+	e, ok := s.executors[id]
+	if !ok {
+		return false
+	}
+	e.lastSeen = time.Now()
+	if st.GetState() == kapotv1.ExecutorState_EXECUTOR_STATE_TERMINATING && e.state == kapotv1.ExecutorState_EXECUTOR_STATE_ACTIVE {
+		s.log.Info().Str("executor", id).Str("reason", st.GetReason()).Msg("executor is terminating")
+		e.state = kapotv1.ExecutorState_EXECUTOR_STATE_TERMINATING
+	}
+	return true
+}
+
+// executorLost forgets an executor: its running tasks go back to pending and
+// its map outputs of unfinished jobs are re-run. Called with mu held.
+func (s *Scheduler) executorLost(id, reason string) {
+	if _, ok := s.executors[id]; !ok {
+		return
+	}
+	delete(s.executors, id)
+	s.log.Warn().Str("executor", id).Str("reason", reason).Msg("executor lost")
+	for _, j := range s.jobs {
+		if j.finished() {
+			continue
+		}
+		for _, st := range j.stages {
+			invalidated := false
+			for _, t := range st.tasks {
+				if t.executor.GetId() != id {
+					continue
+				}
+				switch t.phase {
+				case taskRunning:
+					delete(s.tasks, t.taskID)
+					t.phase = taskPending
+				case taskDone:
+					t.phase, t.outputs = taskPending, nil
+					invalidated = true
+				}
+			}
+			if invalidated {
+				st.attempt++
+			}
+		}
+	}
+	s.dropConn(id)
+	s.wake()
+}
+
+func (s *Scheduler) livenessLoop(ctx context.Context) {
+	period := min(s.cfg.ExecutorTimeout/4, time.Second)
+	t := time.NewTicker(max(period, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		s.mu.Lock()
+		for id, e := range s.executors {
+			if now.Sub(e.lastSeen) > s.cfg.ExecutorTimeout {
+				s.executorLost(id, fmt.Sprintf("no heartbeat for %s", now.Sub(e.lastSeen).Round(time.Millisecond)))
+			}
+		}
+		s.cleanFinishedJobs(now)
+		s.mu.Unlock()
+	}
+}
+
+// cleanFinishedJobs asks executors to drop finished jobs' data after the
+// clean-up delay and forgets jobs past their TTL. Called with mu held.
+func (s *Scheduler) cleanFinishedJobs(now time.Time) {
+	keep := s.jobOrder[:0]
+	for _, id := range s.jobOrder {
+		j := s.jobs[id]
+		if j.finished() && !j.dataRemoved && now.Sub(j.end) >= s.cfg.FinishedJobDataCleanUpDelay {
+			j.dataRemoved = true
+			s.removeJobData(j.id)
+		}
+		if j.finished() && now.Sub(j.end) > s.cfg.FinishedJobTTL {
+			delete(s.jobs, id)
+			continue
+		}
+		keep = append(keep, id)
+	}
+	s.jobOrder = keep
+}
+
+// removeJobData tells every executor to delete a job's data. Called with mu held.
+func (s *Scheduler) removeJobData(jobID string) {
+	for id, e := range s.executors {
+		if !e.push() {
+			e.remove = append(e.remove, jobID)
+			continue
+		}
+		go func(id string) {
+			c, err := s.client(id)
+			if err != nil {
+				return
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if _, err := c.RemoveJobData(ctx, &kapotv1.RemoveJobDataRequest{JobId: jobID}); err != nil {
+				s.log.Debug().Err(err).Str("executor", id).Str("job", jobID).Msg("remove job data")
+			}
+		}(id)
+	}
+}
+
+func (s *Scheduler) client(executorID string) (kapotv1.ExecutorServiceClient, error) {
+	s.mu.Lock()
+	e, ok := s.executors[executorID]
+	var addr string
+	if ok {
+		addr = net.JoinHostPort(e.reg.GetHost(), strconv.Itoa(int(e.reg.GetGrpcPort())))
+	}
+	s.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("executor %s unknown", executorID)
+	}
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	c, ok := s.conns[executorID]
+	if !ok {
+		var err error
+		c, err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
+		if err != nil {
+			return nil, err
+		}
+		s.conns[executorID] = c
+	}
+	return kapotv1.NewExecutorServiceClient(c), nil
+}
+
+func (s *Scheduler) dropConn(executorID string) {
+	go func() {
+		s.connMu.Lock()
+		defer s.connMu.Unlock()
+		if c, ok := s.conns[executorID]; ok {
+			c.Close()
+			delete(s.conns, executorID)
+		}
+	}()
+}
+
+// ---------------------------------------------------------------- jobs
+
+func newJobID() string { return strings.ReplaceAll(uuid.NewString(), "-", "")[:16] }
+
+func (s *Scheduler) submit(req *kapotv1.SubmitJobRequest) (string, error) {
+	id := newJobID()
+	plans, final, schema, err := splitStages(id, req.GetPlan())
+	if err != nil {
+		return "", err
+	}
+	now := time.Now()
+	j := &jobState{id: id, name: req.GetJobName(), state: kapotv1.JobState_JOB_STATE_RUNNING, stages: map[uint32]*stageState{},
+		final: final, props: req.GetSessionProperties(), resultSchema: schema, queued: now, start: now}
+	for sid := uint32(1); sid <= final; sid++ {
+		p := plans[sid]
+		st := &stageState{stagePlan: p, tasks: make([]*taskState, p.tasks)}
+		for i := range st.tasks {
+			st.tasks[i] = &taskState{}
+		}
+		j.stages[sid] = st
+		j.order = append(j.order, sid)
+	}
+	s.mu.Lock()
+	s.jobs[id] = j
+	s.jobOrder = append(s.jobOrder, id)
+	s.mu.Unlock()
+	s.log.Info().Str("job", id).Str("name", req.GetJobName()).Int("stages", len(plans)).Msg("job submitted")
+	s.wake()
+	return id, nil
+}
+
+// assign picks up to n pending runnable tasks for executor e, marks them
+// running and returns their definitions. Called with mu held.
+func (s *Scheduler) assign(e *executorState, n int) []*kapotv1.TaskDefinition {
+	var out []*kapotv1.TaskDefinition
+	for _, jid := range s.jobOrder {
+		j := s.jobs[jid]
+		if j.state != kapotv1.JobState_JOB_STATE_RUNNING {
+			continue
+		}
+		for _, sid := range j.order {
+			if len(out) >= n {
+				return out
+			}
+			st := j.stages[sid]
+			if !j.runnable(st) {
+				continue
+			}
+			var planBytes []byte
+			for p, t := range st.tasks {
+				if len(out) >= n {
+					break
+				}
+				if t.phase != taskPending {
+					continue
+				}
+				if planBytes == nil {
+					resolved := resolve(st.plan, j.locations)
+					b, err := proto.Marshal(resolved)
+					if err != nil {
+						s.failJob(j, fmt.Sprintf("serialize stage %d: %v", sid, err))
+						return out
+					}
+					planBytes = b
+				}
+				s.nextTask++
+				t.phase, t.taskID, t.executor = taskRunning, s.nextTask, e.meta()
+				s.tasks[t.taskID] = taskRef{job: jid, stage: sid, partition: p, executor: e.reg.GetId()}
+				e.running[t.taskID] = struct{}{}
+				out = append(out, &kapotv1.TaskDefinition{
+					TaskId: t.taskID, JobId: jid, StageId: sid, StageAttempt: st.attempt, Partition: uint32(p),
+					TaskAttempt: uint32(t.attempts), Plan: planBytes, SessionProperties: j.props, LaunchTimeMs: time.Now().UnixMilli(),
+				})
+			}
+		}
+	}
+	return out
+}
+
+// launchLoop pushes pending tasks to push-staged executors with free slots.
+func (s *Scheduler) launchLoop(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.kick:
+		case <-t.C:
+		}
+		type batch struct {
+			executor string
+			tasks    []*kapotv1.TaskDefinition
+		}
+		var batches []batch
+		s.mu.Lock()
+		for id, e := range s.executors {
+			if !e.push() {
+				continue
+			}
+			if free := e.freeSlots(); free > 0 {
+				if defs := s.assign(e, free); len(defs) > 0 {
+					batches = append(batches, batch{id, defs})
+				}
+			}
+		}
+		s.mu.Unlock()
+		for _, b := range batches {
+			go s.pushTasks(ctx, b.executor, b.tasks)
+		}
+	}
+}
+
+func (s *Scheduler) pushTasks(ctx context.Context, executorID string, defs []*kapotv1.TaskDefinition) {
+	err := func() error {
+		c, err := s.client(executorID)
+		if err != nil {
+			return err
+		}
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		_, err = c.LaunchTask(cctx, &kapotv1.LaunchTaskRequest{SchedulerId: s.id, Tasks: defs})
+		return err
+	}()
+	if err == nil {
+		return
+	}
+	s.log.Warn().Err(err).Str("executor", executorID).Int("tasks", len(defs)).Msg("launch failed; tasks rescheduled")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range defs {
+		s.requeue(d.GetTaskId())
+	}
+	if e, ok := s.executors[executorID]; ok {
+		// A refusing executor is terminating or gone: stop sending it work
+		// until it heartbeats as active again.
+		e.state = kapotv1.ExecutorState_EXECUTOR_STATE_TERMINATING
+	}
+	s.wake()
+}
+
+// requeue puts a running task back to pending. Called with mu held.
+func (s *Scheduler) requeue(taskID uint64) {
+	ref, ok := s.tasks[taskID]
+	if !ok {
+		return
+	}
+	delete(s.tasks, taskID)
+	if e, ok := s.executors[ref.executor]; ok {
+		delete(e.running, taskID)
+	}
+	if j, ok := s.jobs[ref.job]; ok {
+		t := j.stages[ref.stage].tasks[ref.partition]
+		if t.phase == taskRunning && t.taskID == taskID {
+			t.phase = taskPending
+		}
+	}
+}
+
+// updateStatuses applies task statuses. Called with mu held.
+func (s *Scheduler) updateStatuses(executorID string, statuses []*kapotv1.TaskStatus) {
+	for _, st := range statuses {
+		s.updateStatus(executorID, st)
+	}
+	s.wake()
+}
+
+func (s *Scheduler) updateStatus(executorID string, st *kapotv1.TaskStatus) {
+	if st.GetRunning() != nil {
+		return
+	}
+	ref, ok := s.tasks[st.GetTaskId()]
+	if !ok || ref.executor != executorID {
+		return // stale: the task was re-queued or its executor declared lost
+	}
+	delete(s.tasks, st.GetTaskId())
+	if e, ok := s.executors[executorID]; ok {
+		delete(e.running, st.GetTaskId())
+	}
+	j, ok := s.jobs[ref.job]
+	if !ok {
+		return
+	}
+	stage := j.stages[ref.stage]
+	t := stage.tasks[ref.partition]
+	if t.taskID != st.GetTaskId() || t.phase != taskRunning {
+		return
+	}
+	if j.finished() {
+		t.phase = taskPending
+		return
+	}
+	if ok := st.GetSuccessful(); ok != nil {
+		t.phase, t.outputs = taskDone, ok.GetPartitions()
+		if ref.stage == j.final && stage.complete() {
+			j.state, j.end = kapotv1.JobState_JOB_STATE_SUCCESSFUL, time.Now()
+			s.log.Info().Str("job", j.id).Dur("elapsed", j.end.Sub(j.start)).Msg("job succeeded")
+		}
+		return
+	}
+	f := st.GetFailed()
+	t.phase = taskPending
+	switch {
+	case f.GetFetchPartitionError() != nil:
+		fe := f.GetFetchPartitionError()
+		j.fetchFailures++
+		s.log.Warn().Str("job", j.id).Uint32("map_stage", fe.GetMapStageId()).Uint32("map_partition", fe.GetMapPartition()).
+			Str("from", fe.GetExecutorId()).Msg("fetch failure: re-running lost map output")
+		if j.fetchFailures > s.cfg.MaxFetchFailures {
+			s.failJob(j, fmt.Sprintf("too many fetch failures (%d); last: %s", j.fetchFailures, f.GetError()))
+			return
+		}
+		if ms, ok := j.stages[fe.GetMapStageId()]; ok {
+			invalidated := false
+			for _, mt := range ms.tasks {
+				if mt.phase == taskDone && mt.executor.GetId() == fe.GetExecutorId() {
+					mt.phase, mt.outputs = taskPending, nil
+					invalidated = true
+				}
+			}
+			if invalidated {
+				ms.attempt++
+			}
+		}
+	case f.GetTaskKilled() != nil:
+		// Killed by a drain or cancel: run it again elsewhere.
+	default:
+		t.attempts++
+		if !f.GetRetryable() || t.attempts > s.cfg.TaskRetries {
+			s.failJob(j, fmt.Sprintf("stage %d partition %d failed after %d attempt(s): %s", ref.stage, ref.partition, t.attempts, f.GetError()))
+			return
+		}
+		s.log.Warn().Str("job", j.id).Uint32("stage", ref.stage).Int("partition", ref.partition).Int("attempt", t.attempts).Str("error", f.GetError()).Msg("task failed; retrying")
+	}
+}
+
+// failJob ends a job with an error and cancels its running tasks. Called with mu held.
+func (s *Scheduler) failJob(j *jobState, msg string) {
+	s.endJob(j, kapotv1.JobState_JOB_STATE_FAILED, msg)
+	s.log.Error().Str("job", j.id).Str("error", msg).Msg("job failed")
+}
+
+func (s *Scheduler) endJob(j *jobState, state kapotv1.JobState, msg string) {
+	j.state, j.err, j.end = state, msg, time.Now()
+	byExec := map[string][]*kapotv1.RunningTaskInfo{}
+	for tid, ref := range s.tasks {
+		if ref.job != j.id {
+			continue
+		}
+		byExec[ref.executor] = append(byExec[ref.executor], &kapotv1.RunningTaskInfo{TaskId: tid, JobId: j.id, StageId: ref.stage, Partition: uint32(ref.partition)})
+	}
+	for eid, infos := range byExec {
+		e, ok := s.executors[eid]
+		if !ok {
+			continue
+		}
+		if !e.push() {
+			e.cancel = append(e.cancel, infos...)
+			continue
+		}
+		go func(eid string, infos []*kapotv1.RunningTaskInfo) {
+			c, err := s.client(eid)
+			if err != nil {
+				return
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if _, err := c.CancelTasks(ctx, &kapotv1.CancelTasksRequest{Tasks: infos}); err != nil {
+				s.log.Warn().Err(err).Str("executor", eid).Msg("cancel tasks")
+			}
+		}(eid, infos)
+	}
+	if state != kapotv1.JobState_JOB_STATE_SUCCESSFUL {
+		j.dataRemoved = true
+		s.removeJobData(j.id)
+	}
+}
+
+func (s *Scheduler) cancel(jobID string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[jobID]
+	if !ok {
+		return false, errUnknownJob
+	}
+	if j.finished() {
+		return false, nil
+	}
+	s.endJob(j, kapotv1.JobState_JOB_STATE_CANCELLED, "cancelled by user")
+	s.log.Info().Str("job", jobID).Msg("job cancelled")
+	return true, nil
+}
+
+var errUnknownJob = errors.New("unknown job")
+
+func (s *Scheduler) status(jobID string) (*kapotv1.GetJobStatusResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[jobID]
+	if !ok {
+		return nil, errUnknownJob
+	}
+	r := &kapotv1.GetJobStatusResponse{JobId: j.id, State: j.state, Error: j.err, ResultSchema: j.resultSchema,
+		QueuedAtMs: j.queued.UnixMilli(), StartedAtMs: j.start.UnixMilli()}
+	if !j.end.IsZero() {
+		r.EndedAtMs = j.end.UnixMilli()
+	}
+	for _, sid := range j.order {
+		st := j.stages[sid]
+		done, running := st.counts()
+		state := "waiting"
+		switch {
+		case st.complete():
+			state = "completed"
+		case j.runnable(st):
+			state = "running"
+		}
+		r.Stages = append(r.Stages, &kapotv1.StageStatus{StageId: sid, Attempt: st.attempt, Partitions: uint32(len(st.tasks)),
+			Completed: uint32(done), Running: uint32(running), State: state})
+	}
+	if j.state == kapotv1.JobState_JOB_STATE_SUCCESSFUL {
+		r.ResultLocations = j.locations(j.final, 0)
+	}
+	return r, nil
+}

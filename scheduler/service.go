@@ -1,0 +1,145 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/kapot-go/kapot/internal/version"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/shuffle"
+)
+
+// service is the scheduler's gRPC SchedulerService.
+type service struct {
+	kapotv1.UnimplementedSchedulerServiceServer
+	s *Scheduler
+}
+
+func (v *service) checkRegistration(reg *kapotv1.ExecutorRegistration) error {
+	switch {
+	case reg == nil || reg.GetId() == "":
+		return status.Error(codes.InvalidArgument, "registration without executor id")
+	case reg.GetProtocolVersion() != version.Protocol:
+		return status.Errorf(codes.FailedPrecondition, "executor speaks protocol version %d, scheduler speaks %d", reg.GetProtocolVersion(), version.Protocol)
+	case reg.GetResources().GetTaskSlots() == 0:
+		return status.Error(codes.InvalidArgument, "executor offers no task slots")
+	case reg.GetHost() == "" || reg.GetFlightPort() == 0:
+		return status.Error(codes.InvalidArgument, "executor registration lacks host or Flight port")
+	}
+	want := v.s.cfg.Policy
+	got := "push-staged"
+	if reg.GetPolicy() == kapotv1.TaskSchedulingPolicy_TASK_SCHEDULING_POLICY_PULL_STAGED {
+		got = "pull-staged"
+	}
+	if want != "" && want != got {
+		return status.Errorf(codes.FailedPrecondition, "executor uses %s but this scheduler expects %s", got, want)
+	}
+	return nil
+}
+
+func (v *service) RegisterExecutor(_ context.Context, r *kapotv1.RegisterExecutorRequest) (*kapotv1.RegisterExecutorResponse, error) {
+	if err := v.checkRegistration(r.GetRegistration()); err != nil {
+		return nil, err
+	}
+	v.s.registerExecutor(r.GetRegistration())
+	return &kapotv1.RegisterExecutorResponse{SchedulerId: v.s.id}, nil
+}
+
+func (v *service) HeartbeatFromExecutor(_ context.Context, r *kapotv1.HeartbeatRequest) (*kapotv1.HeartbeatResponse, error) {
+	s := v.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.touch(r.GetExecutorId(), r.GetStatus()) {
+		return &kapotv1.HeartbeatResponse{Reregister: r.GetStatus().GetState() != kapotv1.ExecutorState_EXECUTOR_STATE_TERMINATING}, nil
+	}
+	e := s.executors[r.GetExecutorId()]
+	if r.GetStatus().GetState() == kapotv1.ExecutorState_EXECUTOR_STATE_ACTIVE && e.state != kapotv1.ExecutorState_EXECUTOR_STATE_ACTIVE {
+		e.state = kapotv1.ExecutorState_EXECUTOR_STATE_ACTIVE
+		s.wake()
+	}
+	return &kapotv1.HeartbeatResponse{}, nil
+}
+
+func (v *service) PollWork(_ context.Context, r *kapotv1.PollWorkRequest) (*kapotv1.PollWorkResponse, error) {
+	s := v.s
+	reg := r.GetRegistration()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.touch(reg.GetId(), r.GetStatus()) {
+		if r.GetStatus().GetState() == kapotv1.ExecutorState_EXECUTOR_STATE_TERMINATING {
+			return &kapotv1.PollWorkResponse{}, nil
+		}
+		if err := v.checkRegistration(reg); err != nil {
+			return nil, err
+		}
+		s.mu.Unlock()
+		s.registerExecutor(reg)
+		s.mu.Lock()
+	}
+	e, ok := s.executors[reg.GetId()]
+	if !ok {
+		return &kapotv1.PollWorkResponse{Reregister: true}, nil
+	}
+	s.updateStatuses(reg.GetId(), r.GetTaskStatuses())
+	resp := &kapotv1.PollWorkResponse{CancelTasks: e.cancel, RemoveJobs: e.remove}
+	e.cancel, e.remove = nil, nil
+	if n := min(int(r.GetFreeSlots()), e.freeSlots()); n > 0 {
+		resp.Tasks = s.assign(e, n)
+	}
+	return resp, nil
+}
+
+func (v *service) UpdateTaskStatus(_ context.Context, r *kapotv1.UpdateTaskStatusRequest) (*kapotv1.UpdateTaskStatusResponse, error) {
+	s := v.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.touch(r.GetExecutorId(), nil) {
+		return &kapotv1.UpdateTaskStatusResponse{Reregister: true}, nil
+	}
+	s.updateStatuses(r.GetExecutorId(), r.GetTaskStatuses())
+	return &kapotv1.UpdateTaskStatusResponse{}, nil
+}
+
+func (v *service) ExecutorStopped(_ context.Context, r *kapotv1.ExecutorStoppedRequest) (*kapotv1.ExecutorStoppedResponse, error) {
+	s := v.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.executors[r.GetExecutorId()]; ok {
+		e.state = kapotv1.ExecutorState_EXECUTOR_STATE_TERMINATING
+		s.log.Info().Str("executor", r.GetExecutorId()).Str("reason", r.GetReason()).Msg("executor stopping")
+	}
+	return &kapotv1.ExecutorStoppedResponse{}, nil
+}
+
+func (v *service) SubmitJob(_ context.Context, r *kapotv1.SubmitJobRequest) (*kapotv1.SubmitJobResponse, error) {
+	if r.GetPlan() == nil {
+		return nil, status.Error(codes.InvalidArgument, "submit without a plan")
+	}
+	id, err := v.s.submit(r)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "plan rejected: %v", err)
+	}
+	return &kapotv1.SubmitJobResponse{JobId: id}, nil
+}
+
+func (v *service) GetJobStatus(_ context.Context, r *kapotv1.GetJobStatusRequest) (*kapotv1.GetJobStatusResponse, error) {
+	st, err := v.s.status(r.GetJobId())
+	if errors.Is(err, errUnknownJob) {
+		return nil, status.Errorf(codes.NotFound, "job %q not found", r.GetJobId())
+	}
+	return st, err
+}
+
+func (v *service) CancelJob(_ context.Context, r *kapotv1.CancelJobRequest) (*kapotv1.CancelJobResponse, error) {
+	if err := shuffle.ValidateJobID(r.GetJobId()); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	ok, err := v.s.cancel(r.GetJobId())
+	if errors.Is(err, errUnknownJob) {
+		return nil, status.Errorf(codes.NotFound, "job %q not found", r.GetJobId())
+	}
+	return &kapotv1.CancelJobResponse{Cancelled: ok}, err
+}

@@ -1,0 +1,143 @@
+package scheduler
+
+import (
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kapot-go/kapot/engine"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// stagePlan is one stage of a split plan.
+type stagePlan struct {
+	id       uint32
+	plan     *kapotv1.PhysicalPlanNode // rooted at a ShuffleWriterNode
+	inputs   []uint32                  // stages whose output this one reads
+	tasks    int                       // input partitions = map tasks
+	outParts int                       // shuffle partitions each task writes
+}
+
+// inputSlot returns a pointer to each child field of n, so the tree can be
+// rewritten in place.
+func inputSlots(n *kapotv1.PhysicalPlanNode) []**kapotv1.PhysicalPlanNode {
+	switch x := n.GetNode().(type) {
+	case *kapotv1.PhysicalPlanNode_Projection:
+		return []**kapotv1.PhysicalPlanNode{&x.Projection.Input}
+	case *kapotv1.PhysicalPlanNode_Filter:
+		return []**kapotv1.PhysicalPlanNode{&x.Filter.Input}
+	case *kapotv1.PhysicalPlanNode_Limit:
+		return []**kapotv1.PhysicalPlanNode{&x.Limit.Input}
+	case *kapotv1.PhysicalPlanNode_HashAggregate:
+		return []**kapotv1.PhysicalPlanNode{&x.HashAggregate.Input}
+	case *kapotv1.PhysicalPlanNode_CoalescePartitions:
+		return []**kapotv1.PhysicalPlanNode{&x.CoalescePartitions.Input}
+	case *kapotv1.PhysicalPlanNode_Exchange:
+		return []**kapotv1.PhysicalPlanNode{&x.Exchange.Input}
+	case *kapotv1.PhysicalPlanNode_ShuffleWriter:
+		return []**kapotv1.PhysicalPlanNode{&x.ShuffleWriter.Input}
+	}
+	return nil
+}
+
+// splitStages cuts plan at Exchange nodes. Each exchange's input becomes a
+// stage rooted at a shuffle writer with the exchange's partitioning, read by
+// its parent through an UnresolvedShuffle. The root becomes the final stage,
+// whose writer keeps each partition's output as output partition 0.
+func splitStages(jobID string, root *kapotv1.PhysicalPlanNode) (map[uint32]*stagePlan, uint32, *kapotv1.Schema, error) {
+	// Validate and type the whole plan first: bad plans fail at submit.
+	if _, err := engine.FromProto(root); err != nil {
+		return nil, 0, nil, err
+	}
+	root = proto.Clone(root).(*kapotv1.PhysicalPlanNode)
+	stages := map[uint32]*stagePlan{}
+	next := uint32(1)
+	newStage := func(input *kapotv1.PhysicalPlanNode, part *kapotv1.Partitioning) (*stagePlan, *engine.ShuffleWriter, error) {
+		id := next
+		next++
+		w := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ShuffleWriter{ShuffleWriter: &kapotv1.ShuffleWriterNode{
+			JobId: jobID, StageId: id, Input: input, Partitioning: part}}}
+		ep, err := engine.FromProto(w)
+		if err != nil {
+			return nil, nil, fmt.Errorf("stage %d: %w", id, err)
+		}
+		sw := ep.(*engine.ShuffleWriter)
+		s := &stagePlan{id: id, plan: w, tasks: sw.OutputPartitions(), outParts: sw.OutputPartitionCount(), inputs: unresolvedInputs(input)}
+		stages[id] = s
+		return s, sw, nil
+	}
+	var walk func(slot **kapotv1.PhysicalPlanNode) error
+	walk = func(slot **kapotv1.PhysicalPlanNode) error {
+		n := *slot
+		for _, c := range inputSlots(n) {
+			if err := walk(c); err != nil {
+				return err
+			}
+		}
+		ex := n.GetExchange()
+		if ex == nil {
+			return nil
+		}
+		s, sw, err := newStage(ex.GetInput(), ex.GetPartitioning())
+		if err != nil {
+			return err
+		}
+		schema, err := engine.SchemaToProto(sw.Schema())
+		if err != nil {
+			return err
+		}
+		*slot = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_UnresolvedShuffle{UnresolvedShuffle: &kapotv1.UnresolvedShuffleNode{
+			StageId: s.id, Schema: schema, OutputPartitionCount: uint32(s.outParts)}}}
+		return nil
+	}
+	if err := walk(&root); err != nil {
+		return nil, 0, nil, err
+	}
+	final, sw, err := newStage(root, nil)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	schema, err := engine.SchemaToProto(sw.Schema())
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	return stages, final.id, schema, nil
+}
+
+func unresolvedInputs(n *kapotv1.PhysicalPlanNode) []uint32 {
+	var out []uint32
+	var walk func(n *kapotv1.PhysicalPlanNode)
+	walk = func(n *kapotv1.PhysicalPlanNode) {
+		if u := n.GetUnresolvedShuffle(); u != nil {
+			out = append(out, u.GetStageId())
+		}
+		for _, c := range inputSlots(n) {
+			walk(*c)
+		}
+	}
+	walk(n)
+	return out
+}
+
+// resolve replaces every UnresolvedShuffle in a copy of plan by a
+// ShuffleReader listing, per reduce partition, the map outputs in locs.
+func resolve(plan *kapotv1.PhysicalPlanNode, locs func(stage uint32, outPart int) []*kapotv1.PartitionLocation) *kapotv1.PhysicalPlanNode {
+	plan = proto.Clone(plan).(*kapotv1.PhysicalPlanNode)
+	var walk func(slot **kapotv1.PhysicalPlanNode)
+	walk = func(slot **kapotv1.PhysicalPlanNode) {
+		n := *slot
+		if u := n.GetUnresolvedShuffle(); u != nil {
+			r := &kapotv1.ShuffleReaderNode{StageId: u.GetStageId(), Schema: u.GetSchema()}
+			for p := 0; p < int(u.GetOutputPartitionCount()); p++ {
+				r.Partitions = append(r.Partitions, &kapotv1.ShuffleReaderPartition{Locations: locs(u.GetStageId(), p)})
+			}
+			*slot = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ShuffleReader{ShuffleReader: r}}
+			return
+		}
+		for _, c := range inputSlots(n) {
+			walk(c)
+		}
+	}
+	walk(&plan)
+	return plan
+}

@@ -1,0 +1,126 @@
+package scheduler
+
+import (
+	"time"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+type taskPhase int
+
+const (
+	taskPending taskPhase = iota
+	taskRunning
+	taskDone
+)
+
+// taskState is one partition of a stage.
+type taskState struct {
+	phase    taskPhase
+	taskID   uint64 // current launch while running
+	executor *kapotv1.ExecutorMetadata
+	attempts int // failed attempts
+	outputs  []*kapotv1.ShuffleWritePartition
+}
+
+type stageState struct {
+	*stagePlan
+	attempt uint32
+	tasks   []*taskState
+}
+
+func (s *stageState) complete() bool {
+	for _, t := range s.tasks {
+		if t.phase != taskDone {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *stageState) counts() (done, running int) {
+	for _, t := range s.tasks {
+		switch t.phase {
+		case taskDone:
+			done++
+		case taskRunning:
+			running++
+		}
+	}
+	return
+}
+
+type jobState struct {
+	id, name      string
+	state         kapotv1.JobState
+	err           string
+	stages        map[uint32]*stageState
+	order         []uint32 // stage ids in creation (topological) order
+	final         uint32
+	props         map[string]string
+	resultSchema  *kapotv1.Schema
+	queued, start time.Time
+	end           time.Time
+	fetchFailures int
+	dataRemoved   bool
+}
+
+func (j *jobState) finished() bool {
+	return j.state == kapotv1.JobState_JOB_STATE_SUCCESSFUL || j.state == kapotv1.JobState_JOB_STATE_FAILED || j.state == kapotv1.JobState_JOB_STATE_CANCELLED
+}
+
+// runnable reports whether every input of s is complete.
+func (j *jobState) runnable(s *stageState) bool {
+	for _, in := range s.inputs {
+		if !j.stages[in].complete() {
+			return false
+		}
+	}
+	return true
+}
+
+// locations lists where each map task of stage id wrote output partition p.
+func (j *jobState) locations(id uint32, p int) []*kapotv1.PartitionLocation {
+	s := j.stages[id]
+	out := make([]*kapotv1.PartitionLocation, 0, len(s.tasks))
+	for m, t := range s.tasks {
+		loc := &kapotv1.PartitionLocation{JobId: j.id, StageId: id, MapPartition: uint32(m), OutputPartition: uint32(p), Executor: t.executor}
+		if p < len(t.outputs) {
+			loc.Stats = t.outputs[p].GetStats()
+		}
+		out = append(out, loc)
+	}
+	return out
+}
+
+type taskRef struct {
+	job       string
+	stage     uint32
+	partition int
+	executor  string
+}
+
+type executorState struct {
+	reg      *kapotv1.ExecutorRegistration
+	lastSeen time.Time
+	state    kapotv1.ExecutorState
+	running  map[uint64]struct{}
+	// For pull executors: work to hand over at the next poll.
+	cancel []*kapotv1.RunningTaskInfo
+	remove []string
+}
+
+func (e *executorState) meta() *kapotv1.ExecutorMetadata {
+	return &kapotv1.ExecutorMetadata{Id: e.reg.GetId(), Host: e.reg.GetHost(), FlightPort: e.reg.GetFlightPort(), GrpcPort: e.reg.GetGrpcPort()}
+}
+
+func (e *executorState) freeSlots() int {
+	if e.state != kapotv1.ExecutorState_EXECUTOR_STATE_ACTIVE {
+		return 0
+	}
+	return max(0, int(e.reg.GetResources().GetTaskSlots())-len(e.running))
+}
+
+func (e *executorState) push() bool {
+	return e.reg.GetPolicy() != kapotv1.TaskSchedulingPolicy_TASK_SCHEDULING_POLICY_PULL_STAGED
+}
