@@ -143,3 +143,15 @@ func (v *service) CancelJob(_ context.Context, r *kapotv1.CancelJobRequest) (*ka
 	}
 	return &kapotv1.CancelJobResponse{Cancelled: ok}, err
 }
+
+func (v *service) ListExecutors(context.Context, *kapotv1.ListExecutorsRequest) (*kapotv1.ListExecutorsResponse, error) {
+	s := v.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := &kapotv1.ListExecutorsResponse{}
+	for _, e := range s.executors {
+		out.Executors = append(out.Executors, &kapotv1.ExecutorInfo{Registration: e.reg, State: e.state,
+			RunningTasks: uint32(len(e.running)), LastSeenMs: e.lastSeen.UnixMilli()})
+	}
+	return out, nil
+}

@@ -3061,6 +3061,155 @@ func (x *CancelJobResponse) GetCancelled() bool {
 	return false
 }
 
+type ListExecutorsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListExecutorsRequest) Reset() {
+	*x = ListExecutorsRequest{}
+	mi := &file_kapot_v1_kapot_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListExecutorsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListExecutorsRequest) ProtoMessage() {}
+
+func (x *ListExecutorsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_kapot_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListExecutorsRequest.ProtoReflect.Descriptor instead.
+func (*ListExecutorsRequest) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{48}
+}
+
+// ExecutorInfo is what the scheduler knows of one executor.
+type ExecutorInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Registration  *ExecutorRegistration  `protobuf:"bytes,1,opt,name=registration,proto3" json:"registration,omitempty"`
+	State         ExecutorState          `protobuf:"varint,2,opt,name=state,proto3,enum=kapot.v1.ExecutorState" json:"state,omitempty"`
+	RunningTasks  uint32                 `protobuf:"varint,3,opt,name=running_tasks,json=runningTasks,proto3" json:"running_tasks,omitempty"`
+	LastSeenMs    int64                  `protobuf:"varint,4,opt,name=last_seen_ms,json=lastSeenMs,proto3" json:"last_seen_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecutorInfo) Reset() {
+	*x = ExecutorInfo{}
+	mi := &file_kapot_v1_kapot_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecutorInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecutorInfo) ProtoMessage() {}
+
+func (x *ExecutorInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_kapot_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecutorInfo.ProtoReflect.Descriptor instead.
+func (*ExecutorInfo) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *ExecutorInfo) GetRegistration() *ExecutorRegistration {
+	if x != nil {
+		return x.Registration
+	}
+	return nil
+}
+
+func (x *ExecutorInfo) GetState() ExecutorState {
+	if x != nil {
+		return x.State
+	}
+	return ExecutorState_EXECUTOR_STATE_UNSPECIFIED
+}
+
+func (x *ExecutorInfo) GetRunningTasks() uint32 {
+	if x != nil {
+		return x.RunningTasks
+	}
+	return 0
+}
+
+func (x *ExecutorInfo) GetLastSeenMs() int64 {
+	if x != nil {
+		return x.LastSeenMs
+	}
+	return 0
+}
+
+type ListExecutorsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Executors     []*ExecutorInfo        `protobuf:"bytes,1,rep,name=executors,proto3" json:"executors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListExecutorsResponse) Reset() {
+	*x = ListExecutorsResponse{}
+	mi := &file_kapot_v1_kapot_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListExecutorsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListExecutorsResponse) ProtoMessage() {}
+
+func (x *ListExecutorsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_kapot_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListExecutorsResponse.ProtoReflect.Descriptor instead.
+func (*ListExecutorsResponse) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *ListExecutorsResponse) GetExecutors() []*ExecutorInfo {
+	if x != nil {
+		return x.Executors
+	}
+	return nil
+}
+
 // ShuffleTicket is the Flight ticket of one map output partition. It names ids
 // only; the serving executor derives the file path itself.
 type ShuffleTicket struct {
@@ -3075,7 +3224,7 @@ type ShuffleTicket struct {
 
 func (x *ShuffleTicket) Reset() {
 	*x = ShuffleTicket{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[48]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3087,7 +3236,7 @@ func (x *ShuffleTicket) String() string {
 func (*ShuffleTicket) ProtoMessage() {}
 
 func (x *ShuffleTicket) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[48]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3100,7 +3249,7 @@ func (x *ShuffleTicket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleTicket.ProtoReflect.Descriptor instead.
 func (*ShuffleTicket) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{48}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ShuffleTicket) GetJobId() string {
@@ -3353,7 +3502,16 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"\x10CancelJobRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"1\n" +
 	"\x11CancelJobResponse\x12\x1c\n" +
-	"\tcancelled\x18\x01 \x01(\bR\tcancelled\"\x91\x01\n" +
+	"\tcancelled\x18\x01 \x01(\bR\tcancelled\"\x16\n" +
+	"\x14ListExecutorsRequest\"\xc8\x01\n" +
+	"\fExecutorInfo\x12B\n" +
+	"\fregistration\x18\x01 \x01(\v2\x1e.kapot.v1.ExecutorRegistrationR\fregistration\x12-\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x17.kapot.v1.ExecutorStateR\x05state\x12#\n" +
+	"\rrunning_tasks\x18\x03 \x01(\rR\frunningTasks\x12 \n" +
+	"\flast_seen_ms\x18\x04 \x01(\x03R\n" +
+	"lastSeenMs\"M\n" +
+	"\x15ListExecutorsResponse\x124\n" +
+	"\texecutors\x18\x01 \x03(\v2\x16.kapot.v1.ExecutorInfoR\texecutors\"\x91\x01\n" +
 	"\rShuffleTicket\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x19\n" +
 	"\bstage_id\x18\x02 \x01(\rR\astageId\x12#\n" +
@@ -3374,7 +3532,7 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"\x11JOB_STATE_RUNNING\x10\x02\x12\x18\n" +
 	"\x14JOB_STATE_SUCCESSFUL\x10\x03\x12\x14\n" +
 	"\x10JOB_STATE_FAILED\x10\x04\x12\x17\n" +
-	"\x13JOB_STATE_CANCELLED\x10\x052\x90\x05\n" +
+	"\x13JOB_STATE_CANCELLED\x10\x052\xe2\x05\n" +
 	"\x10SchedulerService\x12Y\n" +
 	"\x10RegisterExecutor\x12!.kapot.v1.RegisterExecutorRequest\x1a\".kapot.v1.RegisterExecutorResponse\x12P\n" +
 	"\x15HeartbeatFromExecutor\x12\x1a.kapot.v1.HeartbeatRequest\x1a\x1b.kapot.v1.HeartbeatResponse\x12A\n" +
@@ -3383,7 +3541,8 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"\x0fExecutorStopped\x12 .kapot.v1.ExecutorStoppedRequest\x1a!.kapot.v1.ExecutorStoppedResponse\x12D\n" +
 	"\tSubmitJob\x12\x1a.kapot.v1.SubmitJobRequest\x1a\x1b.kapot.v1.SubmitJobResponse\x12M\n" +
 	"\fGetJobStatus\x12\x1d.kapot.v1.GetJobStatusRequest\x1a\x1e.kapot.v1.GetJobStatusResponse\x12D\n" +
-	"\tCancelJob\x12\x1a.kapot.v1.CancelJobRequest\x1a\x1b.kapot.v1.CancelJobResponse2\x9f\x03\n" +
+	"\tCancelJob\x12\x1a.kapot.v1.CancelJobRequest\x1a\x1b.kapot.v1.CancelJobResponse\x12P\n" +
+	"\rListExecutors\x12\x1e.kapot.v1.ListExecutorsRequest\x1a\x1f.kapot.v1.ListExecutorsResponse2\x9f\x03\n" +
 	"\x0fExecutorService\x12G\n" +
 	"\n" +
 	"LaunchTask\x12\x1b.kapot.v1.LaunchTaskRequest\x1a\x1c.kapot.v1.LaunchTaskResponse\x12V\n" +
@@ -3405,7 +3564,7 @@ func file_kapot_v1_kapot_proto_rawDescGZIP() []byte {
 }
 
 var file_kapot_v1_kapot_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_kapot_v1_kapot_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
+var file_kapot_v1_kapot_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
 var file_kapot_v1_kapot_proto_goTypes = []any{
 	(TaskSchedulingPolicy)(0),        // 0: kapot.v1.TaskSchedulingPolicy
 	(ExecutorState)(0),               // 1: kapot.v1.ExecutorState
@@ -3458,14 +3617,17 @@ var file_kapot_v1_kapot_proto_goTypes = []any{
 	(*GetJobStatusResponse)(nil),     // 48: kapot.v1.GetJobStatusResponse
 	(*CancelJobRequest)(nil),         // 49: kapot.v1.CancelJobRequest
 	(*CancelJobResponse)(nil),        // 50: kapot.v1.CancelJobResponse
-	(*ShuffleTicket)(nil),            // 51: kapot.v1.ShuffleTicket
-	nil,                              // 52: kapot.v1.TaskDefinition.SessionPropertiesEntry
-	nil,                              // 53: kapot.v1.MultiTaskDefinition.SessionPropertiesEntry
-	nil,                              // 54: kapot.v1.SubmitJobRequest.SessionPropertiesEntry
-	(*PartitionStats)(nil),           // 55: kapot.v1.PartitionStats
-	(*PhysicalPlanNode)(nil),         // 56: kapot.v1.PhysicalPlanNode
-	(*PartitionLocation)(nil),        // 57: kapot.v1.PartitionLocation
-	(*Schema)(nil),                   // 58: kapot.v1.Schema
+	(*ListExecutorsRequest)(nil),     // 51: kapot.v1.ListExecutorsRequest
+	(*ExecutorInfo)(nil),             // 52: kapot.v1.ExecutorInfo
+	(*ListExecutorsResponse)(nil),    // 53: kapot.v1.ListExecutorsResponse
+	(*ShuffleTicket)(nil),            // 54: kapot.v1.ShuffleTicket
+	nil,                              // 55: kapot.v1.TaskDefinition.SessionPropertiesEntry
+	nil,                              // 56: kapot.v1.MultiTaskDefinition.SessionPropertiesEntry
+	nil,                              // 57: kapot.v1.SubmitJobRequest.SessionPropertiesEntry
+	(*PartitionStats)(nil),           // 58: kapot.v1.PartitionStats
+	(*PhysicalPlanNode)(nil),         // 59: kapot.v1.PhysicalPlanNode
+	(*PartitionLocation)(nil),        // 60: kapot.v1.PartitionLocation
+	(*Schema)(nil),                   // 61: kapot.v1.Schema
 }
 var file_kapot_v1_kapot_proto_depIdxs = []int32{
 	3,  // 0: kapot.v1.ExecutorRegistration.resources:type_name -> kapot.v1.ExecutorResources
@@ -3482,14 +3644,14 @@ var file_kapot_v1_kapot_proto_depIdxs = []int32{
 	17, // 11: kapot.v1.PollWorkResponse.tasks:type_name -> kapot.v1.TaskDefinition
 	35, // 12: kapot.v1.PollWorkResponse.cancel_tasks:type_name -> kapot.v1.RunningTaskInfo
 	20, // 13: kapot.v1.UpdateTaskStatusRequest.task_statuses:type_name -> kapot.v1.TaskStatus
-	52, // 14: kapot.v1.TaskDefinition.session_properties:type_name -> kapot.v1.TaskDefinition.SessionPropertiesEntry
+	55, // 14: kapot.v1.TaskDefinition.session_properties:type_name -> kapot.v1.TaskDefinition.SessionPropertiesEntry
 	19, // 15: kapot.v1.MultiTaskDefinition.task_ids:type_name -> kapot.v1.TaskId
-	53, // 16: kapot.v1.MultiTaskDefinition.session_properties:type_name -> kapot.v1.MultiTaskDefinition.SessionPropertiesEntry
+	56, // 16: kapot.v1.MultiTaskDefinition.session_properties:type_name -> kapot.v1.MultiTaskDefinition.SessionPropertiesEntry
 	21, // 17: kapot.v1.TaskStatus.running:type_name -> kapot.v1.RunningTask
 	22, // 18: kapot.v1.TaskStatus.successful:type_name -> kapot.v1.SuccessfulTask
 	24, // 19: kapot.v1.TaskStatus.failed:type_name -> kapot.v1.FailedTask
 	23, // 20: kapot.v1.SuccessfulTask.partitions:type_name -> kapot.v1.ShuffleWritePartition
-	55, // 21: kapot.v1.ShuffleWritePartition.stats:type_name -> kapot.v1.PartitionStats
+	58, // 21: kapot.v1.ShuffleWritePartition.stats:type_name -> kapot.v1.PartitionStats
 	25, // 22: kapot.v1.FailedTask.execution_error:type_name -> kapot.v1.ExecutionError
 	26, // 23: kapot.v1.FailedTask.io_error:type_name -> kapot.v1.IoError
 	27, // 24: kapot.v1.FailedTask.fetch_partition_error:type_name -> kapot.v1.FetchPartitionError
@@ -3500,44 +3662,49 @@ var file_kapot_v1_kapot_proto_depIdxs = []int32{
 	35, // 29: kapot.v1.CancelTasksRequest.tasks:type_name -> kapot.v1.RunningTaskInfo
 	42, // 30: kapot.v1.PlacementPolicy.any:type_name -> kapot.v1.PlacementAny
 	43, // 31: kapot.v1.PlacementPolicy.no_tag:type_name -> kapot.v1.PlacementNoTag
-	56, // 32: kapot.v1.SubmitJobRequest.plan:type_name -> kapot.v1.PhysicalPlanNode
-	54, // 33: kapot.v1.SubmitJobRequest.session_properties:type_name -> kapot.v1.SubmitJobRequest.SessionPropertiesEntry
+	59, // 32: kapot.v1.SubmitJobRequest.plan:type_name -> kapot.v1.PhysicalPlanNode
+	57, // 33: kapot.v1.SubmitJobRequest.session_properties:type_name -> kapot.v1.SubmitJobRequest.SessionPropertiesEntry
 	41, // 34: kapot.v1.SubmitJobRequest.placement:type_name -> kapot.v1.PlacementPolicy
 	2,  // 35: kapot.v1.GetJobStatusResponse.state:type_name -> kapot.v1.JobState
-	57, // 36: kapot.v1.GetJobStatusResponse.result_locations:type_name -> kapot.v1.PartitionLocation
-	58, // 37: kapot.v1.GetJobStatusResponse.result_schema:type_name -> kapot.v1.Schema
+	60, // 36: kapot.v1.GetJobStatusResponse.result_locations:type_name -> kapot.v1.PartitionLocation
+	61, // 37: kapot.v1.GetJobStatusResponse.result_schema:type_name -> kapot.v1.Schema
 	47, // 38: kapot.v1.GetJobStatusResponse.stages:type_name -> kapot.v1.StageStatus
-	7,  // 39: kapot.v1.SchedulerService.RegisterExecutor:input_type -> kapot.v1.RegisterExecutorRequest
-	9,  // 40: kapot.v1.SchedulerService.HeartbeatFromExecutor:input_type -> kapot.v1.HeartbeatRequest
-	11, // 41: kapot.v1.SchedulerService.PollWork:input_type -> kapot.v1.PollWorkRequest
-	13, // 42: kapot.v1.SchedulerService.UpdateTaskStatus:input_type -> kapot.v1.UpdateTaskStatusRequest
-	15, // 43: kapot.v1.SchedulerService.ExecutorStopped:input_type -> kapot.v1.ExecutorStoppedRequest
-	44, // 44: kapot.v1.SchedulerService.SubmitJob:input_type -> kapot.v1.SubmitJobRequest
-	46, // 45: kapot.v1.SchedulerService.GetJobStatus:input_type -> kapot.v1.GetJobStatusRequest
-	49, // 46: kapot.v1.SchedulerService.CancelJob:input_type -> kapot.v1.CancelJobRequest
-	30, // 47: kapot.v1.ExecutorService.LaunchTask:input_type -> kapot.v1.LaunchTaskRequest
-	32, // 48: kapot.v1.ExecutorService.LaunchMultiTask:input_type -> kapot.v1.LaunchMultiTaskRequest
-	34, // 49: kapot.v1.ExecutorService.CancelTasks:input_type -> kapot.v1.CancelTasksRequest
-	37, // 50: kapot.v1.ExecutorService.RemoveJobData:input_type -> kapot.v1.RemoveJobDataRequest
-	39, // 51: kapot.v1.ExecutorService.StopExecutor:input_type -> kapot.v1.StopExecutorRequest
-	8,  // 52: kapot.v1.SchedulerService.RegisterExecutor:output_type -> kapot.v1.RegisterExecutorResponse
-	10, // 53: kapot.v1.SchedulerService.HeartbeatFromExecutor:output_type -> kapot.v1.HeartbeatResponse
-	12, // 54: kapot.v1.SchedulerService.PollWork:output_type -> kapot.v1.PollWorkResponse
-	14, // 55: kapot.v1.SchedulerService.UpdateTaskStatus:output_type -> kapot.v1.UpdateTaskStatusResponse
-	16, // 56: kapot.v1.SchedulerService.ExecutorStopped:output_type -> kapot.v1.ExecutorStoppedResponse
-	45, // 57: kapot.v1.SchedulerService.SubmitJob:output_type -> kapot.v1.SubmitJobResponse
-	48, // 58: kapot.v1.SchedulerService.GetJobStatus:output_type -> kapot.v1.GetJobStatusResponse
-	50, // 59: kapot.v1.SchedulerService.CancelJob:output_type -> kapot.v1.CancelJobResponse
-	31, // 60: kapot.v1.ExecutorService.LaunchTask:output_type -> kapot.v1.LaunchTaskResponse
-	33, // 61: kapot.v1.ExecutorService.LaunchMultiTask:output_type -> kapot.v1.LaunchMultiTaskResponse
-	36, // 62: kapot.v1.ExecutorService.CancelTasks:output_type -> kapot.v1.CancelTasksResponse
-	38, // 63: kapot.v1.ExecutorService.RemoveJobData:output_type -> kapot.v1.RemoveJobDataResponse
-	40, // 64: kapot.v1.ExecutorService.StopExecutor:output_type -> kapot.v1.StopExecutorResponse
-	52, // [52:65] is the sub-list for method output_type
-	39, // [39:52] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	4,  // 39: kapot.v1.ExecutorInfo.registration:type_name -> kapot.v1.ExecutorRegistration
+	1,  // 40: kapot.v1.ExecutorInfo.state:type_name -> kapot.v1.ExecutorState
+	52, // 41: kapot.v1.ListExecutorsResponse.executors:type_name -> kapot.v1.ExecutorInfo
+	7,  // 42: kapot.v1.SchedulerService.RegisterExecutor:input_type -> kapot.v1.RegisterExecutorRequest
+	9,  // 43: kapot.v1.SchedulerService.HeartbeatFromExecutor:input_type -> kapot.v1.HeartbeatRequest
+	11, // 44: kapot.v1.SchedulerService.PollWork:input_type -> kapot.v1.PollWorkRequest
+	13, // 45: kapot.v1.SchedulerService.UpdateTaskStatus:input_type -> kapot.v1.UpdateTaskStatusRequest
+	15, // 46: kapot.v1.SchedulerService.ExecutorStopped:input_type -> kapot.v1.ExecutorStoppedRequest
+	44, // 47: kapot.v1.SchedulerService.SubmitJob:input_type -> kapot.v1.SubmitJobRequest
+	46, // 48: kapot.v1.SchedulerService.GetJobStatus:input_type -> kapot.v1.GetJobStatusRequest
+	49, // 49: kapot.v1.SchedulerService.CancelJob:input_type -> kapot.v1.CancelJobRequest
+	51, // 50: kapot.v1.SchedulerService.ListExecutors:input_type -> kapot.v1.ListExecutorsRequest
+	30, // 51: kapot.v1.ExecutorService.LaunchTask:input_type -> kapot.v1.LaunchTaskRequest
+	32, // 52: kapot.v1.ExecutorService.LaunchMultiTask:input_type -> kapot.v1.LaunchMultiTaskRequest
+	34, // 53: kapot.v1.ExecutorService.CancelTasks:input_type -> kapot.v1.CancelTasksRequest
+	37, // 54: kapot.v1.ExecutorService.RemoveJobData:input_type -> kapot.v1.RemoveJobDataRequest
+	39, // 55: kapot.v1.ExecutorService.StopExecutor:input_type -> kapot.v1.StopExecutorRequest
+	8,  // 56: kapot.v1.SchedulerService.RegisterExecutor:output_type -> kapot.v1.RegisterExecutorResponse
+	10, // 57: kapot.v1.SchedulerService.HeartbeatFromExecutor:output_type -> kapot.v1.HeartbeatResponse
+	12, // 58: kapot.v1.SchedulerService.PollWork:output_type -> kapot.v1.PollWorkResponse
+	14, // 59: kapot.v1.SchedulerService.UpdateTaskStatus:output_type -> kapot.v1.UpdateTaskStatusResponse
+	16, // 60: kapot.v1.SchedulerService.ExecutorStopped:output_type -> kapot.v1.ExecutorStoppedResponse
+	45, // 61: kapot.v1.SchedulerService.SubmitJob:output_type -> kapot.v1.SubmitJobResponse
+	48, // 62: kapot.v1.SchedulerService.GetJobStatus:output_type -> kapot.v1.GetJobStatusResponse
+	50, // 63: kapot.v1.SchedulerService.CancelJob:output_type -> kapot.v1.CancelJobResponse
+	53, // 64: kapot.v1.SchedulerService.ListExecutors:output_type -> kapot.v1.ListExecutorsResponse
+	31, // 65: kapot.v1.ExecutorService.LaunchTask:output_type -> kapot.v1.LaunchTaskResponse
+	33, // 66: kapot.v1.ExecutorService.LaunchMultiTask:output_type -> kapot.v1.LaunchMultiTaskResponse
+	36, // 67: kapot.v1.ExecutorService.CancelTasks:output_type -> kapot.v1.CancelTasksResponse
+	38, // 68: kapot.v1.ExecutorService.RemoveJobData:output_type -> kapot.v1.RemoveJobDataResponse
+	40, // 69: kapot.v1.ExecutorService.StopExecutor:output_type -> kapot.v1.StopExecutorResponse
+	56, // [56:70] is the sub-list for method output_type
+	42, // [42:56] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_kapot_v1_kapot_proto_init() }
@@ -3569,7 +3736,7 @@ func file_kapot_v1_kapot_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kapot_v1_kapot_proto_rawDesc), len(file_kapot_v1_kapot_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   52,
+			NumMessages:   55,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -29,6 +29,7 @@ const (
 	SchedulerService_SubmitJob_FullMethodName             = "/kapot.v1.SchedulerService/SubmitJob"
 	SchedulerService_GetJobStatus_FullMethodName          = "/kapot.v1.SchedulerService/GetJobStatus"
 	SchedulerService_CancelJob_FullMethodName             = "/kapot.v1.SchedulerService/CancelJob"
+	SchedulerService_ListExecutors_FullMethodName         = "/kapot.v1.SchedulerService/ListExecutors"
 )
 
 // SchedulerServiceClient is the client API for SchedulerService service.
@@ -47,6 +48,8 @@ type SchedulerServiceClient interface {
 	SubmitJob(ctx context.Context, in *SubmitJobRequest, opts ...grpc.CallOption) (*SubmitJobResponse, error)
 	GetJobStatus(ctx context.Context, in *GetJobStatusRequest, opts ...grpc.CallOption) (*GetJobStatusResponse, error)
 	CancelJob(ctx context.Context, in *CancelJobRequest, opts ...grpc.CallOption) (*CancelJobResponse, error)
+	// Operations.
+	ListExecutors(ctx context.Context, in *ListExecutorsRequest, opts ...grpc.CallOption) (*ListExecutorsResponse, error)
 }
 
 type schedulerServiceClient struct {
@@ -137,6 +140,16 @@ func (c *schedulerServiceClient) CancelJob(ctx context.Context, in *CancelJobReq
 	return out, nil
 }
 
+func (c *schedulerServiceClient) ListExecutors(ctx context.Context, in *ListExecutorsRequest, opts ...grpc.CallOption) (*ListExecutorsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListExecutorsResponse)
+	err := c.cc.Invoke(ctx, SchedulerService_ListExecutors_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SchedulerServiceServer is the server API for SchedulerService service.
 // All implementations must embed UnimplementedSchedulerServiceServer
 // for forward compatibility.
@@ -153,6 +166,8 @@ type SchedulerServiceServer interface {
 	SubmitJob(context.Context, *SubmitJobRequest) (*SubmitJobResponse, error)
 	GetJobStatus(context.Context, *GetJobStatusRequest) (*GetJobStatusResponse, error)
 	CancelJob(context.Context, *CancelJobRequest) (*CancelJobResponse, error)
+	// Operations.
+	ListExecutors(context.Context, *ListExecutorsRequest) (*ListExecutorsResponse, error)
 	mustEmbedUnimplementedSchedulerServiceServer()
 }
 
@@ -186,6 +201,9 @@ func (UnimplementedSchedulerServiceServer) GetJobStatus(context.Context, *GetJob
 }
 func (UnimplementedSchedulerServiceServer) CancelJob(context.Context, *CancelJobRequest) (*CancelJobResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CancelJob not implemented")
+}
+func (UnimplementedSchedulerServiceServer) ListExecutors(context.Context, *ListExecutorsRequest) (*ListExecutorsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListExecutors not implemented")
 }
 func (UnimplementedSchedulerServiceServer) mustEmbedUnimplementedSchedulerServiceServer() {}
 func (UnimplementedSchedulerServiceServer) testEmbeddedByValue()                          {}
@@ -352,6 +370,24 @@ func _SchedulerService_CancelJob_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SchedulerService_ListExecutors_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListExecutorsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SchedulerServiceServer).ListExecutors(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SchedulerService_ListExecutors_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SchedulerServiceServer).ListExecutors(ctx, req.(*ListExecutorsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SchedulerService_ServiceDesc is the grpc.ServiceDesc for SchedulerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -390,6 +426,10 @@ var SchedulerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CancelJob",
 			Handler:    _SchedulerService_CancelJob_Handler,
+		},
+		{
+			MethodName: "ListExecutors",
+			Handler:    _SchedulerService_ListExecutors_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

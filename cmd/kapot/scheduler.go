@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kapot-go/kapot/internal/config"
+	"github.com/kapot-go/kapot/internal/logging"
+	"github.com/kapot-go/kapot/scheduler"
+)
+
+func schedulerCmd() *cobra.Command {
+	cfg := scheduler.DefaultConfig()
+	var configFile, logDir string
+	timeout := cfg.ExecutorTimeout.Seconds()
+	cleanup := cfg.FinishedJobDataCleanUpDelay.Seconds()
+	c := &cobra.Command{
+		Use:   "scheduler",
+		Short: "Run a scheduler: accept executors and jobs, split plans into stages and assign tasks",
+		Long: `Run a scheduler. Flags can also be set with KAPOT_SCHEDULER_<FLAG_NAME>
+environment variables or keys of the YAML --config file.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := config.Apply(cmd.Flags(), "KAPOT_SCHEDULER", configFile, "config"); err != nil {
+				return err
+			}
+			cfg.ExecutorTimeout = time.Duration(timeout * float64(time.Second))
+			cfg.FinishedJobDataCleanUpDelay = time.Duration(cleanup * float64(time.Second))
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			log, closer, err := logging.New(logging.Options{Dir: logDir, Prefix: "scheduler.log", Rotation: "daily", Level: cfg.LogLevel, Component: "scheduler"})
+			if err != nil {
+				return err
+			}
+			defer closer.Close()
+			s, err := scheduler.New(cfg, log)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return s.Run(ctx)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&configFile, "config", "", "YAML config file (keys are flag names)")
+	f.StringVar(&cfg.BindHost, "bind-host", cfg.BindHost, "address to bind")
+	f.IntVar(&cfg.Port, "port", cfg.Port, "gRPC port")
+	f.StringVar(&cfg.Policy, "policy", cfg.Policy, "task scheduling policy executors must use: push-staged or pull-staged (empty: accept both)")
+	f.Float64Var(&timeout, "executor-timeout-seconds", timeout, "declare an executor dead after this long without a heartbeat")
+	f.IntVar(&cfg.TaskRetries, "task-retries", cfg.TaskRetries, "retries of a failed task before its job fails")
+	f.IntVar(&cfg.MaxFetchFailures, "max-fetch-failures", cfg.MaxFetchFailures, "map-output re-runs allowed per job")
+	f.Float64Var(&cleanup, "finished-job-data-clean-up-delay-seconds", cleanup, "keep a finished job's data (its results) on executors this long")
+	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level filter")
+	f.StringVar(&logDir, "log-dir", "", "directory for log files (default: stdout)")
+	return withFlagErrors(c)
+}

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/kapot-go/kapot/client"
+	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/internal/config"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+func submitCmd() *cobra.Command {
+	var sched, planFile, format string
+	var timeout time.Duration
+	c := &cobra.Command{
+		Use:   "submit",
+		Short: "Submit a physical plan (protojson) and print its result rows",
+		Long: `Submit a plan written as protojson (a kapot.v1.PhysicalPlanNode, or a
+kapot.v1.SubmitJobRequest with a "plan" field). Relative file paths in scans are
+resolved against the plan file's directory.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch format {
+			case "table", "csv", "json":
+			default:
+				return fmt.Errorf("--format %q: want table, csv or json: %w", format, config.ErrInvalid)
+			}
+			req, err := loadPlan(planFile)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			cl, err := client.Dial(sched, nil)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			start := time.Now()
+			schema, batches, err := cl.Run(ctx, req)
+			if err != nil {
+				return err
+			}
+			defer func() {
+				for _, b := range batches {
+					b.Release()
+				}
+			}()
+			if err := printResult(cmd.OutOrStdout(), format, schema, batches); err != nil {
+				return err
+			}
+			if format == "table" {
+				n := int64(0)
+				for _, b := range batches {
+					n += b.NumRows()
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%d row(s) in %s\n", n, time.Since(start).Round(time.Millisecond))
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&sched, "scheduler", "localhost:50050", "scheduler address host:port")
+	f.StringVar(&planFile, "plan", "", "plan file (protojson)")
+	f.StringVar(&format, "format", "table", "output format: table, csv or json")
+	f.DurationVar(&timeout, "timeout", 10*time.Minute, "give up after this long")
+	c.MarkFlagRequired("plan")
+	return withFlagErrors(c)
+}
+
+// loadPlan reads a plan file and makes its scan paths absolute.
+func loadPlan(path string) (*kapotv1.SubmitJobRequest, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--plan: %v: %w", err, config.ErrInvalid)
+	}
+	req := &kapotv1.SubmitJobRequest{}
+	if err := protojson.Unmarshal(b, req); err != nil || req.GetPlan() == nil {
+		node := &kapotv1.PhysicalPlanNode{}
+		if err2 := protojson.Unmarshal(b, node); err2 != nil {
+			return nil, fmt.Errorf("--plan %s: not a PhysicalPlanNode or SubmitJobRequest: %v: %w", path, err2, config.ErrInvalid)
+		}
+		req = &kapotv1.SubmitJobRequest{Plan: node}
+	}
+	if req.GetJobName() == "" {
+		req.JobName = filepath.Base(path)
+	}
+	base, _ := filepath.Abs(filepath.Dir(path))
+	absolutize(req.GetPlan(), base)
+	return req, nil
+}
+
+func absolutize(n *kapotv1.PhysicalPlanNode, base string) {
+	if n == nil {
+		return
+	}
+	var groups []*kapotv1.FileGroup
+	switch x := n.GetNode().(type) {
+	case *kapotv1.PhysicalPlanNode_ParquetScan:
+		groups = x.ParquetScan.GetFileGroups()
+	case *kapotv1.PhysicalPlanNode_CsvScan:
+		groups = x.CsvScan.GetFileGroups()
+	case *kapotv1.PhysicalPlanNode_IpcScan:
+		groups = x.IpcScan.GetFileGroups()
+	}
+	for _, g := range groups {
+		for i, p := range g.Paths {
+			if !filepath.IsAbs(p) {
+				g.Paths[i] = filepath.Join(base, p)
+			}
+		}
+	}
+	for _, c := range children(n) {
+		absolutize(c, base)
+	}
+}
+
+func children(n *kapotv1.PhysicalPlanNode) []*kapotv1.PhysicalPlanNode {
+	switch x := n.GetNode().(type) {
+	case *kapotv1.PhysicalPlanNode_Projection:
+		return []*kapotv1.PhysicalPlanNode{x.Projection.GetInput()}
+	case *kapotv1.PhysicalPlanNode_Filter:
+		return []*kapotv1.PhysicalPlanNode{x.Filter.GetInput()}
+	case *kapotv1.PhysicalPlanNode_Limit:
+		return []*kapotv1.PhysicalPlanNode{x.Limit.GetInput()}
+	case *kapotv1.PhysicalPlanNode_HashAggregate:
+		return []*kapotv1.PhysicalPlanNode{x.HashAggregate.GetInput()}
+	case *kapotv1.PhysicalPlanNode_CoalescePartitions:
+		return []*kapotv1.PhysicalPlanNode{x.CoalescePartitions.GetInput()}
+	case *kapotv1.PhysicalPlanNode_Exchange:
+		return []*kapotv1.PhysicalPlanNode{x.Exchange.GetInput()}
+	}
+	return nil
+}
+
+func printResult(w io.Writer, format string, schema *arrow.Schema, batches []arrow.RecordBatch) error {
+	names := make([]string, schema.NumFields())
+	for i, f := range schema.Fields() {
+		names[i] = f.Name
+	}
+	var rows [][]string
+	for _, b := range batches {
+		for r := 0; r < int(b.NumRows()); r++ {
+			row := make([]string, b.NumCols())
+			for c := range row {
+				row[c] = engine.FormatValue(b.Column(c), r)
+			}
+			rows = append(rows, row)
+		}
+	}
+	switch format {
+	case "csv":
+		cw := csv.NewWriter(w)
+		cw.Write(names)
+		cw.WriteAll(rows)
+		return cw.Error()
+	case "json":
+		enc := json.NewEncoder(w)
+		for _, row := range rows {
+			obj := map[string]any{}
+			for i, v := range row {
+				if v == "NULL" && batchesNull(batches, i) {
+					obj[names[i]] = nil
+				} else {
+					obj[names[i]] = v
+				}
+			}
+			if err := enc.Encode(obj); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	widths := make([]int, len(names))
+	for i, n := range names {
+		widths[i] = len(n)
+	}
+	for _, row := range rows {
+		for i, v := range row {
+			widths[i] = max(widths[i], len(v))
+		}
+	}
+	sep := "+"
+	for _, wd := range widths {
+		sep += strings.Repeat("-", wd+2) + "+"
+	}
+	line := func(vals []string) {
+		s := "|"
+		for i, v := range vals {
+			s += " " + v + strings.Repeat(" ", widths[i]-len(v)) + " |"
+		}
+		fmt.Fprintln(w, s)
+	}
+	fmt.Fprintln(w, sep)
+	line(names)
+	fmt.Fprintln(w, sep)
+	for _, row := range rows {
+		line(row)
+	}
+	fmt.Fprintln(w, sep)
+	return nil
+}
+
+func batchesNull(batches []arrow.RecordBatch, col int) bool {
+	for _, b := range batches {
+		if b.Column(col).NullN() > 0 {
+			return true
+		}
+	}
+	return false
+}
