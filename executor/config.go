@@ -8,6 +8,7 @@ import (
 
 	"github.com/kapot-go/kapot/internal/config"
 	"github.com/kapot-go/kapot/internal/logging"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
 // Policy names for task scheduling.
@@ -45,29 +46,31 @@ type Config struct {
 	Tags                           []string
 
 	// Mem allocates every Arrow buffer of every task; nil means the Go allocator.
-	Mem memory.Allocator `yaml:"-"`
+	Mem memory.Allocator
+	// OnTaskDone, if set, sees every final task status (metrics, tests).
+	OnTaskDone func(*kapotv1.TaskStatus)
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		BindHost:                       "0.0.0.0",
-		Port:                           50051,
-		GRPCPort:                       50052,
-		SchedulerHost:                  "localhost",
-		SchedulerPort:                  50050,
-		TaskSchedulingPolicy:           PolicyPushStaged,
-		LogLevel:                       "info",
-		LogFileNamePrefix:              "executor.log",
-		LogRotationPolicy:              "daily",
-		JobDataTTLSeconds:              604800,
-		JobDataCleanUpIntervalSeconds:  0,
-		GRPCMaxDecodingMessageSize:     16 << 20,
-		GRPCMaxEncodingMessageSize:     16 << 20,
-		HeartbeatIntervalSeconds:       60,
-		DrainTimeout:                   60 * time.Second,
-		MaxHeartbeatFailures:           10,
-		PollInterval:                   100 * time.Millisecond,
+		BindHost:                      "0.0.0.0",
+		Port:                          50051,
+		GRPCPort:                      50052,
+		SchedulerHost:                 "localhost",
+		SchedulerPort:                 50050,
+		TaskSchedulingPolicy:          PolicyPushStaged,
+		LogLevel:                      "info",
+		LogFileNamePrefix:             "executor.log",
+		LogRotationPolicy:             "daily",
+		JobDataTTLSeconds:             604800,
+		JobDataCleanUpIntervalSeconds: 0,
+		GRPCMaxDecodingMessageSize:    16 << 20,
+		GRPCMaxEncodingMessageSize:    16 << 20,
+		HeartbeatIntervalSeconds:      60,
+		DrainTimeout:                  60 * time.Second,
+		MaxHeartbeatFailures:          10,
+		PollInterval:                  100 * time.Millisecond,
 	}
 }
 

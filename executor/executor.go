@@ -21,8 +21,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	kflight "github.com/kapot-go/kapot/flight"
-	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/internal/version"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/shuffle"
 )
 

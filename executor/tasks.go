@@ -56,6 +56,9 @@ func (e *Executor) runTask(ctx context.Context, cancel context.CancelFunc, def *
 		}
 		e.mu.Unlock()
 		st.EndTimeMs = time.Now().UnixMilli()
+		if e.cfg.OnTaskDone != nil {
+			e.cfg.OnTaskDone(st)
+		}
 		e.queueStatus(st)
 	}()
 	select {

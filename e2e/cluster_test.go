@@ -1,0 +1,197 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/rs/zerolog"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/kapot-go/kapot/client"
+	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/executor"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/scheduler"
+)
+
+// expectedGroupBy is the documented result of examples/groupby/plan.json.
+var expectedGroupBy = []string{
+	"east|2|2|1.5|2",
+	"north|3|6|1.5|2",
+	"south|2|6|1.5|2",
+	"west|1|4|3.25|3.25",
+}
+
+func testLogger(t *testing.T) zerolog.Logger {
+	if testing.Verbose() {
+		return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel)
+	}
+	return zerolog.Nop()
+}
+
+type testScheduler struct {
+	*scheduler.Scheduler
+	addr   string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startScheduler(t *testing.T, port int, mod func(*scheduler.Config)) *testScheduler {
+	t.Helper()
+	cfg := scheduler.DefaultConfig()
+	cfg.BindHost, cfg.Port = "127.0.0.1", port
+	cfg.ExecutorTimeout = 3 * time.Second
+	if mod != nil {
+		mod(&cfg)
+	}
+	s, err := scheduler.New(cfg, testLogger(t).With().Str("c", "scheduler").Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ts := &testScheduler{Scheduler: s, addr: s.Addr().String(), cancel: cancel, done: make(chan error, 1)}
+	go func() { ts.done <- s.Run(ctx) }()
+	t.Cleanup(ts.stop)
+	return ts
+}
+
+func (s *testScheduler) stop() {
+	s.cancel()
+	<-s.done
+	s.done <- nil // later stops return at once
+}
+
+type testExecutor struct {
+	*executor.Executor
+	mem    *memory.CheckedAllocator
+	cancel context.CancelFunc
+	done   chan error
+	err    error
+	exited bool
+}
+
+func startExecutor(t *testing.T, schedAddr string, policy string, mod func(*executor.Config)) *testExecutor {
+	t.Helper()
+	host, port := splitAddr(t, schedAddr)
+	cfg := executor.DefaultConfig()
+	cfg.BindHost, cfg.ExternalHost, cfg.Port, cfg.GRPCPort = "127.0.0.1", "127.0.0.1", 0, 0
+	cfg.SchedulerHost, cfg.SchedulerPort = host, port
+	cfg.SchedulerConnectTimeoutSeconds = 10
+	cfg.TaskSchedulingPolicy = policy
+	cfg.ConcurrentTasks = 1
+	cfg.HeartbeatIntervalSeconds = 1
+	cfg.DrainTimeout = 10 * time.Second
+	cfg.PollInterval = 10 * time.Millisecond
+	cfg.WorkDir = t.TempDir()
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	cfg.Mem = mem
+	if mod != nil {
+		mod(&cfg)
+	}
+	e, err := executor.New(cfg, nil, testLogger(t).With().Str("c", "executor").Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	te := &testExecutor{Executor: e, mem: mem, cancel: cancel, done: make(chan error, 1)}
+	go func() { te.done <- e.Run(ctx) }()
+	select {
+	case <-e.Ready():
+	case err := <-te.done:
+		t.Fatalf("executor did not start: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("executor did not register in 20s")
+	}
+	t.Cleanup(func() {
+		te.stop(t)
+		mem.AssertSize(t, 0)
+	})
+	return te
+}
+
+// stop shuts the executor down gracefully and returns Run's error.
+func (e *testExecutor) stop(t *testing.T) error {
+	if !e.exited {
+		e.cancel()
+		select {
+		case e.err = <-e.done:
+		case <-time.After(60 * time.Second):
+			t.Fatal("executor did not stop in 60s")
+		}
+		e.exited = true
+	}
+	return e.err
+}
+
+// groupByPlan loads the example plan with its data paths made absolute.
+func groupByPlan(t *testing.T) *kapotv1.SubmitJobRequest {
+	t.Helper()
+	b, err := os.ReadFile("../examples/groupby/plan.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &kapotv1.SubmitJobRequest{}
+	if err := protojson.Unmarshal(b, req); err != nil {
+		t.Fatal(err)
+	}
+	abs, _ := filepath.Abs("../examples/groupby")
+	walkScans(req.Plan, func(g *kapotv1.FileGroup) {
+		for i, p := range g.Paths {
+			g.Paths[i] = filepath.Join(abs, p)
+		}
+	})
+	return req
+}
+
+func walkScans(n *kapotv1.PhysicalPlanNode, f func(*kapotv1.FileGroup)) {
+	if n == nil {
+		return
+	}
+	for _, g := range n.GetCsvScan().GetFileGroups() {
+		f(g)
+	}
+	for _, g := range n.GetParquetScan().GetFileGroups() {
+		f(g)
+	}
+	walkScans(n.GetHashAggregate().GetInput(), f)
+	walkScans(n.GetExchange().GetInput(), f)
+	walkScans(n.GetProjection().GetInput(), f)
+	walkScans(n.GetFilter().GetInput(), f)
+	walkScans(n.GetCoalescePartitions().GetInput(), f)
+	walkScans(n.GetLimit().GetInput(), f)
+}
+
+// runJob submits req and returns its result rows sorted, each row's values
+// joined by '|'.
+func runJob(t *testing.T, addr string, req *kapotv1.SubmitJobRequest) []string {
+	t.Helper()
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	cl, err := client.Dial(addr, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	_, batches, err := cl.Run(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := engine.FormatRows(batches, "|")
+	for _, b := range batches {
+		b.Release()
+	}
+	slices.Sort(rows)
+	return rows
+}
+
+func hasStageOutput(dir string, stage int) bool {
+	m, _ := filepath.Glob(filepath.Join(dir, "*", itoa(stage), "*.index"))
+	return len(m) > 0
+}
