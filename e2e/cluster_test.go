@@ -77,6 +77,12 @@ type testExecutor struct {
 
 func startExecutor(t *testing.T, schedAddr string, policy string, mod func(*executor.Config)) *testExecutor {
 	t.Helper()
+	return startExecutorWith(t, schedAddr, policy, nil, mod)
+}
+
+// startExecutorWith starts an executor running eng (nil: the Arrow engine).
+func startExecutorWith(t *testing.T, schedAddr, policy string, eng executor.Engine, mod func(*executor.Config)) *testExecutor {
+	t.Helper()
 	host, port := splitAddr(t, schedAddr)
 	cfg := executor.DefaultConfig()
 	cfg.BindHost, cfg.ExternalHost, cfg.Port, cfg.GRPCPort = "127.0.0.1", "127.0.0.1", 0, 0
@@ -93,7 +99,7 @@ func startExecutor(t *testing.T, schedAddr string, policy string, mod func(*exec
 	if mod != nil {
 		mod(&cfg)
 	}
-	e, err := executor.New(cfg, nil, testLogger(t).With().Str("c", "executor").Logger())
+	e, err := executor.New(cfg, eng, testLogger(t).With().Str("c", "executor").Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
