@@ -1,0 +1,94 @@
+package executor
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
+)
+
+// age sets path's mtime (not following symlinks) to d ago.
+func age(t *testing.T, path string, d time.Duration) {
+	t.Helper()
+	ts := time.Now().Add(-d)
+	tv := []unix.Timeval{unix.NsecToTimeval(ts.UnixNano()), unix.NsecToTimeval(ts.UnixNano())}
+	if err := unix.Lutimes(path, tv); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mkfile(t *testing.T, path string, old time.Duration) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	age(t, path, old)
+}
+
+func TestJanitor(t *testing.T) {
+	work := t.TempDir()
+	outside := t.TempDir()
+	hour := time.Hour
+	// expired: everything old.
+	mkfile(t, filepath.Join(work, "expired", "1", "0.data"), 2*hour)
+	// fresh: old except one deeply nested file.
+	mkfile(t, filepath.Join(work, "fresh", "1", "0.data"), 2*hour)
+	mkfile(t, filepath.Join(work, "fresh", "2", "deep", "0.data"), 0)
+	// linked: old, with a symlink to a fresh file outside; the link is old.
+	mkfile(t, filepath.Join(work, "linked", "1", "0.data"), 2*hour)
+	mkfile(t, filepath.Join(outside, "target"), 0)
+	if err := os.Symlink(filepath.Join(outside, "target"), filepath.Join(work, "linked", "1", "link")); err != nil {
+		t.Fatal(err)
+	}
+	age(t, filepath.Join(work, "linked", "1", "link"), 2*hour)
+	// active: old but its job has running tasks.
+	mkfile(t, filepath.Join(work, "active", "1", "0.data"), 2*hour)
+	// a plain file and a symlink to a directory at top level are skipped.
+	mkfile(t, filepath.Join(work, "stray.txt"), 2*hour)
+	if err := os.Symlink(outside, filepath.Join(work, "dirlink")); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"expired/1", "expired", "fresh/1", "fresh/2/deep", "fresh/2", "fresh", "linked/1", "linked", "active/1", "active"} {
+		age(t, filepath.Join(work, d), 2*hour)
+	}
+	age(t, filepath.Join(work, "dirlink"), 2*hour)
+
+	j := &Janitor{WorkDir: work, TTL: hour, Log: zerolog.Nop(), Active: func(job string) bool { return job == "active" }}
+	removed, err := j.CleanExpired()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(removed)
+	if want := []string{"expired", "linked"}; !slices.Equal(removed, want) {
+		t.Fatalf("removed %v, want %v", removed, want)
+	}
+	for _, kept := range []string{"fresh", "active", "stray.txt", "dirlink"} {
+		if _, err := os.Lstat(filepath.Join(work, kept)); err != nil {
+			t.Errorf("%s was removed", kept)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(outside, "target")); err != nil {
+		t.Error("symlink target outside the work dir was removed")
+	}
+	if err := j.CleanAll(); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(work)
+	var left []string
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	if want := []string{"dirlink", "stray.txt"}; !slices.Equal(left, want) {
+		t.Fatalf("after CleanAll: %v, want %v", left, want)
+	}
+	if _, err := os.Stat(filepath.Join(outside, "target")); err != nil {
+		t.Error("CleanAll followed a symlink")
+	}
+}
