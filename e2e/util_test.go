@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"net"
+	"sync"
 	"strconv"
 	"testing"
 )
@@ -17,3 +18,9 @@ func splitAddr(t *testing.T, addr string) (string, int) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)

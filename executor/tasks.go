@@ -69,6 +69,7 @@ func (e *Executor) runTask(ctx context.Context, cancel context.CancelFunc, def *
 		return
 	}
 	defer func() { <-e.sem }()
+	log.Debug().Msg("task started")
 	parts, err := e.safeRun(ctx, def)
 	if err != nil {
 		f := failure(ctx, err)
