@@ -146,30 +146,8 @@ func groupByPlan(t *testing.T) *kapotv1.SubmitJobRequest {
 		t.Fatal(err)
 	}
 	abs, _ := filepath.Abs("../examples/groupby")
-	walkScans(req.Plan, func(g *kapotv1.FileGroup) {
-		for i, p := range g.Paths {
-			g.Paths[i] = filepath.Join(abs, p)
-		}
-	})
+	engine.WalkFiles(req.Plan, func(p *string) { *p = filepath.Join(abs, *p) })
 	return req
-}
-
-func walkScans(n *kapotv1.PhysicalPlanNode, f func(*kapotv1.FileGroup)) {
-	if n == nil {
-		return
-	}
-	for _, g := range n.GetCsvScan().GetFileGroups() {
-		f(g)
-	}
-	for _, g := range n.GetParquetScan().GetFileGroups() {
-		f(g)
-	}
-	walkScans(n.GetHashAggregate().GetInput(), f)
-	walkScans(n.GetExchange().GetInput(), f)
-	walkScans(n.GetProjection().GetInput(), f)
-	walkScans(n.GetFilter().GetInput(), f)
-	walkScans(n.GetCoalescePartitions().GetInput(), f)
-	walkScans(n.GetLimit().GetInput(), f)
 }
 
 // runJob submits req and returns its result rows sorted, each row's values

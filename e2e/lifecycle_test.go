@@ -19,8 +19,8 @@ import (
 	"github.com/kapot-go/kapot/client"
 	"github.com/kapot-go/kapot/executor"
 	"github.com/kapot-go/kapot/internal/version"
-	"github.com/kapot-go/kapot/scheduler"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/scheduler"
 )
 
 // blockingEngine runs tasks of jobs with the session property test.block

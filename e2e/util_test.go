@@ -2,8 +2,8 @@ package e2e
 
 import (
 	"net"
-	"sync"
 	"strconv"
+	"sync"
 	"testing"
 )
 

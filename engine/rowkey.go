@@ -73,29 +73,25 @@ func newKeyEncoder(arr arrow.Array) (keyEncoder, error) {
 			return binary.LittleEndian.AppendUint64(buf, uint64(v.HighBits()))
 		}, nil
 	case *array.String:
-		return func(buf []byte, i int) []byte {
-			buf, ok := valid(buf, i)
-			if !ok {
-				return buf
-			}
-			s := a.Value(i)
-			buf = binary.AppendUvarint(buf, uint64(len(s)))
-			return append(buf, s...)
-		}, nil
+		return stringKey(a, valid), nil
 	case *array.LargeString:
-		return func(buf []byte, i int) []byte {
-			buf, ok := valid(buf, i)
-			if !ok {
-				return buf
-			}
-			s := a.Value(i)
-			buf = binary.AppendUvarint(buf, uint64(len(s)))
-			return append(buf, s...)
-		}, nil
+		return stringKey(a, valid), nil
 	case *array.Null:
 		return func(buf []byte, i int) []byte { return append(buf, 0) }, nil
 	}
 	return nil, fmt.Errorf("group or partition key of type %s: %w", arr.DataType(), ErrNotSupported)
+}
+
+func stringKey(a interface{ Value(int) string }, valid func([]byte, int) ([]byte, bool)) keyEncoder {
+	return func(buf []byte, i int) []byte {
+		buf, ok := valid(buf, i)
+		if !ok {
+			return buf
+		}
+		s := a.Value(i)
+		buf = binary.AppendUvarint(buf, uint64(len(s)))
+		return append(buf, s...)
+	}
 }
 
 // normFloat64 maps -0 to +0 and every NaN to one NaN so they group together.

@@ -18,28 +18,6 @@ type stagePlan struct {
 	outParts int                       // shuffle partitions each task writes
 }
 
-// inputSlot returns a pointer to each child field of n, so the tree can be
-// rewritten in place.
-func inputSlots(n *kapotv1.PhysicalPlanNode) []**kapotv1.PhysicalPlanNode {
-	switch x := n.GetNode().(type) {
-	case *kapotv1.PhysicalPlanNode_Projection:
-		return []**kapotv1.PhysicalPlanNode{&x.Projection.Input}
-	case *kapotv1.PhysicalPlanNode_Filter:
-		return []**kapotv1.PhysicalPlanNode{&x.Filter.Input}
-	case *kapotv1.PhysicalPlanNode_Limit:
-		return []**kapotv1.PhysicalPlanNode{&x.Limit.Input}
-	case *kapotv1.PhysicalPlanNode_HashAggregate:
-		return []**kapotv1.PhysicalPlanNode{&x.HashAggregate.Input}
-	case *kapotv1.PhysicalPlanNode_CoalescePartitions:
-		return []**kapotv1.PhysicalPlanNode{&x.CoalescePartitions.Input}
-	case *kapotv1.PhysicalPlanNode_Exchange:
-		return []**kapotv1.PhysicalPlanNode{&x.Exchange.Input}
-	case *kapotv1.PhysicalPlanNode_ShuffleWriter:
-		return []**kapotv1.PhysicalPlanNode{&x.ShuffleWriter.Input}
-	}
-	return nil
-}
-
 // splitStages cuts plan at Exchange nodes. Each exchange's input becomes a
 // stage rooted at a shuffle writer with the exchange's partitioning, read by
 // its parent through an UnresolvedShuffle. The root becomes the final stage,
@@ -69,7 +47,7 @@ func splitStages(jobID string, root *kapotv1.PhysicalPlanNode) (map[uint32]*stag
 	var walk func(slot **kapotv1.PhysicalPlanNode) error
 	walk = func(slot **kapotv1.PhysicalPlanNode) error {
 		n := *slot
-		for _, c := range inputSlots(n) {
+		for _, c := range engine.InputSlots(n) {
 			if err := walk(c); err != nil {
 				return err
 			}
@@ -111,7 +89,7 @@ func unresolvedInputs(n *kapotv1.PhysicalPlanNode) []uint32 {
 		if u := n.GetUnresolvedShuffle(); u != nil {
 			out = append(out, u.GetStageId())
 		}
-		for _, c := range inputSlots(n) {
+		for _, c := range engine.InputSlots(n) {
 			walk(*c)
 		}
 	}
@@ -134,7 +112,7 @@ func resolve(plan *kapotv1.PhysicalPlanNode, locs func(stage uint32, outPart int
 			*slot = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ShuffleReader{ShuffleReader: r}}
 			return
 		}
-		for _, c := range inputSlots(n) {
+		for _, c := range engine.InputSlots(n) {
 			walk(c)
 		}
 	}

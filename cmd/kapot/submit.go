@@ -103,46 +103,11 @@ func loadPlan(path string) (*kapotv1.SubmitJobRequest, error) {
 }
 
 func absolutize(n *kapotv1.PhysicalPlanNode, base string) {
-	if n == nil {
-		return
-	}
-	var groups []*kapotv1.FileGroup
-	switch x := n.GetNode().(type) {
-	case *kapotv1.PhysicalPlanNode_ParquetScan:
-		groups = x.ParquetScan.GetFileGroups()
-	case *kapotv1.PhysicalPlanNode_CsvScan:
-		groups = x.CsvScan.GetFileGroups()
-	case *kapotv1.PhysicalPlanNode_IpcScan:
-		groups = x.IpcScan.GetFileGroups()
-	}
-	for _, g := range groups {
-		for i, p := range g.Paths {
-			if !filepath.IsAbs(p) {
-				g.Paths[i] = filepath.Join(base, p)
-			}
+	engine.WalkFiles(n, func(p *string) {
+		if !filepath.IsAbs(*p) {
+			*p = filepath.Join(base, *p)
 		}
-	}
-	for _, c := range children(n) {
-		absolutize(c, base)
-	}
-}
-
-func children(n *kapotv1.PhysicalPlanNode) []*kapotv1.PhysicalPlanNode {
-	switch x := n.GetNode().(type) {
-	case *kapotv1.PhysicalPlanNode_Projection:
-		return []*kapotv1.PhysicalPlanNode{x.Projection.GetInput()}
-	case *kapotv1.PhysicalPlanNode_Filter:
-		return []*kapotv1.PhysicalPlanNode{x.Filter.GetInput()}
-	case *kapotv1.PhysicalPlanNode_Limit:
-		return []*kapotv1.PhysicalPlanNode{x.Limit.GetInput()}
-	case *kapotv1.PhysicalPlanNode_HashAggregate:
-		return []*kapotv1.PhysicalPlanNode{x.HashAggregate.GetInput()}
-	case *kapotv1.PhysicalPlanNode_CoalescePartitions:
-		return []*kapotv1.PhysicalPlanNode{x.CoalescePartitions.GetInput()}
-	case *kapotv1.PhysicalPlanNode_Exchange:
-		return []*kapotv1.PhysicalPlanNode{x.Exchange.GetInput()}
-	}
-	return nil
+	})
 }
 
 func printResult(w io.Writer, format string, schema *arrow.Schema, batches []arrow.RecordBatch) error {

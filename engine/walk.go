@@ -1,0 +1,53 @@
+package engine
+
+import kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+
+// InputSlots returns a pointer to each child field of a wire plan node, so
+// callers can walk or rewrite the tree in place. Leaves return nil.
+func InputSlots(n *kapotv1.PhysicalPlanNode) []**kapotv1.PhysicalPlanNode {
+	switch x := n.GetNode().(type) {
+	case *kapotv1.PhysicalPlanNode_Projection:
+		return []**kapotv1.PhysicalPlanNode{&x.Projection.Input}
+	case *kapotv1.PhysicalPlanNode_Filter:
+		return []**kapotv1.PhysicalPlanNode{&x.Filter.Input}
+	case *kapotv1.PhysicalPlanNode_Limit:
+		return []**kapotv1.PhysicalPlanNode{&x.Limit.Input}
+	case *kapotv1.PhysicalPlanNode_HashAggregate:
+		return []**kapotv1.PhysicalPlanNode{&x.HashAggregate.Input}
+	case *kapotv1.PhysicalPlanNode_CoalescePartitions:
+		return []**kapotv1.PhysicalPlanNode{&x.CoalescePartitions.Input}
+	case *kapotv1.PhysicalPlanNode_Exchange:
+		return []**kapotv1.PhysicalPlanNode{&x.Exchange.Input}
+	case *kapotv1.PhysicalPlanNode_ShuffleWriter:
+		return []**kapotv1.PhysicalPlanNode{&x.ShuffleWriter.Input}
+	}
+	return nil
+}
+
+// FileGroups returns the file groups of a scan node, nil for other nodes.
+func FileGroups(n *kapotv1.PhysicalPlanNode) []*kapotv1.FileGroup {
+	switch x := n.GetNode().(type) {
+	case *kapotv1.PhysicalPlanNode_ParquetScan:
+		return x.ParquetScan.GetFileGroups()
+	case *kapotv1.PhysicalPlanNode_CsvScan:
+		return x.CsvScan.GetFileGroups()
+	case *kapotv1.PhysicalPlanNode_IpcScan:
+		return x.IpcScan.GetFileGroups()
+	}
+	return nil
+}
+
+// WalkFiles calls f with every file path slot of every scan under n.
+func WalkFiles(n *kapotv1.PhysicalPlanNode, f func(path *string)) {
+	if n == nil {
+		return
+	}
+	for _, g := range FileGroups(n) {
+		for i := range g.Paths {
+			f(&g.Paths[i])
+		}
+	}
+	for _, c := range InputSlots(n) {
+		WalkFiles(*c, f)
+	}
+}

@@ -1,0 +1,97 @@
+package scheduler
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/kapot-go/kapot/engine"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+func examplePlan(t *testing.T) *kapotv1.PhysicalPlanNode {
+	t.Helper()
+	b, err := os.ReadFile("../examples/groupby/plan.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &kapotv1.SubmitJobRequest{}
+	if err := protojson.Unmarshal(b, req); err != nil {
+		t.Fatal(err)
+	}
+	abs, _ := filepath.Abs("../examples/groupby")
+	engine.WalkFiles(req.Plan, func(p *string) { *p = filepath.Join(abs, *p) })
+	return req.Plan
+}
+
+func TestSplitStages(t *testing.T) {
+	stages, final, schema, err := splitStages("job1", examplePlan(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if final != 2 || len(stages) != 2 {
+		t.Fatalf("final=%d stages=%d", final, len(stages))
+	}
+	s1, s2 := stages[1], stages[2]
+	// Stage 1: two CSV partitions, each hash-partitioned into two.
+	if s1.tasks != 2 || s1.outParts != 2 || len(s1.inputs) != 0 {
+		t.Fatalf("stage 1: %+v", s1)
+	}
+	// Stage 2: reads stage 1's two partitions; the final writer keeps one output each.
+	if s2.tasks != 2 || s2.outParts != 1 || !slices.Equal(s2.inputs, []uint32{1}) {
+		t.Fatalf("stage 2: %+v", s2)
+	}
+	var names []string
+	for _, f := range schema.GetFields() {
+		names = append(names, f.GetName())
+	}
+	if want := []string{"region", "orders", "units", "cheapest", "dearest"}; !slices.Equal(names, want) {
+		t.Fatalf("result schema %v", names)
+	}
+	// Each stage plan is rooted at a writer for this job and stage.
+	for id, s := range stages {
+		w := s.plan.GetShuffleWriter()
+		if w == nil || w.GetJobId() != "job1" || w.GetStageId() != id {
+			t.Fatalf("stage %d root %v", id, s.plan)
+		}
+	}
+	// Resolving replaces the unresolved read with two reader partitions,
+	// each listing both map outputs.
+	loc := func(stage uint32, p int) []*kapotv1.PartitionLocation {
+		return []*kapotv1.PartitionLocation{{StageId: stage, MapPartition: 0, OutputPartition: uint32(p)}, {StageId: stage, MapPartition: 1, OutputPartition: uint32(p)}}
+	}
+	r := resolve(s2.plan, loc)
+	var reader *kapotv1.ShuffleReaderNode
+	var find func(n *kapotv1.PhysicalPlanNode)
+	find = func(n *kapotv1.PhysicalPlanNode) {
+		if x := n.GetShuffleReader(); x != nil {
+			reader = x
+		}
+		for _, c := range engine.InputSlots(n) {
+			find(*c)
+		}
+	}
+	find(r)
+	if reader == nil || len(reader.GetPartitions()) != 2 || len(reader.GetPartitions()[1].GetLocations()) != 2 || reader.GetPartitions()[1].GetLocations()[0].GetOutputPartition() != 1 {
+		t.Fatalf("resolved reader %v", reader)
+	}
+	if len(unresolvedInputs(s2.plan)) != 1 {
+		t.Fatal("resolve modified the stage plan in place")
+	}
+}
+
+func TestSplitStagesRejectsBadPlans(t *testing.T) {
+	p := examplePlan(t)
+	// Group by a column the input does not have.
+	p.GetHashAggregate().GetInput().GetExchange().GetInput().GetHashAggregate().GroupExprs[0].GetColumn().Name = "nope"
+	if _, _, _, err := splitStages("job1", p); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Fatalf("plan with an unknown column: %v", err)
+	}
+	if _, _, _, err := splitStages("job1", &kapotv1.PhysicalPlanNode{}); err == nil {
+		t.Fatal("empty plan accepted")
+	}
+}
