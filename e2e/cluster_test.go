@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/rs/zerolog"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/kapot-go/kapot/client"
 	"github.com/kapot-go/kapot/engine"
@@ -137,16 +135,10 @@ func (e *testExecutor) stop(t *testing.T) error {
 // groupByPlan loads the example plan with its data paths made absolute.
 func groupByPlan(t *testing.T) *kapotv1.SubmitJobRequest {
 	t.Helper()
-	b, err := os.ReadFile("../examples/groupby/plan.json")
+	req, err := client.LoadPlanFile("../examples/groupby/plan.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := &kapotv1.SubmitJobRequest{}
-	if err := protojson.Unmarshal(b, req); err != nil {
-		t.Fatal(err)
-	}
-	abs, _ := filepath.Abs("../examples/groupby")
-	engine.WalkFiles(req.Plan, func(p *string) { *p = filepath.Join(abs, *p) })
 	return req
 }
 

@@ -1,31 +1,22 @@
 package scheduler
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"google.golang.org/protobuf/encoding/protojson"
-
+	"github.com/kapot-go/kapot/client"
 	"github.com/kapot-go/kapot/engine"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
 func examplePlan(t *testing.T) *kapotv1.PhysicalPlanNode {
 	t.Helper()
-	b, err := os.ReadFile("../examples/groupby/plan.json")
+	req, err := client.LoadPlanFile("../examples/groupby/plan.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := &kapotv1.SubmitJobRequest{}
-	if err := protojson.Unmarshal(b, req); err != nil {
-		t.Fatal(err)
-	}
-	abs, _ := filepath.Abs("../examples/groupby")
-	engine.WalkFiles(req.Plan, func(p *string) { *p = filepath.Join(abs, *p) })
-	return req.Plan
+	return req.GetPlan()
 }
 
 func TestSplitStages(t *testing.T) {

@@ -6,19 +6,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/kapot-go/kapot/client"
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/internal/config"
-	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
 func submitCmd() *cobra.Command {
@@ -37,9 +33,9 @@ resolved against the plan file's directory.`,
 			default:
 				return fmt.Errorf("--format %q: want table, csv or json: %w", format, config.ErrInvalid)
 			}
-			req, err := loadPlan(planFile)
+			req, err := client.LoadPlanFile(planFile)
 			if err != nil {
-				return err
+				return fmt.Errorf("--plan: %v: %w", err, config.ErrInvalid)
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
@@ -78,36 +74,6 @@ resolved against the plan file's directory.`,
 	f.DurationVar(&timeout, "timeout", 10*time.Minute, "give up after this long")
 	c.MarkFlagRequired("plan")
 	return withFlagErrors(c)
-}
-
-// loadPlan reads a plan file and makes its scan paths absolute.
-func loadPlan(path string) (*kapotv1.SubmitJobRequest, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("--plan: %v: %w", err, config.ErrInvalid)
-	}
-	req := &kapotv1.SubmitJobRequest{}
-	if err := protojson.Unmarshal(b, req); err != nil || req.GetPlan() == nil {
-		node := &kapotv1.PhysicalPlanNode{}
-		if err2 := protojson.Unmarshal(b, node); err2 != nil {
-			return nil, fmt.Errorf("--plan %s: not a PhysicalPlanNode or SubmitJobRequest: %v: %w", path, err2, config.ErrInvalid)
-		}
-		req = &kapotv1.SubmitJobRequest{Plan: node}
-	}
-	if req.GetJobName() == "" {
-		req.JobName = filepath.Base(path)
-	}
-	base, _ := filepath.Abs(filepath.Dir(path))
-	absolutize(req.GetPlan(), base)
-	return req, nil
-}
-
-func absolutize(n *kapotv1.PhysicalPlanNode, base string) {
-	engine.WalkFiles(n, func(p *string) {
-		if !filepath.IsAbs(*p) {
-			*p = filepath.Join(base, *p)
-		}
-	})
 }
 
 func printResult(w io.Writer, format string, schema *arrow.Schema, batches []arrow.RecordBatch) error {
