@@ -1,6 +1,7 @@
 # kapot-go build, test and run targets.
 GO        ?= go
 BIN       := bin/kapot
+PROTOC_VERSION             := 3.21.12
 PROTOC_GEN_GO_VERSION      := v1.36.11
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 GOBIN     := $(shell $(GO) env GOPATH)/bin
@@ -31,11 +32,12 @@ run: build
 	./scripts/run-example.sh
 
 tools:
-	apt-get install -y protobuf-compiler
+	apt-get install -y protobuf-compiler=$(PROTOC_VERSION)*
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 
 proto:
+	@protoc --version | grep -q "libprotoc $(PROTOC_VERSION)" || { echo "make proto needs protoc $(PROTOC_VERSION) (make tools)"; exit 1; }
 	PATH="$(GOBIN):$$PATH" protoc -I proto \
 		--go_out=. --go_opt=module=github.com/kapot-go/kapot \
 		--go-grpc_out=. --go-grpc_opt=module=github.com/kapot-go/kapot \
