@@ -39,6 +39,22 @@ type Scheduler struct {
 	kick chan struct{}
 	lis  net.Listener
 	srv  *grpc.Server
+
+	// bg owns the short-lived goroutines that call executors (launch,
+	// cancel, remove data); Run waits for them before it returns.
+	bg     sync.WaitGroup
+	bgCtx  context.Context
+	bgStop context.CancelFunc
+}
+
+// spawn runs f on a goroutine owned by the scheduler; f must return once
+// ctx is done.
+func (s *Scheduler) spawn(f func(ctx context.Context)) {
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		f(s.bgCtx)
+	}()
 }
 
 // New validates cfg and binds the scheduler's port.
@@ -55,6 +71,7 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 		executors: map[string]*executorState{}, jobs: map[string]*jobState{}, tasks: map[uint64]taskRef{},
 		conns: map[string]*grpc.ClientConn{}, kick: make(chan struct{}, 1), lis: lis,
 	}
+	s.bgCtx, s.bgStop = context.WithCancel(context.Background())
 	s.srv = grpc.NewServer(grpc.MaxRecvMsgSize(64<<20), grpc.MaxSendMsgSize(64<<20))
 	kapotv1.RegisterSchedulerServiceServer(s.srv, &service{s: s})
 	return s, nil
@@ -81,6 +98,8 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	s.srv.GracefulStop()
 	cancel()
 	wg.Wait()
+	s.bgStop()
+	s.bg.Wait()
 	s.connMu.Lock()
 	for _, c := range s.conns {
 		c.Close()
@@ -211,17 +230,17 @@ func (s *Scheduler) removeJobData(jobID string) {
 			e.remove = append(e.remove, jobID)
 			continue
 		}
-		go func(id string) {
+		s.spawn(func(ctx context.Context) {
 			c, err := s.client(id)
 			if err != nil {
 				return
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
 			if _, err := c.RemoveJobData(ctx, &kapotv1.RemoveJobDataRequest{JobId: jobID}); err != nil {
 				s.log.Debug().Err(err).Str("executor", id).Str("job", jobID).Msg("remove job data")
 			}
-		}(id)
+		})
 	}
 }
 
@@ -252,14 +271,14 @@ func (s *Scheduler) client(executorID string) (kapotv1.ExecutorServiceClient, er
 }
 
 func (s *Scheduler) dropConn(executorID string) {
-	go func() {
+	s.spawn(func(context.Context) {
 		s.connMu.Lock()
 		defer s.connMu.Unlock()
 		if c, ok := s.conns[executorID]; ok {
 			c.Close()
 			delete(s.conns, executorID)
 		}
-	}()
+	})
 }
 
 // ---------------------------------------------------------------- jobs
@@ -370,7 +389,7 @@ func (s *Scheduler) launchLoop(ctx context.Context) {
 		}
 		s.mu.Unlock()
 		for _, b := range batches {
-			go s.pushTasks(ctx, b.executor, b.tasks)
+			s.spawn(func(ctx context.Context) { s.pushTasks(ctx, b.executor, b.tasks) })
 		}
 	}
 }
@@ -522,17 +541,17 @@ func (s *Scheduler) endJob(j *jobState, state kapotv1.JobState, msg string) {
 			e.cancel = append(e.cancel, infos...)
 			continue
 		}
-		go func(eid string, infos []*kapotv1.RunningTaskInfo) {
+		s.spawn(func(ctx context.Context) {
 			c, err := s.client(eid)
 			if err != nil {
 				return
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
 			if _, err := c.CancelTasks(ctx, &kapotv1.CancelTasksRequest{Tasks: infos}); err != nil {
 				s.log.Warn().Err(err).Str("executor", eid).Msg("cancel tasks")
 			}
-		}(eid, infos)
+		})
 	}
 	if state != kapotv1.JobState_JOB_STATE_SUCCESSFUL {
 		j.dataRemoved = true
