@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -146,25 +147,37 @@ func groupByPlan(t *testing.T) *kapotv1.SubmitJobRequest {
 // joined by '|'.
 func runJob(t *testing.T, addr string, req *kapotv1.SubmitJobRequest) []string {
 	t.Helper()
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	cl, err := client.Dial(addr, mem)
+	rows, err := runJobErr(addr, req)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return rows
+}
+
+// runJobErr is runJob for goroutines other than the test's: it returns errors
+// instead of failing the test. Leaked result buffers are an error too.
+func runJobErr(addr string, req *kapotv1.SubmitJobRequest) ([]string, error) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	cl, err := client.Dial(addr, mem)
+	if err != nil {
+		return nil, err
 	}
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	_, batches, err := cl.Run(ctx, req)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	rows := engine.FormatRows(batches, "|")
 	for _, b := range batches {
 		b.Release()
 	}
+	if n := mem.CurrentAlloc(); n != 0 {
+		return nil, fmt.Errorf("client leaked %d bytes of result buffers", n)
+	}
 	slices.Sort(rows)
-	return rows
+	return rows, nil
 }
 
 func hasStageOutput(dir string, stage int) bool {

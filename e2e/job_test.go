@@ -6,14 +6,15 @@ import (
 )
 
 // TestTwoStageJob runs the example group-by on two executors with one slot
-// each, so each runs one map task of stage 1 and every stage-2 task reads one
-// of its inputs from the other executor over Flight.
+// each; a barrier in stage 1 makes each run one map task, so every stage-2
+// task reads one of its inputs from the other executor over Flight.
 func TestTwoStageJob(t *testing.T) {
 	for _, policy := range []string{"push-staged", "pull-staged"} {
 		t.Run(policy, func(t *testing.T) {
 			s := startScheduler(t, 0, nil)
-			a := startExecutor(t, s.addr, policy, nil)
-			b := startExecutor(t, s.addr, policy, nil)
+			eng := newScriptedEngine(2, false)
+			a := startExecutorWith(t, s.addr, policy, eng, nil)
+			b := startExecutorWith(t, s.addr, policy, eng, nil)
 			got := runJob(t, s.addr, groupByPlan(t))
 			if !slices.Equal(got, expectedGroupBy) {
 				t.Fatalf("got %q\nwant %q", got, expectedGroupBy)

@@ -240,13 +240,16 @@ func TestExecutorSIGKILLMidJob(t *testing.T) {
 	errc := make(chan error, 1)
 	var got []string
 	go func() {
-		defer close(errc)
-		got = runJob(t, c.addr, req)
+		var err error
+		got, err = runJobErr(c.addr, req)
+		errc <- err
 	}()
 	c.waitRunning(t, c.ids[0])
 	c.executors[0].cmd.Process.Signal(syscall.SIGKILL)
 	c.executors[0].wait(t, 10*time.Second)
-	<-errc
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("got %q\nwant %q", got, want)
 	}
@@ -258,18 +261,21 @@ func TestExecutorSIGTERMDrains(t *testing.T) {
 	}
 	c := startProcCluster(t, 2, "push-staged")
 	req, want := bigJob(t, 6, 150000)
-	errc := make(chan struct{})
+	errc := make(chan error, 1)
 	var got []string
 	go func() {
-		defer close(errc)
-		got = runJob(t, c.addr, req)
+		var err error
+		got, err = runJobErr(c.addr, req)
+		errc <- err
 	}()
 	waitLog(t, c.executors[0].log, "task started")
 	c.executors[0].cmd.Process.Signal(syscall.SIGTERM)
 	if err := c.executors[0].wait(t, 40*time.Second); err != nil {
 		t.Fatalf("executor exit after SIGTERM: %v, want exit 0", err)
 	}
-	<-errc
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("got %q\nwant %q", got, want)
 	}

@@ -17,17 +17,45 @@ import (
 	"github.com/kapot-go/kapot/scheduler"
 )
 
-// gateEngine holds stage-2 tasks until the gate opens, then runs everything
-// normally.
-type gateEngine struct {
-	arrived chan struct{}
-	gate    chan struct{}
+// scriptedEngine runs the Arrow engine with two test controls:
+//   - a barrier that holds every first-attempt stage-1 task in its slot until
+//     `barrier` of them have started, so with one slot per executor each
+//     executor is forced to run one map task;
+//   - an optional gate that holds stage-2 tasks until it is closed.
+type scriptedEngine struct {
+	barrier int
+	mu      *sync.Mutex
+	arrived *int
+	release chan struct{} // closed when barrier tasks have arrived
+	gate    chan struct{} // nil: no gate
+	atGate  chan struct{}
 }
 
-func (g gateEngine) RunTask(ctx context.Context, t *executor.Task) ([]*kapotv1.ShuffleWritePartition, error) {
-	if t.Def.GetStageId() == 2 {
+func newScriptedEngine(barrier int, gated bool) scriptedEngine {
+	e := scriptedEngine{barrier: barrier, mu: &sync.Mutex{}, arrived: new(int), release: make(chan struct{}), atGate: make(chan struct{}, 8)}
+	if gated {
+		e.gate = make(chan struct{})
+	}
+	return e
+}
+
+func (g scriptedEngine) RunTask(ctx context.Context, t *executor.Task) ([]*kapotv1.ShuffleWritePartition, error) {
+	if t.Def.GetStageId() == 1 && g.barrier > 0 {
+		g.mu.Lock()
+		*g.arrived++
+		if *g.arrived == g.barrier {
+			close(g.release)
+		}
+		g.mu.Unlock()
 		select {
-		case g.arrived <- struct{}{}:
+		case <-g.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if t.Def.GetStageId() == 2 && g.gate != nil {
+		select {
+		case g.atGate <- struct{}{}:
 		default:
 		}
 		select {
@@ -47,7 +75,7 @@ func TestLostMapOutputIsRecomputed(t *testing.T) {
 	for _, policy := range []string{"push-staged", "pull-staged"} {
 		t.Run(policy, func(t *testing.T) {
 			s := startScheduler(t, 0, nil)
-			g := gateEngine{arrived: make(chan struct{}, 4), gate: make(chan struct{})}
+			g := newScriptedEngine(2, true)
 			var mu sync.Mutex
 			var fetchFailures []*kapotv1.FetchPartitionError
 			hook := func(st *kapotv1.TaskStatus) {
@@ -59,9 +87,16 @@ func TestLostMapOutputIsRecomputed(t *testing.T) {
 			}
 			a := startExecutorWith(t, s.addr, policy, g, func(c *executor.Config) { c.OnTaskDone = hook })
 			startExecutorWith(t, s.addr, policy, g, func(c *executor.Config) { c.OnTaskDone = hook })
-			done := make(chan []string)
-			go func() { done <- runJob(t, s.addr, groupByPlan(t)) }()
-			<-g.arrived
+			type result struct {
+				rows []string
+				err  error
+			}
+			done := make(chan result, 1)
+			go func() {
+				rows, err := runJobErr(s.addr, groupByPlan(t))
+				done <- result{rows, err}
+			}()
+			<-g.atGate
 			jobs, _ := filepath.Glob(filepath.Join(a.WorkDir(), "*"))
 			if len(jobs) != 1 {
 				t.Fatalf("executor a work dir has %v", jobs)
@@ -71,9 +106,12 @@ func TestLostMapOutputIsRecomputed(t *testing.T) {
 			}
 			close(g.gate)
 			select {
-			case got := <-done:
-				if !slices.Equal(got, expectedGroupBy) {
-					t.Fatalf("got %q\nwant %q", got, expectedGroupBy)
+			case r := <-done:
+				if r.err != nil {
+					t.Fatal(r.err)
+				}
+				if !slices.Equal(r.rows, expectedGroupBy) {
+					t.Fatalf("got %q\nwant %q", r.rows, expectedGroupBy)
 				}
 			case <-time.After(60 * time.Second):
 				t.Fatal("job did not finish")
