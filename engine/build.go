@@ -71,6 +71,12 @@ func fromProto(n *kapotv1.PhysicalPlanNode, depth int) (ExecutionPlan, error) {
 			return nil, err
 		}
 		return NewLimit(in, x.Limit.GetSkip(), x.Limit.GetFetch())
+	case *kapotv1.PhysicalPlanNode_Sort:
+		in, err := child(x.Sort.GetInput())
+		if err != nil {
+			return nil, err
+		}
+		return newSort(in, x.Sort)
 	case *kapotv1.PhysicalPlanNode_HashAggregate:
 		in, err := child(x.HashAggregate.GetInput())
 		if err != nil {

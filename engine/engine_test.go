@@ -74,22 +74,10 @@ func newTC(t *testing.T) (*TaskContext, *memory.CheckedAllocator) {
 	return &TaskContext{JobID: "job1", ExecutorID: "exec-a", WorkDir: t.TempDir(), Mem: mem, BatchSize: 2, Properties: map[string]string{}}, mem
 }
 
+// run returns the rows of every partition, sorted.
 func run(t *testing.T, n *kapotv1.PhysicalPlanNode, tc *TaskContext) []string {
 	t.Helper()
-	p, err := FromProto(n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs, err := ExecuteCollect(context.Background(), p, tc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		for _, b := range bs {
-			b.Release()
-		}
-	}()
-	rows := FormatRows(bs, "|")
+	rows := runOrdered(t, n, tc)
 	slices.Sort(rows)
 	return rows
 }

@@ -500,6 +500,7 @@ type PhysicalPlanNode struct {
 	//	*PhysicalPlanNode_UnresolvedShuffle
 	//	*PhysicalPlanNode_Values
 	//	*PhysicalPlanNode_Limit
+	//	*PhysicalPlanNode_Sort
 	Node          isPhysicalPlanNode_Node `protobuf_oneof:"node"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -659,6 +660,15 @@ func (x *PhysicalPlanNode) GetLimit() *LimitNode {
 	return nil
 }
 
+func (x *PhysicalPlanNode) GetSort() *SortNode {
+	if x != nil {
+		if x, ok := x.Node.(*PhysicalPlanNode_Sort); ok {
+			return x.Sort
+		}
+	}
+	return nil
+}
+
 type isPhysicalPlanNode_Node interface {
 	isPhysicalPlanNode_Node()
 }
@@ -715,6 +725,10 @@ type PhysicalPlanNode_Limit struct {
 	Limit *LimitNode `protobuf:"bytes,13,opt,name=limit,proto3,oneof"`
 }
 
+type PhysicalPlanNode_Sort struct {
+	Sort *SortNode `protobuf:"bytes,14,opt,name=sort,proto3,oneof"`
+}
+
 func (*PhysicalPlanNode_ParquetScan) isPhysicalPlanNode_Node() {}
 
 func (*PhysicalPlanNode_CsvScan) isPhysicalPlanNode_Node() {}
@@ -740,6 +754,8 @@ func (*PhysicalPlanNode_UnresolvedShuffle) isPhysicalPlanNode_Node() {}
 func (*PhysicalPlanNode_Values) isPhysicalPlanNode_Node() {}
 
 func (*PhysicalPlanNode_Limit) isPhysicalPlanNode_Node() {}
+
+func (*PhysicalPlanNode_Sort) isPhysicalPlanNode_Node() {}
 
 // FileGroup is the list of files one partition of a scan reads, in order.
 type FileGroup struct {
@@ -1174,6 +1190,131 @@ func (x *LimitNode) GetFetch() int64 {
 	return 0
 }
 
+// SortExprNode is one key of a sort.
+type SortExprNode struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Expr  *PhysicalExprNode      `protobuf:"bytes,1,opt,name=expr,proto3" json:"expr,omitempty"`
+	// Descending order; ascending when false.
+	Descending bool `protobuf:"varint,2,opt,name=descending,proto3" json:"descending,omitempty"`
+	// Nulls sort before non-null values when true, after them when false.
+	NullsFirst    bool `protobuf:"varint,3,opt,name=nulls_first,json=nullsFirst,proto3" json:"nulls_first,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SortExprNode) Reset() {
+	*x = SortExprNode{}
+	mi := &file_kapot_v1_plan_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SortExprNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SortExprNode) ProtoMessage() {}
+
+func (x *SortExprNode) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_plan_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SortExprNode.ProtoReflect.Descriptor instead.
+func (*SortExprNode) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SortExprNode) GetExpr() *PhysicalExprNode {
+	if x != nil {
+		return x.Expr
+	}
+	return nil
+}
+
+func (x *SortExprNode) GetDescending() bool {
+	if x != nil {
+		return x.Descending
+	}
+	return false
+}
+
+func (x *SortExprNode) GetNullsFirst() bool {
+	if x != nil {
+		return x.NullsFirst
+	}
+	return false
+}
+
+// SortNode sorts each partition by its keys, in order of precedence. With
+// fetch set, only the first fetch rows of each partition are returned.
+type SortNode struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Input         *PhysicalPlanNode      `protobuf:"bytes,1,opt,name=input,proto3" json:"input,omitempty"`
+	Exprs         []*SortExprNode        `protobuf:"bytes,2,rep,name=exprs,proto3" json:"exprs,omitempty"`
+	Fetch         *int64                 `protobuf:"varint,3,opt,name=fetch,proto3,oneof" json:"fetch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SortNode) Reset() {
+	*x = SortNode{}
+	mi := &file_kapot_v1_plan_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SortNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SortNode) ProtoMessage() {}
+
+func (x *SortNode) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_plan_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SortNode.ProtoReflect.Descriptor instead.
+func (*SortNode) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SortNode) GetInput() *PhysicalPlanNode {
+	if x != nil {
+		return x.Input
+	}
+	return nil
+}
+
+func (x *SortNode) GetExprs() []*SortExprNode {
+	if x != nil {
+		return x.Exprs
+	}
+	return nil
+}
+
+func (x *SortNode) GetFetch() int64 {
+	if x != nil && x.Fetch != nil {
+		return *x.Fetch
+	}
+	return 0
+}
+
 // AggregateExprNode is one aggregate of a hash aggregate.
 type AggregateExprNode struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1187,7 +1328,7 @@ type AggregateExprNode struct {
 
 func (x *AggregateExprNode) Reset() {
 	*x = AggregateExprNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[11]
+	mi := &file_kapot_v1_plan_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1199,7 +1340,7 @@ func (x *AggregateExprNode) String() string {
 func (*AggregateExprNode) ProtoMessage() {}
 
 func (x *AggregateExprNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[11]
+	mi := &file_kapot_v1_plan_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1212,7 +1353,7 @@ func (x *AggregateExprNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggregateExprNode.ProtoReflect.Descriptor instead.
 func (*AggregateExprNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{11}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AggregateExprNode) GetFunc() AggregateFunction {
@@ -1252,7 +1393,7 @@ type HashAggregateNode struct {
 
 func (x *HashAggregateNode) Reset() {
 	*x = HashAggregateNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[12]
+	mi := &file_kapot_v1_plan_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1264,7 +1405,7 @@ func (x *HashAggregateNode) String() string {
 func (*HashAggregateNode) ProtoMessage() {}
 
 func (x *HashAggregateNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[12]
+	mi := &file_kapot_v1_plan_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1277,7 +1418,7 @@ func (x *HashAggregateNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HashAggregateNode.ProtoReflect.Descriptor instead.
 func (*HashAggregateNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{12}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *HashAggregateNode) GetInput() *PhysicalPlanNode {
@@ -1325,7 +1466,7 @@ type CoalescePartitionsNode struct {
 
 func (x *CoalescePartitionsNode) Reset() {
 	*x = CoalescePartitionsNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[13]
+	mi := &file_kapot_v1_plan_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1337,7 +1478,7 @@ func (x *CoalescePartitionsNode) String() string {
 func (*CoalescePartitionsNode) ProtoMessage() {}
 
 func (x *CoalescePartitionsNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[13]
+	mi := &file_kapot_v1_plan_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1350,7 +1491,7 @@ func (x *CoalescePartitionsNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoalescePartitionsNode.ProtoReflect.Descriptor instead.
 func (*CoalescePartitionsNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{13}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CoalescePartitionsNode) GetInput() *PhysicalPlanNode {
@@ -1375,7 +1516,7 @@ type Partitioning struct {
 
 func (x *Partitioning) Reset() {
 	*x = Partitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[14]
+	mi := &file_kapot_v1_plan_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1387,7 +1528,7 @@ func (x *Partitioning) String() string {
 func (*Partitioning) ProtoMessage() {}
 
 func (x *Partitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[14]
+	mi := &file_kapot_v1_plan_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1400,7 +1541,7 @@ func (x *Partitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Partitioning.ProtoReflect.Descriptor instead.
 func (*Partitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{14}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Partitioning) GetScheme() isPartitioning_Scheme {
@@ -1470,7 +1611,7 @@ type HashPartitioning struct {
 
 func (x *HashPartitioning) Reset() {
 	*x = HashPartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[15]
+	mi := &file_kapot_v1_plan_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1482,7 +1623,7 @@ func (x *HashPartitioning) String() string {
 func (*HashPartitioning) ProtoMessage() {}
 
 func (x *HashPartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[15]
+	mi := &file_kapot_v1_plan_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1495,7 +1636,7 @@ func (x *HashPartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HashPartitioning.ProtoReflect.Descriptor instead.
 func (*HashPartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{15}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *HashPartitioning) GetExprs() []*PhysicalExprNode {
@@ -1521,7 +1662,7 @@ type SinglePartitioning struct {
 
 func (x *SinglePartitioning) Reset() {
 	*x = SinglePartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[16]
+	mi := &file_kapot_v1_plan_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1533,7 +1674,7 @@ func (x *SinglePartitioning) String() string {
 func (*SinglePartitioning) ProtoMessage() {}
 
 func (x *SinglePartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[16]
+	mi := &file_kapot_v1_plan_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1546,7 +1687,7 @@ func (x *SinglePartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SinglePartitioning.ProtoReflect.Descriptor instead.
 func (*SinglePartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{16}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{18}
 }
 
 // RoundRobinPartitioning spreads batches evenly.
@@ -1559,7 +1700,7 @@ type RoundRobinPartitioning struct {
 
 func (x *RoundRobinPartitioning) Reset() {
 	*x = RoundRobinPartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[17]
+	mi := &file_kapot_v1_plan_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1571,7 +1712,7 @@ func (x *RoundRobinPartitioning) String() string {
 func (*RoundRobinPartitioning) ProtoMessage() {}
 
 func (x *RoundRobinPartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[17]
+	mi := &file_kapot_v1_plan_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1584,7 +1725,7 @@ func (x *RoundRobinPartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoundRobinPartitioning.ProtoReflect.Descriptor instead.
 func (*RoundRobinPartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{17}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RoundRobinPartitioning) GetPartitionCount() uint32 {
@@ -1607,7 +1748,7 @@ type ExchangeNode struct {
 
 func (x *ExchangeNode) Reset() {
 	*x = ExchangeNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[18]
+	mi := &file_kapot_v1_plan_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1619,7 +1760,7 @@ func (x *ExchangeNode) String() string {
 func (*ExchangeNode) ProtoMessage() {}
 
 func (x *ExchangeNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[18]
+	mi := &file_kapot_v1_plan_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1632,7 +1773,7 @@ func (x *ExchangeNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExchangeNode.ProtoReflect.Descriptor instead.
 func (*ExchangeNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{18}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ExchangeNode) GetInput() *PhysicalPlanNode {
@@ -1664,7 +1805,7 @@ type ShuffleWriterNode struct {
 
 func (x *ShuffleWriterNode) Reset() {
 	*x = ShuffleWriterNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[19]
+	mi := &file_kapot_v1_plan_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1676,7 +1817,7 @@ func (x *ShuffleWriterNode) String() string {
 func (*ShuffleWriterNode) ProtoMessage() {}
 
 func (x *ShuffleWriterNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[19]
+	mi := &file_kapot_v1_plan_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1689,7 +1830,7 @@ func (x *ShuffleWriterNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleWriterNode.ProtoReflect.Descriptor instead.
 func (*ShuffleWriterNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{19}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ShuffleWriterNode) GetJobId() string {
@@ -1732,7 +1873,7 @@ type UnresolvedShuffleNode struct {
 
 func (x *UnresolvedShuffleNode) Reset() {
 	*x = UnresolvedShuffleNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[20]
+	mi := &file_kapot_v1_plan_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1744,7 +1885,7 @@ func (x *UnresolvedShuffleNode) String() string {
 func (*UnresolvedShuffleNode) ProtoMessage() {}
 
 func (x *UnresolvedShuffleNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[20]
+	mi := &file_kapot_v1_plan_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1757,7 +1898,7 @@ func (x *UnresolvedShuffleNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnresolvedShuffleNode.ProtoReflect.Descriptor instead.
 func (*UnresolvedShuffleNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{20}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *UnresolvedShuffleNode) GetStageId() uint32 {
@@ -1794,7 +1935,7 @@ type ShuffleReaderNode struct {
 
 func (x *ShuffleReaderNode) Reset() {
 	*x = ShuffleReaderNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[21]
+	mi := &file_kapot_v1_plan_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1806,7 +1947,7 @@ func (x *ShuffleReaderNode) String() string {
 func (*ShuffleReaderNode) ProtoMessage() {}
 
 func (x *ShuffleReaderNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[21]
+	mi := &file_kapot_v1_plan_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1819,7 +1960,7 @@ func (x *ShuffleReaderNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleReaderNode.ProtoReflect.Descriptor instead.
 func (*ShuffleReaderNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{21}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ShuffleReaderNode) GetStageId() uint32 {
@@ -1853,7 +1994,7 @@ type ShuffleReaderPartition struct {
 
 func (x *ShuffleReaderPartition) Reset() {
 	*x = ShuffleReaderPartition{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[22]
+	mi := &file_kapot_v1_plan_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1865,7 +2006,7 @@ func (x *ShuffleReaderPartition) String() string {
 func (*ShuffleReaderPartition) ProtoMessage() {}
 
 func (x *ShuffleReaderPartition) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[22]
+	mi := &file_kapot_v1_plan_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1878,7 +2019,7 @@ func (x *ShuffleReaderPartition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleReaderPartition.ProtoReflect.Descriptor instead.
 func (*ShuffleReaderPartition) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{22}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ShuffleReaderPartition) GetLocations() []*PartitionLocation {
@@ -1900,7 +2041,7 @@ type ValuesNode struct {
 
 func (x *ValuesNode) Reset() {
 	*x = ValuesNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[23]
+	mi := &file_kapot_v1_plan_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1912,7 +2053,7 @@ func (x *ValuesNode) String() string {
 func (*ValuesNode) ProtoMessage() {}
 
 func (x *ValuesNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[23]
+	mi := &file_kapot_v1_plan_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1925,7 +2066,7 @@ func (x *ValuesNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValuesNode.ProtoReflect.Descriptor instead.
 func (*ValuesNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{23}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ValuesNode) GetSchema() *Schema {
@@ -1952,7 +2093,7 @@ type ValuesRow struct {
 
 func (x *ValuesRow) Reset() {
 	*x = ValuesRow{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[24]
+	mi := &file_kapot_v1_plan_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1964,7 +2105,7 @@ func (x *ValuesRow) String() string {
 func (*ValuesRow) ProtoMessage() {}
 
 func (x *ValuesRow) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[24]
+	mi := &file_kapot_v1_plan_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1977,7 +2118,7 @@ func (x *ValuesRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValuesRow.ProtoReflect.Descriptor instead.
 func (*ValuesRow) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{24}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ValuesRow) GetValues() []*ScalarValue {
@@ -2006,7 +2147,7 @@ type ScalarValue struct {
 
 func (x *ScalarValue) Reset() {
 	*x = ScalarValue{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[25]
+	mi := &file_kapot_v1_plan_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2018,7 +2159,7 @@ func (x *ScalarValue) String() string {
 func (*ScalarValue) ProtoMessage() {}
 
 func (x *ScalarValue) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[25]
+	mi := &file_kapot_v1_plan_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2031,7 +2172,7 @@ func (x *ScalarValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScalarValue.ProtoReflect.Descriptor instead.
 func (*ScalarValue) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{25}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ScalarValue) GetType() *DataType {
@@ -2161,7 +2302,7 @@ type PhysicalExprNode struct {
 
 func (x *PhysicalExprNode) Reset() {
 	*x = PhysicalExprNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[26]
+	mi := &file_kapot_v1_plan_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2173,7 +2314,7 @@ func (x *PhysicalExprNode) String() string {
 func (*PhysicalExprNode) ProtoMessage() {}
 
 func (x *PhysicalExprNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[26]
+	mi := &file_kapot_v1_plan_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2186,7 +2327,7 @@ func (x *PhysicalExprNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PhysicalExprNode.ProtoReflect.Descriptor instead.
 func (*PhysicalExprNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{26}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *PhysicalExprNode) GetExpr() isPhysicalExprNode_Expr {
@@ -2301,7 +2442,7 @@ type ColumnExpr struct {
 
 func (x *ColumnExpr) Reset() {
 	*x = ColumnExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[27]
+	mi := &file_kapot_v1_plan_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2313,7 +2454,7 @@ func (x *ColumnExpr) String() string {
 func (*ColumnExpr) ProtoMessage() {}
 
 func (x *ColumnExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[27]
+	mi := &file_kapot_v1_plan_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2326,7 +2467,7 @@ func (x *ColumnExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnExpr.ProtoReflect.Descriptor instead.
 func (*ColumnExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{27}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ColumnExpr) GetName() string {
@@ -2355,7 +2496,7 @@ type BinaryExpr struct {
 
 func (x *BinaryExpr) Reset() {
 	*x = BinaryExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[28]
+	mi := &file_kapot_v1_plan_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2367,7 +2508,7 @@ func (x *BinaryExpr) String() string {
 func (*BinaryExpr) ProtoMessage() {}
 
 func (x *BinaryExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[28]
+	mi := &file_kapot_v1_plan_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2380,7 +2521,7 @@ func (x *BinaryExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BinaryExpr.ProtoReflect.Descriptor instead.
 func (*BinaryExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{28}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *BinaryExpr) GetLeft() *PhysicalExprNode {
@@ -2414,7 +2555,7 @@ type NotExpr struct {
 
 func (x *NotExpr) Reset() {
 	*x = NotExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[29]
+	mi := &file_kapot_v1_plan_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2426,7 +2567,7 @@ func (x *NotExpr) String() string {
 func (*NotExpr) ProtoMessage() {}
 
 func (x *NotExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[29]
+	mi := &file_kapot_v1_plan_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2439,7 +2580,7 @@ func (x *NotExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotExpr.ProtoReflect.Descriptor instead.
 func (*NotExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{29}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *NotExpr) GetExpr() *PhysicalExprNode {
@@ -2460,7 +2601,7 @@ type IsNullExpr struct {
 
 func (x *IsNullExpr) Reset() {
 	*x = IsNullExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[30]
+	mi := &file_kapot_v1_plan_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2472,7 +2613,7 @@ func (x *IsNullExpr) String() string {
 func (*IsNullExpr) ProtoMessage() {}
 
 func (x *IsNullExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[30]
+	mi := &file_kapot_v1_plan_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2485,7 +2626,7 @@ func (x *IsNullExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IsNullExpr.ProtoReflect.Descriptor instead.
 func (*IsNullExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{30}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *IsNullExpr) GetExpr() *PhysicalExprNode {
@@ -2513,7 +2654,7 @@ type CastExpr struct {
 
 func (x *CastExpr) Reset() {
 	*x = CastExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[31]
+	mi := &file_kapot_v1_plan_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2525,7 +2666,7 @@ func (x *CastExpr) String() string {
 func (*CastExpr) ProtoMessage() {}
 
 func (x *CastExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[31]
+	mi := &file_kapot_v1_plan_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2538,7 +2679,7 @@ func (x *CastExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CastExpr.ProtoReflect.Descriptor instead.
 func (*CastExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{31}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CastExpr) GetExpr() *PhysicalExprNode {
@@ -2570,7 +2711,7 @@ type PartitionLocation struct {
 
 func (x *PartitionLocation) Reset() {
 	*x = PartitionLocation{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[32]
+	mi := &file_kapot_v1_plan_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2582,7 +2723,7 @@ func (x *PartitionLocation) String() string {
 func (*PartitionLocation) ProtoMessage() {}
 
 func (x *PartitionLocation) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[32]
+	mi := &file_kapot_v1_plan_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2595,7 +2736,7 @@ func (x *PartitionLocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionLocation.ProtoReflect.Descriptor instead.
 func (*PartitionLocation) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{32}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PartitionLocation) GetJobId() string {
@@ -2653,7 +2794,7 @@ type ExecutorMetadata struct {
 
 func (x *ExecutorMetadata) Reset() {
 	*x = ExecutorMetadata{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[33]
+	mi := &file_kapot_v1_plan_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2665,7 +2806,7 @@ func (x *ExecutorMetadata) String() string {
 func (*ExecutorMetadata) ProtoMessage() {}
 
 func (x *ExecutorMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[33]
+	mi := &file_kapot_v1_plan_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2678,7 +2819,7 @@ func (x *ExecutorMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorMetadata.ProtoReflect.Descriptor instead.
 func (*ExecutorMetadata) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{33}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ExecutorMetadata) GetId() string {
@@ -2721,7 +2862,7 @@ type PartitionStats struct {
 
 func (x *PartitionStats) Reset() {
 	*x = PartitionStats{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[34]
+	mi := &file_kapot_v1_plan_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2733,7 +2874,7 @@ func (x *PartitionStats) String() string {
 func (*PartitionStats) ProtoMessage() {}
 
 func (x *PartitionStats) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[34]
+	mi := &file_kapot_v1_plan_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2746,7 +2887,7 @@ func (x *PartitionStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionStats.ProtoReflect.Descriptor instead.
 func (*PartitionStats) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{34}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PartitionStats) GetNumRows() int64 {
@@ -2784,7 +2925,7 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x04type\x18\x02 \x01(\v2\x12.kapot.v1.DataTypeR\x04type\x12\x1a\n" +
 	"\bnullable\x18\x03 \x01(\bR\bnullable\"1\n" +
 	"\x06Schema\x12'\n" +
-	"\x06fields\x18\x01 \x03(\v2\x0f.kapot.v1.FieldR\x06fields\"\xba\x06\n" +
+	"\x06fields\x18\x01 \x03(\v2\x0f.kapot.v1.FieldR\x06fields\"\xe4\x06\n" +
 	"\x10PhysicalPlanNode\x12>\n" +
 	"\fparquet_scan\x18\x01 \x01(\v2\x19.kapot.v1.ParquetScanNodeH\x00R\vparquetScan\x122\n" +
 	"\bcsv_scan\x18\x02 \x01(\v2\x15.kapot.v1.CsvScanNodeH\x00R\acsvScan\x122\n" +
@@ -2801,7 +2942,8 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	" \x01(\v2\x1b.kapot.v1.ShuffleReaderNodeH\x00R\rshuffleReader\x12P\n" +
 	"\x12unresolved_shuffle\x18\v \x01(\v2\x1f.kapot.v1.UnresolvedShuffleNodeH\x00R\x11unresolvedShuffle\x12.\n" +
 	"\x06values\x18\f \x01(\v2\x14.kapot.v1.ValuesNodeH\x00R\x06values\x12+\n" +
-	"\x05limit\x18\r \x01(\v2\x13.kapot.v1.LimitNodeH\x00R\x05limitB\x06\n" +
+	"\x05limit\x18\r \x01(\v2\x13.kapot.v1.LimitNodeH\x00R\x05limit\x12(\n" +
+	"\x04sort\x18\x0e \x01(\v2\x12.kapot.v1.SortNodeH\x00R\x04sortB\x06\n" +
 	"\x04node\"!\n" +
 	"\tFileGroup\x12\x14\n" +
 	"\x05paths\x18\x01 \x03(\tR\x05paths\"\x86\x01\n" +
@@ -2843,7 +2985,19 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\tLimitNode\x120\n" +
 	"\x05input\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x05input\x12\x12\n" +
 	"\x04skip\x18\x02 \x01(\x03R\x04skip\x12\x14\n" +
-	"\x05fetch\x18\x03 \x01(\x03R\x05fetch\"\x88\x01\n" +
+	"\x05fetch\x18\x03 \x01(\x03R\x05fetch\"\x7f\n" +
+	"\fSortExprNode\x12.\n" +
+	"\x04expr\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x04expr\x12\x1e\n" +
+	"\n" +
+	"descending\x18\x02 \x01(\bR\n" +
+	"descending\x12\x1f\n" +
+	"\vnulls_first\x18\x03 \x01(\bR\n" +
+	"nullsFirst\"\x8f\x01\n" +
+	"\bSortNode\x120\n" +
+	"\x05input\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x05input\x12,\n" +
+	"\x05exprs\x18\x02 \x03(\v2\x16.kapot.v1.SortExprNodeR\x05exprs\x12\x19\n" +
+	"\x05fetch\x18\x03 \x01(\x03H\x00R\x05fetch\x88\x01\x01B\b\n" +
+	"\x06_fetch\"\x88\x01\n" +
 	"\x11AggregateExprNode\x12/\n" +
 	"\x04func\x18\x01 \x01(\x0e2\x1b.kapot.v1.AggregateFunctionR\x04func\x12.\n" +
 	"\x04expr\x18\x02 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x04expr\x12\x12\n" +
@@ -3015,7 +3169,7 @@ func file_kapot_v1_plan_proto_rawDescGZIP() []byte {
 }
 
 var file_kapot_v1_plan_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_kapot_v1_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_kapot_v1_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_kapot_v1_plan_proto_goTypes = []any{
 	(TypeId)(0),                    // 0: kapot.v1.TypeId
 	(AggregateMode)(0),             // 1: kapot.v1.AggregateMode
@@ -3032,30 +3186,32 @@ var file_kapot_v1_plan_proto_goTypes = []any{
 	(*ProjectionNode)(nil),         // 12: kapot.v1.ProjectionNode
 	(*FilterNode)(nil),             // 13: kapot.v1.FilterNode
 	(*LimitNode)(nil),              // 14: kapot.v1.LimitNode
-	(*AggregateExprNode)(nil),      // 15: kapot.v1.AggregateExprNode
-	(*HashAggregateNode)(nil),      // 16: kapot.v1.HashAggregateNode
-	(*CoalescePartitionsNode)(nil), // 17: kapot.v1.CoalescePartitionsNode
-	(*Partitioning)(nil),           // 18: kapot.v1.Partitioning
-	(*HashPartitioning)(nil),       // 19: kapot.v1.HashPartitioning
-	(*SinglePartitioning)(nil),     // 20: kapot.v1.SinglePartitioning
-	(*RoundRobinPartitioning)(nil), // 21: kapot.v1.RoundRobinPartitioning
-	(*ExchangeNode)(nil),           // 22: kapot.v1.ExchangeNode
-	(*ShuffleWriterNode)(nil),      // 23: kapot.v1.ShuffleWriterNode
-	(*UnresolvedShuffleNode)(nil),  // 24: kapot.v1.UnresolvedShuffleNode
-	(*ShuffleReaderNode)(nil),      // 25: kapot.v1.ShuffleReaderNode
-	(*ShuffleReaderPartition)(nil), // 26: kapot.v1.ShuffleReaderPartition
-	(*ValuesNode)(nil),             // 27: kapot.v1.ValuesNode
-	(*ValuesRow)(nil),              // 28: kapot.v1.ValuesRow
-	(*ScalarValue)(nil),            // 29: kapot.v1.ScalarValue
-	(*PhysicalExprNode)(nil),       // 30: kapot.v1.PhysicalExprNode
-	(*ColumnExpr)(nil),             // 31: kapot.v1.ColumnExpr
-	(*BinaryExpr)(nil),             // 32: kapot.v1.BinaryExpr
-	(*NotExpr)(nil),                // 33: kapot.v1.NotExpr
-	(*IsNullExpr)(nil),             // 34: kapot.v1.IsNullExpr
-	(*CastExpr)(nil),               // 35: kapot.v1.CastExpr
-	(*PartitionLocation)(nil),      // 36: kapot.v1.PartitionLocation
-	(*ExecutorMetadata)(nil),       // 37: kapot.v1.ExecutorMetadata
-	(*PartitionStats)(nil),         // 38: kapot.v1.PartitionStats
+	(*SortExprNode)(nil),           // 15: kapot.v1.SortExprNode
+	(*SortNode)(nil),               // 16: kapot.v1.SortNode
+	(*AggregateExprNode)(nil),      // 17: kapot.v1.AggregateExprNode
+	(*HashAggregateNode)(nil),      // 18: kapot.v1.HashAggregateNode
+	(*CoalescePartitionsNode)(nil), // 19: kapot.v1.CoalescePartitionsNode
+	(*Partitioning)(nil),           // 20: kapot.v1.Partitioning
+	(*HashPartitioning)(nil),       // 21: kapot.v1.HashPartitioning
+	(*SinglePartitioning)(nil),     // 22: kapot.v1.SinglePartitioning
+	(*RoundRobinPartitioning)(nil), // 23: kapot.v1.RoundRobinPartitioning
+	(*ExchangeNode)(nil),           // 24: kapot.v1.ExchangeNode
+	(*ShuffleWriterNode)(nil),      // 25: kapot.v1.ShuffleWriterNode
+	(*UnresolvedShuffleNode)(nil),  // 26: kapot.v1.UnresolvedShuffleNode
+	(*ShuffleReaderNode)(nil),      // 27: kapot.v1.ShuffleReaderNode
+	(*ShuffleReaderPartition)(nil), // 28: kapot.v1.ShuffleReaderPartition
+	(*ValuesNode)(nil),             // 29: kapot.v1.ValuesNode
+	(*ValuesRow)(nil),              // 30: kapot.v1.ValuesRow
+	(*ScalarValue)(nil),            // 31: kapot.v1.ScalarValue
+	(*PhysicalExprNode)(nil),       // 32: kapot.v1.PhysicalExprNode
+	(*ColumnExpr)(nil),             // 33: kapot.v1.ColumnExpr
+	(*BinaryExpr)(nil),             // 34: kapot.v1.BinaryExpr
+	(*NotExpr)(nil),                // 35: kapot.v1.NotExpr
+	(*IsNullExpr)(nil),             // 36: kapot.v1.IsNullExpr
+	(*CastExpr)(nil),               // 37: kapot.v1.CastExpr
+	(*PartitionLocation)(nil),      // 38: kapot.v1.PartitionLocation
+	(*ExecutorMetadata)(nil),       // 39: kapot.v1.ExecutorMetadata
+	(*PartitionStats)(nil),         // 40: kapot.v1.PartitionStats
 }
 var file_kapot_v1_plan_proto_depIdxs = []int32{
 	0,  // 0: kapot.v1.DataType.id:type_name -> kapot.v1.TypeId
@@ -3066,66 +3222,70 @@ var file_kapot_v1_plan_proto_depIdxs = []int32{
 	11, // 5: kapot.v1.PhysicalPlanNode.ipc_scan:type_name -> kapot.v1.IpcScanNode
 	12, // 6: kapot.v1.PhysicalPlanNode.projection:type_name -> kapot.v1.ProjectionNode
 	13, // 7: kapot.v1.PhysicalPlanNode.filter:type_name -> kapot.v1.FilterNode
-	16, // 8: kapot.v1.PhysicalPlanNode.hash_aggregate:type_name -> kapot.v1.HashAggregateNode
-	17, // 9: kapot.v1.PhysicalPlanNode.coalesce_partitions:type_name -> kapot.v1.CoalescePartitionsNode
-	22, // 10: kapot.v1.PhysicalPlanNode.exchange:type_name -> kapot.v1.ExchangeNode
-	23, // 11: kapot.v1.PhysicalPlanNode.shuffle_writer:type_name -> kapot.v1.ShuffleWriterNode
-	25, // 12: kapot.v1.PhysicalPlanNode.shuffle_reader:type_name -> kapot.v1.ShuffleReaderNode
-	24, // 13: kapot.v1.PhysicalPlanNode.unresolved_shuffle:type_name -> kapot.v1.UnresolvedShuffleNode
-	27, // 14: kapot.v1.PhysicalPlanNode.values:type_name -> kapot.v1.ValuesNode
+	18, // 8: kapot.v1.PhysicalPlanNode.hash_aggregate:type_name -> kapot.v1.HashAggregateNode
+	19, // 9: kapot.v1.PhysicalPlanNode.coalesce_partitions:type_name -> kapot.v1.CoalescePartitionsNode
+	24, // 10: kapot.v1.PhysicalPlanNode.exchange:type_name -> kapot.v1.ExchangeNode
+	25, // 11: kapot.v1.PhysicalPlanNode.shuffle_writer:type_name -> kapot.v1.ShuffleWriterNode
+	27, // 12: kapot.v1.PhysicalPlanNode.shuffle_reader:type_name -> kapot.v1.ShuffleReaderNode
+	26, // 13: kapot.v1.PhysicalPlanNode.unresolved_shuffle:type_name -> kapot.v1.UnresolvedShuffleNode
+	29, // 14: kapot.v1.PhysicalPlanNode.values:type_name -> kapot.v1.ValuesNode
 	14, // 15: kapot.v1.PhysicalPlanNode.limit:type_name -> kapot.v1.LimitNode
-	8,  // 16: kapot.v1.ParquetScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	8,  // 17: kapot.v1.CsvScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	6,  // 18: kapot.v1.CsvScanNode.schema:type_name -> kapot.v1.Schema
-	8,  // 19: kapot.v1.IpcScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	7,  // 20: kapot.v1.ProjectionNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	30, // 21: kapot.v1.ProjectionNode.exprs:type_name -> kapot.v1.PhysicalExprNode
-	7,  // 22: kapot.v1.FilterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	30, // 23: kapot.v1.FilterNode.predicate:type_name -> kapot.v1.PhysicalExprNode
-	7,  // 24: kapot.v1.LimitNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	2,  // 25: kapot.v1.AggregateExprNode.func:type_name -> kapot.v1.AggregateFunction
-	30, // 26: kapot.v1.AggregateExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
-	7,  // 27: kapot.v1.HashAggregateNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	1,  // 28: kapot.v1.HashAggregateNode.mode:type_name -> kapot.v1.AggregateMode
-	30, // 29: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
-	15, // 30: kapot.v1.HashAggregateNode.aggregates:type_name -> kapot.v1.AggregateExprNode
-	7,  // 31: kapot.v1.CoalescePartitionsNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	19, // 32: kapot.v1.Partitioning.hash:type_name -> kapot.v1.HashPartitioning
-	20, // 33: kapot.v1.Partitioning.single:type_name -> kapot.v1.SinglePartitioning
-	21, // 34: kapot.v1.Partitioning.round_robin:type_name -> kapot.v1.RoundRobinPartitioning
-	30, // 35: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
-	7,  // 36: kapot.v1.ExchangeNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	18, // 37: kapot.v1.ExchangeNode.partitioning:type_name -> kapot.v1.Partitioning
-	7,  // 38: kapot.v1.ShuffleWriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	18, // 39: kapot.v1.ShuffleWriterNode.partitioning:type_name -> kapot.v1.Partitioning
-	6,  // 40: kapot.v1.UnresolvedShuffleNode.schema:type_name -> kapot.v1.Schema
-	6,  // 41: kapot.v1.ShuffleReaderNode.schema:type_name -> kapot.v1.Schema
-	26, // 42: kapot.v1.ShuffleReaderNode.partitions:type_name -> kapot.v1.ShuffleReaderPartition
-	36, // 43: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
-	6,  // 44: kapot.v1.ValuesNode.schema:type_name -> kapot.v1.Schema
-	28, // 45: kapot.v1.ValuesNode.rows:type_name -> kapot.v1.ValuesRow
-	29, // 46: kapot.v1.ValuesRow.values:type_name -> kapot.v1.ScalarValue
-	4,  // 47: kapot.v1.ScalarValue.type:type_name -> kapot.v1.DataType
-	31, // 48: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
-	29, // 49: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
-	32, // 50: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
-	33, // 51: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
-	34, // 52: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
-	35, // 53: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
-	30, // 54: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
-	3,  // 55: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
-	30, // 56: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
-	30, // 57: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	30, // 58: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	30, // 59: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	4,  // 60: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
-	37, // 61: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
-	38, // 62: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
-	63, // [63:63] is the sub-list for method output_type
-	63, // [63:63] is the sub-list for method input_type
-	63, // [63:63] is the sub-list for extension type_name
-	63, // [63:63] is the sub-list for extension extendee
-	0,  // [0:63] is the sub-list for field type_name
+	16, // 16: kapot.v1.PhysicalPlanNode.sort:type_name -> kapot.v1.SortNode
+	8,  // 17: kapot.v1.ParquetScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	8,  // 18: kapot.v1.CsvScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	6,  // 19: kapot.v1.CsvScanNode.schema:type_name -> kapot.v1.Schema
+	8,  // 20: kapot.v1.IpcScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	7,  // 21: kapot.v1.ProjectionNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	32, // 22: kapot.v1.ProjectionNode.exprs:type_name -> kapot.v1.PhysicalExprNode
+	7,  // 23: kapot.v1.FilterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	32, // 24: kapot.v1.FilterNode.predicate:type_name -> kapot.v1.PhysicalExprNode
+	7,  // 25: kapot.v1.LimitNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	32, // 26: kapot.v1.SortExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
+	7,  // 27: kapot.v1.SortNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	15, // 28: kapot.v1.SortNode.exprs:type_name -> kapot.v1.SortExprNode
+	2,  // 29: kapot.v1.AggregateExprNode.func:type_name -> kapot.v1.AggregateFunction
+	32, // 30: kapot.v1.AggregateExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
+	7,  // 31: kapot.v1.HashAggregateNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	1,  // 32: kapot.v1.HashAggregateNode.mode:type_name -> kapot.v1.AggregateMode
+	32, // 33: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
+	17, // 34: kapot.v1.HashAggregateNode.aggregates:type_name -> kapot.v1.AggregateExprNode
+	7,  // 35: kapot.v1.CoalescePartitionsNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	21, // 36: kapot.v1.Partitioning.hash:type_name -> kapot.v1.HashPartitioning
+	22, // 37: kapot.v1.Partitioning.single:type_name -> kapot.v1.SinglePartitioning
+	23, // 38: kapot.v1.Partitioning.round_robin:type_name -> kapot.v1.RoundRobinPartitioning
+	32, // 39: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
+	7,  // 40: kapot.v1.ExchangeNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	20, // 41: kapot.v1.ExchangeNode.partitioning:type_name -> kapot.v1.Partitioning
+	7,  // 42: kapot.v1.ShuffleWriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	20, // 43: kapot.v1.ShuffleWriterNode.partitioning:type_name -> kapot.v1.Partitioning
+	6,  // 44: kapot.v1.UnresolvedShuffleNode.schema:type_name -> kapot.v1.Schema
+	6,  // 45: kapot.v1.ShuffleReaderNode.schema:type_name -> kapot.v1.Schema
+	28, // 46: kapot.v1.ShuffleReaderNode.partitions:type_name -> kapot.v1.ShuffleReaderPartition
+	38, // 47: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
+	6,  // 48: kapot.v1.ValuesNode.schema:type_name -> kapot.v1.Schema
+	30, // 49: kapot.v1.ValuesNode.rows:type_name -> kapot.v1.ValuesRow
+	31, // 50: kapot.v1.ValuesRow.values:type_name -> kapot.v1.ScalarValue
+	4,  // 51: kapot.v1.ScalarValue.type:type_name -> kapot.v1.DataType
+	33, // 52: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
+	31, // 53: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
+	34, // 54: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
+	35, // 55: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
+	36, // 56: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
+	37, // 57: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
+	32, // 58: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
+	3,  // 59: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
+	32, // 60: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
+	32, // 61: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	32, // 62: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	32, // 63: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	4,  // 64: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
+	39, // 65: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
+	40, // 66: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
+	67, // [67:67] is the sub-list for method output_type
+	67, // [67:67] is the sub-list for method input_type
+	67, // [67:67] is the sub-list for extension type_name
+	67, // [67:67] is the sub-list for extension extendee
+	0,  // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_kapot_v1_plan_proto_init() }
@@ -3147,13 +3307,15 @@ func file_kapot_v1_plan_proto_init() {
 		(*PhysicalPlanNode_UnresolvedShuffle)(nil),
 		(*PhysicalPlanNode_Values)(nil),
 		(*PhysicalPlanNode_Limit)(nil),
+		(*PhysicalPlanNode_Sort)(nil),
 	}
-	file_kapot_v1_plan_proto_msgTypes[14].OneofWrappers = []any{
+	file_kapot_v1_plan_proto_msgTypes[12].OneofWrappers = []any{}
+	file_kapot_v1_plan_proto_msgTypes[16].OneofWrappers = []any{
 		(*Partitioning_Hash)(nil),
 		(*Partitioning_Single)(nil),
 		(*Partitioning_RoundRobin)(nil),
 	}
-	file_kapot_v1_plan_proto_msgTypes[25].OneofWrappers = []any{
+	file_kapot_v1_plan_proto_msgTypes[27].OneofWrappers = []any{
 		(*ScalarValue_BoolValue)(nil),
 		(*ScalarValue_IntValue)(nil),
 		(*ScalarValue_UintValue)(nil),
@@ -3161,7 +3323,7 @@ func file_kapot_v1_plan_proto_init() {
 		(*ScalarValue_StringValue)(nil),
 		(*ScalarValue_DecimalUnscaled)(nil),
 	}
-	file_kapot_v1_plan_proto_msgTypes[26].OneofWrappers = []any{
+	file_kapot_v1_plan_proto_msgTypes[28].OneofWrappers = []any{
 		(*PhysicalExprNode_Column)(nil),
 		(*PhysicalExprNode_Literal)(nil),
 		(*PhysicalExprNode_Binary)(nil),
@@ -3175,7 +3337,7 @@ func file_kapot_v1_plan_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kapot_v1_plan_proto_rawDesc), len(file_kapot_v1_plan_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   35,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,387 @@
+package engine
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute/exec"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// SortKey is one bound sort key.
+type SortKey struct {
+	Expr       Expr
+	Descending bool
+	NullsFirst bool
+}
+
+// Sort orders each partition by its keys. With a fetch limit it returns only
+// the first fetch rows (top-K). It reads its whole input partition before
+// returning the first batch; spilling is not implemented yet.
+type Sort struct {
+	input ExecutionPlan
+	keys  []SortKey
+	fetch int64 // < 0: all rows
+}
+
+var _ ExecutionPlan = (*Sort)(nil)
+
+// NewSort sorts input by keys; fetch < 0 keeps every row.
+func NewSort(input ExecutionPlan, keys []SortKey, fetch int64) (*Sort, error) {
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("sort without keys: %w", ErrInvalidPlan)
+	}
+	for _, k := range keys {
+		empty := emptyArray(k.Expr.DataType())
+		_, err := newRowComparator(empty, k)
+		empty.Release()
+		if err != nil {
+			return nil, fmt.Errorf("sort key %s: %w", k.Expr, err)
+		}
+	}
+	return &Sort{input: input, keys: keys, fetch: fetch}, nil
+}
+
+func emptyArray(t arrow.DataType) arrow.Array {
+	return array.MakeArrayOfNull(memory.DefaultAllocator, t, 0)
+}
+
+func newSort(input ExecutionPlan, n *kapotv1.SortNode) (*Sort, error) {
+	keys := make([]SortKey, len(n.GetExprs()))
+	for i, k := range n.GetExprs() {
+		e, err := ExprFromProto(k.GetExpr(), input.Schema())
+		if err != nil {
+			return nil, fmt.Errorf("sort key %d: %w", i, err)
+		}
+		keys[i] = SortKey{Expr: e, Descending: k.GetDescending(), NullsFirst: k.GetNullsFirst()}
+	}
+	fetch := int64(-1)
+	if n.Fetch != nil {
+		if n.GetFetch() < 0 {
+			return nil, fmt.Errorf("sort fetch %d is negative: %w", n.GetFetch(), ErrInvalidPlan)
+		}
+		fetch = n.GetFetch()
+	}
+	return NewSort(input, keys, fetch)
+}
+
+func (s *Sort) Schema() *arrow.Schema     { return s.input.Schema() }
+func (s *Sort) OutputPartitions() int     { return s.input.OutputPartitions() }
+func (s *Sort) Children() []ExecutionPlan { return []ExecutionPlan{s.input} }
+func (s *Sort) String() string {
+	parts := make([]string, len(s.keys))
+	for i, k := range s.keys {
+		dir, nulls := "ASC", "NULLS LAST"
+		if k.Descending {
+			dir = "DESC"
+		}
+		if k.NullsFirst {
+			nulls = "NULLS FIRST"
+		}
+		parts[i] = fmt.Sprintf("%s %s %s", k.Expr, dir, nulls)
+	}
+	if s.fetch >= 0 {
+		return fmt.Sprintf("Sort(%s, fetch=%d)", strings.Join(parts, ", "), s.fetch)
+	}
+	return fmt.Sprintf("Sort(%s)", strings.Join(parts, ", "))
+}
+
+func (s *Sort) Execute(ctx context.Context, p int, tc *TaskContext) (Operator, error) {
+	in, err := s.input.Execute(ctx, p, tc)
+	if err != nil {
+		return nil, err
+	}
+	return &sortOp{s: s, in: in, tc: tc}, nil
+}
+
+type sortOp struct {
+	s      *Sort
+	in     Operator
+	tc     *TaskContext
+	sorted arrow.RecordBatch // all input, concatenated
+	order  []int32           // output row order into sorted
+	next   int
+	done   bool
+	closed bool
+}
+
+func (o *sortOp) Schema() *arrow.Schema { return o.s.input.Schema() }
+
+func (o *sortOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
+	if o.closed {
+		return nil, io.EOF
+	}
+	if !o.done {
+		o.done = true
+		if err := o.sortAll(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if o.sorted == nil || o.next >= len(o.order) {
+		return nil, io.EOF
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	end := min(o.next+o.tc.batchSize(0), len(o.order))
+	b, err := takeRows(exec.WithAllocator(ctx, o.tc.Mem), o.tc, o.sorted, o.order[o.next:end])
+	if err != nil {
+		return nil, fmt.Errorf("sort: %w", err)
+	}
+	o.next = end
+	return b, nil
+}
+
+// sortAll reads the whole input, concatenates it and computes the order.
+func (o *sortOp) sortAll(ctx context.Context) error {
+	var batches []arrow.RecordBatch
+	defer func() {
+		for _, b := range batches {
+			b.Release()
+		}
+	}()
+	var rows int64
+	for {
+		b, err := o.in.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if b.NumRows() == 0 {
+			b.Release()
+			continue
+		}
+		batches = append(batches, b)
+		rows += b.NumRows()
+	}
+	if rows == 0 {
+		return nil
+	}
+	if rows > 1<<31-1 {
+		return fmt.Errorf("sort: %d rows in one partition exceed what one sort can hold: %w", rows, ErrNotSupported)
+	}
+	all, err := concatBatches(o.tc, o.s.input.Schema(), batches)
+	if err != nil {
+		return fmt.Errorf("sort: %w", err)
+	}
+	o.sorted = all
+	keys := make([]arrow.Array, len(o.s.keys))
+	defer func() {
+		for _, k := range keys {
+			if k != nil {
+				k.Release()
+			}
+		}
+	}()
+	cmps := make([]func(i, j int) int, len(o.s.keys))
+	for i, k := range o.s.keys {
+		if keys[i], err = k.Expr.Eval(ctx, o.tc.Mem, all); err != nil {
+			return fmt.Errorf("sort: %w", err)
+		}
+		if cmps[i], err = newRowComparator(keys[i], k); err != nil {
+			return fmt.Errorf("sort: %w", err)
+		}
+	}
+	o.order = make([]int32, rows)
+	for i := range o.order {
+		o.order[i] = int32(i)
+	}
+	cmpRows := func(a, b int32) int {
+		for _, c := range cmps {
+			if r := c(int(a), int(b)); r != 0 {
+				return r
+			}
+		}
+		return cmp.Compare(a, b) // stable: equal keys keep input order
+	}
+	if o.s.fetch >= 0 && o.s.fetch < rows/4 {
+		o.order = topK(o.order, int(o.s.fetch), cmpRows)
+	} else {
+		slices.SortFunc(o.order, cmpRows)
+	}
+	if o.s.fetch >= 0 && int64(len(o.order)) > o.s.fetch {
+		o.order = o.order[:o.s.fetch]
+	}
+	return nil
+}
+
+// topK returns the k smallest rows of order, sorted, keeping a bounded
+// max-heap instead of sorting everything.
+func topK(order []int32, k int, less func(a, b int32) int) []int32 {
+	if k == 0 {
+		return nil
+	}
+	h := make([]int32, 0, k)
+	down := func(i int) {
+		for {
+			l, big := 2*i+1, i
+			if l < len(h) && less(h[l], h[big]) > 0 {
+				big = l
+			}
+			if r := l + 1; r < len(h) && less(h[r], h[big]) > 0 {
+				big = r
+			}
+			if big == i {
+				return
+			}
+			h[i], h[big] = h[big], h[i]
+			i = big
+		}
+	}
+	for _, r := range order {
+		if len(h) < k {
+			h = append(h, r)
+			for i := len(h) - 1; i > 0; {
+				p := (i - 1) / 2
+				if less(h[i], h[p]) <= 0 {
+					break
+				}
+				h[i], h[p] = h[p], h[i]
+				i = p
+			}
+			continue
+		}
+		if less(r, h[0]) < 0 {
+			h[0] = r
+			down(0)
+		}
+	}
+	slices.SortFunc(h, less)
+	return h
+}
+
+func concatBatches(tc *TaskContext, schema *arrow.Schema, batches []arrow.RecordBatch) (arrow.RecordBatch, error) {
+	if len(batches) == 1 {
+		batches[0].Retain()
+		return batches[0], nil
+	}
+	cols := make([]arrow.Array, schema.NumFields())
+	var rows int64
+	for _, b := range batches {
+		rows += b.NumRows()
+	}
+	for c := range cols {
+		parts := make([]arrow.Array, len(batches))
+		for i, b := range batches {
+			parts[i] = b.Column(c)
+		}
+		arr, err := array.Concatenate(parts, tc.Mem)
+		if err != nil {
+			for _, a := range cols[:c] {
+				a.Release()
+			}
+			return nil, err
+		}
+		cols[c] = arr
+	}
+	out := array.NewRecordBatch(schema, cols, rows)
+	for _, c := range cols {
+		c.Release()
+	}
+	return out, nil
+}
+
+func (o *sortOp) Close() error {
+	if o.closed {
+		return nil
+	}
+	o.closed = true
+	if o.sorted != nil {
+		o.sorted.Release()
+		o.sorted = nil
+	}
+	return o.in.Close()
+}
+
+// newRowComparator compares rows i and j of arr under key's direction and
+// null placement. Nulls compare equal to each other.
+func newRowComparator(arr arrow.Array, key SortKey) (func(i, j int) int, error) {
+	base, err := valueComparator(arr)
+	if err != nil {
+		return nil, err
+	}
+	sign := 1
+	if key.Descending {
+		sign = -1
+	}
+	nullSide := 1 // nulls last
+	if key.NullsFirst {
+		nullSide = -1
+	}
+	if arr.NullN() == 0 {
+		return func(i, j int) int { return sign * base(i, j) }, nil
+	}
+	return func(i, j int) int {
+		ni, nj := arr.IsNull(i), arr.IsNull(j)
+		switch {
+		case ni && nj:
+			return 0
+		case ni:
+			return nullSide
+		case nj:
+			return -nullSide
+		}
+		return sign * base(i, j)
+	}, nil
+}
+
+func ordered2[T cmp.Ordered](v interface{ Value(int) T }) func(i, j int) int {
+	return func(i, j int) int { return cmp.Compare(v.Value(i), v.Value(j)) }
+}
+
+func valueComparator(arr arrow.Array) (func(i, j int) int, error) {
+	switch a := arr.(type) {
+	case *array.Boolean:
+		return func(i, j int) int {
+			x, y := a.Value(i), a.Value(j)
+			switch {
+			case x == y:
+				return 0
+			case !x:
+				return -1
+			}
+			return 1
+		}, nil
+	case *array.Int8:
+		return ordered2[int8](a), nil
+	case *array.Int16:
+		return ordered2[int16](a), nil
+	case *array.Int32:
+		return ordered2[int32](a), nil
+	case *array.Int64:
+		return ordered2[int64](a), nil
+	case *array.Uint8:
+		return ordered2[uint8](a), nil
+	case *array.Uint16:
+		return ordered2[uint16](a), nil
+	case *array.Uint32:
+		return ordered2[uint32](a), nil
+	case *array.Uint64:
+		return ordered2[uint64](a), nil
+	case *array.Float32:
+		return ordered2[float32](a), nil
+	case *array.Float64:
+		return ordered2[float64](a), nil
+	case *array.Date32:
+		return ordered2[arrow.Date32](a), nil
+	case *array.Timestamp:
+		return ordered2[arrow.Timestamp](a), nil
+	case *array.String:
+		return ordered2[string](a), nil
+	case *array.LargeString:
+		return ordered2[string](a), nil
+	case *array.Decimal128:
+		return func(i, j int) int { return a.Value(i).Cmp(a.Value(j)) }, nil
+	}
+	return nil, fmt.Errorf("sorting by %s: %w", arr.DataType(), ErrNotSupported)
+}
