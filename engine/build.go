@@ -71,6 +71,16 @@ func fromProto(n *kapotv1.PhysicalPlanNode, depth int) (ExecutionPlan, error) {
 			return nil, err
 		}
 		return NewLimit(in, x.Limit.GetSkip(), x.Limit.GetFetch())
+	case *kapotv1.PhysicalPlanNode_HashJoin:
+		l, err := child(x.HashJoin.GetLeft())
+		if err != nil {
+			return nil, err
+		}
+		r, err := child(x.HashJoin.GetRight())
+		if err != nil {
+			return nil, err
+		}
+		return newHashJoin(l, r, x.HashJoin)
 	case *kapotv1.PhysicalPlanNode_Sort:
 		in, err := child(x.Sort.GetInput())
 		if err != nil {

@@ -16,6 +16,8 @@ func InputSlots(n *kapotv1.PhysicalPlanNode) []**kapotv1.PhysicalPlanNode {
 		return []**kapotv1.PhysicalPlanNode{&x.HashAggregate.Input}
 	case *kapotv1.PhysicalPlanNode_Sort:
 		return []**kapotv1.PhysicalPlanNode{&x.Sort.Input}
+	case *kapotv1.PhysicalPlanNode_HashJoin:
+		return []**kapotv1.PhysicalPlanNode{&x.HashJoin.Left, &x.HashJoin.Right}
 	case *kapotv1.PhysicalPlanNode_CoalescePartitions:
 		return []**kapotv1.PhysicalPlanNode{&x.CoalescePartitions.Input}
 	case *kapotv1.PhysicalPlanNode_Exchange:

@@ -120,6 +120,128 @@ func (TypeId) EnumDescriptor() ([]byte, []int) {
 	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{0}
 }
 
+// JoinType is the kind of a join.
+type JoinType int32
+
+const (
+	JoinType_JOIN_TYPE_UNSPECIFIED JoinType = 0
+	JoinType_JOIN_TYPE_INNER       JoinType = 1
+	JoinType_JOIN_TYPE_LEFT        JoinType = 2
+	JoinType_JOIN_TYPE_RIGHT       JoinType = 3
+	JoinType_JOIN_TYPE_FULL        JoinType = 4
+	JoinType_JOIN_TYPE_LEFT_SEMI   JoinType = 5
+	JoinType_JOIN_TYPE_LEFT_ANTI   JoinType = 6
+	JoinType_JOIN_TYPE_RIGHT_SEMI  JoinType = 7
+	JoinType_JOIN_TYPE_RIGHT_ANTI  JoinType = 8
+)
+
+// Enum value maps for JoinType.
+var (
+	JoinType_name = map[int32]string{
+		0: "JOIN_TYPE_UNSPECIFIED",
+		1: "JOIN_TYPE_INNER",
+		2: "JOIN_TYPE_LEFT",
+		3: "JOIN_TYPE_RIGHT",
+		4: "JOIN_TYPE_FULL",
+		5: "JOIN_TYPE_LEFT_SEMI",
+		6: "JOIN_TYPE_LEFT_ANTI",
+		7: "JOIN_TYPE_RIGHT_SEMI",
+		8: "JOIN_TYPE_RIGHT_ANTI",
+	}
+	JoinType_value = map[string]int32{
+		"JOIN_TYPE_UNSPECIFIED": 0,
+		"JOIN_TYPE_INNER":       1,
+		"JOIN_TYPE_LEFT":        2,
+		"JOIN_TYPE_RIGHT":       3,
+		"JOIN_TYPE_FULL":        4,
+		"JOIN_TYPE_LEFT_SEMI":   5,
+		"JOIN_TYPE_LEFT_ANTI":   6,
+		"JOIN_TYPE_RIGHT_SEMI":  7,
+		"JOIN_TYPE_RIGHT_ANTI":  8,
+	}
+)
+
+func (x JoinType) Enum() *JoinType {
+	p := new(JoinType)
+	*p = x
+	return p
+}
+
+func (x JoinType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (JoinType) Descriptor() protoreflect.EnumDescriptor {
+	return file_kapot_v1_plan_proto_enumTypes[1].Descriptor()
+}
+
+func (JoinType) Type() protoreflect.EnumType {
+	return &file_kapot_v1_plan_proto_enumTypes[1]
+}
+
+func (x JoinType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use JoinType.Descriptor instead.
+func (JoinType) EnumDescriptor() ([]byte, []int) {
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{1}
+}
+
+// JoinMode says how the build (left) side is gathered.
+type JoinMode int32
+
+const (
+	JoinMode_JOIN_MODE_UNSPECIFIED JoinMode = 0
+	// PARTITIONED joins partition p of left with partition p of right; both
+	// sides must be hash-partitioned the same way on the keys.
+	JoinMode_JOIN_MODE_PARTITIONED JoinMode = 1
+	// COLLECT_LEFT builds from every partition of left (a broadcast of a small
+	// side) and probes each partition of right.
+	JoinMode_JOIN_MODE_COLLECT_LEFT JoinMode = 2
+)
+
+// Enum value maps for JoinMode.
+var (
+	JoinMode_name = map[int32]string{
+		0: "JOIN_MODE_UNSPECIFIED",
+		1: "JOIN_MODE_PARTITIONED",
+		2: "JOIN_MODE_COLLECT_LEFT",
+	}
+	JoinMode_value = map[string]int32{
+		"JOIN_MODE_UNSPECIFIED":  0,
+		"JOIN_MODE_PARTITIONED":  1,
+		"JOIN_MODE_COLLECT_LEFT": 2,
+	}
+)
+
+func (x JoinMode) Enum() *JoinMode {
+	p := new(JoinMode)
+	*p = x
+	return p
+}
+
+func (x JoinMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (JoinMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_kapot_v1_plan_proto_enumTypes[2].Descriptor()
+}
+
+func (JoinMode) Type() protoreflect.EnumType {
+	return &file_kapot_v1_plan_proto_enumTypes[2]
+}
+
+func (x JoinMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use JoinMode.Descriptor instead.
+func (JoinMode) EnumDescriptor() ([]byte, []int) {
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{2}
+}
+
 // AggregateMode says which phase of a two-phase aggregation a node runs.
 type AggregateMode int32
 
@@ -160,11 +282,11 @@ func (x AggregateMode) String() string {
 }
 
 func (AggregateMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_kapot_v1_plan_proto_enumTypes[1].Descriptor()
+	return file_kapot_v1_plan_proto_enumTypes[3].Descriptor()
 }
 
 func (AggregateMode) Type() protoreflect.EnumType {
-	return &file_kapot_v1_plan_proto_enumTypes[1]
+	return &file_kapot_v1_plan_proto_enumTypes[3]
 }
 
 func (x AggregateMode) Number() protoreflect.EnumNumber {
@@ -173,7 +295,7 @@ func (x AggregateMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AggregateMode.Descriptor instead.
 func (AggregateMode) EnumDescriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{1}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{3}
 }
 
 // AggregateFunction names an aggregate.
@@ -219,11 +341,11 @@ func (x AggregateFunction) String() string {
 }
 
 func (AggregateFunction) Descriptor() protoreflect.EnumDescriptor {
-	return file_kapot_v1_plan_proto_enumTypes[2].Descriptor()
+	return file_kapot_v1_plan_proto_enumTypes[4].Descriptor()
 }
 
 func (AggregateFunction) Type() protoreflect.EnumType {
-	return &file_kapot_v1_plan_proto_enumTypes[2]
+	return &file_kapot_v1_plan_proto_enumTypes[4]
 }
 
 func (x AggregateFunction) Number() protoreflect.EnumNumber {
@@ -232,7 +354,7 @@ func (x AggregateFunction) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AggregateFunction.Descriptor instead.
 func (AggregateFunction) EnumDescriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{2}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{4}
 }
 
 // BinaryOp is an operator of a binary expression.
@@ -299,11 +421,11 @@ func (x BinaryOp) String() string {
 }
 
 func (BinaryOp) Descriptor() protoreflect.EnumDescriptor {
-	return file_kapot_v1_plan_proto_enumTypes[3].Descriptor()
+	return file_kapot_v1_plan_proto_enumTypes[5].Descriptor()
 }
 
 func (BinaryOp) Type() protoreflect.EnumType {
-	return &file_kapot_v1_plan_proto_enumTypes[3]
+	return &file_kapot_v1_plan_proto_enumTypes[5]
 }
 
 func (x BinaryOp) Number() protoreflect.EnumNumber {
@@ -312,7 +434,7 @@ func (x BinaryOp) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use BinaryOp.Descriptor instead.
 func (BinaryOp) EnumDescriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{3}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{5}
 }
 
 // DataType is an Arrow type; precision and scale apply to decimals.
@@ -501,6 +623,7 @@ type PhysicalPlanNode struct {
 	//	*PhysicalPlanNode_Values
 	//	*PhysicalPlanNode_Limit
 	//	*PhysicalPlanNode_Sort
+	//	*PhysicalPlanNode_HashJoin
 	Node          isPhysicalPlanNode_Node `protobuf_oneof:"node"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -669,6 +792,15 @@ func (x *PhysicalPlanNode) GetSort() *SortNode {
 	return nil
 }
 
+func (x *PhysicalPlanNode) GetHashJoin() *HashJoinNode {
+	if x != nil {
+		if x, ok := x.Node.(*PhysicalPlanNode_HashJoin); ok {
+			return x.HashJoin
+		}
+	}
+	return nil
+}
+
 type isPhysicalPlanNode_Node interface {
 	isPhysicalPlanNode_Node()
 }
@@ -729,6 +861,10 @@ type PhysicalPlanNode_Sort struct {
 	Sort *SortNode `protobuf:"bytes,14,opt,name=sort,proto3,oneof"`
 }
 
+type PhysicalPlanNode_HashJoin struct {
+	HashJoin *HashJoinNode `protobuf:"bytes,15,opt,name=hash_join,json=hashJoin,proto3,oneof"`
+}
+
 func (*PhysicalPlanNode_ParquetScan) isPhysicalPlanNode_Node() {}
 
 func (*PhysicalPlanNode_CsvScan) isPhysicalPlanNode_Node() {}
@@ -756,6 +892,8 @@ func (*PhysicalPlanNode_Values) isPhysicalPlanNode_Node() {}
 func (*PhysicalPlanNode_Limit) isPhysicalPlanNode_Node() {}
 
 func (*PhysicalPlanNode_Sort) isPhysicalPlanNode_Node() {}
+
+func (*PhysicalPlanNode_HashJoin) isPhysicalPlanNode_Node() {}
 
 // FileGroup is the list of files one partition of a scan reads, in order.
 type FileGroup struct {
@@ -1315,6 +1453,146 @@ func (x *SortNode) GetFetch() int64 {
 	return 0
 }
 
+// JoinOn is one equality between a left and a right key.
+type JoinOn struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Left          *PhysicalExprNode      `protobuf:"bytes,1,opt,name=left,proto3" json:"left,omitempty"`
+	Right         *PhysicalExprNode      `protobuf:"bytes,2,opt,name=right,proto3" json:"right,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinOn) Reset() {
+	*x = JoinOn{}
+	mi := &file_kapot_v1_plan_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinOn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinOn) ProtoMessage() {}
+
+func (x *JoinOn) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_plan_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinOn.ProtoReflect.Descriptor instead.
+func (*JoinOn) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *JoinOn) GetLeft() *PhysicalExprNode {
+	if x != nil {
+		return x.Left
+	}
+	return nil
+}
+
+func (x *JoinOn) GetRight() *PhysicalExprNode {
+	if x != nil {
+		return x.Right
+	}
+	return nil
+}
+
+// HashJoinNode joins left (build) and right (probe) on key equality; null
+// keys never match. The optional filter is evaluated over the joined row
+// (left columns then right columns) and decides whether a key match counts.
+type HashJoinNode struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Left          *PhysicalPlanNode      `protobuf:"bytes,1,opt,name=left,proto3" json:"left,omitempty"`
+	Right         *PhysicalPlanNode      `protobuf:"bytes,2,opt,name=right,proto3" json:"right,omitempty"`
+	On            []*JoinOn              `protobuf:"bytes,3,rep,name=on,proto3" json:"on,omitempty"`
+	JoinType      JoinType               `protobuf:"varint,4,opt,name=join_type,json=joinType,proto3,enum=kapot.v1.JoinType" json:"join_type,omitempty"`
+	Mode          JoinMode               `protobuf:"varint,5,opt,name=mode,proto3,enum=kapot.v1.JoinMode" json:"mode,omitempty"`
+	Filter        *PhysicalExprNode      `protobuf:"bytes,6,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HashJoinNode) Reset() {
+	*x = HashJoinNode{}
+	mi := &file_kapot_v1_plan_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HashJoinNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HashJoinNode) ProtoMessage() {}
+
+func (x *HashJoinNode) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_plan_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HashJoinNode.ProtoReflect.Descriptor instead.
+func (*HashJoinNode) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *HashJoinNode) GetLeft() *PhysicalPlanNode {
+	if x != nil {
+		return x.Left
+	}
+	return nil
+}
+
+func (x *HashJoinNode) GetRight() *PhysicalPlanNode {
+	if x != nil {
+		return x.Right
+	}
+	return nil
+}
+
+func (x *HashJoinNode) GetOn() []*JoinOn {
+	if x != nil {
+		return x.On
+	}
+	return nil
+}
+
+func (x *HashJoinNode) GetJoinType() JoinType {
+	if x != nil {
+		return x.JoinType
+	}
+	return JoinType_JOIN_TYPE_UNSPECIFIED
+}
+
+func (x *HashJoinNode) GetMode() JoinMode {
+	if x != nil {
+		return x.Mode
+	}
+	return JoinMode_JOIN_MODE_UNSPECIFIED
+}
+
+func (x *HashJoinNode) GetFilter() *PhysicalExprNode {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
 // AggregateExprNode is one aggregate of a hash aggregate.
 type AggregateExprNode struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1328,7 +1606,7 @@ type AggregateExprNode struct {
 
 func (x *AggregateExprNode) Reset() {
 	*x = AggregateExprNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[13]
+	mi := &file_kapot_v1_plan_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1340,7 +1618,7 @@ func (x *AggregateExprNode) String() string {
 func (*AggregateExprNode) ProtoMessage() {}
 
 func (x *AggregateExprNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[13]
+	mi := &file_kapot_v1_plan_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1353,7 +1631,7 @@ func (x *AggregateExprNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggregateExprNode.ProtoReflect.Descriptor instead.
 func (*AggregateExprNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{13}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AggregateExprNode) GetFunc() AggregateFunction {
@@ -1393,7 +1671,7 @@ type HashAggregateNode struct {
 
 func (x *HashAggregateNode) Reset() {
 	*x = HashAggregateNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[14]
+	mi := &file_kapot_v1_plan_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1405,7 +1683,7 @@ func (x *HashAggregateNode) String() string {
 func (*HashAggregateNode) ProtoMessage() {}
 
 func (x *HashAggregateNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[14]
+	mi := &file_kapot_v1_plan_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1418,7 +1696,7 @@ func (x *HashAggregateNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HashAggregateNode.ProtoReflect.Descriptor instead.
 func (*HashAggregateNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{14}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *HashAggregateNode) GetInput() *PhysicalPlanNode {
@@ -1466,7 +1744,7 @@ type CoalescePartitionsNode struct {
 
 func (x *CoalescePartitionsNode) Reset() {
 	*x = CoalescePartitionsNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[15]
+	mi := &file_kapot_v1_plan_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1478,7 +1756,7 @@ func (x *CoalescePartitionsNode) String() string {
 func (*CoalescePartitionsNode) ProtoMessage() {}
 
 func (x *CoalescePartitionsNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[15]
+	mi := &file_kapot_v1_plan_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1491,7 +1769,7 @@ func (x *CoalescePartitionsNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoalescePartitionsNode.ProtoReflect.Descriptor instead.
 func (*CoalescePartitionsNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{15}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CoalescePartitionsNode) GetInput() *PhysicalPlanNode {
@@ -1516,7 +1794,7 @@ type Partitioning struct {
 
 func (x *Partitioning) Reset() {
 	*x = Partitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[16]
+	mi := &file_kapot_v1_plan_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1528,7 +1806,7 @@ func (x *Partitioning) String() string {
 func (*Partitioning) ProtoMessage() {}
 
 func (x *Partitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[16]
+	mi := &file_kapot_v1_plan_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1541,7 +1819,7 @@ func (x *Partitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Partitioning.ProtoReflect.Descriptor instead.
 func (*Partitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{16}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Partitioning) GetScheme() isPartitioning_Scheme {
@@ -1611,7 +1889,7 @@ type HashPartitioning struct {
 
 func (x *HashPartitioning) Reset() {
 	*x = HashPartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[17]
+	mi := &file_kapot_v1_plan_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1623,7 +1901,7 @@ func (x *HashPartitioning) String() string {
 func (*HashPartitioning) ProtoMessage() {}
 
 func (x *HashPartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[17]
+	mi := &file_kapot_v1_plan_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1636,7 +1914,7 @@ func (x *HashPartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HashPartitioning.ProtoReflect.Descriptor instead.
 func (*HashPartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{17}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *HashPartitioning) GetExprs() []*PhysicalExprNode {
@@ -1662,7 +1940,7 @@ type SinglePartitioning struct {
 
 func (x *SinglePartitioning) Reset() {
 	*x = SinglePartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[18]
+	mi := &file_kapot_v1_plan_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1674,7 +1952,7 @@ func (x *SinglePartitioning) String() string {
 func (*SinglePartitioning) ProtoMessage() {}
 
 func (x *SinglePartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[18]
+	mi := &file_kapot_v1_plan_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1687,7 +1965,7 @@ func (x *SinglePartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SinglePartitioning.ProtoReflect.Descriptor instead.
 func (*SinglePartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{18}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{20}
 }
 
 // RoundRobinPartitioning spreads batches evenly.
@@ -1700,7 +1978,7 @@ type RoundRobinPartitioning struct {
 
 func (x *RoundRobinPartitioning) Reset() {
 	*x = RoundRobinPartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[19]
+	mi := &file_kapot_v1_plan_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1712,7 +1990,7 @@ func (x *RoundRobinPartitioning) String() string {
 func (*RoundRobinPartitioning) ProtoMessage() {}
 
 func (x *RoundRobinPartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[19]
+	mi := &file_kapot_v1_plan_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1725,7 +2003,7 @@ func (x *RoundRobinPartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoundRobinPartitioning.ProtoReflect.Descriptor instead.
 func (*RoundRobinPartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{19}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RoundRobinPartitioning) GetPartitionCount() uint32 {
@@ -1748,7 +2026,7 @@ type ExchangeNode struct {
 
 func (x *ExchangeNode) Reset() {
 	*x = ExchangeNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[20]
+	mi := &file_kapot_v1_plan_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1760,7 +2038,7 @@ func (x *ExchangeNode) String() string {
 func (*ExchangeNode) ProtoMessage() {}
 
 func (x *ExchangeNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[20]
+	mi := &file_kapot_v1_plan_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1773,7 +2051,7 @@ func (x *ExchangeNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExchangeNode.ProtoReflect.Descriptor instead.
 func (*ExchangeNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{20}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ExchangeNode) GetInput() *PhysicalPlanNode {
@@ -1805,7 +2083,7 @@ type ShuffleWriterNode struct {
 
 func (x *ShuffleWriterNode) Reset() {
 	*x = ShuffleWriterNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[21]
+	mi := &file_kapot_v1_plan_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1817,7 +2095,7 @@ func (x *ShuffleWriterNode) String() string {
 func (*ShuffleWriterNode) ProtoMessage() {}
 
 func (x *ShuffleWriterNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[21]
+	mi := &file_kapot_v1_plan_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1830,7 +2108,7 @@ func (x *ShuffleWriterNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleWriterNode.ProtoReflect.Descriptor instead.
 func (*ShuffleWriterNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{21}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ShuffleWriterNode) GetJobId() string {
@@ -1873,7 +2151,7 @@ type UnresolvedShuffleNode struct {
 
 func (x *UnresolvedShuffleNode) Reset() {
 	*x = UnresolvedShuffleNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[22]
+	mi := &file_kapot_v1_plan_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1885,7 +2163,7 @@ func (x *UnresolvedShuffleNode) String() string {
 func (*UnresolvedShuffleNode) ProtoMessage() {}
 
 func (x *UnresolvedShuffleNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[22]
+	mi := &file_kapot_v1_plan_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1898,7 +2176,7 @@ func (x *UnresolvedShuffleNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnresolvedShuffleNode.ProtoReflect.Descriptor instead.
 func (*UnresolvedShuffleNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{22}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *UnresolvedShuffleNode) GetStageId() uint32 {
@@ -1935,7 +2213,7 @@ type ShuffleReaderNode struct {
 
 func (x *ShuffleReaderNode) Reset() {
 	*x = ShuffleReaderNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[23]
+	mi := &file_kapot_v1_plan_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1947,7 +2225,7 @@ func (x *ShuffleReaderNode) String() string {
 func (*ShuffleReaderNode) ProtoMessage() {}
 
 func (x *ShuffleReaderNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[23]
+	mi := &file_kapot_v1_plan_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1960,7 +2238,7 @@ func (x *ShuffleReaderNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleReaderNode.ProtoReflect.Descriptor instead.
 func (*ShuffleReaderNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{23}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ShuffleReaderNode) GetStageId() uint32 {
@@ -1994,7 +2272,7 @@ type ShuffleReaderPartition struct {
 
 func (x *ShuffleReaderPartition) Reset() {
 	*x = ShuffleReaderPartition{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[24]
+	mi := &file_kapot_v1_plan_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2006,7 +2284,7 @@ func (x *ShuffleReaderPartition) String() string {
 func (*ShuffleReaderPartition) ProtoMessage() {}
 
 func (x *ShuffleReaderPartition) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[24]
+	mi := &file_kapot_v1_plan_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2019,7 +2297,7 @@ func (x *ShuffleReaderPartition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleReaderPartition.ProtoReflect.Descriptor instead.
 func (*ShuffleReaderPartition) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{24}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ShuffleReaderPartition) GetLocations() []*PartitionLocation {
@@ -2041,7 +2319,7 @@ type ValuesNode struct {
 
 func (x *ValuesNode) Reset() {
 	*x = ValuesNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[25]
+	mi := &file_kapot_v1_plan_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2053,7 +2331,7 @@ func (x *ValuesNode) String() string {
 func (*ValuesNode) ProtoMessage() {}
 
 func (x *ValuesNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[25]
+	mi := &file_kapot_v1_plan_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2066,7 +2344,7 @@ func (x *ValuesNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValuesNode.ProtoReflect.Descriptor instead.
 func (*ValuesNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{25}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ValuesNode) GetSchema() *Schema {
@@ -2093,7 +2371,7 @@ type ValuesRow struct {
 
 func (x *ValuesRow) Reset() {
 	*x = ValuesRow{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[26]
+	mi := &file_kapot_v1_plan_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2105,7 +2383,7 @@ func (x *ValuesRow) String() string {
 func (*ValuesRow) ProtoMessage() {}
 
 func (x *ValuesRow) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[26]
+	mi := &file_kapot_v1_plan_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2118,7 +2396,7 @@ func (x *ValuesRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValuesRow.ProtoReflect.Descriptor instead.
 func (*ValuesRow) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{26}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ValuesRow) GetValues() []*ScalarValue {
@@ -2147,7 +2425,7 @@ type ScalarValue struct {
 
 func (x *ScalarValue) Reset() {
 	*x = ScalarValue{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[27]
+	mi := &file_kapot_v1_plan_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2159,7 +2437,7 @@ func (x *ScalarValue) String() string {
 func (*ScalarValue) ProtoMessage() {}
 
 func (x *ScalarValue) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[27]
+	mi := &file_kapot_v1_plan_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2172,7 +2450,7 @@ func (x *ScalarValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScalarValue.ProtoReflect.Descriptor instead.
 func (*ScalarValue) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{27}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ScalarValue) GetType() *DataType {
@@ -2302,7 +2580,7 @@ type PhysicalExprNode struct {
 
 func (x *PhysicalExprNode) Reset() {
 	*x = PhysicalExprNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[28]
+	mi := &file_kapot_v1_plan_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2314,7 +2592,7 @@ func (x *PhysicalExprNode) String() string {
 func (*PhysicalExprNode) ProtoMessage() {}
 
 func (x *PhysicalExprNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[28]
+	mi := &file_kapot_v1_plan_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2327,7 +2605,7 @@ func (x *PhysicalExprNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PhysicalExprNode.ProtoReflect.Descriptor instead.
 func (*PhysicalExprNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{28}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PhysicalExprNode) GetExpr() isPhysicalExprNode_Expr {
@@ -2442,7 +2720,7 @@ type ColumnExpr struct {
 
 func (x *ColumnExpr) Reset() {
 	*x = ColumnExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[29]
+	mi := &file_kapot_v1_plan_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2454,7 +2732,7 @@ func (x *ColumnExpr) String() string {
 func (*ColumnExpr) ProtoMessage() {}
 
 func (x *ColumnExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[29]
+	mi := &file_kapot_v1_plan_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2467,7 +2745,7 @@ func (x *ColumnExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnExpr.ProtoReflect.Descriptor instead.
 func (*ColumnExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{29}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ColumnExpr) GetName() string {
@@ -2496,7 +2774,7 @@ type BinaryExpr struct {
 
 func (x *BinaryExpr) Reset() {
 	*x = BinaryExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[30]
+	mi := &file_kapot_v1_plan_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2508,7 +2786,7 @@ func (x *BinaryExpr) String() string {
 func (*BinaryExpr) ProtoMessage() {}
 
 func (x *BinaryExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[30]
+	mi := &file_kapot_v1_plan_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2521,7 +2799,7 @@ func (x *BinaryExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BinaryExpr.ProtoReflect.Descriptor instead.
 func (*BinaryExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{30}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *BinaryExpr) GetLeft() *PhysicalExprNode {
@@ -2555,7 +2833,7 @@ type NotExpr struct {
 
 func (x *NotExpr) Reset() {
 	*x = NotExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[31]
+	mi := &file_kapot_v1_plan_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2567,7 +2845,7 @@ func (x *NotExpr) String() string {
 func (*NotExpr) ProtoMessage() {}
 
 func (x *NotExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[31]
+	mi := &file_kapot_v1_plan_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2580,7 +2858,7 @@ func (x *NotExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotExpr.ProtoReflect.Descriptor instead.
 func (*NotExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{31}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *NotExpr) GetExpr() *PhysicalExprNode {
@@ -2601,7 +2879,7 @@ type IsNullExpr struct {
 
 func (x *IsNullExpr) Reset() {
 	*x = IsNullExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[32]
+	mi := &file_kapot_v1_plan_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2613,7 +2891,7 @@ func (x *IsNullExpr) String() string {
 func (*IsNullExpr) ProtoMessage() {}
 
 func (x *IsNullExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[32]
+	mi := &file_kapot_v1_plan_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2626,7 +2904,7 @@ func (x *IsNullExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IsNullExpr.ProtoReflect.Descriptor instead.
 func (*IsNullExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{32}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *IsNullExpr) GetExpr() *PhysicalExprNode {
@@ -2654,7 +2932,7 @@ type CastExpr struct {
 
 func (x *CastExpr) Reset() {
 	*x = CastExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[33]
+	mi := &file_kapot_v1_plan_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2666,7 +2944,7 @@ func (x *CastExpr) String() string {
 func (*CastExpr) ProtoMessage() {}
 
 func (x *CastExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[33]
+	mi := &file_kapot_v1_plan_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2679,7 +2957,7 @@ func (x *CastExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CastExpr.ProtoReflect.Descriptor instead.
 func (*CastExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{33}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CastExpr) GetExpr() *PhysicalExprNode {
@@ -2711,7 +2989,7 @@ type PartitionLocation struct {
 
 func (x *PartitionLocation) Reset() {
 	*x = PartitionLocation{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[34]
+	mi := &file_kapot_v1_plan_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2723,7 +3001,7 @@ func (x *PartitionLocation) String() string {
 func (*PartitionLocation) ProtoMessage() {}
 
 func (x *PartitionLocation) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[34]
+	mi := &file_kapot_v1_plan_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2736,7 +3014,7 @@ func (x *PartitionLocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionLocation.ProtoReflect.Descriptor instead.
 func (*PartitionLocation) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{34}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PartitionLocation) GetJobId() string {
@@ -2794,7 +3072,7 @@ type ExecutorMetadata struct {
 
 func (x *ExecutorMetadata) Reset() {
 	*x = ExecutorMetadata{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[35]
+	mi := &file_kapot_v1_plan_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2806,7 +3084,7 @@ func (x *ExecutorMetadata) String() string {
 func (*ExecutorMetadata) ProtoMessage() {}
 
 func (x *ExecutorMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[35]
+	mi := &file_kapot_v1_plan_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2819,7 +3097,7 @@ func (x *ExecutorMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorMetadata.ProtoReflect.Descriptor instead.
 func (*ExecutorMetadata) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{35}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ExecutorMetadata) GetId() string {
@@ -2862,7 +3140,7 @@ type PartitionStats struct {
 
 func (x *PartitionStats) Reset() {
 	*x = PartitionStats{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[36]
+	mi := &file_kapot_v1_plan_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2874,7 +3152,7 @@ func (x *PartitionStats) String() string {
 func (*PartitionStats) ProtoMessage() {}
 
 func (x *PartitionStats) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[36]
+	mi := &file_kapot_v1_plan_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2887,7 +3165,7 @@ func (x *PartitionStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionStats.ProtoReflect.Descriptor instead.
 func (*PartitionStats) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{36}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *PartitionStats) GetNumRows() int64 {
@@ -2925,7 +3203,7 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x04type\x18\x02 \x01(\v2\x12.kapot.v1.DataTypeR\x04type\x12\x1a\n" +
 	"\bnullable\x18\x03 \x01(\bR\bnullable\"1\n" +
 	"\x06Schema\x12'\n" +
-	"\x06fields\x18\x01 \x03(\v2\x0f.kapot.v1.FieldR\x06fields\"\xe4\x06\n" +
+	"\x06fields\x18\x01 \x03(\v2\x0f.kapot.v1.FieldR\x06fields\"\x9b\a\n" +
 	"\x10PhysicalPlanNode\x12>\n" +
 	"\fparquet_scan\x18\x01 \x01(\v2\x19.kapot.v1.ParquetScanNodeH\x00R\vparquetScan\x122\n" +
 	"\bcsv_scan\x18\x02 \x01(\v2\x15.kapot.v1.CsvScanNodeH\x00R\acsvScan\x122\n" +
@@ -2943,7 +3221,8 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x12unresolved_shuffle\x18\v \x01(\v2\x1f.kapot.v1.UnresolvedShuffleNodeH\x00R\x11unresolvedShuffle\x12.\n" +
 	"\x06values\x18\f \x01(\v2\x14.kapot.v1.ValuesNodeH\x00R\x06values\x12+\n" +
 	"\x05limit\x18\r \x01(\v2\x13.kapot.v1.LimitNodeH\x00R\x05limit\x12(\n" +
-	"\x04sort\x18\x0e \x01(\v2\x12.kapot.v1.SortNodeH\x00R\x04sortB\x06\n" +
+	"\x04sort\x18\x0e \x01(\v2\x12.kapot.v1.SortNodeH\x00R\x04sort\x125\n" +
+	"\thash_join\x18\x0f \x01(\v2\x16.kapot.v1.HashJoinNodeH\x00R\bhashJoinB\x06\n" +
 	"\x04node\"!\n" +
 	"\tFileGroup\x12\x14\n" +
 	"\x05paths\x18\x01 \x03(\tR\x05paths\"\x86\x01\n" +
@@ -2997,7 +3276,17 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x05input\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x05input\x12,\n" +
 	"\x05exprs\x18\x02 \x03(\v2\x16.kapot.v1.SortExprNodeR\x05exprs\x12\x19\n" +
 	"\x05fetch\x18\x03 \x01(\x03H\x00R\x05fetch\x88\x01\x01B\b\n" +
-	"\x06_fetch\"\x88\x01\n" +
+	"\x06_fetch\"j\n" +
+	"\x06JoinOn\x12.\n" +
+	"\x04left\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x04left\x120\n" +
+	"\x05right\x18\x02 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x05right\"\x9f\x02\n" +
+	"\fHashJoinNode\x12.\n" +
+	"\x04left\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x04left\x120\n" +
+	"\x05right\x18\x02 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x05right\x12 \n" +
+	"\x02on\x18\x03 \x03(\v2\x10.kapot.v1.JoinOnR\x02on\x12/\n" +
+	"\tjoin_type\x18\x04 \x01(\x0e2\x12.kapot.v1.JoinTypeR\bjoinType\x12&\n" +
+	"\x04mode\x18\x05 \x01(\x0e2\x12.kapot.v1.JoinModeR\x04mode\x122\n" +
+	"\x06filter\x18\x06 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x06filter\"\x88\x01\n" +
 	"\x11AggregateExprNode\x12/\n" +
 	"\x04func\x18\x01 \x01(\x0e2\x1b.kapot.v1.AggregateFunctionR\x04func\x12.\n" +
 	"\x04expr\x18\x02 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x04expr\x12\x12\n" +
@@ -3127,7 +3416,21 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x12TYPE_ID_DECIMAL128\x10\x0e\x12\x1c\n" +
 	"\x18TYPE_ID_TIMESTAMP_MICROS\x10\x0f\x12\x10\n" +
 	"\fTYPE_ID_NULL\x10\x10\x12\x16\n" +
-	"\x12TYPE_ID_LARGE_UTF8\x10\x11*\x80\x01\n" +
+	"\x12TYPE_ID_LARGE_UTF8\x10\x11*\xdd\x01\n" +
+	"\bJoinType\x12\x19\n" +
+	"\x15JOIN_TYPE_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fJOIN_TYPE_INNER\x10\x01\x12\x12\n" +
+	"\x0eJOIN_TYPE_LEFT\x10\x02\x12\x13\n" +
+	"\x0fJOIN_TYPE_RIGHT\x10\x03\x12\x12\n" +
+	"\x0eJOIN_TYPE_FULL\x10\x04\x12\x17\n" +
+	"\x13JOIN_TYPE_LEFT_SEMI\x10\x05\x12\x17\n" +
+	"\x13JOIN_TYPE_LEFT_ANTI\x10\x06\x12\x18\n" +
+	"\x14JOIN_TYPE_RIGHT_SEMI\x10\a\x12\x18\n" +
+	"\x14JOIN_TYPE_RIGHT_ANTI\x10\b*\\\n" +
+	"\bJoinMode\x12\x19\n" +
+	"\x15JOIN_MODE_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15JOIN_MODE_PARTITIONED\x10\x01\x12\x1a\n" +
+	"\x16JOIN_MODE_COLLECT_LEFT\x10\x02*\x80\x01\n" +
 	"\rAggregateMode\x12\x1e\n" +
 	"\x1aAGGREGATE_MODE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16AGGREGATE_MODE_PARTIAL\x10\x01\x12\x18\n" +
@@ -3168,124 +3471,137 @@ func file_kapot_v1_plan_proto_rawDescGZIP() []byte {
 	return file_kapot_v1_plan_proto_rawDescData
 }
 
-var file_kapot_v1_plan_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_kapot_v1_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_kapot_v1_plan_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_kapot_v1_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_kapot_v1_plan_proto_goTypes = []any{
 	(TypeId)(0),                    // 0: kapot.v1.TypeId
-	(AggregateMode)(0),             // 1: kapot.v1.AggregateMode
-	(AggregateFunction)(0),         // 2: kapot.v1.AggregateFunction
-	(BinaryOp)(0),                  // 3: kapot.v1.BinaryOp
-	(*DataType)(nil),               // 4: kapot.v1.DataType
-	(*Field)(nil),                  // 5: kapot.v1.Field
-	(*Schema)(nil),                 // 6: kapot.v1.Schema
-	(*PhysicalPlanNode)(nil),       // 7: kapot.v1.PhysicalPlanNode
-	(*FileGroup)(nil),              // 8: kapot.v1.FileGroup
-	(*ParquetScanNode)(nil),        // 9: kapot.v1.ParquetScanNode
-	(*CsvScanNode)(nil),            // 10: kapot.v1.CsvScanNode
-	(*IpcScanNode)(nil),            // 11: kapot.v1.IpcScanNode
-	(*ProjectionNode)(nil),         // 12: kapot.v1.ProjectionNode
-	(*FilterNode)(nil),             // 13: kapot.v1.FilterNode
-	(*LimitNode)(nil),              // 14: kapot.v1.LimitNode
-	(*SortExprNode)(nil),           // 15: kapot.v1.SortExprNode
-	(*SortNode)(nil),               // 16: kapot.v1.SortNode
-	(*AggregateExprNode)(nil),      // 17: kapot.v1.AggregateExprNode
-	(*HashAggregateNode)(nil),      // 18: kapot.v1.HashAggregateNode
-	(*CoalescePartitionsNode)(nil), // 19: kapot.v1.CoalescePartitionsNode
-	(*Partitioning)(nil),           // 20: kapot.v1.Partitioning
-	(*HashPartitioning)(nil),       // 21: kapot.v1.HashPartitioning
-	(*SinglePartitioning)(nil),     // 22: kapot.v1.SinglePartitioning
-	(*RoundRobinPartitioning)(nil), // 23: kapot.v1.RoundRobinPartitioning
-	(*ExchangeNode)(nil),           // 24: kapot.v1.ExchangeNode
-	(*ShuffleWriterNode)(nil),      // 25: kapot.v1.ShuffleWriterNode
-	(*UnresolvedShuffleNode)(nil),  // 26: kapot.v1.UnresolvedShuffleNode
-	(*ShuffleReaderNode)(nil),      // 27: kapot.v1.ShuffleReaderNode
-	(*ShuffleReaderPartition)(nil), // 28: kapot.v1.ShuffleReaderPartition
-	(*ValuesNode)(nil),             // 29: kapot.v1.ValuesNode
-	(*ValuesRow)(nil),              // 30: kapot.v1.ValuesRow
-	(*ScalarValue)(nil),            // 31: kapot.v1.ScalarValue
-	(*PhysicalExprNode)(nil),       // 32: kapot.v1.PhysicalExprNode
-	(*ColumnExpr)(nil),             // 33: kapot.v1.ColumnExpr
-	(*BinaryExpr)(nil),             // 34: kapot.v1.BinaryExpr
-	(*NotExpr)(nil),                // 35: kapot.v1.NotExpr
-	(*IsNullExpr)(nil),             // 36: kapot.v1.IsNullExpr
-	(*CastExpr)(nil),               // 37: kapot.v1.CastExpr
-	(*PartitionLocation)(nil),      // 38: kapot.v1.PartitionLocation
-	(*ExecutorMetadata)(nil),       // 39: kapot.v1.ExecutorMetadata
-	(*PartitionStats)(nil),         // 40: kapot.v1.PartitionStats
+	(JoinType)(0),                  // 1: kapot.v1.JoinType
+	(JoinMode)(0),                  // 2: kapot.v1.JoinMode
+	(AggregateMode)(0),             // 3: kapot.v1.AggregateMode
+	(AggregateFunction)(0),         // 4: kapot.v1.AggregateFunction
+	(BinaryOp)(0),                  // 5: kapot.v1.BinaryOp
+	(*DataType)(nil),               // 6: kapot.v1.DataType
+	(*Field)(nil),                  // 7: kapot.v1.Field
+	(*Schema)(nil),                 // 8: kapot.v1.Schema
+	(*PhysicalPlanNode)(nil),       // 9: kapot.v1.PhysicalPlanNode
+	(*FileGroup)(nil),              // 10: kapot.v1.FileGroup
+	(*ParquetScanNode)(nil),        // 11: kapot.v1.ParquetScanNode
+	(*CsvScanNode)(nil),            // 12: kapot.v1.CsvScanNode
+	(*IpcScanNode)(nil),            // 13: kapot.v1.IpcScanNode
+	(*ProjectionNode)(nil),         // 14: kapot.v1.ProjectionNode
+	(*FilterNode)(nil),             // 15: kapot.v1.FilterNode
+	(*LimitNode)(nil),              // 16: kapot.v1.LimitNode
+	(*SortExprNode)(nil),           // 17: kapot.v1.SortExprNode
+	(*SortNode)(nil),               // 18: kapot.v1.SortNode
+	(*JoinOn)(nil),                 // 19: kapot.v1.JoinOn
+	(*HashJoinNode)(nil),           // 20: kapot.v1.HashJoinNode
+	(*AggregateExprNode)(nil),      // 21: kapot.v1.AggregateExprNode
+	(*HashAggregateNode)(nil),      // 22: kapot.v1.HashAggregateNode
+	(*CoalescePartitionsNode)(nil), // 23: kapot.v1.CoalescePartitionsNode
+	(*Partitioning)(nil),           // 24: kapot.v1.Partitioning
+	(*HashPartitioning)(nil),       // 25: kapot.v1.HashPartitioning
+	(*SinglePartitioning)(nil),     // 26: kapot.v1.SinglePartitioning
+	(*RoundRobinPartitioning)(nil), // 27: kapot.v1.RoundRobinPartitioning
+	(*ExchangeNode)(nil),           // 28: kapot.v1.ExchangeNode
+	(*ShuffleWriterNode)(nil),      // 29: kapot.v1.ShuffleWriterNode
+	(*UnresolvedShuffleNode)(nil),  // 30: kapot.v1.UnresolvedShuffleNode
+	(*ShuffleReaderNode)(nil),      // 31: kapot.v1.ShuffleReaderNode
+	(*ShuffleReaderPartition)(nil), // 32: kapot.v1.ShuffleReaderPartition
+	(*ValuesNode)(nil),             // 33: kapot.v1.ValuesNode
+	(*ValuesRow)(nil),              // 34: kapot.v1.ValuesRow
+	(*ScalarValue)(nil),            // 35: kapot.v1.ScalarValue
+	(*PhysicalExprNode)(nil),       // 36: kapot.v1.PhysicalExprNode
+	(*ColumnExpr)(nil),             // 37: kapot.v1.ColumnExpr
+	(*BinaryExpr)(nil),             // 38: kapot.v1.BinaryExpr
+	(*NotExpr)(nil),                // 39: kapot.v1.NotExpr
+	(*IsNullExpr)(nil),             // 40: kapot.v1.IsNullExpr
+	(*CastExpr)(nil),               // 41: kapot.v1.CastExpr
+	(*PartitionLocation)(nil),      // 42: kapot.v1.PartitionLocation
+	(*ExecutorMetadata)(nil),       // 43: kapot.v1.ExecutorMetadata
+	(*PartitionStats)(nil),         // 44: kapot.v1.PartitionStats
 }
 var file_kapot_v1_plan_proto_depIdxs = []int32{
 	0,  // 0: kapot.v1.DataType.id:type_name -> kapot.v1.TypeId
-	4,  // 1: kapot.v1.Field.type:type_name -> kapot.v1.DataType
-	5,  // 2: kapot.v1.Schema.fields:type_name -> kapot.v1.Field
-	9,  // 3: kapot.v1.PhysicalPlanNode.parquet_scan:type_name -> kapot.v1.ParquetScanNode
-	10, // 4: kapot.v1.PhysicalPlanNode.csv_scan:type_name -> kapot.v1.CsvScanNode
-	11, // 5: kapot.v1.PhysicalPlanNode.ipc_scan:type_name -> kapot.v1.IpcScanNode
-	12, // 6: kapot.v1.PhysicalPlanNode.projection:type_name -> kapot.v1.ProjectionNode
-	13, // 7: kapot.v1.PhysicalPlanNode.filter:type_name -> kapot.v1.FilterNode
-	18, // 8: kapot.v1.PhysicalPlanNode.hash_aggregate:type_name -> kapot.v1.HashAggregateNode
-	19, // 9: kapot.v1.PhysicalPlanNode.coalesce_partitions:type_name -> kapot.v1.CoalescePartitionsNode
-	24, // 10: kapot.v1.PhysicalPlanNode.exchange:type_name -> kapot.v1.ExchangeNode
-	25, // 11: kapot.v1.PhysicalPlanNode.shuffle_writer:type_name -> kapot.v1.ShuffleWriterNode
-	27, // 12: kapot.v1.PhysicalPlanNode.shuffle_reader:type_name -> kapot.v1.ShuffleReaderNode
-	26, // 13: kapot.v1.PhysicalPlanNode.unresolved_shuffle:type_name -> kapot.v1.UnresolvedShuffleNode
-	29, // 14: kapot.v1.PhysicalPlanNode.values:type_name -> kapot.v1.ValuesNode
-	14, // 15: kapot.v1.PhysicalPlanNode.limit:type_name -> kapot.v1.LimitNode
-	16, // 16: kapot.v1.PhysicalPlanNode.sort:type_name -> kapot.v1.SortNode
-	8,  // 17: kapot.v1.ParquetScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	8,  // 18: kapot.v1.CsvScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	6,  // 19: kapot.v1.CsvScanNode.schema:type_name -> kapot.v1.Schema
-	8,  // 20: kapot.v1.IpcScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	7,  // 21: kapot.v1.ProjectionNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	32, // 22: kapot.v1.ProjectionNode.exprs:type_name -> kapot.v1.PhysicalExprNode
-	7,  // 23: kapot.v1.FilterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	32, // 24: kapot.v1.FilterNode.predicate:type_name -> kapot.v1.PhysicalExprNode
-	7,  // 25: kapot.v1.LimitNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	32, // 26: kapot.v1.SortExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
-	7,  // 27: kapot.v1.SortNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	15, // 28: kapot.v1.SortNode.exprs:type_name -> kapot.v1.SortExprNode
-	2,  // 29: kapot.v1.AggregateExprNode.func:type_name -> kapot.v1.AggregateFunction
-	32, // 30: kapot.v1.AggregateExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
-	7,  // 31: kapot.v1.HashAggregateNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	1,  // 32: kapot.v1.HashAggregateNode.mode:type_name -> kapot.v1.AggregateMode
-	32, // 33: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
-	17, // 34: kapot.v1.HashAggregateNode.aggregates:type_name -> kapot.v1.AggregateExprNode
-	7,  // 35: kapot.v1.CoalescePartitionsNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	21, // 36: kapot.v1.Partitioning.hash:type_name -> kapot.v1.HashPartitioning
-	22, // 37: kapot.v1.Partitioning.single:type_name -> kapot.v1.SinglePartitioning
-	23, // 38: kapot.v1.Partitioning.round_robin:type_name -> kapot.v1.RoundRobinPartitioning
-	32, // 39: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
-	7,  // 40: kapot.v1.ExchangeNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	20, // 41: kapot.v1.ExchangeNode.partitioning:type_name -> kapot.v1.Partitioning
-	7,  // 42: kapot.v1.ShuffleWriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	20, // 43: kapot.v1.ShuffleWriterNode.partitioning:type_name -> kapot.v1.Partitioning
-	6,  // 44: kapot.v1.UnresolvedShuffleNode.schema:type_name -> kapot.v1.Schema
-	6,  // 45: kapot.v1.ShuffleReaderNode.schema:type_name -> kapot.v1.Schema
-	28, // 46: kapot.v1.ShuffleReaderNode.partitions:type_name -> kapot.v1.ShuffleReaderPartition
-	38, // 47: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
-	6,  // 48: kapot.v1.ValuesNode.schema:type_name -> kapot.v1.Schema
-	30, // 49: kapot.v1.ValuesNode.rows:type_name -> kapot.v1.ValuesRow
-	31, // 50: kapot.v1.ValuesRow.values:type_name -> kapot.v1.ScalarValue
-	4,  // 51: kapot.v1.ScalarValue.type:type_name -> kapot.v1.DataType
-	33, // 52: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
-	31, // 53: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
-	34, // 54: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
-	35, // 55: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
-	36, // 56: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
-	37, // 57: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
-	32, // 58: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
-	3,  // 59: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
-	32, // 60: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
-	32, // 61: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	32, // 62: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	32, // 63: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	4,  // 64: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
-	39, // 65: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
-	40, // 66: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
-	67, // [67:67] is the sub-list for method output_type
-	67, // [67:67] is the sub-list for method input_type
-	67, // [67:67] is the sub-list for extension type_name
-	67, // [67:67] is the sub-list for extension extendee
-	0,  // [0:67] is the sub-list for field type_name
+	6,  // 1: kapot.v1.Field.type:type_name -> kapot.v1.DataType
+	7,  // 2: kapot.v1.Schema.fields:type_name -> kapot.v1.Field
+	11, // 3: kapot.v1.PhysicalPlanNode.parquet_scan:type_name -> kapot.v1.ParquetScanNode
+	12, // 4: kapot.v1.PhysicalPlanNode.csv_scan:type_name -> kapot.v1.CsvScanNode
+	13, // 5: kapot.v1.PhysicalPlanNode.ipc_scan:type_name -> kapot.v1.IpcScanNode
+	14, // 6: kapot.v1.PhysicalPlanNode.projection:type_name -> kapot.v1.ProjectionNode
+	15, // 7: kapot.v1.PhysicalPlanNode.filter:type_name -> kapot.v1.FilterNode
+	22, // 8: kapot.v1.PhysicalPlanNode.hash_aggregate:type_name -> kapot.v1.HashAggregateNode
+	23, // 9: kapot.v1.PhysicalPlanNode.coalesce_partitions:type_name -> kapot.v1.CoalescePartitionsNode
+	28, // 10: kapot.v1.PhysicalPlanNode.exchange:type_name -> kapot.v1.ExchangeNode
+	29, // 11: kapot.v1.PhysicalPlanNode.shuffle_writer:type_name -> kapot.v1.ShuffleWriterNode
+	31, // 12: kapot.v1.PhysicalPlanNode.shuffle_reader:type_name -> kapot.v1.ShuffleReaderNode
+	30, // 13: kapot.v1.PhysicalPlanNode.unresolved_shuffle:type_name -> kapot.v1.UnresolvedShuffleNode
+	33, // 14: kapot.v1.PhysicalPlanNode.values:type_name -> kapot.v1.ValuesNode
+	16, // 15: kapot.v1.PhysicalPlanNode.limit:type_name -> kapot.v1.LimitNode
+	18, // 16: kapot.v1.PhysicalPlanNode.sort:type_name -> kapot.v1.SortNode
+	20, // 17: kapot.v1.PhysicalPlanNode.hash_join:type_name -> kapot.v1.HashJoinNode
+	10, // 18: kapot.v1.ParquetScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	10, // 19: kapot.v1.CsvScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	8,  // 20: kapot.v1.CsvScanNode.schema:type_name -> kapot.v1.Schema
+	10, // 21: kapot.v1.IpcScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	9,  // 22: kapot.v1.ProjectionNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	36, // 23: kapot.v1.ProjectionNode.exprs:type_name -> kapot.v1.PhysicalExprNode
+	9,  // 24: kapot.v1.FilterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	36, // 25: kapot.v1.FilterNode.predicate:type_name -> kapot.v1.PhysicalExprNode
+	9,  // 26: kapot.v1.LimitNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	36, // 27: kapot.v1.SortExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
+	9,  // 28: kapot.v1.SortNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	17, // 29: kapot.v1.SortNode.exprs:type_name -> kapot.v1.SortExprNode
+	36, // 30: kapot.v1.JoinOn.left:type_name -> kapot.v1.PhysicalExprNode
+	36, // 31: kapot.v1.JoinOn.right:type_name -> kapot.v1.PhysicalExprNode
+	9,  // 32: kapot.v1.HashJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
+	9,  // 33: kapot.v1.HashJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
+	19, // 34: kapot.v1.HashJoinNode.on:type_name -> kapot.v1.JoinOn
+	1,  // 35: kapot.v1.HashJoinNode.join_type:type_name -> kapot.v1.JoinType
+	2,  // 36: kapot.v1.HashJoinNode.mode:type_name -> kapot.v1.JoinMode
+	36, // 37: kapot.v1.HashJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
+	4,  // 38: kapot.v1.AggregateExprNode.func:type_name -> kapot.v1.AggregateFunction
+	36, // 39: kapot.v1.AggregateExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
+	9,  // 40: kapot.v1.HashAggregateNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	3,  // 41: kapot.v1.HashAggregateNode.mode:type_name -> kapot.v1.AggregateMode
+	36, // 42: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
+	21, // 43: kapot.v1.HashAggregateNode.aggregates:type_name -> kapot.v1.AggregateExprNode
+	9,  // 44: kapot.v1.CoalescePartitionsNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	25, // 45: kapot.v1.Partitioning.hash:type_name -> kapot.v1.HashPartitioning
+	26, // 46: kapot.v1.Partitioning.single:type_name -> kapot.v1.SinglePartitioning
+	27, // 47: kapot.v1.Partitioning.round_robin:type_name -> kapot.v1.RoundRobinPartitioning
+	36, // 48: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
+	9,  // 49: kapot.v1.ExchangeNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	24, // 50: kapot.v1.ExchangeNode.partitioning:type_name -> kapot.v1.Partitioning
+	9,  // 51: kapot.v1.ShuffleWriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	24, // 52: kapot.v1.ShuffleWriterNode.partitioning:type_name -> kapot.v1.Partitioning
+	8,  // 53: kapot.v1.UnresolvedShuffleNode.schema:type_name -> kapot.v1.Schema
+	8,  // 54: kapot.v1.ShuffleReaderNode.schema:type_name -> kapot.v1.Schema
+	32, // 55: kapot.v1.ShuffleReaderNode.partitions:type_name -> kapot.v1.ShuffleReaderPartition
+	42, // 56: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
+	8,  // 57: kapot.v1.ValuesNode.schema:type_name -> kapot.v1.Schema
+	34, // 58: kapot.v1.ValuesNode.rows:type_name -> kapot.v1.ValuesRow
+	35, // 59: kapot.v1.ValuesRow.values:type_name -> kapot.v1.ScalarValue
+	6,  // 60: kapot.v1.ScalarValue.type:type_name -> kapot.v1.DataType
+	37, // 61: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
+	35, // 62: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
+	38, // 63: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
+	39, // 64: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
+	40, // 65: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
+	41, // 66: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
+	36, // 67: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
+	5,  // 68: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
+	36, // 69: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
+	36, // 70: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	36, // 71: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	36, // 72: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	6,  // 73: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
+	43, // 74: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
+	44, // 75: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
+	76, // [76:76] is the sub-list for method output_type
+	76, // [76:76] is the sub-list for method input_type
+	76, // [76:76] is the sub-list for extension type_name
+	76, // [76:76] is the sub-list for extension extendee
+	0,  // [0:76] is the sub-list for field type_name
 }
 
 func init() { file_kapot_v1_plan_proto_init() }
@@ -3308,14 +3624,15 @@ func file_kapot_v1_plan_proto_init() {
 		(*PhysicalPlanNode_Values)(nil),
 		(*PhysicalPlanNode_Limit)(nil),
 		(*PhysicalPlanNode_Sort)(nil),
+		(*PhysicalPlanNode_HashJoin)(nil),
 	}
 	file_kapot_v1_plan_proto_msgTypes[12].OneofWrappers = []any{}
-	file_kapot_v1_plan_proto_msgTypes[16].OneofWrappers = []any{
+	file_kapot_v1_plan_proto_msgTypes[18].OneofWrappers = []any{
 		(*Partitioning_Hash)(nil),
 		(*Partitioning_Single)(nil),
 		(*Partitioning_RoundRobin)(nil),
 	}
-	file_kapot_v1_plan_proto_msgTypes[27].OneofWrappers = []any{
+	file_kapot_v1_plan_proto_msgTypes[29].OneofWrappers = []any{
 		(*ScalarValue_BoolValue)(nil),
 		(*ScalarValue_IntValue)(nil),
 		(*ScalarValue_UintValue)(nil),
@@ -3323,7 +3640,7 @@ func file_kapot_v1_plan_proto_init() {
 		(*ScalarValue_StringValue)(nil),
 		(*ScalarValue_DecimalUnscaled)(nil),
 	}
-	file_kapot_v1_plan_proto_msgTypes[28].OneofWrappers = []any{
+	file_kapot_v1_plan_proto_msgTypes[30].OneofWrappers = []any{
 		(*PhysicalExprNode_Column)(nil),
 		(*PhysicalExprNode_Literal)(nil),
 		(*PhysicalExprNode_Binary)(nil),
@@ -3336,8 +3653,8 @@ func file_kapot_v1_plan_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kapot_v1_plan_proto_rawDesc), len(file_kapot_v1_plan_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   37,
+			NumEnums:      6,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

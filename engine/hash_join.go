@@ -1,0 +1,478 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute/exec"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// HashJoin joins left (build side) and right (probe side) on key equality.
+// Null keys never match. The build side of one task is held in memory.
+type HashJoin struct {
+	left, right ExecutionPlan
+	leftKeys    []Expr
+	rightKeys   []Expr
+	joinType    kapotv1.JoinType
+	mode        kapotv1.JoinMode
+	filter      Expr // over left ++ right columns; may be nil
+	joined      *arrow.Schema
+	schema      *arrow.Schema
+}
+
+var _ ExecutionPlan = (*HashJoin)(nil)
+
+func newHashJoin(left, right ExecutionPlan, n *kapotv1.HashJoinNode) (*HashJoin, error) {
+	j := &HashJoin{left: left, right: right, joinType: n.GetJoinType(), mode: n.GetMode()}
+	if len(n.GetOn()) == 0 {
+		return nil, fmt.Errorf("hash join without keys: %w", ErrInvalidPlan)
+	}
+	for i, on := range n.GetOn() {
+		l, err := ExprFromProto(on.GetLeft(), left.Schema())
+		if err != nil {
+			return nil, fmt.Errorf("hash join left key %d: %w", i, err)
+		}
+		r, err := ExprFromProto(on.GetRight(), right.Schema())
+		if err != nil {
+			return nil, fmt.Errorf("hash join right key %d: %w", i, err)
+		}
+		if !arrow.TypeEqual(l.DataType(), r.DataType()) {
+			return nil, fmt.Errorf("hash join key %d: %s is %s but %s is %s (cast one side): %w", i, l, l.DataType(), r, r.DataType(), ErrInvalidPlan)
+		}
+		j.leftKeys, j.rightKeys = append(j.leftKeys, l), append(j.rightKeys, r)
+	}
+	switch j.mode {
+	case kapotv1.JoinMode_JOIN_MODE_PARTITIONED:
+		if left.OutputPartitions() != right.OutputPartitions() {
+			return nil, fmt.Errorf("partitioned hash join: left has %d partitions, right %d: %w", left.OutputPartitions(), right.OutputPartitions(), ErrInvalidPlan)
+		}
+	case kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT:
+		if j.emitsUnmatchedBuild() && right.OutputPartitions() > 1 {
+			return nil, fmt.Errorf("collect-left %v join over %d probe partitions would repeat unmatched left rows: %w", j.joinType, right.OutputPartitions(), ErrNotSupported)
+		}
+	default:
+		return nil, fmt.Errorf("hash join mode %v: %w", j.mode, ErrInvalidPlan)
+	}
+	nullable := func(fs []arrow.Field, force bool) []arrow.Field {
+		out := make([]arrow.Field, len(fs))
+		for i, f := range fs {
+			out[i] = f
+			out[i].Nullable = f.Nullable || force
+		}
+		return out
+	}
+	lf, rf := left.Schema().Fields(), right.Schema().Fields()
+	j.joined = arrow.NewSchema(append(append([]arrow.Field{}, lf...), rf...), nil)
+	switch j.joinType {
+	case kapotv1.JoinType_JOIN_TYPE_INNER:
+		j.schema = j.joined
+	case kapotv1.JoinType_JOIN_TYPE_LEFT:
+		j.schema = arrow.NewSchema(append(nullable(lf, false), nullable(rf, true)...), nil)
+	case kapotv1.JoinType_JOIN_TYPE_RIGHT:
+		j.schema = arrow.NewSchema(append(nullable(lf, true), nullable(rf, false)...), nil)
+	case kapotv1.JoinType_JOIN_TYPE_FULL:
+		j.schema = arrow.NewSchema(append(nullable(lf, true), nullable(rf, true)...), nil)
+	case kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI, kapotv1.JoinType_JOIN_TYPE_LEFT_ANTI:
+		j.schema = left.Schema()
+	case kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI, kapotv1.JoinType_JOIN_TYPE_RIGHT_ANTI:
+		j.schema = right.Schema()
+	default:
+		return nil, fmt.Errorf("join type %v: %w", j.joinType, ErrInvalidPlan)
+	}
+	if n.GetFilter() != nil {
+		f, err := ExprFromProto(n.GetFilter(), j.joined)
+		if err != nil {
+			return nil, fmt.Errorf("hash join filter: %w", err)
+		}
+		if f.DataType().ID() != arrow.BOOL {
+			return nil, fmt.Errorf("hash join filter %s is %s, not boolean: %w", f, f.DataType(), ErrInvalidPlan)
+		}
+		j.filter = f
+	}
+	return j, nil
+}
+
+// emitsUnmatchedBuild: join types that output build rows after probing.
+func (j *HashJoin) emitsUnmatchedBuild() bool {
+	switch j.joinType {
+	case kapotv1.JoinType_JOIN_TYPE_LEFT, kapotv1.JoinType_JOIN_TYPE_FULL, kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI, kapotv1.JoinType_JOIN_TYPE_LEFT_ANTI:
+		return true
+	}
+	return false
+}
+
+func (j *HashJoin) Schema() *arrow.Schema     { return j.schema }
+func (j *HashJoin) OutputPartitions() int     { return j.right.OutputPartitions() }
+func (j *HashJoin) Children() []ExecutionPlan { return []ExecutionPlan{j.left, j.right} }
+func (j *HashJoin) String() string {
+	on := make([]string, len(j.leftKeys))
+	for i := range on {
+		on[i] = fmt.Sprintf("%s = %s", j.leftKeys[i], j.rightKeys[i])
+	}
+	s := fmt.Sprintf("HashJoin(%s, %s, on=[%s]", strings.TrimPrefix(j.joinType.String(), "JOIN_TYPE_"), strings.TrimPrefix(j.mode.String(), "JOIN_MODE_"), strings.Join(on, ", "))
+	if j.filter != nil {
+		s += ", filter=" + j.filter.String()
+	}
+	return s + ")"
+}
+
+func (j *HashJoin) Execute(ctx context.Context, p int, tc *TaskContext) (Operator, error) {
+	if err := checkPartition(j, p); err != nil {
+		return nil, err
+	}
+	return &hashJoinOp{j: j, tc: tc, part: p}, nil
+}
+
+type hashJoinOp struct {
+	j    *HashJoin
+	tc   *TaskContext
+	part int
+
+	built   bool
+	build   arrow.RecordBatch // all build rows; nil when empty
+	heads   map[string]int32  // key -> first build row
+	chain   []int32           // build row -> next row with the same key, -1 ends
+	matched []bool            // build rows that found a match
+	probe   Operator
+	tail    bool // unmatched build rows emitted
+	closed  bool
+}
+
+func (o *hashJoinOp) Schema() *arrow.Schema { return o.j.schema }
+
+func (o *hashJoinOp) buildSide(ctx context.Context) error {
+	var batches []arrow.RecordBatch
+	defer func() {
+		for _, b := range batches {
+			b.Release()
+		}
+	}()
+	collect := func(p int) error {
+		op, err := o.j.left.Execute(ctx, p, o.tc)
+		if err != nil {
+			return err
+		}
+		bs, err := Collect(ctx, op)
+		batches = append(batches, bs...)
+		return err
+	}
+	if o.j.mode == kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT {
+		for p := 0; p < o.j.left.OutputPartitions(); p++ {
+			if err := collect(p); err != nil {
+				return err
+			}
+		}
+	} else if err := collect(o.part); err != nil {
+		return err
+	}
+	o.heads = map[string]int32{}
+	if len(batches) == 0 {
+		return nil
+	}
+	all, err := concatBatches(o.tc, o.j.left.Schema(), batches)
+	if err != nil {
+		return fmt.Errorf("hash join build: %w", err)
+	}
+	o.build = all
+	n := int(all.NumRows())
+	o.chain = make([]int32, n)
+	o.matched = make([]bool, n)
+	encode, release, err := keyRows(ctx, o.tc, o.j.leftKeys, all)
+	if err != nil {
+		return err
+	}
+	defer release()
+	var key []byte
+	for r := n - 1; r >= 0; r-- { // backwards so chains list rows in input order
+		var ok bool
+		if key, ok = encode(key[:0], r); !ok {
+			o.chain[r] = -1
+			continue
+		}
+		if h, found := o.heads[string(key)]; found {
+			o.chain[r] = h
+		} else {
+			o.chain[r] = -1
+		}
+		o.heads[string(key)] = int32(r)
+	}
+	return nil
+}
+
+// keyRows evaluates key expressions over b and returns an encoder of row
+// keys; ok is false for rows with a null key (which never match).
+func keyRows(ctx context.Context, tc *TaskContext, keys []Expr, b arrow.RecordBatch) (func([]byte, int) ([]byte, bool), func(), error) {
+	cols := make([]arrow.Array, len(keys))
+	release := func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}
+	encs := make([]keyEncoder, len(keys))
+	for i, k := range keys {
+		c, err := k.Eval(ctx, tc.Mem, b)
+		if err != nil {
+			release()
+			return nil, nil, fmt.Errorf("hash join key: %w", err)
+		}
+		cols[i] = c
+		if encs[i], err = newKeyEncoder(c); err != nil {
+			release()
+			return nil, nil, err
+		}
+	}
+	return func(buf []byte, r int) ([]byte, bool) {
+		for i, enc := range encs {
+			if cols[i].IsNull(r) {
+				return buf, false
+			}
+			buf = enc(buf, r)
+		}
+		return buf, true
+	}, release, nil
+}
+
+func (o *hashJoinOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
+	if o.closed {
+		return nil, io.EOF
+	}
+	if !o.built {
+		o.built = true
+		if err := o.buildSide(ctx); err != nil {
+			return nil, err
+		}
+		probe, err := o.j.right.Execute(ctx, o.part, o.tc)
+		if err != nil {
+			return nil, err
+		}
+		o.probe = probe
+	}
+	for o.probe != nil {
+		b, err := o.probe.Next(ctx)
+		if err == io.EOF {
+			o.probe.Close()
+			o.probe = nil
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		out, err := o.probeBatch(ctx, b)
+		b.Release()
+		if err != nil {
+			return nil, err
+		}
+		if out != nil && out.NumRows() > 0 {
+			return out, nil
+		}
+		if out != nil {
+			out.Release()
+		}
+	}
+	if !o.tail {
+		o.tail = true
+		if o.j.emitsUnmatchedBuild() && o.build != nil {
+			return o.unmatchedBuild(ctx)
+		}
+	}
+	return nil, io.EOF
+}
+
+// probeBatch joins one probe batch against the build side.
+func (o *hashJoinOp) probeBatch(ctx context.Context, b arrow.RecordBatch) (arrow.RecordBatch, error) {
+	ectx := exec.WithAllocator(ctx, o.tc.Mem)
+	n := int(b.NumRows())
+	var bi, pi []int32
+	if o.build != nil {
+		encode, release, err := keyRows(ctx, o.tc, o.j.rightKeys, b)
+		if err != nil {
+			return nil, err
+		}
+		var key []byte
+		for r := 0; r < n; r++ {
+			var ok bool
+			if key, ok = encode(key[:0], r); !ok {
+				continue
+			}
+			for m, found := o.heads[string(key)]; found && m >= 0; m = o.chain[m] {
+				bi, pi = append(bi, m), append(pi, int32(r))
+			}
+		}
+		release()
+	}
+	if o.j.filter != nil && len(bi) > 0 {
+		var err error
+		if bi, pi, err = o.applyFilter(ectx, b, bi, pi); err != nil {
+			return nil, err
+		}
+	}
+	for _, m := range bi {
+		o.matched[m] = true
+	}
+	switch o.j.joinType {
+	case kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI, kapotv1.JoinType_JOIN_TYPE_LEFT_ANTI:
+		return nil, nil // emitted after the probe side is done
+	case kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI, kapotv1.JoinType_JOIN_TYPE_RIGHT_ANTI:
+		hit := make([]bool, n)
+		for _, r := range pi {
+			hit[r] = true
+		}
+		want := o.j.joinType == kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI
+		var rows []int32
+		for r, h := range hit {
+			if h == want {
+				rows = append(rows, int32(r))
+			}
+		}
+		return takeRows(ectx, o.tc, b, rows)
+	}
+	pairs, err := o.pairs(ectx, b, bi, pi, o.j.schema)
+	if err != nil {
+		return nil, err
+	}
+	if o.j.joinType != kapotv1.JoinType_JOIN_TYPE_RIGHT && o.j.joinType != kapotv1.JoinType_JOIN_TYPE_FULL {
+		return pairs, nil
+	}
+	// Probe rows without a match, with nulls on the build side.
+	hit := make([]bool, n)
+	for _, r := range pi {
+		hit[r] = true
+	}
+	var miss []int32
+	for r, h := range hit {
+		if !h {
+			miss = append(miss, int32(r))
+		}
+	}
+	if len(miss) == 0 {
+		return pairs, nil
+	}
+	probeRows, err := takeRows(ectx, o.tc, b, miss)
+	if err != nil {
+		pairs.Release()
+		return nil, err
+	}
+	defer probeRows.Release()
+	unmatched := o.withNulls(nil, probeRows, len(miss))
+	defer unmatched.Release()
+	defer pairs.Release()
+	return concatBatches(o.tc, o.j.schema, []arrow.RecordBatch{pairs, unmatched})
+}
+
+// pairs materializes matched (build, probe) row pairs as rows of schema
+// (left columns then right columns).
+func (o *hashJoinOp) pairs(ctx context.Context, probe arrow.RecordBatch, bi, pi []int32, schema *arrow.Schema) (arrow.RecordBatch, error) {
+	if len(bi) == 0 {
+		return emptyBatch(schema), nil
+	}
+	l, err := takeRows(ctx, o.tc, o.build, bi)
+	if err != nil {
+		return nil, err
+	}
+	defer l.Release()
+	r, err := takeRows(ctx, o.tc, probe, pi)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Release()
+	cols := append(append([]arrow.Array{}, l.Columns()...), r.Columns()...)
+	return array.NewRecordBatch(schema, cols, int64(len(bi))), nil
+}
+
+// applyFilter keeps the pairs for which the join filter is true.
+func (o *hashJoinOp) applyFilter(ctx context.Context, probe arrow.RecordBatch, bi, pi []int32) ([]int32, []int32, error) {
+	joined, err := o.pairs(ctx, probe, bi, pi, o.j.joined)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer joined.Release()
+	mask, err := o.j.filter.Eval(ctx, o.tc.Mem, joined)
+	if err != nil {
+		return nil, nil, fmt.Errorf("hash join filter: %w", err)
+	}
+	defer mask.Release()
+	m := mask.(*array.Boolean)
+	keep := 0
+	for i := range bi {
+		if m.IsValid(i) && m.Value(i) {
+			bi[keep], pi[keep] = bi[i], pi[i]
+			keep++
+		}
+	}
+	return bi[:keep], pi[:keep], nil
+}
+
+// unmatchedBuild emits build rows by their match state once probing is done:
+// unmatched ones (left/full with null probe columns, and anti) or matched
+// ones (semi).
+func (o *hashJoinOp) unmatchedBuild(ctx context.Context) (arrow.RecordBatch, error) {
+	want := o.j.joinType == kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI
+	var rows []int32
+	for r, m := range o.matched {
+		if m == want {
+			rows = append(rows, int32(r))
+		}
+	}
+	if len(rows) == 0 {
+		return nil, io.EOF
+	}
+	ectx := exec.WithAllocator(ctx, o.tc.Mem)
+	l, err := takeRows(ectx, o.tc, o.build, rows)
+	if err != nil {
+		return nil, err
+	}
+	switch o.j.joinType {
+	case kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI, kapotv1.JoinType_JOIN_TYPE_LEFT_ANTI:
+		return l, nil
+	}
+	defer l.Release()
+	return o.withNulls(l, nil, len(rows)), nil
+}
+
+// withNulls builds joined rows from one side's rows and nulls for the other.
+func (o *hashJoinOp) withNulls(left, right arrow.RecordBatch, n int) arrow.RecordBatch {
+	var cols []arrow.Array
+	side := func(b arrow.RecordBatch, s *arrow.Schema) {
+		for i, f := range s.Fields() {
+			if b != nil {
+				c := b.Column(i)
+				c.Retain()
+				cols = append(cols, c)
+			} else {
+				cols = append(cols, array.MakeArrayOfNull(o.tc.Mem, f.Type, n))
+			}
+		}
+	}
+	side(left, o.j.left.Schema())
+	side(right, o.j.right.Schema())
+	out := array.NewRecordBatch(o.j.schema, cols, int64(n))
+	for _, c := range cols {
+		c.Release()
+	}
+	return out
+}
+
+func (o *hashJoinOp) Close() error {
+	if o.closed {
+		return nil
+	}
+	o.closed = true
+	if o.probe != nil {
+		o.probe.Close()
+		o.probe = nil
+	}
+	if o.build != nil {
+		o.build.Release()
+		o.build = nil
+	}
+	o.heads = nil
+	return nil
+}

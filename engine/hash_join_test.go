@@ -1,0 +1,125 @@
+package engine
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+var (
+	i64t = &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_INT64}
+	strt = &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_UTF8}
+)
+
+func ival(v any) *kapotv1.ScalarValue {
+	if v == nil {
+		return &kapotv1.ScalarValue{Type: i64t}
+	}
+	return &kapotv1.ScalarValue{Type: i64t, Value: &kapotv1.ScalarValue_IntValue{IntValue: int64(v.(int))}}
+}
+
+// orders(id, cust, amt): cust 3 is null, cust 40 has no customer.
+func ordersValues() *kapotv1.PhysicalPlanNode {
+	rows := [][]any{{1, 10, 100}, {2, 20, 200}, {3, nil, 300}, {4, 10, 400}, {5, 40, 500}}
+	v := &kapotv1.ValuesNode{Schema: &kapotv1.Schema{Fields: []*kapotv1.Field{
+		{Name: "id", Type: i64t}, {Name: "cust", Type: i64t, Nullable: true}, {Name: "amt", Type: i64t}}}}
+	for _, r := range rows {
+		v.Rows = append(v.Rows, &kapotv1.ValuesRow{Values: []*kapotv1.ScalarValue{ival(r[0]), ival(r[1]), ival(r[2])}})
+	}
+	return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Values{Values: v}}
+}
+
+// customers(cid, name) in two CSV partitions: key 10 twice, 30 unmatched,
+// one null key.
+func customersCSV(t *testing.T) *kapotv1.PhysicalPlanNode {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.csv"), filepath.Join(dir, "b.csv")
+	os.WriteFile(a, []byte("cid,name\n10,ann\n20,bob\n"), 0o644)
+	os.WriteFile(b, []byte("cid,name\n30,cy\n10,ann2\n,nul\n"), 0o644)
+	return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_CsvScan{CsvScan: &kapotv1.CsvScanNode{
+		FileGroups: []*kapotv1.FileGroup{{Paths: []string{a}}, {Paths: []string{b}}}, HasHeader: true,
+		Schema: &kapotv1.Schema{Fields: []*kapotv1.Field{{Name: "cid", Type: i64t, Nullable: true}, {Name: "name", Type: strt, Nullable: true}}}}}}
+}
+
+func joinNode(l, r *kapotv1.PhysicalPlanNode, jt kapotv1.JoinType, mode kapotv1.JoinMode, filter *kapotv1.PhysicalExprNode) *kapotv1.PhysicalPlanNode {
+	return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashJoin{HashJoin: &kapotv1.HashJoinNode{
+		Left: l, Right: r, JoinType: jt, Mode: mode, Filter: filter,
+		On: []*kapotv1.JoinOn{{Left: col("cust"), Right: col("cid")}}}}}
+}
+
+func TestHashJoin(t *testing.T) {
+	inner := []string{"1|10|100|10|ann", "1|10|100|10|ann2", "2|20|200|20|bob", "4|10|400|10|ann", "4|10|400|10|ann2"}
+	leftOnly := []string{"3|NULL|300|NULL|NULL", "5|40|500|NULL|NULL"}
+	rightOnly := []string{"NULL|NULL|NULL|30|cy", "NULL|NULL|NULL|NULL|nul"}
+	cat := func(parts ...[]string) []string {
+		var out []string
+		for _, p := range parts {
+			out = append(out, p...)
+		}
+		slices.Sort(out)
+		return out
+	}
+	big := bin(col("amt"), kapotv1.BinaryOp_BINARY_OP_GT, i64(150))
+	type tcase struct {
+		jt     kapotv1.JoinType
+		filter *kapotv1.PhysicalExprNode
+		want   []string
+	}
+	cases := map[string]tcase{
+		"inner":               {kapotv1.JoinType_JOIN_TYPE_INNER, nil, inner},
+		"left":                {kapotv1.JoinType_JOIN_TYPE_LEFT, nil, cat(inner, leftOnly)},
+		"right":               {kapotv1.JoinType_JOIN_TYPE_RIGHT, nil, cat(inner, rightOnly)},
+		"full":                {kapotv1.JoinType_JOIN_TYPE_FULL, nil, cat(inner, leftOnly, rightOnly)},
+		"left semi":           {kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI, nil, []string{"1|10|100", "2|20|200", "4|10|400"}},
+		"left anti":           {kapotv1.JoinType_JOIN_TYPE_LEFT_ANTI, nil, []string{"3|NULL|300", "5|40|500"}},
+		"right semi":          {kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI, nil, []string{"10|ann", "10|ann2", "20|bob"}},
+		"right anti":          {kapotv1.JoinType_JOIN_TYPE_RIGHT_ANTI, nil, []string{"30|cy", "NULL|nul"}},
+		"inner filtered":      {kapotv1.JoinType_JOIN_TYPE_INNER, big, []string{"2|20|200|20|bob", "4|10|400|10|ann", "4|10|400|10|ann2"}},
+		"left filtered":       {kapotv1.JoinType_JOIN_TYPE_LEFT, big, []string{"1|10|100|NULL|NULL", "2|20|200|20|bob", "3|NULL|300|NULL|NULL", "4|10|400|10|ann", "4|10|400|10|ann2", "5|40|500|NULL|NULL"}},
+		"left anti filtered":  {kapotv1.JoinType_JOIN_TYPE_LEFT_ANTI, big, []string{"1|10|100", "3|NULL|300", "5|40|500"}},
+		"right semi filtered": {kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI, big, []string{"10|ann", "10|ann2", "20|bob"}},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			tc, _ := newTC(t)
+			// Left-side outputs need every probe row in one partition.
+			right := customersCSV(t)
+			if c.jt == kapotv1.JoinType_JOIN_TYPE_LEFT || c.jt == kapotv1.JoinType_JOIN_TYPE_FULL || c.jt == kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI || c.jt == kapotv1.JoinType_JOIN_TYPE_LEFT_ANTI {
+				right = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_CoalescePartitions{CoalescePartitions: &kapotv1.CoalescePartitionsNode{Input: right}}}
+			}
+			for _, mode := range []kapotv1.JoinMode{kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT, kapotv1.JoinMode_JOIN_MODE_PARTITIONED} {
+				r := right
+				if mode == kapotv1.JoinMode_JOIN_MODE_PARTITIONED && r.GetCoalescePartitions() == nil {
+					r = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_CoalescePartitions{CoalescePartitions: &kapotv1.CoalescePartitionsNode{Input: r}}}
+				}
+				got := run(t, joinNode(ordersValues(), r, c.jt, mode, c.filter), tc)
+				if !slices.Equal(got, c.want) {
+					t.Fatalf("%v: got %q\nwant %q", mode, got, c.want)
+				}
+			}
+		})
+	}
+}
+
+func TestHashJoinRejects(t *testing.T) {
+	cases := map[string]*kapotv1.PhysicalPlanNode{
+		"collect-left left join over 2 probe partitions": joinNode(ordersValues(), customersCSV(t), kapotv1.JoinType_JOIN_TYPE_LEFT, kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT, nil),
+		"partition counts differ":                        joinNode(ordersValues(), customersCSV(t), kapotv1.JoinType_JOIN_TYPE_INNER, kapotv1.JoinMode_JOIN_MODE_PARTITIONED, nil),
+		"no mode":                                        joinNode(ordersValues(), customersCSV(t), kapotv1.JoinType_JOIN_TYPE_INNER, kapotv1.JoinMode_JOIN_MODE_UNSPECIFIED, nil),
+		"non-bool filter":                                joinNode(ordersValues(), customersCSV(t), kapotv1.JoinType_JOIN_TYPE_INNER, kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT, col("amt")),
+	}
+	mismatch := joinNode(ordersValues(), customersCSV(t), kapotv1.JoinType_JOIN_TYPE_INNER, kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT, nil)
+	mismatch.GetHashJoin().On[0].Right = col("name")
+	cases["key type mismatch"] = mismatch
+	for name, n := range cases {
+		if _, err := FromProto(n); err == nil {
+			t.Errorf("%s: accepted", name)
+		} else if name == "key type mismatch" && !strings.Contains(err.Error(), "cast") {
+			t.Errorf("%s: unhelpful error %v", name, err)
+		}
+	}
+}
