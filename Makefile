@@ -26,6 +26,7 @@ fuzz:
 	$(GO) test -run=^$$ -fuzz=FuzzDecodeIndex -fuzztime=30s ./shuffle
 	$(GO) test -run=^$$ -fuzz=FuzzParseTicket -fuzztime=30s ./flight
 	$(GO) test -run=^$$ -fuzz=FuzzDecodePlan -fuzztime=30s ./engine
+	$(GO) test -run=^$$ -fuzz=FuzzExpr -fuzztime=30s ./engine
 
 # Build, start a local cluster, run the example two-stage job, print the result.
 run: build

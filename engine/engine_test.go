@@ -6,11 +6,12 @@ import (
 	"slices"
 	"testing"
 
+	"os"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
-	"os"
 
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )

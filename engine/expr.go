@@ -49,7 +49,7 @@ func ExprFromProto(e *kapotv1.PhysicalExprNode, schema *arrow.Schema) (Expr, err
 		if err != nil {
 			return nil, err
 		}
-		return newBinaryExpr(l, x.Binary.GetOp(), r, schema)
+		return newBinaryExpr(l, x.Binary.GetOp(), r)
 	case *kapotv1.PhysicalExprNode_Not:
 		in, err := ExprFromProto(x.Not.GetExpr(), schema)
 		if err != nil {
@@ -58,7 +58,7 @@ func ExprFromProto(e *kapotv1.PhysicalExprNode, schema *arrow.Schema) (Expr, err
 		if in.DataType().ID() != arrow.BOOL {
 			return nil, fmt.Errorf("NOT of %s: operand must be boolean: %w", in.DataType(), ErrInvalidPlan)
 		}
-		return &funcExpr{name: "invert", args: []Expr{in}, typ: arrow.FixedWidthTypes.Boolean, display: "NOT"}, nil
+		return &funcExpr{name: "not", args: []Expr{in}, typ: arrow.FixedWidthTypes.Boolean, display: "NOT"}, nil
 	case *kapotv1.PhysicalExprNode_IsNull:
 		in, err := ExprFromProto(x.IsNull.GetExpr(), schema)
 		if err != nil {
@@ -81,10 +81,108 @@ func ExprFromProto(e *kapotv1.PhysicalExprNode, schema *arrow.Schema) (Expr, err
 		if !compute.CanCast(in.DataType(), t) {
 			return nil, fmt.Errorf("cast %s to %s: %w", in.DataType(), t, ErrNotSupported)
 		}
-		return &castExpr{in: in, to: t}, nil
+		return &castExpr{in: in, to: t, safe: x.Cast.GetSafe()}, nil
+	case *kapotv1.PhysicalExprNode_Negative:
+		in, err := ExprFromProto(x.Negative.GetExpr(), schema)
+		if err != nil {
+			return nil, err
+		}
+		return newNegativeExpr(in)
+	case *kapotv1.PhysicalExprNode_CaseWhen:
+		return caseFromProto(x.CaseWhen, schema)
+	case *kapotv1.PhysicalExprNode_InList:
+		in, err := ExprFromProto(x.InList.GetExpr(), schema)
+		if err != nil {
+			return nil, err
+		}
+		list, err := exprsFromProto(x.InList.GetList(), schema)
+		if err != nil {
+			return nil, err
+		}
+		return newInListExpr(in, list, x.InList.GetNegated())
+	case *kapotv1.PhysicalExprNode_Between:
+		args, err := exprsFromProto([]*kapotv1.PhysicalExprNode{x.Between.GetExpr(), x.Between.GetLow(), x.Between.GetHigh()}, schema)
+		if err != nil {
+			return nil, err
+		}
+		return newBetweenExpr(args[0], args[1], args[2], x.Between.GetNegated())
+	case *kapotv1.PhysicalExprNode_Like:
+		args, err := exprsFromProto([]*kapotv1.PhysicalExprNode{x.Like.GetExpr(), x.Like.GetPattern()}, schema)
+		if err != nil {
+			return nil, err
+		}
+		return newLikeExpr(args[0], x.Like, args[1])
+	case *kapotv1.PhysicalExprNode_Function:
+		args, err := exprsFromProto(x.Function.GetArgs(), schema)
+		if err != nil {
+			return nil, err
+		}
+		return bindFunction(x.Function.GetName(), args)
 	default:
 		return nil, fmt.Errorf("expression %T: %w", x, ErrNotSupported)
 	}
+}
+
+func exprsFromProto(es []*kapotv1.PhysicalExprNode, schema *arrow.Schema) ([]Expr, error) {
+	out := make([]Expr, len(es))
+	for i, e := range es {
+		var err error
+		if out[i], err = ExprFromProto(e, schema); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// caseFromProto binds CASE; with an operand each WHEN becomes operand = when.
+func caseFromProto(c *kapotv1.CaseExpr, schema *arrow.Schema) (Expr, error) {
+	if len(c.GetWhenThen()) == 0 {
+		return nil, fmt.Errorf("CASE without WHEN: %w", ErrInvalidPlan)
+	}
+	var operand Expr
+	if c.GetOperand() != nil {
+		var err error
+		if operand, err = ExprFromProto(c.GetOperand(), schema); err != nil {
+			return nil, err
+		}
+	}
+	out := &caseExpr{}
+	var results []Expr
+	for _, wt := range c.GetWhenThen() {
+		w, err := ExprFromProto(wt.GetWhen(), schema)
+		if err != nil {
+			return nil, err
+		}
+		if operand != nil {
+			if w, err = newBinaryExpr(operand, kapotv1.BinaryOp_BINARY_OP_EQ, w); err != nil {
+				return nil, fmt.Errorf("CASE: %w", err)
+			}
+		}
+		if w.DataType().ID() != arrow.BOOL {
+			return nil, fmt.Errorf("CASE WHEN %s is %s, not boolean: %w", w, w.DataType(), ErrInvalidPlan)
+		}
+		t, err := ExprFromProto(wt.GetThen(), schema)
+		if err != nil {
+			return nil, err
+		}
+		out.whens = append(out.whens, w)
+		out.thens = append(out.thens, t)
+		results = append(results, t)
+	}
+	if c.GetElseExpr() != nil {
+		e, err := ExprFromProto(c.GetElseExpr(), schema)
+		if err != nil {
+			return nil, err
+		}
+		out.els = e
+		results = append(results, e)
+	}
+	t, err := commonType(results)
+	if err != nil {
+		return nil, fmt.Errorf("CASE results: %w", err)
+	}
+	out.typ = t
+	return out, nil
 }
 
 func materialize(ctx context.Context, mem memory.Allocator, d compute.Datum, n int) (arrow.Array, error) {
@@ -175,6 +273,7 @@ type funcExpr struct {
 	args    []Expr
 	typ     arrow.DataType
 	display string
+	opts    compute.FunctionOptions
 }
 
 func (f *funcExpr) DataType() arrow.DataType { return f.typ }
@@ -204,7 +303,7 @@ func (f *funcExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 		}
 		args = append(args, d)
 	}
-	return compute.CallFunction(ctx, f.name, nil, args...)
+	return compute.CallFunction(ctx, f.name, f.opts, args...)
 }
 
 var binaryFuncs = map[kapotv1.BinaryOp]struct{ fn, display string }{
@@ -222,26 +321,32 @@ var binaryFuncs = map[kapotv1.BinaryOp]struct{ fn, display string }{
 	kapotv1.BinaryOp_BINARY_OP_DIV: {"divide", "/"},
 }
 
-func newBinaryExpr(l Expr, op kapotv1.BinaryOp, r Expr, schema *arrow.Schema) (Expr, error) {
+func newBinaryExpr(l Expr, op kapotv1.BinaryOp, r Expr) (Expr, error) {
+	if op == kapotv1.BinaryOp_BINARY_OP_MOD {
+		return newModExpr(l, r)
+	}
+	if e, err := dateArith(l, op, r); e != nil || err != nil {
+		return e, err
+	}
+	if e, err := decimalBinary(l, op, r); e != nil || err != nil {
+		return e, err
+	}
 	f, ok := binaryFuncs[op]
 	if !ok {
 		return nil, fmt.Errorf("binary operator %v: %w", op, ErrNotSupported)
 	}
-	e := &funcExpr{name: f.fn, args: []Expr{l, r}, display: f.display}
-	// Resolve the result type by evaluating over an empty batch: this also
-	// rejects operand types the kernel cannot take, at plan time.
-	empty := emptyBatch(schema)
-	defer empty.Release()
-	d, err := e.evalDatum(exec.WithAllocator(context.Background(), memory.DefaultAllocator), empty)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s %s (%s, %s): %w", l, f.display, r, l.DataType(), r.DataType(), errorsJoinNotSupported(err))
+	switch op {
+	case kapotv1.BinaryOp_BINARY_OP_AND, kapotv1.BinaryOp_BINARY_OP_OR:
+		if l.DataType().ID() != arrow.BOOL || r.DataType().ID() != arrow.BOOL {
+			return nil, fmt.Errorf("%s %s %s: operands must be boolean, got %s and %s: %w", l, f.display, r, l.DataType(), r.DataType(), ErrInvalidPlan)
+		}
 	}
-	e.typ = d.(compute.ArrayLikeDatum).Type()
-	d.Release()
+	e, err := bindArrowFunc(f.fn, f.display, []Expr{l, r}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s %s (%s, %s): %w", l, f.display, r, l.DataType(), r.DataType(), err)
+	}
 	return e, nil
 }
-
-func errorsJoinNotSupported(err error) error { return fmt.Errorf("%w: %v", ErrNotSupported, err) }
 
 func emptyBatch(schema *arrow.Schema) arrow.RecordBatch {
 	cols := make([]arrow.Array, schema.NumFields())
@@ -257,12 +362,18 @@ func emptyBatch(schema *arrow.Schema) arrow.RecordBatch {
 
 // castExpr converts its input to another type.
 type castExpr struct {
-	in Expr
-	to arrow.DataType
+	in   Expr
+	to   arrow.DataType
+	safe bool // TRY_CAST: null for values that do not convert
 }
 
 func (c *castExpr) DataType() arrow.DataType { return c.to }
-func (c *castExpr) String() string           { return fmt.Sprintf("CAST(%s AS %s)", c.in, c.to) }
+func (c *castExpr) String() string {
+	if c.safe {
+		return fmt.Sprintf("TRY_CAST(%s AS %s)", c.in, c.to)
+	}
+	return fmt.Sprintf("CAST(%s AS %s)", c.in, c.to)
+}
 func (c *castExpr) Eval(ctx context.Context, mem memory.Allocator, b arrow.RecordBatch) (arrow.Array, error) {
 	return evalArray(ctx, c, mem, b)
 }
@@ -272,6 +383,9 @@ func (c *castExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 		return nil, err
 	}
 	defer d.Release()
+	if c.safe {
+		return tryCast(ctx, d, c.to)
+	}
 	return compute.CastDatum(ctx, d, compute.SafeCastOptions(c.to))
 }
 
@@ -327,6 +441,12 @@ func ScalarFromProto(v *kapotv1.ScalarValue) (scalar.Scalar, error) {
 			return bad()
 		}
 		return scalar.MakeScalarParam(x.StringValue, t)
+	case *kapotv1.ScalarValue_IntervalValue:
+		if t.ID() != arrow.INTERVAL_MONTH_DAY_NANO {
+			return bad()
+		}
+		iv := x.IntervalValue
+		return scalar.NewMonthDayNanoIntervalScalar(arrow.MonthDayNanoInterval{Months: iv.GetMonths(), Days: iv.GetDays(), Nanoseconds: iv.GetNanos()}), nil
 	case *kapotv1.ScalarValue_DecimalUnscaled:
 		dt, ok := t.(*arrow.Decimal128Type)
 		if !ok {

@@ -332,7 +332,7 @@ func (o *hashJoinOp) probeBatch(ctx context.Context, b arrow.RecordBatch) (arrow
 				rows = append(rows, int32(r))
 			}
 		}
-		return takeRows(ectx, o.tc, b, rows)
+		return takeRows(ectx, o.tc.Mem, b, rows)
 	}
 	pairs, err := o.pairs(ectx, b, bi, pi, o.j.schema)
 	if err != nil {
@@ -355,7 +355,7 @@ func (o *hashJoinOp) probeBatch(ctx context.Context, b arrow.RecordBatch) (arrow
 	if len(miss) == 0 {
 		return pairs, nil
 	}
-	probeRows, err := takeRows(ectx, o.tc, b, miss)
+	probeRows, err := takeRows(ectx, o.tc.Mem, b, miss)
 	if err != nil {
 		pairs.Release()
 		return nil, err
@@ -373,12 +373,12 @@ func (o *hashJoinOp) pairs(ctx context.Context, probe arrow.RecordBatch, bi, pi 
 	if len(bi) == 0 {
 		return emptyBatch(schema), nil
 	}
-	l, err := takeRows(ctx, o.tc, o.build, bi)
+	l, err := takeRows(ctx, o.tc.Mem, o.build, bi)
 	if err != nil {
 		return nil, err
 	}
 	defer l.Release()
-	r, err := takeRows(ctx, o.tc, probe, pi)
+	r, err := takeRows(ctx, o.tc.Mem, probe, pi)
 	if err != nil {
 		return nil, err
 	}
@@ -425,7 +425,7 @@ func (o *hashJoinOp) unmatchedBuild(ctx context.Context) (arrow.RecordBatch, err
 		return nil, io.EOF
 	}
 	ectx := exec.WithAllocator(ctx, o.tc.Mem)
-	l, err := takeRows(ectx, o.tc, o.build, rows)
+	l, err := takeRows(ectx, o.tc.Mem, o.build, rows)
 	if err != nil {
 		return nil, err
 	}

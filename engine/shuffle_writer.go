@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/shuffle"
@@ -180,7 +181,7 @@ func (w *ShuffleWriter) route(ctx context.Context, fw *shuffle.FileWriter, b arr
 		if len(rowsOf) == rows {
 			return fw.Write(t, b)
 		}
-		sub, err := takeRows(ctx, tc, b, rowsOf)
+		sub, err := takeRows(ctx, tc.Mem, b, rowsOf)
 		if err != nil {
 			return err
 		}
@@ -193,8 +194,14 @@ func (w *ShuffleWriter) route(ctx context.Context, fw *shuffle.FileWriter, b arr
 	return nil
 }
 
-func takeRows(ctx context.Context, tc *TaskContext, b arrow.RecordBatch, rows []int32) (arrow.RecordBatch, error) {
-	ib := array.NewInt32Builder(tc.Mem)
+// takeRows returns the rows of b at the given indices, in order.
+func takeRows(ctx context.Context, mem memory.Allocator, b arrow.RecordBatch, rows []int32) (arrow.RecordBatch, error) {
+	if len(rows) == int(b.NumRows()) && isIdentity(rows) {
+		b.Retain()
+		return b, nil
+	}
+	ctx = exec.WithAllocator(ctx, mem)
+	ib := array.NewInt32Builder(mem)
 	ib.AppendValues(rows, nil)
 	indices := ib.NewArray()
 	ib.Release()
@@ -210,11 +217,20 @@ func takeRows(ctx context.Context, tc *TaskContext, b arrow.RecordBatch, rows []
 	for i, c := range b.Columns() {
 		t, err := compute.TakeArray(ctx, c, indices)
 		if err != nil {
-			return nil, fmt.Errorf("shuffle writer: take: %w", err)
+			return nil, fmt.Errorf("take rows: %w", err)
 		}
 		cols[i] = t
 	}
 	return array.NewRecordBatch(b.Schema(), cols, int64(len(rows))), nil
+}
+
+func isIdentity(rows []int32) bool {
+	for i, r := range rows {
+		if int(r) != i {
+			return false
+		}
+	}
+	return true
 }
 
 func shuffleValidate(jobID string) error {

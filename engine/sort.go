@@ -10,7 +10,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -132,7 +131,7 @@ func (o *sortOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
 		return nil, err
 	}
 	end := min(o.next+o.tc.batchSize(0), len(o.order))
-	b, err := takeRows(exec.WithAllocator(ctx, o.tc.Mem), o.tc, o.sorted, o.order[o.next:end])
+	b, err := takeRows(ctx, o.tc.Mem, o.sorted, o.order[o.next:end])
 	if err != nil {
 		return nil, fmt.Errorf("sort: %w", err)
 	}

@@ -47,6 +47,8 @@ const (
 	TypeId_TYPE_ID_TIMESTAMP_MICROS TypeId = 15
 	TypeId_TYPE_ID_NULL             TypeId = 16
 	TypeId_TYPE_ID_LARGE_UTF8       TypeId = 17
+	// An interval of months, days and nanoseconds (SQL INTERVAL literals).
+	TypeId_TYPE_ID_INTERVAL_MONTH_DAY_NANO TypeId = 18
 )
 
 // Enum value maps for TypeId.
@@ -70,26 +72,28 @@ var (
 		15: "TYPE_ID_TIMESTAMP_MICROS",
 		16: "TYPE_ID_NULL",
 		17: "TYPE_ID_LARGE_UTF8",
+		18: "TYPE_ID_INTERVAL_MONTH_DAY_NANO",
 	}
 	TypeId_value = map[string]int32{
-		"TYPE_ID_UNSPECIFIED":      0,
-		"TYPE_ID_BOOL":             1,
-		"TYPE_ID_INT8":             2,
-		"TYPE_ID_INT16":            3,
-		"TYPE_ID_INT32":            4,
-		"TYPE_ID_INT64":            5,
-		"TYPE_ID_UINT8":            6,
-		"TYPE_ID_UINT16":           7,
-		"TYPE_ID_UINT32":           8,
-		"TYPE_ID_UINT64":           9,
-		"TYPE_ID_FLOAT32":          10,
-		"TYPE_ID_FLOAT64":          11,
-		"TYPE_ID_UTF8":             12,
-		"TYPE_ID_DATE32":           13,
-		"TYPE_ID_DECIMAL128":       14,
-		"TYPE_ID_TIMESTAMP_MICROS": 15,
-		"TYPE_ID_NULL":             16,
-		"TYPE_ID_LARGE_UTF8":       17,
+		"TYPE_ID_UNSPECIFIED":             0,
+		"TYPE_ID_BOOL":                    1,
+		"TYPE_ID_INT8":                    2,
+		"TYPE_ID_INT16":                   3,
+		"TYPE_ID_INT32":                   4,
+		"TYPE_ID_INT64":                   5,
+		"TYPE_ID_UINT8":                   6,
+		"TYPE_ID_UINT16":                  7,
+		"TYPE_ID_UINT32":                  8,
+		"TYPE_ID_UINT64":                  9,
+		"TYPE_ID_FLOAT32":                 10,
+		"TYPE_ID_FLOAT64":                 11,
+		"TYPE_ID_UTF8":                    12,
+		"TYPE_ID_DATE32":                  13,
+		"TYPE_ID_DECIMAL128":              14,
+		"TYPE_ID_TIMESTAMP_MICROS":        15,
+		"TYPE_ID_NULL":                    16,
+		"TYPE_ID_LARGE_UTF8":              17,
+		"TYPE_ID_INTERVAL_MONTH_DAY_NANO": 18,
 	}
 )
 
@@ -374,6 +378,7 @@ const (
 	BinaryOp_BINARY_OP_SUB         BinaryOp = 10
 	BinaryOp_BINARY_OP_MUL         BinaryOp = 11
 	BinaryOp_BINARY_OP_DIV         BinaryOp = 12
+	BinaryOp_BINARY_OP_MOD         BinaryOp = 13
 )
 
 // Enum value maps for BinaryOp.
@@ -392,6 +397,7 @@ var (
 		10: "BINARY_OP_SUB",
 		11: "BINARY_OP_MUL",
 		12: "BINARY_OP_DIV",
+		13: "BINARY_OP_MOD",
 	}
 	BinaryOp_value = map[string]int32{
 		"BINARY_OP_UNSPECIFIED": 0,
@@ -407,6 +413,7 @@ var (
 		"BINARY_OP_SUB":         10,
 		"BINARY_OP_MUL":         11,
 		"BINARY_OP_DIV":         12,
+		"BINARY_OP_MOD":         13,
 	}
 )
 
@@ -2418,6 +2425,7 @@ type ScalarValue struct {
 	//	*ScalarValue_FloatValue
 	//	*ScalarValue_StringValue
 	//	*ScalarValue_DecimalUnscaled
+	//	*ScalarValue_IntervalValue
 	Value         isScalarValue_Value `protobuf_oneof:"value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2521,6 +2529,15 @@ func (x *ScalarValue) GetDecimalUnscaled() string {
 	return ""
 }
 
+func (x *ScalarValue) GetIntervalValue() *IntervalValue {
+	if x != nil {
+		if x, ok := x.Value.(*ScalarValue_IntervalValue); ok {
+			return x.IntervalValue
+		}
+	}
+	return nil
+}
+
 type isScalarValue_Value interface {
 	isScalarValue_Value()
 }
@@ -2550,6 +2567,10 @@ type ScalarValue_DecimalUnscaled struct {
 	DecimalUnscaled string `protobuf:"bytes,7,opt,name=decimal_unscaled,json=decimalUnscaled,proto3,oneof"`
 }
 
+type ScalarValue_IntervalValue struct {
+	IntervalValue *IntervalValue `protobuf:"bytes,8,opt,name=interval_value,json=intervalValue,proto3,oneof"`
+}
+
 func (*ScalarValue_BoolValue) isScalarValue_Value() {}
 
 func (*ScalarValue_IntValue) isScalarValue_Value() {}
@@ -2562,6 +2583,69 @@ func (*ScalarValue_StringValue) isScalarValue_Value() {}
 
 func (*ScalarValue_DecimalUnscaled) isScalarValue_Value() {}
 
+func (*ScalarValue_IntervalValue) isScalarValue_Value() {}
+
+// IntervalValue is a calendar interval; the parts add up.
+type IntervalValue struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Months        int32                  `protobuf:"varint,1,opt,name=months,proto3" json:"months,omitempty"`
+	Days          int32                  `protobuf:"varint,2,opt,name=days,proto3" json:"days,omitempty"`
+	Nanos         int64                  `protobuf:"varint,3,opt,name=nanos,proto3" json:"nanos,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IntervalValue) Reset() {
+	*x = IntervalValue{}
+	mi := &file_kapot_v1_plan_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IntervalValue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IntervalValue) ProtoMessage() {}
+
+func (x *IntervalValue) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_plan_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IntervalValue.ProtoReflect.Descriptor instead.
+func (*IntervalValue) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *IntervalValue) GetMonths() int32 {
+	if x != nil {
+		return x.Months
+	}
+	return 0
+}
+
+func (x *IntervalValue) GetDays() int32 {
+	if x != nil {
+		return x.Days
+	}
+	return 0
+}
+
+func (x *IntervalValue) GetNanos() int64 {
+	if x != nil {
+		return x.Nanos
+	}
+	return 0
+}
+
 // PhysicalExprNode is a scalar expression evaluated over a batch.
 type PhysicalExprNode struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2573,6 +2657,12 @@ type PhysicalExprNode struct {
 	//	*PhysicalExprNode_Not
 	//	*PhysicalExprNode_IsNull
 	//	*PhysicalExprNode_Cast
+	//	*PhysicalExprNode_Negative
+	//	*PhysicalExprNode_CaseWhen
+	//	*PhysicalExprNode_InList
+	//	*PhysicalExprNode_Between
+	//	*PhysicalExprNode_Like
+	//	*PhysicalExprNode_Function
 	Expr          isPhysicalExprNode_Expr `protobuf_oneof:"expr"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2580,7 +2670,7 @@ type PhysicalExprNode struct {
 
 func (x *PhysicalExprNode) Reset() {
 	*x = PhysicalExprNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[30]
+	mi := &file_kapot_v1_plan_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2592,7 +2682,7 @@ func (x *PhysicalExprNode) String() string {
 func (*PhysicalExprNode) ProtoMessage() {}
 
 func (x *PhysicalExprNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[30]
+	mi := &file_kapot_v1_plan_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2605,7 +2695,7 @@ func (x *PhysicalExprNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PhysicalExprNode.ProtoReflect.Descriptor instead.
 func (*PhysicalExprNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{30}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *PhysicalExprNode) GetExpr() isPhysicalExprNode_Expr {
@@ -2669,6 +2759,60 @@ func (x *PhysicalExprNode) GetCast() *CastExpr {
 	return nil
 }
 
+func (x *PhysicalExprNode) GetNegative() *NegativeExpr {
+	if x != nil {
+		if x, ok := x.Expr.(*PhysicalExprNode_Negative); ok {
+			return x.Negative
+		}
+	}
+	return nil
+}
+
+func (x *PhysicalExprNode) GetCaseWhen() *CaseExpr {
+	if x != nil {
+		if x, ok := x.Expr.(*PhysicalExprNode_CaseWhen); ok {
+			return x.CaseWhen
+		}
+	}
+	return nil
+}
+
+func (x *PhysicalExprNode) GetInList() *InListExpr {
+	if x != nil {
+		if x, ok := x.Expr.(*PhysicalExprNode_InList); ok {
+			return x.InList
+		}
+	}
+	return nil
+}
+
+func (x *PhysicalExprNode) GetBetween() *BetweenExpr {
+	if x != nil {
+		if x, ok := x.Expr.(*PhysicalExprNode_Between); ok {
+			return x.Between
+		}
+	}
+	return nil
+}
+
+func (x *PhysicalExprNode) GetLike() *LikeExpr {
+	if x != nil {
+		if x, ok := x.Expr.(*PhysicalExprNode_Like); ok {
+			return x.Like
+		}
+	}
+	return nil
+}
+
+func (x *PhysicalExprNode) GetFunction() *ScalarFunctionExpr {
+	if x != nil {
+		if x, ok := x.Expr.(*PhysicalExprNode_Function); ok {
+			return x.Function
+		}
+	}
+	return nil
+}
+
 type isPhysicalExprNode_Expr interface {
 	isPhysicalExprNode_Expr()
 }
@@ -2697,6 +2841,30 @@ type PhysicalExprNode_Cast struct {
 	Cast *CastExpr `protobuf:"bytes,6,opt,name=cast,proto3,oneof"`
 }
 
+type PhysicalExprNode_Negative struct {
+	Negative *NegativeExpr `protobuf:"bytes,7,opt,name=negative,proto3,oneof"`
+}
+
+type PhysicalExprNode_CaseWhen struct {
+	CaseWhen *CaseExpr `protobuf:"bytes,8,opt,name=case_when,json=caseWhen,proto3,oneof"`
+}
+
+type PhysicalExprNode_InList struct {
+	InList *InListExpr `protobuf:"bytes,9,opt,name=in_list,json=inList,proto3,oneof"`
+}
+
+type PhysicalExprNode_Between struct {
+	Between *BetweenExpr `protobuf:"bytes,10,opt,name=between,proto3,oneof"`
+}
+
+type PhysicalExprNode_Like struct {
+	Like *LikeExpr `protobuf:"bytes,11,opt,name=like,proto3,oneof"`
+}
+
+type PhysicalExprNode_Function struct {
+	Function *ScalarFunctionExpr `protobuf:"bytes,12,opt,name=function,proto3,oneof"`
+}
+
 func (*PhysicalExprNode_Column) isPhysicalExprNode_Expr() {}
 
 func (*PhysicalExprNode_Literal) isPhysicalExprNode_Expr() {}
@@ -2709,6 +2877,18 @@ func (*PhysicalExprNode_IsNull) isPhysicalExprNode_Expr() {}
 
 func (*PhysicalExprNode_Cast) isPhysicalExprNode_Expr() {}
 
+func (*PhysicalExprNode_Negative) isPhysicalExprNode_Expr() {}
+
+func (*PhysicalExprNode_CaseWhen) isPhysicalExprNode_Expr() {}
+
+func (*PhysicalExprNode_InList) isPhysicalExprNode_Expr() {}
+
+func (*PhysicalExprNode_Between) isPhysicalExprNode_Expr() {}
+
+func (*PhysicalExprNode_Like) isPhysicalExprNode_Expr() {}
+
+func (*PhysicalExprNode_Function) isPhysicalExprNode_Expr() {}
+
 // ColumnExpr refers to an input column by name, or by index when name is empty.
 type ColumnExpr struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2720,7 +2900,7 @@ type ColumnExpr struct {
 
 func (x *ColumnExpr) Reset() {
 	*x = ColumnExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[31]
+	mi := &file_kapot_v1_plan_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2732,7 +2912,7 @@ func (x *ColumnExpr) String() string {
 func (*ColumnExpr) ProtoMessage() {}
 
 func (x *ColumnExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[31]
+	mi := &file_kapot_v1_plan_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2745,7 +2925,7 @@ func (x *ColumnExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnExpr.ProtoReflect.Descriptor instead.
 func (*ColumnExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{31}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ColumnExpr) GetName() string {
@@ -2774,7 +2954,7 @@ type BinaryExpr struct {
 
 func (x *BinaryExpr) Reset() {
 	*x = BinaryExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[32]
+	mi := &file_kapot_v1_plan_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2786,7 +2966,7 @@ func (x *BinaryExpr) String() string {
 func (*BinaryExpr) ProtoMessage() {}
 
 func (x *BinaryExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[32]
+	mi := &file_kapot_v1_plan_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2799,7 +2979,7 @@ func (x *BinaryExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BinaryExpr.ProtoReflect.Descriptor instead.
 func (*BinaryExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{32}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *BinaryExpr) GetLeft() *PhysicalExprNode {
@@ -2833,7 +3013,7 @@ type NotExpr struct {
 
 func (x *NotExpr) Reset() {
 	*x = NotExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[33]
+	mi := &file_kapot_v1_plan_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2845,7 +3025,7 @@ func (x *NotExpr) String() string {
 func (*NotExpr) ProtoMessage() {}
 
 func (x *NotExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[33]
+	mi := &file_kapot_v1_plan_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2858,7 +3038,7 @@ func (x *NotExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotExpr.ProtoReflect.Descriptor instead.
 func (*NotExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{33}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *NotExpr) GetExpr() *PhysicalExprNode {
@@ -2879,7 +3059,7 @@ type IsNullExpr struct {
 
 func (x *IsNullExpr) Reset() {
 	*x = IsNullExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[34]
+	mi := &file_kapot_v1_plan_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2891,7 +3071,7 @@ func (x *IsNullExpr) String() string {
 func (*IsNullExpr) ProtoMessage() {}
 
 func (x *IsNullExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[34]
+	mi := &file_kapot_v1_plan_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2904,7 +3084,7 @@ func (x *IsNullExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IsNullExpr.ProtoReflect.Descriptor instead.
 func (*IsNullExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{34}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *IsNullExpr) GetExpr() *PhysicalExprNode {
@@ -2921,18 +3101,20 @@ func (x *IsNullExpr) GetNegated() bool {
 	return false
 }
 
-// CastExpr converts to another type.
+// CastExpr converts to another type. A value that does not convert is an
+// error, or null when safe is set (TRY_CAST).
 type CastExpr struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Expr          *PhysicalExprNode      `protobuf:"bytes,1,opt,name=expr,proto3" json:"expr,omitempty"`
 	Type          *DataType              `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	Safe          bool                   `protobuf:"varint,3,opt,name=safe,proto3" json:"safe,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CastExpr) Reset() {
 	*x = CastExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[35]
+	mi := &file_kapot_v1_plan_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2944,7 +3126,7 @@ func (x *CastExpr) String() string {
 func (*CastExpr) ProtoMessage() {}
 
 func (x *CastExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[35]
+	mi := &file_kapot_v1_plan_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2957,7 +3139,7 @@ func (x *CastExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CastExpr.ProtoReflect.Descriptor instead.
 func (*CastExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{35}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CastExpr) GetExpr() *PhysicalExprNode {
@@ -2970,6 +3152,440 @@ func (x *CastExpr) GetExpr() *PhysicalExprNode {
 func (x *CastExpr) GetType() *DataType {
 	if x != nil {
 		return x.Type
+	}
+	return nil
+}
+
+func (x *CastExpr) GetSafe() bool {
+	if x != nil {
+		return x.Safe
+	}
+	return false
+}
+
+// NegativeExpr is arithmetic negation.
+type NegativeExpr struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Expr          *PhysicalExprNode      `protobuf:"bytes,1,opt,name=expr,proto3" json:"expr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NegativeExpr) Reset() {
+	*x = NegativeExpr{}
+	mi := &file_kapot_v1_plan_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NegativeExpr) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NegativeExpr) ProtoMessage() {}
+
+func (x *NegativeExpr) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_plan_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NegativeExpr.ProtoReflect.Descriptor instead.
+func (*NegativeExpr) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *NegativeExpr) GetExpr() *PhysicalExprNode {
+	if x != nil {
+		return x.Expr
+	}
+	return nil
+}
+
+// WhenThen is one branch of a CASE.
+type WhenThen struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	When          *PhysicalExprNode      `protobuf:"bytes,1,opt,name=when,proto3" json:"when,omitempty"`
+	Then          *PhysicalExprNode      `protobuf:"bytes,2,opt,name=then,proto3" json:"then,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WhenThen) Reset() {
+	*x = WhenThen{}
+	mi := &file_kapot_v1_plan_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WhenThen) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WhenThen) ProtoMessage() {}
+
+func (x *WhenThen) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_plan_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WhenThen.ProtoReflect.Descriptor instead.
+func (*WhenThen) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *WhenThen) GetWhen() *PhysicalExprNode {
+	if x != nil {
+		return x.When
+	}
+	return nil
+}
+
+func (x *WhenThen) GetThen() *PhysicalExprNode {
+	if x != nil {
+		return x.Then
+	}
+	return nil
+}
+
+// CaseExpr is CASE [operand] WHEN … THEN … [ELSE …] END. With an operand,
+// a branch is taken when operand = when; without, when `when` is true. The
+// first branch taken wins; no branch and no else gives null. A branch is
+// evaluated only over the rows that take it.
+type CaseExpr struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Operand       *PhysicalExprNode      `protobuf:"bytes,1,opt,name=operand,proto3" json:"operand,omitempty"`
+	WhenThen      []*WhenThen            `protobuf:"bytes,2,rep,name=when_then,json=whenThen,proto3" json:"when_then,omitempty"`
+	ElseExpr      *PhysicalExprNode      `protobuf:"bytes,3,opt,name=else_expr,json=elseExpr,proto3" json:"else_expr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CaseExpr) Reset() {
+	*x = CaseExpr{}
+	mi := &file_kapot_v1_plan_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CaseExpr) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CaseExpr) ProtoMessage() {}
+
+func (x *CaseExpr) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_plan_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CaseExpr.ProtoReflect.Descriptor instead.
+func (*CaseExpr) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *CaseExpr) GetOperand() *PhysicalExprNode {
+	if x != nil {
+		return x.Operand
+	}
+	return nil
+}
+
+func (x *CaseExpr) GetWhenThen() []*WhenThen {
+	if x != nil {
+		return x.WhenThen
+	}
+	return nil
+}
+
+func (x *CaseExpr) GetElseExpr() *PhysicalExprNode {
+	if x != nil {
+		return x.ElseExpr
+	}
+	return nil
+}
+
+// InListExpr is expr [NOT] IN (list…) with SQL null semantics: no match and
+// a null in the list (or a null expr) gives null.
+type InListExpr struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Expr          *PhysicalExprNode      `protobuf:"bytes,1,opt,name=expr,proto3" json:"expr,omitempty"`
+	List          []*PhysicalExprNode    `protobuf:"bytes,2,rep,name=list,proto3" json:"list,omitempty"`
+	Negated       bool                   `protobuf:"varint,3,opt,name=negated,proto3" json:"negated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InListExpr) Reset() {
+	*x = InListExpr{}
+	mi := &file_kapot_v1_plan_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InListExpr) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InListExpr) ProtoMessage() {}
+
+func (x *InListExpr) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_plan_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InListExpr.ProtoReflect.Descriptor instead.
+func (*InListExpr) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *InListExpr) GetExpr() *PhysicalExprNode {
+	if x != nil {
+		return x.Expr
+	}
+	return nil
+}
+
+func (x *InListExpr) GetList() []*PhysicalExprNode {
+	if x != nil {
+		return x.List
+	}
+	return nil
+}
+
+func (x *InListExpr) GetNegated() bool {
+	if x != nil {
+		return x.Negated
+	}
+	return false
+}
+
+// BetweenExpr is expr [NOT] BETWEEN low AND high (bounds inclusive).
+type BetweenExpr struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Expr          *PhysicalExprNode      `protobuf:"bytes,1,opt,name=expr,proto3" json:"expr,omitempty"`
+	Low           *PhysicalExprNode      `protobuf:"bytes,2,opt,name=low,proto3" json:"low,omitempty"`
+	High          *PhysicalExprNode      `protobuf:"bytes,3,opt,name=high,proto3" json:"high,omitempty"`
+	Negated       bool                   `protobuf:"varint,4,opt,name=negated,proto3" json:"negated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BetweenExpr) Reset() {
+	*x = BetweenExpr{}
+	mi := &file_kapot_v1_plan_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BetweenExpr) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BetweenExpr) ProtoMessage() {}
+
+func (x *BetweenExpr) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_plan_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BetweenExpr.ProtoReflect.Descriptor instead.
+func (*BetweenExpr) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *BetweenExpr) GetExpr() *PhysicalExprNode {
+	if x != nil {
+		return x.Expr
+	}
+	return nil
+}
+
+func (x *BetweenExpr) GetLow() *PhysicalExprNode {
+	if x != nil {
+		return x.Low
+	}
+	return nil
+}
+
+func (x *BetweenExpr) GetHigh() *PhysicalExprNode {
+	if x != nil {
+		return x.High
+	}
+	return nil
+}
+
+func (x *BetweenExpr) GetNegated() bool {
+	if x != nil {
+		return x.Negated
+	}
+	return false
+}
+
+// LikeExpr is expr [NOT] LIKE|ILIKE pattern: % matches any run of
+// characters, _ one character, and the escape character (default backslash)
+// makes the next one literal.
+type LikeExpr struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Expr            *PhysicalExprNode      `protobuf:"bytes,1,opt,name=expr,proto3" json:"expr,omitempty"`
+	Pattern         *PhysicalExprNode      `protobuf:"bytes,2,opt,name=pattern,proto3" json:"pattern,omitempty"`
+	Negated         bool                   `protobuf:"varint,3,opt,name=negated,proto3" json:"negated,omitempty"`
+	CaseInsensitive bool                   `protobuf:"varint,4,opt,name=case_insensitive,json=caseInsensitive,proto3" json:"case_insensitive,omitempty"`
+	Escape          string                 `protobuf:"bytes,5,opt,name=escape,proto3" json:"escape,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *LikeExpr) Reset() {
+	*x = LikeExpr{}
+	mi := &file_kapot_v1_plan_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LikeExpr) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LikeExpr) ProtoMessage() {}
+
+func (x *LikeExpr) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_plan_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LikeExpr.ProtoReflect.Descriptor instead.
+func (*LikeExpr) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *LikeExpr) GetExpr() *PhysicalExprNode {
+	if x != nil {
+		return x.Expr
+	}
+	return nil
+}
+
+func (x *LikeExpr) GetPattern() *PhysicalExprNode {
+	if x != nil {
+		return x.Pattern
+	}
+	return nil
+}
+
+func (x *LikeExpr) GetNegated() bool {
+	if x != nil {
+		return x.Negated
+	}
+	return false
+}
+
+func (x *LikeExpr) GetCaseInsensitive() bool {
+	if x != nil {
+		return x.CaseInsensitive
+	}
+	return false
+}
+
+func (x *LikeExpr) GetEscape() string {
+	if x != nil {
+		return x.Escape
+	}
+	return ""
+}
+
+// ScalarFunctionExpr calls a function of the engine's registry by name
+// (substring, upper, lower, trim, length, concat, coalesce, abs, round,
+// date_part, …).
+type ScalarFunctionExpr struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Args          []*PhysicalExprNode    `protobuf:"bytes,2,rep,name=args,proto3" json:"args,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScalarFunctionExpr) Reset() {
+	*x = ScalarFunctionExpr{}
+	mi := &file_kapot_v1_plan_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScalarFunctionExpr) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScalarFunctionExpr) ProtoMessage() {}
+
+func (x *ScalarFunctionExpr) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_plan_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScalarFunctionExpr.ProtoReflect.Descriptor instead.
+func (*ScalarFunctionExpr) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *ScalarFunctionExpr) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ScalarFunctionExpr) GetArgs() []*PhysicalExprNode {
+	if x != nil {
+		return x.Args
 	}
 	return nil
 }
@@ -2989,7 +3605,7 @@ type PartitionLocation struct {
 
 func (x *PartitionLocation) Reset() {
 	*x = PartitionLocation{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[36]
+	mi := &file_kapot_v1_plan_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3001,7 +3617,7 @@ func (x *PartitionLocation) String() string {
 func (*PartitionLocation) ProtoMessage() {}
 
 func (x *PartitionLocation) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[36]
+	mi := &file_kapot_v1_plan_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3014,7 +3630,7 @@ func (x *PartitionLocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionLocation.ProtoReflect.Descriptor instead.
 func (*PartitionLocation) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{36}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *PartitionLocation) GetJobId() string {
@@ -3072,7 +3688,7 @@ type ExecutorMetadata struct {
 
 func (x *ExecutorMetadata) Reset() {
 	*x = ExecutorMetadata{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[37]
+	mi := &file_kapot_v1_plan_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3084,7 +3700,7 @@ func (x *ExecutorMetadata) String() string {
 func (*ExecutorMetadata) ProtoMessage() {}
 
 func (x *ExecutorMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[37]
+	mi := &file_kapot_v1_plan_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3097,7 +3713,7 @@ func (x *ExecutorMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorMetadata.ProtoReflect.Descriptor instead.
 func (*ExecutorMetadata) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{37}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ExecutorMetadata) GetId() string {
@@ -3140,7 +3756,7 @@ type PartitionStats struct {
 
 func (x *PartitionStats) Reset() {
 	*x = PartitionStats{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[38]
+	mi := &file_kapot_v1_plan_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3152,7 +3768,7 @@ func (x *PartitionStats) String() string {
 func (*PartitionStats) ProtoMessage() {}
 
 func (x *PartitionStats) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[38]
+	mi := &file_kapot_v1_plan_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3165,7 +3781,7 @@ func (x *PartitionStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionStats.ProtoReflect.Descriptor instead.
 func (*PartitionStats) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{38}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *PartitionStats) GetNumRows() int64 {
@@ -3340,7 +3956,7 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x06schema\x18\x01 \x01(\v2\x10.kapot.v1.SchemaR\x06schema\x12'\n" +
 	"\x04rows\x18\x02 \x03(\v2\x13.kapot.v1.ValuesRowR\x04rows\":\n" +
 	"\tValuesRow\x12-\n" +
-	"\x06values\x18\x01 \x03(\v2\x15.kapot.v1.ScalarValueR\x06values\"\x94\x02\n" +
+	"\x06values\x18\x01 \x03(\v2\x15.kapot.v1.ScalarValueR\x06values\"\xd6\x02\n" +
 	"\vScalarValue\x12&\n" +
 	"\x04type\x18\x01 \x01(\v2\x12.kapot.v1.DataTypeR\x04type\x12\x1f\n" +
 	"\n" +
@@ -3351,15 +3967,27 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\vfloat_value\x18\x05 \x01(\x01H\x00R\n" +
 	"floatValue\x12#\n" +
 	"\fstring_value\x18\x06 \x01(\tH\x00R\vstringValue\x12+\n" +
-	"\x10decimal_unscaled\x18\a \x01(\tH\x00R\x0fdecimalUnscaledB\a\n" +
-	"\x05value\"\xaf\x02\n" +
+	"\x10decimal_unscaled\x18\a \x01(\tH\x00R\x0fdecimalUnscaled\x12@\n" +
+	"\x0einterval_value\x18\b \x01(\v2\x17.kapot.v1.IntervalValueH\x00R\rintervalValueB\a\n" +
+	"\x05value\"Q\n" +
+	"\rIntervalValue\x12\x16\n" +
+	"\x06months\x18\x01 \x01(\x05R\x06months\x12\x12\n" +
+	"\x04days\x18\x02 \x01(\x05R\x04days\x12\x14\n" +
+	"\x05nanos\x18\x03 \x01(\x03R\x05nanos\"\xe2\x04\n" +
 	"\x10PhysicalExprNode\x12.\n" +
 	"\x06column\x18\x01 \x01(\v2\x14.kapot.v1.ColumnExprH\x00R\x06column\x121\n" +
 	"\aliteral\x18\x02 \x01(\v2\x15.kapot.v1.ScalarValueH\x00R\aliteral\x12.\n" +
 	"\x06binary\x18\x03 \x01(\v2\x14.kapot.v1.BinaryExprH\x00R\x06binary\x12%\n" +
 	"\x03not\x18\x04 \x01(\v2\x11.kapot.v1.NotExprH\x00R\x03not\x12/\n" +
 	"\ais_null\x18\x05 \x01(\v2\x14.kapot.v1.IsNullExprH\x00R\x06isNull\x12(\n" +
-	"\x04cast\x18\x06 \x01(\v2\x12.kapot.v1.CastExprH\x00R\x04castB\x06\n" +
+	"\x04cast\x18\x06 \x01(\v2\x12.kapot.v1.CastExprH\x00R\x04cast\x124\n" +
+	"\bnegative\x18\a \x01(\v2\x16.kapot.v1.NegativeExprH\x00R\bnegative\x121\n" +
+	"\tcase_when\x18\b \x01(\v2\x12.kapot.v1.CaseExprH\x00R\bcaseWhen\x12/\n" +
+	"\ain_list\x18\t \x01(\v2\x14.kapot.v1.InListExprH\x00R\x06inList\x121\n" +
+	"\abetween\x18\n" +
+	" \x01(\v2\x15.kapot.v1.BetweenExprH\x00R\abetween\x12(\n" +
+	"\x04like\x18\v \x01(\v2\x12.kapot.v1.LikeExprH\x00R\x04like\x12:\n" +
+	"\bfunction\x18\f \x01(\v2\x1c.kapot.v1.ScalarFunctionExprH\x00R\bfunctionB\x06\n" +
 	"\x04expr\"6\n" +
 	"\n" +
 	"ColumnExpr\x12\x12\n" +
@@ -3375,10 +4003,39 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\n" +
 	"IsNullExpr\x12.\n" +
 	"\x04expr\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x04expr\x12\x18\n" +
-	"\anegated\x18\x02 \x01(\bR\anegated\"b\n" +
+	"\anegated\x18\x02 \x01(\bR\anegated\"v\n" +
 	"\bCastExpr\x12.\n" +
 	"\x04expr\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x04expr\x12&\n" +
-	"\x04type\x18\x02 \x01(\v2\x12.kapot.v1.DataTypeR\x04type\"\xfd\x01\n" +
+	"\x04type\x18\x02 \x01(\v2\x12.kapot.v1.DataTypeR\x04type\x12\x12\n" +
+	"\x04safe\x18\x03 \x01(\bR\x04safe\">\n" +
+	"\fNegativeExpr\x12.\n" +
+	"\x04expr\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x04expr\"j\n" +
+	"\bWhenThen\x12.\n" +
+	"\x04when\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x04when\x12.\n" +
+	"\x04then\x18\x02 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x04then\"\xaa\x01\n" +
+	"\bCaseExpr\x124\n" +
+	"\aoperand\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\aoperand\x12/\n" +
+	"\twhen_then\x18\x02 \x03(\v2\x12.kapot.v1.WhenThenR\bwhenThen\x127\n" +
+	"\telse_expr\x18\x03 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\belseExpr\"\x86\x01\n" +
+	"\n" +
+	"InListExpr\x12.\n" +
+	"\x04expr\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x04expr\x12.\n" +
+	"\x04list\x18\x02 \x03(\v2\x1a.kapot.v1.PhysicalExprNodeR\x04list\x12\x18\n" +
+	"\anegated\x18\x03 \x01(\bR\anegated\"\xb5\x01\n" +
+	"\vBetweenExpr\x12.\n" +
+	"\x04expr\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x04expr\x12,\n" +
+	"\x03low\x18\x02 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x03low\x12.\n" +
+	"\x04high\x18\x03 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x04high\x12\x18\n" +
+	"\anegated\x18\x04 \x01(\bR\anegated\"\xcd\x01\n" +
+	"\bLikeExpr\x12.\n" +
+	"\x04expr\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x04expr\x124\n" +
+	"\apattern\x18\x02 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\apattern\x12\x18\n" +
+	"\anegated\x18\x03 \x01(\bR\anegated\x12)\n" +
+	"\x10case_insensitive\x18\x04 \x01(\bR\x0fcaseInsensitive\x12\x16\n" +
+	"\x06escape\x18\x05 \x01(\tR\x06escape\"X\n" +
+	"\x12ScalarFunctionExpr\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12.\n" +
+	"\x04args\x18\x02 \x03(\v2\x1a.kapot.v1.PhysicalExprNodeR\x04args\"\xfd\x01\n" +
 	"\x11PartitionLocation\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x19\n" +
 	"\bstage_id\x18\x02 \x01(\rR\astageId\x12#\n" +
@@ -3396,7 +4053,7 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\bnum_rows\x18\x01 \x01(\x03R\anumRows\x12\x1f\n" +
 	"\vnum_batches\x18\x02 \x01(\x03R\n" +
 	"numBatches\x12\x1b\n" +
-	"\tnum_bytes\x18\x03 \x01(\x03R\bnumBytes*\xfd\x02\n" +
+	"\tnum_bytes\x18\x03 \x01(\x03R\bnumBytes*\xa2\x03\n" +
 	"\x06TypeId\x12\x17\n" +
 	"\x13TYPE_ID_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fTYPE_ID_BOOL\x10\x01\x12\x10\n" +
@@ -3416,7 +4073,8 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x12TYPE_ID_DECIMAL128\x10\x0e\x12\x1c\n" +
 	"\x18TYPE_ID_TIMESTAMP_MICROS\x10\x0f\x12\x10\n" +
 	"\fTYPE_ID_NULL\x10\x10\x12\x16\n" +
-	"\x12TYPE_ID_LARGE_UTF8\x10\x11*\xdd\x01\n" +
+	"\x12TYPE_ID_LARGE_UTF8\x10\x11\x12#\n" +
+	"\x1fTYPE_ID_INTERVAL_MONTH_DAY_NANO\x10\x12*\xdd\x01\n" +
 	"\bJoinType\x12\x19\n" +
 	"\x15JOIN_TYPE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fJOIN_TYPE_INNER\x10\x01\x12\x12\n" +
@@ -3442,7 +4100,7 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x16AGGREGATE_FUNCTION_SUM\x10\x02\x12\x1a\n" +
 	"\x16AGGREGATE_FUNCTION_MIN\x10\x03\x12\x1a\n" +
 	"\x16AGGREGATE_FUNCTION_MAX\x10\x04\x12\x1a\n" +
-	"\x16AGGREGATE_FUNCTION_AVG\x10\x05*\x85\x02\n" +
+	"\x16AGGREGATE_FUNCTION_AVG\x10\x05*\x98\x02\n" +
 	"\bBinaryOp\x12\x19\n" +
 	"\x15BINARY_OP_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fBINARY_OP_EQ\x10\x01\x12\x11\n" +
@@ -3457,7 +4115,8 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\rBINARY_OP_SUB\x10\n" +
 	"\x12\x11\n" +
 	"\rBINARY_OP_MUL\x10\v\x12\x11\n" +
-	"\rBINARY_OP_DIV\x10\fB2Z0github.com/kapot-go/kapot/proto/kapot/v1;kapotv1b\x06proto3"
+	"\rBINARY_OP_DIV\x10\f\x12\x11\n" +
+	"\rBINARY_OP_MOD\x10\rB2Z0github.com/kapot-go/kapot/proto/kapot/v1;kapotv1b\x06proto3"
 
 var (
 	file_kapot_v1_plan_proto_rawDescOnce sync.Once
@@ -3472,7 +4131,7 @@ func file_kapot_v1_plan_proto_rawDescGZIP() []byte {
 }
 
 var file_kapot_v1_plan_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_kapot_v1_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_kapot_v1_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_kapot_v1_plan_proto_goTypes = []any{
 	(TypeId)(0),                    // 0: kapot.v1.TypeId
 	(JoinType)(0),                  // 1: kapot.v1.JoinType
@@ -3510,15 +4169,23 @@ var file_kapot_v1_plan_proto_goTypes = []any{
 	(*ValuesNode)(nil),             // 33: kapot.v1.ValuesNode
 	(*ValuesRow)(nil),              // 34: kapot.v1.ValuesRow
 	(*ScalarValue)(nil),            // 35: kapot.v1.ScalarValue
-	(*PhysicalExprNode)(nil),       // 36: kapot.v1.PhysicalExprNode
-	(*ColumnExpr)(nil),             // 37: kapot.v1.ColumnExpr
-	(*BinaryExpr)(nil),             // 38: kapot.v1.BinaryExpr
-	(*NotExpr)(nil),                // 39: kapot.v1.NotExpr
-	(*IsNullExpr)(nil),             // 40: kapot.v1.IsNullExpr
-	(*CastExpr)(nil),               // 41: kapot.v1.CastExpr
-	(*PartitionLocation)(nil),      // 42: kapot.v1.PartitionLocation
-	(*ExecutorMetadata)(nil),       // 43: kapot.v1.ExecutorMetadata
-	(*PartitionStats)(nil),         // 44: kapot.v1.PartitionStats
+	(*IntervalValue)(nil),          // 36: kapot.v1.IntervalValue
+	(*PhysicalExprNode)(nil),       // 37: kapot.v1.PhysicalExprNode
+	(*ColumnExpr)(nil),             // 38: kapot.v1.ColumnExpr
+	(*BinaryExpr)(nil),             // 39: kapot.v1.BinaryExpr
+	(*NotExpr)(nil),                // 40: kapot.v1.NotExpr
+	(*IsNullExpr)(nil),             // 41: kapot.v1.IsNullExpr
+	(*CastExpr)(nil),               // 42: kapot.v1.CastExpr
+	(*NegativeExpr)(nil),           // 43: kapot.v1.NegativeExpr
+	(*WhenThen)(nil),               // 44: kapot.v1.WhenThen
+	(*CaseExpr)(nil),               // 45: kapot.v1.CaseExpr
+	(*InListExpr)(nil),             // 46: kapot.v1.InListExpr
+	(*BetweenExpr)(nil),            // 47: kapot.v1.BetweenExpr
+	(*LikeExpr)(nil),               // 48: kapot.v1.LikeExpr
+	(*ScalarFunctionExpr)(nil),     // 49: kapot.v1.ScalarFunctionExpr
+	(*PartitionLocation)(nil),      // 50: kapot.v1.PartitionLocation
+	(*ExecutorMetadata)(nil),       // 51: kapot.v1.ExecutorMetadata
+	(*PartitionStats)(nil),         // 52: kapot.v1.PartitionStats
 }
 var file_kapot_v1_plan_proto_depIdxs = []int32{
 	0,  // 0: kapot.v1.DataType.id:type_name -> kapot.v1.TypeId
@@ -3544,32 +4211,32 @@ var file_kapot_v1_plan_proto_depIdxs = []int32{
 	8,  // 20: kapot.v1.CsvScanNode.schema:type_name -> kapot.v1.Schema
 	10, // 21: kapot.v1.IpcScanNode.file_groups:type_name -> kapot.v1.FileGroup
 	9,  // 22: kapot.v1.ProjectionNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	36, // 23: kapot.v1.ProjectionNode.exprs:type_name -> kapot.v1.PhysicalExprNode
+	37, // 23: kapot.v1.ProjectionNode.exprs:type_name -> kapot.v1.PhysicalExprNode
 	9,  // 24: kapot.v1.FilterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	36, // 25: kapot.v1.FilterNode.predicate:type_name -> kapot.v1.PhysicalExprNode
+	37, // 25: kapot.v1.FilterNode.predicate:type_name -> kapot.v1.PhysicalExprNode
 	9,  // 26: kapot.v1.LimitNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	36, // 27: kapot.v1.SortExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
+	37, // 27: kapot.v1.SortExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
 	9,  // 28: kapot.v1.SortNode.input:type_name -> kapot.v1.PhysicalPlanNode
 	17, // 29: kapot.v1.SortNode.exprs:type_name -> kapot.v1.SortExprNode
-	36, // 30: kapot.v1.JoinOn.left:type_name -> kapot.v1.PhysicalExprNode
-	36, // 31: kapot.v1.JoinOn.right:type_name -> kapot.v1.PhysicalExprNode
+	37, // 30: kapot.v1.JoinOn.left:type_name -> kapot.v1.PhysicalExprNode
+	37, // 31: kapot.v1.JoinOn.right:type_name -> kapot.v1.PhysicalExprNode
 	9,  // 32: kapot.v1.HashJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
 	9,  // 33: kapot.v1.HashJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
 	19, // 34: kapot.v1.HashJoinNode.on:type_name -> kapot.v1.JoinOn
 	1,  // 35: kapot.v1.HashJoinNode.join_type:type_name -> kapot.v1.JoinType
 	2,  // 36: kapot.v1.HashJoinNode.mode:type_name -> kapot.v1.JoinMode
-	36, // 37: kapot.v1.HashJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
+	37, // 37: kapot.v1.HashJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
 	4,  // 38: kapot.v1.AggregateExprNode.func:type_name -> kapot.v1.AggregateFunction
-	36, // 39: kapot.v1.AggregateExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
+	37, // 39: kapot.v1.AggregateExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
 	9,  // 40: kapot.v1.HashAggregateNode.input:type_name -> kapot.v1.PhysicalPlanNode
 	3,  // 41: kapot.v1.HashAggregateNode.mode:type_name -> kapot.v1.AggregateMode
-	36, // 42: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
+	37, // 42: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
 	21, // 43: kapot.v1.HashAggregateNode.aggregates:type_name -> kapot.v1.AggregateExprNode
 	9,  // 44: kapot.v1.CoalescePartitionsNode.input:type_name -> kapot.v1.PhysicalPlanNode
 	25, // 45: kapot.v1.Partitioning.hash:type_name -> kapot.v1.HashPartitioning
 	26, // 46: kapot.v1.Partitioning.single:type_name -> kapot.v1.SinglePartitioning
 	27, // 47: kapot.v1.Partitioning.round_robin:type_name -> kapot.v1.RoundRobinPartitioning
-	36, // 48: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
+	37, // 48: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
 	9,  // 49: kapot.v1.ExchangeNode.input:type_name -> kapot.v1.PhysicalPlanNode
 	24, // 50: kapot.v1.ExchangeNode.partitioning:type_name -> kapot.v1.Partitioning
 	9,  // 51: kapot.v1.ShuffleWriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
@@ -3577,31 +4244,52 @@ var file_kapot_v1_plan_proto_depIdxs = []int32{
 	8,  // 53: kapot.v1.UnresolvedShuffleNode.schema:type_name -> kapot.v1.Schema
 	8,  // 54: kapot.v1.ShuffleReaderNode.schema:type_name -> kapot.v1.Schema
 	32, // 55: kapot.v1.ShuffleReaderNode.partitions:type_name -> kapot.v1.ShuffleReaderPartition
-	42, // 56: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
+	50, // 56: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
 	8,  // 57: kapot.v1.ValuesNode.schema:type_name -> kapot.v1.Schema
 	34, // 58: kapot.v1.ValuesNode.rows:type_name -> kapot.v1.ValuesRow
 	35, // 59: kapot.v1.ValuesRow.values:type_name -> kapot.v1.ScalarValue
 	6,  // 60: kapot.v1.ScalarValue.type:type_name -> kapot.v1.DataType
-	37, // 61: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
-	35, // 62: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
-	38, // 63: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
-	39, // 64: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
-	40, // 65: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
-	41, // 66: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
-	36, // 67: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
-	5,  // 68: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
-	36, // 69: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
-	36, // 70: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	36, // 71: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	36, // 72: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	6,  // 73: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
-	43, // 74: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
-	44, // 75: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
-	76, // [76:76] is the sub-list for method output_type
-	76, // [76:76] is the sub-list for method input_type
-	76, // [76:76] is the sub-list for extension type_name
-	76, // [76:76] is the sub-list for extension extendee
-	0,  // [0:76] is the sub-list for field type_name
+	36, // 61: kapot.v1.ScalarValue.interval_value:type_name -> kapot.v1.IntervalValue
+	38, // 62: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
+	35, // 63: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
+	39, // 64: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
+	40, // 65: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
+	41, // 66: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
+	42, // 67: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
+	43, // 68: kapot.v1.PhysicalExprNode.negative:type_name -> kapot.v1.NegativeExpr
+	45, // 69: kapot.v1.PhysicalExprNode.case_when:type_name -> kapot.v1.CaseExpr
+	46, // 70: kapot.v1.PhysicalExprNode.in_list:type_name -> kapot.v1.InListExpr
+	47, // 71: kapot.v1.PhysicalExprNode.between:type_name -> kapot.v1.BetweenExpr
+	48, // 72: kapot.v1.PhysicalExprNode.like:type_name -> kapot.v1.LikeExpr
+	49, // 73: kapot.v1.PhysicalExprNode.function:type_name -> kapot.v1.ScalarFunctionExpr
+	37, // 74: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
+	5,  // 75: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
+	37, // 76: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
+	37, // 77: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	37, // 78: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	37, // 79: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	6,  // 80: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
+	37, // 81: kapot.v1.NegativeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	37, // 82: kapot.v1.WhenThen.when:type_name -> kapot.v1.PhysicalExprNode
+	37, // 83: kapot.v1.WhenThen.then:type_name -> kapot.v1.PhysicalExprNode
+	37, // 84: kapot.v1.CaseExpr.operand:type_name -> kapot.v1.PhysicalExprNode
+	44, // 85: kapot.v1.CaseExpr.when_then:type_name -> kapot.v1.WhenThen
+	37, // 86: kapot.v1.CaseExpr.else_expr:type_name -> kapot.v1.PhysicalExprNode
+	37, // 87: kapot.v1.InListExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	37, // 88: kapot.v1.InListExpr.list:type_name -> kapot.v1.PhysicalExprNode
+	37, // 89: kapot.v1.BetweenExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	37, // 90: kapot.v1.BetweenExpr.low:type_name -> kapot.v1.PhysicalExprNode
+	37, // 91: kapot.v1.BetweenExpr.high:type_name -> kapot.v1.PhysicalExprNode
+	37, // 92: kapot.v1.LikeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	37, // 93: kapot.v1.LikeExpr.pattern:type_name -> kapot.v1.PhysicalExprNode
+	37, // 94: kapot.v1.ScalarFunctionExpr.args:type_name -> kapot.v1.PhysicalExprNode
+	51, // 95: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
+	52, // 96: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
+	97, // [97:97] is the sub-list for method output_type
+	97, // [97:97] is the sub-list for method input_type
+	97, // [97:97] is the sub-list for extension type_name
+	97, // [97:97] is the sub-list for extension extendee
+	0,  // [0:97] is the sub-list for field type_name
 }
 
 func init() { file_kapot_v1_plan_proto_init() }
@@ -3639,14 +4327,21 @@ func file_kapot_v1_plan_proto_init() {
 		(*ScalarValue_FloatValue)(nil),
 		(*ScalarValue_StringValue)(nil),
 		(*ScalarValue_DecimalUnscaled)(nil),
+		(*ScalarValue_IntervalValue)(nil),
 	}
-	file_kapot_v1_plan_proto_msgTypes[30].OneofWrappers = []any{
+	file_kapot_v1_plan_proto_msgTypes[31].OneofWrappers = []any{
 		(*PhysicalExprNode_Column)(nil),
 		(*PhysicalExprNode_Literal)(nil),
 		(*PhysicalExprNode_Binary)(nil),
 		(*PhysicalExprNode_Not)(nil),
 		(*PhysicalExprNode_IsNull)(nil),
 		(*PhysicalExprNode_Cast)(nil),
+		(*PhysicalExprNode_Negative)(nil),
+		(*PhysicalExprNode_CaseWhen)(nil),
+		(*PhysicalExprNode_InList)(nil),
+		(*PhysicalExprNode_Between)(nil),
+		(*PhysicalExprNode_Like)(nil),
+		(*PhysicalExprNode_Function)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3654,7 +4349,7 @@ func file_kapot_v1_plan_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kapot_v1_plan_proto_rawDesc), len(file_kapot_v1_plan_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   39,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,286 @@
+package engine
+
+import (
+	"fmt"
+	"math/big"
+	"math/bits"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// maxDecimalPrecision is the widest decimal128.
+const maxDecimalPrecision = 38
+
+// minDivisionScale is the smallest scale a decimal quotient keeps.
+const minDivisionScale = 6
+
+// decimalOperand returns the decimal type an arithmetic operand takes: a
+// decimal is itself, an integer becomes decimal(digits, 0).
+func decimalOperand(t arrow.DataType) (*arrow.Decimal128Type, bool) {
+	switch t.ID() {
+	case arrow.DECIMAL128:
+		return t.(*arrow.Decimal128Type), true
+	case arrow.INT8, arrow.UINT8:
+		return &arrow.Decimal128Type{Precision: 3}, true
+	case arrow.INT16, arrow.UINT16:
+		return &arrow.Decimal128Type{Precision: 5}, true
+	case arrow.INT32, arrow.UINT32:
+		return &arrow.Decimal128Type{Precision: 10}, true
+	case arrow.INT64:
+		return &arrow.Decimal128Type{Precision: 19}, true
+	case arrow.UINT64:
+		return &arrow.Decimal128Type{Precision: 20}, true
+	}
+	return nil, false
+}
+
+// decimalResultType is the type of l op r over decimals, following the rules
+// SQL engines share (Spark, DataFusion): sums keep the larger scale and grow
+// by one digit, products add scales, quotients keep at least six fractional
+// digits. Precision is capped at 38; a quotient then gives up scale (down to
+// six) to keep its integer digits.
+func decimalResultType(op kapotv1.BinaryOp, l, r *arrow.Decimal128Type) (*arrow.Decimal128Type, error) {
+	p1, s1, p2, s2 := l.Precision, l.Scale, r.Precision, r.Scale
+	var p, s int32
+	switch op {
+	case kapotv1.BinaryOp_BINARY_OP_ADD, kapotv1.BinaryOp_BINARY_OP_SUB:
+		s = max(s1, s2)
+		p = max(p1-s1, p2-s2) + s + 1
+	case kapotv1.BinaryOp_BINARY_OP_MUL:
+		s = s1 + s2
+		p = p1 + p2 + 1
+	case kapotv1.BinaryOp_BINARY_OP_DIV:
+		s = max(minDivisionScale, s1+p2+1)
+		p = p1 - s1 + s2 + s
+		if p > maxDecimalPrecision {
+			intDigits := p - s
+			s = max(min(s, minDivisionScale), maxDecimalPrecision-intDigits)
+		}
+	default:
+		return nil, fmt.Errorf("decimal %v: %w", op, ErrNotSupported)
+	}
+	if s > maxDecimalPrecision {
+		return nil, fmt.Errorf("decimal(%d,%d) %v decimal(%d,%d): result scale %d exceeds 38: %w", p1, s1, op, p2, s2, s, ErrNotSupported)
+	}
+	return &arrow.Decimal128Type{Precision: min(p, maxDecimalPrecision), Scale: s}, nil
+}
+
+var pow10 = func() [39]decimal128.Num {
+	var out [39]decimal128.Num
+	v := new(big.Int).SetInt64(1)
+	for i := range out {
+		out[i] = decimal128.FromBigInt(v)
+		v.Mul(v, big.NewInt(10))
+	}
+	return out
+}()
+
+// decimalValues reads arr (a decimal or an integer array) as unscaled
+// decimal128 values at arr's own scale.
+func decimalValues(arr arrow.Array) ([]decimal128.Num, error) {
+	n := arr.Len()
+	out := make([]decimal128.Num, n)
+	switch a := arr.(type) {
+	case *array.Decimal128:
+		for i := 0; i < n; i++ {
+			out[i] = a.Value(i)
+		}
+	case *array.Int8:
+		for i, v := range a.Int8Values() {
+			out[i] = decimal128.FromI64(int64(v))
+		}
+	case *array.Int16:
+		for i, v := range a.Int16Values() {
+			out[i] = decimal128.FromI64(int64(v))
+		}
+	case *array.Int32:
+		for i, v := range a.Int32Values() {
+			out[i] = decimal128.FromI64(int64(v))
+		}
+	case *array.Int64:
+		for i, v := range a.Int64Values() {
+			out[i] = decimal128.FromI64(v)
+		}
+	case *array.Uint8:
+		for i, v := range a.Uint8Values() {
+			out[i] = decimal128.FromU64(uint64(v))
+		}
+	case *array.Uint16:
+		for i, v := range a.Uint16Values() {
+			out[i] = decimal128.FromU64(uint64(v))
+		}
+	case *array.Uint32:
+		for i, v := range a.Uint32Values() {
+			out[i] = decimal128.FromU64(uint64(v))
+		}
+	case *array.Uint64:
+		for i, v := range a.Uint64Values() {
+			out[i] = decimal128.FromU64(v)
+		}
+	default:
+		return nil, fmt.Errorf("decimal operand %s: %w", arr.DataType(), ErrNotSupported)
+	}
+	return out, nil
+}
+
+// scaleUp multiplies v by 10^k in place; k is at most 38.
+func scaleUp(v []decimal128.Num, k int32) {
+	if k == 0 {
+		return
+	}
+	m := pow10[k]
+	for i := range v {
+		v[i] = v[i].Mul(m)
+	}
+}
+
+// decimalArith computes l op r elementwise into a decimal array of type rt.
+// Operands are decimals or integers with the types lt and rtIn describe.
+func decimalArith(mem memory.Allocator, op kapotv1.BinaryOp, l, r arrow.Array, lt, rtIn, rt *arrow.Decimal128Type) (arrow.Array, error) {
+	a, err := decimalValues(l)
+	if err != nil {
+		return nil, err
+	}
+	b, err := decimalValues(r)
+	if err != nil {
+		return nil, err
+	}
+	n := l.Len()
+	out := make([]decimal128.Num, n)
+	valid := make([]bool, n)
+	nullable := l.NullN() > 0 || r.NullN() > 0
+	for i := range valid {
+		valid[i] = !nullable || (l.IsValid(i) && r.IsValid(i))
+	}
+	switch op {
+	case kapotv1.BinaryOp_BINARY_OP_ADD, kapotv1.BinaryOp_BINARY_OP_SUB:
+		scaleUp(a, rt.Scale-lt.Scale)
+		scaleUp(b, rt.Scale-rtIn.Scale)
+		if op == kapotv1.BinaryOp_BINARY_OP_ADD {
+			for i := range out {
+				out[i] = a[i].Add(b[i])
+			}
+		} else {
+			for i := range out {
+				out[i] = a[i].Sub(b[i])
+			}
+		}
+	case kapotv1.BinaryOp_BINARY_OP_MUL:
+		for i := range out {
+			v, ok := mulChecked(a[i], b[i])
+			if !ok && valid[i] {
+				return nil, fmt.Errorf("decimal overflow in %s * %s", a[i].ToString(lt.Scale), b[i].ToString(rtIn.Scale))
+			}
+			out[i] = v
+		}
+	case kapotv1.BinaryOp_BINARY_OP_DIV:
+		// q = a * 10^(s + s2 - s1) / b, rounded half away from zero.
+		k := rt.Scale + rtIn.Scale - lt.Scale
+		for i := range out {
+			if !valid[i] {
+				continue
+			}
+			if b[i] == (decimal128.Num{}) {
+				return nil, fmt.Errorf("division by zero")
+			}
+			q, err := divRound(a[i], b[i], k)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = q
+		}
+	default:
+		return nil, fmt.Errorf("decimal %v: %w", op, ErrNotSupported)
+	}
+	for i, v := range out {
+		if valid[i] && !v.FitsInPrecision(rt.Precision) {
+			return nil, fmt.Errorf("decimal overflow: result does not fit %s", rt)
+		}
+	}
+	bld := array.NewDecimal128Builder(mem, rt)
+	defer bld.Release()
+	if nullable {
+		bld.AppendValues(out, valid)
+	} else {
+		bld.AppendValues(out, nil)
+	}
+	return bld.NewArray(), nil
+}
+
+// mulChecked multiplies two decimals, reporting whether the product fits in
+// 127 bits.
+func mulChecked(a, b decimal128.Num) (decimal128.Num, bool) {
+	neg := (a.Sign() < 0) != (b.Sign() < 0)
+	ua, ub := a.Abs(), b.Abs()
+	if ua.HighBits() == 0 && ub.HighBits() == 0 {
+		hi, lo := bits.Mul64(ua.LowBits(), ub.LowBits())
+		if hi>>63 != 0 {
+			return decimal128.Num{}, false
+		}
+		v := decimal128.New(int64(hi), lo)
+		if neg {
+			v = v.Negate()
+		}
+		return v, true
+	}
+	p := new(big.Int).Mul(a.BigInt(), b.BigInt())
+	if p.BitLen() > 127 {
+		return decimal128.Num{}, false
+	}
+	return decimal128.FromBigInt(p), true
+}
+
+// divRound returns round(a * 10^k / b) with halves away from zero; k may be
+// negative.
+func divRound(a, b decimal128.Num, k int32) (decimal128.Num, error) {
+	if k >= 0 && k <= 18 && fitsInt64(a) && fitsInt64(b) {
+		if m, ok := mulChecked(a, pow10[k]); ok && fitsInt64(m) {
+			x, y := int64(m.LowBits()), int64(b.LowBits())
+			q, r := x/y, x%y
+			if r != 0 && absI64(r) >= absI64(y)-absI64(r) {
+				if (x < 0) != (y < 0) {
+					q--
+				} else {
+					q++
+				}
+			}
+			return decimal128.FromI64(q), nil
+		}
+	}
+	num, den := a.BigInt(), b.BigInt()
+	if k >= 0 {
+		num.Mul(num, pow10[k].BigInt())
+	} else {
+		den.Mul(den, pow10[-k].BigInt())
+	}
+	q, r := new(big.Int).QuoRem(num, den, new(big.Int))
+	r2 := new(big.Int).Abs(r)
+	r2.Lsh(r2, 1)
+	if r2.Cmp(new(big.Int).Abs(den)) >= 0 {
+		if num.Sign()*den.Sign() < 0 {
+			q.Sub(q, big.NewInt(1))
+		} else {
+			q.Add(q, big.NewInt(1))
+		}
+	}
+	if q.BitLen() > 127 {
+		return decimal128.Num{}, fmt.Errorf("decimal overflow in division")
+	}
+	return decimal128.FromBigInt(q), nil
+}
+
+func fitsInt64(v decimal128.Num) bool {
+	return (v.HighBits() == 0 && v.LowBits()>>63 == 0) || (v.HighBits() == -1 && v.LowBits()>>63 == 1)
+}
+
+func absI64(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}

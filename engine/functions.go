@@ -1,0 +1,476 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/arrow/scalar"
+)
+
+// scalarFunction binds a call of a registered function: it checks the
+// argument expressions and returns the bound expression.
+type scalarFunction func(name string, args []Expr) (Expr, error)
+
+// functions is the engine's registry of scalar functions by lower-case name.
+// It is built once and never written.
+var functions = map[string]scalarFunction{
+	"upper":            stringMap(strings.ToUpper),
+	"lower":            stringMap(strings.ToLower),
+	"trim":             trimFunc(strings.Trim),
+	"btrim":            trimFunc(strings.Trim),
+	"ltrim":            trimFunc(strings.TrimLeft),
+	"rtrim":            trimFunc(strings.TrimRight),
+	"length":           lengthFunc,
+	"char_length":      lengthFunc,
+	"character_length": lengthFunc,
+	"substring":        substringFunc,
+	"substr":           substringFunc,
+	"concat":           concatFunc,
+	"coalesce":         coalesceFunc,
+	"nullif":           nullifFunc,
+	"abs":              arrowUnary("abs"),
+	"round":            roundFunc,
+	"date_part":        datePartFunc,
+	"extract":          datePartFunc,
+}
+
+// FunctionNames lists the registered scalar functions, sorted.
+func FunctionNames() []string {
+	out := make([]string, 0, len(functions))
+	for n := range functions {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func bindFunction(name string, args []Expr) (Expr, error) {
+	f, ok := functions[strings.ToLower(name)]
+	if !ok {
+		return nil, fmt.Errorf("function %q is not registered (have %s): %w", name, strings.Join(FunctionNames(), ", "), ErrNotSupported)
+	}
+	e, err := f(strings.ToLower(name), args)
+	if err != nil {
+		return nil, fmt.Errorf("%s(%s): %w", name, exprList(args), err)
+	}
+	return e, nil
+}
+
+func exprList(args []Expr) string {
+	parts := make([]string, len(args))
+	for i, a := range args {
+		parts[i] = fmt.Sprintf("%s: %s", a, a.DataType())
+	}
+	return strings.Join(parts, ", ")
+}
+
+func wantArgs(args []Expr, lo, hi int) error {
+	if len(args) < lo || len(args) > hi {
+		if lo == hi {
+			return fmt.Errorf("takes %d arguments, got %d: %w", lo, len(args), ErrInvalidPlan)
+		}
+		return fmt.Errorf("takes %d to %d arguments, got %d: %w", lo, hi, len(args), ErrInvalidPlan)
+	}
+	return nil
+}
+
+func isString(t arrow.DataType) bool { return t.ID() == arrow.STRING || t.ID() == arrow.LARGE_STRING }
+
+func isInteger(t arrow.DataType) bool { return arrow.IsInteger(t.ID()) }
+
+// stringValues is the read side shared by String and LargeString arrays.
+type stringValues interface {
+	arrow.Array
+	Value(int) string
+}
+
+// mapStrings applies f to every valid value of arr, building a string array
+// of arr's type; nulls stay null.
+func mapStrings(mem memory.Allocator, arr arrow.Array, f func(i int, s string) (string, bool)) arrow.Array {
+	in := arr.(stringValues)
+	bld := array.NewBuilder(mem, arr.DataType())
+	defer bld.Release()
+	bld.Reserve(arr.Len())
+	put := func(s string) {
+		switch b := bld.(type) {
+		case *array.StringBuilder:
+			b.Append(s)
+		case *array.LargeStringBuilder:
+			b.Append(s)
+		}
+	}
+	for i := 0; i < arr.Len(); i++ {
+		if in.IsNull(i) {
+			bld.AppendNull()
+			continue
+		}
+		if s, ok := f(i, in.Value(i)); ok {
+			put(s)
+		} else {
+			bld.AppendNull()
+		}
+	}
+	return bld.NewArray()
+}
+
+func stringMap(f func(string) string) scalarFunction {
+	return func(name string, args []Expr) (Expr, error) {
+		if err := wantArgs(args, 1, 1); err != nil {
+			return nil, err
+		}
+		if !isString(args[0].DataType()) {
+			return nil, fmt.Errorf("argument must be a string: %w", ErrInvalidPlan)
+		}
+		return &kernelExpr{display: name, args: args, typ: args[0].DataType(),
+			fn: func(_ context.Context, mem memory.Allocator, a []arrow.Array) (arrow.Array, error) {
+				return mapStrings(mem, a[0], func(_ int, s string) (string, bool) { return f(s), true }), nil
+			}}, nil
+	}
+}
+
+// trimFunc trims spaces, or the characters of a literal second argument.
+func trimFunc(f func(string, string) string) scalarFunction {
+	return func(name string, args []Expr) (Expr, error) {
+		if err := wantArgs(args, 1, 2); err != nil {
+			return nil, err
+		}
+		if !isString(args[0].DataType()) {
+			return nil, fmt.Errorf("argument must be a string: %w", ErrInvalidPlan)
+		}
+		cutset := " "
+		if len(args) == 2 {
+			s, ok := literalString(args[1])
+			if !ok {
+				return nil, fmt.Errorf("characters to trim must be a string literal: %w", ErrNotSupported)
+			}
+			cutset = s
+		}
+		return &kernelExpr{display: name, args: args[:1], typ: args[0].DataType(),
+			fn: func(_ context.Context, mem memory.Allocator, a []arrow.Array) (arrow.Array, error) {
+				return mapStrings(mem, a[0], func(_ int, s string) (string, bool) { return f(s, cutset), true }), nil
+			}}, nil
+	}
+}
+
+// literalString returns the value of a non-null string literal.
+func literalString(e Expr) (string, bool) {
+	l, ok := e.(*literalExpr)
+	if !ok || !l.value.IsValid() {
+		return "", false
+	}
+	switch s := l.value.(type) {
+	case *scalar.String:
+		return string(s.Data()), true
+	case *scalar.LargeString:
+		return string(s.Data()), true
+	}
+	return "", false
+}
+
+func lengthFunc(name string, args []Expr) (Expr, error) {
+	if err := wantArgs(args, 1, 1); err != nil {
+		return nil, err
+	}
+	if !isString(args[0].DataType()) {
+		return nil, fmt.Errorf("argument must be a string: %w", ErrInvalidPlan)
+	}
+	return &kernelExpr{display: name, args: args, typ: arrow.PrimitiveTypes.Int64,
+		fn: func(_ context.Context, mem memory.Allocator, a []arrow.Array) (arrow.Array, error) {
+			in := a[0].(stringValues)
+			bld := array.NewInt64Builder(mem)
+			defer bld.Release()
+			bld.Reserve(in.Len())
+			for i := 0; i < in.Len(); i++ {
+				if in.IsNull(i) {
+					bld.UnsafeAppendBoolToBitmap(false)
+				} else {
+					bld.UnsafeAppend(int64(utf8.RuneCountInString(in.Value(i))))
+				}
+			}
+			return bld.NewArray(), nil
+		}}, nil
+}
+
+// int64Values casts an integer array to int64 values (no copy when it is
+// int64 already); the second result releases what the cast made.
+func int64Values(ctx context.Context, mem memory.Allocator, arr arrow.Array) (*array.Int64, error) {
+	if a, ok := arr.(*array.Int64); ok {
+		a.Retain()
+		return a, nil
+	}
+	out, err := compute.CastArray(ctx, arr, compute.SafeCastOptions(arrow.PrimitiveTypes.Int64))
+	if err != nil {
+		return nil, err
+	}
+	return out.(*array.Int64), nil
+}
+
+// substringFunc is SQL substring(s, start [, count]) over characters, with
+// 1-based start; a start before 1 shortens the count as SQL requires.
+func substringFunc(name string, args []Expr) (Expr, error) {
+	if err := wantArgs(args, 2, 3); err != nil {
+		return nil, err
+	}
+	if !isString(args[0].DataType()) {
+		return nil, fmt.Errorf("first argument must be a string: %w", ErrInvalidPlan)
+	}
+	for _, a := range args[1:] {
+		if !isInteger(a.DataType()) {
+			return nil, fmt.Errorf("start and count must be integers: %w", ErrInvalidPlan)
+		}
+	}
+	return &kernelExpr{display: name, args: args, typ: args[0].DataType(),
+		fn: func(ctx context.Context, mem memory.Allocator, a []arrow.Array) (arrow.Array, error) {
+			start, err := int64Values(ctx, mem, a[1])
+			if err != nil {
+				return nil, err
+			}
+			defer start.Release()
+			var count *array.Int64
+			if len(a) == 3 {
+				if count, err = int64Values(ctx, mem, a[2]); err != nil {
+					return nil, err
+				}
+				defer count.Release()
+			}
+			return mapStrings(mem, a[0], func(i int, s string) (string, bool) {
+				if start.IsNull(i) || (count != nil && count.IsNull(i)) {
+					return "", false
+				}
+				from := start.Value(i) // 1-based
+				end := int64(1) << 62
+				if count != nil {
+					c := count.Value(i)
+					if c < 0 {
+						return "", false
+					}
+					end = from + c
+				}
+				return substringRunes(s, from, end), true
+			}), nil
+		}}, nil
+}
+
+// substringRunes returns the characters at 1-based positions [from, end).
+func substringRunes(s string, from, end int64) string {
+	if from < 1 {
+		from = 1
+	}
+	if end <= from {
+		return ""
+	}
+	pos := int64(1)
+	startByte, endByte := len(s), len(s)
+	for i := range s {
+		if pos == from {
+			startByte = i
+		}
+		if pos == end {
+			endByte = i
+			break
+		}
+		pos++
+	}
+	if startByte > endByte {
+		return ""
+	}
+	return s[startByte:endByte]
+}
+
+// concatFunc joins its string arguments; null arguments count as empty
+// (PostgreSQL's concat).
+func concatFunc(name string, args []Expr) (Expr, error) {
+	if len(args) == 0 {
+		return nil, fmt.Errorf("takes at least one argument: %w", ErrInvalidPlan)
+	}
+	for _, a := range args {
+		if !isString(a.DataType()) {
+			return nil, fmt.Errorf("arguments must be strings: %w", ErrInvalidPlan)
+		}
+	}
+	return &kernelExpr{display: name, args: args, typ: arrow.BinaryTypes.String,
+		fn: func(_ context.Context, mem memory.Allocator, a []arrow.Array) (arrow.Array, error) {
+			bld := array.NewStringBuilder(mem)
+			defer bld.Release()
+			var sb strings.Builder
+			for i := 0; i < a[0].Len(); i++ {
+				sb.Reset()
+				for _, arr := range a {
+					if arr.IsValid(i) {
+						sb.WriteString(arr.(stringValues).Value(i))
+					}
+				}
+				bld.Append(sb.String())
+			}
+			return bld.NewArray(), nil
+		}}, nil
+}
+
+// coalesceFunc returns the first non-null argument; all arguments must have
+// one type (the planner casts them).
+func coalesceFunc(name string, args []Expr) (Expr, error) {
+	if len(args) == 0 {
+		return nil, fmt.Errorf("takes at least one argument: %w", ErrInvalidPlan)
+	}
+	t, err := commonType(args)
+	if err != nil {
+		return nil, err
+	}
+	return &kernelExpr{display: name, args: args, typ: t,
+		fn: func(ctx context.Context, mem memory.Allocator, a []arrow.Array) (arrow.Array, error) {
+			n := a[0].Len()
+			pick := make([]int64, n)
+			for i := 0; i < n; i++ {
+				pick[i] = -1
+				for j, arr := range a {
+					if arr.IsValid(i) {
+						pick[i] = int64(j*n + i)
+						break
+					}
+				}
+			}
+			return pickRows(ctx, mem, t, a, pick)
+		}}, nil
+}
+
+// nullifFunc is NULLIF(a, b): null where a = b, else a.
+func nullifFunc(name string, args []Expr) (Expr, error) {
+	if err := wantArgs(args, 2, 2); err != nil {
+		return nil, err
+	}
+	eq := &funcExpr{name: "equal", args: args, typ: arrow.FixedWidthTypes.Boolean, display: "="}
+	if !arrow.TypeEqual(args[0].DataType(), args[1].DataType()) {
+		return nil, fmt.Errorf("arguments must have one type: %w", ErrInvalidPlan)
+	}
+	return &caseExpr{whens: []Expr{eq}, thens: []Expr{&literalExpr{value: scalar.MakeNullScalar(args[0].DataType())}},
+		els: args[0], typ: args[0].DataType()}, nil
+}
+
+// commonType checks that every argument has the same type (nulls aside).
+func commonType(args []Expr) (arrow.DataType, error) {
+	var t arrow.DataType
+	for _, a := range args {
+		if a.DataType().ID() == arrow.NULL {
+			continue
+		}
+		if t == nil {
+			t = a.DataType()
+		} else if !arrow.TypeEqual(t, a.DataType()) {
+			return nil, fmt.Errorf("arguments must have one type, got %s and %s: %w", t, a.DataType(), ErrInvalidPlan)
+		}
+	}
+	if t == nil {
+		t = arrow.Null
+	}
+	return t, nil
+}
+
+// pickRows builds an array of type t whose row i is row pick[i] of the
+// concatenation of arrs (all of the same length), or null when pick[i] < 0.
+func pickRows(ctx context.Context, mem memory.Allocator, t arrow.DataType, arrs []arrow.Array, pick []int64) (arrow.Array, error) {
+	cast := make([]arrow.Array, len(arrs))
+	defer func() {
+		for _, c := range cast {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	for i, a := range arrs {
+		if arrow.TypeEqual(a.DataType(), t) {
+			a.Retain()
+			cast[i] = a
+			continue
+		}
+		cast[i] = array.MakeArrayOfNull(mem, t, a.Len()) // a null-typed argument
+	}
+	all, err := array.Concatenate(cast, mem)
+	if err != nil {
+		return nil, err
+	}
+	defer all.Release()
+	bld := array.NewInt64Builder(mem)
+	defer bld.Release()
+	for _, p := range pick {
+		if p < 0 {
+			bld.AppendNull()
+		} else {
+			bld.Append(p)
+		}
+	}
+	idx := bld.NewArray()
+	defer idx.Release()
+	return compute.TakeArray(ctx, all, idx)
+}
+
+// arrowUnary calls an Arrow compute function of one argument.
+func arrowUnary(fn string) scalarFunction {
+	return func(name string, args []Expr) (Expr, error) {
+		if err := wantArgs(args, 1, 1); err != nil {
+			return nil, err
+		}
+		return bindArrowFunc(fn, name, args, nil)
+	}
+}
+
+// bindArrowFunc binds a call of an Arrow compute function, resolving its
+// result type (and rejecting argument types it cannot take) at plan time.
+func bindArrowFunc(fn, display string, args []Expr, opts compute.FunctionOptions) (Expr, error) {
+	typ, err := resolveCallType(fn, opts, args)
+	if err != nil {
+		return nil, err
+	}
+	return &funcExpr{name: fn, args: args, display: display, opts: opts, typ: typ}, nil
+}
+
+// resolveCallType runs fn over empty arrays of the argument types and
+// returns the type of the result.
+func resolveCallType(fn string, opts compute.FunctionOptions, args []Expr) (arrow.DataType, error) {
+	ds := make([]compute.Datum, len(args))
+	for i, a := range args {
+		arr := array.MakeArrayOfNull(memory.DefaultAllocator, a.DataType(), 0)
+		ds[i] = compute.NewDatum(arr)
+		arr.Release()
+	}
+	defer func() {
+		for _, d := range ds {
+			d.Release()
+		}
+	}()
+	out, err := compute.CallFunction(context.Background(), fn, opts, ds...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotSupported, err)
+	}
+	defer out.Release()
+	return out.(compute.ArrayLikeDatum).Type(), nil
+}
+
+// roundFunc is round(x [, digits]) with halves away from zero.
+func roundFunc(name string, args []Expr) (Expr, error) {
+	if err := wantArgs(args, 1, 2); err != nil {
+		return nil, err
+	}
+	digits := int64(0)
+	if len(args) == 2 {
+		l, ok := args[1].(*literalExpr)
+		if !ok || !l.value.IsValid() || !isInteger(l.value.DataType()) {
+			return nil, fmt.Errorf("digits must be an integer literal: %w", ErrNotSupported)
+		}
+		s, err := l.value.CastTo(arrow.PrimitiveTypes.Int64)
+		if err != nil {
+			return nil, err
+		}
+		digits = s.(*scalar.Int64).Value
+	}
+	if !arrow.IsFloating(args[0].DataType().ID()) && args[0].DataType().ID() != arrow.DECIMAL128 && !isInteger(args[0].DataType()) {
+		return nil, fmt.Errorf("argument must be numeric: %w", ErrInvalidPlan)
+	}
+	return bindArrowFunc("round", name, args[:1], &compute.RoundOptions{NDigits: digits, Mode: compute.RoundHalfTowardsInfinity})
+}

@@ -1,0 +1,450 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/compute/exec"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/arrow/scalar"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// likeMatcher reports whether s matches a compiled LIKE pattern.
+type likeMatcher func(s string) bool
+
+// compileLike turns a LIKE pattern into a matcher. Patterns without '_' (the
+// usual case: 'abc%', '%abc', '%a%b%') match by prefix, suffix and ordered
+// substring search; the rest go through a regular expression.
+func compileLike(pattern string, escape rune, fold bool) (likeMatcher, error) {
+	// Tokenize into literal runs separated by '%' and '_' wildcards.
+	var (
+		segs       []string // literal runs between '%'
+		cur        strings.Builder
+		re         strings.Builder
+		underscore bool
+		escaped    bool
+	)
+	re.WriteString(`(?s)^`)
+	if fold {
+		re.WriteString(`(?i)`)
+	}
+	for _, c := range pattern {
+		switch {
+		case escaped:
+			cur.WriteRune(c)
+			re.WriteString(regexp.QuoteMeta(string(c)))
+			escaped = false
+		case c == escape:
+			escaped = true
+		case c == '%':
+			segs = append(segs, cur.String())
+			cur.Reset()
+			re.WriteString(`.*`)
+		case c == '_':
+			underscore = true
+			cur.WriteRune(c)
+			re.WriteString(`.`)
+		default:
+			cur.WriteRune(c)
+			re.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	if escaped {
+		return nil, fmt.Errorf("LIKE pattern %q ends with the escape character: %w", pattern, ErrInvalidPlan)
+	}
+	segs = append(segs, cur.String())
+	re.WriteString(`$`)
+	if underscore {
+		rx, err := regexp.Compile(re.String())
+		if err != nil {
+			return nil, fmt.Errorf("LIKE pattern %q: %w", pattern, err)
+		}
+		return rx.MatchString, nil
+	}
+	if fold {
+		for i := range segs {
+			segs[i] = strings.ToLower(segs[i])
+		}
+	}
+	first, last := segs[0], segs[len(segs)-1]
+	middle := segs[1:max(len(segs)-1, 1)]
+	return func(s string) bool {
+		if fold {
+			s = strings.ToLower(s)
+		}
+		if len(segs) == 1 {
+			return s == first
+		}
+		if !strings.HasPrefix(s, first) || !strings.HasSuffix(s[len(first):], last) {
+			return false
+		}
+		rest := s[len(first) : len(s)-len(last)]
+		for _, m := range middle {
+			i := strings.Index(rest, m)
+			if i < 0 {
+				return false
+			}
+			rest = rest[i+len(m):]
+		}
+		return true
+	}, nil
+}
+
+// newLikeExpr binds [NOT] LIKE / ILIKE with a literal pattern.
+func newLikeExpr(in Expr, x *kapotv1.LikeExpr, pattern Expr) (Expr, error) {
+	if !isString(in.DataType()) {
+		return nil, fmt.Errorf("LIKE over %s: operand must be a string: %w", in.DataType(), ErrInvalidPlan)
+	}
+	p, ok := literalString(pattern)
+	if !ok {
+		return nil, fmt.Errorf("LIKE pattern %s must be a non-null string literal: %w", pattern, ErrNotSupported)
+	}
+	escape := '\\'
+	if x.GetEscape() != "" {
+		r, size := utf8.DecodeRuneInString(x.GetEscape())
+		if size != len(x.GetEscape()) {
+			return nil, fmt.Errorf("LIKE escape %q must be one character: %w", x.GetEscape(), ErrInvalidPlan)
+		}
+		escape = r
+	}
+	match, err := compileLike(p, escape, x.GetCaseInsensitive())
+	if err != nil {
+		return nil, err
+	}
+	neg := x.GetNegated()
+	display := "LIKE"
+	if x.GetCaseInsensitive() {
+		display = "ILIKE"
+	}
+	if neg {
+		display = "NOT " + display
+	}
+	return &kernelExpr{display: display, infix: true, args: []Expr{in}, shown: []Expr{in, pattern}, typ: arrow.FixedWidthTypes.Boolean,
+		fn: func(_ context.Context, mem memory.Allocator, a []arrow.Array) (arrow.Array, error) {
+			s := a[0].(stringValues)
+			return boolKernel(mem, s.Len(), func(i int) (bool, bool) {
+				if s.IsNull(i) {
+					return false, false
+				}
+				return match(s.Value(i)) != neg, true
+			}), nil
+		}}, nil
+}
+
+// newInListExpr binds expr [NOT] IN (list) with SQL null semantics.
+func newInListExpr(in Expr, list []Expr, negated bool) (Expr, error) {
+	if len(list) == 0 {
+		return nil, fmt.Errorf("IN list is empty: %w", ErrInvalidPlan)
+	}
+	allLiteral := true
+	for _, e := range list {
+		if _, ok := e.(*literalExpr); !ok {
+			allLiteral = false
+		}
+	}
+	if !allLiteral {
+		// x IN (a, b) ≡ x = a OR x = b, which already has SQL's null rules.
+		var or Expr
+		for _, e := range list {
+			eq, err := newBinaryExpr(in, kapotv1.BinaryOp_BINARY_OP_EQ, e)
+			if err != nil {
+				return nil, fmt.Errorf("IN list: %w", err)
+			}
+			if or == nil {
+				or = eq
+			} else {
+				or = &funcExpr{name: "or_kleene", args: []Expr{or, eq}, typ: arrow.FixedWidthTypes.Boolean, display: "OR"}
+			}
+		}
+		if negated {
+			return &funcExpr{name: "not", args: []Expr{or}, typ: arrow.FixedWidthTypes.Boolean, display: "NOT"}, nil
+		}
+		return or, nil
+	}
+	t := in.DataType()
+	arrs := make([]arrow.Array, 0, len(list))
+	defer func() {
+		for _, a := range arrs {
+			a.Release()
+		}
+	}()
+	for _, e := range list {
+		v := e.(*literalExpr).value
+		if !arrow.TypeEqual(v.DataType(), t) {
+			c, err := v.CastTo(t)
+			if err != nil {
+				return nil, fmt.Errorf("IN list value %s does not convert to %s: %w", v, t, ErrInvalidPlan)
+			}
+			v = c
+		}
+		a, err := scalar.MakeArrayFromScalar(v, 1, memory.DefaultAllocator)
+		if err != nil {
+			return nil, err
+		}
+		arrs = append(arrs, a)
+	}
+	set, err := array.Concatenate(arrs, memory.DefaultAllocator)
+	if err != nil {
+		return nil, err
+	}
+	display := "IN"
+	if negated {
+		display = "NOT IN"
+	}
+	return &inListExpr{in: in, set: set, negated: negated, display: display, list: list}, nil
+}
+
+// inListExpr tests membership in a literal set with Arrow's is_in kernel.
+type inListExpr struct {
+	in      Expr
+	set     arrow.Array // owned for the life of the plan
+	list    []Expr
+	negated bool
+	display string
+}
+
+func (e *inListExpr) DataType() arrow.DataType { return arrow.FixedWidthTypes.Boolean }
+func (e *inListExpr) String() string {
+	parts := make([]string, len(e.list))
+	for i, l := range e.list {
+		parts[i] = l.String()
+	}
+	return fmt.Sprintf("%s %s (%s)", e.in, e.display, strings.Join(parts, ", "))
+}
+func (e *inListExpr) Eval(ctx context.Context, mem memory.Allocator, b arrow.RecordBatch) (arrow.Array, error) {
+	return evalArray(ctx, e, mem, b)
+}
+func (e *inListExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.Datum, error) {
+	d, err := e.in.evalDatum(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Release()
+	out, err := compute.IsIn(ctx, compute.SetOptions{ValueSet: compute.NewDatumWithoutOwning(e.set), NullBehavior: compute.NullMatchingInconclusive}, d)
+	if err != nil || !e.negated {
+		return out, err
+	}
+	defer out.Release()
+	return compute.CallFunction(ctx, "not", nil, out)
+}
+
+// newBetweenExpr binds expr [NOT] BETWEEN low AND high.
+func newBetweenExpr(in, low, high Expr, negated bool) (Expr, error) {
+	ge, err := newBinaryExpr(in, kapotv1.BinaryOp_BINARY_OP_GTE, low)
+	if err != nil {
+		return nil, fmt.Errorf("BETWEEN: %w", err)
+	}
+	le, err := newBinaryExpr(in, kapotv1.BinaryOp_BINARY_OP_LTE, high)
+	if err != nil {
+		return nil, fmt.Errorf("BETWEEN: %w", err)
+	}
+	var e Expr = &funcExpr{name: "and_kleene", args: []Expr{ge, le}, typ: arrow.FixedWidthTypes.Boolean, display: "AND"}
+	if negated {
+		e = &funcExpr{name: "not", args: []Expr{e}, typ: arrow.FixedWidthTypes.Boolean, display: "NOT"}
+	}
+	return e, nil
+}
+
+// newNegativeExpr binds -expr.
+func newNegativeExpr(in Expr) (Expr, error) {
+	t := in.DataType()
+	if t.ID() == arrow.INTERVAL_MONTH_DAY_NANO {
+		return &kernelExpr{display: "-", args: []Expr{in}, typ: t,
+			fn: func(_ context.Context, mem memory.Allocator, a []arrow.Array) (arrow.Array, error) {
+				iv := a[0].(*array.MonthDayNanoInterval)
+				bld := array.NewMonthDayNanoIntervalBuilder(mem)
+				defer bld.Release()
+				for i := 0; i < iv.Len(); i++ {
+					if iv.IsNull(i) {
+						bld.AppendNull()
+						continue
+					}
+					v := iv.Value(i)
+					bld.Append(arrow.MonthDayNanoInterval{Months: -v.Months, Days: -v.Days, Nanoseconds: -v.Nanoseconds})
+				}
+				return bld.NewArray(), nil
+			}}, nil
+	}
+	if !arrow.IsInteger(t.ID()) && !arrow.IsFloating(t.ID()) && t.ID() != arrow.DECIMAL128 {
+		return nil, fmt.Errorf("negation of %s: operand must be numeric: %w", t, ErrInvalidPlan)
+	}
+	return bindArrowFunc("negate", "-", []Expr{in}, nil)
+}
+
+// decimalBinary binds arithmetic where one side is a decimal and the other a
+// decimal or an integer; it returns nil for other operand types.
+func decimalBinary(l Expr, op kapotv1.BinaryOp, r Expr) (Expr, error) {
+	switch op {
+	case kapotv1.BinaryOp_BINARY_OP_ADD, kapotv1.BinaryOp_BINARY_OP_SUB, kapotv1.BinaryOp_BINARY_OP_MUL, kapotv1.BinaryOp_BINARY_OP_DIV:
+	default:
+		return nil, nil
+	}
+	if l.DataType().ID() != arrow.DECIMAL128 && r.DataType().ID() != arrow.DECIMAL128 {
+		return nil, nil
+	}
+	lt, ok1 := decimalOperand(l.DataType())
+	rt, ok2 := decimalOperand(r.DataType())
+	if !ok1 || !ok2 {
+		return nil, nil
+	}
+	out, err := decimalResultType(op, lt, rt)
+	if err != nil {
+		return nil, err
+	}
+	return &kernelExpr{display: binaryFuncs[op].display, infix: true, args: []Expr{l, r}, typ: out,
+		fn: func(_ context.Context, mem memory.Allocator, a []arrow.Array) (arrow.Array, error) {
+			return decimalArith(mem, op, a[0], a[1], lt, rt, out)
+		}}, nil
+}
+
+// newModExpr binds l % r: integers as int64, floats as float64, decimals at
+// the larger scale. A zero divisor is an error.
+func newModExpr(l, r Expr) (Expr, error) {
+	lt, rt := l.DataType(), r.DataType()
+	switch {
+	case arrow.IsInteger(lt.ID()) && arrow.IsInteger(rt.ID()):
+		return &kernelExpr{display: "%", infix: true, args: []Expr{l, r}, typ: arrow.PrimitiveTypes.Int64,
+			fn: func(ctx context.Context, mem memory.Allocator, a []arrow.Array) (arrow.Array, error) {
+				x, err := int64Values(ctx, mem, a[0])
+				if err != nil {
+					return nil, err
+				}
+				defer x.Release()
+				y, err := int64Values(ctx, mem, a[1])
+				if err != nil {
+					return nil, err
+				}
+				defer y.Release()
+				bld := array.NewInt64Builder(mem)
+				defer bld.Release()
+				for i := 0; i < x.Len(); i++ {
+					if x.IsNull(i) || y.IsNull(i) {
+						bld.AppendNull()
+						continue
+					}
+					if y.Value(i) == 0 {
+						return nil, fmt.Errorf("division by zero")
+					}
+					bld.Append(x.Value(i) % y.Value(i))
+				}
+				return bld.NewArray(), nil
+			}}, nil
+	case lt.ID() == arrow.DECIMAL128 || rt.ID() == arrow.DECIMAL128:
+		ld, ok1 := decimalOperand(lt)
+		rd, ok2 := decimalOperand(rt)
+		if !ok1 || !ok2 {
+			break
+		}
+		s := max(ld.Scale, rd.Scale)
+		out := &arrow.Decimal128Type{Precision: min(max(ld.Precision-ld.Scale, rd.Precision-rd.Scale)+s, maxDecimalPrecision), Scale: s}
+		return &kernelExpr{display: "%", infix: true, args: []Expr{l, r}, typ: out,
+			fn: func(_ context.Context, mem memory.Allocator, a []arrow.Array) (arrow.Array, error) {
+				x, err := decimalValues(a[0])
+				if err != nil {
+					return nil, err
+				}
+				y, err := decimalValues(a[1])
+				if err != nil {
+					return nil, err
+				}
+				scaleUp(x, s-ld.Scale)
+				scaleUp(y, s-rd.Scale)
+				bld := array.NewDecimal128Builder(mem, out)
+				defer bld.Release()
+				for i := range x {
+					if a[0].IsNull(i) || a[1].IsNull(i) {
+						bld.AppendNull()
+						continue
+					}
+					if y[i] == (decimal128.Num{}) {
+						return nil, fmt.Errorf("division by zero")
+					}
+					_, rem := x[i].Div(y[i])
+					bld.Append(rem)
+				}
+				return bld.NewArray(), nil
+			}}, nil
+	case (arrow.IsFloating(lt.ID()) || arrow.IsInteger(lt.ID())) && (arrow.IsFloating(rt.ID()) || arrow.IsInteger(rt.ID())):
+		return &kernelExpr{display: "%", infix: true, args: []Expr{l, r}, typ: arrow.PrimitiveTypes.Float64,
+			fn: func(ctx context.Context, mem memory.Allocator, a []arrow.Array) (arrow.Array, error) {
+				x, err := compute.CastArray(ctx, a[0], compute.SafeCastOptions(arrow.PrimitiveTypes.Float64))
+				if err != nil {
+					return nil, err
+				}
+				defer x.Release()
+				y, err := compute.CastArray(ctx, a[1], compute.SafeCastOptions(arrow.PrimitiveTypes.Float64))
+				if err != nil {
+					return nil, err
+				}
+				defer y.Release()
+				xf, yf := x.(*array.Float64), y.(*array.Float64)
+				bld := array.NewFloat64Builder(mem)
+				defer bld.Release()
+				for i := 0; i < xf.Len(); i++ {
+					if xf.IsNull(i) || yf.IsNull(i) {
+						bld.AppendNull()
+						continue
+					}
+					bld.Append(math.Mod(xf.Value(i), yf.Value(i)))
+				}
+				return bld.NewArray(), nil
+			}}, nil
+	}
+	return nil, fmt.Errorf("%s %% %s: operands must be numeric: %w", lt, rt, ErrInvalidPlan)
+}
+
+// tryCast converts d to t, giving null for values that do not convert
+// instead of failing the batch.
+func tryCast(ctx context.Context, d compute.Datum, t arrow.DataType) (compute.Datum, error) {
+	out, err := compute.CastDatum(ctx, d, compute.SafeCastOptions(t))
+	if err == nil {
+		return out, nil
+	}
+	ad, ok := d.(*compute.ArrayDatum)
+	if !ok {
+		if sd, ok := d.(*compute.ScalarDatum); ok {
+			if c, err := sd.Value.CastTo(t); err == nil {
+				return compute.NewDatum(c), nil
+			}
+			return compute.NewDatum(scalar.MakeNullScalar(t)), nil
+		}
+		return nil, err
+	}
+	// Convert row by row; only batches with a bad value take this path.
+	arr := ad.MakeArray()
+	defer arr.Release()
+	mem := exec.GetAllocator(ctx)
+	bld := array.NewBuilder(mem, t)
+	defer bld.Release()
+	for i := 0; i < arr.Len(); i++ {
+		if arr.IsNull(i) {
+			bld.AppendNull()
+			continue
+		}
+		one := array.NewSlice(arr, int64(i), int64(i+1))
+		c, err := compute.CastArray(ctx, one, compute.SafeCastOptions(t))
+		one.Release()
+		if err != nil {
+			bld.AppendNull()
+			continue
+		}
+		if err := appendFrom(bld, c, 0); err != nil {
+			c.Release()
+			return nil, err
+		}
+		c.Release()
+	}
+	res := bld.NewArray()
+	defer res.Release()
+	return compute.NewDatum(res), nil
+}
