@@ -27,10 +27,11 @@ type HashAggregate struct {
 }
 
 type aggSpec struct {
-	fn   kapotv1.AggregateFunction
-	arg  Expr           // nil for count(*) and in FINAL mode
-	in   arrow.DataType // type the accumulator is built for
-	name string
+	fn       kapotv1.AggregateFunction
+	distinct bool
+	arg      Expr           // nil for count(*) and in FINAL mode
+	in       arrow.DataType // type the accumulator is built for
+	name     string
 	// stateCol is the first input column of this aggregate's state (FINAL).
 	stateCol int
 	nstate   int
@@ -62,14 +63,14 @@ func newHashAggregate(input ExecutionPlan, n *kapotv1.HashAggregateNode) (*HashA
 			fields = append(fields, arrow.Field{Name: groupName(i, e), Type: e.DataType(), Nullable: true})
 		}
 		for i, a := range n.GetAggregates() {
-			s := aggSpec{fn: a.GetFunc(), name: aggName(a, i), in: arrow.Null}
+			s := aggSpec{fn: a.GetFunc(), distinct: a.GetDistinct(), name: aggName(a, i), in: arrow.Null}
 			if a.GetExpr() != nil {
 				e, err := ExprFromProto(a.GetExpr(), in)
 				if err != nil {
 					return nil, fmt.Errorf("aggregate %s: %w", s.name, err)
 				}
 				s.arg, s.in = e, e.DataType()
-			} else if s.fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT {
+			} else if s.fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT || s.distinct {
 				return nil, fmt.Errorf("aggregate %s: %v needs an argument: %w", s.name, s.fn, ErrInvalidPlan)
 			}
 			h.aggs = append(h.aggs, s)
@@ -92,8 +93,8 @@ func newHashAggregate(input ExecutionPlan, n *kapotv1.HashAggregateNode) (*HashA
 			if col >= in.NumFields() {
 				return nil, fmt.Errorf("final aggregate: input has no state column for aggregate %d: %w", i, ErrInvalidPlan)
 			}
-			s := aggSpec{fn: a.GetFunc(), name: aggName(a, i), in: in.Field(col).Type, stateCol: col}
-			acc, err := newAccumulator(s.fn, s.in)
+			s := aggSpec{fn: a.GetFunc(), distinct: a.GetDistinct(), name: aggName(a, i), in: in.Field(col).Type, stateCol: col}
+			acc, err := newAccumulator(s.fn, s.in, s.distinct)
 			if err != nil {
 				return nil, fmt.Errorf("final aggregate %s: %w", s.name, err)
 			}
@@ -108,7 +109,7 @@ func newHashAggregate(input ExecutionPlan, n *kapotv1.HashAggregateNode) (*HashA
 		return nil, fmt.Errorf("aggregate mode %v: %w", h.mode, ErrInvalidPlan)
 	}
 	for _, s := range h.aggs {
-		acc, err := newAccumulator(s.fn, s.in)
+		acc, err := newAccumulator(s.fn, s.in, s.distinct)
 		if err != nil {
 			return nil, fmt.Errorf("aggregate %s: %w", s.name, err)
 		}
@@ -155,7 +156,7 @@ func (h *HashAggregate) Execute(ctx context.Context, p int, tc *TaskContext) (Op
 	}
 	op := &hashAggOp{h: h, in: in, tc: tc, index: map[string]uint32{}}
 	for _, s := range h.aggs {
-		acc, err := newAccumulator(s.fn, s.in)
+		acc, err := newAccumulator(s.fn, s.in, s.distinct)
 		if err != nil {
 			in.Close()
 			return nil, err

@@ -57,16 +57,18 @@ func aggNode(in *kapotv1.PhysicalPlanNode, mode kapotv1.AggregateMode) *kapotv1.
 			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN, Expr: col("product"), Name: "first"},
 			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MAX, Expr: col("price"), Name: "top"},
 			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG, Expr: col("qty"), Name: "avg_qty"},
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Expr: col("product"), Distinct: true, Name: "n_products"},
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Expr: col("qty"), Distinct: true, Name: "n_qtys"},
 		},
 	}}}
 }
 
 // The expected result of aggNode over testdata/sales.csv, sorted.
 var salesByRegion = []string{
-	"NULL|1|1|4|plum|3.25|4",
-	"east|1|0|NULL|apple|1.5|NULL",
-	"north|3|3|6|apple|2|2",
-	"south|2|2|6|apple|2|3",
+	"NULL|1|1|4|plum|3.25|4|1|1",
+	"east|1|0|NULL|apple|1.5|NULL|1|0",
+	"north|3|3|6|apple|2|2|2|3",
+	"south|2|2|6|apple|2|3|2|2",
 }
 
 func newTC(t *testing.T) (*TaskContext, *memory.CheckedAllocator) {

@@ -48,6 +48,8 @@ func TypeFromProto(t *kapotv1.DataType) (arrow.DataType, error) {
 		return arrow.FixedWidthTypes.Timestamp_us, nil
 	case kapotv1.TypeId_TYPE_ID_INTERVAL_MONTH_DAY_NANO:
 		return arrow.FixedWidthTypes.MonthDayNanoInterval, nil
+	case kapotv1.TypeId_TYPE_ID_BINARY:
+		return arrow.BinaryTypes.Binary, nil
 	case kapotv1.TypeId_TYPE_ID_DECIMAL128:
 		if t.GetPrecision() < 1 || t.GetPrecision() > 38 || t.GetScale() < 0 || t.GetScale() > t.GetPrecision() {
 			return nil, fmt.Errorf("decimal128(%d,%d): precision must be 1..38 and scale 0..precision: %w", t.GetPrecision(), t.GetScale(), ErrInvalidPlan)
@@ -98,6 +100,8 @@ func TypeToProto(t arrow.DataType) (*kapotv1.DataType, error) {
 		}
 	case arrow.INTERVAL_MONTH_DAY_NANO:
 		return id(kapotv1.TypeId_TYPE_ID_INTERVAL_MONTH_DAY_NANO)
+	case arrow.BINARY:
+		return id(kapotv1.TypeId_TYPE_ID_BINARY)
 	case arrow.DECIMAL128:
 		d := t.(*arrow.Decimal128Type)
 		return &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_DECIMAL128, Precision: d.Precision, Scale: d.Scale}, nil

@@ -49,6 +49,7 @@ const (
 	TypeId_TYPE_ID_LARGE_UTF8       TypeId = 17
 	// An interval of months, days and nanoseconds (SQL INTERVAL literals).
 	TypeId_TYPE_ID_INTERVAL_MONTH_DAY_NANO TypeId = 18
+	TypeId_TYPE_ID_BINARY                  TypeId = 19
 )
 
 // Enum value maps for TypeId.
@@ -73,6 +74,7 @@ var (
 		16: "TYPE_ID_NULL",
 		17: "TYPE_ID_LARGE_UTF8",
 		18: "TYPE_ID_INTERVAL_MONTH_DAY_NANO",
+		19: "TYPE_ID_BINARY",
 	}
 	TypeId_value = map[string]int32{
 		"TYPE_ID_UNSPECIFIED":             0,
@@ -94,6 +96,7 @@ var (
 		"TYPE_ID_NULL":                    16,
 		"TYPE_ID_LARGE_UTF8":              17,
 		"TYPE_ID_INTERVAL_MONTH_DAY_NANO": 18,
+		"TYPE_ID_BINARY":                  19,
 	}
 )
 
@@ -1605,8 +1608,11 @@ type AggregateExprNode struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Func  AggregateFunction      `protobuf:"varint,1,opt,name=func,proto3,enum=kapot.v1.AggregateFunction" json:"func,omitempty"`
 	// Argument; absent for count(*).
-	Expr          *PhysicalExprNode `protobuf:"bytes,2,opt,name=expr,proto3" json:"expr,omitempty"`
-	Name          string            `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Expr *PhysicalExprNode `protobuf:"bytes,2,opt,name=expr,proto3" json:"expr,omitempty"`
+	Name string            `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// DISTINCT: count(DISTINCT x) counts distinct non-null values; min and max
+	// ignore it. Partial state is the set of distinct values seen.
+	Distinct      bool `protobuf:"varint,4,opt,name=distinct,proto3" json:"distinct,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1660,6 +1666,13 @@ func (x *AggregateExprNode) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *AggregateExprNode) GetDistinct() bool {
+	if x != nil {
+		return x.Distinct
+	}
+	return false
 }
 
 // HashAggregateNode groups rows by group_exprs and computes aggregates.
@@ -3902,11 +3915,12 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x02on\x18\x03 \x03(\v2\x10.kapot.v1.JoinOnR\x02on\x12/\n" +
 	"\tjoin_type\x18\x04 \x01(\x0e2\x12.kapot.v1.JoinTypeR\bjoinType\x12&\n" +
 	"\x04mode\x18\x05 \x01(\x0e2\x12.kapot.v1.JoinModeR\x04mode\x122\n" +
-	"\x06filter\x18\x06 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x06filter\"\x88\x01\n" +
+	"\x06filter\x18\x06 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x06filter\"\xa4\x01\n" +
 	"\x11AggregateExprNode\x12/\n" +
 	"\x04func\x18\x01 \x01(\x0e2\x1b.kapot.v1.AggregateFunctionR\x04func\x12.\n" +
 	"\x04expr\x18\x02 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x04expr\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\"\x8d\x02\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1a\n" +
+	"\bdistinct\x18\x04 \x01(\bR\bdistinct\"\x8d\x02\n" +
 	"\x11HashAggregateNode\x120\n" +
 	"\x05input\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x05input\x12+\n" +
 	"\x04mode\x18\x02 \x01(\x0e2\x17.kapot.v1.AggregateModeR\x04mode\x12;\n" +
@@ -4053,7 +4067,7 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\bnum_rows\x18\x01 \x01(\x03R\anumRows\x12\x1f\n" +
 	"\vnum_batches\x18\x02 \x01(\x03R\n" +
 	"numBatches\x12\x1b\n" +
-	"\tnum_bytes\x18\x03 \x01(\x03R\bnumBytes*\xa2\x03\n" +
+	"\tnum_bytes\x18\x03 \x01(\x03R\bnumBytes*\xb6\x03\n" +
 	"\x06TypeId\x12\x17\n" +
 	"\x13TYPE_ID_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fTYPE_ID_BOOL\x10\x01\x12\x10\n" +
@@ -4074,7 +4088,8 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x18TYPE_ID_TIMESTAMP_MICROS\x10\x0f\x12\x10\n" +
 	"\fTYPE_ID_NULL\x10\x10\x12\x16\n" +
 	"\x12TYPE_ID_LARGE_UTF8\x10\x11\x12#\n" +
-	"\x1fTYPE_ID_INTERVAL_MONTH_DAY_NANO\x10\x12*\xdd\x01\n" +
+	"\x1fTYPE_ID_INTERVAL_MONTH_DAY_NANO\x10\x12\x12\x12\n" +
+	"\x0eTYPE_ID_BINARY\x10\x13*\xdd\x01\n" +
 	"\bJoinType\x12\x19\n" +
 	"\x15JOIN_TYPE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fJOIN_TYPE_INNER\x10\x01\x12\x12\n" +
