@@ -81,6 +81,51 @@ func fromProto(n *kapotv1.PhysicalPlanNode, depth int) (ExecutionPlan, error) {
 			return nil, err
 		}
 		return newHashJoin(l, r, x.HashJoin)
+	case *kapotv1.PhysicalPlanNode_NestedLoopJoin:
+		l, err := child(x.NestedLoopJoin.GetLeft())
+		if err != nil {
+			return nil, err
+		}
+		r, err := child(x.NestedLoopJoin.GetRight())
+		if err != nil {
+			return nil, err
+		}
+		return newNestedLoopJoin(l, r, x.NestedLoopJoin)
+	case *kapotv1.PhysicalPlanNode_Union:
+		var inputs []ExecutionPlan
+		for _, c := range x.Union.GetInputs() {
+			in, err := child(c)
+			if err != nil {
+				return nil, err
+			}
+			inputs = append(inputs, in)
+		}
+		return NewUnion(inputs)
+	case *kapotv1.PhysicalPlanNode_SortPreservingMerge:
+		in, err := child(x.SortPreservingMerge.GetInput())
+		if err != nil {
+			return nil, err
+		}
+		return newSortPreservingMerge(in, x.SortPreservingMerge)
+	case *kapotv1.PhysicalPlanNode_CoalesceBatches:
+		in, err := child(x.CoalesceBatches.GetInput())
+		if err != nil {
+			return nil, err
+		}
+		return NewCoalesceBatches(in, x.CoalesceBatches.GetTargetBatchSize())
+	case *kapotv1.PhysicalPlanNode_Repartition:
+		in, err := child(x.Repartition.GetInput())
+		if err != nil {
+			return nil, err
+		}
+		if x.Repartition.GetPartitioning() == nil {
+			return nil, fmt.Errorf("repartition without partitioning: %w", ErrInvalidPlan)
+		}
+		p, err := newPartitioning(x.Repartition.GetPartitioning(), in.Schema())
+		if err != nil {
+			return nil, fmt.Errorf("repartition: %w", err)
+		}
+		return &Repartition{input: in, part: p}, nil
 	case *kapotv1.PhysicalPlanNode_Sort:
 		in, err := child(x.Sort.GetInput())
 		if err != nil {

@@ -22,8 +22,10 @@ type HashJoin struct {
 	joinType    kapotv1.JoinType
 	mode        kapotv1.JoinMode
 	filter      Expr // over left ++ right columns; may be nil
-	joined      *arrow.Schema
-	schema      *arrow.Schema
+	// nestedLoop joins without keys: every build row is a candidate.
+	nestedLoop bool
+	joined     *arrow.Schema
+	schema     *arrow.Schema
 }
 
 var _ ExecutionPlan = (*HashJoin)(nil)
@@ -47,17 +49,31 @@ func newHashJoin(left, right ExecutionPlan, n *kapotv1.HashJoinNode) (*HashJoin,
 		}
 		j.leftKeys, j.rightKeys = append(j.leftKeys, l), append(j.rightKeys, r)
 	}
+	return j, j.init(n.GetFilter())
+}
+
+// newNestedLoopJoin builds a join without equality keys: every left row
+// pairs with every right row and the filter (if any) decides. It runs as a
+// collect-left join whose single key matches everything.
+func newNestedLoopJoin(left, right ExecutionPlan, n *kapotv1.NestedLoopJoinNode) (*HashJoin, error) {
+	j := &HashJoin{left: left, right: right, joinType: n.GetJoinType(), mode: kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT, nestedLoop: true}
+	return j, j.init(n.GetFilter())
+}
+
+// init checks the mode and builds the output schema and filter.
+func (j *HashJoin) init(filter *kapotv1.PhysicalExprNode) error {
+	left, right := j.left, j.right
 	switch j.mode {
 	case kapotv1.JoinMode_JOIN_MODE_PARTITIONED:
 		if left.OutputPartitions() != right.OutputPartitions() {
-			return nil, fmt.Errorf("partitioned hash join: left has %d partitions, right %d: %w", left.OutputPartitions(), right.OutputPartitions(), ErrInvalidPlan)
+			return fmt.Errorf("partitioned hash join: left has %d partitions, right %d: %w", left.OutputPartitions(), right.OutputPartitions(), ErrInvalidPlan)
 		}
 	case kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT:
 		if j.emitsUnmatchedBuild() && right.OutputPartitions() > 1 {
-			return nil, fmt.Errorf("collect-left %v join over %d probe partitions would repeat unmatched left rows: %w", j.joinType, right.OutputPartitions(), ErrNotSupported)
+			return fmt.Errorf("%s: collect-left %v join over %d probe partitions would repeat unmatched left rows: %w", j.kind(), j.joinType, right.OutputPartitions(), ErrNotSupported)
 		}
 	default:
-		return nil, fmt.Errorf("hash join mode %v: %w", j.mode, ErrInvalidPlan)
+		return fmt.Errorf("hash join mode %v: %w", j.mode, ErrInvalidPlan)
 	}
 	nullable := func(fs []arrow.Field, force bool) []arrow.Field {
 		out := make([]arrow.Field, len(fs))
@@ -83,19 +99,26 @@ func newHashJoin(left, right ExecutionPlan, n *kapotv1.HashJoinNode) (*HashJoin,
 	case kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI, kapotv1.JoinType_JOIN_TYPE_RIGHT_ANTI:
 		j.schema = right.Schema()
 	default:
-		return nil, fmt.Errorf("join type %v: %w", j.joinType, ErrInvalidPlan)
+		return fmt.Errorf("join type %v: %w", j.joinType, ErrInvalidPlan)
 	}
-	if n.GetFilter() != nil {
-		f, err := ExprFromProto(n.GetFilter(), j.joined)
+	if filter != nil {
+		f, err := ExprFromProto(filter, j.joined)
 		if err != nil {
-			return nil, fmt.Errorf("hash join filter: %w", err)
+			return fmt.Errorf("%s filter: %w", j.kind(), err)
 		}
 		if f.DataType().ID() != arrow.BOOL {
-			return nil, fmt.Errorf("hash join filter %s is %s, not boolean: %w", f, f.DataType(), ErrInvalidPlan)
+			return fmt.Errorf("%s filter %s is %s, not boolean: %w", j.kind(), f, f.DataType(), ErrInvalidPlan)
 		}
 		j.filter = f
 	}
-	return j, nil
+	return nil
+}
+
+func (j *HashJoin) kind() string {
+	if j.nestedLoop {
+		return "nested loop join"
+	}
+	return "hash join"
 }
 
 // emitsUnmatchedBuild: join types that output build rows after probing.
@@ -115,7 +138,12 @@ func (j *HashJoin) String() string {
 	for i := range on {
 		on[i] = fmt.Sprintf("%s = %s", j.leftKeys[i], j.rightKeys[i])
 	}
-	s := fmt.Sprintf("HashJoin(%s, %s, on=[%s]", strings.TrimPrefix(j.joinType.String(), "JOIN_TYPE_"), strings.TrimPrefix(j.mode.String(), "JOIN_MODE_"), strings.Join(on, ", "))
+	var s string
+	if j.nestedLoop {
+		s = fmt.Sprintf("NestedLoopJoin(%s", strings.TrimPrefix(j.joinType.String(), "JOIN_TYPE_"))
+	} else {
+		s = fmt.Sprintf("HashJoin(%s, %s, on=[%s]", strings.TrimPrefix(j.joinType.String(), "JOIN_TYPE_"), strings.TrimPrefix(j.mode.String(), "JOIN_MODE_"), strings.Join(on, ", "))
+	}
 	if j.filter != nil {
 		s += ", filter=" + j.filter.String()
 	}
@@ -140,8 +168,11 @@ type hashJoinOp struct {
 	chain   []int32           // build row -> next row with the same key, -1 ends
 	matched []bool            // build rows that found a match
 	probe   Operator
-	tail    bool // unmatched build rows emitted
-	closed  bool
+	// pending is a probe batch a nested loop join is consuming in slices.
+	pending    arrow.RecordBatch
+	pendingOff int64
+	tail       bool // unmatched build rows emitted
+	closed     bool
 }
 
 func (o *hashJoinOp) Schema() *arrow.Schema { return o.j.schema }
@@ -181,8 +212,11 @@ func (o *hashJoinOp) buildSide(ctx context.Context) error {
 	}
 	o.build = all
 	n := int(all.NumRows())
-	o.chain = make([]int32, n)
 	o.matched = make([]bool, n)
+	if o.j.nestedLoop {
+		return nil
+	}
+	o.chain = make([]int32, n)
 	encode, release, err := keyRows(ctx, o.tc, o.j.leftKeys, all)
 	if err != nil {
 		return err
@@ -255,11 +289,9 @@ func (o *hashJoinOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
 		}
 		o.probe = probe
 	}
-	for o.probe != nil {
-		b, err := o.probe.Next(ctx)
+	for o.probe != nil || o.pending != nil {
+		b, err := o.nextProbe(ctx)
 		if err == io.EOF {
-			o.probe.Close()
-			o.probe = nil
 			break
 		}
 		if err != nil {
@@ -286,12 +318,56 @@ func (o *hashJoinOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
 	return nil, io.EOF
 }
 
+// nestedLoopPairs bounds the candidate pairs a nested loop join forms at a
+// time: probe batches are cut into slices of pairs/buildRows rows.
+const nestedLoopPairs = 1 << 16
+
+// nextProbe returns the next probe batch, or slice of one for a nested loop
+// join, or io.EOF.
+func (o *hashJoinOp) nextProbe(ctx context.Context) (arrow.RecordBatch, error) {
+	if o.pending == nil {
+		if o.probe == nil {
+			return nil, io.EOF
+		}
+		b, err := o.probe.Next(ctx)
+		if err == io.EOF {
+			o.probe.Close()
+			o.probe = nil
+			return nil, io.EOF
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !o.j.nestedLoop || o.build == nil {
+			return b, nil
+		}
+		o.pending, o.pendingOff = b, 0
+	}
+	step := max(int64(1), nestedLoopPairs/o.build.NumRows())
+	end := min(o.pendingOff+step, o.pending.NumRows())
+	out := o.pending.NewSlice(o.pendingOff, end)
+	o.pendingOff = end
+	if end == o.pending.NumRows() {
+		o.pending.Release()
+		o.pending = nil
+	}
+	return out, nil
+}
+
 // probeBatch joins one probe batch against the build side.
 func (o *hashJoinOp) probeBatch(ctx context.Context, b arrow.RecordBatch) (arrow.RecordBatch, error) {
 	ectx := exec.WithAllocator(ctx, o.tc.Mem)
 	n := int(b.NumRows())
 	var bi, pi []int32
-	if o.build != nil {
+	if o.build != nil && o.j.nestedLoop {
+		nb := int32(o.build.NumRows())
+		bi, pi = make([]int32, 0, int(nb)*n), make([]int32, 0, int(nb)*n)
+		for r := 0; r < n; r++ {
+			for m := int32(0); m < nb; m++ {
+				bi, pi = append(bi, m), append(pi, int32(r))
+			}
+		}
+	} else if o.build != nil {
 		encode, release, err := keyRows(ctx, o.tc, o.j.rightKeys, b)
 		if err != nil {
 			return nil, err
@@ -472,6 +548,10 @@ func (o *hashJoinOp) Close() error {
 	if o.build != nil {
 		o.build.Release()
 		o.build = nil
+	}
+	if o.pending != nil {
+		o.pending.Release()
+		o.pending = nil
 	}
 	o.heads = nil
 	return nil

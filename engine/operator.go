@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -60,6 +61,54 @@ type TaskContext struct {
 	BatchSize int
 	// Properties are the job's session properties.
 	Properties map[string]string
+
+	mu    sync.Mutex
+	atEnd []func()
+	// shared holds per-task state of plan nodes whose partitions are
+	// consumed together (in-stage repartition), keyed by the node.
+	shared map[any]any
+}
+
+// AtEnd registers f to run when the task ends (End), in reverse order of
+// registration: releasing shared buffers, removing spill files.
+func (tc *TaskContext) AtEnd(f func()) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	tc.atEnd = append(tc.atEnd, f)
+}
+
+// End runs the functions registered with AtEnd. The task's runner calls it
+// once every operator is closed; it is idempotent.
+func (tc *TaskContext) End() {
+	tc.mu.Lock()
+	fs := tc.atEnd
+	tc.atEnd = nil
+	tc.mu.Unlock()
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
+	}
+}
+
+// sharedState returns the task's state for key, creating it with mk (and
+// registering its cleanup) on first use.
+func (tc *TaskContext) sharedState(key any, mk func() (any, func())) any {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	if v, ok := tc.shared[key]; ok {
+		return v
+	}
+	if tc.shared == nil {
+		tc.shared = map[any]any{}
+	}
+	v, cleanup := mk()
+	tc.shared[key] = v
+	tc.atEnd = append(tc.atEnd, func() {
+		tc.mu.Lock()
+		delete(tc.shared, key)
+		tc.mu.Unlock()
+		cleanup()
+	})
+	return v
 }
 
 // DefaultBatchSize is the row count scans aim for when a plan does not say.
@@ -103,7 +152,9 @@ func Collect(ctx context.Context, op Operator) ([]arrow.RecordBatch, error) {
 }
 
 // ExecuteCollect runs every partition of p in turn and returns all batches.
+// It ends the task context (TaskContext.End) when done.
 func ExecuteCollect(ctx context.Context, p ExecutionPlan, tc *TaskContext) ([]arrow.RecordBatch, error) {
+	defer tc.End()
 	var out []arrow.RecordBatch
 	release := func() {
 		for _, r := range out {

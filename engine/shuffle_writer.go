@@ -145,33 +145,40 @@ func (w *ShuffleWriter) Run(ctx context.Context, p int, tc *TaskContext) ([]shuf
 }
 
 func (w *ShuffleWriter) route(ctx context.Context, fw *shuffle.FileWriter, b arrow.RecordBatch, rr *int, tc *TaskContext) error {
-	switch w.part.kind {
+	return w.part.split(ctx, tc.Mem, b, rr, fw.Write)
+}
+
+// split sends the rows of b to their output partitions: emit(t, rows) for
+// every partition t that gets rows, in partition order. rr carries the
+// round-robin position between batches. emit does not take ownership.
+func (p *partitioning) split(ctx context.Context, mem memory.Allocator, b arrow.RecordBatch, rr *int, emit func(int, arrow.RecordBatch) error) error {
+	switch p.kind {
 	case "none", "single":
-		return fw.Write(0, b)
+		return emit(0, b)
 	case "round_robin":
-		*rr = (*rr + 1) % w.part.n
-		return fw.Write(*rr, b)
+		*rr = (*rr + 1) % p.n
+		return emit(*rr, b)
 	}
 	rows := int(b.NumRows())
-	encs := make([]keyEncoder, len(w.part.exprs))
-	for i, e := range w.part.exprs {
-		c, err := e.Eval(ctx, tc.Mem, b)
+	encs := make([]keyEncoder, len(p.exprs))
+	for i, e := range p.exprs {
+		c, err := e.Eval(ctx, mem, b)
 		if err != nil {
-			return fmt.Errorf("shuffle writer: %w", err)
+			return fmt.Errorf("hash partitioning: %w", err)
 		}
 		defer c.Release()
 		if encs[i], err = newKeyEncoder(c); err != nil {
 			return err
 		}
 	}
-	idx := make([][]int32, w.part.n)
+	idx := make([][]int32, p.n)
 	var key []byte
 	for r := 0; r < rows; r++ {
 		key = key[:0]
 		for _, enc := range encs {
 			key = enc(key, r)
 		}
-		t := int(hashKey(key) % uint64(w.part.n))
+		t := int(hashKey(key) % uint64(p.n))
 		idx[t] = append(idx[t], int32(r))
 	}
 	for t, rowsOf := range idx {
@@ -179,13 +186,13 @@ func (w *ShuffleWriter) route(ctx context.Context, fw *shuffle.FileWriter, b arr
 			continue
 		}
 		if len(rowsOf) == rows {
-			return fw.Write(t, b)
+			return emit(t, b)
 		}
-		sub, err := takeRows(ctx, tc.Mem, b, rowsOf)
+		sub, err := takeRows(ctx, mem, b, rowsOf)
 		if err != nil {
 			return err
 		}
-		err = fw.Write(t, sub)
+		err = emit(t, sub)
 		sub.Release()
 		if err != nil {
 			return err

@@ -305,7 +305,12 @@ func (o *sortOp) Close() error {
 // newRowComparator compares rows i and j of arr under key's direction and
 // null placement. Nulls compare equal to each other.
 func newRowComparator(arr arrow.Array, key SortKey) (func(i, j int) int, error) {
-	base, err := valueComparator(arr)
+	return newCrossRowComparator(arr, arr, key)
+}
+
+// newCrossRowComparator compares row i of a with row j of b under key.
+func newCrossRowComparator(a, b arrow.Array, key SortKey) (func(i, j int) int, error) {
+	base, err := crossComparator(a, b)
 	if err != nil {
 		return nil, err
 	}
@@ -317,11 +322,11 @@ func newRowComparator(arr arrow.Array, key SortKey) (func(i, j int) int, error) 
 	if key.NullsFirst {
 		nullSide = -1
 	}
-	if arr.NullN() == 0 {
+	if a.NullN() == 0 && b.NullN() == 0 {
 		return func(i, j int) int { return sign * base(i, j) }, nil
 	}
 	return func(i, j int) int {
-		ni, nj := arr.IsNull(i), arr.IsNull(j)
+		ni, nj := a.IsNull(i), b.IsNull(j)
 		switch {
 		case ni && nj:
 			return 0
@@ -334,53 +339,65 @@ func newRowComparator(arr arrow.Array, key SortKey) (func(i, j int) int, error) 
 	}, nil
 }
 
-func ordered2[T cmp.Ordered](v interface{ Value(int) T }) func(i, j int) int {
-	return func(i, j int) int { return cmp.Compare(v.Value(i), v.Value(j)) }
+func ordered2[T cmp.Ordered, A interface{ Value(int) T }](a, b arrow.Array) func(i, j int) int {
+	x, y := a.(A), b.(A)
+	return func(i, j int) int { return cmp.Compare(x.Value(i), y.Value(j)) }
 }
 
 func valueComparator(arr arrow.Array) (func(i, j int) int, error) {
-	switch a := arr.(type) {
+	return crossComparator(arr, arr)
+}
+
+// crossComparator compares row i of a with row j of b, two arrays of the
+// same type, ignoring nulls.
+func crossComparator(a, b arrow.Array) (func(i, j int) int, error) {
+	if !arrow.TypeEqual(a.DataType(), b.DataType()) {
+		return nil, fmt.Errorf("comparing %s with %s: %w", a.DataType(), b.DataType(), ErrInvalidPlan)
+	}
+	switch x := a.(type) {
 	case *array.Boolean:
+		y := b.(*array.Boolean)
 		return func(i, j int) int {
-			x, y := a.Value(i), a.Value(j)
+			p, q := x.Value(i), y.Value(j)
 			switch {
-			case x == y:
+			case p == q:
 				return 0
-			case !x:
+			case !p:
 				return -1
 			}
 			return 1
 		}, nil
 	case *array.Int8:
-		return ordered2[int8](a), nil
+		return ordered2[int8, *array.Int8](a, b), nil
 	case *array.Int16:
-		return ordered2[int16](a), nil
+		return ordered2[int16, *array.Int16](a, b), nil
 	case *array.Int32:
-		return ordered2[int32](a), nil
+		return ordered2[int32, *array.Int32](a, b), nil
 	case *array.Int64:
-		return ordered2[int64](a), nil
+		return ordered2[int64, *array.Int64](a, b), nil
 	case *array.Uint8:
-		return ordered2[uint8](a), nil
+		return ordered2[uint8, *array.Uint8](a, b), nil
 	case *array.Uint16:
-		return ordered2[uint16](a), nil
+		return ordered2[uint16, *array.Uint16](a, b), nil
 	case *array.Uint32:
-		return ordered2[uint32](a), nil
+		return ordered2[uint32, *array.Uint32](a, b), nil
 	case *array.Uint64:
-		return ordered2[uint64](a), nil
+		return ordered2[uint64, *array.Uint64](a, b), nil
 	case *array.Float32:
-		return ordered2[float32](a), nil
+		return ordered2[float32, *array.Float32](a, b), nil
 	case *array.Float64:
-		return ordered2[float64](a), nil
+		return ordered2[float64, *array.Float64](a, b), nil
 	case *array.Date32:
-		return ordered2[arrow.Date32](a), nil
+		return ordered2[arrow.Date32, *array.Date32](a, b), nil
 	case *array.Timestamp:
-		return ordered2[arrow.Timestamp](a), nil
+		return ordered2[arrow.Timestamp, *array.Timestamp](a, b), nil
 	case *array.String:
-		return ordered2[string](a), nil
+		return ordered2[string, *array.String](a, b), nil
 	case *array.LargeString:
-		return ordered2[string](a), nil
+		return ordered2[string, *array.LargeString](a, b), nil
 	case *array.Decimal128:
-		return func(i, j int) int { return a.Value(i).Cmp(a.Value(j)) }, nil
+		y := b.(*array.Decimal128)
+		return func(i, j int) int { return x.Value(i).Cmp(y.Value(j)) }, nil
 	}
-	return nil, fmt.Errorf("sorting by %s: %w", arr.DataType(), ErrNotSupported)
+	return nil, fmt.Errorf("sorting by %s: %w", a.DataType(), ErrNotSupported)
 }

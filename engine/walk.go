@@ -18,6 +18,20 @@ func InputSlots(n *kapotv1.PhysicalPlanNode) []**kapotv1.PhysicalPlanNode {
 		return []**kapotv1.PhysicalPlanNode{&x.Sort.Input}
 	case *kapotv1.PhysicalPlanNode_HashJoin:
 		return []**kapotv1.PhysicalPlanNode{&x.HashJoin.Left, &x.HashJoin.Right}
+	case *kapotv1.PhysicalPlanNode_NestedLoopJoin:
+		return []**kapotv1.PhysicalPlanNode{&x.NestedLoopJoin.Left, &x.NestedLoopJoin.Right}
+	case *kapotv1.PhysicalPlanNode_Union:
+		out := make([]**kapotv1.PhysicalPlanNode, len(x.Union.Inputs))
+		for i := range x.Union.Inputs {
+			out[i] = &x.Union.Inputs[i]
+		}
+		return out
+	case *kapotv1.PhysicalPlanNode_SortPreservingMerge:
+		return []**kapotv1.PhysicalPlanNode{&x.SortPreservingMerge.Input}
+	case *kapotv1.PhysicalPlanNode_CoalesceBatches:
+		return []**kapotv1.PhysicalPlanNode{&x.CoalesceBatches.Input}
+	case *kapotv1.PhysicalPlanNode_Repartition:
+		return []**kapotv1.PhysicalPlanNode{&x.Repartition.Input}
 	case *kapotv1.PhysicalPlanNode_CoalescePartitions:
 		return []**kapotv1.PhysicalPlanNode{&x.CoalescePartitions.Input}
 	case *kapotv1.PhysicalPlanNode_Exchange:

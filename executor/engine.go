@@ -54,6 +54,7 @@ func (ArrowEngine) RunTask(ctx context.Context, t *Task) ([]*kapotv1.ShuffleWrit
 		tc.Properties = map[string]string{}
 	}
 	stats, err := w.Run(ctx, int(t.Def.GetPartition()), tc)
+	tc.End()
 	if err != nil {
 		return nil, err
 	}

@@ -634,6 +634,11 @@ type PhysicalPlanNode struct {
 	//	*PhysicalPlanNode_Limit
 	//	*PhysicalPlanNode_Sort
 	//	*PhysicalPlanNode_HashJoin
+	//	*PhysicalPlanNode_NestedLoopJoin
+	//	*PhysicalPlanNode_Union
+	//	*PhysicalPlanNode_SortPreservingMerge
+	//	*PhysicalPlanNode_CoalesceBatches
+	//	*PhysicalPlanNode_Repartition
 	Node          isPhysicalPlanNode_Node `protobuf_oneof:"node"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -811,6 +816,51 @@ func (x *PhysicalPlanNode) GetHashJoin() *HashJoinNode {
 	return nil
 }
 
+func (x *PhysicalPlanNode) GetNestedLoopJoin() *NestedLoopJoinNode {
+	if x != nil {
+		if x, ok := x.Node.(*PhysicalPlanNode_NestedLoopJoin); ok {
+			return x.NestedLoopJoin
+		}
+	}
+	return nil
+}
+
+func (x *PhysicalPlanNode) GetUnion() *UnionNode {
+	if x != nil {
+		if x, ok := x.Node.(*PhysicalPlanNode_Union); ok {
+			return x.Union
+		}
+	}
+	return nil
+}
+
+func (x *PhysicalPlanNode) GetSortPreservingMerge() *SortPreservingMergeNode {
+	if x != nil {
+		if x, ok := x.Node.(*PhysicalPlanNode_SortPreservingMerge); ok {
+			return x.SortPreservingMerge
+		}
+	}
+	return nil
+}
+
+func (x *PhysicalPlanNode) GetCoalesceBatches() *CoalesceBatchesNode {
+	if x != nil {
+		if x, ok := x.Node.(*PhysicalPlanNode_CoalesceBatches); ok {
+			return x.CoalesceBatches
+		}
+	}
+	return nil
+}
+
+func (x *PhysicalPlanNode) GetRepartition() *RepartitionNode {
+	if x != nil {
+		if x, ok := x.Node.(*PhysicalPlanNode_Repartition); ok {
+			return x.Repartition
+		}
+	}
+	return nil
+}
+
 type isPhysicalPlanNode_Node interface {
 	isPhysicalPlanNode_Node()
 }
@@ -875,6 +925,26 @@ type PhysicalPlanNode_HashJoin struct {
 	HashJoin *HashJoinNode `protobuf:"bytes,15,opt,name=hash_join,json=hashJoin,proto3,oneof"`
 }
 
+type PhysicalPlanNode_NestedLoopJoin struct {
+	NestedLoopJoin *NestedLoopJoinNode `protobuf:"bytes,16,opt,name=nested_loop_join,json=nestedLoopJoin,proto3,oneof"`
+}
+
+type PhysicalPlanNode_Union struct {
+	Union *UnionNode `protobuf:"bytes,17,opt,name=union,proto3,oneof"`
+}
+
+type PhysicalPlanNode_SortPreservingMerge struct {
+	SortPreservingMerge *SortPreservingMergeNode `protobuf:"bytes,18,opt,name=sort_preserving_merge,json=sortPreservingMerge,proto3,oneof"`
+}
+
+type PhysicalPlanNode_CoalesceBatches struct {
+	CoalesceBatches *CoalesceBatchesNode `protobuf:"bytes,19,opt,name=coalesce_batches,json=coalesceBatches,proto3,oneof"`
+}
+
+type PhysicalPlanNode_Repartition struct {
+	Repartition *RepartitionNode `protobuf:"bytes,20,opt,name=repartition,proto3,oneof"`
+}
+
 func (*PhysicalPlanNode_ParquetScan) isPhysicalPlanNode_Node() {}
 
 func (*PhysicalPlanNode_CsvScan) isPhysicalPlanNode_Node() {}
@@ -904,6 +974,16 @@ func (*PhysicalPlanNode_Limit) isPhysicalPlanNode_Node() {}
 func (*PhysicalPlanNode_Sort) isPhysicalPlanNode_Node() {}
 
 func (*PhysicalPlanNode_HashJoin) isPhysicalPlanNode_Node() {}
+
+func (*PhysicalPlanNode_NestedLoopJoin) isPhysicalPlanNode_Node() {}
+
+func (*PhysicalPlanNode_Union) isPhysicalPlanNode_Node() {}
+
+func (*PhysicalPlanNode_SortPreservingMerge) isPhysicalPlanNode_Node() {}
+
+func (*PhysicalPlanNode_CoalesceBatches) isPhysicalPlanNode_Node() {}
+
+func (*PhysicalPlanNode_Repartition) isPhysicalPlanNode_Node() {}
 
 // FileGroup is the list of files one partition of a scan reads, in order.
 type FileGroup struct {
@@ -1603,6 +1683,295 @@ func (x *HashJoinNode) GetFilter() *PhysicalExprNode {
 	return nil
 }
 
+// NestedLoopJoinNode joins every left row with every right row for which
+// filter is true (a cross join without filter). The left side is collected
+// from all its partitions and each right partition is probed against it.
+type NestedLoopJoinNode struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Left          *PhysicalPlanNode      `protobuf:"bytes,1,opt,name=left,proto3" json:"left,omitempty"`
+	Right         *PhysicalPlanNode      `protobuf:"bytes,2,opt,name=right,proto3" json:"right,omitempty"`
+	JoinType      JoinType               `protobuf:"varint,3,opt,name=join_type,json=joinType,proto3,enum=kapot.v1.JoinType" json:"join_type,omitempty"`
+	Filter        *PhysicalExprNode      `protobuf:"bytes,4,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NestedLoopJoinNode) Reset() {
+	*x = NestedLoopJoinNode{}
+	mi := &file_kapot_v1_plan_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NestedLoopJoinNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NestedLoopJoinNode) ProtoMessage() {}
+
+func (x *NestedLoopJoinNode) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_plan_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NestedLoopJoinNode.ProtoReflect.Descriptor instead.
+func (*NestedLoopJoinNode) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *NestedLoopJoinNode) GetLeft() *PhysicalPlanNode {
+	if x != nil {
+		return x.Left
+	}
+	return nil
+}
+
+func (x *NestedLoopJoinNode) GetRight() *PhysicalPlanNode {
+	if x != nil {
+		return x.Right
+	}
+	return nil
+}
+
+func (x *NestedLoopJoinNode) GetJoinType() JoinType {
+	if x != nil {
+		return x.JoinType
+	}
+	return JoinType_JOIN_TYPE_UNSPECIFIED
+}
+
+func (x *NestedLoopJoinNode) GetFilter() *PhysicalExprNode {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+// UnionNode concatenates its inputs (UNION ALL): the partitions of the first
+// input, then those of the second, and so on. Inputs must have the same
+// column types; names come from the first.
+type UnionNode struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Inputs        []*PhysicalPlanNode    `protobuf:"bytes,1,rep,name=inputs,proto3" json:"inputs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnionNode) Reset() {
+	*x = UnionNode{}
+	mi := &file_kapot_v1_plan_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnionNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnionNode) ProtoMessage() {}
+
+func (x *UnionNode) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_plan_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnionNode.ProtoReflect.Descriptor instead.
+func (*UnionNode) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *UnionNode) GetInputs() []*PhysicalPlanNode {
+	if x != nil {
+		return x.Inputs
+	}
+	return nil
+}
+
+// SortPreservingMergeNode merges input partitions, each already sorted by
+// exprs, into one sorted partition; with fetch, only the first fetch rows.
+type SortPreservingMergeNode struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Input         *PhysicalPlanNode      `protobuf:"bytes,1,opt,name=input,proto3" json:"input,omitempty"`
+	Exprs         []*SortExprNode        `protobuf:"bytes,2,rep,name=exprs,proto3" json:"exprs,omitempty"`
+	Fetch         *int64                 `protobuf:"varint,3,opt,name=fetch,proto3,oneof" json:"fetch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SortPreservingMergeNode) Reset() {
+	*x = SortPreservingMergeNode{}
+	mi := &file_kapot_v1_plan_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SortPreservingMergeNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SortPreservingMergeNode) ProtoMessage() {}
+
+func (x *SortPreservingMergeNode) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_plan_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SortPreservingMergeNode.ProtoReflect.Descriptor instead.
+func (*SortPreservingMergeNode) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SortPreservingMergeNode) GetInput() *PhysicalPlanNode {
+	if x != nil {
+		return x.Input
+	}
+	return nil
+}
+
+func (x *SortPreservingMergeNode) GetExprs() []*SortExprNode {
+	if x != nil {
+		return x.Exprs
+	}
+	return nil
+}
+
+func (x *SortPreservingMergeNode) GetFetch() int64 {
+	if x != nil && x.Fetch != nil {
+		return *x.Fetch
+	}
+	return 0
+}
+
+// CoalesceBatchesNode concatenates small batches (after a selective filter
+// or join) until each holds at least target_batch_size rows.
+type CoalesceBatchesNode struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Input           *PhysicalPlanNode      `protobuf:"bytes,1,opt,name=input,proto3" json:"input,omitempty"`
+	TargetBatchSize int64                  `protobuf:"varint,2,opt,name=target_batch_size,json=targetBatchSize,proto3" json:"target_batch_size,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *CoalesceBatchesNode) Reset() {
+	*x = CoalesceBatchesNode{}
+	mi := &file_kapot_v1_plan_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CoalesceBatchesNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CoalesceBatchesNode) ProtoMessage() {}
+
+func (x *CoalesceBatchesNode) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_plan_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CoalesceBatchesNode.ProtoReflect.Descriptor instead.
+func (*CoalesceBatchesNode) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CoalesceBatchesNode) GetInput() *PhysicalPlanNode {
+	if x != nil {
+		return x.Input
+	}
+	return nil
+}
+
+func (x *CoalesceBatchesNode) GetTargetBatchSize() int64 {
+	if x != nil {
+		return x.TargetBatchSize
+	}
+	return 0
+}
+
+// RepartitionNode redistributes the rows of all input partitions into a new
+// set of partitions inside one stage (hash or round robin), without a
+// shuffle to disk.
+type RepartitionNode struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Input         *PhysicalPlanNode      `protobuf:"bytes,1,opt,name=input,proto3" json:"input,omitempty"`
+	Partitioning  *Partitioning          `protobuf:"bytes,2,opt,name=partitioning,proto3" json:"partitioning,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RepartitionNode) Reset() {
+	*x = RepartitionNode{}
+	mi := &file_kapot_v1_plan_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RepartitionNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RepartitionNode) ProtoMessage() {}
+
+func (x *RepartitionNode) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_plan_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RepartitionNode.ProtoReflect.Descriptor instead.
+func (*RepartitionNode) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RepartitionNode) GetInput() *PhysicalPlanNode {
+	if x != nil {
+		return x.Input
+	}
+	return nil
+}
+
+func (x *RepartitionNode) GetPartitioning() *Partitioning {
+	if x != nil {
+		return x.Partitioning
+	}
+	return nil
+}
+
 // AggregateExprNode is one aggregate of a hash aggregate.
 type AggregateExprNode struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1619,7 +1988,7 @@ type AggregateExprNode struct {
 
 func (x *AggregateExprNode) Reset() {
 	*x = AggregateExprNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[15]
+	mi := &file_kapot_v1_plan_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1631,7 +2000,7 @@ func (x *AggregateExprNode) String() string {
 func (*AggregateExprNode) ProtoMessage() {}
 
 func (x *AggregateExprNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[15]
+	mi := &file_kapot_v1_plan_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1644,7 +2013,7 @@ func (x *AggregateExprNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggregateExprNode.ProtoReflect.Descriptor instead.
 func (*AggregateExprNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{15}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AggregateExprNode) GetFunc() AggregateFunction {
@@ -1691,7 +2060,7 @@ type HashAggregateNode struct {
 
 func (x *HashAggregateNode) Reset() {
 	*x = HashAggregateNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[16]
+	mi := &file_kapot_v1_plan_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1703,7 +2072,7 @@ func (x *HashAggregateNode) String() string {
 func (*HashAggregateNode) ProtoMessage() {}
 
 func (x *HashAggregateNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[16]
+	mi := &file_kapot_v1_plan_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1716,7 +2085,7 @@ func (x *HashAggregateNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HashAggregateNode.ProtoReflect.Descriptor instead.
 func (*HashAggregateNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{16}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *HashAggregateNode) GetInput() *PhysicalPlanNode {
@@ -1764,7 +2133,7 @@ type CoalescePartitionsNode struct {
 
 func (x *CoalescePartitionsNode) Reset() {
 	*x = CoalescePartitionsNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[17]
+	mi := &file_kapot_v1_plan_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1776,7 +2145,7 @@ func (x *CoalescePartitionsNode) String() string {
 func (*CoalescePartitionsNode) ProtoMessage() {}
 
 func (x *CoalescePartitionsNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[17]
+	mi := &file_kapot_v1_plan_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1789,7 +2158,7 @@ func (x *CoalescePartitionsNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoalescePartitionsNode.ProtoReflect.Descriptor instead.
 func (*CoalescePartitionsNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{17}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CoalescePartitionsNode) GetInput() *PhysicalPlanNode {
@@ -1814,7 +2183,7 @@ type Partitioning struct {
 
 func (x *Partitioning) Reset() {
 	*x = Partitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[18]
+	mi := &file_kapot_v1_plan_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1826,7 +2195,7 @@ func (x *Partitioning) String() string {
 func (*Partitioning) ProtoMessage() {}
 
 func (x *Partitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[18]
+	mi := &file_kapot_v1_plan_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1839,7 +2208,7 @@ func (x *Partitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Partitioning.ProtoReflect.Descriptor instead.
 func (*Partitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{18}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Partitioning) GetScheme() isPartitioning_Scheme {
@@ -1909,7 +2278,7 @@ type HashPartitioning struct {
 
 func (x *HashPartitioning) Reset() {
 	*x = HashPartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[19]
+	mi := &file_kapot_v1_plan_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1921,7 +2290,7 @@ func (x *HashPartitioning) String() string {
 func (*HashPartitioning) ProtoMessage() {}
 
 func (x *HashPartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[19]
+	mi := &file_kapot_v1_plan_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1934,7 +2303,7 @@ func (x *HashPartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HashPartitioning.ProtoReflect.Descriptor instead.
 func (*HashPartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{19}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *HashPartitioning) GetExprs() []*PhysicalExprNode {
@@ -1960,7 +2329,7 @@ type SinglePartitioning struct {
 
 func (x *SinglePartitioning) Reset() {
 	*x = SinglePartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[20]
+	mi := &file_kapot_v1_plan_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1972,7 +2341,7 @@ func (x *SinglePartitioning) String() string {
 func (*SinglePartitioning) ProtoMessage() {}
 
 func (x *SinglePartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[20]
+	mi := &file_kapot_v1_plan_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1985,7 +2354,7 @@ func (x *SinglePartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SinglePartitioning.ProtoReflect.Descriptor instead.
 func (*SinglePartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{20}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{25}
 }
 
 // RoundRobinPartitioning spreads batches evenly.
@@ -1998,7 +2367,7 @@ type RoundRobinPartitioning struct {
 
 func (x *RoundRobinPartitioning) Reset() {
 	*x = RoundRobinPartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[21]
+	mi := &file_kapot_v1_plan_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2010,7 +2379,7 @@ func (x *RoundRobinPartitioning) String() string {
 func (*RoundRobinPartitioning) ProtoMessage() {}
 
 func (x *RoundRobinPartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[21]
+	mi := &file_kapot_v1_plan_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2023,7 +2392,7 @@ func (x *RoundRobinPartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoundRobinPartitioning.ProtoReflect.Descriptor instead.
 func (*RoundRobinPartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{21}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RoundRobinPartitioning) GetPartitionCount() uint32 {
@@ -2046,7 +2415,7 @@ type ExchangeNode struct {
 
 func (x *ExchangeNode) Reset() {
 	*x = ExchangeNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[22]
+	mi := &file_kapot_v1_plan_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2058,7 +2427,7 @@ func (x *ExchangeNode) String() string {
 func (*ExchangeNode) ProtoMessage() {}
 
 func (x *ExchangeNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[22]
+	mi := &file_kapot_v1_plan_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2071,7 +2440,7 @@ func (x *ExchangeNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExchangeNode.ProtoReflect.Descriptor instead.
 func (*ExchangeNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{22}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ExchangeNode) GetInput() *PhysicalPlanNode {
@@ -2103,7 +2472,7 @@ type ShuffleWriterNode struct {
 
 func (x *ShuffleWriterNode) Reset() {
 	*x = ShuffleWriterNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[23]
+	mi := &file_kapot_v1_plan_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2115,7 +2484,7 @@ func (x *ShuffleWriterNode) String() string {
 func (*ShuffleWriterNode) ProtoMessage() {}
 
 func (x *ShuffleWriterNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[23]
+	mi := &file_kapot_v1_plan_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2128,7 +2497,7 @@ func (x *ShuffleWriterNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleWriterNode.ProtoReflect.Descriptor instead.
 func (*ShuffleWriterNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{23}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ShuffleWriterNode) GetJobId() string {
@@ -2171,7 +2540,7 @@ type UnresolvedShuffleNode struct {
 
 func (x *UnresolvedShuffleNode) Reset() {
 	*x = UnresolvedShuffleNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[24]
+	mi := &file_kapot_v1_plan_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2183,7 +2552,7 @@ func (x *UnresolvedShuffleNode) String() string {
 func (*UnresolvedShuffleNode) ProtoMessage() {}
 
 func (x *UnresolvedShuffleNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[24]
+	mi := &file_kapot_v1_plan_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2196,7 +2565,7 @@ func (x *UnresolvedShuffleNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnresolvedShuffleNode.ProtoReflect.Descriptor instead.
 func (*UnresolvedShuffleNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{24}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *UnresolvedShuffleNode) GetStageId() uint32 {
@@ -2233,7 +2602,7 @@ type ShuffleReaderNode struct {
 
 func (x *ShuffleReaderNode) Reset() {
 	*x = ShuffleReaderNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[25]
+	mi := &file_kapot_v1_plan_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2245,7 +2614,7 @@ func (x *ShuffleReaderNode) String() string {
 func (*ShuffleReaderNode) ProtoMessage() {}
 
 func (x *ShuffleReaderNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[25]
+	mi := &file_kapot_v1_plan_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2258,7 +2627,7 @@ func (x *ShuffleReaderNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleReaderNode.ProtoReflect.Descriptor instead.
 func (*ShuffleReaderNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{25}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ShuffleReaderNode) GetStageId() uint32 {
@@ -2292,7 +2661,7 @@ type ShuffleReaderPartition struct {
 
 func (x *ShuffleReaderPartition) Reset() {
 	*x = ShuffleReaderPartition{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[26]
+	mi := &file_kapot_v1_plan_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2304,7 +2673,7 @@ func (x *ShuffleReaderPartition) String() string {
 func (*ShuffleReaderPartition) ProtoMessage() {}
 
 func (x *ShuffleReaderPartition) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[26]
+	mi := &file_kapot_v1_plan_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2317,7 +2686,7 @@ func (x *ShuffleReaderPartition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleReaderPartition.ProtoReflect.Descriptor instead.
 func (*ShuffleReaderPartition) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{26}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ShuffleReaderPartition) GetLocations() []*PartitionLocation {
@@ -2339,7 +2708,7 @@ type ValuesNode struct {
 
 func (x *ValuesNode) Reset() {
 	*x = ValuesNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[27]
+	mi := &file_kapot_v1_plan_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2351,7 +2720,7 @@ func (x *ValuesNode) String() string {
 func (*ValuesNode) ProtoMessage() {}
 
 func (x *ValuesNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[27]
+	mi := &file_kapot_v1_plan_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2364,7 +2733,7 @@ func (x *ValuesNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValuesNode.ProtoReflect.Descriptor instead.
 func (*ValuesNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{27}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ValuesNode) GetSchema() *Schema {
@@ -2391,7 +2760,7 @@ type ValuesRow struct {
 
 func (x *ValuesRow) Reset() {
 	*x = ValuesRow{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[28]
+	mi := &file_kapot_v1_plan_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2403,7 +2772,7 @@ func (x *ValuesRow) String() string {
 func (*ValuesRow) ProtoMessage() {}
 
 func (x *ValuesRow) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[28]
+	mi := &file_kapot_v1_plan_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2416,7 +2785,7 @@ func (x *ValuesRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValuesRow.ProtoReflect.Descriptor instead.
 func (*ValuesRow) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{28}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ValuesRow) GetValues() []*ScalarValue {
@@ -2446,7 +2815,7 @@ type ScalarValue struct {
 
 func (x *ScalarValue) Reset() {
 	*x = ScalarValue{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[29]
+	mi := &file_kapot_v1_plan_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2458,7 +2827,7 @@ func (x *ScalarValue) String() string {
 func (*ScalarValue) ProtoMessage() {}
 
 func (x *ScalarValue) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[29]
+	mi := &file_kapot_v1_plan_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2471,7 +2840,7 @@ func (x *ScalarValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScalarValue.ProtoReflect.Descriptor instead.
 func (*ScalarValue) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{29}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ScalarValue) GetType() *DataType {
@@ -2610,7 +2979,7 @@ type IntervalValue struct {
 
 func (x *IntervalValue) Reset() {
 	*x = IntervalValue{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[30]
+	mi := &file_kapot_v1_plan_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2622,7 +2991,7 @@ func (x *IntervalValue) String() string {
 func (*IntervalValue) ProtoMessage() {}
 
 func (x *IntervalValue) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[30]
+	mi := &file_kapot_v1_plan_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2635,7 +3004,7 @@ func (x *IntervalValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntervalValue.ProtoReflect.Descriptor instead.
 func (*IntervalValue) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{30}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *IntervalValue) GetMonths() int32 {
@@ -2683,7 +3052,7 @@ type PhysicalExprNode struct {
 
 func (x *PhysicalExprNode) Reset() {
 	*x = PhysicalExprNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[31]
+	mi := &file_kapot_v1_plan_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2695,7 +3064,7 @@ func (x *PhysicalExprNode) String() string {
 func (*PhysicalExprNode) ProtoMessage() {}
 
 func (x *PhysicalExprNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[31]
+	mi := &file_kapot_v1_plan_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2708,7 +3077,7 @@ func (x *PhysicalExprNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PhysicalExprNode.ProtoReflect.Descriptor instead.
 func (*PhysicalExprNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{31}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PhysicalExprNode) GetExpr() isPhysicalExprNode_Expr {
@@ -2913,7 +3282,7 @@ type ColumnExpr struct {
 
 func (x *ColumnExpr) Reset() {
 	*x = ColumnExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[32]
+	mi := &file_kapot_v1_plan_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2925,7 +3294,7 @@ func (x *ColumnExpr) String() string {
 func (*ColumnExpr) ProtoMessage() {}
 
 func (x *ColumnExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[32]
+	mi := &file_kapot_v1_plan_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2938,7 +3307,7 @@ func (x *ColumnExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnExpr.ProtoReflect.Descriptor instead.
 func (*ColumnExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{32}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ColumnExpr) GetName() string {
@@ -2967,7 +3336,7 @@ type BinaryExpr struct {
 
 func (x *BinaryExpr) Reset() {
 	*x = BinaryExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[33]
+	mi := &file_kapot_v1_plan_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2979,7 +3348,7 @@ func (x *BinaryExpr) String() string {
 func (*BinaryExpr) ProtoMessage() {}
 
 func (x *BinaryExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[33]
+	mi := &file_kapot_v1_plan_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2992,7 +3361,7 @@ func (x *BinaryExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BinaryExpr.ProtoReflect.Descriptor instead.
 func (*BinaryExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{33}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *BinaryExpr) GetLeft() *PhysicalExprNode {
@@ -3026,7 +3395,7 @@ type NotExpr struct {
 
 func (x *NotExpr) Reset() {
 	*x = NotExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[34]
+	mi := &file_kapot_v1_plan_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3038,7 +3407,7 @@ func (x *NotExpr) String() string {
 func (*NotExpr) ProtoMessage() {}
 
 func (x *NotExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[34]
+	mi := &file_kapot_v1_plan_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3051,7 +3420,7 @@ func (x *NotExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotExpr.ProtoReflect.Descriptor instead.
 func (*NotExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{34}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *NotExpr) GetExpr() *PhysicalExprNode {
@@ -3072,7 +3441,7 @@ type IsNullExpr struct {
 
 func (x *IsNullExpr) Reset() {
 	*x = IsNullExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[35]
+	mi := &file_kapot_v1_plan_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3084,7 +3453,7 @@ func (x *IsNullExpr) String() string {
 func (*IsNullExpr) ProtoMessage() {}
 
 func (x *IsNullExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[35]
+	mi := &file_kapot_v1_plan_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3097,7 +3466,7 @@ func (x *IsNullExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IsNullExpr.ProtoReflect.Descriptor instead.
 func (*IsNullExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{35}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *IsNullExpr) GetExpr() *PhysicalExprNode {
@@ -3127,7 +3496,7 @@ type CastExpr struct {
 
 func (x *CastExpr) Reset() {
 	*x = CastExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[36]
+	mi := &file_kapot_v1_plan_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3139,7 +3508,7 @@ func (x *CastExpr) String() string {
 func (*CastExpr) ProtoMessage() {}
 
 func (x *CastExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[36]
+	mi := &file_kapot_v1_plan_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3152,7 +3521,7 @@ func (x *CastExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CastExpr.ProtoReflect.Descriptor instead.
 func (*CastExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{36}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *CastExpr) GetExpr() *PhysicalExprNode {
@@ -3186,7 +3555,7 @@ type NegativeExpr struct {
 
 func (x *NegativeExpr) Reset() {
 	*x = NegativeExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[37]
+	mi := &file_kapot_v1_plan_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3198,7 +3567,7 @@ func (x *NegativeExpr) String() string {
 func (*NegativeExpr) ProtoMessage() {}
 
 func (x *NegativeExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[37]
+	mi := &file_kapot_v1_plan_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3211,7 +3580,7 @@ func (x *NegativeExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NegativeExpr.ProtoReflect.Descriptor instead.
 func (*NegativeExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{37}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *NegativeExpr) GetExpr() *PhysicalExprNode {
@@ -3232,7 +3601,7 @@ type WhenThen struct {
 
 func (x *WhenThen) Reset() {
 	*x = WhenThen{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[38]
+	mi := &file_kapot_v1_plan_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3244,7 +3613,7 @@ func (x *WhenThen) String() string {
 func (*WhenThen) ProtoMessage() {}
 
 func (x *WhenThen) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[38]
+	mi := &file_kapot_v1_plan_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3257,7 +3626,7 @@ func (x *WhenThen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhenThen.ProtoReflect.Descriptor instead.
 func (*WhenThen) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{38}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *WhenThen) GetWhen() *PhysicalExprNode {
@@ -3289,7 +3658,7 @@ type CaseExpr struct {
 
 func (x *CaseExpr) Reset() {
 	*x = CaseExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[39]
+	mi := &file_kapot_v1_plan_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3301,7 +3670,7 @@ func (x *CaseExpr) String() string {
 func (*CaseExpr) ProtoMessage() {}
 
 func (x *CaseExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[39]
+	mi := &file_kapot_v1_plan_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3314,7 +3683,7 @@ func (x *CaseExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaseExpr.ProtoReflect.Descriptor instead.
 func (*CaseExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{39}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CaseExpr) GetOperand() *PhysicalExprNode {
@@ -3351,7 +3720,7 @@ type InListExpr struct {
 
 func (x *InListExpr) Reset() {
 	*x = InListExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[40]
+	mi := &file_kapot_v1_plan_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3363,7 +3732,7 @@ func (x *InListExpr) String() string {
 func (*InListExpr) ProtoMessage() {}
 
 func (x *InListExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[40]
+	mi := &file_kapot_v1_plan_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3376,7 +3745,7 @@ func (x *InListExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InListExpr.ProtoReflect.Descriptor instead.
 func (*InListExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{40}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *InListExpr) GetExpr() *PhysicalExprNode {
@@ -3413,7 +3782,7 @@ type BetweenExpr struct {
 
 func (x *BetweenExpr) Reset() {
 	*x = BetweenExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[41]
+	mi := &file_kapot_v1_plan_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3425,7 +3794,7 @@ func (x *BetweenExpr) String() string {
 func (*BetweenExpr) ProtoMessage() {}
 
 func (x *BetweenExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[41]
+	mi := &file_kapot_v1_plan_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3438,7 +3807,7 @@ func (x *BetweenExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BetweenExpr.ProtoReflect.Descriptor instead.
 func (*BetweenExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{41}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *BetweenExpr) GetExpr() *PhysicalExprNode {
@@ -3485,7 +3854,7 @@ type LikeExpr struct {
 
 func (x *LikeExpr) Reset() {
 	*x = LikeExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[42]
+	mi := &file_kapot_v1_plan_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3497,7 +3866,7 @@ func (x *LikeExpr) String() string {
 func (*LikeExpr) ProtoMessage() {}
 
 func (x *LikeExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[42]
+	mi := &file_kapot_v1_plan_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3510,7 +3879,7 @@ func (x *LikeExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LikeExpr.ProtoReflect.Descriptor instead.
 func (*LikeExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{42}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *LikeExpr) GetExpr() *PhysicalExprNode {
@@ -3561,7 +3930,7 @@ type ScalarFunctionExpr struct {
 
 func (x *ScalarFunctionExpr) Reset() {
 	*x = ScalarFunctionExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[43]
+	mi := &file_kapot_v1_plan_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3573,7 +3942,7 @@ func (x *ScalarFunctionExpr) String() string {
 func (*ScalarFunctionExpr) ProtoMessage() {}
 
 func (x *ScalarFunctionExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[43]
+	mi := &file_kapot_v1_plan_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3586,7 +3955,7 @@ func (x *ScalarFunctionExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScalarFunctionExpr.ProtoReflect.Descriptor instead.
 func (*ScalarFunctionExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{43}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ScalarFunctionExpr) GetName() string {
@@ -3618,7 +3987,7 @@ type PartitionLocation struct {
 
 func (x *PartitionLocation) Reset() {
 	*x = PartitionLocation{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[44]
+	mi := &file_kapot_v1_plan_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3630,7 +3999,7 @@ func (x *PartitionLocation) String() string {
 func (*PartitionLocation) ProtoMessage() {}
 
 func (x *PartitionLocation) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[44]
+	mi := &file_kapot_v1_plan_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3643,7 +4012,7 @@ func (x *PartitionLocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionLocation.ProtoReflect.Descriptor instead.
 func (*PartitionLocation) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{44}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *PartitionLocation) GetJobId() string {
@@ -3701,7 +4070,7 @@ type ExecutorMetadata struct {
 
 func (x *ExecutorMetadata) Reset() {
 	*x = ExecutorMetadata{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[45]
+	mi := &file_kapot_v1_plan_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3713,7 +4082,7 @@ func (x *ExecutorMetadata) String() string {
 func (*ExecutorMetadata) ProtoMessage() {}
 
 func (x *ExecutorMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[45]
+	mi := &file_kapot_v1_plan_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3726,7 +4095,7 @@ func (x *ExecutorMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorMetadata.ProtoReflect.Descriptor instead.
 func (*ExecutorMetadata) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{45}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ExecutorMetadata) GetId() string {
@@ -3769,7 +4138,7 @@ type PartitionStats struct {
 
 func (x *PartitionStats) Reset() {
 	*x = PartitionStats{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[46]
+	mi := &file_kapot_v1_plan_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3781,7 +4150,7 @@ func (x *PartitionStats) String() string {
 func (*PartitionStats) ProtoMessage() {}
 
 func (x *PartitionStats) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[46]
+	mi := &file_kapot_v1_plan_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3794,7 +4163,7 @@ func (x *PartitionStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionStats.ProtoReflect.Descriptor instead.
 func (*PartitionStats) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{46}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *PartitionStats) GetNumRows() int64 {
@@ -3832,7 +4201,7 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x04type\x18\x02 \x01(\v2\x12.kapot.v1.DataTypeR\x04type\x12\x1a\n" +
 	"\bnullable\x18\x03 \x01(\bR\bnullable\"1\n" +
 	"\x06Schema\x12'\n" +
-	"\x06fields\x18\x01 \x03(\v2\x0f.kapot.v1.FieldR\x06fields\"\x9b\a\n" +
+	"\x06fields\x18\x01 \x03(\v2\x0f.kapot.v1.FieldR\x06fields\"\xf6\t\n" +
 	"\x10PhysicalPlanNode\x12>\n" +
 	"\fparquet_scan\x18\x01 \x01(\v2\x19.kapot.v1.ParquetScanNodeH\x00R\vparquetScan\x122\n" +
 	"\bcsv_scan\x18\x02 \x01(\v2\x15.kapot.v1.CsvScanNodeH\x00R\acsvScan\x122\n" +
@@ -3851,7 +4220,12 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x06values\x18\f \x01(\v2\x14.kapot.v1.ValuesNodeH\x00R\x06values\x12+\n" +
 	"\x05limit\x18\r \x01(\v2\x13.kapot.v1.LimitNodeH\x00R\x05limit\x12(\n" +
 	"\x04sort\x18\x0e \x01(\v2\x12.kapot.v1.SortNodeH\x00R\x04sort\x125\n" +
-	"\thash_join\x18\x0f \x01(\v2\x16.kapot.v1.HashJoinNodeH\x00R\bhashJoinB\x06\n" +
+	"\thash_join\x18\x0f \x01(\v2\x16.kapot.v1.HashJoinNodeH\x00R\bhashJoin\x12H\n" +
+	"\x10nested_loop_join\x18\x10 \x01(\v2\x1c.kapot.v1.NestedLoopJoinNodeH\x00R\x0enestedLoopJoin\x12+\n" +
+	"\x05union\x18\x11 \x01(\v2\x13.kapot.v1.UnionNodeH\x00R\x05union\x12W\n" +
+	"\x15sort_preserving_merge\x18\x12 \x01(\v2!.kapot.v1.SortPreservingMergeNodeH\x00R\x13sortPreservingMerge\x12J\n" +
+	"\x10coalesce_batches\x18\x13 \x01(\v2\x1d.kapot.v1.CoalesceBatchesNodeH\x00R\x0fcoalesceBatches\x12=\n" +
+	"\vrepartition\x18\x14 \x01(\v2\x19.kapot.v1.RepartitionNodeH\x00R\vrepartitionB\x06\n" +
 	"\x04node\"!\n" +
 	"\tFileGroup\x12\x14\n" +
 	"\x05paths\x18\x01 \x03(\tR\x05paths\"\x86\x01\n" +
@@ -3915,7 +4289,25 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x02on\x18\x03 \x03(\v2\x10.kapot.v1.JoinOnR\x02on\x12/\n" +
 	"\tjoin_type\x18\x04 \x01(\x0e2\x12.kapot.v1.JoinTypeR\bjoinType\x12&\n" +
 	"\x04mode\x18\x05 \x01(\x0e2\x12.kapot.v1.JoinModeR\x04mode\x122\n" +
-	"\x06filter\x18\x06 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x06filter\"\xa4\x01\n" +
+	"\x06filter\x18\x06 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x06filter\"\xdb\x01\n" +
+	"\x12NestedLoopJoinNode\x12.\n" +
+	"\x04left\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x04left\x120\n" +
+	"\x05right\x18\x02 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x05right\x12/\n" +
+	"\tjoin_type\x18\x03 \x01(\x0e2\x12.kapot.v1.JoinTypeR\bjoinType\x122\n" +
+	"\x06filter\x18\x04 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x06filter\"?\n" +
+	"\tUnionNode\x122\n" +
+	"\x06inputs\x18\x01 \x03(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x06inputs\"\x9e\x01\n" +
+	"\x17SortPreservingMergeNode\x120\n" +
+	"\x05input\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x05input\x12,\n" +
+	"\x05exprs\x18\x02 \x03(\v2\x16.kapot.v1.SortExprNodeR\x05exprs\x12\x19\n" +
+	"\x05fetch\x18\x03 \x01(\x03H\x00R\x05fetch\x88\x01\x01B\b\n" +
+	"\x06_fetch\"s\n" +
+	"\x13CoalesceBatchesNode\x120\n" +
+	"\x05input\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x05input\x12*\n" +
+	"\x11target_batch_size\x18\x02 \x01(\x03R\x0ftargetBatchSize\"\x7f\n" +
+	"\x0fRepartitionNode\x120\n" +
+	"\x05input\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x05input\x12:\n" +
+	"\fpartitioning\x18\x02 \x01(\v2\x16.kapot.v1.PartitioningR\fpartitioning\"\xa4\x01\n" +
 	"\x11AggregateExprNode\x12/\n" +
 	"\x04func\x18\x01 \x01(\x0e2\x1b.kapot.v1.AggregateFunctionR\x04func\x12.\n" +
 	"\x04expr\x18\x02 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x04expr\x12\x12\n" +
@@ -4146,165 +4538,185 @@ func file_kapot_v1_plan_proto_rawDescGZIP() []byte {
 }
 
 var file_kapot_v1_plan_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_kapot_v1_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_kapot_v1_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
 var file_kapot_v1_plan_proto_goTypes = []any{
-	(TypeId)(0),                    // 0: kapot.v1.TypeId
-	(JoinType)(0),                  // 1: kapot.v1.JoinType
-	(JoinMode)(0),                  // 2: kapot.v1.JoinMode
-	(AggregateMode)(0),             // 3: kapot.v1.AggregateMode
-	(AggregateFunction)(0),         // 4: kapot.v1.AggregateFunction
-	(BinaryOp)(0),                  // 5: kapot.v1.BinaryOp
-	(*DataType)(nil),               // 6: kapot.v1.DataType
-	(*Field)(nil),                  // 7: kapot.v1.Field
-	(*Schema)(nil),                 // 8: kapot.v1.Schema
-	(*PhysicalPlanNode)(nil),       // 9: kapot.v1.PhysicalPlanNode
-	(*FileGroup)(nil),              // 10: kapot.v1.FileGroup
-	(*ParquetScanNode)(nil),        // 11: kapot.v1.ParquetScanNode
-	(*CsvScanNode)(nil),            // 12: kapot.v1.CsvScanNode
-	(*IpcScanNode)(nil),            // 13: kapot.v1.IpcScanNode
-	(*ProjectionNode)(nil),         // 14: kapot.v1.ProjectionNode
-	(*FilterNode)(nil),             // 15: kapot.v1.FilterNode
-	(*LimitNode)(nil),              // 16: kapot.v1.LimitNode
-	(*SortExprNode)(nil),           // 17: kapot.v1.SortExprNode
-	(*SortNode)(nil),               // 18: kapot.v1.SortNode
-	(*JoinOn)(nil),                 // 19: kapot.v1.JoinOn
-	(*HashJoinNode)(nil),           // 20: kapot.v1.HashJoinNode
-	(*AggregateExprNode)(nil),      // 21: kapot.v1.AggregateExprNode
-	(*HashAggregateNode)(nil),      // 22: kapot.v1.HashAggregateNode
-	(*CoalescePartitionsNode)(nil), // 23: kapot.v1.CoalescePartitionsNode
-	(*Partitioning)(nil),           // 24: kapot.v1.Partitioning
-	(*HashPartitioning)(nil),       // 25: kapot.v1.HashPartitioning
-	(*SinglePartitioning)(nil),     // 26: kapot.v1.SinglePartitioning
-	(*RoundRobinPartitioning)(nil), // 27: kapot.v1.RoundRobinPartitioning
-	(*ExchangeNode)(nil),           // 28: kapot.v1.ExchangeNode
-	(*ShuffleWriterNode)(nil),      // 29: kapot.v1.ShuffleWriterNode
-	(*UnresolvedShuffleNode)(nil),  // 30: kapot.v1.UnresolvedShuffleNode
-	(*ShuffleReaderNode)(nil),      // 31: kapot.v1.ShuffleReaderNode
-	(*ShuffleReaderPartition)(nil), // 32: kapot.v1.ShuffleReaderPartition
-	(*ValuesNode)(nil),             // 33: kapot.v1.ValuesNode
-	(*ValuesRow)(nil),              // 34: kapot.v1.ValuesRow
-	(*ScalarValue)(nil),            // 35: kapot.v1.ScalarValue
-	(*IntervalValue)(nil),          // 36: kapot.v1.IntervalValue
-	(*PhysicalExprNode)(nil),       // 37: kapot.v1.PhysicalExprNode
-	(*ColumnExpr)(nil),             // 38: kapot.v1.ColumnExpr
-	(*BinaryExpr)(nil),             // 39: kapot.v1.BinaryExpr
-	(*NotExpr)(nil),                // 40: kapot.v1.NotExpr
-	(*IsNullExpr)(nil),             // 41: kapot.v1.IsNullExpr
-	(*CastExpr)(nil),               // 42: kapot.v1.CastExpr
-	(*NegativeExpr)(nil),           // 43: kapot.v1.NegativeExpr
-	(*WhenThen)(nil),               // 44: kapot.v1.WhenThen
-	(*CaseExpr)(nil),               // 45: kapot.v1.CaseExpr
-	(*InListExpr)(nil),             // 46: kapot.v1.InListExpr
-	(*BetweenExpr)(nil),            // 47: kapot.v1.BetweenExpr
-	(*LikeExpr)(nil),               // 48: kapot.v1.LikeExpr
-	(*ScalarFunctionExpr)(nil),     // 49: kapot.v1.ScalarFunctionExpr
-	(*PartitionLocation)(nil),      // 50: kapot.v1.PartitionLocation
-	(*ExecutorMetadata)(nil),       // 51: kapot.v1.ExecutorMetadata
-	(*PartitionStats)(nil),         // 52: kapot.v1.PartitionStats
+	(TypeId)(0),                     // 0: kapot.v1.TypeId
+	(JoinType)(0),                   // 1: kapot.v1.JoinType
+	(JoinMode)(0),                   // 2: kapot.v1.JoinMode
+	(AggregateMode)(0),              // 3: kapot.v1.AggregateMode
+	(AggregateFunction)(0),          // 4: kapot.v1.AggregateFunction
+	(BinaryOp)(0),                   // 5: kapot.v1.BinaryOp
+	(*DataType)(nil),                // 6: kapot.v1.DataType
+	(*Field)(nil),                   // 7: kapot.v1.Field
+	(*Schema)(nil),                  // 8: kapot.v1.Schema
+	(*PhysicalPlanNode)(nil),        // 9: kapot.v1.PhysicalPlanNode
+	(*FileGroup)(nil),               // 10: kapot.v1.FileGroup
+	(*ParquetScanNode)(nil),         // 11: kapot.v1.ParquetScanNode
+	(*CsvScanNode)(nil),             // 12: kapot.v1.CsvScanNode
+	(*IpcScanNode)(nil),             // 13: kapot.v1.IpcScanNode
+	(*ProjectionNode)(nil),          // 14: kapot.v1.ProjectionNode
+	(*FilterNode)(nil),              // 15: kapot.v1.FilterNode
+	(*LimitNode)(nil),               // 16: kapot.v1.LimitNode
+	(*SortExprNode)(nil),            // 17: kapot.v1.SortExprNode
+	(*SortNode)(nil),                // 18: kapot.v1.SortNode
+	(*JoinOn)(nil),                  // 19: kapot.v1.JoinOn
+	(*HashJoinNode)(nil),            // 20: kapot.v1.HashJoinNode
+	(*NestedLoopJoinNode)(nil),      // 21: kapot.v1.NestedLoopJoinNode
+	(*UnionNode)(nil),               // 22: kapot.v1.UnionNode
+	(*SortPreservingMergeNode)(nil), // 23: kapot.v1.SortPreservingMergeNode
+	(*CoalesceBatchesNode)(nil),     // 24: kapot.v1.CoalesceBatchesNode
+	(*RepartitionNode)(nil),         // 25: kapot.v1.RepartitionNode
+	(*AggregateExprNode)(nil),       // 26: kapot.v1.AggregateExprNode
+	(*HashAggregateNode)(nil),       // 27: kapot.v1.HashAggregateNode
+	(*CoalescePartitionsNode)(nil),  // 28: kapot.v1.CoalescePartitionsNode
+	(*Partitioning)(nil),            // 29: kapot.v1.Partitioning
+	(*HashPartitioning)(nil),        // 30: kapot.v1.HashPartitioning
+	(*SinglePartitioning)(nil),      // 31: kapot.v1.SinglePartitioning
+	(*RoundRobinPartitioning)(nil),  // 32: kapot.v1.RoundRobinPartitioning
+	(*ExchangeNode)(nil),            // 33: kapot.v1.ExchangeNode
+	(*ShuffleWriterNode)(nil),       // 34: kapot.v1.ShuffleWriterNode
+	(*UnresolvedShuffleNode)(nil),   // 35: kapot.v1.UnresolvedShuffleNode
+	(*ShuffleReaderNode)(nil),       // 36: kapot.v1.ShuffleReaderNode
+	(*ShuffleReaderPartition)(nil),  // 37: kapot.v1.ShuffleReaderPartition
+	(*ValuesNode)(nil),              // 38: kapot.v1.ValuesNode
+	(*ValuesRow)(nil),               // 39: kapot.v1.ValuesRow
+	(*ScalarValue)(nil),             // 40: kapot.v1.ScalarValue
+	(*IntervalValue)(nil),           // 41: kapot.v1.IntervalValue
+	(*PhysicalExprNode)(nil),        // 42: kapot.v1.PhysicalExprNode
+	(*ColumnExpr)(nil),              // 43: kapot.v1.ColumnExpr
+	(*BinaryExpr)(nil),              // 44: kapot.v1.BinaryExpr
+	(*NotExpr)(nil),                 // 45: kapot.v1.NotExpr
+	(*IsNullExpr)(nil),              // 46: kapot.v1.IsNullExpr
+	(*CastExpr)(nil),                // 47: kapot.v1.CastExpr
+	(*NegativeExpr)(nil),            // 48: kapot.v1.NegativeExpr
+	(*WhenThen)(nil),                // 49: kapot.v1.WhenThen
+	(*CaseExpr)(nil),                // 50: kapot.v1.CaseExpr
+	(*InListExpr)(nil),              // 51: kapot.v1.InListExpr
+	(*BetweenExpr)(nil),             // 52: kapot.v1.BetweenExpr
+	(*LikeExpr)(nil),                // 53: kapot.v1.LikeExpr
+	(*ScalarFunctionExpr)(nil),      // 54: kapot.v1.ScalarFunctionExpr
+	(*PartitionLocation)(nil),       // 55: kapot.v1.PartitionLocation
+	(*ExecutorMetadata)(nil),        // 56: kapot.v1.ExecutorMetadata
+	(*PartitionStats)(nil),          // 57: kapot.v1.PartitionStats
 }
 var file_kapot_v1_plan_proto_depIdxs = []int32{
-	0,  // 0: kapot.v1.DataType.id:type_name -> kapot.v1.TypeId
-	6,  // 1: kapot.v1.Field.type:type_name -> kapot.v1.DataType
-	7,  // 2: kapot.v1.Schema.fields:type_name -> kapot.v1.Field
-	11, // 3: kapot.v1.PhysicalPlanNode.parquet_scan:type_name -> kapot.v1.ParquetScanNode
-	12, // 4: kapot.v1.PhysicalPlanNode.csv_scan:type_name -> kapot.v1.CsvScanNode
-	13, // 5: kapot.v1.PhysicalPlanNode.ipc_scan:type_name -> kapot.v1.IpcScanNode
-	14, // 6: kapot.v1.PhysicalPlanNode.projection:type_name -> kapot.v1.ProjectionNode
-	15, // 7: kapot.v1.PhysicalPlanNode.filter:type_name -> kapot.v1.FilterNode
-	22, // 8: kapot.v1.PhysicalPlanNode.hash_aggregate:type_name -> kapot.v1.HashAggregateNode
-	23, // 9: kapot.v1.PhysicalPlanNode.coalesce_partitions:type_name -> kapot.v1.CoalescePartitionsNode
-	28, // 10: kapot.v1.PhysicalPlanNode.exchange:type_name -> kapot.v1.ExchangeNode
-	29, // 11: kapot.v1.PhysicalPlanNode.shuffle_writer:type_name -> kapot.v1.ShuffleWriterNode
-	31, // 12: kapot.v1.PhysicalPlanNode.shuffle_reader:type_name -> kapot.v1.ShuffleReaderNode
-	30, // 13: kapot.v1.PhysicalPlanNode.unresolved_shuffle:type_name -> kapot.v1.UnresolvedShuffleNode
-	33, // 14: kapot.v1.PhysicalPlanNode.values:type_name -> kapot.v1.ValuesNode
-	16, // 15: kapot.v1.PhysicalPlanNode.limit:type_name -> kapot.v1.LimitNode
-	18, // 16: kapot.v1.PhysicalPlanNode.sort:type_name -> kapot.v1.SortNode
-	20, // 17: kapot.v1.PhysicalPlanNode.hash_join:type_name -> kapot.v1.HashJoinNode
-	10, // 18: kapot.v1.ParquetScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	10, // 19: kapot.v1.CsvScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	8,  // 20: kapot.v1.CsvScanNode.schema:type_name -> kapot.v1.Schema
-	10, // 21: kapot.v1.IpcScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	9,  // 22: kapot.v1.ProjectionNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	37, // 23: kapot.v1.ProjectionNode.exprs:type_name -> kapot.v1.PhysicalExprNode
-	9,  // 24: kapot.v1.FilterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	37, // 25: kapot.v1.FilterNode.predicate:type_name -> kapot.v1.PhysicalExprNode
-	9,  // 26: kapot.v1.LimitNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	37, // 27: kapot.v1.SortExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
-	9,  // 28: kapot.v1.SortNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	17, // 29: kapot.v1.SortNode.exprs:type_name -> kapot.v1.SortExprNode
-	37, // 30: kapot.v1.JoinOn.left:type_name -> kapot.v1.PhysicalExprNode
-	37, // 31: kapot.v1.JoinOn.right:type_name -> kapot.v1.PhysicalExprNode
-	9,  // 32: kapot.v1.HashJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
-	9,  // 33: kapot.v1.HashJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
-	19, // 34: kapot.v1.HashJoinNode.on:type_name -> kapot.v1.JoinOn
-	1,  // 35: kapot.v1.HashJoinNode.join_type:type_name -> kapot.v1.JoinType
-	2,  // 36: kapot.v1.HashJoinNode.mode:type_name -> kapot.v1.JoinMode
-	37, // 37: kapot.v1.HashJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
-	4,  // 38: kapot.v1.AggregateExprNode.func:type_name -> kapot.v1.AggregateFunction
-	37, // 39: kapot.v1.AggregateExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
-	9,  // 40: kapot.v1.HashAggregateNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	3,  // 41: kapot.v1.HashAggregateNode.mode:type_name -> kapot.v1.AggregateMode
-	37, // 42: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
-	21, // 43: kapot.v1.HashAggregateNode.aggregates:type_name -> kapot.v1.AggregateExprNode
-	9,  // 44: kapot.v1.CoalescePartitionsNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	25, // 45: kapot.v1.Partitioning.hash:type_name -> kapot.v1.HashPartitioning
-	26, // 46: kapot.v1.Partitioning.single:type_name -> kapot.v1.SinglePartitioning
-	27, // 47: kapot.v1.Partitioning.round_robin:type_name -> kapot.v1.RoundRobinPartitioning
-	37, // 48: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
-	9,  // 49: kapot.v1.ExchangeNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	24, // 50: kapot.v1.ExchangeNode.partitioning:type_name -> kapot.v1.Partitioning
-	9,  // 51: kapot.v1.ShuffleWriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	24, // 52: kapot.v1.ShuffleWriterNode.partitioning:type_name -> kapot.v1.Partitioning
-	8,  // 53: kapot.v1.UnresolvedShuffleNode.schema:type_name -> kapot.v1.Schema
-	8,  // 54: kapot.v1.ShuffleReaderNode.schema:type_name -> kapot.v1.Schema
-	32, // 55: kapot.v1.ShuffleReaderNode.partitions:type_name -> kapot.v1.ShuffleReaderPartition
-	50, // 56: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
-	8,  // 57: kapot.v1.ValuesNode.schema:type_name -> kapot.v1.Schema
-	34, // 58: kapot.v1.ValuesNode.rows:type_name -> kapot.v1.ValuesRow
-	35, // 59: kapot.v1.ValuesRow.values:type_name -> kapot.v1.ScalarValue
-	6,  // 60: kapot.v1.ScalarValue.type:type_name -> kapot.v1.DataType
-	36, // 61: kapot.v1.ScalarValue.interval_value:type_name -> kapot.v1.IntervalValue
-	38, // 62: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
-	35, // 63: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
-	39, // 64: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
-	40, // 65: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
-	41, // 66: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
-	42, // 67: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
-	43, // 68: kapot.v1.PhysicalExprNode.negative:type_name -> kapot.v1.NegativeExpr
-	45, // 69: kapot.v1.PhysicalExprNode.case_when:type_name -> kapot.v1.CaseExpr
-	46, // 70: kapot.v1.PhysicalExprNode.in_list:type_name -> kapot.v1.InListExpr
-	47, // 71: kapot.v1.PhysicalExprNode.between:type_name -> kapot.v1.BetweenExpr
-	48, // 72: kapot.v1.PhysicalExprNode.like:type_name -> kapot.v1.LikeExpr
-	49, // 73: kapot.v1.PhysicalExprNode.function:type_name -> kapot.v1.ScalarFunctionExpr
-	37, // 74: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
-	5,  // 75: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
-	37, // 76: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
-	37, // 77: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	37, // 78: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	37, // 79: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	6,  // 80: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
-	37, // 81: kapot.v1.NegativeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	37, // 82: kapot.v1.WhenThen.when:type_name -> kapot.v1.PhysicalExprNode
-	37, // 83: kapot.v1.WhenThen.then:type_name -> kapot.v1.PhysicalExprNode
-	37, // 84: kapot.v1.CaseExpr.operand:type_name -> kapot.v1.PhysicalExprNode
-	44, // 85: kapot.v1.CaseExpr.when_then:type_name -> kapot.v1.WhenThen
-	37, // 86: kapot.v1.CaseExpr.else_expr:type_name -> kapot.v1.PhysicalExprNode
-	37, // 87: kapot.v1.InListExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	37, // 88: kapot.v1.InListExpr.list:type_name -> kapot.v1.PhysicalExprNode
-	37, // 89: kapot.v1.BetweenExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	37, // 90: kapot.v1.BetweenExpr.low:type_name -> kapot.v1.PhysicalExprNode
-	37, // 91: kapot.v1.BetweenExpr.high:type_name -> kapot.v1.PhysicalExprNode
-	37, // 92: kapot.v1.LikeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	37, // 93: kapot.v1.LikeExpr.pattern:type_name -> kapot.v1.PhysicalExprNode
-	37, // 94: kapot.v1.ScalarFunctionExpr.args:type_name -> kapot.v1.PhysicalExprNode
-	51, // 95: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
-	52, // 96: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
-	97, // [97:97] is the sub-list for method output_type
-	97, // [97:97] is the sub-list for method input_type
-	97, // [97:97] is the sub-list for extension type_name
-	97, // [97:97] is the sub-list for extension extendee
-	0,  // [0:97] is the sub-list for field type_name
+	0,   // 0: kapot.v1.DataType.id:type_name -> kapot.v1.TypeId
+	6,   // 1: kapot.v1.Field.type:type_name -> kapot.v1.DataType
+	7,   // 2: kapot.v1.Schema.fields:type_name -> kapot.v1.Field
+	11,  // 3: kapot.v1.PhysicalPlanNode.parquet_scan:type_name -> kapot.v1.ParquetScanNode
+	12,  // 4: kapot.v1.PhysicalPlanNode.csv_scan:type_name -> kapot.v1.CsvScanNode
+	13,  // 5: kapot.v1.PhysicalPlanNode.ipc_scan:type_name -> kapot.v1.IpcScanNode
+	14,  // 6: kapot.v1.PhysicalPlanNode.projection:type_name -> kapot.v1.ProjectionNode
+	15,  // 7: kapot.v1.PhysicalPlanNode.filter:type_name -> kapot.v1.FilterNode
+	27,  // 8: kapot.v1.PhysicalPlanNode.hash_aggregate:type_name -> kapot.v1.HashAggregateNode
+	28,  // 9: kapot.v1.PhysicalPlanNode.coalesce_partitions:type_name -> kapot.v1.CoalescePartitionsNode
+	33,  // 10: kapot.v1.PhysicalPlanNode.exchange:type_name -> kapot.v1.ExchangeNode
+	34,  // 11: kapot.v1.PhysicalPlanNode.shuffle_writer:type_name -> kapot.v1.ShuffleWriterNode
+	36,  // 12: kapot.v1.PhysicalPlanNode.shuffle_reader:type_name -> kapot.v1.ShuffleReaderNode
+	35,  // 13: kapot.v1.PhysicalPlanNode.unresolved_shuffle:type_name -> kapot.v1.UnresolvedShuffleNode
+	38,  // 14: kapot.v1.PhysicalPlanNode.values:type_name -> kapot.v1.ValuesNode
+	16,  // 15: kapot.v1.PhysicalPlanNode.limit:type_name -> kapot.v1.LimitNode
+	18,  // 16: kapot.v1.PhysicalPlanNode.sort:type_name -> kapot.v1.SortNode
+	20,  // 17: kapot.v1.PhysicalPlanNode.hash_join:type_name -> kapot.v1.HashJoinNode
+	21,  // 18: kapot.v1.PhysicalPlanNode.nested_loop_join:type_name -> kapot.v1.NestedLoopJoinNode
+	22,  // 19: kapot.v1.PhysicalPlanNode.union:type_name -> kapot.v1.UnionNode
+	23,  // 20: kapot.v1.PhysicalPlanNode.sort_preserving_merge:type_name -> kapot.v1.SortPreservingMergeNode
+	24,  // 21: kapot.v1.PhysicalPlanNode.coalesce_batches:type_name -> kapot.v1.CoalesceBatchesNode
+	25,  // 22: kapot.v1.PhysicalPlanNode.repartition:type_name -> kapot.v1.RepartitionNode
+	10,  // 23: kapot.v1.ParquetScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	10,  // 24: kapot.v1.CsvScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	8,   // 25: kapot.v1.CsvScanNode.schema:type_name -> kapot.v1.Schema
+	10,  // 26: kapot.v1.IpcScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	9,   // 27: kapot.v1.ProjectionNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	42,  // 28: kapot.v1.ProjectionNode.exprs:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 29: kapot.v1.FilterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	42,  // 30: kapot.v1.FilterNode.predicate:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 31: kapot.v1.LimitNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	42,  // 32: kapot.v1.SortExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 33: kapot.v1.SortNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	17,  // 34: kapot.v1.SortNode.exprs:type_name -> kapot.v1.SortExprNode
+	42,  // 35: kapot.v1.JoinOn.left:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 36: kapot.v1.JoinOn.right:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 37: kapot.v1.HashJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
+	9,   // 38: kapot.v1.HashJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
+	19,  // 39: kapot.v1.HashJoinNode.on:type_name -> kapot.v1.JoinOn
+	1,   // 40: kapot.v1.HashJoinNode.join_type:type_name -> kapot.v1.JoinType
+	2,   // 41: kapot.v1.HashJoinNode.mode:type_name -> kapot.v1.JoinMode
+	42,  // 42: kapot.v1.HashJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 43: kapot.v1.NestedLoopJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
+	9,   // 44: kapot.v1.NestedLoopJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
+	1,   // 45: kapot.v1.NestedLoopJoinNode.join_type:type_name -> kapot.v1.JoinType
+	42,  // 46: kapot.v1.NestedLoopJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 47: kapot.v1.UnionNode.inputs:type_name -> kapot.v1.PhysicalPlanNode
+	9,   // 48: kapot.v1.SortPreservingMergeNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	17,  // 49: kapot.v1.SortPreservingMergeNode.exprs:type_name -> kapot.v1.SortExprNode
+	9,   // 50: kapot.v1.CoalesceBatchesNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	9,   // 51: kapot.v1.RepartitionNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	29,  // 52: kapot.v1.RepartitionNode.partitioning:type_name -> kapot.v1.Partitioning
+	4,   // 53: kapot.v1.AggregateExprNode.func:type_name -> kapot.v1.AggregateFunction
+	42,  // 54: kapot.v1.AggregateExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 55: kapot.v1.HashAggregateNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	3,   // 56: kapot.v1.HashAggregateNode.mode:type_name -> kapot.v1.AggregateMode
+	42,  // 57: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
+	26,  // 58: kapot.v1.HashAggregateNode.aggregates:type_name -> kapot.v1.AggregateExprNode
+	9,   // 59: kapot.v1.CoalescePartitionsNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	30,  // 60: kapot.v1.Partitioning.hash:type_name -> kapot.v1.HashPartitioning
+	31,  // 61: kapot.v1.Partitioning.single:type_name -> kapot.v1.SinglePartitioning
+	32,  // 62: kapot.v1.Partitioning.round_robin:type_name -> kapot.v1.RoundRobinPartitioning
+	42,  // 63: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 64: kapot.v1.ExchangeNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	29,  // 65: kapot.v1.ExchangeNode.partitioning:type_name -> kapot.v1.Partitioning
+	9,   // 66: kapot.v1.ShuffleWriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	29,  // 67: kapot.v1.ShuffleWriterNode.partitioning:type_name -> kapot.v1.Partitioning
+	8,   // 68: kapot.v1.UnresolvedShuffleNode.schema:type_name -> kapot.v1.Schema
+	8,   // 69: kapot.v1.ShuffleReaderNode.schema:type_name -> kapot.v1.Schema
+	37,  // 70: kapot.v1.ShuffleReaderNode.partitions:type_name -> kapot.v1.ShuffleReaderPartition
+	55,  // 71: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
+	8,   // 72: kapot.v1.ValuesNode.schema:type_name -> kapot.v1.Schema
+	39,  // 73: kapot.v1.ValuesNode.rows:type_name -> kapot.v1.ValuesRow
+	40,  // 74: kapot.v1.ValuesRow.values:type_name -> kapot.v1.ScalarValue
+	6,   // 75: kapot.v1.ScalarValue.type:type_name -> kapot.v1.DataType
+	41,  // 76: kapot.v1.ScalarValue.interval_value:type_name -> kapot.v1.IntervalValue
+	43,  // 77: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
+	40,  // 78: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
+	44,  // 79: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
+	45,  // 80: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
+	46,  // 81: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
+	47,  // 82: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
+	48,  // 83: kapot.v1.PhysicalExprNode.negative:type_name -> kapot.v1.NegativeExpr
+	50,  // 84: kapot.v1.PhysicalExprNode.case_when:type_name -> kapot.v1.CaseExpr
+	51,  // 85: kapot.v1.PhysicalExprNode.in_list:type_name -> kapot.v1.InListExpr
+	52,  // 86: kapot.v1.PhysicalExprNode.between:type_name -> kapot.v1.BetweenExpr
+	53,  // 87: kapot.v1.PhysicalExprNode.like:type_name -> kapot.v1.LikeExpr
+	54,  // 88: kapot.v1.PhysicalExprNode.function:type_name -> kapot.v1.ScalarFunctionExpr
+	42,  // 89: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
+	5,   // 90: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
+	42,  // 91: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 92: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 93: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 94: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	6,   // 95: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
+	42,  // 96: kapot.v1.NegativeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 97: kapot.v1.WhenThen.when:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 98: kapot.v1.WhenThen.then:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 99: kapot.v1.CaseExpr.operand:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 100: kapot.v1.CaseExpr.when_then:type_name -> kapot.v1.WhenThen
+	42,  // 101: kapot.v1.CaseExpr.else_expr:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 102: kapot.v1.InListExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 103: kapot.v1.InListExpr.list:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 104: kapot.v1.BetweenExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 105: kapot.v1.BetweenExpr.low:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 106: kapot.v1.BetweenExpr.high:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 107: kapot.v1.LikeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 108: kapot.v1.LikeExpr.pattern:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 109: kapot.v1.ScalarFunctionExpr.args:type_name -> kapot.v1.PhysicalExprNode
+	56,  // 110: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
+	57,  // 111: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
+	112, // [112:112] is the sub-list for method output_type
+	112, // [112:112] is the sub-list for method input_type
+	112, // [112:112] is the sub-list for extension type_name
+	112, // [112:112] is the sub-list for extension extendee
+	0,   // [0:112] is the sub-list for field type_name
 }
 
 func init() { file_kapot_v1_plan_proto_init() }
@@ -4328,14 +4740,20 @@ func file_kapot_v1_plan_proto_init() {
 		(*PhysicalPlanNode_Limit)(nil),
 		(*PhysicalPlanNode_Sort)(nil),
 		(*PhysicalPlanNode_HashJoin)(nil),
+		(*PhysicalPlanNode_NestedLoopJoin)(nil),
+		(*PhysicalPlanNode_Union)(nil),
+		(*PhysicalPlanNode_SortPreservingMerge)(nil),
+		(*PhysicalPlanNode_CoalesceBatches)(nil),
+		(*PhysicalPlanNode_Repartition)(nil),
 	}
 	file_kapot_v1_plan_proto_msgTypes[12].OneofWrappers = []any{}
-	file_kapot_v1_plan_proto_msgTypes[18].OneofWrappers = []any{
+	file_kapot_v1_plan_proto_msgTypes[17].OneofWrappers = []any{}
+	file_kapot_v1_plan_proto_msgTypes[23].OneofWrappers = []any{
 		(*Partitioning_Hash)(nil),
 		(*Partitioning_Single)(nil),
 		(*Partitioning_RoundRobin)(nil),
 	}
-	file_kapot_v1_plan_proto_msgTypes[29].OneofWrappers = []any{
+	file_kapot_v1_plan_proto_msgTypes[34].OneofWrappers = []any{
 		(*ScalarValue_BoolValue)(nil),
 		(*ScalarValue_IntValue)(nil),
 		(*ScalarValue_UintValue)(nil),
@@ -4344,7 +4762,7 @@ func file_kapot_v1_plan_proto_init() {
 		(*ScalarValue_DecimalUnscaled)(nil),
 		(*ScalarValue_IntervalValue)(nil),
 	}
-	file_kapot_v1_plan_proto_msgTypes[31].OneofWrappers = []any{
+	file_kapot_v1_plan_proto_msgTypes[36].OneofWrappers = []any{
 		(*PhysicalExprNode_Column)(nil),
 		(*PhysicalExprNode_Literal)(nil),
 		(*PhysicalExprNode_Binary)(nil),
@@ -4364,7 +4782,7 @@ func file_kapot_v1_plan_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kapot_v1_plan_proto_rawDesc), len(file_kapot_v1_plan_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   47,
+			NumMessages:   52,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,307 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+func coalesceNode(in *kapotv1.PhysicalPlanNode) *kapotv1.PhysicalPlanNode {
+	return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_CoalescePartitions{CoalescePartitions: &kapotv1.CoalescePartitionsNode{Input: in}}}
+}
+
+func nestedLoop(l, r *kapotv1.PhysicalPlanNode, jt kapotv1.JoinType, filter *kapotv1.PhysicalExprNode) *kapotv1.PhysicalPlanNode {
+	return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_NestedLoopJoin{NestedLoopJoin: &kapotv1.NestedLoopJoinNode{
+		Left: l, Right: r, JoinType: jt, Filter: filter}}}
+}
+
+// intValues is a one-column (name x) values node; nil is a null.
+func intValues(name string, vals ...any) *kapotv1.PhysicalPlanNode {
+	v := &kapotv1.ValuesNode{Schema: &kapotv1.Schema{Fields: []*kapotv1.Field{{Name: name, Type: i64t, Nullable: true}}}}
+	for _, x := range vals {
+		v.Rows = append(v.Rows, &kapotv1.ValuesRow{Values: []*kapotv1.ScalarValue{ival(x)}})
+	}
+	return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Values{Values: v}}
+}
+
+func TestNestedLoopJoin(t *testing.T) {
+	// orders.amt BETWEEN customers.cid*10 AND customers.cid*10+100, a band join.
+	band := &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Between{Between: &kapotv1.BetweenExpr{
+		Expr: col("amt"), Low: bin(col("cid"), kapotv1.BinaryOp_BINARY_OP_MUL, i64(10)),
+		High: bin(bin(col("cid"), kapotv1.BinaryOp_BINARY_OP_MUL, i64(10)), kapotv1.BinaryOp_BINARY_OP_ADD, i64(100))}}}
+	cases := []struct {
+		name   string
+		jt     kapotv1.JoinType
+		filter *kapotv1.PhysicalExprNode
+		single bool // probe side coalesced to one partition
+		want   []string
+	}{
+		{"inner band", kapotv1.JoinType_JOIN_TYPE_INNER, band, false, []string{
+			"1|10|100|10|ann", "1|10|100|10|ann2", "2|20|200|10|ann", "2|20|200|10|ann2", "2|20|200|20|bob", "3|NULL|300|20|bob", "3|NULL|300|30|cy", "4|10|400|30|cy"}},
+		{"left band", kapotv1.JoinType_JOIN_TYPE_LEFT, band, true, []string{
+			"1|10|100|10|ann", "1|10|100|10|ann2", "2|20|200|10|ann", "2|20|200|10|ann2", "2|20|200|20|bob", "3|NULL|300|20|bob", "3|NULL|300|30|cy", "4|10|400|30|cy", "5|40|500|NULL|NULL"}},
+		{"right band", kapotv1.JoinType_JOIN_TYPE_RIGHT, band, false, []string{
+			"1|10|100|10|ann", "1|10|100|10|ann2", "2|20|200|10|ann", "2|20|200|10|ann2", "2|20|200|20|bob", "3|NULL|300|20|bob", "3|NULL|300|30|cy", "4|10|400|30|cy", "NULL|NULL|NULL|NULL|nul"}},
+		{"left anti band", kapotv1.JoinType_JOIN_TYPE_LEFT_ANTI, band, true, []string{"5|40|500"}},
+		{"right semi band", kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI, band, false, []string{"10|ann", "10|ann2", "20|bob", "30|cy"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tc, _ := newTC(t)
+			right := customersCSV(t)
+			if c.single {
+				right = coalesceNode(right)
+			}
+			got := run(t, nestedLoop(ordersValues(), right, c.jt, c.filter), tc)
+			slices.Sort(c.want)
+			if !slices.Equal(got, c.want) {
+				t.Fatalf("got %q\nwant %q", got, c.want)
+			}
+		})
+	}
+	t.Run("cross join", func(t *testing.T) {
+		tc, _ := newTC(t)
+		got := run(t, nestedLoop(intValues("a", 1, 2), intValues("b", 10, nil, 30), kapotv1.JoinType_JOIN_TYPE_INNER, nil), tc)
+		want := []string{"1|10", "1|30", "1|NULL", "2|10", "2|30", "2|NULL"}
+		if !slices.Equal(got, want) {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	})
+	t.Run("cross join with empty side", func(t *testing.T) {
+		tc, _ := newTC(t)
+		if got := run(t, nestedLoop(intValues("a"), intValues("b", 1), kapotv1.JoinType_JOIN_TYPE_INNER, nil), tc); len(got) != 0 {
+			t.Fatalf("got %q", got)
+		}
+		got := run(t, nestedLoop(intValues("a"), intValues("b", 1), kapotv1.JoinType_JOIN_TYPE_RIGHT, nil), tc)
+		if !slices.Equal(got, []string{"NULL|1"}) {
+			t.Fatalf("right join with empty left: got %q", got)
+		}
+	})
+	t.Run("large cross join is sliced", func(t *testing.T) {
+		tc, _ := newTC(t)
+		var a, b []any
+		for i := 0; i < 300; i++ {
+			a = append(a, i)
+		}
+		for i := 0; i < 400; i++ {
+			b = append(b, i)
+		}
+		tc.BatchSize = 8192
+		// 120000 pairs; a filter keeps i = j.
+		got := run(t, nestedLoop(intValues("a", a...), intValues("b", b...), kapotv1.JoinType_JOIN_TYPE_INNER,
+			bin(col("a"), kapotv1.BinaryOp_BINARY_OP_EQ, col("b"))), tc)
+		if len(got) != 300 {
+			t.Fatalf("got %d rows, want 300", len(got))
+		}
+	})
+}
+
+func TestUnion(t *testing.T) {
+	tc, _ := newTC(t)
+	u := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Union{Union: &kapotv1.UnionNode{Inputs: []*kapotv1.PhysicalPlanNode{
+		intValues("a", 1, nil), projectCols(customersCSV(t), "cid"), intValues("c"),
+	}}}}
+	p, err := FromProto(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.OutputPartitions() != 4 || p.Schema().Field(0).Name != "a" {
+		t.Fatalf("partitions %d, schema %s", p.OutputPartitions(), p.Schema())
+	}
+	got := runOrdered(t, u, tc)
+	want := []string{"1", "NULL", "10", "20", "30", "10", "NULL"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	bad := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Union{Union: &kapotv1.UnionNode{Inputs: []*kapotv1.PhysicalPlanNode{
+		intValues("a", 1), projectCols(customersCSV(t), "name")}}}}
+	if _, err := FromProto(bad); err == nil {
+		t.Fatal("union of int64 and utf8 accepted")
+	}
+}
+
+func TestSortPreservingMerge(t *testing.T) {
+	// Three sorted partitions (one empty) with duplicates and nulls.
+	parts := [][]any{{1, 4, 4, 9, nil}, {}, {2, 4, 7, nil}}
+	var inputs []*kapotv1.PhysicalPlanNode
+	for _, p := range parts {
+		inputs = append(inputs, intValues("x", p...))
+	}
+	union := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Union{Union: &kapotv1.UnionNode{Inputs: inputs}}}
+	spm := func(desc bool, fetch *int64) *kapotv1.PhysicalPlanNode {
+		in := union
+		if desc {
+			// Each partition sorted descending, nulls first.
+			in = sortNode(union, nil, key("x", true, true))
+		}
+		return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_SortPreservingMerge{SortPreservingMerge: &kapotv1.SortPreservingMergeNode{
+			Input: in, Exprs: []*kapotv1.SortExprNode{key("x", desc, desc)}, Fetch: fetch}}}
+	}
+	for _, c := range []struct {
+		name  string
+		desc  bool
+		fetch *int64
+		want  []string
+	}{
+		{"asc nulls last", false, nil, []string{"1", "2", "4", "4", "4", "7", "9", "NULL", "NULL"}},
+		{"desc nulls first", true, nil, []string{"NULL", "NULL", "9", "7", "4", "4", "4", "2", "1"}},
+		{"fetch", false, i64p(4), []string{"1", "2", "4", "4"}},
+		{"fetch 0", false, i64p(0), nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tc, _ := newTC(t)
+			got := runOrdered(t, spm(c.desc, c.fetch), tc)
+			if !slices.Equal(got, c.want) {
+				t.Fatalf("got %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+func TestCoalesceBatches(t *testing.T) {
+	tc, _ := newTC(t)
+	// Ten one-row batches: a union of one-row values nodes, coalesced.
+	var ones []*kapotv1.PhysicalPlanNode
+	for i := 0; i < 10; i++ {
+		ones = append(ones, intValues("x", i))
+	}
+	src := coalesceNode(&kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Union{Union: &kapotv1.UnionNode{Inputs: ones}}})
+	n := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_CoalesceBatches{CoalesceBatches: &kapotv1.CoalesceBatchesNode{
+		Input:           &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Filter{Filter: &kapotv1.FilterNode{Input: src, Predicate: bin(col("x"), kapotv1.BinaryOp_BINARY_OP_NEQ, i64(5))}}},
+		TargetBatchSize: 4}}}
+	p, err := FromProto(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := p.Execute(context.Background(), 0, tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	var sizes []int64
+	var rows []string
+	for {
+		b, err := op.Next(context.Background())
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, b.NumRows())
+		rows = append(rows, FormatRows([]arrow.RecordBatch{b}, "|")...)
+		b.Release()
+	}
+	if !slices.Equal(sizes, []int64{4, 4, 1}) {
+		t.Fatalf("batch sizes %v, want [4 4 1]", sizes)
+	}
+	if want := []string{"0", "1", "2", "3", "4", "6", "7", "8", "9"}; !slices.Equal(rows, want) {
+		t.Fatalf("rows %q, want %q", rows, want)
+	}
+}
+
+func TestRepartition(t *testing.T) {
+	var vals []any
+	for i := 0; i < 20; i++ {
+		vals = append(vals, i%7)
+	}
+	vals = append(vals, nil)
+	for _, scheme := range []*kapotv1.Partitioning{
+		{Scheme: &kapotv1.Partitioning_Hash{Hash: &kapotv1.HashPartitioning{Exprs: []*kapotv1.PhysicalExprNode{col("x")}, PartitionCount: 3}}},
+		{Scheme: &kapotv1.Partitioning_RoundRobin{RoundRobin: &kapotv1.RoundRobinPartitioning{PartitionCount: 3}}},
+	} {
+		t.Run(fmt.Sprintf("%T", scheme.GetScheme()), func(t *testing.T) {
+			tc, _ := newTC(t)
+			tc.BatchSize = 4
+			in := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Union{Union: &kapotv1.UnionNode{Inputs: []*kapotv1.PhysicalPlanNode{
+				intValues("x", vals[:10]...), intValues("x", vals[10:]...)}}}}
+			rep := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Repartition{Repartition: &kapotv1.RepartitionNode{Input: in, Partitioning: scheme}}}
+			p, err := FromProto(rep)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Every row exactly once, and for hash each key in one partition.
+			bs, err := ExecuteCollect(context.Background(), p, tc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := FormatRows(bs, "|")
+			for _, b := range bs {
+				b.Release()
+			}
+			var want []string
+			for _, v := range vals {
+				if v == nil {
+					want = append(want, "NULL")
+				} else {
+					want = append(want, fmt.Sprint(v))
+				}
+			}
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Fatalf("got %q, want %q", got, want)
+			}
+			if scheme.GetHash() != nil {
+				seen := map[string]int{}
+				for part := 0; part < 3; part++ {
+					for _, r := range runPartition(t, p, part) {
+						if q, ok := seen[r]; ok && q != part {
+							t.Fatalf("key %s in partitions %d and %d", r, q, part)
+						}
+						seen[r] = part
+					}
+				}
+			}
+		})
+	}
+	t.Run("partitions read out of order and one abandoned", func(t *testing.T) {
+		tc, _ := newTC(t)
+		in := intValues("x", vals...)
+		p, err := FromProto(&kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Repartition{Repartition: &kapotv1.RepartitionNode{Input: in,
+			Partitioning: &kapotv1.Partitioning{Scheme: &kapotv1.Partitioning_RoundRobin{RoundRobin: &kapotv1.RoundRobinPartitioning{PartitionCount: 2}}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		op1, err := p.Execute(ctx, 1, tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := op1.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Release()
+		op1.Close()
+		// Partition 0 is never read: the task's end releases its queue (the
+		// checked allocator in newTC proves it).
+		tc.End()
+	})
+}
+
+// runPartition executes one partition of p under a fresh task context.
+func runPartition(t *testing.T, p ExecutionPlan, part int) []string {
+	t.Helper()
+	tc, _ := newTC(t)
+	defer tc.End()
+	op, err := p.Execute(context.Background(), part, tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs, err := Collect(context.Background(), op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, b := range bs {
+			b.Release()
+		}
+	}()
+	return FormatRows(bs, "|")
+}
