@@ -6,7 +6,7 @@ PROTOC_GEN_GO_VERSION      := v1.36.11
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 GOBIN     := $(shell $(GO) env GOPATH)/bin
 # Packages whose tests exercise concurrency run under the race detector.
-RACE_PKGS := ./executor/... ./scheduler/... ./flight/... ./shuffle/... ./e2e/...
+RACE_PKGS := ./engine/... ./executor/... ./scheduler/... ./flight/... ./shuffle/... ./e2e/...
 
 .PHONY: all build test test-unit test-race run proto tools fuzz clean
 
