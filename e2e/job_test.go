@@ -1,8 +1,17 @@
 package e2e
 
 import (
+	"context"
 	"slices"
+	"strings"
 	"testing"
+	"time"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/kapot-go/kapot/client"
+	"github.com/kapot-go/kapot/executor"
 )
 
 // TestTwoStageJob runs the example group-by on two executors with one slot
@@ -36,5 +45,55 @@ func TestTwoStageJob(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStageMetricsReported checks that tasks report per-operator metrics and
+// the scheduler sums them per stage: the scan of stage 1 read every input
+// row, and the final aggregate emitted one row per region.
+func TestStageMetricsReported(t *testing.T) {
+	s := startScheduler(t, 0, nil)
+	startExecutorWith(t, s.addr, "push-staged", executor.ArrowEngine{}, nil)
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	cl, err := client.Dial(s.addr, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	id, err := cl.Submit(ctx, groupByPlan(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := cl.Wait(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*kapotv1.OperatorMetrics{}
+	for _, stage := range st.GetStages() {
+		if len(stage.GetOperatorMetrics()) == 0 {
+			t.Fatalf("stage %d reported no operator metrics", stage.GetStageId())
+		}
+		for _, m := range stage.GetOperatorMetrics() {
+			name, _, _ := strings.Cut(m.GetName(), "(")
+			if strings.HasPrefix(m.GetName(), "HashAggregate(mode=FINAL") {
+				name = "FinalAggregate"
+			}
+			byName[name] = m
+		}
+	}
+	scan, final := byName["CSVScan"], byName["FinalAggregate"]
+	if scan == nil || final == nil {
+		t.Fatalf("metrics lack the scan or the final aggregate: %v", byName)
+	}
+	if scan.GetOutputRows() != 8 {
+		t.Errorf("scan output rows %d, want 8", scan.GetOutputRows())
+	}
+	if final.GetOutputRows() != int64(len(expectedGroupBy)) {
+		t.Errorf("final aggregate output rows %d, want %d", final.GetOutputRows(), len(expectedGroupBy))
+	}
+	if scan.ParentId == nil || scan.GetElapsedComputeNs() <= 0 {
+		t.Errorf("scan metrics %v: want a parent and compute time", scan)
 	}
 }

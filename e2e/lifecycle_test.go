@@ -29,7 +29,7 @@ type blockingEngine struct {
 	started chan uint64
 }
 
-func (b blockingEngine) RunTask(ctx context.Context, t *executor.Task) ([]*kapotv1.ShuffleWritePartition, error) {
+func (b blockingEngine) RunTask(ctx context.Context, t *executor.Task) (*kapotv1.SuccessfulTask, error) {
 	if t.Def.GetSessionProperties()["test.block"] == "true" {
 		b.started <- t.Def.GetTaskId()
 		<-ctx.Done()

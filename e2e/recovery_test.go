@@ -39,7 +39,7 @@ func newScriptedEngine(barrier int, gated bool) scriptedEngine {
 	return e
 }
 
-func (g scriptedEngine) RunTask(ctx context.Context, t *executor.Task) ([]*kapotv1.ShuffleWritePartition, error) {
+func (g scriptedEngine) RunTask(ctx context.Context, t *executor.Task) (*kapotv1.SuccessfulTask, error) {
 	if t.Def.GetStageId() == 1 && g.barrier > 0 {
 		g.mu.Lock()
 		*g.arrived++

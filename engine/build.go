@@ -22,18 +22,44 @@ func DecodePlan(b []byte) (ExecutionPlan, error) {
 
 // FromProto builds the ExecutionPlan of a wire plan. It is the one place that
 // maps plan nodes to operators; unknown nodes are ErrNotSupported.
+//
+// Every node gets its pre-order position as node id and is wrapped so that
+// the operators it opens report metrics into TaskContext.Metrics.
 func FromProto(n *kapotv1.PhysicalPlanNode) (ExecutionPlan, error) {
-	return fromProto(n, 0)
+	b := &planBuilder{}
+	return b.build(n, 0, -1)
 }
 
-func fromProto(n *kapotv1.PhysicalPlanNode, depth int) (ExecutionPlan, error) {
+type planBuilder struct{ next int }
+
+// nodeIDSetter is implemented by nodes that record metrics themselves
+// (spills, the shuffle writer) and need their node id.
+type nodeIDSetter interface{ setNodeID(int) }
+
+func (b *planBuilder) build(n *kapotv1.PhysicalPlanNode, depth, parent int) (ExecutionPlan, error) {
 	if n == nil || n.GetNode() == nil {
 		return nil, fmt.Errorf("plan node missing: %w", ErrInvalidPlan)
 	}
 	if depth > MaxPlanDepth {
 		return nil, fmt.Errorf("plan deeper than %d nodes: %w", MaxPlanDepth, ErrInvalidPlan)
 	}
-	child := func(c *kapotv1.PhysicalPlanNode) (ExecutionPlan, error) { return fromProto(c, depth+1) }
+	id := b.next
+	b.next++
+	p, err := b.node(n, depth, id)
+	if err != nil {
+		return nil, err
+	}
+	if s, ok := p.(nodeIDSetter); ok {
+		s.setNodeID(id)
+	}
+	if _, ok := p.(*ShuffleWriter); ok {
+		return p, nil // a stage root records its own metrics in Run
+	}
+	return &metered{ExecutionPlan: p, id: id, parent: parent}, nil
+}
+
+func (b *planBuilder) node(n *kapotv1.PhysicalPlanNode, depth, id int) (ExecutionPlan, error) {
+	child := func(c *kapotv1.PhysicalPlanNode) (ExecutionPlan, error) { return b.build(c, depth+1, id) }
 	switch x := n.GetNode().(type) {
 	case *kapotv1.PhysicalPlanNode_ParquetScan:
 		return newParquetScan(x.ParquetScan)

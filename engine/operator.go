@@ -61,6 +61,8 @@ type TaskContext struct {
 	BatchSize int
 	// Properties are the job's session properties.
 	Properties map[string]string
+	// Metrics, when set, collects per-operator metrics of the task.
+	Metrics *Metrics
 
 	mu    sync.Mutex
 	atEnd []func()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -77,7 +78,10 @@ type ShuffleWriter struct {
 	StageID uint32
 	input   ExecutionPlan
 	part    *partitioning
+	nodeID  int
 }
+
+func (w *ShuffleWriter) setNodeID(id int) { w.nodeID = id }
 
 var _ ExecutionPlan = (*ShuffleWriter)(nil)
 
@@ -101,6 +105,7 @@ func (w *ShuffleWriter) Run(ctx context.Context, p int, tc *TaskContext) ([]shuf
 	if err := checkPartition(w, p); err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	comp, err := shuffle.ParseCompression(tc.Properties[PropShuffleCompression])
 	if err != nil {
 		return nil, err
@@ -141,6 +146,14 @@ func (w *ShuffleWriter) Run(ctx context.Context, p int, tc *TaskContext) ([]shuf
 		return nil, err
 	}
 	ok = true
+	if tc.Metrics != nil {
+		var rows, batches int64
+		for _, s := range stats {
+			rows, batches = rows+s.Rows, batches+s.Batches
+		}
+		om := tc.Metrics.node(w.nodeID, -1, w.String())
+		tc.Metrics.add(om, rows, batches, time.Since(start))
+	}
 	return stats, nil
 }
 

@@ -24,7 +24,7 @@ type Task struct {
 // Engine runs one task: decode its plan, run its partition and write its
 // shuffle output. It is pluggable; ArrowEngine is the default.
 type Engine interface {
-	RunTask(ctx context.Context, t *Task) ([]*kapotv1.ShuffleWritePartition, error)
+	RunTask(ctx context.Context, t *Task) (*kapotv1.SuccessfulTask, error)
 }
 
 // ArrowEngine runs plans with the vectorized Arrow engine.
@@ -33,7 +33,7 @@ type ArrowEngine struct{}
 var _ Engine = ArrowEngine{}
 
 // RunTask implements Engine.
-func (ArrowEngine) RunTask(ctx context.Context, t *Task) ([]*kapotv1.ShuffleWritePartition, error) {
+func (ArrowEngine) RunTask(ctx context.Context, t *Task) (*kapotv1.SuccessfulTask, error) {
 	plan, err := engine.DecodePlan(t.Def.GetPlan())
 	if err != nil {
 		return nil, err
@@ -48,7 +48,7 @@ func (ArrowEngine) RunTask(ctx context.Context, t *Task) ([]*kapotv1.ShuffleWrit
 	tc := &engine.TaskContext{
 		JobID: t.Def.GetJobId(), StageID: t.Def.GetStageId(), Partition: int(t.Def.GetPartition()),
 		ExecutorID: t.ExecutorID, WorkDir: t.WorkDir, Mem: t.Mem, Fetcher: t.Fetcher,
-		Properties: t.Def.GetSessionProperties(),
+		Properties: t.Def.GetSessionProperties(), Metrics: &engine.Metrics{},
 	}
 	if tc.Properties == nil {
 		tc.Properties = map[string]string{}
@@ -62,7 +62,7 @@ func (ArrowEngine) RunTask(ctx context.Context, t *Task) ([]*kapotv1.ShuffleWrit
 	for i, s := range stats {
 		out[i] = &kapotv1.ShuffleWritePartition{OutputPartition: uint32(i), Stats: &kapotv1.PartitionStats{NumRows: s.Rows, NumBatches: s.Batches, NumBytes: s.Bytes}}
 	}
-	return out, nil
+	return &kapotv1.SuccessfulTask{Partitions: out, OperatorMetrics: tc.Metrics.Proto()}, nil
 }
 
 // failure classifies a task error into the wire's failure reasons.

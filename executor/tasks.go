@@ -70,20 +70,23 @@ func (e *Executor) runTask(ctx context.Context, cancel context.CancelFunc, def *
 	}
 	defer func() { <-e.sem }()
 	log.Debug().Msg("task started")
-	parts, err := e.safeRun(ctx, def)
+	done, err := e.safeRun(ctx, def)
 	if err != nil {
 		f := failure(ctx, err)
 		st.Status = &kapotv1.TaskStatus_Failed{Failed: f}
 		log.Warn().Err(err).Str("reason", fmt.Sprintf("%T", f.GetReason())).Msg("task failed")
 		return
 	}
-	st.Status = &kapotv1.TaskStatus_Successful{Successful: &kapotv1.SuccessfulTask{Partitions: parts}}
+	if done == nil {
+		done = &kapotv1.SuccessfulTask{}
+	}
+	st.Status = &kapotv1.TaskStatus_Successful{Successful: done}
 	log.Debug().Dur("elapsed", time.Since(start)).Msg("task finished")
 }
 
 // safeRun turns a panic in the engine into a task error: one bad plan must
 // never take the executor down.
-func (e *Executor) safeRun(ctx context.Context, def *kapotv1.TaskDefinition) (parts []*kapotv1.ShuffleWritePartition, err error) {
+func (e *Executor) safeRun(ctx context.Context, def *kapotv1.TaskDefinition) (done *kapotv1.SuccessfulTask, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			e.log.Error().Interface("panic", r).Str("stack", string(debug.Stack())).Msg("task panicked")

@@ -474,7 +474,7 @@ func (s *Scheduler) updateStatus(executorID string, st *kapotv1.TaskStatus) {
 		return
 	}
 	if ok := st.GetSuccessful(); ok != nil {
-		t.phase, t.outputs = taskDone, ok.GetPartitions()
+		t.phase, t.outputs, t.metrics = taskDone, ok.GetPartitions(), ok.GetOperatorMetrics()
 		if ref.stage == j.final && stage.complete() {
 			j.state, j.end = kapotv1.JobState_JOB_STATE_SUCCESSFUL, time.Now()
 			s.log.Info().Str("job", j.id).Dur("elapsed", j.end.Sub(j.start)).Msg("job succeeded")
@@ -599,7 +599,7 @@ func (s *Scheduler) status(jobID string) (*kapotv1.GetJobStatusResponse, error) 
 			state = "running"
 		}
 		r.Stages = append(r.Stages, &kapotv1.StageStatus{StageId: sid, Attempt: st.attempt, Partitions: uint32(len(st.tasks)),
-			Completed: uint32(done), Running: uint32(running), State: state})
+			Completed: uint32(done), Running: uint32(running), State: state, OperatorMetrics: st.stageMetrics()})
 	}
 	if j.state == kapotv1.JobState_JOB_STATE_SUCCESSFUL {
 		r.ResultLocations = j.locations(j.final, 0)

@@ -1,6 +1,8 @@
 package scheduler
 
 import (
+	"cmp"
+	"slices"
 	"time"
 
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -21,6 +23,34 @@ type taskState struct {
 	executor *kapotv1.ExecutorMetadata
 	attempts int // failed attempts
 	outputs  []*kapotv1.ShuffleWritePartition
+	metrics  []*kapotv1.OperatorMetrics
+}
+
+// stageMetrics sums the operator metrics of a stage's completed tasks by
+// node.
+func (st *stageState) stageMetrics() []*kapotv1.OperatorMetrics {
+	var out []*kapotv1.OperatorMetrics
+	byNode := map[uint32]*kapotv1.OperatorMetrics{}
+	for _, t := range st.tasks {
+		if t.phase != taskDone {
+			continue
+		}
+		for _, m := range t.metrics {
+			sum, ok := byNode[m.GetNodeId()]
+			if !ok {
+				sum = &kapotv1.OperatorMetrics{NodeId: m.GetNodeId(), ParentId: m.ParentId, Name: m.GetName()}
+				byNode[m.GetNodeId()] = sum
+				out = append(out, sum)
+			}
+			sum.OutputRows += m.GetOutputRows()
+			sum.OutputBatches += m.GetOutputBatches()
+			sum.ElapsedComputeNs += m.GetElapsedComputeNs()
+			sum.SpilledBytes += m.GetSpilledBytes()
+			sum.SpillCount += m.GetSpillCount()
+		}
+	}
+	slices.SortFunc(out, func(a, b *kapotv1.OperatorMetrics) int { return cmp.Compare(a.GetNodeId(), b.GetNodeId()) })
+	return out
 }
 
 type stageState struct {

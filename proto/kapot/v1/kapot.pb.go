@@ -1493,10 +1493,12 @@ func (*RunningTask) Descriptor() ([]byte, []int) {
 
 // SuccessfulTask lists the stats of every output partition the task wrote.
 type SuccessfulTask struct {
-	state         protoimpl.MessageState   `protogen:"open.v1"`
-	Partitions    []*ShuffleWritePartition `protobuf:"bytes,1,rep,name=partitions,proto3" json:"partitions,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state      protoimpl.MessageState   `protogen:"open.v1"`
+	Partitions []*ShuffleWritePartition `protobuf:"bytes,1,rep,name=partitions,proto3" json:"partitions,omitempty"`
+	// Metrics of every operator of the stage plan, in plan pre-order.
+	OperatorMetrics []*OperatorMetrics `protobuf:"bytes,2,rep,name=operator_metrics,json=operatorMetrics,proto3" json:"operator_metrics,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *SuccessfulTask) Reset() {
@@ -1536,6 +1538,118 @@ func (x *SuccessfulTask) GetPartitions() []*ShuffleWritePartition {
 	return nil
 }
 
+func (x *SuccessfulTask) GetOperatorMetrics() []*OperatorMetrics {
+	if x != nil {
+		return x.OperatorMetrics
+	}
+	return nil
+}
+
+// OperatorMetrics is what one operator of a stage did in one task.
+type OperatorMetrics struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Pre-order position of the node in the stage plan (the root is 0).
+	NodeId uint32 `protobuf:"varint,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// Position of the parent node; the root has none.
+	ParentId *uint32 `protobuf:"varint,2,opt,name=parent_id,json=parentId,proto3,oneof" json:"parent_id,omitempty"`
+	// The operator, as EXPLAIN shows it.
+	Name          string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	OutputRows    int64  `protobuf:"varint,4,opt,name=output_rows,json=outputRows,proto3" json:"output_rows,omitempty"`
+	OutputBatches int64  `protobuf:"varint,5,opt,name=output_batches,json=outputBatches,proto3" json:"output_batches,omitempty"`
+	// Time spent in the operator itself, children excluded.
+	ElapsedComputeNs int64 `protobuf:"varint,6,opt,name=elapsed_compute_ns,json=elapsedComputeNs,proto3" json:"elapsed_compute_ns,omitempty"`
+	SpilledBytes     int64 `protobuf:"varint,7,opt,name=spilled_bytes,json=spilledBytes,proto3" json:"spilled_bytes,omitempty"`
+	SpillCount       int64 `protobuf:"varint,8,opt,name=spill_count,json=spillCount,proto3" json:"spill_count,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *OperatorMetrics) Reset() {
+	*x = OperatorMetrics{}
+	mi := &file_kapot_v1_kapot_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OperatorMetrics) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OperatorMetrics) ProtoMessage() {}
+
+func (x *OperatorMetrics) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_kapot_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OperatorMetrics.ProtoReflect.Descriptor instead.
+func (*OperatorMetrics) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *OperatorMetrics) GetNodeId() uint32 {
+	if x != nil {
+		return x.NodeId
+	}
+	return 0
+}
+
+func (x *OperatorMetrics) GetParentId() uint32 {
+	if x != nil && x.ParentId != nil {
+		return *x.ParentId
+	}
+	return 0
+}
+
+func (x *OperatorMetrics) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *OperatorMetrics) GetOutputRows() int64 {
+	if x != nil {
+		return x.OutputRows
+	}
+	return 0
+}
+
+func (x *OperatorMetrics) GetOutputBatches() int64 {
+	if x != nil {
+		return x.OutputBatches
+	}
+	return 0
+}
+
+func (x *OperatorMetrics) GetElapsedComputeNs() int64 {
+	if x != nil {
+		return x.ElapsedComputeNs
+	}
+	return 0
+}
+
+func (x *OperatorMetrics) GetSpilledBytes() int64 {
+	if x != nil {
+		return x.SpilledBytes
+	}
+	return 0
+}
+
+func (x *OperatorMetrics) GetSpillCount() int64 {
+	if x != nil {
+		return x.SpillCount
+	}
+	return 0
+}
+
 // ShuffleWritePartition is one output partition of a map task.
 type ShuffleWritePartition struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
@@ -1547,7 +1661,7 @@ type ShuffleWritePartition struct {
 
 func (x *ShuffleWritePartition) Reset() {
 	*x = ShuffleWritePartition{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[20]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1559,7 +1673,7 @@ func (x *ShuffleWritePartition) String() string {
 func (*ShuffleWritePartition) ProtoMessage() {}
 
 func (x *ShuffleWritePartition) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[20]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1572,7 +1686,7 @@ func (x *ShuffleWritePartition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleWritePartition.ProtoReflect.Descriptor instead.
 func (*ShuffleWritePartition) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{20}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ShuffleWritePartition) GetOutputPartition() uint32 {
@@ -1609,7 +1723,7 @@ type FailedTask struct {
 
 func (x *FailedTask) Reset() {
 	*x = FailedTask{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[21]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1621,7 +1735,7 @@ func (x *FailedTask) String() string {
 func (*FailedTask) ProtoMessage() {}
 
 func (x *FailedTask) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[21]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1634,7 +1748,7 @@ func (x *FailedTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailedTask.ProtoReflect.Descriptor instead.
 func (*FailedTask) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{21}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *FailedTask) GetError() string {
@@ -1745,7 +1859,7 @@ type ExecutionError struct {
 
 func (x *ExecutionError) Reset() {
 	*x = ExecutionError{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[22]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1757,7 +1871,7 @@ func (x *ExecutionError) String() string {
 func (*ExecutionError) ProtoMessage() {}
 
 func (x *ExecutionError) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[22]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1770,7 +1884,7 @@ func (x *ExecutionError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionError.ProtoReflect.Descriptor instead.
 func (*ExecutionError) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{22}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{23}
 }
 
 type IoError struct {
@@ -1781,7 +1895,7 @@ type IoError struct {
 
 func (x *IoError) Reset() {
 	*x = IoError{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[23]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1793,7 +1907,7 @@ func (x *IoError) String() string {
 func (*IoError) ProtoMessage() {}
 
 func (x *IoError) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[23]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1806,7 +1920,7 @@ func (x *IoError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IoError.ProtoReflect.Descriptor instead.
 func (*IoError) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{23}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{24}
 }
 
 // FetchPartitionError names the map output a task could not read so the
@@ -1822,7 +1936,7 @@ type FetchPartitionError struct {
 
 func (x *FetchPartitionError) Reset() {
 	*x = FetchPartitionError{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[24]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1834,7 +1948,7 @@ func (x *FetchPartitionError) String() string {
 func (*FetchPartitionError) ProtoMessage() {}
 
 func (x *FetchPartitionError) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[24]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1847,7 +1961,7 @@ func (x *FetchPartitionError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchPartitionError.ProtoReflect.Descriptor instead.
 func (*FetchPartitionError) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{24}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *FetchPartitionError) GetExecutorId() string {
@@ -1879,7 +1993,7 @@ type TaskKilled struct {
 
 func (x *TaskKilled) Reset() {
 	*x = TaskKilled{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[25]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1891,7 +2005,7 @@ func (x *TaskKilled) String() string {
 func (*TaskKilled) ProtoMessage() {}
 
 func (x *TaskKilled) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[25]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1904,7 +2018,7 @@ func (x *TaskKilled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskKilled.ProtoReflect.Descriptor instead.
 func (*TaskKilled) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{25}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{26}
 }
 
 type ResultLost struct {
@@ -1915,7 +2029,7 @@ type ResultLost struct {
 
 func (x *ResultLost) Reset() {
 	*x = ResultLost{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[26]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1927,7 +2041,7 @@ func (x *ResultLost) String() string {
 func (*ResultLost) ProtoMessage() {}
 
 func (x *ResultLost) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[26]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1940,7 +2054,7 @@ func (x *ResultLost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResultLost.ProtoReflect.Descriptor instead.
 func (*ResultLost) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{26}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{27}
 }
 
 type LaunchTaskRequest struct {
@@ -1953,7 +2067,7 @@ type LaunchTaskRequest struct {
 
 func (x *LaunchTaskRequest) Reset() {
 	*x = LaunchTaskRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[27]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1965,7 +2079,7 @@ func (x *LaunchTaskRequest) String() string {
 func (*LaunchTaskRequest) ProtoMessage() {}
 
 func (x *LaunchTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[27]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1978,7 +2092,7 @@ func (x *LaunchTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LaunchTaskRequest.ProtoReflect.Descriptor instead.
 func (*LaunchTaskRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{27}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *LaunchTaskRequest) GetSchedulerId() string {
@@ -2003,7 +2117,7 @@ type LaunchTaskResponse struct {
 
 func (x *LaunchTaskResponse) Reset() {
 	*x = LaunchTaskResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[28]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2015,7 +2129,7 @@ func (x *LaunchTaskResponse) String() string {
 func (*LaunchTaskResponse) ProtoMessage() {}
 
 func (x *LaunchTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[28]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2028,7 +2142,7 @@ func (x *LaunchTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LaunchTaskResponse.ProtoReflect.Descriptor instead.
 func (*LaunchTaskResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{28}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{29}
 }
 
 type LaunchMultiTaskRequest struct {
@@ -2041,7 +2155,7 @@ type LaunchMultiTaskRequest struct {
 
 func (x *LaunchMultiTaskRequest) Reset() {
 	*x = LaunchMultiTaskRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[29]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2053,7 +2167,7 @@ func (x *LaunchMultiTaskRequest) String() string {
 func (*LaunchMultiTaskRequest) ProtoMessage() {}
 
 func (x *LaunchMultiTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[29]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2066,7 +2180,7 @@ func (x *LaunchMultiTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LaunchMultiTaskRequest.ProtoReflect.Descriptor instead.
 func (*LaunchMultiTaskRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{29}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *LaunchMultiTaskRequest) GetSchedulerId() string {
@@ -2091,7 +2205,7 @@ type LaunchMultiTaskResponse struct {
 
 func (x *LaunchMultiTaskResponse) Reset() {
 	*x = LaunchMultiTaskResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[30]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2103,7 +2217,7 @@ func (x *LaunchMultiTaskResponse) String() string {
 func (*LaunchMultiTaskResponse) ProtoMessage() {}
 
 func (x *LaunchMultiTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[30]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2116,7 +2230,7 @@ func (x *LaunchMultiTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LaunchMultiTaskResponse.ProtoReflect.Descriptor instead.
 func (*LaunchMultiTaskResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{30}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{31}
 }
 
 type CancelTasksRequest struct {
@@ -2128,7 +2242,7 @@ type CancelTasksRequest struct {
 
 func (x *CancelTasksRequest) Reset() {
 	*x = CancelTasksRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[31]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2140,7 +2254,7 @@ func (x *CancelTasksRequest) String() string {
 func (*CancelTasksRequest) ProtoMessage() {}
 
 func (x *CancelTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[31]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2153,7 +2267,7 @@ func (x *CancelTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTasksRequest.ProtoReflect.Descriptor instead.
 func (*CancelTasksRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{31}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CancelTasksRequest) GetTasks() []*RunningTaskInfo {
@@ -2175,7 +2289,7 @@ type RunningTaskInfo struct {
 
 func (x *RunningTaskInfo) Reset() {
 	*x = RunningTaskInfo{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[32]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2187,7 +2301,7 @@ func (x *RunningTaskInfo) String() string {
 func (*RunningTaskInfo) ProtoMessage() {}
 
 func (x *RunningTaskInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[32]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2200,7 +2314,7 @@ func (x *RunningTaskInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunningTaskInfo.ProtoReflect.Descriptor instead.
 func (*RunningTaskInfo) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{32}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RunningTaskInfo) GetTaskId() uint64 {
@@ -2240,7 +2354,7 @@ type CancelTasksResponse struct {
 
 func (x *CancelTasksResponse) Reset() {
 	*x = CancelTasksResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[33]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2252,7 +2366,7 @@ func (x *CancelTasksResponse) String() string {
 func (*CancelTasksResponse) ProtoMessage() {}
 
 func (x *CancelTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[33]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2265,7 +2379,7 @@ func (x *CancelTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTasksResponse.ProtoReflect.Descriptor instead.
 func (*CancelTasksResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{33}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CancelTasksResponse) GetCancelled() uint32 {
@@ -2284,7 +2398,7 @@ type RemoveJobDataRequest struct {
 
 func (x *RemoveJobDataRequest) Reset() {
 	*x = RemoveJobDataRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[34]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2296,7 +2410,7 @@ func (x *RemoveJobDataRequest) String() string {
 func (*RemoveJobDataRequest) ProtoMessage() {}
 
 func (x *RemoveJobDataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[34]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2309,7 +2423,7 @@ func (x *RemoveJobDataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveJobDataRequest.ProtoReflect.Descriptor instead.
 func (*RemoveJobDataRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{34}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RemoveJobDataRequest) GetJobId() string {
@@ -2327,7 +2441,7 @@ type RemoveJobDataResponse struct {
 
 func (x *RemoveJobDataResponse) Reset() {
 	*x = RemoveJobDataResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[35]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2339,7 +2453,7 @@ func (x *RemoveJobDataResponse) String() string {
 func (*RemoveJobDataResponse) ProtoMessage() {}
 
 func (x *RemoveJobDataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[35]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2352,7 +2466,7 @@ func (x *RemoveJobDataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveJobDataResponse.ProtoReflect.Descriptor instead.
 func (*RemoveJobDataResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{35}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{36}
 }
 
 type StopExecutorRequest struct {
@@ -2366,7 +2480,7 @@ type StopExecutorRequest struct {
 
 func (x *StopExecutorRequest) Reset() {
 	*x = StopExecutorRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[36]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2378,7 +2492,7 @@ func (x *StopExecutorRequest) String() string {
 func (*StopExecutorRequest) ProtoMessage() {}
 
 func (x *StopExecutorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[36]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2391,7 +2505,7 @@ func (x *StopExecutorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopExecutorRequest.ProtoReflect.Descriptor instead.
 func (*StopExecutorRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{36}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *StopExecutorRequest) GetExecutorId() string {
@@ -2423,7 +2537,7 @@ type StopExecutorResponse struct {
 
 func (x *StopExecutorResponse) Reset() {
 	*x = StopExecutorResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[37]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2435,7 +2549,7 @@ func (x *StopExecutorResponse) String() string {
 func (*StopExecutorResponse) ProtoMessage() {}
 
 func (x *StopExecutorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[37]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2448,7 +2562,7 @@ func (x *StopExecutorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopExecutorResponse.ProtoReflect.Descriptor instead.
 func (*StopExecutorResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{37}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{38}
 }
 
 // PlacementPolicy restricts which executors may run a job's tasks.
@@ -2466,7 +2580,7 @@ type PlacementPolicy struct {
 
 func (x *PlacementPolicy) Reset() {
 	*x = PlacementPolicy{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[38]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2478,7 +2592,7 @@ func (x *PlacementPolicy) String() string {
 func (*PlacementPolicy) ProtoMessage() {}
 
 func (x *PlacementPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[38]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2491,7 +2605,7 @@ func (x *PlacementPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementPolicy.ProtoReflect.Descriptor instead.
 func (*PlacementPolicy) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{38}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *PlacementPolicy) GetPolicy() isPlacementPolicy_Policy {
@@ -2558,7 +2672,7 @@ type PlacementAny struct {
 
 func (x *PlacementAny) Reset() {
 	*x = PlacementAny{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[39]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2570,7 +2684,7 @@ func (x *PlacementAny) String() string {
 func (*PlacementAny) ProtoMessage() {}
 
 func (x *PlacementAny) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[39]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2583,7 +2697,7 @@ func (x *PlacementAny) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementAny.ProtoReflect.Descriptor instead.
 func (*PlacementAny) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{39}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{40}
 }
 
 type PlacementNoTag struct {
@@ -2594,7 +2708,7 @@ type PlacementNoTag struct {
 
 func (x *PlacementNoTag) Reset() {
 	*x = PlacementNoTag{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[40]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2606,7 +2720,7 @@ func (x *PlacementNoTag) String() string {
 func (*PlacementNoTag) ProtoMessage() {}
 
 func (x *PlacementNoTag) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[40]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2619,7 +2733,7 @@ func (x *PlacementNoTag) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementNoTag.ProtoReflect.Descriptor instead.
 func (*PlacementNoTag) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{40}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{41}
 }
 
 type SubmitJobRequest struct {
@@ -2635,7 +2749,7 @@ type SubmitJobRequest struct {
 
 func (x *SubmitJobRequest) Reset() {
 	*x = SubmitJobRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[41]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2647,7 +2761,7 @@ func (x *SubmitJobRequest) String() string {
 func (*SubmitJobRequest) ProtoMessage() {}
 
 func (x *SubmitJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[41]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2660,7 +2774,7 @@ func (x *SubmitJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitJobRequest.ProtoReflect.Descriptor instead.
 func (*SubmitJobRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{41}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SubmitJobRequest) GetPlan() *PhysicalPlanNode {
@@ -2700,7 +2814,7 @@ type SubmitJobResponse struct {
 
 func (x *SubmitJobResponse) Reset() {
 	*x = SubmitJobResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[42]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2712,7 +2826,7 @@ func (x *SubmitJobResponse) String() string {
 func (*SubmitJobResponse) ProtoMessage() {}
 
 func (x *SubmitJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[42]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2725,7 +2839,7 @@ func (x *SubmitJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitJobResponse.ProtoReflect.Descriptor instead.
 func (*SubmitJobResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{42}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *SubmitJobResponse) GetJobId() string {
@@ -2744,7 +2858,7 @@ type GetJobStatusRequest struct {
 
 func (x *GetJobStatusRequest) Reset() {
 	*x = GetJobStatusRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[43]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2756,7 +2870,7 @@ func (x *GetJobStatusRequest) String() string {
 func (*GetJobStatusRequest) ProtoMessage() {}
 
 func (x *GetJobStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[43]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2769,7 +2883,7 @@ func (x *GetJobStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetJobStatusRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{43}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetJobStatusRequest) GetJobId() string {
@@ -2781,20 +2895,22 @@ func (x *GetJobStatusRequest) GetJobId() string {
 
 // StageStatus summarises one stage of a job.
 type StageStatus struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	StageId       uint32                 `protobuf:"varint,1,opt,name=stage_id,json=stageId,proto3" json:"stage_id,omitempty"`
-	Attempt       uint32                 `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
-	Partitions    uint32                 `protobuf:"varint,3,opt,name=partitions,proto3" json:"partitions,omitempty"`
-	Completed     uint32                 `protobuf:"varint,4,opt,name=completed,proto3" json:"completed,omitempty"`
-	Running       uint32                 `protobuf:"varint,5,opt,name=running,proto3" json:"running,omitempty"`
-	State         string                 `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	StageId    uint32                 `protobuf:"varint,1,opt,name=stage_id,json=stageId,proto3" json:"stage_id,omitempty"`
+	Attempt    uint32                 `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	Partitions uint32                 `protobuf:"varint,3,opt,name=partitions,proto3" json:"partitions,omitempty"`
+	Completed  uint32                 `protobuf:"varint,4,opt,name=completed,proto3" json:"completed,omitempty"`
+	Running    uint32                 `protobuf:"varint,5,opt,name=running,proto3" json:"running,omitempty"`
+	State      string                 `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`
+	// Operator metrics summed over the stage's completed tasks.
+	OperatorMetrics []*OperatorMetrics `protobuf:"bytes,7,rep,name=operator_metrics,json=operatorMetrics,proto3" json:"operator_metrics,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *StageStatus) Reset() {
 	*x = StageStatus{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[44]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2806,7 +2922,7 @@ func (x *StageStatus) String() string {
 func (*StageStatus) ProtoMessage() {}
 
 func (x *StageStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[44]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2819,7 +2935,7 @@ func (x *StageStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageStatus.ProtoReflect.Descriptor instead.
 func (*StageStatus) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{44}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *StageStatus) GetStageId() uint32 {
@@ -2864,6 +2980,13 @@ func (x *StageStatus) GetState() string {
 	return ""
 }
 
+func (x *StageStatus) GetOperatorMetrics() []*OperatorMetrics {
+	if x != nil {
+		return x.OperatorMetrics
+	}
+	return nil
+}
+
 type GetJobStatusResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	JobId string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
@@ -2882,7 +3005,7 @@ type GetJobStatusResponse struct {
 
 func (x *GetJobStatusResponse) Reset() {
 	*x = GetJobStatusResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[45]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2894,7 +3017,7 @@ func (x *GetJobStatusResponse) String() string {
 func (*GetJobStatusResponse) ProtoMessage() {}
 
 func (x *GetJobStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[45]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2907,7 +3030,7 @@ func (x *GetJobStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetJobStatusResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{45}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GetJobStatusResponse) GetJobId() string {
@@ -2982,7 +3105,7 @@ type CancelJobRequest struct {
 
 func (x *CancelJobRequest) Reset() {
 	*x = CancelJobRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[46]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2994,7 +3117,7 @@ func (x *CancelJobRequest) String() string {
 func (*CancelJobRequest) ProtoMessage() {}
 
 func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[46]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3007,7 +3130,7 @@ func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobRequest.ProtoReflect.Descriptor instead.
 func (*CancelJobRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{46}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *CancelJobRequest) GetJobId() string {
@@ -3026,7 +3149,7 @@ type CancelJobResponse struct {
 
 func (x *CancelJobResponse) Reset() {
 	*x = CancelJobResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[47]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3038,7 +3161,7 @@ func (x *CancelJobResponse) String() string {
 func (*CancelJobResponse) ProtoMessage() {}
 
 func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[47]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3051,7 +3174,7 @@ func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobResponse.ProtoReflect.Descriptor instead.
 func (*CancelJobResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{47}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CancelJobResponse) GetCancelled() bool {
@@ -3069,7 +3192,7 @@ type ListExecutorsRequest struct {
 
 func (x *ListExecutorsRequest) Reset() {
 	*x = ListExecutorsRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[48]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3081,7 +3204,7 @@ func (x *ListExecutorsRequest) String() string {
 func (*ListExecutorsRequest) ProtoMessage() {}
 
 func (x *ListExecutorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[48]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3094,7 +3217,7 @@ func (x *ListExecutorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExecutorsRequest.ProtoReflect.Descriptor instead.
 func (*ListExecutorsRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{48}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{49}
 }
 
 // ExecutorInfo is what the scheduler knows of one executor.
@@ -3110,7 +3233,7 @@ type ExecutorInfo struct {
 
 func (x *ExecutorInfo) Reset() {
 	*x = ExecutorInfo{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[49]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3122,7 +3245,7 @@ func (x *ExecutorInfo) String() string {
 func (*ExecutorInfo) ProtoMessage() {}
 
 func (x *ExecutorInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[49]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3135,7 +3258,7 @@ func (x *ExecutorInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorInfo.ProtoReflect.Descriptor instead.
 func (*ExecutorInfo) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{49}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ExecutorInfo) GetRegistration() *ExecutorRegistration {
@@ -3175,7 +3298,7 @@ type ListExecutorsResponse struct {
 
 func (x *ListExecutorsResponse) Reset() {
 	*x = ListExecutorsResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[50]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3187,7 +3310,7 @@ func (x *ListExecutorsResponse) String() string {
 func (*ListExecutorsResponse) ProtoMessage() {}
 
 func (x *ListExecutorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[50]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3200,7 +3323,7 @@ func (x *ListExecutorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExecutorsResponse.ProtoReflect.Descriptor instead.
 func (*ListExecutorsResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{50}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListExecutorsResponse) GetExecutors() []*ExecutorInfo {
@@ -3224,7 +3347,7 @@ type ShuffleTicket struct {
 
 func (x *ShuffleTicket) Reset() {
 	*x = ShuffleTicket{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[51]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3236,7 +3359,7 @@ func (x *ShuffleTicket) String() string {
 func (*ShuffleTicket) ProtoMessage() {}
 
 func (x *ShuffleTicket) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[51]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3249,7 +3372,7 @@ func (x *ShuffleTicket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleTicket.ProtoReflect.Descriptor instead.
 func (*ShuffleTicket) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{51}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ShuffleTicket) GetJobId() string {
@@ -3401,11 +3524,25 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"successful\x12.\n" +
 	"\x06failed\x18\v \x01(\v2\x14.kapot.v1.FailedTaskH\x00R\x06failedB\b\n" +
 	"\x06status\"\r\n" +
-	"\vRunningTask\"Q\n" +
+	"\vRunningTask\"\x97\x01\n" +
 	"\x0eSuccessfulTask\x12?\n" +
 	"\n" +
 	"partitions\x18\x01 \x03(\v2\x1f.kapot.v1.ShuffleWritePartitionR\n" +
-	"partitions\"r\n" +
+	"partitions\x12D\n" +
+	"\x10operator_metrics\x18\x02 \x03(\v2\x19.kapot.v1.OperatorMetricsR\x0foperatorMetrics\"\xaa\x02\n" +
+	"\x0fOperatorMetrics\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\rR\x06nodeId\x12 \n" +
+	"\tparent_id\x18\x02 \x01(\rH\x00R\bparentId\x88\x01\x01\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1f\n" +
+	"\voutput_rows\x18\x04 \x01(\x03R\n" +
+	"outputRows\x12%\n" +
+	"\x0eoutput_batches\x18\x05 \x01(\x03R\routputBatches\x12,\n" +
+	"\x12elapsed_compute_ns\x18\x06 \x01(\x03R\x10elapsedComputeNs\x12#\n" +
+	"\rspilled_bytes\x18\a \x01(\x03R\fspilledBytes\x12\x1f\n" +
+	"\vspill_count\x18\b \x01(\x03R\n" +
+	"spillCountB\f\n" +
+	"\n" +
+	"_parent_id\"r\n" +
 	"\x15ShuffleWritePartition\x12)\n" +
 	"\x10output_partition\x18\x01 \x01(\rR\x0foutputPartition\x12.\n" +
 	"\x05stats\x18\x02 \x01(\v2\x18.kapot.v1.PartitionStatsR\x05stats\"\x86\x03\n" +
@@ -3478,7 +3615,7 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"\x11SubmitJobResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\",\n" +
 	"\x13GetJobStatusRequest\x12\x15\n" +
-	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\xb0\x01\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\xf6\x01\n" +
 	"\vStageStatus\x12\x19\n" +
 	"\bstage_id\x18\x01 \x01(\rR\astageId\x12\x18\n" +
 	"\aattempt\x18\x02 \x01(\rR\aattempt\x12\x1e\n" +
@@ -3487,7 +3624,8 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"partitions\x12\x1c\n" +
 	"\tcompleted\x18\x04 \x01(\rR\tcompleted\x12\x18\n" +
 	"\arunning\x18\x05 \x01(\rR\arunning\x12\x14\n" +
-	"\x05state\x18\x06 \x01(\tR\x05state\"\x81\x03\n" +
+	"\x05state\x18\x06 \x01(\tR\x05state\x12D\n" +
+	"\x10operator_metrics\x18\a \x03(\v2\x19.kapot.v1.OperatorMetricsR\x0foperatorMetrics\"\x81\x03\n" +
 	"\x14GetJobStatusResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12(\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x12.kapot.v1.JobStateR\x05state\x12\x14\n" +
@@ -3564,7 +3702,7 @@ func file_kapot_v1_kapot_proto_rawDescGZIP() []byte {
 }
 
 var file_kapot_v1_kapot_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_kapot_v1_kapot_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
+var file_kapot_v1_kapot_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_kapot_v1_kapot_proto_goTypes = []any{
 	(TaskSchedulingPolicy)(0),        // 0: kapot.v1.TaskSchedulingPolicy
 	(ExecutorState)(0),               // 1: kapot.v1.ExecutorState
@@ -3589,45 +3727,46 @@ var file_kapot_v1_kapot_proto_goTypes = []any{
 	(*TaskStatus)(nil),               // 20: kapot.v1.TaskStatus
 	(*RunningTask)(nil),              // 21: kapot.v1.RunningTask
 	(*SuccessfulTask)(nil),           // 22: kapot.v1.SuccessfulTask
-	(*ShuffleWritePartition)(nil),    // 23: kapot.v1.ShuffleWritePartition
-	(*FailedTask)(nil),               // 24: kapot.v1.FailedTask
-	(*ExecutionError)(nil),           // 25: kapot.v1.ExecutionError
-	(*IoError)(nil),                  // 26: kapot.v1.IoError
-	(*FetchPartitionError)(nil),      // 27: kapot.v1.FetchPartitionError
-	(*TaskKilled)(nil),               // 28: kapot.v1.TaskKilled
-	(*ResultLost)(nil),               // 29: kapot.v1.ResultLost
-	(*LaunchTaskRequest)(nil),        // 30: kapot.v1.LaunchTaskRequest
-	(*LaunchTaskResponse)(nil),       // 31: kapot.v1.LaunchTaskResponse
-	(*LaunchMultiTaskRequest)(nil),   // 32: kapot.v1.LaunchMultiTaskRequest
-	(*LaunchMultiTaskResponse)(nil),  // 33: kapot.v1.LaunchMultiTaskResponse
-	(*CancelTasksRequest)(nil),       // 34: kapot.v1.CancelTasksRequest
-	(*RunningTaskInfo)(nil),          // 35: kapot.v1.RunningTaskInfo
-	(*CancelTasksResponse)(nil),      // 36: kapot.v1.CancelTasksResponse
-	(*RemoveJobDataRequest)(nil),     // 37: kapot.v1.RemoveJobDataRequest
-	(*RemoveJobDataResponse)(nil),    // 38: kapot.v1.RemoveJobDataResponse
-	(*StopExecutorRequest)(nil),      // 39: kapot.v1.StopExecutorRequest
-	(*StopExecutorResponse)(nil),     // 40: kapot.v1.StopExecutorResponse
-	(*PlacementPolicy)(nil),          // 41: kapot.v1.PlacementPolicy
-	(*PlacementAny)(nil),             // 42: kapot.v1.PlacementAny
-	(*PlacementNoTag)(nil),           // 43: kapot.v1.PlacementNoTag
-	(*SubmitJobRequest)(nil),         // 44: kapot.v1.SubmitJobRequest
-	(*SubmitJobResponse)(nil),        // 45: kapot.v1.SubmitJobResponse
-	(*GetJobStatusRequest)(nil),      // 46: kapot.v1.GetJobStatusRequest
-	(*StageStatus)(nil),              // 47: kapot.v1.StageStatus
-	(*GetJobStatusResponse)(nil),     // 48: kapot.v1.GetJobStatusResponse
-	(*CancelJobRequest)(nil),         // 49: kapot.v1.CancelJobRequest
-	(*CancelJobResponse)(nil),        // 50: kapot.v1.CancelJobResponse
-	(*ListExecutorsRequest)(nil),     // 51: kapot.v1.ListExecutorsRequest
-	(*ExecutorInfo)(nil),             // 52: kapot.v1.ExecutorInfo
-	(*ListExecutorsResponse)(nil),    // 53: kapot.v1.ListExecutorsResponse
-	(*ShuffleTicket)(nil),            // 54: kapot.v1.ShuffleTicket
-	nil,                              // 55: kapot.v1.TaskDefinition.SessionPropertiesEntry
-	nil,                              // 56: kapot.v1.MultiTaskDefinition.SessionPropertiesEntry
-	nil,                              // 57: kapot.v1.SubmitJobRequest.SessionPropertiesEntry
-	(*PartitionStats)(nil),           // 58: kapot.v1.PartitionStats
-	(*PhysicalPlanNode)(nil),         // 59: kapot.v1.PhysicalPlanNode
-	(*PartitionLocation)(nil),        // 60: kapot.v1.PartitionLocation
-	(*Schema)(nil),                   // 61: kapot.v1.Schema
+	(*OperatorMetrics)(nil),          // 23: kapot.v1.OperatorMetrics
+	(*ShuffleWritePartition)(nil),    // 24: kapot.v1.ShuffleWritePartition
+	(*FailedTask)(nil),               // 25: kapot.v1.FailedTask
+	(*ExecutionError)(nil),           // 26: kapot.v1.ExecutionError
+	(*IoError)(nil),                  // 27: kapot.v1.IoError
+	(*FetchPartitionError)(nil),      // 28: kapot.v1.FetchPartitionError
+	(*TaskKilled)(nil),               // 29: kapot.v1.TaskKilled
+	(*ResultLost)(nil),               // 30: kapot.v1.ResultLost
+	(*LaunchTaskRequest)(nil),        // 31: kapot.v1.LaunchTaskRequest
+	(*LaunchTaskResponse)(nil),       // 32: kapot.v1.LaunchTaskResponse
+	(*LaunchMultiTaskRequest)(nil),   // 33: kapot.v1.LaunchMultiTaskRequest
+	(*LaunchMultiTaskResponse)(nil),  // 34: kapot.v1.LaunchMultiTaskResponse
+	(*CancelTasksRequest)(nil),       // 35: kapot.v1.CancelTasksRequest
+	(*RunningTaskInfo)(nil),          // 36: kapot.v1.RunningTaskInfo
+	(*CancelTasksResponse)(nil),      // 37: kapot.v1.CancelTasksResponse
+	(*RemoveJobDataRequest)(nil),     // 38: kapot.v1.RemoveJobDataRequest
+	(*RemoveJobDataResponse)(nil),    // 39: kapot.v1.RemoveJobDataResponse
+	(*StopExecutorRequest)(nil),      // 40: kapot.v1.StopExecutorRequest
+	(*StopExecutorResponse)(nil),     // 41: kapot.v1.StopExecutorResponse
+	(*PlacementPolicy)(nil),          // 42: kapot.v1.PlacementPolicy
+	(*PlacementAny)(nil),             // 43: kapot.v1.PlacementAny
+	(*PlacementNoTag)(nil),           // 44: kapot.v1.PlacementNoTag
+	(*SubmitJobRequest)(nil),         // 45: kapot.v1.SubmitJobRequest
+	(*SubmitJobResponse)(nil),        // 46: kapot.v1.SubmitJobResponse
+	(*GetJobStatusRequest)(nil),      // 47: kapot.v1.GetJobStatusRequest
+	(*StageStatus)(nil),              // 48: kapot.v1.StageStatus
+	(*GetJobStatusResponse)(nil),     // 49: kapot.v1.GetJobStatusResponse
+	(*CancelJobRequest)(nil),         // 50: kapot.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),        // 51: kapot.v1.CancelJobResponse
+	(*ListExecutorsRequest)(nil),     // 52: kapot.v1.ListExecutorsRequest
+	(*ExecutorInfo)(nil),             // 53: kapot.v1.ExecutorInfo
+	(*ListExecutorsResponse)(nil),    // 54: kapot.v1.ListExecutorsResponse
+	(*ShuffleTicket)(nil),            // 55: kapot.v1.ShuffleTicket
+	nil,                              // 56: kapot.v1.TaskDefinition.SessionPropertiesEntry
+	nil,                              // 57: kapot.v1.MultiTaskDefinition.SessionPropertiesEntry
+	nil,                              // 58: kapot.v1.SubmitJobRequest.SessionPropertiesEntry
+	(*PartitionStats)(nil),           // 59: kapot.v1.PartitionStats
+	(*PhysicalPlanNode)(nil),         // 60: kapot.v1.PhysicalPlanNode
+	(*PartitionLocation)(nil),        // 61: kapot.v1.PartitionLocation
+	(*Schema)(nil),                   // 62: kapot.v1.Schema
 }
 var file_kapot_v1_kapot_proto_depIdxs = []int32{
 	3,  // 0: kapot.v1.ExecutorRegistration.resources:type_name -> kapot.v1.ExecutorResources
@@ -3642,69 +3781,71 @@ var file_kapot_v1_kapot_proto_depIdxs = []int32{
 	6,  // 9: kapot.v1.PollWorkRequest.metrics:type_name -> kapot.v1.ExecutorMetrics
 	5,  // 10: kapot.v1.PollWorkRequest.status:type_name -> kapot.v1.ExecutorStatus
 	17, // 11: kapot.v1.PollWorkResponse.tasks:type_name -> kapot.v1.TaskDefinition
-	35, // 12: kapot.v1.PollWorkResponse.cancel_tasks:type_name -> kapot.v1.RunningTaskInfo
+	36, // 12: kapot.v1.PollWorkResponse.cancel_tasks:type_name -> kapot.v1.RunningTaskInfo
 	20, // 13: kapot.v1.UpdateTaskStatusRequest.task_statuses:type_name -> kapot.v1.TaskStatus
-	55, // 14: kapot.v1.TaskDefinition.session_properties:type_name -> kapot.v1.TaskDefinition.SessionPropertiesEntry
+	56, // 14: kapot.v1.TaskDefinition.session_properties:type_name -> kapot.v1.TaskDefinition.SessionPropertiesEntry
 	19, // 15: kapot.v1.MultiTaskDefinition.task_ids:type_name -> kapot.v1.TaskId
-	56, // 16: kapot.v1.MultiTaskDefinition.session_properties:type_name -> kapot.v1.MultiTaskDefinition.SessionPropertiesEntry
+	57, // 16: kapot.v1.MultiTaskDefinition.session_properties:type_name -> kapot.v1.MultiTaskDefinition.SessionPropertiesEntry
 	21, // 17: kapot.v1.TaskStatus.running:type_name -> kapot.v1.RunningTask
 	22, // 18: kapot.v1.TaskStatus.successful:type_name -> kapot.v1.SuccessfulTask
-	24, // 19: kapot.v1.TaskStatus.failed:type_name -> kapot.v1.FailedTask
-	23, // 20: kapot.v1.SuccessfulTask.partitions:type_name -> kapot.v1.ShuffleWritePartition
-	58, // 21: kapot.v1.ShuffleWritePartition.stats:type_name -> kapot.v1.PartitionStats
-	25, // 22: kapot.v1.FailedTask.execution_error:type_name -> kapot.v1.ExecutionError
-	26, // 23: kapot.v1.FailedTask.io_error:type_name -> kapot.v1.IoError
-	27, // 24: kapot.v1.FailedTask.fetch_partition_error:type_name -> kapot.v1.FetchPartitionError
-	28, // 25: kapot.v1.FailedTask.task_killed:type_name -> kapot.v1.TaskKilled
-	29, // 26: kapot.v1.FailedTask.result_lost:type_name -> kapot.v1.ResultLost
-	17, // 27: kapot.v1.LaunchTaskRequest.tasks:type_name -> kapot.v1.TaskDefinition
-	18, // 28: kapot.v1.LaunchMultiTaskRequest.multi_tasks:type_name -> kapot.v1.MultiTaskDefinition
-	35, // 29: kapot.v1.CancelTasksRequest.tasks:type_name -> kapot.v1.RunningTaskInfo
-	42, // 30: kapot.v1.PlacementPolicy.any:type_name -> kapot.v1.PlacementAny
-	43, // 31: kapot.v1.PlacementPolicy.no_tag:type_name -> kapot.v1.PlacementNoTag
-	59, // 32: kapot.v1.SubmitJobRequest.plan:type_name -> kapot.v1.PhysicalPlanNode
-	57, // 33: kapot.v1.SubmitJobRequest.session_properties:type_name -> kapot.v1.SubmitJobRequest.SessionPropertiesEntry
-	41, // 34: kapot.v1.SubmitJobRequest.placement:type_name -> kapot.v1.PlacementPolicy
-	2,  // 35: kapot.v1.GetJobStatusResponse.state:type_name -> kapot.v1.JobState
-	60, // 36: kapot.v1.GetJobStatusResponse.result_locations:type_name -> kapot.v1.PartitionLocation
-	61, // 37: kapot.v1.GetJobStatusResponse.result_schema:type_name -> kapot.v1.Schema
-	47, // 38: kapot.v1.GetJobStatusResponse.stages:type_name -> kapot.v1.StageStatus
-	4,  // 39: kapot.v1.ExecutorInfo.registration:type_name -> kapot.v1.ExecutorRegistration
-	1,  // 40: kapot.v1.ExecutorInfo.state:type_name -> kapot.v1.ExecutorState
-	52, // 41: kapot.v1.ListExecutorsResponse.executors:type_name -> kapot.v1.ExecutorInfo
-	7,  // 42: kapot.v1.SchedulerService.RegisterExecutor:input_type -> kapot.v1.RegisterExecutorRequest
-	9,  // 43: kapot.v1.SchedulerService.HeartbeatFromExecutor:input_type -> kapot.v1.HeartbeatRequest
-	11, // 44: kapot.v1.SchedulerService.PollWork:input_type -> kapot.v1.PollWorkRequest
-	13, // 45: kapot.v1.SchedulerService.UpdateTaskStatus:input_type -> kapot.v1.UpdateTaskStatusRequest
-	15, // 46: kapot.v1.SchedulerService.ExecutorStopped:input_type -> kapot.v1.ExecutorStoppedRequest
-	44, // 47: kapot.v1.SchedulerService.SubmitJob:input_type -> kapot.v1.SubmitJobRequest
-	46, // 48: kapot.v1.SchedulerService.GetJobStatus:input_type -> kapot.v1.GetJobStatusRequest
-	49, // 49: kapot.v1.SchedulerService.CancelJob:input_type -> kapot.v1.CancelJobRequest
-	51, // 50: kapot.v1.SchedulerService.ListExecutors:input_type -> kapot.v1.ListExecutorsRequest
-	30, // 51: kapot.v1.ExecutorService.LaunchTask:input_type -> kapot.v1.LaunchTaskRequest
-	32, // 52: kapot.v1.ExecutorService.LaunchMultiTask:input_type -> kapot.v1.LaunchMultiTaskRequest
-	34, // 53: kapot.v1.ExecutorService.CancelTasks:input_type -> kapot.v1.CancelTasksRequest
-	37, // 54: kapot.v1.ExecutorService.RemoveJobData:input_type -> kapot.v1.RemoveJobDataRequest
-	39, // 55: kapot.v1.ExecutorService.StopExecutor:input_type -> kapot.v1.StopExecutorRequest
-	8,  // 56: kapot.v1.SchedulerService.RegisterExecutor:output_type -> kapot.v1.RegisterExecutorResponse
-	10, // 57: kapot.v1.SchedulerService.HeartbeatFromExecutor:output_type -> kapot.v1.HeartbeatResponse
-	12, // 58: kapot.v1.SchedulerService.PollWork:output_type -> kapot.v1.PollWorkResponse
-	14, // 59: kapot.v1.SchedulerService.UpdateTaskStatus:output_type -> kapot.v1.UpdateTaskStatusResponse
-	16, // 60: kapot.v1.SchedulerService.ExecutorStopped:output_type -> kapot.v1.ExecutorStoppedResponse
-	45, // 61: kapot.v1.SchedulerService.SubmitJob:output_type -> kapot.v1.SubmitJobResponse
-	48, // 62: kapot.v1.SchedulerService.GetJobStatus:output_type -> kapot.v1.GetJobStatusResponse
-	50, // 63: kapot.v1.SchedulerService.CancelJob:output_type -> kapot.v1.CancelJobResponse
-	53, // 64: kapot.v1.SchedulerService.ListExecutors:output_type -> kapot.v1.ListExecutorsResponse
-	31, // 65: kapot.v1.ExecutorService.LaunchTask:output_type -> kapot.v1.LaunchTaskResponse
-	33, // 66: kapot.v1.ExecutorService.LaunchMultiTask:output_type -> kapot.v1.LaunchMultiTaskResponse
-	36, // 67: kapot.v1.ExecutorService.CancelTasks:output_type -> kapot.v1.CancelTasksResponse
-	38, // 68: kapot.v1.ExecutorService.RemoveJobData:output_type -> kapot.v1.RemoveJobDataResponse
-	40, // 69: kapot.v1.ExecutorService.StopExecutor:output_type -> kapot.v1.StopExecutorResponse
-	56, // [56:70] is the sub-list for method output_type
-	42, // [42:56] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	25, // 19: kapot.v1.TaskStatus.failed:type_name -> kapot.v1.FailedTask
+	24, // 20: kapot.v1.SuccessfulTask.partitions:type_name -> kapot.v1.ShuffleWritePartition
+	23, // 21: kapot.v1.SuccessfulTask.operator_metrics:type_name -> kapot.v1.OperatorMetrics
+	59, // 22: kapot.v1.ShuffleWritePartition.stats:type_name -> kapot.v1.PartitionStats
+	26, // 23: kapot.v1.FailedTask.execution_error:type_name -> kapot.v1.ExecutionError
+	27, // 24: kapot.v1.FailedTask.io_error:type_name -> kapot.v1.IoError
+	28, // 25: kapot.v1.FailedTask.fetch_partition_error:type_name -> kapot.v1.FetchPartitionError
+	29, // 26: kapot.v1.FailedTask.task_killed:type_name -> kapot.v1.TaskKilled
+	30, // 27: kapot.v1.FailedTask.result_lost:type_name -> kapot.v1.ResultLost
+	17, // 28: kapot.v1.LaunchTaskRequest.tasks:type_name -> kapot.v1.TaskDefinition
+	18, // 29: kapot.v1.LaunchMultiTaskRequest.multi_tasks:type_name -> kapot.v1.MultiTaskDefinition
+	36, // 30: kapot.v1.CancelTasksRequest.tasks:type_name -> kapot.v1.RunningTaskInfo
+	43, // 31: kapot.v1.PlacementPolicy.any:type_name -> kapot.v1.PlacementAny
+	44, // 32: kapot.v1.PlacementPolicy.no_tag:type_name -> kapot.v1.PlacementNoTag
+	60, // 33: kapot.v1.SubmitJobRequest.plan:type_name -> kapot.v1.PhysicalPlanNode
+	58, // 34: kapot.v1.SubmitJobRequest.session_properties:type_name -> kapot.v1.SubmitJobRequest.SessionPropertiesEntry
+	42, // 35: kapot.v1.SubmitJobRequest.placement:type_name -> kapot.v1.PlacementPolicy
+	23, // 36: kapot.v1.StageStatus.operator_metrics:type_name -> kapot.v1.OperatorMetrics
+	2,  // 37: kapot.v1.GetJobStatusResponse.state:type_name -> kapot.v1.JobState
+	61, // 38: kapot.v1.GetJobStatusResponse.result_locations:type_name -> kapot.v1.PartitionLocation
+	62, // 39: kapot.v1.GetJobStatusResponse.result_schema:type_name -> kapot.v1.Schema
+	48, // 40: kapot.v1.GetJobStatusResponse.stages:type_name -> kapot.v1.StageStatus
+	4,  // 41: kapot.v1.ExecutorInfo.registration:type_name -> kapot.v1.ExecutorRegistration
+	1,  // 42: kapot.v1.ExecutorInfo.state:type_name -> kapot.v1.ExecutorState
+	53, // 43: kapot.v1.ListExecutorsResponse.executors:type_name -> kapot.v1.ExecutorInfo
+	7,  // 44: kapot.v1.SchedulerService.RegisterExecutor:input_type -> kapot.v1.RegisterExecutorRequest
+	9,  // 45: kapot.v1.SchedulerService.HeartbeatFromExecutor:input_type -> kapot.v1.HeartbeatRequest
+	11, // 46: kapot.v1.SchedulerService.PollWork:input_type -> kapot.v1.PollWorkRequest
+	13, // 47: kapot.v1.SchedulerService.UpdateTaskStatus:input_type -> kapot.v1.UpdateTaskStatusRequest
+	15, // 48: kapot.v1.SchedulerService.ExecutorStopped:input_type -> kapot.v1.ExecutorStoppedRequest
+	45, // 49: kapot.v1.SchedulerService.SubmitJob:input_type -> kapot.v1.SubmitJobRequest
+	47, // 50: kapot.v1.SchedulerService.GetJobStatus:input_type -> kapot.v1.GetJobStatusRequest
+	50, // 51: kapot.v1.SchedulerService.CancelJob:input_type -> kapot.v1.CancelJobRequest
+	52, // 52: kapot.v1.SchedulerService.ListExecutors:input_type -> kapot.v1.ListExecutorsRequest
+	31, // 53: kapot.v1.ExecutorService.LaunchTask:input_type -> kapot.v1.LaunchTaskRequest
+	33, // 54: kapot.v1.ExecutorService.LaunchMultiTask:input_type -> kapot.v1.LaunchMultiTaskRequest
+	35, // 55: kapot.v1.ExecutorService.CancelTasks:input_type -> kapot.v1.CancelTasksRequest
+	38, // 56: kapot.v1.ExecutorService.RemoveJobData:input_type -> kapot.v1.RemoveJobDataRequest
+	40, // 57: kapot.v1.ExecutorService.StopExecutor:input_type -> kapot.v1.StopExecutorRequest
+	8,  // 58: kapot.v1.SchedulerService.RegisterExecutor:output_type -> kapot.v1.RegisterExecutorResponse
+	10, // 59: kapot.v1.SchedulerService.HeartbeatFromExecutor:output_type -> kapot.v1.HeartbeatResponse
+	12, // 60: kapot.v1.SchedulerService.PollWork:output_type -> kapot.v1.PollWorkResponse
+	14, // 61: kapot.v1.SchedulerService.UpdateTaskStatus:output_type -> kapot.v1.UpdateTaskStatusResponse
+	16, // 62: kapot.v1.SchedulerService.ExecutorStopped:output_type -> kapot.v1.ExecutorStoppedResponse
+	46, // 63: kapot.v1.SchedulerService.SubmitJob:output_type -> kapot.v1.SubmitJobResponse
+	49, // 64: kapot.v1.SchedulerService.GetJobStatus:output_type -> kapot.v1.GetJobStatusResponse
+	51, // 65: kapot.v1.SchedulerService.CancelJob:output_type -> kapot.v1.CancelJobResponse
+	54, // 66: kapot.v1.SchedulerService.ListExecutors:output_type -> kapot.v1.ListExecutorsResponse
+	32, // 67: kapot.v1.ExecutorService.LaunchTask:output_type -> kapot.v1.LaunchTaskResponse
+	34, // 68: kapot.v1.ExecutorService.LaunchMultiTask:output_type -> kapot.v1.LaunchMultiTaskResponse
+	37, // 69: kapot.v1.ExecutorService.CancelTasks:output_type -> kapot.v1.CancelTasksResponse
+	39, // 70: kapot.v1.ExecutorService.RemoveJobData:output_type -> kapot.v1.RemoveJobDataResponse
+	41, // 71: kapot.v1.ExecutorService.StopExecutor:output_type -> kapot.v1.StopExecutorResponse
+	58, // [58:72] is the sub-list for method output_type
+	44, // [44:58] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_kapot_v1_kapot_proto_init() }
@@ -3718,14 +3859,15 @@ func file_kapot_v1_kapot_proto_init() {
 		(*TaskStatus_Successful)(nil),
 		(*TaskStatus_Failed)(nil),
 	}
-	file_kapot_v1_kapot_proto_msgTypes[21].OneofWrappers = []any{
+	file_kapot_v1_kapot_proto_msgTypes[20].OneofWrappers = []any{}
+	file_kapot_v1_kapot_proto_msgTypes[22].OneofWrappers = []any{
 		(*FailedTask_ExecutionError)(nil),
 		(*FailedTask_IoError)(nil),
 		(*FailedTask_FetchPartitionError)(nil),
 		(*FailedTask_TaskKilled)(nil),
 		(*FailedTask_ResultLost)(nil),
 	}
-	file_kapot_v1_kapot_proto_msgTypes[38].OneofWrappers = []any{
+	file_kapot_v1_kapot_proto_msgTypes[39].OneofWrappers = []any{
 		(*PlacementPolicy_Any)(nil),
 		(*PlacementPolicy_MatchTag)(nil),
 		(*PlacementPolicy_NoTag)(nil),
@@ -3736,7 +3878,7 @@ func file_kapot_v1_kapot_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kapot_v1_kapot_proto_rawDesc), len(file_kapot_v1_kapot_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   55,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
