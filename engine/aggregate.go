@@ -24,6 +24,20 @@ type HashAggregate struct {
 	aggs      []aggSpec
 	schema    *arrow.Schema
 	numGroups int
+	nodeID    int
+	// stateSchema is the layout of per-group state (group keys, then each
+	// aggregate's state columns): PARTIAL's output and the spill format.
+	stateSchema *arrow.Schema
+	// merge is the FINAL-mode aggregate that reads spilled state back and
+	// produces this node's output (SINGLE and FINAL modes).
+	merge *HashAggregate
+}
+
+func (h *HashAggregate) setNodeID(id int) {
+	h.nodeID = id
+	if h.merge != nil {
+		h.merge.nodeID = id
+	}
 }
 
 type aggSpec struct {
@@ -122,6 +136,32 @@ func newHashAggregate(input ExecutionPlan, n *kapotv1.HashAggregateNode) (*HashA
 		}
 	}
 	h.schema = arrow.NewSchema(fields, nil)
+	stateFields := append([]arrow.Field{}, fields[:h.numGroups]...)
+	col := h.numGroups
+	var mergeAggs []aggSpec
+	for _, s := range h.aggs {
+		acc, err := newAccumulator(s.fn, s.in, s.distinct)
+		if err != nil {
+			return nil, err
+		}
+		st := acc.stateTypes()
+		for j, t := range st {
+			stateFields = append(stateFields, arrow.Field{Name: fmt.Sprintf("%s[state%d]", s.name, j), Type: t, Nullable: true})
+		}
+		mergeAggs = append(mergeAggs, aggSpec{fn: s.fn, distinct: s.distinct, name: s.name, in: st[0], stateCol: col, nstate: len(st)})
+		col += len(st)
+	}
+	h.stateSchema = arrow.NewSchema(stateFields, nil)
+	if h.mode != kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL && h.numGroups > 0 {
+		m := &HashAggregate{mode: kapotv1.AggregateMode_AGGREGATE_MODE_FINAL, aggs: mergeAggs, schema: h.schema,
+			numGroups: h.numGroups, stateSchema: h.stateSchema}
+		for i := 0; i < h.numGroups; i++ {
+			f := stateFields[i]
+			m.groups = append(m.groups, &columnExpr{index: i, name: f.Name, typ: f.Type})
+		}
+		m.merge = m
+		h.merge = m
+	}
 	return h, nil
 }
 
@@ -154,79 +194,171 @@ func (h *HashAggregate) Execute(ctx context.Context, p int, tc *TaskContext) (Op
 	if err != nil {
 		return nil, err
 	}
-	op := &hashAggOp{h: h, in: in, tc: tc, index: map[string]uint32{}}
-	for _, s := range h.aggs {
-		acc, err := newAccumulator(s.fn, s.in, s.distinct)
-		if err != nil {
-			in.Close()
-			return nil, err
-		}
-		op.accs = append(op.accs, acc)
-	}
-	for _, g := range h.groups {
-		op.keys = append(op.keys, array.NewBuilder(tc.Mem, g.DataType()))
+	op, err := newHashAggOp(h, in, tc, 0, fmt.Sprintf("HashAggregate[partition %d]", p))
+	if err != nil {
+		in.Close()
+		return nil, err
 	}
 	return op, nil
 }
 
+// maxAggSpillLevel bounds how often spilled state is re-partitioned and
+// spilled again before the aggregate gives up.
+const maxAggSpillLevel = 3
+
+// aggSpillPartitions is how many files an aggregate's state spills into.
+const aggSpillPartitions = 16
+
+func newHashAggOp(h *HashAggregate, in Operator, tc *TaskContext, level int, name string) (*hashAggOp, error) {
+	op := &hashAggOp{h: h, in: in, tc: tc, level: level, res: tc.Pool.NewReservation(name)}
+	if err := op.reset(); err != nil {
+		op.res.Close()
+		return nil, err
+	}
+	return op, nil
+}
+
+// hashAggOp runs a hash aggregate. Groups live in a hash table whose memory
+// is reserved from the task's pool. When the pool refuses more, a PARTIAL
+// aggregate emits what it has and starts over (the FINAL phase combines the
+// pieces); SINGLE and FINAL aggregates spill their state to hash-partitioned
+// files and, once the input is done, aggregate each file on its own.
 type hashAggOp struct {
 	h      *HashAggregate
 	in     Operator
 	tc     *TaskContext
+	res    *Reservation
+	level  int
 	accs   []accumulator
 	keys   []array.Builder
 	index  map[string]uint32
 	n      int // groups so far
 	out    arrow.RecordBatch
 	offset int64
-	done   bool
-	closed bool
+
+	inputDone bool
+	spills    []*spillFile // SINGLE/FINAL state by hash partition
+	merging   []*spillFile // spilled partitions still to aggregate
+	cur       Operator     // aggregate of one spilled partition
+	closed    bool
 }
 
-func (o *hashAggOp) Schema() *arrow.Schema { return o.h.schema }
-
-func (o *hashAggOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
-	if o.closed {
-		return nil, io.EOF
+// reset empties the hash table and returns its memory to the pool.
+func (o *hashAggOp) reset() error {
+	for _, k := range o.keys {
+		k.Release()
 	}
-	if !o.done {
-		if err := o.consume(ctx); err != nil {
-			return nil, err
-		}
-		o.done = true
-		out, err := o.emit()
+	o.keys, o.accs = o.keys[:0], o.accs[:0]
+	for _, s := range o.h.aggs {
+		acc, err := newAccumulator(s.fn, s.in, s.distinct)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		o.out = out
+		o.accs = append(o.accs, acc)
 	}
-	if o.out == nil || o.offset >= o.out.NumRows() {
-		return nil, io.EOF
+	for _, g := range o.h.groups {
+		o.keys = append(o.keys, array.NewBuilder(o.tc.Mem, g.DataType()))
 	}
-	end := min(o.offset+int64(o.tc.batchSize(0)), o.out.NumRows())
-	b := o.out.NewSlice(o.offset, end)
-	o.offset = end
-	return b, nil
-}
-
-func (o *hashAggOp) consume(ctx context.Context) error {
-	ctx = exec.WithAllocator(ctx, o.tc.Mem)
+	o.index, o.n = map[string]uint32{}, 0
 	if len(o.h.groups) == 0 {
 		o.n = 1
 		for _, a := range o.accs {
 			a.grow(1)
 		}
 	}
+	o.res.Free()
+	return nil
+}
+
+func (o *hashAggOp) Schema() *arrow.Schema { return o.h.schema }
+
+func (o *hashAggOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
+	for !o.closed {
+		if o.out != nil {
+			if o.offset < o.out.NumRows() {
+				end := min(o.offset+int64(o.tc.batchSize(0)), o.out.NumRows())
+				b := o.out.NewSlice(o.offset, end)
+				o.offset = end
+				return b, nil
+			}
+			o.out.Release()
+			o.out, o.offset = nil, 0
+		}
+		if o.cur != nil {
+			b, err := o.cur.Next(ctx)
+			if err != io.EOF {
+				return b, err
+			}
+			o.cur.Close()
+			o.cur = nil
+			continue
+		}
+		if len(o.merging) > 0 {
+			if err := o.openMerge(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if o.inputDone {
+			return nil, io.EOF
+		}
+		full, err := o.consume(ctx)
+		if err != nil {
+			return nil, err
+		}
+		partial := o.h.mode == kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL
+		switch {
+		case !full && len(o.spills) == 0:
+			o.inputDone = true
+			if o.out, err = o.emit(partial); err != nil {
+				return nil, err
+			}
+		case !full:
+			o.inputDone = true
+			if err := o.spill(ctx); err != nil {
+				return nil, err
+			}
+			if err := o.finishSpills(); err != nil {
+				return nil, err
+			}
+		case partial:
+			// Emit the partial state early; FINAL merges the pieces.
+			if o.out, err = o.emit(true); err != nil {
+				return nil, err
+			}
+			if err := o.reset(); err != nil {
+				return nil, err
+			}
+		default:
+			if err := o.spill(ctx); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return nil, io.EOF
+}
+
+// groupBytes estimates the memory a new group of the given key costs: the
+// key in the index and the builders, map overhead and accumulator state.
+func (o *hashAggOp) groupBytes(key int) int64 {
+	return int64(2*key + 64 + 24*len(o.accs))
+}
+
+// consume folds input batches into the hash table until the input ends
+// (false) or the pool refuses memory for more groups (true).
+func (o *hashAggOp) consume(ctx context.Context) (bool, error) {
+	ctx = exec.WithAllocator(ctx, o.tc.Mem)
 	var groupIDs []uint32
 	var key []byte
 	for {
 		b, err := o.in.Next(ctx)
 		if err == io.EOF {
-			return nil
+			return false, nil
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
+		var grown int64
 		err = func() error {
 			defer b.Release()
 			rows := int(b.NumRows())
@@ -263,6 +395,7 @@ func (o *hashAggOp) consume(ctx context.Context) error {
 						id = uint32(o.n)
 						o.index[string(key)] = id
 						o.n++
+						grown += o.groupBytes(len(key))
 						for i, c := range cols {
 							if err := appendFrom(o.keys[i], c, r); err != nil {
 								return err
@@ -283,9 +416,103 @@ func (o *hashAggOp) consume(ctx context.Context) error {
 			return nil
 		}()
 		if err != nil {
+			return false, err
+		}
+		if grown > 0 && o.res.TryGrow(grown) != nil && len(o.h.groups) > 0 {
+			return true, nil
+		}
+	}
+}
+
+// spill writes the hash table's state to the spill partitions (by a hash of
+// the group key that depends on the spill level) and empties the table.
+func (o *hashAggOp) spill(ctx context.Context) error {
+	if o.level >= maxAggSpillLevel {
+		return fmt.Errorf("aggregate: state does not fit in memory after %d levels of spilling: %w", o.level, ErrResourcesExhausted)
+	}
+	state, err := o.emit(true)
+	if err != nil {
+		return err
+	}
+	defer state.Release()
+	if o.spills == nil {
+		for i := 0; i < aggSpillPartitions; i++ {
+			f, err := newSpillFile(o.tc, o.h.stateSchema, "aggregate")
+			if err != nil {
+				return err
+			}
+			o.spills = append(o.spills, f)
+		}
+	}
+	rows := int(state.NumRows())
+	encs := make([]keyEncoder, o.h.numGroups)
+	for i := range encs {
+		if encs[i], err = newKeyEncoder(state.Column(i)); err != nil {
 			return err
 		}
 	}
+	idx := make([][]int32, len(o.spills))
+	var key []byte
+	shift := 20 + 4*o.level // bits unrelated to the shuffle's hash mod n
+	for r := 0; r < rows; r++ {
+		key = key[:0]
+		for _, enc := range encs {
+			key = enc(key, r)
+		}
+		t := int((hashKey(key) >> shift) % uint64(len(o.spills)))
+		idx[t] = append(idx[t], int32(r))
+	}
+	for t, rowsOf := range idx {
+		if len(rowsOf) == 0 {
+			continue
+		}
+		sub, err := takeRows(ctx, o.tc.Mem, state, rowsOf)
+		if err != nil {
+			return err
+		}
+		err = o.spills[t].write(sub)
+		sub.Release()
+		if err != nil {
+			return fmt.Errorf("aggregate: %w", err)
+		}
+	}
+	return o.reset()
+}
+
+// finishSpills closes the spill files and queues them for aggregation.
+func (o *hashAggOp) finishSpills() error {
+	for _, f := range o.spills {
+		n, err := f.finish()
+		if err != nil {
+			return fmt.Errorf("aggregate: %w", err)
+		}
+		if o.tc.Metrics != nil {
+			o.tc.Metrics.AddSpill(o.h.nodeID, n)
+		}
+		if f.rows > 0 {
+			o.merging = append(o.merging, f)
+		}
+	}
+	o.spills = nil
+	return nil
+}
+
+// openMerge starts aggregating the next spilled partition.
+func (o *hashAggOp) openMerge() error {
+	f := o.merging[0]
+	o.merging = o.merging[1:]
+	r, err := f.open(o.tc)
+	if err != nil {
+		return fmt.Errorf("aggregate: %w", err)
+	}
+	op, err := newHashAggOp(o.h.merge, r, o.tc, o.level+1, o.res.name+" spill")
+	if err != nil {
+		r.Close()
+		return err
+	}
+	o.res.Free() // the table is empty; let the partition use the share
+	o.cur = op
+	return nil
 }
 
 func (o *hashAggOp) feed(ctx context.Context, acc accumulator, s aggSpec, b arrow.RecordBatch, groups []uint32) error {
@@ -303,23 +530,28 @@ func (o *hashAggOp) feed(ctx context.Context, acc accumulator, s aggSpec, b arro
 	return acc.update(ctx, groups, arg)
 }
 
-func (o *hashAggOp) emit() (arrow.RecordBatch, error) {
+// emit builds a batch of the table's groups with their state (asState) or
+// their results. The table itself is left as it is.
+func (o *hashAggOp) emit(asState bool) (arrow.RecordBatch, error) {
 	var cols []arrow.Array
 	for _, k := range o.keys {
 		cols = append(cols, k.NewArray())
 	}
 	for _, a := range o.accs {
-		if o.h.mode == kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL {
+		if asState {
 			cols = append(cols, a.state(o.tc.Mem)...)
 		} else {
 			cols = append(cols, a.result(o.tc.Mem))
 		}
 	}
-	b := array.NewRecordBatch(o.h.schema, cols, int64(o.n))
+	schema := o.h.schema
+	if asState {
+		schema = o.h.stateSchema
+	}
+	b := array.NewRecordBatch(schema, cols, int64(o.n))
 	for _, c := range cols {
 		c.Release()
 	}
-	o.index = nil
 	return b, nil
 }
 
@@ -331,9 +563,19 @@ func (o *hashAggOp) Close() error {
 	for _, k := range o.keys {
 		k.Release()
 	}
+	o.keys = nil
 	if o.out != nil {
 		o.out.Release()
 		o.out = nil
 	}
+	if o.cur != nil {
+		o.cur.Close()
+		o.cur = nil
+	}
+	for _, f := range o.spills {
+		f.abort()
+	}
+	o.spills, o.merging = nil, nil
+	o.res.Close()
 	return o.in.Close()
 }

@@ -261,3 +261,59 @@ func joinLines(ls []string) string {
 	}
 	return s
 }
+
+func TestAggregateSpills(t *testing.T) {
+	in := spillInput(t, 3000)
+	agg := func(in *kapotv1.PhysicalPlanNode, mode kapotv1.AggregateMode, group *kapotv1.PhysicalExprNode) *kapotv1.PhysicalPlanNode {
+		return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
+			Input: in, Mode: mode, GroupExprs: []*kapotv1.PhysicalExprNode{group},
+			Aggregates: []*kapotv1.AggregateExprNode{
+				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Name: "n"},
+				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: col("v"), Name: "sum_v"},
+				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN, Expr: col("s"), Name: "min_s"},
+				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG, Expr: col("v"), Name: "avg_v"},
+				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Expr: col("s"), Distinct: true, Name: "n_s"},
+			}}}}
+	}
+	// ~1500 groups: id / 2.
+	group := bin(col("id"), kapotv1.BinaryOp_BINARY_OP_DIV, i64(2))
+	tc, _ := newTC(t)
+	tc.BatchSize = 512
+	want := run(t, agg(in, kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE, group), tc)
+	if len(want) != 1500 {
+		t.Fatalf("%d groups, want 1500", len(want))
+	}
+	twoPhase := agg(agg(in, kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL, group), kapotv1.AggregateMode_AGGREGATE_MODE_FINAL, col(group.String()))
+	twoPhase.GetHashAggregate().GroupExprs = []*kapotv1.PhysicalExprNode{{Expr: &kapotv1.PhysicalExprNode_Column{Column: &kapotv1.ColumnExpr{Index: 0}}}}
+	for name, plan := range map[string]*kapotv1.PhysicalPlanNode{
+		"single":          agg(in, kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE, group),
+		"partial + final": twoPhase,
+	} {
+		t.Run(name, func(t *testing.T) {
+			tc, _ := newTC(t)
+			tc.BatchSize = 512
+			tc.Pool = NewMemoryPool(24 << 10)
+			tc.Metrics = &Metrics{}
+			got := run(t, plan, tc)
+			if !slices.Equal(got, want) {
+				t.Fatalf("aggregate under memory pressure differs: %d rows vs %d", len(got), len(want))
+			}
+			if st := tc.Pool.Stats(); st.Denied == 0 || st.Used != 0 || st.Reservations != 0 {
+				t.Fatalf("pool %+v: want refusals and everything returned", st)
+			}
+			if name == "single" {
+				var spills int64
+				for _, m := range tc.Metrics.Snapshot() {
+					spills += m.SpillCount
+				}
+				if spills == 0 {
+					t.Fatal("single-mode aggregate did not spill")
+				}
+			}
+			left, _ := filepath.Glob(filepath.Join(tc.WorkDir, "job1", spillDirName, "*"))
+			if len(left) != 0 {
+				t.Fatalf("spill files left: %v", left)
+			}
+		})
+	}
+}

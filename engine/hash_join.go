@@ -154,13 +154,14 @@ func (j *HashJoin) Execute(ctx context.Context, p int, tc *TaskContext) (Operato
 	if err := checkPartition(j, p); err != nil {
 		return nil, err
 	}
-	return &hashJoinOp{j: j, tc: tc, part: p}, nil
+	return &hashJoinOp{j: j, tc: tc, part: p, res: tc.Pool.NewReservation(fmt.Sprintf("%s[partition %d]", j.kind(), p))}, nil
 }
 
 type hashJoinOp struct {
 	j    *HashJoin
 	tc   *TaskContext
 	part int
+	res  *Reservation
 
 	built   bool
 	build   arrow.RecordBatch // all build rows; nil when empty
@@ -212,6 +213,13 @@ func (o *hashJoinOp) buildSide(ctx context.Context) error {
 	}
 	o.build = all
 	n := int(all.NumRows())
+	// The build side stays in memory for the whole probe: reserve it (rows,
+	// plus the index) or fail clearly. Spilling a build side is not
+	// implemented; the planner keeps build sides small (broadcast only
+	// small tables, partition the rest).
+	if err := o.res.TryGrow(batchBytes(all) + int64(n)*40); err != nil {
+		return fmt.Errorf("%s build side (%d rows): %w", o.j.kind(), n, err)
+	}
 	o.matched = make([]bool, n)
 	if o.j.nestedLoop {
 		return nil
@@ -553,6 +561,7 @@ func (o *hashJoinOp) Close() error {
 		o.pending.Release()
 		o.pending = nil
 	}
+	o.res.Close()
 	o.heads = nil
 	return nil
 }

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -121,5 +123,21 @@ func TestHashJoinRejects(t *testing.T) {
 		} else if name == "key type mismatch" && !strings.Contains(err.Error(), "cast") {
 			t.Errorf("%s: unhelpful error %v", name, err)
 		}
+	}
+}
+
+func TestHashJoinBuildSideExhaustsMemory(t *testing.T) {
+	tc, _ := newTC(t)
+	tc.Pool = NewMemoryPool(64)
+	p, err := FromProto(joinNode(ordersValues(), coalesceNode(customersCSV(t)), kapotv1.JoinType_JOIN_TYPE_INNER, kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ExecuteCollect(context.Background(), p, tc)
+	if !errors.Is(err, ErrResourcesExhausted) || !strings.Contains(err.Error(), "hash join build side (5 rows)") {
+		t.Fatalf("got %v, want resources exhausted naming the build side", err)
+	}
+	if st := tc.Pool.Stats(); st.Used != 0 || st.Reservations != 0 {
+		t.Fatalf("pool not returned: %+v", st)
 	}
 }

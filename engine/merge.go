@@ -51,16 +51,28 @@ func (m *SortPreservingMerge) Execute(ctx context.Context, p int, tc *TaskContex
 	if err := checkPartition(m, p); err != nil {
 		return nil, err
 	}
-	o := &mergeOp{m: m, tc: tc, remaining: m.fetch, cmps: map[[2]int][]func(i, j int) int{}}
+	var ops []Operator
 	for i := 0; i < m.input.OutputPartitions(); i++ {
 		op, err := m.input.Execute(ctx, i, tc)
 		if err != nil {
-			o.Close()
+			for _, o := range ops {
+				o.Close()
+			}
 			return nil, err
 		}
+		ops = append(ops, op)
+	}
+	return newMergeOp(tc, m.input.Schema(), m.keys, m.fetch, ops), nil
+}
+
+// newMergeOp merges sorted streams (input partitions, or sorted runs a sort
+// spilled) by keys; it owns and closes them.
+func newMergeOp(tc *TaskContext, schema *arrow.Schema, keys []SortKey, fetch int64, ops []Operator) *mergeOp {
+	o := &mergeOp{schema: schema, keys: keys, tc: tc, remaining: fetch, cmps: map[[2]int][]func(i, j int) int{}}
+	for _, op := range ops {
 		o.streams = append(o.streams, &mergeStream{op: op})
 	}
-	return o, nil
+	return o
 }
 
 // mergeStream is one sorted input with its current batch and row.
@@ -84,7 +96,8 @@ func (s *mergeStream) release() {
 }
 
 type mergeOp struct {
-	m         *SortPreservingMerge
+	schema    *arrow.Schema
+	keys      []SortKey
 	tc        *TaskContext
 	streams   []*mergeStream
 	started   bool
@@ -99,7 +112,7 @@ type mergeOp struct {
 	cmps map[[2]int][]func(i, j int) int
 }
 
-func (o *mergeOp) Schema() *arrow.Schema { return o.m.input.Schema() }
+func (o *mergeOp) Schema() *arrow.Schema { return o.schema }
 
 // advance loads the next non-empty batch of stream i and evaluates its keys.
 func (o *mergeOp) advance(ctx context.Context, i int) error {
@@ -125,7 +138,7 @@ func (o *mergeOp) advance(ctx context.Context, i int) error {
 		}
 		s.cur, s.row = b, 0
 		ectx := exec.WithAllocator(ctx, o.tc.Mem)
-		for _, k := range o.m.keys {
+		for _, k := range o.keys {
 			arr, err := k.Expr.Eval(ectx, o.tc.Mem, b)
 			if err != nil {
 				return fmt.Errorf("sort-preserving merge key %s: %w", k.Expr, err)
@@ -141,8 +154,8 @@ func (o *mergeOp) compare(a, b int) int {
 	sa, sb := o.streams[a], o.streams[b]
 	cs, ok := o.cmps[[2]int{a, b}]
 	if !ok {
-		cs = make([]func(i, j int) int, len(o.m.keys))
-		for k, key := range o.m.keys {
+		cs = make([]func(i, j int) int, len(o.keys))
+		for k, key := range o.keys {
 			// Both sides have the key's type, checked at plan time.
 			cs[k], _ = newCrossRowComparator(sa.keys[k], sb.keys[k], key)
 		}
@@ -213,7 +226,7 @@ func (o *mergeOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
 
 // flush builds a batch from the pending picks.
 func (o *mergeOp) flush() (arrow.RecordBatch, error) {
-	schema := o.m.input.Schema()
+	schema := o.schema
 	cols := make([]arrow.Array, schema.NumFields())
 	for c, f := range schema.Fields() {
 		bld := array.NewBuilder(o.tc.Mem, f.Type)

@@ -63,6 +63,8 @@ type TaskContext struct {
 	Properties map[string]string
 	// Metrics, when set, collects per-operator metrics of the task.
 	Metrics *Metrics
+	// Pool is the executor's memory pool; nil means unlimited.
+	Pool *MemoryPool
 
 	mu    sync.Mutex
 	atEnd []func()

@@ -24,12 +24,17 @@ type SortKey struct {
 
 // Sort orders each partition by its keys. With a fetch limit it returns only
 // the first fetch rows (top-K). It reads its whole input partition before
-// returning the first batch; spilling is not implemented yet.
+// returning the first batch, holding it in memory reserved from the task's
+// pool; when the pool refuses, it spills sorted runs to disk and merges
+// them at the end.
 type Sort struct {
-	input ExecutionPlan
-	keys  []SortKey
-	fetch int64 // < 0: all rows
+	input  ExecutionPlan
+	keys   []SortKey
+	fetch  int64 // < 0: all rows
+	nodeID int
 }
+
+func (s *Sort) setNodeID(id int) { s.nodeID = id }
 
 var _ ExecutionPlan = (*Sort)(nil)
 
@@ -98,16 +103,18 @@ func (s *Sort) Execute(ctx context.Context, p int, tc *TaskContext) (Operator, e
 	if err != nil {
 		return nil, err
 	}
-	return &sortOp{s: s, in: in, tc: tc}, nil
+	return &sortOp{s: s, in: in, tc: tc, res: tc.Pool.NewReservation(fmt.Sprintf("Sort[partition %d]", p))}, nil
 }
 
 type sortOp struct {
 	s      *Sort
 	in     Operator
 	tc     *TaskContext
-	sorted arrow.RecordBatch // all input, concatenated
+	res    *Reservation
+	sorted arrow.RecordBatch // the in-memory rows, concatenated
 	order  []int32           // output row order into sorted
 	next   int
+	merged Operator // merge of spilled runs, when the sort spilled
 	done   bool
 	closed bool
 }
@@ -124,6 +131,9 @@ func (o *sortOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
 			return nil, err
 		}
 	}
+	if o.merged != nil {
+		return o.merged.Next(ctx)
+	}
 	if o.sorted == nil || o.next >= len(o.order) {
 		return nil, io.EOF
 	}
@@ -139,15 +149,33 @@ func (o *sortOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
 	return b, nil
 }
 
-// sortAll reads the whole input, concatenates it and computes the order.
+// sortAll reads the whole input. Batches are buffered while the memory pool
+// grants them; when it refuses, the buffered rows are sorted and written to
+// a spill file as a sorted run. At the end the rows are either sorted in
+// memory or, if anything spilled, the runs are merged.
 func (o *sortOp) sortAll(ctx context.Context) error {
 	var batches []arrow.RecordBatch
-	defer func() {
+	release := func() {
 		for _, b := range batches {
 			b.Release()
 		}
-	}()
-	var rows int64
+		batches = batches[:0]
+	}
+	defer release()
+	var runs []*spillFile
+	spill := func() error {
+		if len(batches) == 0 {
+			return nil
+		}
+		run, err := o.spillRun(ctx, batches)
+		release()
+		o.res.Free()
+		if err != nil {
+			return err
+		}
+		runs = append(runs, run)
+		return nil
+	}
 	for {
 		b, err := o.in.Next(ctx)
 		if err == io.EOF {
@@ -160,20 +188,94 @@ func (o *sortOp) sortAll(ctx context.Context) error {
 			b.Release()
 			continue
 		}
+		if err := o.res.TryGrow(batchBytes(b)); err != nil {
+			if err := spill(); err != nil {
+				b.Release()
+				return err
+			}
+			if err := o.res.TryGrow(batchBytes(b)); err != nil {
+				b.Release()
+				return fmt.Errorf("sort: one batch does not fit in memory: %w", err)
+			}
+		}
 		batches = append(batches, b)
+	}
+	if len(runs) == 0 {
+		sorted, order, err := o.sortBatches(ctx, batches, o.s.fetch)
+		o.sorted, o.order = sorted, order
+		return err
+	}
+	if err := spill(); err != nil {
+		return err
+	}
+	ops := make([]Operator, 0, len(runs))
+	for _, r := range runs {
+		op, err := r.open(o.tc)
+		if err != nil {
+			for _, op := range ops {
+				op.Close()
+			}
+			return fmt.Errorf("sort: %w", err)
+		}
+		ops = append(ops, op)
+	}
+	o.merged = newMergeOp(o.tc, o.s.input.Schema(), o.s.keys, o.s.fetch, ops)
+	return nil
+}
+
+// spillRun sorts batches and writes them to a spill file as one run.
+func (o *sortOp) spillRun(ctx context.Context, batches []arrow.RecordBatch) (*spillFile, error) {
+	sorted, order, err := o.sortBatches(ctx, batches, o.s.fetch)
+	if err != nil {
+		return nil, err
+	}
+	defer sorted.Release()
+	f, err := newSpillFile(o.tc, o.s.input.Schema(), "sort")
+	if err != nil {
+		return nil, err
+	}
+	step := o.tc.batchSize(0)
+	for i := 0; i < len(order); i += step {
+		b, err := takeRows(ctx, o.tc.Mem, sorted, order[i:min(i+step, len(order))])
+		if err != nil {
+			f.abort()
+			return nil, fmt.Errorf("sort: %w", err)
+		}
+		err = f.write(b)
+		b.Release()
+		if err != nil {
+			f.abort()
+			return nil, fmt.Errorf("sort: %w", err)
+		}
+	}
+	n, err := f.finish()
+	if err != nil {
+		return nil, fmt.Errorf("sort: %w", err)
+	}
+	if o.tc.Metrics != nil {
+		o.tc.Metrics.AddSpill(o.s.nodeID, n)
+	}
+	return f, nil
+}
+
+// sortBatches concatenates batches and returns them with the sorted row
+// order (the first fetch rows only, when fetch >= 0). It returns a nil
+// batch for no rows.
+func (o *sortOp) sortBatches(ctx context.Context, batches []arrow.RecordBatch, fetch int64) (arrow.RecordBatch, []int32, error) {
+	var rows int64
+	for _, b := range batches {
 		rows += b.NumRows()
 	}
 	if rows == 0 {
-		return nil
+		return nil, nil, nil
 	}
 	if rows > 1<<31-1 {
-		return fmt.Errorf("sort: %d rows in one partition exceed what one sort can hold: %w", rows, ErrNotSupported)
+		return nil, nil, fmt.Errorf("sort: %d rows in one partition exceed what one sort can hold: %w", rows, ErrNotSupported)
 	}
 	all, err := concatBatches(o.tc, o.s.input.Schema(), batches)
 	if err != nil {
-		return fmt.Errorf("sort: %w", err)
+		return nil, nil, fmt.Errorf("sort: %w", err)
 	}
-	o.sorted = all
 	keys := make([]arrow.Array, len(o.s.keys))
 	defer func() {
 		for _, k := range keys {
@@ -184,16 +286,17 @@ func (o *sortOp) sortAll(ctx context.Context) error {
 	}()
 	cmps := make([]func(i, j int) int, len(o.s.keys))
 	for i, k := range o.s.keys {
-		if keys[i], err = k.Expr.Eval(ctx, o.tc.Mem, all); err != nil {
-			return fmt.Errorf("sort: %w", err)
+		if keys[i], err = k.Expr.Eval(ctx, o.tc.Mem, all); err == nil {
+			cmps[i], err = newRowComparator(keys[i], k)
 		}
-		if cmps[i], err = newRowComparator(keys[i], k); err != nil {
-			return fmt.Errorf("sort: %w", err)
+		if err != nil {
+			all.Release()
+			return nil, nil, fmt.Errorf("sort: %w", err)
 		}
 	}
-	o.order = make([]int32, rows)
-	for i := range o.order {
-		o.order[i] = int32(i)
+	order := make([]int32, rows)
+	for i := range order {
+		order[i] = int32(i)
 	}
 	cmpRows := func(a, b int32) int {
 		for _, c := range cmps {
@@ -203,15 +306,15 @@ func (o *sortOp) sortAll(ctx context.Context) error {
 		}
 		return cmp.Compare(a, b) // stable: equal keys keep input order
 	}
-	if o.s.fetch >= 0 && o.s.fetch < rows/4 {
-		o.order = topK(o.order, int(o.s.fetch), cmpRows)
+	if fetch >= 0 && fetch < rows/4 {
+		order = topK(order, int(fetch), cmpRows)
 	} else {
-		slices.SortFunc(o.order, cmpRows)
+		slices.SortFunc(order, cmpRows)
 	}
-	if o.s.fetch >= 0 && int64(len(o.order)) > o.s.fetch {
-		o.order = o.order[:o.s.fetch]
+	if fetch >= 0 && int64(len(order)) > fetch {
+		order = order[:fetch]
 	}
-	return nil
+	return all, order, nil
 }
 
 // topK returns the k smallest rows of order, sorted, keeping a bounded
@@ -299,6 +402,11 @@ func (o *sortOp) Close() error {
 		o.sorted.Release()
 		o.sorted = nil
 	}
+	if o.merged != nil {
+		o.merged.Close()
+		o.merged = nil
+	}
+	o.res.Close()
 	return o.in.Close()
 }
 

@@ -2,9 +2,13 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -119,5 +123,80 @@ func TestSortRejects(t *testing.T) {
 		} else if testing.Verbose() {
 			fmt.Println(name, err)
 		}
+	}
+}
+
+// spillInput writes n random rows (v int64 with nulls, s utf8, id) to a CSV
+// file and returns a scan of it that yields batches of 100 rows.
+func spillInput(t *testing.T, n int) *kapotv1.PhysicalPlanNode {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(3, 4))
+	var sb strings.Builder
+	sb.WriteString("v,s,id\n")
+	for i := 0; i < n; i++ {
+		v := ""
+		if rng.IntN(10) > 0 {
+			v = fmt.Sprint(rng.Int64N(200) - 100)
+		}
+		fmt.Fprintf(&sb, "%s,w%03d,%d\n", v, rng.IntN(40), i)
+	}
+	path := filepath.Join(t.TempDir(), "in.csv")
+	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_CsvScan{CsvScan: &kapotv1.CsvScanNode{
+		FileGroups: []*kapotv1.FileGroup{{Paths: []string{path}}}, HasHeader: true, BatchSize: 100,
+		Schema: &kapotv1.Schema{Fields: []*kapotv1.Field{{Name: "v", Type: i64t, Nullable: true}, {Name: "s", Type: strt}, {Name: "id", Type: i64t}}}}}}
+}
+
+func TestSortSpillsAndMerges(t *testing.T) {
+	in := spillInput(t, 3000)
+	keys := []*kapotv1.SortExprNode{key("v", true, true), key("s", false, false)}
+	tc, _ := newTC(t)
+	tc.BatchSize = 256
+	want := runOrdered(t, sortNode(in, nil, keys...), tc)
+	for _, fetch := range []*int64{nil, i64p(10), i64p(2999)} {
+		t.Run(fmt.Sprint(fetch != nil), func(t *testing.T) {
+			tc, _ := newTC(t)
+			tc.BatchSize = 256
+			tc.Pool = NewMemoryPool(16 << 10) // a few 100-row batches
+			tc.Metrics = &Metrics{}
+			got := runOrdered(t, sortNode(in, fetch, keys...), tc)
+			w := want
+			if fetch != nil {
+				w = want[:*fetch]
+			}
+			if !slices.Equal(got, w) {
+				t.Fatalf("spilled sort differs: %d rows vs %d", len(got), len(w))
+			}
+			var spilled int64
+			for _, m := range tc.Metrics.Snapshot() {
+				spilled += m.SpillCount
+			}
+			if spilled < 2 {
+				t.Fatalf("sort spilled %d runs, want several", spilled)
+			}
+			// ExecuteCollect ended the task: no spill file is left.
+			left, _ := filepath.Glob(filepath.Join(tc.WorkDir, "job1", spillDirName, "*"))
+			if len(left) != 0 {
+				t.Fatalf("spill files left after the task: %v", left)
+			}
+			if st := tc.Pool.Stats(); st.Used != 0 || st.Reservations != 0 {
+				t.Fatalf("pool not returned: %+v", st)
+			}
+		})
+	}
+}
+
+func TestSortResourcesExhausted(t *testing.T) {
+	tc, _ := newTC(t)
+	tc.Pool = NewMemoryPool(512) // smaller than one batch
+	p, err := FromProto(sortNode(spillInput(t, 300), nil, key("v", false, false)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ExecuteCollect(context.Background(), p, tc)
+	if !errors.Is(err, ErrResourcesExhausted) || !strings.Contains(err.Error(), "Sort[partition 0]") {
+		t.Fatalf("got %v, want resources exhausted naming the sort", err)
 	}
 }

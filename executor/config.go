@@ -44,12 +44,21 @@ type Config struct {
 	MaxHeartbeatFailures           int
 	PollInterval                   time.Duration
 	Tags                           []string
+	// MemoryPoolSize is the bytes operators may hold across batches (sort
+	// buffers, hash tables); beyond it they spill or fail with "resources
+	// exhausted". 0 means DefaultMemoryPoolFraction of the cgroup's or
+	// host's memory.
+	MemoryPoolSize config.ByteSize
 
 	// Mem allocates every Arrow buffer of every task; nil means the Go allocator.
 	Mem memory.Allocator
 	// OnTaskDone, if set, sees every final task status (metrics, tests).
 	OnTaskDone func(*kapotv1.TaskStatus)
 }
+
+// DefaultMemoryPoolFraction is the share of the machine's (or cgroup's)
+// memory the executor's memory pool gets when memory-pool-size is 0.
+const DefaultMemoryPoolFraction = 0.7
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
@@ -117,6 +126,8 @@ func (c *Config) Validate() error {
 		return bad("drain-timeout", "negative")
 	case c.MaxHeartbeatFailures < 1:
 		return bad("max-heartbeat-failures", "must be at least 1")
+	case c.MemoryPoolSize < 0 || (c.MemoryPoolSize > 0 && c.MemoryPoolSize < 1<<20):
+		return bad("memory-pool-size", "%d: want 0 (default) or at least 1MiB", c.MemoryPoolSize)
 	}
 	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
 		return bad("log-level", "%v", err)

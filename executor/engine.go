@@ -18,7 +18,9 @@ type Task struct {
 	ExecutorID string
 	WorkDir    string
 	Mem        memory.Allocator
-	Fetcher    shuffle.Fetcher
+	// Pool is the executor's memory pool the task's operators reserve from.
+	Pool    *engine.MemoryPool
+	Fetcher shuffle.Fetcher
 }
 
 // Engine runs one task: decode its plan, run its partition and write its
@@ -48,7 +50,7 @@ func (ArrowEngine) RunTask(ctx context.Context, t *Task) (*kapotv1.SuccessfulTas
 	tc := &engine.TaskContext{
 		JobID: t.Def.GetJobId(), StageID: t.Def.GetStageId(), Partition: int(t.Def.GetPartition()),
 		ExecutorID: t.ExecutorID, WorkDir: t.WorkDir, Mem: t.Mem, Fetcher: t.Fetcher,
-		Properties: t.Def.GetSessionProperties(), Metrics: &engine.Metrics{},
+		Properties: t.Def.GetSessionProperties(), Metrics: &engine.Metrics{}, Pool: t.Pool,
 	}
 	if tc.Properties == nil {
 		tc.Properties = map[string]string{}

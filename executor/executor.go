@@ -20,7 +20,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/kapot-go/kapot/engine"
 	kflight "github.com/kapot-go/kapot/flight"
+	"github.com/kapot-go/kapot/internal/sysinfo"
 	"github.com/kapot-go/kapot/internal/version"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/shuffle"
@@ -36,6 +38,7 @@ type Executor struct {
 	log     zerolog.Logger
 	engine  Engine
 	mem     memory.Allocator
+	pool    *engine.MemoryPool
 	workDir string
 	ownsDir bool
 	slots   int
@@ -89,6 +92,15 @@ func New(cfg Config, eng Engine, log zerolog.Logger) (*Executor, error) {
 		statusCh: make(chan struct{}, 1), stopReq: make(chan string, 1), reregCh: make(chan struct{}, 1),
 		ready: make(chan struct{}),
 	}
+	poolSize := int64(cfg.MemoryPoolSize)
+	if poolSize == 0 {
+		total, err := sysinfo.MemoryLimit("/")
+		if err != nil {
+			return nil, fmt.Errorf("size the memory pool (set --memory-pool-size): %w", err)
+		}
+		poolSize = int64(float64(total) * DefaultMemoryPoolFraction)
+	}
+	e.pool = engine.NewMemoryPool(poolSize)
 	if e.mem == nil {
 		e.mem = memory.NewGoAllocator()
 	}

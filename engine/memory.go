@@ -1,0 +1,151 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow"
+)
+
+// ErrResourcesExhausted marks a task that needs more memory than its share of
+// the pool, even after spilling what it can.
+var ErrResourcesExhausted = errors.New("resources exhausted")
+
+// MemoryPool is an executor's budget for the memory operators hold across
+// batches (sort buffers, hash tables, shuffle buffers). Operators reserve
+// from it before they grow; a refused reservation makes a spilling operator
+// spill and others fail with ErrResourcesExhausted. The pool is split fairly:
+// while k reservations are open, none may hold more than limit/k.
+type MemoryPool struct {
+	mu     sync.Mutex
+	limit  int64
+	used   int64
+	peak   int64
+	open   int
+	denied int64
+}
+
+// NewMemoryPool returns a pool of limit bytes; limit <= 0 means unlimited.
+func NewMemoryPool(limit int64) *MemoryPool { return &MemoryPool{limit: limit} }
+
+// Limit is the pool size in bytes (0: unlimited).
+func (p *MemoryPool) Limit() int64 {
+	if p == nil || p.limit <= 0 {
+		return 0
+	}
+	return p.limit
+}
+
+// MemoryPoolStats is a snapshot of a pool.
+type MemoryPoolStats struct {
+	Limit, Used, Peak int64
+	Reservations      int
+	Denied            int64
+}
+
+// Stats returns the pool's current use.
+func (p *MemoryPool) Stats() MemoryPoolStats {
+	if p == nil {
+		return MemoryPoolStats{}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return MemoryPoolStats{Limit: p.Limit(), Used: p.used, Peak: p.peak, Reservations: p.open, Denied: p.denied}
+}
+
+// NewReservation opens a reservation for one consumer (an operator of a
+// task). A nil pool gives reservations that always succeed.
+func (p *MemoryPool) NewReservation(name string) *Reservation {
+	r := &Reservation{pool: p, name: name}
+	if p != nil {
+		p.mu.Lock()
+		p.open++
+		p.mu.Unlock()
+	}
+	return r
+}
+
+// Reservation is the memory one consumer holds in a pool.
+type Reservation struct {
+	pool   *MemoryPool
+	name   string
+	size   int64
+	closed bool
+}
+
+// Size is the number of bytes reserved.
+func (r *Reservation) Size() int64 { return r.size }
+
+// TryGrow reserves n more bytes, or returns an error wrapping
+// ErrResourcesExhausted (and reserves nothing) when the pool or this
+// consumer's fair share would be exceeded.
+func (r *Reservation) TryGrow(n int64) error {
+	p := r.pool
+	if n <= 0 || p == nil || p.limit <= 0 {
+		r.size += max(n, 0)
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	share := p.limit / int64(max(p.open, 1))
+	if p.used+n > p.limit || r.size+n > share {
+		p.denied++
+		return fmt.Errorf("%s: reserving %d bytes more than its %d would exceed its share %d of the %d-byte memory pool (%d in use by %d consumers): %w",
+			r.name, n, r.size, share, p.limit, p.used, p.open, ErrResourcesExhausted)
+	}
+	p.used += n
+	p.peak = max(p.peak, p.used)
+	r.size += n
+	return nil
+}
+
+// Shrink returns n bytes to the pool.
+func (r *Reservation) Shrink(n int64) {
+	n = min(n, r.size)
+	r.size -= n
+	if p := r.pool; p != nil && p.limit > 0 {
+		p.mu.Lock()
+		p.used -= n
+		p.mu.Unlock()
+	}
+}
+
+// Free returns everything reserved to the pool; the reservation stays open.
+func (r *Reservation) Free() { r.Shrink(r.size) }
+
+// Close frees the reservation and leaves the pool; it is idempotent.
+func (r *Reservation) Close() {
+	if r.closed {
+		return
+	}
+	r.closed = true
+	r.Free()
+	if p := r.pool; p != nil {
+		p.mu.Lock()
+		p.open--
+		p.mu.Unlock()
+	}
+}
+
+// batchBytes is the memory a batch holds: the sum of its buffers.
+func batchBytes(b arrow.RecordBatch) int64 {
+	var n int64
+	for _, c := range b.Columns() {
+		n += arrayBytes(c.Data())
+	}
+	return n
+}
+
+func arrayBytes(d arrow.ArrayData) int64 {
+	var n int64
+	for _, b := range d.Buffers() {
+		if b != nil {
+			n += int64(b.Len())
+		}
+	}
+	for _, c := range d.Children() {
+		n += arrayBytes(c)
+	}
+	return n
+}
