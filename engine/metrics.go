@@ -55,11 +55,14 @@ func (m *Metrics) add(om *OperatorMetrics, rows, batches int64, d time.Duration)
 }
 
 // AddSpill records that node id wrote bytes to a spill file.
-func (m *Metrics) AddSpill(id int, bytes int64) {
+func (m *Metrics) AddSpill(id int, bytes int64) { m.AddSpills(id, 1, bytes) }
+
+// AddSpills records count spill files of bytes in total for node id.
+func (m *Metrics) AddSpills(id int, count, bytes int64) {
 	om := m.node(id, -1, "")
 	m.mu.Lock()
 	om.SpilledBytes += bytes
-	om.SpillCount++
+	om.SpillCount += count
 	m.mu.Unlock()
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -285,10 +287,14 @@ func TestRepartition(t *testing.T) {
 	})
 }
 
-// runPartition executes one partition of p under a fresh task context.
-func runPartition(t *testing.T, p ExecutionPlan, part int) []string {
+// runPartition executes one partition of p under a fresh task context
+// (reading shuffle data from workDir, if given).
+func runPartition(t *testing.T, p ExecutionPlan, part int, workDir ...string) []string {
 	t.Helper()
 	tc, _ := newTC(t)
+	if len(workDir) > 0 {
+		tc.WorkDir = workDir[0]
+	}
 	defer tc.End()
 	op, err := p.Execute(context.Background(), part, tc)
 	if err != nil {
@@ -304,4 +310,70 @@ func runPartition(t *testing.T, p ExecutionPlan, part int) []string {
 		}
 	}()
 	return FormatRows(bs, "|")
+}
+
+func TestShuffleWriterSpillsWithinBudget(t *testing.T) {
+	in := spillInput(t, 3000)
+	tc, _ := newTC(t)
+	tc.Properties[PropShuffleWriteBuffer] = "4KiB"
+	tc.Metrics = &Metrics{}
+	writer := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ShuffleWriter{ShuffleWriter: &kapotv1.ShuffleWriterNode{
+		JobId: "job1", StageId: 1, Input: in,
+		Partitioning: &kapotv1.Partitioning{Scheme: &kapotv1.Partitioning_Hash{Hash: &kapotv1.HashPartitioning{Exprs: []*kapotv1.PhysicalExprNode{col("s")}, PartitionCount: 4}}},
+	}}}
+	wp, err := FromProto(writer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := wp.(*ShuffleWriter)
+	stats, err := sw.Run(context.Background(), 0, tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows int64
+	for _, s := range stats {
+		rows += s.Rows
+	}
+	if rows != 3000 {
+		t.Fatalf("wrote %d rows, want 3000", rows)
+	}
+	snap := tc.Metrics.Snapshot()
+	if len(snap) == 0 || snap[0].SpillCount < 2 || snap[0].SpilledBytes == 0 {
+		t.Fatalf("writer metrics %+v: want several spills", snap)
+	}
+	left, _ := filepath.Glob(filepath.Join(tc.WorkDir, "job1", "1", ".*spill*"))
+	if len(left) != 0 {
+		t.Fatalf("spill runs left: %v", left)
+	}
+	// Read every partition back: all rows, each key in one partition.
+	schema, err := SchemaToProto(sw.Schema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := &kapotv1.ShuffleReaderNode{StageId: 1, Schema: schema}
+	for out := uint32(0); out < 4; out++ {
+		reader.Partitions = append(reader.Partitions, &kapotv1.ShuffleReaderPartition{Locations: []*kapotv1.PartitionLocation{
+			{JobId: "job1", StageId: 1, MapPartition: 0, OutputPartition: out, Executor: &kapotv1.ExecutorMetadata{Id: "exec-a"}}}})
+	}
+	rp, err := FromProto(&kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ShuffleReader{ShuffleReader: reader}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	var got []string
+	for part := 0; part < 4; part++ {
+		for _, r := range runPartition(t, rp, part, tc.WorkDir) {
+			got = append(got, r)
+			s := strings.Split(r, "|")[1]
+			if q, ok := seen[s]; ok && q != part {
+				t.Fatalf("key %s in partitions %d and %d", s, q, part)
+			}
+			seen[s] = part
+		}
+	}
+	want := run(t, in, tc)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("read back %d rows, want %d (or rows differ)", len(got), len(want))
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/internal/config"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/shuffle"
 )
@@ -20,6 +21,14 @@ import (
 // PropShuffleCompression is the session property choosing shuffle file
 // compression (none, lz4, zstd).
 const PropShuffleCompression = "kapot.shuffle.compression"
+
+// PropShuffleWriteBuffer is the session property bounding the encoded bytes
+// a map task buffers in memory before it spills them to a run file (data
+// size: bytes or units like 64MiB).
+const PropShuffleWriteBuffer = "kapot.shuffle.write_buffer"
+
+// DefaultShuffleWriteBuffer is the per-task shuffle buffer budget.
+const DefaultShuffleWriteBuffer = 64 << 20
 
 // partitioning is a bound Partitioning: how rows map to output partitions.
 type partitioning struct {
@@ -115,10 +124,21 @@ func (w *ShuffleWriter) Run(ctx context.Context, p int, tc *TaskContext) ([]shuf
 		return nil, err
 	}
 	defer in.Close()
+	budget := int64(DefaultShuffleWriteBuffer)
+	if v := tc.Properties[PropShuffleWriteBuffer]; v != "" {
+		n, err := config.ParseByteSize(v)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("session property %s=%q: want a data size: %w", PropShuffleWriteBuffer, v, ErrInvalidPlan)
+		}
+		budget = int64(n)
+	}
 	fw, err := shuffle.NewFileWriter(tc.WorkDir, w.JobID, w.StageID, uint32(p), w.part.n, w.input.Schema(), tc.Mem, comp)
 	if err != nil {
 		return nil, err
 	}
+	res := tc.Pool.NewReservation(fmt.Sprintf("ShuffleWriter[partition %d]", p))
+	defer res.Close()
+	fw.SetBudget(budget, res)
 	ok := false
 	defer func() {
 		if !ok {
@@ -146,6 +166,9 @@ func (w *ShuffleWriter) Run(ctx context.Context, p int, tc *TaskContext) ([]shuf
 		return nil, err
 	}
 	ok = true
+	if tc.Metrics != nil && fw.Spills() > 0 {
+		tc.Metrics.AddSpills(w.nodeID, int64(fw.Spills()), fw.SpilledBytes())
+	}
 	if tc.Metrics != nil {
 		var rows, batches int64
 		for _, s := range stats {

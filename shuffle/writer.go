@@ -3,6 +3,7 @@ package shuffle
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -48,14 +49,54 @@ type PartitionStats struct {
 }
 
 // FileWriter writes one map task's output partitions to one data file.
-// It buffers each partition as an encoded IPC stream in memory and lays the
-// streams out contiguously on Finish.
+// It encodes each partition as an IPC stream into a memory buffer. When the
+// buffers outgrow the task's budget (or the memory reservation refuses
+// them), it spills: every partition's encoded bytes so far go, one after
+// the other, to a run file and the buffers start empty. Finish lays each
+// partition out contiguously in the data file by byte-copying its chunks
+// from every run, in order, and then its in-memory rest: no batch is
+// decoded or encoded twice.
 type FileWriter struct {
 	dataPath, indexPath string
 	schema              *arrow.Schema
 	parts               []partBuffer
 	done                bool
+
+	budget   int64 // bytes buffered before a spill; 0: unlimited
+	res      MemoryReservation
+	buffered int64
+	runs     []*spillRun
+
+	spills       int
+	spilledBytes int64
 }
+
+// MemoryReservation is the part of an execution memory pool's reservation
+// the writer uses to account for its buffers.
+type MemoryReservation interface {
+	TryGrow(n int64) error
+	Free()
+}
+
+// spillRun is a file of encoded partition chunks, chunk i for partition i.
+type spillRun struct {
+	f      *os.File
+	chunks []chunk
+}
+
+type chunk struct{ off, n int64 }
+
+// SetBudget makes the writer spill when its buffers exceed budget bytes
+// (0: no limit) or when res (may be nil) refuses to grow.
+func (w *FileWriter) SetBudget(budget int64, res MemoryReservation) {
+	w.budget, w.res = budget, res
+}
+
+// Spills is how many runs the writer spilled.
+func (w *FileWriter) Spills() int { return w.spills }
+
+// SpilledBytes is the total size of the runs the writer spilled.
+func (w *FileWriter) SpilledBytes() int64 { return w.spilledBytes }
 
 type partBuffer struct {
 	buf     bytes.Buffer
@@ -92,12 +133,61 @@ func (w *FileWriter) Write(p int, batch arrow.RecordBatch) error {
 		return nil
 	}
 	part := &w.parts[p]
+	before := part.buf.Len()
 	if err := part.w.Write(batch); err != nil {
 		return fmt.Errorf("shuffle writer: encode partition %d: %w", p, err)
 	}
 	part.rows += batch.NumRows()
 	part.batches++
+	grown := int64(part.buf.Len() - before)
+	w.buffered += grown
+	refused := w.res != nil && w.res.TryGrow(grown) != nil
+	if refused || (w.budget > 0 && w.buffered > w.budget) {
+		return w.spill()
+	}
 	return nil
+}
+
+// spill moves every partition's buffered bytes to a new run file.
+func (w *FileWriter) spill() error {
+	dir := filepath.Dir(w.dataPath)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("shuffle writer: %w", err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(w.dataPath)+".spill-*")
+	if err != nil {
+		return fmt.Errorf("shuffle writer: spill: %w", err)
+	}
+	run := &spillRun{f: f, chunks: make([]chunk, len(w.parts))}
+	w.runs = append(w.runs, run) // removed by Finish or Abort
+	var off int64
+	for i := range w.parts {
+		b := w.parts[i].buf.Bytes()
+		if _, err := f.Write(b); err != nil {
+			return fmt.Errorf("shuffle writer: spill %s: %w", f.Name(), err)
+		}
+		run.chunks[i] = chunk{off: off, n: int64(len(b))}
+		off += int64(len(b))
+		w.parts[i].buf.Reset()
+	}
+	w.buffered = 0
+	w.spills++
+	w.spilledBytes += off
+	if w.res != nil {
+		w.res.Free()
+	}
+	return nil
+}
+
+func (w *FileWriter) removeRuns() {
+	for _, r := range w.runs {
+		r.f.Close()
+		os.Remove(r.f.Name())
+	}
+	w.runs = nil
+	if w.res != nil {
+		w.res.Free()
+	}
 }
 
 // Finish writes the data file and then the index, each through a temporary
@@ -107,6 +197,7 @@ func (w *FileWriter) Finish() ([]PartitionStats, error) {
 		return nil, fmt.Errorf("shuffle writer: already finished")
 	}
 	w.done = true
+	defer w.removeRuns()
 	for i := range w.parts {
 		if err := w.parts[i].w.Close(); err != nil {
 			return nil, fmt.Errorf("shuffle writer: close partition %d: %w", i, err)
@@ -121,13 +212,23 @@ func (w *FileWriter) Finish() ([]PartitionStats, error) {
 	err := writeAtomic(w.dataPath, func(f *os.File) error {
 		for i := range w.parts {
 			p := &w.parts[i]
-			n, err := f.Write(p.buf.Bytes())
+			var n int64
+			for _, r := range w.runs {
+				c := r.chunks[i]
+				copied, err := io.Copy(f, io.NewSectionReader(r.f, c.off, c.n))
+				if err != nil {
+					return fmt.Errorf("copy spilled run %s: %w", r.f.Name(), err)
+				}
+				n += copied
+			}
+			m, err := f.Write(p.buf.Bytes())
 			if err != nil {
 				return err
 			}
-			ix.Entries[i] = IndexEntry{Offset: off, Length: int64(n), Rows: p.rows, Batches: p.batches}
-			stats[i] = PartitionStats{Rows: p.rows, Batches: p.batches, Bytes: int64(n)}
-			off += int64(n)
+			n += int64(m)
+			ix.Entries[i] = IndexEntry{Offset: off, Length: n, Rows: p.rows, Batches: p.batches}
+			stats[i] = PartitionStats{Rows: p.rows, Batches: p.batches, Bytes: n}
+			off += n
 			p.buf = bytes.Buffer{}
 		}
 		return nil
@@ -155,6 +256,7 @@ func (w *FileWriter) Abort() {
 		w.parts[i].w.Close()
 		w.parts[i].buf = bytes.Buffer{}
 	}
+	w.removeRuns()
 }
 
 func writeAtomic(path string, fill func(*os.File) error) (err error) {
