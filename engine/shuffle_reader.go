@@ -2,10 +2,12 @@ package engine
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
@@ -47,6 +49,55 @@ type shuffleReadOp struct {
 	src  io.ReadCloser
 	rdr  *ipc.Reader
 	loc  *kapotv1.PartitionLocation
+
+	// Remote partitions are fetched ahead, several at once (the fetcher's
+	// limits decide how many really run), while earlier ones are decoded.
+	ahead  map[int]*prefetch
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// fetchLookahead is how many remote partitions a reader fetches ahead.
+const fetchLookahead = 4
+
+// prefetch is a remote partition being read into memory. The stream stays
+// open (holding its share of the fetch limits) until the data is consumed.
+type prefetch struct {
+	done chan struct{}
+	data []byte
+	rc   io.ReadCloser
+	err  error
+}
+
+func (o *shuffleReadOp) remote(loc *kapotv1.PartitionLocation) bool {
+	return loc.GetExecutor().GetId() != o.tc.ExecutorID && o.tc.Fetcher != nil
+}
+
+// startPrefetch fetches the remote locations among the few from index from.
+func (o *shuffleReadOp) startPrefetch(ctx context.Context, from int) {
+	if o.ahead == nil {
+		o.ahead = map[int]*prefetch{}
+		ctx, o.cancel = context.WithCancel(ctx)
+	}
+	for i := from; i < len(o.locs) && i < from+fetchLookahead; i++ {
+		if _, ok := o.ahead[i]; ok || !o.remote(o.locs[i]) {
+			continue
+		}
+		pf := &prefetch{done: make(chan struct{})}
+		o.ahead[i] = pf
+		o.wg.Add(1)
+		go func(loc *kapotv1.PartitionLocation) {
+			defer o.wg.Done()
+			defer close(pf.done)
+			rc, err := o.tc.Fetcher.Fetch(ctx, loc)
+			if err != nil {
+				pf.err = err
+				return
+			}
+			pf.rc = rc
+			pf.data, pf.err = io.ReadAll(rc)
+		}(o.locs[i])
+	}
 }
 
 func (o *shuffleReadOp) Schema() *arrow.Schema { return o.r.schema }
@@ -58,13 +109,31 @@ func (o *shuffleReadOp) fetchErr(loc *kapotv1.PartitionLocation, err error) erro
 	return &shuffle.FetchError{ExecutorID: loc.GetExecutor().GetId(), JobID: loc.GetJobId(), MapStageID: loc.GetStageId(), MapPartition: loc.GetMapPartition(), Err: err}
 }
 
-func (o *shuffleReadOp) open(ctx context.Context, loc *kapotv1.PartitionLocation) error {
+func (o *shuffleReadOp) open(ctx context.Context, i int) error {
+	loc := o.locs[i]
 	var src io.ReadCloser
 	var err error
-	if loc.GetExecutor().GetId() == o.tc.ExecutorID || o.tc.Fetcher == nil {
-		src, err = shuffle.OpenPartition(o.tc.WorkDir, loc.GetJobId(), loc.GetStageId(), loc.GetMapPartition(), loc.GetOutputPartition())
+	if o.remote(loc) {
+		o.startPrefetch(ctx, i)
+		pf := o.ahead[i]
+		delete(o.ahead, i)
+		select {
+		case <-pf.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if pf.err != nil {
+			if pf.rc != nil {
+				pf.rc.Close()
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return o.fetchErr(loc, pf.err)
+		}
+		src = &memSource{Reader: bytes.NewReader(pf.data), rc: pf.rc}
 	} else {
-		src, err = o.tc.Fetcher.Fetch(ctx, loc)
+		src, err = shuffle.OpenPartition(o.tc.WorkDir, loc.GetJobId(), loc.GetStageId(), loc.GetMapPartition(), loc.GetOutputPartition())
 	}
 	if err != nil {
 		return o.fetchErr(loc, err)
@@ -92,9 +161,9 @@ func (o *shuffleReadOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
 			if o.next >= len(o.locs) {
 				return nil, io.EOF
 			}
-			loc := o.locs[o.next]
+			i := o.next
 			o.next++
-			if err := o.open(ctx, loc); err != nil {
+			if err := o.open(ctx, i); err != nil {
 				return nil, err
 			}
 		}
@@ -137,8 +206,27 @@ func (o *shuffleReadOp) closeCur() {
 func (o *shuffleReadOp) Close() error {
 	o.closeCur()
 	o.next = len(o.locs)
+	if o.cancel != nil {
+		o.cancel()
+	}
+	o.wg.Wait()
+	for _, pf := range o.ahead {
+		if pf.rc != nil {
+			pf.rc.Close()
+		}
+	}
+	o.ahead = nil
 	return nil
 }
+
+// memSource reads a prefetched partition and, on Close, closes the fetch
+// stream it came from.
+type memSource struct {
+	*bytes.Reader
+	rc io.ReadCloser
+}
+
+func (m *memSource) Close() error { return m.rc.Close() }
 
 // Exchange is a stage boundary in a plan that has not been split into stages
 // yet. It knows its schema and partition count but cannot run.

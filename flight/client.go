@@ -12,6 +12,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -30,6 +31,80 @@ type Client struct {
 	backoff time.Duration
 	maxMsg  int
 	closed  bool
+
+	limits   FetchLimits
+	requests *semaphore.Weighted            // fetches open at once
+	bytes    *semaphore.Weighted            // estimated bytes of open fetches
+	perPeer  map[string]*semaphore.Weighted // fetches open per peer
+}
+
+// FetchLimits bound what a client has in flight; a fetch waits (honouring
+// its context) until it fits.
+type FetchLimits struct {
+	// MaxRequests is the number of fetches open at once across all peers.
+	MaxRequests int
+	// MaxRequestsPerPeer is the number of fetches open at once to one peer.
+	MaxRequestsPerPeer int
+	// MaxBytes bounds the sum of the sizes (from the map task's statistics)
+	// of the partitions being fetched; a partition larger than MaxBytes
+	// takes the whole budget.
+	MaxBytes int64
+}
+
+// DefaultFetchLimits are the limits NewClient uses.
+var DefaultFetchLimits = FetchLimits{MaxRequests: 64, MaxRequestsPerPeer: 8, MaxBytes: 256 << 20}
+
+// SetLimits replaces the fetch limits; call it before the first Fetch.
+func (c *Client) SetLimits(l FetchLimits) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l.MaxRequests < 1 {
+		l.MaxRequests = DefaultFetchLimits.MaxRequests
+	}
+	if l.MaxRequestsPerPeer < 1 {
+		l.MaxRequestsPerPeer = DefaultFetchLimits.MaxRequestsPerPeer
+	}
+	if l.MaxBytes < 1 {
+		l.MaxBytes = DefaultFetchLimits.MaxBytes
+	}
+	c.limits = l
+	c.requests = semaphore.NewWeighted(int64(l.MaxRequests))
+	c.bytes = semaphore.NewWeighted(l.MaxBytes)
+	c.perPeer = map[string]*semaphore.Weighted{}
+}
+
+// acquire waits until a fetch of size bytes from addr fits the limits and
+// returns the function that gives its share back.
+func (c *Client) acquire(ctx context.Context, addr string, size int64) (func(), error) {
+	c.mu.Lock()
+	peer, ok := c.perPeer[addr]
+	if !ok {
+		peer = semaphore.NewWeighted(int64(c.limits.MaxRequestsPerPeer))
+		c.perPeer[addr] = peer
+	}
+	requests, bytes := c.requests, c.bytes
+	c.mu.Unlock()
+	size = min(max(size, 1), c.limits.MaxBytes)
+	if err := peer.Acquire(ctx, 1); err != nil {
+		return nil, err
+	}
+	if err := requests.Acquire(ctx, 1); err != nil {
+		peer.Release(1)
+		return nil, err
+	}
+	if err := bytes.Acquire(ctx, size); err != nil {
+		requests.Release(1)
+		peer.Release(1)
+		return nil, err
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			bytes.Release(size)
+			requests.Release(1)
+			peer.Release(1)
+		})
+	}, nil
 }
 
 var _ shuffle.Fetcher = (*Client)(nil)
@@ -40,7 +115,9 @@ func NewClient(retries int, backoff time.Duration, maxMsg int) *Client {
 	if maxMsg <= 0 {
 		maxMsg = 64 << 20
 	}
-	return &Client{conns: map[string]*grpc.ClientConn{}, retries: retries, backoff: backoff, maxMsg: maxMsg}
+	c := &Client{conns: map[string]*grpc.ClientConn{}, retries: retries, backoff: backoff, maxMsg: maxMsg}
+	c.SetLimits(DefaultFetchLimits)
+	return c
 }
 
 // Addr is the Flight address of an executor.
@@ -77,6 +154,10 @@ func (c *Client) Fetch(ctx context.Context, loc *kapotv1.PartitionLocation) (io.
 	if err != nil {
 		return nil, fail(err)
 	}
+	release, err := c.acquire(ctx, addr, loc.GetStats().GetNumBytes())
+	if err != nil {
+		return nil, fail(err)
+	}
 	ticket := TicketFor(loc)
 	wait := c.backoff
 	for attempt := 0; ; attempt++ {
@@ -91,15 +172,17 @@ func (c *Client) Fetch(ctx context.Context, loc *kapotv1.PartitionLocation) (io.
 			}
 		}
 		if err == nil {
-			return &rawStream{stream: stream, cur: first.GetBody(), cancel: cancel}, nil
+			return &rawStream{stream: stream, cur: first.GetBody(), cancel: cancel, release: release}, nil
 		}
 		cancel()
 		if status.Code(err) != codes.Unavailable || attempt >= c.retries || ctx.Err() != nil {
+			release()
 			return nil, fail(err)
 		}
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
+			release()
 			return nil, fail(ctx.Err())
 		}
 		wait *= 2
@@ -108,10 +191,11 @@ func (c *Client) Fetch(ctx context.Context, loc *kapotv1.PartitionLocation) (io.
 
 // rawStream turns the chunks of a fetch into an io.Reader.
 type rawStream struct {
-	stream flight.FlightService_DoActionClient
-	cur    []byte
-	cancel context.CancelFunc
-	err    error
+	stream  flight.FlightService_DoActionClient
+	cur     []byte
+	cancel  context.CancelFunc
+	release func() // gives the fetch's share of the limits back
+	err     error
 }
 
 func (r *rawStream) Read(p []byte) (int, error) {
@@ -140,6 +224,7 @@ func (r *rawStream) Read(p []byte) (int, error) {
 
 func (r *rawStream) Close() error {
 	r.cancel()
+	r.release()
 	return nil
 }
 

@@ -2,6 +2,7 @@ package flight
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -199,4 +200,46 @@ func FuzzParseTicket(f *testing.F) {
 			t.Fatalf("re-encoded ticket rejected: %v", err)
 		}
 	})
+}
+
+// TestFetchLimits checks that a fetch beyond the per-peer or byte limits
+// waits for an open one to close, and that a closed fetch gives its share
+// back.
+func TestFetchLimits(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	dir := t.TempDir()
+	writeMapOutput(t, dir, mem)
+	_, meta := startServer(t, dir, mem)
+	loc := &kapotv1.PartitionLocation{JobId: "job1", StageId: 2, MapPartition: 0, OutputPartition: 1, Executor: meta,
+		Stats: &kapotv1.PartitionStats{NumBytes: 600}}
+	for name, limits := range map[string]FetchLimits{
+		"per peer": {MaxRequests: 10, MaxRequestsPerPeer: 1, MaxBytes: 1 << 20},
+		"requests": {MaxRequests: 1, MaxRequestsPerPeer: 10, MaxBytes: 1 << 20},
+		"bytes":    {MaxRequests: 10, MaxRequestsPerPeer: 10, MaxBytes: 1000},
+	} {
+		t.Run(name, func(t *testing.T) {
+			fc := NewClient(0, time.Millisecond, 0)
+			defer fc.Close()
+			fc.SetLimits(limits)
+			first, err := fc.Fetch(context.Background(), loc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The second fetch cannot start while the first is open.
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			_, err = fc.Fetch(ctx, loc)
+			cancel()
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("second fetch over the limit: got %v, want it to wait until its deadline", err)
+			}
+			first.Close()
+			second, err := fc.Fetch(context.Background(), loc)
+			if err != nil {
+				t.Fatalf("after the first closed: %v", err)
+			}
+			io.Copy(io.Discard, second)
+			second.Close()
+		})
+	}
 }
