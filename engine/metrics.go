@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"maps"
 	"sync"
 	"time"
 
@@ -23,6 +24,22 @@ type OperatorMetrics struct {
 	Elapsed      time.Duration
 	SpilledBytes int64
 	SpillCount   int64
+	// Counters are operator-specific counts by name.
+	Counters map[string]int64
+}
+
+// AddCounter adds n to the named counter of node id.
+func (m *Metrics) AddCounter(id int, name string, n int64) {
+	if m == nil {
+		return
+	}
+	om := m.node(id, -1, "")
+	m.mu.Lock()
+	if om.Counters == nil {
+		om.Counters = map[string]int64{}
+	}
+	om.Counters[name] += n
+	m.mu.Unlock()
 }
 
 // Metrics collects the metrics of a task's operators. It is safe for
@@ -72,7 +89,11 @@ func (m *Metrics) Snapshot() []OperatorMetrics {
 	defer m.mu.Unlock()
 	out := make([]OperatorMetrics, 0, len(m.nodes))
 	for _, om := range m.nodes {
-		out = append(out, *om)
+		c := *om
+		if om.Counters != nil {
+			c.Counters = maps.Clone(om.Counters)
+		}
+		out = append(out, c)
 	}
 	sortByNode(out)
 	return out
@@ -99,7 +120,7 @@ func (m *Metrics) Proto() []*kapotv1.OperatorMetrics {
 	out := make([]*kapotv1.OperatorMetrics, len(snap))
 	for i, om := range snap {
 		p := &kapotv1.OperatorMetrics{NodeId: uint32(om.NodeID), Name: om.Name, OutputRows: om.OutputRows, OutputBatches: om.OutputBatches,
-			ElapsedComputeNs: max(int64(om.Elapsed-childTime[om.NodeID]), 0), SpilledBytes: om.SpilledBytes, SpillCount: om.SpillCount}
+			ElapsedComputeNs: max(int64(om.Elapsed-childTime[om.NodeID]), 0), SpilledBytes: om.SpilledBytes, SpillCount: om.SpillCount, Counters: om.Counters}
 		if om.ParentID >= 0 {
 			parent := uint32(om.ParentID)
 			p.ParentId = &parent

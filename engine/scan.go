@@ -38,7 +38,20 @@ type fileScan struct {
 	groups [][]string
 	schema *arrow.Schema
 	format fileFormat
+	nodeID *int // shared with formats that record metrics; may be nil
 }
+
+func (s *fileScan) setNodeID(id int) {
+	if s.nodeID != nil {
+		*s.nodeID = id
+	}
+}
+
+// emptyReader is a file with nothing to read (every row group pruned).
+type emptyReader struct{}
+
+func (emptyReader) next() (arrow.RecordBatch, error) { return nil, io.EOF }
+func (emptyReader) close()                           {}
 
 func newFileScan(groups []*kapotv1.FileGroup, f fileFormat, schema *arrow.Schema) (*fileScan, error) {
 	s := &fileScan{format: f, schema: schema}
@@ -186,6 +199,8 @@ func projectBatch(b arrow.RecordBatch, idx []int, schema *arrow.Schema) arrow.Re
 type parquetFormat struct {
 	projection []string
 	batchSize  int64
+	pruner     *rowGroupPruner
+	nodeID     *int // set once the plan is built
 }
 
 func (parquetFormat) name() string { return "Parquet" }
@@ -216,7 +231,17 @@ func newParquetScan(n *kapotv1.ParquetScanNode) (ExecutionPlan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("Parquet scan %s: %w", path, err)
 	}
-	return newFileScan(n.GetFileGroups(), parquetFormat{projection: n.GetProjection(), batchSize: n.GetBatchSize()}, schema)
+	pruner, err := newRowGroupPruner(n.GetPruningPredicate(), full)
+	if err != nil {
+		return nil, fmt.Errorf("Parquet scan pruning predicate: %w", err)
+	}
+	id := new(int)
+	s, err := newFileScan(n.GetFileGroups(), parquetFormat{projection: n.GetProjection(), batchSize: n.GetBatchSize(), pruner: pruner, nodeID: id}, schema)
+	if err != nil {
+		return nil, err
+	}
+	s.nodeID = id
+	return s, nil
 }
 
 type parquetReader struct {
@@ -246,7 +271,22 @@ func (f parquetFormat) open(ctx context.Context, path string, tc *TaskContext) (
 			return nil, err
 		}
 	}
-	rr, err := fr.GetRecordReader(ctx, cols, nil)
+	var rowGroups []int
+	if f.pruner != nil {
+		rowGroups = make([]int, 0, pf.NumRowGroups())
+		for rg := 0; rg < pf.NumRowGroups(); rg++ {
+			if f.pruner.keep(pf, rg) {
+				rowGroups = append(rowGroups, rg)
+			}
+		}
+		tc.Metrics.AddCounter(*f.nodeID, "row_groups_pruned", int64(pf.NumRowGroups()-len(rowGroups)))
+		tc.Metrics.AddCounter(*f.nodeID, "row_groups_read", int64(len(rowGroups)))
+		if len(rowGroups) == 0 {
+			pf.Close()
+			return emptyReader{}, nil
+		}
+	}
+	rr, err := fr.GetRecordReader(ctx, cols, rowGroups)
 	if err != nil {
 		pf.Close()
 		return nil, err

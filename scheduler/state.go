@@ -47,6 +47,12 @@ func (st *stageState) stageMetrics() []*kapotv1.OperatorMetrics {
 			sum.ElapsedComputeNs += m.GetElapsedComputeNs()
 			sum.SpilledBytes += m.GetSpilledBytes()
 			sum.SpillCount += m.GetSpillCount()
+			for k, v := range m.GetCounters() {
+				if sum.Counters == nil {
+					sum.Counters = map[string]int64{}
+				}
+				sum.Counters[k] += v
+			}
 		}
 	}
 	slices.SortFunc(out, func(a, b *kapotv1.OperatorMetrics) int { return cmp.Compare(a.GetNodeId(), b.GetNodeId()) })

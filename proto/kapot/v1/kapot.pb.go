@@ -1560,8 +1560,10 @@ type OperatorMetrics struct {
 	ElapsedComputeNs int64 `protobuf:"varint,6,opt,name=elapsed_compute_ns,json=elapsedComputeNs,proto3" json:"elapsed_compute_ns,omitempty"`
 	SpilledBytes     int64 `protobuf:"varint,7,opt,name=spilled_bytes,json=spilledBytes,proto3" json:"spilled_bytes,omitempty"`
 	SpillCount       int64 `protobuf:"varint,8,opt,name=spill_count,json=spillCount,proto3" json:"spill_count,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Operator-specific counts (e.g. row_groups_pruned of a Parquet scan).
+	Counters      map[string]int64 `protobuf:"bytes,9,rep,name=counters,proto3" json:"counters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *OperatorMetrics) Reset() {
@@ -1648,6 +1650,13 @@ func (x *OperatorMetrics) GetSpillCount() int64 {
 		return x.SpillCount
 	}
 	return 0
+}
+
+func (x *OperatorMetrics) GetCounters() map[string]int64 {
+	if x != nil {
+		return x.Counters
+	}
+	return nil
 }
 
 // ShuffleWritePartition is one output partition of a map task.
@@ -3529,7 +3538,7 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"\n" +
 	"partitions\x18\x01 \x03(\v2\x1f.kapot.v1.ShuffleWritePartitionR\n" +
 	"partitions\x12D\n" +
-	"\x10operator_metrics\x18\x02 \x03(\v2\x19.kapot.v1.OperatorMetricsR\x0foperatorMetrics\"\xaa\x02\n" +
+	"\x10operator_metrics\x18\x02 \x03(\v2\x19.kapot.v1.OperatorMetricsR\x0foperatorMetrics\"\xac\x03\n" +
 	"\x0fOperatorMetrics\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\rR\x06nodeId\x12 \n" +
 	"\tparent_id\x18\x02 \x01(\rH\x00R\bparentId\x88\x01\x01\x12\x12\n" +
@@ -3540,7 +3549,11 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"\x12elapsed_compute_ns\x18\x06 \x01(\x03R\x10elapsedComputeNs\x12#\n" +
 	"\rspilled_bytes\x18\a \x01(\x03R\fspilledBytes\x12\x1f\n" +
 	"\vspill_count\x18\b \x01(\x03R\n" +
-	"spillCountB\f\n" +
+	"spillCount\x12C\n" +
+	"\bcounters\x18\t \x03(\v2'.kapot.v1.OperatorMetrics.CountersEntryR\bcounters\x1a;\n" +
+	"\rCountersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01B\f\n" +
 	"\n" +
 	"_parent_id\"r\n" +
 	"\x15ShuffleWritePartition\x12)\n" +
@@ -3702,7 +3715,7 @@ func file_kapot_v1_kapot_proto_rawDescGZIP() []byte {
 }
 
 var file_kapot_v1_kapot_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_kapot_v1_kapot_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
+var file_kapot_v1_kapot_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
 var file_kapot_v1_kapot_proto_goTypes = []any{
 	(TaskSchedulingPolicy)(0),        // 0: kapot.v1.TaskSchedulingPolicy
 	(ExecutorState)(0),               // 1: kapot.v1.ExecutorState
@@ -3762,11 +3775,12 @@ var file_kapot_v1_kapot_proto_goTypes = []any{
 	(*ShuffleTicket)(nil),            // 55: kapot.v1.ShuffleTicket
 	nil,                              // 56: kapot.v1.TaskDefinition.SessionPropertiesEntry
 	nil,                              // 57: kapot.v1.MultiTaskDefinition.SessionPropertiesEntry
-	nil,                              // 58: kapot.v1.SubmitJobRequest.SessionPropertiesEntry
-	(*PartitionStats)(nil),           // 59: kapot.v1.PartitionStats
-	(*PhysicalPlanNode)(nil),         // 60: kapot.v1.PhysicalPlanNode
-	(*PartitionLocation)(nil),        // 61: kapot.v1.PartitionLocation
-	(*Schema)(nil),                   // 62: kapot.v1.Schema
+	nil,                              // 58: kapot.v1.OperatorMetrics.CountersEntry
+	nil,                              // 59: kapot.v1.SubmitJobRequest.SessionPropertiesEntry
+	(*PartitionStats)(nil),           // 60: kapot.v1.PartitionStats
+	(*PhysicalPlanNode)(nil),         // 61: kapot.v1.PhysicalPlanNode
+	(*PartitionLocation)(nil),        // 62: kapot.v1.PartitionLocation
+	(*Schema)(nil),                   // 63: kapot.v1.Schema
 }
 var file_kapot_v1_kapot_proto_depIdxs = []int32{
 	3,  // 0: kapot.v1.ExecutorRegistration.resources:type_name -> kapot.v1.ExecutorResources
@@ -3791,61 +3805,62 @@ var file_kapot_v1_kapot_proto_depIdxs = []int32{
 	25, // 19: kapot.v1.TaskStatus.failed:type_name -> kapot.v1.FailedTask
 	24, // 20: kapot.v1.SuccessfulTask.partitions:type_name -> kapot.v1.ShuffleWritePartition
 	23, // 21: kapot.v1.SuccessfulTask.operator_metrics:type_name -> kapot.v1.OperatorMetrics
-	59, // 22: kapot.v1.ShuffleWritePartition.stats:type_name -> kapot.v1.PartitionStats
-	26, // 23: kapot.v1.FailedTask.execution_error:type_name -> kapot.v1.ExecutionError
-	27, // 24: kapot.v1.FailedTask.io_error:type_name -> kapot.v1.IoError
-	28, // 25: kapot.v1.FailedTask.fetch_partition_error:type_name -> kapot.v1.FetchPartitionError
-	29, // 26: kapot.v1.FailedTask.task_killed:type_name -> kapot.v1.TaskKilled
-	30, // 27: kapot.v1.FailedTask.result_lost:type_name -> kapot.v1.ResultLost
-	17, // 28: kapot.v1.LaunchTaskRequest.tasks:type_name -> kapot.v1.TaskDefinition
-	18, // 29: kapot.v1.LaunchMultiTaskRequest.multi_tasks:type_name -> kapot.v1.MultiTaskDefinition
-	36, // 30: kapot.v1.CancelTasksRequest.tasks:type_name -> kapot.v1.RunningTaskInfo
-	43, // 31: kapot.v1.PlacementPolicy.any:type_name -> kapot.v1.PlacementAny
-	44, // 32: kapot.v1.PlacementPolicy.no_tag:type_name -> kapot.v1.PlacementNoTag
-	60, // 33: kapot.v1.SubmitJobRequest.plan:type_name -> kapot.v1.PhysicalPlanNode
-	58, // 34: kapot.v1.SubmitJobRequest.session_properties:type_name -> kapot.v1.SubmitJobRequest.SessionPropertiesEntry
-	42, // 35: kapot.v1.SubmitJobRequest.placement:type_name -> kapot.v1.PlacementPolicy
-	23, // 36: kapot.v1.StageStatus.operator_metrics:type_name -> kapot.v1.OperatorMetrics
-	2,  // 37: kapot.v1.GetJobStatusResponse.state:type_name -> kapot.v1.JobState
-	61, // 38: kapot.v1.GetJobStatusResponse.result_locations:type_name -> kapot.v1.PartitionLocation
-	62, // 39: kapot.v1.GetJobStatusResponse.result_schema:type_name -> kapot.v1.Schema
-	48, // 40: kapot.v1.GetJobStatusResponse.stages:type_name -> kapot.v1.StageStatus
-	4,  // 41: kapot.v1.ExecutorInfo.registration:type_name -> kapot.v1.ExecutorRegistration
-	1,  // 42: kapot.v1.ExecutorInfo.state:type_name -> kapot.v1.ExecutorState
-	53, // 43: kapot.v1.ListExecutorsResponse.executors:type_name -> kapot.v1.ExecutorInfo
-	7,  // 44: kapot.v1.SchedulerService.RegisterExecutor:input_type -> kapot.v1.RegisterExecutorRequest
-	9,  // 45: kapot.v1.SchedulerService.HeartbeatFromExecutor:input_type -> kapot.v1.HeartbeatRequest
-	11, // 46: kapot.v1.SchedulerService.PollWork:input_type -> kapot.v1.PollWorkRequest
-	13, // 47: kapot.v1.SchedulerService.UpdateTaskStatus:input_type -> kapot.v1.UpdateTaskStatusRequest
-	15, // 48: kapot.v1.SchedulerService.ExecutorStopped:input_type -> kapot.v1.ExecutorStoppedRequest
-	45, // 49: kapot.v1.SchedulerService.SubmitJob:input_type -> kapot.v1.SubmitJobRequest
-	47, // 50: kapot.v1.SchedulerService.GetJobStatus:input_type -> kapot.v1.GetJobStatusRequest
-	50, // 51: kapot.v1.SchedulerService.CancelJob:input_type -> kapot.v1.CancelJobRequest
-	52, // 52: kapot.v1.SchedulerService.ListExecutors:input_type -> kapot.v1.ListExecutorsRequest
-	31, // 53: kapot.v1.ExecutorService.LaunchTask:input_type -> kapot.v1.LaunchTaskRequest
-	33, // 54: kapot.v1.ExecutorService.LaunchMultiTask:input_type -> kapot.v1.LaunchMultiTaskRequest
-	35, // 55: kapot.v1.ExecutorService.CancelTasks:input_type -> kapot.v1.CancelTasksRequest
-	38, // 56: kapot.v1.ExecutorService.RemoveJobData:input_type -> kapot.v1.RemoveJobDataRequest
-	40, // 57: kapot.v1.ExecutorService.StopExecutor:input_type -> kapot.v1.StopExecutorRequest
-	8,  // 58: kapot.v1.SchedulerService.RegisterExecutor:output_type -> kapot.v1.RegisterExecutorResponse
-	10, // 59: kapot.v1.SchedulerService.HeartbeatFromExecutor:output_type -> kapot.v1.HeartbeatResponse
-	12, // 60: kapot.v1.SchedulerService.PollWork:output_type -> kapot.v1.PollWorkResponse
-	14, // 61: kapot.v1.SchedulerService.UpdateTaskStatus:output_type -> kapot.v1.UpdateTaskStatusResponse
-	16, // 62: kapot.v1.SchedulerService.ExecutorStopped:output_type -> kapot.v1.ExecutorStoppedResponse
-	46, // 63: kapot.v1.SchedulerService.SubmitJob:output_type -> kapot.v1.SubmitJobResponse
-	49, // 64: kapot.v1.SchedulerService.GetJobStatus:output_type -> kapot.v1.GetJobStatusResponse
-	51, // 65: kapot.v1.SchedulerService.CancelJob:output_type -> kapot.v1.CancelJobResponse
-	54, // 66: kapot.v1.SchedulerService.ListExecutors:output_type -> kapot.v1.ListExecutorsResponse
-	32, // 67: kapot.v1.ExecutorService.LaunchTask:output_type -> kapot.v1.LaunchTaskResponse
-	34, // 68: kapot.v1.ExecutorService.LaunchMultiTask:output_type -> kapot.v1.LaunchMultiTaskResponse
-	37, // 69: kapot.v1.ExecutorService.CancelTasks:output_type -> kapot.v1.CancelTasksResponse
-	39, // 70: kapot.v1.ExecutorService.RemoveJobData:output_type -> kapot.v1.RemoveJobDataResponse
-	41, // 71: kapot.v1.ExecutorService.StopExecutor:output_type -> kapot.v1.StopExecutorResponse
-	58, // [58:72] is the sub-list for method output_type
-	44, // [44:58] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	58, // 22: kapot.v1.OperatorMetrics.counters:type_name -> kapot.v1.OperatorMetrics.CountersEntry
+	60, // 23: kapot.v1.ShuffleWritePartition.stats:type_name -> kapot.v1.PartitionStats
+	26, // 24: kapot.v1.FailedTask.execution_error:type_name -> kapot.v1.ExecutionError
+	27, // 25: kapot.v1.FailedTask.io_error:type_name -> kapot.v1.IoError
+	28, // 26: kapot.v1.FailedTask.fetch_partition_error:type_name -> kapot.v1.FetchPartitionError
+	29, // 27: kapot.v1.FailedTask.task_killed:type_name -> kapot.v1.TaskKilled
+	30, // 28: kapot.v1.FailedTask.result_lost:type_name -> kapot.v1.ResultLost
+	17, // 29: kapot.v1.LaunchTaskRequest.tasks:type_name -> kapot.v1.TaskDefinition
+	18, // 30: kapot.v1.LaunchMultiTaskRequest.multi_tasks:type_name -> kapot.v1.MultiTaskDefinition
+	36, // 31: kapot.v1.CancelTasksRequest.tasks:type_name -> kapot.v1.RunningTaskInfo
+	43, // 32: kapot.v1.PlacementPolicy.any:type_name -> kapot.v1.PlacementAny
+	44, // 33: kapot.v1.PlacementPolicy.no_tag:type_name -> kapot.v1.PlacementNoTag
+	61, // 34: kapot.v1.SubmitJobRequest.plan:type_name -> kapot.v1.PhysicalPlanNode
+	59, // 35: kapot.v1.SubmitJobRequest.session_properties:type_name -> kapot.v1.SubmitJobRequest.SessionPropertiesEntry
+	42, // 36: kapot.v1.SubmitJobRequest.placement:type_name -> kapot.v1.PlacementPolicy
+	23, // 37: kapot.v1.StageStatus.operator_metrics:type_name -> kapot.v1.OperatorMetrics
+	2,  // 38: kapot.v1.GetJobStatusResponse.state:type_name -> kapot.v1.JobState
+	62, // 39: kapot.v1.GetJobStatusResponse.result_locations:type_name -> kapot.v1.PartitionLocation
+	63, // 40: kapot.v1.GetJobStatusResponse.result_schema:type_name -> kapot.v1.Schema
+	48, // 41: kapot.v1.GetJobStatusResponse.stages:type_name -> kapot.v1.StageStatus
+	4,  // 42: kapot.v1.ExecutorInfo.registration:type_name -> kapot.v1.ExecutorRegistration
+	1,  // 43: kapot.v1.ExecutorInfo.state:type_name -> kapot.v1.ExecutorState
+	53, // 44: kapot.v1.ListExecutorsResponse.executors:type_name -> kapot.v1.ExecutorInfo
+	7,  // 45: kapot.v1.SchedulerService.RegisterExecutor:input_type -> kapot.v1.RegisterExecutorRequest
+	9,  // 46: kapot.v1.SchedulerService.HeartbeatFromExecutor:input_type -> kapot.v1.HeartbeatRequest
+	11, // 47: kapot.v1.SchedulerService.PollWork:input_type -> kapot.v1.PollWorkRequest
+	13, // 48: kapot.v1.SchedulerService.UpdateTaskStatus:input_type -> kapot.v1.UpdateTaskStatusRequest
+	15, // 49: kapot.v1.SchedulerService.ExecutorStopped:input_type -> kapot.v1.ExecutorStoppedRequest
+	45, // 50: kapot.v1.SchedulerService.SubmitJob:input_type -> kapot.v1.SubmitJobRequest
+	47, // 51: kapot.v1.SchedulerService.GetJobStatus:input_type -> kapot.v1.GetJobStatusRequest
+	50, // 52: kapot.v1.SchedulerService.CancelJob:input_type -> kapot.v1.CancelJobRequest
+	52, // 53: kapot.v1.SchedulerService.ListExecutors:input_type -> kapot.v1.ListExecutorsRequest
+	31, // 54: kapot.v1.ExecutorService.LaunchTask:input_type -> kapot.v1.LaunchTaskRequest
+	33, // 55: kapot.v1.ExecutorService.LaunchMultiTask:input_type -> kapot.v1.LaunchMultiTaskRequest
+	35, // 56: kapot.v1.ExecutorService.CancelTasks:input_type -> kapot.v1.CancelTasksRequest
+	38, // 57: kapot.v1.ExecutorService.RemoveJobData:input_type -> kapot.v1.RemoveJobDataRequest
+	40, // 58: kapot.v1.ExecutorService.StopExecutor:input_type -> kapot.v1.StopExecutorRequest
+	8,  // 59: kapot.v1.SchedulerService.RegisterExecutor:output_type -> kapot.v1.RegisterExecutorResponse
+	10, // 60: kapot.v1.SchedulerService.HeartbeatFromExecutor:output_type -> kapot.v1.HeartbeatResponse
+	12, // 61: kapot.v1.SchedulerService.PollWork:output_type -> kapot.v1.PollWorkResponse
+	14, // 62: kapot.v1.SchedulerService.UpdateTaskStatus:output_type -> kapot.v1.UpdateTaskStatusResponse
+	16, // 63: kapot.v1.SchedulerService.ExecutorStopped:output_type -> kapot.v1.ExecutorStoppedResponse
+	46, // 64: kapot.v1.SchedulerService.SubmitJob:output_type -> kapot.v1.SubmitJobResponse
+	49, // 65: kapot.v1.SchedulerService.GetJobStatus:output_type -> kapot.v1.GetJobStatusResponse
+	51, // 66: kapot.v1.SchedulerService.CancelJob:output_type -> kapot.v1.CancelJobResponse
+	54, // 67: kapot.v1.SchedulerService.ListExecutors:output_type -> kapot.v1.ListExecutorsResponse
+	32, // 68: kapot.v1.ExecutorService.LaunchTask:output_type -> kapot.v1.LaunchTaskResponse
+	34, // 69: kapot.v1.ExecutorService.LaunchMultiTask:output_type -> kapot.v1.LaunchMultiTaskResponse
+	37, // 70: kapot.v1.ExecutorService.CancelTasks:output_type -> kapot.v1.CancelTasksResponse
+	39, // 71: kapot.v1.ExecutorService.RemoveJobData:output_type -> kapot.v1.RemoveJobDataResponse
+	41, // 72: kapot.v1.ExecutorService.StopExecutor:output_type -> kapot.v1.StopExecutorResponse
+	59, // [59:73] is the sub-list for method output_type
+	45, // [45:59] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_kapot_v1_kapot_proto_init() }
@@ -3878,7 +3893,7 @@ func file_kapot_v1_kapot_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kapot_v1_kapot_proto_rawDesc), len(file_kapot_v1_kapot_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   56,
+			NumMessages:   57,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -1037,9 +1037,14 @@ type ParquetScanNode struct {
 	// Columns to read, by name; empty reads all.
 	Projection []string `protobuf:"bytes,2,rep,name=projection,proto3" json:"projection,omitempty"`
 	// Rows per output batch; 0 uses the engine default.
-	BatchSize     int64 `protobuf:"varint,3,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	BatchSize int64 `protobuf:"varint,3,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
+	// Predicate over the file's columns used to skip row groups whose min/max
+	// statistics prove no row can match (comparisons with literals, IN lists,
+	// IS NULL, AND/OR of those). Rows are not filtered: a FilterNode above
+	// still applies the predicate.
+	PruningPredicate *PhysicalExprNode `protobuf:"bytes,4,opt,name=pruning_predicate,json=pruningPredicate,proto3" json:"pruning_predicate,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ParquetScanNode) Reset() {
@@ -1091,6 +1096,13 @@ func (x *ParquetScanNode) GetBatchSize() int64 {
 		return x.BatchSize
 	}
 	return 0
+}
+
+func (x *ParquetScanNode) GetPruningPredicate() *PhysicalExprNode {
+	if x != nil {
+		return x.PruningPredicate
+	}
+	return nil
 }
 
 // CsvScanNode reads CSV files; each file group is one partition.
@@ -4228,7 +4240,7 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\vrepartition\x18\x14 \x01(\v2\x19.kapot.v1.RepartitionNodeH\x00R\vrepartitionB\x06\n" +
 	"\x04node\"!\n" +
 	"\tFileGroup\x12\x14\n" +
-	"\x05paths\x18\x01 \x03(\tR\x05paths\"\x86\x01\n" +
+	"\x05paths\x18\x01 \x03(\tR\x05paths\"\xcf\x01\n" +
 	"\x0fParquetScanNode\x124\n" +
 	"\vfile_groups\x18\x01 \x03(\v2\x13.kapot.v1.FileGroupR\n" +
 	"fileGroups\x12\x1e\n" +
@@ -4236,7 +4248,8 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"projection\x18\x02 \x03(\tR\n" +
 	"projection\x12\x1d\n" +
 	"\n" +
-	"batch_size\x18\x03 \x01(\x03R\tbatchSize\"\x8c\x02\n" +
+	"batch_size\x18\x03 \x01(\x03R\tbatchSize\x12G\n" +
+	"\x11pruning_predicate\x18\x04 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x10pruningPredicate\"\x8c\x02\n" +
 	"\vCsvScanNode\x124\n" +
 	"\vfile_groups\x18\x01 \x03(\v2\x13.kapot.v1.FileGroupR\n" +
 	"fileGroups\x12(\n" +
@@ -4624,99 +4637,100 @@ var file_kapot_v1_plan_proto_depIdxs = []int32{
 	24,  // 21: kapot.v1.PhysicalPlanNode.coalesce_batches:type_name -> kapot.v1.CoalesceBatchesNode
 	25,  // 22: kapot.v1.PhysicalPlanNode.repartition:type_name -> kapot.v1.RepartitionNode
 	10,  // 23: kapot.v1.ParquetScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	10,  // 24: kapot.v1.CsvScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	8,   // 25: kapot.v1.CsvScanNode.schema:type_name -> kapot.v1.Schema
-	10,  // 26: kapot.v1.IpcScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	9,   // 27: kapot.v1.ProjectionNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	42,  // 28: kapot.v1.ProjectionNode.exprs:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 29: kapot.v1.FilterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	42,  // 30: kapot.v1.FilterNode.predicate:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 31: kapot.v1.LimitNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	42,  // 32: kapot.v1.SortExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 33: kapot.v1.SortNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	17,  // 34: kapot.v1.SortNode.exprs:type_name -> kapot.v1.SortExprNode
-	42,  // 35: kapot.v1.JoinOn.left:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 36: kapot.v1.JoinOn.right:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 37: kapot.v1.HashJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
-	9,   // 38: kapot.v1.HashJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
-	19,  // 39: kapot.v1.HashJoinNode.on:type_name -> kapot.v1.JoinOn
-	1,   // 40: kapot.v1.HashJoinNode.join_type:type_name -> kapot.v1.JoinType
-	2,   // 41: kapot.v1.HashJoinNode.mode:type_name -> kapot.v1.JoinMode
-	42,  // 42: kapot.v1.HashJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 43: kapot.v1.NestedLoopJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
-	9,   // 44: kapot.v1.NestedLoopJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
-	1,   // 45: kapot.v1.NestedLoopJoinNode.join_type:type_name -> kapot.v1.JoinType
-	42,  // 46: kapot.v1.NestedLoopJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 47: kapot.v1.UnionNode.inputs:type_name -> kapot.v1.PhysicalPlanNode
-	9,   // 48: kapot.v1.SortPreservingMergeNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	17,  // 49: kapot.v1.SortPreservingMergeNode.exprs:type_name -> kapot.v1.SortExprNode
-	9,   // 50: kapot.v1.CoalesceBatchesNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	9,   // 51: kapot.v1.RepartitionNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	29,  // 52: kapot.v1.RepartitionNode.partitioning:type_name -> kapot.v1.Partitioning
-	4,   // 53: kapot.v1.AggregateExprNode.func:type_name -> kapot.v1.AggregateFunction
-	42,  // 54: kapot.v1.AggregateExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 55: kapot.v1.HashAggregateNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	3,   // 56: kapot.v1.HashAggregateNode.mode:type_name -> kapot.v1.AggregateMode
-	42,  // 57: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
-	26,  // 58: kapot.v1.HashAggregateNode.aggregates:type_name -> kapot.v1.AggregateExprNode
-	9,   // 59: kapot.v1.CoalescePartitionsNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	30,  // 60: kapot.v1.Partitioning.hash:type_name -> kapot.v1.HashPartitioning
-	31,  // 61: kapot.v1.Partitioning.single:type_name -> kapot.v1.SinglePartitioning
-	32,  // 62: kapot.v1.Partitioning.round_robin:type_name -> kapot.v1.RoundRobinPartitioning
-	42,  // 63: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 64: kapot.v1.ExchangeNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	29,  // 65: kapot.v1.ExchangeNode.partitioning:type_name -> kapot.v1.Partitioning
-	9,   // 66: kapot.v1.ShuffleWriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	29,  // 67: kapot.v1.ShuffleWriterNode.partitioning:type_name -> kapot.v1.Partitioning
-	8,   // 68: kapot.v1.UnresolvedShuffleNode.schema:type_name -> kapot.v1.Schema
-	8,   // 69: kapot.v1.ShuffleReaderNode.schema:type_name -> kapot.v1.Schema
-	37,  // 70: kapot.v1.ShuffleReaderNode.partitions:type_name -> kapot.v1.ShuffleReaderPartition
-	55,  // 71: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
-	8,   // 72: kapot.v1.ValuesNode.schema:type_name -> kapot.v1.Schema
-	39,  // 73: kapot.v1.ValuesNode.rows:type_name -> kapot.v1.ValuesRow
-	40,  // 74: kapot.v1.ValuesRow.values:type_name -> kapot.v1.ScalarValue
-	6,   // 75: kapot.v1.ScalarValue.type:type_name -> kapot.v1.DataType
-	41,  // 76: kapot.v1.ScalarValue.interval_value:type_name -> kapot.v1.IntervalValue
-	43,  // 77: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
-	40,  // 78: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
-	44,  // 79: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
-	45,  // 80: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
-	46,  // 81: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
-	47,  // 82: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
-	48,  // 83: kapot.v1.PhysicalExprNode.negative:type_name -> kapot.v1.NegativeExpr
-	50,  // 84: kapot.v1.PhysicalExprNode.case_when:type_name -> kapot.v1.CaseExpr
-	51,  // 85: kapot.v1.PhysicalExprNode.in_list:type_name -> kapot.v1.InListExpr
-	52,  // 86: kapot.v1.PhysicalExprNode.between:type_name -> kapot.v1.BetweenExpr
-	53,  // 87: kapot.v1.PhysicalExprNode.like:type_name -> kapot.v1.LikeExpr
-	54,  // 88: kapot.v1.PhysicalExprNode.function:type_name -> kapot.v1.ScalarFunctionExpr
-	42,  // 89: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
-	5,   // 90: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
-	42,  // 91: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 92: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 93: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 94: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	6,   // 95: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
-	42,  // 96: kapot.v1.NegativeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 97: kapot.v1.WhenThen.when:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 98: kapot.v1.WhenThen.then:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 99: kapot.v1.CaseExpr.operand:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 100: kapot.v1.CaseExpr.when_then:type_name -> kapot.v1.WhenThen
-	42,  // 101: kapot.v1.CaseExpr.else_expr:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 102: kapot.v1.InListExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 103: kapot.v1.InListExpr.list:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 104: kapot.v1.BetweenExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 105: kapot.v1.BetweenExpr.low:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 106: kapot.v1.BetweenExpr.high:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 107: kapot.v1.LikeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 108: kapot.v1.LikeExpr.pattern:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 109: kapot.v1.ScalarFunctionExpr.args:type_name -> kapot.v1.PhysicalExprNode
-	56,  // 110: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
-	57,  // 111: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
-	112, // [112:112] is the sub-list for method output_type
-	112, // [112:112] is the sub-list for method input_type
-	112, // [112:112] is the sub-list for extension type_name
-	112, // [112:112] is the sub-list for extension extendee
-	0,   // [0:112] is the sub-list for field type_name
+	42,  // 24: kapot.v1.ParquetScanNode.pruning_predicate:type_name -> kapot.v1.PhysicalExprNode
+	10,  // 25: kapot.v1.CsvScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	8,   // 26: kapot.v1.CsvScanNode.schema:type_name -> kapot.v1.Schema
+	10,  // 27: kapot.v1.IpcScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	9,   // 28: kapot.v1.ProjectionNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	42,  // 29: kapot.v1.ProjectionNode.exprs:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 30: kapot.v1.FilterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	42,  // 31: kapot.v1.FilterNode.predicate:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 32: kapot.v1.LimitNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	42,  // 33: kapot.v1.SortExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 34: kapot.v1.SortNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	17,  // 35: kapot.v1.SortNode.exprs:type_name -> kapot.v1.SortExprNode
+	42,  // 36: kapot.v1.JoinOn.left:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 37: kapot.v1.JoinOn.right:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 38: kapot.v1.HashJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
+	9,   // 39: kapot.v1.HashJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
+	19,  // 40: kapot.v1.HashJoinNode.on:type_name -> kapot.v1.JoinOn
+	1,   // 41: kapot.v1.HashJoinNode.join_type:type_name -> kapot.v1.JoinType
+	2,   // 42: kapot.v1.HashJoinNode.mode:type_name -> kapot.v1.JoinMode
+	42,  // 43: kapot.v1.HashJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 44: kapot.v1.NestedLoopJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
+	9,   // 45: kapot.v1.NestedLoopJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
+	1,   // 46: kapot.v1.NestedLoopJoinNode.join_type:type_name -> kapot.v1.JoinType
+	42,  // 47: kapot.v1.NestedLoopJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 48: kapot.v1.UnionNode.inputs:type_name -> kapot.v1.PhysicalPlanNode
+	9,   // 49: kapot.v1.SortPreservingMergeNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	17,  // 50: kapot.v1.SortPreservingMergeNode.exprs:type_name -> kapot.v1.SortExprNode
+	9,   // 51: kapot.v1.CoalesceBatchesNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	9,   // 52: kapot.v1.RepartitionNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	29,  // 53: kapot.v1.RepartitionNode.partitioning:type_name -> kapot.v1.Partitioning
+	4,   // 54: kapot.v1.AggregateExprNode.func:type_name -> kapot.v1.AggregateFunction
+	42,  // 55: kapot.v1.AggregateExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 56: kapot.v1.HashAggregateNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	3,   // 57: kapot.v1.HashAggregateNode.mode:type_name -> kapot.v1.AggregateMode
+	42,  // 58: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
+	26,  // 59: kapot.v1.HashAggregateNode.aggregates:type_name -> kapot.v1.AggregateExprNode
+	9,   // 60: kapot.v1.CoalescePartitionsNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	30,  // 61: kapot.v1.Partitioning.hash:type_name -> kapot.v1.HashPartitioning
+	31,  // 62: kapot.v1.Partitioning.single:type_name -> kapot.v1.SinglePartitioning
+	32,  // 63: kapot.v1.Partitioning.round_robin:type_name -> kapot.v1.RoundRobinPartitioning
+	42,  // 64: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 65: kapot.v1.ExchangeNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	29,  // 66: kapot.v1.ExchangeNode.partitioning:type_name -> kapot.v1.Partitioning
+	9,   // 67: kapot.v1.ShuffleWriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	29,  // 68: kapot.v1.ShuffleWriterNode.partitioning:type_name -> kapot.v1.Partitioning
+	8,   // 69: kapot.v1.UnresolvedShuffleNode.schema:type_name -> kapot.v1.Schema
+	8,   // 70: kapot.v1.ShuffleReaderNode.schema:type_name -> kapot.v1.Schema
+	37,  // 71: kapot.v1.ShuffleReaderNode.partitions:type_name -> kapot.v1.ShuffleReaderPartition
+	55,  // 72: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
+	8,   // 73: kapot.v1.ValuesNode.schema:type_name -> kapot.v1.Schema
+	39,  // 74: kapot.v1.ValuesNode.rows:type_name -> kapot.v1.ValuesRow
+	40,  // 75: kapot.v1.ValuesRow.values:type_name -> kapot.v1.ScalarValue
+	6,   // 76: kapot.v1.ScalarValue.type:type_name -> kapot.v1.DataType
+	41,  // 77: kapot.v1.ScalarValue.interval_value:type_name -> kapot.v1.IntervalValue
+	43,  // 78: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
+	40,  // 79: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
+	44,  // 80: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
+	45,  // 81: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
+	46,  // 82: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
+	47,  // 83: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
+	48,  // 84: kapot.v1.PhysicalExprNode.negative:type_name -> kapot.v1.NegativeExpr
+	50,  // 85: kapot.v1.PhysicalExprNode.case_when:type_name -> kapot.v1.CaseExpr
+	51,  // 86: kapot.v1.PhysicalExprNode.in_list:type_name -> kapot.v1.InListExpr
+	52,  // 87: kapot.v1.PhysicalExprNode.between:type_name -> kapot.v1.BetweenExpr
+	53,  // 88: kapot.v1.PhysicalExprNode.like:type_name -> kapot.v1.LikeExpr
+	54,  // 89: kapot.v1.PhysicalExprNode.function:type_name -> kapot.v1.ScalarFunctionExpr
+	42,  // 90: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
+	5,   // 91: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
+	42,  // 92: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 93: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 94: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 95: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	6,   // 96: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
+	42,  // 97: kapot.v1.NegativeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 98: kapot.v1.WhenThen.when:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 99: kapot.v1.WhenThen.then:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 100: kapot.v1.CaseExpr.operand:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 101: kapot.v1.CaseExpr.when_then:type_name -> kapot.v1.WhenThen
+	42,  // 102: kapot.v1.CaseExpr.else_expr:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 103: kapot.v1.InListExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 104: kapot.v1.InListExpr.list:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 105: kapot.v1.BetweenExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 106: kapot.v1.BetweenExpr.low:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 107: kapot.v1.BetweenExpr.high:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 108: kapot.v1.LikeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 109: kapot.v1.LikeExpr.pattern:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 110: kapot.v1.ScalarFunctionExpr.args:type_name -> kapot.v1.PhysicalExprNode
+	56,  // 111: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
+	57,  // 112: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
+	113, // [113:113] is the sub-list for method output_type
+	113, // [113:113] is the sub-list for method input_type
+	113, // [113:113] is the sub-list for extension type_name
+	113, // [113:113] is the sub-list for extension extendee
+	0,   // [0:113] is the sub-list for field type_name
 }
 
 func init() { file_kapot_v1_plan_proto_init() }
