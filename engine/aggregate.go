@@ -224,17 +224,20 @@ func newHashAggOp(h *HashAggregate, in Operator, tc *TaskContext, level int, nam
 // pieces); SINGLE and FINAL aggregates spill their state to hash-partitioned
 // files and, once the input is done, aggregate each file on its own.
 type hashAggOp struct {
-	h      *HashAggregate
-	in     Operator
-	tc     *TaskContext
-	res    *Reservation
-	level  int
-	accs   []accumulator
-	keys   []array.Builder
-	index  map[string]uint32
-	n      int // groups so far
-	out    arrow.RecordBatch
-	offset int64
+	h     *HashAggregate
+	in    Operator
+	tc    *TaskContext
+	res   *Reservation
+	level int
+	accs  []accumulator
+	keys  []array.Builder
+	index map[string]uint32
+	// index64 and nullGroup replace index for one integer-like group key.
+	index64   map[int64]uint32
+	nullGroup int64 // group id of the null key, -1 before one is seen
+	n         int   // groups so far
+	out       arrow.RecordBatch
+	offset    int64
 
 	inputDone bool
 	spills    []*spillFile // SINGLE/FINAL state by hash partition
@@ -260,6 +263,7 @@ func (o *hashAggOp) reset() error {
 		o.keys = append(o.keys, array.NewBuilder(o.tc.Mem, g.DataType()))
 	}
 	o.index, o.n = map[string]uint32{}, 0
+	o.index64, o.nullGroup = map[int64]uint32{}, -1
 	if len(o.h.groups) == 0 {
 		o.n = 1
 		for _, a := range o.accs {
@@ -385,24 +389,31 @@ func (o *hashAggOp) consume(ctx context.Context) (bool, error) {
 						return err
 					}
 				}
-				for r := 0; r < rows; r++ {
-					key = key[:0]
-					for _, enc := range encs {
-						key = enc(key, r)
+				if vals, ok := intKeyValues(cols[0]); ok && len(cols) == 1 {
+					var err error
+					if groupIDs, grown, err = o.groupInts(cols[0], vals, groupIDs); err != nil {
+						return err
 					}
-					id, ok := o.index[string(key)]
-					if !ok {
-						id = uint32(o.n)
-						o.index[string(key)] = id
-						o.n++
-						grown += o.groupBytes(len(key))
-						for i, c := range cols {
-							if err := appendFrom(o.keys[i], c, r); err != nil {
-								return err
+				} else {
+					for r := 0; r < rows; r++ {
+						key = key[:0]
+						for _, enc := range encs {
+							key = enc(key, r)
+						}
+						id, ok := o.index[string(key)]
+						if !ok {
+							id = uint32(o.n)
+							o.index[string(key)] = id
+							o.n++
+							grown += o.groupBytes(len(key))
+							for i, c := range cols {
+								if err := appendFrom(o.keys[i], c, r); err != nil {
+									return err
+								}
 							}
 						}
+						groupIDs = append(groupIDs, id)
 					}
-					groupIDs = append(groupIDs, id)
 				}
 				for _, a := range o.accs {
 					a.grow(o.n)
@@ -422,6 +433,36 @@ func (o *hashAggOp) consume(ctx context.Context) (bool, error) {
 			return true, nil
 		}
 	}
+}
+
+// groupInts assigns group ids for one integer-like key column.
+func (o *hashAggOp) groupInts(col arrow.Array, vals []int64, ids []uint32) ([]uint32, int64, error) {
+	var grown int64
+	nulls := col.NullN() > 0
+	for r, v := range vals {
+		if nulls && col.IsNull(r) {
+			if o.nullGroup < 0 {
+				o.nullGroup = int64(o.n)
+				o.n++
+				grown += o.groupBytes(8)
+				o.keys[0].AppendNull()
+			}
+			ids = append(ids, uint32(o.nullGroup))
+			continue
+		}
+		id, ok := o.index64[v]
+		if !ok {
+			id = uint32(o.n)
+			o.index64[v] = id
+			o.n++
+			grown += o.groupBytes(8)
+			if err := appendFrom(o.keys[0], col, r); err != nil {
+				return nil, 0, err
+			}
+		}
+		ids = append(ids, id)
+	}
+	return ids, grown, nil
 }
 
 // spill writes the hash table's state to the spill partitions (by a hash of

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"math/big"
 	"math/bits"
 
@@ -238,18 +239,25 @@ func mulChecked(a, b decimal128.Num) (decimal128.Num, bool) {
 // divRound returns round(a * 10^k / b) with halves away from zero; k may be
 // negative.
 func divRound(a, b decimal128.Num, k int32) (decimal128.Num, error) {
-	if k >= 0 && k <= 18 && fitsInt64(a) && fitsInt64(b) {
-		if m, ok := mulChecked(a, pow10[k]); ok && fitsInt64(m) {
-			x, y := int64(m.LowBits()), int64(b.LowBits())
-			q, r := x/y, x%y
-			if r != 0 && absI64(r) >= absI64(y)-absI64(r) {
-				if (x < 0) != (y < 0) {
-					q--
-				} else {
-					q++
-				}
+	if k >= 0 && fitsInt64(b) && int64(b.LowBits()) != math.MinInt64 {
+		// Fast path: |a|·10^k fits in 127 bits and the divisor in 64, so a
+		// 128-by-64-bit long division does it without big integers.
+		if m, ok := mulChecked(a, pow10[k]); ok {
+			neg := (m.Sign() < 0) != (b.Sign() < 0)
+			um, d := m.Abs(), uint64(absI64(int64(b.LowBits())))
+			hi, lo := uint64(um.HighBits()), um.LowBits()
+			qhi, r := hi/d, hi%d
+			qlo, r := bits.Div64(r, lo, d)
+			if r >= d-r { // remainder at least half the divisor: round away from zero
+				var c uint64
+				qlo, c = bits.Add64(qlo, 1, 0)
+				qhi += c
 			}
-			return decimal128.FromI64(q), nil
+			q := decimal128.New(int64(qhi), qlo)
+			if neg {
+				q = q.Negate()
+			}
+			return q, nil
 		}
 	}
 	num, den := a.BigInt(), b.BigInt()

@@ -3,12 +3,15 @@ package engine
 import (
 	"context"
 	"errors"
+	"math/big"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -247,5 +250,40 @@ func TestEvalErrors(t *testing.T) {
 				t.Fatal("evaluated without error")
 			}
 		})
+	}
+}
+
+// TestDivRoundMatchesBigInt checks the 128/64-bit fast path of decimal
+// division against exact big-integer arithmetic, rounding halves away from
+// zero.
+func TestDivRoundMatchesBigInt(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < 20000; i++ {
+		a := decimal128.FromI64(rng.Int64() >> rng.IntN(63))
+		if rng.IntN(2) == 0 {
+			a = a.Negate()
+		}
+		bv := rng.Int64()>>rng.IntN(63) + 1
+		if rng.IntN(2) == 0 {
+			bv = -bv
+		}
+		b := decimal128.FromI64(bv)
+		k := int32(rng.IntN(21))
+		got, err := divRound(a, b, k)
+		num := new(big.Int).Mul(a.BigInt(), new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(k)), nil))
+		den := b.BigInt()
+		q, r := new(big.Int).QuoRem(num, den, new(big.Int))
+		if new(big.Int).Lsh(new(big.Int).Abs(r), 1).Cmp(new(big.Int).Abs(den)) >= 0 {
+			q.Add(q, big.NewInt(int64(num.Sign()*den.Sign())))
+		}
+		if q.BitLen() > 127 {
+			if err == nil {
+				t.Fatalf("%s * 10^%d / %s overflows but gave %s", a.BigInt(), k, den, got.BigInt())
+			}
+			continue
+		}
+		if err != nil || got.BigInt().Cmp(q) != 0 {
+			t.Fatalf("%s * 10^%d / %s = %s (%v), want %s", a.BigInt(), k, den, got.BigInt(), err, q)
+		}
 	}
 }

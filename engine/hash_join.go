@@ -163,11 +163,13 @@ type hashJoinOp struct {
 	part int
 	res  *Reservation
 
-	built   bool
-	build   arrow.RecordBatch // all build rows; nil when empty
-	heads   map[string]int32  // key -> first build row
-	chain   []int32           // build row -> next row with the same key, -1 ends
-	matched []bool            // build rows that found a match
+	built bool
+	build arrow.RecordBatch // all build rows; nil when empty
+	heads map[string]int32  // key -> first build row
+	// heads64 replaces heads when the join has one integer-like key.
+	heads64 map[int64]int32
+	chain   []int32 // build row -> next row with the same key, -1 ends
+	matched []bool  // build rows that found a match
 	probe   Operator
 	// pending is a probe batch a nested loop join is consuming in slices.
 	pending    arrow.RecordBatch
@@ -225,6 +227,9 @@ func (o *hashJoinOp) buildSide(ctx context.Context) error {
 		return nil
 	}
 	o.chain = make([]int32, n)
+	if o.j.intKey() {
+		return o.buildInt(ctx, all)
+	}
 	encode, release, err := keyRows(ctx, o.tc, o.j.leftKeys, all)
 	if err != nil {
 		return err
@@ -245,6 +250,55 @@ func (o *hashJoinOp) buildSide(ctx context.Context) error {
 		o.heads[string(key)] = int32(r)
 	}
 	return nil
+}
+
+// intKey reports whether the join has a single integer-like key, which a
+// map keyed by int64 serves without encoding keys to bytes.
+func (j *HashJoin) intKey() bool {
+	return len(j.leftKeys) == 1 && isIntKeyType(j.leftKeys[0].DataType())
+}
+
+func (o *hashJoinOp) buildInt(ctx context.Context, all arrow.RecordBatch) error {
+	col, err := o.j.leftKeys[0].Eval(ctx, o.tc.Mem, all)
+	if err != nil {
+		return fmt.Errorf("hash join key: %w", err)
+	}
+	defer col.Release()
+	vals, _ := intKeyValues(col)
+	o.heads64 = make(map[int64]int32, len(vals))
+	for r := len(vals) - 1; r >= 0; r-- { // backwards so chains list rows in input order
+		if col.IsNull(r) {
+			o.chain[r] = -1
+			continue
+		}
+		if h, found := o.heads64[vals[r]]; found {
+			o.chain[r] = h
+		} else {
+			o.chain[r] = -1
+		}
+		o.heads64[vals[r]] = int32(r)
+	}
+	return nil
+}
+
+// probeInt finds the build rows matching each probe row by an integer key.
+func (o *hashJoinOp) probeInt(ctx context.Context, b arrow.RecordBatch, bi, pi []int32) ([]int32, []int32, error) {
+	col, err := o.j.rightKeys[0].Eval(ctx, o.tc.Mem, b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("hash join key: %w", err)
+	}
+	defer col.Release()
+	vals, _ := intKeyValues(col)
+	nulls := col.NullN() > 0
+	for r, v := range vals {
+		if nulls && col.IsNull(r) {
+			continue
+		}
+		for m, found := o.heads64[v]; found && m >= 0; m = o.chain[m] {
+			bi, pi = append(bi, m), append(pi, int32(r))
+		}
+	}
+	return bi, pi, nil
 }
 
 // keyRows evaluates key expressions over b and returns an encoder of row
@@ -374,6 +428,11 @@ func (o *hashJoinOp) probeBatch(ctx context.Context, b arrow.RecordBatch) (arrow
 			for m := int32(0); m < nb; m++ {
 				bi, pi = append(bi, m), append(pi, int32(r))
 			}
+		}
+	} else if o.build != nil && o.j.intKey() {
+		var err error
+		if bi, pi, err = o.probeInt(ctx, b, bi, pi); err != nil {
+			return nil, err
 		}
 	} else if o.build != nil {
 		encode, release, err := keyRows(ctx, o.tc, o.j.rightKeys, b)
@@ -562,6 +621,6 @@ func (o *hashJoinOp) Close() error {
 		o.pending = nil
 	}
 	o.res.Close()
-	o.heads = nil
+	o.heads, o.heads64 = nil, nil
 	return nil
 }

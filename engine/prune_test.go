@@ -69,7 +69,9 @@ func TestParquetRowGroupPruning(t *testing.T) {
 	dateLit := func(d int64) *kapotv1.PhysicalExprNode {
 		return litNode(&kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_DATE32}, Value: &kapotv1.ScalarValue_IntValue{IntValue: d}})
 	}
-	op := func(l *kapotv1.PhysicalExprNode, o kapotv1.BinaryOp, r *kapotv1.PhysicalExprNode) *kapotv1.PhysicalExprNode { return bin(l, o, r) }
+	op := func(l *kapotv1.PhysicalExprNode, o kapotv1.BinaryOp, r *kapotv1.PhysicalExprNode) *kapotv1.PhysicalExprNode {
+		return bin(l, o, r)
+	}
 	isNull := &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_IsNull{IsNull: &kapotv1.IsNullExpr{Expr: col("note")}}}
 	cases := []struct {
 		name string

@@ -176,3 +176,44 @@ func appendFrom(b array.Builder, arr arrow.Array, i int) error {
 	}
 	return nil
 }
+
+// intKeyValues returns the values of an integer-like array (signed and
+// small unsigned integers, dates) widened to int64, for hash tables keyed
+// by one fixed-width column. ok is false for other types.
+func intKeyValues(arr arrow.Array) (vals []int64, ok bool) {
+	widen := func(n int, get func(int) int64) []int64 {
+		out := make([]int64, n)
+		for i := range out {
+			out[i] = get(i)
+		}
+		return out
+	}
+	switch a := arr.(type) {
+	case *array.Int64:
+		return a.Int64Values(), true
+	case *array.Int32:
+		return widen(a.Len(), func(i int) int64 { return int64(a.Value(i)) }), true
+	case *array.Int16:
+		return widen(a.Len(), func(i int) int64 { return int64(a.Value(i)) }), true
+	case *array.Int8:
+		return widen(a.Len(), func(i int) int64 { return int64(a.Value(i)) }), true
+	case *array.Uint32:
+		return widen(a.Len(), func(i int) int64 { return int64(a.Value(i)) }), true
+	case *array.Uint16:
+		return widen(a.Len(), func(i int) int64 { return int64(a.Value(i)) }), true
+	case *array.Uint8:
+		return widen(a.Len(), func(i int) int64 { return int64(a.Value(i)) }), true
+	case *array.Date32:
+		return widen(a.Len(), func(i int) int64 { return int64(a.Value(i)) }), true
+	}
+	return nil, false
+}
+
+// isIntKeyType reports whether intKeyValues accepts arrays of type t.
+func isIntKeyType(t arrow.DataType) bool {
+	switch t.ID() {
+	case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.DATE32:
+		return true
+	}
+	return false
+}

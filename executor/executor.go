@@ -255,7 +255,7 @@ func (e *Executor) Run(ctx context.Context) error {
 
 	// Flight serves from the start: peers may fetch as soon as we run tasks.
 	e.flightSrv = kflight.NewServer(e.workDir, e.mem, e.log)
-	e.flightGRPC = grpc.NewServer(grpc.MaxSendMsgSize(int(e.cfg.GRPCMaxEncodingMessageSize)), grpc.MaxRecvMsgSize(int(e.cfg.GRPCMaxDecodingMessageSize)))
+	e.flightGRPC = grpc.NewServer(append(kflight.ServerOptions(), grpc.MaxSendMsgSize(int(e.cfg.GRPCMaxEncodingMessageSize)), grpc.MaxRecvMsgSize(int(e.cfg.GRPCMaxDecodingMessageSize)))...)
 	e.flightSrv.Register(e.flightGRPC)
 	e.execGRPC = grpc.NewServer(grpc.MaxSendMsgSize(int(e.cfg.GRPCMaxEncodingMessageSize)), grpc.MaxRecvMsgSize(int(e.cfg.GRPCMaxDecodingMessageSize)))
 	kapotv1.RegisterExecutorServiceServer(e.execGRPC, &service{e: e})

@@ -135,7 +135,11 @@ func (c *Client) conn(addr string) (flight.FlightServiceClient, error) {
 	if !ok {
 		var err error
 		cc, err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(c.maxMsg)))
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(c.maxMsg)),
+			// Bulk transfers: windows large enough that a 1 MiB chunk never
+			// waits for a window update on a fast link.
+			grpc.WithInitialWindowSize(streamWindow), grpc.WithInitialConnWindowSize(connWindow),
+			grpc.WithReadBufferSize(1<<20), grpc.WithWriteBufferSize(1<<20))
 		if err != nil {
 			return nil, err
 		}

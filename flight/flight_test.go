@@ -27,13 +27,13 @@ import (
 
 // startServer serves workDir on a loopback port and returns a stock Flight
 // client connected to it.
-func startServer(t *testing.T, workDir string, mem memory.Allocator) (flight.Client, *kapotv1.ExecutorMetadata) {
+func startServer(t testing.TB, workDir string, mem memory.Allocator) (flight.Client, *kapotv1.ExecutorMetadata) {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := grpc.NewServer()
+	g := grpc.NewServer(ServerOptions()...)
 	NewServer(workDir, mem, zerolog.Nop()).Register(g)
 	go g.Serve(lis)
 	t.Cleanup(g.Stop)

@@ -23,6 +23,22 @@ const ActionFetchPartition = "kapot.fetch_partition"
 // ChunkSize is the size of the raw-bytes chunks a fetch streams.
 const ChunkSize = 1 << 20
 
+// Flow-control windows for shuffle transfers (per stream and per
+// connection); gRPC's 64 KiB default throttles bulk fetches.
+const (
+	streamWindow = 8 << 20
+	connWindow   = 32 << 20
+)
+
+// ServerOptions are the gRPC options a Flight server for shuffle data
+// should run with.
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.InitialWindowSize(streamWindow), grpc.InitialConnWindowSize(connWindow),
+		grpc.ReadBufferSize(1 << 20), grpc.WriteBufferSize(1 << 20),
+	}
+}
+
 // Server serves shuffle partitions out of a work dir.
 type Server struct {
 	flight.BaseFlightServer

@@ -1,0 +1,241 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// memPlan is a one-partition source of prebuilt batches for benchmarks.
+type memPlan struct {
+	schema  *arrow.Schema
+	batches []arrow.RecordBatch
+}
+
+func (m *memPlan) Schema() *arrow.Schema     { return m.schema }
+func (m *memPlan) OutputPartitions() int     { return 1 }
+func (m *memPlan) Children() []ExecutionPlan { return nil }
+func (m *memPlan) String() string            { return "Mem" }
+func (m *memPlan) Execute(context.Context, int, *TaskContext) (Operator, error) {
+	return &memOp{m: m}, nil
+}
+
+type memOp struct {
+	m *memPlan
+	i int
+}
+
+func (o *memOp) Schema() *arrow.Schema { return o.m.schema }
+func (o *memOp) Close() error          { return nil }
+func (o *memOp) Next(context.Context) (arrow.RecordBatch, error) {
+	if o.i >= len(o.m.batches) {
+		return nil, io.EOF
+	}
+	b := o.m.batches[o.i]
+	o.i++
+	b.Retain()
+	return b, nil
+}
+
+func (m *memPlan) rows() int64 {
+	var n int64
+	for _, b := range m.batches {
+		n += b.NumRows()
+	}
+	return n
+}
+
+func (m *memPlan) bytes() int64 {
+	var n int64
+	for _, b := range m.batches {
+		n += batchBytes(b)
+	}
+	return n
+}
+
+// benchTable builds rows rows of (k int64 in [0,keys), v int64, s utf8) in
+// batches of 8192.
+func benchTable(rows, keys int) *memPlan {
+	mem := memory.NewGoAllocator()
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "k", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "v", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "s", Type: arrow.BinaryTypes.String},
+	}, nil)
+	rng := rand.New(rand.NewPCG(7, 8))
+	m := &memPlan{schema: schema}
+	for done := 0; done < rows; done += DefaultBatchSize {
+		n := min(DefaultBatchSize, rows-done)
+		b := array.NewRecordBuilder(mem, schema)
+		for i := 0; i < n; i++ {
+			b.Field(0).(*array.Int64Builder).Append(rng.Int64N(int64(keys)))
+			b.Field(1).(*array.Int64Builder).Append(rng.Int64N(1_000_000))
+			b.Field(2).(*array.StringBuilder).Append(fmt.Sprintf("str%05d", rng.IntN(50000)))
+		}
+		m.batches = append(m.batches, b.NewRecordBatch())
+		b.Release()
+	}
+	return m
+}
+
+func benchTC() *TaskContext {
+	return &TaskContext{JobID: "bench", Mem: memory.NewGoAllocator(), BatchSize: DefaultBatchSize, Properties: map[string]string{}}
+}
+
+// drain runs partition 0 of p and returns the rows it produced.
+func drain(b *testing.B, p ExecutionPlan, tc *TaskContext) int64 {
+	op, err := p.Execute(context.Background(), 0, tc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var rows int64
+	for {
+		batch, err := op.Next(context.Background())
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		rows += batch.NumRows()
+		batch.Release()
+	}
+	op.Close()
+	tc.End()
+	return rows
+}
+
+func reportRows(b *testing.B, rows int64) {
+	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+const benchRows = 1 << 20
+
+func bindBench(b *testing.B, e *kapotv1.PhysicalExprNode, s *arrow.Schema) Expr {
+	x, err := ExprFromProto(e, s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return x
+}
+
+func BenchmarkFilter(b *testing.B) {
+	src := benchTable(benchRows, 10000)
+	f, err := NewFilter(src, bindBench(b, bin(col("v"), kapotv1.BinaryOp_BINARY_OP_LT, i64(500_000)), src.schema))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(src.bytes())
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		drain(b, f, benchTC())
+	}
+	reportRows(b, src.rows())
+}
+
+func BenchmarkProjection(b *testing.B) {
+	src := benchTable(benchRows, 10000)
+	p, err := NewProjection(src, []Expr{
+		bindBench(b, bin(bin(col("v"), kapotv1.BinaryOp_BINARY_OP_MUL, i64(2)), kapotv1.BinaryOp_BINARY_OP_ADD, col("k")), src.schema),
+		bindBench(b, col("s"), src.schema),
+	}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(src.bytes())
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		drain(b, p, benchTC())
+	}
+	reportRows(b, src.rows())
+}
+
+func BenchmarkHashAggregate(b *testing.B) {
+	for _, keys := range []int{100, 100_000} {
+		b.Run(fmt.Sprintf("groups=%d", keys), func(b *testing.B) {
+			src := benchTable(benchRows, keys)
+			agg, err := newHashAggregate(src, &kapotv1.HashAggregateNode{Mode: kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE,
+				GroupExprs: []*kapotv1.PhysicalExprNode{col("k")},
+				Aggregates: []*kapotv1.AggregateExprNode{
+					{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Name: "n"},
+					{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: col("v"), Name: "sum_v"},
+				}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(src.bytes())
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				drain(b, agg, benchTC())
+			}
+			reportRows(b, src.rows())
+		})
+	}
+}
+
+func BenchmarkHashJoin(b *testing.B) {
+	build := benchTable(100_000, 1<<40) // distinct-ish keys
+	probe := benchTable(benchRows, 1<<40)
+	// Make every probe key hit: probe k = build k of some row.
+	j, err := newHashJoin(build, probe, &kapotv1.HashJoinNode{JoinType: kapotv1.JoinType_JOIN_TYPE_INNER, Mode: kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT,
+		On: []*kapotv1.JoinOn{{Left: col("v"), Right: col("v")}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(probe.bytes())
+	b.ResetTimer()
+	var out int64
+	for i := 0; i < b.N; i++ {
+		out = drain(b, j, benchTC())
+	}
+	reportRows(b, probe.rows())
+	b.ReportMetric(float64(out), "out-rows")
+}
+
+func BenchmarkSort(b *testing.B) {
+	src := benchTable(benchRows, 10000)
+	s, err := NewSort(src, []SortKey{{Expr: bindBench(b, col("v"), src.schema)}}, -1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(src.bytes())
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		drain(b, s, benchTC())
+	}
+	reportRows(b, src.rows())
+}
+
+func BenchmarkShuffleWrite(b *testing.B) {
+	for _, comp := range []string{"none", "lz4", "zstd"} {
+		b.Run(comp, func(b *testing.B) {
+			src := benchTable(benchRows, 10000)
+			p, err := newPartitioning(&kapotv1.Partitioning{Scheme: &kapotv1.Partitioning_Hash{Hash: &kapotv1.HashPartitioning{
+				Exprs: []*kapotv1.PhysicalExprNode{col("k")}, PartitionCount: 16}}}, src.schema)
+			if err != nil {
+				b.Fatal(err)
+			}
+			w := &ShuffleWriter{JobID: "bench", StageID: 1, input: src, part: p}
+			dir := b.TempDir()
+			b.SetBytes(src.bytes())
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				tc := benchTC()
+				tc.WorkDir = dir
+				tc.Properties[PropShuffleCompression] = comp
+				if _, err := w.Run(context.Background(), 0, tc); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportRows(b, src.rows())
+		})
+	}
+}
