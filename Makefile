@@ -8,7 +8,7 @@ GOBIN     := $(shell $(GO) env GOPATH)/bin
 # Packages whose tests exercise concurrency run under the race detector.
 RACE_PKGS := ./engine/... ./executor/... ./scheduler/... ./flight/... ./shuffle/... ./e2e/...
 
-.PHONY: all build test test-unit test-race run proto tools fuzz clean
+.PHONY: all build test test-unit test-race run proto tools fuzz bench bench-duckdb clean
 
 all: build
 
@@ -27,6 +27,15 @@ fuzz:
 	$(GO) test -run=^$$ -fuzz=FuzzParseTicket -fuzztime=30s ./flight
 	$(GO) test -run=^$$ -fuzz=FuzzDecodePlan -fuzztime=30s ./engine
 	$(GO) test -run=^$$ -fuzz=FuzzExpr -fuzztime=30s ./engine
+
+# Micro benchmarks: operators, shuffle write, fetch over Flight vs raw TCP.
+bench:
+	$(GO) test -run=^$$ -bench=. -benchtime=5x ./engine ./flight
+
+# kapot vs DuckDB, single-threaded, same Parquet files, answers checked
+# (a separate module: it builds DuckDB's cgo bindings, ~1 min the first time).
+bench-duckdb:
+	cd bench/duckdb && $(GO) test -run=^$$ -bench=. -benchtime=5x -v .
 
 # Build, start a local cluster, run the example two-stage job, print the result.
 run: build

@@ -196,40 +196,64 @@ func (p *partitioning) split(ctx context.Context, mem memory.Allocator, b arrow.
 		return emit(*rr, b)
 	}
 	rows := int(b.NumRows())
-	encs := make([]keyEncoder, len(p.exprs))
+	cols := make([]arrow.Array, len(p.exprs))
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
 	for i, e := range p.exprs {
 		c, err := e.Eval(ctx, mem, b)
 		if err != nil {
 			return fmt.Errorf("hash partitioning: %w", err)
 		}
-		defer c.Release()
-		if encs[i], err = newKeyEncoder(c); err != nil {
-			return err
-		}
+		cols[i] = c
 	}
-	idx := make([][]int32, p.n)
-	var key []byte
-	for r := 0; r < rows; r++ {
-		key = key[:0]
-		for _, enc := range encs {
-			key = enc(key, r)
-		}
-		t := int(hashKey(key) % uint64(p.n))
-		idx[t] = append(idx[t], int32(r))
+	hashes := make([]uint64, rows)
+	if err := hashColumns(cols, hashes); err != nil {
+		return err
 	}
-	for t, rowsOf := range idx {
-		if len(rowsOf) == 0 {
-			continue
-		}
-		if len(rowsOf) == rows {
+	// Counting sort of the rows by target partition, one take for the
+	// whole batch, then a zero-copy slice per partition.
+	counts := make([]int32, p.n+1)
+	target := make([]int32, rows)
+	for r, h := range hashes {
+		t := int32(h % uint64(p.n))
+		target[r] = t
+		counts[t+1]++
+	}
+	for t := 1; t <= p.n; t++ {
+		counts[t] += counts[t-1]
+	}
+	if counts[1] == int32(rows) || rows == 0 { // everything in partition 0
+		return emit(0, b)
+	}
+	for t := 0; t < p.n; t++ {
+		if counts[t+1]-counts[t] == int32(rows) {
 			return emit(t, b)
 		}
-		sub, err := takeRows(ctx, mem, b, rowsOf)
-		if err != nil {
-			return err
+	}
+	perm := make([]int32, rows)
+	next := append([]int32(nil), counts[:p.n]...)
+	for r, t := range target {
+		perm[next[t]] = int32(r)
+		next[t]++
+	}
+	sorted, err := takeRows(ctx, mem, b, perm)
+	if err != nil {
+		return err
+	}
+	defer sorted.Release()
+	for t := 0; t < p.n; t++ {
+		lo, hi := counts[t], counts[t+1]
+		if lo == hi {
+			continue
 		}
-		err = emit(t, sub)
-		sub.Release()
+		part := sorted.NewSlice(int64(lo), int64(hi))
+		err := emit(t, part)
+		part.Release()
 		if err != nil {
 			return err
 		}

@@ -1,7 +1,6 @@
 package shuffle
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -99,7 +98,7 @@ func (w *FileWriter) Spills() int { return w.spills }
 func (w *FileWriter) SpilledBytes() int64 { return w.spilledBytes }
 
 type partBuffer struct {
-	buf     bytes.Buffer
+	buf     chunkBuffer
 	w       *ipc.Writer
 	rows    int64
 	batches int64
@@ -162,12 +161,12 @@ func (w *FileWriter) spill() error {
 	w.runs = append(w.runs, run) // removed by Finish or Abort
 	var off int64
 	for i := range w.parts {
-		b := w.parts[i].buf.Bytes()
-		if _, err := f.Write(b); err != nil {
+		n, err := w.parts[i].buf.WriteTo(f)
+		if err != nil {
 			return fmt.Errorf("shuffle writer: spill %s: %w", f.Name(), err)
 		}
-		run.chunks[i] = chunk{off: off, n: int64(len(b))}
-		off += int64(len(b))
+		run.chunks[i] = chunk{off: off, n: n}
+		off += n
 		w.parts[i].buf.Reset()
 	}
 	w.buffered = 0
@@ -221,15 +220,15 @@ func (w *FileWriter) Finish() ([]PartitionStats, error) {
 				}
 				n += copied
 			}
-			m, err := f.Write(p.buf.Bytes())
+			m, err := p.buf.WriteTo(f)
 			if err != nil {
 				return err
 			}
-			n += int64(m)
+			n += m
 			ix.Entries[i] = IndexEntry{Offset: off, Length: n, Rows: p.rows, Batches: p.batches}
 			stats[i] = PartitionStats{Rows: p.rows, Batches: p.batches, Bytes: n}
 			off += n
-			p.buf = bytes.Buffer{}
+			p.buf.Reset()
 		}
 		return nil
 	})
@@ -254,11 +253,15 @@ func (w *FileWriter) Abort() {
 	w.done = true
 	for i := range w.parts {
 		w.parts[i].w.Close()
-		w.parts[i].buf = bytes.Buffer{}
+		w.parts[i].buf.Reset()
 	}
 	w.removeRuns()
 }
 
+// writeAtomic fills a temporary file and renames it to path, so readers see
+// the whole file or none. It does not fsync: shuffle output does not outlive
+// its executor (a crashed executor's map outputs are recomputed elsewhere),
+// and a sync per map task costs more than the write.
 func writeAtomic(path string, fill func(*os.File) error) (err error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -274,11 +277,63 @@ func writeAtomic(path string, fill func(*os.File) error) (err error) {
 	if err = fill(f); err != nil {
 		return err
 	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
 	if err = f.Close(); err != nil {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// chunkBuffer is an append-only byte buffer kept as a list of fixed-size
+// chunks, so growing it never copies what it already holds (a bytes.Buffer
+// doubling to tens of MiB spends more time copying than encoding).
+type chunkBuffer struct {
+	chunks [][]byte
+	n      int
+}
+
+// Chunks start small (a wide shuffle has many small partitions) and grow
+// to bufferChunk.
+const (
+	firstChunk  = 64 << 10
+	bufferChunk = 1 << 20
+)
+
+func (c *chunkBuffer) Write(p []byte) (int, error) {
+	total := len(p)
+	for len(p) > 0 {
+		if len(c.chunks) == 0 || len(c.chunks[len(c.chunks)-1]) == cap(c.chunks[len(c.chunks)-1]) {
+			c.chunks = append(c.chunks, make([]byte, 0, min(bufferChunk, max(firstChunk, c.n))))
+		}
+		last := &c.chunks[len(c.chunks)-1]
+		k := min(len(p), cap(*last)-len(*last))
+		*last = append(*last, p[:k]...)
+		p = p[k:]
+	}
+	c.n += total
+	return total, nil
+}
+
+// Len is the number of bytes held.
+func (c *chunkBuffer) Len() int { return c.n }
+
+// WriteTo writes the held bytes to w, in order.
+func (c *chunkBuffer) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	for _, ch := range c.chunks {
+		m, err := w.Write(ch)
+		n += int64(m)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// Reset empties the buffer, keeping the first chunk for reuse.
+func (c *chunkBuffer) Reset() {
+	if len(c.chunks) > 0 {
+		c.chunks = c.chunks[:1]
+		c.chunks[0] = c.chunks[0][:0]
+	}
+	c.n = 0
 }
