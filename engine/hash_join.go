@@ -24,6 +24,7 @@ type HashJoin struct {
 	filter      Expr // over left ++ right columns; may be nil
 	// nestedLoop joins without keys: every build row is a candidate.
 	nestedLoop bool
+	nodeID     int
 	joined     *arrow.Schema
 	schema     *arrow.Schema
 }
@@ -114,6 +115,8 @@ func (j *HashJoin) init(filter *kapotv1.PhysicalExprNode) error {
 	return nil
 }
 
+func (j *HashJoin) setNodeID(id int) { j.nodeID = id }
+
 func (j *HashJoin) kind() string {
 	if j.nestedLoop {
 		return "nested loop join"
@@ -176,34 +179,107 @@ type hashJoinOp struct {
 	pendingOff int64
 	tail       bool // unmatched build rows emitted
 	closed     bool
+
+	// Grace hash join: when the build side does not fit its reservation,
+	// both sides are hash-partitioned into spill files and each pair of
+	// files is joined by a sub-join (buildFrom/probeFrom set, level+1).
+	buildFrom, probeFrom *spillFile
+	level                int
+	grace                [][2]*spillFile
+	sub                  *hashJoinOp
 }
+
+// graceFanout is how many partitions a spilling hash join splits into.
+const graceFanout = 16
+
+// maxGraceLevel bounds re-partitioning of a partition that still does not
+// fit.
+const maxGraceLevel = 2
 
 func (o *hashJoinOp) Schema() *arrow.Schema { return o.j.schema }
 
 func (o *hashJoinOp) buildSide(ctx context.Context) error {
 	var batches []arrow.RecordBatch
-	defer func() {
+	release := func() {
 		for _, b := range batches {
 			b.Release()
 		}
-	}()
-	collect := func(p int) error {
-		op, err := o.j.left.Execute(ctx, p, o.tc)
-		if err != nil {
-			return err
-		}
-		bs, err := Collect(ctx, op)
-		batches = append(batches, bs...)
-		return err
+		batches = nil
 	}
-	if o.j.mode == kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT {
-		for p := 0; p < o.j.left.OutputPartitions(); p++ {
-			if err := collect(p); err != nil {
+	defer release()
+	var files []*spillFile // build side partitions, once spilling
+	add := func(b arrow.RecordBatch) error {
+		if files != nil {
+			return o.partitionTo(ctx, b, o.j.leftKeys, files)
+		}
+		// The rows stay in memory for the whole probe, with ~40 bytes of
+		// index per row.
+		if err := o.res.TryGrow(batchBytes(b) + b.NumRows()*40); err != nil {
+			if o.j.nestedLoop {
+				return fmt.Errorf("%s build side: %w", o.j.kind(), err)
+			}
+			if o.level >= maxGraceLevel {
+				return fmt.Errorf("%s build side does not fit in memory even after %d rounds of partitioning to disk: %w", o.j.kind(), o.level, err)
+			}
+			var ferr error
+			if files, ferr = o.newGraceFiles(o.j.left.Schema()); ferr != nil {
+				return ferr
+			}
+			for _, old := range batches {
+				if err := o.partitionTo(ctx, old, o.j.leftKeys, files); err != nil {
+					return err
+				}
+			}
+			release()
+			o.res.Free()
+			return o.partitionTo(ctx, b, o.j.leftKeys, files)
+		}
+		b.Retain()
+		batches = append(batches, b)
+		return nil
+	}
+	drainInto := func(op Operator) error {
+		defer op.Close()
+		for {
+			b, err := op.Next(ctx)
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			err = add(b)
+			b.Release()
+			if err != nil {
 				return err
 			}
 		}
-	} else if err := collect(o.part); err != nil {
-		return err
+	}
+	var sources []func() (Operator, error)
+	switch {
+	case o.buildFrom != nil:
+		sources = append(sources, func() (Operator, error) { return o.buildFrom.open(o.tc) })
+	case o.j.mode == kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT:
+		for p := 0; p < o.j.left.OutputPartitions(); p++ {
+			sources = append(sources, func() (Operator, error) { return o.j.left.Execute(ctx, p, o.tc) })
+		}
+	default:
+		sources = append(sources, func() (Operator, error) { return o.j.left.Execute(ctx, o.part, o.tc) })
+	}
+	for _, open := range sources {
+		op, err := open()
+		if err == nil {
+			err = drainInto(op)
+		}
+		if err != nil {
+			for _, f := range files {
+				f.abort()
+			}
+			return err
+		}
+	}
+	if files != nil {
+		return o.spillProbe(ctx, files)
 	}
 	o.heads = map[string]int32{}
 	if len(batches) == 0 {
@@ -215,13 +291,6 @@ func (o *hashJoinOp) buildSide(ctx context.Context) error {
 	}
 	o.build = all
 	n := int(all.NumRows())
-	// The build side stays in memory for the whole probe: reserve it (rows,
-	// plus the index) or fail clearly. Spilling a build side is not
-	// implemented; the planner keeps build sides small (broadcast only
-	// small tables, partition the rest).
-	if err := o.res.TryGrow(batchBytes(all) + int64(n)*40); err != nil {
-		return fmt.Errorf("%s build side (%d rows): %w", o.j.kind(), n, err)
-	}
 	o.matched = make([]bool, n)
 	if o.j.nestedLoop {
 		return nil
@@ -250,6 +319,142 @@ func (o *hashJoinOp) buildSide(ctx context.Context) error {
 		o.heads[string(key)] = int32(r)
 	}
 	return nil
+}
+
+// newGraceFiles creates one spill file per grace partition.
+func (o *hashJoinOp) newGraceFiles(schema *arrow.Schema) ([]*spillFile, error) {
+	files := make([]*spillFile, graceFanout)
+	for i := range files {
+		f, err := newSpillFile(o.tc, schema, o.j.kind())
+		if err != nil {
+			for _, g := range files[:i] {
+				g.abort()
+			}
+			return nil, err
+		}
+		files[i] = f
+	}
+	return files, nil
+}
+
+// partitionTo writes the rows of b to files by a hash of keys. The bits
+// used differ from the shuffle's and between levels, so a partition that is
+// split again actually splits.
+func (o *hashJoinOp) partitionTo(ctx context.Context, b arrow.RecordBatch, keys []Expr, files []*spillFile) error {
+	ectx := exec.WithAllocator(ctx, o.tc.Mem)
+	cols := make([]arrow.Array, len(keys))
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	for i, k := range keys {
+		c, err := k.Eval(ectx, o.tc.Mem, b)
+		if err != nil {
+			return fmt.Errorf("%s key: %w", o.j.kind(), err)
+		}
+		cols[i] = c
+	}
+	hashes := make([]uint64, b.NumRows())
+	if err := hashColumns(cols, hashes); err != nil {
+		return err
+	}
+	shift := 32 + 8*o.level
+	targets := make([]int32, len(hashes))
+	for i, h := range hashes {
+		targets[i] = int32((h >> shift) % graceFanout)
+	}
+	return scatter(ectx, o.tc.Mem, b, targets, graceFanout, func(t int, part arrow.RecordBatch) error {
+		return files[t].write(part)
+	})
+}
+
+// spillProbe partitions the whole probe side like the build side and
+// queues the pairs of files for sub-joins.
+func (o *hashJoinOp) spillProbe(ctx context.Context, build []*spillFile) error {
+	abort := func(fs []*spillFile) {
+		for _, f := range fs {
+			if f != nil {
+				f.abort()
+			}
+		}
+	}
+	probeFiles, err := o.newGraceFiles(o.j.right.Schema())
+	if err != nil {
+		abort(build)
+		return err
+	}
+	err = func() error {
+		var op Operator
+		var err error
+		if o.probeFrom != nil {
+			op, err = o.probeFrom.open(o.tc)
+		} else {
+			op, err = o.j.right.Execute(ctx, o.part, o.tc)
+		}
+		if err != nil {
+			return err
+		}
+		defer op.Close()
+		for {
+			b, err := op.Next(ctx)
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			err = o.partitionTo(ctx, b, o.j.rightKeys, probeFiles)
+			b.Release()
+			if err != nil {
+				return err
+			}
+		}
+	}()
+	if err != nil {
+		abort(build)
+		abort(probeFiles)
+		return err
+	}
+	var count, bytes int64
+	for i := range build {
+		for _, f := range []*spillFile{build[i], probeFiles[i]} {
+			n, err := f.finish()
+			if err != nil {
+				return fmt.Errorf("%s: %w", o.j.kind(), err)
+			}
+			count, bytes = count+1, bytes+n
+		}
+		o.grace = append(o.grace, [2]*spillFile{build[i], probeFiles[i]})
+	}
+	if o.tc.Metrics != nil {
+		o.tc.Metrics.AddSpills(o.j.nodeID, count, bytes)
+	}
+	o.res.Close() // leave the pool: the sub-joins get the whole share
+	return nil
+}
+
+// nextGrace returns the next batch of the sub-joins of spilled partitions.
+func (o *hashJoinOp) nextGrace(ctx context.Context) (arrow.RecordBatch, error) {
+	for {
+		if o.sub == nil {
+			if len(o.grace) == 0 {
+				return nil, io.EOF
+			}
+			pair := o.grace[0]
+			o.grace = o.grace[1:]
+			o.sub = &hashJoinOp{j: o.j, tc: o.tc, part: o.part, level: o.level + 1, buildFrom: pair[0], probeFrom: pair[1],
+				res: o.tc.Pool.NewReservation(fmt.Sprintf("%s[partition %d, spilled part]", o.j.kind(), o.part))}
+		}
+		b, err := o.sub.Next(ctx)
+		if err != io.EOF {
+			return b, err
+		}
+		o.sub.Close()
+		o.sub = nil
+	}
 }
 
 // intKey reports whether the join has a single integer-like key, which a
@@ -345,11 +550,23 @@ func (o *hashJoinOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
 		if err := o.buildSide(ctx); err != nil {
 			return nil, err
 		}
-		probe, err := o.j.right.Execute(ctx, o.part, o.tc)
+		if o.grace != nil {
+			return o.nextGrace(ctx)
+		}
+		var probe Operator
+		var err error
+		if o.probeFrom != nil {
+			probe, err = o.probeFrom.open(o.tc)
+		} else {
+			probe, err = o.j.right.Execute(ctx, o.part, o.tc)
+		}
 		if err != nil {
 			return nil, err
 		}
 		o.probe = probe
+	}
+	if o.grace != nil || o.sub != nil {
+		return o.nextGrace(ctx)
 	}
 	for o.probe != nil || o.pending != nil {
 		b, err := o.nextProbe(ctx)
@@ -620,6 +837,11 @@ func (o *hashJoinOp) Close() error {
 		o.pending.Release()
 		o.pending = nil
 	}
+	if o.sub != nil {
+		o.sub.Close()
+		o.sub = nil
+	}
+	o.grace = nil
 	o.res.Close()
 	o.heads, o.heads64 = nil, nil
 	return nil

@@ -134,10 +134,51 @@ func TestHashJoinBuildSideExhaustsMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = ExecuteCollect(context.Background(), p, tc)
-	if !errors.Is(err, ErrResourcesExhausted) || !strings.Contains(err.Error(), "hash join build side (5 rows)") {
+	if !errors.Is(err, ErrResourcesExhausted) || !strings.Contains(err.Error(), "hash join build side does not fit in memory even after 2 rounds") {
 		t.Fatalf("got %v, want resources exhausted naming the build side", err)
 	}
 	if st := tc.Pool.Stats(); st.Used != 0 || st.Reservations != 0 {
 		t.Fatalf("pool not returned: %+v", st)
+	}
+}
+
+// TestHashJoinSpills checks the grace hash join: with a pool too small for
+// the build side, both sides are partitioned to disk and joined partition by
+// partition, and every join type returns exactly what it does in memory.
+func TestHashJoinSpills(t *testing.T) {
+	left, right := spillInput(t, 2000), spillInput(t, 1500)
+	for _, keyCol := range []string{"v", "s"} {
+		for _, jt := range []kapotv1.JoinType{
+			kapotv1.JoinType_JOIN_TYPE_INNER, kapotv1.JoinType_JOIN_TYPE_LEFT, kapotv1.JoinType_JOIN_TYPE_RIGHT, kapotv1.JoinType_JOIN_TYPE_FULL,
+			kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI, kapotv1.JoinType_JOIN_TYPE_LEFT_ANTI, kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI, kapotv1.JoinType_JOIN_TYPE_RIGHT_ANTI,
+		} {
+			t.Run(keyCol+"/"+jt.String(), func(t *testing.T) {
+				plan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashJoin{HashJoin: &kapotv1.HashJoinNode{
+					Left: left, Right: right, JoinType: jt, Mode: kapotv1.JoinMode_JOIN_MODE_PARTITIONED,
+					On: []*kapotv1.JoinOn{{Left: col(keyCol), Right: col(keyCol)}},
+				}}}
+				tc, _ := newTC(t)
+				tc.BatchSize = 4096
+				want := run(t, plan, tc)
+				tc2, _ := newTC(t)
+				tc2.BatchSize = 4096
+				tc2.Pool = NewMemoryPool(32 << 10)
+				tc2.Metrics = &Metrics{}
+				got := run(t, plan, tc2)
+				if !slices.Equal(got, want) {
+					t.Fatalf("spilled join: %d rows, in memory: %d", len(got), len(want))
+				}
+				var spills int64
+				for _, m := range tc2.Metrics.Snapshot() {
+					spills += m.SpillCount
+				}
+				if spills == 0 {
+					t.Fatal("join did not spill")
+				}
+				if st := tc2.Pool.Stats(); st.Used != 0 || st.Reservations != 0 {
+					t.Fatalf("pool not returned: %+v", st)
+				}
+			})
+		}
 	}
 }

@@ -215,29 +215,36 @@ func (p *partitioning) split(ctx context.Context, mem memory.Allocator, b arrow.
 	if err := hashColumns(cols, hashes); err != nil {
 		return err
 	}
-	// Counting sort of the rows by target partition, one take for the
-	// whole batch, then a zero-copy slice per partition.
-	counts := make([]int32, p.n+1)
-	target := make([]int32, rows)
+	targets := make([]int32, rows)
 	for r, h := range hashes {
-		t := int32(h % uint64(p.n))
-		target[r] = t
+		targets[r] = int32(h % uint64(p.n))
+	}
+	return scatter(ctx, mem, b, targets, p.n, emit)
+}
+
+// scatter sends row r of b to partition targets[r] in [0,n): a counting
+// sort of the rows by partition, one take for the whole batch, then a
+// zero-copy slice per partition that gets rows (emit does not own it).
+func scatter(ctx context.Context, mem memory.Allocator, b arrow.RecordBatch, targets []int32, n int, emit func(int, arrow.RecordBatch) error) error {
+	rows := len(targets)
+	if rows == 0 {
+		return nil
+	}
+	counts := make([]int32, n+1)
+	for _, t := range targets {
 		counts[t+1]++
 	}
-	for t := 1; t <= p.n; t++ {
+	for t := 1; t <= n; t++ {
 		counts[t] += counts[t-1]
 	}
-	if counts[1] == int32(rows) || rows == 0 { // everything in partition 0
-		return emit(0, b)
-	}
-	for t := 0; t < p.n; t++ {
+	for t := 0; t < n; t++ {
 		if counts[t+1]-counts[t] == int32(rows) {
 			return emit(t, b)
 		}
 	}
 	perm := make([]int32, rows)
-	next := append([]int32(nil), counts[:p.n]...)
-	for r, t := range target {
+	next := append([]int32(nil), counts[:n]...)
+	for r, t := range targets {
 		perm[next[t]] = int32(r)
 		next[t]++
 	}
@@ -246,7 +253,7 @@ func (p *partitioning) split(ctx context.Context, mem memory.Allocator, b arrow.
 		return err
 	}
 	defer sorted.Release()
-	for t := 0; t < p.n; t++ {
+	for t := 0; t < n; t++ {
 		lo, hi := counts[t], counts[t+1]
 		if lo == hi {
 			continue
