@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"os"
@@ -313,6 +314,62 @@ func TestAggregateSpills(t *testing.T) {
 			left, _ := filepath.Glob(filepath.Join(tc.WorkDir, "job1", spillDirName, "*"))
 			if len(left) != 0 {
 				t.Fatalf("spill files left: %v", left)
+			}
+		})
+	}
+}
+
+// TestCorruptFilesFailClearly checks that unreadable inputs fail the plan
+// or the task with an error naming the scan and the file, never a panic.
+func TestCorruptFilesFailClearly(t *testing.T) {
+	dir := t.TempDir()
+	good := writeRowGroups(t)
+	data, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truncated := filepath.Join(dir, "truncated.parquet")
+	os.WriteFile(truncated, data[:len(data)/2], 0o644)
+	garbage := filepath.Join(dir, "garbage.parquet")
+	os.WriteFile(garbage, []byte("PAR1 this is not parquet at all PAR1"), 0o644)
+	// A file whose footer is intact but whose pages are overwritten.
+	smashed := filepath.Join(dir, "smashed.parquet")
+	bad := append([]byte{}, data...)
+	for i := 8; i < len(bad)/2; i++ {
+		bad[i] = 0xAB
+	}
+	os.WriteFile(smashed, bad, 0o644)
+	ipcFile := filepath.Join(dir, "bad.arrow")
+	os.WriteFile(ipcFile, []byte("ARROW1\x00\x00garbage"), 0o644)
+	scan := func(paths ...string) *kapotv1.PhysicalPlanNode {
+		return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ParquetScan{ParquetScan: &kapotv1.ParquetScanNode{
+			FileGroups: []*kapotv1.FileGroup{{Paths: paths}}}}}
+	}
+	cases := map[string]struct {
+		plan *kapotv1.PhysicalPlanNode
+		want string
+	}{
+		"truncated parquet":             {scan(truncated), "truncated.parquet"},
+		"garbage parquet":               {scan(garbage), "garbage.parquet"},
+		"corrupt pages after good file": {scan(good, smashed), "smashed.parquet"},
+		"corrupt ipc": {&kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_IpcScan{IpcScan: &kapotv1.IpcScanNode{
+			FileGroups: []*kapotv1.FileGroup{{Paths: []string{ipcFile}}}}}}, "bad.arrow"},
+		"column index out of range": {&kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Projection{Projection: &kapotv1.ProjectionNode{
+			Input: scan(good), Exprs: []*kapotv1.PhysicalExprNode{{Expr: &kapotv1.PhysicalExprNode_Column{Column: &kapotv1.ColumnExpr{Index: 9}}}}}}}, "out of range"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			tc, _ := newTC(t)
+			p, err := FromProto(c.plan)
+			if err == nil {
+				var bs []arrow.RecordBatch
+				bs, err = ExecuteCollect(context.Background(), p, tc)
+				for _, b := range bs {
+					b.Release()
+				}
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want an error mentioning %q", err, c.want)
 			}
 		})
 	}
