@@ -294,6 +294,14 @@ func (o *sortOp) sortBatches(ctx context.Context, batches []arrow.RecordBatch, f
 			return nil, nil, fmt.Errorf("sort: %w", err)
 		}
 	}
+	if len(keys) == 1 && (fetch < 0 || fetch >= rows/4) {
+		if order, ok := sortSingleNumeric(keys[0], o.s.keys[0]); ok {
+			if fetch >= 0 && int64(len(order)) > fetch {
+				order = order[:fetch]
+			}
+			return all, order, nil
+		}
+	}
 	order := make([]int32, rows)
 	for i := range order {
 		order[i] = int32(i)
@@ -508,4 +516,76 @@ func crossComparator(a, b arrow.Array) (func(i, j int) int, error) {
 		return func(i, j int) int { return x.Value(i).Cmp(y.Value(j)) }, nil
 	}
 	return nil, fmt.Errorf("sorting by %s: %w", a.DataType(), ErrNotSupported)
+}
+
+// sortSingleNumeric sorts by one integer-like or floating key without
+// per-comparison closures: (key, row) pairs sorted directly, ties by row
+// (stable), nulls placed as the key says. ok is false for other types.
+func sortSingleNumeric(arr arrow.Array, key SortKey) ([]int32, bool) {
+	type pair[T cmp.Ordered] struct {
+		k T
+		i int32
+	}
+	var nulls []int32
+	collect := func(n int, valid func(int) bool) []int32 {
+		var idx []int32
+		for i := 0; i < n; i++ {
+			if valid(i) {
+				idx = append(idx, int32(i))
+			} else {
+				nulls = append(nulls, int32(i))
+			}
+		}
+		return idx
+	}
+	finish := func(sorted []int32) []int32 {
+		if key.NullsFirst {
+			return append(nulls, sorted...)
+		}
+		return append(sorted, nulls...)
+	}
+	if vals, ok := intKeyValues(arr); ok {
+		idx := collect(arr.Len(), arr.IsValid)
+		ps := make([]pair[int64], len(idx))
+		for j, i := range idx {
+			ps[j] = pair[int64]{vals[i], i}
+		}
+		slices.SortFunc(ps, func(a, b pair[int64]) int {
+			if c := cmp.Compare(a.k, b.k); c != 0 {
+				if key.Descending {
+					return -c
+				}
+				return c
+			}
+			return cmp.Compare(a.i, b.i)
+		})
+		out := make([]int32, len(ps))
+		for j, p := range ps {
+			out[j] = p.i
+		}
+		return finish(out), true
+	}
+	if f, ok := arr.(*array.Float64); ok {
+		vals := f.Float64Values()
+		idx := collect(arr.Len(), arr.IsValid)
+		ps := make([]pair[float64], len(idx))
+		for j, i := range idx {
+			ps[j] = pair[float64]{vals[i], i}
+		}
+		slices.SortFunc(ps, func(a, b pair[float64]) int {
+			if c := cmp.Compare(a.k, b.k); c != 0 {
+				if key.Descending {
+					return -c
+				}
+				return c
+			}
+			return cmp.Compare(a.i, b.i)
+		})
+		out := make([]int32, len(ps))
+		for j, p := range ps {
+			out[j] = p.i
+		}
+		return finish(out), true
+	}
+	return nil, false
 }
