@@ -77,7 +77,8 @@ func writeTables(dir string, rows int) error {
 	// The layout kapot's TPC-H generator uses: decimals stored as integers
 	// (no fixed-length byte arrays), snappy, row groups of 128Ki rows.
 	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy), parquet.WithMaxRowGroupLength(1<<17),
-		parquet.WithStoreDecimalAsInteger(true))
+		parquet.WithStoreDecimalAsInteger(true), parquet.WithDictionaryDefault(false),
+		parquet.WithDictionaryFor("l_returnflag", true), parquet.WithDictionaryFor("l_linestatus", true))
 	write := func(name string, schema *arrow.Schema, n int, fill func(b *array.RecordBuilder, i int)) error {
 		f, err := os.Create(filepath.Join(dir, name))
 		if err != nil {
