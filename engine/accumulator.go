@@ -474,3 +474,13 @@ func (a *distinctCountAcc) result(mem memory.Allocator) arrow.Array {
 	}
 	return b.NewArray()
 }
+
+// AggregateResultType is the type of fn over values of type in (arrow.Null
+// for count(*)), or an error when the engine cannot compute it.
+func AggregateResultType(fn kapotv1.AggregateFunction, in arrow.DataType, distinct bool) (arrow.DataType, error) {
+	acc, err := newAccumulator(fn, in, distinct)
+	if err != nil {
+		return nil, err
+	}
+	return acc.resultType(), nil
+}

@@ -98,7 +98,7 @@ func TestParquetRowGroupPruning(t *testing.T) {
 			tc.Metrics = &Metrics{}
 			tc.BatchSize = 1000
 			scan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ParquetScan{ParquetScan: &kapotv1.ParquetScanNode{
-				FileGroups: []*kapotv1.FileGroup{{Paths: []string{path}}}, Projection: []string{"id"}, PruningPredicate: c.pred}}}
+				FileGroups: []*kapotv1.FileGroup{{Paths: []string{path}}}, PruningPredicate: c.pred}}}
 			rows := runOrdered(t, scan, tc)
 			if int64(len(rows)) != 250*c.read {
 				t.Fatalf("scan returned %d rows, want %d (%d row groups)", len(rows), 250*c.read, c.read)

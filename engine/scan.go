@@ -231,7 +231,7 @@ func newParquetScan(n *kapotv1.ParquetScanNode) (ExecutionPlan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("Parquet scan %s: %w", path, err)
 	}
-	pruner, err := newRowGroupPruner(n.GetPruningPredicate(), full)
+	pruner, err := newRowGroupPruner(n.GetPruningPredicate(), schema)
 	if err != nil {
 		return nil, fmt.Errorf("Parquet scan pruning predicate: %w", err)
 	}

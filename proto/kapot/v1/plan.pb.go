@@ -1038,7 +1038,8 @@ type ParquetScanNode struct {
 	Projection []string `protobuf:"bytes,2,rep,name=projection,proto3" json:"projection,omitempty"`
 	// Rows per output batch; 0 uses the engine default.
 	BatchSize int64 `protobuf:"varint,3,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
-	// Predicate over the file's columns used to skip row groups whose min/max
+	// Predicate over the scan's output columns (after projection) used to
+	// skip row groups whose min/max
 	// statistics prove no row can match (comparisons with literals, IN lists,
 	// IS NULL, AND/OR of those). Rows are not filtered: a FilterNode above
 	// still applies the predicate.

@@ -1,0 +1,110 @@
+// Package planner turns SQL into distributed physical plans: it parses with
+// PostgreSQL's own grammar (pg_query_go), resolves names and types against a
+// catalog of external tables, and lowers the result to the engine's plan
+// nodes, with exchanges where the plan must be repartitioned.
+package planner
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/kapot-go/kapot/tpch"
+)
+
+// Table is an external table: files of one format with one schema.
+type Table struct {
+	Name   string
+	Format string // "parquet" or "csv"
+	Files  []string
+	Schema *arrow.Schema
+	// CSV options.
+	Header    bool
+	Delimiter string
+}
+
+// Catalog holds the tables SQL can name. It is safe for concurrent use.
+type Catalog struct {
+	mu     sync.RWMutex
+	tables map[string]*Table
+}
+
+// NewCatalog returns an empty catalog.
+func NewCatalog() *Catalog { return &Catalog{tables: map[string]*Table{}} }
+
+// Register adds or replaces a table (names are case-insensitive).
+func (c *Catalog) Register(t *Table) error {
+	if t.Name == "" || len(t.Files) == 0 || t.Schema == nil {
+		return fmt.Errorf("table %q: needs a name, files and a schema", t.Name)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tables[strings.ToLower(t.Name)] = t
+	return nil
+}
+
+// Lookup finds a table by name.
+func (c *Catalog) Lookup(name string) (*Table, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	t, ok := c.tables[strings.ToLower(name)]
+	return t, ok
+}
+
+// Names lists the registered tables, sorted.
+func (c *Catalog) Names() []string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]string, 0, len(c.tables))
+	for n := range c.tables {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ParquetTable registers name over Parquet files, reading the schema from
+// the first.
+func ParquetTable(name string, files []string) (*Table, error) {
+	if len(files) == 0 {
+		return nil, fmt.Errorf("table %s: no files", name)
+	}
+	pf, err := file.OpenParquetFile(files[0], false)
+	if err != nil {
+		return nil, fmt.Errorf("table %s: %w", name, err)
+	}
+	defer pf.Close()
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+	if err != nil {
+		return nil, fmt.Errorf("table %s: %w", name, err)
+	}
+	s, err := fr.Schema()
+	if err != nil {
+		return nil, fmt.Errorf("table %s: %w", name, err)
+	}
+	return &Table{Name: name, Format: "parquet", Files: files, Schema: s}, nil
+}
+
+// RegisterTPCH registers the eight TPC-H tables generated under dir.
+func (c *Catalog) RegisterTPCH(dir string) error {
+	for _, name := range tpch.Tables {
+		files, err := tpch.Files(dir, name)
+		if err != nil {
+			return err
+		}
+		t, err := ParquetTable(name, files)
+		if err != nil {
+			return err
+		}
+		if err := c.Register(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,156 @@
+package planner
+
+import (
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/kapot-go/kapot/engine"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// colID names a column of the logical plan uniquely, wherever it appears;
+// expressions refer to columns by id and lowering maps ids to positions.
+type colID int
+
+// column is one column of a relation's output.
+type column struct {
+	id   colID
+	qual string // table name or alias; "" for computed columns
+	name string
+	typ  arrow.DataType
+}
+
+type exprKind int
+
+const (
+	eCol exprKind = iota
+	eLit
+	eBinary
+	eNot
+	eIsNull
+	eCast
+	eNeg
+	eCase // args: when, then, when, then, … [, else]
+	eInList
+	eBetween
+	eLike
+	eFunc
+)
+
+// expr is a bound scalar expression of the logical plan.
+type expr struct {
+	kind    exprKind
+	col     colID
+	lit     *kapotv1.ScalarValue
+	op      kapotv1.BinaryOp
+	fn      string
+	args    []*expr
+	to      *kapotv1.DataType // cast target
+	negated bool              // NOT IN, NOT LIKE, NOT BETWEEN, IS NOT NULL
+	fold    bool              // ILIKE
+	safe    bool              // TRY_CAST
+	hasElse bool
+	typ     arrow.DataType
+}
+
+// refs appends the columns e reads.
+func (e *expr) refs(out []colID) []colID {
+	if e.kind == eCol {
+		return append(out, e.col)
+	}
+	for _, a := range e.args {
+		out = a.refs(out)
+	}
+	return out
+}
+
+// key is a canonical text of e, to compare expressions structurally.
+func (e *expr) key() string {
+	p, err := e.proto(func(id colID) (int, bool) { return int(id), true })
+	if err != nil {
+		return fmt.Sprintf("invalid:%p", e)
+	}
+	return p.String()
+}
+
+// proto lowers e with column positions from pos.
+func (e *expr) proto(pos func(colID) (int, bool)) (*kapotv1.PhysicalExprNode, error) {
+	args := make([]*kapotv1.PhysicalExprNode, len(e.args))
+	for i, a := range e.args {
+		p, err := a.proto(pos)
+		if err != nil {
+			return nil, err
+		}
+		args[i] = p
+	}
+	n := &kapotv1.PhysicalExprNode{}
+	switch e.kind {
+	case eCol:
+		i, ok := pos(e.col)
+		if !ok {
+			return nil, fmt.Errorf("internal: column %d is not in the input", e.col)
+		}
+		n.Expr = &kapotv1.PhysicalExprNode_Column{Column: &kapotv1.ColumnExpr{Index: uint32(i)}}
+	case eLit:
+		n.Expr = &kapotv1.PhysicalExprNode_Literal{Literal: e.lit}
+	case eBinary:
+		n.Expr = &kapotv1.PhysicalExprNode_Binary{Binary: &kapotv1.BinaryExpr{Left: args[0], Op: e.op, Right: args[1]}}
+	case eNot:
+		n.Expr = &kapotv1.PhysicalExprNode_Not{Not: &kapotv1.NotExpr{Expr: args[0]}}
+	case eIsNull:
+		n.Expr = &kapotv1.PhysicalExprNode_IsNull{IsNull: &kapotv1.IsNullExpr{Expr: args[0], Negated: e.negated}}
+	case eCast:
+		n.Expr = &kapotv1.PhysicalExprNode_Cast{Cast: &kapotv1.CastExpr{Expr: args[0], Type: e.to, Safe: e.safe}}
+	case eNeg:
+		n.Expr = &kapotv1.PhysicalExprNode_Negative{Negative: &kapotv1.NegativeExpr{Expr: args[0]}}
+	case eCase:
+		c := &kapotv1.CaseExpr{}
+		pairs := args
+		if e.hasElse {
+			c.ElseExpr = args[len(args)-1]
+			pairs = args[:len(args)-1]
+		}
+		for i := 0; i+1 < len(pairs); i += 2 {
+			c.WhenThen = append(c.WhenThen, &kapotv1.WhenThen{When: pairs[i], Then: pairs[i+1]})
+		}
+		n.Expr = &kapotv1.PhysicalExprNode_CaseWhen{CaseWhen: c}
+	case eInList:
+		n.Expr = &kapotv1.PhysicalExprNode_InList{InList: &kapotv1.InListExpr{Expr: args[0], List: args[1:], Negated: e.negated}}
+	case eBetween:
+		n.Expr = &kapotv1.PhysicalExprNode_Between{Between: &kapotv1.BetweenExpr{Expr: args[0], Low: args[1], High: args[2], Negated: e.negated}}
+	case eLike:
+		n.Expr = &kapotv1.PhysicalExprNode_Like{Like: &kapotv1.LikeExpr{Expr: args[0], Pattern: args[1], Negated: e.negated, CaseInsensitive: e.fold}}
+	case eFunc:
+		n.Expr = &kapotv1.PhysicalExprNode_Function{Function: &kapotv1.ScalarFunctionExpr{Name: e.fn, Args: args}}
+	default:
+		return nil, fmt.Errorf("internal: expression kind %d", e.kind)
+	}
+	return n, nil
+}
+
+// resolve computes e's type by binding it in the engine over a schema of
+// the columns it reads; the engine's checks become the planner's.
+func (b *binder) resolve(e *expr) error {
+	ids := e.refs(nil)
+	idx := map[colID]int{}
+	var fields []arrow.Field
+	for _, id := range ids {
+		if _, ok := idx[id]; ok {
+			continue
+		}
+		idx[id] = len(fields)
+		c := b.cols[id]
+		fields = append(fields, arrow.Field{Name: fmt.Sprintf("c%d", id), Type: c.typ, Nullable: true})
+	}
+	p, err := e.proto(func(id colID) (int, bool) { i, ok := idx[id]; return i, ok })
+	if err != nil {
+		return err
+	}
+	x, err := engine.ExprFromProto(p, arrow.NewSchema(fields, nil))
+	if err != nil {
+		return err
+	}
+	e.typ = x.DataType()
+	return nil
+}

@@ -1,0 +1,359 @@
+package planner
+
+import (
+	"fmt"
+	"strings"
+
+	pg "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/kapot-go/kapot/engine"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// Options tune planning.
+type Options struct {
+	// TargetPartitions is the partition count of hash exchanges (joins and
+	// grouped aggregates); 0 means 2.
+	TargetPartitions int
+}
+
+// Plan is a planned query: the physical plan the scheduler splits into
+// stages at its exchanges, and the names of the result columns.
+type Plan struct {
+	Root    *kapotv1.PhysicalPlanNode
+	Columns []string
+}
+
+// PlanQuery parses one SELECT statement and plans it over the catalog.
+func PlanQuery(cat *Catalog, sql string, o Options) (*Plan, error) {
+	res, err := pg.Parse(sql)
+	if err != nil {
+		return nil, &SQLError{Pos: -1, Msg: fmt.Sprintf("syntax error: %v", err), Err: engine.ErrInvalidPlan}
+	}
+	if len(res.GetStmts()) != 1 {
+		return nil, &SQLError{Pos: -1, Msg: fmt.Sprintf("want one statement, got %d", len(res.GetStmts())), Err: engine.ErrInvalidPlan}
+	}
+	sel := res.GetStmts()[0].GetStmt().GetSelectStmt()
+	if sel == nil {
+		return nil, notSupported(-1, "statements other than SELECT here")
+	}
+	b := &binder{cat: cat, cols: map[colID]*column{}}
+	r, names, err := b.bindSelect(sel)
+	if err != nil {
+		return nil, err
+	}
+	if o.TargetPartitions <= 0 {
+		o.TargetPartitions = 2
+	}
+	p := &lowerer{b: b, parts: o.TargetPartitions}
+	l, err := p.lower(r, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Plan{Root: l.node, Columns: names}, nil
+}
+
+type lowerer struct {
+	b     *binder
+	parts int
+}
+
+// lowered is a physical subtree with the columns it outputs, in order.
+type lowered struct {
+	node  *kapotv1.PhysicalPlanNode
+	cols  []colID
+	parts int
+}
+
+func (l lowered) pos() func(colID) (int, bool) {
+	return func(id colID) (int, bool) {
+		for i, c := range l.cols {
+			if c == id {
+				return i, true
+			}
+		}
+		return 0, false
+	}
+}
+
+func (p *lowerer) exprs(es []*expr, in lowered) ([]*kapotv1.PhysicalExprNode, error) {
+	out := make([]*kapotv1.PhysicalExprNode, len(es))
+	for i, e := range es {
+		n, err := e.proto(in.pos())
+		if err != nil {
+			return nil, err
+		}
+		out[i] = n
+	}
+	return out, nil
+}
+
+func addRefs(need map[colID]bool, es ...*expr) map[colID]bool {
+	out := map[colID]bool{}
+	for id := range need {
+		out[id] = true
+	}
+	for _, e := range es {
+		if e == nil {
+			continue
+		}
+		for _, id := range e.refs(nil) {
+			out[id] = true
+		}
+	}
+	return out
+}
+
+func exchange(in *kapotv1.PhysicalPlanNode, part *kapotv1.Partitioning) *kapotv1.PhysicalPlanNode {
+	return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Exchange{Exchange: &kapotv1.ExchangeNode{Input: in, Partitioning: part}}}
+}
+
+func hashPart(keys []*kapotv1.PhysicalExprNode, n int) *kapotv1.Partitioning {
+	return &kapotv1.Partitioning{Scheme: &kapotv1.Partitioning_Hash{Hash: &kapotv1.HashPartitioning{Exprs: keys, PartitionCount: uint32(n)}}}
+}
+
+var single = &kapotv1.Partitioning{Scheme: &kapotv1.Partitioning_Single{Single: &kapotv1.SinglePartitioning{}}}
+
+// lower lowers r; need says which of its columns the parent reads (nil:
+// all of them).
+func (p *lowerer) lower(r rel, need map[colID]bool) (lowered, error) {
+	switch x := r.(type) {
+	case *scanRel:
+		return p.lowerScan(x, need)
+	case *filterRel:
+		in, err := p.lower(x.in, addRefs(need, x.pred))
+		if err != nil {
+			return lowered{}, err
+		}
+		pred, err := x.pred.proto(in.pos())
+		if err != nil {
+			return lowered{}, err
+		}
+		// A filter right over a Parquet scan also prunes its row groups.
+		if ps := in.node.GetParquetScan(); ps != nil {
+			if ps.PruningPredicate == nil {
+				ps.PruningPredicate = pred
+			} else {
+				ps.PruningPredicate = &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Binary{Binary: &kapotv1.BinaryExpr{
+					Left: ps.PruningPredicate, Op: kapotv1.BinaryOp_BINARY_OP_AND, Right: pred}}}
+			}
+		}
+		in.node = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Filter{Filter: &kapotv1.FilterNode{Input: in.node, Predicate: pred}}}
+		return in, nil
+	case *projectRel:
+		keep := map[colID]bool{}
+		var es []*expr
+		var outs []colID
+		for i, e := range x.exprs {
+			if need != nil && !need[x.out[i]] {
+				continue
+			}
+			if keep[x.out[i]] {
+				continue
+			}
+			keep[x.out[i]] = true
+			es, outs = append(es, e), append(outs, x.out[i])
+		}
+		in, err := p.lower(x.in, addRefs(map[colID]bool{}, es...))
+		if err != nil {
+			return lowered{}, err
+		}
+		pe, err := p.exprs(es, in)
+		if err != nil {
+			return lowered{}, err
+		}
+		names := make([]string, len(outs))
+		for i, id := range outs {
+			names[i] = p.b.cols[id].name
+		}
+		return lowered{node: &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Projection{Projection: &kapotv1.ProjectionNode{
+			Input: in.node, Exprs: pe, Names: names}}}, cols: outs, parts: in.parts}, nil
+	case *joinRel:
+		return p.lowerJoin(x, need)
+	case *aggRel:
+		return p.lowerAgg(x)
+	case *sortRel:
+		in, err := p.lower(x.in, need)
+		if err != nil {
+			return lowered{}, err
+		}
+		if in.parts > 1 {
+			in.node, in.parts = exchange(in.node, single), 1
+		}
+		s := &kapotv1.SortNode{Input: in.node}
+		for _, k := range x.keys {
+			e, err := k.e.proto(in.pos())
+			if err != nil {
+				return lowered{}, err
+			}
+			s.Exprs = append(s.Exprs, &kapotv1.SortExprNode{Expr: e, Descending: k.desc, NullsFirst: k.nullsFirst})
+		}
+		if x.fetch >= 0 {
+			f := x.fetch
+			s.Fetch = &f
+		}
+		in.node = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Sort{Sort: s}}
+		return in, nil
+	case *limitRel:
+		in, err := p.lower(x.in, need)
+		if err != nil {
+			return lowered{}, err
+		}
+		if in.parts > 1 {
+			if x.fetch >= 0 {
+				in.node = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Limit{Limit: &kapotv1.LimitNode{Input: in.node, Fetch: x.skip + x.fetch}}}
+			}
+			in.node, in.parts = exchange(in.node, single), 1
+		}
+		in.node = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Limit{Limit: &kapotv1.LimitNode{Input: in.node, Skip: x.skip, Fetch: x.fetch}}}
+		return in, nil
+	}
+	return lowered{}, fmt.Errorf("internal: relation %T", r)
+}
+
+func (p *lowerer) lowerScan(s *scanRel, need map[colID]bool) (lowered, error) {
+	var proj []string
+	var cols []colID
+	for i, id := range s.cols {
+		if need == nil || need[id] {
+			proj = append(proj, s.table.Schema.Field(i).Name)
+			cols = append(cols, id)
+		}
+	}
+	if len(proj) == 0 { // count(*): read the narrowest thing there is
+		proj, cols = []string{s.table.Schema.Field(0).Name}, []colID{s.cols[0]}
+	}
+	var groups []*kapotv1.FileGroup
+	for _, f := range s.table.Files {
+		groups = append(groups, &kapotv1.FileGroup{Paths: []string{f}})
+	}
+	var n *kapotv1.PhysicalPlanNode
+	switch s.table.Format {
+	case "parquet":
+		n = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ParquetScan{ParquetScan: &kapotv1.ParquetScanNode{FileGroups: groups, Projection: proj}}}
+	case "csv":
+		schema, err := engine.SchemaToProto(s.table.Schema)
+		if err != nil {
+			return lowered{}, err
+		}
+		n = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_CsvScan{CsvScan: &kapotv1.CsvScanNode{FileGroups: groups, Projection: proj,
+			Schema: schema, HasHeader: s.table.Header, Delimiter: s.table.Delimiter}}}
+	default:
+		return lowered{}, notSupported(-1, "tables stored as "+s.table.Format)
+	}
+	return lowered{node: n, cols: cols, parts: len(groups)}, nil
+}
+
+func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
+	lneed := map[colID]bool{}
+	rneed := map[colID]bool{}
+	lset, rset := idSet(j.left.output()), idSet(j.right.output())
+	all := addRefs(need, j.filter)
+	if need == nil {
+		all = addRefs(idSet(j.output()), j.filter)
+	}
+	all = addRefs(all, append(append([]*expr{}, j.leftKeys...), j.rightKeys...)...)
+	for id := range all {
+		if lset[id] {
+			lneed[id] = true
+		}
+		if rset[id] {
+			rneed[id] = true
+		}
+	}
+	l, err := p.lower(j.left, lneed)
+	if err != nil {
+		return lowered{}, err
+	}
+	r, err := p.lower(j.right, rneed)
+	if err != nil {
+		return lowered{}, err
+	}
+	out := lowered{cols: append(append([]colID{}, l.cols...), r.cols...)}
+	var filter *kapotv1.PhysicalExprNode
+	if j.filter != nil {
+		if filter, err = j.filter.proto(out.pos()); err != nil {
+			return lowered{}, err
+		}
+	}
+	if len(j.leftKeys) == 0 {
+		// No equality: a nested-loop join probing each right partition
+		// against all of the left. Outer joins keeping left rows need the
+		// right side in one partition.
+		if j.jt != kapotv1.JoinType_JOIN_TYPE_INNER && r.parts > 1 {
+			r.node, r.parts = exchange(r.node, single), 1
+		}
+		out.node = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_NestedLoopJoin{NestedLoopJoin: &kapotv1.NestedLoopJoinNode{
+			Left: l.node, Right: r.node, JoinType: j.jt, Filter: filter}}}
+		out.parts = r.parts
+		return out, nil
+	}
+	lk, err := p.exprs(j.leftKeys, l)
+	if err != nil {
+		return lowered{}, err
+	}
+	rk, err := p.exprs(j.rightKeys, r)
+	if err != nil {
+		return lowered{}, err
+	}
+	hj := &kapotv1.HashJoinNode{
+		Left: exchange(l.node, hashPart(lk, p.parts)), Right: exchange(r.node, hashPart(rk, p.parts)),
+		JoinType: j.jt, Mode: kapotv1.JoinMode_JOIN_MODE_PARTITIONED, Filter: filter,
+	}
+	// After the exchange the keys are read from the exchanged columns.
+	for i := range lk {
+		hj.On = append(hj.On, &kapotv1.JoinOn{Left: lk[i], Right: rk[i]})
+	}
+	out.node = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashJoin{HashJoin: hj}}
+	out.parts = p.parts
+	return out, nil
+}
+
+func (p *lowerer) lowerAgg(a *aggRel) (lowered, error) {
+	need := addRefs(map[colID]bool{}, a.groups...)
+	for _, c := range a.aggs {
+		need = addRefs(need, c.arg)
+	}
+	in, err := p.lower(a.in, need)
+	if err != nil {
+		return lowered{}, err
+	}
+	groups, err := p.exprs(a.groups, in)
+	if err != nil {
+		return lowered{}, err
+	}
+	names := make([]string, len(a.gout))
+	for i, id := range a.gout {
+		names[i] = p.b.cols[id].name
+	}
+	var aggs []*kapotv1.AggregateExprNode
+	for _, c := range a.aggs {
+		ae := &kapotv1.AggregateExprNode{Func: c.fn, Distinct: c.distinct, Name: fmt.Sprintf("%s_%d", strings.ToLower(strings.TrimPrefix(c.fn.String(), "AGGREGATE_FUNCTION_")), c.out)}
+		if c.arg != nil {
+			if ae.Expr, err = c.arg.proto(in.pos()); err != nil {
+				return lowered{}, err
+			}
+		}
+		aggs = append(aggs, ae)
+	}
+	partial := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
+		Input: in.node, Mode: kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL, GroupExprs: groups, GroupNames: names, Aggregates: aggs}}}
+	parts := 1
+	var ex *kapotv1.PhysicalPlanNode
+	if len(groups) == 0 {
+		ex = exchange(partial, single)
+	} else {
+		keys := make([]*kapotv1.PhysicalExprNode, len(groups))
+		for i := range groups {
+			keys[i] = &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Column{Column: &kapotv1.ColumnExpr{Index: uint32(i)}}}
+		}
+		ex, parts = exchange(partial, hashPart(keys, p.parts)), p.parts
+	}
+	finalGroups := make([]*kapotv1.PhysicalExprNode, len(groups))
+	for i := range finalGroups {
+		finalGroups[i] = &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Column{Column: &kapotv1.ColumnExpr{Index: uint32(i)}}}
+	}
+	final := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
+		Input: ex, Mode: kapotv1.AggregateMode_AGGREGATE_MODE_FINAL, GroupExprs: finalGroups, GroupNames: names, Aggregates: aggs}}}
+	return lowered{node: final, cols: a.output(), parts: parts}, nil
+}

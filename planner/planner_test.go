@@ -1,0 +1,84 @@
+package planner
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/tpch"
+)
+
+var (
+	tpchOnce sync.Once
+	tpchDir  string
+	tpchErr  error
+)
+
+// tpchData generates TPC-H SF 0.01 once per test binary.
+func tpchData(t *testing.T) string {
+	t.Helper()
+	tpchOnce.Do(func() {
+		tpchDir, tpchErr = os.MkdirTemp("", "kapot-planner-tpch-")
+		if tpchErr == nil {
+			tpchErr = tpch.Generate(context.Background(), tpch.Options{SF: 0.01, Dir: tpchDir, Partitions: 2})
+		}
+	})
+	if tpchErr != nil {
+		t.Fatal(tpchErr)
+	}
+	return tpchDir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if tpchDir != "" {
+		os.RemoveAll(tpchDir)
+	}
+	os.Exit(code)
+}
+
+func runSQL(t *testing.T, cat *Catalog, sql string) ([]string, []string) {
+	t.Helper()
+	p, err := PlanQuery(cat, sql, Options{TargetPartitions: 3})
+	if err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	tc := &engine.TaskContext{JobID: "q", WorkDir: t.TempDir(), Mem: mem, Properties: map[string]string{}}
+	bs, err := RunInProcess(context.Background(), p, tc)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	rows := engine.FormatRows(bs, "|")
+	for _, b := range bs {
+		b.Release()
+	}
+	return p.Columns, rows
+}
+
+func TestSmoke(t *testing.T) {
+	cat := NewCatalog()
+	if err := cat.RegisterTPCH(tpchData(t)); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`select count(*) from lineitem`,
+		`select l_returnflag, l_linestatus, sum(l_quantity) as sum_qty, sum(l_extendedprice) as sum_base_price,
+		  sum(l_extendedprice * (1 - l_discount)) as sum_disc_price, sum(l_extendedprice * (1 - l_discount) * (1 + l_tax)) as sum_charge,
+		  avg(l_quantity) as avg_qty, avg(l_extendedprice) as avg_price, avg(l_discount) as avg_disc, count(*) as count_order
+		from lineitem where l_shipdate <= date '1998-12-01' - interval '90' day
+		group by l_returnflag, l_linestatus order by l_returnflag, l_linestatus`,
+		`select sum(l_extendedprice * l_discount) as revenue from lineitem
+		where l_shipdate >= date '1994-01-01' and l_shipdate < date '1994-01-01' + interval '1' year
+		  and l_discount between 0.06 - 0.01 and 0.06 + 0.01 and l_quantity < 24`,
+		`select n_name, count(*) from customer, nation where c_nationkey = n_nationkey group by n_name order by 2 desc, 1 limit 3`,
+	} {
+		cols, rows := runSQL(t, cat, q)
+		t.Logf("%v\n%v", cols, rows)
+	}
+}
