@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"math"
 	"math/big"
 	"math/bits"
 
@@ -16,9 +15,6 @@ import (
 
 // maxDecimalPrecision is the widest decimal128.
 const maxDecimalPrecision = 38
-
-// minDivisionScale is the smallest scale a decimal quotient keeps.
-const minDivisionScale = 6
 
 // decimalOperand returns the decimal type an arithmetic operand takes: a
 // decimal is itself, an integer becomes decimal(digits, 0).
@@ -41,10 +37,11 @@ func decimalOperand(t arrow.DataType) (*arrow.Decimal128Type, bool) {
 }
 
 // decimalResultType is the type of l op r over decimals, following the rules
-// SQL engines share (Spark, DataFusion): sums keep the larger scale and grow
-// by one digit, products add scales, quotients keep at least six fractional
-// digits. Precision is capped at 38; a quotient then gives up scale (down to
-// six) to keep its integer digits.
+// SQL engines share (Spark, DataFusion, DuckDB): sums keep the larger scale
+// and grow by one digit, products add scales; precision is capped at 38.
+// Quotients are not decimals: like DuckDB, division of decimals is done in
+// float64 (see newBinaryExpr), so a ratio of two large sums keeps all its
+// significant digits.
 func decimalResultType(op kapotv1.BinaryOp, l, r *arrow.Decimal128Type) (*arrow.Decimal128Type, error) {
 	p1, s1, p2, s2 := l.Precision, l.Scale, r.Precision, r.Scale
 	var p, s int32
@@ -55,13 +52,6 @@ func decimalResultType(op kapotv1.BinaryOp, l, r *arrow.Decimal128Type) (*arrow.
 	case kapotv1.BinaryOp_BINARY_OP_MUL:
 		s = s1 + s2
 		p = p1 + p2 + 1
-	case kapotv1.BinaryOp_BINARY_OP_DIV:
-		s = max(minDivisionScale, s1+p2+1)
-		p = p1 - s1 + s2 + s
-		if p > maxDecimalPrecision {
-			intDigits := p - s
-			s = max(min(s, minDivisionScale), maxDecimalPrecision-intDigits)
-		}
 	default:
 		return nil, fmt.Errorf("decimal %v: %w", op, ErrNotSupported)
 	}
@@ -179,22 +169,6 @@ func decimalArith(mem memory.Allocator, op kapotv1.BinaryOp, l, r arrow.Array, l
 			}
 			out[i] = v
 		}
-	case kapotv1.BinaryOp_BINARY_OP_DIV:
-		// q = a * 10^(s + s2 - s1) / b, rounded half away from zero.
-		k := rt.Scale + rtIn.Scale - lt.Scale
-		for i := range out {
-			if !valid[i] {
-				continue
-			}
-			if b[i] == (decimal128.Num{}) {
-				return nil, fmt.Errorf("division by zero")
-			}
-			q, err := divRound(a[i], b[i], k)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = q
-		}
 	default:
 		return nil, fmt.Errorf("decimal %v: %w", op, ErrNotSupported)
 	}
@@ -234,52 +208,6 @@ func mulChecked(a, b decimal128.Num) (decimal128.Num, bool) {
 		return decimal128.Num{}, false
 	}
 	return decimal128.FromBigInt(p), true
-}
-
-// divRound returns round(a * 10^k / b) with halves away from zero; k may be
-// negative.
-func divRound(a, b decimal128.Num, k int32) (decimal128.Num, error) {
-	if k >= 0 && fitsInt64(b) && int64(b.LowBits()) != math.MinInt64 {
-		// Fast path: |a|·10^k fits in 127 bits and the divisor in 64, so a
-		// 128-by-64-bit long division does it without big integers.
-		if m, ok := mulChecked(a, pow10[k]); ok {
-			neg := (m.Sign() < 0) != (b.Sign() < 0)
-			um, d := m.Abs(), uint64(absI64(int64(b.LowBits())))
-			hi, lo := uint64(um.HighBits()), um.LowBits()
-			qhi, r := hi/d, hi%d
-			qlo, r := bits.Div64(r, lo, d)
-			if r >= d-r { // remainder at least half the divisor: round away from zero
-				var c uint64
-				qlo, c = bits.Add64(qlo, 1, 0)
-				qhi += c
-			}
-			q := decimal128.New(int64(qhi), qlo)
-			if neg {
-				q = q.Negate()
-			}
-			return q, nil
-		}
-	}
-	num, den := a.BigInt(), b.BigInt()
-	if k >= 0 {
-		num.Mul(num, pow10[k].BigInt())
-	} else {
-		den.Mul(den, pow10[-k].BigInt())
-	}
-	q, r := new(big.Int).QuoRem(num, den, new(big.Int))
-	r2 := new(big.Int).Abs(r)
-	r2.Lsh(r2, 1)
-	if r2.Cmp(new(big.Int).Abs(den)) >= 0 {
-		if num.Sign()*den.Sign() < 0 {
-			q.Sub(q, big.NewInt(1))
-		} else {
-			q.Add(q, big.NewInt(1))
-		}
-	}
-	if q.BitLen() > 127 {
-		return decimal128.Num{}, fmt.Errorf("decimal overflow in division")
-	}
-	return decimal128.FromBigInt(q), nil
 }
 
 func fitsInt64(v decimal128.Num) bool {

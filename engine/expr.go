@@ -331,6 +331,11 @@ func newBinaryExpr(l Expr, op kapotv1.BinaryOp, r Expr) (Expr, error) {
 	if e, err := decimalBinary(l, op, r); e != nil || err != nil {
 		return e, err
 	}
+	if op == kapotv1.BinaryOp_BINARY_OP_DIV && (l.DataType().ID() == arrow.DECIMAL128 || r.DataType().ID() == arrow.DECIMAL128) {
+		// Decimal division is done in float64, as DuckDB does.
+		l = &castExpr{in: l, to: arrow.PrimitiveTypes.Float64}
+		r = &castExpr{in: r, to: arrow.PrimitiveTypes.Float64}
+	}
 	f, ok := binaryFuncs[op]
 	if !ok {
 		return nil, fmt.Errorf("binary operator %v: %w", op, ErrNotSupported)

@@ -285,7 +285,7 @@ func newNegativeExpr(in Expr) (Expr, error) {
 // decimal or an integer; it returns nil for other operand types.
 func decimalBinary(l Expr, op kapotv1.BinaryOp, r Expr) (Expr, error) {
 	switch op {
-	case kapotv1.BinaryOp_BINARY_OP_ADD, kapotv1.BinaryOp_BINARY_OP_SUB, kapotv1.BinaryOp_BINARY_OP_MUL, kapotv1.BinaryOp_BINARY_OP_DIV:
+	case kapotv1.BinaryOp_BINARY_OP_ADD, kapotv1.BinaryOp_BINARY_OP_SUB, kapotv1.BinaryOp_BINARY_OP_MUL:
 	default:
 		return nil, nil
 	}
