@@ -21,7 +21,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(executorCmd(), schedulerCmd(), localCmd(), submitCmd(), tpchCmd())
+	root.AddCommand(executorCmd(), schedulerCmd(), localCmd(), submitCmd(), tpchCmd(), sqlCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "kapot:", err)
 		if errors.Is(err, config.ErrInvalid) || isFlagError(err) {

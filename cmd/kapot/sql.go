@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/spf13/cobra"
+
+	"github.com/kapot-go/kapot/client"
+	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/internal/config"
+	"github.com/kapot-go/kapot/planner"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+func sqlCmd() *cobra.Command {
+	var (
+		tpchDir, sched, format, file string
+		exprs                        []string
+		partitions                   int
+		timeout                      time.Duration
+	)
+	c := &cobra.Command{
+		Use:   "sql",
+		Short: "Run SQL: on a cluster (--scheduler) or in this process",
+		Long: `Run SQL statements from -e, -f FILE or standard input, separated by
+semicolons. Tables come from --tpch DIR (the eight TPC-H tables) and from
+CREATE EXTERNAL TABLE name STORED AS PARQUET|CSV [WITH HEADER ROW] LOCATION 'path'.
+Also: SHOW TABLES, DESCRIBE t, EXPLAIN query.
+
+With --scheduler host:port the queries run on that cluster (see kapot local);
+without, they run inside this process.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch format {
+			case "table", "csv", "json":
+			default:
+				return fmt.Errorf("--format %q: want table, csv or json: %w", format, config.ErrInvalid)
+			}
+			cat := planner.NewCatalog()
+			if tpchDir != "" {
+				if err := cat.RegisterTPCH(tpchDir); err != nil {
+					return fmt.Errorf("--tpch: %v: %w", err, config.ErrInvalid)
+				}
+			}
+			script := strings.Join(exprs, ";\n")
+			if file != "" {
+				b, err := os.ReadFile(file)
+				if err != nil {
+					return fmt.Errorf("-f: %v: %w", err, config.ErrInvalid)
+				}
+				script += ";\n" + string(b)
+			}
+			if len(exprs) == 0 && file == "" {
+				b, err := io.ReadAll(cmd.InOrStdin())
+				if err != nil {
+					return err
+				}
+				script = string(b)
+			}
+			stmts, err := planner.SplitScript(script)
+			if err != nil {
+				return err
+			}
+			s := &sqlSession{cat: cat, out: cmd.OutOrStdout(), format: format, sched: sched,
+				opts: planner.Options{TargetPartitions: partitions}, timeout: timeout}
+			for _, st := range stmts {
+				if err := s.run(cmd.Context(), st); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&tpchDir, "tpch", "", "register the TPC-H tables generated under this directory (kapot tpch gen)")
+	f.StringVar(&sched, "scheduler", "", "run on the cluster of this scheduler (host:port); empty: in this process")
+	f.StringArrayVarP(&exprs, "execute", "e", nil, "SQL to run (repeatable)")
+	f.StringVarP(&file, "file", "f", "", "SQL script to run")
+	f.StringVar(&format, "format", "table", "output format: table, csv or json")
+	f.IntVar(&partitions, "partitions", 2, "partitions of hash exchanges (joins, aggregates)")
+	f.DurationVar(&timeout, "timeout", 30*time.Minute, "give up on a query after this long")
+	return withFlagErrors(c)
+}
+
+type sqlSession struct {
+	cat     *planner.Catalog
+	out     io.Writer
+	format  string
+	sched   string
+	opts    planner.Options
+	timeout time.Duration
+}
+
+func (s *sqlSession) run(ctx context.Context, text string) error {
+	st, err := planner.Classify(text)
+	if err != nil {
+		return err
+	}
+	switch st.Kind {
+	case planner.StmtCreateExternalTable:
+		if err := s.cat.Register(st.Table); err != nil {
+			return err
+		}
+		fmt.Fprintf(s.out, "created table %s (%d files)\n", st.Table.Name, len(st.Table.Files))
+		return nil
+	case planner.StmtShowTables:
+		return s.printStrings([]string{"table_name"}, rowsOf(s.cat.Names()))
+	case planner.StmtDescribe:
+		cols, err := s.cat.Describe(st.Name)
+		if err != nil {
+			return err
+		}
+		rows := make([][]string, len(cols))
+		for i, c := range cols {
+			rows[i] = c[:]
+		}
+		return s.printStrings([]string{"column_name", "data_type", "is_nullable"}, rows)
+	case planner.StmtExplain:
+		p, err := planner.PlanQuery(s.cat, st.SQL, s.opts)
+		if err != nil {
+			return err
+		}
+		text, err := planner.Explain(p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(s.out, text)
+		return nil
+	}
+	p, err := planner.PlanQuery(s.cat, st.SQL, s.opts)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	start := time.Now()
+	var schema *arrow.Schema
+	var batches []arrow.RecordBatch
+	if s.sched != "" {
+		cl, err := client.Dial(s.sched, nil)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		schema, batches, err = cl.Run(ctx, &kapotv1.SubmitJobRequest{Plan: p.Root, JobName: firstLine(st.SQL)})
+		if err != nil {
+			return err
+		}
+	} else {
+		work, err := os.MkdirTemp("", "kapot-sql-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(work)
+		tc := &engine.TaskContext{JobID: "sql", WorkDir: work, Mem: memory.NewGoAllocator(), Properties: map[string]string{}}
+		if batches, err = planner.RunInProcess(ctx, p, tc); err != nil {
+			return err
+		}
+	}
+	defer func() {
+		for _, b := range batches {
+			b.Release()
+		}
+	}()
+	if schema == nil && len(batches) > 0 {
+		schema = batches[0].Schema()
+	}
+	if schema == nil {
+		fields := make([]arrow.Field, len(p.Columns))
+		for i, n := range p.Columns {
+			fields[i] = arrow.Field{Name: n, Type: arrow.BinaryTypes.String}
+		}
+		schema = arrow.NewSchema(fields, nil)
+	}
+	schema = renamed(schema, p.Columns)
+	if err := printResult(s.out, s.format, schema, batches); err != nil {
+		return err
+	}
+	if s.format == "table" {
+		var n int64
+		for _, b := range batches {
+			n += b.NumRows()
+		}
+		fmt.Fprintf(s.out, "%d row(s) in %s\n", n, time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// renamed gives the result schema the query's output names.
+func renamed(s *arrow.Schema, names []string) *arrow.Schema {
+	if len(names) != s.NumFields() {
+		return s
+	}
+	fs := append([]arrow.Field{}, s.Fields()...)
+	for i := range fs {
+		fs[i].Name = names[i]
+	}
+	return arrow.NewSchema(fs, nil)
+}
+
+func (s *sqlSession) printStrings(names []string, rows [][]string) error {
+	fields := make([]arrow.Field, len(names))
+	for i, n := range names {
+		fields[i] = arrow.Field{Name: n, Type: arrow.BinaryTypes.String}
+	}
+	schema := arrow.NewSchema(fields, nil)
+	b := array.NewRecordBuilder(memory.NewGoAllocator(), schema)
+	defer b.Release()
+	for _, r := range rows {
+		for i, v := range r {
+			b.Field(i).(*array.StringBuilder).Append(v)
+		}
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	return printResult(s.out, s.format, schema, []arrow.RecordBatch{rec})
+}
+
+func rowsOf(vals []string) [][]string {
+	out := make([][]string, len(vals))
+	for i, v := range vals {
+		out[i] = []string{v}
+	}
+	return out
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 80 {
+		s = s[:80]
+	}
+	return s
+}

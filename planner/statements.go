@@ -1,0 +1,217 @@
+package planner
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/kapot-go/kapot/engine"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// StatementKind says what a statement of a SQL script asks for.
+type StatementKind int
+
+// The statements a session understands.
+const (
+	StmtQuery StatementKind = iota
+	StmtExplain
+	StmtCreateExternalTable
+	StmtShowTables
+	StmtDescribe
+)
+
+// Statement is one classified statement of a script.
+type Statement struct {
+	Kind StatementKind
+	SQL  string // the query (for StmtQuery and StmtExplain)
+	// Table DDL and DESCRIBE.
+	Table *Table
+	Name  string
+}
+
+// SplitScript splits a script into statements at semicolons outside
+// quotes and comments, dropping empty ones.
+func SplitScript(script string) ([]string, error) {
+	var out []string
+	start := 0
+	emit := func(end int) {
+		if st := strings.TrimSpace(script[start:end]); st != "" {
+			out = append(out, st)
+		}
+		start = end + 1
+	}
+	for i := 0; i < len(script); i++ {
+		switch c := script[i]; {
+		case c == '\'' || c == '"':
+			j := i + 1
+			for ; j < len(script); j++ {
+				if script[j] == c {
+					if j+1 < len(script) && script[j+1] == c { // doubled quote
+						j++
+						continue
+					}
+					break
+				}
+			}
+			if j >= len(script) {
+				return nil, &SQLError{Pos: i, Msg: "unterminated quoted string", Err: engine.ErrInvalidPlan}
+			}
+			i = j
+		case c == '-' && i+1 < len(script) && script[i+1] == '-':
+			for i < len(script) && script[i] != '\n' {
+				i++
+			}
+		case c == '/' && i+1 < len(script) && script[i+1] == '*':
+			end := strings.Index(script[i+2:], "*/")
+			if end < 0 {
+				return nil, &SQLError{Pos: i, Msg: "unterminated comment", Err: engine.ErrInvalidPlan}
+			}
+			i += end + 3
+		case c == ';':
+			emit(i)
+		}
+	}
+	emit(len(script))
+	return out, nil
+}
+
+var (
+	createExternal = regexp.MustCompile(`(?is)^\s*create\s+external\s+table\s+(?:if\s+not\s+exists\s+)?([A-Za-z_][A-Za-z0-9_]*)\s+stored\s+as\s+(parquet|csv)\s*(with\s+header\s+row\s+)?(?:delimiter\s+'(.)'\s+)?location\s+'([^']+)'\s*$`)
+	showTables     = regexp.MustCompile(`(?is)^\s*show\s+tables\s*$`)
+	describe       = regexp.MustCompile(`(?is)^\s*(?:describe|desc)\s+([A-Za-z_][A-Za-z0-9_]*)\s*$`)
+	explain        = regexp.MustCompile(`(?is)^\s*explain\s+(.*)$`)
+)
+
+// Classify recognizes one statement. CREATE EXTERNAL TABLE (not part of
+// PostgreSQL's grammar) is read here: STORED AS PARQUET|CSV [WITH HEADER
+// ROW] [DELIMITER 'c'] LOCATION 'file or directory'.
+func Classify(stmt string) (*Statement, error) {
+	switch {
+	case createExternal.MatchString(stmt):
+		m := createExternal.FindStringSubmatch(stmt)
+		t, err := externalTable(m[1], strings.ToLower(m[2]), m[3] != "", m[4], m[5])
+		if err != nil {
+			return nil, err
+		}
+		return &Statement{Kind: StmtCreateExternalTable, Table: t}, nil
+	case showTables.MatchString(stmt):
+		return &Statement{Kind: StmtShowTables}, nil
+	case describe.MatchString(stmt):
+		return &Statement{Kind: StmtDescribe, Name: describe.FindStringSubmatch(stmt)[1]}, nil
+	case explain.MatchString(stmt):
+		rest := explain.FindStringSubmatch(stmt)[1]
+		if a := regexp.MustCompile(`(?is)^analyze\s`); a.MatchString(rest) {
+			return nil, notSupported(-1, "EXPLAIN ANALYZE")
+		}
+		return &Statement{Kind: StmtExplain, SQL: rest}, nil
+	}
+	return &Statement{Kind: StmtQuery, SQL: stmt}, nil
+}
+
+func externalTable(name, format string, header bool, delim, location string) (*Table, error) {
+	files, err := listFiles(location, format)
+	if err != nil {
+		return nil, fmt.Errorf("CREATE EXTERNAL TABLE %s: %w", name, err)
+	}
+	if format == "parquet" {
+		return ParquetTable(name, files)
+	}
+	scan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_CsvScan{CsvScan: &kapotv1.CsvScanNode{
+		FileGroups: []*kapotv1.FileGroup{{Paths: files[:1]}}, HasHeader: header, Delimiter: delim, InferSchema: true}}}
+	p, err := engine.FromProto(scan)
+	if err != nil {
+		return nil, fmt.Errorf("CREATE EXTERNAL TABLE %s: %w", name, err)
+	}
+	return &Table{Name: name, Format: "csv", Files: files, Schema: p.Schema(), Header: header, Delimiter: delim}, nil
+}
+
+// listFiles resolves a location: a file, or a directory's files of the
+// format (searched recursively), sorted.
+func listFiles(location, format string) ([]string, error) {
+	abs, err := filepath.Abs(location)
+	if err != nil {
+		return nil, err
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return []string{abs}, nil
+	}
+	var out []string
+	err = filepath.WalkDir(abs, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.EqualFold(filepath.Ext(p), "."+format) {
+			out = append(out, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no .%s files under %s", format, abs)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// Describe lists a table's columns as (name, type, nullable) rows.
+func (c *Catalog) Describe(name string) ([][3]string, error) {
+	t, ok := c.Lookup(name)
+	if !ok {
+		return nil, fmt.Errorf("table %q does not exist (have: %s)", name, strings.Join(c.Names(), ", "))
+	}
+	var out [][3]string
+	for _, f := range t.Schema.Fields() {
+		out = append(out, [3]string{f.Name, typeName(f.Type), fmt.Sprint(f.Nullable)})
+	}
+	return out, nil
+}
+
+func typeName(t arrow.DataType) string {
+	switch t.ID() {
+	case arrow.STRING:
+		return "VARCHAR"
+	case arrow.INT64:
+		return "BIGINT"
+	case arrow.INT32:
+		return "INTEGER"
+	case arrow.DATE32:
+		return "DATE"
+	case arrow.FLOAT64:
+		return "DOUBLE"
+	case arrow.DECIMAL128:
+		d := t.(*arrow.Decimal128Type)
+		return fmt.Sprintf("DECIMAL(%d,%d)", d.Precision, d.Scale)
+	}
+	return strings.ToUpper(t.String())
+}
+
+// Explain renders a plan's operator tree, one node per line, stages cut
+// at the exchanges.
+func Explain(p *Plan) (string, error) {
+	plan, err := engine.FromProto(p.Root)
+	if err != nil {
+		return "", err
+	}
+	var sb strings.Builder
+	var walk func(n engine.ExecutionPlan, depth int)
+	walk = func(n engine.ExecutionPlan, depth int) {
+		fmt.Fprintf(&sb, "%s%s\n", strings.Repeat("  ", depth), engine.Unwrap(n).String())
+		for _, c := range n.Children() {
+			walk(c, depth+1)
+		}
+	}
+	walk(plan, 0)
+	return sb.String(), nil
+}
