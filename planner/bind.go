@@ -1162,7 +1162,7 @@ func (b *binder) bindAExpr(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, error
 		l, r = b.coercePair(l, r)
 		e := &expr{kind: eBinary, op: op, args: []*expr{l, r}}
 		if err := b.resolve(e); err != nil {
-			return nil, errAt(x.GetLocation(), err, "%v", err)
+			return nil, errAt(x.GetLocation(), err, "operator %s cannot be applied to %s and %s", opName, typeName(l.typ), typeName(r.typ))
 		}
 		return e, nil
 	case pg.A_Expr_Kind_AEXPR_IN:

@@ -173,6 +173,11 @@ func (p *lowerer) lower(r rel, need map[colID]bool) (lowered, error) {
 	case *aggRel:
 		return p.lowerAgg(x)
 	case *sortRel:
+		if need != nil {
+			for _, k := range x.keys {
+				need = addRefs(need, k.e)
+			}
+		}
 		in, err := p.lower(x.in, need)
 		if err != nil {
 			return lowered{}, err

@@ -1,0 +1,64 @@
+package planner
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/kapot-go/kapot/engine"
+)
+
+func TestSplitScript(t *testing.T) {
+	got, err := SplitScript("select 'a;b'; -- x;y\nselect \"c;\" from t /* ; */;\n\n; describe t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"select 'a;b'", "-- x;y\nselect \"c;\" from t /* ; */", "describe t"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %q\nwant %q", got, want)
+	}
+	if _, err := SplitScript("select 'open"); err == nil {
+		t.Fatal("unterminated string accepted")
+	}
+}
+
+func TestExternalTablesAndErrors(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a.csv"), []byte("k|v\n1|x\n2|y\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "b.csv"), []byte("k|v\n3|z\n"), 0o644)
+	st, err := Classify("CREATE EXTERNAL TABLE kv STORED AS CSV WITH HEADER ROW DELIMITER '|' LOCATION '" + dir + "'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat := NewCatalog()
+	if err := cat.Register(st.Table); err != nil {
+		t.Fatal(err)
+	}
+	cols, rows := runSQL(t, cat, "select k + 1 as k1, upper(v) from kv where k > 1 order by k desc")
+	if !slices.Equal(cols, []string{"k1", "upper"}) || !slices.Equal(rows, []string{"4|Z", "3|Y"}) {
+		t.Fatalf("got %v %q", cols, rows)
+	}
+	for _, c := range []struct{ sql, want string }{
+		{"select nope from kv", `column "nope" does not exist (at position 8)`},
+		{"select * from missing", `table "missing" does not exist`},
+		{"select v, count(*) from kv group by k", `column "v" must appear in the GROUP BY clause`},
+		{"select k from kv where k in (select 1)", "not supported yet: subqueries"},
+		{"select k +", "syntax error"},
+		{"select v + 1 from kv", "operator + cannot be applied to VARCHAR and BIGINT (at position 10)"},
+	} {
+		_, err := PlanQuery(cat, c.sql, Options{})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want %q", c.sql, err, c.want)
+		}
+	}
+	_, err = PlanQuery(cat, "select k from kv union select k from kv", Options{})
+	if !errors.Is(err, ErrNotSupported) {
+		t.Errorf("UNION: got %v, want not supported", err)
+	}
+	if _, err := PlanQuery(cat, "select nope from kv", Options{}); !errors.Is(err, engine.ErrInvalidPlan) {
+		t.Errorf("unknown column: %v is not an invalid-plan error", err)
+	}
+}
