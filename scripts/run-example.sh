@@ -1,20 +1,37 @@
 #!/usr/bin/env bash
-# make run: start a local cluster (scheduler + 2 executors), submit the
-# example two-stage plan, print its result, stop the cluster.
+# make run: generate TPC-H SF 0.1 (cached), start a local cluster
+# (scheduler + 2 executors), run TPC-H queries with kapot sql and the
+# example physical plan with kapot submit, print results and timings, stop
+# the cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=bin/kapot
 WORK=$(mktemp -d /tmp/kapot-run-XXXXXX)
 PORT=${KAPOT_SCHEDULER_PORT:-50050}
+SF=${KAPOT_SF:-0.1}
+DATA=${KAPOT_TPCH_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kapot/tpch-sf$SF}
+if [ ! -f "$DATA/.complete" ]; then
+  echo "== kapot tpch gen --sf $SF --out $DATA"
+  rm -rf "$DATA"
+  "$BIN" tpch gen --sf "$SF" --out "$DATA" --partitions 2
+  touch "$DATA/.complete"
+else
+  echo "== using TPC-H SF $SF in $DATA"
+fi
 "$BIN" local --executors 2 --scheduler-port "$PORT" --work-dir "$WORK" >"$WORK/local.out" 2>&1 &
 LOCAL=$!
-trap 'kill -INT $LOCAL 2>/dev/null; wait $LOCAL 2>/dev/null || true' EXIT
+trap 'kill -INT $LOCAL 2>/dev/null; wait $LOCAL 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for _ in $(seq 1 300); do
   grep -q "cluster ready" "$WORK/local.out" 2>/dev/null && break
   if ! kill -0 $LOCAL 2>/dev/null; then cat "$WORK/local.out"; exit 1; fi
   sleep 0.1
 done
 cat "$WORK/local.out"
+for q in 1 3 5 6 10 12; do
+  echo
+  echo "== TPC-H Q$q: kapot sql --tpch $DATA --scheduler 127.0.0.1:$PORT -f tpch/queries/q$q.sql"
+  "$BIN" sql --tpch "$DATA" --scheduler "127.0.0.1:$PORT" -f "tpch/queries/q$q.sql"
+done
 echo
 echo "== kapot submit --plan examples/groupby/plan.json"
 "$BIN" submit --scheduler "127.0.0.1:$PORT" --plan examples/groupby/plan.json
