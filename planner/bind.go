@@ -130,17 +130,26 @@ type binder struct {
 	cat  *Catalog
 	cols map[colID]*column
 	next colID
+	ctes map[string]*cte
+}
+
+// cte is a WITH query, bound afresh wherever it is named.
+type cte struct {
+	sel   *pg.SelectStmt
+	names []string
 }
 
 func (b *binder) newCol(qual, name string, t arrow.DataType) colID {
 	b.next++
-	b.cols[b.next] = &column{id: b.next, qual: qual, name: name, typ: t}
+	b.cols[b.next] = &column{id: b.next, qual: qual, name: name, typ: t, nullable: true}
 	return b.next
 }
 
 // scope is what names resolve against: the columns of the FROM clause.
 type scope struct {
 	cols []*column
+	// outer is the enclosing query's scope, for correlated subqueries.
+	outer *scope
 }
 
 func (b *binder) scopeOf(r rel) *scope {
@@ -163,6 +172,11 @@ func (s *scope) find(qual, name string, pos int32) (*column, error) {
 		found = c
 	}
 	if found == nil {
+		if s.outer != nil {
+			if c, err := s.outer.find(qual, name, pos); err == nil {
+				return c, nil
+			}
+		}
 		full := name
 		if qual != "" {
 			full = qual + "." + name
@@ -174,24 +188,60 @@ func (s *scope) find(qual, name string, pos int32) (*column, error) {
 
 // bindSelect binds a SELECT statement to a relation and its output names.
 func (b *binder) bindSelect(s *pg.SelectStmt) (rel, []string, error) {
-	if s.GetOp() != pg.SetOperation_SET_OPERATION_UNDEFINED && s.GetOp() != pg.SetOperation_SETOP_NONE {
-		return nil, nil, notSupported(-1, "UNION / INTERSECT / EXCEPT")
-	}
-	if s.GetWithClause() != nil {
-		return nil, nil, notSupported(s.GetWithClause().GetLocation(), "WITH")
-	}
-	if len(s.GetValuesLists()) > 0 {
-		return nil, nil, notSupported(-1, "VALUES")
-	}
-	if len(s.GetWindowClause()) > 0 {
-		return nil, nil, notSupported(-1, "window functions")
-	}
-	// FROM and WHERE: relations joined on the WHERE clause's equalities.
-	from, err := b.bindFrom(s.GetFromClause(), s.GetWhereClause())
+	r, names, corr, err := b.bindSubselect(s, nil)
 	if err != nil {
 		return nil, nil, err
 	}
+	if len(corr) > 0 {
+		return nil, nil, errAt(-1, engine.ErrInvalidPlan, "internal: uncorrelated query has correlation")
+	}
+	return r, names, nil
+}
+
+// corrKey is a correlation of a subquery grouped for decorrelation: the
+// outer expression equals the subquery's output column inner.
+type corrKey struct {
+	outer *expr
+	inner colID
+}
+
+// bindSubselect binds a SELECT that may read columns of outer. An
+// aggregating subquery correlated by equalities (outer expr = inner expr)
+// is decorrelated: the inner expressions become extra group keys and extra
+// output columns, returned as corr keys for the caller to join on.
+func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, []corrKey, error) {
+	if s.GetOp() != pg.SetOperation_SET_OPERATION_UNDEFINED && s.GetOp() != pg.SetOperation_SETOP_NONE {
+		return nil, nil, nil, notSupported(-1, "UNION / INTERSECT / EXCEPT")
+	}
+	if w := s.GetWithClause(); w != nil {
+		if w.GetRecursive() {
+			return nil, nil, nil, notSupported(w.GetLocation(), "WITH RECURSIVE")
+		}
+		if b.ctes == nil {
+			b.ctes = map[string]*cte{}
+		}
+		for _, c := range w.GetCtes() {
+			ce := c.GetCommonTableExpr()
+			var names []string
+			for _, n := range ce.GetAliascolnames() {
+				names = append(names, n.GetString_().GetSval())
+			}
+			b.ctes[strings.ToLower(ce.GetCtename())] = &cte{sel: ce.GetCtequery().GetSelectStmt(), names: names}
+		}
+	}
+	if len(s.GetValuesLists()) > 0 {
+		return nil, nil, nil, notSupported(-1, "VALUES")
+	}
+	if len(s.GetWindowClause()) > 0 {
+		return nil, nil, nil, notSupported(-1, "window functions")
+	}
+	// FROM and WHERE: relations joined on the WHERE clause's equalities.
+	from, corrPreds, err := b.bindFrom(s.GetFromClause(), s.GetWhereClause(), outer)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	sc := b.scopeOf(from)
+	sc.outer = outer
 	// SELECT list: expand *, then bind (aggregates collected on the way).
 	type target struct {
 		node  *pg.Node
@@ -216,7 +266,7 @@ func (b *binder) bindSelect(s *pg.SelectStmt) (rel, []string, error) {
 				}
 			}
 			if n == 0 {
-				return nil, nil, errAt(cr.GetLocation(), engine.ErrInvalidPlan, "%s.* matches no table", qual)
+				return nil, nil, nil, errAt(cr.GetLocation(), engine.ErrInvalidPlan, "%s.* matches no table", qual)
 			}
 			continue
 		}
@@ -251,7 +301,7 @@ func (b *binder) bindSelect(s *pg.SelectStmt) (rel, []string, error) {
 			if c := g.GetAConst(); c != nil && c.GetIval() != nil {
 				k := int(c.GetIval().GetIval())
 				if k < 1 || k > len(targets) || targets[k-1].node == nil {
-					return nil, nil, errAt(c.GetLocation(), engine.ErrInvalidPlan, "GROUP BY position %d is not in the select list", k)
+					return nil, nil, nil, errAt(c.GetLocation(), engine.ErrInvalidPlan, "GROUP BY position %d is not in the select list", k)
 				}
 				n = targets[k-1].node
 			} else if cr := g.GetColumnRef(); cr != nil && len(cr.GetFields()) == 1 {
@@ -264,7 +314,7 @@ func (b *binder) bindSelect(s *pg.SelectStmt) (rel, []string, error) {
 			}
 			e, err := b.bindExpr(n, sc, nil)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			ag.addGroup(e)
 		}
@@ -275,10 +325,21 @@ func (b *binder) bindSelect(s *pg.SelectStmt) (rel, []string, error) {
 				if t.star != nil {
 					e = &expr{kind: eCol, col: t.star.id, typ: t.star.typ}
 				} else if e, err = b.bindExpr(t.node, sc, nil); err != nil {
-					return nil, nil, err
+					return nil, nil, nil, err
 				}
 				ag.addGroup(e)
 			}
+		}
+		// Correlation equalities become group keys the outer query joins on.
+		var corrOuter, corrInner []*expr
+		local := idSet(from.output())
+		for _, c := range corrPreds {
+			o, in, ok := splitCorrelation(c, local)
+			if !ok {
+				return nil, nil, nil, notSupported(-1, "correlated subquery conditions other than equalities with an aggregate")
+			}
+			ag.addGroup(in)
+			corrOuter, corrInner = append(corrOuter, o), append(corrInner, in)
 		}
 		for _, t := range targets {
 			var e *expr
@@ -289,27 +350,63 @@ func (b *binder) bindSelect(s *pg.SelectStmt) (rel, []string, error) {
 				e, err = b.bindExpr(t.node, sc, ag)
 			}
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			sel = append(sel, e)
 		}
 		var having *expr
+		var havingSubs []*pg.Node
 		if s.GetHavingClause() != nil {
-			if having, err = b.bindExpr(s.GetHavingClause(), sc, ag); err != nil {
-				return nil, nil, err
+			var plain []*pg.Node
+			for _, c := range conjuncts(s.GetHavingClause()) {
+				if isSubqueryPredicate(c) {
+					havingSubs = append(havingSubs, c)
+				} else {
+					plain = append(plain, c)
+				}
+			}
+			for _, c := range plain {
+				h, err := b.bindExpr(c, sc, ag)
+				if err != nil {
+					return nil, nil, nil, err
+				}
+				having = andExpr(having, h)
 			}
 		}
 		// ORDER BY may aggregate too: bind its keys before building the
 		// aggregate so their aggregates are computed.
 		keys, err := b.bindOrder(s.GetSortClause(), sc, ag, targets2(targets, func(t target) (*pg.Node, *column) { return t.node, t.star }), sel, aliases)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		r = ag.build(from)
 		if having != nil {
 			r = &filterRel{in: r, pred: having}
 		}
-		return b.finish(r, sel, names, keys, s)
+		for _, c := range havingSubs {
+			aggScope := &scope{outer: sc}
+			if r, err = b.applySubquery(r, c, aggScope, ag); err != nil {
+				return nil, nil, nil, err
+			}
+		}
+		var corr []corrKey
+		for i, in := range corrInner {
+			k, err := ag.wrapCol(in, -1)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			sel = append(sel, k)
+			names = append(names, "corr")
+			corr = append(corr, corrKey{outer: corrOuter[i], inner: k.col})
+		}
+		out, outNames, err := b.finish(r, sel, names, keys, s)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return out, outNames[:len(outNames)-len(corr)], corr, nil
+	}
+	if len(corrPreds) > 0 {
+		return nil, nil, nil, notSupported(-1, "correlated scalar subqueries without an aggregate")
 	}
 	for _, t := range targets {
 		if t.star != nil {
@@ -318,15 +415,16 @@ func (b *binder) bindSelect(s *pg.SelectStmt) (rel, []string, error) {
 		}
 		e, err := b.bindExpr(t.node, sc, nil)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		sel = append(sel, e)
 	}
 	keys, err := b.bindOrder(s.GetSortClause(), sc, nil, targets2(targets, func(t target) (*pg.Node, *column) { return t.node, t.star }), sel, aliases)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return b.finish(r, sel, names, keys, s)
+	out, outNames, err := b.finish(r, sel, names, keys, s)
+	return out, outNames, nil, err
 }
 
 type targetRef struct {
@@ -500,15 +598,19 @@ type fromItem struct {
 	cols map[colID]bool
 }
 
-func (b *binder) bindFrom(items []*pg.Node, where *pg.Node) (rel, error) {
+// bindFrom binds FROM and WHERE. With outer set (a subquery), WHERE
+// conjuncts that read outer columns are returned as correlation predicates
+// instead of being applied. Subquery predicates (EXISTS, IN, comparisons
+// with a scalar subquery) become semi, anti or inner joins on top.
+func (b *binder) bindFrom(items []*pg.Node, where *pg.Node, outer *scope) (rel, []*expr, error) {
 	if len(items) == 0 {
-		return nil, notSupported(-1, "SELECT without FROM")
+		return nil, nil, notSupported(-1, "SELECT without FROM")
 	}
 	var rels []fromItem
 	for _, it := range items {
 		r, err := b.bindFromItem(it)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		fi := fromItem{r: r, cols: map[colID]bool{}}
 		for _, id := range r.output() {
@@ -516,20 +618,37 @@ func (b *binder) bindFrom(items []*pg.Node, where *pg.Node) (rel, error) {
 		}
 		rels = append(rels, fi)
 	}
-	all := &scope{}
+	all := &scope{outer: outer}
 	for _, fi := range rels {
 		all.cols = append(all.cols, b.scopeOf(fi.r).cols...)
 	}
-	var conj []*expr
+	local := map[colID]bool{}
+	for _, c := range all.cols {
+		local[c.id] = true
+	}
+	var conj, corr []*expr
+	var subs []*pg.Node
 	if where != nil {
-		w, err := b.bindExpr(where, all, nil)
-		if err != nil {
-			return nil, err
+		for _, c := range conjuncts(where) {
+			if isSubqueryPredicate(c) {
+				subs = append(subs, c)
+				continue
+			}
+			w, err := b.bindExpr(c, all, nil)
+			if err != nil {
+				return nil, nil, err
+			}
+			if w.typ.ID() != arrow.BOOL {
+				return nil, nil, errAt(location(c), engine.ErrInvalidPlan, "WHERE must be boolean, not %s", typeName(w.typ))
+			}
+			for _, p := range splitAnd(w) {
+				if coveredBy(p, local) {
+					conj = append(conj, p)
+				} else {
+					corr = append(corr, p)
+				}
+			}
 		}
-		if w.typ.ID() != arrow.BOOL {
-			return nil, errAt(-1, engine.ErrInvalidPlan, "WHERE must be boolean, not %s", w.typ)
-		}
-		conj = splitAnd(w)
 	}
 	// Push single-relation predicates down to their relation.
 	var rest []*expr
@@ -594,13 +713,26 @@ func (b *binder) bindFrom(items []*pg.Node, where *pg.Node) (rel, error) {
 	for _, c := range rest {
 		r = &filterRel{in: r, pred: c}
 	}
-	return r, nil
+	for _, c := range subs {
+		var err error
+		if r, err = b.applySubquery(r, c, all, nil); err != nil {
+			return nil, nil, err
+		}
+	}
+	return r, corr, nil
 }
 
 func (b *binder) bindFromItem(n *pg.Node) (rel, error) {
 	switch {
 	case n.GetRangeVar() != nil:
 		rv := n.GetRangeVar()
+		if c, ok := b.ctes[strings.ToLower(rv.GetRelname())]; ok {
+			alias := rv.GetRelname()
+			if a := rv.GetAlias(); a != nil {
+				alias = a.GetAliasname()
+			}
+			return b.derived(c.sel, alias, c.names)
+		}
 		t, ok := b.cat.Lookup(rv.GetRelname())
 		if !ok {
 			return nil, errAt(rv.GetLocation(), engine.ErrInvalidPlan, "table %q does not exist (have: %s)", rv.GetRelname(), strings.Join(b.cat.Names(), ", "))
@@ -611,31 +743,25 @@ func (b *binder) bindFromItem(n *pg.Node) (rel, error) {
 		}
 		s := &scanRel{table: t}
 		for _, f := range t.Schema.Fields() {
-			s.cols = append(s.cols, b.newCol(qual, f.Name, f.Type))
+			id := b.newCol(qual, f.Name, f.Type)
+			b.cols[id].nullable = f.Nullable
+			s.cols = append(s.cols, id)
 		}
 		return s, nil
 	case n.GetRangeSubselect() != nil:
 		rs := n.GetRangeSubselect()
-		r, names, err := b.bindSelect(rs.GetSubquery().GetSelectStmt())
-		if err != nil {
-			return nil, err
+		if rs.GetLateral() {
+			return nil, notSupported(-1, "LATERAL")
 		}
 		alias := ""
+		var colNames []string
 		if a := rs.GetAlias(); a != nil {
 			alias = a.GetAliasname()
-			for i, c := range a.GetColnames() {
-				if i < len(names) {
-					names[i] = c.GetString_().GetSval()
-				}
+			for _, c := range a.GetColnames() {
+				colNames = append(colNames, c.GetString_().GetSval())
 			}
 		}
-		// Re-label the subquery's columns under its alias.
-		p := &projectRel{in: r}
-		for i, id := range r.output() {
-			p.exprs = append(p.exprs, &expr{kind: eCol, col: id, typ: b.cols[id].typ})
-			p.out = append(p.out, b.newCol(alias, names[i], b.cols[id].typ))
-		}
-		return p, nil
+		return b.derived(rs.GetSubquery().GetSelectStmt(), alias, colNames)
 	case n.GetJoinExpr() != nil:
 		je := n.GetJoinExpr()
 		l, err := b.bindFromItem(je.GetLarg())
@@ -681,6 +807,28 @@ func (b *binder) bindFromItem(n *pg.Node) (rel, error) {
 		return j, nil
 	}
 	return nil, notSupported(-1, "this FROM item")
+}
+
+// derived binds a subquery in FROM (or a WITH query) and re-labels its
+// columns under alias, renamed by colNames where given.
+func (b *binder) derived(sel *pg.SelectStmt, alias string, colNames []string) (rel, error) {
+	r, names, err := b.bindSelect(sel)
+	if err != nil {
+		return nil, err
+	}
+	for i, c := range colNames {
+		if i < len(names) {
+			names[i] = c
+		}
+	}
+	p := &projectRel{in: r}
+	for i, id := range r.output() {
+		p.exprs = append(p.exprs, &expr{kind: eCol, col: id, typ: b.cols[id].typ})
+		out := b.newCol(alias, names[i], b.cols[id].typ)
+		b.cols[out].nullable = b.cols[id].nullable
+		p.out = append(p.out, out)
+	}
+	return p, nil
 }
 
 func idSet(ids []colID) map[colID]bool {
@@ -837,6 +985,7 @@ func (a *aggBinder) addGroup(e *expr) {
 	id := a.b.newCol("", name, e.typ)
 	if e.kind == eCol {
 		a.b.cols[id].qual = a.b.cols[e.col].qual
+		a.b.cols[id].nullable = a.b.cols[e.col].nullable
 	}
 	a.keys[k] = id
 	a.groups = append(a.groups, e)
@@ -1160,6 +1309,9 @@ func (b *binder) bindAExpr(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, error
 			return nil, err
 		}
 		l, r = b.coercePair(l, r)
+		if isComparison(op) {
+			l, r = b.alignDecimals(l, r)
+		}
 		e := &expr{kind: eBinary, op: op, args: []*expr{l, r}}
 		if err := b.resolve(e); err != nil {
 			return nil, errAt(x.GetLocation(), err, "operator %s cannot be applied to %s and %s", opName, typeName(l.typ), typeName(r.typ))
@@ -1227,6 +1379,33 @@ func (b *binder) coercePair(l, r *expr) (*expr, *expr) {
 		}
 	}
 	return l, r
+}
+
+func isComparison(op kapotv1.BinaryOp) bool {
+	switch op {
+	case kapotv1.BinaryOp_BINARY_OP_EQ, kapotv1.BinaryOp_BINARY_OP_NEQ, kapotv1.BinaryOp_BINARY_OP_LT,
+		kapotv1.BinaryOp_BINARY_OP_LTE, kapotv1.BinaryOp_BINARY_OP_GT, kapotv1.BinaryOp_BINARY_OP_GTE:
+		return true
+	}
+	return false
+}
+
+// alignDecimals casts two decimals of different scales compared with each
+// other to one type, decimal(38, larger scale): Arrow's comparison would
+// need more than 38 digits for two wide decimals.
+func (b *binder) alignDecimals(l, r *expr) (*expr, *expr) {
+	ld, ok1 := l.typ.(*arrow.Decimal128Type)
+	rd, ok2 := r.typ.(*arrow.Decimal128Type)
+	if !ok1 || !ok2 || ld.Scale == rd.Scale {
+		return l, r
+	}
+	s := max(ld.Scale, rd.Scale)
+	intDigits := max(ld.Precision-ld.Scale, rd.Precision-rd.Scale)
+	if intDigits+s <= 38 {
+		return l, r
+	}
+	t := &arrow.Decimal128Type{Precision: 38, Scale: s}
+	return b.coerce(l, t), b.coerce(r, t)
 }
 
 // commonType is the type CASE results meet at: the one type they share, or

@@ -15,10 +15,11 @@ type colID int
 
 // column is one column of a relation's output.
 type column struct {
-	id   colID
-	qual string // table name or alias; "" for computed columns
-	name string
-	typ  arrow.DataType
+	id       colID
+	qual     string // table name or alias; "" for computed columns
+	name     string
+	typ      arrow.DataType
+	nullable bool
 }
 
 type exprKind int

@@ -291,6 +291,7 @@ func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
 		out.node = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_NestedLoopJoin{NestedLoopJoin: &kapotv1.NestedLoopJoinNode{
 			Left: l.node, Right: r.node, JoinType: j.jt, Filter: filter}}}
 		out.parts = r.parts
+		out.cols = joinOutput(j.jt, l.cols, r.cols)
 		return out, nil
 	}
 	lk, err := p.exprs(j.leftKeys, l)
@@ -311,7 +312,20 @@ func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
 	}
 	out.node = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashJoin{HashJoin: hj}}
 	out.parts = p.parts
+	out.cols = joinOutput(j.jt, l.cols, r.cols)
 	return out, nil
+}
+
+// joinOutput is the column layout a join of jt emits: semi and anti joins
+// keep one side only.
+func joinOutput(jt kapotv1.JoinType, l, r []colID) []colID {
+	switch jt {
+	case kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI, kapotv1.JoinType_JOIN_TYPE_LEFT_ANTI:
+		return l
+	case kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI, kapotv1.JoinType_JOIN_TYPE_RIGHT_ANTI:
+		return r
+	}
+	return append(append([]colID{}, l...), r...)
 }
 
 func (p *lowerer) lowerAgg(a *aggRel) (lowered, error) {

@@ -1,0 +1,227 @@
+package planner
+
+import (
+	pg "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/kapot-go/kapot/engine"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// Subqueries in WHERE and HAVING are decorrelated into joins:
+//   - [NOT] EXISTS (…)            → left semi (anti) join on the correlation
+//   - x [NOT] IN (SELECT y …)     → left semi (anti) join on x = y
+//   - x op (SELECT agg(…) … )     → inner join with the subquery grouped by
+//     its correlation keys (a cross join with its one row when
+//     uncorrelated), then a filter x op agg.
+
+// conjuncts splits a WHERE/HAVING tree at its top-level ANDs.
+func conjuncts(n *pg.Node) []*pg.Node {
+	if be := n.GetBoolExpr(); be != nil && be.GetBoolop() == pg.BoolExprType_AND_EXPR {
+		var out []*pg.Node
+		for _, a := range be.GetArgs() {
+			out = append(out, conjuncts(a)...)
+		}
+		return out
+	}
+	return []*pg.Node{n}
+}
+
+// subLink returns the subquery of a predicate handled by decorrelation and
+// whether it is negated.
+func subLink(n *pg.Node) (*pg.SubLink, bool) {
+	if be := n.GetBoolExpr(); be != nil && be.GetBoolop() == pg.BoolExprType_NOT_EXPR && len(be.GetArgs()) == 1 {
+		if sl := be.GetArgs()[0].GetSubLink(); sl != nil {
+			return sl, true
+		}
+	}
+	return n.GetSubLink(), false
+}
+
+// scalarComparison returns the parts of `x op (subquery)` or
+// `(subquery) op x`.
+func scalarComparison(n *pg.Node) (x *pg.Node, op string, sub *pg.SubLink, flipped bool) {
+	ae := n.GetAExpr()
+	if ae == nil || ae.GetKind() != pg.A_Expr_Kind_AEXPR_OP || len(ae.GetName()) == 0 {
+		return nil, "", nil, false
+	}
+	op = ae.GetName()[len(ae.GetName())-1].GetString_().GetSval()
+	if sl := ae.GetRexpr().GetSubLink(); sl != nil && sl.GetSubLinkType() == pg.SubLinkType_EXPR_SUBLINK {
+		return ae.GetLexpr(), op, sl, false
+	}
+	if sl := ae.GetLexpr().GetSubLink(); sl != nil && sl.GetSubLinkType() == pg.SubLinkType_EXPR_SUBLINK {
+		return ae.GetRexpr(), op, sl, true
+	}
+	return nil, "", nil, false
+}
+
+func isSubqueryPredicate(n *pg.Node) bool {
+	if sl, _ := subLink(n); sl != nil {
+		return true
+	}
+	_, _, sl, _ := scalarComparison(n)
+	return sl != nil
+}
+
+var flippedOps = map[string]string{"=": "=", "<>": "<>", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+// splitCorrelation splits an equality between an outer expression and an
+// inner one (local columns only).
+func splitCorrelation(e *expr, local map[colID]bool) (outer, inner *expr, ok bool) {
+	if e.kind != eBinary || e.op != kapotv1.BinaryOp_BINARY_OP_EQ {
+		return nil, nil, false
+	}
+	a, b := e.args[0], e.args[1]
+	isOuter := func(x *expr) bool {
+		refs := x.refs(nil)
+		for _, id := range refs {
+			if local[id] {
+				return false
+			}
+		}
+		return len(refs) > 0
+	}
+	isInner := func(x *expr) bool { return len(x.refs(nil)) > 0 && coveredBy(x, local) }
+	switch {
+	case isOuter(a) && isInner(b):
+		return a, b, true
+	case isOuter(b) && isInner(a):
+		return b, a, true
+	}
+	return nil, nil, false
+}
+
+// applySubquery puts one subquery predicate on top of r, whose columns sc
+// names (ag is set when r is an aggregate, for HAVING).
+func (b *binder) applySubquery(r rel, n *pg.Node, sc *scope, ag *aggBinder) (rel, error) {
+	if x, op, sl, flipped := scalarComparison(n); sl != nil {
+		return b.applyScalar(r, x, op, sl, flipped, sc, ag)
+	}
+	sl, negated := subLink(n)
+	sub := sl.GetSubselect().GetSelectStmt()
+	if sub == nil {
+		return nil, notSupported(sl.GetLocation(), "this subquery")
+	}
+	outerScope := &scope{cols: b.scopeOf(r).cols, outer: sc.outer}
+	jt := kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI
+	if negated {
+		jt = kapotv1.JoinType_JOIN_TYPE_LEFT_ANTI
+	}
+	switch sl.GetSubLinkType() {
+	case pg.SubLinkType_EXISTS_SUBLINK:
+		if len(sub.GetGroupClause()) > 0 || sub.GetHavingClause() != nil {
+			return nil, notSupported(sl.GetLocation(), "EXISTS over an aggregate")
+		}
+		inner, corr, err := b.bindFrom(sub.GetFromClause(), sub.GetWhereClause(), outerScope)
+		if err != nil {
+			return nil, err
+		}
+		return b.semiJoin(r, inner, jt, corr, nil, nil), nil
+	case pg.SubLinkType_ANY_SUBLINK:
+		if names := sl.GetOperName(); len(names) > 0 && names[len(names)-1].GetString_().GetSval() != "=" {
+			return nil, notSupported(sl.GetLocation(), "op ANY (subquery) other than IN")
+		}
+		test, err := b.bindExpr(sl.GetTestexpr(), sc, ag)
+		if err != nil {
+			return nil, err
+		}
+		if len(sub.GetTargetList()) != 1 {
+			return nil, errAt(sl.GetLocation(), engine.ErrInvalidPlan, "IN subquery must return one column, not %d", len(sub.GetTargetList()))
+		}
+		var inner rel
+		var key *expr
+		var corr []*expr
+		var keys []corrKey
+		if len(sub.GetGroupClause()) > 0 || sub.GetHavingClause() != nil || containsAgg(sub.GetTargetList()[0].GetResTarget().GetVal()) || len(sub.GetDistinctClause()) > 0 {
+			if inner, _, keys, err = b.bindSubselect(sub, outerScope); err != nil {
+				return nil, err
+			}
+			id := inner.output()[0]
+			key = &expr{kind: eCol, col: id, typ: b.cols[id].typ}
+		} else {
+			if inner, corr, err = b.bindFrom(sub.GetFromClause(), sub.GetWhereClause(), outerScope); err != nil {
+				return nil, err
+			}
+			isc := b.scopeOf(inner)
+			isc.outer = outerScope
+			if key, err = b.bindExpr(sub.GetTargetList()[0].GetResTarget().GetVal(), isc, nil); err != nil {
+				return nil, err
+			}
+		}
+		test, key = b.coercePair(test, key)
+		if negated && (b.nullable(test) || b.nullable(key)) {
+			return nil, notSupported(sl.GetLocation(), "NOT IN over values that may be NULL")
+		}
+		lk, rk := []*expr{test}, []*expr{key}
+		for _, k := range keys {
+			lk = append(lk, k.outer)
+			rk = append(rk, &expr{kind: eCol, col: k.inner, typ: b.cols[k.inner].typ})
+		}
+		return b.semiJoin(r, inner, jt, corr, lk, rk), nil
+	}
+	return nil, notSupported(sl.GetLocation(), "this kind of subquery")
+}
+
+// semiJoin joins outer r with inner on the equality correlations in corr
+// (plus the given keys); other correlation predicates filter the pairs.
+func (b *binder) semiJoin(r, inner rel, jt kapotv1.JoinType, corr []*expr, lk, rk []*expr) rel {
+	local := idSet(inner.output())
+	j := &joinRel{left: r, right: inner, jt: jt, leftKeys: lk, rightKeys: rk}
+	for _, c := range corr {
+		if o, in, ok := splitCorrelation(c, local); ok && typesEqual(o, in) {
+			j.leftKeys, j.rightKeys = append(j.leftKeys, o), append(j.rightKeys, in)
+			continue
+		}
+		j.filter = andExpr(j.filter, c)
+	}
+	return j
+}
+
+func typesEqual(a, b *expr) bool { return a.typ != nil && b.typ != nil && a.typ.ID() == b.typ.ID() && a.typ.String() == b.typ.String() }
+
+// applyScalar handles x op (SELECT …) for a subquery returning one value
+// (per correlation key).
+func (b *binder) applyScalar(r rel, x *pg.Node, op string, sl *pg.SubLink, flipped bool, sc *scope, ag *aggBinder) (rel, error) {
+	sub := sl.GetSubselect().GetSelectStmt()
+	outerScope := &scope{cols: b.scopeOf(r).cols, outer: sc.outer}
+	inner, _, keys, err := b.bindSubselect(sub, outerScope)
+	if err != nil {
+		return nil, err
+	}
+	if len(inner.output())-len(keys) != 1 {
+		return nil, errAt(sl.GetLocation(), engine.ErrInvalidPlan, "scalar subquery must return one column")
+	}
+	left, err := b.bindExpr(x, sc, ag)
+	if err != nil {
+		return nil, err
+	}
+	id := inner.output()[0]
+	val := &expr{kind: eCol, col: id, typ: b.cols[id].typ}
+	j := &joinRel{left: r, right: inner, jt: kapotv1.JoinType_JOIN_TYPE_INNER}
+	for _, k := range keys {
+		j.leftKeys = append(j.leftKeys, k.outer)
+		j.rightKeys = append(j.rightKeys, &expr{kind: eCol, col: k.inner, typ: b.cols[k.inner].typ})
+	}
+	if flipped {
+		op = flippedOps[op]
+	}
+	bop, ok := binOps[op]
+	if !ok {
+		return nil, notSupported(sl.GetLocation(), "operator "+op+" with a subquery")
+	}
+	left, val = b.coercePair(left, val)
+	left, val = b.alignDecimals(left, val)
+	cmp := &expr{kind: eBinary, op: bop, args: []*expr{left, val}}
+	if err := b.resolve(cmp); err != nil {
+		return nil, errAt(sl.GetLocation(), err, "operator %s cannot be applied to %s and %s", op, typeName(left.typ), typeName(val.typ))
+	}
+	return &filterRel{in: j, pred: cmp}, nil
+}
+
+// nullable reports whether e may be NULL: only columns read straight from a
+// table declared NOT NULL are known not to be.
+func (b *binder) nullable(e *expr) bool {
+	if e.kind != eCol {
+		return true
+	}
+	return b.cols[e.col].nullable
+}
