@@ -641,7 +641,7 @@ func (b *binder) bindFrom(items []*pg.Node, where *pg.Node, outer *scope) (rel, 
 			if w.typ.ID() != arrow.BOOL {
 				return nil, nil, errAt(location(c), engine.ErrInvalidPlan, "WHERE must be boolean, not %s", typeName(w.typ))
 			}
-			for _, p := range splitAnd(w) {
+			for _, p := range factorOr(w) {
 				if coveredBy(p, local) {
 					conj = append(conj, p)
 				} else {
@@ -837,6 +837,81 @@ func idSet(ids []colID) map[colID]bool {
 		m[id] = true
 	}
 	return m
+}
+
+// factorOr splits a predicate into conjuncts and pulls conjuncts common to
+// every branch of a disjunction out of it: (a AND b) OR (a AND c) becomes
+// a AND (b OR c), so a join condition repeated in each branch (TPC-H Q19)
+// becomes a join key instead of a cross product.
+func factorOr(e *expr) []*expr {
+	var out []*expr
+	for _, c := range splitAnd(e) {
+		branches := splitOr(c)
+		if len(branches) < 2 {
+			out = append(out, c)
+			continue
+		}
+		sets := make([][]*expr, len(branches))
+		for i, br := range branches {
+			sets[i] = splitAnd(br)
+		}
+		var common []*expr
+		for _, cand := range sets[0] {
+			k := cand.key()
+			inAll := true
+			for _, set := range sets[1:] {
+				found := false
+				for _, x := range set {
+					if x.key() == k {
+						found = true
+						break
+					}
+				}
+				inAll = inAll && found
+			}
+			if inAll {
+				common = append(common, cand)
+			}
+		}
+		if len(common) == 0 {
+			out = append(out, c)
+			continue
+		}
+		isCommon := map[string]bool{}
+		for _, x := range common {
+			isCommon[x.key()] = true
+		}
+		var or *expr
+		for _, set := range sets {
+			var and *expr
+			for _, x := range set {
+				if !isCommon[x.key()] {
+					and = andExpr(and, x)
+				}
+			}
+			if and == nil { // a branch that is only the common part: the OR is true
+				or = nil
+				break
+			}
+			if or == nil {
+				or = and
+			} else {
+				or = &expr{kind: eBinary, op: kapotv1.BinaryOp_BINARY_OP_OR, args: []*expr{or, and}, typ: arrow.FixedWidthTypes.Boolean}
+			}
+		}
+		out = append(out, common...)
+		if or != nil {
+			out = append(out, or)
+		}
+	}
+	return out
+}
+
+func splitOr(e *expr) []*expr {
+	if e.kind == eBinary && e.op == kapotv1.BinaryOp_BINARY_OP_OR {
+		return append(splitOr(e.args[0]), splitOr(e.args[1])...)
+	}
+	return []*expr{e}
 }
 
 func splitAnd(e *expr) []*expr {
