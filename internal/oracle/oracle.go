@@ -1,0 +1,115 @@
+// Package oracle answers TPC-H queries with DuckDB over the same Parquet
+// files kapot reads, and compares result rows: the correctness oracle of
+// the tests. Answers are computed in the test run, never stored.
+package oracle
+
+import (
+	"database/sql"
+	"fmt"
+	"math"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/kapot-go/kapot/tpch"
+)
+
+// DB is an in-memory DuckDB with views over TPC-H Parquet tables.
+type DB struct{ db *sql.DB }
+
+// OpenTPCH opens DuckDB with one view per TPC-H table under dir.
+func OpenTPCH(dir string) (*DB, error) {
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	for _, t := range tpch.Tables {
+		q := fmt.Sprintf("CREATE VIEW %s AS SELECT * FROM read_parquet('%s')", t, filepath.Join(dir, t, "*.parquet"))
+		if _, err := db.Exec(q); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("duckdb: %w", err)
+		}
+	}
+	return &DB{db: db}, nil
+}
+
+// Close closes the database.
+func (d *DB) Close() error { return d.db.Close() }
+
+// Rows runs q and formats each row as kapot's engine.FormatRows does:
+// values joined by '|', NULL for nulls, dates as YYYY-MM-DD.
+func (d *DB) Rows(q string) ([]string, error) {
+	rows, err := d.db.Query(q)
+	if err != nil {
+		return nil, fmt.Errorf("duckdb: %w", err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		parts := make([]string, len(vals))
+		for i, v := range vals {
+			parts[i] = value(v)
+		}
+		out = append(out, strings.Join(parts, "|"))
+	}
+	return out, rows.Err()
+}
+
+func value(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "NULL"
+	case time.Time:
+		return x.Format("2006-01-02")
+	case duckdb.Decimal:
+		return x.String()
+	case float64:
+		return strconv.FormatFloat(x, 'g', -1, 64)
+	case []byte:
+		return string(x)
+	}
+	return fmt.Sprint(v)
+}
+
+// SameRows compares rows in order, field by field: equal text, or numbers
+// within 1e-9 relative (DuckDB divides decimals in double precision, as
+// kapot does, but may sum floats in another order).
+func SameRows(got, want []string) error {
+	if len(got) != len(want) {
+		return fmt.Errorf("%d rows, DuckDB has %d", len(got), len(want))
+	}
+	for i := range got {
+		g, w := strings.Split(got[i], "|"), strings.Split(want[i], "|")
+		if len(g) != len(w) {
+			return fmt.Errorf("row %d: %d columns, DuckDB has %d", i, len(g), len(w))
+		}
+		for j := range g {
+			if g[j] == w[j] {
+				continue
+			}
+			x, err1 := strconv.ParseFloat(g[j], 64)
+			y, err2 := strconv.ParseFloat(w[j], 64)
+			if err1 == nil && err2 == nil && math.Abs(x-y) <= 1e-9*math.Max(math.Abs(x), math.Abs(y)) {
+				continue
+			}
+			return fmt.Errorf("row %d column %d: %q, DuckDB has %q", i, j, g[j], w[j])
+		}
+	}
+	return nil
+}
