@@ -15,8 +15,9 @@ import (
 // disk. Its output partitions are meant to be consumed together in the same
 // task (under a CoalescePartitions, a SortPreservingMerge or the build side
 // of a collect-left join): the first consumer to need rows pulls input
-// batches and routes them; rows for other partitions wait in memory until
-// their consumer reads them or the task ends.
+// batches and routes them. Routed rows stay in memory until the task ends,
+// so a partition can be read more than once (a collect-left join reads its
+// build side once per probe partition).
 type Repartition struct {
 	input ExecutionPlan
 	part  *partitioning
@@ -36,8 +37,7 @@ type repartState struct {
 	in     Operator
 	next   int // next input partition to open
 	rr     int
-	queues [][]arrow.RecordBatch
-	closed []bool
+	queues [][]arrow.RecordBatch // append-only until the task ends
 	done   bool
 	err    error
 }
@@ -63,17 +63,19 @@ func (r *Repartition) Execute(ctx context.Context, p int, tc *TaskContext) (Oper
 		return nil, err
 	}
 	st := tc.sharedState(r, func() (any, func()) {
-		s := &repartState{queues: make([][]arrow.RecordBatch, r.part.n), closed: make([]bool, r.part.n)}
+		s := &repartState{queues: make([][]arrow.RecordBatch, r.part.n)}
 		return s, s.release
 	}).(*repartState)
 	return &repartOp{r: r, st: st, tc: tc, p: p}, nil
 }
 
 type repartOp struct {
-	r  *Repartition
-	st *repartState
-	tc *TaskContext
-	p  int
+	r      *Repartition
+	st     *repartState
+	tc     *TaskContext
+	p      int
+	next   int // read position in the partition's queue
+	closed bool
 }
 
 func (o *repartOp) Schema() *arrow.Schema { return o.r.input.Schema() }
@@ -83,16 +85,19 @@ func (o *repartOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for {
-		if q := st.queues[o.p]; len(q) > 0 {
-			b := q[0]
-			q[0] = nil
-			st.queues[o.p] = q[1:]
+		if o.closed {
+			return nil, io.EOF
+		}
+		if q := st.queues[o.p]; o.next < len(q) {
+			b := q[o.next]
+			o.next++
+			b.Retain()
 			return b, nil
 		}
 		if st.err != nil {
 			return nil, st.err
 		}
-		if st.done || st.closed[o.p] {
+		if st.done {
 			return nil, io.EOF
 		}
 		if err := o.pull(ctx); err != nil {
@@ -129,36 +134,15 @@ func (o *repartOp) pull(ctx context.Context) error {
 	defer b.Release()
 	ectx := exec.WithAllocator(ctx, o.tc.Mem)
 	return o.r.part.split(ectx, o.tc.Mem, b, &st.rr, func(t int, part arrow.RecordBatch) error {
-		if st.closed[t] {
-			return nil // nobody will read it
-		}
 		part.Retain()
 		st.queues[t] = append(st.queues[t], part)
 		return nil
 	})
 }
 
-// Close drops the partition's queued rows; other partitions keep theirs.
+// Close ends this reader; the routed rows stay for other readers until the
+// task ends.
 func (o *repartOp) Close() error {
-	st := o.st
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.closed[o.p] {
-		return nil
-	}
-	st.closed[o.p] = true
-	for _, b := range st.queues[o.p] {
-		b.Release()
-	}
-	st.queues[o.p] = nil
-	all := true
-	for _, c := range st.closed {
-		all = all && c
-	}
-	if all && st.in != nil {
-		st.in.Close()
-		st.in = nil
-		st.done = true
-	}
+	o.closed = true
 	return nil
 }

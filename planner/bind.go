@@ -665,17 +665,29 @@ func (b *binder) bindFrom(items []*pg.Node, where *pg.Node, outer *scope) (rel, 
 			rest = append(rest, c)
 		}
 	}
-	// Join greedily: always prefer a relation connected by an equality to
-	// what is joined so far; cross join only when none is.
-	cur := rels[0]
-	pending := rels[1:]
+	// Join greedily: start from the smallest relation, then take the
+	// connected relation (an equality links it to what is joined so far)
+	// that gives the smallest estimated result; cross join only when no
+	// relation is connected.
+	first := 0
+	for i := range rels {
+		if estimate(rels[i].r) < estimate(rels[first].r) {
+			first = i
+		}
+	}
+	cur := rels[first]
+	pending := append(append([]fromItem{}, rels[:first]...), rels[first+1:]...)
 	for len(pending) > 0 {
 		pick, lk, rk := -1, []*expr(nil), []*expr(nil)
+		best := 0.0
 		for i, cand := range pending {
 			l, r := equiKeys(rest, cur.cols, cand.cols)
-			if len(l) > 0 {
-				pick, lk, rk = i, l, r
-				break
+			if len(l) == 0 {
+				continue
+			}
+			est := estimate(&joinRel{left: cur.r, right: cand.r, jt: kapotv1.JoinType_JOIN_TYPE_INNER, leftKeys: l, rightKeys: r})
+			if pick < 0 || est < best || (est == best && estimate(cand.r) < estimate(pending[pick].r)) {
+				pick, lk, rk, best = i, l, r, est
 			}
 		}
 		if pick < 0 {

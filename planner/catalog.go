@@ -27,6 +27,9 @@ type Table struct {
 	// CSV options.
 	Header    bool
 	Delimiter string
+	// Rows is the table's row count when known (Parquet footers), else 0;
+	// the planner orders joins and picks broadcast sides by it.
+	Rows int64
 }
 
 // Catalog holds the tables SQL can name. It is safe for concurrent use.
@@ -88,7 +91,16 @@ func ParquetTable(name string, files []string) (*Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("table %s: %w", name, err)
 	}
-	return &Table{Name: name, Format: "parquet", Files: files, Schema: s}, nil
+	rows := pf.NumRows()
+	for _, f := range files[1:] {
+		other, err := file.OpenParquetFile(f, false)
+		if err != nil {
+			return nil, fmt.Errorf("table %s: %w", name, err)
+		}
+		rows += other.NumRows()
+		other.Close()
+	}
+	return &Table{Name: name, Format: "parquet", Files: files, Schema: s, Rows: rows}, nil
 }
 
 // RegisterTPCH registers the eight TPC-H tables generated under dir.

@@ -302,6 +302,31 @@ func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
 	if err != nil {
 		return lowered{}, err
 	}
+	if j.jt == kapotv1.JoinType_JOIN_TYPE_INNER {
+		// Broadcast a small side: build it whole in every task that probes
+		// a partition of the other, which keeps its partitioning (no
+		// exchange of the big side).
+		le, re := estimate(j.left), estimate(j.right)
+		if min(le, re) <= broadcastRows {
+			build, probe, bk, pk := l, r, lk, rk
+			if re < le {
+				build, probe, bk, pk = r, l, rk, lk
+			}
+			out := lowered{cols: append(append([]colID{}, build.cols...), probe.cols...), parts: probe.parts}
+			var f *kapotv1.PhysicalExprNode
+			if j.filter != nil {
+				if f, err = j.filter.proto(out.pos()); err != nil {
+					return lowered{}, err
+				}
+			}
+			hj := &kapotv1.HashJoinNode{Left: build.node, Right: probe.node, JoinType: j.jt, Mode: kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT, Filter: f}
+			for i := range bk {
+				hj.On = append(hj.On, &kapotv1.JoinOn{Left: bk[i], Right: pk[i]})
+			}
+			out.node = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashJoin{HashJoin: hj}}
+			return out, nil
+		}
+	}
 	hj := &kapotv1.HashJoinNode{
 		Left: exchange(l.node, hashPart(lk, p.parts)), Right: exchange(r.node, hashPart(rk, p.parts)),
 		JoinType: j.jt, Mode: kapotv1.JoinMode_JOIN_MODE_PARTITIONED, Filter: filter,
