@@ -403,6 +403,11 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 		if err != nil {
 			return nil, nil, nil, err
 		}
+		// The keys are the last output columns (finish may rename them).
+		outCols := out.output()
+		for i := range corr {
+			corr[i].inner = outCols[len(outCols)-len(corr)+i]
+		}
 		return out, outNames[:len(outNames)-len(corr)], corr, nil
 	}
 	if len(corrPreds) > 0 {
@@ -446,11 +451,19 @@ func (b *binder) finish(r rel, sel []*expr, names []string, keys []sortKey, s *p
 	proj := &projectRel{in: r}
 	for i, e := range sel {
 		proj.exprs = append(proj.exprs, e)
-		if e.kind == eCol {
+		if e.kind == eCol && i < len(names) && b.cols[e.col].name == names[i] {
 			proj.out = append(proj.out, e.col)
 			continue
 		}
-		proj.out = append(proj.out, b.newCol("", names[i], e.typ))
+		name := "?column?"
+		if i < len(names) {
+			name = names[i]
+		}
+		id := b.newCol("", name, e.typ)
+		if e.kind == eCol {
+			b.cols[id].qual, b.cols[id].nullable = b.cols[e.col].qual, b.cols[e.col].nullable
+		}
+		proj.out = append(proj.out, id)
 	}
 	visible := len(proj.out)
 	var sortKeys []sortKey
