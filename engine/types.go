@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -136,4 +137,47 @@ func SchemaToProto(s *arrow.Schema) (*kapotv1.Schema, error) {
 		out.Fields[i] = &kapotv1.Field{Name: f.Name, Type: t, Nullable: f.Nullable}
 	}
 	return out, nil
+}
+
+// ScalarValueAt converts row i of arr to a wire literal (the inverse of
+// ScalarFromProto), for the types literals can have.
+func ScalarValueAt(arr arrow.Array, i int) (*kapotv1.ScalarValue, error) {
+	t, err := TypeToProto(arr.DataType())
+	if err != nil {
+		return nil, err
+	}
+	v := &kapotv1.ScalarValue{Type: t}
+	if arr.IsNull(i) {
+		return v, nil
+	}
+	switch a := arr.(type) {
+	case *array.Boolean:
+		v.Value = &kapotv1.ScalarValue_BoolValue{BoolValue: a.Value(i)}
+	case *array.Int8:
+		v.Value = &kapotv1.ScalarValue_IntValue{IntValue: int64(a.Value(i))}
+	case *array.Int16:
+		v.Value = &kapotv1.ScalarValue_IntValue{IntValue: int64(a.Value(i))}
+	case *array.Int32:
+		v.Value = &kapotv1.ScalarValue_IntValue{IntValue: int64(a.Value(i))}
+	case *array.Int64:
+		v.Value = &kapotv1.ScalarValue_IntValue{IntValue: a.Value(i)}
+	case *array.Float32:
+		v.Value = &kapotv1.ScalarValue_FloatValue{FloatValue: float64(a.Value(i))}
+	case *array.Float64:
+		v.Value = &kapotv1.ScalarValue_FloatValue{FloatValue: a.Value(i)}
+	case *array.String:
+		v.Value = &kapotv1.ScalarValue_StringValue{StringValue: a.Value(i)}
+	case *array.Date32:
+		v.Value = &kapotv1.ScalarValue_IntValue{IntValue: int64(a.Value(i))}
+	case *array.Timestamp:
+		v.Value = &kapotv1.ScalarValue_IntValue{IntValue: int64(a.Value(i))}
+	case *array.Decimal128:
+		v.Value = &kapotv1.ScalarValue_DecimalUnscaled{DecimalUnscaled: a.Value(i).BigInt().String()}
+	case *array.MonthDayNanoInterval:
+		iv := a.Value(i)
+		v.Value = &kapotv1.ScalarValue_IntervalValue{IntervalValue: &kapotv1.IntervalValue{Months: iv.Months, Days: iv.Days, Nanos: iv.Nanoseconds}}
+	default:
+		return nil, fmt.Errorf("literal of type %s: %w", arr.DataType(), ErrNotSupported)
+	}
+	return v, nil
 }

@@ -1,9 +1,12 @@
 package planner
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/engine"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -153,5 +156,27 @@ func (b *binder) resolve(e *expr) error {
 		return err
 	}
 	e.typ = x.DataType()
+	if len(ids) == 0 && e.kind != eLit {
+		b.fold(e, x)
+	}
 	return nil
+}
+
+// fold replaces a constant expression by its value, computed once at plan
+// time (date '1994-01-01' + interval '1' year, 0.06 - 0.01, …). It leaves
+// e alone when evaluation fails: the error then shows when the query runs.
+func (b *binder) fold(e *expr, x engine.Expr) {
+	mem := memory.NewGoAllocator()
+	batch := array.NewRecordBatch(arrow.NewSchema(nil, nil), nil, 1)
+	defer batch.Release()
+	arr, err := x.Eval(context.Background(), mem, batch)
+	if err != nil {
+		return
+	}
+	defer arr.Release()
+	v, err := engine.ScalarValueAt(arr, 0)
+	if err != nil {
+		return
+	}
+	*e = expr{kind: eLit, lit: v, typ: e.typ}
 }

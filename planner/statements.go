@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -33,6 +34,8 @@ type Statement struct {
 	// Table DDL and DESCRIBE.
 	Table *Table
 	Name  string
+	// Analyze: EXPLAIN ANALYZE runs the query and reports its metrics.
+	Analyze bool
 }
 
 // SplitScript splits a script into statements at semicolons outside
@@ -86,6 +89,7 @@ var (
 	showTables     = regexp.MustCompile(`(?is)^\s*show\s+tables\s*$`)
 	describe       = regexp.MustCompile(`(?is)^\s*(?:describe|desc)\s+([A-Za-z_][A-Za-z0-9_]*)\s*$`)
 	explain        = regexp.MustCompile(`(?is)^\s*explain\s+(.*)$`)
+	explainAnalyze = regexp.MustCompile(`(?is)^analyze\s+(.*)$`)
 )
 
 // Classify recognizes one statement. CREATE EXTERNAL TABLE (not part of
@@ -106,8 +110,8 @@ func Classify(stmt string) (*Statement, error) {
 		return &Statement{Kind: StmtDescribe, Name: describe.FindStringSubmatch(stmt)[1]}, nil
 	case explain.MatchString(stmt):
 		rest := explain.FindStringSubmatch(stmt)[1]
-		if a := regexp.MustCompile(`(?is)^analyze\s`); a.MatchString(rest) {
-			return nil, notSupported(-1, "EXPLAIN ANALYZE")
+		if m := explainAnalyze.FindStringSubmatch(rest); m != nil {
+			return &Statement{Kind: StmtExplain, SQL: m[1], Analyze: true}, nil
 		}
 		return &Statement{Kind: StmtExplain, SQL: rest}, nil
 	}
@@ -214,4 +218,40 @@ func Explain(p *Plan) (string, error) {
 	}
 	walk(plan, 0)
 	return sb.String(), nil
+}
+
+// FormatMetrics renders operator metrics as an indented tree (children
+// under their parent), one operator per line.
+func FormatMetrics(ms []*kapotv1.OperatorMetrics) string {
+	children := map[int64][]*kapotv1.OperatorMetrics{}
+	for _, m := range ms {
+		parent := int64(-1)
+		if m.ParentId != nil {
+			parent = int64(m.GetParentId())
+		}
+		children[parent] = append(children[parent], m)
+	}
+	var sb strings.Builder
+	var walk func(parent int64, depth int)
+	walk = func(parent int64, depth int) {
+		for _, m := range children[parent] {
+			fmt.Fprintf(&sb, "%s%s  rows=%d batches=%d compute=%s", strings.Repeat("  ", depth), m.GetName(), m.GetOutputRows(), m.GetOutputBatches(),
+				time.Duration(m.GetElapsedComputeNs()).Round(time.Microsecond))
+			if m.GetSpillCount() > 0 {
+				fmt.Fprintf(&sb, " spills=%d spilled_bytes=%d", m.GetSpillCount(), m.GetSpilledBytes())
+			}
+			keys := make([]string, 0, len(m.GetCounters()))
+			for k := range m.GetCounters() {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				fmt.Fprintf(&sb, " %s=%d", k, m.GetCounters()[k])
+			}
+			sb.WriteByte('\n')
+			walk(int64(m.GetNodeId()), depth+1)
+		}
+	}
+	walk(-1, 0)
+	return sb.String()
 }

@@ -128,6 +128,9 @@ func (s *sqlSession) run(ctx context.Context, text string) error {
 		if err != nil {
 			return err
 		}
+		if st.Analyze {
+			return s.explainAnalyze(ctx, p)
+		}
 		text, err := planner.Explain(p)
 		if err != nil {
 			return err
@@ -241,4 +244,58 @@ func firstLine(s string) string {
 		s = s[:80]
 	}
 	return s
+}
+
+// explainAnalyze runs the query and prints each stage's operators with the
+// metrics its tasks reported (summed over the stage's tasks).
+func (s *sqlSession) explainAnalyze(ctx context.Context, p *planner.Plan) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	start := time.Now()
+	if s.sched == "" {
+		work, err := os.MkdirTemp("", "kapot-sql-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(work)
+		tc := &engine.TaskContext{JobID: "sql", WorkDir: work, Mem: memory.NewGoAllocator(), Properties: map[string]string{}, Metrics: &engine.Metrics{}}
+		bs, err := planner.RunInProcess(ctx, p, tc)
+		for _, b := range bs {
+			b.Release()
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(s.out, "in-process (exchanges as in-memory repartitions), %s\n", time.Since(start).Round(time.Millisecond))
+		fmt.Fprint(s.out, planner.FormatMetrics(tc.Metrics.Proto()))
+		return nil
+	}
+	cl, err := client.Dial(s.sched, nil)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	id, err := cl.Submit(ctx, &kapotv1.SubmitJobRequest{Plan: p.Root, JobName: "explain analyze"})
+	if err != nil {
+		return err
+	}
+	st, err := cl.Wait(ctx, id)
+	if err != nil {
+		return err
+	}
+	_, bs, err := cl.Fetch(ctx, st)
+	for _, b := range bs {
+		b.Release()
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.out, "job %s, %s\n", id, time.Since(start).Round(time.Millisecond))
+	for _, stage := range st.GetStages() {
+		fmt.Fprintf(s.out, "stage %d: %d tasks\n", stage.GetStageId(), stage.GetPartitions())
+		for _, line := range strings.Split(strings.TrimRight(planner.FormatMetrics(stage.GetOperatorMetrics()), "\n"), "\n") {
+			fmt.Fprintf(s.out, "  %s\n", line)
+		}
+	}
+	return nil
 }
