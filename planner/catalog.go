@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/kapot-go/kapot/tpch"
@@ -30,6 +31,9 @@ type Table struct {
 	// Rows is the table's row count when known (Parquet footers), else 0;
 	// the planner orders joins and picks broadcast sides by it.
 	Rows int64
+	// NDV estimates distinct values per column from integer min/max
+	// statistics (max - min + 1, at most Rows); absent when unknown.
+	NDV map[string]float64
 }
 
 // Catalog holds the tables SQL can name. It is safe for concurrent use.
@@ -91,16 +95,26 @@ func ParquetTable(name string, files []string) (*Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("table %s: %w", name, err)
 	}
-	rows := pf.NumRows()
-	for _, f := range files[1:] {
-		other, err := file.OpenParquetFile(f, false)
-		if err != nil {
-			return nil, fmt.Errorf("table %s: %w", name, err)
+	t := &Table{Name: name, Format: "parquet", Files: files, Schema: s}
+	lo, hi := map[string]int64{}, map[string]int64{}
+	for i, f := range files {
+		r := pf
+		if i > 0 {
+			if r, err = file.OpenParquetFile(f, false); err != nil {
+				return nil, fmt.Errorf("table %s: %w", name, err)
+			}
 		}
-		rows += other.NumRows()
-		other.Close()
+		t.Rows += r.NumRows()
+		intRanges(r, lo, hi)
+		if i > 0 {
+			r.Close()
+		}
 	}
-	return &Table{Name: name, Format: "parquet", Files: files, Schema: s, Rows: rows}, nil
+	t.NDV = map[string]float64{}
+	for c, l := range lo {
+		t.NDV[c] = min(float64(hi[c]-l+1), float64(t.Rows))
+	}
+	return t, nil
 }
 
 // RegisterTPCH registers the eight TPC-H tables generated under dir.
@@ -119,4 +133,42 @@ func (c *Catalog) RegisterTPCH(dir string) error {
 		}
 	}
 	return nil
+}
+
+// intRanges widens lo/hi by the min/max statistics of every integer column
+// chunk of r.
+func intRanges(r *file.Reader, lo, hi map[string]int64) {
+	md := r.MetaData()
+	for g := 0; g < r.NumRowGroups(); g++ {
+		rg := md.RowGroup(g)
+		for c := 0; c < rg.NumColumns(); c++ {
+			cc, err := rg.ColumnChunk(c)
+			if err != nil {
+				continue
+			}
+			if ok, err := cc.StatsSet(); !ok || err != nil {
+				continue
+			}
+			st, err := cc.Statistics()
+			if err != nil || !st.HasMinMax() {
+				continue
+			}
+			var mn, mx int64
+			switch x := st.(type) {
+			case *metadata.Int32Statistics:
+				mn, mx = int64(x.Min()), int64(x.Max())
+			case *metadata.Int64Statistics:
+				mn, mx = x.Min(), x.Max()
+			default:
+				continue
+			}
+			name := cc.PathInSchema().String()
+			if cur, ok := lo[name]; !ok || mn < cur {
+				lo[name] = mn
+			}
+			if cur, ok := hi[name]; !ok || mx > cur {
+				hi[name] = mx
+			}
+		}
+	}
 }

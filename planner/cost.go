@@ -13,7 +13,42 @@ const (
 	// broadcastRows is the largest estimated build side broadcast to every
 	// probe partition instead of repartitioning both sides.
 	broadcastRows = 100_000
+	// broadcastScanRows bounds the tables a broadcast side may read: each
+	// probe task computes the side again, so it must be cheap as well as
+	// small.
+	broadcastScanRows = 200_000
 )
+
+// scannedRows is the largest table r reads (unknownRows for a table without
+// statistics).
+func scannedRows(r rel) float64 {
+	switch x := r.(type) {
+	case *scanRel:
+		if x.table.Rows > 0 {
+			return float64(x.table.Rows)
+		}
+		return unknownRows
+	case *filterRel:
+		return scannedRows(x.in)
+	case *projectRel:
+		return scannedRows(x.in)
+	case *sortRel:
+		return scannedRows(x.in)
+	case *limitRel:
+		return scannedRows(x.in)
+	case *aggRel:
+		return scannedRows(x.in)
+	case *joinRel:
+		return max(scannedRows(x.left), scannedRows(x.right))
+	}
+	return unknownRows
+}
+
+// broadcastable reports whether r is small and cheap enough to be built in
+// every task of the other side.
+func broadcastable(r rel) bool {
+	return estimate(r) <= broadcastRows && scannedRows(r) <= broadcastScanRows
+}
 
 // estimate is the estimated row count of r.
 func estimate(r rel) float64 {
@@ -63,11 +98,60 @@ func estimate(r rel) float64 {
 			}
 			return n
 		}
-		n := max(l, r) // a key/foreign-key join keeps the larger side
+		// |L ⋈ R| ≈ |L|·|R| / max(ndv) per key (the textbook estimate);
+		// without statistics, a key/foreign-key join keeps the larger side.
+		n := max(l, r)
+		if d := keyNDV(x.left, x.leftKeys[0], x.right, x.rightKeys[0]); d > 0 {
+			n = l * r / d
+		}
 		if x.filter != nil {
 			n *= filterSelectivity
 		}
 		return max(n, 1)
 	}
 	return unknownRows
+}
+
+// keyNDV is the larger distinct-value estimate of two join keys that are
+// plain table columns, or 0 when either is unknown.
+func keyNDV(lr rel, lk *expr, rr rel, rk *expr) float64 {
+	a, b := columnNDV(lr, lk), columnNDV(rr, rk)
+	if a == 0 || b == 0 {
+		return 0
+	}
+	return max(a, b)
+}
+
+// columnNDV finds the scan a column comes from under r and returns the
+// table's distinct-value estimate for it.
+func columnNDV(r rel, e *expr) float64 {
+	if e.kind != eCol {
+		return 0
+	}
+	var find func(r rel) float64
+	find = func(r rel) float64 {
+		switch x := r.(type) {
+		case *scanRel:
+			for i, id := range x.cols {
+				if id == e.col {
+					return x.table.NDV[x.table.Schema.Field(i).Name]
+				}
+			}
+		case *filterRel:
+			return find(x.in)
+		case *joinRel:
+			if v := find(x.left); v > 0 {
+				return v
+			}
+			return find(x.right)
+		case *projectRel:
+			for i, id := range x.out {
+				if id == e.col && x.exprs[i].kind == eCol {
+					return columnNDV(x.in, x.exprs[i])
+				}
+			}
+		}
+		return 0
+	}
+	return find(r)
 }

@@ -306,10 +306,10 @@ func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
 		// Broadcast a small side: build it whole in every task that probes
 		// a partition of the other, which keeps its partitioning (no
 		// exchange of the big side).
-		le, re := estimate(j.left), estimate(j.right)
-		if min(le, re) <= broadcastRows {
+		lb, rb := broadcastable(j.left), broadcastable(j.right)
+		if lb || rb {
 			build, probe, bk, pk := l, r, lk, rk
-			if re < le {
+			if rb && (!lb || estimate(j.right) < estimate(j.left)) {
 				build, probe, bk, pk = r, l, rk, lk
 			}
 			out := lowered{cols: append(append([]colID{}, build.cols...), probe.cols...), parts: probe.parts}
