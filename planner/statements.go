@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"gopkg.in/yaml.v3"
 
 	"github.com/kapot-go/kapot/engine"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -254,4 +255,74 @@ func FormatMetrics(ms []*kapotv1.OperatorMetrics) string {
 	}
 	walk(-1, 0)
 	return sb.String()
+}
+
+// TableSpec declares an external table in a YAML config file:
+//
+//	tables:
+//	  - name: lineitem
+//	    format: parquet          # or csv
+//	    location: /data/lineitem # a file or a directory
+//	    header: true             # csv only
+//	    delimiter: "|"           # csv only
+type TableSpec struct {
+	Name      string `yaml:"name"`
+	Format    string `yaml:"format"`
+	Location  string `yaml:"location"`
+	Header    bool   `yaml:"header"`
+	Delimiter string `yaml:"delimiter"`
+}
+
+// LoadTables registers the tables of a YAML file's `tables:` list; other
+// keys are left to their owners. Unknown table keys are errors.
+func (c *Catalog) LoadTables(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	var doc struct {
+		Tables yaml.Node `yaml:"tables"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return 0, fmt.Errorf("%s: %w", path, err)
+	}
+	if doc.Tables.Kind == 0 {
+		return 0, nil
+	}
+	var specs []TableSpec
+	dec := doc.Tables
+	if err := decodeStrict(&dec, &specs); err != nil {
+		return 0, fmt.Errorf("%s: tables: %w", path, err)
+	}
+	for i, s := range specs {
+		format := strings.ToLower(s.Format)
+		if format == "" {
+			format = "parquet"
+		}
+		if s.Name == "" || s.Location == "" || (format != "parquet" && format != "csv") {
+			return 0, fmt.Errorf("%s: tables[%d]: needs a name, a location and format parquet or csv", path, i)
+		}
+		if len([]rune(s.Delimiter)) > 1 {
+			return 0, fmt.Errorf("%s: tables[%d]: delimiter %q must be one character", path, i, s.Delimiter)
+		}
+		t, err := externalTable(s.Name, format, s.Header, s.Delimiter, s.Location)
+		if err != nil {
+			return 0, fmt.Errorf("%s: tables[%d]: %w", path, i, err)
+		}
+		if err := c.Register(t); err != nil {
+			return 0, err
+		}
+	}
+	return len(specs), nil
+}
+
+// decodeStrict decodes a YAML node rejecting unknown fields.
+func decodeStrict(n *yaml.Node, out any) error {
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return err
+	}
+	d := yaml.NewDecoder(strings.NewReader(string(b)))
+	d.KnownFields(true)
+	return d.Decode(out)
 }

@@ -62,3 +62,31 @@ func TestExternalTablesAndErrors(t *testing.T) {
 		t.Errorf("unknown column: %v is not an invalid-plan error", err)
 	}
 }
+
+func TestLoadTables(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "kv.csv"), []byte("k;v\n1;a\n"), 0o644)
+	good := filepath.Join(dir, "good.yaml")
+	os.WriteFile(good, []byte("log-level: info\ntables:\n  - name: kv\n    format: csv\n    location: "+filepath.Join(dir, "kv.csv")+"\n    header: true\n    delimiter: \";\"\n"), 0o644)
+	cat := NewCatalog()
+	if n, err := cat.LoadTables(good); err != nil || n != 1 {
+		t.Fatalf("got %d, %v", n, err)
+	}
+	if _, rows := runSQL(t, cat, "select v, k from kv"); !slices.Equal(rows, []string{"a|1"}) {
+		t.Fatalf("rows %q", rows)
+	}
+	for name, body := range map[string]string{
+		"unknown key":     "tables:\n  - name: x\n    locaton: /tmp\n",
+		"no location":     "tables:\n  - name: x\n",
+		"bad format":      "tables:\n  - name: x\n    format: orc\n    location: /tmp\n",
+		"missing files":   "tables:\n  - name: x\n    location: " + filepath.Join(dir, "nope") + "\n",
+		"long delimiter":  "tables:\n  - name: x\n    format: csv\n    delimiter: ab\n    location: /tmp\n",
+		"not a yaml list": "tables: 3\n",
+	} {
+		p := filepath.Join(dir, "bad.yaml")
+		os.WriteFile(p, []byte(body), 0o644)
+		if _, err := NewCatalog().LoadTables(p); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}

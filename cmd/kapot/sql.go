@@ -5,12 +5,16 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/spf13/cobra"
 
 	"github.com/kapot-go/kapot/client"
@@ -22,10 +26,10 @@ import (
 
 func sqlCmd() *cobra.Command {
 	var (
-		tpchDir, sched, format, file string
-		exprs                        []string
-		partitions                   int
-		timeout                      time.Duration
+		tpchDir, sched, format, file, output, cfgFile string
+		exprs                                []string
+		partitions                           int
+		timeout                              time.Duration
 	)
 	c := &cobra.Command{
 		Use:   "sql",
@@ -50,6 +54,11 @@ without, they run inside this process.`,
 					return fmt.Errorf("--tpch: %v: %w", err, config.ErrInvalid)
 				}
 			}
+			if cfgFile != "" {
+				if _, err := cat.LoadTables(cfgFile); err != nil {
+					return fmt.Errorf("--config: %v: %w", err, config.ErrInvalid)
+				}
+			}
 			script := strings.Join(exprs, ";\n")
 			if file != "" {
 				b, err := os.ReadFile(file)
@@ -69,8 +78,8 @@ without, they run inside this process.`,
 			if err != nil {
 				return err
 			}
-			s := &sqlSession{cat: cat, out: cmd.OutOrStdout(), format: format, sched: sched,
-				opts: planner.Options{TargetPartitions: partitions}, timeout: timeout}
+			s := &sqlSession{cat: cat, out: cmd.OutOrStdout(), format: format, sched: sched, output: output,
+				opts: planner.Options{TargetPartitions: partitions}, timeout: timeout, progress: isTerminal(os.Stderr)}
 			for _, st := range stmts {
 				if err := s.run(cmd.Context(), st); err != nil {
 					return err
@@ -80,23 +89,27 @@ without, they run inside this process.`,
 		},
 	}
 	f := c.Flags()
+	f.StringVar(&cfgFile, "config", "", "YAML file whose `tables:` list declares external tables (name, format, location, header, delimiter)")
 	f.StringVar(&tpchDir, "tpch", "", "register the TPC-H tables generated under this directory (kapot tpch gen)")
 	f.StringVar(&sched, "scheduler", "", "run on the cluster of this scheduler (host:port); empty: in this process")
 	f.StringArrayVarP(&exprs, "execute", "e", nil, "SQL to run (repeatable)")
 	f.StringVarP(&file, "file", "f", "", "SQL script to run")
 	f.StringVar(&format, "format", "table", "output format: table, csv or json")
+	f.StringVarP(&output, "output", "o", "", "write query results to this file instead (.parquet, .csv or .json)")
 	f.IntVar(&partitions, "partitions", 2, "partitions of hash exchanges (joins, aggregates)")
 	f.DurationVar(&timeout, "timeout", 30*time.Minute, "give up on a query after this long")
 	return withFlagErrors(c)
 }
 
 type sqlSession struct {
-	cat     *planner.Catalog
-	out     io.Writer
-	format  string
-	sched   string
-	opts    planner.Options
-	timeout time.Duration
+	cat      *planner.Catalog
+	out      io.Writer
+	format   string
+	sched    string
+	output   string
+	opts     planner.Options
+	timeout  time.Duration
+	progress bool // draw a progress line on stderr for queries over a second
 }
 
 func (s *sqlSession) run(ctx context.Context, text string) error {
@@ -153,8 +166,17 @@ func (s *sqlSession) run(ctx context.Context, text string) error {
 			return err
 		}
 		defer cl.Close()
-		schema, batches, err = cl.Run(ctx, &kapotv1.SubmitJobRequest{Plan: p.Root, JobName: firstLine(st.SQL)})
+		id, err := cl.Submit(ctx, &kapotv1.SubmitJobRequest{Plan: p.Root, JobName: firstLine(st.SQL)})
 		if err != nil {
+			return err
+		}
+		stop := s.showProgress(ctx, cl, id, start)
+		status, err := cl.Wait(ctx, id)
+		stop()
+		if err != nil {
+			return err
+		}
+		if schema, batches, err = cl.Fetch(ctx, status); err != nil {
 			return err
 		}
 	} else {
@@ -184,6 +206,14 @@ func (s *sqlSession) run(ctx context.Context, text string) error {
 		schema = arrow.NewSchema(fields, nil)
 	}
 	schema = renamed(schema, p.Columns)
+	if s.output != "" {
+		n, err := writeResult(s.output, schema, batches)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(s.out, "%d row(s) written to %s in %s\n", n, s.output, time.Since(start).Round(time.Millisecond))
+		return nil
+	}
 	if err := printResult(s.out, s.format, schema, batches); err != nil {
 		return err
 	}
@@ -298,4 +328,87 @@ func (s *sqlSession) explainAnalyze(ctx context.Context, p *planner.Plan) error 
 		}
 	}
 	return nil
+}
+
+// showProgress redraws "stages done/total, tasks running" on stderr while
+// a job runs longer than a second; the returned function stops it.
+func (s *sqlSession) showProgress(ctx context.Context, cl *client.Client, id string, start time.Time) func() {
+	if !s.progress {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		drawn := false
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				if drawn {
+					fmt.Fprint(os.Stderr, "\r\033[K")
+				}
+				return
+			case <-t.C:
+			}
+			if time.Since(start) < time.Second {
+				continue
+			}
+			st, err := cl.Scheduler().GetJobStatus(ctx, &kapotv1.GetJobStatusRequest{JobId: id})
+			if err != nil {
+				continue
+			}
+			var done, running int
+			for _, stage := range st.GetStages() {
+				if stage.GetState() == "completed" {
+					done++
+				}
+				running += int(stage.GetRunning())
+			}
+			fmt.Fprintf(os.Stderr, "\r\033[K%s: stages %d/%d, tasks running %d, %.1fs", id, done, len(st.GetStages()), running, time.Since(start).Seconds())
+			drawn = true
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// writeResult writes batches to path in the format its extension names.
+func writeResult(path string, schema *arrow.Schema, batches []arrow.RecordBatch) (int64, error) {
+	var n int64
+	for _, b := range batches {
+		n += b.NumRows()
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".parquet":
+		w, err := pqarrow.NewFileWriter(schema, f, parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy)), pqarrow.DefaultWriterProps())
+		if err != nil {
+			return 0, err
+		}
+		for _, b := range batches {
+			rb := array.NewRecordBatch(schema, b.Columns(), b.NumRows())
+			err := w.Write(rb)
+			rb.Release()
+			if err != nil {
+				return 0, err
+			}
+		}
+		return n, w.Close() // closes f too
+	case ".csv":
+		if err := printResult(f, "csv", schema, batches); err != nil {
+			return 0, err
+		}
+	case ".json":
+		if err := printResult(f, "json", schema, batches); err != nil {
+			return 0, err
+		}
+	default:
+		return 0, fmt.Errorf("--output %s: want a .parquet, .csv or .json file: %w", path, config.ErrInvalid)
+	}
+	return n, f.Close()
 }
