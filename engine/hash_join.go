@@ -238,23 +238,6 @@ func (o *hashJoinOp) buildSide(ctx context.Context) error {
 		batches = append(batches, b)
 		return nil
 	}
-	drainInto := func(op Operator) error {
-		defer op.Close()
-		for {
-			b, err := op.Next(ctx)
-			if err == io.EOF {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			err = add(b)
-			b.Release()
-			if err != nil {
-				return err
-			}
-		}
-	}
 	var sources []func() (Operator, error)
 	switch {
 	case o.buildFrom != nil:
@@ -269,7 +252,7 @@ func (o *hashJoinOp) buildSide(ctx context.Context) error {
 	for _, open := range sources {
 		op, err := open()
 		if err == nil {
-			err = drainInto(op)
+			err = forEachBatch(ctx, op, add)
 		}
 		if err != nil {
 			for _, f := range files {
@@ -397,21 +380,7 @@ func (o *hashJoinOp) spillProbe(ctx context.Context, build []*spillFile) error {
 		if err != nil {
 			return err
 		}
-		defer op.Close()
-		for {
-			b, err := op.Next(ctx)
-			if err == io.EOF {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			err = o.partitionTo(ctx, b, o.j.rightKeys, probeFiles)
-			b.Release()
-			if err != nil {
-				return err
-			}
-		}
+		return forEachBatch(ctx, op, func(b arrow.RecordBatch) error { return o.partitionTo(ctx, b, o.j.rightKeys, probeFiles) })
 	}()
 	if err != nil {
 		abort(build)

@@ -135,6 +135,26 @@ func checkPartition(p ExecutionPlan, partition int) error {
 	return nil
 }
 
+// forEachBatch drains op, calling f with each batch (f retains what it
+// keeps), and closes op.
+func forEachBatch(ctx context.Context, op Operator, f func(arrow.RecordBatch) error) error {
+	defer op.Close()
+	for {
+		b, err := op.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		err = f(b)
+		b.Release()
+		if err != nil {
+			return err
+		}
+	}
+}
+
 // Collect drains op, returning every batch it produced. The caller releases
 // the batches; op is closed.
 func Collect(ctx context.Context, op Operator) ([]arrow.RecordBatch, error) {

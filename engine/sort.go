@@ -522,70 +522,47 @@ func crossComparator(a, b arrow.Array) (func(i, j int) int, error) {
 // per-comparison closures: (key, row) pairs sorted directly, ties by row
 // (stable), nulls placed as the key says. ok is false for other types.
 func sortSingleNumeric(arr arrow.Array, key SortKey) ([]int32, bool) {
-	type pair[T cmp.Ordered] struct {
+	if vals, ok := intKeyValues(arr); ok {
+		return sortPairs(vals, arr, key), true
+	}
+	if f, ok := arr.(*array.Float64); ok {
+		return sortPairs(f.Float64Values(), arr, key), true
+	}
+	return nil, false
+}
+
+func sortPairs[T cmp.Ordered](vals []T, arr arrow.Array, key SortKey) []int32 {
+	type pair struct {
 		k T
 		i int32
 	}
+	ps := make([]pair, 0, len(vals))
 	var nulls []int32
-	collect := func(n int, valid func(int) bool) []int32 {
-		var idx []int32
-		for i := 0; i < n; i++ {
-			if valid(i) {
-				idx = append(idx, int32(i))
-			} else {
-				nulls = append(nulls, int32(i))
+	for i, v := range vals {
+		if arr.IsNull(i) {
+			nulls = append(nulls, int32(i))
+		} else {
+			ps = append(ps, pair{v, int32(i)})
+		}
+	}
+	slices.SortFunc(ps, func(a, b pair) int {
+		if c := cmp.Compare(a.k, b.k); c != 0 {
+			if key.Descending {
+				return -c
 			}
+			return c
 		}
-		return idx
+		return cmp.Compare(a.i, b.i)
+	})
+	out := make([]int32, 0, len(vals))
+	if key.NullsFirst {
+		out = append(out, nulls...)
 	}
-	finish := func(sorted []int32) []int32 {
-		if key.NullsFirst {
-			return append(nulls, sorted...)
-		}
-		return append(sorted, nulls...)
+	for _, p := range ps {
+		out = append(out, p.i)
 	}
-	if vals, ok := intKeyValues(arr); ok {
-		idx := collect(arr.Len(), arr.IsValid)
-		ps := make([]pair[int64], len(idx))
-		for j, i := range idx {
-			ps[j] = pair[int64]{vals[i], i}
-		}
-		slices.SortFunc(ps, func(a, b pair[int64]) int {
-			if c := cmp.Compare(a.k, b.k); c != 0 {
-				if key.Descending {
-					return -c
-				}
-				return c
-			}
-			return cmp.Compare(a.i, b.i)
-		})
-		out := make([]int32, len(ps))
-		for j, p := range ps {
-			out[j] = p.i
-		}
-		return finish(out), true
+	if !key.NullsFirst {
+		out = append(out, nulls...)
 	}
-	if f, ok := arr.(*array.Float64); ok {
-		vals := f.Float64Values()
-		idx := collect(arr.Len(), arr.IsValid)
-		ps := make([]pair[float64], len(idx))
-		for j, i := range idx {
-			ps[j] = pair[float64]{vals[i], i}
-		}
-		slices.SortFunc(ps, func(a, b pair[float64]) int {
-			if c := cmp.Compare(a.k, b.k); c != 0 {
-				if key.Descending {
-					return -c
-				}
-				return c
-			}
-			return cmp.Compare(a.i, b.i)
-		})
-		out := make([]int32, len(ps))
-		for j, p := range ps {
-			out[j] = p.i
-		}
-		return finish(out), true
-	}
-	return nil, false
+	return out
 }

@@ -277,6 +277,7 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 		}
 		targets = append(targets, target{node: rt.GetVal(), name: name, pos: rt.GetLocation(), alias: alias})
 	}
+	refs := targets2(targets, func(t target) (*pg.Node, *column) { return t.node, t.star })
 	ag := &aggBinder{b: b, sc: sc}
 	hasAgg := len(s.GetGroupClause()) > 0 || s.GetHavingClause() != nil || len(s.GetDistinctClause()) > 0
 	for _, t := range targets {
@@ -375,7 +376,7 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 		}
 		// ORDER BY may aggregate too: bind its keys before building the
 		// aggregate so their aggregates are computed.
-		keys, err := b.bindOrder(s.GetSortClause(), sc, ag, targets2(targets, func(t target) (*pg.Node, *column) { return t.node, t.star }), sel, aliases)
+		keys, err := b.bindOrder(s.GetSortClause(), sc, ag, refs, sel, aliases)
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -424,7 +425,7 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 		}
 		sel = append(sel, e)
 	}
-	keys, err := b.bindOrder(s.GetSortClause(), sc, nil, targets2(targets, func(t target) (*pg.Node, *column) { return t.node, t.star }), sel, aliases)
+	keys, err := b.bindOrder(s.GetSortClause(), sc, nil, refs, sel, aliases)
 	if err != nil {
 		return nil, nil, nil, err
 	}

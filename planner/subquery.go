@@ -176,7 +176,9 @@ func (b *binder) semiJoin(r, inner rel, jt kapotv1.JoinType, corr []*expr, lk, r
 	return j
 }
 
-func typesEqual(a, b *expr) bool { return a.typ != nil && b.typ != nil && a.typ.ID() == b.typ.ID() && a.typ.String() == b.typ.String() }
+func typesEqual(a, b *expr) bool {
+	return a.typ != nil && b.typ != nil && a.typ.ID() == b.typ.ID() && a.typ.String() == b.typ.String()
+}
 
 // applyScalar handles x op (SELECT …) for a subquery returning one value
 // (per correlation key).

@@ -27,6 +27,7 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/internal/oracle"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -288,7 +289,7 @@ func BenchmarkVersusDuckDB(b *testing.B) {
 		sqlText := strings.ReplaceAll(q.sql, "DIR", dir)
 		plan := q.plan(dir)
 		kapot, duck := runKapot(b, plan), runDuckDB(b, db, sqlText) // warm-up and answer check
-		if err := sameAnswer(kapot, duck); err != nil {
+		if err := oracle.SameRows(kapot, duck); err != nil {
 			b.Fatalf("%s: answers differ: %v\nkapot:  %q\nduckdb: %q", q.name, err, kapot, duck)
 		}
 		var tk, td time.Duration
@@ -308,36 +309,4 @@ func BenchmarkVersusDuckDB(b *testing.B) {
 			b.Logf("%s: kapot %v, duckdb %v, ratio %.2f", q.name, tk, td, float64(tk)/float64(td))
 		}
 	}
-}
-
-// sameAnswer compares rows field by field; numbers match when they agree to
-// 1e-9 relative (DuckDB divides decimals in double precision).
-func sameAnswer(a, b []string) error {
-	if len(a) != len(b) {
-		return fmt.Errorf("%d rows vs %d", len(a), len(b))
-	}
-	for i := range a {
-		fa, fb := strings.Split(a[i], "|"), strings.Split(b[i], "|")
-		if len(fa) != len(fb) {
-			return fmt.Errorf("row %d: %d vs %d columns", i, len(fa), len(fb))
-		}
-		for j := range fa {
-			if fa[j] == fb[j] {
-				continue
-			}
-			x, err1 := strconv.ParseFloat(fa[j], 64)
-			y, err2 := strconv.ParseFloat(fb[j], 64)
-			if err1 != nil || err2 != nil || abs(x-y) > 1e-9*max(abs(x), abs(y)) {
-				return fmt.Errorf("row %d column %d: %s vs %s", i, j, fa[j], fb[j])
-			}
-		}
-	}
-	return nil
-}
-
-func abs(x float64) float64 {
-	if x < 0 {
-		return -x
-	}
-	return x
 }
