@@ -2,6 +2,7 @@ package executor
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -49,6 +50,12 @@ type Config struct {
 	// exhausted". 0 means DefaultMemoryPoolFraction of the cgroup's or
 	// host's memory.
 	MemoryPoolSize config.ByteSize
+	// OSCores are CPUs never used for tasks (left to the OS and the
+	// executor's own services).
+	OSCores []int
+	// DisableNUMAPinning runs tasks wherever the OS schedules them instead
+	// of pinning each slot to its own cores.
+	DisableNUMAPinning bool
 
 	// Mem allocates every Arrow buffer of every task; nil means the Go allocator.
 	Mem memory.Allocator
@@ -126,6 +133,8 @@ func (c *Config) Validate() error {
 		return bad("drain-timeout", "negative")
 	case c.MaxHeartbeatFailures < 1:
 		return bad("max-heartbeat-failures", "must be at least 1")
+	case slices.ContainsFunc(c.OSCores, func(v int) bool { return v < 0 }):
+		return bad("os-cores", "negative CPU in %v", c.OSCores)
 	case c.MemoryPoolSize < 0 || (c.MemoryPoolSize > 0 && c.MemoryPoolSize < 1<<20):
 		return bad("memory-pool-size", "%d: want 0 (default) or at least 1MiB", c.MemoryPoolSize)
 	}

@@ -22,7 +22,9 @@ import (
 
 	"github.com/kapot-go/kapot/engine"
 	kflight "github.com/kapot-go/kapot/flight"
+	"github.com/kapot-go/kapot/internal/config"
 	"github.com/kapot-go/kapot/internal/sysinfo"
+	"github.com/kapot-go/kapot/internal/topology"
 	"github.com/kapot-go/kapot/internal/version"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/shuffle"
@@ -50,7 +52,8 @@ type Executor struct {
 	running     map[uint64]*runningTask
 	runningJobs map[string]int
 	tasks       sync.WaitGroup
-	sem         chan struct{}
+	sem         chan int // free task slots, by index
+	slotCores   [][]int  // cores of each slot; nil when not pinning
 
 	statusMu sync.Mutex
 	statuses []*kapotv1.TaskStatus
@@ -108,7 +111,23 @@ func New(cfg Config, eng Engine, log zerolog.Logger) (*Executor, error) {
 	if e.slots == 0 {
 		e.slots = runtime.NumCPU()
 	}
-	e.sem = make(chan struct{}, e.slots)
+	e.sem = make(chan int, e.slots)
+	for i := 0; i < e.slots; i++ {
+		e.sem <- i
+	}
+	if !cfg.DisableNUMAPinning {
+		allowed, err := topology.Allowed()
+		if err != nil {
+			return nil, fmt.Errorf("pin task slots (or --disable-numa-pinning): %w", err)
+		}
+		topo, err := topology.Discover("/", allowed)
+		if err != nil {
+			return nil, fmt.Errorf("pin task slots (or --disable-numa-pinning): %w", err)
+		}
+		if e.slotCores, err = topology.Assign(topo, e.slots, cfg.OSCores); err != nil {
+			return nil, fmt.Errorf("--concurrent-tasks %d: %v (or --disable-numa-pinning): %w", e.slots, err, config.ErrInvalid)
+		}
+	}
 	e.log = e.log.With().Str("executor_id", e.id).Logger()
 	if cfg.WorkDir == "" {
 		d, err := os.MkdirTemp("", "kapot-executor-")

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/kapot-go/kapot/internal/topology"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/shuffle"
 )
@@ -61,15 +62,28 @@ func (e *Executor) runTask(ctx context.Context, cancel context.CancelFunc, def *
 		}
 		e.queueStatus(st)
 	}()
+	var slot int
 	select {
-	case e.sem <- struct{}{}:
+	case slot = <-e.sem:
 	case <-ctx.Done():
 		st.Status = &kapotv1.TaskStatus_Failed{Failed: &kapotv1.FailedTask{Error: "cancelled before it started", Retryable: true,
 			Reason: &kapotv1.FailedTask_TaskKilled{TaskKilled: &kapotv1.TaskKilled{}}}}
 		return
 	}
-	defer func() { <-e.sem }()
-	log.Debug().Msg("task started")
+	defer func() { e.sem <- slot }()
+	var cores []int
+	if e.slotCores != nil {
+		cores = e.slotCores[slot]
+		// The task's operators run on this goroutine: pin its thread to the
+		// slot's cores for the task's life.
+		unpin, err := topology.Pin(cores)
+		if err != nil {
+			log.Warn().Err(err).Msg("task runs unpinned")
+		} else {
+			defer unpin()
+		}
+	}
+	log.Debug().Int("slot", slot).Ints("cores", cores).Msg("task started")
 	done, err := e.safeRun(ctx, def)
 	if err != nil {
 		f := failure(ctx, err)

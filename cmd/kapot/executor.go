@@ -74,6 +74,8 @@ environment, then the file.`,
 	f.Float64Var(&drainSeconds, "drain-timeout", drainSeconds, "seconds to let running tasks and fetches finish at shutdown before cancelling them")
 	f.IntVar(&cfg.MaxHeartbeatFailures, "max-heartbeat-failures", cfg.MaxHeartbeatFailures, "shut down after this many consecutive failed heartbeats")
 	f.DurationVar(&cfg.PollInterval, "poll-interval", cfg.PollInterval, "pull-staged: pause between polls when idle")
+	f.IntSliceVar(&cfg.OSCores, "os-cores", cfg.OSCores, "CPUs reserved for the OS, never given to task slots (e.g. 0,1)")
+	f.BoolVar(&cfg.DisableNUMAPinning, "disable-numa-pinning", cfg.DisableNUMAPinning, "do not pin task slots to dedicated cores")
 	f.Var(&cfg.MemoryPoolSize, "memory-pool-size", "memory operators may hold before they spill (bytes or 8GiB; 0: 70% of the cgroup's or host's memory)")
 	f.StringSliceVar(&cfg.Tags, "tags", cfg.Tags, "placement tags advertised to the scheduler (the hostname is always one)")
 	return withFlagErrors(c)
