@@ -200,7 +200,7 @@ func (e *Executor) registration() *kapotv1.ExecutorRegistration {
 		FlightPort: uint32(e.flightLis.Addr().(*net.TCPAddr).Port),
 		GrpcPort:   uint32(e.grpcLis.Addr().(*net.TCPAddr).Port),
 		Resources:  &kapotv1.ExecutorResources{TaskSlots: uint32(e.slots), Cores: uint32(runtime.NumCPU())},
-		Tags:       tags, Policy: policy,
+		Tags:       tags, Policy: policy, Hostname: host,
 		ProtocolVersion: version.Protocol, Version: version.Version,
 	}
 }

@@ -293,7 +293,7 @@ func (s *Scheduler) submit(req *kapotv1.SubmitJobRequest) (string, error) {
 	}
 	now := time.Now()
 	j := &jobState{id: id, name: req.GetJobName(), state: kapotv1.JobState_JOB_STATE_RUNNING, stages: map[uint32]*stageState{},
-		final: final, props: req.GetSessionProperties(), resultSchema: schema, queued: now, start: now}
+		final: final, props: req.GetSessionProperties(), resultSchema: schema, queued: now, start: now, placement: req.GetPlacement()}
 	for sid := uint32(1); sid <= final; sid++ {
 		p := plans[sid]
 		st := &stageState{stagePlan: p, tasks: make([]*taskState, p.tasks)}
@@ -304,6 +304,22 @@ func (s *Scheduler) submit(req *kapotv1.SubmitJobRequest) (string, error) {
 		j.order = append(j.order, sid)
 	}
 	s.mu.Lock()
+	// Fail fast when executors are up but none may run the job; with none
+	// up yet the job waits for one to register.
+	live, fits := 0, 0
+	for _, e := range s.executors {
+		if e.state != kapotv1.ExecutorState_EXECUTOR_STATE_ACTIVE {
+			continue
+		}
+		live++
+		if e.allows(j.placement) {
+			fits++
+		}
+	}
+	if live > 0 && fits == 0 {
+		s.mu.Unlock()
+		return "", fmt.Errorf("%w: none of the %d live executors satisfies placement %s", errNoPlacement, live, placementString(j.placement))
+	}
 	s.jobs[id] = j
 	s.jobOrder = append(s.jobOrder, id)
 	s.mu.Unlock()
@@ -318,7 +334,7 @@ func (s *Scheduler) assign(e *executorState, n int) []*kapotv1.TaskDefinition {
 	var out []*kapotv1.TaskDefinition
 	for _, jid := range s.jobOrder {
 		j := s.jobs[jid]
-		if j.state != kapotv1.JobState_JOB_STATE_RUNNING {
+		if j.state != kapotv1.JobState_JOB_STATE_RUNNING || !e.allows(j.placement) {
 			continue
 		}
 		for _, sid := range j.order {
@@ -575,6 +591,9 @@ func (s *Scheduler) cancel(jobID string) (bool, error) {
 }
 
 var errUnknownJob = errors.New("unknown job")
+
+// errNoPlacement marks a job no live executor may run.
+var errNoPlacement = errors.New("no executor for the placement policy")
 
 func (s *Scheduler) status(jobID string) (*kapotv1.GetJobStatusResponse, error) {
 	s.mu.Lock()

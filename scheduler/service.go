@@ -119,6 +119,9 @@ func (v *service) SubmitJob(_ context.Context, r *kapotv1.SubmitJobRequest) (*ka
 		return nil, status.Error(codes.InvalidArgument, "submit without a plan")
 	}
 	id, err := v.s.submit(r)
+	if errors.Is(err, errNoPlacement) {
+		return nil, status.Errorf(codes.FailedPrecondition, "job rejected: %v", err)
+	}
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "plan rejected: %v", err)
 	}

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"time"
 
@@ -99,6 +100,7 @@ type jobState struct {
 	end           time.Time
 	fetchFailures int
 	dataRemoved   bool
+	placement     *kapotv1.PlacementPolicy
 }
 
 func (j *jobState) finished() bool {
@@ -144,6 +146,38 @@ type executorState struct {
 	// For pull executors: work to hand over at the next poll.
 	cancel []*kapotv1.RunningTaskInfo
 	remove []string
+}
+
+// configuredTags are the executor's tags other than its hostname.
+func (e *executorState) configuredTags() []string {
+	var out []string
+	for _, t := range e.reg.GetTags() {
+		if t != e.reg.GetHostname() {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// allows reports whether a job with placement p may run on e: a tag match
+// for MATCH_TAG (the hostname counts), and for ANY and NO_TAG an executor
+// without configured tags (tagged executors take only work that asks for
+// their tags).
+func (e *executorState) allows(p *kapotv1.PlacementPolicy) bool {
+	if tag := p.GetMatchTag(); tag != "" {
+		return slices.Contains(e.reg.GetTags(), tag)
+	}
+	return len(e.configuredTags()) == 0
+}
+
+func placementString(p *kapotv1.PlacementPolicy) string {
+	switch {
+	case p.GetMatchTag() != "":
+		return fmt.Sprintf("MATCH_TAG(%s)", p.GetMatchTag())
+	case p.GetNoTag() != nil:
+		return "NO_TAG"
+	}
+	return "ANY"
 }
 
 func (e *executorState) meta() *kapotv1.ExecutorMetadata {

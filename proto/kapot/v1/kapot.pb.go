@@ -268,8 +268,11 @@ type ExecutorRegistration struct {
 	// Must equal the scheduler's protocol version.
 	ProtocolVersion uint32 `protobuf:"varint,8,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
 	Version         string `protobuf:"bytes,9,opt,name=version,proto3" json:"version,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The machine's hostname; it is always one of the tags, and the only one
+	// of an executor without configured tags.
+	Hostname      string `protobuf:"bytes,10,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExecutorRegistration) Reset() {
@@ -361,6 +364,13 @@ func (x *ExecutorRegistration) GetProtocolVersion() uint32 {
 func (x *ExecutorRegistration) GetVersion() string {
 	if x != nil {
 		return x.Version
+	}
+	return ""
+}
+
+func (x *ExecutorRegistration) GetHostname() string {
+	if x != nil {
+		return x.Hostname
 	}
 	return ""
 }
@@ -3422,7 +3432,7 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"task_slots\x18\x01 \x01(\rR\ttaskSlots\x12\x14\n" +
 	"\x05cores\x18\x02 \x01(\rR\x05cores\x12!\n" +
 	"\fmemory_bytes\x18\x03 \x01(\x04R\vmemoryBytes\x12\x10\n" +
-	"\x03gpu\x18\x04 \x01(\bR\x03gpu\"\xc4\x02\n" +
+	"\x03gpu\x18\x04 \x01(\bR\x03gpu\"\xe0\x02\n" +
 	"\x14ExecutorRegistration\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x1f\n" +
@@ -3433,7 +3443,9 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"\x04tags\x18\x06 \x03(\tR\x04tags\x126\n" +
 	"\x06policy\x18\a \x01(\x0e2\x1e.kapot.v1.TaskSchedulingPolicyR\x06policy\x12)\n" +
 	"\x10protocol_version\x18\b \x01(\rR\x0fprotocolVersion\x12\x18\n" +
-	"\aversion\x18\t \x01(\tR\aversion\"W\n" +
+	"\aversion\x18\t \x01(\tR\aversion\x12\x1a\n" +
+	"\bhostname\x18\n" +
+	" \x01(\tR\bhostname\"W\n" +
 	"\x0eExecutorStatus\x12-\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x17.kapot.v1.ExecutorStateR\x05state\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xad\x01\n" +
