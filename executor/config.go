@@ -47,7 +47,7 @@ type Config struct {
 	Tags                           []string
 	// MemoryPoolSize is the bytes operators may hold across batches (sort
 	// buffers, hash tables); beyond it they spill or fail with "resources
-	// exhausted". 0 means DefaultMemoryPoolFraction of the cgroup's or
+	// exhausted". 0 means ExposedMemPercentage of the cgroup's or
 	// host's memory.
 	MemoryPoolSize config.ByteSize
 	// OSCores are CPUs never used for tasks (left to the OS and the
@@ -56,16 +56,24 @@ type Config struct {
 	// DisableNUMAPinning runs tasks wherever the OS schedules them instead
 	// of pinning each slot to its own cores.
 	DisableNUMAPinning bool
+	// ExposedMemPercentage (50–100) of the machine's or cgroup's memory is
+	// the memory pool, unless MemoryPoolSize is set.
+	ExposedMemPercentage int
+	// OverProvisioning advertises CPUMultiplier × the cores (and as many
+	// default slots) and MemoryMultiplier × the memory; it turns pinning
+	// off and ignores OSCores.
+	OverProvisioning bool
+	CPUMultiplier    int
+	MemoryMultiplier int
+	// EnableNvidiaGPU advertises the node as GPU-capable (a resource and
+	// the tag "gpu").
+	EnableNvidiaGPU bool
 
 	// Mem allocates every Arrow buffer of every task; nil means the Go allocator.
 	Mem memory.Allocator
 	// OnTaskDone, if set, sees every final task status (metrics, tests).
 	OnTaskDone func(*kapotv1.TaskStatus)
 }
-
-// DefaultMemoryPoolFraction is the share of the machine's (or cgroup's)
-// memory the executor's memory pool gets when memory-pool-size is 0.
-const DefaultMemoryPoolFraction = 0.7
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
@@ -87,6 +95,9 @@ func DefaultConfig() Config {
 		DrainTimeout:                  60 * time.Second,
 		MaxHeartbeatFailures:          10,
 		PollInterval:                  100 * time.Millisecond,
+		ExposedMemPercentage:          70,
+		CPUMultiplier:                 1,
+		MemoryMultiplier:              1,
 	}
 }
 
@@ -133,6 +144,12 @@ func (c *Config) Validate() error {
 		return bad("drain-timeout", "negative")
 	case c.MaxHeartbeatFailures < 1:
 		return bad("max-heartbeat-failures", "must be at least 1")
+	case c.ExposedMemPercentage < 50 || c.ExposedMemPercentage > 100:
+		return bad("exposed-mem-percentage", "%d: want 50..100", c.ExposedMemPercentage)
+	case c.CPUMultiplier < 1 || c.CPUMultiplier > 20:
+		return bad("cpu-multiplier", "%d: want 1..20", c.CPUMultiplier)
+	case c.MemoryMultiplier < 1 || c.MemoryMultiplier > 20:
+		return bad("memory-multiplier", "%d: want 1..20", c.MemoryMultiplier)
 	case slices.ContainsFunc(c.OSCores, func(v int) bool { return v < 0 }):
 		return bad("os-cores", "negative CPU in %v", c.OSCores)
 	case c.MemoryPoolSize < 0 || (c.MemoryPoolSize > 0 && c.MemoryPoolSize < 1<<20):

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -53,6 +54,8 @@ type Executor struct {
 	runningJobs map[string]int
 	tasks       sync.WaitGroup
 	sem         chan int // free task slots, by index
+	cores       int      // advertised cores
+	memory      int64    // advertised memory pool (bytes)
 	slotCores   [][]int  // cores of each slot; nil when not pinning
 
 	statusMu sync.Mutex
@@ -101,21 +104,27 @@ func New(cfg Config, eng Engine, log zerolog.Logger) (*Executor, error) {
 		if err != nil {
 			return nil, fmt.Errorf("size the memory pool (set --memory-pool-size): %w", err)
 		}
-		poolSize = int64(float64(total) * DefaultMemoryPoolFraction)
+		poolSize = total * int64(cfg.ExposedMemPercentage) / 100
 	}
 	e.pool = engine.NewMemoryPool(poolSize)
 	if e.mem == nil {
 		e.mem = memory.NewGoAllocator()
 	}
+	e.cores = runtime.NumCPU()
+	e.memory = poolSize
+	if cfg.OverProvisioning {
+		e.cores *= cfg.CPUMultiplier
+		e.memory *= int64(cfg.MemoryMultiplier)
+	}
 	e.slots = cfg.ConcurrentTasks
 	if e.slots == 0 {
-		e.slots = runtime.NumCPU()
+		e.slots = e.cores
 	}
 	e.sem = make(chan int, e.slots)
 	for i := 0; i < e.slots; i++ {
 		e.sem <- i
 	}
-	if !cfg.DisableNUMAPinning {
+	if !cfg.DisableNUMAPinning && !cfg.OverProvisioning {
 		allowed, err := topology.Allowed()
 		if err != nil {
 			return nil, fmt.Errorf("pin task slots (or --disable-numa-pinning): %w", err)
@@ -192,6 +201,9 @@ func (e *Executor) registration() *kapotv1.ExecutorRegistration {
 	}
 	host, _ := os.Hostname()
 	tags := append([]string{}, e.cfg.Tags...)
+	if e.cfg.EnableNvidiaGPU && !slices.Contains(tags, "gpu") {
+		tags = append(tags, "gpu")
+	}
 	if host != "" {
 		tags = append(tags, host)
 	}
@@ -199,7 +211,7 @@ func (e *Executor) registration() *kapotv1.ExecutorRegistration {
 		Id: e.id, Host: e.host(),
 		FlightPort: uint32(e.flightLis.Addr().(*net.TCPAddr).Port),
 		GrpcPort:   uint32(e.grpcLis.Addr().(*net.TCPAddr).Port),
-		Resources:  &kapotv1.ExecutorResources{TaskSlots: uint32(e.slots), Cores: uint32(runtime.NumCPU())},
+		Resources:  &kapotv1.ExecutorResources{TaskSlots: uint32(e.slots), Cores: uint32(e.cores), MemoryBytes: uint64(e.memory), Gpu: e.cfg.EnableNvidiaGPU},
 		Tags:       tags, Policy: policy, Hostname: host,
 		ProtocolVersion: version.Protocol, Version: version.Version,
 	}

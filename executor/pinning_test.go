@@ -3,6 +3,7 @@ package executor
 import (
 	"errors"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -54,5 +55,46 @@ func TestSlotsNeedCores(t *testing.T) {
 	cfg.OSCores = []int{-1}
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--os-cores") {
 		t.Fatalf("negative os core: %v", err)
+	}
+}
+
+// TestResourceFlags checks over-provisioning, the exposed memory share and
+// the GPU flag as the registration advertises them, and their validation.
+func TestResourceFlags(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.WorkDir = t.TempDir()
+	cfg.BindHost, cfg.Port, cfg.GRPCPort = "127.0.0.1", 0, 0
+	cfg.OverProvisioning, cfg.CPUMultiplier, cfg.MemoryMultiplier = true, 3, 2
+	cfg.OSCores = []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9} // ignored when over-provisioning
+	cfg.MemoryPoolSize = 64 << 20
+	cfg.EnableNvidiaGPU = true
+	cfg.Tags = []string{"fast"}
+	e, err := New(cfg, nil, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.flightLis.Close()
+	defer e.grpcLis.Close()
+	reg := e.registration()
+	res := reg.GetResources()
+	if int(res.GetCores()) != 3*runtime.NumCPU() || int(res.GetTaskSlots()) != 3*runtime.NumCPU() || res.GetMemoryBytes() != 128<<20 || !res.GetGpu() {
+		t.Fatalf("advertised %+v", res)
+	}
+	if e.slotCores != nil {
+		t.Fatal("over-provisioning left pinning on")
+	}
+	if !slices.Contains(reg.GetTags(), "gpu") || !slices.Contains(reg.GetTags(), "fast") || reg.GetHostname() == "" || !slices.Contains(reg.GetTags(), reg.GetHostname()) {
+		t.Fatalf("tags %v, hostname %q", reg.GetTags(), reg.GetHostname())
+	}
+	for flag, mod := range map[string]func(*Config){
+		"--exposed-mem-percentage": func(c *Config) { c.ExposedMemPercentage = 49 },
+		"--cpu-multiplier":         func(c *Config) { c.CPUMultiplier = 21 },
+		"--memory-multiplier":      func(c *Config) { c.MemoryMultiplier = 0 },
+	} {
+		c := DefaultConfig()
+		mod(&c)
+		if err := c.Validate(); !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), flag) {
+			t.Errorf("%s: got %v", flag, err)
+		}
 	}
 }

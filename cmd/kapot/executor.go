@@ -76,7 +76,12 @@ environment, then the file.`,
 	f.DurationVar(&cfg.PollInterval, "poll-interval", cfg.PollInterval, "pull-staged: pause between polls when idle")
 	f.IntSliceVar(&cfg.OSCores, "os-cores", cfg.OSCores, "CPUs reserved for the OS, never given to task slots (e.g. 0,1)")
 	f.BoolVar(&cfg.DisableNUMAPinning, "disable-numa-pinning", cfg.DisableNUMAPinning, "do not pin task slots to dedicated cores")
-	f.Var(&cfg.MemoryPoolSize, "memory-pool-size", "memory operators may hold before they spill (bytes or 8GiB; 0: 70% of the cgroup's or host's memory)")
+	f.Var(&cfg.MemoryPoolSize, "memory-pool-size", "memory operators may hold before they spill (bytes or 8GiB; 0: --exposed-mem-percentage of the cgroup's or host's memory)")
+	f.IntVar(&cfg.ExposedMemPercentage, "exposed-mem-percentage", cfg.ExposedMemPercentage, "share (50-100) of the cgroup's or host's memory given to the memory pool and advertised")
+	f.BoolVar(&cfg.OverProvisioning, "over-provisioning", cfg.OverProvisioning, "advertise more cores and memory than the machine has (turns pinning off, ignores --os-cores)")
+	f.IntVar(&cfg.CPUMultiplier, "cpu-multiplier", cfg.CPUMultiplier, "with --over-provisioning: advertised cores (and default slots) = cores x this (1-20)")
+	f.IntVar(&cfg.MemoryMultiplier, "memory-multiplier", cfg.MemoryMultiplier, "with --over-provisioning: advertised memory = pool x this (1-20)")
+	f.BoolVar(&cfg.EnableNvidiaGPU, "enable-nvidia-gpu", cfg.EnableNvidiaGPU, "advertise the node as GPU-capable (a resource and the tag gpu)")
 	f.StringSliceVar(&cfg.Tags, "tags", cfg.Tags, "placement tags advertised to the scheduler (the hostname is always one)")
 	return withFlagErrors(c)
 }
