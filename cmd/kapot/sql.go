@@ -27,9 +27,9 @@ import (
 func sqlCmd() *cobra.Command {
 	var (
 		tpchDir, sched, format, file, output, cfgFile string
-		exprs                                []string
-		partitions                           int
-		timeout                              time.Duration
+		exprs                                         []string
+		partitions                                    int
+		timeout                                       time.Duration
 	)
 	c := &cobra.Command{
 		Use:   "sql",
