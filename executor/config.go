@@ -65,6 +65,12 @@ type Config struct {
 	OverProvisioning bool
 	CPUMultiplier    int
 	MemoryMultiplier int
+	// AdminPort serves /healthz, /readyz, /metrics and /debug/pprof/ over
+	// HTTP; -1 turns the admin server off, 0 picks a free port.
+	AdminPort int
+	// AdminBindHost is the admin server's address (default: BindHost), e.g.
+	// 127.0.0.1 to keep it local.
+	AdminBindHost string
 	// EnableNvidiaGPU advertises the node as GPU-capable (a resource and
 	// the tag "gpu").
 	EnableNvidiaGPU bool
@@ -96,6 +102,7 @@ func DefaultConfig() Config {
 		MaxHeartbeatFailures:          10,
 		PollInterval:                  100 * time.Millisecond,
 		ExposedMemPercentage:          70,
+		AdminPort:                     -1,
 		CPUMultiplier:                 1,
 		MemoryMultiplier:              1,
 	}
@@ -144,6 +151,8 @@ func (c *Config) Validate() error {
 		return bad("drain-timeout", "negative")
 	case c.MaxHeartbeatFailures < 1:
 		return bad("max-heartbeat-failures", "must be at least 1")
+	case c.AdminPort < -1 || c.AdminPort > 65535:
+		return bad("admin-port", "port %d out of range -1..65535", c.AdminPort)
 	case c.ExposedMemPercentage < 50 || c.ExposedMemPercentage > 100:
 		return bad("exposed-mem-percentage", "%d: want 50..100", c.ExposedMemPercentage)
 	case c.CPUMultiplier < 1 || c.CPUMultiplier > 20:

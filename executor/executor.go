@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"runtime"
 	"slices"
@@ -73,6 +74,9 @@ type Executor struct {
 	execGRPC   *grpc.Server
 	flightLis  net.Listener
 	grpcLis    net.Listener
+	adminLis   net.Listener
+	admin      *http.Server
+	prom       *execMetrics
 	reg        *kapotv1.ExecutorRegistration
 
 	ready chan struct{}
@@ -154,8 +158,16 @@ func New(cfg Config, eng Engine, log zerolog.Logger) (*Executor, error) {
 	if e.flightLis, err = net.Listen("tcp", net.JoinHostPort(cfg.BindHost, strconv.Itoa(cfg.Port))); err != nil {
 		return nil, fmt.Errorf("--port %d: listen for Flight: %w", cfg.Port, err)
 	}
+	e.prom = newExecMetrics(e)
+	if err := e.listenAdmin(); err != nil {
+		e.flightLis.Close()
+		return nil, fmt.Errorf("--admin-port %d: listen: %w", cfg.AdminPort, err)
+	}
 	if e.grpcLis, err = net.Listen("tcp", net.JoinHostPort(cfg.BindHost, strconv.Itoa(cfg.GRPCPort))); err != nil {
 		e.flightLis.Close()
+		if e.adminLis != nil {
+			e.adminLis.Close()
+		}
 		return nil, fmt.Errorf("--grpc-port %d: listen for gRPC: %w", cfg.GRPCPort, err)
 	}
 	e.reg = e.registration()
@@ -291,11 +303,17 @@ func (e *Executor) Run(ctx context.Context) error {
 	e.execGRPC = grpc.NewServer(grpc.MaxSendMsgSize(int(e.cfg.GRPCMaxEncodingMessageSize)), grpc.MaxRecvMsgSize(int(e.cfg.GRPCMaxDecodingMessageSize)))
 	kapotv1.RegisterExecutorServiceServer(e.execGRPC, &service{e: e})
 
-	servErr := make(chan error, 2)
+	servErr := make(chan error, 3)
 	var servers sync.WaitGroup
-	servers.Add(2)
+	servers.Add(3)
 	go func() { defer servers.Done(); servErr <- serveErr("flight", e.flightGRPC.Serve(e.flightLis)) }()
 	go func() { defer servers.Done(); servErr <- serveErr("grpc", e.execGRPC.Serve(e.grpcLis)) }()
+	go func() {
+		defer servers.Done()
+		if err := e.serveAdmin(); err != nil {
+			servErr <- serveErr("admin", err)
+		}
+	}()
 	e.log.Info().Str("flight", e.flightLis.Addr().String()).Str("grpc", e.grpcLis.Addr().String()).
 		Str("work_dir", e.workDir).Str("policy", e.cfg.TaskSchedulingPolicy).Int("slots", e.slots).Msg("executor listening")
 
@@ -415,6 +433,7 @@ func (e *Executor) drain(deadline time.Time) {
 // stopServers lets in-flight fetch streams finish for up to grace, then stops.
 func (e *Executor) stopServers(grace time.Duration) {
 	e.execGRPC.Stop()
+	e.stopAdmin()
 	done := make(chan struct{})
 	go func() { e.flightGRPC.GracefulStop(); close(done) }()
 	if grace < time.Second {

@@ -30,9 +30,13 @@ func (e *Executor) heartbeatLoop(ctx context.Context) error {
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		sent := time.Now()
 		resp, err := e.scheduler.HeartbeatFromExecutor(cctx, &kapotv1.HeartbeatRequest{
 			ExecutorId: e.id, Status: e.executorStatus(), Metrics: e.metrics(), Registration: e.reg})
 		cancel()
+		if err == nil {
+			e.prom.heartbeat.Observe(time.Since(sent).Seconds())
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil

@@ -57,6 +57,7 @@ func (e *Executor) runTask(ctx context.Context, cancel context.CancelFunc, def *
 		}
 		e.mu.Unlock()
 		st.EndTimeMs = time.Now().UnixMilli()
+		e.prom.taskDone(st, time.Since(start))
 		if e.cfg.OnTaskDone != nil {
 			e.cfg.OnTaskDone(st)
 		}
@@ -70,7 +71,8 @@ func (e *Executor) runTask(ctx context.Context, cancel context.CancelFunc, def *
 			Reason: &kapotv1.FailedTask_TaskKilled{TaskKilled: &kapotv1.TaskKilled{}}}}
 		return
 	}
-	defer func() { e.sem <- slot }()
+	e.prom.slotsUsed.Inc()
+	defer func() { e.sem <- slot; e.prom.slotsUsed.Dec() }()
 	var cores []int
 	if e.slotCores != nil {
 		cores = e.slotCores[slot]
