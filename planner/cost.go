@@ -24,10 +24,7 @@ const (
 func scannedRows(r rel) float64 {
 	switch x := r.(type) {
 	case *scanRel:
-		if x.table.Rows > 0 {
-			return float64(x.table.Rows)
-		}
-		return unknownRows
+		return tableRows(x)
 	case *filterRel:
 		return scannedRows(x.in)
 	case *projectRel:
@@ -54,10 +51,7 @@ func broadcastable(r rel) bool {
 func estimate(r rel) float64 {
 	switch x := r.(type) {
 	case *scanRel:
-		if x.table.Rows > 0 {
-			return float64(x.table.Rows)
-		}
-		return unknownRows
+		return tableRows(x)
 	case *filterRel:
 		n := estimate(x.in)
 		for range splitAnd(x.pred) {
@@ -154,4 +148,12 @@ func columnNDV(r rel, e *expr) float64 {
 		return 0
 	}
 	return find(r)
+}
+
+// tableRows is a scan's table size, unknownRows without statistics.
+func tableRows(s *scanRel) float64 {
+	if s.table.Rows > 0 {
+		return float64(s.table.Rows)
+	}
+	return unknownRows
 }

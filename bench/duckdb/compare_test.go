@@ -7,7 +7,6 @@ package duckdb
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -246,29 +245,11 @@ func runKapot(b *testing.B, n *kapotv1.PhysicalPlanNode) []string {
 }
 
 func runDuckDB(b *testing.B, db *sql.DB, q string) []string {
-	rows, err := db.Query(q)
+	rows, err := oracle.QueryRows(db, q)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	var out []string
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			b.Fatal(err)
-		}
-		parts := make([]string, len(vals))
-		for i, v := range vals {
-			parts[i] = fmt.Sprint(v)
-		}
-		out = append(out, strings.Join(parts, "|"))
-	}
-	return out
+	return rows
 }
 
 // BenchmarkVersusDuckDB times each query on both engines, alternating, after

@@ -42,8 +42,11 @@ func (d *DB) Close() error { return d.db.Close() }
 
 // Rows runs q and formats each row as kapot's engine.FormatRows does:
 // values joined by '|', NULL for nulls, dates as YYYY-MM-DD.
-func (d *DB) Rows(q string) ([]string, error) {
-	rows, err := d.db.Query(q)
+func (d *DB) Rows(q string) ([]string, error) { return QueryRows(d.db, q) }
+
+// QueryRows runs q on any DuckDB connection and formats its rows like Rows.
+func QueryRows(db *sql.DB, q string) ([]string, error) {
+	rows, err := db.Query(q)
 	if err != nil {
 		return nil, fmt.Errorf("duckdb: %w", err)
 	}
