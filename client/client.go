@@ -4,6 +4,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"time"
@@ -11,10 +12,12 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/kapot-go/kapot/engine"
 	kflight "github.com/kapot-go/kapot/flight"
+	"github.com/kapot-go/kapot/internal/security"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -29,17 +32,47 @@ type Client struct {
 	mem    memory.Allocator
 }
 
-// Dial connects to the scheduler at addr (host:port).
-func Dial(addr string, mem memory.Allocator) (*Client, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))
+// Option configures how a client reaches the cluster.
+type Option func(*options)
+
+type options struct {
+	secret string
+	tls    *tls.Config
+}
+
+// WithSecret presents the cluster's client secret (the scheduler's
+// --client-secret, or its --executor-secret when it has none) on every call
+// to the scheduler and to the executors serving results.
+func WithSecret(secret string) Option { return func(o *options) { o.secret = secret } }
+
+// WithTLS dials the scheduler and the executors over TLS with cfg (its
+// RootCAs trust the cluster's CA; its Certificates, if any, are presented
+// for mutual TLS).
+func WithTLS(cfg *tls.Config) Option { return func(o *options) { o.tls = cfg } }
+
+// Dial connects to the scheduler at addr (host:port). Connections are made
+// lazily: a wrong address shows at the first call.
+func Dial(addr string, mem memory.Allocator, opts ...Option) (*Client, error) {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if o.tls != nil {
+		dial = []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(o.tls))}
+	}
+	if o.secret != "" {
+		dial = append(dial, grpc.WithPerRPCCredentials(security.Credentials{Node: security.Client, Secret: o.secret, TLS: o.tls != nil}))
+	}
+	conn, err := grpc.NewClient(addr, append(dial,
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))...)
 	if err != nil {
 		return nil, fmt.Errorf("scheduler %s: %w", addr, err)
 	}
 	if mem == nil {
 		mem = memory.NewGoAllocator()
 	}
-	return &Client{conn: conn, svc: kapotv1.NewSchedulerServiceClient(conn), flight: kflight.NewClient(3, 100*time.Millisecond, 0), mem: mem}, nil
+	return &Client{conn: conn, svc: kapotv1.NewSchedulerServiceClient(conn), flight: kflight.NewClient(3, 100*time.Millisecond, 0, dial...), mem: mem}, nil
 }
 
 // Scheduler exposes the raw gRPC client.

@@ -156,9 +156,9 @@ func runJob(t *testing.T, addr string, req *kapotv1.SubmitJobRequest) []string {
 
 // runJobErr is runJob for goroutines other than the test's: it returns errors
 // instead of failing the test. Leaked result buffers are an error too.
-func runJobErr(addr string, req *kapotv1.SubmitJobRequest) ([]string, error) {
+func runJobErr(addr string, req *kapotv1.SubmitJobRequest, opts ...client.Option) ([]string, error) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	cl, err := client.Dial(addr, mem)
+	cl, err := client.Dial(addr, mem, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -1,17 +1,14 @@
 package executor
 
 import (
-	"context"
+	"crypto/tls"
 	"errors"
 	"net"
-	"net/http"
-	"net/http/pprof"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/kapot-go/kapot/internal/admin"
 
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -26,13 +23,13 @@ type execMetrics struct {
 	shuffleBytes prometheus.Counter
 	spillBytes   prometheus.Counter
 	heartbeat    prometheus.Histogram
+	janitor      prometheus.Counter
+	authFailures *prometheus.CounterVec
 }
 
 func newExecMetrics(e *Executor) *execMetrics {
-	m := &execMetrics{reg: prometheus.NewRegistry()}
+	m := &execMetrics{reg: admin.NewRegistry()}
 	f := func(c prometheus.Collector) { m.reg.MustRegister(c) }
-	f(collectors.NewGoCollector())
-	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kapot_executor_slots", Help: "Task slots."}, func() float64 { return float64(e.slots) }))
 	m.slotsUsed = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kapot_executor_slots_used", Help: "Task slots running a task."})
 	f(m.slotsUsed)
@@ -50,6 +47,16 @@ func newExecMetrics(e *Executor) *execMetrics {
 	m.heartbeat = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "kapot_executor_heartbeat_seconds", Help: "Heartbeat round trips to the scheduler.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 4, 8)})
 	f(m.heartbeat)
+	f(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kapot_executor_shuffle_served_bytes_total", Help: "Shuffle bytes served to fetchers over Flight."}, func() float64 {
+		if s := e.flightSrv.Load(); s != nil {
+			return float64(s.BytesServed())
+		}
+		return 0
+	}))
+	m.janitor = prometheus.NewCounter(prometheus.CounterOpts{Name: "kapot_executor_janitor_deleted_jobs_total", Help: "Job directories the TTL janitor deleted."})
+	f(m.janitor)
+	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kapot_executor_auth_failures_total", Help: "Calls rejected by cluster authentication, by server (grpc, flight) and reason."}, []string{"server", "reason"})
+	f(m.authFailures)
 	return m
 }
 
@@ -72,37 +79,25 @@ func (m *execMetrics) taskDone(st *kapotv1.TaskStatus, d time.Duration) {
 	}
 }
 
-// adminHandler serves /healthz, /readyz, /metrics and /debug/pprof/.
-func (e *Executor) adminHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		select {
-		case <-e.ready:
-			if !e.terminating.Load() {
-				w.Write([]byte("ready\n"))
-				return
-			}
-			http.Error(w, "terminating", http.StatusServiceUnavailable)
-		default:
-			http.Error(w, "not registered yet", http.StatusServiceUnavailable)
-		}
-	})
-	mux.Handle("/metrics", promhttp.HandlerFor(e.prom.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return mux
-}
-
 // AdminAddr is the admin server's address, nil when it is off.
 func (e *Executor) AdminAddr() net.Addr {
-	if e.adminLis == nil {
+	if e.admin == nil {
 		return nil
 	}
-	return e.adminLis.Addr()
+	return e.admin.Addr()
+}
+
+// ready says whether the executor takes work: registered and not fenced.
+func (e *Executor) readiness() error {
+	select {
+	case <-e.ready:
+		if e.terminating.Load() {
+			return errors.New("terminating")
+		}
+		return nil
+	default:
+		return errors.New("not registered yet")
+	}
 }
 
 func (e *Executor) listenAdmin() error {
@@ -113,12 +108,22 @@ func (e *Executor) listenAdmin() error {
 	if host == "" {
 		host = e.cfg.BindHost
 	}
-	lis, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(e.cfg.AdminPort)))
+	var tlsCfg *tls.Config
+	if e.cfg.Security.TLS.Enabled() {
+		// The admin port serves TLS with the node's certificate but does
+		// not ask probes and scrapers for client certificates.
+		t := e.cfg.Security.TLS
+		t.ClientAuth = false
+		var err error
+		if tlsCfg, err = t.ServerConfig(); err != nil {
+			return err
+		}
+	}
+	srv, err := admin.Listen(host, e.cfg.AdminPort, tlsCfg, e.prom.reg, e.readiness)
 	if err != nil {
 		return err
 	}
-	e.adminLis = lis
-	e.admin = &http.Server{Handler: e.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+	e.admin = srv
 	return nil
 }
 
@@ -127,16 +132,11 @@ func (e *Executor) serveAdmin() error {
 	if e.admin == nil {
 		return nil
 	}
-	if err := e.admin.Serve(e.adminLis); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return e.admin.Serve()
 }
 
 func (e *Executor) stopAdmin() {
 	if e.admin != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		e.admin.Shutdown(ctx)
+		e.admin.Shutdown()
 	}
 }

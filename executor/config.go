@@ -9,6 +9,7 @@ import (
 
 	"github.com/kapot-go/kapot/internal/config"
 	"github.com/kapot-go/kapot/internal/logging"
+	"github.com/kapot-go/kapot/internal/security"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -74,6 +75,9 @@ type Config struct {
 	// EnableNvidiaGPU advertises the node as GPU-capable (a resource and
 	// the tag "gpu").
 	EnableNvidiaGPU bool
+
+	// Security is cluster authentication (shared secrets) and TLS.
+	Security security.Config
 
 	// Mem allocates every Arrow buffer of every task; nil means the Go allocator.
 	Mem memory.Allocator
@@ -163,6 +167,9 @@ func (c *Config) Validate() error {
 		return bad("os-cores", "negative CPU in %v", c.OSCores)
 	case c.MemoryPoolSize < 0 || (c.MemoryPoolSize > 0 && c.MemoryPoolSize < 1<<20):
 		return bad("memory-pool-size", "%d: want 0 (default) or at least 1MiB", c.MemoryPoolSize)
+	}
+	if err := c.Security.Validate(true); err != nil {
+		return fmt.Errorf("%v: %w", err, config.ErrInvalid)
 	}
 	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
 		return bad("log-level", "%v", err)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"runtime"
 	"slices"
@@ -19,12 +18,15 @@ import (
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/kapot-go/kapot/engine"
 	kflight "github.com/kapot-go/kapot/flight"
+	"github.com/kapot-go/kapot/internal/admin"
 	"github.com/kapot-go/kapot/internal/config"
+	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/internal/sysinfo"
 	"github.com/kapot-go/kapot/internal/topology"
 	"github.com/kapot-go/kapot/internal/version"
@@ -69,17 +71,26 @@ type Executor struct {
 	schedConn  *grpc.ClientConn
 	scheduler  kapotv1.SchedulerServiceClient
 	fetcher    *kflight.Client
-	flightSrv  *kflight.Server
+	flightSrv  atomic.Pointer[kflight.Server]
 	flightGRPC *grpc.Server
 	execGRPC   *grpc.Server
 	flightLis  net.Listener
 	grpcLis    net.Listener
-	adminLis   net.Listener
-	admin      *http.Server
+	admin      *admin.Server
 	prom       *execMetrics
 	reg        *kapotv1.ExecutorRegistration
 
-	ready chan struct{}
+	ready  chan struct{}
+	health *health.Server
+}
+
+// authRejected counts calls refused by cluster authentication; the log line
+// names the method, never the secret.
+func (e *Executor) authRejected(server string) func(method, reason string) {
+	return func(method, reason string) {
+		e.prom.authFailures.WithLabelValues(server, reason).Inc()
+		e.log.Warn().Str("server", server).Str("method", method).Str("reason", reason).Msg("call rejected by cluster authentication")
+	}
 }
 
 type runningTask struct {
@@ -100,8 +111,10 @@ func New(cfg Config, eng Engine, log zerolog.Logger) (*Executor, error) {
 		cfg: cfg, id: uuid.NewString(), engine: eng, log: log,
 		mem: cfg.Mem, running: map[uint64]*runningTask{}, runningJobs: map[string]int{},
 		statusCh: make(chan struct{}, 1), stopReq: make(chan string, 1), reregCh: make(chan struct{}, 1),
-		ready: make(chan struct{}),
+		ready: make(chan struct{}), health: health.NewServer(),
 	}
+	// NOT_SERVING until registered: the gRPC health service mirrors /readyz.
+	e.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	poolSize := int64(cfg.MemoryPoolSize)
 	if poolSize == 0 {
 		total, err := sysinfo.MemoryLimit("/")
@@ -165,8 +178,8 @@ func New(cfg Config, eng Engine, log zerolog.Logger) (*Executor, error) {
 	}
 	if e.grpcLis, err = net.Listen("tcp", net.JoinHostPort(cfg.BindHost, strconv.Itoa(cfg.GRPCPort))); err != nil {
 		e.flightLis.Close()
-		if e.adminLis != nil {
-			e.adminLis.Close()
+		if e.admin != nil {
+			e.admin.Close()
 		}
 		return nil, fmt.Errorf("--grpc-port %d: listen for gRPC: %w", cfg.GRPCPort, err)
 	}
@@ -264,8 +277,11 @@ func (e *Executor) register(ctx context.Context, retryFor time.Duration) error {
 			e.log.Info().Str("scheduler", e.schedConn.Target()).Int("slots", e.slots).Msg("registered with scheduler")
 			return nil
 		}
-		if status.Code(err) == codes.FailedPrecondition || status.Code(err) == codes.InvalidArgument {
+		switch status.Code(err) {
+		case codes.FailedPrecondition, codes.InvalidArgument:
 			return fmt.Errorf("scheduler rejected registration: %w", err)
+		case codes.Unauthenticated, codes.PermissionDenied:
+			return fmt.Errorf("scheduler refused this executor's credentials (check --executor-secret and the TLS settings): %w", err)
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return fmt.Errorf("register with scheduler at %s: %w", e.schedConn.Target(), err)
@@ -286,22 +302,43 @@ func (e *Executor) Run(ctx context.Context) error {
 	defer e.flightLis.Close()
 	defer e.grpcLis.Close()
 	schedAddr := net.JoinHostPort(e.cfg.SchedulerHost, strconv.Itoa(e.cfg.SchedulerPort))
-	conn, err := grpc.NewClient(schedAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(int(e.cfg.GRPCMaxDecodingMessageSize)), grpc.MaxCallSendMsgSize(int(e.cfg.GRPCMaxEncodingMessageSize))))
+	dial, err := e.cfg.Security.DialOptions(security.Executor)
+	if err != nil {
+		return err
+	}
+	conn, err := grpc.NewClient(schedAddr, append(dial,
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(int(e.cfg.GRPCMaxDecodingMessageSize)), grpc.MaxCallSendMsgSize(int(e.cfg.GRPCMaxEncodingMessageSize))))...)
 	if err != nil {
 		return fmt.Errorf("scheduler address %s: %w", schedAddr, err)
 	}
 	defer conn.Close()
 	e.schedConn, e.scheduler = conn, kapotv1.NewSchedulerServiceClient(conn)
-	e.fetcher = kflight.NewClient(3, 100*time.Millisecond, int(e.cfg.GRPCMaxDecodingMessageSize))
+	e.fetcher = kflight.NewClient(3, 100*time.Millisecond, int(e.cfg.GRPCMaxDecodingMessageSize), dial...)
 	defer e.fetcher.Close()
 
 	// Flight serves from the start: peers may fetch as soon as we run tasks.
-	e.flightSrv = kflight.NewServer(e.workDir, e.mem, e.log)
-	e.flightGRPC = grpc.NewServer(append(kflight.ServerOptions(), grpc.MaxSendMsgSize(int(e.cfg.GRPCMaxEncodingMessageSize)), grpc.MaxRecvMsgSize(int(e.cfg.GRPCMaxDecodingMessageSize)))...)
-	e.flightSrv.Register(e.flightGRPC)
-	e.execGRPC = grpc.NewServer(grpc.MaxSendMsgSize(int(e.cfg.GRPCMaxEncodingMessageSize)), grpc.MaxRecvMsgSize(int(e.cfg.GRPCMaxDecodingMessageSize)))
+	// Peers present the executor secret, clients fetching results the
+	// client secret; the ExecutorService takes calls from the scheduler only.
+	flightAuth := security.NewAuthenticator(e.cfg.Security.Secrets, security.Rule{Prefix: "/arrow.flight.protocol.FlightService/", Allowed: []security.NodeType{security.Executor, security.Client}})
+	flightAuth.OnReject = e.authRejected("flight")
+	flightOpts, err := e.cfg.Security.ServerOptions(flightAuth)
+	if err != nil {
+		return err
+	}
+	execAuth := security.NewAuthenticator(e.cfg.Security.Secrets, security.Rule{Prefix: "/kapot.v1.ExecutorService/", Allowed: []security.NodeType{security.Scheduler}})
+	execAuth.OnReject = e.authRejected("grpc")
+	execOpts, err := e.cfg.Security.ServerOptions(execAuth)
+	if err != nil {
+		return err
+	}
+	flightSrv := kflight.NewServer(e.workDir, e.mem, e.log)
+	e.flightSrv.Store(flightSrv)
+	e.flightGRPC = grpc.NewServer(append(append(kflight.ServerOptions(), grpc.MaxSendMsgSize(int(e.cfg.GRPCMaxEncodingMessageSize)), grpc.MaxRecvMsgSize(int(e.cfg.GRPCMaxDecodingMessageSize))), flightOpts...)...)
+	flightSrv.Register(e.flightGRPC)
+	e.execGRPC = grpc.NewServer(append([]grpc.ServerOption{grpc.MaxSendMsgSize(int(e.cfg.GRPCMaxEncodingMessageSize)), grpc.MaxRecvMsgSize(int(e.cfg.GRPCMaxDecodingMessageSize))}, execOpts...)...)
 	kapotv1.RegisterExecutorServiceServer(e.execGRPC, &service{e: e})
+	healthpb.RegisterHealthServer(e.execGRPC, e.health)
+	healthpb.RegisterHealthServer(e.flightGRPC, e.health)
 
 	servErr := make(chan error, 3)
 	var servers sync.WaitGroup
@@ -324,6 +361,7 @@ func (e *Executor) Run(ctx context.Context) error {
 		return err
 	}
 	close(e.ready)
+	e.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 
 	// Loops owned by Run; loopCtx stops them after the drain.
 	loopCtx, stopLoops := context.WithCancel(context.Background())
@@ -358,6 +396,7 @@ func (e *Executor) Run(ctx context.Context) error {
 	}
 	e.log.Info().Str("reason", reason).Msg("shutting down: setting executor to TERMINATING")
 	e.terminating.Store(true)
+	e.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	deadline := time.Now().Add(e.cfg.DrainTimeout)
 	if notify && !errors.Is(runErr, ErrSchedulerLost) {
 		e.fence(reason)
@@ -464,9 +503,11 @@ func (e *Executor) janitorLoop(ctx context.Context, j *Janitor) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := j.CleanExpired(); err != nil {
+			removed, err := j.CleanExpired()
+			if err != nil {
 				e.log.Error().Err(err).Msg("janitor")
 			}
+			e.prom.janitor.Add(float64(len(removed)))
 		}
 	}
 }

@@ -30,6 +30,7 @@ type Client struct {
 	retries int
 	backoff time.Duration
 	maxMsg  int
+	dial    []grpc.DialOption
 	closed  bool
 
 	limits   FetchLimits
@@ -110,12 +111,16 @@ func (c *Client) acquire(ctx context.Context, addr string, size int64) (func(), 
 var _ shuffle.Fetcher = (*Client)(nil)
 
 // NewClient returns a client that retries connection failures up to retries
-// times, starting at backoff and doubling.
-func NewClient(retries int, backoff time.Duration, maxMsg int) *Client {
+// times, starting at backoff and doubling. dial sets the transport and
+// credentials of its connections (default: plain TCP, no credentials).
+func NewClient(retries int, backoff time.Duration, maxMsg int, dial ...grpc.DialOption) *Client {
 	if maxMsg <= 0 {
 		maxMsg = 64 << 20
 	}
-	c := &Client{conns: map[string]*grpc.ClientConn{}, retries: retries, backoff: backoff, maxMsg: maxMsg}
+	if len(dial) == 0 {
+		dial = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	c := &Client{conns: map[string]*grpc.ClientConn{}, retries: retries, backoff: backoff, maxMsg: maxMsg, dial: dial}
 	c.SetLimits(DefaultFetchLimits)
 	return c
 }
@@ -134,12 +139,12 @@ func (c *Client) conn(addr string) (flight.FlightServiceClient, error) {
 	cc, ok := c.conns[addr]
 	if !ok {
 		var err error
-		cc, err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		cc, err = grpc.NewClient(addr, append([]grpc.DialOption{
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(c.maxMsg)),
 			// Bulk transfers: windows large enough that a 1 MiB chunk never
 			// waits for a window update on a fast link.
 			grpc.WithInitialWindowSize(streamWindow), grpc.WithInitialConnWindowSize(connWindow),
-			grpc.WithReadBufferSize(1<<20), grpc.WithWriteBufferSize(1<<20))
+			grpc.WithReadBufferSize(1 << 20), grpc.WithWriteBufferSize(1 << 20)}, c.dial...)...)
 		if err != nil {
 			return nil, err
 		}

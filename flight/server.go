@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
@@ -46,6 +47,22 @@ type Server struct {
 	mem     memory.Allocator
 	log     zerolog.Logger
 	streams sync.WaitGroup
+	served  atomic.Int64
+}
+
+// BytesServed is the shuffle bytes read out to fetchers so far.
+func (s *Server) BytesServed() int64 { return s.served.Load() }
+
+// countingReader counts what a DoGet decodes into its stream.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // NewServer serves the shuffle data under workDir.
@@ -87,7 +104,7 @@ func (s *Server) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoGetServ
 		return err
 	}
 	defer seg.Close()
-	rdr, err := ipc.NewReader(seg, ipc.WithAllocator(s.mem))
+	rdr, err := ipc.NewReader(countingReader{seg, &s.served}, ipc.WithAllocator(s.mem))
 	if err != nil {
 		return status.Errorf(codes.DataLoss, "decode shuffle partition: %v", err)
 	}
@@ -124,6 +141,7 @@ func (s *Server) DoAction(a *flight.Action, stream flight.FlightService_DoAction
 			if serr := stream.Send(&flight.Result{Body: buf[:n]}); serr != nil {
 				return serr
 			}
+			s.served.Add(int64(n))
 		}
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil

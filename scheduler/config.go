@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/kapot-go/kapot/internal/config"
+	"github.com/kapot-go/kapot/internal/security"
 )
 
 // Config is every setting of a scheduler process.
@@ -27,13 +28,20 @@ type Config struct {
 	// FinishedJobTTL is how long finished jobs stay queryable.
 	FinishedJobTTL time.Duration
 	LogLevel       string
+	// AdminPort serves /healthz, /readyz, /metrics and /debug/pprof/ over
+	// HTTP; -1 turns it off, 0 picks a free port.
+	AdminPort int
+	// AdminBindHost is the admin server's address (default: BindHost).
+	AdminBindHost string
+	// Security is cluster authentication (shared secrets) and TLS.
+	Security security.Config
 }
 
 // DefaultConfig returns the defaults (ports follow Ballista: 50050).
 func DefaultConfig() Config {
 	return Config{
 		BindHost: "0.0.0.0", Port: 50050, ExecutorTimeout: 180 * time.Second, TaskRetries: 3,
-		MaxFetchFailures: 16, FinishedJobDataCleanUpDelay: 300 * time.Second, FinishedJobTTL: time.Hour, LogLevel: "info",
+		MaxFetchFailures: 16, FinishedJobDataCleanUpDelay: 300 * time.Second, FinishedJobTTL: time.Hour, LogLevel: "info", AdminPort: -1,
 	}
 }
 
@@ -55,6 +63,11 @@ func (c *Config) Validate() error {
 		return bad("max-fetch-failures", "must be at least 1")
 	case c.FinishedJobDataCleanUpDelay < 0:
 		return bad("finished-job-data-clean-up-delay-seconds", "negative")
+	case c.AdminPort < -1 || c.AdminPort > 65535:
+		return bad("admin-port", "port %d out of range -1..65535", c.AdminPort)
+	}
+	if err := c.Security.Validate(true); err != nil {
+		return fmt.Errorf("%v: %w", err, config.ErrInvalid)
 	}
 	return nil
 }

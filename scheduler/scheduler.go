@@ -8,14 +8,19 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kapot-go/kapot/internal/admin"
+	"github.com/kapot-go/kapot/internal/config"
+	"github.com/kapot-go/kapot/internal/security"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -36,9 +41,13 @@ type Scheduler struct {
 	connMu sync.Mutex
 	conns  map[string]*grpc.ClientConn
 
-	kick chan struct{}
-	lis  net.Listener
-	srv  *grpc.Server
+	kick     chan struct{}
+	lis      net.Listener
+	srv      *grpc.Server
+	health   *health.Server
+	admin    *admin.Server
+	prom     *schedMetrics
+	stopping atomic.Bool
 
 	// bg owns the short-lived goroutines that call executors (launch,
 	// cancel, remove data); Run waits for them before it returns.
@@ -72,8 +81,38 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 		conns: map[string]*grpc.ClientConn{}, kick: make(chan struct{}, 1), lis: lis,
 	}
 	s.bgCtx, s.bgStop = context.WithCancel(context.Background())
-	s.srv = grpc.NewServer(grpc.MaxRecvMsgSize(64<<20), grpc.MaxSendMsgSize(64<<20))
+	s.prom = newSchedMetrics(s)
+	// Executors present the executor secret; clients (submit, status,
+	// cancel, listing) the client secret.
+	exec, client := []security.NodeType{security.Executor}, []security.NodeType{security.Client}
+	auth := security.NewAuthenticator(cfg.Security.Secrets,
+		security.Rule{Prefix: "/kapot.v1.SchedulerService/RegisterExecutor", Allowed: exec},
+		security.Rule{Prefix: "/kapot.v1.SchedulerService/HeartbeatFromExecutor", Allowed: exec},
+		security.Rule{Prefix: "/kapot.v1.SchedulerService/PollWork", Allowed: exec},
+		security.Rule{Prefix: "/kapot.v1.SchedulerService/UpdateTaskStatus", Allowed: exec},
+		security.Rule{Prefix: "/kapot.v1.SchedulerService/ExecutorStopped", Allowed: exec},
+		security.Rule{Prefix: "/kapot.v1.SchedulerService/SubmitJob", Allowed: client},
+		security.Rule{Prefix: "/kapot.v1.SchedulerService/GetJobStatus", Allowed: client},
+		security.Rule{Prefix: "/kapot.v1.SchedulerService/CancelJob", Allowed: client},
+		security.Rule{Prefix: "/kapot.v1.SchedulerService/ListExecutors", Allowed: client},
+	)
+	auth.OnReject = func(method, reason string) {
+		s.prom.authFailures.WithLabelValues(reason).Inc()
+		s.log.Warn().Str("method", method).Str("reason", reason).Msg("call rejected by cluster authentication")
+	}
+	opts, err := cfg.Security.ServerOptions(auth)
+	if err != nil {
+		lis.Close()
+		return nil, fmt.Errorf("%v: %w", err, config.ErrInvalid)
+	}
+	s.srv = grpc.NewServer(append([]grpc.ServerOption{grpc.MaxRecvMsgSize(64 << 20), grpc.MaxSendMsgSize(64 << 20)}, opts...)...)
 	kapotv1.RegisterSchedulerServiceServer(s.srv, &service{s: s})
+	s.health = health.NewServer()
+	healthpb.RegisterHealthServer(s.srv, s.health)
+	if err := s.listenAdmin(); err != nil {
+		lis.Close()
+		return nil, fmt.Errorf("--admin-port %d: %w", cfg.AdminPort, err)
+	}
 	return s, nil
 }
 
@@ -87,14 +126,30 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); s.launchLoop(loopCtx) }()
 	go func() { defer wg.Done(); s.livenessLoop(loopCtx) }()
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- s.srv.Serve(s.lis) }()
+	var adminDone sync.WaitGroup
+	if s.admin != nil {
+		adminDone.Add(1)
+		go func() {
+			defer adminDone.Done()
+			if err := s.admin.Serve(); err != nil {
+				errc <- fmt.Errorf("admin server: %w", err)
+			}
+		}()
+	}
 	s.log.Info().Str("addr", s.lis.Addr().String()).Str("policy", s.cfg.Policy).Msg("scheduler listening")
 	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
+	s.stopping.Store(true)
+	s.health.Shutdown()
+	if s.admin != nil {
+		s.admin.Shutdown()
+	}
+	adminDone.Wait()
 	s.srv.GracefulStop()
 	cancel()
 	wg.Wait()
@@ -260,8 +315,11 @@ func (s *Scheduler) client(executorID string) (kapotv1.ExecutorServiceClient, er
 	c, ok := s.conns[executorID]
 	if !ok {
 		var err error
-		c, err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
+		dial, err := s.cfg.Security.DialOptions(security.Scheduler)
+		if err != nil {
+			return nil, err
+		}
+		c, err = grpc.NewClient(addr, append(dial, grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))...)
 		if err != nil {
 			return nil, err
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/kapot-go/kapot/executor"
 	"github.com/kapot-go/kapot/internal/config"
 	"github.com/kapot-go/kapot/internal/logging"
+	"github.com/kapot-go/kapot/internal/security"
 )
 
 func executorCmd() *cobra.Command {
@@ -85,5 +86,6 @@ environment, then the file.`,
 	f.StringVar(&cfg.AdminBindHost, "admin-bind-host", cfg.AdminBindHost, "address the admin port listens on (default: --bind-host), e.g. 127.0.0.1")
 	f.BoolVar(&cfg.EnableNvidiaGPU, "enable-nvidia-gpu", cfg.EnableNvidiaGPU, "advertise the node as GPU-capable (a resource and the tag gpu)")
 	f.StringSliceVar(&cfg.Tags, "tags", cfg.Tags, "placement tags advertised to the scheduler (the hostname is always one)")
+	security.AddNodeFlags(f, &cfg.Security)
 	return withFlagErrors(c)
 }

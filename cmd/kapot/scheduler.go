@@ -11,6 +11,7 @@ import (
 
 	"github.com/kapot-go/kapot/internal/config"
 	"github.com/kapot-go/kapot/internal/logging"
+	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/scheduler"
 )
 
@@ -59,5 +60,8 @@ environment variables or keys of the YAML --config file.`,
 	f.Float64Var(&cleanup, "finished-job-data-clean-up-delay-seconds", cleanup, "keep a finished job's data (its results) on executors this long")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level filter")
 	f.StringVar(&logDir, "log-dir", "", "directory for log files (default: stdout)")
+	f.IntVar(&cfg.AdminPort, "admin-port", cfg.AdminPort, "HTTP port for /healthz, /readyz, /metrics (Prometheus) and /debug/pprof/ (-1: off, 0: any free port)")
+	f.StringVar(&cfg.AdminBindHost, "admin-bind-host", cfg.AdminBindHost, "address the admin port listens on (default: --bind-host), e.g. 127.0.0.1")
+	security.AddNodeFlags(f, &cfg.Security)
 	return withFlagErrors(c)
 }

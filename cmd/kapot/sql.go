@@ -20,6 +20,7 @@ import (
 	"github.com/kapot-go/kapot/client"
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/internal/config"
+	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -27,6 +28,7 @@ import (
 func sqlCmd() *cobra.Command {
 	var (
 		tpchDir, sched, format, file, output, cfgFile string
+		sec                                           security.Config
 		exprs                                         []string
 		partitions                                    int
 		timeout                                       time.Duration
@@ -78,7 +80,7 @@ without, they run inside this process.`,
 			if err != nil {
 				return err
 			}
-			s := &sqlSession{cat: cat, out: cmd.OutOrStdout(), format: format, sched: sched, output: output,
+			s := &sqlSession{cat: cat, out: cmd.OutOrStdout(), format: format, sched: sched, sec: sec, output: output,
 				opts: planner.Options{TargetPartitions: partitions}, timeout: timeout, progress: isTerminal(os.Stderr)}
 			for _, st := range stmts {
 				if err := s.run(cmd.Context(), st); err != nil {
@@ -98,6 +100,7 @@ without, they run inside this process.`,
 	f.StringVarP(&output, "output", "o", "", "write query results to this file instead (.parquet, .csv or .json)")
 	f.IntVar(&partitions, "partitions", 2, "partitions of hash exchanges (joins, aggregates)")
 	f.DurationVar(&timeout, "timeout", 30*time.Minute, "give up on a query after this long")
+	security.AddClientFlags(f, &sec)
 	return withFlagErrors(c)
 }
 
@@ -106,6 +109,7 @@ type sqlSession struct {
 	out      io.Writer
 	format   string
 	sched    string
+	sec      security.Config
 	output   string
 	opts     planner.Options
 	timeout  time.Duration
@@ -161,7 +165,7 @@ func (s *sqlSession) run(ctx context.Context, text string) error {
 	var schema *arrow.Schema
 	var batches []arrow.RecordBatch
 	if s.sched != "" {
-		cl, err := client.Dial(s.sched, nil)
+		cl, err := dialScheduler(s.sched, s.sec)
 		if err != nil {
 			return err
 		}
@@ -300,7 +304,7 @@ func (s *sqlSession) explainAnalyze(ctx context.Context, p *planner.Plan) error 
 		fmt.Fprint(s.out, planner.FormatMetrics(tc.Metrics.Proto()))
 		return nil
 	}
-	cl, err := client.Dial(s.sched, nil)
+	cl, err := dialScheduler(s.sched, s.sec)
 	if err != nil {
 		return err
 	}

@@ -15,11 +15,13 @@ import (
 	"github.com/kapot-go/kapot/client"
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/internal/config"
+	"github.com/kapot-go/kapot/internal/security"
 )
 
 func submitCmd() *cobra.Command {
 	var sched, planFile, format string
 	var timeout time.Duration
+	var sec security.Config
 	c := &cobra.Command{
 		Use:   "submit",
 		Short: "Submit a physical plan (protojson) and print its result rows",
@@ -39,7 +41,7 @@ resolved against the plan file's directory.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			cl, err := client.Dial(sched, nil)
+			cl, err := dialScheduler(sched, sec)
 			if err != nil {
 				return err
 			}
@@ -72,6 +74,7 @@ resolved against the plan file's directory.`,
 	f.StringVar(&planFile, "plan", "", "plan file (protojson)")
 	f.StringVar(&format, "format", "table", "output format: table, csv or json")
 	f.DurationVar(&timeout, "timeout", 10*time.Minute, "give up after this long")
+	security.AddClientFlags(f, &sec)
 	c.MarkFlagRequired("plan")
 	return withFlagErrors(c)
 }

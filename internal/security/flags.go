@@ -1,0 +1,30 @@
+package security
+
+import "github.com/spf13/pflag"
+
+// SecretFlags are the flags whose values are secrets: never logged, redacted
+// by --print-config.
+var SecretFlags = []string{"scheduler-secret", "executor-secret", "client-secret", "secret"}
+
+// AddNodeFlags registers the security flags of a cluster node (scheduler or
+// executor) on fs.
+func AddNodeFlags(fs *pflag.FlagSet, c *Config) {
+	fs.StringVar(&c.Secrets.Scheduler, "scheduler-secret", c.Secrets.Scheduler, "shared secret the scheduler presents to executors (cluster authentication; set with --executor-secret, best from the environment or the config file)")
+	fs.StringVar(&c.Secrets.Executor, "executor-secret", c.Secrets.Executor, "shared secret executors present to the scheduler and to each other's Flight servers")
+	fs.StringVar(&c.Secrets.Client, "client-secret", c.Secrets.Client, "secret clients present (kapot sql --secret); default: the executor secret")
+	addTLSFlags(fs, &c.TLS)
+	fs.BoolVar(&c.TLS.ClientAuth, "tls-client-auth", c.TLS.ClientAuth, "require callers to present a certificate signed by --tls-ca (mutual TLS)")
+}
+
+// AddClientFlags registers the security flags of a client command.
+func AddClientFlags(fs *pflag.FlagSet, c *Config) {
+	fs.StringVar(&c.Secrets.Client, "secret", c.Secrets.Client, "client secret of a cluster with authentication (the scheduler's --client-secret, or its --executor-secret)")
+	addTLSFlags(fs, &c.TLS)
+}
+
+func addTLSFlags(fs *pflag.FlagSet, t *TLS) {
+	fs.StringVar(&t.CertFile, "tls-cert", t.CertFile, "PEM certificate: served by listeners, presented to peers for mutual TLS")
+	fs.StringVar(&t.KeyFile, "tls-key", t.KeyFile, "PEM private key of --tls-cert")
+	fs.StringVar(&t.CAFile, "tls-ca", t.CAFile, "PEM CA bundle that peers' certificates must chain to (turns TLS on for callers)")
+	fs.StringVar(&t.ServerName, "tls-server-name", t.ServerName, "name to verify in server certificates (default: the host dialled)")
+}

@@ -1,0 +1,106 @@
+package scheduler
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kapot-go/kapot/internal/admin"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// schedMetrics are the scheduler's Prometheus metrics, in its own registry.
+type schedMetrics struct {
+	reg          *prometheus.Registry
+	authFailures *prometheus.CounterVec
+}
+
+func newSchedMetrics(s *Scheduler) *schedMetrics {
+	m := &schedMetrics{reg: admin.NewRegistry()}
+	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kapot_scheduler_auth_failures_total", Help: "Calls rejected by cluster authentication, by reason."}, []string{"reason"})
+	m.reg.MustRegister(m.authFailures, stateCollector{s})
+	return m
+}
+
+var (
+	executorsDesc = prometheus.NewDesc("kapot_scheduler_executors", "Registered executors, by state.", []string{"state"}, nil)
+	slotsDesc     = prometheus.NewDesc("kapot_scheduler_task_slots", "Task slots of active executors.", nil, nil)
+	jobsDesc      = prometheus.NewDesc("kapot_scheduler_jobs", "Jobs the scheduler holds, by state.", []string{"state"}, nil)
+)
+
+// stateCollector reads executor and job counts from the scheduler's state at
+// scrape time.
+type stateCollector struct{ s *Scheduler }
+
+func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- executorsDesc
+	ch <- slotsDesc
+	ch <- jobsDesc
+}
+
+func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.s
+	execs := map[string]int{"active": 0, "terminating": 0, "dead": 0}
+	jobs := map[string]int{"queued": 0, "running": 0, "successful": 0, "failed": 0, "cancelled": 0}
+	slots := 0
+	s.mu.Lock()
+	for _, e := range s.executors {
+		st := strings.ToLower(strings.TrimPrefix(e.state.String(), "EXECUTOR_STATE_"))
+		execs[st]++
+		if e.state == kapotv1.ExecutorState_EXECUTOR_STATE_ACTIVE {
+			slots += int(e.reg.GetResources().GetTaskSlots())
+		}
+	}
+	for _, j := range s.jobs {
+		jobs[strings.ToLower(strings.TrimPrefix(j.state.String(), "JOB_STATE_"))]++
+	}
+	s.mu.Unlock()
+	for k, v := range execs {
+		ch <- prometheus.MustNewConstMetric(executorsDesc, prometheus.GaugeValue, float64(v), k)
+	}
+	ch <- prometheus.MustNewConstMetric(slotsDesc, prometheus.GaugeValue, float64(slots))
+	for k, v := range jobs {
+		ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(v), k)
+	}
+}
+
+// AdminAddr is the admin server's address, nil when it is off.
+func (s *Scheduler) AdminAddr() net.Addr {
+	if s.admin == nil {
+		return nil
+	}
+	return s.admin.Addr()
+}
+
+func (s *Scheduler) listenAdmin() error {
+	if s.cfg.AdminPort < 0 {
+		return nil
+	}
+	host := s.cfg.AdminBindHost
+	if host == "" {
+		host = s.cfg.BindHost
+	}
+	var tlsCfg *tls.Config
+	if s.cfg.Security.TLS.Enabled() {
+		t := s.cfg.Security.TLS
+		t.ClientAuth = false // probes and scrapers carry no client certificate
+		var err error
+		if tlsCfg, err = t.ServerConfig(); err != nil {
+			return err
+		}
+	}
+	srv, err := admin.Listen(host, s.cfg.AdminPort, tlsCfg, s.prom.reg, func() error {
+		if s.stopping.Load() {
+			return errors.New("stopping")
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.admin = srv
+	return nil
+}
