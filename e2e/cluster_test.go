@@ -98,7 +98,11 @@ func startExecutorWith(t *testing.T, schedAddr, policy string, eng executor.Engi
 	if mod != nil {
 		mod(&cfg)
 	}
-	e, err := executor.New(cfg, eng, testLogger(t).With().Str("c", "executor").Logger())
+	log := testLogger(t).With().Str("c", "executor").Logger()
+	if cfg.JobLogs != nil {
+		log = cfg.JobLogs.Logger
+	}
+	e, err := executor.New(cfg, eng, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -14,8 +15,9 @@ import (
 
 // affinityEngine records the CPU affinity of the thread each task runs on.
 type affinityEngine struct {
-	mu   sync.Mutex
-	seen [][]int
+	mu        sync.Mutex
+	seen      [][]int
+	preferred []bool // whether each task's thread prefers a NUMA node
 }
 
 func (a *affinityEngine) RunTask(ctx context.Context, t *executor.Task) (*kapotv1.SuccessfulTask, error) {
@@ -23,8 +25,13 @@ func (a *affinityEngine) RunTask(ctx context.Context, t *executor.Task) (*kapotv
 	if err != nil {
 		return nil, err
 	}
+	pref, _, err := topology.ThreadMemPolicy()
+	if err != nil {
+		return nil, err
+	}
 	a.mu.Lock()
 	a.seen = append(a.seen, cpus)
+	a.preferred = append(a.preferred, pref)
 	a.mu.Unlock()
 	return executor.ArrowEngine{}.RunTask(ctx, t)
 }
@@ -62,6 +69,25 @@ func TestTasksRunPinned(t *testing.T) {
 	for _, cpus := range eng.seen {
 		if !slices.ContainsFunc(want, func(slot []int) bool { return slices.Equal(slot, cpus) }) {
 			t.Fatalf("a task ran with affinity %v; slots are %v (allowed %v)", cpus, want, allowed)
+		}
+	}
+	// Where the kernel allows a memory policy, every task prefers its
+	// cores' node (probe it on a thread of our own first).
+	permitted := make(chan bool)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		restore, err := topology.PreferNode(topo.NodeOf(want[0][0]))
+		if err == nil {
+			restore()
+		}
+		permitted <- err == nil
+	}()
+	if <-permitted {
+		for i, p := range eng.preferred {
+			if !p {
+				t.Fatalf("task %d ran without the NUMA memory policy", i)
+			}
 		}
 	}
 	t.Logf("tasks ran on %v", fmt.Sprint(eng.seen))

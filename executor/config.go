@@ -31,12 +31,7 @@ type Config struct {
 	SchedulerConnectTimeoutSeconds int
 	ConcurrentTasks                int
 	TaskSchedulingPolicy           string
-	LogDir                         string
 	WorkDir                        string
-	LogLevel                       string
-	PrintThreadInfo                bool
-	LogFileNamePrefix              string
-	LogRotationPolicy              string
 	JobDataTTLSeconds              int64
 	JobDataCleanUpIntervalSeconds  int64
 	GRPCMaxDecodingMessageSize     config.ByteSize
@@ -78,6 +73,14 @@ type Config struct {
 
 	// Security is cluster authentication (shared secrets) and TLS.
 	Security security.Config
+	// Log is where and how the process logs (the command builds its logger
+	// from it).
+	Log logging.Options
+
+	// JobLogs, if set, also writes each task's log lines to
+	// <log-dir>/jobs/<job>/<stage>-<partition>.log, removed with the job's
+	// data.
+	JobLogs *logging.Logs
 
 	// Mem allocates every Arrow buffer of every task; nil means the Go allocator.
 	Mem memory.Allocator
@@ -94,9 +97,7 @@ func DefaultConfig() Config {
 		SchedulerHost:                 "localhost",
 		SchedulerPort:                 50050,
 		TaskSchedulingPolicy:          PolicyPushStaged,
-		LogLevel:                      "info",
-		LogFileNamePrefix:             "executor.log",
-		LogRotationPolicy:             "daily",
+		Log:                           logging.Options{Level: "info", Format: "json", Prefix: "executor.log", Rotation: "daily", Component: "executor"},
 		JobDataTTLSeconds:             604800,
 		JobDataCleanUpIntervalSeconds: 0,
 		GRPCMaxDecodingMessageSize:    16 << 20,
@@ -171,11 +172,8 @@ func (c *Config) Validate() error {
 	if err := c.Security.Validate(true); err != nil {
 		return fmt.Errorf("%v: %w", err, config.ErrInvalid)
 	}
-	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
-		return bad("log-level", "%v", err)
-	}
-	if _, _, err := logging.ParseRotation(c.LogRotationPolicy); err != nil {
-		return bad("log-rotation-policy", "%v", err)
+	if err := c.Log.Validate(); err != nil {
+		return fmt.Errorf("%v: %w", err, config.ErrInvalid)
 	}
 	return nil
 }

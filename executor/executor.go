@@ -60,6 +60,8 @@ type Executor struct {
 	cores       int      // advertised cores
 	memory      int64    // advertised memory pool (bytes)
 	slotCores   [][]int  // cores of each slot; nil when not pinning
+	slotNodes   []int    // NUMA node of each slot's cores
+	memPolicy   sync.Once
 
 	statusMu sync.Mutex
 	statuses []*kapotv1.TaskStatus
@@ -152,6 +154,9 @@ func New(cfg Config, eng Engine, log zerolog.Logger) (*Executor, error) {
 		}
 		if e.slotCores, err = topology.Assign(topo, e.slots, cfg.OSCores); err != nil {
 			return nil, fmt.Errorf("--concurrent-tasks %d: %v (or --disable-numa-pinning): %w", e.slots, err, config.ErrInvalid)
+		}
+		for _, cores := range e.slotCores {
+			e.slotNodes = append(e.slotNodes, topo.NodeOf(cores[0]))
 		}
 	}
 	e.log = e.log.With().Str("executor_id", e.id).Logger()
@@ -490,8 +495,9 @@ func (e *Executor) stopServers(grace time.Duration) {
 func (e *Executor) janitor() *Janitor {
 	return &Janitor{
 		WorkDir: e.workDir, TTL: time.Duration(e.cfg.JobDataTTLSeconds) * time.Second, Log: e.log,
-		Lock:   func() func() { e.mu.Lock(); return e.mu.Unlock },
-		Active: func(job string) bool { return e.runningJobs[job] > 0 },
+		Lock:      func() func() { e.mu.Lock(); return e.mu.Unlock },
+		Active:    func(job string) bool { return e.runningJobs[job] > 0 },
+		JobLogDir: e.cfg.JobLogs.JobsDir(),
 	}
 }
 
@@ -523,6 +529,11 @@ func (e *Executor) removeJobData(jobID string) error {
 	if e.runningJobs[jobID] > 0 {
 		e.log.Warn().Str("job", jobID).Msg("remove job data: tasks still running, kept")
 		return nil
+	}
+	if logs := e.cfg.JobLogs.JobDir(jobID); logs != "" {
+		if err := os.RemoveAll(logs); err != nil {
+			return fmt.Errorf("remove job logs: %w", err)
+		}
 	}
 	return os.RemoveAll(dir)
 }

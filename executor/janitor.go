@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -20,7 +21,10 @@ type Janitor struct {
 	Lock func() func()
 	// Active reports whether a job has running tasks; called under Lock.
 	Active func(jobID string) bool
-	now    func() time.Time
+	// JobLogDir, if set, holds per-job log directories (<JobLogDir>/<job>):
+	// each goes with its job's data, and on its own once older than the TTL.
+	JobLogDir string
+	now       func() time.Time
 }
 
 // CleanExpired deletes every job directory whose newest entry (recursively,
@@ -38,8 +42,28 @@ func (j *Janitor) CleanExpired() ([]string, error) {
 		return nil, err
 	}
 	var removed []string
+	removed = j.sweep(j.WorkDir, entries, cutoff, removed)
+	if j.JobLogDir != "" {
+		logs, err := os.ReadDir(j.JobLogDir)
+		if err != nil && !os.IsNotExist(err) {
+			return removed, err
+		}
+		removed = j.sweep(j.JobLogDir, logs, cutoff, removed)
+	}
+	if len(removed) > 0 {
+		j.Log.Info().Strs("jobs", removed).Dur("ttl", j.TTL).Msg("janitor: removed expired job data")
+	}
+	return removed, nil
+}
+
+// sweep removes the expired, idle job directories among entries of dir and
+// appends their job ids to removed (once per job).
+func (j *Janitor) sweep(dir string, entries []os.DirEntry, cutoff time.Time, removed []string) []string {
 	for _, e := range entries {
-		path := filepath.Join(j.WorkDir, e.Name())
+		if slices.Contains(removed, e.Name()) {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
 		info, err := os.Lstat(path)
 		if err != nil {
 			j.Log.Warn().Err(err).Str("path", path).Msg("janitor: stat failed")
@@ -61,10 +85,7 @@ func (j *Janitor) CleanExpired() ([]string, error) {
 			removed = append(removed, e.Name())
 		}
 	}
-	if len(removed) > 0 {
-		j.Log.Info().Strs("jobs", removed).Dur("ttl", j.TTL).Msg("janitor: removed expired job data")
-	}
-	return removed, nil
+	return removed
 }
 
 func (j *Janitor) removeIfIdle(job, path string) bool {
@@ -78,6 +99,11 @@ func (j *Janitor) removeIfIdle(job, path string) bool {
 	if err := os.RemoveAll(path); err != nil {
 		j.Log.Error().Err(err).Str("path", path).Msg("janitor: remove failed")
 		return false
+	}
+	if j.JobLogDir != "" {
+		if err := os.RemoveAll(filepath.Join(j.JobLogDir, job)); err != nil {
+			j.Log.Error().Err(err).Str("job", job).Msg("janitor: remove job logs failed")
+		}
 	}
 	return true
 }

@@ -92,3 +92,35 @@ func TestJanitor(t *testing.T) {
 		t.Error("CleanAll followed a symlink")
 	}
 }
+
+// TestJanitorJobLogs: per-job log directories go with their job's data, and
+// on their own once expired; fresh or active jobs keep theirs.
+func TestJanitorJobLogs(t *testing.T) {
+	work, logs := t.TempDir(), t.TempDir()
+	hour := time.Hour
+	mkfile(t, filepath.Join(work, "done", "1", "0.data"), 2*hour)
+	mkfile(t, filepath.Join(logs, "done", "1-0.log"), 0) // fresh log, but its data expired
+	mkfile(t, filepath.Join(logs, "orphan", "1-0.log"), 2*hour)
+	mkfile(t, filepath.Join(logs, "recent", "1-0.log"), 0)
+	mkfile(t, filepath.Join(logs, "active", "1-0.log"), 2*hour)
+	for _, d := range []string{filepath.Join(work, "done", "1"), filepath.Join(work, "done"), filepath.Join(logs, "orphan"), filepath.Join(logs, "active")} {
+		age(t, d, 2*hour)
+	}
+	j := &Janitor{WorkDir: work, TTL: hour, Log: zerolog.Nop(), JobLogDir: logs, Active: func(job string) bool { return job == "active" }}
+	removed, err := j.CleanExpired()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(removed)
+	if want := []string{"done", "orphan"}; !slices.Equal(removed, want) {
+		t.Fatalf("removed %v, want %v", removed, want)
+	}
+	entries, _ := os.ReadDir(logs)
+	var left []string
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	if want := []string{"active", "recent"}; !slices.Equal(left, want) {
+		t.Fatalf("job logs left %v, want %v", left, want)
+	}
+}

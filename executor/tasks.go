@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/rs/zerolog"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -49,6 +50,17 @@ func (e *Executor) runTask(ctx context.Context, cancel context.CancelFunc, def *
 		Partition: def.GetPartition(), ExecutorId: e.id, StartTimeMs: start.UnixMilli(),
 	}
 	log := e.log.With().Str("job", def.GetJobId()).Uint32("stage", def.GetStageId()).Uint32("partition", def.GetPartition()).Uint64("task", def.GetTaskId()).Logger()
+	if _, err := shuffle.JobDir(e.workDir, def.GetJobId()); err == nil && e.cfg.JobLogs != nil {
+		// The job id is path-safe (checked above): segregate this task's
+		// lines into the job's log directory too.
+		tl, closer, err := e.cfg.JobLogs.TaskLogger(log, def.GetJobId(), def.GetStageId(), def.GetPartition())
+		if err != nil {
+			log.Warn().Err(err).Msg("no per-job log file for this task")
+		} else {
+			log = tl
+			defer closer.Close()
+		}
+	}
 	defer func() {
 		e.mu.Lock()
 		delete(e.running, def.GetTaskId())
@@ -83,10 +95,23 @@ func (e *Executor) runTask(ctx context.Context, cancel context.CancelFunc, def *
 			log.Warn().Err(err).Msg("task runs unpinned")
 		} else {
 			defer unpin()
+			// Memory from the cores' node, where the kernel lets us (best
+			// effort: containers often forbid set_mempolicy).
+			restore, err := topology.PreferNode(e.slotNodes[slot])
+			e.memPolicy.Do(func() {
+				if err != nil {
+					e.log.Info().Err(err).Msg("tasks run without a NUMA memory policy")
+				} else {
+					e.log.Info().Msg("tasks prefer memory from their cores' NUMA node")
+				}
+			})
+			if err == nil {
+				defer restore()
+			}
 		}
 	}
-	log.Debug().Int("slot", slot).Ints("cores", cores).Msg("task started")
-	done, err := e.safeRun(ctx, def)
+	log.Info().Int("slot", slot).Ints("cores", cores).Msg("task started")
+	done, err := e.safeRun(ctx, def, log)
 	if err != nil {
 		f := failure(ctx, err)
 		st.Status = &kapotv1.TaskStatus_Failed{Failed: f}
@@ -97,15 +122,15 @@ func (e *Executor) runTask(ctx context.Context, cancel context.CancelFunc, def *
 		done = &kapotv1.SuccessfulTask{}
 	}
 	st.Status = &kapotv1.TaskStatus_Successful{Successful: done}
-	log.Debug().Dur("elapsed", time.Since(start)).Msg("task finished")
+	log.Info().Dur("elapsed", time.Since(start)).Msg("task finished")
 }
 
 // safeRun turns a panic in the engine into a task error: one bad plan must
 // never take the executor down.
-func (e *Executor) safeRun(ctx context.Context, def *kapotv1.TaskDefinition) (done *kapotv1.SuccessfulTask, err error) {
+func (e *Executor) safeRun(ctx context.Context, def *kapotv1.TaskDefinition, log zerolog.Logger) (done *kapotv1.SuccessfulTask, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			e.log.Error().Interface("panic", r).Str("stack", string(debug.Stack())).Msg("task panicked")
+			log.Error().Interface("panic", r).Str("stack", string(debug.Stack())).Msg("task panicked")
 			err = fmt.Errorf("task panicked: %v", r)
 		}
 	}()

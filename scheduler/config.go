@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/kapot-go/kapot/internal/config"
+	"github.com/kapot-go/kapot/internal/logging"
 	"github.com/kapot-go/kapot/internal/security"
 )
 
@@ -27,7 +28,8 @@ type Config struct {
 	FinishedJobDataCleanUpDelay time.Duration
 	// FinishedJobTTL is how long finished jobs stay queryable.
 	FinishedJobTTL time.Duration
-	LogLevel       string
+	// Log is where and how the process logs.
+	Log logging.Options
 	// AdminPort serves /healthz, /readyz, /metrics and /debug/pprof/ over
 	// HTTP; -1 turns it off, 0 picks a free port.
 	AdminPort int
@@ -41,7 +43,8 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		BindHost: "0.0.0.0", Port: 50050, ExecutorTimeout: 180 * time.Second, TaskRetries: 3,
-		MaxFetchFailures: 16, FinishedJobDataCleanUpDelay: 300 * time.Second, FinishedJobTTL: time.Hour, LogLevel: "info", AdminPort: -1,
+		MaxFetchFailures: 16, FinishedJobDataCleanUpDelay: 300 * time.Second, FinishedJobTTL: time.Hour, AdminPort: -1,
+		Log: logging.Options{Level: "info", Format: "json", Prefix: "scheduler.log", Rotation: "daily", Component: "scheduler"},
 	}
 }
 
@@ -65,6 +68,9 @@ func (c *Config) Validate() error {
 		return bad("finished-job-data-clean-up-delay-seconds", "negative")
 	case c.AdminPort < -1 || c.AdminPort > 65535:
 		return bad("admin-port", "port %d out of range -1..65535", c.AdminPort)
+	}
+	if err := c.Log.Validate(); err != nil {
+		return fmt.Errorf("%v: %w", err, config.ErrInvalid)
 	}
 	if err := c.Security.Validate(true); err != nil {
 		return fmt.Errorf("%v: %w", err, config.ErrInvalid)

@@ -3,6 +3,9 @@ package main
 import (
 	"fmt"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/kapot-go/kapot/client"
 	"github.com/kapot-go/kapot/internal/config"
 	"github.com/kapot-go/kapot/internal/security"
@@ -26,4 +29,15 @@ func dialScheduler(addr string, sec security.Config) (*client.Client, error) {
 		opts = append(opts, client.WithTLS(cfg))
 	}
 	return client.Dial(addr, nil, opts...)
+}
+
+// printEffective writes the effective settings of a node command as YAML,
+// secrets redacted.
+func printEffective(cmd *cobra.Command, fs *pflag.FlagSet) error {
+	out, err := config.Print(fs, security.SecretFlags, "config", "print-config", "help")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprint(cmd.OutOrStdout(), out)
+	return err
 }

@@ -18,30 +18,36 @@ import (
 func executorCmd() *cobra.Command {
 	cfg := executor.DefaultConfig()
 	var configFile string
-	var drainSeconds float64 = cfg.DrainTimeout.Seconds()
+	var printConfig bool
+	drainSeconds := cfg.DrainTimeout.Seconds()
 	c := &cobra.Command{
 		Use:   "executor",
 		Short: "Run an executor: register task slots with a scheduler and run the stages it is given",
 		Long: `Run an executor process. Every flag can also be set with the environment
 variable KAPOT_EXECUTOR_<FLAG_NAME> (e.g. KAPOT_EXECUTOR_BIND_HOST) or as a key
-of the YAML file given with --config; the command line wins, then the
-environment, then the file.`,
+of the YAML file given with --config (flat keys, or the sections common:
+and executor: of a file shared with the scheduler; values may use ${ENV_VAR}
+and ${ENV_VAR:-default}); the command line wins, then the environment, then
+the file. --print-config shows the result, secrets redacted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := config.Apply(cmd.Flags(), "KAPOT_EXECUTOR", configFile, "config"); err != nil {
+			if err := config.Apply(cmd.Flags(), "KAPOT_EXECUTOR", configFile, "config", "print-config"); err != nil {
 				return err
 			}
 			cfg.DrainTimeout = time.Duration(drainSeconds * float64(time.Second))
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
-			log, closer, err := logging.New(logging.Options{Dir: cfg.LogDir, Prefix: cfg.LogFileNamePrefix, Rotation: cfg.LogRotationPolicy,
-				Level: cfg.LogLevel, ThreadInfo: cfg.PrintThreadInfo, Component: "executor"})
+			if printConfig {
+				return printEffective(cmd, cmd.Flags())
+			}
+			logs, err := logging.New(cfg.Log)
 			if err != nil {
 				return err
 			}
-			defer closer.Close()
-			e, err := executor.New(cfg, nil, log)
+			defer logs.Close()
+			cfg.JobLogs = logs
+			e, err := executor.New(cfg, nil, logs.Logger)
 			if err != nil {
 				return err
 			}
@@ -52,27 +58,24 @@ environment, then the file.`,
 	}
 	f := c.Flags()
 	f.StringVar(&configFile, "config", "", "YAML config file (keys are flag names)")
+	f.BoolVar(&printConfig, "print-config", false, "print the effective configuration (secrets redacted) as YAML and exit")
 	f.StringVar(&cfg.BindHost, "bind-host", cfg.BindHost, "local address to bind the Flight and gRPC servers to")
 	f.StringVar(&cfg.ExternalHost, "external-host", cfg.ExternalHost, "host name peers and the scheduler use to reach this executor (default: bind host, or the hostname when bound to all addresses)")
 	f.IntVar(&cfg.Port, "port", cfg.Port, "Arrow Flight port (0 picks a free port)")
 	f.IntVar(&cfg.GRPCPort, "grpc-port", cfg.GRPCPort, "executor gRPC port (0 picks a free port)")
 	f.StringVar(&cfg.SchedulerHost, "scheduler-host", cfg.SchedulerHost, "scheduler host")
 	f.IntVar(&cfg.SchedulerPort, "scheduler-port", cfg.SchedulerPort, "scheduler port")
-	f.IntVar(&cfg.SchedulerConnectTimeoutSeconds, "scheduler-connect-timeout-seconds", cfg.SchedulerConnectTimeoutSeconds, "keep retrying to reach the scheduler for this long at start (0: one attempt)")
+	config.SecondsVar(f, &cfg.SchedulerConnectTimeoutSeconds, "scheduler-connect-timeout-seconds", cfg.SchedulerConnectTimeoutSeconds, "keep retrying to reach the scheduler for this long at start (0: one attempt)")
 	f.IntVar(&cfg.ConcurrentTasks, "concurrent-tasks", cfg.ConcurrentTasks, "task slots (0: number of usable cores)")
 	f.StringVar(&cfg.TaskSchedulingPolicy, "task-scheduling-policy", cfg.TaskSchedulingPolicy, "push-staged or pull-staged")
-	f.StringVar(&cfg.LogDir, "log-dir", cfg.LogDir, "directory for log files (default: stdout)")
 	f.StringVar(&cfg.WorkDir, "work-dir", cfg.WorkDir, "directory for shuffle data (default: a fresh temporary directory)")
-	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level filter: trace, debug, info, warn or error")
-	f.BoolVar(&cfg.PrintThreadInfo, "print-thread-info", cfg.PrintThreadInfo, "add process and thread ids to log lines")
-	f.StringVar(&cfg.LogFileNamePrefix, "log-file-name-prefix", cfg.LogFileNamePrefix, "log file name prefix")
-	f.StringVar(&cfg.LogRotationPolicy, "log-rotation-policy", cfg.LogRotationPolicy, "minutely, hourly, daily or never")
-	f.Int64Var(&cfg.JobDataTTLSeconds, "job-data-ttl-seconds", cfg.JobDataTTLSeconds, "delete job data not modified for this long")
-	f.Int64Var(&cfg.JobDataCleanUpIntervalSeconds, "job-data-clean-up-interval-seconds", cfg.JobDataCleanUpIntervalSeconds, "how often the janitor runs (0 disables it)")
+	logging.AddFlags(f, &cfg.Log)
+	config.SecondsVar(f, &cfg.JobDataTTLSeconds, "job-data-ttl-seconds", cfg.JobDataTTLSeconds, "delete job data (and its per-job logs) not modified for this long")
+	config.SecondsVar(f, &cfg.JobDataCleanUpIntervalSeconds, "job-data-clean-up-interval-seconds", cfg.JobDataCleanUpIntervalSeconds, "how often the janitor runs (0 disables it)")
 	f.Var(&cfg.GRPCMaxDecodingMessageSize, "grpc-max-decoding-message-size", "largest gRPC message accepted (bytes or 16MiB)")
 	f.Var(&cfg.GRPCMaxEncodingMessageSize, "grpc-max-encoding-message-size", "largest gRPC message sent (bytes or 16MiB)")
-	f.IntVar(&cfg.HeartbeatIntervalSeconds, "executor-heartbeat-interval-seconds", cfg.HeartbeatIntervalSeconds, "heartbeat interval")
-	f.Float64Var(&drainSeconds, "drain-timeout", drainSeconds, "seconds to let running tasks and fetches finish at shutdown before cancelling them")
+	config.SecondsVar(f, &cfg.HeartbeatIntervalSeconds, "executor-heartbeat-interval-seconds", cfg.HeartbeatIntervalSeconds, "heartbeat interval")
+	config.SecondsVar(f, &drainSeconds, "drain-timeout", drainSeconds, "time to let running tasks and fetches finish at shutdown before cancelling them")
 	f.IntVar(&cfg.MaxHeartbeatFailures, "max-heartbeat-failures", cfg.MaxHeartbeatFailures, "shut down after this many consecutive failed heartbeats")
 	f.DurationVar(&cfg.PollInterval, "poll-interval", cfg.PollInterval, "pull-staged: pause between polls when idle")
 	f.IntSliceVar(&cfg.OSCores, "os-cores", cfg.OSCores, "CPUs reserved for the OS, never given to task slots (e.g. 0,1)")

@@ -17,17 +17,21 @@ import (
 
 func schedulerCmd() *cobra.Command {
 	cfg := scheduler.DefaultConfig()
-	var configFile, logDir string
+	var configFile string
+	var printConfig bool
 	timeout := cfg.ExecutorTimeout.Seconds()
 	cleanup := cfg.FinishedJobDataCleanUpDelay.Seconds()
 	c := &cobra.Command{
 		Use:   "scheduler",
 		Short: "Run a scheduler: accept executors and jobs, split plans into stages and assign tasks",
 		Long: `Run a scheduler. Flags can also be set with KAPOT_SCHEDULER_<FLAG_NAME>
-environment variables or keys of the YAML --config file.`,
+environment variables or keys of the YAML --config file (flat keys, or the
+sections common: and scheduler: of a file shared with the executors; values
+may use ${ENV_VAR} and ${ENV_VAR:-default}). --print-config shows the
+result, secrets redacted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := config.Apply(cmd.Flags(), "KAPOT_SCHEDULER", configFile, "config"); err != nil {
+			if err := config.Apply(cmd.Flags(), "KAPOT_SCHEDULER", configFile, "config", "print-config"); err != nil {
 				return err
 			}
 			cfg.ExecutorTimeout = time.Duration(timeout * float64(time.Second))
@@ -35,12 +39,15 @@ environment variables or keys of the YAML --config file.`,
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
-			log, closer, err := logging.New(logging.Options{Dir: logDir, Prefix: "scheduler.log", Rotation: "daily", Level: cfg.LogLevel, Component: "scheduler"})
+			if printConfig {
+				return printEffective(cmd, cmd.Flags())
+			}
+			logs, err := logging.New(cfg.Log)
 			if err != nil {
 				return err
 			}
-			defer closer.Close()
-			s, err := scheduler.New(cfg, log)
+			defer logs.Close()
+			s, err := scheduler.New(cfg, logs.Logger)
 			if err != nil {
 				return err
 			}
@@ -51,15 +58,15 @@ environment variables or keys of the YAML --config file.`,
 	}
 	f := c.Flags()
 	f.StringVar(&configFile, "config", "", "YAML config file (keys are flag names)")
+	f.BoolVar(&printConfig, "print-config", false, "print the effective configuration (secrets redacted) as YAML and exit")
 	f.StringVar(&cfg.BindHost, "bind-host", cfg.BindHost, "address to bind")
 	f.IntVar(&cfg.Port, "port", cfg.Port, "gRPC port")
 	f.StringVar(&cfg.Policy, "policy", cfg.Policy, "task scheduling policy executors must use: push-staged or pull-staged (empty: accept both)")
-	f.Float64Var(&timeout, "executor-timeout-seconds", timeout, "declare an executor dead after this long without a heartbeat")
+	config.SecondsVar(f, &timeout, "executor-timeout-seconds", timeout, "declare an executor dead after this long without a heartbeat")
 	f.IntVar(&cfg.TaskRetries, "task-retries", cfg.TaskRetries, "retries of a failed task before its job fails")
 	f.IntVar(&cfg.MaxFetchFailures, "max-fetch-failures", cfg.MaxFetchFailures, "map-output re-runs allowed per job")
-	f.Float64Var(&cleanup, "finished-job-data-clean-up-delay-seconds", cleanup, "keep a finished job's data (its results) on executors this long")
-	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level filter")
-	f.StringVar(&logDir, "log-dir", "", "directory for log files (default: stdout)")
+	config.SecondsVar(f, &cleanup, "finished-job-data-clean-up-delay-seconds", cleanup, "keep a finished job's data (its results) on executors this long")
+	logging.AddFlags(f, &cfg.Log)
 	f.IntVar(&cfg.AdminPort, "admin-port", cfg.AdminPort, "HTTP port for /healthz, /readyz, /metrics (Prometheus) and /debug/pprof/ (-1: off, 0: any free port)")
 	f.StringVar(&cfg.AdminBindHost, "admin-bind-host", cfg.AdminBindHost, "address the admin port listens on (default: --bind-host), e.g. 127.0.0.1")
 	security.AddNodeFlags(f, &cfg.Security)

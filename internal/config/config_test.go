@@ -65,3 +65,106 @@ func TestByteSize(t *testing.T) {
 		}
 	}
 }
+
+func TestSectionsAndEnv(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "cluster.yaml")
+	os.WriteFile(cfg, []byte(`
+common:
+  bind-host: ${KAPOT_TEST_HOST}
+  max-size: ${KAPOT_TEST_UNSET:-1MiB}
+executor:
+  grpc-port: 9
+scheduler:
+  grpc-port: 10
+  not-an-executor-flag: ignored by the executor
+`), 0o644)
+	t.Setenv("KAPOT_TEST_HOST", "h$st")
+	fs, host, port, size := flags()
+	fs.Parse(nil)
+	if err := Apply(fs, "KAPOT_EXECUTOR", cfg); err != nil {
+		t.Fatal(err)
+	}
+	if *host != "h$st" || *port != 9 || *size != 1<<20 {
+		t.Fatalf("host=%s port=%d size=%d", *host, *port, *size)
+	}
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"unset variable", "bind-host: ${KAPOT_TEST_UNSET}\n", "KAPOT_TEST_UNSET is not set"},
+		{"unterminated", "bind-host: ${KAPOT_TEST_HOST\n", "unterminated"},
+		{"keys beside sections", "executor:\n  grpc-port: 1\nbind-host: x\n", "keys bind-host outside the sections"},
+		{"unknown key in common", "common:\n  bind-hots: x\n", "unknown keys bind-hots"},
+		{"section not a map", "executor: 5\n", "section executor is not a map"},
+		{"map value", "bind-host:\n  a: b\n", "want a value, not a map"},
+		{"not yaml", "bind-host: [\n", "parse config"},
+		{"bad size", "max-size: 5 parsecs\n", "--max-size"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "c.yaml")
+			os.WriteFile(p, []byte(tc.yaml), 0o644)
+			fs, _, _, _ := flags()
+			fs.Parse(nil)
+			err := Apply(fs, "KAPOT_EXECUTOR", p)
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+	if err := Apply(fs, "KAPOT_EXECUTOR", filepath.Join(t.TempDir(), "missing.yaml")); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("missing file: %v", err)
+	}
+}
+
+func TestSeconds(t *testing.T) {
+	for in, want := range map[string]float64{"30": 30, "0.5": 0.5, "90s": 90, "5m": 300, "1h30m": 5400, "7d": 604800, "1.5d": 129600} {
+		got, err := ParseSeconds(in)
+		if err != nil || got != want {
+			t.Errorf("%q: %v %v, want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "-1", "soon", "-5m", "xd", "NaN"} {
+		if _, err := ParseSeconds(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	var whole int64
+	var frac float64
+	SecondsVar(fs, &whole, "ttl", 10, "")
+	SecondsVar(fs, &frac, "drain", 1.5, "")
+	if whole != 10 || frac != 1.5 {
+		t.Fatalf("defaults %v %v", whole, frac)
+	}
+	if err := fs.Parse([]string{"--ttl", "2m", "--drain", "250ms"}); err != nil || whole != 120 || frac != 0.25 {
+		t.Fatalf("%v %v %v", err, whole, frac)
+	}
+	if err := fs.Parse([]string{"--ttl", "1500ms"}); err == nil || !strings.Contains(err.Error(), "whole seconds") {
+		t.Fatalf("fractional seconds into an integer flag: %v", err)
+	}
+}
+
+func TestPrintRedactsSecrets(t *testing.T) {
+	fs, _, _, _ := flags()
+	fs.String("executor-secret", "", "")
+	fs.String("client-secret", "", "")
+	fs.StringSlice("tags", nil, "")
+	fs.Bool("config-only", false, "")
+	fs.Parse([]string{"--executor-secret", "hunter2", "--tags", "a,b", "--grpc-port", "7"})
+	out, err := Print(fs, []string{"executor-secret", "client-secret"}, "config-only")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "bind-host: 0.0.0.0\nclient-secret: \"\"\nexecutor-secret: <redacted>\ngrpc-port: 7\nmax-size: 16777216\ntags:\n    - a\n    - b\n"
+	if out != want {
+		t.Fatalf("got\n%s\nwant\n%s", out, want)
+	}
+	// What Print writes, Apply reads back.
+	p := filepath.Join(t.TempDir(), "printed.yaml")
+	os.WriteFile(p, []byte(strings.Replace(out, "<redacted>", "x", 1)), 0o644)
+	fs2, _, port, _ := flags()
+	fs2.String("executor-secret", "", "")
+	fs2.String("client-secret", "", "")
+	fs2.StringSlice("tags", nil, "")
+	fs2.Parse(nil)
+	if err := Apply(fs2, "KAPOT_Z", p); err != nil || *port != 7 {
+		t.Fatalf("round trip: %v port=%d", err, *port)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
 )
@@ -150,5 +151,26 @@ func TestPinReadBack(t *testing.T) {
 	}()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPreferNode sets and reads back a real thread's memory policy.
+func TestPreferNode(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	restore, err := PreferNode(0)
+	if err != nil {
+		t.Skipf("memory policy not permitted here: %v", err)
+	}
+	preferred, nodes, err := ThreadMemPolicy()
+	if err != nil || !preferred || !slices.Equal(nodes, []int{0}) {
+		t.Fatalf("policy preferred=%v nodes=%v err=%v", preferred, nodes, err)
+	}
+	restore()
+	if preferred, _, err := ThreadMemPolicy(); err != nil || preferred {
+		t.Fatalf("after restore preferred=%v err=%v", preferred, err)
+	}
+	if _, err := PreferNode(-1); err == nil {
+		t.Fatal("node -1 accepted")
 	}
 }
