@@ -80,6 +80,12 @@ func TestClusterAuth(t *testing.T) {
 	}
 
 	schedURL := "http://" + s.AdminAddr().String()
+	if v := scrape(t, http.DefaultClient, schedURL, `kapot_scheduler_jobs{state="successful"}`); v != 1 {
+		t.Errorf("scheduler successful jobs metric %v, want 1", v)
+	}
+	if v := scrape(t, http.DefaultClient, schedURL, `kapot_scheduler_task_slots`); v != 2 {
+		t.Errorf("scheduler slots metric %v, want 2", v)
+	}
 	before := scrape(t, http.DefaultClient, schedURL, `kapot_scheduler_auth_failures_total{reason="wrong_secret"}`)
 	for _, tc := range []struct {
 		name string
