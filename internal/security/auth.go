@@ -60,8 +60,8 @@ type Secrets struct {
 // Enabled reports whether calls must carry a secret.
 func (s Secrets) Enabled() bool { return s.Scheduler != "" || s.Executor != "" || s.Client != "" }
 
-// Validate checks that the secrets make a usable configuration. flag names
-// the flags in errors.
+// Validate checks that the secrets make a usable configuration; errors name
+// the flags to set.
 func (s Secrets) Validate() error {
 	if !s.Enabled() {
 		return nil
