@@ -4,16 +4,23 @@ BIN       := bin/kapot
 PROTOC_VERSION             := 3.21.12
 PROTOC_GEN_GO_VERSION      := v1.36.11
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+VERSITYGW_VERSION          := v1.8.0
 GOBIN     := $(shell $(GO) env GOPATH)/bin
 # Packages whose tests exercise concurrency run under the race detector.
-RACE_PKGS := ./engine/... ./executor/... ./scheduler/... ./flight/... ./shuffle/... ./e2e/...
+RACE_PKGS := ./engine/... ./executor/... ./scheduler/... ./flight/... ./shuffle/... ./cache/... ./objstore/... ./e2e/...
 
-.PHONY: all build test test-unit test-race run proto tools fuzz bench bench-duckdb clean
+.PHONY: all build test test-deps test-unit test-race run proto tools fuzz bench bench-duckdb clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/kapot
+
+# Tools the tests use: a real S3-compatible server (Versity S3 Gateway,
+# Apache-2.0, built from the Go module proxy, ~2 min the first time). Without
+# it the object-store tests skip (outside CI).
+test-deps:
+	@test -x $(GOBIN)/versitygw || $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
 
 # Every test; the concurrent packages under -race.
 test: build
@@ -28,9 +35,10 @@ fuzz:
 	$(GO) test -run=^$$ -fuzz=FuzzDecodePlan -fuzztime=30s ./engine
 	$(GO) test -run=^$$ -fuzz=FuzzExpr -fuzztime=30s ./engine
 
-# Micro benchmarks: operators, shuffle write, fetch over Flight vs raw TCP.
+# Micro benchmarks: operators, shuffle write, fetch over Flight vs raw TCP
+# (plain and with auth + TLS), S3 scan cold vs warm through the data cache.
 bench:
-	$(GO) test -run=^$$ -bench=. -benchtime=5x ./engine ./flight
+	$(GO) test -run=^$$ -bench=. -benchtime=5x ./engine ./flight ./cache
 
 # kapot vs DuckDB, single-threaded, same Parquet files, answers checked
 # (a separate module: it builds DuckDB's cgo bindings, ~1 min the first time).

@@ -1,23 +1,58 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
 // MaxPlanDepth bounds plan nesting so a hostile plan cannot exhaust the stack.
 const MaxPlanDepth = 256
 
+// BuildOptions say where a plan's scans find their files.
+type BuildOptions struct {
+	// Ctx bounds the reads made while building (scan schemas) and, for
+	// object stores, the reads of the task: cancelling it stops them.
+	Ctx context.Context
+	// Store opens data locations (paths, file://, s3://, http(s)://); nil
+	// means a registry with the AWS SDK's defaults and no cache.
+	Store *objstore.Registry
+	// Properties are the job's session properties (kapot.s3.* credentials
+	// and endpoint).
+	Properties map[string]string
+}
+
+func (o BuildOptions) opener() opener {
+	store, props := o.Store, o.Properties
+	return func(ctx context.Context, location string) (objstore.Object, error) {
+		return store.Open(ctx, location, props)
+	}
+}
+
+func (o BuildOptions) withDefaults() BuildOptions {
+	if o.Ctx == nil {
+		o.Ctx = context.Background()
+	}
+	if o.Store == nil {
+		o.Store = objstore.Default()
+	}
+	return o
+}
+
 // DecodePlan parses serialized plan bytes and builds the plan.
-func DecodePlan(b []byte) (ExecutionPlan, error) {
+func DecodePlan(b []byte) (ExecutionPlan, error) { return DecodePlanWith(b, BuildOptions{}) }
+
+// DecodePlanWith is DecodePlan with build options.
+func DecodePlanWith(b []byte, o BuildOptions) (ExecutionPlan, error) {
 	var n kapotv1.PhysicalPlanNode
 	if err := proto.Unmarshal(b, &n); err != nil {
 		return nil, fmt.Errorf("decode plan: %v: %w", err, ErrInvalidPlan)
 	}
-	return FromProto(&n)
+	return FromProtoWith(&n, o)
 }
 
 // FromProto builds the ExecutionPlan of a wire plan. It is the one place that
@@ -26,11 +61,19 @@ func DecodePlan(b []byte) (ExecutionPlan, error) {
 // Every node gets its pre-order position as node id and is wrapped so that
 // the operators it opens report metrics into TaskContext.Metrics.
 func FromProto(n *kapotv1.PhysicalPlanNode) (ExecutionPlan, error) {
-	b := &planBuilder{}
+	return FromProtoWith(n, BuildOptions{})
+}
+
+// FromProtoWith is FromProto with build options.
+func FromProtoWith(n *kapotv1.PhysicalPlanNode, o BuildOptions) (ExecutionPlan, error) {
+	b := &planBuilder{opts: o.withDefaults()}
 	return b.build(n, 0, -1)
 }
 
-type planBuilder struct{ next int }
+type planBuilder struct {
+	next int
+	opts BuildOptions
+}
 
 // nodeIDSetter is implemented by nodes that record metrics themselves
 // (spills, the shuffle writer) and need their node id.
@@ -62,11 +105,11 @@ func (b *planBuilder) node(n *kapotv1.PhysicalPlanNode, depth, id int) (Executio
 	child := func(c *kapotv1.PhysicalPlanNode) (ExecutionPlan, error) { return b.build(c, depth+1, id) }
 	switch x := n.GetNode().(type) {
 	case *kapotv1.PhysicalPlanNode_ParquetScan:
-		return newParquetScan(x.ParquetScan)
+		return newParquetScan(x.ParquetScan, b.opts)
 	case *kapotv1.PhysicalPlanNode_CsvScan:
-		return newCsvScan(x.CsvScan)
+		return newCsvScan(x.CsvScan, b.opts)
 	case *kapotv1.PhysicalPlanNode_IpcScan:
-		return newIpcScan(x.IpcScan)
+		return newIpcScan(x.IpcScan, b.opts)
 	case *kapotv1.PhysicalPlanNode_Values:
 		return newValues(x.Values)
 	case *kapotv1.PhysicalPlanNode_Projection:

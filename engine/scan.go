@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -17,14 +16,20 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
-// fileFormat opens one file as a stream of batches with the scan's projection.
+// fileFormat reads one opened file as a stream of batches with the scan's
+// projection.
 type fileFormat interface {
 	name() string
-	open(ctx context.Context, path string, tc *TaskContext) (batchReader, error)
+	open(ctx context.Context, obj objstore.Object, tc *TaskContext) (batchReader, error)
 }
+
+// opener opens a scan's files (local or in an object store) with the job's
+// session properties.
+type opener func(ctx context.Context, location string) (objstore.Object, error)
 
 // batchReader is the per-file stream a scan reads; batches it returns are
 // owned by the caller.
@@ -38,6 +43,7 @@ type fileScan struct {
 	groups [][]string
 	schema *arrow.Schema
 	format fileFormat
+	open   opener
 	nodeID *int // shared with formats that record metrics; may be nil
 }
 
@@ -53,8 +59,8 @@ type emptyReader struct{}
 func (emptyReader) next() (arrow.RecordBatch, error) { return nil, io.EOF }
 func (emptyReader) close()                           {}
 
-func newFileScan(groups []*kapotv1.FileGroup, f fileFormat, schema *arrow.Schema) (*fileScan, error) {
-	s := &fileScan{format: f, schema: schema}
+func newFileScan(groups []*kapotv1.FileGroup, f fileFormat, schema *arrow.Schema, open opener) (*fileScan, error) {
+	s := &fileScan{format: f, schema: schema, open: open}
 	for _, g := range groups {
 		if len(g.GetPaths()) == 0 {
 			return nil, fmt.Errorf("%s scan: empty file group: %w", f.name(), ErrInvalidPlan)
@@ -99,7 +105,19 @@ type fileScanOp struct {
 	files []string
 	tc    *TaskContext
 	cur   batchReader
+	obj   objstore.Object
 	next  int
+}
+
+func (o *fileScanOp) closeFile() {
+	if o.cur != nil {
+		o.cur.close()
+		o.cur = nil
+	}
+	if o.obj != nil {
+		o.obj.Close()
+		o.obj = nil
+	}
 }
 
 func (o *fileScanOp) Schema() *arrow.Schema { return o.scan.schema }
@@ -115,16 +133,20 @@ func (o *fileScanOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
 			}
 			path := o.files[o.next]
 			o.next++
-			r, err := o.scan.format.open(ctx, path, o.tc)
+			obj, err := o.scan.open(ctx, path)
 			if err != nil {
 				return nil, fmt.Errorf("%s scan: open %s: %w", o.scan.format.name(), path, err)
 			}
-			o.cur = r
+			r, err := o.scan.format.open(ctx, obj, o.tc)
+			if err != nil {
+				obj.Close()
+				return nil, fmt.Errorf("%s scan: open %s: %w", o.scan.format.name(), path, err)
+			}
+			o.cur, o.obj = r, obj
 		}
 		b, err := o.cur.next()
 		if errors.Is(err, io.EOF) {
-			o.cur.close()
-			o.cur = nil
+			o.closeFile()
 			continue
 		}
 		if err != nil {
@@ -143,10 +165,7 @@ func (o *fileScanOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
 }
 
 func (o *fileScanOp) Close() error {
-	if o.cur != nil {
-		o.cur.close()
-		o.cur = nil
-	}
+	o.closeFile()
 	o.next = len(o.files)
 	return nil
 }
@@ -205,26 +224,48 @@ type parquetFormat struct {
 
 func (parquetFormat) name() string { return "Parquet" }
 
-func parquetSchema(path string) (*arrow.Schema, error) {
-	pf, err := file.OpenParquetFile(path, false)
+// ParquetSchema reads the Arrow schema of a Parquet object from its footer.
+func ParquetSchema(obj objstore.Object) (*arrow.Schema, error) {
+	pf, err := file.NewParquetReader(objstore.SectionReader(obj))
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, fmt.Errorf("read %s: %w", obj.Location(), err)
 	}
 	defer pf.Close()
 	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, fmt.Errorf("read %s: %w", obj.Location(), err)
 	}
 	return fr.Schema()
 }
 
-func newParquetScan(n *kapotv1.ParquetScanNode) (ExecutionPlan, error) {
-	path, err := firstPath(n.GetFileGroups())
+// schemaOf opens the first file of a scan and reads its schema with read.
+func schemaOf[T any](ctx context.Context, open opener, groups []*kapotv1.FileGroup, read func(objstore.Object) (T, error)) (T, string, error) {
+	var zero T
+	path, err := firstPath(groups)
 	if err != nil {
-		return nil, err
+		return zero, "", err
 	}
-	full, err := parquetSchema(path)
+	obj, err := open(ctx, path)
 	if err != nil {
+		return zero, path, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer obj.Close()
+	v, err := read(obj)
+	return v, path, err
+}
+
+func newParquetScan(n *kapotv1.ParquetScanNode, o BuildOptions) (ExecutionPlan, error) {
+	var full *arrow.Schema
+	var path string
+	var err error
+	if fs := n.GetFileSchema(); fs != nil && len(fs.GetFields()) > 0 {
+		if full, err = SchemaFromProto(fs); err != nil {
+			return nil, fmt.Errorf("Parquet scan file schema: %w", err)
+		}
+		if path, err = firstPath(n.GetFileGroups()); err != nil {
+			return nil, err
+		}
+	} else if full, path, err = schemaOf(o.Ctx, o.opener(), n.GetFileGroups(), ParquetSchema); err != nil {
 		return nil, fmt.Errorf("Parquet scan: %w", err)
 	}
 	_, schema, err := project(full, n.GetProjection())
@@ -236,7 +277,7 @@ func newParquetScan(n *kapotv1.ParquetScanNode) (ExecutionPlan, error) {
 		return nil, fmt.Errorf("Parquet scan pruning predicate: %w", err)
 	}
 	id := new(int)
-	s, err := newFileScan(n.GetFileGroups(), parquetFormat{projection: n.GetProjection(), batchSize: n.GetBatchSize(), pruner: pruner, nodeID: id}, schema)
+	s, err := newFileScan(n.GetFileGroups(), parquetFormat{projection: n.GetProjection(), batchSize: n.GetBatchSize(), pruner: pruner, nodeID: id}, schema, o.opener())
 	if err != nil {
 		return nil, err
 	}
@@ -249,8 +290,8 @@ type parquetReader struct {
 	rr pqarrow.RecordReader
 }
 
-func (f parquetFormat) open(ctx context.Context, path string, tc *TaskContext) (batchReader, error) {
-	pf, err := file.OpenParquetFile(path, false)
+func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskContext) (batchReader, error) {
+	pf, err := file.NewParquetReader(objstore.SectionReader(obj))
 	if err != nil {
 		return nil, err
 	}
@@ -324,7 +365,7 @@ type csvFormat struct {
 
 func (csvFormat) name() string { return "CSV" }
 
-func newCsvScan(n *kapotv1.CsvScanNode) (ExecutionPlan, error) {
+func newCsvScan(n *kapotv1.CsvScanNode, o BuildOptions) (ExecutionPlan, error) {
 	f := csvFormat{header: n.GetHasHeader(), delimiter: ',', batchSize: n.GetBatchSize()}
 	if d := n.GetDelimiter(); d != "" {
 		r := []rune(d)
@@ -340,11 +381,11 @@ func newCsvScan(n *kapotv1.CsvScanNode) (ExecutionPlan, error) {
 			return nil, fmt.Errorf("CSV scan: %w", err)
 		}
 	case n.GetInferSchema():
-		path, err := firstPath(n.GetFileGroups())
+		var path string
+		f.fileSchema, path, err = schemaOf(o.Ctx, o.opener(), n.GetFileGroups(), func(obj objstore.Object) (*arrow.Schema, error) {
+			return inferCSVSchema(obj, f.header, f.delimiter)
+		})
 		if err != nil {
-			return nil, err
-		}
-		if f.fileSchema, err = inferCSVSchema(path, f.header, f.delimiter); err != nil {
 			return nil, fmt.Errorf("CSV scan: infer schema of %s: %w", path, err)
 		}
 	default:
@@ -353,16 +394,15 @@ func newCsvScan(n *kapotv1.CsvScanNode) (ExecutionPlan, error) {
 	if f.proj, f.schema, err = project(f.fileSchema, n.GetProjection()); err != nil {
 		return nil, fmt.Errorf("CSV scan: %w", err)
 	}
-	return newFileScan(n.GetFileGroups(), f, f.schema)
+	return newFileScan(n.GetFileGroups(), f, f.schema, o.opener())
 }
 
-func inferCSVSchema(path string, header bool, delim rune) (*arrow.Schema, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer fh.Close()
-	r := csv.NewInferringReader(bufio.NewReader(fh), csv.WithHeader(header), csv.WithComma(delim), csv.WithChunk(1024), csv.WithNullReader(true, ""))
+// readBuffer is the read size of streamed files: large, so that each read of
+// an object store is one ranged request of a cache page.
+const readBuffer = 1 << 20
+
+func inferCSVSchema(obj objstore.Object, header bool, delim rune) (*arrow.Schema, error) {
+	r := csv.NewInferringReader(bufio.NewReaderSize(objstore.Stream(obj), 1<<16), csv.WithHeader(header), csv.WithComma(delim), csv.WithChunk(1024), csv.WithNullReader(true, ""))
 	defer r.Release()
 	if !r.Next() {
 		if err := r.Err(); err != nil {
@@ -384,20 +424,15 @@ func inferCSVSchema(path string, header bool, delim rune) (*arrow.Schema, error)
 }
 
 type csvReader struct {
-	fh *os.File
-	r  *csv.Reader
-	f  *csvFormat
+	r *csv.Reader
+	f *csvFormat
 }
 
-func (f csvFormat) open(ctx context.Context, path string, tc *TaskContext) (batchReader, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	r := csv.NewReader(bufio.NewReaderSize(fh, 1<<16), f.fileSchema,
+func (f csvFormat) open(ctx context.Context, obj objstore.Object, tc *TaskContext) (batchReader, error) {
+	r := csv.NewReader(bufio.NewReaderSize(objstore.Stream(obj), readBuffer), f.fileSchema,
 		csv.WithHeader(f.header), csv.WithComma(f.delimiter), csv.WithChunk(tc.batchSize(f.batchSize)),
 		csv.WithAllocator(tc.Mem), csv.WithNullReader(true, ""))
-	return &csvReader{fh: fh, r: r, f: &f}, nil
+	return &csvReader{r: r, f: &f}, nil
 }
 
 func (r *csvReader) next() (arrow.RecordBatch, error) {
@@ -410,10 +445,7 @@ func (r *csvReader) next() (arrow.RecordBatch, error) {
 	return projectBatch(r.r.RecordBatch(), r.f.proj, r.f.schema), nil
 }
 
-func (r *csvReader) close() {
-	r.r.Release()
-	r.fh.Close()
-}
+func (r *csvReader) close() { r.r.Release() }
 
 // ---------------------------------------------------------------- arrow ipc
 
@@ -426,19 +458,14 @@ func (ipcFormat) name() string { return "IPC" }
 
 var ipcFileMagic = []byte("ARROW1")
 
-// ipcOpen opens an Arrow IPC file in file or stream format.
-func ipcOpen(path string, mem memory.Allocator) (*os.File, func() (arrow.RecordBatch, error), *arrow.Schema, func(), error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, nil, nil, nil, err
-	}
+// ipcOpen reads an Arrow IPC object in file or stream format.
+func ipcOpen(obj objstore.Object, mem memory.Allocator) (func() (arrow.RecordBatch, error), *arrow.Schema, func(), error) {
 	head := make([]byte, len(ipcFileMagic))
-	n, _ := io.ReadFull(fh, head)
+	n, _ := obj.ReadAt(head, 0)
 	if n == len(head) && string(head) == string(ipcFileMagic) {
-		fr, err := ipc.NewFileReader(fh, ipc.WithAllocator(mem))
+		fr, err := ipc.NewFileReader(objstore.SectionReader(obj), ipc.WithAllocator(mem))
 		if err != nil {
-			fh.Close()
-			return nil, nil, nil, nil, err
+			return nil, nil, nil, err
 		}
 		i := 0
 		next := func() (arrow.RecordBatch, error) {
@@ -449,16 +476,11 @@ func ipcOpen(path string, mem memory.Allocator) (*os.File, func() (arrow.RecordB
 			i++
 			return b, err
 		}
-		return fh, next, fr.Schema(), func() { fr.Close(); fh.Close() }, nil
+		return next, fr.Schema(), func() { fr.Close() }, nil
 	}
-	if _, err := fh.Seek(0, io.SeekStart); err != nil {
-		fh.Close()
-		return nil, nil, nil, nil, err
-	}
-	sr, err := ipc.NewReader(bufio.NewReader(fh), ipc.WithAllocator(mem))
+	sr, err := ipc.NewReader(bufio.NewReaderSize(objstore.Stream(obj), readBuffer), ipc.WithAllocator(mem))
 	if err != nil {
-		fh.Close()
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, err
 	}
 	next := func() (arrow.RecordBatch, error) {
 		if !sr.Next() {
@@ -471,24 +493,26 @@ func ipcOpen(path string, mem memory.Allocator) (*os.File, func() (arrow.RecordB
 		b.Retain()
 		return b, nil
 	}
-	return fh, next, sr.Schema(), func() { sr.Release(); fh.Close() }, nil
+	return next, sr.Schema(), func() { sr.Release() }, nil
 }
 
-func newIpcScan(n *kapotv1.IpcScanNode) (ExecutionPlan, error) {
-	path, err := firstPath(n.GetFileGroups())
-	if err != nil {
-		return nil, err
-	}
-	_, _, full, closeFn, err := ipcOpen(path, memory.DefaultAllocator)
+func newIpcScan(n *kapotv1.IpcScanNode, o BuildOptions) (ExecutionPlan, error) {
+	full, path, err := schemaOf(o.Ctx, o.opener(), n.GetFileGroups(), func(obj objstore.Object) (*arrow.Schema, error) {
+		_, schema, closeFn, err := ipcOpen(obj, memory.DefaultAllocator)
+		if err != nil {
+			return nil, err
+		}
+		closeFn()
+		return schema, nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("IPC scan: open %s: %w", path, err)
 	}
-	closeFn()
 	f := ipcFormat{}
 	if f.proj, f.schema, err = project(full, n.GetProjection()); err != nil {
 		return nil, fmt.Errorf("IPC scan: %w", err)
 	}
-	return newFileScan(n.GetFileGroups(), f, f.schema)
+	return newFileScan(n.GetFileGroups(), f, f.schema, o.opener())
 }
 
 type ipcReader struct {
@@ -497,8 +521,8 @@ type ipcReader struct {
 	f       ipcFormat
 }
 
-func (f ipcFormat) open(ctx context.Context, path string, tc *TaskContext) (batchReader, error) {
-	_, next, _, closeFn, err := ipcOpen(path, tc.Mem)
+func (f ipcFormat) open(ctx context.Context, obj objstore.Object, tc *TaskContext) (batchReader, error) {
+	next, _, closeFn, err := ipcOpen(obj, tc.Mem)
 	if err != nil {
 		return nil, err
 	}

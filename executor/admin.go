@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kapot-go/kapot/cache"
 	"github.com/kapot-go/kapot/internal/admin"
 
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -55,6 +56,20 @@ func newExecMetrics(e *Executor) *execMetrics {
 	}))
 	m.janitor = prometheus.NewCounter(prometheus.CounterOpts{Name: "kapot_executor_janitor_deleted_jobs_total", Help: "Job directories the TTL janitor deleted."})
 	f(m.janitor)
+	if e.cache != nil {
+		stat := func(get func(cache.Stats) int64) func() float64 {
+			return func() float64 { return float64(get(e.cache.Stats())) }
+		}
+		f(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kapot_executor_cache_hits_total", Help: "Data cache page hits."}, stat(func(s cache.Stats) int64 { return s.Hits })))
+		f(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kapot_executor_cache_misses_total", Help: "Data cache page misses (fetched from the store)."}, stat(func(s cache.Stats) int64 { return s.Misses })))
+		const readHelp = "Bytes of object-store data read through the data cache, by where they came from (cache or store)."
+		f(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kapot_executor_cache_read_bytes_total", Help: readHelp, ConstLabels: prometheus.Labels{"source": "cache"}}, stat(func(s cache.Stats) int64 { return s.BytesFromCache })))
+		f(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kapot_executor_cache_read_bytes_total", Help: readHelp, ConstLabels: prometheus.Labels{"source": "store"}}, stat(func(s cache.Stats) int64 { return s.BytesFromStore })))
+		f(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kapot_executor_cache_evictions_total", Help: "Data cache pages evicted to stay under capacity."}, stat(func(s cache.Stats) int64 { return s.Evictions })))
+		f(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kapot_executor_cache_corrupt_total", Help: "Data cache pages dropped for a bad checksum."}, stat(func(s cache.Stats) int64 { return s.Corrupt })))
+		f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kapot_executor_cache_entries", Help: "Pages in the data cache."}, stat(func(s cache.Stats) int64 { return s.Entries })))
+		f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kapot_executor_cache_bytes", Help: "Bytes in the data cache."}, stat(func(s cache.Stats) int64 { return s.Bytes })))
+	}
 	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kapot_executor_auth_failures_total", Help: "Calls rejected by cluster authentication, by server (grpc, flight) and reason."}, []string{"server", "reason"})
 	f(m.authFailures)
 	return m

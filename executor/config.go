@@ -7,9 +7,11 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/cache"
 	"github.com/kapot-go/kapot/internal/config"
 	"github.com/kapot-go/kapot/internal/logging"
 	"github.com/kapot-go/kapot/internal/security"
+	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -71,6 +73,21 @@ type Config struct {
 	// the tag "gpu").
 	EnableNvidiaGPU bool
 
+	// DataCachePolicy is "" (or "none") for no cache, or "local-disk-file":
+	// object-store reads are cached in pages under CacheDir.
+	DataCachePolicy string
+	// CacheDir holds the data cache (kept across restarts).
+	CacheDir string
+	// CacheCapacity is the most bytes the data cache keeps.
+	CacheCapacity config.ByteSize
+	// CacheIOConcurrency bounds the object-store requests the cache has in
+	// flight.
+	CacheIOConcurrency int
+	// S3 is the default S3 endpoint and addressing; credentials come from
+	// the AWS SDK's chain (environment, profile) or a job's kapot.s3.*
+	// session properties.
+	S3 objstore.S3Config
+
 	// Security is cluster authentication (shared secrets) and TLS.
 	Security security.Config
 	// Log is where and how the process logs (the command builds its logger
@@ -107,6 +124,8 @@ func DefaultConfig() Config {
 		MaxHeartbeatFailures:          10,
 		PollInterval:                  100 * time.Millisecond,
 		ExposedMemPercentage:          70,
+		CacheCapacity:                 10 << 30,
+		CacheIOConcurrency:            16,
 		AdminPort:                     -1,
 		CPUMultiplier:                 1,
 		MemoryMultiplier:              1,
@@ -168,6 +187,20 @@ func (c *Config) Validate() error {
 		return bad("os-cores", "negative CPU in %v", c.OSCores)
 	case c.MemoryPoolSize < 0 || (c.MemoryPoolSize > 0 && c.MemoryPoolSize < 1<<20):
 		return bad("memory-pool-size", "%d: want 0 (default) or at least 1MiB", c.MemoryPoolSize)
+	}
+	switch c.DataCachePolicy {
+	case "", "none":
+	case "local-disk-file":
+		switch {
+		case c.CacheDir == "":
+			return bad("cache-dir", "must be set with --data-cache-policy local-disk-file")
+		case c.CacheCapacity < cache.PageSize:
+			return bad("cache-capacity", "%d: want at least 1MiB", c.CacheCapacity)
+		case c.CacheIOConcurrency < 1 || c.CacheIOConcurrency > 1024:
+			return bad("cache-io-concurrency", "%d: want 1..1024", c.CacheIOConcurrency)
+		}
+	default:
+		return bad("data-cache-policy", "%q: want none or local-disk-file", c.DataCachePolicy)
 	}
 	if err := c.Security.Validate(true); err != nil {
 		return fmt.Errorf("%v: %w", err, config.ErrInvalid)

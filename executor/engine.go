@@ -8,6 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/shuffle"
 )
@@ -21,6 +22,9 @@ type Task struct {
 	// Pool is the executor's memory pool the task's operators reserve from.
 	Pool    *engine.MemoryPool
 	Fetcher shuffle.Fetcher
+	// Store opens the data files scans read (local, S3, HTTP), through the
+	// executor's data cache when it has one.
+	Store *objstore.Registry
 }
 
 // Engine runs one task: decode its plan, run its partition and write its
@@ -36,7 +40,7 @@ var _ Engine = ArrowEngine{}
 
 // RunTask implements Engine.
 func (ArrowEngine) RunTask(ctx context.Context, t *Task) (*kapotv1.SuccessfulTask, error) {
-	plan, err := engine.DecodePlan(t.Def.GetPlan())
+	plan, err := engine.DecodePlanWith(t.Def.GetPlan(), engine.BuildOptions{Ctx: ctx, Store: t.Store, Properties: t.Def.GetSessionProperties()})
 	if err != nil {
 		return nil, err
 	}

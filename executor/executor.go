@@ -22,6 +22,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/kapot-go/kapot/cache"
 	"github.com/kapot-go/kapot/engine"
 	kflight "github.com/kapot-go/kapot/flight"
 	"github.com/kapot-go/kapot/internal/admin"
@@ -30,6 +31,7 @@ import (
 	"github.com/kapot-go/kapot/internal/sysinfo"
 	"github.com/kapot-go/kapot/internal/topology"
 	"github.com/kapot-go/kapot/internal/version"
+	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/shuffle"
 )
@@ -73,6 +75,8 @@ type Executor struct {
 	schedConn  *grpc.ClientConn
 	scheduler  kapotv1.SchedulerServiceClient
 	fetcher    *kflight.Client
+	store      *objstore.Registry
+	cache      *cache.Cache // nil without a data cache
 	flightSrv  atomic.Pointer[kflight.Server]
 	flightGRPC *grpc.Server
 	execGRPC   *grpc.Server
@@ -160,6 +164,17 @@ func New(cfg Config, eng Engine, log zerolog.Logger) (*Executor, error) {
 		}
 	}
 	e.log = e.log.With().Str("executor_id", e.id).Logger()
+	var wrap objstore.Wrapper
+	if cfg.DataCachePolicy == "local-disk-file" {
+		c, err := cache.Open(cache.Options{Dir: cfg.CacheDir, Capacity: int64(cfg.CacheCapacity), IOConcurrency: cfg.CacheIOConcurrency})
+		if err != nil {
+			return nil, fmt.Errorf("--cache-dir %s: %w", cfg.CacheDir, err)
+		}
+		e.cache, wrap = c, c
+		st := c.Stats()
+		e.log.Info().Str("dir", cfg.CacheDir).Int64("capacity", int64(cfg.CacheCapacity)).Int64("entries", st.Entries).Int64("bytes", st.Bytes).Msg("data cache ready")
+	}
+	e.store = objstore.NewRegistry(cfg.S3, wrap)
 	if cfg.WorkDir == "" {
 		d, err := os.MkdirTemp("", "kapot-executor-")
 		if err != nil {

@@ -10,7 +10,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/rs/zerolog"
+	"google.golang.org/grpc"
 
+	"github.com/kapot-go/kapot/internal/security"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/shuffle"
 )
@@ -56,6 +59,48 @@ func BenchmarkFetch(b *testing.B) {
 		_, meta := startServer(b, dir, memory.NewGoAllocator())
 		loc.Executor = meta
 		fc := NewClient(0, time.Millisecond, 0)
+		defer fc.Close()
+		b.SetBytes(size)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			rc, err := fc.Fetch(context.Background(), loc)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n, err := io.Copy(io.Discard, rc)
+			rc.Close()
+			if err != nil || n != size {
+				b.Fatalf("fetched %d of %d bytes: %v", n, size, err)
+			}
+		}
+	})
+	// The same fetch with cluster authentication and TLS on: the cost of
+	// security on the shuffle path.
+	b.Run("flight-auth-tls", func(b *testing.B) {
+		pki, err := security.WritePKI(b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		sec := security.Config{Secrets: security.Secrets{Scheduler: "s", Executor: "e"},
+			TLS: security.TLS{CertFile: pki.ServerCert, KeyFile: pki.ServerKey, CAFile: pki.CA}}
+		opts, err := sec.ServerOptions(security.NewAuthenticator(sec.Secrets, security.Rule{Prefix: "/arrow.flight.protocol.FlightService/", Allowed: []security.NodeType{security.Executor}}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		g := grpc.NewServer(append(ServerOptions(), opts...)...)
+		NewServer(dir, memory.NewGoAllocator(), zerolog.Nop()).Register(g)
+		go g.Serve(lis)
+		defer g.Stop()
+		dial, err := sec.DialOptions(security.Executor)
+		if err != nil {
+			b.Fatal(err)
+		}
+		loc.Executor = &kapotv1.ExecutorMetadata{Id: "e1", Host: "127.0.0.1", FlightPort: uint32(lis.Addr().(*net.TCPAddr).Port)}
+		fc := NewClient(0, time.Millisecond, 0, dial...)
 		defer fc.Close()
 		b.SetBytes(size)
 		b.ResetTimer()

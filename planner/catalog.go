@@ -5,6 +5,7 @@
 package planner
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/tpch"
 )
 
@@ -40,10 +42,27 @@ type Table struct {
 type Catalog struct {
 	mu     sync.RWMutex
 	tables map[string]*Table
+	store  *objstore.Registry
+	props  map[string]string
 }
 
-// NewCatalog returns an empty catalog.
-func NewCatalog() *Catalog { return &Catalog{tables: map[string]*Table{}} }
+// NewCatalog returns an empty catalog that finds table files with the
+// default object-store registry (local files, and S3 with the AWS SDK's
+// environment and profile chain).
+func NewCatalog() *Catalog { return NewCatalogWith(nil, nil) }
+
+// NewCatalogWith returns an empty catalog that lists and reads table files
+// (s3://, http(s)://, paths) through store under the session properties
+// props (kapot.s3.*); nil store means the default registry.
+func NewCatalogWith(store *objstore.Registry, props map[string]string) *Catalog {
+	if store == nil {
+		store = objstore.Default()
+	}
+	return &Catalog{tables: map[string]*Table{}, store: store, props: props}
+}
+
+// Store is the registry the catalog reads table files with.
+func (c *Catalog) Store() *objstore.Registry { return c.store }
 
 // Register adds or replaces a table (names are case-insensitive).
 func (c *Catalog) Register(t *Table) error {
@@ -76,39 +95,45 @@ func (c *Catalog) Names() []string {
 	return out
 }
 
-// ParquetTable registers name over Parquet files, reading the schema from
-// the first.
+// ParquetTable describes name over local Parquet files, reading the schema
+// from the first file's footer and row counts and statistics from all.
 func ParquetTable(name string, files []string) (*Table, error) {
+	return NewCatalog().ParquetTable(context.Background(), name, files)
+}
+
+// ParquetTable describes name over Parquet files in any store the catalog
+// reaches (footers only: a few ranged reads per file).
+func (c *Catalog) ParquetTable(ctx context.Context, name string, files []string) (*Table, error) {
 	if len(files) == 0 {
 		return nil, fmt.Errorf("table %s: no files", name)
 	}
-	pf, err := file.OpenParquetFile(files[0], false)
-	if err != nil {
-		return nil, fmt.Errorf("table %s: %w", name, err)
-	}
-	defer pf.Close()
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
-	if err != nil {
-		return nil, fmt.Errorf("table %s: %w", name, err)
-	}
-	s, err := fr.Schema()
-	if err != nil {
-		return nil, fmt.Errorf("table %s: %w", name, err)
-	}
-	t := &Table{Name: name, Format: "parquet", Files: files, Schema: s}
+	t := &Table{Name: name, Format: "parquet", Files: files}
 	lo, hi := map[string]int64{}, map[string]int64{}
 	for i, f := range files {
-		r := pf
-		if i > 0 {
-			if r, err = file.OpenParquetFile(f, false); err != nil {
+		obj, err := c.store.Open(ctx, f, c.props)
+		if err != nil {
+			return nil, fmt.Errorf("table %s: %w", name, err)
+		}
+		r, err := file.NewParquetReader(objstore.SectionReader(obj))
+		if err != nil {
+			obj.Close()
+			return nil, fmt.Errorf("table %s: %s: %w", name, f, err)
+		}
+		if i == 0 {
+			fr, err := pqarrow.NewFileReader(r, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+			if err == nil {
+				t.Schema, err = fr.Schema()
+			}
+			if err != nil {
+				r.Close()
+				obj.Close()
 				return nil, fmt.Errorf("table %s: %w", name, err)
 			}
 		}
 		t.Rows += r.NumRows()
 		intRanges(r, lo, hi)
-		if i > 0 {
-			r.Close()
-		}
+		r.Close()
+		obj.Close()
 	}
 	t.NDV = map[string]float64{}
 	for c, l := range lo {
@@ -124,7 +149,7 @@ func (c *Catalog) RegisterTPCH(dir string) error {
 		if err != nil {
 			return err
 		}
-		t, err := ParquetTable(name, files)
+		t, err := c.ParquetTable(context.Background(), name, files)
 		if err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -32,9 +33,10 @@ func InProcess(root *kapotv1.PhysicalPlanNode) *kapotv1.PhysicalPlanNode {
 }
 
 // RunInProcess plans nothing: it executes a planned query in this process
-// (every partition, one after the other) and returns its batches.
-func RunInProcess(ctx context.Context, p *Plan, tc *engine.TaskContext) ([]arrow.RecordBatch, error) {
-	plan, err := engine.FromProto(InProcess(p.Root))
+// (every partition, one after the other) and returns its batches. Scans
+// read through store (nil: the default registry) with tc's properties.
+func RunInProcess(ctx context.Context, p *Plan, tc *engine.TaskContext, store *objstore.Registry) ([]arrow.RecordBatch, error) {
+	plan, err := engine.FromProtoWith(InProcess(p.Root), engine.BuildOptions{Ctx: ctx, Store: store, Properties: tc.Properties})
 	if err != nil {
 		return nil, err
 	}

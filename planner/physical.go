@@ -235,7 +235,13 @@ func (p *lowerer) lowerScan(s *scanRel, need map[colID]bool) (lowered, error) {
 	var n *kapotv1.PhysicalPlanNode
 	switch s.table.Format {
 	case "parquet":
-		n = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ParquetScan{ParquetScan: &kapotv1.ParquetScanNode{FileGroups: groups, Projection: proj}}}
+		scan := &kapotv1.ParquetScanNode{FileGroups: groups, Projection: proj}
+		// With the files' schema in the plan, the scheduler and executors
+		// type the plan without reading footers.
+		if fs, err := engine.SchemaToProto(s.table.Schema); err == nil {
+			scan.FileSchema = fs
+		}
+		n = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ParquetScan{ParquetScan: scan}}
 	case "csv":
 		schema, err := engine.SchemaToProto(s.table.Schema)
 		if err != nil {

@@ -50,7 +50,7 @@ func runSQL(t *testing.T, cat *Catalog, sql string) ([]string, []string) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	tc := &engine.TaskContext{JobID: "q", WorkDir: t.TempDir(), Mem: mem, Properties: map[string]string{}}
-	bs, err := RunInProcess(context.Background(), p, tc)
+	bs, err := RunInProcess(context.Background(), p, tc, nil)
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -93,14 +95,20 @@ var (
 	explainAnalyze = regexp.MustCompile(`(?is)^analyze\s+(.*)$`)
 )
 
+// Classify recognizes one statement, resolving external tables with the
+// default object-store registry (see Catalog.Classify).
+func Classify(stmt string) (*Statement, error) { return NewCatalog().Classify(stmt) }
+
 // Classify recognizes one statement. CREATE EXTERNAL TABLE (not part of
 // PostgreSQL's grammar) is read here: STORED AS PARQUET|CSV [WITH HEADER
-// ROW] [DELIMITER 'c'] LOCATION 'file or directory'.
-func Classify(stmt string) (*Statement, error) {
+// ROW] [DELIMITER 'c'] LOCATION 'file, directory, s3://bucket/prefix or
+// http(s) URL'; its files are listed and their schema read through the
+// catalog's store (the table is returned, not registered).
+func (c *Catalog) Classify(stmt string) (*Statement, error) {
 	switch {
 	case createExternal.MatchString(stmt):
 		m := createExternal.FindStringSubmatch(stmt)
-		t, err := externalTable(m[1], strings.ToLower(m[2]), m[3] != "", m[4], m[5])
+		t, err := c.externalTable(m[1], strings.ToLower(m[2]), m[3] != "", m[4], m[5])
 		if err != nil {
 			return nil, err
 		}
@@ -119,26 +127,43 @@ func Classify(stmt string) (*Statement, error) {
 	return &Statement{Kind: StmtQuery, SQL: stmt}, nil
 }
 
-func externalTable(name, format string, header bool, delim, location string) (*Table, error) {
-	files, err := listFiles(location, format)
+func (c *Catalog) externalTable(name, format string, header bool, delim, location string) (*Table, error) {
+	ctx := context.Background()
+	files, err := c.listFiles(ctx, location, format)
 	if err != nil {
 		return nil, fmt.Errorf("CREATE EXTERNAL TABLE %s: %w", name, err)
 	}
 	if format == "parquet" {
-		return ParquetTable(name, files)
+		return c.ParquetTable(ctx, name, files)
 	}
 	scan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_CsvScan{CsvScan: &kapotv1.CsvScanNode{
 		FileGroups: []*kapotv1.FileGroup{{Paths: files[:1]}}, HasHeader: header, Delimiter: delim, InferSchema: true}}}
-	p, err := engine.FromProto(scan)
+	p, err := engine.FromProtoWith(scan, engine.BuildOptions{Ctx: ctx, Store: c.store, Properties: c.props})
 	if err != nil {
 		return nil, fmt.Errorf("CREATE EXTERNAL TABLE %s: %w", name, err)
 	}
 	return &Table{Name: name, Format: "csv", Files: files, Schema: p.Schema(), Header: header, Delimiter: delim}, nil
 }
 
-// listFiles resolves a location: a file, or a directory's files of the
-// format (searched recursively), sorted.
-func listFiles(location, format string) ([]string, error) {
+// listFiles resolves a location: a file, or a directory's (or an object
+// prefix's) files of the format (searched recursively), sorted.
+func (c *Catalog) listFiles(ctx context.Context, location, format string) ([]string, error) {
+	if objstore.IsRemote(location) {
+		all, err := c.store.List(ctx, location, c.props)
+		if err != nil {
+			return nil, err
+		}
+		var out []string
+		for _, f := range all {
+			if len(all) == 1 || strings.HasSuffix(strings.ToLower(f), "."+format) {
+				out = append(out, f)
+			}
+		}
+		if len(out) == 0 {
+			return nil, fmt.Errorf("no .%s files under %s", format, location)
+		}
+		return out, nil
+	}
 	abs, err := filepath.Abs(location)
 	if err != nil {
 		return nil, err
@@ -305,7 +330,7 @@ func (c *Catalog) LoadTables(path string) (int, error) {
 		if len([]rune(s.Delimiter)) > 1 {
 			return 0, fmt.Errorf("%s: tables[%d]: delimiter %q must be one character", path, i, s.Delimiter)
 		}
-		t, err := externalTable(s.Name, format, s.Header, s.Delimiter, s.Location)
+		t, err := c.externalTable(s.Name, format, s.Header, s.Delimiter, s.Location)
 		if err != nil {
 			return 0, fmt.Errorf("%s: tables[%d]: %w", path, i, err)
 		}

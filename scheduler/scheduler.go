@@ -18,9 +18,11 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/internal/admin"
 	"github.com/kapot-go/kapot/internal/config"
 	"github.com/kapot-go/kapot/internal/security"
+	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -41,6 +43,7 @@ type Scheduler struct {
 	connMu sync.Mutex
 	conns  map[string]*grpc.ClientConn
 
+	store    *objstore.Registry // reads scanned files' schemas at submit
 	kick     chan struct{}
 	lis      net.Listener
 	srv      *grpc.Server
@@ -78,7 +81,7 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 	s := &Scheduler{
 		cfg: cfg, id: uuid.NewString(), log: log,
 		executors: map[string]*executorState{}, jobs: map[string]*jobState{}, tasks: map[uint64]taskRef{},
-		conns: map[string]*grpc.ClientConn{}, kick: make(chan struct{}, 1), lis: lis,
+		conns: map[string]*grpc.ClientConn{}, kick: make(chan struct{}, 1), lis: lis, store: objstore.Default(),
 	}
 	s.bgCtx, s.bgStop = context.WithCancel(context.Background())
 	s.prom = newSchedMetrics(s)
@@ -343,9 +346,9 @@ func (s *Scheduler) dropConn(executorID string) {
 
 func newJobID() string { return strings.ReplaceAll(uuid.NewString(), "-", "")[:16] }
 
-func (s *Scheduler) submit(req *kapotv1.SubmitJobRequest) (string, error) {
+func (s *Scheduler) submit(ctx context.Context, req *kapotv1.SubmitJobRequest) (string, error) {
 	id := newJobID()
-	plans, final, schema, err := splitStages(id, req.GetPlan())
+	plans, final, schema, err := splitStages(id, req.GetPlan(), engine.BuildOptions{Ctx: ctx, Store: s.store, Properties: req.GetSessionProperties()})
 	if err != nil {
 		return "", err
 	}

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/kapot-go/kapot/internal/version"
+	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/shuffle"
 )
@@ -114,13 +115,18 @@ func (v *service) ExecutorStopped(_ context.Context, r *kapotv1.ExecutorStoppedR
 	return &kapotv1.ExecutorStoppedResponse{}, nil
 }
 
-func (v *service) SubmitJob(_ context.Context, r *kapotv1.SubmitJobRequest) (*kapotv1.SubmitJobResponse, error) {
+func (v *service) SubmitJob(ctx context.Context, r *kapotv1.SubmitJobRequest) (*kapotv1.SubmitJobResponse, error) {
 	if r.GetPlan() == nil {
 		return nil, status.Error(codes.InvalidArgument, "submit without a plan")
 	}
-	id, err := v.s.submit(r)
-	if errors.Is(err, errNoPlacement) {
+	id, err := v.s.submit(ctx, r)
+	switch {
+	case errors.Is(err, errNoPlacement):
 		return nil, status.Errorf(codes.FailedPrecondition, "job rejected: %v", err)
+	case errors.Is(err, objstore.ErrNotFound):
+		return nil, status.Errorf(codes.NotFound, "plan reads a missing file: %v", err)
+	case errors.Is(err, objstore.ErrIO):
+		return nil, status.Errorf(codes.Unavailable, "cannot read the plan's files: %v", err)
 	}
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "plan rejected: %v", err)

@@ -22,9 +22,12 @@ type stagePlan struct {
 // stage rooted at a shuffle writer with the exchange's partitioning, read by
 // its parent through an UnresolvedShuffle. The root becomes the final stage,
 // whose writer keeps each partition's output as output partition 0.
-func splitStages(jobID string, root *kapotv1.PhysicalPlanNode) (map[uint32]*stagePlan, uint32, *kapotv1.Schema, error) {
+//
+// Building plans reads the schemas of scanned files through opts.Store with
+// the job's session properties (object-store credentials).
+func splitStages(jobID string, root *kapotv1.PhysicalPlanNode, opts engine.BuildOptions) (map[uint32]*stagePlan, uint32, *kapotv1.Schema, error) {
 	// Validate and type the whole plan first: bad plans fail at submit.
-	if _, err := engine.FromProto(root); err != nil {
+	if _, err := engine.FromProtoWith(root, opts); err != nil {
 		return nil, 0, nil, err
 	}
 	root = proto.Clone(root).(*kapotv1.PhysicalPlanNode)
@@ -35,7 +38,7 @@ func splitStages(jobID string, root *kapotv1.PhysicalPlanNode) (map[uint32]*stag
 		next++
 		w := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ShuffleWriter{ShuffleWriter: &kapotv1.ShuffleWriterNode{
 			JobId: jobID, StageId: id, Input: input, Partitioning: part}}}
-		ep, err := engine.FromProto(w)
+		ep, err := engine.FromProtoWith(w, opts)
 		if err != nil {
 			return nil, nil, fmt.Errorf("stage %d: %w", id, err)
 		}

@@ -20,7 +20,7 @@ func examplePlan(t *testing.T) *kapotv1.PhysicalPlanNode {
 }
 
 func TestSplitStages(t *testing.T) {
-	stages, final, schema, err := splitStages("job1", examplePlan(t))
+	stages, final, schema, err := splitStages("job1", examplePlan(t), engine.BuildOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,10 +79,10 @@ func TestSplitStagesRejectsBadPlans(t *testing.T) {
 	p := examplePlan(t)
 	// Group by a column the input does not have.
 	p.GetHashAggregate().GetInput().GetExchange().GetInput().GetHashAggregate().GroupExprs[0].GetColumn().Name = "nope"
-	if _, _, _, err := splitStages("job1", p); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+	if _, _, _, err := splitStages("job1", p, engine.BuildOptions{}); err == nil || !strings.Contains(err.Error(), `"nope"`) {
 		t.Fatalf("plan with an unknown column: %v", err)
 	}
-	if _, _, _, err := splitStages("job1", &kapotv1.PhysicalPlanNode{}); err == nil {
+	if _, _, _, err := splitStages("job1", &kapotv1.PhysicalPlanNode{}, engine.BuildOptions{}); err == nil {
 		t.Fatal("empty plan accepted")
 	}
 }

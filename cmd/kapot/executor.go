@@ -89,6 +89,13 @@ the file. --print-config shows the result, secrets redacted.`,
 	f.StringVar(&cfg.AdminBindHost, "admin-bind-host", cfg.AdminBindHost, "address the admin port listens on (default: --bind-host), e.g. 127.0.0.1")
 	f.BoolVar(&cfg.EnableNvidiaGPU, "enable-nvidia-gpu", cfg.EnableNvidiaGPU, "advertise the node as GPU-capable (a resource and the tag gpu)")
 	f.StringSliceVar(&cfg.Tags, "tags", cfg.Tags, "placement tags advertised to the scheduler (the hostname is always one)")
+	f.StringVar(&cfg.DataCachePolicy, "data-cache-policy", cfg.DataCachePolicy, "cache object-store reads: none, or local-disk-file (pages on local disk under --cache-dir)")
+	f.StringVar(&cfg.CacheDir, "cache-dir", cfg.CacheDir, "directory of the data cache (kept across restarts)")
+	f.Var(&cfg.CacheCapacity, "cache-capacity", "most bytes the data cache keeps (e.g. 50GiB)")
+	f.IntVar(&cfg.CacheIOConcurrency, "cache-io-concurrency", cfg.CacheIOConcurrency, "object-store requests the data cache has in flight at once")
+	f.StringVar(&cfg.S3.Endpoint, "s3-endpoint", cfg.S3.Endpoint, "S3-compatible endpoint URL for s3:// locations (default: AWS, or AWS_ENDPOINT_URL_S3); credentials come from the AWS environment/profile chain or a job's kapot.s3.* properties")
+	f.StringVar(&cfg.S3.Region, "s3-region", cfg.S3.Region, "S3 region (default: AWS_REGION or us-east-1)")
+	f.BoolVar(&cfg.S3.PathStyle, "s3-path-style", cfg.S3.PathStyle, "address buckets as <endpoint>/<bucket> (most self-hosted S3 servers) instead of <bucket>.<endpoint>")
 	security.AddNodeFlags(f, &cfg.Security)
 	return withFlagErrors(c)
 }

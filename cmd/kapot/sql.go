@@ -29,6 +29,7 @@ func sqlCmd() *cobra.Command {
 	var (
 		tpchDir, sched, format, file, output, cfgFile string
 		sec                                           security.Config
+		properties                                    []string
 		exprs                                         []string
 		partitions                                    int
 		timeout                                       time.Duration
@@ -50,7 +51,11 @@ without, they run inside this process.`,
 			default:
 				return fmt.Errorf("--format %q: want table, csv or json: %w", format, config.ErrInvalid)
 			}
-			cat := planner.NewCatalog()
+			props, err := parseProperties(properties)
+			if err != nil {
+				return err
+			}
+			cat := planner.NewCatalogWith(nil, props)
 			if tpchDir != "" {
 				if err := cat.RegisterTPCH(tpchDir); err != nil {
 					return fmt.Errorf("--tpch: %v: %w", err, config.ErrInvalid)
@@ -80,7 +85,7 @@ without, they run inside this process.`,
 			if err != nil {
 				return err
 			}
-			s := &sqlSession{cat: cat, out: cmd.OutOrStdout(), format: format, sched: sched, sec: sec, output: output,
+			s := &sqlSession{cat: cat, out: cmd.OutOrStdout(), format: format, sched: sched, sec: sec, props: props, output: output,
 				opts: planner.Options{TargetPartitions: partitions}, timeout: timeout, progress: isTerminal(os.Stderr)}
 			for _, st := range stmts {
 				if err := s.run(cmd.Context(), st); err != nil {
@@ -100,6 +105,7 @@ without, they run inside this process.`,
 	f.StringVarP(&output, "output", "o", "", "write query results to this file instead (.parquet, .csv or .json)")
 	f.IntVar(&partitions, "partitions", 2, "partitions of hash exchanges (joins, aggregates)")
 	f.DurationVar(&timeout, "timeout", 30*time.Minute, "give up on a query after this long")
+	f.StringArrayVar(&properties, "property", nil, "session property key=value for the queries (repeatable), e.g. kapot.s3.endpoint=http://127.0.0.1:7070")
 	security.AddClientFlags(f, &sec)
 	return withFlagErrors(c)
 }
@@ -110,6 +116,7 @@ type sqlSession struct {
 	format   string
 	sched    string
 	sec      security.Config
+	props    map[string]string
 	output   string
 	opts     planner.Options
 	timeout  time.Duration
@@ -117,7 +124,7 @@ type sqlSession struct {
 }
 
 func (s *sqlSession) run(ctx context.Context, text string) error {
-	st, err := planner.Classify(text)
+	st, err := s.cat.Classify(text)
 	if err != nil {
 		return err
 	}
@@ -170,7 +177,7 @@ func (s *sqlSession) run(ctx context.Context, text string) error {
 			return err
 		}
 		defer cl.Close()
-		id, err := cl.Submit(ctx, &kapotv1.SubmitJobRequest{Plan: p.Root, JobName: firstLine(st.SQL)})
+		id, err := cl.Submit(ctx, &kapotv1.SubmitJobRequest{Plan: p.Root, JobName: firstLine(st.SQL), SessionProperties: s.props})
 		if err != nil {
 			return err
 		}
@@ -189,8 +196,8 @@ func (s *sqlSession) run(ctx context.Context, text string) error {
 			return err
 		}
 		defer os.RemoveAll(work)
-		tc := &engine.TaskContext{JobID: "sql", WorkDir: work, Mem: memory.NewGoAllocator(), Properties: map[string]string{}}
-		if batches, err = planner.RunInProcess(ctx, p, tc); err != nil {
+		tc := &engine.TaskContext{JobID: "sql", WorkDir: work, Mem: memory.NewGoAllocator(), Properties: s.props}
+		if batches, err = planner.RunInProcess(ctx, p, tc, s.cat.Store()); err != nil {
 			return err
 		}
 	}
@@ -292,8 +299,8 @@ func (s *sqlSession) explainAnalyze(ctx context.Context, p *planner.Plan) error 
 			return err
 		}
 		defer os.RemoveAll(work)
-		tc := &engine.TaskContext{JobID: "sql", WorkDir: work, Mem: memory.NewGoAllocator(), Properties: map[string]string{}, Metrics: &engine.Metrics{}}
-		bs, err := planner.RunInProcess(ctx, p, tc)
+		tc := &engine.TaskContext{JobID: "sql", WorkDir: work, Mem: memory.NewGoAllocator(), Properties: s.props, Metrics: &engine.Metrics{}}
+		bs, err := planner.RunInProcess(ctx, p, tc, s.cat.Store())
 		for _, b := range bs {
 			b.Release()
 		}
@@ -309,7 +316,7 @@ func (s *sqlSession) explainAnalyze(ctx context.Context, p *planner.Plan) error 
 		return err
 	}
 	defer cl.Close()
-	id, err := cl.Submit(ctx, &kapotv1.SubmitJobRequest{Plan: p.Root, JobName: "explain analyze"})
+	id, err := cl.Submit(ctx, &kapotv1.SubmitJobRequest{Plan: p.Root, JobName: "explain analyze", SessionProperties: s.props})
 	if err != nil {
 		return err
 	}
@@ -415,4 +422,17 @@ func writeResult(path string, schema *arrow.Schema, batches []arrow.RecordBatch)
 		return 0, fmt.Errorf("--output %s: want a .parquet, .csv or .json file: %w", path, config.ErrInvalid)
 	}
 	return n, f.Close()
+}
+
+// parseProperties reads --property key=value flags.
+func parseProperties(kvs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, fmt.Errorf("--property %q: want key=value: %w", kv, config.ErrInvalid)
+		}
+		out[strings.TrimSpace(k)] = v
+	}
+	return out, nil
 }

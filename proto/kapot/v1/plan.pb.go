@@ -1044,8 +1044,13 @@ type ParquetScanNode struct {
 	// IS NULL, AND/OR of those). Rows are not filtered: a FilterNode above
 	// still applies the predicate.
 	PruningPredicate *PhysicalExprNode `protobuf:"bytes,4,opt,name=pruning_predicate,json=pruningPredicate,proto3" json:"pruning_predicate,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Schema of the files (all columns, before projection) when the planner
+	// knows it; with it, building the plan reads no file (the scheduler and
+	// executors do not fetch footers of object-store files to type the plan).
+	// Each file read is still checked against it.
+	FileSchema    *Schema `protobuf:"bytes,5,opt,name=file_schema,json=fileSchema,proto3" json:"file_schema,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ParquetScanNode) Reset() {
@@ -1102,6 +1107,13 @@ func (x *ParquetScanNode) GetBatchSize() int64 {
 func (x *ParquetScanNode) GetPruningPredicate() *PhysicalExprNode {
 	if x != nil {
 		return x.PruningPredicate
+	}
+	return nil
+}
+
+func (x *ParquetScanNode) GetFileSchema() *Schema {
+	if x != nil {
+		return x.FileSchema
 	}
 	return nil
 }
@@ -4241,7 +4253,7 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\vrepartition\x18\x14 \x01(\v2\x19.kapot.v1.RepartitionNodeH\x00R\vrepartitionB\x06\n" +
 	"\x04node\"!\n" +
 	"\tFileGroup\x12\x14\n" +
-	"\x05paths\x18\x01 \x03(\tR\x05paths\"\xcf\x01\n" +
+	"\x05paths\x18\x01 \x03(\tR\x05paths\"\x82\x02\n" +
 	"\x0fParquetScanNode\x124\n" +
 	"\vfile_groups\x18\x01 \x03(\v2\x13.kapot.v1.FileGroupR\n" +
 	"fileGroups\x12\x1e\n" +
@@ -4250,7 +4262,9 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"projection\x12\x1d\n" +
 	"\n" +
 	"batch_size\x18\x03 \x01(\x03R\tbatchSize\x12G\n" +
-	"\x11pruning_predicate\x18\x04 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x10pruningPredicate\"\x8c\x02\n" +
+	"\x11pruning_predicate\x18\x04 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x10pruningPredicate\x121\n" +
+	"\vfile_schema\x18\x05 \x01(\v2\x10.kapot.v1.SchemaR\n" +
+	"fileSchema\"\x8c\x02\n" +
 	"\vCsvScanNode\x124\n" +
 	"\vfile_groups\x18\x01 \x03(\v2\x13.kapot.v1.FileGroupR\n" +
 	"fileGroups\x12(\n" +
@@ -4639,99 +4653,100 @@ var file_kapot_v1_plan_proto_depIdxs = []int32{
 	25,  // 22: kapot.v1.PhysicalPlanNode.repartition:type_name -> kapot.v1.RepartitionNode
 	10,  // 23: kapot.v1.ParquetScanNode.file_groups:type_name -> kapot.v1.FileGroup
 	42,  // 24: kapot.v1.ParquetScanNode.pruning_predicate:type_name -> kapot.v1.PhysicalExprNode
-	10,  // 25: kapot.v1.CsvScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	8,   // 26: kapot.v1.CsvScanNode.schema:type_name -> kapot.v1.Schema
-	10,  // 27: kapot.v1.IpcScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	9,   // 28: kapot.v1.ProjectionNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	42,  // 29: kapot.v1.ProjectionNode.exprs:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 30: kapot.v1.FilterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	42,  // 31: kapot.v1.FilterNode.predicate:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 32: kapot.v1.LimitNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	42,  // 33: kapot.v1.SortExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 34: kapot.v1.SortNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	17,  // 35: kapot.v1.SortNode.exprs:type_name -> kapot.v1.SortExprNode
-	42,  // 36: kapot.v1.JoinOn.left:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 37: kapot.v1.JoinOn.right:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 38: kapot.v1.HashJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
-	9,   // 39: kapot.v1.HashJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
-	19,  // 40: kapot.v1.HashJoinNode.on:type_name -> kapot.v1.JoinOn
-	1,   // 41: kapot.v1.HashJoinNode.join_type:type_name -> kapot.v1.JoinType
-	2,   // 42: kapot.v1.HashJoinNode.mode:type_name -> kapot.v1.JoinMode
-	42,  // 43: kapot.v1.HashJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 44: kapot.v1.NestedLoopJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
-	9,   // 45: kapot.v1.NestedLoopJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
-	1,   // 46: kapot.v1.NestedLoopJoinNode.join_type:type_name -> kapot.v1.JoinType
-	42,  // 47: kapot.v1.NestedLoopJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 48: kapot.v1.UnionNode.inputs:type_name -> kapot.v1.PhysicalPlanNode
-	9,   // 49: kapot.v1.SortPreservingMergeNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	17,  // 50: kapot.v1.SortPreservingMergeNode.exprs:type_name -> kapot.v1.SortExprNode
-	9,   // 51: kapot.v1.CoalesceBatchesNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	9,   // 52: kapot.v1.RepartitionNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	29,  // 53: kapot.v1.RepartitionNode.partitioning:type_name -> kapot.v1.Partitioning
-	4,   // 54: kapot.v1.AggregateExprNode.func:type_name -> kapot.v1.AggregateFunction
-	42,  // 55: kapot.v1.AggregateExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 56: kapot.v1.HashAggregateNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	3,   // 57: kapot.v1.HashAggregateNode.mode:type_name -> kapot.v1.AggregateMode
-	42,  // 58: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
-	26,  // 59: kapot.v1.HashAggregateNode.aggregates:type_name -> kapot.v1.AggregateExprNode
-	9,   // 60: kapot.v1.CoalescePartitionsNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	30,  // 61: kapot.v1.Partitioning.hash:type_name -> kapot.v1.HashPartitioning
-	31,  // 62: kapot.v1.Partitioning.single:type_name -> kapot.v1.SinglePartitioning
-	32,  // 63: kapot.v1.Partitioning.round_robin:type_name -> kapot.v1.RoundRobinPartitioning
-	42,  // 64: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 65: kapot.v1.ExchangeNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	29,  // 66: kapot.v1.ExchangeNode.partitioning:type_name -> kapot.v1.Partitioning
-	9,   // 67: kapot.v1.ShuffleWriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	29,  // 68: kapot.v1.ShuffleWriterNode.partitioning:type_name -> kapot.v1.Partitioning
-	8,   // 69: kapot.v1.UnresolvedShuffleNode.schema:type_name -> kapot.v1.Schema
-	8,   // 70: kapot.v1.ShuffleReaderNode.schema:type_name -> kapot.v1.Schema
-	37,  // 71: kapot.v1.ShuffleReaderNode.partitions:type_name -> kapot.v1.ShuffleReaderPartition
-	55,  // 72: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
-	8,   // 73: kapot.v1.ValuesNode.schema:type_name -> kapot.v1.Schema
-	39,  // 74: kapot.v1.ValuesNode.rows:type_name -> kapot.v1.ValuesRow
-	40,  // 75: kapot.v1.ValuesRow.values:type_name -> kapot.v1.ScalarValue
-	6,   // 76: kapot.v1.ScalarValue.type:type_name -> kapot.v1.DataType
-	41,  // 77: kapot.v1.ScalarValue.interval_value:type_name -> kapot.v1.IntervalValue
-	43,  // 78: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
-	40,  // 79: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
-	44,  // 80: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
-	45,  // 81: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
-	46,  // 82: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
-	47,  // 83: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
-	48,  // 84: kapot.v1.PhysicalExprNode.negative:type_name -> kapot.v1.NegativeExpr
-	50,  // 85: kapot.v1.PhysicalExprNode.case_when:type_name -> kapot.v1.CaseExpr
-	51,  // 86: kapot.v1.PhysicalExprNode.in_list:type_name -> kapot.v1.InListExpr
-	52,  // 87: kapot.v1.PhysicalExprNode.between:type_name -> kapot.v1.BetweenExpr
-	53,  // 88: kapot.v1.PhysicalExprNode.like:type_name -> kapot.v1.LikeExpr
-	54,  // 89: kapot.v1.PhysicalExprNode.function:type_name -> kapot.v1.ScalarFunctionExpr
-	42,  // 90: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
-	5,   // 91: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
-	42,  // 92: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 93: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 94: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 95: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	6,   // 96: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
-	42,  // 97: kapot.v1.NegativeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 98: kapot.v1.WhenThen.when:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 99: kapot.v1.WhenThen.then:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 100: kapot.v1.CaseExpr.operand:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 101: kapot.v1.CaseExpr.when_then:type_name -> kapot.v1.WhenThen
-	42,  // 102: kapot.v1.CaseExpr.else_expr:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 103: kapot.v1.InListExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 104: kapot.v1.InListExpr.list:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 105: kapot.v1.BetweenExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 106: kapot.v1.BetweenExpr.low:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 107: kapot.v1.BetweenExpr.high:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 108: kapot.v1.LikeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 109: kapot.v1.LikeExpr.pattern:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 110: kapot.v1.ScalarFunctionExpr.args:type_name -> kapot.v1.PhysicalExprNode
-	56,  // 111: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
-	57,  // 112: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
-	113, // [113:113] is the sub-list for method output_type
-	113, // [113:113] is the sub-list for method input_type
-	113, // [113:113] is the sub-list for extension type_name
-	113, // [113:113] is the sub-list for extension extendee
-	0,   // [0:113] is the sub-list for field type_name
+	8,   // 25: kapot.v1.ParquetScanNode.file_schema:type_name -> kapot.v1.Schema
+	10,  // 26: kapot.v1.CsvScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	8,   // 27: kapot.v1.CsvScanNode.schema:type_name -> kapot.v1.Schema
+	10,  // 28: kapot.v1.IpcScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	9,   // 29: kapot.v1.ProjectionNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	42,  // 30: kapot.v1.ProjectionNode.exprs:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 31: kapot.v1.FilterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	42,  // 32: kapot.v1.FilterNode.predicate:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 33: kapot.v1.LimitNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	42,  // 34: kapot.v1.SortExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 35: kapot.v1.SortNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	17,  // 36: kapot.v1.SortNode.exprs:type_name -> kapot.v1.SortExprNode
+	42,  // 37: kapot.v1.JoinOn.left:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 38: kapot.v1.JoinOn.right:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 39: kapot.v1.HashJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
+	9,   // 40: kapot.v1.HashJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
+	19,  // 41: kapot.v1.HashJoinNode.on:type_name -> kapot.v1.JoinOn
+	1,   // 42: kapot.v1.HashJoinNode.join_type:type_name -> kapot.v1.JoinType
+	2,   // 43: kapot.v1.HashJoinNode.mode:type_name -> kapot.v1.JoinMode
+	42,  // 44: kapot.v1.HashJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 45: kapot.v1.NestedLoopJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
+	9,   // 46: kapot.v1.NestedLoopJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
+	1,   // 47: kapot.v1.NestedLoopJoinNode.join_type:type_name -> kapot.v1.JoinType
+	42,  // 48: kapot.v1.NestedLoopJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 49: kapot.v1.UnionNode.inputs:type_name -> kapot.v1.PhysicalPlanNode
+	9,   // 50: kapot.v1.SortPreservingMergeNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	17,  // 51: kapot.v1.SortPreservingMergeNode.exprs:type_name -> kapot.v1.SortExprNode
+	9,   // 52: kapot.v1.CoalesceBatchesNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	9,   // 53: kapot.v1.RepartitionNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	29,  // 54: kapot.v1.RepartitionNode.partitioning:type_name -> kapot.v1.Partitioning
+	4,   // 55: kapot.v1.AggregateExprNode.func:type_name -> kapot.v1.AggregateFunction
+	42,  // 56: kapot.v1.AggregateExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 57: kapot.v1.HashAggregateNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	3,   // 58: kapot.v1.HashAggregateNode.mode:type_name -> kapot.v1.AggregateMode
+	42,  // 59: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
+	26,  // 60: kapot.v1.HashAggregateNode.aggregates:type_name -> kapot.v1.AggregateExprNode
+	9,   // 61: kapot.v1.CoalescePartitionsNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	30,  // 62: kapot.v1.Partitioning.hash:type_name -> kapot.v1.HashPartitioning
+	31,  // 63: kapot.v1.Partitioning.single:type_name -> kapot.v1.SinglePartitioning
+	32,  // 64: kapot.v1.Partitioning.round_robin:type_name -> kapot.v1.RoundRobinPartitioning
+	42,  // 65: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 66: kapot.v1.ExchangeNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	29,  // 67: kapot.v1.ExchangeNode.partitioning:type_name -> kapot.v1.Partitioning
+	9,   // 68: kapot.v1.ShuffleWriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	29,  // 69: kapot.v1.ShuffleWriterNode.partitioning:type_name -> kapot.v1.Partitioning
+	8,   // 70: kapot.v1.UnresolvedShuffleNode.schema:type_name -> kapot.v1.Schema
+	8,   // 71: kapot.v1.ShuffleReaderNode.schema:type_name -> kapot.v1.Schema
+	37,  // 72: kapot.v1.ShuffleReaderNode.partitions:type_name -> kapot.v1.ShuffleReaderPartition
+	55,  // 73: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
+	8,   // 74: kapot.v1.ValuesNode.schema:type_name -> kapot.v1.Schema
+	39,  // 75: kapot.v1.ValuesNode.rows:type_name -> kapot.v1.ValuesRow
+	40,  // 76: kapot.v1.ValuesRow.values:type_name -> kapot.v1.ScalarValue
+	6,   // 77: kapot.v1.ScalarValue.type:type_name -> kapot.v1.DataType
+	41,  // 78: kapot.v1.ScalarValue.interval_value:type_name -> kapot.v1.IntervalValue
+	43,  // 79: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
+	40,  // 80: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
+	44,  // 81: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
+	45,  // 82: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
+	46,  // 83: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
+	47,  // 84: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
+	48,  // 85: kapot.v1.PhysicalExprNode.negative:type_name -> kapot.v1.NegativeExpr
+	50,  // 86: kapot.v1.PhysicalExprNode.case_when:type_name -> kapot.v1.CaseExpr
+	51,  // 87: kapot.v1.PhysicalExprNode.in_list:type_name -> kapot.v1.InListExpr
+	52,  // 88: kapot.v1.PhysicalExprNode.between:type_name -> kapot.v1.BetweenExpr
+	53,  // 89: kapot.v1.PhysicalExprNode.like:type_name -> kapot.v1.LikeExpr
+	54,  // 90: kapot.v1.PhysicalExprNode.function:type_name -> kapot.v1.ScalarFunctionExpr
+	42,  // 91: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
+	5,   // 92: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
+	42,  // 93: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 94: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 95: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 96: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	6,   // 97: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
+	42,  // 98: kapot.v1.NegativeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 99: kapot.v1.WhenThen.when:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 100: kapot.v1.WhenThen.then:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 101: kapot.v1.CaseExpr.operand:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 102: kapot.v1.CaseExpr.when_then:type_name -> kapot.v1.WhenThen
+	42,  // 103: kapot.v1.CaseExpr.else_expr:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 104: kapot.v1.InListExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 105: kapot.v1.InListExpr.list:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 106: kapot.v1.BetweenExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 107: kapot.v1.BetweenExpr.low:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 108: kapot.v1.BetweenExpr.high:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 109: kapot.v1.LikeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 110: kapot.v1.LikeExpr.pattern:type_name -> kapot.v1.PhysicalExprNode
+	42,  // 111: kapot.v1.ScalarFunctionExpr.args:type_name -> kapot.v1.PhysicalExprNode
+	56,  // 112: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
+	57,  // 113: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
+	114, // [114:114] is the sub-list for method output_type
+	114, // [114:114] is the sub-list for method input_type
+	114, // [114:114] is the sub-list for extension type_name
+	114, // [114:114] is the sub-list for extension extendee
+	0,   // [0:114] is the sub-list for field type_name
 }
 
 func init() { file_kapot_v1_plan_proto_init() }
