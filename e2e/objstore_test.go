@@ -161,7 +161,7 @@ func TestS3ScanWithDataCache(t *testing.T) {
 	srv.Put("warehouse", "t/part-0.parquet", data3)
 	srv.OnGet = func() { srv.OnGet = nil; srv.Stop() }
 	_, err = runJobErr(s.addr, req())
-	if err == nil || !strings.Contains(err.Error(), "s3://warehouse/t/part-0.parquet") {
+	if err == nil || !strings.Contains(err.Error(), "s3://warehouse/t/part-0.parquet") || !strings.Contains(err.Error(), "object store I/O error") {
 		t.Fatalf("job with the store down: %v", err)
 	}
 	srv.Restart()

@@ -2,7 +2,9 @@ package executor
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -194,6 +196,8 @@ func (c *Config) Validate() error {
 		switch {
 		case c.CacheDir == "":
 			return bad("cache-dir", "must be set with --data-cache-policy local-disk-file")
+		case c.WorkDir != "" && within(c.CacheDir, c.WorkDir):
+			return bad("cache-dir", "%s is inside --work-dir %s, whose job data is deleted: keep the cache elsewhere", c.CacheDir, c.WorkDir)
 		case c.CacheCapacity < cache.PageSize:
 			return bad("cache-capacity", "%d: want at least 1MiB", c.CacheCapacity)
 		case c.CacheIOConcurrency < 1 || c.CacheIOConcurrency > 1024:
@@ -209,4 +213,15 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%v: %w", err, config.ErrInvalid)
 	}
 	return nil
+}
+
+// within reports whether path is dir or below it.
+func within(path, dir string) bool {
+	p, err1 := filepath.Abs(path)
+	d, err2 := filepath.Abs(dir)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	rel, err := filepath.Rel(d, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }

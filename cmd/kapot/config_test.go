@@ -104,6 +104,11 @@ func TestPrecedenceAndValidation(t *testing.T) {
 		{[]string{"--tls-client-auth"}, "--tls-client-auth"},
 		{[]string{"--job-data-ttl-seconds", "forever"}, "job-data-ttl-seconds"},
 		{[]string{"--drain-timeout", "-5s"}, "drain-timeout"},
+		{[]string{"--data-cache-policy", "ram"}, "--data-cache-policy"},
+		{[]string{"--data-cache-policy", "local-disk-file"}, "--cache-dir"},
+		{[]string{"--data-cache-policy", "local-disk-file", "--cache-dir", "/tmp/w/c", "--work-dir", "/tmp/w"}, "inside --work-dir"},
+		{[]string{"--data-cache-policy", "local-disk-file", "--cache-dir", "/tmp/c", "--cache-capacity", "1k"}, "--cache-capacity"},
+		{[]string{"--data-cache-policy", "local-disk-file", "--cache-dir", "/tmp/c", "--cache-io-concurrency", "0"}, "--cache-io-concurrency"},
 	} {
 		_, err := run(executorCmd(), append(tc.args, "--print-config")...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !(errors.Is(err, config.ErrInvalid) || isFlagError(err)) {
