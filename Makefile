@@ -9,7 +9,7 @@ GOBIN     := $(shell $(GO) env GOPATH)/bin
 # Packages whose tests exercise concurrency run under the race detector.
 RACE_PKGS := ./engine/... ./executor/... ./scheduler/... ./flight/... ./shuffle/... ./cache/... ./objstore/... ./e2e/...
 
-.PHONY: all build test test-deps test-unit test-race run proto tools fuzz bench bench-duckdb clean
+.PHONY: all build test test-deps fuzz-short test-unit test-race run proto tools fuzz bench bench-duckdb clean
 
 all: build
 
@@ -27,13 +27,24 @@ test: build
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -race $(RACE_PKGS)
+	$(MAKE) --no-print-directory fuzz-short
 
-# Short fuzzing of every decoder of outside input.
+# Fuzzing of every decoder of outside input: plans, expressions, Flight
+# tickets, shuffle indexes, config YAML, SQL text, and Parquet/CSV/IPC files.
+# `make fuzz` runs each for FUZZTIME (default 30s); `make test` runs each
+# for 3s (their seed corpora also run in every `go test`).
+FUZZTIME ?= 30s
+FUZZ_TARGETS := FuzzDecodeIndex:./shuffle FuzzParseTicket:./flight FuzzDecodePlan:./engine FuzzExpr:./engine \
+	FuzzParquetScan:./engine FuzzCSVScan:./engine FuzzIPCScan:./engine FuzzLoad:./internal/config FuzzSQL:./planner
 fuzz:
-	$(GO) test -run=^$$ -fuzz=FuzzDecodeIndex -fuzztime=30s ./shuffle
-	$(GO) test -run=^$$ -fuzz=FuzzParseTicket -fuzztime=30s ./flight
-	$(GO) test -run=^$$ -fuzz=FuzzDecodePlan -fuzztime=30s ./engine
-	$(GO) test -run=^$$ -fuzz=FuzzExpr -fuzztime=30s ./engine
+	@for t in $(FUZZ_TARGETS); do \
+		name=$${t%%:*}; pkg=$${t#*:}; \
+		echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run=^$$ -fuzz=^$$name\$$ -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+	done
+
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
 
 # Micro benchmarks: operators, shuffle write, fetch over Flight vs raw TCP
 # (plain and with auth + TLS), S3 scan cold vs warm through the data cache.

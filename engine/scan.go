@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -122,7 +123,20 @@ func (o *fileScanOp) closeFile() {
 
 func (o *fileScanOp) Schema() *arrow.Schema { return o.scan.schema }
 
-func (o *fileScanOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
+// Next reads the next batch. A panic in a file-format library (corrupt
+// input it does not check) becomes an error naming the file: one bad file
+// never takes the process down.
+func (o *fileScanOp) Next(ctx context.Context) (b arrow.RecordBatch, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			file := "?"
+			if o.next > 0 && o.next <= len(o.files) {
+				file = o.files[o.next-1]
+			}
+			o.closeFile()
+			b, err = nil, fmt.Errorf("%s scan: corrupt file %s: %v", o.scan.format.name(), file, p)
+		}
+	}()
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -226,7 +240,7 @@ func (parquetFormat) name() string { return "Parquet" }
 
 // ParquetSchema reads the Arrow schema of a Parquet object from its footer.
 func ParquetSchema(obj objstore.Object) (*arrow.Schema, error) {
-	pf, err := file.NewParquetReader(objstore.SectionReader(obj))
+	pf, err := openParquet(obj)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", obj.Location(), err)
 	}
@@ -239,9 +253,14 @@ func ParquetSchema(obj objstore.Object) (*arrow.Schema, error) {
 }
 
 // schemaOf opens the first file of a scan and reads its schema with read.
-func schemaOf[T any](ctx context.Context, open opener, groups []*kapotv1.FileGroup, read func(objstore.Object) (T, error)) (T, string, error) {
+func schemaOf[T any](ctx context.Context, open opener, groups []*kapotv1.FileGroup, read func(objstore.Object) (T, error)) (v T, path string, err error) {
 	var zero T
-	path, err := firstPath(groups)
+	defer func() {
+		if p := recover(); p != nil {
+			v, err = zero, fmt.Errorf("corrupt file %s: %v", path, p)
+		}
+	}()
+	path, err = firstPath(groups)
 	if err != nil {
 		return zero, "", err
 	}
@@ -250,7 +269,7 @@ func schemaOf[T any](ctx context.Context, open opener, groups []*kapotv1.FileGro
 		return zero, path, fmt.Errorf("open %s: %w", path, err)
 	}
 	defer obj.Close()
-	v, err := read(obj)
+	v, err = read(obj)
 	return v, path, err
 }
 
@@ -285,17 +304,12 @@ func newParquetScan(n *kapotv1.ParquetScanNode, o BuildOptions) (ExecutionPlan, 
 	return s, nil
 }
 
-type parquetReader struct {
-	pf *file.Reader
-	rr pqarrow.RecordReader
-}
-
 func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskContext) (batchReader, error) {
-	pf, err := file.NewParquetReader(objstore.SectionReader(obj))
+	pf, err := openParquet(obj)
 	if err != nil {
 		return nil, err
 	}
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(tc.batchSize(f.batchSize)), Parallel: true}, tc.Mem)
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(tc.batchSize(f.batchSize))}, tc.Mem)
 	if err != nil {
 		pf.Close()
 		return nil, err
@@ -327,28 +341,130 @@ func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskCo
 			return emptyReader{}, nil
 		}
 	}
-	rr, err := fr.GetRecordReader(ctx, cols, rowGroups)
-	if err != nil {
-		pf.Close()
-		return nil, err
+	if cols == nil {
+		for i := range full.Fields() {
+			cols = append(cols, i)
+		}
 	}
-	return &parquetReader{pf: pf, rr: rr}, nil
+	if len(cols) == 0 {
+		pf.Close()
+		return emptyReader{}, nil
+	}
+	r := &parquetReader{pf: pf, loc: obj.Location()}
+	for _, c := range cols {
+		rr, err := fr.GetRecordReader(ctx, []int{c}, rowGroups)
+		if err != nil {
+			r.close()
+			return nil, err
+		}
+		r.rrs = append(r.rrs, rr)
+	}
+	return r, nil
+}
+
+// openParquet reads a file's footer; a panic of the Parquet library on a
+// corrupt footer becomes an error.
+func openParquet(obj objstore.Object) (pf *file.Reader, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			pf, err = nil, fmt.Errorf("corrupt Parquet file %s: %v", obj.Location(), p)
+		}
+	}()
+	return file.NewParquetReader(objstore.SectionReader(obj))
+}
+
+// parquetReader decodes the projected columns of one file, each column
+// by a record reader of its own on a goroutine this reader owns (parallel
+// decoding without pqarrow's internal goroutines, whose panics on corrupt
+// pages could not be recovered). A panic inside the Parquet library becomes
+// an error naming the file.
+type parquetReader struct {
+	pf     *file.Reader
+	rrs    []pqarrow.RecordReader
+	schema *arrow.Schema
+	loc    string
 }
 
 func (r *parquetReader) next() (arrow.RecordBatch, error) {
-	if !r.rr.Next() {
-		if err := r.rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+	if len(r.rrs) == 1 {
+		return r.nextOf(0)
+	}
+	parts := make([]arrow.RecordBatch, len(r.rrs))
+	errs := make([]error, len(r.rrs))
+	var wg sync.WaitGroup
+	for i := range r.rrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			parts[i], errs[i] = r.nextOf(i)
+		}()
+	}
+	wg.Wait()
+	release := func() {
+		for _, p := range parts {
+			if p != nil {
+				p.Release()
+			}
+		}
+	}
+	eof := 0
+	for _, err := range errs {
+		switch {
+		case errors.Is(err, io.EOF):
+			eof++
+		case err != nil:
+			release()
+			return nil, err
+		}
+	}
+	if eof == len(r.rrs) {
+		return nil, io.EOF
+	}
+	if eof > 0 {
+		release()
+		return nil, fmt.Errorf("corrupt Parquet file %s: columns hold different row counts", r.loc)
+	}
+	cols := make([]arrow.Array, len(parts))
+	fields := make([]arrow.Field, len(parts))
+	for i, p := range parts {
+		if p.NumRows() != parts[0].NumRows() {
+			release()
+			return nil, fmt.Errorf("corrupt Parquet file %s: columns hold different row counts", r.loc)
+		}
+		cols[i], fields[i] = p.Column(0), p.Schema().Field(0)
+	}
+	if r.schema == nil {
+		r.schema = arrow.NewSchema(fields, nil)
+	}
+	b := array.NewRecordBatch(r.schema, cols, parts[0].NumRows())
+	release()
+	return b, nil
+}
+
+// nextOf reads the next batch of column reader i, turning a panic of the
+// Parquet library (corrupt data) into an error.
+func (r *parquetReader) nextOf(i int) (b arrow.RecordBatch, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			b, err = nil, fmt.Errorf("corrupt Parquet file %s: %v", r.loc, p)
+		}
+	}()
+	rr := r.rrs[i]
+	if !rr.Next() {
+		if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
 			return nil, err
 		}
 		return nil, io.EOF
 	}
-	b := r.rr.RecordBatch()
+	b = rr.RecordBatch()
 	b.Retain()
 	return b, nil
 }
 
 func (r *parquetReader) close() {
-	r.rr.Release()
+	for _, rr := range r.rrs {
+		rr.Release()
+	}
 	r.pf.Close()
 }
 
@@ -460,6 +576,9 @@ var ipcFileMagic = []byte("ARROW1")
 
 // ipcOpen reads an Arrow IPC object in file or stream format.
 func ipcOpen(obj objstore.Object, mem memory.Allocator) (func() (arrow.RecordBatch, error), *arrow.Schema, func(), error) {
+	if err := checkIPC(obj); err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: %w", obj.Location(), err)
+	}
 	head := make([]byte, len(ipcFileMagic))
 	n, _ := obj.ReadAt(head, 0)
 	if n == len(head) && string(head) == string(ipcFileMagic) {

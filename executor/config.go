@@ -85,6 +85,10 @@ type Config struct {
 	// CacheIOConcurrency bounds the object-store requests the cache has in
 	// flight.
 	CacheIOConcurrency int
+	// AllowedDataRoots, when set, are the only places scans may read:
+	// local directories (symlinks resolved) and URL prefixes
+	// (s3://bucket/prefix). A plan naming anything else fails its task.
+	AllowedDataRoots []string
 	// S3 is the default S3 endpoint and addressing; credentials come from
 	// the AWS SDK's chain (environment, profile) or a job's kapot.s3.*
 	// session properties.

@@ -84,7 +84,7 @@ func failure(ctx context.Context, err error) *kapotv1.FailedTask {
 	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ctx.Err())):
 		f.Retryable = true
 		f.Reason = &kapotv1.FailedTask_TaskKilled{TaskKilled: &kapotv1.TaskKilled{}}
-	case errors.Is(err, engine.ErrInvalidPlan), errors.Is(err, engine.ErrNotSupported), errors.Is(err, shuffle.ErrInvalidID):
+	case errors.Is(err, engine.ErrInvalidPlan), errors.Is(err, engine.ErrNotSupported), errors.Is(err, shuffle.ErrInvalidID), errors.Is(err, objstore.ErrForbidden):
 		f.Retryable = false
 		f.Reason = &kapotv1.FailedTask_ExecutionError{ExecutionError: &kapotv1.ExecutionError{}}
 	case isIOError(err) || errors.As(err, &pe):

@@ -175,6 +175,9 @@ func New(cfg Config, eng Engine, log zerolog.Logger) (*Executor, error) {
 		e.log.Info().Str("dir", cfg.CacheDir).Int64("capacity", int64(cfg.CacheCapacity)).Int64("entries", st.Entries).Int64("bytes", st.Bytes).Msg("data cache ready")
 	}
 	e.store = objstore.NewRegistry(cfg.S3, wrap)
+	if err := e.store.AllowRoots(cfg.AllowedDataRoots); err != nil {
+		return nil, fmt.Errorf("--allowed-data-roots: %v: %w", err, config.ErrInvalid)
+	}
 	if cfg.WorkDir == "" {
 		d, err := os.MkdirTemp("", "kapot-executor-")
 		if err != nil {

@@ -173,3 +173,44 @@ func TestLocalStore(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestAllowedRoots(t *testing.T) {
+	root, outside := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(root, "ok.csv"), []byte("a"), 0o644)
+	os.WriteFile(filepath.Join(outside, "secret.csv"), []byte("s"), 0o644)
+	os.Symlink(filepath.Join(outside, "secret.csv"), filepath.Join(root, "link.csv"))
+	os.Symlink(outside, filepath.Join(root, "linkdir"))
+	reg := objstore.Default()
+	if err := reg.AllowRoots([]string{root, "s3://bucket/allowed/"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		loc     string
+		allowed bool
+	}{
+		{filepath.Join(root, "ok.csv"), true},
+		{"file://" + filepath.Join(root, "ok.csv"), true},
+		{filepath.Join(outside, "secret.csv"), false},
+		{filepath.Join(root, "..", filepath.Base(outside), "secret.csv"), false},
+		{filepath.Join(root, "link.csv"), false},
+		{filepath.Join(root, "linkdir", "secret.csv"), false},
+		{"/etc/passwd", false},
+		{"s3://bucket/allowed/x.parquet", true},
+		{"s3://bucket/allowed-not/x.parquet", false},
+		{"s3://bucket/allowed/../other/x", false},
+		{"s3://other/allowed/x", false},
+		{"http://127.0.0.1/x", false},
+	} {
+		// Allowed S3 locations go on to a closed port with static
+		// credentials: a fast error that is not ErrForbidden.
+		props := map[string]string{objstore.PropS3Endpoint: "http://127.0.0.1:1", objstore.PropS3AccessKeyID: "a", objstore.PropS3SecretAccessKey: "b", objstore.PropS3Region: "us-east-1"}
+		_, err := reg.Open(ctx, tc.loc, props)
+		if forbidden := errors.Is(err, objstore.ErrForbidden); forbidden == tc.allowed {
+			t.Errorf("%s: err %v, allowed %v", tc.loc, err, tc.allowed)
+		}
+	}
+	if _, err := reg.List(ctx, outside, nil); !errors.Is(err, objstore.ErrForbidden) {
+		t.Fatalf("list outside: %v", err)
+	}
+}

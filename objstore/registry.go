@@ -2,8 +2,11 @@ package objstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
+	"strings"
 	"sync"
 )
 
@@ -21,8 +24,75 @@ type Registry struct {
 	wrap     Wrapper
 	http     *HTTP
 
+	// roots, when set, are the only locations reads may name.
+	roots []string
+
 	mu sync.Mutex
 	s3 map[S3Config]*S3
+}
+
+// ErrForbidden is returned for a location outside the allowed data roots.
+var ErrForbidden = errors.New("location outside the allowed data roots")
+
+// AllowRoots restricts every Open and List to locations under roots: local
+// directories (symlinks resolved, so a link cannot lead out of a root) and
+// URL prefixes such as s3://bucket/prefix/. An empty list allows everything.
+func (r *Registry) AllowRoots(roots []string) error {
+	r.roots = nil
+	for _, root := range roots {
+		l, err := Parse(root)
+		if err != nil {
+			return fmt.Errorf("allowed data root %q: %w", root, err)
+		}
+		if l.Scheme == "file" {
+			abs, err := filepath.Abs(l.Key)
+			if err != nil {
+				return err
+			}
+			if real, err := filepath.EvalSymlinks(abs); err == nil {
+				abs = real
+			}
+			r.roots = append(r.roots, abs)
+			continue
+		}
+		r.roots = append(r.roots, strings.TrimSuffix(root, "/"))
+	}
+	return nil
+}
+
+// allowed checks location against the roots.
+func (r *Registry) allowed(location string) error {
+	if len(r.roots) == 0 {
+		return nil
+	}
+	l, err := Parse(location)
+	if err != nil {
+		return err
+	}
+	if l.Scheme == "file" {
+		abs, err := filepath.Abs(l.Key)
+		if err != nil {
+			return err
+		}
+		if real, err := filepath.EvalSymlinks(abs); err == nil {
+			abs = real
+		}
+		for _, root := range r.roots {
+			if rel, err := filepath.Rel(root, abs); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !strings.Contains(root, "://") {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s: %w", location, ErrForbidden)
+	}
+	if strings.Contains(l.Key, "/../") || strings.HasSuffix(l.Key, "/..") || strings.HasPrefix(l.Key, "../") {
+		return fmt.Errorf("%s: %w", location, ErrForbidden)
+	}
+	for _, root := range r.roots {
+		if location == root || strings.HasPrefix(location, root+"/") {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: %w", location, ErrForbidden)
 }
 
 // NewRegistry returns a registry whose S3 reads use defaults (empty fields:
@@ -39,6 +109,9 @@ func Default() *Registry { return NewRegistry(S3Config{}, nil) }
 func (r *Registry) Store(ctx context.Context, location string, props map[string]string) (Store, error) {
 	l, err := Parse(location)
 	if err != nil {
+		return nil, err
+	}
+	if err := r.allowed(location); err != nil {
 		return nil, err
 	}
 	switch l.Scheme {

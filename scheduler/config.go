@@ -37,6 +37,9 @@ type Config struct {
 	AdminBindHost string
 	// Security is cluster authentication (shared secrets) and TLS.
 	Security security.Config
+	// AllowedDataRoots, when set, are the only places the plans of
+	// submitted jobs may read (checked when their files are opened).
+	AllowedDataRoots []string
 }
 
 // DefaultConfig returns the defaults (ports follow Ballista: 50050).

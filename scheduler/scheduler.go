@@ -84,6 +84,10 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 		conns: map[string]*grpc.ClientConn{}, kick: make(chan struct{}, 1), lis: lis, store: objstore.Default(),
 	}
 	s.bgCtx, s.bgStop = context.WithCancel(context.Background())
+	if err := s.store.AllowRoots(cfg.AllowedDataRoots); err != nil {
+		lis.Close()
+		return nil, fmt.Errorf("--allowed-data-roots: %v: %w", err, config.ErrInvalid)
+	}
 	s.prom = newSchedMetrics(s)
 	// Executors present the executor secret; clients (submit, status,
 	// cancel, listing) the client secret.

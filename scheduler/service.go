@@ -123,6 +123,8 @@ func (v *service) SubmitJob(ctx context.Context, r *kapotv1.SubmitJobRequest) (*
 	switch {
 	case errors.Is(err, errNoPlacement):
 		return nil, status.Errorf(codes.FailedPrecondition, "job rejected: %v", err)
+	case errors.Is(err, objstore.ErrForbidden):
+		return nil, status.Errorf(codes.PermissionDenied, "job rejected: %v", err)
 	case errors.Is(err, objstore.ErrNotFound):
 		return nil, status.Errorf(codes.NotFound, "plan reads a missing file: %v", err)
 	case errors.Is(err, objstore.ErrIO):

@@ -168,3 +168,34 @@ func TestPrintRedactsSecrets(t *testing.T) {
 		t.Fatalf("round trip: %v port=%d", err, *port)
 	}
 }
+
+// FuzzLoad feeds arbitrary YAML to the config loader: errors are fine,
+// panics are not, and whatever loads names only known flags.
+func FuzzLoad(f *testing.F) {
+	f.Add([]byte("bind-host: x\ngrpc-port: 7\nmax-size: 1MiB\n"))
+	f.Add([]byte("common:\n  bind-host: ${HOME}\nexecutor:\n  grpc-port: 9\n"))
+	f.Add([]byte("bind-host: ${UNSET_VAR:-d}\n"))
+	f.Add([]byte("- a\n- b\n"))
+	f.Add([]byte("bind-host: &a [*a]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fs, _, _, _ := flags()
+		fs.Parse(nil)
+		values, err := Load(fs, "KAPOT_EXECUTOR", p)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error not marked invalid: %v", err)
+			}
+			return
+		}
+		for k := range values {
+			if fs.Lookup(k) == nil {
+				t.Fatalf("loaded unknown key %q", k)
+			}
+		}
+		_ = Apply(fs, "KAPOT_EXECUTOR", p)
+	})
+}
