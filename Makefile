@@ -9,7 +9,7 @@ GOBIN     := $(shell $(GO) env GOPATH)/bin
 # Packages whose tests exercise concurrency run under the race detector.
 RACE_PKGS := ./engine/... ./executor/... ./scheduler/... ./flight/... ./shuffle/... ./cache/... ./objstore/... ./e2e/...
 
-.PHONY: all build test test-deps fuzz-short test-unit test-race run proto tools fuzz bench bench-duckdb clean
+.PHONY: all build test test-deps fuzz-short chaos test-unit test-race run proto tools fuzz bench bench-duckdb clean
 
 all: build
 
@@ -42,6 +42,15 @@ fuzz:
 		echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
 		$(GO) test -run=^$$ -fuzz=^$$name\$$ -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
 	done
+
+# The chaos suite in full: every TPC-H query with an executor SIGKILLed at a
+# random point, scheduler restarts, a full work dir, 100 concurrent jobs;
+# 3 runs each; the figures table goes to docs/chaos.md. (make test runs the
+# short version: 4 queries, 1 run.)
+chaos: build
+	@KAPOT_CHAOS_RUNS=3 KAPOT_CHAOS_QUERIES=all KAPOT_CHAOS_REPORT=$(CURDIR)/docs/chaos.md \
+		$(GO) test -count=1 -timeout 90m -run '^TestChaos$$' -v ./e2e > chaos.log 2>&1; rc=$$?; \
+		grep -v '^ *writer.go' chaos.log | tail -40; echo "full log: chaos.log"; exit $$rc
 
 fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s

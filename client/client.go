@@ -12,8 +12,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/kapot-go/kapot/engine"
 	kflight "github.com/kapot-go/kapot/flight"
@@ -150,16 +152,37 @@ func (c *Client) Fetch(ctx context.Context, st *kapotv1.GetJobStatusResponse) (*
 }
 
 // Run submits a plan, waits for it and fetches its result.
+//
+// A finished job's result partitions live on the executors that computed
+// them until they are fetched. If one of those executors is lost in
+// between (the fetch finds it gone, or its data removed), Run submits the
+// query again, at most twice: plans only read, so running one again is
+// safe, and the caller gets the answer rather than the loss.
 func (c *Client) Run(ctx context.Context, req *kapotv1.SubmitJobRequest) (*arrow.Schema, []arrow.RecordBatch, error) {
-	id, err := c.Submit(ctx, req)
-	if err != nil {
-		return nil, nil, err
+	for attempt := 0; ; attempt++ {
+		id, err := c.Submit(ctx, req)
+		if err != nil {
+			return nil, nil, err
+		}
+		st, err := c.Wait(ctx, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		schema, bs, err := c.Fetch(ctx, st)
+		if err == nil || attempt >= 2 || ctx.Err() != nil || !resultLost(err) {
+			return schema, bs, err
+		}
 	}
-	st, err := c.Wait(ctx, id)
-	if err != nil {
-		return nil, nil, err
+}
+
+// resultLost reports whether a result fetch failed because the executor
+// holding the partition is gone or no longer has it.
+func resultLost(err error) bool {
+	switch status.Code(err) {
+	case codes.Unavailable, codes.NotFound:
+		return true
 	}
-	return c.Fetch(ctx, st)
+	return false
 }
 
 func release(bs []arrow.RecordBatch) {

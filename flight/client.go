@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -144,7 +145,8 @@ func (c *Client) conn(addr string) (flight.FlightServiceClient, error) {
 			// Bulk transfers: windows large enough that a 1 MiB chunk never
 			// waits for a window update on a fast link.
 			grpc.WithInitialWindowSize(streamWindow), grpc.WithInitialConnWindowSize(connWindow),
-			grpc.WithReadBufferSize(1 << 20), grpc.WithWriteBufferSize(1 << 20)}, c.dial...)...)
+			grpc.WithReadBufferSize(1 << 20), grpc.WithWriteBufferSize(1 << 20),
+			grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: KeepaliveTime, Timeout: KeepaliveTimeout})}, c.dial...)...)
 		if err != nil {
 			return nil, err
 		}

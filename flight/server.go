@@ -5,6 +5,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
@@ -12,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
 	"github.com/kapot-go/kapot/shuffle"
@@ -31,12 +33,26 @@ const (
 	connWindow   = 32 << 20
 )
 
+// Keepalive of fetch connections: a fetcher pings a peer every
+// KeepaliveTime while a fetch is open and gives up when a ping is not
+// answered within KeepaliveTimeout, so a frozen or partitioned peer turns
+// into a fetch failure (and a re-run of its map output) instead of a task
+// that waits forever.
+const (
+	KeepaliveTime    = 5 * time.Second
+	KeepaliveTimeout = 5 * time.Second
+)
+
 // ServerOptions are the gRPC options a Flight server for shuffle data
 // should run with.
 func ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.InitialWindowSize(streamWindow), grpc.InitialConnWindowSize(connWindow),
 		grpc.ReadBufferSize(1 << 20), grpc.WriteBufferSize(1 << 20),
+		// Accept the fetchers' pings (the default policy would close
+		// connections that ping more often than every 5 minutes).
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: KeepaliveTime / 2, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 	}
 }
 
