@@ -22,9 +22,7 @@ import (
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/executor"
 	"github.com/kapot-go/kapot/internal/oracle"
-	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
-	"github.com/kapot-go/kapot/tpch"
 )
 
 // The chaos suite: faults and load against real clusters, each answer
@@ -167,29 +165,7 @@ func chaosKillDuringTPCH(t *testing.T, rng *rand.Rand, runs int, rep *chaosRepor
 			queries = append(queries, n)
 		}
 	}
-	dir := t.TempDir()
-	if err := tpch.Generate(context.Background(), tpch.Options{SF: sf, Dir: dir, Partitions: 3}); err != nil {
-		t.Fatal(err)
-	}
-	cat := planner.NewCatalog()
-	if err := cat.RegisterTPCH(dir); err != nil {
-		t.Fatal(err)
-	}
-	db, err := oracle.OpenTPCH(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	plans, want := map[int]*planner.Plan{}, map[int][]string{}
-	for _, n := range queries {
-		text, _ := tpch.Query(n)
-		if plans[n], err = planner.PlanQuery(cat, text, planner.Options{TargetPartitions: 3}); err != nil {
-			t.Fatal(err)
-		}
-		if want[n], err = db.Rows(text); err != nil {
-			t.Fatal(err)
-		}
-	}
+	plans, want := tpchFixture(t, sf, 3, queries)
 
 	port := freePort(t)
 	startSchedProc(t, "scheduler", port)

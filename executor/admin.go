@@ -1,7 +1,6 @@
 package executor
 
 import (
-	"crypto/tls"
 	"errors"
 	"net"
 	"time"
@@ -123,16 +122,9 @@ func (e *Executor) listenAdmin() error {
 	if host == "" {
 		host = e.cfg.BindHost
 	}
-	var tlsCfg *tls.Config
-	if e.cfg.Security.TLS.Enabled() {
-		// The admin port serves TLS with the node's certificate but does
-		// not ask probes and scrapers for client certificates.
-		t := e.cfg.Security.TLS
-		t.ClientAuth = false
-		var err error
-		if tlsCfg, err = t.ServerConfig(); err != nil {
-			return err
-		}
+	tlsCfg, err := e.cfg.Security.TLS.AdminConfig()
+	if err != nil {
+		return err
 	}
 	srv, err := admin.Listen(host, e.cfg.AdminPort, tlsCfg, e.prom.reg, e.readiness)
 	if err != nil {

@@ -49,6 +49,23 @@ func benchPartition(b *testing.B, dir string) (*kapotv1.PartitionLocation, int64
 		Stats: &kapotv1.PartitionStats{NumBytes: stats[0].Bytes}}, stats[0].Bytes
 }
 
+// fetchLoop fetches loc b.N times, checking each fetch's size.
+func fetchLoop(b *testing.B, fc *Client, loc *kapotv1.PartitionLocation, size int64) {
+	b.SetBytes(size)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rc, err := fc.Fetch(context.Background(), loc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, rc)
+		rc.Close()
+		if err != nil || n != size {
+			b.Fatalf("fetched %d of %d bytes: %v", n, size, err)
+		}
+	}
+}
+
 // BenchmarkFetch compares a shuffle fetch over Flight with a raw loopback
 // TCP copy of the same bytes, in the same run: fetch throughput as a share
 // of what the loopback can carry.
@@ -60,19 +77,7 @@ func BenchmarkFetch(b *testing.B) {
 		loc.Executor = meta
 		fc := NewClient(0, time.Millisecond, 0)
 		defer fc.Close()
-		b.SetBytes(size)
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			rc, err := fc.Fetch(context.Background(), loc)
-			if err != nil {
-				b.Fatal(err)
-			}
-			n, err := io.Copy(io.Discard, rc)
-			rc.Close()
-			if err != nil || n != size {
-				b.Fatalf("fetched %d of %d bytes: %v", n, size, err)
-			}
-		}
+		fetchLoop(b, fc, loc, size)
 	})
 	// The same fetch with cluster authentication and TLS on: the cost of
 	// security on the shuffle path.
@@ -102,19 +107,7 @@ func BenchmarkFetch(b *testing.B) {
 		loc.Executor = &kapotv1.ExecutorMetadata{Id: "e1", Host: "127.0.0.1", FlightPort: uint32(lis.Addr().(*net.TCPAddr).Port)}
 		fc := NewClient(0, time.Millisecond, 0, dial...)
 		defer fc.Close()
-		b.SetBytes(size)
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			rc, err := fc.Fetch(context.Background(), loc)
-			if err != nil {
-				b.Fatal(err)
-			}
-			n, err := io.Copy(io.Discard, rc)
-			rc.Close()
-			if err != nil || n != size {
-				b.Fatalf("fetched %d of %d bytes: %v", n, size, err)
-			}
-		}
+		fetchLoop(b, fc, loc, size)
 	})
 	b.Run("tcp", func(b *testing.B) {
 		seg, err := shuffle.OpenPartition(dir, "job1", 1, 0, 0)

@@ -45,12 +45,9 @@ func (r *Registry) AllowRoots(roots []string) error {
 			return fmt.Errorf("allowed data root %q: %w", root, err)
 		}
 		if l.Scheme == "file" {
-			abs, err := filepath.Abs(l.Key)
+			abs, err := resolveLocal(l.Key)
 			if err != nil {
 				return err
-			}
-			if real, err := filepath.EvalSymlinks(abs); err == nil {
-				abs = real
 			}
 			r.roots = append(r.roots, abs)
 			continue
@@ -58,6 +55,19 @@ func (r *Registry) AllowRoots(roots []string) error {
 		r.roots = append(r.roots, strings.TrimSuffix(root, "/"))
 	}
 	return nil
+}
+
+// resolveLocal makes a local path absolute with its symlinks resolved (as
+// far as it exists), so that neither .. nor a link can lead out of a root.
+func resolveLocal(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
+	}
+	return abs, nil
 }
 
 // allowed checks location against the roots.
@@ -70,12 +80,9 @@ func (r *Registry) allowed(location string) error {
 		return err
 	}
 	if l.Scheme == "file" {
-		abs, err := filepath.Abs(l.Key)
+		abs, err := resolveLocal(l.Key)
 		if err != nil {
 			return err
-		}
-		if real, err := filepath.EvalSymlinks(abs); err == nil {
-			abs = real
 		}
 		for _, root := range r.roots {
 			if rel, err := filepath.Rel(root, abs); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !strings.Contains(root, "://") {

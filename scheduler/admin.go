@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"crypto/tls"
 	"errors"
 	"net"
 	"strings"
@@ -83,14 +82,9 @@ func (s *Scheduler) listenAdmin() error {
 	if host == "" {
 		host = s.cfg.BindHost
 	}
-	var tlsCfg *tls.Config
-	if s.cfg.Security.TLS.Enabled() {
-		t := s.cfg.Security.TLS
-		t.ClientAuth = false // probes and scrapers carry no client certificate
-		var err error
-		if tlsCfg, err = t.ServerConfig(); err != nil {
-			return err
-		}
+	tlsCfg, err := s.cfg.Security.TLS.AdminConfig()
+	if err != nil {
+		return err
 	}
 	srv, err := admin.Listen(host, s.cfg.AdminPort, tlsCfg, s.prom.reg, func() error {
 		if s.stopping.Load() {

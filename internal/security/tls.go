@@ -99,6 +99,17 @@ func (t TLS) ServerConfig() (*tls.Config, error) {
 	return cfg, nil
 }
 
+// AdminConfig is the tls.Config of an HTTP admin port: the node's
+// certificate, without asking probes and scrapers for client certificates;
+// nil when TLS is off.
+func (t TLS) AdminConfig() (*tls.Config, error) {
+	if !t.Enabled() {
+		return nil, nil
+	}
+	t.ClientAuth = false
+	return t.ServerConfig()
+}
+
 // ClientConfig is the tls.Config of a caller.
 func (t TLS) ClientConfig() (*tls.Config, error) {
 	roots, err := t.pool()
