@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"strings"
 	"math/big"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -282,7 +283,25 @@ func (f *funcExpr) String() string {
 	case 1:
 		return fmt.Sprintf("%s(%s)", f.display, f.args[0])
 	case 2:
-		return fmt.Sprintf("%s %s %s", f.args[0], f.display, f.args[1])
+		// A left-deep chain of one operator (a OR b OR c …) is printed
+		// in one pass: nesting Sprintf would copy it once per level.
+		var rights []Expr
+		var left Expr = f
+		for {
+			l, ok := left.(*funcExpr)
+			if !ok || len(l.args) != 2 || l.display != f.display {
+				break
+			}
+			rights = append(rights, l.args[1])
+			left = l.args[0]
+		}
+		var b strings.Builder
+		b.WriteString(left.String())
+		for i := len(rights) - 1; i >= 0; i-- {
+			b.WriteString(" " + f.display + " ")
+			b.WriteString(rights[i].String())
+		}
+		return b.String()
 	}
 	return f.display
 }

@@ -135,8 +135,24 @@ func (e *expr) proto(pos func(colID) (int, bool)) (*kapotv1.PhysicalExprNode, er
 
 // resolve computes e's type by binding it in the engine over a schema of
 // the columns it reads; the engine's checks become the planner's.
+//
+// Arguments already typed that read columns stand in as columns of their
+// type, so only e's own node is bound: resolving each node of a chain of n
+// operators costs O(1), not O(n) (a 1000-term OR used to take 13 s).
 func (b *binder) resolve(e *expr) error {
-	ids := e.refs(nil)
+	// A constant argument has been folded to a literal already, or its
+	// folding failed (then e is not folded either: the error shows when the
+	// query runs).
+	shallow := &expr{}
+	*shallow = *e
+	shallow.args = make([]*expr, len(e.args))
+	for i, a := range e.args {
+		shallow.args[i] = a
+		if a.typ != nil && a.kind != eLit && a.kind != eCol {
+			shallow.args[i] = &expr{kind: eCol, col: -colID(i) - 1, typ: a.typ}
+		}
+	}
+	ids := shallow.refs(nil)
 	idx := map[colID]int{}
 	var fields []arrow.Field
 	for _, id := range ids {
@@ -144,10 +160,15 @@ func (b *binder) resolve(e *expr) error {
 			continue
 		}
 		idx[id] = len(fields)
-		c := b.cols[id]
-		fields = append(fields, arrow.Field{Name: fmt.Sprintf("c%d", id), Type: c.typ, Nullable: true})
+		typ := arrow.DataType(nil)
+		if id < 0 {
+			typ = shallow.args[-id-1].typ
+		} else {
+			typ = b.cols[id].typ
+		}
+		fields = append(fields, arrow.Field{Name: fmt.Sprintf("c%d", id), Type: typ, Nullable: true})
 	}
-	p, err := e.proto(func(id colID) (int, bool) { i, ok := idx[id]; return i, ok })
+	p, err := shallow.proto(func(id colID) (int, bool) { i, ok := idx[id]; return i, ok })
 	if err != nil {
 		return err
 	}

@@ -3,9 +3,12 @@ package planner
 import (
 	"context"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/engine"
@@ -80,5 +83,51 @@ func TestSmoke(t *testing.T) {
 	} {
 		cols, rows := runSQL(t, cat, q)
 		t.Logf("%v\n%v", cols, rows)
+	}
+}
+
+// longOr is a WHERE clause of n OR-ed comparisons.
+func longOr(n int) string {
+	return "select k from t where " + strings.Repeat("k = 1 or ", n-1) + "k = 2"
+}
+
+// TestLongDisjunctionPlans: FuzzSQL found that a long OR chain took
+// quadratic time to type (each operator re-bound its whole left side in
+// the engine: 1000 terms took 13 s, so this test would run for hours).
+// Each node is now bound once (BenchmarkPlanLongOr), and the plan keeps
+// every term.
+func TestLongDisjunctionPlans(t *testing.T) {
+	cat := NewCatalog()
+	if err := cat.Register(&Table{Name: "t", Format: "parquet", Files: []string{"/x/t.parquet"}, Rows: 1000,
+		Schema: arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}}, nil)}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := PlanQuery(cat, longOr(10000), Options{TargetPartitions: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := Explain(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(text, "= 1"); n < 9999 {
+		t.Fatalf("plan keeps %d of the 9999 'k = 1' terms", n)
+	}
+}
+
+func BenchmarkPlanLongOr(b *testing.B) {
+	cat := NewCatalog()
+	if err := cat.Register(&Table{Name: "t", Format: "parquet", Files: []string{"/x/t.parquet"}, Rows: 1000,
+		Schema: arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}}, nil)}); err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{100, 1000, 10000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := PlanQuery(cat, longOr(n), Options{TargetPartitions: 2}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
