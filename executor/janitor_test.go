@@ -1,14 +1,21 @@
 package executor
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/shuffle"
 )
 
 // age sets path's mtime (not following symlinks) to d ago.
@@ -123,4 +130,97 @@ func TestJanitorJobLogs(t *testing.T) {
 	if want := []string{"active", "recent"}; !slices.Equal(left, want) {
 		t.Fatalf("job logs left %v, want %v", left, want)
 	}
+}
+
+// TestJanitorRacesTaskStart races the TTL janitor of a real Executor, with
+// a clock that makes every file look expired, against tasks that register
+// and start writing into the same jobs: a file written by a task is never
+// gone while the task runs, yet the janitor does delete the jobs between
+// tasks (so the race is exercised, not avoided). Run with -race.
+func TestJanitorRacesTaskStart(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.WorkDir = t.TempDir()
+	cfg.BindHost, cfg.Port, cfg.GRPCPort = "127.0.0.1", 0, 0
+	cfg.DisableNUMAPinning = true
+	e, err := New(cfg, nil, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.flightLis.Close(); e.grpcLis.Close() })
+	j := e.janitor()
+	j.TTL = time.Hour
+	j.now = func() time.Time { return time.Now().Add(24 * time.Hour) }
+	stop := make(chan struct{})
+	janitorDone := make(chan struct{})
+	var removed atomic.Int64
+	go func() {
+		defer close(janitorDone)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			r, err := j.CleanExpired()
+			if err != nil {
+				t.Errorf("janitor: %v", err)
+			}
+			removed.Add(int64(len(r)))
+			runtime.Gosched()
+		}
+	}()
+	var jobs []string
+	for i := range 16 {
+		jobs = append(jobs, fmt.Sprintf("job-%d", i))
+	}
+	var wg sync.WaitGroup
+	var taskID atomic.Uint64
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 300 {
+				def := &kapotv1.TaskDefinition{TaskId: taskID.Add(1), JobId: jobs[(w*7+i*3)%len(jobs)], StageId: 1, Partition: uint32(w)}
+				started, err := e.addTask(def, func() {})
+				if !started || err != nil {
+					t.Errorf("addTask: %v %v", started, err)
+					return
+				}
+				dir, err := shuffle.JobDir(e.workDir, def.GetJobId())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				path := filepath.Join(dir, "1", fmt.Sprintf("%d-%d.data", w, i))
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Errorf("task start: %v", err)
+				} else if err := os.WriteFile(path, []byte("x"), 0o644); err != nil {
+					t.Errorf("task write: %v", err)
+				}
+				for range 3 {
+					runtime.Gosched()
+					if _, err := os.Stat(path); err != nil {
+						t.Errorf("a running task's file was deleted: %v", err)
+					}
+				}
+				e.removeTask(def)
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	<-janitorDone
+	if removed.Load() == 0 {
+		t.Fatal("the janitor never removed a job: the race was not exercised")
+	}
+	if len(e.running) != 0 || len(e.runningJobs) != 0 {
+		t.Fatalf("left registered: %v %v", e.running, e.runningJobs)
+	}
+	if _, err := j.CleanExpired(); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(e.workDir); len(left) != 0 {
+		t.Fatalf("idle expired jobs left: %v", left)
+	}
+	t.Logf("janitor removed %d job directories between tasks", removed.Load())
 }

@@ -22,23 +22,42 @@ func (e *Executor) launch(def *kapotv1.TaskDefinition) error {
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	e.mu.Lock()
-	if e.terminating.Load() {
-		e.mu.Unlock()
+	started, err := e.addTask(def, cancel)
+	if !started {
 		cancel()
-		return status.Error(codes.Unavailable, "executor is terminating")
+		return err
+	}
+	go e.runTask(ctx, cancel, def)
+	return nil
+}
+
+// addTask records def as running, under the lock the janitor holds while
+// it checks a job and deletes its directory: once addTask returns, the
+// janitor keeps the job's files until removeTask. It refuses a task while
+// terminating, and ignores a task id it runs already (started false, nil).
+func (e *Executor) addTask(def *kapotv1.TaskDefinition, cancel context.CancelFunc) (started bool, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.terminating.Load() {
+		return false, status.Error(codes.Unavailable, "executor is terminating")
 	}
 	if _, dup := e.running[def.GetTaskId()]; dup {
-		e.mu.Unlock()
-		cancel()
-		return nil
+		return false, nil
 	}
 	e.running[def.GetTaskId()] = &runningTask{def: def, cancel: cancel}
 	e.runningJobs[def.GetJobId()]++
 	e.tasks.Add(1)
-	e.mu.Unlock()
-	go e.runTask(ctx, cancel, def)
-	return nil
+	return true, nil
+}
+
+// removeTask undoes addTask once the task has returned.
+func (e *Executor) removeTask(def *kapotv1.TaskDefinition) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.running, def.GetTaskId())
+	if e.runningJobs[def.GetJobId()]--; e.runningJobs[def.GetJobId()] <= 0 {
+		delete(e.runningJobs, def.GetJobId())
+	}
 }
 
 func (e *Executor) runTask(ctx context.Context, cancel context.CancelFunc, def *kapotv1.TaskDefinition) {
@@ -62,12 +81,7 @@ func (e *Executor) runTask(ctx context.Context, cancel context.CancelFunc, def *
 		}
 	}
 	defer func() {
-		e.mu.Lock()
-		delete(e.running, def.GetTaskId())
-		if e.runningJobs[def.GetJobId()]--; e.runningJobs[def.GetJobId()] <= 0 {
-			delete(e.runningJobs, def.GetJobId())
-		}
-		e.mu.Unlock()
+		e.removeTask(def)
 		st.EndTimeMs = time.Now().UnixMilli()
 		e.prom.taskDone(st, time.Since(start))
 		if e.cfg.OnTaskDone != nil {
