@@ -87,6 +87,7 @@ func TestChaos(t *testing.T) {
 	t.Run("executor-sigkill-during-tpch", func(t *testing.T) { chaosKillDuringTPCH(t, rng, runs, rep) })
 	t.Run("executor-sigstop-mid-job", func(t *testing.T) { chaosFreeze(t, runs, rep) })
 	t.Run("scheduler-restart-mid-job", func(t *testing.T) { chaosSchedulerRestart(t, runs, rep) })
+	t.Run("executor-sigterm-drain", func(t *testing.T) { chaosSIGTERM(t, runs, rep) })
 	t.Run("disk-full-shuffle-write", func(t *testing.T) { chaosDiskFull(t, runs, rep) })
 	t.Run("concurrent-small-jobs", func(t *testing.T) { chaosConcurrentJobs(t, runs, rep) })
 	table := rep.table()
@@ -435,6 +436,77 @@ func chaosDiskFull(t *testing.T, runs int, rep *chaosReport) {
 		default:
 			row.survived++
 		}
+	}
+}
+
+// chaosSIGTERM sends SIGTERM to one of two executor processes while it runs
+// a task of a busy job. With a drain timeout longer than the tasks, its
+// running tasks finish and are reported, no task is cancelled, and it exits
+// 0; with a drain timeout shorter than the tasks (10 ms), they are
+// cancelled, the scheduler hears they were killed and runs them again on
+// the other executor, and it still exits 0. Every answer is exact.
+func chaosSIGTERM(t *testing.T, runs int, rep *chaosReport) {
+	for _, c := range []struct {
+		drain, scenario, must, mustNot, schedMust string
+	}{
+		{"30s", "SIGTERM 1 of 2 executors while it runs a task, drain timeout 30 s", "task finished", "cancelling running tasks", ""},
+		{"10ms", "SIGTERM 1 of 2 executors while it runs a task, drain timeout 10 ms (shorter than the task)", "drain timeout: cancelling running tasks", "", "task killed; it runs again"},
+	} {
+		row := &chaosRow{scenario: c.scenario, note: "recover: SIGTERM to exit 0; survived = exact answer, exit 0, tasks " + map[bool]string{true: "finished, none cancelled", false: "cancelled and reported killed to the scheduler"}[c.drain == "30s"]}
+		for r := 0; r < runs; r++ {
+			row.runs++
+			ok := t.Run(c.drain, func(t *testing.T) {
+				cl := startProcCluster(t, 2, "push-staged", "--drain-timeout", c.drain)
+				req, want := bigJob(t, 6, 300000)
+				errc := make(chan error, 1)
+				var got []string
+				go func() {
+					var err error
+					got, err = runJobErr(cl.addr, req)
+					errc <- err
+				}()
+				waitLog(t, cl.executors[0].log, "task started")
+				start := time.Now()
+				cl.executors[0].cmd.Process.Signal(syscall.SIGTERM)
+				if err := cl.executors[0].wait(t, 60*time.Second); err != nil {
+					t.Errorf("executor exit after SIGTERM: %v, want exit 0", err)
+				}
+				took := time.Since(start)
+				if err := <-errc; err != nil {
+					row.lost++
+					t.Fatalf("job: %v", err)
+				}
+				if !slices.Equal(got, want) {
+					row.wrong++
+					t.Fatalf("got %q\nwant %q", got, want)
+				}
+				log, _ := os.ReadFile(cl.executors[0].log)
+				for _, must := range []string{"TERMINATING", "executor stopped", c.must} {
+					if !strings.Contains(string(log), must) {
+						t.Errorf("executor log lacks %q", must)
+					}
+				}
+				if c.mustNot != "" && strings.Contains(string(log), c.mustNot) {
+					t.Errorf("executor log has %q", c.mustNot)
+				}
+				if c.schedMust != "" {
+					sl, _ := os.ReadFile(cl.sched.log)
+					if !strings.Contains(string(sl), c.schedMust) {
+						t.Errorf("scheduler log lacks %q", c.schedMust)
+					}
+				}
+				if left, _ := os.ReadDir(cl.workDirs[0]); len(left) != 0 {
+					t.Errorf("job data left after shutdown: %v", left)
+				}
+				if !t.Failed() {
+					row.recover = append(row.recover, took)
+				}
+			})
+			if ok {
+				row.survived++
+			}
+		}
+		rep.add(row)
 	}
 }
 

@@ -117,7 +117,9 @@ type procCluster struct {
 	ctl       kapotv1.SchedulerServiceClient
 }
 
-func startProcCluster(t *testing.T, n int, policy string) *procCluster {
+// startProcCluster starts a scheduler and n executors (one task slot each)
+// as processes; extra flags go to every executor and win over the defaults.
+func startProcCluster(t *testing.T, n int, policy string, extra ...string) *procCluster {
 	t.Helper()
 	port := freePort(t)
 	c := &procCluster{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
@@ -126,11 +128,12 @@ func startProcCluster(t *testing.T, n int, policy string) *procCluster {
 	for i := 0; i < n; i++ {
 		dir := t.TempDir()
 		c.workDirs = append(c.workDirs, dir)
-		c.executors = append(c.executors, startProc(t, fmt.Sprintf("executor-%d", i), "executor",
+		args := append([]string{"executor",
 			"--bind-host", "127.0.0.1", "--external-host", "127.0.0.1", "--port", "0", "--grpc-port", "0",
 			"--scheduler-host", "127.0.0.1", "--scheduler-port", strconv.Itoa(port), "--scheduler-connect-timeout-seconds", "20",
 			"--task-scheduling-policy", policy, "--concurrent-tasks", "1", "--work-dir", dir,
-			"--executor-heartbeat-interval-seconds", "1", "--drain-timeout", "30", "--log-level", "debug"))
+			"--executor-heartbeat-interval-seconds", "1", "--drain-timeout", "30", "--log-level", "debug"}, extra...)
+		c.executors = append(c.executors, startProc(t, fmt.Sprintf("executor-%d", i), args...))
 	}
 	conn, err := grpc.NewClient(c.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

@@ -588,6 +588,7 @@ func (s *Scheduler) updateStatus(executorID string, st *kapotv1.TaskStatus) {
 		}
 	case f.GetTaskKilled() != nil:
 		// Killed by a drain or cancel: run it again elsewhere.
+		s.log.Info().Str("job", j.id).Uint32("stage", ref.stage).Int("partition", ref.partition).Str("executor", ref.executor).Msg("task killed; it runs again")
 	default:
 		t.attempts++
 		if !f.GetRetryable() || t.attempts > s.cfg.TaskRetries {
