@@ -2,11 +2,7 @@ package e2e
 
 import (
 	"fmt"
-	"io"
-	"net/http"
-	"regexp"
 	"slices"
-	"strconv"
 	"testing"
 
 	"github.com/kapot-go/kapot/executor"
@@ -22,20 +18,14 @@ func TestAdminEndpoints(t *testing.T) {
 	base := fmt.Sprintf("http://%s", e.AdminAddr())
 	get := func(path string) (int, string) {
 		t.Helper()
-		resp, err := http.Get(base + path)
+		code, body, err := httpGet(base + path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return code, body
 	}
 	metric := func(body, name string) float64 {
-		m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindStringSubmatch(body)
-		if m == nil {
-			return 0
-		}
-		v, _ := strconv.ParseFloat(m[1], 64)
+		v, _ := metricValue(body, name)
 		return v
 	}
 	if code, _ := get("/healthz"); code != 200 {

@@ -90,6 +90,7 @@ func TestChaos(t *testing.T) {
 	t.Run("executor-sigterm-drain", func(t *testing.T) { chaosSIGTERM(t, runs, rep) })
 	t.Run("disk-full-shuffle-write", func(t *testing.T) { chaosDiskFull(t, runs, rep) })
 	t.Run("concurrent-small-jobs", func(t *testing.T) { chaosConcurrentJobs(t, runs, rep) })
+	t.Run("concurrent-tpch", func(t *testing.T) { chaosConcurrentTPCH(t, runs, rep) })
 	table := rep.table()
 	t.Logf("chaos figures:\n%s", table)
 	if path := os.Getenv("KAPOT_CHAOS_REPORT"); path != "" {
@@ -574,4 +575,167 @@ func settledGoroutines() int {
 		n = m
 	}
 	return n
+}
+
+// chaosConcurrentTPCH runs 4 TPC-H queries at once, 3 rounds per run,
+// against 2 executor processes with a 256 MiB memory pool each, sampling
+// their admin metrics while the queries run. Every answer is exact; the
+// pool's reservations never exceed it; peak RSS stays within the pool plus
+// a stated margin; afterwards goroutines and live Arrow bytes return to
+// their idle values (no leak).
+func chaosConcurrentTPCH(t *testing.T, runs int, rep *chaosReport) {
+	const pool = 256 << 20
+	const margin = 384 << 20 // Go runtime, GC headroom, scan and Flight buffers outside the pool
+	sf := 0.1
+	if v, err := strconv.ParseFloat(os.Getenv("KAPOT_CHAOS_SF"), 64); err == nil && v > 0 {
+		sf = v
+	}
+	sets := [][]int{{1, 3, 9, 18}, {5, 10, 13, 21}, {2, 7, 8, 16}}
+	var all []int
+	for _, s := range sets {
+		all = append(all, s...)
+	}
+	plans, want := tpchFixture(t, sf, 2, all)
+	port := freePort(t)
+	startSchedProc(t, "scheduler", port)
+	var admins []string
+	for i := range 2 {
+		ap := freePort(t)
+		admins = append(admins, fmt.Sprintf("http://127.0.0.1:%d/metrics", ap))
+		startProc(t, fmt.Sprintf("executor-%d", i), "executor",
+			"--bind-host", "127.0.0.1", "--external-host", "127.0.0.1", "--port", "0", "--grpc-port", "0",
+			"--scheduler-host", "127.0.0.1", "--scheduler-port", strconv.Itoa(port), "--scheduler-connect-timeout-seconds", "20",
+			"--concurrent-tasks", "2", "--work-dir", t.TempDir(), "--memory-pool-size", strconv.Itoa(pool),
+			"--admin-port", strconv.Itoa(ap), "--admin-bind-host", "127.0.0.1", "--log-level", "info", "--disable-numa-pinning")
+	}
+	cl, err := client.Dial("127.0.0.1:"+strconv.Itoa(port), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	waitExecutors(t, cl, 2, 30*time.Second)
+	scrape := func(url string) map[string]float64 {
+		code, body, err := httpGet(url)
+		if err != nil || code != 200 {
+			t.Fatalf("scrape %s: %d %v", url, code, err)
+		}
+		m := map[string]float64{}
+		for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "kapot_executor_memory_pool_used_bytes", "kapot_executor_arrow_allocated_bytes"} {
+			v, ok := metricValue(body, name)
+			if !ok {
+				t.Fatalf("%s lacks %s", url, name)
+			}
+			m[name] = v
+		}
+		return m
+	}
+	round := func(row *chaosRow, set []int) {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for _, n := range set {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+				defer cancel()
+				_, bs, err := cl.Run(ctx, &kapotv1.SubmitJobRequest{Plan: plans[n].Root, JobName: fmt.Sprintf("load q%d", n)})
+				rows := engine.FormatRows(bs, "|")
+				for _, b := range bs {
+					b.Release()
+				}
+				if row == nil {
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				row.runs++
+				switch {
+				case err != nil:
+					row.lost++
+					t.Errorf("q%d: %v", n, err)
+				case oracle.SameRows(rows, want[n]) != nil:
+					row.wrong++
+					t.Errorf("q%d: wrong answer: %v", n, oracle.SameRows(rows, want[n]))
+				default:
+					row.survived++
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	// Warm up (connection pools, lazily started goroutines), then take the
+	// idle baseline.
+	round(nil, sets[0])
+	idle := func() []map[string]float64 {
+		var out []map[string]float64
+		for _, u := range admins {
+			out = append(out, scrape(u))
+		}
+		return out
+	}
+	settle := func(base []map[string]float64) []map[string]float64 {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			now := idle()
+			ok := true
+			for i := range now {
+				if now[i]["go_goroutines"] > base[i]["go_goroutines"]+10 || now[i]["kapot_executor_arrow_allocated_bytes"] != base[i]["kapot_executor_arrow_allocated_bytes"] || now[i]["kapot_executor_memory_pool_used_bytes"] != 0 {
+					ok = false
+				}
+			}
+			if ok || time.Now().After(deadline) {
+				return now
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	base := settle(idle())
+	row := &chaosRow{scenario: fmt.Sprintf("4 concurrent TPC-H queries (SF %g), 2 executors with 256 MiB pools, 3 rounds per run", sf)}
+	defer rep.add(row)
+	var peakRSS, peakPool float64
+	for r := 0; r < runs; r++ {
+		for _, set := range sets {
+			stop := make(chan struct{})
+			sampled := make(chan struct{})
+			go func() {
+				defer close(sampled)
+				for {
+					for _, m := range idle() {
+						peakRSS = max(peakRSS, m["process_resident_memory_bytes"])
+						peakPool = max(peakPool, m["kapot_executor_memory_pool_used_bytes"])
+					}
+					select {
+					case <-stop:
+						return
+					case <-time.After(50 * time.Millisecond):
+					}
+				}
+			}()
+			start := time.Now()
+			round(row, set)
+			row.recover = append(row.recover, time.Since(start))
+			close(stop)
+			<-sampled
+		}
+	}
+	after := settle(base)
+	for i := range after {
+		if g, b := after[i]["go_goroutines"], base[i]["go_goroutines"]; g > b+10 {
+			t.Errorf("executor %d: %v goroutines after the load, %v idle before", i, g, b)
+		}
+		if a, b := after[i]["kapot_executor_arrow_allocated_bytes"], base[i]["kapot_executor_arrow_allocated_bytes"]; a != b {
+			t.Errorf("executor %d: %v live Arrow bytes after the load, %v idle before (leak)", i, a, b)
+		}
+		if p := after[i]["kapot_executor_memory_pool_used_bytes"]; p != 0 {
+			t.Errorf("executor %d: %v bytes still reserved from the pool", i, p)
+		}
+	}
+	if peakPool > pool {
+		t.Errorf("pool reservations peaked at %v bytes, above the %d-byte pool", peakPool, pool)
+	}
+	if peakRSS > pool+margin {
+		t.Errorf("executor RSS peaked at %.0f MiB, above the pool (%d MiB) plus the %d MiB margin", peakRSS/(1<<20), pool>>20, margin>>20)
+	}
+	row.note = fmt.Sprintf("recover: wall time of a round of 4; peak executor RSS %.0f MiB (limit: pool %d MiB + margin %d MiB), peak pool reservations %.0f MiB; goroutines and live Arrow bytes back to idle (%v / %v)",
+		peakRSS/(1<<20), pool>>20, margin>>20, peakPool/(1<<20), []float64{after[0]["go_goroutines"], after[1]["go_goroutines"]}, []float64{after[0]["kapot_executor_arrow_allocated_bytes"], after[1]["kapot_executor_arrow_allocated_bytes"]})
 }

@@ -10,6 +10,9 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -375,5 +378,26 @@ func TestShuffleWriterSpillsWithinBudget(t *testing.T) {
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
 		t.Fatalf("read back %d rows, want %d (or rows differ)", len(got), len(want))
+	}
+}
+
+// TestCountingAllocator: the count follows allocations, growth and frees
+// through Arrow builders and returns to zero when everything is released.
+func TestCountingAllocator(t *testing.T) {
+	checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer checked.AssertSize(t, 0)
+	mem := NewCountingAllocator(checked)
+	b := array.NewInt64Builder(mem)
+	for i := range 10000 {
+		b.Append(int64(i))
+	}
+	arr := b.NewArray()
+	b.Release()
+	if got, want := mem.Allocated(), int64(checked.CurrentAlloc()); got != want || got == 0 {
+		t.Fatalf("counted %d bytes, checked allocator holds %d", got, want)
+	}
+	arr.Release()
+	if got := mem.Allocated(); got != 0 {
+		t.Fatalf("counted %d bytes after release, want 0", got)
 	}
 }

@@ -44,6 +44,7 @@ func newExecMetrics(e *Executor) *execMetrics {
 	f(m.spillBytes)
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kapot_executor_memory_pool_bytes", Help: "Size of the memory pool."}, func() float64 { return float64(e.pool.Stats().Limit) }))
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kapot_executor_memory_pool_used_bytes", Help: "Memory reserved from the pool."}, func() float64 { return float64(e.pool.Stats().Used) }))
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kapot_executor_arrow_allocated_bytes", Help: "Arrow buffer bytes allocated by tasks and Flight streams and not yet released (returns to its idle value when no job runs; growth is a leak)."}, func() float64 { return float64(e.arrowMem.Allocated()) }))
 	m.heartbeat = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "kapot_executor_heartbeat_seconds", Help: "Heartbeat round trips to the scheduler.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 4, 8)})
 	f(m.heartbeat)

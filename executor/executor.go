@@ -80,6 +80,7 @@ type Executor struct {
 	flightSrv  atomic.Pointer[kflight.Server]
 	flightGRPC *grpc.Server
 	execGRPC   *grpc.Server
+	arrowMem   *engine.CountingAllocator // wraps mem; its count is a metric
 	flightLis  net.Listener
 	grpcLis    net.Listener
 	admin      *admin.Server
@@ -133,6 +134,8 @@ func New(cfg Config, eng Engine, log zerolog.Logger) (*Executor, error) {
 	if e.mem == nil {
 		e.mem = memory.NewGoAllocator()
 	}
+	e.arrowMem = engine.NewCountingAllocator(e.mem)
+	e.mem = e.arrowMem
 	e.cores = runtime.NumCPU()
 	e.memory = poolSize
 	if cfg.OverProvisioning {
