@@ -3,8 +3,8 @@ package engine
 import (
 	"context"
 	"fmt"
-	"strings"
 	"math/big"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
