@@ -428,9 +428,12 @@ func (e *Executor) Run(ctx context.Context) error {
 		e.fence(reason)
 	}
 	e.drain(deadline)
-	e.flushStatuses()
+	// Stop the loops before the last report: a status send of the status
+	// loop cut short by stopLoops puts its statuses back, and the flush
+	// then carries them (flushing first raced with it and lost them).
 	stopLoops()
 	loops.Wait()
+	e.flushStatuses()
 	e.stopServers(time.Until(deadline))
 	servers.Wait()
 	if err := janitor.CleanAll(); err != nil {

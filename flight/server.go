@@ -1,6 +1,7 @@
 package flight
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"sync"
@@ -93,6 +94,11 @@ func (s *Server) Register(g *grpc.Server) { flight.RegisterFlightServiceServer(g
 func (s *Server) WaitStreams() { s.streams.Wait() }
 
 func (s *Server) open(ticket []byte) (*shuffle.Segment, error) {
+	if !bytes.HasPrefix(ticket, ticketMagic) {
+		if h, ok := SQLTicketHandle(ticket); ok {
+			ticket = h
+		}
+	}
 	t, err := ParseTicket(ticket)
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())

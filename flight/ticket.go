@@ -8,8 +8,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/protobuf/proto"
 
+	flightpb "github.com/apache/arrow-go/v18/arrow/flight/gen/flight"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/shuffle"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // ErrBadTicket marks tickets that do not name a shuffle partition.
@@ -55,3 +57,23 @@ func ParseTicket(b []byte) (*kapotv1.ShuffleTicket, error) {
 }
 
 func ipcAlloc(mem memory.Allocator) ipc.Option { return ipc.WithAllocator(mem) }
+
+// SQLTicketHandle unwraps a Flight SQL ticket (a TicketStatementQuery in
+// an Any) and returns its statement handle. The scheduler's Flight SQL
+// endpoint makes the handle of a result partition the partition's kapot
+// ticket, so an executor serves the same ticket to clients that follow
+// endpoint locations.
+func SQLTicketHandle(b []byte) ([]byte, bool) {
+	if len(b) > MaxTicketSize+64 {
+		return nil, false
+	}
+	var a anypb.Any
+	if err := proto.Unmarshal(b, &a); err != nil {
+		return nil, false
+	}
+	var q flightpb.TicketStatementQuery
+	if err := a.UnmarshalTo(&q); err != nil {
+		return nil, false
+	}
+	return q.GetStatementHandle(), true
+}

@@ -37,6 +37,13 @@ type Config struct {
 	AdminBindHost string
 	// Security is cluster authentication (shared secrets) and TLS.
 	Security security.Config
+	// FlightSQLPort serves Arrow Flight SQL (JDBC, ADBC, the Go
+	// database/sql driver); -1 turns it off, 0 picks a free port.
+	FlightSQLPort int
+	// FlightSQLResults says where Flight SQL clients fetch results:
+	// "proxy" (through the scheduler) or "direct" (endpoints name the
+	// executors).
+	FlightSQLResults string
 	// AllowedDataRoots, when set, are the only places the plans of
 	// submitted jobs may read (checked when their files are opened).
 	AllowedDataRoots []string
@@ -47,6 +54,7 @@ func DefaultConfig() Config {
 	return Config{
 		BindHost: "0.0.0.0", Port: 50050, ExecutorTimeout: 180 * time.Second, TaskRetries: 3,
 		MaxFetchFailures: 16, FinishedJobDataCleanUpDelay: 300 * time.Second, FinishedJobTTL: time.Hour, AdminPort: -1,
+		FlightSQLPort: -1, FlightSQLResults: ResultsProxy,
 		Log: logging.Options{Level: "info", Format: "json", Prefix: "scheduler.log", Rotation: "daily", Component: "scheduler"},
 	}
 }
@@ -71,6 +79,10 @@ func (c *Config) Validate() error {
 		return bad("finished-job-data-clean-up-delay-seconds", "negative")
 	case c.AdminPort < -1 || c.AdminPort > 65535:
 		return bad("admin-port", "port %d out of range -1..65535", c.AdminPort)
+	case c.FlightSQLPort < -1 || c.FlightSQLPort > 65535:
+		return bad("flight-sql-port", "port %d out of range -1..65535", c.FlightSQLPort)
+	case c.FlightSQLResults != ResultsProxy && c.FlightSQLResults != ResultsDirect:
+		return bad("flight-sql-results", "%q: want proxy or direct", c.FlightSQLResults)
 	}
 	if err := c.Log.Validate(); err != nil {
 		return fmt.Errorf("%v: %w", err, config.ErrInvalid)

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
@@ -19,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kapot-go/kapot/engine"
+	kflight "github.com/kapot-go/kapot/flight"
 	"github.com/kapot-go/kapot/internal/admin"
 	"github.com/kapot-go/kapot/internal/config"
 	"github.com/kapot-go/kapot/internal/security"
@@ -43,13 +46,17 @@ type Scheduler struct {
 	connMu sync.Mutex
 	conns  map[string]*grpc.ClientConn
 
-	store    *objstore.Registry // reads scanned files' schemas at submit
-	kick     chan struct{}
-	lis      net.Listener
-	srv      *grpc.Server
-	health   *health.Server
-	admin    *admin.Server
-	prom     *schedMetrics
+	store  *objstore.Registry // reads scanned files' schemas at submit
+	kick   chan struct{}
+	lis    net.Listener
+	srv    *grpc.Server
+	health *health.Server
+	admin  *admin.Server
+	prom   *schedMetrics
+	// The Arrow Flight SQL endpoint, when --flight-sql-port is set.
+	sqlLis   net.Listener
+	sqlSrv   *grpc.Server
+	sqlFetch *kflight.Client
 	stopping atomic.Bool
 
 	// bg owns the short-lived goroutines that call executors (launch,
@@ -116,11 +123,64 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 	kapotv1.RegisterSchedulerServiceServer(s.srv, &service{s: s})
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.srv, s.health)
+	if err := s.listenFlightSQL(); err != nil {
+		lis.Close()
+		return nil, err
+	}
 	if err := s.listenAdmin(); err != nil {
 		lis.Close()
+		if s.sqlLis != nil {
+			s.sqlLis.Close()
+		}
 		return nil, fmt.Errorf("--admin-port %d: %w", cfg.AdminPort, err)
 	}
 	return s, nil
+}
+
+// listenFlightSQL binds the Flight SQL port, if configured, and builds its
+// server: the cluster's TLS, and the client secret as the password.
+func (s *Scheduler) listenFlightSQL() error {
+	if s.cfg.FlightSQLPort < 0 {
+		return nil
+	}
+	dial, err := s.cfg.Security.DialOptions(security.Client)
+	if err != nil {
+		return fmt.Errorf("%v: %w", err, config.ErrInvalid)
+	}
+	opts, err := s.cfg.Security.TLS.ServerOption()
+	if err != nil {
+		return fmt.Errorf("%v: %w", err, config.ErrInvalid)
+	}
+	if s.cfg.Security.Secrets.Enabled() {
+		auth := newSQLAuth(s.cfg.Security.Secrets.For(security.Client), func(method, reason string) {
+			s.prom.authFailures.WithLabelValues(reason).Inc()
+			s.log.Warn().Str("method", method).Str("reason", reason).Msg("flight sql call rejected")
+		})
+		opts = append(opts, auth.serverOptions()...)
+	}
+	lis, err := net.Listen("tcp", net.JoinHostPort(s.cfg.BindHost, strconv.Itoa(s.cfg.FlightSQLPort)))
+	if err != nil {
+		return fmt.Errorf("--flight-sql-port %d: %w", s.cfg.FlightSQLPort, err)
+	}
+	s.sqlFetch = kflight.NewClient(3, 100*time.Millisecond, 0, dial...)
+	srv, err := newSQLServer(s, s.sqlFetch)
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	s.sqlLis = lis
+	s.sqlSrv = grpc.NewServer(append([]grpc.ServerOption{grpc.MaxRecvMsgSize(64 << 20), grpc.MaxSendMsgSize(64 << 20)}, opts...)...)
+	flight.RegisterFlightServiceServer(s.sqlSrv, flightsql.NewFlightServerWithAllocator(srv, srv.mem))
+	healthpb.RegisterHealthServer(s.sqlSrv, s.health)
+	return nil
+}
+
+// FlightSQLAddr is the Flight SQL endpoint's address (nil when off).
+func (s *Scheduler) FlightSQLAddr() net.Addr {
+	if s.sqlLis == nil {
+		return nil
+	}
+	return s.sqlLis.Addr()
 }
 
 // Addr is the bound address.
@@ -133,8 +193,16 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); s.launchLoop(loopCtx) }()
 	go func() { defer wg.Done(); s.livenessLoop(loopCtx) }()
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- s.srv.Serve(s.lis) }()
+	if s.sqlSrv != nil {
+		go func() {
+			if err := s.sqlSrv.Serve(s.sqlLis); err != nil {
+				errc <- fmt.Errorf("flight sql server: %w", err)
+			}
+		}()
+		s.log.Info().Str("addr", s.sqlLis.Addr().String()).Str("results", s.cfg.FlightSQLResults).Msg("flight sql listening")
+	}
 	var adminDone sync.WaitGroup
 	if s.admin != nil {
 		adminDone.Add(1)
@@ -157,6 +225,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		s.admin.Shutdown()
 	}
 	adminDone.Wait()
+	if s.sqlSrv != nil {
+		s.sqlSrv.Stop() // ends open result streams; clients see Unavailable
+		s.sqlFetch.Close()
+	}
 	s.srv.GracefulStop()
 	cancel()
 	wg.Wait()

@@ -120,20 +120,25 @@ func (v *service) SubmitJob(ctx context.Context, r *kapotv1.SubmitJobRequest) (*
 		return nil, status.Error(codes.InvalidArgument, "submit without a plan")
 	}
 	id, err := v.s.submit(ctx, r)
-	switch {
-	case errors.Is(err, errNoPlacement):
-		return nil, status.Errorf(codes.FailedPrecondition, "job rejected: %v", err)
-	case errors.Is(err, objstore.ErrForbidden):
-		return nil, status.Errorf(codes.PermissionDenied, "job rejected: %v", err)
-	case errors.Is(err, objstore.ErrNotFound):
-		return nil, status.Errorf(codes.NotFound, "plan reads a missing file: %v", err)
-	case errors.Is(err, objstore.ErrIO):
-		return nil, status.Errorf(codes.Unavailable, "cannot read the plan's files: %v", err)
-	}
 	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "plan rejected: %v", err)
+		return nil, submitStatus(err)
 	}
 	return &kapotv1.SubmitJobResponse{JobId: id}, nil
+}
+
+// submitStatus is the gRPC status of a refused submission.
+func submitStatus(err error) error {
+	switch {
+	case errors.Is(err, errNoPlacement):
+		return status.Errorf(codes.FailedPrecondition, "job rejected: %v", err)
+	case errors.Is(err, objstore.ErrForbidden):
+		return status.Errorf(codes.PermissionDenied, "job rejected: %v", err)
+	case errors.Is(err, objstore.ErrNotFound):
+		return status.Errorf(codes.NotFound, "plan reads a missing file: %v", err)
+	case errors.Is(err, objstore.ErrIO):
+		return status.Errorf(codes.Unavailable, "cannot read the plan's files: %v", err)
+	}
+	return status.Errorf(codes.InvalidArgument, "plan rejected: %v", err)
 }
 
 func (v *service) GetJobStatus(_ context.Context, r *kapotv1.GetJobStatusRequest) (*kapotv1.GetJobStatusResponse, error) {

@@ -21,7 +21,7 @@ import (
 )
 
 func localCmd() *cobra.Command {
-	var executors, port, slots int
+	var executors, port, slots, sqlPort, adminPort int
 	var policy, workDir, logLevel string
 	c := &cobra.Command{
 		Use:   "local",
@@ -71,11 +71,18 @@ process down gracefully.`,
 				return p, nil
 			}
 			if _, err := start("scheduler", "scheduler", "--bind-host", "127.0.0.1", "--port", strconv.Itoa(port), "--policy", policy,
-				"--log-level", logLevel, "--executor-timeout-seconds", "10", "--finished-job-data-clean-up-delay-seconds", "600"); err != nil {
+				"--log-level", logLevel, "--executor-timeout-seconds", "10", "--finished-job-data-clean-up-delay-seconds", "600",
+				"--flight-sql-port", strconv.Itoa(sqlPort), "--admin-port", strconv.Itoa(adminPort)); err != nil {
 				return err
 			}
 			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 			fmt.Fprintf(cmd.OutOrStdout(), "scheduler  %s  (log %s)\n", addr, filepath.Join(logs, "scheduler.log"))
+			if sqlPort > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "flight sql flightsql://127.0.0.1:%d\n", sqlPort)
+			}
+			if adminPort > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "web ui     http://127.0.0.1:%d/ui/\n", adminPort)
+			}
 			for i := 0; i < executors; i++ {
 				name := fmt.Sprintf("executor-%d", i+1)
 				dir := filepath.Join(workDir, name)
@@ -115,6 +122,8 @@ process down gracefully.`,
 	f.StringVar(&workDir, "work-dir", "", "directory for executor data and logs (default: a fresh temporary directory)")
 	f.IntVar(&slots, "concurrent-tasks", 2, "task slots per executor")
 	f.StringVar(&logLevel, "log-level", "info", "log level of every process")
+	f.IntVar(&sqlPort, "flight-sql-port", 50060, "scheduler's Arrow Flight SQL port (-1: off)")
+	f.IntVar(&adminPort, "admin-port", 50070, "scheduler's admin port: web UI at /ui/, JSON at /api/, metrics (-1: off)")
 	return withFlagErrors(c)
 }
 

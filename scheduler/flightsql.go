@@ -1,0 +1,657 @@
+package scheduler
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql/schema_ref"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/kapot-go/kapot/engine"
+	kflight "github.com/kapot-go/kapot/flight"
+	"github.com/kapot-go/kapot/internal/version"
+	"github.com/kapot-go/kapot/planner"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// Flight SQL names the one catalog and schema that hold every table.
+const (
+	sqlCatalog = "kapot"
+	sqlSchema  = "public"
+)
+
+// Result modes of the Flight SQL endpoint (--flight-sql-results).
+const (
+	// ResultsProxy: FlightInfo endpoints carry no location, so clients
+	// fetch through the scheduler, which streams from the executors. It
+	// works wherever the scheduler is reachable.
+	ResultsProxy = "proxy"
+	// ResultsDirect: each endpoint names the executor holding the result
+	// partition, so clients that follow locations (ADBC, JDBC) fetch
+	// straight from the executors; clients that do not still fetch through
+	// the scheduler.
+	ResultsDirect = "direct"
+)
+
+// rowsPrefix marks a statement handle that carries a small result inline
+// (DDL, SHOW TABLES, DESCRIBE, EXPLAIN) instead of a partition's ticket.
+var rowsPrefix = []byte("kapot-rows:")
+
+// inlineRows is a small all-string result carried in a handle.
+type inlineRows struct {
+	Columns []string   `json:"c"`
+	Rows    [][]string `json:"r"`
+}
+
+// sqlServer is the scheduler's Arrow Flight SQL service: it plans SQL over
+// a catalog shared by its clients, runs queries as jobs of this scheduler
+// and hands out the result partitions.
+type sqlServer struct {
+	flightsql.BaseServer
+	s     *Scheduler
+	cat   *planner.Catalog
+	fetch *kflight.Client
+	mem   memory.Allocator
+
+	mu       sync.Mutex
+	prepared map[string]*preparedStmt
+}
+
+type preparedStmt struct {
+	sql    string
+	params []string // SQL literals bound by the last DoPut
+}
+
+func newSQLServer(s *Scheduler, fetch *kflight.Client) (*sqlServer, error) {
+	f := &sqlServer{s: s, cat: planner.NewCatalogWith(s.store, nil), fetch: fetch, mem: memory.NewGoAllocator(), prepared: map[string]*preparedStmt{}}
+	f.Alloc = f.mem
+	for id, v := range map[flightsql.SqlInfo]any{
+		flightsql.SqlInfoFlightSqlServerName:         "kapot",
+		flightsql.SqlInfoFlightSqlServerVersion:      version.Version,
+		flightsql.SqlInfoFlightSqlServerArrowVersion: "18",
+		flightsql.SqlInfoFlightSqlServerReadOnly:     true,
+		flightsql.SqlInfoFlightSqlServerSql:          true,
+		flightsql.SqlInfoFlightSqlServerSubstrait:    false,
+		flightsql.SqlInfoFlightSqlServerTransaction:  int32(0), // none
+		flightsql.SqlInfoFlightSqlServerCancel:       true,
+	} {
+		if err := f.RegisterSqlInfo(id, v); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// sqlStatus maps a planning or execution error to a gRPC status.
+func sqlStatus(err error) error {
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, "query cancelled")
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, "query timed out")
+	case errors.Is(err, planner.ErrNotSupported), errors.Is(err, engine.ErrInvalidPlan):
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	var se *planner.SQLError
+	if errors.As(err, &se) {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	return status.Error(codes.InvalidArgument, err.Error())
+}
+
+// GetFlightInfoStatement runs an ad-hoc statement.
+func (f *sqlServer) GetFlightInfoStatement(ctx context.Context, cmd flightsql.StatementQuery, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	return f.execute(ctx, cmd.GetQuery(), desc)
+}
+
+// GetSchemaStatement plans a query without running it.
+func (f *sqlServer) GetSchemaStatement(ctx context.Context, cmd flightsql.StatementQuery, _ *flight.FlightDescriptor) (*flight.SchemaResult, error) {
+	schema, err := f.schemaOf(ctx, cmd.GetQuery())
+	if err != nil {
+		return nil, err
+	}
+	return &flight.SchemaResult{Schema: flight.SerializeSchema(schema, f.mem)}, nil
+}
+
+// execute runs one statement. A query becomes a job; the call returns once
+// the job has finished (cancelling ctx cancels the job), with an endpoint
+// per non-empty result partition. Other statements run here and return
+// their rows inline.
+func (f *sqlServer) execute(ctx context.Context, sql string, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	st, err := f.cat.Classify(sql)
+	if err != nil {
+		return nil, sqlStatus(err)
+	}
+	switch st.Kind {
+	case planner.StmtCreateExternalTable:
+		if err := f.cat.Register(st.Table); err != nil {
+			return nil, status.Error(codes.AlreadyExists, err.Error())
+		}
+		f.s.log.Info().Str("table", st.Table.Name).Int("files", len(st.Table.Files)).Msg("flight sql: table created")
+		return f.inlineInfo(desc, inlineRows{Columns: []string{"result"}, Rows: [][]string{{fmt.Sprintf("created table %s (%d files)", st.Table.Name, len(st.Table.Files))}}})
+	case planner.StmtShowTables:
+		var rows [][]string
+		for _, n := range f.cat.Names() {
+			rows = append(rows, []string{n})
+		}
+		return f.inlineInfo(desc, inlineRows{Columns: []string{"table_name"}, Rows: rows})
+	case planner.StmtDescribe:
+		cols, err := f.cat.Describe(st.Name)
+		if err != nil {
+			return nil, status.Error(codes.NotFound, err.Error())
+		}
+		var rows [][]string
+		for _, c := range cols {
+			rows = append(rows, c[:])
+		}
+		return f.inlineInfo(desc, inlineRows{Columns: []string{"column_name", "data_type", "is_nullable"}, Rows: rows})
+	case planner.StmtExplain:
+		p, err := planner.PlanQuery(f.cat, st.SQL, planner.Options{})
+		if err != nil {
+			return nil, sqlStatus(err)
+		}
+		text, err := planner.Explain(p)
+		if err != nil {
+			return nil, sqlStatus(err)
+		}
+		var rows [][]string
+		for _, l := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
+			rows = append(rows, []string{l})
+		}
+		return f.inlineInfo(desc, inlineRows{Columns: []string{"plan"}, Rows: rows})
+	}
+	p, err := planner.PlanQuery(f.cat, st.SQL, planner.Options{})
+	if err != nil {
+		return nil, sqlStatus(err)
+	}
+	id, err := f.s.submit(ctx, &kapotv1.SubmitJobRequest{Plan: named(p), JobName: "flight sql: " + firstLine(st.SQL)})
+	if err != nil {
+		return nil, submitStatus(err)
+	}
+	js, err := f.wait(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	schema, err := engine.SchemaFromProto(js.GetResultSchema())
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "result schema: %v", err)
+	}
+	info := &flight.FlightInfo{Schema: flight.SerializeSchema(schema, f.mem), FlightDescriptor: desc, TotalBytes: -1}
+	for _, loc := range js.GetResultLocations() {
+		if loc.GetStats() != nil && loc.GetStats().GetNumRows() == 0 {
+			continue
+		}
+		tkt, err := flightsql.CreateStatementQueryTicket(kflight.TicketFor(loc))
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "ticket: %v", err)
+		}
+		ep := &flight.FlightEndpoint{Ticket: &flight.Ticket{Ticket: tkt}}
+		if f.s.cfg.FlightSQLResults == ResultsDirect {
+			ep.Location = []*flight.Location{{Uri: "grpc+tcp://" + kflight.Addr(loc.GetExecutor())}}
+		}
+		info.Endpoint = append(info.Endpoint, ep)
+		info.TotalRecords += int64(loc.GetStats().GetNumRows())
+	}
+	return info, nil
+}
+
+// named puts the query's output names on its result: a projection of
+// every column under its SQL name, so results read the same from the
+// scheduler and from the executors.
+func named(p *planner.Plan) *kapotv1.PhysicalPlanNode {
+	exprs := make([]*kapotv1.PhysicalExprNode, len(p.Columns))
+	for i, n := range p.Columns {
+		exprs[i] = &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Column{Column: &kapotv1.ColumnExpr{Name: n, Index: uint32(i)}}}
+	}
+	return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Projection{Projection: &kapotv1.ProjectionNode{Input: p.Root, Exprs: exprs, Names: p.Columns}}}
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 80 {
+		s = s[:80]
+	}
+	return s
+}
+
+// wait polls the job until it ends; a cancelled ctx cancels the job.
+func (f *sqlServer) wait(ctx context.Context, id string) (*kapotv1.GetJobStatusResponse, error) {
+	delay := time.Millisecond
+	for {
+		js, err := f.s.status(id)
+		if err != nil {
+			return nil, status.Errorf(codes.NotFound, "job %s: %v", id, err)
+		}
+		switch js.GetState() {
+		case kapotv1.JobState_JOB_STATE_SUCCESSFUL:
+			return js, nil
+		case kapotv1.JobState_JOB_STATE_FAILED:
+			return nil, status.Errorf(codes.Internal, "job %s failed: %s", id, js.GetError())
+		case kapotv1.JobState_JOB_STATE_CANCELLED:
+			return nil, status.Errorf(codes.Canceled, "job %s cancelled: %s", id, js.GetError())
+		}
+		select {
+		case <-ctx.Done():
+			if _, err := f.s.cancel(id); err == nil {
+				f.s.log.Info().Str("job", id).Msg("flight sql: client went away, job cancelled")
+			}
+			return nil, sqlStatus(ctx.Err())
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 50*time.Millisecond)
+	}
+}
+
+// schemaOf plans sql and returns its result schema.
+func (f *sqlServer) schemaOf(ctx context.Context, sql string) (*arrow.Schema, error) {
+	st, err := f.cat.Classify(sql)
+	if err != nil {
+		return nil, sqlStatus(err)
+	}
+	if st.Kind != planner.StmtQuery {
+		return nil, status.Error(codes.InvalidArgument, "not a query")
+	}
+	p, err := planner.PlanQuery(f.cat, st.SQL, planner.Options{})
+	if err != nil {
+		return nil, sqlStatus(err)
+	}
+	op, err := engine.FromProtoWith(named(p), engine.BuildOptions{Ctx: ctx, Store: f.s.store})
+	if err != nil {
+		return nil, sqlStatus(err)
+	}
+	return op.Schema(), nil
+}
+
+func (f *sqlServer) inlineInfo(desc *flight.FlightDescriptor, rows inlineRows) (*flight.FlightInfo, error) {
+	b, err := json.Marshal(rows)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "%v", err)
+	}
+	tkt, err := flightsql.CreateStatementQueryTicket(append(slices.Clone(rowsPrefix), b...))
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "ticket: %v", err)
+	}
+	return &flight.FlightInfo{Schema: flight.SerializeSchema(stringSchema(rows.Columns), f.mem), FlightDescriptor: desc,
+		Endpoint: []*flight.FlightEndpoint{{Ticket: &flight.Ticket{Ticket: tkt}}}, TotalRecords: int64(len(rows.Rows)), TotalBytes: -1}, nil
+}
+
+func stringSchema(cols []string) *arrow.Schema {
+	fields := make([]arrow.Field, len(cols))
+	for i, c := range cols {
+		fields[i] = arrow.Field{Name: c, Type: arrow.BinaryTypes.String}
+	}
+	return arrow.NewSchema(fields, nil)
+}
+
+// DoGetStatement streams one endpoint: inline rows, or a result partition
+// read from the executor that holds it (the proxy path).
+func (f *sqlServer) DoGetStatement(ctx context.Context, tkt flightsql.StatementQueryTicket) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+	h := tkt.GetStatementHandle()
+	if rest, ok := bytes.CutPrefix(h, rowsPrefix); ok {
+		var rows inlineRows
+		if err := json.Unmarshal(rest, &rows); err != nil {
+			return nil, nil, status.Errorf(codes.InvalidArgument, "bad statement handle: %v", err)
+		}
+		schema := stringSchema(rows.Columns)
+		b := array.NewRecordBuilder(f.mem, schema)
+		defer b.Release()
+		for _, r := range rows.Rows {
+			if len(r) != len(rows.Columns) {
+				return nil, nil, status.Error(codes.InvalidArgument, "bad statement handle: ragged rows")
+			}
+			for i, v := range r {
+				b.Field(i).(*array.StringBuilder).Append(v)
+			}
+		}
+		return oneBatch(schema, b.NewRecordBatch())
+	}
+	t, err := kflight.ParseTicket(h)
+	if err != nil {
+		return nil, nil, status.Errorf(codes.InvalidArgument, "bad statement handle: %v", err)
+	}
+	js, err := f.s.status(t.GetJobId())
+	if err != nil {
+		return nil, nil, status.Errorf(codes.NotFound, "job %s: %v (results are kept for --finished-job-data-clean-up-delay-seconds)", t.GetJobId(), err)
+	}
+	var loc *kapotv1.PartitionLocation
+	for _, l := range js.GetResultLocations() {
+		if l.GetStageId() == t.GetStageId() && l.GetMapPartition() == t.GetMapPartition() && l.GetOutputPartition() == t.GetOutputPartition() {
+			loc = l
+		}
+	}
+	if loc == nil {
+		return nil, nil, status.Errorf(codes.NotFound, "job %s has no result partition %d", t.GetJobId(), t.GetMapPartition())
+	}
+	rdr, cancel, err := f.fetch.DoGet(ctx, loc, f.mem)
+	if err != nil {
+		return nil, nil, status.Errorf(status.Code(err), "fetch result partition %d from %s: %v", loc.GetMapPartition(), kflight.Addr(loc.GetExecutor()), err)
+	}
+	ch := make(chan flight.StreamChunk)
+	go func() {
+		defer close(ch)
+		defer cancel()
+		defer rdr.Release()
+		for rdr.Next() {
+			b := rdr.RecordBatch()
+			b.Retain()
+			select {
+			case ch <- flight.StreamChunk{Data: b}:
+			case <-ctx.Done():
+				b.Release()
+				return
+			}
+		}
+		if err := rdr.Err(); err != nil {
+			select {
+			case ch <- flight.StreamChunk{Err: err}:
+			case <-ctx.Done():
+			}
+		}
+	}()
+	return rdr.Schema(), ch, nil
+}
+
+// oneBatch streams a single record batch.
+func oneBatch(schema *arrow.Schema, b arrow.RecordBatch) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+	ch := make(chan flight.StreamChunk, 1)
+	ch <- flight.StreamChunk{Data: b}
+	close(ch)
+	return schema, ch, nil
+}
+
+// CancelFlightInfo cancels the job behind a FlightInfo (a finished job's
+// result stays readable until it is cleaned up).
+func (f *sqlServer) CancelFlightInfo(_ context.Context, req *flight.CancelFlightInfoRequest) (flight.CancelFlightInfoResult, error) {
+	st := flight.CancelStatusNotCancellable
+	for _, ep := range req.GetInfo().GetEndpoint() {
+		h, ok := kflight.SQLTicketHandle(ep.GetTicket().GetTicket())
+		if !ok {
+			continue
+		}
+		t, err := kflight.ParseTicket(h)
+		if err != nil {
+			continue
+		}
+		if ok, err := f.s.cancel(t.GetJobId()); err == nil && ok {
+			st = flight.CancelStatusCancelled
+		}
+	}
+	return flight.CancelFlightInfoResult{Status: st}, nil
+}
+
+// CreatePreparedStatement keeps the statement; parameters ($1, $2, … or ?)
+// are bound by DoPutPreparedStatementQuery and substituted as literals.
+func (f *sqlServer) CreatePreparedStatement(ctx context.Context, req flightsql.ActionCreatePreparedStatementRequest) (flightsql.ActionCreatePreparedStatementResult, error) {
+	n, err := countParams(req.GetQuery())
+	if err != nil {
+		return flightsql.ActionCreatePreparedStatementResult{}, status.Error(codes.InvalidArgument, err.Error())
+	}
+	var res flightsql.ActionCreatePreparedStatementResult
+	if n == 0 {
+		if schema, err := f.schemaOf(ctx, req.GetQuery()); err == nil {
+			res.DatasetSchema = schema
+		}
+	}
+	var id [16]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return res, status.Errorf(codes.Internal, "%v", err)
+	}
+	res.Handle = []byte(hex.EncodeToString(id[:]))
+	f.mu.Lock()
+	f.prepared[string(res.Handle)] = &preparedStmt{sql: req.GetQuery()}
+	f.mu.Unlock()
+	return res, nil
+}
+
+// ClosePreparedStatement forgets a prepared statement.
+func (f *sqlServer) ClosePreparedStatement(_ context.Context, req flightsql.ActionClosePreparedStatementRequest) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.prepared, string(req.GetPreparedStatementHandle()))
+	return nil
+}
+
+func (f *sqlServer) preparedSQL(handle []byte) (string, error) {
+	f.mu.Lock()
+	p, ok := f.prepared[string(handle)]
+	var sql string
+	var params []string
+	if ok {
+		sql, params = p.sql, slices.Clone(p.params)
+	}
+	f.mu.Unlock()
+	if !ok {
+		return "", status.Error(codes.NotFound, "unknown prepared statement (closed, or made by another scheduler)")
+	}
+	bound, err := bindParams(sql, params)
+	if err != nil {
+		return "", status.Error(codes.InvalidArgument, err.Error())
+	}
+	return bound, nil
+}
+
+// DoPutPreparedStatementQuery binds parameters: the first row of the
+// batch, one column per placeholder.
+func (f *sqlServer) DoPutPreparedStatementQuery(_ context.Context, cmd flightsql.PreparedStatementQuery, rdr flight.MessageReader, _ flight.MetadataWriter) ([]byte, error) {
+	var lits []string
+	for rdr.Next() {
+		b := rdr.RecordBatch()
+		if b.NumRows() == 0 {
+			continue
+		}
+		if lits != nil || b.NumRows() > 1 {
+			return nil, status.Error(codes.InvalidArgument, "bind one row of parameters per execution")
+		}
+		for c := 0; c < int(b.NumCols()); c++ {
+			lit, err := sqlLiteral(b.Column(c), 0)
+			if err != nil {
+				return nil, status.Errorf(codes.InvalidArgument, "parameter %d: %v", c+1, err)
+			}
+			lits = append(lits, lit)
+		}
+	}
+	if err := rdr.Err(); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "read parameters: %v", err)
+	}
+	h := cmd.GetPreparedStatementHandle()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, ok := f.prepared[string(h)]
+	if !ok {
+		return nil, status.Error(codes.NotFound, "unknown prepared statement")
+	}
+	p.params = lits
+	return h, nil
+}
+
+// GetFlightInfoPreparedStatement runs a prepared statement with its bound
+// parameters.
+func (f *sqlServer) GetFlightInfoPreparedStatement(ctx context.Context, cmd flightsql.PreparedStatementQuery, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	sql, err := f.preparedSQL(cmd.GetPreparedStatementHandle())
+	if err != nil {
+		return nil, err
+	}
+	return f.execute(ctx, sql, desc)
+}
+
+// GetSchemaPreparedStatement plans a prepared statement.
+func (f *sqlServer) GetSchemaPreparedStatement(ctx context.Context, cmd flightsql.PreparedStatementQuery, _ *flight.FlightDescriptor) (*flight.SchemaResult, error) {
+	sql, err := f.preparedSQL(cmd.GetPreparedStatementHandle())
+	if err != nil {
+		return nil, err
+	}
+	schema, err := f.schemaOf(ctx, sql)
+	if err != nil {
+		return nil, err
+	}
+	return &flight.SchemaResult{Schema: flight.SerializeSchema(schema, f.mem)}, nil
+}
+
+// DoPutCommandStatementUpdate runs a statement that returns no rows
+// (CREATE EXTERNAL TABLE); it reports 0 rows affected.
+func (f *sqlServer) DoPutCommandStatementUpdate(ctx context.Context, cmd flightsql.StatementUpdate) (int64, error) {
+	st, err := f.cat.Classify(cmd.GetQuery())
+	if err != nil {
+		return 0, sqlStatus(err)
+	}
+	if st.Kind != planner.StmtCreateExternalTable {
+		return 0, status.Error(codes.InvalidArgument, "only CREATE EXTERNAL TABLE runs as an update; run queries with Execute")
+	}
+	if _, err := f.execute(ctx, cmd.GetQuery(), nil); err != nil {
+		return 0, err
+	}
+	return 0, nil
+}
+
+// DoPutPreparedStatementUpdate runs a prepared CREATE EXTERNAL TABLE.
+func (f *sqlServer) DoPutPreparedStatementUpdate(ctx context.Context, cmd flightsql.PreparedStatementUpdate, _ flight.MessageReader) (int64, error) {
+	sql, err := f.preparedSQL(cmd.GetPreparedStatementHandle())
+	if err != nil {
+		return 0, err
+	}
+	return f.DoPutCommandStatementUpdate(ctx, statementUpdate(sql))
+}
+
+type statementUpdate string
+
+func (s statementUpdate) GetQuery() string         { return string(s) }
+func (s statementUpdate) GetTransactionId() []byte { return nil }
+
+// metaInfo is the FlightInfo of a metadata command: one endpoint whose
+// ticket is the command itself.
+func (f *sqlServer) metaInfo(desc *flight.FlightDescriptor, schema *arrow.Schema) (*flight.FlightInfo, error) {
+	return &flight.FlightInfo{Schema: flight.SerializeSchema(schema, f.mem), FlightDescriptor: desc,
+		Endpoint: []*flight.FlightEndpoint{{Ticket: &flight.Ticket{Ticket: desc.GetCmd()}}}, TotalRecords: -1, TotalBytes: -1}, nil
+}
+
+// GetFlightInfoCatalogs lists the one catalog.
+func (f *sqlServer) GetFlightInfoCatalogs(_ context.Context, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	return f.metaInfo(desc, schema_ref.Catalogs)
+}
+
+// DoGetCatalogs streams the one catalog.
+func (f *sqlServer) DoGetCatalogs(context.Context) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+	return f.stringRows(schema_ref.Catalogs, [][]string{{sqlCatalog}})
+}
+
+// GetFlightInfoSchemas lists the one schema.
+func (f *sqlServer) GetFlightInfoSchemas(_ context.Context, _ flightsql.GetDBSchemas, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	return f.metaInfo(desc, schema_ref.DBSchemas)
+}
+
+// DoGetDBSchemas streams the schema if it passes the filters.
+func (f *sqlServer) DoGetDBSchemas(_ context.Context, cmd flightsql.GetDBSchemas) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+	var rows [][]string
+	if catalogMatches(cmd.GetCatalog()) && likeMatches(cmd.GetDBSchemaFilterPattern(), sqlSchema) {
+		rows = append(rows, []string{sqlCatalog, sqlSchema})
+	}
+	return f.stringRows(schema_ref.DBSchemas, rows)
+}
+
+// GetFlightInfoTables lists tables.
+func (f *sqlServer) GetFlightInfoTables(_ context.Context, cmd flightsql.GetTables, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	if cmd.GetIncludeSchema() {
+		return f.metaInfo(desc, schema_ref.TablesWithIncludedSchema)
+	}
+	return f.metaInfo(desc, schema_ref.Tables)
+}
+
+// DoGetTables streams the catalog's tables that pass the filters, with
+// their Arrow schemas when asked.
+func (f *sqlServer) DoGetTables(_ context.Context, cmd flightsql.GetTables) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+	schema := schema_ref.Tables
+	if cmd.GetIncludeSchema() {
+		schema = schema_ref.TablesWithIncludedSchema
+	}
+	b := array.NewRecordBuilder(f.mem, schema)
+	defer b.Release()
+	types := cmd.GetTableTypes()
+	if catalogMatches(cmd.GetCatalog()) && likeMatches(cmd.GetDBSchemaFilterPattern(), sqlSchema) && (len(types) == 0 || slices.Contains(types, "TABLE")) {
+		for _, name := range f.cat.Names() {
+			if !likeMatches(cmd.GetTableNameFilterPattern(), name) {
+				continue
+			}
+			t, ok := f.cat.Lookup(name)
+			if !ok {
+				continue
+			}
+			b.Field(0).(*array.StringBuilder).Append(sqlCatalog)
+			b.Field(1).(*array.StringBuilder).Append(sqlSchema)
+			b.Field(2).(*array.StringBuilder).Append(name)
+			b.Field(3).(*array.StringBuilder).Append("TABLE")
+			if cmd.GetIncludeSchema() {
+				b.Field(4).(*array.BinaryBuilder).Append(flight.SerializeSchema(t.Schema, f.mem))
+			}
+		}
+	}
+	return oneBatch(schema, b.NewRecordBatch())
+}
+
+// GetFlightInfoTableTypes lists the table types.
+func (f *sqlServer) GetFlightInfoTableTypes(_ context.Context, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	return f.metaInfo(desc, schema_ref.TableTypes)
+}
+
+// DoGetTableTypes streams the one table type.
+func (f *sqlServer) DoGetTableTypes(context.Context) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+	return f.stringRows(schema_ref.TableTypes, [][]string{{"TABLE"}})
+}
+
+// stringRows streams rows into a schema of string columns.
+func (f *sqlServer) stringRows(schema *arrow.Schema, rows [][]string) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+	b := array.NewRecordBuilder(f.mem, schema)
+	defer b.Release()
+	for _, r := range rows {
+		for i, v := range r {
+			b.Field(i).(*array.StringBuilder).Append(v)
+		}
+	}
+	return oneBatch(schema, b.NewRecordBatch())
+}
+
+func catalogMatches(c *string) bool { return c == nil || *c == "" || *c == sqlCatalog }
+
+// likeMatches applies a Flight SQL filter pattern (SQL LIKE: % and _); a
+// nil pattern matches everything.
+func likeMatches(pattern *string, s string) bool {
+	if pattern == nil {
+		return true
+	}
+	var re strings.Builder
+	re.WriteString("^")
+	for _, r := range *pattern {
+		switch r {
+		case '%':
+			re.WriteString(".*")
+		case '_':
+			re.WriteString(".")
+		default:
+			re.WriteString(regexp.QuoteMeta(string(r)))
+		}
+	}
+	re.WriteString("$")
+	ok, err := regexp.MatchString(re.String(), s)
+	return err == nil && ok
+}

@@ -1,0 +1,130 @@
+package scheduler
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// sqlTokenTTL is how long a bearer token from a Flight SQL handshake lasts.
+const sqlTokenTTL = 12 * time.Hour
+
+// sqlAuth guards the Flight SQL endpoint with the cluster's client secret.
+// Clients authenticate with HTTP Basic (any user name, the client secret
+// as password), either on every call (the Go database/sql driver) or once
+// through Handshake, which answers with a bearer token for later calls
+// (JDBC, ADBC). Health checks stay open.
+type sqlAuth struct {
+	secret   [sha256.Size]byte
+	onReject func(method, reason string)
+
+	mu     sync.Mutex
+	tokens map[string]time.Time // token -> expiry
+}
+
+func newSQLAuth(secret string, onReject func(method, reason string)) *sqlAuth {
+	return &sqlAuth{secret: sha256.Sum256([]byte(secret)), onReject: onReject, tokens: map[string]time.Time{}}
+}
+
+func (a *sqlAuth) reject(method, reason, msg string) error {
+	if a.onReject != nil {
+		a.onReject(method, reason)
+	}
+	return status.Error(codes.Unauthenticated, msg)
+}
+
+// check authenticates a call; for Handshake with valid Basic credentials
+// it returns a new bearer token.
+func (a *sqlAuth) check(ctx context.Context, method string) (token string, err error) {
+	if strings.HasPrefix(method, "/grpc.health.v1.Health/") {
+		return "", nil
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	vals := md.Get("authorization")
+	if len(vals) == 0 {
+		return "", a.reject(method, "missing", "Flight SQL: authenticate with user name and password (the cluster's client secret)")
+	}
+	scheme, cred, _ := strings.Cut(strings.TrimSpace(vals[0]), " ")
+	cred = strings.TrimSpace(cred)
+	switch strings.ToLower(scheme) {
+	case "basic":
+		raw, err := base64.StdEncoding.DecodeString(cred)
+		if err != nil {
+			if raw, err = base64.RawStdEncoding.DecodeString(cred); err != nil {
+				return "", a.reject(method, "malformed", "Flight SQL: malformed basic credentials")
+			}
+		}
+		_, password, ok := strings.Cut(string(raw), ":")
+		sum := sha256.Sum256([]byte(password))
+		if !ok || subtle.ConstantTimeCompare(sum[:], a.secret[:]) != 1 {
+			return "", a.reject(method, "wrong_secret", "Flight SQL: wrong user name or password")
+		}
+		if strings.HasSuffix(method, "/Handshake") {
+			return a.issue()
+		}
+		return "", nil
+	case "bearer":
+		a.mu.Lock()
+		exp, ok := a.tokens[cred]
+		a.mu.Unlock()
+		if !ok || time.Now().After(exp) {
+			return "", a.reject(method, "bad_token", "Flight SQL: unknown or expired bearer token; authenticate again")
+		}
+		return "", nil
+	}
+	return "", a.reject(method, "malformed", "Flight SQL: want Basic or Bearer authorization")
+}
+
+func (a *sqlAuth) issue() (string, error) {
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", status.Errorf(codes.Internal, "token: %v", err)
+	}
+	tok := hex.EncodeToString(b[:])
+	now := time.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for t, exp := range a.tokens {
+		if now.After(exp) {
+			delete(a.tokens, t)
+		}
+	}
+	a.tokens[tok] = now.Add(sqlTokenTTL)
+	return tok, nil
+}
+
+func (a *sqlAuth) serverOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			if _, err := a.check(ctx, info.FullMethod); err != nil {
+				return nil, err
+			}
+			return h(ctx, req)
+		}),
+		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+			tok, err := a.check(ss.Context(), info.FullMethod)
+			if err != nil {
+				return err
+			}
+			if tok != "" {
+				// The Flight convention: the token comes back in the
+				// Authorization header of the handshake's response.
+				if err := ss.SetHeader(metadata.Pairs("authorization", "Bearer "+tok)); err != nil {
+					return err
+				}
+			}
+			return h(srv, ss)
+		}),
+	}
+}
