@@ -282,7 +282,9 @@ func (e *Executor) metrics() *kapotv1.ExecutorMetrics {
 	if free < 0 || e.terminating.Load() {
 		free = 0
 	}
-	return &kapotv1.ExecutorMetrics{MemoryUsedBytes: ms.HeapAlloc, RunningTasks: uint32(n), FreeSlots: uint32(free)}
+	pool := e.pool.Stats()
+	return &kapotv1.ExecutorMetrics{MemoryUsedBytes: ms.HeapAlloc, RunningTasks: uint32(n), FreeSlots: uint32(free),
+		MemoryPoolBytes: uint64(pool.Limit), MemoryPoolUsedBytes: uint64(pool.Used)}
 }
 
 func (e *Executor) executorStatus() *kapotv1.ExecutorStatus {

@@ -95,6 +95,7 @@ func (s *Scheduler) listenAdmin() error {
 	if err != nil {
 		return err
 	}
+	s.routeUI(srv)
 	s.admin = srv
 	return nil
 }

@@ -57,6 +57,9 @@ func (v *service) HeartbeatFromExecutor(_ context.Context, r *kapotv1.HeartbeatR
 		return &kapotv1.HeartbeatResponse{Reregister: r.GetStatus().GetState() != kapotv1.ExecutorState_EXECUTOR_STATE_TERMINATING}, nil
 	}
 	e := s.executors[r.GetExecutorId()]
+	if r.GetMetrics() != nil {
+		e.metrics = r.GetMetrics()
+	}
 	if r.GetStatus().GetState() == kapotv1.ExecutorState_EXECUTOR_STATE_ACTIVE && e.state != kapotv1.ExecutorState_EXECUTOR_STATE_ACTIVE {
 		e.state = kapotv1.ExecutorState_EXECUTOR_STATE_ACTIVE
 		s.wake()
@@ -83,6 +86,9 @@ func (v *service) PollWork(_ context.Context, r *kapotv1.PollWorkRequest) (*kapo
 	e, ok := s.executors[reg.GetId()]
 	if !ok {
 		return &kapotv1.PollWorkResponse{Reregister: true}, nil
+	}
+	if r.GetMetrics() != nil {
+		e.metrics = r.GetMetrics()
 	}
 	s.updateStatuses(reg.GetId(), r.GetTaskStatuses())
 	resp := &kapotv1.PollWorkResponse{CancelTasks: e.cancel, RemoveJobs: e.remove}

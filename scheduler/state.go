@@ -140,6 +140,7 @@ type taskRef struct {
 
 type executorState struct {
 	reg      *kapotv1.ExecutorRegistration
+	metrics  *kapotv1.ExecutorMetrics // from its last heartbeat or poll
 	lastSeen time.Time
 	state    kapotv1.ExecutorState
 	running  map[uint64]struct{}

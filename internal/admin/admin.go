@@ -30,7 +30,11 @@ func NewRegistry() *prometheus.Registry {
 type Server struct {
 	lis net.Listener
 	srv *http.Server
+	mux *http.ServeMux
 }
+
+// Handle adds a handler (a web UI, a JSON API) before Serve.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
 // Listen binds host:port (port 0 picks a free one). ready returns nil when
 // the process can take work, or why not. tlsCfg, if set, serves HTTPS.
@@ -57,7 +61,7 @@ func Listen(host string, port int, tlsCfg *tls.Config, reg *prometheus.Registry,
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return &Server{lis: lis, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}, nil
+	return &Server{lis: lis, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, mux: mux}, nil
 }
 
 // Addr is the bound address.

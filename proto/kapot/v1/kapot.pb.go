@@ -430,13 +430,17 @@ func (x *ExecutorStatus) GetReason() string {
 
 // ExecutorMetrics is what a heartbeat reports besides status.
 type ExecutorMetrics struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	MemoryUsedBytes uint64                 `protobuf:"varint,1,opt,name=memory_used_bytes,json=memoryUsedBytes,proto3" json:"memory_used_bytes,omitempty"`
-	MemoryPoolBytes uint64                 `protobuf:"varint,2,opt,name=memory_pool_bytes,json=memoryPoolBytes,proto3" json:"memory_pool_bytes,omitempty"`
-	RunningTasks    uint32                 `protobuf:"varint,3,opt,name=running_tasks,json=runningTasks,proto3" json:"running_tasks,omitempty"`
-	FreeSlots       uint32                 `protobuf:"varint,4,opt,name=free_slots,json=freeSlots,proto3" json:"free_slots,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Go heap in use.
+	MemoryUsedBytes uint64 `protobuf:"varint,1,opt,name=memory_used_bytes,json=memoryUsedBytes,proto3" json:"memory_used_bytes,omitempty"`
+	// Size of the memory pool operators reserve from.
+	MemoryPoolBytes uint64 `protobuf:"varint,2,opt,name=memory_pool_bytes,json=memoryPoolBytes,proto3" json:"memory_pool_bytes,omitempty"`
+	RunningTasks    uint32 `protobuf:"varint,3,opt,name=running_tasks,json=runningTasks,proto3" json:"running_tasks,omitempty"`
+	FreeSlots       uint32 `protobuf:"varint,4,opt,name=free_slots,json=freeSlots,proto3" json:"free_slots,omitempty"`
+	// Bytes reserved from the memory pool now.
+	MemoryPoolUsedBytes uint64 `protobuf:"varint,5,opt,name=memory_pool_used_bytes,json=memoryPoolUsedBytes,proto3" json:"memory_pool_used_bytes,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *ExecutorMetrics) Reset() {
@@ -493,6 +497,13 @@ func (x *ExecutorMetrics) GetRunningTasks() uint32 {
 func (x *ExecutorMetrics) GetFreeSlots() uint32 {
 	if x != nil {
 		return x.FreeSlots
+	}
+	return 0
+}
+
+func (x *ExecutorMetrics) GetMemoryPoolUsedBytes() uint64 {
+	if x != nil {
+		return x.MemoryPoolUsedBytes
 	}
 	return 0
 }
@@ -3448,13 +3459,14 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	" \x01(\tR\bhostname\"W\n" +
 	"\x0eExecutorStatus\x12-\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x17.kapot.v1.ExecutorStateR\x05state\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xad\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xe2\x01\n" +
 	"\x0fExecutorMetrics\x12*\n" +
 	"\x11memory_used_bytes\x18\x01 \x01(\x04R\x0fmemoryUsedBytes\x12*\n" +
 	"\x11memory_pool_bytes\x18\x02 \x01(\x04R\x0fmemoryPoolBytes\x12#\n" +
 	"\rrunning_tasks\x18\x03 \x01(\rR\frunningTasks\x12\x1d\n" +
 	"\n" +
-	"free_slots\x18\x04 \x01(\rR\tfreeSlots\"]\n" +
+	"free_slots\x18\x04 \x01(\rR\tfreeSlots\x123\n" +
+	"\x16memory_pool_used_bytes\x18\x05 \x01(\x04R\x13memoryPoolUsedBytes\"]\n" +
 	"\x17RegisterExecutorRequest\x12B\n" +
 	"\fregistration\x18\x01 \x01(\v2\x1e.kapot.v1.ExecutorRegistrationR\fregistration\"=\n" +
 	"\x18RegisterExecutorResponse\x12!\n" +
