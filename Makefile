@@ -21,6 +21,7 @@ build:
 # it the object-store tests skip (outside CI).
 test-deps:
 	@test -x $(GOBIN)/versitygw || $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+	@command -v chromium >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
 
 # Every test; the concurrent packages under -race.
 test: build

@@ -24,6 +24,17 @@ type Plan struct {
 	Columns []string
 }
 
+// Named is the plan with its result columns under their SQL names: a
+// projection of every column on top, so results read the same wherever
+// they are fetched (a client, the Flight SQL endpoint, an executor).
+func (p *Plan) Named() *kapotv1.PhysicalPlanNode {
+	exprs := make([]*kapotv1.PhysicalExprNode, len(p.Columns))
+	for i, n := range p.Columns {
+		exprs[i] = &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Column{Column: &kapotv1.ColumnExpr{Name: n, Index: uint32(i)}}}
+	}
+	return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Projection{Projection: &kapotv1.ProjectionNode{Input: p.Root, Exprs: exprs, Names: p.Columns}}}
+}
+
 // PlanQuery parses one SELECT statement and plans it over the catalog.
 func PlanQuery(cat *Catalog, sql string, o Options) (*Plan, error) {
 	res, err := pg.Parse(sql)

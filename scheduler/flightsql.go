@@ -144,7 +144,7 @@ func (f *sqlServer) execute(ctx context.Context, sql string, desc *flight.Flight
 	switch st.Kind {
 	case planner.StmtCreateExternalTable:
 		if err := f.cat.Register(st.Table); err != nil {
-			return nil, status.Error(codes.AlreadyExists, err.Error())
+			return nil, status.Error(codes.InvalidArgument, err.Error())
 		}
 		f.s.log.Info().Str("table", st.Table.Name).Int("files", len(st.Table.Files)).Msg("flight sql: table created")
 		return f.inlineInfo(desc, inlineRows{Columns: []string{"result"}, Rows: [][]string{{fmt.Sprintf("created table %s (%d files)", st.Table.Name, len(st.Table.Files))}}})
@@ -183,7 +183,7 @@ func (f *sqlServer) execute(ctx context.Context, sql string, desc *flight.Flight
 	if err != nil {
 		return nil, sqlStatus(err)
 	}
-	id, err := f.s.submit(ctx, &kapotv1.SubmitJobRequest{Plan: named(p), JobName: "flight sql: " + firstLine(st.SQL)})
+	id, err := f.s.submit(ctx, &kapotv1.SubmitJobRequest{Plan: p.Named(), JobName: "flight sql: " + firstLine(st.SQL)})
 	if err != nil {
 		return nil, submitStatus(err)
 	}
@@ -212,17 +212,6 @@ func (f *sqlServer) execute(ctx context.Context, sql string, desc *flight.Flight
 		info.TotalRecords += int64(loc.GetStats().GetNumRows())
 	}
 	return info, nil
-}
-
-// named puts the query's output names on its result: a projection of
-// every column under its SQL name, so results read the same from the
-// scheduler and from the executors.
-func named(p *planner.Plan) *kapotv1.PhysicalPlanNode {
-	exprs := make([]*kapotv1.PhysicalExprNode, len(p.Columns))
-	for i, n := range p.Columns {
-		exprs[i] = &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Column{Column: &kapotv1.ColumnExpr{Name: n, Index: uint32(i)}}}
-	}
-	return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Projection{Projection: &kapotv1.ProjectionNode{Input: p.Root, Exprs: exprs, Names: p.Columns}}}
 }
 
 func firstLine(s string) string {
@@ -277,7 +266,7 @@ func (f *sqlServer) schemaOf(ctx context.Context, sql string) (*arrow.Schema, er
 	if err != nil {
 		return nil, sqlStatus(err)
 	}
-	op, err := engine.FromProtoWith(named(p), engine.BuildOptions{Ctx: ctx, Store: f.s.store})
+	op, err := engine.FromProtoWith(p.Named(), engine.BuildOptions{Ctx: ctx, Store: f.s.store})
 	if err != nil {
 		return nil, sqlStatus(err)
 	}

@@ -162,35 +162,41 @@ func (s *sqlSession) run(ctx context.Context, text string) error {
 		fmt.Fprint(s.out, text)
 		return nil
 	}
-	p, err := planner.PlanQuery(s.cat, st.SQL, s.opts)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	start := time.Now()
 	var schema *arrow.Schema
 	var batches []arrow.RecordBatch
+	var p *planner.Plan
 	if s.sched != "" {
+		// The Go client's session plans over this command's catalog and
+		// streams the result back (see client.Session).
 		cl, err := dialScheduler(s.sched, s.sec)
 		if err != nil {
 			return err
 		}
 		defer cl.Close()
-		id, err := cl.Submit(ctx, &kapotv1.SubmitJobRequest{Plan: p.Root, JobName: firstLine(st.SQL), SessionProperties: s.props})
+		sess := cl.NewSessionWith(s.cat, s.props)
+		sess.Options = s.opts
+		job, err := sess.Start(ctx, st.SQL)
 		if err != nil {
 			return err
 		}
-		stop := s.showProgress(ctx, cl, id, start)
-		status, err := cl.Wait(ctx, id)
+		p = job.Plan
+		stop := s.showProgress(ctx, cl, job.ID, start)
+		rows, err := job.Wait(ctx)
 		stop()
 		if err != nil {
 			return err
 		}
-		if schema, batches, err = cl.Fetch(ctx, status); err != nil {
+		schema = rows.Schema()
+		if batches, err = client.ReadAll(rows); err != nil {
 			return err
 		}
 	} else {
+		if p, err = planner.PlanQuery(s.cat, st.SQL, s.opts); err != nil {
+			return err
+		}
 		work, err := os.MkdirTemp("", "kapot-sql-")
 		if err != nil {
 			return err

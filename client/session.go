@@ -1,0 +1,252 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+
+	"github.com/kapot-go/kapot/engine"
+	kflight "github.com/kapot-go/kapot/flight"
+	"github.com/kapot-go/kapot/planner"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// Session runs SQL on the cluster: it holds the tables SQL can name (a
+// planner catalog), plans each query here and runs it as a job.
+//
+//	cl, _ := client.Dial("127.0.0.1:50050", nil)
+//	s := cl.NewSession(nil)
+//	_ = s.Exec(ctx, "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '/data/t/'")
+//	rows, _ := s.Query(ctx, "SELECT k, count(*) FROM t GROUP BY k")
+//	defer rows.Release()
+//	for rows.Next() { use(rows.RecordBatch()) }
+//	err := rows.Err()
+type Session struct {
+	c     *Client
+	cat   *planner.Catalog
+	props map[string]string
+	// Options are the planner's (target partitions of exchanges).
+	Options planner.Options
+}
+
+// NewSession starts a session with an empty catalog; props are session
+// properties (e.g. kapot.s3.endpoint) for its catalog and its jobs.
+func (c *Client) NewSession(props map[string]string) *Session {
+	return c.NewSessionWith(planner.NewCatalogWith(nil, props), props)
+}
+
+// NewSessionWith starts a session over an existing catalog.
+func (c *Client) NewSessionWith(cat *planner.Catalog, props map[string]string) *Session {
+	return &Session{c: c, cat: cat, props: props, Options: planner.Options{TargetPartitions: 2}}
+}
+
+// Catalog is the session's tables: register more with Register or
+// RegisterTPCH, list them with Names.
+func (s *Session) Catalog() *planner.Catalog { return s.cat }
+
+// Exec runs a statement that returns no rows: CREATE EXTERNAL TABLE name
+// STORED AS PARQUET|CSV [WITH HEADER ROW] LOCATION 'path or URL'.
+func (s *Session) Exec(_ context.Context, sql string) error {
+	st, err := s.cat.Classify(sql)
+	if err != nil {
+		return err
+	}
+	if st.Kind != planner.StmtCreateExternalTable {
+		return errors.New("Exec runs CREATE EXTERNAL TABLE; run queries with Query")
+	}
+	return s.cat.Register(st.Table)
+}
+
+// Job is a submitted query.
+type Job struct {
+	// ID is the scheduler's job id.
+	ID string
+	// Plan is the planned query.
+	Plan *planner.Plan
+	s    *Session
+}
+
+// Start plans a query and submits it; it does not wait.
+func (s *Session) Start(ctx context.Context, sql string) (*Job, error) {
+	st, err := s.cat.Classify(sql)
+	if err != nil {
+		return nil, err
+	}
+	if st.Kind != planner.StmtQuery {
+		return nil, fmt.Errorf("%w (Exec runs CREATE EXTERNAL TABLE)", ErrNotQuery)
+	}
+	p, err := planner.PlanQuery(s.cat, st.SQL, s.Options)
+	if err != nil {
+		return nil, err
+	}
+	id, err := s.c.Submit(ctx, &kapotv1.SubmitJobRequest{Plan: p.Named(), JobName: jobName(st.SQL), SessionProperties: s.props})
+	if err != nil {
+		return nil, err
+	}
+	return &Job{ID: id, Plan: p, s: s}, nil
+}
+
+func jobName(sql string) string {
+	for i, r := range sql {
+		if r == '\n' || i >= 80 {
+			return sql[:i]
+		}
+	}
+	return sql
+}
+
+// Wait waits for the job to finish and returns a reader of its result.
+// If ctx ends first, the job is cancelled.
+func (j *Job) Wait(ctx context.Context) (*Rows, error) {
+	st, err := j.s.c.Wait(ctx, j.ID)
+	if err != nil {
+		if ctx.Err() != nil {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), defaultCancelTimeout)
+			j.s.c.svc.CancelJob(cctx, &kapotv1.CancelJobRequest{JobId: j.ID})
+			cancel()
+			return nil, fmt.Errorf("job %s cancelled: %w", j.ID, ctx.Err())
+		}
+		return nil, err
+	}
+	schema, err := engine.SchemaFromProto(st.GetResultSchema())
+	if err != nil {
+		return nil, err
+	}
+	r := &Rows{ctx: ctx, c: j.s.c, schema: schema, locs: st.GetResultLocations(), JobID: j.ID}
+	r.refs.Store(1)
+	return r, nil
+}
+
+// Query runs a query and returns a reader that streams its result from the
+// executors, one partition at a time. Cancelling ctx cancels the job while
+// it runs, and stops the stream after.
+func (s *Session) Query(ctx context.Context, sql string) (*Rows, error) {
+	j, err := s.Start(ctx, sql)
+	if err != nil {
+		return nil, err
+	}
+	return j.Wait(ctx)
+}
+
+// Rows streams a finished job's result; it is an array.RecordReader. Each
+// batch is valid until the next call to Next; Retain it to keep it.
+type Rows struct {
+	// JobID is the job that computed the rows.
+	JobID  string
+	ctx    context.Context
+	c      *Client
+	schema *arrow.Schema
+	locs   []*kapotv1.PartitionLocation
+	next   int
+	rdr    *flight.Reader
+	cancel context.CancelFunc
+	cur    arrow.RecordBatch
+	err    error
+	refs   atomic.Int64
+}
+
+var _ array.RecordReader = (*Rows)(nil)
+
+// Schema is the result's schema, columns under their SQL names.
+func (r *Rows) Schema() *arrow.Schema { return r.schema }
+
+// Next advances to the next batch, opening result partitions as it goes.
+func (r *Rows) Next() bool {
+	if r.cur != nil {
+		r.cur.Release()
+		r.cur = nil
+	}
+	for r.err == nil {
+		if r.rdr != nil {
+			if r.rdr.Next() {
+				r.cur = r.rdr.RecordBatch()
+				r.cur.Retain()
+				return true
+			}
+			if err := r.rdr.Err(); err != nil {
+				r.err = fmt.Errorf("read result partition %d: %w", r.locs[r.next-1].GetMapPartition(), err)
+			}
+			r.closeReader()
+			continue
+		}
+		if r.next >= len(r.locs) {
+			return false
+		}
+		loc := r.locs[r.next]
+		r.next++
+		if loc.GetStats() != nil && loc.GetStats().GetNumRows() == 0 {
+			continue
+		}
+		rdr, cancel, err := r.c.flight.DoGet(r.ctx, loc, r.c.mem)
+		if err != nil {
+			r.err = fmt.Errorf("fetch result partition %d from %s: %w", loc.GetMapPartition(), kflight.Addr(loc.GetExecutor()), err)
+			return false
+		}
+		r.rdr, r.cancel = rdr, cancel
+	}
+	return false
+}
+
+func (r *Rows) closeReader() {
+	if r.rdr != nil {
+		r.rdr.Release()
+		r.cancel()
+		r.rdr, r.cancel = nil, nil
+	}
+}
+
+// RecordBatch is the current batch.
+func (r *Rows) RecordBatch() arrow.RecordBatch { return r.cur }
+
+// Record is the current batch.
+//
+// Deprecated: use RecordBatch.
+func (r *Rows) Record() arrow.RecordBatch { return r.cur }
+
+// Err is the error that ended the stream, if any.
+func (r *Rows) Err() error { return r.err }
+
+// Retain adds a reference.
+func (r *Rows) Retain() { r.refs.Add(1) }
+
+// Release drops a reference; the last one closes the stream.
+func (r *Rows) Release() {
+	if r.refs.Add(-1) != 0 {
+		return
+	}
+	if r.cur != nil {
+		r.cur.Release()
+		r.cur = nil
+	}
+	r.closeReader()
+}
+
+// ReadAll drains r into retained batches (release them) and releases r.
+func ReadAll(r *Rows) ([]arrow.RecordBatch, error) {
+	defer r.Release()
+	var out []arrow.RecordBatch
+	for r.Next() {
+		b := r.RecordBatch()
+		b.Retain()
+		out = append(out, b)
+	}
+	if err := r.Err(); err != nil {
+		release(out)
+		return nil, err
+	}
+	return out, nil
+}
+
+// defaultCancelTimeout bounds the CancelJob call made when a wait is
+// abandoned.
+const defaultCancelTimeout = 5 * time.Second
+
+// ErrNotQuery is returned by Start and Query for statements that are not
+// queries.
+var ErrNotQuery = errors.New("not a query")

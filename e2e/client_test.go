@@ -1,0 +1,137 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kapot-go/kapot/client"
+	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/executor"
+	"github.com/kapot-go/kapot/internal/oracle"
+	"github.com/kapot-go/kapot/tpch"
+)
+
+// TestClientSession uses the Go client package the way a program would:
+// register tables, run SQL, stream the result batch by batch (checked
+// allocator: nothing leaks), cancel a running query; and the kapot sql
+// command, which is built on it, against the same cluster.
+func TestClientSession(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test: skipped with -short")
+	}
+	dir := t.TempDir()
+	if err := tpch.Generate(context.Background(), tpch.Options{SF: 0.01, Dir: dir, Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	s := startScheduler(t, 0, nil)
+	for range 2 {
+		startExecutor(t, s.addr, "push-staged", func(c *executor.Config) { c.ConcurrentTasks = 2 })
+	}
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	cl, err := client.Dial(s.addr, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	sess := cl.NewSession(nil)
+	ctx := context.Background()
+	if err := sess.Exec(ctx, "CREATE EXTERNAL TABLE lineitem STORED AS PARQUET LOCATION '"+dir+"/lineitem'"); err != nil {
+		t.Fatal(err)
+	}
+	if names := sess.Catalog().Names(); !slices.Equal(names, []string{"lineitem"}) {
+		t.Fatalf("catalog after CREATE: %v", names)
+	}
+	ora, err := oracle.OpenTPCH(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ora.Close()
+	q1, err := tpch.Query(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ora.Rows(q1)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("stream", func(t *testing.T) {
+		rows, err := sess.Query(ctx, q1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rows.Schema().Field(2).Name; got != "sum_qty" {
+			t.Errorf("third column named %q, want sum_qty", got)
+		}
+		var got []string
+		batches := 0
+		for rows.Next() {
+			batches++
+			got = append(got, engine.FormatRows([]arrow.RecordBatch{rows.RecordBatch()}, "|")...)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		rows.Release()
+		if err := oracle.SameRows(got, want); err != nil {
+			t.Fatalf("q1: %v", err)
+		}
+		if batches == 0 {
+			t.Fatal("no batches")
+		}
+	})
+
+	t.Run("not a query", func(t *testing.T) {
+		if _, err := sess.Query(ctx, "SHOW TABLES"); !errors.Is(err, client.ErrNotQuery) {
+			t.Fatalf("SHOW TABLES through Query: %v, want ErrNotQuery", err)
+		}
+		if _, err := sess.Query(ctx, "SELECT nope FROM lineitem"); err == nil || !strings.Contains(err.Error(), "nope") {
+			t.Fatalf("bad column: %v", err)
+		}
+	})
+
+	t.Run("cancel", func(t *testing.T) {
+		cctx, cancel := context.WithCancel(ctx)
+		job, err := sess.Start(cctx, "SELECT count(*) FROM lineitem a, lineitem b WHERE a.l_extendedprice < b.l_extendedprice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			waitFor(t, func() bool { j, _ := s.Job(job.ID); return j.State == "RUNNING" })
+			cancel()
+		}()
+		if _, err := job.Wait(cctx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("wait after cancel: %v", err)
+		}
+		waitFor(t, func() bool { j, _ := s.Job(job.ID); return j.State == "CANCELLED" })
+	})
+
+	t.Run("kapot sql command", func(t *testing.T) {
+		cmd := exec.Command(kapotBin(t), "sql", "--tpch", dir, "--scheduler", s.addr, "--format", "csv",
+			"-e", "SELECT r_name, count(*) AS nations FROM region, nation WHERE r_regionkey = n_regionkey GROUP BY r_name ORDER BY r_name")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("kapot sql: %v\n%s", err, out)
+		}
+		want := "r_name,nations\nAFRICA,5\nAMERICA,5\nASIA,5\nEUROPE,5\nMIDDLE EAST,5\n"
+		if string(out) != want {
+			t.Fatalf("kapot sql printed\n%s\nwant\n%s", out, want)
+		}
+	})
+	waitFor(t, func() bool {
+		for _, j := range s.Jobs() {
+			if j.State == "RUNNING" {
+				return false
+			}
+		}
+		return true
+	})
+}

@@ -1,0 +1,74 @@
+// Command sql is a small program built on the kapot Go client: it registers
+// the TPC-H tables under a directory, runs one query on a cluster and
+// prints the result as it streams back from the executors.
+//
+//	bin/kapot local --executors 2 &          # a cluster on 127.0.0.1:50050
+//	bin/kapot tpch gen --sf 0.1 --out /tmp/tpch
+//	go run ./examples/sql --tpch /tmp/tpch \
+//	    -e "SELECT n_name, count(*) AS suppliers FROM supplier, nation WHERE s_nationkey = n_nationkey GROUP BY n_name ORDER BY 2 DESC LIMIT 5"
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+
+	"github.com/kapot-go/kapot/client"
+)
+
+func main() {
+	sched := flag.String("scheduler", "127.0.0.1:50050", "scheduler address")
+	dir := flag.String("tpch", "", "directory of TPC-H tables (kapot tpch gen)")
+	query := flag.String("e", "SELECT r_name FROM region ORDER BY r_name", "the query")
+	secret := flag.String("secret", os.Getenv("KAPOT_CLIENT_SECRET"), "cluster client secret, if the cluster uses one")
+	flag.Parse()
+	if err := run(*sched, *dir, *query, *secret); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+func run(sched, dir, query, secret string) error {
+	// Ctrl-C cancels the context, which cancels the job on the cluster.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	var opts []client.Option
+	if secret != "" {
+		opts = append(opts, client.WithSecret(secret))
+	}
+	cl, err := client.Dial(sched, nil, opts...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	sess := cl.NewSession(nil)
+	if dir != "" {
+		if err := sess.Catalog().RegisterTPCH(dir); err != nil {
+			return err
+		}
+	}
+	rows, err := sess.Query(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer rows.Release()
+	var names []string
+	for _, f := range rows.Schema().Fields() {
+		names = append(names, f.Name)
+	}
+	fmt.Println(strings.Join(names, "\t"))
+	for rows.Next() {
+		b := rows.RecordBatch()
+		for r := 0; r < int(b.NumRows()); r++ {
+			cells := make([]string, b.NumCols())
+			for c := range cells {
+				cells[c] = b.Column(c).ValueStr(r)
+			}
+			fmt.Println(strings.Join(cells, "\t"))
+		}
+	}
+	return rows.Err()
+}
