@@ -85,20 +85,11 @@ func (s *Session) Start(ctx context.Context, sql string) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	id, err := s.c.Submit(ctx, &kapotv1.SubmitJobRequest{Plan: p.Named(), JobName: jobName(st.SQL), SessionProperties: s.props})
+	id, err := s.c.Submit(ctx, &kapotv1.SubmitJobRequest{Plan: p.Named(), JobName: planner.JobName(st.SQL), SessionProperties: s.props})
 	if err != nil {
 		return nil, err
 	}
 	return &Job{ID: id, Plan: p, s: s}, nil
-}
-
-func jobName(sql string) string {
-	for i, r := range sql {
-		if r == '\n' || i >= 80 {
-			return sql[:i]
-		}
-	}
-	return sql
 }
 
 // Wait waits for the job to finish and returns a reader of its result.

@@ -227,6 +227,19 @@ func typeName(t arrow.DataType) string {
 	return strings.ToUpper(t.String())
 }
 
+// JobName is the name a statement's job gets: its first line, at most 80
+// bytes.
+func JobName(sql string) string {
+	sql = strings.TrimSpace(sql)
+	if i := strings.IndexByte(sql, '\n'); i >= 0 {
+		sql = sql[:i]
+	}
+	if len(sql) > 80 {
+		sql = sql[:80]
+	}
+	return sql
+}
+
 // Explain renders a plan's operator tree, one node per line, stages cut
 // at the exchanges.
 func Explain(p *Plan) (string, error) {

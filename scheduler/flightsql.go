@@ -183,7 +183,7 @@ func (f *sqlServer) execute(ctx context.Context, sql string, desc *flight.Flight
 	if err != nil {
 		return nil, sqlStatus(err)
 	}
-	id, err := f.s.submit(ctx, &kapotv1.SubmitJobRequest{Plan: p.Named(), JobName: "flight sql: " + firstLine(st.SQL)})
+	id, err := f.s.submit(ctx, &kapotv1.SubmitJobRequest{Plan: p.Named(), JobName: "flight sql: " + planner.JobName(st.SQL)})
 	if err != nil {
 		return nil, submitStatus(err)
 	}
@@ -212,17 +212,6 @@ func (f *sqlServer) execute(ctx context.Context, sql string, desc *flight.Flight
 		info.TotalRecords += int64(loc.GetStats().GetNumRows())
 	}
 	return info, nil
-}
-
-func firstLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	if len(s) > 80 {
-		s = s[:80]
-	}
-	return s
 }
 
 // wait polls the job until it ends; a cancelled ctx cancels the job.

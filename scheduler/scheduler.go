@@ -748,15 +748,8 @@ func (s *Scheduler) status(jobID string) (*kapotv1.GetJobStatusResponse, error) 
 	for _, sid := range j.order {
 		st := j.stages[sid]
 		done, running := st.counts()
-		state := "waiting"
-		switch {
-		case st.complete():
-			state = "completed"
-		case j.runnable(st):
-			state = "running"
-		}
 		r.Stages = append(r.Stages, &kapotv1.StageStatus{StageId: sid, Attempt: st.attempt, Partitions: uint32(len(st.tasks)),
-			Completed: uint32(done), Running: uint32(running), State: state, OperatorMetrics: st.stageMetrics()})
+			Completed: uint32(done), Running: uint32(running), State: j.stageState(st), OperatorMetrics: st.stageMetrics()})
 	}
 	if j.state == kapotv1.JobState_JOB_STATE_SUCCESSFUL {
 		r.ResultLocations = j.locations(j.final, 0)

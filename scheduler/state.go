@@ -107,6 +107,18 @@ func (j *jobState) finished() bool {
 	return j.state == kapotv1.JobState_JOB_STATE_SUCCESSFUL || j.state == kapotv1.JobState_JOB_STATE_FAILED || j.state == kapotv1.JobState_JOB_STATE_CANCELLED
 }
 
+// stageState names where s is: completed, running (its inputs are
+// complete) or waiting.
+func (j *jobState) stageState(s *stageState) string {
+	switch {
+	case s.complete():
+		return "completed"
+	case j.runnable(s):
+		return "running"
+	}
+	return "waiting"
+}
+
 // runnable reports whether every input of s is complete.
 func (j *jobState) runnable(s *stageState) bool {
 	for _, in := range s.inputs {

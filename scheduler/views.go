@@ -130,14 +130,7 @@ func (s *Scheduler) jobView(j *jobState, operators bool) JobView {
 	for _, sid := range j.order {
 		st := j.stages[sid]
 		done, running := st.counts()
-		state := "waiting"
-		switch {
-		case st.complete():
-			state = "completed"
-		case j.runnable(st):
-			state = "running"
-		}
-		sv := StageView{ID: sid, State: state, Attempt: st.attempt, Partitions: len(st.tasks), Completed: done, Running: running, Inputs: slices.Clone(st.inputs)}
+		sv := StageView{ID: sid, State: j.stageState(st), Attempt: st.attempt, Partitions: len(st.tasks), Completed: done, Running: running, Inputs: slices.Clone(st.inputs)}
 		for _, t := range st.tasks {
 			if t.phase != taskDone {
 				continue

@@ -282,17 +282,6 @@ func rowsOf(vals []string) [][]string {
 	return out
 }
 
-func firstLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	if len(s) > 80 {
-		s = s[:80]
-	}
-	return s
-}
-
 // explainAnalyze runs the query and prints each stage's operators with the
 // metrics its tasks reported (summed over the stage's tasks).
 func (s *sqlSession) explainAnalyze(ctx context.Context, p *planner.Plan) error {
