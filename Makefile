@@ -27,7 +27,7 @@ test-deps:
 test: build
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
-	$(GO) test -count=1 -race $(RACE_PKGS)
+	$(GO) test -count=1 -race -timeout 25m $(RACE_PKGS)
 	$(MAKE) --no-print-directory fuzz-short
 
 # Fuzzing of every decoder of outside input: plans, expressions, Flight
