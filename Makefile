@@ -9,7 +9,7 @@ GOBIN     := $(shell $(GO) env GOPATH)/bin
 # Packages whose tests exercise concurrency run under the race detector.
 RACE_PKGS := ./engine/... ./executor/... ./scheduler/... ./flight/... ./shuffle/... ./cache/... ./objstore/... ./e2e/...
 
-.PHONY: all build test test-deps fuzz-short chaos test-unit test-race run proto tools fuzz bench bench-duckdb clean
+.PHONY: all build test test-deps fuzz-short chaos test-unit test-race run proto tools fuzz bench bench-duckdb bench-tpch clean
 
 all: build
 
@@ -60,6 +60,13 @@ fuzz-short:
 # (plain and with auth + TLS), S3 scan cold vs warm through the data cache.
 bench:
 	$(GO) test -run=^$$ -bench=. -benchtime=5x ./engine ./flight ./cache
+	$(GO) test -run=^$$ -bench='TrivialJob|PushLaunch|ExecutorStart' -benchtime=100x ./e2e
+
+# TPC-H on a local cluster against DuckDB on the same files (SF, ITER, DATA)
+SF ?= 1
+ITER ?= 3
+bench-tpch: build
+	bin/kapot tpch bench --sf $(SF) --data $(or $(DATA),/tmp/kapot-tpch-sf$(SF)) --iterations $(ITER) --compare duckdb --out docs/tpch-sf$(SF).json
 
 # kapot vs DuckDB, single-threaded, same Parquet files, answers checked
 # (a separate module: it builds DuckDB's cgo bindings, ~1 min the first time).

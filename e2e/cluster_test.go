@@ -26,7 +26,7 @@ var expectedGroupBy = []string{
 	"west|1|4|3.25|3.25",
 }
 
-func testLogger(t *testing.T) zerolog.Logger {
+func testLogger(t testing.TB) zerolog.Logger {
 	if testing.Verbose() {
 		return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel)
 	}
@@ -40,7 +40,7 @@ type testScheduler struct {
 	done   chan error
 }
 
-func startScheduler(t *testing.T, port int, mod func(*scheduler.Config)) *testScheduler {
+func startScheduler(t testing.TB, port int, mod func(*scheduler.Config)) *testScheduler {
 	t.Helper()
 	cfg := scheduler.DefaultConfig()
 	cfg.BindHost, cfg.Port = "127.0.0.1", port
@@ -74,13 +74,13 @@ type testExecutor struct {
 	exited bool
 }
 
-func startExecutor(t *testing.T, schedAddr string, policy string, mod func(*executor.Config)) *testExecutor {
+func startExecutor(t testing.TB, schedAddr string, policy string, mod func(*executor.Config)) *testExecutor {
 	t.Helper()
 	return startExecutorWith(t, schedAddr, policy, nil, mod)
 }
 
 // startExecutorWith starts an executor running eng (nil: the Arrow engine).
-func startExecutorWith(t *testing.T, schedAddr, policy string, eng executor.Engine, mod func(*executor.Config)) *testExecutor {
+func startExecutorWith(t testing.TB, schedAddr, policy string, eng executor.Engine, mod func(*executor.Config)) *testExecutor {
 	t.Helper()
 	host, port := splitAddr(t, schedAddr)
 	cfg := executor.DefaultConfig()
@@ -124,7 +124,7 @@ func startExecutorWith(t *testing.T, schedAddr, policy string, eng executor.Engi
 }
 
 // stop shuts the executor down gracefully and returns Run's error.
-func (e *testExecutor) stop(t *testing.T) error {
+func (e *testExecutor) stop(t testing.TB) error {
 	if !e.exited {
 		e.cancel()
 		select {

@@ -22,7 +22,7 @@ import (
 )
 
 // kapotBin builds bin/kapot once per test binary run.
-func kapotBin(t *testing.T) string {
+func kapotBin(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "kapot-e2e-bin-")
@@ -42,7 +42,7 @@ func kapotBin(t *testing.T) string {
 	return binPath
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -61,7 +61,7 @@ type proc struct {
 
 // startProc runs bin/kapot with args; the test stops it (SIGKILL) if it is
 // still running at the end.
-func startProc(t *testing.T, name string, args ...string) *proc {
+func startProc(t testing.TB, name string, args ...string) *proc {
 	t.Helper()
 	logPath := filepath.Join(t.TempDir(), name+".log")
 	f, err := os.Create(logPath)
@@ -301,7 +301,7 @@ func TestExecutorSIGTERMDrains(t *testing.T) {
 }
 
 // waitLog waits until the log file at path contains s.
-func waitLog(t *testing.T, path, s string) {
+func waitLog(t testing.TB, path, s string) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {

@@ -109,6 +109,9 @@ type Config struct {
 	Mem memory.Allocator
 	// OnTaskDone, if set, sees every final task status (metrics, tests).
 	OnTaskDone func(*kapotv1.TaskStatus)
+	// OnTaskStart, if set, sees every task as it starts running (it has a
+	// slot); benchmarks time launch → running with it.
+	OnTaskStart func(*kapotv1.TaskDefinition)
 }
 
 // DefaultConfig returns the defaults.

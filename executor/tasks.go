@@ -99,6 +99,9 @@ func (e *Executor) runTask(ctx context.Context, cancel context.CancelFunc, def *
 	}
 	e.prom.slotsUsed.Inc()
 	defer func() { e.sem <- slot; e.prom.slotsUsed.Dec() }()
+	if e.cfg.OnTaskStart != nil {
+		e.cfg.OnTaskStart(def)
+	}
 	var cores []int
 	if e.slotCores != nil {
 		cores = e.slotCores[slot]

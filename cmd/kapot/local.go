@@ -21,8 +21,7 @@ import (
 )
 
 func localCmd() *cobra.Command {
-	var executors, port, slots, sqlPort, adminPort int
-	var policy, workDir, logLevel string
+	var o localOptions
 	c := &cobra.Command{
 		Use:   "local",
 		Short: "Start a scheduler and N executors as separate processes on loopback",
@@ -31,84 +30,35 @@ on 127.0.0.1. Their logs go to <work-dir>/logs. Ctrl-C (or SIGTERM) shuts every
 process down gracefully.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if executors < 1 {
-				return fmt.Errorf("--executors %d: need at least 1: %w", executors, config.ErrInvalid)
-			}
-			if policy != "push-staged" && policy != "pull-staged" {
-				return fmt.Errorf("--policy %q: want push-staged or pull-staged: %w", policy, config.ErrInvalid)
-			}
-			if workDir == "" {
-				d, err := os.MkdirTemp("", "kapot-local-")
-				if err != nil {
-					return err
-				}
-				workDir = d
-			}
-			logs := filepath.Join(workDir, "logs")
-			if err := os.MkdirAll(logs, 0o755); err != nil {
-				return err
-			}
-			self, err := os.Executable()
-			if err != nil {
-				return err
-			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			var procs []*exec.Cmd
-			defer func() { stopAll(procs) }()
-			start := func(name string, args ...string) (*exec.Cmd, error) {
-				f, err := os.Create(filepath.Join(logs, name+".log"))
-				if err != nil {
-					return nil, err
-				}
-				p := exec.Command(self, args...)
-				p.Stdout, p.Stderr = f, f
-				p.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-				if err := p.Start(); err != nil {
-					return nil, err
-				}
-				procs = append(procs, p)
-				return p, nil
+			lc, err := startLocal(ctx, o)
+			if lc != nil {
+				defer lc.stop()
 			}
-			if _, err := start("scheduler", "scheduler", "--bind-host", "127.0.0.1", "--port", strconv.Itoa(port), "--policy", policy,
-				"--log-level", logLevel, "--executor-timeout-seconds", "10", "--finished-job-data-clean-up-delay-seconds", "600",
-				"--flight-sql-port", strconv.Itoa(sqlPort), "--admin-port", strconv.Itoa(adminPort)); err != nil {
-				return err
-			}
-			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-			fmt.Fprintf(cmd.OutOrStdout(), "scheduler  %s  (log %s)\n", addr, filepath.Join(logs, "scheduler.log"))
-			if sqlPort > 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "flight sql flightsql://127.0.0.1:%d\n", sqlPort)
-			}
-			if adminPort > 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "web ui     http://127.0.0.1:%d/ui/\n", adminPort)
-			}
-			for i := 0; i < executors; i++ {
-				name := fmt.Sprintf("executor-%d", i+1)
-				dir := filepath.Join(workDir, name)
-				if _, err := start(name, "executor", "--bind-host", "127.0.0.1", "--external-host", "127.0.0.1", "--port", "0", "--grpc-port", "0",
-					"--scheduler-host", "127.0.0.1", "--scheduler-port", strconv.Itoa(port), "--scheduler-connect-timeout-seconds", "30",
-					"--task-scheduling-policy", policy, "--work-dir", dir, "--concurrent-tasks", strconv.Itoa(slots),
-					"--executor-heartbeat-interval-seconds", "2", "--log-level", logLevel, "--drain-timeout", "30"); err != nil {
-					return err
-				}
-			}
-			infos, err := waitExecutors(ctx, addr, executors, 60*time.Second)
 			if err != nil {
 				return err
 			}
-			for _, e := range infos {
-				r := e.GetRegistration()
-				fmt.Fprintf(cmd.OutOrStdout(), "executor   %s  flight %s:%d  grpc %s:%d  slots %d\n", r.GetId(), r.GetHost(), r.GetFlightPort(), r.GetHost(), r.GetGrpcPort(), r.GetResources().GetTaskSlots())
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "scheduler  %s  (log %s)\n", lc.addr, filepath.Join(lc.logs, "scheduler.log"))
+			if o.sqlPort > 0 {
+				fmt.Fprintf(out, "flight sql flightsql://127.0.0.1:%d\n", o.sqlPort)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "cluster ready: %d executor(s), policy %s, work dir %s; Ctrl-C to stop\n", executors, policy, workDir)
-			waitCh := make(chan error, len(procs))
-			for _, p := range procs {
+			if o.adminPort > 0 {
+				fmt.Fprintf(out, "web ui     http://127.0.0.1:%d/ui/\n", o.adminPort)
+			}
+			for _, e := range lc.infos {
+				r := e.GetRegistration()
+				fmt.Fprintf(out, "executor   %s  flight %s:%d  grpc %s:%d  slots %d\n", r.GetId(), r.GetHost(), r.GetFlightPort(), r.GetHost(), r.GetGrpcPort(), r.GetResources().GetTaskSlots())
+			}
+			fmt.Fprintf(out, "cluster ready: %d executor(s), policy %s, work dir %s; Ctrl-C to stop\n", o.executors, o.policy, lc.workDir)
+			waitCh := make(chan error, len(lc.procs))
+			for _, p := range lc.procs {
 				go func(p *exec.Cmd) { waitCh <- fmt.Errorf("%s exited: %v", filepath.Base(p.Args[1]), p.Wait()) }(p)
 			}
 			select {
 			case <-ctx.Done():
-				fmt.Fprintln(cmd.OutOrStdout(), "stopping cluster")
+				fmt.Fprintln(out, "stopping cluster")
 				return nil
 			case err := <-waitCh:
 				return err
@@ -116,16 +66,98 @@ process down gracefully.`,
 		},
 	}
 	f := c.Flags()
-	f.IntVar(&executors, "executors", 2, "number of executor processes")
-	f.StringVar(&policy, "policy", "push-staged", "task scheduling policy: push-staged or pull-staged")
-	f.IntVar(&port, "scheduler-port", 50050, "scheduler port")
-	f.StringVar(&workDir, "work-dir", "", "directory for executor data and logs (default: a fresh temporary directory)")
-	f.IntVar(&slots, "concurrent-tasks", 2, "task slots per executor")
-	f.StringVar(&logLevel, "log-level", "info", "log level of every process")
-	f.IntVar(&sqlPort, "flight-sql-port", 50060, "scheduler's Arrow Flight SQL port (-1: off)")
-	f.IntVar(&adminPort, "admin-port", 50070, "scheduler's admin port: web UI at /ui/, JSON at /api/, metrics (-1: off)")
+	f.IntVar(&o.executors, "executors", 2, "number of executor processes")
+	f.StringVar(&o.policy, "policy", "push-staged", "task scheduling policy: push-staged or pull-staged")
+	f.IntVar(&o.port, "scheduler-port", 50050, "scheduler port")
+	f.StringVar(&o.workDir, "work-dir", "", "directory for executor data and logs (default: a fresh temporary directory)")
+	f.IntVar(&o.slots, "concurrent-tasks", 2, "task slots per executor")
+	f.StringVar(&o.logLevel, "log-level", "info", "log level of every process")
+	f.IntVar(&o.sqlPort, "flight-sql-port", 50060, "scheduler's Arrow Flight SQL port (-1: off)")
+	f.IntVar(&o.adminPort, "admin-port", 50070, "scheduler's admin port: web UI at /ui/, JSON at /api/, metrics (-1: off)")
 	return withFlagErrors(c)
 }
+
+// localOptions shape a local cluster.
+type localOptions struct {
+	executors, port, slots, sqlPort, adminPort int
+	policy, workDir, logLevel                  string
+	// executorArgs are extra flags for every executor.
+	executorArgs []string
+}
+
+// localCluster is a running local cluster of processes.
+type localCluster struct {
+	addr, workDir, logs string
+	sched               *exec.Cmd
+	executors           []*exec.Cmd
+	procs               []*exec.Cmd
+	infos               []*kapotv1.ExecutorInfo
+}
+
+// startLocal starts a scheduler and o.executors executors as processes of
+// this binary and waits until they have registered. On error the returned
+// cluster (if any) still needs stop.
+func startLocal(ctx context.Context, o localOptions) (*localCluster, error) {
+	if o.executors < 1 {
+		return nil, fmt.Errorf("--executors %d: need at least 1: %w", o.executors, config.ErrInvalid)
+	}
+	if o.policy != "push-staged" && o.policy != "pull-staged" {
+		return nil, fmt.Errorf("--policy %q: want push-staged or pull-staged: %w", o.policy, config.ErrInvalid)
+	}
+	if o.workDir == "" {
+		d, err := os.MkdirTemp("", "kapot-local-")
+		if err != nil {
+			return nil, err
+		}
+		o.workDir = d
+	}
+	lc := &localCluster{workDir: o.workDir, logs: filepath.Join(o.workDir, "logs"), addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(o.port))}
+	if err := os.MkdirAll(lc.logs, 0o755); err != nil {
+		return nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	start := func(name string, args ...string) (*exec.Cmd, error) {
+		f, err := os.Create(filepath.Join(lc.logs, name+".log"))
+		if err != nil {
+			return nil, err
+		}
+		p := exec.Command(self, args...)
+		p.Stdout, p.Stderr = f, f
+		p.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+		if err := p.Start(); err != nil {
+			return nil, err
+		}
+		lc.procs = append(lc.procs, p)
+		return p, nil
+	}
+	if lc.sched, err = start("scheduler", "scheduler", "--bind-host", "127.0.0.1", "--port", strconv.Itoa(o.port), "--policy", o.policy,
+		"--log-level", o.logLevel, "--executor-timeout-seconds", "10", "--finished-job-data-clean-up-delay-seconds", "600",
+		"--flight-sql-port", strconv.Itoa(o.sqlPort), "--admin-port", strconv.Itoa(o.adminPort)); err != nil {
+		return lc, err
+	}
+	for i := 0; i < o.executors; i++ {
+		name := fmt.Sprintf("executor-%d", i+1)
+		dir := filepath.Join(o.workDir, name)
+		p, err := start(name, append([]string{"executor", "--bind-host", "127.0.0.1", "--external-host", "127.0.0.1", "--port", "0", "--grpc-port", "0",
+			"--scheduler-host", "127.0.0.1", "--scheduler-port", strconv.Itoa(o.port), "--scheduler-connect-timeout-seconds", "30",
+			"--task-scheduling-policy", o.policy, "--work-dir", dir, "--concurrent-tasks", strconv.Itoa(o.slots),
+			"--executor-heartbeat-interval-seconds", "2", "--log-level", o.logLevel, "--drain-timeout", "30"}, o.executorArgs...)...)
+		if err != nil {
+			return lc, err
+		}
+		lc.executors = append(lc.executors, p)
+	}
+	if lc.infos, err = waitExecutors(ctx, lc.addr, o.executors, 60*time.Second); err != nil {
+		return lc, err
+	}
+	return lc, nil
+}
+
+// stop shuts the cluster down: executors first, the scheduler last.
+func (lc *localCluster) stop() { stopAll(lc.procs) }
 
 // stopAll sends SIGTERM to every process (executors first, scheduler last)
 // and waits; a process still alive after 40s is killed.

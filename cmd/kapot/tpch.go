@@ -14,7 +14,7 @@ import (
 
 func tpchCmd() *cobra.Command {
 	c := &cobra.Command{Use: "tpch", Short: "TPC-H data and queries"}
-	c.AddCommand(tpchGenCmd())
+	c.AddCommand(tpchGenCmd(), tpchBenchCmd())
 	return c
 }
 
