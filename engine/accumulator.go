@@ -80,11 +80,16 @@ func castTo(ctx context.Context, arr arrow.Array, t arrow.DataType) (arrow.Array
 
 type countAcc struct{ counts []int64 }
 
-func (a *countAcc) grow(n int) {
-	for len(a.counts) < n {
-		a.counts = append(a.counts, 0)
+// growTo extends s with zero values to length n in one step (appending
+// one value at a time showed up in profiles of large group counts).
+func growTo[T any](s []T, n int) []T {
+	if n > len(s) {
+		s = append(s, make([]T, n-len(s))...)
 	}
+	return s
 }
+
+func (a *countAcc) grow(n int) { a.counts = growTo(a.counts, n) }
 func (a *countAcc) update(_ context.Context, groups []uint32, arg arrow.Array) error {
 	if arg == nil || arg.NullN() == 0 {
 		for _, g := range groups {
@@ -133,12 +138,7 @@ type sumAcc[T number] struct {
 	valid []bool
 }
 
-func (a *sumAcc[T]) grow(n int) {
-	for len(a.sums) < n {
-		a.sums = append(a.sums, 0)
-		a.valid = append(a.valid, false)
-	}
-}
+func (a *sumAcc[T]) grow(n int) { a.sums, a.valid = growTo(a.sums, n), growTo(a.valid, n) }
 func (a *sumAcc[T]) update(ctx context.Context, groups []uint32, arg arrow.Array) error {
 	c, err := castTo(ctx, arg, a.typ)
 	if err != nil {
@@ -188,12 +188,7 @@ type decimalSumAcc struct {
 	valid []bool
 }
 
-func (a *decimalSumAcc) grow(n int) {
-	for len(a.sums) < n {
-		a.sums = append(a.sums, decimal128.Num{})
-		a.valid = append(a.valid, false)
-	}
-}
+func (a *decimalSumAcc) grow(n int) { a.sums, a.valid = growTo(a.sums, n), growTo(a.valid, n) }
 func (a *decimalSumAcc) update(_ context.Context, groups []uint32, arg arrow.Array) error {
 	d, ok := arg.(*array.Decimal128)
 	if !ok || d.DataType().(*arrow.Decimal128Type).Scale != a.typ.Scale {
@@ -283,13 +278,7 @@ type minMaxAcc[T any] struct {
 	valid []bool
 }
 
-func (a *minMaxAcc[T]) grow(n int) {
-	var zero T
-	for len(a.vals) < n {
-		a.vals = append(a.vals, zero)
-		a.valid = append(a.valid, false)
-	}
-}
+func (a *minMaxAcc[T]) grow(n int) { a.vals, a.valid = growTo(a.vals, n), growTo(a.valid, n) }
 func (a *minMaxAcc[T]) update(_ context.Context, groups []uint32, arg arrow.Array) error {
 	v, ok := a.get(arg)
 	if !ok {
@@ -390,11 +379,7 @@ type distinctCountAcc struct {
 	sets []map[string]struct{}
 }
 
-func (a *distinctCountAcc) grow(n int) {
-	for len(a.sets) < n {
-		a.sets = append(a.sets, nil)
-	}
-}
+func (a *distinctCountAcc) grow(n int) { a.sets = growTo(a.sets, n) }
 
 func (a *distinctCountAcc) add(g uint32, key []byte) {
 	set := a.sets[g]
