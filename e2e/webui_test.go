@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/scheduler"
 )
 
@@ -140,6 +141,33 @@ func TestWebUI(t *testing.T) {
 		}
 	}
 
+	// A failed job shows its error in the list.
+	bad := filepath.Join(t.TempDir(), "bad.csv")
+	if err := os.WriteFile(bad, []byte("region,product,qty,price\neast,p1,notanumber,1.5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	req := groupByPlan(t)
+	req.JobName = "bad input"
+	req.Plan.GetHashAggregate().GetInput().GetExchange().GetInput().GetHashAggregate().GetInput().GetCsvScan().FileGroups = []*kapotv1.FileGroup{{Paths: []string{bad}}}
+	if _, err := runJobErr(s.addr, req); err == nil {
+		t.Fatal("a job over a malformed CSV succeeded")
+	}
+	var failed scheduler.JobView
+	for _, j := range s.Jobs() {
+		if j.Name == "bad input" {
+			failed = j
+		}
+	}
+	if failed.State != "FAILED" || failed.Error == "" {
+		t.Fatalf("failed job: %+v", failed)
+	}
+	shown = base + "/ui/"
+	dom = browser(t, bin, shown)
+	row := between(dom, `data-job="`+failed.ID+`"`, "</tr>")
+	if !strings.Contains(row, "FAILED") || !strings.Contains(row, `class="error">`+htmlText(failed.Error[:min(40, len(failed.Error))])) {
+		t.Errorf("failed job row lacks its state or error %q: %s", failed.Error, row)
+	}
+
 	// The job page: the stage graph and each stage's operators.
 	shown = base + "/ui/#job=" + job.ID
 	dom = browser(t, bin, shown)
@@ -167,6 +195,11 @@ func TestWebUI(t *testing.T) {
 	if strings.Count(dom, "<line ") < 1 {
 		t.Error("stage graph has no edge")
 	}
+}
+
+// htmlText escapes s as a serialized DOM text node shows it.
+func htmlText(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "\u00a0", "&nbsp;").Replace(s)
 }
 
 func between(s, start, end string) string {

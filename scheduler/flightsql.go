@@ -108,13 +108,9 @@ func sqlStatus(err error) error {
 		return status.Error(codes.Canceled, "query cancelled")
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, "query timed out")
-	case errors.Is(err, planner.ErrNotSupported), errors.Is(err, engine.ErrInvalidPlan):
-		return status.Error(codes.InvalidArgument, err.Error())
 	}
-	var se *planner.SQLError
-	if errors.As(err, &se) {
-		return status.Error(codes.InvalidArgument, err.Error())
-	}
+	// Unsupported SQL, a bad plan, a syntax or name error: the statement
+	// is at fault.
 	return status.Error(codes.InvalidArgument, err.Error())
 }
 
