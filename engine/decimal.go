@@ -7,6 +7,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
@@ -132,39 +133,41 @@ func scaleUp(v []decimal128.Num, k int32) {
 
 // decimalArith computes l op r elementwise into a decimal array of type rt.
 // Operands are decimals or integers with the types lt and rtIn describe.
+// Decimal operands that need no rescaling are read in place, and results
+// are written straight into the output buffer.
 func decimalArith(mem memory.Allocator, op kapotv1.BinaryOp, l, r arrow.Array, lt, rtIn, rt *arrow.Decimal128Type) (arrow.Array, error) {
-	a, err := decimalValues(l)
+	var ka, kb int32
+	if op == kapotv1.BinaryOp_BINARY_OP_ADD || op == kapotv1.BinaryOp_BINARY_OP_SUB {
+		ka, kb = rt.Scale-lt.Scale, rt.Scale-rtIn.Scale
+	}
+	a, err := decimalOperandValues(l, ka)
 	if err != nil {
 		return nil, err
 	}
-	b, err := decimalValues(r)
+	b, err := decimalOperandValues(r, kb)
 	if err != nil {
 		return nil, err
 	}
 	n := l.Len()
-	out := make([]decimal128.Num, n)
-	valid := make([]bool, n)
+	buf := memory.NewResizableBuffer(mem)
+	defer buf.Release()
+	buf.Resize(n * arrow.Decimal128SizeBytes)
+	out := arrow.Decimal128Traits.CastFromBytes(buf.Bytes())
 	nullable := l.NullN() > 0 || r.NullN() > 0
-	for i := range valid {
-		valid[i] = !nullable || (l.IsValid(i) && r.IsValid(i))
-	}
+	valid := func(i int) bool { return !nullable || (l.IsValid(i) && r.IsValid(i)) }
 	switch op {
-	case kapotv1.BinaryOp_BINARY_OP_ADD, kapotv1.BinaryOp_BINARY_OP_SUB:
-		scaleUp(a, rt.Scale-lt.Scale)
-		scaleUp(b, rt.Scale-rtIn.Scale)
-		if op == kapotv1.BinaryOp_BINARY_OP_ADD {
-			for i := range out {
-				out[i] = a[i].Add(b[i])
-			}
-		} else {
-			for i := range out {
-				out[i] = a[i].Sub(b[i])
-			}
+	case kapotv1.BinaryOp_BINARY_OP_ADD:
+		for i := range out {
+			out[i] = a[i].Add(b[i])
+		}
+	case kapotv1.BinaryOp_BINARY_OP_SUB:
+		for i := range out {
+			out[i] = a[i].Sub(b[i])
 		}
 	case kapotv1.BinaryOp_BINARY_OP_MUL:
 		for i := range out {
 			v, ok := mulChecked(a[i], b[i])
-			if !ok && valid[i] {
+			if !ok && valid(i) {
 				return nil, fmt.Errorf("decimal overflow in %s * %s", a[i].ToString(lt.Scale), b[i].ToString(rtIn.Scale))
 			}
 			out[i] = v
@@ -173,18 +176,44 @@ func decimalArith(mem memory.Allocator, op kapotv1.BinaryOp, l, r arrow.Array, l
 		return nil, fmt.Errorf("decimal %v: %w", op, ErrNotSupported)
 	}
 	for i, v := range out {
-		if valid[i] && !v.FitsInPrecision(rt.Precision) {
+		if !v.FitsInPrecision(rt.Precision) && valid(i) {
 			return nil, fmt.Errorf("decimal overflow: result does not fit %s", rt)
 		}
 	}
-	bld := array.NewDecimal128Builder(mem, rt)
-	defer bld.Release()
+	var nullBuf *memory.Buffer
+	nulls := 0
 	if nullable {
-		bld.AppendValues(out, valid)
-	} else {
-		bld.AppendValues(out, nil)
+		nullBuf = memory.NewResizableBuffer(mem)
+		defer nullBuf.Release()
+		nullBuf.Resize(int(bitutil.BytesForBits(int64(n))))
+		bitmap := nullBuf.Bytes()
+		for i := 0; i < n; i++ {
+			if valid(i) {
+				bitutil.SetBit(bitmap, i)
+			} else {
+				out[i] = decimal128.Num{}
+				nulls++
+			}
+		}
 	}
-	return bld.NewArray(), nil
+	data := array.NewData(rt, n, []*memory.Buffer{nullBuf, buf}, nil, nulls, 0)
+	defer data.Release()
+	return array.MakeFromData(data), nil
+}
+
+// decimalOperandValues returns arr's values as decimals scaled up by 10^k:
+// a decimal array that needs no scaling in place (read only), anything
+// else as a copy.
+func decimalOperandValues(arr arrow.Array, k int32) ([]decimal128.Num, error) {
+	if d, ok := arr.(*array.Decimal128); ok && k == 0 && len(d.Values()) == d.Len() {
+		return d.Values(), nil
+	}
+	v, err := decimalValues(arr)
+	if err != nil {
+		return nil, err
+	}
+	scaleUp(v, k)
+	return v, nil
 }
 
 // mulChecked multiplies two decimals, reporting whether the product fits in
