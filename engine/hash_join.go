@@ -176,7 +176,7 @@ type hashJoinOp struct {
 	// bi and pi are the (build, probe) match buffers, reused from batch to
 	// batch: growing fresh ones per probe batch was ~4% of TPC-H time.
 	bi, pi []int32
-	probe   Operator
+	probe  Operator
 	// pending is a probe batch a nested loop join is consuming in slices.
 	pending    arrow.RecordBatch
 	pendingOff int64
