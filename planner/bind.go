@@ -679,6 +679,18 @@ func (b *binder) bindFrom(items []*pg.Node, where *pg.Node, outer *scope) (rel, 
 			rest = append(rest, c)
 		}
 	}
+	// A disjunction over several relations implies, for each relation that
+	// every branch restricts, the disjunction of those restrictions (TPC-H
+	// Q7's (n1 = 'FRANCE' AND n2 = 'GERMANY') OR (n1 = 'GERMANY' AND n2 =
+	// 'FRANCE') implies n1 IN ('FRANCE', 'GERMANY')). Filter each such
+	// relation early; the whole predicate still applies after the join.
+	for _, c := range rest {
+		for i := range rels {
+			if p := impliedFor(c, rels[i].cols); p != nil {
+				rels[i].r = &filterRel{in: rels[i].r, pred: p}
+			}
+		}
+	}
 	// Join greedily: start from the smallest relation, then take the
 	// connected relation (an equality links it to what is joined so far)
 	// that gives the smallest estimated result; cross join only when no
@@ -931,6 +943,35 @@ func factorOr(e *expr) []*expr {
 		}
 	}
 	return out
+}
+
+// impliedFor derives from a disjunction what it says about the columns in
+// cols alone: the OR, over its branches, of each branch's conjuncts that
+// read only cols. Nil when some branch says nothing about them (or e is not
+// a disjunction).
+func impliedFor(e *expr, cols map[colID]bool) *expr {
+	branches := splitOr(e)
+	if len(branches) < 2 {
+		return nil
+	}
+	var or *expr
+	for _, br := range branches {
+		var and *expr
+		for _, x := range splitAnd(br) {
+			if coveredBy(x, cols) {
+				and = andExpr(and, x)
+			}
+		}
+		if and == nil {
+			return nil
+		}
+		if or == nil {
+			or = and
+		} else {
+			or = &expr{kind: eBinary, op: kapotv1.BinaryOp_BINARY_OP_OR, args: []*expr{or, and}, typ: arrow.FixedWidthTypes.Boolean}
+		}
+	}
+	return or
 }
 
 func splitOr(e *expr) []*expr {

@@ -10,8 +10,8 @@ const (
 	filterSelectivity = 0.25
 	// unknownRows stands for a table without statistics (CSV).
 	unknownRows = 1_000_000
-	// broadcastRows is the largest estimated build side broadcast to every
-	// probe partition instead of repartitioning both sides.
+	// broadcastRows is the default largest estimated build side broadcast
+	// to every probe partition instead of repartitioning both sides.
 	broadcastRows = 100_000
 	// broadcastScanRows bounds the tables a broadcast side may read: each
 	// probe task computes the side again, so it must be cheap as well as
@@ -43,8 +43,8 @@ func scannedRows(r rel) float64 {
 
 // broadcastable reports whether r is small and cheap enough to be built in
 // every task of the other side.
-func broadcastable(r rel) bool {
-	return estimate(r) <= broadcastRows && scannedRows(r) <= broadcastScanRows
+func (p *lowerer) broadcastable(r rel) bool {
+	return p.broadcast >= 0 && estimate(r) <= p.broadcast && scannedRows(r) <= broadcastScanRows
 }
 
 // estimate is the estimated row count of r.

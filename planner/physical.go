@@ -2,6 +2,7 @@ package planner
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
@@ -15,6 +16,10 @@ type Options struct {
 	// TargetPartitions is the partition count of hash exchanges (joins and
 	// grouped aggregates); 0 means 2.
 	TargetPartitions int
+	// BroadcastRows is the largest estimated row count of a join side that
+	// is built whole in every task of the other side instead of
+	// repartitioning both; 0 means 100 000, negative never broadcasts.
+	BroadcastRows int64
 }
 
 // Plan is a planned query: the physical plan the scheduler splits into
@@ -56,7 +61,10 @@ func PlanQuery(cat *Catalog, sql string, o Options) (*Plan, error) {
 	if o.TargetPartitions <= 0 {
 		o.TargetPartitions = 2
 	}
-	p := &lowerer{b: b, parts: o.TargetPartitions}
+	p := &lowerer{b: b, parts: o.TargetPartitions, broadcast: float64(o.BroadcastRows)}
+	if o.BroadcastRows == 0 {
+		p.broadcast = broadcastRows
+	}
 	l, err := p.lower(r, nil)
 	if err != nil {
 		return nil, err
@@ -65,8 +73,9 @@ func PlanQuery(cat *Catalog, sql string, o Options) (*Plan, error) {
 }
 
 type lowerer struct {
-	b     *binder
-	parts int
+	b         *binder
+	parts     int
+	broadcast float64 // largest broadcast side, estimated rows; <0: never
 }
 
 // lowered is a physical subtree with the columns it outputs, in order.
@@ -74,6 +83,71 @@ type lowered struct {
 	node  *kapotv1.PhysicalPlanNode
 	cols  []colID
 	parts int
+	// hashed lists the column lists the output is hash-partitioned by
+	// (each one alone says where a row is: an inner join's output is
+	// partitioned by its left keys and, equally, by its right keys). Empty
+	// when the partitioning is not known to follow column values.
+	hashed [][]colID
+}
+
+// hashedOn finds a partitioning of l that keys can reuse: for one of
+// l.hashed, the positions in keys of its columns, in its order. keys that
+// are not plain columns never match.
+func (l lowered) hashedOn(keys []*expr, parts int) ([]int, bool) {
+	if l.parts != parts {
+		return nil, false
+	}
+next:
+	for _, h := range l.hashed {
+		pos := make([]int, len(h))
+		for i, id := range h {
+			pos[i] = -1
+			for k, e := range keys {
+				if e.kind == eCol && e.col == id {
+					pos[i] = k
+					break
+				}
+			}
+			if pos[i] < 0 {
+				continue next
+			}
+		}
+		return pos, len(pos) > 0
+	}
+	return nil, false
+}
+
+// colsAt is the columns of keys at pos, or nil when one of them is not a
+// plain column.
+func colsAt(keys []*expr, pos []int) []colID {
+	out := make([]colID, len(pos))
+	for i, k := range pos {
+		if keys[k].kind != eCol {
+			return nil
+		}
+		out[i] = keys[k].col
+	}
+	return out
+}
+
+// protosAt picks the key expressions at pos.
+func protosAt(keys []*kapotv1.PhysicalExprNode, pos []int) []*kapotv1.PhysicalExprNode {
+	out := make([]*kapotv1.PhysicalExprNode, len(pos))
+	for i, k := range pos {
+		out[i] = keys[k]
+	}
+	return out
+}
+
+// keyTypesMatch reports whether the key pairs at pos have the same types,
+// so that both sides hash equal keys to the same partition.
+func keyTypesMatch(lk, rk []*expr, pos []int) bool {
+	for _, k := range pos {
+		if !typesEqual(lk[k], rk[k]) {
+			return false
+		}
+	}
+	return true
 }
 
 func (l lowered) pos() func(colID) (int, bool) {
@@ -178,7 +252,7 @@ func (p *lowerer) lower(r rel, need map[colID]bool) (lowered, error) {
 			names[i] = p.b.cols[id].name
 		}
 		return lowered{node: &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Projection{Projection: &kapotv1.ProjectionNode{
-			Input: in.node, Exprs: pe, Names: names}}}, cols: outs, parts: in.parts}, nil
+			Input: in.node, Exprs: pe, Names: names}}}, cols: outs, parts: in.parts, hashed: projectHashed(in.hashed, es, outs)}, nil
 	case *joinRel:
 		return p.lowerJoin(x, need)
 	case *aggRel:
@@ -194,7 +268,7 @@ func (p *lowerer) lower(r rel, need map[colID]bool) (lowered, error) {
 			return lowered{}, err
 		}
 		if in.parts > 1 {
-			in.node, in.parts = exchange(in.node, single), 1
+			in.node, in.parts, in.hashed = exchange(in.node, single), 1, nil
 		}
 		s := &kapotv1.SortNode{Input: in.node}
 		for _, k := range x.keys {
@@ -219,7 +293,7 @@ func (p *lowerer) lower(r rel, need map[colID]bool) (lowered, error) {
 			if x.fetch >= 0 {
 				in.node = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Limit{Limit: &kapotv1.LimitNode{Input: in.node, Fetch: x.skip + x.fetch}}}
 			}
-			in.node, in.parts = exchange(in.node, single), 1
+			in.node, in.parts, in.hashed = exchange(in.node, single), 1, nil
 		}
 		in.node = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Limit{Limit: &kapotv1.LimitNode{Input: in.node, Skip: x.skip, Fetch: x.fetch}}}
 		return in, nil
@@ -267,6 +341,7 @@ func (p *lowerer) lowerScan(s *scanRel, need map[colID]bool) (lowered, error) {
 }
 
 func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
+	j = buildSmaller(j)
 	lneed := map[colID]bool{}
 	rneed := map[colID]bool{}
 	lset, rset := idSet(j.left.output()), idSet(j.right.output())
@@ -308,6 +383,9 @@ func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
 		out.node = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_NestedLoopJoin{NestedLoopJoin: &kapotv1.NestedLoopJoinNode{
 			Left: l.node, Right: r.node, JoinType: j.jt, Filter: filter}}}
 		out.parts = r.parts
+		if j.jt == kapotv1.JoinType_JOIN_TYPE_INNER {
+			out.hashed = r.hashed
+		}
 		out.cols = joinOutput(j.jt, l.cols, r.cols)
 		return out, nil
 	}
@@ -319,17 +397,36 @@ func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
 	if err != nil {
 		return lowered{}, err
 	}
+	if collectsLeft(j.jt) && p.broadcastable(j.left) && !p.broadcastable(j.right) {
+		// Broadcast the small build side of an outer, semi or anti join
+		// whose output never needs the build side's unmatched rows: each
+		// probe task builds it whole and keeps its own partitioning.
+		out := lowered{cols: append(append([]colID{}, l.cols...), r.cols...), parts: r.parts, hashed: r.hashed}
+		var f *kapotv1.PhysicalExprNode
+		if j.filter != nil {
+			if f, err = j.filter.proto(out.pos()); err != nil {
+				return lowered{}, err
+			}
+		}
+		hj := &kapotv1.HashJoinNode{Left: l.node, Right: r.node, JoinType: j.jt, Mode: kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT, Filter: f}
+		for i := range lk {
+			hj.On = append(hj.On, &kapotv1.JoinOn{Left: lk[i], Right: rk[i]})
+		}
+		out.node = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashJoin{HashJoin: hj}}
+		out.cols = joinOutput(j.jt, l.cols, r.cols)
+		return out, nil
+	}
 	if j.jt == kapotv1.JoinType_JOIN_TYPE_INNER {
 		// Broadcast a small side: build it whole in every task that probes
 		// a partition of the other, which keeps its partitioning (no
 		// exchange of the big side).
-		lb, rb := broadcastable(j.left), broadcastable(j.right)
+		lb, rb := p.broadcastable(j.left), p.broadcastable(j.right)
 		if lb || rb {
 			build, probe, bk, pk := l, r, lk, rk
 			if rb && (!lb || estimate(j.right) < estimate(j.left)) {
 				build, probe, bk, pk = r, l, rk, lk
 			}
-			out := lowered{cols: append(append([]colID{}, build.cols...), probe.cols...), parts: probe.parts}
+			out := lowered{cols: append(append([]colID{}, build.cols...), probe.cols...), parts: probe.parts, hashed: probe.hashed}
 			var f *kapotv1.PhysicalExprNode
 			if j.filter != nil {
 				if f, err = j.filter.proto(out.pos()); err != nil {
@@ -344,10 +441,29 @@ func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
 			return out, nil
 		}
 	}
+	// Both sides must be hash-partitioned the same way on (some of) the
+	// keys. A side already partitioned on some of them keeps its
+	// partitioning and the other side follows it.
+	pos := make([]int, len(lk))
+	for i := range pos {
+		pos[i] = i
+	}
+	left, right := exchange(l.node, hashPart(lk, p.parts)), exchange(r.node, hashPart(rk, p.parts))
+	lpos, lok := l.hashedOn(j.leftKeys, p.parts)
+	rpos, rok := r.hashedOn(j.rightKeys, p.parts)
+	switch {
+	case lok && rok && slices.Equal(lpos, rpos):
+		pos, left, right = lpos, l.node, r.node
+	case lok && keyTypesMatch(j.leftKeys, j.rightKeys, lpos):
+		pos, left, right = lpos, l.node, exchange(r.node, hashPart(protosAt(rk, lpos), p.parts))
+	case rok && keyTypesMatch(j.leftKeys, j.rightKeys, rpos):
+		pos, left, right = rpos, exchange(l.node, hashPart(protosAt(lk, rpos), p.parts)), r.node
+	}
 	hj := &kapotv1.HashJoinNode{
-		Left: exchange(l.node, hashPart(lk, p.parts)), Right: exchange(r.node, hashPart(rk, p.parts)),
+		Left: left, Right: right,
 		JoinType: j.jt, Mode: kapotv1.JoinMode_JOIN_MODE_PARTITIONED, Filter: filter,
 	}
+	out.hashed = joinHashed(j.jt, colsAt(j.leftKeys, pos), colsAt(j.rightKeys, pos))
 	// After the exchange the keys are read from the exchanged columns.
 	for i := range lk {
 		hj.On = append(hj.On, &kapotv1.JoinOn{Left: lk[i], Right: rk[i]})
@@ -356,6 +472,82 @@ func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
 	out.parts = p.parts
 	out.cols = joinOutput(j.jt, l.cols, r.cols)
 	return out, nil
+}
+
+// joinHashed is the partitioning of a partitioned join's output, given the
+// key columns its sides were partitioned by (nil when not plain columns):
+// the sides whose rows the join passes through keep theirs.
+func joinHashed(jt kapotv1.JoinType, l, r []colID) [][]colID {
+	var out [][]colID
+	switch jt {
+	case kapotv1.JoinType_JOIN_TYPE_INNER:
+		out = [][]colID{l, r}
+	case kapotv1.JoinType_JOIN_TYPE_LEFT, kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI, kapotv1.JoinType_JOIN_TYPE_LEFT_ANTI:
+		out = [][]colID{l}
+	case kapotv1.JoinType_JOIN_TYPE_RIGHT, kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI, kapotv1.JoinType_JOIN_TYPE_RIGHT_ANTI:
+		out = [][]colID{r}
+	}
+	return slices.DeleteFunc(out, func(c []colID) bool { return c == nil })
+}
+
+// projectHashed carries a partitioning through a projection: a column list
+// survives when each of its columns is passed through unchanged.
+func projectHashed(hashed [][]colID, es []*expr, outs []colID) [][]colID {
+	var out [][]colID
+next:
+	for _, h := range hashed {
+		m := make([]colID, len(h))
+		for i, id := range h {
+			k := slices.IndexFunc(es, func(e *expr) bool { return e.kind == eCol && e.col == id })
+			if k < 0 {
+				continue next
+			}
+			m[i] = outs[k]
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// swappedJoin is the join type that gives the same rows with the sides
+// exchanged.
+func swappedJoin(jt kapotv1.JoinType) kapotv1.JoinType {
+	switch jt {
+	case kapotv1.JoinType_JOIN_TYPE_LEFT:
+		return kapotv1.JoinType_JOIN_TYPE_RIGHT
+	case kapotv1.JoinType_JOIN_TYPE_RIGHT:
+		return kapotv1.JoinType_JOIN_TYPE_LEFT
+	case kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI:
+		return kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI
+	case kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI:
+		return kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI
+	case kapotv1.JoinType_JOIN_TYPE_LEFT_ANTI:
+		return kapotv1.JoinType_JOIN_TYPE_RIGHT_ANTI
+	case kapotv1.JoinType_JOIN_TYPE_RIGHT_ANTI:
+		return kapotv1.JoinType_JOIN_TYPE_LEFT_ANTI
+	}
+	return jt // inner, full
+}
+
+// buildSmaller returns j with its sides exchanged when the right side is
+// estimated smaller: the engine builds its hash table on the left side and
+// streams the right, so the smaller side should be on the left. Joins
+// without equality keys (nested loops) keep their order.
+func buildSmaller(j *joinRel) *joinRel {
+	if len(j.leftKeys) == 0 || estimate(j.right) >= estimate(j.left) {
+		return j
+	}
+	return &joinRel{left: j.right, right: j.left, jt: swappedJoin(j.jt), leftKeys: j.rightKeys, rightKeys: j.leftKeys, filter: j.filter}
+}
+
+// collectsLeft reports whether a join of jt may build its left side whole in
+// every task: true when the build side's unmatched rows are never emitted.
+func collectsLeft(jt kapotv1.JoinType) bool {
+	switch jt {
+	case kapotv1.JoinType_JOIN_TYPE_RIGHT, kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI, kapotv1.JoinType_JOIN_TYPE_RIGHT_ANTI:
+		return true
+	}
+	return false
 }
 
 // joinOutput is the column layout a join of jt emits: semi and anti joins
@@ -397,6 +589,17 @@ func (p *lowerer) lowerAgg(a *aggRel) (lowered, error) {
 		}
 		aggs = append(aggs, ae)
 	}
+	if pos, ok := in.hashedOn(a.groups, p.parts); ok && len(a.groups) > 0 {
+		// The input is already partitioned by some of the group keys, so
+		// each group lives in one partition: aggregate in one step.
+		single := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
+			Input: in.node, Mode: kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE, GroupExprs: groups, GroupNames: names, Aggregates: aggs}}}
+		h := make([]colID, len(pos))
+		for i, k := range pos {
+			h[i] = a.gout[k]
+		}
+		return lowered{node: single, cols: a.output(), parts: in.parts, hashed: [][]colID{h}}, nil
+	}
 	partial := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
 		Input: in.node, Mode: kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL, GroupExprs: groups, GroupNames: names, Aggregates: aggs}}}
 	parts := 1
@@ -416,5 +619,9 @@ func (p *lowerer) lowerAgg(a *aggRel) (lowered, error) {
 	}
 	final := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
 		Input: ex, Mode: kapotv1.AggregateMode_AGGREGATE_MODE_FINAL, GroupExprs: finalGroups, GroupNames: names, Aggregates: aggs}}}
-	return lowered{node: final, cols: a.output(), parts: parts}, nil
+	out := lowered{node: final, cols: a.output(), parts: parts}
+	if len(groups) > 0 {
+		out.hashed = [][]colID{slices.Clone(a.gout)}
+	}
+	return out, nil
 }

@@ -46,7 +46,13 @@ func TestMain(m *testing.M) {
 
 func runSQL(t *testing.T, cat *Catalog, sql string) ([]string, []string) {
 	t.Helper()
-	p, err := PlanQuery(cat, sql, Options{TargetPartitions: 3})
+	return runSQLWith(t, cat, sql, Options{TargetPartitions: 3})
+}
+
+// runSQLWith plans sql with o, runs it in this process and formats its rows.
+func runSQLWith(t *testing.T, cat *Catalog, sql string, o Options) ([]string, []string) {
+	t.Helper()
+	p, err := PlanQuery(cat, sql, o)
 	if err != nil {
 		t.Fatalf("plan: %v", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 func sqlCmd() *cobra.Command {
 	var (
 		tpchDir, sched, format, file, output, cfgFile string
+		cpuProfile                                    string
 		sec                                           security.Config
 		properties                                    []string
 		exprs                                         []string
@@ -85,6 +87,13 @@ without, they run inside this process.`,
 			if err != nil {
 				return err
 			}
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			s := &sqlSession{cat: cat, out: cmd.OutOrStdout(), format: format, sched: sched, sec: sec, props: props, output: output,
 				opts: planner.Options{TargetPartitions: partitions}, timeout: timeout, progress: isTerminal(os.Stderr)}
 			for _, st := range stmts {
@@ -106,6 +115,7 @@ without, they run inside this process.`,
 	f.IntVar(&partitions, "partitions", 2, "partitions of hash exchanges (joins, aggregates)")
 	f.DurationVar(&timeout, "timeout", 30*time.Minute, "give up on a query after this long")
 	f.StringArrayVar(&properties, "property", nil, "session property key=value for the queries (repeatable), e.g. kapot.s3.endpoint=http://127.0.0.1:7070")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a pprof CPU profile of this process to FILE (useful without --scheduler)")
 	security.AddClientFlags(f, &sec)
 	return withFlagErrors(c)
 }
@@ -430,4 +440,21 @@ func parseProperties(kvs []string) (map[string]string, error) {
 		out[strings.TrimSpace(k)] = v
 	}
 	return out, nil
+}
+
+// startCPUProfile starts a pprof CPU profile written to path; the returned
+// function stops it and closes the file.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -1,0 +1,86 @@
+package planner
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/kapot-go/kapot/tpch"
+)
+
+// TestPlanShapes pins the plan rules that decide how much data moves: which
+// side a join builds, which exchanges an existing partitioning makes
+// unnecessary, and which filters a disjunction lets run early. Each row's
+// answers are checked against DuckDB by TestTPCHAgainstDuckDB.
+func TestPlanShapes(t *testing.T) {
+	cat := NewCatalog()
+	if err := cat.RegisterTPCH(tpchData(t)); err != nil {
+		t.Fatal(err)
+	}
+	partitioned := Options{TargetPartitions: 2, BroadcastRows: -1}
+	cases := []struct {
+		name     string
+		query    int
+		opts     Options
+		contains []string
+		counts   map[string]int
+	}{
+		{
+			// The IN subquery is much smaller than the three-table join: it
+			// is the build side (RIGHT_SEMI), and the join it feeds keeps
+			// the o_orderkey partitioning, so neither the semi join's probe
+			// side nor the aggregate on o_orderkey (among other keys) is
+			// exchanged again.
+			name: "q18 semi join builds the subquery", query: 18, opts: partitioned,
+			contains: []string{"HashJoin(RIGHT_SEMI, PARTITIONED, on=[l_orderkey@0 = o_orderkey@2])",
+				"HashAggregate(mode=SINGLE, group=[c_name@1, c_custkey@0, o_orderkey@2, o_orderdate@5, o_totalprice@4]"},
+			counts: map[string]int{"Exchange(Hash(": 5, "mode=PARTIAL": 1},
+		},
+		{
+			// (n1 = FRANCE AND n2 = GERMANY) OR (n1 = GERMANY AND n2 =
+			// FRANCE): each nation scan is filtered to the two names.
+			name: "q7 disjunction filters both nations", query: 7, opts: Options{TargetPartitions: 2},
+			contains: []string{"Filter(n_name@1 = FRANCE OR n_name@1 = GERMANY)", "Filter(n_name@1 = GERMANY OR n_name@1 = FRANCE)"},
+		},
+		{
+			// Q19's three branches restrict part and lineitem separately.
+			name: "q19 disjunction filters part and lineitem", query: 19, opts: partitioned,
+			contains: []string{"Filter(l_quantity@1 >= 1 AND l_quantity@1 <= 11 OR l_quantity@1 >= 10 AND l_quantity@1 <= 20 OR l_quantity@1 >= 20 AND l_quantity@1 <= 30)",
+				"Filter(p_brand@1 = Brand#12 AND p_container@3 IN (SM CASE, SM BOX, SM PACK, SM PKG) AND p_size@2 >= 1 AND p_size@2 <= 5 OR"},
+		},
+		{
+			// Broadcasting off: no join collects its build side whole.
+			name: "broadcast off", query: 5, opts: partitioned,
+			counts: map[string]int{"COLLECT_LEFT": 0},
+		},
+		{
+			name: "broadcast on", query: 5, opts: Options{TargetPartitions: 2},
+			contains: []string{"COLLECT_LEFT"},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			text, err := tpch.Query(c.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := PlanQuery(cat, text, c.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan, err := Explain(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range c.contains {
+				if !strings.Contains(plan, s) {
+					t.Errorf("plan lacks %q:\n%s", s, plan)
+				}
+			}
+			for s, n := range c.counts {
+				if got := strings.Count(plan, s); got != n {
+					t.Errorf("plan has %d × %q, want %d:\n%s", got, s, n, plan)
+				}
+			}
+		})
+	}
+}
