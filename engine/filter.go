@@ -6,8 +6,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/compute"
-	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 )
 
 // Filter keeps the rows whose predicate is true; null counts as false.
@@ -40,9 +38,10 @@ func (f *Filter) Execute(ctx context.Context, p int, tc *TaskContext) (Operator,
 }
 
 type filterOp struct {
-	f  *Filter
-	in Operator
-	tc *TaskContext
+	f    *Filter
+	in   Operator
+	tc   *TaskContext
+	rows []int32 // selected rows of the current batch, reused
 }
 
 func (o *filterOp) Schema() *arrow.Schema { return o.f.input.Schema() }
@@ -73,20 +72,21 @@ func (o *filterOp) apply(ctx context.Context, b arrow.RecordBatch) (arrow.Record
 	}
 	defer mask.Release()
 	bm := mask.(*array.Boolean)
-	trues := 0
+	rows := o.rows[:0]
 	for i := 0; i < bm.Len(); i++ {
 		if bm.IsValid(i) && bm.Value(i) {
-			trues++
+			rows = append(rows, int32(i))
 		}
 	}
-	switch trues {
+	o.rows = rows
+	switch len(rows) {
 	case int(b.NumRows()):
 		b.Retain()
 		return b, nil
 	case 0:
 		return b.NewSlice(0, 0), nil
 	}
-	out, err := compute.FilterRecordBatch(exec.WithAllocator(ctx, o.tc.Mem), b, mask, compute.DefaultFilterOptions())
+	out, err := takeRows(ctx, o.tc.Mem, b, rows)
 	if err != nil {
 		return nil, fmt.Errorf("filter: %w", err)
 	}

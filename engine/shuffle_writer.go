@@ -9,7 +9,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
@@ -274,12 +273,6 @@ func takeRows(ctx context.Context, mem memory.Allocator, b arrow.RecordBatch, ro
 		b.Retain()
 		return b, nil
 	}
-	ctx = exec.WithAllocator(ctx, mem)
-	ib := array.NewInt32Builder(mem)
-	ib.AppendValues(rows, nil)
-	indices := ib.NewArray()
-	ib.Release()
-	defer indices.Release()
 	cols := make([]arrow.Array, b.NumCols())
 	defer func() {
 		for _, c := range cols {
@@ -289,7 +282,7 @@ func takeRows(ctx context.Context, mem memory.Allocator, b arrow.RecordBatch, ro
 		}
 	}()
 	for i, c := range b.Columns() {
-		t, err := compute.TakeArray(ctx, c, indices)
+		t, err := takeArray(ctx, mem, c, rows)
 		if err != nil {
 			return nil, fmt.Errorf("take rows: %w", err)
 		}

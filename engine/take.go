@@ -1,0 +1,166 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"unsafe"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/compute/exec"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// Gathering rows by index is what filters, joins, sorts and shuffles spend
+// much of their time on. takeArray does it in one pass over the indices for
+// the layouts queries move most (fixed-width values, booleans, strings and
+// binaries with 32-bit offsets) and hands the rest to arrow's Take kernel.
+// The indices come from the engine itself, so they are trusted to be in
+// range (arrow's kernel checks each one).
+
+// takeArray returns arr's values at idx, in order.
+func takeArray(ctx context.Context, mem memory.Allocator, arr arrow.Array, idx []int32) (arrow.Array, error) {
+	data := arr.Data()
+	switch arr.DataType().ID() {
+	case arrow.BOOL:
+		return takeBooleans(mem, data, idx), nil
+	case arrow.STRING, arrow.BINARY:
+		return takeBinary(mem, data, idx), nil
+	case arrow.INT8, arrow.UINT8, arrow.INT16, arrow.UINT16, arrow.INT32, arrow.UINT32, arrow.INT64, arrow.UINT64,
+		arrow.FLOAT16, arrow.FLOAT32, arrow.FLOAT64, arrow.DATE32, arrow.DATE64, arrow.TIME32, arrow.TIME64,
+		arrow.TIMESTAMP, arrow.DURATION, arrow.DECIMAL128:
+		switch arr.DataType().(arrow.FixedWidthDataType).BitWidth() {
+		case 8:
+			return takeFixed[uint8](mem, data, idx), nil
+		case 16:
+			return takeFixed[uint16](mem, data, idx), nil
+		case 32:
+			return takeFixed[uint32](mem, data, idx), nil
+		case 64:
+			return takeFixed[uint64](mem, data, idx), nil
+		case 128:
+			return takeFixed[[2]uint64](mem, data, idx), nil
+		}
+	}
+	ib := array.NewInt32Builder(mem)
+	ib.AppendValues(idx, nil)
+	indices := ib.NewArray()
+	ib.Release()
+	defer indices.Release()
+	out, err := compute.TakeArray(exec.WithAllocator(ctx, mem), arr, indices)
+	if err != nil {
+		return nil, fmt.Errorf("take %s: %w", arr.DataType(), err)
+	}
+	return out, nil
+}
+
+// takeValidity gathers the validity bits of data at idx into a new bitmap,
+// or returns nil (and 0 nulls) when data has no nulls.
+func takeValidity(mem memory.Allocator, data arrow.ArrayData, idx []int32) (*memory.Buffer, int) {
+	if data.NullN() == 0 || len(data.Buffers()) == 0 || data.Buffers()[0] == nil {
+		return nil, 0
+	}
+	src := data.Buffers()[0].Bytes()
+	off := data.Offset()
+	buf := memory.NewResizableBuffer(mem)
+	buf.Resize(int(bitutil.BytesForBits(int64(len(idx)))))
+	dst := buf.Bytes()
+	clear(dst)
+	nulls := 0
+	for i, r := range idx {
+		if bitutil.BitIsSet(src, off+int(r)) {
+			bitutil.SetBit(dst, i)
+		} else {
+			nulls++
+		}
+	}
+	return buf, nulls
+}
+
+// takeFixed gathers fixed-width values of T's size.
+func takeFixed[T uint8 | uint16 | uint32 | uint64 | [2]uint64](mem memory.Allocator, data arrow.ArrayData, idx []int32) arrow.Array {
+	src := castBytes[T](data.Buffers()[1].Bytes())[data.Offset():]
+	var zero T
+	values := memory.NewResizableBuffer(mem)
+	values.Resize(len(idx) * int(unsafe.Sizeof(zero)))
+	dst := castBytes[T](values.Bytes())[:len(idx)]
+	for i, r := range idx {
+		dst[i] = src[r]
+	}
+	validity, nulls := takeValidity(mem, data, idx)
+	out := array.NewData(data.DataType(), len(idx), []*memory.Buffer{validity, values}, nil, nulls, 0)
+	values.Release()
+	if validity != nil {
+		validity.Release()
+	}
+	defer out.Release()
+	return array.MakeFromData(out)
+}
+
+// castBytes views b as a slice of T (arrow buffers are 64-byte aligned).
+func castBytes[T any](b []byte) []T {
+	var zero T
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/int(unsafe.Sizeof(zero)))
+}
+
+// takeBooleans gathers bit-packed booleans.
+func takeBooleans(mem memory.Allocator, data arrow.ArrayData, idx []int32) arrow.Array {
+	src := data.Buffers()[1].Bytes()
+	off := data.Offset()
+	values := memory.NewResizableBuffer(mem)
+	values.Resize(int(bitutil.BytesForBits(int64(len(idx)))))
+	dst := values.Bytes()
+	clear(dst)
+	for i, r := range idx {
+		if bitutil.BitIsSet(src, off+int(r)) {
+			bitutil.SetBit(dst, i)
+		}
+	}
+	validity, nulls := takeValidity(mem, data, idx)
+	out := array.NewData(data.DataType(), len(idx), []*memory.Buffer{validity, values}, nil, nulls, 0)
+	values.Release()
+	if validity != nil {
+		validity.Release()
+	}
+	defer out.Release()
+	return array.MakeFromData(out)
+}
+
+// takeBinary gathers strings or binaries with 32-bit offsets: offsets
+// first, then the bytes in one copy per value.
+func takeBinary(mem memory.Allocator, data arrow.ArrayData, idx []int32) arrow.Array {
+	srcOffs := arrow.Int32Traits.CastFromBytes(data.Buffers()[1].Bytes())[data.Offset():]
+	var srcBytes []byte
+	if b := data.Buffers()[2]; b != nil {
+		srcBytes = b.Bytes()
+	}
+	offsets := memory.NewResizableBuffer(mem)
+	offsets.Resize((len(idx) + 1) * arrow.Int32SizeBytes)
+	dstOffs := arrow.Int32Traits.CastFromBytes(offsets.Bytes())[:len(idx)+1]
+	total := int32(0)
+	dstOffs[0] = 0
+	for i, r := range idx {
+		total += srcOffs[r+1] - srcOffs[r]
+		dstOffs[i+1] = total
+	}
+	values := memory.NewResizableBuffer(mem)
+	values.Resize(int(total))
+	dst := values.Bytes()
+	for i, r := range idx {
+		copy(dst[dstOffs[i]:dstOffs[i+1]], srcBytes[srcOffs[r]:srcOffs[r+1]])
+	}
+	validity, nulls := takeValidity(mem, data, idx)
+	out := array.NewData(data.DataType(), len(idx), []*memory.Buffer{validity, offsets, values}, nil, nulls, 0)
+	offsets.Release()
+	values.Release()
+	if validity != nil {
+		validity.Release()
+	}
+	defer out.Release()
+	return array.MakeFromData(out)
+}
