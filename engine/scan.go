@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/csv"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
@@ -240,7 +241,7 @@ func (parquetFormat) name() string { return "Parquet" }
 
 // ParquetSchema reads the Arrow schema of a Parquet object from its footer.
 func ParquetSchema(obj objstore.Object) (*arrow.Schema, error) {
-	pf, err := openParquet(obj)
+	pf, err := openParquet(obj, memory.DefaultAllocator)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", obj.Location(), err)
 	}
@@ -305,7 +306,7 @@ func newParquetScan(n *kapotv1.ParquetScanNode, o BuildOptions) (ExecutionPlan, 
 }
 
 func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskContext) (batchReader, error) {
-	pf, err := openParquet(obj)
+	pf, err := openParquet(obj, tc.Mem)
 	if err != nil {
 		return nil, err
 	}
@@ -364,13 +365,13 @@ func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskCo
 
 // openParquet reads a file's footer; a panic of the Parquet library on a
 // corrupt footer becomes an error.
-func openParquet(obj objstore.Object) (pf *file.Reader, err error) {
+func openParquet(obj objstore.Object, mem memory.Allocator) (pf *file.Reader, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			pf, err = nil, fmt.Errorf("corrupt Parquet file %s: %v", obj.Location(), p)
 		}
 	}()
-	return file.NewParquetReader(objstore.SectionReader(obj))
+	return file.NewParquetReader(objstore.SectionReader(obj), file.WithReadProps(parquet.NewReaderProperties(mem)))
 }
 
 // parquetReader decodes the projected columns of one file, each column

@@ -58,6 +58,11 @@ func (e *Executor) removeTask(def *kapotv1.TaskDefinition) {
 	if e.runningJobs[def.GetJobId()]--; e.runningJobs[def.GetJobId()] <= 0 {
 		delete(e.runningJobs, def.GetJobId())
 	}
+	if len(e.running) == 0 && e.recycler != nil {
+		// Idle: give the cached buffers back, so that an idle executor's
+		// memory shrinks to what it needs.
+		e.recycler.Trim()
+	}
 }
 
 func (e *Executor) runTask(ctx context.Context, cancel context.CancelFunc, def *kapotv1.TaskDefinition) {

@@ -212,7 +212,7 @@ func (s *sqlSession) run(ctx context.Context, text string) error {
 			return err
 		}
 		defer os.RemoveAll(work)
-		tc := &engine.TaskContext{JobID: "sql", WorkDir: work, Mem: memory.NewGoAllocator(), Properties: s.props}
+		tc := &engine.TaskContext{JobID: "sql", WorkDir: work, Mem: engine.NewRecyclingAllocator(0), Properties: s.props}
 		if batches, err = planner.RunInProcess(ctx, p, tc, s.cat.Store()); err != nil {
 			return err
 		}
@@ -304,7 +304,7 @@ func (s *sqlSession) explainAnalyze(ctx context.Context, p *planner.Plan) error 
 			return err
 		}
 		defer os.RemoveAll(work)
-		tc := &engine.TaskContext{JobID: "sql", WorkDir: work, Mem: memory.NewGoAllocator(), Properties: s.props, Metrics: &engine.Metrics{}}
+		tc := &engine.TaskContext{JobID: "sql", WorkDir: work, Mem: engine.NewRecyclingAllocator(0), Properties: s.props, Metrics: &engine.Metrics{}}
 		bs, err := planner.RunInProcess(ctx, p, tc, s.cat.Store())
 		for _, b := range bs {
 			b.Release()
