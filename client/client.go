@@ -95,11 +95,11 @@ func (c *Client) Submit(ctx context.Context, req *kapotv1.SubmitJobRequest) (str
 	return r.GetJobId(), nil
 }
 
-// Wait polls the job until it ends and returns its final status.
+// Wait waits for the job to end (long polls of the scheduler, which answers
+// as soon as the job ends) and returns its final status.
 func (c *Client) Wait(ctx context.Context, jobID string) (*kapotv1.GetJobStatusResponse, error) {
-	wait := 5 * time.Millisecond
 	for {
-		st, err := c.svc.GetJobStatus(ctx, &kapotv1.GetJobStatusRequest{JobId: jobID})
+		st, err := c.svc.GetJobStatus(ctx, &kapotv1.GetJobStatusRequest{JobId: jobID, WaitMs: 10_000})
 		if err != nil {
 			return nil, err
 		}
@@ -109,12 +109,9 @@ func (c *Client) Wait(ctx context.Context, jobID string) (*kapotv1.GetJobStatusR
 		case kapotv1.JobState_JOB_STATE_FAILED, kapotv1.JobState_JOB_STATE_CANCELLED:
 			return st, fmt.Errorf("job %s %s: %s: %w", jobID, st.GetState(), st.GetError(), ErrJobFailed)
 		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(wait):
+		if err := ctx.Err(); err != nil {
+			return nil, err
 		}
-		wait = min(2*wait, 200*time.Millisecond)
 	}
 }
 

@@ -210,9 +210,8 @@ func (f *sqlServer) execute(ctx context.Context, sql string, desc *flight.Flight
 	return info, nil
 }
 
-// wait polls the job until it ends; a cancelled ctx cancels the job.
+// wait waits for the job to end; a cancelled ctx cancels the job.
 func (f *sqlServer) wait(ctx context.Context, id string) (*kapotv1.GetJobStatusResponse, error) {
-	delay := time.Millisecond
 	for {
 		js, err := f.s.status(id)
 		if err != nil {
@@ -226,15 +225,15 @@ func (f *sqlServer) wait(ctx context.Context, id string) (*kapotv1.GetJobStatusR
 		case kapotv1.JobState_JOB_STATE_CANCELLED:
 			return nil, status.Errorf(codes.Canceled, "job %s cancelled: %s", id, js.GetError())
 		}
-		select {
-		case <-ctx.Done():
+		if err := f.s.awaitJob(ctx, id, time.Minute); err != nil {
+			if errors.Is(err, errUnknownJob) {
+				continue // reported by status above
+			}
 			if _, err := f.s.cancel(id); err == nil {
 				f.s.log.Info().Str("job", id).Msg("flight sql: client went away, job cancelled")
 			}
 			return nil, sqlStatus(ctx.Err())
-		case <-time.After(delay):
 		}
-		delay = min(2*delay, 50*time.Millisecond)
 	}
 }
 

@@ -429,7 +429,7 @@ func (s *Scheduler) submit(ctx context.Context, req *kapotv1.SubmitJobRequest) (
 		return "", err
 	}
 	now := time.Now()
-	j := &jobState{id: id, name: req.GetJobName(), state: kapotv1.JobState_JOB_STATE_RUNNING, stages: map[uint32]*stageState{},
+	j := &jobState{id: id, name: req.GetJobName(), state: kapotv1.JobState_JOB_STATE_RUNNING, stages: map[uint32]*stageState{}, done: make(chan struct{}),
 		final: final, props: req.GetSessionProperties(), resultSchema: schema, queued: now, start: now, placement: req.GetPlacement()}
 	for sid := uint32(1); sid <= final; sid++ {
 		p := plans[sid]
@@ -630,6 +630,7 @@ func (s *Scheduler) updateStatus(executorID string, st *kapotv1.TaskStatus) {
 		t.phase, t.outputs, t.metrics = taskDone, ok.GetPartitions(), ok.GetOperatorMetrics()
 		if ref.stage == j.final && stage.complete() {
 			j.state, j.end = kapotv1.JobState_JOB_STATE_SUCCESSFUL, time.Now()
+			j.ended()
 			s.log.Info().Str("job", j.id).Dur("elapsed", j.end.Sub(j.start)).Msg("job succeeded")
 		}
 		return
@@ -679,6 +680,7 @@ func (s *Scheduler) failJob(j *jobState, msg string) {
 
 func (s *Scheduler) endJob(j *jobState, state kapotv1.JobState, msg string) {
 	j.state, j.err, j.end = state, msg, time.Now()
+	j.ended()
 	byExec := map[string][]*kapotv1.RunningTaskInfo{}
 	for tid, ref := range s.tasks {
 		if ref.job != j.id {
@@ -732,6 +734,35 @@ var errUnknownJob = errors.New("unknown job")
 
 // errNoPlacement marks a job no live executor may run.
 var errNoPlacement = errors.New("no executor for the placement policy")
+
+// jobDone returns a channel closed when the job ends.
+func (s *Scheduler) jobDone(jobID string) (<-chan struct{}, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[jobID]
+	if !ok {
+		return nil, errUnknownJob
+	}
+	return j.done, nil
+}
+
+// awaitJob waits until the job ends, wait passes or ctx is done, whichever
+// comes first.
+func (s *Scheduler) awaitJob(ctx context.Context, jobID string, wait time.Duration) error {
+	done, err := s.jobDone(jobID)
+	if err != nil {
+		return err
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
+}
 
 func (s *Scheduler) status(jobID string) (*kapotv1.GetJobStatusResponse, error) {
 	s.mu.Lock()

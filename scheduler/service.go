@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -147,7 +148,16 @@ func submitStatus(err error) error {
 	return status.Errorf(codes.InvalidArgument, "plan rejected: %v", err)
 }
 
-func (v *service) GetJobStatus(_ context.Context, r *kapotv1.GetJobStatusRequest) (*kapotv1.GetJobStatusResponse, error) {
+// maxStatusWaitMs bounds a GetJobStatus long poll.
+const maxStatusWaitMs = 60_000
+
+func (v *service) GetJobStatus(ctx context.Context, r *kapotv1.GetJobStatusRequest) (*kapotv1.GetJobStatusResponse, error) {
+	if w := r.GetWaitMs(); w > 0 {
+		err := v.s.awaitJob(ctx, r.GetJobId(), time.Duration(min(w, maxStatusWaitMs))*time.Millisecond)
+		if err != nil && !errors.Is(err, errUnknownJob) {
+			return nil, status.FromContextError(err).Err()
+		}
+	}
 	st, err := v.s.status(r.GetJobId())
 	if errors.Is(err, errUnknownJob) {
 		return nil, status.Errorf(codes.NotFound, "job %q not found", r.GetJobId())

@@ -101,6 +101,17 @@ type jobState struct {
 	fetchFailures int
 	dataRemoved   bool
 	placement     *kapotv1.PlacementPolicy
+	done          chan struct{} // closed when the job ends
+}
+
+// ended records that j reached a final state: it wakes whoever waits on
+// j.done. Called with the scheduler's mu held.
+func (j *jobState) ended() {
+	select {
+	case <-j.done:
+	default:
+		close(j.done)
+	}
 }
 
 func (j *jobState) finished() bool {
