@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -691,6 +692,20 @@ func (b *binder) bindFrom(items []*pg.Node, where *pg.Node, outer *scope) (rel, 
 			}
 		}
 	}
+	// An IN or EXISTS predicate whose outer columns all come from one
+	// relation, over a subquery smaller than that relation, filters it
+	// before the joins (TPC-H Q18's o_orderkey IN (…) shrinks orders
+	// before it meets lineitem), and the join order sees the smaller
+	// relation.
+	if outer == nil {
+		var later []*pg.Node
+		for _, c := range subs {
+			if !b.pushSubquery(rels, c, all, local) {
+				later = append(later, c)
+			}
+		}
+		subs = later
+	}
 	// Join greedily: start from the smallest relation, then take the
 	// connected relation (an equality links it to what is joined so far)
 	// that gives the smallest estimated result; cross join only when no
@@ -758,6 +773,40 @@ func (b *binder) bindFrom(items []*pg.Node, where *pg.Node, outer *scope) (rel, 
 		}
 	}
 	return r, corr, nil
+}
+
+// pushSubquery applies the subquery predicate n to the one relation of rels
+// its outer columns come from, if there is one, and reports whether it did.
+// local holds the columns of all of rels.
+func (b *binder) pushSubquery(rels []fromItem, n *pg.Node, all *scope, local map[colID]bool) bool {
+	for i := range rels {
+		r, err := b.applySubquery(rels[i].r, n, all, nil)
+		if err != nil {
+			continue // it reads another relation's columns (or fails as a whole later)
+		}
+		j, ok := r.(*joinRel)
+		if !ok || j.left != rels[i].r || (j.jt != kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI && j.jt != kapotv1.JoinType_JOIN_TYPE_LEFT_ANTI) {
+			continue
+		}
+		var refs []colID
+		for _, k := range j.leftKeys {
+			refs = k.refs(refs)
+		}
+		if j.filter != nil {
+			refs = j.filter.refs(refs)
+		}
+		if slices.ContainsFunc(refs, func(id colID) bool { return local[id] && !rels[i].cols[id] }) {
+			continue
+		}
+		if estimate(j.right) >= estimate(rels[i].r) {
+			// A subquery as large as the relation filters it better after
+			// the joins have shrunk it (TPC-H Q21's EXISTS over lineitem).
+			return false
+		}
+		rels[i].r = j
+		return true
+	}
+	return false
 }
 
 func (b *binder) bindFromItem(n *pg.Node) (rel, error) {
