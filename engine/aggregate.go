@@ -233,7 +233,7 @@ type hashAggOp struct {
 	keys  []array.Builder
 	index map[string]uint32
 	// index64 and nullGroup replace index for one integer-like group key.
-	index64   map[int64]uint32
+	index64   *intTable
 	nullGroup int64 // group id of the null key, -1 before one is seen
 	n         int   // groups so far
 	out       arrow.RecordBatch
@@ -263,7 +263,7 @@ func (o *hashAggOp) reset() error {
 		o.keys = append(o.keys, array.NewBuilder(o.tc.Mem, g.DataType()))
 	}
 	o.index, o.n = map[string]uint32{}, 0
-	o.index64, o.nullGroup = map[int64]uint32{}, -1
+	o.index64, o.nullGroup = newIntTable(0), -1
 	if len(o.h.groups) == 0 {
 		o.n = 1
 		for _, a := range o.accs {
@@ -450,10 +450,9 @@ func (o *hashAggOp) groupInts(col arrow.Array, vals []int64, ids []uint32) ([]ui
 			ids = append(ids, uint32(o.nullGroup))
 			continue
 		}
-		id, ok := o.index64[v]
+		id32, ok := o.index64.getOrPut(v, int32(o.n))
+		id := uint32(id32)
 		if !ok {
-			id = uint32(o.n)
-			o.index64[v] = id
 			o.n++
 			grown += o.groupBytes(8)
 			if err := appendFrom(o.keys[0], col, r); err != nil {

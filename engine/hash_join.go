@@ -170,7 +170,7 @@ type hashJoinOp struct {
 	build arrow.RecordBatch // all build rows; nil when empty
 	heads map[string]int32  // key -> first build row
 	// heads64 replaces heads when the join has one integer-like key.
-	heads64 map[int64]int32
+	heads64 *intTable
 	chain   []int32 // build row -> next row with the same key, -1 ends
 	matched []bool  // build rows that found a match
 	// bi and pi are the (build, probe) match buffers, reused from batch to
@@ -442,18 +442,18 @@ func (o *hashJoinOp) buildInt(ctx context.Context, all arrow.RecordBatch) error 
 	}
 	defer col.Release()
 	vals, _ := intKeyValues(col)
-	o.heads64 = make(map[int64]int32, len(vals))
+	o.heads64 = newIntTable(len(vals))
+	nulls := col.NullN() > 0
 	for r := len(vals) - 1; r >= 0; r-- { // backwards so chains list rows in input order
-		if col.IsNull(r) {
+		if nulls && col.IsNull(r) {
 			o.chain[r] = -1
 			continue
 		}
-		if h, found := o.heads64[vals[r]]; found {
+		if h, found := o.heads64.swap(vals[r], int32(r)); found {
 			o.chain[r] = h
 		} else {
 			o.chain[r] = -1
 		}
-		o.heads64[vals[r]] = int32(r)
 	}
 	return nil
 }
@@ -471,7 +471,7 @@ func (o *hashJoinOp) probeInt(ctx context.Context, b arrow.RecordBatch, bi, pi [
 		if nulls && col.IsNull(r) {
 			continue
 		}
-		for m, found := o.heads64[v]; found && m >= 0; m = o.chain[m] {
+		for m, found := o.heads64.get(v); found && m >= 0; m = o.chain[m] {
 			bi, pi = append(bi, m), append(pi, int32(r))
 		}
 	}

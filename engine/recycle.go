@@ -13,8 +13,8 @@ import (
 // heap most of its allocation volume, and with it most garbage collections
 // and the page faults of fresh memory.
 //
-// Buffers of 4 KiB and more are rounded up to a power of two and recycled;
-// smaller ones come from the Go heap. The cache is bounded: freed buffers
+// Buffers from 4 KiB to 64 MiB are rounded up to a power of two and
+// recycled; smaller and larger ones come from the Go heap. The cache is bounded: freed buffers
 // beyond its limit go back to the garbage collector. Allocate returns zeroed
 // memory, as the Go allocator does. Safe for concurrent use.
 type RecyclingAllocator struct {
@@ -30,7 +30,7 @@ type RecyclingAllocator struct {
 
 const (
 	minRecycleClass = 12 // 4 KiB
-	maxRecycleClass = 30 // 1 GiB
+	maxRecycleClass = 26 // 64 MiB: larger buffers are rare, and rounding them up would waste much
 )
 
 // NewRecyclingAllocator returns an allocator that caches up to limit bytes

@@ -1,0 +1,92 @@
+package engine
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestIntTableMatchesMap drives the table and a Go map with the same
+// operations over key sets that stress it: dense ranges, one hash
+// partition's keys, extremes and zero, random 64-bit keys.
+func TestIntTableMatchesMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	sets := map[string][]int64{
+		"dense":     {},
+		"strided":   {},
+		"extremes":  {0, -1, 1, math.MinInt64, math.MaxInt64, math.MinInt64 + 1, math.MaxInt64 - 1},
+		"random":    {},
+		"partition": {},
+	}
+	for i := int64(0); i < 5000; i++ {
+		sets["dense"] = append(sets["dense"], i)
+		sets["strided"] = append(sets["strided"], i<<20)
+		sets["random"] = append(sets["random"], int64(rng.Uint64()))
+		if mix64(uint64(i))%2 == 0 { // the keys one of two hash partitions holds
+			sets["partition"] = append(sets["partition"], i)
+		}
+	}
+	for name, keys := range sets {
+		tab, ref := newIntTable(0), map[int64]int32{}
+		for i, k := range keys {
+			// getOrPut keeps the first value, swap replaces it.
+			got, found := tab.getOrPut(k, int32(i))
+			want, had := ref[k]
+			if !had {
+				want = int32(i)
+				ref[k] = want
+			}
+			if got != want || found != had {
+				t.Fatalf("%s: getOrPut(%d) = %d, %v; want %d, %v", name, k, got, found, want, had)
+			}
+			if i%3 == 0 {
+				old, found := tab.swap(k, int32(-i))
+				if !found || old != ref[k] {
+					t.Fatalf("%s: swap(%d) = %d, %v; want %d, true", name, k, old, found, ref[k])
+				}
+				ref[k] = int32(-i)
+			}
+		}
+		if tab.len() != len(ref) {
+			t.Fatalf("%s: %d keys, want %d", name, tab.len(), len(ref))
+		}
+		for k, want := range ref {
+			if got, ok := tab.get(k); !ok || got != want {
+				t.Fatalf("%s: get(%d) = %d, %v; want %d", name, k, got, ok, want)
+			}
+		}
+		for i := 0; i < 1000; i++ {
+			k := int64(rng.Uint64())
+			_, want := ref[k]
+			if _, got := tab.get(k); got != want {
+				t.Fatalf("%s: get(%d) found %v, want %v", name, k, got, want)
+			}
+		}
+	}
+}
+
+func BenchmarkIntTable(b *testing.B) {
+	keys := make([]int64, 1<<20)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range keys {
+		keys[i] = int64(rng.IntN(1 << 18))
+	}
+	b.Run("table", func(b *testing.B) {
+		for b.Loop() {
+			tab := newIntTable(0)
+			for i, k := range keys {
+				tab.getOrPut(k, int32(i))
+			}
+		}
+	})
+	b.Run("map", func(b *testing.B) {
+		for b.Loop() {
+			m := map[int64]int32{}
+			for i, k := range keys {
+				if _, ok := m[k]; !ok {
+					m[k] = int32(i)
+				}
+			}
+		}
+	})
+}
