@@ -706,16 +706,39 @@ func (b *binder) bindFrom(items []*pg.Node, where *pg.Node, outer *scope) (rel, 
 		}
 		subs = later
 	}
-	// Join greedily: start from the smallest relation, then take the
-	// connected relation (an equality links it to what is joined so far)
-	// that gives the smallest estimated result; cross join only when no
-	// relation is connected.
-	first := 0
-	for i := range rels {
-		if estimate(rels[i].r) < estimate(rels[first].r) {
-			first = i
+	// Join greedily: from a starting relation, take the connected relation
+	// (an equality links it to what is joined so far) that gives the
+	// smallest estimated result; cross join only when no relation is
+	// connected. Every relation is tried as the start, and the order whose
+	// intermediate results add up to the fewest estimated rows wins.
+	preds := rest
+	cur, rest := b.joinOrder(rels, preds, 0)
+	if len(rels) > 1 {
+		best := joinCost(cur.r)
+		for first := 1; first < len(rels); first++ {
+			c, r := b.joinOrder(rels, preds, first)
+			if cost := joinCost(c.r); cost < best {
+				cur, rest, best = c, r, cost
+			}
 		}
 	}
+	r := cur.r
+	for _, c := range rest {
+		r = &filterRel{in: r, pred: c}
+	}
+	for _, c := range subs {
+		var err error
+		if r, err = b.applySubquery(r, c, all, nil); err != nil {
+			return nil, nil, err
+		}
+	}
+	return r, corr, nil
+}
+
+// joinOrder joins rels greedily from rels[first] (see bindFrom) and returns
+// the joined relation with the predicates of rest it did not use.
+func (b *binder) joinOrder(rels []fromItem, rest []*expr, first int) (fromItem, []*expr) {
+	rest = slices.Clone(rest)
 	cur := rels[first]
 	pending := append(append([]fromItem{}, rels[:first]...), rels[first+1:]...)
 	for len(pending) > 0 {
@@ -737,10 +760,6 @@ func (b *binder) bindFrom(items []*pg.Node, where *pg.Node, outer *scope) (rel, 
 		cand := pending[pick]
 		pending = append(pending[:pick:pick], pending[pick+1:]...)
 		j := &joinRel{left: cur.r, right: cand.r, jt: kapotv1.JoinType_JOIN_TYPE_INNER, leftKeys: lk, rightKeys: rk}
-		used := map[*expr]bool{}
-		for _, k := range lk {
-			used[k] = true
-		}
 		merged := map[colID]bool{}
 		for id := range cur.cols {
 			merged[id] = true
@@ -762,17 +781,24 @@ func (b *binder) bindFrom(items []*pg.Node, where *pg.Node, outer *scope) (rel, 
 		rest = remaining
 		cur = fromItem{r: j, cols: merged}
 	}
-	r := cur.r
-	for _, c := range rest {
-		r = &filterRel{in: r, pred: c}
+	return cur, rest
+}
+
+// joinCost is what the join order minimises over the inner joins in r:
+// the estimated rows each join produces, plus the rows of both inputs of
+// each join that must repartition them (neither side is small enough to
+// broadcast), since moving rows between tasks costs about as much as
+// producing them.
+func joinCost(r rel) float64 {
+	j, ok := r.(*joinRel)
+	if !ok || j.jt != kapotv1.JoinType_JOIN_TYPE_INNER {
+		return 0
 	}
-	for _, c := range subs {
-		var err error
-		if r, err = b.applySubquery(r, c, all, nil); err != nil {
-			return nil, nil, err
-		}
+	c := estimate(j) + joinCost(j.left) + joinCost(j.right)
+	if !smallSide(j.left) && !smallSide(j.right) {
+		c += estimate(j.left) + estimate(j.right)
 	}
-	return r, corr, nil
+	return c
 }
 
 // pushSubquery applies the subquery predicate n to the one relation of rels

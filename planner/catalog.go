@@ -13,6 +13,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
@@ -109,6 +110,7 @@ func (c *Catalog) ParquetTable(ctx context.Context, name string, files []string)
 	}
 	t := &Table{Name: name, Format: "parquet", Files: files}
 	lo, hi := map[string]int64{}, map[string]int64{}
+	var dicts map[string]int64
 	for i, f := range files {
 		obj, err := c.store.Open(ctx, f, c.props)
 		if err != nil {
@@ -132,10 +134,16 @@ func (c *Catalog) ParquetTable(ctx context.Context, name string, files []string)
 		}
 		t.Rows += r.NumRows()
 		intRanges(r, lo, hi)
+		if i == 0 {
+			dicts = dictionarySizes(r)
+		}
 		r.Close()
 		obj.Close()
 	}
 	t.NDV = map[string]float64{}
+	for c, n := range dicts {
+		t.NDV[c] = min(float64(n), float64(t.Rows))
+	}
 	for c, l := range lo {
 		t.NDV[c] = min(float64(hi[c]-l+1), float64(t.Rows))
 	}
@@ -162,6 +170,39 @@ func (c *Catalog) RegisterTPCH(dir string) error {
 
 // intRanges widens lo/hi by the min/max statistics of every integer column
 // chunk of r.
+// dictionarySizes estimates the distinct values of the dictionary-encoded
+// byte-array (string) columns of r from the dictionary of its first row
+// group: exact for low-cardinality columns (names of nations, ship modes,
+// part types), whose equality filters the join order most depends on.
+// One small read per such column.
+func dictionarySizes(r *file.Reader) (out map[string]int64) {
+	defer func() {
+		if recover() != nil { // a corrupt page is the scan's business
+			out = nil
+		}
+	}()
+	out = map[string]int64{}
+	if r.NumRowGroups() == 0 {
+		return out
+	}
+	md := r.MetaData().RowGroup(0)
+	rg := r.RowGroup(0)
+	for c := 0; c < md.NumColumns(); c++ {
+		cc, err := md.ColumnChunk(c)
+		if err != nil || cc.Type() != parquet.Types.ByteArray || !cc.HasDictionaryPage() {
+			continue
+		}
+		pr, err := rg.GetColumnPageReader(c)
+		if err != nil {
+			continue
+		}
+		if dp, err := pr.GetDictionaryPage(); err == nil && dp != nil {
+			out[cc.PathInSchema().String()] = int64(dp.NumValues())
+		}
+	}
+	return out
+}
+
 func intRanges(r *file.Reader, lo, hi map[string]int64) {
 	md := r.MetaData()
 	for g := 0; g < r.NumRowGroups(); g++ {

@@ -6,8 +6,14 @@ import kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 // probe side, join the selective relations first and broadcast small ones.
 
 const (
-	// selectivity of one filter conjunct.
+	// selectivity of one filter conjunct of no better-known kind.
 	filterSelectivity = 0.25
+	// selectivity of an equality with a column of unknown distinct values.
+	eqDefaultSelectivity = 0.1
+	// selectivity of <, <=, >, >=.
+	rangeSelectivity = 0.33
+	// selectivity of LIKE.
+	likeSelectivity = 0.1
 	// unknownRows stands for a table without statistics (CSV).
 	unknownRows = 1_000_000
 	// broadcastRows is the default largest estimated build side broadcast
@@ -18,6 +24,59 @@ const (
 	// small.
 	broadcastScanRows = 200_000
 )
+
+// selectivity estimates the fraction of in's rows for which the predicate
+// p holds: 1/NDV for an equality with a constant when the column's
+// distinct values are known, textbook defaults otherwise.
+func selectivity(p *expr, in rel) float64 {
+	switch p.kind {
+	case eBinary:
+		switch p.op {
+		case kapotv1.BinaryOp_BINARY_OP_AND:
+			return selectivity(p.args[0], in) * selectivity(p.args[1], in)
+		case kapotv1.BinaryOp_BINARY_OP_OR:
+			return min(1, selectivity(p.args[0], in)+selectivity(p.args[1], in))
+		case kapotv1.BinaryOp_BINARY_OP_EQ:
+			return eqSelectivity(p.args, in)
+		case kapotv1.BinaryOp_BINARY_OP_NEQ:
+			return 1 - eqSelectivity(p.args, in)
+		case kapotv1.BinaryOp_BINARY_OP_LT, kapotv1.BinaryOp_BINARY_OP_LTE, kapotv1.BinaryOp_BINARY_OP_GT, kapotv1.BinaryOp_BINARY_OP_GTE:
+			return rangeSelectivity
+		}
+	case eInList:
+		s := min(0.5, float64(len(p.args)-1)*eqSelectivity(p.args[:1], in))
+		if p.negated {
+			return 1 - s
+		}
+		return s
+	case eLike:
+		if p.negated {
+			return 1 - likeSelectivity
+		}
+		return likeSelectivity
+	case eBetween:
+		if p.negated {
+			return 1 - filterSelectivity
+		}
+		return filterSelectivity
+	case eNot:
+		return 1 - selectivity(p.args[0], in)
+	}
+	return filterSelectivity
+}
+
+// eqSelectivity is the selectivity of args[0] = args[1] (or of one value
+// of an IN list when args has one element).
+func eqSelectivity(args []*expr, in rel) float64 {
+	for _, a := range args {
+		if a.kind == eCol {
+			if ndv := columnNDV(in, a); ndv > 0 {
+				return 1 / ndv
+			}
+		}
+	}
+	return eqDefaultSelectivity
+}
 
 // scannedRows is the largest table r reads (unknownRows for a table without
 // statistics).
@@ -47,6 +106,12 @@ func (p *lowerer) broadcastable(r rel) bool {
 	return p.broadcast >= 0 && estimate(r) <= p.broadcast && scannedRows(r) <= broadcastScanRows
 }
 
+// smallSide is broadcastable with the default threshold, for the join
+// order's cost model.
+func smallSide(r rel) bool {
+	return estimate(r) <= broadcastRows && scannedRows(r) <= broadcastScanRows
+}
+
 // estimate is the estimated row count of r.
 func estimate(r rel) float64 {
 	switch x := r.(type) {
@@ -54,8 +119,8 @@ func estimate(r rel) float64 {
 		return tableRows(x)
 	case *filterRel:
 		n := estimate(x.in)
-		for range splitAnd(x.pred) {
-			n *= filterSelectivity
+		for _, c := range splitAnd(x.pred) {
+			n *= selectivity(c, x.in)
 		}
 		return max(n, 1)
 	case *projectRel:

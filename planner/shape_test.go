@@ -1,9 +1,11 @@
 package planner
 
 import (
+	"math"
 	"strings"
 	"testing"
 
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/tpch"
 )
 
@@ -83,5 +85,65 @@ func TestPlanShapes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStatistics checks the catalog's distinct-value estimates (integer
+// ranges from min/max statistics, string columns from the dictionary of
+// the first row group) and the filter selectivities built on them.
+func TestStatistics(t *testing.T) {
+	cat := NewCatalog()
+	if err := cat.RegisterTPCH(tpchData(t)); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[string]float64{
+		"nation":   {"n_name": 25, "n_nationkey": 25, "n_regionkey": 5},
+		"region":   {"r_name": 5},
+		"part":     {"p_type": 150, "p_brand": 25, "p_container": 40, "p_size": 50},
+		"lineitem": {"l_shipmode": 7, "l_returnflag": 3, "l_linestatus": 2},
+	}
+	for table, cols := range want {
+		tb, ok := cat.Lookup(table)
+		if !ok {
+			t.Fatalf("no table %s", table)
+		}
+		for col, n := range cols {
+			if got := tb.NDV[col]; got != n {
+				t.Errorf("%s.%s: NDV %v, want %v", table, col, got, n)
+			}
+		}
+	}
+	b := &binder{cat: cat, cols: map[colID]*column{}}
+	part, _ := cat.Lookup("part")
+	scan := &scanRel{table: part}
+	for _, f := range part.Schema.Fields() {
+		scan.cols = append(scan.cols, b.newCol("part", f.Name, f.Type))
+	}
+	col := func(name string) *expr {
+		for i, f := range part.Schema.Fields() {
+			if f.Name == name {
+				return &expr{kind: eCol, col: scan.cols[i], typ: f.Type}
+			}
+		}
+		t.Fatalf("no column %s", name)
+		return nil
+	}
+	lit := &expr{kind: eLit}
+	cases := []struct {
+		name string
+		pred *expr
+		want float64
+	}{
+		{"p_type = const: 1/NDV", &expr{kind: eBinary, op: kapotv1.BinaryOp_BINARY_OP_EQ, args: []*expr{col("p_type"), lit}}, 1.0 / 150},
+		{"p_size = const: 1/NDV of the integer range", &expr{kind: eBinary, op: kapotv1.BinaryOp_BINARY_OP_EQ, args: []*expr{col("p_size"), lit}}, 1.0 / 50},
+		{"p_brand IN (3 values)", &expr{kind: eInList, args: []*expr{col("p_brand"), lit, lit, lit}}, 3.0 / 25},
+		{"p_size < const", &expr{kind: eBinary, op: kapotv1.BinaryOp_BINARY_OP_LT, args: []*expr{col("p_size"), lit}}, rangeSelectivity},
+		{"p_type LIKE", &expr{kind: eLike, args: []*expr{col("p_type"), lit}}, likeSelectivity},
+		{"p_type NOT LIKE", &expr{kind: eLike, negated: true, args: []*expr{col("p_type"), lit}}, 1 - likeSelectivity},
+	}
+	for _, c := range cases {
+		if got := selectivity(c.pred, scan); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("%s: selectivity %v, want %v", c.name, got, c.want)
+		}
 	}
 }
