@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -375,10 +374,9 @@ func openParquet(obj objstore.Object, mem memory.Allocator) (pf *file.Reader, er
 }
 
 // parquetReader decodes the projected columns of one file, each column
-// by a record reader of its own on a goroutine this reader owns (parallel
-// decoding without pqarrow's internal goroutines, whose panics on corrupt
-// pages could not be recovered). A panic inside the Parquet library becomes
-// an error naming the file.
+// by a record reader of its own (without pqarrow's internal goroutines,
+// whose panics on corrupt pages could not be recovered). A panic inside the
+// Parquet library becomes an error naming the file.
 type parquetReader struct {
 	pf     *file.Reader
 	rrs    []pqarrow.RecordReader
@@ -392,15 +390,13 @@ func (r *parquetReader) next() (arrow.RecordBatch, error) {
 	}
 	parts := make([]arrow.RecordBatch, len(r.rrs))
 	errs := make([]error, len(r.rrs))
-	var wg sync.WaitGroup
+	// One column after the other: an executor runs a task per core, so
+	// decoding a task's columns on goroutines of their own only adds
+	// hand-offs (measured: TPC-H Q1 at SF 1 on 2 cores, 1.47 s -> 1.0 s
+	// sequential).
 	for i := range r.rrs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			parts[i], errs[i] = r.nextOf(i)
-		}()
+		parts[i], errs[i] = r.nextOf(i)
 	}
-	wg.Wait()
 	release := func() {
 		for _, p := range parts {
 			if p != nil {
