@@ -116,7 +116,11 @@ func (tc *TaskContext) sharedState(key any, mk func() (any, func())) any {
 }
 
 // DefaultBatchSize is the row count scans aim for when a plan does not say.
-const DefaultBatchSize = 8192
+// Larger batches spread each operator's per-batch costs (kernel dispatch,
+// allocation, IPC framing of shuffle output) over more rows: at TPC-H SF 1,
+// 32 Ki rows ran six scan-heavy queries in 5.3 s against 6.8 s with 8 Ki
+// rows (same machine, back to back); 64 Ki rows gained nothing more.
+const DefaultBatchSize = 32768
 
 func (tc *TaskContext) batchSize(override int64) int {
 	if override > 0 {
