@@ -165,6 +165,14 @@ func decimalArith(mem memory.Allocator, op kapotv1.BinaryOp, l, r arrow.Array, l
 			out[i] = a[i].Sub(b[i])
 		}
 	case kapotv1.BinaryOp_BINARY_OP_MUL:
+		if lt.Precision <= 18 && rtIn.Precision <= 18 {
+			// Both operands fit in int64: one 64x64 -> 128-bit multiply,
+			// which cannot overflow.
+			for i := range out {
+				out[i] = mulInt64(a[i], b[i])
+			}
+			break
+		}
 		for i := range out {
 			v, ok := mulChecked(a[i], b[i])
 			if !ok && valid(i) {
@@ -175,9 +183,11 @@ func decimalArith(mem memory.Allocator, op kapotv1.BinaryOp, l, r arrow.Array, l
 	default:
 		return nil, fmt.Errorf("decimal %v: %w", op, ErrNotSupported)
 	}
-	for i, v := range out {
-		if !v.FitsInPrecision(rt.Precision) && valid(i) {
-			return nil, fmt.Errorf("decimal overflow: result does not fit %s", rt)
+	if !resultAlwaysFits(op, lt, rtIn, rt) {
+		for i, v := range out {
+			if !v.FitsInPrecision(rt.Precision) && valid(i) {
+				return nil, fmt.Errorf("decimal overflow: result does not fit %s", rt)
+			}
 		}
 	}
 	var nullBuf *memory.Buffer
@@ -214,6 +224,39 @@ func decimalOperandValues(arr arrow.Array, k int32) ([]decimal128.Num, error) {
 	}
 	scaleUp(v, k)
 	return v, nil
+}
+
+// resultAlwaysFits reports whether every result of l op r fits rt's
+// precision, whatever the values of types lt and rtIn: then nothing needs
+// checking.
+func resultAlwaysFits(op kapotv1.BinaryOp, lt, rtIn, rt *arrow.Decimal128Type) bool {
+	switch op {
+	case kapotv1.BinaryOp_BINARY_OP_MUL:
+		return lt.Precision+rtIn.Precision <= rt.Precision && lt.Scale+rtIn.Scale == rt.Scale
+	case kapotv1.BinaryOp_BINARY_OP_ADD, kapotv1.BinaryOp_BINARY_OP_SUB:
+		whole := max(lt.Precision-lt.Scale, rtIn.Precision-rtIn.Scale) + 1
+		return rt.Scale >= lt.Scale && rt.Scale >= rtIn.Scale && whole+rt.Scale <= rt.Precision
+	}
+	return false
+}
+
+// mulInt64 multiplies two decimals whose values fit in int64.
+func mulInt64(a, b decimal128.Num) decimal128.Num {
+	x, y := int64(a.LowBits()), int64(b.LowBits())
+	neg := (x < 0) != (y < 0)
+	ux, uy := uint64(x), uint64(y)
+	if x < 0 {
+		ux = uint64(-x)
+	}
+	if y < 0 {
+		uy = uint64(-y)
+	}
+	hi, lo := bits.Mul64(ux, uy)
+	n := decimal128.New(int64(hi), lo)
+	if neg {
+		n = n.Negate()
+	}
+	return n
 }
 
 // mulChecked multiplies two decimals, reporting whether the product fits in

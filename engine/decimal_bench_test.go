@@ -47,3 +47,44 @@ func BenchmarkDecimalArith(b *testing.B) {
 		mul.Release()
 	}
 }
+
+// TestMulInt64MatchesChecked compares the int64 fast path of decimal
+// multiplication with the general one over values of up to 18 digits,
+// both signs, and zero.
+func TestMulInt64MatchesChecked(t *testing.T) {
+	vals := []int64{0, 1, -1, 7, -7, 999_999_999_999_999_999, -999_999_999_999_999_999, 123_456_789_012, -98_765_432_101, 100, -100}
+	for _, x := range vals {
+		for _, y := range vals {
+			a, b := decimal128.FromI64(x), decimal128.FromI64(y)
+			want, ok := mulChecked(a, b)
+			if !ok {
+				t.Fatalf("%d * %d overflows the general path", x, y)
+			}
+			if got := mulInt64(a, b); got != want {
+				t.Errorf("%d * %d: fast path %s, want %s", x, y, got.BigInt(), want.BigInt())
+			}
+		}
+	}
+}
+
+func TestResultAlwaysFits(t *testing.T) {
+	d := func(p, s int32) *arrow.Decimal128Type { return &arrow.Decimal128Type{Precision: p, Scale: s} }
+	M, A := kapotv1.BinaryOp_BINARY_OP_MUL, kapotv1.BinaryOp_BINARY_OP_ADD
+	cases := []struct {
+		op         kapotv1.BinaryOp
+		l, r, out  *arrow.Decimal128Type
+		alwaysFits bool
+	}{
+		{M, d(15, 2), d(16, 2), d(32, 4), true},  // Q1: price * (1 - discount)
+		{M, d(20, 2), d(20, 2), d(38, 4), false}, // 40 digits capped at 38
+		{A, d(15, 2), d(15, 2), d(16, 2), true},
+		{A, d(15, 2), d(15, 2), d(15, 2), false}, // 999...9.99 + 999...9.99 needs 16
+		{A, d(15, 2), d(10, 4), d(18, 4), true},
+		{A, d(38, 2), d(38, 2), d(38, 2), false},
+	}
+	for _, c := range cases {
+		if got := resultAlwaysFits(c.op, c.l, c.r, c.out); got != c.alwaysFits {
+			t.Errorf("%v %s %s -> %s: %v, want %v", c.op, c.l, c.r, c.out, got, c.alwaysFits)
+		}
+	}
+}
