@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/executor"
 	"github.com/kapot-go/kapot/internal/oracle"
 	"github.com/kapot-go/kapot/internal/sysinfo"
@@ -50,7 +51,9 @@ func TestMemoryCapEnforced(t *testing.T) {
 	if v := scrape(t, http.DefaultClient, url, "kapot_executor_memory_pool_bytes"); v != 1<<20 {
 		t.Fatalf("pool %v, want 1MiB", v)
 	}
-	got, err := runJobErr(s.addr, &kapotv1.SubmitJobRequest{Plan: plan.Root})
+	// 8 Ki-row batches: one batch of the default 32 Ki rows (1.4 MB of
+	// comments) would not fit the pool at all.
+	got, err := runJobErr(s.addr, &kapotv1.SubmitJobRequest{Plan: plan.Root, SessionProperties: map[string]string{engine.PropBatchSize: "8192"}})
 	if err != nil {
 		t.Fatal(err)
 	}

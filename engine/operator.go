@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -121,6 +122,24 @@ func (tc *TaskContext) sharedState(key any, mk func() (any, func())) any {
 // 32 Ki rows ran six scan-heavy queries in 5.3 s against 6.8 s with 8 Ki
 // rows (same machine, back to back); 64 Ki rows gained nothing more.
 const DefaultBatchSize = 32768
+
+// PropBatchSize is the session property setting the rows per batch of a
+// query's scans and coalesced batches (1 to 1 Mi; default DefaultBatchSize).
+// Smaller batches fit small memory pools.
+const PropBatchSize = "kapot.batch_size"
+
+// BatchSizeProperty returns the batch size props ask for, 0 when they do not.
+func BatchSizeProperty(props map[string]string) (int, error) {
+	v, ok := props[PropBatchSize]
+	if !ok || v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1<<20 {
+		return 0, fmt.Errorf("session property %s=%q: want a row count from 1 to %d: %w", PropBatchSize, v, 1<<20, ErrInvalidPlan)
+	}
+	return n, nil
+}
 
 func (tc *TaskContext) batchSize(override int64) int {
 	if override > 0 {

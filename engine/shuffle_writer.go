@@ -118,10 +118,14 @@ func (w *ShuffleWriter) Run(ctx context.Context, p int, tc *TaskContext) ([]shuf
 	if err != nil {
 		return nil, err
 	}
-	in, err := w.input.Execute(ctx, p, tc)
+	src, err := w.input.Execute(ctx, p, tc)
 	if err != nil {
 		return nil, err
 	}
+	// Joins and filters can emit many small batches; each becomes an IPC
+	// message per output partition, whose framing, encoding and decoding
+	// cost as much as its rows. Gather them to a full batch first.
+	in := &coalesceBatchesOp{c: &CoalesceBatches{input: w.input}, in: src, tc: tc, target: int64(tc.batchSize(0))}
 	defer in.Close()
 	budget := int64(DefaultShuffleWriteBuffer)
 	if v := tc.Properties[PropShuffleWriteBuffer]; v != "" {

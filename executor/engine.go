@@ -59,6 +59,9 @@ func (ArrowEngine) RunTask(ctx context.Context, t *Task) (*kapotv1.SuccessfulTas
 	if tc.Properties == nil {
 		tc.Properties = map[string]string{}
 	}
+	if tc.BatchSize, err = engine.BatchSizeProperty(tc.Properties); err != nil {
+		return nil, err
+	}
 	stats, err := w.Run(ctx, int(t.Def.GetPartition()), tc)
 	tc.End()
 	if err != nil {

@@ -213,6 +213,9 @@ func (s *sqlSession) run(ctx context.Context, text string) error {
 		}
 		defer os.RemoveAll(work)
 		tc := &engine.TaskContext{JobID: "sql", WorkDir: work, Mem: engine.NewRecyclingAllocator(0), Properties: s.props}
+		if tc.BatchSize, err = engine.BatchSizeProperty(s.props); err != nil {
+			return err
+		}
 		if batches, err = planner.RunInProcess(ctx, p, tc, s.cat.Store()); err != nil {
 			return err
 		}
@@ -305,6 +308,9 @@ func (s *sqlSession) explainAnalyze(ctx context.Context, p *planner.Plan) error 
 		}
 		defer os.RemoveAll(work)
 		tc := &engine.TaskContext{JobID: "sql", WorkDir: work, Mem: engine.NewRecyclingAllocator(0), Properties: s.props, Metrics: &engine.Metrics{}}
+		if tc.BatchSize, err = engine.BatchSizeProperty(s.props); err != nil {
+			return err
+		}
 		bs, err := planner.RunInProcess(ctx, p, tc, s.cat.Store())
 		for _, b := range bs {
 			b.Release()
