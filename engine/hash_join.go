@@ -169,8 +169,11 @@ type hashJoinOp struct {
 	built bool
 	build arrow.RecordBatch // all build rows; nil when empty
 	heads map[string]int32  // key -> first build row
-	// heads64 replaces heads when the join has one integer-like key.
-	heads64 *intTable
+	// heads64 replaces heads when the join's first key is integer-like;
+	// buildRest holds the build side's other keys, which candidate pairs
+	// must also match.
+	heads64   *intTable
+	buildRest []arrow.Array
 	chain   []int32 // build row -> next row with the same key, -1 ends
 	matched []bool  // build rows that found a match
 	// bi and pi are the (build, probe) match buffers, reused from batch to
@@ -431,8 +434,11 @@ func (o *hashJoinOp) nextGrace(ctx context.Context) (arrow.RecordBatch, error) {
 
 // intKey reports whether the join has a single integer-like key, which a
 // map keyed by int64 serves without encoding keys to bytes.
+// intKey reports whether the join's first key is integer-like on both
+// sides: the build side is then indexed by it alone, and further keys are
+// compared on the candidate pairs.
 func (j *HashJoin) intKey() bool {
-	return len(j.leftKeys) == 1 && isIntKeyType(j.leftKeys[0].DataType())
+	return len(j.leftKeys) > 0 && isIntKeyType(j.leftKeys[0].DataType()) && isIntKeyType(j.rightKeys[0].DataType())
 }
 
 func (o *hashJoinOp) buildInt(ctx context.Context, all arrow.RecordBatch) error {
@@ -442,6 +448,13 @@ func (o *hashJoinOp) buildInt(ctx context.Context, all arrow.RecordBatch) error 
 	}
 	defer col.Release()
 	vals, _ := intKeyValues(col)
+	for _, k := range o.j.leftKeys[1:] {
+		c, err := k.Eval(ctx, o.tc.Mem, all)
+		if err != nil {
+			return fmt.Errorf("hash join key: %w", err)
+		}
+		o.buildRest = append(o.buildRest, c)
+	}
 	o.heads64 = newIntTable(len(vals))
 	nulls := col.NullN() > 0
 	for r := len(vals) - 1; r >= 0; r-- { // backwards so chains list rows in input order
@@ -467,6 +480,7 @@ func (o *hashJoinOp) probeInt(ctx context.Context, b arrow.RecordBatch, bi, pi [
 	defer col.Release()
 	vals, _ := intKeyValues(col)
 	nulls := col.NullN() > 0
+	first := len(bi)
 	for r, v := range vals {
 		if nulls && col.IsNull(r) {
 			continue
@@ -475,7 +489,60 @@ func (o *hashJoinOp) probeInt(ctx context.Context, b arrow.RecordBatch, bi, pi [
 			bi, pi = append(bi, m), append(pi, int32(r))
 		}
 	}
+	if len(o.buildRest) == 0 || len(bi) == first {
+		return bi, pi, nil
+	}
+	// Keep the candidates whose other keys match too.
+	for i, k := range o.j.rightKeys[1:] {
+		c, err := k.Eval(ctx, o.tc.Mem, b)
+		if err != nil {
+			return nil, nil, fmt.Errorf("hash join key: %w", err)
+		}
+		eq, err := keysEqual(o.buildRest[i], c)
+		if err != nil {
+			c.Release()
+			return nil, nil, err
+		}
+		keep := first
+		for k := first; k < len(bi); k++ {
+			if eq(int(bi[k]), int(pi[k])) {
+				bi[keep], pi[keep] = bi[k], pi[k]
+				keep++
+			}
+		}
+		bi, pi = bi[:keep], pi[:keep]
+		c.Release()
+	}
 	return bi, pi, nil
+}
+
+// keysEqual returns a comparison of l's row i with r's row j that is true
+// when both are non-null and equal (join keys: null matches nothing).
+func keysEqual(l, r arrow.Array) (func(i, j int) bool, error) {
+	lv, lok := intKeyValues(l)
+	rv, rok := intKeyValues(r)
+	if lok && rok {
+		if l.NullN() == 0 && r.NullN() == 0 {
+			return func(i, j int) bool { return lv[i] == rv[j] }, nil
+		}
+		return func(i, j int) bool { return l.IsValid(i) && r.IsValid(j) && lv[i] == rv[j] }, nil
+	}
+	le, err := newKeyEncoder(l)
+	if err != nil {
+		return nil, err
+	}
+	re, err := newKeyEncoder(r)
+	if err != nil {
+		return nil, err
+	}
+	var a, b []byte
+	return func(i, j int) bool {
+		if l.IsNull(i) || r.IsNull(j) {
+			return false
+		}
+		a, b = le(a[:0], i), re(b[:0], j)
+		return string(a) == string(b)
+	}, nil
 }
 
 // keyRows evaluates key expressions over b and returns an encoder of row
@@ -818,6 +885,10 @@ func (o *hashJoinOp) Close() error {
 		o.build.Release()
 		o.build = nil
 	}
+	for _, c := range o.buildRest {
+		c.Release()
+	}
+	o.buildRest = nil
 	if o.pending != nil {
 		o.pending.Release()
 		o.pending = nil

@@ -182,3 +182,53 @@ func TestHashJoinSpills(t *testing.T) {
 		}
 	}
 }
+
+// TestHashJoinMultiKey joins on an integer key plus a second key (integer,
+// then string): the build side is indexed by the first key, and candidate
+// pairs must match on the second too; a null in either key matches nothing.
+func TestHashJoinMultiKey(t *testing.T) {
+	sval := func(v any) *kapotv1.ScalarValue {
+		if v == nil {
+			return &kapotv1.ScalarValue{Type: strt}
+		}
+		return &kapotv1.ScalarValue{Type: strt, Value: &kapotv1.ScalarValue_StringValue{StringValue: v.(string)}}
+	}
+	values := func(names []string, types []*kapotv1.DataType, rows [][]*kapotv1.ScalarValue) *kapotv1.PhysicalPlanNode {
+		v := &kapotv1.ValuesNode{Schema: &kapotv1.Schema{}}
+		for i, n := range names {
+			v.Schema.Fields = append(v.Schema.Fields, &kapotv1.Field{Name: n, Type: types[i], Nullable: true})
+		}
+		for _, r := range rows {
+			v.Rows = append(v.Rows, &kapotv1.ValuesRow{Values: r})
+		}
+		return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Values{Values: v}}
+	}
+	// build (k, n, s), probe (pk, pn, ps)
+	build := values([]string{"k", "n", "s"}, []*kapotv1.DataType{i64t, i64t, strt}, [][]*kapotv1.ScalarValue{
+		{ival(1), ival(10), sval("a")}, {ival(1), ival(11), sval("b")}, {ival(2), ival(20), sval("c")},
+		{ival(2), ival(nil), sval("d")}, {ival(3), ival(30), sval(nil)}, {ival(1), ival(10), sval("e")},
+	})
+	probe := values([]string{"pk", "pn", "ps"}, []*kapotv1.DataType{i64t, i64t, strt}, [][]*kapotv1.ScalarValue{
+		{ival(1), ival(10), sval("a")}, {ival(1), ival(11), sval("a")}, {ival(2), ival(nil), sval("d")},
+		{ival(2), ival(20), sval("x")}, {ival(3), ival(30), sval(nil)}, {ival(4), ival(40), sval("z")},
+	})
+	cases := map[string]struct {
+		on   []*kapotv1.JoinOn
+		want []string
+	}{
+		"int, int": {[]*kapotv1.JoinOn{{Left: col("k"), Right: col("pk")}, {Left: col("n"), Right: col("pn")}},
+			[]string{"1|10|a|1|10|a", "1|10|e|1|10|a", "1|11|b|1|11|a", "2|20|c|2|20|x", "3|30|NULL|3|30|NULL"}},
+		"int, int, string": {[]*kapotv1.JoinOn{{Left: col("k"), Right: col("pk")}, {Left: col("n"), Right: col("pn")}, {Left: col("s"), Right: col("ps")}},
+			[]string{"1|10|a|1|10|a"}},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			tc, _ := newTC(t)
+			n := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashJoin{HashJoin: &kapotv1.HashJoinNode{
+				Left: build, Right: probe, JoinType: kapotv1.JoinType_JOIN_TYPE_INNER, Mode: kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT, On: c.on}}}
+			if got := run(t, n, tc); !slices.Equal(got, c.want) {
+				t.Fatalf("got %q\nwant %q", got, c.want)
+			}
+		})
+	}
+}
