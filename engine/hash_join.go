@@ -174,8 +174,8 @@ type hashJoinOp struct {
 	// must also match.
 	heads64   *intTable
 	buildRest []arrow.Array
-	chain   []int32 // build row -> next row with the same key, -1 ends
-	matched []bool  // build rows that found a match
+	chain     []int32 // build row -> next row with the same key, -1 ends
+	matched   []bool  // build rows that found a match
 	// bi and pi are the (build, probe) match buffers, reused from batch to
 	// batch: growing fresh ones per probe batch was ~4% of TPC-H time.
 	bi, pi []int32
