@@ -83,10 +83,21 @@ type countAcc struct{ counts []int64 }
 // growTo extends s with zero values to length n in one step (appending
 // one value at a time showed up in profiles of large group counts).
 func growTo[T any](s []T, n int) []T {
-	if n > len(s) {
-		s = append(s, make([]T, n-len(s))...)
+	if n <= len(s) {
+		return s
 	}
-	return s
+	if n <= cap(s) {
+		old := len(s)
+		s = s[:n]
+		clear(s[old:])
+		return s
+	}
+	// Double: append's growth for large slices (1.25x) reallocates and
+	// copies several times as often, and each fresh allocation costs page
+	// faults as well as the copy.
+	t := make([]T, n, max(n, 2*cap(s), 64))
+	copy(t, s)
+	return t
 }
 
 func (a *countAcc) grow(n int) { a.counts = growTo(a.counts, n) }

@@ -42,9 +42,12 @@ type Config struct {
 	GRPCMaxEncodingMessageSize     config.ByteSize
 	HeartbeatIntervalSeconds       int
 	DrainTimeout                   time.Duration
-	MaxHeartbeatFailures           int
-	PollInterval                   time.Duration
-	Tags                           []string
+	// ShuffleCompression compresses shuffle files of sessions that do not
+	// choose (kapot.shuffle.compression): none, lz4 or zstd.
+	ShuffleCompression   string
+	MaxHeartbeatFailures int
+	PollInterval         time.Duration
+	Tags                 []string
 	// MemoryPoolSize is the bytes operators may hold across batches (sort
 	// buffers, hash tables); beyond it they spill or fail with "resources
 	// exhausted". 0 means ExposedMemPercentage of the cgroup's or
@@ -130,6 +133,7 @@ func DefaultConfig() Config {
 		GRPCMaxEncodingMessageSize:    16 << 20,
 		HeartbeatIntervalSeconds:      60,
 		DrainTimeout:                  60 * time.Second,
+		ShuffleCompression:            "lz4",
 		MaxHeartbeatFailures:          10,
 		PollInterval:                  100 * time.Millisecond,
 		ExposedMemPercentage:          70,
@@ -182,6 +186,8 @@ func (c *Config) Validate() error {
 		return bad("executor-heartbeat-interval-seconds", "must be at least 1")
 	case c.DrainTimeout < 0:
 		return bad("drain-timeout", "negative")
+	case c.ShuffleCompression != "none" && c.ShuffleCompression != "lz4" && c.ShuffleCompression != "zstd":
+		return bad("shuffle-compression", "%q: want none, lz4 or zstd", c.ShuffleCompression)
 	case c.MaxHeartbeatFailures < 1:
 		return bad("max-heartbeat-failures", "must be at least 1")
 	case c.AdminPort < -1 || c.AdminPort > 65535:

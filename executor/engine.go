@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
@@ -25,6 +26,8 @@ type Task struct {
 	// Store opens the data files scans read (local, S3, HTTP), through the
 	// executor's data cache when it has one.
 	Store *objstore.Registry
+	// ShuffleCompression applies when the session does not choose one.
+	ShuffleCompression string
 }
 
 // Engine runs one task: decode its plan, run its partition and write its
@@ -55,6 +58,14 @@ func (ArrowEngine) RunTask(ctx context.Context, t *Task) (*kapotv1.SuccessfulTas
 		JobID: t.Def.GetJobId(), StageID: t.Def.GetStageId(), Partition: int(t.Def.GetPartition()),
 		ExecutorID: t.ExecutorID, WorkDir: t.WorkDir, Mem: t.Mem, Fetcher: t.Fetcher,
 		Properties: t.Def.GetSessionProperties(), Metrics: &engine.Metrics{}, Pool: t.Pool,
+	}
+	if tc.Properties[engine.PropShuffleCompression] == "" && t.ShuffleCompression != "" {
+		props := maps.Clone(tc.Properties)
+		if props == nil {
+			props = map[string]string{}
+		}
+		props[engine.PropShuffleCompression] = t.ShuffleCompression
+		tc.Properties = props
 	}
 	if tc.Properties == nil {
 		tc.Properties = map[string]string{}

@@ -104,6 +104,7 @@ func TestPrecedenceAndValidation(t *testing.T) {
 		{[]string{"--tls-client-auth"}, "--tls-client-auth"},
 		{[]string{"--job-data-ttl-seconds", "forever"}, "job-data-ttl-seconds"},
 		{[]string{"--drain-timeout", "-5s"}, "drain-timeout"},
+		{[]string{"--shuffle-compression", "brotli"}, "--shuffle-compression"},
 		{[]string{"--data-cache-policy", "ram"}, "--data-cache-policy"},
 		{[]string{"--data-cache-policy", "local-disk-file"}, "--cache-dir"},
 		{[]string{"--data-cache-policy", "local-disk-file", "--cache-dir", "/tmp/w/c", "--work-dir", "/tmp/w"}, "inside --work-dir"},
