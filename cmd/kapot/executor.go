@@ -76,7 +76,7 @@ the file. --print-config shows the result, secrets redacted.`,
 	f.Var(&cfg.GRPCMaxEncodingMessageSize, "grpc-max-encoding-message-size", "largest gRPC message sent (bytes or 16MiB)")
 	config.SecondsVar(f, &cfg.HeartbeatIntervalSeconds, "executor-heartbeat-interval-seconds", cfg.HeartbeatIntervalSeconds, "heartbeat interval")
 	config.SecondsVar(f, &drainSeconds, "drain-timeout", drainSeconds, "time to let running tasks and fetches finish at shutdown before cancelling them")
-	f.StringVar(&cfg.ShuffleCompression, "shuffle-compression", cfg.ShuffleCompression, "compression of shuffle files when the session does not choose (kapot.shuffle.compression): none, lz4 or zstd (none suits executors that share a host, whose shuffles never cross a network)")
+	f.StringVar(&cfg.ShuffleCompression, "shuffle-compression", cfg.ShuffleCompression, "compression of shuffle files when the session does not choose (kapot.shuffle.compression): none, lz4 or zstd")
 	f.IntVar(&cfg.MaxHeartbeatFailures, "max-heartbeat-failures", cfg.MaxHeartbeatFailures, "shut down after this many consecutive failed heartbeats")
 	f.DurationVar(&cfg.PollInterval, "poll-interval", cfg.PollInterval, "pull-staged: pause between polls when idle")
 	f.IntSliceVar(&cfg.OSCores, "os-cores", cfg.OSCores, "CPUs reserved for the OS, never given to task slots (e.g. 0,1)")

@@ -144,10 +144,7 @@ func startLocal(ctx context.Context, o localOptions) (*localCluster, error) {
 		p, err := start(name, append([]string{"executor", "--bind-host", "127.0.0.1", "--external-host", "127.0.0.1", "--port", "0", "--grpc-port", "0",
 			"--scheduler-host", "127.0.0.1", "--scheduler-port", strconv.Itoa(o.port), "--scheduler-connect-timeout-seconds", "30",
 			"--task-scheduling-policy", o.policy, "--work-dir", dir, "--concurrent-tasks", strconv.Itoa(o.slots),
-			"--executor-heartbeat-interval-seconds", "2", "--log-level", o.logLevel, "--drain-timeout", "30",
-			// One host: shuffles never cross a network, so compressing them
-			// only costs CPU.
-			"--shuffle-compression", "none"}, o.executorArgs...)...)
+			"--executor-heartbeat-interval-seconds", "2", "--log-level", o.logLevel, "--drain-timeout", "30"}, o.executorArgs...)...)
 		if err != nil {
 			return lc, err
 		}
