@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"math/big"
 	"math/bits"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/arrow/scalar"
 
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -136,10 +138,7 @@ func scaleUp(v []decimal128.Num, k int32) {
 // Decimal operands that need no rescaling are read in place, and results
 // are written straight into the output buffer.
 func decimalArith(mem memory.Allocator, op kapotv1.BinaryOp, l, r arrow.Array, lt, rtIn, rt *arrow.Decimal128Type) (arrow.Array, error) {
-	var ka, kb int32
-	if op == kapotv1.BinaryOp_BINARY_OP_ADD || op == kapotv1.BinaryOp_BINARY_OP_SUB {
-		ka, kb = rt.Scale-lt.Scale, rt.Scale-rtIn.Scale
-	}
+	ka, kb := arithScales(op, lt, rtIn, rt)
 	a, err := decimalOperandValues(l, ka)
 	if err != nil {
 		return nil, err
@@ -148,35 +147,69 @@ func decimalArith(mem memory.Allocator, op kapotv1.BinaryOp, l, r arrow.Array, l
 	if err != nil {
 		return nil, err
 	}
-	n := l.Len()
+	return decimalCompute(mem, op, decimalSide{l, a}, decimalSide{r, b}, l.Len(), lt, rtIn, rt)
+}
+
+// arithScales is how many decimal digits each operand of op is scaled up
+// by to line up with the result type rt.
+func arithScales(op kapotv1.BinaryOp, lt, rtIn, rt *arrow.Decimal128Type) (int32, int32) {
+	if op == kapotv1.BinaryOp_BINARY_OP_ADD || op == kapotv1.BinaryOp_BINARY_OP_SUB {
+		return rt.Scale - lt.Scale, rt.Scale - rtIn.Scale
+	}
+	return 0, 0
+}
+
+// decimalSide is one operand of decimal arithmetic: an array's values
+// (scaled), or a constant (arr nil, one value) that is never materialized.
+type decimalSide struct {
+	arr  arrow.Array
+	vals []decimal128.Num
+}
+
+func (s decimalSide) nullable() bool   { return s.arr != nil && s.arr.NullN() > 0 }
+func (s decimalSide) valid(i int) bool { return s.arr == nil || s.arr.IsValid(i) }
+
+// stride is the mask that maps row i to its value: i for an array, 0 for
+// a constant.
+func (s decimalSide) stride() int {
+	if s.arr == nil {
+		return 0
+	}
+	return -1
+}
+
+// decimalCompute computes n results of l op r (see decimalArith).
+func decimalCompute(mem memory.Allocator, op kapotv1.BinaryOp, l, r decimalSide, n int, lt, rtIn, rt *arrow.Decimal128Type) (arrow.Array, error) {
+	a, b := l.vals, r.vals
+	ma, mb := l.stride(), r.stride()
 	buf := memory.NewResizableBuffer(mem)
 	defer buf.Release()
 	buf.Resize(n * arrow.Decimal128SizeBytes)
-	out := arrow.Decimal128Traits.CastFromBytes(buf.Bytes())
-	nullable := l.NullN() > 0 || r.NullN() > 0
-	valid := func(i int) bool { return !nullable || (l.IsValid(i) && r.IsValid(i)) }
+	out := arrow.Decimal128Traits.CastFromBytes(buf.Bytes())[:n]
+	nullable := l.nullable() || r.nullable()
+	valid := func(i int) bool { return !nullable || (l.valid(i) && r.valid(i)) }
 	switch op {
 	case kapotv1.BinaryOp_BINARY_OP_ADD:
 		for i := range out {
-			out[i] = a[i].Add(b[i])
+			out[i] = a[i&ma].Add(b[i&mb])
 		}
 	case kapotv1.BinaryOp_BINARY_OP_SUB:
 		for i := range out {
-			out[i] = a[i].Sub(b[i])
+			out[i] = a[i&ma].Sub(b[i&mb])
 		}
 	case kapotv1.BinaryOp_BINARY_OP_MUL:
-		if lt.Precision <= 18 && rtIn.Precision <= 18 {
+		if sideFitsInt64(l, lt) && sideFitsInt64(r, rtIn) {
 			// Both operands fit in int64: one 64x64 -> 128-bit multiply,
 			// which cannot overflow.
 			for i := range out {
-				out[i] = mulInt64(a[i], b[i])
+				out[i] = mulInt64(a[i&ma], b[i&mb])
 			}
 			break
 		}
 		for i := range out {
-			v, ok := mulChecked(a[i], b[i])
+			v, ok := mulChecked(a[i&ma], b[i&mb])
 			if !ok && valid(i) {
-				return nil, fmt.Errorf("decimal overflow in %s * %s", a[i].ToString(lt.Scale), b[i].ToString(rtIn.Scale))
+				return nil, fmt.Errorf("decimal overflow in %s * %s", a[i&ma].ToString(lt.Scale), b[i&mb].ToString(rtIn.Scale))
 			}
 			out[i] = v
 		}
@@ -209,6 +242,47 @@ func decimalArith(mem memory.Allocator, op kapotv1.BinaryOp, l, r arrow.Array, l
 	data := array.NewData(rt, n, []*memory.Buffer{nullBuf, buf}, nil, nulls, 0)
 	defer data.Release()
 	return array.MakeFromData(data), nil
+}
+
+// sideFitsInt64 reports whether every value of s fits in int64: its type
+// has at most 18 digits, or it is a constant that does.
+func sideFitsInt64(s decimalSide, t *arrow.Decimal128Type) bool {
+	if t.Precision <= 18 {
+		return true
+	}
+	// (not MinInt64, whose negation mulInt64 could not take)
+	return s.arr == nil && len(s.vals) == 1 && fitsInt64(s.vals[0]) && s.vals[0] != decimal128.FromI64(math.MinInt64)
+}
+
+// decimalConstant converts a literal decimal or integer operand to its
+// decimal value scaled up by 10^k; ok is false for anything else (a null,
+// another type) or when scaling overflows.
+func decimalConstant(sc scalar.Scalar, k int32) (decimal128.Num, bool) {
+	if !sc.IsValid() {
+		return decimal128.Num{}, false
+	}
+	var v decimal128.Num
+	switch x := sc.(type) {
+	case *scalar.Decimal128:
+		v = x.Value
+	case *scalar.Int64:
+		v = decimal128.FromI64(x.Value)
+	case *scalar.Int32:
+		v = decimal128.FromI64(int64(x.Value))
+	case *scalar.Int16:
+		v = decimal128.FromI64(int64(x.Value))
+	case *scalar.Int8:
+		v = decimal128.FromI64(int64(x.Value))
+	default:
+		return decimal128.Num{}, false
+	}
+	if k > 0 {
+		if !v.Abs().Less(decimal128.GetMaxValue(38 - k)) {
+			return decimal128.Num{}, false
+		}
+		v = v.Mul(pow10[k])
+	}
+	return v, true
 }
 
 // decimalOperandValues returns arr's values as decimals scaled up by 10^k:

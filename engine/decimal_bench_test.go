@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"github.com/apache/arrow-go/v18/arrow/scalar"
 	"math"
 	"testing"
 
@@ -116,5 +117,32 @@ func TestAvgDecimal(t *testing.T) {
 	}
 	if got := res.Value(1); math.Abs(got-123.45) > 1e-12 {
 		t.Errorf("group 1: avg %v, want 123.45", got)
+	}
+}
+
+func TestDecimalConstant(t *testing.T) {
+	d := func(v int64, p, s int32) scalar.Scalar {
+		return scalar.NewDecimal128Scalar(decimal128.FromI64(v), &arrow.Decimal128Type{Precision: p, Scale: s})
+	}
+	max38, _ := decimal128.FromString("99999999999999999999999999999999999999", 38, 0)
+	cases := []struct {
+		name string
+		sc   scalar.Scalar
+		k    int32
+		want decimal128.Num
+		ok   bool
+	}{
+		{"int 1 scaled to 2 digits", scalar.NewInt64Scalar(1), 2, decimal128.FromI64(100), true},
+		{"int32 -7", scalar.NewInt32Scalar(-7), 0, decimal128.FromI64(-7), true},
+		{"decimal 1.50 scaled by 1", d(150, 15, 2), 1, decimal128.FromI64(1500), true},
+		{"null", scalar.MakeNullScalar(arrow.PrimitiveTypes.Int64), 0, decimal128.Num{}, false},
+		{"float", scalar.NewFloat64Scalar(1.5), 0, decimal128.Num{}, false},
+		{"scaling overflows", scalar.NewDecimal128Scalar(max38, &arrow.Decimal128Type{Precision: 38, Scale: 0}), 1, decimal128.Num{}, false},
+	}
+	for _, c := range cases {
+		got, ok := decimalConstant(c.sc, c.k)
+		if ok != c.ok || (ok && got != c.want) {
+			t.Errorf("%s: %v, %v; want %v, %v", c.name, got.BigInt(), ok, c.want.BigInt(), c.ok)
+		}
 	}
 }

@@ -301,6 +301,33 @@ func decimalBinary(l Expr, op kapotv1.BinaryOp, r Expr) (Expr, error) {
 	if err != nil {
 		return nil, err
 	}
+	ka, kb := arithScales(op, lt, rt, out)
+	// A constant operand (price * (1 - discount)) is converted once, not
+	// materialized for every batch.
+	if lit, ok := r.(*literalExpr); ok {
+		if c, ok := decimalConstant(lit.value, kb); ok {
+			return &kernelExpr{display: binaryFuncs[op].display, infix: true, args: []Expr{l}, shown: []Expr{l, r}, typ: out,
+				fn: func(_ context.Context, mem memory.Allocator, a []arrow.Array) (arrow.Array, error) {
+					v, err := decimalOperandValues(a[0], ka)
+					if err != nil {
+						return nil, err
+					}
+					return decimalCompute(mem, op, decimalSide{a[0], v}, decimalSide{nil, []decimal128.Num{c}}, a[0].Len(), lt, rt, out)
+				}}, nil
+		}
+	}
+	if lit, ok := l.(*literalExpr); ok {
+		if c, ok := decimalConstant(lit.value, ka); ok {
+			return &kernelExpr{display: binaryFuncs[op].display, infix: true, args: []Expr{r}, shown: []Expr{l, r}, typ: out,
+				fn: func(_ context.Context, mem memory.Allocator, a []arrow.Array) (arrow.Array, error) {
+					v, err := decimalOperandValues(a[0], kb)
+					if err != nil {
+						return nil, err
+					}
+					return decimalCompute(mem, op, decimalSide{nil, []decimal128.Num{c}}, decimalSide{a[0], v}, a[0].Len(), lt, rt, out)
+				}}, nil
+		}
+	}
 	return &kernelExpr{display: binaryFuncs[op].display, infix: true, args: []Expr{l, r}, typ: out,
 		fn: func(_ context.Context, mem memory.Allocator, a []arrow.Array) (arrow.Array, error) {
 			return decimalArith(mem, op, a[0], a[1], lt, rt, out)
