@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"github.com/apache/arrow-go/v18/arrow/scalar"
 	"math"
 	"testing"
 
@@ -10,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/arrow/scalar"
 
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
