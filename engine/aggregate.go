@@ -233,7 +233,12 @@ type hashAggOp struct {
 	keys  []array.Builder
 	index map[string]uint32
 	// index64 and nullGroup replace index for one integer-like group key.
-	index64   *intTable
+	index64 *intTable
+	// pairHeads, pairNext and pairKey1 index groups of two integer-like
+	// keys (see groupIntPairs); nil until such a batch arrives.
+	pairHeads *intTable
+	pairNext  []int32
+	pairKey1  []int64
 	nullGroup int64 // group id of the null key, -1 before one is seen
 	n         int   // groups so far
 	out       arrow.RecordBatch
@@ -264,6 +269,7 @@ func (o *hashAggOp) reset() error {
 	}
 	o.index, o.n = map[string]uint32{}, 0
 	o.index64, o.nullGroup = newIntTable(0), -1
+	o.pairHeads, o.pairNext, o.pairKey1 = nil, nil, nil
 	if len(o.h.groups) == 0 {
 		o.n = 1
 		for _, a := range o.accs {
@@ -389,28 +395,50 @@ func (o *hashAggOp) consume(ctx context.Context) (bool, error) {
 						return err
 					}
 				}
-				if vals, ok := intKeyValues(cols[0]); ok && len(cols) == 1 {
+				// byKey assigns row r's group through the byte-encoded keys.
+				byKey := func(r int) (uint32, error) {
+					key = key[:0]
+					for _, enc := range encs {
+						key = enc(key, r)
+					}
+					id, ok := o.index[string(key)]
+					if !ok {
+						id = uint32(o.n)
+						o.index[string(key)] = id
+						o.n++
+						grown += o.groupBytes(len(key))
+						for i, c := range cols {
+							if err := appendFrom(o.keys[i], c, r); err != nil {
+								return 0, err
+							}
+						}
+					}
+					return id, nil
+				}
+				v0, int0 := intKeyValues(cols[0])
+				var v1 []int64
+				int1 := false
+				if len(cols) == 2 {
+					v1, int1 = intKeyValues(cols[1])
+				}
+				switch {
+				case int0 && len(cols) == 1:
 					var err error
-					if groupIDs, grown, err = o.groupInts(cols[0], vals, groupIDs); err != nil {
+					if groupIDs, grown, err = o.groupInts(cols[0], v0, groupIDs); err != nil {
 						return err
 					}
-				} else {
+				case int0 && int1:
+					var err error
+					var g int64
+					if groupIDs, g, err = o.groupIntPairs(cols, v0, v1, groupIDs, byKey); err != nil {
+						return err
+					}
+					grown += g
+				default:
 					for r := 0; r < rows; r++ {
-						key = key[:0]
-						for _, enc := range encs {
-							key = enc(key, r)
-						}
-						id, ok := o.index[string(key)]
-						if !ok {
-							id = uint32(o.n)
-							o.index[string(key)] = id
-							o.n++
-							grown += o.groupBytes(len(key))
-							for i, c := range cols {
-								if err := appendFrom(o.keys[i], c, r); err != nil {
-									return err
-								}
-							}
+						id, err := byKey(r)
+						if err != nil {
+							return err
 						}
 						groupIDs = append(groupIDs, id)
 					}
@@ -433,6 +461,60 @@ func (o *hashAggOp) consume(ctx context.Context) (bool, error) {
 			return true, nil
 		}
 	}
+}
+
+// groupIntPairs assigns group ids for two integer-like key columns
+// (TPC-H Q20's l_partkey, l_suppkey): the first key indexes the open
+// addressing table, which points at the newest group with that key; groups
+// sharing a first key are chained, and the second key picks among them.
+// Rows with a null key take the byte-encoded path (byKey), whose groups
+// never equal these.
+func (o *hashAggOp) groupIntPairs(cols []arrow.Array, v0, v1 []int64, ids []uint32, byKey func(int) (uint32, error)) ([]uint32, int64, error) {
+	if o.pairHeads == nil {
+		o.pairHeads = newIntTable(0)
+	}
+	var grown int64
+	nulls := cols[0].NullN() > 0 || cols[1].NullN() > 0
+	for r, a := range v0 {
+		if nulls && (cols[0].IsNull(r) || cols[1].IsNull(r)) {
+			id, err := byKey(r)
+			if err != nil {
+				return nil, 0, err
+			}
+			ids = append(ids, id)
+			continue
+		}
+		b := v1[r]
+		head, found := o.pairHeads.get(a)
+		g := head
+		if !found {
+			g = -1
+		}
+		for g >= 0 && o.pairKey1[g] != b {
+			g = o.pairNext[g]
+		}
+		if g < 0 {
+			g = int32(o.n)
+			o.n++
+			grown += o.groupBytes(16)
+			// Groups the byte-encoded path made have no pair entries.
+			for len(o.pairNext) < int(g) {
+				o.pairNext, o.pairKey1 = append(o.pairNext, -1), append(o.pairKey1, 0)
+			}
+			if !found {
+				head = -1
+			}
+			o.pairNext, o.pairKey1 = append(o.pairNext, head), append(o.pairKey1, b)
+			o.pairHeads.swap(a, g)
+			for i, c := range cols {
+				if err := appendFrom(o.keys[i], c, r); err != nil {
+					return nil, 0, err
+				}
+			}
+		}
+		ids = append(ids, uint32(g))
+	}
+	return ids, grown, nil
 }
 
 // groupInts assigns group ids for one integer-like key column.

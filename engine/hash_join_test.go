@@ -232,3 +232,28 @@ func TestHashJoinMultiKey(t *testing.T) {
 		})
 	}
 }
+
+// TestAggregateIntPairs groups by two integer keys, with nulls in either,
+// over batches of two rows (so groups meet again across batches): the
+// integer-pair path and the byte-encoded path for null keys must give one
+// group per distinct pair.
+func TestAggregateIntPairs(t *testing.T) {
+	rows := [][3]any{
+		{1, 10, 1}, {1, 11, 2}, {2, 10, 4}, {1, 10, 8}, {nil, 10, 16}, {1, nil, 32},
+		{nil, 10, 64}, {2, 10, 128}, {nil, nil, 256}, {1, 11, 512}, {3, 30, 1024}, {nil, nil, 2048},
+	}
+	v := &kapotv1.ValuesNode{Schema: &kapotv1.Schema{Fields: []*kapotv1.Field{
+		{Name: "a", Type: i64t, Nullable: true}, {Name: "b", Type: i64t, Nullable: true}, {Name: "v", Type: i64t}}}}
+	for _, r := range rows {
+		v.Rows = append(v.Rows, &kapotv1.ValuesRow{Values: []*kapotv1.ScalarValue{ival(r[0]), ival(r[1]), ival(r[2])}})
+	}
+	plan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
+		Input: &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Values{Values: v}}, Mode: kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE,
+		GroupExprs: []*kapotv1.PhysicalExprNode{col("a"), col("b")}, GroupNames: []string{"a", "b"},
+		Aggregates: []*kapotv1.AggregateExprNode{{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: col("v"), Name: "s"}}}}}
+	tc, _ := newTC(t)
+	want := []string{"1|10|9", "1|11|514", "1|NULL|32", "2|10|132", "3|30|1024", "NULL|10|80", "NULL|NULL|2304"}
+	if got := run(t, plan, tc); !slices.Equal(got, want) {
+		t.Fatalf("got %q\nwant %q", got, want)
+	}
+}
