@@ -89,14 +89,7 @@ func takeFixed[T uint8 | uint16 | uint32 | uint64 | [2]uint64](mem memory.Alloca
 	for i, r := range idx {
 		dst[i] = src[r]
 	}
-	validity, nulls := takeValidity(mem, data, idx)
-	out := array.NewData(data.DataType(), len(idx), []*memory.Buffer{validity, values}, nil, nulls, 0)
-	values.Release()
-	if validity != nil {
-		validity.Release()
-	}
-	defer out.Release()
-	return array.MakeFromData(out)
+	return gathered(mem, data, idx, values)
 }
 
 // castBytes views b as a slice of T (arrow buffers are 64-byte aligned).
@@ -121,14 +114,7 @@ func takeBooleans(mem memory.Allocator, data arrow.ArrayData, idx []int32) arrow
 			bitutil.SetBit(dst, i)
 		}
 	}
-	validity, nulls := takeValidity(mem, data, idx)
-	out := array.NewData(data.DataType(), len(idx), []*memory.Buffer{validity, values}, nil, nulls, 0)
-	values.Release()
-	if validity != nil {
-		validity.Release()
-	}
-	defer out.Release()
-	return array.MakeFromData(out)
+	return gathered(mem, data, idx, values)
 }
 
 // takeBinary gathers strings or binaries with 32-bit offsets: offsets
@@ -154,10 +140,17 @@ func takeBinary(mem memory.Allocator, data arrow.ArrayData, idx []int32) arrow.A
 	for i, r := range idx {
 		copy(dst[dstOffs[i]:dstOffs[i+1]], srcBytes[srcOffs[r]:srcOffs[r+1]])
 	}
+	return gathered(mem, data, idx, offsets, values)
+}
+
+// gathered makes the array of data's type holding the rows idx picked: the
+// validity bitmap gathered here, then bufs (which it takes over).
+func gathered(mem memory.Allocator, data arrow.ArrayData, idx []int32, bufs ...*memory.Buffer) arrow.Array {
 	validity, nulls := takeValidity(mem, data, idx)
-	out := array.NewData(data.DataType(), len(idx), []*memory.Buffer{validity, offsets, values}, nil, nulls, 0)
-	offsets.Release()
-	values.Release()
+	out := array.NewData(data.DataType(), len(idx), append([]*memory.Buffer{validity}, bufs...), nil, nulls, 0)
+	for _, b := range bufs {
+		b.Release()
+	}
 	if validity != nil {
 		validity.Release()
 	}

@@ -401,44 +401,18 @@ func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
 		// Broadcast the small build side of an outer, semi or anti join
 		// whose output never needs the build side's unmatched rows: each
 		// probe task builds it whole and keeps its own partitioning.
-		out := lowered{cols: append(append([]colID{}, l.cols...), r.cols...), parts: r.parts, hashed: r.hashed}
-		var f *kapotv1.PhysicalExprNode
-		if j.filter != nil {
-			if f, err = j.filter.proto(out.pos()); err != nil {
-				return lowered{}, err
-			}
-		}
-		hj := &kapotv1.HashJoinNode{Left: l.node, Right: r.node, JoinType: j.jt, Mode: kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT, Filter: f}
-		for i := range lk {
-			hj.On = append(hj.On, &kapotv1.JoinOn{Left: lk[i], Right: rk[i]})
-		}
-		out.node = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashJoin{HashJoin: hj}}
-		out.cols = joinOutput(j.jt, l.cols, r.cols)
-		return out, nil
+		return broadcastJoin(j, l, r, lk, rk)
 	}
 	if j.jt == kapotv1.JoinType_JOIN_TYPE_INNER {
 		// Broadcast a small side: build it whole in every task that probes
 		// a partition of the other, which keeps its partitioning (no
 		// exchange of the big side).
 		lb, rb := p.broadcastable(j.left), p.broadcastable(j.right)
-		if lb || rb {
-			build, probe, bk, pk := l, r, lk, rk
-			if rb && (!lb || estimate(j.right) < estimate(j.left)) {
-				build, probe, bk, pk = r, l, rk, lk
-			}
-			out := lowered{cols: append(append([]colID{}, build.cols...), probe.cols...), parts: probe.parts, hashed: probe.hashed}
-			var f *kapotv1.PhysicalExprNode
-			if j.filter != nil {
-				if f, err = j.filter.proto(out.pos()); err != nil {
-					return lowered{}, err
-				}
-			}
-			hj := &kapotv1.HashJoinNode{Left: build.node, Right: probe.node, JoinType: j.jt, Mode: kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT, Filter: f}
-			for i := range bk {
-				hj.On = append(hj.On, &kapotv1.JoinOn{Left: bk[i], Right: pk[i]})
-			}
-			out.node = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashJoin{HashJoin: hj}}
-			return out, nil
+		if rb && (!lb || estimate(j.right) < estimate(j.left)) {
+			return broadcastJoin(j, r, l, rk, lk)
+		}
+		if lb {
+			return broadcastJoin(j, l, r, lk, rk)
 		}
 	}
 	// Both sides must be hash-partitioned the same way on (some of) the
@@ -471,6 +445,28 @@ func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
 	out.node = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashJoin{HashJoin: hj}}
 	out.parts = p.parts
 	out.cols = joinOutput(j.jt, l.cols, r.cols)
+	return out, nil
+}
+
+// broadcastJoin is j as a COLLECT_LEFT hash join that builds all of build
+// in every task probing a partition of probe, which keeps its partitioning.
+// Sides may be exchanged for an inner join (build is then j's right side);
+// others keep j's order.
+func broadcastJoin(j *joinRel, build, probe lowered, bk, pk []*kapotv1.PhysicalExprNode) (lowered, error) {
+	out := lowered{cols: append(append([]colID{}, build.cols...), probe.cols...), parts: probe.parts, hashed: probe.hashed}
+	var f *kapotv1.PhysicalExprNode
+	if j.filter != nil {
+		var err error
+		if f, err = j.filter.proto(out.pos()); err != nil {
+			return lowered{}, err
+		}
+	}
+	hj := &kapotv1.HashJoinNode{Left: build.node, Right: probe.node, JoinType: j.jt, Mode: kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT, Filter: f}
+	for i := range bk {
+		hj.On = append(hj.On, &kapotv1.JoinOn{Left: bk[i], Right: pk[i]})
+	}
+	out.node = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashJoin{HashJoin: hj}}
+	out.cols = joinOutput(j.jt, build.cols, probe.cols)
 	return out, nil
 }
 
