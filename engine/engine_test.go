@@ -2,9 +2,12 @@ package engine
 
 import (
 	"context"
+	"errors"
+	"io"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"os"
@@ -15,6 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/shuffle"
 )
 
 func col(name string) *kapotv1.PhysicalExprNode {
@@ -372,5 +376,74 @@ func TestCorruptFilesFailClearly(t *testing.T) {
 				t.Fatalf("got %v, want an error mentioning %q", err, c.want)
 			}
 		})
+	}
+}
+
+// countingFetcher fails every fetch and counts them.
+type countingFetcher struct{ calls atomic.Int32 }
+
+func (f *countingFetcher) Fetch(_ context.Context, loc *kapotv1.PartitionLocation) (io.ReadCloser, error) {
+	f.calls.Add(1)
+	return nil, &shuffle.FetchError{ExecutorID: loc.GetExecutor().GetId(), JobID: loc.GetJobId(), Err: errors.New("no network in this test")}
+}
+
+// TestHostLocalShuffleRead reads map output that a peer executor wrote into
+// its own work dir: straight from that dir when the peer's marker is there,
+// through the fetcher when it is not.
+func TestHostLocalShuffleRead(t *testing.T) {
+	peer, _ := newTC(t)
+	peer.ExecutorID = "exec-b"
+	if err := shuffle.WriteMarker(peer.WorkDir, "exec-b"); err != nil {
+		t.Fatal(err)
+	}
+	writer := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ShuffleWriter{ShuffleWriter: &kapotv1.ShuffleWriterNode{
+		JobId: "job1", StageId: 1, Input: aggNode(salesCSV([]string{"testdata/sales.csv"}), kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL),
+		Partitioning: &kapotv1.Partitioning{Scheme: &kapotv1.Partitioning_Hash{Hash: &kapotv1.HashPartitioning{Exprs: []*kapotv1.PhysicalExprNode{col("region")}, PartitionCount: 2}}},
+	}}}
+	wp, err := FromProto(writer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wp.(*ShuffleWriter).Run(context.Background(), 0, peer); err != nil {
+		t.Fatal(err)
+	}
+	schema, err := SchemaToProto(wp.Schema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	final := func(id string) *kapotv1.PhysicalPlanNode {
+		reader := &kapotv1.ShuffleReaderNode{StageId: 1, Schema: schema}
+		for out := uint32(0); out < 2; out++ {
+			reader.Partitions = append(reader.Partitions, &kapotv1.ShuffleReaderPartition{Locations: []*kapotv1.PartitionLocation{
+				{JobId: "job1", StageId: 1, OutputPartition: out, Executor: &kapotv1.ExecutorMetadata{Id: id, WorkDir: peer.WorkDir}}}})
+		}
+		return aggNode(&kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ShuffleReader{ShuffleReader: reader}}, kapotv1.AggregateMode_AGGREGATE_MODE_FINAL)
+	}
+
+	tc, _ := newTC(t)
+	f := &countingFetcher{}
+	tc.Fetcher, tc.HostLocal = f, &shuffle.HostLocal{}
+	if got := run(t, final("exec-b"), tc); !slices.Equal(got, salesByRegion) {
+		t.Fatalf("host-local read: got %q\nwant %q", got, salesByRegion)
+	}
+	if n := f.calls.Load(); n != 0 {
+		t.Fatalf("host-local read fetched %d partitions over the network", n)
+	}
+
+	// The dir's marker names another executor: the data is not trusted as
+	// this one's, and the reader asks the fetcher.
+	p, err := FromProto(final("exec-x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs, err := ExecuteCollect(context.Background(), p, tc)
+	for _, b := range bs {
+		b.Release()
+	}
+	if fe := (*shuffle.FetchError)(nil); !errors.As(err, &fe) || fe.ExecutorID != "exec-x" {
+		t.Fatalf("read of an unverified dir: err %v, want a fetch error from exec-x", err)
+	}
+	if f.calls.Load() == 0 {
+		t.Fatal("unverified dir read without asking the fetcher")
 	}
 }

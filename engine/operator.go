@@ -58,6 +58,9 @@ type TaskContext struct {
 	Mem memory.Allocator
 	// Fetcher reads shuffle partitions held by other executors.
 	Fetcher shuffle.Fetcher
+	// HostLocal, when set, finds the other executors whose shuffle files
+	// the task opens straight from disk instead of fetching them.
+	HostLocal *shuffle.HostLocal
 	// BatchSize is the target number of rows per batch.
 	BatchSize int
 	// Properties are the job's session properties.

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/csv"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
@@ -309,7 +310,7 @@ func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskCo
 	if err != nil {
 		return nil, err
 	}
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(tc.batchSize(f.batchSize))}, tc.Mem)
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(tc.batchSize(f.batchSize)), PreAllocBinaryData: true}, tc.Mem)
 	if err != nil {
 		pf.Close()
 		return nil, err
@@ -350,8 +351,9 @@ func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskCo
 		pf.Close()
 		return emptyReader{}, nil
 	}
-	r := &parquetReader{pf: pf, loc: obj.Location()}
-	for _, c := range cols {
+	r := &parquetReader{pf: pf, loc: obj.Location(), mem: tc.Mem, want: make([]arrow.DataType, len(cols))}
+	for i, c := range cols {
+		r.want[i] = readAsInteger(fr, c)
 		rr, err := fr.GetRecordReader(ctx, []int{c}, rowGroups)
 		if err != nil {
 			r.close()
@@ -360,6 +362,69 @@ func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskCo
 		r.rrs = append(r.rrs, rr)
 	}
 	return r, nil
+}
+
+// readAsInteger makes column c of fr decode as the integers it is stored as
+// when its Arrow type is a date or a decimal kept in INT32/INT64: pqarrow
+// hands integer columns over without a copy, but converts dates and
+// decimals value by value into buffers of its own (Go heap, zeroed, not the
+// task's allocator), a large share of a TPC-H scan. It returns the type the
+// column must be given back (convertColumn), or nil when c reads as is.
+func readAsInteger(fr *pqarrow.FileReader, c int) arrow.DataType {
+	if c < 0 || c >= len(fr.Manifest.Fields) {
+		return nil
+	}
+	sf := &fr.Manifest.Fields[c]
+	if len(sf.Children) > 0 || sf.Field == nil || sf.ColIndex < 0 {
+		return nil
+	}
+	want := sf.Field.Type
+	var as arrow.DataType
+	switch phys := fr.ParquetReader().MetaData().Schema.Column(sf.ColIndex).PhysicalType(); {
+	case want.ID() == arrow.DATE32 && phys == parquet.Types.Int32:
+		as = arrow.PrimitiveTypes.Int32
+	case want.ID() == arrow.DECIMAL128 && phys == parquet.Types.Int32:
+		as = arrow.PrimitiveTypes.Int32
+	case want.ID() == arrow.DECIMAL128 && phys == parquet.Types.Int64:
+		as = arrow.PrimitiveTypes.Int64
+	default:
+		return nil
+	}
+	f := *sf.Field
+	f.Type = as
+	sf.Field = &f
+	return want
+}
+
+// convertColumn gives an integer column read by readAsInteger its type
+// back: a date shares the integers' buffers, a decimal is widened into a
+// buffer of mem. It releases col.
+func convertColumn(col arrow.Array, want arrow.DataType, mem memory.Allocator) arrow.Array {
+	defer col.Release()
+	d := col.Data()
+	if want.ID() == arrow.DATE32 {
+		nd := array.NewData(want, d.Len(), d.Buffers(), nil, d.NullN(), d.Offset())
+		defer nd.Release()
+		return array.MakeFromData(nd)
+	}
+	n, off := d.Len(), d.Offset()
+	buf := memory.NewResizableBuffer(mem)
+	buf.Resize((off + n) * arrow.Decimal128SizeBytes)
+	out := arrow.Decimal128Traits.CastFromBytes(buf.Bytes())[off : off+n]
+	switch c := col.(type) {
+	case *array.Int64:
+		for i, v := range c.Int64Values() {
+			out[i] = decimal128.FromI64(v)
+		}
+	case *array.Int32:
+		for i, v := range c.Int32Values() {
+			out[i] = decimal128.FromI64(int64(v))
+		}
+	}
+	nd := array.NewData(want, n, []*memory.Buffer{d.Buffers()[0], buf}, nil, d.NullN(), off)
+	buf.Release()
+	defer nd.Release()
+	return array.MakeFromData(nd)
 }
 
 // openParquet reads a file's footer; a panic of the Parquet library on a
@@ -380,12 +445,14 @@ func openParquet(obj objstore.Object, mem memory.Allocator) (pf *file.Reader, er
 type parquetReader struct {
 	pf     *file.Reader
 	rrs    []pqarrow.RecordReader
+	want   []arrow.DataType // per column: the type to convert to (readAsInteger), or nil
+	mem    memory.Allocator
 	schema *arrow.Schema
 	loc    string
 }
 
 func (r *parquetReader) next() (arrow.RecordBatch, error) {
-	if len(r.rrs) == 1 {
+	if len(r.rrs) == 1 && r.want[0] == nil {
 		return r.nextOf(0)
 	}
 	parts := make([]arrow.RecordBatch, len(r.rrs))
@@ -429,6 +496,11 @@ func (r *parquetReader) next() (arrow.RecordBatch, error) {
 			return nil, fmt.Errorf("corrupt Parquet file %s: columns hold different row counts", r.loc)
 		}
 		cols[i], fields[i] = p.Column(0), p.Schema().Field(0)
+		if r.want[i] != nil {
+			cols[i] = convertColumn(array.MakeFromData(cols[i].Data()), r.want[i], r.mem)
+			defer cols[i].Release()
+			fields[i].Type = r.want[i]
+		}
 	}
 	if r.schema == nil {
 		r.schema = arrow.NewSchema(fields, nil)

@@ -17,8 +17,8 @@ import (
 )
 
 // ShuffleReader reads, for each of its partitions, the map outputs the
-// scheduler resolved: local ones straight from disk, remote ones through the
-// task's Fetcher.
+// scheduler resolved: its own executor's and host-local peers' straight from
+// disk, remote ones through the task's Fetcher.
 type ShuffleReader struct {
 	stageID    uint32
 	schema     *arrow.Schema
@@ -69,8 +69,18 @@ type prefetch struct {
 	err  error
 }
 
+// diskDir is the work dir loc's map output is read from directly: this
+// executor's own, or a host-local peer's. ok is false for a remote output.
+func (o *shuffleReadOp) diskDir(loc *kapotv1.PartitionLocation) (dir string, ok bool) {
+	if loc.GetExecutor().GetId() == o.tc.ExecutorID || o.tc.Fetcher == nil {
+		return o.tc.WorkDir, true
+	}
+	return o.tc.HostLocal.Dir(loc.GetExecutor())
+}
+
 func (o *shuffleReadOp) remote(loc *kapotv1.PartitionLocation) bool {
-	return loc.GetExecutor().GetId() != o.tc.ExecutorID && o.tc.Fetcher != nil
+	_, ok := o.diskDir(loc)
+	return !ok
 }
 
 // startPrefetch fetches the remote locations among the few from index from.
@@ -133,7 +143,13 @@ func (o *shuffleReadOp) open(ctx context.Context, i int) error {
 		}
 		src = &memSource{Reader: bytes.NewReader(pf.data), rc: pf.rc}
 	} else {
-		src, err = shuffle.OpenPartition(o.tc.WorkDir, loc.GetJobId(), loc.GetStageId(), loc.GetMapPartition(), loc.GetOutputPartition())
+		dir, _ := o.diskDir(loc)
+		src, err = shuffle.OpenPartition(dir, loc.GetJobId(), loc.GetStageId(), loc.GetMapPartition(), loc.GetOutputPartition())
+		if err != nil && dir != o.tc.WorkDir {
+			// The peer's directory changed under us (cleaned, remounted):
+			// ask the peer itself, which reports what really happened.
+			src, err = o.tc.Fetcher.Fetch(ctx, loc)
+		}
 	}
 	if err != nil {
 		return o.fetchErr(loc, err)

@@ -44,7 +44,11 @@ type Config struct {
 	DrainTimeout                   time.Duration
 	// ShuffleCompression compresses shuffle files of sessions that do not
 	// choose (kapot.shuffle.compression): none, lz4 or zstd.
-	ShuffleCompression   string
+	ShuffleCompression string
+	// HostLocalReads lets tasks open the shuffle files of executors on the
+	// same host (or sharing a volume) straight from disk, after checking the
+	// peer's marker file, instead of fetching them over Flight.
+	HostLocalReads       bool
 	MaxHeartbeatFailures int
 	PollInterval         time.Duration
 	Tags                 []string
@@ -134,6 +138,7 @@ func DefaultConfig() Config {
 		HeartbeatIntervalSeconds:      60,
 		DrainTimeout:                  60 * time.Second,
 		ShuffleCompression:            "lz4",
+		HostLocalReads:                true,
 		MaxHeartbeatFailures:          10,
 		PollInterval:                  100 * time.Millisecond,
 		ExposedMemPercentage:          70,

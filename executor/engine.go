@@ -23,6 +23,8 @@ type Task struct {
 	// Pool is the executor's memory pool the task's operators reserve from.
 	Pool    *engine.MemoryPool
 	Fetcher shuffle.Fetcher
+	// HostLocal finds the peers whose shuffle files are read from disk.
+	HostLocal *shuffle.HostLocal
 	// Store opens the data files scans read (local, S3, HTTP), through the
 	// executor's data cache when it has one.
 	Store *objstore.Registry
@@ -56,7 +58,7 @@ func (ArrowEngine) RunTask(ctx context.Context, t *Task) (*kapotv1.SuccessfulTas
 	}
 	tc := &engine.TaskContext{
 		JobID: t.Def.GetJobId(), StageID: t.Def.GetStageId(), Partition: int(t.Def.GetPartition()),
-		ExecutorID: t.ExecutorID, WorkDir: t.WorkDir, Mem: t.Mem, Fetcher: t.Fetcher,
+		ExecutorID: t.ExecutorID, WorkDir: t.WorkDir, Mem: t.Mem, Fetcher: t.Fetcher, HostLocal: t.HostLocal,
 		Properties: t.Def.GetSessionProperties(), Metrics: &engine.Metrics{}, Pool: t.Pool,
 	}
 	if tc.Properties[engine.PropShuffleCompression] == "" && t.ShuffleCompression != "" {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -75,6 +76,7 @@ type Executor struct {
 	schedConn  *grpc.ClientConn
 	scheduler  kapotv1.SchedulerServiceClient
 	fetcher    *kflight.Client
+	hostLocal  *shuffle.HostLocal // nil without --host-local-reads
 	store      *objstore.Registry
 	cache      *cache.Cache // nil without a data cache
 	flightSrv  atomic.Pointer[kflight.Server]
@@ -198,6 +200,15 @@ func New(cfg Config, eng Engine, log zerolog.Logger) (*Executor, error) {
 		}
 		e.workDir = cfg.WorkDir
 	}
+	if abs, err := filepath.Abs(e.workDir); err == nil {
+		e.workDir = abs
+	}
+	if err := shuffle.WriteMarker(e.workDir, e.id); err != nil {
+		return nil, fmt.Errorf("--work-dir %s: %w", e.workDir, err)
+	}
+	if cfg.HostLocalReads {
+		e.hostLocal = &shuffle.HostLocal{}
+	}
 	var err error
 	if e.flightLis, err = net.Listen("tcp", net.JoinHostPort(cfg.BindHost, strconv.Itoa(cfg.Port))); err != nil {
 		return nil, fmt.Errorf("--port %d: listen for Flight: %w", cfg.Port, err)
@@ -268,13 +279,13 @@ func (e *Executor) registration() *kapotv1.ExecutorRegistration {
 		FlightPort: uint32(e.flightLis.Addr().(*net.TCPAddr).Port),
 		GrpcPort:   uint32(e.grpcLis.Addr().(*net.TCPAddr).Port),
 		Resources:  &kapotv1.ExecutorResources{TaskSlots: uint32(e.slots), Cores: uint32(e.cores), MemoryBytes: uint64(e.memory), Gpu: e.cfg.EnableNvidiaGPU},
-		Tags:       tags, Policy: policy, Hostname: host,
+		Tags:       tags, Policy: policy, Hostname: host, WorkDir: e.workDir,
 		ProtocolVersion: version.Protocol, Version: version.Version,
 	}
 }
 
 func (e *Executor) metadata() *kapotv1.ExecutorMetadata {
-	return &kapotv1.ExecutorMetadata{Id: e.id, Host: e.reg.GetHost(), FlightPort: e.reg.GetFlightPort(), GrpcPort: e.reg.GetGrpcPort()}
+	return &kapotv1.ExecutorMetadata{Id: e.id, Host: e.reg.GetHost(), FlightPort: e.reg.GetFlightPort(), GrpcPort: e.reg.GetGrpcPort(), WorkDir: e.reg.GetWorkDir()}
 }
 
 func (e *Executor) metrics() *kapotv1.ExecutorMetrics {

@@ -205,7 +205,7 @@ func placementString(p *kapotv1.PlacementPolicy) string {
 }
 
 func (e *executorState) meta() *kapotv1.ExecutorMetadata {
-	return &kapotv1.ExecutorMetadata{Id: e.reg.GetId(), Host: e.reg.GetHost(), FlightPort: e.reg.GetFlightPort(), GrpcPort: e.reg.GetGrpcPort()}
+	return &kapotv1.ExecutorMetadata{Id: e.reg.GetId(), Host: e.reg.GetHost(), FlightPort: e.reg.GetFlightPort(), GrpcPort: e.reg.GetGrpcPort(), WorkDir: e.reg.GetWorkDir()}
 }
 
 func (e *executorState) freeSlots() int {

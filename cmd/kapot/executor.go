@@ -77,6 +77,7 @@ the file. --print-config shows the result, secrets redacted.`,
 	config.SecondsVar(f, &cfg.HeartbeatIntervalSeconds, "executor-heartbeat-interval-seconds", cfg.HeartbeatIntervalSeconds, "heartbeat interval")
 	config.SecondsVar(f, &drainSeconds, "drain-timeout", drainSeconds, "time to let running tasks and fetches finish at shutdown before cancelling them")
 	f.StringVar(&cfg.ShuffleCompression, "shuffle-compression", cfg.ShuffleCompression, "compression of shuffle files when the session does not choose (kapot.shuffle.compression): none, lz4 or zstd")
+	f.BoolVar(&cfg.HostLocalReads, "host-local-reads", cfg.HostLocalReads, "read the shuffle files of executors on this host straight from their work dirs instead of over Flight")
 	f.IntVar(&cfg.MaxHeartbeatFailures, "max-heartbeat-failures", cfg.MaxHeartbeatFailures, "shut down after this many consecutive failed heartbeats")
 	f.DurationVar(&cfg.PollInterval, "poll-interval", cfg.PollInterval, "pull-staged: pause between polls when idle")
 	f.IntSliceVar(&cfg.OSCores, "os-cores", cfg.OSCores, "CPUs reserved for the OS, never given to task slots (e.g. 0,1)")

@@ -270,7 +270,11 @@ type ExecutorRegistration struct {
 	Version         string `protobuf:"bytes,9,opt,name=version,proto3" json:"version,omitempty"`
 	// The machine's hostname; it is always one of the tags, and the only one
 	// of an executor without configured tags.
-	Hostname      string `protobuf:"bytes,10,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	Hostname string `protobuf:"bytes,10,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	// The executor's work dir as the executor sees it. A peer on the same
+	// host that finds the executor's marker file there (see ExecutorMetadata)
+	// reads its shuffle files from disk instead of over Flight.
+	WorkDir       string `protobuf:"bytes,11,opt,name=work_dir,json=workDir,proto3" json:"work_dir,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -371,6 +375,13 @@ func (x *ExecutorRegistration) GetVersion() string {
 func (x *ExecutorRegistration) GetHostname() string {
 	if x != nil {
 		return x.Hostname
+	}
+	return ""
+}
+
+func (x *ExecutorRegistration) GetWorkDir() string {
+	if x != nil {
+		return x.WorkDir
 	}
 	return ""
 }
@@ -3453,7 +3464,7 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"task_slots\x18\x01 \x01(\rR\ttaskSlots\x12\x14\n" +
 	"\x05cores\x18\x02 \x01(\rR\x05cores\x12!\n" +
 	"\fmemory_bytes\x18\x03 \x01(\x04R\vmemoryBytes\x12\x10\n" +
-	"\x03gpu\x18\x04 \x01(\bR\x03gpu\"\xe0\x02\n" +
+	"\x03gpu\x18\x04 \x01(\bR\x03gpu\"\xfb\x02\n" +
 	"\x14ExecutorRegistration\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x1f\n" +
@@ -3466,7 +3477,8 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"\x10protocol_version\x18\b \x01(\rR\x0fprotocolVersion\x12\x18\n" +
 	"\aversion\x18\t \x01(\tR\aversion\x12\x1a\n" +
 	"\bhostname\x18\n" +
-	" \x01(\tR\bhostname\"W\n" +
+	" \x01(\tR\bhostname\x12\x19\n" +
+	"\bwork_dir\x18\v \x01(\tR\aworkDir\"W\n" +
 	"\x0eExecutorStatus\x12-\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x17.kapot.v1.ExecutorStateR\x05state\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xe2\x01\n" +

@@ -4084,11 +4084,17 @@ func (x *PartitionLocation) GetStats() *PartitionStats {
 
 // ExecutorMetadata is what a peer needs to reach an executor.
 type ExecutorMetadata struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Host          string                 `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
-	FlightPort    uint32                 `protobuf:"varint,3,opt,name=flight_port,json=flightPort,proto3" json:"flight_port,omitempty"`
-	GrpcPort      uint32                 `protobuf:"varint,4,opt,name=grpc_port,json=grpcPort,proto3" json:"grpc_port,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Id         string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Host       string                 `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
+	FlightPort uint32                 `protobuf:"varint,3,opt,name=flight_port,json=flightPort,proto3" json:"flight_port,omitempty"`
+	GrpcPort   uint32                 `protobuf:"varint,4,opt,name=grpc_port,json=grpcPort,proto3" json:"grpc_port,omitempty"`
+	// The executor's work dir. A reader may open the executor's shuffle files
+	// there directly (a host-local read), but only after it found the
+	// executor's marker file in that directory holding this executor's id:
+	// the same path on another host or in another container is not this
+	// executor's.
+	WorkDir       string `protobuf:"bytes,5,opt,name=work_dir,json=workDir,proto3" json:"work_dir,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4149,6 +4155,13 @@ func (x *ExecutorMetadata) GetGrpcPort() uint32 {
 		return x.GrpcPort
 	}
 	return 0
+}
+
+func (x *ExecutorMetadata) GetWorkDir() string {
+	if x != nil {
+		return x.WorkDir
+	}
+	return ""
 }
 
 // PartitionStats counts one output partition of a map task.
@@ -4476,13 +4489,14 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\rmap_partition\x18\x03 \x01(\rR\fmapPartition\x12)\n" +
 	"\x10output_partition\x18\x04 \x01(\rR\x0foutputPartition\x126\n" +
 	"\bexecutor\x18\x05 \x01(\v2\x1a.kapot.v1.ExecutorMetadataR\bexecutor\x12.\n" +
-	"\x05stats\x18\x06 \x01(\v2\x18.kapot.v1.PartitionStatsR\x05stats\"t\n" +
+	"\x05stats\x18\x06 \x01(\v2\x18.kapot.v1.PartitionStatsR\x05stats\"\x8f\x01\n" +
 	"\x10ExecutorMetadata\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x1f\n" +
 	"\vflight_port\x18\x03 \x01(\rR\n" +
 	"flightPort\x12\x1b\n" +
-	"\tgrpc_port\x18\x04 \x01(\rR\bgrpcPort\"i\n" +
+	"\tgrpc_port\x18\x04 \x01(\rR\bgrpcPort\x12\x19\n" +
+	"\bwork_dir\x18\x05 \x01(\tR\aworkDir\"i\n" +
 	"\x0ePartitionStats\x12\x19\n" +
 	"\bnum_rows\x18\x01 \x01(\x03R\anumRows\x12\x1f\n" +
 	"\vnum_batches\x18\x02 \x01(\x03R\n" +

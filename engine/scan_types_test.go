@@ -1,0 +1,108 @@
+package engine
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// TestParquetIntegerBackedTypes reads dates and decimals stored as Parquet
+// INT32/INT64 (which the scan decodes as integers and converts itself) and
+// a decimal stored as fixed-length bytes (which pqarrow converts), with
+// nulls, negative values and batches that split row groups.
+func TestParquetIntegerBackedTypes(t *testing.T) {
+	dec9 := &arrow.Decimal128Type{Precision: 9, Scale: 2}
+	dec15 := &arrow.Decimal128Type{Precision: 15, Scale: 2}
+	dec25 := &arrow.Decimal128Type{Precision: 25, Scale: 3}
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "d9", Type: dec9, Nullable: true},
+		{Name: "d15", Type: dec15, Nullable: true},
+		{Name: "d25", Type: dec25},
+		{Name: "day", Type: arrow.FixedWidthTypes.Date32, Nullable: true},
+	}, nil)
+	path := filepath.Join(t.TempDir(), "ints.parquet")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := pqarrow.NewFileWriter(schema, f, parquet.NewWriterProperties(parquet.WithStoreDecimalAsInteger(true), parquet.WithMaxRowGroupLength(3)), pqarrow.DefaultWriterProps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wmem := memory.NewGoAllocator()
+	bld := array.NewRecordBuilder(wmem, schema)
+	days := []arrow.Date32{-1, 0, 0, 19000, 365}
+	for i, s := range []string{"-12.34", "0.05", "", "9999999.99", "-0.01"} {
+		if s == "" {
+			bld.Field(0).AppendNull()
+			bld.Field(1).AppendNull()
+			bld.Field(3).AppendNull()
+		} else {
+			if err := bld.Field(0).(*array.Decimal128Builder).AppendValueFromString(s); err != nil {
+				t.Fatal(err)
+			}
+			if err := bld.Field(1).(*array.Decimal128Builder).AppendValueFromString(s); err != nil {
+				t.Fatal(err)
+			}
+			bld.Field(3).(*array.Date32Builder).Append(days[i])
+		}
+		if err := bld.Field(2).(*array.Decimal128Builder).AppendValueFromString("123456789012345678901.5"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := bld.NewRecordBatch()
+	bld.Release()
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Release()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	tc, _ := newTC(t)
+	plan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ParquetScan{ParquetScan: &kapotv1.ParquetScanNode{
+		FileGroups: []*kapotv1.FileGroup{{Paths: []string{path}}}}}}
+	got := runOrdered(t, plan, tc)
+	want := []string{
+		"-12.34|-12.34|123456789012345678901.500|1969-12-31",
+		"0.05|0.05|123456789012345678901.500|1970-01-01",
+		"NULL|NULL|123456789012345678901.500|NULL",
+		"9999999.99|9999999.99|123456789012345678901.500|2022-01-08",
+		"-0.01|-0.01|123456789012345678901.500|1971-01-01",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got  %q\nwant %q", got, want)
+	}
+
+	// The batches carry the file's types, not the integers they were read as.
+	p, err := FromProto(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := p.Execute(context.Background(), 0, tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	b, err := op.Next(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Release()
+	for i, fl := range schema.Fields() {
+		if !arrow.TypeEqual(b.Column(i).DataType(), fl.Type) || !arrow.TypeEqual(b.Schema().Field(i).Type, fl.Type) {
+			t.Errorf("column %s: type %s (schema %s), want %s", fl.Name, b.Column(i).DataType(), b.Schema().Field(i).Type, fl.Type)
+		}
+	}
+}
