@@ -133,6 +133,18 @@ func (b *planBuilder) node(n *kapotv1.PhysicalPlanNode, depth, id int) (Executio
 		if err != nil {
 			return nil, fmt.Errorf("filter: %w", err)
 		}
+		// A filter over a filter becomes one (see Filter); the inner
+		// filter's input reports to this node in the metrics tree.
+		if m, ok := in.(*metered); ok {
+			if inner, ok := m.ExecutionPlan.(*Filter); ok {
+				if f := inner.merge(pred); f != nil {
+					if c, ok := f.input.(*metered); ok {
+						c.parent = id
+					}
+					return f, nil
+				}
+			}
+		}
 		return NewFilter(in, pred)
 	case *kapotv1.PhysicalPlanNode_Limit:
 		in, err := child(x.Limit.GetInput())

@@ -2,16 +2,28 @@ package engine
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"math/bits"
+	"slices"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 )
 
 // Filter keeps the rows whose predicate is true; null counts as false.
+//
+// Stacked filters (the planner pushes each conjunct of a WHERE clause down
+// on its own) become one Filter with a list of conjuncts, evaluated in
+// order: a batch is gathered once, for the rows that pass all of them,
+// instead of once per conjunct. A conjunct is merged only when it cannot
+// fail on any row (comparisons, IN, LIKE, AND/OR/NOT of columns and
+// literals), since it now also sees rows an earlier conjunct rejected.
 type Filter struct {
 	input     ExecutionPlan
-	predicate Expr
+	conjuncts []Expr
 }
 
 var _ ExecutionPlan = (*Filter)(nil)
@@ -21,13 +33,66 @@ func NewFilter(input ExecutionPlan, predicate Expr) (*Filter, error) {
 	if predicate.DataType().ID() != arrow.BOOL {
 		return nil, fmt.Errorf("filter predicate %s is %s, not boolean: %w", predicate, predicate.DataType(), ErrInvalidPlan)
 	}
-	return &Filter{input: input, predicate: predicate}, nil
+	return &Filter{input: input, conjuncts: []Expr{predicate}}, nil
+}
+
+// merge returns the filter of f's conjuncts and then predicate (boolean,
+// bound over f's schema), or nil when predicate may fail and must only see
+// the rows f keeps.
+func (f *Filter) merge(predicate Expr) *Filter {
+	if predicate.DataType().ID() != arrow.BOOL || !cannotFail(predicate) {
+		return nil
+	}
+	return &Filter{input: f.input, conjuncts: append(slices.Clip(f.conjuncts), predicate)}
+}
+
+// cannotFail reports whether evaluating e raises no error on any row: it
+// only compares, tests membership or patterns, and combines booleans.
+func cannotFail(e Expr) bool {
+	args := func(es []Expr) bool {
+		for _, a := range es {
+			if !cannotFail(a) {
+				return false
+			}
+		}
+		return true
+	}
+	switch x := e.(type) {
+	case *columnExpr, *literalExpr:
+		return true
+	case *castExpr:
+		_, lit := x.in.(*literalExpr)
+		return lit
+	case *inListExpr:
+		return cannotFail(x.in)
+	case *funcExpr:
+		switch x.name {
+		case "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
+			"and_kleene", "or_kleene", "and", "or", "not", "is_null", "is_valid":
+			return args(x.args)
+		}
+	case *kernelExpr:
+		if x.typ.ID() != arrow.BOOL {
+			return false
+		}
+		switch x.display {
+		case "=", "<>", "!=", "<", "<=", ">", ">=", "LIKE", "NOT LIKE", "ILIKE", "NOT ILIKE":
+			return args(x.args)
+		}
+	}
+	return false
 }
 
 func (f *Filter) Schema() *arrow.Schema     { return f.input.Schema() }
 func (f *Filter) OutputPartitions() int     { return f.input.OutputPartitions() }
 func (f *Filter) Children() []ExecutionPlan { return []ExecutionPlan{f.input} }
-func (f *Filter) String() string            { return fmt.Sprintf("Filter(%s)", f.predicate) }
+func (f *Filter) String() string {
+	parts := make([]string, len(f.conjuncts))
+	for i, c := range f.conjuncts {
+		parts[i] = c.String()
+	}
+	return fmt.Sprintf("Filter(%s)", strings.Join(parts, " AND "))
+}
 
 func (f *Filter) Execute(ctx context.Context, p int, tc *TaskContext) (Operator, error) {
 	in, err := f.input.Execute(ctx, p, tc)
@@ -65,30 +130,108 @@ func (o *filterOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
 	}
 }
 
+// denseSelection: while at least this share of a batch's rows is selected,
+// the next conjunct is evaluated over the whole batch (cheaper than
+// gathering it first); below, the batch is gathered and the remaining
+// conjuncts see only the selected rows.
+const denseSelection = 4
+
+// apply returns the rows of b that pass every conjunct (b stays the
+// caller's).
 func (o *filterOp) apply(ctx context.Context, b arrow.RecordBatch) (arrow.RecordBatch, error) {
-	mask, err := o.f.predicate.Eval(ctx, o.tc.Mem, b)
-	if err != nil {
-		return nil, fmt.Errorf("filter: %w", err)
-	}
-	defer mask.Release()
-	bm := mask.(*array.Boolean)
-	rows := o.rows[:0]
-	for i := 0; i < bm.Len(); i++ {
-		if bm.IsValid(i) && bm.Value(i) {
-			rows = append(rows, int32(i))
+	b.Retain()
+	rows, all := o.rows[:0], true
+	for _, pred := range o.f.conjuncts {
+		if !all && len(rows)*denseSelection < int(b.NumRows()) {
+			nb, err := takeRows(ctx, o.tc.Mem, b, rows)
+			b.Release()
+			if err != nil {
+				return nil, fmt.Errorf("filter: %w", err)
+			}
+			b, rows, all = nb, rows[:0], true
+		}
+		mask, err := pred.Eval(ctx, o.tc.Mem, b)
+		if err != nil {
+			b.Release()
+			return nil, fmt.Errorf("filter: %w", err)
+		}
+		if all {
+			rows = selectTrue(mask.(*array.Boolean), rows[:0])
+			all = false
+		} else {
+			rows = keepTrue(mask.(*array.Boolean), rows)
+		}
+		mask.Release()
+		if len(rows) == 0 {
+			break
 		}
 	}
 	o.rows = rows
 	switch len(rows) {
 	case int(b.NumRows()):
-		b.Retain()
 		return b, nil
 	case 0:
-		return b.NewSlice(0, 0), nil
+		out := b.NewSlice(0, 0)
+		b.Release()
+		return out, nil
 	}
 	out, err := takeRows(ctx, o.tc.Mem, b, rows)
+	b.Release()
 	if err != nil {
 		return nil, fmt.Errorf("filter: %w", err)
 	}
 	return out, nil
+}
+
+// selectTrue appends to rows the indexes where m is true (not null),
+// scanning the bitmaps a word at a time.
+func selectTrue(m *array.Boolean, rows []int32) []int32 {
+	n, off := m.Len(), m.Data().Offset()
+	values := m.Data().Buffers()[1].Bytes()
+	var valid []byte
+	if m.NullN() > 0 {
+		valid = m.Data().Buffers()[0].Bytes()
+	}
+	i := 0
+	if off%8 == 0 {
+		values = values[off/8:]
+		if valid != nil {
+			valid = valid[off/8:]
+		}
+		for ; i+64 <= n; i += 64 {
+			w := binary.LittleEndian.Uint64(values[i/8:])
+			if valid != nil {
+				w &= binary.LittleEndian.Uint64(valid[i/8:])
+			}
+			for w != 0 {
+				rows = append(rows, int32(i+bits.TrailingZeros64(w)))
+				w &= w - 1
+			}
+		}
+		off = 0
+	}
+	for ; i < n; i++ {
+		if bitutil.BitIsSet(values, off+i) && (valid == nil || bitutil.BitIsSet(valid, off+i)) {
+			rows = append(rows, int32(i))
+		}
+	}
+	return rows
+}
+
+// keepTrue keeps, in place, the rows where m is true (not null).
+func keepTrue(m *array.Boolean, rows []int32) []int32 {
+	off := m.Data().Offset()
+	values := m.Data().Buffers()[1].Bytes()
+	var valid []byte
+	if m.NullN() > 0 {
+		valid = m.Data().Buffers()[0].Bytes()
+	}
+	k := 0
+	for _, r := range rows {
+		if bitutil.BitIsSet(values, off+int(r)) && (valid == nil || bitutil.BitIsSet(valid, off+int(r))) {
+			rows[k] = r
+			k++
+		}
+	}
+	return rows[:k]
 }

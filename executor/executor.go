@@ -457,6 +457,10 @@ func (e *Executor) Run(ctx context.Context) error {
 	if err := janitor.CleanAll(); err != nil {
 		e.log.Error().Err(err).Msg("clean job data")
 	}
+	// The dir is no longer a live executor's: peers stop reading it.
+	if err := os.Remove(filepath.Join(e.workDir, shuffle.MarkerFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		e.log.Warn().Err(err).Msg("remove work dir marker")
+	}
 	e.cleanup()
 	e.log.Info().Msg("executor stopped")
 	return runErr
