@@ -90,6 +90,9 @@ func (f *Filter) String() string {
 	parts := make([]string, len(f.conjuncts))
 	for i, c := range f.conjuncts {
 		parts[i] = c.String()
+		if len(f.conjuncts) > 1 && strings.Contains(parts[i], " OR ") {
+			parts[i] = "(" + parts[i] + ")"
+		}
 	}
 	return fmt.Sprintf("Filter(%s)", strings.Join(parts, " AND "))
 }

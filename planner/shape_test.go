@@ -47,7 +47,7 @@ func TestPlanShapes(t *testing.T) {
 		{
 			// Q19's three branches restrict part and lineitem separately.
 			name: "q19 disjunction filters part and lineitem", query: 19, opts: partitioned,
-			contains: []string{"Filter(l_quantity@1 >= 1 AND l_quantity@1 <= 11 OR l_quantity@1 >= 10 AND l_quantity@1 <= 20 OR l_quantity@1 >= 20 AND l_quantity@1 <= 30)",
+			contains: []string{"(l_quantity@1 >= 1 AND l_quantity@1 <= 11 OR l_quantity@1 >= 10 AND l_quantity@1 <= 20 OR l_quantity@1 >= 20 AND l_quantity@1 <= 30)",
 				"Filter(p_brand@1 = Brand#12 AND p_container@3 IN (SM CASE, SM BOX, SM PACK, SM PKG) AND p_size@2 >= 1 AND p_size@2 <= 5 OR"},
 		},
 		{
