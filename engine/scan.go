@@ -3,20 +3,25 @@ package engine
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/csv"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/apache/arrow-go/v18/parquet/schema"
 
 	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -310,7 +315,11 @@ func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskCo
 	if err != nil {
 		return nil, err
 	}
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(tc.batchSize(f.batchSize)), PreAllocBinaryData: true}, tc.Mem)
+	props := pqarrow.ArrowReadProperties{BatchSize: int64(tc.batchSize(f.batchSize)), PreAllocBinaryData: true}
+	for c := range dictionaryColumns(pf) {
+		props.SetReadDict(c, true)
+	}
+	fr, err := pqarrow.NewFileReader(pf, props, tc.Mem)
 	if err != nil {
 		pf.Close()
 		return nil, err
@@ -353,7 +362,7 @@ func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskCo
 	}
 	r := &parquetReader{pf: pf, loc: obj.Location(), mem: tc.Mem, want: make([]arrow.DataType, len(cols))}
 	for i, c := range cols {
-		r.want[i] = readAsInteger(fr, c)
+		r.want[i] = readAs(fr, c)
 		rr, err := fr.GetRecordReader(ctx, []int{c}, rowGroups)
 		if err != nil {
 			r.close()
@@ -364,13 +373,62 @@ func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskCo
 	return r, nil
 }
 
-// readAsInteger makes column c of fr decode as the integers it is stored as
-// when its Arrow type is a date or a decimal kept in INT32/INT64: pqarrow
-// hands integer columns over without a copy, but converts dates and
-// decimals value by value into buffers of its own (Go heap, zeroed, not the
-// task's allocator), a large share of a TPC-H scan. It returns the type the
-// column must be given back (convertColumn), or nil when c reads as is.
-func readAsInteger(fr *pqarrow.FileReader, c int) arrow.DataType {
+// dictionaryColumns yields the string columns of pf whose every data page
+// is dictionary encoded (by the pages' encoding statistics). Those read as
+// Arrow dictionaries, indexes decoded in bulk, and convertColumn expands
+// them: much cheaper than pqarrow's value-by-value string builder. Columns
+// with plain pages (a writer's fallback for high cardinality) would make
+// the dictionary reader hash every value, and read as strings.
+func dictionaryColumns(pf *file.Reader) iter.Seq[int] {
+	return func(yield func(int) bool) {
+		md := pf.MetaData()
+	cols:
+		for c := 0; c < md.Schema.NumColumns(); c++ {
+			col := md.Schema.Column(c)
+			if col.PhysicalType() != parquet.Types.ByteArray || col.MaxRepetitionLevel() > 0 {
+				continue
+			}
+			if _, ok := col.LogicalType().(schema.StringLogicalType); !ok {
+				continue
+			}
+			for rg := 0; rg < md.NumRowGroups(); rg++ {
+				cc, err := md.RowGroup(rg).ColumnChunk(c)
+				if err != nil || !allDictionaryPages(cc.EncodingStats()) {
+					continue cols
+				}
+			}
+			if md.NumRowGroups() > 0 && !yield(c) {
+				return
+			}
+		}
+	}
+}
+
+// allDictionaryPages reports whether stats list data pages and all of them
+// are dictionary encoded.
+func allDictionaryPages(stats []metadata.PageEncodingStats) bool {
+	data := 0
+	for _, s := range stats {
+		switch s.PageType.String() {
+		case "DATA_PAGE", "DATA_PAGE_V2":
+			if s.Encoding != parquet.Encodings.RLEDict && s.Encoding != parquet.Encodings.PlainDict {
+				return false
+			}
+			data++
+		}
+	}
+	return data > 0
+}
+
+// readAs makes column c of fr decode in the cheapest form pqarrow offers,
+// and returns the type it must be given back by convertColumn (nil: c
+// reads as is). Dates and decimals kept in INT32/INT64 decode as those
+// integers: pqarrow hands integer columns over without a copy, but
+// converts dates and decimals value by value into buffers of its own (Go
+// heap, zeroed, not the task's allocator), a large share of a TPC-H scan.
+// String columns read as dictionaries (dictionaryColumns) go back to
+// strings.
+func readAs(fr *pqarrow.FileReader, c int) arrow.DataType {
 	if c < 0 || c >= len(fr.Manifest.Fields) {
 		return nil
 	}
@@ -379,6 +437,12 @@ func readAsInteger(fr *pqarrow.FileReader, c int) arrow.DataType {
 		return nil
 	}
 	want := sf.Field.Type
+	if dt, ok := want.(*arrow.DictionaryType); ok && fr.Props.ReadDict(sf.ColIndex) {
+		if dt.ValueType.ID() == arrow.STRING || dt.ValueType.ID() == arrow.BINARY {
+			return dt.ValueType
+		}
+		return nil
+	}
 	var as arrow.DataType
 	switch phys := fr.ParquetReader().MetaData().Schema.Column(sf.ColIndex).PhysicalType(); {
 	case want.ID() == arrow.DATE32 && phys == parquet.Types.Int32:
@@ -396,11 +460,14 @@ func readAsInteger(fr *pqarrow.FileReader, c int) arrow.DataType {
 	return want
 }
 
-// convertColumn gives an integer column read by readAsInteger its type
-// back: a date shares the integers' buffers, a decimal is widened into a
-// buffer of mem. It releases col.
+// convertColumn gives a column read by readAs its type back: a date shares
+// the integers' buffers, a decimal is widened into a buffer of mem, a
+// dictionary is expanded. It releases col.
 func convertColumn(col arrow.Array, want arrow.DataType, mem memory.Allocator) arrow.Array {
 	defer col.Release()
+	if dict, ok := col.(*array.Dictionary); ok {
+		return expandDictionary(dict, want, mem)
+	}
 	d := col.Data()
 	if want.ID() == arrow.DATE32 {
 		nd := array.NewData(want, d.Len(), d.Buffers(), nil, d.NullN(), d.Offset())
@@ -425,6 +492,106 @@ func convertColumn(col arrow.Array, want arrow.DataType, mem memory.Allocator) a
 	buf.Release()
 	defer nd.Release()
 	return array.MakeFromData(nd)
+}
+
+// expandDictionary turns a dictionary of strings (or binaries) into a plain
+// array of type want, built in mem.
+func expandDictionary(d *array.Dictionary, want arrow.DataType, mem memory.Allocator) arrow.Array {
+	n := d.Len()
+	var idx []int32
+	if ix, ok := d.Indices().(*array.Int32); ok {
+		idx = ix.Int32Values()
+	} else {
+		idx = make([]int32, n)
+		for i := range idx {
+			if d.IsValid(i) {
+				idx[i] = int32(d.GetValueIndex(i))
+			}
+		}
+	}
+	dict := d.Dictionary().Data()
+	doffs := arrow.Int32Traits.CastFromBytes(dict.Buffers()[1].Bytes())[dict.Offset():]
+	var dbytes []byte
+	if b := dict.Buffers()[2]; b != nil {
+		dbytes = b.Bytes()
+	}
+	nulls := d.NullN() > 0
+	offsets := memory.NewResizableBuffer(mem)
+	offsets.Resize((n + 1) * arrow.Int32SizeBytes)
+	offs := arrow.Int32Traits.CastFromBytes(offsets.Bytes())
+	if !nulls {
+		if data := expandShort(idx, doffs, dbytes, offs, mem); data != nil {
+			nd := array.NewData(want, n, []*memory.Buffer{nil, offsets, data}, nil, 0, 0)
+			offsets.Release()
+			data.Release()
+			defer nd.Release()
+			return array.MakeFromData(nd)
+		}
+	}
+	total := int32(0)
+	for i, k := range idx {
+		offs[i] = total
+		if !nulls || d.IsValid(i) {
+			total += doffs[k+1] - doffs[k]
+		}
+	}
+	offs[n] = total
+	data := memory.NewResizableBuffer(mem)
+	data.Resize(int(total))
+	out := data.Bytes()
+	for i, k := range idx {
+		if !nulls || d.IsValid(i) {
+			copy(out[offs[i]:], dbytes[doffs[k]:doffs[k+1]])
+		}
+	}
+	var valid *memory.Buffer
+	if nulls {
+		valid = memory.NewResizableBuffer(mem)
+		valid.Resize(int(bitutil.BytesForBits(int64(n))))
+		vb := valid.Bytes()
+		for i := range n {
+			if d.IsValid(i) {
+				bitutil.SetBit(vb, i)
+			}
+		}
+	}
+	nd := array.NewData(want, n, []*memory.Buffer{valid, offsets, data}, nil, d.NullN(), 0)
+	offsets.Release()
+	data.Release()
+	if valid != nil {
+		valid.Release()
+	}
+	defer nd.Release()
+	return array.MakeFromData(nd)
+}
+
+// expandShort expands the indexes idx of a dictionary whose values are all
+// at most 8 bytes long (flags, modes, priorities: most low-cardinality
+// strings) with one 8-byte store per row instead of a copy call, filling
+// offs. It returns nil when a value is longer.
+func expandShort(idx, doffs []int32, dbytes []byte, offs []int32, mem memory.Allocator) *memory.Buffer {
+	words := make([]uint64, len(doffs)-1)
+	lens := make([]int32, len(words))
+	for k := range words {
+		v := dbytes[doffs[k]:doffs[k+1]]
+		if len(v) > 8 {
+			return nil
+		}
+		var w [8]byte
+		copy(w[:], v)
+		words[k], lens[k] = binary.LittleEndian.Uint64(w[:]), int32(len(v))
+	}
+	data := memory.NewResizableBuffer(mem)
+	data.Resize(8*len(idx) + 8)
+	out := data.Bytes()
+	pos := int32(0)
+	for i, k := range idx {
+		offs[i] = pos
+		binary.LittleEndian.PutUint64(out[pos:], words[k])
+		pos += lens[k]
+	}
+	offs[len(idx)] = pos
+	return data
 }
 
 // openParquet reads a file's footer; a panic of the Parquet library on a
@@ -497,8 +664,13 @@ func (r *parquetReader) next() (arrow.RecordBatch, error) {
 		}
 		cols[i], fields[i] = p.Column(0), p.Schema().Field(0)
 		if r.want[i] != nil {
-			cols[i] = convertColumn(array.MakeFromData(cols[i].Data()), r.want[i], r.mem)
-			defer cols[i].Release()
+			c, err := r.convert(cols[i], r.want[i])
+			if err != nil {
+				release()
+				return nil, err
+			}
+			cols[i] = c
+			defer c.Release()
 			fields[i].Type = r.want[i]
 		}
 	}
@@ -508,6 +680,18 @@ func (r *parquetReader) next() (arrow.RecordBatch, error) {
 	b := array.NewRecordBatch(r.schema, cols, parts[0].NumRows())
 	release()
 	return b, nil
+}
+
+// convert is convertColumn on a column of a batch (which keeps its
+// reference); a dictionary index out of range (a corrupt file) is an
+// error naming the file.
+func (r *parquetReader) convert(col arrow.Array, want arrow.DataType) (out arrow.Array, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = nil, fmt.Errorf("corrupt Parquet file %s: %v", r.loc, p)
+		}
+	}()
+	return convertColumn(array.MakeFromData(col.Data()), want, r.mem), nil
 }
 
 // nextOf reads the next batch of column reader i, turning a panic of the

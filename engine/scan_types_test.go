@@ -11,6 +11,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -103,6 +105,72 @@ func TestParquetIntegerBackedTypes(t *testing.T) {
 	for i, fl := range schema.Fields() {
 		if !arrow.TypeEqual(b.Column(i).DataType(), fl.Type) || !arrow.TypeEqual(b.Schema().Field(i).Type, fl.Type) {
 			t.Errorf("column %s: type %s (schema %s), want %s", fl.Name, b.Column(i).DataType(), b.Schema().Field(i).Type, fl.Type)
+		}
+	}
+}
+
+// TestParquetDictionaryStrings reads string columns that are dictionary
+// encoded (read as Arrow dictionaries and expanded by the scan: short
+// values, long values, nulls, a new dictionary per row group, batches
+// across row groups) and one written plain (read as strings).
+func TestParquetDictionaryStrings(t *testing.T) {
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "short", Type: arrow.BinaryTypes.String},
+		{Name: "long", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "plain", Type: arrow.BinaryTypes.String},
+	}, nil)
+	path := filepath.Join(t.TempDir(), "dict.parquet")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := pqarrow.NewFileWriter(schema, f, parquet.NewWriterProperties(parquet.WithMaxRowGroupLength(100), parquet.WithCompression(compress.Codecs.Snappy), parquet.WithDictionaryFor("plain", false)), pqarrow.DefaultWriterProps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	shorts := []string{"A", "", "R", "AIR", "REG AIR", "A", "12345678", "N"}
+	longs := []string{"DELIVER IN PERSON", "", "-", "TAKE BACK RETURN", "", "DELIVER IN PERSON", "x", "NONE OF THE ABOVE!"}
+	bld := array.NewRecordBuilder(memory.NewGoAllocator(), schema)
+	var want []string
+	for i := range 40 * len(shorts) {
+		s := shorts[i%len(shorts)]
+		bld.Field(0).(*array.StringBuilder).Append(s)
+		long := longs[i%len(longs)]
+		if i%3 == 1 {
+			bld.Field(1).AppendNull()
+			long = "NULL"
+		} else {
+			bld.Field(1).(*array.StringBuilder).Append(long)
+		}
+		bld.Field(2).(*array.StringBuilder).Append(s + "!")
+		want = append(want, s+"|"+long+"|"+s+"!")
+	}
+	rec := bld.NewRecordBatch()
+	bld.Release()
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Release()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	rdr, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dict := slices.Collect(dictionaryColumns(rdr))
+	rdr.Close()
+	if !slices.Equal(dict, []int{0, 1}) {
+		t.Fatalf("dictionary-encoded columns %v, want [0 1]", dict)
+	}
+	plan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ParquetScan{ParquetScan: &kapotv1.ParquetScanNode{
+		FileGroups: []*kapotv1.FileGroup{{Paths: []string{path}}}}}}
+	for _, batch := range []int{7, 64, 1000} {
+		tc, _ := newTC(t)
+		tc.BatchSize = batch
+		if got := runOrdered(t, plan, tc); !slices.Equal(got, want) {
+			t.Fatalf("batch size %d: got  %q\nwant %q", batch, got, want)
 		}
 	}
 }

@@ -576,8 +576,11 @@ func (p *lowerer) lowerAgg(a *aggRel) (lowered, error) {
 		names[i] = p.b.cols[id].name
 	}
 	var aggs []*kapotv1.AggregateExprNode
-	for _, c := range a.aggs {
-		ae := &kapotv1.AggregateExprNode{Func: c.fn, Distinct: c.distinct, Name: fmt.Sprintf("%s_%d", strings.ToLower(strings.TrimPrefix(c.fn.String(), "AGGREGATE_FUNCTION_")), c.out)}
+	for i, c := range a.aggs {
+		// Named by position, not by the binder's column id: a WITH query
+		// bound twice then lowers to equal plans, whose exchanges the
+		// scheduler runs once (parents refer to the outputs by index).
+		ae := &kapotv1.AggregateExprNode{Func: c.fn, Distinct: c.distinct, Name: fmt.Sprintf("%s_%d", strings.ToLower(strings.TrimPrefix(c.fn.String(), "AGGREGATE_FUNCTION_")), i)}
 		if c.arg != nil {
 			if ae.Expr, err = c.arg.proto(in.pos()); err != nil {
 				return lowered{}, err

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"fmt"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 
@@ -22,6 +23,11 @@ type stagePlan struct {
 // stage rooted at a shuffle writer with the exchange's partitioning, read by
 // its parent through an UnresolvedShuffle. The root becomes the final stage,
 // whose writer keeps each partition's output as output partition 0.
+//
+// Identical exchanges (the same input plan and partitioning, as a common
+// table expression read twice produces: TPC-H Q15's revenue0) become one
+// stage that both parents read, so its input is scanned and aggregated
+// once.
 //
 // Building plans reads the schemas of scanned files through opts.Store with
 // the job's session properties (object-store credentials).
@@ -47,6 +53,9 @@ func splitStages(jobID string, root *kapotv1.PhysicalPlanNode, opts engine.Build
 		stages[id] = s
 		return s, sw, nil
 	}
+	// Exchanges already cut, by their encoding (inner exchanges are
+	// replaced first, so equal subtrees encode equally).
+	cut := map[string]*kapotv1.UnresolvedShuffleNode{}
 	var walk func(slot **kapotv1.PhysicalPlanNode) error
 	walk = func(slot **kapotv1.PhysicalPlanNode) error {
 		n := *slot
@@ -59,6 +68,14 @@ func splitStages(jobID string, root *kapotv1.PhysicalPlanNode, opts engine.Build
 		if ex == nil {
 			return nil
 		}
+		key, err := proto.MarshalOptions{Deterministic: true}.Marshal(ex)
+		if err != nil {
+			return fmt.Errorf("encode exchange: %w", err)
+		}
+		if u, ok := cut[string(key)]; ok {
+			*slot = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_UnresolvedShuffle{UnresolvedShuffle: proto.Clone(u).(*kapotv1.UnresolvedShuffleNode)}}
+			return nil
+		}
 		s, sw, err := newStage(ex.GetInput(), ex.GetPartitioning())
 		if err != nil {
 			return err
@@ -67,8 +84,9 @@ func splitStages(jobID string, root *kapotv1.PhysicalPlanNode, opts engine.Build
 		if err != nil {
 			return err
 		}
-		*slot = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_UnresolvedShuffle{UnresolvedShuffle: &kapotv1.UnresolvedShuffleNode{
-			StageId: s.id, Schema: schema, OutputPartitionCount: uint32(s.outParts)}}}
+		u := &kapotv1.UnresolvedShuffleNode{StageId: s.id, Schema: schema, OutputPartitionCount: uint32(s.outParts)}
+		cut[string(key)] = u
+		*slot = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_UnresolvedShuffle{UnresolvedShuffle: proto.Clone(u).(*kapotv1.UnresolvedShuffleNode)}}
 		return nil
 	}
 	if err := walk(&root); err != nil {
@@ -89,7 +107,7 @@ func unresolvedInputs(n *kapotv1.PhysicalPlanNode) []uint32 {
 	var out []uint32
 	var walk func(n *kapotv1.PhysicalPlanNode)
 	walk = func(n *kapotv1.PhysicalPlanNode) {
-		if u := n.GetUnresolvedShuffle(); u != nil {
+		if u := n.GetUnresolvedShuffle(); u != nil && !slices.Contains(out, u.GetStageId()) {
 			out = append(out, u.GetStageId())
 		}
 		for _, c := range engine.InputSlots(n) {

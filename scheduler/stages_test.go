@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/kapot-go/kapot/client"
 	"github.com/kapot-go/kapot/engine"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -84,5 +86,39 @@ func TestSplitStagesRejectsBadPlans(t *testing.T) {
 	}
 	if _, _, _, err := splitStages("job1", &kapotv1.PhysicalPlanNode{}, engine.BuildOptions{}); err == nil {
 		t.Fatal("empty plan accepted")
+	}
+}
+
+// TestSplitStagesSharesEqualExchanges: a CTE read twice (TPC-H Q15's
+// revenue0 feeds a join and a max) is one stage read by both parents.
+func TestSplitStagesSharesEqualExchanges(t *testing.T) {
+	group := examplePlan(t) // a final aggregate over an exchange
+	// The grouped result twice: two equal subtrees, each with an exchange
+	// inside.
+	union := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Union{Union: &kapotv1.UnionNode{
+		Inputs: []*kapotv1.PhysicalPlanNode{proto.Clone(group).(*kapotv1.PhysicalPlanNode), proto.Clone(group).(*kapotv1.PhysicalPlanNode)}}}}
+	stages, final, _, err := splitStages("job1", union, engine.BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stages) != 2 || final != 2 {
+		t.Fatalf("%d stages (final %d), want 2: the shared exchange once and the final stage", len(stages), final)
+	}
+	if got := stages[final].inputs; !slices.Equal(got, []uint32{1}) {
+		t.Fatalf("final stage inputs %v, want [1]", got)
+	}
+	readers := 0
+	var walk func(n *kapotv1.PhysicalPlanNode)
+	walk = func(n *kapotv1.PhysicalPlanNode) {
+		if u := n.GetUnresolvedShuffle(); u != nil && u.GetStageId() == 1 {
+			readers++
+		}
+		for _, c := range engine.InputSlots(n) {
+			walk(*c)
+		}
+	}
+	walk(stages[final].plan)
+	if readers != 2 {
+		t.Fatalf("final stage reads stage 1 %d times, want 2", readers)
 	}
 }
