@@ -137,8 +137,16 @@ func takeBinary(mem memory.Allocator, data arrow.ArrayData, idx []int32) arrow.A
 	values := memory.NewResizableBuffer(mem)
 	values.Resize(int(total))
 	dst := values.Bytes()
-	for i, r := range idx {
-		copy(dst[dstOffs[i]:dstOffs[i+1]], srcBytes[srcOffs[r]:srcOffs[r+1]])
+	// Copy runs of consecutive rows with one copy each: a dense selection
+	// (a filter keeping most rows) is a few long runs, where a copy per
+	// value of a few bytes would dominate.
+	for i := 0; i < len(idx); {
+		j := i + 1
+		for j < len(idx) && idx[j] == idx[j-1]+1 {
+			j++
+		}
+		copy(dst[dstOffs[i]:dstOffs[j]], srcBytes[srcOffs[idx[i]]:srcOffs[idx[j-1]+1]])
+		i = j
 	}
 	return gathered(mem, data, idx, offsets, values)
 }
