@@ -447,7 +447,13 @@ func chaosDiskFull(t *testing.T, runs int, rep *chaosReport) {
 			t.Errorf("job on a full disk: %v", err)
 			continue
 		}
+		// The failed job's other tasks are cancelled and its data removed
+		// asynchronously (the client hears of the failure first): wait for
+		// the clean-up, bounded.
 		left := used() - before
+		for deadline := time.Now().Add(10 * time.Second); left > 0 && time.Now().Before(deadline); left = used() - before {
+			time.Sleep(20 * time.Millisecond)
+		}
 		got, err := runJobErr(s.addr, groupByPlan(t))
 		switch {
 		case left > 0:
