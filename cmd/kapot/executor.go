@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -13,12 +14,14 @@ import (
 	"github.com/kapot-go/kapot/internal/config"
 	"github.com/kapot-go/kapot/internal/logging"
 	"github.com/kapot-go/kapot/internal/security"
+	"github.com/kapot-go/kapot/internal/sysinfo"
 )
 
 func executorCmd() *cobra.Command {
 	cfg := executor.DefaultConfig()
 	var configFile string
 	var printConfig bool
+	gcPercent := 400
 	drainSeconds := cfg.DrainTimeout.Seconds()
 	c := &cobra.Command{
 		Use:   "executor",
@@ -47,6 +50,7 @@ the file. --print-config shows the result, secrets redacted.`,
 			}
 			defer logs.Close()
 			cfg.JobLogs = logs
+			tuneGC(gcPercent)
 			e, err := executor.New(cfg, nil, logs.Logger)
 			if err != nil {
 				return err
@@ -58,6 +62,7 @@ the file. --print-config shows the result, secrets redacted.`,
 	}
 	f := c.Flags()
 	f.StringVar(&configFile, "config", "", "YAML config file (keys are flag names)")
+	f.IntVar(&gcPercent, "gc-percent", gcPercent, "Go GC target percentage for this process, with a soft memory limit of 90 % of the machine's or cgroup's memory (<= 0, or GOGC set: Go's defaults)")
 	f.BoolVar(&printConfig, "print-config", false, "print the effective configuration (secrets redacted) as YAML and exit")
 	f.StringVar(&cfg.BindHost, "bind-host", cfg.BindHost, "local address to bind the Flight and gRPC servers to")
 	f.StringVar(&cfg.ExternalHost, "external-host", cfg.ExternalHost, "host name peers and the scheduler use to reach this executor (default: bind host, or the hostname when bound to all addresses)")
@@ -101,4 +106,23 @@ the file. --print-config shows the result, secrets redacted.`,
 	f.BoolVar(&cfg.S3.PathStyle, "s3-path-style", cfg.S3.PathStyle, "address buckets as <endpoint>/<bucket> (most self-hosted S3 servers) instead of <bucket>.<endpoint>")
 	security.AddNodeFlags(f, &cfg.Security)
 	return withFlagErrors(c)
+}
+
+// tuneGC lets the heap grow to percent % of the live heap between
+// collections. An executor allocates batch buffers fast over a small live
+// heap, so Go's default (100) collects very often: TPC-H SF 1 on a local
+// cluster ran 7 % faster at 400. A soft memory limit of 90 % of the
+// machine's (or cgroup's) memory makes the collector run early rather than
+// let the larger target exhaust memory. GOGC and GOMEMLIMIT, when set,
+// win.
+func tuneGC(percent int) {
+	if percent <= 0 || os.Getenv("GOGC") != "" {
+		return
+	}
+	debug.SetGCPercent(percent)
+	if os.Getenv("GOMEMLIMIT") == "" {
+		if total, err := sysinfo.MemoryLimit("/"); err == nil {
+			debug.SetMemoryLimit(total / 10 * 9)
+		}
+	}
 }
