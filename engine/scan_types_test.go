@@ -33,16 +33,7 @@ func TestParquetIntegerBackedTypes(t *testing.T) {
 		{Name: "day", Type: arrow.FixedWidthTypes.Date32, Nullable: true},
 	}, nil)
 	path := filepath.Join(t.TempDir(), "ints.parquet")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := pqarrow.NewFileWriter(schema, f, parquet.NewWriterProperties(parquet.WithStoreDecimalAsInteger(true), parquet.WithMaxRowGroupLength(3)), pqarrow.DefaultWriterProps())
-	if err != nil {
-		t.Fatal(err)
-	}
-	wmem := memory.NewGoAllocator()
-	bld := array.NewRecordBuilder(wmem, schema)
+	bld := array.NewRecordBuilder(memory.NewGoAllocator(), schema)
 	days := []arrow.Date32{-1, 0, 0, 19000, 365}
 	for i, s := range []string{"-12.34", "0.05", "", "9999999.99", "-0.01"} {
 		if s == "" {
@@ -64,13 +55,8 @@ func TestParquetIntegerBackedTypes(t *testing.T) {
 	}
 	rec := bld.NewRecordBatch()
 	bld.Release()
-	if err := w.Write(rec); err != nil {
-		t.Fatal(err)
-	}
+	writeParquet(t, path, rec, parquet.WithStoreDecimalAsInteger(true), parquet.WithMaxRowGroupLength(3))
 	rec.Release()
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
 
 	tc, _ := newTC(t)
 	plan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ParquetScan{ParquetScan: &kapotv1.ParquetScanNode{
@@ -120,14 +106,6 @@ func TestParquetDictionaryStrings(t *testing.T) {
 		{Name: "plain", Type: arrow.BinaryTypes.String},
 	}, nil)
 	path := filepath.Join(t.TempDir(), "dict.parquet")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := pqarrow.NewFileWriter(schema, f, parquet.NewWriterProperties(parquet.WithMaxRowGroupLength(100), parquet.WithCompression(compress.Codecs.Snappy), parquet.WithDictionaryFor("plain", false)), pqarrow.DefaultWriterProps())
-	if err != nil {
-		t.Fatal(err)
-	}
 	shorts := []string{"A", "", "R", "AIR", "REG AIR", "A", "12345678", "N"}
 	longs := []string{"DELIVER IN PERSON", "", "-", "TAKE BACK RETURN", "", "DELIVER IN PERSON", "x", "NONE OF THE ABOVE!"}
 	bld := array.NewRecordBuilder(memory.NewGoAllocator(), schema)
@@ -147,13 +125,8 @@ func TestParquetDictionaryStrings(t *testing.T) {
 	}
 	rec := bld.NewRecordBatch()
 	bld.Release()
-	if err := w.Write(rec); err != nil {
-		t.Fatal(err)
-	}
+	writeParquet(t, path, rec, parquet.WithMaxRowGroupLength(100), parquet.WithCompression(compress.Codecs.Snappy), parquet.WithDictionaryFor("plain", false))
 	rec.Release()
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
 
 	rdr, err := file.OpenParquetFile(path, false)
 	if err != nil {
@@ -172,5 +145,26 @@ func TestParquetDictionaryStrings(t *testing.T) {
 		if got := runOrdered(t, plan, tc); !slices.Equal(got, want) {
 			t.Fatalf("batch size %d: got  %q\nwant %q", batch, got, want)
 		}
+	}
+}
+
+// writeParquet writes rec to a new Parquet file at path with the writer
+// properties props.
+func writeParquet(t *testing.T, path string, rec arrow.RecordBatch, props ...parquet.WriterProperty) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w, err := pqarrow.NewFileWriter(rec.Schema(), f, parquet.NewWriterProperties(props...), pqarrow.DefaultWriterProps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
