@@ -37,6 +37,13 @@ type Table struct {
 	// NDV estimates distinct values per column from integer min/max
 	// statistics (max - min + 1, at most Rows); absent when unknown.
 	NDV map[string]float64
+	// Ranges holds, for the signed integer columns with min/max statistics and no
+	// nulls in every file, each file's [min, max] (Files' order; a file
+	// without rows has min > max). Tables whose files split a key into
+	// disjoint ranges (orders and lineitem by order key, as kapot tpch gen
+	// writes them) are joined and grouped file by file, without an
+	// exchange.
+	Ranges map[string][][2]int64
 }
 
 // Catalog holds the tables SQL can name. It is safe for concurrent use.
@@ -110,6 +117,7 @@ func (c *Catalog) ParquetTable(ctx context.Context, name string, files []string)
 	}
 	t := &Table{Name: name, Format: "parquet", Files: files}
 	lo, hi := map[string]int64{}, map[string]int64{}
+	ranges := map[string][][2]int64{}
 	var dicts map[string]int64
 	for i, f := range files {
 		obj, err := c.store.Open(ctx, f, c.props)
@@ -134,6 +142,7 @@ func (c *Catalog) ParquetTable(ctx context.Context, name string, files []string)
 		}
 		t.Rows += r.NumRows()
 		intRanges(r, lo, hi)
+		fileRanges(r, i, ranges)
 		if i == 0 {
 			dicts = dictionarySizes(r)
 		}
@@ -146,6 +155,15 @@ func (c *Catalog) ParquetTable(ctx context.Context, name string, files []string)
 	}
 	for c, l := range lo {
 		t.NDV[c] = min(float64(hi[c]-l+1), float64(t.Rows))
+	}
+	for c, rs := range ranges {
+		f, ok := t.Schema.FieldsByName(c)
+		if len(rs) == len(files) && ok && len(f) == 1 && arrow.IsSignedInteger(f[0].Type.ID()) {
+			if t.Ranges == nil {
+				t.Ranges = map[string][][2]int64{}
+			}
+			t.Ranges[c] = rs
+		}
 	}
 	return t, nil
 }
@@ -201,6 +219,73 @@ func dictionarySizes(r *file.Reader) (out map[string]int64) {
 		}
 	}
 	return out
+}
+
+// fileRanges records in ranges, for file i (read by r), the [min, max] of
+// every integer column whose every row group has min/max statistics and a
+// null count of zero; a column that misses either, in this file or an
+// earlier one, is dropped (ranges[c] stays shorter than i+1).
+func fileRanges(r *file.Reader, i int, ranges map[string][][2]int64) {
+	md := r.MetaData()
+	cur := map[string][2]int64{}
+	bad := map[string]bool{}
+	for g := 0; g < r.NumRowGroups(); g++ {
+		rg := md.RowGroup(g)
+		if rg.NumRows() == 0 {
+			continue
+		}
+		for c := 0; c < rg.NumColumns(); c++ {
+			cc, err := rg.ColumnChunk(c)
+			if err != nil {
+				continue
+			}
+			name := cc.PathInSchema().String()
+			mn, mx, ok := chunkRange(cc)
+			if !ok {
+				bad[name] = true
+				continue
+			}
+			if v, seen := cur[name]; seen {
+				mn, mx = min(mn, v[0]), max(mx, v[1])
+			}
+			cur[name] = [2]int64{mn, mx}
+		}
+	}
+	for c := 0; c < md.Schema.NumColumns(); c++ {
+		name := md.Schema.Column(c).Path()
+		if bad[name] || len(ranges[name]) != i {
+			delete(ranges, name)
+			continue
+		}
+		v, ok := cur[name]
+		if !ok {
+			if r.NumRows() != 0 {
+				delete(ranges, name)
+				continue
+			}
+			v = [2]int64{1, 0} // no rows: an empty range
+		}
+		ranges[name] = append(ranges[name], v)
+	}
+}
+
+// chunkRange is the [min, max] of an integer column chunk without nulls,
+// from its statistics.
+func chunkRange(cc *metadata.ColumnChunkMetaData) (mn, mx int64, ok bool) {
+	if ok, err := cc.StatsSet(); !ok || err != nil {
+		return 0, 0, false
+	}
+	st, err := cc.Statistics()
+	if err != nil || !st.HasMinMax() || !st.HasNullCount() || st.NullCount() != 0 {
+		return 0, 0, false
+	}
+	switch x := st.(type) {
+	case *metadata.Int32Statistics:
+		return int64(x.Min()), int64(x.Max()), true
+	case *metadata.Int64Statistics:
+		return x.Min(), x.Max(), true
+	}
+	return 0, 0, false
 }
 
 func intRanges(r *file.Reader, lo, hi map[string]int64) {

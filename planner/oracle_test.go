@@ -32,13 +32,16 @@ func TestTPCHAgainstDuckDB(t *testing.T) {
 	}
 	defer db.Close()
 	// Broadcast joins are the rule at this scale; the second pass plans
-	// every join partitioned, the plan shape of the larger scales.
+	// every join partitioned, the plan shape of the larger scales. With as
+	// many partitions as files (the last pass), joins and aggregates on
+	// the order and part keys run file by file (storage-partitioned).
 	modes := []struct {
 		name string
 		opts Options
 	}{
 		{"default", Options{TargetPartitions: 3}},
 		{"partitioned", Options{TargetPartitions: 3, BroadcastRows: -1}},
+		{"files", Options{TargetPartitions: 2, BroadcastRows: -1}},
 	}
 	var unsupported []string
 	for _, m := range modes {

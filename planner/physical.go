@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -88,6 +89,91 @@ type lowered struct {
 	// partitioned by its left keys and, equally, by its right keys). Empty
 	// when the partitioning is not known to follow column values.
 	hashed [][]colID
+	// ranged lists the columns by whose value ranges the output is split
+	// (storage partitioning: file i of a table holds one range of a key).
+	ranged []rangedCol
+}
+
+// rangedCol says that partition i of an output holds only rows whose col
+// lies in bounds[i] (an empty range, min > max, for a partition without
+// rows), and that col has no nulls.
+type rangedCol struct {
+	col    colID
+	bounds [][2]int64
+}
+
+// rangedBy returns the value ranges of column id, if l is split by them.
+func (l lowered) rangedBy(id colID) ([][2]int64, bool) {
+	for _, rc := range l.ranged {
+		if rc.col == id {
+			return rc.bounds, true
+		}
+	}
+	return nil, false
+}
+
+// coPartitioned finds a pair of plain-column keys that split l and r into
+// matching partitions: every key value either side's partition i may hold
+// lies in a range that no other partition of either side overlaps, so the
+// partitions join pairwise without an exchange (a storage-partitioned
+// join). It returns the pair's position.
+func coPartitioned(lk, rk []*expr, l, r lowered) (int, bool) {
+	if l.parts != r.parts {
+		return 0, false
+	}
+	for i := range lk {
+		if lk[i].kind != eCol || rk[i].kind != eCol {
+			continue
+		}
+		a, aok := l.rangedBy(lk[i].col)
+		b, bok := r.rangedBy(rk[i].col)
+		if aok && bok && disjointHulls(a, b) {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// disjointHulls reports whether a and b have the same number of ranges and
+// the hulls of their i-th ranges are pairwise disjoint.
+func disjointHulls(a, b [][2]int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	var hulls [][2]int64
+	for i := range a {
+		h, x := a[i], b[i]
+		switch {
+		case h[0] > h[1]:
+			h = x
+		case x[0] <= x[1]:
+			h = [2]int64{min(h[0], x[0]), max(h[1], x[1])}
+		}
+		if h[0] <= h[1] {
+			hulls = append(hulls, h)
+		}
+	}
+	slices.SortFunc(hulls, func(x, y [2]int64) int { return cmp.Compare(x[0], y[0]) })
+	for i := 1; i < len(hulls); i++ {
+		if hulls[i][0] <= hulls[i-1][1] {
+			return false
+		}
+	}
+	return true
+}
+
+// projectRanged carries value-range partitionings through a projection
+// that passes their columns through unchanged.
+func projectRanged(ranged []rangedCol, es []*expr, outs []colID) []rangedCol {
+	var out []rangedCol
+	for _, rc := range ranged {
+		for k, e := range es {
+			if e.kind == eCol && e.col == rc.col {
+				out = append(out, rangedCol{col: outs[k], bounds: rc.bounds})
+			}
+		}
+	}
+	return out
 }
 
 // hashedOn finds a partitioning of l that keys can reuse: for one of
@@ -252,7 +338,8 @@ func (p *lowerer) lower(r rel, need map[colID]bool) (lowered, error) {
 			names[i] = p.b.cols[id].name
 		}
 		return lowered{node: &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Projection{Projection: &kapotv1.ProjectionNode{
-			Input: in.node, Exprs: pe, Names: names}}}, cols: outs, parts: in.parts, hashed: projectHashed(in.hashed, es, outs)}, nil
+			Input: in.node, Exprs: pe, Names: names}}}, cols: outs, parts: in.parts, hashed: projectHashed(in.hashed, es, outs),
+			ranged: projectRanged(in.ranged, es, outs)}, nil
 	case *joinRel:
 		return p.lowerJoin(x, need)
 	case *aggRel:
@@ -268,7 +355,7 @@ func (p *lowerer) lower(r rel, need map[colID]bool) (lowered, error) {
 			return lowered{}, err
 		}
 		if in.parts > 1 {
-			in.node, in.parts, in.hashed = exchange(in.node, single), 1, nil
+			in.node, in.parts, in.hashed, in.ranged = exchange(in.node, single), 1, nil, nil
 		}
 		s := &kapotv1.SortNode{Input: in.node}
 		for _, k := range x.keys {
@@ -293,7 +380,7 @@ func (p *lowerer) lower(r rel, need map[colID]bool) (lowered, error) {
 			if x.fetch >= 0 {
 				in.node = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Limit{Limit: &kapotv1.LimitNode{Input: in.node, Fetch: x.skip + x.fetch}}}
 			}
-			in.node, in.parts, in.hashed = exchange(in.node, single), 1, nil
+			in.node, in.parts, in.hashed, in.ranged = exchange(in.node, single), 1, nil, nil
 		}
 		in.node = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Limit{Limit: &kapotv1.LimitNode{Input: in.node, Skip: x.skip, Fetch: x.fetch}}}
 		return in, nil
@@ -337,7 +424,14 @@ func (p *lowerer) lowerScan(s *scanRel, need map[colID]bool) (lowered, error) {
 	default:
 		return lowered{}, notSupported(-1, "tables stored as "+s.table.Format)
 	}
-	return lowered{node: n, cols: cols, parts: len(groups)}, nil
+	out := lowered{node: n, cols: cols, parts: len(groups)}
+	for i, id := range cols {
+		// Only ranges that no two files share split the table.
+		if rs, ok := s.table.Ranges[proj[i]]; ok && len(rs) == len(groups) && disjointHulls(rs, rs) {
+			out.ranged = append(out.ranged, rangedCol{col: id, bounds: rs})
+		}
+	}
+	return out, nil
 }
 
 func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
@@ -384,7 +478,7 @@ func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
 			Left: l.node, Right: r.node, JoinType: j.jt, Filter: filter}}}
 		out.parts = r.parts
 		if j.jt == kapotv1.JoinType_JOIN_TYPE_INNER {
-			out.hashed = r.hashed
+			out.hashed, out.ranged = r.hashed, r.ranged
 		}
 		out.cols = joinOutput(j.jt, l.cols, r.cols)
 		return out, nil
@@ -396,6 +490,20 @@ func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
 	rk, err := p.exprs(j.rightKeys, r)
 	if err != nil {
 		return lowered{}, err
+	}
+	if _, ok := coPartitioned(j.leftKeys, j.rightKeys, l, r); ok && l.parts >= p.parts {
+		// Both sides are split by value ranges of a key that match file by
+		// file: join partition i with partition i, no exchange, no
+		// broadcast (each task builds its own range only).
+		hj := &kapotv1.HashJoinNode{Left: l.node, Right: r.node, JoinType: j.jt, Mode: kapotv1.JoinMode_JOIN_MODE_PARTITIONED, Filter: filter}
+		for i := range lk {
+			hj.On = append(hj.On, &kapotv1.JoinOn{Left: lk[i], Right: rk[i]})
+		}
+		out.node = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashJoin{HashJoin: hj}}
+		out.parts = l.parts
+		out.cols = joinOutput(j.jt, l.cols, r.cols)
+		out.ranged = joinRanged(j.jt, l.ranged, r.ranged)
+		return out, nil
 	}
 	if collectsLeft(j.jt) && p.broadcastable(j.left) && !p.broadcastable(j.right) {
 		// Broadcast the small build side of an outer, semi or anti join
@@ -453,7 +561,7 @@ func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
 // Sides may be exchanged for an inner join (build is then j's right side);
 // others keep j's order.
 func broadcastJoin(j *joinRel, build, probe lowered, bk, pk []*kapotv1.PhysicalExprNode) (lowered, error) {
-	out := lowered{cols: append(append([]colID{}, build.cols...), probe.cols...), parts: probe.parts, hashed: probe.hashed}
+	out := lowered{cols: append(append([]colID{}, build.cols...), probe.cols...), parts: probe.parts, hashed: probe.hashed, ranged: probe.ranged}
 	var f *kapotv1.PhysicalExprNode
 	if j.filter != nil {
 		var err error
@@ -484,6 +592,21 @@ func joinHashed(jt kapotv1.JoinType, l, r []colID) [][]colID {
 		out = [][]colID{r}
 	}
 	return slices.DeleteFunc(out, func(c []colID) bool { return c == nil })
+}
+
+// joinRanged is the value-range partitioning of a co-partitioned join's
+// output: the sides whose rows pass through unchanged (and never as nulls)
+// keep theirs.
+func joinRanged(jt kapotv1.JoinType, l, r []rangedCol) []rangedCol {
+	switch jt {
+	case kapotv1.JoinType_JOIN_TYPE_INNER:
+		return append(slices.Clone(l), r...)
+	case kapotv1.JoinType_JOIN_TYPE_LEFT, kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI, kapotv1.JoinType_JOIN_TYPE_LEFT_ANTI:
+		return l
+	case kapotv1.JoinType_JOIN_TYPE_RIGHT, kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI, kapotv1.JoinType_JOIN_TYPE_RIGHT_ANTI:
+		return r
+	}
+	return nil
 }
 
 // projectHashed carries a partitioning through a projection: a column list
@@ -598,6 +721,20 @@ func (p *lowerer) lowerAgg(a *aggRel) (lowered, error) {
 			h[i] = a.gout[k]
 		}
 		return lowered{node: single, cols: a.output(), parts: in.parts, hashed: [][]colID{h}}, nil
+	}
+	if in.parts >= p.parts {
+		for k, g := range a.groups {
+			if g.kind != eCol {
+				continue
+			}
+			if bounds, ok := in.rangedBy(g.col); ok {
+				// The input is split by value ranges of a group key: each
+				// group lives in one partition.
+				single := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
+					Input: in.node, Mode: kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE, GroupExprs: groups, GroupNames: names, Aggregates: aggs}}}
+				return lowered{node: single, cols: a.output(), parts: in.parts, ranged: []rangedCol{{col: a.gout[k], bounds: bounds}}}, nil
+			}
+		}
 	}
 	partial := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
 		Input: in.node, Mode: kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL, GroupExprs: groups, GroupNames: names, Aggregates: aggs}}}

@@ -19,6 +19,9 @@ func TestPlanShapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	partitioned := Options{TargetPartitions: 2, BroadcastRows: -1}
+	// With 3 target partitions, the 2 files of a table do not decide how
+	// joins are partitioned.
+	hashed := Options{TargetPartitions: 3, BroadcastRows: -1}
 	cases := []struct {
 		name     string
 		query    int
@@ -33,10 +36,31 @@ func TestPlanShapes(t *testing.T) {
 			// keeps the o_orderkey partitioning, so the aggregate on
 			// o_orderkey (among other keys) runs in one step without
 			// another exchange.
-			name: "q18 semi join filters orders and builds the subquery", query: 18, opts: partitioned,
+			name: "q18 semi join filters orders and builds the subquery", query: 18, opts: hashed,
 			contains: []string{"HashJoin(RIGHT_SEMI, PARTITIONED, on=[l_orderkey@0 = o_orderkey@0])",
 				"HashAggregate(mode=SINGLE, group=[c_name@1, c_custkey@0, o_orderkey@2, o_orderdate@5, o_totalprice@4]"},
 			counts: map[string]int{"Exchange(Hash(": 6, "mode=PARTIAL": 1},
+		},
+		{
+			// kapot tpch gen splits orders and lineitem by order key, file
+			// by file (and part and partsupp by part key): with as many
+			// partitions as files, the lineitem aggregate on l_orderkey and
+			// its semi join with orders need no exchange.
+			name: "q18 storage-partitioned", query: 18, opts: partitioned,
+			contains: []string{"HashJoin(RIGHT_SEMI, PARTITIONED, on=[l_orderkey@0 = o_orderkey@0])\n" +
+				"                    Projection(l_orderkey@0 AS l_orderkey)\n" +
+				"                      Filter(sum_0@1 > 300)\n" +
+				"                        HashAggregate(mode=SINGLE, group=[l_orderkey@0], aggr=[sum_0])\n" +
+				"                          ParquetScan(files=2, partitions=2)\n" +
+				"                    ParquetScan(files=2, partitions=2)"},
+			counts: map[string]int{"Exchange(Hash(": 4, "mode=PARTIAL": 0},
+		},
+		{
+			// Q3: customer is broadcast to the orders files, which then
+			// join the lineitem files pairwise.
+			name: "q3 storage-partitioned", query: 3, opts: Options{TargetPartitions: 2},
+			contains: []string{"HashJoin(INNER, PARTITIONED, on=[o_orderkey@2 = l_orderkey@0])"},
+			counts:   map[string]int{"Exchange(Hash(": 0, "Exchange(single)": 1},
 		},
 		{
 			// (n1 = FRANCE AND n2 = GERMANY) OR (n1 = GERMANY AND n2 =

@@ -1,0 +1,141 @@
+package planner
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+)
+
+// TestFileRanges checks the per-file key ranges the catalog reads from
+// Parquet statistics: only signed integer columns without nulls, one range
+// per file, and a file without rows as an empty range.
+func TestFileRanges(t *testing.T) {
+	dir := t.TempDir()
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "k", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "n", Type: arrow.PrimitiveTypes.Int32, Nullable: true},
+		{Name: "s", Type: arrow.BinaryTypes.String},
+	}, nil)
+	write := func(name string, ks []int64, ns []int32, nullAt int) string {
+		b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+		defer b.Release()
+		for i, k := range ks {
+			b.Field(0).(*array.Int64Builder).Append(k)
+			if i == nullAt {
+				b.Field(1).AppendNull()
+			} else {
+				b.Field(1).(*array.Int32Builder).Append(ns[i])
+			}
+			b.Field(2).(*array.StringBuilder).Append("x")
+		}
+		rec := b.NewRecordBatch()
+		defer rec.Release()
+		tbl := array.NewTableFromRecords(schema, []arrow.RecordBatch{rec})
+		defer tbl.Release()
+		path := filepath.Join(dir, name)
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := pqarrow.WriteTable(tbl, f, 2, parquet.NewWriterProperties(), pqarrow.DefaultWriterProps()); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	a := write("a.parquet", []int64{1, 5, 3}, []int32{7, 8, 9}, -1)
+	empty := write("b.parquet", nil, nil, -1)
+	c := write("c.parquet", []int64{10, 12}, []int32{1, 2}, 1)
+
+	tb, err := ParquetTable("t", []string{a, empty, c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][2]int64{{1, 5}, {1, 0}, {10, 12}}
+	if got := tb.Ranges["k"]; !slices.Equal(got, want) {
+		t.Errorf("ranges of k: %v, want %v", got, want)
+	}
+	if got, ok := tb.Ranges["n"]; ok {
+		t.Errorf("n has a null in c.parquet, yet ranges %v", got)
+	}
+	if got, ok := tb.Ranges["s"]; ok {
+		t.Errorf("s is a string column, yet ranges %v", got)
+	}
+	tb, err = ParquetTable("t", []string{a, empty})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := tb.Ranges["n"], [][2]int64{{7, 9}, {1, 0}}; !slices.Equal(got, want) {
+		t.Errorf("ranges of n without c.parquet: %v, want %v", got, want)
+	}
+}
+
+// TestDisjointHulls checks when two tables' file ranges let their files
+// join pairwise.
+func TestDisjointHulls(t *testing.T) {
+	cases := []struct {
+		name string
+		a, b [][2]int64
+		want bool
+	}{
+		{"same ranges", [][2]int64{{1, 10}, {11, 20}}, [][2]int64{{1, 10}, {11, 20}}, true},
+		{"narrower ranges", [][2]int64{{1, 10}, {11, 20}}, [][2]int64{{3, 4}, {15, 20}}, true},
+		{"files out of key order", [][2]int64{{11, 20}, {1, 10}}, [][2]int64{{12, 12}, {2, 9}}, true},
+		{"empty file", [][2]int64{{1, 10}, {1, 0}}, [][2]int64{{1, 0}, {11, 20}}, true},
+		{"touching ranges", [][2]int64{{1, 10}, {10, 20}}, [][2]int64{{1, 9}, {11, 20}}, false},
+		{"other side crosses", [][2]int64{{1, 10}, {11, 20}}, [][2]int64{{1, 12}, {13, 20}}, false},
+		{"swapped files", [][2]int64{{1, 10}, {11, 20}}, [][2]int64{{11, 20}, {1, 10}}, false},
+		{"file counts differ", [][2]int64{{1, 10}, {11, 20}}, [][2]int64{{1, 20}}, false},
+	}
+	for _, c := range cases {
+		if got := disjointHulls(c.a, c.b); got != c.want {
+			t.Errorf("%s: disjointHulls(%v, %v) = %v, want %v", c.name, c.a, c.b, got, c.want)
+		}
+	}
+}
+
+// TestStoragePartitionedNeedsDisjointFiles checks that a table whose files
+// overlap in a key is exchanged before a join or aggregate on it, even with
+// as many partitions as files.
+func TestStoragePartitionedNeedsDisjointFiles(t *testing.T) {
+	cat := NewCatalog()
+	if err := cat.RegisterTPCH(tpchData(t)); err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{TargetPartitions: 2, BroadcastRows: -1}
+	cases := []struct {
+		sql       string
+		exchanges int
+	}{
+		// Both tables split by order key: no exchange below the sort.
+		{"select o_orderkey, count(*) from orders join lineitem on o_orderkey = l_orderkey group by o_orderkey order by 1", 0},
+		// l_suppkey spans every file: the aggregate repartitions.
+		{"select l_suppkey, count(*) from lineitem group by l_suppkey order by 1", 1},
+		// The orders files split o_orderkey, not o_custkey.
+		{"select c_custkey, count(*) from customer join orders on c_custkey = o_custkey group by c_custkey order by 1", 2},
+	}
+	for _, c := range cases {
+		p, err := PlanQuery(cat, c.sql, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := Explain(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Count(plan, "Exchange(Hash("); got != c.exchanges {
+			t.Errorf("%s: %d hash exchanges, want %d:\n%s", c.sql, got, c.exchanges, plan)
+		}
+		if _, cols := runSQLWith(t, cat, c.sql, opts); len(cols) == 0 {
+			t.Errorf("%s: no columns", c.sql)
+		}
+	}
+}
