@@ -435,7 +435,7 @@ func (p *lowerer) lowerScan(s *scanRel, need map[colID]bool) (lowered, error) {
 }
 
 func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
-	j = buildSmaller(j)
+	j = buildSmaller(p.reduceAggregate(j))
 	lneed := map[colID]bool{}
 	rneed := map[colID]bool{}
 	lset, rset := idSet(j.left.output()), idSet(j.right.output())

@@ -1,0 +1,167 @@
+package planner
+
+import (
+	"slices"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// semiJoinReduction is how much smaller (in estimated rows) than the
+// distinct group keys a filtered relation must be before an aggregate
+// joined with it is reduced by it first.
+const semiJoinReduction = 4
+
+// reduceAggregate applies a semi-join (magic-set) reduction to an inner join
+// of an aggregate with a selective relation, the shape a decorrelated
+// subquery takes (TPC-H Q2, Q17, Q20: a per-key aggregate of a big table
+// joined back to a few filtered keys). Rows of the aggregate's input whose
+// group key the other side can never hold are dropped before they are
+// aggregated, by a semi join with the small, cheap relation that the other
+// side's key values come from:
+//
+//	Y ⋈[y = g] γ[g](R)  =  Y ⋈[y = g] γ[g](S ⋉[s = g] R)   when π[y](Y) ⊆ π[s](S)
+//
+// Whole groups are kept or dropped, so the aggregates of the groups that
+// join are unchanged. S is a filtered scan that y flows from through
+// filters, projections, inner and semi joins (on y or on a key y equals).
+// It returns j unchanged when no such S is small enough.
+func (p *lowerer) reduceAggregate(j *joinRel) *joinRel {
+	if j.jt != kapotv1.JoinType_JOIN_TYPE_INNER || p.broadcast < 0 {
+		return j
+	}
+	for side := 0; side < 2; side++ {
+		aggSide, other, aKeys, oKeys := j.left, j.right, j.leftKeys, j.rightKeys
+		if side == 1 {
+			aggSide, other, aKeys, oKeys = j.right, j.left, j.rightKeys, j.leftKeys
+		}
+		var best *origin
+		var bestKey *expr
+		var agg *aggRel
+		for i := range aKeys {
+			if aKeys[i].kind != eCol || oKeys[i].kind != eCol {
+				continue
+			}
+			a, g := groupOf(aggSide, aKeys[i].col)
+			// The reduction is a broadcast semi join: the aggregate's
+			// input must be the big side.
+			if a == nil || !typesEqual(a.groups[g], oKeys[i]) || p.broadcastable(a.in) {
+				continue
+			}
+			ndv := columnNDV(a.in, a.groups[g])
+			if ndv <= 0 {
+				continue
+			}
+			for _, o := range origins(other, oKeys[i].col, nil) {
+				if !scanChain(o.r) || !p.broadcastable(o.r) || estimate(o.r)*semiJoinReduction > ndv {
+					continue
+				}
+				if best == nil || estimate(o.r) < estimate(best.r) {
+					best, bestKey, agg = &o, a.groups[g], a
+				}
+			}
+		}
+		if best == nil {
+			continue
+		}
+		key := &expr{kind: eCol, col: best.col, typ: bestKey.typ}
+		reduced := &aggRel{in: &joinRel{left: best.r, right: agg.in, jt: kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI,
+			leftKeys: []*expr{key}, rightKeys: []*expr{bestKey}}, groups: agg.groups, gout: agg.gout, aggs: agg.aggs}
+		out := *j
+		if side == 0 {
+			out.left = replaceAgg(aggSide, agg, reduced)
+		} else {
+			out.right = replaceAgg(aggSide, agg, reduced)
+		}
+		return &out
+	}
+	return j
+}
+
+// groupOf finds the aggregate under r (through projections) whose group
+// expression number g column id is, or nil.
+func groupOf(r rel, id colID) (*aggRel, int) {
+	switch x := r.(type) {
+	case *aggRel:
+		if g := slices.Index(x.gout, id); g >= 0 {
+			return x, g
+		}
+	case *projectRel:
+		if k := slices.Index(x.out, id); k >= 0 && x.exprs[k].kind == eCol {
+			return groupOf(x.in, x.exprs[k].col)
+		}
+	}
+	return nil, 0
+}
+
+// replaceAgg copies the projections from r down to old with old replaced.
+func replaceAgg(r rel, old, repl *aggRel) rel {
+	switch x := r.(type) {
+	case *aggRel:
+		if x == old {
+			return repl
+		}
+	case *projectRel:
+		c := *x
+		c.in = replaceAgg(x.in, old, repl)
+		return &c
+	}
+	return r
+}
+
+// origin is a relation whose column col holds every value some column of
+// a larger relation holds.
+type origin struct {
+	r   rel
+	col colID
+}
+
+// origins lists the relations under r whose column holds every value
+// column id of r holds: filters and projections pass values through, an
+// inner or semi join passes a side's key values, and equally the other
+// side's key values it equals.
+func origins(r rel, id colID, out []origin) []origin {
+	switch x := r.(type) {
+	case *scanRel:
+		return append(out, origin{x, id})
+	case *filterRel:
+		return origins(x.in, id, append(out, origin{x, id}))
+	case *projectRel:
+		if k := slices.Index(x.out, id); k >= 0 && x.exprs[k].kind == eCol {
+			return origins(x.in, x.exprs[k].col, append(out, origin{x, id}))
+		}
+	case *joinRel:
+		switch x.jt {
+		case kapotv1.JoinType_JOIN_TYPE_INNER, kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI, kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI:
+		default:
+			return out
+		}
+		side, otherSide, keys, otherKeys := x.left, x.right, x.leftKeys, x.rightKeys
+		if !slices.Contains(x.left.output(), id) {
+			side, otherSide, keys, otherKeys = x.right, x.left, x.rightKeys, x.leftKeys
+			if !slices.Contains(side.output(), id) {
+				return out
+			}
+		}
+		out = origins(side, id, out)
+		for i, k := range keys {
+			if k.kind == eCol && k.col == id && otherKeys[i].kind == eCol {
+				out = origins(otherSide, otherKeys[i].col, out)
+			}
+		}
+	}
+	return out
+}
+
+// scanChain reports whether r is filters and projections over one scan:
+// cheap to compute again.
+func scanChain(r rel) bool {
+	switch x := r.(type) {
+	case *scanRel:
+		return true
+	case *filterRel:
+		return scanChain(x.in)
+	case *projectRel:
+		return scanChain(x.in)
+	}
+	return false
+}
