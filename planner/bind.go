@@ -787,15 +787,15 @@ func (b *binder) joinOrder(rels []fromItem, rest []*expr, first int) (fromItem, 
 // joinCost is what the join order minimises over the inner joins in r:
 // the estimated rows each join produces, plus the rows of both inputs of
 // each join that must repartition them (neither side is small enough to
-// broadcast), since moving rows between tasks costs about as much as
-// producing them.
+// broadcast, and the files of both do not split the key alike), since
+// moving rows between tasks costs about as much as producing them.
 func joinCost(r rel) float64 {
 	j, ok := r.(*joinRel)
 	if !ok || j.jt != kapotv1.JoinType_JOIN_TYPE_INNER {
 		return 0
 	}
 	c := estimate(j) + joinCost(j.left) + joinCost(j.right)
-	if !smallSide(j.left) && !smallSide(j.right) {
+	if !smallSide(j.left) && !smallSide(j.right) && !relCoPartitioned(j, relRanged(j.left), relRanged(j.right)) {
 		c += estimate(j.left) + estimate(j.right)
 	}
 	return c

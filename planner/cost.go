@@ -222,3 +222,78 @@ func tableRows(s *scanRel) float64 {
 	}
 	return unknownRows
 }
+
+// relRanged is the value-range partitioning the lowering will most likely
+// give r (see lowered.ranged): scans of tables whose files split a column
+// into disjoint ranges keep it through filters, projections, joins that
+// broadcast the other side, co-partitioned joins and aggregates grouped by
+// it. The join order uses it to cost co-partitioned joins as exchange-free.
+func relRanged(r rel) []rangedCol {
+	switch x := r.(type) {
+	case *scanRel:
+		var out []rangedCol
+		if len(x.table.Files) < 2 {
+			return nil
+		}
+		for i, id := range x.cols {
+			if rs, ok := x.table.Ranges[x.table.Schema.Field(i).Name]; ok && len(rs) == len(x.table.Files) && disjointHulls(rs, rs) {
+				out = append(out, rangedCol{col: id, bounds: rs})
+			}
+		}
+		return out
+	case *filterRel:
+		return relRanged(x.in)
+	case *projectRel:
+		return projectRanged(relRanged(x.in), x.exprs, x.out)
+	case *aggRel:
+		in := relRanged(x.in)
+		for k, g := range x.groups {
+			if g.kind != eCol {
+				continue
+			}
+			for _, rc := range in {
+				if rc.col == g.col {
+					return []rangedCol{{col: x.gout[k], bounds: rc.bounds}}
+				}
+			}
+		}
+	case *joinRel:
+		l, rr := relRanged(x.left), relRanged(x.right)
+		if relCoPartitioned(x, l, rr) {
+			return joinRanged(x.jt, l, rr)
+		}
+		if x.jt == kapotv1.JoinType_JOIN_TYPE_INNER && len(x.leftKeys) > 0 {
+			switch {
+			case smallSide(x.right) && (!smallSide(x.left) || estimate(x.right) < estimate(x.left)):
+				return l
+			case smallSide(x.left):
+				return rr
+			}
+		}
+	}
+	return nil
+}
+
+// relCoPartitioned reports whether j's sides, split as l and r say, join
+// pairwise on one of its key pairs.
+func relCoPartitioned(j *joinRel, l, r []rangedCol) bool {
+	find := func(rs []rangedCol, e *expr) ([][2]int64, bool) {
+		if e.kind != eCol {
+			return nil, false
+		}
+		for _, rc := range rs {
+			if rc.col == e.col {
+				return rc.bounds, true
+			}
+		}
+		return nil, false
+	}
+	for i := range j.leftKeys {
+		a, aok := find(l, j.leftKeys[i])
+		b, bok := find(r, j.rightKeys[i])
+		if aok && bok && disjointHulls(a, b) {
+			return true
+		}
+	}
+	return false
+}

@@ -12,6 +12,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
 // TestFileRanges checks the per-file key ranges the catalog reads from
@@ -137,5 +139,36 @@ func TestStoragePartitionedNeedsDisjointFiles(t *testing.T) {
 		if _, cols := runSQLWith(t, cat, c.sql, opts); len(cols) == 0 {
 			t.Errorf("%s: no columns", c.sql)
 		}
+	}
+}
+
+// TestJoinCostCoPartitioned checks that the join order does not charge an
+// exchange for a join whose sides' files split the key alike.
+func TestJoinCostCoPartitioned(t *testing.T) {
+	b := &binder{cols: map[colID]*column{}}
+	scan := func(name, key string, ranges [][2]int64) *scanRel {
+		tb := &Table{Name: name, Format: "parquet", Files: []string{"a", "b"}, Rows: 1_000_000,
+			Schema: arrow.NewSchema([]arrow.Field{{Name: key, Type: arrow.PrimitiveTypes.Int64}}, nil)}
+		if ranges != nil {
+			tb.Ranges = map[string][][2]int64{key: ranges}
+		}
+		return &scanRel{table: tb, cols: []colID{b.newCol(name, key, arrow.PrimitiveTypes.Int64)}}
+	}
+	join := func(l, r *scanRel) *joinRel {
+		return &joinRel{left: l, right: r, jt: kapotv1.JoinType_JOIN_TYPE_INNER,
+			leftKeys:  []*expr{{kind: eCol, col: l.cols[0], typ: arrow.PrimitiveTypes.Int64}},
+			rightKeys: []*expr{{kind: eCol, col: r.cols[0], typ: arrow.PrimitiveTypes.Int64}}}
+	}
+	split := [][2]int64{{1, 500}, {501, 1000}}
+	co := join(scan("orders", "o_orderkey", split), scan("lineitem", "l_orderkey", split))
+	apart := join(scan("orders", "o_orderkey", split), scan("lineitem", "l_orderkey", [][2]int64{{1, 1000}, {1, 1000}}))
+	if got, want := joinCost(apart)-joinCost(co), 2_000_000.0; got != want {
+		t.Errorf("exchange charged to the join of overlapping files minus the co-partitioned one: %v, want %v", got, want)
+	}
+	if got := relRanged(co); len(got) != 2 {
+		t.Errorf("co-partitioned join output split by %d columns, want 2 (both keys)", len(got))
+	}
+	if got := relRanged(apart); len(got) != 0 {
+		t.Errorf("repartitioned join output split by %d columns, want none", len(got))
 	}
 }
