@@ -186,5 +186,32 @@ func (a *CountingAllocator) Free(b []byte) {
 	a.inner.Free(b)
 }
 
+// allocateUninit is Allocate without zeroing, when the inner allocator
+// can (see uninitAllocator).
+func (a *CountingAllocator) allocateUninit(size int) []byte {
+	var b []byte
+	if u, ok := a.inner.(uninitAllocator); ok {
+		b = u.allocateUninit(size)
+	} else {
+		b = a.inner.Allocate(size)
+	}
+	a.bytes.Add(int64(len(b)))
+	return b
+}
+
+// reallocateUninit is Reallocate without zeroing the new bytes, when the
+// inner allocator can.
+func (a *CountingAllocator) reallocateUninit(size int, b []byte) []byte {
+	old := len(b)
+	var nb []byte
+	if u, ok := a.inner.(uninitAllocator); ok {
+		nb = u.reallocateUninit(size, b)
+	} else {
+		nb = a.inner.Reallocate(size, b)
+	}
+	a.bytes.Add(int64(len(nb) - old))
+	return nb
+}
+
 // Allocated returns the bytes allocated and not yet freed.
 func (a *CountingAllocator) Allocated() int64 { return a.bytes.Load() }

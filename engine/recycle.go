@@ -16,7 +16,8 @@ import (
 // Buffers from 4 KiB to 64 MiB are rounded up to a power of two and
 // recycled; smaller and larger ones come from the Go heap. The cache is bounded: freed buffers
 // beyond its limit go back to the garbage collector. Allocate returns zeroed
-// memory, as the Go allocator does. Safe for concurrent use.
+// memory, as the Go allocator does (the engine's own kernels that write
+// whole buffers skip that, see uninitAllocator). Safe for concurrent use.
 type RecyclingAllocator struct {
 	small memory.Allocator
 	limit int64
@@ -57,9 +58,26 @@ func recycleClass(size int) int {
 
 // Allocate returns a zeroed buffer of size bytes.
 func (a *RecyclingAllocator) Allocate(size int) []byte {
+	b, recycled := a.allocate(size)
+	if recycled {
+		clear(b)
+	}
+	return b
+}
+
+// allocateUninit is Allocate without zeroing a recycled buffer: for
+// buffers their user overwrites whole (see uninitAllocator).
+func (a *RecyclingAllocator) allocateUninit(size int) []byte {
+	b, _ := a.allocate(size)
+	return b
+}
+
+// allocate returns a buffer of size bytes and whether it was recycled (and
+// so holds old bytes).
+func (a *RecyclingAllocator) allocate(size int) ([]byte, bool) {
 	c := recycleClass(size)
 	if c < 0 {
-		return a.small.Allocate(size)
+		return a.small.Allocate(size), false
 	}
 	a.mu.Lock()
 	if n := len(a.free[c]); n > 0 {
@@ -69,32 +87,78 @@ func (a *RecyclingAllocator) Allocate(size int) []byte {
 		a.cached -= int64(cap(b))
 		a.hits++
 		a.mu.Unlock()
-		b = b[:size]
-		clear(b)
-		return b
+		return b[:size], true
 	}
 	a.misses++
 	a.mu.Unlock()
 	// Power-of-two sizes of 4 KiB and more are at least 64-byte aligned
 	// in the Go heap, as Arrow wants.
-	return make([]byte, size, 1<<c)
+	return make([]byte, size, 1<<c), false
 }
 
-// Reallocate resizes b, in place when its capacity allows.
+// Reallocate resizes b, in place when its capacity allows; the bytes
+// beyond b's length are zeroed.
 func (a *RecyclingAllocator) Reallocate(size int, b []byte) []byte {
-	if size <= cap(b) && recycled(b) {
-		old := len(b)
-		b = b[:size]
-		if size > old {
-			clear(b[old:])
-		}
-		return b
+	old := len(b)
+	nb := a.reallocateUninit(size, b)
+	if size > old {
+		clear(nb[old:])
 	}
-	nb := a.Allocate(size)
+	return nb
+}
+
+// reallocateUninit is Reallocate that leaves the bytes beyond b's length
+// as they are.
+func (a *RecyclingAllocator) reallocateUninit(size int, b []byte) []byte {
+	if size <= cap(b) && recycled(b) {
+		return b[:size]
+	}
+	nb, _ := a.allocate(size)
 	copy(nb, b)
 	a.Free(b)
 	return nb
 }
+
+// uninitAllocator is an Arrow allocator that can also hand out memory
+// without zeroing it. Arrow's builders rely on zeroed memory; kernels that
+// write every byte of a buffer (gathers, conversions, decompression) need
+// not pay for clearing it first.
+type uninitAllocator interface {
+	memory.Allocator
+	allocateUninit(size int) []byte
+	reallocateUninit(size int, b []byte) []byte
+}
+
+// newUninitBuffer returns a buffer of size bytes from mem whose bytes are
+// undefined, for a caller that overwrites all of them.
+func newUninitBuffer(mem memory.Allocator, size int) *memory.Buffer {
+	if u, ok := mem.(uninitAllocator); ok {
+		return memory.NewBufferWithAllocator(u.allocateUninit(size), mem)
+	}
+	b := memory.NewResizableBuffer(mem)
+	b.Resize(size)
+	return b
+}
+
+// overwriting is an allocator whose Allocate and Reallocate do not zero:
+// for the Parquet reader, which decompresses and decodes into whole
+// buffers and writes its validity bitmaps bit by bit.
+type overwriting struct{ u uninitAllocator }
+
+// withoutZeroing returns mem as an allocator that does not zero, when mem
+// can (otherwise mem itself).
+func withoutZeroing(mem memory.Allocator) memory.Allocator {
+	if u, ok := mem.(uninitAllocator); ok {
+		return overwriting{u}
+	}
+	return mem
+}
+
+func (o overwriting) Allocate(size int) []byte { return o.u.allocateUninit(size) }
+func (o overwriting) Reallocate(size int, b []byte) []byte {
+	return o.u.reallocateUninit(size, b)
+}
+func (o overwriting) Free(b []byte) { o.u.Free(b) }
 
 // recycled reports whether b has the capacity of a recycled class.
 func recycled(b []byte) bool {

@@ -311,7 +311,10 @@ func newParquetScan(n *kapotv1.ParquetScanNode, o BuildOptions) (ExecutionPlan, 
 }
 
 func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskContext) (batchReader, error) {
-	pf, err := openParquet(obj, tc.Mem)
+	// The Parquet reader decompresses and decodes into whole buffers:
+	// recycled ones need no zeroing first (TestParquetDirtyMemory).
+	mem := withoutZeroing(tc.Mem)
+	pf, err := openParquet(obj, mem)
 	if err != nil {
 		return nil, err
 	}
@@ -319,7 +322,7 @@ func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskCo
 	for c := range dictionaryColumns(pf) {
 		props.SetReadDict(c, true)
 	}
-	fr, err := pqarrow.NewFileReader(pf, props, tc.Mem)
+	fr, err := pqarrow.NewFileReader(pf, props, mem)
 	if err != nil {
 		pf.Close()
 		return nil, err
@@ -475,8 +478,7 @@ func convertColumn(col arrow.Array, want arrow.DataType, mem memory.Allocator) a
 		return array.MakeFromData(nd)
 	}
 	n, off := d.Len(), d.Offset()
-	buf := memory.NewResizableBuffer(mem)
-	buf.Resize((off + n) * arrow.Decimal128SizeBytes)
+	buf := newUninitBuffer(mem, (off+n)*arrow.Decimal128SizeBytes)
 	out := arrow.Decimal128Traits.CastFromBytes(buf.Bytes())[off : off+n]
 	switch c := col.(type) {
 	case *array.Int64:
@@ -516,8 +518,7 @@ func expandDictionary(d *array.Dictionary, want arrow.DataType, mem memory.Alloc
 		dbytes = b.Bytes()
 	}
 	nulls := d.NullN() > 0
-	offsets := memory.NewResizableBuffer(mem)
-	offsets.Resize((n + 1) * arrow.Int32SizeBytes)
+	offsets := newUninitBuffer(mem, (n+1)*arrow.Int32SizeBytes)
 	offs := arrow.Int32Traits.CastFromBytes(offsets.Bytes())
 	if !nulls {
 		if data := expandShort(idx, doffs, dbytes, offs, mem); data != nil {
@@ -536,8 +537,7 @@ func expandDictionary(d *array.Dictionary, want arrow.DataType, mem memory.Alloc
 		}
 	}
 	offs[n] = total
-	data := memory.NewResizableBuffer(mem)
-	data.Resize(int(total))
+	data := newUninitBuffer(mem, int(total))
 	out := data.Bytes()
 	for i, k := range idx {
 		if !nulls || d.IsValid(i) {
@@ -581,8 +581,7 @@ func expandShort(idx, doffs []int32, dbytes []byte, offs []int32, mem memory.All
 		copy(w[:], v)
 		words[k], lens[k] = binary.LittleEndian.Uint64(w[:]), int32(len(v))
 	}
-	data := memory.NewResizableBuffer(mem)
-	data.Resize(8*len(idx) + 8)
+	data := newUninitBuffer(mem, 8*len(idx)+8)
 	out := data.Bytes()
 	pos := int32(0)
 	for i, k := range idx {

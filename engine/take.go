@@ -83,8 +83,7 @@ func takeValidity(mem memory.Allocator, data arrow.ArrayData, idx []int32) (*mem
 func takeFixed[T uint8 | uint16 | uint32 | uint64 | [2]uint64](mem memory.Allocator, data arrow.ArrayData, idx []int32) arrow.Array {
 	src := castBytes[T](data.Buffers()[1].Bytes())[data.Offset():]
 	var zero T
-	values := memory.NewResizableBuffer(mem)
-	values.Resize(len(idx) * int(unsafe.Sizeof(zero)))
+	values := newUninitBuffer(mem, len(idx)*int(unsafe.Sizeof(zero)))
 	dst := castBytes[T](values.Bytes())[:len(idx)]
 	for i, r := range idx {
 		dst[i] = src[r]
@@ -125,8 +124,7 @@ func takeBinary(mem memory.Allocator, data arrow.ArrayData, idx []int32) arrow.A
 	if b := data.Buffers()[2]; b != nil {
 		srcBytes = b.Bytes()
 	}
-	offsets := memory.NewResizableBuffer(mem)
-	offsets.Resize((len(idx) + 1) * arrow.Int32SizeBytes)
+	offsets := newUninitBuffer(mem, (len(idx)+1)*arrow.Int32SizeBytes)
 	dstOffs := arrow.Int32Traits.CastFromBytes(offsets.Bytes())[:len(idx)+1]
 	total := int32(0)
 	dstOffs[0] = 0
@@ -134,8 +132,7 @@ func takeBinary(mem memory.Allocator, data arrow.ArrayData, idx []int32) arrow.A
 		total += srcOffs[r+1] - srcOffs[r]
 		dstOffs[i+1] = total
 	}
-	values := memory.NewResizableBuffer(mem)
-	values.Resize(int(total))
+	values := newUninitBuffer(mem, int(total))
 	dst := values.Bytes()
 	// Copy runs of consecutive rows with one copy each: a dense selection
 	// (a filter keeping most rows) is a few long runs, where a copy per
