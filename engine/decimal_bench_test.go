@@ -146,3 +146,48 @@ func TestDecimalConstant(t *testing.T) {
 		}
 	}
 }
+
+// TestDecimalMulWideValues multiplies a wide decimal type whose values fit
+// in int64 (the fast path) and whose values do not (the checked path),
+// with a null under which the fast-path check must not matter.
+func TestDecimalMulWideValues(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	t324, t162, t38 := &arrow.Decimal128Type{Precision: 32, Scale: 4}, &arrow.Decimal128Type{Precision: 16, Scale: 2}, &arrow.Decimal128Type{Precision: 38, Scale: 6}
+	big := decimal128.FromI64(math.MaxInt64).Mul(decimal128.FromI64(10))
+	cases := []struct {
+		name string
+		l    []decimal128.Num
+		want []string
+	}{
+		{"small values", []decimal128.Num{decimal128.FromI64(12345), decimal128.FromI64(-7), decimal128.FromI64(0)},
+			[]string{"3.703500", "0.000014", "NULL"}},
+		{"a value past int64", []decimal128.Num{decimal128.FromI64(12345), big, decimal128.FromI64(1)},
+			[]string{"3.703500", "-184467440737095.516140", "NULL"}},
+	}
+	for _, c := range cases {
+		lb, rb := array.NewDecimal128Builder(mem, t324), array.NewDecimal128Builder(mem, t162)
+		lb.AppendValues(c.l, nil)
+		rb.AppendValues([]decimal128.Num{decimal128.FromI64(300), decimal128.FromI64(-2)}, nil)
+		rb.AppendNull()
+		l, r := lb.NewArray(), rb.NewArray()
+		lb.Release()
+		rb.Release()
+		out, err := decimalArith(mem, kapotv1.BinaryOp_BINARY_OP_MUL, l, r, t324, t162, t38)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		for i, w := range c.want {
+			got := "NULL"
+			if out.IsValid(i) {
+				got = out.(*array.Decimal128).Value(i).ToString(6)
+			}
+			if got != w {
+				t.Errorf("%s: row %d = %s, want %s", c.name, i, got, w)
+			}
+		}
+		out.Release()
+		l.Release()
+		r.Release()
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
@@ -201,16 +202,39 @@ func newInListExpr(in Expr, list []Expr, negated bool) (Expr, error) {
 	if negated {
 		display = "NOT IN"
 	}
-	return &inListExpr{in: in, set: set, negated: negated, display: display, list: list}, nil
+	e := &inListExpr{in: in, set: set, negated: negated, display: display, list: list}
+	if set.NullN() == 0 {
+		switch st := set.(type) {
+		case *array.String:
+			e.strs = map[string]struct{}{}
+			for i := 0; i < st.Len(); i++ {
+				e.strs[st.Value(i)] = struct{}{}
+			}
+		default:
+			if vals, ok := intKeyValues(set); ok && arrow.IsSignedInteger(t.ID()) {
+				e.ints = map[int64]struct{}{}
+				for _, v := range vals {
+					e.ints[v] = struct{}{}
+				}
+			}
+		}
+	}
+	return e, nil
 }
 
-// inListExpr tests membership in a literal set with Arrow's is_in kernel.
+// inListExpr tests membership in a literal set: strings and signed
+// integers in Go (a map lookup per row), other types with Arrow's is_in
+// kernel.
 type inListExpr struct {
 	in      Expr
 	set     arrow.Array // owned for the life of the plan
 	list    []Expr
 	negated bool
 	display string
+	// The set as Go values, when it has no nulls and is of strings (strs)
+	// or signed integers (ints).
+	strs map[string]struct{}
+	ints map[int64]struct{}
 }
 
 func (e *inListExpr) DataType() arrow.DataType { return arrow.FixedWidthTypes.Boolean }
@@ -225,11 +249,68 @@ func (e *inListExpr) Eval(ctx context.Context, mem memory.Allocator, b arrow.Rec
 	return evalArray(ctx, e, mem, b)
 }
 func (e *inListExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.Datum, error) {
+	if e.strs != nil || e.ints != nil {
+		mem := exec.GetAllocator(ctx)
+		a, err := evalArg(ctx, e.in, mem, b)
+		if err != nil {
+			return nil, err
+		}
+		defer a.Release()
+		if out := e.member(mem, a); out != nil {
+			return compute.NewDatumWithoutOwning(out), nil
+		}
+		return e.isIn(ctx, compute.NewDatumWithoutOwning(a))
+	}
 	d, err := e.in.evalDatum(ctx, b)
 	if err != nil {
 		return nil, err
 	}
 	defer d.Release()
+	return e.isIn(ctx, d)
+}
+
+// member tests each row of a against the set in Go: null stays null, and
+// NOT IN flips the rest. It returns nil for a layout it does not handle.
+func (e *inListExpr) member(mem memory.Allocator, a arrow.Array) arrow.Array {
+	n := a.Len()
+	var hit func(i int) bool
+	switch x := a.(type) {
+	case *array.String:
+		if e.strs == nil {
+			return nil
+		}
+		hit = func(i int) bool { _, ok := e.strs[x.Value(i)]; return ok }
+	default:
+		vals, ok := intKeyValues(a)
+		if !ok || e.ints == nil {
+			return nil
+		}
+		hit = func(i int) bool { _, ok := e.ints[vals[i]]; return ok }
+	}
+	values := newUninitBuffer(mem, int(bitutil.BytesForBits(int64(n))))
+	bits := values.Bytes()
+	clear(bits)
+	for i := range n {
+		if hit(i) != e.negated {
+			bitutil.SetBit(bits, i)
+		}
+	}
+	var valid *memory.Buffer
+	if a.NullN() > 0 {
+		valid = newUninitBuffer(mem, int(bitutil.BytesForBits(int64(n))))
+		bitutil.CopyBitmap(a.NullBitmapBytes(), a.Data().Offset(), n, valid.Bytes(), 0)
+	}
+	d := array.NewData(arrow.FixedWidthTypes.Boolean, n, []*memory.Buffer{valid, values}, nil, a.NullN(), 0)
+	values.Release()
+	if valid != nil {
+		valid.Release()
+	}
+	defer d.Release()
+	return array.MakeFromData(d)
+}
+
+// isIn runs Arrow's is_in kernel on d.
+func (e *inListExpr) isIn(ctx context.Context, d compute.Datum) (compute.Datum, error) {
 	out, err := compute.IsIn(ctx, compute.SetOptions{ValueSet: compute.NewDatumWithoutOwning(e.set), NullBehavior: compute.NullMatchingInconclusive}, d)
 	if err != nil || !e.negated {
 		return out, err
