@@ -912,7 +912,21 @@ func (b *binder) bindFromItem(n *pg.Node) (rel, error) {
 			lk, rk := equiKeys(splitAnd(on), lcols, rcols)
 			j.leftKeys, j.rightKeys = lk, rk
 			for _, c := range splitAnd(on) {
-				if !isUsedEquality(c, lk, rk) {
+				if isUsedEquality(c, lk, rk) {
+					continue
+				}
+				// A condition on the side whose unmatched rows are dropped
+				// (the right of a LEFT join, the left of a RIGHT join, either
+				// of an inner join) filters that side before the join: TPC-H
+				// Q13's o_comment NOT LIKE … then runs at the orders scan
+				// instead of shuffling o_comment to the join.
+				refs := c.refs(nil)
+				switch {
+				case len(refs) > 0 && coveredBy(c, rcols) && (jt == kapotv1.JoinType_JOIN_TYPE_LEFT || jt == kapotv1.JoinType_JOIN_TYPE_INNER):
+					j.right = &filterRel{in: j.right, pred: c}
+				case len(refs) > 0 && coveredBy(c, lcols) && (jt == kapotv1.JoinType_JOIN_TYPE_RIGHT || jt == kapotv1.JoinType_JOIN_TYPE_INNER):
+					j.left = &filterRel{in: j.left, pred: c}
+				default:
 					j.filter = andExpr(j.filter, c)
 				}
 			}

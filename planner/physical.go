@@ -460,6 +460,7 @@ func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
 	if err != nil {
 		return lowered{}, err
 	}
+	l, r = p.prune(l, lneed), p.prune(r, rneed)
 	out := lowered{cols: append(append([]colID{}, l.cols...), r.cols...)}
 	var filter *kapotv1.PhysicalExprNode
 	if j.filter != nil {
@@ -554,6 +555,34 @@ func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
 	out.parts = p.parts
 	out.cols = joinOutput(j.jt, l.cols, r.cols)
 	return out, nil
+}
+
+// prune drops the columns of in that need does not list (a filter's
+// predicate columns, say), so that an exchange or a hash table above does
+// not carry them. The projection passes columns through without a copy.
+func (p *lowerer) prune(in lowered, need map[colID]bool) lowered {
+	var keep []colID
+	for _, id := range in.cols {
+		if need[id] {
+			keep = append(keep, id)
+		}
+	}
+	if len(keep) == len(in.cols) || len(keep) == 0 {
+		return in
+	}
+	es := make([]*expr, len(keep))
+	names := make([]string, len(keep))
+	pe := make([]*kapotv1.PhysicalExprNode, len(keep))
+	pos := in.pos()
+	for i, id := range keep {
+		es[i] = &expr{kind: eCol, col: id, typ: p.b.cols[id].typ}
+		names[i] = p.b.cols[id].name
+		k, _ := pos(id)
+		pe[i] = &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Column{Column: &kapotv1.ColumnExpr{Index: uint32(k)}}}
+	}
+	return lowered{node: &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Projection{Projection: &kapotv1.ProjectionNode{
+		Input: in.node, Exprs: pe, Names: names}}}, cols: keep, parts: in.parts,
+		hashed: projectHashed(in.hashed, es, keep), ranged: projectRanged(in.ranged, es, keep)}
 }
 
 // broadcastJoin is j as a COLLECT_LEFT hash join that builds all of build
