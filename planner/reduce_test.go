@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/kapot-go/kapot/internal/oracle"
 )
 
 // TestSemiJoinReduction checks which joins of an aggregate get a semi-join
@@ -59,6 +61,59 @@ func TestSemiJoinReduction(t *testing.T) {
 			}
 			if len(want) == 0 {
 				t.Error("no rows: the case proves nothing")
+			}
+		})
+	}
+}
+
+// TestJoinConditionPushdown checks which ON conditions of outer joins
+// filter a join input early (those on the side whose unmatched rows are
+// dropped) and which stay on the join, against DuckDB's answers.
+func TestJoinConditionPushdown(t *testing.T) {
+	dir := tpchData(t)
+	cat := NewCatalog()
+	if err := cat.RegisterTPCH(dir); err != nil {
+		t.Fatal(err)
+	}
+	db, err := oracle.OpenTPCH(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cases := []struct {
+		name, sql string
+		pushed    bool // a Filter below the join, none on it
+	}{
+		{"left join, condition on the right", `select c_custkey, count(o_orderkey) from customer left join orders
+			on c_custkey = o_custkey and o_orderpriority = '1-URGENT' group by c_custkey order by 2 desc, 1 limit 20`, true},
+		{"left join, condition on the left stays", `select count(*), count(o_orderkey) from customer left join orders
+			on c_custkey = o_custkey and c_nationkey = 3`, false},
+		{"right join, condition on the left", `select o_orderkey, c_name from customer right join orders
+			on c_custkey = o_custkey and c_mktsegment = 'BUILDING' order by 1 limit 20`, true},
+		{"full join stays", `select count(*), count(c_custkey), count(o_orderkey) from customer full join orders
+			on c_custkey = o_custkey and o_orderpriority = '1-URGENT'`, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := PlanQuery(cat, c.sql, Options{TargetPartitions: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan, err := Explain(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pushed := strings.Contains(plan, "Filter(") && !strings.Contains(plan, "filter=")
+			if pushed != c.pushed {
+				t.Errorf("condition pushed below the join: %v, want %v:\n%s", pushed, c.pushed, plan)
+			}
+			_, got := runSQLWith(t, cat, c.sql, Options{TargetPartitions: 2})
+			want, err := db.Rows(c.sql)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := oracle.SameRows(got, want); err != nil {
+				t.Fatalf("%v\nkapot:  %q\nduckdb: %q", err, head(got), head(want))
 			}
 		})
 	}
