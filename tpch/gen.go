@@ -51,6 +51,9 @@ type Options struct {
 	// Partitions is the number of files per large table (region and nation
 	// always have one); 0 means one.
 	Partitions int
+	// Compression is the Parquet codec: "snappy" (default), "lz4" (LZ4_RAW),
+	// "zstd", "gzip" or "none".
+	Compression string
 	// Tables limits generation to these tables; empty means all.
 	Tables []string
 	// Progress, if set, is called as rows are written (safe for concurrent
@@ -134,6 +137,9 @@ func Generate(ctx context.Context, o Options) error {
 	if o.Format != "parquet" && o.Format != "csv" {
 		return fmt.Errorf("tpch: format %q: want parquet or csv", o.Format)
 	}
+	if _, err := Codec(o.Compression); err != nil {
+		return err
+	}
 	parts := max(o.Partitions, 1)
 	tables := o.Tables
 	if len(tables) == 0 {
@@ -170,6 +176,23 @@ func Generate(ctx context.Context, o Options) error {
 		}
 	}
 	return g.Wait()
+}
+
+// Codec is the Parquet compression codec a name stands for ("" is snappy).
+func Codec(name string) (compress.Compression, error) {
+	switch strings.ToLower(name) {
+	case "", "snappy":
+		return compress.Codecs.Snappy, nil
+	case "lz4", "lz4_raw":
+		return compress.Codecs.Lz4Raw, nil
+	case "zstd":
+		return compress.Codecs.Zstd, nil
+	case "gzip":
+		return compress.Codecs.Gzip, nil
+	case "none", "uncompressed":
+		return compress.Codecs.Uncompressed, nil
+	}
+	return 0, fmt.Errorf("tpch: compression %q: want snappy, lz4, zstd, gzip or none", name)
 }
 
 // rowsToGenerate is the number of generator rows of a table: for lineitem,
@@ -210,7 +233,8 @@ func writePart(ctx context.Context, o Options, t string, c counts, lo, hi int64,
 	var write func(arrow.RecordBatch) error
 	var closeW func() error
 	if o.Format == "parquet" {
-		props := []parquet.WriterProperty{parquet.WithCompression(compress.Codecs.Snappy), parquet.WithStoreDecimalAsInteger(true),
+		codec, _ := Codec(o.Compression)
+		props := []parquet.WriterProperty{parquet.WithCompression(codec), parquet.WithStoreDecimalAsInteger(true),
 			parquet.WithMaxRowGroupLength(1 << 17)}
 		for _, fl := range schema.Fields() {
 			if fl.Type.ID() != arrow.STRING {

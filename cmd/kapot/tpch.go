@@ -40,6 +40,9 @@ scale factor, whatever --partitions says; memory stays flat as it grows.`,
 			case o.Partitions < 1:
 				return fmt.Errorf("--partitions %d: must be at least 1: %w", o.Partitions, config.ErrInvalid)
 			}
+			if _, err := tpch.Codec(o.Compression); err != nil {
+				return fmt.Errorf("--compression: %w: %w", err, config.ErrInvalid)
+			}
 			start := time.Now()
 			if !quiet && isTerminal(os.Stderr) {
 				o.Progress = progressLine()
@@ -59,6 +62,7 @@ scale factor, whatever --partitions says; memory stays flat as it grows.`,
 	f.Float64Var(&o.SF, "sf", 1, "scale factor")
 	f.StringVar(&o.Dir, "out", "", "output directory")
 	f.StringVar(&o.Format, "format", "parquet", "parquet or csv")
+	f.StringVar(&o.Compression, "compression", "snappy", "Parquet codec: snappy, lz4 (LZ4_RAW), zstd, gzip or none")
 	f.IntVar(&o.Partitions, "partitions", 1, "files per table (region and nation always have one)")
 	f.StringSliceVar(&o.Tables, "tables", nil, "generate only these tables")
 	f.BoolVar(&quiet, "quiet", false, "no progress line")
