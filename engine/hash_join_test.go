@@ -212,21 +212,31 @@ func TestHashJoinMultiKey(t *testing.T) {
 	probe := values([]string{"pk", "pn", "ps"}, []*kapotv1.DataType{i64t, i64t, strt}, [][]*kapotv1.ScalarValue{
 		{ival(1), ival(10), sval("a")}, {ival(1), ival(11), sval("a")}, {ival(2), ival(nil), sval("d")},
 		{ival(2), ival(20), sval("x")}, {ival(3), ival(30), sval(nil)}, {ival(4), ival(40), sval("z")},
+		{ival(-1), ival(10), sval("a")}, {ival(1), ival(-22), sval("a")},
 	})
+	// The same with a negative build key: the two integer keys are not
+	// packed into one (probe rows above test the packed path's bounds).
+	negBuild := values([]string{"k", "n", "s"}, []*kapotv1.DataType{i64t, i64t, strt}, [][]*kapotv1.ScalarValue{
+		{ival(1), ival(10), sval("a")}, {ival(-1), ival(10), sval("m")}, {ival(1), ival(-22), sval("n")}, {ival(2), ival(nil), sval("d")},
+	})
+	intInt := []*kapotv1.JoinOn{{Left: col("k"), Right: col("pk")}, {Left: col("n"), Right: col("pn")}}
 	cases := map[string]struct {
-		on   []*kapotv1.JoinOn
-		want []string
+		build *kapotv1.PhysicalPlanNode
+		on    []*kapotv1.JoinOn
+		want  []string
 	}{
-		"int, int": {[]*kapotv1.JoinOn{{Left: col("k"), Right: col("pk")}, {Left: col("n"), Right: col("pn")}},
+		"int, int": {build, intInt,
 			[]string{"1|10|a|1|10|a", "1|10|e|1|10|a", "1|11|b|1|11|a", "2|20|c|2|20|x", "3|30|NULL|3|30|NULL"}},
-		"int, int, string": {[]*kapotv1.JoinOn{{Left: col("k"), Right: col("pk")}, {Left: col("n"), Right: col("pn")}, {Left: col("s"), Right: col("ps")}},
+		"int, int, string": {build, []*kapotv1.JoinOn{{Left: col("k"), Right: col("pk")}, {Left: col("n"), Right: col("pn")}, {Left: col("s"), Right: col("ps")}},
 			[]string{"1|10|a|1|10|a"}},
+		"int, int with negative keys": {negBuild, intInt,
+			[]string{"-1|10|m|-1|10|a", "1|-22|n|1|-22|a", "1|10|a|1|10|a"}},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			tc, _ := newTC(t)
 			n := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashJoin{HashJoin: &kapotv1.HashJoinNode{
-				Left: build, Right: probe, JoinType: kapotv1.JoinType_JOIN_TYPE_INNER, Mode: kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT, On: c.on}}}
+				Left: c.build, Right: probe, JoinType: kapotv1.JoinType_JOIN_TYPE_INNER, Mode: kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT, On: c.on}}}
 			if got := run(t, n, tc); !slices.Equal(got, c.want) {
 				t.Fatalf("got %q\nwant %q", got, c.want)
 			}
