@@ -141,11 +141,17 @@ func (b *planBuilder) node(n *kapotv1.PhysicalPlanNode, depth, id int) (Executio
 					if c, ok := f.input.(*metered); ok {
 						c.parent = id
 					}
+					pushPrefilters(f)
 					return f, nil
 				}
 			}
 		}
-		return NewFilter(in, pred)
+		f, err := NewFilter(in, pred)
+		if err != nil {
+			return nil, err
+		}
+		pushPrefilters(f)
+		return f, nil
 	case *kapotv1.PhysicalPlanNode_Limit:
 		in, err := child(x.Limit.GetInput())
 		if err != nil {

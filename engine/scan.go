@@ -239,7 +239,9 @@ type parquetFormat struct {
 	projection []string
 	batchSize  int64
 	pruner     *rowGroupPruner
-	nodeID     *int // set once the plan is built
+	nodeID     *int        // set once the plan is built
+	pre        []prefilter // from the filter above, if any
+	out        *arrow.Schema
 }
 
 func (parquetFormat) name() string { return "Parquet" }
@@ -363,7 +365,10 @@ func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskCo
 		pf.Close()
 		return emptyReader{}, nil
 	}
-	r := &parquetReader{pf: pf, loc: obj.Location(), mem: tc.Mem, want: make([]arrow.DataType, len(cols))}
+	r := &parquetReader{pf: pf, loc: obj.Location(), mem: tc.Mem, want: make([]arrow.DataType, len(cols)), pre: f.pre, out: f.out}
+	if len(r.pre) > 0 {
+		r.masks = make([]dictMaskCache, len(r.pre))
+	}
 	for i, c := range cols {
 		r.want[i] = readAs(fr, c)
 		rr, err := fr.GetRecordReader(ctx, []int{c}, rowGroups)
@@ -615,12 +620,90 @@ type parquetReader struct {
 	mem    memory.Allocator
 	schema *arrow.Schema
 	loc    string
+	// Prefilters (see prefilter), the scan's output schema they are bound
+	// to, the mask of each for the dictionary it last saw, and the rows
+	// they keep of the current batch.
+	pre   []prefilter
+	out   *arrow.Schema
+	masks []dictMaskCache
+	sel   []int32
+}
+
+// dictMaskCache is a prefilter's mask for one dictionary (pqarrow hands
+// the same dictionary to every batch of a row group).
+type dictMaskCache struct {
+	dict *memory.Buffer // the dictionary's values buffer
+	n    int
+	mask []bool
+	ok   bool
 }
 
 func (r *parquetReader) next() (arrow.RecordBatch, error) {
-	if len(r.rrs) == 1 && r.want[0] == nil {
+	if len(r.rrs) == 1 && r.want[0] == nil && len(r.pre) == 0 {
 		return r.nextOf(0)
 	}
+	for {
+		b, err := r.nextBatch()
+		if err != nil || b.NumRows() > 0 {
+			return b, err
+		}
+		b.Release() // every row prefiltered away: read on
+	}
+}
+
+// preselect runs the prefilters over the dictionary-encoded columns of
+// parts: it returns the rows to keep, or all == true to keep every row.
+func (r *parquetReader) preselect(parts []arrow.RecordBatch) (sel []int32, all bool) {
+	filtered := false
+	sel = r.sel[:0]
+	for k, p := range r.pre {
+		if p.col >= len(parts) || r.out == nil {
+			continue
+		}
+		d, ok := parts[p.col].Column(0).(*array.Dictionary)
+		if !ok {
+			continue
+		}
+		c := &r.masks[k]
+		vals := d.Dictionary().Data().Buffers()[2]
+		if c.dict == nil || c.dict != vals || c.n != d.Dictionary().Len() {
+			c.dict, c.n = vals, d.Dictionary().Len()
+			c.mask, c.ok = p.dictMask(r.out, d.Dictionary(), r.mem)
+		}
+		if !c.ok {
+			continue
+		}
+		sel = selectDict(d, c.mask, sel, !filtered)
+		filtered = true
+	}
+	r.sel = sel
+	n := 0
+	if len(parts) > 0 {
+		n = int(parts[0].NumRows())
+	}
+	return sel, !filtered || len(sel) == n
+}
+
+// takeColumn gathers rows sel of a column as read (a dictionary stays one)
+// before its conversion; a corrupt file's panic becomes an error.
+func (r *parquetReader) takeColumn(col arrow.Array, sel []int32) (out arrow.Array, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = nil, fmt.Errorf("corrupt Parquet file %s: %v", r.loc, p)
+		}
+	}()
+	if d, ok := col.(*array.Dictionary); ok {
+		idx, err := takeArray(context.Background(), r.mem, d.Indices(), sel)
+		if err != nil {
+			return nil, err
+		}
+		defer idx.Release()
+		return array.NewDictionaryArray(d.DataType(), idx, d.Dictionary()), nil
+	}
+	return takeArray(context.Background(), r.mem, col, sel)
+}
+
+func (r *parquetReader) nextBatch() (arrow.RecordBatch, error) {
 	parts := make([]arrow.RecordBatch, len(r.rrs))
 	errs := make([]error, len(r.rrs))
 	// One column after the other: an executor runs a task per core, so
@@ -656,12 +739,28 @@ func (r *parquetReader) next() (arrow.RecordBatch, error) {
 	}
 	cols := make([]arrow.Array, len(parts))
 	fields := make([]arrow.Field, len(parts))
-	for i, p := range parts {
+	for _, p := range parts {
 		if p.NumRows() != parts[0].NumRows() {
 			release()
 			return nil, fmt.Errorf("corrupt Parquet file %s: columns hold different row counts", r.loc)
 		}
+	}
+	rows := parts[0].NumRows()
+	sel, all := r.preselect(parts)
+	if !all {
+		rows = int64(len(sel))
+	}
+	for i, p := range parts {
 		cols[i], fields[i] = p.Column(0), p.Schema().Field(0)
+		if !all {
+			c, err := r.takeColumn(cols[i], sel)
+			if err != nil {
+				release()
+				return nil, err
+			}
+			cols[i] = c
+			defer c.Release()
+		}
 		if r.want[i] != nil {
 			c, err := r.convert(cols[i], r.want[i])
 			if err != nil {
@@ -676,7 +775,7 @@ func (r *parquetReader) next() (arrow.RecordBatch, error) {
 	if r.schema == nil {
 		r.schema = arrow.NewSchema(fields, nil)
 	}
-	b := array.NewRecordBatch(r.schema, cols, parts[0].NumRows())
+	b := array.NewRecordBatch(r.schema, cols, rows)
 	release()
 	return b, nil
 }

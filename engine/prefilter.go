@@ -1,0 +1,203 @@
+package engine
+
+import (
+	"context"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// prefilter is a conjunct of the filter right above a Parquet scan that
+// tests one string column (=, <>, IN, LIKE, their ORs...). When a batch of
+// that column arrives dictionary encoded, the scan evaluates the conjunct
+// once per dictionary value and drops the rows it rejects before it
+// expands strings or converts any column: TPC-H Q19's l_shipmode IN (…) and
+// l_shipinstruct = … keep 1 row in 14, and the other 13 are never
+// materialised. The filter above still evaluates every conjunct on the
+// rows left; the scan only saves it work, so a batch read without a
+// dictionary (plain pages) is simply not prefiltered.
+type prefilter struct {
+	col  int  // in the scan's output
+	pred Expr // bound to the scan's output schema
+}
+
+// pushPrefilters hands the Parquet scan under f (if any) the conjuncts of
+// f that qualify as prefilters.
+func pushPrefilters(f *Filter) {
+	in := f.input
+	if m, ok := in.(*metered); ok {
+		in = m.ExecutionPlan
+	}
+	s, ok := in.(*fileScan)
+	if !ok {
+		return
+	}
+	pf, ok := s.format.(parquetFormat)
+	if !ok {
+		return
+	}
+	pf.pre, pf.out = nil, s.schema
+	for _, c := range f.conjuncts {
+		for _, e := range andTerms(c) {
+			if col, ok := prefilterColumn(e, s.schema); ok {
+				pf.pre = append(pf.pre, prefilter{col: col, pred: e})
+			}
+		}
+	}
+	s.format = pf
+}
+
+// andTerms splits e at its top-level ANDs.
+func andTerms(e Expr) []Expr {
+	if f, ok := e.(*funcExpr); ok && (f.name == "and_kleene" || f.name == "and") && len(f.args) == 2 {
+		return append(andTerms(f.args[0]), andTerms(f.args[1])...)
+	}
+	return []Expr{e}
+}
+
+// prefilterColumn returns the one string column e tests, when e only
+// compares it with constants and cannot fail.
+func prefilterColumn(e Expr, schema *arrow.Schema) (int, bool) {
+	col := -1
+	var walk func(e Expr) bool
+	walk = func(e Expr) bool {
+		switch x := e.(type) {
+		case *literalExpr:
+			return true
+		case *columnExpr:
+			if col >= 0 && col != x.index {
+				return false
+			}
+			col = x.index
+			return true
+		case *inListExpr:
+			return walk(x.in)
+		case *funcExpr:
+			switch x.name {
+			case "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
+				"and_kleene", "or_kleene", "and", "or", "not", "is_null", "is_valid":
+			default:
+				return false
+			}
+			for _, a := range x.args {
+				if !walk(a) {
+					return false
+				}
+			}
+			return true
+		case *kernelExpr:
+			switch x.display {
+			case "LIKE", "NOT LIKE", "ILIKE", "NOT ILIKE":
+			default:
+				return false
+			}
+			for _, a := range x.args {
+				if !walk(a) {
+					return false
+				}
+			}
+			return true
+		}
+		return false
+	}
+	if !walk(e) || col < 0 || col >= schema.NumFields() || schema.Field(col).Type.ID() != arrow.STRING {
+		return 0, false
+	}
+	return col, true
+}
+
+// dictMask evaluates p over the values of dict, and a null after them:
+// mask[k] says whether rows with index k pass, mask[len(dict)] whether
+// null rows do. ok is false when p could not be evaluated (the filter
+// above will report why).
+func (p prefilter) dictMask(schema *arrow.Schema, dict arrow.Array, mem memory.Allocator) (mask []bool, ok bool) {
+	defer func() {
+		if recover() != nil {
+			mask, ok = nil, false
+		}
+	}()
+	d, isStr := dict.(*array.String)
+	if !isStr {
+		return nil, false
+	}
+	n := d.Len() + 1
+	vb := array.NewStringBuilder(mem)
+	for k := 0; k < d.Len(); k++ {
+		if d.IsNull(k) {
+			vb.AppendNull()
+		} else {
+			vb.Append(d.Value(k))
+		}
+	}
+	vb.AppendNull()
+	vals := vb.NewArray()
+	vb.Release()
+	defer vals.Release()
+	fields := make([]arrow.Field, schema.NumFields())
+	cols := make([]arrow.Array, schema.NumFields())
+	for i := range fields {
+		if i == p.col {
+			fields[i], cols[i] = schema.Field(i), vals
+			continue
+		}
+		fields[i] = arrow.Field{Name: schema.Field(i).Name, Type: arrow.Null, Nullable: true}
+		cols[i] = array.NewNull(n)
+		defer cols[i].Release()
+	}
+	b := array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, int64(n))
+	defer b.Release()
+	res, err := p.pred.Eval(context.Background(), mem, b)
+	if err != nil {
+		return nil, false
+	}
+	defer res.Release()
+	r, isBool := res.(*array.Boolean)
+	if !isBool || r.Len() != n {
+		return nil, false
+	}
+	mask = make([]bool, n)
+	for k := range mask {
+		mask[k] = r.IsValid(k) && r.Value(k)
+	}
+	return mask, true
+}
+
+// selectDict keeps in sel the rows of d whose index passes mask: all rows
+// when first, else those already in sel.
+func selectDict(d *array.Dictionary, mask []bool, sel []int32, first bool) []int32 {
+	null := len(mask) - 1
+	pass := func(i int) bool {
+		if d.IsNull(i) {
+			return mask[null]
+		}
+		// An index out of range (a corrupt file) passes, for the
+		// expansion to report.
+		k := d.GetValueIndex(i)
+		return k < 0 || k >= null || mask[k]
+	}
+	if ix, ok := d.Indices().(*array.Int32); ok && d.NullN() == 0 {
+		idx := ix.Int32Values()
+		pass = func(i int) bool {
+			k := int(idx[i])
+			return k < 0 || k >= null || mask[k]
+		}
+	}
+	if first {
+		sel = sel[:0]
+		for i := 0; i < d.Len(); i++ {
+			if pass(i) {
+				sel = append(sel, int32(i))
+			}
+		}
+		return sel
+	}
+	keep := 0
+	for _, i := range sel {
+		if pass(int(i)) {
+			sel[keep] = i
+			keep++
+		}
+	}
+	return sel[:keep]
+}
