@@ -795,7 +795,7 @@ func joinCost(r rel) float64 {
 		return 0
 	}
 	c := estimate(j) + joinCost(j.left) + joinCost(j.right)
-	if !smallSide(j.left) && !smallSide(j.right) && !relCoPartitioned(j, relRanged(j.left), relRanged(j.right)) {
+	if !smallSide(j.left, j.right) && !smallSide(j.right, j.left) && !relCoPartitioned(j, relRanged(j.left), relRanged(j.right)) {
 		c += estimate(j.left) + estimate(j.right)
 	}
 	return c

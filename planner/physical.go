@@ -20,6 +20,8 @@ type Options struct {
 	// BroadcastRows is the largest estimated row count of a join side that
 	// is built whole in every task of the other side instead of
 	// repartitioning both; 0 means 100 000, negative never broadcasts.
+	// A larger side (up to 2 M rows) is broadcast too when all tasks'
+	// copies of it are at most 1/8 of the other side.
 	BroadcastRows int64
 }
 
@@ -506,7 +508,7 @@ func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
 		out.ranged = joinRanged(j.jt, l.ranged, r.ranged)
 		return out, nil
 	}
-	if collectsLeft(j.jt) && p.broadcastable(j.left) && !p.broadcastable(j.right) {
+	if collectsLeft(j.jt) && p.broadcastable(j.left, j.right) && !p.broadcastable(j.right, j.left) {
 		// Broadcast the small build side of an outer, semi or anti join
 		// whose output never needs the build side's unmatched rows: each
 		// probe task builds it whole and keeps its own partitioning.
@@ -516,7 +518,7 @@ func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
 		// Broadcast a small side: build it whole in every task that probes
 		// a partition of the other, which keeps its partitioning (no
 		// exchange of the big side).
-		lb, rb := p.broadcastable(j.left), p.broadcastable(j.right)
+		lb, rb := p.broadcastable(j.left, j.right), p.broadcastable(j.right, j.left)
 		if rb && (!lb || estimate(j.right) < estimate(j.left)) {
 			return broadcastJoin(j, r, l, rk, lk)
 		}

@@ -172,3 +172,41 @@ func TestJoinCostCoPartitioned(t *testing.T) {
 		t.Errorf("repartitioned join output split by %d columns, want none", len(got))
 	}
 }
+
+// TestBroadcastable checks when a join side is built whole in every task:
+// small sides always; sides above the threshold when all copies are a
+// small share of the rows repartitioning the other side would move; sides
+// that scan a big table only when the other side is bigger still.
+func TestBroadcastable(t *testing.T) {
+	b := &binder{cols: map[colID]*column{}}
+	scan := func(rows int64) *scanRel {
+		tb := &Table{Name: "t", Format: "parquet", Files: []string{"a"}, Rows: rows,
+			Schema: arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}}, nil)}
+		return &scanRel{table: tb, cols: []colID{b.newCol("t", "k", arrow.PrimitiveTypes.Int64)}}
+	}
+	// A filter that keeps 1/4 of a 2 M-row table: 500 000 rows from a big scan.
+	filtered := &filterRel{in: scan(2_000_000), pred: &expr{kind: eLit}}
+	p := &lowerer{broadcast: broadcastRows, parts: 2}
+	cases := []struct {
+		name         string
+		build, probe rel
+		want         bool
+	}{
+		{"small side", scan(50_000), scan(100_000), true},
+		{"small side, probe unknown", scan(50_000), nil, true},
+		{"above the threshold, probe 10x", scan(150_000), scan(1_500_000), false},
+		{"above the threshold, probe 100x", scan(150_000), scan(15_000_000), true},
+		{"above the threshold, probe unknown", scan(150_000), nil, false},
+		{"past the cap", scan(3_000_000), scan(1_000_000_000), false},
+		{"filtered big scan, bigger probe", filtered, scan(60_000_000), true},
+		{"filtered big scan, probe as big as the scan", filtered, scan(3_000_000), false},
+	}
+	for _, c := range cases {
+		if got := p.broadcastable(c.build, c.probe); got != c.want {
+			t.Errorf("%s: broadcastable %v, want %v (build ~%.0f rows)", c.name, got, c.want, estimate(c.build))
+		}
+	}
+	if (&lowerer{broadcast: -1, parts: 2}).broadcastable(scan(10), scan(1_000_000)) {
+		t.Error("broadcasting off, yet a side is broadcast")
+	}
+}

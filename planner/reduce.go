@@ -23,8 +23,9 @@ const semiJoinReduction = 4
 //
 // Whole groups are kept or dropped, so the aggregates of the groups that
 // join are unchanged. S is a filtered scan that y flows from through
-// filters, projections, inner and semi joins (on y or on a key y equals).
-// It returns j unchanged when no such S is small enough.
+// filters, projections, inner and semi joins (on y or on a key y equals),
+// small enough to broadcast or split into files alike with R.
+// It returns j unchanged when there is no such S.
 func (p *lowerer) reduceAggregate(j *joinRel) *joinRel {
 	if j.jt != kapotv1.JoinType_JOIN_TYPE_INNER || p.broadcast < 0 {
 		return j
@@ -42,9 +43,9 @@ func (p *lowerer) reduceAggregate(j *joinRel) *joinRel {
 				continue
 			}
 			a, g := groupOf(aggSide, aKeys[i].col)
-			// The reduction is a broadcast semi join: the aggregate's
-			// input must be the big side.
-			if a == nil || !typesEqual(a.groups[g], oKeys[i]) || p.broadcastable(a.in) {
+			// The reduction is a broadcast or co-partitioned semi join:
+			// the aggregate's input must be the big side.
+			if a == nil || !typesEqual(a.groups[g], oKeys[i]) || p.broadcastable(a.in, nil) {
 				continue
 			}
 			ndv := columnNDV(a.in, a.groups[g])
@@ -52,7 +53,14 @@ func (p *lowerer) reduceAggregate(j *joinRel) *joinRel {
 				continue
 			}
 			for _, o := range origins(other, oKeys[i].col, nil) {
-				if !scanChain(o.r) || !p.broadcastable(o.r) || estimate(o.r)*semiJoinReduction > ndv {
+				if !scanChain(o.r) || estimate(o.r)*semiJoinReduction > ndv {
+					continue
+				}
+				// Built whole in every task, or file by file when both
+				// sides' files split the key alike (part and partsupp).
+				semi := &joinRel{left: o.r, right: a.in, jt: kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI,
+					leftKeys: []*expr{{kind: eCol, col: o.col, typ: a.groups[g].typ}}, rightKeys: []*expr{a.groups[g]}}
+				if !p.broadcastable(o.r, a.in) && !relCoPartitioned(semi, relRanged(o.r), relRanged(a.in)) {
 					continue
 				}
 				if best == nil || estimate(o.r) < estimate(best.r) {
