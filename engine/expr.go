@@ -309,6 +309,18 @@ func (f *funcExpr) Eval(ctx context.Context, mem memory.Allocator, b arrow.Recor
 	return evalArray(ctx, f, mem, b)
 }
 func (f *funcExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.Datum, error) {
+	if (f.name == "is_null" || f.name == "is_valid") && len(f.args) == 1 {
+		// From the validity bitmap, for every type (Arrow's kernels
+		// panic on decimals).
+		mem := exec.GetAllocator(ctx)
+		a, err := evalArg(ctx, f.args[0], mem, b)
+		if err != nil {
+			return nil, err
+		}
+		defer a.Release()
+		isNull := f.name == "is_null"
+		return compute.NewDatumWithoutOwning(boolKernel(mem, a.Len(), func(i int) (bool, bool) { return a.IsNull(i) == isNull, true })), nil
+	}
 	args := make([]compute.Datum, 0, len(f.args))
 	defer func() {
 		for _, a := range args {

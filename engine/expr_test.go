@@ -180,6 +180,8 @@ func TestExpressions(t *testing.T) {
 		{"in list", inList(col("i"), false, i64(1), i64(0)), "bool", []string{"true", "NULL", "false", "false", "true"}},
 		{"in list with null", inList(col("i"), false, i64(1), nullLit(kapotv1.TypeId_TYPE_ID_INT64)), "bool", []string{"true", "NULL", "NULL", "NULL", "NULL"}},
 		{"not in list", inList(col("s"), true, strLit("Hello"), strLit("x")), "bool", []string{"false", "true", "NULL", "true", "true"}},
+		{"decimal is null", &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_IsNull{IsNull: &kapotv1.IsNullExpr{Expr: col("d")}}}, "bool", []string{"false", "false", "true", "false", "false"}},
+		{"decimal is not null", &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_IsNull{IsNull: &kapotv1.IsNullExpr{Expr: col("d"), Negated: true}}}, "bool", []string{"true", "true", "false", "true", "true"}},
 		{"int32 in list", inList(col("n"), false, i64(7), i64(-3)), "bool", []string{"true", "NULL", "false", "false", "true"}},
 		{"int32 not in list", inList(col("n"), true, i64(0)), "bool", []string{"true", "NULL", "true", "false", "true"}},
 		{"in list of columns", inList(col("i"), false, castNode(col("n"), i64t, false), i64(3)), "bool", []string{"false", "NULL", "true", "false", "false"}},
