@@ -318,8 +318,11 @@ func (f *funcExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 			return nil, err
 		}
 		defer a.Release()
+		// A Null-typed array (an untyped NULL) has no validity bitmap:
+		// every row is null.
+		allNull := a.DataType().ID() == arrow.NULL
 		isNull := f.name == "is_null"
-		return compute.NewDatumWithoutOwning(boolKernel(mem, a.Len(), func(i int) (bool, bool) { return a.IsNull(i) == isNull, true })), nil
+		return compute.NewDatumWithoutOwning(boolKernel(mem, a.Len(), func(i int) (bool, bool) { return (allNull || a.IsNull(i)) == isNull, true })), nil
 	}
 	args := make([]compute.Datum, 0, len(f.args))
 	defer func() {

@@ -3,6 +3,7 @@ package planner
 import (
 	"context"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -135,5 +136,23 @@ func BenchmarkPlanLongOr(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestIsNullOfUntypedNull: NULL IS [NOT] NULL, on a literal and on a
+// column of the NULL type (an Arrow Null array has no validity bitmap).
+func TestIsNullOfUntypedNull(t *testing.T) {
+	cat := NewCatalog()
+	if err := cat.RegisterTPCH(tpchData(t)); err != nil {
+		t.Fatal(err)
+	}
+	for sql, want := range map[string][]string{
+		`select count(*) from nation where null is not null`:                                          {"0"},
+		`select count(*) from nation where null is null`:                                              {"25"},
+		`select x is null, x is not null from (select null as x from region where r_regionkey = 0) t`: {"true|false"},
+	} {
+		if _, got := runSQL(t, cat, sql); !slices.Equal(got, want) {
+			t.Errorf("%s: %q, want %q", sql, got, want)
+		}
 	}
 }
