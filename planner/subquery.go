@@ -1,6 +1,9 @@
 package planner
 
 import (
+	"slices"
+
+	"github.com/apache/arrow-go/v18/arrow"
 	pg "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/kapot-go/kapot/engine"
@@ -199,6 +202,21 @@ func (b *binder) applyScalar(r rel, x *pg.Node, op string, sl *pg.SubLink, flipp
 	id := inner.output()[0]
 	val := &expr{kind: eCol, col: id, typ: b.cols[id].typ}
 	j := &joinRel{left: r, right: inner, jt: kapotv1.JoinType_JOIN_TYPE_INNER}
+	if len(keys) > 0 {
+		// An outer row that no group of the subquery matches compares
+		// with the aggregate over no rows: NULL for most (the inner join
+		// drops the row, as the comparison would), but 0 for COUNT, which
+		// a left join and COALESCE supply.
+		switch emptyValue(inner, id) {
+		case emptyZero:
+			j.jt = kapotv1.JoinType_JOIN_TYPE_LEFT
+			zero := &expr{kind: eLit, lit: &kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_INT64},
+				Value: &kapotv1.ScalarValue_IntValue{IntValue: 0}}, typ: arrow.PrimitiveTypes.Int64}
+			val = &expr{kind: eFunc, fn: "coalesce", args: []*expr{val, zero}, typ: val.typ}
+		case emptyUnknown:
+			return nil, notSupported(sl.GetLocation(), "a correlated scalar subquery whose value over no rows is neither NULL nor a plain COUNT")
+		}
+	}
 	for _, k := range keys {
 		j.leftKeys = append(j.leftKeys, k.outer)
 		j.rightKeys = append(j.rightKeys, &expr{kind: eCol, col: k.inner, typ: b.cols[k.inner].typ})
@@ -226,4 +244,104 @@ func (b *binder) nullable(e *expr) bool {
 		return true
 	}
 	return b.cols[e.col].nullable
+}
+
+// Values of a decorrelated scalar subquery for an outer row no group of it
+// matches.
+const (
+	emptyNull    = iota // NULL
+	emptyZero           // COUNT's 0
+	emptyUnknown        // something else (COALESCE, CASE, count(*) + 1, HAVING…)
+)
+
+// emptyValue classifies what column id of the decorrelated scalar subquery
+// inner (projections over one aggregate grouped by the correlation keys)
+// is over no rows.
+func emptyValue(inner rel, id colID) int {
+	e := &expr{kind: eCol, col: id}
+	r := inner
+	for {
+		p, ok := r.(*projectRel)
+		if !ok {
+			break
+		}
+		k := slices.Index(p.out, id)
+		if k < 0 {
+			return emptyUnknown
+		}
+		e, r = p.exprs[k], p.in
+		if e.kind != eCol {
+			break
+		}
+		id = e.col
+	}
+	a, ok := r.(*aggRel)
+	if !ok {
+		if _, isProj := r.(*projectRel); isProj {
+			a, ok = r.(*projectRel).in.(*aggRel)
+		}
+	}
+	if !ok {
+		// Not an aggregate right under projections (HAVING, a join…):
+		// only an expression without COUNT is sure to be NULL.
+		if hasCount(inner) {
+			return emptyUnknown
+		}
+		return emptyNull
+	}
+	counts := map[colID]bool{}
+	for _, c := range a.aggs {
+		if c.fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT {
+			counts[c.out] = true
+		}
+	}
+	if e.kind == eCol && counts[e.col] {
+		return emptyZero
+	}
+	// nullOnEmpty: e is NULL when every aggregate but COUNT is: a column
+	// other than a count, or a strict operator (arithmetic, comparison,
+	// cast, negation) over one such operand.
+	var nullOnEmpty func(e *expr) bool
+	nullOnEmpty = func(e *expr) bool {
+		switch e.kind {
+		case eCol:
+			return !counts[e.col]
+		case eBinary:
+			if e.op == kapotv1.BinaryOp_BINARY_OP_AND || e.op == kapotv1.BinaryOp_BINARY_OP_OR {
+				return false
+			}
+			fallthrough
+		case eCast, eNeg:
+			for _, x := range e.args {
+				if nullOnEmpty(x) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if nullOnEmpty(e) {
+		return emptyNull
+	}
+	return emptyUnknown
+}
+
+// hasCount reports whether an aggregate under r counts.
+func hasCount(r rel) bool {
+	switch x := r.(type) {
+	case *aggRel:
+		for _, c := range x.aggs {
+			if c.fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT {
+				return true
+			}
+		}
+		return hasCount(x.in)
+	case *projectRel:
+		return hasCount(x.in)
+	case *filterRel:
+		return hasCount(x.in)
+	case *joinRel:
+		return hasCount(x.left) || hasCount(x.right)
+	}
+	return false
 }
