@@ -57,49 +57,35 @@ func andTerms(e Expr) []Expr {
 }
 
 // prefilterColumn returns the one string column e tests, when e only
-// compares it with constants and cannot fail.
+// compares it with constants and cannot fail (see cannotFail, the filter's
+// own test for conjuncts it may evaluate early).
 func prefilterColumn(e Expr, schema *arrow.Schema) (int, bool) {
+	if !cannotFail(e) {
+		return 0, false
+	}
 	col := -1
 	var walk func(e Expr) bool
 	walk = func(e Expr) bool {
+		var args []Expr
 		switch x := e.(type) {
-		case *literalExpr:
-			return true
 		case *columnExpr:
 			if col >= 0 && col != x.index {
 				return false
 			}
 			col = x.index
-			return true
 		case *inListExpr:
-			return walk(x.in)
+			args = []Expr{x.in}
 		case *funcExpr:
-			switch x.name {
-			case "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
-				"and_kleene", "or_kleene", "and", "or", "not", "is_null", "is_valid":
-			default:
-				return false
-			}
-			for _, a := range x.args {
-				if !walk(a) {
-					return false
-				}
-			}
-			return true
+			args = x.args
 		case *kernelExpr:
-			switch x.display {
-			case "LIKE", "NOT LIKE", "ILIKE", "NOT ILIKE":
-			default:
+			args = x.args
+		}
+		for _, a := range args {
+			if !walk(a) {
 				return false
 			}
-			for _, a := range x.args {
-				if !walk(a) {
-					return false
-				}
-			}
-			return true
 		}
-		return false
+		return true
 	}
 	if !walk(e) || col < 0 || col >= schema.NumFields() || schema.Field(col).Type.ID() != arrow.STRING {
 		return 0, false
