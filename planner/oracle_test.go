@@ -21,16 +21,7 @@ var supported = map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: tru
 // same Parquet files: same rows in the same order, numbers within 1e-9
 // relative (exact for decimals up to the printed scale).
 func TestTPCHAgainstDuckDB(t *testing.T) {
-	dir := tpchData(t)
-	cat := NewCatalog()
-	if err := cat.RegisterTPCH(dir); err != nil {
-		t.Fatal(err)
-	}
-	db, err := oracle.OpenTPCH(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	cat, db := tpchCatalog(t), tpchOracle(t)
 	// Broadcast joins are the rule at this scale; the second pass plans
 	// every join partitioned, the plan shape of the larger scales. With as
 	// many partitions as files (the last pass), joins and aggregates on

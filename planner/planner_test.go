@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/internal/oracle"
 	"github.com/kapot-go/kapot/tpch"
 )
 
@@ -35,6 +36,27 @@ func tpchData(t *testing.T) string {
 		t.Fatal(tpchErr)
 	}
 	return tpchDir
+}
+
+// tpchCatalog is a catalog of the SF 0.01 TPC-H tables (tpchData).
+func tpchCatalog(t *testing.T) *Catalog {
+	t.Helper()
+	cat := NewCatalog()
+	if err := cat.RegisterTPCH(tpchData(t)); err != nil {
+		t.Fatal(err)
+	}
+	return cat
+}
+
+// tpchOracle is DuckDB over the same tables, closed when the test ends.
+func tpchOracle(t *testing.T) *oracle.DB {
+	t.Helper()
+	db, err := oracle.OpenTPCH(tpchData(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
 func TestMain(m *testing.M) {
@@ -72,10 +94,7 @@ func runSQLWith(t *testing.T, cat *Catalog, sql string, o Options) ([]string, []
 }
 
 func TestSmoke(t *testing.T) {
-	cat := NewCatalog()
-	if err := cat.RegisterTPCH(tpchData(t)); err != nil {
-		t.Fatal(err)
-	}
+	cat := tpchCatalog(t)
 	for _, q := range []string{
 		`select count(*) from lineitem`,
 		`select l_returnflag, l_linestatus, sum(l_quantity) as sum_qty, sum(l_extendedprice) as sum_base_price,
@@ -142,10 +161,7 @@ func BenchmarkPlanLongOr(b *testing.B) {
 // TestIsNullOfUntypedNull: NULL IS [NOT] NULL, on a literal and on a
 // column of the NULL type (an Arrow Null array has no validity bitmap).
 func TestIsNullOfUntypedNull(t *testing.T) {
-	cat := NewCatalog()
-	if err := cat.RegisterTPCH(tpchData(t)); err != nil {
-		t.Fatal(err)
-	}
+	cat := tpchCatalog(t)
 	for sql, want := range map[string][]string{
 		`select count(*) from nation where null is not null`:                                          {"0"},
 		`select count(*) from nation where null is null`:                                              {"25"},

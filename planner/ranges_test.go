@@ -108,10 +108,7 @@ func TestDisjointHulls(t *testing.T) {
 // overlap in a key is exchanged before a join or aggregate on it, even with
 // as many partitions as files.
 func TestStoragePartitionedNeedsDisjointFiles(t *testing.T) {
-	cat := NewCatalog()
-	if err := cat.RegisterTPCH(tpchData(t)); err != nil {
-		t.Fatal(err)
-	}
+	cat := tpchCatalog(t)
 	opts := Options{TargetPartitions: 2, BroadcastRows: -1}
 	cases := []struct {
 		sql       string

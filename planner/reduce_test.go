@@ -13,10 +13,7 @@ import (
 // reduction of the aggregate's input, and that the answers are the same
 // with and without it (BroadcastRows -1 turns it off).
 func TestSemiJoinReduction(t *testing.T) {
-	cat := NewCatalog()
-	if err := cat.RegisterTPCH(tpchData(t)); err != nil {
-		t.Fatal(err)
-	}
+	cat := tpchCatalog(t)
 	const semi = "HashJoin(RIGHT_SEMI, COLLECT_LEFT, on=[p_partkey@0 = l_partkey@0])"
 	// At SF 0.01 lineitem is small too: broadcast only the filtered parts.
 	opts := Options{TargetPartitions: 2, BroadcastRows: 1000}
@@ -71,16 +68,7 @@ func TestSemiJoinReduction(t *testing.T) {
 // filter a join input early (those on the side whose unmatched rows are
 // dropped) and which stay on the join, against DuckDB's answers.
 func TestJoinConditionPushdown(t *testing.T) {
-	dir := tpchData(t)
-	cat := NewCatalog()
-	if err := cat.RegisterTPCH(dir); err != nil {
-		t.Fatal(err)
-	}
-	db, err := oracle.OpenTPCH(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	cat, db := tpchCatalog(t), tpchOracle(t)
 	cases := []struct {
 		name, sql string
 		pushed    bool // a Filter below the join, none on it
@@ -126,16 +114,7 @@ func TestJoinConditionPushdown(t *testing.T) {
 // answers checked against DuckDB. A value over no rows the planner cannot
 // work out is refused, not guessed.
 func TestScalarSubqueryOverNoRows(t *testing.T) {
-	dir := tpchData(t)
-	cat := NewCatalog()
-	if err := cat.RegisterTPCH(dir); err != nil {
-		t.Fatal(err)
-	}
-	db, err := oracle.OpenTPCH(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	cat, db := tpchCatalog(t), tpchOracle(t)
 	for _, sql := range []string{
 		`select count(*) from orders where 0 = (select count(*) from lineitem where l_orderkey = o_orderkey and l_quantity > 100)`,
 		`select count(*) from orders where 3 < (select count(*) from lineitem where l_orderkey = o_orderkey)`,
@@ -152,7 +131,7 @@ func TestScalarSubqueryOverNoRows(t *testing.T) {
 			t.Errorf("%s: %v\nkapot:  %q\nduckdb: %q", sql, err, got, want)
 		}
 	}
-	_, err = PlanQuery(cat, `select count(*) from orders where 0 = (select count(*) + 1 from lineitem where l_orderkey = o_orderkey)`, Options{})
+	_, err := PlanQuery(cat, `select count(*) from orders where 0 = (select count(*) + 1 from lineitem where l_orderkey = o_orderkey)`, Options{})
 	if !errors.Is(err, ErrNotSupported) {
 		t.Errorf("count(*) + 1 over no rows: %v, want not supported", err)
 	}

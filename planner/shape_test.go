@@ -14,10 +14,7 @@ import (
 // unnecessary, and which filters a disjunction lets run early. Each row's
 // answers are checked against DuckDB by TestTPCHAgainstDuckDB.
 func TestPlanShapes(t *testing.T) {
-	cat := NewCatalog()
-	if err := cat.RegisterTPCH(tpchData(t)); err != nil {
-		t.Fatal(err)
-	}
+	cat := tpchCatalog(t)
 	partitioned := Options{TargetPartitions: 2, BroadcastRows: -1}
 	// With 3 target partitions, the 2 files of a table do not decide how
 	// joins are partitioned.
@@ -114,10 +111,7 @@ func TestPlanShapes(t *testing.T) {
 // ranges from min/max statistics, string columns from the dictionary of
 // the first row group) and the filter selectivities built on them.
 func TestStatistics(t *testing.T) {
-	cat := NewCatalog()
-	if err := cat.RegisterTPCH(tpchData(t)); err != nil {
-		t.Fatal(err)
-	}
+	cat := tpchCatalog(t)
 	want := map[string]map[string]float64{
 		"nation":   {"n_name": 25, "n_nationkey": 25, "n_regionkey": 5},
 		"region":   {"r_name": 5},
