@@ -185,6 +185,9 @@ func dateArith(l Expr, op kapotv1.BinaryOp, r Expr) (Expr, error) {
 	if date.DataType().ID() != arrow.DATE32 {
 		return nil, nil
 	}
+	if op == kapotv1.BinaryOp_BINARY_OP_SUB && rt == arrow.DATE32 {
+		return dateDiff(l, r), nil
+	}
 	ot := other.DataType().ID()
 	if ot != arrow.INTERVAL_MONTH_DAY_NANO && !arrow.IsInteger(ot) {
 		return nil, nil
@@ -233,4 +236,25 @@ func dateArith(l Expr, op kapotv1.BinaryOp, r Expr) (Expr, error) {
 			}
 			return bld.NewArray(), nil
 		}, shown: shown}, nil
+}
+
+// dateDiff is date - date: the number of days between them, an integer
+// (as in PostgreSQL and DuckDB), which compares and averages like one.
+func dateDiff(l, r Expr) Expr {
+	return &kernelExpr{display: "-", infix: true, args: []Expr{l, r}, typ: arrow.PrimitiveTypes.Int64,
+		fn: func(_ context.Context, mem memory.Allocator, a []arrow.Array) (arrow.Array, error) {
+			x, y := a[0].(*array.Date32), a[1].(*array.Date32)
+			n := x.Len()
+			bld := array.NewInt64Builder(mem)
+			defer bld.Release()
+			bld.Reserve(n)
+			for i := 0; i < n; i++ {
+				if x.IsNull(i) || y.IsNull(i) {
+					bld.UnsafeAppendBoolToBitmap(false)
+					continue
+				}
+				bld.UnsafeAppend(int64(x.Value(i)) - int64(y.Value(i)))
+			}
+			return bld.NewArray(), nil
+		}}
 }

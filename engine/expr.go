@@ -260,7 +260,24 @@ func (c *columnExpr) evalDatum(_ context.Context, b arrow.RecordBatch) (compute.
 type literalExpr struct{ value scalar.Scalar }
 
 func (l *literalExpr) DataType() arrow.DataType { return l.value.DataType() }
-func (l *literalExpr) String() string           { return l.value.String() }
+func (l *literalExpr) String() string           { return literalText(l.value) }
+
+// literalText prints a constant as SQL: strings quoted, dates and
+// timestamps as typed literals, NULL as NULL.
+func literalText(v scalar.Scalar) string {
+	if !v.IsValid() {
+		return "NULL"
+	}
+	switch v.DataType().ID() {
+	case arrow.STRING, arrow.LARGE_STRING, arrow.STRING_VIEW:
+		return "'" + strings.ReplaceAll(v.String(), "'", "''") + "'"
+	case arrow.DATE32, arrow.DATE64:
+		return "DATE '" + v.String() + "'"
+	case arrow.TIMESTAMP:
+		return "TIMESTAMP '" + v.String() + "'"
+	}
+	return v.String()
+}
 func (l *literalExpr) Eval(ctx context.Context, mem memory.Allocator, b arrow.RecordBatch) (arrow.Array, error) {
 	return scalar.MakeArrayFromScalar(l.value, int(b.NumRows()), mem)
 }
@@ -295,16 +312,67 @@ func (f *funcExpr) String() string {
 			rights = append(rights, l.args[1])
 			left = l.args[0]
 		}
+		p := precedence(f)
 		var b strings.Builder
-		b.WriteString(left.String())
+		b.WriteString(operand(left, p, false))
 		for i := len(rights) - 1; i >= 0; i-- {
 			b.WriteString(" " + f.display + " ")
-			b.WriteString(rights[i].String())
+			b.WriteString(operand(rights[i], p, true))
 		}
 		return b.String()
 	}
 	return f.display
 }
+// precedence is how tightly e's printed form binds, as in SQL: OR, AND,
+// comparisons (and LIKE, IN), + -, * / %; anything else is atomic.
+func precedence(e Expr) int {
+	display := ""
+	switch x := e.(type) {
+	case *funcExpr:
+		if len(x.args) != 2 {
+			return precAtom
+		}
+		display = x.display
+	case *kernelExpr:
+		if !x.infix {
+			return precAtom
+		}
+		display = x.display
+	case *inListExpr:
+		return precCompare
+	default:
+		return precAtom
+	}
+	switch display {
+	case "OR":
+		return 1
+	case "AND":
+		return 2
+	case "+", "-":
+		return 5
+	case "*", "/", "%":
+		return 6
+	}
+	return precCompare
+}
+
+const (
+	precCompare = 4
+	precAtom    = 10
+)
+
+// operand prints e as an operand of an operator of precedence p, in
+// parentheses where SQL would otherwise read it differently: what is
+// printed parses back as the same expression (a * (1 - b), never
+// a * 1 - b). Operators associate to the left, comparisons not at all.
+func operand(e Expr, p int, right bool) string {
+	q := precedence(e)
+	if q < p || q == p && (right || p == precCompare) {
+		return "(" + e.String() + ")"
+	}
+	return e.String()
+}
+
 func (f *funcExpr) Eval(ctx context.Context, mem memory.Allocator, b arrow.RecordBatch) (arrow.Array, error) {
 	return evalArray(ctx, f, mem, b)
 }

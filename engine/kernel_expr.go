@@ -36,7 +36,8 @@ func (k *kernelExpr) String() string {
 		args = k.shown
 	}
 	if k.infix && len(args) == 2 {
-		return fmt.Sprintf("%s %s %s", args[0], k.display, args[1])
+		p := precedence(k)
+		return operand(args[0], p, false) + " " + k.display + " " + operand(args[1], p, true)
 	}
 	parts := make([]string, len(args))
 	for i, a := range args {

@@ -243,7 +243,7 @@ func (e *inListExpr) String() string {
 	for i, l := range e.list {
 		parts[i] = l.String()
 	}
-	return fmt.Sprintf("%s %s (%s)", e.in, e.display, strings.Join(parts, ", "))
+	return fmt.Sprintf("%s %s (%s)", operand(e.in, precCompare, false), e.display, strings.Join(parts, ", "))
 }
 func (e *inListExpr) Eval(ctx context.Context, mem memory.Allocator, b arrow.RecordBatch) (arrow.Array, error) {
 	return evalArray(ctx, e, mem, b)

@@ -236,13 +236,17 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 	if len(s.GetWindowClause()) > 0 {
 		return nil, nil, nil, notSupported(-1, "window functions")
 	}
+	if d := s.GetDistinctClause(); len(d) > 0 && d[0].GetNode() != nil {
+		return nil, nil, nil, notSupported(location(d[0]), "DISTINCT ON")
+	}
 	// FROM and WHERE: relations joined on the WHERE clause's equalities.
-	from, corrPreds, err := b.bindFrom(s.GetFromClause(), s.GetWhereClause(), outer)
+	// The scope lists the FROM clause's columns in FROM order, whatever
+	// order the joins run in: * expands in that order.
+	from, fromCols, corrPreds, err := b.bindFrom(s.GetFromClause(), s.GetWhereClause(), outer)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	sc := b.scopeOf(from)
-	sc.outer = outer
+	sc := &scope{cols: fromCols, outer: outer}
 	// SELECT list: expand *, then bind (aggregates collected on the way).
 	type target struct {
 		node  *pg.Node
@@ -280,7 +284,7 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 	}
 	refs := targets2(targets, func(t target) (*pg.Node, *column) { return t.node, t.star })
 	ag := &aggBinder{b: b, sc: sc}
-	hasAgg := len(s.GetGroupClause()) > 0 || s.GetHavingClause() != nil || len(s.GetDistinctClause()) > 0
+	hasAgg := len(s.GetGroupClause()) > 0 || s.GetHavingClause() != nil
 	for _, t := range targets {
 		if t.node != nil && containsAgg(t.node) {
 			hasAgg = true
@@ -319,18 +323,6 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 				return nil, nil, nil, err
 			}
 			ag.addGroup(e)
-		}
-		if len(s.GetDistinctClause()) > 0 {
-			for _, t := range targets {
-				var e *expr
-				var err error
-				if t.star != nil {
-					e = &expr{kind: eCol, col: t.star.id, typ: t.star.typ}
-				} else if e, err = b.bindExpr(t.node, sc, nil); err != nil {
-					return nil, nil, nil, err
-				}
-				ag.addGroup(e)
-			}
 		}
 		// Correlation equalities become group keys the outer query joins on.
 		var corrOuter, corrInner []*expr
@@ -451,9 +443,13 @@ func targets2[T any](ts []T, f func(T) (*pg.Node, *column)) []targetRef {
 func (b *binder) finish(r rel, sel []*expr, names []string, keys []sortKey, s *pg.SelectStmt) (rel, []string, error) {
 	// Project the select list plus any sort keys not in it.
 	proj := &projectRel{in: r}
+	used := map[colID]bool{}
 	for i, e := range sel {
 		proj.exprs = append(proj.exprs, e)
-		if e.kind == eCol && i < len(names) && b.cols[e.col].name == names[i] {
+		// A column selected twice (a, a) is two output columns: each
+		// output needs its own id, or later operators see one.
+		if e.kind == eCol && i < len(names) && b.cols[e.col].name == names[i] && !used[e.col] {
+			used[e.col] = true
 			proj.out = append(proj.out, e.col)
 			continue
 		}
@@ -468,6 +464,24 @@ func (b *binder) finish(r rel, sel []*expr, names []string, keys []sortKey, s *p
 		proj.out = append(proj.out, id)
 	}
 	visible := len(proj.out)
+	var out rel = proj
+	// SELECT DISTINCT: rows of the select list made unique after any
+	// aggregate, by grouping on every output column; sort keys then read
+	// the distinct rows, so they must be among the outputs (PostgreSQL's
+	// rule).
+	distinct := len(s.GetDistinctClause()) > 0
+	outIDs := proj.out
+	if distinct {
+		ag := &aggRel{in: proj}
+		for _, id := range proj.out {
+			c := b.cols[id]
+			g := b.newCol(c.qual, c.name, c.typ)
+			b.cols[g].nullable = c.nullable
+			ag.groups = append(ag.groups, &expr{kind: eCol, col: id, typ: c.typ})
+			ag.gout = append(ag.gout, g)
+		}
+		out, outIDs = ag, ag.gout
+	}
 	var sortKeys []sortKey
 	for _, k := range keys {
 		found := -1
@@ -477,19 +491,27 @@ func (b *binder) finish(r rel, sel []*expr, names []string, keys []sortKey, s *p
 				break
 			}
 		}
-		if found < 0 {
-			proj.exprs = append(proj.exprs, k.e)
-			if k.e.kind == eCol {
-				proj.out = append(proj.out, k.e.col)
-			} else {
-				proj.out = append(proj.out, b.newCol("", "sort", k.e.typ))
-			}
-			found = len(proj.exprs) - 1
+		if found < 0 && distinct {
+			return nil, nil, errAt(-1, engine.ErrInvalidPlan, "for SELECT DISTINCT, ORDER BY expressions must appear in the select list")
 		}
-		id := proj.out[found]
+		if found >= 0 {
+			id := outIDs[found]
+			sortKeys = append(sortKeys, sortKey{e: &expr{kind: eCol, col: id, typ: b.cols[id].typ}, desc: k.desc, nullsFirst: k.nullsFirst})
+			continue
+		}
+		// A sort key outside the select list is projected, hidden.
+		proj.exprs = append(proj.exprs, k.e)
+		id := b.newCol("", "sort", k.e.typ)
+		if k.e.kind == eCol && !used[k.e.col] {
+			id = k.e.col
+			used[id] = true
+		}
+		proj.out = append(proj.out, id)
 		sortKeys = append(sortKeys, sortKey{e: &expr{kind: eCol, col: id, typ: b.cols[id].typ}, desc: k.desc, nullsFirst: k.nullsFirst})
 	}
-	var out rel = proj
+	if !distinct {
+		outIDs = proj.out
+	}
 	fetch, skip := int64(-1), int64(0)
 	if s.GetLimitCount() != nil {
 		v, err := constInt(s.GetLimitCount())
@@ -515,9 +537,9 @@ func (b *binder) finish(r rel, sel []*expr, names []string, keys []sortKey, s *p
 	if fetch >= 0 || skip > 0 {
 		out = &limitRel{in: out, skip: skip, fetch: fetch}
 	}
-	if len(proj.out) > visible {
+	if len(outIDs) > visible {
 		final := &projectRel{in: out}
-		for _, id := range proj.out[:visible] {
+		for _, id := range outIDs[:visible] {
 			final.exprs = append(final.exprs, &expr{kind: eCol, col: id, typ: b.cols[id].typ})
 			final.out = append(final.out, id)
 		}
@@ -613,19 +635,20 @@ type fromItem struct {
 	cols map[colID]bool
 }
 
-// bindFrom binds FROM and WHERE. With outer set (a subquery), WHERE
+// bindFrom binds FROM and WHERE and returns the relation with the FROM
+// clause's columns in FROM order. With outer set (a subquery), WHERE
 // conjuncts that read outer columns are returned as correlation predicates
 // instead of being applied. Subquery predicates (EXISTS, IN, comparisons
 // with a scalar subquery) become semi, anti or inner joins on top.
-func (b *binder) bindFrom(items []*pg.Node, where *pg.Node, outer *scope) (rel, []*expr, error) {
+func (b *binder) bindFrom(items []*pg.Node, where *pg.Node, outer *scope) (rel, []*column, []*expr, error) {
 	if len(items) == 0 {
-		return nil, nil, notSupported(-1, "SELECT without FROM")
+		return nil, nil, nil, notSupported(-1, "SELECT without FROM")
 	}
 	var rels []fromItem
 	for _, it := range items {
 		r, err := b.bindFromItem(it)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		fi := fromItem{r: r, cols: map[colID]bool{}}
 		for _, id := range r.output() {
@@ -651,10 +674,10 @@ func (b *binder) bindFrom(items []*pg.Node, where *pg.Node, outer *scope) (rel, 
 			}
 			w, err := b.bindExpr(c, all, nil)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			if w.typ.ID() != arrow.BOOL {
-				return nil, nil, errAt(location(c), engine.ErrInvalidPlan, "WHERE must be boolean, not %s", typeName(w.typ))
+				return nil, nil, nil, errAt(location(c), engine.ErrInvalidPlan, "WHERE must be boolean, not %s", typeName(w.typ))
 			}
 			for _, p := range factorOr(w) {
 				if coveredBy(p, local) {
@@ -729,10 +752,10 @@ func (b *binder) bindFrom(items []*pg.Node, where *pg.Node, outer *scope) (rel, 
 	for _, c := range subs {
 		var err error
 		if r, err = b.applySubquery(r, c, all, nil); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
-	return r, corr, nil
+	return r, all.cols, corr, nil
 }
 
 // joinOrder joins rels greedily from rels[first] (see bindFrom) and returns
@@ -1320,6 +1343,14 @@ func (b *binder) bindAgg(fc *pg.FuncCall, fn kapotv1.AggregateFunction, ag *aggB
 	if fc.GetOver() != nil {
 		return nil, notSupported(fc.GetLocation(), "window functions")
 	}
+	switch {
+	case len(fc.GetAggOrder()) > 0 && fc.GetAggWithinGroup():
+		return nil, notSupported(fc.GetLocation(), "WITHIN GROUP")
+	case len(fc.GetAggOrder()) > 0:
+		return nil, notSupported(fc.GetLocation(), "ORDER BY inside an aggregate call")
+	case fc.GetFuncVariadic():
+		return nil, notSupported(fc.GetLocation(), "VARIADIC")
+	}
 	var arg *expr
 	switch {
 	case fc.GetAggStar():
@@ -1337,6 +1368,30 @@ func (b *binder) bindAgg(fc *pg.FuncCall, fn kapotv1.AggregateFunction, ag *aggB
 		arg = e
 	default:
 		return nil, errAt(fc.GetLocation(), engine.ErrInvalidPlan, "%s takes one argument", funcName(fc))
+	}
+	if f := fc.GetAggFilter(); f != nil {
+		// agg(x) FILTER (WHERE p) is agg(CASE WHEN p THEN x END): every
+		// aggregate kapot has skips nulls, and count(*) counts the rows
+		// where p holds as count(CASE WHEN p THEN 1 END).
+		if containsAgg(f) {
+			return nil, errAt(location(f), engine.ErrInvalidPlan, "aggregate functions are not allowed in FILTER")
+		}
+		p, err := b.bindExpr(f, ag.sc, nil)
+		if err != nil {
+			return nil, err
+		}
+		if p.typ.ID() != arrow.BOOL && p.typ.ID() != arrow.NULL {
+			return nil, errAt(location(f), engine.ErrInvalidPlan, "FILTER must be boolean, not %s", typeName(p.typ))
+		}
+		if arg == nil {
+			arg = &expr{kind: eLit, lit: &kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_INT64},
+				Value: &kapotv1.ScalarValue_IntValue{IntValue: 1}}, typ: arrow.PrimitiveTypes.Int64}
+		}
+		c := &expr{kind: eCase, args: []*expr{p, arg}}
+		if err := b.resolve(c); err != nil {
+			return nil, errAt(location(f), err, "FILTER: %v", err)
+		}
+		arg = c
 	}
 	e, err := ag.addAgg(fn, arg, fc.GetAggDistinct(), funcName(fc))
 	if err != nil {

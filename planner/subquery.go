@@ -114,7 +114,7 @@ func (b *binder) applySubquery(r rel, n *pg.Node, sc *scope, ag *aggBinder) (rel
 		if len(sub.GetGroupClause()) > 0 || sub.GetHavingClause() != nil {
 			return nil, notSupported(sl.GetLocation(), "EXISTS over an aggregate")
 		}
-		inner, corr, err := b.bindFrom(sub.GetFromClause(), sub.GetWhereClause(), outerScope)
+		inner, _, corr, err := b.bindFrom(sub.GetFromClause(), sub.GetWhereClause(), outerScope)
 		if err != nil {
 			return nil, err
 		}
@@ -141,7 +141,7 @@ func (b *binder) applySubquery(r rel, n *pg.Node, sc *scope, ag *aggBinder) (rel
 			id := inner.output()[0]
 			key = &expr{kind: eCol, col: id, typ: b.cols[id].typ}
 		} else {
-			if inner, corr, err = b.bindFrom(sub.GetFromClause(), sub.GetWhereClause(), outerScope); err != nil {
+			if inner, _, corr, err = b.bindFrom(sub.GetFromClause(), sub.GetWhereClause(), outerScope); err != nil {
 				return nil, err
 			}
 			isc := b.scopeOf(inner)
