@@ -323,6 +323,7 @@ func (f *funcExpr) String() string {
 	}
 	return f.display
 }
+
 // precedence is how tightly e's printed form binds, as in SQL: OR, AND,
 // comparisons (and LIKE, IN), + -, * / %; anything else is atomic.
 func precedence(e Expr) int {
