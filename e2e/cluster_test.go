@@ -94,7 +94,7 @@ func startExecutorWith(t testing.TB, schedAddr, policy string, eng executor.Engi
 	cfg.PollInterval = 10 * time.Millisecond
 	cfg.WorkDir = t.TempDir()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	cfg.Mem = mem
+	cfg.Mem = engine.NewPoisoningAllocator(mem)
 	if mod != nil {
 		mod(&cfg)
 	}

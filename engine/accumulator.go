@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -328,6 +329,10 @@ type minMaxAcc[T any] struct {
 	less  func(a, b T) bool
 	get   func(arrow.Array) (valuer[T], bool)
 	put   func(array.Builder, T)
+	// keep copies a value out of its batch before it is stored: a string
+	// read from an array aliases the batch's buffer, which is recycled
+	// once the batch is released.
+	keep  func(T) T
 	vals  []T
 	valid []bool
 }
@@ -344,6 +349,9 @@ func (a *minMaxAcc[T]) update(_ context.Context, groups []uint32, arg arrow.Arra
 		}
 		x := v.Value(i)
 		if !a.valid[g] || (a.isMax && a.less(a.vals[g], x)) || (!a.isMax && a.less(x, a.vals[g])) {
+			if a.keep != nil {
+				x = a.keep(x)
+			}
 			a.vals[g] = x
 			a.valid[g] = true
 		}
@@ -408,7 +416,9 @@ func newMinMax(t arrow.DataType, isMax bool) (accumulator, error) {
 	case arrow.TIMESTAMP:
 		return ordered[arrow.Timestamp, *array.Timestamp, *array.TimestampBuilder](t, isMax), nil
 	case arrow.STRING:
-		return ordered[string, *array.String, *array.StringBuilder](t, isMax), nil
+		acc := ordered[string, *array.String, *array.StringBuilder](t, isMax)
+		acc.keep = strings.Clone
+		return acc, nil
 	case arrow.DECIMAL128:
 		return &minMaxAcc[decimal128.Num]{
 			typ: t, isMax: isMax,

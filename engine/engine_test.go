@@ -79,7 +79,7 @@ var salesByRegion = []string{
 func newTC(t *testing.T) (*TaskContext, *memory.CheckedAllocator) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	t.Cleanup(func() { mem.AssertSize(t, 0) })
-	return &TaskContext{JobID: "job1", ExecutorID: "exec-a", WorkDir: t.TempDir(), Mem: mem, BatchSize: 2, Properties: map[string]string{}}, mem
+	return &TaskContext{JobID: "job1", ExecutorID: "exec-a", WorkDir: t.TempDir(), Mem: NewPoisoningAllocator(mem), BatchSize: 2, Properties: map[string]string{}}, mem
 }
 
 // run returns the rows of every partition, sorted.

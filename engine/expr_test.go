@@ -96,7 +96,7 @@ func evalProto(t *testing.T, e *kapotv1.PhysicalExprNode) (string, []string, err
 	if err != nil {
 		return "", nil, err
 	}
-	out, err := ex.Eval(context.Background(), mem, b)
+	out, err := ex.Eval(context.Background(), NewPoisoningAllocator(mem), b)
 	if err != nil {
 		return "", nil, err
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 )
 
-// FormatValue renders row i of arr as text: NULL for nulls, dates as
+// FormatValue renders row i of arr as text (a copy: it outlives arr): NULL for nulls, dates as
 // YYYY-MM-DD, decimals at their scale, floats in shortest round-trip form.
 func FormatValue(arr arrow.Array, i int) string {
 	if arr.IsNull(i) {
@@ -24,11 +24,13 @@ func FormatValue(arr arrow.Array, i int) string {
 	case *array.Decimal128:
 		return a.Value(i).ToString(a.DataType().(*arrow.Decimal128Type).Scale)
 	case *array.String:
-		return a.Value(i)
+		return strings.Clone(a.Value(i))
 	case *array.LargeString:
-		return a.Value(i)
+		return strings.Clone(a.Value(i))
 	}
-	return arr.ValueStr(i)
+	// ValueStr of some types aliases the array's buffers: copy, the text
+	// outlives the batch.
+	return strings.Clone(arr.ValueStr(i))
 }
 
 // FormatRows renders every row of batches as values joined by sep.

@@ -51,7 +51,7 @@ func scanFuzzed(t *testing.T, data []byte, node func(path string) *kapotv1.Physi
 		return
 	}
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	tc := &TaskContext{Mem: mem, Properties: map[string]string{}}
+	tc := &TaskContext{Mem: NewPoisoningAllocator(mem), Properties: map[string]string{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
 	defer cancel()
 	bs, err := ExecuteCollect(ctx, p, tc)

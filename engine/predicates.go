@@ -208,7 +208,7 @@ func newInListExpr(in Expr, list []Expr, negated bool) (Expr, error) {
 		case *array.String:
 			e.strs = map[string]struct{}{}
 			for i := 0; i < st.Len(); i++ {
-				e.strs[st.Value(i)] = struct{}{}
+				e.strs[strings.Clone(st.Value(i))] = struct{}{}
 			}
 		default:
 			if vals, ok := intKeyValues(set); ok && arrow.IsSignedInteger(t.ID()) {

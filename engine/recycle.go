@@ -22,6 +22,9 @@ type RecyclingAllocator struct {
 	small memory.Allocator
 	limit int64
 
+	// poison overwrites every freed buffer (SetPoison).
+	poison bool
+
 	mu     sync.Mutex
 	free   [maxRecycleClass + 1][][]byte
 	cached int64
@@ -166,8 +169,17 @@ func recycled(b []byte) bool {
 	return c >= 1<<minRecycleClass && c <= 1<<maxRecycleClass && c&(c-1) == 0
 }
 
+// SetPoison turns buffer poisoning on or off: every buffer freed from
+// then on is overwritten with garbage before it is cached or dropped, so a
+// value kept past its batch's lifetime reads garbage deterministically (see
+// PoisoningAllocator). Set it before the allocator is used.
+func (a *RecyclingAllocator) SetPoison(on bool) { a.poison = on }
+
 // Free returns b to the cache (or to the garbage collector).
 func (a *RecyclingAllocator) Free(b []byte) {
+	if a.poison {
+		poison(b[:cap(b)])
+	}
 	if !recycled(b) {
 		a.small.Free(b)
 		return

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -166,7 +167,7 @@ func ScalarValueAt(arr arrow.Array, i int) (*kapotv1.ScalarValue, error) {
 	case *array.Float64:
 		v.Value = &kapotv1.ScalarValue_FloatValue{FloatValue: a.Value(i)}
 	case *array.String:
-		v.Value = &kapotv1.ScalarValue_StringValue{StringValue: a.Value(i)}
+		v.Value = &kapotv1.ScalarValue_StringValue{StringValue: strings.Clone(a.Value(i))}
 	case *array.Date32:
 		v.Value = &kapotv1.ScalarValue_IntValue{IntValue: int64(a.Value(i))}
 	case *array.Timestamp:

@@ -48,7 +48,11 @@ type Config struct {
 	// HostLocalReads lets tasks open the shuffle files of executors on the
 	// same host (or sharing a volume) straight from disk, after checking the
 	// peer's marker file, instead of fetching them over Flight.
-	HostLocalReads       bool
+	HostLocalReads bool
+	// PoisonBuffers overwrites every Arrow buffer the executor frees with
+	// garbage (a test and debugging switch: a value kept past its batch's
+	// lifetime then reads garbage every time instead of by chance).
+	PoisonBuffers        bool
 	MaxHeartbeatFailures int
 	PollInterval         time.Duration
 	Tags                 []string

@@ -139,6 +139,7 @@ func New(cfg Config, eng Engine, log zerolog.Logger) (*Executor, error) {
 		// page faults); the cache is a fraction of the pool, dropped
 		// whenever the executor has nothing running.
 		e.recycler = engine.NewRecyclingAllocator(min(max(poolSize/8, 32<<20), 256<<20))
+		e.recycler.SetPoison(cfg.PoisonBuffers)
 		e.mem = e.recycler
 	}
 	e.arrowMem = engine.NewCountingAllocator(e.mem)

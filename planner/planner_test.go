@@ -81,7 +81,7 @@ func runSQLWith(t *testing.T, cat *Catalog, sql string, o Options) ([]string, []
 	}
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	tc := &engine.TaskContext{JobID: "q", WorkDir: t.TempDir(), Mem: mem, Properties: map[string]string{}}
+	tc := &engine.TaskContext{JobID: "q", WorkDir: t.TempDir(), Mem: engine.NewPoisoningAllocator(mem), Properties: map[string]string{}}
 	bs, err := RunInProcess(context.Background(), p, tc, nil)
 	if err != nil {
 		t.Fatalf("run: %v", err)

@@ -82,6 +82,7 @@ the file. --print-config shows the result, secrets redacted.`,
 	config.SecondsVar(f, &cfg.HeartbeatIntervalSeconds, "executor-heartbeat-interval-seconds", cfg.HeartbeatIntervalSeconds, "heartbeat interval")
 	config.SecondsVar(f, &drainSeconds, "drain-timeout", drainSeconds, "time to let running tasks and fetches finish at shutdown before cancelling them")
 	f.StringVar(&cfg.ShuffleCompression, "shuffle-compression", cfg.ShuffleCompression, "compression of shuffle files when the session does not choose (kapot.shuffle.compression): none, lz4 or zstd")
+	f.BoolVar(&cfg.PoisonBuffers, "poison-buffers", false, "overwrite every freed Arrow buffer with garbage (testing: makes a value kept past its batch's lifetime fail deterministically; costs speed)")
 	f.BoolVar(&cfg.HostLocalReads, "host-local-reads", cfg.HostLocalReads, "read the shuffle files of executors on this host straight from their work dirs instead of over Flight")
 	f.IntVar(&cfg.MaxHeartbeatFailures, "max-heartbeat-failures", cfg.MaxHeartbeatFailures, "shut down after this many consecutive failed heartbeats")
 	f.DurationVar(&cfg.PollInterval, "poll-interval", cfg.PollInterval, "pull-staged: pause between polls when idle")

@@ -1,0 +1,292 @@
+package slt
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"math/big"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Engine is the name the runner answers conditions as: kapot's SQL is
+// PostgreSQL's (skipif postgresql skips, onlyif other engines skip).
+const Engine = "postgresql"
+
+// DB is what a script runs against.
+type DB interface {
+	// Exec runs a statement (CREATE TABLE, INSERT, …).
+	Exec(ctx context.Context, sql string) error
+	// Query runs a query and returns its rows as Go values: nil, int64,
+	// float64, string, bool or Decimal.
+	Query(ctx context.Context, sql string) ([][]any, error)
+}
+
+// Decimal is an exact number as text ("-12.50").
+type Decimal string
+
+// ErrSetup marks an Exec failure of a statement the script expects to
+// succeed: the data the later queries read is then not the script's.
+var ErrSetup = errors.New("set-up statement failed")
+
+// Outcome is how a record was scored.
+type Outcome int
+
+// The outcomes.
+const (
+	Passed Outcome = iota
+	Wrong
+	Failed  // the database returned an error (refused or failed)
+	Skipped // excluded by a condition, or after a failed set-up
+)
+
+// Result is one scored query.
+type Result struct {
+	Record  *Record
+	Outcome Outcome
+	// Err is the database's error (Failed) or what differs (Wrong).
+	Err error
+}
+
+// FileReport sums the records of one script.
+type FileReport struct {
+	Name                             string
+	Passed, Wrong, Failed, Skipped int
+	// Results holds the Wrong and Failed results.
+	Results []Result
+	// SetupErr is the first failed set-up statement, if any.
+	SetupErr error
+}
+
+// Scored is the number of queries that ran.
+func (f *FileReport) Scored() int { return f.Passed + f.Wrong + f.Failed }
+
+// Options tune a run.
+type Options struct {
+	// MaxQueries stops a script after this many scored queries (0: all).
+	MaxQueries int
+}
+
+// Run runs the records of one script against db.
+func Run(ctx context.Context, name string, recs []Record, db DB, o Options) *FileReport {
+	rep := &FileReport{Name: name}
+	threshold := 0
+	labels := map[string]string{}
+	for i := range recs {
+		if err := ctx.Err(); err != nil {
+			break
+		}
+		r := &recs[i]
+		if !r.AppliesTo(Engine) {
+			if r.Kind == KindQuery {
+				rep.Skipped++
+			}
+			continue
+		}
+		switch r.Kind {
+		case KindHalt:
+			return rep
+		case KindHashThreshold:
+			threshold = r.Threshold
+			continue
+		case KindStatement:
+			err := db.Exec(ctx, r.SQL)
+			if err != nil && !r.ExpectError && rep.SetupErr == nil {
+				rep.SetupErr = fmt.Errorf("line %d: %s: %w", r.Line, oneLine(r.SQL), err)
+			}
+			continue
+		}
+		if rep.SetupErr != nil {
+			rep.Skipped++
+			continue
+		}
+		if o.MaxQueries > 0 && rep.Scored() >= o.MaxQueries {
+			break
+		}
+		res := runQuery(ctx, r, db, threshold, labels)
+		switch res.Outcome {
+		case Passed:
+			rep.Passed++
+		case Wrong:
+			rep.Wrong++
+			rep.Results = append(rep.Results, res)
+		case Failed:
+			rep.Failed++
+			rep.Results = append(rep.Results, res)
+		}
+	}
+	return rep
+}
+
+func runQuery(ctx context.Context, r *Record, db DB, threshold int, labels map[string]string) Result {
+	rows, err := db.Query(ctx, r.SQL)
+	if err != nil {
+		return Result{Record: r, Outcome: Failed, Err: err}
+	}
+	for _, row := range rows {
+		if len(row) != len(r.Types) {
+			return Result{Record: r, Outcome: Wrong, Err: fmt.Errorf("%d columns, the script has %d (%s)", len(row), len(r.Types), r.Types)}
+		}
+	}
+	vals := make([][]string, len(rows))
+	for i, row := range rows {
+		vals[i] = make([]string, len(row))
+		for j, v := range row {
+			vals[i][j] = Format(v, r.Types[j])
+		}
+	}
+	var flat []string
+	switch r.Sort {
+	case "rowsort":
+		slices.SortFunc(vals, func(a, b []string) int { return slices.Compare(a, b) })
+	}
+	for _, row := range vals {
+		flat = append(flat, row...)
+	}
+	if r.Sort == "valuesort" {
+		slices.Sort(flat)
+	}
+	h := md5.New()
+	for _, v := range flat {
+		h.Write([]byte(v))
+		h.Write([]byte{'\n'})
+	}
+	hash := hex.EncodeToString(h.Sum(nil))
+	if r.Label != "" {
+		if prev, ok := labels[r.Label]; ok && prev != hash {
+			return Result{Record: r, Outcome: Wrong, Err: fmt.Errorf("result differs from an earlier query labelled %s", r.Label)}
+		}
+		labels[r.Label] = hash
+	}
+	if r.Hash != "" {
+		if len(flat) != r.HashCount || hash != r.Hash {
+			return Result{Record: r, Outcome: Wrong, Err: fmt.Errorf("%d values hashing to %s, the script has %d values hashing to %s (first values: %s)",
+				len(flat), hash, r.HashCount, r.Hash, strings.Join(flat[:min(len(flat), 12)], " "))}
+		}
+		return Result{Record: r, Outcome: Passed}
+	}
+	want := r.Expected
+	if len(want) != len(flat) && len(want) == len(vals) && len(r.Types) > 1 {
+		// Results written a row per line, values separated by spaces.
+		joined := make([]string, len(vals))
+		for i, row := range vals {
+			joined[i] = strings.Join(row, " ")
+		}
+		flat = joined
+	}
+	if !slices.Equal(flat, want) {
+		return Result{Record: r, Outcome: Wrong, Err: fmt.Errorf("got %s, the script has %s", show(flat), show(want))}
+	}
+	_ = threshold
+	return Result{Record: r, Outcome: Passed}
+}
+
+func show(v []string) string {
+	if len(v) > 20 {
+		return fmt.Sprintf("%q… (%d values)", v[:20], len(v))
+	}
+	return fmt.Sprintf("%q", v)
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 120 {
+		s = s[:120] + "…"
+	}
+	return s
+}
+
+// Format prints a value as the format's column type t asks: integers
+// (I) in decimal, truncating reals toward zero; reals (R) as %.3f; text
+// (T) with an empty string as (empty) and characters outside printable
+// ASCII as @; NULL for null.
+func Format(v any, t byte) string {
+	if v == nil {
+		return "NULL"
+	}
+	switch t {
+	case 'I':
+		switch x := v.(type) {
+		case int64:
+			return strconv.FormatInt(x, 10)
+		case float64:
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				return "NULL"
+			}
+			return strconv.FormatInt(int64(x), 10)
+		case bool:
+			if x {
+				return "1"
+			}
+			return "0"
+		case Decimal:
+			r, ok := new(big.Rat).SetString(string(x))
+			if !ok {
+				return string(x)
+			}
+			q := new(big.Int).Quo(r.Num(), r.Denom()) // truncates toward zero
+			return q.String()
+		case string:
+			if n, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64); err == nil {
+				return strconv.FormatInt(n, 10)
+			}
+			if f, err := strconv.ParseFloat(strings.TrimSpace(x), 64); err == nil {
+				return strconv.FormatInt(int64(f), 10)
+			}
+			return "0"
+		}
+	case 'R':
+		switch x := v.(type) {
+		case int64:
+			return fmt.Sprintf("%.3f", float64(x))
+		case float64:
+			return fmt.Sprintf("%.3f", x)
+		case Decimal:
+			f, err := strconv.ParseFloat(string(x), 64)
+			if err != nil {
+				return string(x)
+			}
+			return fmt.Sprintf("%.3f", f)
+		case bool:
+			if x {
+				return "1.000"
+			}
+			return "0.000"
+		case string:
+			f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
+			if err != nil {
+				return "0.000"
+			}
+			return fmt.Sprintf("%.3f", f)
+		}
+	}
+	var s string
+	switch x := v.(type) {
+	case string:
+		s = x
+	case int64:
+		s = strconv.FormatInt(x, 10)
+	case float64:
+		s = strconv.FormatFloat(x, 'g', -1, 64)
+	case Decimal:
+		s = string(x)
+	case bool:
+		s = strconv.FormatBool(x)
+	default:
+		s = fmt.Sprint(x)
+	}
+	if s == "" {
+		return "(empty)"
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if c < ' ' || c > '~' {
+			b[i] = '@'
+		}
+	}
+	return string(b)
+}
