@@ -1540,6 +1540,18 @@ func (b *binder) bindNode(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 		if _, ok := aggFuncs[name]; ok {
 			return nil, errAt(fc.GetLocation(), engine.ErrInvalidPlan, "aggregate %s is not allowed here", name)
 		}
+		switch {
+		case fc.GetOver() != nil:
+			return nil, notSupported(fc.GetLocation(), "window functions")
+		case len(fc.GetAggOrder()) > 0 && fc.GetAggWithinGroup():
+			return nil, notSupported(fc.GetLocation(), "WITHIN GROUP")
+		case len(fc.GetAggOrder()) > 0:
+			return nil, notSupported(fc.GetLocation(), "ORDER BY inside an aggregate call")
+		case fc.GetFuncVariadic():
+			return nil, notSupported(fc.GetLocation(), "VARIADIC")
+		case fc.GetAggFilter() != nil, fc.GetAggDistinct(), fc.GetAggStar():
+			return nil, errAt(fc.GetLocation(), engine.ErrInvalidPlan, "FILTER, DISTINCT or * given, but %s is not an aggregate function", name)
+		}
 		var args []*expr
 		for _, a := range fc.GetArgs() {
 			e, err := bind(a)

@@ -54,7 +54,7 @@ type Result struct {
 
 // FileReport sums the records of one script.
 type FileReport struct {
-	Name                             string
+	Name                           string
 	Passed, Wrong, Failed, Skipped int
 	// Results holds the Wrong and Failed results.
 	Results []Result

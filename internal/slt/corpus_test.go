@@ -1,0 +1,225 @@
+//go:build !noduckdb
+
+package slt
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// corpusDir finds SQLite's sqllogictest corpus: KAPOT_SLT_DIR, or
+// shared/sqllogictest beside the repository.
+func corpusDir(t *testing.T) string {
+	t.Helper()
+	if d := os.Getenv("KAPOT_SLT_DIR"); d != "" {
+		return d
+	}
+	dir, err := filepath.Abs(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ; dir != filepath.Dir(dir); dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			c := filepath.Join(dir, "..", "shared", "sqllogictest")
+			if _, err := os.Stat(c); err == nil {
+				return c
+			}
+			break
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("the sqllogictest corpus (../shared/sqllogictest) is missing")
+	}
+	t.Skip("no sqllogictest corpus (set KAPOT_SLT_DIR)")
+	return ""
+}
+
+// shortSlice is what `make test` runs: file → scored queries (0: all).
+var shortSlice = map[string]int{
+	"select1.test":                      0,
+	"select4.test":                      300,
+	"evidence/in1.test":                 0,
+	"evidence/slt_lang_aggfunc.test":    0,
+	"random/aggregates/slt_good_0.test": 800,
+	"random/expr/slt_good_0.test":       800,
+	"random/groupby/slt_good_0.test":    1200,
+	"random/select/slt_good_0.test":     400,
+}
+
+// TestCorpus runs SQLite's sqllogictest corpus through kapot in process:
+// a short slice by default, every file with KAPOT_SLT=all (make slt). A
+// wrong result fails the test; refusals and errors are counted and
+// reported. KAPOT_SLT_REPORT=FILE writes the per-file table into FILE
+// between the slt markers.
+func TestCorpus(t *testing.T) {
+	dir := corpusDir(t)
+	files := map[string]int{}
+	if os.Getenv("KAPOT_SLT") == "all" {
+		err := filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+			if err == nil && strings.HasSuffix(p, ".test") {
+				rel, _ := filepath.Rel(dir, p)
+				files[rel] = 0
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		files = shortSlice
+	}
+	names := make([]string, 0, len(files))
+	for f := range files {
+		names = append(names, f)
+	}
+	sort.Strings(names)
+	var mu sync.Mutex
+	var reports []*FileReport
+	t.Run("files", func(t *testing.T) {
+		for _, name := range names {
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				rep := runFile(t, filepath.Join(dir, name), name, files[name])
+				mu.Lock()
+				reports = append(reports, rep)
+				mu.Unlock()
+				for _, r := range rep.Results {
+					if r.Outcome == Wrong {
+						t.Errorf("%s:%d: WRONG: %s\n%s", name, r.Record.Line, r.Err, r.Record.SQL)
+					}
+				}
+			})
+		}
+	})
+	sort.Slice(reports, func(i, j int) bool { return reports[i].Name < reports[j].Name })
+	table := reportTable(reports)
+	t.Logf("\n%s", table)
+	t.Logf("\nmost frequent errors:\n%s", topErrors(reports, 25))
+	if out := os.Getenv("KAPOT_SLT_REPORT"); out != "" {
+		if err := writeBetweenMarkers(out, table+"\nMost frequent errors:\n\n"+topErrors(reports, 25)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func runFile(t *testing.T, path, name string, max int) *FileReport {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := Parse(f)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	db, err := NewKapotDB(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	return Run(context.Background(), name, recs, db, Options{MaxQueries: max})
+}
+
+func reportTable(reps []*FileReport) string {
+	var b strings.Builder
+	b.WriteString("| file | queries run | passed | wrong | error | skipped | passed % |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	var tot FileReport
+	for _, r := range reps {
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %.1f |\n", r.Name, r.Scored(), r.Passed, r.Wrong, r.Failed, r.Skipped, pct(r.Passed, r.Scored()))
+		if r.SetupErr != nil {
+			fmt.Fprintf(&b, "| ↳ set-up failed, later queries skipped: %s | | | | | | |\n", strings.ReplaceAll(oneLine(r.SetupErr.Error()), "|", "/"))
+		}
+		tot.Passed += r.Passed
+		tot.Wrong += r.Wrong
+		tot.Failed += r.Failed
+		tot.Skipped += r.Skipped
+	}
+	fmt.Fprintf(&b, "| **total** | %d | %d | %d | %d | %d | %.1f |\n", tot.Scored(), tot.Passed, tot.Wrong, tot.Failed, tot.Skipped, pct(tot.Passed, tot.Scored()))
+	return b.String()
+}
+
+func pct(a, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return 100 * float64(a) / float64(b)
+}
+
+// topErrors counts the errors by their message with positions and
+// numbers blanked, most frequent first.
+func topErrors(reps []*FileReport, n int) string {
+	counts := map[string]int{}
+	for _, r := range reps {
+		for _, res := range r.Results {
+			if res.Outcome == Failed {
+				counts[errorClass(res.Err.Error())]++
+			}
+		}
+	}
+	type kv struct {
+		k string
+		v int
+	}
+	var all []kv
+	for k, v := range counts {
+		all = append(all, kv{k, v})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].v > all[j].v || all[i].v == all[j].v && all[i].k < all[j].k })
+	var b strings.Builder
+	for i, e := range all {
+		if i == n {
+			break
+		}
+		fmt.Fprintf(&b, "- %d × %s\n", e.v, e.k)
+	}
+	return b.String()
+}
+
+func errorClass(msg string) string {
+	if i := strings.Index(msg, " (at position"); i >= 0 {
+		msg = msg[:i]
+	}
+	var b strings.Builder
+	digits := false
+	for _, c := range msg {
+		if c >= '0' && c <= '9' {
+			if !digits {
+				b.WriteByte('N')
+			}
+			digits = true
+			continue
+		}
+		digits = false
+		b.WriteRune(c)
+	}
+	s := b.String()
+	if len(s) > 160 {
+		s = s[:160] + "…"
+	}
+	return s
+}
+
+const (
+	beginMarker = "<!-- slt:begin -->"
+	endMarker   = "<!-- slt:end -->"
+)
+
+func writeBetweenMarkers(path, text string) error {
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	s := string(old)
+	i, j := strings.Index(s, beginMarker), strings.Index(s, endMarker)
+	if i < 0 || j < i {
+		return fmt.Errorf("%s has no %s … %s section", path, beginMarker, endMarker)
+	}
+	s = s[:i+len(beginMarker)] + "\n" + text + "\n" + s[j:]
+	return os.WriteFile(path, []byte(s), 0o644)
+}
