@@ -211,6 +211,12 @@ type corrKey struct {
 // is decorrelated: the inner expressions become extra group keys and extra
 // output columns, returned as corr keys for the caller to join on.
 func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, []corrKey, error) {
+	if err := checkFields(s, -1); err != nil {
+		return nil, nil, nil, err
+	}
+	if s.GetLimitOption() == pg.LimitOption_LIMIT_OPTION_WITH_TIES {
+		return nil, nil, nil, notSupported(-1, "FETCH … WITH TIES")
+	}
 	if s.GetOp() != pg.SetOperation_SET_OPERATION_UNDEFINED && s.GetOp() != pg.SetOperation_SETOP_NONE {
 		return nil, nil, nil, notSupported(-1, "UNION / INTERSECT / EXCEPT")
 	}
@@ -221,8 +227,14 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 		if b.ctes == nil {
 			b.ctes = map[string]*cte{}
 		}
+		if err := checkFields(w, w.GetLocation()); err != nil {
+			return nil, nil, nil, err
+		}
 		for _, c := range w.GetCtes() {
 			ce := c.GetCommonTableExpr()
+			if err := checkFields(ce, ce.GetLocation()); err != nil {
+				return nil, nil, nil, err
+			}
 			var names []string
 			for _, n := range ce.GetAliascolnames() {
 				names = append(names, n.GetString_().GetSval())
@@ -258,6 +270,9 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 	var targets []target
 	for _, t := range s.GetTargetList() {
 		rt := t.GetResTarget()
+		if err := checkFields(rt, rt.GetLocation()); err != nil {
+			return nil, nil, nil, err
+		}
 		if cr := rt.GetVal().GetColumnRef(); cr != nil && isStar(cr) {
 			qual := ""
 			if f := cr.GetFields(); len(f) == 2 {
@@ -566,6 +581,9 @@ func (b *binder) bindOrder(items []*pg.Node, sc *scope, ag *aggBinder, targets [
 		if sb == nil {
 			return nil, notSupported(-1, "this ORDER BY item")
 		}
+		if err := checkFields(sb, sb.GetLocation()); err != nil {
+			return nil, err
+		}
 		k := sortKey{desc: sb.GetSortbyDir() == pg.SortByDir_SORTBY_DESC}
 		// PostgreSQL: nulls sort as larger than any value by default.
 		k.nullsFirst = k.desc
@@ -859,6 +877,12 @@ func (b *binder) pushSubquery(rels []fromItem, n *pg.Node, all *scope, local map
 }
 
 func (b *binder) bindFromItem(n *pg.Node) (rel, error) {
+	if err := checkFields(nodeMessage(n), location(n)); err != nil {
+		return nil, err
+	}
+	if rv := n.GetRangeVar(); rv != nil && len(rv.GetAlias().GetColnames()) > 0 {
+		return nil, notSupported(rv.GetLocation(), "column aliases on a table (t AS x(a, b))")
+	}
 	switch {
 	case n.GetRangeVar() != nil:
 		rv := n.GetRangeVar()
@@ -1424,12 +1448,18 @@ func location(n *pg.Node) int32 {
 
 func (b *binder) bindNode(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 	bind := func(m *pg.Node) (*expr, error) { return b.bindExpr(m, sc, ag) }
+	if err := checkFields(nodeMessage(n), location(n)); err != nil {
+		return nil, err
+	}
 	switch {
 	case n.GetColumnRef() != nil:
 		cr := n.GetColumnRef()
 		f := cr.GetFields()
 		if isStar(cr) {
 			return nil, errAt(cr.GetLocation(), engine.ErrInvalidPlan, "* is not allowed here")
+		}
+		if len(f) > 2 {
+			return nil, notSupported(cr.GetLocation(), "schema-qualified column names")
 		}
 		qual, name := "", f[len(f)-1].GetString_().GetSval()
 		if len(f) == 2 {
@@ -1498,6 +1528,9 @@ func (b *binder) bindNode(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 		var results []*expr
 		for _, w := range ce.GetArgs() {
 			cw := w.GetCaseWhen()
+			if err := checkFields(cw, cw.GetLocation()); err != nil {
+				return nil, err
+			}
 			cond, err := bind(cw.GetExpr())
 			if err != nil {
 				return nil, err
@@ -1760,6 +1793,9 @@ func (b *binder) coerce(e *expr, t arrow.DataType) *expr {
 }
 
 func (b *binder) bindCast(tc *pg.TypeCast, sc *scope, ag *aggBinder) (*expr, error) {
+	if err := checkFields(tc.GetTypeName(), tc.GetLocation()); err != nil {
+		return nil, err
+	}
 	names := tc.GetTypeName().GetNames()
 	tname := strings.ToLower(names[len(names)-1].GetString_().GetSval())
 	mods := tc.GetTypeName().GetTypmods()
