@@ -9,7 +9,7 @@ GOBIN     := $(shell $(GO) env GOPATH)/bin
 # Packages whose tests exercise concurrency run under the race detector.
 RACE_PKGS := ./engine/... ./executor/... ./scheduler/... ./flight/... ./shuffle/... ./cache/... ./objstore/... ./e2e/...
 
-.PHONY: all build test test-deps fuzz-short chaos test-unit test-race run proto tools fuzz bench bench-duckdb bench-tpch clean
+.PHONY: all build test test-deps fuzz-short chaos test-unit test-race run proto tools fuzz bench bench-duckdb bench-tpch clean slt difftest
 
 all: build
 
@@ -59,6 +59,22 @@ chaos: build
 	@KAPOT_CHAOS_RUNS=3 KAPOT_CHAOS_QUERIES=all KAPOT_CHAOS_REPORT=$(CURDIR)/docs/chaos.md \
 		$(GO) test -count=1 -timeout 90m -run '^TestChaos$$' -v ./e2e > chaos.log 2>&1; rc=$$?; \
 		grep -v '^ *writer.go' chaos.log | tail -40; echo "full log: chaos.log"; exit $$rc
+
+# SQLite's sqllogictest corpus (../shared/sqllogictest), every file, in
+# process: a wrong result fails; the per-file table of passed / wrong /
+# error / skipped goes into docs/correctness.md. (go test runs a slice.)
+slt:
+	KAPOT_SLT=all KAPOT_SLT_REPORT=$(CURDIR)/docs/correctness.md $(GO) test -count=1 -timeout 60m -run '^TestCorpus$$' -v ./internal/slt 2>&1 | grep -v '^=== ' | tail -80
+
+# The differential fuzzer: DIFF_QUERIES random queries (seed DIFF_SEED)
+# over the TPC-H schema and generated edge-case tables, each in kapot (in
+# process and on a 2-executor cluster) and in DuckDB; any difference fails
+# with a shrunk reproduction. (go test runs a short slice.)
+DIFF_QUERIES ?= 20000
+DIFF_SEED ?= 1
+difftest: build
+	KAPOT_DIFF_QUERIES=$(DIFF_QUERIES) KAPOT_DIFF_SEED=$(DIFF_SEED) KAPOT_DIFF_REPORT=$(CURDIR)/docs/correctness.md \
+		$(GO) test -count=1 -timeout 90m -run '^TestDifferential' -v ./e2e/difftest 2>&1 | grep -v '^=== ' | tail -60
 
 fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
