@@ -1831,7 +1831,7 @@ func (b *binder) bindCast(tc *pg.TypeCast, sc *scope, ag *aggBinder) (*expr, err
 		t = &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_INT64}
 	case "float4", "real":
 		t = &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_FLOAT32}
-	case "float8", "double precision":
+	case "float8", "double precision", "double", "float":
 		t = &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_FLOAT64}
 	case "text", "varchar", "bpchar", "char":
 		t = &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_UTF8}

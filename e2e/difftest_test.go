@@ -1,0 +1,225 @@
+//go:build !noduckdb
+
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kapot-go/kapot/client"
+	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/executor"
+	"github.com/kapot-go/kapot/internal/difftest"
+	"github.com/kapot-go/kapot/planner"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// TestDifferential generates KAPOT_DIFF_QUERIES random queries (seed
+// KAPOT_DIFF_SEED; 300 by default, make difftest runs 20,000) over TPC-H
+// and edge-case tables and runs each in DuckDB, in kapot in process, and
+// on a 2-executor cluster (push-staged and pull-staged alternately). Any
+// difference fails the test with a shrunk reproduction. Plain queries are
+// also checked metamorphically (ternary logic partitioning): the rows of
+// q equal those of q WHERE p, q WHERE NOT p and q WHERE p IS NULL
+// together. Queries DuckDB or kapot refuse are counted, not compared.
+func TestDifferential(t *testing.T) {
+	n := envInt("KAPOT_DIFF_QUERIES", 300)
+	seed := uint64(envInt("KAPOT_DIFF_SEED", 1))
+	ctx := context.Background()
+	data, err := difftest.Setup(ctx, t.TempDir(), seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer data.Close()
+	opts := planner.Options{TargetPartitions: 3}
+	local := func(sql string) ([]string, error) {
+		p, err := planner.PlanQuery(data.Catalog, sql, opts)
+		if err != nil {
+			return nil, err
+		}
+		checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		tc := &engine.TaskContext{JobID: "diff", WorkDir: t.TempDir(), Mem: engine.NewPoisoningAllocator(checked), Properties: map[string]string{}}
+		bs, err := planner.RunInProcess(ctx, p, tc, nil)
+		if err != nil {
+			return nil, err
+		}
+		rows := engine.FormatRows(bs, "|")
+		for _, b := range bs {
+			b.Release()
+		}
+		if n := checked.CurrentAlloc(); n != 0 {
+			return nil, fmt.Errorf("%d bytes of Arrow memory leaked", n)
+		}
+		return rows, nil
+	}
+	var clusters [2]*client.Client
+	for i, policy := range []string{"push-staged", "pull-staged"} {
+		s := startScheduler(t, 0, nil)
+		slots := func(c *executor.Config) { c.ConcurrentTasks = 2 }
+		startExecutorWith(t, s.addr, policy, executor.ArrowEngine{}, slots)
+		startExecutorWith(t, s.addr, policy, executor.ArrowEngine{}, slots)
+		cl, err := client.Dial(s.addr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		clusters[i] = cl
+	}
+	onCluster := func(cl *client.Client, sql string) ([]string, error) {
+		p, err := planner.PlanQuery(data.Catalog, sql, opts)
+		if err != nil {
+			return nil, err
+		}
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		_, bs, err := cl.Run(cctx, &kapotv1.SubmitJobRequest{Plan: p.Root, JobName: "difftest"})
+		if err != nil {
+			return nil, err
+		}
+		rows := engine.FormatRows(bs, "|")
+		for _, b := range bs {
+			b.Release()
+		}
+		return rows, nil
+	}
+	differs := func(q *difftest.Query) bool {
+		want, err := data.DuckRows(q.SQL())
+		if err != nil {
+			return false
+		}
+		got, err := local(q.SQL())
+		return err == nil && difftest.Same(got, want, q.Ordered) != nil
+	}
+	var st struct{ compared, equal, duckErr, kapotErr, clusterRuns, tlp, diffs int }
+	kapotErrs := map[string]int{}
+	gen := difftest.NewGen(seed, data.Tables)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		q := gen.Next()
+		var tlpPred *difftest.Expr
+		if q.Plain() {
+			tlpPred = gen.Pred()
+		}
+		sql := q.SQL()
+		want, err := data.DuckRows(sql)
+		if err != nil {
+			st.duckErr++
+			continue
+		}
+		got, err := local(sql)
+		if err != nil {
+			st.kapotErr++
+			kapotErrs[errClass(err)]++
+			if !errors.Is(err, planner.ErrNotSupported) && !errors.Is(err, engine.ErrNotSupported) && !strings.Contains(err.Error(), "not supported") {
+				t.Logf("query %d: kapot error where DuckDB answers: %v\n  %s", i, err, sql)
+			}
+			continue
+		}
+		st.compared++
+		if err := difftest.Same(got, want, q.Ordered); err != nil {
+			st.diffs++
+			small := difftest.Shrink(q, differs)
+			sg, _ := local(small.SQL())
+			sw, _ := data.DuckRows(small.SQL())
+			t.Errorf("query %d (seed %d) differs from DuckDB: %v\n  query:  %s\n  shrunk: %s\n  kapot:  %s\n  duckdb: %s", i, seed, err, sql, small.SQL(), difftest.Head(sg), difftest.Head(sw))
+			continue
+		}
+		st.equal++
+		cl := clusters[i%2]
+		cgot, err := onCluster(cl, sql)
+		st.clusterRuns++
+		if err != nil {
+			t.Errorf("query %d on the cluster (%s): %v\n  %s", i, []string{"push", "pull"}[i%2], err, sql)
+		} else if err := difftest.Same(cgot, want, q.Ordered); err != nil {
+			st.diffs++
+			t.Errorf("query %d on the cluster (%s) differs from DuckDB: %v\n  %s\n  kapot:  %s\n  duckdb: %s", i, []string{"push", "pull"}[i%2], err, sql, difftest.Head(cgot), difftest.Head(want))
+		}
+		if tlpPred != nil {
+			base := q.With(nil)
+			all, err1 := local(base.SQL())
+			var parts []string
+			var err2 error
+			for _, w := range []string{tlpPred.SQL, "NOT " + tlpPred.SQL, "(" + tlpPred.SQL + ") IS NULL"} {
+				var rows []string
+				if rows, err2 = local(base.With(&difftest.Expr{SQL: w, Type: difftest.Bool}).SQL()); err2 != nil {
+					break
+				}
+				parts = append(parts, rows...)
+			}
+			if err1 == nil && err2 == nil {
+				st.tlp++
+				if err := difftest.Same(parts, all, false); err != nil {
+					st.diffs++
+					t.Errorf("query %d: ternary logic partitioning by %s: %v\n  %s", i, tlpPred.SQL, err, base.SQL())
+				}
+			}
+		}
+	}
+	report := fmt.Sprintf("seed %d, %d queries generated in %s: %d compared with DuckDB (%d equal, %d differences; %d of them also run on the cluster, %d TLP checks), "+
+		"%d refused by DuckDB, %d by kapot\n", seed, n, time.Since(start).Round(time.Second), st.compared, st.equal, st.diffs, st.clusterRuns, st.tlp, st.duckErr, st.kapotErr)
+	report += "\nkapot's refusals, most frequent first:\n\n" + topClasses(kapotErrs, 15)
+	t.Logf("\n%s", report)
+	if out := os.Getenv("KAPOT_DIFF_REPORT"); out != "" {
+		if err := replaceSection(out, "difftest", report); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st.compared < n/3 {
+		t.Errorf("only %d of %d queries were compared: the generator makes too many queries that fail", st.compared, n)
+	}
+}
+
+func errClass(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, " (at position"); i >= 0 {
+		msg = msg[:i]
+	}
+	if len(msg) > 140 {
+		msg = msg[:140] + "…"
+	}
+	return msg
+}
+
+func topClasses(m map[string]int, n int) string {
+	type kv struct {
+		k string
+		v int
+	}
+	var all []kv
+	for k, v := range m {
+		all = append(all, kv{k, v})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].v > all[j].v || all[i].v == all[j].v && all[i].k < all[j].k })
+	var b strings.Builder
+	for i, e := range all {
+		if i == n {
+			break
+		}
+		fmt.Fprintf(&b, "- %d × %s\n", e.v, e.k)
+	}
+	return b.String()
+}
+
+// replaceSection rewrites the text between <!-- name:begin --> and
+// <!-- name:end --> in path.
+func replaceSection(path, name, text string) error {
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	s := string(old)
+	b, e := "<!-- "+name+":begin -->", "<!-- "+name+":end -->"
+	i, j := strings.Index(s, b), strings.Index(s, e)
+	if i < 0 || j < i {
+		return fmt.Errorf("%s has no %s … %s section", path, b, e)
+	}
+	return os.WriteFile(path, []byte(s[:i+len(b)]+"\n"+text+"\n"+s[j:]), 0o644)
+}
