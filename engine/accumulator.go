@@ -60,8 +60,13 @@ func newAccumulator(fn kapotv1.AggregateFunction, in arrow.DataType, distinct bo
 			return &sumAcc[float64]{typ: arrow.PrimitiveTypes.Float64}, nil
 		}
 	case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG:
-		// Decimals average as float64, as DuckDB's avg(DECIMAL) does.
-		if arrow.IsInteger(in.ID()) || arrow.IsFloating(in.ID()) || in.ID() == arrow.DECIMAL128 {
+		// Decimals average as float64, as DuckDB's avg(DECIMAL) does:
+		// the exact decimal sum divided once at the end.
+		if in.ID() == arrow.DECIMAL128 {
+			d := in.(*arrow.Decimal128Type)
+			return &decimalAvgAcc{sum: decimalSumAcc{typ: &arrow.Decimal128Type{Precision: 38, Scale: d.Scale}}}, nil
+		}
+		if arrow.IsInteger(in.ID()) || arrow.IsFloating(in.ID()) {
 			return &avgAcc{}, nil
 		}
 	case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN, kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MAX:
@@ -273,6 +278,51 @@ func (a *decimalSumAcc) result(mem memory.Allocator) arrow.Array {
 }
 
 // ---------------------------------------------------------------- avg
+
+// decimalAvgAcc averages decimals: their exact sum over their count, in
+// float64 only at the end (a float running sum drifts in the last digits,
+// and then equal averages of two groups differ).
+type decimalAvgAcc struct {
+	sum   decimalSumAcc
+	count countAcc
+}
+
+func (a *decimalAvgAcc) grow(n int) {
+	a.sum.grow(n)
+	a.count.grow(n)
+}
+func (a *decimalAvgAcc) update(ctx context.Context, groups []uint32, arg arrow.Array) error {
+	if err := a.sum.update(ctx, groups, arg); err != nil {
+		return err
+	}
+	return a.count.update(ctx, groups, arg)
+}
+func (a *decimalAvgAcc) merge(ctx context.Context, groups []uint32, states []arrow.Array) error {
+	if err := a.sum.update(ctx, groups, states[0]); err != nil {
+		return err
+	}
+	return a.count.merge(ctx, groups, states[1:])
+}
+func (a *decimalAvgAcc) stateTypes() []arrow.DataType {
+	return []arrow.DataType{a.sum.typ, arrow.PrimitiveTypes.Int64}
+}
+func (a *decimalAvgAcc) state(mem memory.Allocator) []arrow.Array {
+	return []arrow.Array{a.sum.result(mem), a.count.result(mem)}
+}
+func (a *decimalAvgAcc) resultType() arrow.DataType { return arrow.PrimitiveTypes.Float64 }
+func (a *decimalAvgAcc) result(mem memory.Allocator) arrow.Array {
+	b := array.NewFloat64Builder(mem)
+	defer b.Release()
+	div := math.Pow10(int(a.sum.typ.Scale))
+	for g, c := range a.count.counts {
+		if c == 0 {
+			b.AppendNull()
+		} else {
+			b.Append(a.sum.sums[g].ToFloat64(0) / (float64(c) * div))
+		}
+	}
+	return b.NewArray()
+}
 
 type avgAcc struct {
 	sum   sumAcc[float64]

@@ -8,6 +8,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
@@ -404,6 +405,9 @@ func (f *funcExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 		if err != nil {
 			return nil, err
 		}
+		if overflowChecked[f.name] {
+			d = zeroNullSlots(ctx, d)
+		}
 		args = append(args, d)
 	}
 	return compute.CallFunction(ctx, f.name, f.opts, args...)
@@ -571,4 +575,43 @@ func ScalarFromProto(v *kapotv1.ScalarValue) (scalar.Scalar, error) {
 		return scalar.NewDecimal128Scalar(d, dt), nil
 	}
 	return bad()
+}
+
+// overflowChecked are the Arrow functions that fail on integer overflow.
+// Arrow checks every slot, null ones too, and a null slot holds whatever
+// its (recycled, unzeroed) buffer held: their integer arguments get their
+// null slots zeroed first, or a NULL would fail a query with "overflow".
+var overflowChecked = map[string]bool{"add": true, "subtract": true, "multiply": true, "divide": true, "abs": true, "negate": true}
+
+// zeroNullSlots returns d with the values under its null slots set to
+// zero, when it is an integer array with nulls (otherwise d itself).
+func zeroNullSlots(ctx context.Context, d compute.Datum) compute.Datum {
+	ad, ok := d.(*compute.ArrayDatum)
+	if !ok || ad.Value.NullN() == 0 || !arrow.IsInteger(ad.Value.DataType().ID()) {
+		return d
+	}
+	data := ad.Value
+	bufs := data.Buffers()
+	if len(bufs) < 2 || bufs[0] == nil || bufs[1] == nil {
+		return d
+	}
+	width := data.DataType().(arrow.FixedWidthDataType).BitWidth() / 8
+	mem := exec.GetAllocator(ctx)
+	vals := memory.NewResizableBuffer(mem)
+	vals.Resize(bufs[1].Len())
+	copy(vals.Bytes(), bufs[1].Bytes())
+	valid := bufs[0].Bytes()
+	out := vals.Bytes()
+	for i := 0; i < data.Len(); i++ {
+		j := data.Offset() + i
+		if !bitutil.BitIsSet(valid, j) {
+			clear(out[j*width : (j+1)*width])
+		}
+	}
+	nd := array.NewData(data.DataType(), data.Len(), []*memory.Buffer{bufs[0], vals}, nil, data.NullN(), data.Offset())
+	vals.Release()
+	d.Release()
+	res := compute.NewDatum(nd)
+	nd.Release()
+	return res
 }

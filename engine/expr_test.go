@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -251,5 +252,48 @@ func TestEvalErrors(t *testing.T) {
 				t.Fatal("evaluated without error")
 			}
 		})
+	}
+}
+
+// TestArithmeticIgnoresGarbageUnderNulls: Arrow's overflow-checked
+// arithmetic checks every slot, and a null slot holds whatever its
+// recycled buffer held; abs(x) * 100 over a NULL whose slot holds
+// MinInt64 must give NULL, not "overflow".
+func TestArithmeticIgnoresGarbageUnderNulls(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	vals := memory.NewResizableBuffer(mem)
+	vals.Resize(3 * 8)
+	v := arrow.Int64Traits.CastFromBytes(vals.Bytes())
+	v[0], v[1], v[2] = 2, math.MinInt64, -3
+	valid := memory.NewResizableBuffer(mem)
+	valid.Resize(1)
+	valid.Bytes()[0] = 0b101
+	data := array.NewData(arrow.PrimitiveTypes.Int64, 3, []*memory.Buffer{valid, vals}, nil, 1, 0)
+	vals.Release()
+	valid.Release()
+	arr := array.MakeFromData(data)
+	data.Release()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "i", Type: arrow.PrimitiveTypes.Int64, Nullable: true}}, nil)
+	b := array.NewRecordBatch(schema, []arrow.Array{arr}, 3)
+	arr.Release()
+	defer b.Release()
+	hundred := litNode(&kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_INT64}, Value: &kapotv1.ScalarValue_IntValue{IntValue: 100}})
+	for _, e := range []*kapotv1.PhysicalExprNode{
+		bin(fn("abs", col("i")), kapotv1.BinaryOp_BINARY_OP_MUL, hundred),
+		bin(col("i"), kapotv1.BinaryOp_BINARY_OP_SUB, hundred),
+	} {
+		ex, err := ExprFromProto(e, schema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := ex.Eval(context.Background(), mem, b)
+		if err != nil {
+			t.Fatalf("%s: %v", ex, err)
+		}
+		if out.IsValid(1) || !out.IsValid(0) || !out.IsValid(2) {
+			t.Errorf("%s: validity %v", ex, out)
+		}
+		out.Release()
 	}
 }

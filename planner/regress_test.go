@@ -31,6 +31,7 @@ func TestWrongAnswerRegressions(t *testing.T) {
 		{name: "DISTINCT over GROUP BY with an aggregate", sql: `select distinct count(*) from nation group by n_regionkey`, want: []string{"5"}, cols: 1},
 		{name: "DISTINCT with ORDER BY", sql: `select distinct n_regionkey from nation order by n_regionkey desc`, cols: 1},
 		{name: "a column selected twice", sql: `select distinct n_regionkey as r, n_regionkey as r from nation order by 1`, cols: 2},
+		{name: "avg of decimals is exact until the division", sql: `select distinct avg(s_acctbal * 0 + 0.05) from supplier group by s_nationkey`, want: []string{"0.05"}, cols: 1},
 		{name: "count(*) twice", sql: `select count(*), count(*) from nation`, want: []string{"25|25"}, cols: 2},
 		{name: "* over comma and CROSS JOIN in FROM order", sql: `select * from region, nation as n cross join region as r2, supplier as s
 			where n.n_nationkey = s.s_nationkey and region.r_regionkey = 1 and r2.r_regionkey = n.n_regionkey and s.s_suppkey < 4 order by s.s_suppkey`, cols: 17},

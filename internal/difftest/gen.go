@@ -298,11 +298,13 @@ func (g *Gen) scalar(t Type, depth int) *Expr {
 			return g.caseExpr(Str, depth)
 		}
 	case Date:
+		// date ± interval is a timestamp in DuckDB (and PostgreSQL), a
+		// date in kapot: only date ± integer days is generated.
 		switch g.pick(3) {
 		case 0:
 			return bin("+", sub(Date), g.lit(Int), Date)
 		case 1:
-			return bin("-", sub(Date), &Expr{SQL: "INTERVAL '1' MONTH", Type: Int}, Date)
+			return bin("-", sub(Date), g.lit(Int), Date)
 		case 2:
 			return g.caseExpr(Date, depth)
 		}
