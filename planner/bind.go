@@ -949,6 +949,19 @@ func (b *binder) bindFromItem(n *pg.Node) (rel, error) {
 			return nil, notSupported(-1, "JOIN USING / NATURAL JOIN")
 		}
 		j := &joinRel{left: l, right: r, jt: jt}
+		// The side an outer join pads with NULLs is nullable above the
+		// join, whatever its table says (a NOT IN over it must not take
+		// the NULL-free path).
+		if jt == kapotv1.JoinType_JOIN_TYPE_LEFT || jt == kapotv1.JoinType_JOIN_TYPE_FULL {
+			for _, id := range r.output() {
+				b.cols[id].nullable = true
+			}
+		}
+		if jt == kapotv1.JoinType_JOIN_TYPE_RIGHT || jt == kapotv1.JoinType_JOIN_TYPE_FULL {
+			for _, id := range l.output() {
+				b.cols[id].nullable = true
+			}
+		}
 		if je.GetQuals() != nil {
 			sc := &scope{cols: append(b.scopeOf(l).cols, b.scopeOf(r).cols...)}
 			on, err := b.bindExpr(je.GetQuals(), sc, nil)
@@ -1662,6 +1675,25 @@ func (b *binder) bindAExpr(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, error
 			_, v = b.coercePair(l, v)
 			e.args = append(e.args, v)
 		}
+		// Numbers of different types meet at their common type (the
+		// engine would otherwise cast each value to the tested type,
+		// and 1.5 does not fit an integer or decimal(2, 2)).
+		if t := commonType(e.args); t != nil && numeric(t) {
+			for i, a := range e.args {
+				if a.typ != nil && numeric(a.typ) && !arrow.TypeEqual(a.typ, t) {
+					c := b.coerce(a, t)
+					if a.kind == eLit {
+						// A constant is cast once, here (IN lists of
+						// constants test membership in a set).
+						c.typ = nil
+						if err := b.resolve(c); err != nil {
+							return nil, errAt(x.GetLocation(), err, "IN list: %v", err)
+						}
+					}
+					e.args[i] = c
+				}
+			}
+		}
 		return e, nil
 	case pg.A_Expr_Kind_AEXPR_LIKE, pg.A_Expr_Kind_AEXPR_ILIKE:
 		l, err := bind(x.GetLexpr())
@@ -1780,6 +1812,21 @@ func widerDecimal(a, b arrow.DataType) arrow.DataType {
 }
 
 // coerce casts e to t when its type differs.
+// numeric reports whether t is an integer, floating point or decimal type.
+func numeric(t arrow.DataType) bool {
+	return arrow.IsInteger(t.ID()) || arrow.IsFloating(t.ID()) || t.ID() == arrow.DECIMAL128
+}
+
+// unify casts two numbers of different types (join keys) to their common
+// type; other pairs are returned as they are.
+func (b *binder) unify(l, r *expr) (*expr, *expr) {
+	if l.typ == nil || r.typ == nil || arrow.TypeEqual(l.typ, r.typ) || !numeric(l.typ) || !numeric(r.typ) {
+		return l, r
+	}
+	t := commonType([]*expr{l, r})
+	return b.coerce(l, t), b.coerce(r, t)
+}
+
 func (b *binder) coerce(e *expr, t arrow.DataType) *expr {
 	if e.typ == nil || arrow.TypeEqual(e.typ, t) {
 		return e

@@ -168,6 +168,9 @@ func (b *binder) applySubquery(r rel, n *pg.Node, sc *scope, ag *aggBinder) (rel
 // (plus the given keys); other correlation predicates filter the pairs.
 func (b *binder) semiJoin(r, inner rel, jt kapotv1.JoinType, corr []*expr, lk, rk []*expr) rel {
 	local := idSet(inner.output())
+	for i := range lk {
+		lk[i], rk[i] = b.unify(lk[i], rk[i])
+	}
 	j := &joinRel{left: r, right: inner, jt: jt, leftKeys: lk, rightKeys: rk}
 	for _, c := range corr {
 		if o, in, ok := splitCorrelation(c, local); ok && typesEqual(o, in) {
@@ -218,8 +221,9 @@ func (b *binder) applyScalar(r rel, x *pg.Node, op string, sl *pg.SubLink, flipp
 		}
 	}
 	for _, k := range keys {
-		j.leftKeys = append(j.leftKeys, k.outer)
-		j.rightKeys = append(j.rightKeys, &expr{kind: eCol, col: k.inner, typ: b.cols[k.inner].typ})
+		o, in := b.unify(k.outer, &expr{kind: eCol, col: k.inner, typ: b.cols[k.inner].typ})
+		j.leftKeys = append(j.leftKeys, o)
+		j.rightKeys = append(j.rightKeys, in)
 	}
 	if flipped {
 		op = flippedOps[op]
