@@ -31,7 +31,11 @@ import (
 // q equal those of q WHERE p, q WHERE NOT p and q WHERE p IS NULL
 // together. Queries DuckDB or kapot refuse are counted, not compared.
 func TestDifferential(t *testing.T) {
-	n := envInt("KAPOT_DIFF_QUERIES", 300)
+	def := 300
+	if raceDetector {
+		def = 60 // the race detector slows every query tenfold
+	}
+	n := envInt("KAPOT_DIFF_QUERIES", def)
 	seed := uint64(envInt("KAPOT_DIFF_SEED", 1))
 	ctx := context.Background()
 	data, err := difftest.Setup(ctx, t.TempDir(), seed)
