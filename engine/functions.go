@@ -330,7 +330,9 @@ func coalesceFunc(name string, args []Expr) (Expr, error) {
 			for i := 0; i < n; i++ {
 				pick[i] = -1
 				for j, arr := range a {
-					if arr.IsValid(i) {
+					// A Null-typed array (an untyped NULL argument) has
+					// no validity bitmap: IsValid says true for it.
+					if arr.DataType().ID() != arrow.NULL && arr.IsValid(i) {
 						pick[i] = int64(j*n + i)
 						break
 					}

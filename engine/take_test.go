@@ -147,7 +147,7 @@ func TestTakeArrayMatchesArrow(t *testing.T) {
 			arr := array.NewSlice(whole, 7, 67)
 			whole.Release()
 			for iname, idx := range indexLists {
-				got, err := takeArray(ctx, mem, arr, idx)
+				got, err := takeArray(ctx, NewPoisoningAllocator(mem), arr, idx)
 				if err != nil {
 					t.Fatalf("%s/%s: %v", name, iname, err)
 				}

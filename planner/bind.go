@@ -641,6 +641,8 @@ func defaultName(n *pg.Node) string {
 		return defaultName(n.GetTypeCast().GetArg())
 	case n.GetCaseExpr() != nil:
 		return "case"
+	case n.GetCoalesceExpr() != nil:
+		return "coalesce"
 	}
 	return "?column?"
 }
@@ -1613,6 +1615,25 @@ func (b *binder) bindNode(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 			name = "substring"
 		}
 		return &expr{kind: eFunc, fn: name, args: args}, nil
+	case n.GetCoalesceExpr() != nil:
+		// COALESCE(a, b, …): numbers of different types meet at their
+		// common type.
+		var args []*expr
+		for _, a := range n.GetCoalesceExpr().GetArgs() {
+			e, err := bind(a)
+			if err != nil {
+				return nil, err
+			}
+			args = append(args, e)
+		}
+		if t := commonType(args); t != nil {
+			for i, a := range args {
+				if a.typ != nil && (numeric(t) && numeric(a.typ) || a.typ.ID() == arrow.NULL) {
+					args[i] = b.coerce(a, t)
+				}
+			}
+		}
+		return &expr{kind: eFunc, fn: "coalesce", args: args}, nil
 	case n.GetSubLink() != nil:
 		return nil, notSupported(n.GetSubLink().GetLocation(), "subqueries")
 	}

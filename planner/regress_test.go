@@ -35,6 +35,7 @@ func TestWrongAnswerRegressions(t *testing.T) {
 		{name: "IN list of mixed numbers", sql: `select n_nationkey from nation where n_nationkey in (1.5, 2, 3.0) order by 1`, want: []string{"2", "3"}, cols: 1},
 		{name: "IN list of decimals of several precisions", sql: `select count(*) from supplier where s_acctbal * 0 + 0.05 in (1000.00, 0.05, -2.25)`, cols: 1},
 		{name: "IN subquery over another numeric type", sql: `select count(*) from nation where n_nationkey + 0.00 in (select s_nationkey from supplier)`, cols: 1},
+		{name: "COALESCE with an untyped NULL first", sql: `select n_nationkey, coalesce(null, n_nationkey, 2.5), coalesce(null, n_name), coalesce(null, null, n_regionkey) from nation order by 1`, cols: 4},
 		{name: "count(*) twice", sql: `select count(*), count(*) from nation`, want: []string{"25|25"}, cols: 2},
 		{name: "* over comma and CROSS JOIN in FROM order", sql: `select * from region, nation as n cross join region as r2, supplier as s
 			where n.n_nationkey = s.s_nationkey and region.r_regionkey = 1 and r2.r_regionkey = n.n_regionkey and s.s_suppkey < 4 order by s.s_suppkey`, cols: 17},
