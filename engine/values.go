@@ -72,6 +72,10 @@ func (o *valuesOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
 		return nil, io.EOF
 	}
 	o.done = true
+	if o.v.schema.NumFields() == 0 {
+		// Rows without columns (SELECT without FROM reads one).
+		return array.NewRecordBatch(o.v.schema, nil, int64(len(o.v.rows))), nil
+	}
 	b := array.NewRecordBuilder(o.tc.Mem, o.v.schema)
 	defer b.Release()
 	for _, row := range o.v.rows {

@@ -98,11 +98,16 @@ type sortRel struct {
 	fetch int64 // -1: all
 }
 
+// valuesRel is one row without columns: the FROM of a SELECT that has
+// none.
+type valuesRel struct{}
+
 type limitRel struct {
 	in          rel
 	skip, fetch int64
 }
 
+func (r *valuesRel) output() []colID  { return nil }
 func (r *scanRel) output() []colID    { return r.cols }
 func (r *filterRel) output() []colID  { return r.in.output() }
 func (r *projectRel) output() []colID { return r.out }
@@ -661,10 +666,10 @@ type fromItem struct {
 // instead of being applied. Subquery predicates (EXISTS, IN, comparisons
 // with a scalar subquery) become semi, anti or inner joins on top.
 func (b *binder) bindFrom(items []*pg.Node, where *pg.Node, outer *scope) (rel, []*column, []*expr, error) {
-	if len(items) == 0 {
-		return nil, nil, nil, notSupported(-1, "SELECT without FROM")
-	}
 	var rels []fromItem
+	if len(items) == 0 {
+		rels = append(rels, fromItem{r: &valuesRel{}, cols: map[colID]bool{}})
+	}
 	for _, it := range items {
 		r, err := b.bindFromItem(it)
 		if err != nil {

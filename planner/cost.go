@@ -88,6 +88,8 @@ func eqSelectivity(args []*expr, in rel) float64 {
 // statistics).
 func scannedRows(r rel) float64 {
 	switch x := r.(type) {
+	case *valuesRel:
+		return 1
 	case *scanRel:
 		return tableRows(x)
 	case *filterRel:
@@ -139,6 +141,8 @@ func smallSide(build, probe rel) bool {
 // estimate is the estimated row count of r.
 func estimate(r rel) float64 {
 	switch x := r.(type) {
+	case *valuesRel:
+		return 1
 	case *scanRel:
 		return tableRows(x)
 	case *filterRel:

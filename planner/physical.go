@@ -291,6 +291,9 @@ var single = &kapotv1.Partitioning{Scheme: &kapotv1.Partitioning_Single{Single: 
 // all of them).
 func (p *lowerer) lower(r rel, need map[colID]bool) (lowered, error) {
 	switch x := r.(type) {
+	case *valuesRel:
+		return lowered{node: &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Values{Values: &kapotv1.ValuesNode{
+			Schema: &kapotv1.Schema{}, Rows: []*kapotv1.ValuesRow{{}}}}}, parts: 1}, nil
 	case *scanRel:
 		return p.lowerScan(x, need)
 	case *filterRel:
