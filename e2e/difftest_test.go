@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/executor"
 	"github.com/kapot-go/kapot/internal/difftest"
+	"github.com/kapot-go/kapot/internal/report"
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -121,7 +121,7 @@ func TestDifferential(t *testing.T) {
 		got, err := local(sql)
 		if err != nil {
 			st.kapotErr++
-			kapotErrs[errClass(err)]++
+			kapotErrs[report.ErrorClass(err.Error())]++
 			if !errors.Is(err, planner.ErrNotSupported) && !errors.Is(err, engine.ErrNotSupported) && !strings.Contains(err.Error(), "not supported") {
 				t.Logf("query %d: kapot error where DuckDB answers: %v\n  %s", i, err, sql)
 			}
@@ -167,63 +167,16 @@ func TestDifferential(t *testing.T) {
 			}
 		}
 	}
-	report := fmt.Sprintf("seed %d, %d queries generated in %s: %d compared with DuckDB (%d equal, %d differences; %d of them also run on the cluster, %d TLP checks), "+
+	summary := fmt.Sprintf("seed %d, %d queries generated in %s: %d compared with DuckDB (%d equal, %d differences; %d of them also run on the cluster, %d TLP checks), "+
 		"%d refused by DuckDB, %d by kapot\n", seed, n, time.Since(start).Round(time.Second), st.compared, st.equal, st.diffs, st.clusterRuns, st.tlp, st.duckErr, st.kapotErr)
-	report += "\nkapot's refusals, most frequent first:\n\n" + topClasses(kapotErrs, 15)
-	t.Logf("\n%s", report)
+	summary += "\nkapot's refusals, most frequent first:\n\n" + report.Top(kapotErrs, 15)
+	t.Logf("\n%s", summary)
 	if out := os.Getenv("KAPOT_DIFF_REPORT"); out != "" {
-		if err := replaceSection(out, "difftest", report); err != nil {
+		if err := report.ReplaceSection(out, "difftest", summary); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if st.compared < n/3 {
 		t.Errorf("only %d of %d queries were compared: the generator makes too many queries that fail", st.compared, n)
 	}
-}
-
-func errClass(err error) string {
-	msg := err.Error()
-	if i := strings.Index(msg, " (at position"); i >= 0 {
-		msg = msg[:i]
-	}
-	if len(msg) > 140 {
-		msg = msg[:140] + "…"
-	}
-	return msg
-}
-
-func topClasses(m map[string]int, n int) string {
-	type kv struct {
-		k string
-		v int
-	}
-	var all []kv
-	for k, v := range m {
-		all = append(all, kv{k, v})
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].v > all[j].v || all[i].v == all[j].v && all[i].k < all[j].k })
-	var b strings.Builder
-	for i, e := range all {
-		if i == n {
-			break
-		}
-		fmt.Fprintf(&b, "- %d × %s\n", e.v, e.k)
-	}
-	return b.String()
-}
-
-// replaceSection rewrites the text between <!-- name:begin --> and
-// <!-- name:end --> in path.
-func replaceSection(path, name, text string) error {
-	old, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	s := string(old)
-	b, e := "<!-- "+name+":begin -->", "<!-- "+name+":end -->"
-	i, j := strings.Index(s, b), strings.Index(s, e)
-	if i < 0 || j < i {
-		return fmt.Errorf("%s has no %s … %s section", path, b, e)
-	}
-	return os.WriteFile(path, []byte(s[:i+len(b)]+"\n"+text+"\n"+s[j:]), 0o644)
 }

@@ -1383,17 +1383,25 @@ func (b *binder) bindExpr(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 	return e, nil
 }
 
-func (b *binder) bindAgg(fc *pg.FuncCall, fn kapotv1.AggregateFunction, ag *aggBinder) (*expr, error) {
-	if fc.GetOver() != nil {
-		return nil, notSupported(fc.GetLocation(), "window functions")
-	}
+// refuseCallClauses refuses the clauses of a function call kapot does not
+// run: OVER, WITHIN GROUP, ORDER BY inside the call, VARIADIC.
+func refuseCallClauses(fc *pg.FuncCall) error {
 	switch {
+	case fc.GetOver() != nil:
+		return notSupported(fc.GetLocation(), "window functions")
 	case len(fc.GetAggOrder()) > 0 && fc.GetAggWithinGroup():
-		return nil, notSupported(fc.GetLocation(), "WITHIN GROUP")
+		return notSupported(fc.GetLocation(), "WITHIN GROUP")
 	case len(fc.GetAggOrder()) > 0:
-		return nil, notSupported(fc.GetLocation(), "ORDER BY inside an aggregate call")
+		return notSupported(fc.GetLocation(), "ORDER BY inside an aggregate call")
 	case fc.GetFuncVariadic():
-		return nil, notSupported(fc.GetLocation(), "VARIADIC")
+		return notSupported(fc.GetLocation(), "VARIADIC")
+	}
+	return nil
+}
+
+func (b *binder) bindAgg(fc *pg.FuncCall, fn kapotv1.AggregateFunction, ag *aggBinder) (*expr, error) {
+	if err := refuseCallClauses(fc); err != nil {
+		return nil, err
 	}
 	var arg *expr
 	switch {
@@ -1593,16 +1601,10 @@ func (b *binder) bindNode(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 		if _, ok := aggFuncs[name]; ok {
 			return nil, errAt(fc.GetLocation(), engine.ErrInvalidPlan, "aggregate %s is not allowed here", name)
 		}
-		switch {
-		case fc.GetOver() != nil:
-			return nil, notSupported(fc.GetLocation(), "window functions")
-		case len(fc.GetAggOrder()) > 0 && fc.GetAggWithinGroup():
-			return nil, notSupported(fc.GetLocation(), "WITHIN GROUP")
-		case len(fc.GetAggOrder()) > 0:
-			return nil, notSupported(fc.GetLocation(), "ORDER BY inside an aggregate call")
-		case fc.GetFuncVariadic():
-			return nil, notSupported(fc.GetLocation(), "VARIADIC")
-		case fc.GetAggFilter() != nil, fc.GetAggDistinct(), fc.GetAggStar():
+		if err := refuseCallClauses(fc); err != nil {
+			return nil, err
+		}
+		if fc.GetAggFilter() != nil || fc.GetAggDistinct() || fc.GetAggStar() {
 			return nil, errAt(fc.GetLocation(), engine.ErrInvalidPlan, "FILTER, DISTINCT or * given, but %s is not an aggregate function", name)
 		}
 		var args []*expr

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/kapot-go/kapot/internal/report"
 )
 
 // corpusDir finds SQLite's sqllogictest corpus: KAPOT_SLT_DIR, or
@@ -102,7 +104,7 @@ func TestCorpus(t *testing.T) {
 	t.Logf("\n%s", table)
 	t.Logf("\nmost frequent errors:\n%s", topErrors(reports, 25))
 	if out := os.Getenv("KAPOT_SLT_REPORT"); out != "" {
-		if err := writeBetweenMarkers(out, table+"\nMost frequent errors:\n\n"+topErrors(reports, 25)); err != nil {
+		if err := report.ReplaceSection(out, "slt", table+"\nMost frequent errors:\n\n"+topErrors(reports, 25)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -151,75 +153,15 @@ func pct(a, b int) float64 {
 	return 100 * float64(a) / float64(b)
 }
 
-// topErrors counts the errors by their message with positions and
-// numbers blanked, most frequent first.
+// topErrors counts the errors by class, most frequent first.
 func topErrors(reps []*FileReport, n int) string {
 	counts := map[string]int{}
 	for _, r := range reps {
 		for _, res := range r.Results {
 			if res.Outcome == Failed {
-				counts[errorClass(res.Err.Error())]++
+				counts[report.ErrorClass(res.Err.Error())]++
 			}
 		}
 	}
-	type kv struct {
-		k string
-		v int
-	}
-	var all []kv
-	for k, v := range counts {
-		all = append(all, kv{k, v})
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].v > all[j].v || all[i].v == all[j].v && all[i].k < all[j].k })
-	var b strings.Builder
-	for i, e := range all {
-		if i == n {
-			break
-		}
-		fmt.Fprintf(&b, "- %d × %s\n", e.v, e.k)
-	}
-	return b.String()
-}
-
-func errorClass(msg string) string {
-	if i := strings.Index(msg, " (at position"); i >= 0 {
-		msg = msg[:i]
-	}
-	var b strings.Builder
-	digits := false
-	for _, c := range msg {
-		if c >= '0' && c <= '9' {
-			if !digits {
-				b.WriteByte('N')
-			}
-			digits = true
-			continue
-		}
-		digits = false
-		b.WriteRune(c)
-	}
-	s := b.String()
-	if len(s) > 160 {
-		s = s[:160] + "…"
-	}
-	return s
-}
-
-const (
-	beginMarker = "<!-- slt:begin -->"
-	endMarker   = "<!-- slt:end -->"
-)
-
-func writeBetweenMarkers(path, text string) error {
-	old, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	s := string(old)
-	i, j := strings.Index(s, beginMarker), strings.Index(s, endMarker)
-	if i < 0 || j < i {
-		return fmt.Errorf("%s has no %s … %s section", path, beginMarker, endMarker)
-	}
-	s = s[:i+len(beginMarker)] + "\n" + text + "\n" + s[j:]
-	return os.WriteFile(path, []byte(s), 0o644)
+	return report.Top(counts, n)
 }
