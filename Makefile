@@ -66,7 +66,8 @@ chaos: build
 # process: a wrong result fails; the per-file table of passed / wrong /
 # error / skipped goes into docs/correctness.md. (go test runs a slice.)
 slt:
-	KAPOT_SLT=all KAPOT_SLT_REPORT=$(CURDIR)/docs/correctness.md $(GO) test -count=1 -timeout 60m -run '^TestCorpus$$' -v ./internal/slt 2>&1 | grep -v '^=== ' | tail -80
+	@KAPOT_SLT=all KAPOT_SLT_REPORT=$(CURDIR)/docs/correctness.md $(GO) test -count=1 -timeout 60m -run '^TestCorpus$$' -v ./internal/slt > slt.log 2>&1; rc=$$?; \
+		grep -v '^=== \|--- PASS' slt.log | tail -80; echo "full log: slt.log"; exit $$rc
 
 # The differential fuzzer: DIFF_QUERIES random queries (seed DIFF_SEED)
 # over the TPC-H schema and generated edge-case tables, each in kapot (in
@@ -75,8 +76,9 @@ slt:
 DIFF_QUERIES ?= 20000
 DIFF_SEED ?= 1
 difftest: build
-	KAPOT_DIFF_QUERIES=$(DIFF_QUERIES) KAPOT_DIFF_SEED=$(DIFF_SEED) KAPOT_DIFF_REPORT=$(CURDIR)/docs/correctness.md \
-		$(GO) test -count=1 -timeout 90m -run '^TestDifferential' -v ./e2e/difftest 2>&1 | grep -v '^=== ' | tail -60
+	@KAPOT_DIFF_QUERIES=$(DIFF_QUERIES) KAPOT_DIFF_SEED=$(DIFF_SEED) KAPOT_DIFF_REPORT=$(CURDIR)/docs/correctness.md \
+		$(GO) test -count=1 -timeout 90m -run '^TestDifferential$$' -v ./e2e > difftest.log 2>&1; rc=$$?; \
+		grep -v '^=== \|--- PASS\|^ *writer.go' difftest.log | tail -60; echo "full log: difftest.log"; exit $$rc
 
 fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
