@@ -408,6 +408,10 @@ func (f *funcExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 		if overflowChecked[f.name] {
 			d = zeroNullSlots(ctx, d)
 		}
+		d, err = unsliced(ctx, d)
+		if err != nil {
+			return nil, err
+		}
 		args = append(args, d)
 	}
 	return compute.CallFunction(ctx, f.name, f.opts, args...)
@@ -614,4 +618,33 @@ func zeroNullSlots(ctx context.Context, d compute.Datum) compute.Datum {
 	res := compute.NewDatum(nd)
 	nd.Release()
 	return res
+}
+
+// unsliced returns d copied to offset 0 when it is a sliced boolean or
+// decimal array (a join's output is sliced), and d itself otherwise. Some
+// Arrow kernels ignore the offset of such arrays and answer for the rows
+// before the slice: not over booleans, is_in over decimals.
+func unsliced(ctx context.Context, d compute.Datum) (compute.Datum, error) {
+	ad, ok := d.(*compute.ArrayDatum)
+	if !ok || ad.Value.Offset() == 0 {
+		return d, nil
+	}
+	if id := ad.Value.DataType().ID(); id != arrow.BOOL && id != arrow.DECIMAL128 {
+		return d, nil
+	}
+	flat, err := copyArray(ctx, ad)
+	d.Release()
+	if err != nil {
+		return nil, err
+	}
+	out := compute.NewDatum(flat)
+	flat.Release()
+	return out, nil
+}
+
+// copyArray copies an array datum's rows to a new array at offset 0.
+func copyArray(ctx context.Context, ad *compute.ArrayDatum) (arrow.Array, error) {
+	a := ad.MakeArray()
+	defer a.Release()
+	return array.Concatenate([]arrow.Array{a}, exec.GetAllocator(ctx))
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -295,5 +296,86 @@ func TestArithmeticIgnoresGarbageUnderNulls(t *testing.T) {
 			t.Errorf("%s: validity %v", ex, out)
 		}
 		out.Release()
+	}
+}
+
+// TestInListOverSlicedArrays: Arrow's is_in answers for the wrong rows of a
+// sliced decimal or boolean array (it ignores the offset); a hash join's
+// output is sliced, so `x.m IN (0.00)` above a join kept rows whose m was
+// not 0 (found by the differential fuzzer).
+func TestInListOverSlicedArrays(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	dec := &arrow.Decimal128Type{Precision: 12, Scale: 2}
+	schema := arrow.NewSchema([]arrow.Field{{Name: "m", Type: dec}, {Name: "b", Type: arrow.FixedWidthTypes.Boolean}}, nil)
+	m, _, err := array.FromJSON(mem, dec, strings.NewReader(`["0.05", "0", "0.07", "0", "0.09", "1.5"]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Release()
+	bl, _, err := array.FromJSON(mem, arrow.FixedWidthTypes.Boolean, strings.NewReader(`[true, false, true, false, true, true]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bl.Release()
+	whole := array.NewRecordBatch(schema, []arrow.Array{m, bl}, 6)
+	defer whole.Release()
+	b := whole.NewSlice(1, 6) // m: 0, 0.07, 0, 0.09, 1.5; b: false, true, false, true, true
+	defer b.Release()
+	falseLit := litNode(&kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_BOOL}, Value: &kapotv1.ScalarValue_BoolValue{BoolValue: false}})
+	for _, c := range []struct {
+		e     *kapotv1.PhysicalExprNode
+		batch arrow.RecordBatch
+		want  string
+	}{
+		{inList(col("m"), false, decLit("0", 12, 2)), b, "[true false true false false]"},
+		{inList(col("m"), true, decLit("0", 12, 2), decLit("150", 12, 2)), b, "[false true false true false]"},
+		{inList(col("b"), false, falseLit), b, "[true false true false false]"},
+		// is_in over booleans is wrong even unsliced.
+		{inList(col("b"), false, falseLit), whole, "[false true false true false false]"},
+		{inList(col("b"), true, falseLit), whole, "[true false true false true true]"},
+	} {
+		ex, err := ExprFromProto(c.e, schema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := ex.Eval(context.Background(), NewPoisoningAllocator(mem), c.batch)
+		if err != nil {
+			t.Fatalf("%s: %v", ex, err)
+		}
+		if got := fmt.Sprint(out); got != c.want {
+			t.Errorf("%s over a slice = %s, want %s", ex, got, c.want)
+		}
+		out.Release()
+	}
+}
+
+// TestNotOverSlicedBooleans: Arrow's not answers for the wrong rows of a
+// sliced boolean array; NOT over a column of a join's (sliced) output must
+// still be right.
+func TestNotOverSlicedBooleans(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	schema := arrow.NewSchema([]arrow.Field{{Name: "b", Type: arrow.FixedWidthTypes.Boolean, Nullable: true}}, nil)
+	bl, _, err := array.FromJSON(mem, arrow.FixedWidthTypes.Boolean, strings.NewReader(`[true, false, true, null, true, false]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bl.Release()
+	whole := array.NewRecordBatch(schema, []arrow.Array{bl}, 6)
+	defer whole.Release()
+	b := whole.NewSlice(2, 6) // true, null, true, false
+	defer b.Release()
+	ex, err := ExprFromProto(&kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Not{Not: &kapotv1.NotExpr{Expr: col("b")}}}, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := ex.Eval(context.Background(), NewPoisoningAllocator(mem), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Release()
+	if got, want := fmt.Sprint(out), "[false (null) false true]"; got != want {
+		t.Errorf("%s over a slice = %s, want %s", ex, got, want)
 	}
 }

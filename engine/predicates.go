@@ -153,7 +153,9 @@ func newInListExpr(in Expr, list []Expr, negated bool) (Expr, error) {
 			allLiteral = false
 		}
 	}
-	if !allLiteral {
+	// Arrow's is_in gives wrong answers for booleans (true IN (false) is
+	// true): a boolean IN list is a chain of equalities.
+	if !allLiteral || in.DataType().ID() == arrow.BOOL {
 		// x IN (a, b) ≡ x = a OR x = b, which already has SQL's null rules.
 		var or Expr
 		for _, e := range list {
@@ -311,6 +313,17 @@ func (e *inListExpr) member(mem memory.Allocator, a arrow.Array) arrow.Array {
 
 // isIn runs Arrow's is_in kernel on d.
 func (e *inListExpr) isIn(ctx context.Context, d compute.Datum) (compute.Datum, error) {
+	// Arrow's is_in ignores the offset of a sliced decimal array (it
+	// answers for the rows before the slice): such input is copied to
+	// offset 0 first. A join's output is sliced.
+	if ad, ok := d.(*compute.ArrayDatum); ok && ad.Value.Offset() != 0 {
+		flat, err := copyArray(ctx, ad)
+		if err != nil {
+			return nil, err
+		}
+		defer flat.Release()
+		d = compute.NewDatumWithoutOwning(flat)
+	}
 	out, err := compute.IsIn(ctx, compute.SetOptions{ValueSet: compute.NewDatumWithoutOwning(e.set), NullBehavior: compute.NullMatchingInconclusive}, d)
 	if err != nil || !e.negated {
 		return out, err
