@@ -45,6 +45,9 @@ func (p *Plan) Named() *kapotv1.PhysicalPlanNode {
 
 // PlanQuery parses one SELECT statement and plans it over the catalog.
 func PlanQuery(cat *Catalog, sql string, o Options) (*Plan, error) {
+	if err := checkSQL(sql); err != nil {
+		return nil, err
+	}
 	res, err := pg.Parse(sql)
 	if err != nil {
 		return nil, &SQLError{Pos: -1, Msg: fmt.Sprintf("syntax error: %v", err), Err: engine.ErrInvalidPlan}

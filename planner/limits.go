@@ -1,0 +1,69 @@
+package planner
+
+import (
+	"fmt"
+
+	pg "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/kapot-go/kapot/engine"
+)
+
+// Limits on SQL text checked before the parser sees it. PostgreSQL's
+// parser, run through cgo, recurses once per nesting level when it hands
+// its tree over: a SELECT 1+1+…+1 of 40,000 terms overflows the C stack
+// and kills the process (the scheduler, with every job it runs), and from
+// about 5,000 the tree is already too deep to decode.
+const (
+	// MaxSQLBytes is the longest SQL text accepted.
+	MaxSQLBytes = 8 << 20
+	// MaxExprDepth bounds how deeply expressions may nest, as estimated
+	// from the tokens (see sqlDepth).
+	MaxExprDepth = 1000
+)
+
+// checkSQL refuses SQL text too long or too deeply nested to parse safely.
+func checkSQL(sql string) error {
+	if len(sql) > MaxSQLBytes {
+		return &SQLError{Pos: -1, Msg: fmt.Sprintf("SQL text is %d bytes, more than the %d accepted", len(sql), MaxSQLBytes), Err: engine.ErrInvalidPlan}
+	}
+	res, err := pg.Scan(sql)
+	if err != nil {
+		return &SQLError{Pos: -1, Msg: fmt.Sprintf("syntax error: %v", err), Err: engine.ErrInvalidPlan}
+	}
+	if d := sqlDepth(res.GetTokens()); d > MaxExprDepth {
+		return &SQLError{Pos: -1, Msg: fmt.Sprintf("query too complex: expressions nest about %d levels deep, at most %d are accepted (split long chains of operators, or use IN lists)", d, MaxExprDepth), Err: engine.ErrInvalidPlan}
+	}
+	return nil
+}
+
+// sqlDepth estimates from the tokens alone how deep the parse tree of
+// expressions will be: every parenthesis opens a level, and every operator
+// (binary or unary) nests the expression it belongs to one level deeper,
+// until a comma, AND or OR starts a new list item (PostgreSQL flattens
+// AND and OR chains into one node). It errs on the deep side.
+func sqlDepth(tokens []*pg.ScanToken) int {
+	level := []int{0} // operators seen at each parenthesis level
+	sum, deepest := 0, 0
+	for _, t := range tokens {
+		switch t.GetToken() {
+		case pg.Token_ASCII_40: // (
+			level = append(level, 0)
+		case pg.Token_ASCII_41: // )
+			if len(level) > 1 {
+				sum -= level[len(level)-1]
+				level = level[:len(level)-1]
+			}
+		case pg.Token_ASCII_44, pg.Token_AND, pg.Token_OR: // , AND OR
+			sum -= level[len(level)-1]
+			level[len(level)-1] = 0
+		case pg.Token_ASCII_37, pg.Token_ASCII_42, pg.Token_ASCII_43, pg.Token_ASCII_45, pg.Token_ASCII_47,
+			pg.Token_ASCII_60, pg.Token_ASCII_61, pg.Token_ASCII_62, pg.Token_ASCII_94, pg.Token_Op,
+			pg.Token_LESS_EQUALS, pg.Token_GREATER_EQUALS, pg.Token_NOT_EQUALS, pg.Token_TYPECAST, pg.Token_NOT,
+			pg.Token_LIKE, pg.Token_ILIKE, pg.Token_IS, pg.Token_BETWEEN, pg.Token_IN_P, pg.Token_CASE:
+			level[len(level)-1]++
+			sum++
+		}
+		deepest = max(deepest, len(level)-1+sum)
+	}
+	return deepest
+}
