@@ -89,7 +89,7 @@ func (ArrowEngine) RunTask(ctx context.Context, t *Task) (*kapotv1.SuccessfulTas
 
 // failure classifies a task error into the wire's failure reasons.
 func failure(ctx context.Context, err error) *kapotv1.FailedTask {
-	f := &kapotv1.FailedTask{Error: err.Error()}
+	f := &kapotv1.FailedTask{Error: errorText(err)}
 	var fe *shuffle.FetchError
 	var pe interface{ Timeout() bool }
 	switch {

@@ -126,9 +126,9 @@ func (e *Executor) pollLoop(ctx context.Context) error {
 		}
 		for _, t := range resp.GetTasks() {
 			if err := e.launch(t); err != nil {
-				e.log.Warn().Err(err).Uint64("task", t.GetTaskId()).Msg("launch failed")
+				e.log.Warn().Str("error", errorText(err)).Uint64("task", t.GetTaskId()).Msg("launch failed")
 				e.queueStatus(&kapotv1.TaskStatus{TaskId: t.GetTaskId(), JobId: t.GetJobId(), StageId: t.GetStageId(), Partition: t.GetPartition(), ExecutorId: e.id,
-					Status: &kapotv1.TaskStatus_Failed{Failed: &kapotv1.FailedTask{Error: err.Error(), Retryable: true, Reason: &kapotv1.FailedTask_TaskKilled{TaskKilled: &kapotv1.TaskKilled{}}}}})
+					Status: &kapotv1.TaskStatus_Failed{Failed: &kapotv1.FailedTask{Error: errorText(err), Retryable: true, Reason: &kapotv1.FailedTask_TaskKilled{TaskKilled: &kapotv1.TaskKilled{}}}}})
 			}
 		}
 		if ids := resp.GetCancelTasks(); len(ids) > 0 {

@@ -137,7 +137,7 @@ func (e *Executor) runTask(ctx context.Context, cancel context.CancelFunc, def *
 	if err != nil {
 		f := failure(ctx, err)
 		st.Status = &kapotv1.TaskStatus_Failed{Failed: f}
-		log.Warn().Err(err).Str("reason", fmt.Sprintf("%T", f.GetReason())).Msg("task failed")
+		log.Warn().Str("error", f.GetError()).Str("reason", fmt.Sprintf("%T", f.GetReason())).Msg("task failed")
 		return
 	}
 	if done == nil {
