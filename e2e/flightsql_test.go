@@ -202,6 +202,24 @@ func TestFlightSQLStatements(t *testing.T) {
 		}
 	})
 
+	t.Run("SQL nested too deep is refused and the scheduler keeps serving", func(t *testing.T) {
+		// A 100,000-term sum overflowed the C stack of the SQL parser and
+		// killed the scheduler with every job it ran.
+		deep := "SELECT " + strings.Repeat("1+", 100000) + "1 FROM nation"
+		if _, err := db.QueryContext(ctx, deep); err == nil || !strings.Contains(err.Error(), "too complex") {
+			t.Fatalf("deep SQL: %v, want a refusal", err)
+		}
+		rs, err := db.QueryContext(ctx, "SELECT count(*) FROM nation")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := sqlRows(t, rs)
+		rs.Close()
+		if !slices.Equal(got, []string{"25"}) {
+			t.Fatalf("after the deep SQL: %q", got)
+		}
+	})
+
 	t.Run("metadata with the low-level client", func(t *testing.T) {
 		cl, err := flightsql.NewClient(addr, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
