@@ -39,8 +39,9 @@ func checkSQL(sql string) error {
 // sqlDepth estimates from the tokens alone how deep the parse tree of
 // expressions will be: every parenthesis opens a level, and every operator
 // (binary or unary) nests the expression it belongs to one level deeper,
-// until a comma, AND or OR starts a new list item (PostgreSQL flattens
-// AND and OR chains into one node). It errs on the deep side.
+// until a comma, AND, OR, a CASE branch or a clause keyword starts a new
+// list item (PostgreSQL flattens AND and OR chains into one node, and a
+// CASE's branches into a list). It errs on the deep side.
 func sqlDepth(tokens []*pg.ScanToken) int {
 	level := []int{0} // operators seen at each parenthesis level
 	sum, deepest := 0, 0
@@ -53,7 +54,9 @@ func sqlDepth(tokens []*pg.ScanToken) int {
 				sum -= level[len(level)-1]
 				level = level[:len(level)-1]
 			}
-		case pg.Token_ASCII_44, pg.Token_AND, pg.Token_OR: // , AND OR
+		case pg.Token_ASCII_44, pg.Token_AND, pg.Token_OR, // , AND OR
+			pg.Token_WHEN, pg.Token_THEN, pg.Token_ELSE, // CASE's branches are a list
+			pg.Token_SELECT, pg.Token_FROM, pg.Token_WHERE, pg.Token_ON, pg.Token_HAVING, pg.Token_BY:
 			sum -= level[len(level)-1]
 			level[len(level)-1] = 0
 		case pg.Token_ASCII_37, pg.Token_ASCII_42, pg.Token_ASCII_43, pg.Token_ASCII_45, pg.Token_ASCII_47,

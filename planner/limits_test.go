@@ -28,6 +28,7 @@ func TestDeepSQLIsRefusedNotACrash(t *testing.T) {
 		"select " + strings.Repeat("1+", 900) + "1",
 		"select n_name from nation where " + strings.Repeat("n_nationkey = 1 or ", 20000) + "n_nationkey = 2",
 		"select n_name from nation where n_nationkey in (" + strings.Repeat("1, ", 50000) + "2)",
+		"select case " + strings.Repeat("when n_nationkey = 1 then 'a' ", 3000) + "else 'b' end from nation",
 	} {
 		if _, err := PlanQuery(cat, sql, Options{TargetPartitions: 2}); err != nil {
 			t.Errorf("%.60s…: %v", sql, err)
