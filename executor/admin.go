@@ -119,9 +119,11 @@ func (e *Executor) listenAdmin() error {
 	if e.cfg.AdminPort < 0 {
 		return nil
 	}
+	// The admin port (metrics, pprof, the job list) is for the
+	// operator: loopback unless --admin-bind-host says otherwise.
 	host := e.cfg.AdminBindHost
 	if host == "" {
-		host = e.cfg.BindHost
+		host = "127.0.0.1"
 	}
 	tlsCfg, err := e.cfg.Security.TLS.AdminConfig()
 	if err != nil {

@@ -79,8 +79,8 @@ type Config struct {
 	// AdminPort serves /healthz, /readyz, /metrics and /debug/pprof/ over
 	// HTTP; -1 turns the admin server off, 0 picks a free port.
 	AdminPort int
-	// AdminBindHost is the admin server's address (default: BindHost), e.g.
-	// 127.0.0.1 to keep it local.
+	// AdminBindHost is the admin server's address (default: 127.0.0.1;
+	// 0.0.0.0 or the pod IP for remote probes and scraping).
 	AdminBindHost string
 	// EnableNvidiaGPU advertises the node as GPU-capable (a resource and
 	// the tag "gpu").

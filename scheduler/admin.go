@@ -78,9 +78,11 @@ func (s *Scheduler) listenAdmin() error {
 	if s.cfg.AdminPort < 0 {
 		return nil
 	}
+	// The admin port (metrics, pprof, the job list) is for the
+	// operator: loopback unless --admin-bind-host says otherwise.
 	host := s.cfg.AdminBindHost
 	if host == "" {
-		host = s.cfg.BindHost
+		host = "127.0.0.1"
 	}
 	tlsCfg, err := s.cfg.Security.TLS.AdminConfig()
 	if err != nil {

@@ -33,7 +33,7 @@ type Config struct {
 	// AdminPort serves /healthz, /readyz, /metrics and /debug/pprof/ over
 	// HTTP; -1 turns it off, 0 picks a free port.
 	AdminPort int
-	// AdminBindHost is the admin server's address (default: BindHost).
+	// AdminBindHost is the admin server's address (default: 127.0.0.1).
 	AdminBindHost string
 	// Security is cluster authentication (shared secrets) and TLS.
 	Security security.Config

@@ -94,7 +94,7 @@ the file. --print-config shows the result, secrets redacted.`,
 	f.IntVar(&cfg.CPUMultiplier, "cpu-multiplier", cfg.CPUMultiplier, "with --over-provisioning: advertised cores (and default slots) = cores x this (1-20)")
 	f.IntVar(&cfg.MemoryMultiplier, "memory-multiplier", cfg.MemoryMultiplier, "with --over-provisioning: advertised memory = pool x this (1-20)")
 	f.IntVar(&cfg.AdminPort, "admin-port", cfg.AdminPort, "HTTP port for /healthz, /readyz, /metrics (Prometheus) and /debug/pprof/ (-1: off, 0: any free port)")
-	f.StringVar(&cfg.AdminBindHost, "admin-bind-host", cfg.AdminBindHost, "address the admin port listens on (default: --bind-host), e.g. 127.0.0.1")
+	f.StringVar(&cfg.AdminBindHost, "admin-bind-host", cfg.AdminBindHost, "address the admin port listens on (default 127.0.0.1: metrics, pprof and the job list are for operators; 0.0.0.0 or the pod IP for remote probes and scraping)")
 	f.BoolVar(&cfg.EnableNvidiaGPU, "enable-nvidia-gpu", cfg.EnableNvidiaGPU, "advertise the node as GPU-capable (a resource and the tag gpu)")
 	f.StringSliceVar(&cfg.Tags, "tags", cfg.Tags, "placement tags advertised to the scheduler (the hostname is always one)")
 	f.StringVar(&cfg.DataCachePolicy, "data-cache-policy", cfg.DataCachePolicy, "cache object-store reads: none, or local-disk-file (pages on local disk under --cache-dir)")

@@ -68,7 +68,7 @@ result, secrets redacted.`,
 	config.SecondsVar(f, &cleanup, "finished-job-data-clean-up-delay-seconds", cleanup, "keep a finished job's data (its results) on executors this long")
 	logging.AddFlags(f, &cfg.Log)
 	f.IntVar(&cfg.AdminPort, "admin-port", cfg.AdminPort, "HTTP port for /healthz, /readyz, /metrics (Prometheus) and /debug/pprof/ (-1: off, 0: any free port)")
-	f.StringVar(&cfg.AdminBindHost, "admin-bind-host", cfg.AdminBindHost, "address the admin port listens on (default: --bind-host), e.g. 127.0.0.1")
+	f.StringVar(&cfg.AdminBindHost, "admin-bind-host", cfg.AdminBindHost, "address the admin port listens on (default 127.0.0.1: metrics, pprof and the job list are for operators; 0.0.0.0 or the pod IP for remote probes and scraping)")
 	f.IntVar(&cfg.FlightSQLPort, "flight-sql-port", cfg.FlightSQLPort, "Arrow Flight SQL port for JDBC, ADBC and database/sql clients (-1: off, 0: any free port)")
 	f.StringVar(&cfg.FlightSQLResults, "flight-sql-results", cfg.FlightSQLResults, "where Flight SQL clients fetch results: proxy (through the scheduler) or direct (from the executors)")
 	f.StringSliceVar(&cfg.AllowedDataRoots, "allowed-data-roots", cfg.AllowedDataRoots, "the only directories and URL prefixes (s3://bucket/prefix) job plans may read (default: anywhere)")

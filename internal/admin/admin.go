@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,7 +59,7 @@ func Listen(host string, port int, tlsCfg *tls.Config, reg *prometheus.Registry,
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/cmdline", cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
@@ -84,3 +86,52 @@ func (s *Server) Shutdown() {
 
 // Close releases the listener of a server that never served.
 func (s *Server) Close() error { return s.lis.Close() }
+
+// cmdline is pprof's /debug/pprof/cmdline with the values of flags that
+// carry secrets replaced (a secret given as a flag must not be readable
+// from the admin port).
+func cmdline(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte(strings.Join(RedactArgs(os.Args), "\x00")))
+}
+
+// secretWords mark a flag whose value is a secret.
+var secretWords = []string{"secret", "token", "password", "passwd", "credential", "access-key", "session-key"}
+
+// RedactArgs returns args with the value of every flag whose name names a
+// secret (--client-secret S, --executor-secret=S, --s3-secret-access-key …)
+// replaced by "REDACTED".
+func RedactArgs(args []string) []string {
+	out := append([]string(nil), args...)
+	for i := 1; i < len(out); i++ {
+		a := out[i]
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !isSecretFlag(name) {
+			continue
+		}
+		if hasValue {
+			out[i] = a[:strings.Index(a, "=")+1] + "REDACTED"
+		} else if i+1 < len(out) && !strings.HasPrefix(out[i+1], "-") {
+			out[i+1] = "REDACTED"
+			i++
+		}
+	}
+	return out
+}
+
+func isSecretFlag(name string) bool {
+	name = strings.ToLower(name)
+	if strings.HasSuffix(name, "-file") {
+		return false // a path to the secret, not the secret
+	}
+	for _, w := range secretWords {
+		if strings.Contains(name, w) {
+			return true
+		}
+	}
+	return false
+}
