@@ -15,7 +15,6 @@ import (
 
 	"github.com/kapot-go/kapot/client"
 	"github.com/kapot-go/kapot/engine"
-	"github.com/kapot-go/kapot/executor"
 	"github.com/kapot-go/kapot/internal/difftest"
 	"github.com/kapot-go/kapot/internal/report"
 	"github.com/kapot-go/kapot/planner"
@@ -66,16 +65,7 @@ func TestDifferential(t *testing.T) {
 	}
 	var clusters [2]*client.Client
 	for i, policy := range []string{"push-staged", "pull-staged"} {
-		s := startScheduler(t, 0, nil)
-		slots := func(c *executor.Config) { c.ConcurrentTasks = 2 }
-		startExecutorWith(t, s.addr, policy, executor.ArrowEngine{}, slots)
-		startExecutorWith(t, s.addr, policy, executor.ArrowEngine{}, slots)
-		cl, err := client.Dial(s.addr, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cl.Close()
-		clusters[i] = cl
+		clusters[i] = twoExecutorCluster(t, policy)
 	}
 	onCluster := func(cl *client.Client, sql string) ([]string, error) {
 		p, err := planner.PlanQuery(data.Catalog, sql, opts)

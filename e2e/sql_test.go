@@ -49,6 +49,23 @@ func tpchFixture(t *testing.T, sf float64, partitions int, queries []int) (map[i
 	return plans, want
 }
 
+// twoExecutorCluster starts a scheduler and two executors of two slots in
+// the given scheduling policy and returns a client of it; all are stopped
+// when the test ends.
+func twoExecutorCluster(t *testing.T, policy string) *client.Client {
+	t.Helper()
+	s := startScheduler(t, 0, nil)
+	slots := func(c *executor.Config) { c.ConcurrentTasks = 2 }
+	startExecutorWith(t, s.addr, policy, executor.ArrowEngine{}, slots)
+	startExecutorWith(t, s.addr, policy, executor.ArrowEngine{}, slots)
+	cl, err := client.Dial(s.addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
 // TestTPCHOnCluster runs the 22 TPC-H queries at SF 0.1 on a cluster of two
 // executors, in both scheduling policies, and compares every answer with
 // DuckDB's on the same Parquet files (computed in this run): same rows in
@@ -64,15 +81,7 @@ func TestTPCHOnCluster(t *testing.T) {
 	plans, want := tpchFixture(t, 0.1, 2, all)
 	for _, policy := range []string{"push-staged", "pull-staged"} {
 		t.Run(policy, func(t *testing.T) {
-			s := startScheduler(t, 0, nil)
-			slots := func(c *executor.Config) { c.ConcurrentTasks = 2 }
-			startExecutorWith(t, s.addr, policy, executor.ArrowEngine{}, slots)
-			startExecutorWith(t, s.addr, policy, executor.ArrowEngine{}, slots)
-			cl, err := client.Dial(s.addr, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cl.Close()
+			cl := twoExecutorCluster(t, policy)
 			for n := 1; n <= 22; n++ {
 				t.Run(fmt.Sprintf("q%d", n), func(t *testing.T) {
 					ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
