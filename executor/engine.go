@@ -7,6 +7,8 @@ import (
 	"maps"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/objstore"
@@ -103,12 +105,33 @@ func failure(ctx context.Context, err error) *kapotv1.FailedTask {
 	case errors.Is(err, engine.ErrInvalidPlan), errors.Is(err, engine.ErrNotSupported), errors.Is(err, shuffle.ErrInvalidID), errors.Is(err, objstore.ErrForbidden):
 		f.Retryable = false
 		f.Reason = &kapotv1.FailedTask_ExecutionError{ExecutionError: &kapotv1.ExecutionError{}}
-	case isIOError(err) || errors.As(err, &pe):
+	case isIOError(err) || errors.As(err, &pe) || transientRPC(err):
 		f.Retryable = true
 		f.Reason = &kapotv1.FailedTask_IoError{IoError: &kapotv1.IoError{}}
-	default:
+	case errors.Is(err, engine.ErrResourcesExhausted):
+		// Another executor, or this one later, may have the memory.
 		f.Retryable = true
+		f.Reason = &kapotv1.FailedTask_ExecutionError{ExecutionError: &kapotv1.ExecutionError{}}
+	default:
+		// What the data or the plan makes fail (a bad cast, a corrupt
+		// file, an overflow) fails the same way on every attempt: the job
+		// fails at once instead of after --task-retries more runs.
+		f.Retryable = false
 		f.Reason = &kapotv1.FailedTask_ExecutionError{ExecutionError: &kapotv1.ExecutionError{}}
 	}
 	return f
+}
+
+// transientRPC reports a gRPC error that another attempt may not meet
+// (a peer or service unavailable, a deadline, an abort).
+func transientRPC(err error) bool {
+	st, ok := status.FromError(err) // unwraps
+	if !ok {
+		return false
+	}
+	switch st.Code() {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted, codes.ResourceExhausted:
+		return true
+	}
+	return false
 }

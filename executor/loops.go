@@ -5,8 +5,16 @@ import (
 	"fmt"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
+
+// maxPolledStatusBytes is the largest task status a poll carries after the
+// scheduler refused one as too large.
+const maxPolledStatusBytes = 1 << 20
 
 // heartbeatLoop (push mode) reports status and metrics every interval,
 // re-registers when the scheduler no longer knows us, and gives up with
@@ -106,6 +114,16 @@ func (e *Executor) pollLoop(ctx context.Context) error {
 			Registration: e.reg, FreeSlots: m.GetFreeSlots(), TaskStatuses: statuses, Metrics: m, Status: e.executorStatus()})
 		cancel()
 		if err != nil {
+			if status.Code(err) == codes.ResourceExhausted {
+				// A status too large to ever send is replaced by a small
+				// failure of its task, so the poll does not fail forever.
+				for i, st := range statuses {
+					if proto.Size(st) > maxPolledStatusBytes {
+						e.log.Error().Uint64("task", st.GetTaskId()).Int("bytes", proto.Size(st)).Msg("task status too large to report; reporting the task as failed")
+						statuses[i] = tooLargeStatus(st)
+					}
+				}
+			}
 			e.requeueStatuses(statuses)
 			if ctx.Err() != nil {
 				return nil

@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/kapot-go/kapot/internal/topology"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -208,6 +209,23 @@ func (e *Executor) sendStatuses(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	resp, err := e.scheduler.UpdateTaskStatus(cctx, &kapotv1.UpdateTaskStatusRequest{ExecutorId: e.id, TaskStatuses: s})
+	if status.Code(err) == codes.ResourceExhausted {
+		// Too large to send: sending it again fails the same way. Each
+		// status goes alone, and one still too large is replaced by a
+		// failure that says so, so the scheduler always hears of the task.
+		for _, st := range s {
+			_, err = e.scheduler.UpdateTaskStatus(cctx, &kapotv1.UpdateTaskStatusRequest{ExecutorId: e.id, TaskStatuses: []*kapotv1.TaskStatus{st}})
+			if status.Code(err) == codes.ResourceExhausted {
+				e.log.Error().Uint64("task", st.GetTaskId()).Int("bytes", proto.Size(st)).Msg("task status too large to report; reporting the task as failed")
+				st = tooLargeStatus(st)
+				_, err = e.scheduler.UpdateTaskStatus(cctx, &kapotv1.UpdateTaskStatusRequest{ExecutorId: e.id, TaskStatuses: []*kapotv1.TaskStatus{st}})
+			}
+			if err != nil {
+				e.requeueStatuses([]*kapotv1.TaskStatus{st})
+			}
+		}
+		return err
+	}
 	if err != nil {
 		e.requeueStatuses(s)
 		return err
@@ -242,4 +260,14 @@ func (e *Executor) requestReregister() {
 	case e.reregCh <- struct{}{}:
 	default:
 	}
+}
+
+// tooLargeStatus replaces a status the scheduler cannot receive with a
+// small, non-retryable failure of the same task.
+func tooLargeStatus(st *kapotv1.TaskStatus) *kapotv1.TaskStatus {
+	return &kapotv1.TaskStatus{TaskId: st.GetTaskId(), JobId: st.GetJobId(), StageId: st.GetStageId(), StageAttempt: st.GetStageAttempt(),
+		Partition: st.GetPartition(), ExecutorId: st.GetExecutorId(), StartTimeMs: st.GetStartTimeMs(), EndTimeMs: st.GetEndTimeMs(),
+		Status: &kapotv1.TaskStatus_Failed{Failed: &kapotv1.FailedTask{
+			Error:  fmt.Sprintf("the task's status (%d bytes) is larger than the scheduler accepts", proto.Size(st)),
+			Reason: &kapotv1.FailedTask_ExecutionError{ExecutionError: &kapotv1.ExecutionError{}}}}}
 }

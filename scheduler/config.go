@@ -23,6 +23,13 @@ type Config struct {
 	TaskRetries int
 	// MaxFetchFailures bounds map-output re-runs per job.
 	MaxFetchFailures int
+	// MaxStagePartitions refuses, at submit, a job with a stage of more
+	// tasks (or a shuffle of more output partitions) than this.
+	MaxStagePartitions int
+	// MaxTaskBytes is the largest encoded task definition the scheduler
+	// sends; a job whose task would be larger fails at launch (executors
+	// accept 16 MiB messages by default).
+	MaxTaskBytes config.ByteSize
 	// FinishedJobDataCleanUpDelay is how long executors keep a finished
 	// job's data (its results) before the scheduler asks them to delete it.
 	FinishedJobDataCleanUpDelay time.Duration
@@ -53,7 +60,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		BindHost: "0.0.0.0", Port: 50050, ExecutorTimeout: 180 * time.Second, TaskRetries: 3,
-		MaxFetchFailures: 16, FinishedJobDataCleanUpDelay: 300 * time.Second, FinishedJobTTL: time.Hour, AdminPort: -1,
+		MaxFetchFailures: 16, MaxStagePartitions: 10000, MaxTaskBytes: 8 << 20, FinishedJobDataCleanUpDelay: 300 * time.Second, FinishedJobTTL: time.Hour, AdminPort: -1,
 		FlightSQLPort: -1, FlightSQLResults: ResultsProxy,
 		Log: logging.Options{Level: "info", Format: "json", Prefix: "scheduler.log", Rotation: "daily", Component: "scheduler"},
 	}
@@ -75,6 +82,10 @@ func (c *Config) Validate() error {
 		return bad("task-retries", "negative")
 	case c.MaxFetchFailures < 1:
 		return bad("max-fetch-failures", "must be at least 1")
+	case c.MaxStagePartitions < 1:
+		return bad("max-stage-partitions", "must be at least 1")
+	case c.MaxTaskBytes < 1<<10:
+		return bad("max-task-bytes", "%d: must be at least 1KiB", c.MaxTaskBytes)
 	case c.FinishedJobDataCleanUpDelay < 0:
 		return bad("finished-job-data-clean-up-delay-seconds", "negative")
 	case c.AdminPort < -1 || c.AdminPort > 65535:

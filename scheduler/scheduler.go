@@ -16,7 +16,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
+	"google.golang.org/grpc/status"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/proto"
 
@@ -428,6 +430,13 @@ func (s *Scheduler) submit(ctx context.Context, req *kapotv1.SubmitJobRequest) (
 	if err != nil {
 		return "", err
 	}
+	for sid := uint32(1); sid <= final; sid++ {
+		p := plans[sid]
+		if n := max(p.tasks, p.outParts); n > s.cfg.MaxStagePartitions {
+			return "", fmt.Errorf("%w: stage %d has %d partitions; this scheduler runs at most %d per stage (--max-stage-partitions)",
+				errTooLarge, sid, n, s.cfg.MaxStagePartitions)
+		}
+	}
 	now := time.Now()
 	j := &jobState{id: id, name: req.GetJobName(), state: kapotv1.JobState_JOB_STATE_RUNNING, stages: map[uint32]*stageState{}, done: make(chan struct{}),
 		final: final, props: req.GetSessionProperties(), resultSchema: schema, queued: now, start: now, placement: req.GetPlacement()}
@@ -497,6 +506,12 @@ func (s *Scheduler) assign(e *executorState, n int) []*kapotv1.TaskDefinition {
 						s.failJob(j, fmt.Sprintf("serialize stage %d: %v", sid, err))
 						return out
 					}
+					if len(b) > int(s.cfg.MaxTaskBytes) {
+						// It can never be sent: fail the job, not the executor.
+						s.failJob(j, fmt.Sprintf("stage %d's task plan is %d bytes, over the %d-byte limit on a task (--max-task-bytes); "+
+							"use fewer partitions or files", sid, len(b), s.cfg.MaxTaskBytes))
+						return out
+					}
 					planBytes = b
 				}
 				s.nextTask++
@@ -548,6 +563,24 @@ func (s *Scheduler) launchLoop(ctx context.Context) {
 }
 
 func (s *Scheduler) pushTasks(ctx context.Context, executorID string, defs []*kapotv1.TaskDefinition) {
+	// One request carries up to MaxTaskBytes of plans, so no launch is
+	// larger than the biggest single task (which assign bounds).
+	for len(defs) > 0 {
+		n, size := 0, 0
+		for n < len(defs) && (n == 0 || size+len(defs[n].GetPlan()) <= int(s.cfg.MaxTaskBytes)) {
+			size += len(defs[n].GetPlan())
+			n++
+		}
+		s.launch(ctx, executorID, defs[:n])
+		defs = defs[n:]
+	}
+}
+
+// maxLaunchFailures is how many launches of one task may fail with a
+// transport error before its job fails.
+const maxLaunchFailures = 8
+
+func (s *Scheduler) launch(ctx context.Context, executorID string, defs []*kapotv1.TaskDefinition) {
 	err := func() error {
 		c, err := s.client(executorID)
 		if err != nil {
@@ -561,18 +594,48 @@ func (s *Scheduler) pushTasks(ctx context.Context, executorID string, defs []*ka
 	if err == nil {
 		return
 	}
-	s.log.Warn().Err(err).Str("executor", executorID).Int("tasks", len(defs)).Msg("launch failed; tasks rescheduled")
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.wake()
+	if deterministicLaunchError(err) {
+		// The executor refused these tasks for what they are (too large,
+		// malformed): launching them again, anywhere, fails the same way.
+		s.log.Warn().Err(err).Str("executor", executorID).Int("tasks", len(defs)).Msg("launch refused; failing the job")
+		for _, d := range defs {
+			s.requeue(d.GetTaskId())
+			if j, ok := s.jobs[d.GetJobId()]; ok && !j.finished() {
+				s.failJob(j, fmt.Sprintf("executor %s refused stage %d's task: %s", executorID, d.GetStageId(), status.Convert(err).Message()))
+			}
+		}
+		return
+	}
+	s.log.Warn().Err(err).Str("executor", executorID).Int("tasks", len(defs)).Msg("launch failed; tasks rescheduled")
 	for _, d := range defs {
 		s.requeue(d.GetTaskId())
+		j, ok := s.jobs[d.GetJobId()]
+		if !ok || j.finished() {
+			continue
+		}
+		t := j.stages[d.GetStageId()].tasks[d.GetPartition()]
+		if t.launchFailures++; t.launchFailures >= maxLaunchFailures {
+			s.failJob(j, fmt.Sprintf("stage %d partition %d could not be launched %d times; last: %v", d.GetStageId(), d.GetPartition(), t.launchFailures, err))
+		}
 	}
 	if e, ok := s.executors[executorID]; ok {
 		// A refusing executor is terminating or gone: stop sending it work
 		// until it heartbeats as active again.
 		e.state = kapotv1.ExecutorState_EXECUTOR_STATE_TERMINATING
 	}
-	s.wake()
+}
+
+// deterministicLaunchError tells a launch refused for its content from one
+// that failed on the way (executor gone, terminating, slow).
+func deterministicLaunchError(err error) bool {
+	switch status.Code(err) {
+	case codes.ResourceExhausted, codes.InvalidArgument, codes.Unimplemented, codes.OutOfRange:
+		return true
+	}
+	return false
 }
 
 // requeue puts a running task back to pending. Called with mu held.
@@ -731,6 +794,9 @@ func (s *Scheduler) cancel(jobID string) (bool, error) {
 }
 
 var errUnknownJob = errors.New("unknown job")
+
+// errTooLarge marks a job over one of the scheduler's size limits.
+var errTooLarge = errors.New("job too large")
 
 // errNoPlacement marks a job no live executor may run.
 var errNoPlacement = errors.New("no executor for the placement policy")

@@ -136,6 +136,8 @@ func (v *service) SubmitJob(ctx context.Context, r *kapotv1.SubmitJobRequest) (*
 // submitStatus is the gRPC status of a refused submission.
 func submitStatus(err error) error {
 	switch {
+	case errors.Is(err, errTooLarge):
+		return status.Errorf(codes.InvalidArgument, "job rejected: %v", err)
 	case errors.Is(err, errNoPlacement):
 		return status.Errorf(codes.FailedPrecondition, "job rejected: %v", err)
 	case errors.Is(err, objstore.ErrForbidden):

@@ -23,6 +23,8 @@ type taskState struct {
 	taskID   uint64 // current launch while running
 	executor *kapotv1.ExecutorMetadata
 	attempts int // failed attempts
+	// launchFailures counts launches that failed in transport.
+	launchFailures int
 	outputs  []*kapotv1.ShuffleWritePartition
 	metrics  []*kapotv1.OperatorMetrics
 }

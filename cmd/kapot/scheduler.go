@@ -65,6 +65,8 @@ result, secrets redacted.`,
 	config.SecondsVar(f, &timeout, "executor-timeout-seconds", timeout, "declare an executor dead after this long without a heartbeat")
 	f.IntVar(&cfg.TaskRetries, "task-retries", cfg.TaskRetries, "retries of a failed task before its job fails")
 	f.IntVar(&cfg.MaxFetchFailures, "max-fetch-failures", cfg.MaxFetchFailures, "map-output re-runs allowed per job")
+	f.IntVar(&cfg.MaxStagePartitions, "max-stage-partitions", cfg.MaxStagePartitions, "refuse at submit a job with a stage of more tasks or shuffle partitions than this")
+	f.Var(&cfg.MaxTaskBytes, "max-task-bytes", "largest task definition sent to an executor; a job whose task is larger fails (keep it under the executors' --grpc-max-decoding-message-size)")
 	config.SecondsVar(f, &cleanup, "finished-job-data-clean-up-delay-seconds", cleanup, "keep a finished job's data (its results) on executors this long")
 	logging.AddFlags(f, &cfg.Log)
 	f.IntVar(&cfg.AdminPort, "admin-port", cfg.AdminPort, "HTTP port for /healthz, /readyz, /metrics (Prometheus) and /debug/pprof/ (-1: off, 0: any free port)")

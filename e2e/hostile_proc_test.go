@@ -1,0 +1,160 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// TestHostileJobsProcesses replays, against a scheduler and two executor
+// processes, the jobs a careless or hostile client sent that once crashed,
+// jammed or stalled a cluster; after each the cluster serves a normal job
+// and every executor is still active.
+func TestHostileJobsProcesses(t *testing.T) {
+	// Executors accept messages of 1 MiB, so a plan of a few MiB is one
+	// the scheduler may send but they refuse.
+	c := startProcCluster(t, 2, "push-staged", "--grpc-max-decoding-message-size", "1MiB")
+	serving := func(t *testing.T) {
+		t.Helper()
+		if got := runJob(t, c.addr, groupByPlan(t)); !slices.Equal(got, expectedGroupBy) {
+			t.Fatalf("normal job afterwards: %q", got)
+		}
+		r, err := c.ctl.ListExecutors(context.Background(), &kapotv1.ListExecutorsRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range r.GetExecutors() {
+			if e.GetState() != kapotv1.ExecutorState_EXECUTOR_STATE_ACTIVE {
+				t.Fatalf("executor %s is %s, want active", e.GetRegistration().GetId(), e.GetState())
+			}
+		}
+		if len(r.GetExecutors()) != 2 {
+			t.Fatalf("%d executors, want 2", len(r.GetExecutors()))
+		}
+	}
+	// scan is the group-by plan's CSV scan (an explicit schema: nothing is
+	// opened at submit).
+	scan := func(req *kapotv1.SubmitJobRequest) *kapotv1.CsvScanNode {
+		return req.Plan.GetHashAggregate().GetInput().GetExchange().GetInput().GetHashAggregate().GetInput().GetCsvScan()
+	}
+
+	t.Run("100,000 shuffle partitions are refused at submit", func(t *testing.T) {
+		req := groupByPlan(t)
+		req.Plan.GetHashAggregate().GetInput().GetExchange().GetPartitioning().GetHash().PartitionCount = 100_000
+		_, err := runJobErr(c.addr, req)
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "--max-stage-partitions") {
+			t.Fatalf("got %v, want InvalidArgument naming --max-stage-partitions", err)
+		}
+		serving(t)
+	})
+
+	longPaths := func(n int) *kapotv1.SubmitJobRequest {
+		req := groupByPlan(t)
+		s := scan(req)
+		pad := strings.Repeat("d", 200)
+		s.FileGroups = nil
+		for i := 0; i < n; i++ {
+			s.FileGroups = append(s.FileGroups, &kapotv1.FileGroup{Paths: []string{fmt.Sprintf("/nonexistent/%s/%d.csv", pad, i)}})
+		}
+		return req
+	}
+	t.Run("a task larger than the scheduler sends fails its job", func(t *testing.T) {
+		// 9,000 file groups of ~220-byte paths: a ~2 MB task plan, under
+		// the partition cap; with --max-task-bytes at its 8 MiB default the
+		// scheduler would send it, so the executors' 1 MiB limit refuses it.
+		_, err := runJobErr(c.addr, longPaths(9_000))
+		if err == nil || !strings.Contains(err.Error(), "refused stage 1's task") {
+			t.Fatalf("got %v, want the job failed because the executor refused its task", err)
+		}
+		serving(t)
+	})
+
+	t.Run("a task over --max-task-bytes fails its job without a launch", func(t *testing.T) {
+		// 9,500 groups of ~1 KiB paths: ~10 MB, over the 8 MiB default.
+		req := groupByPlan(t)
+		s := scan(req)
+		pad := strings.Repeat("e", 1000)
+		s.FileGroups = nil
+		for i := 0; i < 9_500; i++ {
+			s.FileGroups = append(s.FileGroups, &kapotv1.FileGroup{Paths: []string{fmt.Sprintf("/nonexistent/%s/%d.csv", pad, i)}})
+		}
+		_, err := runJobErr(c.addr, req)
+		if err == nil || !strings.Contains(err.Error(), "--max-task-bytes") {
+			t.Fatalf("got %v, want the job failed naming --max-task-bytes", err)
+		}
+		serving(t)
+	})
+
+	t.Run("a 17 MiB CSV value fails its task once, with a short error", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "huge.csv")
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := bufio.NewWriter(f)
+		w.WriteString("region,product,qty,price\neast,p1,")
+		for i := 0; i < 17<<20; i++ {
+			w.WriteByte('7' + byte(i%3)) // digits and a colon: not an integer
+		}
+		w.WriteString(",1.5\n")
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		req := groupByPlan(t)
+		scan(req).FileGroups = []*kapotv1.FileGroup{{Paths: []string{path}}}
+		start := time.Now()
+		_, err = runJobErr(c.addr, req)
+		if err == nil {
+			t.Fatal("job over a malformed value succeeded")
+		}
+		if len(err.Error()) > 16<<10 {
+			t.Fatalf("error of %d bytes, want it truncated", len(err.Error()))
+		}
+		if !strings.Contains(err.Error(), "after 1 attempt(s)") {
+			t.Fatalf("a deterministic failure was retried: %.300s", err)
+		}
+		t.Logf("failed in %s: %.200s", time.Since(start).Round(time.Millisecond), err)
+		serving(t)
+		for _, e := range c.executors {
+			if n := longestLine(t, e.log); n > 64<<10 {
+				t.Fatalf("%s wrote a %d-byte log line", e.log, n)
+			}
+		}
+	})
+}
+
+// longestLine is the length of the longest line in a file.
+func longestLine(t *testing.T, path string) int {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
+	longest, cur := 0, 0
+	for {
+		line, isPrefix, err := r.ReadLine()
+		if err != nil {
+			break
+		}
+		cur += len(line)
+		if !isPrefix {
+			longest, cur = max(longest, cur), 0
+		}
+	}
+	return max(longest, cur)
+}
