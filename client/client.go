@@ -4,9 +4,12 @@ package client
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -15,6 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/kapot-go/kapot/engine"
@@ -38,8 +42,25 @@ type Client struct {
 type Option func(*options)
 
 type options struct {
-	secret string
-	tls    *tls.Config
+	secret  string
+	tls     *tls.Config
+	session string
+}
+
+// WithSession makes the client's calls part of session (by default every
+// Dial starts a new, random one). Jobs belong to the session that submitted
+// them: only it sees their status, cancels them and reads their results,
+// so keep the value secret; reuse it to reach the jobs of an earlier
+// client.
+func WithSession(session string) Option { return func(o *options) { o.session = session } }
+
+// NewSession returns a random session value for WithSession.
+func NewSession() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return hex.EncodeToString(b[:])
 }
 
 // WithSecret presents the cluster's client secret (the scheduler's
@@ -59,6 +80,9 @@ func Dial(addr string, mem memory.Allocator, opts ...Option) (*Client, error) {
 	for _, f := range opts {
 		f(&o)
 	}
+	if o.session == "" {
+		o.session = NewSession()
+	}
 	dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	if o.tls != nil {
 		dial = []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(o.tls))}
@@ -66,7 +90,10 @@ func Dial(addr string, mem memory.Allocator, opts ...Option) (*Client, error) {
 	if o.secret != "" {
 		dial = append(dial, grpc.WithPerRPCCredentials(security.Credentials{Node: security.Client, Secret: o.secret, TLS: o.tls != nil}))
 	}
-	conn, err := grpc.NewClient(addr, append(dial,
+	session := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		return invoker(metadata.AppendToOutgoingContext(ctx, security.SessionKey, o.session), method, req, reply, cc, opts...)
+	}
+	conn, err := grpc.NewClient(addr, append(slices.Clone(dial), grpc.WithChainUnaryInterceptor(session),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))...)
 	if err != nil {
 		return nil, fmt.Errorf("scheduler %s: %w", addr, err)
@@ -163,6 +190,12 @@ func (c *Client) Run(ctx context.Context, req *kapotv1.SubmitJobRequest) (*arrow
 		}
 		st, err := c.Wait(ctx, id)
 		if err != nil {
+			if ctx.Err() != nil {
+				// The caller gave up (a signal, a deadline): the job goes too.
+				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), defaultCancelTimeout)
+				c.svc.CancelJob(cctx, &kapotv1.CancelJobRequest{JobId: id})
+				cancel()
+			}
 			return nil, nil, err
 		}
 		schema, bs, err := c.Fetch(ctx, st)

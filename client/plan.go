@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -14,7 +15,8 @@ import (
 // LoadPlanFile reads a plan written as protojson, either a
 // kapot.v1.SubmitJobRequest with a "plan" field or a bare
 // kapot.v1.PhysicalPlanNode, and makes relative scan paths absolute against
-// the file's directory (executors run elsewhere).
+// the file's directory (executors run elsewhere). URLs (s3://, http://,
+// file://) are kept as written.
 func LoadPlanFile(path string) (*kapotv1.SubmitJobRequest, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -36,7 +38,7 @@ func LoadPlanFile(path string) (*kapotv1.SubmitJobRequest, error) {
 		return nil, err
 	}
 	engine.WalkFiles(req.GetPlan(), func(p *string) {
-		if !filepath.IsAbs(*p) {
+		if !filepath.IsAbs(*p) && !strings.Contains(*p, "://") {
 			*p = filepath.Join(base, *p)
 		}
 	})

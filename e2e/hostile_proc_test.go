@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"syscall"
 	"strings"
 	"testing"
 	"time"
@@ -96,6 +98,18 @@ func TestHostileJobsProcesses(t *testing.T) {
 		serving(t)
 	})
 
+	t.Run("URLs of local services are not fetched", func(t *testing.T) {
+		for _, u := range []string{"http://" + c.addr + "/x.csv", "http://169.254.169.254/latest/meta-data/x.csv", "http://localhost:1/x.csv"} {
+			req := groupByPlan(t)
+			scan(req).FileGroups = []*kapotv1.FileGroup{{Paths: []string{u}}}
+			_, err := runJobErr(c.addr, req)
+			if err == nil || !strings.Contains(err.Error(), "--allow-local-urls") || !strings.Contains(err.Error(), "after 1 attempt(s)") {
+				t.Fatalf("%s: %v, want refused once as a local address", u, err)
+			}
+		}
+		serving(t)
+	})
+
 	t.Run("a 17 MiB CSV value fails its task once, with a short error", func(t *testing.T) {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "huge.csv")
@@ -157,4 +171,51 @@ func longestLine(t *testing.T, path string) int {
 		}
 	}
 	return max(longest, cur)
+}
+
+// TestClientGoneCancelsJob: a job waits (no executor has joined yet) while
+// its client goes away. `kapot sql` interrupted with Ctrl-C (SIGINT)
+// cancels its job at once; a SIGKILLed `kapot submit` cannot, and the
+// scheduler cancels its job once the client has stopped asking for its
+// status (--abandoned-job-timeout-seconds, 30 s by default).
+func TestClientGoneCancelsJob(t *testing.T) {
+	port := freePort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	sched := startProc(t, "scheduler", "scheduler", "--bind-host", "127.0.0.1", "--port", strconv.Itoa(port), "--log-level", "debug")
+	waitLog(t, sched.log, "scheduler listening")
+	submitted := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for time.Now().Before(deadline) {
+			b, _ := os.ReadFile(sched.log)
+			if strings.Count(string(b), `"message":"job submitted"`) >= n {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		t.Fatalf("job %d was never submitted", n)
+	}
+
+	sqlProc := startProc(t, "sql", "sql", "--scheduler", addr, "-e",
+		"CREATE EXTERNAL TABLE sales STORED AS CSV WITH HEADER ROW LOCATION '../examples/groupby/data'", "-e", "SELECT count(*) FROM sales")
+	submitted(1)
+	start := time.Now()
+	if err := sqlProc.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, sched.log, `"message":"job cancelled"`)
+	t.Logf("SIGINT to kapot sql: job cancelled after %s", time.Since(start).Round(time.Millisecond))
+	if err := sqlProc.wait(t, 30*time.Second); err == nil {
+		t.Fatal("interrupted kapot sql exited 0")
+	}
+
+	submit := startProc(t, "submit", "submit", "--scheduler", addr, "--plan", "../examples/groupby/plan.json")
+	submitted(2)
+	start = time.Now()
+	submit.cmd.Process.Kill()
+	waitLog(t, sched.log, "job abandoned by its client; cancelled")
+	if d := time.Since(start); d < 25*time.Second || d > 45*time.Second {
+		t.Fatalf("abandoned job cancelled after %s, want about the 30 s default", d)
+	}
+	t.Logf("SIGKILL to kapot submit: job cancelled after %s", time.Since(start).Round(time.Millisecond))
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kapot-go/kapot/internal/security"
 )
@@ -86,4 +87,47 @@ executor:
 			t.Fatal("an executor logged its secret")
 		}
 	}
+}
+
+// TestLocalClusterSecretsFromEnvironment: `kapot local` whose processes get
+// their secrets from the environment (the executor secret from a file)
+// becomes ready, and `kapot submit --secret-file` gets the answer; a secret
+// on the command line draws a warning.
+func TestLocalClusterSecretsFromEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	write := func(name, v string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(v+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	execFile, clientFile := write("exec.secret", "exec-"+strconv.Itoa(port)), write("client.secret", "client-"+strconv.Itoa(port))
+	for k, v := range map[string]string{
+		"KAPOT_SCHEDULER_SCHEDULER_SECRET":     "sched-" + strconv.Itoa(port),
+		"KAPOT_SCHEDULER_EXECUTOR_SECRET_FILE": execFile,
+		"KAPOT_SCHEDULER_CLIENT_SECRET_FILE":   clientFile,
+		"KAPOT_EXECUTOR_SCHEDULER_SECRET":      "sched-" + strconv.Itoa(port),
+		"KAPOT_EXECUTOR_EXECUTOR_SECRET_FILE":  execFile,
+		"KAPOT_EXECUTOR_CLIENT_SECRET_FILE":    clientFile,
+	} {
+		t.Setenv(k, v)
+	}
+	local := startProc(t, "local", "local", "--executors", "1", "--scheduler-port", strconv.Itoa(port), "--flight-sql-port", "-1",
+		"--admin-port", "-1", "--work-dir", filepath.Join(dir, "work"))
+	waitLog(t, local.log, "cluster ready")
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	out, err := exec.Command(kapotBin(t), "submit", "--scheduler", addr, "--plan", "../examples/groupby/plan.json", "--format", "csv",
+		"--secret-file", clientFile).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "east,2,2,1.5,2") || strings.Contains(string(out), "warning") {
+		t.Fatalf("submit with --secret-file: %v\n%s", err, out)
+	}
+	out, err = exec.Command(kapotBin(t), "submit", "--scheduler", addr, "--plan", "../examples/groupby/plan.json", "--format", "csv",
+		"--secret", "client-"+strconv.Itoa(port)).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "warning: --secret on the command line") {
+		t.Fatalf("submit with --secret: %v\n%s", err, out)
+	}
+	local.cmd.Process.Signal(os.Interrupt)
+	local.wait(t, 60*time.Second)
 }

@@ -138,7 +138,7 @@ func TestClusterAuth(t *testing.T) {
 		{"wrong executor secret", security.Executor, "nope", codes.Unauthenticated, codes.Unauthenticated},
 		{"scheduler", security.Scheduler, clusterSecrets.Scheduler, codes.OK, codes.PermissionDenied},
 		{"peer executor", security.Executor, clusterSecrets.Executor, codes.PermissionDenied, codes.NotFound},
-		{"client", security.Client, clusterSecrets.Client, codes.PermissionDenied, codes.NotFound},
+		{"client without a signed ticket", security.Client, clusterSecrets.Client, codes.PermissionDenied, codes.PermissionDenied},
 	} {
 		// Only the gRPC port serves ExecutorService and only the Flight port
 		// serves Flight: call each on its own port.

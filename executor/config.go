@@ -100,6 +100,10 @@ type Config struct {
 	// local directories (symlinks resolved) and URL prefixes
 	// (s3://bucket/prefix). A plan naming anything else fails its task.
 	AllowedDataRoots []string
+	// AllowLocalURLs lets http(s) locations reach loopback and link-local
+	// addresses (the node's own services, cloud metadata), refused by
+	// default.
+	AllowLocalURLs bool
 	// S3 is the default S3 endpoint and addressing; credentials come from
 	// the AWS SDK's chain (environment, profile) or a job's kapot.s3.*
 	// session properties.

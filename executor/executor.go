@@ -186,6 +186,7 @@ func New(cfg Config, eng Engine, log zerolog.Logger) (*Executor, error) {
 		e.log.Info().Str("dir", cfg.CacheDir).Int64("capacity", int64(cfg.CacheCapacity)).Int64("entries", st.Entries).Int64("bytes", st.Bytes).Msg("data cache ready")
 	}
 	e.store = objstore.NewRegistry(cfg.S3, wrap)
+	e.store.AllowLocalURLs(cfg.AllowLocalURLs)
 	if err := e.store.AllowRoots(cfg.AllowedDataRoots); err != nil {
 		return nil, fmt.Errorf("--allowed-data-roots: %v: %w", err, config.ErrInvalid)
 	}
@@ -377,6 +378,8 @@ func (e *Executor) Run(ctx context.Context) error {
 		return err
 	}
 	flightSrv := kflight.NewServer(e.workDir, e.mem, e.log)
+	// Clients read only results, with the tickets the scheduler signed.
+	flightSrv.RequireSignedTickets(kflight.NewSigner(e.cfg.Security.Secrets))
 	e.flightSrv.Store(flightSrv)
 	e.flightGRPC = grpc.NewServer(append(append(kflight.ServerOptions(), grpc.MaxSendMsgSize(int(e.cfg.GRPCMaxEncodingMessageSize)), grpc.MaxRecvMsgSize(int(e.cfg.GRPCMaxDecodingMessageSize))), flightOpts...)...)
 	flightSrv.Register(e.flightGRPC)
@@ -398,6 +401,9 @@ func (e *Executor) Run(ctx context.Context) error {
 	}()
 	e.log.Info().Str("flight", e.flightLis.Addr().String()).Str("grpc", e.grpcLis.Addr().String()).
 		Str("work_dir", e.workDir).Str("policy", e.cfg.TaskSchedulingPolicy).Int("slots", e.slots).Msg("executor listening")
+	if e.cfg.Security.Secrets.Enabled() && len(e.cfg.AllowedDataRoots) == 0 {
+		e.log.Warn().Msg("cluster authentication is on but --allowed-data-roots is not set: a job may read every file this executor can; set --allowed-data-roots")
+	}
 
 	if err := e.register(ctx, time.Duration(e.cfg.SchedulerConnectTimeoutSeconds)*time.Second); err != nil {
 		e.stopServers(0)

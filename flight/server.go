@@ -2,6 +2,7 @@ package flight
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
+	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/shuffle"
 )
 
@@ -65,7 +67,14 @@ type Server struct {
 	log     zerolog.Logger
 	streams sync.WaitGroup
 	served  atomic.Int64
+	// signer, when set, is checked on tickets clients present.
+	signer *Signer
 }
+
+// RequireSignedTickets makes the server accept a call made with the client
+// secret only with a result ticket signed by s (peers, with the executor
+// secret, read any partition). A nil s accepts every ticket.
+func (s *Server) RequireSignedTickets(signer *Signer) { s.signer = signer }
 
 // BytesServed is the shuffle bytes read out to fetchers so far.
 func (s *Server) BytesServed() int64 { return s.served.Load() }
@@ -93,7 +102,7 @@ func (s *Server) Register(g *grpc.Server) { flight.RegisterFlightServiceServer(g
 // WaitStreams blocks until every stream in flight has finished.
 func (s *Server) WaitStreams() { s.streams.Wait() }
 
-func (s *Server) open(ticket []byte) (*shuffle.Segment, error) {
+func (s *Server) open(ctx context.Context, ticket []byte) (*shuffle.Segment, error) {
 	if !bytes.HasPrefix(ticket, ticketMagic) {
 		if h, ok := SQLTicketHandle(ticket); ok {
 			ticket = h
@@ -102,6 +111,11 @@ func (s *Server) open(ticket []byte) (*shuffle.Segment, error) {
 	t, err := ParseTicket(ticket)
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	if s.signer != nil && security.NodeFrom(ctx) != security.Executor {
+		if err := s.signer.Verify(t, time.Now()); err != nil {
+			return nil, status.Error(codes.PermissionDenied, err.Error())
+		}
 	}
 	seg, err := shuffle.OpenPartition(s.workDir, t.GetJobId(), t.GetStageId(), t.GetMapPartition(), t.GetOutputPartition())
 	switch {
@@ -121,7 +135,7 @@ func (s *Server) open(ticket []byte) (*shuffle.Segment, error) {
 func (s *Server) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoGetServer) error {
 	s.streams.Add(1)
 	defer s.streams.Done()
-	seg, err := s.open(tkt.GetTicket())
+	seg, err := s.open(stream.Context(), tkt.GetTicket())
 	if err != nil {
 		return err
 	}
@@ -151,7 +165,7 @@ func (s *Server) DoAction(a *flight.Action, stream flight.FlightService_DoAction
 	}
 	s.streams.Add(1)
 	defer s.streams.Done()
-	seg, err := s.open(a.GetBody())
+	seg, err := s.open(stream.Context(), a.GetBody())
 	if err != nil {
 		return err
 	}

@@ -29,8 +29,12 @@ func EncodeTicket(t *kapotv1.ShuffleTicket) []byte {
 	return append(append([]byte{}, ticketMagic...), b...)
 }
 
-// TicketFor is the ticket of a partition location.
+// TicketFor is the ticket of a partition location: the signed ticket the
+// scheduler put in a result location, or one built from its ids.
 func TicketFor(loc *kapotv1.PartitionLocation) []byte {
+	if len(loc.GetTicket()) > 0 {
+		return loc.GetTicket()
+	}
 	return EncodeTicket(&kapotv1.ShuffleTicket{JobId: loc.GetJobId(), StageId: loc.GetStageId(), MapPartition: loc.GetMapPartition(), OutputPartition: loc.GetOutputPartition()})
 }
 

@@ -4,14 +4,46 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // HTTP reads objects from http(s):// URLs with range requests.
 type HTTP struct {
 	Client *http.Client
+}
+
+// NewHTTP returns an HTTP store. Unless allowLocal, it refuses to connect
+// to loopback, link-local (cloud metadata services), unspecified and
+// multicast addresses, checked on the address it dials (after DNS, and on
+// every redirect), so a URL in a job cannot reach the node's own services.
+func NewHTTP(allowLocal bool) *HTTP {
+	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	if !allowLocal {
+		d.Control = func(_, address string, _ syscall.RawConn) error {
+			host, _, err := net.SplitHostPort(address)
+			if err != nil {
+				return err
+			}
+			ip, err := netip.ParseAddr(host)
+			if err != nil {
+				return fmt.Errorf("dial %s: %w", address, ErrForbidden)
+			}
+			ip = ip.Unmap()
+			if ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast() {
+				return fmt.Errorf("URL resolves to %s, a local address (--allow-local-urls to read from it): %w", ip, ErrForbidden)
+			}
+			return nil
+		}
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = d.DialContext
+	return &HTTP{Client: &http.Client{Transport: t}}
 }
 
 type httpObject struct {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -130,6 +131,11 @@ func TestHTTPStore(t *testing.T) {
 	defer ts.Close()
 	reg := objstore.Default()
 	ctx := context.Background()
+	// The test server is on loopback: refused by default.
+	if _, err := reg.Open(ctx, ts.URL+"/x.bin", nil); !errors.Is(err, objstore.ErrForbidden) {
+		t.Fatalf("loopback URL: %v, want ErrForbidden", err)
+	}
+	reg.AllowLocalURLs(true)
 	o, err := reg.Open(ctx, ts.URL+"/x.bin", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -212,5 +218,75 @@ func TestAllowedRoots(t *testing.T) {
 	}
 	if _, err := reg.List(ctx, outside, nil); !errors.Is(err, objstore.ErrForbidden) {
 		t.Fatalf("list outside: %v", err)
+	}
+}
+
+// TestLocalURLsRefused: http(s) locations that resolve to loopback,
+// link-local (cloud metadata) or unspecified addresses are refused before a
+// connection is made, whatever the name.
+func TestLocalURLsRefused(t *testing.T) {
+	reg := objstore.Default()
+	for _, u := range []string{"http://127.0.0.1:1/x", "http://localhost:1/x", "http://[::1]:1/x", "http://169.254.169.254/latest/meta-data/",
+		"http://0.0.0.0:1/x", "http://[::ffff:127.0.0.1]:1/x"} {
+		if _, err := reg.Open(context.Background(), u, nil); !errors.Is(err, objstore.ErrForbidden) {
+			t.Errorf("%s: %v, want ErrForbidden", u, err)
+		}
+	}
+}
+
+// TestS3NodeCredentialsStayHome: a job that names its own S3 endpoint gets
+// only the credentials it brings; the node's (configured or from its
+// environment) are never presented there.
+func TestS3NodeCredentialsStayHome(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Authorization")+" "+r.Header.Get("X-Amz-Security-Token"))
+		mu.Unlock()
+		http.Error(w, "no", http.StatusForbidden)
+	}))
+	defer ts.Close()
+	t.Setenv("AWS_ACCESS_KEY_ID", "ENVNODEKEY")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "envnodesecret")
+	t.Setenv("AWS_SESSION_TOKEN", "envnodetoken")
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name     string
+		defaults objstore.S3Config
+		props    map[string]string
+		want     string // in the Authorization header; empty: none sent
+	}{
+		{"configured keys", objstore.S3Config{Endpoint: "http://node-s3.invalid", AccessKeyID: "NODEKEY", SecretAccessKey: "s", SessionToken: "nodetoken", Region: "us-east-1"},
+			map[string]string{objstore.PropS3Endpoint: ts.URL, objstore.PropS3PathStyle: "true"}, ""},
+		{"keys from the environment", objstore.S3Config{Region: "us-east-1"},
+			map[string]string{objstore.PropS3Endpoint: ts.URL, objstore.PropS3PathStyle: "true"}, ""},
+		{"the job's own keys", objstore.S3Config{AccessKeyID: "NODEKEY", SecretAccessKey: "s", Region: "us-east-1"},
+			map[string]string{objstore.PropS3Endpoint: ts.URL, objstore.PropS3PathStyle: "true", objstore.PropS3AccessKeyID: "JOBKEY", objstore.PropS3SecretAccessKey: "js"}, "JOBKEY"},
+	} {
+		mu.Lock()
+		seen = nil
+		mu.Unlock()
+		reg := objstore.NewRegistry(tc.defaults, nil)
+		reg.AllowLocalURLs(true)
+		if _, err := reg.Open(ctx, "s3://bkt/x.parquet", tc.props); err == nil {
+			t.Fatalf("%s: open succeeded against a refusing server", tc.name)
+		}
+		mu.Lock()
+		if len(seen) == 0 {
+			t.Fatalf("%s: the server saw no request", tc.name)
+		}
+		for _, h := range seen {
+			if strings.Contains(h, "NODEKEY") || strings.Contains(h, "nodetoken") {
+				t.Errorf("%s: the node's credentials reached the job's endpoint: %q", tc.name, h)
+			}
+			if tc.want == "" && strings.TrimSpace(h) != "" {
+				t.Errorf("%s: request signed (%q), want anonymous", tc.name, h)
+			}
+			if tc.want != "" && !strings.Contains(h, tc.want) {
+				t.Errorf("%s: %q lacks %s", tc.name, h, tc.want)
+			}
+		}
+		mu.Unlock()
 	}
 }

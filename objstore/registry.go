@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -106,8 +105,19 @@ func (r *Registry) allowed(location string) error {
 // the AWS SDK's chain) and whose remote objects are wrapped by wrap (nil:
 // no cache).
 func NewRegistry(defaults S3Config, wrap Wrapper) *Registry {
-	return &Registry{defaults: defaults, wrap: wrap, http: &HTTP{Client: &http.Client{}}, s3: map[S3Config]*S3{}}
+	return &Registry{defaults: defaults, wrap: wrap, http: NewHTTP(false), s3: map[S3Config]*S3{}}
 }
+
+// AllowLocalURLs lets http(s) locations reach loopback and link-local
+// addresses (refused by default: see NewHTTP).
+func (r *Registry) AllowLocalURLs(allow bool) { r.http = NewHTTP(allow) }
+
+// Allowed checks a location against the allowed data roots before anything
+// lists or opens it (nil when no roots are set).
+func (r *Registry) Allowed(location string) error { return r.allowed(location) }
+
+// Restricted reports whether data roots are set.
+func (r *Registry) Restricted() bool { return len(r.roots) > 0 }
 
 // Default is a registry with the SDK's S3 defaults and no cache.
 func Default() *Registry { return NewRegistry(S3Config{}, nil) }

@@ -32,6 +32,10 @@ type S3Config struct {
 	// PathStyle addresses buckets as endpoint/bucket/key instead of
 	// bucket.endpoint/key (most self-hosted servers want it).
 	PathStyle bool
+	// Anonymous signs nothing unless AccessKeyID is set: never the SDK's
+	// chain (environment, profile, instance role). Set for endpoints a job
+	// chose, so a node's own credentials go only to its own endpoint.
+	Anonymous bool
 }
 
 // Session properties that override S3 settings for one job.
@@ -51,7 +55,12 @@ func (c S3Config) WithProperties(props map[string]string) (S3Config, error) {
 			*dst = v
 		}
 	}
-	set(&c.Endpoint, PropS3Endpoint)
+	if v, ok := props[PropS3Endpoint]; ok && v != c.Endpoint {
+		// An endpoint the job chose gets the job's credentials only: the
+		// node's (configured, or from its environment or instance role)
+		// would be presented to a server anyone submitting a job picks.
+		c.Endpoint, c.AccessKeyID, c.SecretAccessKey, c.SessionToken, c.Anonymous = v, "", "", "", true
+	}
 	set(&c.Region, PropS3Region)
 	set(&c.AccessKeyID, PropS3AccessKeyID)
 	set(&c.SecretAccessKey, PropS3SecretAccessKey)
@@ -80,8 +89,11 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 	if cfg.Region != "" {
 		opts = append(opts, awsconfig.WithRegion(cfg.Region))
 	}
-	if cfg.AccessKeyID != "" {
+	switch {
+	case cfg.AccessKeyID != "":
 		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, cfg.SessionToken)))
+	case cfg.Anonymous:
+		opts = append(opts, awsconfig.WithCredentialsProvider(aws.AnonymousCredentials{}))
 	}
 	ac, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {

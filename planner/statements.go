@@ -148,6 +148,11 @@ func (c *Catalog) externalTable(name, format string, header bool, delim, locatio
 // listFiles resolves a location: a file, or a directory's (or an object
 // prefix's) files of the format (searched recursively), sorted.
 func (c *Catalog) listFiles(ctx context.Context, location, format string) ([]string, error) {
+	// The roots apply before anything is listed: a refused location is
+	// not walked, and no name under it is reported.
+	if err := c.store.Allowed(location); err != nil {
+		return nil, err
+	}
 	if objstore.IsRemote(location) {
 		all, err := c.store.List(ctx, location, c.props)
 		if err != nil {

@@ -33,6 +33,9 @@ type Config struct {
 	// FinishedJobDataCleanUpDelay is how long executors keep a finished
 	// job's data (its results) before the scheduler asks them to delete it.
 	FinishedJobDataCleanUpDelay time.Duration
+	// AbandonedJobTimeout cancels an attached job once its client has not
+	// asked for its status for this long (0: never).
+	AbandonedJobTimeout time.Duration
 	// FinishedJobTTL is how long finished jobs stay queryable.
 	FinishedJobTTL time.Duration
 	// Log is where and how the process logs.
@@ -54,13 +57,17 @@ type Config struct {
 	// AllowedDataRoots, when set, are the only places the plans of
 	// submitted jobs may read (checked when their files are opened).
 	AllowedDataRoots []string
+	// AllowLocalURLs lets http(s) locations reach loopback and link-local
+	// addresses (the node's own services, cloud metadata), refused by
+	// default.
+	AllowLocalURLs bool
 }
 
 // DefaultConfig returns the defaults (ports follow Ballista: 50050).
 func DefaultConfig() Config {
 	return Config{
 		BindHost: "0.0.0.0", Port: 50050, ExecutorTimeout: 180 * time.Second, TaskRetries: 3,
-		MaxFetchFailures: 16, MaxStagePartitions: 10000, MaxTaskBytes: 8 << 20, FinishedJobDataCleanUpDelay: 300 * time.Second, FinishedJobTTL: time.Hour, AdminPort: -1,
+		MaxFetchFailures: 16, MaxStagePartitions: 10000, MaxTaskBytes: 8 << 20, FinishedJobDataCleanUpDelay: 300 * time.Second, FinishedJobTTL: time.Hour, AbandonedJobTimeout: 30 * time.Second, AdminPort: -1,
 		FlightSQLPort: -1, FlightSQLResults: ResultsProxy,
 		Log: logging.Options{Level: "info", Format: "json", Prefix: "scheduler.log", Rotation: "daily", Component: "scheduler"},
 	}
@@ -86,6 +93,8 @@ func (c *Config) Validate() error {
 		return bad("max-stage-partitions", "must be at least 1")
 	case c.MaxTaskBytes < 1<<10:
 		return bad("max-task-bytes", "%d: must be at least 1KiB", c.MaxTaskBytes)
+	case c.AbandonedJobTimeout < 0:
+		return bad("abandoned-job-timeout-seconds", "negative")
 	case c.FinishedJobDataCleanUpDelay < 0:
 		return bad("finished-job-data-clean-up-delay-seconds", "negative")
 	case c.AdminPort < -1 || c.AdminPort > 65535:

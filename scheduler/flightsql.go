@@ -26,6 +26,7 @@ import (
 	"github.com/kapot-go/kapot/engine"
 	kflight "github.com/kapot-go/kapot/flight"
 	"github.com/kapot-go/kapot/internal/version"
+	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -108,6 +109,8 @@ func sqlStatus(err error) error {
 		return status.Error(codes.Canceled, "query cancelled")
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, "query timed out")
+	case errors.Is(err, objstore.ErrForbidden):
+		return status.Error(codes.PermissionDenied, err.Error())
 	}
 	// Unsupported SQL, a bad plan, a syntax or name error: the statement
 	// is at fault.
@@ -139,6 +142,12 @@ func (f *sqlServer) execute(ctx context.Context, sql string, desc *flight.Flight
 	}
 	switch st.Kind {
 	case planner.StmtCreateExternalTable:
+		// The catalog is shared by every client: a table, once created,
+		// is replaced only by an operator (the scheduler secret), never
+		// silently repointed by another client.
+		if _, exists := f.cat.Lookup(st.Table.Name); exists && f.s.cfg.Security.Secrets.Enabled() && !sqlAdmin(ctx) {
+			return nil, status.Errorf(codes.AlreadyExists, "table %s exists in the shared catalog; choose another name (only an operator, with the scheduler secret, replaces a table)", st.Table.Name)
+		}
 		if err := f.cat.Register(st.Table); err != nil {
 			return nil, status.Error(codes.InvalidArgument, err.Error())
 		}
@@ -179,7 +188,7 @@ func (f *sqlServer) execute(ctx context.Context, sql string, desc *flight.Flight
 	if err != nil {
 		return nil, sqlStatus(err)
 	}
-	id, err := f.s.submit(ctx, &kapotv1.SubmitJobRequest{Plan: p.Named(), JobName: "flight sql: " + planner.JobName(st.SQL)})
+	id, err := f.s.submit(ctx, &kapotv1.SubmitJobRequest{Plan: p.Named(), JobName: "flight sql: " + planner.JobName(st.SQL)}, ownerFlightSQL)
 	if err != nil {
 		return nil, submitStatus(err)
 	}
@@ -304,6 +313,9 @@ func (f *sqlServer) DoGetStatement(ctx context.Context, tkt flightsql.StatementQ
 	if err != nil {
 		return nil, nil, status.Errorf(codes.InvalidArgument, "bad statement handle: %v", err)
 	}
+	if err := f.s.signer.Verify(t, time.Now()); err != nil {
+		return nil, nil, status.Errorf(codes.PermissionDenied, "statement handle: %v", err)
+	}
 	js, err := f.s.status(t.GetJobId())
 	if err != nil {
 		return nil, nil, status.Errorf(codes.NotFound, "job %s: %v (results are kept for --finished-job-data-clean-up-delay-seconds)", t.GetJobId(), err)
@@ -364,7 +376,7 @@ func (f *sqlServer) CancelFlightInfo(_ context.Context, req *flight.CancelFlight
 			continue
 		}
 		t, err := kflight.ParseTicket(h)
-		if err != nil {
+		if err != nil || f.s.signer.Verify(t, time.Now()) != nil {
 			continue
 		}
 		if ok, err := f.s.cancel(t.GetJobId()); err == nil && ok {

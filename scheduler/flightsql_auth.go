@@ -27,14 +27,27 @@ const sqlTokenTTL = 12 * time.Hour
 // (JDBC, ADBC). Health checks stay open.
 type sqlAuth struct {
 	secret   [sha256.Size]byte
+	admin    [sha256.Size]byte // the scheduler secret: may replace tables
 	onReject func(method, reason string)
 
 	mu     sync.Mutex
-	tokens map[string]time.Time // token -> expiry
+	tokens map[string]sqlToken
 }
 
-func newSQLAuth(secret string, onReject func(method, reason string)) *sqlAuth {
-	return &sqlAuth{secret: sha256.Sum256([]byte(secret)), onReject: onReject, tokens: map[string]time.Time{}}
+type sqlToken struct {
+	exp   time.Time
+	admin bool
+}
+
+type sqlAdminKey struct{}
+
+// sqlAdmin reports whether a Flight SQL call authenticated with the
+// scheduler secret (an operator), which may replace the shared catalog's
+// tables.
+func sqlAdmin(ctx context.Context) bool { v, _ := ctx.Value(sqlAdminKey{}).(bool); return v }
+
+func newSQLAuth(secret, admin string, onReject func(method, reason string)) *sqlAuth {
+	return &sqlAuth{secret: sha256.Sum256([]byte(secret)), admin: sha256.Sum256([]byte(admin)), onReject: onReject, tokens: map[string]sqlToken{}}
 }
 
 func (a *sqlAuth) reject(method, reason, msg string) error {
@@ -46,14 +59,14 @@ func (a *sqlAuth) reject(method, reason, msg string) error {
 
 // check authenticates a call; for Handshake with valid Basic credentials
 // it returns a new bearer token.
-func (a *sqlAuth) check(ctx context.Context, method string) (token string, err error) {
+func (a *sqlAuth) check(ctx context.Context, method string) (token string, admin bool, err error) {
 	if strings.HasPrefix(method, "/grpc.health.v1.Health/") {
-		return "", nil
+		return "", false, nil
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	vals := md.Get("authorization")
 	if len(vals) == 0 {
-		return "", a.reject(method, "missing", "Flight SQL: authenticate with user name and password (the cluster's client secret)")
+		return "", false, a.reject(method, "missing", "Flight SQL: authenticate with user name and password (the cluster's client secret)")
 	}
 	scheme, cred, _ := strings.Cut(strings.TrimSpace(vals[0]), " ")
 	cred = strings.TrimSpace(cred)
@@ -62,31 +75,33 @@ func (a *sqlAuth) check(ctx context.Context, method string) (token string, err e
 		raw, err := base64.StdEncoding.DecodeString(cred)
 		if err != nil {
 			if raw, err = base64.RawStdEncoding.DecodeString(cred); err != nil {
-				return "", a.reject(method, "malformed", "Flight SQL: malformed basic credentials")
+				return "", false, a.reject(method, "malformed", "Flight SQL: malformed basic credentials")
 			}
 		}
 		_, password, ok := strings.Cut(string(raw), ":")
 		sum := sha256.Sum256([]byte(password))
-		if !ok || subtle.ConstantTimeCompare(sum[:], a.secret[:]) != 1 {
-			return "", a.reject(method, "wrong_secret", "Flight SQL: wrong user name or password")
+		admin := subtle.ConstantTimeCompare(sum[:], a.admin[:]) == 1
+		if !ok || (subtle.ConstantTimeCompare(sum[:], a.secret[:]) != 1 && !admin) {
+			return "", false, a.reject(method, "wrong_secret", "Flight SQL: wrong user name or password")
 		}
 		if strings.HasSuffix(method, "/Handshake") {
-			return a.issue()
+			tok, err := a.issue(admin)
+			return tok, admin, err
 		}
-		return "", nil
+		return "", admin, nil
 	case "bearer":
 		a.mu.Lock()
-		exp, ok := a.tokens[cred]
+		t, ok := a.tokens[cred]
 		a.mu.Unlock()
-		if !ok || time.Now().After(exp) {
-			return "", a.reject(method, "bad_token", "Flight SQL: unknown or expired bearer token; authenticate again")
+		if !ok || time.Now().After(t.exp) {
+			return "", false, a.reject(method, "bad_token", "Flight SQL: unknown or expired bearer token; authenticate again")
 		}
-		return "", nil
+		return "", t.admin, nil
 	}
-	return "", a.reject(method, "malformed", "Flight SQL: want Basic or Bearer authorization")
+	return "", false, a.reject(method, "malformed", "Flight SQL: want Basic or Bearer authorization")
 }
 
-func (a *sqlAuth) issue() (string, error) {
+func (a *sqlAuth) issue(admin bool) (string, error) {
 	var b [24]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", status.Errorf(codes.Internal, "token: %v", err)
@@ -95,25 +110,26 @@ func (a *sqlAuth) issue() (string, error) {
 	now := time.Now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for t, exp := range a.tokens {
-		if now.After(exp) {
+	for t, v := range a.tokens {
+		if now.After(v.exp) {
 			delete(a.tokens, t)
 		}
 	}
-	a.tokens[tok] = now.Add(sqlTokenTTL)
+	a.tokens[tok] = sqlToken{exp: now.Add(sqlTokenTTL), admin: admin}
 	return tok, nil
 }
 
 func (a *sqlAuth) serverOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			if _, err := a.check(ctx, info.FullMethod); err != nil {
+			_, admin, err := a.check(ctx, info.FullMethod)
+			if err != nil {
 				return nil, err
 			}
-			return h(ctx, req)
+			return h(context.WithValue(ctx, sqlAdminKey{}, admin), req)
 		}),
 		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-			tok, err := a.check(ss.Context(), info.FullMethod)
+			tok, admin, err := a.check(ss.Context(), info.FullMethod)
 			if err != nil {
 				return err
 			}
@@ -124,7 +140,14 @@ func (a *sqlAuth) serverOptions() []grpc.ServerOption {
 					return err
 				}
 			}
-			return h(srv, ss)
+			return h(srv, sqlStream{ServerStream: ss, ctx: context.WithValue(ss.Context(), sqlAdminKey{}, admin)})
 		}),
 	}
 }
+
+type sqlStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s sqlStream) Context() context.Context { return s.ctx }

@@ -49,6 +49,7 @@ type Scheduler struct {
 	conns  map[string]*grpc.ClientConn
 
 	store  *objstore.Registry // reads scanned files' schemas at submit
+	signer *kflight.Signer    // signs result tickets (nil: no authentication)
 	kick   chan struct{}
 	lis    net.Listener
 	srv    *grpc.Server
@@ -93,6 +94,8 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 		conns: map[string]*grpc.ClientConn{}, kick: make(chan struct{}, 1), lis: lis, store: objstore.Default(),
 	}
 	s.bgCtx, s.bgStop = context.WithCancel(context.Background())
+	s.signer = kflight.NewSigner(cfg.Security.Secrets)
+	s.store.AllowLocalURLs(cfg.AllowLocalURLs)
 	if err := s.store.AllowRoots(cfg.AllowedDataRoots); err != nil {
 		lis.Close()
 		return nil, fmt.Errorf("--allowed-data-roots: %v: %w", err, config.ErrInvalid)
@@ -100,7 +103,10 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 	s.prom = newSchedMetrics(s)
 	// Executors present the executor secret; clients (submit, status,
 	// cancel, listing) the client secret.
+	// The scheduler secret is also the operator's: it may see and cancel
+	// every job.
 	exec, client := []security.NodeType{security.Executor}, []security.NodeType{security.Client}
+	operator := []security.NodeType{security.Client, security.Scheduler}
 	auth := security.NewAuthenticator(cfg.Security.Secrets,
 		security.Rule{Prefix: "/kapot.v1.SchedulerService/RegisterExecutor", Allowed: exec},
 		security.Rule{Prefix: "/kapot.v1.SchedulerService/HeartbeatFromExecutor", Allowed: exec},
@@ -108,9 +114,9 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 		security.Rule{Prefix: "/kapot.v1.SchedulerService/UpdateTaskStatus", Allowed: exec},
 		security.Rule{Prefix: "/kapot.v1.SchedulerService/ExecutorStopped", Allowed: exec},
 		security.Rule{Prefix: "/kapot.v1.SchedulerService/SubmitJob", Allowed: client},
-		security.Rule{Prefix: "/kapot.v1.SchedulerService/GetJobStatus", Allowed: client},
-		security.Rule{Prefix: "/kapot.v1.SchedulerService/CancelJob", Allowed: client},
-		security.Rule{Prefix: "/kapot.v1.SchedulerService/ListExecutors", Allowed: client},
+		security.Rule{Prefix: "/kapot.v1.SchedulerService/GetJobStatus", Allowed: operator},
+		security.Rule{Prefix: "/kapot.v1.SchedulerService/CancelJob", Allowed: operator},
+		security.Rule{Prefix: "/kapot.v1.SchedulerService/ListExecutors", Allowed: operator},
 	)
 	auth.OnReject = func(method, reason string) {
 		s.prom.authFailures.WithLabelValues(reason).Inc()
@@ -154,7 +160,7 @@ func (s *Scheduler) listenFlightSQL() error {
 		return fmt.Errorf("%v: %w", err, config.ErrInvalid)
 	}
 	if s.cfg.Security.Secrets.Enabled() {
-		auth := newSQLAuth(s.cfg.Security.Secrets.For(security.Client), func(method, reason string) {
+		auth := newSQLAuth(s.cfg.Security.Secrets.For(security.Client), s.cfg.Security.Secrets.Scheduler, func(method, reason string) {
 			s.prom.authFailures.WithLabelValues(reason).Inc()
 			s.log.Warn().Str("method", method).Str("reason", reason).Msg("flight sql call rejected")
 		})
@@ -216,6 +222,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		}()
 	}
 	s.log.Info().Str("addr", s.lis.Addr().String()).Str("policy", s.cfg.Policy).Msg("scheduler listening")
+	if s.cfg.Security.Secrets.Enabled() && len(s.cfg.AllowedDataRoots) == 0 {
+		s.log.Warn().Msg("cluster authentication is on but --allowed-data-roots is not set: any client with the client secret " +
+			"can read every file this scheduler and its executors can (CREATE EXTERNAL TABLE ... LOCATION '/etc'); set --allowed-data-roots on the scheduler and the executors")
+	}
 	var err error
 	select {
 	case <-ctx.Done():
@@ -336,7 +346,52 @@ func (s *Scheduler) livenessLoop(ctx context.Context) {
 			}
 		}
 		s.cleanFinishedJobs(now)
+		s.cancelAbandoned(now)
 		s.mu.Unlock()
+	}
+}
+
+// cancelAbandoned cancels attached jobs whose client stopped asking for
+// their status. Called with mu held.
+func (s *Scheduler) cancelAbandoned(now time.Time) {
+	if s.cfg.AbandonedJobTimeout <= 0 {
+		return
+	}
+	for _, id := range s.jobOrder {
+		j := s.jobs[id]
+		if j.finished() || j.detached || j.polls > 0 || now.Sub(j.lastPoll) < s.cfg.AbandonedJobTimeout {
+			continue
+		}
+		s.endJob(j, kapotv1.JobState_JOB_STATE_CANCELLED, fmt.Sprintf("cancelled: its client has not asked for its status for %s (submit detached to run without one)",
+			now.Sub(j.lastPoll).Round(time.Second)))
+		s.log.Info().Str("job", id).Msg("job abandoned by its client; cancelled")
+	}
+}
+
+// authorize checks that the caller may see and cancel a job: its own
+// session, or a caller with the scheduler secret. Others are told the job
+// does not exist.
+func (s *Scheduler) authorize(ctx context.Context, jobID string) error {
+	if security.NodeFrom(ctx) == security.Scheduler {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[jobID]
+	if !ok || j.owner != security.SessionFrom(ctx) {
+		return errUnknownJob
+	}
+	return nil
+}
+
+// polling records that a status call of the job's client starts (+1) or
+// ends (-1).
+func (s *Scheduler) polling(jobID string, d int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if j, ok := s.jobs[jobID]; ok {
+		j.polls += d
+		j.lastPoll = time.Now()
 	}
 }
 
@@ -424,7 +479,8 @@ func (s *Scheduler) dropConn(executorID string) {
 
 func newJobID() string { return strings.ReplaceAll(uuid.NewString(), "-", "")[:16] }
 
-func (s *Scheduler) submit(ctx context.Context, req *kapotv1.SubmitJobRequest) (string, error) {
+// submit plans req as a job owned by owner (a session digest).
+func (s *Scheduler) submit(ctx context.Context, req *kapotv1.SubmitJobRequest, owner string) (string, error) {
 	id := newJobID()
 	plans, final, schema, err := splitStages(id, req.GetPlan(), engine.BuildOptions{Ctx: ctx, Store: s.store, Properties: req.GetSessionProperties()})
 	if err != nil {
@@ -439,7 +495,8 @@ func (s *Scheduler) submit(ctx context.Context, req *kapotv1.SubmitJobRequest) (
 	}
 	now := time.Now()
 	j := &jobState{id: id, name: req.GetJobName(), state: kapotv1.JobState_JOB_STATE_RUNNING, stages: map[uint32]*stageState{}, done: make(chan struct{}),
-		final: final, props: req.GetSessionProperties(), resultSchema: schema, queued: now, start: now, placement: req.GetPlacement()}
+		final: final, props: req.GetSessionProperties(), resultSchema: schema, queued: now, start: now, placement: req.GetPlacement(),
+		owner: owner, detached: req.GetDetached() || owner == ownerFlightSQL, lastPoll: now}
 	for sid := uint32(1); sid <= final; sid++ {
 		p := plans[sid]
 		st := &stageState{stagePlan: p, tasks: make([]*taskState, p.tasks)}
@@ -850,6 +907,12 @@ func (s *Scheduler) status(jobID string) (*kapotv1.GetJobStatusResponse, error) 
 	}
 	if j.state == kapotv1.JobState_JOB_STATE_SUCCESSFUL {
 		r.ResultLocations = j.locations(j.final, 0)
+		// Result tickets last as long as the results are kept, and a
+		// little longer for clock skew.
+		exp := time.Now().Add(s.cfg.FinishedJobDataCleanUpDelay + 5*time.Minute)
+		for _, loc := range r.ResultLocations {
+			s.signer.Sign(loc, exp)
+		}
 	}
 	return r, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kapot-go/kapot/internal/version"
 	"github.com/kapot-go/kapot/objstore"
+	"github.com/kapot-go/kapot/internal/security"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/shuffle"
 )
@@ -126,7 +127,7 @@ func (v *service) SubmitJob(ctx context.Context, r *kapotv1.SubmitJobRequest) (*
 	if r.GetPlan() == nil {
 		return nil, status.Error(codes.InvalidArgument, "submit without a plan")
 	}
-	id, err := v.s.submit(ctx, r)
+	id, err := v.s.submit(ctx, r, security.SessionFrom(ctx))
 	if err != nil {
 		return nil, submitStatus(err)
 	}
@@ -154,6 +155,11 @@ func submitStatus(err error) error {
 const maxStatusWaitMs = 60_000
 
 func (v *service) GetJobStatus(ctx context.Context, r *kapotv1.GetJobStatusRequest) (*kapotv1.GetJobStatusResponse, error) {
+	if err := v.s.authorize(ctx, r.GetJobId()); err != nil {
+		return nil, status.Errorf(codes.NotFound, "job %q not found", r.GetJobId())
+	}
+	v.s.polling(r.GetJobId(), 1)
+	defer v.s.polling(r.GetJobId(), -1)
 	if w := r.GetWaitMs(); w > 0 {
 		err := v.s.awaitJob(ctx, r.GetJobId(), time.Duration(min(w, maxStatusWaitMs))*time.Millisecond)
 		if err != nil && !errors.Is(err, errUnknownJob) {
@@ -167,9 +173,12 @@ func (v *service) GetJobStatus(ctx context.Context, r *kapotv1.GetJobStatusReque
 	return st, err
 }
 
-func (v *service) CancelJob(_ context.Context, r *kapotv1.CancelJobRequest) (*kapotv1.CancelJobResponse, error) {
+func (v *service) CancelJob(ctx context.Context, r *kapotv1.CancelJobRequest) (*kapotv1.CancelJobResponse, error) {
 	if err := shuffle.ValidateJobID(r.GetJobId()); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	if err := v.s.authorize(ctx, r.GetJobId()); err != nil {
+		return nil, status.Errorf(codes.NotFound, "job %q not found", r.GetJobId())
 	}
 	ok, err := v.s.cancel(r.GetJobId())
 	if errors.Is(err, errUnknownJob) {

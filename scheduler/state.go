@@ -104,7 +104,20 @@ type jobState struct {
 	dataRemoved   bool
 	placement     *kapotv1.PlacementPolicy
 	done          chan struct{} // closed when the job ends
+	// owner is the digest of the submitting session (empty: anonymous);
+	// ownerFlightSQL for jobs of the Flight SQL endpoint.
+	owner string
+	// detached jobs run to their end without a client; attached ones are
+	// cancelled once no status call is open and none came for
+	// --abandoned-job-timeout-seconds.
+	detached bool
+	polls    int       // status calls of its session in flight
+	lastPoll time.Time // when the last one started or ended
 }
+
+// ownerFlightSQL owns the jobs the Flight SQL endpoint submits: no session
+// of the SchedulerService can reach them.
+const ownerFlightSQL = "flight-sql"
 
 // ended records that j reached a final state: it wakes whoever waits on
 // j.done. Called with the scheduler's mu held.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -29,6 +30,28 @@ func dialScheduler(addr string, sec security.Config) (*client.Client, error) {
 		opts = append(opts, client.WithTLS(cfg))
 	}
 	return client.Dial(addr, nil, opts...)
+}
+
+// warnArgvSecrets warns about secrets given on the command line, where
+// every user of the host sees them (ps, /proc/PID/cmdline).
+func warnArgvSecrets(cmd *cobra.Command) {
+	for _, f := range security.ArgvSecrets(cmd.Flags()) {
+		fmt.Fprintf(cmd.ErrOrStderr(), "kapot: warning: %s on the command line is visible to every user of this host; use %s-file, the environment or the config file\n", f, f)
+	}
+}
+
+// clientSecurity completes a client command's security settings: a
+// warning for a secret on the command line, KAPOT_SECRET when --secret is
+// not given, and --secret-file.
+func clientSecurity(cmd *cobra.Command, sec *security.Config) error {
+	warnArgvSecrets(cmd)
+	if sec.Secrets.Client == "" && sec.SecretFiles.Client == "" {
+		sec.Secrets.Client = os.Getenv("KAPOT_SECRET")
+	}
+	if err := sec.LoadSecretFiles(); err != nil {
+		return fmt.Errorf("%v: %w", err, config.ErrInvalid)
+	}
+	return nil
 }
 
 // printEffective writes the effective settings of a node command as YAML,

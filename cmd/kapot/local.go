@@ -14,9 +14,12 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/kapot-go/kapot/internal/config"
+	"github.com/kapot-go/kapot/internal/security"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -181,7 +184,20 @@ func stopAll(procs []*exec.Cmd) {
 
 // waitExecutors polls the scheduler until n executors have registered.
 func waitExecutors(ctx context.Context, addr string, n int, timeout time.Duration) ([]*kapotv1.ExecutorInfo, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	// The cluster's processes inherit this environment: with a scheduler
+	// secret there, the probe presents it (the operator's credentials).
+	sec := security.Config{
+		Secrets:     security.Secrets{Scheduler: os.Getenv(config.EnvName("KAPOT_SCHEDULER", "scheduler-secret"))},
+		SecretFiles: security.Secrets{Scheduler: os.Getenv(config.EnvName("KAPOT_SCHEDULER", "scheduler-secret-file"))},
+	}
+	if err := sec.LoadSecretFiles(); err != nil {
+		return nil, fmt.Errorf("%v: %w", err, config.ErrInvalid)
+	}
+	if sec.Secrets.Scheduler != "" {
+		dial = append(dial, grpc.WithPerRPCCredentials(security.Credentials{Node: security.Scheduler, Secret: sec.Secrets.Scheduler}))
+	}
+	conn, err := grpc.NewClient(addr, dial...)
 	if err != nil {
 		return nil, err
 	}
@@ -194,6 +210,9 @@ func waitExecutors(ctx context.Context, addr string, n int, timeout time.Duratio
 		cancel()
 		if err == nil && len(r.GetExecutors()) >= n {
 			return r.GetExecutors(), nil
+		}
+		if c := status.Code(err); c == codes.Unauthenticated || c == codes.PermissionDenied {
+			return nil, fmt.Errorf("the scheduler refuses this probe (%v): set KAPOT_SCHEDULER_SCHEDULER_SECRET (or _FILE) for the cluster", err)
 		}
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("only %d of %d executors registered after %s (see the logs)", len(r.GetExecutors()), n, timeout)

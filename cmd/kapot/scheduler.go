@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -21,6 +22,7 @@ func schedulerCmd() *cobra.Command {
 	var printConfig bool
 	timeout := cfg.ExecutorTimeout.Seconds()
 	cleanup := cfg.FinishedJobDataCleanUpDelay.Seconds()
+	abandoned := cfg.AbandonedJobTimeout.Seconds()
 	c := &cobra.Command{
 		Use:   "scheduler",
 		Short: "Run a scheduler: accept executors and jobs, split plans into stages and assign tasks",
@@ -31,11 +33,16 @@ may use ${ENV_VAR} and ${ENV_VAR:-default}). --print-config shows the
 result, secrets redacted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			warnArgvSecrets(cmd)
 			if err := config.Apply(cmd.Flags(), "KAPOT_SCHEDULER", configFile, "config", "print-config"); err != nil {
 				return err
 			}
+			if err := cfg.Security.LoadSecretFiles(); err != nil {
+				return fmt.Errorf("%v: %w", err, config.ErrInvalid)
+			}
 			cfg.ExecutorTimeout = time.Duration(timeout * float64(time.Second))
 			cfg.FinishedJobDataCleanUpDelay = time.Duration(cleanup * float64(time.Second))
+			cfg.AbandonedJobTimeout = time.Duration(abandoned * float64(time.Second))
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
@@ -67,6 +74,7 @@ result, secrets redacted.`,
 	f.IntVar(&cfg.MaxFetchFailures, "max-fetch-failures", cfg.MaxFetchFailures, "map-output re-runs allowed per job")
 	f.IntVar(&cfg.MaxStagePartitions, "max-stage-partitions", cfg.MaxStagePartitions, "refuse at submit a job with a stage of more tasks or shuffle partitions than this")
 	f.Var(&cfg.MaxTaskBytes, "max-task-bytes", "largest task definition sent to an executor; a job whose task is larger fails (keep it under the executors' --grpc-max-decoding-message-size)")
+	config.SecondsVar(f, &abandoned, "abandoned-job-timeout-seconds", abandoned, "cancel a job (not submitted detached) once its client has not asked for its status this long (0: never)")
 	config.SecondsVar(f, &cleanup, "finished-job-data-clean-up-delay-seconds", cleanup, "keep a finished job's data (its results) on executors this long")
 	logging.AddFlags(f, &cfg.Log)
 	f.IntVar(&cfg.AdminPort, "admin-port", cfg.AdminPort, "HTTP port for /healthz, /readyz, /metrics (Prometheus) and /debug/pprof/ (-1: off, 0: any free port)")
@@ -74,6 +82,7 @@ result, secrets redacted.`,
 	f.IntVar(&cfg.FlightSQLPort, "flight-sql-port", cfg.FlightSQLPort, "Arrow Flight SQL port for JDBC, ADBC and database/sql clients (-1: off, 0: any free port)")
 	f.StringVar(&cfg.FlightSQLResults, "flight-sql-results", cfg.FlightSQLResults, "where Flight SQL clients fetch results: proxy (through the scheduler) or direct (from the executors)")
 	f.StringSliceVar(&cfg.AllowedDataRoots, "allowed-data-roots", cfg.AllowedDataRoots, "the only directories and URL prefixes (s3://bucket/prefix) job plans may read (default: anywhere)")
+	f.BoolVar(&cfg.AllowLocalURLs, "allow-local-urls", cfg.AllowLocalURLs, "let http(s) table locations reach loopback and link-local addresses (this host's services, cloud metadata); refused by default")
 	security.AddNodeFlags(f, &cfg.Security)
 	return withFlagErrors(c)
 }

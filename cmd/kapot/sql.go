@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -48,6 +50,9 @@ With --scheduler host:port the queries run on that cluster (see kapot local);
 without, they run inside this process.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := clientSecurity(cmd, &sec); err != nil {
+				return err
+			}
 			switch format {
 			case "table", "csv", "json":
 			default:
@@ -96,8 +101,11 @@ without, they run inside this process.`,
 			}
 			s := &sqlSession{cat: cat, out: cmd.OutOrStdout(), format: format, sched: sched, sec: sec, props: props, output: output,
 				opts: planner.Options{TargetPartitions: partitions}, timeout: timeout, progress: isTerminal(os.Stderr)}
+			// Ctrl-C or SIGTERM cancels the running query's job too.
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
 			for _, st := range stmts {
-				if err := s.run(cmd.Context(), st); err != nil {
+				if err := s.run(ctx, st); err != nil {
 					return err
 				}
 			}

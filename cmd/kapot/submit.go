@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -30,6 +33,9 @@ kapot.v1.SubmitJobRequest with a "plan" field). Relative file paths in scans are
 resolved against the plan file's directory.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := clientSecurity(cmd, &sec); err != nil {
+				return err
+			}
 			switch format {
 			case "table", "csv", "json":
 			default:
@@ -39,7 +45,10 @@ resolved against the plan file's directory.`,
 			if err != nil {
 				return fmt.Errorf("--plan: %v: %w", err, config.ErrInvalid)
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			// Ctrl-C or SIGTERM cancels the job, not just this process.
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			ctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			cl, err := dialScheduler(sched, sec)
 			if err != nil {

@@ -216,20 +216,58 @@ func truncate(s string, n int) string {
 }
 
 // ServerOptions are the interceptors that authenticate every unary and
-// streaming call.
+// streaming call; handlers find the caller's node type with NodeFrom.
 func (a *Authenticator) ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			if _, err := a.Check(ctx, info.FullMethod); err != nil {
+			node, err := a.Check(ctx, info.FullMethod)
+			if err != nil {
 				return nil, err
 			}
-			return h(ctx, req)
+			return h(context.WithValue(ctx, nodeKey{}, node), req)
 		}),
 		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-			if _, err := a.Check(ss.Context(), info.FullMethod); err != nil {
+			node, err := a.Check(ss.Context(), info.FullMethod)
+			if err != nil {
 				return err
 			}
-			return h(srv, ss)
+			return h(srv, nodeStream{ServerStream: ss, ctx: context.WithValue(ss.Context(), nodeKey{}, node)})
 		}),
 	}
+}
+
+type nodeKey struct{}
+
+type nodeStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s nodeStream) Context() context.Context { return s.ctx }
+
+// NodeFrom is the node type an authenticated call presented; empty when
+// authentication is off (or the call was not authenticated).
+func NodeFrom(ctx context.Context) NodeType {
+	n, _ := ctx.Value(nodeKey{}).(NodeType)
+	return n
+}
+
+// SessionKey is the call metadata that names a client's session: the
+// owner of the jobs it submits. Clients make it random (128 bits or more)
+// and keep it to themselves; it is a capability, not an identity claim.
+const SessionKey = "x-kapot-session"
+
+// maxSessionLen bounds the session value a server considers.
+const maxSessionLen = 256
+
+// SessionFrom returns a digest of the incoming call's session (empty when
+// the call names none).
+func SessionFrom(ctx context.Context) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	v := md.Get(SessionKey)
+	if len(v) != 1 || v[0] == "" || len(v[0]) > maxSessionLen {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(v[0]))
+	return fmt.Sprintf("%x", sum[:16])
 }

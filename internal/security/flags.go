@@ -12,13 +12,17 @@ func AddNodeFlags(fs *pflag.FlagSet, c *Config) {
 	fs.StringVar(&c.Secrets.Scheduler, "scheduler-secret", c.Secrets.Scheduler, "shared secret the scheduler presents to executors (cluster authentication; set with --executor-secret, best from the environment or the config file)")
 	fs.StringVar(&c.Secrets.Executor, "executor-secret", c.Secrets.Executor, "shared secret executors present to the scheduler and to each other's Flight servers")
 	fs.StringVar(&c.Secrets.Client, "client-secret", c.Secrets.Client, "secret clients present (kapot sql --secret); default: the executor secret")
+	fs.StringVar(&c.SecretFiles.Scheduler, "scheduler-secret-file", "", "read --scheduler-secret from this file (keeps it out of ps and /proc)")
+	fs.StringVar(&c.SecretFiles.Executor, "executor-secret-file", "", "read --executor-secret from this file")
+	fs.StringVar(&c.SecretFiles.Client, "client-secret-file", "", "read --client-secret from this file")
 	addTLSFlags(fs, &c.TLS)
 	fs.BoolVar(&c.TLS.ClientAuth, "tls-client-auth", c.TLS.ClientAuth, "require callers to present a certificate signed by --tls-ca (mutual TLS)")
 }
 
 // AddClientFlags registers the security flags of a client command.
 func AddClientFlags(fs *pflag.FlagSet, c *Config) {
-	fs.StringVar(&c.Secrets.Client, "secret", c.Secrets.Client, "client secret of a cluster with authentication (the scheduler's --client-secret, or its --executor-secret)")
+	fs.StringVar(&c.Secrets.Client, "secret", c.Secrets.Client, "client secret of a cluster with authentication (the scheduler's --client-secret, or its --executor-secret); better: --secret-file or KAPOT_SECRET")
+	fs.StringVar(&c.SecretFiles.Client, "secret-file", "", "read --secret from this file")
 	addTLSFlags(fs, &c.TLS)
 }
 

@@ -150,7 +150,9 @@ func (t TLS) DialOption() (grpc.DialOption, error) {
 // Config is a node's whole security setting.
 type Config struct {
 	Secrets Secrets
-	TLS     TLS
+	// SecretFiles name files holding the secrets (see LoadSecretFiles).
+	SecretFiles Secrets
+	TLS         TLS
 }
 
 // Validate checks both halves; server says whether the node listens.

@@ -2784,8 +2784,14 @@ type SubmitJobRequest struct {
 	JobName           string            `protobuf:"bytes,2,opt,name=job_name,json=jobName,proto3" json:"job_name,omitempty"`
 	SessionProperties map[string]string `protobuf:"bytes,3,rep,name=session_properties,json=sessionProperties,proto3" json:"session_properties,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	Placement         *PlacementPolicy  `protobuf:"bytes,4,opt,name=placement,proto3" json:"placement,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// A job belongs to the session that submitted it (the x-kapot-session
+	// call metadata): only that session, or a caller with the scheduler
+	// secret, sees its status, cancels it and gets its result tickets. An
+	// attached job (the default) is cancelled when its session stops asking
+	// for its status (the client went away); a detached one runs to its end.
+	Detached      bool `protobuf:"varint,5,opt,name=detached,proto3" json:"detached,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SubmitJobRequest) Reset() {
@@ -2844,6 +2850,13 @@ func (x *SubmitJobRequest) GetPlacement() *PlacementPolicy {
 		return x.Placement
 	}
 	return nil
+}
+
+func (x *SubmitJobRequest) GetDetached() bool {
+	if x != nil {
+		return x.Detached
+	}
+	return false
 }
 
 type SubmitJobResponse struct {
@@ -3392,8 +3405,13 @@ type ShuffleTicket struct {
 	StageId         uint32                 `protobuf:"varint,2,opt,name=stage_id,json=stageId,proto3" json:"stage_id,omitempty"`
 	MapPartition    uint32                 `protobuf:"varint,3,opt,name=map_partition,json=mapPartition,proto3" json:"map_partition,omitempty"`
 	OutputPartition uint32                 `protobuf:"varint,4,opt,name=output_partition,json=outputPartition,proto3" json:"output_partition,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// A result ticket's expiry (Unix milliseconds) and the scheduler's
+	// HMAC-SHA256 over the fields above and the expiry, with the job's key
+	// (derived from the cluster secrets and the job id).
+	ExpiresMs     int64  `protobuf:"varint,5,opt,name=expires_ms,json=expiresMs,proto3" json:"expires_ms,omitempty"`
+	Signature     []byte `protobuf:"bytes,6,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ShuffleTicket) Reset() {
@@ -3452,6 +3470,20 @@ func (x *ShuffleTicket) GetOutputPartition() uint32 {
 		return x.OutputPartition
 	}
 	return 0
+}
+
+func (x *ShuffleTicket) GetExpiresMs() int64 {
+	if x != nil {
+		return x.ExpiresMs
+	}
+	return 0
+}
+
+func (x *ShuffleTicket) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
 }
 
 var File_kapot_v1_kapot_proto protoreflect.FileDescriptor
@@ -3662,12 +3694,13 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"\x06no_tag\x18\x03 \x01(\v2\x18.kapot.v1.PlacementNoTagH\x00R\x05noTagB\b\n" +
 	"\x06policy\"\x0e\n" +
 	"\fPlacementAny\"\x10\n" +
-	"\x0ePlacementNoTag\"\xbe\x02\n" +
+	"\x0ePlacementNoTag\"\xda\x02\n" +
 	"\x10SubmitJobRequest\x12.\n" +
 	"\x04plan\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x04plan\x12\x19\n" +
 	"\bjob_name\x18\x02 \x01(\tR\ajobName\x12`\n" +
 	"\x12session_properties\x18\x03 \x03(\v21.kapot.v1.SubmitJobRequest.SessionPropertiesEntryR\x11sessionProperties\x127\n" +
-	"\tplacement\x18\x04 \x01(\v2\x19.kapot.v1.PlacementPolicyR\tplacement\x1aD\n" +
+	"\tplacement\x18\x04 \x01(\v2\x19.kapot.v1.PlacementPolicyR\tplacement\x12\x1a\n" +
+	"\bdetached\x18\x05 \x01(\bR\bdetached\x1aD\n" +
 	"\x16SessionPropertiesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"*\n" +
@@ -3709,12 +3742,15 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"\flast_seen_ms\x18\x04 \x01(\x03R\n" +
 	"lastSeenMs\"M\n" +
 	"\x15ListExecutorsResponse\x124\n" +
-	"\texecutors\x18\x01 \x03(\v2\x16.kapot.v1.ExecutorInfoR\texecutors\"\x91\x01\n" +
+	"\texecutors\x18\x01 \x03(\v2\x16.kapot.v1.ExecutorInfoR\texecutors\"\xce\x01\n" +
 	"\rShuffleTicket\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x19\n" +
 	"\bstage_id\x18\x02 \x01(\rR\astageId\x12#\n" +
 	"\rmap_partition\x18\x03 \x01(\rR\fmapPartition\x12)\n" +
-	"\x10output_partition\x18\x04 \x01(\rR\x0foutputPartition*\x8e\x01\n" +
+	"\x10output_partition\x18\x04 \x01(\rR\x0foutputPartition\x12\x1d\n" +
+	"\n" +
+	"expires_ms\x18\x05 \x01(\x03R\texpiresMs\x12\x1c\n" +
+	"\tsignature\x18\x06 \x01(\fR\tsignature*\x8e\x01\n" +
 	"\x14TaskSchedulingPolicy\x12&\n" +
 	"\"TASK_SCHEDULING_POLICY_UNSPECIFIED\x10\x00\x12&\n" +
 	"\"TASK_SCHEDULING_POLICY_PUSH_STAGED\x10\x01\x12&\n" +

@@ -4006,8 +4006,13 @@ type PartitionLocation struct {
 	OutputPartition uint32                 `protobuf:"varint,4,opt,name=output_partition,json=outputPartition,proto3" json:"output_partition,omitempty"`
 	Executor        *ExecutorMetadata      `protobuf:"bytes,5,opt,name=executor,proto3" json:"executor,omitempty"`
 	Stats           *PartitionStats        `protobuf:"bytes,6,opt,name=stats,proto3" json:"stats,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// For a job's result partitions, in GetJobStatus answers of a cluster with
+	// authentication: the Flight ticket to present, signed by the scheduler
+	// and expiring. Executors accept the client secret only with such a
+	// ticket; peers (the executor secret) need none.
+	Ticket        []byte `protobuf:"bytes,7,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PartitionLocation) Reset() {
@@ -4078,6 +4083,13 @@ func (x *PartitionLocation) GetExecutor() *ExecutorMetadata {
 func (x *PartitionLocation) GetStats() *PartitionStats {
 	if x != nil {
 		return x.Stats
+	}
+	return nil
+}
+
+func (x *PartitionLocation) GetTicket() []byte {
+	if x != nil {
+		return x.Ticket
 	}
 	return nil
 }
@@ -4482,14 +4494,15 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x06escape\x18\x05 \x01(\tR\x06escape\"X\n" +
 	"\x12ScalarFunctionExpr\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12.\n" +
-	"\x04args\x18\x02 \x03(\v2\x1a.kapot.v1.PhysicalExprNodeR\x04args\"\xfd\x01\n" +
+	"\x04args\x18\x02 \x03(\v2\x1a.kapot.v1.PhysicalExprNodeR\x04args\"\x95\x02\n" +
 	"\x11PartitionLocation\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x19\n" +
 	"\bstage_id\x18\x02 \x01(\rR\astageId\x12#\n" +
 	"\rmap_partition\x18\x03 \x01(\rR\fmapPartition\x12)\n" +
 	"\x10output_partition\x18\x04 \x01(\rR\x0foutputPartition\x126\n" +
 	"\bexecutor\x18\x05 \x01(\v2\x1a.kapot.v1.ExecutorMetadataR\bexecutor\x12.\n" +
-	"\x05stats\x18\x06 \x01(\v2\x18.kapot.v1.PartitionStatsR\x05stats\"\x8f\x01\n" +
+	"\x05stats\x18\x06 \x01(\v2\x18.kapot.v1.PartitionStatsR\x05stats\x12\x16\n" +
+	"\x06ticket\x18\a \x01(\fR\x06ticket\"\x8f\x01\n" +
 	"\x10ExecutorMetadata\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x1f\n" +

@@ -1,0 +1,257 @@
+package e2e
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/kapot-go/kapot/client"
+	"github.com/kapot-go/kapot/engine"
+	kflight "github.com/kapot-go/kapot/flight"
+	"github.com/kapot-go/kapot/internal/security"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// TestJobOwnershipProcesses: on a secured cluster of real processes, a
+// client holding only the client secret cannot see, cancel or read another
+// client's job (status, results, intermediate shuffle data), cannot forge
+// or alter a result ticket, and cannot repoint a table another client
+// created through Flight SQL; the owner and an operator (the scheduler
+// secret) can.
+func TestJobOwnershipProcesses(t *testing.T) {
+	dir := t.TempDir()
+	examples, err := filepath.Abs("../examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, sqlPort := freePort(t), freePort(t)
+	cfg := filepath.Join(dir, "cluster.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`
+common:
+  scheduler-secret: ${TEST_KAPOT_SCHED_SECRET}
+  executor-secret: ${TEST_KAPOT_EXEC_SECRET}
+  client-secret: ${TEST_KAPOT_CLIENT_SECRET}
+  bind-host: 127.0.0.1
+  log-level: debug
+  allowed-data-roots: [%s]
+scheduler:
+  port: %d
+  flight-sql-port: %d
+executor:
+  external-host: 127.0.0.1
+  port: 0
+  grpc-port: 0
+  scheduler-host: 127.0.0.1
+  scheduler-port: %d
+  scheduler-connect-timeout-seconds: 20s
+  concurrent-tasks: 1
+  executor-heartbeat-interval-seconds: 1
+`, examples, port, sqlPort, port)), 0o600)
+	secrets := security.Secrets{Scheduler: "sched-" + strconv.Itoa(port), Executor: "exec-" + strconv.Itoa(port), Client: "client-" + strconv.Itoa(port)}
+	t.Setenv("TEST_KAPOT_SCHED_SECRET", secrets.Scheduler)
+	t.Setenv("TEST_KAPOT_EXEC_SECRET", secrets.Executor)
+	t.Setenv("TEST_KAPOT_CLIENT_SECRET", secrets.Client)
+	startProc(t, "scheduler", "scheduler", "--config", cfg)
+	for i := range 2 {
+		e := startProc(t, fmt.Sprintf("executor-%d", i), "executor", "--config", cfg, "--work-dir", t.TempDir())
+		waitLog(t, e.log, "registered with scheduler")
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	dial := func(opts ...client.Option) *client.Client {
+		cl, err := client.Dial(addr, memory.NewGoAllocator(), append([]client.Option{client.WithSecret(secrets.Client)}, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cl.Close() })
+		return cl
+	}
+	owner, other := dial(), dial()
+	id, err := owner.Submit(ctx, groupByPlan(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := owner.Wait(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	locs := st.GetResultLocations()
+	if len(locs) == 0 || len(locs[0].GetTicket()) == 0 {
+		t.Fatalf("result locations without signed tickets: %v", locs)
+	}
+
+	t.Run("another session cannot see or cancel the job", func(t *testing.T) {
+		if _, err := other.Scheduler().GetJobStatus(ctx, &kapotv1.GetJobStatusRequest{JobId: id}); status.Code(err) != codes.NotFound {
+			t.Fatalf("status of another session's job: %v, want NotFound", err)
+		}
+		if _, err := other.Scheduler().CancelJob(ctx, &kapotv1.CancelJobRequest{JobId: id}); status.Code(err) != codes.NotFound {
+			t.Fatalf("cancel of another session's job: %v, want NotFound", err)
+		}
+		// Reusing the owner's session (it is the capability) reaches it.
+		again := dial(client.WithSession("not-the-owners"))
+		if _, err := again.Scheduler().GetJobStatus(ctx, &kapotv1.GetJobStatusRequest{JobId: id}); status.Code(err) != codes.NotFound {
+			t.Fatalf("a guessed session: %v, want NotFound", err)
+		}
+	})
+
+	t.Run("an operator with the scheduler secret sees every job", func(t *testing.T) {
+		cc, err := grpc.NewClient(addr, append(mustDial(t), grpc.WithPerRPCCredentials(security.Credentials{Node: security.Scheduler, Secret: secrets.Scheduler}))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cc.Close()
+		r, err := kapotv1.NewSchedulerServiceClient(cc).GetJobStatus(ctx, &kapotv1.GetJobStatusRequest{JobId: id})
+		if err != nil || r.GetState() != kapotv1.JobState_JOB_STATE_SUCCESSFUL {
+			t.Fatalf("operator status: %v %v", r, err)
+		}
+	})
+
+	t.Run("executors refuse clients without the scheduler's signed ticket", func(t *testing.T) {
+		loc := locs[0]
+		cc, err := grpc.NewClient(kflight.Addr(loc.GetExecutor()), append(mustDial(t), grpc.WithPerRPCCredentials(security.Credentials{Node: security.Client, Secret: secrets.Client}))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cc.Close()
+		fc := flight.NewFlightServiceClient(cc)
+		get := func(ticket []byte) codes.Code {
+			s, err := fc.DoGet(ctx, &flight.Ticket{Ticket: ticket})
+			if err == nil {
+				for err == nil {
+					_, err = s.Recv()
+				}
+				if err.Error() == "EOF" {
+					return codes.OK
+				}
+			}
+			return status.Code(err)
+		}
+		signed, err := kflight.ParseTicket(loc.GetTicket())
+		if err != nil {
+			t.Fatal(err)
+		}
+		altered := func(f func(*kapotv1.ShuffleTicket)) []byte {
+			c := &kapotv1.ShuffleTicket{JobId: signed.GetJobId(), StageId: signed.GetStageId(), MapPartition: signed.GetMapPartition(),
+				OutputPartition: signed.GetOutputPartition(), ExpiresMs: signed.GetExpiresMs(), Signature: signed.GetSignature()}
+			f(c)
+			return kflight.EncodeTicket(c)
+		}
+		for _, tc := range []struct {
+			name   string
+			ticket []byte
+			want   codes.Code
+		}{
+			{"the owner's signed ticket", loc.GetTicket(), codes.OK},
+			{"an unsigned ticket for the result", kflight.EncodeTicket(&kapotv1.ShuffleTicket{JobId: id, StageId: loc.GetStageId(), MapPartition: loc.GetMapPartition()}), codes.PermissionDenied},
+			{"an unsigned ticket for intermediate shuffle data", kflight.EncodeTicket(&kapotv1.ShuffleTicket{JobId: id, StageId: 1}), codes.PermissionDenied},
+			{"the signature on another partition", altered(func(c *kapotv1.ShuffleTicket) { c.MapPartition++ }), codes.PermissionDenied},
+			{"the signature on stage 1", altered(func(c *kapotv1.ShuffleTicket) { c.StageId = 1 }), codes.PermissionDenied},
+			{"a later expiry", altered(func(c *kapotv1.ShuffleTicket) { c.ExpiresMs += 3_600_000 }), codes.PermissionDenied},
+			{"a made-up signature", altered(func(c *kapotv1.ShuffleTicket) { c.Signature = []byte("0123456789abcdef0123456789abcdef") }), codes.PermissionDenied},
+		} {
+			if got := get(tc.ticket); got != tc.want {
+				t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+			}
+		}
+	})
+
+	t.Run("the owner reads its result", func(t *testing.T) {
+		_, batches, err := owner.Fetch(ctx, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := engine.FormatRows(batches, "|")
+		for _, b := range batches {
+			b.Release()
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, expectedGroupBy) {
+			t.Fatalf("got %q", got)
+		}
+	})
+
+	t.Run("locations outside the data roots are refused before they are listed", func(t *testing.T) {
+		db, err := sql.Open("flightsql", "flightsql://kapot:"+secrets.Client+"@127.0.0.1:"+strconv.Itoa(sqlPort)+"?timeout=60s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		for _, loc := range []string{"/etc", "/etc/passwd", examples + "/../e2e", "http://127.0.0.1:" + strconv.Itoa(port) + "/x.csv"} {
+			_, err := db.Exec(fmt.Sprintf("CREATE EXTERNAL TABLE evil STORED AS CSV LOCATION '%s'", loc))
+			if err == nil || !strings.Contains(err.Error(), "outside the allowed data roots") {
+				t.Errorf("%s: %v, want refused as outside the roots", loc, err)
+				continue
+			}
+			if strings.Contains(err.Error(), "passwd") && loc != "/etc/passwd" || strings.Contains(err.Error(), ".go") {
+				t.Errorf("%s: the refusal names files under it: %v", loc, err)
+			}
+		}
+	})
+
+	t.Run("Flight SQL clients cannot repoint each other's tables", func(t *testing.T) {
+		data, err := filepath.Abs("../examples/groupby/data")
+		if err != nil {
+			t.Fatal(err)
+		}
+		open := func(password string) *sql.DB {
+			db, err := sql.Open("flightsql", "flightsql://kapot:"+password+"@127.0.0.1:"+strconv.Itoa(sqlPort)+"?timeout=60s")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			return db
+		}
+		alice, mallory, operator := open(secrets.Client), open(secrets.Client), open(secrets.Scheduler)
+		create := func(db *sql.DB, location string) error {
+			_, err := db.Exec(fmt.Sprintf("CREATE EXTERNAL TABLE sales STORED AS CSV WITH HEADER ROW LOCATION '%s'", location))
+			return err
+		}
+		if err := create(alice, data); err != nil {
+			t.Fatal(err)
+		}
+		if err := create(mallory, filepath.Join(data, "sales-1.csv")); err == nil || !strings.Contains(err.Error(), "exists in the shared catalog") {
+			t.Fatalf("repointing another client's table: %v", err)
+		}
+		count := func() string {
+			var n string
+			if err := alice.QueryRow("SELECT count(*) FROM sales").Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if n := count(); n != "8" {
+			t.Fatalf("sales has %s rows, want 8 (both files)", n)
+		}
+		if err := create(operator, filepath.Join(data, "sales-1.csv")); err != nil {
+			t.Fatalf("operator replacing a table: %v", err)
+		}
+		if n := count(); n == "8" {
+			t.Fatal("the operator's replacement did not take")
+		}
+	})
+}
+
+// mustDial is the plain-text transport option of the tests' raw dials.
+func mustDial(t *testing.T) []grpc.DialOption {
+	t.Helper()
+	plain, err := security.TLS{}.DialOption()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []grpc.DialOption{plain}
+}

@@ -1,0 +1,74 @@
+package security
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+// maxSecretFile bounds what a secret file may hold.
+const maxSecretFile = 64 << 10
+
+// LoadSecretFiles reads the secrets named by --*-secret-file flags (a
+// Kubernetes secret volume, a systemd credential) into c.Secrets. A secret
+// given both ways, an unreadable or an empty file is an error. Loaded file
+// names are cleared, so a second call does nothing.
+func (c *Config) LoadSecretFiles() error {
+	for _, f := range []struct {
+		flag       string
+		path, dest *string
+	}{
+		{"scheduler-secret", &c.SecretFiles.Scheduler, &c.Secrets.Scheduler},
+		{"executor-secret", &c.SecretFiles.Executor, &c.Secrets.Executor},
+		{"client-secret", &c.SecretFiles.Client, &c.Secrets.Client},
+	} {
+		if *f.path == "" {
+			continue
+		}
+		if *f.dest != "" {
+			return fmt.Errorf("--%s and --%s-file both set: give one", f.flag, f.flag)
+		}
+		v, err := readSecretFile(*f.path)
+		if err != nil {
+			return fmt.Errorf("--%s-file: %w", f.flag, err)
+		}
+		*f.dest, *f.path = v, ""
+	}
+	return nil
+}
+
+func readSecretFile(path string) (string, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer fh.Close()
+	b, err := io.ReadAll(io.LimitReader(fh, maxSecretFile+1))
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	if len(b) > maxSecretFile {
+		return "", fmt.Errorf("%s: larger than %d bytes", path, maxSecretFile)
+	}
+	v := strings.TrimRight(string(b), "\r\n")
+	if v == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return v, nil
+}
+
+// ArgvSecrets names the secret flags given on fs's command line (before
+// the environment or a config file fills others in): every user of the
+// host sees them in ps and /proc.
+func ArgvSecrets(fs *pflag.FlagSet) []string {
+	var out []string
+	for _, name := range SecretFlags {
+		if f := fs.Lookup(name); f != nil && f.Changed {
+			out = append(out, "--"+name)
+		}
+	}
+	return out
+}
