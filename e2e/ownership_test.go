@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,7 +39,7 @@ func TestJobOwnershipProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port, sqlPort := freePort(t), freePort(t)
+	port, sqlPort, adminPort := freePort(t), freePort(t), freePort(t)
 	cfg := filepath.Join(dir, "cluster.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`
 common:
@@ -50,6 +52,8 @@ common:
 scheduler:
   port: %d
   flight-sql-port: %d
+  admin-port: %d
+  admin-token: ${TEST_KAPOT_ADMIN_TOKEN}
 executor:
   external-host: 127.0.0.1
   port: 0
@@ -59,11 +63,12 @@ executor:
   scheduler-connect-timeout-seconds: 20s
   concurrent-tasks: 1
   executor-heartbeat-interval-seconds: 1
-`, examples, port, sqlPort, port)), 0o600)
+`, examples, port, sqlPort, adminPort, port)), 0o600)
 	secrets := security.Secrets{Scheduler: "sched-" + strconv.Itoa(port), Executor: "exec-" + strconv.Itoa(port), Client: "client-" + strconv.Itoa(port)}
 	t.Setenv("TEST_KAPOT_SCHED_SECRET", secrets.Scheduler)
 	t.Setenv("TEST_KAPOT_EXEC_SECRET", secrets.Executor)
 	t.Setenv("TEST_KAPOT_CLIENT_SECRET", secrets.Client)
+	t.Setenv("TEST_KAPOT_ADMIN_TOKEN", "admin-"+strconv.Itoa(port))
 	startProc(t, "scheduler", "scheduler", "--config", cfg)
 	for i := range 2 {
 		e := startProc(t, fmt.Sprintf("executor-%d", i), "executor", "--config", cfg, "--work-dir", t.TempDir())
@@ -118,6 +123,24 @@ executor:
 		r, err := kapotv1.NewSchedulerServiceClient(cc).GetJobStatus(ctx, &kapotv1.GetJobStatusRequest{JobId: id})
 		if err != nil || r.GetState() != kapotv1.JobState_JOB_STATE_SUCCESSFUL {
 			t.Fatalf("operator status: %v %v", r, err)
+		}
+	})
+
+	t.Run("the admin port lists jobs only with the admin token", func(t *testing.T) {
+		url := "http://127.0.0.1:" + strconv.Itoa(adminPort) + "/api/jobs"
+		if code, body, err := httpGet(url); err != nil || code != 401 || strings.Contains(body, id) {
+			t.Fatalf("without the token: %d %v %.200s", code, err, body)
+		}
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Header.Set("Authorization", "Bearer admin-"+strconv.Itoa(port))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), id) {
+			t.Fatalf("with the token: %d %.300s", resp.StatusCode, body)
 		}
 	})
 

@@ -133,6 +133,7 @@ func (e *Executor) listenAdmin() error {
 	if err != nil {
 		return err
 	}
+	srv.RequireToken(e.cfg.AdminToken)
 	e.admin = srv
 	return nil
 }

@@ -82,6 +82,9 @@ type Config struct {
 	// AdminBindHost is the admin server's address (default: 127.0.0.1;
 	// 0.0.0.0 or the pod IP for remote probes and scraping).
 	AdminBindHost string
+	// AdminToken, when set, is required by every admin endpoint but the
+	// health probes (Bearer, or Basic with the token as password).
+	AdminToken string
 	// EnableNvidiaGPU advertises the node as GPU-capable (a resource and
 	// the tag "gpu").
 	EnableNvidiaGPU bool

@@ -98,6 +98,7 @@ func (s *Scheduler) listenAdmin() error {
 		return err
 	}
 	s.routeUI(srv)
+	srv.RequireToken(s.cfg.AdminToken)
 	s.admin = srv
 	return nil
 }

@@ -45,6 +45,9 @@ type Config struct {
 	AdminPort int
 	// AdminBindHost is the admin server's address (default: 127.0.0.1).
 	AdminBindHost string
+	// AdminToken, when set, is required by every admin endpoint but the
+	// health probes (Bearer, or Basic with the token as password).
+	AdminToken string
 	// Security is cluster authentication (shared secrets) and TLS.
 	Security security.Config
 	// FlightSQLPort serves Arrow Flight SQL (JDBC, ADBC, the Go

@@ -24,6 +24,7 @@ func executorCmd() *cobra.Command {
 	var printConfig bool
 	gcPercent := 400
 	drainSeconds := cfg.DrainTimeout.Seconds()
+	var adminTokenFile string
 	c := &cobra.Command{
 		Use:   "executor",
 		Short: "Run an executor: register task slots with a scheduler and run the stages it is given",
@@ -40,6 +41,9 @@ the file. --print-config shows the result, secrets redacted.`,
 				return err
 			}
 			if err := cfg.Security.LoadSecretFiles(); err != nil {
+				return fmt.Errorf("%v: %w", err, config.ErrInvalid)
+			}
+			if err := security.LoadSecretFile("admin-token", &cfg.AdminToken, adminTokenFile); err != nil {
 				return fmt.Errorf("%v: %w", err, config.ErrInvalid)
 			}
 			cfg.DrainTimeout = time.Duration(drainSeconds * float64(time.Second))
@@ -100,6 +104,8 @@ the file. --print-config shows the result, secrets redacted.`,
 	f.IntVar(&cfg.MemoryMultiplier, "memory-multiplier", cfg.MemoryMultiplier, "with --over-provisioning: advertised memory = pool x this (1-20)")
 	f.IntVar(&cfg.AdminPort, "admin-port", cfg.AdminPort, "HTTP port for /healthz, /readyz, /metrics (Prometheus) and /debug/pprof/ (-1: off, 0: any free port)")
 	f.StringVar(&cfg.AdminBindHost, "admin-bind-host", cfg.AdminBindHost, "address the admin port listens on (default 127.0.0.1: metrics, pprof and the job list are for operators; 0.0.0.0 or the pod IP for remote probes and scraping)")
+	f.StringVar(&cfg.AdminToken, "admin-token", cfg.AdminToken, "require this token on the admin port (metrics, pprof, web UI, job list; not /healthz, /readyz): Authorization: Bearer, or Basic with it as password")
+	f.StringVar(&adminTokenFile, "admin-token-file", "", "read --admin-token from this file")
 	f.BoolVar(&cfg.EnableNvidiaGPU, "enable-nvidia-gpu", cfg.EnableNvidiaGPU, "advertise the node as GPU-capable (a resource and the tag gpu)")
 	f.StringSliceVar(&cfg.Tags, "tags", cfg.Tags, "placement tags advertised to the scheduler (the hostname is always one)")
 	f.StringVar(&cfg.DataCachePolicy, "data-cache-policy", cfg.DataCachePolicy, "cache object-store reads: none, or local-disk-file (pages on local disk under --cache-dir)")

@@ -22,6 +22,7 @@ func schedulerCmd() *cobra.Command {
 	var printConfig bool
 	timeout := cfg.ExecutorTimeout.Seconds()
 	cleanup := cfg.FinishedJobDataCleanUpDelay.Seconds()
+	var adminTokenFile string
 	abandoned := cfg.AbandonedJobTimeout.Seconds()
 	c := &cobra.Command{
 		Use:   "scheduler",
@@ -38,6 +39,9 @@ result, secrets redacted.`,
 				return err
 			}
 			if err := cfg.Security.LoadSecretFiles(); err != nil {
+				return fmt.Errorf("%v: %w", err, config.ErrInvalid)
+			}
+			if err := security.LoadSecretFile("admin-token", &cfg.AdminToken, adminTokenFile); err != nil {
 				return fmt.Errorf("%v: %w", err, config.ErrInvalid)
 			}
 			cfg.ExecutorTimeout = time.Duration(timeout * float64(time.Second))
@@ -79,6 +83,8 @@ result, secrets redacted.`,
 	logging.AddFlags(f, &cfg.Log)
 	f.IntVar(&cfg.AdminPort, "admin-port", cfg.AdminPort, "HTTP port for /healthz, /readyz, /metrics (Prometheus) and /debug/pprof/ (-1: off, 0: any free port)")
 	f.StringVar(&cfg.AdminBindHost, "admin-bind-host", cfg.AdminBindHost, "address the admin port listens on (default 127.0.0.1: metrics, pprof and the job list are for operators; 0.0.0.0 or the pod IP for remote probes and scraping)")
+	f.StringVar(&cfg.AdminToken, "admin-token", cfg.AdminToken, "require this token on the admin port (metrics, pprof, web UI, job list; not /healthz, /readyz): Authorization: Bearer, or Basic with it as password")
+	f.StringVar(&adminTokenFile, "admin-token-file", "", "read --admin-token from this file")
 	f.IntVar(&cfg.FlightSQLPort, "flight-sql-port", cfg.FlightSQLPort, "Arrow Flight SQL port for JDBC, ADBC and database/sql clients (-1: off, 0: any free port)")
 	f.StringVar(&cfg.FlightSQLResults, "flight-sql-results", cfg.FlightSQLResults, "where Flight SQL clients fetch results: proxy (through the scheduler) or direct (from the executors)")
 	f.StringSliceVar(&cfg.AllowedDataRoots, "allowed-data-roots", cfg.AllowedDataRoots, "the only directories and URL prefixes (s3://bucket/prefix) job plans may read (default: anywhere)")

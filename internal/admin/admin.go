@@ -5,6 +5,8 @@ package admin
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"crypto/tls"
 	"errors"
 	"net"
@@ -68,6 +70,37 @@ func Listen(host string, port int, tlsCfg *tls.Config, reg *prometheus.Registry,
 
 // Addr is the bound address.
 func (s *Server) Addr() net.Addr { return s.lis.Addr() }
+
+// RequireToken makes every endpoint but /healthz and /readyz (probes)
+// require token: "Authorization: Bearer <token>", or HTTP Basic with the
+// token as password (a browser's prompt, for the web UI). Empty leaves the
+// port open. Call before Serve.
+func (s *Server) RequireToken(token string) {
+	if token == "" {
+		return
+	}
+	want := sha256.Sum256([]byte(token))
+	next := s.srv.Handler
+	s.srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		got := ""
+		if _, pw, ok := r.BasicAuth(); ok {
+			got = pw
+		} else if b, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+			got = strings.TrimSpace(b)
+		}
+		sum := sha256.Sum256([]byte(got))
+		if subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Basic realm="kapot admin"`)
+			http.Error(w, "admin token required (--admin-token)", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
 
 // Serve serves until Shutdown; it returns nil after a shutdown.
 func (s *Server) Serve() error {

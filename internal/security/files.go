@@ -40,6 +40,23 @@ func (c *Config) LoadSecretFiles() error {
 	return nil
 }
 
+// LoadSecretFile sets *dest from the file at path (if any) for the flag
+// named flag; the flag and its -file form together are an error.
+func LoadSecretFile(flag string, dest *string, path string) error {
+	if path == "" {
+		return nil
+	}
+	if *dest != "" {
+		return fmt.Errorf("--%s and --%s-file both set: give one", flag, flag)
+	}
+	v, err := readSecretFile(path)
+	if err != nil {
+		return fmt.Errorf("--%s-file: %w", flag, err)
+	}
+	*dest = v
+	return nil
+}
+
 func readSecretFile(path string) (string, error) {
 	fh, err := os.Open(path)
 	if err != nil {
