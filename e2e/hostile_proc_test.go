@@ -219,3 +219,53 @@ func TestClientGoneCancelsJob(t *testing.T) {
 	}
 	t.Logf("SIGKILL to kapot submit: job cancelled after %s", time.Since(start).Round(time.Millisecond))
 }
+
+// TestRestartedExecutorRemovesLeftovers: an executor SIGKILLed with job
+// data in its work dir leaves it behind; the executor started next on that
+// dir removes it (nothing can read it: the new executor has a new id), and
+// a second executor is refused the dir while the first runs.
+func TestRestartedExecutorRemovesLeftovers(t *testing.T) {
+	c := startProcCluster(t, 1, "push-staged")
+	if got := runJob(t, c.addr, groupByPlan(t)); !slices.Equal(got, expectedGroupBy) {
+		t.Fatalf("got %q", got)
+	}
+	jobDirs := func() []string {
+		entries, _ := os.ReadDir(c.workDirs[0])
+		var out []string
+		for _, e := range entries {
+			if e.IsDir() {
+				out = append(out, e.Name())
+			}
+		}
+		return out
+	}
+	if len(jobDirs()) == 0 {
+		t.Fatal("the job left no data to find (results are kept for the clean-up delay)")
+	}
+	port := strings.Split(c.addr, ":")[1]
+	args := []string{"executor", "--bind-host", "127.0.0.1", "--external-host", "127.0.0.1", "--port", "0", "--grpc-port", "0",
+		"--scheduler-host", "127.0.0.1", "--scheduler-port", port, "--work-dir", c.workDirs[0]}
+	second := startProc(t, "executor-twin", args...)
+	if err := second.wait(t, 30*time.Second); err == nil || !strings.Contains(readFile(t, second.log), "in use by another running executor") {
+		t.Fatalf("a second executor on a live executor's work dir: %v\n%s", err, readFile(t, second.log))
+	}
+	c.executors[0].cmd.Process.Kill()
+	c.executors[0].wait(t, 30*time.Second)
+	restarted := startProc(t, "executor-restarted", args...)
+	waitLog(t, restarted.log, "registered with scheduler")
+	if left := jobDirs(); len(left) != 0 {
+		t.Fatalf("job data of the killed executor left after the restart: %v", left)
+	}
+	if !strings.Contains(readFile(t, restarted.log), "removed job data an earlier executor left") {
+		t.Fatal("the restarted executor did not say what it removed")
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

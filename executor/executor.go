@@ -50,6 +50,7 @@ type Executor struct {
 	pool    *engine.MemoryPool
 	workDir string
 	ownsDir bool
+	dirLock *os.File // held while this executor owns workDir
 	slots   int
 
 	// terminating fences the executor: no new task is accepted once set.
@@ -58,13 +59,15 @@ type Executor struct {
 	mu          sync.Mutex
 	running     map[uint64]*runningTask
 	runningJobs map[string]int
-	tasks       sync.WaitGroup
-	sem         chan int // free task slots, by index
-	cores       int      // advertised cores
-	memory      int64    // advertised memory pool (bytes)
-	slotCores   [][]int  // cores of each slot; nil when not pinning
-	slotNodes   []int    // NUMA node of each slot's cores
-	memPolicy   sync.Once
+	// removeWhenDone holds jobs whose data a remove request found in use.
+	removeWhenDone map[string]bool
+	tasks          sync.WaitGroup
+	sem            chan int // free task slots, by index
+	cores          int      // advertised cores
+	memory         int64    // advertised memory pool (bytes)
+	slotCores      [][]int  // cores of each slot; nil when not pinning
+	slotNodes      []int    // NUMA node of each slot's cores
+	memPolicy      sync.Once
 
 	statusMu sync.Mutex
 	statuses []*kapotv1.TaskStatus
@@ -119,7 +122,7 @@ func New(cfg Config, eng Engine, log zerolog.Logger) (*Executor, error) {
 	}
 	e := &Executor{
 		cfg: cfg, id: uuid.NewString(), engine: eng, log: log,
-		mem: cfg.Mem, running: map[uint64]*runningTask{}, runningJobs: map[string]int{},
+		mem: cfg.Mem, running: map[uint64]*runningTask{}, runningJobs: map[string]int{}, removeWhenDone: map[string]bool{},
 		statusCh: make(chan struct{}, 1), stopReq: make(chan string, 1), reregCh: make(chan struct{}, 1),
 		ready: make(chan struct{}), health: health.NewServer(),
 	}
@@ -205,9 +208,6 @@ func New(cfg Config, eng Engine, log zerolog.Logger) (*Executor, error) {
 	if abs, err := filepath.Abs(e.workDir); err == nil {
 		e.workDir = abs
 	}
-	if err := shuffle.WriteMarker(e.workDir, e.id); err != nil {
-		return nil, fmt.Errorf("--work-dir %s: %w", e.workDir, err)
-	}
 	if cfg.HostLocalReads {
 		e.hostLocal = &shuffle.HostLocal{}
 	}
@@ -226,6 +226,27 @@ func New(cfg Config, eng Engine, log zerolog.Logger) (*Executor, error) {
 			e.admin.Close()
 		}
 		return nil, fmt.Errorf("--grpc-port %d: listen for gRPC: %w", cfg.GRPCPort, err)
+	}
+	closeAll := func() {
+		e.flightLis.Close()
+		e.grpcLis.Close()
+		if e.admin != nil {
+			e.admin.Close()
+		}
+	}
+	lock, removed, err := claimWorkDir(e.workDir)
+	if err != nil {
+		closeAll()
+		return nil, fmt.Errorf("--work-dir %s: %w", e.workDir, err)
+	}
+	e.dirLock = lock
+	if removed > 0 {
+		e.log.Info().Int("jobs", removed).Str("work_dir", e.workDir).Msg("removed job data an earlier executor left in the work dir")
+	}
+	if err := shuffle.WriteMarker(e.workDir, e.id); err != nil {
+		closeAll()
+		e.cleanup()
+		return nil, fmt.Errorf("--work-dir %s: %w", e.workDir, err)
 	}
 	e.reg = e.registration()
 	return e, nil
@@ -345,6 +366,7 @@ func (e *Executor) register(ctx context.Context, retryFor time.Duration) error {
 // the scheduler asks the executor to stop, or the scheduler is lost. It then
 // shuts down gracefully and returns nil if the shutdown was clean.
 func (e *Executor) Run(ctx context.Context) error {
+	defer e.releaseDir()
 	defer e.flightLis.Close()
 	defer e.grpcLis.Close()
 	schedAddr := net.JoinHostPort(e.cfg.SchedulerHost, strconv.Itoa(e.cfg.SchedulerPort))
@@ -481,8 +503,19 @@ func serveErr(name string, err error) error {
 }
 
 func (e *Executor) cleanup() {
+	e.releaseDir()
 	if e.ownsDir {
 		os.RemoveAll(e.workDir)
+	}
+}
+
+// releaseDir lets a later executor claim the work dir: the lock file is
+// removed (nothing is left behind) and closed. Idempotent.
+func (e *Executor) releaseDir() {
+	if e.dirLock != nil {
+		os.Remove(e.dirLock.Name())
+		e.dirLock.Close()
+		e.dirLock = nil
 	}
 }
 
@@ -580,7 +613,10 @@ func (e *Executor) removeJobData(jobID string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.runningJobs[jobID] > 0 {
-		e.log.Warn().Str("job", jobID).Msg("remove job data: tasks still running, kept")
+		// Its tasks (cancelled with the job) are still ending: the last
+		// one to end removes the data (removeTask).
+		e.removeWhenDone[jobID] = true
+		e.log.Debug().Str("job", jobID).Msg("remove job data: tasks still running; removed when they end")
 		return nil
 	}
 	if logs := e.cfg.JobLogs.JobDir(jobID); logs != "" {
@@ -589,4 +625,22 @@ func (e *Executor) removeJobData(jobID string) error {
 		}
 	}
 	return os.RemoveAll(dir)
+}
+
+// removeJobDataLocked removes a job's data once its last task ended, as a
+// remove request asked while tasks ran. Called with mu held.
+func (e *Executor) removeJobDataLocked(jobID string) {
+	delete(e.removeWhenDone, jobID)
+	dir, err := shuffle.JobDir(e.workDir, jobID)
+	if err != nil {
+		return
+	}
+	if logs := e.cfg.JobLogs.JobDir(jobID); logs != "" {
+		os.RemoveAll(logs)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		e.log.Warn().Err(err).Str("job", jobID).Msg("remove job data")
+		return
+	}
+	e.log.Debug().Str("job", jobID).Msg("job data removed after its last task ended")
 }

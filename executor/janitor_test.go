@@ -146,7 +146,7 @@ func TestJanitorRacesTaskStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { e.flightLis.Close(); e.grpcLis.Close() })
+	t.Cleanup(func() { e.flightLis.Close(); e.grpcLis.Close(); e.cleanup() })
 	j := e.janitor()
 	j.TTL = time.Hour
 	j.now = func() time.Time { return time.Now().Add(24 * time.Hour) }
@@ -220,7 +220,7 @@ func TestJanitorRacesTaskStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	left, _ := os.ReadDir(e.workDir)
-	left = slices.DeleteFunc(left, func(d os.DirEntry) bool { return d.Name() == shuffle.MarkerFile })
+	left = slices.DeleteFunc(left, func(d os.DirEntry) bool { return d.Name() == shuffle.MarkerFile || d.Name() == LockFile })
 	if len(left) != 0 {
 		t.Fatalf("idle expired jobs left: %v", left)
 	}

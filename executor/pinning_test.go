@@ -22,6 +22,7 @@ func TestSlotsNeedCores(t *testing.T) {
 	closeNew := func(e *Executor) {
 		e.flightLis.Close()
 		e.grpcLis.Close()
+		e.cleanup()
 	}
 	cfg.ConcurrentTasks = runtime.NumCPU() + 1
 	_, err := New(cfg, nil, zerolog.Nop())
@@ -75,6 +76,7 @@ func TestResourceFlags(t *testing.T) {
 	}
 	defer e.flightLis.Close()
 	defer e.grpcLis.Close()
+	defer e.cleanup()
 	reg := e.registration()
 	res := reg.GetResources()
 	if int(res.GetCores()) != 3*runtime.NumCPU() || int(res.GetTaskSlots()) != 3*runtime.NumCPU() || res.GetMemoryBytes() != 128<<20 || !res.GetGpu() {

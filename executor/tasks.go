@@ -58,6 +58,9 @@ func (e *Executor) removeTask(def *kapotv1.TaskDefinition) {
 	delete(e.running, def.GetTaskId())
 	if e.runningJobs[def.GetJobId()]--; e.runningJobs[def.GetJobId()] <= 0 {
 		delete(e.runningJobs, def.GetJobId())
+		if e.removeWhenDone[def.GetJobId()] {
+			e.removeJobDataLocked(def.GetJobId())
+		}
 	}
 	if len(e.running) == 0 && e.recycler != nil {
 		// Idle: give the cached buffers back, so that an idle executor's

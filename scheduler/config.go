@@ -23,6 +23,10 @@ type Config struct {
 	TaskRetries int
 	// MaxFetchFailures bounds map-output re-runs per job.
 	MaxFetchFailures int
+	// SchedulingMode shares task slots between running jobs: ModeFair
+	// (each free slot to the job with the fewest running tasks) or
+	// ModeFIFO (the oldest job first).
+	SchedulingMode string
 	// MaxStagePartitions refuses, at submit, a job with a stage of more
 	// tasks (or a shuffle of more output partitions) than this.
 	MaxStagePartitions int
@@ -66,11 +70,17 @@ type Config struct {
 	AllowLocalURLs bool
 }
 
+// Scheduling modes.
+const (
+	ModeFair = "fair"
+	ModeFIFO = "fifo"
+)
+
 // DefaultConfig returns the defaults (ports follow Ballista: 50050).
 func DefaultConfig() Config {
 	return Config{
 		BindHost: "0.0.0.0", Port: 50050, ExecutorTimeout: 180 * time.Second, TaskRetries: 3,
-		MaxFetchFailures: 16, MaxStagePartitions: 10000, MaxTaskBytes: 8 << 20, FinishedJobDataCleanUpDelay: 300 * time.Second, FinishedJobTTL: time.Hour, AbandonedJobTimeout: 30 * time.Second, AdminPort: -1,
+		MaxFetchFailures: 16, SchedulingMode: ModeFair, MaxStagePartitions: 10000, MaxTaskBytes: 8 << 20, FinishedJobDataCleanUpDelay: 300 * time.Second, FinishedJobTTL: time.Hour, AbandonedJobTimeout: 30 * time.Second, AdminPort: -1,
 		FlightSQLPort: -1, FlightSQLResults: ResultsProxy,
 		Log: logging.Options{Level: "info", Format: "json", Prefix: "scheduler.log", Rotation: "daily", Component: "scheduler"},
 	}
@@ -92,6 +102,8 @@ func (c *Config) Validate() error {
 		return bad("task-retries", "negative")
 	case c.MaxFetchFailures < 1:
 		return bad("max-fetch-failures", "must be at least 1")
+	case c.SchedulingMode != ModeFair && c.SchedulingMode != ModeFIFO:
+		return bad("scheduling-mode", "%q: want fair or fifo", c.SchedulingMode)
 	case c.MaxStagePartitions < 1:
 		return bad("max-stage-partitions", "must be at least 1")
 	case c.MaxTaskBytes < 1<<10:

@@ -18,8 +18,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
-	"google.golang.org/grpc/status"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kapot-go/kapot/engine"
@@ -38,12 +38,12 @@ type Scheduler struct {
 	id  string
 	log zerolog.Logger
 
-	mu        sync.Mutex
-	executors map[string]*executorState
-	jobs      map[string]*jobState
-	jobOrder  []string
-	tasks     map[uint64]taskRef
-	nextTask  uint64
+	mu         sync.Mutex
+	executors  map[string]*executorState
+	jobs       map[string]*jobState
+	jobOrder   []string
+	tasks      map[uint64]taskRef
+	lastTaskID uint64 // the last task id given out
 
 	connMu sync.Mutex
 	conns  map[string]*grpc.ClientConn
@@ -532,57 +532,86 @@ func (s *Scheduler) submit(ctx context.Context, req *kapotv1.SubmitJobRequest, o
 }
 
 // assign picks up to n pending runnable tasks for executor e, marks them
-// running and returns their definitions. Called with mu held.
+// running and returns their definitions. In the fair mode (the default)
+// each slot goes to the job with the fewest running tasks (ties: the
+// oldest), so a job of many tasks cannot hold every slot while another
+// waits; in the fifo mode the oldest job takes every slot it can use.
+// Called with mu held.
 func (s *Scheduler) assign(e *executorState, n int) []*kapotv1.TaskDefinition {
 	var out []*kapotv1.TaskDefinition
+	running := map[string]int{}
+	if s.cfg.SchedulingMode != ModeFIFO {
+		for _, ref := range s.tasks {
+			running[ref.job]++
+		}
+	}
+	type stageKey struct {
+		job   string
+		stage uint32
+	}
+	plans := map[stageKey][]byte{}
+	for len(out) < n {
+		j, sid, p := s.nextTask(e, running)
+		if j == nil {
+			break
+		}
+		st := j.stages[sid]
+		key := stageKey{j.id, sid}
+		planBytes, ok := plans[key]
+		if !ok {
+			resolved := resolve(st.plan, j.locations)
+			b, err := proto.Marshal(resolved)
+			if err != nil {
+				s.failJob(j, fmt.Sprintf("serialize stage %d: %v", sid, err))
+				continue
+			}
+			if len(b) > int(s.cfg.MaxTaskBytes) {
+				// It can never be sent: fail the job, not the executor.
+				s.failJob(j, fmt.Sprintf("stage %d's task plan is %d bytes, over the %d-byte limit on a task (--max-task-bytes); "+
+					"use fewer partitions or files", sid, len(b), s.cfg.MaxTaskBytes))
+				continue
+			}
+			planBytes, plans[key] = b, b
+		}
+		t := st.tasks[p]
+		s.lastTaskID++
+		t.phase, t.taskID, t.executor = taskRunning, s.lastTaskID, e.meta()
+		s.tasks[t.taskID] = taskRef{job: j.id, stage: sid, partition: p, executor: e.reg.GetId()}
+		e.running[t.taskID] = struct{}{}
+		running[j.id]++
+		out = append(out, &kapotv1.TaskDefinition{
+			TaskId: t.taskID, JobId: j.id, StageId: sid, StageAttempt: st.attempt, Partition: uint32(p),
+			TaskAttempt: uint32(t.attempts), Plan: planBytes, SessionProperties: j.props, LaunchTimeMs: time.Now().UnixMilli(),
+		})
+	}
+	return out
+}
+
+// nextTask finds the next pending runnable task executor e may run: in the
+// oldest job (fifo) or in the job with the fewest running tasks (fair).
+// Called with mu held.
+func (s *Scheduler) nextTask(e *executorState, running map[string]int) (*jobState, uint32, int) {
+	var best *jobState
+	var bestStage uint32
+	bestPart := -1
 	for _, jid := range s.jobOrder {
 		j := s.jobs[jid]
 		if j.state != kapotv1.JobState_JOB_STATE_RUNNING || !e.allows(j.placement) {
 			continue
 		}
-		for _, sid := range j.order {
-			if len(out) >= n {
-				return out
-			}
-			st := j.stages[sid]
-			if !j.runnable(st) {
-				continue
-			}
-			var planBytes []byte
-			for p, t := range st.tasks {
-				if len(out) >= n {
-					break
-				}
-				if t.phase != taskPending {
-					continue
-				}
-				if planBytes == nil {
-					resolved := resolve(st.plan, j.locations)
-					b, err := proto.Marshal(resolved)
-					if err != nil {
-						s.failJob(j, fmt.Sprintf("serialize stage %d: %v", sid, err))
-						return out
-					}
-					if len(b) > int(s.cfg.MaxTaskBytes) {
-						// It can never be sent: fail the job, not the executor.
-						s.failJob(j, fmt.Sprintf("stage %d's task plan is %d bytes, over the %d-byte limit on a task (--max-task-bytes); "+
-							"use fewer partitions or files", sid, len(b), s.cfg.MaxTaskBytes))
-						return out
-					}
-					planBytes = b
-				}
-				s.nextTask++
-				t.phase, t.taskID, t.executor = taskRunning, s.nextTask, e.meta()
-				s.tasks[t.taskID] = taskRef{job: jid, stage: sid, partition: p, executor: e.reg.GetId()}
-				e.running[t.taskID] = struct{}{}
-				out = append(out, &kapotv1.TaskDefinition{
-					TaskId: t.taskID, JobId: jid, StageId: sid, StageAttempt: st.attempt, Partition: uint32(p),
-					TaskAttempt: uint32(t.attempts), Plan: planBytes, SessionProperties: j.props, LaunchTimeMs: time.Now().UnixMilli(),
-				})
-			}
+		if best != nil && running[jid] >= running[best.id] {
+			continue
+		}
+		sid, p := j.pendingTask()
+		if p < 0 {
+			continue
+		}
+		best, bestStage, bestPart = j, sid, p
+		if s.cfg.SchedulingMode == ModeFIFO || running[jid] == 0 {
+			break
 		}
 	}
-	return out
+	return best, bestStage, bestPart
 }
 
 // launchLoop pushes pending tasks to push-staged executors with free slots.

@@ -8,9 +8,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/internal/version"
 	"github.com/kapot-go/kapot/objstore"
-	"github.com/kapot-go/kapot/internal/security"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/shuffle"
 )

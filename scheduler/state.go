@@ -25,8 +25,8 @@ type taskState struct {
 	attempts int // failed attempts
 	// launchFailures counts launches that failed in transport.
 	launchFailures int
-	outputs  []*kapotv1.ShuffleWritePartition
-	metrics  []*kapotv1.OperatorMetrics
+	outputs        []*kapotv1.ShuffleWritePartition
+	metrics        []*kapotv1.OperatorMetrics
 }
 
 // stageMetrics sums the operator metrics of a stage's completed tasks by
@@ -153,6 +153,23 @@ func (j *jobState) runnable(s *stageState) bool {
 		}
 	}
 	return true
+}
+
+// pendingTask returns the first pending task of a runnable stage (stages in
+// creation order), or partition -1.
+func (j *jobState) pendingTask() (uint32, int) {
+	for _, sid := range j.order {
+		st := j.stages[sid]
+		if !j.runnable(st) {
+			continue
+		}
+		for p, t := range st.tasks {
+			if t.phase == taskPending {
+				return sid, p
+			}
+		}
+	}
+	return 0, -1
 }
 
 // locations lists where each map task of stage id wrote output partition p.

@@ -76,6 +76,7 @@ result, secrets redacted.`,
 	config.SecondsVar(f, &timeout, "executor-timeout-seconds", timeout, "declare an executor dead after this long without a heartbeat")
 	f.IntVar(&cfg.TaskRetries, "task-retries", cfg.TaskRetries, "retries of a failed task before its job fails")
 	f.IntVar(&cfg.MaxFetchFailures, "max-fetch-failures", cfg.MaxFetchFailures, "map-output re-runs allowed per job")
+	f.StringVar(&cfg.SchedulingMode, "scheduling-mode", cfg.SchedulingMode, "how jobs share task slots: fair (each free slot to the job running the fewest tasks) or fifo (the oldest job first)")
 	f.IntVar(&cfg.MaxStagePartitions, "max-stage-partitions", cfg.MaxStagePartitions, "refuse at submit a job with a stage of more tasks or shuffle partitions than this")
 	f.Var(&cfg.MaxTaskBytes, "max-task-bytes", "largest task definition sent to an executor; a job whose task is larger fails (keep it under the executors' --grpc-max-decoding-message-size)")
 	config.SecondsVar(f, &abandoned, "abandoned-job-timeout-seconds", abandoned, "cancel a job (not submitted detached) once its client has not asked for its status this long (0: never)")

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -15,9 +14,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet"
-	"github.com/apache/arrow-go/v18/parquet/compress"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/spf13/cobra"
 
 	"github.com/kapot-go/kapot/client"
@@ -183,12 +179,10 @@ func (s *sqlSession) run(ctx context.Context, text string) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	start := time.Now()
-	var schema *arrow.Schema
-	var batches []arrow.RecordBatch
-	var p *planner.Plan
 	if s.sched != "" {
 		// The Go client's session plans over this command's catalog and
-		// streams the result back (see client.Session).
+		// streams the result back (see client.Session); each batch goes
+		// to the output as it arrives.
 		cl, err := dialScheduler(s.sched, s.sec)
 		if err != nil {
 			return err
@@ -200,66 +194,92 @@ func (s *sqlSession) run(ctx context.Context, text string) error {
 		if err != nil {
 			return err
 		}
-		p = job.Plan
 		stop := s.showProgress(ctx, cl, job.ID, start)
 		rows, err := job.Wait(ctx)
 		stop()
 		if err != nil {
 			return err
 		}
-		schema = rows.Schema()
-		if batches, err = client.ReadAll(rows); err != nil {
-			return err
-		}
-	} else {
-		if p, err = planner.PlanQuery(s.cat, st.SQL, s.opts); err != nil {
-			return err
-		}
-		work, err := os.MkdirTemp("", "kapot-sql-")
+		defer rows.Release()
+		out, err := s.sink(renamed(rows.Schema(), job.Plan.Columns))
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(work)
-		tc := &engine.TaskContext{JobID: "sql", WorkDir: work, Mem: engine.NewRecyclingAllocator(0), Properties: s.props}
-		if tc.BatchSize, err = engine.BatchSizeProperty(s.props); err != nil {
+		for rows.Next() {
+			if err := out.Write(rows.RecordBatch()); err != nil {
+				out.Close()
+				return err
+			}
+		}
+		if err := rows.Err(); err != nil {
+			out.Close()
 			return err
 		}
-		if batches, err = planner.RunInProcess(ctx, p, tc, s.cat.Store()); err != nil {
-			return err
-		}
+		return s.done(out, start)
+	}
+	p, err := planner.PlanQuery(s.cat, st.SQL, s.opts)
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "kapot-sql-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	tc := &engine.TaskContext{JobID: "sql", WorkDir: work, Mem: engine.NewRecyclingAllocator(0), Properties: s.props}
+	if tc.BatchSize, err = engine.BatchSizeProperty(s.props); err != nil {
+		return err
+	}
+	batches, err := planner.RunInProcess(ctx, p, tc, s.cat.Store())
+	if err != nil {
+		return err
 	}
 	defer func() {
 		for _, b := range batches {
 			b.Release()
 		}
 	}()
-	if schema == nil && len(batches) > 0 {
+	var schema *arrow.Schema
+	if len(batches) > 0 {
 		schema = batches[0].Schema()
-	}
-	if schema == nil {
+	} else {
 		fields := make([]arrow.Field, len(p.Columns))
 		for i, n := range p.Columns {
 			fields[i] = arrow.Field{Name: n, Type: arrow.BinaryTypes.String}
 		}
 		schema = arrow.NewSchema(fields, nil)
 	}
-	schema = renamed(schema, p.Columns)
-	if s.output != "" {
-		n, err := writeResult(s.output, schema, batches)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(s.out, "%d row(s) written to %s in %s\n", n, s.output, time.Since(start).Round(time.Millisecond))
-		return nil
-	}
-	if err := printResult(s.out, s.format, schema, batches); err != nil {
+	out, err := s.sink(renamed(schema, p.Columns))
+	if err != nil {
 		return err
 	}
-	if s.format == "table" {
-		var n int64
-		for _, b := range batches {
-			n += b.NumRows()
+	for _, b := range batches {
+		if err := out.Write(b); err != nil {
+			out.Close()
+			return err
 		}
+	}
+	return s.done(out, start)
+}
+
+// sink is where a query's rows go: the --output file or the terminal.
+func (s *sqlSession) sink(schema *arrow.Schema) (sink, error) {
+	if s.output != "" {
+		return newFileSink(s.output, schema)
+	}
+	return newSink(s.out, s.format, schema), nil
+}
+
+// done closes a query's sink and reports the row count.
+func (s *sqlSession) done(out sink, start time.Time) error {
+	n, err := out.Close()
+	if err != nil {
+		return err
+	}
+	switch {
+	case s.output != "":
+		fmt.Fprintf(s.out, "%d row(s) written to %s in %s\n", n, s.output, time.Since(start).Round(time.Millisecond))
+	case s.format == "table":
 		fmt.Fprintf(s.out, "%d row(s) in %s\n", n, time.Since(start).Round(time.Millisecond))
 	}
 	return nil
@@ -401,46 +421,6 @@ func (s *sqlSession) showProgress(ctx context.Context, cl *client.Client, id str
 		}
 	}()
 	return func() { cancel(); <-done }
-}
-
-// writeResult writes batches to path in the format its extension names.
-func writeResult(path string, schema *arrow.Schema, batches []arrow.RecordBatch) (int64, error) {
-	var n int64
-	for _, b := range batches {
-		n += b.NumRows()
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".parquet":
-		w, err := pqarrow.NewFileWriter(schema, f, parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy)), pqarrow.DefaultWriterProps())
-		if err != nil {
-			return 0, err
-		}
-		for _, b := range batches {
-			rb := array.NewRecordBatch(schema, b.Columns(), b.NumRows())
-			err := w.Write(rb)
-			rb.Release()
-			if err != nil {
-				return 0, err
-			}
-		}
-		return n, w.Close() // closes f too
-	case ".csv":
-		if err := printResult(f, "csv", schema, batches); err != nil {
-			return 0, err
-		}
-	case ".json":
-		if err := printResult(f, "json", schema, batches); err != nil {
-			return 0, err
-		}
-	default:
-		return 0, fmt.Errorf("--output %s: want a .parquet, .csv or .json file: %w", path, config.ErrInvalid)
-	}
-	return n, f.Close()
 }
 
 // parseProperties reads --property key=value flags.

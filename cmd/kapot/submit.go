@@ -2,21 +2,15 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/spf13/cobra"
 
 	"github.com/kapot-go/kapot/client"
-	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/internal/config"
 	"github.com/kapot-go/kapot/internal/security"
 )
@@ -86,81 +80,4 @@ resolved against the plan file's directory.`,
 	security.AddClientFlags(f, &sec)
 	c.MarkFlagRequired("plan")
 	return withFlagErrors(c)
-}
-
-func printResult(w io.Writer, format string, schema *arrow.Schema, batches []arrow.RecordBatch) error {
-	names := make([]string, schema.NumFields())
-	for i, f := range schema.Fields() {
-		names[i] = f.Name
-	}
-	var rows [][]string
-	for _, b := range batches {
-		for r := 0; r < int(b.NumRows()); r++ {
-			row := make([]string, b.NumCols())
-			for c := range row {
-				row[c] = engine.FormatValue(b.Column(c), r)
-			}
-			rows = append(rows, row)
-		}
-	}
-	switch format {
-	case "csv":
-		cw := csv.NewWriter(w)
-		cw.Write(names)
-		cw.WriteAll(rows)
-		return cw.Error()
-	case "json":
-		enc := json.NewEncoder(w)
-		for _, row := range rows {
-			obj := map[string]any{}
-			for i, v := range row {
-				if v == "NULL" && batchesNull(batches, i) {
-					obj[names[i]] = nil
-				} else {
-					obj[names[i]] = v
-				}
-			}
-			if err := enc.Encode(obj); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	widths := make([]int, len(names))
-	for i, n := range names {
-		widths[i] = len(n)
-	}
-	for _, row := range rows {
-		for i, v := range row {
-			widths[i] = max(widths[i], len(v))
-		}
-	}
-	sep := "+"
-	for _, wd := range widths {
-		sep += strings.Repeat("-", wd+2) + "+"
-	}
-	line := func(vals []string) {
-		s := "|"
-		for i, v := range vals {
-			s += " " + v + strings.Repeat(" ", widths[i]-len(v)) + " |"
-		}
-		fmt.Fprintln(w, s)
-	}
-	fmt.Fprintln(w, sep)
-	line(names)
-	fmt.Fprintln(w, sep)
-	for _, row := range rows {
-		line(row)
-	}
-	fmt.Fprintln(w, sep)
-	return nil
-}
-
-func batchesNull(batches []arrow.RecordBatch, col int) bool {
-	for _, b := range batches {
-		if b.Column(col).NullN() > 0 {
-			return true
-		}
-	}
-	return false
 }
