@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -34,47 +33,12 @@ import (
 // created through Flight SQL; the owner and an operator (the scheduler
 // secret) can.
 func TestJobOwnershipProcesses(t *testing.T) {
-	dir := t.TempDir()
 	examples, err := filepath.Abs("../examples")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port, sqlPort, adminPort := freePort(t), freePort(t), freePort(t)
-	cfg := filepath.Join(dir, "cluster.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`
-common:
-  scheduler-secret: ${TEST_KAPOT_SCHED_SECRET}
-  executor-secret: ${TEST_KAPOT_EXEC_SECRET}
-  client-secret: ${TEST_KAPOT_CLIENT_SECRET}
-  bind-host: 127.0.0.1
-  log-level: debug
-  allowed-data-roots: [%s]
-scheduler:
-  port: %d
-  flight-sql-port: %d
-  admin-port: %d
-  admin-token: ${TEST_KAPOT_ADMIN_TOKEN}
-executor:
-  external-host: 127.0.0.1
-  port: 0
-  grpc-port: 0
-  scheduler-host: 127.0.0.1
-  scheduler-port: %d
-  scheduler-connect-timeout-seconds: 20s
-  concurrent-tasks: 1
-  executor-heartbeat-interval-seconds: 1
-`, examples, port, sqlPort, adminPort, port)), 0o600)
-	secrets := security.Secrets{Scheduler: "sched-" + strconv.Itoa(port), Executor: "exec-" + strconv.Itoa(port), Client: "client-" + strconv.Itoa(port)}
-	t.Setenv("TEST_KAPOT_SCHED_SECRET", secrets.Scheduler)
-	t.Setenv("TEST_KAPOT_EXEC_SECRET", secrets.Executor)
-	t.Setenv("TEST_KAPOT_CLIENT_SECRET", secrets.Client)
-	t.Setenv("TEST_KAPOT_ADMIN_TOKEN", "admin-"+strconv.Itoa(port))
-	startProc(t, "scheduler", "scheduler", "--config", cfg)
-	for i := range 2 {
-		e := startProc(t, fmt.Sprintf("executor-%d", i), "executor", "--config", cfg, "--work-dir", t.TempDir())
-		waitLog(t, e.log, "registered with scheduler")
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
+	c := startSecureCluster(t, 2, []string{examples}, "")
+	addr, port, adminPort, secrets := c.addr, c.port, c.adminPort, c.secrets
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -132,7 +96,7 @@ executor:
 			t.Fatalf("without the token: %d %v %.200s", code, err, body)
 		}
 		req, _ := http.NewRequest(http.MethodGet, url, nil)
-		req.Header.Set("Authorization", "Bearer admin-"+strconv.Itoa(port))
+		req.Header.Set("Authorization", "Bearer "+c.adminToken)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -209,7 +173,7 @@ executor:
 	})
 
 	t.Run("locations outside the data roots are refused before they are listed", func(t *testing.T) {
-		db, err := sql.Open("flightsql", "flightsql://kapot:"+secrets.Client+"@127.0.0.1:"+strconv.Itoa(sqlPort)+"?timeout=60s")
+		db, err := sql.Open("flightsql", c.flightSQLDSN(secrets.Client))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -232,7 +196,7 @@ executor:
 			t.Fatal(err)
 		}
 		open := func(password string) *sql.DB {
-			db, err := sql.Open("flightsql", "flightsql://kapot:"+password+"@127.0.0.1:"+strconv.Itoa(sqlPort)+"?timeout=60s")
+			db, err := sql.Open("flightsql", c.flightSQLDSN(password))
 			if err != nil {
 				t.Fatal(err)
 			}

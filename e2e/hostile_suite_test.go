@@ -1,0 +1,529 @@
+package e2e
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kapot-go/kapot/client"
+	kflight "github.com/kapot-go/kapot/flight"
+	"github.com/kapot-go/kapot/internal/report"
+	"github.com/kapot-go/kapot/internal/security"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// TestHostileSuite is the adversarial run: for KAPOT_HOSTILE_DURATION
+// (default 20s; `make hostile` runs 10 minutes) a seeded attacker holding
+// only the client secret sends random and adversarial SQL, physical plans,
+// Flight tickets, Flight SQL calls and scheduler calls to a secured
+// cluster of real processes, with a normal query between rounds. It fails
+// on a process exit, a normal query that does not answer exactly, a job
+// still running a minute after the attacks end, job data left once the
+// clean-up delay has passed, or another client's result read.
+// KAPOT_HOSTILE_REPORT names a file whose hostile markers get the figures.
+func TestHostileSuite(t *testing.T) {
+	duration := 20 * time.Second
+	if raceDetector {
+		duration = 10 * time.Second
+	}
+	if v := os.Getenv("KAPOT_HOSTILE_DURATION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("KAPOT_HOSTILE_DURATION: %v", err)
+		}
+		duration = d
+	}
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("KAPOT_HOSTILE_SEED"); v != "" {
+		fmt.Sscan(v, &seed)
+	}
+	t.Logf("seed %d (KAPOT_HOSTILE_SEED reproduces the run), %s", seed, duration)
+	rng := rand.New(rand.NewPCG(seed, 0x6b61706f74))
+
+	examples, err := filepath.Abs("../examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Finished jobs' data goes after 2 s, so leftovers show within the run.
+	c := startSecureCluster(t, 2, []string{examples}, "  finished-job-data-clean-up-delay-seconds: 2\n  executor-timeout-seconds: 180")
+	ctx := context.Background()
+	cl, err := client.Dial(c.addr, memory.NewGoAllocator(), client.WithSecret(c.secrets.Client))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	victim, err := client.Dial(c.addr, memory.NewGoAllocator(), client.WithSecret(c.secrets.Client))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Close()
+	db, err := sql.Open("flightsql", c.flightSQLDSN(c.secrets.Client))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("CREATE EXTERNAL TABLE sales STORED AS CSV WITH HEADER ROW LOCATION '" + examples + "/groupby/data'"); err != nil {
+		t.Fatal(err)
+	}
+	fsql, err := flightsql.NewClient("127.0.0.1:"+itoa(c.sqlPort), nil, nil, mustDial(t)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fsql.Close()
+	sqlCtx, err := fsql.Client.AuthenticateBasicToken(ctx, "kapot", c.secrets.Client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	execFlight := map[string]flight.FlightServiceClient{}
+	var peers []string
+	{
+		cc, err := grpc.NewClient(c.addr, append(mustDial(t), grpc.WithPerRPCCredentials(security.Credentials{Node: security.Client, Secret: c.secrets.Client}))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cc.Close()
+		r, err := kapotv1.NewSchedulerServiceClient(cc).ListExecutors(ctx, &kapotv1.ListExecutorsRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range r.GetExecutors() {
+			addr := kflight.Addr(&kapotv1.ExecutorMetadata{Host: e.GetRegistration().GetHost(), FlightPort: e.GetRegistration().GetFlightPort()})
+			fc, err := grpc.NewClient(addr, append(mustDial(t), grpc.WithPerRPCCredentials(security.Credentials{Node: security.Client, Secret: c.secrets.Client}))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fc.Close()
+			execFlight[addr] = flight.NewFlightServiceClient(fc)
+			peers = append(peers, addr)
+		}
+		sort.Strings(peers)
+	}
+
+	// The victim's job: its id is known to the attacker (as if leaked), its
+	// session and result tickets are not.
+	victimID, err := victim.Submit(ctx, groupByPlan(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := victim.Wait(ctx, victimID); err != nil {
+		t.Fatal(err)
+	}
+
+	type tally struct{ attacks, ok, refused int }
+	stats := map[string]*tally{}
+	codesSeen := map[string]int{}
+	var submitted []string
+	record := func(kind string, err error) {
+		s := stats[kind]
+		if s == nil {
+			s = &tally{}
+			stats[kind] = s
+		}
+		s.attacks++
+		if err == nil {
+			s.ok++
+			return
+		}
+		s.refused++
+		codesSeen[status.Code(err).String()]++
+	}
+	normal := 0
+	checkNormal := func() {
+		t.Helper()
+		got, err := runJobErr(c.addr, groupByPlan(t), client.WithSecret(c.secrets.Client))
+		if err != nil || !slices.Equal(got, expectedGroupBy) {
+			c.alive(t)
+			t.Fatalf("normal query after %d attacks: %q %v", len(submitted), got, err)
+		}
+		var n string
+		if err := db.QueryRow("SELECT count(*) FROM sales").Scan(&n); err != nil || n != "8" {
+			t.Fatalf("normal Flight SQL query: %q %v", n, err)
+		}
+		normal++
+	}
+	checkNormal()
+
+	attacks := []struct {
+		kind string
+		run  func(ctx context.Context) error
+	}{
+		{"sql", func(ctx context.Context) error {
+			q := hostileSQL(rng, examples)
+			rows, err := db.QueryContext(ctx, q)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+			}
+			return rows.Err()
+		}},
+		{"plan", func(ctx context.Context) error {
+			req := hostilePlan(t, rng)
+			id, err := cl.Submit(ctx, req)
+			if err != nil {
+				return err
+			}
+			submitted = append(submitted, id)
+			st, err := cl.Wait(ctx, id)
+			if err != nil {
+				return err
+			}
+			_, bs, err := cl.Fetch(ctx, st)
+			for _, b := range bs {
+				b.Release()
+			}
+			return err
+		}},
+		{"ticket", func(ctx context.Context) error {
+			fc := execFlight[peers[rng.IntN(len(peers))]]
+			tkt := hostileTicket(rng, victimID)
+			if rng.IntN(2) == 0 {
+				s, err := fc.DoGet(ctx, &flight.Ticket{Ticket: tkt})
+				if err != nil {
+					return err
+				}
+				for {
+					if _, err := s.Recv(); err != nil {
+						if err == io.EOF {
+							return fmt.Errorf("%w: another client's data was served for ticket %q", errLeak, tkt)
+						}
+						return err
+					}
+				}
+			}
+			s, err := fc.DoAction(ctx, &flight.Action{Type: kflight.ActionFetchPartition, Body: tkt})
+			if err != nil {
+				return err
+			}
+			for {
+				if _, err := s.Recv(); err != nil {
+					if err == io.EOF {
+						return fmt.Errorf("%w: another client's data was served for ticket %q", errLeak, tkt)
+					}
+					return err
+				}
+			}
+		}},
+		{"flight-sql", func(ctx context.Context) error {
+			ctx = metadataFrom(sqlCtx, ctx)
+			switch rng.IntN(4) {
+			case 0:
+				tkt := &flight.Ticket{Ticket: hostileTicket(rng, victimID)}
+				if rng.IntN(2) == 0 {
+					h, _ := flightsql.CreateStatementQueryTicket(tkt.Ticket)
+					tkt.Ticket = h
+				}
+				r, err := fsql.DoGet(ctx, tkt)
+				if err != nil {
+					return err
+				}
+				defer r.Release()
+				for r.Next() {
+				}
+				if r.Err() == nil {
+					return fmt.Errorf("%w: a forged statement handle was served", errLeak)
+				}
+				return r.Err()
+			case 1:
+				pattern := randomText(rng, 64)
+				_, err := fsql.GetTables(ctx, &flightsql.GetTablesOpts{TableNameFilterPattern: &pattern})
+				return err
+			case 2:
+				ps, err := fsql.Prepare(ctx, hostileSQL(rng, examples))
+				if err != nil {
+					return err
+				}
+				return ps.Close(ctx)
+			default:
+				_, err := fsql.CancelFlightInfo(ctx, &flight.CancelFlightInfoRequest{Info: &flight.FlightInfo{Endpoint: []*flight.FlightEndpoint{
+					{Ticket: &flight.Ticket{Ticket: hostileTicket(rng, victimID)}}}}})
+				return err
+			}
+		}},
+		{"scheduler-rpc", func(ctx context.Context) error {
+			ids := []string{victimID, randomText(rng, 20), strings.Repeat("a", rng.IntN(5000)), "../" + victimID, ""}
+			id := ids[rng.IntN(len(ids))]
+			if rng.IntN(2) == 0 {
+				_, err := cl.Scheduler().GetJobStatus(ctx, &kapotv1.GetJobStatusRequest{JobId: id, WaitMs: rng.Uint32N(120_000)})
+				if err == nil && id == victimID {
+					return fmt.Errorf("%w: another session's job status was served", errLeak)
+				}
+				return err
+			}
+			r, err := cl.Scheduler().CancelJob(ctx, &kapotv1.CancelJobRequest{JobId: id})
+			if err == nil && id == victimID {
+				return fmt.Errorf("%w: another session's job was cancellable: %v", errLeak, r)
+			}
+			return err
+		}},
+	}
+	start := time.Now()
+	round := 0
+	for time.Since(start) < duration {
+		a := attacks[rng.IntN(len(attacks))]
+		actx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		err := a.run(actx)
+		cancel()
+		if errors.Is(err, errLeak) {
+			t.Fatalf("%s: %v", a.kind, err)
+		}
+		record(a.kind, err)
+		if round++; round%10 == 0 {
+			c.alive(t)
+			checkNormal()
+		}
+	}
+	c.alive(t)
+	checkNormal()
+
+	// No job stays running, none of the victim's data was touched, and
+	// every job's data goes once the clean-up delay has passed.
+	stuck := func() []string {
+		req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:"+itoa(c.adminPort)+"/api/jobs", nil)
+		req.Header.Set("Authorization", "Bearer "+c.adminToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var jobs []struct {
+			ID    string `json:"id"`
+			State string `json:"state"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&jobs); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, j := range jobs {
+			if strings.EqualFold(j.State, "running") || strings.EqualFold(j.State, "queued") {
+				out = append(out, j.ID)
+			}
+		}
+		return out
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	var running []string
+	for running = stuck(); len(running) > 0 && time.Now().Before(deadline); running = stuck() {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(running) > 0 {
+		t.Errorf("%d job(s) still running a minute after the attacks: %v", len(running), running)
+	}
+	if st, err := victim.Scheduler().GetJobStatus(ctx, &kapotv1.GetJobStatusRequest{JobId: victimID}); err != nil || st.GetState() != kapotv1.JobState_JOB_STATE_SUCCESSFUL {
+		t.Errorf("the victim's job after the attacks: %v %v", st.GetState(), err)
+	}
+	leftovers := func() []string {
+		var out []string
+		for _, wd := range c.workDirs {
+			entries, _ := os.ReadDir(wd)
+			for _, e := range entries {
+				if e.IsDir() {
+					out = append(out, filepath.Join(wd, e.Name()))
+				}
+			}
+		}
+		return out
+	}
+	deadline = time.Now().Add(60 * time.Second)
+	var left []string
+	for left = leftovers(); len(left) > 0 && time.Now().Before(deadline); left = leftovers() {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(left) > 0 {
+		t.Errorf("job data left after the clean-up delay: %v", left)
+	}
+	c.alive(t)
+
+	var kinds []string
+	total := 0
+	for k, s := range stats {
+		kinds = append(kinds, k)
+		total += s.attacks
+	}
+	sort.Strings(kinds)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d attacks in %s (seed %d) on a secured cluster of 3 processes; %d normal queries between them, all exact.\n\n",
+		total, duration, seed, normal)
+	b.WriteString("| attack | sent | answered | refused |\n|---|---:|---:|---:|\n")
+	for _, k := range kinds {
+		s := stats[k]
+		fmt.Fprintf(&b, "| %s | %d | %d | %d |\n", k, s.attacks, s.ok, s.refused)
+	}
+	var codes []string
+	for k, n := range codesSeen {
+		codes = append(codes, fmt.Sprintf("%s %d", k, n))
+	}
+	sort.Strings(codes)
+	fmt.Fprintf(&b, "\nRefusals by gRPC code: %s.\n\nProcess exits: 0. Jobs still running a minute after: %d. Job data left after the clean-up delay: %d. "+
+		"Other clients' data, status or cancel reached: 0.\n", strings.Join(codes, ", "), len(running), len(left))
+	t.Log("\n" + b.String())
+	if path := os.Getenv("KAPOT_HOSTILE_REPORT"); path != "" && !t.Failed() {
+		if err := report.ReplaceSection(path, "hostile", b.String()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// errLeak marks an attack that reached what it must not.
+var errLeak = errors.New("LEAK")
+
+// metadataFrom carries the authenticated Flight SQL context's outgoing
+// metadata (the bearer token) into ctx.
+func metadataFrom(authed, ctx context.Context) context.Context {
+	md, _ := metadata.FromOutgoingContext(authed)
+	return metadata.NewOutgoingContext(ctx, md)
+}
+
+// hostileSQL is a random statement: valid queries, mutated ones, deep
+// nesting, huge literals, odd bytes, and DDL naming places it must not
+// read.
+func hostileSQL(rng *rand.Rand, examples string) string {
+	base := []string{
+		"SELECT region, count(*), sum(qty) FROM sales GROUP BY region ORDER BY region",
+		"SELECT * FROM sales WHERE price > 1.5 AND region LIKE 'e%'",
+		"SELECT a.region FROM sales a JOIN sales b ON a.region = b.region",
+		"SELECT CAST(product AS BIGINT) FROM sales",
+		"SELECT qty / 0, substr(product, -9223372036854775807, 9223372036854775807) FROM sales",
+		"SELECT DATE '9999-12-31' + 100000000",
+		"SELECT * FROM sales s1, sales s2, sales s3, sales s4, sales s5, sales s6",
+		"SELECT count(DISTINCT product) FROM sales WHERE region IN (SELECT region FROM sales)",
+	}
+	switch rng.IntN(8) {
+	case 0:
+		return base[rng.IntN(len(base))]
+	case 1: // mutated
+		q := []byte(base[rng.IntN(len(base))])
+		for range 1 + rng.IntN(6) {
+			i := rng.IntN(len(q))
+			switch rng.IntN(3) {
+			case 0:
+				q = append(q[:i], q[i+1:]...)
+			case 1:
+				q = slices.Insert(q, i, "(),'\";*%\x00é9"[rng.IntN(12)])
+			default:
+				q[i] = byte(rng.IntN(256))
+			}
+			if len(q) == 0 {
+				q = []byte("SELECT")
+			}
+		}
+		return string(q)
+	case 2: // deep
+		n := 1 + rng.IntN(200_000)
+		if rng.IntN(2) == 0 {
+			return "SELECT " + strings.Repeat("(", n) + "1" + strings.Repeat(")", n)
+		}
+		return "SELECT " + strings.Repeat("1+", n) + "1"
+	case 3: // wide
+		return "SELECT " + strings.Repeat("qty, ", rng.IntN(20_000)) + "qty FROM sales"
+	case 4: // huge literal, up to past the 8 MiB limit
+		return "SELECT '" + strings.Repeat("x", rng.IntN(10<<20)) + "'"
+	case 5: // places outside the roots
+		locs := []string{"/etc/passwd", "/etc", "/proc/self/environ", examples + "/../e2e", "http://127.0.0.1:1/x.csv",
+			"http://169.254.169.254/latest/meta-data/", "file:///etc/shadow", examples + "/groupby/data/../../../go.mod"}
+		return fmt.Sprintf("CREATE EXTERNAL TABLE t%d STORED AS CSV WITH HEADER ROW LOCATION '%s'", rng.IntN(1000), locs[rng.IntN(len(locs))])
+	case 6: // repoint the shared table
+		return "CREATE EXTERNAL TABLE sales STORED AS CSV LOCATION '" + examples + "/groupby/data/sales-1.csv'"
+	default:
+		return randomText(rng, 1+rng.IntN(300))
+	}
+}
+
+// hostilePlan is the group-by plan with random damage: partition counts,
+// file lists, paths, types, expressions, nesting, or flipped bytes.
+func hostilePlan(t *testing.T, rng *rand.Rand) *kapotv1.SubmitJobRequest {
+	req := groupByPlan(t)
+	req.Detached = rng.IntN(4) == 0
+	ex := req.Plan.GetHashAggregate().GetInput().GetExchange()
+	scan := ex.GetInput().GetHashAggregate().GetInput().GetCsvScan()
+	switch rng.IntN(7) {
+	case 0:
+		ex.GetPartitioning().GetHash().PartitionCount = uint32(rng.Int64N(1 << 32))
+	case 1:
+		n := rng.IntN(12_000)
+		scan.FileGroups = nil
+		for i := range n {
+			scan.FileGroups = append(scan.FileGroups, &kapotv1.FileGroup{Paths: []string{fmt.Sprintf("/nonexistent/%d.csv", i)}})
+		}
+	case 2:
+		paths := []string{"/etc/passwd", "../../../../etc/passwd", "http://127.0.0.1:1/x", "s3://bucket/x.csv", "", "\x00", "/dev/zero", "/proc/self/mem"}
+		scan.FileGroups = []*kapotv1.FileGroup{{Paths: []string{paths[rng.IntN(len(paths))]}}}
+	case 3:
+		scan.GetSchema().GetFields()[rng.IntN(4)].Type = &kapotv1.DataType{Id: kapotv1.TypeId(rng.IntN(64)), Precision: rng.Int32(), Scale: rng.Int32N(100) - 50}
+	case 4: // deep projection chain
+		node := req.Plan
+		for range rng.IntN(3000) {
+			node = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Projection{Projection: &kapotv1.ProjectionNode{
+				Input: node, Exprs: []*kapotv1.PhysicalExprNode{{Expr: &kapotv1.PhysicalExprNode_Column{Column: &kapotv1.ColumnExpr{Name: "region"}}}}, Names: []string{"region"}}}}
+		}
+		req.Plan = node
+	case 5:
+		req.SessionProperties = map[string]string{"kapot.s3.endpoint": "http://127.0.0.1:1", "kapot.batch_size": fmt.Sprint(rng.Int64()),
+			randomText(rng, 10): randomText(rng, 100)}
+	default:
+		b, err := proto.Marshal(req.GetPlan())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 1 + rng.IntN(8) {
+			b[rng.IntN(len(b))] = byte(rng.IntN(256))
+		}
+		var p kapotv1.PhysicalPlanNode
+		if proto.Unmarshal(b, &p) == nil {
+			req.Plan = &p
+		}
+	}
+	return req
+}
+
+// hostileTicket is a random Flight ticket: garbage, oversized, or a
+// well-formed ticket for data of the victim's job without the scheduler's
+// signature (or with a made-up one).
+func hostileTicket(rng *rand.Rand, victim string) []byte {
+	switch rng.IntN(4) {
+	case 0:
+		b := make([]byte, rng.IntN(4096))
+		for i := range b {
+			b[i] = byte(rng.IntN(256))
+		}
+		return b
+	case 1:
+		return kflight.EncodeTicket(&kapotv1.ShuffleTicket{JobId: "../" + victim, StageId: rng.Uint32N(4)})
+	default:
+		t := &kapotv1.ShuffleTicket{JobId: victim, StageId: 1 + rng.Uint32N(2), MapPartition: rng.Uint32N(2), OutputPartition: rng.Uint32N(2),
+			ExpiresMs: time.Now().Add(time.Hour).UnixMilli()}
+		if rng.IntN(2) == 0 {
+			t.Signature = []byte(randomText(rng, 32))
+		}
+		return kflight.EncodeTicket(t)
+	}
+}
+
+func randomText(rng *rand.Rand, n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(rng.IntN(256))
+	}
+	return string(b)
+}

@@ -1,0 +1,101 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/kapot-go/kapot/internal/security"
+)
+
+// secureCluster is a scheduler (gRPC, Flight SQL and an admin port with a
+// token) and executors as processes, secured from one shared config file
+// whose secrets come from the environment, reading only under roots.
+type secureCluster struct {
+	addr                     string
+	port, sqlPort, adminPort int
+	secrets                  security.Secrets
+	adminToken               string
+	sched                    *proc
+	executors                []*proc
+	workDirs                 []string
+}
+
+// startSecureCluster starts it with n executors; schedulerYAML adds keys
+// to the scheduler's section.
+func startSecureCluster(t *testing.T, n int, roots []string, schedulerYAML string) *secureCluster {
+	t.Helper()
+	dir := t.TempDir()
+	c := &secureCluster{port: freePort(t), sqlPort: freePort(t), adminPort: freePort(t)}
+	c.addr = "127.0.0.1:" + strconv.Itoa(c.port)
+	p := strconv.Itoa(c.port)
+	c.secrets = security.Secrets{Scheduler: "sched-" + p, Executor: "exec-" + p, Client: "client-" + p}
+	c.adminToken = "admin-" + p
+	t.Setenv("TEST_KAPOT_SCHED_SECRET", c.secrets.Scheduler)
+	t.Setenv("TEST_KAPOT_EXEC_SECRET", c.secrets.Executor)
+	t.Setenv("TEST_KAPOT_CLIENT_SECRET", c.secrets.Client)
+	t.Setenv("TEST_KAPOT_ADMIN_TOKEN", c.adminToken)
+	rootList := ""
+	for i, r := range roots {
+		if i > 0 {
+			rootList += ", "
+		}
+		rootList += r
+	}
+	cfg := filepath.Join(dir, "cluster.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
+common:
+  scheduler-secret: ${TEST_KAPOT_SCHED_SECRET}
+  executor-secret: ${TEST_KAPOT_EXEC_SECRET}
+  client-secret: ${TEST_KAPOT_CLIENT_SECRET}
+  bind-host: 127.0.0.1
+  log-level: debug
+  allowed-data-roots: [%s]
+scheduler:
+  port: %d
+  flight-sql-port: %d
+  admin-port: %d
+  admin-token: ${TEST_KAPOT_ADMIN_TOKEN}
+%s
+executor:
+  external-host: 127.0.0.1
+  port: 0
+  grpc-port: 0
+  scheduler-host: 127.0.0.1
+  scheduler-port: %d
+  scheduler-connect-timeout-seconds: 20s
+  concurrent-tasks: 1
+  executor-heartbeat-interval-seconds: 1
+`, rootList, c.port, c.sqlPort, c.adminPort, schedulerYAML, c.port)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.sched = startProc(t, "scheduler", "scheduler", "--config", cfg)
+	for i := range n {
+		wd := t.TempDir()
+		c.workDirs = append(c.workDirs, wd)
+		e := startProc(t, fmt.Sprintf("executor-%d", i), "executor", "--config", cfg, "--work-dir", wd)
+		waitLog(t, e.log, "registered with scheduler")
+		c.executors = append(c.executors, e)
+	}
+	return c
+}
+
+// flightSQLDSN is the database/sql data source of the cluster's Flight SQL
+// endpoint with password.
+func (c *secureCluster) flightSQLDSN(password string) string {
+	return "flightsql://kapot:" + password + "@127.0.0.1:" + strconv.Itoa(c.sqlPort) + "?timeout=60s"
+}
+
+// alive fails the test if a process of the cluster has exited.
+func (c *secureCluster) alive(t *testing.T) {
+	t.Helper()
+	for _, p := range append([]*proc{c.sched}, c.executors...) {
+		select {
+		case <-p.done:
+			t.Fatalf("%s exited: %v\n%s", p.cmd.Args[1], p.err, tail(readFile(t, p.log), 3000))
+		default:
+		}
+	}
+}
