@@ -494,7 +494,12 @@ func (s *Scheduler) submit(ctx context.Context, req *kapotv1.SubmitJobRequest, o
 		}
 	}
 	now := time.Now()
-	j := &jobState{id: id, name: req.GetJobName(), state: kapotv1.JobState_JOB_STATE_RUNNING, stages: map[uint32]*stageState{}, done: make(chan struct{}),
+	name := req.GetJobName()
+	if len(name) > maxJobName {
+		// Shown in logs, the web UI and listings: a client's name is cut.
+		name = strings.ToValidUTF8(name[:maxJobName], "") + "…"
+	}
+	j := &jobState{id: id, name: name, state: kapotv1.JobState_JOB_STATE_RUNNING, stages: map[uint32]*stageState{}, done: make(chan struct{}),
 		final: final, props: req.GetSessionProperties(), resultSchema: schema, queued: now, start: now, placement: req.GetPlacement(),
 		owner: owner, detached: req.GetDetached() || owner == ownerFlightSQL, lastPoll: now}
 	for sid := uint32(1); sid <= final; sid++ {
@@ -526,7 +531,7 @@ func (s *Scheduler) submit(ctx context.Context, req *kapotv1.SubmitJobRequest, o
 	s.jobs[id] = j
 	s.jobOrder = append(s.jobOrder, id)
 	s.mu.Unlock()
-	s.log.Info().Str("job", id).Str("name", req.GetJobName()).Int("stages", len(plans)).Msg("job submitted")
+	s.log.Info().Str("job", id).Str("name", name).Int("stages", len(plans)).Msg("job submitted")
 	s.wake()
 	return id, nil
 }
@@ -880,6 +885,9 @@ func (s *Scheduler) cancel(jobID string) (bool, error) {
 }
 
 var errUnknownJob = errors.New("unknown job")
+
+// maxJobName bounds the job name a client gives.
+const maxJobName = 1024
 
 // errTooLarge marks a job over one of the scheduler's size limits.
 var errTooLarge = errors.New("job too large")

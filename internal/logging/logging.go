@@ -164,7 +164,7 @@ func New(o Options) (*Logs, error) {
 		l.jobDir = filepath.Join(o.Dir, "jobs")
 	}
 	l.out = l.formatted(raw, o.Dir == "")
-	ctx := zerolog.New(l.out).Level(lvl).With()
+	ctx := zerolog.New(cappedWriter{l.out}).Level(lvl).With()
 	if o.Component != "" {
 		ctx = ctx.Str("component", o.Component)
 	}
