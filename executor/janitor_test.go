@@ -138,15 +138,7 @@ func TestJanitorJobLogs(t *testing.T) {
 // gone while the task runs, yet the janitor does delete the jobs between
 // tasks (so the race is exercised, not avoided). Run with -race.
 func TestJanitorRacesTaskStart(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.WorkDir = t.TempDir()
-	cfg.BindHost, cfg.Port, cfg.GRPCPort = "127.0.0.1", 0, 0
-	cfg.DisableNUMAPinning = true
-	e, err := New(cfg, nil, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.flightLis.Close(); e.grpcLis.Close(); e.cleanup() })
+	e := newIdleExecutor(t)
 	j := e.janitor()
 	j.TTL = time.Hour
 	j.now = func() time.Time { return time.Now().Add(24 * time.Hour) }
@@ -225,4 +217,20 @@ func TestJanitorRacesTaskStart(t *testing.T) {
 		t.Fatalf("idle expired jobs left: %v", left)
 	}
 	t.Logf("janitor removed %d job directories between tasks", removed.Load())
+}
+
+// newIdleExecutor is an executor made by New on a fresh work dir and never
+// run; the test's cleanup releases what New took.
+func newIdleExecutor(t *testing.T) *Executor {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.WorkDir = t.TempDir()
+	cfg.BindHost, cfg.Port, cfg.GRPCPort = "127.0.0.1", 0, 0
+	cfg.DisableNUMAPinning = true
+	e, err := New(cfg, nil, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.flightLis.Close(); e.grpcLis.Close(); e.cleanup() })
+	return e
 }

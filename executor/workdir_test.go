@@ -48,15 +48,9 @@ func TestClaimWorkDir(t *testing.T) {
 // tasks still running (a cancel racing its tasks' ends) is carried out when
 // the last of them ends, not dropped.
 func TestRemoveJobDataWaitsForTasks(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.WorkDir = t.TempDir()
-	cfg.BindHost, cfg.Port, cfg.GRPCPort = "127.0.0.1", 0, 0
-	cfg.DisableNUMAPinning = true
-	e, err := New(cfg, nil, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.flightLis.Close(); e.grpcLis.Close(); e.cleanup() })
+	e := newIdleExecutor(t)
+	cfg := e.cfg
+	cfg.WorkDir = e.workDir
 	if _, err := New(cfg, nil, zerolog.Nop()); !errors.Is(err, errWorkDirInUse) {
 		t.Fatalf("a second executor on the same work dir: %v", err)
 	}
