@@ -68,6 +68,14 @@ func TestAllowedDataRoots(t *testing.T) {
 	if _, err := runJobErr(s2.addr, pq); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("scheduler with roots: %v, want PermissionDenied", err)
 	}
+	// A scan the scheduler would not open (an explicit CSV schema) is
+	// refused at submit too.
+	csvPlan := groupByPlan(t)
+	csvPlan.Plan.GetHashAggregate().GetInput().GetExchange().GetInput().GetHashAggregate().GetInput().GetCsvScan().FileGroups =
+		[]*kapotv1.FileGroup{{Paths: []string{"/etc/passwd"}}}
+	if _, err := runJobErr(s2.addr, csvPlan); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("CSV plan outside the roots: %v, want PermissionDenied at submit", err)
+	}
 }
 
 // TestOversizedMessagesRejected: a launch larger than the executor's

@@ -481,6 +481,19 @@ func newJobID() string { return strings.ReplaceAll(uuid.NewString(), "-", "")[:1
 
 // submit plans req as a job owned by owner (a session digest).
 func (s *Scheduler) submit(ctx context.Context, req *kapotv1.SubmitJobRequest, owner string) (string, error) {
+	if s.store.Restricted() {
+		// Every location the plan names, not only those opened to type
+		// it here, is checked against the roots before the job exists.
+		var forbidden error
+		engine.WalkFiles(req.GetPlan(), func(p *string) {
+			if forbidden == nil {
+				forbidden = s.store.Allowed(*p)
+			}
+		})
+		if forbidden != nil {
+			return "", forbidden
+		}
+	}
 	id := newJobID()
 	plans, final, schema, err := splitStages(id, req.GetPlan(), engine.BuildOptions{Ctx: ctx, Store: s.store, Properties: req.GetSessionProperties()})
 	if err != nil {
