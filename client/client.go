@@ -114,12 +114,50 @@ func (c *Client) Close() error {
 }
 
 // Submit submits a plan and returns the job id.
+//
+// If ctx ends while the scheduler is accepting the job, the job may exist
+// without the caller ever learning its id; Submit then waits briefly for
+// the scheduler's answer and cancels the job it names, so a client that
+// gives up (Ctrl-C, a deadline) never leaves a job running behind it.
 func (c *Client) Submit(ctx context.Context, req *kapotv1.SubmitJobRequest) (string, error) {
-	r, err := c.svc.SubmitJob(ctx, req)
-	if err != nil {
-		return "", err
+	type result struct {
+		id  string
+		err error
 	}
-	return r.GetJobId(), nil
+	sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	done := make(chan result, 1)
+	go func() {
+		r, err := c.svc.SubmitJob(sctx, req)
+		done <- result{r.GetJobId(), err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil || ctx.Err() == nil {
+			return r.id, r.err
+		}
+		c.cancelJob(ctx, r.id)
+		return "", ctx.Err()
+	case <-ctx.Done():
+	}
+	wait := time.NewTimer(defaultCancelTimeout)
+	defer wait.Stop()
+	select {
+	case r := <-done:
+		if r.err == nil {
+			c.cancelJob(ctx, r.id)
+		}
+	case <-wait.C:
+	}
+	return "", ctx.Err()
+}
+
+// cancelJob cancels a job on behalf of a caller whose ctx has ended, with
+// a context of its own so the request still goes out.
+func (c *Client) cancelJob(ctx context.Context, id string) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), defaultCancelTimeout)
+	defer cancel()
+	c.svc.CancelJob(cctx, &kapotv1.CancelJobRequest{JobId: id})
 }
 
 // Wait waits for the job to end (long polls of the scheduler, which answers
@@ -192,9 +230,7 @@ func (c *Client) Run(ctx context.Context, req *kapotv1.SubmitJobRequest) (*arrow
 		if err != nil {
 			if ctx.Err() != nil {
 				// The caller gave up (a signal, a deadline): the job goes too.
-				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), defaultCancelTimeout)
-				c.svc.CancelJob(cctx, &kapotv1.CancelJobRequest{JobId: id})
-				cancel()
+				c.cancelJob(ctx, id)
 			}
 			return nil, nil, err
 		}

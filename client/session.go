@@ -98,9 +98,7 @@ func (j *Job) Wait(ctx context.Context) (*Rows, error) {
 	st, err := j.s.c.Wait(ctx, j.ID)
 	if err != nil {
 		if ctx.Err() != nil {
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), defaultCancelTimeout)
-			j.s.c.svc.CancelJob(cctx, &kapotv1.CancelJobRequest{JobId: j.ID})
-			cancel()
+			j.s.c.cancelJob(ctx, j.ID)
 			return nil, fmt.Errorf("job %s cancelled: %w", j.ID, ctx.Err())
 		}
 		return nil, err
