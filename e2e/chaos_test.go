@@ -130,13 +130,13 @@ func startExecProc(t *testing.T, name string, port int) *proc {
 	return startProc(t, name, "executor",
 		"--bind-host", "127.0.0.1", "--external-host", "127.0.0.1", "--port", "0", "--grpc-port", "0",
 		"--scheduler-host", "127.0.0.1", "--scheduler-port", strconv.Itoa(port), "--scheduler-connect-timeout-seconds", "20",
-		"--concurrent-tasks", "2", "--work-dir", t.TempDir(), "--executor-heartbeat-interval-seconds", "1",
+		"--concurrent-tasks", "2", "--work-dir", t.TempDir(),
 		"--drain-timeout", "5", "--log-level", "info", "--disable-numa-pinning")
 }
 
 func startSchedProc(t *testing.T, name string, port int) *proc {
-	return startProc(t, name, "scheduler", "--bind-host", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--executor-timeout-seconds", "2", "--log-level", "info")
+	// Default timeouts: the chaos suite measures what a user gets.
+	return startProc(t, name, "scheduler", "--bind-host", "127.0.0.1", "--port", strconv.Itoa(port), "--log-level", "info")
 }
 
 // waitExecutors waits until the scheduler lists n live executors.

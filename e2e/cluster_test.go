@@ -44,7 +44,6 @@ func startScheduler(t testing.TB, port int, mod func(*scheduler.Config)) *testSc
 	t.Helper()
 	cfg := scheduler.DefaultConfig()
 	cfg.BindHost, cfg.Port = "127.0.0.1", port
-	cfg.ExecutorTimeout = 3 * time.Second
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -89,7 +88,6 @@ func startExecutorWith(t testing.TB, schedAddr, policy string, eng executor.Engi
 	cfg.SchedulerConnectTimeoutSeconds = 10
 	cfg.TaskSchedulingPolicy = policy
 	cfg.ConcurrentTasks = 1
-	cfg.HeartbeatIntervalSeconds = 1
 	cfg.DrainTimeout = 10 * time.Second
 	cfg.PollInterval = 10 * time.Millisecond
 	cfg.WorkDir = t.TempDir()

@@ -126,8 +126,7 @@ func startProcCluster(t *testing.T, n int, policy string, extra ...string) *proc
 	t.Helper()
 	port := freePort(t)
 	c := &procCluster{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
-	c.sched = startProc(t, "scheduler", "scheduler", "--bind-host", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--executor-timeout-seconds", "2", "--log-level", "debug")
+	c.sched = startProc(t, "scheduler", "scheduler", "--bind-host", "127.0.0.1", "--port", strconv.Itoa(port), "--log-level", "debug")
 	for i := 0; i < n; i++ {
 		dir := t.TempDir()
 		c.workDirs = append(c.workDirs, dir)
@@ -135,7 +134,7 @@ func startProcCluster(t *testing.T, n int, policy string, extra ...string) *proc
 			"--bind-host", "127.0.0.1", "--external-host", "127.0.0.1", "--port", "0", "--grpc-port", "0",
 			"--scheduler-host", "127.0.0.1", "--scheduler-port", strconv.Itoa(port), "--scheduler-connect-timeout-seconds", "20",
 			"--task-scheduling-policy", policy, "--concurrent-tasks", "1", "--work-dir", dir,
-			"--executor-heartbeat-interval-seconds", "1", "--drain-timeout", "30", "--log-level", "debug"}, extra...)
+			"--drain-timeout", "30", "--log-level", "debug"}, extra...)
 		c.executors = append(c.executors, startProc(t, fmt.Sprintf("executor-%d", i), args...))
 	}
 	conn, err := grpc.NewClient(c.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))

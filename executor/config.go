@@ -146,11 +146,11 @@ func DefaultConfig() Config {
 		JobDataCleanUpIntervalSeconds: 0,
 		GRPCMaxDecodingMessageSize:    16 << 20,
 		GRPCMaxEncodingMessageSize:    16 << 20,
-		HeartbeatIntervalSeconds:      60,
+		HeartbeatIntervalSeconds:      5,
 		DrainTimeout:                  60 * time.Second,
 		ShuffleCompression:            "lz4",
 		HostLocalReads:                true,
-		MaxHeartbeatFailures:          10,
+		MaxHeartbeatFailures:          60, // 5 minutes at the default interval
 		PollInterval:                  100 * time.Millisecond,
 		ExposedMemPercentage:          70,
 		CacheCapacity:                 10 << 30,

@@ -436,6 +436,17 @@ func (e *Executor) Run(ctx context.Context) error {
 	close(e.ready)
 	e.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 
+	// The link lives until the servers stop: its end then tells the
+	// scheduler this executor is gone (a probe finds nothing answering).
+	linkCtx, stopLink := context.WithCancel(context.Background())
+	var link sync.WaitGroup
+	link.Add(1)
+	go func() { defer link.Done(); e.linkLoop(linkCtx) }()
+	defer func() {
+		stopLink()
+		link.Wait()
+	}()
+
 	// Loops owned by Run; loopCtx stops them after the drain.
 	loopCtx, stopLoops := context.WithCancel(context.Background())
 	defer stopLoops()

@@ -28,9 +28,7 @@ func (e *Executor) heartbeatLoop(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-e.reregCh:
-			if err := e.register(ctx, 0); err != nil {
-				e.log.Warn().Err(err).Msg("re-registration failed")
-			}
+			e.rejoin(ctx, "a status update was refused: the scheduler does not know this executor")
 			continue
 		case <-t.C:
 		}
@@ -58,10 +56,7 @@ func (e *Executor) heartbeatLoop(ctx context.Context) error {
 		}
 		failures = 0
 		if resp.GetReregister() {
-			e.log.Info().Msg("scheduler does not know this executor; registering again")
-			if err := e.register(ctx, 0); err != nil {
-				e.log.Warn().Err(err).Msg("re-registration failed")
-			}
+			e.rejoin(ctx, "a heartbeat was answered: the scheduler does not know this executor")
 		}
 		for _, j := range resp.GetRemoveJobs() {
 			if err := e.removeJobData(j); err != nil {
@@ -138,9 +133,7 @@ func (e *Executor) pollLoop(ctx context.Context) error {
 		}
 		failures = 0
 		if resp.GetReregister() {
-			if err := e.register(ctx, 0); err != nil {
-				e.log.Warn().Err(err).Msg("re-registration failed")
-			}
+			e.rejoin(ctx, "a poll was answered: the scheduler does not know this executor")
 		}
 		for _, t := range resp.GetTasks() {
 			if err := e.launch(t); err != nil {

@@ -13,14 +13,16 @@ import (
 
 // schedMetrics are the scheduler's Prometheus metrics, in its own registry.
 type schedMetrics struct {
-	reg          *prometheus.Registry
-	authFailures *prometheus.CounterVec
+	reg           *prometheus.Registry
+	authFailures  *prometheus.CounterVec
+	executorsLost prometheus.Counter
 }
 
 func newSchedMetrics(s *Scheduler) *schedMetrics {
 	m := &schedMetrics{reg: admin.NewRegistry()}
 	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kapot_scheduler_auth_failures_total", Help: "Calls rejected by cluster authentication, by reason."}, []string{"reason"})
-	m.reg.MustRegister(m.authFailures, stateCollector{s})
+	m.executorsLost = prometheus.NewCounter(prometheus.CounterOpts{Name: "kapot_scheduler_executors_lost_total", Help: "Executors declared lost (link broken and probes unanswered, or heartbeats stopped)."})
+	m.reg.MustRegister(m.authFailures, m.executorsLost, stateCollector{s})
 	return m
 }
 

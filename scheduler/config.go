@@ -17,7 +17,9 @@ type Config struct {
 	// register with ("push-staged" or "pull-staged"); empty accepts both.
 	Policy string
 	// ExecutorTimeout declares an executor dead after this long without a
-	// heartbeat or poll.
+	// heartbeat or poll: the backstop for executors that are alive but do
+	// not run (stopped, partitioned). A process that dies is found within
+	// about a second by its link (see liveness.go).
 	ExecutorTimeout time.Duration
 	// TaskRetries is how many times a failed task is retried.
 	TaskRetries int
@@ -79,7 +81,7 @@ const (
 // DefaultConfig returns the defaults (ports follow Ballista: 50050).
 func DefaultConfig() Config {
 	return Config{
-		BindHost: "0.0.0.0", Port: 50050, ExecutorTimeout: 180 * time.Second, TaskRetries: 3,
+		BindHost: "0.0.0.0", Port: 50050, ExecutorTimeout: 30 * time.Second, TaskRetries: 3,
 		MaxFetchFailures: 16, SchedulingMode: ModeFair, MaxStagePartitions: 10000, MaxTaskBytes: 8 << 20, FinishedJobDataCleanUpDelay: 300 * time.Second, FinishedJobTTL: time.Hour, AbandonedJobTimeout: 30 * time.Second, AdminPort: -1,
 		FlightSQLPort: -1, FlightSQLResults: ResultsProxy,
 		Log: logging.Options{Level: "info", Format: "json", Prefix: "scheduler.log", Rotation: "daily", Component: "scheduler"},

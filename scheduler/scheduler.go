@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -61,6 +62,8 @@ type Scheduler struct {
 	sqlSrv   *grpc.Server
 	sqlFetch *kflight.Client
 	stopping atomic.Bool
+	// linksDone is closed when the scheduler stops, ending executors' links.
+	linksDone chan struct{}
 
 	// bg owns the short-lived goroutines that call executors (launch,
 	// cancel, remove data); Run waits for them before it returns.
@@ -91,7 +94,7 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 	s := &Scheduler{
 		cfg: cfg, id: uuid.NewString(), log: log,
 		executors: map[string]*executorState{}, jobs: map[string]*jobState{}, tasks: map[uint64]taskRef{},
-		conns: map[string]*grpc.ClientConn{}, kick: make(chan struct{}, 1), lis: lis, store: objstore.Default(),
+		conns: map[string]*grpc.ClientConn{}, kick: make(chan struct{}, 1), linksDone: make(chan struct{}), lis: lis, store: objstore.Default(),
 	}
 	s.bgCtx, s.bgStop = context.WithCancel(context.Background())
 	s.signer = kflight.NewSigner(cfg.Security.Secrets)
@@ -113,6 +116,7 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 		security.Rule{Prefix: "/kapot.v1.SchedulerService/PollWork", Allowed: exec},
 		security.Rule{Prefix: "/kapot.v1.SchedulerService/UpdateTaskStatus", Allowed: exec},
 		security.Rule{Prefix: "/kapot.v1.SchedulerService/ExecutorStopped", Allowed: exec},
+		security.Rule{Prefix: "/kapot.v1.SchedulerService/ExecutorLink", Allowed: exec},
 		security.Rule{Prefix: "/kapot.v1.SchedulerService/SubmitJob", Allowed: client},
 		security.Rule{Prefix: "/kapot.v1.SchedulerService/GetJobStatus", Allowed: operator},
 		security.Rule{Prefix: "/kapot.v1.SchedulerService/CancelJob", Allowed: operator},
@@ -127,7 +131,11 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 		lis.Close()
 		return nil, fmt.Errorf("%v: %w", err, config.ErrInvalid)
 	}
-	s.srv = grpc.NewServer(append([]grpc.ServerOption{grpc.MaxRecvMsgSize(64 << 20), grpc.MaxSendMsgSize(64 << 20)}, opts...)...)
+	s.srv = grpc.NewServer(append([]grpc.ServerOption{grpc.MaxRecvMsgSize(64 << 20), grpc.MaxSendMsgSize(64 << 20),
+		// Links of stopped or partitioned executors break when pings go
+		// unanswered; executors' own pings are allowed this often.
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: LinkKeepaliveTime, Timeout: LinkKeepaliveTimeout}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: LinkKeepaliveTime / 2, PermitWithoutStream: true})}, opts...)...)
 	kapotv1.RegisterSchedulerServiceServer(s.srv, &service{s: s})
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.srv, s.health)
@@ -241,6 +249,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		s.sqlSrv.Stop() // ends open result streams; clients see Unavailable
 		s.sqlFetch.Close()
 	}
+	close(s.linksDone) // links end now: GracefulStop waits for open streams
 	s.srv.GracefulStop()
 	cancel()
 	wg.Wait()
@@ -269,7 +278,7 @@ func (s *Scheduler) registerExecutor(reg *kapotv1.ExecutorRegistration) {
 	defer s.mu.Unlock()
 	e, ok := s.executors[reg.GetId()]
 	if !ok {
-		e = &executorState{running: map[uint64]struct{}{}}
+		e = &executorState{running: map[uint64]struct{}{}, gone: make(chan struct{})}
 		s.executors[reg.GetId()] = e
 		s.log.Info().Str("executor", reg.GetId()).Str("host", reg.GetHost()).Uint32("flight_port", reg.GetFlightPort()).
 			Uint32("slots", reg.GetResources().GetTaskSlots()).Str("policy", reg.GetPolicy().String()).Msg("executor registered")
@@ -290,65 +299,6 @@ func (s *Scheduler) touch(id string, st *kapotv1.ExecutorStatus) bool {
 		e.state = kapotv1.ExecutorState_EXECUTOR_STATE_TERMINATING
 	}
 	return true
-}
-
-// executorLost forgets an executor: its running tasks go back to pending and
-// its map outputs of unfinished jobs are re-run. Called with mu held.
-func (s *Scheduler) executorLost(id, reason string) {
-	if _, ok := s.executors[id]; !ok {
-		return
-	}
-	delete(s.executors, id)
-	s.log.Warn().Str("executor", id).Str("reason", reason).Msg("executor lost")
-	for _, j := range s.jobs {
-		if j.finished() {
-			continue
-		}
-		for _, st := range j.stages {
-			invalidated := false
-			for _, t := range st.tasks {
-				if t.executor.GetId() != id {
-					continue
-				}
-				switch t.phase {
-				case taskRunning:
-					delete(s.tasks, t.taskID)
-					t.phase = taskPending
-				case taskDone:
-					t.phase, t.outputs = taskPending, nil
-					invalidated = true
-				}
-			}
-			if invalidated {
-				st.attempt++
-			}
-		}
-	}
-	s.dropConn(id)
-	s.wake()
-}
-
-func (s *Scheduler) livenessLoop(ctx context.Context) {
-	period := min(s.cfg.ExecutorTimeout/4, time.Second)
-	t := time.NewTicker(max(period, 10*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		now := time.Now()
-		s.mu.Lock()
-		for id, e := range s.executors {
-			if now.Sub(e.lastSeen) > s.cfg.ExecutorTimeout {
-				s.executorLost(id, fmt.Sprintf("no heartbeat for %s", now.Sub(e.lastSeen).Round(time.Millisecond)))
-			}
-		}
-		s.cleanFinishedJobs(now)
-		s.cancelAbandoned(now)
-		s.mu.Unlock()
-	}
 }
 
 // cancelAbandoned cancels attached jobs whose client stopped asking for
@@ -436,6 +386,16 @@ func (s *Scheduler) removeJobData(jobID string) {
 }
 
 func (s *Scheduler) client(executorID string) (kapotv1.ExecutorServiceClient, error) {
+	c, err := s.conn(executorID)
+	if err != nil {
+		return nil, err
+	}
+	return kapotv1.NewExecutorServiceClient(c), nil
+}
+
+// conn is the scheduler's connection to an executor's gRPC server, made
+// on first use.
+func (s *Scheduler) conn(executorID string) (*grpc.ClientConn, error) {
 	s.mu.Lock()
 	e, ok := s.executors[executorID]
 	var addr string
@@ -461,7 +421,7 @@ func (s *Scheduler) client(executorID string) (kapotv1.ExecutorServiceClient, er
 		}
 		s.conns[executorID] = c
 	}
-	return kapotv1.NewExecutorServiceClient(c), nil
+	return c, nil
 }
 
 func (s *Scheduler) dropConn(executorID string) {
@@ -727,8 +687,9 @@ func (s *Scheduler) launch(ctx context.Context, executorID string, defs []*kapot
 	}
 	if e, ok := s.executors[executorID]; ok {
 		// A refusing executor is terminating or gone: stop sending it work
-		// until it heartbeats as active again.
+		// until it heartbeats as active again, and find out which.
 		e.state = kapotv1.ExecutorState_EXECUTOR_STATE_TERMINATING
+		s.suspect(executorID, "a task launch failed")
 	}
 }
 
@@ -810,6 +771,7 @@ func (s *Scheduler) updateStatus(executorID string, st *kapotv1.TaskStatus) {
 		j.fetchFailures++
 		s.log.Warn().Str("job", j.id).Uint32("map_stage", fe.GetMapStageId()).Uint32("map_partition", fe.GetMapPartition()).
 			Str("from", fe.GetExecutorId()).Msg("fetch failure: re-running lost map output")
+		s.suspect(fe.GetExecutorId(), "a task could not fetch its map output")
 		if j.fetchFailures > s.cfg.MaxFetchFailures {
 			s.failJob(j, fmt.Sprintf("too many fetch failures (%d); last: %s", j.fetchFailures, f.GetError()))
 			return
@@ -944,6 +906,7 @@ func (s *Scheduler) status(jobID string) (*kapotv1.GetJobStatusResponse, error) 
 	if !ok {
 		return nil, errUnknownJob
 	}
+	s.reopenLost(j)
 	r := &kapotv1.GetJobStatusResponse{JobId: j.id, State: j.state, Error: j.err, ResultSchema: j.resultSchema,
 		QueuedAtMs: j.queued.UnixMilli(), StartedAtMs: j.start.UnixMilli()}
 	if !j.end.IsZero() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -123,6 +124,32 @@ func (v *service) ExecutorStopped(_ context.Context, r *kapotv1.ExecutorStoppedR
 	return &kapotv1.ExecutorStoppedResponse{}, nil
 }
 
+// ExecutorLink holds an executor's link open until the executor goes
+// away (the stream breaks: the executor becomes suspect and is probed),
+// is declared lost, or the scheduler stops.
+func (v *service) ExecutorLink(r *kapotv1.ExecutorLinkRequest, stream grpc.ServerStreamingServer[kapotv1.ExecutorLinkEvent]) error {
+	s, id := v.s, r.GetExecutorId()
+	gen, gone, ok := s.openLink(id)
+	if !ok {
+		stream.Send(&kapotv1.ExecutorLinkEvent{Reregister: true})
+		return status.Errorf(codes.FailedPrecondition, "executor %q is not registered", id)
+	}
+	if err := stream.Send(&kapotv1.ExecutorLinkEvent{Linked: true}); err != nil {
+		s.linkBroke(id, gen, err.Error())
+		return err
+	}
+	select {
+	case <-stream.Context().Done():
+		s.linkBroke(id, gen, context.Cause(stream.Context()).Error())
+		return nil
+	case <-gone:
+		stream.Send(&kapotv1.ExecutorLinkEvent{Reregister: true})
+		return status.Error(codes.FailedPrecondition, "this executor was declared lost; register again")
+	case <-s.linksDone:
+		return status.Error(codes.Unavailable, "scheduler stopping")
+	}
+}
+
 func (v *service) SubmitJob(ctx context.Context, r *kapotv1.SubmitJobRequest) (*kapotv1.SubmitJobResponse, error) {
 	if r.GetPlan() == nil {
 		return nil, status.Error(codes.InvalidArgument, "submit without a plan")
@@ -160,6 +187,9 @@ func (v *service) GetJobStatus(ctx context.Context, r *kapotv1.GetJobStatusReque
 	}
 	v.s.polling(r.GetJobId(), 1)
 	defer v.s.polling(r.GetJobId(), -1)
+	if ids := r.GetUnreachableExecutors(); len(ids) > 0 {
+		v.s.unreachable(ctx, r.GetJobId(), ids)
+	}
 	if w := r.GetWaitMs(); w > 0 {
 		err := v.s.awaitJob(ctx, r.GetJobId(), time.Duration(min(w, maxStatusWaitMs))*time.Millisecond)
 		if err != nil && !errors.Is(err, errUnknownJob) {

@@ -113,6 +113,9 @@ type jobState struct {
 	detached bool
 	polls    int       // status calls of its session in flight
 	lastPoll time.Time // when the last one started or ended
+	// reopened counts how often the job ran again in part after
+	// executors holding its results were lost.
+	reopened int
 }
 
 // ownerFlightSQL owns the jobs the Flight SQL endpoint submits: no session
@@ -199,6 +202,16 @@ type executorState struct {
 	lastSeen time.Time
 	state    kapotv1.ExecutorState
 	running  map[uint64]struct{}
+	// linkGen numbers the executor's links; linked is set while the latest
+	// is open.
+	linkGen uint64
+	linked  bool
+	// suspect executors get no new tasks until a probe clears them; probe
+	// is closed when the probe in flight ends (nil: none).
+	suspect bool
+	probe   chan struct{}
+	// gone is closed when the executor is declared lost: it ends its link.
+	gone chan struct{}
 	// For pull executors: work to hand over at the next poll.
 	cancel []*kapotv1.RunningTaskInfo
 	remove []string
@@ -241,7 +254,7 @@ func (e *executorState) meta() *kapotv1.ExecutorMetadata {
 }
 
 func (e *executorState) freeSlots() int {
-	if e.state != kapotv1.ExecutorState_EXECUTOR_STATE_ACTIVE {
+	if e.state != kapotv1.ExecutorState_EXECUTOR_STATE_ACTIVE || e.suspect {
 		return 0
 	}
 	return max(0, int(e.reg.GetResources().GetTaskSlots())-len(e.running))

@@ -50,7 +50,7 @@ func TestSampleConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"executor-timeout-seconds: 180\n", "admin-port: 9080\n", "port: 50050\n", "log-timezone: UTC\n", "finished-job-data-clean-up-delay-seconds: 300\n"} {
+	for _, want := range []string{"executor-timeout-seconds: 30\n", "admin-port: 9080\n", "port: 50050\n", "log-timezone: UTC\n", "finished-job-data-clean-up-delay-seconds: 300\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("scheduler config lacks %q:\n%s", want, out)
 		}

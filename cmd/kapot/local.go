@@ -137,7 +137,7 @@ func startLocal(ctx context.Context, o localOptions) (*localCluster, error) {
 		return p, nil
 	}
 	if lc.sched, err = start("scheduler", "scheduler", "--bind-host", "127.0.0.1", "--port", strconv.Itoa(o.port), "--policy", o.policy,
-		"--log-level", o.logLevel, "--executor-timeout-seconds", "10", "--finished-job-data-clean-up-delay-seconds", "600",
+		"--log-level", o.logLevel, "--finished-job-data-clean-up-delay-seconds", "600",
 		"--flight-sql-port", strconv.Itoa(o.sqlPort), "--admin-port", strconv.Itoa(o.adminPort)); err != nil {
 		return lc, err
 	}
@@ -147,7 +147,7 @@ func startLocal(ctx context.Context, o localOptions) (*localCluster, error) {
 		p, err := start(name, append([]string{"executor", "--bind-host", "127.0.0.1", "--external-host", "127.0.0.1", "--port", "0", "--grpc-port", "0",
 			"--scheduler-host", "127.0.0.1", "--scheduler-port", strconv.Itoa(o.port), "--scheduler-connect-timeout-seconds", "30",
 			"--task-scheduling-policy", o.policy, "--work-dir", dir, "--concurrent-tasks", strconv.Itoa(o.slots),
-			"--executor-heartbeat-interval-seconds", "2", "--log-level", o.logLevel, "--drain-timeout", "30"}, o.executorArgs...)...)
+			"--log-level", o.logLevel, "--drain-timeout", "30"}, o.executorArgs...)...)
 		if err != nil {
 			return lc, err
 		}

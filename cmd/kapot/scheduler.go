@@ -73,7 +73,7 @@ result, secrets redacted.`,
 	f.StringVar(&cfg.BindHost, "bind-host", cfg.BindHost, "address to bind")
 	f.IntVar(&cfg.Port, "port", cfg.Port, "gRPC port")
 	f.StringVar(&cfg.Policy, "policy", cfg.Policy, "task scheduling policy executors must use: push-staged or pull-staged (empty: accept both)")
-	config.SecondsVar(f, &timeout, "executor-timeout-seconds", timeout, "declare an executor dead after this long without a heartbeat")
+	config.SecondsVar(f, &timeout, "executor-timeout-seconds", timeout, "declare an executor lost after this long without a heartbeat (a dead process is found within about a second by its link; this is the backstop for stopped or partitioned ones)")
 	f.IntVar(&cfg.TaskRetries, "task-retries", cfg.TaskRetries, "retries of a failed task before its job fails")
 	f.IntVar(&cfg.MaxFetchFailures, "max-fetch-failures", cfg.MaxFetchFailures, "map-output re-runs allowed per job")
 	f.StringVar(&cfg.SchedulingMode, "scheduling-mode", cfg.SchedulingMode, "how jobs share task slots: fair (each free slot to the job running the fewest tasks) or fifo (the oldest job first)")

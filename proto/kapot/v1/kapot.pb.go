@@ -607,6 +607,109 @@ func (x *RegisterExecutorResponse) GetSchedulerId() string {
 	return ""
 }
 
+// ExecutorLinkRequest opens an executor's link: a stream the scheduler
+// holds open for as long as the executor lives. Its break (the process
+// died, its host went away, keepalive pings went unanswered) makes the
+// scheduler probe the executor at once, rather than wait for heartbeats
+// to stop.
+type ExecutorLinkRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ExecutorId    string                 `protobuf:"bytes,1,opt,name=executor_id,json=executorId,proto3" json:"executor_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecutorLinkRequest) Reset() {
+	*x = ExecutorLinkRequest{}
+	mi := &file_kapot_v1_kapot_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecutorLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecutorLinkRequest) ProtoMessage() {}
+
+func (x *ExecutorLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_kapot_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecutorLinkRequest.ProtoReflect.Descriptor instead.
+func (*ExecutorLinkRequest) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ExecutorLinkRequest) GetExecutorId() string {
+	if x != nil {
+		return x.ExecutorId
+	}
+	return ""
+}
+
+// ExecutorLinkEvent is sent by the scheduler on an executor's link: once
+// when the link opens (linked), and when the executor must register again.
+type ExecutorLinkEvent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Linked        bool                   `protobuf:"varint,1,opt,name=linked,proto3" json:"linked,omitempty"`
+	Reregister    bool                   `protobuf:"varint,2,opt,name=reregister,proto3" json:"reregister,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecutorLinkEvent) Reset() {
+	*x = ExecutorLinkEvent{}
+	mi := &file_kapot_v1_kapot_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecutorLinkEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecutorLinkEvent) ProtoMessage() {}
+
+func (x *ExecutorLinkEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_kapot_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecutorLinkEvent.ProtoReflect.Descriptor instead.
+func (*ExecutorLinkEvent) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ExecutorLinkEvent) GetLinked() bool {
+	if x != nil {
+		return x.Linked
+	}
+	return false
+}
+
+func (x *ExecutorLinkEvent) GetReregister() bool {
+	if x != nil {
+		return x.Reregister
+	}
+	return false
+}
+
 type HeartbeatRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ExecutorId    string                 `protobuf:"bytes,1,opt,name=executor_id,json=executorId,proto3" json:"executor_id,omitempty"`
@@ -619,7 +722,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[6]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -631,7 +734,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[6]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -644,7 +747,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{6}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *HeartbeatRequest) GetExecutorId() string {
@@ -688,7 +791,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[7]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -700,7 +803,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[7]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -713,7 +816,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{7}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *HeartbeatResponse) GetReregister() bool {
@@ -743,7 +846,7 @@ type PollWorkRequest struct {
 
 func (x *PollWorkRequest) Reset() {
 	*x = PollWorkRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[8]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -755,7 +858,7 @@ func (x *PollWorkRequest) String() string {
 func (*PollWorkRequest) ProtoMessage() {}
 
 func (x *PollWorkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[8]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -768,7 +871,7 @@ func (x *PollWorkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PollWorkRequest.ProtoReflect.Descriptor instead.
 func (*PollWorkRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{8}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PollWorkRequest) GetRegistration() *ExecutorRegistration {
@@ -819,7 +922,7 @@ type PollWorkResponse struct {
 
 func (x *PollWorkResponse) Reset() {
 	*x = PollWorkResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[9]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -831,7 +934,7 @@ func (x *PollWorkResponse) String() string {
 func (*PollWorkResponse) ProtoMessage() {}
 
 func (x *PollWorkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[9]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -844,7 +947,7 @@ func (x *PollWorkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PollWorkResponse.ProtoReflect.Descriptor instead.
 func (*PollWorkResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{9}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PollWorkResponse) GetTasks() []*TaskDefinition {
@@ -885,7 +988,7 @@ type UpdateTaskStatusRequest struct {
 
 func (x *UpdateTaskStatusRequest) Reset() {
 	*x = UpdateTaskStatusRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[10]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +1000,7 @@ func (x *UpdateTaskStatusRequest) String() string {
 func (*UpdateTaskStatusRequest) ProtoMessage() {}
 
 func (x *UpdateTaskStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[10]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +1013,7 @@ func (x *UpdateTaskStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTaskStatusRequest.ProtoReflect.Descriptor instead.
 func (*UpdateTaskStatusRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{10}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *UpdateTaskStatusRequest) GetExecutorId() string {
@@ -936,7 +1039,7 @@ type UpdateTaskStatusResponse struct {
 
 func (x *UpdateTaskStatusResponse) Reset() {
 	*x = UpdateTaskStatusResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[11]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -948,7 +1051,7 @@ func (x *UpdateTaskStatusResponse) String() string {
 func (*UpdateTaskStatusResponse) ProtoMessage() {}
 
 func (x *UpdateTaskStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[11]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -961,7 +1064,7 @@ func (x *UpdateTaskStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTaskStatusResponse.ProtoReflect.Descriptor instead.
 func (*UpdateTaskStatusResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{11}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *UpdateTaskStatusResponse) GetReregister() bool {
@@ -981,7 +1084,7 @@ type ExecutorStoppedRequest struct {
 
 func (x *ExecutorStoppedRequest) Reset() {
 	*x = ExecutorStoppedRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[12]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -993,7 +1096,7 @@ func (x *ExecutorStoppedRequest) String() string {
 func (*ExecutorStoppedRequest) ProtoMessage() {}
 
 func (x *ExecutorStoppedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[12]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1006,7 +1109,7 @@ func (x *ExecutorStoppedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorStoppedRequest.ProtoReflect.Descriptor instead.
 func (*ExecutorStoppedRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{12}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ExecutorStoppedRequest) GetExecutorId() string {
@@ -1031,7 +1134,7 @@ type ExecutorStoppedResponse struct {
 
 func (x *ExecutorStoppedResponse) Reset() {
 	*x = ExecutorStoppedResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[13]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1043,7 +1146,7 @@ func (x *ExecutorStoppedResponse) String() string {
 func (*ExecutorStoppedResponse) ProtoMessage() {}
 
 func (x *ExecutorStoppedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[13]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1056,7 +1159,7 @@ func (x *ExecutorStoppedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorStoppedResponse.ProtoReflect.Descriptor instead.
 func (*ExecutorStoppedResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{13}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{15}
 }
 
 // TaskDefinition is one task: one partition of one stage attempt.
@@ -1079,7 +1182,7 @@ type TaskDefinition struct {
 
 func (x *TaskDefinition) Reset() {
 	*x = TaskDefinition{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[14]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1091,7 +1194,7 @@ func (x *TaskDefinition) String() string {
 func (*TaskDefinition) ProtoMessage() {}
 
 func (x *TaskDefinition) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[14]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1104,7 +1207,7 @@ func (x *TaskDefinition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskDefinition.ProtoReflect.Descriptor instead.
 func (*TaskDefinition) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{14}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *TaskDefinition) GetTaskId() uint64 {
@@ -1186,7 +1289,7 @@ type MultiTaskDefinition struct {
 
 func (x *MultiTaskDefinition) Reset() {
 	*x = MultiTaskDefinition{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[15]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1198,7 +1301,7 @@ func (x *MultiTaskDefinition) String() string {
 func (*MultiTaskDefinition) ProtoMessage() {}
 
 func (x *MultiTaskDefinition) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[15]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1211,7 +1314,7 @@ func (x *MultiTaskDefinition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MultiTaskDefinition.ProtoReflect.Descriptor instead.
 func (*MultiTaskDefinition) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{15}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *MultiTaskDefinition) GetTaskIds() []*TaskId {
@@ -1275,7 +1378,7 @@ type TaskId struct {
 
 func (x *TaskId) Reset() {
 	*x = TaskId{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[16]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1287,7 +1390,7 @@ func (x *TaskId) String() string {
 func (*TaskId) ProtoMessage() {}
 
 func (x *TaskId) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[16]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1300,7 +1403,7 @@ func (x *TaskId) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskId.ProtoReflect.Descriptor instead.
 func (*TaskId) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{16}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TaskId) GetTaskId() uint64 {
@@ -1347,7 +1450,7 @@ type TaskStatus struct {
 
 func (x *TaskStatus) Reset() {
 	*x = TaskStatus{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[17]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1359,7 +1462,7 @@ func (x *TaskStatus) String() string {
 func (*TaskStatus) ProtoMessage() {}
 
 func (x *TaskStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[17]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1372,7 +1475,7 @@ func (x *TaskStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskStatus.ProtoReflect.Descriptor instead.
 func (*TaskStatus) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{17}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TaskStatus) GetTaskId() uint64 {
@@ -1495,7 +1598,7 @@ type RunningTask struct {
 
 func (x *RunningTask) Reset() {
 	*x = RunningTask{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[18]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1507,7 +1610,7 @@ func (x *RunningTask) String() string {
 func (*RunningTask) ProtoMessage() {}
 
 func (x *RunningTask) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[18]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1520,7 +1623,7 @@ func (x *RunningTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunningTask.ProtoReflect.Descriptor instead.
 func (*RunningTask) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{18}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{20}
 }
 
 // SuccessfulTask lists the stats of every output partition the task wrote.
@@ -1535,7 +1638,7 @@ type SuccessfulTask struct {
 
 func (x *SuccessfulTask) Reset() {
 	*x = SuccessfulTask{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[19]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1547,7 +1650,7 @@ func (x *SuccessfulTask) String() string {
 func (*SuccessfulTask) ProtoMessage() {}
 
 func (x *SuccessfulTask) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[19]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1560,7 +1663,7 @@ func (x *SuccessfulTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuccessfulTask.ProtoReflect.Descriptor instead.
 func (*SuccessfulTask) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{19}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SuccessfulTask) GetPartitions() []*ShuffleWritePartition {
@@ -1600,7 +1703,7 @@ type OperatorMetrics struct {
 
 func (x *OperatorMetrics) Reset() {
 	*x = OperatorMetrics{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[20]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1612,7 +1715,7 @@ func (x *OperatorMetrics) String() string {
 func (*OperatorMetrics) ProtoMessage() {}
 
 func (x *OperatorMetrics) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[20]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1625,7 +1728,7 @@ func (x *OperatorMetrics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorMetrics.ProtoReflect.Descriptor instead.
 func (*OperatorMetrics) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{20}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *OperatorMetrics) GetNodeId() uint32 {
@@ -1702,7 +1805,7 @@ type ShuffleWritePartition struct {
 
 func (x *ShuffleWritePartition) Reset() {
 	*x = ShuffleWritePartition{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[21]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1714,7 +1817,7 @@ func (x *ShuffleWritePartition) String() string {
 func (*ShuffleWritePartition) ProtoMessage() {}
 
 func (x *ShuffleWritePartition) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[21]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1727,7 +1830,7 @@ func (x *ShuffleWritePartition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleWritePartition.ProtoReflect.Descriptor instead.
 func (*ShuffleWritePartition) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{21}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ShuffleWritePartition) GetOutputPartition() uint32 {
@@ -1764,7 +1867,7 @@ type FailedTask struct {
 
 func (x *FailedTask) Reset() {
 	*x = FailedTask{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[22]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1776,7 +1879,7 @@ func (x *FailedTask) String() string {
 func (*FailedTask) ProtoMessage() {}
 
 func (x *FailedTask) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[22]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1789,7 +1892,7 @@ func (x *FailedTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailedTask.ProtoReflect.Descriptor instead.
 func (*FailedTask) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{22}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *FailedTask) GetError() string {
@@ -1900,7 +2003,7 @@ type ExecutionError struct {
 
 func (x *ExecutionError) Reset() {
 	*x = ExecutionError{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[23]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1912,7 +2015,7 @@ func (x *ExecutionError) String() string {
 func (*ExecutionError) ProtoMessage() {}
 
 func (x *ExecutionError) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[23]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1925,7 +2028,7 @@ func (x *ExecutionError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionError.ProtoReflect.Descriptor instead.
 func (*ExecutionError) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{23}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{25}
 }
 
 type IoError struct {
@@ -1936,7 +2039,7 @@ type IoError struct {
 
 func (x *IoError) Reset() {
 	*x = IoError{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[24]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1948,7 +2051,7 @@ func (x *IoError) String() string {
 func (*IoError) ProtoMessage() {}
 
 func (x *IoError) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[24]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1961,7 +2064,7 @@ func (x *IoError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IoError.ProtoReflect.Descriptor instead.
 func (*IoError) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{24}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{26}
 }
 
 // FetchPartitionError names the map output a task could not read so the
@@ -1977,7 +2080,7 @@ type FetchPartitionError struct {
 
 func (x *FetchPartitionError) Reset() {
 	*x = FetchPartitionError{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[25]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1989,7 +2092,7 @@ func (x *FetchPartitionError) String() string {
 func (*FetchPartitionError) ProtoMessage() {}
 
 func (x *FetchPartitionError) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[25]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2002,7 +2105,7 @@ func (x *FetchPartitionError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchPartitionError.ProtoReflect.Descriptor instead.
 func (*FetchPartitionError) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{25}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *FetchPartitionError) GetExecutorId() string {
@@ -2034,7 +2137,7 @@ type TaskKilled struct {
 
 func (x *TaskKilled) Reset() {
 	*x = TaskKilled{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[26]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2046,7 +2149,7 @@ func (x *TaskKilled) String() string {
 func (*TaskKilled) ProtoMessage() {}
 
 func (x *TaskKilled) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[26]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2059,7 +2162,7 @@ func (x *TaskKilled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskKilled.ProtoReflect.Descriptor instead.
 func (*TaskKilled) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{26}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{28}
 }
 
 type ResultLost struct {
@@ -2070,7 +2173,7 @@ type ResultLost struct {
 
 func (x *ResultLost) Reset() {
 	*x = ResultLost{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[27]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2082,7 +2185,7 @@ func (x *ResultLost) String() string {
 func (*ResultLost) ProtoMessage() {}
 
 func (x *ResultLost) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[27]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2095,7 +2198,7 @@ func (x *ResultLost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResultLost.ProtoReflect.Descriptor instead.
 func (*ResultLost) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{27}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{29}
 }
 
 type LaunchTaskRequest struct {
@@ -2108,7 +2211,7 @@ type LaunchTaskRequest struct {
 
 func (x *LaunchTaskRequest) Reset() {
 	*x = LaunchTaskRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[28]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2120,7 +2223,7 @@ func (x *LaunchTaskRequest) String() string {
 func (*LaunchTaskRequest) ProtoMessage() {}
 
 func (x *LaunchTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[28]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2133,7 +2236,7 @@ func (x *LaunchTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LaunchTaskRequest.ProtoReflect.Descriptor instead.
 func (*LaunchTaskRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{28}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *LaunchTaskRequest) GetSchedulerId() string {
@@ -2158,7 +2261,7 @@ type LaunchTaskResponse struct {
 
 func (x *LaunchTaskResponse) Reset() {
 	*x = LaunchTaskResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[29]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2170,7 +2273,7 @@ func (x *LaunchTaskResponse) String() string {
 func (*LaunchTaskResponse) ProtoMessage() {}
 
 func (x *LaunchTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[29]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2183,7 +2286,7 @@ func (x *LaunchTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LaunchTaskResponse.ProtoReflect.Descriptor instead.
 func (*LaunchTaskResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{29}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{31}
 }
 
 type LaunchMultiTaskRequest struct {
@@ -2196,7 +2299,7 @@ type LaunchMultiTaskRequest struct {
 
 func (x *LaunchMultiTaskRequest) Reset() {
 	*x = LaunchMultiTaskRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[30]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2208,7 +2311,7 @@ func (x *LaunchMultiTaskRequest) String() string {
 func (*LaunchMultiTaskRequest) ProtoMessage() {}
 
 func (x *LaunchMultiTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[30]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2221,7 +2324,7 @@ func (x *LaunchMultiTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LaunchMultiTaskRequest.ProtoReflect.Descriptor instead.
 func (*LaunchMultiTaskRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{30}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *LaunchMultiTaskRequest) GetSchedulerId() string {
@@ -2246,7 +2349,7 @@ type LaunchMultiTaskResponse struct {
 
 func (x *LaunchMultiTaskResponse) Reset() {
 	*x = LaunchMultiTaskResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[31]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2258,7 +2361,7 @@ func (x *LaunchMultiTaskResponse) String() string {
 func (*LaunchMultiTaskResponse) ProtoMessage() {}
 
 func (x *LaunchMultiTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[31]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2271,7 +2374,7 @@ func (x *LaunchMultiTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LaunchMultiTaskResponse.ProtoReflect.Descriptor instead.
 func (*LaunchMultiTaskResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{31}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{33}
 }
 
 type CancelTasksRequest struct {
@@ -2283,7 +2386,7 @@ type CancelTasksRequest struct {
 
 func (x *CancelTasksRequest) Reset() {
 	*x = CancelTasksRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[32]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2295,7 +2398,7 @@ func (x *CancelTasksRequest) String() string {
 func (*CancelTasksRequest) ProtoMessage() {}
 
 func (x *CancelTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[32]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2308,7 +2411,7 @@ func (x *CancelTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTasksRequest.ProtoReflect.Descriptor instead.
 func (*CancelTasksRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{32}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CancelTasksRequest) GetTasks() []*RunningTaskInfo {
@@ -2330,7 +2433,7 @@ type RunningTaskInfo struct {
 
 func (x *RunningTaskInfo) Reset() {
 	*x = RunningTaskInfo{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[33]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2342,7 +2445,7 @@ func (x *RunningTaskInfo) String() string {
 func (*RunningTaskInfo) ProtoMessage() {}
 
 func (x *RunningTaskInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[33]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2355,7 +2458,7 @@ func (x *RunningTaskInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunningTaskInfo.ProtoReflect.Descriptor instead.
 func (*RunningTaskInfo) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{33}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RunningTaskInfo) GetTaskId() uint64 {
@@ -2395,7 +2498,7 @@ type CancelTasksResponse struct {
 
 func (x *CancelTasksResponse) Reset() {
 	*x = CancelTasksResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[34]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2407,7 +2510,7 @@ func (x *CancelTasksResponse) String() string {
 func (*CancelTasksResponse) ProtoMessage() {}
 
 func (x *CancelTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[34]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2420,7 +2523,7 @@ func (x *CancelTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTasksResponse.ProtoReflect.Descriptor instead.
 func (*CancelTasksResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{34}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CancelTasksResponse) GetCancelled() uint32 {
@@ -2439,7 +2542,7 @@ type RemoveJobDataRequest struct {
 
 func (x *RemoveJobDataRequest) Reset() {
 	*x = RemoveJobDataRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[35]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2451,7 +2554,7 @@ func (x *RemoveJobDataRequest) String() string {
 func (*RemoveJobDataRequest) ProtoMessage() {}
 
 func (x *RemoveJobDataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[35]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2464,7 +2567,7 @@ func (x *RemoveJobDataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveJobDataRequest.ProtoReflect.Descriptor instead.
 func (*RemoveJobDataRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{35}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RemoveJobDataRequest) GetJobId() string {
@@ -2482,7 +2585,7 @@ type RemoveJobDataResponse struct {
 
 func (x *RemoveJobDataResponse) Reset() {
 	*x = RemoveJobDataResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[36]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2494,7 +2597,7 @@ func (x *RemoveJobDataResponse) String() string {
 func (*RemoveJobDataResponse) ProtoMessage() {}
 
 func (x *RemoveJobDataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[36]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2507,7 +2610,7 @@ func (x *RemoveJobDataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveJobDataResponse.ProtoReflect.Descriptor instead.
 func (*RemoveJobDataResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{36}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{38}
 }
 
 type StopExecutorRequest struct {
@@ -2521,7 +2624,7 @@ type StopExecutorRequest struct {
 
 func (x *StopExecutorRequest) Reset() {
 	*x = StopExecutorRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[37]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2533,7 +2636,7 @@ func (x *StopExecutorRequest) String() string {
 func (*StopExecutorRequest) ProtoMessage() {}
 
 func (x *StopExecutorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[37]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2546,7 +2649,7 @@ func (x *StopExecutorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopExecutorRequest.ProtoReflect.Descriptor instead.
 func (*StopExecutorRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{37}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *StopExecutorRequest) GetExecutorId() string {
@@ -2578,7 +2681,7 @@ type StopExecutorResponse struct {
 
 func (x *StopExecutorResponse) Reset() {
 	*x = StopExecutorResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[38]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2590,7 +2693,7 @@ func (x *StopExecutorResponse) String() string {
 func (*StopExecutorResponse) ProtoMessage() {}
 
 func (x *StopExecutorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[38]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2603,7 +2706,7 @@ func (x *StopExecutorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopExecutorResponse.ProtoReflect.Descriptor instead.
 func (*StopExecutorResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{38}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{40}
 }
 
 // PlacementPolicy restricts which executors may run a job's tasks.
@@ -2621,7 +2724,7 @@ type PlacementPolicy struct {
 
 func (x *PlacementPolicy) Reset() {
 	*x = PlacementPolicy{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[39]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2633,7 +2736,7 @@ func (x *PlacementPolicy) String() string {
 func (*PlacementPolicy) ProtoMessage() {}
 
 func (x *PlacementPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[39]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2646,7 +2749,7 @@ func (x *PlacementPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementPolicy.ProtoReflect.Descriptor instead.
 func (*PlacementPolicy) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{39}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *PlacementPolicy) GetPolicy() isPlacementPolicy_Policy {
@@ -2713,7 +2816,7 @@ type PlacementAny struct {
 
 func (x *PlacementAny) Reset() {
 	*x = PlacementAny{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[40]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2725,7 +2828,7 @@ func (x *PlacementAny) String() string {
 func (*PlacementAny) ProtoMessage() {}
 
 func (x *PlacementAny) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[40]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2738,7 +2841,7 @@ func (x *PlacementAny) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementAny.ProtoReflect.Descriptor instead.
 func (*PlacementAny) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{40}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{42}
 }
 
 type PlacementNoTag struct {
@@ -2749,7 +2852,7 @@ type PlacementNoTag struct {
 
 func (x *PlacementNoTag) Reset() {
 	*x = PlacementNoTag{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[41]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2761,7 +2864,7 @@ func (x *PlacementNoTag) String() string {
 func (*PlacementNoTag) ProtoMessage() {}
 
 func (x *PlacementNoTag) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[41]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2774,7 +2877,7 @@ func (x *PlacementNoTag) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementNoTag.ProtoReflect.Descriptor instead.
 func (*PlacementNoTag) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{41}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{43}
 }
 
 type SubmitJobRequest struct {
@@ -2796,7 +2899,7 @@ type SubmitJobRequest struct {
 
 func (x *SubmitJobRequest) Reset() {
 	*x = SubmitJobRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[42]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2808,7 +2911,7 @@ func (x *SubmitJobRequest) String() string {
 func (*SubmitJobRequest) ProtoMessage() {}
 
 func (x *SubmitJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[42]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2821,7 +2924,7 @@ func (x *SubmitJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitJobRequest.ProtoReflect.Descriptor instead.
 func (*SubmitJobRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{42}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *SubmitJobRequest) GetPlan() *PhysicalPlanNode {
@@ -2868,7 +2971,7 @@ type SubmitJobResponse struct {
 
 func (x *SubmitJobResponse) Reset() {
 	*x = SubmitJobResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[43]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2880,7 +2983,7 @@ func (x *SubmitJobResponse) String() string {
 func (*SubmitJobResponse) ProtoMessage() {}
 
 func (x *SubmitJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[43]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2893,7 +2996,7 @@ func (x *SubmitJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitJobResponse.ProtoReflect.Descriptor instead.
 func (*SubmitJobResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{43}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *SubmitJobResponse) GetJobId() string {
@@ -2908,14 +3011,19 @@ type GetJobStatusRequest struct {
 	JobId string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
 	// Long poll: wait up to this many milliseconds (at most 60 000) for the
 	// job to end before answering; 0 answers at once.
-	WaitMs        uint32 `protobuf:"varint,2,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	WaitMs uint32 `protobuf:"varint,2,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
+	// Executors (ids) the client could not fetch this job's results from.
+	// The scheduler probes each at once; one that is gone is declared lost,
+	// and the result partitions it held are computed again (the job is
+	// RUNNING until they are), so the client reads them without resubmitting.
+	UnreachableExecutors []string `protobuf:"bytes,3,rep,name=unreachable_executors,json=unreachableExecutors,proto3" json:"unreachable_executors,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *GetJobStatusRequest) Reset() {
 	*x = GetJobStatusRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[44]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2927,7 +3035,7 @@ func (x *GetJobStatusRequest) String() string {
 func (*GetJobStatusRequest) ProtoMessage() {}
 
 func (x *GetJobStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[44]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2940,7 +3048,7 @@ func (x *GetJobStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetJobStatusRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{44}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GetJobStatusRequest) GetJobId() string {
@@ -2955,6 +3063,13 @@ func (x *GetJobStatusRequest) GetWaitMs() uint32 {
 		return x.WaitMs
 	}
 	return 0
+}
+
+func (x *GetJobStatusRequest) GetUnreachableExecutors() []string {
+	if x != nil {
+		return x.UnreachableExecutors
+	}
+	return nil
 }
 
 // StageStatus summarises one stage of a job.
@@ -2974,7 +3089,7 @@ type StageStatus struct {
 
 func (x *StageStatus) Reset() {
 	*x = StageStatus{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[45]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2986,7 +3101,7 @@ func (x *StageStatus) String() string {
 func (*StageStatus) ProtoMessage() {}
 
 func (x *StageStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[45]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2999,7 +3114,7 @@ func (x *StageStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageStatus.ProtoReflect.Descriptor instead.
 func (*StageStatus) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{45}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *StageStatus) GetStageId() uint32 {
@@ -3069,7 +3184,7 @@ type GetJobStatusResponse struct {
 
 func (x *GetJobStatusResponse) Reset() {
 	*x = GetJobStatusResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[46]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3081,7 +3196,7 @@ func (x *GetJobStatusResponse) String() string {
 func (*GetJobStatusResponse) ProtoMessage() {}
 
 func (x *GetJobStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[46]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3094,7 +3209,7 @@ func (x *GetJobStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetJobStatusResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{46}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *GetJobStatusResponse) GetJobId() string {
@@ -3169,7 +3284,7 @@ type CancelJobRequest struct {
 
 func (x *CancelJobRequest) Reset() {
 	*x = CancelJobRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[47]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3181,7 +3296,7 @@ func (x *CancelJobRequest) String() string {
 func (*CancelJobRequest) ProtoMessage() {}
 
 func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[47]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3194,7 +3309,7 @@ func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobRequest.ProtoReflect.Descriptor instead.
 func (*CancelJobRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{47}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *CancelJobRequest) GetJobId() string {
@@ -3213,7 +3328,7 @@ type CancelJobResponse struct {
 
 func (x *CancelJobResponse) Reset() {
 	*x = CancelJobResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[48]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3225,7 +3340,7 @@ func (x *CancelJobResponse) String() string {
 func (*CancelJobResponse) ProtoMessage() {}
 
 func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[48]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3238,7 +3353,7 @@ func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobResponse.ProtoReflect.Descriptor instead.
 func (*CancelJobResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{48}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *CancelJobResponse) GetCancelled() bool {
@@ -3256,7 +3371,7 @@ type ListExecutorsRequest struct {
 
 func (x *ListExecutorsRequest) Reset() {
 	*x = ListExecutorsRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[49]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3268,7 +3383,7 @@ func (x *ListExecutorsRequest) String() string {
 func (*ListExecutorsRequest) ProtoMessage() {}
 
 func (x *ListExecutorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[49]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3281,7 +3396,7 @@ func (x *ListExecutorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExecutorsRequest.ProtoReflect.Descriptor instead.
 func (*ListExecutorsRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{49}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{51}
 }
 
 // ExecutorInfo is what the scheduler knows of one executor.
@@ -3297,7 +3412,7 @@ type ExecutorInfo struct {
 
 func (x *ExecutorInfo) Reset() {
 	*x = ExecutorInfo{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[50]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3309,7 +3424,7 @@ func (x *ExecutorInfo) String() string {
 func (*ExecutorInfo) ProtoMessage() {}
 
 func (x *ExecutorInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[50]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3322,7 +3437,7 @@ func (x *ExecutorInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorInfo.ProtoReflect.Descriptor instead.
 func (*ExecutorInfo) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{50}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ExecutorInfo) GetRegistration() *ExecutorRegistration {
@@ -3362,7 +3477,7 @@ type ListExecutorsResponse struct {
 
 func (x *ListExecutorsResponse) Reset() {
 	*x = ListExecutorsResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[51]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3374,7 +3489,7 @@ func (x *ListExecutorsResponse) String() string {
 func (*ListExecutorsResponse) ProtoMessage() {}
 
 func (x *ListExecutorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[51]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3387,7 +3502,7 @@ func (x *ListExecutorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExecutorsResponse.ProtoReflect.Descriptor instead.
 func (*ListExecutorsResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{51}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListExecutorsResponse) GetExecutors() []*ExecutorInfo {
@@ -3416,7 +3531,7 @@ type ShuffleTicket struct {
 
 func (x *ShuffleTicket) Reset() {
 	*x = ShuffleTicket{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[52]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3428,7 +3543,7 @@ func (x *ShuffleTicket) String() string {
 func (*ShuffleTicket) ProtoMessage() {}
 
 func (x *ShuffleTicket) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[52]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3441,7 +3556,7 @@ func (x *ShuffleTicket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleTicket.ProtoReflect.Descriptor instead.
 func (*ShuffleTicket) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{52}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ShuffleTicket) GetJobId() string {
@@ -3524,7 +3639,15 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"\x17RegisterExecutorRequest\x12B\n" +
 	"\fregistration\x18\x01 \x01(\v2\x1e.kapot.v1.ExecutorRegistrationR\fregistration\"=\n" +
 	"\x18RegisterExecutorResponse\x12!\n" +
-	"\fscheduler_id\x18\x01 \x01(\tR\vschedulerId\"\xde\x01\n" +
+	"\fscheduler_id\x18\x01 \x01(\tR\vschedulerId\"6\n" +
+	"\x13ExecutorLinkRequest\x12\x1f\n" +
+	"\vexecutor_id\x18\x01 \x01(\tR\n" +
+	"executorId\"K\n" +
+	"\x11ExecutorLinkEvent\x12\x16\n" +
+	"\x06linked\x18\x01 \x01(\bR\x06linked\x12\x1e\n" +
+	"\n" +
+	"reregister\x18\x02 \x01(\bR\n" +
+	"reregister\"\xde\x01\n" +
 	"\x10HeartbeatRequest\x12\x1f\n" +
 	"\vexecutor_id\x18\x01 \x01(\tR\n" +
 	"executorId\x120\n" +
@@ -3705,10 +3828,11 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"*\n" +
 	"\x11SubmitJobResponse\x12\x15\n" +
-	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"E\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"z\n" +
 	"\x13GetJobStatusRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x17\n" +
-	"\await_ms\x18\x02 \x01(\rR\x06waitMs\"\xf6\x01\n" +
+	"\await_ms\x18\x02 \x01(\rR\x06waitMs\x123\n" +
+	"\x15unreachable_executors\x18\x03 \x03(\tR\x14unreachableExecutors\"\xf6\x01\n" +
 	"\vStageStatus\x12\x19\n" +
 	"\bstage_id\x18\x01 \x01(\rR\astageId\x12\x18\n" +
 	"\aattempt\x18\x02 \x01(\rR\aattempt\x12\x1e\n" +
@@ -3766,13 +3890,14 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"\x11JOB_STATE_RUNNING\x10\x02\x12\x18\n" +
 	"\x14JOB_STATE_SUCCESSFUL\x10\x03\x12\x14\n" +
 	"\x10JOB_STATE_FAILED\x10\x04\x12\x17\n" +
-	"\x13JOB_STATE_CANCELLED\x10\x052\xe2\x05\n" +
+	"\x13JOB_STATE_CANCELLED\x10\x052\xb0\x06\n" +
 	"\x10SchedulerService\x12Y\n" +
 	"\x10RegisterExecutor\x12!.kapot.v1.RegisterExecutorRequest\x1a\".kapot.v1.RegisterExecutorResponse\x12P\n" +
 	"\x15HeartbeatFromExecutor\x12\x1a.kapot.v1.HeartbeatRequest\x1a\x1b.kapot.v1.HeartbeatResponse\x12A\n" +
 	"\bPollWork\x12\x19.kapot.v1.PollWorkRequest\x1a\x1a.kapot.v1.PollWorkResponse\x12Y\n" +
 	"\x10UpdateTaskStatus\x12!.kapot.v1.UpdateTaskStatusRequest\x1a\".kapot.v1.UpdateTaskStatusResponse\x12V\n" +
-	"\x0fExecutorStopped\x12 .kapot.v1.ExecutorStoppedRequest\x1a!.kapot.v1.ExecutorStoppedResponse\x12D\n" +
+	"\x0fExecutorStopped\x12 .kapot.v1.ExecutorStoppedRequest\x1a!.kapot.v1.ExecutorStoppedResponse\x12L\n" +
+	"\fExecutorLink\x12\x1d.kapot.v1.ExecutorLinkRequest\x1a\x1b.kapot.v1.ExecutorLinkEvent0\x01\x12D\n" +
 	"\tSubmitJob\x12\x1a.kapot.v1.SubmitJobRequest\x1a\x1b.kapot.v1.SubmitJobResponse\x12M\n" +
 	"\fGetJobStatus\x12\x1d.kapot.v1.GetJobStatusRequest\x1a\x1e.kapot.v1.GetJobStatusResponse\x12D\n" +
 	"\tCancelJob\x12\x1a.kapot.v1.CancelJobRequest\x1a\x1b.kapot.v1.CancelJobResponse\x12P\n" +
@@ -3798,7 +3923,7 @@ func file_kapot_v1_kapot_proto_rawDescGZIP() []byte {
 }
 
 var file_kapot_v1_kapot_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_kapot_v1_kapot_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
+var file_kapot_v1_kapot_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
 var file_kapot_v1_kapot_proto_goTypes = []any{
 	(TaskSchedulingPolicy)(0),        // 0: kapot.v1.TaskSchedulingPolicy
 	(ExecutorState)(0),               // 1: kapot.v1.ExecutorState
@@ -3809,61 +3934,63 @@ var file_kapot_v1_kapot_proto_goTypes = []any{
 	(*ExecutorMetrics)(nil),          // 6: kapot.v1.ExecutorMetrics
 	(*RegisterExecutorRequest)(nil),  // 7: kapot.v1.RegisterExecutorRequest
 	(*RegisterExecutorResponse)(nil), // 8: kapot.v1.RegisterExecutorResponse
-	(*HeartbeatRequest)(nil),         // 9: kapot.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),        // 10: kapot.v1.HeartbeatResponse
-	(*PollWorkRequest)(nil),          // 11: kapot.v1.PollWorkRequest
-	(*PollWorkResponse)(nil),         // 12: kapot.v1.PollWorkResponse
-	(*UpdateTaskStatusRequest)(nil),  // 13: kapot.v1.UpdateTaskStatusRequest
-	(*UpdateTaskStatusResponse)(nil), // 14: kapot.v1.UpdateTaskStatusResponse
-	(*ExecutorStoppedRequest)(nil),   // 15: kapot.v1.ExecutorStoppedRequest
-	(*ExecutorStoppedResponse)(nil),  // 16: kapot.v1.ExecutorStoppedResponse
-	(*TaskDefinition)(nil),           // 17: kapot.v1.TaskDefinition
-	(*MultiTaskDefinition)(nil),      // 18: kapot.v1.MultiTaskDefinition
-	(*TaskId)(nil),                   // 19: kapot.v1.TaskId
-	(*TaskStatus)(nil),               // 20: kapot.v1.TaskStatus
-	(*RunningTask)(nil),              // 21: kapot.v1.RunningTask
-	(*SuccessfulTask)(nil),           // 22: kapot.v1.SuccessfulTask
-	(*OperatorMetrics)(nil),          // 23: kapot.v1.OperatorMetrics
-	(*ShuffleWritePartition)(nil),    // 24: kapot.v1.ShuffleWritePartition
-	(*FailedTask)(nil),               // 25: kapot.v1.FailedTask
-	(*ExecutionError)(nil),           // 26: kapot.v1.ExecutionError
-	(*IoError)(nil),                  // 27: kapot.v1.IoError
-	(*FetchPartitionError)(nil),      // 28: kapot.v1.FetchPartitionError
-	(*TaskKilled)(nil),               // 29: kapot.v1.TaskKilled
-	(*ResultLost)(nil),               // 30: kapot.v1.ResultLost
-	(*LaunchTaskRequest)(nil),        // 31: kapot.v1.LaunchTaskRequest
-	(*LaunchTaskResponse)(nil),       // 32: kapot.v1.LaunchTaskResponse
-	(*LaunchMultiTaskRequest)(nil),   // 33: kapot.v1.LaunchMultiTaskRequest
-	(*LaunchMultiTaskResponse)(nil),  // 34: kapot.v1.LaunchMultiTaskResponse
-	(*CancelTasksRequest)(nil),       // 35: kapot.v1.CancelTasksRequest
-	(*RunningTaskInfo)(nil),          // 36: kapot.v1.RunningTaskInfo
-	(*CancelTasksResponse)(nil),      // 37: kapot.v1.CancelTasksResponse
-	(*RemoveJobDataRequest)(nil),     // 38: kapot.v1.RemoveJobDataRequest
-	(*RemoveJobDataResponse)(nil),    // 39: kapot.v1.RemoveJobDataResponse
-	(*StopExecutorRequest)(nil),      // 40: kapot.v1.StopExecutorRequest
-	(*StopExecutorResponse)(nil),     // 41: kapot.v1.StopExecutorResponse
-	(*PlacementPolicy)(nil),          // 42: kapot.v1.PlacementPolicy
-	(*PlacementAny)(nil),             // 43: kapot.v1.PlacementAny
-	(*PlacementNoTag)(nil),           // 44: kapot.v1.PlacementNoTag
-	(*SubmitJobRequest)(nil),         // 45: kapot.v1.SubmitJobRequest
-	(*SubmitJobResponse)(nil),        // 46: kapot.v1.SubmitJobResponse
-	(*GetJobStatusRequest)(nil),      // 47: kapot.v1.GetJobStatusRequest
-	(*StageStatus)(nil),              // 48: kapot.v1.StageStatus
-	(*GetJobStatusResponse)(nil),     // 49: kapot.v1.GetJobStatusResponse
-	(*CancelJobRequest)(nil),         // 50: kapot.v1.CancelJobRequest
-	(*CancelJobResponse)(nil),        // 51: kapot.v1.CancelJobResponse
-	(*ListExecutorsRequest)(nil),     // 52: kapot.v1.ListExecutorsRequest
-	(*ExecutorInfo)(nil),             // 53: kapot.v1.ExecutorInfo
-	(*ListExecutorsResponse)(nil),    // 54: kapot.v1.ListExecutorsResponse
-	(*ShuffleTicket)(nil),            // 55: kapot.v1.ShuffleTicket
-	nil,                              // 56: kapot.v1.TaskDefinition.SessionPropertiesEntry
-	nil,                              // 57: kapot.v1.MultiTaskDefinition.SessionPropertiesEntry
-	nil,                              // 58: kapot.v1.OperatorMetrics.CountersEntry
-	nil,                              // 59: kapot.v1.SubmitJobRequest.SessionPropertiesEntry
-	(*PartitionStats)(nil),           // 60: kapot.v1.PartitionStats
-	(*PhysicalPlanNode)(nil),         // 61: kapot.v1.PhysicalPlanNode
-	(*PartitionLocation)(nil),        // 62: kapot.v1.PartitionLocation
-	(*Schema)(nil),                   // 63: kapot.v1.Schema
+	(*ExecutorLinkRequest)(nil),      // 9: kapot.v1.ExecutorLinkRequest
+	(*ExecutorLinkEvent)(nil),        // 10: kapot.v1.ExecutorLinkEvent
+	(*HeartbeatRequest)(nil),         // 11: kapot.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),        // 12: kapot.v1.HeartbeatResponse
+	(*PollWorkRequest)(nil),          // 13: kapot.v1.PollWorkRequest
+	(*PollWorkResponse)(nil),         // 14: kapot.v1.PollWorkResponse
+	(*UpdateTaskStatusRequest)(nil),  // 15: kapot.v1.UpdateTaskStatusRequest
+	(*UpdateTaskStatusResponse)(nil), // 16: kapot.v1.UpdateTaskStatusResponse
+	(*ExecutorStoppedRequest)(nil),   // 17: kapot.v1.ExecutorStoppedRequest
+	(*ExecutorStoppedResponse)(nil),  // 18: kapot.v1.ExecutorStoppedResponse
+	(*TaskDefinition)(nil),           // 19: kapot.v1.TaskDefinition
+	(*MultiTaskDefinition)(nil),      // 20: kapot.v1.MultiTaskDefinition
+	(*TaskId)(nil),                   // 21: kapot.v1.TaskId
+	(*TaskStatus)(nil),               // 22: kapot.v1.TaskStatus
+	(*RunningTask)(nil),              // 23: kapot.v1.RunningTask
+	(*SuccessfulTask)(nil),           // 24: kapot.v1.SuccessfulTask
+	(*OperatorMetrics)(nil),          // 25: kapot.v1.OperatorMetrics
+	(*ShuffleWritePartition)(nil),    // 26: kapot.v1.ShuffleWritePartition
+	(*FailedTask)(nil),               // 27: kapot.v1.FailedTask
+	(*ExecutionError)(nil),           // 28: kapot.v1.ExecutionError
+	(*IoError)(nil),                  // 29: kapot.v1.IoError
+	(*FetchPartitionError)(nil),      // 30: kapot.v1.FetchPartitionError
+	(*TaskKilled)(nil),               // 31: kapot.v1.TaskKilled
+	(*ResultLost)(nil),               // 32: kapot.v1.ResultLost
+	(*LaunchTaskRequest)(nil),        // 33: kapot.v1.LaunchTaskRequest
+	(*LaunchTaskResponse)(nil),       // 34: kapot.v1.LaunchTaskResponse
+	(*LaunchMultiTaskRequest)(nil),   // 35: kapot.v1.LaunchMultiTaskRequest
+	(*LaunchMultiTaskResponse)(nil),  // 36: kapot.v1.LaunchMultiTaskResponse
+	(*CancelTasksRequest)(nil),       // 37: kapot.v1.CancelTasksRequest
+	(*RunningTaskInfo)(nil),          // 38: kapot.v1.RunningTaskInfo
+	(*CancelTasksResponse)(nil),      // 39: kapot.v1.CancelTasksResponse
+	(*RemoveJobDataRequest)(nil),     // 40: kapot.v1.RemoveJobDataRequest
+	(*RemoveJobDataResponse)(nil),    // 41: kapot.v1.RemoveJobDataResponse
+	(*StopExecutorRequest)(nil),      // 42: kapot.v1.StopExecutorRequest
+	(*StopExecutorResponse)(nil),     // 43: kapot.v1.StopExecutorResponse
+	(*PlacementPolicy)(nil),          // 44: kapot.v1.PlacementPolicy
+	(*PlacementAny)(nil),             // 45: kapot.v1.PlacementAny
+	(*PlacementNoTag)(nil),           // 46: kapot.v1.PlacementNoTag
+	(*SubmitJobRequest)(nil),         // 47: kapot.v1.SubmitJobRequest
+	(*SubmitJobResponse)(nil),        // 48: kapot.v1.SubmitJobResponse
+	(*GetJobStatusRequest)(nil),      // 49: kapot.v1.GetJobStatusRequest
+	(*StageStatus)(nil),              // 50: kapot.v1.StageStatus
+	(*GetJobStatusResponse)(nil),     // 51: kapot.v1.GetJobStatusResponse
+	(*CancelJobRequest)(nil),         // 52: kapot.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),        // 53: kapot.v1.CancelJobResponse
+	(*ListExecutorsRequest)(nil),     // 54: kapot.v1.ListExecutorsRequest
+	(*ExecutorInfo)(nil),             // 55: kapot.v1.ExecutorInfo
+	(*ListExecutorsResponse)(nil),    // 56: kapot.v1.ListExecutorsResponse
+	(*ShuffleTicket)(nil),            // 57: kapot.v1.ShuffleTicket
+	nil,                              // 58: kapot.v1.TaskDefinition.SessionPropertiesEntry
+	nil,                              // 59: kapot.v1.MultiTaskDefinition.SessionPropertiesEntry
+	nil,                              // 60: kapot.v1.OperatorMetrics.CountersEntry
+	nil,                              // 61: kapot.v1.SubmitJobRequest.SessionPropertiesEntry
+	(*PartitionStats)(nil),           // 62: kapot.v1.PartitionStats
+	(*PhysicalPlanNode)(nil),         // 63: kapot.v1.PhysicalPlanNode
+	(*PartitionLocation)(nil),        // 64: kapot.v1.PartitionLocation
+	(*Schema)(nil),                   // 65: kapot.v1.Schema
 }
 var file_kapot_v1_kapot_proto_depIdxs = []int32{
 	3,  // 0: kapot.v1.ExecutorRegistration.resources:type_name -> kapot.v1.ExecutorResources
@@ -3874,73 +4001,75 @@ var file_kapot_v1_kapot_proto_depIdxs = []int32{
 	6,  // 5: kapot.v1.HeartbeatRequest.metrics:type_name -> kapot.v1.ExecutorMetrics
 	4,  // 6: kapot.v1.HeartbeatRequest.registration:type_name -> kapot.v1.ExecutorRegistration
 	4,  // 7: kapot.v1.PollWorkRequest.registration:type_name -> kapot.v1.ExecutorRegistration
-	20, // 8: kapot.v1.PollWorkRequest.task_statuses:type_name -> kapot.v1.TaskStatus
+	22, // 8: kapot.v1.PollWorkRequest.task_statuses:type_name -> kapot.v1.TaskStatus
 	6,  // 9: kapot.v1.PollWorkRequest.metrics:type_name -> kapot.v1.ExecutorMetrics
 	5,  // 10: kapot.v1.PollWorkRequest.status:type_name -> kapot.v1.ExecutorStatus
-	17, // 11: kapot.v1.PollWorkResponse.tasks:type_name -> kapot.v1.TaskDefinition
-	36, // 12: kapot.v1.PollWorkResponse.cancel_tasks:type_name -> kapot.v1.RunningTaskInfo
-	20, // 13: kapot.v1.UpdateTaskStatusRequest.task_statuses:type_name -> kapot.v1.TaskStatus
-	56, // 14: kapot.v1.TaskDefinition.session_properties:type_name -> kapot.v1.TaskDefinition.SessionPropertiesEntry
-	19, // 15: kapot.v1.MultiTaskDefinition.task_ids:type_name -> kapot.v1.TaskId
-	57, // 16: kapot.v1.MultiTaskDefinition.session_properties:type_name -> kapot.v1.MultiTaskDefinition.SessionPropertiesEntry
-	21, // 17: kapot.v1.TaskStatus.running:type_name -> kapot.v1.RunningTask
-	22, // 18: kapot.v1.TaskStatus.successful:type_name -> kapot.v1.SuccessfulTask
-	25, // 19: kapot.v1.TaskStatus.failed:type_name -> kapot.v1.FailedTask
-	24, // 20: kapot.v1.SuccessfulTask.partitions:type_name -> kapot.v1.ShuffleWritePartition
-	23, // 21: kapot.v1.SuccessfulTask.operator_metrics:type_name -> kapot.v1.OperatorMetrics
-	58, // 22: kapot.v1.OperatorMetrics.counters:type_name -> kapot.v1.OperatorMetrics.CountersEntry
-	60, // 23: kapot.v1.ShuffleWritePartition.stats:type_name -> kapot.v1.PartitionStats
-	26, // 24: kapot.v1.FailedTask.execution_error:type_name -> kapot.v1.ExecutionError
-	27, // 25: kapot.v1.FailedTask.io_error:type_name -> kapot.v1.IoError
-	28, // 26: kapot.v1.FailedTask.fetch_partition_error:type_name -> kapot.v1.FetchPartitionError
-	29, // 27: kapot.v1.FailedTask.task_killed:type_name -> kapot.v1.TaskKilled
-	30, // 28: kapot.v1.FailedTask.result_lost:type_name -> kapot.v1.ResultLost
-	17, // 29: kapot.v1.LaunchTaskRequest.tasks:type_name -> kapot.v1.TaskDefinition
-	18, // 30: kapot.v1.LaunchMultiTaskRequest.multi_tasks:type_name -> kapot.v1.MultiTaskDefinition
-	36, // 31: kapot.v1.CancelTasksRequest.tasks:type_name -> kapot.v1.RunningTaskInfo
-	43, // 32: kapot.v1.PlacementPolicy.any:type_name -> kapot.v1.PlacementAny
-	44, // 33: kapot.v1.PlacementPolicy.no_tag:type_name -> kapot.v1.PlacementNoTag
-	61, // 34: kapot.v1.SubmitJobRequest.plan:type_name -> kapot.v1.PhysicalPlanNode
-	59, // 35: kapot.v1.SubmitJobRequest.session_properties:type_name -> kapot.v1.SubmitJobRequest.SessionPropertiesEntry
-	42, // 36: kapot.v1.SubmitJobRequest.placement:type_name -> kapot.v1.PlacementPolicy
-	23, // 37: kapot.v1.StageStatus.operator_metrics:type_name -> kapot.v1.OperatorMetrics
+	19, // 11: kapot.v1.PollWorkResponse.tasks:type_name -> kapot.v1.TaskDefinition
+	38, // 12: kapot.v1.PollWorkResponse.cancel_tasks:type_name -> kapot.v1.RunningTaskInfo
+	22, // 13: kapot.v1.UpdateTaskStatusRequest.task_statuses:type_name -> kapot.v1.TaskStatus
+	58, // 14: kapot.v1.TaskDefinition.session_properties:type_name -> kapot.v1.TaskDefinition.SessionPropertiesEntry
+	21, // 15: kapot.v1.MultiTaskDefinition.task_ids:type_name -> kapot.v1.TaskId
+	59, // 16: kapot.v1.MultiTaskDefinition.session_properties:type_name -> kapot.v1.MultiTaskDefinition.SessionPropertiesEntry
+	23, // 17: kapot.v1.TaskStatus.running:type_name -> kapot.v1.RunningTask
+	24, // 18: kapot.v1.TaskStatus.successful:type_name -> kapot.v1.SuccessfulTask
+	27, // 19: kapot.v1.TaskStatus.failed:type_name -> kapot.v1.FailedTask
+	26, // 20: kapot.v1.SuccessfulTask.partitions:type_name -> kapot.v1.ShuffleWritePartition
+	25, // 21: kapot.v1.SuccessfulTask.operator_metrics:type_name -> kapot.v1.OperatorMetrics
+	60, // 22: kapot.v1.OperatorMetrics.counters:type_name -> kapot.v1.OperatorMetrics.CountersEntry
+	62, // 23: kapot.v1.ShuffleWritePartition.stats:type_name -> kapot.v1.PartitionStats
+	28, // 24: kapot.v1.FailedTask.execution_error:type_name -> kapot.v1.ExecutionError
+	29, // 25: kapot.v1.FailedTask.io_error:type_name -> kapot.v1.IoError
+	30, // 26: kapot.v1.FailedTask.fetch_partition_error:type_name -> kapot.v1.FetchPartitionError
+	31, // 27: kapot.v1.FailedTask.task_killed:type_name -> kapot.v1.TaskKilled
+	32, // 28: kapot.v1.FailedTask.result_lost:type_name -> kapot.v1.ResultLost
+	19, // 29: kapot.v1.LaunchTaskRequest.tasks:type_name -> kapot.v1.TaskDefinition
+	20, // 30: kapot.v1.LaunchMultiTaskRequest.multi_tasks:type_name -> kapot.v1.MultiTaskDefinition
+	38, // 31: kapot.v1.CancelTasksRequest.tasks:type_name -> kapot.v1.RunningTaskInfo
+	45, // 32: kapot.v1.PlacementPolicy.any:type_name -> kapot.v1.PlacementAny
+	46, // 33: kapot.v1.PlacementPolicy.no_tag:type_name -> kapot.v1.PlacementNoTag
+	63, // 34: kapot.v1.SubmitJobRequest.plan:type_name -> kapot.v1.PhysicalPlanNode
+	61, // 35: kapot.v1.SubmitJobRequest.session_properties:type_name -> kapot.v1.SubmitJobRequest.SessionPropertiesEntry
+	44, // 36: kapot.v1.SubmitJobRequest.placement:type_name -> kapot.v1.PlacementPolicy
+	25, // 37: kapot.v1.StageStatus.operator_metrics:type_name -> kapot.v1.OperatorMetrics
 	2,  // 38: kapot.v1.GetJobStatusResponse.state:type_name -> kapot.v1.JobState
-	62, // 39: kapot.v1.GetJobStatusResponse.result_locations:type_name -> kapot.v1.PartitionLocation
-	63, // 40: kapot.v1.GetJobStatusResponse.result_schema:type_name -> kapot.v1.Schema
-	48, // 41: kapot.v1.GetJobStatusResponse.stages:type_name -> kapot.v1.StageStatus
+	64, // 39: kapot.v1.GetJobStatusResponse.result_locations:type_name -> kapot.v1.PartitionLocation
+	65, // 40: kapot.v1.GetJobStatusResponse.result_schema:type_name -> kapot.v1.Schema
+	50, // 41: kapot.v1.GetJobStatusResponse.stages:type_name -> kapot.v1.StageStatus
 	4,  // 42: kapot.v1.ExecutorInfo.registration:type_name -> kapot.v1.ExecutorRegistration
 	1,  // 43: kapot.v1.ExecutorInfo.state:type_name -> kapot.v1.ExecutorState
-	53, // 44: kapot.v1.ListExecutorsResponse.executors:type_name -> kapot.v1.ExecutorInfo
+	55, // 44: kapot.v1.ListExecutorsResponse.executors:type_name -> kapot.v1.ExecutorInfo
 	7,  // 45: kapot.v1.SchedulerService.RegisterExecutor:input_type -> kapot.v1.RegisterExecutorRequest
-	9,  // 46: kapot.v1.SchedulerService.HeartbeatFromExecutor:input_type -> kapot.v1.HeartbeatRequest
-	11, // 47: kapot.v1.SchedulerService.PollWork:input_type -> kapot.v1.PollWorkRequest
-	13, // 48: kapot.v1.SchedulerService.UpdateTaskStatus:input_type -> kapot.v1.UpdateTaskStatusRequest
-	15, // 49: kapot.v1.SchedulerService.ExecutorStopped:input_type -> kapot.v1.ExecutorStoppedRequest
-	45, // 50: kapot.v1.SchedulerService.SubmitJob:input_type -> kapot.v1.SubmitJobRequest
-	47, // 51: kapot.v1.SchedulerService.GetJobStatus:input_type -> kapot.v1.GetJobStatusRequest
-	50, // 52: kapot.v1.SchedulerService.CancelJob:input_type -> kapot.v1.CancelJobRequest
-	52, // 53: kapot.v1.SchedulerService.ListExecutors:input_type -> kapot.v1.ListExecutorsRequest
-	31, // 54: kapot.v1.ExecutorService.LaunchTask:input_type -> kapot.v1.LaunchTaskRequest
-	33, // 55: kapot.v1.ExecutorService.LaunchMultiTask:input_type -> kapot.v1.LaunchMultiTaskRequest
-	35, // 56: kapot.v1.ExecutorService.CancelTasks:input_type -> kapot.v1.CancelTasksRequest
-	38, // 57: kapot.v1.ExecutorService.RemoveJobData:input_type -> kapot.v1.RemoveJobDataRequest
-	40, // 58: kapot.v1.ExecutorService.StopExecutor:input_type -> kapot.v1.StopExecutorRequest
-	8,  // 59: kapot.v1.SchedulerService.RegisterExecutor:output_type -> kapot.v1.RegisterExecutorResponse
-	10, // 60: kapot.v1.SchedulerService.HeartbeatFromExecutor:output_type -> kapot.v1.HeartbeatResponse
-	12, // 61: kapot.v1.SchedulerService.PollWork:output_type -> kapot.v1.PollWorkResponse
-	14, // 62: kapot.v1.SchedulerService.UpdateTaskStatus:output_type -> kapot.v1.UpdateTaskStatusResponse
-	16, // 63: kapot.v1.SchedulerService.ExecutorStopped:output_type -> kapot.v1.ExecutorStoppedResponse
-	46, // 64: kapot.v1.SchedulerService.SubmitJob:output_type -> kapot.v1.SubmitJobResponse
-	49, // 65: kapot.v1.SchedulerService.GetJobStatus:output_type -> kapot.v1.GetJobStatusResponse
-	51, // 66: kapot.v1.SchedulerService.CancelJob:output_type -> kapot.v1.CancelJobResponse
-	54, // 67: kapot.v1.SchedulerService.ListExecutors:output_type -> kapot.v1.ListExecutorsResponse
-	32, // 68: kapot.v1.ExecutorService.LaunchTask:output_type -> kapot.v1.LaunchTaskResponse
-	34, // 69: kapot.v1.ExecutorService.LaunchMultiTask:output_type -> kapot.v1.LaunchMultiTaskResponse
-	37, // 70: kapot.v1.ExecutorService.CancelTasks:output_type -> kapot.v1.CancelTasksResponse
-	39, // 71: kapot.v1.ExecutorService.RemoveJobData:output_type -> kapot.v1.RemoveJobDataResponse
-	41, // 72: kapot.v1.ExecutorService.StopExecutor:output_type -> kapot.v1.StopExecutorResponse
-	59, // [59:73] is the sub-list for method output_type
-	45, // [45:59] is the sub-list for method input_type
+	11, // 46: kapot.v1.SchedulerService.HeartbeatFromExecutor:input_type -> kapot.v1.HeartbeatRequest
+	13, // 47: kapot.v1.SchedulerService.PollWork:input_type -> kapot.v1.PollWorkRequest
+	15, // 48: kapot.v1.SchedulerService.UpdateTaskStatus:input_type -> kapot.v1.UpdateTaskStatusRequest
+	17, // 49: kapot.v1.SchedulerService.ExecutorStopped:input_type -> kapot.v1.ExecutorStoppedRequest
+	9,  // 50: kapot.v1.SchedulerService.ExecutorLink:input_type -> kapot.v1.ExecutorLinkRequest
+	47, // 51: kapot.v1.SchedulerService.SubmitJob:input_type -> kapot.v1.SubmitJobRequest
+	49, // 52: kapot.v1.SchedulerService.GetJobStatus:input_type -> kapot.v1.GetJobStatusRequest
+	52, // 53: kapot.v1.SchedulerService.CancelJob:input_type -> kapot.v1.CancelJobRequest
+	54, // 54: kapot.v1.SchedulerService.ListExecutors:input_type -> kapot.v1.ListExecutorsRequest
+	33, // 55: kapot.v1.ExecutorService.LaunchTask:input_type -> kapot.v1.LaunchTaskRequest
+	35, // 56: kapot.v1.ExecutorService.LaunchMultiTask:input_type -> kapot.v1.LaunchMultiTaskRequest
+	37, // 57: kapot.v1.ExecutorService.CancelTasks:input_type -> kapot.v1.CancelTasksRequest
+	40, // 58: kapot.v1.ExecutorService.RemoveJobData:input_type -> kapot.v1.RemoveJobDataRequest
+	42, // 59: kapot.v1.ExecutorService.StopExecutor:input_type -> kapot.v1.StopExecutorRequest
+	8,  // 60: kapot.v1.SchedulerService.RegisterExecutor:output_type -> kapot.v1.RegisterExecutorResponse
+	12, // 61: kapot.v1.SchedulerService.HeartbeatFromExecutor:output_type -> kapot.v1.HeartbeatResponse
+	14, // 62: kapot.v1.SchedulerService.PollWork:output_type -> kapot.v1.PollWorkResponse
+	16, // 63: kapot.v1.SchedulerService.UpdateTaskStatus:output_type -> kapot.v1.UpdateTaskStatusResponse
+	18, // 64: kapot.v1.SchedulerService.ExecutorStopped:output_type -> kapot.v1.ExecutorStoppedResponse
+	10, // 65: kapot.v1.SchedulerService.ExecutorLink:output_type -> kapot.v1.ExecutorLinkEvent
+	48, // 66: kapot.v1.SchedulerService.SubmitJob:output_type -> kapot.v1.SubmitJobResponse
+	51, // 67: kapot.v1.SchedulerService.GetJobStatus:output_type -> kapot.v1.GetJobStatusResponse
+	53, // 68: kapot.v1.SchedulerService.CancelJob:output_type -> kapot.v1.CancelJobResponse
+	56, // 69: kapot.v1.SchedulerService.ListExecutors:output_type -> kapot.v1.ListExecutorsResponse
+	34, // 70: kapot.v1.ExecutorService.LaunchTask:output_type -> kapot.v1.LaunchTaskResponse
+	36, // 71: kapot.v1.ExecutorService.LaunchMultiTask:output_type -> kapot.v1.LaunchMultiTaskResponse
+	39, // 72: kapot.v1.ExecutorService.CancelTasks:output_type -> kapot.v1.CancelTasksResponse
+	41, // 73: kapot.v1.ExecutorService.RemoveJobData:output_type -> kapot.v1.RemoveJobDataResponse
+	43, // 74: kapot.v1.ExecutorService.StopExecutor:output_type -> kapot.v1.StopExecutorResponse
+	60, // [60:75] is the sub-list for method output_type
+	45, // [45:60] is the sub-list for method input_type
 	45, // [45:45] is the sub-list for extension type_name
 	45, // [45:45] is the sub-list for extension extendee
 	0,  // [0:45] is the sub-list for field type_name
@@ -3952,20 +4081,20 @@ func file_kapot_v1_kapot_proto_init() {
 		return
 	}
 	file_kapot_v1_plan_proto_init()
-	file_kapot_v1_kapot_proto_msgTypes[17].OneofWrappers = []any{
+	file_kapot_v1_kapot_proto_msgTypes[19].OneofWrappers = []any{
 		(*TaskStatus_Running)(nil),
 		(*TaskStatus_Successful)(nil),
 		(*TaskStatus_Failed)(nil),
 	}
-	file_kapot_v1_kapot_proto_msgTypes[20].OneofWrappers = []any{}
-	file_kapot_v1_kapot_proto_msgTypes[22].OneofWrappers = []any{
+	file_kapot_v1_kapot_proto_msgTypes[22].OneofWrappers = []any{}
+	file_kapot_v1_kapot_proto_msgTypes[24].OneofWrappers = []any{
 		(*FailedTask_ExecutionError)(nil),
 		(*FailedTask_IoError)(nil),
 		(*FailedTask_FetchPartitionError)(nil),
 		(*FailedTask_TaskKilled)(nil),
 		(*FailedTask_ResultLost)(nil),
 	}
-	file_kapot_v1_kapot_proto_msgTypes[39].OneofWrappers = []any{
+	file_kapot_v1_kapot_proto_msgTypes[41].OneofWrappers = []any{
 		(*PlacementPolicy_Any)(nil),
 		(*PlacementPolicy_MatchTag)(nil),
 		(*PlacementPolicy_NoTag)(nil),
@@ -3976,7 +4105,7 @@ func file_kapot_v1_kapot_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kapot_v1_kapot_proto_rawDesc), len(file_kapot_v1_kapot_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   57,
+			NumMessages:   59,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

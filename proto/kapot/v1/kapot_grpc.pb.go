@@ -26,6 +26,7 @@ const (
 	SchedulerService_PollWork_FullMethodName              = "/kapot.v1.SchedulerService/PollWork"
 	SchedulerService_UpdateTaskStatus_FullMethodName      = "/kapot.v1.SchedulerService/UpdateTaskStatus"
 	SchedulerService_ExecutorStopped_FullMethodName       = "/kapot.v1.SchedulerService/ExecutorStopped"
+	SchedulerService_ExecutorLink_FullMethodName          = "/kapot.v1.SchedulerService/ExecutorLink"
 	SchedulerService_SubmitJob_FullMethodName             = "/kapot.v1.SchedulerService/SubmitJob"
 	SchedulerService_GetJobStatus_FullMethodName          = "/kapot.v1.SchedulerService/GetJobStatus"
 	SchedulerService_CancelJob_FullMethodName             = "/kapot.v1.SchedulerService/CancelJob"
@@ -44,6 +45,9 @@ type SchedulerServiceClient interface {
 	PollWork(ctx context.Context, in *PollWorkRequest, opts ...grpc.CallOption) (*PollWorkResponse, error)
 	UpdateTaskStatus(ctx context.Context, in *UpdateTaskStatusRequest, opts ...grpc.CallOption) (*UpdateTaskStatusResponse, error)
 	ExecutorStopped(ctx context.Context, in *ExecutorStoppedRequest, opts ...grpc.CallOption) (*ExecutorStoppedResponse, error)
+	// ExecutorLink is held open by each registered executor for its
+	// lifetime: the scheduler's fast failure detector.
+	ExecutorLink(ctx context.Context, in *ExecutorLinkRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExecutorLinkEvent], error)
 	// Client side.
 	SubmitJob(ctx context.Context, in *SubmitJobRequest, opts ...grpc.CallOption) (*SubmitJobResponse, error)
 	GetJobStatus(ctx context.Context, in *GetJobStatusRequest, opts ...grpc.CallOption) (*GetJobStatusResponse, error)
@@ -110,6 +114,25 @@ func (c *schedulerServiceClient) ExecutorStopped(ctx context.Context, in *Execut
 	return out, nil
 }
 
+func (c *schedulerServiceClient) ExecutorLink(ctx context.Context, in *ExecutorLinkRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExecutorLinkEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SchedulerService_ServiceDesc.Streams[0], SchedulerService_ExecutorLink_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExecutorLinkRequest, ExecutorLinkEvent]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SchedulerService_ExecutorLinkClient = grpc.ServerStreamingClient[ExecutorLinkEvent]
+
 func (c *schedulerServiceClient) SubmitJob(ctx context.Context, in *SubmitJobRequest, opts ...grpc.CallOption) (*SubmitJobResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SubmitJobResponse)
@@ -162,6 +185,9 @@ type SchedulerServiceServer interface {
 	PollWork(context.Context, *PollWorkRequest) (*PollWorkResponse, error)
 	UpdateTaskStatus(context.Context, *UpdateTaskStatusRequest) (*UpdateTaskStatusResponse, error)
 	ExecutorStopped(context.Context, *ExecutorStoppedRequest) (*ExecutorStoppedResponse, error)
+	// ExecutorLink is held open by each registered executor for its
+	// lifetime: the scheduler's fast failure detector.
+	ExecutorLink(*ExecutorLinkRequest, grpc.ServerStreamingServer[ExecutorLinkEvent]) error
 	// Client side.
 	SubmitJob(context.Context, *SubmitJobRequest) (*SubmitJobResponse, error)
 	GetJobStatus(context.Context, *GetJobStatusRequest) (*GetJobStatusResponse, error)
@@ -192,6 +218,9 @@ func (UnimplementedSchedulerServiceServer) UpdateTaskStatus(context.Context, *Up
 }
 func (UnimplementedSchedulerServiceServer) ExecutorStopped(context.Context, *ExecutorStoppedRequest) (*ExecutorStoppedResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ExecutorStopped not implemented")
+}
+func (UnimplementedSchedulerServiceServer) ExecutorLink(*ExecutorLinkRequest, grpc.ServerStreamingServer[ExecutorLinkEvent]) error {
+	return status.Error(codes.Unimplemented, "method ExecutorLink not implemented")
 }
 func (UnimplementedSchedulerServiceServer) SubmitJob(context.Context, *SubmitJobRequest) (*SubmitJobResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SubmitJob not implemented")
@@ -316,6 +345,17 @@ func _SchedulerService_ExecutorStopped_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SchedulerService_ExecutorLink_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ExecutorLinkRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SchedulerServiceServer).ExecutorLink(m, &grpc.GenericServerStream[ExecutorLinkRequest, ExecutorLinkEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SchedulerService_ExecutorLinkServer = grpc.ServerStreamingServer[ExecutorLinkEvent]
+
 func _SchedulerService_SubmitJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(SubmitJobRequest)
 	if err := dec(in); err != nil {
@@ -432,7 +472,13 @@ var SchedulerService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _SchedulerService_ListExecutors_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ExecutorLink",
+			Handler:       _SchedulerService_ExecutorLink_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "kapot/v1/kapot.proto",
 }
 
