@@ -65,7 +65,7 @@ func TestHostileSuite(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Finished jobs' data goes after 2 s, so leftovers show within the run.
-	c := startSecureCluster(t, 2, []string{examples}, "  finished-job-data-clean-up-delay-seconds: 2\n  executor-timeout-seconds: 180")
+	c := startSecureCluster(t, 2, []string{examples}, "  finished-job-data-clean-up-delay-seconds: 2\n  executor-timeout-seconds: 30")
 	ctx := context.Background()
 	cl, err := client.Dial(c.addr, memory.NewGoAllocator(), client.WithSecret(c.secrets.Client))
 	if err != nil {
