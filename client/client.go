@@ -182,44 +182,93 @@ func (c *Client) Wait(ctx context.Context, jobID string) (*kapotv1.GetJobStatusR
 
 // Fetch reads every result partition of a successful job with Flight DoGet.
 // The caller releases the batches.
+//
+// A partition whose executor cannot be reached is recovered: the client
+// tells the scheduler, which probes the executor and, if it is gone,
+// computes the partition again; Fetch waits for that and reads it from its
+// new place (at most maxResultRecoveries times per call).
 func (c *Client) Fetch(ctx context.Context, st *kapotv1.GetJobStatusResponse) (*arrow.Schema, []arrow.RecordBatch, error) {
 	schema, err := engine.SchemaFromProto(st.GetResultSchema())
 	if err != nil {
 		return nil, nil, err
 	}
 	var out []arrow.RecordBatch
-	for _, loc := range st.GetResultLocations() {
+	locs, recoveries := st.GetResultLocations(), 0
+	for i := 0; i < len(locs); i++ {
+		loc := locs[i]
 		if loc.GetStats() != nil && loc.GetStats().GetNumRows() == 0 {
 			continue
 		}
-		rdr, cancel, err := c.flight.DoGet(ctx, loc, c.mem)
+		bs, err := c.readPartition(ctx, loc)
+		if err != nil && resultLost(err) && ctx.Err() == nil && recoveries < maxResultRecoveries {
+			recoveries++
+			st2, rerr := c.recoverResults(ctx, st.GetJobId(), loc)
+			if rerr == nil && len(st2.GetResultLocations()) == len(locs) {
+				locs = st2.GetResultLocations()
+				i-- // read partition i again, from where it is now
+				continue
+			}
+			if rerr != nil {
+				err = fmt.Errorf("%w; recovering it: %v", err, rerr)
+			}
+		}
 		if err != nil {
 			release(out)
-			return nil, nil, fmt.Errorf("fetch result partition %d from %s: %w", loc.GetMapPartition(), kflight.Addr(loc.GetExecutor()), err)
+			return nil, nil, err
 		}
-		for rdr.Next() {
-			b := rdr.RecordBatch()
-			b.Retain()
-			out = append(out, b)
-		}
-		err = rdr.Err()
-		rdr.Release()
-		cancel()
-		if err != nil {
-			release(out)
-			return nil, nil, fmt.Errorf("read result partition %d: %w", loc.GetMapPartition(), err)
-		}
+		out = append(out, bs...)
 	}
 	return schema, out, nil
+}
+
+// maxResultRecoveries bounds how often one read of a job's results asks
+// the scheduler to recompute partitions it could not fetch.
+const maxResultRecoveries = 3
+
+// readPartition reads one result partition whole.
+func (c *Client) readPartition(ctx context.Context, loc *kapotv1.PartitionLocation) ([]arrow.RecordBatch, error) {
+	rdr, cancel, err := c.flight.DoGet(ctx, loc, c.mem)
+	if err != nil {
+		return nil, fmt.Errorf("fetch result partition %d from %s: %w", loc.GetMapPartition(), kflight.Addr(loc.GetExecutor()), err)
+	}
+	defer cancel()
+	defer rdr.Release()
+	var out []arrow.RecordBatch
+	for rdr.Next() {
+		b := rdr.RecordBatch()
+		b.Retain()
+		out = append(out, b)
+	}
+	if err := rdr.Err(); err != nil {
+		release(out)
+		return nil, fmt.Errorf("read result partition %d from %s: %w", loc.GetMapPartition(), kflight.Addr(loc.GetExecutor()), err)
+	}
+	return out, nil
+}
+
+// recoverResults reports that loc's executor could not be reached and
+// waits for the job to hold all its results again: the scheduler probes
+// the executor and, if it is lost, runs the partitions it held again.
+func (c *Client) recoverResults(ctx context.Context, jobID string, loc *kapotv1.PartitionLocation) (*kapotv1.GetJobStatusResponse, error) {
+	st, err := c.svc.GetJobStatus(ctx, &kapotv1.GetJobStatusRequest{JobId: jobID, UnreachableExecutors: []string{loc.GetExecutor().GetId()}})
+	if err != nil {
+		return nil, err
+	}
+	if st.GetState() == kapotv1.JobState_JOB_STATE_SUCCESSFUL {
+		return st, nil
+	}
+	return c.Wait(ctx, jobID)
 }
 
 // Run submits a plan, waits for it and fetches its result.
 //
 // A finished job's result partitions live on the executors that computed
 // them until they are fetched. If one of those executors is lost in
-// between (the fetch finds it gone, or its data removed), Run submits the
-// query again, at most twice: plans only read, so running one again is
-// safe, and the caller gets the answer rather than the loss.
+// between, the scheduler computes the partitions it held again (see
+// Fetch). Should that fail too (the data was removed after the clean-up
+// delay), Run submits the query again, at most twice: plans only read, so
+// running one again is safe, and the caller gets the answer rather than
+// the loss.
 func (c *Client) Run(ctx context.Context, req *kapotv1.SubmitJobRequest) (*arrow.Schema, []arrow.RecordBatch, error) {
 	for attempt := 0; ; attempt++ {
 		id, err := c.Submit(ctx, req)

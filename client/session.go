@@ -133,7 +133,11 @@ type Rows struct {
 	schema *arrow.Schema
 	locs   []*kapotv1.PartitionLocation
 	next   int
-	rdr    *flight.Reader
+	// recoveries counts partitions recomputed after their executor was
+	// lost; sent is set once the open partition yielded a batch.
+	recoveries int
+	sent       bool
+	rdr        *flight.Reader
 	cancel context.CancelFunc
 	cur    arrow.RecordBatch
 	err    error
@@ -156,12 +160,20 @@ func (r *Rows) Next() bool {
 			if r.rdr.Next() {
 				r.cur = r.rdr.RecordBatch()
 				r.cur.Retain()
+				r.sent = true
 				return true
 			}
-			if err := r.rdr.Err(); err != nil {
-				r.err = fmt.Errorf("read result partition %d: %w", r.locs[r.next-1].GetMapPartition(), err)
-			}
+			err := r.rdr.Err()
 			r.closeReader()
+			if err != nil {
+				loc := r.locs[r.next-1]
+				err = fmt.Errorf("read result partition %d from %s: %w", loc.GetMapPartition(), kflight.Addr(loc.GetExecutor()), err)
+				// A partition lost before any of its rows were passed on
+				// is read again once recomputed; after, rows would repeat.
+				if r.sent || !r.recover(loc, err) {
+					r.err = err
+				}
+			}
 			continue
 		}
 		if r.next >= len(r.locs) {
@@ -174,12 +186,32 @@ func (r *Rows) Next() bool {
 		}
 		rdr, cancel, err := r.c.flight.DoGet(r.ctx, loc, r.c.mem)
 		if err != nil {
-			r.err = fmt.Errorf("fetch result partition %d from %s: %w", loc.GetMapPartition(), kflight.Addr(loc.GetExecutor()), err)
-			return false
+			err = fmt.Errorf("fetch result partition %d from %s: %w", loc.GetMapPartition(), kflight.Addr(loc.GetExecutor()), err)
+			if !r.recover(loc, err) {
+				r.err = err
+			}
+			continue
 		}
-		r.rdr, r.cancel = rdr, cancel
+		r.rdr, r.cancel, r.sent = rdr, cancel, false
 	}
 	return false
+}
+
+// recover asks the scheduler to recompute partition loc, which could not
+// be read (err), and points r at the job's new result locations so the
+// partition is read again. It reports whether it did.
+func (r *Rows) recover(loc *kapotv1.PartitionLocation, err error) bool {
+	if !resultLost(err) || r.ctx.Err() != nil || r.recoveries >= maxResultRecoveries {
+		return false
+	}
+	r.recoveries++
+	st, rerr := r.c.recoverResults(r.ctx, r.JobID, loc)
+	if rerr != nil || len(st.GetResultLocations()) != len(r.locs) {
+		return false
+	}
+	r.locs = st.GetResultLocations()
+	r.next-- // the same partition, from where it is now
+	return true
 }
 
 func (r *Rows) closeReader() {

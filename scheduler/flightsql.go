@@ -219,6 +219,43 @@ func (f *sqlServer) execute(ctx context.Context, sql string, desc *flight.Flight
 	return info, nil
 }
 
+// recoverResult has the scheduler probe the executor of result partition
+// loc (of ticket t) and, if it is lost, compute the partition again; it
+// returns the partition's new location.
+func (f *sqlServer) recoverResult(ctx context.Context, t *kapotv1.ShuffleTicket, loc *kapotv1.PartitionLocation) (*kapotv1.PartitionLocation, error) {
+	f.s.unreachable(ctx, t.GetJobId(), []string{loc.GetExecutor().GetId()})
+	js, err := f.waitResults(ctx, t.GetJobId())
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range js.GetResultLocations() {
+		if l.GetStageId() == t.GetStageId() && l.GetMapPartition() == t.GetMapPartition() && l.GetOutputPartition() == t.GetOutputPartition() {
+			return l, nil
+		}
+	}
+	return nil, status.Errorf(codes.NotFound, "job %s has no result partition %d", t.GetJobId(), t.GetMapPartition())
+}
+
+// waitResults waits until a reopened job holds its results again; unlike
+// wait, a client going away does not cancel the job (it finished once).
+func (f *sqlServer) waitResults(ctx context.Context, id string) (*kapotv1.GetJobStatusResponse, error) {
+	for {
+		js, err := f.s.status(id)
+		if err != nil {
+			return nil, err
+		}
+		switch js.GetState() {
+		case kapotv1.JobState_JOB_STATE_SUCCESSFUL:
+			return js, nil
+		case kapotv1.JobState_JOB_STATE_FAILED, kapotv1.JobState_JOB_STATE_CANCELLED:
+			return nil, fmt.Errorf("job %s %s: %s", id, js.GetState(), js.GetError())
+		}
+		if err := f.s.awaitJob(ctx, id, time.Minute); err != nil {
+			return nil, err
+		}
+	}
+}
+
 // wait waits for the job to end; a cancelled ctx cancels the job.
 func (f *sqlServer) wait(ctx context.Context, id string) (*kapotv1.GetJobStatusResponse, error) {
 	for {
@@ -330,6 +367,14 @@ func (f *sqlServer) DoGetStatement(ctx context.Context, tkt flightsql.StatementQ
 		return nil, nil, status.Errorf(codes.NotFound, "job %s has no result partition %d", t.GetJobId(), t.GetMapPartition())
 	}
 	rdr, cancel, err := f.fetch.DoGet(ctx, loc, f.mem)
+	if c := status.Code(err); c == codes.Unavailable || c == codes.NotFound {
+		// The executor holding the partition may be gone: find out, and
+		// read the partition again once it is recomputed.
+		if loc2, rerr := f.recoverResult(ctx, t, loc); rerr == nil {
+			rdr, cancel, err = f.fetch.DoGet(ctx, loc2, f.mem)
+			loc = loc2
+		}
+	}
 	if err != nil {
 		return nil, nil, status.Errorf(status.Code(err), "fetch result partition %d from %s: %v", loc.GetMapPartition(), kflight.Addr(loc.GetExecutor()), err)
 	}
