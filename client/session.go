@@ -138,10 +138,10 @@ type Rows struct {
 	recoveries int
 	sent       bool
 	rdr        *flight.Reader
-	cancel context.CancelFunc
-	cur    arrow.RecordBatch
-	err    error
-	refs   atomic.Int64
+	cancel     context.CancelFunc
+	cur        arrow.RecordBatch
+	err        error
+	refs       atomic.Int64
 }
 
 var _ array.RecordReader = (*Rows)(nil)

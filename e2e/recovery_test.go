@@ -99,7 +99,9 @@ func TestLostMapOutputIsRecomputed(t *testing.T) {
 			}()
 			<-g.atGate
 			jobs, _ := filepath.Glob(filepath.Join(a.WorkDir(), "*"))
-			jobs = slices.DeleteFunc(jobs, func(p string) bool { return filepath.Base(p) == shuffle.MarkerFile || filepath.Base(p) == executor.LockFile })
+			jobs = slices.DeleteFunc(jobs, func(p string) bool {
+				return filepath.Base(p) == shuffle.MarkerFile || filepath.Base(p) == executor.LockFile
+			})
 			if len(jobs) != 1 {
 				t.Fatalf("executor a work dir has %v", jobs)
 			}

@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -20,6 +23,7 @@ import (
 
 	"github.com/kapot-go/kapot/internal/config"
 	"github.com/kapot-go/kapot/internal/security"
+	"github.com/kapot-go/kapot/internal/sysinfo"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -55,17 +59,7 @@ process down gracefully.`,
 				fmt.Fprintf(out, "executor   %s  flight %s:%d  grpc %s:%d  slots %d\n", r.GetId(), r.GetHost(), r.GetFlightPort(), r.GetHost(), r.GetGrpcPort(), r.GetResources().GetTaskSlots())
 			}
 			fmt.Fprintf(out, "cluster ready: %d executor(s), policy %s, work dir %s; Ctrl-C to stop\n", o.executors, o.policy, lc.workDir)
-			waitCh := make(chan error, len(lc.procs))
-			for _, p := range lc.procs {
-				go func(p *exec.Cmd) { waitCh <- fmt.Errorf("%s exited: %v", filepath.Base(p.Args[1]), p.Wait()) }(p)
-			}
-			select {
-			case <-ctx.Done():
-				fmt.Fprintln(out, "stopping cluster")
-				return nil
-			case err := <-waitCh:
-				return err
-			}
+			return lc.supervise(ctx, out, o.maxRestarts)
 		},
 	}
 	f := c.Flags()
@@ -77,13 +71,18 @@ process down gracefully.`,
 	f.StringVar(&o.logLevel, "log-level", "info", "log level of every process")
 	f.IntVar(&o.sqlPort, "flight-sql-port", 50060, "scheduler's Arrow Flight SQL port (-1: off)")
 	f.IntVar(&o.adminPort, "admin-port", 50070, "scheduler's admin port: web UI at /ui/, JSON at /api/, metrics (-1: off)")
+	f.IntVar(&o.maxRestarts, "max-executor-restarts", 5, "times each executor that dies is replaced before the cluster runs on without it")
+	f.Var(&o.memoryPool, "memory-pool-size", "memory pool of each executor (bytes or 4GiB; default: 70% of the machine's or cgroup's memory, divided among the executors)")
 	return withFlagErrors(c)
 }
 
 // localOptions shape a local cluster.
 type localOptions struct {
-	executors, port, slots, sqlPort, adminPort int
-	policy, workDir, logLevel                  string
+	executors, port, slots, sqlPort, adminPort, maxRestarts int
+	policy, workDir, logLevel                               string
+	// memoryPool is each executor's pool; 0 divides 70% of the machine's
+	// memory among them.
+	memoryPool config.ByteSize
 	// executorArgs are extra flags for every executor.
 	executorArgs []string
 }
@@ -91,10 +90,25 @@ type localOptions struct {
 // localCluster is a running local cluster of processes.
 type localCluster struct {
 	addr, workDir, logs string
-	sched               *exec.Cmd
-	executors           []*exec.Cmd
-	procs               []*exec.Cmd
+	self                string
+	o                   localOptions
+	sched               *localProc
 	infos               []*kapotv1.ExecutorInfo
+	// exited receives each process once it has exited.
+	exited chan *localProc
+
+	mu        sync.Mutex
+	executors []*localProc // the current process of each executor
+	stopping  bool
+}
+
+// localProc is one process of a local cluster.
+type localProc struct {
+	name string
+	slot int // executor index; -1 for the scheduler
+	cmd  *exec.Cmd
+	done chan struct{} // closed when it has exited; err is set then
+	err  error
 }
 
 // startLocal starts a scheduler and o.executors executors as processes of
@@ -107,6 +121,16 @@ func startLocal(ctx context.Context, o localOptions) (*localCluster, error) {
 	if o.policy != "push-staged" && o.policy != "pull-staged" {
 		return nil, fmt.Errorf("--policy %q: want push-staged or pull-staged: %w", o.policy, config.ErrInvalid)
 	}
+	if o.maxRestarts < 0 {
+		return nil, fmt.Errorf("--max-executor-restarts %d: negative: %w", o.maxRestarts, config.ErrInvalid)
+	}
+	if o.memoryPool == 0 {
+		total, err := sysinfo.MemoryLimit("/")
+		if err != nil {
+			return nil, fmt.Errorf("size the executors' memory pools (set --memory-pool-size): %w", err)
+		}
+		o.memoryPool = config.ByteSize(total * 70 / 100 / int64(o.executors))
+	}
 	if o.workDir == "" {
 		d, err := os.MkdirTemp("", "kapot-local-")
 		if err != nil {
@@ -114,7 +138,8 @@ func startLocal(ctx context.Context, o localOptions) (*localCluster, error) {
 		}
 		o.workDir = d
 	}
-	lc := &localCluster{workDir: o.workDir, logs: filepath.Join(o.workDir, "logs"), addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(o.port))}
+	lc := &localCluster{workDir: o.workDir, logs: filepath.Join(o.workDir, "logs"), addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(o.port)), o: o,
+		exited: make(chan *localProc, 1+o.executors*(1+o.maxRestarts))}
 	if err := os.MkdirAll(lc.logs, 0o755); err != nil {
 		return nil, err
 	}
@@ -122,32 +147,14 @@ func startLocal(ctx context.Context, o localOptions) (*localCluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	start := func(name string, args ...string) (*exec.Cmd, error) {
-		f, err := os.Create(filepath.Join(lc.logs, name+".log"))
-		if err != nil {
-			return nil, err
-		}
-		p := exec.Command(self, args...)
-		p.Stdout, p.Stderr = f, f
-		p.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-		if err := p.Start(); err != nil {
-			return nil, err
-		}
-		lc.procs = append(lc.procs, p)
-		return p, nil
-	}
-	if lc.sched, err = start("scheduler", "scheduler", "--bind-host", "127.0.0.1", "--port", strconv.Itoa(o.port), "--policy", o.policy,
+	lc.self = self
+	if lc.sched, err = lc.start("scheduler", -1, "scheduler", "--bind-host", "127.0.0.1", "--port", strconv.Itoa(o.port), "--policy", o.policy,
 		"--log-level", o.logLevel, "--finished-job-data-clean-up-delay-seconds", "600",
 		"--flight-sql-port", strconv.Itoa(o.sqlPort), "--admin-port", strconv.Itoa(o.adminPort)); err != nil {
 		return lc, err
 	}
 	for i := 0; i < o.executors; i++ {
-		name := fmt.Sprintf("executor-%d", i+1)
-		dir := filepath.Join(o.workDir, name)
-		p, err := start(name, append([]string{"executor", "--bind-host", "127.0.0.1", "--external-host", "127.0.0.1", "--port", "0", "--grpc-port", "0",
-			"--scheduler-host", "127.0.0.1", "--scheduler-port", strconv.Itoa(o.port), "--scheduler-connect-timeout-seconds", "30",
-			"--task-scheduling-policy", o.policy, "--work-dir", dir, "--concurrent-tasks", strconv.Itoa(o.slots),
-			"--log-level", o.logLevel, "--drain-timeout", "30"}, o.executorArgs...)...)
+		p, err := lc.startExecutor(i)
 		if err != nil {
 			return lc, err
 		}
@@ -159,25 +166,121 @@ func startLocal(ctx context.Context, o localOptions) (*localCluster, error) {
 	return lc, nil
 }
 
-// stop shuts the cluster down: executors first, the scheduler last.
-func (lc *localCluster) stop() { stopAll(lc.procs) }
+// start runs this binary with args as process name; its output is
+// appended to <logs>/name.log.
+func (lc *localCluster) start(name string, slot int, args ...string) (*localProc, error) {
+	f, err := os.OpenFile(filepath.Join(lc.logs, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(lc.self, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	p := &localProc{name: name, slot: slot, cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		f.Close()
+		close(p.done)
+		lc.exited <- p
+	}()
+	return p, nil
+}
 
-// stopAll sends SIGTERM to every process (executors first, scheduler last)
-// and waits; a process still alive after 40s is killed.
-func stopAll(procs []*exec.Cmd) {
-	for i := len(procs) - 1; i >= 0; i-- {
-		p := procs[i]
-		if p.Process == nil || p.ProcessState != nil {
+// startExecutor starts executor i on its work dir (a replacement claims
+// the dir and removes what the dead one left).
+func (lc *localCluster) startExecutor(i int) (*localProc, error) {
+	name := fmt.Sprintf("executor-%d", i+1)
+	o := lc.o
+	return lc.start(name, i, append([]string{"executor", "--bind-host", "127.0.0.1", "--external-host", "127.0.0.1", "--port", "0", "--grpc-port", "0",
+		"--scheduler-host", "127.0.0.1", "--scheduler-port", strconv.Itoa(o.port), "--scheduler-connect-timeout-seconds", "30",
+		"--task-scheduling-policy", o.policy, "--work-dir", filepath.Join(o.workDir, name), "--concurrent-tasks", strconv.Itoa(o.slots),
+		"--memory-pool-size", strconv.FormatInt(int64(o.memoryPool), 10),
+		"--log-level", o.logLevel, "--drain-timeout", "30"}, o.executorArgs...)...)
+}
+
+// supervise keeps the cluster running until ctx ends: an executor that
+// dies is replaced (after a short pause growing with each restart, at most
+// maxRestarts times per executor); the scheduler's exit ends the cluster.
+func (lc *localCluster) supervise(ctx context.Context, out io.Writer, maxRestarts int) error {
+	restarts := make([]int, len(lc.executors))
+	alive := len(lc.executors)
+	for {
+		var p *localProc
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(out, "stopping cluster")
+			return nil
+		case p = <-lc.exited:
+		}
+		if p.slot < 0 {
+			return fmt.Errorf("the scheduler exited (%v); see %s", p.err, filepath.Join(lc.logs, "scheduler.log"))
+		}
+		log := filepath.Join(lc.logs, p.name+".log")
+		if restarts[p.slot] >= maxRestarts {
+			alive--
+			fmt.Fprintf(out, "%s exited (%v) after %d restarts; not restarted (see %s)\n", p.name, p.err, restarts[p.slot], log)
+			if alive == 0 {
+				return fmt.Errorf("every executor has exited; see %s", lc.logs)
+			}
 			continue
 		}
-		p.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { p.Wait(); close(done) }()
+		restarts[p.slot]++
+		pause := min(time.Duration(1<<(restarts[p.slot]-1))*500*time.Millisecond, 10*time.Second)
+		fmt.Fprintf(out, "%s exited (%v); starting a replacement in %s (restart %d of %d; log %s)\n", p.name, p.err, pause, restarts[p.slot], maxRestarts, log)
 		select {
-		case <-done:
+		case <-ctx.Done():
+			fmt.Fprintln(out, "stopping cluster")
+			return nil
+		case <-time.After(pause):
+		}
+		lc.mu.Lock()
+		if lc.stopping {
+			lc.mu.Unlock()
+			return nil
+		}
+		np, err := lc.startExecutor(p.slot)
+		if err == nil {
+			lc.executors[p.slot] = np
+		}
+		lc.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("replace %s: %w", p.name, err)
+		}
+		fmt.Fprintf(out, "%s replaced (pid %d)\n", p.name, np.cmd.Process.Pid)
+	}
+}
+
+// stop shuts the cluster down: executors first, the scheduler last.
+func (lc *localCluster) stop() {
+	lc.mu.Lock()
+	lc.stopping = true
+	procs := slices.Clone(lc.executors)
+	lc.mu.Unlock()
+	if lc.sched != nil {
+		procs = append(procs, lc.sched)
+	}
+	stopAll(procs)
+}
+
+// stopAll sends SIGTERM to each process in turn and waits for it; a
+// process still alive after 40s is killed.
+func stopAll(procs []*localProc) {
+	for _, p := range procs {
+		select {
+		case <-p.done:
+			continue
+		default:
+		}
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
 		case <-time.After(40 * time.Second):
-			p.Process.Kill()
-			<-done
+			p.cmd.Process.Kill()
+			<-p.done
 		}
 	}
 }

@@ -166,8 +166,8 @@ Data is generated into --data first when it is not there.`,
 				}
 			}
 			for i, p := range lc.executors {
-				peak, cur := procRSS(p.Process.Pid)
-				res.Executor = append(res.Executor, benchMemory{Executor: i + 1, PeakRSS: peak, FinalRSS: cur, ProcessID: p.Process.Pid})
+				peak, cur := procRSS(p.cmd.Process.Pid)
+				res.Executor = append(res.Executor, benchMemory{Executor: i + 1, PeakRSS: peak, FinalRSS: cur, ProcessID: p.cmd.Process.Pid})
 			}
 			summarize(&res)
 			printBenchSummary(w, &res)
