@@ -42,6 +42,13 @@ type Config struct {
 	// AbandonedJobTimeout cancels an attached job once its client has not
 	// asked for its status for this long (0: never).
 	AbandonedJobTimeout time.Duration
+	// Speculation runs a second copy of straggling tasks (see
+	// speculation.go); SpeculationMultiplier, SpeculationQuantile and
+	// SpeculationMinRuntime say what a straggler is.
+	Speculation           bool
+	SpeculationMultiplier float64
+	SpeculationQuantile   float64
+	SpeculationMinRuntime time.Duration
 	// FinishedJobTTL is how long finished jobs stay queryable.
 	FinishedJobTTL time.Duration
 	// Log is where and how the process logs.
@@ -82,7 +89,8 @@ const (
 func DefaultConfig() Config {
 	return Config{
 		BindHost: "0.0.0.0", Port: 50050, ExecutorTimeout: 30 * time.Second, TaskRetries: 3,
-		MaxFetchFailures: 16, SchedulingMode: ModeFair, MaxStagePartitions: 10000, MaxTaskBytes: 8 << 20, FinishedJobDataCleanUpDelay: 300 * time.Second, FinishedJobTTL: time.Hour, AbandonedJobTimeout: 30 * time.Second, AdminPort: -1,
+		MaxFetchFailures: 16, SchedulingMode: ModeFair, MaxStagePartitions: 10000, MaxTaskBytes: 8 << 20, FinishedJobDataCleanUpDelay: 300 * time.Second, FinishedJobTTL: time.Hour,
+		SpeculationMultiplier: 1.5, SpeculationQuantile: 0.75, SpeculationMinRuntime: 500 * time.Millisecond, AbandonedJobTimeout: 30 * time.Second, AdminPort: -1,
 		FlightSQLPort: -1, FlightSQLResults: ResultsProxy,
 		Log: logging.Options{Level: "info", Format: "json", Prefix: "scheduler.log", Rotation: "daily", Component: "scheduler"},
 	}
@@ -110,6 +118,12 @@ func (c *Config) Validate() error {
 		return bad("max-stage-partitions", "must be at least 1")
 	case c.MaxTaskBytes < 1<<10:
 		return bad("max-task-bytes", "%d: must be at least 1KiB", c.MaxTaskBytes)
+	case c.SpeculationMultiplier < 1:
+		return bad("speculation-multiplier", "%g: must be at least 1", c.SpeculationMultiplier)
+	case c.SpeculationQuantile <= 0 || c.SpeculationQuantile > 1:
+		return bad("speculation-quantile", "%g: want a fraction in (0, 1]", c.SpeculationQuantile)
+	case c.SpeculationMinRuntime < 0:
+		return bad("speculation-min-runtime-seconds", "negative")
 	case c.AbandonedJobTimeout < 0:
 		return bad("abandoned-job-timeout-seconds", "negative")
 	case c.FinishedJobDataCleanUpDelay < 0:

@@ -186,13 +186,21 @@ func (s *Scheduler) invalidate(j *jobState, id string) {
 	for _, st := range j.stages {
 		invalidated := false
 		for _, t := range st.tasks {
+			if t.copyID != 0 && t.copyExecutor.GetId() == id {
+				delete(s.tasks, t.copyID)
+				t.clearCopy()
+			}
 			if t.executor.GetId() != id {
 				continue
 			}
 			switch t.phase {
 			case taskRunning:
 				delete(s.tasks, t.taskID)
-				t.phase = taskPending
+				if t.copyID != 0 {
+					t.promoteCopy() // its copy runs on elsewhere
+				} else {
+					t.phase = taskPending
+				}
 			case taskDone:
 				t.phase, t.outputs = taskPending, nil
 				invalidated = true

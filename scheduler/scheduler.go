@@ -209,6 +209,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); s.launchLoop(loopCtx) }()
 	go func() { defer wg.Done(); s.livenessLoop(loopCtx) }()
+	if s.cfg.Speculation {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.speculationLoop(loopCtx) }()
+	}
 	errc := make(chan error, 3)
 	go func() { errc <- s.srv.Serve(s.lis) }()
 	if s.sqlSrv != nil {
@@ -530,8 +534,13 @@ func (s *Scheduler) assign(e *executorState, n int) []*kapotv1.TaskDefinition {
 	plans := map[stageKey][]byte{}
 	for len(out) < n {
 		j, sid, p := s.nextTask(e, running)
+		isCopy := false
 		if j == nil {
-			break
+			// No task waits: a free slot may run a straggler's copy.
+			if j, sid, p = s.nextCopy(e); j == nil {
+				break
+			}
+			isCopy = true
 		}
 		st := j.stages[sid]
 		key := stageKey{j.id, sid}
@@ -553,12 +562,19 @@ func (s *Scheduler) assign(e *executorState, n int) []*kapotv1.TaskDefinition {
 		}
 		t := st.tasks[p]
 		s.lastTaskID++
-		t.phase, t.taskID, t.executor = taskRunning, s.lastTaskID, e.meta()
-		s.tasks[t.taskID] = taskRef{job: j.id, stage: sid, partition: p, executor: e.reg.GetId()}
-		e.running[t.taskID] = struct{}{}
+		id := s.lastTaskID
+		if isCopy {
+			t.copyID, t.copyExecutor, t.copyStarted, t.straggler = id, e.meta(), time.Now(), false
+			s.log.Info().Str("job", j.id).Uint32("stage", sid).Int("partition", p).Str("original_on", t.executor.GetId()).
+				Str("copy_on", e.reg.GetId()).Dur("running_for", time.Since(t.started)).Msg("straggler: a speculative copy starts")
+		} else {
+			t.phase, t.taskID, t.executor, t.started = taskRunning, id, e.meta(), time.Now()
+		}
+		s.tasks[id] = taskRef{job: j.id, stage: sid, partition: p, executor: e.reg.GetId()}
+		e.running[id] = struct{}{}
 		running[j.id]++
 		out = append(out, &kapotv1.TaskDefinition{
-			TaskId: t.taskID, JobId: j.id, StageId: sid, StageAttempt: st.attempt, Partition: uint32(p),
+			TaskId: id, JobId: j.id, StageId: sid, StageAttempt: st.attempt, Partition: uint32(p),
 			TaskAttempt: uint32(t.attempts), Plan: planBytes, SessionProperties: j.props, LaunchTimeMs: time.Now().UnixMilli(),
 		})
 	}
@@ -715,7 +731,12 @@ func (s *Scheduler) requeue(taskID uint64) {
 	}
 	if j, ok := s.jobs[ref.job]; ok {
 		t := j.stages[ref.stage].tasks[ref.partition]
-		if t.phase == taskRunning && t.taskID == taskID {
+		switch {
+		case t.copyID == taskID:
+			t.clearCopy()
+		case t.phase == taskRunning && t.taskID == taskID && t.copyID != 0:
+			t.promoteCopy()
+		case t.phase == taskRunning && t.taskID == taskID:
 			t.phase = taskPending
 		}
 	}
@@ -747,21 +768,51 @@ func (s *Scheduler) updateStatus(executorID string, st *kapotv1.TaskStatus) {
 	}
 	stage := j.stages[ref.stage]
 	t := stage.tasks[ref.partition]
-	if t.taskID != st.GetTaskId() || t.phase != taskRunning {
+	isCopy := t.copyID != 0 && t.copyID == st.GetTaskId()
+	if !isCopy && (t.taskID != st.GetTaskId() || t.phase != taskRunning) {
 		return
 	}
 	if j.finished() {
-		t.phase = taskPending
+		if isCopy {
+			t.clearCopy()
+		} else {
+			t.phase = taskPending
+		}
 		return
 	}
 	if ok := st.GetSuccessful(); ok != nil {
-		t.phase, t.outputs, t.metrics = taskDone, ok.GetPartitions(), ok.GetOperatorMetrics()
+		took := time.Since(t.started)
+		switch {
+		case isCopy:
+			// The copy finished first: the original is cancelled and its
+			// output, if it ever writes one, is never read.
+			s.log.Info().Str("job", j.id).Uint32("stage", ref.stage).Int("partition", ref.partition).Str("executor", executorID).
+				Msg("straggler: the speculative copy finished first; the original is cancelled")
+			s.cancelTask(t.taskID, t.executor.GetId(), j.id, ref.stage, ref.partition)
+			took = time.Since(t.copyStarted)
+			t.promoteCopy()
+		case t.copyID != 0:
+			s.cancelTask(t.copyID, t.copyExecutor.GetId(), j.id, ref.stage, ref.partition)
+		}
+		t.clearCopy()
+		t.phase, t.outputs, t.metrics, t.took = taskDone, ok.GetPartitions(), ok.GetOperatorMetrics(), took
 		if ref.stage == j.final && stage.complete() {
 			j.state, j.end = kapotv1.JobState_JOB_STATE_SUCCESSFUL, time.Now()
 			j.ended()
 			s.log.Info().Str("job", j.id).Dur("elapsed", j.end.Sub(j.start)).Msg("job succeeded")
 		}
 		return
+	}
+	if isCopy {
+		// The original runs on: a copy's failure changes nothing.
+		s.log.Info().Str("job", j.id).Uint32("stage", ref.stage).Int("partition", ref.partition).Str("error", st.GetFailed().GetError()).
+			Msg("straggler: the speculative copy failed; the original runs on")
+		t.clearCopy()
+		return
+	}
+	if t.copyID != 0 {
+		s.cancelTask(t.copyID, t.copyExecutor.GetId(), j.id, ref.stage, ref.partition)
+		t.clearCopy()
 	}
 	f := st.GetFailed()
 	t.phase = taskPending
@@ -818,30 +869,47 @@ func (s *Scheduler) endJob(j *jobState, state kapotv1.JobState, msg string) {
 		byExec[ref.executor] = append(byExec[ref.executor], &kapotv1.RunningTaskInfo{TaskId: tid, JobId: j.id, StageId: ref.stage, Partition: uint32(ref.partition)})
 	}
 	for eid, infos := range byExec {
-		e, ok := s.executors[eid]
-		if !ok {
-			continue
-		}
-		if !e.push() {
-			e.cancel = append(e.cancel, infos...)
-			continue
-		}
-		s.spawn(func(ctx context.Context) {
-			c, err := s.client(eid)
-			if err != nil {
-				return
-			}
-			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			defer cancel()
-			if _, err := c.CancelTasks(ctx, &kapotv1.CancelTasksRequest{Tasks: infos}); err != nil {
-				s.log.Warn().Err(err).Str("executor", eid).Msg("cancel tasks")
-			}
-		})
+		s.cancelOn(eid, infos)
 	}
 	if state != kapotv1.JobState_JOB_STATE_SUCCESSFUL {
 		j.dataRemoved = true
 		s.removeJobData(j.id)
 	}
+}
+
+// cancelOn asks executor eid to cancel tasks (at once for push
+// executors, at its next poll for pull ones). Called with mu held.
+func (s *Scheduler) cancelOn(eid string, infos []*kapotv1.RunningTaskInfo) {
+	e, ok := s.executors[eid]
+	if !ok {
+		return
+	}
+	if !e.push() {
+		e.cancel = append(e.cancel, infos...)
+		return
+	}
+	s.spawn(func(ctx context.Context) {
+		c, err := s.client(eid)
+		if err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if _, err := c.CancelTasks(ctx, &kapotv1.CancelTasksRequest{Tasks: infos}); err != nil {
+			s.log.Warn().Err(err).Str("executor", eid).Msg("cancel tasks")
+		}
+	})
+}
+
+// cancelTask stops one launch of a task that is no longer wanted (the
+// other copy won): the scheduler forgets it and asks its executor to
+// cancel it. Called with mu held.
+func (s *Scheduler) cancelTask(taskID uint64, eid, jobID string, stage uint32, partition int) {
+	delete(s.tasks, taskID)
+	if e, ok := s.executors[eid]; ok {
+		delete(e.running, taskID)
+	}
+	s.cancelOn(eid, []*kapotv1.RunningTaskInfo{{TaskId: taskID, JobId: jobID, StageId: stage, Partition: uint32(partition)}})
 }
 
 func (s *Scheduler) cancel(jobID string) (bool, error) {

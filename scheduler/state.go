@@ -27,6 +27,26 @@ type taskState struct {
 	launchFailures int
 	outputs        []*kapotv1.ShuffleWritePartition
 	metrics        []*kapotv1.OperatorMetrics
+	started        time.Time     // when the running launch began
+	took           time.Duration // how long the launch that succeeded ran
+	// A speculative copy of the running task (copyID 0: none); straggler
+	// is set when the task should get one.
+	copyID       uint64
+	copyExecutor *kapotv1.ExecutorMetadata
+	copyStarted  time.Time
+	straggler    bool
+}
+
+// clearCopy forgets the task's speculative copy.
+func (t *taskState) clearCopy() {
+	t.copyID, t.copyExecutor, t.copyStarted, t.straggler = 0, nil, time.Time{}, false
+}
+
+// promoteCopy makes the speculative copy the task's running launch (the
+// original is gone).
+func (t *taskState) promoteCopy() {
+	t.taskID, t.executor, t.started = t.copyID, t.copyExecutor, t.copyStarted
+	t.clearCopy()
 }
 
 // stageMetrics sums the operator metrics of a stage's completed tasks by

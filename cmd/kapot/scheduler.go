@@ -24,6 +24,7 @@ func schedulerCmd() *cobra.Command {
 	cleanup := cfg.FinishedJobDataCleanUpDelay.Seconds()
 	var adminTokenFile string
 	abandoned := cfg.AbandonedJobTimeout.Seconds()
+	specMin := cfg.SpeculationMinRuntime.Seconds()
 	c := &cobra.Command{
 		Use:   "scheduler",
 		Short: "Run a scheduler: accept executors and jobs, split plans into stages and assign tasks",
@@ -47,6 +48,7 @@ result, secrets redacted.`,
 			cfg.ExecutorTimeout = time.Duration(timeout * float64(time.Second))
 			cfg.FinishedJobDataCleanUpDelay = time.Duration(cleanup * float64(time.Second))
 			cfg.AbandonedJobTimeout = time.Duration(abandoned * float64(time.Second))
+			cfg.SpeculationMinRuntime = time.Duration(specMin * float64(time.Second))
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
@@ -81,6 +83,10 @@ result, secrets redacted.`,
 	f.Var(&cfg.MaxTaskBytes, "max-task-bytes", "largest task definition sent to an executor; a job whose task is larger fails (keep it under the executors' --grpc-max-decoding-message-size)")
 	config.SecondsVar(f, &abandoned, "abandoned-job-timeout-seconds", abandoned, "cancel a job (not submitted detached) once its client has not asked for its status this long (0: never)")
 	config.SecondsVar(f, &cleanup, "finished-job-data-clean-up-delay-seconds", cleanup, "keep a finished job's data (its results) on executors this long")
+	f.BoolVar(&cfg.Speculation, "speculation", cfg.Speculation, "run a second copy of a straggling task on another executor; the first copy to finish wins (as Spark's spark.speculation)")
+	f.Float64Var(&cfg.SpeculationMultiplier, "speculation-multiplier", cfg.SpeculationMultiplier, "a task is a straggler once it runs this many times its stage's median task time")
+	f.Float64Var(&cfg.SpeculationQuantile, "speculation-quantile", cfg.SpeculationQuantile, "share of a stage's tasks that must be done before its stragglers are copied")
+	config.SecondsVar(f, &specMin, "speculation-min-runtime-seconds", specMin, "never copy a task that has run less than this")
 	logging.AddFlags(f, &cfg.Log)
 	f.IntVar(&cfg.AdminPort, "admin-port", cfg.AdminPort, "HTTP port for /healthz, /readyz, /metrics (Prometheus) and /debug/pprof/ (-1: off, 0: any free port)")
 	f.StringVar(&cfg.AdminBindHost, "admin-bind-host", cfg.AdminBindHost, "address the admin port listens on (default 127.0.0.1: metrics, pprof and the job list are for operators; 0.0.0.0 or the pod IP for remote probes and scraping)")
