@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,7 +38,20 @@ type chaosRow struct {
 	scenario                    string
 	runs, survived, wrong, lost int
 	recover                     []time.Duration
-	note                        string
+	// detect: fault to the scheduler declaring the executor lost; extra:
+	// the faulty run's time over the same query's clean run.
+	detect, extra []time.Duration
+	note          string
+}
+
+// spread formats the median and the maximum of d ("-" when empty).
+func spread(d []time.Duration) string {
+	if len(d) == 0 {
+		return "-"
+	}
+	d = slices.Clone(d)
+	slices.Sort(d)
+	return fmt.Sprintf("%s / %s", d[len(d)/2].Round(10*time.Millisecond), d[len(d)-1].Round(10*time.Millisecond))
 }
 
 // record counts one answer: lost when err is set, wrong when bad is.
@@ -71,15 +83,11 @@ func (r *chaosReport) add(row *chaosRow) {
 
 func (r *chaosReport) table() string {
 	var b strings.Builder
-	b.WriteString("| scenario | runs | survived | wrong answers | lost data | time to recover (median / max) | notes |\n|---|---:|---:|---:|---:|---|---|\n")
+	b.WriteString("| scenario | runs | survived | wrong answers | lost data | time to detect (median / max) | extra time over a clean run (median / max) | time to recover (median / max) | notes |\n" +
+		"|---|---:|---:|---:|---:|---|---|---|---|\n")
 	for _, row := range r.rows {
-		rec := "-"
-		if len(row.recover) > 0 {
-			d := slices.Clone(row.recover)
-			sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-			rec = fmt.Sprintf("%s / %s", d[len(d)/2].Round(10*time.Millisecond), d[len(d)-1].Round(10*time.Millisecond))
-		}
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %s | %s |\n", row.scenario, row.runs, row.survived, row.wrong, row.lost, rec, row.note)
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %s | %s | %s | %s |\n", row.scenario, row.runs, row.survived, row.wrong, row.lost,
+			spread(row.detect), spread(row.extra), spread(row.recover), row.note)
 	}
 	return b.String()
 }
@@ -108,6 +116,7 @@ func TestChaos(t *testing.T) {
 	rep := &chaosReport{}
 	t.Run("executor-sigkill-during-tpch", func(t *testing.T) { chaosKillDuringTPCH(t, rng, runs, rep) })
 	t.Run("executor-sigstop-mid-job", func(t *testing.T) { chaosFreeze(t, runs, rep) })
+	t.Run("straggler-speculation", func(t *testing.T) { chaosStraggler(t, runs, rep) })
 	t.Run("scheduler-restart-mid-job", func(t *testing.T) { chaosSchedulerRestart(t, runs, rep) })
 	t.Run("executor-sigterm-drain", func(t *testing.T) { chaosSIGTERM(t, runs, rep) })
 	t.Run("disk-full-shuffle-write", func(t *testing.T) { chaosDiskFull(t, runs, rep) })
@@ -163,9 +172,12 @@ func waitExecutors(t *testing.T, cl *client.Client, n int, within time.Duration)
 	}
 }
 
-// chaosKillDuringTPCH SIGKILLs one of three executor processes at a random
-// point during each TPC-H query and starts a replacement; every query must
-// still return DuckDB's answer.
+// chaosKillDuringTPCH runs each TPC-H query twice on three executors
+// started with default settings: once clean, then with one executor
+// SIGKILLed at a random point of the clean run's time (a replacement is
+// started). Every answer must be DuckDB's; the table reports how long the
+// scheduler took to declare the killed executor lost and how much longer
+// than the clean run the query took.
 func chaosKillDuringTPCH(t *testing.T, rng *rand.Rand, runs int, rep *chaosReport) {
 	sf := 0.1
 	if v, err := strconv.ParseFloat(os.Getenv("KAPOT_CHAOS_SF"), 64); err == nil && v > 0 {
@@ -193,11 +205,17 @@ func chaosKillDuringTPCH(t *testing.T, rng *rand.Rand, runs int, rep *chaosRepor
 
 	port := freePort(t)
 	startSchedProc(t, "scheduler", port)
-	var execs []*proc
+	type member struct {
+		p  *proc
+		id string
+	}
+	var execs []member
 	next := 0
 	spawn := func() {
-		execs = append(execs, startExecProc(t, fmt.Sprintf("executor-%d", next), port))
+		p := startExecProc(t, fmt.Sprintf("executor-%d", next), port)
 		next++
+		waitLog(t, p.log, "registered with scheduler")
+		execs = append(execs, member{p, executorIDFromLog(t, p.log)})
 	}
 	for range 3 {
 		spawn()
@@ -208,59 +226,95 @@ func chaosKillDuringTPCH(t *testing.T, rng *rand.Rand, runs int, rep *chaosRepor
 	}
 	defer cl.Close()
 	waitExecutors(t, cl, 3, 30*time.Second)
+	run := func(n int) ([]string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		_, bs, err := cl.Run(ctx, &kapotv1.SubmitJobRequest{Plan: plans[n].Root, JobName: fmt.Sprintf("chaos q%d", n)})
+		rows := engine.FormatRows(bs, "|")
+		for _, b := range bs {
+			b.Release()
+		}
+		return rows, err
+	}
 
-	row := &chaosRow{scenario: fmt.Sprintf("SIGKILL 1 of 3 executors at a random point of each TPC-H query (SF %g, queries %v)", sf, queries)}
+	row := &chaosRow{scenario: fmt.Sprintf("SIGKILL 1 of 3 executors at a random point of each TPC-H query (SF %g, queries %v), default settings", sf, queries)}
 	defer rep.add(row)
 	for r := 0; r < runs; r++ {
 		for _, n := range queries {
-			row.runs++
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			start := time.Now()
+			rows, err := run(n)
+			clean := time.Since(start)
+			if err != nil || oracle.SameRows(rows, want[n]) != nil {
+				row.record(t, fmt.Sprintf("q%d clean run", n), err, oracle.SameRows(rows, want[n]))
+				continue
+			}
 			type result struct {
 				rows []string
 				err  error
 			}
 			done := make(chan result, 1)
+			start = time.Now()
 			go func() {
-				_, bs, err := cl.Run(ctx, &kapotv1.SubmitJobRequest{Plan: plans[n].Root, JobName: fmt.Sprintf("chaos q%d", n)})
-				rows := engine.FormatRows(bs, "|")
-				for _, b := range bs {
-					b.Release()
-				}
+				rows, err := run(n)
 				done <- result{rows, err}
 			}()
-			time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
+			time.Sleep(time.Duration(rng.Int64N(int64(clean) + 1)))
 			victim := rng.IntN(len(execs))
+			v := execs[victim]
 			killed := time.Now()
-			execs[victim].cmd.Process.Signal(syscall.SIGKILL)
-			execs[victim].wait(t, 10*time.Second)
+			v.p.cmd.Process.Signal(syscall.SIGKILL)
+			detected := make(chan time.Duration, 1)
+			go func() { detected <- waitGone(cl, v.id, 60*time.Second) }()
+			v.p.wait(t, 10*time.Second)
 			execs = slices.Delete(execs, victim, victim+1)
-			spawn()
 			res := <-done
-			cancel()
-			switch {
-			case res.err != nil:
-				row.lost++
-				t.Errorf("q%d after a kill: %v", n, res.err)
-			case oracle.SameRows(res.rows, want[n]) != nil:
-				row.wrong++
-				t.Errorf("q%d after a kill: wrong answer: %v", n, oracle.SameRows(res.rows, want[n]))
-			default:
-				row.survived++
+			took := time.Since(start)
+			det := <-detected
+			row.record(t, fmt.Sprintf("q%d after a kill", n), res.err, oracle.SameRows(res.rows, want[n]))
+			if res.err == nil && oracle.SameRows(res.rows, want[n]) == nil {
 				row.recover = append(row.recover, time.Since(killed))
+				row.extra = append(row.extra, max(took-clean, 0))
 			}
+			if det >= 0 {
+				row.detect = append(row.detect, det)
+			} else {
+				t.Errorf("q%d: the killed executor was still listed a minute later", n)
+			}
+			spawn()
 			waitExecutors(t, cl, 3, 30*time.Second)
 		}
 	}
-	row.note = "time to recover: kill to correct answer"
+	row.note = "detect: kill to the executor no longer listed; extra: the killed run's time minus the clean run's; recover: kill to correct answer"
+}
+
+// waitGone polls until the scheduler no longer lists executor id and
+// returns how long that took (-1 after within).
+func waitGone(cl *client.Client, id string, within time.Duration) time.Duration {
+	start := time.Now()
+	for time.Since(start) < within {
+		r, err := cl.Scheduler().ListExecutors(context.Background(), &kapotv1.ListExecutorsRequest{})
+		if err == nil && !slices.ContainsFunc(r.GetExecutors(), func(e *kapotv1.ExecutorInfo) bool { return e.GetRegistration().GetId() == id }) {
+			return time.Since(start)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return -1
 }
 
 // chaosFreeze stops one of three executors (SIGSTOP) while the job's tasks
-// run: its peers' fetches time out (keepalive), the scheduler declares it
-// dead and re-runs its work elsewhere, and the answer is exact. Resumed
-// (SIGCONT), it rejoins or is fenced; either way the next job's answer is
-// exact too.
+// run, for KAPOT_CHAOS_FREEZE_SECONDS (make chaos: 60; by default until
+// the job ends): its link's keepalive goes unanswered, the scheduler's
+// probes too, it is declared lost and its work runs elsewhere, and the
+// answer is exact. Resumed (SIGCONT), it finds it was forgotten, cancels
+// its orphaned tasks and registers again; the next job's answer is exact
+// too.
 func chaosFreeze(t *testing.T, runs int, rep *chaosReport) {
-	row := &chaosRow{scenario: "SIGSTOP 1 of 3 executors mid-job, SIGCONT after the job", note: "recover: freeze to correct answer; the resumed executor then serves a second job, also checked"}
+	hold := time.Duration(envInt("KAPOT_CHAOS_FREEZE_SECONDS", 0)) * time.Second
+	scenario := "SIGSTOP 1 of 3 executors mid-job until the job ends, then SIGCONT, default settings"
+	if hold > 0 {
+		scenario = fmt.Sprintf("SIGSTOP 1 of 3 executors mid-job for %s, then SIGCONT, default settings", hold)
+	}
+	row := &chaosRow{scenario: scenario, note: "detect: freeze to the executor no longer listed; extra: over the same job's clean run; recover: freeze to correct answer; the resumed executor then serves a second job, also checked"}
 	defer rep.add(row)
 	port := freePort(t)
 	startSchedProc(t, "scheduler", port)
@@ -279,11 +333,17 @@ func chaosFreeze(t *testing.T, runs int, rep *chaosReport) {
 		for _, e := range execs {
 			waitLog(t, e.log, "registered with scheduler")
 		}
+		start := time.Now()
+		if got, err := runJobErr(addr, req); err != nil || !slices.Equal(got, want) {
+			t.Fatalf("clean run: %q %v", got, err)
+		}
+		clean := time.Since(start)
 		victim := execs[0]
 		id := executorIDFromLog(t, victim.log)
 		row.runs++
 		done := make(chan error, 1)
 		var got []string
+		start = time.Now()
 		go func() {
 			var err error
 			got, err = runJobErr(addr, req)
@@ -303,6 +363,8 @@ func chaosFreeze(t *testing.T, runs int, rep *chaosReport) {
 		}
 		victim.cmd.Process.Signal(syscall.SIGSTOP)
 		frozen := time.Now()
+		detected := make(chan time.Duration, 1)
+		go func() { detected <- waitGone(cl, id, 2*time.Minute) }()
 		var jobErr error
 		select {
 		case jobErr = <-done:
@@ -312,6 +374,7 @@ func chaosFreeze(t *testing.T, runs int, rep *chaosReport) {
 			t.Errorf("job hung with an executor frozen")
 			continue
 		}
+		took := time.Since(start)
 		switch {
 		case jobErr != nil:
 			row.lost++
@@ -321,6 +384,13 @@ func chaosFreeze(t *testing.T, runs int, rep *chaosReport) {
 			t.Errorf("job with an executor frozen: got %q", got)
 		default:
 			row.recover = append(row.recover, time.Since(frozen))
+			row.extra = append(row.extra, max(took-clean, 0))
+		}
+		if det := <-detected; det >= 0 {
+			row.detect = append(row.detect, det)
+		}
+		if rest := hold - time.Since(frozen); rest > 0 {
+			time.Sleep(rest)
 		}
 		victim.cmd.Process.Signal(syscall.SIGCONT)
 		got2, err := runJobErr(addr, req)
@@ -339,6 +409,99 @@ func chaosFreeze(t *testing.T, runs int, rep *chaosReport) {
 			e.wait(t, 10*time.Second)
 		}
 	}
+}
+
+// chaosStraggler slows one of three executors to about a fifth of its
+// speed (SIGSTOP for 400 ms, SIGCONT for 100 ms, over and over) while a
+// job runs, with speculation on and off: with it, copies of the slow
+// executor's tasks run elsewhere and the job should take at most 1.5
+// times its clean time; without it, the table shows what a straggler
+// costs.
+func chaosStraggler(t *testing.T, runs int, rep *chaosReport) {
+	req, want := bigJob(t, 12, 500000)
+	for _, spec := range []bool{true, false} {
+		row := &chaosRow{scenario: fmt.Sprintf("1 of 3 executors slowed 5x (SIGSTOP bursts) during a job, speculation %s", map[bool]string{true: "on", false: "off"}[spec])}
+		var ratios []float64
+		port := freePort(t)
+		args := []string{"scheduler", "--bind-host", "127.0.0.1", "--port", strconv.Itoa(port), "--log-level", "info"}
+		if spec {
+			args = append(args, "--speculation")
+		}
+		sched := startProc(t, "scheduler-spec-"+strconv.FormatBool(spec), args...)
+		addr := "127.0.0.1:" + strconv.Itoa(port)
+		var execs []*proc
+		for i := range 3 {
+			execs = append(execs, startExecProc(t, fmt.Sprintf("executor-spec-%t-%d", spec, i), port))
+		}
+		for _, e := range execs {
+			waitLog(t, e.log, "registered with scheduler")
+		}
+		for r := 0; r < runs; r++ {
+			start := time.Now()
+			if got, err := runJobErr(addr, req); err != nil || !slices.Equal(got, want) {
+				t.Fatalf("clean run: %q %v", got, err)
+			}
+			clean := time.Since(start)
+			stop := make(chan struct{})
+			slowed := make(chan struct{})
+			go func() {
+				defer close(slowed)
+				for {
+					execs[0].cmd.Process.Signal(syscall.SIGSTOP)
+					select {
+					case <-stop:
+						execs[0].cmd.Process.Signal(syscall.SIGCONT)
+						return
+					case <-time.After(400 * time.Millisecond):
+					}
+					execs[0].cmd.Process.Signal(syscall.SIGCONT)
+					select {
+					case <-stop:
+						return
+					case <-time.After(100 * time.Millisecond):
+					}
+				}
+			}()
+			start = time.Now()
+			got, err := runJobErr(addr, req)
+			took := time.Since(start)
+			close(stop)
+			<-slowed
+			row.record(t, "job with a straggler", err, sameOrErr(got, want))
+			if err == nil && slices.Equal(got, want) {
+				row.extra = append(row.extra, max(took-clean, 0))
+				row.recover = append(row.recover, took)
+				ratios = append(ratios, took.Seconds()/clean.Seconds())
+				t.Logf("speculation %t: clean %s, with a straggler %s (%.2fx)", spec, clean.Round(time.Millisecond), took.Round(time.Millisecond), took.Seconds()/clean.Seconds())
+			}
+		}
+		for _, e := range execs {
+			e.cmd.Process.Signal(syscall.SIGKILL)
+			e.wait(t, 10*time.Second)
+		}
+		log := readFile(t, sched.log)
+		copies, won := strings.Count(log, "a speculative copy starts"), strings.Count(log, "the speculative copy finished first")
+		if spec && copies == 0 {
+			t.Errorf("speculation on, a straggler, and no copy ran")
+		}
+		if !spec && copies > 0 {
+			t.Errorf("speculation off, yet %d copies ran", copies)
+		}
+		row.note = fmt.Sprintf("extra: over the same job's clean run on the same cluster; recover: the slowed run's time; %d speculative copies, %d won", copies, won)
+		if len(ratios) > 0 {
+			slices.Sort(ratios)
+			row.note += fmt.Sprintf("; slowed / clean: %.2fx median, %.2fx max", ratios[len(ratios)/2], ratios[len(ratios)-1])
+		}
+		rep.add(row)
+	}
+}
+
+// sameOrErr is nil when got equals want.
+func sameOrErr(got, want []string) error {
+	if slices.Equal(got, want) {
+		return nil
+	}
+	return fmt.Errorf("got %q, want %q", got, want)
 }
 
 // chaosSchedulerRestart kills the scheduler during a job and starts a new
