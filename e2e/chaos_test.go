@@ -424,9 +424,7 @@ func chaosStraggler(t *testing.T, runs int, rep *chaosReport) {
 		var ratios []float64
 		port := freePort(t)
 		args := []string{"scheduler", "--bind-host", "127.0.0.1", "--port", strconv.Itoa(port), "--log-level", "info"}
-		if spec {
-			args = append(args, "--speculation")
-		}
+		args = append(args, "--speculation="+strconv.FormatBool(spec))
 		sched := startProc(t, "scheduler-spec-"+strconv.FormatBool(spec), args...)
 		addr := "127.0.0.1:" + strconv.Itoa(port)
 		var execs []*proc

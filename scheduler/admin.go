@@ -16,13 +16,16 @@ type schedMetrics struct {
 	reg           *prometheus.Registry
 	authFailures  *prometheus.CounterVec
 	executorsLost prometheus.Counter
+	speculative   *prometheus.CounterVec
 }
 
 func newSchedMetrics(s *Scheduler) *schedMetrics {
 	m := &schedMetrics{reg: admin.NewRegistry()}
 	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kapot_scheduler_auth_failures_total", Help: "Calls rejected by cluster authentication, by reason."}, []string{"reason"})
 	m.executorsLost = prometheus.NewCounter(prometheus.CounterOpts{Name: "kapot_scheduler_executors_lost_total", Help: "Executors declared lost (link broken and probes unanswered, or heartbeats stopped)."})
-	m.reg.MustRegister(m.authFailures, m.executorsLost, stateCollector{s})
+	m.speculative = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kapot_scheduler_speculative_copies_total",
+		Help: "Speculative copies of straggling tasks: started, and won (finished before the original)."}, []string{"outcome"})
+	m.reg.MustRegister(m.authFailures, m.executorsLost, m.speculative, stateCollector{s})
 	return m
 }
 

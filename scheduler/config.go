@@ -90,7 +90,7 @@ func DefaultConfig() Config {
 	return Config{
 		BindHost: "0.0.0.0", Port: 50050, ExecutorTimeout: 30 * time.Second, TaskRetries: 3,
 		MaxFetchFailures: 16, SchedulingMode: ModeFair, MaxStagePartitions: 10000, MaxTaskBytes: 8 << 20, FinishedJobDataCleanUpDelay: 300 * time.Second, FinishedJobTTL: time.Hour,
-		SpeculationMultiplier: 1.5, SpeculationQuantile: 0.75, SpeculationMinRuntime: 500 * time.Millisecond, AbandonedJobTimeout: 30 * time.Second, AdminPort: -1,
+		Speculation: true, SpeculationMultiplier: 1.5, SpeculationQuantile: 0.75, SpeculationMinRuntime: 500 * time.Millisecond, AbandonedJobTimeout: 30 * time.Second, AdminPort: -1,
 		FlightSQLPort: -1, FlightSQLResults: ResultsProxy,
 		Log: logging.Options{Level: "info", Format: "json", Prefix: "scheduler.log", Rotation: "daily", Component: "scheduler"},
 	}

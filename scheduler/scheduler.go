@@ -565,6 +565,7 @@ func (s *Scheduler) assign(e *executorState, n int) []*kapotv1.TaskDefinition {
 		id := s.lastTaskID
 		if isCopy {
 			t.copyID, t.copyExecutor, t.copyStarted, t.straggler = id, e.meta(), time.Now(), false
+			s.prom.speculative.WithLabelValues("started").Inc()
 			s.log.Info().Str("job", j.id).Uint32("stage", sid).Int("partition", p).Str("original_on", t.executor.GetId()).
 				Str("copy_on", e.reg.GetId()).Dur("running_for", time.Since(t.started)).Msg("straggler: a speculative copy starts")
 		} else {
@@ -789,6 +790,7 @@ func (s *Scheduler) updateStatus(executorID string, st *kapotv1.TaskStatus) {
 			s.log.Info().Str("job", j.id).Uint32("stage", ref.stage).Int("partition", ref.partition).Str("executor", executorID).
 				Msg("straggler: the speculative copy finished first; the original is cancelled")
 			s.cancelTask(t.taskID, t.executor.GetId(), j.id, ref.stage, ref.partition)
+			s.prom.speculative.WithLabelValues("won").Inc()
 			took = time.Since(t.copyStarted)
 			t.promoteCopy()
 		case t.copyID != 0:

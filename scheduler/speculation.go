@@ -9,7 +9,7 @@ import (
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
-// Speculative execution (--speculation, off by default), as Spark's
+// Speculative execution (--speculation, on by default), as Spark's
 // spark.speculation: once SpeculationQuantile of a stage's tasks are done,
 // a task of that stage running longer than SpeculationMultiplier times
 // their median (and at least SpeculationMinRuntime) is a straggler. A free
@@ -18,7 +18,7 @@ import (
 // never read (shuffle output lives in each executor's own work dir, and
 // only the winner's location is recorded). A copy's failure leaves the
 // original running; the original's failure cancels the copy and counts as
-// the task's.
+// the task's. A copy only takes a slot no waiting task wants.
 
 // speculationPeriod is how often running tasks are checked for stragglers.
 const speculationPeriod = 200 * time.Millisecond
@@ -44,6 +44,9 @@ func (s *Scheduler) speculationLoop(ctx context.Context) {
 // markStragglers marks the running tasks that should get a copy and
 // returns how many it marked. Called with mu held.
 func (s *Scheduler) markStragglers(now time.Time) int {
+	if !s.cfg.Speculation {
+		return 0
+	}
 	marked := 0
 	for _, jid := range s.jobOrder {
 		j := s.jobs[jid]

@@ -202,13 +202,16 @@ func TestLostExecutorPromotesCopy(t *testing.T) {
 	}
 }
 
-func TestNoSpeculationByDefault(t *testing.T) {
-	m := newMachine(t, nil, "a", "b")
+func TestNoCopiesWithSpeculationOff(t *testing.T) {
+	m := newMachine(t, func(c *Config) { c.Speculation = false }, "a", "b")
+	if !DefaultConfig().Speculation {
+		t.Fatal("speculation is off by default")
+	}
 	defs := m.assign("a", 2)
 	m.succeed("a", defs[0])
 	m.age(1, 1, time.Hour)
-	if m.s.cfg.Speculation {
-		t.Fatal("speculation is on by default")
+	if n := m.stragglers(); n != 0 {
+		t.Fatalf("%d stragglers marked with speculation off", n)
 	}
 	if got := m.assign("b", 2); len(got) != 0 {
 		t.Fatalf("b got %v with nothing pending and speculation off", got)

@@ -171,6 +171,9 @@ Data is generated into --data first when it is not there.`,
 			}
 			summarize(&res)
 			printBenchSummary(w, &res)
+			if started := metricValue(admin, `kapot_scheduler_speculative_copies_total{outcome="started"}`); started > 0 {
+				fmt.Fprintf(w, "speculative copies: %d started, %d won\n", int(started), int(metricValue(admin, `kapot_scheduler_speculative_copies_total{outcome="won"}`)))
+			}
 			if out != "" {
 				b, _ := json.MarshalIndent(res, "", "  ")
 				if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
@@ -387,6 +390,26 @@ func shuffleBytes(admin, jobID string) int64 {
 		n += st.ShuffleBytes
 	}
 	return n
+}
+
+// metricValue reads one sample of the scheduler's /metrics (0 when absent).
+func metricValue(admin, sample string) float64 {
+	resp, err := http.Get(admin + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, sample+" "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f
+		}
+	}
+	return 0
 }
 
 // freePort asks the kernel for a free loopback port.
