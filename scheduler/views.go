@@ -14,11 +14,16 @@ import (
 
 // ExecutorView is an executor as the web UI and /api/executors show it.
 type ExecutorView struct {
-	ID                  string    `json:"id"`
-	Host                string    `json:"host"`
-	FlightPort          uint32    `json:"flight_port"`
-	GRPCPort            uint32    `json:"grpc_port"`
-	State               string    `json:"state"`
+	ID         string `json:"id"`
+	Host       string `json:"host"`
+	FlightPort uint32 `json:"flight_port"`
+	GRPCPort   uint32 `json:"grpc_port"`
+	State      string `json:"state"`
+	// Suspect is set while the scheduler probes the executor (its link
+	// broke, a fetch from it failed): it gets no new tasks meanwhile.
+	Suspect bool `json:"suspect,omitempty"`
+	// Linked tells whether the executor's link to the scheduler is open.
+	Linked              bool      `json:"linked"`
 	Slots               int       `json:"slots"`
 	SlotsUsed           int       `json:"slots_used"`
 	MemoryPoolBytes     uint64    `json:"memory_pool_bytes"`
@@ -85,7 +90,7 @@ func (s *Scheduler) Executors() []ExecutorView {
 			pool = r.GetResources().GetMemoryBytes()
 		}
 		out = append(out, ExecutorView{ID: r.GetId(), Host: r.GetHost(), FlightPort: r.GetFlightPort(), GRPCPort: r.GetGrpcPort(),
-			State: stateName(e.state, "EXECUTOR_STATE_"), Slots: int(r.GetResources().GetTaskSlots()), SlotsUsed: len(e.running),
+			State: stateName(e.state, "EXECUTOR_STATE_"), Suspect: e.suspect, Linked: e.linked, Slots: int(r.GetResources().GetTaskSlots()), SlotsUsed: len(e.running),
 			MemoryPoolBytes: pool, MemoryPoolUsedBytes: e.metrics.GetMemoryPoolUsedBytes(),
 			LastHeartbeat: e.lastSeen.UTC(), Tags: e.reg.GetTags(), Version: r.GetVersion()})
 	}

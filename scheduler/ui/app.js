@@ -40,7 +40,7 @@ function renderExecutors(execs) {
   body.replaceChildren(...execs.map((e) => el("tr", { "data-executor": e.id },
     el("td", {}, e.id),
     el("td", {}, `${e.host}:${e.flight_port}`),
-    el("td", { class: "state " + e.state }, e.state),
+    el("td", { class: "state " + e.state }, e.suspect ? e.state + " (suspect: probing)" : e.state),
     el("td", {}, `${e.slots_used} / ${e.slots}`),
     el("td", {}, `${bytes(e.memory_pool_used_bytes)} / ${bytes(e.memory_pool_bytes)}`),
     el("td", {}, ago(e.last_heartbeat)),
