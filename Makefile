@@ -5,11 +5,12 @@ PROTOC_VERSION             := 3.21.12
 PROTOC_GEN_GO_VERSION      := v1.36.11
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 VERSITYGW_VERSION          := v1.8.0
+STATICCHECK_VERSION        := v0.8.2
 GOBIN     := $(shell $(GO) env GOPATH)/bin
 # Packages whose tests exercise concurrency run under the race detector.
 RACE_PKGS := ./engine/... ./executor/... ./scheduler/... ./flight/... ./shuffle/... ./cache/... ./objstore/... ./e2e/...
 
-.PHONY: all build test test-deps fuzz-short chaos test-unit test-race run proto tools fuzz bench bench-duckdb bench-tpch clean slt difftest hostile
+.PHONY: all build test lint test-deps fuzz-short chaos test-unit test-race run proto tools fuzz bench bench-duckdb bench-tpch clean slt difftest hostile
 
 all: build
 
@@ -21,14 +22,21 @@ build:
 # it the object-store tests skip (outside CI).
 test-deps:
 	@test -x $(GOBIN)/versitygw || $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+	@$(GOBIN)/staticcheck -version 2>/dev/null | grep -q '($(STATICCHECK_VERSION:v%=%))' || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	@command -v chromium >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
 
 # Every test; the concurrent packages under -race.
-test: build
-	$(GO) vet ./...
+test: build lint
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -race -timeout 25m $(RACE_PKGS)
 	$(MAKE) --no-print-directory fuzz-short
+
+# go vet and staticcheck (its defaults, see staticcheck.conf); make test-deps
+# installs staticcheck.
+lint:
+	$(GO) vet ./...
+	@test -x $(GOBIN)/staticcheck || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$(GOBIN)/staticcheck ./...
 
 # Fuzzing of every decoder of outside input: plans, expressions, Flight
 # tickets, shuffle indexes, config YAML, SQL text, Parquet/CSV/IPC files and

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -49,7 +48,6 @@ func dialScheduler(t *testing.T, addr string) *client.Client {
 }
 
 type statusLog struct {
-	mu sync.Mutex
 	ch chan *kapotv1.TaskStatus
 }
 

@@ -250,7 +250,7 @@ func (b *planBuilder) node(n *kapotv1.PhysicalPlanNode, depth, id int) (Executio
 		if err != nil {
 			return nil, err
 		}
-		if _, err := shuffleJobDir(w.GetJobId()); err != nil {
+		if err := shuffleValidate(w.GetJobId()); err != nil {
 			return nil, err
 		}
 		p, err := newPartitioning(w.GetPartitioning(), in.Schema())
@@ -284,8 +284,4 @@ func (b *planBuilder) node(n *kapotv1.PhysicalPlanNode, depth, id int) (Executio
 		return &UnresolvedShuffle{stageID: u.GetStageId(), schema: schema, n: int(u.GetOutputPartitionCount())}, nil
 	}
 	return nil, fmt.Errorf("plan node %T: %w", n.GetNode(), ErrNotSupported)
-}
-
-func shuffleJobDir(jobID string) (string, error) {
-	return jobID, shuffleValidate(jobID)
 }

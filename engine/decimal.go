@@ -367,10 +367,3 @@ func mulChecked(a, b decimal128.Num) (decimal128.Num, bool) {
 func fitsInt64(v decimal128.Num) bool {
 	return (v.HighBits() == 0 && v.LowBits()>>63 == 0) || (v.HighBits() == -1 && v.LowBits()>>63 == 1)
 }
-
-func absI64(v int64) int64 {
-	if v < 0 {
-		return -v
-	}
-	return v
-}

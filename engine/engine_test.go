@@ -240,21 +240,15 @@ func TestBadPlans(t *testing.T) {
 
 func splitLines(s string) []string {
 	var out []string
-	for _, l := range slices.Collect(func(yield func(string) bool) {
-		start := 0
-		for i := 0; i < len(s); i++ {
-			if s[i] == '\n' {
-				if !yield(s[start:i]) {
-					return
-				}
-				start = i + 1
-			}
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' {
+			out = append(out, s[start:i])
+			start = i + 1
 		}
-		if start < len(s) {
-			yield(s[start:])
-		}
-	}) {
-		out = append(out, l)
+	}
+	if start < len(s) {
+		out = append(out, s[start:])
 	}
 	return out
 }

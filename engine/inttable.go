@@ -96,6 +96,3 @@ func (t *intTable) grow() {
 
 // len is the number of keys held.
 func (t *intTable) len() int { return t.n }
-
-// bytes is the table's memory.
-func (t *intTable) bytes() int64 { return int64(len(t.keys)) * 12 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"iter"
-	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -1009,5 +1008,3 @@ func (r *ipcReader) next() (arrow.RecordBatch, error) {
 }
 
 func (r *ipcReader) close() { r.closeFn() }
-
-var _ = strings.TrimSpace

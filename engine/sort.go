@@ -460,10 +460,6 @@ func ordered2[T cmp.Ordered, A interface{ Value(int) T }](a, b arrow.Array) func
 	return func(i, j int) int { return cmp.Compare(x.Value(i), y.Value(j)) }
 }
 
-func valueComparator(arr arrow.Array) (func(i, j int) int, error) {
-	return crossComparator(arr, arr)
-}
-
 // crossComparator compares row i of a with row j of b, two arrays of the
 // same type, ignoring nulls.
 func crossComparator(a, b arrow.Array) (func(i, j int) int, error) {

@@ -307,10 +307,6 @@ func (e *Executor) registration() *kapotv1.ExecutorRegistration {
 	}
 }
 
-func (e *Executor) metadata() *kapotv1.ExecutorMetadata {
-	return &kapotv1.ExecutorMetadata{Id: e.id, Host: e.reg.GetHost(), FlightPort: e.reg.GetFlightPort(), GrpcPort: e.reg.GetGrpcPort(), WorkDir: e.reg.GetWorkDir()}
-}
-
 func (e *Executor) metrics() *kapotv1.ExecutorMetrics {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)

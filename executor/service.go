@@ -26,22 +26,6 @@ func (s *service) LaunchTask(_ context.Context, r *kapotv1.LaunchTaskRequest) (*
 	return &kapotv1.LaunchTaskResponse{}, nil
 }
 
-func (s *service) LaunchMultiTask(_ context.Context, r *kapotv1.LaunchMultiTaskRequest) (*kapotv1.LaunchMultiTaskResponse, error) {
-	for _, m := range r.GetMultiTasks() {
-		for _, id := range m.GetTaskIds() {
-			err := s.e.launch(&kapotv1.TaskDefinition{
-				TaskId: id.GetTaskId(), JobId: m.GetJobId(), StageId: m.GetStageId(), StageAttempt: m.GetStageAttempt(),
-				Partition: id.GetPartition(), TaskAttempt: id.GetTaskAttempt(), Plan: m.GetPlan(),
-				SessionProperties: m.GetSessionProperties(), LaunchTimeMs: m.GetLaunchTimeMs(),
-			})
-			if err != nil {
-				return nil, err
-			}
-		}
-	}
-	return &kapotv1.LaunchMultiTaskResponse{}, nil
-}
-
 func (s *service) CancelTasks(_ context.Context, r *kapotv1.CancelTasksRequest) (*kapotv1.CancelTasksResponse, error) {
 	ids := make([]uint64, len(r.GetTasks()))
 	for i, t := range r.GetTasks() {

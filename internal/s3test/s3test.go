@@ -157,10 +157,11 @@ func (s *Server) Stop() {
 
 func (s *Server) startProxy() {
 	target, _ := url.Parse("http://127.0.0.1:" + strconv.Itoa(s.port))
-	rp := httputil.NewSingleHostReverseProxy(target)
 	// Keep the Host the client signed: the gateway checks the signature.
-	inner := rp.Director
-	rp.Director = func(r *http.Request) { host := r.Host; inner(r); r.Host = host }
+	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(target)
+		r.Out.Host = r.In.Host
+	}}
 	rp.ModifyResponse = func(resp *http.Response) error {
 		if resp.Request.Method == http.MethodGet && resp.Request.Header.Get("Range") != "" && resp.ContentLength > 0 {
 			s.BytesOut.Add(resp.ContentLength)

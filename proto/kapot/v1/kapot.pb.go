@@ -1273,160 +1273,6 @@ func (x *TaskDefinition) GetLaunchTimeMs() int64 {
 	return 0
 }
 
-// MultiTaskDefinition shares one plan between several partitions of a stage.
-type MultiTaskDefinition struct {
-	state             protoimpl.MessageState `protogen:"open.v1"`
-	TaskIds           []*TaskId              `protobuf:"bytes,1,rep,name=task_ids,json=taskIds,proto3" json:"task_ids,omitempty"`
-	JobId             string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	StageId           uint32                 `protobuf:"varint,3,opt,name=stage_id,json=stageId,proto3" json:"stage_id,omitempty"`
-	StageAttempt      uint32                 `protobuf:"varint,4,opt,name=stage_attempt,json=stageAttempt,proto3" json:"stage_attempt,omitempty"`
-	Plan              []byte                 `protobuf:"bytes,5,opt,name=plan,proto3" json:"plan,omitempty"`
-	SessionProperties map[string]string      `protobuf:"bytes,6,rep,name=session_properties,json=sessionProperties,proto3" json:"session_properties,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	LaunchTimeMs      int64                  `protobuf:"varint,7,opt,name=launch_time_ms,json=launchTimeMs,proto3" json:"launch_time_ms,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
-}
-
-func (x *MultiTaskDefinition) Reset() {
-	*x = MultiTaskDefinition{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[17]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *MultiTaskDefinition) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*MultiTaskDefinition) ProtoMessage() {}
-
-func (x *MultiTaskDefinition) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[17]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use MultiTaskDefinition.ProtoReflect.Descriptor instead.
-func (*MultiTaskDefinition) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{17}
-}
-
-func (x *MultiTaskDefinition) GetTaskIds() []*TaskId {
-	if x != nil {
-		return x.TaskIds
-	}
-	return nil
-}
-
-func (x *MultiTaskDefinition) GetJobId() string {
-	if x != nil {
-		return x.JobId
-	}
-	return ""
-}
-
-func (x *MultiTaskDefinition) GetStageId() uint32 {
-	if x != nil {
-		return x.StageId
-	}
-	return 0
-}
-
-func (x *MultiTaskDefinition) GetStageAttempt() uint32 {
-	if x != nil {
-		return x.StageAttempt
-	}
-	return 0
-}
-
-func (x *MultiTaskDefinition) GetPlan() []byte {
-	if x != nil {
-		return x.Plan
-	}
-	return nil
-}
-
-func (x *MultiTaskDefinition) GetSessionProperties() map[string]string {
-	if x != nil {
-		return x.SessionProperties
-	}
-	return nil
-}
-
-func (x *MultiTaskDefinition) GetLaunchTimeMs() int64 {
-	if x != nil {
-		return x.LaunchTimeMs
-	}
-	return 0
-}
-
-// TaskId names one task of a MultiTaskDefinition.
-type TaskId struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	TaskId        uint64                 `protobuf:"varint,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
-	Partition     uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
-	TaskAttempt   uint32                 `protobuf:"varint,3,opt,name=task_attempt,json=taskAttempt,proto3" json:"task_attempt,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *TaskId) Reset() {
-	*x = TaskId{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[18]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *TaskId) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*TaskId) ProtoMessage() {}
-
-func (x *TaskId) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[18]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use TaskId.ProtoReflect.Descriptor instead.
-func (*TaskId) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{18}
-}
-
-func (x *TaskId) GetTaskId() uint64 {
-	if x != nil {
-		return x.TaskId
-	}
-	return 0
-}
-
-func (x *TaskId) GetPartition() uint32 {
-	if x != nil {
-		return x.Partition
-	}
-	return 0
-}
-
-func (x *TaskId) GetTaskAttempt() uint32 {
-	if x != nil {
-		return x.TaskAttempt
-	}
-	return 0
-}
-
 // TaskStatus reports a task's progress or outcome.
 type TaskStatus struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
@@ -1450,7 +1296,7 @@ type TaskStatus struct {
 
 func (x *TaskStatus) Reset() {
 	*x = TaskStatus{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[19]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1462,7 +1308,7 @@ func (x *TaskStatus) String() string {
 func (*TaskStatus) ProtoMessage() {}
 
 func (x *TaskStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[19]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1475,7 +1321,7 @@ func (x *TaskStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskStatus.ProtoReflect.Descriptor instead.
 func (*TaskStatus) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{19}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *TaskStatus) GetTaskId() uint64 {
@@ -1598,7 +1444,7 @@ type RunningTask struct {
 
 func (x *RunningTask) Reset() {
 	*x = RunningTask{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[20]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1610,7 +1456,7 @@ func (x *RunningTask) String() string {
 func (*RunningTask) ProtoMessage() {}
 
 func (x *RunningTask) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[20]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1623,7 +1469,7 @@ func (x *RunningTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunningTask.ProtoReflect.Descriptor instead.
 func (*RunningTask) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{20}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{18}
 }
 
 // SuccessfulTask lists the stats of every output partition the task wrote.
@@ -1638,7 +1484,7 @@ type SuccessfulTask struct {
 
 func (x *SuccessfulTask) Reset() {
 	*x = SuccessfulTask{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[21]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1650,7 +1496,7 @@ func (x *SuccessfulTask) String() string {
 func (*SuccessfulTask) ProtoMessage() {}
 
 func (x *SuccessfulTask) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[21]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1663,7 +1509,7 @@ func (x *SuccessfulTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuccessfulTask.ProtoReflect.Descriptor instead.
 func (*SuccessfulTask) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{21}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SuccessfulTask) GetPartitions() []*ShuffleWritePartition {
@@ -1703,7 +1549,7 @@ type OperatorMetrics struct {
 
 func (x *OperatorMetrics) Reset() {
 	*x = OperatorMetrics{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[22]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1715,7 +1561,7 @@ func (x *OperatorMetrics) String() string {
 func (*OperatorMetrics) ProtoMessage() {}
 
 func (x *OperatorMetrics) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[22]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1728,7 +1574,7 @@ func (x *OperatorMetrics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorMetrics.ProtoReflect.Descriptor instead.
 func (*OperatorMetrics) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{22}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *OperatorMetrics) GetNodeId() uint32 {
@@ -1805,7 +1651,7 @@ type ShuffleWritePartition struct {
 
 func (x *ShuffleWritePartition) Reset() {
 	*x = ShuffleWritePartition{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[23]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1817,7 +1663,7 @@ func (x *ShuffleWritePartition) String() string {
 func (*ShuffleWritePartition) ProtoMessage() {}
 
 func (x *ShuffleWritePartition) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[23]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1830,7 +1676,7 @@ func (x *ShuffleWritePartition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleWritePartition.ProtoReflect.Descriptor instead.
 func (*ShuffleWritePartition) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{23}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ShuffleWritePartition) GetOutputPartition() uint32 {
@@ -1859,7 +1705,6 @@ type FailedTask struct {
 	//	*FailedTask_IoError
 	//	*FailedTask_FetchPartitionError
 	//	*FailedTask_TaskKilled
-	//	*FailedTask_ResultLost
 	Reason        isFailedTask_Reason `protobuf_oneof:"reason"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1867,7 +1712,7 @@ type FailedTask struct {
 
 func (x *FailedTask) Reset() {
 	*x = FailedTask{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[24]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1879,7 +1724,7 @@ func (x *FailedTask) String() string {
 func (*FailedTask) ProtoMessage() {}
 
 func (x *FailedTask) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[24]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1892,7 +1737,7 @@ func (x *FailedTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailedTask.ProtoReflect.Descriptor instead.
 func (*FailedTask) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{24}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *FailedTask) GetError() string {
@@ -1952,15 +1797,6 @@ func (x *FailedTask) GetTaskKilled() *TaskKilled {
 	return nil
 }
 
-func (x *FailedTask) GetResultLost() *ResultLost {
-	if x != nil {
-		if x, ok := x.Reason.(*FailedTask_ResultLost); ok {
-			return x.ResultLost
-		}
-	}
-	return nil
-}
-
 type isFailedTask_Reason interface {
 	isFailedTask_Reason()
 }
@@ -1981,10 +1817,6 @@ type FailedTask_TaskKilled struct {
 	TaskKilled *TaskKilled `protobuf:"bytes,6,opt,name=task_killed,json=taskKilled,proto3,oneof"`
 }
 
-type FailedTask_ResultLost struct {
-	ResultLost *ResultLost `protobuf:"bytes,7,opt,name=result_lost,json=resultLost,proto3,oneof"`
-}
-
 func (*FailedTask_ExecutionError) isFailedTask_Reason() {}
 
 func (*FailedTask_IoError) isFailedTask_Reason() {}
@@ -1992,8 +1824,6 @@ func (*FailedTask_IoError) isFailedTask_Reason() {}
 func (*FailedTask_FetchPartitionError) isFailedTask_Reason() {}
 
 func (*FailedTask_TaskKilled) isFailedTask_Reason() {}
-
-func (*FailedTask_ResultLost) isFailedTask_Reason() {}
 
 type ExecutionError struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2003,7 +1833,7 @@ type ExecutionError struct {
 
 func (x *ExecutionError) Reset() {
 	*x = ExecutionError{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[25]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2015,7 +1845,7 @@ func (x *ExecutionError) String() string {
 func (*ExecutionError) ProtoMessage() {}
 
 func (x *ExecutionError) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[25]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2028,7 +1858,7 @@ func (x *ExecutionError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionError.ProtoReflect.Descriptor instead.
 func (*ExecutionError) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{25}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{23}
 }
 
 type IoError struct {
@@ -2039,7 +1869,7 @@ type IoError struct {
 
 func (x *IoError) Reset() {
 	*x = IoError{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[26]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2051,7 +1881,7 @@ func (x *IoError) String() string {
 func (*IoError) ProtoMessage() {}
 
 func (x *IoError) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[26]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2064,7 +1894,7 @@ func (x *IoError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IoError.ProtoReflect.Descriptor instead.
 func (*IoError) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{26}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{24}
 }
 
 // FetchPartitionError names the map output a task could not read so the
@@ -2080,7 +1910,7 @@ type FetchPartitionError struct {
 
 func (x *FetchPartitionError) Reset() {
 	*x = FetchPartitionError{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[27]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2092,7 +1922,7 @@ func (x *FetchPartitionError) String() string {
 func (*FetchPartitionError) ProtoMessage() {}
 
 func (x *FetchPartitionError) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[27]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2105,7 +1935,7 @@ func (x *FetchPartitionError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchPartitionError.ProtoReflect.Descriptor instead.
 func (*FetchPartitionError) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{27}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *FetchPartitionError) GetExecutorId() string {
@@ -2137,7 +1967,7 @@ type TaskKilled struct {
 
 func (x *TaskKilled) Reset() {
 	*x = TaskKilled{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[28]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2149,7 +1979,7 @@ func (x *TaskKilled) String() string {
 func (*TaskKilled) ProtoMessage() {}
 
 func (x *TaskKilled) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[28]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2162,43 +1992,7 @@ func (x *TaskKilled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskKilled.ProtoReflect.Descriptor instead.
 func (*TaskKilled) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{28}
-}
-
-type ResultLost struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ResultLost) Reset() {
-	*x = ResultLost{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[29]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ResultLost) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ResultLost) ProtoMessage() {}
-
-func (x *ResultLost) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[29]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ResultLost.ProtoReflect.Descriptor instead.
-func (*ResultLost) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{29}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{26}
 }
 
 type LaunchTaskRequest struct {
@@ -2211,7 +2005,7 @@ type LaunchTaskRequest struct {
 
 func (x *LaunchTaskRequest) Reset() {
 	*x = LaunchTaskRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[30]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2223,7 +2017,7 @@ func (x *LaunchTaskRequest) String() string {
 func (*LaunchTaskRequest) ProtoMessage() {}
 
 func (x *LaunchTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[30]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2236,7 +2030,7 @@ func (x *LaunchTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LaunchTaskRequest.ProtoReflect.Descriptor instead.
 func (*LaunchTaskRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{30}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *LaunchTaskRequest) GetSchedulerId() string {
@@ -2261,7 +2055,7 @@ type LaunchTaskResponse struct {
 
 func (x *LaunchTaskResponse) Reset() {
 	*x = LaunchTaskResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[31]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2273,7 +2067,7 @@ func (x *LaunchTaskResponse) String() string {
 func (*LaunchTaskResponse) ProtoMessage() {}
 
 func (x *LaunchTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[31]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2286,95 +2080,7 @@ func (x *LaunchTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LaunchTaskResponse.ProtoReflect.Descriptor instead.
 func (*LaunchTaskResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{31}
-}
-
-type LaunchMultiTaskRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	SchedulerId   string                 `protobuf:"bytes,1,opt,name=scheduler_id,json=schedulerId,proto3" json:"scheduler_id,omitempty"`
-	MultiTasks    []*MultiTaskDefinition `protobuf:"bytes,2,rep,name=multi_tasks,json=multiTasks,proto3" json:"multi_tasks,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *LaunchMultiTaskRequest) Reset() {
-	*x = LaunchMultiTaskRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[32]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *LaunchMultiTaskRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*LaunchMultiTaskRequest) ProtoMessage() {}
-
-func (x *LaunchMultiTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[32]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use LaunchMultiTaskRequest.ProtoReflect.Descriptor instead.
-func (*LaunchMultiTaskRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{32}
-}
-
-func (x *LaunchMultiTaskRequest) GetSchedulerId() string {
-	if x != nil {
-		return x.SchedulerId
-	}
-	return ""
-}
-
-func (x *LaunchMultiTaskRequest) GetMultiTasks() []*MultiTaskDefinition {
-	if x != nil {
-		return x.MultiTasks
-	}
-	return nil
-}
-
-type LaunchMultiTaskResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *LaunchMultiTaskResponse) Reset() {
-	*x = LaunchMultiTaskResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[33]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *LaunchMultiTaskResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*LaunchMultiTaskResponse) ProtoMessage() {}
-
-func (x *LaunchMultiTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[33]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use LaunchMultiTaskResponse.ProtoReflect.Descriptor instead.
-func (*LaunchMultiTaskResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{33}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{28}
 }
 
 type CancelTasksRequest struct {
@@ -2386,7 +2092,7 @@ type CancelTasksRequest struct {
 
 func (x *CancelTasksRequest) Reset() {
 	*x = CancelTasksRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[34]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2398,7 +2104,7 @@ func (x *CancelTasksRequest) String() string {
 func (*CancelTasksRequest) ProtoMessage() {}
 
 func (x *CancelTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[34]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2411,7 +2117,7 @@ func (x *CancelTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTasksRequest.ProtoReflect.Descriptor instead.
 func (*CancelTasksRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{34}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CancelTasksRequest) GetTasks() []*RunningTaskInfo {
@@ -2433,7 +2139,7 @@ type RunningTaskInfo struct {
 
 func (x *RunningTaskInfo) Reset() {
 	*x = RunningTaskInfo{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[35]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2445,7 +2151,7 @@ func (x *RunningTaskInfo) String() string {
 func (*RunningTaskInfo) ProtoMessage() {}
 
 func (x *RunningTaskInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[35]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2458,7 +2164,7 @@ func (x *RunningTaskInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunningTaskInfo.ProtoReflect.Descriptor instead.
 func (*RunningTaskInfo) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{35}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RunningTaskInfo) GetTaskId() uint64 {
@@ -2498,7 +2204,7 @@ type CancelTasksResponse struct {
 
 func (x *CancelTasksResponse) Reset() {
 	*x = CancelTasksResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[36]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2510,7 +2216,7 @@ func (x *CancelTasksResponse) String() string {
 func (*CancelTasksResponse) ProtoMessage() {}
 
 func (x *CancelTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[36]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2523,7 +2229,7 @@ func (x *CancelTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTasksResponse.ProtoReflect.Descriptor instead.
 func (*CancelTasksResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{36}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CancelTasksResponse) GetCancelled() uint32 {
@@ -2542,7 +2248,7 @@ type RemoveJobDataRequest struct {
 
 func (x *RemoveJobDataRequest) Reset() {
 	*x = RemoveJobDataRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[37]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2554,7 +2260,7 @@ func (x *RemoveJobDataRequest) String() string {
 func (*RemoveJobDataRequest) ProtoMessage() {}
 
 func (x *RemoveJobDataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[37]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2567,7 +2273,7 @@ func (x *RemoveJobDataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveJobDataRequest.ProtoReflect.Descriptor instead.
 func (*RemoveJobDataRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{37}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RemoveJobDataRequest) GetJobId() string {
@@ -2585,7 +2291,7 @@ type RemoveJobDataResponse struct {
 
 func (x *RemoveJobDataResponse) Reset() {
 	*x = RemoveJobDataResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[38]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2597,7 +2303,7 @@ func (x *RemoveJobDataResponse) String() string {
 func (*RemoveJobDataResponse) ProtoMessage() {}
 
 func (x *RemoveJobDataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[38]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2610,7 +2316,7 @@ func (x *RemoveJobDataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveJobDataResponse.ProtoReflect.Descriptor instead.
 func (*RemoveJobDataResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{38}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{33}
 }
 
 type StopExecutorRequest struct {
@@ -2624,7 +2330,7 @@ type StopExecutorRequest struct {
 
 func (x *StopExecutorRequest) Reset() {
 	*x = StopExecutorRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[39]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2636,7 +2342,7 @@ func (x *StopExecutorRequest) String() string {
 func (*StopExecutorRequest) ProtoMessage() {}
 
 func (x *StopExecutorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[39]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2649,7 +2355,7 @@ func (x *StopExecutorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopExecutorRequest.ProtoReflect.Descriptor instead.
 func (*StopExecutorRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{39}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *StopExecutorRequest) GetExecutorId() string {
@@ -2681,7 +2387,7 @@ type StopExecutorResponse struct {
 
 func (x *StopExecutorResponse) Reset() {
 	*x = StopExecutorResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[40]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2693,7 +2399,7 @@ func (x *StopExecutorResponse) String() string {
 func (*StopExecutorResponse) ProtoMessage() {}
 
 func (x *StopExecutorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[40]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2706,7 +2412,7 @@ func (x *StopExecutorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopExecutorResponse.ProtoReflect.Descriptor instead.
 func (*StopExecutorResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{40}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{35}
 }
 
 // PlacementPolicy restricts which executors may run a job's tasks.
@@ -2724,7 +2430,7 @@ type PlacementPolicy struct {
 
 func (x *PlacementPolicy) Reset() {
 	*x = PlacementPolicy{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[41]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2736,7 +2442,7 @@ func (x *PlacementPolicy) String() string {
 func (*PlacementPolicy) ProtoMessage() {}
 
 func (x *PlacementPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[41]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2749,7 +2455,7 @@ func (x *PlacementPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementPolicy.ProtoReflect.Descriptor instead.
 func (*PlacementPolicy) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{41}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PlacementPolicy) GetPolicy() isPlacementPolicy_Policy {
@@ -2816,7 +2522,7 @@ type PlacementAny struct {
 
 func (x *PlacementAny) Reset() {
 	*x = PlacementAny{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[42]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2828,7 +2534,7 @@ func (x *PlacementAny) String() string {
 func (*PlacementAny) ProtoMessage() {}
 
 func (x *PlacementAny) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[42]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2841,7 +2547,7 @@ func (x *PlacementAny) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementAny.ProtoReflect.Descriptor instead.
 func (*PlacementAny) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{42}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{37}
 }
 
 type PlacementNoTag struct {
@@ -2852,7 +2558,7 @@ type PlacementNoTag struct {
 
 func (x *PlacementNoTag) Reset() {
 	*x = PlacementNoTag{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[43]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2864,7 +2570,7 @@ func (x *PlacementNoTag) String() string {
 func (*PlacementNoTag) ProtoMessage() {}
 
 func (x *PlacementNoTag) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[43]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2877,7 +2583,7 @@ func (x *PlacementNoTag) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementNoTag.ProtoReflect.Descriptor instead.
 func (*PlacementNoTag) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{43}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{38}
 }
 
 type SubmitJobRequest struct {
@@ -2899,7 +2605,7 @@ type SubmitJobRequest struct {
 
 func (x *SubmitJobRequest) Reset() {
 	*x = SubmitJobRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[44]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2911,7 +2617,7 @@ func (x *SubmitJobRequest) String() string {
 func (*SubmitJobRequest) ProtoMessage() {}
 
 func (x *SubmitJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[44]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2924,7 +2630,7 @@ func (x *SubmitJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitJobRequest.ProtoReflect.Descriptor instead.
 func (*SubmitJobRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{44}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SubmitJobRequest) GetPlan() *PhysicalPlanNode {
@@ -2971,7 +2677,7 @@ type SubmitJobResponse struct {
 
 func (x *SubmitJobResponse) Reset() {
 	*x = SubmitJobResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[45]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2983,7 +2689,7 @@ func (x *SubmitJobResponse) String() string {
 func (*SubmitJobResponse) ProtoMessage() {}
 
 func (x *SubmitJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[45]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2996,7 +2702,7 @@ func (x *SubmitJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitJobResponse.ProtoReflect.Descriptor instead.
 func (*SubmitJobResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{45}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SubmitJobResponse) GetJobId() string {
@@ -3023,7 +2729,7 @@ type GetJobStatusRequest struct {
 
 func (x *GetJobStatusRequest) Reset() {
 	*x = GetJobStatusRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[46]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3035,7 +2741,7 @@ func (x *GetJobStatusRequest) String() string {
 func (*GetJobStatusRequest) ProtoMessage() {}
 
 func (x *GetJobStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[46]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3048,7 +2754,7 @@ func (x *GetJobStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetJobStatusRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{46}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *GetJobStatusRequest) GetJobId() string {
@@ -3089,7 +2795,7 @@ type StageStatus struct {
 
 func (x *StageStatus) Reset() {
 	*x = StageStatus{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[47]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3101,7 +2807,7 @@ func (x *StageStatus) String() string {
 func (*StageStatus) ProtoMessage() {}
 
 func (x *StageStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[47]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3114,7 +2820,7 @@ func (x *StageStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageStatus.ProtoReflect.Descriptor instead.
 func (*StageStatus) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{47}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *StageStatus) GetStageId() uint32 {
@@ -3184,7 +2890,7 @@ type GetJobStatusResponse struct {
 
 func (x *GetJobStatusResponse) Reset() {
 	*x = GetJobStatusResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[48]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3196,7 +2902,7 @@ func (x *GetJobStatusResponse) String() string {
 func (*GetJobStatusResponse) ProtoMessage() {}
 
 func (x *GetJobStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[48]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3209,7 +2915,7 @@ func (x *GetJobStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetJobStatusResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{48}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetJobStatusResponse) GetJobId() string {
@@ -3284,7 +2990,7 @@ type CancelJobRequest struct {
 
 func (x *CancelJobRequest) Reset() {
 	*x = CancelJobRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[49]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3296,7 +3002,7 @@ func (x *CancelJobRequest) String() string {
 func (*CancelJobRequest) ProtoMessage() {}
 
 func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[49]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3309,7 +3015,7 @@ func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobRequest.ProtoReflect.Descriptor instead.
 func (*CancelJobRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{49}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CancelJobRequest) GetJobId() string {
@@ -3328,7 +3034,7 @@ type CancelJobResponse struct {
 
 func (x *CancelJobResponse) Reset() {
 	*x = CancelJobResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[50]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3340,7 +3046,7 @@ func (x *CancelJobResponse) String() string {
 func (*CancelJobResponse) ProtoMessage() {}
 
 func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[50]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3353,7 +3059,7 @@ func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobResponse.ProtoReflect.Descriptor instead.
 func (*CancelJobResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{50}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CancelJobResponse) GetCancelled() bool {
@@ -3371,7 +3077,7 @@ type ListExecutorsRequest struct {
 
 func (x *ListExecutorsRequest) Reset() {
 	*x = ListExecutorsRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[51]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3383,7 +3089,7 @@ func (x *ListExecutorsRequest) String() string {
 func (*ListExecutorsRequest) ProtoMessage() {}
 
 func (x *ListExecutorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[51]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3396,7 +3102,7 @@ func (x *ListExecutorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExecutorsRequest.ProtoReflect.Descriptor instead.
 func (*ListExecutorsRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{51}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{46}
 }
 
 // ExecutorInfo is what the scheduler knows of one executor.
@@ -3412,7 +3118,7 @@ type ExecutorInfo struct {
 
 func (x *ExecutorInfo) Reset() {
 	*x = ExecutorInfo{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[52]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3424,7 +3130,7 @@ func (x *ExecutorInfo) String() string {
 func (*ExecutorInfo) ProtoMessage() {}
 
 func (x *ExecutorInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[52]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3437,7 +3143,7 @@ func (x *ExecutorInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorInfo.ProtoReflect.Descriptor instead.
 func (*ExecutorInfo) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{52}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ExecutorInfo) GetRegistration() *ExecutorRegistration {
@@ -3477,7 +3183,7 @@ type ListExecutorsResponse struct {
 
 func (x *ListExecutorsResponse) Reset() {
 	*x = ListExecutorsResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[53]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3489,7 +3195,7 @@ func (x *ListExecutorsResponse) String() string {
 func (*ListExecutorsResponse) ProtoMessage() {}
 
 func (x *ListExecutorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[53]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3502,7 +3208,7 @@ func (x *ListExecutorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExecutorsResponse.ProtoReflect.Descriptor instead.
 func (*ListExecutorsResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{53}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ListExecutorsResponse) GetExecutors() []*ExecutorInfo {
@@ -3531,7 +3237,7 @@ type ShuffleTicket struct {
 
 func (x *ShuffleTicket) Reset() {
 	*x = ShuffleTicket{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[54]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3543,7 +3249,7 @@ func (x *ShuffleTicket) String() string {
 func (*ShuffleTicket) ProtoMessage() {}
 
 func (x *ShuffleTicket) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[54]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3556,7 +3262,7 @@ func (x *ShuffleTicket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleTicket.ProtoReflect.Descriptor instead.
 func (*ShuffleTicket) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{54}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ShuffleTicket) GetJobId() string {
@@ -3700,22 +3406,7 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"\x0elaunch_time_ms\x18\t \x01(\x03R\flaunchTimeMs\x1aD\n" +
 	"\x16SessionPropertiesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfe\x02\n" +
-	"\x13MultiTaskDefinition\x12+\n" +
-	"\btask_ids\x18\x01 \x03(\v2\x10.kapot.v1.TaskIdR\ataskIds\x12\x15\n" +
-	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x19\n" +
-	"\bstage_id\x18\x03 \x01(\rR\astageId\x12#\n" +
-	"\rstage_attempt\x18\x04 \x01(\rR\fstageAttempt\x12\x12\n" +
-	"\x04plan\x18\x05 \x01(\fR\x04plan\x12c\n" +
-	"\x12session_properties\x18\x06 \x03(\v24.kapot.v1.MultiTaskDefinition.SessionPropertiesEntryR\x11sessionProperties\x12$\n" +
-	"\x0elaunch_time_ms\x18\a \x01(\x03R\flaunchTimeMs\x1aD\n" +
-	"\x16SessionPropertiesEntry\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"b\n" +
-	"\x06TaskId\x12\x17\n" +
-	"\atask_id\x18\x01 \x01(\x04R\x06taskId\x12\x1c\n" +
-	"\tpartition\x18\x02 \x01(\rR\tpartition\x12!\n" +
-	"\ftask_attempt\x18\x03 \x01(\rR\vtaskAttempt\"\xa8\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa8\x03\n" +
 	"\n" +
 	"TaskStatus\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\x04R\x06taskId\x12\x15\n" +
@@ -3759,7 +3450,7 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"_parent_id\"r\n" +
 	"\x15ShuffleWritePartition\x12)\n" +
 	"\x10output_partition\x18\x01 \x01(\rR\x0foutputPartition\x12.\n" +
-	"\x05stats\x18\x02 \x01(\v2\x18.kapot.v1.PartitionStatsR\x05stats\"\x86\x03\n" +
+	"\x05stats\x18\x02 \x01(\v2\x18.kapot.v1.PartitionStatsR\x05stats\"\xd3\x02\n" +
 	"\n" +
 	"FailedTask\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12\x1c\n" +
@@ -3768,10 +3459,8 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"\bio_error\x18\x04 \x01(\v2\x11.kapot.v1.IoErrorH\x00R\aioError\x12S\n" +
 	"\x15fetch_partition_error\x18\x05 \x01(\v2\x1d.kapot.v1.FetchPartitionErrorH\x00R\x13fetchPartitionError\x127\n" +
 	"\vtask_killed\x18\x06 \x01(\v2\x14.kapot.v1.TaskKilledH\x00R\n" +
-	"taskKilled\x127\n" +
-	"\vresult_lost\x18\a \x01(\v2\x14.kapot.v1.ResultLostH\x00R\n" +
-	"resultLostB\b\n" +
-	"\x06reason\"\x10\n" +
+	"taskKilledB\b\n" +
+	"\x06reasonJ\x04\b\a\x10\b\"\x10\n" +
 	"\x0eExecutionError\"\t\n" +
 	"\aIoError\"}\n" +
 	"\x13FetchPartitionError\x12\x1f\n" +
@@ -3781,18 +3470,11 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"mapStageId\x12#\n" +
 	"\rmap_partition\x18\x03 \x01(\rR\fmapPartition\"\f\n" +
 	"\n" +
-	"TaskKilled\"\f\n" +
-	"\n" +
-	"ResultLost\"f\n" +
+	"TaskKilled\"f\n" +
 	"\x11LaunchTaskRequest\x12!\n" +
 	"\fscheduler_id\x18\x01 \x01(\tR\vschedulerId\x12.\n" +
 	"\x05tasks\x18\x02 \x03(\v2\x18.kapot.v1.TaskDefinitionR\x05tasks\"\x14\n" +
-	"\x12LaunchTaskResponse\"{\n" +
-	"\x16LaunchMultiTaskRequest\x12!\n" +
-	"\fscheduler_id\x18\x01 \x01(\tR\vschedulerId\x12>\n" +
-	"\vmulti_tasks\x18\x02 \x03(\v2\x1d.kapot.v1.MultiTaskDefinitionR\n" +
-	"multiTasks\"\x19\n" +
-	"\x17LaunchMultiTaskResponse\"E\n" +
+	"\x12LaunchTaskResponse\"E\n" +
 	"\x12CancelTasksRequest\x12/\n" +
 	"\x05tasks\x18\x01 \x03(\v2\x19.kapot.v1.RunningTaskInfoR\x05tasks\"z\n" +
 	"\x0fRunningTaskInfo\x12\x17\n" +
@@ -3901,11 +3583,10 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"\tSubmitJob\x12\x1a.kapot.v1.SubmitJobRequest\x1a\x1b.kapot.v1.SubmitJobResponse\x12M\n" +
 	"\fGetJobStatus\x12\x1d.kapot.v1.GetJobStatusRequest\x1a\x1e.kapot.v1.GetJobStatusResponse\x12D\n" +
 	"\tCancelJob\x12\x1a.kapot.v1.CancelJobRequest\x1a\x1b.kapot.v1.CancelJobResponse\x12P\n" +
-	"\rListExecutors\x12\x1e.kapot.v1.ListExecutorsRequest\x1a\x1f.kapot.v1.ListExecutorsResponse2\x9f\x03\n" +
+	"\rListExecutors\x12\x1e.kapot.v1.ListExecutorsRequest\x1a\x1f.kapot.v1.ListExecutorsResponse2\xc7\x02\n" +
 	"\x0fExecutorService\x12G\n" +
 	"\n" +
-	"LaunchTask\x12\x1b.kapot.v1.LaunchTaskRequest\x1a\x1c.kapot.v1.LaunchTaskResponse\x12V\n" +
-	"\x0fLaunchMultiTask\x12 .kapot.v1.LaunchMultiTaskRequest\x1a!.kapot.v1.LaunchMultiTaskResponse\x12J\n" +
+	"LaunchTask\x12\x1b.kapot.v1.LaunchTaskRequest\x1a\x1c.kapot.v1.LaunchTaskResponse\x12J\n" +
 	"\vCancelTasks\x12\x1c.kapot.v1.CancelTasksRequest\x1a\x1d.kapot.v1.CancelTasksResponse\x12P\n" +
 	"\rRemoveJobData\x12\x1e.kapot.v1.RemoveJobDataRequest\x1a\x1f.kapot.v1.RemoveJobDataResponse\x12M\n" +
 	"\fStopExecutor\x12\x1d.kapot.v1.StopExecutorRequest\x1a\x1e.kapot.v1.StopExecutorResponseB2Z0github.com/kapot-go/kapot/proto/kapot/v1;kapotv1b\x06proto3"
@@ -3923,7 +3604,7 @@ func file_kapot_v1_kapot_proto_rawDescGZIP() []byte {
 }
 
 var file_kapot_v1_kapot_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_kapot_v1_kapot_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
+var file_kapot_v1_kapot_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_kapot_v1_kapot_proto_goTypes = []any{
 	(TaskSchedulingPolicy)(0),        // 0: kapot.v1.TaskSchedulingPolicy
 	(ExecutorState)(0),               // 1: kapot.v1.ExecutorState
@@ -3945,52 +3626,46 @@ var file_kapot_v1_kapot_proto_goTypes = []any{
 	(*ExecutorStoppedRequest)(nil),   // 17: kapot.v1.ExecutorStoppedRequest
 	(*ExecutorStoppedResponse)(nil),  // 18: kapot.v1.ExecutorStoppedResponse
 	(*TaskDefinition)(nil),           // 19: kapot.v1.TaskDefinition
-	(*MultiTaskDefinition)(nil),      // 20: kapot.v1.MultiTaskDefinition
-	(*TaskId)(nil),                   // 21: kapot.v1.TaskId
-	(*TaskStatus)(nil),               // 22: kapot.v1.TaskStatus
-	(*RunningTask)(nil),              // 23: kapot.v1.RunningTask
-	(*SuccessfulTask)(nil),           // 24: kapot.v1.SuccessfulTask
-	(*OperatorMetrics)(nil),          // 25: kapot.v1.OperatorMetrics
-	(*ShuffleWritePartition)(nil),    // 26: kapot.v1.ShuffleWritePartition
-	(*FailedTask)(nil),               // 27: kapot.v1.FailedTask
-	(*ExecutionError)(nil),           // 28: kapot.v1.ExecutionError
-	(*IoError)(nil),                  // 29: kapot.v1.IoError
-	(*FetchPartitionError)(nil),      // 30: kapot.v1.FetchPartitionError
-	(*TaskKilled)(nil),               // 31: kapot.v1.TaskKilled
-	(*ResultLost)(nil),               // 32: kapot.v1.ResultLost
-	(*LaunchTaskRequest)(nil),        // 33: kapot.v1.LaunchTaskRequest
-	(*LaunchTaskResponse)(nil),       // 34: kapot.v1.LaunchTaskResponse
-	(*LaunchMultiTaskRequest)(nil),   // 35: kapot.v1.LaunchMultiTaskRequest
-	(*LaunchMultiTaskResponse)(nil),  // 36: kapot.v1.LaunchMultiTaskResponse
-	(*CancelTasksRequest)(nil),       // 37: kapot.v1.CancelTasksRequest
-	(*RunningTaskInfo)(nil),          // 38: kapot.v1.RunningTaskInfo
-	(*CancelTasksResponse)(nil),      // 39: kapot.v1.CancelTasksResponse
-	(*RemoveJobDataRequest)(nil),     // 40: kapot.v1.RemoveJobDataRequest
-	(*RemoveJobDataResponse)(nil),    // 41: kapot.v1.RemoveJobDataResponse
-	(*StopExecutorRequest)(nil),      // 42: kapot.v1.StopExecutorRequest
-	(*StopExecutorResponse)(nil),     // 43: kapot.v1.StopExecutorResponse
-	(*PlacementPolicy)(nil),          // 44: kapot.v1.PlacementPolicy
-	(*PlacementAny)(nil),             // 45: kapot.v1.PlacementAny
-	(*PlacementNoTag)(nil),           // 46: kapot.v1.PlacementNoTag
-	(*SubmitJobRequest)(nil),         // 47: kapot.v1.SubmitJobRequest
-	(*SubmitJobResponse)(nil),        // 48: kapot.v1.SubmitJobResponse
-	(*GetJobStatusRequest)(nil),      // 49: kapot.v1.GetJobStatusRequest
-	(*StageStatus)(nil),              // 50: kapot.v1.StageStatus
-	(*GetJobStatusResponse)(nil),     // 51: kapot.v1.GetJobStatusResponse
-	(*CancelJobRequest)(nil),         // 52: kapot.v1.CancelJobRequest
-	(*CancelJobResponse)(nil),        // 53: kapot.v1.CancelJobResponse
-	(*ListExecutorsRequest)(nil),     // 54: kapot.v1.ListExecutorsRequest
-	(*ExecutorInfo)(nil),             // 55: kapot.v1.ExecutorInfo
-	(*ListExecutorsResponse)(nil),    // 56: kapot.v1.ListExecutorsResponse
-	(*ShuffleTicket)(nil),            // 57: kapot.v1.ShuffleTicket
-	nil,                              // 58: kapot.v1.TaskDefinition.SessionPropertiesEntry
-	nil,                              // 59: kapot.v1.MultiTaskDefinition.SessionPropertiesEntry
-	nil,                              // 60: kapot.v1.OperatorMetrics.CountersEntry
-	nil,                              // 61: kapot.v1.SubmitJobRequest.SessionPropertiesEntry
-	(*PartitionStats)(nil),           // 62: kapot.v1.PartitionStats
-	(*PhysicalPlanNode)(nil),         // 63: kapot.v1.PhysicalPlanNode
-	(*PartitionLocation)(nil),        // 64: kapot.v1.PartitionLocation
-	(*Schema)(nil),                   // 65: kapot.v1.Schema
+	(*TaskStatus)(nil),               // 20: kapot.v1.TaskStatus
+	(*RunningTask)(nil),              // 21: kapot.v1.RunningTask
+	(*SuccessfulTask)(nil),           // 22: kapot.v1.SuccessfulTask
+	(*OperatorMetrics)(nil),          // 23: kapot.v1.OperatorMetrics
+	(*ShuffleWritePartition)(nil),    // 24: kapot.v1.ShuffleWritePartition
+	(*FailedTask)(nil),               // 25: kapot.v1.FailedTask
+	(*ExecutionError)(nil),           // 26: kapot.v1.ExecutionError
+	(*IoError)(nil),                  // 27: kapot.v1.IoError
+	(*FetchPartitionError)(nil),      // 28: kapot.v1.FetchPartitionError
+	(*TaskKilled)(nil),               // 29: kapot.v1.TaskKilled
+	(*LaunchTaskRequest)(nil),        // 30: kapot.v1.LaunchTaskRequest
+	(*LaunchTaskResponse)(nil),       // 31: kapot.v1.LaunchTaskResponse
+	(*CancelTasksRequest)(nil),       // 32: kapot.v1.CancelTasksRequest
+	(*RunningTaskInfo)(nil),          // 33: kapot.v1.RunningTaskInfo
+	(*CancelTasksResponse)(nil),      // 34: kapot.v1.CancelTasksResponse
+	(*RemoveJobDataRequest)(nil),     // 35: kapot.v1.RemoveJobDataRequest
+	(*RemoveJobDataResponse)(nil),    // 36: kapot.v1.RemoveJobDataResponse
+	(*StopExecutorRequest)(nil),      // 37: kapot.v1.StopExecutorRequest
+	(*StopExecutorResponse)(nil),     // 38: kapot.v1.StopExecutorResponse
+	(*PlacementPolicy)(nil),          // 39: kapot.v1.PlacementPolicy
+	(*PlacementAny)(nil),             // 40: kapot.v1.PlacementAny
+	(*PlacementNoTag)(nil),           // 41: kapot.v1.PlacementNoTag
+	(*SubmitJobRequest)(nil),         // 42: kapot.v1.SubmitJobRequest
+	(*SubmitJobResponse)(nil),        // 43: kapot.v1.SubmitJobResponse
+	(*GetJobStatusRequest)(nil),      // 44: kapot.v1.GetJobStatusRequest
+	(*StageStatus)(nil),              // 45: kapot.v1.StageStatus
+	(*GetJobStatusResponse)(nil),     // 46: kapot.v1.GetJobStatusResponse
+	(*CancelJobRequest)(nil),         // 47: kapot.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),        // 48: kapot.v1.CancelJobResponse
+	(*ListExecutorsRequest)(nil),     // 49: kapot.v1.ListExecutorsRequest
+	(*ExecutorInfo)(nil),             // 50: kapot.v1.ExecutorInfo
+	(*ListExecutorsResponse)(nil),    // 51: kapot.v1.ListExecutorsResponse
+	(*ShuffleTicket)(nil),            // 52: kapot.v1.ShuffleTicket
+	nil,                              // 53: kapot.v1.TaskDefinition.SessionPropertiesEntry
+	nil,                              // 54: kapot.v1.OperatorMetrics.CountersEntry
+	nil,                              // 55: kapot.v1.SubmitJobRequest.SessionPropertiesEntry
+	(*PartitionStats)(nil),           // 56: kapot.v1.PartitionStats
+	(*PhysicalPlanNode)(nil),         // 57: kapot.v1.PhysicalPlanNode
+	(*PartitionLocation)(nil),        // 58: kapot.v1.PartitionLocation
+	(*Schema)(nil),                   // 59: kapot.v1.Schema
 }
 var file_kapot_v1_kapot_proto_depIdxs = []int32{
 	3,  // 0: kapot.v1.ExecutorRegistration.resources:type_name -> kapot.v1.ExecutorResources
@@ -4001,78 +3676,72 @@ var file_kapot_v1_kapot_proto_depIdxs = []int32{
 	6,  // 5: kapot.v1.HeartbeatRequest.metrics:type_name -> kapot.v1.ExecutorMetrics
 	4,  // 6: kapot.v1.HeartbeatRequest.registration:type_name -> kapot.v1.ExecutorRegistration
 	4,  // 7: kapot.v1.PollWorkRequest.registration:type_name -> kapot.v1.ExecutorRegistration
-	22, // 8: kapot.v1.PollWorkRequest.task_statuses:type_name -> kapot.v1.TaskStatus
+	20, // 8: kapot.v1.PollWorkRequest.task_statuses:type_name -> kapot.v1.TaskStatus
 	6,  // 9: kapot.v1.PollWorkRequest.metrics:type_name -> kapot.v1.ExecutorMetrics
 	5,  // 10: kapot.v1.PollWorkRequest.status:type_name -> kapot.v1.ExecutorStatus
 	19, // 11: kapot.v1.PollWorkResponse.tasks:type_name -> kapot.v1.TaskDefinition
-	38, // 12: kapot.v1.PollWorkResponse.cancel_tasks:type_name -> kapot.v1.RunningTaskInfo
-	22, // 13: kapot.v1.UpdateTaskStatusRequest.task_statuses:type_name -> kapot.v1.TaskStatus
-	58, // 14: kapot.v1.TaskDefinition.session_properties:type_name -> kapot.v1.TaskDefinition.SessionPropertiesEntry
-	21, // 15: kapot.v1.MultiTaskDefinition.task_ids:type_name -> kapot.v1.TaskId
-	59, // 16: kapot.v1.MultiTaskDefinition.session_properties:type_name -> kapot.v1.MultiTaskDefinition.SessionPropertiesEntry
-	23, // 17: kapot.v1.TaskStatus.running:type_name -> kapot.v1.RunningTask
-	24, // 18: kapot.v1.TaskStatus.successful:type_name -> kapot.v1.SuccessfulTask
-	27, // 19: kapot.v1.TaskStatus.failed:type_name -> kapot.v1.FailedTask
-	26, // 20: kapot.v1.SuccessfulTask.partitions:type_name -> kapot.v1.ShuffleWritePartition
-	25, // 21: kapot.v1.SuccessfulTask.operator_metrics:type_name -> kapot.v1.OperatorMetrics
-	60, // 22: kapot.v1.OperatorMetrics.counters:type_name -> kapot.v1.OperatorMetrics.CountersEntry
-	62, // 23: kapot.v1.ShuffleWritePartition.stats:type_name -> kapot.v1.PartitionStats
-	28, // 24: kapot.v1.FailedTask.execution_error:type_name -> kapot.v1.ExecutionError
-	29, // 25: kapot.v1.FailedTask.io_error:type_name -> kapot.v1.IoError
-	30, // 26: kapot.v1.FailedTask.fetch_partition_error:type_name -> kapot.v1.FetchPartitionError
-	31, // 27: kapot.v1.FailedTask.task_killed:type_name -> kapot.v1.TaskKilled
-	32, // 28: kapot.v1.FailedTask.result_lost:type_name -> kapot.v1.ResultLost
-	19, // 29: kapot.v1.LaunchTaskRequest.tasks:type_name -> kapot.v1.TaskDefinition
-	20, // 30: kapot.v1.LaunchMultiTaskRequest.multi_tasks:type_name -> kapot.v1.MultiTaskDefinition
-	38, // 31: kapot.v1.CancelTasksRequest.tasks:type_name -> kapot.v1.RunningTaskInfo
-	45, // 32: kapot.v1.PlacementPolicy.any:type_name -> kapot.v1.PlacementAny
-	46, // 33: kapot.v1.PlacementPolicy.no_tag:type_name -> kapot.v1.PlacementNoTag
-	63, // 34: kapot.v1.SubmitJobRequest.plan:type_name -> kapot.v1.PhysicalPlanNode
-	61, // 35: kapot.v1.SubmitJobRequest.session_properties:type_name -> kapot.v1.SubmitJobRequest.SessionPropertiesEntry
-	44, // 36: kapot.v1.SubmitJobRequest.placement:type_name -> kapot.v1.PlacementPolicy
-	25, // 37: kapot.v1.StageStatus.operator_metrics:type_name -> kapot.v1.OperatorMetrics
-	2,  // 38: kapot.v1.GetJobStatusResponse.state:type_name -> kapot.v1.JobState
-	64, // 39: kapot.v1.GetJobStatusResponse.result_locations:type_name -> kapot.v1.PartitionLocation
-	65, // 40: kapot.v1.GetJobStatusResponse.result_schema:type_name -> kapot.v1.Schema
-	50, // 41: kapot.v1.GetJobStatusResponse.stages:type_name -> kapot.v1.StageStatus
-	4,  // 42: kapot.v1.ExecutorInfo.registration:type_name -> kapot.v1.ExecutorRegistration
-	1,  // 43: kapot.v1.ExecutorInfo.state:type_name -> kapot.v1.ExecutorState
-	55, // 44: kapot.v1.ListExecutorsResponse.executors:type_name -> kapot.v1.ExecutorInfo
-	7,  // 45: kapot.v1.SchedulerService.RegisterExecutor:input_type -> kapot.v1.RegisterExecutorRequest
-	11, // 46: kapot.v1.SchedulerService.HeartbeatFromExecutor:input_type -> kapot.v1.HeartbeatRequest
-	13, // 47: kapot.v1.SchedulerService.PollWork:input_type -> kapot.v1.PollWorkRequest
-	15, // 48: kapot.v1.SchedulerService.UpdateTaskStatus:input_type -> kapot.v1.UpdateTaskStatusRequest
-	17, // 49: kapot.v1.SchedulerService.ExecutorStopped:input_type -> kapot.v1.ExecutorStoppedRequest
-	9,  // 50: kapot.v1.SchedulerService.ExecutorLink:input_type -> kapot.v1.ExecutorLinkRequest
-	47, // 51: kapot.v1.SchedulerService.SubmitJob:input_type -> kapot.v1.SubmitJobRequest
-	49, // 52: kapot.v1.SchedulerService.GetJobStatus:input_type -> kapot.v1.GetJobStatusRequest
-	52, // 53: kapot.v1.SchedulerService.CancelJob:input_type -> kapot.v1.CancelJobRequest
-	54, // 54: kapot.v1.SchedulerService.ListExecutors:input_type -> kapot.v1.ListExecutorsRequest
-	33, // 55: kapot.v1.ExecutorService.LaunchTask:input_type -> kapot.v1.LaunchTaskRequest
-	35, // 56: kapot.v1.ExecutorService.LaunchMultiTask:input_type -> kapot.v1.LaunchMultiTaskRequest
-	37, // 57: kapot.v1.ExecutorService.CancelTasks:input_type -> kapot.v1.CancelTasksRequest
-	40, // 58: kapot.v1.ExecutorService.RemoveJobData:input_type -> kapot.v1.RemoveJobDataRequest
-	42, // 59: kapot.v1.ExecutorService.StopExecutor:input_type -> kapot.v1.StopExecutorRequest
-	8,  // 60: kapot.v1.SchedulerService.RegisterExecutor:output_type -> kapot.v1.RegisterExecutorResponse
-	12, // 61: kapot.v1.SchedulerService.HeartbeatFromExecutor:output_type -> kapot.v1.HeartbeatResponse
-	14, // 62: kapot.v1.SchedulerService.PollWork:output_type -> kapot.v1.PollWorkResponse
-	16, // 63: kapot.v1.SchedulerService.UpdateTaskStatus:output_type -> kapot.v1.UpdateTaskStatusResponse
-	18, // 64: kapot.v1.SchedulerService.ExecutorStopped:output_type -> kapot.v1.ExecutorStoppedResponse
-	10, // 65: kapot.v1.SchedulerService.ExecutorLink:output_type -> kapot.v1.ExecutorLinkEvent
-	48, // 66: kapot.v1.SchedulerService.SubmitJob:output_type -> kapot.v1.SubmitJobResponse
-	51, // 67: kapot.v1.SchedulerService.GetJobStatus:output_type -> kapot.v1.GetJobStatusResponse
-	53, // 68: kapot.v1.SchedulerService.CancelJob:output_type -> kapot.v1.CancelJobResponse
-	56, // 69: kapot.v1.SchedulerService.ListExecutors:output_type -> kapot.v1.ListExecutorsResponse
-	34, // 70: kapot.v1.ExecutorService.LaunchTask:output_type -> kapot.v1.LaunchTaskResponse
-	36, // 71: kapot.v1.ExecutorService.LaunchMultiTask:output_type -> kapot.v1.LaunchMultiTaskResponse
-	39, // 72: kapot.v1.ExecutorService.CancelTasks:output_type -> kapot.v1.CancelTasksResponse
-	41, // 73: kapot.v1.ExecutorService.RemoveJobData:output_type -> kapot.v1.RemoveJobDataResponse
-	43, // 74: kapot.v1.ExecutorService.StopExecutor:output_type -> kapot.v1.StopExecutorResponse
-	60, // [60:75] is the sub-list for method output_type
-	45, // [45:60] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	33, // 12: kapot.v1.PollWorkResponse.cancel_tasks:type_name -> kapot.v1.RunningTaskInfo
+	20, // 13: kapot.v1.UpdateTaskStatusRequest.task_statuses:type_name -> kapot.v1.TaskStatus
+	53, // 14: kapot.v1.TaskDefinition.session_properties:type_name -> kapot.v1.TaskDefinition.SessionPropertiesEntry
+	21, // 15: kapot.v1.TaskStatus.running:type_name -> kapot.v1.RunningTask
+	22, // 16: kapot.v1.TaskStatus.successful:type_name -> kapot.v1.SuccessfulTask
+	25, // 17: kapot.v1.TaskStatus.failed:type_name -> kapot.v1.FailedTask
+	24, // 18: kapot.v1.SuccessfulTask.partitions:type_name -> kapot.v1.ShuffleWritePartition
+	23, // 19: kapot.v1.SuccessfulTask.operator_metrics:type_name -> kapot.v1.OperatorMetrics
+	54, // 20: kapot.v1.OperatorMetrics.counters:type_name -> kapot.v1.OperatorMetrics.CountersEntry
+	56, // 21: kapot.v1.ShuffleWritePartition.stats:type_name -> kapot.v1.PartitionStats
+	26, // 22: kapot.v1.FailedTask.execution_error:type_name -> kapot.v1.ExecutionError
+	27, // 23: kapot.v1.FailedTask.io_error:type_name -> kapot.v1.IoError
+	28, // 24: kapot.v1.FailedTask.fetch_partition_error:type_name -> kapot.v1.FetchPartitionError
+	29, // 25: kapot.v1.FailedTask.task_killed:type_name -> kapot.v1.TaskKilled
+	19, // 26: kapot.v1.LaunchTaskRequest.tasks:type_name -> kapot.v1.TaskDefinition
+	33, // 27: kapot.v1.CancelTasksRequest.tasks:type_name -> kapot.v1.RunningTaskInfo
+	40, // 28: kapot.v1.PlacementPolicy.any:type_name -> kapot.v1.PlacementAny
+	41, // 29: kapot.v1.PlacementPolicy.no_tag:type_name -> kapot.v1.PlacementNoTag
+	57, // 30: kapot.v1.SubmitJobRequest.plan:type_name -> kapot.v1.PhysicalPlanNode
+	55, // 31: kapot.v1.SubmitJobRequest.session_properties:type_name -> kapot.v1.SubmitJobRequest.SessionPropertiesEntry
+	39, // 32: kapot.v1.SubmitJobRequest.placement:type_name -> kapot.v1.PlacementPolicy
+	23, // 33: kapot.v1.StageStatus.operator_metrics:type_name -> kapot.v1.OperatorMetrics
+	2,  // 34: kapot.v1.GetJobStatusResponse.state:type_name -> kapot.v1.JobState
+	58, // 35: kapot.v1.GetJobStatusResponse.result_locations:type_name -> kapot.v1.PartitionLocation
+	59, // 36: kapot.v1.GetJobStatusResponse.result_schema:type_name -> kapot.v1.Schema
+	45, // 37: kapot.v1.GetJobStatusResponse.stages:type_name -> kapot.v1.StageStatus
+	4,  // 38: kapot.v1.ExecutorInfo.registration:type_name -> kapot.v1.ExecutorRegistration
+	1,  // 39: kapot.v1.ExecutorInfo.state:type_name -> kapot.v1.ExecutorState
+	50, // 40: kapot.v1.ListExecutorsResponse.executors:type_name -> kapot.v1.ExecutorInfo
+	7,  // 41: kapot.v1.SchedulerService.RegisterExecutor:input_type -> kapot.v1.RegisterExecutorRequest
+	11, // 42: kapot.v1.SchedulerService.HeartbeatFromExecutor:input_type -> kapot.v1.HeartbeatRequest
+	13, // 43: kapot.v1.SchedulerService.PollWork:input_type -> kapot.v1.PollWorkRequest
+	15, // 44: kapot.v1.SchedulerService.UpdateTaskStatus:input_type -> kapot.v1.UpdateTaskStatusRequest
+	17, // 45: kapot.v1.SchedulerService.ExecutorStopped:input_type -> kapot.v1.ExecutorStoppedRequest
+	9,  // 46: kapot.v1.SchedulerService.ExecutorLink:input_type -> kapot.v1.ExecutorLinkRequest
+	42, // 47: kapot.v1.SchedulerService.SubmitJob:input_type -> kapot.v1.SubmitJobRequest
+	44, // 48: kapot.v1.SchedulerService.GetJobStatus:input_type -> kapot.v1.GetJobStatusRequest
+	47, // 49: kapot.v1.SchedulerService.CancelJob:input_type -> kapot.v1.CancelJobRequest
+	49, // 50: kapot.v1.SchedulerService.ListExecutors:input_type -> kapot.v1.ListExecutorsRequest
+	30, // 51: kapot.v1.ExecutorService.LaunchTask:input_type -> kapot.v1.LaunchTaskRequest
+	32, // 52: kapot.v1.ExecutorService.CancelTasks:input_type -> kapot.v1.CancelTasksRequest
+	35, // 53: kapot.v1.ExecutorService.RemoveJobData:input_type -> kapot.v1.RemoveJobDataRequest
+	37, // 54: kapot.v1.ExecutorService.StopExecutor:input_type -> kapot.v1.StopExecutorRequest
+	8,  // 55: kapot.v1.SchedulerService.RegisterExecutor:output_type -> kapot.v1.RegisterExecutorResponse
+	12, // 56: kapot.v1.SchedulerService.HeartbeatFromExecutor:output_type -> kapot.v1.HeartbeatResponse
+	14, // 57: kapot.v1.SchedulerService.PollWork:output_type -> kapot.v1.PollWorkResponse
+	16, // 58: kapot.v1.SchedulerService.UpdateTaskStatus:output_type -> kapot.v1.UpdateTaskStatusResponse
+	18, // 59: kapot.v1.SchedulerService.ExecutorStopped:output_type -> kapot.v1.ExecutorStoppedResponse
+	10, // 60: kapot.v1.SchedulerService.ExecutorLink:output_type -> kapot.v1.ExecutorLinkEvent
+	43, // 61: kapot.v1.SchedulerService.SubmitJob:output_type -> kapot.v1.SubmitJobResponse
+	46, // 62: kapot.v1.SchedulerService.GetJobStatus:output_type -> kapot.v1.GetJobStatusResponse
+	48, // 63: kapot.v1.SchedulerService.CancelJob:output_type -> kapot.v1.CancelJobResponse
+	51, // 64: kapot.v1.SchedulerService.ListExecutors:output_type -> kapot.v1.ListExecutorsResponse
+	31, // 65: kapot.v1.ExecutorService.LaunchTask:output_type -> kapot.v1.LaunchTaskResponse
+	34, // 66: kapot.v1.ExecutorService.CancelTasks:output_type -> kapot.v1.CancelTasksResponse
+	36, // 67: kapot.v1.ExecutorService.RemoveJobData:output_type -> kapot.v1.RemoveJobDataResponse
+	38, // 68: kapot.v1.ExecutorService.StopExecutor:output_type -> kapot.v1.StopExecutorResponse
+	55, // [55:69] is the sub-list for method output_type
+	41, // [41:55] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_kapot_v1_kapot_proto_init() }
@@ -4081,20 +3750,19 @@ func file_kapot_v1_kapot_proto_init() {
 		return
 	}
 	file_kapot_v1_plan_proto_init()
-	file_kapot_v1_kapot_proto_msgTypes[19].OneofWrappers = []any{
+	file_kapot_v1_kapot_proto_msgTypes[17].OneofWrappers = []any{
 		(*TaskStatus_Running)(nil),
 		(*TaskStatus_Successful)(nil),
 		(*TaskStatus_Failed)(nil),
 	}
-	file_kapot_v1_kapot_proto_msgTypes[22].OneofWrappers = []any{}
-	file_kapot_v1_kapot_proto_msgTypes[24].OneofWrappers = []any{
+	file_kapot_v1_kapot_proto_msgTypes[20].OneofWrappers = []any{}
+	file_kapot_v1_kapot_proto_msgTypes[22].OneofWrappers = []any{
 		(*FailedTask_ExecutionError)(nil),
 		(*FailedTask_IoError)(nil),
 		(*FailedTask_FetchPartitionError)(nil),
 		(*FailedTask_TaskKilled)(nil),
-		(*FailedTask_ResultLost)(nil),
 	}
-	file_kapot_v1_kapot_proto_msgTypes[41].OneofWrappers = []any{
+	file_kapot_v1_kapot_proto_msgTypes[36].OneofWrappers = []any{
 		(*PlacementPolicy_Any)(nil),
 		(*PlacementPolicy_MatchTag)(nil),
 		(*PlacementPolicy_NoTag)(nil),
@@ -4105,7 +3773,7 @@ func file_kapot_v1_kapot_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kapot_v1_kapot_proto_rawDesc), len(file_kapot_v1_kapot_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   59,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -483,11 +483,10 @@ var SchedulerService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	ExecutorService_LaunchTask_FullMethodName      = "/kapot.v1.ExecutorService/LaunchTask"
-	ExecutorService_LaunchMultiTask_FullMethodName = "/kapot.v1.ExecutorService/LaunchMultiTask"
-	ExecutorService_CancelTasks_FullMethodName     = "/kapot.v1.ExecutorService/CancelTasks"
-	ExecutorService_RemoveJobData_FullMethodName   = "/kapot.v1.ExecutorService/RemoveJobData"
-	ExecutorService_StopExecutor_FullMethodName    = "/kapot.v1.ExecutorService/StopExecutor"
+	ExecutorService_LaunchTask_FullMethodName    = "/kapot.v1.ExecutorService/LaunchTask"
+	ExecutorService_CancelTasks_FullMethodName   = "/kapot.v1.ExecutorService/CancelTasks"
+	ExecutorService_RemoveJobData_FullMethodName = "/kapot.v1.ExecutorService/RemoveJobData"
+	ExecutorService_StopExecutor_FullMethodName  = "/kapot.v1.ExecutorService/StopExecutor"
 )
 
 // ExecutorServiceClient is the client API for ExecutorService service.
@@ -497,7 +496,6 @@ const (
 // ExecutorService is served by each executor to the scheduler.
 type ExecutorServiceClient interface {
 	LaunchTask(ctx context.Context, in *LaunchTaskRequest, opts ...grpc.CallOption) (*LaunchTaskResponse, error)
-	LaunchMultiTask(ctx context.Context, in *LaunchMultiTaskRequest, opts ...grpc.CallOption) (*LaunchMultiTaskResponse, error)
 	CancelTasks(ctx context.Context, in *CancelTasksRequest, opts ...grpc.CallOption) (*CancelTasksResponse, error)
 	RemoveJobData(ctx context.Context, in *RemoveJobDataRequest, opts ...grpc.CallOption) (*RemoveJobDataResponse, error)
 	StopExecutor(ctx context.Context, in *StopExecutorRequest, opts ...grpc.CallOption) (*StopExecutorResponse, error)
@@ -515,16 +513,6 @@ func (c *executorServiceClient) LaunchTask(ctx context.Context, in *LaunchTaskRe
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(LaunchTaskResponse)
 	err := c.cc.Invoke(ctx, ExecutorService_LaunchTask_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *executorServiceClient) LaunchMultiTask(ctx context.Context, in *LaunchMultiTaskRequest, opts ...grpc.CallOption) (*LaunchMultiTaskResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(LaunchMultiTaskResponse)
-	err := c.cc.Invoke(ctx, ExecutorService_LaunchMultiTask_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -568,7 +556,6 @@ func (c *executorServiceClient) StopExecutor(ctx context.Context, in *StopExecut
 // ExecutorService is served by each executor to the scheduler.
 type ExecutorServiceServer interface {
 	LaunchTask(context.Context, *LaunchTaskRequest) (*LaunchTaskResponse, error)
-	LaunchMultiTask(context.Context, *LaunchMultiTaskRequest) (*LaunchMultiTaskResponse, error)
 	CancelTasks(context.Context, *CancelTasksRequest) (*CancelTasksResponse, error)
 	RemoveJobData(context.Context, *RemoveJobDataRequest) (*RemoveJobDataResponse, error)
 	StopExecutor(context.Context, *StopExecutorRequest) (*StopExecutorResponse, error)
@@ -584,9 +571,6 @@ type UnimplementedExecutorServiceServer struct{}
 
 func (UnimplementedExecutorServiceServer) LaunchTask(context.Context, *LaunchTaskRequest) (*LaunchTaskResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method LaunchTask not implemented")
-}
-func (UnimplementedExecutorServiceServer) LaunchMultiTask(context.Context, *LaunchMultiTaskRequest) (*LaunchMultiTaskResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method LaunchMultiTask not implemented")
 }
 func (UnimplementedExecutorServiceServer) CancelTasks(context.Context, *CancelTasksRequest) (*CancelTasksResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CancelTasks not implemented")
@@ -632,24 +616,6 @@ func _ExecutorService_LaunchTask_Handler(srv interface{}, ctx context.Context, d
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(ExecutorServiceServer).LaunchTask(ctx, req.(*LaunchTaskRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _ExecutorService_LaunchMultiTask_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(LaunchMultiTaskRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(ExecutorServiceServer).LaunchMultiTask(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: ExecutorService_LaunchMultiTask_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(ExecutorServiceServer).LaunchMultiTask(ctx, req.(*LaunchMultiTaskRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -718,10 +684,6 @@ var ExecutorService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "LaunchTask",
 			Handler:    _ExecutorService_LaunchTask_Handler,
-		},
-		{
-			MethodName: "LaunchMultiTask",
-			Handler:    _ExecutorService_LaunchMultiTask_Handler,
 		},
 		{
 			MethodName: "CancelTasks",
