@@ -15,6 +15,7 @@ import (
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/executor"
 	"github.com/kapot-go/kapot/internal/oracle"
+	"github.com/kapot-go/kapot/internal/oracle/duck"
 	"github.com/kapot-go/kapot/tpch"
 )
 
@@ -49,7 +50,7 @@ func TestClientSession(t *testing.T) {
 	if names := sess.Catalog().Names(); !slices.Equal(names, []string{"lineitem"}) {
 		t.Fatalf("catalog after CREATE: %v", names)
 	}
-	ora, err := oracle.OpenTPCH(dir)
+	ora, err := duck.OpenTPCH(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

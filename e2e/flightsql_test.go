@@ -23,6 +23,7 @@ import (
 
 	"github.com/kapot-go/kapot/executor"
 	"github.com/kapot-go/kapot/internal/oracle"
+	"github.com/kapot-go/kapot/internal/oracle/duck"
 	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/scheduler"
 	"github.com/kapot-go/kapot/tpch"
@@ -113,7 +114,7 @@ func TestFlightSQLTPCH(t *testing.T) {
 		t.Run(results, func(t *testing.T) {
 			db, s, dir := flightSQLCluster(t, sf, results)
 			checkEndpoints(t, s.FlightSQLAddr().String(), results)
-			ora, err := oracle.OpenTPCH(dir)
+			ora, err := duck.OpenTPCH(dir)
 			if err != nil {
 				t.Fatal(err)
 			}

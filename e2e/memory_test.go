@@ -9,6 +9,7 @@ import (
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/executor"
 	"github.com/kapot-go/kapot/internal/oracle"
+	"github.com/kapot-go/kapot/internal/oracle/duck"
 	"github.com/kapot-go/kapot/internal/sysinfo"
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -33,7 +34,7 @@ func TestMemoryCapEnforced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := oracle.OpenTPCH(dir)
+	db, err := duck.OpenTPCH(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,25 +22,58 @@ import (
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
-// kapotBin builds bin/kapot once per test binary run.
-func kapotBin(t testing.TB) string {
+// kapotBin builds the kapot binary (as make build does) once per test
+// binary run.
+func kapotBin(t testing.TB) string { return kapotBuild(t, &defaultBin) }
+
+// kapotBenchBin builds kapot with DuckDB linked in (as make build-bench
+// does) once per test binary run.
+func kapotBenchBin(t testing.TB) string { return kapotBuild(t, &benchBin) }
+
+// builtBin is a binary the tests build once, under binDir.
+type builtBin struct {
+	once sync.Once
+	name string
+	tags string
+	path string
+	err  error
+}
+
+var (
+	defaultBin = builtBin{name: "kapot"}
+	benchBin   = builtBin{name: "kapot-bench", tags: "duckdb"}
+	// binDir holds the binaries; TestMain removes it.
+	binDir     string
+	binDirOnce sync.Once
+)
+
+func kapotBuild(t testing.TB, b *builtBin) string {
 	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "kapot-e2e-bin-")
-		if err != nil {
-			binErr = err
+	b.once.Do(func() {
+		binDirOnce.Do(func() { binDir, b.err = os.MkdirTemp("", "kapot-e2e-bin-") })
+		if b.err != nil || binDir == "" {
+			b.err = fmt.Errorf("temp dir for binaries: %v", b.err)
 			return
 		}
-		binPath = filepath.Join(dir, "kapot")
-		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/kapot").CombinedOutput()
+		b.path = filepath.Join(binDir, b.name)
+		out, err := exec.Command("go", "build", "-tags", b.tags, "-o", b.path, "../cmd/kapot").CombinedOutput()
 		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+			b.err = fmt.Errorf("go build: %v\n%s", err, out)
 		}
 	})
-	if binErr != nil {
-		t.Fatal(binErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return binPath
+	return b.path
+}
+
+// TestMain removes the binaries the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
 }
 
 func freePort(t testing.TB) int {

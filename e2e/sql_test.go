@@ -10,6 +10,7 @@ import (
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/executor"
 	"github.com/kapot-go/kapot/internal/oracle"
+	"github.com/kapot-go/kapot/internal/oracle/duck"
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/tpch"
@@ -28,7 +29,7 @@ func tpchFixture(t *testing.T, sf float64, partitions int, queries []int) (map[i
 	if err := cat.RegisterTPCH(dir); err != nil {
 		t.Fatal(err)
 	}
-	db, err := oracle.OpenTPCH(dir)
+	db, err := duck.OpenTPCH(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ func TestTPCHBenchCommand(t *testing.T) {
 	}
 	dir := t.TempDir()
 	out := filepath.Join(dir, "results.json")
-	cmd := exec.Command(kapotBin(t), "tpch", "bench", "--sf", "0.01", "--data", filepath.Join(dir, "data"), "--executors", "2",
+	cmd := exec.Command(kapotBenchBin(t), "tpch", "bench", "--sf", "0.01", "--data", filepath.Join(dir, "data"), "--executors", "2",
 		"--iterations", "2", "--queries", "1,6", "--compare", "duckdb", "--out", out, "--scheduler-port", strconv.Itoa(freePort(t)))
 	cmd.Dir = dir
 	text, err := cmd.CombinedOutput()
@@ -67,5 +67,24 @@ func TestTPCHBenchCommand(t *testing.T) {
 	}
 	if st, err := os.Stat(filepath.Join(dir, "results.png")); err != nil || st.Size() < 1000 {
 		t.Errorf("chart: %v", err)
+	}
+}
+
+// TestDefaultBinaryLeavesOutDuckDB: the kapot binary of make build does
+// not link DuckDB, and says where to find it when asked to compare.
+func TestDefaultBinaryLeavesOutDuckDB(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process test")
+	}
+	info, err := exec.Command("go", "version", "-m", kapotBin(t)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go version -m: %v\n%s", err, info)
+	}
+	if strings.Contains(string(info), "duckdb") {
+		t.Fatalf("the default binary links DuckDB:\n%s", info)
+	}
+	out, err := exec.Command(kapotBin(t), "tpch", "bench", "--sf", "0.01", "--data", t.TempDir(), "--compare", "duckdb").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "built without DuckDB") || !strings.Contains(string(out), "make build-bench") {
+		t.Fatalf("--compare duckdb on the default binary: %v\n%s", err, out)
 	}
 }

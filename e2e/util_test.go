@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
-	"sync"
 	"testing"
 )
 
@@ -43,9 +42,3 @@ func splitAddr(t testing.TB, addr string) (string, int) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
-
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)

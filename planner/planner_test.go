@@ -13,7 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/engine"
-	"github.com/kapot-go/kapot/internal/oracle"
+	"github.com/kapot-go/kapot/internal/oracle/duck"
 	"github.com/kapot-go/kapot/tpch"
 )
 
@@ -49,9 +49,9 @@ func tpchCatalog(t *testing.T) *Catalog {
 }
 
 // tpchOracle is DuckDB over the same tables, closed when the test ends.
-func tpchOracle(t *testing.T) *oracle.DB {
+func tpchOracle(t *testing.T) *duck.DB {
 	t.Helper()
-	db, err := oracle.OpenTPCH(tpchData(t))
+	db, err := duck.OpenTPCH(tpchData(t))
 	if err != nil {
 		t.Fatal(err)
 	}

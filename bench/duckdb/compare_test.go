@@ -27,6 +27,7 @@ import (
 
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/internal/oracle"
+	"github.com/kapot-go/kapot/internal/oracle/duck"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -245,7 +246,7 @@ func runKapot(b *testing.B, n *kapotv1.PhysicalPlanNode) []string {
 }
 
 func runDuckDB(b *testing.B, db *sql.DB, q string) []string {
-	rows, err := oracle.QueryRows(db, q)
+	rows, err := duck.QueryRows(db, q)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,9 +1,12 @@
-//go:build !noduckdb
+//go:build duckdb
 
 package main
 
-import "github.com/kapot-go/kapot/internal/oracle"
+import "github.com/kapot-go/kapot/internal/oracle/duck"
 
-// openDuckDB opens DuckDB (linked in; build with -tags noduckdb for a
-// binary without it) over the TPC-H Parquet files under dir.
-func openDuckDB(dir string) (referenceEngine, error) { return oracle.OpenTPCH(dir) }
+// haveDuckDB tells whether --compare duckdb can run.
+const haveDuckDB = true
+
+// openDuckDB opens DuckDB over the TPC-H Parquet files under dir. DuckDB is
+// linked only into builds with -tags duckdb (make build-bench: bin/kapot-bench).
+func openDuckDB(dir string) (referenceEngine, error) { return duck.OpenTPCH(dir) }

@@ -1,9 +1,17 @@
-//go:build noduckdb
+//go:build !duckdb
 
 package main
 
-import "errors"
+import (
+	"errors"
 
+	"github.com/kapot-go/kapot/internal/config"
+)
+
+// haveDuckDB tells whether --compare duckdb can run.
+const haveDuckDB = false
+
+// openDuckDB refuses: the default kapot binary does not link DuckDB.
 func openDuckDB(string) (referenceEngine, error) {
-	return nil, errors.New("--compare duckdb: this kapot was built with -tags noduckdb")
+	return nil, errors.Join(errors.New("--compare duckdb: this kapot is built without DuckDB; use bin/kapot-bench (make build-bench, or go build -tags duckdb ./cmd/kapot)"), config.ErrInvalid)
 }

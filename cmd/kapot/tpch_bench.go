@@ -104,6 +104,9 @@ Data is generated into --data first when it is not there.`,
 				return fmt.Errorf("--iterations %d: must be at least 1: %w", iterations, config.ErrInvalid)
 			case compare != "" && compare != "duckdb":
 				return fmt.Errorf("--compare %q: only duckdb: %w", compare, config.ErrInvalid)
+			case compare == "duckdb" && !haveDuckDB:
+				_, err := openDuckDB("")
+				return err
 			}
 			queries, err := parseQueries(queriesFlag)
 			if err != nil {

@@ -16,6 +16,7 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2" // the oracle
 
 	"github.com/kapot-go/kapot/internal/oracle"
+	"github.com/kapot-go/kapot/internal/oracle/duck"
 	"github.com/kapot-go/kapot/planner"
 	"github.com/kapot-go/kapot/tpch"
 )
@@ -32,7 +33,7 @@ type Data struct {
 func (d *Data) Close() error { return d.Duck.Close() }
 
 // DuckRows runs q in DuckDB and formats its rows as engine.FormatRows.
-func (d *Data) DuckRows(q string) ([]string, error) { return oracle.QueryRows(d.Duck, q) }
+func (d *Data) DuckRows(q string) ([]string, error) { return duck.QueryRows(d.Duck, q) }
 
 var edgeCols = []Column{{"a", Int}, {"b", Int}, {"s", Str}, {"f", Float}, {"d", Date}, {"m", Dec}}
 

@@ -1,9 +1,11 @@
 //go:build !noduckdb
 
-// Package oracle answers TPC-H queries with DuckDB over the same Parquet
-// files kapot reads, and compares result rows: the correctness oracle of
-// the tests. Answers are computed in the test run, never stored.
-package oracle
+// Package duck answers TPC-H queries with DuckDB over the same Parquet
+// files kapot reads: the correctness oracle of the tests (rows are
+// compared with oracle.SameRows). Answers are computed in the test run,
+// never stored. It links DuckDB (cgo): the kapot binary imports it only
+// when built with -tags duckdb.
+package duck
 
 import (
 	"database/sql"
