@@ -113,6 +113,22 @@ func (c *Client) Close() error {
 	return c.conn.Close()
 }
 
+// ClusterSlots is the number of task slots of the cluster's active
+// executors.
+func (c *Client) ClusterSlots(ctx context.Context) (int, error) {
+	r, err := c.svc.ListExecutors(ctx, &kapotv1.ListExecutorsRequest{})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range r.GetExecutors() {
+		if e.GetState() == kapotv1.ExecutorState_EXECUTOR_STATE_ACTIVE {
+			n += int(e.GetRegistration().GetResources().GetTaskSlots())
+		}
+	}
+	return n, nil
+}
+
 // Submit submits a plan and returns the job id.
 //
 // If ctx ends while the scheduler is accepting the job, the job may exist

@@ -31,7 +31,9 @@ type Session struct {
 	c     *Client
 	cat   *planner.Catalog
 	props map[string]string
-	// Options are the planner's (target partitions of exchanges).
+	// Options are the planner's. TargetPartitions 0 (the default) takes
+	// the session property kapot.shuffle.partitions, else one partition
+	// per task slot of the cluster's live executors (PlanOptions).
 	Options planner.Options
 }
 
@@ -43,7 +45,29 @@ func (c *Client) NewSession(props map[string]string) *Session {
 
 // NewSessionWith starts a session over an existing catalog.
 func (c *Client) NewSessionWith(cat *planner.Catalog, props map[string]string) *Session {
-	return &Session{c: c, cat: cat, props: props, Options: planner.Options{TargetPartitions: 2}}
+	return &Session{c: c, cat: cat, props: props}
+}
+
+// PlanOptions are the planner options the session's next query is planned
+// with: Options, with the partition count of hash exchanges resolved
+// (Options.TargetPartitions, else kapot.shuffle.partitions, else the
+// cluster's task slots, at most planner.MaxAutoPartitions).
+func (s *Session) PlanOptions(ctx context.Context) (planner.Options, error) {
+	o := s.Options
+	if o.TargetPartitions > 0 {
+		return o, nil
+	}
+	n, err := planner.PartitionsProperty(s.props)
+	if err != nil || n > 0 {
+		o.TargetPartitions = n
+		return o, err
+	}
+	slots, err := s.c.ClusterSlots(ctx)
+	if err != nil {
+		return o, fmt.Errorf("count the cluster's task slots (set %s to skip): %w", planner.PropShufflePartitions, err)
+	}
+	o.TargetPartitions = planner.PartitionsForSlots(slots)
+	return o, nil
 }
 
 // Catalog is the session's tables: register more with Register or
@@ -81,7 +105,11 @@ func (s *Session) Start(ctx context.Context, sql string) (*Job, error) {
 	if st.Kind != planner.StmtQuery {
 		return nil, fmt.Errorf("%w (Exec runs CREATE EXTERNAL TABLE)", ErrNotQuery)
 	}
-	p, err := planner.PlanQuery(s.cat, st.SQL, s.Options)
+	opts, err := s.PlanOptions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := planner.PlanQuery(s.cat, st.SQL, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -170,7 +170,7 @@ func (f *sqlServer) execute(ctx context.Context, sql string, desc *flight.Flight
 		}
 		return f.inlineInfo(desc, inlineRows{Columns: []string{"column_name", "data_type", "is_nullable"}, Rows: rows})
 	case planner.StmtExplain:
-		p, err := planner.PlanQuery(f.cat, st.SQL, planner.Options{})
+		p, err := planner.PlanQuery(f.cat, st.SQL, f.s.planOptions())
 		if err != nil {
 			return nil, sqlStatus(err)
 		}
@@ -184,7 +184,7 @@ func (f *sqlServer) execute(ctx context.Context, sql string, desc *flight.Flight
 		}
 		return f.inlineInfo(desc, inlineRows{Columns: []string{"plan"}, Rows: rows})
 	}
-	p, err := planner.PlanQuery(f.cat, st.SQL, planner.Options{})
+	p, err := planner.PlanQuery(f.cat, st.SQL, f.s.planOptions())
 	if err != nil {
 		return nil, sqlStatus(err)
 	}
@@ -256,6 +256,20 @@ func (f *sqlServer) waitResults(ctx context.Context, id string) (*kapotv1.GetJob
 	}
 }
 
+// planOptions are the options the scheduler plans SQL with: one
+// partition of each hash exchange per task slot of its live executors.
+func (s *Scheduler) planOptions() planner.Options {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	slots := 0
+	for _, e := range s.executors {
+		if e.state == kapotv1.ExecutorState_EXECUTOR_STATE_ACTIVE && !e.suspect {
+			slots += int(e.reg.GetResources().GetTaskSlots())
+		}
+	}
+	return planner.Options{TargetPartitions: planner.PartitionsForSlots(slots)}
+}
+
 // wait waits for the job to end; a cancelled ctx cancels the job.
 func (f *sqlServer) wait(ctx context.Context, id string) (*kapotv1.GetJobStatusResponse, error) {
 	for {
@@ -292,7 +306,7 @@ func (f *sqlServer) schemaOf(ctx context.Context, sql string) (*arrow.Schema, er
 	if st.Kind != planner.StmtQuery {
 		return nil, status.Error(codes.InvalidArgument, "not a query")
 	}
-	p, err := planner.PlanQuery(f.cat, st.SQL, planner.Options{})
+	p, err := planner.PlanQuery(f.cat, st.SQL, f.s.planOptions())
 	if err != nil {
 		return nil, sqlStatus(err)
 	}

@@ -116,7 +116,7 @@ without, they run inside this process.`,
 	f.StringVarP(&file, "file", "f", "", "SQL script to run")
 	f.StringVar(&format, "format", "table", "output format: table, csv or json")
 	f.StringVarP(&output, "output", "o", "", "write query results to this file instead (.parquet, .csv or .json)")
-	f.IntVar(&partitions, "partitions", 2, "partitions of hash exchanges (joins, aggregates)")
+	f.IntVar(&partitions, "partitions", 0, "partitions of hash exchanges (joins, aggregates); 0: the property "+planner.PropShufflePartitions+", else one per task slot of the cluster (in process: 2)")
 	f.DurationVar(&timeout, "timeout", 30*time.Minute, "give up on a query after this long")
 	f.StringArrayVar(&properties, "property", nil, "session property key=value for the queries (repeatable), e.g. kapot.s3.endpoint=http://127.0.0.1:7070")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a pprof CPU profile of this process to FILE (useful without --scheduler)")
@@ -162,7 +162,11 @@ func (s *sqlSession) run(ctx context.Context, text string) error {
 		}
 		return s.printStrings([]string{"column_name", "data_type", "is_nullable"}, rows)
 	case planner.StmtExplain:
-		p, err := planner.PlanQuery(s.cat, st.SQL, s.opts)
+		opts, err := s.planOpts(ctx)
+		if err != nil {
+			return err
+		}
+		p, err := planner.PlanQuery(s.cat, st.SQL, opts)
 		if err != nil {
 			return err
 		}
@@ -217,7 +221,11 @@ func (s *sqlSession) run(ctx context.Context, text string) error {
 		}
 		return s.done(out, start)
 	}
-	p, err := planner.PlanQuery(s.cat, st.SQL, s.opts)
+	opts, err := s.planOpts(ctx)
+	if err != nil {
+		return err
+	}
+	p, err := planner.PlanQuery(s.cat, st.SQL, opts)
 	if err != nil {
 		return err
 	}
@@ -321,6 +329,31 @@ func rowsOf(vals []string) [][]string {
 		out[i] = []string{v}
 	}
 	return out
+}
+
+// planOpts are the options a statement is planned with: --partitions,
+// else kapot.shuffle.partitions, else (with --scheduler) one partition per
+// task slot of the cluster, or (in process) the planner's default.
+func (s *sqlSession) planOpts(ctx context.Context) (planner.Options, error) {
+	if s.sched == "" {
+		o := s.opts
+		if o.TargetPartitions <= 0 {
+			n, err := planner.PartitionsProperty(s.props)
+			if err != nil {
+				return o, err
+			}
+			o.TargetPartitions = n
+		}
+		return o, nil
+	}
+	cl, err := dialScheduler(s.sched, s.sec)
+	if err != nil {
+		return planner.Options{}, err
+	}
+	defer cl.Close()
+	sess := cl.NewSessionWith(s.cat, s.props)
+	sess.Options = s.opts
+	return sess.PlanOptions(ctx)
 }
 
 // explainAnalyze runs the query and prints each stage's operators with the

@@ -1,0 +1,95 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/kapot-go/kapot/client"
+	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/executor"
+	"github.com/kapot-go/kapot/internal/oracle"
+	"github.com/kapot-go/kapot/internal/oracle/duck"
+	"github.com/kapot-go/kapot/planner"
+	"github.com/kapot-go/kapot/tpch"
+)
+
+// TestPartitionsFromTheCluster: on 4 executors of 2 task slots, a query's
+// hash exchanges run 8 partitions without any setting (one per slot); the
+// session property kapot.shuffle.partitions changes it; answers stay
+// DuckDB's.
+func TestPartitionsFromTheCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test: skipped with -short")
+	}
+	dir := t.TempDir()
+	if err := tpch.Generate(context.Background(), tpch.Options{SF: 0.01, Dir: dir, Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	s := startScheduler(t, 0, nil)
+	for range 4 {
+		startExecutor(t, s.addr, "push-staged", func(c *executor.Config) { c.ConcurrentTasks = 2 })
+	}
+	cl, err := client.Dial(s.addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	waitExecutors(t, cl, 4, 30*time.Second)
+	ora, err := duck.OpenTPCH(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ora.Close()
+	q1, err := tpch.Query(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ora.Rows(q1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		props map[string]string
+		want  int
+	}{{nil, 8}, {map[string]string{planner.PropShufflePartitions: "3"}, 3}} {
+		sess := cl.NewSession(c.props)
+		if err := sess.Catalog().RegisterTPCH(dir); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		job, err := sess.Start(ctx, q1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := job.Wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs, err := client.ReadAll(rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := engine.FormatRows(bs, "|")
+		for _, b := range bs {
+			b.Release()
+		}
+		if err := oracle.SameRows(got, want); err != nil {
+			t.Fatalf("props %v: %v", c.props, err)
+		}
+		st, err := cl.Wait(ctx, job.ID)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Stage 1 scans lineitem's 2 files; the grouped aggregate after the
+		// hash exchange runs one task per partition.
+		widest := 0
+		for _, stage := range st.GetStages() {
+			widest = max(widest, int(stage.GetPartitions()))
+		}
+		if widest != c.want {
+			t.Errorf("props %v: widest stage has %d tasks, want %d (stages %v)", c.props, widest, c.want, st.GetStages())
+		}
+	}
+}
