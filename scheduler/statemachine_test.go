@@ -266,3 +266,121 @@ func TestLostResultsReopenJob(t *testing.T) {
 		}
 	}
 }
+
+// failWith reports a failed task with reason r.
+func (m *machine) failWith(executor string, d *kapotv1.TaskDefinition, f *kapotv1.FailedTask) {
+	m.report(executor, d, &kapotv1.TaskStatus_Failed{Failed: f})
+}
+
+// TestTaskFailureTransitions: what each kind of failure does to a task and
+// its job.
+func TestTaskFailureTransitions(t *testing.T) {
+	retryable := &kapotv1.FailedTask{Error: "disk hiccup", Retryable: true, Reason: &kapotv1.FailedTask_IoError{IoError: &kapotv1.IoError{}}}
+	for _, c := range []struct {
+		name     string
+		failure  *kapotv1.FailedTask
+		times    int // failures in a row of stage 1 partition 0
+		retries  int // --task-retries
+		state    kapotv1.JobState
+		attempts int
+		phase    taskPhase
+	}{
+		{"retryable, retried", retryable, 1, 3, kapotv1.JobState_JOB_STATE_RUNNING, 1, taskPending},
+		{"retryable, out of retries", retryable, 4, 3, kapotv1.JobState_JOB_STATE_FAILED, 4, taskPending},
+		{"retries 0", retryable, 1, 0, kapotv1.JobState_JOB_STATE_FAILED, 1, taskPending},
+		{"not retryable", &kapotv1.FailedTask{Error: "bad cast", Reason: &kapotv1.FailedTask_ExecutionError{ExecutionError: &kapotv1.ExecutionError{}}},
+			1, 3, kapotv1.JobState_JOB_STATE_FAILED, 1, taskPending},
+		{"killed (drain, cancel): not a failure", &kapotv1.FailedTask{Error: "killed", Retryable: true, Reason: &kapotv1.FailedTask_TaskKilled{TaskKilled: &kapotv1.TaskKilled{}}},
+			5, 0, kapotv1.JobState_JOB_STATE_RUNNING, 0, taskPending},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := newMachine(t, func(cfg *Config) { cfg.TaskRetries = c.retries }, "a")
+			for i := 0; i < c.times; i++ {
+				var d *kapotv1.TaskDefinition
+				for _, x := range m.assign("a", 2) {
+					if x.GetStageId() == 1 && x.GetPartition() == 0 {
+						d = x
+					} else {
+						m.s.mu.Lock()
+						m.s.requeue(x.GetTaskId())
+						m.s.mu.Unlock()
+					}
+				}
+				if d == nil {
+					if m.state() != kapotv1.JobState_JOB_STATE_RUNNING {
+						break
+					}
+					t.Fatalf("failure %d: stage 1 partition 0 was not launched again", i+1)
+				}
+				m.failWith("a", d, c.failure)
+			}
+			if st := m.state(); st != c.state {
+				t.Fatalf("job %s, want %s", st, c.state)
+			}
+			if task := m.task(1, 0); task.attempts != c.attempts || task.phase != c.phase {
+				t.Fatalf("task: %d failed attempts, phase %d; want %d, %d", task.attempts, task.phase, c.attempts, c.phase)
+			}
+		})
+	}
+}
+
+// TestFetchFailureRerunsMapOutput: a reduce task that cannot read a map
+// output sends that map task back to pending (a new stage attempt), is
+// not counted as failed, and the job finishes once both ran again.
+func TestFetchFailureRerunsMapOutput(t *testing.T) {
+	m := newMachine(t, nil, "a", "b")
+	for _, d := range m.assign("a", 2) {
+		m.succeed("a", d)
+	}
+	reduce := m.assign("b", 2)
+	if len(reduce) != 2 || reduce[0].GetStageId() != 2 {
+		t.Fatalf("reduce tasks: %v", reduce)
+	}
+	m.failWith("b", reduce[0], &kapotv1.FailedTask{Error: "fetch failed", Retryable: true, Reason: &kapotv1.FailedTask_FetchPartitionError{
+		FetchPartitionError: &kapotv1.FetchPartitionError{ExecutorId: "a", MapStageId: 1, MapPartition: 0}}})
+	stage1 := m.s.jobs[m.job].stages[1]
+	if stage1.attempt != 1 || m.task(1, 0).phase != taskPending || m.task(2, 0).attempts != 0 {
+		t.Fatalf("after a fetch failure: stage 1 attempt %d, map task phase %d, reduce failed attempts %d",
+			stage1.attempt, m.task(1, 0).phase, m.task(2, 0).attempts)
+	}
+	// Every map output on a is suspect: both map tasks run again.
+	if m.task(1, 1).phase != taskPending {
+		t.Fatal("the other map output on the same executor was kept")
+	}
+	m.succeed("b", reduce[1])
+	for m.state() == kapotv1.JobState_JOB_STATE_RUNNING {
+		defs := m.assign("b", 2)
+		if len(defs) == 0 {
+			t.Fatal("the job is stuck")
+		}
+		for _, d := range defs {
+			m.succeed("b", d)
+		}
+	}
+	if st := m.state(); st != kapotv1.JobState_JOB_STATE_SUCCESSFUL {
+		t.Fatalf("job %s", st)
+	}
+}
+
+// TestCancelJobCancelsRunningTasks: a cancelled job's running tasks are
+// cancelled on their executors and their late statuses change nothing.
+func TestCancelJobCancelsRunningTasks(t *testing.T) {
+	m := newMachine(t, nil, "a")
+	defs := m.assign("a", 2)
+	if _, err := m.s.cancel(m.job); err != nil {
+		t.Fatal(err)
+	}
+	if st := m.state(); st != kapotv1.JobState_JOB_STATE_CANCELLED {
+		t.Fatalf("job %s", st)
+	}
+	if c := m.s.executors["a"].cancel; len(c) != 2 {
+		t.Fatalf("cancels queued: %v, want both running tasks", c)
+	}
+	m.succeed("a", defs[0])
+	if st := m.state(); st != kapotv1.JobState_JOB_STATE_CANCELLED {
+		t.Fatalf("a late success changed the cancelled job to %s", st)
+	}
+	if got := m.assign("a", 2); len(got) != 0 {
+		t.Fatalf("a cancelled job's tasks were launched: %v", got)
+	}
+}
