@@ -23,10 +23,34 @@ var ErrInvalidPlan = errors.New("invalid plan")
 
 // Operator is a running stream of record batches for one partition.
 //
-// Next returns the next batch, or io.EOF when the stream is done; the caller
-// owns the returned batch and must Release it. Next may be called again after
-// an error only to get the same or another error. Close releases everything
-// the operator holds, is idempotent, and is safe to call without Next.
+// The contract every operator keeps and may rely on from its inputs:
+//
+//   - Schema is valid as soon as Execute returns, before any Next, and never
+//     changes; every batch Next returns has exactly that schema.
+//   - Next returns the next batch, or io.EOF when the stream is done. The
+//     caller owns the returned batch: it must Release it exactly once, and
+//     Retain it to keep it (or a column of it) beyond that. A batch may
+//     have zero rows. After io.EOF or another error, Next may be called
+//     again only to get the same or another error.
+//   - Buffers come from TaskContext.Mem, which recycles them: once a batch's
+//     last reference is released its memory is handed to the next
+//     allocation, so a value read from a released batch (a string's bytes,
+//     a slice of a column) is garbage. Copy what must outlive the batch, or
+//     Retain the batch. Executors started with --poison-buffers overwrite
+//     freed memory so such a mistake fails every time, not by chance.
+//   - One goroutine at a time calls Next and Close (they need not be the
+//     same goroutine, but calls are never concurrent). An operator may run
+//     goroutines of its own (the shuffle reader prefetches partitions);
+//     it owns them, and Close stops them and waits for them.
+//   - Cancellation: the ctx of Execute and of each Next is the task's. When
+//     it is cancelled (the job was cancelled, the executor drains past its
+//     timeout) operators that wait or loop (scans between batches, fetches,
+//     sorts and spills) return ctx.Err() from Next; others return when
+//     their inputs do. The caller then calls Close, which releases
+//     everything the operator holds whether or not its stream ended.
+//   - Close releases every batch and buffer the operator holds, removes its
+//     spill files, is idempotent, and is safe to call without Next. Memory
+//     reserved from TaskContext.Pool is returned by Close at the latest.
 type Operator interface {
 	Schema() *arrow.Schema
 	Next(ctx context.Context) (arrow.RecordBatch, error)
