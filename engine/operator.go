@@ -48,9 +48,10 @@ var ErrInvalidPlan = errors.New("invalid plan")
 //     sorts and spills) return ctx.Err() from Next; others return when
 //     their inputs do. The caller then calls Close, which releases
 //     everything the operator holds whether or not its stream ended.
-//   - Close releases every batch and buffer the operator holds, removes its
-//     spill files, is idempotent, and is safe to call without Next. Memory
-//     reserved from TaskContext.Pool is returned by Close at the latest.
+//   - Close releases every batch and buffer the operator holds, is
+//     idempotent, and is safe to call without Next. Memory reserved from
+//     TaskContext.Pool is returned by Close at the latest; spill files go
+//     by Close or, at the latest, when the task ends (TaskContext.AtEnd).
 type Operator interface {
 	Schema() *arrow.Schema
 	Next(ctx context.Context) (arrow.RecordBatch, error)
