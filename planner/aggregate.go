@@ -1,0 +1,156 @@
+package planner
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	pg "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/kapot-go/kapot/engine"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// Aggregates: which calls are aggregates, grouping and aggregate binding.
+
+var aggFuncs = map[string]kapotv1.AggregateFunction{
+	"count": kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT,
+	"sum":   kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM,
+	"avg":   kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG,
+	"min":   kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN,
+	"max":   kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MAX,
+}
+
+func funcName(fc *pg.FuncCall) string {
+	f := fc.GetFuncname()
+	return strings.ToLower(f[len(f)-1].GetString_().GetSval())
+}
+
+func containsAgg(n *pg.Node) bool {
+	found := false
+	var walk func(n *pg.Node)
+	walk = func(n *pg.Node) {
+		if n == nil || found {
+			return
+		}
+		if fc := n.GetFuncCall(); fc != nil {
+			if _, ok := aggFuncs[funcName(fc)]; ok {
+				found = true
+				return
+			}
+			for _, a := range fc.GetArgs() {
+				walk(a)
+			}
+			return
+		}
+		for _, c := range children(n) {
+			walk(c)
+		}
+	}
+	walk(n)
+	return found
+}
+
+// children lists the sub-expressions of the expression nodes binding knows.
+func children(n *pg.Node) []*pg.Node {
+	switch {
+	case n.GetAExpr() != nil:
+		return []*pg.Node{n.GetAExpr().GetLexpr(), n.GetAExpr().GetRexpr()}
+	case n.GetBoolExpr() != nil:
+		return n.GetBoolExpr().GetArgs()
+	case n.GetTypeCast() != nil:
+		return []*pg.Node{n.GetTypeCast().GetArg()}
+	case n.GetNullTest() != nil:
+		return []*pg.Node{n.GetNullTest().GetArg()}
+	case n.GetCaseExpr() != nil:
+		c := n.GetCaseExpr()
+		out := []*pg.Node{c.GetArg(), c.GetDefresult()}
+		for _, w := range c.GetArgs() {
+			out = append(out, w.GetCaseWhen().GetExpr(), w.GetCaseWhen().GetResult())
+		}
+		return out
+	case n.GetList() != nil:
+		return n.GetList().GetItems()
+	}
+	return nil
+}
+
+// aggBinder collects the group keys and aggregate calls of a query and
+// rewrites expressions above the aggregate to read its outputs.
+type aggBinder struct {
+	b      *binder
+	sc     *scope
+	groups []*expr
+	gout   []colID
+	aggs   []aggCall
+	keys   map[string]colID // expression key -> output column
+}
+
+func (a *aggBinder) addGroup(e *expr) {
+	if a.keys == nil {
+		a.keys = map[string]colID{}
+	}
+	k := e.key()
+	if _, ok := a.keys[k]; ok {
+		return
+	}
+	name := "group"
+	if e.kind == eCol {
+		name = a.b.cols[e.col].name
+	}
+	id := a.b.newCol("", name, e.typ)
+	if e.kind == eCol {
+		a.b.cols[id].qual = a.b.cols[e.col].qual
+		a.b.cols[id].nullable = a.b.cols[e.col].nullable
+	}
+	a.keys[k] = id
+	a.groups = append(a.groups, e)
+	a.gout = append(a.gout, id)
+}
+
+// wrapCol maps a bound expression over the input to the aggregate's output
+// when it is a group key; a bare column that is not is an error.
+func (a *aggBinder) wrapCol(e *expr, pos int32) (*expr, error) {
+	if id, ok := a.keys[e.key()]; ok {
+		return &expr{kind: eCol, col: id, typ: e.typ}, nil
+	}
+	if e.kind == eCol {
+		c := a.b.cols[e.col]
+		return nil, errAt(pos, engine.ErrInvalidPlan, "column %q must appear in the GROUP BY clause or be used in an aggregate function", c.name)
+	}
+	return nil, nil
+}
+
+func (a *aggBinder) addAgg(fn kapotv1.AggregateFunction, arg *expr, distinct bool, name string) (*expr, error) {
+	if a.keys == nil {
+		a.keys = map[string]colID{}
+	}
+	k := fmt.Sprintf("agg:%v:%v:", fn, distinct)
+	if arg != nil {
+		k += arg.key()
+	}
+	if id, ok := a.keys[k]; ok {
+		return &expr{kind: eCol, col: id, typ: a.b.cols[id].typ}, nil
+	}
+	t, err := aggType(fn, arg, distinct)
+	if err != nil {
+		return nil, err
+	}
+	id := a.b.newCol("", name, t)
+	a.keys[k] = id
+	a.aggs = append(a.aggs, aggCall{fn: fn, arg: arg, distinct: distinct, out: id})
+	return &expr{kind: eCol, col: id, typ: t}, nil
+}
+
+// aggType asks the engine for the result type of an aggregate.
+func aggType(fn kapotv1.AggregateFunction, arg *expr, distinct bool) (arrow.DataType, error) {
+	in := arrow.DataType(arrow.Null)
+	if arg != nil {
+		in = arg.typ
+	}
+	return engine.AggregateResultType(fn, in, distinct)
+}
+
+func (a *aggBinder) build(in rel) rel {
+	return &aggRel{in: in, groups: a.groups, gout: a.gout, aggs: a.aggs}
+}

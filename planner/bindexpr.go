@@ -1,0 +1,602 @@
+package planner
+
+import (
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	pg "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/kapot-go/kapot/engine"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// Expressions: binding, operators, casts and type coercion.
+
+var binOps = map[string]kapotv1.BinaryOp{
+	"=": kapotv1.BinaryOp_BINARY_OP_EQ, "<>": kapotv1.BinaryOp_BINARY_OP_NEQ, "!=": kapotv1.BinaryOp_BINARY_OP_NEQ,
+	"<": kapotv1.BinaryOp_BINARY_OP_LT, "<=": kapotv1.BinaryOp_BINARY_OP_LTE, ">": kapotv1.BinaryOp_BINARY_OP_GT,
+	">=": kapotv1.BinaryOp_BINARY_OP_GTE, "+": kapotv1.BinaryOp_BINARY_OP_ADD, "-": kapotv1.BinaryOp_BINARY_OP_SUB,
+	"*": kapotv1.BinaryOp_BINARY_OP_MUL, "/": kapotv1.BinaryOp_BINARY_OP_DIV, "%": kapotv1.BinaryOp_BINARY_OP_MOD,
+}
+
+// bindExpr binds n over sc. With ag set, the expression is above an
+// aggregate: aggregate calls and group keys become its output columns.
+func (b *binder) bindExpr(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
+	if ag != nil {
+		if fc := n.GetFuncCall(); fc != nil {
+			if fn, ok := aggFuncs[funcName(fc)]; ok {
+				return b.bindAgg(fc, fn, ag)
+			}
+		}
+		// A whole expression that is a group key reads the key.
+		if !containsAgg(n) {
+			e, err := b.bindExpr(n, sc, nil)
+			if err != nil {
+				return nil, err
+			}
+			if len(e.refs(nil)) == 0 {
+				return e, nil
+			}
+			w, err := ag.wrapCol(e, location(n))
+			if err != nil || w != nil {
+				return w, err
+			}
+			// Not a key as a whole: bind its parts against the aggregate.
+		}
+	}
+	e, err := b.bindNode(n, sc, ag)
+	if err != nil {
+		return nil, err
+	}
+	if e.typ == nil {
+		if err := b.resolve(e); err != nil {
+			return nil, errAt(location(n), err, "%v", err)
+		}
+	}
+	return e, nil
+}
+
+// refuseCallClauses refuses the clauses of a function call kapot does not
+// run: OVER, WITHIN GROUP, ORDER BY inside the call, VARIADIC.
+func refuseCallClauses(fc *pg.FuncCall) error {
+	switch {
+	case fc.GetOver() != nil:
+		return notSupported(fc.GetLocation(), "window functions")
+	case len(fc.GetAggOrder()) > 0 && fc.GetAggWithinGroup():
+		return notSupported(fc.GetLocation(), "WITHIN GROUP")
+	case len(fc.GetAggOrder()) > 0:
+		return notSupported(fc.GetLocation(), "ORDER BY inside an aggregate call")
+	case fc.GetFuncVariadic():
+		return notSupported(fc.GetLocation(), "VARIADIC")
+	}
+	return nil
+}
+
+func (b *binder) bindAgg(fc *pg.FuncCall, fn kapotv1.AggregateFunction, ag *aggBinder) (*expr, error) {
+	if err := refuseCallClauses(fc); err != nil {
+		return nil, err
+	}
+	var arg *expr
+	switch {
+	case fc.GetAggStar():
+		if fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT {
+			return nil, errAt(fc.GetLocation(), engine.ErrInvalidPlan, "%s(*) is not allowed", funcName(fc))
+		}
+	case len(fc.GetArgs()) == 1:
+		if containsAgg(fc.GetArgs()[0]) {
+			return nil, errAt(fc.GetLocation(), engine.ErrInvalidPlan, "aggregate calls cannot be nested")
+		}
+		e, err := b.bindExpr(fc.GetArgs()[0], ag.sc, nil)
+		if err != nil {
+			return nil, err
+		}
+		arg = e
+	default:
+		return nil, errAt(fc.GetLocation(), engine.ErrInvalidPlan, "%s takes one argument", funcName(fc))
+	}
+	if f := fc.GetAggFilter(); f != nil {
+		// agg(x) FILTER (WHERE p) is agg(CASE WHEN p THEN x END): every
+		// aggregate kapot has skips nulls, and count(*) counts the rows
+		// where p holds as count(CASE WHEN p THEN 1 END).
+		if containsAgg(f) {
+			return nil, errAt(location(f), engine.ErrInvalidPlan, "aggregate functions are not allowed in FILTER")
+		}
+		p, err := b.bindExpr(f, ag.sc, nil)
+		if err != nil {
+			return nil, err
+		}
+		if p.typ.ID() != arrow.BOOL && p.typ.ID() != arrow.NULL {
+			return nil, errAt(location(f), engine.ErrInvalidPlan, "FILTER must be boolean, not %s", typeName(p.typ))
+		}
+		if arg == nil {
+			arg = &expr{kind: eLit, lit: &kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_INT64},
+				Value: &kapotv1.ScalarValue_IntValue{IntValue: 1}}, typ: arrow.PrimitiveTypes.Int64}
+		}
+		c := &expr{kind: eCase, args: []*expr{p, arg}}
+		if err := b.resolve(c); err != nil {
+			return nil, errAt(location(f), err, "FILTER: %v", err)
+		}
+		arg = c
+	}
+	e, err := ag.addAgg(fn, arg, fc.GetAggDistinct(), funcName(fc))
+	if err != nil {
+		return nil, errAt(fc.GetLocation(), err, "%s: %v", funcName(fc), err)
+	}
+	return e, nil
+}
+
+func location(n *pg.Node) int32 {
+	switch {
+	case n.GetColumnRef() != nil:
+		return n.GetColumnRef().GetLocation()
+	case n.GetAExpr() != nil:
+		return n.GetAExpr().GetLocation()
+	case n.GetFuncCall() != nil:
+		return n.GetFuncCall().GetLocation()
+	case n.GetAConst() != nil:
+		return n.GetAConst().GetLocation()
+	case n.GetTypeCast() != nil:
+		return n.GetTypeCast().GetLocation()
+	case n.GetBoolExpr() != nil:
+		return n.GetBoolExpr().GetLocation()
+	case n.GetCaseExpr() != nil:
+		return n.GetCaseExpr().GetLocation()
+	case n.GetSubLink() != nil:
+		return n.GetSubLink().GetLocation()
+	}
+	return -1
+}
+
+func (b *binder) bindNode(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
+	bind := func(m *pg.Node) (*expr, error) { return b.bindExpr(m, sc, ag) }
+	if err := checkFields(nodeMessage(n), location(n)); err != nil {
+		return nil, err
+	}
+	switch {
+	case n.GetColumnRef() != nil:
+		cr := n.GetColumnRef()
+		f := cr.GetFields()
+		if isStar(cr) {
+			return nil, errAt(cr.GetLocation(), engine.ErrInvalidPlan, "* is not allowed here")
+		}
+		if len(f) > 2 {
+			return nil, notSupported(cr.GetLocation(), "schema-qualified column names")
+		}
+		qual, name := "", f[len(f)-1].GetString_().GetSval()
+		if len(f) == 2 {
+			qual = f[0].GetString_().GetSval()
+		}
+		c, err := sc.find(qual, name, cr.GetLocation())
+		if err != nil {
+			return nil, err
+		}
+		e := &expr{kind: eCol, col: c.id, typ: c.typ}
+		if ag != nil {
+			return ag.wrapCol(e, cr.GetLocation())
+		}
+		return e, nil
+	case n.GetAConst() != nil:
+		return constant(n.GetAConst())
+	case n.GetTypeCast() != nil:
+		return b.bindCast(n.GetTypeCast(), sc, ag)
+	case n.GetBoolExpr() != nil:
+		be := n.GetBoolExpr()
+		args := make([]*expr, len(be.GetArgs()))
+		for i, a := range be.GetArgs() {
+			e, err := bind(a)
+			if err != nil {
+				return nil, err
+			}
+			args[i] = e
+		}
+		switch be.GetBoolop() {
+		case pg.BoolExprType_AND_EXPR, pg.BoolExprType_OR_EXPR:
+			op := kapotv1.BinaryOp_BINARY_OP_AND
+			if be.GetBoolop() == pg.BoolExprType_OR_EXPR {
+				op = kapotv1.BinaryOp_BINARY_OP_OR
+			}
+			e := args[0]
+			for _, a := range args[1:] {
+				e = &expr{kind: eBinary, op: op, args: []*expr{e, a}}
+				if err := b.resolve(e); err != nil {
+					return nil, errAt(be.GetLocation(), err, "%v", err)
+				}
+			}
+			return e, nil
+		default:
+			return &expr{kind: eNot, args: args}, nil
+		}
+	case n.GetNullTest() != nil:
+		nt := n.GetNullTest()
+		a, err := bind(nt.GetArg())
+		if err != nil {
+			return nil, err
+		}
+		return &expr{kind: eIsNull, args: []*expr{a}, negated: nt.GetNulltesttype() == pg.NullTestType_IS_NOT_NULL}, nil
+	case n.GetAExpr() != nil:
+		return b.bindAExpr(n.GetAExpr(), sc, ag)
+	case n.GetCaseExpr() != nil:
+		ce := n.GetCaseExpr()
+		var operand *expr
+		if ce.GetArg() != nil {
+			o, err := bind(ce.GetArg())
+			if err != nil {
+				return nil, err
+			}
+			operand = o
+		}
+		e := &expr{kind: eCase}
+		var results []*expr
+		for _, w := range ce.GetArgs() {
+			cw := w.GetCaseWhen()
+			if err := checkFields(cw, cw.GetLocation()); err != nil {
+				return nil, err
+			}
+			cond, err := bind(cw.GetExpr())
+			if err != nil {
+				return nil, err
+			}
+			if operand != nil {
+				cond = &expr{kind: eBinary, op: kapotv1.BinaryOp_BINARY_OP_EQ, args: []*expr{operand, cond}}
+				if err := b.resolve(cond); err != nil {
+					return nil, errAt(ce.GetLocation(), err, "%v", err)
+				}
+			}
+			res, err := bind(cw.GetResult())
+			if err != nil {
+				return nil, err
+			}
+			e.args = append(e.args, cond, res)
+			results = append(results, res)
+		}
+		if ce.GetDefresult() != nil {
+			d, err := bind(ce.GetDefresult())
+			if err != nil {
+				return nil, err
+			}
+			e.args = append(e.args, d)
+			e.hasElse = true
+			results = append(results, d)
+		}
+		// Results of different numeric types meet at the widest.
+		if t := commonType(results); t != nil {
+			for i := 1; i < len(e.args); i += 2 {
+				e.args[i] = b.coerce(e.args[i], t)
+			}
+			if e.hasElse {
+				e.args[len(e.args)-1] = b.coerce(e.args[len(e.args)-1], t)
+			}
+		}
+		return e, nil
+	case n.GetFuncCall() != nil:
+		fc := n.GetFuncCall()
+		name := funcName(fc)
+		if _, ok := aggFuncs[name]; ok {
+			return nil, errAt(fc.GetLocation(), engine.ErrInvalidPlan, "aggregate %s is not allowed here", name)
+		}
+		if err := refuseCallClauses(fc); err != nil {
+			return nil, err
+		}
+		if fc.GetAggFilter() != nil || fc.GetAggDistinct() || fc.GetAggStar() {
+			return nil, errAt(fc.GetLocation(), engine.ErrInvalidPlan, "FILTER, DISTINCT or * given, but %s is not an aggregate function", name)
+		}
+		var args []*expr
+		for _, a := range fc.GetArgs() {
+			e, err := bind(a)
+			if err != nil {
+				return nil, err
+			}
+			args = append(args, e)
+		}
+		switch name {
+		case "extract", "date_part":
+			name = "date_part"
+		case "substring", "substr":
+			name = "substring"
+		}
+		return &expr{kind: eFunc, fn: name, args: args}, nil
+	case n.GetCoalesceExpr() != nil:
+		// COALESCE(a, b, …): numbers of different types meet at their
+		// common type.
+		var args []*expr
+		for _, a := range n.GetCoalesceExpr().GetArgs() {
+			e, err := bind(a)
+			if err != nil {
+				return nil, err
+			}
+			args = append(args, e)
+		}
+		if t := commonType(args); t != nil {
+			for i, a := range args {
+				if a.typ != nil && (numeric(t) && numeric(a.typ) || a.typ.ID() == arrow.NULL) {
+					args[i] = b.coerce(a, t)
+				}
+			}
+		}
+		return &expr{kind: eFunc, fn: "coalesce", args: args}, nil
+	case n.GetSubLink() != nil:
+		return nil, notSupported(n.GetSubLink().GetLocation(), "subqueries")
+	}
+	return nil, notSupported(location(n), "this expression")
+}
+
+func (b *binder) bindAExpr(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, error) {
+	bind := func(m *pg.Node) (*expr, error) { return b.bindExpr(m, sc, ag) }
+	opName := ""
+	if len(x.GetName()) > 0 {
+		opName = x.GetName()[len(x.GetName())-1].GetString_().GetSval()
+	}
+	switch x.GetKind() {
+	case pg.A_Expr_Kind_AEXPR_OP:
+		if x.GetLexpr() == nil { // unary
+			r, err := bind(x.GetRexpr())
+			if err != nil {
+				return nil, err
+			}
+			if opName == "-" {
+				return &expr{kind: eNeg, args: []*expr{r}}, nil
+			}
+			if opName == "+" {
+				return r, nil
+			}
+			return nil, notSupported(x.GetLocation(), "unary operator "+opName)
+		}
+		op, ok := binOps[opName]
+		if !ok {
+			return nil, notSupported(x.GetLocation(), "operator "+opName)
+		}
+		l, err := bind(x.GetLexpr())
+		if err != nil {
+			return nil, err
+		}
+		r, err := bind(x.GetRexpr())
+		if err != nil {
+			return nil, err
+		}
+		l, r = b.coercePair(l, r)
+		if isComparison(op) {
+			l, r = b.alignDecimals(l, r)
+		}
+		e := &expr{kind: eBinary, op: op, args: []*expr{l, r}}
+		if err := b.resolve(e); err != nil {
+			return nil, errAt(x.GetLocation(), err, "operator %s cannot be applied to %s and %s", opName, typeName(l.typ), typeName(r.typ))
+		}
+		return e, nil
+	case pg.A_Expr_Kind_AEXPR_IN:
+		l, err := bind(x.GetLexpr())
+		if err != nil {
+			return nil, err
+		}
+		e := &expr{kind: eInList, args: []*expr{l}, negated: opName == "<>"}
+		for _, it := range x.GetRexpr().GetList().GetItems() {
+			v, err := bind(it)
+			if err != nil {
+				return nil, err
+			}
+			_, v = b.coercePair(l, v)
+			e.args = append(e.args, v)
+		}
+		// Numbers of different types meet at their common type (the
+		// engine would otherwise cast each value to the tested type,
+		// and 1.5 does not fit an integer or decimal(2, 2)).
+		if t := commonType(e.args); t != nil && numeric(t) {
+			for i, a := range e.args {
+				if a.typ != nil && numeric(a.typ) && !arrow.TypeEqual(a.typ, t) {
+					c := b.coerce(a, t)
+					if a.kind == eLit {
+						// A constant is cast once, here (IN lists of
+						// constants test membership in a set).
+						c.typ = nil
+						if err := b.resolve(c); err != nil {
+							return nil, errAt(x.GetLocation(), err, "IN list: %v", err)
+						}
+					}
+					e.args[i] = c
+				}
+			}
+		}
+		return e, nil
+	case pg.A_Expr_Kind_AEXPR_LIKE, pg.A_Expr_Kind_AEXPR_ILIKE:
+		l, err := bind(x.GetLexpr())
+		if err != nil {
+			return nil, err
+		}
+		r, err := bind(x.GetRexpr())
+		if err != nil {
+			return nil, err
+		}
+		return &expr{kind: eLike, args: []*expr{l, r}, negated: strings.HasPrefix(opName, "!"), fold: x.GetKind() == pg.A_Expr_Kind_AEXPR_ILIKE}, nil
+	case pg.A_Expr_Kind_AEXPR_BETWEEN, pg.A_Expr_Kind_AEXPR_NOT_BETWEEN:
+		v, err := bind(x.GetLexpr())
+		if err != nil {
+			return nil, err
+		}
+		items := x.GetRexpr().GetList().GetItems()
+		lo, err := bind(items[0])
+		if err != nil {
+			return nil, err
+		}
+		hi, err := bind(items[1])
+		if err != nil {
+			return nil, err
+		}
+		_, lo = b.coercePair(v, lo)
+		_, hi = b.coercePair(v, hi)
+		return &expr{kind: eBetween, args: []*expr{v, lo, hi}, negated: x.GetKind() == pg.A_Expr_Kind_AEXPR_NOT_BETWEEN}, nil
+	}
+	return nil, notSupported(x.GetLocation(), "this operator")
+}
+
+// coercePair casts a string literal compared with a date to a date (SQL
+// lets '1995-01-01' stand for a date).
+func (b *binder) coercePair(l, r *expr) (*expr, *expr) {
+	if l.typ != nil && r.typ != nil {
+		if l.typ.ID() == arrow.DATE32 && r.kind == eLit && r.typ.ID() == arrow.STRING {
+			if d, err := dateLiteral(r.lit.GetStringValue()); err == nil {
+				return l, d
+			}
+		}
+		if r.typ.ID() == arrow.DATE32 && l.kind == eLit && l.typ.ID() == arrow.STRING {
+			if d, err := dateLiteral(l.lit.GetStringValue()); err == nil {
+				return d, r
+			}
+		}
+	}
+	return l, r
+}
+
+func isComparison(op kapotv1.BinaryOp) bool {
+	switch op {
+	case kapotv1.BinaryOp_BINARY_OP_EQ, kapotv1.BinaryOp_BINARY_OP_NEQ, kapotv1.BinaryOp_BINARY_OP_LT,
+		kapotv1.BinaryOp_BINARY_OP_LTE, kapotv1.BinaryOp_BINARY_OP_GT, kapotv1.BinaryOp_BINARY_OP_GTE:
+		return true
+	}
+	return false
+}
+
+// alignDecimals casts two decimals of different scales compared with each
+// other to one type, decimal(38, larger scale): Arrow's comparison would
+// need more than 38 digits for two wide decimals.
+func (b *binder) alignDecimals(l, r *expr) (*expr, *expr) {
+	ld, ok1 := l.typ.(*arrow.Decimal128Type)
+	rd, ok2 := r.typ.(*arrow.Decimal128Type)
+	if !ok1 || !ok2 || ld.Scale == rd.Scale {
+		return l, r
+	}
+	s := max(ld.Scale, rd.Scale)
+	intDigits := max(ld.Precision-ld.Scale, rd.Precision-rd.Scale)
+	if intDigits+s <= 38 {
+		return l, r
+	}
+	t := &arrow.Decimal128Type{Precision: 38, Scale: s}
+	return b.coerce(l, t), b.coerce(r, t)
+}
+
+// commonType is the type CASE results meet at: the one type they share, or
+// float64 / the widest decimal when numeric types differ.
+func commonType(es []*expr) arrow.DataType {
+	var t arrow.DataType
+	for _, e := range es {
+		if e.typ == nil || e.typ.ID() == arrow.NULL {
+			continue
+		}
+		if t == nil {
+			t = e.typ
+			continue
+		}
+		if arrow.TypeEqual(t, e.typ) {
+			continue
+		}
+		switch {
+		case arrow.IsFloating(t.ID()) || arrow.IsFloating(e.typ.ID()):
+			t = arrow.PrimitiveTypes.Float64
+		case t.ID() == arrow.DECIMAL128 || e.typ.ID() == arrow.DECIMAL128:
+			t = widerDecimal(t, e.typ)
+		case arrow.IsInteger(t.ID()) && arrow.IsInteger(e.typ.ID()):
+			t = arrow.PrimitiveTypes.Int64
+		}
+	}
+	return t
+}
+
+func widerDecimal(a, b arrow.DataType) arrow.DataType {
+	dec := func(t arrow.DataType) (int32, int32) {
+		if d, ok := t.(*arrow.Decimal128Type); ok {
+			return d.Precision - d.Scale, d.Scale
+		}
+		return 19, 0
+	}
+	ai, as := dec(a)
+	bi, bs := dec(b)
+	s := max(as, bs)
+	return &arrow.Decimal128Type{Precision: min(max(ai, bi)+s, 38), Scale: s}
+}
+
+// coerce casts e to t when its type differs.
+// numeric reports whether t is an integer, floating point or decimal type.
+func numeric(t arrow.DataType) bool {
+	return arrow.IsInteger(t.ID()) || arrow.IsFloating(t.ID()) || t.ID() == arrow.DECIMAL128
+}
+
+// unify casts two numbers of different types (join keys) to their common
+// type; other pairs are returned as they are.
+func (b *binder) unify(l, r *expr) (*expr, *expr) {
+	if l.typ == nil || r.typ == nil || arrow.TypeEqual(l.typ, r.typ) || !numeric(l.typ) || !numeric(r.typ) {
+		return l, r
+	}
+	t := commonType([]*expr{l, r})
+	return b.coerce(l, t), b.coerce(r, t)
+}
+
+func (b *binder) coerce(e *expr, t arrow.DataType) *expr {
+	if e.typ == nil || arrow.TypeEqual(e.typ, t) {
+		return e
+	}
+	pt, err := engine.TypeToProto(t)
+	if err != nil {
+		return e
+	}
+	c := &expr{kind: eCast, args: []*expr{e}, to: pt, typ: t}
+	return c
+}
+
+func (b *binder) bindCast(tc *pg.TypeCast, sc *scope, ag *aggBinder) (*expr, error) {
+	if err := checkFields(tc.GetTypeName(), tc.GetLocation()); err != nil {
+		return nil, err
+	}
+	names := tc.GetTypeName().GetNames()
+	tname := strings.ToLower(names[len(names)-1].GetString_().GetSval())
+	mods := tc.GetTypeName().GetTypmods()
+	if tname == "interval" {
+		c := tc.GetArg().GetAConst()
+		if c == nil || c.GetSval() == nil {
+			return nil, notSupported(tc.GetLocation(), "interval from a non-literal")
+		}
+		mask := int32(0)
+		if len(mods) > 0 && mods[0].GetAConst() != nil {
+			mask = mods[0].GetAConst().GetIval().GetIval()
+		}
+		return intervalLiteral(c.GetSval().GetSval(), mask, tc.GetLocation())
+	}
+	arg, err := b.bindExpr(tc.GetArg(), sc, ag)
+	if err != nil {
+		return nil, err
+	}
+	var t *kapotv1.DataType
+	switch tname {
+	case "date":
+		if arg.kind == eLit && arg.typ.ID() == arrow.STRING {
+			d, err := dateLiteral(arg.lit.GetStringValue())
+			if err != nil {
+				return nil, errAt(tc.GetLocation(), engine.ErrInvalidPlan, "%v", err)
+			}
+			return d, nil
+		}
+		t = &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_DATE32}
+	case "int2", "int4", "integer", "int":
+		t = &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_INT32}
+	case "int8", "bigint":
+		t = &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_INT64}
+	case "float4", "real":
+		t = &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_FLOAT32}
+	case "float8", "double precision", "double", "float":
+		t = &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_FLOAT64}
+	case "text", "varchar", "bpchar", "char":
+		t = &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_UTF8}
+	case "bool":
+		t = &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_BOOL}
+	case "numeric", "decimal":
+		p, s := int32(38), int32(10)
+		if len(mods) >= 1 {
+			p = mods[0].GetAConst().GetIval().GetIval()
+			s = 0
+		}
+		if len(mods) >= 2 {
+			s = mods[1].GetAConst().GetIval().GetIval()
+		}
+		t = &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_DECIMAL128, Precision: p, Scale: s}
+	default:
+		return nil, notSupported(tc.GetLocation(), "type "+tname)
+	}
+	return &expr{kind: eCast, args: []*expr{arg}, to: t}, nil
+}

@@ -1,0 +1,554 @@
+package planner
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	pg "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/kapot-go/kapot/engine"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// FROM clauses: tables, derived tables, joins and their order, and the
+// predicate rewrites that decide where filters run.
+
+// fromItem is one relation of the FROM clause with its scope.
+type fromItem struct {
+	r    rel
+	cols map[colID]bool
+}
+
+// bindFrom binds FROM and WHERE and returns the relation with the FROM
+// clause's columns in FROM order. With outer set (a subquery), WHERE
+// conjuncts that read outer columns are returned as correlation predicates
+// instead of being applied. Subquery predicates (EXISTS, IN, comparisons
+// with a scalar subquery) become semi, anti or inner joins on top.
+func (b *binder) bindFrom(items []*pg.Node, where *pg.Node, outer *scope) (rel, []*column, []*expr, error) {
+	var rels []fromItem
+	if len(items) == 0 {
+		rels = append(rels, fromItem{r: &valuesRel{}, cols: map[colID]bool{}})
+	}
+	for _, it := range items {
+		r, err := b.bindFromItem(it)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		fi := fromItem{r: r, cols: map[colID]bool{}}
+		for _, id := range r.output() {
+			fi.cols[id] = true
+		}
+		rels = append(rels, fi)
+	}
+	all := &scope{outer: outer}
+	for _, fi := range rels {
+		all.cols = append(all.cols, b.scopeOf(fi.r).cols...)
+	}
+	local := map[colID]bool{}
+	for _, c := range all.cols {
+		local[c.id] = true
+	}
+	var conj, corr []*expr
+	var subs []*pg.Node
+	if where != nil {
+		for _, c := range conjuncts(where) {
+			if isSubqueryPredicate(c) {
+				subs = append(subs, c)
+				continue
+			}
+			w, err := b.bindExpr(c, all, nil)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			if w.typ.ID() != arrow.BOOL {
+				return nil, nil, nil, errAt(location(c), engine.ErrInvalidPlan, "WHERE must be boolean, not %s", typeName(w.typ))
+			}
+			for _, p := range factorOr(w) {
+				if coveredBy(p, local) {
+					conj = append(conj, p)
+				} else {
+					corr = append(corr, p)
+				}
+			}
+		}
+	}
+	// Push single-relation predicates down to their relation.
+	var rest []*expr
+	for _, c := range conj {
+		placed := false
+		for i := range rels {
+			if coveredBy(c, rels[i].cols) {
+				rels[i].r = &filterRel{in: rels[i].r, pred: c}
+				placed = true
+				break
+			}
+		}
+		if !placed {
+			rest = append(rest, c)
+		}
+	}
+	// A disjunction over several relations implies, for each relation that
+	// every branch restricts, the disjunction of those restrictions (TPC-H
+	// Q7's (n1 = 'FRANCE' AND n2 = 'GERMANY') OR (n1 = 'GERMANY' AND n2 =
+	// 'FRANCE') implies n1 IN ('FRANCE', 'GERMANY')). Filter each such
+	// relation early; the whole predicate still applies after the join.
+	for _, c := range rest {
+		for i := range rels {
+			if p := impliedFor(c, rels[i].cols); p != nil {
+				rels[i].r = &filterRel{in: rels[i].r, pred: p}
+			}
+		}
+	}
+	// An IN or EXISTS predicate whose outer columns all come from one
+	// relation, over a subquery smaller than that relation, filters it
+	// before the joins (TPC-H Q18's o_orderkey IN (…) shrinks orders
+	// before it meets lineitem), and the join order sees the smaller
+	// relation.
+	if outer == nil {
+		var later []*pg.Node
+		for _, c := range subs {
+			if !b.pushSubquery(rels, c, all, local) {
+				later = append(later, c)
+			}
+		}
+		subs = later
+	}
+	// Join greedily: from a starting relation, take the connected relation
+	// (an equality links it to what is joined so far) that gives the
+	// smallest estimated result; cross join only when no relation is
+	// connected. Every relation is tried as the start, and the order whose
+	// intermediate results add up to the fewest estimated rows wins.
+	preds := rest
+	cur, rest := b.joinOrder(rels, preds, 0)
+	if len(rels) > 1 {
+		best := joinCost(cur.r)
+		for first := 1; first < len(rels); first++ {
+			c, r := b.joinOrder(rels, preds, first)
+			if cost := joinCost(c.r); cost < best {
+				cur, rest, best = c, r, cost
+			}
+		}
+	}
+	r := cur.r
+	for _, c := range rest {
+		r = &filterRel{in: r, pred: c}
+	}
+	for _, c := range subs {
+		var err error
+		if r, err = b.applySubquery(r, c, all, nil); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return r, all.cols, corr, nil
+}
+
+// joinOrder joins rels greedily from rels[first] (see bindFrom) and returns
+// the joined relation with the predicates of rest it did not use.
+func (b *binder) joinOrder(rels []fromItem, rest []*expr, first int) (fromItem, []*expr) {
+	rest = slices.Clone(rest)
+	cur := rels[first]
+	pending := append(append([]fromItem{}, rels[:first]...), rels[first+1:]...)
+	for len(pending) > 0 {
+		pick, lk, rk := -1, []*expr(nil), []*expr(nil)
+		best := 0.0
+		for i, cand := range pending {
+			l, r := equiKeys(rest, cur.cols, cand.cols)
+			if len(l) == 0 {
+				continue
+			}
+			est := estimate(&joinRel{left: cur.r, right: cand.r, jt: kapotv1.JoinType_JOIN_TYPE_INNER, leftKeys: l, rightKeys: r})
+			if pick < 0 || est < best || (est == best && estimate(cand.r) < estimate(pending[pick].r)) {
+				pick, lk, rk, best = i, l, r, est
+			}
+		}
+		if pick < 0 {
+			pick = 0
+		}
+		cand := pending[pick]
+		pending = append(pending[:pick:pick], pending[pick+1:]...)
+		j := &joinRel{left: cur.r, right: cand.r, jt: kapotv1.JoinType_JOIN_TYPE_INNER, leftKeys: lk, rightKeys: rk}
+		merged := map[colID]bool{}
+		for id := range cur.cols {
+			merged[id] = true
+		}
+		for id := range cand.cols {
+			merged[id] = true
+		}
+		var remaining []*expr
+		for _, c := range rest {
+			if isUsedEquality(c, lk, rk) {
+				continue
+			}
+			if coveredBy(c, merged) {
+				j.filter = andExpr(j.filter, c)
+				continue
+			}
+			remaining = append(remaining, c)
+		}
+		rest = remaining
+		cur = fromItem{r: j, cols: merged}
+	}
+	return cur, rest
+}
+
+// joinCost is what the join order minimises over the inner joins in r:
+// the estimated rows each join produces, plus the rows of both inputs of
+// each join that must repartition them (neither side is small enough to
+// broadcast, and the files of both do not split the key alike), since
+// moving rows between tasks costs about as much as producing them.
+func joinCost(r rel) float64 {
+	j, ok := r.(*joinRel)
+	if !ok || j.jt != kapotv1.JoinType_JOIN_TYPE_INNER {
+		return 0
+	}
+	c := estimate(j) + joinCost(j.left) + joinCost(j.right)
+	if !smallSide(j.left, j.right) && !smallSide(j.right, j.left) && !relCoPartitioned(j, relRanged(j.left), relRanged(j.right)) {
+		c += estimate(j.left) + estimate(j.right)
+	}
+	return c
+}
+
+// pushSubquery applies the subquery predicate n to the one relation of rels
+// its outer columns come from, if there is one, and reports whether it did.
+// local holds the columns of all of rels.
+func (b *binder) pushSubquery(rels []fromItem, n *pg.Node, all *scope, local map[colID]bool) bool {
+	for i := range rels {
+		r, err := b.applySubquery(rels[i].r, n, all, nil)
+		if err != nil {
+			continue // it reads another relation's columns (or fails as a whole later)
+		}
+		j, ok := r.(*joinRel)
+		if !ok || j.left != rels[i].r || (j.jt != kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI && j.jt != kapotv1.JoinType_JOIN_TYPE_LEFT_ANTI) {
+			continue
+		}
+		var refs []colID
+		for _, k := range j.leftKeys {
+			refs = k.refs(refs)
+		}
+		if j.filter != nil {
+			refs = j.filter.refs(refs)
+		}
+		if slices.ContainsFunc(refs, func(id colID) bool { return local[id] && !rels[i].cols[id] }) {
+			continue
+		}
+		if estimate(j.right) >= estimate(rels[i].r) {
+			// A subquery as large as the relation filters it better after
+			// the joins have shrunk it (TPC-H Q21's EXISTS over lineitem).
+			return false
+		}
+		rels[i].r = j
+		return true
+	}
+	return false
+}
+
+func (b *binder) bindFromItem(n *pg.Node) (rel, error) {
+	if err := checkFields(nodeMessage(n), location(n)); err != nil {
+		return nil, err
+	}
+	if rv := n.GetRangeVar(); rv != nil && len(rv.GetAlias().GetColnames()) > 0 {
+		return nil, notSupported(rv.GetLocation(), "column aliases on a table (t AS x(a, b))")
+	}
+	switch {
+	case n.GetRangeVar() != nil:
+		rv := n.GetRangeVar()
+		if c, ok := b.ctes[strings.ToLower(rv.GetRelname())]; ok {
+			alias := rv.GetRelname()
+			if a := rv.GetAlias(); a != nil {
+				alias = a.GetAliasname()
+			}
+			return b.derived(c.sel, alias, c.names)
+		}
+		t, ok := b.cat.Lookup(rv.GetRelname())
+		if !ok {
+			return nil, errAt(rv.GetLocation(), engine.ErrInvalidPlan, "table %q does not exist (have: %s)", rv.GetRelname(), strings.Join(b.cat.Names(), ", "))
+		}
+		qual := rv.GetRelname()
+		if a := rv.GetAlias(); a != nil {
+			qual = a.GetAliasname()
+		}
+		s := &scanRel{table: t}
+		for _, f := range t.Schema.Fields() {
+			id := b.newCol(qual, f.Name, f.Type)
+			b.cols[id].nullable = f.Nullable
+			s.cols = append(s.cols, id)
+		}
+		return s, nil
+	case n.GetRangeSubselect() != nil:
+		rs := n.GetRangeSubselect()
+		if rs.GetLateral() {
+			return nil, notSupported(-1, "LATERAL")
+		}
+		alias := ""
+		var colNames []string
+		if a := rs.GetAlias(); a != nil {
+			alias = a.GetAliasname()
+			for _, c := range a.GetColnames() {
+				colNames = append(colNames, c.GetString_().GetSval())
+			}
+		}
+		return b.derived(rs.GetSubquery().GetSelectStmt(), alias, colNames)
+	case n.GetJoinExpr() != nil:
+		je := n.GetJoinExpr()
+		l, err := b.bindFromItem(je.GetLarg())
+		if err != nil {
+			return nil, err
+		}
+		r, err := b.bindFromItem(je.GetRarg())
+		if err != nil {
+			return nil, err
+		}
+		var jt kapotv1.JoinType
+		switch je.GetJointype() {
+		case pg.JoinType_JOIN_INNER:
+			jt = kapotv1.JoinType_JOIN_TYPE_INNER
+		case pg.JoinType_JOIN_LEFT:
+			jt = kapotv1.JoinType_JOIN_TYPE_LEFT
+		case pg.JoinType_JOIN_RIGHT:
+			jt = kapotv1.JoinType_JOIN_TYPE_RIGHT
+		case pg.JoinType_JOIN_FULL:
+			jt = kapotv1.JoinType_JOIN_TYPE_FULL
+		default:
+			return nil, notSupported(-1, "this join type")
+		}
+		if len(je.GetUsingClause()) > 0 || je.GetIsNatural() {
+			return nil, notSupported(-1, "JOIN USING / NATURAL JOIN")
+		}
+		j := &joinRel{left: l, right: r, jt: jt}
+		// The side an outer join pads with NULLs is nullable above the
+		// join, whatever its table says (a NOT IN over it must not take
+		// the NULL-free path).
+		if jt == kapotv1.JoinType_JOIN_TYPE_LEFT || jt == kapotv1.JoinType_JOIN_TYPE_FULL {
+			for _, id := range r.output() {
+				b.cols[id].nullable = true
+			}
+		}
+		if jt == kapotv1.JoinType_JOIN_TYPE_RIGHT || jt == kapotv1.JoinType_JOIN_TYPE_FULL {
+			for _, id := range l.output() {
+				b.cols[id].nullable = true
+			}
+		}
+		if je.GetQuals() != nil {
+			sc := &scope{cols: append(b.scopeOf(l).cols, b.scopeOf(r).cols...)}
+			on, err := b.bindExpr(je.GetQuals(), sc, nil)
+			if err != nil {
+				return nil, err
+			}
+			lcols, rcols := idSet(l.output()), idSet(r.output())
+			lk, rk := equiKeys(splitAnd(on), lcols, rcols)
+			j.leftKeys, j.rightKeys = lk, rk
+			for _, c := range splitAnd(on) {
+				if isUsedEquality(c, lk, rk) {
+					continue
+				}
+				// A condition on the side whose unmatched rows are dropped
+				// (the right of a LEFT join, the left of a RIGHT join, either
+				// of an inner join) filters that side before the join: TPC-H
+				// Q13's o_comment NOT LIKE … then runs at the orders scan
+				// instead of shuffling o_comment to the join.
+				refs := c.refs(nil)
+				switch {
+				case len(refs) > 0 && coveredBy(c, rcols) && (jt == kapotv1.JoinType_JOIN_TYPE_LEFT || jt == kapotv1.JoinType_JOIN_TYPE_INNER):
+					j.right = &filterRel{in: j.right, pred: c}
+				case len(refs) > 0 && coveredBy(c, lcols) && (jt == kapotv1.JoinType_JOIN_TYPE_RIGHT || jt == kapotv1.JoinType_JOIN_TYPE_INNER):
+					j.left = &filterRel{in: j.left, pred: c}
+				default:
+					j.filter = andExpr(j.filter, c)
+				}
+			}
+		}
+		return j, nil
+	}
+	return nil, notSupported(-1, "this FROM item")
+}
+
+// derived binds a subquery in FROM (or a WITH query) and re-labels its
+// columns under alias, renamed by colNames where given.
+func (b *binder) derived(sel *pg.SelectStmt, alias string, colNames []string) (rel, error) {
+	r, names, err := b.bindSelect(sel)
+	if err != nil {
+		return nil, err
+	}
+	for i, c := range colNames {
+		if i < len(names) {
+			names[i] = c
+		}
+	}
+	p := &projectRel{in: r}
+	for i, id := range r.output() {
+		p.exprs = append(p.exprs, &expr{kind: eCol, col: id, typ: b.cols[id].typ})
+		out := b.newCol(alias, names[i], b.cols[id].typ)
+		b.cols[out].nullable = b.cols[id].nullable
+		p.out = append(p.out, out)
+	}
+	return p, nil
+}
+
+func idSet(ids []colID) map[colID]bool {
+	m := map[colID]bool{}
+	for _, id := range ids {
+		m[id] = true
+	}
+	return m
+}
+
+// factorOr splits a predicate into conjuncts and pulls conjuncts common to
+// every branch of a disjunction out of it: (a AND b) OR (a AND c) becomes
+// a AND (b OR c), so a join condition repeated in each branch (TPC-H Q19)
+// becomes a join key instead of a cross product.
+func factorOr(e *expr) []*expr {
+	var out []*expr
+	for _, c := range splitAnd(e) {
+		branches := splitOr(c)
+		if len(branches) < 2 {
+			out = append(out, c)
+			continue
+		}
+		sets := make([][]*expr, len(branches))
+		for i, br := range branches {
+			sets[i] = splitAnd(br)
+		}
+		var common []*expr
+		for _, cand := range sets[0] {
+			k := cand.key()
+			inAll := true
+			for _, set := range sets[1:] {
+				found := false
+				for _, x := range set {
+					if x.key() == k {
+						found = true
+						break
+					}
+				}
+				inAll = inAll && found
+			}
+			if inAll {
+				common = append(common, cand)
+			}
+		}
+		if len(common) == 0 {
+			out = append(out, c)
+			continue
+		}
+		isCommon := map[string]bool{}
+		for _, x := range common {
+			isCommon[x.key()] = true
+		}
+		var or *expr
+		for _, set := range sets {
+			var and *expr
+			for _, x := range set {
+				if !isCommon[x.key()] {
+					and = andExpr(and, x)
+				}
+			}
+			if and == nil { // a branch that is only the common part: the OR is true
+				or = nil
+				break
+			}
+			if or == nil {
+				or = and
+			} else {
+				or = &expr{kind: eBinary, op: kapotv1.BinaryOp_BINARY_OP_OR, args: []*expr{or, and}, typ: arrow.FixedWidthTypes.Boolean}
+			}
+		}
+		out = append(out, common...)
+		if or != nil {
+			out = append(out, or)
+		}
+	}
+	return out
+}
+
+// impliedFor derives from a disjunction what it says about the columns in
+// cols alone: the OR, over its branches, of each branch's conjuncts that
+// read only cols. Nil when some branch says nothing about them (or e is not
+// a disjunction).
+func impliedFor(e *expr, cols map[colID]bool) *expr {
+	branches := splitOr(e)
+	if len(branches) < 2 {
+		return nil
+	}
+	var or *expr
+	for _, br := range branches {
+		var and *expr
+		for _, x := range splitAnd(br) {
+			if coveredBy(x, cols) {
+				and = andExpr(and, x)
+			}
+		}
+		if and == nil {
+			return nil
+		}
+		if or == nil {
+			or = and
+		} else {
+			or = &expr{kind: eBinary, op: kapotv1.BinaryOp_BINARY_OP_OR, args: []*expr{or, and}, typ: arrow.FixedWidthTypes.Boolean}
+		}
+	}
+	return or
+}
+
+func splitOr(e *expr) []*expr {
+	if e.kind == eBinary && e.op == kapotv1.BinaryOp_BINARY_OP_OR {
+		return append(splitOr(e.args[0]), splitOr(e.args[1])...)
+	}
+	return []*expr{e}
+}
+
+func splitAnd(e *expr) []*expr {
+	if e.kind == eBinary && e.op == kapotv1.BinaryOp_BINARY_OP_AND {
+		return append(splitAnd(e.args[0]), splitAnd(e.args[1])...)
+	}
+	return []*expr{e}
+}
+
+func andExpr(a, b *expr) *expr {
+	if a == nil {
+		return b
+	}
+	return &expr{kind: eBinary, op: kapotv1.BinaryOp_BINARY_OP_AND, args: []*expr{a, b}, typ: arrow.FixedWidthTypes.Boolean}
+}
+
+func coveredBy(e *expr, cols map[colID]bool) bool {
+	for _, id := range e.refs(nil) {
+		if !cols[id] {
+			return false
+		}
+	}
+	return true
+}
+
+// equiKeys finds conjuncts l = r with one side over left and the other over
+// right columns, with equal types.
+func equiKeys(conj []*expr, left, right map[colID]bool) (lk, rk []*expr) {
+	for _, c := range conj {
+		if c.kind != eBinary || c.op != kapotv1.BinaryOp_BINARY_OP_EQ {
+			continue
+		}
+		a, b := c.args[0], c.args[1]
+		if len(a.refs(nil)) == 0 || len(b.refs(nil)) == 0 || !arrow.TypeEqual(a.typ, b.typ) {
+			continue
+		}
+		switch {
+		case coveredBy(a, left) && coveredBy(b, right):
+			lk, rk = append(lk, a), append(rk, b)
+		case coveredBy(b, left) && coveredBy(a, right):
+			lk, rk = append(lk, b), append(rk, a)
+		}
+	}
+	return lk, rk
+}
+
+func isUsedEquality(c *expr, lk, rk []*expr) bool {
+	if c.kind != eBinary || c.op != kapotv1.BinaryOp_BINARY_OP_EQ {
+		return false
+	}
+	for i := range lk {
+		if (c.args[0] == lk[i] && c.args[1] == rk[i]) || (c.args[1] == lk[i] && c.args[0] == rk[i]) {
+			return true
+		}
+	}
+	return false
+}
