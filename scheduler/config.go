@@ -49,6 +49,9 @@ type Config struct {
 	SpeculationMultiplier float64
 	SpeculationQuantile   float64
 	SpeculationMinRuntime time.Duration
+	// StateDir holds the scheduler's durable state (its catalog of tables,
+	// past jobs); empty keeps it in memory only.
+	StateDir string
 	// FinishedJobTTL is how long finished jobs stay queryable.
 	FinishedJobTTL time.Duration
 	// Log is where and how the process logs.

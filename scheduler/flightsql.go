@@ -80,7 +80,7 @@ type preparedStmt struct {
 }
 
 func newSQLServer(s *Scheduler, fetch *kflight.Client) (*sqlServer, error) {
-	f := &sqlServer{s: s, cat: planner.NewCatalogWith(s.store, nil), fetch: fetch, mem: memory.NewGoAllocator(), prepared: map[string]*preparedStmt{}}
+	f := &sqlServer{s: s, cat: s.catalog, fetch: fetch, mem: memory.NewGoAllocator(), prepared: map[string]*preparedStmt{}}
 	f.Alloc = f.mem
 	for id, v := range map[flightsql.SqlInfo]any{
 		flightsql.SqlInfoFlightSqlServerName:         "kapot",
@@ -150,6 +150,9 @@ func (f *sqlServer) execute(ctx context.Context, sql string, desc *flight.Flight
 		}
 		if err := f.cat.Register(st.Table); err != nil {
 			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+		if err := f.s.saveTable(ctx, st.Table.Name, sql); err != nil {
+			return nil, status.Errorf(codes.Unavailable, "table %s created but not saved in the state store (it is lost at a restart): %v", st.Table.Name, err)
 		}
 		f.s.log.Info().Str("table", st.Table.Name).Int("files", len(st.Table.Files)).Msg("flight sql: table created")
 		return f.inlineInfo(desc, inlineRows{Columns: []string{"result"}, Rows: [][]string{{fmt.Sprintf("created table %s (%d files)", st.Table.Name, len(st.Table.Files))}}})

@@ -29,6 +29,8 @@ import (
 	"github.com/kapot-go/kapot/internal/config"
 	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/objstore"
+	"github.com/kapot-go/kapot/planner"
+	"github.com/kapot-go/kapot/scheduler/store"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -50,6 +52,14 @@ type Scheduler struct {
 	conns  map[string]*grpc.ClientConn
 
 	store  *objstore.Registry // reads scanned files' schemas at submit
+	// state is the durable state (--state-dir); catalog the tables SQL
+	// names (Flight SQL), restored from it at start.
+	state   store.Store
+	catalog *planner.Catalog
+	// past are the summaries of jobs finished before this scheduler
+	// started, newest first; historyMu orders writes of the history.
+	past      []JobView
+	historyMu sync.Mutex
 	signer *kflight.Signer    // signs result tickets (nil: no authentication)
 	kick   chan struct{}
 	lis    net.Listener
@@ -103,6 +113,28 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 		lis.Close()
 		return nil, fmt.Errorf("--allowed-data-roots: %v: %w", err, config.ErrInvalid)
 	}
+	s.state = store.Memory()
+	if cfg.StateDir != "" {
+		if s.state, err = store.Open(cfg.StateDir); err != nil {
+			lis.Close()
+			return nil, fmt.Errorf("--state-dir: %w", err)
+		}
+	}
+	built := false
+	defer func() {
+		if !built {
+			s.state.Close() // the state dir is free for the next try
+		}
+	}()
+	s.catalog = planner.NewCatalogWith(s.store, nil)
+	if err := s.loadCatalog(context.Background()); err != nil {
+		lis.Close()
+		return nil, fmt.Errorf("--state-dir: read the catalog: %w", err)
+	}
+	if err := s.loadHistory(context.Background()); err != nil {
+		lis.Close()
+		return nil, fmt.Errorf("--state-dir: read the job history: %w", err)
+	}
 	s.prom = newSchedMetrics(s)
 	// Executors present the executor secret; clients (submit, status,
 	// cancel, listing) the client secret.
@@ -150,6 +182,7 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 		}
 		return nil, fmt.Errorf("--admin-port %d: %w", cfg.AdminPort, err)
 	}
+	built = true
 	return s, nil
 }
 
@@ -264,6 +297,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		c.Close()
 	}
 	s.connMu.Unlock()
+	if cerr := s.state.Close(); cerr != nil {
+		s.log.Error().Err(cerr).Msg("close the state store")
+	}
 	s.log.Info().Msg("scheduler stopped")
 	return err
 }
@@ -801,6 +837,7 @@ func (s *Scheduler) updateStatus(executorID string, st *kapotv1.TaskStatus) {
 		if ref.stage == j.final && stage.complete() {
 			j.state, j.end = kapotv1.JobState_JOB_STATE_SUCCESSFUL, time.Now()
 			j.ended()
+			s.recordJob(j)
 			s.log.Info().Str("job", j.id).Dur("elapsed", j.end.Sub(j.start)).Msg("job succeeded")
 		}
 		return
@@ -863,6 +900,7 @@ func (s *Scheduler) failJob(j *jobState, msg string) {
 func (s *Scheduler) endJob(j *jobState, state kapotv1.JobState, msg string) {
 	j.state, j.err, j.end = state, msg, time.Now()
 	j.ended()
+	s.recordJob(j)
 	byExec := map[string][]*kapotv1.RunningTaskInfo{}
 	for tid, ref := range s.tasks {
 		if ref.job != j.id {

@@ -72,6 +72,9 @@ type JobView struct {
 	Ended      *time.Time  `json:"ended,omitempty"`
 	DurationMs int64       `json:"duration_ms"`
 	Stages     []StageView `json:"stages"`
+	// Past marks a job that finished before the scheduler last started
+	// (from its state store): its summary is all there is.
+	Past bool `json:"past,omitempty"`
 }
 
 func stateName(s interface{ String() string }, prefix string) string {
@@ -103,13 +106,13 @@ func (s *Scheduler) Executors() []ExecutorView {
 func (s *Scheduler) Jobs() []JobView {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]JobView, 0, len(s.jobOrder))
+	out := make([]JobView, 0, len(s.jobOrder)+len(s.past))
 	for i := len(s.jobOrder) - 1; i >= 0; i-- {
 		if j, ok := s.jobs[s.jobOrder[i]]; ok {
 			out = append(out, s.jobView(j, false))
 		}
 	}
-	return out
+	return append(out, s.past...)
 }
 
 // Job returns one job with its stages' operator metrics.
@@ -118,6 +121,11 @@ func (s *Scheduler) Job(id string) (JobView, bool) {
 	defer s.mu.Unlock()
 	j, ok := s.jobs[id]
 	if !ok {
+		for _, v := range s.past {
+			if v.ID == id {
+				return v, true
+			}
+		}
 		return JobView{}, false
 	}
 	return s.jobView(j, true), true

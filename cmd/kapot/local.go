@@ -149,7 +149,7 @@ func startLocal(ctx context.Context, o localOptions) (*localCluster, error) {
 	}
 	lc.self = self
 	if lc.sched, err = lc.start("scheduler", -1, "scheduler", "--bind-host", "127.0.0.1", "--port", strconv.Itoa(o.port), "--policy", o.policy,
-		"--log-level", o.logLevel, "--finished-job-data-clean-up-delay-seconds", "600",
+		"--log-level", o.logLevel, "--finished-job-data-clean-up-delay-seconds", "600", "--state-dir", filepath.Join(o.workDir, "state"),
 		"--flight-sql-port", strconv.Itoa(o.sqlPort), "--admin-port", strconv.Itoa(o.adminPort)); err != nil {
 		return lc, err
 	}

@@ -87,6 +87,7 @@ result, secrets redacted.`,
 	f.Float64Var(&cfg.SpeculationMultiplier, "speculation-multiplier", cfg.SpeculationMultiplier, "a task is a straggler once it runs this many times its stage's median task time")
 	f.Float64Var(&cfg.SpeculationQuantile, "speculation-quantile", cfg.SpeculationQuantile, "share of a stage's tasks that must be done before its stragglers are copied")
 	config.SecondsVar(f, &specMin, "speculation-min-runtime-seconds", specMin, "never copy a task that has run less than this")
+	f.StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "directory of the scheduler's durable state: the tables of its catalog and its past jobs survive a restart (default: none, kept in memory)")
 	logging.AddFlags(f, &cfg.Log)
 	f.IntVar(&cfg.AdminPort, "admin-port", cfg.AdminPort, "HTTP port for /healthz, /readyz, /metrics (Prometheus) and /debug/pprof/ (-1: off, 0: any free port)")
 	f.StringVar(&cfg.AdminBindHost, "admin-bind-host", cfg.AdminBindHost, "address the admin port listens on (default 127.0.0.1: metrics, pprof and the job list are for operators; 0.0.0.0 or the pod IP for remote probes and scraping)")

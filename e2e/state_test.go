@@ -1,0 +1,140 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/scheduler"
+)
+
+// flightSQLRows runs one statement on the Flight SQL endpoint at addr and
+// returns its rows.
+func flightSQLRows(t *testing.T, addr, sql string) []string {
+	t.Helper()
+	rows, err := flightSQLRowsErr(addr, sql)
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return rows
+}
+
+func flightSQLRowsErr(addr, sql string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl, err := flightsql.NewClient(addr, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	info, err := cl.Execute(ctx, sql)
+	if err != nil {
+		return nil, err
+	}
+	var bs []arrow.RecordBatch
+	defer func() {
+		for _, b := range bs {
+			b.Release()
+		}
+	}()
+	for _, ep := range info.Endpoint {
+		rdr, err := cl.DoGet(ctx, ep.GetTicket())
+		if err != nil {
+			return nil, err
+		}
+		for rdr.Next() {
+			b := rdr.RecordBatch()
+			b.Retain()
+			bs = append(bs, b)
+		}
+		err = rdr.Err()
+		rdr.Release()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return engine.FormatRows(bs, "|"), nil
+}
+
+// TestSchedulerStateSurvivesRestart: with --state-dir, a table created
+// through Flight SQL and the jobs that ran are still there after the
+// scheduler restarts on the same dir; a second scheduler is refused the
+// dir while the first runs.
+func TestSchedulerStateSurvivesRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process test")
+	}
+	stateDir := t.TempDir()
+	port, sqlPort, adminPort := freePort(t), freePort(t), freePort(t)
+	sched := func(name string) *proc {
+		p := startProc(t, name, "scheduler", "--bind-host", "127.0.0.1", "--port", strconv.Itoa(port), "--state-dir", stateDir,
+			"--flight-sql-port", strconv.Itoa(sqlPort), "--admin-port", strconv.Itoa(adminPort), "--log-level", "debug")
+		waitLog(t, p.log, "scheduler listening")
+		return p
+	}
+	first := sched("scheduler-1")
+	startProc(t, "executor", "executor", "--bind-host", "127.0.0.1", "--external-host", "127.0.0.1", "--port", "0", "--grpc-port", "0",
+		"--scheduler-host", "127.0.0.1", "--scheduler-port", strconv.Itoa(port), "--work-dir", t.TempDir(), "--concurrent-tasks", "1")
+	sqlAddr := "127.0.0.1:" + strconv.Itoa(sqlPort)
+	data, err := filepath.Abs("../examples/groupby/data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flightSQLRows(t, sqlAddr, "CREATE EXTERNAL TABLE sales STORED AS CSV WITH HEADER ROW LOCATION '"+data+"'")
+	const query = "SELECT region, count(*) FROM sales GROUP BY region ORDER BY region"
+	want := flightSQLRows(t, sqlAddr, query)
+	if !slices.Equal(want, []string{"east|2", "north|3", "south|2", "west|1"}) {
+		t.Fatalf("first scheduler: %q", want)
+	}
+	jobs := func() []scheduler.JobView {
+		t.Helper()
+		code, body, err := httpGet("http://127.0.0.1:" + strconv.Itoa(adminPort) + "/api/jobs")
+		if err != nil || code != 200 {
+			t.Fatalf("/api/jobs: %d %v", code, err)
+		}
+		var out []scheduler.JobView
+		if err := json.Unmarshal([]byte(body), &out); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	before := jobs()
+	if len(before) != 1 || before[0].State != "SUCCESSFUL" {
+		t.Fatalf("jobs before the restart: %+v", before)
+	}
+
+	twin := startProc(t, "scheduler-twin", "scheduler", "--bind-host", "127.0.0.1", "--port", "0", "--state-dir", stateDir)
+	if err := twin.wait(t, 30*time.Second); err == nil || !strings.Contains(readFile(t, twin.log), "in use by another scheduler") {
+		t.Fatalf("a second scheduler on a held state dir: %v\n%s", err, readFile(t, twin.log))
+	}
+
+	first.cmd.Process.Signal(syscall.SIGTERM)
+	if err := first.wait(t, 60*time.Second); err != nil {
+		t.Fatalf("scheduler exit: %v", err)
+	}
+	second := sched("scheduler-2")
+	if !strings.Contains(readFile(t, second.log), "table restored from the state store") {
+		t.Fatalf("the restarted scheduler did not restore the table:\n%s", readFile(t, second.log))
+	}
+	after := jobs()
+	if len(after) != 1 || after[0].ID != before[0].ID || !after[0].Past || after[0].State != "SUCCESSFUL" {
+		t.Fatalf("jobs after the restart: %+v, want the past job %s", after, before[0].ID)
+	}
+	// The restored table answers (the job waits for the executor to
+	// register with the new scheduler).
+	if got := flightSQLRows(t, sqlAddr, query); !slices.Equal(got, want) {
+		t.Fatalf("after the restart: %q, want %q", got, want)
+	}
+}
