@@ -113,6 +113,40 @@ func (c *Client) Close() error {
 	return c.conn.Close()
 }
 
+// ExecuteSQL runs one SQL statement in the scheduler, over the cluster's
+// shared catalog (the tables Flight SQL clients see, kept across restarts
+// with --state-dir). A query becomes a job of this client's session: the
+// response names it (read its result with Wait and Fetch, or use Query);
+// other statements (CREATE EXTERNAL TABLE, SHOW TABLES, DESCRIBE,
+// EXPLAIN) answer with their rows. If ctx ends while the scheduler
+// creates the job, the job is cancelled.
+func (c *Client) ExecuteSQL(ctx context.Context, sql string, props map[string]string) (*kapotv1.ExecuteSQLResponse, error) {
+	var resp *kapotv1.ExecuteSQLResponse
+	_, err := c.starting(ctx, func(ctx context.Context) (string, error) {
+		r, err := c.svc.ExecuteSQL(ctx, &kapotv1.ExecuteSQLRequest{Sql: sql, SessionProperties: props})
+		resp = r
+		return r.GetJobId(), err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// Query runs a query planned by the scheduler over the shared catalog
+// (ExecuteSQL) and streams its result. Cancelling ctx cancels the job
+// while it runs, and stops the stream after.
+func (c *Client) Query(ctx context.Context, sql string, props map[string]string) (*Rows, error) {
+	r, err := c.ExecuteSQL(ctx, sql, props)
+	if err != nil {
+		return nil, err
+	}
+	if r.GetJobId() == "" {
+		return nil, fmt.Errorf("%w: the statement answered inline (read it with ExecuteSQL)", ErrNotQuery)
+	}
+	return c.results(ctx, r.GetJobId())
+}
+
 // ClusterSlots is the number of task slots of the cluster's active
 // executors.
 func (c *Client) ClusterSlots(ctx context.Context) (int, error) {
@@ -136,6 +170,16 @@ func (c *Client) ClusterSlots(ctx context.Context) (int, error) {
 // the scheduler's answer and cancels the job it names, so a client that
 // gives up (Ctrl-C, a deadline) never leaves a job running behind it.
 func (c *Client) Submit(ctx context.Context, req *kapotv1.SubmitJobRequest) (string, error) {
+	return c.starting(ctx, func(ctx context.Context) (string, error) {
+		r, err := c.svc.SubmitJob(ctx, req)
+		return r.GetJobId(), err
+	})
+}
+
+// starting makes call, which creates a job and returns its id (empty:
+// none), on a context of its own: if ctx ends first, the job the call
+// creates is cancelled once its id is known.
+func (c *Client) starting(ctx context.Context, call func(context.Context) (string, error)) (string, error) {
 	type result struct {
 		id  string
 		err error
@@ -144,15 +188,17 @@ func (c *Client) Submit(ctx context.Context, req *kapotv1.SubmitJobRequest) (str
 	defer stop()
 	done := make(chan result, 1)
 	go func() {
-		r, err := c.svc.SubmitJob(sctx, req)
-		done <- result{r.GetJobId(), err}
+		id, err := call(sctx)
+		done <- result{id, err}
 	}()
 	select {
 	case r := <-done:
 		if r.err != nil || ctx.Err() == nil {
 			return r.id, r.err
 		}
-		c.cancelJob(ctx, r.id)
+		if r.id != "" {
+			c.cancelJob(ctx, r.id)
+		}
 		return "", ctx.Err()
 	case <-ctx.Done():
 	}
@@ -160,7 +206,7 @@ func (c *Client) Submit(ctx context.Context, req *kapotv1.SubmitJobRequest) (str
 	defer wait.Stop()
 	select {
 	case r := <-done:
-		if r.err == nil {
+		if r.err == nil && r.id != "" {
 			c.cancelJob(ctx, r.id)
 		}
 	case <-wait.C:

@@ -122,12 +122,16 @@ func (s *Session) Start(ctx context.Context, sql string) (*Job, error) {
 
 // Wait waits for the job to finish and returns a reader of its result.
 // If ctx ends first, the job is cancelled.
-func (j *Job) Wait(ctx context.Context) (*Rows, error) {
-	st, err := j.s.c.Wait(ctx, j.ID)
+func (j *Job) Wait(ctx context.Context) (*Rows, error) { return j.s.c.results(ctx, j.ID) }
+
+// results waits for job id to finish and returns a reader of its result.
+// If ctx ends first, the job is cancelled.
+func (c *Client) results(ctx context.Context, id string) (*Rows, error) {
+	st, err := c.Wait(ctx, id)
 	if err != nil {
 		if ctx.Err() != nil {
-			j.s.c.cancelJob(ctx, j.ID)
-			return nil, fmt.Errorf("job %s cancelled: %w", j.ID, ctx.Err())
+			c.cancelJob(ctx, id)
+			return nil, fmt.Errorf("job %s cancelled: %w", id, ctx.Err())
 		}
 		return nil, err
 	}
@@ -135,7 +139,7 @@ func (j *Job) Wait(ctx context.Context) (*Rows, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Rows{ctx: ctx, c: j.s.c, schema: schema, locs: st.GetResultLocations(), JobID: j.ID}
+	r := &Rows{ctx: ctx, c: c, schema: schema, locs: st.GetResultLocations(), JobID: id}
 	r.refs.Store(1)
 	return r, nil
 }

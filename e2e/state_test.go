@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -13,9 +14,11 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/kapot-go/kapot/client"
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/scheduler"
 )
@@ -136,5 +139,61 @@ func TestSchedulerStateSurvivesRestart(t *testing.T) {
 	// register with the new scheduler).
 	if got := flightSQLRows(t, sqlAddr, query); !slices.Equal(got, want) {
 		t.Fatalf("after the restart: %q, want %q", got, want)
+	}
+}
+
+// TestOneCatalogForFlightSQLAndTheGoClient: SQL sent to the scheduler
+// (ExecuteSQL, client.Query) is planned there over the catalog Flight SQL
+// clients share: a table created through either is visible to the other.
+func TestOneCatalogForFlightSQLAndTheGoClient(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test: skipped with -short")
+	}
+	s := startScheduler(t, 0, func(c *scheduler.Config) { c.FlightSQLPort = 0 })
+	startExecutor(t, s.addr, "push-staged", nil)
+	sqlAddr := s.FlightSQLAddr().String()
+	data, err := filepath.Abs("../examples/groupby/data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flightSQLRows(t, sqlAddr, "CREATE EXTERNAL TABLE sales STORED AS CSV WITH HEADER ROW LOCATION '"+data+"'")
+
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	cl, err := client.Dial(s.addr, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rows, err := cl.Query(ctx, "SELECT region, count(*) AS n FROM sales GROUP BY region ORDER BY region", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs, err := client.ReadAll(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := engine.FormatRows(bs, "|")
+	for _, b := range bs {
+		b.Release()
+	}
+	if !slices.Equal(got, []string{"east|2", "north|3", "south|2", "west|1"}) {
+		t.Fatalf("Go client over the Flight SQL table: %q", got)
+	}
+
+	r, err := cl.ExecuteSQL(ctx, "CREATE EXTERNAL TABLE sales2 STORED AS CSV WITH HEADER ROW LOCATION '"+data+"'", nil)
+	if err != nil || r.GetJobId() != "" || len(r.GetRows()) != 1 {
+		t.Fatalf("CREATE through ExecuteSQL: %v %v", r, err)
+	}
+	if got := flightSQLRows(t, sqlAddr, "SHOW TABLES"); !slices.Equal(got, []string{"sales", "sales2"}) {
+		t.Fatalf("Flight SQL's tables after the Go client's CREATE: %q", got)
+	}
+	if got := flightSQLRows(t, sqlAddr, "SELECT count(*) FROM sales2"); !slices.Equal(got, []string{"8"}) {
+		t.Fatalf("Flight SQL over the Go client's table: %q", got)
+	}
+	if _, err := cl.Query(ctx, "SHOW TABLES", nil); !errors.Is(err, client.ErrNotQuery) {
+		t.Fatalf("Query of SHOW TABLES: %v, want ErrNotQuery", err)
 	}
 }

@@ -136,62 +136,14 @@ func (f *sqlServer) GetSchemaStatement(ctx context.Context, cmd flightsql.Statem
 // per non-empty result partition. Other statements run here and return
 // their rows inline.
 func (f *sqlServer) execute(ctx context.Context, sql string, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
-	st, err := f.cat.Classify(sql)
+	res, err := f.s.statement(ctx, sql, nil, sqlAdmin(ctx))
 	if err != nil {
-		return nil, sqlStatus(err)
+		return nil, err
 	}
-	switch st.Kind {
-	case planner.StmtCreateExternalTable:
-		// The catalog is shared by every client: a table, once created,
-		// is replaced only by an operator (the scheduler secret), never
-		// silently repointed by another client.
-		if _, exists := f.cat.Lookup(st.Table.Name); exists && f.s.cfg.Security.Secrets.Enabled() && !sqlAdmin(ctx) {
-			return nil, status.Errorf(codes.AlreadyExists, "table %s exists in the shared catalog; choose another name (only an operator, with the scheduler secret, replaces a table)", st.Table.Name)
-		}
-		if err := f.cat.Register(st.Table); err != nil {
-			return nil, status.Error(codes.InvalidArgument, err.Error())
-		}
-		if err := f.s.saveTable(ctx, st.Table.Name, sql); err != nil {
-			return nil, status.Errorf(codes.Unavailable, "table %s created but not saved in the state store (it is lost at a restart): %v", st.Table.Name, err)
-		}
-		f.s.log.Info().Str("table", st.Table.Name).Int("files", len(st.Table.Files)).Msg("flight sql: table created")
-		return f.inlineInfo(desc, inlineRows{Columns: []string{"result"}, Rows: [][]string{{fmt.Sprintf("created table %s (%d files)", st.Table.Name, len(st.Table.Files))}}})
-	case planner.StmtShowTables:
-		var rows [][]string
-		for _, n := range f.cat.Names() {
-			rows = append(rows, []string{n})
-		}
-		return f.inlineInfo(desc, inlineRows{Columns: []string{"table_name"}, Rows: rows})
-	case planner.StmtDescribe:
-		cols, err := f.cat.Describe(st.Name)
-		if err != nil {
-			return nil, status.Error(codes.NotFound, err.Error())
-		}
-		var rows [][]string
-		for _, c := range cols {
-			rows = append(rows, c[:])
-		}
-		return f.inlineInfo(desc, inlineRows{Columns: []string{"column_name", "data_type", "is_nullable"}, Rows: rows})
-	case planner.StmtExplain:
-		p, err := planner.PlanQuery(f.cat, st.SQL, f.s.planOptions())
-		if err != nil {
-			return nil, sqlStatus(err)
-		}
-		text, err := planner.Explain(p)
-		if err != nil {
-			return nil, sqlStatus(err)
-		}
-		var rows [][]string
-		for _, l := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
-			rows = append(rows, []string{l})
-		}
-		return f.inlineInfo(desc, inlineRows{Columns: []string{"plan"}, Rows: rows})
+	if res.plan == nil {
+		return f.inlineInfo(desc, res.rows)
 	}
-	p, err := planner.PlanQuery(f.cat, st.SQL, f.s.planOptions())
-	if err != nil {
-		return nil, sqlStatus(err)
-	}
-	id, err := f.s.submit(ctx, &kapotv1.SubmitJobRequest{Plan: p.Named(), JobName: "flight sql: " + planner.JobName(st.SQL)}, ownerFlightSQL)
+	id, err := f.s.submit(ctx, &kapotv1.SubmitJobRequest{Plan: res.plan.Named(), JobName: "flight sql: " + planner.JobName(res.sql)}, ownerFlightSQL)
 	if err != nil {
 		return nil, submitStatus(err)
 	}
@@ -259,20 +211,6 @@ func (f *sqlServer) waitResults(ctx context.Context, id string) (*kapotv1.GetJob
 	}
 }
 
-// planOptions are the options the scheduler plans SQL with: one
-// partition of each hash exchange per task slot of its live executors.
-func (s *Scheduler) planOptions() planner.Options {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	slots := 0
-	for _, e := range s.executors {
-		if e.state == kapotv1.ExecutorState_EXECUTOR_STATE_ACTIVE && !e.suspect {
-			slots += int(e.reg.GetResources().GetTaskSlots())
-		}
-	}
-	return planner.Options{TargetPartitions: planner.PartitionsForSlots(slots)}
-}
-
 // wait waits for the job to end; a cancelled ctx cancels the job.
 func (f *sqlServer) wait(ctx context.Context, id string) (*kapotv1.GetJobStatusResponse, error) {
 	for {
@@ -309,7 +247,11 @@ func (f *sqlServer) schemaOf(ctx context.Context, sql string) (*arrow.Schema, er
 	if st.Kind != planner.StmtQuery {
 		return nil, status.Error(codes.InvalidArgument, "not a query")
 	}
-	p, err := planner.PlanQuery(f.cat, st.SQL, f.s.planOptions())
+	opts, err := f.s.planOptionsFor(nil)
+	if err != nil {
+		return nil, sqlStatus(err)
+	}
+	p, err := planner.PlanQuery(f.cat, st.SQL, opts)
 	if err != nil {
 		return nil, sqlStatus(err)
 	}

@@ -150,6 +150,7 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 		security.Rule{Prefix: "/kapot.v1.SchedulerService/ExecutorStopped", Allowed: exec},
 		security.Rule{Prefix: "/kapot.v1.SchedulerService/ExecutorLink", Allowed: exec},
 		security.Rule{Prefix: "/kapot.v1.SchedulerService/SubmitJob", Allowed: client},
+		security.Rule{Prefix: "/kapot.v1.SchedulerService/ExecuteSQL", Allowed: operator},
 		security.Rule{Prefix: "/kapot.v1.SchedulerService/GetJobStatus", Allowed: operator},
 		security.Rule{Prefix: "/kapot.v1.SchedulerService/CancelJob", Allowed: operator},
 		security.Rule{Prefix: "/kapot.v1.SchedulerService/ListExecutors", Allowed: operator},

@@ -178,6 +178,12 @@ func submitStatus(err error) error {
 	return status.Errorf(codes.InvalidArgument, "plan rejected: %v", err)
 }
 
+// ExecuteSQL plans and runs SQL in the scheduler, over the catalog Flight
+// SQL clients share; a query becomes a job of the caller's session.
+func (v *service) ExecuteSQL(ctx context.Context, r *kapotv1.ExecuteSQLRequest) (*kapotv1.ExecuteSQLResponse, error) {
+	return v.s.executeSQL(ctx, r, security.SessionFrom(ctx), security.NodeFrom(ctx) == security.Scheduler)
+}
+
 // maxStatusWaitMs bounds a GetJobStatus long poll.
 const maxStatusWaitMs = 60_000
 

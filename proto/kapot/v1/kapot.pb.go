@@ -2712,6 +2712,179 @@ func (x *SubmitJobResponse) GetJobId() string {
 	return ""
 }
 
+// ExecuteSQLRequest runs one SQL statement in the scheduler, over the
+// cluster's shared catalog (the one Flight SQL clients see).
+type ExecuteSQLRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Sql   string                 `protobuf:"bytes,1,opt,name=sql,proto3" json:"sql,omitempty"`
+	// Session properties for planning (kapot.shuffle.partitions) and for the
+	// job a query becomes.
+	SessionProperties map[string]string `protobuf:"bytes,2,rep,name=session_properties,json=sessionProperties,proto3" json:"session_properties,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// As SubmitJobRequest.detached, for the job a query becomes.
+	Detached      bool `protobuf:"varint,3,opt,name=detached,proto3" json:"detached,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecuteSQLRequest) Reset() {
+	*x = ExecuteSQLRequest{}
+	mi := &file_kapot_v1_kapot_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecuteSQLRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecuteSQLRequest) ProtoMessage() {}
+
+func (x *ExecuteSQLRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_kapot_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecuteSQLRequest.ProtoReflect.Descriptor instead.
+func (*ExecuteSQLRequest) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ExecuteSQLRequest) GetSql() string {
+	if x != nil {
+		return x.Sql
+	}
+	return ""
+}
+
+func (x *ExecuteSQLRequest) GetSessionProperties() map[string]string {
+	if x != nil {
+		return x.SessionProperties
+	}
+	return nil
+}
+
+func (x *ExecuteSQLRequest) GetDetached() bool {
+	if x != nil {
+		return x.Detached
+	}
+	return false
+}
+
+// ExecuteSQLResponse is a query's job (read its result as any job's:
+// GetJobStatus, then the result locations) or, for other statements
+// (CREATE EXTERNAL TABLE, SHOW TABLES, DESCRIBE, EXPLAIN), their rows.
+type ExecuteSQLResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Columns       []string               `protobuf:"bytes,2,rep,name=columns,proto3" json:"columns,omitempty"`
+	Rows          []*InlineRow           `protobuf:"bytes,3,rep,name=rows,proto3" json:"rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecuteSQLResponse) Reset() {
+	*x = ExecuteSQLResponse{}
+	mi := &file_kapot_v1_kapot_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecuteSQLResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecuteSQLResponse) ProtoMessage() {}
+
+func (x *ExecuteSQLResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_kapot_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecuteSQLResponse.ProtoReflect.Descriptor instead.
+func (*ExecuteSQLResponse) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ExecuteSQLResponse) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *ExecuteSQLResponse) GetColumns() []string {
+	if x != nil {
+		return x.Columns
+	}
+	return nil
+}
+
+func (x *ExecuteSQLResponse) GetRows() []*InlineRow {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+// InlineRow is one row of a statement's small result, as text.
+type InlineRow struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Values        []string               `protobuf:"bytes,1,rep,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InlineRow) Reset() {
+	*x = InlineRow{}
+	mi := &file_kapot_v1_kapot_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InlineRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InlineRow) ProtoMessage() {}
+
+func (x *InlineRow) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_kapot_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InlineRow.ProtoReflect.Descriptor instead.
+func (*InlineRow) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *InlineRow) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
 type GetJobStatusRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	JobId string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
@@ -2729,7 +2902,7 @@ type GetJobStatusRequest struct {
 
 func (x *GetJobStatusRequest) Reset() {
 	*x = GetJobStatusRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[41]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2741,7 +2914,7 @@ func (x *GetJobStatusRequest) String() string {
 func (*GetJobStatusRequest) ProtoMessage() {}
 
 func (x *GetJobStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[41]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2754,7 +2927,7 @@ func (x *GetJobStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetJobStatusRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{41}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetJobStatusRequest) GetJobId() string {
@@ -2795,7 +2968,7 @@ type StageStatus struct {
 
 func (x *StageStatus) Reset() {
 	*x = StageStatus{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[42]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2807,7 +2980,7 @@ func (x *StageStatus) String() string {
 func (*StageStatus) ProtoMessage() {}
 
 func (x *StageStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[42]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2820,7 +2993,7 @@ func (x *StageStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageStatus.ProtoReflect.Descriptor instead.
 func (*StageStatus) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{42}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *StageStatus) GetStageId() uint32 {
@@ -2890,7 +3063,7 @@ type GetJobStatusResponse struct {
 
 func (x *GetJobStatusResponse) Reset() {
 	*x = GetJobStatusResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[43]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2902,7 +3075,7 @@ func (x *GetJobStatusResponse) String() string {
 func (*GetJobStatusResponse) ProtoMessage() {}
 
 func (x *GetJobStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[43]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2915,7 +3088,7 @@ func (x *GetJobStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetJobStatusResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{43}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GetJobStatusResponse) GetJobId() string {
@@ -2990,7 +3163,7 @@ type CancelJobRequest struct {
 
 func (x *CancelJobRequest) Reset() {
 	*x = CancelJobRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[44]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3002,7 +3175,7 @@ func (x *CancelJobRequest) String() string {
 func (*CancelJobRequest) ProtoMessage() {}
 
 func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[44]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3015,7 +3188,7 @@ func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobRequest.ProtoReflect.Descriptor instead.
 func (*CancelJobRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{44}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *CancelJobRequest) GetJobId() string {
@@ -3034,7 +3207,7 @@ type CancelJobResponse struct {
 
 func (x *CancelJobResponse) Reset() {
 	*x = CancelJobResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[45]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3046,7 +3219,7 @@ func (x *CancelJobResponse) String() string {
 func (*CancelJobResponse) ProtoMessage() {}
 
 func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[45]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3059,7 +3232,7 @@ func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobResponse.ProtoReflect.Descriptor instead.
 func (*CancelJobResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{45}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CancelJobResponse) GetCancelled() bool {
@@ -3077,7 +3250,7 @@ type ListExecutorsRequest struct {
 
 func (x *ListExecutorsRequest) Reset() {
 	*x = ListExecutorsRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[46]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3089,7 +3262,7 @@ func (x *ListExecutorsRequest) String() string {
 func (*ListExecutorsRequest) ProtoMessage() {}
 
 func (x *ListExecutorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[46]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3102,7 +3275,7 @@ func (x *ListExecutorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExecutorsRequest.ProtoReflect.Descriptor instead.
 func (*ListExecutorsRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{46}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{49}
 }
 
 // ExecutorInfo is what the scheduler knows of one executor.
@@ -3118,7 +3291,7 @@ type ExecutorInfo struct {
 
 func (x *ExecutorInfo) Reset() {
 	*x = ExecutorInfo{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[47]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3130,7 +3303,7 @@ func (x *ExecutorInfo) String() string {
 func (*ExecutorInfo) ProtoMessage() {}
 
 func (x *ExecutorInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[47]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3143,7 +3316,7 @@ func (x *ExecutorInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorInfo.ProtoReflect.Descriptor instead.
 func (*ExecutorInfo) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{47}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ExecutorInfo) GetRegistration() *ExecutorRegistration {
@@ -3183,7 +3356,7 @@ type ListExecutorsResponse struct {
 
 func (x *ListExecutorsResponse) Reset() {
 	*x = ListExecutorsResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[48]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3195,7 +3368,7 @@ func (x *ListExecutorsResponse) String() string {
 func (*ListExecutorsResponse) ProtoMessage() {}
 
 func (x *ListExecutorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[48]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3208,7 +3381,7 @@ func (x *ListExecutorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExecutorsResponse.ProtoReflect.Descriptor instead.
 func (*ListExecutorsResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{48}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListExecutorsResponse) GetExecutors() []*ExecutorInfo {
@@ -3237,7 +3410,7 @@ type ShuffleTicket struct {
 
 func (x *ShuffleTicket) Reset() {
 	*x = ShuffleTicket{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[49]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3249,7 +3422,7 @@ func (x *ShuffleTicket) String() string {
 func (*ShuffleTicket) ProtoMessage() {}
 
 func (x *ShuffleTicket) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[49]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3262,7 +3435,7 @@ func (x *ShuffleTicket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleTicket.ProtoReflect.Descriptor instead.
 func (*ShuffleTicket) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{49}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ShuffleTicket) GetJobId() string {
@@ -3510,7 +3683,20 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"*\n" +
 	"\x11SubmitJobResponse\x12\x15\n" +
-	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"z\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\xea\x01\n" +
+	"\x11ExecuteSQLRequest\x12\x10\n" +
+	"\x03sql\x18\x01 \x01(\tR\x03sql\x12a\n" +
+	"\x12session_properties\x18\x02 \x03(\v22.kapot.v1.ExecuteSQLRequest.SessionPropertiesEntryR\x11sessionProperties\x12\x1a\n" +
+	"\bdetached\x18\x03 \x01(\bR\bdetached\x1aD\n" +
+	"\x16SessionPropertiesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"n\n" +
+	"\x12ExecuteSQLResponse\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x18\n" +
+	"\acolumns\x18\x02 \x03(\tR\acolumns\x12'\n" +
+	"\x04rows\x18\x03 \x03(\v2\x13.kapot.v1.InlineRowR\x04rows\"#\n" +
+	"\tInlineRow\x12\x16\n" +
+	"\x06values\x18\x01 \x03(\tR\x06values\"z\n" +
 	"\x13GetJobStatusRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x17\n" +
 	"\await_ms\x18\x02 \x01(\rR\x06waitMs\x123\n" +
@@ -3572,7 +3758,7 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"\x11JOB_STATE_RUNNING\x10\x02\x12\x18\n" +
 	"\x14JOB_STATE_SUCCESSFUL\x10\x03\x12\x14\n" +
 	"\x10JOB_STATE_FAILED\x10\x04\x12\x17\n" +
-	"\x13JOB_STATE_CANCELLED\x10\x052\xb0\x06\n" +
+	"\x13JOB_STATE_CANCELLED\x10\x052\xf9\x06\n" +
 	"\x10SchedulerService\x12Y\n" +
 	"\x10RegisterExecutor\x12!.kapot.v1.RegisterExecutorRequest\x1a\".kapot.v1.RegisterExecutorResponse\x12P\n" +
 	"\x15HeartbeatFromExecutor\x12\x1a.kapot.v1.HeartbeatRequest\x1a\x1b.kapot.v1.HeartbeatResponse\x12A\n" +
@@ -3580,7 +3766,9 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"\x10UpdateTaskStatus\x12!.kapot.v1.UpdateTaskStatusRequest\x1a\".kapot.v1.UpdateTaskStatusResponse\x12V\n" +
 	"\x0fExecutorStopped\x12 .kapot.v1.ExecutorStoppedRequest\x1a!.kapot.v1.ExecutorStoppedResponse\x12L\n" +
 	"\fExecutorLink\x12\x1d.kapot.v1.ExecutorLinkRequest\x1a\x1b.kapot.v1.ExecutorLinkEvent0\x01\x12D\n" +
-	"\tSubmitJob\x12\x1a.kapot.v1.SubmitJobRequest\x1a\x1b.kapot.v1.SubmitJobResponse\x12M\n" +
+	"\tSubmitJob\x12\x1a.kapot.v1.SubmitJobRequest\x1a\x1b.kapot.v1.SubmitJobResponse\x12G\n" +
+	"\n" +
+	"ExecuteSQL\x12\x1b.kapot.v1.ExecuteSQLRequest\x1a\x1c.kapot.v1.ExecuteSQLResponse\x12M\n" +
 	"\fGetJobStatus\x12\x1d.kapot.v1.GetJobStatusRequest\x1a\x1e.kapot.v1.GetJobStatusResponse\x12D\n" +
 	"\tCancelJob\x12\x1a.kapot.v1.CancelJobRequest\x1a\x1b.kapot.v1.CancelJobResponse\x12P\n" +
 	"\rListExecutors\x12\x1e.kapot.v1.ListExecutorsRequest\x1a\x1f.kapot.v1.ListExecutorsResponse2\xc7\x02\n" +
@@ -3604,7 +3792,7 @@ func file_kapot_v1_kapot_proto_rawDescGZIP() []byte {
 }
 
 var file_kapot_v1_kapot_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_kapot_v1_kapot_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_kapot_v1_kapot_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
 var file_kapot_v1_kapot_proto_goTypes = []any{
 	(TaskSchedulingPolicy)(0),        // 0: kapot.v1.TaskSchedulingPolicy
 	(ExecutorState)(0),               // 1: kapot.v1.ExecutorState
@@ -3650,22 +3838,26 @@ var file_kapot_v1_kapot_proto_goTypes = []any{
 	(*PlacementNoTag)(nil),           // 41: kapot.v1.PlacementNoTag
 	(*SubmitJobRequest)(nil),         // 42: kapot.v1.SubmitJobRequest
 	(*SubmitJobResponse)(nil),        // 43: kapot.v1.SubmitJobResponse
-	(*GetJobStatusRequest)(nil),      // 44: kapot.v1.GetJobStatusRequest
-	(*StageStatus)(nil),              // 45: kapot.v1.StageStatus
-	(*GetJobStatusResponse)(nil),     // 46: kapot.v1.GetJobStatusResponse
-	(*CancelJobRequest)(nil),         // 47: kapot.v1.CancelJobRequest
-	(*CancelJobResponse)(nil),        // 48: kapot.v1.CancelJobResponse
-	(*ListExecutorsRequest)(nil),     // 49: kapot.v1.ListExecutorsRequest
-	(*ExecutorInfo)(nil),             // 50: kapot.v1.ExecutorInfo
-	(*ListExecutorsResponse)(nil),    // 51: kapot.v1.ListExecutorsResponse
-	(*ShuffleTicket)(nil),            // 52: kapot.v1.ShuffleTicket
-	nil,                              // 53: kapot.v1.TaskDefinition.SessionPropertiesEntry
-	nil,                              // 54: kapot.v1.OperatorMetrics.CountersEntry
-	nil,                              // 55: kapot.v1.SubmitJobRequest.SessionPropertiesEntry
-	(*PartitionStats)(nil),           // 56: kapot.v1.PartitionStats
-	(*PhysicalPlanNode)(nil),         // 57: kapot.v1.PhysicalPlanNode
-	(*PartitionLocation)(nil),        // 58: kapot.v1.PartitionLocation
-	(*Schema)(nil),                   // 59: kapot.v1.Schema
+	(*ExecuteSQLRequest)(nil),        // 44: kapot.v1.ExecuteSQLRequest
+	(*ExecuteSQLResponse)(nil),       // 45: kapot.v1.ExecuteSQLResponse
+	(*InlineRow)(nil),                // 46: kapot.v1.InlineRow
+	(*GetJobStatusRequest)(nil),      // 47: kapot.v1.GetJobStatusRequest
+	(*StageStatus)(nil),              // 48: kapot.v1.StageStatus
+	(*GetJobStatusResponse)(nil),     // 49: kapot.v1.GetJobStatusResponse
+	(*CancelJobRequest)(nil),         // 50: kapot.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),        // 51: kapot.v1.CancelJobResponse
+	(*ListExecutorsRequest)(nil),     // 52: kapot.v1.ListExecutorsRequest
+	(*ExecutorInfo)(nil),             // 53: kapot.v1.ExecutorInfo
+	(*ListExecutorsResponse)(nil),    // 54: kapot.v1.ListExecutorsResponse
+	(*ShuffleTicket)(nil),            // 55: kapot.v1.ShuffleTicket
+	nil,                              // 56: kapot.v1.TaskDefinition.SessionPropertiesEntry
+	nil,                              // 57: kapot.v1.OperatorMetrics.CountersEntry
+	nil,                              // 58: kapot.v1.SubmitJobRequest.SessionPropertiesEntry
+	nil,                              // 59: kapot.v1.ExecuteSQLRequest.SessionPropertiesEntry
+	(*PartitionStats)(nil),           // 60: kapot.v1.PartitionStats
+	(*PhysicalPlanNode)(nil),         // 61: kapot.v1.PhysicalPlanNode
+	(*PartitionLocation)(nil),        // 62: kapot.v1.PartitionLocation
+	(*Schema)(nil),                   // 63: kapot.v1.Schema
 }
 var file_kapot_v1_kapot_proto_depIdxs = []int32{
 	3,  // 0: kapot.v1.ExecutorRegistration.resources:type_name -> kapot.v1.ExecutorResources
@@ -3682,14 +3874,14 @@ var file_kapot_v1_kapot_proto_depIdxs = []int32{
 	19, // 11: kapot.v1.PollWorkResponse.tasks:type_name -> kapot.v1.TaskDefinition
 	33, // 12: kapot.v1.PollWorkResponse.cancel_tasks:type_name -> kapot.v1.RunningTaskInfo
 	20, // 13: kapot.v1.UpdateTaskStatusRequest.task_statuses:type_name -> kapot.v1.TaskStatus
-	53, // 14: kapot.v1.TaskDefinition.session_properties:type_name -> kapot.v1.TaskDefinition.SessionPropertiesEntry
+	56, // 14: kapot.v1.TaskDefinition.session_properties:type_name -> kapot.v1.TaskDefinition.SessionPropertiesEntry
 	21, // 15: kapot.v1.TaskStatus.running:type_name -> kapot.v1.RunningTask
 	22, // 16: kapot.v1.TaskStatus.successful:type_name -> kapot.v1.SuccessfulTask
 	25, // 17: kapot.v1.TaskStatus.failed:type_name -> kapot.v1.FailedTask
 	24, // 18: kapot.v1.SuccessfulTask.partitions:type_name -> kapot.v1.ShuffleWritePartition
 	23, // 19: kapot.v1.SuccessfulTask.operator_metrics:type_name -> kapot.v1.OperatorMetrics
-	54, // 20: kapot.v1.OperatorMetrics.counters:type_name -> kapot.v1.OperatorMetrics.CountersEntry
-	56, // 21: kapot.v1.ShuffleWritePartition.stats:type_name -> kapot.v1.PartitionStats
+	57, // 20: kapot.v1.OperatorMetrics.counters:type_name -> kapot.v1.OperatorMetrics.CountersEntry
+	60, // 21: kapot.v1.ShuffleWritePartition.stats:type_name -> kapot.v1.PartitionStats
 	26, // 22: kapot.v1.FailedTask.execution_error:type_name -> kapot.v1.ExecutionError
 	27, // 23: kapot.v1.FailedTask.io_error:type_name -> kapot.v1.IoError
 	28, // 24: kapot.v1.FailedTask.fetch_partition_error:type_name -> kapot.v1.FetchPartitionError
@@ -3698,50 +3890,54 @@ var file_kapot_v1_kapot_proto_depIdxs = []int32{
 	33, // 27: kapot.v1.CancelTasksRequest.tasks:type_name -> kapot.v1.RunningTaskInfo
 	40, // 28: kapot.v1.PlacementPolicy.any:type_name -> kapot.v1.PlacementAny
 	41, // 29: kapot.v1.PlacementPolicy.no_tag:type_name -> kapot.v1.PlacementNoTag
-	57, // 30: kapot.v1.SubmitJobRequest.plan:type_name -> kapot.v1.PhysicalPlanNode
-	55, // 31: kapot.v1.SubmitJobRequest.session_properties:type_name -> kapot.v1.SubmitJobRequest.SessionPropertiesEntry
+	61, // 30: kapot.v1.SubmitJobRequest.plan:type_name -> kapot.v1.PhysicalPlanNode
+	58, // 31: kapot.v1.SubmitJobRequest.session_properties:type_name -> kapot.v1.SubmitJobRequest.SessionPropertiesEntry
 	39, // 32: kapot.v1.SubmitJobRequest.placement:type_name -> kapot.v1.PlacementPolicy
-	23, // 33: kapot.v1.StageStatus.operator_metrics:type_name -> kapot.v1.OperatorMetrics
-	2,  // 34: kapot.v1.GetJobStatusResponse.state:type_name -> kapot.v1.JobState
-	58, // 35: kapot.v1.GetJobStatusResponse.result_locations:type_name -> kapot.v1.PartitionLocation
-	59, // 36: kapot.v1.GetJobStatusResponse.result_schema:type_name -> kapot.v1.Schema
-	45, // 37: kapot.v1.GetJobStatusResponse.stages:type_name -> kapot.v1.StageStatus
-	4,  // 38: kapot.v1.ExecutorInfo.registration:type_name -> kapot.v1.ExecutorRegistration
-	1,  // 39: kapot.v1.ExecutorInfo.state:type_name -> kapot.v1.ExecutorState
-	50, // 40: kapot.v1.ListExecutorsResponse.executors:type_name -> kapot.v1.ExecutorInfo
-	7,  // 41: kapot.v1.SchedulerService.RegisterExecutor:input_type -> kapot.v1.RegisterExecutorRequest
-	11, // 42: kapot.v1.SchedulerService.HeartbeatFromExecutor:input_type -> kapot.v1.HeartbeatRequest
-	13, // 43: kapot.v1.SchedulerService.PollWork:input_type -> kapot.v1.PollWorkRequest
-	15, // 44: kapot.v1.SchedulerService.UpdateTaskStatus:input_type -> kapot.v1.UpdateTaskStatusRequest
-	17, // 45: kapot.v1.SchedulerService.ExecutorStopped:input_type -> kapot.v1.ExecutorStoppedRequest
-	9,  // 46: kapot.v1.SchedulerService.ExecutorLink:input_type -> kapot.v1.ExecutorLinkRequest
-	42, // 47: kapot.v1.SchedulerService.SubmitJob:input_type -> kapot.v1.SubmitJobRequest
-	44, // 48: kapot.v1.SchedulerService.GetJobStatus:input_type -> kapot.v1.GetJobStatusRequest
-	47, // 49: kapot.v1.SchedulerService.CancelJob:input_type -> kapot.v1.CancelJobRequest
-	49, // 50: kapot.v1.SchedulerService.ListExecutors:input_type -> kapot.v1.ListExecutorsRequest
-	30, // 51: kapot.v1.ExecutorService.LaunchTask:input_type -> kapot.v1.LaunchTaskRequest
-	32, // 52: kapot.v1.ExecutorService.CancelTasks:input_type -> kapot.v1.CancelTasksRequest
-	35, // 53: kapot.v1.ExecutorService.RemoveJobData:input_type -> kapot.v1.RemoveJobDataRequest
-	37, // 54: kapot.v1.ExecutorService.StopExecutor:input_type -> kapot.v1.StopExecutorRequest
-	8,  // 55: kapot.v1.SchedulerService.RegisterExecutor:output_type -> kapot.v1.RegisterExecutorResponse
-	12, // 56: kapot.v1.SchedulerService.HeartbeatFromExecutor:output_type -> kapot.v1.HeartbeatResponse
-	14, // 57: kapot.v1.SchedulerService.PollWork:output_type -> kapot.v1.PollWorkResponse
-	16, // 58: kapot.v1.SchedulerService.UpdateTaskStatus:output_type -> kapot.v1.UpdateTaskStatusResponse
-	18, // 59: kapot.v1.SchedulerService.ExecutorStopped:output_type -> kapot.v1.ExecutorStoppedResponse
-	10, // 60: kapot.v1.SchedulerService.ExecutorLink:output_type -> kapot.v1.ExecutorLinkEvent
-	43, // 61: kapot.v1.SchedulerService.SubmitJob:output_type -> kapot.v1.SubmitJobResponse
-	46, // 62: kapot.v1.SchedulerService.GetJobStatus:output_type -> kapot.v1.GetJobStatusResponse
-	48, // 63: kapot.v1.SchedulerService.CancelJob:output_type -> kapot.v1.CancelJobResponse
-	51, // 64: kapot.v1.SchedulerService.ListExecutors:output_type -> kapot.v1.ListExecutorsResponse
-	31, // 65: kapot.v1.ExecutorService.LaunchTask:output_type -> kapot.v1.LaunchTaskResponse
-	34, // 66: kapot.v1.ExecutorService.CancelTasks:output_type -> kapot.v1.CancelTasksResponse
-	36, // 67: kapot.v1.ExecutorService.RemoveJobData:output_type -> kapot.v1.RemoveJobDataResponse
-	38, // 68: kapot.v1.ExecutorService.StopExecutor:output_type -> kapot.v1.StopExecutorResponse
-	55, // [55:69] is the sub-list for method output_type
-	41, // [41:55] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	59, // 33: kapot.v1.ExecuteSQLRequest.session_properties:type_name -> kapot.v1.ExecuteSQLRequest.SessionPropertiesEntry
+	46, // 34: kapot.v1.ExecuteSQLResponse.rows:type_name -> kapot.v1.InlineRow
+	23, // 35: kapot.v1.StageStatus.operator_metrics:type_name -> kapot.v1.OperatorMetrics
+	2,  // 36: kapot.v1.GetJobStatusResponse.state:type_name -> kapot.v1.JobState
+	62, // 37: kapot.v1.GetJobStatusResponse.result_locations:type_name -> kapot.v1.PartitionLocation
+	63, // 38: kapot.v1.GetJobStatusResponse.result_schema:type_name -> kapot.v1.Schema
+	48, // 39: kapot.v1.GetJobStatusResponse.stages:type_name -> kapot.v1.StageStatus
+	4,  // 40: kapot.v1.ExecutorInfo.registration:type_name -> kapot.v1.ExecutorRegistration
+	1,  // 41: kapot.v1.ExecutorInfo.state:type_name -> kapot.v1.ExecutorState
+	53, // 42: kapot.v1.ListExecutorsResponse.executors:type_name -> kapot.v1.ExecutorInfo
+	7,  // 43: kapot.v1.SchedulerService.RegisterExecutor:input_type -> kapot.v1.RegisterExecutorRequest
+	11, // 44: kapot.v1.SchedulerService.HeartbeatFromExecutor:input_type -> kapot.v1.HeartbeatRequest
+	13, // 45: kapot.v1.SchedulerService.PollWork:input_type -> kapot.v1.PollWorkRequest
+	15, // 46: kapot.v1.SchedulerService.UpdateTaskStatus:input_type -> kapot.v1.UpdateTaskStatusRequest
+	17, // 47: kapot.v1.SchedulerService.ExecutorStopped:input_type -> kapot.v1.ExecutorStoppedRequest
+	9,  // 48: kapot.v1.SchedulerService.ExecutorLink:input_type -> kapot.v1.ExecutorLinkRequest
+	42, // 49: kapot.v1.SchedulerService.SubmitJob:input_type -> kapot.v1.SubmitJobRequest
+	44, // 50: kapot.v1.SchedulerService.ExecuteSQL:input_type -> kapot.v1.ExecuteSQLRequest
+	47, // 51: kapot.v1.SchedulerService.GetJobStatus:input_type -> kapot.v1.GetJobStatusRequest
+	50, // 52: kapot.v1.SchedulerService.CancelJob:input_type -> kapot.v1.CancelJobRequest
+	52, // 53: kapot.v1.SchedulerService.ListExecutors:input_type -> kapot.v1.ListExecutorsRequest
+	30, // 54: kapot.v1.ExecutorService.LaunchTask:input_type -> kapot.v1.LaunchTaskRequest
+	32, // 55: kapot.v1.ExecutorService.CancelTasks:input_type -> kapot.v1.CancelTasksRequest
+	35, // 56: kapot.v1.ExecutorService.RemoveJobData:input_type -> kapot.v1.RemoveJobDataRequest
+	37, // 57: kapot.v1.ExecutorService.StopExecutor:input_type -> kapot.v1.StopExecutorRequest
+	8,  // 58: kapot.v1.SchedulerService.RegisterExecutor:output_type -> kapot.v1.RegisterExecutorResponse
+	12, // 59: kapot.v1.SchedulerService.HeartbeatFromExecutor:output_type -> kapot.v1.HeartbeatResponse
+	14, // 60: kapot.v1.SchedulerService.PollWork:output_type -> kapot.v1.PollWorkResponse
+	16, // 61: kapot.v1.SchedulerService.UpdateTaskStatus:output_type -> kapot.v1.UpdateTaskStatusResponse
+	18, // 62: kapot.v1.SchedulerService.ExecutorStopped:output_type -> kapot.v1.ExecutorStoppedResponse
+	10, // 63: kapot.v1.SchedulerService.ExecutorLink:output_type -> kapot.v1.ExecutorLinkEvent
+	43, // 64: kapot.v1.SchedulerService.SubmitJob:output_type -> kapot.v1.SubmitJobResponse
+	45, // 65: kapot.v1.SchedulerService.ExecuteSQL:output_type -> kapot.v1.ExecuteSQLResponse
+	49, // 66: kapot.v1.SchedulerService.GetJobStatus:output_type -> kapot.v1.GetJobStatusResponse
+	51, // 67: kapot.v1.SchedulerService.CancelJob:output_type -> kapot.v1.CancelJobResponse
+	54, // 68: kapot.v1.SchedulerService.ListExecutors:output_type -> kapot.v1.ListExecutorsResponse
+	31, // 69: kapot.v1.ExecutorService.LaunchTask:output_type -> kapot.v1.LaunchTaskResponse
+	34, // 70: kapot.v1.ExecutorService.CancelTasks:output_type -> kapot.v1.CancelTasksResponse
+	36, // 71: kapot.v1.ExecutorService.RemoveJobData:output_type -> kapot.v1.RemoveJobDataResponse
+	38, // 72: kapot.v1.ExecutorService.StopExecutor:output_type -> kapot.v1.StopExecutorResponse
+	58, // [58:73] is the sub-list for method output_type
+	43, // [43:58] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_kapot_v1_kapot_proto_init() }
@@ -3773,7 +3969,7 @@ func file_kapot_v1_kapot_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kapot_v1_kapot_proto_rawDesc), len(file_kapot_v1_kapot_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   53,
+			NumMessages:   57,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

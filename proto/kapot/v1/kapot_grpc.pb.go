@@ -28,6 +28,7 @@ const (
 	SchedulerService_ExecutorStopped_FullMethodName       = "/kapot.v1.SchedulerService/ExecutorStopped"
 	SchedulerService_ExecutorLink_FullMethodName          = "/kapot.v1.SchedulerService/ExecutorLink"
 	SchedulerService_SubmitJob_FullMethodName             = "/kapot.v1.SchedulerService/SubmitJob"
+	SchedulerService_ExecuteSQL_FullMethodName            = "/kapot.v1.SchedulerService/ExecuteSQL"
 	SchedulerService_GetJobStatus_FullMethodName          = "/kapot.v1.SchedulerService/GetJobStatus"
 	SchedulerService_CancelJob_FullMethodName             = "/kapot.v1.SchedulerService/CancelJob"
 	SchedulerService_ListExecutors_FullMethodName         = "/kapot.v1.SchedulerService/ListExecutors"
@@ -50,6 +51,8 @@ type SchedulerServiceClient interface {
 	ExecutorLink(ctx context.Context, in *ExecutorLinkRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExecutorLinkEvent], error)
 	// Client side.
 	SubmitJob(ctx context.Context, in *SubmitJobRequest, opts ...grpc.CallOption) (*SubmitJobResponse, error)
+	// ExecuteSQL plans SQL in the scheduler over the shared catalog.
+	ExecuteSQL(ctx context.Context, in *ExecuteSQLRequest, opts ...grpc.CallOption) (*ExecuteSQLResponse, error)
 	GetJobStatus(ctx context.Context, in *GetJobStatusRequest, opts ...grpc.CallOption) (*GetJobStatusResponse, error)
 	CancelJob(ctx context.Context, in *CancelJobRequest, opts ...grpc.CallOption) (*CancelJobResponse, error)
 	// Operations.
@@ -143,6 +146,16 @@ func (c *schedulerServiceClient) SubmitJob(ctx context.Context, in *SubmitJobReq
 	return out, nil
 }
 
+func (c *schedulerServiceClient) ExecuteSQL(ctx context.Context, in *ExecuteSQLRequest, opts ...grpc.CallOption) (*ExecuteSQLResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExecuteSQLResponse)
+	err := c.cc.Invoke(ctx, SchedulerService_ExecuteSQL_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *schedulerServiceClient) GetJobStatus(ctx context.Context, in *GetJobStatusRequest, opts ...grpc.CallOption) (*GetJobStatusResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetJobStatusResponse)
@@ -190,6 +203,8 @@ type SchedulerServiceServer interface {
 	ExecutorLink(*ExecutorLinkRequest, grpc.ServerStreamingServer[ExecutorLinkEvent]) error
 	// Client side.
 	SubmitJob(context.Context, *SubmitJobRequest) (*SubmitJobResponse, error)
+	// ExecuteSQL plans SQL in the scheduler over the shared catalog.
+	ExecuteSQL(context.Context, *ExecuteSQLRequest) (*ExecuteSQLResponse, error)
 	GetJobStatus(context.Context, *GetJobStatusRequest) (*GetJobStatusResponse, error)
 	CancelJob(context.Context, *CancelJobRequest) (*CancelJobResponse, error)
 	// Operations.
@@ -224,6 +239,9 @@ func (UnimplementedSchedulerServiceServer) ExecutorLink(*ExecutorLinkRequest, gr
 }
 func (UnimplementedSchedulerServiceServer) SubmitJob(context.Context, *SubmitJobRequest) (*SubmitJobResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SubmitJob not implemented")
+}
+func (UnimplementedSchedulerServiceServer) ExecuteSQL(context.Context, *ExecuteSQLRequest) (*ExecuteSQLResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ExecuteSQL not implemented")
 }
 func (UnimplementedSchedulerServiceServer) GetJobStatus(context.Context, *GetJobStatusRequest) (*GetJobStatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetJobStatus not implemented")
@@ -374,6 +392,24 @@ func _SchedulerService_SubmitJob_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SchedulerService_ExecuteSQL_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExecuteSQLRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SchedulerServiceServer).ExecuteSQL(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SchedulerService_ExecuteSQL_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SchedulerServiceServer).ExecuteSQL(ctx, req.(*ExecuteSQLRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _SchedulerService_GetJobStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetJobStatusRequest)
 	if err := dec(in); err != nil {
@@ -458,6 +494,10 @@ var SchedulerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SubmitJob",
 			Handler:    _SchedulerService_SubmitJob_Handler,
+		},
+		{
+			MethodName: "ExecuteSQL",
+			Handler:    _SchedulerService_ExecuteSQL_Handler,
 		},
 		{
 			MethodName: "GetJobStatus",
