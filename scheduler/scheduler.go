@@ -30,8 +30,8 @@ import (
 	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/planner"
-	"github.com/kapot-go/kapot/scheduler/store"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/scheduler/store"
 )
 
 // Scheduler holds the cluster state. All state is guarded by mu; RPCs to
@@ -51,7 +51,7 @@ type Scheduler struct {
 	connMu sync.Mutex
 	conns  map[string]*grpc.ClientConn
 
-	store  *objstore.Registry // reads scanned files' schemas at submit
+	store *objstore.Registry // reads scanned files' schemas at submit
 	// state is the durable state (--state-dir); catalog the tables SQL
 	// names (Flight SQL), restored from it at start.
 	state   store.Store
@@ -60,13 +60,13 @@ type Scheduler struct {
 	// started, newest first; historyMu orders writes of the history.
 	past      []JobView
 	historyMu sync.Mutex
-	signer *kflight.Signer    // signs result tickets (nil: no authentication)
-	kick   chan struct{}
-	lis    net.Listener
-	srv    *grpc.Server
-	health *health.Server
-	admin  *admin.Server
-	prom   *schedMetrics
+	signer    *kflight.Signer // signs result tickets (nil: no authentication)
+	kick      chan struct{}
+	lis       net.Listener
+	srv       *grpc.Server
+	health    *health.Server
+	admin     *admin.Server
+	prom      *schedMetrics
 	// The Arrow Flight SQL endpoint, when --flight-sql-port is set.
 	sqlLis   net.Listener
 	sqlSrv   *grpc.Server
