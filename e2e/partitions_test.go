@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/kapot-go/kapot/client"
-	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/executor"
 	"github.com/kapot-go/kapot/internal/oracle"
 	"github.com/kapot-go/kapot/internal/oracle/duck"
@@ -66,14 +65,7 @@ func TestPartitionsFromTheCluster(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		bs, err := client.ReadAll(rows)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := engine.FormatRows(bs, "|")
-		for _, b := range bs {
-			b.Release()
-		}
+		got := readRows(t, rows)
 		if err := oracle.SameRows(got, want); err != nil {
 			t.Fatalf("props %v: %v", c.props, err)
 		}

@@ -71,6 +71,22 @@ func flightSQLRowsErr(addr, sql string) ([]string, error) {
 	return engine.FormatRows(bs, "|"), nil
 }
 
+// readRows drains a streamed result into formatted rows (fields joined by
+// "|") and releases its batches.
+func readRows(t *testing.T, rows *client.Rows) []string {
+	t.Helper()
+	bs, err := client.ReadAll(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, b := range bs {
+			b.Release()
+		}
+	}()
+	return engine.FormatRows(bs, "|")
+}
+
 // TestSchedulerStateSurvivesRestart: with --state-dir, a table created
 // through Flight SQL and the jobs that ran are still there after the
 // scheduler restarts on the same dir; a second scheduler is refused the
@@ -171,14 +187,7 @@ func TestOneCatalogForFlightSQLAndTheGoClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bs, err := client.ReadAll(rows)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := engine.FormatRows(bs, "|")
-	for _, b := range bs {
-		b.Release()
-	}
+	got := readRows(t, rows)
 	if !slices.Equal(got, []string{"east|2", "north|3", "south|2", "west|1"}) {
 		t.Fatalf("Go client over the Flight SQL table: %q", got)
 	}
