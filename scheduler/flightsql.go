@@ -183,6 +183,12 @@ func (f *sqlServer) recoverResult(ctx context.Context, t *kapotv1.ShuffleTicket,
 	if err != nil {
 		return nil, err
 	}
+	return resultLocation(js, t)
+}
+
+// resultLocation finds the result partition ticket t names in a job's
+// status.
+func resultLocation(js *kapotv1.GetJobStatusResponse, t *kapotv1.ShuffleTicket) (*kapotv1.PartitionLocation, error) {
 	for _, l := range js.GetResultLocations() {
 		if l.GetStageId() == t.GetStageId() && l.GetMapPartition() == t.GetMapPartition() && l.GetOutputPartition() == t.GetOutputPartition() {
 			return l, nil
@@ -316,14 +322,9 @@ func (f *sqlServer) DoGetStatement(ctx context.Context, tkt flightsql.StatementQ
 	if err != nil {
 		return nil, nil, status.Errorf(codes.NotFound, "job %s: %v (results are kept for --finished-job-data-clean-up-delay-seconds)", t.GetJobId(), err)
 	}
-	var loc *kapotv1.PartitionLocation
-	for _, l := range js.GetResultLocations() {
-		if l.GetStageId() == t.GetStageId() && l.GetMapPartition() == t.GetMapPartition() && l.GetOutputPartition() == t.GetOutputPartition() {
-			loc = l
-		}
-	}
-	if loc == nil {
-		return nil, nil, status.Errorf(codes.NotFound, "job %s has no result partition %d", t.GetJobId(), t.GetMapPartition())
+	loc, err := resultLocation(js, t)
+	if err != nil {
+		return nil, nil, err
 	}
 	rdr, cancel, err := f.fetch.DoGet(ctx, loc, f.mem)
 	if c := status.Code(err); c == codes.Unavailable || c == codes.NotFound {
