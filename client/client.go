@@ -21,10 +21,10 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"github.com/kapot-go/kapot/engine"
 	kflight "github.com/kapot-go/kapot/flight"
 	"github.com/kapot-go/kapot/internal/security"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/wire"
 )
 
 // ErrJobFailed is returned when a job ends failed or cancelled.
@@ -250,7 +250,7 @@ func (c *Client) Wait(ctx context.Context, jobID string) (*kapotv1.GetJobStatusR
 // computes the partition again; Fetch waits for that and reads it from its
 // new place (at most maxResultRecoveries times per call).
 func (c *Client) Fetch(ctx context.Context, st *kapotv1.GetJobStatusResponse) (*arrow.Schema, []arrow.RecordBatch, error) {
-	schema, err := engine.SchemaFromProto(st.GetResultSchema())
+	schema, err := wire.SchemaFromProto(st.GetResultSchema())
 	if err != nil {
 		return nil, nil, err
 	}

@@ -8,8 +8,8 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/kapot-go/kapot/engine"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/wire"
 )
 
 // LoadPlanFile reads a plan written as protojson, either a
@@ -37,7 +37,7 @@ func LoadPlanFile(path string) (*kapotv1.SubmitJobRequest, error) {
 	if err != nil {
 		return nil, err
 	}
-	engine.WalkFiles(req.GetPlan(), func(p *string) {
+	wire.WalkFiles(req.GetPlan(), func(p *string) {
 		if !filepath.IsAbs(*p) && !strings.Contains(*p, "://") {
 			*p = filepath.Join(base, *p)
 		}

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/wire"
 )
 
 // TestLoadPlanFilePaths: relative paths resolve against the plan file's
@@ -21,7 +21,7 @@ func TestLoadPlanFilePaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	engine.WalkFiles(req.GetPlan(), func(p *string) { got = append(got, *p) })
+	wire.WalkFiles(req.GetPlan(), func(p *string) { got = append(got, *p) })
 	want := []string{filepath.Join(dir, "data/a.parquet"), "/abs/b.parquet", "s3://bucket/key/c.parquet", "https://example.com/d.parquet", "file:///e.parquet"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("got %q\nwant %q", got, want)

@@ -11,10 +11,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 
-	"github.com/kapot-go/kapot/engine"
 	kflight "github.com/kapot-go/kapot/flight"
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/wire"
 )
 
 // Session runs SQL on the cluster: it holds the tables SQL can name (a
@@ -135,7 +135,7 @@ func (c *Client) results(ctx context.Context, id string) (*Rows, error) {
 		}
 		return nil, err
 	}
-	schema, err := engine.SchemaFromProto(st.GetResultSchema())
+	schema, err := wire.SchemaFromProto(st.GetResultSchema())
 	if err != nil {
 		return nil, err
 	}

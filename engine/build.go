@@ -8,6 +8,7 @@ import (
 
 	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/wire"
 )
 
 // MaxPlanDepth bounds plan nesting so a hostile plan cannot exhaust the stack.
@@ -260,7 +261,7 @@ func (b *planBuilder) node(n *kapotv1.PhysicalPlanNode, depth, id int) (Executio
 		return &ShuffleWriter{JobID: w.GetJobId(), StageID: w.GetStageId(), input: in, part: p}, nil
 	case *kapotv1.PhysicalPlanNode_ShuffleReader:
 		r := x.ShuffleReader
-		schema, err := SchemaFromProto(r.GetSchema())
+		schema, err := wire.SchemaFromProto(r.GetSchema())
 		if err != nil {
 			return nil, fmt.Errorf("shuffle reader: %w", err)
 		}
@@ -274,7 +275,7 @@ func (b *planBuilder) node(n *kapotv1.PhysicalPlanNode, depth, id int) (Executio
 		return out, nil
 	case *kapotv1.PhysicalPlanNode_UnresolvedShuffle:
 		u := x.UnresolvedShuffle
-		schema, err := SchemaFromProto(u.GetSchema())
+		schema, err := wire.SchemaFromProto(u.GetSchema())
 		if err != nil {
 			return nil, fmt.Errorf("unresolved shuffle: %w", err)
 		}

@@ -19,6 +19,7 @@ import (
 
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/shuffle"
+	"github.com/kapot-go/kapot/wire"
 )
 
 func col(name string) *kapotv1.PhysicalExprNode {
@@ -161,7 +162,7 @@ func TestTwoStageAggregate(t *testing.T) {
 	if total != 6 {
 		t.Fatalf("shuffled %d partial rows, want 6", total)
 	}
-	schema, err := SchemaToProto(sw.Schema())
+	schema, err := wire.SchemaToProto(sw.Schema())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +402,7 @@ func TestHostLocalShuffleRead(t *testing.T) {
 	if _, err := wp.(*ShuffleWriter).Run(context.Background(), 0, peer); err != nil {
 		t.Fatal(err)
 	}
-	schema, err := SchemaToProto(wp.Schema())
+	schema, err := wire.SchemaToProto(wp.Schema())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/scalar"
 
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/wire"
 )
 
 // Expr is a scalar expression bound to an input schema.
@@ -76,7 +77,7 @@ func ExprFromProto(e *kapotv1.PhysicalExprNode, schema *arrow.Schema) (Expr, err
 		if err != nil {
 			return nil, err
 		}
-		t, err := TypeFromProto(x.Cast.GetType())
+		t, err := wire.TypeFromProto(x.Cast.GetType())
 		if err != nil {
 			return nil, err
 		}
@@ -510,7 +511,7 @@ func ScalarFromProto(v *kapotv1.ScalarValue) (scalar.Scalar, error) {
 	if v == nil {
 		return nil, fmt.Errorf("literal missing: %w", ErrInvalidPlan)
 	}
-	t, err := TypeFromProto(v.GetType())
+	t, err := wire.TypeFromProto(v.GetType())
 	if err != nil {
 		return nil, err
 	}

@@ -12,14 +12,16 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/shuffle"
+	"github.com/kapot-go/kapot/wire"
 )
 
 // ErrNotSupported marks plans, types or expressions the engine cannot run.
-var ErrNotSupported = errors.New("not supported")
+// It is the wire package's, so errors.Is works across both.
+var ErrNotSupported = wire.ErrNotSupported
 
 // ErrInvalidPlan marks plans that are malformed (missing inputs, bad column
 // references, out-of-range partitions).
-var ErrInvalidPlan = errors.New("invalid plan")
+var ErrInvalidPlan = wire.ErrInvalidPlan
 
 // Operator is a running stream of record batches for one partition.
 //

@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/wire"
 )
 
 func coalesceNode(in *kapotv1.PhysicalPlanNode) *kapotv1.PhysicalPlanNode {
@@ -349,7 +350,7 @@ func TestShuffleWriterSpillsWithinBudget(t *testing.T) {
 		t.Fatalf("spill runs left: %v", left)
 	}
 	// Read every partition back: all rows, each key in one partition.
-	schema, err := SchemaToProto(sw.Schema())
+	schema, err := wire.SchemaToProto(sw.Schema())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/wire"
 )
 
 // fileFormat reads one opened file as a stream of batches with the scan's
@@ -285,7 +286,7 @@ func newParquetScan(n *kapotv1.ParquetScanNode, o BuildOptions) (ExecutionPlan, 
 	var path string
 	var err error
 	if fs := n.GetFileSchema(); fs != nil && len(fs.GetFields()) > 0 {
-		if full, err = SchemaFromProto(fs); err != nil {
+		if full, err = wire.SchemaFromProto(fs); err != nil {
 			return nil, fmt.Errorf("Parquet scan file schema: %w", err)
 		}
 		if path, err = firstPath(n.GetFileGroups()); err != nil {
@@ -843,7 +844,7 @@ func newCsvScan(n *kapotv1.CsvScanNode, o BuildOptions) (ExecutionPlan, error) {
 	var err error
 	switch {
 	case n.GetSchema() != nil && len(n.GetSchema().GetFields()) > 0:
-		if f.fileSchema, err = SchemaFromProto(n.GetSchema()); err != nil {
+		if f.fileSchema, err = wire.SchemaFromProto(n.GetSchema()); err != nil {
 			return nil, fmt.Errorf("CSV scan: %w", err)
 		}
 	case n.GetInferSchema():

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/scalar"
 
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/wire"
 )
 
 // Values yields literal rows as one batch in one partition.
@@ -21,7 +22,7 @@ type Values struct {
 var _ ExecutionPlan = (*Values)(nil)
 
 func newValues(n *kapotv1.ValuesNode) (*Values, error) {
-	schema, err := SchemaFromProto(n.GetSchema())
+	schema, err := wire.SchemaFromProto(n.GetSchema())
 	if err != nil {
 		return nil, fmt.Errorf("values: %w", err)
 	}

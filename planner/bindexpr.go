@@ -8,6 +8,7 @@ import (
 
 	"github.com/kapot-go/kapot/engine"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/wire"
 )
 
 // Expressions: binding, operators, casts and type coercion.
@@ -532,7 +533,7 @@ func (b *binder) coerce(e *expr, t arrow.DataType) *expr {
 	if e.typ == nil || arrow.TypeEqual(e.typ, t) {
 		return e
 	}
-	pt, err := engine.TypeToProto(t)
+	pt, err := wire.TypeToProto(t)
 	if err != nil {
 		return e
 	}

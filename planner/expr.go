@@ -10,6 +10,7 @@ import (
 
 	"github.com/kapot-go/kapot/engine"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/wire"
 )
 
 // colID names a column of the logical plan uniquely, wherever it appears;
@@ -195,7 +196,7 @@ func (b *binder) fold(e *expr, x engine.Expr) {
 		return
 	}
 	defer arr.Release()
-	v, err := engine.ScalarValueAt(arr, 0)
+	v, err := wire.ScalarValueAt(arr, 0)
 	if err != nil {
 		return
 	}

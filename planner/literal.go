@@ -12,13 +12,14 @@ import (
 
 	"github.com/kapot-go/kapot/engine"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/wire"
 )
 
 // Literals: numbers, decimals, dates and intervals.
 
 func constant(c *pg.A_Const) (*expr, error) {
 	lit := func(v *kapotv1.ScalarValue) (*expr, error) {
-		t, err := engine.TypeFromProto(v.GetType())
+		t, err := wire.TypeFromProto(v.GetType())
 		if err != nil {
 			return nil, err
 		}

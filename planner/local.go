@@ -9,6 +9,7 @@ import (
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/wire"
 )
 
 // InProcess turns a distributed plan into one that runs in a single task:
@@ -24,7 +25,7 @@ func InProcess(root *kapotv1.PhysicalPlanNode) *kapotv1.PhysicalPlanNode {
 				Input: ex.GetInput(), Partitioning: ex.GetPartitioning()}}}
 			n = *slot
 		}
-		for _, c := range engine.InputSlots(n) {
+		for _, c := range wire.InputSlots(n) {
 			walk(c)
 		}
 	}

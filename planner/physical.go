@@ -10,6 +10,7 @@ import (
 
 	"github.com/kapot-go/kapot/engine"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/wire"
 )
 
 // Options tune planning.
@@ -418,12 +419,12 @@ func (p *lowerer) lowerScan(s *scanRel, need map[colID]bool) (lowered, error) {
 		scan := &kapotv1.ParquetScanNode{FileGroups: groups, Projection: proj}
 		// With the files' schema in the plan, the scheduler and executors
 		// type the plan without reading footers.
-		if fs, err := engine.SchemaToProto(s.table.Schema); err == nil {
+		if fs, err := wire.SchemaToProto(s.table.Schema); err == nil {
 			scan.FileSchema = fs
 		}
 		n = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ParquetScan{ParquetScan: scan}}
 	case "csv":
-		schema, err := engine.SchemaToProto(s.table.Schema)
+		schema, err := wire.SchemaToProto(s.table.Schema)
 		if err != nil {
 			return lowered{}, err
 		}

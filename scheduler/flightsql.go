@@ -29,6 +29,7 @@ import (
 	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/wire"
 )
 
 // Flight SQL names the one catalog and schema that hold every table.
@@ -151,7 +152,7 @@ func (f *sqlServer) execute(ctx context.Context, sql string, desc *flight.Flight
 	if err != nil {
 		return nil, err
 	}
-	schema, err := engine.SchemaFromProto(js.GetResultSchema())
+	schema, err := wire.SchemaFromProto(js.GetResultSchema())
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "result schema: %v", err)
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/scheduler/store"
+	"github.com/kapot-go/kapot/wire"
 )
 
 // Scheduler holds the cluster state. All state is guarded by mu; RPCs to
@@ -486,7 +487,7 @@ func (s *Scheduler) submit(ctx context.Context, req *kapotv1.SubmitJobRequest, o
 		// Every location the plan names, not only those opened to type
 		// it here, is checked against the roots before the job exists.
 		var forbidden error
-		engine.WalkFiles(req.GetPlan(), func(p *string) {
+		wire.WalkFiles(req.GetPlan(), func(p *string) {
 			if forbidden == nil {
 				forbidden = s.store.Allowed(*p)
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kapot-go/kapot/engine"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/wire"
 )
 
 // stagePlan is one stage of a split plan.
@@ -59,7 +60,7 @@ func splitStages(jobID string, root *kapotv1.PhysicalPlanNode, opts engine.Build
 	var walk func(slot **kapotv1.PhysicalPlanNode) error
 	walk = func(slot **kapotv1.PhysicalPlanNode) error {
 		n := *slot
-		for _, c := range engine.InputSlots(n) {
+		for _, c := range wire.InputSlots(n) {
 			if err := walk(c); err != nil {
 				return err
 			}
@@ -80,7 +81,7 @@ func splitStages(jobID string, root *kapotv1.PhysicalPlanNode, opts engine.Build
 		if err != nil {
 			return err
 		}
-		schema, err := engine.SchemaToProto(sw.Schema())
+		schema, err := wire.SchemaToProto(sw.Schema())
 		if err != nil {
 			return err
 		}
@@ -96,7 +97,7 @@ func splitStages(jobID string, root *kapotv1.PhysicalPlanNode, opts engine.Build
 	if err != nil {
 		return nil, 0, nil, err
 	}
-	schema, err := engine.SchemaToProto(sw.Schema())
+	schema, err := wire.SchemaToProto(sw.Schema())
 	if err != nil {
 		return nil, 0, nil, err
 	}
@@ -110,7 +111,7 @@ func unresolvedInputs(n *kapotv1.PhysicalPlanNode) []uint32 {
 		if u := n.GetUnresolvedShuffle(); u != nil && !slices.Contains(out, u.GetStageId()) {
 			out = append(out, u.GetStageId())
 		}
-		for _, c := range engine.InputSlots(n) {
+		for _, c := range wire.InputSlots(n) {
 			walk(*c)
 		}
 	}
@@ -133,7 +134,7 @@ func resolve(plan *kapotv1.PhysicalPlanNode, locs func(stage uint32, outPart int
 			*slot = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ShuffleReader{ShuffleReader: r}}
 			return
 		}
-		for _, c := range engine.InputSlots(n) {
+		for _, c := range wire.InputSlots(n) {
 			walk(c)
 		}
 	}

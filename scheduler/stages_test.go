@@ -10,6 +10,7 @@ import (
 	"github.com/kapot-go/kapot/client"
 	"github.com/kapot-go/kapot/engine"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/wire"
 )
 
 func examplePlan(t *testing.T) *kapotv1.PhysicalPlanNode {
@@ -64,7 +65,7 @@ func TestSplitStages(t *testing.T) {
 		if x := n.GetShuffleReader(); x != nil {
 			reader = x
 		}
-		for _, c := range engine.InputSlots(n) {
+		for _, c := range wire.InputSlots(n) {
 			find(*c)
 		}
 	}
@@ -113,7 +114,7 @@ func TestSplitStagesSharesEqualExchanges(t *testing.T) {
 		if u := n.GetUnresolvedShuffle(); u != nil && u.GetStageId() == 1 {
 			readers++
 		}
-		for _, c := range engine.InputSlots(n) {
+		for _, c := range wire.InputSlots(n) {
 			walk(*c)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kapot-go/kapot/engine"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/wire"
 )
 
 // readTable returns the rows of a generated table, formatted and sorted.
@@ -25,7 +26,7 @@ func readTable(t *testing.T, dir, table, format string) []string {
 	}
 	var n *kapotv1.PhysicalPlanNode
 	if format == "csv" {
-		schema, err := engine.SchemaToProto(Schema(table))
+		schema, err := wire.SchemaToProto(Schema(table))
 		if err != nil {
 			t.Fatal(err)
 		}

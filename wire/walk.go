@@ -1,4 +1,4 @@
-package engine
+package wire
 
 import kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 
