@@ -50,7 +50,7 @@ lint:
 # for 3s (their seed corpora also run in every `go test`).
 FUZZTIME ?= 30s
 FUZZ_TARGETS := FuzzDecodeIndex:./shuffle FuzzParseTicket:./flight FuzzDecodePlan:./engine FuzzExpr:./engine \
-	FuzzParquetScan:./engine FuzzCSVScan:./engine FuzzIPCScan:./engine FuzzLoad:./internal/config FuzzSQL:./planner \
+	FuzzParquetScan:./engine FuzzCSVScan:./engine FuzzIPCScan:./engine FuzzLoad:./internal/config FuzzSQL:./planner FuzzParseStatement:./planner \
 	FuzzParse:./internal/slt
 # Go 1.26's fuzz coordinator can fail a run with a bare "context deadline
 # exceeded" as -fuzztime expires (golang/go#75804, fixed in Go 1.27): such a

@@ -19,7 +19,6 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/kapot-go/kapot/objstore"
-	"github.com/kapot-go/kapot/tpch"
 )
 
 // Table is an external table: files of one format with one schema.
@@ -44,6 +43,9 @@ type Table struct {
 	// writes them) are joined and grouped file by file, without an
 	// exchange.
 	Ranges map[string][][2]int64
+	// Def is the definition the table was created from; nil for tables
+	// registered directly (ParquetTable).
+	Def *ExternalTable
 }
 
 // Catalog holds the tables SQL can name. It is safe for concurrent use.
@@ -170,12 +172,12 @@ func (c *Catalog) ParquetTable(ctx context.Context, name string, files []string)
 
 // RegisterTPCH registers the eight TPC-H tables generated under dir.
 func (c *Catalog) RegisterTPCH(dir string) error {
-	for _, name := range tpch.Tables {
-		files, err := tpch.Files(dir, name)
-		if err != nil {
-			return err
-		}
-		t, err := c.ParquetTable(context.Background(), name, files)
+	defs, err := TPCHDefs(dir)
+	if err != nil {
+		return err
+	}
+	for _, d := range defs {
+		t, err := c.Resolve(d)
 		if err != nil {
 			return err
 		}

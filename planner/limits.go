@@ -26,6 +26,9 @@ func checkSQL(sql string) error {
 	if len(sql) > MaxSQLBytes {
 		return &SQLError{Pos: -1, Msg: fmt.Sprintf("SQL text is %d bytes, more than the %d accepted", len(sql), MaxSQLBytes), Err: engine.ErrInvalidPlan}
 	}
+	if err := checkText(sql); err != nil {
+		return err
+	}
 	res, err := pg.Scan(sql)
 	if err != nil {
 		return &SQLError{Pos: -1, Msg: fmt.Sprintf("syntax error: %v", err), Err: engine.ErrInvalidPlan}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	pg "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/kapot-go/kapot/engine"
@@ -31,6 +32,10 @@ type Options struct {
 type Plan struct {
 	Root    *kapotv1.PhysicalPlanNode
 	Columns []string
+	// Schema is the result's schema, columns under their SQL names (that
+	// of Named's output), known before anything runs: clients print the
+	// header of an empty result and Flight SQL answers GetSchema from it.
+	Schema *arrow.Schema
 }
 
 // Named is the plan with its result columns under their SQL names: a
@@ -76,7 +81,12 @@ func PlanQuery(cat *Catalog, sql string, o Options) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Plan{Root: l.node, Columns: names}, nil
+	fields := make([]arrow.Field, len(l.cols))
+	for i, id := range l.cols {
+		// The engine marks every result column nullable.
+		fields[i] = arrow.Field{Name: names[i], Type: b.cols[id].typ, Nullable: true}
+	}
+	return &Plan{Root: l.node, Columns: names, Schema: arrow.NewSchema(fields, nil)}, nil
 }
 
 type lowerer struct {

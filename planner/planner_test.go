@@ -79,6 +79,7 @@ func runSQLWith(t *testing.T, cat *Catalog, sql string, o Options) ([]string, []
 	if err != nil {
 		t.Fatalf("plan: %v", err)
 	}
+	checkPlanSchema(t, p)
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	tc := &engine.TaskContext{JobID: "q", WorkDir: t.TempDir(), Mem: engine.NewPoisoningAllocator(mem), Properties: map[string]string{}}
@@ -91,6 +92,19 @@ func runSQLWith(t *testing.T, cat *Catalog, sql string, o Options) ([]string, []
 		b.Release()
 	}
 	return p.Columns, rows
+}
+
+// checkPlanSchema asserts that the schema the planner states is the one
+// the engine's operators produce.
+func checkPlanSchema(t *testing.T, p *Plan) {
+	t.Helper()
+	op, err := engine.FromProto(p.Named())
+	if err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	if got := op.Schema(); !got.Equal(p.Schema) {
+		t.Fatalf("Plan.Schema is\n%s\nthe engine produces\n%s", p.Schema, got)
+	}
 }
 
 func TestSmoke(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -16,115 +15,38 @@ import (
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/tpch"
 )
 
-// StatementKind says what a statement of a SQL script asks for.
-type StatementKind int
-
-// The statements a session understands.
-const (
-	StmtQuery StatementKind = iota
-	StmtExplain
-	StmtCreateExternalTable
-	StmtShowTables
-	StmtDescribe
-)
-
-// Statement is one classified statement of a script.
-type Statement struct {
-	Kind StatementKind
-	SQL  string // the query (for StmtQuery and StmtExplain)
-	// Table DDL and DESCRIBE.
-	Table *Table
-	Name  string
-	// Analyze: EXPLAIN ANALYZE runs the query and reports its metrics.
-	Analyze bool
-}
-
-// SplitScript splits a script into statements at semicolons outside
-// quotes and comments, dropping empty ones.
-func SplitScript(script string) ([]string, error) {
-	var out []string
-	start := 0
-	emit := func(end int) {
-		if st := strings.TrimSpace(script[start:end]); st != "" {
-			out = append(out, st)
-		}
-		start = end + 1
-	}
-	for i := 0; i < len(script); i++ {
-		switch c := script[i]; {
-		case c == '\'' || c == '"':
-			j := i + 1
-			for ; j < len(script); j++ {
-				if script[j] == c {
-					if j+1 < len(script) && script[j+1] == c { // doubled quote
-						j++
-						continue
-					}
-					break
-				}
-			}
-			if j >= len(script) {
-				return nil, &SQLError{Pos: i, Msg: "unterminated quoted string", Err: engine.ErrInvalidPlan}
-			}
-			i = j
-		case c == '-' && i+1 < len(script) && script[i+1] == '-':
-			for i < len(script) && script[i] != '\n' {
-				i++
-			}
-		case c == '/' && i+1 < len(script) && script[i+1] == '*':
-			end := strings.Index(script[i+2:], "*/")
-			if end < 0 {
-				return nil, &SQLError{Pos: i, Msg: "unterminated comment", Err: engine.ErrInvalidPlan}
-			}
-			i += end + 3
-		case c == ';':
-			emit(i)
-		}
-	}
-	emit(len(script))
-	return out, nil
-}
-
-var (
-	createExternal = regexp.MustCompile(`(?is)^\s*create\s+external\s+table\s+(?:if\s+not\s+exists\s+)?([A-Za-z_][A-Za-z0-9_]*)\s+stored\s+as\s+(parquet|csv)\s*(with\s+header\s+row\s+)?(?:delimiter\s+'(.)'\s+)?location\s+'([^']+)'\s*$`)
-	showTables     = regexp.MustCompile(`(?is)^\s*show\s+tables\s*$`)
-	describe       = regexp.MustCompile(`(?is)^\s*(?:describe|desc)\s+([A-Za-z_][A-Za-z0-9_]*)\s*$`)
-	explain        = regexp.MustCompile(`(?is)^\s*explain\s+(.*)$`)
-	explainAnalyze = regexp.MustCompile(`(?is)^analyze\s+(.*)$`)
-)
-
-// Classify recognizes one statement, resolving external tables with the
+// Classify parses one statement, resolving external tables with the
 // default object-store registry (see Catalog.Classify).
 func Classify(stmt string) (*Statement, error) { return NewCatalog().Classify(stmt) }
 
-// Classify recognizes one statement. CREATE EXTERNAL TABLE (not part of
-// PostgreSQL's grammar) is read here: STORED AS PARQUET|CSV [WITH HEADER
-// ROW] [DELIMITER 'c'] LOCATION 'file, directory, s3://bucket/prefix or
-// http(s) URL'; its files are listed and their schema read through the
-// catalog's store (the table is returned, not registered).
+// Classify parses one statement (ParseStatement) and resolves a CREATE
+// EXTERNAL TABLE's definition: its files are listed and their schema read
+// through the catalog's store (the table is returned, not registered).
 func (c *Catalog) Classify(stmt string) (*Statement, error) {
-	switch {
-	case createExternal.MatchString(stmt):
-		m := createExternal.FindStringSubmatch(stmt)
-		t, err := c.externalTable(m[1], strings.ToLower(m[2]), m[3] != "", m[4], m[5])
-		if err != nil {
-			return nil, err
-		}
-		return &Statement{Kind: StmtCreateExternalTable, Table: t}, nil
-	case showTables.MatchString(stmt):
-		return &Statement{Kind: StmtShowTables}, nil
-	case describe.MatchString(stmt):
-		return &Statement{Kind: StmtDescribe, Name: describe.FindStringSubmatch(stmt)[1]}, nil
-	case explain.MatchString(stmt):
-		rest := explain.FindStringSubmatch(stmt)[1]
-		if m := explainAnalyze.FindStringSubmatch(rest); m != nil {
-			return &Statement{Kind: StmtExplain, SQL: m[1], Analyze: true}, nil
-		}
-		return &Statement{Kind: StmtExplain, SQL: rest}, nil
+	st, err := ParseStatement(stmt)
+	if err != nil || st.Kind != StmtCreateExternalTable {
+		return st, err
 	}
-	return &Statement{Kind: StmtQuery, SQL: stmt}, nil
+	if st.Table, err = c.Resolve(st.Def); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// Resolve lists an external table's files and reads their schema (and,
+// for Parquet, row counts and statistics) through the catalog's store.
+func (c *Catalog) Resolve(d *ExternalTable) (*Table, error) {
+	t, err := c.externalTable(d.Name, d.Format, d.Header, d.Delimiter, d.Location)
+	if err != nil {
+		return nil, err
+	}
+	def := *d
+	def.IfNotExists = false
+	t.Def = &def
+	return t, nil
 }
 
 func (c *Catalog) externalTable(name, format string, header bool, delim, location string) (*Table, error) {
@@ -316,39 +238,15 @@ type TableSpec struct {
 	Delimiter string `yaml:"delimiter"`
 }
 
-// LoadTables registers the tables of a YAML file's `tables:` list; other
-// keys are left to their owners. Unknown table keys are errors.
+// LoadTables registers the tables of a YAML file's `tables:` list (see
+// LoadTableDefs).
 func (c *Catalog) LoadTables(path string) (int, error) {
-	b, err := os.ReadFile(path)
+	defs, err := LoadTableDefs(path)
 	if err != nil {
 		return 0, err
 	}
-	var doc struct {
-		Tables yaml.Node `yaml:"tables"`
-	}
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return 0, fmt.Errorf("%s: %w", path, err)
-	}
-	if doc.Tables.Kind == 0 {
-		return 0, nil
-	}
-	var specs []TableSpec
-	dec := doc.Tables
-	if err := decodeStrict(&dec, &specs); err != nil {
-		return 0, fmt.Errorf("%s: tables: %w", path, err)
-	}
-	for i, s := range specs {
-		format := strings.ToLower(s.Format)
-		if format == "" {
-			format = "parquet"
-		}
-		if s.Name == "" || s.Location == "" || (format != "parquet" && format != "csv") {
-			return 0, fmt.Errorf("%s: tables[%d]: needs a name, a location and format parquet or csv", path, i)
-		}
-		if len([]rune(s.Delimiter)) > 1 {
-			return 0, fmt.Errorf("%s: tables[%d]: delimiter %q must be one character", path, i, s.Delimiter)
-		}
-		t, err := c.externalTable(s.Name, format, s.Header, s.Delimiter, s.Location)
+	for i, d := range defs {
+		t, err := c.Resolve(d)
 		if err != nil {
 			return 0, fmt.Errorf("%s: tables[%d]: %w", path, i, err)
 		}
@@ -356,7 +254,90 @@ func (c *Catalog) LoadTables(path string) (int, error) {
 			return 0, err
 		}
 	}
-	return len(specs), nil
+	return len(defs), nil
+}
+
+// LoadTableDefs reads the table definitions of a YAML file's `tables:`
+// list; other keys are left to their owners. Unknown table keys are
+// errors. Relative locations are taken from the working directory and
+// made absolute.
+func LoadTableDefs(path string) ([]*ExternalTable, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var doc struct {
+		Tables yaml.Node `yaml:"tables"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if doc.Tables.Kind == 0 {
+		return nil, nil
+	}
+	var specs []TableSpec
+	dec := doc.Tables
+	if err := decodeStrict(&dec, &specs); err != nil {
+		return nil, fmt.Errorf("%s: tables: %w", path, err)
+	}
+	var out []*ExternalTable
+	for i, s := range specs {
+		format := strings.ToLower(s.Format)
+		if format == "" {
+			format = "parquet"
+		}
+		if s.Name == "" || s.Location == "" || (format != "parquet" && format != "csv") {
+			return nil, fmt.Errorf("%s: tables[%d]: needs a name, a location and format parquet or csv", path, i)
+		}
+		if len([]rune(s.Delimiter)) > 1 {
+			return nil, fmt.Errorf("%s: tables[%d]: delimiter %q must be one character", path, i, s.Delimiter)
+		}
+		if format != "csv" && (s.Header || s.Delimiter != "") {
+			return nil, fmt.Errorf("%s: tables[%d]: header and delimiter apply to csv tables only", path, i)
+		}
+		loc, err := absLocation(s.Location)
+		if err != nil {
+			return nil, fmt.Errorf("%s: tables[%d]: %w", path, i, err)
+		}
+		out = append(out, &ExternalTable{Name: s.Name, Format: format, Header: s.Header, Delimiter: s.Delimiter, Location: loc})
+	}
+	return out, nil
+}
+
+// absLocation makes a local location absolute (a scheduler elsewhere
+// reads it from its own working directory); URLs are kept as written.
+func absLocation(loc string) (string, error) {
+	if objstore.IsRemote(loc) {
+		return loc, nil
+	}
+	return filepath.Abs(loc)
+}
+
+// TPCHDefs are the definitions of the eight TPC-H tables that kapot tpch
+// gen wrote under dir (Parquet, one directory or file per table), with
+// absolute locations.
+func TPCHDefs(dir string) ([]*ExternalTable, error) {
+	var out []*ExternalTable
+	for _, name := range tpch.Tables {
+		files, err := tpch.Files(dir, name)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			if !strings.EqualFold(filepath.Ext(f), ".parquet") {
+				return nil, fmt.Errorf("tpch: %s: not supported yet: TPC-H tables in %s files (generate Parquet)", f, filepath.Ext(f))
+			}
+		}
+		loc := filepath.Join(dir, name)
+		if st, err := os.Stat(loc); err != nil || !st.IsDir() {
+			loc += ".parquet"
+		}
+		if loc, err = filepath.Abs(loc); err != nil {
+			return nil, err
+		}
+		out = append(out, &ExternalTable{Name: name, Format: "parquet", Location: loc})
+	}
+	return out, nil
 }
 
 // decodeStrict decodes a YAML node rejecting unknown fields.

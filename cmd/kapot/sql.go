@@ -247,17 +247,7 @@ func (s *sqlSession) run(ctx context.Context, text string) error {
 			b.Release()
 		}
 	}()
-	var schema *arrow.Schema
-	if len(batches) > 0 {
-		schema = batches[0].Schema()
-	} else {
-		fields := make([]arrow.Field, len(p.Columns))
-		for i, n := range p.Columns {
-			fields[i] = arrow.Field{Name: n, Type: arrow.BinaryTypes.String}
-		}
-		schema = arrow.NewSchema(fields, nil)
-	}
-	out, err := s.sink(renamed(schema, p.Columns))
+	out, err := s.sink(p.Schema)
 	if err != nil {
 		return err
 	}

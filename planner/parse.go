@@ -1,0 +1,365 @@
+package planner
+
+import (
+	"fmt"
+	"strings"
+
+	pg "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/kapot-go/kapot/engine"
+)
+
+// The statement parser. Every statement is read with PostgreSQL's own
+// lexer (pg_query's scanner: quoting, escapes, nested comments and dollar
+// quotes exactly as PostgreSQL reads them). kapot's own statements, which
+// PostgreSQL's grammar does not know, are parsed here from those tokens:
+//
+//	CREATE EXTERNAL TABLE [IF NOT EXISTS] name STORED AS PARQUET | CSV
+//	    [WITH HEADER ROW] [DELIMITER 'c'] LOCATION 'path or URL'
+//	SHOW TABLES
+//	DESCRIBE | DESC name
+//	EXPLAIN [ANALYZE] query
+//
+// (the clauses after STORED AS in any order, each at most once). Every
+// other statement is PostgreSQL's, parsed by its grammar when planned.
+
+// StatementKind says what a statement of a SQL script asks for.
+type StatementKind int
+
+// The statements a session understands.
+const (
+	StmtQuery StatementKind = iota
+	StmtExplain
+	StmtCreateExternalTable
+	StmtShowTables
+	StmtDescribe
+)
+
+// Statement is one parsed statement.
+type Statement struct {
+	Kind StatementKind
+	SQL  string // the query (for StmtQuery and StmtExplain)
+	// Def is a CREATE EXTERNAL TABLE's definition.
+	Def *ExternalTable
+	// Table is Def resolved (its files listed and schema read) by
+	// Catalog.Classify; nil from ParseStatement.
+	Table *Table
+	// Name is DESCRIBE's table.
+	Name string
+	// Analyze: EXPLAIN ANALYZE runs the query and reports its metrics.
+	Analyze bool
+}
+
+// ExternalTable is the definition of an external table, as CREATE
+// EXTERNAL TABLE states it.
+type ExternalTable struct {
+	Name      string
+	Format    string // "parquet" or "csv"
+	Header    bool   // CSV: the first line names the columns
+	Delimiter string // CSV: one character; "" is a comma
+	Location  string // a file, a directory, s3://bucket/prefix or an http(s) URL
+	// IfNotExists leaves an existing table of that name as it is.
+	IfNotExists bool
+}
+
+// SQL is the definition as one canonical CREATE EXTERNAL TABLE statement
+// (without IF NOT EXISTS): two definitions are the same table exactly when
+// their SQL is equal, and parsing it gives the definition back.
+func (d *ExternalTable) SQL() string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "CREATE EXTERNAL TABLE %s STORED AS %s", quoteIdent(d.Name), strings.ToUpper(d.Format))
+	if d.Header {
+		sb.WriteString(" WITH HEADER ROW")
+	}
+	if d.Delimiter != "" {
+		fmt.Fprintf(&sb, " DELIMITER %s", quoteString(d.Delimiter))
+	}
+	fmt.Fprintf(&sb, " LOCATION %s", quoteString(d.Location))
+	return sb.String()
+}
+
+// quoteIdent writes a name so that PostgreSQL's lexer reads it back
+// unchanged: bare when it is lower-case letters, digits and underscores
+// (and not a keyword), else in double quotes.
+func quoteIdent(s string) string {
+	bare := s != "" && (s[0] < '0' || s[0] > '9')
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			bare = false
+		}
+	}
+	if bare {
+		if r, err := pg.Scan(s); err == nil && len(r.GetTokens()) == 1 && r.GetTokens()[0].GetToken() == pg.Token_IDENT {
+			return s
+		}
+	}
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}
+
+func quoteString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// SplitScript splits a script into statements at the semicolons
+// PostgreSQL's lexer sees (not those in strings, quoted names or
+// comments), dropping empty ones.
+func SplitScript(script string) ([]string, error) {
+	if err := checkText(script); err != nil {
+		return nil, err
+	}
+	res, err := pg.Scan(script)
+	if err != nil {
+		return nil, &SQLError{Pos: -1, Msg: fmt.Sprintf("syntax error: %v", err), Err: engine.ErrInvalidPlan}
+	}
+	var out []string
+	start := 0
+	emit := func(end int) {
+		if st := strings.TrimSpace(script[start:end]); st != "" && !onlyComments(st) {
+			out = append(out, st)
+		}
+		start = end + 1
+	}
+	for _, t := range res.GetTokens() {
+		if t.GetToken() == pg.Token_ASCII_59 { // ';'
+			emit(int(t.GetStart()))
+		}
+	}
+	emit(len(script))
+	return out, nil
+}
+
+// onlyComments reports whether a statement's text is comments alone.
+func onlyComments(s string) bool {
+	r, err := pg.Scan(s)
+	return err == nil && len(tokens(r)) == 0
+}
+
+// checkText refuses text PostgreSQL's lexer, reached through C strings,
+// would read only part of.
+func checkText(s string) error {
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		return &SQLError{Pos: i, Msg: "SQL text contains a NUL byte", Err: engine.ErrInvalidPlan}
+	}
+	return nil
+}
+
+// tokens are a scan's tokens without comments.
+func tokens(r *pg.ScanResult) []*pg.ScanToken {
+	var out []*pg.ScanToken
+	for _, t := range r.GetTokens() {
+		if t.GetToken() != pg.Token_SQL_COMMENT && t.GetToken() != pg.Token_C_COMMENT {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// ParseStatement parses one statement: kapot's own statements here, any
+// other as a query for the planner (which refuses what it cannot run).
+func ParseStatement(sql string) (*Statement, error) {
+	if len(sql) > MaxSQLBytes {
+		return nil, &SQLError{Pos: -1, Msg: fmt.Sprintf("SQL text is %d bytes, more than the %d accepted", len(sql), MaxSQLBytes), Err: engine.ErrInvalidPlan}
+	}
+	if err := checkText(sql); err != nil {
+		return nil, err
+	}
+	res, err := pg.Scan(sql)
+	if err != nil {
+		return nil, &SQLError{Pos: -1, Msg: fmt.Sprintf("syntax error: %v", err), Err: engine.ErrInvalidPlan}
+	}
+	p := &stmtParser{sql: sql, toks: tokens(res)}
+	switch {
+	case p.word("create") && p.wordAt(1, "external"):
+		return p.createExternal()
+	case p.word("show") && p.wordAt(1, "tables") && len(p.toks) == 2:
+		return &Statement{Kind: StmtShowTables}, nil
+	case p.word("describe") || p.word("desc"):
+		p.next()
+		name, err := p.name("a table name")
+		if err != nil {
+			return nil, err
+		}
+		if err := p.end(); err != nil {
+			return nil, err
+		}
+		return &Statement{Kind: StmtDescribe, Name: name}, nil
+	case p.word("explain"):
+		p.next()
+		st := &Statement{Kind: StmtExplain}
+		if p.word("analyze") {
+			st.Analyze = true
+			p.next()
+		}
+		if p.i >= len(p.toks) {
+			return nil, p.errorf("EXPLAIN needs a query")
+		}
+		st.SQL = strings.TrimSpace(sql[p.toks[p.i].GetStart():])
+		return st, nil
+	}
+	return &Statement{Kind: StmtQuery, SQL: strings.TrimSpace(sql)}, nil
+}
+
+// stmtParser reads kapot's statements from PostgreSQL's tokens.
+type stmtParser struct {
+	sql  string
+	toks []*pg.ScanToken
+	i    int
+}
+
+func (p *stmtParser) text(i int) string {
+	t := p.toks[i]
+	return p.sql[t.GetStart():t.GetEnd()]
+}
+
+// wordAt reports whether token i+p.i is the unquoted word w.
+func (p *stmtParser) wordAt(off int, w string) bool {
+	i := p.i + off
+	return i < len(p.toks) && p.toks[i].GetToken() != pg.Token_SCONST && strings.EqualFold(p.text(i), w)
+}
+
+func (p *stmtParser) word(w string) bool { return p.wordAt(0, w) }
+
+func (p *stmtParser) next() { p.i++ }
+
+// expect consumes the words ws in order.
+func (p *stmtParser) expect(ws ...string) error {
+	for _, w := range ws {
+		if !p.word(w) {
+			return p.errorf("want %s", strings.ToUpper(w))
+		}
+		p.next()
+	}
+	return nil
+}
+
+// errorf is a syntax error at the current token.
+func (p *stmtParser) errorf(format string, a ...any) error {
+	msg := fmt.Sprintf(format, a...)
+	if p.i >= len(p.toks) {
+		return &SQLError{Pos: -1, Msg: "syntax error at end of input: " + msg, Err: engine.ErrInvalidPlan}
+	}
+	return &SQLError{Pos: int(p.toks[p.i].GetStart()), Msg: fmt.Sprintf("syntax error at or near %q: %s", p.text(p.i), msg), Err: engine.ErrInvalidPlan}
+}
+
+// end requires the statement to be over.
+func (p *stmtParser) end() error {
+	if p.i < len(p.toks) {
+		return p.errorf("want the end of the statement")
+	}
+	return nil
+}
+
+// name reads an identifier: folded to lower case unless double-quoted.
+func (p *stmtParser) name(what string) (string, error) {
+	if p.i >= len(p.toks) {
+		return "", p.errorf("want %s", what)
+	}
+	t, s := p.toks[p.i], p.text(p.i)
+	switch {
+	case t.GetToken() == pg.Token_IDENT && strings.HasPrefix(s, `"`):
+		s = strings.ReplaceAll(s[1:len(s)-1], `""`, `"`)
+	case t.GetToken() == pg.Token_IDENT || t.GetKeywordKind() == pg.KeywordKind_UNRESERVED_KEYWORD:
+		s = strings.ToLower(s)
+	default:
+		return "", p.errorf("want %s", what)
+	}
+	if s == "" {
+		return "", p.errorf("want %s", what)
+	}
+	p.next()
+	return s, nil
+}
+
+// str reads a standard string literal ('…', quotes doubled).
+func (p *stmtParser) str(what string) (string, error) {
+	if p.i >= len(p.toks) || p.toks[p.i].GetToken() != pg.Token_SCONST || !strings.HasPrefix(p.text(p.i), "'") {
+		return "", p.errorf("want %s as a quoted string ('…')", what)
+	}
+	s := p.text(p.i)
+	p.next()
+	return strings.ReplaceAll(s[1:len(s)-1], "''", "'"), nil
+}
+
+func (p *stmtParser) createExternal() (*Statement, error) {
+	if err := p.expect("create", "external", "table"); err != nil {
+		return nil, err
+	}
+	d := &ExternalTable{}
+	if p.word("if") {
+		if err := p.expect("if", "not", "exists"); err != nil {
+			return nil, err
+		}
+		d.IfNotExists = true
+	}
+	var err error
+	if d.Name, err = p.name("the table's name"); err != nil {
+		return nil, err
+	}
+	if p.i < len(p.toks) && p.text(p.i) == "(" {
+		return nil, &SQLError{Pos: int(p.toks[p.i].GetStart()), Msg: "not supported yet: column lists in CREATE EXTERNAL TABLE (the schema is read from the files)", Err: ErrNotSupported}
+	}
+	if err := p.expect("stored", "as"); err != nil {
+		return nil, err
+	}
+	switch {
+	case p.word("parquet"), p.word("csv"):
+		d.Format = strings.ToLower(p.text(p.i))
+		p.next()
+	case p.i < len(p.toks):
+		return nil, &SQLError{Pos: int(p.toks[p.i].GetStart()), Msg: fmt.Sprintf("not supported yet: STORED AS %s (PARQUET or CSV)", strings.ToUpper(p.text(p.i))), Err: ErrNotSupported}
+	default:
+		return nil, p.errorf("want PARQUET or CSV")
+	}
+	seen := map[string]bool{}
+	once := func(clause string) error {
+		if seen[clause] {
+			return p.errorf("%s given twice", clause)
+		}
+		seen[clause] = true
+		return nil
+	}
+	for p.i < len(p.toks) {
+		switch {
+		case p.word("with"):
+			if err := once("WITH HEADER ROW"); err != nil {
+				return nil, err
+			}
+			if err := p.expect("with", "header", "row"); err != nil {
+				return nil, err
+			}
+			d.Header = true
+		case p.word("delimiter"):
+			if err := once("DELIMITER"); err != nil {
+				return nil, err
+			}
+			p.next()
+			at := p.i
+			if d.Delimiter, err = p.str("the delimiter"); err != nil {
+				return nil, err
+			}
+			if len([]rune(d.Delimiter)) != 1 {
+				p.i = at
+				return nil, p.errorf("the delimiter must be one character")
+			}
+		case p.word("location"):
+			if err := once("LOCATION"); err != nil {
+				return nil, err
+			}
+			p.next()
+			if d.Location, err = p.str("the location"); err != nil {
+				return nil, err
+			}
+			if d.Location == "" {
+				p.i--
+				return nil, p.errorf("the location is empty")
+			}
+		default:
+			return nil, p.errorf("want WITH HEADER ROW, DELIMITER or LOCATION")
+		}
+	}
+	if d.Location == "" {
+		return nil, p.errorf("want LOCATION 'path or URL'")
+	}
+	if d.Format != "csv" && (d.Header || d.Delimiter != "") {
+		return nil, &SQLError{Pos: -1, Msg: "WITH HEADER ROW and DELIMITER apply to CSV tables only", Err: engine.ErrInvalidPlan}
+	}
+	return &Statement{Kind: StmtCreateExternalTable, Def: d}, nil
+}
