@@ -43,7 +43,7 @@ func TestParseStatement(t *testing.T) {
 
 func TestParseStatementErrors(t *testing.T) {
 	for _, c := range []struct {
-		sql, want string
+		sql, want   string
 		unsupported bool
 	}{
 		{"CREATE EXTERNAL TABLE t STORED AS PARQUET", "syntax error at end of input: want LOCATION", false},
