@@ -37,9 +37,10 @@ test: build lint
 	$(MAKE) --no-print-directory fuzz-short
 
 # go vet and staticcheck (its defaults, see staticcheck.conf); make test-deps
-# installs staticcheck.
+# installs staticcheck. The Go client and its example build without cgo.
 lint:
 	$(GO) vet ./...
+	CGO_ENABLED=0 $(GO) build -o /dev/null ./client/... ./examples/sql
 	@test -x $(GOBIN)/staticcheck || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(GOBIN)/staticcheck ./...
 

@@ -24,7 +24,6 @@ import (
 	kflight "github.com/kapot-go/kapot/flight"
 	"github.com/kapot-go/kapot/internal/security"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
-	"github.com/kapot-go/kapot/wire"
 )
 
 // ErrJobFailed is returned when a job ends failed or cancelled.
@@ -133,18 +132,10 @@ func (c *Client) ExecuteSQL(ctx context.Context, sql string, props map[string]st
 	return resp, nil
 }
 
-// Query runs a query planned by the scheduler over the shared catalog
-// (ExecuteSQL) and streams its result. Cancelling ctx cancels the job
-// while it runs, and stops the stream after.
+// Query runs one statement in the scheduler under the session properties
+// props and returns a reader of its result (see Session.Query).
 func (c *Client) Query(ctx context.Context, sql string, props map[string]string) (*Rows, error) {
-	r, err := c.ExecuteSQL(ctx, sql, props)
-	if err != nil {
-		return nil, err
-	}
-	if r.GetJobId() == "" {
-		return nil, fmt.Errorf("%w: the statement answered inline (read it with ExecuteSQL)", ErrNotQuery)
-	}
-	return c.results(ctx, r.GetJobId())
+	return c.NewSession(props).Query(ctx, sql)
 }
 
 // ClusterSlots is the number of task slots of the cluster's active
@@ -242,70 +233,26 @@ func (c *Client) Wait(ctx context.Context, jobID string) (*kapotv1.GetJobStatusR
 	}
 }
 
-// Fetch reads every result partition of a successful job with Flight DoGet.
-// The caller releases the batches.
+// Fetch reads every result partition of a successful job with Flight
+// DoGet (through Rows, each partition whole). The caller releases the
+// batches.
 //
 // A partition whose executor cannot be reached is recovered: the client
 // tells the scheduler, which probes the executor and, if it is gone,
 // computes the partition again; Fetch waits for that and reads it from its
 // new place (at most maxResultRecoveries times per call).
 func (c *Client) Fetch(ctx context.Context, st *kapotv1.GetJobStatusResponse) (*arrow.Schema, []arrow.RecordBatch, error) {
-	schema, err := wire.SchemaFromProto(st.GetResultSchema())
+	r, err := c.rows(ctx, st)
 	if err != nil {
 		return nil, nil, err
 	}
-	var out []arrow.RecordBatch
-	locs, recoveries := st.GetResultLocations(), 0
-	for i := 0; i < len(locs); i++ {
-		loc := locs[i]
-		if loc.GetStats() != nil && loc.GetStats().GetNumRows() == 0 {
-			continue
-		}
-		bs, err := c.readPartition(ctx, loc)
-		if err != nil && resultLost(err) && ctx.Err() == nil && recoveries < maxResultRecoveries {
-			recoveries++
-			st2, rerr := c.recoverResults(ctx, st.GetJobId(), loc)
-			if rerr == nil && len(st2.GetResultLocations()) == len(locs) {
-				locs = st2.GetResultLocations()
-				i-- // read partition i again, from where it is now
-				continue
-			}
-			if rerr != nil {
-				err = fmt.Errorf("%w; recovering it: %v", err, rerr)
-			}
-		}
-		if err != nil {
-			release(out)
-			return nil, nil, err
-		}
-		out = append(out, bs...)
-	}
-	return schema, out, nil
-}
-
-// maxResultRecoveries bounds how often one read of a job's results asks
-// the scheduler to recompute partitions it could not fetch.
-const maxResultRecoveries = 3
-
-// readPartition reads one result partition whole.
-func (c *Client) readPartition(ctx context.Context, loc *kapotv1.PartitionLocation) ([]arrow.RecordBatch, error) {
-	rdr, cancel, err := c.flight.DoGet(ctx, loc, c.mem)
+	r.whole = true
+	schema := r.Schema()
+	bs, err := ReadAll(r)
 	if err != nil {
-		return nil, fmt.Errorf("fetch result partition %d from %s: %w", loc.GetMapPartition(), kflight.Addr(loc.GetExecutor()), err)
+		return nil, nil, err
 	}
-	defer cancel()
-	defer rdr.Release()
-	var out []arrow.RecordBatch
-	for rdr.Next() {
-		b := rdr.RecordBatch()
-		b.Retain()
-		out = append(out, b)
-	}
-	if err := rdr.Err(); err != nil {
-		release(out)
-		return nil, fmt.Errorf("read result partition %d from %s: %w", loc.GetMapPartition(), kflight.Addr(loc.GetExecutor()), err)
-	}
-	return out, nil
+	return schema, bs, nil
 }
 
 // recoverResults reports that loc's executor could not be reached and

@@ -20,7 +20,8 @@ import (
 )
 
 // TestClientSession uses the Go client package the way a program would:
-// register tables, run SQL, stream the result batch by batch (checked
+// create tables in the cluster's catalog, run SQL (parsed and planned by
+// the scheduler), stream the result batch by batch (checked
 // allocator: nothing leaks), cancel a running query; and the kapot sql
 // command, which is built on it, against the same cluster.
 func TestClientSession(t *testing.T) {
@@ -47,8 +48,8 @@ func TestClientSession(t *testing.T) {
 	if err := sess.Exec(ctx, "CREATE EXTERNAL TABLE lineitem STORED AS PARQUET LOCATION '"+dir+"/lineitem'"); err != nil {
 		t.Fatal(err)
 	}
-	if names := sess.Catalog().Names(); !slices.Equal(names, []string{"lineitem"}) {
-		t.Fatalf("catalog after CREATE: %v", names)
+	if got := queryText(t, sess, "SHOW TABLES"); !slices.Equal(got, []string{"lineitem"}) {
+		t.Fatalf("the cluster's catalog after CREATE: %v", got)
 	}
 	ora, err := duck.OpenTPCH(dir)
 	if err != nil {
@@ -90,12 +91,42 @@ func TestClientSession(t *testing.T) {
 		}
 	})
 
-	t.Run("not a query", func(t *testing.T) {
-		if _, err := sess.Query(ctx, "SHOW TABLES"); !errors.Is(err, client.ErrNotQuery) {
-			t.Fatalf("SHOW TABLES through Query: %v, want ErrNotQuery", err)
+	t.Run("statements", func(t *testing.T) {
+		// Statements other than queries answer at once, as text.
+		if got := queryText(t, sess, "DESCRIBE lineitem"); len(got) != 16 || got[0] != "l_orderkey|BIGINT|false" {
+			t.Fatalf("DESCRIBE lineitem: %q", got)
+		}
+		// Creating a table again with the same definition is a no-op;
+		// IF NOT EXISTS keeps the table as it is.
+		if err := sess.Exec(ctx, "CREATE EXTERNAL TABLE lineitem STORED AS PARQUET LOCATION '"+dir+"/lineitem'"); err != nil {
+			t.Fatalf("same CREATE again: %v", err)
+		}
+		if got := queryText(t, sess, "CREATE EXTERNAL TABLE IF NOT EXISTS lineitem STORED AS PARQUET LOCATION '/nowhere'"); !slices.Equal(got, []string{"table lineitem exists"}) {
+			t.Fatalf("IF NOT EXISTS: %q", got)
+		}
+		plan := queryText(t, sess, "EXPLAIN SELECT count(*) FROM lineitem")
+		if len(plan) < 2 || !strings.Contains(strings.Join(plan, "\n"), "ParquetScan") {
+			t.Fatalf("EXPLAIN: %q", plan)
+		}
+		// EXPLAIN ANALYZE runs the query in the cluster and reports each
+		// stage's operators with their metrics.
+		analyzed := strings.Join(queryText(t, sess, "EXPLAIN ANALYZE SELECT count(*) FROM lineitem"), "\n")
+		if !strings.Contains(analyzed, "stage 1: 2 tasks") || !strings.Contains(analyzed, "rows=") {
+			t.Fatalf("EXPLAIN ANALYZE:\n%s", analyzed)
 		}
 		if _, err := sess.Query(ctx, "SELECT nope FROM lineitem"); err == nil || !strings.Contains(err.Error(), "nope") {
 			t.Fatalf("bad column: %v", err)
+		}
+		// An empty result still has its columns and types.
+		rows, err := sess.Query(ctx, "SELECT l_orderkey, l_shipdate FROM lineitem WHERE l_orderkey < 0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rows.Schema().String(); !strings.Contains(got, "l_orderkey: type=int64") || !strings.Contains(got, "l_shipdate: type=date32") {
+			t.Errorf("empty result's schema: %s", got)
+		}
+		if got := readRows(t, rows); len(got) != 0 {
+			t.Errorf("rows %q, want none", got)
 		}
 	})
 
@@ -135,4 +166,14 @@ func TestClientSession(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// queryText runs a statement and returns its rows formatted "a|b".
+func queryText(t *testing.T, sess *client.Session, sql string) []string {
+	t.Helper()
+	rows, err := sess.Query(context.Background(), sql)
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return readRows(t, rows)
 }

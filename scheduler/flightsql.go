@@ -23,7 +23,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/client"
 	kflight "github.com/kapot-go/kapot/flight"
 	"github.com/kapot-go/kapot/internal/version"
 	"github.com/kapot-go/kapot/objstore"
@@ -125,7 +125,7 @@ func (f *sqlServer) GetFlightInfoStatement(ctx context.Context, cmd flightsql.St
 
 // GetSchemaStatement plans a query without running it.
 func (f *sqlServer) GetSchemaStatement(ctx context.Context, cmd flightsql.StatementQuery, _ *flight.FlightDescriptor) (*flight.SchemaResult, error) {
-	schema, err := f.schemaOf(ctx, cmd.GetQuery())
+	schema, err := f.schemaOf(cmd.GetQuery())
 	if err != nil {
 		return nil, err
 	}
@@ -144,11 +144,18 @@ func (f *sqlServer) execute(ctx context.Context, sql string, desc *flight.Flight
 	if res.plan == nil {
 		return f.inlineInfo(desc, res.rows)
 	}
-	id, err := f.s.submit(ctx, &kapotv1.SubmitJobRequest{Plan: res.plan.Named(), JobName: "flight sql: " + planner.JobName(res.sql)}, ownerFlightSQL)
+	id, err := f.s.submit(ctx, &kapotv1.SubmitJobRequest{Plan: res.plan.Named(), JobName: "flight sql: " + jobName(res)}, ownerFlightSQL)
 	if err != nil {
 		return nil, submitStatus(err)
 	}
-	js, err := f.wait(ctx, id)
+	if res.analyze {
+		rows, err := f.s.explainAnalyze(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return f.inlineInfo(desc, rows)
+	}
+	js, err := f.s.waitJob(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -218,55 +225,20 @@ func (f *sqlServer) waitResults(ctx context.Context, id string) (*kapotv1.GetJob
 	}
 }
 
-// wait waits for the job to end; a cancelled ctx cancels the job.
-func (f *sqlServer) wait(ctx context.Context, id string) (*kapotv1.GetJobStatusResponse, error) {
-	for {
-		js, err := f.s.status(id)
-		if err != nil {
-			return nil, status.Errorf(codes.NotFound, "job %s: %v", id, err)
-		}
-		switch js.GetState() {
-		case kapotv1.JobState_JOB_STATE_SUCCESSFUL:
-			return js, nil
-		case kapotv1.JobState_JOB_STATE_FAILED:
-			return nil, status.Errorf(codes.Internal, "job %s failed: %s", id, js.GetError())
-		case kapotv1.JobState_JOB_STATE_CANCELLED:
-			return nil, status.Errorf(codes.Canceled, "job %s cancelled: %s", id, js.GetError())
-		}
-		if err := f.s.awaitJob(ctx, id, time.Minute); err != nil {
-			if errors.Is(err, errUnknownJob) {
-				continue // reported by status above
-			}
-			if _, err := f.s.cancel(id); err == nil {
-				f.s.log.Info().Str("job", id).Msg("flight sql: client went away, job cancelled")
-			}
-			return nil, sqlStatus(ctx.Err())
-		}
-	}
-}
-
 // schemaOf plans sql and returns its result schema.
-func (f *sqlServer) schemaOf(ctx context.Context, sql string) (*arrow.Schema, error) {
-	st, err := f.cat.Classify(sql)
+func (f *sqlServer) schemaOf(sql string) (*arrow.Schema, error) {
+	st, err := planner.ParseStatement(sql)
 	if err != nil {
 		return nil, sqlStatus(err)
 	}
 	if st.Kind != planner.StmtQuery {
 		return nil, status.Error(codes.InvalidArgument, "not a query")
 	}
-	opts, err := f.s.planOptionsFor(nil)
+	p, err := f.s.plan(st.SQL, nil)
 	if err != nil {
-		return nil, sqlStatus(err)
+		return nil, err
 	}
-	p, err := planner.PlanQuery(f.cat, st.SQL, opts)
-	if err != nil {
-		return nil, sqlStatus(err)
-	}
-	op, err := engine.FromProtoWith(p.Named(), engine.BuildOptions{Ctx: ctx, Store: f.s.store})
-	if err != nil {
-		return nil, sqlStatus(err)
-	}
-	return op.Schema(), nil
+	return p.Schema, nil
 }
 
 func (f *sqlServer) inlineInfo(desc *flight.FlightDescriptor, rows inlineRows) (*flight.FlightInfo, error) {
@@ -278,16 +250,8 @@ func (f *sqlServer) inlineInfo(desc *flight.FlightDescriptor, rows inlineRows) (
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "ticket: %v", err)
 	}
-	return &flight.FlightInfo{Schema: flight.SerializeSchema(stringSchema(rows.Columns), f.mem), FlightDescriptor: desc,
+	return &flight.FlightInfo{Schema: flight.SerializeSchema(wire.TextSchema(rows.Columns), f.mem), FlightDescriptor: desc,
 		Endpoint: []*flight.FlightEndpoint{{Ticket: &flight.Ticket{Ticket: tkt}}}, TotalRecords: int64(len(rows.Rows)), TotalBytes: -1}, nil
-}
-
-func stringSchema(cols []string) *arrow.Schema {
-	fields := make([]arrow.Field, len(cols))
-	for i, c := range cols {
-		fields[i] = arrow.Field{Name: c, Type: arrow.BinaryTypes.String}
-	}
-	return arrow.NewSchema(fields, nil)
 }
 
 // DoGetStatement streams one endpoint: inline rows, or a result partition
@@ -299,18 +263,12 @@ func (f *sqlServer) DoGetStatement(ctx context.Context, tkt flightsql.StatementQ
 		if err := json.Unmarshal(rest, &rows); err != nil {
 			return nil, nil, status.Errorf(codes.InvalidArgument, "bad statement handle: %v", err)
 		}
-		schema := stringSchema(rows.Columns)
-		b := array.NewRecordBuilder(f.mem, schema)
-		defer b.Release()
-		for _, r := range rows.Rows {
-			if len(r) != len(rows.Columns) {
-				return nil, nil, status.Error(codes.InvalidArgument, "bad statement handle: ragged rows")
-			}
-			for i, v := range r {
-				b.Field(i).(*array.StringBuilder).Append(v)
-			}
+		schema := wire.TextSchema(rows.Columns)
+		b, err := wire.TextBatch(f.mem, schema, rows.Rows)
+		if err != nil {
+			return nil, nil, status.Errorf(codes.InvalidArgument, "bad statement handle: %v", err)
 		}
-		return oneBatch(schema, b.NewRecordBatch())
+		return oneBatch(schema, b)
 	}
 	t, err := kflight.ParseTicket(h)
 	if err != nil {
@@ -327,25 +285,31 @@ func (f *sqlServer) DoGetStatement(ctx context.Context, tkt flightsql.StatementQ
 	if err != nil {
 		return nil, nil, err
 	}
-	rdr, cancel, err := f.fetch.DoGet(ctx, loc, f.mem)
-	if c := status.Code(err); c == codes.Unavailable || c == codes.NotFound {
-		// The executor holding the partition may be gone: find out, and
-		// read the partition again once it is recomputed.
-		if loc2, rerr := f.recoverResult(ctx, t, loc); rerr == nil {
-			rdr, cancel, err = f.fetch.DoGet(ctx, loc2, f.mem)
-			loc = loc2
-		}
-	}
+	schema, err := wire.SchemaFromProto(js.GetResultSchema())
 	if err != nil {
-		return nil, nil, status.Errorf(status.Code(err), "fetch result partition %d from %s: %v", loc.GetMapPartition(), kflight.Addr(loc.GetExecutor()), err)
+		return nil, nil, status.Errorf(codes.Internal, "result schema: %v", err)
+	}
+	// The partition is read as every client reads results (client.Rows):
+	// if its executor is gone, the scheduler recomputes it and it is read
+	// from its new place.
+	recover := func(ctx context.Context, loc *kapotv1.PartitionLocation) (*kapotv1.PartitionLocation, error) {
+		return f.recoverResult(ctx, t, loc)
+	}
+	rows := client.NewRows(ctx, f.fetch, f.mem, t.GetJobId(), schema, []*kapotv1.PartitionLocation{loc}, recover)
+	if !rows.Next() {
+		err := rows.Err()
+		rows.Release()
+		if err != nil {
+			return nil, nil, status.Errorf(status.Code(err), "%v", err)
+		}
+		return schema, closedStream(), nil
 	}
 	ch := make(chan flight.StreamChunk)
 	go func() {
 		defer close(ch)
-		defer cancel()
-		defer rdr.Release()
-		for rdr.Next() {
-			b := rdr.RecordBatch()
+		defer rows.Release()
+		for ok := true; ok; ok = rows.Next() {
+			b := rows.RecordBatch()
 			b.Retain()
 			select {
 			case ch <- flight.StreamChunk{Data: b}:
@@ -354,14 +318,21 @@ func (f *sqlServer) DoGetStatement(ctx context.Context, tkt flightsql.StatementQ
 				return
 			}
 		}
-		if err := rdr.Err(); err != nil {
+		if err := rows.Err(); err != nil {
 			select {
 			case ch <- flight.StreamChunk{Err: err}:
 			case <-ctx.Done():
 			}
 		}
 	}()
-	return rdr.Schema(), ch, nil
+	return schema, ch, nil
+}
+
+// closedStream is an empty stream.
+func closedStream() <-chan flight.StreamChunk {
+	ch := make(chan flight.StreamChunk)
+	close(ch)
+	return ch
 }
 
 // oneBatch streams a single record batch.
@@ -401,7 +372,7 @@ func (f *sqlServer) CreatePreparedStatement(ctx context.Context, req flightsql.A
 	}
 	var res flightsql.ActionCreatePreparedStatementResult
 	if n == 0 {
-		if schema, err := f.schemaOf(ctx, req.GetQuery()); err == nil {
+		if schema, err := f.schemaOf(req.GetQuery()); err == nil {
 			res.DatasetSchema = schema
 		}
 	}
@@ -493,7 +464,7 @@ func (f *sqlServer) GetSchemaPreparedStatement(ctx context.Context, cmd flightsq
 	if err != nil {
 		return nil, err
 	}
-	schema, err := f.schemaOf(ctx, sql)
+	schema, err := f.schemaOf(sql)
 	if err != nil {
 		return nil, err
 	}
@@ -503,7 +474,7 @@ func (f *sqlServer) GetSchemaPreparedStatement(ctx context.Context, cmd flightsq
 // DoPutCommandStatementUpdate runs a statement that returns no rows
 // (CREATE EXTERNAL TABLE); it reports 0 rows affected.
 func (f *sqlServer) DoPutCommandStatementUpdate(ctx context.Context, cmd flightsql.StatementUpdate) (int64, error) {
-	st, err := f.cat.Classify(cmd.GetQuery())
+	st, err := planner.ParseStatement(cmd.GetQuery())
 	if err != nil {
 		return 0, sqlStatus(err)
 	}
@@ -612,14 +583,11 @@ func (f *sqlServer) DoGetTableTypes(context.Context) (*arrow.Schema, <-chan flig
 
 // stringRows streams rows into a schema of string columns.
 func (f *sqlServer) stringRows(schema *arrow.Schema, rows [][]string) (*arrow.Schema, <-chan flight.StreamChunk, error) {
-	b := array.NewRecordBuilder(f.mem, schema)
-	defer b.Release()
-	for _, r := range rows {
-		for i, v := range r {
-			b.Field(i).(*array.StringBuilder).Append(v)
-		}
+	b, err := wire.TextBatch(f.mem, schema, rows)
+	if err != nil {
+		return nil, nil, status.Errorf(codes.Internal, "%v", err)
 	}
-	return oneBatch(schema, b.NewRecordBatch())
+	return oneBatch(schema, b)
 }
 
 func catalogMatches(c *string) bool { return c == nil || *c == "" || *c == sqlCatalog }

@@ -2,14 +2,18 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/wire"
 )
 
 // statementResult is what a SQL statement gives: a planned query, to run
@@ -17,43 +21,34 @@ import (
 type statementResult struct {
 	plan *planner.Plan // a query; nil for other statements
 	sql  string        // the query's text
-	rows inlineRows
+	// analyze: EXPLAIN ANALYZE, whose answer is the job's metrics.
+	analyze bool
+	rows    inlineRows
+}
+
+// oneColumn is a statement's inline answer of one text column.
+func oneColumn(col string, rows ...string) statementResult {
+	out := statementResult{rows: inlineRows{Columns: []string{col}}}
+	for _, r := range rows {
+		out.rows.Rows = append(out.rows.Rows, []string{r})
+	}
+	return out
 }
 
 // statement runs one SQL statement over the shared catalog: CREATE
 // EXTERNAL TABLE, SHOW TABLES, DESCRIBE and EXPLAIN here, and plans a
-// query for the caller to submit. operator callers (the scheduler secret)
-// may replace a table. Errors are gRPC statuses.
+// query (or EXPLAIN ANALYZE's) for the caller to submit. operator callers
+// (the scheduler secret) may replace a table. Errors are gRPC statuses.
 func (s *Scheduler) statement(ctx context.Context, sql string, props map[string]string, operator bool) (statementResult, error) {
-	st, err := s.catalog.Classify(sql)
+	st, err := planner.ParseStatement(sql)
 	if err != nil {
 		return statementResult{}, sqlStatus(err)
 	}
-	one := func(col string, rows [][]string) (statementResult, error) {
-		return statementResult{rows: inlineRows{Columns: []string{col}, Rows: rows}}, nil
-	}
 	switch st.Kind {
 	case planner.StmtCreateExternalTable:
-		// The catalog is shared by every client: a table, once created,
-		// is replaced only by an operator (the scheduler secret), never
-		// silently repointed by another client.
-		if _, exists := s.catalog.Lookup(st.Table.Name); exists && s.cfg.Security.Secrets.Enabled() && !operator {
-			return statementResult{}, status.Errorf(codes.AlreadyExists, "table %s exists in the shared catalog; choose another name (only an operator, with the scheduler secret, replaces a table)", st.Table.Name)
-		}
-		if err := s.catalog.Register(st.Table); err != nil {
-			return statementResult{}, status.Error(codes.InvalidArgument, err.Error())
-		}
-		if err := s.saveTable(ctx, st.Table.Name, sql); err != nil {
-			return statementResult{}, status.Errorf(codes.Unavailable, "table %s created but not saved in the state store (it is lost at a restart): %v", st.Table.Name, err)
-		}
-		s.log.Info().Str("table", st.Table.Name).Int("files", len(st.Table.Files)).Msg("table created")
-		return one("result", [][]string{{fmt.Sprintf("created table %s (%d files)", st.Table.Name, len(st.Table.Files))}})
+		return s.createTable(ctx, st.Def, operator)
 	case planner.StmtShowTables:
-		var rows [][]string
-		for _, n := range s.catalog.Names() {
-			rows = append(rows, []string{n})
-		}
-		return one("table_name", rows)
+		return oneColumn("table_name", s.catalog.Names()...), nil
 	case planner.StmtDescribe:
 		cols, err := s.catalog.Describe(st.Name)
 		if err != nil {
@@ -65,26 +60,112 @@ func (s *Scheduler) statement(ctx context.Context, sql string, props map[string]
 		}
 		return statementResult{rows: inlineRows{Columns: []string{"column_name", "data_type", "is_nullable"}, Rows: rows}}, nil
 	}
-	opts, err := s.planOptionsFor(props)
+	p, err := s.plan(st.SQL, props)
 	if err != nil {
-		return statementResult{}, status.Error(codes.InvalidArgument, err.Error())
+		return statementResult{}, err
 	}
-	p, err := planner.PlanQuery(s.catalog, st.SQL, opts)
-	if err != nil {
-		return statementResult{}, sqlStatus(err)
-	}
-	if st.Kind == planner.StmtExplain {
+	if st.Kind == planner.StmtExplain && !st.Analyze {
 		text, err := planner.Explain(p)
 		if err != nil {
 			return statementResult{}, sqlStatus(err)
 		}
-		var rows [][]string
-		for _, l := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
-			rows = append(rows, []string{l})
-		}
-		return one("plan", rows)
+		return oneColumn("plan", strings.Split(strings.TrimRight(text, "\n"), "\n")...), nil
 	}
-	return statementResult{plan: p, sql: st.SQL}, nil
+	return statementResult{plan: p, sql: st.SQL, analyze: st.Analyze}, nil
+}
+
+// plan plans a query over the shared catalog with the partitions of the
+// session's properties or of the cluster. Errors are gRPC statuses.
+func (s *Scheduler) plan(sql string, props map[string]string) (*planner.Plan, error) {
+	opts, err := s.planOptionsFor(props)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	p, err := planner.PlanQuery(s.catalog, sql, opts)
+	if err != nil {
+		return nil, sqlStatus(err)
+	}
+	return p, nil
+}
+
+// createTable registers an external table in the shared catalog and saves
+// its definition in the state store. Creating a table again with the same
+// definition refreshes it (its files are listed again); IF NOT EXISTS
+// leaves an existing table alone. Where the cluster has a secret, only an
+// operator gives an existing name another definition: a table, once
+// created, is never silently repointed by another client.
+func (s *Scheduler) createTable(ctx context.Context, d *planner.ExternalTable, operator bool) (statementResult, error) {
+	if old, exists := s.catalog.Lookup(d.Name); exists {
+		if d.IfNotExists {
+			return oneColumn("result", fmt.Sprintf("table %s exists", old.Name)), nil
+		}
+		same := old.Def != nil && old.Def.SQL() == d.SQL()
+		if !same && s.cfg.Security.Secrets.Enabled() && !operator {
+			return statementResult{}, status.Errorf(codes.AlreadyExists, "table %s exists in the shared catalog with another definition; choose another name (only an operator, with the scheduler secret, replaces a table)", d.Name)
+		}
+	}
+	t, err := s.catalog.Resolve(d)
+	if err != nil {
+		if errors.Is(err, objstore.ErrForbidden) {
+			return statementResult{}, status.Error(codes.PermissionDenied, err.Error())
+		}
+		return statementResult{}, status.Error(codes.InvalidArgument, err.Error())
+	}
+	if err := s.catalog.Register(t); err != nil {
+		return statementResult{}, status.Error(codes.InvalidArgument, err.Error())
+	}
+	if err := s.saveTable(ctx, t.Name, t.Def.SQL()); err != nil {
+		return statementResult{}, status.Errorf(codes.Unavailable, "table %s created but not saved in the state store (it is lost at a restart): %v", t.Name, err)
+	}
+	s.log.Info().Str("table", t.Name).Int("files", len(t.Files)).Msg("table created")
+	return oneColumn("result", fmt.Sprintf("created table %s (%d files)", t.Name, len(t.Files))), nil
+}
+
+// explainAnalyze runs job id to its end and answers with the metrics its
+// stages' tasks reported, operator by operator (summed over each stage's
+// tasks). If ctx ends first, the job is cancelled.
+func (s *Scheduler) explainAnalyze(ctx context.Context, id string) (inlineRows, error) {
+	start := time.Now()
+	js, err := s.waitJob(ctx, id)
+	if err != nil {
+		return inlineRows{}, err
+	}
+	out := oneColumn("plan", fmt.Sprintf("job %s, %s", id, time.Since(start).Round(time.Millisecond)))
+	for _, st := range js.GetStages() {
+		out.rows.Rows = append(out.rows.Rows, []string{fmt.Sprintf("stage %d: %d tasks", st.GetStageId(), st.GetPartitions())})
+		for _, line := range strings.Split(strings.TrimRight(planner.FormatMetrics(st.GetOperatorMetrics()), "\n"), "\n") {
+			out.rows.Rows = append(out.rows.Rows, []string{"  " + line})
+		}
+	}
+	return out.rows, nil
+}
+
+// waitJob waits for job id to end and returns its status; a failed or
+// cancelled job is an error, and a ctx that ends first cancels the job.
+func (s *Scheduler) waitJob(ctx context.Context, id string) (*kapotv1.GetJobStatusResponse, error) {
+	for {
+		js, err := s.status(id)
+		if err != nil {
+			return nil, status.Errorf(codes.NotFound, "job %s: %v", id, err)
+		}
+		switch js.GetState() {
+		case kapotv1.JobState_JOB_STATE_SUCCESSFUL:
+			return js, nil
+		case kapotv1.JobState_JOB_STATE_FAILED:
+			return nil, status.Errorf(codes.Internal, "job %s failed: %s", id, js.GetError())
+		case kapotv1.JobState_JOB_STATE_CANCELLED:
+			return nil, status.Errorf(codes.Canceled, "job %s cancelled: %s", id, js.GetError())
+		}
+		if err := s.awaitJob(ctx, id, time.Minute); err != nil {
+			if errors.Is(err, errUnknownJob) {
+				continue // reported by status above
+			}
+			if _, err := s.cancel(id); err == nil {
+				s.log.Info().Str("job", id).Msg("client went away, job cancelled")
+			}
+			return nil, sqlStatus(ctx.Err())
+		}
+	}
 }
 
 // planOptionsFor are the options SQL is planned with: the session property
@@ -114,16 +195,39 @@ func (s *Scheduler) executeSQL(ctx context.Context, r *kapotv1.ExecuteSQLRequest
 		return nil, err
 	}
 	if res.plan == nil {
-		out := &kapotv1.ExecuteSQLResponse{Columns: res.rows.Columns}
-		for _, row := range res.rows.Rows {
-			out.Rows = append(out.Rows, &kapotv1.InlineRow{Values: row})
-		}
-		return out, nil
+		return inlineResponse(res.rows), nil
 	}
-	id, err := s.submit(ctx, &kapotv1.SubmitJobRequest{Plan: res.plan.Named(), JobName: planner.JobName(res.sql),
-		SessionProperties: r.GetSessionProperties(), Detached: r.GetDetached()}, owner)
+	schema, err := wire.SchemaToProto(res.plan.Schema)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "result schema: %v", err)
+	}
+	id, err := s.submit(ctx, &kapotv1.SubmitJobRequest{Plan: res.plan.Named(), JobName: jobName(res),
+		SessionProperties: r.GetSessionProperties(), Detached: r.GetDetached() && !res.analyze}, owner)
 	if err != nil {
 		return nil, submitStatus(err)
 	}
-	return &kapotv1.ExecuteSQLResponse{JobId: id}, nil
+	if res.analyze {
+		rows, err := s.explainAnalyze(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return inlineResponse(rows), nil
+	}
+	return &kapotv1.ExecuteSQLResponse{JobId: id, Schema: schema}, nil
+}
+
+func inlineResponse(rows inlineRows) *kapotv1.ExecuteSQLResponse {
+	out := &kapotv1.ExecuteSQLResponse{Columns: rows.Columns}
+	for _, row := range rows.Rows {
+		out.Rows = append(out.Rows, &kapotv1.InlineRow{Values: row})
+	}
+	return out
+}
+
+// jobName is the name of a statement's job.
+func jobName(res statementResult) string {
+	if res.analyze {
+		return "explain analyze: " + planner.JobName(res.sql)
+	}
+	return planner.JobName(res.sql)
 }

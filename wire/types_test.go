@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -64,5 +65,22 @@ func TestWalkFilesReachesEveryScan(t *testing.T) {
 	}
 	if got := root.GetHashJoin().GetRight().GetParquetScan().GetFileGroups()[0].GetPaths()[0]; got != "/abs/b" {
 		t.Fatalf("rewrite not in place: %q", got)
+	}
+}
+
+func TestTextBatch(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	s := TextSchema([]string{"a", "b"})
+	b, err := TextBatch(mem, s, [][]string{{"1", "x"}, {"2", ""}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Release()
+	if b.NumRows() != 2 || b.Column(1).ValueStr(0) != "x" || !b.Schema().Equal(s) {
+		t.Fatalf("got %v", b)
+	}
+	if _, err := TextBatch(mem, s, [][]string{{"ragged"}}); !errors.Is(err, ErrInvalidPlan) {
+		t.Fatalf("ragged row: %v", err)
 	}
 }

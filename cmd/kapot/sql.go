@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -58,16 +59,28 @@ without, they run inside this process.`,
 			if err != nil {
 				return err
 			}
-			cat := planner.NewCatalogWith(nil, props)
+			if partitions > 0 {
+				props[planner.PropShufflePartitions] = strconv.Itoa(partitions)
+			}
+			if _, err := planner.PartitionsProperty(props); err != nil {
+				return fmt.Errorf("%v: %w", err, config.ErrInvalid)
+			}
+			// The tables of --tpch and --config, as definitions: created
+			// in this process's catalog, or in the cluster's.
+			var defs []*planner.ExternalTable
 			if tpchDir != "" {
-				if err := cat.RegisterTPCH(tpchDir); err != nil {
+				d, err := planner.TPCHDefs(tpchDir)
+				if err != nil {
 					return fmt.Errorf("--tpch: %v: %w", err, config.ErrInvalid)
 				}
+				defs = append(defs, d...)
 			}
 			if cfgFile != "" {
-				if _, err := cat.LoadTables(cfgFile); err != nil {
+				d, err := planner.LoadTableDefs(cfgFile)
+				if err != nil {
 					return fmt.Errorf("--config: %v: %w", err, config.ErrInvalid)
 				}
+				defs = append(defs, d...)
 			}
 			script := strings.Join(exprs, ";\n")
 			if file != "" {
@@ -89,17 +102,40 @@ without, they run inside this process.`,
 				return err
 			}
 			if cpuProfile != "" {
-				stop, err := startCPUProfile(cpuProfile)
+				stopProfile, err := startCPUProfile(cpuProfile)
 				if err != nil {
 					return err
 				}
-				defer stop()
+				defer stopProfile()
 			}
-			s := &sqlSession{cat: cat, out: cmd.OutOrStdout(), format: format, sched: sched, sec: sec, props: props, output: output,
-				opts: planner.Options{TargetPartitions: partitions}, timeout: timeout, progress: isTerminal(os.Stderr)}
 			// Ctrl-C or SIGTERM cancels the running query's job too.
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			s := &sqlSession{out: cmd.OutOrStdout(), format: format, props: props, output: output, timeout: timeout, progress: isTerminal(os.Stderr)}
+			if sched != "" {
+				cl, err := dialScheduler(sched, sec)
+				if err != nil {
+					return err
+				}
+				defer cl.Close()
+				s.cl, s.sess = cl, cl.NewSession(props)
+				for _, d := range defs {
+					if err := s.sess.Exec(ctx, d.SQL()); err != nil {
+						return fmt.Errorf("create table %s on the cluster: %w", d.Name, err)
+					}
+				}
+			} else {
+				s.cat = planner.NewCatalogWith(nil, props)
+				for _, d := range defs {
+					t, err := s.cat.Resolve(d)
+					if err == nil {
+						err = s.cat.Register(t)
+					}
+					if err != nil {
+						return fmt.Errorf("table %s: %v: %w", d.Name, err, config.ErrInvalid)
+					}
+				}
+			}
 			for _, st := range stmts {
 				if err := s.run(ctx, st); err != nil {
 					return err
@@ -124,26 +160,34 @@ without, they run inside this process.`,
 	return withFlagErrors(c)
 }
 
+// sqlSession runs the statements of kapot sql: on a cluster (sess, whose
+// scheduler parses and plans them) or in this process (cat).
 type sqlSession struct {
+	cl       *client.Client
+	sess     *client.Session
 	cat      *planner.Catalog
 	out      io.Writer
 	format   string
-	sched    string
-	sec      security.Config
 	props    map[string]string
 	output   string
-	opts     planner.Options
 	timeout  time.Duration
 	progress bool // draw a progress line on stderr for queries over a second
 }
 
 func (s *sqlSession) run(ctx context.Context, text string) error {
+	if s.sess != nil {
+		return s.runRemote(ctx, text)
+	}
 	st, err := s.cat.Classify(text)
 	if err != nil {
 		return err
 	}
 	switch st.Kind {
 	case planner.StmtCreateExternalTable:
+		if _, exists := s.cat.Lookup(st.Def.Name); exists && st.Def.IfNotExists {
+			fmt.Fprintf(s.out, "table %s exists\n", st.Def.Name)
+			return nil
+		}
 		if err := s.cat.Register(st.Table); err != nil {
 			return err
 		}
@@ -162,11 +206,7 @@ func (s *sqlSession) run(ctx context.Context, text string) error {
 		}
 		return s.printStrings([]string{"column_name", "data_type", "is_nullable"}, rows)
 	case planner.StmtExplain:
-		opts, err := s.planOpts(ctx)
-		if err != nil {
-			return err
-		}
-		p, err := planner.PlanQuery(s.cat, st.SQL, opts)
+		p, err := planner.PlanQuery(s.cat, st.SQL, s.planOpts())
 		if err != nil {
 			return err
 		}
@@ -183,49 +223,7 @@ func (s *sqlSession) run(ctx context.Context, text string) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	start := time.Now()
-	if s.sched != "" {
-		// The Go client's session plans over this command's catalog and
-		// streams the result back (see client.Session); each batch goes
-		// to the output as it arrives.
-		cl, err := dialScheduler(s.sched, s.sec)
-		if err != nil {
-			return err
-		}
-		defer cl.Close()
-		sess := cl.NewSessionWith(s.cat, s.props)
-		sess.Options = s.opts
-		job, err := sess.Start(ctx, st.SQL)
-		if err != nil {
-			return err
-		}
-		stop := s.showProgress(ctx, cl, job.ID, start)
-		rows, err := job.Wait(ctx)
-		stop()
-		if err != nil {
-			return err
-		}
-		defer rows.Release()
-		out, err := s.sink(renamed(rows.Schema(), job.Plan.Columns))
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			if err := out.Write(rows.RecordBatch()); err != nil {
-				out.Close()
-				return err
-			}
-		}
-		if err := rows.Err(); err != nil {
-			out.Close()
-			return err
-		}
-		return s.done(out, start)
-	}
-	opts, err := s.planOpts(ctx)
-	if err != nil {
-		return err
-	}
-	p, err := planner.PlanQuery(s.cat, st.SQL, opts)
+	p, err := planner.PlanQuery(s.cat, st.SQL, s.planOpts())
 	if err != nil {
 		return err
 	}
@@ -260,6 +258,71 @@ func (s *sqlSession) run(ctx context.Context, text string) error {
 	return s.done(out, start)
 }
 
+// runRemote sends a statement to the scheduler, which parses and plans it
+// over the cluster's catalog. A query's rows stream from the executors to
+// the output as they arrive; other statements answer with their rows.
+func (s *sqlSession) runRemote(ctx context.Context, text string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	start := time.Now()
+	job, err := s.sess.Start(ctx, text)
+	if err != nil {
+		return err
+	}
+	if job.ID == "" {
+		return s.printAnswer(ctx, job)
+	}
+	stop := s.showProgress(ctx, s.cl, job.ID, start)
+	rows, err := job.Wait(ctx)
+	stop()
+	if err != nil {
+		return err
+	}
+	defer rows.Release()
+	out, err := s.sink(rows.Schema())
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		if err := out.Write(rows.RecordBatch()); err != nil {
+			out.Close()
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		out.Close()
+		return err
+	}
+	return s.done(out, start)
+}
+
+// printAnswer prints a statement's inline answer: the lines of a one-column
+// result or plan as they are, other answers as a table.
+func (s *sqlSession) printAnswer(ctx context.Context, job *client.Job) error {
+	rows, err := job.Wait(ctx)
+	if err != nil {
+		return err
+	}
+	bs, err := client.ReadAll(rows)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, b := range bs {
+			b.Release()
+		}
+	}()
+	if f := job.Schema.Fields(); len(f) == 1 && (f[0].Name == "result" || f[0].Name == "plan") {
+		for _, b := range bs {
+			for i := 0; i < int(b.NumRows()); i++ {
+				fmt.Fprintln(s.out, b.Column(0).ValueStr(i))
+			}
+		}
+		return nil
+	}
+	return printResult(s.out, s.format, job.Schema, bs)
+}
+
 // sink is where a query's rows go: the --output file or the terminal.
 func (s *sqlSession) sink(schema *arrow.Schema) (sink, error) {
 	if s.output != "" {
@@ -281,18 +344,6 @@ func (s *sqlSession) done(out sink, start time.Time) error {
 		fmt.Fprintf(s.out, "%d row(s) in %s\n", n, time.Since(start).Round(time.Millisecond))
 	}
 	return nil
-}
-
-// renamed gives the result schema the query's output names.
-func renamed(s *arrow.Schema, names []string) *arrow.Schema {
-	if len(names) != s.NumFields() {
-		return s
-	}
-	fs := append([]arrow.Field{}, s.Fields()...)
-	for i := range fs {
-		fs[i].Name = names[i]
-	}
-	return arrow.NewSchema(fs, nil)
 }
 
 func (s *sqlSession) printStrings(names []string, rows [][]string) error {
@@ -321,85 +372,39 @@ func rowsOf(vals []string) [][]string {
 	return out
 }
 
-// planOpts are the options a statement is planned with: --partitions,
-// else kapot.shuffle.partitions, else (with --scheduler) one partition per
-// task slot of the cluster, or (in process) the planner's default.
-func (s *sqlSession) planOpts(ctx context.Context) (planner.Options, error) {
-	if s.sched == "" {
-		o := s.opts
-		if o.TargetPartitions <= 0 {
-			n, err := planner.PartitionsProperty(s.props)
-			if err != nil {
-				return o, err
-			}
-			o.TargetPartitions = n
-		}
-		return o, nil
-	}
-	cl, err := dialScheduler(s.sched, s.sec)
-	if err != nil {
-		return planner.Options{}, err
-	}
-	defer cl.Close()
-	sess := cl.NewSessionWith(s.cat, s.props)
-	sess.Options = s.opts
-	return sess.PlanOptions(ctx)
+// planOpts are the options a statement is planned in this process with:
+// --partitions or kapot.shuffle.partitions (checked when parsed), else the
+// planner's default.
+func (s *sqlSession) planOpts() planner.Options {
+	n, _ := planner.PartitionsProperty(s.props)
+	return planner.Options{TargetPartitions: n}
 }
 
-// explainAnalyze runs the query and prints each stage's operators with the
-// metrics its tasks reported (summed over the stage's tasks).
+// explainAnalyze runs the query in this process and prints each
+// operator with its metrics (on a cluster, the scheduler answers EXPLAIN
+// ANALYZE itself).
 func (s *sqlSession) explainAnalyze(ctx context.Context, p *planner.Plan) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	start := time.Now()
-	if s.sched == "" {
-		work, err := os.MkdirTemp("", "kapot-sql-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(work)
-		tc := &engine.TaskContext{JobID: "sql", WorkDir: work, Mem: engine.NewRecyclingAllocator(0), Properties: s.props, Metrics: &engine.Metrics{}}
-		if tc.BatchSize, err = engine.BatchSizeProperty(s.props); err != nil {
-			return err
-		}
-		bs, err := planner.RunInProcess(ctx, p, tc, s.cat.Store())
-		for _, b := range bs {
-			b.Release()
-		}
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(s.out, "in-process (exchanges as in-memory repartitions), %s\n", time.Since(start).Round(time.Millisecond))
-		fmt.Fprint(s.out, planner.FormatMetrics(tc.Metrics.Proto()))
-		return nil
-	}
-	cl, err := dialScheduler(s.sched, s.sec)
+	work, err := os.MkdirTemp("", "kapot-sql-")
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	id, err := cl.Submit(ctx, &kapotv1.SubmitJobRequest{Plan: p.Root, JobName: "explain analyze", SessionProperties: s.props})
-	if err != nil {
+	defer os.RemoveAll(work)
+	tc := &engine.TaskContext{JobID: "sql", WorkDir: work, Mem: engine.NewRecyclingAllocator(0), Properties: s.props, Metrics: &engine.Metrics{}}
+	if tc.BatchSize, err = engine.BatchSizeProperty(s.props); err != nil {
 		return err
 	}
-	st, err := cl.Wait(ctx, id)
-	if err != nil {
-		return err
-	}
-	_, bs, err := cl.Fetch(ctx, st)
+	bs, err := planner.RunInProcess(ctx, p, tc, s.cat.Store())
 	for _, b := range bs {
 		b.Release()
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(s.out, "job %s, %s\n", id, time.Since(start).Round(time.Millisecond))
-	for _, stage := range st.GetStages() {
-		fmt.Fprintf(s.out, "stage %d: %d tasks\n", stage.GetStageId(), stage.GetPartitions())
-		for _, line := range strings.Split(strings.TrimRight(planner.FormatMetrics(stage.GetOperatorMetrics()), "\n"), "\n") {
-			fmt.Fprintf(s.out, "  %s\n", line)
-		}
-	}
+	fmt.Fprintf(s.out, "in-process (exchanges as in-memory repartitions), %s\n", time.Since(start).Round(time.Millisecond))
+	fmt.Fprint(s.out, planner.FormatMetrics(tc.Metrics.Proto()))
 	return nil
 }
 

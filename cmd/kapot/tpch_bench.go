@@ -23,6 +23,7 @@ import (
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/internal/config"
 	"github.com/kapot-go/kapot/internal/oracle"
+	"github.com/kapot-go/kapot/planner"
 	"github.com/kapot-go/kapot/scheduler"
 	"github.com/kapot-go/kapot/tpch"
 )
@@ -145,10 +146,16 @@ Data is generated into --data first when it is not there.`,
 				return err
 			}
 			defer cl.Close()
-			sess := cl.NewSession(nil)
-			sess.Options.TargetPartitions = partitions
-			if err := sess.Catalog().RegisterTPCH(dataDir); err != nil {
+			// The scheduler plans the queries, with the chosen partitions.
+			sess := cl.NewSession(map[string]string{planner.PropShufflePartitions: strconv.Itoa(partitions)})
+			defs, err := planner.TPCHDefs(dataDir)
+			if err != nil {
 				return err
+			}
+			for _, d := range defs {
+				if err := sess.Exec(ctx, d.SQL()); err != nil {
+					return fmt.Errorf("create table %s: %w", d.Name, err)
+				}
 			}
 			var duck referenceEngine
 			if compare == "duckdb" {

@@ -1,6 +1,7 @@
-// Command sql is a small program built on the kapot Go client: it registers
-// the TPC-H tables under a directory, runs one query on a cluster and
-// prints the result as it streams back from the executors.
+// Command sql is a small program built on the kapot Go client: it creates
+// the TPC-H tables under a directory in the cluster's catalog, runs one
+// query on the cluster and prints the result as it streams back from the
+// executors. The client needs no C compiler (CGO_ENABLED=0 builds it).
 //
 //	bin/kapot local --executors 2 &          # a cluster on 127.0.0.1:50050
 //	bin/kapot tpch gen --sf 0.1 --out /tmp/tpch
@@ -14,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 
 	"github.com/kapot-go/kapot/client"
@@ -44,10 +46,19 @@ func run(sched, dir, query, secret string) error {
 		return err
 	}
 	defer cl.Close()
+	// The scheduler parses and plans the SQL over the cluster's shared
+	// catalog; creating a table again with the same definition is a no-op.
 	sess := cl.NewSession(nil)
 	if dir != "" {
-		if err := sess.Catalog().RegisterTPCH(dir); err != nil {
+		abs, err := filepath.Abs(dir)
+		if err != nil {
 			return err
+		}
+		for _, t := range []string{"customer", "lineitem", "nation", "orders", "part", "partsupp", "region", "supplier"} {
+			loc := strings.ReplaceAll(filepath.Join(abs, t), "'", "''")
+			if err := sess.Exec(ctx, fmt.Sprintf("CREATE EXTERNAL TABLE %s STORED AS PARQUET LOCATION '%s'", t, loc)); err != nil {
+				return err
+			}
 		}
 	}
 	rows, err := sess.Query(ctx, query)

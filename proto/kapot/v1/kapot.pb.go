@@ -2779,12 +2779,16 @@ func (x *ExecuteSQLRequest) GetDetached() bool {
 
 // ExecuteSQLResponse is a query's job (read its result as any job's:
 // GetJobStatus, then the result locations) or, for other statements
-// (CREATE EXTERNAL TABLE, SHOW TABLES, DESCRIBE, EXPLAIN), their rows.
+// (CREATE EXTERNAL TABLE, SHOW TABLES, DESCRIBE, EXPLAIN, and EXPLAIN
+// ANALYZE once its job has run), their rows.
 type ExecuteSQLResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	Columns       []string               `protobuf:"bytes,2,rep,name=columns,proto3" json:"columns,omitempty"`
-	Rows          []*InlineRow           `protobuf:"bytes,3,rep,name=rows,proto3" json:"rows,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	JobId   string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Columns []string               `protobuf:"bytes,2,rep,name=columns,proto3" json:"columns,omitempty"`
+	Rows    []*InlineRow           `protobuf:"bytes,3,rep,name=rows,proto3" json:"rows,omitempty"`
+	// A query's result schema (columns under their SQL names), known before
+	// the job runs.
+	Schema        *Schema `protobuf:"bytes,4,opt,name=schema,proto3" json:"schema,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2836,6 +2840,13 @@ func (x *ExecuteSQLResponse) GetColumns() []string {
 func (x *ExecuteSQLResponse) GetRows() []*InlineRow {
 	if x != nil {
 		return x.Rows
+	}
+	return nil
+}
+
+func (x *ExecuteSQLResponse) GetSchema() *Schema {
+	if x != nil {
+		return x.Schema
 	}
 	return nil
 }
@@ -3690,11 +3701,12 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"\bdetached\x18\x03 \x01(\bR\bdetached\x1aD\n" +
 	"\x16SessionPropertiesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"n\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x98\x01\n" +
 	"\x12ExecuteSQLResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x18\n" +
 	"\acolumns\x18\x02 \x03(\tR\acolumns\x12'\n" +
-	"\x04rows\x18\x03 \x03(\v2\x13.kapot.v1.InlineRowR\x04rows\"#\n" +
+	"\x04rows\x18\x03 \x03(\v2\x13.kapot.v1.InlineRowR\x04rows\x12(\n" +
+	"\x06schema\x18\x04 \x01(\v2\x10.kapot.v1.SchemaR\x06schema\"#\n" +
 	"\tInlineRow\x12\x16\n" +
 	"\x06values\x18\x01 \x03(\tR\x06values\"z\n" +
 	"\x13GetJobStatusRequest\x12\x15\n" +
@@ -3856,8 +3868,8 @@ var file_kapot_v1_kapot_proto_goTypes = []any{
 	nil,                              // 59: kapot.v1.ExecuteSQLRequest.SessionPropertiesEntry
 	(*PartitionStats)(nil),           // 60: kapot.v1.PartitionStats
 	(*PhysicalPlanNode)(nil),         // 61: kapot.v1.PhysicalPlanNode
-	(*PartitionLocation)(nil),        // 62: kapot.v1.PartitionLocation
-	(*Schema)(nil),                   // 63: kapot.v1.Schema
+	(*Schema)(nil),                   // 62: kapot.v1.Schema
+	(*PartitionLocation)(nil),        // 63: kapot.v1.PartitionLocation
 }
 var file_kapot_v1_kapot_proto_depIdxs = []int32{
 	3,  // 0: kapot.v1.ExecutorRegistration.resources:type_name -> kapot.v1.ExecutorResources
@@ -3895,49 +3907,50 @@ var file_kapot_v1_kapot_proto_depIdxs = []int32{
 	39, // 32: kapot.v1.SubmitJobRequest.placement:type_name -> kapot.v1.PlacementPolicy
 	59, // 33: kapot.v1.ExecuteSQLRequest.session_properties:type_name -> kapot.v1.ExecuteSQLRequest.SessionPropertiesEntry
 	46, // 34: kapot.v1.ExecuteSQLResponse.rows:type_name -> kapot.v1.InlineRow
-	23, // 35: kapot.v1.StageStatus.operator_metrics:type_name -> kapot.v1.OperatorMetrics
-	2,  // 36: kapot.v1.GetJobStatusResponse.state:type_name -> kapot.v1.JobState
-	62, // 37: kapot.v1.GetJobStatusResponse.result_locations:type_name -> kapot.v1.PartitionLocation
-	63, // 38: kapot.v1.GetJobStatusResponse.result_schema:type_name -> kapot.v1.Schema
-	48, // 39: kapot.v1.GetJobStatusResponse.stages:type_name -> kapot.v1.StageStatus
-	4,  // 40: kapot.v1.ExecutorInfo.registration:type_name -> kapot.v1.ExecutorRegistration
-	1,  // 41: kapot.v1.ExecutorInfo.state:type_name -> kapot.v1.ExecutorState
-	53, // 42: kapot.v1.ListExecutorsResponse.executors:type_name -> kapot.v1.ExecutorInfo
-	7,  // 43: kapot.v1.SchedulerService.RegisterExecutor:input_type -> kapot.v1.RegisterExecutorRequest
-	11, // 44: kapot.v1.SchedulerService.HeartbeatFromExecutor:input_type -> kapot.v1.HeartbeatRequest
-	13, // 45: kapot.v1.SchedulerService.PollWork:input_type -> kapot.v1.PollWorkRequest
-	15, // 46: kapot.v1.SchedulerService.UpdateTaskStatus:input_type -> kapot.v1.UpdateTaskStatusRequest
-	17, // 47: kapot.v1.SchedulerService.ExecutorStopped:input_type -> kapot.v1.ExecutorStoppedRequest
-	9,  // 48: kapot.v1.SchedulerService.ExecutorLink:input_type -> kapot.v1.ExecutorLinkRequest
-	42, // 49: kapot.v1.SchedulerService.SubmitJob:input_type -> kapot.v1.SubmitJobRequest
-	44, // 50: kapot.v1.SchedulerService.ExecuteSQL:input_type -> kapot.v1.ExecuteSQLRequest
-	47, // 51: kapot.v1.SchedulerService.GetJobStatus:input_type -> kapot.v1.GetJobStatusRequest
-	50, // 52: kapot.v1.SchedulerService.CancelJob:input_type -> kapot.v1.CancelJobRequest
-	52, // 53: kapot.v1.SchedulerService.ListExecutors:input_type -> kapot.v1.ListExecutorsRequest
-	30, // 54: kapot.v1.ExecutorService.LaunchTask:input_type -> kapot.v1.LaunchTaskRequest
-	32, // 55: kapot.v1.ExecutorService.CancelTasks:input_type -> kapot.v1.CancelTasksRequest
-	35, // 56: kapot.v1.ExecutorService.RemoveJobData:input_type -> kapot.v1.RemoveJobDataRequest
-	37, // 57: kapot.v1.ExecutorService.StopExecutor:input_type -> kapot.v1.StopExecutorRequest
-	8,  // 58: kapot.v1.SchedulerService.RegisterExecutor:output_type -> kapot.v1.RegisterExecutorResponse
-	12, // 59: kapot.v1.SchedulerService.HeartbeatFromExecutor:output_type -> kapot.v1.HeartbeatResponse
-	14, // 60: kapot.v1.SchedulerService.PollWork:output_type -> kapot.v1.PollWorkResponse
-	16, // 61: kapot.v1.SchedulerService.UpdateTaskStatus:output_type -> kapot.v1.UpdateTaskStatusResponse
-	18, // 62: kapot.v1.SchedulerService.ExecutorStopped:output_type -> kapot.v1.ExecutorStoppedResponse
-	10, // 63: kapot.v1.SchedulerService.ExecutorLink:output_type -> kapot.v1.ExecutorLinkEvent
-	43, // 64: kapot.v1.SchedulerService.SubmitJob:output_type -> kapot.v1.SubmitJobResponse
-	45, // 65: kapot.v1.SchedulerService.ExecuteSQL:output_type -> kapot.v1.ExecuteSQLResponse
-	49, // 66: kapot.v1.SchedulerService.GetJobStatus:output_type -> kapot.v1.GetJobStatusResponse
-	51, // 67: kapot.v1.SchedulerService.CancelJob:output_type -> kapot.v1.CancelJobResponse
-	54, // 68: kapot.v1.SchedulerService.ListExecutors:output_type -> kapot.v1.ListExecutorsResponse
-	31, // 69: kapot.v1.ExecutorService.LaunchTask:output_type -> kapot.v1.LaunchTaskResponse
-	34, // 70: kapot.v1.ExecutorService.CancelTasks:output_type -> kapot.v1.CancelTasksResponse
-	36, // 71: kapot.v1.ExecutorService.RemoveJobData:output_type -> kapot.v1.RemoveJobDataResponse
-	38, // 72: kapot.v1.ExecutorService.StopExecutor:output_type -> kapot.v1.StopExecutorResponse
-	58, // [58:73] is the sub-list for method output_type
-	43, // [43:58] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	62, // 35: kapot.v1.ExecuteSQLResponse.schema:type_name -> kapot.v1.Schema
+	23, // 36: kapot.v1.StageStatus.operator_metrics:type_name -> kapot.v1.OperatorMetrics
+	2,  // 37: kapot.v1.GetJobStatusResponse.state:type_name -> kapot.v1.JobState
+	63, // 38: kapot.v1.GetJobStatusResponse.result_locations:type_name -> kapot.v1.PartitionLocation
+	62, // 39: kapot.v1.GetJobStatusResponse.result_schema:type_name -> kapot.v1.Schema
+	48, // 40: kapot.v1.GetJobStatusResponse.stages:type_name -> kapot.v1.StageStatus
+	4,  // 41: kapot.v1.ExecutorInfo.registration:type_name -> kapot.v1.ExecutorRegistration
+	1,  // 42: kapot.v1.ExecutorInfo.state:type_name -> kapot.v1.ExecutorState
+	53, // 43: kapot.v1.ListExecutorsResponse.executors:type_name -> kapot.v1.ExecutorInfo
+	7,  // 44: kapot.v1.SchedulerService.RegisterExecutor:input_type -> kapot.v1.RegisterExecutorRequest
+	11, // 45: kapot.v1.SchedulerService.HeartbeatFromExecutor:input_type -> kapot.v1.HeartbeatRequest
+	13, // 46: kapot.v1.SchedulerService.PollWork:input_type -> kapot.v1.PollWorkRequest
+	15, // 47: kapot.v1.SchedulerService.UpdateTaskStatus:input_type -> kapot.v1.UpdateTaskStatusRequest
+	17, // 48: kapot.v1.SchedulerService.ExecutorStopped:input_type -> kapot.v1.ExecutorStoppedRequest
+	9,  // 49: kapot.v1.SchedulerService.ExecutorLink:input_type -> kapot.v1.ExecutorLinkRequest
+	42, // 50: kapot.v1.SchedulerService.SubmitJob:input_type -> kapot.v1.SubmitJobRequest
+	44, // 51: kapot.v1.SchedulerService.ExecuteSQL:input_type -> kapot.v1.ExecuteSQLRequest
+	47, // 52: kapot.v1.SchedulerService.GetJobStatus:input_type -> kapot.v1.GetJobStatusRequest
+	50, // 53: kapot.v1.SchedulerService.CancelJob:input_type -> kapot.v1.CancelJobRequest
+	52, // 54: kapot.v1.SchedulerService.ListExecutors:input_type -> kapot.v1.ListExecutorsRequest
+	30, // 55: kapot.v1.ExecutorService.LaunchTask:input_type -> kapot.v1.LaunchTaskRequest
+	32, // 56: kapot.v1.ExecutorService.CancelTasks:input_type -> kapot.v1.CancelTasksRequest
+	35, // 57: kapot.v1.ExecutorService.RemoveJobData:input_type -> kapot.v1.RemoveJobDataRequest
+	37, // 58: kapot.v1.ExecutorService.StopExecutor:input_type -> kapot.v1.StopExecutorRequest
+	8,  // 59: kapot.v1.SchedulerService.RegisterExecutor:output_type -> kapot.v1.RegisterExecutorResponse
+	12, // 60: kapot.v1.SchedulerService.HeartbeatFromExecutor:output_type -> kapot.v1.HeartbeatResponse
+	14, // 61: kapot.v1.SchedulerService.PollWork:output_type -> kapot.v1.PollWorkResponse
+	16, // 62: kapot.v1.SchedulerService.UpdateTaskStatus:output_type -> kapot.v1.UpdateTaskStatusResponse
+	18, // 63: kapot.v1.SchedulerService.ExecutorStopped:output_type -> kapot.v1.ExecutorStoppedResponse
+	10, // 64: kapot.v1.SchedulerService.ExecutorLink:output_type -> kapot.v1.ExecutorLinkEvent
+	43, // 65: kapot.v1.SchedulerService.SubmitJob:output_type -> kapot.v1.SubmitJobResponse
+	45, // 66: kapot.v1.SchedulerService.ExecuteSQL:output_type -> kapot.v1.ExecuteSQLResponse
+	49, // 67: kapot.v1.SchedulerService.GetJobStatus:output_type -> kapot.v1.GetJobStatusResponse
+	51, // 68: kapot.v1.SchedulerService.CancelJob:output_type -> kapot.v1.CancelJobResponse
+	54, // 69: kapot.v1.SchedulerService.ListExecutors:output_type -> kapot.v1.ListExecutorsResponse
+	31, // 70: kapot.v1.ExecutorService.LaunchTask:output_type -> kapot.v1.LaunchTaskResponse
+	34, // 71: kapot.v1.ExecutorService.CancelTasks:output_type -> kapot.v1.CancelTasksResponse
+	36, // 72: kapot.v1.ExecutorService.RemoveJobData:output_type -> kapot.v1.RemoveJobDataResponse
+	38, // 73: kapot.v1.ExecutorService.StopExecutor:output_type -> kapot.v1.StopExecutorResponse
+	59, // [59:74] is the sub-list for method output_type
+	44, // [44:59] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_kapot_v1_kapot_proto_init() }
