@@ -2,6 +2,7 @@ package planner
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
@@ -362,4 +363,39 @@ func (p *stmtParser) createExternal() (*Statement, error) {
 		return nil, &SQLError{Pos: -1, Msg: "WITH HEADER ROW and DELIMITER apply to CSV tables only", Err: engine.ErrInvalidPlan}
 	}
 	return &Statement{Kind: StmtCreateExternalTable, Def: d}, nil
+}
+
+// Placeholders finds the parameter placeholders of sql with PostgreSQL's
+// lexer, so none is seen inside a string, a quoted name or a comment:
+// $n, and ? (numbered in order; PostgreSQL reads ? as an operator
+// character, so x=? is one token holding one). It calls at(start, end, n)
+// for each, n counting from 1.
+func Placeholders(sql string, at func(start, end, n int)) error {
+	if err := checkText(sql); err != nil {
+		return err
+	}
+	res, err := pg.Scan(sql)
+	if err != nil {
+		return &SQLError{Pos: -1, Msg: fmt.Sprintf("syntax error: %v", err), Err: engine.ErrInvalidPlan}
+	}
+	next := 1
+	for _, t := range res.GetTokens() {
+		start, end := int(t.GetStart()), int(t.GetEnd())
+		switch t.GetToken() {
+		case pg.Token_PARAM:
+			n, err := strconv.Atoi(sql[start+1 : end])
+			if err != nil || n < 1 {
+				return &SQLError{Pos: start, Msg: fmt.Sprintf("bad placeholder %s", sql[start:end]), Err: engine.ErrInvalidPlan}
+			}
+			at(start, end, n)
+		case pg.Token_Op:
+			for i := start; i < end; i++ {
+				if sql[i] == '?' {
+					at(i, i+1, next)
+					next++
+				}
+			}
+		}
+	}
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/kapot-go/kapot/internal/config"
 	"github.com/kapot-go/kapot/internal/logging"
 	"github.com/kapot-go/kapot/internal/security"
+	"github.com/kapot-go/kapot/scheduler/flightsql"
 )
 
 // Config is every setting of a scheduler process.
@@ -146,3 +147,10 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// Result modes of the Flight SQL endpoint (--flight-sql-results); see
+// package flightsql.
+const (
+	ResultsProxy  = flightsql.ResultsProxy
+	ResultsDirect = flightsql.ResultsDirect
+)

@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/flight"
-	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
@@ -25,6 +23,7 @@ import (
 	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/scheduler/flightsql"
 	"github.com/kapot-go/kapot/scheduler/store"
 )
 
@@ -196,25 +195,25 @@ func (s *Scheduler) listenFlightSQL() error {
 		return fmt.Errorf("%v: %w", err, config.ErrInvalid)
 	}
 	if s.cfg.Security.Secrets.Enabled() {
-		auth := newSQLAuth(s.cfg.Security.Secrets.For(security.Client), s.cfg.Security.Secrets.Scheduler, func(method, reason string) {
+		auth := flightsql.NewAuth(s.cfg.Security.Secrets.For(security.Client), s.cfg.Security.Secrets.Scheduler, func(method, reason string) {
 			s.prom.authFailures.WithLabelValues(reason).Inc()
 			s.log.Warn().Str("method", method).Str("reason", reason).Msg("flight sql call rejected")
 		})
-		opts = append(opts, auth.serverOptions()...)
+		opts = append(opts, auth.ServerOptions()...)
 	}
 	lis, err := net.Listen("tcp", net.JoinHostPort(s.cfg.BindHost, strconv.Itoa(s.cfg.FlightSQLPort)))
 	if err != nil {
 		return fmt.Errorf("--flight-sql-port %d: %w", s.cfg.FlightSQLPort, err)
 	}
 	s.sqlFetch = kflight.NewClient(3, 100*time.Millisecond, 0, dial...)
-	srv, err := newSQLServer(s, s.sqlFetch)
+	srv, err := flightsql.NewServer(flightsql.Config{Jobs: flightJobs{s}, Catalog: s.catalog, Fetch: s.sqlFetch, Signer: s.signer, Results: s.cfg.FlightSQLResults})
 	if err != nil {
 		lis.Close()
 		return err
 	}
 	s.sqlLis = lis
 	s.sqlSrv = grpc.NewServer(append([]grpc.ServerOption{grpc.MaxRecvMsgSize(64 << 20), grpc.MaxSendMsgSize(64 << 20)}, opts...)...)
-	flight.RegisterFlightServiceServer(s.sqlSrv, flightsql.NewFlightServerWithAllocator(srv, srv.mem))
+	srv.Register(s.sqlSrv)
 	healthpb.RegisterHealthServer(s.sqlSrv, s.health)
 	return nil
 }

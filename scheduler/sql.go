@@ -13,8 +13,15 @@ import (
 	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/scheduler/flightsql"
 	"github.com/kapot-go/kapot/wire"
 )
+
+// textRows is a statement's small all-text answer.
+type textRows struct {
+	Columns []string
+	Rows    [][]string
+}
 
 // statementResult is what a SQL statement gives: a planned query, to run
 // as a job, or the rows of any other statement.
@@ -23,12 +30,12 @@ type statementResult struct {
 	sql  string        // the query's text
 	// analyze: EXPLAIN ANALYZE, whose answer is the job's metrics.
 	analyze bool
-	rows    inlineRows
+	rows    textRows
 }
 
 // oneColumn is a statement's inline answer of one text column.
 func oneColumn(col string, rows ...string) statementResult {
-	out := statementResult{rows: inlineRows{Columns: []string{col}}}
+	out := statementResult{rows: textRows{Columns: []string{col}}}
 	for _, r := range rows {
 		out.rows.Rows = append(out.rows.Rows, []string{r})
 	}
@@ -42,7 +49,7 @@ func oneColumn(col string, rows ...string) statementResult {
 func (s *Scheduler) statement(ctx context.Context, sql string, props map[string]string, operator bool) (statementResult, error) {
 	st, err := planner.ParseStatement(sql)
 	if err != nil {
-		return statementResult{}, sqlStatus(err)
+		return statementResult{}, flightsql.SQLStatus(err)
 	}
 	switch st.Kind {
 	case planner.StmtCreateExternalTable:
@@ -58,7 +65,7 @@ func (s *Scheduler) statement(ctx context.Context, sql string, props map[string]
 		for _, c := range cols {
 			rows = append(rows, c[:])
 		}
-		return statementResult{rows: inlineRows{Columns: []string{"column_name", "data_type", "is_nullable"}, Rows: rows}}, nil
+		return statementResult{rows: textRows{Columns: []string{"column_name", "data_type", "is_nullable"}, Rows: rows}}, nil
 	}
 	p, err := s.plan(st.SQL, props)
 	if err != nil {
@@ -67,7 +74,7 @@ func (s *Scheduler) statement(ctx context.Context, sql string, props map[string]
 	if st.Kind == planner.StmtExplain && !st.Analyze {
 		text, err := planner.Explain(p)
 		if err != nil {
-			return statementResult{}, sqlStatus(err)
+			return statementResult{}, flightsql.SQLStatus(err)
 		}
 		return oneColumn("plan", strings.Split(strings.TrimRight(text, "\n"), "\n")...), nil
 	}
@@ -83,7 +90,7 @@ func (s *Scheduler) plan(sql string, props map[string]string) (*planner.Plan, er
 	}
 	p, err := planner.PlanQuery(s.catalog, sql, opts)
 	if err != nil {
-		return nil, sqlStatus(err)
+		return nil, flightsql.SQLStatus(err)
 	}
 	return p, nil
 }
@@ -124,11 +131,11 @@ func (s *Scheduler) createTable(ctx context.Context, d *planner.ExternalTable, o
 // explainAnalyze runs job id to its end and answers with the metrics its
 // stages' tasks reported, operator by operator (summed over each stage's
 // tasks). If ctx ends first, the job is cancelled.
-func (s *Scheduler) explainAnalyze(ctx context.Context, id string) (inlineRows, error) {
+func (s *Scheduler) explainAnalyze(ctx context.Context, id string) (textRows, error) {
 	start := time.Now()
 	js, err := s.waitJob(ctx, id)
 	if err != nil {
-		return inlineRows{}, err
+		return textRows{}, err
 	}
 	out := oneColumn("plan", fmt.Sprintf("job %s, %s", id, time.Since(start).Round(time.Millisecond)))
 	for _, st := range js.GetStages() {
@@ -163,7 +170,7 @@ func (s *Scheduler) waitJob(ctx context.Context, id string) (*kapotv1.GetJobStat
 			if _, err := s.cancel(id); err == nil {
 				s.log.Info().Str("job", id).Msg("client went away, job cancelled")
 			}
-			return nil, sqlStatus(ctx.Err())
+			return nil, flightsql.SQLStatus(ctx.Err())
 		}
 	}
 }
@@ -216,7 +223,7 @@ func (s *Scheduler) executeSQL(ctx context.Context, r *kapotv1.ExecuteSQLRequest
 	return &kapotv1.ExecuteSQLResponse{JobId: id, Schema: schema}, nil
 }
 
-func inlineResponse(rows inlineRows) *kapotv1.ExecuteSQLResponse {
+func inlineResponse(rows textRows) *kapotv1.ExecuteSQLResponse {
 	out := &kapotv1.ExecuteSQLResponse{Columns: rows.Columns}
 	for _, row := range rows.Rows {
 		out.Rows = append(out.Rows, &kapotv1.InlineRow{Values: row})
@@ -231,3 +238,48 @@ func jobName(res statementResult) string {
 	}
 	return planner.JobName(res.sql)
 }
+
+// flightJobs is the scheduler as the Flight SQL service sees it.
+type flightJobs struct{ s *Scheduler }
+
+var _ flightsql.Jobs = flightJobs{}
+
+func (f flightJobs) Statement(ctx context.Context, sql string, operator bool) (flightsql.Answer, error) {
+	res, err := f.s.statement(ctx, sql, nil, operator)
+	if err != nil {
+		return flightsql.Answer{}, err
+	}
+	return flightsql.Answer{Plan: res.plan, SQL: res.sql, Analyze: res.analyze, Columns: res.rows.Columns, Rows: res.rows.Rows}, nil
+}
+
+func (f flightJobs) Plan(sql string) (*planner.Plan, error) { return f.s.plan(sql, nil) }
+
+func (f flightJobs) Submit(ctx context.Context, a flightsql.Answer) (string, error) {
+	res := statementResult{plan: a.Plan, sql: a.SQL, analyze: a.Analyze}
+	id, err := f.s.submit(ctx, &kapotv1.SubmitJobRequest{Plan: a.Plan.Named(), JobName: "flight sql: " + jobName(res)}, ownerFlightSQL)
+	if err != nil {
+		return "", submitStatus(err)
+	}
+	return id, nil
+}
+
+func (f flightJobs) ExplainAnalyze(ctx context.Context, id string) (flightsql.Answer, error) {
+	rows, err := f.s.explainAnalyze(ctx, id)
+	return flightsql.Answer{Columns: rows.Columns, Rows: rows.Rows}, err
+}
+
+func (f flightJobs) Wait(ctx context.Context, id string) (*kapotv1.GetJobStatusResponse, error) {
+	return f.s.waitJob(ctx, id)
+}
+
+func (f flightJobs) Status(id string) (*kapotv1.GetJobStatusResponse, error) { return f.s.status(id) }
+
+func (f flightJobs) Await(ctx context.Context, id string, wait time.Duration) error {
+	return f.s.awaitJob(ctx, id, wait)
+}
+
+func (f flightJobs) Unreachable(ctx context.Context, id string, executors []string) {
+	f.s.unreachable(ctx, id, executors)
+}
+
+func (f flightJobs) Cancel(id string) (bool, error) { return f.s.cancel(id) }

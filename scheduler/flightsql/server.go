@@ -1,4 +1,4 @@
-package scheduler
+package flightsql
 
 import (
 	"bytes"
@@ -17,9 +17,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
-	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	fsql "github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql/schema_ref"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -61,15 +62,67 @@ type inlineRows struct {
 	Rows    [][]string `json:"r"`
 }
 
-// sqlServer is the scheduler's Arrow Flight SQL service: it plans SQL over
-// a catalog shared by its clients, runs queries as jobs of this scheduler
-// and hands out the result partitions.
-type sqlServer struct {
-	flightsql.BaseServer
-	s     *Scheduler
-	cat   *planner.Catalog
-	fetch *kflight.Client
-	mem   memory.Allocator
+// Answer is what a statement gives: a planned query to run as a job, or
+// (Plan nil) the rows of any other statement, as text.
+type Answer struct {
+	Plan    *planner.Plan
+	SQL     string // the query's text
+	Analyze bool   // EXPLAIN ANALYZE: run the job, answer with its metrics
+	Columns []string
+	Rows    [][]string
+}
+
+// Jobs is what the service needs of the scheduler. Errors are gRPC
+// statuses.
+type Jobs interface {
+	// Statement runs a statement over the shared catalog; operator
+	// callers (the scheduler secret) may replace a table.
+	Statement(ctx context.Context, sql string, operator bool) (Answer, error)
+	// Plan plans a query.
+	Plan(sql string) (*planner.Plan, error)
+	// Submit runs a planned query as a job of the Flight SQL endpoint.
+	Submit(ctx context.Context, a Answer) (string, error)
+	// ExplainAnalyze runs job id to its end and answers with its metrics.
+	ExplainAnalyze(ctx context.Context, id string) (Answer, error)
+	// Wait waits for job id to end; a failed job is an error, and a ctx
+	// that ends first cancels the job.
+	Wait(ctx context.Context, id string) (*kapotv1.GetJobStatusResponse, error)
+	// Status is job id's status now.
+	Status(id string) (*kapotv1.GetJobStatusResponse, error)
+	// Await waits up to wait for job id to end (or ctx to).
+	Await(ctx context.Context, id string, wait time.Duration) error
+	// Unreachable reports executors a client could not read job id's
+	// results from: each is probed, and the results of lost ones are
+	// computed again.
+	Unreachable(ctx context.Context, id string, executors []string)
+	// Cancel cancels job id; it reports whether the job was running.
+	Cancel(id string) (bool, error)
+}
+
+// Config is what a Server is made of.
+type Config struct {
+	Jobs Jobs
+	// Catalog is the shared catalog (listed by GetTables).
+	Catalog *planner.Catalog
+	// Fetch reads result partitions from the executors (proxy mode).
+	Fetch *kflight.Client
+	// Signer checks the result tickets in statement handles.
+	Signer *kflight.Signer
+	// Results is ResultsProxy or ResultsDirect.
+	Results string
+}
+
+// Server is the scheduler's Arrow Flight SQL service: it runs SQL over the
+// catalog shared by every client, queries as jobs of the scheduler, and
+// hands out the result partitions.
+type Server struct {
+	fsql.BaseServer
+	jobs    Jobs
+	cat     *planner.Catalog
+	fetch   *kflight.Client
+	signer  *kflight.Signer
+	results string
+	mem     memory.Allocator
 
 	mu       sync.Mutex
 	prepared map[string]*preparedStmt
@@ -80,18 +133,20 @@ type preparedStmt struct {
 	params []string // SQL literals bound by the last DoPut
 }
 
-func newSQLServer(s *Scheduler, fetch *kflight.Client) (*sqlServer, error) {
-	f := &sqlServer{s: s, cat: s.catalog, fetch: fetch, mem: memory.NewGoAllocator(), prepared: map[string]*preparedStmt{}}
+// NewServer makes the service.
+func NewServer(cfg Config) (*Server, error) {
+	f := &Server{jobs: cfg.Jobs, cat: cfg.Catalog, fetch: cfg.Fetch, signer: cfg.Signer, results: cfg.Results,
+		mem: memory.NewGoAllocator(), prepared: map[string]*preparedStmt{}}
 	f.Alloc = f.mem
-	for id, v := range map[flightsql.SqlInfo]any{
-		flightsql.SqlInfoFlightSqlServerName:         "kapot",
-		flightsql.SqlInfoFlightSqlServerVersion:      version.Version,
-		flightsql.SqlInfoFlightSqlServerArrowVersion: "18",
-		flightsql.SqlInfoFlightSqlServerReadOnly:     true,
-		flightsql.SqlInfoFlightSqlServerSql:          true,
-		flightsql.SqlInfoFlightSqlServerSubstrait:    false,
-		flightsql.SqlInfoFlightSqlServerTransaction:  int32(0), // none
-		flightsql.SqlInfoFlightSqlServerCancel:       true,
+	for id, v := range map[fsql.SqlInfo]any{
+		fsql.SqlInfoFlightSqlServerName:         "kapot",
+		fsql.SqlInfoFlightSqlServerVersion:      version.Version,
+		fsql.SqlInfoFlightSqlServerArrowVersion: "18",
+		fsql.SqlInfoFlightSqlServerReadOnly:     true,
+		fsql.SqlInfoFlightSqlServerSql:          true,
+		fsql.SqlInfoFlightSqlServerSubstrait:    false,
+		fsql.SqlInfoFlightSqlServerTransaction:  int32(0), // none
+		fsql.SqlInfoFlightSqlServerCancel:       true,
 	} {
 		if err := f.RegisterSqlInfo(id, v); err != nil {
 			return nil, err
@@ -100,8 +155,13 @@ func newSQLServer(s *Scheduler, fetch *kflight.Client) (*sqlServer, error) {
 	return f, nil
 }
 
-// sqlStatus maps a planning or execution error to a gRPC status.
-func sqlStatus(err error) error {
+// Register serves the service on g.
+func (f *Server) Register(g *grpc.Server) {
+	flight.RegisterFlightServiceServer(g, fsql.NewFlightServerWithAllocator(f, f.mem))
+}
+
+// SQLStatus maps a planning or execution error to a gRPC status.
+func SQLStatus(err error) error {
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
@@ -119,12 +179,12 @@ func sqlStatus(err error) error {
 }
 
 // GetFlightInfoStatement runs an ad-hoc statement.
-func (f *sqlServer) GetFlightInfoStatement(ctx context.Context, cmd flightsql.StatementQuery, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+func (f *Server) GetFlightInfoStatement(ctx context.Context, cmd fsql.StatementQuery, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
 	return f.execute(ctx, cmd.GetQuery(), desc)
 }
 
 // GetSchemaStatement plans a query without running it.
-func (f *sqlServer) GetSchemaStatement(ctx context.Context, cmd flightsql.StatementQuery, _ *flight.FlightDescriptor) (*flight.SchemaResult, error) {
+func (f *Server) GetSchemaStatement(ctx context.Context, cmd fsql.StatementQuery, _ *flight.FlightDescriptor) (*flight.SchemaResult, error) {
 	schema, err := f.schemaOf(cmd.GetQuery())
 	if err != nil {
 		return nil, err
@@ -136,26 +196,26 @@ func (f *sqlServer) GetSchemaStatement(ctx context.Context, cmd flightsql.Statem
 // the job has finished (cancelling ctx cancels the job), with an endpoint
 // per non-empty result partition. Other statements run here and return
 // their rows inline.
-func (f *sqlServer) execute(ctx context.Context, sql string, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
-	res, err := f.s.statement(ctx, sql, nil, sqlAdmin(ctx))
+func (f *Server) execute(ctx context.Context, sql string, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	res, err := f.jobs.Statement(ctx, sql, Operator(ctx))
 	if err != nil {
 		return nil, err
 	}
-	if res.plan == nil {
-		return f.inlineInfo(desc, res.rows)
+	if res.Plan == nil {
+		return f.inlineInfo(desc, inlineRows{Columns: res.Columns, Rows: res.Rows})
 	}
-	id, err := f.s.submit(ctx, &kapotv1.SubmitJobRequest{Plan: res.plan.Named(), JobName: "flight sql: " + jobName(res)}, ownerFlightSQL)
+	id, err := f.jobs.Submit(ctx, res)
 	if err != nil {
-		return nil, submitStatus(err)
+		return nil, err
 	}
-	if res.analyze {
-		rows, err := f.s.explainAnalyze(ctx, id)
+	if res.Analyze {
+		a, err := f.jobs.ExplainAnalyze(ctx, id)
 		if err != nil {
 			return nil, err
 		}
-		return f.inlineInfo(desc, rows)
+		return f.inlineInfo(desc, inlineRows{Columns: a.Columns, Rows: a.Rows})
 	}
-	js, err := f.s.waitJob(ctx, id)
+	js, err := f.jobs.Wait(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -168,12 +228,12 @@ func (f *sqlServer) execute(ctx context.Context, sql string, desc *flight.Flight
 		if loc.GetStats() != nil && loc.GetStats().GetNumRows() == 0 {
 			continue
 		}
-		tkt, err := flightsql.CreateStatementQueryTicket(kflight.TicketFor(loc))
+		tkt, err := fsql.CreateStatementQueryTicket(kflight.TicketFor(loc))
 		if err != nil {
 			return nil, status.Errorf(codes.Internal, "ticket: %v", err)
 		}
 		ep := &flight.FlightEndpoint{Ticket: &flight.Ticket{Ticket: tkt}}
-		if f.s.cfg.FlightSQLResults == ResultsDirect {
+		if f.results == ResultsDirect {
 			ep.Location = []*flight.Location{{Uri: "grpc+tcp://" + kflight.Addr(loc.GetExecutor())}}
 		}
 		info.Endpoint = append(info.Endpoint, ep)
@@ -185,8 +245,8 @@ func (f *sqlServer) execute(ctx context.Context, sql string, desc *flight.Flight
 // recoverResult has the scheduler probe the executor of result partition
 // loc (of ticket t) and, if it is lost, compute the partition again; it
 // returns the partition's new location.
-func (f *sqlServer) recoverResult(ctx context.Context, t *kapotv1.ShuffleTicket, loc *kapotv1.PartitionLocation) (*kapotv1.PartitionLocation, error) {
-	f.s.unreachable(ctx, t.GetJobId(), []string{loc.GetExecutor().GetId()})
+func (f *Server) recoverResult(ctx context.Context, t *kapotv1.ShuffleTicket, loc *kapotv1.PartitionLocation) (*kapotv1.PartitionLocation, error) {
+	f.jobs.Unreachable(ctx, t.GetJobId(), []string{loc.GetExecutor().GetId()})
 	js, err := f.waitResults(ctx, t.GetJobId())
 	if err != nil {
 		return nil, err
@@ -207,9 +267,9 @@ func resultLocation(js *kapotv1.GetJobStatusResponse, t *kapotv1.ShuffleTicket) 
 
 // waitResults waits until a reopened job holds its results again; unlike
 // wait, a client going away does not cancel the job (it finished once).
-func (f *sqlServer) waitResults(ctx context.Context, id string) (*kapotv1.GetJobStatusResponse, error) {
+func (f *Server) waitResults(ctx context.Context, id string) (*kapotv1.GetJobStatusResponse, error) {
 	for {
-		js, err := f.s.status(id)
+		js, err := f.jobs.Status(id)
 		if err != nil {
 			return nil, err
 		}
@@ -219,34 +279,34 @@ func (f *sqlServer) waitResults(ctx context.Context, id string) (*kapotv1.GetJob
 		case kapotv1.JobState_JOB_STATE_FAILED, kapotv1.JobState_JOB_STATE_CANCELLED:
 			return nil, fmt.Errorf("job %s %s: %s", id, js.GetState(), js.GetError())
 		}
-		if err := f.s.awaitJob(ctx, id, time.Minute); err != nil {
+		if err := f.jobs.Await(ctx, id, time.Minute); err != nil {
 			return nil, err
 		}
 	}
 }
 
 // schemaOf plans sql and returns its result schema.
-func (f *sqlServer) schemaOf(sql string) (*arrow.Schema, error) {
+func (f *Server) schemaOf(sql string) (*arrow.Schema, error) {
 	st, err := planner.ParseStatement(sql)
 	if err != nil {
-		return nil, sqlStatus(err)
+		return nil, SQLStatus(err)
 	}
 	if st.Kind != planner.StmtQuery {
 		return nil, status.Error(codes.InvalidArgument, "not a query")
 	}
-	p, err := f.s.plan(st.SQL, nil)
+	p, err := f.jobs.Plan(st.SQL)
 	if err != nil {
 		return nil, err
 	}
 	return p.Schema, nil
 }
 
-func (f *sqlServer) inlineInfo(desc *flight.FlightDescriptor, rows inlineRows) (*flight.FlightInfo, error) {
+func (f *Server) inlineInfo(desc *flight.FlightDescriptor, rows inlineRows) (*flight.FlightInfo, error) {
 	b, err := json.Marshal(rows)
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "%v", err)
 	}
-	tkt, err := flightsql.CreateStatementQueryTicket(append(slices.Clone(rowsPrefix), b...))
+	tkt, err := fsql.CreateStatementQueryTicket(append(slices.Clone(rowsPrefix), b...))
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "ticket: %v", err)
 	}
@@ -256,7 +316,7 @@ func (f *sqlServer) inlineInfo(desc *flight.FlightDescriptor, rows inlineRows) (
 
 // DoGetStatement streams one endpoint: inline rows, or a result partition
 // read from the executor that holds it (the proxy path).
-func (f *sqlServer) DoGetStatement(ctx context.Context, tkt flightsql.StatementQueryTicket) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+func (f *Server) DoGetStatement(ctx context.Context, tkt fsql.StatementQueryTicket) (*arrow.Schema, <-chan flight.StreamChunk, error) {
 	h := tkt.GetStatementHandle()
 	if rest, ok := bytes.CutPrefix(h, rowsPrefix); ok {
 		var rows inlineRows
@@ -274,10 +334,10 @@ func (f *sqlServer) DoGetStatement(ctx context.Context, tkt flightsql.StatementQ
 	if err != nil {
 		return nil, nil, status.Errorf(codes.InvalidArgument, "bad statement handle: %v", err)
 	}
-	if err := f.s.signer.Verify(t, time.Now()); err != nil {
+	if err := f.signer.Verify(t, time.Now()); err != nil {
 		return nil, nil, status.Errorf(codes.PermissionDenied, "statement handle: %v", err)
 	}
-	js, err := f.s.status(t.GetJobId())
+	js, err := f.jobs.Status(t.GetJobId())
 	if err != nil {
 		return nil, nil, status.Errorf(codes.NotFound, "job %s: %v (results are kept for --finished-job-data-clean-up-delay-seconds)", t.GetJobId(), err)
 	}
@@ -345,7 +405,7 @@ func oneBatch(schema *arrow.Schema, b arrow.RecordBatch) (*arrow.Schema, <-chan 
 
 // CancelFlightInfo cancels the job behind a FlightInfo (a finished job's
 // result stays readable until it is cleaned up).
-func (f *sqlServer) CancelFlightInfo(_ context.Context, req *flight.CancelFlightInfoRequest) (flight.CancelFlightInfoResult, error) {
+func (f *Server) CancelFlightInfo(_ context.Context, req *flight.CancelFlightInfoRequest) (flight.CancelFlightInfoResult, error) {
 	st := flight.CancelStatusNotCancellable
 	for _, ep := range req.GetInfo().GetEndpoint() {
 		h, ok := kflight.SQLTicketHandle(ep.GetTicket().GetTicket())
@@ -353,10 +413,10 @@ func (f *sqlServer) CancelFlightInfo(_ context.Context, req *flight.CancelFlight
 			continue
 		}
 		t, err := kflight.ParseTicket(h)
-		if err != nil || f.s.signer.Verify(t, time.Now()) != nil {
+		if err != nil || f.signer.Verify(t, time.Now()) != nil {
 			continue
 		}
-		if ok, err := f.s.cancel(t.GetJobId()); err == nil && ok {
+		if ok, err := f.jobs.Cancel(t.GetJobId()); err == nil && ok {
 			st = flight.CancelStatusCancelled
 		}
 	}
@@ -365,12 +425,12 @@ func (f *sqlServer) CancelFlightInfo(_ context.Context, req *flight.CancelFlight
 
 // CreatePreparedStatement keeps the statement; parameters ($1, $2, … or ?)
 // are bound by DoPutPreparedStatementQuery and substituted as literals.
-func (f *sqlServer) CreatePreparedStatement(ctx context.Context, req flightsql.ActionCreatePreparedStatementRequest) (flightsql.ActionCreatePreparedStatementResult, error) {
+func (f *Server) CreatePreparedStatement(ctx context.Context, req fsql.ActionCreatePreparedStatementRequest) (fsql.ActionCreatePreparedStatementResult, error) {
 	n, err := countParams(req.GetQuery())
 	if err != nil {
-		return flightsql.ActionCreatePreparedStatementResult{}, status.Error(codes.InvalidArgument, err.Error())
+		return fsql.ActionCreatePreparedStatementResult{}, status.Error(codes.InvalidArgument, err.Error())
 	}
-	var res flightsql.ActionCreatePreparedStatementResult
+	var res fsql.ActionCreatePreparedStatementResult
 	if n == 0 {
 		if schema, err := f.schemaOf(req.GetQuery()); err == nil {
 			res.DatasetSchema = schema
@@ -388,14 +448,14 @@ func (f *sqlServer) CreatePreparedStatement(ctx context.Context, req flightsql.A
 }
 
 // ClosePreparedStatement forgets a prepared statement.
-func (f *sqlServer) ClosePreparedStatement(_ context.Context, req flightsql.ActionClosePreparedStatementRequest) error {
+func (f *Server) ClosePreparedStatement(_ context.Context, req fsql.ActionClosePreparedStatementRequest) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.prepared, string(req.GetPreparedStatementHandle()))
 	return nil
 }
 
-func (f *sqlServer) preparedSQL(handle []byte) (string, error) {
+func (f *Server) preparedSQL(handle []byte) (string, error) {
 	f.mu.Lock()
 	p, ok := f.prepared[string(handle)]
 	var sql string
@@ -416,7 +476,7 @@ func (f *sqlServer) preparedSQL(handle []byte) (string, error) {
 
 // DoPutPreparedStatementQuery binds parameters: the first row of the
 // batch, one column per placeholder.
-func (f *sqlServer) DoPutPreparedStatementQuery(_ context.Context, cmd flightsql.PreparedStatementQuery, rdr flight.MessageReader, _ flight.MetadataWriter) ([]byte, error) {
+func (f *Server) DoPutPreparedStatementQuery(_ context.Context, cmd fsql.PreparedStatementQuery, rdr flight.MessageReader, _ flight.MetadataWriter) ([]byte, error) {
 	var lits []string
 	for rdr.Next() {
 		b := rdr.RecordBatch()
@@ -450,7 +510,7 @@ func (f *sqlServer) DoPutPreparedStatementQuery(_ context.Context, cmd flightsql
 
 // GetFlightInfoPreparedStatement runs a prepared statement with its bound
 // parameters.
-func (f *sqlServer) GetFlightInfoPreparedStatement(ctx context.Context, cmd flightsql.PreparedStatementQuery, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+func (f *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd fsql.PreparedStatementQuery, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
 	sql, err := f.preparedSQL(cmd.GetPreparedStatementHandle())
 	if err != nil {
 		return nil, err
@@ -459,7 +519,7 @@ func (f *sqlServer) GetFlightInfoPreparedStatement(ctx context.Context, cmd flig
 }
 
 // GetSchemaPreparedStatement plans a prepared statement.
-func (f *sqlServer) GetSchemaPreparedStatement(ctx context.Context, cmd flightsql.PreparedStatementQuery, _ *flight.FlightDescriptor) (*flight.SchemaResult, error) {
+func (f *Server) GetSchemaPreparedStatement(ctx context.Context, cmd fsql.PreparedStatementQuery, _ *flight.FlightDescriptor) (*flight.SchemaResult, error) {
 	sql, err := f.preparedSQL(cmd.GetPreparedStatementHandle())
 	if err != nil {
 		return nil, err
@@ -473,10 +533,10 @@ func (f *sqlServer) GetSchemaPreparedStatement(ctx context.Context, cmd flightsq
 
 // DoPutCommandStatementUpdate runs a statement that returns no rows
 // (CREATE EXTERNAL TABLE); it reports 0 rows affected.
-func (f *sqlServer) DoPutCommandStatementUpdate(ctx context.Context, cmd flightsql.StatementUpdate) (int64, error) {
+func (f *Server) DoPutCommandStatementUpdate(ctx context.Context, cmd fsql.StatementUpdate) (int64, error) {
 	st, err := planner.ParseStatement(cmd.GetQuery())
 	if err != nil {
-		return 0, sqlStatus(err)
+		return 0, SQLStatus(err)
 	}
 	if st.Kind != planner.StmtCreateExternalTable {
 		return 0, status.Error(codes.InvalidArgument, "only CREATE EXTERNAL TABLE runs as an update; run queries with Execute")
@@ -488,7 +548,7 @@ func (f *sqlServer) DoPutCommandStatementUpdate(ctx context.Context, cmd flights
 }
 
 // DoPutPreparedStatementUpdate runs a prepared CREATE EXTERNAL TABLE.
-func (f *sqlServer) DoPutPreparedStatementUpdate(ctx context.Context, cmd flightsql.PreparedStatementUpdate, _ flight.MessageReader) (int64, error) {
+func (f *Server) DoPutPreparedStatementUpdate(ctx context.Context, cmd fsql.PreparedStatementUpdate, _ flight.MessageReader) (int64, error) {
 	sql, err := f.preparedSQL(cmd.GetPreparedStatementHandle())
 	if err != nil {
 		return 0, err
@@ -503,28 +563,28 @@ func (s statementUpdate) GetTransactionId() []byte { return nil }
 
 // metaInfo is the FlightInfo of a metadata command: one endpoint whose
 // ticket is the command itself.
-func (f *sqlServer) metaInfo(desc *flight.FlightDescriptor, schema *arrow.Schema) (*flight.FlightInfo, error) {
+func (f *Server) metaInfo(desc *flight.FlightDescriptor, schema *arrow.Schema) (*flight.FlightInfo, error) {
 	return &flight.FlightInfo{Schema: flight.SerializeSchema(schema, f.mem), FlightDescriptor: desc,
 		Endpoint: []*flight.FlightEndpoint{{Ticket: &flight.Ticket{Ticket: desc.GetCmd()}}}, TotalRecords: -1, TotalBytes: -1}, nil
 }
 
 // GetFlightInfoCatalogs lists the one catalog.
-func (f *sqlServer) GetFlightInfoCatalogs(_ context.Context, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+func (f *Server) GetFlightInfoCatalogs(_ context.Context, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
 	return f.metaInfo(desc, schema_ref.Catalogs)
 }
 
 // DoGetCatalogs streams the one catalog.
-func (f *sqlServer) DoGetCatalogs(context.Context) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+func (f *Server) DoGetCatalogs(context.Context) (*arrow.Schema, <-chan flight.StreamChunk, error) {
 	return f.stringRows(schema_ref.Catalogs, [][]string{{sqlCatalog}})
 }
 
 // GetFlightInfoSchemas lists the one schema.
-func (f *sqlServer) GetFlightInfoSchemas(_ context.Context, _ flightsql.GetDBSchemas, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+func (f *Server) GetFlightInfoSchemas(_ context.Context, _ fsql.GetDBSchemas, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
 	return f.metaInfo(desc, schema_ref.DBSchemas)
 }
 
 // DoGetDBSchemas streams the schema if it passes the filters.
-func (f *sqlServer) DoGetDBSchemas(_ context.Context, cmd flightsql.GetDBSchemas) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+func (f *Server) DoGetDBSchemas(_ context.Context, cmd fsql.GetDBSchemas) (*arrow.Schema, <-chan flight.StreamChunk, error) {
 	var rows [][]string
 	if catalogMatches(cmd.GetCatalog()) && likeMatches(cmd.GetDBSchemaFilterPattern(), sqlSchema) {
 		rows = append(rows, []string{sqlCatalog, sqlSchema})
@@ -533,7 +593,7 @@ func (f *sqlServer) DoGetDBSchemas(_ context.Context, cmd flightsql.GetDBSchemas
 }
 
 // GetFlightInfoTables lists tables.
-func (f *sqlServer) GetFlightInfoTables(_ context.Context, cmd flightsql.GetTables, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+func (f *Server) GetFlightInfoTables(_ context.Context, cmd fsql.GetTables, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
 	if cmd.GetIncludeSchema() {
 		return f.metaInfo(desc, schema_ref.TablesWithIncludedSchema)
 	}
@@ -542,7 +602,7 @@ func (f *sqlServer) GetFlightInfoTables(_ context.Context, cmd flightsql.GetTabl
 
 // DoGetTables streams the catalog's tables that pass the filters, with
 // their Arrow schemas when asked.
-func (f *sqlServer) DoGetTables(_ context.Context, cmd flightsql.GetTables) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+func (f *Server) DoGetTables(_ context.Context, cmd fsql.GetTables) (*arrow.Schema, <-chan flight.StreamChunk, error) {
 	schema := schema_ref.Tables
 	if cmd.GetIncludeSchema() {
 		schema = schema_ref.TablesWithIncludedSchema
@@ -572,17 +632,17 @@ func (f *sqlServer) DoGetTables(_ context.Context, cmd flightsql.GetTables) (*ar
 }
 
 // GetFlightInfoTableTypes lists the table types.
-func (f *sqlServer) GetFlightInfoTableTypes(_ context.Context, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+func (f *Server) GetFlightInfoTableTypes(_ context.Context, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
 	return f.metaInfo(desc, schema_ref.TableTypes)
 }
 
 // DoGetTableTypes streams the one table type.
-func (f *sqlServer) DoGetTableTypes(context.Context) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+func (f *Server) DoGetTableTypes(context.Context) (*arrow.Schema, <-chan flight.StreamChunk, error) {
 	return f.stringRows(schema_ref.TableTypes, [][]string{{"TABLE"}})
 }
 
 // stringRows streams rows into a schema of string columns.
-func (f *sqlServer) stringRows(schema *arrow.Schema, rows [][]string) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+func (f *Server) stringRows(schema *arrow.Schema, rows [][]string) (*arrow.Schema, <-chan flight.StreamChunk, error) {
 	b, err := wire.TextBatch(f.mem, schema, rows)
 	if err != nil {
 		return nil, nil, status.Errorf(codes.Internal, "%v", err)

@@ -1,4 +1,4 @@
-package scheduler
+package flightsql
 
 import (
 	"context"
@@ -20,12 +20,12 @@ import (
 // sqlTokenTTL is how long a bearer token from a Flight SQL handshake lasts.
 const sqlTokenTTL = 12 * time.Hour
 
-// sqlAuth guards the Flight SQL endpoint with the cluster's client secret.
+// Auth guards the Flight SQL endpoint with the cluster's client secret.
 // Clients authenticate with HTTP Basic (any user name, the client secret
 // as password), either on every call (the Go database/sql driver) or once
 // through Handshake, which answers with a bearer token for later calls
 // (JDBC, ADBC). Health checks stay open.
-type sqlAuth struct {
+type Auth struct {
 	secret   [sha256.Size]byte
 	admin    [sha256.Size]byte // the scheduler secret: may replace tables
 	onReject func(method, reason string)
@@ -41,16 +41,16 @@ type sqlToken struct {
 
 type sqlAdminKey struct{}
 
-// sqlAdmin reports whether a Flight SQL call authenticated with the
+// Operator reports whether a Flight SQL call authenticated with the
 // scheduler secret (an operator), which may replace the shared catalog's
 // tables.
-func sqlAdmin(ctx context.Context) bool { v, _ := ctx.Value(sqlAdminKey{}).(bool); return v }
+func Operator(ctx context.Context) bool { v, _ := ctx.Value(sqlAdminKey{}).(bool); return v }
 
-func newSQLAuth(secret, admin string, onReject func(method, reason string)) *sqlAuth {
-	return &sqlAuth{secret: sha256.Sum256([]byte(secret)), admin: sha256.Sum256([]byte(admin)), onReject: onReject, tokens: map[string]sqlToken{}}
+func NewAuth(secret, admin string, onReject func(method, reason string)) *Auth {
+	return &Auth{secret: sha256.Sum256([]byte(secret)), admin: sha256.Sum256([]byte(admin)), onReject: onReject, tokens: map[string]sqlToken{}}
 }
 
-func (a *sqlAuth) reject(method, reason, msg string) error {
+func (a *Auth) reject(method, reason, msg string) error {
 	if a.onReject != nil {
 		a.onReject(method, reason)
 	}
@@ -59,7 +59,7 @@ func (a *sqlAuth) reject(method, reason, msg string) error {
 
 // check authenticates a call; for Handshake with valid Basic credentials
 // it returns a new bearer token.
-func (a *sqlAuth) check(ctx context.Context, method string) (token string, admin bool, err error) {
+func (a *Auth) check(ctx context.Context, method string) (token string, admin bool, err error) {
 	if strings.HasPrefix(method, "/grpc.health.v1.Health/") {
 		return "", false, nil
 	}
@@ -101,7 +101,7 @@ func (a *sqlAuth) check(ctx context.Context, method string) (token string, admin
 	return "", false, a.reject(method, "malformed", "Flight SQL: want Basic or Bearer authorization")
 }
 
-func (a *sqlAuth) issue(admin bool) (string, error) {
+func (a *Auth) issue(admin bool) (string, error) {
 	var b [24]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", status.Errorf(codes.Internal, "token: %v", err)
@@ -119,7 +119,8 @@ func (a *sqlAuth) issue(admin bool) (string, error) {
 	return tok, nil
 }
 
-func (a *sqlAuth) serverOptions() []grpc.ServerOption {
+// ServerOptions are the interceptors that authenticate every call.
+func (a *Auth) ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			_, admin, err := a.check(ctx, info.FullMethod)

@@ -1,4 +1,4 @@
-package scheduler
+package flightsql
 
 import (
 	"fmt"
@@ -8,65 +8,13 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/kapot-go/kapot/planner"
 )
-
-// placeholders scans sql for parameter placeholders outside string
-// literals, quoted identifiers and comments: ? (numbered in order) and $n.
-// It calls at(start, end, n) for each, n counting from 1.
-func placeholders(sql string, at func(start, end, n int)) error {
-	next := 1
-	for i := 0; i < len(sql); i++ {
-		switch c := sql[i]; {
-		case c == '\'' || c == '"':
-			j := i + 1
-			for ; j < len(sql); j++ {
-				if sql[j] == c {
-					if j+1 < len(sql) && sql[j+1] == c { // doubled quote
-						j++
-						continue
-					}
-					break
-				}
-			}
-			if j >= len(sql) {
-				return fmt.Errorf("unterminated %c quote at offset %d", c, i)
-			}
-			i = j
-		case c == '-' && strings.HasPrefix(sql[i:], "--"):
-			j := strings.IndexByte(sql[i:], '\n')
-			if j < 0 {
-				return nil
-			}
-			i += j
-		case c == '/' && strings.HasPrefix(sql[i:], "/*"):
-			j := strings.Index(sql[i+2:], "*/")
-			if j < 0 {
-				return fmt.Errorf("unterminated comment at offset %d", i)
-			}
-			i += j + 3
-		case c == '?':
-			at(i, i+1, next)
-			next++
-		case c == '$' && i+1 < len(sql) && sql[i+1] >= '0' && sql[i+1] <= '9':
-			j := i + 1
-			for j < len(sql) && sql[j] >= '0' && sql[j] <= '9' {
-				j++
-			}
-			n, err := strconv.Atoi(sql[i+1 : j])
-			if err != nil || n < 1 {
-				return fmt.Errorf("bad placeholder %s", sql[i:j])
-			}
-			at(i, j, n)
-			i = j - 1
-		}
-	}
-	return nil
-}
 
 // countParams is the number of parameters sql takes.
 func countParams(sql string) (int, error) {
 	n := 0
-	err := placeholders(sql, func(_, _, k int) { n = max(n, k) })
+	err := planner.Placeholders(sql, func(_, _, k int) { n = max(n, k) })
 	return n, err
 }
 
@@ -84,9 +32,14 @@ func bindParams(sql string, lits []string) (string, error) {
 	}
 	var b strings.Builder
 	last := 0
-	placeholders(sql, func(start, end, n int) {
+	planner.Placeholders(sql, func(start, end, n int) {
 		b.WriteString(sql[last:start])
-		b.WriteString(lits[n-1])
+		lit := lits[n-1]
+		if strings.HasPrefix(lit, "-") {
+			// x-? bound to -5 must not read as x--5, a comment.
+			lit = "(" + lit + ")"
+		}
+		b.WriteString(lit)
 		last = end
 	})
 	b.WriteString(sql[last:])
