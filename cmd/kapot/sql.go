@@ -39,12 +39,15 @@ func sqlCmd() *cobra.Command {
 		Use:   "sql",
 		Short: "Run SQL: on a cluster (--scheduler) or in this process",
 		Long: `Run SQL statements from -e, -f FILE or standard input, separated by
-semicolons. Tables come from --tpch DIR (the eight TPC-H tables) and from
-CREATE EXTERNAL TABLE name STORED AS PARQUET|CSV [WITH HEADER ROW] LOCATION 'path'.
-Also: SHOW TABLES, DESCRIBE t, EXPLAIN query.
+semicolons. Tables come from --tpch DIR (the eight TPC-H tables), --config
+FILE and CREATE EXTERNAL TABLE [IF NOT EXISTS] name STORED AS PARQUET|CSV
+[WITH HEADER ROW] [DELIMITER 'c'] LOCATION 'path'. Also: SHOW TABLES,
+DESCRIBE t, EXPLAIN [ANALYZE] query.
 
-With --scheduler host:port the queries run on that cluster (see kapot local);
-without, they run inside this process.`,
+With --scheduler host:port every statement goes to that cluster's scheduler
+(see kapot local), which parses and plans it over the cluster's shared
+catalog (the tables every client and Flight SQL see); --tpch and --config
+create their tables there. Without, statements run inside this process.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := clientSecurity(cmd, &sec); err != nil {
