@@ -43,8 +43,10 @@ type Plan struct {
 // they are fetched (a client, the Flight SQL endpoint, an executor).
 func (p *Plan) Named() *kapotv1.PhysicalPlanNode {
 	exprs := make([]*kapotv1.PhysicalExprNode, len(p.Columns))
-	for i, n := range p.Columns {
-		exprs[i] = &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Column{Column: &kapotv1.ColumnExpr{Name: n, Index: uint32(i)}}}
+	for i := range p.Columns {
+		// By position only: the root's own column names may repeat
+		// (count(*), count(*)) or differ from the SQL names.
+		exprs[i] = &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Column{Column: &kapotv1.ColumnExpr{Index: uint32(i)}}}
 	}
 	return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Projection{Projection: &kapotv1.ProjectionNode{Input: p.Root, Exprs: exprs, Names: p.Columns}}}
 }
