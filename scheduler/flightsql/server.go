@@ -56,6 +56,12 @@ const (
 // (DDL, SHOW TABLES, DESCRIBE, EXPLAIN) instead of a partition's ticket.
 var rowsPrefix = []byte("kapot-rows:")
 
+// jobPrefix marks a statement handle that stands for all of a job's
+// result partitions (proxy mode: one endpoint per query, streamed through
+// the scheduler). What follows is the signed ticket of one of them, which
+// proves the caller was handed the job's results.
+var jobPrefix = []byte("kapot-job:")
+
 // inlineRows is a small all-string result carried in a handle.
 type inlineRows struct {
 	Columns []string   `json:"c"`
@@ -224,34 +230,51 @@ func (f *Server) execute(ctx context.Context, sql string, desc *flight.FlightDes
 		return nil, status.Errorf(codes.Internal, "result schema: %v", err)
 	}
 	info := &flight.FlightInfo{Schema: flight.SerializeSchema(schema, f.mem), FlightDescriptor: desc, TotalBytes: -1}
+	endpoint := func(handle []byte) (*flight.FlightEndpoint, error) {
+		tkt, err := fsql.CreateStatementQueryTicket(handle)
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "ticket: %v", err)
+		}
+		return &flight.FlightEndpoint{Ticket: &flight.Ticket{Ticket: tkt}}, nil
+	}
 	for _, loc := range js.GetResultLocations() {
 		if loc.GetStats() != nil && loc.GetStats().GetNumRows() == 0 {
 			continue
 		}
-		tkt, err := fsql.CreateStatementQueryTicket(kflight.TicketFor(loc))
-		if err != nil {
-			return nil, status.Errorf(codes.Internal, "ticket: %v", err)
-		}
-		ep := &flight.FlightEndpoint{Ticket: &flight.Ticket{Ticket: tkt}}
-		if f.results == ResultsDirect {
-			ep.Location = []*flight.Location{{Uri: "grpc+tcp://" + kflight.Addr(loc.GetExecutor())}}
-		}
-		info.Endpoint = append(info.Endpoint, ep)
 		info.TotalRecords += int64(loc.GetStats().GetNumRows())
+		switch {
+		case f.results == ResultsDirect:
+			// One endpoint per partition, at the executor that holds it.
+			ep, err := endpoint(kflight.TicketFor(loc))
+			if err != nil {
+				return nil, err
+			}
+			ep.Location = []*flight.Location{{Uri: "grpc+tcp://" + kflight.Addr(loc.GetExecutor())}}
+			info.Endpoint = append(info.Endpoint, ep)
+		case len(info.Endpoint) == 0:
+			// Proxy: one endpoint, all partitions streamed in order
+			// (clients make one call, and database/sql's driver, which
+			// races on a second endpoint, reads one stream).
+			ep, err := endpoint(append(slices.Clone(jobPrefix), kflight.TicketFor(loc)...))
+			if err != nil {
+				return nil, err
+			}
+			info.Endpoint = append(info.Endpoint, ep)
+		}
 	}
 	return info, nil
 }
 
 // recoverResult has the scheduler probe the executor of result partition
-// loc (of ticket t) and, if it is lost, compute the partition again; it
+// loc of job id and, if it is lost, compute the partition again; it
 // returns the partition's new location.
-func (f *Server) recoverResult(ctx context.Context, t *kapotv1.ShuffleTicket, loc *kapotv1.PartitionLocation) (*kapotv1.PartitionLocation, error) {
-	f.jobs.Unreachable(ctx, t.GetJobId(), []string{loc.GetExecutor().GetId()})
-	js, err := f.waitResults(ctx, t.GetJobId())
+func (f *Server) recoverResult(ctx context.Context, id string, loc *kapotv1.PartitionLocation) (*kapotv1.PartitionLocation, error) {
+	f.jobs.Unreachable(ctx, id, []string{loc.GetExecutor().GetId()})
+	js, err := f.waitResults(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	return resultLocation(js, t)
+	return resultLocation(js, &kapotv1.ShuffleTicket{JobId: id, StageId: loc.GetStageId(), MapPartition: loc.GetMapPartition(), OutputPartition: loc.GetOutputPartition()})
 }
 
 // resultLocation finds the result partition ticket t names in a job's
@@ -330,7 +353,8 @@ func (f *Server) DoGetStatement(ctx context.Context, tkt fsql.StatementQueryTick
 		}
 		return oneBatch(schema, b)
 	}
-	t, err := kflight.ParseTicket(h)
+	rest, whole := bytes.CutPrefix(h, jobPrefix)
+	t, err := kflight.ParseTicket(rest)
 	if err != nil {
 		return nil, nil, status.Errorf(codes.InvalidArgument, "bad statement handle: %v", err)
 	}
@@ -341,21 +365,25 @@ func (f *Server) DoGetStatement(ctx context.Context, tkt fsql.StatementQueryTick
 	if err != nil {
 		return nil, nil, status.Errorf(codes.NotFound, "job %s: %v (results are kept for --finished-job-data-clean-up-delay-seconds)", t.GetJobId(), err)
 	}
-	loc, err := resultLocation(js, t)
-	if err != nil {
-		return nil, nil, err
+	locs := js.GetResultLocations()
+	if !whole {
+		loc, err := resultLocation(js, t)
+		if err != nil {
+			return nil, nil, err
+		}
+		locs = []*kapotv1.PartitionLocation{loc}
 	}
 	schema, err := wire.SchemaFromProto(js.GetResultSchema())
 	if err != nil {
 		return nil, nil, status.Errorf(codes.Internal, "result schema: %v", err)
 	}
-	// The partition is read as every client reads results (client.Rows):
-	// if its executor is gone, the scheduler recomputes it and it is read
-	// from its new place.
+	// The partitions are read as every client reads results (client.Rows):
+	// if an executor is gone, the scheduler recomputes its partitions and
+	// they are read from their new place.
 	recover := func(ctx context.Context, loc *kapotv1.PartitionLocation) (*kapotv1.PartitionLocation, error) {
-		return f.recoverResult(ctx, t, loc)
+		return f.recoverResult(ctx, t.GetJobId(), loc)
 	}
-	rows := client.NewRows(ctx, f.fetch, f.mem, t.GetJobId(), schema, []*kapotv1.PartitionLocation{loc}, recover)
+	rows := client.NewRows(ctx, f.fetch, f.mem, t.GetJobId(), schema, locs, recover)
 	if !rows.Next() {
 		err := rows.Err()
 		rows.Release()
@@ -412,6 +440,7 @@ func (f *Server) CancelFlightInfo(_ context.Context, req *flight.CancelFlightInf
 		if !ok {
 			continue
 		}
+		h, _ = bytes.CutPrefix(h, jobPrefix)
 		t, err := kflight.ParseTicket(h)
 		if err != nil || f.signer.Verify(t, time.Now()) != nil {
 			continue
