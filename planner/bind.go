@@ -101,9 +101,6 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 	if s.GetLimitOption() == pg.LimitOption_LIMIT_OPTION_WITH_TIES {
 		return nil, nil, nil, notSupported(-1, "FETCH … WITH TIES")
 	}
-	if s.GetOp() != pg.SetOperation_SET_OPERATION_UNDEFINED && s.GetOp() != pg.SetOperation_SETOP_NONE {
-		return nil, nil, nil, notSupported(-1, "UNION / INTERSECT / EXCEPT")
-	}
 	if w := s.GetWithClause(); w != nil {
 		if w.GetRecursive() {
 			return nil, nil, nil, notSupported(w.GetLocation(), "WITH RECURSIVE")
@@ -125,6 +122,9 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 			}
 			b.ctes[strings.ToLower(ce.GetCtename())] = &cte{sel: ce.GetCtequery().GetSelectStmt(), names: names}
 		}
+	}
+	if s.GetOp() != pg.SetOperation_SET_OPERATION_UNDEFINED && s.GetOp() != pg.SetOperation_SETOP_NONE {
+		return b.bindSetOp(s, outer)
 	}
 	if len(s.GetValuesLists()) > 0 {
 		return nil, nil, nil, notSupported(-1, "VALUES")

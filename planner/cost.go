@@ -104,6 +104,12 @@ func scannedRows(r rel) float64 {
 		return scannedRows(x.in)
 	case *joinRel:
 		return max(scannedRows(x.left), scannedRows(x.right))
+	case *unionRel:
+		n := 0.0
+		for _, in := range x.inputs {
+			n += scannedRows(in)
+		}
+		return n
 	}
 	return unknownRows
 }
@@ -195,6 +201,12 @@ func estimate(r rel) float64 {
 			n *= filterSelectivity
 		}
 		return max(n, 1)
+	case *unionRel:
+		n := 0.0
+		for _, in := range x.inputs {
+			n += estimate(in)
+		}
+		return n
 	}
 	return unknownRows
 }

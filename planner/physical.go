@@ -363,6 +363,23 @@ func (p *lowerer) lower(r rel, need map[colID]bool) (lowered, error) {
 			ranged: projectRanged(in.ranged, es, outs)}, nil
 	case *joinRel:
 		return p.lowerJoin(x, need)
+	case *unionRel:
+		// UNION ALL: the inputs' partitions side by side, in one stage;
+		// columns by position (the inputs' types are equal).
+		u := &kapotv1.UnionNode{}
+		parts := 0
+		for _, in := range x.inputs {
+			l, err := p.lower(in, nil)
+			if err != nil {
+				return lowered{}, err
+			}
+			if len(l.cols) != len(x.out) {
+				return lowered{}, fmt.Errorf("internal: union input has %d columns, want %d", len(l.cols), len(x.out))
+			}
+			u.Inputs = append(u.Inputs, l.node)
+			parts += l.parts
+		}
+		return lowered{node: &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Union{Union: u}}, cols: x.out, parts: parts}, nil
 	case *aggRel:
 		return p.lowerAgg(x)
 	case *sortRel:

@@ -127,16 +127,20 @@ func (b *binder) applySubquery(r rel, n *pg.Node, sc *scope, ag *aggBinder) (rel
 		if err != nil {
 			return nil, err
 		}
-		if len(sub.GetTargetList()) != 1 {
+		setOp := sub.GetOp() != pg.SetOperation_SET_OPERATION_UNDEFINED && sub.GetOp() != pg.SetOperation_SETOP_NONE
+		if !setOp && len(sub.GetTargetList()) != 1 {
 			return nil, errAt(sl.GetLocation(), engine.ErrInvalidPlan, "IN subquery must return one column, not %d", len(sub.GetTargetList()))
 		}
 		var inner rel
 		var key *expr
 		var corr []*expr
 		var keys []corrKey
-		if len(sub.GetGroupClause()) > 0 || sub.GetHavingClause() != nil || containsAgg(sub.GetTargetList()[0].GetResTarget().GetVal()) || len(sub.GetDistinctClause()) > 0 {
+		if setOp || len(sub.GetGroupClause()) > 0 || sub.GetHavingClause() != nil || containsAgg(sub.GetTargetList()[0].GetResTarget().GetVal()) || len(sub.GetDistinctClause()) > 0 {
 			if inner, _, keys, err = b.bindSubselect(sub, outerScope); err != nil {
 				return nil, err
+			}
+			if n := len(inner.output()) - len(keys); n != 1 {
+				return nil, errAt(sl.GetLocation(), engine.ErrInvalidPlan, "IN subquery must return one column, not %d", n)
 			}
 			id := inner.output()[0]
 			key = &expr{kind: eCol, col: id, typ: b.cols[id].typ}

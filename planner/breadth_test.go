@@ -1,0 +1,86 @@
+package planner
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/kapot-go/kapot/internal/oracle"
+)
+
+// breadthCase is one query of the SQL-breadth corpus (issue 22).
+type breadthCase struct {
+	family, sql string
+}
+
+// loadBreadth reads testdata/breadth.sql.
+func loadBreadth(t *testing.T) []breadthCase {
+	t.Helper()
+	b, err := os.ReadFile("testdata/breadth.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []breadthCase
+	stmts, err := SplitScript(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range stmts {
+		fam := "?"
+		if len(out) > 0 {
+			fam = out[len(out)-1].family
+		}
+		var sql []string
+		for _, line := range strings.Split(st, "\n") {
+			if f, ok := strings.CutPrefix(strings.TrimSpace(line), "-- family:"); ok {
+				fam = strings.TrimSpace(f)
+			}
+			if !strings.HasPrefix(strings.TrimSpace(line), "--") {
+				sql = append(sql, line)
+			}
+		}
+		out = append(out, breadthCase{family: fam, sql: strings.Join(sql, "\n")})
+	}
+	return out
+}
+
+func TestBreadthAgainstDuckDB(t *testing.T) {
+	cat, db := tpchCatalog(t), tpchOracle(t)
+	for _, parts := range []int{1, 3} {
+		for _, c := range loadBreadth(t) {
+			t.Run(c.family, func(t *testing.T) {
+				_, got := runSQLWith(t, cat, c.sql, Options{TargetPartitions: parts})
+				want, err := db.Rows(c.sql)
+				if err != nil {
+					t.Fatalf("duckdb: %v\n%s", err, c.sql)
+				}
+				if !strings.Contains(strings.ToLower(c.sql), "order by") || strings.Contains(strings.ToLower(c.sql), ") union all (") {
+					got, want = sortedCopy(got), sortedCopy(want)
+				}
+				if err := oracle.SameRows(got, want); err != nil {
+					t.Fatalf("%d partitions: %v\n%s\nkapot:  %q\nduckdb: %q", parts, err, c.sql, head(got), head(want))
+				}
+			})
+		}
+	}
+}
+
+func TestSetOperationErrors(t *testing.T) {
+	cat := tpchCatalog(t)
+	for sql, want := range map[string]string{
+		`select n_name from nation union select n_nationkey from nation`:                                                                     "UNION types VARCHAR and BIGINT cannot be matched",
+		`select n_name, n_nationkey from nation union select r_name from region`:                                                             "each UNION query must have the same number of columns (2 and 1)",
+		`select n_name from nation intersect all select r_name from region`:                                                                  "not supported yet: INTERSECT ALL",
+		`select n_name from nation except all select r_name from region`:                                                                     "not supported yet: EXCEPT ALL",
+		`select n_name from nation n where n_nationkey in (select s_nationkey from supplier where s_suppkey = n.n_nationkey union select 1)`: "not supported yet",
+	} {
+		_, err := PlanQuery(cat, sql, Options{TargetPartitions: 2})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s:\n got %v\nwant %q", sql, err, want)
+		}
+		if strings.Contains(want, "not supported") && !errors.Is(err, ErrNotSupported) {
+			t.Errorf("%s: %v is not ErrNotSupported", sql, err)
+		}
+	}
+}

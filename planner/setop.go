@@ -1,0 +1,174 @@
+package planner
+
+import (
+	"github.com/apache/arrow-go/v18/arrow"
+	pg "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/kapot-go/kapot/engine"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// unionRel concatenates its inputs (UNION ALL): their columns, by
+// position, become out (the inputs have the same types).
+type unionRel struct {
+	inputs []rel
+	out    []colID
+}
+
+func (r *unionRel) output() []colID { return r.out }
+
+// bindSetOp binds UNION, INTERSECT and EXCEPT [ALL], with the ORDER BY and
+// LIMIT of the whole. Columns pair up by position and meet at a common
+// type as PostgreSQL's do; output names are the left query's.
+//
+// UNION ALL concatenates the branches (their partitions side by side);
+// UNION groups that on every column. INTERSECT and EXCEPT tag each row
+// with its branch, group on every column (a hash exchange on all of them,
+// nulls equal as set operations want) counting the rows of each branch,
+// and keep the groups both have (INTERSECT) or only the left has (EXCEPT).
+func (b *binder) bindSetOp(s *pg.SelectStmt, outer *scope) (rel, []string, []corrKey, error) {
+	op, all := s.GetOp(), s.GetAll()
+	opName := map[pg.SetOperation]string{pg.SetOperation_SETOP_UNION: "UNION", pg.SetOperation_SETOP_INTERSECT: "INTERSECT", pg.SetOperation_SETOP_EXCEPT: "EXCEPT"}[op]
+	if opName == "" {
+		return nil, nil, nil, notSupported(-1, "this set operation")
+	}
+	if all && op != pg.SetOperation_SETOP_UNION {
+		return nil, nil, nil, notSupported(-1, opName+" ALL")
+	}
+	l, names, lcorr, err := b.bindSubselect(s.GetLarg(), outer)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	r, _, rcorr, err := b.bindSubselect(s.GetRarg(), outer)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if len(lcorr)+len(rcorr) > 0 {
+		return nil, nil, nil, notSupported(-1, "correlated subqueries in "+opName)
+	}
+	lo, ro := l.output(), r.output()
+	if len(lo) != len(ro) {
+		return nil, nil, nil, errAt(-1, engine.ErrInvalidPlan, "each %s query must have the same number of columns (%d and %d)", opName, len(lo), len(ro))
+	}
+	lp, rp := &projectRel{in: l}, &projectRel{in: r}
+	var out []colID
+	for i := range lo {
+		lc, rc := b.cols[lo[i]], b.cols[ro[i]]
+		le, re := &expr{kind: eCol, col: lo[i], typ: lc.typ}, &expr{kind: eCol, col: ro[i], typ: rc.typ}
+		t, err := setOpType(opName, lc.typ, rc.typ)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		id := b.newCol("", names[i], t)
+		b.cols[id].nullable = lc.nullable || rc.nullable
+		out = append(out, id)
+		lp.exprs, lp.out = append(lp.exprs, b.coerce(le, t)), append(lp.out, b.newCol("", names[i], t))
+		rp.exprs, rp.out = append(rp.exprs, b.coerce(re, t)), append(rp.out, b.newCol("", names[i], t))
+	}
+	var res rel
+	switch {
+	case op == pg.SetOperation_SETOP_UNION:
+		res = &unionRel{inputs: []rel{lp, rp}, out: out}
+		if !all {
+			res = b.distinctOn(res)
+		}
+	default:
+		// Branch tags: (1, 0) on the left's rows, (0, 1) on the right's.
+		tag := func(p *projectRel, l, r int64) (colID, colID) {
+			ids := [2]colID{}
+			for k, v := range []int64{l, r} {
+				ids[k] = b.newCol("", "tag", arrow.PrimitiveTypes.Int64)
+				p.exprs = append(p.exprs, int64Lit(v))
+				p.out = append(p.out, ids[k])
+			}
+			return ids[0], ids[1]
+		}
+		tag(lp, 1, 0)
+		tag(rp, 0, 1)
+		inL, inR := b.newCol("", "in_left", arrow.PrimitiveTypes.Int64), b.newCol("", "in_right", arrow.PrimitiveTypes.Int64)
+		u := &unionRel{inputs: []rel{lp, rp}, out: append(append([]colID{}, out...), inL, inR)}
+		ag := &aggRel{in: u}
+		for _, id := range out {
+			c := b.cols[id]
+			g := b.newCol(c.qual, c.name, c.typ)
+			b.cols[g].nullable = c.nullable
+			ag.groups = append(ag.groups, &expr{kind: eCol, col: id, typ: c.typ})
+			ag.gout = append(ag.gout, g)
+		}
+		cntL, cntR := b.newCol("", "count_left", arrow.PrimitiveTypes.Int64), b.newCol("", "count_right", arrow.PrimitiveTypes.Int64)
+		ag.aggs = []aggCall{
+			{fn: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, arg: &expr{kind: eCol, col: inL, typ: arrow.PrimitiveTypes.Int64}, out: cntL},
+			{fn: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, arg: &expr{kind: eCol, col: inR, typ: arrow.PrimitiveTypes.Int64}, out: cntR},
+		}
+		cmp := func(id colID, op kapotv1.BinaryOp) *expr {
+			return &expr{kind: eBinary, op: op, args: []*expr{{kind: eCol, col: id, typ: arrow.PrimitiveTypes.Int64}, int64Lit(0)}, typ: arrow.FixedWidthTypes.Boolean}
+		}
+		right := cmp(cntR, kapotv1.BinaryOp_BINARY_OP_GT)
+		if op == pg.SetOperation_SETOP_EXCEPT {
+			right = cmp(cntR, kapotv1.BinaryOp_BINARY_OP_EQ)
+		}
+		f := &filterRel{in: ag, pred: andExpr(cmp(cntL, kapotv1.BinaryOp_BINARY_OP_GT), right)}
+		p := &projectRel{in: f}
+		for _, g := range ag.gout {
+			p.exprs = append(p.exprs, &expr{kind: eCol, col: g, typ: b.cols[g].typ})
+			p.out = append(p.out, g)
+		}
+		res = p
+	}
+	// ORDER BY and LIMIT of the whole, over the output columns.
+	outCols := res.output()
+	sc := &scope{}
+	sel := make([]*expr, len(outCols))
+	refs := make([]targetRef, len(outCols))
+	aliases := map[string]int{}
+	for i, id := range outCols {
+		c := b.cols[id]
+		sc.cols = append(sc.cols, c)
+		sel[i] = &expr{kind: eCol, col: id, typ: c.typ}
+		refs[i] = targetRef{star: c}
+		if _, dup := aliases[c.name]; !dup {
+			aliases[c.name] = i
+		}
+	}
+	keys, err := b.bindOrder(s.GetSortClause(), sc, nil, refs, sel, aliases)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	fin, finNames, err := b.finish(res, sel, names, keys, s)
+	return fin, finNames, nil, err
+}
+
+// setOpType is the type column pairs of a set operation meet at: the one
+// type they share, else the common numeric type; text and numbers (or
+// dates) do not mix, as in PostgreSQL.
+func setOpType(op string, l, r arrow.DataType) (arrow.DataType, error) {
+	switch {
+	case l.ID() == arrow.NULL && r.ID() == arrow.NULL:
+		return arrow.BinaryTypes.String, nil
+	case l.ID() == arrow.NULL:
+		return r, nil
+	case r.ID() == arrow.NULL || arrow.TypeEqual(l, r):
+		return l, nil
+	case numeric(l) && numeric(r):
+		return commonType([]*expr{{typ: l}, {typ: r}}), nil
+	}
+	return nil, errAt(-1, engine.ErrInvalidPlan, "%s types %s and %s cannot be matched", op, typeName(l), typeName(r))
+}
+
+// distinctOn makes the rows of r unique by grouping on all its columns.
+func (b *binder) distinctOn(r rel) rel {
+	ag := &aggRel{in: r}
+	for _, id := range r.output() {
+		c := b.cols[id]
+		g := b.newCol(c.qual, c.name, c.typ)
+		b.cols[g].nullable = c.nullable
+		ag.groups = append(ag.groups, &expr{kind: eCol, col: id, typ: c.typ})
+		ag.gout = append(ag.gout, g)
+	}
+	return ag
+}
+
+func int64Lit(v int64) *expr {
+	return &expr{kind: eLit, lit: &kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_INT64},
+		Value: &kapotv1.ScalarValue_IntValue{IntValue: v}}, typ: arrow.PrimitiveTypes.Int64}
+}
