@@ -500,6 +500,18 @@ func (c *castExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 		return nil, err
 	}
 	defer d.Release()
+	if c.to.ID() == arrow.STRING {
+		if a, ok := d.(*compute.ArrayDatum); ok && a.Type().ID() != arrow.STRING {
+			arr := a.MakeArray()
+			defer arr.Release()
+			out, err := castToText(exec.GetAllocator(ctx), arr)
+			if err != nil {
+				return nil, err
+			}
+			defer out.Release()
+			return compute.NewDatum(out), nil
+		}
+	}
 	if c.safe {
 		return tryCast(ctx, d, c.to)
 	}

@@ -1,17 +1,20 @@
 package engine
 
 import (
+	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
 // FormatValue renders row i of arr as text (a copy: it outlives arr): NULL for nulls, dates as
 // YYYY-MM-DD, decimals at their scale, floats in shortest round-trip form.
 func FormatValue(arr arrow.Array, i int) string {
-	if arr.IsNull(i) {
+	if arr.DataType().ID() == arrow.NULL || arr.IsNull(i) {
 		return "NULL"
 	}
 	switch a := arr.(type) {
@@ -47,4 +50,49 @@ func FormatRows(batches []arrow.RecordBatch, sep string) []string {
 		}
 	}
 	return out
+}
+
+// castToText is CAST(x AS VARCHAR) for non-text x: numbers, dates,
+// timestamps and booleans as DuckDB writes them (a double keeps a ".0"
+// when whole). Arrow's own cast to string leaks its buffers (arrow-go
+// v18.8) and has no decimal kernel.
+func castToText(mem memory.Allocator, arr arrow.Array) (arrow.Array, error) {
+	bld := array.NewStringBuilder(mem)
+	defer bld.Release()
+	bld.Reserve(arr.Len())
+	for i := 0; i < arr.Len(); i++ {
+		if arr.DataType().ID() == arrow.NULL || arr.IsNull(i) {
+			bld.AppendNull()
+			continue
+		}
+		switch a := arr.(type) {
+		case *array.Float64:
+			bld.Append(doubleText(a.Value(i)))
+		case *array.Float32:
+			bld.Append(doubleText(float64(a.Value(i))))
+		case *array.Boolean:
+			bld.Append(strconv.FormatBool(a.Value(i)))
+		default:
+			if !arrow.IsInteger(arr.DataType().ID()) && !arrow.IsDecimal(arr.DataType().ID()) &&
+				arr.DataType().ID() != arrow.DATE32 && arr.DataType().ID() != arrow.TIMESTAMP && arr.DataType().ID() != arrow.BINARY {
+				return nil, fmt.Errorf("cast of %s to VARCHAR: %w", arr.DataType(), ErrNotSupported)
+			}
+			bld.Append(FormatValue(arr, i))
+		}
+	}
+	return bld.NewArray(), nil
+}
+
+// doubleText writes a double as DuckDB does: shortest round-trip digits,
+// positional between 1e-5 and 1e15 with ".0" when whole, else exponent.
+func doubleText(v float64) string {
+	a := math.Abs(v)
+	if a != 0 && (a < 1e-5 || a >= 1e15) || math.IsInf(v, 0) || math.IsNaN(v) {
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	}
+	s := strconv.FormatFloat(v, 'f', -1, 64)
+	if !strings.Contains(s, ".") {
+		s += ".0"
+	}
+	return s
 }

@@ -71,6 +71,14 @@ func children(n *pg.Node) []*pg.Node {
 		return out
 	case n.GetList() != nil:
 		return n.GetList().GetItems()
+	case n.GetCoalesceExpr() != nil:
+		return n.GetCoalesceExpr().GetArgs()
+	case n.GetMinMaxExpr() != nil:
+		return n.GetMinMaxExpr().GetArgs()
+	case n.GetBooleanTest() != nil:
+		return []*pg.Node{n.GetBooleanTest().GetArg()}
+	case n.GetSubLink() != nil:
+		return []*pg.Node{n.GetSubLink().GetTestexpr()}
 	}
 	return nil
 }

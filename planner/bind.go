@@ -527,6 +527,11 @@ func defaultName(n *pg.Node) string {
 		return "case"
 	case n.GetCoalesceExpr() != nil:
 		return "coalesce"
+	case n.GetMinMaxExpr() != nil:
+		if n.GetMinMaxExpr().GetOp() == pg.MinMaxOp_IS_LEAST {
+			return "least"
+		}
+		return "greatest"
 	}
 	return "?column?"
 }

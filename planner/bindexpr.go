@@ -315,6 +315,8 @@ func (b *binder) bindNode(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 			}
 		}
 		return &expr{kind: eFunc, fn: "coalesce", args: args}, nil
+	case n.GetMinMaxExpr() != nil:
+		return b.bindGreatest(n.GetMinMaxExpr(), sc, ag)
 	case n.GetSubLink() != nil:
 		return nil, notSupported(n.GetSubLink().GetLocation(), "subqueries")
 	}
@@ -341,6 +343,9 @@ func (b *binder) bindAExpr(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, error
 				return r, nil
 			}
 			return nil, notSupported(x.GetLocation(), "unary operator "+opName)
+		}
+		if opName == "||" {
+			return b.bindConcat(x, sc, ag)
 		}
 		op, ok := binOps[opName]
 		if !ok {
@@ -424,6 +429,32 @@ func (b *binder) bindAExpr(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, error
 		_, lo = b.coercePair(v, lo)
 		_, hi = b.coercePair(v, hi)
 		return &expr{kind: eBetween, args: []*expr{v, lo, hi}, negated: x.GetKind() == pg.A_Expr_Kind_AEXPR_NOT_BETWEEN}, nil
+	case pg.A_Expr_Kind_AEXPR_NULLIF:
+		// NULLIF(a, b): NULL where a = b, else a (in a's type, numbers
+		// compared at their common type).
+		l, err := bind(x.GetLexpr())
+		if err != nil {
+			return nil, err
+		}
+		r, err := bind(x.GetRexpr())
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range []*expr{l, r} {
+			if err := b.resolve(e); err != nil {
+				return nil, err
+			}
+		}
+		l, r = b.coercePair(l, r)
+		if l.typ != nil && r.typ != nil && !arrow.TypeEqual(l.typ, r.typ) {
+			if r.typ.ID() == arrow.NULL {
+				r = b.coerce(r, l.typ)
+			} else if numeric(l.typ) && numeric(r.typ) {
+				t := commonType([]*expr{l, r})
+				l, r = b.coerce(l, t), b.coerce(r, t)
+			}
+		}
+		return &expr{kind: eFunc, fn: "nullif", args: []*expr{l, r}}, nil
 	}
 	return nil, notSupported(x.GetLocation(), "this operator")
 }
@@ -600,4 +631,75 @@ func (b *binder) bindCast(tc *pg.TypeCast, sc *scope, ag *aggBinder) (*expr, err
 		return nil, notSupported(tc.GetLocation(), "type "+tname)
 	}
 	return &expr{kind: eCast, args: []*expr{arg}, to: t}, nil
+}
+
+// bindConcat binds a || b: text concatenation, NULL when either side is;
+// a side of another type is cast to text first (PostgreSQL's anynonarray
+// || text).
+func (b *binder) bindConcat(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, error) {
+	var args []*expr
+	for _, n := range []*pg.Node{x.GetLexpr(), x.GetRexpr()} {
+		e, err := b.bindExpr(n, sc, ag)
+		if err != nil {
+			return nil, err
+		}
+		if err := b.resolve(e); err != nil {
+			return nil, err
+		}
+		if e.typ != nil && e.typ.ID() != arrow.STRING && e.typ.ID() != arrow.LARGE_STRING && e.typ.ID() != arrow.NULL {
+			e = b.coerce(e, arrow.BinaryTypes.String)
+		}
+		args = append(args, e)
+	}
+	return &expr{kind: eFunc, fn: "textcat", args: args}, nil
+}
+
+// bindGreatest binds GREATEST(a, b, …) and LEAST(…): the largest (least)
+// argument, NULLs ignored (NULL only when all are), arguments meeting at
+// their common type. It becomes a chain of CASEs: x = a; for each next b,
+// x = CASE WHEN x IS NULL THEN b WHEN b IS NULL THEN x WHEN b > x THEN b
+// ELSE x END (< for LEAST).
+func (b *binder) bindGreatest(m *pg.MinMaxExpr, sc *scope, ag *aggBinder) (*expr, error) {
+	op := kapotv1.BinaryOp_BINARY_OP_GT
+	if m.GetOp() == pg.MinMaxOp_IS_LEAST {
+		op = kapotv1.BinaryOp_BINARY_OP_LT
+	}
+	var args []*expr
+	for _, a := range m.GetArgs() {
+		e, err := b.bindExpr(a, sc, ag)
+		if err != nil {
+			return nil, err
+		}
+		if err := b.resolve(e); err != nil {
+			return nil, err
+		}
+		args = append(args, e)
+	}
+	if len(args) == 0 {
+		return nil, errAt(m.GetLocation(), engine.ErrInvalidPlan, "GREATEST/LEAST needs arguments")
+	}
+	t := commonType(args)
+	if t == nil {
+		return args[0], nil // all NULL
+	}
+	for i, a := range args {
+		if a.typ != nil && (numeric(t) && numeric(a.typ) || a.typ.ID() == arrow.NULL) {
+			args[i] = b.coerce(a, t)
+		}
+	}
+	boolT := arrow.FixedWidthTypes.Boolean
+	isNull := func(e *expr) *expr { return &expr{kind: eIsNull, args: []*expr{e}, typ: boolT} }
+	x := args[0]
+	for _, y := range args[1:] {
+		x = &expr{kind: eCase, hasElse: true, args: []*expr{
+			isNull(x), y,
+			isNull(y), x,
+			{kind: eBinary, op: op, args: []*expr{y, x}}, y,
+			x,
+		}}
+		if err := b.resolve(x); err != nil {
+			return nil, errAt(m.GetLocation(), err, "GREATEST/LEAST arguments of types that do not compare")
+		}
+	}
+	return x, nil
 }

@@ -26,3 +26,34 @@ select o_orderstatus from orders except select 'F' order by 1;
 select n_name from nation where n_regionkey in (select r_regionkey from region union select 4);
 select n_name from nation n where exists (select 1 union select n.n_nationkey);
 select n_name from nation where n_regionkey in (select r_regionkey from region where r_regionkey < 3 except select 0);
+
+-- family: aggregates in expressions
+select coalesce(max(r_regionkey), 0) from region;
+select coalesce(max(r_regionkey), 0) from region where r_regionkey > 10;
+select n_regionkey, coalesce(sum(n_nationkey), 0) + 1, max(n_nationkey) - min(n_nationkey) from nation group by 1 order by 1;
+select round(avg(s_acctbal), 2), round(sum(s_acctbal) / count(*), 2) from supplier;
+select greatest(max(n_nationkey), 30), least(min(n_name), 'B') from nation;
+select n_regionkey from nation group by n_regionkey having coalesce(max(n_nationkey), 0) > 20 order by 1;
+
+-- family: text
+select r_name || '-' || r_regionkey from region order by 1;
+select r_name || null from region;
+select replace(r_name, 'A', 'a'), left(r_name, 3), right(r_name, 2), reverse(r_name) from region order by 1;
+select lpad(r_name, 8, '*'), rpad(r_name, 8, '-'), lpad(r_name, 3, ' '), repeat('ab', 3) from region order by 1;
+select split_part(r_comment, ' ', 2), strpos(r_name, 'A'), starts_with(r_name, 'A'), ends_with(r_name, 'A'), contains(r_name, 'RI') from region order by 1;
+select concat_ws('/', r_name, null, r_regionkey::varchar), md5(r_name), ascii(r_name), chr(65 + r_regionkey::integer) from region order by 1;
+select translate(r_name, 'AE', 'ae'), length(r_name || r_name) from region order by 1;
+select n_name from nation where starts_with(n_name, 'I') or contains(n_name, 'AN') order by 1;
+
+-- family: math
+select ceil(1.5), ceil(-1.5), floor(1.5), floor(-1.5), trunc(-1.7), ceil(7);
+select ceil(s_acctbal), floor(s_acctbal), trunc(s_acctbal), sign(s_acctbal) from supplier order by s_suppkey limit 20;
+select ceil(l_extendedprice * 1.5::double), floor(l_discount * 100) from lineitem order by l_orderkey, l_linenumber limit 20;
+select sqrt(16), power(2, 10), pow(2.5, 2), exp(1), ln(10), log10(1000), log2(8), cbrt(27);
+select sin(0), cos(0), atan2(1, 1), degrees(pi()), radians(180), abs(-3);
+select sum(sqrt(n_nationkey)), max(power(n_regionkey, 2)) from nation;
+
+-- family: conditional
+select greatest(1, 2.5, null), least(r_name, 'B'), greatest(null, null), least(3, r_regionkey) from region order by r_regionkey;
+select nullif(r_regionkey, 2), coalesce(nullif(r_name, 'ASIA'), 'none') from region order by r_regionkey;
+select case when n_regionkey in (1, 2) then 'x' when n_nationkey > 20 then 'y' end, count(*) from nation group by 1 order by 1;
