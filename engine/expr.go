@@ -81,7 +81,10 @@ func ExprFromProto(e *kapotv1.PhysicalExprNode, schema *arrow.Schema) (Expr, err
 		if err != nil {
 			return nil, err
 		}
-		if !compute.CanCast(in.DataType(), t) {
+		// To text, kapot's own cast (castToText) takes every number and
+		// date type.
+		toText := t.ID() == arrow.STRING && (arrow.IsDecimal(in.DataType().ID()) || compute.CanCast(in.DataType(), t))
+		if !toText && !compute.CanCast(in.DataType(), t) {
 			return nil, fmt.Errorf("cast %s to %s: %w", in.DataType(), t, ErrNotSupported)
 		}
 		return &castExpr{in: in, to: t, safe: x.Cast.GetSafe()}, nil
@@ -500,22 +503,63 @@ func (c *castExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 		return nil, err
 	}
 	defer d.Release()
-	if c.to.ID() == arrow.STRING {
-		if a, ok := d.(*compute.ArrayDatum); ok && a.Type().ID() != arrow.STRING {
-			arr := a.MakeArray()
+	if c.to.ID() == arrow.STRING && inputType(d).ID() != arrow.STRING {
+		mem := exec.GetAllocator(ctx)
+		switch x := d.(type) {
+		case *compute.ArrayDatum:
+			arr := x.MakeArray()
 			defer arr.Release()
-			out, err := castToText(exec.GetAllocator(ctx), arr)
+			out, err := castToText(mem, arr)
 			if err != nil {
 				return nil, err
 			}
 			defer out.Release()
 			return compute.NewDatum(out), nil
+		case *compute.ScalarDatum:
+			arr, err := scalar.MakeArrayFromScalar(x.Value, 1, mem)
+			if err != nil {
+				return nil, err
+			}
+			defer arr.Release()
+			out, err := castToText(mem, arr)
+			if err != nil {
+				return nil, err
+			}
+			defer out.Release()
+			v, err := scalar.GetScalar(out, 0)
+			if err != nil {
+				return nil, err
+			}
+			return compute.NewDatum(v), nil
 		}
+	}
+	if from := inputType(d); arrow.IsInteger(c.to.ID()) && (from.ID() == arrow.DECIMAL128 || arrow.IsFloating(from.ID())) {
+		// To an integer, a number rounds (as in PostgreSQL and DuckDB:
+		// decimals half away from zero, floating point half to even)
+		// rather than fail on its fraction.
+		mode := compute.RoundHalfTowardsInfinity
+		if arrow.IsFloating(from.ID()) {
+			mode = compute.RoundHalfToEven
+		}
+		r, err := compute.CallFunction(ctx, "round", &compute.RoundOptions{NDigits: 0, Mode: mode}, d)
+		if err != nil {
+			return nil, err
+		}
+		defer r.Release()
+		d = r
 	}
 	if c.safe {
 		return tryCast(ctx, d, c.to)
 	}
 	return compute.CastDatum(ctx, d, compute.SafeCastOptions(c.to))
+}
+
+// inputType is the type of an array or scalar datum.
+func inputType(d compute.Datum) arrow.DataType {
+	if a, ok := d.(compute.ArrayLikeDatum); ok {
+		return a.Type()
+	}
+	return arrow.Null
 }
 
 // ScalarFromProto converts a wire literal to an Arrow scalar.

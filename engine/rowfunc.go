@@ -16,10 +16,11 @@ const (
 	argText  argKind = iota // VARCHAR
 	argInt                  // any integer, read as int64
 	argFloat                // any number, read as float64
+	argDate                 // DATE, read as arrow.Date32
 )
 
 func (k argKind) String() string {
-	return [...]string{"text", "an integer", "a number"}[k]
+	return [...]string{"text", "an integer", "a number", "a date"}[k]
 }
 
 // accepts reports whether a value of type t fits kind k (an untyped NULL
@@ -32,6 +33,8 @@ func (k argKind) accepts(t arrow.DataType) bool {
 		return isString(t)
 	case k == argInt:
 		return isInteger(t)
+	case k == argDate:
+		return t.ID() == arrow.DATE32
 	}
 	return isInteger(t) || arrow.IsFloating(t.ID()) || t.ID() == arrow.DECIMAL128
 }
@@ -103,6 +106,9 @@ func rowGetter(ctx context.Context, arr arrow.Array, k argKind) (func(int) any, 
 	case argText:
 		s := arr.(stringValues)
 		return func(i int) any { return s.Value(i) }, none, nil
+	case argDate:
+		d := arr.(*array.Date32)
+		return func(i int) any { return d.Value(i) }, none, nil
 	case argInt:
 		v, err := int64Values(ctx, memory.DefaultAllocator, arr)
 		if err != nil {

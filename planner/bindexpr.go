@@ -2,6 +2,7 @@ package planner
 
 import (
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	pg "github.com/pganalyze/pg_query_go/v6"
@@ -317,6 +318,15 @@ func (b *binder) bindNode(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 		return &expr{kind: eFunc, fn: "coalesce", args: args}, nil
 	case n.GetMinMaxExpr() != nil:
 		return b.bindGreatest(n.GetMinMaxExpr(), sc, ag)
+	case n.GetBooleanTest() != nil:
+		return b.bindBooleanTest(n.GetBooleanTest(), sc, ag)
+	case n.GetSqlvalueFunction() != nil:
+		f := n.GetSqlvalueFunction()
+		if f.GetOp() == pg.SQLValueFunctionOp_SVFOP_CURRENT_DATE {
+			// A constant of the query's start, the same in every task.
+			return dateLiteral(time.Now().UTC().Format("2006-01-02"))
+		}
+		return nil, notSupported(f.GetLocation(), "CURRENT_TIME, CURRENT_TIMESTAMP and other clock values other than CURRENT_DATE")
 	case n.GetSubLink() != nil:
 		return nil, notSupported(n.GetSubLink().GetLocation(), "subqueries")
 	}
@@ -429,6 +439,48 @@ func (b *binder) bindAExpr(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, error
 		_, lo = b.coercePair(v, lo)
 		_, hi = b.coercePair(v, hi)
 		return &expr{kind: eBetween, args: []*expr{v, lo, hi}, negated: x.GetKind() == pg.A_Expr_Kind_AEXPR_NOT_BETWEEN}, nil
+	case pg.A_Expr_Kind_AEXPR_DISTINCT, pg.A_Expr_Kind_AEXPR_NOT_DISTINCT:
+		// a IS [NOT] DISTINCT FROM b: = with NULL equal to NULL and
+		// unequal to any value; never NULL.
+		l, err := bind(x.GetLexpr())
+		if err != nil {
+			return nil, err
+		}
+		r, err := bind(x.GetRexpr())
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range []*expr{l, r} {
+			if err := b.resolve(e); err != nil {
+				return nil, err
+			}
+		}
+		isNullType := func(e *expr) bool { return e.typ != nil && e.typ.ID() == arrow.NULL }
+		switch {
+		case isNullType(l) && isNullType(r):
+			return boolLit(x.GetKind() == pg.A_Expr_Kind_AEXPR_NOT_DISTINCT), nil
+		case isNullType(l):
+			l = b.coerce(l, r.typ)
+		case isNullType(r):
+			r = b.coerce(r, l.typ)
+		}
+		l, r = b.coercePair(l, r)
+		l, r = b.alignDecimals(l, r)
+		if l.typ != nil && r.typ != nil && numeric(l.typ) && numeric(r.typ) && !arrow.TypeEqual(l.typ, r.typ) {
+			t := commonType([]*expr{l, r})
+			l, r = b.coerce(l, t), b.coerce(r, t)
+		}
+		eq := &expr{kind: eBinary, op: kapotv1.BinaryOp_BINARY_OP_EQ, args: []*expr{l, r}}
+		if err := b.resolve(eq); err != nil {
+			return nil, errAt(x.GetLocation(), err, "IS DISTINCT FROM cannot compare %s and %s", typeName(l.typ), typeName(r.typ))
+		}
+		boolT := arrow.FixedWidthTypes.Boolean
+		isNull := func(e *expr) *expr { return &expr{kind: eIsNull, args: []*expr{e}, typ: boolT} }
+		same := &expr{kind: eCase, hasElse: true, typ: boolT, args: []*expr{isNull(l), isNull(r), isNull(r), boolLit(false), eq}}
+		if x.GetKind() == pg.A_Expr_Kind_AEXPR_DISTINCT {
+			return &expr{kind: eNot, args: []*expr{same}, typ: boolT}, nil
+		}
+		return same, nil
 	case pg.A_Expr_Kind_AEXPR_NULLIF:
 		// NULLIF(a, b): NULL where a = b, else a (in a's type, numbers
 		// compared at their common type).
@@ -702,4 +754,44 @@ func (b *binder) bindGreatest(m *pg.MinMaxExpr, sc *scope, ag *aggBinder) (*expr
 		}
 	}
 	return x, nil
+}
+
+// bindBooleanTest binds x IS [NOT] TRUE / FALSE / UNKNOWN, which are never
+// NULL: IS TRUE is coalesce(x, false), IS FALSE coalesce(NOT x, false),
+// IS UNKNOWN x IS NULL.
+func (b *binder) bindBooleanTest(t *pg.BooleanTest, sc *scope, ag *aggBinder) (*expr, error) {
+	x, err := b.bindExpr(t.GetArg(), sc, ag)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.resolve(x); err != nil {
+		return nil, err
+	}
+	boolT := arrow.FixedWidthTypes.Boolean
+	if x.typ != nil && x.typ.ID() != arrow.BOOL && x.typ.ID() != arrow.NULL {
+		return nil, errAt(t.GetLocation(), engine.ErrInvalidPlan, "IS TRUE/FALSE/UNKNOWN needs a boolean, not %s", typeName(x.typ))
+	}
+	x = b.coerce(x, boolT)
+	not := func(e *expr) *expr { return &expr{kind: eNot, args: []*expr{e}, typ: boolT} }
+	orFalse := func(e *expr) *expr { return &expr{kind: eFunc, fn: "coalesce", args: []*expr{e, boolLit(false)}} }
+	switch t.GetBooltesttype() {
+	case pg.BoolTestType_IS_TRUE:
+		return orFalse(x), nil
+	case pg.BoolTestType_IS_NOT_TRUE:
+		return not(orFalse(x)), nil
+	case pg.BoolTestType_IS_FALSE:
+		return orFalse(not(x)), nil
+	case pg.BoolTestType_IS_NOT_FALSE:
+		return not(orFalse(not(x))), nil
+	case pg.BoolTestType_IS_UNKNOWN:
+		return &expr{kind: eIsNull, args: []*expr{x}, typ: boolT}, nil
+	case pg.BoolTestType_IS_NOT_UNKNOWN:
+		return &expr{kind: eIsNull, args: []*expr{x}, negated: true, typ: boolT}, nil
+	}
+	return nil, notSupported(t.GetLocation(), "this boolean test")
+}
+
+func boolLit(v bool) *expr {
+	return &expr{kind: eLit, typ: arrow.FixedWidthTypes.Boolean,
+		lit: &kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_BOOL}, Value: &kapotv1.ScalarValue_BoolValue{BoolValue: v}}}
 }

@@ -57,3 +57,22 @@ select sum(sqrt(n_nationkey)), max(power(n_regionkey, 2)) from nation;
 select greatest(1, 2.5, null), least(r_name, 'B'), greatest(null, null), least(3, r_regionkey) from region order by r_regionkey;
 select nullif(r_regionkey, 2), coalesce(nullif(r_name, 'ASIA'), 'none') from region order by r_regionkey;
 select case when n_regionkey in (1, 2) then 'x' when n_nationkey > 20 then 'y' end, count(*) from nation group by 1 order by 1;
+
+-- family: predicates
+select n_name, n_name is distinct from 'ALGERIA', null is not distinct from null, n_regionkey is not distinct from 0, n_nationkey is distinct from null from nation order by 1;
+select count(*) from nation where n_regionkey is distinct from 1;
+select (n_nationkey > 3) is true, (null::boolean) is unknown, (n_nationkey > 3) is not false, (n_nationkey < 3) is false from nation order by n_nationkey;
+select count(*) filter (where (n_nationkey > 10) is not true) from nation;
+
+-- family: dates
+select date_trunc('month', o_orderdate), date_trunc('year', o_orderdate), date_trunc('quarter', o_orderdate), date_trunc('week', o_orderdate), date_trunc('day', o_orderdate) from orders order by o_orderkey limit 20;
+select date_diff('day', o_orderdate, date '1998-01-01'), date_diff('month', o_orderdate, date '1998-01-01'), date_diff('year', o_orderdate, date '1998-01-01'), date_diff('quarter', o_orderdate, date '1998-01-01') from orders order by o_orderkey limit 20;
+select date_trunc('month', o_orderdate) as m, count(*), sum(o_totalprice) from orders group by 1 order by 1 limit 12;
+select make_date(2020, 2, 29), make_date(1999, 12, 31) + 1, current_date > date '2020-01-01';
+
+-- family: casts
+select cast(1.7 as integer), cast(-2.5 as integer), cast('12' as bigint), 1::real, cast(2.5 as bigint);
+select cast(s_acctbal as integer), cast(s_acctbal as bigint), s_acctbal::double from supplier order by s_suppkey limit 10;
+select cast(n_nationkey as varchar) || '/' || cast(n_name as varchar), cast(o_orderdate as varchar) from nation, orders where o_orderkey = n_nationkey + 1 order by 1;
+select cast('1995-03-15' as date) + 1, cast(o_totalprice as varchar) from orders order by o_orderkey limit 5;
+select cast(1.5 as varchar), cast(2 as varchar) || 'x', cast(date '2020-01-02' as varchar), 2.5::double::varchar, 100::double::text, true::varchar;
