@@ -127,7 +127,8 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 		return b.bindSetOp(s, outer)
 	}
 	if len(s.GetValuesLists()) > 0 {
-		return nil, nil, nil, notSupported(-1, "VALUES")
+		r, names, err := b.bindValues(s)
+		return r, names, nil, err
 	}
 	if len(s.GetWindowClause()) > 0 {
 		return nil, nil, nil, notSupported(-1, "window functions")

@@ -89,7 +89,7 @@ func eqSelectivity(args []*expr, in rel) float64 {
 func scannedRows(r rel) float64 {
 	switch x := r.(type) {
 	case *valuesRel:
-		return 1
+		return float64(max(len(x.rows), 1))
 	case *scanRel:
 		return tableRows(x)
 	case *filterRel:
@@ -148,7 +148,7 @@ func smallSide(build, probe rel) bool {
 func estimate(r rel) float64 {
 	switch x := r.(type) {
 	case *valuesRel:
-		return 1
+		return float64(max(len(x.rows), 1))
 	case *scanRel:
 		return tableRows(x)
 	case *filterRel:

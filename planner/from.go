@@ -312,9 +312,6 @@ func (b *binder) bindFromItem(n *pg.Node) (rel, error) {
 		default:
 			return nil, notSupported(-1, "this join type")
 		}
-		if len(je.GetUsingClause()) > 0 || je.GetIsNatural() {
-			return nil, notSupported(-1, "JOIN USING / NATURAL JOIN")
-		}
 		j := &joinRel{left: l, right: r, jt: jt}
 		// The side an outer join pads with NULLs is nullable above the
 		// join, whatever its table says (a NOT IN over it must not take
@@ -328,6 +325,9 @@ func (b *binder) bindFromItem(n *pg.Node) (rel, error) {
 			for _, id := range l.output() {
 				b.cols[id].nullable = true
 			}
+		}
+		if len(je.GetUsingClause()) > 0 || je.GetIsNatural() {
+			return b.joinUsing(j, je)
 		}
 		if je.GetQuals() != nil {
 			sc := &scope{cols: append(b.scopeOf(l).cols, b.scopeOf(r).cols...)}
@@ -551,4 +551,78 @@ func isUsedEquality(c *expr, lk, rk []*expr) bool {
 		}
 	}
 	return false
+}
+
+// joinUsing binds JOIN … USING (cols) and NATURAL JOIN (USING the columns
+// both sides name): the sides join on the equality of each pair, and the
+// output has each USING column once (the left's value, the right's for a
+// RIGHT join, the first non-NULL of the two for a FULL join), then the
+// left's other columns, then the right's, as in PostgreSQL.
+func (b *binder) joinUsing(j *joinRel, je *pg.JoinExpr) (rel, error) {
+	find := func(r rel, name, side string) (colID, error) {
+		found := colID(-1)
+		for _, id := range r.output() {
+			if strings.EqualFold(b.cols[id].name, name) {
+				if found >= 0 {
+					return 0, errAt(-1, engine.ErrInvalidPlan, "common column name %q appears more than once in the %s table", name, side)
+				}
+				found = id
+			}
+		}
+		if found < 0 {
+			return 0, errAt(-1, engine.ErrInvalidPlan, "column %q specified in USING clause does not exist in the %s table", name, side)
+		}
+		return found, nil
+	}
+	var names []string
+	if je.GetIsNatural() {
+		for _, id := range j.left.output() {
+			for _, rid := range j.right.output() {
+				if strings.EqualFold(b.cols[id].name, b.cols[rid].name) {
+					names = append(names, b.cols[id].name)
+					break
+				}
+			}
+		}
+	} else {
+		for _, n := range je.GetUsingClause() {
+			names = append(names, n.GetString_().GetSval())
+		}
+	}
+	used := map[colID]bool{}
+	p := &projectRel{in: j}
+	for _, name := range names {
+		lid, err := find(j.left, name, "left")
+		if err != nil {
+			return nil, err
+		}
+		rid, err := find(j.right, name, "right")
+		if err != nil {
+			return nil, err
+		}
+		le, re := &expr{kind: eCol, col: lid, typ: b.cols[lid].typ}, &expr{kind: eCol, col: rid, typ: b.cols[rid].typ}
+		le, re = b.unify(le, re)
+		if !arrow.TypeEqual(le.typ, re.typ) {
+			return nil, errAt(-1, engine.ErrInvalidPlan, "JOIN USING (%s) compares %s with %s", name, typeName(le.typ), typeName(re.typ))
+		}
+		j.leftKeys, j.rightKeys = append(j.leftKeys, le), append(j.rightKeys, re)
+		used[lid], used[rid] = true, true
+		switch j.jt {
+		case kapotv1.JoinType_JOIN_TYPE_RIGHT:
+			p.exprs, p.out = append(p.exprs, re), append(p.out, rid)
+		case kapotv1.JoinType_JOIN_TYPE_FULL:
+			id := b.newCol("", b.cols[lid].name, le.typ)
+			p.exprs, p.out = append(p.exprs, &expr{kind: eFunc, fn: "coalesce", args: []*expr{le, re}, typ: le.typ}), append(p.out, id)
+		default:
+			p.exprs, p.out = append(p.exprs, le), append(p.out, lid)
+		}
+	}
+	for _, side := range []rel{j.left, j.right} {
+		for _, id := range side.output() {
+			if !used[id] {
+				p.exprs, p.out = append(p.exprs, &expr{kind: eCol, col: id, typ: b.cols[id].typ}), append(p.out, id)
+			}
+		}
+	}
+	return p, nil
 }

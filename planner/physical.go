@@ -308,8 +308,27 @@ var single = &kapotv1.Partitioning{Scheme: &kapotv1.Partitioning_Single{Single: 
 func (p *lowerer) lower(r rel, need map[colID]bool) (lowered, error) {
 	switch x := r.(type) {
 	case *valuesRel:
-		return lowered{node: &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Values{Values: &kapotv1.ValuesNode{
-			Schema: &kapotv1.Schema{}, Rows: []*kapotv1.ValuesRow{{}}}}}, parts: 1}, nil
+		if len(x.out) == 0 {
+			return lowered{node: &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Values{Values: &kapotv1.ValuesNode{
+				Schema: &kapotv1.Schema{}, Rows: []*kapotv1.ValuesRow{{}}}}}, parts: 1}, nil
+		}
+		fields := make([]arrow.Field, len(x.out))
+		for i, id := range x.out {
+			fields[i] = arrow.Field{Name: p.b.cols[id].name, Type: p.b.cols[id].typ, Nullable: true}
+		}
+		schema, err := wire.SchemaToProto(arrow.NewSchema(fields, nil))
+		if err != nil {
+			return lowered{}, err
+		}
+		v := &kapotv1.ValuesNode{Schema: schema}
+		for _, row := range x.rows {
+			r := &kapotv1.ValuesRow{}
+			for _, e := range row {
+				r.Values = append(r.Values, e.lit)
+			}
+			v.Rows = append(v.Rows, r)
+		}
+		return lowered{node: &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Values{Values: v}}, cols: x.out, parts: 1}, nil
 	case *scanRel:
 		return p.lowerScan(x, need)
 	case *filterRel:

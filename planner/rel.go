@@ -59,16 +59,20 @@ type sortRel struct {
 	fetch int64 // -1: all
 }
 
-// valuesRel is one row without columns: the FROM of a SELECT that has
-// none.
-type valuesRel struct{}
+// valuesRel is literal rows (VALUES), each value a literal of its
+// column's type; without columns it is the one empty row a SELECT without
+// FROM reads.
+type valuesRel struct {
+	out  []colID
+	rows [][]*expr
+}
 
 type limitRel struct {
 	in          rel
 	skip, fetch int64
 }
 
-func (r *valuesRel) output() []colID  { return nil }
+func (r *valuesRel) output() []colID  { return r.out }
 func (r *scanRel) output() []colID    { return r.cols }
 func (r *filterRel) output() []colID  { return r.in.output() }
 func (r *projectRel) output() []colID { return r.out }

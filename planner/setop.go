@@ -1,6 +1,8 @@
 package planner
 
 import (
+	"fmt"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	pg "github.com/pganalyze/pg_query_go/v6"
 
@@ -115,8 +117,15 @@ func (b *binder) bindSetOp(s *pg.SelectStmt, outer *scope) (rel, []string, []cor
 		}
 		res = p
 	}
-	// ORDER BY and LIMIT of the whole, over the output columns.
-	outCols := res.output()
+	fin, finNames, err := b.finishOutputs(res, names, s)
+	return fin, finNames, nil, err
+}
+
+// finishOutputs adds the ORDER BY and LIMIT of s over the output columns of
+// r (a set operation's or VALUES'), named names: sort keys are output
+// names, positions or expressions of them.
+func (b *binder) finishOutputs(r rel, names []string, s *pg.SelectStmt) (rel, []string, error) {
+	outCols := r.output()
 	sc := &scope{}
 	sel := make([]*expr, len(outCols))
 	refs := make([]targetRef, len(outCols))
@@ -132,10 +141,9 @@ func (b *binder) bindSetOp(s *pg.SelectStmt, outer *scope) (rel, []string, []cor
 	}
 	keys, err := b.bindOrder(s.GetSortClause(), sc, nil, refs, sel, aliases)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	fin, finNames, err := b.finish(res, sel, names, keys, s)
-	return fin, finNames, nil, err
+	return b.finish(r, sel, names, keys, s)
 }
 
 // setOpType is the type column pairs of a set operation meet at: the one
@@ -171,4 +179,59 @@ func (b *binder) distinctOn(r rel) rel {
 func int64Lit(v int64) *expr {
 	return &expr{kind: eLit, lit: &kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_INT64},
 		Value: &kapotv1.ScalarValue_IntValue{IntValue: v}}, typ: arrow.PrimitiveTypes.Int64}
+}
+
+// bindValues binds VALUES (…), (…): rows of constant expressions whose
+// columns (column1, column2, …) meet at a common type as a set
+// operation's do, with the ORDER BY and LIMIT of s.
+func (b *binder) bindValues(s *pg.SelectStmt) (rel, []string, error) {
+	var rows [][]*expr
+	width := -1
+	empty := &scope{}
+	for _, l := range s.GetValuesLists() {
+		items := l.GetList().GetItems()
+		if width >= 0 && len(items) != width {
+			return nil, nil, errAt(location(l), engine.ErrInvalidPlan, "VALUES lists must all be the same length (%d and %d)", width, len(items))
+		}
+		width = len(items)
+		var row []*expr
+		for _, it := range items {
+			e, err := b.bindExpr(it, empty, nil)
+			if err != nil {
+				return nil, nil, err
+			}
+			if err := b.resolve(e); err != nil {
+				return nil, nil, err
+			}
+			row = append(row, e)
+		}
+		rows = append(rows, row)
+	}
+	v := &valuesRel{rows: rows}
+	names := make([]string, width)
+	for c := 0; c < width; c++ {
+		t := rows[0][c].typ
+		for _, r := range rows[1:] {
+			var err error
+			if t, err = setOpType("VALUES", t, r[c].typ); err != nil {
+				return nil, nil, err
+			}
+		}
+		if t.ID() == arrow.NULL {
+			t = arrow.BinaryTypes.String
+		}
+		for _, r := range rows {
+			r[c] = b.coerce(r[c], t)
+			if err := b.resolve(r[c]); err != nil {
+				return nil, nil, err
+			}
+			if r[c].kind != eLit {
+				return nil, nil, notSupported(-1, "expressions in VALUES other than constants")
+			}
+		}
+		names[c] = fmt.Sprintf("column%d", c+1)
+		id := b.newCol("", names[c], t)
+		v.out = append(v.out, id)
+	}
+	return b.finishOutputs(v, names, s)
 }

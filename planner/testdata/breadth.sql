@@ -76,3 +76,20 @@ select cast(s_acctbal as integer), cast(s_acctbal as bigint), s_acctbal::double 
 select cast(n_nationkey as varchar) || '/' || cast(n_name as varchar), cast(o_orderdate as varchar) from nation, orders where o_orderkey = n_nationkey + 1 order by 1;
 select cast('1995-03-15' as date) + 1, cast(o_totalprice as varchar) from orders order by o_orderkey limit 5;
 select cast(1.5 as varchar), cast(2 as varchar) || 'x', cast(date '2020-01-02' as varchar), 2.5::double::varchar, 100::double::text, true::varchar;
+
+-- family: values
+select * from (values (1, 'a'), (2, 'b')) as t(x, y) order by x;
+values (1, 'a'), (2, null) order by 1 desc;
+with v(k) as (values (1), (3)) select k from v order by k;
+select x + 1 from (values (1), (2.5), (null)) t(x) order by 1;
+select n_name from nation join (values (1), (2)) v(k) on n_nationkey = k order by 1;
+select k, count(*) from (values ('a'), ('b'), ('a')) t(k) group by k order by k;
+select * from (values (date '1995-01-01', 1.5), (date '1996-02-29', 2.25)) t(d, v) where d > date '1995-06-01';
+
+-- family: join using
+select * from (select n_regionkey as k, n_name from nation) a join (select r_regionkey as k, r_name from region) b using (k) order by n_name;
+select k, count(*) from (select n_regionkey as k from nation) a left join (select r_regionkey as k from region where r_regionkey < 3) b using (k) group by k order by k;
+select k, a.n, b.r from (select n_regionkey as k, n_name as n from nation where n_nationkey < 5) a full join (select r_regionkey as k, r_name as r from region where r_regionkey > 1) b using (k) order by k, a.n;
+select * from (select n_nationkey as k, n_regionkey as g, n_name from nation) a natural join (select s_nationkey as k, 1 as g, s_name from supplier where s_suppkey < 30) b order by s_name;
+select count(*) from (select s_nationkey as k, s_suppkey from supplier) s join (select c_nationkey as k, c_custkey from customer) c using (k);
+select * from (select n_regionkey as k from nation) a right join (select r_regionkey as k, r_name from region) b using (k) order by k;
