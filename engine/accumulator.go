@@ -71,6 +71,16 @@ func newAccumulator(fn kapotv1.AggregateFunction, in arrow.DataType, distinct bo
 		}
 	case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN, kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MAX:
 		return newMinMax(in, fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MAX)
+	case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_STDDEV_SAMP, kapotv1.AggregateFunction_AGGREGATE_FUNCTION_STDDEV_POP,
+		kapotv1.AggregateFunction_AGGREGATE_FUNCTION_VAR_SAMP, kapotv1.AggregateFunction_AGGREGATE_FUNCTION_VAR_POP:
+		// The first state column (int64 count) in final mode.
+		if arrow.IsInteger(in.ID()) || arrow.IsFloating(in.ID()) || in.ID() == arrow.DECIMAL128 || in.ID() == arrow.NULL {
+			return &momentsAcc{fn: fn}, nil
+		}
+	case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_BOOL_AND, kapotv1.AggregateFunction_AGGREGATE_FUNCTION_BOOL_OR:
+		if in.ID() == arrow.BOOL || in.ID() == arrow.NULL {
+			return &boolAcc{and: fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_BOOL_AND}, nil
+		}
 	}
 	return nil, fmt.Errorf("aggregate %v over %s: %w", fn, in, ErrNotSupported)
 }

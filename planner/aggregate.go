@@ -19,6 +19,16 @@ var aggFuncs = map[string]kapotv1.AggregateFunction{
 	"avg":   kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG,
 	"min":   kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN,
 	"max":   kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MAX,
+
+	"stddev":      kapotv1.AggregateFunction_AGGREGATE_FUNCTION_STDDEV_SAMP,
+	"stddev_samp": kapotv1.AggregateFunction_AGGREGATE_FUNCTION_STDDEV_SAMP,
+	"stddev_pop":  kapotv1.AggregateFunction_AGGREGATE_FUNCTION_STDDEV_POP,
+	"variance":    kapotv1.AggregateFunction_AGGREGATE_FUNCTION_VAR_SAMP,
+	"var_samp":    kapotv1.AggregateFunction_AGGREGATE_FUNCTION_VAR_SAMP,
+	"var_pop":     kapotv1.AggregateFunction_AGGREGATE_FUNCTION_VAR_POP,
+	"bool_and":    kapotv1.AggregateFunction_AGGREGATE_FUNCTION_BOOL_AND,
+	"every":       kapotv1.AggregateFunction_AGGREGATE_FUNCTION_BOOL_AND,
+	"bool_or":     kapotv1.AggregateFunction_AGGREGATE_FUNCTION_BOOL_OR,
 }
 
 func funcName(fc *pg.FuncCall) string {

@@ -93,3 +93,11 @@ select k, a.n, b.r from (select n_regionkey as k, n_name as n from nation where 
 select * from (select n_nationkey as k, n_regionkey as g, n_name from nation) a natural join (select s_nationkey as k, 1 as g, s_name from supplier where s_suppkey < 30) b order by s_name;
 select count(*) from (select s_nationkey as k, s_suppkey from supplier) s join (select c_nationkey as k, c_custkey from customer) c using (k);
 select * from (select n_regionkey as k from nation) a right join (select r_regionkey as k, r_name from region) b using (k) order by k;
+
+-- family: statistics aggregates
+select stddev(n_nationkey), variance(n_nationkey), stddev_pop(n_nationkey), var_pop(n_nationkey), stddev_samp(n_nationkey), var_samp(n_nationkey) from nation;
+select l_returnflag, stddev(l_quantity), variance(l_extendedprice), stddev_pop(l_discount) from lineitem group by 1 order by 1;
+select n_regionkey, stddev(n_nationkey), var_pop(n_nationkey) from nation where n_nationkey < 6 group by 1 order by 1;
+select bool_and(n_nationkey > 1), bool_or(n_nationkey > 1), bool_and(n_regionkey < 5), bool_or(n_name like 'Z%') from nation;
+select n_regionkey, bool_and(n_name like '%A%'), bool_or(n_nationkey = 3) from nation group by 1 order by 1;
+select o_orderstatus, round(stddev(o_totalprice), 6), count(*) from orders group by 1 having stddev(o_totalprice) > 0 order by 1;

@@ -315,17 +315,32 @@ const (
 	AggregateFunction_AGGREGATE_FUNCTION_MIN         AggregateFunction = 3
 	AggregateFunction_AGGREGATE_FUNCTION_MAX         AggregateFunction = 4
 	AggregateFunction_AGGREGATE_FUNCTION_AVG         AggregateFunction = 5
+	// Sample and population standard deviation and variance of numbers
+	// (DOUBLE results; NULL for fewer than 2 values, or none).
+	AggregateFunction_AGGREGATE_FUNCTION_STDDEV_SAMP AggregateFunction = 6
+	AggregateFunction_AGGREGATE_FUNCTION_STDDEV_POP  AggregateFunction = 7
+	AggregateFunction_AGGREGATE_FUNCTION_VAR_SAMP    AggregateFunction = 8
+	AggregateFunction_AGGREGATE_FUNCTION_VAR_POP     AggregateFunction = 9
+	// Logical AND / OR of booleans (NULLs skipped).
+	AggregateFunction_AGGREGATE_FUNCTION_BOOL_AND AggregateFunction = 10
+	AggregateFunction_AGGREGATE_FUNCTION_BOOL_OR  AggregateFunction = 11
 )
 
 // Enum value maps for AggregateFunction.
 var (
 	AggregateFunction_name = map[int32]string{
-		0: "AGGREGATE_FUNCTION_UNSPECIFIED",
-		1: "AGGREGATE_FUNCTION_COUNT",
-		2: "AGGREGATE_FUNCTION_SUM",
-		3: "AGGREGATE_FUNCTION_MIN",
-		4: "AGGREGATE_FUNCTION_MAX",
-		5: "AGGREGATE_FUNCTION_AVG",
+		0:  "AGGREGATE_FUNCTION_UNSPECIFIED",
+		1:  "AGGREGATE_FUNCTION_COUNT",
+		2:  "AGGREGATE_FUNCTION_SUM",
+		3:  "AGGREGATE_FUNCTION_MIN",
+		4:  "AGGREGATE_FUNCTION_MAX",
+		5:  "AGGREGATE_FUNCTION_AVG",
+		6:  "AGGREGATE_FUNCTION_STDDEV_SAMP",
+		7:  "AGGREGATE_FUNCTION_STDDEV_POP",
+		8:  "AGGREGATE_FUNCTION_VAR_SAMP",
+		9:  "AGGREGATE_FUNCTION_VAR_POP",
+		10: "AGGREGATE_FUNCTION_BOOL_AND",
+		11: "AGGREGATE_FUNCTION_BOOL_OR",
 	}
 	AggregateFunction_value = map[string]int32{
 		"AGGREGATE_FUNCTION_UNSPECIFIED": 0,
@@ -334,6 +349,12 @@ var (
 		"AGGREGATE_FUNCTION_MIN":         3,
 		"AGGREGATE_FUNCTION_MAX":         4,
 		"AGGREGATE_FUNCTION_AVG":         5,
+		"AGGREGATE_FUNCTION_STDDEV_SAMP": 6,
+		"AGGREGATE_FUNCTION_STDDEV_POP":  7,
+		"AGGREGATE_FUNCTION_VAR_SAMP":    8,
+		"AGGREGATE_FUNCTION_VAR_POP":     9,
+		"AGGREGATE_FUNCTION_BOOL_AND":    10,
+		"AGGREGATE_FUNCTION_BOOL_OR":     11,
 	}
 )
 
@@ -4555,14 +4576,21 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x1aAGGREGATE_MODE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16AGGREGATE_MODE_PARTIAL\x10\x01\x12\x18\n" +
 	"\x14AGGREGATE_MODE_FINAL\x10\x02\x12\x19\n" +
-	"\x15AGGREGATE_MODE_SINGLE\x10\x03*\xc5\x01\n" +
+	"\x15AGGREGATE_MODE_SINGLE\x10\x03*\x8e\x03\n" +
 	"\x11AggregateFunction\x12\"\n" +
 	"\x1eAGGREGATE_FUNCTION_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18AGGREGATE_FUNCTION_COUNT\x10\x01\x12\x1a\n" +
 	"\x16AGGREGATE_FUNCTION_SUM\x10\x02\x12\x1a\n" +
 	"\x16AGGREGATE_FUNCTION_MIN\x10\x03\x12\x1a\n" +
 	"\x16AGGREGATE_FUNCTION_MAX\x10\x04\x12\x1a\n" +
-	"\x16AGGREGATE_FUNCTION_AVG\x10\x05*\x98\x02\n" +
+	"\x16AGGREGATE_FUNCTION_AVG\x10\x05\x12\"\n" +
+	"\x1eAGGREGATE_FUNCTION_STDDEV_SAMP\x10\x06\x12!\n" +
+	"\x1dAGGREGATE_FUNCTION_STDDEV_POP\x10\a\x12\x1f\n" +
+	"\x1bAGGREGATE_FUNCTION_VAR_SAMP\x10\b\x12\x1e\n" +
+	"\x1aAGGREGATE_FUNCTION_VAR_POP\x10\t\x12\x1f\n" +
+	"\x1bAGGREGATE_FUNCTION_BOOL_AND\x10\n" +
+	"\x12\x1e\n" +
+	"\x1aAGGREGATE_FUNCTION_BOOL_OR\x10\v*\x98\x02\n" +
 	"\bBinaryOp\x12\x19\n" +
 	"\x15BINARY_OP_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fBINARY_OP_EQ\x10\x01\x12\x11\n" +

@@ -1,0 +1,162 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// momentsAcc is the variance family: per group the count, mean and sum of
+// squared deviations (Welford's update; partial states merge with Chan's
+// formula), numerically stable where sum-of-squares is not.
+type momentsAcc struct {
+	fn      kapotv1.AggregateFunction
+	n       []int64
+	mean, m []float64
+}
+
+func (a *momentsAcc) grow(n int) {
+	a.n, a.mean, a.m = growTo(a.n, n), growTo(a.mean, n), growTo(a.m, n)
+}
+
+func (a *momentsAcc) update(ctx context.Context, groups []uint32, arg arrow.Array) error {
+	f, err := castTo(ctx, arg, arrow.PrimitiveTypes.Float64)
+	if err != nil {
+		return err
+	}
+	defer f.Release()
+	x := f.(*array.Float64)
+	for i, g := range groups {
+		if x.IsNull(i) {
+			continue
+		}
+		a.n[g]++
+		d := x.Value(i) - a.mean[g]
+		a.mean[g] += d / float64(a.n[g])
+		a.m[g] += d * (x.Value(i) - a.mean[g])
+	}
+	return nil
+}
+
+func (a *momentsAcc) merge(_ context.Context, groups []uint32, states []arrow.Array) error {
+	n, ok1 := states[0].(*array.Int64)
+	mean, ok2 := states[1].(*array.Float64)
+	m, ok3 := states[2].(*array.Float64)
+	if len(states) != 3 || !ok1 || !ok2 || !ok3 {
+		return fmt.Errorf("variance state: want int64, double, double: %w", ErrInvalidPlan)
+	}
+	for i, g := range groups {
+		nb := n.Value(i)
+		if n.IsNull(i) || nb == 0 {
+			continue
+		}
+		na := a.n[g]
+		tot := na + nb
+		d := mean.Value(i) - a.mean[g]
+		a.mean[g] += d * float64(nb) / float64(tot)
+		a.m[g] += m.Value(i) + d*d*float64(na)*float64(nb)/float64(tot)
+		a.n[g] = tot
+	}
+	return nil
+}
+
+func (a *momentsAcc) stateTypes() []arrow.DataType {
+	return []arrow.DataType{arrow.PrimitiveTypes.Int64, arrow.PrimitiveTypes.Float64, arrow.PrimitiveTypes.Float64}
+}
+
+func (a *momentsAcc) state(mem memory.Allocator) []arrow.Array {
+	nb := array.NewInt64Builder(mem)
+	defer nb.Release()
+	nb.AppendValues(a.n, nil)
+	mb := array.NewFloat64Builder(mem)
+	defer mb.Release()
+	mb.AppendValues(a.mean, nil)
+	sb := array.NewFloat64Builder(mem)
+	defer sb.Release()
+	sb.AppendValues(a.m, nil)
+	return []arrow.Array{nb.NewArray(), mb.NewArray(), sb.NewArray()}
+}
+
+func (a *momentsAcc) resultType() arrow.DataType { return arrow.PrimitiveTypes.Float64 }
+
+func (a *momentsAcc) result(mem memory.Allocator) arrow.Array {
+	b := array.NewFloat64Builder(mem)
+	defer b.Release()
+	for g, n := range a.n {
+		div := float64(n) // population
+		if a.fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_VAR_SAMP || a.fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_STDDEV_SAMP {
+			div--
+		}
+		if div <= 0 {
+			b.AppendNull()
+			continue
+		}
+		v := max(a.m[g]/div, 0)
+		if a.fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_STDDEV_SAMP || a.fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_STDDEV_POP {
+			v = math.Sqrt(v)
+		}
+		b.Append(v)
+	}
+	return b.NewArray()
+}
+
+// boolAcc is bool_and / bool_or: per group the running value, NULL until
+// a non-NULL input is seen.
+type boolAcc struct {
+	and        bool
+	val, valid []bool
+}
+
+func (a *boolAcc) grow(n int) { a.val, a.valid = growTo(a.val, n), growTo(a.valid, n) }
+
+func (a *boolAcc) fold(g uint32, v bool) {
+	switch {
+	case !a.valid[g]:
+		a.val[g], a.valid[g] = v, true
+	case a.and:
+		a.val[g] = a.val[g] && v
+	default:
+		a.val[g] = a.val[g] || v
+	}
+}
+
+func (a *boolAcc) update(_ context.Context, groups []uint32, arg arrow.Array) error {
+	x, ok := arg.(*array.Boolean)
+	if !ok {
+		if arg.DataType().ID() == arrow.NULL {
+			return nil
+		}
+		return fmt.Errorf("bool_and/bool_or of %s: %w", arg.DataType(), ErrInvalidPlan)
+	}
+	for i, g := range groups {
+		if x.IsValid(i) {
+			a.fold(g, x.Value(i))
+		}
+	}
+	return nil
+}
+
+func (a *boolAcc) merge(ctx context.Context, groups []uint32, states []arrow.Array) error {
+	return a.update(ctx, groups, states[0])
+}
+
+func (a *boolAcc) stateTypes() []arrow.DataType {
+	return []arrow.DataType{arrow.FixedWidthTypes.Boolean}
+}
+
+func (a *boolAcc) state(mem memory.Allocator) []arrow.Array { return []arrow.Array{a.result(mem)} }
+
+func (a *boolAcc) resultType() arrow.DataType { return arrow.FixedWidthTypes.Boolean }
+
+func (a *boolAcc) result(mem memory.Allocator) arrow.Array {
+	b := array.NewBooleanBuilder(mem)
+	defer b.Release()
+	b.AppendValues(a.val, a.valid)
+	return b.NewArray()
+}
