@@ -179,6 +179,12 @@ func (b *planBuilder) node(n *kapotv1.PhysicalPlanNode, depth, id int) (Executio
 			return nil, err
 		}
 		return newNestedLoopJoin(l, r, x.NestedLoopJoin)
+	case *kapotv1.PhysicalPlanNode_Window:
+		in, err := child(x.Window.GetInput())
+		if err != nil {
+			return nil, err
+		}
+		return newWindow(in, x.Window)
 	case *kapotv1.PhysicalPlanNode_Union:
 		var inputs []ExecutionPlan
 		for _, c := range x.Union.GetInputs() {

@@ -44,12 +44,22 @@ func containsAgg(n *pg.Node) bool {
 			return
 		}
 		if fc := n.GetFuncCall(); fc != nil {
-			if _, ok := aggFuncs[funcName(fc)]; ok {
+			if _, ok := aggFuncs[funcName(fc)]; ok && fc.GetOver() == nil {
 				found = true
 				return
 			}
 			for _, a := range fc.GetArgs() {
 				walk(a)
+			}
+			// A window call is not an aggregate, but its window may
+			// read one (rank() OVER (ORDER BY sum(x))).
+			if w := fc.GetOver(); w != nil {
+				for _, p := range w.GetPartitionClause() {
+					walk(p)
+				}
+				for _, o := range w.GetOrderClause() {
+					walk(o.GetSortBy().GetNode())
+				}
 			}
 			return
 		}

@@ -16,6 +16,9 @@ type binder struct {
 	cols map[colID]*column
 	next colID
 	ctes map[string]*cte
+	// win collects the window calls of the SELECT list and ORDER BY being
+	// bound; nil where window calls are not allowed.
+	win *windowBinder
 }
 
 // cte is a WITH query, bound afresh wherever it is named.
@@ -98,6 +101,10 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 	if err := checkFields(s, -1); err != nil {
 		return nil, nil, nil, err
 	}
+	// Window calls belong to this SELECT's list and ORDER BY only.
+	savedWin := b.win
+	b.win = nil
+	defer func() { b.win = savedWin }()
 	if s.GetLimitOption() == pg.LimitOption_LIMIT_OPTION_WITH_TIES {
 		return nil, nil, nil, notSupported(-1, "FETCH … WITH TIES")
 	}
@@ -131,7 +138,7 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 		return r, names, nil, err
 	}
 	if len(s.GetWindowClause()) > 0 {
-		return nil, nil, nil, notSupported(-1, "window functions")
+		return nil, nil, nil, notSupported(-1, "named windows (the WINDOW clause)")
 	}
 	if d := s.GetDistinctClause(); len(d) > 0 && d[0].GetNode() != nil {
 		return nil, nil, nil, notSupported(location(d[0]), "DISTINCT ON")
@@ -235,6 +242,8 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 			ag.addGroup(in)
 			corrOuter, corrInner = append(corrOuter, o), append(corrInner, in)
 		}
+		win := &windowBinder{}
+		b.win = win
 		for _, t := range targets {
 			var e *expr
 			var err error
@@ -248,6 +257,7 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 			}
 			sel = append(sel, e)
 		}
+		b.win = nil
 		var having *expr
 		var havingSubs []*pg.Node
 		if s.GetHavingClause() != nil {
@@ -269,7 +279,9 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 		}
 		// ORDER BY may aggregate too: bind its keys before building the
 		// aggregate so their aggregates are computed.
+		b.win = win
 		keys, err := b.bindOrder(s.GetSortClause(), sc, ag, refs, sel, aliases)
+		b.win = nil
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -283,6 +295,9 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 				return nil, nil, nil, err
 			}
 		}
+		b.win = win
+		r = b.applyWindows(r)
+		b.win = nil
 		var corr []corrKey
 		for i, in := range corrInner {
 			k, err := ag.wrapCol(in, -1)
@@ -307,6 +322,7 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 	if len(corrPreds) > 0 {
 		return nil, nil, nil, notSupported(-1, "correlated scalar subqueries without an aggregate")
 	}
+	b.win = &windowBinder{}
 	for _, t := range targets {
 		if t.star != nil {
 			sel = append(sel, &expr{kind: eCol, col: t.star.id, typ: t.star.typ})
@@ -322,6 +338,8 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	r = b.applyWindows(r)
+	b.win = nil
 	out, outNames, err := b.finish(r, sel, names, keys, s)
 	return out, outNames, nil, err
 }

@@ -25,13 +25,13 @@ var binOps = map[string]kapotv1.BinaryOp{
 // aggregate: aggregate calls and group keys become its output columns.
 func (b *binder) bindExpr(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 	if ag != nil {
-		if fc := n.GetFuncCall(); fc != nil {
+		if fc := n.GetFuncCall(); fc != nil && fc.GetOver() == nil {
 			if fn, ok := aggFuncs[funcName(fc)]; ok {
 				return b.bindAgg(fc, fn, ag)
 			}
 		}
 		// A whole expression that is a group key reads the key.
-		if !containsAgg(n) {
+		if !containsAgg(n) && !containsWindow(n) {
 			e, err := b.bindExpr(n, sc, nil)
 			if err != nil {
 				return nil, err
@@ -270,6 +270,8 @@ func (b *binder) bindNode(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 			}
 		}
 		return e, nil
+	case n.GetFuncCall() != nil && n.GetFuncCall().GetOver() != nil:
+		return b.bindWindow(n.GetFuncCall(), sc, ag)
 	case n.GetFuncCall() != nil:
 		fc := n.GetFuncCall()
 		name := funcName(fc)

@@ -110,6 +110,8 @@ func scannedRows(r rel) float64 {
 			n += scannedRows(in)
 		}
 		return n
+	case *windowRel:
+		return scannedRows(x.in)
 	}
 	return unknownRows
 }
@@ -207,6 +209,8 @@ func estimate(r rel) float64 {
 			n += estimate(in)
 		}
 		return n
+	case *windowRel:
+		return estimate(x.in)
 	}
 	return unknownRows
 }

@@ -382,6 +382,8 @@ func (p *lowerer) lower(r rel, need map[colID]bool) (lowered, error) {
 			ranged: projectRanged(in.ranged, es, outs)}, nil
 	case *joinRel:
 		return p.lowerJoin(x, need)
+	case *windowRel:
+		return p.lowerWindow(x, need)
 	case *unionRel:
 		// UNION ALL: the inputs' partitions side by side, in one stage;
 		// columns by position (the inputs' types are equal).

@@ -79,8 +79,10 @@ func TestRefusedNotIgnored(t *testing.T) {
 		// says: the NULL-free NOT IN gave the padded rows (found by the
 		// differential fuzzer).
 		`select count(*) from orders right join customer on o_custkey = c_custkey where o_totalprice not in (select s_acctbal from supplier)`: "NOT IN over values that may be NULL",
-		`select upper(n_name) over () from nation`: "window functions",
-		`select count(*) over () from nation`:      "window functions",
+		`select upper(n_name) over () from nation`:                                                            "window function upper",
+		`select sum(n_nationkey) over (order by n_name rows between 1 preceding and current row) from nation`: "window frames",
+		`select stddev(n_nationkey) over (order by n_name) from nation`:                                       "stddev over a window with ORDER BY",
+		`select n_name, rank() over w from nation window w as (order by n_name)`:                              "named windows",
 	} {
 		_, err := PlanQuery(cat, sql, Options{TargetPartitions: 2})
 		if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), feature) {

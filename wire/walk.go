@@ -38,6 +38,8 @@ func InputSlots(n *kapotv1.PhysicalPlanNode) []**kapotv1.PhysicalPlanNode {
 		return []**kapotv1.PhysicalPlanNode{&x.Exchange.Input}
 	case *kapotv1.PhysicalPlanNode_ShuffleWriter:
 		return []**kapotv1.PhysicalPlanNode{&x.ShuffleWriter.Input}
+	case *kapotv1.PhysicalPlanNode_Window:
+		return []**kapotv1.PhysicalPlanNode{&x.Window.Input}
 	}
 	return nil
 }

@@ -101,3 +101,21 @@ select n_regionkey, stddev(n_nationkey), var_pop(n_nationkey) from nation where 
 select bool_and(n_nationkey > 1), bool_or(n_nationkey > 1), bool_and(n_regionkey < 5), bool_or(n_name like 'Z%') from nation;
 select n_regionkey, bool_and(n_name like '%A%'), bool_or(n_nationkey = 3) from nation group by 1 order by 1;
 select o_orderstatus, round(stddev(o_totalprice), 6), count(*) from orders group by 1 having stddev(o_totalprice) > 0 order by 1;
+
+-- family: window
+select n_name, row_number() over (order by n_name) from nation order by 1;
+select n_regionkey, n_name, rank() over (partition by n_regionkey order by n_name desc) as r from nation order by 1, 3;
+select n_regionkey, n_nationkey, sum(n_nationkey) over (partition by n_regionkey), sum(n_nationkey) over (partition by n_regionkey order by n_nationkey) from nation order by 1, 2;
+select n_regionkey, sum(sum(n_nationkey)) over (), sum(n_nationkey) * 100.0 / sum(sum(n_nationkey)) over () from nation group by 1 order by 1;
+select n_name, lag(n_name) over (order by n_nationkey), lead(n_nationkey, 2, -1) over (order by n_nationkey), lag(n_nationkey, 0) over (order by n_nationkey) from nation order by n_nationkey;
+select o_orderpriority, o_orderdate, o_orderkey, dense_rank() over (partition by o_orderpriority order by o_orderdate) as dr from orders where o_orderkey < 200 order by 1, 4, 3;
+select c_nationkey, c_custkey, c_acctbal, rank() over (partition by c_nationkey order by c_acctbal desc) from customer where c_nationkey < 3 order by 1, 4, 2;
+select * from (select c_nationkey, c_name, c_acctbal, row_number() over (partition by c_nationkey order by c_acctbal desc, c_custkey) as rn from customer) t where rn <= 2 order by c_nationkey, rn;
+select l_orderkey, l_linenumber, count(*) over (partition by l_orderkey), max(l_quantity) over (partition by l_orderkey order by l_linenumber), min(l_shipdate) over (partition by l_orderkey) from lineitem where l_orderkey < 50 order by 1, 2;
+select n_nationkey, percent_rank() over (order by n_nationkey), cume_dist() over (order by n_regionkey), ntile(4) over (order by n_nationkey) from nation order by 1;
+select n_regionkey, n_nationkey, first_value(n_name) over (partition by n_regionkey order by n_nationkey), last_value(n_name) over (partition by n_regionkey order by n_nationkey) from nation order by 1, 2;
+select n_regionkey, avg(n_nationkey) over (partition by n_regionkey order by n_nationkey), count(n_name) over (order by n_regionkey) from nation order by n_regionkey, n_nationkey;
+select o_custkey, o_orderdate, sum(o_totalprice) over (partition by o_custkey order by o_orderdate) from orders where o_custkey < 20 order by 1, 2, 3;
+select n_regionkey, rank() over (order by sum(n_nationkey) desc), count(*) from nation group by 1 order by 1;
+select r_name, row_number() over (order by r_name desc) as rn from region order by rn desc limit 3;
+select n_name, n_regionkey, row_number() over (partition by n_regionkey order by n_name) from nation where n_nationkey < 0;

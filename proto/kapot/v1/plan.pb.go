@@ -127,6 +127,90 @@ func (TypeId) EnumDescriptor() ([]byte, []int) {
 	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{0}
 }
 
+// WindowFunction is what a window function computes for each row.
+type WindowFunction int32
+
+const (
+	WindowFunction_WINDOW_FUNCTION_UNSPECIFIED  WindowFunction = 0
+	WindowFunction_WINDOW_FUNCTION_ROW_NUMBER   WindowFunction = 1
+	WindowFunction_WINDOW_FUNCTION_RANK         WindowFunction = 2
+	WindowFunction_WINDOW_FUNCTION_DENSE_RANK   WindowFunction = 3
+	WindowFunction_WINDOW_FUNCTION_PERCENT_RANK WindowFunction = 4
+	WindowFunction_WINDOW_FUNCTION_CUME_DIST    WindowFunction = 5
+	// ntile(offset buckets)
+	WindowFunction_WINDOW_FUNCTION_NTILE WindowFunction = 6
+	// lag/lead(arg, offset, default)
+	WindowFunction_WINDOW_FUNCTION_LAG  WindowFunction = 7
+	WindowFunction_WINDOW_FUNCTION_LEAD WindowFunction = 8
+	// The first / last row of the default frame (the partition's first row;
+	// the last peer of the current row, or the partition's last row without
+	// order keys).
+	WindowFunction_WINDOW_FUNCTION_FIRST_VALUE WindowFunction = 9
+	WindowFunction_WINDOW_FUNCTION_LAST_VALUE  WindowFunction = 10
+	// An aggregate over the default frame: the whole window partition
+	// without order keys, else the rows up to the current row's last peer.
+	WindowFunction_WINDOW_FUNCTION_AGGREGATE WindowFunction = 11
+)
+
+// Enum value maps for WindowFunction.
+var (
+	WindowFunction_name = map[int32]string{
+		0:  "WINDOW_FUNCTION_UNSPECIFIED",
+		1:  "WINDOW_FUNCTION_ROW_NUMBER",
+		2:  "WINDOW_FUNCTION_RANK",
+		3:  "WINDOW_FUNCTION_DENSE_RANK",
+		4:  "WINDOW_FUNCTION_PERCENT_RANK",
+		5:  "WINDOW_FUNCTION_CUME_DIST",
+		6:  "WINDOW_FUNCTION_NTILE",
+		7:  "WINDOW_FUNCTION_LAG",
+		8:  "WINDOW_FUNCTION_LEAD",
+		9:  "WINDOW_FUNCTION_FIRST_VALUE",
+		10: "WINDOW_FUNCTION_LAST_VALUE",
+		11: "WINDOW_FUNCTION_AGGREGATE",
+	}
+	WindowFunction_value = map[string]int32{
+		"WINDOW_FUNCTION_UNSPECIFIED":  0,
+		"WINDOW_FUNCTION_ROW_NUMBER":   1,
+		"WINDOW_FUNCTION_RANK":         2,
+		"WINDOW_FUNCTION_DENSE_RANK":   3,
+		"WINDOW_FUNCTION_PERCENT_RANK": 4,
+		"WINDOW_FUNCTION_CUME_DIST":    5,
+		"WINDOW_FUNCTION_NTILE":        6,
+		"WINDOW_FUNCTION_LAG":          7,
+		"WINDOW_FUNCTION_LEAD":         8,
+		"WINDOW_FUNCTION_FIRST_VALUE":  9,
+		"WINDOW_FUNCTION_LAST_VALUE":   10,
+		"WINDOW_FUNCTION_AGGREGATE":    11,
+	}
+)
+
+func (x WindowFunction) Enum() *WindowFunction {
+	p := new(WindowFunction)
+	*p = x
+	return p
+}
+
+func (x WindowFunction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WindowFunction) Descriptor() protoreflect.EnumDescriptor {
+	return file_kapot_v1_plan_proto_enumTypes[1].Descriptor()
+}
+
+func (WindowFunction) Type() protoreflect.EnumType {
+	return &file_kapot_v1_plan_proto_enumTypes[1]
+}
+
+func (x WindowFunction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WindowFunction.Descriptor instead.
+func (WindowFunction) EnumDescriptor() ([]byte, []int) {
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{1}
+}
+
 // JoinType is the kind of a join.
 type JoinType int32
 
@@ -179,11 +263,11 @@ func (x JoinType) String() string {
 }
 
 func (JoinType) Descriptor() protoreflect.EnumDescriptor {
-	return file_kapot_v1_plan_proto_enumTypes[1].Descriptor()
+	return file_kapot_v1_plan_proto_enumTypes[2].Descriptor()
 }
 
 func (JoinType) Type() protoreflect.EnumType {
-	return &file_kapot_v1_plan_proto_enumTypes[1]
+	return &file_kapot_v1_plan_proto_enumTypes[2]
 }
 
 func (x JoinType) Number() protoreflect.EnumNumber {
@@ -192,7 +276,7 @@ func (x JoinType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use JoinType.Descriptor instead.
 func (JoinType) EnumDescriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{1}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{2}
 }
 
 // JoinMode says how the build (left) side is gathered.
@@ -233,11 +317,11 @@ func (x JoinMode) String() string {
 }
 
 func (JoinMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_kapot_v1_plan_proto_enumTypes[2].Descriptor()
+	return file_kapot_v1_plan_proto_enumTypes[3].Descriptor()
 }
 
 func (JoinMode) Type() protoreflect.EnumType {
-	return &file_kapot_v1_plan_proto_enumTypes[2]
+	return &file_kapot_v1_plan_proto_enumTypes[3]
 }
 
 func (x JoinMode) Number() protoreflect.EnumNumber {
@@ -246,7 +330,7 @@ func (x JoinMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use JoinMode.Descriptor instead.
 func (JoinMode) EnumDescriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{2}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{3}
 }
 
 // AggregateMode says which phase of a two-phase aggregation a node runs.
@@ -289,11 +373,11 @@ func (x AggregateMode) String() string {
 }
 
 func (AggregateMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_kapot_v1_plan_proto_enumTypes[3].Descriptor()
+	return file_kapot_v1_plan_proto_enumTypes[4].Descriptor()
 }
 
 func (AggregateMode) Type() protoreflect.EnumType {
-	return &file_kapot_v1_plan_proto_enumTypes[3]
+	return &file_kapot_v1_plan_proto_enumTypes[4]
 }
 
 func (x AggregateMode) Number() protoreflect.EnumNumber {
@@ -302,7 +386,7 @@ func (x AggregateMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AggregateMode.Descriptor instead.
 func (AggregateMode) EnumDescriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{3}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{4}
 }
 
 // AggregateFunction names an aggregate.
@@ -369,11 +453,11 @@ func (x AggregateFunction) String() string {
 }
 
 func (AggregateFunction) Descriptor() protoreflect.EnumDescriptor {
-	return file_kapot_v1_plan_proto_enumTypes[4].Descriptor()
+	return file_kapot_v1_plan_proto_enumTypes[5].Descriptor()
 }
 
 func (AggregateFunction) Type() protoreflect.EnumType {
-	return &file_kapot_v1_plan_proto_enumTypes[4]
+	return &file_kapot_v1_plan_proto_enumTypes[5]
 }
 
 func (x AggregateFunction) Number() protoreflect.EnumNumber {
@@ -382,7 +466,7 @@ func (x AggregateFunction) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AggregateFunction.Descriptor instead.
 func (AggregateFunction) EnumDescriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{4}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{5}
 }
 
 // BinaryOp is an operator of a binary expression.
@@ -452,11 +536,11 @@ func (x BinaryOp) String() string {
 }
 
 func (BinaryOp) Descriptor() protoreflect.EnumDescriptor {
-	return file_kapot_v1_plan_proto_enumTypes[5].Descriptor()
+	return file_kapot_v1_plan_proto_enumTypes[6].Descriptor()
 }
 
 func (BinaryOp) Type() protoreflect.EnumType {
-	return &file_kapot_v1_plan_proto_enumTypes[5]
+	return &file_kapot_v1_plan_proto_enumTypes[6]
 }
 
 func (x BinaryOp) Number() protoreflect.EnumNumber {
@@ -465,7 +549,7 @@ func (x BinaryOp) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use BinaryOp.Descriptor instead.
 func (BinaryOp) EnumDescriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{5}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{6}
 }
 
 // DataType is an Arrow type; precision and scale apply to decimals.
@@ -660,6 +744,7 @@ type PhysicalPlanNode struct {
 	//	*PhysicalPlanNode_SortPreservingMerge
 	//	*PhysicalPlanNode_CoalesceBatches
 	//	*PhysicalPlanNode_Repartition
+	//	*PhysicalPlanNode_Window
 	Node          isPhysicalPlanNode_Node `protobuf_oneof:"node"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -882,6 +967,15 @@ func (x *PhysicalPlanNode) GetRepartition() *RepartitionNode {
 	return nil
 }
 
+func (x *PhysicalPlanNode) GetWindow() *WindowNode {
+	if x != nil {
+		if x, ok := x.Node.(*PhysicalPlanNode_Window); ok {
+			return x.Window
+		}
+	}
+	return nil
+}
+
 type isPhysicalPlanNode_Node interface {
 	isPhysicalPlanNode_Node()
 }
@@ -966,6 +1060,10 @@ type PhysicalPlanNode_Repartition struct {
 	Repartition *RepartitionNode `protobuf:"bytes,20,opt,name=repartition,proto3,oneof"`
 }
 
+type PhysicalPlanNode_Window struct {
+	Window *WindowNode `protobuf:"bytes,21,opt,name=window,proto3,oneof"`
+}
+
 func (*PhysicalPlanNode_ParquetScan) isPhysicalPlanNode_Node() {}
 
 func (*PhysicalPlanNode_CsvScan) isPhysicalPlanNode_Node() {}
@@ -1005,6 +1103,8 @@ func (*PhysicalPlanNode_SortPreservingMerge) isPhysicalPlanNode_Node() {}
 func (*PhysicalPlanNode_CoalesceBatches) isPhysicalPlanNode_Node() {}
 
 func (*PhysicalPlanNode_Repartition) isPhysicalPlanNode_Node() {}
+
+func (*PhysicalPlanNode_Window) isPhysicalPlanNode_Node() {}
 
 // FileGroup is the list of files one partition of a scan reads, in order.
 type FileGroup struct {
@@ -1527,6 +1627,172 @@ func (x *SortExprNode) GetNullsFirst() bool {
 	return false
 }
 
+// WindowNode computes window functions. Its input partition arrives sorted
+// by the partition keys, then the order keys (the planner sorts it, after
+// a hash exchange on the partition keys); every window partition lies in
+// one input partition. Each function adds one column after the input's.
+type WindowNode struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Input *PhysicalPlanNode      `protobuf:"bytes,1,opt,name=input,proto3" json:"input,omitempty"`
+	// Rows with equal partition keys form one window partition.
+	PartitionBy []*PhysicalExprNode `protobuf:"bytes,2,rep,name=partition_by,json=partitionBy,proto3" json:"partition_by,omitempty"`
+	// Rows of a window partition with equal order keys are peers.
+	OrderBy       []*SortExprNode       `protobuf:"bytes,3,rep,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
+	Functions     []*WindowFunctionNode `protobuf:"bytes,4,rep,name=functions,proto3" json:"functions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WindowNode) Reset() {
+	*x = WindowNode{}
+	mi := &file_kapot_v1_plan_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WindowNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WindowNode) ProtoMessage() {}
+
+func (x *WindowNode) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_plan_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WindowNode.ProtoReflect.Descriptor instead.
+func (*WindowNode) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *WindowNode) GetInput() *PhysicalPlanNode {
+	if x != nil {
+		return x.Input
+	}
+	return nil
+}
+
+func (x *WindowNode) GetPartitionBy() []*PhysicalExprNode {
+	if x != nil {
+		return x.PartitionBy
+	}
+	return nil
+}
+
+func (x *WindowNode) GetOrderBy() []*SortExprNode {
+	if x != nil {
+		return x.OrderBy
+	}
+	return nil
+}
+
+func (x *WindowNode) GetFunctions() []*WindowFunctionNode {
+	if x != nil {
+		return x.Functions
+	}
+	return nil
+}
+
+// WindowFunctionNode is one window function call.
+type WindowFunctionNode struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Fn    WindowFunction         `protobuf:"varint,1,opt,name=fn,proto3,enum=kapot.v1.WindowFunction" json:"fn,omitempty"`
+	// For WINDOW_FUNCTION_AGGREGATE.
+	Aggregate AggregateFunction `protobuf:"varint,2,opt,name=aggregate,proto3,enum=kapot.v1.AggregateFunction" json:"aggregate,omitempty"`
+	// The value argument (lag, lead, first_value, last_value, aggregates;
+	// none for count(*)).
+	Arg *PhysicalExprNode `protobuf:"bytes,3,opt,name=arg,proto3" json:"arg,omitempty"`
+	// lag/lead offset (default 1); ntile's number of buckets.
+	Offset int64 `protobuf:"varint,4,opt,name=offset,proto3" json:"offset,omitempty"`
+	// lag/lead value where the offset row lies outside the partition
+	// (absent: NULL).
+	DefaultValue *ScalarValue `protobuf:"bytes,5,opt,name=default_value,json=defaultValue,proto3" json:"default_value,omitempty"`
+	// Output column name.
+	Name          string `protobuf:"bytes,6,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WindowFunctionNode) Reset() {
+	*x = WindowFunctionNode{}
+	mi := &file_kapot_v1_plan_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WindowFunctionNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WindowFunctionNode) ProtoMessage() {}
+
+func (x *WindowFunctionNode) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_plan_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WindowFunctionNode.ProtoReflect.Descriptor instead.
+func (*WindowFunctionNode) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *WindowFunctionNode) GetFn() WindowFunction {
+	if x != nil {
+		return x.Fn
+	}
+	return WindowFunction_WINDOW_FUNCTION_UNSPECIFIED
+}
+
+func (x *WindowFunctionNode) GetAggregate() AggregateFunction {
+	if x != nil {
+		return x.Aggregate
+	}
+	return AggregateFunction_AGGREGATE_FUNCTION_UNSPECIFIED
+}
+
+func (x *WindowFunctionNode) GetArg() *PhysicalExprNode {
+	if x != nil {
+		return x.Arg
+	}
+	return nil
+}
+
+func (x *WindowFunctionNode) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *WindowFunctionNode) GetDefaultValue() *ScalarValue {
+	if x != nil {
+		return x.DefaultValue
+	}
+	return nil
+}
+
+func (x *WindowFunctionNode) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
 // SortNode sorts each partition by its keys, in order of precedence. With
 // fetch set, only the first fetch rows of each partition are returned.
 type SortNode struct {
@@ -1540,7 +1806,7 @@ type SortNode struct {
 
 func (x *SortNode) Reset() {
 	*x = SortNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[12]
+	mi := &file_kapot_v1_plan_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1552,7 +1818,7 @@ func (x *SortNode) String() string {
 func (*SortNode) ProtoMessage() {}
 
 func (x *SortNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[12]
+	mi := &file_kapot_v1_plan_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1565,7 +1831,7 @@ func (x *SortNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SortNode.ProtoReflect.Descriptor instead.
 func (*SortNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{12}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SortNode) GetInput() *PhysicalPlanNode {
@@ -1600,7 +1866,7 @@ type JoinOn struct {
 
 func (x *JoinOn) Reset() {
 	*x = JoinOn{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[13]
+	mi := &file_kapot_v1_plan_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1612,7 +1878,7 @@ func (x *JoinOn) String() string {
 func (*JoinOn) ProtoMessage() {}
 
 func (x *JoinOn) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[13]
+	mi := &file_kapot_v1_plan_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1625,7 +1891,7 @@ func (x *JoinOn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinOn.ProtoReflect.Descriptor instead.
 func (*JoinOn) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{13}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *JoinOn) GetLeft() *PhysicalExprNode {
@@ -1659,7 +1925,7 @@ type HashJoinNode struct {
 
 func (x *HashJoinNode) Reset() {
 	*x = HashJoinNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[14]
+	mi := &file_kapot_v1_plan_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1671,7 +1937,7 @@ func (x *HashJoinNode) String() string {
 func (*HashJoinNode) ProtoMessage() {}
 
 func (x *HashJoinNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[14]
+	mi := &file_kapot_v1_plan_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1684,7 +1950,7 @@ func (x *HashJoinNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HashJoinNode.ProtoReflect.Descriptor instead.
 func (*HashJoinNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{14}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *HashJoinNode) GetLeft() *PhysicalPlanNode {
@@ -1744,7 +2010,7 @@ type NestedLoopJoinNode struct {
 
 func (x *NestedLoopJoinNode) Reset() {
 	*x = NestedLoopJoinNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[15]
+	mi := &file_kapot_v1_plan_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1756,7 +2022,7 @@ func (x *NestedLoopJoinNode) String() string {
 func (*NestedLoopJoinNode) ProtoMessage() {}
 
 func (x *NestedLoopJoinNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[15]
+	mi := &file_kapot_v1_plan_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1769,7 +2035,7 @@ func (x *NestedLoopJoinNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NestedLoopJoinNode.ProtoReflect.Descriptor instead.
 func (*NestedLoopJoinNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{15}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *NestedLoopJoinNode) GetLeft() *PhysicalPlanNode {
@@ -1812,7 +2078,7 @@ type UnionNode struct {
 
 func (x *UnionNode) Reset() {
 	*x = UnionNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[16]
+	mi := &file_kapot_v1_plan_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1824,7 +2090,7 @@ func (x *UnionNode) String() string {
 func (*UnionNode) ProtoMessage() {}
 
 func (x *UnionNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[16]
+	mi := &file_kapot_v1_plan_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1837,7 +2103,7 @@ func (x *UnionNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnionNode.ProtoReflect.Descriptor instead.
 func (*UnionNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{16}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UnionNode) GetInputs() []*PhysicalPlanNode {
@@ -1860,7 +2126,7 @@ type SortPreservingMergeNode struct {
 
 func (x *SortPreservingMergeNode) Reset() {
 	*x = SortPreservingMergeNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[17]
+	mi := &file_kapot_v1_plan_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1872,7 +2138,7 @@ func (x *SortPreservingMergeNode) String() string {
 func (*SortPreservingMergeNode) ProtoMessage() {}
 
 func (x *SortPreservingMergeNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[17]
+	mi := &file_kapot_v1_plan_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1885,7 +2151,7 @@ func (x *SortPreservingMergeNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SortPreservingMergeNode.ProtoReflect.Descriptor instead.
 func (*SortPreservingMergeNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{17}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SortPreservingMergeNode) GetInput() *PhysicalPlanNode {
@@ -1921,7 +2187,7 @@ type CoalesceBatchesNode struct {
 
 func (x *CoalesceBatchesNode) Reset() {
 	*x = CoalesceBatchesNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[18]
+	mi := &file_kapot_v1_plan_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1933,7 +2199,7 @@ func (x *CoalesceBatchesNode) String() string {
 func (*CoalesceBatchesNode) ProtoMessage() {}
 
 func (x *CoalesceBatchesNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[18]
+	mi := &file_kapot_v1_plan_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1946,7 +2212,7 @@ func (x *CoalesceBatchesNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoalesceBatchesNode.ProtoReflect.Descriptor instead.
 func (*CoalesceBatchesNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{18}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CoalesceBatchesNode) GetInput() *PhysicalPlanNode {
@@ -1976,7 +2242,7 @@ type RepartitionNode struct {
 
 func (x *RepartitionNode) Reset() {
 	*x = RepartitionNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[19]
+	mi := &file_kapot_v1_plan_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1988,7 +2254,7 @@ func (x *RepartitionNode) String() string {
 func (*RepartitionNode) ProtoMessage() {}
 
 func (x *RepartitionNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[19]
+	mi := &file_kapot_v1_plan_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2001,7 +2267,7 @@ func (x *RepartitionNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepartitionNode.ProtoReflect.Descriptor instead.
 func (*RepartitionNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{19}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RepartitionNode) GetInput() *PhysicalPlanNode {
@@ -2034,7 +2300,7 @@ type AggregateExprNode struct {
 
 func (x *AggregateExprNode) Reset() {
 	*x = AggregateExprNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[20]
+	mi := &file_kapot_v1_plan_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2046,7 +2312,7 @@ func (x *AggregateExprNode) String() string {
 func (*AggregateExprNode) ProtoMessage() {}
 
 func (x *AggregateExprNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[20]
+	mi := &file_kapot_v1_plan_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2059,7 +2325,7 @@ func (x *AggregateExprNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggregateExprNode.ProtoReflect.Descriptor instead.
 func (*AggregateExprNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{20}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AggregateExprNode) GetFunc() AggregateFunction {
@@ -2106,7 +2372,7 @@ type HashAggregateNode struct {
 
 func (x *HashAggregateNode) Reset() {
 	*x = HashAggregateNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[21]
+	mi := &file_kapot_v1_plan_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2118,7 +2384,7 @@ func (x *HashAggregateNode) String() string {
 func (*HashAggregateNode) ProtoMessage() {}
 
 func (x *HashAggregateNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[21]
+	mi := &file_kapot_v1_plan_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2131,7 +2397,7 @@ func (x *HashAggregateNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HashAggregateNode.ProtoReflect.Descriptor instead.
 func (*HashAggregateNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{21}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *HashAggregateNode) GetInput() *PhysicalPlanNode {
@@ -2179,7 +2445,7 @@ type CoalescePartitionsNode struct {
 
 func (x *CoalescePartitionsNode) Reset() {
 	*x = CoalescePartitionsNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[22]
+	mi := &file_kapot_v1_plan_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2191,7 +2457,7 @@ func (x *CoalescePartitionsNode) String() string {
 func (*CoalescePartitionsNode) ProtoMessage() {}
 
 func (x *CoalescePartitionsNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[22]
+	mi := &file_kapot_v1_plan_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2204,7 +2470,7 @@ func (x *CoalescePartitionsNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoalescePartitionsNode.ProtoReflect.Descriptor instead.
 func (*CoalescePartitionsNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{22}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CoalescePartitionsNode) GetInput() *PhysicalPlanNode {
@@ -2229,7 +2495,7 @@ type Partitioning struct {
 
 func (x *Partitioning) Reset() {
 	*x = Partitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[23]
+	mi := &file_kapot_v1_plan_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2241,7 +2507,7 @@ func (x *Partitioning) String() string {
 func (*Partitioning) ProtoMessage() {}
 
 func (x *Partitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[23]
+	mi := &file_kapot_v1_plan_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2254,7 +2520,7 @@ func (x *Partitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Partitioning.ProtoReflect.Descriptor instead.
 func (*Partitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{23}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Partitioning) GetScheme() isPartitioning_Scheme {
@@ -2324,7 +2590,7 @@ type HashPartitioning struct {
 
 func (x *HashPartitioning) Reset() {
 	*x = HashPartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[24]
+	mi := &file_kapot_v1_plan_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2336,7 +2602,7 @@ func (x *HashPartitioning) String() string {
 func (*HashPartitioning) ProtoMessage() {}
 
 func (x *HashPartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[24]
+	mi := &file_kapot_v1_plan_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2349,7 +2615,7 @@ func (x *HashPartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HashPartitioning.ProtoReflect.Descriptor instead.
 func (*HashPartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{24}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *HashPartitioning) GetExprs() []*PhysicalExprNode {
@@ -2375,7 +2641,7 @@ type SinglePartitioning struct {
 
 func (x *SinglePartitioning) Reset() {
 	*x = SinglePartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[25]
+	mi := &file_kapot_v1_plan_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2387,7 +2653,7 @@ func (x *SinglePartitioning) String() string {
 func (*SinglePartitioning) ProtoMessage() {}
 
 func (x *SinglePartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[25]
+	mi := &file_kapot_v1_plan_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2400,7 +2666,7 @@ func (x *SinglePartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SinglePartitioning.ProtoReflect.Descriptor instead.
 func (*SinglePartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{25}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{27}
 }
 
 // RoundRobinPartitioning spreads batches evenly.
@@ -2413,7 +2679,7 @@ type RoundRobinPartitioning struct {
 
 func (x *RoundRobinPartitioning) Reset() {
 	*x = RoundRobinPartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[26]
+	mi := &file_kapot_v1_plan_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2425,7 +2691,7 @@ func (x *RoundRobinPartitioning) String() string {
 func (*RoundRobinPartitioning) ProtoMessage() {}
 
 func (x *RoundRobinPartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[26]
+	mi := &file_kapot_v1_plan_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2438,7 +2704,7 @@ func (x *RoundRobinPartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoundRobinPartitioning.ProtoReflect.Descriptor instead.
 func (*RoundRobinPartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{26}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RoundRobinPartitioning) GetPartitionCount() uint32 {
@@ -2461,7 +2727,7 @@ type ExchangeNode struct {
 
 func (x *ExchangeNode) Reset() {
 	*x = ExchangeNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[27]
+	mi := &file_kapot_v1_plan_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2473,7 +2739,7 @@ func (x *ExchangeNode) String() string {
 func (*ExchangeNode) ProtoMessage() {}
 
 func (x *ExchangeNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[27]
+	mi := &file_kapot_v1_plan_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2486,7 +2752,7 @@ func (x *ExchangeNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExchangeNode.ProtoReflect.Descriptor instead.
 func (*ExchangeNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{27}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ExchangeNode) GetInput() *PhysicalPlanNode {
@@ -2518,7 +2784,7 @@ type ShuffleWriterNode struct {
 
 func (x *ShuffleWriterNode) Reset() {
 	*x = ShuffleWriterNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[28]
+	mi := &file_kapot_v1_plan_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2530,7 +2796,7 @@ func (x *ShuffleWriterNode) String() string {
 func (*ShuffleWriterNode) ProtoMessage() {}
 
 func (x *ShuffleWriterNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[28]
+	mi := &file_kapot_v1_plan_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2543,7 +2809,7 @@ func (x *ShuffleWriterNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleWriterNode.ProtoReflect.Descriptor instead.
 func (*ShuffleWriterNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{28}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ShuffleWriterNode) GetJobId() string {
@@ -2586,7 +2852,7 @@ type UnresolvedShuffleNode struct {
 
 func (x *UnresolvedShuffleNode) Reset() {
 	*x = UnresolvedShuffleNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[29]
+	mi := &file_kapot_v1_plan_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2598,7 +2864,7 @@ func (x *UnresolvedShuffleNode) String() string {
 func (*UnresolvedShuffleNode) ProtoMessage() {}
 
 func (x *UnresolvedShuffleNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[29]
+	mi := &file_kapot_v1_plan_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2611,7 +2877,7 @@ func (x *UnresolvedShuffleNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnresolvedShuffleNode.ProtoReflect.Descriptor instead.
 func (*UnresolvedShuffleNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{29}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *UnresolvedShuffleNode) GetStageId() uint32 {
@@ -2648,7 +2914,7 @@ type ShuffleReaderNode struct {
 
 func (x *ShuffleReaderNode) Reset() {
 	*x = ShuffleReaderNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[30]
+	mi := &file_kapot_v1_plan_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2660,7 +2926,7 @@ func (x *ShuffleReaderNode) String() string {
 func (*ShuffleReaderNode) ProtoMessage() {}
 
 func (x *ShuffleReaderNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[30]
+	mi := &file_kapot_v1_plan_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2673,7 +2939,7 @@ func (x *ShuffleReaderNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleReaderNode.ProtoReflect.Descriptor instead.
 func (*ShuffleReaderNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{30}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ShuffleReaderNode) GetStageId() uint32 {
@@ -2707,7 +2973,7 @@ type ShuffleReaderPartition struct {
 
 func (x *ShuffleReaderPartition) Reset() {
 	*x = ShuffleReaderPartition{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[31]
+	mi := &file_kapot_v1_plan_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2719,7 +2985,7 @@ func (x *ShuffleReaderPartition) String() string {
 func (*ShuffleReaderPartition) ProtoMessage() {}
 
 func (x *ShuffleReaderPartition) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[31]
+	mi := &file_kapot_v1_plan_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2732,7 +2998,7 @@ func (x *ShuffleReaderPartition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleReaderPartition.ProtoReflect.Descriptor instead.
 func (*ShuffleReaderPartition) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{31}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ShuffleReaderPartition) GetLocations() []*PartitionLocation {
@@ -2754,7 +3020,7 @@ type ValuesNode struct {
 
 func (x *ValuesNode) Reset() {
 	*x = ValuesNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[32]
+	mi := &file_kapot_v1_plan_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2766,7 +3032,7 @@ func (x *ValuesNode) String() string {
 func (*ValuesNode) ProtoMessage() {}
 
 func (x *ValuesNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[32]
+	mi := &file_kapot_v1_plan_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2779,7 +3045,7 @@ func (x *ValuesNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValuesNode.ProtoReflect.Descriptor instead.
 func (*ValuesNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{32}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ValuesNode) GetSchema() *Schema {
@@ -2806,7 +3072,7 @@ type ValuesRow struct {
 
 func (x *ValuesRow) Reset() {
 	*x = ValuesRow{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[33]
+	mi := &file_kapot_v1_plan_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2818,7 +3084,7 @@ func (x *ValuesRow) String() string {
 func (*ValuesRow) ProtoMessage() {}
 
 func (x *ValuesRow) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[33]
+	mi := &file_kapot_v1_plan_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2831,7 +3097,7 @@ func (x *ValuesRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValuesRow.ProtoReflect.Descriptor instead.
 func (*ValuesRow) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{33}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ValuesRow) GetValues() []*ScalarValue {
@@ -2861,7 +3127,7 @@ type ScalarValue struct {
 
 func (x *ScalarValue) Reset() {
 	*x = ScalarValue{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[34]
+	mi := &file_kapot_v1_plan_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2873,7 +3139,7 @@ func (x *ScalarValue) String() string {
 func (*ScalarValue) ProtoMessage() {}
 
 func (x *ScalarValue) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[34]
+	mi := &file_kapot_v1_plan_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2886,7 +3152,7 @@ func (x *ScalarValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScalarValue.ProtoReflect.Descriptor instead.
 func (*ScalarValue) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{34}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ScalarValue) GetType() *DataType {
@@ -3025,7 +3291,7 @@ type IntervalValue struct {
 
 func (x *IntervalValue) Reset() {
 	*x = IntervalValue{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[35]
+	mi := &file_kapot_v1_plan_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3037,7 +3303,7 @@ func (x *IntervalValue) String() string {
 func (*IntervalValue) ProtoMessage() {}
 
 func (x *IntervalValue) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[35]
+	mi := &file_kapot_v1_plan_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3050,7 +3316,7 @@ func (x *IntervalValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntervalValue.ProtoReflect.Descriptor instead.
 func (*IntervalValue) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{35}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *IntervalValue) GetMonths() int32 {
@@ -3098,7 +3364,7 @@ type PhysicalExprNode struct {
 
 func (x *PhysicalExprNode) Reset() {
 	*x = PhysicalExprNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[36]
+	mi := &file_kapot_v1_plan_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3110,7 +3376,7 @@ func (x *PhysicalExprNode) String() string {
 func (*PhysicalExprNode) ProtoMessage() {}
 
 func (x *PhysicalExprNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[36]
+	mi := &file_kapot_v1_plan_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3123,7 +3389,7 @@ func (x *PhysicalExprNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PhysicalExprNode.ProtoReflect.Descriptor instead.
 func (*PhysicalExprNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{36}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *PhysicalExprNode) GetExpr() isPhysicalExprNode_Expr {
@@ -3328,7 +3594,7 @@ type ColumnExpr struct {
 
 func (x *ColumnExpr) Reset() {
 	*x = ColumnExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[37]
+	mi := &file_kapot_v1_plan_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3340,7 +3606,7 @@ func (x *ColumnExpr) String() string {
 func (*ColumnExpr) ProtoMessage() {}
 
 func (x *ColumnExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[37]
+	mi := &file_kapot_v1_plan_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3353,7 +3619,7 @@ func (x *ColumnExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnExpr.ProtoReflect.Descriptor instead.
 func (*ColumnExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{37}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ColumnExpr) GetName() string {
@@ -3382,7 +3648,7 @@ type BinaryExpr struct {
 
 func (x *BinaryExpr) Reset() {
 	*x = BinaryExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[38]
+	mi := &file_kapot_v1_plan_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3394,7 +3660,7 @@ func (x *BinaryExpr) String() string {
 func (*BinaryExpr) ProtoMessage() {}
 
 func (x *BinaryExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[38]
+	mi := &file_kapot_v1_plan_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3407,7 +3673,7 @@ func (x *BinaryExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BinaryExpr.ProtoReflect.Descriptor instead.
 func (*BinaryExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{38}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *BinaryExpr) GetLeft() *PhysicalExprNode {
@@ -3441,7 +3707,7 @@ type NotExpr struct {
 
 func (x *NotExpr) Reset() {
 	*x = NotExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[39]
+	mi := &file_kapot_v1_plan_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3453,7 +3719,7 @@ func (x *NotExpr) String() string {
 func (*NotExpr) ProtoMessage() {}
 
 func (x *NotExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[39]
+	mi := &file_kapot_v1_plan_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3466,7 +3732,7 @@ func (x *NotExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotExpr.ProtoReflect.Descriptor instead.
 func (*NotExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{39}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *NotExpr) GetExpr() *PhysicalExprNode {
@@ -3487,7 +3753,7 @@ type IsNullExpr struct {
 
 func (x *IsNullExpr) Reset() {
 	*x = IsNullExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[40]
+	mi := &file_kapot_v1_plan_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3499,7 +3765,7 @@ func (x *IsNullExpr) String() string {
 func (*IsNullExpr) ProtoMessage() {}
 
 func (x *IsNullExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[40]
+	mi := &file_kapot_v1_plan_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3512,7 +3778,7 @@ func (x *IsNullExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IsNullExpr.ProtoReflect.Descriptor instead.
 func (*IsNullExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{40}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *IsNullExpr) GetExpr() *PhysicalExprNode {
@@ -3542,7 +3808,7 @@ type CastExpr struct {
 
 func (x *CastExpr) Reset() {
 	*x = CastExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[41]
+	mi := &file_kapot_v1_plan_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3554,7 +3820,7 @@ func (x *CastExpr) String() string {
 func (*CastExpr) ProtoMessage() {}
 
 func (x *CastExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[41]
+	mi := &file_kapot_v1_plan_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3567,7 +3833,7 @@ func (x *CastExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CastExpr.ProtoReflect.Descriptor instead.
 func (*CastExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{41}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *CastExpr) GetExpr() *PhysicalExprNode {
@@ -3601,7 +3867,7 @@ type NegativeExpr struct {
 
 func (x *NegativeExpr) Reset() {
 	*x = NegativeExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[42]
+	mi := &file_kapot_v1_plan_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3613,7 +3879,7 @@ func (x *NegativeExpr) String() string {
 func (*NegativeExpr) ProtoMessage() {}
 
 func (x *NegativeExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[42]
+	mi := &file_kapot_v1_plan_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3626,7 +3892,7 @@ func (x *NegativeExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NegativeExpr.ProtoReflect.Descriptor instead.
 func (*NegativeExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{42}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *NegativeExpr) GetExpr() *PhysicalExprNode {
@@ -3647,7 +3913,7 @@ type WhenThen struct {
 
 func (x *WhenThen) Reset() {
 	*x = WhenThen{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[43]
+	mi := &file_kapot_v1_plan_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3659,7 +3925,7 @@ func (x *WhenThen) String() string {
 func (*WhenThen) ProtoMessage() {}
 
 func (x *WhenThen) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[43]
+	mi := &file_kapot_v1_plan_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3672,7 +3938,7 @@ func (x *WhenThen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhenThen.ProtoReflect.Descriptor instead.
 func (*WhenThen) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{43}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *WhenThen) GetWhen() *PhysicalExprNode {
@@ -3704,7 +3970,7 @@ type CaseExpr struct {
 
 func (x *CaseExpr) Reset() {
 	*x = CaseExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[44]
+	mi := &file_kapot_v1_plan_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3716,7 +3982,7 @@ func (x *CaseExpr) String() string {
 func (*CaseExpr) ProtoMessage() {}
 
 func (x *CaseExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[44]
+	mi := &file_kapot_v1_plan_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3729,7 +3995,7 @@ func (x *CaseExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaseExpr.ProtoReflect.Descriptor instead.
 func (*CaseExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{44}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *CaseExpr) GetOperand() *PhysicalExprNode {
@@ -3766,7 +4032,7 @@ type InListExpr struct {
 
 func (x *InListExpr) Reset() {
 	*x = InListExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[45]
+	mi := &file_kapot_v1_plan_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3778,7 +4044,7 @@ func (x *InListExpr) String() string {
 func (*InListExpr) ProtoMessage() {}
 
 func (x *InListExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[45]
+	mi := &file_kapot_v1_plan_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3791,7 +4057,7 @@ func (x *InListExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InListExpr.ProtoReflect.Descriptor instead.
 func (*InListExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{45}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *InListExpr) GetExpr() *PhysicalExprNode {
@@ -3828,7 +4094,7 @@ type BetweenExpr struct {
 
 func (x *BetweenExpr) Reset() {
 	*x = BetweenExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[46]
+	mi := &file_kapot_v1_plan_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3840,7 +4106,7 @@ func (x *BetweenExpr) String() string {
 func (*BetweenExpr) ProtoMessage() {}
 
 func (x *BetweenExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[46]
+	mi := &file_kapot_v1_plan_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3853,7 +4119,7 @@ func (x *BetweenExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BetweenExpr.ProtoReflect.Descriptor instead.
 func (*BetweenExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{46}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *BetweenExpr) GetExpr() *PhysicalExprNode {
@@ -3900,7 +4166,7 @@ type LikeExpr struct {
 
 func (x *LikeExpr) Reset() {
 	*x = LikeExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[47]
+	mi := &file_kapot_v1_plan_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3912,7 +4178,7 @@ func (x *LikeExpr) String() string {
 func (*LikeExpr) ProtoMessage() {}
 
 func (x *LikeExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[47]
+	mi := &file_kapot_v1_plan_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3925,7 +4191,7 @@ func (x *LikeExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LikeExpr.ProtoReflect.Descriptor instead.
 func (*LikeExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{47}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *LikeExpr) GetExpr() *PhysicalExprNode {
@@ -3976,7 +4242,7 @@ type ScalarFunctionExpr struct {
 
 func (x *ScalarFunctionExpr) Reset() {
 	*x = ScalarFunctionExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[48]
+	mi := &file_kapot_v1_plan_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3988,7 +4254,7 @@ func (x *ScalarFunctionExpr) String() string {
 func (*ScalarFunctionExpr) ProtoMessage() {}
 
 func (x *ScalarFunctionExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[48]
+	mi := &file_kapot_v1_plan_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4001,7 +4267,7 @@ func (x *ScalarFunctionExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScalarFunctionExpr.ProtoReflect.Descriptor instead.
 func (*ScalarFunctionExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{48}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ScalarFunctionExpr) GetName() string {
@@ -4038,7 +4304,7 @@ type PartitionLocation struct {
 
 func (x *PartitionLocation) Reset() {
 	*x = PartitionLocation{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[49]
+	mi := &file_kapot_v1_plan_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4050,7 +4316,7 @@ func (x *PartitionLocation) String() string {
 func (*PartitionLocation) ProtoMessage() {}
 
 func (x *PartitionLocation) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[49]
+	mi := &file_kapot_v1_plan_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4063,7 +4329,7 @@ func (x *PartitionLocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionLocation.ProtoReflect.Descriptor instead.
 func (*PartitionLocation) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{49}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *PartitionLocation) GetJobId() string {
@@ -4134,7 +4400,7 @@ type ExecutorMetadata struct {
 
 func (x *ExecutorMetadata) Reset() {
 	*x = ExecutorMetadata{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[50]
+	mi := &file_kapot_v1_plan_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4146,7 +4412,7 @@ func (x *ExecutorMetadata) String() string {
 func (*ExecutorMetadata) ProtoMessage() {}
 
 func (x *ExecutorMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[50]
+	mi := &file_kapot_v1_plan_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4159,7 +4425,7 @@ func (x *ExecutorMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorMetadata.ProtoReflect.Descriptor instead.
 func (*ExecutorMetadata) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{50}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ExecutorMetadata) GetId() string {
@@ -4209,7 +4475,7 @@ type PartitionStats struct {
 
 func (x *PartitionStats) Reset() {
 	*x = PartitionStats{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[51]
+	mi := &file_kapot_v1_plan_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4221,7 +4487,7 @@ func (x *PartitionStats) String() string {
 func (*PartitionStats) ProtoMessage() {}
 
 func (x *PartitionStats) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[51]
+	mi := &file_kapot_v1_plan_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4234,7 +4500,7 @@ func (x *PartitionStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionStats.ProtoReflect.Descriptor instead.
 func (*PartitionStats) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{51}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *PartitionStats) GetNumRows() int64 {
@@ -4272,7 +4538,8 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x04type\x18\x02 \x01(\v2\x12.kapot.v1.DataTypeR\x04type\x12\x1a\n" +
 	"\bnullable\x18\x03 \x01(\bR\bnullable\"1\n" +
 	"\x06Schema\x12'\n" +
-	"\x06fields\x18\x01 \x03(\v2\x0f.kapot.v1.FieldR\x06fields\"\xf6\t\n" +
+	"\x06fields\x18\x01 \x03(\v2\x0f.kapot.v1.FieldR\x06fields\"\xa6\n" +
+	"\n" +
 	"\x10PhysicalPlanNode\x12>\n" +
 	"\fparquet_scan\x18\x01 \x01(\v2\x19.kapot.v1.ParquetScanNodeH\x00R\vparquetScan\x122\n" +
 	"\bcsv_scan\x18\x02 \x01(\v2\x15.kapot.v1.CsvScanNodeH\x00R\acsvScan\x122\n" +
@@ -4296,7 +4563,8 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x05union\x18\x11 \x01(\v2\x13.kapot.v1.UnionNodeH\x00R\x05union\x12W\n" +
 	"\x15sort_preserving_merge\x18\x12 \x01(\v2!.kapot.v1.SortPreservingMergeNodeH\x00R\x13sortPreservingMerge\x12J\n" +
 	"\x10coalesce_batches\x18\x13 \x01(\v2\x1d.kapot.v1.CoalesceBatchesNodeH\x00R\x0fcoalesceBatches\x12=\n" +
-	"\vrepartition\x18\x14 \x01(\v2\x19.kapot.v1.RepartitionNodeH\x00R\vrepartitionB\x06\n" +
+	"\vrepartition\x18\x14 \x01(\v2\x19.kapot.v1.RepartitionNodeH\x00R\vrepartition\x12.\n" +
+	"\x06window\x18\x15 \x01(\v2\x14.kapot.v1.WindowNodeH\x00R\x06windowB\x06\n" +
 	"\x04node\"!\n" +
 	"\tFileGroup\x12\x14\n" +
 	"\x05paths\x18\x01 \x03(\tR\x05paths\"\x82\x02\n" +
@@ -4348,7 +4616,20 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"descending\x18\x02 \x01(\bR\n" +
 	"descending\x12\x1f\n" +
 	"\vnulls_first\x18\x03 \x01(\bR\n" +
-	"nullsFirst\"\x8f\x01\n" +
+	"nullsFirst\"\xec\x01\n" +
+	"\n" +
+	"WindowNode\x120\n" +
+	"\x05input\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x05input\x12=\n" +
+	"\fpartition_by\x18\x02 \x03(\v2\x1a.kapot.v1.PhysicalExprNodeR\vpartitionBy\x121\n" +
+	"\border_by\x18\x03 \x03(\v2\x16.kapot.v1.SortExprNodeR\aorderBy\x12:\n" +
+	"\tfunctions\x18\x04 \x03(\v2\x1c.kapot.v1.WindowFunctionNodeR\tfunctions\"\x8f\x02\n" +
+	"\x12WindowFunctionNode\x12(\n" +
+	"\x02fn\x18\x01 \x01(\x0e2\x18.kapot.v1.WindowFunctionR\x02fn\x129\n" +
+	"\taggregate\x18\x02 \x01(\x0e2\x1b.kapot.v1.AggregateFunctionR\taggregate\x12,\n" +
+	"\x03arg\x18\x03 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x03arg\x12\x16\n" +
+	"\x06offset\x18\x04 \x01(\x03R\x06offset\x12:\n" +
+	"\rdefault_value\x18\x05 \x01(\v2\x15.kapot.v1.ScalarValueR\fdefaultValue\x12\x12\n" +
+	"\x04name\x18\x06 \x01(\tR\x04name\"\x8f\x01\n" +
 	"\bSortNode\x120\n" +
 	"\x05input\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x05input\x12,\n" +
 	"\x05exprs\x18\x02 \x03(\v2\x16.kapot.v1.SortExprNodeR\x05exprs\x12\x19\n" +
@@ -4557,7 +4838,21 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\fTYPE_ID_NULL\x10\x10\x12\x16\n" +
 	"\x12TYPE_ID_LARGE_UTF8\x10\x11\x12#\n" +
 	"\x1fTYPE_ID_INTERVAL_MONTH_DAY_NANO\x10\x12\x12\x12\n" +
-	"\x0eTYPE_ID_BINARY\x10\x13*\xdd\x01\n" +
+	"\x0eTYPE_ID_BINARY\x10\x13*\xfa\x02\n" +
+	"\x0eWindowFunction\x12\x1f\n" +
+	"\x1bWINDOW_FUNCTION_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aWINDOW_FUNCTION_ROW_NUMBER\x10\x01\x12\x18\n" +
+	"\x14WINDOW_FUNCTION_RANK\x10\x02\x12\x1e\n" +
+	"\x1aWINDOW_FUNCTION_DENSE_RANK\x10\x03\x12 \n" +
+	"\x1cWINDOW_FUNCTION_PERCENT_RANK\x10\x04\x12\x1d\n" +
+	"\x19WINDOW_FUNCTION_CUME_DIST\x10\x05\x12\x19\n" +
+	"\x15WINDOW_FUNCTION_NTILE\x10\x06\x12\x17\n" +
+	"\x13WINDOW_FUNCTION_LAG\x10\a\x12\x18\n" +
+	"\x14WINDOW_FUNCTION_LEAD\x10\b\x12\x1f\n" +
+	"\x1bWINDOW_FUNCTION_FIRST_VALUE\x10\t\x12\x1e\n" +
+	"\x1aWINDOW_FUNCTION_LAST_VALUE\x10\n" +
+	"\x12\x1d\n" +
+	"\x19WINDOW_FUNCTION_AGGREGATE\x10\v*\xdd\x01\n" +
 	"\bJoinType\x12\x19\n" +
 	"\x15JOIN_TYPE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fJOIN_TYPE_INNER\x10\x01\x12\x12\n" +
@@ -4620,188 +4915,200 @@ func file_kapot_v1_plan_proto_rawDescGZIP() []byte {
 	return file_kapot_v1_plan_proto_rawDescData
 }
 
-var file_kapot_v1_plan_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_kapot_v1_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
+var file_kapot_v1_plan_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_kapot_v1_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_kapot_v1_plan_proto_goTypes = []any{
 	(TypeId)(0),                     // 0: kapot.v1.TypeId
-	(JoinType)(0),                   // 1: kapot.v1.JoinType
-	(JoinMode)(0),                   // 2: kapot.v1.JoinMode
-	(AggregateMode)(0),              // 3: kapot.v1.AggregateMode
-	(AggregateFunction)(0),          // 4: kapot.v1.AggregateFunction
-	(BinaryOp)(0),                   // 5: kapot.v1.BinaryOp
-	(*DataType)(nil),                // 6: kapot.v1.DataType
-	(*Field)(nil),                   // 7: kapot.v1.Field
-	(*Schema)(nil),                  // 8: kapot.v1.Schema
-	(*PhysicalPlanNode)(nil),        // 9: kapot.v1.PhysicalPlanNode
-	(*FileGroup)(nil),               // 10: kapot.v1.FileGroup
-	(*ParquetScanNode)(nil),         // 11: kapot.v1.ParquetScanNode
-	(*CsvScanNode)(nil),             // 12: kapot.v1.CsvScanNode
-	(*IpcScanNode)(nil),             // 13: kapot.v1.IpcScanNode
-	(*ProjectionNode)(nil),          // 14: kapot.v1.ProjectionNode
-	(*FilterNode)(nil),              // 15: kapot.v1.FilterNode
-	(*LimitNode)(nil),               // 16: kapot.v1.LimitNode
-	(*SortExprNode)(nil),            // 17: kapot.v1.SortExprNode
-	(*SortNode)(nil),                // 18: kapot.v1.SortNode
-	(*JoinOn)(nil),                  // 19: kapot.v1.JoinOn
-	(*HashJoinNode)(nil),            // 20: kapot.v1.HashJoinNode
-	(*NestedLoopJoinNode)(nil),      // 21: kapot.v1.NestedLoopJoinNode
-	(*UnionNode)(nil),               // 22: kapot.v1.UnionNode
-	(*SortPreservingMergeNode)(nil), // 23: kapot.v1.SortPreservingMergeNode
-	(*CoalesceBatchesNode)(nil),     // 24: kapot.v1.CoalesceBatchesNode
-	(*RepartitionNode)(nil),         // 25: kapot.v1.RepartitionNode
-	(*AggregateExprNode)(nil),       // 26: kapot.v1.AggregateExprNode
-	(*HashAggregateNode)(nil),       // 27: kapot.v1.HashAggregateNode
-	(*CoalescePartitionsNode)(nil),  // 28: kapot.v1.CoalescePartitionsNode
-	(*Partitioning)(nil),            // 29: kapot.v1.Partitioning
-	(*HashPartitioning)(nil),        // 30: kapot.v1.HashPartitioning
-	(*SinglePartitioning)(nil),      // 31: kapot.v1.SinglePartitioning
-	(*RoundRobinPartitioning)(nil),  // 32: kapot.v1.RoundRobinPartitioning
-	(*ExchangeNode)(nil),            // 33: kapot.v1.ExchangeNode
-	(*ShuffleWriterNode)(nil),       // 34: kapot.v1.ShuffleWriterNode
-	(*UnresolvedShuffleNode)(nil),   // 35: kapot.v1.UnresolvedShuffleNode
-	(*ShuffleReaderNode)(nil),       // 36: kapot.v1.ShuffleReaderNode
-	(*ShuffleReaderPartition)(nil),  // 37: kapot.v1.ShuffleReaderPartition
-	(*ValuesNode)(nil),              // 38: kapot.v1.ValuesNode
-	(*ValuesRow)(nil),               // 39: kapot.v1.ValuesRow
-	(*ScalarValue)(nil),             // 40: kapot.v1.ScalarValue
-	(*IntervalValue)(nil),           // 41: kapot.v1.IntervalValue
-	(*PhysicalExprNode)(nil),        // 42: kapot.v1.PhysicalExprNode
-	(*ColumnExpr)(nil),              // 43: kapot.v1.ColumnExpr
-	(*BinaryExpr)(nil),              // 44: kapot.v1.BinaryExpr
-	(*NotExpr)(nil),                 // 45: kapot.v1.NotExpr
-	(*IsNullExpr)(nil),              // 46: kapot.v1.IsNullExpr
-	(*CastExpr)(nil),                // 47: kapot.v1.CastExpr
-	(*NegativeExpr)(nil),            // 48: kapot.v1.NegativeExpr
-	(*WhenThen)(nil),                // 49: kapot.v1.WhenThen
-	(*CaseExpr)(nil),                // 50: kapot.v1.CaseExpr
-	(*InListExpr)(nil),              // 51: kapot.v1.InListExpr
-	(*BetweenExpr)(nil),             // 52: kapot.v1.BetweenExpr
-	(*LikeExpr)(nil),                // 53: kapot.v1.LikeExpr
-	(*ScalarFunctionExpr)(nil),      // 54: kapot.v1.ScalarFunctionExpr
-	(*PartitionLocation)(nil),       // 55: kapot.v1.PartitionLocation
-	(*ExecutorMetadata)(nil),        // 56: kapot.v1.ExecutorMetadata
-	(*PartitionStats)(nil),          // 57: kapot.v1.PartitionStats
+	(WindowFunction)(0),             // 1: kapot.v1.WindowFunction
+	(JoinType)(0),                   // 2: kapot.v1.JoinType
+	(JoinMode)(0),                   // 3: kapot.v1.JoinMode
+	(AggregateMode)(0),              // 4: kapot.v1.AggregateMode
+	(AggregateFunction)(0),          // 5: kapot.v1.AggregateFunction
+	(BinaryOp)(0),                   // 6: kapot.v1.BinaryOp
+	(*DataType)(nil),                // 7: kapot.v1.DataType
+	(*Field)(nil),                   // 8: kapot.v1.Field
+	(*Schema)(nil),                  // 9: kapot.v1.Schema
+	(*PhysicalPlanNode)(nil),        // 10: kapot.v1.PhysicalPlanNode
+	(*FileGroup)(nil),               // 11: kapot.v1.FileGroup
+	(*ParquetScanNode)(nil),         // 12: kapot.v1.ParquetScanNode
+	(*CsvScanNode)(nil),             // 13: kapot.v1.CsvScanNode
+	(*IpcScanNode)(nil),             // 14: kapot.v1.IpcScanNode
+	(*ProjectionNode)(nil),          // 15: kapot.v1.ProjectionNode
+	(*FilterNode)(nil),              // 16: kapot.v1.FilterNode
+	(*LimitNode)(nil),               // 17: kapot.v1.LimitNode
+	(*SortExprNode)(nil),            // 18: kapot.v1.SortExprNode
+	(*WindowNode)(nil),              // 19: kapot.v1.WindowNode
+	(*WindowFunctionNode)(nil),      // 20: kapot.v1.WindowFunctionNode
+	(*SortNode)(nil),                // 21: kapot.v1.SortNode
+	(*JoinOn)(nil),                  // 22: kapot.v1.JoinOn
+	(*HashJoinNode)(nil),            // 23: kapot.v1.HashJoinNode
+	(*NestedLoopJoinNode)(nil),      // 24: kapot.v1.NestedLoopJoinNode
+	(*UnionNode)(nil),               // 25: kapot.v1.UnionNode
+	(*SortPreservingMergeNode)(nil), // 26: kapot.v1.SortPreservingMergeNode
+	(*CoalesceBatchesNode)(nil),     // 27: kapot.v1.CoalesceBatchesNode
+	(*RepartitionNode)(nil),         // 28: kapot.v1.RepartitionNode
+	(*AggregateExprNode)(nil),       // 29: kapot.v1.AggregateExprNode
+	(*HashAggregateNode)(nil),       // 30: kapot.v1.HashAggregateNode
+	(*CoalescePartitionsNode)(nil),  // 31: kapot.v1.CoalescePartitionsNode
+	(*Partitioning)(nil),            // 32: kapot.v1.Partitioning
+	(*HashPartitioning)(nil),        // 33: kapot.v1.HashPartitioning
+	(*SinglePartitioning)(nil),      // 34: kapot.v1.SinglePartitioning
+	(*RoundRobinPartitioning)(nil),  // 35: kapot.v1.RoundRobinPartitioning
+	(*ExchangeNode)(nil),            // 36: kapot.v1.ExchangeNode
+	(*ShuffleWriterNode)(nil),       // 37: kapot.v1.ShuffleWriterNode
+	(*UnresolvedShuffleNode)(nil),   // 38: kapot.v1.UnresolvedShuffleNode
+	(*ShuffleReaderNode)(nil),       // 39: kapot.v1.ShuffleReaderNode
+	(*ShuffleReaderPartition)(nil),  // 40: kapot.v1.ShuffleReaderPartition
+	(*ValuesNode)(nil),              // 41: kapot.v1.ValuesNode
+	(*ValuesRow)(nil),               // 42: kapot.v1.ValuesRow
+	(*ScalarValue)(nil),             // 43: kapot.v1.ScalarValue
+	(*IntervalValue)(nil),           // 44: kapot.v1.IntervalValue
+	(*PhysicalExprNode)(nil),        // 45: kapot.v1.PhysicalExprNode
+	(*ColumnExpr)(nil),              // 46: kapot.v1.ColumnExpr
+	(*BinaryExpr)(nil),              // 47: kapot.v1.BinaryExpr
+	(*NotExpr)(nil),                 // 48: kapot.v1.NotExpr
+	(*IsNullExpr)(nil),              // 49: kapot.v1.IsNullExpr
+	(*CastExpr)(nil),                // 50: kapot.v1.CastExpr
+	(*NegativeExpr)(nil),            // 51: kapot.v1.NegativeExpr
+	(*WhenThen)(nil),                // 52: kapot.v1.WhenThen
+	(*CaseExpr)(nil),                // 53: kapot.v1.CaseExpr
+	(*InListExpr)(nil),              // 54: kapot.v1.InListExpr
+	(*BetweenExpr)(nil),             // 55: kapot.v1.BetweenExpr
+	(*LikeExpr)(nil),                // 56: kapot.v1.LikeExpr
+	(*ScalarFunctionExpr)(nil),      // 57: kapot.v1.ScalarFunctionExpr
+	(*PartitionLocation)(nil),       // 58: kapot.v1.PartitionLocation
+	(*ExecutorMetadata)(nil),        // 59: kapot.v1.ExecutorMetadata
+	(*PartitionStats)(nil),          // 60: kapot.v1.PartitionStats
 }
 var file_kapot_v1_plan_proto_depIdxs = []int32{
 	0,   // 0: kapot.v1.DataType.id:type_name -> kapot.v1.TypeId
-	6,   // 1: kapot.v1.Field.type:type_name -> kapot.v1.DataType
-	7,   // 2: kapot.v1.Schema.fields:type_name -> kapot.v1.Field
-	11,  // 3: kapot.v1.PhysicalPlanNode.parquet_scan:type_name -> kapot.v1.ParquetScanNode
-	12,  // 4: kapot.v1.PhysicalPlanNode.csv_scan:type_name -> kapot.v1.CsvScanNode
-	13,  // 5: kapot.v1.PhysicalPlanNode.ipc_scan:type_name -> kapot.v1.IpcScanNode
-	14,  // 6: kapot.v1.PhysicalPlanNode.projection:type_name -> kapot.v1.ProjectionNode
-	15,  // 7: kapot.v1.PhysicalPlanNode.filter:type_name -> kapot.v1.FilterNode
-	27,  // 8: kapot.v1.PhysicalPlanNode.hash_aggregate:type_name -> kapot.v1.HashAggregateNode
-	28,  // 9: kapot.v1.PhysicalPlanNode.coalesce_partitions:type_name -> kapot.v1.CoalescePartitionsNode
-	33,  // 10: kapot.v1.PhysicalPlanNode.exchange:type_name -> kapot.v1.ExchangeNode
-	34,  // 11: kapot.v1.PhysicalPlanNode.shuffle_writer:type_name -> kapot.v1.ShuffleWriterNode
-	36,  // 12: kapot.v1.PhysicalPlanNode.shuffle_reader:type_name -> kapot.v1.ShuffleReaderNode
-	35,  // 13: kapot.v1.PhysicalPlanNode.unresolved_shuffle:type_name -> kapot.v1.UnresolvedShuffleNode
-	38,  // 14: kapot.v1.PhysicalPlanNode.values:type_name -> kapot.v1.ValuesNode
-	16,  // 15: kapot.v1.PhysicalPlanNode.limit:type_name -> kapot.v1.LimitNode
-	18,  // 16: kapot.v1.PhysicalPlanNode.sort:type_name -> kapot.v1.SortNode
-	20,  // 17: kapot.v1.PhysicalPlanNode.hash_join:type_name -> kapot.v1.HashJoinNode
-	21,  // 18: kapot.v1.PhysicalPlanNode.nested_loop_join:type_name -> kapot.v1.NestedLoopJoinNode
-	22,  // 19: kapot.v1.PhysicalPlanNode.union:type_name -> kapot.v1.UnionNode
-	23,  // 20: kapot.v1.PhysicalPlanNode.sort_preserving_merge:type_name -> kapot.v1.SortPreservingMergeNode
-	24,  // 21: kapot.v1.PhysicalPlanNode.coalesce_batches:type_name -> kapot.v1.CoalesceBatchesNode
-	25,  // 22: kapot.v1.PhysicalPlanNode.repartition:type_name -> kapot.v1.RepartitionNode
-	10,  // 23: kapot.v1.ParquetScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	42,  // 24: kapot.v1.ParquetScanNode.pruning_predicate:type_name -> kapot.v1.PhysicalExprNode
-	8,   // 25: kapot.v1.ParquetScanNode.file_schema:type_name -> kapot.v1.Schema
-	10,  // 26: kapot.v1.CsvScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	8,   // 27: kapot.v1.CsvScanNode.schema:type_name -> kapot.v1.Schema
-	10,  // 28: kapot.v1.IpcScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	9,   // 29: kapot.v1.ProjectionNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	42,  // 30: kapot.v1.ProjectionNode.exprs:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 31: kapot.v1.FilterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	42,  // 32: kapot.v1.FilterNode.predicate:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 33: kapot.v1.LimitNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	42,  // 34: kapot.v1.SortExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 35: kapot.v1.SortNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	17,  // 36: kapot.v1.SortNode.exprs:type_name -> kapot.v1.SortExprNode
-	42,  // 37: kapot.v1.JoinOn.left:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 38: kapot.v1.JoinOn.right:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 39: kapot.v1.HashJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
-	9,   // 40: kapot.v1.HashJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
-	19,  // 41: kapot.v1.HashJoinNode.on:type_name -> kapot.v1.JoinOn
-	1,   // 42: kapot.v1.HashJoinNode.join_type:type_name -> kapot.v1.JoinType
-	2,   // 43: kapot.v1.HashJoinNode.mode:type_name -> kapot.v1.JoinMode
-	42,  // 44: kapot.v1.HashJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 45: kapot.v1.NestedLoopJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
-	9,   // 46: kapot.v1.NestedLoopJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
-	1,   // 47: kapot.v1.NestedLoopJoinNode.join_type:type_name -> kapot.v1.JoinType
-	42,  // 48: kapot.v1.NestedLoopJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 49: kapot.v1.UnionNode.inputs:type_name -> kapot.v1.PhysicalPlanNode
-	9,   // 50: kapot.v1.SortPreservingMergeNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	17,  // 51: kapot.v1.SortPreservingMergeNode.exprs:type_name -> kapot.v1.SortExprNode
-	9,   // 52: kapot.v1.CoalesceBatchesNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	9,   // 53: kapot.v1.RepartitionNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	29,  // 54: kapot.v1.RepartitionNode.partitioning:type_name -> kapot.v1.Partitioning
-	4,   // 55: kapot.v1.AggregateExprNode.func:type_name -> kapot.v1.AggregateFunction
-	42,  // 56: kapot.v1.AggregateExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 57: kapot.v1.HashAggregateNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	3,   // 58: kapot.v1.HashAggregateNode.mode:type_name -> kapot.v1.AggregateMode
-	42,  // 59: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
-	26,  // 60: kapot.v1.HashAggregateNode.aggregates:type_name -> kapot.v1.AggregateExprNode
-	9,   // 61: kapot.v1.CoalescePartitionsNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	30,  // 62: kapot.v1.Partitioning.hash:type_name -> kapot.v1.HashPartitioning
-	31,  // 63: kapot.v1.Partitioning.single:type_name -> kapot.v1.SinglePartitioning
-	32,  // 64: kapot.v1.Partitioning.round_robin:type_name -> kapot.v1.RoundRobinPartitioning
-	42,  // 65: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 66: kapot.v1.ExchangeNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	29,  // 67: kapot.v1.ExchangeNode.partitioning:type_name -> kapot.v1.Partitioning
-	9,   // 68: kapot.v1.ShuffleWriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	29,  // 69: kapot.v1.ShuffleWriterNode.partitioning:type_name -> kapot.v1.Partitioning
-	8,   // 70: kapot.v1.UnresolvedShuffleNode.schema:type_name -> kapot.v1.Schema
-	8,   // 71: kapot.v1.ShuffleReaderNode.schema:type_name -> kapot.v1.Schema
-	37,  // 72: kapot.v1.ShuffleReaderNode.partitions:type_name -> kapot.v1.ShuffleReaderPartition
-	55,  // 73: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
-	8,   // 74: kapot.v1.ValuesNode.schema:type_name -> kapot.v1.Schema
-	39,  // 75: kapot.v1.ValuesNode.rows:type_name -> kapot.v1.ValuesRow
-	40,  // 76: kapot.v1.ValuesRow.values:type_name -> kapot.v1.ScalarValue
-	6,   // 77: kapot.v1.ScalarValue.type:type_name -> kapot.v1.DataType
-	41,  // 78: kapot.v1.ScalarValue.interval_value:type_name -> kapot.v1.IntervalValue
-	43,  // 79: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
-	40,  // 80: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
-	44,  // 81: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
-	45,  // 82: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
-	46,  // 83: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
-	47,  // 84: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
-	48,  // 85: kapot.v1.PhysicalExprNode.negative:type_name -> kapot.v1.NegativeExpr
-	50,  // 86: kapot.v1.PhysicalExprNode.case_when:type_name -> kapot.v1.CaseExpr
-	51,  // 87: kapot.v1.PhysicalExprNode.in_list:type_name -> kapot.v1.InListExpr
-	52,  // 88: kapot.v1.PhysicalExprNode.between:type_name -> kapot.v1.BetweenExpr
-	53,  // 89: kapot.v1.PhysicalExprNode.like:type_name -> kapot.v1.LikeExpr
-	54,  // 90: kapot.v1.PhysicalExprNode.function:type_name -> kapot.v1.ScalarFunctionExpr
-	42,  // 91: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
-	5,   // 92: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
-	42,  // 93: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 94: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 95: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 96: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	6,   // 97: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
-	42,  // 98: kapot.v1.NegativeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 99: kapot.v1.WhenThen.when:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 100: kapot.v1.WhenThen.then:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 101: kapot.v1.CaseExpr.operand:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 102: kapot.v1.CaseExpr.when_then:type_name -> kapot.v1.WhenThen
-	42,  // 103: kapot.v1.CaseExpr.else_expr:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 104: kapot.v1.InListExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 105: kapot.v1.InListExpr.list:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 106: kapot.v1.BetweenExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 107: kapot.v1.BetweenExpr.low:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 108: kapot.v1.BetweenExpr.high:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 109: kapot.v1.LikeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 110: kapot.v1.LikeExpr.pattern:type_name -> kapot.v1.PhysicalExprNode
-	42,  // 111: kapot.v1.ScalarFunctionExpr.args:type_name -> kapot.v1.PhysicalExprNode
-	56,  // 112: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
-	57,  // 113: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
-	114, // [114:114] is the sub-list for method output_type
-	114, // [114:114] is the sub-list for method input_type
-	114, // [114:114] is the sub-list for extension type_name
-	114, // [114:114] is the sub-list for extension extendee
-	0,   // [0:114] is the sub-list for field type_name
+	7,   // 1: kapot.v1.Field.type:type_name -> kapot.v1.DataType
+	8,   // 2: kapot.v1.Schema.fields:type_name -> kapot.v1.Field
+	12,  // 3: kapot.v1.PhysicalPlanNode.parquet_scan:type_name -> kapot.v1.ParquetScanNode
+	13,  // 4: kapot.v1.PhysicalPlanNode.csv_scan:type_name -> kapot.v1.CsvScanNode
+	14,  // 5: kapot.v1.PhysicalPlanNode.ipc_scan:type_name -> kapot.v1.IpcScanNode
+	15,  // 6: kapot.v1.PhysicalPlanNode.projection:type_name -> kapot.v1.ProjectionNode
+	16,  // 7: kapot.v1.PhysicalPlanNode.filter:type_name -> kapot.v1.FilterNode
+	30,  // 8: kapot.v1.PhysicalPlanNode.hash_aggregate:type_name -> kapot.v1.HashAggregateNode
+	31,  // 9: kapot.v1.PhysicalPlanNode.coalesce_partitions:type_name -> kapot.v1.CoalescePartitionsNode
+	36,  // 10: kapot.v1.PhysicalPlanNode.exchange:type_name -> kapot.v1.ExchangeNode
+	37,  // 11: kapot.v1.PhysicalPlanNode.shuffle_writer:type_name -> kapot.v1.ShuffleWriterNode
+	39,  // 12: kapot.v1.PhysicalPlanNode.shuffle_reader:type_name -> kapot.v1.ShuffleReaderNode
+	38,  // 13: kapot.v1.PhysicalPlanNode.unresolved_shuffle:type_name -> kapot.v1.UnresolvedShuffleNode
+	41,  // 14: kapot.v1.PhysicalPlanNode.values:type_name -> kapot.v1.ValuesNode
+	17,  // 15: kapot.v1.PhysicalPlanNode.limit:type_name -> kapot.v1.LimitNode
+	21,  // 16: kapot.v1.PhysicalPlanNode.sort:type_name -> kapot.v1.SortNode
+	23,  // 17: kapot.v1.PhysicalPlanNode.hash_join:type_name -> kapot.v1.HashJoinNode
+	24,  // 18: kapot.v1.PhysicalPlanNode.nested_loop_join:type_name -> kapot.v1.NestedLoopJoinNode
+	25,  // 19: kapot.v1.PhysicalPlanNode.union:type_name -> kapot.v1.UnionNode
+	26,  // 20: kapot.v1.PhysicalPlanNode.sort_preserving_merge:type_name -> kapot.v1.SortPreservingMergeNode
+	27,  // 21: kapot.v1.PhysicalPlanNode.coalesce_batches:type_name -> kapot.v1.CoalesceBatchesNode
+	28,  // 22: kapot.v1.PhysicalPlanNode.repartition:type_name -> kapot.v1.RepartitionNode
+	19,  // 23: kapot.v1.PhysicalPlanNode.window:type_name -> kapot.v1.WindowNode
+	11,  // 24: kapot.v1.ParquetScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	45,  // 25: kapot.v1.ParquetScanNode.pruning_predicate:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 26: kapot.v1.ParquetScanNode.file_schema:type_name -> kapot.v1.Schema
+	11,  // 27: kapot.v1.CsvScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	9,   // 28: kapot.v1.CsvScanNode.schema:type_name -> kapot.v1.Schema
+	11,  // 29: kapot.v1.IpcScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	10,  // 30: kapot.v1.ProjectionNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	45,  // 31: kapot.v1.ProjectionNode.exprs:type_name -> kapot.v1.PhysicalExprNode
+	10,  // 32: kapot.v1.FilterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	45,  // 33: kapot.v1.FilterNode.predicate:type_name -> kapot.v1.PhysicalExprNode
+	10,  // 34: kapot.v1.LimitNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	45,  // 35: kapot.v1.SortExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
+	10,  // 36: kapot.v1.WindowNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	45,  // 37: kapot.v1.WindowNode.partition_by:type_name -> kapot.v1.PhysicalExprNode
+	18,  // 38: kapot.v1.WindowNode.order_by:type_name -> kapot.v1.SortExprNode
+	20,  // 39: kapot.v1.WindowNode.functions:type_name -> kapot.v1.WindowFunctionNode
+	1,   // 40: kapot.v1.WindowFunctionNode.fn:type_name -> kapot.v1.WindowFunction
+	5,   // 41: kapot.v1.WindowFunctionNode.aggregate:type_name -> kapot.v1.AggregateFunction
+	45,  // 42: kapot.v1.WindowFunctionNode.arg:type_name -> kapot.v1.PhysicalExprNode
+	43,  // 43: kapot.v1.WindowFunctionNode.default_value:type_name -> kapot.v1.ScalarValue
+	10,  // 44: kapot.v1.SortNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	18,  // 45: kapot.v1.SortNode.exprs:type_name -> kapot.v1.SortExprNode
+	45,  // 46: kapot.v1.JoinOn.left:type_name -> kapot.v1.PhysicalExprNode
+	45,  // 47: kapot.v1.JoinOn.right:type_name -> kapot.v1.PhysicalExprNode
+	10,  // 48: kapot.v1.HashJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
+	10,  // 49: kapot.v1.HashJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
+	22,  // 50: kapot.v1.HashJoinNode.on:type_name -> kapot.v1.JoinOn
+	2,   // 51: kapot.v1.HashJoinNode.join_type:type_name -> kapot.v1.JoinType
+	3,   // 52: kapot.v1.HashJoinNode.mode:type_name -> kapot.v1.JoinMode
+	45,  // 53: kapot.v1.HashJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
+	10,  // 54: kapot.v1.NestedLoopJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
+	10,  // 55: kapot.v1.NestedLoopJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
+	2,   // 56: kapot.v1.NestedLoopJoinNode.join_type:type_name -> kapot.v1.JoinType
+	45,  // 57: kapot.v1.NestedLoopJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
+	10,  // 58: kapot.v1.UnionNode.inputs:type_name -> kapot.v1.PhysicalPlanNode
+	10,  // 59: kapot.v1.SortPreservingMergeNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	18,  // 60: kapot.v1.SortPreservingMergeNode.exprs:type_name -> kapot.v1.SortExprNode
+	10,  // 61: kapot.v1.CoalesceBatchesNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	10,  // 62: kapot.v1.RepartitionNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	32,  // 63: kapot.v1.RepartitionNode.partitioning:type_name -> kapot.v1.Partitioning
+	5,   // 64: kapot.v1.AggregateExprNode.func:type_name -> kapot.v1.AggregateFunction
+	45,  // 65: kapot.v1.AggregateExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
+	10,  // 66: kapot.v1.HashAggregateNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	4,   // 67: kapot.v1.HashAggregateNode.mode:type_name -> kapot.v1.AggregateMode
+	45,  // 68: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
+	29,  // 69: kapot.v1.HashAggregateNode.aggregates:type_name -> kapot.v1.AggregateExprNode
+	10,  // 70: kapot.v1.CoalescePartitionsNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	33,  // 71: kapot.v1.Partitioning.hash:type_name -> kapot.v1.HashPartitioning
+	34,  // 72: kapot.v1.Partitioning.single:type_name -> kapot.v1.SinglePartitioning
+	35,  // 73: kapot.v1.Partitioning.round_robin:type_name -> kapot.v1.RoundRobinPartitioning
+	45,  // 74: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
+	10,  // 75: kapot.v1.ExchangeNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	32,  // 76: kapot.v1.ExchangeNode.partitioning:type_name -> kapot.v1.Partitioning
+	10,  // 77: kapot.v1.ShuffleWriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	32,  // 78: kapot.v1.ShuffleWriterNode.partitioning:type_name -> kapot.v1.Partitioning
+	9,   // 79: kapot.v1.UnresolvedShuffleNode.schema:type_name -> kapot.v1.Schema
+	9,   // 80: kapot.v1.ShuffleReaderNode.schema:type_name -> kapot.v1.Schema
+	40,  // 81: kapot.v1.ShuffleReaderNode.partitions:type_name -> kapot.v1.ShuffleReaderPartition
+	58,  // 82: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
+	9,   // 83: kapot.v1.ValuesNode.schema:type_name -> kapot.v1.Schema
+	42,  // 84: kapot.v1.ValuesNode.rows:type_name -> kapot.v1.ValuesRow
+	43,  // 85: kapot.v1.ValuesRow.values:type_name -> kapot.v1.ScalarValue
+	7,   // 86: kapot.v1.ScalarValue.type:type_name -> kapot.v1.DataType
+	44,  // 87: kapot.v1.ScalarValue.interval_value:type_name -> kapot.v1.IntervalValue
+	46,  // 88: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
+	43,  // 89: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
+	47,  // 90: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
+	48,  // 91: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
+	49,  // 92: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
+	50,  // 93: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
+	51,  // 94: kapot.v1.PhysicalExprNode.negative:type_name -> kapot.v1.NegativeExpr
+	53,  // 95: kapot.v1.PhysicalExprNode.case_when:type_name -> kapot.v1.CaseExpr
+	54,  // 96: kapot.v1.PhysicalExprNode.in_list:type_name -> kapot.v1.InListExpr
+	55,  // 97: kapot.v1.PhysicalExprNode.between:type_name -> kapot.v1.BetweenExpr
+	56,  // 98: kapot.v1.PhysicalExprNode.like:type_name -> kapot.v1.LikeExpr
+	57,  // 99: kapot.v1.PhysicalExprNode.function:type_name -> kapot.v1.ScalarFunctionExpr
+	45,  // 100: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
+	6,   // 101: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
+	45,  // 102: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
+	45,  // 103: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	45,  // 104: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	45,  // 105: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	7,   // 106: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
+	45,  // 107: kapot.v1.NegativeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	45,  // 108: kapot.v1.WhenThen.when:type_name -> kapot.v1.PhysicalExprNode
+	45,  // 109: kapot.v1.WhenThen.then:type_name -> kapot.v1.PhysicalExprNode
+	45,  // 110: kapot.v1.CaseExpr.operand:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 111: kapot.v1.CaseExpr.when_then:type_name -> kapot.v1.WhenThen
+	45,  // 112: kapot.v1.CaseExpr.else_expr:type_name -> kapot.v1.PhysicalExprNode
+	45,  // 113: kapot.v1.InListExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	45,  // 114: kapot.v1.InListExpr.list:type_name -> kapot.v1.PhysicalExprNode
+	45,  // 115: kapot.v1.BetweenExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	45,  // 116: kapot.v1.BetweenExpr.low:type_name -> kapot.v1.PhysicalExprNode
+	45,  // 117: kapot.v1.BetweenExpr.high:type_name -> kapot.v1.PhysicalExprNode
+	45,  // 118: kapot.v1.LikeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	45,  // 119: kapot.v1.LikeExpr.pattern:type_name -> kapot.v1.PhysicalExprNode
+	45,  // 120: kapot.v1.ScalarFunctionExpr.args:type_name -> kapot.v1.PhysicalExprNode
+	59,  // 121: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
+	60,  // 122: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
+	123, // [123:123] is the sub-list for method output_type
+	123, // [123:123] is the sub-list for method input_type
+	123, // [123:123] is the sub-list for extension type_name
+	123, // [123:123] is the sub-list for extension extendee
+	0,   // [0:123] is the sub-list for field type_name
 }
 
 func init() { file_kapot_v1_plan_proto_init() }
@@ -4830,15 +5137,16 @@ func file_kapot_v1_plan_proto_init() {
 		(*PhysicalPlanNode_SortPreservingMerge)(nil),
 		(*PhysicalPlanNode_CoalesceBatches)(nil),
 		(*PhysicalPlanNode_Repartition)(nil),
+		(*PhysicalPlanNode_Window)(nil),
 	}
-	file_kapot_v1_plan_proto_msgTypes[12].OneofWrappers = []any{}
-	file_kapot_v1_plan_proto_msgTypes[17].OneofWrappers = []any{}
-	file_kapot_v1_plan_proto_msgTypes[23].OneofWrappers = []any{
+	file_kapot_v1_plan_proto_msgTypes[14].OneofWrappers = []any{}
+	file_kapot_v1_plan_proto_msgTypes[19].OneofWrappers = []any{}
+	file_kapot_v1_plan_proto_msgTypes[25].OneofWrappers = []any{
 		(*Partitioning_Hash)(nil),
 		(*Partitioning_Single)(nil),
 		(*Partitioning_RoundRobin)(nil),
 	}
-	file_kapot_v1_plan_proto_msgTypes[34].OneofWrappers = []any{
+	file_kapot_v1_plan_proto_msgTypes[36].OneofWrappers = []any{
 		(*ScalarValue_BoolValue)(nil),
 		(*ScalarValue_IntValue)(nil),
 		(*ScalarValue_UintValue)(nil),
@@ -4847,7 +5155,7 @@ func file_kapot_v1_plan_proto_init() {
 		(*ScalarValue_DecimalUnscaled)(nil),
 		(*ScalarValue_IntervalValue)(nil),
 	}
-	file_kapot_v1_plan_proto_msgTypes[36].OneofWrappers = []any{
+	file_kapot_v1_plan_proto_msgTypes[38].OneofWrappers = []any{
 		(*PhysicalExprNode_Column)(nil),
 		(*PhysicalExprNode_Literal)(nil),
 		(*PhysicalExprNode_Binary)(nil),
@@ -4866,8 +5174,8 @@ func file_kapot_v1_plan_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kapot_v1_plan_proto_rawDesc), len(file_kapot_v1_plan_proto_rawDesc)),
-			NumEnums:      6,
-			NumMessages:   52,
+			NumEnums:      7,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,657 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/arrow/scalar"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// Window computes window functions over its input partition, which arrives
+// sorted by the partition keys and then the order keys. It reads the whole
+// input partition (the Sort below it has held it already), computes each
+// function's column over the window partitions and peer groups, and
+// returns the input's columns followed by one column per function.
+type Window struct {
+	input   ExecutionPlan
+	partBy  []Expr
+	orderBy []SortKey
+	fns     []windowFunc
+	schema  *arrow.Schema
+}
+
+type windowFunc struct {
+	fn     kapotv1.WindowFunction
+	agg    kapotv1.AggregateFunction
+	arg    Expr // nil: count(*), ranking functions
+	offset int64
+	def    scalar.Scalar // lag/lead default; nil: NULL
+	typ    arrow.DataType
+}
+
+var _ ExecutionPlan = (*Window)(nil)
+
+func newWindow(input ExecutionPlan, n *kapotv1.WindowNode) (*Window, error) {
+	in := input.Schema()
+	w := &Window{input: input}
+	for i, p := range n.GetPartitionBy() {
+		e, err := ExprFromProto(p, in)
+		if err != nil {
+			return nil, fmt.Errorf("window partition key %d: %w", i, err)
+		}
+		w.partBy = append(w.partBy, e)
+	}
+	for i, k := range n.GetOrderBy() {
+		e, err := ExprFromProto(k.GetExpr(), in)
+		if err != nil {
+			return nil, fmt.Errorf("window order key %d: %w", i, err)
+		}
+		w.orderBy = append(w.orderBy, SortKey{Expr: e, Descending: k.GetDescending(), NullsFirst: k.GetNullsFirst()})
+	}
+	fields := append([]arrow.Field{}, in.Fields()...)
+	for i, f := range n.GetFunctions() {
+		wf := windowFunc{fn: f.GetFn(), agg: f.GetAggregate(), offset: f.GetOffset()}
+		if f.GetArg() != nil {
+			e, err := ExprFromProto(f.GetArg(), in)
+			if err != nil {
+				return nil, fmt.Errorf("window function %d: %w", i, err)
+			}
+			wf.arg = e
+		}
+		if err := wf.resolve(f, len(w.orderBy) > 0); err != nil {
+			return nil, fmt.Errorf("window function %d (%s): %w", i, f.GetFn(), err)
+		}
+		w.fns = append(w.fns, wf)
+		fields = append(fields, arrow.Field{Name: f.GetName(), Type: wf.typ, Nullable: true})
+	}
+	if len(w.fns) == 0 {
+		return nil, fmt.Errorf("window without functions: %w", ErrInvalidPlan)
+	}
+	w.schema = arrow.NewSchema(fields, nil)
+	return w, nil
+}
+
+// resolve checks a function's arguments and sets its result type.
+func (wf *windowFunc) resolve(f *kapotv1.WindowFunctionNode, ordered bool) error {
+	needArg := func() error {
+		if wf.arg == nil {
+			return fmt.Errorf("needs an argument: %w", ErrInvalidPlan)
+		}
+		return nil
+	}
+	switch wf.fn {
+	case kapotv1.WindowFunction_WINDOW_FUNCTION_ROW_NUMBER, kapotv1.WindowFunction_WINDOW_FUNCTION_RANK, kapotv1.WindowFunction_WINDOW_FUNCTION_DENSE_RANK:
+		wf.typ = arrow.PrimitiveTypes.Int64
+	case kapotv1.WindowFunction_WINDOW_FUNCTION_PERCENT_RANK, kapotv1.WindowFunction_WINDOW_FUNCTION_CUME_DIST:
+		wf.typ = arrow.PrimitiveTypes.Float64
+	case kapotv1.WindowFunction_WINDOW_FUNCTION_NTILE:
+		if wf.offset < 1 {
+			return fmt.Errorf("ntile needs a positive number of buckets, not %d: %w", wf.offset, ErrInvalidPlan)
+		}
+		wf.typ = arrow.PrimitiveTypes.Int64
+	case kapotv1.WindowFunction_WINDOW_FUNCTION_LAG, kapotv1.WindowFunction_WINDOW_FUNCTION_LEAD:
+		if err := needArg(); err != nil {
+			return err
+		}
+		if wf.offset < 0 {
+			return fmt.Errorf("offset %d is negative: %w", wf.offset, ErrInvalidPlan)
+		}
+		wf.typ = wf.arg.DataType()
+		if d := f.GetDefaultValue(); d != nil {
+			s, err := ScalarFromProto(d)
+			if err != nil {
+				return err
+			}
+			if s.IsValid() {
+				if s, err = s.CastTo(wf.typ); err != nil {
+					return fmt.Errorf("default value: %v: %w", err, ErrInvalidPlan)
+				}
+				wf.def = s
+			}
+		}
+	case kapotv1.WindowFunction_WINDOW_FUNCTION_FIRST_VALUE, kapotv1.WindowFunction_WINDOW_FUNCTION_LAST_VALUE:
+		if err := needArg(); err != nil {
+			return err
+		}
+		wf.typ = wf.arg.DataType()
+	case kapotv1.WindowFunction_WINDOW_FUNCTION_AGGREGATE:
+		in := arrow.DataType(arrow.Null)
+		if wf.arg != nil {
+			in = wf.arg.DataType()
+		}
+		t, err := AggregateResultType(wf.agg, in, false)
+		if err != nil {
+			return err
+		}
+		if ordered && !runningAggregate(wf.agg, in) {
+			return fmt.Errorf("%s over %s with ORDER BY in the window: %w", wf.agg, in, ErrNotSupported)
+		}
+		wf.typ = t
+	default:
+		return fmt.Errorf("window function %v: %w", wf.fn, ErrNotSupported)
+	}
+	return nil
+}
+
+// WindowAggregate reports whether aggregate fn over values of type in
+// runs as a window function (ordered: over a window with ORDER BY).
+func WindowAggregate(fn kapotv1.AggregateFunction, in arrow.DataType, ordered bool) error {
+	if ordered && !runningAggregate(fn, in) {
+		return fmt.Errorf("%s over %s in a window with ORDER BY: %w", strings.ToLower(strings.TrimPrefix(fn.String(), "AGGREGATE_FUNCTION_")), in, ErrNotSupported)
+	}
+	return nil
+}
+
+// runningAggregate reports whether an aggregate can run over an ordered
+// window (a frame growing row group by row group).
+func runningAggregate(fn kapotv1.AggregateFunction, in arrow.DataType) bool {
+	switch fn {
+	case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN, kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MAX:
+		return true
+	case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG:
+		return arrow.IsInteger(in.ID()) || arrow.IsFloating(in.ID()) || in.ID() == arrow.DECIMAL128
+	}
+	return false
+}
+
+func (w *Window) Schema() *arrow.Schema     { return w.schema }
+func (w *Window) OutputPartitions() int     { return w.input.OutputPartitions() }
+func (w *Window) Children() []ExecutionPlan { return []ExecutionPlan{w.input} }
+func (w *Window) String() string {
+	return fmt.Sprintf("Window(partition=%d keys, order=%d keys, %d functions)", len(w.partBy), len(w.orderBy), len(w.fns))
+}
+
+func (w *Window) Execute(ctx context.Context, p int, tc *TaskContext) (Operator, error) {
+	if err := checkPartition(w, p); err != nil {
+		return nil, err
+	}
+	in, err := w.input.Execute(ctx, p, tc)
+	if err != nil {
+		return nil, err
+	}
+	return &windowOp{w: w, in: in, tc: tc}, nil
+}
+
+type windowOp struct {
+	w    *Window
+	in   Operator
+	tc   *TaskContext
+	out  arrow.RecordBatch // the input with the function columns
+	next int64
+	done bool
+}
+
+func (o *windowOp) Schema() *arrow.Schema { return o.w.schema }
+
+func (o *windowOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
+	if !o.done {
+		o.done = true
+		if err := o.compute(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if o.out == nil || o.next >= o.out.NumRows() {
+		return nil, io.EOF
+	}
+	size := int64(o.tc.BatchSize)
+	if size <= 0 {
+		size = DefaultBatchSize
+	}
+	end := min(o.next+size, o.out.NumRows())
+	b := o.out.NewSlice(o.next, end)
+	o.next = end
+	return b, nil
+}
+
+func (o *windowOp) Close() error {
+	if o.out != nil {
+		o.out.Release()
+		o.out = nil
+	}
+	return o.in.Close()
+}
+
+// compute reads the input and builds the output batch.
+func (o *windowOp) compute(ctx context.Context) error {
+	var batches []arrow.RecordBatch
+	defer func() {
+		for _, b := range batches {
+			b.Release()
+		}
+	}()
+	for {
+		b, err := o.in.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		batches = append(batches, b) // ours to release (the contract)
+	}
+	if len(batches) == 0 {
+		return nil
+	}
+	rec, err := concatBatches(o.tc, o.w.input.Schema(), batches)
+	if err != nil {
+		return err
+	}
+	defer rec.Release()
+	mem := o.tc.Mem
+	eval := func(es []Expr) ([]arrow.Array, error) {
+		out := make([]arrow.Array, 0, len(es))
+		for _, e := range es {
+			a, err := e.Eval(ctx, mem, rec)
+			if err != nil {
+				releaseAll(out)
+				return nil, err
+			}
+			out = append(out, a)
+		}
+		return out, nil
+	}
+	parts, err := eval(o.w.partBy)
+	if err != nil {
+		return err
+	}
+	defer releaseAll(parts)
+	orderExprs := make([]Expr, len(o.w.orderBy))
+	for i, k := range o.w.orderBy {
+		orderExprs[i] = k.Expr
+	}
+	orders, err := eval(orderExprs)
+	if err != nil {
+		return err
+	}
+	defer releaseAll(orders)
+	n := int(rec.NumRows())
+	newPart, err := boundaries(parts, n, nil)
+	if err != nil {
+		return err
+	}
+	newPeer, err := boundaries(orders, n, newPart)
+	if err != nil {
+		return err
+	}
+	fr := frames(newPart, newPeer, len(o.w.orderBy) > 0)
+	cols := append([]arrow.Array{}, rec.Columns()...)
+	var made []arrow.Array
+	defer func() { releaseAll(made) }()
+	for _, wf := range o.w.fns {
+		var arg arrow.Array
+		if wf.arg != nil {
+			if arg, err = wf.arg.Eval(ctx, mem, rec); err != nil {
+				return err
+			}
+		}
+		col, err := wf.compute(ctx, mem, fr, arg)
+		if arg != nil {
+			arg.Release()
+		}
+		if err != nil {
+			return err
+		}
+		made = append(made, col)
+		cols = append(cols, col)
+	}
+	o.out = array.NewRecordBatch(o.w.schema, cols, int64(n))
+	return nil
+}
+
+func releaseAll(as []arrow.Array) {
+	for _, a := range as {
+		a.Release()
+	}
+}
+
+// boundaries marks the rows where the key columns change (row 0 always);
+// also every row already marked in also.
+func boundaries(keys []arrow.Array, n int, also []bool) ([]bool, error) {
+	out := make([]bool, n)
+	encs := make([]keyEncoder, len(keys))
+	for i, k := range keys {
+		e, err := newKeyEncoder(k)
+		if err != nil {
+			return nil, err
+		}
+		encs[i] = e
+	}
+	var prev, cur []byte
+	for r := 0; r < n; r++ {
+		cur = cur[:0]
+		for _, e := range encs {
+			cur = e(cur, r)
+		}
+		out[r] = r == 0 || (also != nil && also[r]) || !bytes.Equal(prev, cur)
+		prev, cur = cur, prev
+	}
+	return out, nil
+}
+
+// frameInfo is, for each row, the bounds of its window partition and of
+// its frame under the default framing: [part, partEnd) and [part, frameEnd).
+type frameInfo struct {
+	n                       int
+	part, partEnd, frameEnd []int
+	peerStart               []int
+	partIdx                 []uint32 // window partition number
+}
+
+func frames(newPart, newPeer []bool, ordered bool) *frameInfo {
+	n := len(newPart)
+	f := &frameInfo{n: n, part: make([]int, n), partEnd: make([]int, n), frameEnd: make([]int, n), peerStart: make([]int, n), partIdx: make([]uint32, n)}
+	p, peer, idx := 0, 0, uint32(0)
+	for r := 0; r < n; r++ {
+		if newPart[r] {
+			p = r
+			if r > 0 {
+				idx++
+			}
+		}
+		if newPeer[r] {
+			peer = r
+		}
+		f.part[r], f.peerStart[r], f.partIdx[r] = p, peer, idx
+	}
+	end, peerEnd := n, n
+	for r := n - 1; r >= 0; r-- {
+		f.partEnd[r] = end
+		f.frameEnd[r] = peerEnd
+		if !ordered {
+			f.frameEnd[r] = end
+		}
+		if newPeer[r] {
+			peerEnd = r
+		}
+		if newPart[r] {
+			end, peerEnd = r, r
+		}
+	}
+	return f
+}
+
+// compute builds one function's output column.
+func (wf *windowFunc) compute(ctx context.Context, mem memory.Allocator, f *frameInfo, arg arrow.Array) (arrow.Array, error) {
+	switch wf.fn {
+	case kapotv1.WindowFunction_WINDOW_FUNCTION_ROW_NUMBER, kapotv1.WindowFunction_WINDOW_FUNCTION_RANK,
+		kapotv1.WindowFunction_WINDOW_FUNCTION_DENSE_RANK, kapotv1.WindowFunction_WINDOW_FUNCTION_NTILE:
+		b := array.NewInt64Builder(mem)
+		defer b.Release()
+		b.Reserve(f.n)
+		dense := int64(0)
+		for r := 0; r < f.n; r++ {
+			i := int64(r - f.part[r])
+			switch wf.fn {
+			case kapotv1.WindowFunction_WINDOW_FUNCTION_ROW_NUMBER:
+				b.UnsafeAppend(i + 1)
+			case kapotv1.WindowFunction_WINDOW_FUNCTION_RANK:
+				b.UnsafeAppend(int64(f.peerStart[r]-f.part[r]) + 1)
+			case kapotv1.WindowFunction_WINDOW_FUNCTION_DENSE_RANK:
+				if r == f.part[r] {
+					dense = 0
+				}
+				if r == f.peerStart[r] {
+					dense++
+				}
+				b.UnsafeAppend(dense)
+			default:
+				b.UnsafeAppend(ntile(i, int64(f.partEnd[r]-f.part[r]), wf.offset))
+			}
+		}
+		return b.NewArray(), nil
+	case kapotv1.WindowFunction_WINDOW_FUNCTION_PERCENT_RANK, kapotv1.WindowFunction_WINDOW_FUNCTION_CUME_DIST:
+		b := array.NewFloat64Builder(mem)
+		defer b.Release()
+		b.Reserve(f.n)
+		for r := 0; r < f.n; r++ {
+			size := float64(f.partEnd[r] - f.part[r])
+			if wf.fn == kapotv1.WindowFunction_WINDOW_FUNCTION_CUME_DIST {
+				b.UnsafeAppend(float64(f.frameEnd[r]-f.part[r]) / size)
+			} else if size > 1 {
+				b.UnsafeAppend(float64(f.peerStart[r]-f.part[r]) / (size - 1))
+			} else {
+				b.UnsafeAppend(0)
+			}
+		}
+		return b.NewArray(), nil
+	case kapotv1.WindowFunction_WINDOW_FUNCTION_LAG, kapotv1.WindowFunction_WINDOW_FUNCTION_LEAD,
+		kapotv1.WindowFunction_WINDOW_FUNCTION_FIRST_VALUE, kapotv1.WindowFunction_WINDOW_FUNCTION_LAST_VALUE:
+		return wf.pick(mem, f, arg)
+	}
+	return wf.aggregate(ctx, mem, f, arg)
+}
+
+// ntile is the bucket (1-based) of row i of a partition of n rows split
+// into k buckets whose sizes differ by at most one, larger ones first.
+func ntile(i, n, k int64) int64 {
+	q, rem := n/k, n%k
+	if split := rem * (q + 1); i < split {
+		return i/(q+1) + 1
+	} else {
+		return rem + (i-split)/q + 1
+	}
+}
+
+// pick is lag, lead, first_value and last_value: each row takes the value
+// of another row of its partition, or the default.
+func (wf *windowFunc) pick(mem memory.Allocator, f *frameInfo, arg arrow.Array) (arrow.Array, error) {
+	b := array.NewBuilder(mem, wf.typ)
+	defer b.Release()
+	var def arrow.Array
+	if wf.def != nil {
+		d, err := scalar.MakeArrayFromScalar(wf.def, 1, mem)
+		if err != nil {
+			return nil, err
+		}
+		defer d.Release()
+		def = d
+	}
+	for r := 0; r < f.n; r++ {
+		src := -1
+		switch wf.fn {
+		case kapotv1.WindowFunction_WINDOW_FUNCTION_LAG:
+			if j := r - int(wf.offset); j >= f.part[r] {
+				src = j
+			}
+		case kapotv1.WindowFunction_WINDOW_FUNCTION_LEAD:
+			if j := r + int(wf.offset); j < f.partEnd[r] {
+				src = j
+			}
+		case kapotv1.WindowFunction_WINDOW_FUNCTION_FIRST_VALUE:
+			src = f.part[r]
+		default:
+			src = f.frameEnd[r] - 1
+		}
+		var err error
+		switch {
+		case src >= 0:
+			err = appendFrom(b, arg, src)
+		case def != nil:
+			err = appendFrom(b, def, 0)
+		default:
+			b.AppendNull()
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return b.NewArray(), nil
+}
+
+// aggregate is an aggregate over each row's frame: the whole partition
+// (one accumulator group per partition), or, with order keys, the rows up
+// to the last peer, accumulated as the rows go.
+func (wf *windowFunc) aggregate(ctx context.Context, mem memory.Allocator, f *frameInfo, arg arrow.Array) (arrow.Array, error) {
+	b := array.NewBuilder(mem, wf.typ)
+	defer b.Release()
+	whole := true
+	for r := 0; r < f.n && whole; r++ {
+		whole = f.frameEnd[r] == f.partEnd[r]
+	}
+	if whole {
+		in := arrow.DataType(arrow.Null)
+		if arg != nil {
+			in = arg.DataType()
+		}
+		acc, err := newAccumulator(wf.agg, in, false)
+		if err != nil {
+			return nil, err
+		}
+		groups := int(f.partIdx[f.n-1]) + 1
+		acc.grow(groups)
+		if err := acc.update(ctx, f.partIdx, arg); err != nil {
+			return nil, err
+		}
+		res := acc.result(mem)
+		defer res.Release()
+		for r := 0; r < f.n; r++ {
+			if err := appendFrom(b, res, int(f.partIdx[r])); err != nil {
+				return nil, err
+			}
+		}
+		return b.NewArray(), nil
+	}
+	run, err := newRunning(wf.agg, arg)
+	if err != nil {
+		return nil, err
+	}
+	for r := 0; r < f.n; {
+		if r == f.part[r] {
+			run.reset()
+		}
+		end := f.frameEnd[r]
+		for i := r; i < end; i++ {
+			run.add(i)
+		}
+		for ; r < end; r++ {
+			if err := run.appendTo(b); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return b.NewArray(), nil
+}
+
+// running is an aggregate accumulated row by row over one window
+// partition (count, sum, avg, min, max).
+type running struct {
+	fn    kapotv1.AggregateFunction
+	arg   arrow.Array // nil: count(*)
+	cmp   func(i, j int) int
+	count int64
+	isum  int64
+	fsum  float64
+	dsum  decimal128.Num
+	best  int
+	scale int32
+}
+
+func newRunning(fn kapotv1.AggregateFunction, arg arrow.Array) (*running, error) {
+	r := &running{fn: fn, arg: arg}
+	if d, ok := arg.(*array.Decimal128); ok {
+		r.scale = d.DataType().(*arrow.Decimal128Type).Scale
+	}
+	if fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN || fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MAX {
+		c, err := newRowComparator(arg, SortKey{})
+		if err != nil {
+			return nil, err
+		}
+		r.cmp = c
+	}
+	r.reset()
+	return r, nil
+}
+
+func (r *running) reset() {
+	r.count, r.isum, r.fsum, r.dsum, r.best = 0, 0, 0, decimal128.Num{}, -1
+}
+
+func (r *running) add(i int) {
+	if r.arg == nil {
+		r.count++
+		return
+	}
+	if r.arg.IsNull(i) {
+		return
+	}
+	r.count++
+	switch a := r.arg.(type) {
+	case *array.Int64:
+		r.isum += a.Value(i)
+		r.fsum += float64(a.Value(i))
+	case *array.Int32:
+		r.isum += int64(a.Value(i))
+		r.fsum += float64(a.Value(i))
+	case *array.Int16:
+		r.isum += int64(a.Value(i))
+		r.fsum += float64(a.Value(i))
+	case *array.Int8:
+		r.isum += int64(a.Value(i))
+		r.fsum += float64(a.Value(i))
+	case *array.Float64:
+		r.fsum += a.Value(i)
+	case *array.Float32:
+		r.fsum += float64(a.Value(i))
+	case *array.Decimal128:
+		r.dsum = r.dsum.Add(a.Value(i))
+	}
+	if r.cmp != nil {
+		c := 0
+		if r.best >= 0 {
+			c = r.cmp(i, r.best)
+		}
+		if r.best < 0 || (r.fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN && c < 0) || (r.fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MAX && c > 0) {
+			r.best = i
+		}
+	}
+}
+
+// appendTo appends the aggregate's current value, in the type
+// AggregateResultType gives.
+func (r *running) appendTo(b array.Builder) error {
+	switch r.fn {
+	case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT:
+		b.(*array.Int64Builder).Append(r.count)
+		return nil
+	case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN, kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MAX:
+		if r.best < 0 {
+			b.AppendNull()
+			return nil
+		}
+		return appendFrom(b, r.arg, r.best)
+	}
+	if r.count == 0 {
+		b.AppendNull()
+		return nil
+	}
+	_, dec := r.arg.(*array.Decimal128)
+	if r.fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG {
+		sum := r.fsum
+		if dec {
+			sum = r.dsum.ToFloat64(r.scale)
+		}
+		b.(*array.Float64Builder).Append(sum / float64(r.count))
+		return nil
+	}
+	switch bb := b.(type) {
+	case *array.Int64Builder:
+		bb.Append(r.isum)
+	case *array.Float64Builder:
+		bb.Append(r.fsum)
+	case *array.Decimal128Builder:
+		bb.Append(r.dsum)
+	default:
+		return fmt.Errorf("running sum into %s: %w", b.Type(), ErrNotSupported)
+	}
+	return nil
+}
