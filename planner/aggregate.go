@@ -43,6 +43,10 @@ func containsAgg(n *pg.Node) bool {
 		if n == nil || found {
 			return
 		}
+		if n.GetGroupingFunc() != nil {
+			found = true
+			return
+		}
 		if fc := n.GetFuncCall(); fc != nil {
 			if _, ok := aggFuncs[funcName(fc)]; ok && fc.GetOver() == nil {
 				found = true
@@ -112,6 +116,12 @@ type aggBinder struct {
 	gout   []colID
 	aggs   []aggCall
 	keys   map[string]colID // expression key -> output column
+	// itemKeys are the keys of the GROUP BY items in clause order; sets
+	// the grouping sets (group output columns; nil: one plain grouping);
+	// groupings the GROUPING() calls.
+	itemKeys  []string
+	sets      [][]colID
+	groupings []groupingCall
 }
 
 func (a *aggBinder) addGroup(e *expr) {
@@ -180,5 +190,8 @@ func aggType(fn kapotv1.AggregateFunction, arg *expr, distinct bool) (arrow.Data
 }
 
 func (a *aggBinder) build(in rel) rel {
+	if a.sets != nil || len(a.groupings) > 0 {
+		return a.buildSets(in)
+	}
 	return &aggRel{in: in, groups: a.groups, gout: a.gout, aggs: a.aggs}
 }

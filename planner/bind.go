@@ -208,8 +208,13 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 	}
 	var r = from
 	if hasAgg {
-		// GROUP BY items: expressions, output ordinals or output names.
-		for _, g := range s.GetGroupClause() {
+		// GROUP BY items: expressions, output ordinals or output names;
+		// with GROUPING SETS, ROLLUP or CUBE, several sets of them.
+		items, sets, err := groupingSets(s.GetGroupClause())
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		for _, g := range items {
 			n := g
 			if c := g.GetAConst(); c != nil && c.GetIval() != nil {
 				k := int(c.GetIval().GetIval())
@@ -230,10 +235,17 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 				return nil, nil, nil, err
 			}
 			ag.addGroup(e)
+			ag.itemKeys = append(ag.itemKeys, e.key())
+		}
+		if err := ag.setGroupingSets(sets); err != nil {
+			return nil, nil, nil, err
 		}
 		// Correlation equalities become group keys the outer query joins on.
 		var corrOuter, corrInner []*expr
 		local := idSet(from.output())
+		if len(corrPreds) > 0 && ag.sets != nil {
+			return nil, nil, nil, notSupported(-1, "GROUPING SETS, ROLLUP or CUBE in a correlated subquery")
+		}
 		for _, c := range corrPreds {
 			o, in, ok := splitCorrelation(c, local)
 			if !ok {
@@ -546,6 +558,8 @@ func defaultName(n *pg.Node) string {
 		return "case"
 	case n.GetCoalesceExpr() != nil:
 		return "coalesce"
+	case n.GetGroupingFunc() != nil:
+		return "grouping"
 	case n.GetMinMaxExpr() != nil:
 		if n.GetMinMaxExpr().GetOp() == pg.MinMaxOp_IS_LEAST {
 			return "least"

@@ -322,6 +322,8 @@ func (b *binder) bindNode(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 		return b.bindGreatest(n.GetMinMaxExpr(), sc, ag)
 	case n.GetBooleanTest() != nil:
 		return b.bindBooleanTest(n.GetBooleanTest(), sc, ag)
+	case n.GetGroupingFunc() != nil:
+		return b.bindGrouping(n.GetGroupingFunc(), ag)
 	case n.GetSqlvalueFunction() != nil:
 		f := n.GetSqlvalueFunction()
 		if f.GetOp() == pg.SQLValueFunctionOp_SVFOP_CURRENT_DATE {

@@ -119,3 +119,14 @@ select o_custkey, o_orderdate, sum(o_totalprice) over (partition by o_custkey or
 select n_regionkey, rank() over (order by sum(n_nationkey) desc), count(*) from nation group by 1 order by 1;
 select r_name, row_number() over (order by r_name desc) as rn from region order by rn desc limit 3;
 select n_name, n_regionkey, row_number() over (partition by n_regionkey order by n_name) from nation where n_nationkey < 0;
+
+-- family: grouping sets
+select n_regionkey, count(*) from nation group by rollup (n_regionkey) order by 1;
+select n_regionkey, n_nationkey < 5, count(*), grouping(n_regionkey), grouping(n_regionkey, n_nationkey < 5) from nation group by cube (n_regionkey, n_nationkey < 5) order by 1, 2;
+select n_regionkey, sum(n_nationkey) from nation group by grouping sets ((n_regionkey), ()) order by 1 nulls first;
+select l_returnflag, l_linestatus, sum(l_quantity), count(*) from lineitem group by rollup (l_returnflag, l_linestatus) order by 1, 2;
+select o_orderstatus, o_orderpriority, count(*) from orders group by grouping sets ((o_orderstatus), (o_orderpriority)) order by 1, 2;
+select l_returnflag, l_linestatus, grouping(l_returnflag), grouping(l_linestatus), avg(l_discount) from lineitem group by cube (l_returnflag, l_linestatus) having count(*) > 100 order by 3, 4, 1, 2;
+select n_regionkey, count(*) from nation group by n_regionkey, rollup (n_nationkey < 10) order by 1, 2;
+select coalesce(r_name, 'ALL'), count(*) from nation, region where n_regionkey = r_regionkey group by rollup (r_name) order by 2, 1;
+select n_regionkey, grouping(n_regionkey), count(*) from nation group by n_regionkey order by 1;
