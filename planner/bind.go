@@ -19,6 +19,9 @@ type binder struct {
 	// win collects the window calls of the SELECT list and ORDER BY being
 	// bound; nil where window calls are not allowed.
 	win *windowBinder
+	// subs collects the scalar subqueries of the SELECT list being bound
+	// (joined to its rows); nil elsewhere.
+	subs *[]rel
 }
 
 // cte is a WITH query, bound afresh wherever it is named.
@@ -102,9 +105,9 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 		return nil, nil, nil, err
 	}
 	// Window calls belong to this SELECT's list and ORDER BY only.
-	savedWin := b.win
-	b.win = nil
-	defer func() { b.win = savedWin }()
+	savedWin, savedSubs := b.win, b.subs
+	b.win, b.subs = nil, nil
+	defer func() { b.win, b.subs = savedWin, savedSubs }()
 	if s.GetLimitOption() == pg.LimitOption_LIMIT_OPTION_WITH_TIES {
 		return nil, nil, nil, notSupported(-1, "FETCH … WITH TIES")
 	}
@@ -256,6 +259,8 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 		}
 		win := &windowBinder{}
 		b.win = win
+		var subs []rel
+		b.subs = &subs
 		for _, t := range targets {
 			var e *expr
 			var err error
@@ -269,7 +274,7 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 			}
 			sel = append(sel, e)
 		}
-		b.win = nil
+		b.win, b.subs = nil, nil
 		var having *expr
 		var havingSubs []*pg.Node
 		if s.GetHavingClause() != nil {
@@ -307,6 +312,7 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 				return nil, nil, nil, err
 			}
 		}
+		r = b.joinScalarSubs(r, subs)
 		b.win = win
 		r = b.applyWindows(r)
 		b.win = nil
@@ -335,6 +341,8 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 		return nil, nil, nil, notSupported(-1, "correlated scalar subqueries without an aggregate")
 	}
 	b.win = &windowBinder{}
+	var subs []rel
+	b.subs = &subs
 	for _, t := range targets {
 		if t.star != nil {
 			sel = append(sel, &expr{kind: eCol, col: t.star.id, typ: t.star.typ})
@@ -346,10 +354,12 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 		}
 		sel = append(sel, e)
 	}
+	b.subs = nil
 	keys, err := b.bindOrder(s.GetSortClause(), sc, nil, refs, sel, aliases)
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	r = b.joinScalarSubs(r, subs)
 	r = b.applyWindows(r)
 	b.win = nil
 	out, outNames, err := b.finish(r, sel, names, keys, s)

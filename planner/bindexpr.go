@@ -31,7 +31,7 @@ func (b *binder) bindExpr(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 			}
 		}
 		// A whole expression that is a group key reads the key.
-		if !containsAgg(n) && !containsWindow(n) {
+		if !containsAgg(n) && !containsWindow(n) && !containsSubLink(n) {
 			e, err := b.bindExpr(n, sc, nil)
 			if err != nil {
 				return nil, err
@@ -332,7 +332,7 @@ func (b *binder) bindNode(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 		}
 		return nil, notSupported(f.GetLocation(), "CURRENT_TIME, CURRENT_TIMESTAMP and other clock values other than CURRENT_DATE")
 	case n.GetSubLink() != nil:
-		return nil, notSupported(n.GetSubLink().GetLocation(), "subqueries")
+		return b.bindScalarSub(n.GetSubLink())
 	}
 	return nil, notSupported(location(n), "this expression")
 }

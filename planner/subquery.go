@@ -2,6 +2,7 @@ package planner
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	pg "github.com/pganalyze/pg_query_go/v6"
@@ -350,6 +351,72 @@ func hasCount(r rel) bool {
 		return hasCount(x.in)
 	case *joinRel:
 		return hasCount(x.left) || hasCount(x.right)
+	}
+	return false
+}
+
+// bindScalarSub binds (SELECT …) used as a value in the select list: an
+// uncorrelated subquery that always returns exactly one row (an aggregate
+// without GROUP BY or HAVING), joined to every row of the query. Others —
+// correlated, or able to return no row or several — are refused rather
+// than risk a wrong count of rows.
+func (b *binder) bindScalarSub(sl *pg.SubLink) (*expr, error) {
+	if sl.GetSubLinkType() != pg.SubLinkType_EXPR_SUBLINK || b.subs == nil {
+		return nil, notSupported(sl.GetLocation(), "subqueries here")
+	}
+	sub := sl.GetSubselect().GetSelectStmt()
+	oneRow := sub != nil && (sub.GetOp() == pg.SetOperation_SET_OPERATION_UNDEFINED || sub.GetOp() == pg.SetOperation_SETOP_NONE) &&
+		len(sub.GetGroupClause()) == 0 && sub.GetHavingClause() == nil && sub.GetLimitOffset() == nil && sub.GetLimitCount() == nil &&
+		len(sub.GetTargetList()) == 1 && containsAgg(sub.GetTargetList()[0].GetResTarget().GetVal()) && len(sub.GetValuesLists()) == 0
+	if !oneRow {
+		return nil, notSupported(sl.GetLocation(), "scalar subqueries in the select list other than an uncorrelated aggregate without GROUP BY")
+	}
+	saved := b.subs
+	b.subs = nil
+	inner, _, keys, err := b.bindSubselect(sub, nil)
+	b.subs = saved
+	if err != nil {
+		if strings.Contains(err.Error(), "does not exist") {
+			return nil, notSupported(sl.GetLocation(), "correlated scalar subqueries in the select list")
+		}
+		return nil, err
+	}
+	if len(keys) > 0 || len(inner.output()) != 1 {
+		return nil, errAt(sl.GetLocation(), engine.ErrInvalidPlan, "scalar subquery must return one column")
+	}
+	*b.subs = append(*b.subs, inner)
+	id := inner.output()[0]
+	return &expr{kind: eCol, col: id, typ: b.cols[id].typ}, nil
+}
+
+// joinScalarSubs joins the one-row subqueries of a select list to r.
+func (b *binder) joinScalarSubs(r rel, subs []rel) rel {
+	for _, s := range subs {
+		r = &joinRel{left: r, right: s, jt: kapotv1.JoinType_JOIN_TYPE_INNER}
+	}
+	return r
+}
+
+// containsSubLink reports whether n has a subquery.
+func containsSubLink(n *pg.Node) bool {
+	if n == nil {
+		return false
+	}
+	if n.GetSubLink() != nil {
+		return true
+	}
+	if fc := n.GetFuncCall(); fc != nil {
+		for _, a := range fc.GetArgs() {
+			if containsSubLink(a) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, c := range children(n) {
+		if containsSubLink(c) {
+			return true
+		}
 	}
 	return false
 }

@@ -130,3 +130,11 @@ select l_returnflag, l_linestatus, grouping(l_returnflag), grouping(l_linestatus
 select n_regionkey, count(*) from nation group by n_regionkey, rollup (n_nationkey < 10) order by 1, 2;
 select coalesce(r_name, 'ALL'), count(*) from nation, region where n_regionkey = r_regionkey group by rollup (r_name) order by 2, 1;
 select n_regionkey, grouping(n_regionkey), count(*) from nation group by n_regionkey order by 1;
+
+-- family: scalar subqueries
+select (select max(r_regionkey) from region) + 1;
+select n_name, n_nationkey * 100.0 / (select sum(n_nationkey) from nation) from nation order by 1;
+select n_regionkey, count(*), (select count(*) from region), count(*) * 1.0 / (select count(*) from nation) from nation group by 1 order by 1;
+select o_orderkey, o_totalprice - (select avg(o_totalprice) from orders) from orders where o_orderkey < 20 order by 1;
+select case when (select count(*) from region where r_name like 'A%') > 2 then 'many' else 'few' end;
+select c_custkey from customer where c_acctbal > (select avg(c_acctbal) from customer) order by 1 limit 10;
