@@ -217,7 +217,7 @@ func TestExpressionErrors(t *testing.T) {
 		want    error
 		message string
 	}{
-		{"unknown function", fn("frobnicate", col("i")), ErrNotSupported, `function "frobnicate" is not registered`},
+		{"unknown function", fn("frobnicate", col("i")), ErrNotSupported, `function frobnicate does not exist`},
 		{"upper of int", fn("upper", col("i")), ErrInvalidPlan, "argument must be a string"},
 		{"substring arity", fn("substring", col("s")), ErrInvalidPlan, "takes 2 to 3 arguments"},
 		{"like non-literal", &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Like{Like: &kapotv1.LikeExpr{Expr: col("s"), Pattern: col("s")}}}, ErrNotSupported, "string literal"},

@@ -54,7 +54,10 @@ func FunctionNames() []string {
 func bindFunction(name string, args []Expr) (Expr, error) {
 	f, ok := functions[strings.ToLower(name)]
 	if !ok {
-		return nil, fmt.Errorf("function %q is not registered (have %s): %w", name, strings.Join(FunctionNames(), ", "), ErrNotSupported)
+		if near := nearNames(strings.ToLower(name), FunctionNames()); len(near) > 0 {
+			return nil, fmt.Errorf("function %s does not exist; did you mean %s?: %w", name, strings.Join(near, " or "), ErrNotSupported)
+		}
+		return nil, fmt.Errorf("function %s does not exist (SHOW FUNCTIONS lists them): %w", name, ErrNotSupported)
 	}
 	e, err := f(strings.ToLower(name), args)
 	if err != nil {
@@ -475,4 +478,47 @@ func roundFunc(name string, args []Expr) (Expr, error) {
 		return nil, fmt.Errorf("argument must be numeric: %w", ErrInvalidPlan)
 	}
 	return bindArrowFunc("round", name, args[:1], &compute.RoundOptions{NDigits: digits, Mode: compute.RoundHalfTowardsInfinity})
+}
+
+// nearNames are the names within two edits of name (at most three,
+// closest first), or sharing its first four letters.
+func nearNames(name string, names []string) []string {
+	type cand struct {
+		n string
+		d int
+	}
+	var cs []cand
+	for _, n := range names {
+		d := editDistance(name, n)
+		if d <= 2 || (len(name) >= 4 && strings.HasPrefix(n, name[:4])) {
+			cs = append(cs, cand{n, d})
+		}
+	}
+	sort.SliceStable(cs, func(i, j int) bool { return cs[i].d < cs[j].d })
+	var out []string
+	for _, c := range cs[:min(len(cs), 3)] {
+		out = append(out, c.n)
+	}
+	return out
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -2,6 +2,7 @@ package planner
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -18,6 +19,7 @@ import (
 //	CREATE EXTERNAL TABLE [IF NOT EXISTS] name STORED AS PARQUET | CSV
 //	    [WITH HEADER ROW] [DELIMITER 'c'] LOCATION 'path or URL'
 //	SHOW TABLES
+//	SHOW FUNCTIONS
 //	DESCRIBE | DESC name
 //	EXPLAIN [ANALYZE] query
 //
@@ -34,6 +36,7 @@ const (
 	StmtCreateExternalTable
 	StmtShowTables
 	StmtDescribe
+	StmtShowFunctions
 )
 
 // Statement is one parsed statement.
@@ -172,6 +175,8 @@ func ParseStatement(sql string) (*Statement, error) {
 		return p.createExternal()
 	case p.word("show") && p.wordAt(1, "tables") && len(p.toks) == 2:
 		return &Statement{Kind: StmtShowTables}, nil
+	case p.word("show") && p.wordAt(1, "functions") && len(p.toks) == 2:
+		return &Statement{Kind: StmtShowFunctions}, nil
 	case p.word("describe") || p.word("desc"):
 		p.next()
 		name, err := p.name("a table name")
@@ -398,4 +403,24 @@ func Placeholders(sql string, at func(start, end, n int)) error {
 		}
 	}
 	return nil
+}
+
+// Functions lists the functions SQL can call, as (name, kind) rows sorted
+// by name: kind is scalar, aggregate or window.
+func Functions() [][2]string {
+	var out [][2]string
+	for _, n := range engine.FunctionNames() {
+		out = append(out, [2]string{n, "scalar"})
+	}
+	for n := range aggFuncs {
+		out = append(out, [2]string{n, "aggregate"})
+	}
+	for n := range rankingFuncs {
+		out = append(out, [2]string{n, "window"})
+	}
+	for _, n := range []string{"greatest", "least", "nullif", "current_date"} {
+		out = append(out, [2]string{n, "scalar"})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] || out[i][0] == out[j][0] && out[i][1] < out[j][1] })
+	return out
 }

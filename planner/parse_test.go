@@ -18,6 +18,7 @@ func TestParseStatement(t *testing.T) {
 		{"SELECT 1", &Statement{Kind: StmtQuery, SQL: "SELECT 1"}},
 		{"  -- why\n select k from t  ", &Statement{Kind: StmtQuery, SQL: "-- why\n select k from t"}},
 		{"show tables", &Statement{Kind: StmtShowTables}},
+		{"SHOW FUNCTIONS", &Statement{Kind: StmtShowFunctions}},
 		{"SHOW /* all */ TABLES", &Statement{Kind: StmtShowTables}},
 		{"describe LineItem", &Statement{Kind: StmtDescribe, Name: "lineitem"}},
 		{`DESC "Mixed"`, &Statement{Kind: StmtDescribe, Name: "Mixed"}},

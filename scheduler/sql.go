@@ -56,6 +56,12 @@ func (s *Scheduler) statement(ctx context.Context, sql string, props map[string]
 		return s.createTable(ctx, st.Def, operator)
 	case planner.StmtShowTables:
 		return oneColumn("table_name", s.catalog.Names()...), nil
+	case planner.StmtShowFunctions:
+		var rows [][]string
+		for _, f := range planner.Functions() {
+			rows = append(rows, f[:])
+		}
+		return statementResult{rows: textRows{Columns: []string{"function_name", "kind"}, Rows: rows}}, nil
 	case planner.StmtDescribe:
 		cols, err := s.catalog.Describe(st.Name)
 		if err != nil {

@@ -198,6 +198,12 @@ func (s *sqlSession) run(ctx context.Context, text string) error {
 		return nil
 	case planner.StmtShowTables:
 		return s.printStrings([]string{"table_name"}, rowsOf(s.cat.Names()))
+	case planner.StmtShowFunctions:
+		var rows [][]string
+		for _, f := range planner.Functions() {
+			rows = append(rows, f[:])
+		}
+		return s.printStrings([]string{"function_name", "kind"}, rows)
 	case planner.StmtDescribe:
 		cols, err := s.cat.Describe(st.Name)
 		if err != nil {
