@@ -421,11 +421,20 @@ func (b *binder) bindAExpr(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, error
 		if err != nil {
 			return nil, err
 		}
-		r, err := bind(x.GetRexpr())
+		// x LIKE p ESCAPE e arrives as x LIKE like_escape(p, e).
+		pat, escape := x.GetRexpr(), ""
+		if fc := pat.GetFuncCall(); fc != nil && funcName(fc) == "like_escape" && len(fc.GetArgs()) == 2 {
+			c := fc.GetArgs()[1].GetAConst()
+			if c == nil || c.GetSval() == nil || len([]rune(c.GetSval().GetSval())) != 1 {
+				return nil, errAt(fc.GetLocation(), engine.ErrInvalidPlan, "ESCAPE must be a one-character string constant")
+			}
+			pat, escape = fc.GetArgs()[0], c.GetSval().GetSval()
+		}
+		r, err := bind(pat)
 		if err != nil {
 			return nil, err
 		}
-		return &expr{kind: eLike, args: []*expr{l, r}, negated: strings.HasPrefix(opName, "!"), fold: x.GetKind() == pg.A_Expr_Kind_AEXPR_ILIKE}, nil
+		return &expr{kind: eLike, args: []*expr{l, r}, negated: strings.HasPrefix(opName, "!"), fold: x.GetKind() == pg.A_Expr_Kind_AEXPR_ILIKE, escape: escape}, nil
 	case pg.A_Expr_Kind_AEXPR_BETWEEN, pg.A_Expr_Kind_AEXPR_NOT_BETWEEN:
 		v, err := bind(x.GetLexpr())
 		if err != nil {

@@ -54,6 +54,7 @@ type expr struct {
 	to      *kapotv1.DataType // cast target
 	negated bool              // NOT IN, NOT LIKE, NOT BETWEEN, IS NOT NULL
 	fold    bool              // ILIKE
+	escape  string            // LIKE … ESCAPE; "" is the default backslash
 	safe    bool              // TRY_CAST
 	hasElse bool
 	typ     arrow.DataType
@@ -125,7 +126,7 @@ func (e *expr) proto(pos func(colID) (int, bool)) (*kapotv1.PhysicalExprNode, er
 	case eBetween:
 		n.Expr = &kapotv1.PhysicalExprNode_Between{Between: &kapotv1.BetweenExpr{Expr: args[0], Low: args[1], High: args[2], Negated: e.negated}}
 	case eLike:
-		n.Expr = &kapotv1.PhysicalExprNode_Like{Like: &kapotv1.LikeExpr{Expr: args[0], Pattern: args[1], Negated: e.negated, CaseInsensitive: e.fold}}
+		n.Expr = &kapotv1.PhysicalExprNode_Like{Like: &kapotv1.LikeExpr{Expr: args[0], Pattern: args[1], Negated: e.negated, CaseInsensitive: e.fold, Escape: e.escape}}
 	case eFunc:
 		n.Expr = &kapotv1.PhysicalExprNode_Function{Function: &kapotv1.ScalarFunctionExpr{Name: e.fn, Args: args}}
 	default:

@@ -138,3 +138,8 @@ select n_regionkey, count(*), (select count(*) from region), count(*) * 1.0 / (s
 select o_orderkey, o_totalprice - (select avg(o_totalprice) from orders) from orders where o_orderkey < 20 order by 1;
 select case when (select count(*) from region where r_name like 'A%') > 2 then 'many' else 'few' end;
 select c_custkey from customer where c_acctbal > (select avg(c_acctbal) from customer) order by 1 limit 10;
+
+-- family: like
+select count(*) filter (where n_comment like '%!%%' escape '!'), count(*) filter (where n_name like 'A!_%' escape '!'), count(*) filter (where n_name like 'A%' escape '#') from nation;
+select n_name from nation where n_name like '%N_' escape '$' order by 1;
+select p_name from part where p_name ilike '%GREEN%' and p_partkey < 100 order by 1;
