@@ -130,19 +130,20 @@ func runFile(t *testing.T, path, name string, max int) *FileReport {
 
 func reportTable(reps []*FileReport) string {
 	var b strings.Builder
-	b.WriteString("| file | queries run | passed | wrong | error | skipped | passed % |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| file | queries run | passed | wrong | SQLite dialect | error | skipped | passed % |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	var tot FileReport
 	for _, r := range reps {
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %.1f |\n", r.Name, r.Scored(), r.Passed, r.Wrong, r.Failed, r.Skipped, pct(r.Passed, r.Scored()))
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %.1f |\n", r.Name, r.Scored(), r.Passed, r.Wrong, r.Dialect, r.Failed, r.Skipped, pct(r.Passed, r.Scored()))
 		if r.SetupErr != nil {
-			fmt.Fprintf(&b, "| ↳ set-up failed, later queries skipped: %s | | | | | | |\n", strings.ReplaceAll(oneLine(r.SetupErr.Error()), "|", "/"))
+			fmt.Fprintf(&b, "| ↳ set-up failed, later queries skipped: %s | | | | | | | |\n", strings.ReplaceAll(oneLine(r.SetupErr.Error()), "|", "/"))
 		}
 		tot.Passed += r.Passed
 		tot.Wrong += r.Wrong
 		tot.Failed += r.Failed
 		tot.Skipped += r.Skipped
+		tot.Dialect += r.Dialect
 	}
-	fmt.Fprintf(&b, "| **total** | %d | %d | %d | %d | %d | %.1f |\n", tot.Scored(), tot.Passed, tot.Wrong, tot.Failed, tot.Skipped, pct(tot.Passed, tot.Scored()))
+	fmt.Fprintf(&b, "| **total** | %d | %d | %d | %d | %d | %d | %.1f |\n", tot.Scored(), tot.Passed, tot.Wrong, tot.Dialect, tot.Failed, tot.Skipped, pct(tot.Passed, tot.Scored()))
 	return b.String()
 }
 
@@ -158,8 +159,11 @@ func topErrors(reps []*FileReport, n int) string {
 	counts := map[string]int{}
 	for _, r := range reps {
 		for _, res := range r.Results {
-			if res.Outcome == Failed {
+			switch res.Outcome {
+			case Failed:
 				counts[report.ErrorClass(res.Err.Error())]++
+			case Dialect:
+				counts["SQLite dialect (DuckDB agrees with kapot): "+res.Record.SQL[:min(len(res.Record.SQL), 60)]]++
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	_ "github.com/duckdb/duckdb-go/v2" // the set-up database
+	duckdb "github.com/duckdb/duckdb-go/v2" // the set-up database and the reference
 
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/planner"
@@ -222,4 +223,64 @@ func value(a arrow.Array, i int) (any, error) {
 		return nil, nil
 	}
 	return engine.FormatValue(a, i), nil
+}
+
+// Reference implements Reference: the query in DuckDB, over the tables as
+// the script made them.
+func (k *KapotDB) Reference(ctx context.Context, q string) ([][]any, error) {
+	rows, err := k.duck.QueryContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	var out [][]any
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		for i, v := range vals {
+			vals[i] = goValue(v)
+		}
+		out = append(out, vals)
+	}
+	return out, rows.Err()
+}
+
+// goValue maps a DuckDB driver value to the runner's value kinds.
+func goValue(v any) any {
+	switch x := v.(type) {
+	case nil, int64, float64, string, bool:
+		return x
+	case int8:
+		return int64(x)
+	case int16:
+		return int64(x)
+	case int32:
+		return int64(x)
+	case uint8:
+		return int64(x)
+	case uint16:
+		return int64(x)
+	case uint32:
+		return int64(x)
+	case float32:
+		return float64(x)
+	case *big.Int:
+		return Decimal(x.String())
+	case duckdb.Decimal:
+		r := new(big.Rat).SetFrac(x.Value, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(x.Scale)), nil))
+		return Decimal(r.FloatString(int(x.Scale)))
+	case []byte:
+		return string(x)
+	}
+	return fmt.Sprint(v)
 }

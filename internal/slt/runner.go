@@ -26,12 +26,25 @@ type DB interface {
 	Query(ctx context.Context, sql string) ([][]any, error)
 }
 
+// Reference is a DB that can also run a query in a reference engine over
+// the same data (DuckDB): where the script's answer and kapot's differ but
+// the reference agrees with kapot, the script holds SQLite's dialect (its
+// dynamic typing: COALESCE(1, 2.5) is the integer 1 there, 1.0 in
+// PostgreSQL and DuckDB), not a wrong answer of kapot's.
+type Reference interface {
+	Reference(ctx context.Context, sql string) ([][]any, error)
+}
+
 // Decimal is an exact number as text ("-12.50").
 type Decimal string
 
 // ErrSetup marks an Exec failure of a statement the script expects to
 // succeed: the data the later queries read is then not the script's.
 var ErrSetup = errors.New("set-up statement failed")
+
+// errInconsistent marks a wrong result no dialect explains: the wrong
+// number of columns, or two queries labelled alike that disagree.
+var errInconsistent = errors.New("inconsistent")
 
 // Outcome is how a record was scored.
 type Outcome int
@@ -42,6 +55,10 @@ const (
 	Wrong
 	Failed  // the database returned an error (refused or failed)
 	Skipped // excluded by a condition, or after a failed set-up
+	// Dialect: the answer differs from the script's, but the reference
+	// engine (DuckDB) gives kapot's answer: SQLite's semantics, scored as
+	// not passed and not wrong.
+	Dialect
 )
 
 // Result is one scored query.
@@ -54,16 +71,16 @@ type Result struct {
 
 // FileReport sums the records of one script.
 type FileReport struct {
-	Name                           string
-	Passed, Wrong, Failed, Skipped int
-	// Results holds the Wrong and Failed results.
+	Name                                    string
+	Passed, Wrong, Failed, Skipped, Dialect int
+	// Results holds the Wrong, Failed and Dialect results.
 	Results []Result
 	// SetupErr is the first failed set-up statement, if any.
 	SetupErr error
 }
 
 // Scored is the number of queries that ran.
-func (f *FileReport) Scored() int { return f.Passed + f.Wrong + f.Failed }
+func (f *FileReport) Scored() int { return f.Passed + f.Wrong + f.Failed + f.Dialect }
 
 // Options tune a run.
 type Options struct {
@@ -117,6 +134,9 @@ func Run(ctx context.Context, name string, recs []Record, db DB, o Options) *Fil
 		case Failed:
 			rep.Failed++
 			rep.Results = append(rep.Results, res)
+		case Dialect:
+			rep.Dialect++
+			rep.Results = append(rep.Results, res)
 		}
 	}
 	return rep
@@ -127,9 +147,64 @@ func runQuery(ctx context.Context, r *Record, db DB, labels map[string]string) R
 	if err != nil {
 		return Result{Record: r, Outcome: Failed, Err: err}
 	}
+	res := scoreRows(r, rows, labels)
+	if res.Outcome != Wrong || errors.Is(res.Err, errInconsistent) {
+		return res
+	}
+	// The reference engine decides whether the difference is SQLite's.
+	ref, ok := db.(Reference)
+	if !ok {
+		return res
+	}
+	refRows, err := ref.Reference(ctx, r.SQL)
+	if err != nil {
+		return res
+	}
+	if sameValues(r, rows, refRows) {
+		return Result{Record: r, Outcome: Dialect, Err: fmt.Errorf("%v; DuckDB agrees with kapot", res.Err)}
+	}
+	return res
+}
+
+// sameValues reports whether two results format to the same values under
+// the record's types and sort mode.
+func sameValues(r *Record, a, b [][]any) bool {
+	fa, ok1 := formatRows(r, a)
+	fb, ok2 := formatRows(r, b)
+	return ok1 && ok2 && slices.Equal(fa, fb)
+}
+
+// formatRows formats rows as the record's types say, sorted as its mode
+// says, flattened; ok is false when a row has the wrong width.
+func formatRows(r *Record, rows [][]any) ([]string, bool) {
+	vals := make([][]string, len(rows))
+	for i, row := range rows {
+		if len(row) != len(r.Types) {
+			return nil, false
+		}
+		vals[i] = make([]string, len(row))
+		for j, v := range row {
+			vals[i][j] = Format(v, r.Types[j])
+		}
+	}
+	if r.Sort == "rowsort" {
+		slices.SortFunc(vals, func(a, b []string) int { return slices.Compare(a, b) })
+	}
+	var flat []string
+	for _, row := range vals {
+		flat = append(flat, row...)
+	}
+	if r.Sort == "valuesort" {
+		slices.Sort(flat)
+	}
+	return flat, true
+}
+
+// scoreRows compares a query's rows with the record's expected result.
+func scoreRows(r *Record, rows [][]any, labels map[string]string) Result {
 	for _, row := range rows {
 		if len(row) != len(r.Types) {
-			return Result{Record: r, Outcome: Wrong, Err: fmt.Errorf("%d columns, the script has %d (%s)", len(row), len(r.Types), r.Types)}
+			return Result{Record: r, Outcome: Wrong, Err: fmt.Errorf("%d columns, the script has %d (%s): %w", len(row), len(r.Types), r.Types, errInconsistent)}
 		}
 	}
 	vals := make([][]string, len(rows))
@@ -158,7 +233,7 @@ func runQuery(ctx context.Context, r *Record, db DB, labels map[string]string) R
 	hash := hex.EncodeToString(h.Sum(nil))
 	if r.Label != "" {
 		if prev, ok := labels[r.Label]; ok && prev != hash {
-			return Result{Record: r, Outcome: Wrong, Err: fmt.Errorf("result differs from an earlier query labelled %s", r.Label)}
+			return Result{Record: r, Outcome: Wrong, Err: fmt.Errorf("result differs from an earlier query labelled %s: %w", r.Label, errInconsistent)}
 		}
 		labels[r.Label] = hash
 	}

@@ -113,8 +113,10 @@ func TestRunnerScores(t *testing.T) {
 		t.Logf("line %d: %v: %v", r.Record.Line, r.Outcome, r.Err)
 	}
 	// The hashed query's MD5 was computed outside Go (Python hashlib).
-	if rep.Passed != 4 || rep.Wrong != 3 || rep.Failed != 1 || rep.Skipped != 2 {
-		t.Errorf("passed %d wrong %d error %d skipped %d, want 4 3 1 2", rep.Passed, rep.Wrong, rep.Failed, rep.Skipped)
+	// Line 27's expected value is wrong on purpose; DuckDB gives kapot's
+	// answer, so it scores as the script's dialect, not as kapot's error.
+	if rep.Passed != 4 || rep.Wrong != 2 || rep.Dialect != 1 || rep.Failed != 1 || rep.Skipped != 2 {
+		t.Errorf("passed %d wrong %d dialect %d error %d skipped %d, want 4 2 1 1 2", rep.Passed, rep.Wrong, rep.Dialect, rep.Failed, rep.Skipped)
 	}
 	if !slices.Equal(lines, []int{27, 52, 58, 71}) {
 		t.Errorf("records scored wrong or error: lines %v, want [27 52 58 71]", lines)
