@@ -41,6 +41,8 @@ func newAccumulator(fn kapotv1.AggregateFunction, in arrow.DataType, distinct bo
 		switch fn {
 		case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT:
 			return &distinctCountAcc{}, nil
+		case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG:
+			return newDistinctSum(in, fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG)
 		case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN, kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MAX:
 		default:
 			return nil, fmt.Errorf("aggregate %v(DISTINCT) over %s: %w", fn, in, ErrNotSupported)

@@ -143,3 +143,9 @@ select c_custkey from customer where c_acctbal > (select avg(c_acctbal) from cus
 select count(*) filter (where n_comment like '%!%%' escape '!'), count(*) filter (where n_name like 'A!_%' escape '!'), count(*) filter (where n_name like 'A%' escape '#') from nation;
 select n_name from nation where n_name like '%N_' escape '$' order by 1;
 select p_name from part where p_name ilike '%GREEN%' and p_partkey < 100 order by 1;
+
+-- family: distinct aggregates
+select sum(distinct n_regionkey), avg(distinct n_regionkey), count(distinct n_regionkey) from nation;
+select l_returnflag, sum(distinct l_quantity), avg(distinct l_discount), sum(distinct l_linenumber) from lineitem group by 1 order by 1;
+select o_orderstatus, avg(distinct o_totalprice), sum(distinct o_custkey) from orders group by 1 order by 1;
+select sum(distinct c_acctbal * 2.0::double), avg(distinct c_nationkey) from customer;
