@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -377,6 +378,9 @@ func (b *binder) bindAExpr(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, error
 		if isComparison(op) {
 			l, r = b.alignDecimals(l, r)
 		}
+		if args := b.typeNulls([]*expr{l, r}); args != nil {
+			l, r = args[0], args[1]
+		}
 		e := &expr{kind: eBinary, op: op, args: []*expr{l, r}}
 		if err := b.resolve(e); err != nil {
 			return nil, errAt(x.GetLocation(), err, "operator %s cannot be applied to %s and %s", opName, typeName(l.typ), typeName(r.typ))
@@ -395,6 +399,9 @@ func (b *binder) bindAExpr(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, error
 			}
 			_, v = b.coercePair(l, v)
 			e.args = append(e.args, v)
+		}
+		if args := b.typeNulls(e.args); args != nil {
+			e.args = args
 		}
 		// Numbers of different types meet at their common type (the
 		// engine would otherwise cast each value to the tested type,
@@ -451,6 +458,9 @@ func (b *binder) bindAExpr(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, error
 		}
 		_, lo = b.coercePair(v, lo)
 		_, hi = b.coercePair(v, hi)
+		if args := b.typeNulls([]*expr{v, lo, hi}); args != nil {
+			v, lo, hi = args[0], args[1], args[2]
+		}
 		return &expr{kind: eBetween, args: []*expr{v, lo, hi}, negated: x.GetKind() == pg.A_Expr_Kind_AEXPR_NOT_BETWEEN}, nil
 	case pg.A_Expr_Kind_AEXPR_DISTINCT, pg.A_Expr_Kind_AEXPR_NOT_DISTINCT:
 		// a IS [NOT] DISTINCT FROM b: = with NULL equal to NULL and
@@ -807,4 +817,27 @@ func (b *binder) bindBooleanTest(t *pg.BooleanTest, sc *scope, ag *aggBinder) (*
 func boolLit(v bool) *expr {
 	return &expr{kind: eLit, typ: arrow.FixedWidthTypes.Boolean,
 		lit: &kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_BOOL}, Value: &kapotv1.ScalarValue_BoolValue{BoolValue: v}}}
+}
+
+// typeNulls gives the untyped NULLs among es (NULL written as a constant)
+// the type of the others, or BIGINT when all are NULL, so that NULL = NULL,
+// NULL BETWEEN 1 AND NULL and NULL IN (1, 2) are NULL as in SQL rather
+// than refused. It returns nil when no argument is an untyped NULL.
+func (b *binder) typeNulls(es []*expr) []*expr {
+	isNull := func(e *expr) bool { return e.typ != nil && e.typ.ID() == arrow.NULL }
+	if !slices.ContainsFunc(es, isNull) {
+		return nil
+	}
+	t := commonType(es)
+	if t == nil {
+		t = arrow.PrimitiveTypes.Int64
+	}
+	out := make([]*expr, len(es))
+	for i, e := range es {
+		out[i] = e
+		if isNull(e) {
+			out[i] = b.coerce(e, t)
+		}
+	}
+	return out
 }

@@ -149,3 +149,8 @@ select sum(distinct n_regionkey), avg(distinct n_regionkey), count(distinct n_re
 select l_returnflag, sum(distinct l_quantity), avg(distinct l_discount), sum(distinct l_linenumber) from lineitem group by 1 order by 1;
 select o_orderstatus, avg(distinct o_totalprice), sum(distinct o_custkey) from orders group by 1 order by 1;
 select sum(distinct c_acctbal * 2.0::double), avg(distinct c_nationkey) from customer;
+
+-- family: untyped nulls
+select null = null, null > 1, null between null and 2, 1 between null and 3, null in (1, 2), 3 in (null, 3), null + null, 1 + null;
+select count(*) from nation where n_nationkey > null or n_regionkey in (null, 1);
+select n_nationkey from nation where n_nationkey between 20 and null or n_nationkey not between null and 3 order by 1;
