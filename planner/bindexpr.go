@@ -465,18 +465,9 @@ func (b *binder) bindAExpr(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, error
 	case pg.A_Expr_Kind_AEXPR_DISTINCT, pg.A_Expr_Kind_AEXPR_NOT_DISTINCT:
 		// a IS [NOT] DISTINCT FROM b: = with NULL equal to NULL and
 		// unequal to any value; never NULL.
-		l, err := bind(x.GetLexpr())
+		l, r, err := b.bindOperands(x, sc, ag)
 		if err != nil {
 			return nil, err
-		}
-		r, err := bind(x.GetRexpr())
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range []*expr{l, r} {
-			if err := b.resolve(e); err != nil {
-				return nil, err
-			}
 		}
 		isNullType := func(e *expr) bool { return e.typ != nil && e.typ.ID() == arrow.NULL }
 		switch {
@@ -507,18 +498,9 @@ func (b *binder) bindAExpr(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, error
 	case pg.A_Expr_Kind_AEXPR_NULLIF:
 		// NULLIF(a, b): NULL where a = b, else a (in a's type, numbers
 		// compared at their common type).
-		l, err := bind(x.GetLexpr())
+		l, r, err := b.bindOperands(x, sc, ag)
 		if err != nil {
 			return nil, err
-		}
-		r, err := bind(x.GetRexpr())
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range []*expr{l, r} {
-			if err := b.resolve(e); err != nil {
-				return nil, err
-			}
 		}
 		l, r = b.coercePair(l, r)
 		if l.typ != nil && r.typ != nil && !arrow.TypeEqual(l.typ, r.typ) {
@@ -840,4 +822,20 @@ func (b *binder) typeNulls(es []*expr) []*expr {
 		}
 	}
 	return out
+}
+
+// bindOperands binds and types the two sides of a binary A_Expr.
+func (b *binder) bindOperands(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, *expr, error) {
+	var out [2]*expr
+	for i, n := range []*pg.Node{x.GetLexpr(), x.GetRexpr()} {
+		e, err := b.bindExpr(n, sc, ag)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := b.resolve(e); err != nil {
+			return nil, nil, err
+		}
+		out[i] = e
+	}
+	return out[0], out[1], nil
 }

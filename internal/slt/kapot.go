@@ -17,6 +17,7 @@ import (
 	duckdb "github.com/duckdb/duckdb-go/v2" // the set-up database and the reference
 
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/internal/oracle/duck"
 	"github.com/kapot-go/kapot/planner"
 )
 
@@ -232,27 +233,13 @@ func (k *KapotDB) Reference(ctx context.Context, q string) ([][]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return nil, err
-	}
-	var out [][]any
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
-		}
+	out, err := duck.Scan(rows)
+	for _, vals := range out {
 		for i, v := range vals {
 			vals[i] = goValue(v)
 		}
-		out = append(out, vals)
 	}
-	return out, rows.Err()
+	return out, err
 }
 
 // goValue maps a DuckDB driver value to the runner's value kinds.

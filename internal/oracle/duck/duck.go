@@ -60,12 +60,29 @@ func QueryRows(db *sql.DB, q string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("duckdb: %w", err)
 	}
+	all, err := Scan(rows)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, vals := range all {
+		parts := make([]string, len(vals))
+		for i, v := range vals {
+			parts[i] = value(v)
+		}
+		out = append(out, strings.Join(parts, "|"))
+	}
+	return out, nil
+}
+
+// Scan reads every row of rows as the driver's values and closes rows.
+func Scan(rows *sql.Rows) ([][]any, error) {
 	defer rows.Close()
 	cols, err := rows.Columns()
 	if err != nil {
 		return nil, err
 	}
-	var out []string
+	var out [][]any
 	for rows.Next() {
 		vals := make([]any, len(cols))
 		ptrs := make([]any, len(cols))
@@ -75,11 +92,7 @@ func QueryRows(db *sql.DB, q string) ([]string, error) {
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, err
 		}
-		parts := make([]string, len(vals))
-		for i, v := range vals {
-			parts[i] = value(v)
-		}
-		out = append(out, strings.Join(parts, "|"))
+		out = append(out, vals)
 	}
 	return out, rows.Err()
 }
