@@ -36,6 +36,7 @@ type windowFunc struct {
 	arg    Expr // nil: count(*), ranking functions
 	offset int64
 	def    scalar.Scalar // lag/lead default; nil: NULL
+	frame  *windowFrame  // nil: the default frame
 	typ    arrow.DataType
 }
 
@@ -59,6 +60,10 @@ func newWindow(input ExecutionPlan, n *kapotv1.WindowNode) (*Window, error) {
 		w.orderBy = append(w.orderBy, SortKey{Expr: e, Descending: k.GetDescending(), NullsFirst: k.GetNullsFirst()})
 	}
 	fields := append([]arrow.Field{}, in.Fields()...)
+	orderTypes := make([]arrow.DataType, len(w.orderBy))
+	for i, k := range w.orderBy {
+		orderTypes[i] = k.Expr.DataType()
+	}
 	for i, f := range n.GetFunctions() {
 		wf := windowFunc{fn: f.GetFn(), agg: f.GetAggregate(), offset: f.GetOffset()}
 		if f.GetArg() != nil {
@@ -68,6 +73,11 @@ func newWindow(input ExecutionPlan, n *kapotv1.WindowNode) (*Window, error) {
 			}
 			wf.arg = e
 		}
+		fr, err := newWindowFrame(f.GetFrame(), orderTypes)
+		if err != nil {
+			return nil, fmt.Errorf("window function %d (%s): %w", i, f.GetFn(), err)
+		}
+		wf.frame = fr
 		if err := wf.resolve(f, len(w.orderBy) > 0); err != nil {
 			return nil, fmt.Errorf("window function %d (%s): %w", i, f.GetFn(), err)
 		}
@@ -119,9 +129,13 @@ func (wf *windowFunc) resolve(f *kapotv1.WindowFunctionNode, ordered bool) error
 				wf.def = s
 			}
 		}
-	case kapotv1.WindowFunction_WINDOW_FUNCTION_FIRST_VALUE, kapotv1.WindowFunction_WINDOW_FUNCTION_LAST_VALUE:
+	case kapotv1.WindowFunction_WINDOW_FUNCTION_FIRST_VALUE, kapotv1.WindowFunction_WINDOW_FUNCTION_LAST_VALUE,
+		kapotv1.WindowFunction_WINDOW_FUNCTION_NTH_VALUE:
 		if err := needArg(); err != nil {
 			return err
+		}
+		if wf.fn == kapotv1.WindowFunction_WINDOW_FUNCTION_NTH_VALUE && wf.offset < 1 {
+			return fmt.Errorf("nth_value needs a positive row number, not %d: %w", wf.offset, ErrInvalidPlan)
 		}
 		wf.typ = wf.arg.DataType()
 	case kapotv1.WindowFunction_WINDOW_FUNCTION_AGGREGATE:
@@ -133,8 +147,8 @@ func (wf *windowFunc) resolve(f *kapotv1.WindowFunctionNode, ordered bool) error
 		if err != nil {
 			return err
 		}
-		if ordered && !runningAggregate(wf.agg, in) {
-			return fmt.Errorf("%s over %s with ORDER BY in the window: %w", wf.agg, in, ErrNotSupported)
+		if err := WindowAggregate(wf.agg, in, framed(ordered, wf.frame)); err != nil {
+			return err
 		}
 		wf.typ = t
 	default:
@@ -144,12 +158,22 @@ func (wf *windowFunc) resolve(f *kapotv1.WindowFunctionNode, ordered bool) error
 }
 
 // WindowAggregate reports whether aggregate fn over values of type in
-// runs as a window function (ordered: over a window with ORDER BY).
-func WindowAggregate(fn kapotv1.AggregateFunction, in arrow.DataType, ordered bool) error {
-	if ordered && !runningAggregate(fn, in) {
-		return fmt.Errorf("%s over %s in a window with ORDER BY: %w", strings.ToLower(strings.TrimPrefix(fn.String(), "AGGREGATE_FUNCTION_")), in, ErrNotSupported)
+// runs as a window function (framed: over frames other than the whole
+// partition).
+func WindowAggregate(fn kapotv1.AggregateFunction, in arrow.DataType, framed bool) error {
+	if framed && !runningAggregate(fn, in) {
+		return fmt.Errorf("%s over %s in a window with ORDER BY or a frame: %w", strings.ToLower(strings.TrimPrefix(fn.String(), "AGGREGATE_FUNCTION_")), in, ErrNotSupported)
 	}
 	return nil
+}
+
+// framed reports whether a window function's frames can be smaller than
+// its partition.
+func framed(ordered bool, fr *windowFrame) bool {
+	if fr == nil {
+		return ordered
+	}
+	return !fr.whole()
 }
 
 // runningAggregate reports whether an aggregate can run over an ordered
@@ -294,7 +318,12 @@ func (o *windowOp) compute(ctx context.Context) error {
 				return err
 			}
 		}
-		col, err := wf.compute(ctx, mem, fr, arg)
+		var order arrow.Array
+		desc := false
+		if len(orders) == 1 {
+			order, desc = orders[0], o.w.orderBy[0].Descending
+		}
+		col, err := wf.compute(ctx, mem, fr, arg, order, desc)
 		if arg != nil {
 			arg.Release()
 		}
@@ -381,7 +410,7 @@ func frames(newPart, newPeer []bool, ordered bool) *frameInfo {
 }
 
 // compute builds one function's output column.
-func (wf *windowFunc) compute(ctx context.Context, mem memory.Allocator, f *frameInfo, arg arrow.Array) (arrow.Array, error) {
+func (wf *windowFunc) compute(ctx context.Context, mem memory.Allocator, f *frameInfo, arg, order arrow.Array, desc bool) (arrow.Array, error) {
 	switch wf.fn {
 	case kapotv1.WindowFunction_WINDOW_FUNCTION_ROW_NUMBER, kapotv1.WindowFunction_WINDOW_FUNCTION_RANK,
 		kapotv1.WindowFunction_WINDOW_FUNCTION_DENSE_RANK, kapotv1.WindowFunction_WINDOW_FUNCTION_NTILE:
@@ -424,11 +453,15 @@ func (wf *windowFunc) compute(ctx context.Context, mem memory.Allocator, f *fram
 			}
 		}
 		return b.NewArray(), nil
-	case kapotv1.WindowFunction_WINDOW_FUNCTION_LAG, kapotv1.WindowFunction_WINDOW_FUNCTION_LEAD,
-		kapotv1.WindowFunction_WINDOW_FUNCTION_FIRST_VALUE, kapotv1.WindowFunction_WINDOW_FUNCTION_LAST_VALUE:
-		return wf.pick(mem, f, arg)
 	}
-	return wf.aggregate(ctx, mem, f, arg)
+	lo, hi, err := wf.frame.bounds(f, order, desc)
+	if err != nil {
+		return nil, err
+	}
+	if wf.fn == kapotv1.WindowFunction_WINDOW_FUNCTION_AGGREGATE {
+		return wf.aggregate(ctx, mem, f, lo, hi, arg)
+	}
+	return wf.pick(mem, f, lo, hi, arg)
 }
 
 // ntile is the bucket (1-based) of row i of a partition of n rows split
@@ -442,9 +475,9 @@ func ntile(i, n, k int64) int64 {
 	}
 }
 
-// pick is lag, lead, first_value and last_value: each row takes the value
-// of another row of its partition, or the default.
-func (wf *windowFunc) pick(mem memory.Allocator, f *frameInfo, arg arrow.Array) (arrow.Array, error) {
+// pick is lag, lead, first_value, last_value and nth_value: each row takes
+// the value of another row of its partition or frame, or the default.
+func (wf *windowFunc) pick(mem memory.Allocator, f *frameInfo, lo, hi []int, arg arrow.Array) (arrow.Array, error) {
 	b := array.NewBuilder(mem, wf.typ)
 	defer b.Release()
 	var def arrow.Array
@@ -468,9 +501,17 @@ func (wf *windowFunc) pick(mem memory.Allocator, f *frameInfo, arg arrow.Array) 
 				src = j
 			}
 		case kapotv1.WindowFunction_WINDOW_FUNCTION_FIRST_VALUE:
-			src = f.part[r]
-		default:
-			src = f.frameEnd[r] - 1
+			if lo[r] < hi[r] {
+				src = lo[r]
+			}
+		case kapotv1.WindowFunction_WINDOW_FUNCTION_LAST_VALUE:
+			if lo[r] < hi[r] {
+				src = hi[r] - 1
+			}
+		default: // nth_value
+			if j := int64(lo[r]) + wf.offset - 1; j < int64(hi[r]) {
+				src = int(j)
+			}
 		}
 		var err error
 		switch {
@@ -488,15 +529,19 @@ func (wf *windowFunc) pick(mem memory.Allocator, f *frameInfo, arg arrow.Array) 
 	return b.NewArray(), nil
 }
 
-// aggregate is an aggregate over each row's frame: the whole partition
-// (one accumulator group per partition), or, with order keys, the rows up
-// to the last peer, accumulated as the rows go.
-func (wf *windowFunc) aggregate(ctx context.Context, mem memory.Allocator, f *frameInfo, arg arrow.Array) (arrow.Array, error) {
+// aggregate is an aggregate over each row's frame [lo, hi). Where every
+// frame is its whole partition, one accumulator group per partition;
+// otherwise a running aggregate that follows the frames: it extends when a
+// frame only grows at its end, slides (removes rows at the start) where
+// that is exact, and starts over otherwise. Partitions whose frames all
+// end at the partition's end and only shrink at the start (… AND
+// UNBOUNDED FOLLOWING) run backwards, so they extend too.
+func (wf *windowFunc) aggregate(ctx context.Context, mem memory.Allocator, f *frameInfo, lo, hi []int, arg arrow.Array) (arrow.Array, error) {
 	b := array.NewBuilder(mem, wf.typ)
 	defer b.Release()
 	whole := true
 	for r := 0; r < f.n && whole; r++ {
-		whole = f.frameEnd[r] == f.partEnd[r]
+		whole = lo[r] == f.part[r] && hi[r] == f.partEnd[r]
 	}
 	if whole {
 		in := arrow.DataType(arrow.Null)
@@ -525,21 +570,88 @@ func (wf *windowFunc) aggregate(ctx context.Context, mem memory.Allocator, f *fr
 	if err != nil {
 		return nil, err
 	}
-	for r := 0; r < f.n; {
-		if r == f.part[r] {
-			run.reset()
+	// at[k] is the row whose value the k-th appended value is, where a
+	// partition ran backwards; nil while none did.
+	var at []int32
+	for p := 0; p < f.n; p = f.partEnd[p] {
+		pe := f.partEnd[p]
+		rows := func(yield func(r int) bool) {
+			for r := p; r < pe; r++ {
+				if !yield(r) {
+					return
+				}
+			}
 		}
-		end := f.frameEnd[r]
-		for i := r; i < end; i++ {
-			run.add(i)
+		if backward(lo, hi, p, pe) {
+			if at == nil {
+				at = make([]int32, 0, f.n)
+				for r := 0; r < p; r++ {
+					at = append(at, int32(r))
+				}
+			}
+			rows = func(yield func(r int) bool) {
+				for r := pe - 1; r >= p; r-- {
+					if !yield(r) {
+						return
+					}
+				}
+			}
 		}
-		for ; r < end; r++ {
+		run.reset()
+		curLo, curHi := -1, -1
+		for r := range rows {
+			l, h := lo[r], hi[r]
+			switch {
+			case l >= h:
+				run.reset()
+				curLo, curHi = -1, -1
+			case curLo == l && h >= curHi:
+				run.addRange(curHi, h)
+				curHi = h
+			case curHi == h && l <= curLo:
+				run.addRange(l, curLo)
+				curLo = l
+			case run.invertible() && curLo >= 0 && l >= curLo && l <= curHi && h >= curHi:
+				for i := curLo; i < l; i++ {
+					run.remove(i)
+				}
+				run.addRange(curHi, h)
+				curLo, curHi = l, h
+			default:
+				run.reset()
+				run.addRange(l, h)
+				curLo, curHi = l, h
+			}
 			if err := run.appendTo(b); err != nil {
 				return nil, err
 			}
+			if at != nil {
+				at = append(at, int32(r))
+			}
 		}
 	}
-	return b.NewArray(), nil
+	out := b.NewArray()
+	if at == nil {
+		return out, nil
+	}
+	defer out.Release()
+	// Put the values back in row order: row at[k] has value k.
+	idx := make([]int32, f.n)
+	for k, r := range at {
+		idx[r] = int32(k)
+	}
+	return takeArray(ctx, mem, out, idx)
+}
+
+// backward reports whether partition [p, pe)'s frames all end at its end
+// and start no earlier row after row (so they nest from the last row).
+func backward(lo, hi []int, p, pe int) bool {
+	for r := p; r < pe; r++ {
+		if hi[r] != pe || (r > p && lo[r] < lo[r-1]) {
+			return false
+		}
+	}
+	return lo[p] != p || lo[pe-1] != p // not the whole partition (forward handles that)
 }
 
 // running is an aggregate accumulated row by row over one window
@@ -574,6 +686,55 @@ func newRunning(fn kapotv1.AggregateFunction, arg arrow.Array) (*running, error)
 
 func (r *running) reset() {
 	r.count, r.isum, r.fsum, r.dsum, r.best = 0, 0, 0, decimal128.Num{}, -1
+}
+
+func (r *running) addRange(from, to int) {
+	for i := from; i < to; i++ {
+		r.add(i)
+	}
+}
+
+// invertible reports whether remove is exact (integer and decimal sums,
+// counts).
+func (r *running) invertible() bool {
+	switch r.fn {
+	case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT:
+		return true
+	case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG:
+		switch r.arg.(type) {
+		case *array.Int64, *array.Int32, *array.Int16, *array.Int8, *array.Decimal128:
+			return true
+		}
+	}
+	return false
+}
+
+// remove takes row i out of an invertible aggregate.
+func (r *running) remove(i int) {
+	if r.arg == nil {
+		r.count--
+		return
+	}
+	if r.arg.IsNull(i) {
+		return
+	}
+	r.count--
+	switch a := r.arg.(type) {
+	case *array.Int64:
+		r.isum -= a.Value(i)
+		r.fsum -= float64(a.Value(i))
+	case *array.Int32:
+		r.isum -= int64(a.Value(i))
+		r.fsum -= float64(a.Value(i))
+	case *array.Int16:
+		r.isum -= int64(a.Value(i))
+		r.fsum -= float64(a.Value(i))
+	case *array.Int8:
+		r.isum -= int64(a.Value(i))
+		r.fsum -= float64(a.Value(i))
+	case *array.Decimal128:
+		r.dsum = r.dsum.Sub(a.Value(i))
+	}
 }
 
 func (r *running) add(i int) {

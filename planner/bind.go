@@ -140,9 +140,6 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 		r, names, err := b.bindValues(s)
 		return r, names, nil, err
 	}
-	if len(s.GetWindowClause()) > 0 {
-		return nil, nil, nil, notSupported(-1, "named windows (the WINDOW clause)")
-	}
 	if d := s.GetDistinctClause(); len(d) > 0 && d[0].GetNode() != nil {
 		return nil, nil, nil, notSupported(location(d[0]), "DISTINCT ON")
 	}
@@ -257,7 +254,7 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 			ag.addGroup(in)
 			corrOuter, corrInner = append(corrOuter, o), append(corrInner, in)
 		}
-		win := &windowBinder{}
+		win := newWindowBinder(s)
 		b.win = win
 		var subs []rel
 		b.subs = &subs
@@ -340,7 +337,7 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 	if len(corrPreds) > 0 {
 		return nil, nil, nil, notSupported(-1, "correlated scalar subqueries without an aggregate")
 	}
-	b.win = &windowBinder{}
+	b.win = newWindowBinder(s)
 	var subs []rel
 	b.subs = &subs
 	for _, t := range targets {

@@ -42,7 +42,7 @@ var parseFields = map[string]map[string]string{
 	"GroupingSet":  {"kind": "", "content": "", "location": ""},
 	"GroupingFunc": {"xpr": "", "args": "", "refs": "", "agglevelsup": "", "location": ""},
 	"WindowDef": {"name": "", "refname": "", "partition_clause": "", "order_clause": "", "frame_options": "",
-		"start_offset": "window frames with offsets", "end_offset": "window frames with offsets", "location": ""},
+		"start_offset": "", "end_offset": "", "location": ""},
 	"SQLValueFunction": {"xpr": "", "op": "", "type": "", "typmod": "", "location": ""},
 	"A_Const":          {"ival": "", "fval": "", "boolval": "", "sval": "", "isnull": "", "location": "", "bsval": "bit-string literals"},
 	"SubLink":          {"xpr": "", "sub_link_type": "", "sub_link_id": "", "testexpr": "", "oper_name": "", "subselect": "", "location": ""},

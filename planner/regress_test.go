@@ -79,10 +79,11 @@ func TestRefusedNotIgnored(t *testing.T) {
 		// says: the NULL-free NOT IN gave the padded rows (found by the
 		// differential fuzzer).
 		`select count(*) from orders right join customer on o_custkey = c_custkey where o_totalprice not in (select s_acctbal from supplier)`: "NOT IN over values that may be NULL",
-		`select upper(n_name) over () from nation`:                                                            "window function upper",
-		`select sum(n_nationkey) over (order by n_name rows between 1 preceding and current row) from nation`: "window frames",
-		`select stddev(n_nationkey) over (order by n_name) from nation`:                                       "stddev over a window with ORDER BY",
-		`select n_name, rank() over w from nation window w as (order by n_name)`:                              "named windows",
+		`select upper(n_name) over () from nation`: "window function upper",
+		`select sum(n_nationkey) over (order by n_name rows between 1 preceding and current row exclude current row) from nation`: "EXCLUDE in a window frame",
+		`select count(*) over (order by o_orderdate range between 3 preceding and current row) from orders`:                       "RANGE frames with offsets over DATE order keys",
+		`select stddev(n_nationkey) over (order by n_name) from nation`:                                                           "stddev over a window with ORDER BY",
+		`select stddev(n_nationkey) over (rows between 1 preceding and current row) from nation`:                                  "stddev over a window with ORDER BY or a frame",
 	} {
 		_, err := PlanQuery(cat, sql, Options{TargetPartitions: 2})
 		if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), feature) {
@@ -150,4 +151,26 @@ func sortedCopy(rows []string) []string {
 	out := append([]string(nil), rows...)
 	slices.Sort(out)
 	return out
+}
+
+// TestWindowDefinitionErrors: frames and named windows that SQL rejects
+// get PostgreSQL's error, not a guess.
+func TestWindowDefinitionErrors(t *testing.T) {
+	cat := tpchCatalog(t)
+	for sql, want := range map[string]string{
+		`select rank() over w from nation`: `window "w" does not exist`,
+		`select rank() over (w partition by n_name) from nation window w as (order by n_name)`:                       `cannot override PARTITION BY clause of window "w"`,
+		`select rank() over (w order by n_name) from nation window w as (order by n_name)`:                           `cannot override ORDER BY clause of window "w"`,
+		`select sum(n_nationkey) over (w) from nation window w as (order by n_name rows 2 preceding)`:                `cannot copy window "w" because it has a frame clause`,
+		`select count(*) over (groups between 1 preceding and current row) from nation`:                              "GROUPS mode requires an ORDER BY clause",
+		`select count(*) over (order by n_name, n_nationkey range between 1 preceding and current row) from nation`:  "RANGE with offset PRECEDING/FOLLOWING requires exactly one ORDER BY column",
+		`select count(*) over (order by n_nationkey rows between n_regionkey preceding and current row) from nation`: "ROWS frame offsets must be non-negative integer constants",
+		`select count(*) over (order by n_nationkey rows between 1 following and current row) from nation`:           "frame starting from following row cannot have preceding rows",
+		`select nth_value(n_name, 0) over (order by n_nationkey) from nation`:                                        "positive for nth_value",
+	} {
+		_, err := PlanQuery(cat, sql, Options{TargetPartitions: 2})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s:\n got %v\nwant %q", sql, err, want)
+		}
+	}
 }

@@ -154,3 +154,28 @@ select sum(distinct c_acctbal * 2.0::double), avg(distinct c_nationkey) from cus
 select null = null, null > 1, null between null and 2, 1 between null and 3, null in (1, 2), 3 in (null, 3), null + null, 1 + null;
 select count(*) from nation where n_nationkey > null or n_regionkey in (null, 1);
 select n_nationkey from nation where n_nationkey between 20 and null or n_nationkey not between null and 3 order by 1;
+
+-- family: window frames
+select n_nationkey, sum(n_nationkey) over (order by n_nationkey rows between 2 preceding and current row) from nation order by 1;
+select n_nationkey, avg(n_nationkey) over (order by n_nationkey rows between 1 preceding and 1 following) from nation order by 1;
+select n_regionkey, n_nationkey, sum(n_nationkey) over (partition by n_regionkey order by n_nationkey rows between current row and unbounded following) from nation order by 1, 2;
+select n_regionkey, n_nationkey, count(*) over (partition by n_regionkey order by n_nationkey rows between 1 following and 3 following) from nation order by 1, 2;
+select n_regionkey, n_nationkey, min(n_name) over (partition by n_regionkey order by n_nationkey rows between 1 preceding and 1 following), max(n_name) over (partition by n_regionkey order by n_nationkey rows unbounded preceding) from nation order by 1, 2;
+select n_nationkey, n_regionkey, sum(n_nationkey) over (order by n_regionkey range between 1 preceding and 1 following) from nation order by 1;
+select n_nationkey, n_regionkey, count(*) over (order by n_regionkey groups between 1 preceding and current row) from nation order by 1;
+select n_nationkey, n_regionkey, sum(n_nationkey) over (order by n_regionkey desc range between current row and 2 following) from nation order by 1;
+select n_nationkey, first_value(n_name) over (order by n_nationkey rows between 2 preceding and 2 following), last_value(n_name) over (order by n_nationkey rows between 2 preceding and 2 following), nth_value(n_name, 3) over (order by n_nationkey) from nation order by 1;
+select n_regionkey, n_nationkey, last_value(n_nationkey) over (partition by n_regionkey order by n_nationkey rows between unbounded preceding and unbounded following) from nation order by 1, 2;
+select o_orderdate, o_totalprice, avg(o_totalprice) over (order by o_orderdate, o_orderkey rows between 6 preceding and current row) from orders where o_custkey < 30 order by 1, 2;
+select l_orderkey, l_linenumber, l_extendedprice, sum(l_extendedprice) over (partition by l_orderkey order by l_linenumber rows between 1 preceding and 1 following) from lineitem where l_orderkey < 40 order by 1, 2;
+select l_orderkey, l_linenumber, l_quantity, sum(l_quantity) over (partition by l_orderkey order by l_quantity range between 5 preceding and 5 following) from lineitem where l_orderkey < 40 order by 1, 2;
+select c_custkey, c_acctbal, count(*) over (order by c_acctbal range between 100 preceding and 100 following) from customer where c_custkey < 50 order by 1;
+select n_nationkey, sum(n_nationkey) over w, row_number() over w, avg(n_nationkey) over (w rows between 1 preceding and current row) from nation window w as (partition by n_regionkey order by n_nationkey) order by 1;
+select n_nationkey, stddev_samp(n_nationkey) over (partition by n_regionkey rows between unbounded preceding and unbounded following) from nation order by 1;
+select n_nationkey, count(*) over (order by n_nationkey rows between 5 preceding and 3 preceding), sum(n_nationkey) over (order by n_nationkey rows between 3 following and unbounded following) from nation order by 1;
+select o_orderpriority, o_orderkey, nth_value(o_orderkey, 2) over (partition by o_orderpriority order by o_orderkey rows between unbounded preceding and unbounded following) from orders where o_orderkey < 100 order by 1, 2;
+select x, sum(x) over (order by x range between 1 preceding and 1 following), count(*) over (order by x nulls first range between 1 preceding and current row) from (values (1), (2), (null), (4), (null), (5)) t(x) order by 1 nulls first;
+select x, y, sum(y) over (order by x desc range between 0.5 preceding and 1.5 following) from (values (1.0, 1), (1.5, 2), (2.5, 3), (4.0, 4), (null, 5)) t(x, y) order by 1, 2;
+select x, count(*) over (order by x rows between 3 preceding and 5 preceding), min(x) over (order by x rows between 1 following and 1 following) from (values (1), (2), (3)) t(x) order by 1;
+select n_regionkey, n_nationkey, sum(n_nationkey) over (partition by n_regionkey order by n_nationkey desc groups between unbounded preceding and 1 following) from nation order by 1, 2;
+select o_orderstatus, sum(o_totalprice) over (order by o_orderstatus range between unbounded preceding and unbounded following) from orders where o_orderkey < 10 order by 1, 2;

@@ -150,6 +150,9 @@ const (
 	// An aggregate over the default frame: the whole window partition
 	// without order keys, else the rows up to the current row's last peer.
 	WindowFunction_WINDOW_FUNCTION_AGGREGATE WindowFunction = 11
+	// nth_value(arg, offset): the frame's offset-th row (1-based), NULL where
+	// the frame is shorter.
+	WindowFunction_WINDOW_FUNCTION_NTH_VALUE WindowFunction = 12
 )
 
 // Enum value maps for WindowFunction.
@@ -167,6 +170,7 @@ var (
 		9:  "WINDOW_FUNCTION_FIRST_VALUE",
 		10: "WINDOW_FUNCTION_LAST_VALUE",
 		11: "WINDOW_FUNCTION_AGGREGATE",
+		12: "WINDOW_FUNCTION_NTH_VALUE",
 	}
 	WindowFunction_value = map[string]int32{
 		"WINDOW_FUNCTION_UNSPECIFIED":  0,
@@ -181,6 +185,7 @@ var (
 		"WINDOW_FUNCTION_FIRST_VALUE":  9,
 		"WINDOW_FUNCTION_LAST_VALUE":   10,
 		"WINDOW_FUNCTION_AGGREGATE":    11,
+		"WINDOW_FUNCTION_NTH_VALUE":    12,
 	}
 )
 
@@ -209,6 +214,119 @@ func (x WindowFunction) Number() protoreflect.EnumNumber {
 // Deprecated: Use WindowFunction.Descriptor instead.
 func (WindowFunction) EnumDescriptor() ([]byte, []int) {
 	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{1}
+}
+
+// WindowFrameUnits is how a frame's offsets count: rows, order-key values
+// (RANGE, one numeric order key for offsets) or peer groups.
+type WindowFrameUnits int32
+
+const (
+	WindowFrameUnits_WINDOW_FRAME_UNITS_UNSPECIFIED WindowFrameUnits = 0
+	WindowFrameUnits_WINDOW_FRAME_UNITS_ROWS        WindowFrameUnits = 1
+	WindowFrameUnits_WINDOW_FRAME_UNITS_RANGE       WindowFrameUnits = 2
+	WindowFrameUnits_WINDOW_FRAME_UNITS_GROUPS      WindowFrameUnits = 3
+)
+
+// Enum value maps for WindowFrameUnits.
+var (
+	WindowFrameUnits_name = map[int32]string{
+		0: "WINDOW_FRAME_UNITS_UNSPECIFIED",
+		1: "WINDOW_FRAME_UNITS_ROWS",
+		2: "WINDOW_FRAME_UNITS_RANGE",
+		3: "WINDOW_FRAME_UNITS_GROUPS",
+	}
+	WindowFrameUnits_value = map[string]int32{
+		"WINDOW_FRAME_UNITS_UNSPECIFIED": 0,
+		"WINDOW_FRAME_UNITS_ROWS":        1,
+		"WINDOW_FRAME_UNITS_RANGE":       2,
+		"WINDOW_FRAME_UNITS_GROUPS":      3,
+	}
+)
+
+func (x WindowFrameUnits) Enum() *WindowFrameUnits {
+	p := new(WindowFrameUnits)
+	*p = x
+	return p
+}
+
+func (x WindowFrameUnits) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WindowFrameUnits) Descriptor() protoreflect.EnumDescriptor {
+	return file_kapot_v1_plan_proto_enumTypes[2].Descriptor()
+}
+
+func (WindowFrameUnits) Type() protoreflect.EnumType {
+	return &file_kapot_v1_plan_proto_enumTypes[2]
+}
+
+func (x WindowFrameUnits) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WindowFrameUnits.Descriptor instead.
+func (WindowFrameUnits) EnumDescriptor() ([]byte, []int) {
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{2}
+}
+
+// WindowFrameBoundKind is one end of a frame.
+type WindowFrameBoundKind int32
+
+const (
+	WindowFrameBoundKind_WINDOW_FRAME_BOUND_KIND_UNSPECIFIED         WindowFrameBoundKind = 0
+	WindowFrameBoundKind_WINDOW_FRAME_BOUND_KIND_UNBOUNDED_PRECEDING WindowFrameBoundKind = 1
+	WindowFrameBoundKind_WINDOW_FRAME_BOUND_KIND_PRECEDING           WindowFrameBoundKind = 2
+	WindowFrameBoundKind_WINDOW_FRAME_BOUND_KIND_CURRENT_ROW         WindowFrameBoundKind = 3
+	WindowFrameBoundKind_WINDOW_FRAME_BOUND_KIND_FOLLOWING           WindowFrameBoundKind = 4
+	WindowFrameBoundKind_WINDOW_FRAME_BOUND_KIND_UNBOUNDED_FOLLOWING WindowFrameBoundKind = 5
+)
+
+// Enum value maps for WindowFrameBoundKind.
+var (
+	WindowFrameBoundKind_name = map[int32]string{
+		0: "WINDOW_FRAME_BOUND_KIND_UNSPECIFIED",
+		1: "WINDOW_FRAME_BOUND_KIND_UNBOUNDED_PRECEDING",
+		2: "WINDOW_FRAME_BOUND_KIND_PRECEDING",
+		3: "WINDOW_FRAME_BOUND_KIND_CURRENT_ROW",
+		4: "WINDOW_FRAME_BOUND_KIND_FOLLOWING",
+		5: "WINDOW_FRAME_BOUND_KIND_UNBOUNDED_FOLLOWING",
+	}
+	WindowFrameBoundKind_value = map[string]int32{
+		"WINDOW_FRAME_BOUND_KIND_UNSPECIFIED":         0,
+		"WINDOW_FRAME_BOUND_KIND_UNBOUNDED_PRECEDING": 1,
+		"WINDOW_FRAME_BOUND_KIND_PRECEDING":           2,
+		"WINDOW_FRAME_BOUND_KIND_CURRENT_ROW":         3,
+		"WINDOW_FRAME_BOUND_KIND_FOLLOWING":           4,
+		"WINDOW_FRAME_BOUND_KIND_UNBOUNDED_FOLLOWING": 5,
+	}
+)
+
+func (x WindowFrameBoundKind) Enum() *WindowFrameBoundKind {
+	p := new(WindowFrameBoundKind)
+	*p = x
+	return p
+}
+
+func (x WindowFrameBoundKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WindowFrameBoundKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_kapot_v1_plan_proto_enumTypes[3].Descriptor()
+}
+
+func (WindowFrameBoundKind) Type() protoreflect.EnumType {
+	return &file_kapot_v1_plan_proto_enumTypes[3]
+}
+
+func (x WindowFrameBoundKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WindowFrameBoundKind.Descriptor instead.
+func (WindowFrameBoundKind) EnumDescriptor() ([]byte, []int) {
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{3}
 }
 
 // JoinType is the kind of a join.
@@ -263,11 +381,11 @@ func (x JoinType) String() string {
 }
 
 func (JoinType) Descriptor() protoreflect.EnumDescriptor {
-	return file_kapot_v1_plan_proto_enumTypes[2].Descriptor()
+	return file_kapot_v1_plan_proto_enumTypes[4].Descriptor()
 }
 
 func (JoinType) Type() protoreflect.EnumType {
-	return &file_kapot_v1_plan_proto_enumTypes[2]
+	return &file_kapot_v1_plan_proto_enumTypes[4]
 }
 
 func (x JoinType) Number() protoreflect.EnumNumber {
@@ -276,7 +394,7 @@ func (x JoinType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use JoinType.Descriptor instead.
 func (JoinType) EnumDescriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{2}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{4}
 }
 
 // JoinMode says how the build (left) side is gathered.
@@ -317,11 +435,11 @@ func (x JoinMode) String() string {
 }
 
 func (JoinMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_kapot_v1_plan_proto_enumTypes[3].Descriptor()
+	return file_kapot_v1_plan_proto_enumTypes[5].Descriptor()
 }
 
 func (JoinMode) Type() protoreflect.EnumType {
-	return &file_kapot_v1_plan_proto_enumTypes[3]
+	return &file_kapot_v1_plan_proto_enumTypes[5]
 }
 
 func (x JoinMode) Number() protoreflect.EnumNumber {
@@ -330,7 +448,7 @@ func (x JoinMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use JoinMode.Descriptor instead.
 func (JoinMode) EnumDescriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{3}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{5}
 }
 
 // AggregateMode says which phase of a two-phase aggregation a node runs.
@@ -373,11 +491,11 @@ func (x AggregateMode) String() string {
 }
 
 func (AggregateMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_kapot_v1_plan_proto_enumTypes[4].Descriptor()
+	return file_kapot_v1_plan_proto_enumTypes[6].Descriptor()
 }
 
 func (AggregateMode) Type() protoreflect.EnumType {
-	return &file_kapot_v1_plan_proto_enumTypes[4]
+	return &file_kapot_v1_plan_proto_enumTypes[6]
 }
 
 func (x AggregateMode) Number() protoreflect.EnumNumber {
@@ -386,7 +504,7 @@ func (x AggregateMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AggregateMode.Descriptor instead.
 func (AggregateMode) EnumDescriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{4}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{6}
 }
 
 // AggregateFunction names an aggregate.
@@ -453,11 +571,11 @@ func (x AggregateFunction) String() string {
 }
 
 func (AggregateFunction) Descriptor() protoreflect.EnumDescriptor {
-	return file_kapot_v1_plan_proto_enumTypes[5].Descriptor()
+	return file_kapot_v1_plan_proto_enumTypes[7].Descriptor()
 }
 
 func (AggregateFunction) Type() protoreflect.EnumType {
-	return &file_kapot_v1_plan_proto_enumTypes[5]
+	return &file_kapot_v1_plan_proto_enumTypes[7]
 }
 
 func (x AggregateFunction) Number() protoreflect.EnumNumber {
@@ -466,7 +584,7 @@ func (x AggregateFunction) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AggregateFunction.Descriptor instead.
 func (AggregateFunction) EnumDescriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{5}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{7}
 }
 
 // BinaryOp is an operator of a binary expression.
@@ -536,11 +654,11 @@ func (x BinaryOp) String() string {
 }
 
 func (BinaryOp) Descriptor() protoreflect.EnumDescriptor {
-	return file_kapot_v1_plan_proto_enumTypes[6].Descriptor()
+	return file_kapot_v1_plan_proto_enumTypes[8].Descriptor()
 }
 
 func (BinaryOp) Type() protoreflect.EnumType {
-	return &file_kapot_v1_plan_proto_enumTypes[6]
+	return &file_kapot_v1_plan_proto_enumTypes[8]
 }
 
 func (x BinaryOp) Number() protoreflect.EnumNumber {
@@ -549,7 +667,7 @@ func (x BinaryOp) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use BinaryOp.Descriptor instead.
 func (BinaryOp) EnumDescriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{6}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{8}
 }
 
 // DataType is an Arrow type; precision and scale apply to decimals.
@@ -1701,6 +1819,123 @@ func (x *WindowNode) GetFunctions() []*WindowFunctionNode {
 	return nil
 }
 
+// WindowFrameBound is one end of a frame with its offset (PRECEDING and
+// FOLLOWING: a non-negative integer for ROWS and GROUPS, a non-negative
+// number of the order key's type for RANGE).
+type WindowFrameBound struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          WindowFrameBoundKind   `protobuf:"varint,1,opt,name=kind,proto3,enum=kapot.v1.WindowFrameBoundKind" json:"kind,omitempty"`
+	Offset        *ScalarValue           `protobuf:"bytes,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WindowFrameBound) Reset() {
+	*x = WindowFrameBound{}
+	mi := &file_kapot_v1_plan_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WindowFrameBound) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WindowFrameBound) ProtoMessage() {}
+
+func (x *WindowFrameBound) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_plan_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WindowFrameBound.ProtoReflect.Descriptor instead.
+func (*WindowFrameBound) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *WindowFrameBound) GetKind() WindowFrameBoundKind {
+	if x != nil {
+		return x.Kind
+	}
+	return WindowFrameBoundKind_WINDOW_FRAME_BOUND_KIND_UNSPECIFIED
+}
+
+func (x *WindowFrameBound) GetOffset() *ScalarValue {
+	if x != nil {
+		return x.Offset
+	}
+	return nil
+}
+
+// WindowFrame is the rows of its partition a function reads for a row:
+// BETWEEN start AND end, both inclusive.
+type WindowFrame struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Units         WindowFrameUnits       `protobuf:"varint,1,opt,name=units,proto3,enum=kapot.v1.WindowFrameUnits" json:"units,omitempty"`
+	Start         *WindowFrameBound      `protobuf:"bytes,2,opt,name=start,proto3" json:"start,omitempty"`
+	End           *WindowFrameBound      `protobuf:"bytes,3,opt,name=end,proto3" json:"end,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WindowFrame) Reset() {
+	*x = WindowFrame{}
+	mi := &file_kapot_v1_plan_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WindowFrame) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WindowFrame) ProtoMessage() {}
+
+func (x *WindowFrame) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_plan_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WindowFrame.ProtoReflect.Descriptor instead.
+func (*WindowFrame) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *WindowFrame) GetUnits() WindowFrameUnits {
+	if x != nil {
+		return x.Units
+	}
+	return WindowFrameUnits_WINDOW_FRAME_UNITS_UNSPECIFIED
+}
+
+func (x *WindowFrame) GetStart() *WindowFrameBound {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *WindowFrame) GetEnd() *WindowFrameBound {
+	if x != nil {
+		return x.End
+	}
+	return nil
+}
+
 // WindowFunctionNode is one window function call.
 type WindowFunctionNode struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1716,14 +1951,18 @@ type WindowFunctionNode struct {
 	// (absent: NULL).
 	DefaultValue *ScalarValue `protobuf:"bytes,5,opt,name=default_value,json=defaultValue,proto3" json:"default_value,omitempty"`
 	// Output column name.
-	Name          string `protobuf:"bytes,6,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,6,opt,name=name,proto3" json:"name,omitempty"`
+	// The frame of aggregates, first_value, last_value and nth_value; absent:
+	// the default (RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW with
+	// order keys, the whole partition without).
+	Frame         *WindowFrame `protobuf:"bytes,7,opt,name=frame,proto3" json:"frame,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WindowFunctionNode) Reset() {
 	*x = WindowFunctionNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[13]
+	mi := &file_kapot_v1_plan_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1735,7 +1974,7 @@ func (x *WindowFunctionNode) String() string {
 func (*WindowFunctionNode) ProtoMessage() {}
 
 func (x *WindowFunctionNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[13]
+	mi := &file_kapot_v1_plan_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1748,7 +1987,7 @@ func (x *WindowFunctionNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowFunctionNode.ProtoReflect.Descriptor instead.
 func (*WindowFunctionNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{13}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WindowFunctionNode) GetFn() WindowFunction {
@@ -1793,6 +2032,13 @@ func (x *WindowFunctionNode) GetName() string {
 	return ""
 }
 
+func (x *WindowFunctionNode) GetFrame() *WindowFrame {
+	if x != nil {
+		return x.Frame
+	}
+	return nil
+}
+
 // SortNode sorts each partition by its keys, in order of precedence. With
 // fetch set, only the first fetch rows of each partition are returned.
 type SortNode struct {
@@ -1806,7 +2052,7 @@ type SortNode struct {
 
 func (x *SortNode) Reset() {
 	*x = SortNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[14]
+	mi := &file_kapot_v1_plan_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1818,7 +2064,7 @@ func (x *SortNode) String() string {
 func (*SortNode) ProtoMessage() {}
 
 func (x *SortNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[14]
+	mi := &file_kapot_v1_plan_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1831,7 +2077,7 @@ func (x *SortNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SortNode.ProtoReflect.Descriptor instead.
 func (*SortNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{14}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SortNode) GetInput() *PhysicalPlanNode {
@@ -1866,7 +2112,7 @@ type JoinOn struct {
 
 func (x *JoinOn) Reset() {
 	*x = JoinOn{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[15]
+	mi := &file_kapot_v1_plan_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1878,7 +2124,7 @@ func (x *JoinOn) String() string {
 func (*JoinOn) ProtoMessage() {}
 
 func (x *JoinOn) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[15]
+	mi := &file_kapot_v1_plan_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1891,7 +2137,7 @@ func (x *JoinOn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinOn.ProtoReflect.Descriptor instead.
 func (*JoinOn) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{15}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *JoinOn) GetLeft() *PhysicalExprNode {
@@ -1925,7 +2171,7 @@ type HashJoinNode struct {
 
 func (x *HashJoinNode) Reset() {
 	*x = HashJoinNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[16]
+	mi := &file_kapot_v1_plan_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1937,7 +2183,7 @@ func (x *HashJoinNode) String() string {
 func (*HashJoinNode) ProtoMessage() {}
 
 func (x *HashJoinNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[16]
+	mi := &file_kapot_v1_plan_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1950,7 +2196,7 @@ func (x *HashJoinNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HashJoinNode.ProtoReflect.Descriptor instead.
 func (*HashJoinNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{16}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *HashJoinNode) GetLeft() *PhysicalPlanNode {
@@ -2010,7 +2256,7 @@ type NestedLoopJoinNode struct {
 
 func (x *NestedLoopJoinNode) Reset() {
 	*x = NestedLoopJoinNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[17]
+	mi := &file_kapot_v1_plan_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2022,7 +2268,7 @@ func (x *NestedLoopJoinNode) String() string {
 func (*NestedLoopJoinNode) ProtoMessage() {}
 
 func (x *NestedLoopJoinNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[17]
+	mi := &file_kapot_v1_plan_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2035,7 +2281,7 @@ func (x *NestedLoopJoinNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NestedLoopJoinNode.ProtoReflect.Descriptor instead.
 func (*NestedLoopJoinNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{17}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *NestedLoopJoinNode) GetLeft() *PhysicalPlanNode {
@@ -2078,7 +2324,7 @@ type UnionNode struct {
 
 func (x *UnionNode) Reset() {
 	*x = UnionNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[18]
+	mi := &file_kapot_v1_plan_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2090,7 +2336,7 @@ func (x *UnionNode) String() string {
 func (*UnionNode) ProtoMessage() {}
 
 func (x *UnionNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[18]
+	mi := &file_kapot_v1_plan_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2103,7 +2349,7 @@ func (x *UnionNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnionNode.ProtoReflect.Descriptor instead.
 func (*UnionNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{18}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *UnionNode) GetInputs() []*PhysicalPlanNode {
@@ -2126,7 +2372,7 @@ type SortPreservingMergeNode struct {
 
 func (x *SortPreservingMergeNode) Reset() {
 	*x = SortPreservingMergeNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[19]
+	mi := &file_kapot_v1_plan_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2138,7 +2384,7 @@ func (x *SortPreservingMergeNode) String() string {
 func (*SortPreservingMergeNode) ProtoMessage() {}
 
 func (x *SortPreservingMergeNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[19]
+	mi := &file_kapot_v1_plan_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2151,7 +2397,7 @@ func (x *SortPreservingMergeNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SortPreservingMergeNode.ProtoReflect.Descriptor instead.
 func (*SortPreservingMergeNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{19}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SortPreservingMergeNode) GetInput() *PhysicalPlanNode {
@@ -2187,7 +2433,7 @@ type CoalesceBatchesNode struct {
 
 func (x *CoalesceBatchesNode) Reset() {
 	*x = CoalesceBatchesNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[20]
+	mi := &file_kapot_v1_plan_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2199,7 +2445,7 @@ func (x *CoalesceBatchesNode) String() string {
 func (*CoalesceBatchesNode) ProtoMessage() {}
 
 func (x *CoalesceBatchesNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[20]
+	mi := &file_kapot_v1_plan_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2212,7 +2458,7 @@ func (x *CoalesceBatchesNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoalesceBatchesNode.ProtoReflect.Descriptor instead.
 func (*CoalesceBatchesNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{20}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CoalesceBatchesNode) GetInput() *PhysicalPlanNode {
@@ -2242,7 +2488,7 @@ type RepartitionNode struct {
 
 func (x *RepartitionNode) Reset() {
 	*x = RepartitionNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[21]
+	mi := &file_kapot_v1_plan_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2254,7 +2500,7 @@ func (x *RepartitionNode) String() string {
 func (*RepartitionNode) ProtoMessage() {}
 
 func (x *RepartitionNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[21]
+	mi := &file_kapot_v1_plan_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2267,7 +2513,7 @@ func (x *RepartitionNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepartitionNode.ProtoReflect.Descriptor instead.
 func (*RepartitionNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{21}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RepartitionNode) GetInput() *PhysicalPlanNode {
@@ -2300,7 +2546,7 @@ type AggregateExprNode struct {
 
 func (x *AggregateExprNode) Reset() {
 	*x = AggregateExprNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[22]
+	mi := &file_kapot_v1_plan_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2312,7 +2558,7 @@ func (x *AggregateExprNode) String() string {
 func (*AggregateExprNode) ProtoMessage() {}
 
 func (x *AggregateExprNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[22]
+	mi := &file_kapot_v1_plan_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2325,7 +2571,7 @@ func (x *AggregateExprNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggregateExprNode.ProtoReflect.Descriptor instead.
 func (*AggregateExprNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{22}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *AggregateExprNode) GetFunc() AggregateFunction {
@@ -2372,7 +2618,7 @@ type HashAggregateNode struct {
 
 func (x *HashAggregateNode) Reset() {
 	*x = HashAggregateNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[23]
+	mi := &file_kapot_v1_plan_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2384,7 +2630,7 @@ func (x *HashAggregateNode) String() string {
 func (*HashAggregateNode) ProtoMessage() {}
 
 func (x *HashAggregateNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[23]
+	mi := &file_kapot_v1_plan_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2397,7 +2643,7 @@ func (x *HashAggregateNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HashAggregateNode.ProtoReflect.Descriptor instead.
 func (*HashAggregateNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{23}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *HashAggregateNode) GetInput() *PhysicalPlanNode {
@@ -2445,7 +2691,7 @@ type CoalescePartitionsNode struct {
 
 func (x *CoalescePartitionsNode) Reset() {
 	*x = CoalescePartitionsNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[24]
+	mi := &file_kapot_v1_plan_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2457,7 +2703,7 @@ func (x *CoalescePartitionsNode) String() string {
 func (*CoalescePartitionsNode) ProtoMessage() {}
 
 func (x *CoalescePartitionsNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[24]
+	mi := &file_kapot_v1_plan_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2470,7 +2716,7 @@ func (x *CoalescePartitionsNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoalescePartitionsNode.ProtoReflect.Descriptor instead.
 func (*CoalescePartitionsNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{24}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CoalescePartitionsNode) GetInput() *PhysicalPlanNode {
@@ -2495,7 +2741,7 @@ type Partitioning struct {
 
 func (x *Partitioning) Reset() {
 	*x = Partitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[25]
+	mi := &file_kapot_v1_plan_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2507,7 +2753,7 @@ func (x *Partitioning) String() string {
 func (*Partitioning) ProtoMessage() {}
 
 func (x *Partitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[25]
+	mi := &file_kapot_v1_plan_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2520,7 +2766,7 @@ func (x *Partitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Partitioning.ProtoReflect.Descriptor instead.
 func (*Partitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{25}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Partitioning) GetScheme() isPartitioning_Scheme {
@@ -2590,7 +2836,7 @@ type HashPartitioning struct {
 
 func (x *HashPartitioning) Reset() {
 	*x = HashPartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[26]
+	mi := &file_kapot_v1_plan_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2602,7 +2848,7 @@ func (x *HashPartitioning) String() string {
 func (*HashPartitioning) ProtoMessage() {}
 
 func (x *HashPartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[26]
+	mi := &file_kapot_v1_plan_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2615,7 +2861,7 @@ func (x *HashPartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HashPartitioning.ProtoReflect.Descriptor instead.
 func (*HashPartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{26}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *HashPartitioning) GetExprs() []*PhysicalExprNode {
@@ -2641,7 +2887,7 @@ type SinglePartitioning struct {
 
 func (x *SinglePartitioning) Reset() {
 	*x = SinglePartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[27]
+	mi := &file_kapot_v1_plan_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2653,7 +2899,7 @@ func (x *SinglePartitioning) String() string {
 func (*SinglePartitioning) ProtoMessage() {}
 
 func (x *SinglePartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[27]
+	mi := &file_kapot_v1_plan_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2666,7 +2912,7 @@ func (x *SinglePartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SinglePartitioning.ProtoReflect.Descriptor instead.
 func (*SinglePartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{27}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{29}
 }
 
 // RoundRobinPartitioning spreads batches evenly.
@@ -2679,7 +2925,7 @@ type RoundRobinPartitioning struct {
 
 func (x *RoundRobinPartitioning) Reset() {
 	*x = RoundRobinPartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[28]
+	mi := &file_kapot_v1_plan_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2691,7 +2937,7 @@ func (x *RoundRobinPartitioning) String() string {
 func (*RoundRobinPartitioning) ProtoMessage() {}
 
 func (x *RoundRobinPartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[28]
+	mi := &file_kapot_v1_plan_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2704,7 +2950,7 @@ func (x *RoundRobinPartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoundRobinPartitioning.ProtoReflect.Descriptor instead.
 func (*RoundRobinPartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{28}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RoundRobinPartitioning) GetPartitionCount() uint32 {
@@ -2727,7 +2973,7 @@ type ExchangeNode struct {
 
 func (x *ExchangeNode) Reset() {
 	*x = ExchangeNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[29]
+	mi := &file_kapot_v1_plan_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2739,7 +2985,7 @@ func (x *ExchangeNode) String() string {
 func (*ExchangeNode) ProtoMessage() {}
 
 func (x *ExchangeNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[29]
+	mi := &file_kapot_v1_plan_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2752,7 +2998,7 @@ func (x *ExchangeNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExchangeNode.ProtoReflect.Descriptor instead.
 func (*ExchangeNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{29}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ExchangeNode) GetInput() *PhysicalPlanNode {
@@ -2784,7 +3030,7 @@ type ShuffleWriterNode struct {
 
 func (x *ShuffleWriterNode) Reset() {
 	*x = ShuffleWriterNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[30]
+	mi := &file_kapot_v1_plan_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2796,7 +3042,7 @@ func (x *ShuffleWriterNode) String() string {
 func (*ShuffleWriterNode) ProtoMessage() {}
 
 func (x *ShuffleWriterNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[30]
+	mi := &file_kapot_v1_plan_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2809,7 +3055,7 @@ func (x *ShuffleWriterNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleWriterNode.ProtoReflect.Descriptor instead.
 func (*ShuffleWriterNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{30}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ShuffleWriterNode) GetJobId() string {
@@ -2852,7 +3098,7 @@ type UnresolvedShuffleNode struct {
 
 func (x *UnresolvedShuffleNode) Reset() {
 	*x = UnresolvedShuffleNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[31]
+	mi := &file_kapot_v1_plan_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2864,7 +3110,7 @@ func (x *UnresolvedShuffleNode) String() string {
 func (*UnresolvedShuffleNode) ProtoMessage() {}
 
 func (x *UnresolvedShuffleNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[31]
+	mi := &file_kapot_v1_plan_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2877,7 +3123,7 @@ func (x *UnresolvedShuffleNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnresolvedShuffleNode.ProtoReflect.Descriptor instead.
 func (*UnresolvedShuffleNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{31}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *UnresolvedShuffleNode) GetStageId() uint32 {
@@ -2914,7 +3160,7 @@ type ShuffleReaderNode struct {
 
 func (x *ShuffleReaderNode) Reset() {
 	*x = ShuffleReaderNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[32]
+	mi := &file_kapot_v1_plan_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2926,7 +3172,7 @@ func (x *ShuffleReaderNode) String() string {
 func (*ShuffleReaderNode) ProtoMessage() {}
 
 func (x *ShuffleReaderNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[32]
+	mi := &file_kapot_v1_plan_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2939,7 +3185,7 @@ func (x *ShuffleReaderNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleReaderNode.ProtoReflect.Descriptor instead.
 func (*ShuffleReaderNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{32}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ShuffleReaderNode) GetStageId() uint32 {
@@ -2973,7 +3219,7 @@ type ShuffleReaderPartition struct {
 
 func (x *ShuffleReaderPartition) Reset() {
 	*x = ShuffleReaderPartition{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[33]
+	mi := &file_kapot_v1_plan_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2985,7 +3231,7 @@ func (x *ShuffleReaderPartition) String() string {
 func (*ShuffleReaderPartition) ProtoMessage() {}
 
 func (x *ShuffleReaderPartition) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[33]
+	mi := &file_kapot_v1_plan_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2998,7 +3244,7 @@ func (x *ShuffleReaderPartition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleReaderPartition.ProtoReflect.Descriptor instead.
 func (*ShuffleReaderPartition) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{33}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ShuffleReaderPartition) GetLocations() []*PartitionLocation {
@@ -3020,7 +3266,7 @@ type ValuesNode struct {
 
 func (x *ValuesNode) Reset() {
 	*x = ValuesNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[34]
+	mi := &file_kapot_v1_plan_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3032,7 +3278,7 @@ func (x *ValuesNode) String() string {
 func (*ValuesNode) ProtoMessage() {}
 
 func (x *ValuesNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[34]
+	mi := &file_kapot_v1_plan_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3045,7 +3291,7 @@ func (x *ValuesNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValuesNode.ProtoReflect.Descriptor instead.
 func (*ValuesNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{34}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ValuesNode) GetSchema() *Schema {
@@ -3072,7 +3318,7 @@ type ValuesRow struct {
 
 func (x *ValuesRow) Reset() {
 	*x = ValuesRow{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[35]
+	mi := &file_kapot_v1_plan_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3084,7 +3330,7 @@ func (x *ValuesRow) String() string {
 func (*ValuesRow) ProtoMessage() {}
 
 func (x *ValuesRow) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[35]
+	mi := &file_kapot_v1_plan_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3097,7 +3343,7 @@ func (x *ValuesRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValuesRow.ProtoReflect.Descriptor instead.
 func (*ValuesRow) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{35}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ValuesRow) GetValues() []*ScalarValue {
@@ -3127,7 +3373,7 @@ type ScalarValue struct {
 
 func (x *ScalarValue) Reset() {
 	*x = ScalarValue{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[36]
+	mi := &file_kapot_v1_plan_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3139,7 +3385,7 @@ func (x *ScalarValue) String() string {
 func (*ScalarValue) ProtoMessage() {}
 
 func (x *ScalarValue) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[36]
+	mi := &file_kapot_v1_plan_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3152,7 +3398,7 @@ func (x *ScalarValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScalarValue.ProtoReflect.Descriptor instead.
 func (*ScalarValue) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{36}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ScalarValue) GetType() *DataType {
@@ -3291,7 +3537,7 @@ type IntervalValue struct {
 
 func (x *IntervalValue) Reset() {
 	*x = IntervalValue{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[37]
+	mi := &file_kapot_v1_plan_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3303,7 +3549,7 @@ func (x *IntervalValue) String() string {
 func (*IntervalValue) ProtoMessage() {}
 
 func (x *IntervalValue) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[37]
+	mi := &file_kapot_v1_plan_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3316,7 +3562,7 @@ func (x *IntervalValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntervalValue.ProtoReflect.Descriptor instead.
 func (*IntervalValue) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{37}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *IntervalValue) GetMonths() int32 {
@@ -3364,7 +3610,7 @@ type PhysicalExprNode struct {
 
 func (x *PhysicalExprNode) Reset() {
 	*x = PhysicalExprNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[38]
+	mi := &file_kapot_v1_plan_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3376,7 +3622,7 @@ func (x *PhysicalExprNode) String() string {
 func (*PhysicalExprNode) ProtoMessage() {}
 
 func (x *PhysicalExprNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[38]
+	mi := &file_kapot_v1_plan_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3389,7 +3635,7 @@ func (x *PhysicalExprNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PhysicalExprNode.ProtoReflect.Descriptor instead.
 func (*PhysicalExprNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{38}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *PhysicalExprNode) GetExpr() isPhysicalExprNode_Expr {
@@ -3594,7 +3840,7 @@ type ColumnExpr struct {
 
 func (x *ColumnExpr) Reset() {
 	*x = ColumnExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[39]
+	mi := &file_kapot_v1_plan_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3606,7 +3852,7 @@ func (x *ColumnExpr) String() string {
 func (*ColumnExpr) ProtoMessage() {}
 
 func (x *ColumnExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[39]
+	mi := &file_kapot_v1_plan_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3619,7 +3865,7 @@ func (x *ColumnExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnExpr.ProtoReflect.Descriptor instead.
 func (*ColumnExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{39}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ColumnExpr) GetName() string {
@@ -3648,7 +3894,7 @@ type BinaryExpr struct {
 
 func (x *BinaryExpr) Reset() {
 	*x = BinaryExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[40]
+	mi := &file_kapot_v1_plan_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3660,7 +3906,7 @@ func (x *BinaryExpr) String() string {
 func (*BinaryExpr) ProtoMessage() {}
 
 func (x *BinaryExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[40]
+	mi := &file_kapot_v1_plan_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3673,7 +3919,7 @@ func (x *BinaryExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BinaryExpr.ProtoReflect.Descriptor instead.
 func (*BinaryExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{40}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *BinaryExpr) GetLeft() *PhysicalExprNode {
@@ -3707,7 +3953,7 @@ type NotExpr struct {
 
 func (x *NotExpr) Reset() {
 	*x = NotExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[41]
+	mi := &file_kapot_v1_plan_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3719,7 +3965,7 @@ func (x *NotExpr) String() string {
 func (*NotExpr) ProtoMessage() {}
 
 func (x *NotExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[41]
+	mi := &file_kapot_v1_plan_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3732,7 +3978,7 @@ func (x *NotExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotExpr.ProtoReflect.Descriptor instead.
 func (*NotExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{41}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *NotExpr) GetExpr() *PhysicalExprNode {
@@ -3753,7 +3999,7 @@ type IsNullExpr struct {
 
 func (x *IsNullExpr) Reset() {
 	*x = IsNullExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[42]
+	mi := &file_kapot_v1_plan_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3765,7 +4011,7 @@ func (x *IsNullExpr) String() string {
 func (*IsNullExpr) ProtoMessage() {}
 
 func (x *IsNullExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[42]
+	mi := &file_kapot_v1_plan_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3778,7 +4024,7 @@ func (x *IsNullExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IsNullExpr.ProtoReflect.Descriptor instead.
 func (*IsNullExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{42}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *IsNullExpr) GetExpr() *PhysicalExprNode {
@@ -3808,7 +4054,7 @@ type CastExpr struct {
 
 func (x *CastExpr) Reset() {
 	*x = CastExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[43]
+	mi := &file_kapot_v1_plan_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3820,7 +4066,7 @@ func (x *CastExpr) String() string {
 func (*CastExpr) ProtoMessage() {}
 
 func (x *CastExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[43]
+	mi := &file_kapot_v1_plan_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3833,7 +4079,7 @@ func (x *CastExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CastExpr.ProtoReflect.Descriptor instead.
 func (*CastExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{43}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CastExpr) GetExpr() *PhysicalExprNode {
@@ -3867,7 +4113,7 @@ type NegativeExpr struct {
 
 func (x *NegativeExpr) Reset() {
 	*x = NegativeExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[44]
+	mi := &file_kapot_v1_plan_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3879,7 +4125,7 @@ func (x *NegativeExpr) String() string {
 func (*NegativeExpr) ProtoMessage() {}
 
 func (x *NegativeExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[44]
+	mi := &file_kapot_v1_plan_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3892,7 +4138,7 @@ func (x *NegativeExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NegativeExpr.ProtoReflect.Descriptor instead.
 func (*NegativeExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{44}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *NegativeExpr) GetExpr() *PhysicalExprNode {
@@ -3913,7 +4159,7 @@ type WhenThen struct {
 
 func (x *WhenThen) Reset() {
 	*x = WhenThen{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[45]
+	mi := &file_kapot_v1_plan_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3925,7 +4171,7 @@ func (x *WhenThen) String() string {
 func (*WhenThen) ProtoMessage() {}
 
 func (x *WhenThen) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[45]
+	mi := &file_kapot_v1_plan_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3938,7 +4184,7 @@ func (x *WhenThen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhenThen.ProtoReflect.Descriptor instead.
 func (*WhenThen) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{45}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *WhenThen) GetWhen() *PhysicalExprNode {
@@ -3970,7 +4216,7 @@ type CaseExpr struct {
 
 func (x *CaseExpr) Reset() {
 	*x = CaseExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[46]
+	mi := &file_kapot_v1_plan_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3982,7 +4228,7 @@ func (x *CaseExpr) String() string {
 func (*CaseExpr) ProtoMessage() {}
 
 func (x *CaseExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[46]
+	mi := &file_kapot_v1_plan_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3995,7 +4241,7 @@ func (x *CaseExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaseExpr.ProtoReflect.Descriptor instead.
 func (*CaseExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{46}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CaseExpr) GetOperand() *PhysicalExprNode {
@@ -4032,7 +4278,7 @@ type InListExpr struct {
 
 func (x *InListExpr) Reset() {
 	*x = InListExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[47]
+	mi := &file_kapot_v1_plan_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4044,7 +4290,7 @@ func (x *InListExpr) String() string {
 func (*InListExpr) ProtoMessage() {}
 
 func (x *InListExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[47]
+	mi := &file_kapot_v1_plan_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4057,7 +4303,7 @@ func (x *InListExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InListExpr.ProtoReflect.Descriptor instead.
 func (*InListExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{47}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *InListExpr) GetExpr() *PhysicalExprNode {
@@ -4094,7 +4340,7 @@ type BetweenExpr struct {
 
 func (x *BetweenExpr) Reset() {
 	*x = BetweenExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[48]
+	mi := &file_kapot_v1_plan_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4106,7 +4352,7 @@ func (x *BetweenExpr) String() string {
 func (*BetweenExpr) ProtoMessage() {}
 
 func (x *BetweenExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[48]
+	mi := &file_kapot_v1_plan_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4119,7 +4365,7 @@ func (x *BetweenExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BetweenExpr.ProtoReflect.Descriptor instead.
 func (*BetweenExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{48}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *BetweenExpr) GetExpr() *PhysicalExprNode {
@@ -4166,7 +4412,7 @@ type LikeExpr struct {
 
 func (x *LikeExpr) Reset() {
 	*x = LikeExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[49]
+	mi := &file_kapot_v1_plan_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4178,7 +4424,7 @@ func (x *LikeExpr) String() string {
 func (*LikeExpr) ProtoMessage() {}
 
 func (x *LikeExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[49]
+	mi := &file_kapot_v1_plan_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4191,7 +4437,7 @@ func (x *LikeExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LikeExpr.ProtoReflect.Descriptor instead.
 func (*LikeExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{49}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *LikeExpr) GetExpr() *PhysicalExprNode {
@@ -4242,7 +4488,7 @@ type ScalarFunctionExpr struct {
 
 func (x *ScalarFunctionExpr) Reset() {
 	*x = ScalarFunctionExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[50]
+	mi := &file_kapot_v1_plan_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4254,7 +4500,7 @@ func (x *ScalarFunctionExpr) String() string {
 func (*ScalarFunctionExpr) ProtoMessage() {}
 
 func (x *ScalarFunctionExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[50]
+	mi := &file_kapot_v1_plan_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4267,7 +4513,7 @@ func (x *ScalarFunctionExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScalarFunctionExpr.ProtoReflect.Descriptor instead.
 func (*ScalarFunctionExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{50}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ScalarFunctionExpr) GetName() string {
@@ -4304,7 +4550,7 @@ type PartitionLocation struct {
 
 func (x *PartitionLocation) Reset() {
 	*x = PartitionLocation{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[51]
+	mi := &file_kapot_v1_plan_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4316,7 +4562,7 @@ func (x *PartitionLocation) String() string {
 func (*PartitionLocation) ProtoMessage() {}
 
 func (x *PartitionLocation) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[51]
+	mi := &file_kapot_v1_plan_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4329,7 +4575,7 @@ func (x *PartitionLocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionLocation.ProtoReflect.Descriptor instead.
 func (*PartitionLocation) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{51}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *PartitionLocation) GetJobId() string {
@@ -4400,7 +4646,7 @@ type ExecutorMetadata struct {
 
 func (x *ExecutorMetadata) Reset() {
 	*x = ExecutorMetadata{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[52]
+	mi := &file_kapot_v1_plan_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4412,7 +4658,7 @@ func (x *ExecutorMetadata) String() string {
 func (*ExecutorMetadata) ProtoMessage() {}
 
 func (x *ExecutorMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[52]
+	mi := &file_kapot_v1_plan_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4425,7 +4671,7 @@ func (x *ExecutorMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorMetadata.ProtoReflect.Descriptor instead.
 func (*ExecutorMetadata) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{52}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ExecutorMetadata) GetId() string {
@@ -4475,7 +4721,7 @@ type PartitionStats struct {
 
 func (x *PartitionStats) Reset() {
 	*x = PartitionStats{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[53]
+	mi := &file_kapot_v1_plan_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4487,7 +4733,7 @@ func (x *PartitionStats) String() string {
 func (*PartitionStats) ProtoMessage() {}
 
 func (x *PartitionStats) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[53]
+	mi := &file_kapot_v1_plan_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4500,7 +4746,7 @@ func (x *PartitionStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionStats.ProtoReflect.Descriptor instead.
 func (*PartitionStats) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{53}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *PartitionStats) GetNumRows() int64 {
@@ -4622,14 +4868,22 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x05input\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x05input\x12=\n" +
 	"\fpartition_by\x18\x02 \x03(\v2\x1a.kapot.v1.PhysicalExprNodeR\vpartitionBy\x121\n" +
 	"\border_by\x18\x03 \x03(\v2\x16.kapot.v1.SortExprNodeR\aorderBy\x12:\n" +
-	"\tfunctions\x18\x04 \x03(\v2\x1c.kapot.v1.WindowFunctionNodeR\tfunctions\"\x8f\x02\n" +
+	"\tfunctions\x18\x04 \x03(\v2\x1c.kapot.v1.WindowFunctionNodeR\tfunctions\"u\n" +
+	"\x10WindowFrameBound\x122\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x1e.kapot.v1.WindowFrameBoundKindR\x04kind\x12-\n" +
+	"\x06offset\x18\x02 \x01(\v2\x15.kapot.v1.ScalarValueR\x06offset\"\x9f\x01\n" +
+	"\vWindowFrame\x120\n" +
+	"\x05units\x18\x01 \x01(\x0e2\x1a.kapot.v1.WindowFrameUnitsR\x05units\x120\n" +
+	"\x05start\x18\x02 \x01(\v2\x1a.kapot.v1.WindowFrameBoundR\x05start\x12,\n" +
+	"\x03end\x18\x03 \x01(\v2\x1a.kapot.v1.WindowFrameBoundR\x03end\"\xbc\x02\n" +
 	"\x12WindowFunctionNode\x12(\n" +
 	"\x02fn\x18\x01 \x01(\x0e2\x18.kapot.v1.WindowFunctionR\x02fn\x129\n" +
 	"\taggregate\x18\x02 \x01(\x0e2\x1b.kapot.v1.AggregateFunctionR\taggregate\x12,\n" +
 	"\x03arg\x18\x03 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x03arg\x12\x16\n" +
 	"\x06offset\x18\x04 \x01(\x03R\x06offset\x12:\n" +
 	"\rdefault_value\x18\x05 \x01(\v2\x15.kapot.v1.ScalarValueR\fdefaultValue\x12\x12\n" +
-	"\x04name\x18\x06 \x01(\tR\x04name\"\x8f\x01\n" +
+	"\x04name\x18\x06 \x01(\tR\x04name\x12+\n" +
+	"\x05frame\x18\a \x01(\v2\x15.kapot.v1.WindowFrameR\x05frame\"\x8f\x01\n" +
 	"\bSortNode\x120\n" +
 	"\x05input\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x05input\x12,\n" +
 	"\x05exprs\x18\x02 \x03(\v2\x16.kapot.v1.SortExprNodeR\x05exprs\x12\x19\n" +
@@ -4838,7 +5092,7 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\fTYPE_ID_NULL\x10\x10\x12\x16\n" +
 	"\x12TYPE_ID_LARGE_UTF8\x10\x11\x12#\n" +
 	"\x1fTYPE_ID_INTERVAL_MONTH_DAY_NANO\x10\x12\x12\x12\n" +
-	"\x0eTYPE_ID_BINARY\x10\x13*\xfa\x02\n" +
+	"\x0eTYPE_ID_BINARY\x10\x13*\x99\x03\n" +
 	"\x0eWindowFunction\x12\x1f\n" +
 	"\x1bWINDOW_FUNCTION_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aWINDOW_FUNCTION_ROW_NUMBER\x10\x01\x12\x18\n" +
@@ -4852,7 +5106,20 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x1bWINDOW_FUNCTION_FIRST_VALUE\x10\t\x12\x1e\n" +
 	"\x1aWINDOW_FUNCTION_LAST_VALUE\x10\n" +
 	"\x12\x1d\n" +
-	"\x19WINDOW_FUNCTION_AGGREGATE\x10\v*\xdd\x01\n" +
+	"\x19WINDOW_FUNCTION_AGGREGATE\x10\v\x12\x1d\n" +
+	"\x19WINDOW_FUNCTION_NTH_VALUE\x10\f*\x90\x01\n" +
+	"\x10WindowFrameUnits\x12\"\n" +
+	"\x1eWINDOW_FRAME_UNITS_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17WINDOW_FRAME_UNITS_ROWS\x10\x01\x12\x1c\n" +
+	"\x18WINDOW_FRAME_UNITS_RANGE\x10\x02\x12\x1d\n" +
+	"\x19WINDOW_FRAME_UNITS_GROUPS\x10\x03*\x98\x02\n" +
+	"\x14WindowFrameBoundKind\x12'\n" +
+	"#WINDOW_FRAME_BOUND_KIND_UNSPECIFIED\x10\x00\x12/\n" +
+	"+WINDOW_FRAME_BOUND_KIND_UNBOUNDED_PRECEDING\x10\x01\x12%\n" +
+	"!WINDOW_FRAME_BOUND_KIND_PRECEDING\x10\x02\x12'\n" +
+	"#WINDOW_FRAME_BOUND_KIND_CURRENT_ROW\x10\x03\x12%\n" +
+	"!WINDOW_FRAME_BOUND_KIND_FOLLOWING\x10\x04\x12/\n" +
+	"+WINDOW_FRAME_BOUND_KIND_UNBOUNDED_FOLLOWING\x10\x05*\xdd\x01\n" +
 	"\bJoinType\x12\x19\n" +
 	"\x15JOIN_TYPE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fJOIN_TYPE_INNER\x10\x01\x12\x12\n" +
@@ -4915,200 +5182,210 @@ func file_kapot_v1_plan_proto_rawDescGZIP() []byte {
 	return file_kapot_v1_plan_proto_rawDescData
 }
 
-var file_kapot_v1_plan_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_kapot_v1_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
+var file_kapot_v1_plan_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
+var file_kapot_v1_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_kapot_v1_plan_proto_goTypes = []any{
 	(TypeId)(0),                     // 0: kapot.v1.TypeId
 	(WindowFunction)(0),             // 1: kapot.v1.WindowFunction
-	(JoinType)(0),                   // 2: kapot.v1.JoinType
-	(JoinMode)(0),                   // 3: kapot.v1.JoinMode
-	(AggregateMode)(0),              // 4: kapot.v1.AggregateMode
-	(AggregateFunction)(0),          // 5: kapot.v1.AggregateFunction
-	(BinaryOp)(0),                   // 6: kapot.v1.BinaryOp
-	(*DataType)(nil),                // 7: kapot.v1.DataType
-	(*Field)(nil),                   // 8: kapot.v1.Field
-	(*Schema)(nil),                  // 9: kapot.v1.Schema
-	(*PhysicalPlanNode)(nil),        // 10: kapot.v1.PhysicalPlanNode
-	(*FileGroup)(nil),               // 11: kapot.v1.FileGroup
-	(*ParquetScanNode)(nil),         // 12: kapot.v1.ParquetScanNode
-	(*CsvScanNode)(nil),             // 13: kapot.v1.CsvScanNode
-	(*IpcScanNode)(nil),             // 14: kapot.v1.IpcScanNode
-	(*ProjectionNode)(nil),          // 15: kapot.v1.ProjectionNode
-	(*FilterNode)(nil),              // 16: kapot.v1.FilterNode
-	(*LimitNode)(nil),               // 17: kapot.v1.LimitNode
-	(*SortExprNode)(nil),            // 18: kapot.v1.SortExprNode
-	(*WindowNode)(nil),              // 19: kapot.v1.WindowNode
-	(*WindowFunctionNode)(nil),      // 20: kapot.v1.WindowFunctionNode
-	(*SortNode)(nil),                // 21: kapot.v1.SortNode
-	(*JoinOn)(nil),                  // 22: kapot.v1.JoinOn
-	(*HashJoinNode)(nil),            // 23: kapot.v1.HashJoinNode
-	(*NestedLoopJoinNode)(nil),      // 24: kapot.v1.NestedLoopJoinNode
-	(*UnionNode)(nil),               // 25: kapot.v1.UnionNode
-	(*SortPreservingMergeNode)(nil), // 26: kapot.v1.SortPreservingMergeNode
-	(*CoalesceBatchesNode)(nil),     // 27: kapot.v1.CoalesceBatchesNode
-	(*RepartitionNode)(nil),         // 28: kapot.v1.RepartitionNode
-	(*AggregateExprNode)(nil),       // 29: kapot.v1.AggregateExprNode
-	(*HashAggregateNode)(nil),       // 30: kapot.v1.HashAggregateNode
-	(*CoalescePartitionsNode)(nil),  // 31: kapot.v1.CoalescePartitionsNode
-	(*Partitioning)(nil),            // 32: kapot.v1.Partitioning
-	(*HashPartitioning)(nil),        // 33: kapot.v1.HashPartitioning
-	(*SinglePartitioning)(nil),      // 34: kapot.v1.SinglePartitioning
-	(*RoundRobinPartitioning)(nil),  // 35: kapot.v1.RoundRobinPartitioning
-	(*ExchangeNode)(nil),            // 36: kapot.v1.ExchangeNode
-	(*ShuffleWriterNode)(nil),       // 37: kapot.v1.ShuffleWriterNode
-	(*UnresolvedShuffleNode)(nil),   // 38: kapot.v1.UnresolvedShuffleNode
-	(*ShuffleReaderNode)(nil),       // 39: kapot.v1.ShuffleReaderNode
-	(*ShuffleReaderPartition)(nil),  // 40: kapot.v1.ShuffleReaderPartition
-	(*ValuesNode)(nil),              // 41: kapot.v1.ValuesNode
-	(*ValuesRow)(nil),               // 42: kapot.v1.ValuesRow
-	(*ScalarValue)(nil),             // 43: kapot.v1.ScalarValue
-	(*IntervalValue)(nil),           // 44: kapot.v1.IntervalValue
-	(*PhysicalExprNode)(nil),        // 45: kapot.v1.PhysicalExprNode
-	(*ColumnExpr)(nil),              // 46: kapot.v1.ColumnExpr
-	(*BinaryExpr)(nil),              // 47: kapot.v1.BinaryExpr
-	(*NotExpr)(nil),                 // 48: kapot.v1.NotExpr
-	(*IsNullExpr)(nil),              // 49: kapot.v1.IsNullExpr
-	(*CastExpr)(nil),                // 50: kapot.v1.CastExpr
-	(*NegativeExpr)(nil),            // 51: kapot.v1.NegativeExpr
-	(*WhenThen)(nil),                // 52: kapot.v1.WhenThen
-	(*CaseExpr)(nil),                // 53: kapot.v1.CaseExpr
-	(*InListExpr)(nil),              // 54: kapot.v1.InListExpr
-	(*BetweenExpr)(nil),             // 55: kapot.v1.BetweenExpr
-	(*LikeExpr)(nil),                // 56: kapot.v1.LikeExpr
-	(*ScalarFunctionExpr)(nil),      // 57: kapot.v1.ScalarFunctionExpr
-	(*PartitionLocation)(nil),       // 58: kapot.v1.PartitionLocation
-	(*ExecutorMetadata)(nil),        // 59: kapot.v1.ExecutorMetadata
-	(*PartitionStats)(nil),          // 60: kapot.v1.PartitionStats
+	(WindowFrameUnits)(0),           // 2: kapot.v1.WindowFrameUnits
+	(WindowFrameBoundKind)(0),       // 3: kapot.v1.WindowFrameBoundKind
+	(JoinType)(0),                   // 4: kapot.v1.JoinType
+	(JoinMode)(0),                   // 5: kapot.v1.JoinMode
+	(AggregateMode)(0),              // 6: kapot.v1.AggregateMode
+	(AggregateFunction)(0),          // 7: kapot.v1.AggregateFunction
+	(BinaryOp)(0),                   // 8: kapot.v1.BinaryOp
+	(*DataType)(nil),                // 9: kapot.v1.DataType
+	(*Field)(nil),                   // 10: kapot.v1.Field
+	(*Schema)(nil),                  // 11: kapot.v1.Schema
+	(*PhysicalPlanNode)(nil),        // 12: kapot.v1.PhysicalPlanNode
+	(*FileGroup)(nil),               // 13: kapot.v1.FileGroup
+	(*ParquetScanNode)(nil),         // 14: kapot.v1.ParquetScanNode
+	(*CsvScanNode)(nil),             // 15: kapot.v1.CsvScanNode
+	(*IpcScanNode)(nil),             // 16: kapot.v1.IpcScanNode
+	(*ProjectionNode)(nil),          // 17: kapot.v1.ProjectionNode
+	(*FilterNode)(nil),              // 18: kapot.v1.FilterNode
+	(*LimitNode)(nil),               // 19: kapot.v1.LimitNode
+	(*SortExprNode)(nil),            // 20: kapot.v1.SortExprNode
+	(*WindowNode)(nil),              // 21: kapot.v1.WindowNode
+	(*WindowFrameBound)(nil),        // 22: kapot.v1.WindowFrameBound
+	(*WindowFrame)(nil),             // 23: kapot.v1.WindowFrame
+	(*WindowFunctionNode)(nil),      // 24: kapot.v1.WindowFunctionNode
+	(*SortNode)(nil),                // 25: kapot.v1.SortNode
+	(*JoinOn)(nil),                  // 26: kapot.v1.JoinOn
+	(*HashJoinNode)(nil),            // 27: kapot.v1.HashJoinNode
+	(*NestedLoopJoinNode)(nil),      // 28: kapot.v1.NestedLoopJoinNode
+	(*UnionNode)(nil),               // 29: kapot.v1.UnionNode
+	(*SortPreservingMergeNode)(nil), // 30: kapot.v1.SortPreservingMergeNode
+	(*CoalesceBatchesNode)(nil),     // 31: kapot.v1.CoalesceBatchesNode
+	(*RepartitionNode)(nil),         // 32: kapot.v1.RepartitionNode
+	(*AggregateExprNode)(nil),       // 33: kapot.v1.AggregateExprNode
+	(*HashAggregateNode)(nil),       // 34: kapot.v1.HashAggregateNode
+	(*CoalescePartitionsNode)(nil),  // 35: kapot.v1.CoalescePartitionsNode
+	(*Partitioning)(nil),            // 36: kapot.v1.Partitioning
+	(*HashPartitioning)(nil),        // 37: kapot.v1.HashPartitioning
+	(*SinglePartitioning)(nil),      // 38: kapot.v1.SinglePartitioning
+	(*RoundRobinPartitioning)(nil),  // 39: kapot.v1.RoundRobinPartitioning
+	(*ExchangeNode)(nil),            // 40: kapot.v1.ExchangeNode
+	(*ShuffleWriterNode)(nil),       // 41: kapot.v1.ShuffleWriterNode
+	(*UnresolvedShuffleNode)(nil),   // 42: kapot.v1.UnresolvedShuffleNode
+	(*ShuffleReaderNode)(nil),       // 43: kapot.v1.ShuffleReaderNode
+	(*ShuffleReaderPartition)(nil),  // 44: kapot.v1.ShuffleReaderPartition
+	(*ValuesNode)(nil),              // 45: kapot.v1.ValuesNode
+	(*ValuesRow)(nil),               // 46: kapot.v1.ValuesRow
+	(*ScalarValue)(nil),             // 47: kapot.v1.ScalarValue
+	(*IntervalValue)(nil),           // 48: kapot.v1.IntervalValue
+	(*PhysicalExprNode)(nil),        // 49: kapot.v1.PhysicalExprNode
+	(*ColumnExpr)(nil),              // 50: kapot.v1.ColumnExpr
+	(*BinaryExpr)(nil),              // 51: kapot.v1.BinaryExpr
+	(*NotExpr)(nil),                 // 52: kapot.v1.NotExpr
+	(*IsNullExpr)(nil),              // 53: kapot.v1.IsNullExpr
+	(*CastExpr)(nil),                // 54: kapot.v1.CastExpr
+	(*NegativeExpr)(nil),            // 55: kapot.v1.NegativeExpr
+	(*WhenThen)(nil),                // 56: kapot.v1.WhenThen
+	(*CaseExpr)(nil),                // 57: kapot.v1.CaseExpr
+	(*InListExpr)(nil),              // 58: kapot.v1.InListExpr
+	(*BetweenExpr)(nil),             // 59: kapot.v1.BetweenExpr
+	(*LikeExpr)(nil),                // 60: kapot.v1.LikeExpr
+	(*ScalarFunctionExpr)(nil),      // 61: kapot.v1.ScalarFunctionExpr
+	(*PartitionLocation)(nil),       // 62: kapot.v1.PartitionLocation
+	(*ExecutorMetadata)(nil),        // 63: kapot.v1.ExecutorMetadata
+	(*PartitionStats)(nil),          // 64: kapot.v1.PartitionStats
 }
 var file_kapot_v1_plan_proto_depIdxs = []int32{
 	0,   // 0: kapot.v1.DataType.id:type_name -> kapot.v1.TypeId
-	7,   // 1: kapot.v1.Field.type:type_name -> kapot.v1.DataType
-	8,   // 2: kapot.v1.Schema.fields:type_name -> kapot.v1.Field
-	12,  // 3: kapot.v1.PhysicalPlanNode.parquet_scan:type_name -> kapot.v1.ParquetScanNode
-	13,  // 4: kapot.v1.PhysicalPlanNode.csv_scan:type_name -> kapot.v1.CsvScanNode
-	14,  // 5: kapot.v1.PhysicalPlanNode.ipc_scan:type_name -> kapot.v1.IpcScanNode
-	15,  // 6: kapot.v1.PhysicalPlanNode.projection:type_name -> kapot.v1.ProjectionNode
-	16,  // 7: kapot.v1.PhysicalPlanNode.filter:type_name -> kapot.v1.FilterNode
-	30,  // 8: kapot.v1.PhysicalPlanNode.hash_aggregate:type_name -> kapot.v1.HashAggregateNode
-	31,  // 9: kapot.v1.PhysicalPlanNode.coalesce_partitions:type_name -> kapot.v1.CoalescePartitionsNode
-	36,  // 10: kapot.v1.PhysicalPlanNode.exchange:type_name -> kapot.v1.ExchangeNode
-	37,  // 11: kapot.v1.PhysicalPlanNode.shuffle_writer:type_name -> kapot.v1.ShuffleWriterNode
-	39,  // 12: kapot.v1.PhysicalPlanNode.shuffle_reader:type_name -> kapot.v1.ShuffleReaderNode
-	38,  // 13: kapot.v1.PhysicalPlanNode.unresolved_shuffle:type_name -> kapot.v1.UnresolvedShuffleNode
-	41,  // 14: kapot.v1.PhysicalPlanNode.values:type_name -> kapot.v1.ValuesNode
-	17,  // 15: kapot.v1.PhysicalPlanNode.limit:type_name -> kapot.v1.LimitNode
-	21,  // 16: kapot.v1.PhysicalPlanNode.sort:type_name -> kapot.v1.SortNode
-	23,  // 17: kapot.v1.PhysicalPlanNode.hash_join:type_name -> kapot.v1.HashJoinNode
-	24,  // 18: kapot.v1.PhysicalPlanNode.nested_loop_join:type_name -> kapot.v1.NestedLoopJoinNode
-	25,  // 19: kapot.v1.PhysicalPlanNode.union:type_name -> kapot.v1.UnionNode
-	26,  // 20: kapot.v1.PhysicalPlanNode.sort_preserving_merge:type_name -> kapot.v1.SortPreservingMergeNode
-	27,  // 21: kapot.v1.PhysicalPlanNode.coalesce_batches:type_name -> kapot.v1.CoalesceBatchesNode
-	28,  // 22: kapot.v1.PhysicalPlanNode.repartition:type_name -> kapot.v1.RepartitionNode
-	19,  // 23: kapot.v1.PhysicalPlanNode.window:type_name -> kapot.v1.WindowNode
-	11,  // 24: kapot.v1.ParquetScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	45,  // 25: kapot.v1.ParquetScanNode.pruning_predicate:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 26: kapot.v1.ParquetScanNode.file_schema:type_name -> kapot.v1.Schema
-	11,  // 27: kapot.v1.CsvScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	9,   // 28: kapot.v1.CsvScanNode.schema:type_name -> kapot.v1.Schema
-	11,  // 29: kapot.v1.IpcScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	10,  // 30: kapot.v1.ProjectionNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	45,  // 31: kapot.v1.ProjectionNode.exprs:type_name -> kapot.v1.PhysicalExprNode
-	10,  // 32: kapot.v1.FilterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	45,  // 33: kapot.v1.FilterNode.predicate:type_name -> kapot.v1.PhysicalExprNode
-	10,  // 34: kapot.v1.LimitNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	45,  // 35: kapot.v1.SortExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
-	10,  // 36: kapot.v1.WindowNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	45,  // 37: kapot.v1.WindowNode.partition_by:type_name -> kapot.v1.PhysicalExprNode
-	18,  // 38: kapot.v1.WindowNode.order_by:type_name -> kapot.v1.SortExprNode
-	20,  // 39: kapot.v1.WindowNode.functions:type_name -> kapot.v1.WindowFunctionNode
-	1,   // 40: kapot.v1.WindowFunctionNode.fn:type_name -> kapot.v1.WindowFunction
-	5,   // 41: kapot.v1.WindowFunctionNode.aggregate:type_name -> kapot.v1.AggregateFunction
-	45,  // 42: kapot.v1.WindowFunctionNode.arg:type_name -> kapot.v1.PhysicalExprNode
-	43,  // 43: kapot.v1.WindowFunctionNode.default_value:type_name -> kapot.v1.ScalarValue
-	10,  // 44: kapot.v1.SortNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	18,  // 45: kapot.v1.SortNode.exprs:type_name -> kapot.v1.SortExprNode
-	45,  // 46: kapot.v1.JoinOn.left:type_name -> kapot.v1.PhysicalExprNode
-	45,  // 47: kapot.v1.JoinOn.right:type_name -> kapot.v1.PhysicalExprNode
-	10,  // 48: kapot.v1.HashJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
-	10,  // 49: kapot.v1.HashJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
-	22,  // 50: kapot.v1.HashJoinNode.on:type_name -> kapot.v1.JoinOn
-	2,   // 51: kapot.v1.HashJoinNode.join_type:type_name -> kapot.v1.JoinType
-	3,   // 52: kapot.v1.HashJoinNode.mode:type_name -> kapot.v1.JoinMode
-	45,  // 53: kapot.v1.HashJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
-	10,  // 54: kapot.v1.NestedLoopJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
-	10,  // 55: kapot.v1.NestedLoopJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
-	2,   // 56: kapot.v1.NestedLoopJoinNode.join_type:type_name -> kapot.v1.JoinType
-	45,  // 57: kapot.v1.NestedLoopJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
-	10,  // 58: kapot.v1.UnionNode.inputs:type_name -> kapot.v1.PhysicalPlanNode
-	10,  // 59: kapot.v1.SortPreservingMergeNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	18,  // 60: kapot.v1.SortPreservingMergeNode.exprs:type_name -> kapot.v1.SortExprNode
-	10,  // 61: kapot.v1.CoalesceBatchesNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	10,  // 62: kapot.v1.RepartitionNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	32,  // 63: kapot.v1.RepartitionNode.partitioning:type_name -> kapot.v1.Partitioning
-	5,   // 64: kapot.v1.AggregateExprNode.func:type_name -> kapot.v1.AggregateFunction
-	45,  // 65: kapot.v1.AggregateExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
-	10,  // 66: kapot.v1.HashAggregateNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	4,   // 67: kapot.v1.HashAggregateNode.mode:type_name -> kapot.v1.AggregateMode
-	45,  // 68: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
-	29,  // 69: kapot.v1.HashAggregateNode.aggregates:type_name -> kapot.v1.AggregateExprNode
-	10,  // 70: kapot.v1.CoalescePartitionsNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	33,  // 71: kapot.v1.Partitioning.hash:type_name -> kapot.v1.HashPartitioning
-	34,  // 72: kapot.v1.Partitioning.single:type_name -> kapot.v1.SinglePartitioning
-	35,  // 73: kapot.v1.Partitioning.round_robin:type_name -> kapot.v1.RoundRobinPartitioning
-	45,  // 74: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
-	10,  // 75: kapot.v1.ExchangeNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	32,  // 76: kapot.v1.ExchangeNode.partitioning:type_name -> kapot.v1.Partitioning
-	10,  // 77: kapot.v1.ShuffleWriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	32,  // 78: kapot.v1.ShuffleWriterNode.partitioning:type_name -> kapot.v1.Partitioning
-	9,   // 79: kapot.v1.UnresolvedShuffleNode.schema:type_name -> kapot.v1.Schema
-	9,   // 80: kapot.v1.ShuffleReaderNode.schema:type_name -> kapot.v1.Schema
-	40,  // 81: kapot.v1.ShuffleReaderNode.partitions:type_name -> kapot.v1.ShuffleReaderPartition
-	58,  // 82: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
-	9,   // 83: kapot.v1.ValuesNode.schema:type_name -> kapot.v1.Schema
-	42,  // 84: kapot.v1.ValuesNode.rows:type_name -> kapot.v1.ValuesRow
-	43,  // 85: kapot.v1.ValuesRow.values:type_name -> kapot.v1.ScalarValue
-	7,   // 86: kapot.v1.ScalarValue.type:type_name -> kapot.v1.DataType
-	44,  // 87: kapot.v1.ScalarValue.interval_value:type_name -> kapot.v1.IntervalValue
-	46,  // 88: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
-	43,  // 89: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
-	47,  // 90: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
-	48,  // 91: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
-	49,  // 92: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
-	50,  // 93: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
-	51,  // 94: kapot.v1.PhysicalExprNode.negative:type_name -> kapot.v1.NegativeExpr
-	53,  // 95: kapot.v1.PhysicalExprNode.case_when:type_name -> kapot.v1.CaseExpr
-	54,  // 96: kapot.v1.PhysicalExprNode.in_list:type_name -> kapot.v1.InListExpr
-	55,  // 97: kapot.v1.PhysicalExprNode.between:type_name -> kapot.v1.BetweenExpr
-	56,  // 98: kapot.v1.PhysicalExprNode.like:type_name -> kapot.v1.LikeExpr
-	57,  // 99: kapot.v1.PhysicalExprNode.function:type_name -> kapot.v1.ScalarFunctionExpr
-	45,  // 100: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
-	6,   // 101: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
-	45,  // 102: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
-	45,  // 103: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	45,  // 104: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	45,  // 105: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	7,   // 106: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
-	45,  // 107: kapot.v1.NegativeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	45,  // 108: kapot.v1.WhenThen.when:type_name -> kapot.v1.PhysicalExprNode
-	45,  // 109: kapot.v1.WhenThen.then:type_name -> kapot.v1.PhysicalExprNode
-	45,  // 110: kapot.v1.CaseExpr.operand:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 111: kapot.v1.CaseExpr.when_then:type_name -> kapot.v1.WhenThen
-	45,  // 112: kapot.v1.CaseExpr.else_expr:type_name -> kapot.v1.PhysicalExprNode
-	45,  // 113: kapot.v1.InListExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	45,  // 114: kapot.v1.InListExpr.list:type_name -> kapot.v1.PhysicalExprNode
-	45,  // 115: kapot.v1.BetweenExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	45,  // 116: kapot.v1.BetweenExpr.low:type_name -> kapot.v1.PhysicalExprNode
-	45,  // 117: kapot.v1.BetweenExpr.high:type_name -> kapot.v1.PhysicalExprNode
-	45,  // 118: kapot.v1.LikeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	45,  // 119: kapot.v1.LikeExpr.pattern:type_name -> kapot.v1.PhysicalExprNode
-	45,  // 120: kapot.v1.ScalarFunctionExpr.args:type_name -> kapot.v1.PhysicalExprNode
-	59,  // 121: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
-	60,  // 122: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
-	123, // [123:123] is the sub-list for method output_type
-	123, // [123:123] is the sub-list for method input_type
-	123, // [123:123] is the sub-list for extension type_name
-	123, // [123:123] is the sub-list for extension extendee
-	0,   // [0:123] is the sub-list for field type_name
+	9,   // 1: kapot.v1.Field.type:type_name -> kapot.v1.DataType
+	10,  // 2: kapot.v1.Schema.fields:type_name -> kapot.v1.Field
+	14,  // 3: kapot.v1.PhysicalPlanNode.parquet_scan:type_name -> kapot.v1.ParquetScanNode
+	15,  // 4: kapot.v1.PhysicalPlanNode.csv_scan:type_name -> kapot.v1.CsvScanNode
+	16,  // 5: kapot.v1.PhysicalPlanNode.ipc_scan:type_name -> kapot.v1.IpcScanNode
+	17,  // 6: kapot.v1.PhysicalPlanNode.projection:type_name -> kapot.v1.ProjectionNode
+	18,  // 7: kapot.v1.PhysicalPlanNode.filter:type_name -> kapot.v1.FilterNode
+	34,  // 8: kapot.v1.PhysicalPlanNode.hash_aggregate:type_name -> kapot.v1.HashAggregateNode
+	35,  // 9: kapot.v1.PhysicalPlanNode.coalesce_partitions:type_name -> kapot.v1.CoalescePartitionsNode
+	40,  // 10: kapot.v1.PhysicalPlanNode.exchange:type_name -> kapot.v1.ExchangeNode
+	41,  // 11: kapot.v1.PhysicalPlanNode.shuffle_writer:type_name -> kapot.v1.ShuffleWriterNode
+	43,  // 12: kapot.v1.PhysicalPlanNode.shuffle_reader:type_name -> kapot.v1.ShuffleReaderNode
+	42,  // 13: kapot.v1.PhysicalPlanNode.unresolved_shuffle:type_name -> kapot.v1.UnresolvedShuffleNode
+	45,  // 14: kapot.v1.PhysicalPlanNode.values:type_name -> kapot.v1.ValuesNode
+	19,  // 15: kapot.v1.PhysicalPlanNode.limit:type_name -> kapot.v1.LimitNode
+	25,  // 16: kapot.v1.PhysicalPlanNode.sort:type_name -> kapot.v1.SortNode
+	27,  // 17: kapot.v1.PhysicalPlanNode.hash_join:type_name -> kapot.v1.HashJoinNode
+	28,  // 18: kapot.v1.PhysicalPlanNode.nested_loop_join:type_name -> kapot.v1.NestedLoopJoinNode
+	29,  // 19: kapot.v1.PhysicalPlanNode.union:type_name -> kapot.v1.UnionNode
+	30,  // 20: kapot.v1.PhysicalPlanNode.sort_preserving_merge:type_name -> kapot.v1.SortPreservingMergeNode
+	31,  // 21: kapot.v1.PhysicalPlanNode.coalesce_batches:type_name -> kapot.v1.CoalesceBatchesNode
+	32,  // 22: kapot.v1.PhysicalPlanNode.repartition:type_name -> kapot.v1.RepartitionNode
+	21,  // 23: kapot.v1.PhysicalPlanNode.window:type_name -> kapot.v1.WindowNode
+	13,  // 24: kapot.v1.ParquetScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	49,  // 25: kapot.v1.ParquetScanNode.pruning_predicate:type_name -> kapot.v1.PhysicalExprNode
+	11,  // 26: kapot.v1.ParquetScanNode.file_schema:type_name -> kapot.v1.Schema
+	13,  // 27: kapot.v1.CsvScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	11,  // 28: kapot.v1.CsvScanNode.schema:type_name -> kapot.v1.Schema
+	13,  // 29: kapot.v1.IpcScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	12,  // 30: kapot.v1.ProjectionNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	49,  // 31: kapot.v1.ProjectionNode.exprs:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 32: kapot.v1.FilterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	49,  // 33: kapot.v1.FilterNode.predicate:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 34: kapot.v1.LimitNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	49,  // 35: kapot.v1.SortExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 36: kapot.v1.WindowNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	49,  // 37: kapot.v1.WindowNode.partition_by:type_name -> kapot.v1.PhysicalExprNode
+	20,  // 38: kapot.v1.WindowNode.order_by:type_name -> kapot.v1.SortExprNode
+	24,  // 39: kapot.v1.WindowNode.functions:type_name -> kapot.v1.WindowFunctionNode
+	3,   // 40: kapot.v1.WindowFrameBound.kind:type_name -> kapot.v1.WindowFrameBoundKind
+	47,  // 41: kapot.v1.WindowFrameBound.offset:type_name -> kapot.v1.ScalarValue
+	2,   // 42: kapot.v1.WindowFrame.units:type_name -> kapot.v1.WindowFrameUnits
+	22,  // 43: kapot.v1.WindowFrame.start:type_name -> kapot.v1.WindowFrameBound
+	22,  // 44: kapot.v1.WindowFrame.end:type_name -> kapot.v1.WindowFrameBound
+	1,   // 45: kapot.v1.WindowFunctionNode.fn:type_name -> kapot.v1.WindowFunction
+	7,   // 46: kapot.v1.WindowFunctionNode.aggregate:type_name -> kapot.v1.AggregateFunction
+	49,  // 47: kapot.v1.WindowFunctionNode.arg:type_name -> kapot.v1.PhysicalExprNode
+	47,  // 48: kapot.v1.WindowFunctionNode.default_value:type_name -> kapot.v1.ScalarValue
+	23,  // 49: kapot.v1.WindowFunctionNode.frame:type_name -> kapot.v1.WindowFrame
+	12,  // 50: kapot.v1.SortNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	20,  // 51: kapot.v1.SortNode.exprs:type_name -> kapot.v1.SortExprNode
+	49,  // 52: kapot.v1.JoinOn.left:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 53: kapot.v1.JoinOn.right:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 54: kapot.v1.HashJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
+	12,  // 55: kapot.v1.HashJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
+	26,  // 56: kapot.v1.HashJoinNode.on:type_name -> kapot.v1.JoinOn
+	4,   // 57: kapot.v1.HashJoinNode.join_type:type_name -> kapot.v1.JoinType
+	5,   // 58: kapot.v1.HashJoinNode.mode:type_name -> kapot.v1.JoinMode
+	49,  // 59: kapot.v1.HashJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 60: kapot.v1.NestedLoopJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
+	12,  // 61: kapot.v1.NestedLoopJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
+	4,   // 62: kapot.v1.NestedLoopJoinNode.join_type:type_name -> kapot.v1.JoinType
+	49,  // 63: kapot.v1.NestedLoopJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 64: kapot.v1.UnionNode.inputs:type_name -> kapot.v1.PhysicalPlanNode
+	12,  // 65: kapot.v1.SortPreservingMergeNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	20,  // 66: kapot.v1.SortPreservingMergeNode.exprs:type_name -> kapot.v1.SortExprNode
+	12,  // 67: kapot.v1.CoalesceBatchesNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	12,  // 68: kapot.v1.RepartitionNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	36,  // 69: kapot.v1.RepartitionNode.partitioning:type_name -> kapot.v1.Partitioning
+	7,   // 70: kapot.v1.AggregateExprNode.func:type_name -> kapot.v1.AggregateFunction
+	49,  // 71: kapot.v1.AggregateExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 72: kapot.v1.HashAggregateNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	6,   // 73: kapot.v1.HashAggregateNode.mode:type_name -> kapot.v1.AggregateMode
+	49,  // 74: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
+	33,  // 75: kapot.v1.HashAggregateNode.aggregates:type_name -> kapot.v1.AggregateExprNode
+	12,  // 76: kapot.v1.CoalescePartitionsNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	37,  // 77: kapot.v1.Partitioning.hash:type_name -> kapot.v1.HashPartitioning
+	38,  // 78: kapot.v1.Partitioning.single:type_name -> kapot.v1.SinglePartitioning
+	39,  // 79: kapot.v1.Partitioning.round_robin:type_name -> kapot.v1.RoundRobinPartitioning
+	49,  // 80: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 81: kapot.v1.ExchangeNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	36,  // 82: kapot.v1.ExchangeNode.partitioning:type_name -> kapot.v1.Partitioning
+	12,  // 83: kapot.v1.ShuffleWriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	36,  // 84: kapot.v1.ShuffleWriterNode.partitioning:type_name -> kapot.v1.Partitioning
+	11,  // 85: kapot.v1.UnresolvedShuffleNode.schema:type_name -> kapot.v1.Schema
+	11,  // 86: kapot.v1.ShuffleReaderNode.schema:type_name -> kapot.v1.Schema
+	44,  // 87: kapot.v1.ShuffleReaderNode.partitions:type_name -> kapot.v1.ShuffleReaderPartition
+	62,  // 88: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
+	11,  // 89: kapot.v1.ValuesNode.schema:type_name -> kapot.v1.Schema
+	46,  // 90: kapot.v1.ValuesNode.rows:type_name -> kapot.v1.ValuesRow
+	47,  // 91: kapot.v1.ValuesRow.values:type_name -> kapot.v1.ScalarValue
+	9,   // 92: kapot.v1.ScalarValue.type:type_name -> kapot.v1.DataType
+	48,  // 93: kapot.v1.ScalarValue.interval_value:type_name -> kapot.v1.IntervalValue
+	50,  // 94: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
+	47,  // 95: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
+	51,  // 96: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
+	52,  // 97: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
+	53,  // 98: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
+	54,  // 99: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
+	55,  // 100: kapot.v1.PhysicalExprNode.negative:type_name -> kapot.v1.NegativeExpr
+	57,  // 101: kapot.v1.PhysicalExprNode.case_when:type_name -> kapot.v1.CaseExpr
+	58,  // 102: kapot.v1.PhysicalExprNode.in_list:type_name -> kapot.v1.InListExpr
+	59,  // 103: kapot.v1.PhysicalExprNode.between:type_name -> kapot.v1.BetweenExpr
+	60,  // 104: kapot.v1.PhysicalExprNode.like:type_name -> kapot.v1.LikeExpr
+	61,  // 105: kapot.v1.PhysicalExprNode.function:type_name -> kapot.v1.ScalarFunctionExpr
+	49,  // 106: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
+	8,   // 107: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
+	49,  // 108: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 109: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 110: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 111: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 112: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
+	49,  // 113: kapot.v1.NegativeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 114: kapot.v1.WhenThen.when:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 115: kapot.v1.WhenThen.then:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 116: kapot.v1.CaseExpr.operand:type_name -> kapot.v1.PhysicalExprNode
+	56,  // 117: kapot.v1.CaseExpr.when_then:type_name -> kapot.v1.WhenThen
+	49,  // 118: kapot.v1.CaseExpr.else_expr:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 119: kapot.v1.InListExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 120: kapot.v1.InListExpr.list:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 121: kapot.v1.BetweenExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 122: kapot.v1.BetweenExpr.low:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 123: kapot.v1.BetweenExpr.high:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 124: kapot.v1.LikeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 125: kapot.v1.LikeExpr.pattern:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 126: kapot.v1.ScalarFunctionExpr.args:type_name -> kapot.v1.PhysicalExprNode
+	63,  // 127: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
+	64,  // 128: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
+	129, // [129:129] is the sub-list for method output_type
+	129, // [129:129] is the sub-list for method input_type
+	129, // [129:129] is the sub-list for extension type_name
+	129, // [129:129] is the sub-list for extension extendee
+	0,   // [0:129] is the sub-list for field type_name
 }
 
 func init() { file_kapot_v1_plan_proto_init() }
@@ -5139,14 +5416,14 @@ func file_kapot_v1_plan_proto_init() {
 		(*PhysicalPlanNode_Repartition)(nil),
 		(*PhysicalPlanNode_Window)(nil),
 	}
-	file_kapot_v1_plan_proto_msgTypes[14].OneofWrappers = []any{}
-	file_kapot_v1_plan_proto_msgTypes[19].OneofWrappers = []any{}
-	file_kapot_v1_plan_proto_msgTypes[25].OneofWrappers = []any{
+	file_kapot_v1_plan_proto_msgTypes[16].OneofWrappers = []any{}
+	file_kapot_v1_plan_proto_msgTypes[21].OneofWrappers = []any{}
+	file_kapot_v1_plan_proto_msgTypes[27].OneofWrappers = []any{
 		(*Partitioning_Hash)(nil),
 		(*Partitioning_Single)(nil),
 		(*Partitioning_RoundRobin)(nil),
 	}
-	file_kapot_v1_plan_proto_msgTypes[36].OneofWrappers = []any{
+	file_kapot_v1_plan_proto_msgTypes[38].OneofWrappers = []any{
 		(*ScalarValue_BoolValue)(nil),
 		(*ScalarValue_IntValue)(nil),
 		(*ScalarValue_UintValue)(nil),
@@ -5155,7 +5432,7 @@ func file_kapot_v1_plan_proto_init() {
 		(*ScalarValue_DecimalUnscaled)(nil),
 		(*ScalarValue_IntervalValue)(nil),
 	}
-	file_kapot_v1_plan_proto_msgTypes[38].OneofWrappers = []any{
+	file_kapot_v1_plan_proto_msgTypes[40].OneofWrappers = []any{
 		(*PhysicalExprNode_Column)(nil),
 		(*PhysicalExprNode_Literal)(nil),
 		(*PhysicalExprNode_Binary)(nil),
@@ -5174,8 +5451,8 @@ func file_kapot_v1_plan_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kapot_v1_plan_proto_rawDesc), len(file_kapot_v1_plan_proto_rawDesc)),
-			NumEnums:      7,
-			NumMessages:   54,
+			NumEnums:      9,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
