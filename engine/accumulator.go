@@ -37,13 +37,19 @@ type accumulator interface {
 // With distinct, count keeps the set of values it saw; min and max are
 // unaffected.
 func newAccumulator(fn kapotv1.AggregateFunction, in arrow.DataType, distinct bool) (accumulator, error) {
+	return newAccumulatorOpts(fn, in, distinct, aggOpts{})
+}
+
+// newAccumulatorOpts is newAccumulator with a call's parameter and order.
+func newAccumulatorOpts(fn kapotv1.AggregateFunction, in arrow.DataType, distinct bool, opts aggOpts) (accumulator, error) {
 	if distinct {
 		switch fn {
 		case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT:
 			return &distinctCountAcc{}, nil
 		case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG:
 			return newDistinctSum(in, fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG)
-		case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN, kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MAX:
+		case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN, kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MAX,
+			kapotv1.AggregateFunction_AGGREGATE_FUNCTION_APPROX_COUNT_DISTINCT:
 		default:
 			return nil, fmt.Errorf("aggregate %v(DISTINCT) over %s: %w", fn, in, ErrNotSupported)
 		}
@@ -83,6 +89,20 @@ func newAccumulator(fn kapotv1.AggregateFunction, in arrow.DataType, distinct bo
 		if in.ID() == arrow.BOOL || in.ID() == arrow.NULL {
 			return &boolAcc{and: fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_BOOL_AND}, nil
 		}
+	case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_STRING_AGG, kapotv1.AggregateFunction_AGGREGATE_FUNCTION_PERCENTILE_CONT,
+		kapotv1.AggregateFunction_AGGREGATE_FUNCTION_PERCENTILE_DISC:
+		return newCollect(fn, in, opts)
+	case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_CORR, kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COVAR_POP,
+		kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COVAR_SAMP:
+		return newCovar(fn, in)
+	case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_APPROX_COUNT_DISTINCT:
+		if in.ID() == arrow.BINARY { // the final mode's state
+			return &hllAcc{}, nil
+		}
+		if _, err := newKeyEncoder(array.MakeArrayOfNull(memory.DefaultAllocator, in, 0)); err != nil {
+			return nil, fmt.Errorf("approx_count_distinct over %s: %w", in, ErrNotSupported)
+		}
+		return &hllAcc{}, nil
 	}
 	return nil, fmt.Errorf("aggregate %v over %s: %w", fn, in, ErrNotSupported)
 }

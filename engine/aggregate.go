@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -43,7 +44,10 @@ func (h *HashAggregate) setNodeID(id int) {
 type aggSpec struct {
 	fn       kapotv1.AggregateFunction
 	distinct bool
-	arg      Expr           // nil for count(*) and in FINAL mode
+	arg      Expr   // nil for count(*) and in FINAL mode
+	arg2     Expr   // corr/covar's second argument
+	orderBy  []Expr // string_agg's ORDER BY keys (partial/single mode)
+	opts     aggOpts
 	in       arrow.DataType // type the accumulator is built for
 	name     string
 	// stateCol is the first input column of this aggregate's state (FINAL).
@@ -87,6 +91,9 @@ func newHashAggregate(input ExecutionPlan, n *kapotv1.HashAggregateNode) (*HashA
 			} else if s.fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT || s.distinct {
 				return nil, fmt.Errorf("aggregate %s: %v needs an argument: %w", s.name, s.fn, ErrInvalidPlan)
 			}
+			if err := s.decodeCall(a, in); err != nil {
+				return nil, fmt.Errorf("aggregate %s: %w", s.name, err)
+			}
 			h.aggs = append(h.aggs, s)
 		}
 	case kapotv1.AggregateMode_AGGREGATE_MODE_FINAL:
@@ -108,7 +115,10 @@ func newHashAggregate(input ExecutionPlan, n *kapotv1.HashAggregateNode) (*HashA
 				return nil, fmt.Errorf("final aggregate: input has no state column for aggregate %d: %w", i, ErrInvalidPlan)
 			}
 			s := aggSpec{fn: a.GetFunc(), distinct: a.GetDistinct(), name: aggName(a, i), in: in.Field(col).Type, stateCol: col}
-			acc, err := newAccumulator(s.fn, s.in, s.distinct)
+			if err := s.decodeOpts(a); err != nil {
+				return nil, fmt.Errorf("final aggregate %s: %w", s.name, err)
+			}
+			acc, err := s.newAcc()
 			if err != nil {
 				return nil, fmt.Errorf("final aggregate %s: %w", s.name, err)
 			}
@@ -123,7 +133,7 @@ func newHashAggregate(input ExecutionPlan, n *kapotv1.HashAggregateNode) (*HashA
 		return nil, fmt.Errorf("aggregate mode %v: %w", h.mode, ErrInvalidPlan)
 	}
 	for _, s := range h.aggs {
-		acc, err := newAccumulator(s.fn, s.in, s.distinct)
+		acc, err := s.newAcc()
 		if err != nil {
 			return nil, fmt.Errorf("aggregate %s: %w", s.name, err)
 		}
@@ -140,7 +150,7 @@ func newHashAggregate(input ExecutionPlan, n *kapotv1.HashAggregateNode) (*HashA
 	col := h.numGroups
 	var mergeAggs []aggSpec
 	for _, s := range h.aggs {
-		acc, err := newAccumulator(s.fn, s.in, s.distinct)
+		acc, err := s.newAcc()
 		if err != nil {
 			return nil, err
 		}
@@ -148,7 +158,7 @@ func newHashAggregate(input ExecutionPlan, n *kapotv1.HashAggregateNode) (*HashA
 		for j, t := range st {
 			stateFields = append(stateFields, arrow.Field{Name: fmt.Sprintf("%s[state%d]", s.name, j), Type: t, Nullable: true})
 		}
-		mergeAggs = append(mergeAggs, aggSpec{fn: s.fn, distinct: s.distinct, name: s.name, in: st[0], stateCol: col, nstate: len(st)})
+		mergeAggs = append(mergeAggs, aggSpec{fn: s.fn, distinct: s.distinct, name: s.name, in: st[0], stateCol: col, nstate: len(st), opts: s.opts})
 		col += len(st)
 	}
 	h.stateSchema = arrow.NewSchema(stateFields, nil)
@@ -163,6 +173,89 @@ func newHashAggregate(input ExecutionPlan, n *kapotv1.HashAggregateNode) (*HashA
 		h.merge = m
 	}
 	return h, nil
+}
+
+// decodeOpts reads a call's parameter and ORDER BY directions.
+func (s *aggSpec) decodeOpts(a *kapotv1.AggregateExprNode) error {
+	if p := a.GetParam(); p != nil {
+		v, err := ScalarFromProto(p)
+		if err != nil {
+			return err
+		}
+		s.opts.param = v
+	}
+	for _, k := range a.GetOrderBy() {
+		s.opts.order = append(s.opts.order, SortKey{Descending: k.GetDescending(), NullsFirst: k.GetNullsFirst()})
+	}
+	return nil
+}
+
+// decodeCall reads the parts of a call beyond its argument (partial and
+// single mode): the second argument and string_agg's order keys, which
+// the accumulator receives with the argument as one struct column.
+func (s *aggSpec) decodeCall(a *kapotv1.AggregateExprNode, in *arrow.Schema) error {
+	if err := s.decodeOpts(a); err != nil {
+		return err
+	}
+	fields := []arrow.Field{{Name: "v", Type: s.in, Nullable: true}}
+	if a.GetExpr2() != nil {
+		e, err := ExprFromProto(a.GetExpr2(), in)
+		if err != nil {
+			return err
+		}
+		s.arg2 = e
+		fields = append(fields, arrow.Field{Name: "x", Type: e.DataType(), Nullable: true})
+	}
+	if s.fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_STRING_AGG {
+		for i, k := range a.GetOrderBy() {
+			e, err := ExprFromProto(k.GetExpr(), in)
+			if err != nil {
+				return fmt.Errorf("order key %d: %w", i, err)
+			}
+			s.orderBy = append(s.orderBy, e)
+			fields = append(fields, arrow.Field{Name: fmt.Sprintf("k%d", i), Type: e.DataType(), Nullable: true})
+		}
+	}
+	if len(fields) > 1 {
+		s.in = arrow.StructOf(fields...)
+	}
+	return nil
+}
+
+func (s aggSpec) newAcc() (accumulator, error) {
+	return newAccumulatorOpts(s.fn, s.in, s.distinct, s.opts)
+}
+
+// eval evaluates the argument over b: one column, or a struct of the
+// argument, the second argument and the order keys.
+func (s aggSpec) eval(ctx context.Context, mem memory.Allocator, b arrow.RecordBatch) (arrow.Array, error) {
+	arg, err := s.arg.Eval(ctx, mem, b)
+	if err != nil {
+		return nil, err
+	}
+	if s.arg2 == nil && len(s.orderBy) == 0 {
+		return arg, nil
+	}
+	cols := []arrow.Array{arg}
+	defer func() { releaseAll(cols) }()
+	for _, e := range append([]Expr{s.arg2}, s.orderBy...) {
+		if e == nil {
+			continue
+		}
+		c, err := e.Eval(ctx, mem, b)
+		if err != nil {
+			return nil, err
+		}
+		cols = append(cols, c)
+	}
+	st := s.in.(*arrow.StructType)
+	children := make([]arrow.ArrayData, len(cols))
+	for i, c := range cols {
+		children[i] = c.Data()
+	}
+	data := array.NewData(st, int(b.NumRows()), []*memory.Buffer{nil}, children, 0, 0)
+	defer data.Release()
+	return array.NewStructData(data), nil
 }
 
 func aggName(a *kapotv1.AggregateExprNode, i int) string {
@@ -263,7 +356,7 @@ func (o *hashAggOp) reset() error {
 	}
 	o.keys, o.accs = o.keys[:0], o.accs[:0]
 	for _, s := range o.h.aggs {
-		acc, err := newAccumulator(s.fn, s.in, s.distinct)
+		acc, err := s.newAcc()
 		if err != nil {
 			return err
 		}
@@ -722,7 +815,7 @@ func (o *hashAggOp) feed(ctx context.Context, acc accumulator, s aggSpec, b arro
 	if s.arg == nil {
 		return acc.update(ctx, groups, nil)
 	}
-	arg, err := s.arg.Eval(ctx, o.tc.Mem, b)
+	arg, err := s.eval(ctx, o.tc.Mem, b)
 	if err != nil {
 		return err
 	}

@@ -269,8 +269,8 @@ type rangeKey struct {
 	desc bool
 	// The non-null rows [a, z) of the partition starting at p.
 	p, a, z int
-	ival func(i int) int64
-	fval func(i int) float64
+	ival    func(i int) int64
+	fval    func(i int) float64
 }
 
 func newRangeKey(arr arrow.Array, desc bool) (*rangeKey, error) {

@@ -29,6 +29,20 @@ var aggFuncs = map[string]kapotv1.AggregateFunction{
 	"bool_and":    kapotv1.AggregateFunction_AGGREGATE_FUNCTION_BOOL_AND,
 	"every":       kapotv1.AggregateFunction_AGGREGATE_FUNCTION_BOOL_AND,
 	"bool_or":     kapotv1.AggregateFunction_AGGREGATE_FUNCTION_BOOL_OR,
+
+	"string_agg":            kapotv1.AggregateFunction_AGGREGATE_FUNCTION_STRING_AGG,
+	"group_concat":          kapotv1.AggregateFunction_AGGREGATE_FUNCTION_STRING_AGG,
+	"listagg":               kapotv1.AggregateFunction_AGGREGATE_FUNCTION_STRING_AGG,
+	"percentile_cont":       kapotv1.AggregateFunction_AGGREGATE_FUNCTION_PERCENTILE_CONT,
+	"percentile_disc":       kapotv1.AggregateFunction_AGGREGATE_FUNCTION_PERCENTILE_DISC,
+	"median":                kapotv1.AggregateFunction_AGGREGATE_FUNCTION_PERCENTILE_CONT,
+	"quantile_cont":         kapotv1.AggregateFunction_AGGREGATE_FUNCTION_PERCENTILE_CONT,
+	"quantile_disc":         kapotv1.AggregateFunction_AGGREGATE_FUNCTION_PERCENTILE_DISC,
+	"quantile":              kapotv1.AggregateFunction_AGGREGATE_FUNCTION_PERCENTILE_DISC,
+	"approx_count_distinct": kapotv1.AggregateFunction_AGGREGATE_FUNCTION_APPROX_COUNT_DISTINCT,
+	"corr":                  kapotv1.AggregateFunction_AGGREGATE_FUNCTION_CORR,
+	"covar_pop":             kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COVAR_POP,
+	"covar_samp":            kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COVAR_SAMP,
 }
 
 func funcName(fc *pg.FuncCall) string {
@@ -160,24 +174,39 @@ func (a *aggBinder) wrapCol(e *expr, pos int32) (*expr, error) {
 }
 
 func (a *aggBinder) addAgg(fn kapotv1.AggregateFunction, arg *expr, distinct bool, name string) (*expr, error) {
+	return a.addCall(aggCall{fn: fn, arg: arg, distinct: distinct}, name)
+}
+
+// addCall adds an aggregate call (or finds the same one) and returns the
+// expression that reads its result.
+func (a *aggBinder) addCall(c aggCall, name string) (*expr, error) {
 	if a.keys == nil {
 		a.keys = map[string]colID{}
 	}
-	k := fmt.Sprintf("agg:%v:%v:", fn, distinct)
-	if arg != nil {
-		k += arg.key()
+	k := fmt.Sprintf("agg:%v:%v:", c.fn, c.distinct)
+	for _, e := range []*expr{c.arg, c.arg2} {
+		if e != nil {
+			k += e.key()
+		}
+		k += ";"
+	}
+	for _, o := range c.order {
+		k += fmt.Sprintf("%s %v %v;", o.e.key(), o.desc, o.nullsFirst)
+	}
+	if c.param != nil {
+		k += c.param.String()
 	}
 	if id, ok := a.keys[k]; ok {
 		return &expr{kind: eCol, col: id, typ: a.b.cols[id].typ}, nil
 	}
-	t, err := aggType(fn, arg, distinct)
+	t, err := aggType(c.fn, c.arg, c.distinct)
 	if err != nil {
 		return nil, err
 	}
-	id := a.b.newCol("", name, t)
-	a.keys[k] = id
-	a.aggs = append(a.aggs, aggCall{fn: fn, arg: arg, distinct: distinct, out: id})
-	return &expr{kind: eCol, col: id, typ: t}, nil
+	c.out = a.b.newCol("", name, t)
+	a.keys[k] = c.out
+	a.aggs = append(a.aggs, c)
+	return &expr{kind: eCol, col: c.out, typ: t}, nil
 }
 
 // aggType asks the engine for the result type of an aggregate.

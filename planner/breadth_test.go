@@ -2,6 +2,8 @@ package planner
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -82,5 +84,32 @@ func TestSetOperationErrors(t *testing.T) {
 		if strings.Contains(want, "not supported") && !errors.Is(err, ErrNotSupported) {
 			t.Errorf("%s: %v is not ErrNotSupported", sql, err)
 		}
+	}
+}
+
+// TestApproxCountDistinct: the HyperLogLog estimate is exact while a group
+// has seen few values (the sparse sketch) and within 2 % of the exact count
+// beyond, merged across partitions.
+func TestApproxCountDistinct(t *testing.T) {
+	cat := tpchCatalog(t)
+	for _, parts := range []int{1, 3} {
+		for _, col := range []string{"l_orderkey", "l_partkey", "l_suppkey", "l_comment", "l_shipdate", "l_extendedprice"} {
+			sql := "select approx_count_distinct(" + col + "), count(distinct " + col + ") from lineitem"
+			_, rows := runSQLWith(t, cat, sql, Options{TargetPartitions: parts})
+			var est, exact float64
+			if _, err := fmt.Sscanf(rows[0], "%g|%g", &est, &exact); err != nil {
+				t.Fatalf("%s: %q: %v", sql, rows, err)
+			}
+			if exact <= 1024 && est != exact {
+				t.Errorf("%s (%d partitions): %v, exactly %v expected below 1,024 values", sql, parts, est, exact)
+			}
+			if math.Abs(est-exact) > 0.02*exact {
+				t.Errorf("%s (%d partitions): estimate %v is more than 2 %% from %v", sql, parts, est, exact)
+			}
+		}
+	}
+	_, rows := runSQLWith(t, cat, "select n_regionkey, approx_count_distinct(n_name) from nation group by 1 order by 1", Options{TargetPartitions: 3})
+	if want := []string{"0|5", "1|5", "2|5", "3|5", "4|5"}; strings.Join(rows, " ") != strings.Join(want, " ") {
+		t.Errorf("per group: %q, want %q", rows, want)
 	}
 }

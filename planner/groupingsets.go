@@ -241,7 +241,9 @@ func (a *aggBinder) buildSets(from rel) rel {
 		for _, c := range a.aggs {
 			t := b.cols[c.out].typ
 			id := b.newCol("", b.cols[c.out].name, t)
-			br.aggs = append(br.aggs, aggCall{fn: c.fn, arg: c.arg, distinct: c.distinct, out: id})
+			cc := c
+			cc.out = id
+			br.aggs = append(br.aggs, cc)
 			proj.exprs = append(proj.exprs, &expr{kind: eCol, col: id, typ: t})
 			proj.out = append(proj.out, b.newCol("", b.cols[c.out].name, t))
 		}

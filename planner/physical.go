@@ -772,7 +772,10 @@ func joinOutput(jt kapotv1.JoinType, l, r []colID) []colID {
 func (p *lowerer) lowerAgg(a *aggRel) (lowered, error) {
 	need := addRefs(map[colID]bool{}, a.groups...)
 	for _, c := range a.aggs {
-		need = addRefs(need, c.arg)
+		need = addRefs(need, c.arg, c.arg2)
+		for _, k := range c.order {
+			need = addRefs(need, k.e)
+		}
 	}
 	in, err := p.lower(a.in, need)
 	if err != nil {
@@ -797,6 +800,19 @@ func (p *lowerer) lowerAgg(a *aggRel) (lowered, error) {
 				return lowered{}, err
 			}
 		}
+		if c.arg2 != nil {
+			if ae.Expr2, err = c.arg2.proto(in.pos()); err != nil {
+				return lowered{}, err
+			}
+		}
+		for _, k := range c.order {
+			ke, err := k.e.proto(in.pos())
+			if err != nil {
+				return lowered{}, err
+			}
+			ae.OrderBy = append(ae.OrderBy, &kapotv1.SortExprNode{Expr: ke, Descending: k.desc, NullsFirst: k.nullsFirst})
+		}
+		ae.Param = c.param
 		aggs = append(aggs, ae)
 	}
 	if pos, ok := in.hashedOn(a.groups, p.parts); ok && len(a.groups) > 0 {

@@ -71,10 +71,10 @@ func TestWrongAnswerRegressions(t *testing.T) {
 func TestRefusedNotIgnored(t *testing.T) {
 	cat := tpchCatalog(t)
 	for sql, feature := range map[string]string{
-		`select distinct on (n_regionkey) n_name from nation`:                         "DISTINCT ON",
-		`select sum(n_nationkey order by n_name) from nation`:                         "ORDER BY inside an aggregate call",
-		`select upper(n_name order by n_name) from nation`:                            "ORDER BY inside an aggregate call",
-		`select percentile_cont(0.5) within group (order by n_nationkey) from nation`: "WITHIN GROUP",
+		`select distinct on (n_regionkey) n_name from nation`:                  "DISTINCT ON",
+		`select sum(n_nationkey order by n_name) from nation`:                  "ORDER BY inside an aggregate call",
+		`select upper(n_name order by n_name) from nation`:                     "ORDER BY inside an aggregate call",
+		`select upper(n_name) within group (order by n_nationkey) from nation`: "WITHIN GROUP",
 		// The padded side of an outer join is nullable whatever its table
 		// says: the NULL-free NOT IN gave the padded rows (found by the
 		// differential fuzzer).
@@ -167,6 +167,29 @@ func TestWindowDefinitionErrors(t *testing.T) {
 		`select count(*) over (order by n_nationkey rows between n_regionkey preceding and current row) from nation`: "ROWS frame offsets must be non-negative integer constants",
 		`select count(*) over (order by n_nationkey rows between 1 following and current row) from nation`:           "frame starting from following row cannot have preceding rows",
 		`select nth_value(n_name, 0) over (order by n_nationkey) from nation`:                                        "positive for nth_value",
+	} {
+		_, err := PlanQuery(cat, sql, Options{TargetPartitions: 2})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s:\n got %v\nwant %q", sql, err, want)
+		}
+	}
+}
+
+// TestOrderedAggregateErrors: misuse of the ordered and two-argument
+// aggregates is an error naming the call.
+func TestOrderedAggregateErrors(t *testing.T) {
+	cat := tpchCatalog(t)
+	for sql, want := range map[string]string{
+		`select percentile_cont(0.5) from nation`:                                             "percentile_cont needs WITHIN GROUP (ORDER BY one key)",
+		`select percentile_disc(0.5) within group (order by n_name, n_nationkey) from nation`: "percentile_disc needs WITHIN GROUP (ORDER BY one key)",
+		`select percentile_cont(1.5) within group (order by n_nationkey) from nation`:         "the fraction must be between 0 and 1",
+		`select quantile_cont(n_nationkey, n_regionkey) from nation`:                          "the fraction must be a constant",
+		`select percentile_cont(0.5) within group (order by n_name) from nation`:              "percentile_cont / median over utf8",
+		`select string_agg(n_name, n_comment) from nation`:                                    "the separator must be a constant",
+		`select corr(n_name, n_nationkey) from nation`:                                        "corr takes numbers, not VARCHAR",
+		`select covar_pop(n_nationkey) from nation`:                                           "covar_pop takes 2 argument(s)",
+		`select sum(n_nationkey order by n_name) from nation`:                                 "ORDER BY inside an aggregate call",
+		`select string_agg(n_name, ',') over () from nation`:                                  "window function string_agg",
 	} {
 		_, err := PlanQuery(cat, sql, Options{TargetPartitions: 2})
 		if err == nil || !strings.Contains(err.Error(), want) {

@@ -38,6 +38,12 @@ type aggCall struct {
 	arg      *expr // nil for count(*)
 	distinct bool
 	out      colID
+	// arg2 is corr/covar's second argument; order string_agg's ORDER BY
+	// or a percentile's WITHIN GROUP direction (its key is arg); param the
+	// separator or fraction.
+	arg2  *expr
+	order []sortKey
+	param *kapotv1.ScalarValue
 }
 
 type aggRel struct {

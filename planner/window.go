@@ -351,7 +351,7 @@ func (b *binder) bindWindow(fc *pg.FuncCall, sc *scope, ag *aggBinder) (*expr, e
 				typ = arrow.PrimitiveTypes.Float64
 			}
 		}
-	} else if fn, ok := aggFuncs[name]; ok {
+	} else if fn, ok := aggFuncs[name]; ok && name != "string_agg" && name != "group_concat" && name != "listagg" {
 		call.fn, call.agg = kapotv1.WindowFunction_WINDOW_FUNCTION_AGGREGATE, fn
 		in := arrow.DataType(arrow.Null)
 		switch {

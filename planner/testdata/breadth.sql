@@ -179,3 +179,23 @@ select x, y, sum(y) over (order by x desc range between 0.5 preceding and 1.5 fo
 select x, count(*) over (order by x rows between 3 preceding and 5 preceding), min(x) over (order by x rows between 1 following and 1 following) from (values (1), (2), (3)) t(x) order by 1;
 select n_regionkey, n_nationkey, sum(n_nationkey) over (partition by n_regionkey order by n_nationkey desc groups between unbounded preceding and 1 following) from nation order by 1, 2;
 select o_orderstatus, sum(o_totalprice) over (order by o_orderstatus range between unbounded preceding and unbounded following) from orders where o_orderkey < 10 order by 1, 2;
+
+-- family: ordered and statistical aggregates
+select median(n_nationkey), median(n_regionkey) from nation;
+select n_regionkey, median(n_nationkey), percentile_cont(0.25) within group (order by n_nationkey), percentile_disc(0.75) within group (order by n_nationkey) from nation group by 1 order by 1;
+select l_returnflag, median(l_quantity), quantile_cont(l_extendedprice, 0.9), quantile_disc(l_discount, 0.1), median(l_shipdate) from lineitem group by 1 order by 1;
+select percentile_cont(0.5) within group (order by o_totalprice desc), percentile_disc(0.1) within group (order by o_orderdate desc) from orders;
+select c_mktsegment, percentile_disc(0.5) within group (order by c_name) from customer group by 1 order by 1;
+select median(x), percentile_cont(0.5) within group (order by x), percentile_disc(0.5) within group (order by x) from (values (1.5::double), (null), (3.5), (10.0)) t(x);
+select median(x) from (values (1), (2)) t(x) where x > 5;
+select n_regionkey, string_agg(n_name, ', ' order by n_name) from nation group by 1 order by 1;
+select string_agg(r_name, '' order by r_regionkey desc) from region;
+select o_orderstatus, string_agg(o_orderkey, ';' order by o_orderkey) filter (where o_orderkey < 40) from orders group by 1 order by 1;
+select string_agg(n_name order by n_name) from nation where n_regionkey = 2;
+select n_regionkey, string_agg(distinct_name, '-' order by distinct_name desc) from (select distinct n_regionkey, substr(n_name, 1, 1) as distinct_name from nation) t group by 1 order by 1;
+select string_agg(x, ',' order by y desc nulls last) from (values ('a', 1), ('b', null), (null, 3), ('d', 2)) t(x, y);
+select corr(l_quantity, l_extendedprice), covar_pop(l_quantity, l_extendedprice), covar_samp(l_quantity, l_discount) from lineitem;
+select l_returnflag, corr(l_extendedprice, l_discount), covar_samp(l_tax, l_discount) from lineitem group by 1 order by 1;
+select corr(x, y), covar_pop(x, y), covar_samp(x, y) from (values (1, null), (2, 3), (null, 4)) t(x, y);
+select n_regionkey, median(n_nationkey) over (partition by n_regionkey) from nation order by 1, 2;
+select o_orderpriority, round(median(o_totalprice), 2), count(*) from orders group by 1 having median(o_totalprice) > 100000 order by 1;

@@ -526,6 +526,24 @@ const (
 	// Logical AND / OR of booleans (NULLs skipped).
 	AggregateFunction_AGGREGATE_FUNCTION_BOOL_AND AggregateFunction = 10
 	AggregateFunction_AGGREGATE_FUNCTION_BOOL_OR  AggregateFunction = 11
+	// string_agg(expr, param [ORDER BY order_by]): the non-null values joined
+	// by the separator param (VARCHAR), in order_by's order (else in the order
+	// they arrive).
+	AggregateFunction_AGGREGATE_FUNCTION_STRING_AGG AggregateFunction = 12
+	// percentile_cont / percentile_disc (param) WITHIN GROUP (ORDER BY expr);
+	// order_by holds the one key's direction. cont interpolates (DOUBLE for
+	// integers and floats; decimals and dates keep their type, truncating
+	// the step as DuckDB does), disc picks a value. median is percentile_cont(0.5).
+	AggregateFunction_AGGREGATE_FUNCTION_PERCENTILE_CONT AggregateFunction = 13
+	AggregateFunction_AGGREGATE_FUNCTION_PERCENTILE_DISC AggregateFunction = 14
+	// An estimate of count(DISTINCT expr) from a HyperLogLog sketch
+	// (mergeable partial states of 16 KiB per group).
+	AggregateFunction_AGGREGATE_FUNCTION_APPROX_COUNT_DISTINCT AggregateFunction = 15
+	// Of pairs (expr, expr2) where both are non-NULL: Pearson correlation,
+	// population and sample covariance (DOUBLE).
+	AggregateFunction_AGGREGATE_FUNCTION_CORR       AggregateFunction = 16
+	AggregateFunction_AGGREGATE_FUNCTION_COVAR_POP  AggregateFunction = 17
+	AggregateFunction_AGGREGATE_FUNCTION_COVAR_SAMP AggregateFunction = 18
 )
 
 // Enum value maps for AggregateFunction.
@@ -543,20 +561,34 @@ var (
 		9:  "AGGREGATE_FUNCTION_VAR_POP",
 		10: "AGGREGATE_FUNCTION_BOOL_AND",
 		11: "AGGREGATE_FUNCTION_BOOL_OR",
+		12: "AGGREGATE_FUNCTION_STRING_AGG",
+		13: "AGGREGATE_FUNCTION_PERCENTILE_CONT",
+		14: "AGGREGATE_FUNCTION_PERCENTILE_DISC",
+		15: "AGGREGATE_FUNCTION_APPROX_COUNT_DISTINCT",
+		16: "AGGREGATE_FUNCTION_CORR",
+		17: "AGGREGATE_FUNCTION_COVAR_POP",
+		18: "AGGREGATE_FUNCTION_COVAR_SAMP",
 	}
 	AggregateFunction_value = map[string]int32{
-		"AGGREGATE_FUNCTION_UNSPECIFIED": 0,
-		"AGGREGATE_FUNCTION_COUNT":       1,
-		"AGGREGATE_FUNCTION_SUM":         2,
-		"AGGREGATE_FUNCTION_MIN":         3,
-		"AGGREGATE_FUNCTION_MAX":         4,
-		"AGGREGATE_FUNCTION_AVG":         5,
-		"AGGREGATE_FUNCTION_STDDEV_SAMP": 6,
-		"AGGREGATE_FUNCTION_STDDEV_POP":  7,
-		"AGGREGATE_FUNCTION_VAR_SAMP":    8,
-		"AGGREGATE_FUNCTION_VAR_POP":     9,
-		"AGGREGATE_FUNCTION_BOOL_AND":    10,
-		"AGGREGATE_FUNCTION_BOOL_OR":     11,
+		"AGGREGATE_FUNCTION_UNSPECIFIED":           0,
+		"AGGREGATE_FUNCTION_COUNT":                 1,
+		"AGGREGATE_FUNCTION_SUM":                   2,
+		"AGGREGATE_FUNCTION_MIN":                   3,
+		"AGGREGATE_FUNCTION_MAX":                   4,
+		"AGGREGATE_FUNCTION_AVG":                   5,
+		"AGGREGATE_FUNCTION_STDDEV_SAMP":           6,
+		"AGGREGATE_FUNCTION_STDDEV_POP":            7,
+		"AGGREGATE_FUNCTION_VAR_SAMP":              8,
+		"AGGREGATE_FUNCTION_VAR_POP":               9,
+		"AGGREGATE_FUNCTION_BOOL_AND":              10,
+		"AGGREGATE_FUNCTION_BOOL_OR":               11,
+		"AGGREGATE_FUNCTION_STRING_AGG":            12,
+		"AGGREGATE_FUNCTION_PERCENTILE_CONT":       13,
+		"AGGREGATE_FUNCTION_PERCENTILE_DISC":       14,
+		"AGGREGATE_FUNCTION_APPROX_COUNT_DISTINCT": 15,
+		"AGGREGATE_FUNCTION_CORR":                  16,
+		"AGGREGATE_FUNCTION_COVAR_POP":             17,
+		"AGGREGATE_FUNCTION_COVAR_SAMP":            18,
 	}
 )
 
@@ -2539,7 +2571,15 @@ type AggregateExprNode struct {
 	Name string            `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
 	// DISTINCT: count(DISTINCT x) counts distinct non-null values; min and max
 	// ignore it. Partial state is the set of distinct values seen.
-	Distinct      bool `protobuf:"varint,4,opt,name=distinct,proto3" json:"distinct,omitempty"`
+	Distinct bool `protobuf:"varint,4,opt,name=distinct,proto3" json:"distinct,omitempty"`
+	// The second argument (corr, covar_pop, covar_samp).
+	Expr2 *PhysicalExprNode `protobuf:"bytes,5,opt,name=expr2,proto3" json:"expr2,omitempty"`
+	// ORDER BY inside the call (string_agg), or the WITHIN GROUP key's
+	// direction (percentiles; its expr is expr).
+	OrderBy []*SortExprNode `protobuf:"bytes,6,rep,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
+	// A constant parameter: the percentile fraction (DOUBLE in [0, 1]), the
+	// string_agg separator (VARCHAR).
+	Param         *ScalarValue `protobuf:"bytes,7,opt,name=param,proto3" json:"param,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2600,6 +2640,27 @@ func (x *AggregateExprNode) GetDistinct() bool {
 		return x.Distinct
 	}
 	return false
+}
+
+func (x *AggregateExprNode) GetExpr2() *PhysicalExprNode {
+	if x != nil {
+		return x.Expr2
+	}
+	return nil
+}
+
+func (x *AggregateExprNode) GetOrderBy() []*SortExprNode {
+	if x != nil {
+		return x.OrderBy
+	}
+	return nil
+}
+
+func (x *AggregateExprNode) GetParam() *ScalarValue {
+	if x != nil {
+		return x.Param
+	}
+	return nil
 }
 
 // HashAggregateNode groups rows by group_exprs and computes aggregates.
@@ -4916,12 +4977,15 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x11target_batch_size\x18\x02 \x01(\x03R\x0ftargetBatchSize\"\x7f\n" +
 	"\x0fRepartitionNode\x120\n" +
 	"\x05input\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x05input\x12:\n" +
-	"\fpartitioning\x18\x02 \x01(\v2\x16.kapot.v1.PartitioningR\fpartitioning\"\xa4\x01\n" +
+	"\fpartitioning\x18\x02 \x01(\v2\x16.kapot.v1.PartitioningR\fpartitioning\"\xb6\x02\n" +
 	"\x11AggregateExprNode\x12/\n" +
 	"\x04func\x18\x01 \x01(\x0e2\x1b.kapot.v1.AggregateFunctionR\x04func\x12.\n" +
 	"\x04expr\x18\x02 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x04expr\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1a\n" +
-	"\bdistinct\x18\x04 \x01(\bR\bdistinct\"\x8d\x02\n" +
+	"\bdistinct\x18\x04 \x01(\bR\bdistinct\x120\n" +
+	"\x05expr2\x18\x05 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x05expr2\x121\n" +
+	"\border_by\x18\x06 \x03(\v2\x16.kapot.v1.SortExprNodeR\aorderBy\x12+\n" +
+	"\x05param\x18\a \x01(\v2\x15.kapot.v1.ScalarValueR\x05param\"\x8d\x02\n" +
 	"\x11HashAggregateNode\x120\n" +
 	"\x05input\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x05input\x12+\n" +
 	"\x04mode\x18\x02 \x01(\x0e2\x17.kapot.v1.AggregateModeR\x04mode\x12;\n" +
@@ -5138,7 +5202,7 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x1aAGGREGATE_MODE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16AGGREGATE_MODE_PARTIAL\x10\x01\x12\x18\n" +
 	"\x14AGGREGATE_MODE_FINAL\x10\x02\x12\x19\n" +
-	"\x15AGGREGATE_MODE_SINGLE\x10\x03*\x8e\x03\n" +
+	"\x15AGGREGATE_MODE_SINGLE\x10\x03*\x91\x05\n" +
 	"\x11AggregateFunction\x12\"\n" +
 	"\x1eAGGREGATE_FUNCTION_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18AGGREGATE_FUNCTION_COUNT\x10\x01\x12\x1a\n" +
@@ -5152,7 +5216,14 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x1aAGGREGATE_FUNCTION_VAR_POP\x10\t\x12\x1f\n" +
 	"\x1bAGGREGATE_FUNCTION_BOOL_AND\x10\n" +
 	"\x12\x1e\n" +
-	"\x1aAGGREGATE_FUNCTION_BOOL_OR\x10\v*\x98\x02\n" +
+	"\x1aAGGREGATE_FUNCTION_BOOL_OR\x10\v\x12!\n" +
+	"\x1dAGGREGATE_FUNCTION_STRING_AGG\x10\f\x12&\n" +
+	"\"AGGREGATE_FUNCTION_PERCENTILE_CONT\x10\r\x12&\n" +
+	"\"AGGREGATE_FUNCTION_PERCENTILE_DISC\x10\x0e\x12,\n" +
+	"(AGGREGATE_FUNCTION_APPROX_COUNT_DISTINCT\x10\x0f\x12\x1b\n" +
+	"\x17AGGREGATE_FUNCTION_CORR\x10\x10\x12 \n" +
+	"\x1cAGGREGATE_FUNCTION_COVAR_POP\x10\x11\x12!\n" +
+	"\x1dAGGREGATE_FUNCTION_COVAR_SAMP\x10\x12*\x98\x02\n" +
 	"\bBinaryOp\x12\x19\n" +
 	"\x15BINARY_OP_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fBINARY_OP_EQ\x10\x01\x12\x11\n" +
@@ -5324,68 +5395,71 @@ var file_kapot_v1_plan_proto_depIdxs = []int32{
 	36,  // 69: kapot.v1.RepartitionNode.partitioning:type_name -> kapot.v1.Partitioning
 	7,   // 70: kapot.v1.AggregateExprNode.func:type_name -> kapot.v1.AggregateFunction
 	49,  // 71: kapot.v1.AggregateExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 72: kapot.v1.HashAggregateNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	6,   // 73: kapot.v1.HashAggregateNode.mode:type_name -> kapot.v1.AggregateMode
-	49,  // 74: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
-	33,  // 75: kapot.v1.HashAggregateNode.aggregates:type_name -> kapot.v1.AggregateExprNode
-	12,  // 76: kapot.v1.CoalescePartitionsNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	37,  // 77: kapot.v1.Partitioning.hash:type_name -> kapot.v1.HashPartitioning
-	38,  // 78: kapot.v1.Partitioning.single:type_name -> kapot.v1.SinglePartitioning
-	39,  // 79: kapot.v1.Partitioning.round_robin:type_name -> kapot.v1.RoundRobinPartitioning
-	49,  // 80: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 81: kapot.v1.ExchangeNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	36,  // 82: kapot.v1.ExchangeNode.partitioning:type_name -> kapot.v1.Partitioning
-	12,  // 83: kapot.v1.ShuffleWriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	36,  // 84: kapot.v1.ShuffleWriterNode.partitioning:type_name -> kapot.v1.Partitioning
-	11,  // 85: kapot.v1.UnresolvedShuffleNode.schema:type_name -> kapot.v1.Schema
-	11,  // 86: kapot.v1.ShuffleReaderNode.schema:type_name -> kapot.v1.Schema
-	44,  // 87: kapot.v1.ShuffleReaderNode.partitions:type_name -> kapot.v1.ShuffleReaderPartition
-	62,  // 88: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
-	11,  // 89: kapot.v1.ValuesNode.schema:type_name -> kapot.v1.Schema
-	46,  // 90: kapot.v1.ValuesNode.rows:type_name -> kapot.v1.ValuesRow
-	47,  // 91: kapot.v1.ValuesRow.values:type_name -> kapot.v1.ScalarValue
-	9,   // 92: kapot.v1.ScalarValue.type:type_name -> kapot.v1.DataType
-	48,  // 93: kapot.v1.ScalarValue.interval_value:type_name -> kapot.v1.IntervalValue
-	50,  // 94: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
-	47,  // 95: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
-	51,  // 96: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
-	52,  // 97: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
-	53,  // 98: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
-	54,  // 99: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
-	55,  // 100: kapot.v1.PhysicalExprNode.negative:type_name -> kapot.v1.NegativeExpr
-	57,  // 101: kapot.v1.PhysicalExprNode.case_when:type_name -> kapot.v1.CaseExpr
-	58,  // 102: kapot.v1.PhysicalExprNode.in_list:type_name -> kapot.v1.InListExpr
-	59,  // 103: kapot.v1.PhysicalExprNode.between:type_name -> kapot.v1.BetweenExpr
-	60,  // 104: kapot.v1.PhysicalExprNode.like:type_name -> kapot.v1.LikeExpr
-	61,  // 105: kapot.v1.PhysicalExprNode.function:type_name -> kapot.v1.ScalarFunctionExpr
-	49,  // 106: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
-	8,   // 107: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
-	49,  // 108: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 109: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 110: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 111: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 112: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
-	49,  // 113: kapot.v1.NegativeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 114: kapot.v1.WhenThen.when:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 115: kapot.v1.WhenThen.then:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 116: kapot.v1.CaseExpr.operand:type_name -> kapot.v1.PhysicalExprNode
-	56,  // 117: kapot.v1.CaseExpr.when_then:type_name -> kapot.v1.WhenThen
-	49,  // 118: kapot.v1.CaseExpr.else_expr:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 119: kapot.v1.InListExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 120: kapot.v1.InListExpr.list:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 121: kapot.v1.BetweenExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 122: kapot.v1.BetweenExpr.low:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 123: kapot.v1.BetweenExpr.high:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 124: kapot.v1.LikeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 125: kapot.v1.LikeExpr.pattern:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 126: kapot.v1.ScalarFunctionExpr.args:type_name -> kapot.v1.PhysicalExprNode
-	63,  // 127: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
-	64,  // 128: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
-	129, // [129:129] is the sub-list for method output_type
-	129, // [129:129] is the sub-list for method input_type
-	129, // [129:129] is the sub-list for extension type_name
-	129, // [129:129] is the sub-list for extension extendee
-	0,   // [0:129] is the sub-list for field type_name
+	49,  // 72: kapot.v1.AggregateExprNode.expr2:type_name -> kapot.v1.PhysicalExprNode
+	20,  // 73: kapot.v1.AggregateExprNode.order_by:type_name -> kapot.v1.SortExprNode
+	47,  // 74: kapot.v1.AggregateExprNode.param:type_name -> kapot.v1.ScalarValue
+	12,  // 75: kapot.v1.HashAggregateNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	6,   // 76: kapot.v1.HashAggregateNode.mode:type_name -> kapot.v1.AggregateMode
+	49,  // 77: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
+	33,  // 78: kapot.v1.HashAggregateNode.aggregates:type_name -> kapot.v1.AggregateExprNode
+	12,  // 79: kapot.v1.CoalescePartitionsNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	37,  // 80: kapot.v1.Partitioning.hash:type_name -> kapot.v1.HashPartitioning
+	38,  // 81: kapot.v1.Partitioning.single:type_name -> kapot.v1.SinglePartitioning
+	39,  // 82: kapot.v1.Partitioning.round_robin:type_name -> kapot.v1.RoundRobinPartitioning
+	49,  // 83: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 84: kapot.v1.ExchangeNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	36,  // 85: kapot.v1.ExchangeNode.partitioning:type_name -> kapot.v1.Partitioning
+	12,  // 86: kapot.v1.ShuffleWriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	36,  // 87: kapot.v1.ShuffleWriterNode.partitioning:type_name -> kapot.v1.Partitioning
+	11,  // 88: kapot.v1.UnresolvedShuffleNode.schema:type_name -> kapot.v1.Schema
+	11,  // 89: kapot.v1.ShuffleReaderNode.schema:type_name -> kapot.v1.Schema
+	44,  // 90: kapot.v1.ShuffleReaderNode.partitions:type_name -> kapot.v1.ShuffleReaderPartition
+	62,  // 91: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
+	11,  // 92: kapot.v1.ValuesNode.schema:type_name -> kapot.v1.Schema
+	46,  // 93: kapot.v1.ValuesNode.rows:type_name -> kapot.v1.ValuesRow
+	47,  // 94: kapot.v1.ValuesRow.values:type_name -> kapot.v1.ScalarValue
+	9,   // 95: kapot.v1.ScalarValue.type:type_name -> kapot.v1.DataType
+	48,  // 96: kapot.v1.ScalarValue.interval_value:type_name -> kapot.v1.IntervalValue
+	50,  // 97: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
+	47,  // 98: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
+	51,  // 99: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
+	52,  // 100: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
+	53,  // 101: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
+	54,  // 102: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
+	55,  // 103: kapot.v1.PhysicalExprNode.negative:type_name -> kapot.v1.NegativeExpr
+	57,  // 104: kapot.v1.PhysicalExprNode.case_when:type_name -> kapot.v1.CaseExpr
+	58,  // 105: kapot.v1.PhysicalExprNode.in_list:type_name -> kapot.v1.InListExpr
+	59,  // 106: kapot.v1.PhysicalExprNode.between:type_name -> kapot.v1.BetweenExpr
+	60,  // 107: kapot.v1.PhysicalExprNode.like:type_name -> kapot.v1.LikeExpr
+	61,  // 108: kapot.v1.PhysicalExprNode.function:type_name -> kapot.v1.ScalarFunctionExpr
+	49,  // 109: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
+	8,   // 110: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
+	49,  // 111: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 112: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 113: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 114: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 115: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
+	49,  // 116: kapot.v1.NegativeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 117: kapot.v1.WhenThen.when:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 118: kapot.v1.WhenThen.then:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 119: kapot.v1.CaseExpr.operand:type_name -> kapot.v1.PhysicalExprNode
+	56,  // 120: kapot.v1.CaseExpr.when_then:type_name -> kapot.v1.WhenThen
+	49,  // 121: kapot.v1.CaseExpr.else_expr:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 122: kapot.v1.InListExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 123: kapot.v1.InListExpr.list:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 124: kapot.v1.BetweenExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 125: kapot.v1.BetweenExpr.low:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 126: kapot.v1.BetweenExpr.high:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 127: kapot.v1.LikeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 128: kapot.v1.LikeExpr.pattern:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 129: kapot.v1.ScalarFunctionExpr.args:type_name -> kapot.v1.PhysicalExprNode
+	63,  // 130: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
+	64,  // 131: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
+	132, // [132:132] is the sub-list for method output_type
+	132, // [132:132] is the sub-list for method input_type
+	132, // [132:132] is the sub-list for extension type_name
+	132, // [132:132] is the sub-list for extension extendee
+	0,   // [0:132] is the sub-list for field type_name
 }
 
 func init() { file_kapot_v1_plan_proto_init() }
