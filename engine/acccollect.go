@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
@@ -25,59 +27,50 @@ type aggOpts struct {
 }
 
 // collectAcc keeps every non-null value of each group: string_agg and the
-// percentiles need them all. Values (for string_agg with ORDER BY: structs
-// of the value and its order keys) are appended to one builder with their
-// group; the partial state of a group is the list of its values.
+// percentiles need them all. Values are appended to one builder with
+// their group and, for string_agg with ORDER BY, their order keys encoded
+// so that the bytes sort as the keys do (the argument arrives as a struct
+// of the value and its keys). A group's partial state is its entries in
+// one binary value, after a NULL column of the value type that tells the
+// final phase what the values are.
 type collectAcc struct {
 	fn     kapotv1.AggregateFunction
-	elem   arrow.DataType // one collected value
-	b      array.Builder
+	value  arrow.DataType
+	vb     array.Builder
 	gids   []uint32
+	keys   [][]byte // per entry; nil without ORDER BY keys
 	groups int
 	frac   float64
 	sep    string
 	order  []SortKey
 }
 
-// newCollect builds the accumulator for values of type in (the argument
-// in partial/single mode, the list state in final mode).
+// newCollect builds the accumulator for arguments of type in (the value,
+// or a struct of the value and the order keys; in final mode the first
+// state column, of the value type).
 func newCollect(fn kapotv1.AggregateFunction, in arrow.DataType, opts aggOpts) (*collectAcc, error) {
-	elem := in
-	if l, ok := in.(*arrow.ListType); ok {
-		elem = l.Elem()
-	}
-	a := &collectAcc{fn: fn, elem: elem, order: opts.order, frac: 0.5}
-	if fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_STRING_AGG && len(a.order) == 0 {
-		a.order = []SortKey{{}} // percentiles read their values in order
-	}
-	if !appendable(elem) {
-		return nil, fmt.Errorf("%v over %s: %w", fn, elem, ErrNotSupported)
-	}
-	value, keys := elem, []arrow.DataType{elem}
-	if st, ok := elem.(*arrow.StructType); ok {
+	a := &collectAcc{fn: fn, value: in, order: opts.order, frac: 0.5}
+	if st, ok := in.(*arrow.StructType); ok {
 		if st.NumFields() != 1+len(opts.order) {
-			return nil, fmt.Errorf("%v: %d order keys for a %s argument: %w", fn, len(opts.order), elem, ErrInvalidPlan)
+			return nil, fmt.Errorf("%v: %d order keys for a %s argument: %w", fn, len(opts.order), in, ErrInvalidPlan)
 		}
-		value, keys = st.Field(0).Type, nil
-		for _, f := range st.Fields()[1:] {
-			keys = append(keys, f.Type)
+		a.value = st.Field(0).Type
+		for i, f := range st.Fields()[1:] {
+			null := array.MakeArrayOfNull(memory.DefaultAllocator, f.Type, 0)
+			_, err := newOrdKeyEncoder(null, opts.order[i])
+			null.Release()
+			if err != nil {
+				return nil, fmt.Errorf("%v ordered by %s: %w", fn, f.Type, ErrNotSupported)
+			}
 		}
 	}
-	for i, k := range opts.order {
-		if i >= len(keys) {
-			break
-		}
-		null := array.MakeArrayOfNull(memory.DefaultAllocator, keys[i], 0)
-		_, err := newRowComparator(null, k)
-		null.Release()
-		if err != nil {
-			return nil, fmt.Errorf("%v ordered by %s: %w", fn, keys[i], ErrNotSupported)
-		}
+	if !valueCodable(a.value) && a.value.ID() != arrow.NULL {
+		return nil, fmt.Errorf("%v over %s: %w", fn, a.value, ErrNotSupported)
 	}
 	switch fn {
 	case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_STRING_AGG:
-		if value.ID() != arrow.STRING && value.ID() != arrow.NULL {
-			return nil, fmt.Errorf("string_agg over %s (cast it to VARCHAR): %w", value, ErrInvalidPlan)
+		if a.value.ID() != arrow.STRING && a.value.ID() != arrow.NULL {
+			return nil, fmt.Errorf("string_agg over %s (cast it to VARCHAR): %w", a.value, ErrInvalidPlan)
 		}
 		a.sep = ","
 		if opts.param != nil {
@@ -88,8 +81,11 @@ func newCollect(fn kapotv1.AggregateFunction, in arrow.DataType, opts aggOpts) (
 			a.sep = string(s.Value.Bytes())
 		}
 	default:
-		if len(opts.order) > 1 {
-			return nil, fmt.Errorf("percentile with %d order keys: %w", len(opts.order), ErrInvalidPlan)
+		if len(a.order) == 0 {
+			a.order = []SortKey{{}} // percentiles read their values in order
+		}
+		if len(a.order) > 1 {
+			return nil, fmt.Errorf("percentile with %d order keys: %w", len(a.order), ErrInvalidPlan)
 		}
 		if opts.param != nil {
 			var err error
@@ -116,74 +112,104 @@ func newCollect(fn kapotv1.AggregateFunction, in arrow.DataType, opts aggOpts) (
 
 func (a *collectAcc) grow(n int) { a.groups = max(a.groups, n) }
 
-func (a *collectAcc) builder() array.Builder {
-	if a.b == nil {
-		a.b = array.NewBuilder(memory.DefaultAllocator, a.elem)
-	}
-	return a.b
+// ordered reports whether entries carry order keys (string_agg with
+// ORDER BY): keys then has one entry per value.
+func (a *collectAcc) ordered() bool {
+	return a.fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_STRING_AGG && len(a.order) > 0
 }
 
-// valueOf is the collected value column of an argument or state child.
-func valueOf(arr arrow.Array) arrow.Array {
-	if s, ok := arr.(*array.Struct); ok {
-		return s.Field(0)
+func (a *collectAcc) builder() array.Builder {
+	if a.vb == nil {
+		a.vb = array.NewBuilder(memory.DefaultAllocator, a.value)
 	}
-	return arr
+	return a.vb
 }
 
 func (a *collectAcc) update(_ context.Context, groups []uint32, arg arrow.Array) error {
 	if arg == nil {
 		return fmt.Errorf("%v needs an argument: %w", a.fn, ErrInvalidPlan)
 	}
-	if arg.DataType().ID() == arrow.NULL {
+	v := arg
+	var encs []ordKeyEncoder
+	if st, ok := arg.(*array.Struct); ok {
+		v = st.Field(0)
+		for k := 1; k < st.NumField(); k++ {
+			e, err := newOrdKeyEncoder(st.Field(k), a.order[k-1])
+			if err != nil {
+				return err
+			}
+			encs = append(encs, e)
+		}
+	}
+	if v.DataType().ID() == arrow.NULL {
 		return nil
 	}
-	b, v := a.builder(), valueOf(arg)
+	b := a.builder()
 	for i, g := range groups {
 		if v.IsNull(i) {
 			continue
 		}
-		if err := appendFrom(b, arg, i); err != nil {
+		if err := appendFrom(b, v, i); err != nil {
 			return err
 		}
 		a.gids = append(a.gids, g)
+		if a.ordered() {
+			var key []byte
+			for _, e := range encs {
+				key = e(key, i)
+			}
+			a.keys = append(a.keys, key)
+		}
 	}
 	return nil
 }
 
 func (a *collectAcc) merge(_ context.Context, groups []uint32, states []arrow.Array) error {
-	l, ok := states[0].(*array.List)
+	if len(states) != 2 {
+		return fmt.Errorf("%v state has %d columns, not 2: %w", a.fn, len(states), ErrInvalidPlan)
+	}
+	st, ok := states[1].(*array.Binary)
 	if !ok {
-		return fmt.Errorf("%v state is %s, not a list: %w", a.fn, states[0].DataType(), ErrInvalidPlan)
+		return fmt.Errorf("%v state is %s, not binary: %w", a.fn, states[1].DataType(), ErrInvalidPlan)
 	}
-	if l.ListValues().DataType().ID() == arrow.NULL {
-		return nil
-	}
-	b, vals := a.builder(), l.ListValues()
+	b := a.builder()
 	for i, g := range groups {
-		if l.IsNull(i) {
+		if st.IsNull(i) {
 			continue
 		}
-		from, to := l.ValueOffsets(i)
-		for j := int(from); j < int(to); j++ {
-			if err := appendFrom(b, vals, j); err != nil {
-				return err
+		buf := st.Value(i)
+		for len(buf) > 0 {
+			// An entry: the key's length and bytes (length 0 and no key
+			// without ORDER BY keys), then the value.
+			l, k := binary.Uvarint(buf)
+			if k <= 0 || uint64(len(buf)-k) < l {
+				return fmt.Errorf("%v state: %w", a.fn, errShortValue)
+			}
+			if a.ordered() {
+				a.keys = append(a.keys, slices.Clone(buf[k:k+int(l)]))
+			}
+			rest, err := decodeValue(b, buf[k+int(l):])
+			if err != nil {
+				return fmt.Errorf("%v state: %w", a.fn, err)
 			}
 			a.gids = append(a.gids, g)
+			buf = rest
 		}
 	}
 	return nil
 }
 
-func (a *collectAcc) stateTypes() []arrow.DataType { return []arrow.DataType{arrow.ListOf(a.elem)} }
+func (a *collectAcc) stateTypes() []arrow.DataType {
+	return []arrow.DataType{a.value, arrow.BinaryTypes.Binary}
+}
 
-// sorted returns the collected values and each group's row numbers, in
-// the group's order (ORDER BY / WITHIN GROUP; arrival order without).
+// sorted returns the collected values and each group's entries in the
+// group's order (ORDER BY / WITHIN GROUP; arrival order without).
 func (a *collectAcc) sorted() (arrow.Array, [][]int, error) {
 	vals := a.builder().NewArray()
 	// The builder is empty now; keep the values in it for later calls.
 	for i := 0; i < vals.Len(); i++ {
-		if err := appendFrom(a.b, vals, i); err != nil {
+		if err := appendFrom(a.vb, vals, i); err != nil {
 			vals.Release()
 			return nil, nil, err
 		}
@@ -192,59 +218,57 @@ func (a *collectAcc) sorted() (arrow.Array, [][]int, error) {
 	for i, g := range a.gids {
 		rows[g] = append(rows[g], i)
 	}
-	if len(a.order) == 0 {
-		return vals, rows, nil
-	}
-	var cmps []func(i, j int) int
-	for k, key := range a.order {
-		col := vals
-		if s, ok := vals.(*array.Struct); ok {
-			col = s.Field(k + 1)
-		}
-		c, err := newRowComparator(col, key)
+	var less func(i, j int) int
+	switch {
+	case a.ordered():
+		less = func(i, j int) int { return bytes.Compare(a.keys[i], a.keys[j]) }
+	case a.fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_STRING_AGG:
+		c, err := newRowComparator(vals, a.order[0])
 		if err != nil {
 			vals.Release()
 			return nil, nil, err
 		}
-		cmps = append(cmps, c)
+		less = c
+	default:
+		return vals, rows, nil
 	}
 	for _, rs := range rows {
-		slices.SortStableFunc(rs, func(i, j int) int {
-			for _, c := range cmps {
-				if r := c(i, j); r != 0 {
-					return r
-				}
-			}
-			return 0
-		})
+		slices.SortStableFunc(rs, less)
 	}
 	return vals, rows, nil
 }
 
 func (a *collectAcc) state(mem memory.Allocator) []arrow.Array {
-	lb := array.NewListBuilder(mem, a.elem)
-	defer lb.Release()
+	bb := array.NewBinaryBuilder(mem, arrow.BinaryTypes.Binary)
+	defer bb.Release()
 	vals, rows, err := a.sorted()
 	if err != nil {
 		// sorted fails only on types newCollect accepted: a bug.
 		panic(fmt.Sprintf("%v state: %v", a.fn, err))
 	}
 	defer vals.Release()
-	vb := lb.ValueBuilder()
+	var buf []byte
 	for _, rs := range rows {
-		lb.Append(true)
+		buf = buf[:0]
 		for _, r := range rs {
-			if err := appendFrom(vb, vals, r); err != nil {
+			var key []byte
+			if a.ordered() {
+				key = a.keys[r]
+			}
+			buf = binary.AppendUvarint(buf, uint64(len(key)))
+			buf = append(buf, key...)
+			if buf, err = encodeValue(buf, vals, r); err != nil {
 				panic(fmt.Sprintf("%v state: %v", a.fn, err))
 			}
 		}
+		bb.Append(buf)
 	}
-	return []arrow.Array{lb.NewArray()}
+	return []arrow.Array{array.MakeArrayOfNull(mem, a.value, len(rows)), bb.NewArray()}
 }
 
 // percentileType is the result type of a percentile over a.elem.
 func (a *collectAcc) percentileType() (arrow.DataType, error) {
-	t := a.elem
+	t := a.value
 	if a.fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_PERCENTILE_DISC {
 		if t.ID() == arrow.STRUCT || t.ID() == arrow.LIST {
 			return nil, fmt.Errorf("percentile_disc over %s: %w", t, ErrNotSupported)
@@ -276,7 +300,7 @@ func (a *collectAcc) result(mem memory.Allocator) arrow.Array {
 	defer vals.Release()
 	rb := array.NewBuilder(mem, a.resultType())
 	defer rb.Release()
-	v := valueOf(vals)
+	v := vals
 	for _, rs := range rows {
 		n := len(rs)
 		if n == 0 {

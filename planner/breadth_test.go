@@ -73,8 +73,6 @@ func TestSetOperationErrors(t *testing.T) {
 	for sql, want := range map[string]string{
 		`select n_name from nation union select n_nationkey from nation`:                                                                     "UNION types VARCHAR and BIGINT cannot be matched",
 		`select n_name, n_nationkey from nation union select r_name from region`:                                                             "each UNION query must have the same number of columns (2 and 1)",
-		`select n_name from nation intersect all select r_name from region`:                                                                  "not supported yet: INTERSECT ALL",
-		`select n_name from nation except all select r_name from region`:                                                                     "not supported yet: EXCEPT ALL",
 		`select n_name from nation n where n_nationkey in (select s_nationkey from supplier where s_suppkey = n.n_nationkey union select 1)`: "not supported yet",
 	} {
 		_, err := PlanQuery(cat, sql, Options{TargetPartitions: 2})

@@ -34,9 +34,6 @@ func (b *binder) bindSetOp(s *pg.SelectStmt, outer *scope) (rel, []string, []cor
 	if opName == "" {
 		return nil, nil, nil, notSupported(-1, "this set operation")
 	}
-	if all && op != pg.SetOperation_SETOP_UNION {
-		return nil, nil, nil, notSupported(-1, opName+" ALL")
-	}
 	l, names, lcorr, err := b.bindSubselect(s.GetLarg(), outer)
 	if err != nil {
 		return nil, nil, nil, err
@@ -88,9 +85,31 @@ func (b *binder) bindSetOp(s *pg.SelectStmt, outer *scope) (rel, []string, []cor
 		tag(lp, 1, 0)
 		tag(rp, 0, 1)
 		inL, inR := b.newCol("", "in_left", arrow.PrimitiveTypes.Int64), b.newCol("", "in_right", arrow.PrimitiveTypes.Int64)
-		u := &unionRel{inputs: []rel{lp, rp}, out: append(append([]colID{}, out...), inL, inR)}
+		var lin, rin rel = lp, rp
+		groupOn := out
+		uout := append(append([]colID{}, out...), inL, inR)
+		if all {
+			// INTERSECT ALL and EXCEPT ALL: number the copies of each row
+			// within its branch; row k of a value is in both branches
+			// (INTERSECT) for k up to the smaller count, only in the left
+			// (EXCEPT) beyond the right's count. The number joins the
+			// grouping and the set operation is then a plain one.
+			number := func(p *projectRel) rel {
+				w := &windowRel{in: p}
+				for _, id := range p.out[:len(out)] {
+					w.partBy = append(w.partBy, &expr{kind: eCol, col: id, typ: b.cols[id].typ})
+				}
+				w.calls = []windowCall{{fn: kapotv1.WindowFunction_WINDOW_FUNCTION_ROW_NUMBER, offset: 1, out: b.newCol("", "copy", arrow.PrimitiveTypes.Int64)}}
+				return w
+			}
+			lin, rin = number(lp), number(rp)
+			copyID := b.newCol("", "copy", arrow.PrimitiveTypes.Int64)
+			uout = append(uout, copyID)
+			groupOn = append(append([]colID{}, out...), copyID)
+		}
+		u := &unionRel{inputs: []rel{lin, rin}, out: uout}
 		ag := &aggRel{in: u}
-		for _, id := range out {
+		for _, id := range groupOn {
 			c := b.cols[id]
 			g := b.newCol(c.qual, c.name, c.typ)
 			b.cols[g].nullable = c.nullable
@@ -111,7 +130,7 @@ func (b *binder) bindSetOp(s *pg.SelectStmt, outer *scope) (rel, []string, []cor
 		}
 		f := &filterRel{in: ag, pred: andExpr(cmp(cntL, kapotv1.BinaryOp_BINARY_OP_GT), right)}
 		p := &projectRel{in: f}
-		for _, g := range ag.gout {
+		for _, g := range ag.gout[:len(out)] {
 			p.exprs = append(p.exprs, &expr{kind: eCol, col: g, typ: b.cols[g].typ})
 			p.out = append(p.out, g)
 		}

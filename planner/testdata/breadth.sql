@@ -26,6 +26,14 @@ select o_orderstatus from orders except select 'F' order by 1;
 select n_name from nation where n_regionkey in (select r_regionkey from region union select 4);
 select n_name from nation n where exists (select 1 union select n.n_nationkey);
 select n_name from nation where n_regionkey in (select r_regionkey from region where r_regionkey < 3 except select 0);
+select n_regionkey from nation intersect all select r_regionkey from region;
+select n_regionkey from nation except all select r_regionkey from region where r_regionkey < 3;
+select n_regionkey from nation except all select n_regionkey from nation where n_nationkey < 12 order by 1;
+select x from (values (1), (1), (null), (null), (2)) t(x) intersect all select y from (values (1), (null), (null), (null), (3)) t(y);
+select x from (values (1), (1), (null), (null), (2)) t(x) except all select y from (values (1), (null), (3)) t(y) order by 1;
+select l_returnflag, l_linestatus from lineitem where l_orderkey < 100 except all select l_returnflag, l_linestatus from lineitem where l_orderkey < 50 order by 1, 2;
+select o_orderstatus from orders intersect all select o_orderstatus from orders where o_orderkey < 30 order by 1;
+select count(*) from (select l_suppkey from lineitem intersect all select ps_suppkey from partsupp) t;
 
 -- family: aggregates in expressions
 select coalesce(max(r_regionkey), 0) from region;
