@@ -136,6 +136,9 @@ type aggBinder struct {
 	itemKeys  []string
 	sets      [][]colID
 	groupings []groupingCall
+	// lazyKeys are columns that become group keys when read outside an
+	// aggregate (the outer columns of a decorrelated subquery).
+	lazyKeys map[colID]bool
 }
 
 func (a *aggBinder) addGroup(e *expr) {
@@ -163,6 +166,9 @@ func (a *aggBinder) addGroup(e *expr) {
 // wrapCol maps a bound expression over the input to the aggregate's output
 // when it is a group key; a bare column that is not is an error.
 func (a *aggBinder) wrapCol(e *expr, pos int32) (*expr, error) {
+	if e.kind == eCol && a.lazyKeys[e.col] {
+		a.addGroup(e)
+	}
 	if id, ok := a.keys[e.key()]; ok {
 		return &expr{kind: eCol, col: id, typ: e.typ}, nil
 	}

@@ -21,7 +21,10 @@ type binder struct {
 	win *windowBinder
 	// subs collects the scalar subqueries of the SELECT list being bound
 	// (joined to its rows); nil elsewhere.
-	subs *[]rel
+	subs *scalarSubs
+	// magic is set while a correlated scalar subquery of a select list is
+	// bound for decorrelation (see bindScalarSub).
+	magic *magicCtx
 }
 
 // cte is a WITH query, bound afresh wherever it is named.
@@ -41,6 +44,8 @@ type scope struct {
 	cols []*column
 	// outer is the enclosing query's scope, for correlated subqueries.
 	outer *scope
+	// used, when set, records the columns of cols that were looked up.
+	used map[colID]bool
 }
 
 func (b *binder) scopeOf(r rel) *scope {
@@ -61,6 +66,9 @@ func (s *scope) find(qual, name string, pos int32) (*column, error) {
 			return nil, errAt(pos, engine.ErrInvalidPlan, "column reference %q is ambiguous", name)
 		}
 		found = c
+	}
+	if found != nil && s.used != nil {
+		s.used[found.id] = true
 	}
 	if found == nil {
 		if s.outer != nil {
@@ -105,9 +113,14 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 		return nil, nil, nil, err
 	}
 	// Window calls belong to this SELECT's list and ORDER BY only.
-	savedWin, savedSubs := b.win, b.subs
+	savedWin, savedSubs, savedMagic := b.win, b.subs, b.magic
 	b.win, b.subs = nil, nil
-	defer func() { b.win, b.subs = savedWin, savedSubs }()
+	var magic *magicCtx
+	if b.magic != nil && outer == b.magic.scope {
+		magic = b.magic
+	}
+	b.magic = nil
+	defer func() { b.win, b.subs, b.magic = savedWin, savedSubs, savedMagic }()
 	if s.GetLimitOption() == pg.LimitOption_LIMIT_OPTION_WITH_TIES {
 		return nil, nil, nil, notSupported(-1, "FETCH … WITH TIES")
 	}
@@ -246,6 +259,15 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 		if len(corrPreds) > 0 && ag.sets != nil {
 			return nil, nil, nil, notSupported(-1, "GROUPING SETS, ROLLUP or CUBE in a correlated subquery")
 		}
+		if magic != nil {
+			// Decorrelated below, once the select list has named every
+			// outer column it reads.
+			magic.preds, corrPreds = corrPreds, nil
+			ag.lazyKeys = map[colID]bool{}
+			for _, c := range magic.scope.cols {
+				ag.lazyKeys[c.id] = true
+			}
+		}
 		for _, c := range corrPreds {
 			o, in, ok := splitCorrelation(c, local)
 			if !ok {
@@ -256,8 +278,8 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 		}
 		win := newWindowBinder(s)
 		b.win = win
-		var subs []rel
-		b.subs = &subs
+		subs := &scalarSubs{}
+		b.subs = subs
 		for _, t := range targets {
 			var e *expr
 			var err error
@@ -299,6 +321,12 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 		if err != nil {
 			return nil, nil, nil, err
 		}
+		if magic != nil && len(magic.scope.used) > 0 {
+			var err error
+			if from, corrOuter, corrInner, err = b.magicJoin(magic, from, ag); err != nil {
+				return nil, nil, nil, err
+			}
+		}
 		r = ag.build(from)
 		if having != nil {
 			r = &filterRel{in: r, pred: having}
@@ -338,8 +366,8 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 		return nil, nil, nil, notSupported(-1, "correlated scalar subqueries without an aggregate")
 	}
 	b.win = newWindowBinder(s)
-	var subs []rel
-	b.subs = &subs
+	subs := &scalarSubs{from: from, sc: sc}
+	b.subs = subs
 	for _, t := range targets {
 		if t.star != nil {
 			sel = append(sel, &expr{kind: eCol, col: t.star.id, typ: t.star.typ})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kapot-go/kapot/engine"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/wire"
 )
 
 // Subqueries in WHERE and HAVING are decorrelated into joins:
@@ -355,11 +356,92 @@ func hasCount(r rel) bool {
 	return false
 }
 
-// bindScalarSub binds (SELECT …) used as a value in the select list: an
+// scalarSubs collects the scalar subqueries of a select list: each is
+// joined to the query's FROM (and WHERE) rel. from and sc are that rel and
+// its scope where the query does not aggregate (correlated subqueries are
+// only decorrelated there).
+type scalarSubs struct {
+	joins []*joinRel // right: the subquery; left: filled in by joinScalarSubs
+	from  rel
+	sc    *scope
+}
+
+// magicCtx decorrelates one scalar subquery of a select list by the
+// "magic set" method: the subquery is bound against scope, whose columns
+// stand for the distinct values of the outer columns outer (same order);
+// its correlated conditions (preds) join those distinct rows to its FROM,
+// it groups by them, and the outer query joins the result back on them.
+type magicCtx struct {
+	scope *scope
+	outer []*column
+	from  rel
+	preds []*expr
+}
+
+// magicJoin builds the decorrelated input of a subquery's aggregate: the
+// distinct values of the outer columns it reads, left-joined to its FROM
+// on its correlated conditions (equalities as hash keys), grouped by
+// those values. Every aggregate reads a marker that is NULL on the
+// padded rows, so an outer row no inner row matches aggregates nothing
+// (count 0, sum NULL) exactly as the correlated subquery would.
+func (b *binder) magicJoin(m *magicCtx, from rel, ag *aggBinder) (rel, []*expr, []*expr, error) {
+	d := &aggRel{in: m.from}
+	var corrOuter, corrInner []*expr
+	dIDs := map[colID]bool{}
+	for i, c := range m.scope.cols {
+		if !m.scope.used[c.id] {
+			continue
+		}
+		o := m.outer[i]
+		d.groups = append(d.groups, &expr{kind: eCol, col: o.id, typ: o.typ})
+		d.gout = append(d.gout, c.id)
+		dIDs[c.id] = true
+		in := &expr{kind: eCol, col: c.id, typ: c.typ}
+		ag.addGroup(in)
+		corrOuter, corrInner = append(corrOuter, &expr{kind: eCol, col: o.id, typ: o.typ}), append(corrInner, in)
+	}
+	// The marker: a constant column of the subquery's rows.
+	mark := b.newCol("", "matched", arrow.PrimitiveTypes.Int64)
+	mp := &projectRel{in: from}
+	for _, id := range from.output() {
+		mp.exprs = append(mp.exprs, &expr{kind: eCol, col: id, typ: b.cols[id].typ})
+		mp.out = append(mp.out, id)
+	}
+	mp.exprs, mp.out = append(mp.exprs, int64Lit(1)), append(mp.out, mark)
+	j := &joinRel{left: d, right: mp, jt: kapotv1.JoinType_JOIN_TYPE_LEFT}
+	local := idSet(from.output())
+	for _, p := range m.preds {
+		if o, in, ok := splitCorrelation(p, local); ok && coveredBy(o, dIDs) {
+			o, in = b.unify(o, in)
+			j.leftKeys, j.rightKeys = append(j.leftKeys, o), append(j.rightKeys, in)
+			continue
+		}
+		j.filter = andExpr(j.filter, p)
+	}
+	markCol := &expr{kind: eCol, col: mark, typ: arrow.PrimitiveTypes.Int64}
+	matched := &expr{kind: eIsNull, args: []*expr{markCol}, negated: true, typ: arrow.FixedWidthTypes.Boolean}
+	for i := range ag.aggs {
+		c := &ag.aggs[i]
+		if c.arg == nil {
+			c.arg = markCol // count(*): the matched rows
+			continue
+		}
+		w := &expr{kind: eCase, args: []*expr{matched, c.arg}}
+		if err := b.resolve(w); err != nil {
+			return nil, nil, nil, err
+		}
+		c.arg = w
+	}
+	return j, corrOuter, corrInner, nil
+}
+
+// bindScalarSub binds (SELECT …) used as a value in the select list. An
 // uncorrelated subquery that always returns exactly one row (an aggregate
-// without GROUP BY or HAVING), joined to every row of the query. Others —
-// correlated, or able to return no row or several — are refused rather
-// than risk a wrong count of rows.
+// without GROUP BY or HAVING) is joined to every row of the query; a
+// correlated one of that shape, in a query that does not aggregate, is
+// decorrelated (magicJoin) and left-joined on the outer columns it reads.
+// Others — able to return no row or several — are refused rather than
+// risk a wrong count of rows.
 func (b *binder) bindScalarSub(sl *pg.SubLink) (*expr, error) {
 	if sl.GetSubLinkType() != pg.SubLinkType_EXPR_SUBLINK || b.subs == nil {
 		return nil, notSupported(sl.GetLocation(), "subqueries here")
@@ -369,30 +451,111 @@ func (b *binder) bindScalarSub(sl *pg.SubLink) (*expr, error) {
 		len(sub.GetGroupClause()) == 0 && sub.GetHavingClause() == nil && sub.GetLimitOffset() == nil && sub.GetLimitCount() == nil &&
 		len(sub.GetTargetList()) == 1 && containsAgg(sub.GetTargetList()[0].GetResTarget().GetVal()) && len(sub.GetValuesLists()) == 0
 	if !oneRow {
-		return nil, notSupported(sl.GetLocation(), "scalar subqueries in the select list other than an uncorrelated aggregate without GROUP BY")
+		return nil, notSupported(sl.GetLocation(), "scalar subqueries in the select list other than an aggregate without GROUP BY")
 	}
 	saved := b.subs
 	b.subs = nil
 	inner, _, keys, err := b.bindSubselect(sub, nil)
 	b.subs = saved
+	if err != nil && strings.Contains(err.Error(), "does not exist") && saved.from != nil {
+		inner, keys, err = b.bindCorrelatedScalar(sub, saved)
+	}
 	if err != nil {
 		if strings.Contains(err.Error(), "does not exist") {
-			return nil, notSupported(sl.GetLocation(), "correlated scalar subqueries in the select list")
+			return nil, notSupported(sl.GetLocation(), "correlated scalar subqueries in the select list of a query that aggregates")
 		}
 		return nil, err
 	}
-	if len(keys) > 0 || len(inner.output()) != 1 {
+	if len(inner.output())-len(keys) != 1 {
 		return nil, errAt(sl.GetLocation(), engine.ErrInvalidPlan, "scalar subquery must return one column")
 	}
-	*b.subs = append(*b.subs, inner)
+	j := &joinRel{right: inner, jt: kapotv1.JoinType_JOIN_TYPE_INNER}
+	if len(keys) > 0 {
+		// Every outer row's values are among the subquery's groups; the
+		// join is a left join anyway, and NULLs match NULLs (the group
+		// of NULL values is the one an outer NULL stands for).
+		j.jt = kapotv1.JoinType_JOIN_TYPE_LEFT
+		for _, k := range keys {
+			o, in := b.unify(k.outer, &expr{kind: eCol, col: k.inner, typ: b.cols[k.inner].typ})
+			lk, rk := b.nullSafeKeys(o, in)
+			j.leftKeys, j.rightKeys = append(j.leftKeys, lk...), append(j.rightKeys, rk...)
+		}
+	}
+	saved.joins = append(saved.joins, j)
 	id := inner.output()[0]
 	return &expr{kind: eCol, col: id, typ: b.cols[id].typ}, nil
 }
 
-// joinScalarSubs joins the one-row subqueries of a select list to r.
-func (b *binder) joinScalarSubs(r rel, subs []rel) rel {
-	for _, s := range subs {
-		r = &joinRel{left: r, right: s, jt: kapotv1.JoinType_JOIN_TYPE_INNER}
+// bindCorrelatedScalar binds a correlated scalar subquery of the select
+// list of the query whose FROM is subs.from, decorrelated.
+func (b *binder) bindCorrelatedScalar(sub *pg.SelectStmt, subs *scalarSubs) (rel, []corrKey, error) {
+	m := &magicCtx{scope: &scope{used: map[colID]bool{}}, from: subs.from}
+	for _, c := range subs.sc.cols {
+		id := b.newCol(c.qual, c.name, c.typ)
+		b.cols[id].nullable = c.nullable
+		m.scope.cols = append(m.scope.cols, b.cols[id])
+		m.outer = append(m.outer, c)
+	}
+	saved := b.magic
+	b.magic = m
+	inner, _, keys, err := b.bindSubselect(sub, m.scope)
+	b.magic = saved
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(keys) == 0 {
+		return nil, nil, notSupported(-1, "this correlated scalar subquery")
+	}
+	return inner, keys, nil
+}
+
+// nullSafeKeys turns the join key pair l = r into keys under which NULL
+// equals NULL: (coalesce(x, zero), x IS NULL) on each side, for keys that
+// may be NULL.
+func (b *binder) nullSafeKeys(l, r *expr) ([]*expr, []*expr) {
+	if !b.nullable(l) && !b.nullable(r) {
+		return []*expr{l}, []*expr{r}
+	}
+	zero, ok := zeroOf(l.typ)
+	if !ok {
+		return []*expr{l}, []*expr{r}
+	}
+	wrap := func(x *expr) []*expr {
+		c := &expr{kind: eFunc, fn: "coalesce", args: []*expr{x, zero}, typ: x.typ}
+		return []*expr{c, {kind: eIsNull, args: []*expr{x}, typ: arrow.FixedWidthTypes.Boolean}}
+	}
+	return wrap(l), wrap(r)
+}
+
+// zeroOf is a literal of type t, any value.
+func zeroOf(t arrow.DataType) (*expr, bool) {
+	pt, err := wire.TypeToProto(t)
+	if err != nil {
+		return nil, false
+	}
+	v := &kapotv1.ScalarValue{Type: pt}
+	switch {
+	case arrow.IsInteger(t.ID()) || t.ID() == arrow.DATE32:
+		v.Value = &kapotv1.ScalarValue_IntValue{IntValue: 0}
+	case arrow.IsFloating(t.ID()):
+		v.Value = &kapotv1.ScalarValue_FloatValue{FloatValue: 0}
+	case t.ID() == arrow.STRING:
+		v.Value = &kapotv1.ScalarValue_StringValue{StringValue: ""}
+	case t.ID() == arrow.DECIMAL128:
+		v.Value = &kapotv1.ScalarValue_DecimalUnscaled{DecimalUnscaled: "0"}
+	case t.ID() == arrow.BOOL:
+		v.Value = &kapotv1.ScalarValue_BoolValue{BoolValue: false}
+	default:
+		return nil, false
+	}
+	return &expr{kind: eLit, lit: v, typ: t}, true
+}
+
+// joinScalarSubs joins the scalar subqueries of a select list to r.
+func (b *binder) joinScalarSubs(r rel, subs *scalarSubs) rel {
+	for _, j := range subs.joins {
+		j.left = r
+		r = j
 	}
 	return r
 }

@@ -207,3 +207,17 @@ select l_returnflag, corr(l_extendedprice, l_discount), covar_samp(l_tax, l_disc
 select corr(x, y), covar_pop(x, y), covar_samp(x, y) from (values (1, null), (2, 3), (null, 4)) t(x, y);
 select n_regionkey, median(n_nationkey) over (partition by n_regionkey) from nation order by 1, 2;
 select o_orderpriority, round(median(o_totalprice), 2), count(*) from orders group by 1 having median(o_totalprice) > 100000 order by 1;
+
+-- family: correlated scalar subqueries
+select n_name, (select count(*) from nation x where x.n_nationkey < n.n_nationkey) from nation n order by 1;
+select n_name, (select count(*) from supplier where s_nationkey = n_nationkey), (select max(s_acctbal) from supplier where s_nationkey = n_nationkey and s_acctbal < 5000) from nation order by 1;
+select r_name, (select count(*) + r_regionkey from nation where n_regionkey > r_regionkey) from region order by 1;
+select x, (select sum(y) from (values (1), (2), (null)) u(y) where y is not distinct from x) from (values (1), (null), (3)) t(x) order by 1;
+select c_custkey, (select coalesce(sum(o_totalprice), 0) from orders where o_custkey = c_custkey and o_orderdate > date '1998-01-01') from customer where c_custkey < 20 order by 1;
+select p_partkey, p_retailprice - (select avg(ps_supplycost) from partsupp where ps_partkey = p_partkey) from part where p_partkey < 15 order by 1;
+select o_orderkey, (select count(*) from lineitem where l_orderkey = o_orderkey and l_quantity > 30) as big, (select min(l_shipdate) from lineitem where l_orderkey = o_orderkey) from orders where o_orderkey < 40 order by 1;
+select x, (select count(*) from (values (1), (2), (2), (null)) u(y) where y > x or y is null) from (values (0), (1), (2), (null)) t(x) order by 1;
+select n_name, case when (select count(*) from customer where c_nationkey = n_nationkey) > 60 then 'many' else 'few' end from nation order by 1;
+select s_name, (select string_agg(p_name, ',' order by p_name) from partsupp, part where ps_partkey = p_partkey and ps_suppkey = s_suppkey and p_size < 4) from supplier where s_suppkey < 6 order by 1;
+select n1.n_name, (select max(n2.n_name) from nation n2 where n2.n_regionkey = n1.n_regionkey and n2.n_nationkey <> n1.n_nationkey) from nation n1 order by 1;
+select r_regionkey, (select count(distinct n_name) from nation where n_regionkey <= r_regionkey), (select sum(n_nationkey) filter (where n_nationkey > 10) from nation where n_regionkey = r_regionkey) from region order by 1;
