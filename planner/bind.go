@@ -299,7 +299,7 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 		if s.GetHavingClause() != nil {
 			var plain []*pg.Node
 			for _, c := range conjuncts(s.GetHavingClause()) {
-				if isSubqueryPredicate(c) {
+				if isSubqueryPredicate(c) || containsSubLink(c) {
 					havingSubs = append(havingSubs, c)
 				} else {
 					plain = append(plain, c)

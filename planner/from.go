@@ -53,7 +53,7 @@ func (b *binder) bindFrom(items []*pg.Node, where *pg.Node, outer *scope) (rel, 
 	var subs []*pg.Node
 	if where != nil {
 		for _, c := range conjuncts(where) {
-			if isSubqueryPredicate(c) {
+			if isSubqueryPredicate(c) || containsSubLink(c) {
 				subs = append(subs, c)
 				continue
 			}

@@ -101,6 +101,9 @@ func (b *binder) applySubquery(r rel, n *pg.Node, sc *scope, ag *aggBinder) (rel
 	if x, op, sl, flipped := scalarComparison(n); sl != nil {
 		return b.applyScalar(r, x, op, sl, flipped, sc, ag)
 	}
+	if !isSubqueryPredicate(n) {
+		return b.applyScalarExpr(r, n, sc, ag)
+	}
 	sl, negated := subLink(n)
 	sub := sl.GetSubselect().GetSelectStmt()
 	if sub == nil {
@@ -245,6 +248,28 @@ func (b *binder) applyScalar(r rel, x *pg.Node, op string, sl *pg.SubLink, flipp
 		return nil, errAt(sl.GetLocation(), err, "operator %s cannot be applied to %s and %s", op, typeName(left.typ), typeName(val.typ))
 	}
 	return &filterRel{in: j, pred: cmp}, nil
+}
+
+// applyScalarExpr filters r by a condition with scalar subqueries inside
+// expressions (x > (SELECT …) * 2, CASE WHEN (SELECT …) …): they are
+// joined to r as in a select list (correlated ones decorrelated, in WHERE
+// only), then the condition filters.
+func (b *binder) applyScalarExpr(r rel, n *pg.Node, sc *scope, ag *aggBinder) (rel, error) {
+	subs := &scalarSubs{}
+	if ag == nil {
+		subs.from, subs.sc = r, b.scopeOf(r)
+	}
+	saved := b.subs
+	b.subs = subs
+	p, err := b.bindExpr(n, sc, ag)
+	b.subs = saved
+	if err != nil {
+		return nil, err
+	}
+	if p.typ.ID() != arrow.BOOL && p.typ.ID() != arrow.NULL {
+		return nil, errAt(location(n), engine.ErrInvalidPlan, "WHERE must be boolean, not %s", typeName(p.typ))
+	}
+	return &filterRel{in: b.joinScalarSubs(r, subs), pred: p}, nil
 }
 
 // nullable reports whether e may be NULL: only columns read straight from a
@@ -462,7 +487,7 @@ func (b *binder) bindScalarSub(sl *pg.SubLink) (*expr, error) {
 	}
 	if err != nil {
 		if strings.Contains(err.Error(), "does not exist") {
-			return nil, notSupported(sl.GetLocation(), "correlated scalar subqueries in the select list of a query that aggregates")
+			return nil, notSupported(sl.GetLocation(), "a correlated scalar subquery here (in a query that aggregates, or reading an enclosing query's columns)")
 		}
 		return nil, err
 	}

@@ -221,3 +221,9 @@ select n_name, case when (select count(*) from customer where c_nationkey = n_na
 select s_name, (select string_agg(p_name, ',' order by p_name) from partsupp, part where ps_partkey = p_partkey and ps_suppkey = s_suppkey and p_size < 4) from supplier where s_suppkey < 6 order by 1;
 select n1.n_name, (select max(n2.n_name) from nation n2 where n2.n_regionkey = n1.n_regionkey and n2.n_nationkey <> n1.n_nationkey) from nation n1 order by 1;
 select r_regionkey, (select count(distinct n_name) from nation where n_regionkey <= r_regionkey), (select sum(n_nationkey) filter (where n_nationkey > 10) from nation where n_regionkey = r_regionkey) from region order by 1;
+select n_name from nation where n_nationkey > (select avg(n_nationkey) from nation) * 1.2 order by 1;
+select n_name from nation n where n_nationkey + 1 > (select count(*) from nation x where x.n_regionkey = n.n_regionkey) * 4 order by 1;
+select n_regionkey, count(*) from nation group by 1 having count(*) * 5 - 1 >= (select count(*) from nation) - 1 order by 1;
+select n_name from nation where case when (select max(r_regionkey) from region) > n_regionkey then true else false end and n_nationkey < 5 order by 1;
+select o_orderkey from orders where o_totalprice > 2 * (select avg(l_extendedprice) from lineitem where l_orderkey = o_orderkey) order by 1 limit 5;
+select c_custkey from customer c where c_acctbal > coalesce((select max(o_totalprice) from orders where o_custkey = c.c_custkey), 0) / 100 and c_custkey < 30 order by 1;
