@@ -484,6 +484,12 @@ func (b *binder) bindNode(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 		}
 		return nil, notSupported(f.GetLocation(), "CURRENT_TIME, CURRENT_TIMESTAMP and other clock values other than CURRENT_DATE")
 	case n.GetSubLink() != nil:
+		switch n.GetSubLink().GetSubLinkType() {
+		case pg.SubLinkType_EXISTS_SUBLINK:
+			return b.bindExistsValue(n.GetSubLink())
+		case pg.SubLinkType_ANY_SUBLINK:
+			return b.bindInValue(n.GetSubLink(), sc, ag)
+		}
 		return b.bindScalarSub(n.GetSubLink())
 	}
 	return nil, notSupported(location(n), "this expression")

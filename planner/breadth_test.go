@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/kapot-go/kapot/internal/oracle"
+	"github.com/kapot-go/kapot/tpch"
 )
 
 // breadthCase is one query of the SQL-breadth corpus (issue 22).
@@ -109,5 +110,30 @@ func TestApproxCountDistinct(t *testing.T) {
 	_, rows := runSQLWith(t, cat, "select n_regionkey, approx_count_distinct(n_name) from nation group by 1 order by 1", Options{TargetPartitions: 3})
 	if want := []string{"0|5", "1|5", "2|5", "3|5", "4|5"}; strings.Join(rows, " ") != strings.Join(want, " ") {
 		t.Errorf("per group: %q, want %q", rows, want)
+	}
+}
+
+// TestExtendedSuite: the queries of `kapot tpch bench --suite extended`
+// give DuckDB's answers (SF 0.01, one and three partitions).
+func TestExtendedSuite(t *testing.T) {
+	cat, db := tpchCatalog(t), tpchOracle(t)
+	for n := 1; n <= tpch.ExtendedQueries; n++ {
+		sql, err := tpch.ExtendedQuery(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := db.Rows(sql)
+		if err != nil {
+			t.Fatalf("E%d: duckdb: %v", n, err)
+		}
+		if len(want) == 0 {
+			t.Fatalf("E%d: DuckDB returns no rows: the query tests nothing", n)
+		}
+		for _, parts := range []int{1, 3} {
+			_, got := runSQLWith(t, cat, sql, Options{TargetPartitions: parts})
+			if err := oracle.SameRows(got, want); err != nil {
+				t.Errorf("E%d, %d partitions: %v\nkapot:  %q\nduckdb: %q", n, parts, err, head(got), head(want))
+			}
+		}
 	}
 }

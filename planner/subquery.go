@@ -511,6 +511,99 @@ func (b *binder) bindScalarSub(sl *pg.SubLink) (*expr, error) {
 	return &expr{kind: eCol, col: id, typ: b.cols[id].typ}, nil
 }
 
+// plainSelect reports whether sub is one SELECT without grouping,
+// DISTINCT, LIMIT, set operation or VALUES: its rows are its FROM's rows
+// that pass its WHERE.
+func plainSelect(sub *pg.SelectStmt) bool {
+	return sub != nil && (sub.GetOp() == pg.SetOperation_SET_OPERATION_UNDEFINED || sub.GetOp() == pg.SetOperation_SETOP_NONE) &&
+		len(sub.GetGroupClause()) == 0 && sub.GetHavingClause() == nil && sub.GetLimitOffset() == nil && sub.GetLimitCount() == nil &&
+		len(sub.GetDistinctClause()) == 0 && len(sub.GetValuesLists()) == 0 && sub.GetWithClause() == nil && len(sub.GetWindowClause()) == 0
+}
+
+// bindExistsValue binds EXISTS (SELECT …) used as a value (in the select
+// list, a CASE, …): (SELECT count(*) > 0 FROM … WHERE …), a scalar
+// subquery over the same rows, correlated or not.
+func (b *binder) bindExistsValue(sl *pg.SubLink) (*expr, error) {
+	sub := sl.GetSubselect().GetSelectStmt()
+	if !plainSelect(sub) || b.subs == nil {
+		return nil, notSupported(sl.GetLocation(), "EXISTS over this query as a value (only in WHERE)")
+	}
+	pos := sl.GetLocation()
+	count := &pg.Node{Node: &pg.Node_FuncCall{FuncCall: &pg.FuncCall{Funcname: []*pg.Node{pg.MakeStrNode("count")}, AggStar: true, Location: pos}}}
+	gt := pg.MakeAExprNode(pg.A_Expr_Kind_AEXPR_OP, []*pg.Node{pg.MakeStrNode(">")}, count, pg.MakeAConstIntNode(0, pos), pos)
+	rewritten := &pg.SelectStmt{TargetList: []*pg.Node{pg.MakeResTargetNodeWithVal(gt, pos)}, FromClause: sub.GetFromClause(), WhereClause: sub.GetWhereClause()}
+	return b.bindScalarSub(&pg.SubLink{SubLinkType: pg.SubLinkType_EXPR_SUBLINK, Subselect: &pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: rewritten}}, Location: pos})
+}
+
+// bindInValue binds x [NOT] IN (SELECT y …) used as a value, with SQL's
+// three values: TRUE where some y equals x; FALSE where the subquery is
+// empty, or neither x nor any y is NULL; NULL otherwise. The subquery
+// (uncorrelated) joins in twice: its distinct values, left-joined on x = y
+// (a match), and one row of its counts (rows, non-NULL values).
+func (b *binder) bindInValue(sl *pg.SubLink, sc *scope, ag *aggBinder) (*expr, error) {
+	pos := sl.GetLocation()
+	if names := sl.GetOperName(); len(names) > 0 && names[len(names)-1].GetString_().GetSval() != "=" {
+		return nil, notSupported(pos, "op ANY (subquery) other than IN")
+	}
+	if b.subs == nil {
+		return nil, notSupported(pos, "IN (subquery) as a value here")
+	}
+	sub := sl.GetSubselect().GetSelectStmt()
+	saved := b.subs
+	b.subs = nil
+	inner, _, keys, err := b.bindSubselect(sub, nil)
+	b.subs = saved
+	if err != nil {
+		if strings.Contains(err.Error(), "does not exist") {
+			return nil, notSupported(pos, "a correlated IN (subquery) as a value (only in WHERE)")
+		}
+		return nil, err
+	}
+	if len(keys) > 0 || len(inner.output()) != 1 {
+		return nil, errAt(pos, engine.ErrInvalidPlan, "IN subquery must return one column, not %d", len(inner.output()))
+	}
+	x, err := b.bindExpr(sl.GetTestexpr(), sc, ag)
+	if err != nil {
+		return nil, err
+	}
+	yID := inner.output()[0]
+	y := &expr{kind: eCol, col: yID, typ: b.cols[yID].typ}
+	xk, yk := b.unify(x, y)
+	if xk.typ.ID() == arrow.NULL {
+		xk = b.coerce(xk, yk.typ)
+	}
+	if err := b.resolve(&expr{kind: eBinary, op: kapotv1.BinaryOp_BINARY_OP_EQ, args: []*expr{xk, yk}}); err != nil {
+		return nil, errAt(pos, err, "IN: %s and %s cannot be compared", typeName(x.typ), typeName(y.typ))
+	}
+	i64 := arrow.PrimitiveTypes.Int64
+	// The distinct values, each with a marker.
+	dist := &aggRel{in: inner, groups: []*expr{yk}, gout: []colID{b.newCol("", "in_value", yk.typ)}}
+	mark := b.newCol("", "in_match", i64)
+	dp := &projectRel{in: dist, exprs: []*expr{{kind: eCol, col: dist.gout[0], typ: yk.typ}, int64Lit(1)}, out: []colID{b.newCol("", "in_value", yk.typ), mark}}
+	match := &joinRel{right: dp, jt: kapotv1.JoinType_JOIN_TYPE_LEFT, leftKeys: []*expr{xk}, rightKeys: []*expr{{kind: eCol, col: dp.out[0], typ: yk.typ}}}
+	// The counts.
+	rows, nonNull := b.newCol("", "in_rows", i64), b.newCol("", "in_values", i64)
+	counts := &aggRel{in: inner, aggs: []aggCall{
+		{fn: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, out: rows},
+		{fn: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, arg: y, out: nonNull},
+	}}
+	saved.joins = append(saved.joins, match, &joinRel{right: counts, jt: kapotv1.JoinType_JOIN_TYPE_INNER})
+	col := func(id colID) *expr { return &expr{kind: eCol, col: id, typ: i64} }
+	boolT := arrow.FixedWidthTypes.Boolean
+	lit := func(v bool) *expr {
+		return &expr{kind: eLit, lit: &kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_BOOL}, Value: &kapotv1.ScalarValue_BoolValue{BoolValue: v}}, typ: boolT}
+	}
+	null := &expr{kind: eLit, lit: &kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_BOOL}}, typ: boolT}
+	bin := func(op kapotv1.BinaryOp, l, r *expr) *expr { return &expr{kind: eBinary, op: op, args: []*expr{l, r}, typ: boolT} }
+	v := &expr{kind: eCase, hasElse: true, args: []*expr{
+		{kind: eIsNull, args: []*expr{col(mark)}, negated: true, typ: boolT}, lit(true),
+		bin(kapotv1.BinaryOp_BINARY_OP_EQ, col(rows), int64Lit(0)), lit(false),
+		bin(kapotv1.BinaryOp_BINARY_OP_OR, &expr{kind: eIsNull, args: []*expr{x}, typ: boolT}, bin(kapotv1.BinaryOp_BINARY_OP_GT, col(rows), col(nonNull))), null,
+		lit(false),
+	}, typ: boolT}
+	return v, nil
+}
+
 // bindCorrelatedScalar binds a correlated scalar subquery of the select
 // list of the query whose FROM is subs.from, decorrelated.
 func (b *binder) bindCorrelatedScalar(sub *pg.SelectStmt, subs *scalarSubs) (rel, []corrKey, error) {

@@ -5,8 +5,11 @@ import (
 	"fmt"
 )
 
-//go:embed queries/*.sql
+//go:embed queries/*.sql queries/extended/*.sql
 var queryFS embed.FS
+
+// ExtendedQueries is the number of queries of the extended suite.
+const ExtendedQueries = 10
 
 // Query returns the text of TPC-H query n (1..22) with the specification's
 // validation parameters.
@@ -14,6 +17,18 @@ func Query(n int) (string, error) {
 	b, err := queryFS.ReadFile(fmt.Sprintf("queries/q%d.sql", n))
 	if err != nil {
 		return "", fmt.Errorf("tpch: no query %d (want 1..22)", n)
+	}
+	return string(b), nil
+}
+
+// ExtendedQuery returns the text of query n (1..10) of the extended suite:
+// window functions (ranking, running and moving aggregates, lag, ntile),
+// grouping sets (ROLLUP, CUBE) and set operations (UNION ALL, INTERSECT,
+// EXCEPT) over the TPC-H tables, each the kind of query an analyst writes.
+func ExtendedQuery(n int) (string, error) {
+	b, err := queryFS.ReadFile(fmt.Sprintf("queries/extended/e%d.sql", n))
+	if err != nil {
+		return "", fmt.Errorf("tpch: no extended query %d (want 1..%d)", n, ExtendedQueries)
 	}
 	return string(b), nil
 }

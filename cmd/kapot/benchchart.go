@@ -18,7 +18,7 @@ func benchChart(path string, r *benchResult) error {
 	var kapot, duck plotter.Values
 	var names []string
 	for _, q := range r.Queries {
-		names = append(names, fmt.Sprintf("Q%d", q.Query))
+		names = append(names, q.Name)
 		kapot = append(kapot, q.KapotMedian)
 		duck = append(duck, q.DuckDBMedian)
 	}

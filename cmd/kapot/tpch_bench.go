@@ -37,6 +37,7 @@ type referenceEngine interface {
 
 // benchResult is what `kapot tpch bench --out` writes.
 type benchResult struct {
+	Suite      string        `json:"suite"`
 	SF         float64       `json:"sf"`
 	Executors  int           `json:"executors"`
 	Slots      int           `json:"slots_per_executor"`
@@ -51,6 +52,7 @@ type benchResult struct {
 
 type benchQuery struct {
 	Query        int       `json:"query"`
+	Name         string    `json:"name"` // Q1…Q22, E1…E10
 	KapotMs      []float64 `json:"kapot_ms"`
 	DuckDBMs     []float64 `json:"duckdb_ms,omitempty"`
 	KapotMedian  float64   `json:"kapot_median_ms"`
@@ -80,7 +82,7 @@ type benchMemory struct {
 func tpchBenchCmd() *cobra.Command {
 	var (
 		sf                                             float64
-		dataDir, compare, out, chart, queriesFlag      string
+		dataDir, compare, out, chart, queriesFlag, suite string
 		executors, slots, iterations, partitions, port int
 	)
 	c := &cobra.Command{
@@ -109,7 +111,17 @@ Data is generated into --data first when it is not there.`,
 				_, err := openDuckDB("")
 				return err
 			}
-			queries, err := parseQueries(queriesFlag)
+			var query func(int) (string, error)
+			prefix, count := "Q", 22
+			switch suite {
+			case "tpch":
+				query = tpch.Query
+			case "extended":
+				query, prefix, count = tpch.ExtendedQuery, "E", tpch.ExtendedQueries
+			default:
+				return fmt.Errorf("--suite %q: tpch or extended: %w", suite, config.ErrInvalid)
+			}
+			queries, err := parseQueries(queriesFlag, count)
 			if err != nil {
 				return err
 			}
@@ -164,11 +176,16 @@ Data is generated into --data first when it is not there.`,
 				}
 				defer duck.Close()
 			}
-			res := benchResult{SF: sf, Executors: executors, Slots: slots, Partitions: partitions, Iterations: iterations, CPUs: runtime.NumCPU(), Started: time.Now().UTC()}
-			fmt.Fprintf(w, "TPC-H SF %g: %d executor(s) x %d slot(s), %d partitions, %d iteration(s)%s\n", sf, executors, slots, partitions, iterations,
+			res := benchResult{Suite: suite, SF: sf, Executors: executors, Slots: slots, Partitions: partitions, Iterations: iterations, CPUs: runtime.NumCPU(), Started: time.Now().UTC()}
+			fmt.Fprintf(w, "TPC-H SF %g, %s suite: %d executor(s) x %d slot(s), %d partitions, %d iteration(s)%s\n", sf, suite, executors, slots, partitions, iterations,
 				map[bool]string{true: ", against DuckDB", false: ""}[duck != nil])
 			for _, n := range queries {
-				q := runBenchQuery(ctx, sess, admin, duck, n, iterations)
+				q := benchQuery{Query: n, Name: fmt.Sprintf("%s%d", prefix, n)}
+				if text, err := query(n); err != nil {
+					q.Error = err.Error()
+				} else {
+					runBenchQuery(ctx, sess, admin, duck, text, iterations, &q)
+				}
 				res.Queries = append(res.Queries, q)
 				printBenchQuery(w, q)
 				if ctx.Err() != nil {
@@ -213,14 +230,15 @@ Data is generated into --data first when it is not there.`,
 	f.StringVar(&compare, "compare", "", "also run the queries on: duckdb")
 	f.StringVar(&out, "out", "", "write the results as JSON to this file (and a chart next to it)")
 	f.StringVar(&chart, "chart", "", "write a PNG bar chart of the medians here")
-	f.StringVar(&queriesFlag, "queries", "", "comma list of query numbers (default: all 22)")
+	f.StringVar(&queriesFlag, "queries", "", "comma list of query numbers (default: all of the suite)")
+	f.StringVar(&suite, "suite", "tpch", "the queries: tpch (the 22 TPC-H queries) or extended (10 window, grouping-set and set-operation queries over the TPC-H tables)")
 	f.IntVar(&port, "scheduler-port", 50150, "port of the bench cluster's scheduler")
 	return withFlagErrors(c)
 }
 
-func parseQueries(s string) ([]int, error) {
+func parseQueries(s string, count int) ([]int, error) {
 	if s == "" {
-		out := make([]int, 22)
+		out := make([]int, count)
 		for i := range out {
 			out[i] = i + 1
 		}
@@ -229,23 +247,17 @@ func parseQueries(s string) ([]int, error) {
 	var out []int
 	for _, p := range strings.Split(s, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(p))
-		if err != nil || n < 1 || n > 22 {
-			return nil, fmt.Errorf("--queries: %q is not a TPC-H query number: %w", p, config.ErrInvalid)
+		if err != nil || n < 1 || n > count {
+			return nil, fmt.Errorf("--queries: %q is not a query number of the suite (1..%d): %w", p, count, config.ErrInvalid)
 		}
 		out = append(out, n)
 	}
 	return out, nil
 }
 
-// runBenchQuery warms query n up on both engines (comparing the answers),
-// then times it iterations times on each, alternating.
-func runBenchQuery(ctx context.Context, sess *client.Session, admin string, duck referenceEngine, n, iterations int) benchQuery {
-	q := benchQuery{Query: n}
-	text, err := tpch.Query(n)
-	if err != nil {
-		q.Error = err.Error()
-		return q
-	}
+// runBenchQuery warms a query up on both engines (comparing the answers),
+// then times it iterations times on each, alternating, into q.
+func runBenchQuery(ctx context.Context, sess *client.Session, admin string, duck referenceEngine, text string, iterations int, q *benchQuery) {
 	kapot := func() ([]string, int64, time.Duration, error) {
 		start := time.Now()
 		job, err := sess.Start(ctx, text)
@@ -270,7 +282,7 @@ func runBenchQuery(ctx context.Context, sess *client.Session, admin string, duck
 	got, _, _, err := kapot()
 	if err != nil {
 		q.Error = err.Error()
-		return q
+		return
 	}
 	q.Rows = len(got)
 	if duck != nil {
@@ -282,7 +294,7 @@ func runBenchQuery(ctx context.Context, sess *client.Session, admin string, duck
 		_, shuffle, took, err := kapot()
 		if err != nil {
 			q.Error = err.Error()
-			return q
+			return
 		}
 		q.ShuffleBytes = shuffle
 		q.KapotMs = append(q.KapotMs, ms(took))
@@ -290,7 +302,7 @@ func runBenchQuery(ctx context.Context, sess *client.Session, admin string, duck
 			start := time.Now()
 			if _, err := duck.Rows(text); err != nil {
 				q.Error = "duckdb: " + err.Error()
-				return q
+				return
 			}
 			q.DuckDBMs = append(q.DuckDBMs, ms(time.Since(start)))
 		}
@@ -300,7 +312,6 @@ func runBenchQuery(ctx context.Context, sess *client.Session, admin string, duck
 		q.DuckDBMedian = median(q.DuckDBMs)
 		q.Ratio = q.KapotMedian / q.DuckDBMedian
 	}
-	return q
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -334,10 +345,10 @@ func summarize(r *benchResult) {
 
 func printBenchQuery(w io.Writer, q benchQuery) {
 	if q.Error != "" {
-		fmt.Fprintf(w, "Q%-2d  error: %s\n", q.Query, q.Error)
+		fmt.Fprintf(w, "%-3s  error: %s\n", q.Name, q.Error)
 		return
 	}
-	line := fmt.Sprintf("Q%-2d  kapot %9.1f ms", q.Query, q.KapotMedian)
+	line := fmt.Sprintf("%-3s  kapot %9.1f ms", q.Name, q.KapotMedian)
 	if q.DuckDBMs != nil {
 		line += fmt.Sprintf("  duckdb %8.1f ms  ratio %5.2fx", q.DuckDBMedian, q.Ratio)
 		if q.Matches != nil && !*q.Matches {

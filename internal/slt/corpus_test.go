@@ -57,7 +57,8 @@ var shortSlice = map[string]int{
 // TestCorpus runs SQLite's sqllogictest corpus through kapot in process:
 // a short slice by default, every file with KAPOT_SLT=all (make slt). A
 // wrong result fails the test; refusals and errors are counted and
-// reported. KAPOT_SLT_REPORT=FILE writes the per-file table into FILE
+// reported. KAPOT_SLT_SHOW=TEXT logs the records whose error contains
+// TEXT. KAPOT_SLT_REPORT=FILE writes the per-file table into FILE
 // between the slt markers.
 func TestCorpus(t *testing.T) {
 	dir := corpusDir(t)
@@ -91,9 +92,13 @@ func TestCorpus(t *testing.T) {
 				mu.Lock()
 				reports = append(reports, rep)
 				mu.Unlock()
+				show := os.Getenv("KAPOT_SLT_SHOW")
 				for _, r := range rep.Results {
 					if r.Outcome == Wrong {
 						t.Errorf("%s:%d: WRONG: %s\n%s", name, r.Record.Line, r.Err, r.Record.SQL)
+					}
+					if show != "" && r.Err != nil && strings.Contains(r.Err.Error(), show) {
+						t.Logf("%s:%d: %v\n%s", name, r.Record.Line, r.Err, r.Record.SQL)
 					}
 				}
 			})

@@ -227,3 +227,13 @@ select n_regionkey, count(*) from nation group by 1 having count(*) * 5 - 1 >= (
 select n_name from nation where case when (select max(r_regionkey) from region) > n_regionkey then true else false end and n_nationkey < 5 order by 1;
 select o_orderkey from orders where o_totalprice > 2 * (select avg(l_extendedprice) from lineitem where l_orderkey = o_orderkey) order by 1 limit 5;
 select c_custkey from customer c where c_acctbal > coalesce((select max(o_totalprice) from orders where o_custkey = c.c_custkey), 0) / 100 and c_custkey < 30 order by 1;
+
+-- family: IN and EXISTS as values
+select n_name, n_regionkey in (select r_regionkey from region where r_regionkey < 2), n_nationkey not in (select s_nationkey from supplier) from nation order by 1;
+select x, x in (select y from (values (1), (null)) t(y)), x not in (select y from (values (1), (null)) t(y)), x in (select y from (values (1)) t(y) where y > 5) from (values (1), (2), (null)) u(x) order by 1;
+select n_name, exists (select 1 from supplier where s_nationkey = n_nationkey and s_acctbal > 9000), not exists (select * from region where r_regionkey = n_regionkey + 3) from nation order by 1;
+select exists (select 1 from nation where n_nationkey > 100), exists (select 1 from region);
+select 1 in (select n_nationkey from nation), null in (select n_nationkey from nation), null not in (select n_nationkey from nation where false), 1.5 in (select n_nationkey from nation), 'x' in (select n_name from nation);
+select c_custkey, case when c_custkey in (select o_custkey from orders where o_totalprice > 400000) then 'big' else 'small' end from customer where c_custkey < 30 order by 1;
+select o_orderkey, exists (select * from lineitem where l_orderkey = o_orderkey and l_returnflag = 'R') from orders where o_orderkey < 50 order by 1;
+select max(n_nationkey) in (select r_regionkey * 6 from region) from nation;
