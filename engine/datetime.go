@@ -104,6 +104,9 @@ var datePartFields = map[string]func(days, micros int64) int64{
 	"month":   func(d, _ int64) int64 { _, m, _ := civilFromDays(d); return int64(m) },
 	"day":     func(d, _ int64) int64 { _, _, dd := civilFromDays(d); return int64(dd) },
 	"dow":     func(d, _ int64) int64 { return floorMod(d+4, 7) }, // 1970-01-01 was a Thursday; Sunday is 0
+	"isodow":  func(d, _ int64) int64 { return floorMod(d+3, 7) + 1 }, // Monday 1 … Sunday 7
+	"week":    isoWeek,
+	"isoyear": func(d, _ int64) int64 { y, _ := isoYearWeek(d); return y },
 	"doy": func(d, _ int64) int64 {
 		y, _, _ := civilFromDays(d)
 		return d - daysFromCivil(y, 1, 1) + 1
@@ -112,6 +115,16 @@ var datePartFields = map[string]func(days, micros int64) int64{
 	"minute": func(_, us int64) int64 { return us / 60_000_000 % 60 },
 	"second": func(_, us int64) int64 { return us / 1_000_000 % 60 },
 }
+
+// isoYearWeek is the ISO 8601 year and week of a day: weeks start on
+// Monday and week 1 holds the year's first Thursday.
+func isoYearWeek(d int64) (year, week int64) {
+	thursday := d - (floorMod(d+3, 7)) + 3 // the Thursday of d's week
+	y, _, _ := civilFromDays(thursday)
+	return y, (thursday-daysFromCivil(y, 1, 1))/7 + 1
+}
+
+func isoWeek(d, _ int64) int64 { _, w := isoYearWeek(d); return w }
 
 // datePartFunc is date_part('field', date_or_timestamp) and extract.
 func datePartFunc(name string, args []Expr) (Expr, error) {

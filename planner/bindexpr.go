@@ -449,6 +449,37 @@ func (b *binder) bindNode(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 			name = "date_part"
 		case "substring", "substr":
 			name = "substring"
+		case "year", "month", "day", "quarter", "week", "dayofweek", "dayofmonth", "dayofyear", "isodow":
+			// DuckDB's part functions: date_part of that field.
+			if len(args) != 1 {
+				return nil, errAt(fc.GetLocation(), engine.ErrInvalidPlan, "%s takes one argument", name)
+			}
+			field := map[string]string{"dayofweek": "dow", "dayofmonth": "day", "dayofyear": "doy"}[name]
+			if field == "" {
+				field = name
+			}
+			lit := &expr{kind: eLit, lit: &kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_UTF8},
+				Value: &kapotv1.ScalarValue_StringValue{StringValue: field}}, typ: arrow.BinaryTypes.String}
+			return &expr{kind: eFunc, fn: "date_part", args: []*expr{lit, args[0]}}, nil
+		case "mod":
+			if len(args) != 2 {
+				return nil, errAt(fc.GetLocation(), engine.ErrInvalidPlan, "mod takes two arguments")
+			}
+			return &expr{kind: eBinary, op: kapotv1.BinaryOp_BINARY_OP_MOD, args: args}, nil
+		case "typeof":
+			// The argument's type, a constant of the plan.
+			if len(args) != 1 {
+				return nil, errAt(fc.GetLocation(), engine.ErrInvalidPlan, "typeof takes one argument")
+			}
+			if err := b.resolve(args[0]); err != nil {
+				return nil, errAt(fc.GetLocation(), err, "typeof: %v", err)
+			}
+			t := typeName(args[0].typ)
+			if args[0].typ.ID() == arrow.NULL {
+				t = `"NULL"` // DuckDB's name of the NULL type
+			}
+			return &expr{kind: eLit, lit: &kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_UTF8},
+				Value: &kapotv1.ScalarValue_StringValue{StringValue: t}}, typ: arrow.BinaryTypes.String}, nil
 		}
 		return &expr{kind: eFunc, fn: name, args: args}, nil
 	case n.GetCoalesceExpr() != nil:

@@ -418,7 +418,7 @@ func Functions() [][2]string {
 	for n := range rankingFuncs {
 		out = append(out, [2]string{n, "window"})
 	}
-	for _, n := range []string{"greatest", "least", "nullif", "current_date"} {
+	for _, n := range []string{"greatest", "least", "nullif", "current_date", "mod", "typeof"} {
 		out = append(out, [2]string{n, "scalar"})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] || out[i][0] == out[j][0] && out[i][1] < out[j][1] })

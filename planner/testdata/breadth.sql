@@ -237,3 +237,58 @@ select 1 in (select n_nationkey from nation), null in (select n_nationkey from n
 select c_custkey, case when c_custkey in (select o_custkey from orders where o_totalprice > 400000) then 'big' else 'small' end from customer where c_custkey < 30 order by 1;
 select o_orderkey, exists (select * from lineitem where l_orderkey = o_orderkey and l_returnflag = 'R') from orders where o_orderkey < 50 order by 1;
 select max(n_nationkey) in (select r_regionkey * 6 from region) from nation;
+
+-- family: regular expressions and more functions
+select regexp_matches(n_name, 'AN$'), regexp_full_match(n_name, '[A-Z]+'), regexp_replace(n_name, 'A', 'a'), regexp_replace(n_name, '([AEIOU])', '<\1>', 'g'), regexp_extract(n_comment, '([a-z]+) ([a-z]+)', 2) from nation order by n_nationkey;
+select regexp_matches(n_name, 'an', 'i'), regexp_replace(n_name, 'a', 'X', 'gi'), regexp_extract(n_name, '^(.)(.)', 1) from nation order by n_nationkey;
+select count(*) from part where regexp_matches(p_name, '^(green|blue) ');
+select p_type, count(*) from part where regexp_full_match(p_type, '(LARGE|SMALL) .* (TIN|NICKEL)') group by 1 order by 1;
+select mod(n_nationkey, 7), mod(-7, 3), typeof(n_nationkey), typeof(n_name), typeof(1.5), typeof(null), typeof(o_totalprice) from nation, orders where o_orderkey = 1 order by 1;
+select dayname(o_orderdate), monthname(o_orderdate), strftime(o_orderdate, '%Y/%m/%d %j %b %a %A %B %y %w'), last_day(o_orderdate) from orders order by o_orderkey limit 20;
+select monthname(l_shipdate) as m, count(*) from lineitem group by 1 order by 2 desc, 1;
+select strftime(o_orderdate, '%Y-%m') as ym, sum(o_totalprice) from orders where o_orderdate < date '1992-07-01' group by 1 order by 1;
+
+-- family: everyday reporting
+select o_orderpriority, count(*) as orders, round(avg(o_totalprice), 2) as avg_price, min(o_orderdate), max(o_orderdate) from orders group by o_orderpriority order by o_orderpriority;
+select extract(year from o_orderdate) as yr, count(*), sum(o_totalprice) from orders group by 1 order by 1;
+select date_trunc('month', o_orderdate) as m, count(*) from orders where o_orderdate < date '1993-01-01' group by 1 order by 1;
+select c_mktsegment, count(distinct c_nationkey), avg(c_acctbal) filter (where c_acctbal > 0) from customer group by 1 order by 1;
+select l_shipmode, sum(case when l_returnflag = 'R' then 1 else 0 end) as returned, count(*) from lineitem group by 1 order by 1;
+select s_name, s_acctbal from supplier order by s_acctbal desc limit 5;
+select p_brand, p_size, count(*) from part where p_size between 10 and 12 group by p_brand, p_size having count(*) > 3 order by 1, 2;
+select n_name, count(*) as suppliers from supplier join nation on s_nationkey = n_nationkey group by n_name order by suppliers desc, n_name limit 10;
+select r_name, count(distinct c_custkey) from region join nation on r_regionkey = n_regionkey join customer on c_nationkey = n_nationkey group by r_name order by r_name;
+select o_orderstatus, o_orderpriority, count(*) from orders group by 1, 2 order by 1, 2;
+select l_linenumber, avg(l_quantity), stddev_samp(l_quantity) from lineitem group by 1 order by 1;
+select case when o_totalprice < 50000 then 'small' when o_totalprice < 200000 then 'medium' else 'large' end as size, count(*) from orders group by 1 order by 1;
+select c_name, c_acctbal from customer where c_acctbal < 0 and c_mktsegment = 'AUTOMOBILE' order by c_acctbal limit 7;
+select year(o_orderdate), quarter(o_orderdate), count(*) from orders group by 1, 2 order by 1, 2;
+select p_container, avg(p_retailprice) from part group by 1 having avg(p_retailprice) > 1500 order by 2 desc;
+select distinct c_mktsegment from customer order by 1;
+select count(*), count(distinct l_orderkey), count(distinct l_partkey) from lineitem where l_shipdate >= date '1995-01-01' and l_shipdate < date '1995-02-01';
+select o_custkey, count(*) from orders group by o_custkey having count(*) >= 25 order by 2 desc, 1;
+select s_nationkey, max(s_acctbal) - min(s_acctbal) as spread from supplier group by 1 order by 2 desc limit 5;
+select l_returnflag, l_linestatus, sum(l_extendedprice * (1 - l_discount) * (1 + l_tax)) as charge from lineitem where l_shipdate <= date '1998-12-01' - interval '90' day group by 1, 2 order by 1, 2;
+
+-- family: joins
+select c_name, o_orderkey from customer left join orders on c_custkey = o_custkey and o_orderkey < 10 where c_custkey < 6 order by 1, 2;
+select n_name, r_name from nation full join region on n_regionkey = r_regionkey and r_name like 'A%' where n_nationkey < 8 or n_nationkey is null order by 1, 2;
+select count(*) from orders o1 join orders o2 on o1.o_custkey = o2.o_custkey and o1.o_orderkey < o2.o_orderkey where o1.o_custkey < 20;
+select p_name, s_name from part, partsupp, supplier where p_partkey = ps_partkey and ps_suppkey = s_suppkey and p_partkey < 4 order by 1, 2;
+select c.c_name, n.n_name from customer c, nation n where c.c_nationkey = n.n_nationkey and c.c_custkey in (1, 5, 9) order by 1;
+select count(*) from customer where c_custkey not in (select o_custkey from orders);
+select count(*) from customer c where exists (select 1 from orders o where o.o_custkey = c.c_custkey and o.o_totalprice > 300000);
+select n_name from nation where n_nationkey in (select s_nationkey from supplier where s_acctbal > 9500) order by 1;
+select r_name, n_name from region cross join nation where n_regionkey = r_regionkey and r_regionkey = 3 order by 2;
+select a.n_name, b.n_name from nation a join nation b on a.n_regionkey = b.n_regionkey and a.n_nationkey < b.n_nationkey where a.n_regionkey = 0 order by 1, 2;
+
+-- family: null handling
+select x, coalesce(x, -1), nullif(x, 2), x is null, x is not null, x + 1 from (values (1), (2), (null)) t(x) order by 1;
+select count(x), count(*), sum(x), avg(x), min(x), max(x) from (values (null::bigint), (null)) t(x);
+select x, y, x = y, x <> y, x is distinct from y, greatest(x, y), least(x, y) from (values (1, 1), (1, null), (null, null), (2, 3)) t(x, y) order by 1, 2;
+select case when x is null then 'none' when x > 1 then 'big' end from (values (1), (2), (null)) t(x) order by 1;
+select x from (values (3), (null), (1)) t(x) order by x nulls first;
+select x from (values (3), (null), (1)) t(x) order by x desc nulls last;
+select coalesce(null, null, 3), coalesce(null, 'a'), nullif(1, 1), nullif('a', 'b');
+select sum(x) filter (where x > 1), count(*) filter (where x is null) from (values (1), (2), (3), (null)) t(x);
+select o_orderdate, week(o_orderdate), extract(isoyear from o_orderdate), isodow(o_orderdate), dayofweek(o_orderdate), dayofyear(o_orderdate) from (select distinct o_orderdate from orders) t order by 1;
