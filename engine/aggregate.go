@@ -327,11 +327,12 @@ type hashAggOp struct {
 	index map[string]uint32
 	// index64 and nullGroup replace index for one integer-like group key.
 	index64 *intTable
-	// pairHeads, pairNext and pairKey1 index groups of two integer-like
-	// keys (see groupIntPairs); nil until such a batch arrives.
-	pairHeads *intTable
-	pairNext  []int32
-	pairKey1  []int64
+	// pairHeads (keyed by a hash of both keys), pairNext and pairKey0/1
+	// index groups of two integer-like keys (see groupIntPairs); nil until
+	// such a batch arrives.
+	pairHeads          *intTable
+	pairNext           []int32
+	pairKey0, pairKey1 []int64
 	// short caches, for string keys that pack into 8 bytes (see
 	// packShortKeys), the group of each packed key; index stays the
 	// authority. nil until such a batch arrives.
@@ -367,7 +368,7 @@ func (o *hashAggOp) reset() error {
 	}
 	o.index, o.n = map[string]uint32{}, 0
 	o.index64, o.nullGroup = newIntTable(0), -1
-	o.pairHeads, o.pairNext, o.pairKey1 = nil, nil, nil
+	o.pairHeads, o.pairNext, o.pairKey0, o.pairKey1 = nil, nil, nil, nil
 	o.short = nil
 	if len(o.h.groups) == 0 {
 		o.n = 1
@@ -656,27 +657,30 @@ func (o *hashAggOp) groupIntPairs(cols []arrow.Array, v0, v1 []int64, ids []uint
 			continue
 		}
 		b := v1[r]
-		head, found := o.pairHeads.get(a)
+		// The table is keyed by a hash of both keys (one key alone can
+		// have few values, making long chains); the chain compares both.
+		h := int64(mix64(uint64(a)*0x9e3779b97f4a7c15 ^ uint64(b)))
+		head, found := o.pairHeads.get(h)
 		g := head
 		if !found {
 			g = -1
 		}
-		for g >= 0 && o.pairKey1[g] != b {
+		for g >= 0 && (o.pairKey1[g] != b || o.pairKey0[g] != a) {
 			g = o.pairNext[g]
 		}
 		if g < 0 {
 			g = int32(o.n)
 			o.n++
-			grown += o.groupBytes(16)
+			grown += o.groupBytes(24)
 			// Groups the byte-encoded path made have no pair entries.
 			for len(o.pairNext) < int(g) {
-				o.pairNext, o.pairKey1 = append(o.pairNext, -1), append(o.pairKey1, 0)
+				o.pairNext, o.pairKey0, o.pairKey1 = append(o.pairNext, -1), append(o.pairKey0, 0), append(o.pairKey1, 0)
 			}
 			if !found {
 				head = -1
 			}
-			o.pairNext, o.pairKey1 = append(o.pairNext, head), append(o.pairKey1, b)
-			o.pairHeads.swap(a, g)
+			o.pairNext, o.pairKey0, o.pairKey1 = append(o.pairNext, head), append(o.pairKey0, a), append(o.pairKey1, b)
+			o.pairHeads.swap(h, g)
 			for i, c := range cols {
 				if err := appendFrom(o.keys[i], c, r); err != nil {
 					return nil, 0, err

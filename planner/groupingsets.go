@@ -206,11 +206,26 @@ func isGroupOut(ag *aggBinder, id colID) bool {
 
 // buildSets is the aggregate with grouping sets (or GROUPING calls): a
 // UNION ALL of one aggregation per set under the aggregate's column ids.
+// With several sets and aggregates that combine (count, sum, min, max,
+// avg), the input is aggregated once by all the keys and each set
+// re-aggregates that (sums of counts and sums, min of mins, …), so the
+// input is read once rather than once per set (the sets' plans share it).
 func (a *aggBinder) buildSets(from rel) rel {
 	b := a.b
 	sets := a.sets
 	if sets == nil {
 		sets = [][]colID{a.gout} // GROUPING() of a plain GROUP BY: all 0
+	}
+	var finals map[colID]*expr // output of an aggregate → its expression over a set's aggregates
+	if len(sets) > 1 && combinable(a.aggs) {
+		from, finals = a.preAggregate(from)
+	}
+	groups := a.groups
+	if finals != nil {
+		groups = nil
+		for _, id := range from.(*aggRel).gout {
+			groups = append(groups, &expr{kind: eCol, col: id, typ: b.cols[id].typ})
+		}
 	}
 	u := &unionRel{out: append([]colID{}, a.gout...)}
 	for _, c := range a.aggs {
@@ -226,7 +241,7 @@ func (a *aggBinder) buildSets(from rel) rel {
 		}
 		br := &aggRel{in: from}
 		proj := &projectRel{in: br}
-		for i, g := range a.groups {
+		for i, g := range groups {
 			t := b.cols[a.gout[i]].typ
 			if !inSet[a.gout[i]] {
 				proj.exprs = append(proj.exprs, b.coerce(&expr{kind: eLit, lit: &kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_NULL}}, typ: arrow.Null}, t))
@@ -240,6 +255,11 @@ func (a *aggBinder) buildSets(from rel) rel {
 		}
 		for _, c := range a.aggs {
 			t := b.cols[c.out].typ
+			if finals != nil {
+				proj.exprs = append(proj.exprs, a.reaggregate(br, finals[c.out]))
+				proj.out = append(proj.out, b.newCol("", b.cols[c.out].name, t))
+				continue
+			}
 			id := b.newCol("", b.cols[c.out].name, t)
 			cc := c
 			cc.out = id
@@ -261,4 +281,102 @@ func (a *aggBinder) buildSets(from rel) rel {
 		u.inputs = append(u.inputs, proj)
 	}
 	return u
+}
+
+// combinable reports whether every aggregate can be computed from partial
+// aggregates over finer groups.
+func combinable(aggs []aggCall) bool {
+	for _, c := range aggs {
+		switch c.fn {
+		case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM,
+			kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN, kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MAX,
+			kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG:
+		default:
+			return false
+		}
+		if c.distinct || c.arg2 != nil || len(c.order) > 0 || c.param != nil {
+			return false
+		}
+		if c.fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG && (c.arg == nil || !numeric(c.arg.typ)) {
+			return false
+		}
+	}
+	return true
+}
+
+// preAggregate aggregates from by all the grouping keys: each aggregate
+// becomes partial ones (avg: a sum and a count). finals maps each
+// aggregate's output to an expression over the partial columns, with
+// eCol nodes of kind partial that reaggregate turns into a set's
+// aggregates.
+func (a *aggBinder) preAggregate(from rel) (rel, map[colID]*expr) {
+	b := a.b
+	fine := &aggRel{in: from}
+	for i, g := range a.groups {
+		id := b.newCol(b.cols[a.gout[i]].qual, b.cols[a.gout[i]].name, g.typ)
+		fine.groups, fine.gout = append(fine.groups, g), append(fine.gout, id)
+	}
+	partial := func(fn kapotv1.AggregateFunction, arg *expr, name string) *expr {
+		t, err := aggType(fn, arg, false)
+		if err != nil {
+			panic(err) // combinable checked the functions and types
+		}
+		id := b.newCol("", name, t)
+		fine.aggs = append(fine.aggs, aggCall{fn: fn, arg: arg, out: id})
+		return &expr{kind: eCol, col: id, typ: t}
+	}
+	finals := map[colID]*expr{}
+	for _, c := range a.aggs {
+		name := b.cols[c.out].name
+		switch c.fn {
+		case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT:
+			finals[c.out] = &expr{kind: eFunc, fn: "count", args: []*expr{partial(c.fn, c.arg, name)}}
+		case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM:
+			finals[c.out] = &expr{kind: eFunc, fn: "sum", args: []*expr{partial(c.fn, c.arg, name)}}
+		case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN:
+			finals[c.out] = &expr{kind: eFunc, fn: "min", args: []*expr{partial(c.fn, c.arg, name)}}
+		case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MAX:
+			finals[c.out] = &expr{kind: eFunc, fn: "max", args: []*expr{partial(c.fn, c.arg, name)}}
+		case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG:
+			s := partial(kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, c.arg, name+"_sum")
+			n := partial(kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, c.arg, name+"_count")
+			finals[c.out] = &expr{kind: eFunc, fn: "avg", args: []*expr{s, n}}
+		}
+	}
+	return fine, finals
+}
+
+// reaggregate adds to br (a set's aggregate over the pre-aggregate) the
+// aggregates final needs and returns the expression of its value.
+func (a *aggBinder) reaggregate(br *aggRel, final *expr) *expr {
+	b := a.b
+	add := func(fn kapotv1.AggregateFunction, arg *expr) *expr {
+		t, err := aggType(fn, arg, false)
+		if err != nil {
+			panic(err)
+		}
+		id := b.newCol("", b.cols[arg.col].name, t)
+		br.aggs = append(br.aggs, aggCall{fn: fn, arg: arg, out: id})
+		return &expr{kind: eCol, col: id, typ: t}
+	}
+	switch final.fn {
+	case "count":
+		// A sum of counts, 0 over no rows (the empty grouping set of an
+		// empty input).
+		n := add(kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, final.args[0])
+		return &expr{kind: eFunc, fn: "coalesce", args: []*expr{n, int64Lit(0)}, typ: arrow.PrimitiveTypes.Int64}
+	case "sum":
+		return add(kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, final.args[0])
+	case "min":
+		return add(kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN, final.args[0])
+	case "max":
+		return add(kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MAX, final.args[0])
+	}
+	// avg: the sum of sums over the sum of counts, as a double (NULL
+	// where no value was seen).
+	f64 := arrow.PrimitiveTypes.Float64
+	s := b.coerce(add(kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, final.args[0]), f64)
+	n := add(kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, final.args[1])
+	n = &expr{kind: eFunc, fn: "nullif", args: []*expr{n, int64Lit(0)}, typ: arrow.PrimitiveTypes.Int64}
+	return &expr{kind: eBinary, op: kapotv1.BinaryOp_BINARY_OP_DIV, args: []*expr{s, b.coerce(n, f64)}, typ: f64}
 }

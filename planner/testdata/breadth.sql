@@ -292,3 +292,39 @@ select x from (values (3), (null), (1)) t(x) order by x desc nulls last;
 select coalesce(null, null, 3), coalesce(null, 'a'), nullif(1, 1), nullif('a', 'b');
 select sum(x) filter (where x > 1), count(*) filter (where x is null) from (values (1), (2), (3), (null)) t(x);
 select o_orderdate, week(o_orderdate), extract(isoyear from o_orderdate), isodow(o_orderdate), dayofweek(o_orderdate), dayofyear(o_orderdate) from (select distinct o_orderdate from orders) t order by 1;
+
+-- family: window analytics
+select o_custkey, o_orderkey, o_totalprice, o_totalprice - lag(o_totalprice) over (partition by o_custkey order by o_orderdate, o_orderkey) from orders where o_custkey < 8 order by 1, o_orderdate, 2;
+select n_regionkey, n_name, count(*) over (partition by n_regionkey) as in_region, row_number() over (partition by n_regionkey order by n_name) as pos from nation order by 1, 4;
+select c_custkey, c_acctbal, ntile(10) over (order by c_acctbal, c_custkey) from customer where c_custkey <= 40 order by 1;
+select s_nationkey, s_suppkey, s_acctbal, s_acctbal - avg(s_acctbal) over (partition by s_nationkey) as diff from supplier where s_nationkey < 3 order by 1, 2;
+select l_orderkey, sum(l_quantity) over (partition by l_orderkey order by l_linenumber rows between unbounded preceding and current row) from lineitem where l_orderkey < 20 order by l_orderkey, l_linenumber;
+select p_type, p_partkey, p_retailprice, first_value(p_partkey) over (partition by p_type order by p_retailprice desc, p_partkey) from part where p_type like 'STANDARD ANODIZED%' order by 1, 2;
+select * from (select o_orderpriority, o_orderkey, o_totalprice, dense_rank() over (partition by o_orderpriority order by o_totalprice desc) as r from orders) t where r <= 2 order by 1, 4, 2;
+select r, count(*) from (select rank() over (order by c_nationkey) as r from customer) t group by r order by r;
+select o_orderdate, count(*) as n, sum(count(*)) over (order by o_orderdate rows between 2 preceding and current row) from orders where o_orderdate < date '1992-01-20' group by 1 order by 1;
+select c_mktsegment, sum(c_acctbal), rank() over (order by sum(c_acctbal) desc), sum(c_acctbal) / sum(sum(c_acctbal)) over () from customer group by 1 order by 1;
+select n_nationkey, lead(n_name, 1, 'none') over (partition by n_regionkey order by n_nationkey), lag(n_nationkey, 2) over (order by n_nationkey) from nation order by 1;
+select n_nationkey, percent_rank() over (partition by n_regionkey order by n_nationkey), cume_dist() over (partition by n_regionkey order by n_nationkey) from nation order by 1;
+select distinct n_regionkey, max(n_nationkey) over (partition by n_regionkey) from nation order by 1;
+select l_shipmode, l_quantity, count(*) over (partition by l_shipmode order by l_quantity range between 2 preceding and 2 following) from (select distinct l_shipmode, l_quantity from lineitem) t order by 1, 2;
+select x, sum(x) over (order by x groups between 1 preceding and 1 following), nth_value(x, 2) over (order by x rows between unbounded preceding and unbounded following) from (values (1), (1), (2), (3), (3), (3), (5)) t(x) order by 1;
+
+-- family: grouping and subtotals
+select c_mktsegment, c_nationkey < 5 as low, count(*) from customer group by grouping sets ((c_mktsegment), (c_nationkey < 5), ()) order by 1 nulls first, 2 nulls first;
+select o_orderstatus, year(o_orderdate), sum(o_totalprice) from orders group by rollup (o_orderstatus, year(o_orderdate)) order by 1 nulls last, 2 nulls last;
+select p_mfgr, p_size > 25, avg(p_retailprice), grouping(p_mfgr) + grouping(p_size > 25) from part group by cube (p_mfgr, p_size > 25) order by 4, 1, 2;
+select l_returnflag, count(*) from lineitem group by rollup (l_returnflag) having count(*) > 10000 order by 1 nulls first;
+select coalesce(n_name, 'TOTAL'), count(*) from supplier join nation on s_nationkey = n_nationkey where n_regionkey = 1 group by rollup (n_name) order by 2, 1;
+select s_nationkey, count(*), sum(s_acctbal) from supplier group by s_nationkey having sum(s_acctbal) > 25000 order by 1;
+select o_orderpriority, count(*) filter (where o_orderstatus = 'F'), count(*) filter (where o_orderstatus = 'O'), count(*) filter (where o_orderstatus = 'P') from orders group by 1 order by 1;
+select count(distinct o_custkey), count(distinct o_orderdate), sum(distinct o_shippriority) from orders;
+
+-- family: set operations at scale
+select count(*) from (select o_custkey from orders except select c_custkey from customer where c_acctbal > 0) t;
+select count(*) from (select l_partkey from lineitem intersect select p_partkey from part where p_size < 10) t;
+select k, count(*) from (select n_regionkey as k from nation union all select r_regionkey from region union all select s_nationkey % 5 from supplier) t group by k order by k;
+select c_nationkey from customer where c_custkey < 50 union select s_nationkey from supplier where s_suppkey < 10 order by 1 desc limit 5;
+select 'customer' as kind, count(*) from customer union all select 'supplier', count(*) from supplier union all select 'part', count(*) from part order by 1;
+select n_regionkey, count(*), count(n_name), sum(n_nationkey), avg(n_nationkey), min(n_name) from nation where n_nationkey < 0 group by rollup (n_regionkey) order by 1;
+select x, y, count(*), count(z), sum(z), avg(z), min(z), max(z) from (values (1, 'a', null), (1, 'b', 2.5), (2, 'a', null), (null, 'a', 4.0)) t(x, y, z) group by cube (x, y) order by 1 nulls first, 2 nulls first, 3;
