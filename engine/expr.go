@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/big"
+	"regexp"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -84,7 +85,8 @@ func ExprFromProto(e *kapotv1.PhysicalExprNode, schema *arrow.Schema) (Expr, err
 		// To text, kapot's own cast (castToText) takes every number and
 		// date type.
 		toText := t.ID() == arrow.STRING && (arrow.IsDecimal(in.DataType().ID()) || compute.CanCast(in.DataType(), t))
-		if !toText && !compute.CanCast(in.DataType(), t) {
+		textToDecimal := t.ID() == arrow.DECIMAL128 && isString(in.DataType())
+		if !toText && !textToDecimal && !compute.CanCast(in.DataType(), t) {
 			return nil, fmt.Errorf("cast %s to %s: %w", in.DataType(), t, ErrNotSupported)
 		}
 		return &castExpr{in: in, to: t, safe: x.Cast.GetSafe()}, nil
@@ -533,6 +535,23 @@ func (c *castExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 			return compute.NewDatum(v), nil
 		}
 	}
+	if c.to.ID() == arrow.DECIMAL128 && isString(inputType(d)) {
+		return castTextToDecimal(ctx, d, c.to.(*arrow.Decimal128Type), c.safe)
+	}
+	if from := inputType(d); c.to.ID() == arrow.DECIMAL128 && arrow.IsInteger(from.ID()) && !c.safe {
+		// Arrow refuses an integer type into a decimal too narrow for the
+		// type's every value; cast to one wide enough, then narrow, which
+		// checks the values themselves.
+		to := c.to.(*arrow.Decimal128Type)
+		if to.Precision-to.Scale < 20 && to.Scale <= 18 {
+			wide, err := compute.CastDatum(ctx, d, compute.SafeCastOptions(&arrow.Decimal128Type{Precision: 38, Scale: to.Scale}))
+			if err != nil {
+				return nil, err
+			}
+			defer wide.Release()
+			d = wide
+		}
+	}
 	if from := inputType(d); arrow.IsInteger(c.to.ID()) && (from.ID() == arrow.DECIMAL128 || arrow.IsFloating(from.ID())) {
 		// To an integer, a number rounds (as in PostgreSQL and DuckDB:
 		// decimals half away from zero, floating point half to even)
@@ -552,6 +571,70 @@ func (c *castExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 		return tryCast(ctx, d, c.to)
 	}
 	return compute.CastDatum(ctx, d, compute.SafeCastOptions(c.to))
+}
+
+// decimalText is the text castTextToDecimal takes: a plain or exponent
+// number (no infinities, NaN, hexadecimal or underscores).
+var decimalText = regexp.MustCompile(`^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$`)
+
+// castTextToDecimal parses text as decimals of type t (rounding extra
+// fraction digits half away from zero); text that is not a number, or too
+// large for t, is an error (NULL for TRY_CAST).
+func castTextToDecimal(ctx context.Context, d compute.Datum, t *arrow.Decimal128Type, safe bool) (compute.Datum, error) {
+	mem := exec.GetAllocator(ctx)
+	var arr arrow.Array
+	switch x := d.(type) {
+	case *compute.ArrayDatum:
+		arr = x.MakeArray()
+	case *compute.ScalarDatum:
+		a, err := scalar.MakeArrayFromScalar(x.Value, 1, mem)
+		if err != nil {
+			return nil, err
+		}
+		arr = a
+	default:
+		return nil, fmt.Errorf("cast to %s: %w", t, ErrNotSupported)
+	}
+	defer arr.Release()
+	b := array.NewDecimal128Builder(mem, t)
+	defer b.Release()
+	str := func(i int) string {
+		if s, ok := arr.(*array.String); ok {
+			return s.Value(i)
+		}
+		return arr.(*array.LargeString).Value(i)
+	}
+	for i := 0; i < arr.Len(); i++ {
+		if arr.IsNull(i) {
+			b.AppendNull()
+			continue
+		}
+		s := strings.TrimSpace(str(i))
+		var v decimal128.Num
+		err := fmt.Errorf("not a number")
+		if decimalText.MatchString(s) {
+			v, err = decimal128.FromString(s, t.Precision, t.Scale)
+		}
+		if err != nil {
+			if safe {
+				b.AppendNull()
+				continue
+			}
+			return nil, fmt.Errorf("could not convert %q to %s: %w", s, t, ErrInvalidPlan)
+		}
+		b.Append(v)
+	}
+	out := b.NewArray()
+	if _, ok := d.(*compute.ScalarDatum); ok {
+		defer out.Release()
+		v, err := scalar.GetScalar(out, 0)
+		if err != nil {
+			return nil, err
+		}
+		return compute.NewDatum(v), nil
+	}
+	defer out.Release()
+	return compute.NewDatum(out), nil
 }
 
 // inputType is the type of an array or scalar datum.

@@ -429,3 +429,13 @@ func textcatFunc(name string, args []Expr) (Expr, error) {
 	}
 	return e, err
 }
+
+// upperText is strings.ToUpper with ß as ẞ (U+1E9E), as DuckDB's upper
+// (Unicode's simple case mapping has no capital for ß).
+func upperText(s string) string {
+	u := strings.ToUpper(s)
+	if strings.Contains(u, "ß") {
+		u = strings.ReplaceAll(u, "ß", "ẞ")
+	}
+	return u
+}

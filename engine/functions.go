@@ -21,7 +21,7 @@ type scalarFunction func(name string, args []Expr) (Expr, error)
 // functions is the engine's registry of scalar functions by lower-case name.
 // It is built once and never written.
 var functions = map[string]scalarFunction{
-	"upper":            stringMap(strings.ToUpper),
+	"upper":            stringMap(upperText),
 	"lower":            stringMap(strings.ToLower),
 	"trim":             trimFunc(strings.Trim),
 	"btrim":            trimFunc(strings.Trim),

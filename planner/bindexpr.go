@@ -449,6 +449,19 @@ func (b *binder) bindNode(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 			name = "date_part"
 		case "substring", "substr":
 			name = "substring"
+		case "position":
+			// POSITION(sub IN s) parses as position(s, sub).
+			name = "strpos"
+		case "concat_ws", "concat":
+			// Arguments of other types are written as text, as DuckDB does.
+			for i, a := range args {
+				if i == 0 && name == "concat_ws" {
+					continue
+				}
+				if err := b.resolve(a); err == nil && a.typ.ID() != arrow.STRING && a.typ.ID() != arrow.NULL {
+					args[i] = b.coerce(a, arrow.BinaryTypes.String)
+				}
+			}
 		case "year", "month", "day", "quarter", "week", "dayofweek", "dayofmonth", "dayofyear", "isodow":
 			// DuckDB's part functions: date_part of that field.
 			if len(args) != 1 {
@@ -549,6 +562,18 @@ func (b *binder) bindAExpr(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, error
 		}
 		if opName == "||" {
 			return b.bindConcat(x, sc, ag)
+		}
+		if opName == "^" {
+			// Exponentiation: power(x, y), a DOUBLE.
+			l, err := bind(x.GetLexpr())
+			if err != nil {
+				return nil, err
+			}
+			r, err := bind(x.GetRexpr())
+			if err != nil {
+				return nil, err
+			}
+			return &expr{kind: eFunc, fn: "power", args: []*expr{l, r}}, nil
 		}
 		op, ok := binOps[opName]
 		if !ok {

@@ -328,3 +328,55 @@ select c_nationkey from customer where c_custkey < 50 union select s_nationkey f
 select 'customer' as kind, count(*) from customer union all select 'supplier', count(*) from supplier union all select 'part', count(*) from part order by 1;
 select n_regionkey, count(*), count(n_name), sum(n_nationkey), avg(n_nationkey), min(n_name) from nation where n_nationkey < 0 group by rollup (n_regionkey) order by 1;
 select x, y, count(*), count(z), sum(z), avg(z), min(z), max(z) from (values (1, 'a', null), (1, 'b', 2.5), (2, 'a', null), (null, 'a', 4.0)) t(x, y, z) group by cube (x, y) order by 1 nulls first, 2 nulls first, 3;
+
+-- family: casts and types
+select cast(n_nationkey as double) / 4, cast(n_nationkey as varchar) || '!', n_nationkey::decimal(10, 2) / 3, cast('12' as integer) + n_nationkey from nation order by n_nationkey;
+select cast(o_totalprice as bigint), cast(o_totalprice as integer), o_totalprice::double precision, round(o_totalprice::real) from orders where o_orderkey < 8 order by 1;
+select cast(o_orderdate as varchar), cast('1995-03-15' as date) - o_orderdate, o_orderdate + 30, o_orderdate - interval '1' month from orders where o_orderkey < 8 order by 1;
+select cast(1 as boolean), cast(0 as boolean), 'true'::boolean, cast(true as integer), cast(2.5 as integer), cast(-2.5 as integer), cast(3.7::double as bigint);
+select 1 + 1.5, 2 * 0.25, 7.0 / 2, 7 % 3, -7 % 3, 2 ^ 10, abs(-3.5);
+select typeof(1.5 + 1.5), typeof(7.0 / 2), typeof(sum(l_quantity)), typeof(avg(l_quantity)), typeof(count(*)) from lineitem where l_orderkey = 1;
+select smallint '5' + 1, integer '7' * 2, bigint '9' - 3, real '1.5' * 2, double '2.5' + 1, decimal '3.25' * 2, numeric(5, 1) '2.5';
+
+-- family: text processing
+select upper(n_name), lower(n_name), length(n_name), left(n_name, 3), right(n_name, 3), reverse(n_name) from nation order by n_nationkey;
+select n_name, lpad(n_name, 12, '*'), rpad(n_name, 12, '-'), repeat('ab', n_regionkey), replace(n_name, 'A', '4') from nation order by n_nationkey;
+select split_part(p_name, ' ', 1), split_part(p_name, ' ', 2), strpos(p_name, 'green'), position('a' in p_name), substring(p_name from 3 for 4) from part where p_partkey < 10 order by p_partkey;
+select concat(c_name, ' / ', c_mktsegment), concat_ws('-', c_custkey, c_nationkey, c_mktsegment), lower(c_mktsegment) from customer where c_custkey < 6 order by c_custkey;
+select trim('  x  '), ltrim('xxhixx', 'x'), rtrim('xxhixx', 'x'), translate('hello', 'el', 'ip'), ascii('A'), chr(66), md5('kapot');
+select starts_with(n_name, 'A'), ends_with(n_name, 'IA'), contains(n_name, 'AN'), n_name like '%AN%', n_name ilike '%an%', n_name not like 'A%' from nation order by n_nationkey;
+select s_phone, substr(s_phone, 1, 2) as cc, count(*) over (partition by substr(s_phone, 1, 2)) from supplier where s_suppkey < 12 order by 1;
+select length(c_comment), char_length(c_comment), upper(substr(c_comment, 1, 10)) from customer where c_custkey < 5 order by 1;
+
+-- family: dates and time
+select o_orderdate, date_trunc('quarter', o_orderdate), date_trunc('year', o_orderdate), date_trunc('week', o_orderdate) from orders where o_orderkey < 10 order by 1;
+select date_diff('day', o_orderdate, l_shipdate), date_diff('month', o_orderdate, l_receiptdate), datediff('year', o_orderdate, date '2000-01-01') from orders, lineitem where o_orderkey = l_orderkey and o_orderkey < 6 order by 1, 2, 3;
+select make_date(1995, 2, 28) + 1, make_date(1996, 2, 28) + 1, date '1995-01-31' + interval '1' month, date '1996-03-31' - interval '1' month;
+select extract(month from l_shipdate) as m, count(*) from lineitem where year(l_shipdate) = 1994 group by 1 order by 1;
+select count(*) from orders where o_orderdate between date '1994-01-01' and date '1994-01-01' + interval '1' year - interval '1' day;
+select min(l_receiptdate - l_shipdate), max(l_receiptdate - l_shipdate), avg(l_commitdate - l_shipdate) from lineitem;
+select o_orderdate, o_orderdate > current_date, current_date - o_orderdate > 0 from orders where o_orderkey = 1;
+
+-- family: values and literals
+select * from (values (1, 'one'), (2, 'two'), (3, null)) as t(n, word) order by n;
+with v(a, b) as (values (1, 2.5), (2, null), (3, 4.0)) select a, b, a * b, coalesce(b, 0) + a from v order by a;
+select a, count(*) from (values ('x'), ('y'), ('x'), (null)) t(a) group by a order by a nulls last;
+select t.a, n.n_name from (values (0), (24)) t(a) join nation n on n.n_nationkey = t.a order by 1;
+select 'it''s', e'tab\tdone' = 'tab' || chr(9) || 'done', length('héllo'), upper('straße');
+
+-- family: subqueries in everyday shapes
+select c_name, (select count(*) from orders where o_custkey = c_custkey) as n_orders from customer where c_custkey <= 10 order by c_custkey;
+select p_partkey, p_name from part where p_retailprice > (select avg(p_retailprice) * 1.5 from part) order by p_partkey limit 10;
+select n_name, (select max(c_acctbal) from customer where c_nationkey = n_nationkey) - (select min(c_acctbal) from customer where c_nationkey = n_nationkey) as spread from nation order by 1;
+select s_suppkey, s_name from supplier s where (select count(*) from partsupp where ps_suppkey = s.s_suppkey and ps_availqty < 100) > 1 order by 1;
+select o_orderkey, o_totalprice, o_totalprice / (select sum(o2.o_totalprice) from orders o2 where o2.o_custkey = orders.o_custkey) as share from orders where o_custkey = 1 order by 1;
+select c_mktsegment, count(*) from customer where c_acctbal > (select avg(c_acctbal) from customer) group by 1 order by 1;
+select * from (select n_regionkey, count(*) as c from nation group by n_regionkey) t where c = (select max(c2) from (select count(*) as c2 from nation group by n_regionkey) u) order by 1;
+select r_name, (select string_agg(n_name, ', ' order by n_name) from nation where n_regionkey = r_regionkey) from region order by 1;
+select l_orderkey, l_linenumber from lineitem l where l_quantity = (select max(l_quantity) from lineitem l2 where l2.l_orderkey = l.l_orderkey) and l_orderkey < 30 order by 1, 2;
+select n_name, exists (select 1 from customer where c_nationkey = n_nationkey and c_acctbal < -990) as has_debtor from nation order by 1;
+select c_custkey, c_custkey in (select o_custkey from orders where o_orderstatus = 'P') as has_pending from customer where c_custkey < 12 order by 1;
+select coalesce((select max(o_orderdate) from orders where o_custkey = c_custkey), date '1900-01-01') from customer where c_custkey < 8 order by c_custkey;
+select n_regionkey, sum(n_nationkey), (select count(*) from region) from nation group by 1 order by 1;
+select x, (select count(*) from nation where n_regionkey = x) from (values (0), (1), (9)) t(x) order by 1;
+with big as (select o_custkey from orders where o_totalprice > 400000) select count(*), count(distinct o_custkey) from big where o_custkey in (select c_custkey from customer where c_mktsegment = 'BUILDING');
