@@ -139,6 +139,19 @@ type aggBinder struct {
 	// lazyKeys are columns that become group keys when read outside an
 	// aggregate (the outer columns of a decorrelated subquery).
 	lazyKeys map[colID]bool
+	// argSubs are the subqueries inside aggregate arguments and FILTER:
+	// joined to the FROM rows, below the aggregate.
+	argSubs *scalarSubs
+}
+
+// bindArgExpr binds an aggregate's argument or FILTER over the FROM
+// rows: its subqueries join those rows, not the aggregate's output.
+func (a *aggBinder) bindArgExpr(n *pg.Node) (*expr, error) {
+	b := a.b
+	saved := b.subs
+	b.subs = a.argSubs
+	defer func() { b.subs = saved }()
+	return b.bindExpr(n, a.sc, nil)
 }
 
 func (a *aggBinder) addGroup(e *expr) {
@@ -225,6 +238,9 @@ func aggType(fn kapotv1.AggregateFunction, arg *expr, distinct bool) (arrow.Data
 }
 
 func (a *aggBinder) build(in rel) rel {
+	if a.argSubs != nil && len(a.argSubs.joins) > 0 {
+		in = a.b.joinScalarSubs(in, a.argSubs)
+	}
 	if a.sets != nil || len(a.groupings) > 0 {
 		return a.buildSets(in)
 	}

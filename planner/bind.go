@@ -203,7 +203,7 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 		targets = append(targets, target{node: rt.GetVal(), name: name, pos: rt.GetLocation(), alias: alias})
 	}
 	refs := targets2(targets, func(t target) (*pg.Node, *column) { return t.node, t.star })
-	ag := &aggBinder{b: b, sc: sc}
+	ag := &aggBinder{b: b, sc: sc, argSubs: &scalarSubs{from: from, sc: sc}}
 	hasAgg := len(s.GetGroupClause()) > 0 || s.GetHavingClause() != nil
 	for _, t := range targets {
 		if t.node != nil && containsAgg(t.node) {

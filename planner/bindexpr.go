@@ -93,7 +93,7 @@ func (b *binder) bindAgg(fc *pg.FuncCall, fn kapotv1.AggregateFunction, ag *aggB
 		if containsAgg(n) {
 			return nil, errAt(pos, engine.ErrInvalidPlan, "aggregate calls cannot be nested")
 		}
-		return b.bindExpr(n, ag.sc, nil)
+		return ag.bindArgExpr(n)
 	}
 	constant := func(n *pg.Node, what string) (*kapotv1.ScalarValue, arrow.DataType, error) {
 		e, err := bindArg(n)
@@ -237,7 +237,7 @@ func (b *binder) bindAgg(fc *pg.FuncCall, fn kapotv1.AggregateFunction, ag *aggB
 		if containsAgg(f) {
 			return nil, errAt(location(f), engine.ErrInvalidPlan, "aggregate functions are not allowed in FILTER")
 		}
-		p, err := b.bindExpr(f, ag.sc, nil)
+		p, err := ag.bindArgExpr(f)
 		if err != nil {
 			return nil, err
 		}

@@ -380,3 +380,6 @@ select coalesce((select max(o_orderdate) from orders where o_custkey = c_custkey
 select n_regionkey, sum(n_nationkey), (select count(*) from region) from nation group by 1 order by 1;
 select x, (select count(*) from nation where n_regionkey = x) from (values (0), (1), (9)) t(x) order by 1;
 with big as (select o_custkey from orders where o_totalprice > 400000) select count(*), count(distinct o_custkey) from big where o_custkey in (select c_custkey from customer where c_mktsegment = 'BUILDING');
+select sum(y.c_nationkey) filter (where y.c_nationkey in (select z.r_regionkey from region as z)), count(distinct lower('ALGERIA')) from nation as x right join customer as y on x.n_nationkey = y.c_nationkey;
+select max(x.r_name) filter (where not exists (select 1 from nation as z where z.n_regionkey = x.r_regionkey and z.n_nationkey > 22)), max(x.r_name) from region as x;
+select n_regionkey, sum(n_nationkey) filter (where n_nationkey > (select avg(n_nationkey) from nation)), count(*) filter (where n_name in (select c_name from customer)), avg(n_nationkey + (select count(*) from region)) from nation group by 1 order by 1;
