@@ -161,7 +161,12 @@ func (b *binder) applySubquery(r rel, n *pg.Node, sc *scope, ag *aggBinder) (rel
 		}
 		test, key = b.coercePair(test, key)
 		if negated && (b.nullable(test) || b.nullable(key)) {
-			return nil, notSupported(sl.GetLocation(), "NOT IN over values that may be NULL")
+			if len(corr) > 0 || len(keys) > 0 {
+				return nil, notSupported(sl.GetLocation(), "a correlated NOT IN over values that may be NULL")
+			}
+			// An anti join would keep the rows whose NOT IN is NULL:
+			// filter by the three-valued NOT IN instead (bindInValue).
+			return b.applyScalarExpr(r, n, sc, ag)
 		}
 		lk, rk := []*expr{test}, []*expr{key}
 		for _, k := range keys {

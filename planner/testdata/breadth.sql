@@ -383,3 +383,10 @@ with big as (select o_custkey from orders where o_totalprice > 400000) select co
 select sum(y.c_nationkey) filter (where y.c_nationkey in (select z.r_regionkey from region as z)), count(distinct lower('ALGERIA')) from nation as x right join customer as y on x.n_nationkey = y.c_nationkey;
 select max(x.r_name) filter (where not exists (select 1 from nation as z where z.n_regionkey = x.r_regionkey and z.n_nationkey > 22)), max(x.r_name) from region as x;
 select n_regionkey, sum(n_nationkey) filter (where n_nationkey > (select avg(n_nationkey) from nation)), count(*) filter (where n_name in (select c_name from customer)), avg(n_nationkey + (select count(*) from region)) from nation group by 1 order by 1;
+
+-- family: NOT IN over NULLs
+select count(*) from orders right join customer on o_custkey = c_custkey where o_totalprice not in (select s_acctbal from supplier);
+select x from (values (1), (2), (null)) t(x) where x not in (select y from (values (1), (null)) u(y));
+select x from (values (1), (2), (null)) t(x) where x not in (select y from (values (1)) u(y)) order by 1;
+select x from (values (1), (2), (null)) t(x) where x not in (select y from (values (1)) u(y) where y > 5) order by 1 nulls first;
+select c_custkey from customer left join nation on c_nationkey = n_nationkey and n_regionkey = 1 where n_name not in (select r_name from region) and c_custkey < 40 order by 1;
