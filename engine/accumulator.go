@@ -207,6 +207,25 @@ func (a *sumAcc[T]) update(ctx context.Context, groups []uint32, arg arrow.Array
 			return nil
 		}
 	}
+	if a.typ.ID() == arrow.FLOAT64 && arrow.IsInteger(arg.DataType().ID()) {
+		// avg of integers beyond 2^53: the nearest doubles, as DuckDB
+		// (a checked cast would refuse them).
+		if x, ok := arg.(*array.Int64); ok && x.NullN() == 0 {
+			for i, g := range groups {
+				a.sums[g] += T(float64(x.Value(i)))
+				a.valid[g] = true
+			}
+			return nil
+		}
+		for i, g := range groups {
+			if arg.IsNull(i) {
+				continue
+			}
+			a.sums[g] += T(numberAt(arg, i))
+			a.valid[g] = true
+		}
+		return nil
+	}
 	c, err := castTo(ctx, arg, a.typ)
 	if err != nil {
 		return err

@@ -206,35 +206,144 @@ func (w *Window) Execute(ctx context.Context, p int, tc *TaskContext) (Operator,
 	return &windowOp{w: w, in: in, tc: tc}, nil
 }
 
+// windowOp computes the functions a chunk of window partitions at a time:
+// it reads sorted input until it holds at least windowChunkRows rows and
+// the start of a partition after the first, computes the complete
+// partitions before that start and keeps the rest for the next chunk. So
+// it holds one chunk and the largest window partition, not the whole
+// input (without PARTITION BY the input is one partition, held whole).
 type windowOp struct {
-	w    *Window
-	in   Operator
-	tc   *TaskContext
-	out  arrow.RecordBatch // the input with the function columns
-	next int64
-	done bool
+	w       *Window
+	in      Operator
+	tc      *TaskContext
+	pending []arrow.RecordBatch // input not computed yet (ours to release)
+	rows    int64               // rows in pending
+	chunk   int64               // rows to gather before computing
+	out     arrow.RecordBatch   // the computed chunk being returned
+	next    int64
+	eof     bool
 }
+
+// windowChunkRows is the fewest rows computed at a time.
+const windowChunkRows = 64 * 1024
 
 func (o *windowOp) Schema() *arrow.Schema { return o.w.schema }
 
 func (o *windowOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
-	if !o.done {
-		o.done = true
-		if err := o.compute(ctx); err != nil {
-			return nil, err
-		}
-	}
-	if o.out == nil || o.next >= o.out.NumRows() {
-		return nil, io.EOF
-	}
 	size := int64(o.tc.BatchSize)
 	if size <= 0 {
 		size = DefaultBatchSize
 	}
-	end := min(o.next+size, o.out.NumRows())
-	b := o.out.NewSlice(o.next, end)
-	o.next = end
-	return b, nil
+	if o.chunk == 0 {
+		o.chunk = max(windowChunkRows, size)
+	}
+	for {
+		if o.out != nil && o.next < o.out.NumRows() {
+			end := min(o.next+size, o.out.NumRows())
+			b := o.out.NewSlice(o.next, end)
+			o.next = end
+			return b, nil
+		}
+		if o.out != nil {
+			o.out.Release()
+			o.out = nil
+		}
+		if o.eof && o.rows == 0 {
+			return nil, io.EOF
+		}
+		for !o.eof && o.rows < o.chunk {
+			b, err := o.in.Next(ctx)
+			if errors.Is(err, io.EOF) {
+				o.eof = true
+				break
+			}
+			if err != nil {
+				return nil, err
+			}
+			if b.NumRows() == 0 {
+				b.Release()
+				continue
+			}
+			o.pending = append(o.pending, b) // ours to release (the contract)
+			o.rows += b.NumRows()
+		}
+		if o.rows == 0 {
+			continue
+		}
+		if err := o.computeChunk(ctx); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// computeChunk computes the complete window partitions of pending into
+// out and keeps the rows of a partition that may continue.
+func (o *windowOp) computeChunk(ctx context.Context) error {
+	rec, err := concatBatches(o.tc, o.w.input.Schema(), o.pending)
+	if err != nil {
+		return err
+	}
+	for _, b := range o.pending {
+		b.Release()
+	}
+	o.pending, o.rows = nil, 0
+	defer rec.Release()
+	n := rec.NumRows()
+	cut := n
+	if !o.eof {
+		if cut, err = o.lastPartitionStart(ctx, rec); err != nil {
+			return err
+		}
+	}
+	if cut < n {
+		rest := rec.NewSlice(cut, n)
+		o.pending, o.rows = []arrow.RecordBatch{rest}, n-cut
+	}
+	if cut == 0 {
+		// One partition so far: gather more before computing (twice as
+		// many, so the input is copied a bounded number of times).
+		o.chunk = 2 * n
+		return nil
+	}
+	o.chunk = max(windowChunkRows, o.chunk/2)
+	done := rec
+	if cut < n {
+		done = rec.NewSlice(0, cut)
+		defer done.Release()
+	}
+	out, err := o.w.compute(ctx, o.tc, done)
+	if err != nil {
+		return err
+	}
+	o.out, o.next = out, 0
+	return nil
+}
+
+// lastPartitionStart is the first row of rec's last window partition (0
+// when rec holds one partition).
+func (o *windowOp) lastPartitionStart(ctx context.Context, rec arrow.RecordBatch) (int64, error) {
+	if len(o.w.partBy) == 0 {
+		return 0, nil
+	}
+	var parts []arrow.Array
+	defer func() { releaseAll(parts) }()
+	for _, e := range o.w.partBy {
+		a, err := e.Eval(ctx, o.tc.Mem, rec)
+		if err != nil {
+			return 0, err
+		}
+		parts = append(parts, a)
+	}
+	starts, err := boundaries(parts, int(rec.NumRows()), nil)
+	if err != nil {
+		return 0, err
+	}
+	for r := len(starts) - 1; r > 0; r-- {
+		if starts[r] {
+			return int64(r), nil
+		}
+	}
+	return 0, nil
 }
 
 func (o *windowOp) Close() error {
@@ -242,36 +351,17 @@ func (o *windowOp) Close() error {
 		o.out.Release()
 		o.out = nil
 	}
+	for _, b := range o.pending {
+		b.Release()
+	}
+	o.pending = nil
 	return o.in.Close()
 }
 
-// compute reads the input and builds the output batch.
-func (o *windowOp) compute(ctx context.Context) error {
-	var batches []arrow.RecordBatch
-	defer func() {
-		for _, b := range batches {
-			b.Release()
-		}
-	}()
-	for {
-		b, err := o.in.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		batches = append(batches, b) // ours to release (the contract)
-	}
-	if len(batches) == 0 {
-		return nil
-	}
-	rec, err := concatBatches(o.tc, o.w.input.Schema(), batches)
-	if err != nil {
-		return err
-	}
-	defer rec.Release()
-	mem := o.tc.Mem
+// compute computes the functions over rec (whole window partitions,
+// sorted) and returns rec's columns followed by theirs.
+func (w *Window) compute(ctx context.Context, tc *TaskContext, rec arrow.RecordBatch) (arrow.RecordBatch, error) {
+	mem := tc.Mem
 	eval := func(es []Expr) ([]arrow.Array, error) {
 		out := make([]arrow.Array, 0, len(es))
 		for _, e := range es {
@@ -284,57 +374,56 @@ func (o *windowOp) compute(ctx context.Context) error {
 		}
 		return out, nil
 	}
-	parts, err := eval(o.w.partBy)
+	parts, err := eval(w.partBy)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer releaseAll(parts)
-	orderExprs := make([]Expr, len(o.w.orderBy))
-	for i, k := range o.w.orderBy {
+	orderExprs := make([]Expr, len(w.orderBy))
+	for i, k := range w.orderBy {
 		orderExprs[i] = k.Expr
 	}
 	orders, err := eval(orderExprs)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer releaseAll(orders)
 	n := int(rec.NumRows())
 	newPart, err := boundaries(parts, n, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	newPeer, err := boundaries(orders, n, newPart)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	fr := frames(newPart, newPeer, len(o.w.orderBy) > 0)
+	fr := frames(newPart, newPeer, len(w.orderBy) > 0)
 	cols := append([]arrow.Array{}, rec.Columns()...)
 	var made []arrow.Array
 	defer func() { releaseAll(made) }()
-	for _, wf := range o.w.fns {
+	for _, wf := range w.fns {
 		var arg arrow.Array
 		if wf.arg != nil {
 			if arg, err = wf.arg.Eval(ctx, mem, rec); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		var order arrow.Array
 		desc := false
 		if len(orders) == 1 {
-			order, desc = orders[0], o.w.orderBy[0].Descending
+			order, desc = orders[0], w.orderBy[0].Descending
 		}
 		col, err := wf.compute(ctx, mem, fr, arg, order, desc)
 		if arg != nil {
 			arg.Release()
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		made = append(made, col)
 		cols = append(cols, col)
 	}
-	o.out = array.NewRecordBatch(o.w.schema, cols, int64(n))
-	return nil
+	return array.NewRecordBatch(w.schema, cols, int64(n)), nil
 }
 
 func releaseAll(as []arrow.Array) {

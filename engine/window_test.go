@@ -1,8 +1,16 @@
 package engine
 
 import (
+	"context"
+	"errors"
+	"io"
 	"slices"
 	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
 func TestNtile(t *testing.T) {
@@ -42,5 +50,114 @@ func TestWindowFrames(t *testing.T) {
 	}
 	if u := frames(newPart, newPeer, false); !slices.Equal(u.frameEnd, u.partEnd) {
 		t.Errorf("without order keys the frame is the partition: %v", u.frameEnd)
+	}
+}
+
+// TestWindowStreamsPartitions: over input sorted by partition key and far
+// larger than one chunk, the window computes chunk by chunk with every
+// partition whole (row_number restarts, the partition's sum is complete,
+// running sums and lag stay within it), for partitions much smaller and
+// much larger than a chunk, and frees every buffer.
+func TestWindowStreamsPartitions(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		rows, perPart int
+	}{
+		{"small partitions", 3*windowChunkRows + 17, 7},
+		{"partitions across chunks", 3*windowChunkRows + 5, windowChunkRows/2 + 3},
+		{"one partition larger than two chunks", 2*windowChunkRows + 100, 1 << 30},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			schema := arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}, {Name: "v", Type: arrow.PrimitiveTypes.Int64}}, nil)
+			src := &memPlan{schema: schema}
+			for done := 0; done < tc.rows; done += 1000 {
+				b := array.NewRecordBuilder(mem, schema)
+				for i := done; i < min(done+1000, tc.rows); i++ {
+					b.Field(0).(*array.Int64Builder).Append(int64(i / tc.perPart))
+					b.Field(1).(*array.Int64Builder).Append(int64(i % 5))
+				}
+				src.batches = append(src.batches, b.NewRecordBatch())
+				b.Release()
+			}
+			defer func() {
+				for _, b := range src.batches {
+					b.Release()
+				}
+			}()
+			agg := func(fn kapotv1.AggregateFunction) *kapotv1.WindowFunctionNode {
+				return &kapotv1.WindowFunctionNode{Fn: kapotv1.WindowFunction_WINDOW_FUNCTION_AGGREGATE, Aggregate: fn, Arg: col("v")}
+			}
+			whole := agg(kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM)
+			whole.Frame = &kapotv1.WindowFrame{Units: kapotv1.WindowFrameUnits_WINDOW_FRAME_UNITS_ROWS,
+				Start: &kapotv1.WindowFrameBound{Kind: kapotv1.WindowFrameBoundKind_WINDOW_FRAME_BOUND_KIND_UNBOUNDED_PRECEDING},
+				End:   &kapotv1.WindowFrameBound{Kind: kapotv1.WindowFrameBoundKind_WINDOW_FRAME_BOUND_KIND_UNBOUNDED_FOLLOWING}}
+			running := agg(kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM)
+			running.Frame = &kapotv1.WindowFrame{Units: kapotv1.WindowFrameUnits_WINDOW_FRAME_UNITS_ROWS,
+				Start: &kapotv1.WindowFrameBound{Kind: kapotv1.WindowFrameBoundKind_WINDOW_FRAME_BOUND_KIND_UNBOUNDED_PRECEDING},
+				End:   &kapotv1.WindowFrameBound{Kind: kapotv1.WindowFrameBoundKind_WINDOW_FRAME_BOUND_KIND_CURRENT_ROW}}
+			w, err := newWindow(src, &kapotv1.WindowNode{
+				PartitionBy: []*kapotv1.PhysicalExprNode{col("k")},
+				Functions: []*kapotv1.WindowFunctionNode{
+					{Fn: kapotv1.WindowFunction_WINDOW_FUNCTION_ROW_NUMBER, Name: "rn"},
+					whole, running,
+					{Fn: kapotv1.WindowFunction_WINDOW_FUNCTION_LAG, Arg: col("v"), Offset: 1, Name: "lag"},
+				}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			op, err := w.Execute(ctx, 0, &TaskContext{Mem: mem, BatchSize: 4096, Properties: map[string]string{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer op.Close()
+			// The expected values, from the rows' definitions.
+			partSum := map[int64]int64{}
+			for i := 0; i < tc.rows; i++ {
+				partSum[int64(i/tc.perPart)] += int64(i % 5)
+			}
+			row := 0
+			var run int64
+			for {
+				b, err := op.Next(ctx)
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				k, v := b.Column(0).(*array.Int64), b.Column(1).(*array.Int64)
+				rn, sum, rs, lag := b.Column(2).(*array.Int64), b.Column(3).(*array.Int64), b.Column(4).(*array.Int64), b.Column(5).(*array.Int64)
+				for i := 0; i < int(b.NumRows()); i++ {
+					pos := row % tc.perPart
+					if tc.perPart > tc.rows {
+						pos = row
+					}
+					if pos == 0 {
+						run = 0
+					}
+					run += v.Value(i)
+					switch {
+					case k.Value(i) != int64(row/tc.perPart) || v.Value(i) != int64(row%5):
+						t.Fatalf("row %d: input (%d, %d) out of order", row, k.Value(i), v.Value(i))
+					case rn.Value(i) != int64(pos+1):
+						t.Fatalf("row %d: row_number %d, want %d", row, rn.Value(i), pos+1)
+					case sum.Value(i) != partSum[k.Value(i)]:
+						t.Fatalf("row %d: partition sum %d, want %d", row, sum.Value(i), partSum[k.Value(i)])
+					case rs.Value(i) != run:
+						t.Fatalf("row %d: running sum %d, want %d", row, rs.Value(i), run)
+					case pos == 0 && lag.IsValid(i), pos > 0 && lag.Value(i) != int64((row-1)%5):
+						t.Fatalf("row %d: lag %v", row, lag.GetOneForMarshal(i))
+					}
+					row++
+				}
+				b.Release()
+			}
+			if row != tc.rows {
+				t.Fatalf("%d rows out, want %d", row, tc.rows)
+			}
+		})
 	}
 }

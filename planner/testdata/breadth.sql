@@ -390,3 +390,4 @@ select x from (values (1), (2), (null)) t(x) where x not in (select y from (valu
 select x from (values (1), (2), (null)) t(x) where x not in (select y from (values (1)) u(y)) order by 1;
 select x from (values (1), (2), (null)) t(x) where x not in (select y from (values (1)) u(y) where y > 5) order by 1 nulls first;
 select c_custkey from customer left join nation on c_nationkey = n_nationkey and n_regionkey = 1 where n_name not in (select r_name from region) and c_custkey < 40 order by 1;
+select avg(x), sum(x), avg(x) filter (where x < 10) from (values (1099511627776000000), (3), (9007199254740993)) t(x);
