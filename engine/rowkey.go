@@ -185,23 +185,6 @@ func appendFrom(b array.Builder, arr arrow.Array, i int) error {
 	return nil
 }
 
-// appendable reports whether appendFrom copies values of type t.
-func appendable(t arrow.DataType) bool {
-	switch t.ID() {
-	case arrow.BOOL, arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64,
-		arrow.FLOAT32, arrow.FLOAT64, arrow.DATE32, arrow.TIMESTAMP, arrow.DECIMAL128, arrow.STRING, arrow.LARGE_STRING, arrow.NULL:
-		return true
-	case arrow.STRUCT:
-		for _, f := range t.(*arrow.StructType).Fields() {
-			if !appendable(f.Type) {
-				return false
-			}
-		}
-		return true
-	}
-	return false
-}
-
 // intKeyValues returns the values of an integer-like array (signed and
 // small unsigned integers, dates) widened to int64, for hash tables keyed
 // by one fixed-width column. ok is false for other types.

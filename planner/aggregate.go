@@ -192,10 +192,6 @@ func (a *aggBinder) wrapCol(e *expr, pos int32) (*expr, error) {
 	return nil, nil
 }
 
-func (a *aggBinder) addAgg(fn kapotv1.AggregateFunction, arg *expr, distinct bool, name string) (*expr, error) {
-	return a.addCall(aggCall{fn: fn, arg: arg, distinct: distinct}, name)
-}
-
 // addCall adds an aggregate call (or finds the same one) and returns the
 // expression that reads its result.
 func (a *aggBinder) addCall(c aggCall, name string) (*expr, error) {
