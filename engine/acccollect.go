@@ -335,7 +335,8 @@ func (a *collectAcc) result(mem memory.Allocator) arrow.Array {
 }
 
 // interpolate appends lo + d·(hi − lo): a DOUBLE for numbers; decimals
-// and dates keep their type and truncate the step, as DuckDB does.
+// and dates keep their type, decimals truncating the step and dates
+// rounding it down, as DuckDB does.
 func interpolate(b array.Builder, v arrow.Array, lo, hi int, d float64) {
 	switch x := v.(type) {
 	case *array.Decimal128:
@@ -348,7 +349,8 @@ func interpolate(b array.Builder, v arrow.Array, lo, hi int, d float64) {
 		b.(*array.Decimal128Builder).Append(l.Add(s))
 	case *array.Date32:
 		l, h := int64(x.Value(lo)), int64(x.Value(hi))
-		b.(*array.Date32Builder).Append(arrow.Date32(l + int64(math.Trunc(float64(h-l)*d))))
+		// Dates round the step down (DuckDB), decimals truncate it.
+		b.(*array.Date32Builder).Append(arrow.Date32(l + int64(math.Floor(float64(h-l)*d))))
 	default:
 		l, h := numberAt(v, lo), numberAt(v, hi)
 		b.(*array.Float64Builder).Append(l + (h-l)*d)

@@ -100,20 +100,17 @@ func (fr *windowFrame) bound(p *kapotv1.WindowFrameBound, orderKeys []arrow.Data
 	key := orderKeys[0]
 	switch {
 	case arrow.IsInteger(key.ID()):
-		c, err := s.CastTo(arrow.PrimitiveTypes.Int64)
-		if err != nil {
-			return b, fmt.Errorf("RANGE offset %s over %s: %v: %w", s, key, err, ErrInvalidPlan)
-		}
-		if f, isF := s.(*scalar.Float64); isF && f.Value != math.Trunc(f.Value) {
+		f, ok := scalarNumber(s)
+		if !ok || f != math.Trunc(f) || math.Abs(f) > 1<<62 {
 			return b, fmt.Errorf("RANGE offset %s over %s must be an integer: %w", s, key, ErrInvalidPlan)
 		}
-		b.n = c.(*scalar.Int64).Value
+		b.n = int64(f)
 	case arrow.IsFloating(key.ID()):
-		c, err := s.CastTo(arrow.PrimitiveTypes.Float64)
-		if err != nil {
-			return b, fmt.Errorf("RANGE offset %s over %s: %v: %w", s, key, err, ErrInvalidPlan)
+		f, ok := scalarNumber(s)
+		if !ok {
+			return b, fmt.Errorf("RANGE offset %s over %s is not a number: %w", s, key, ErrInvalidPlan)
 		}
-		b.f = c.(*scalar.Float64).Value
+		b.f = f
 		b.n = int64(b.f)
 		if b.f < 0 {
 			b.n = -1
@@ -150,6 +147,22 @@ func (fr *windowFrame) bound(p *kapotv1.WindowFrameBound, orderKeys []arrow.Data
 		return b, fmt.Errorf("frame offset %s is negative: %w", s, ErrInvalidPlan)
 	}
 	return b, nil
+}
+
+// scalarNumber is a numeric scalar's value as a float64.
+func scalarNumber(s scalar.Scalar) (float64, bool) {
+	switch x := s.(type) {
+	case *scalar.Decimal128:
+		return x.Value.ToFloat64(x.Type.(*arrow.Decimal128Type).Scale), true
+	case *scalar.Int64:
+		return float64(x.Value), true
+	case *scalar.Float64:
+		return x.Value, true
+	}
+	if c, err := s.CastTo(arrow.PrimitiveTypes.Float64); err == nil {
+		return c.(*scalar.Float64).Value, true
+	}
+	return 0, false
 }
 
 // whole reports whether the frame is always the whole partition.

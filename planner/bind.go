@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -320,6 +321,19 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 		b.win = nil
 		if err != nil {
 			return nil, nil, nil, err
+		}
+		if outer != nil {
+			// An aggregate of the enclosing query's columns only belongs
+			// to the enclosing query (SQL's rule); kapot does not lift it.
+			for _, c := range ag.aggs {
+				refs := c.arg.refsOrNil()
+				if c.arg2 != nil {
+					refs = c.arg2.refs(refs)
+				}
+				if len(refs) > 0 && !slices.ContainsFunc(refs, func(id colID) bool { return local[id] }) {
+					return nil, nil, nil, notSupported(-1, "an aggregate of only the enclosing query's columns inside a subquery")
+				}
+			}
 		}
 		if magic != nil && len(magic.scope.used) > 0 {
 			var err error

@@ -71,6 +71,14 @@ func (e *expr) refs(out []colID) []colID {
 	return out
 }
 
+// refsOrNil is e.refs(nil), nil for a nil e.
+func (e *expr) refsOrNil() []colID {
+	if e == nil {
+		return nil
+	}
+	return e.refs(nil)
+}
+
 // key is a canonical text of e, to compare expressions structurally.
 func (e *expr) key() string {
 	p, err := e.proto(func(id colID) (int, bool) { return int(id), true })

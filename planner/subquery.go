@@ -116,8 +116,8 @@ func (b *binder) applySubquery(r rel, n *pg.Node, sc *scope, ag *aggBinder) (rel
 	}
 	switch sl.GetSubLinkType() {
 	case pg.SubLinkType_EXISTS_SUBLINK:
-		if len(sub.GetGroupClause()) > 0 || sub.GetHavingClause() != nil {
-			return nil, notSupported(sl.GetLocation(), "EXISTS over an aggregate")
+		if err := existsShape(sub, sl.GetLocation()); err != nil {
+			return nil, err
 		}
 		inner, _, corr, err := b.bindFrom(sub.GetFromClause(), sub.GetWhereClause(), outerScope)
 		if err != nil {
@@ -525,13 +525,34 @@ func plainSelect(sub *pg.SelectStmt) bool {
 		len(sub.GetDistinctClause()) == 0 && len(sub.GetValuesLists()) == 0 && sub.GetWithClause() == nil && len(sub.GetWindowClause()) == 0
 }
 
+// existsShape refuses EXISTS over a query whose rows are not its FROM's
+// rows that pass its WHERE (the semi join and the count rewrite read only
+// those): an aggregate (one row even over none), LIMIT/OFFSET, a set
+// operation, VALUES, WITH.
+func existsShape(sub *pg.SelectStmt, pos int32) error {
+	if sub == nil || !plainSelect(&pg.SelectStmt{Op: sub.GetOp(), GroupClause: sub.GetGroupClause(), HavingClause: sub.GetHavingClause(),
+		LimitOffset: sub.GetLimitOffset(), LimitCount: sub.GetLimitCount(), ValuesLists: sub.GetValuesLists(), WithClause: sub.GetWithClause(),
+		WindowClause: sub.GetWindowClause()}) {
+		return notSupported(pos, "EXISTS over a query with GROUP BY, HAVING, LIMIT, a set operation, VALUES or WITH")
+	}
+	for _, t := range sub.GetTargetList() {
+		if v := t.GetResTarget().GetVal(); containsAgg(v) || containsWindow(v) {
+			return notSupported(pos, "EXISTS over an aggregate or window query")
+		}
+	}
+	return nil
+}
+
 // bindExistsValue binds EXISTS (SELECT …) used as a value (in the select
 // list, a CASE, …): (SELECT count(*) > 0 FROM … WHERE …), a scalar
 // subquery over the same rows, correlated or not.
 func (b *binder) bindExistsValue(sl *pg.SubLink) (*expr, error) {
 	sub := sl.GetSubselect().GetSelectStmt()
-	if !plainSelect(sub) || b.subs == nil {
-		return nil, notSupported(sl.GetLocation(), "EXISTS over this query as a value (only in WHERE)")
+	if err := existsShape(sub, sl.GetLocation()); err != nil {
+		return nil, err
+	}
+	if b.subs == nil {
+		return nil, notSupported(sl.GetLocation(), "EXISTS as a value here (only in WHERE)")
 	}
 	pos := sl.GetLocation()
 	count := &pg.Node{Node: &pg.Node_FuncCall{FuncCall: &pg.FuncCall{Funcname: []*pg.Node{pg.MakeStrNode("count")}, AggStar: true, Location: pos}}}

@@ -24,7 +24,6 @@ with w as (select n_regionkey k from nation union select r_regionkey from region
 select c_nationkey, count(*) from (select c_nationkey from customer union all select s_nationkey from supplier) t group by c_nationkey order by 1;
 select o_orderstatus from orders except select 'F' order by 1;
 select n_name from nation where n_regionkey in (select r_regionkey from region union select 4);
-select n_name from nation n where exists (select 1 union select n.n_nationkey);
 select n_name from nation where n_regionkey in (select r_regionkey from region where r_regionkey < 3 except select 0);
 select n_regionkey from nation intersect all select r_regionkey from region;
 select n_regionkey from nation except all select r_regionkey from region where r_regionkey < 3;
@@ -391,3 +390,7 @@ select x from (values (1), (2), (null)) t(x) where x not in (select y from (valu
 select x from (values (1), (2), (null)) t(x) where x not in (select y from (values (1)) u(y) where y > 5) order by 1 nulls first;
 select c_custkey from customer left join nation on c_nationkey = n_nationkey and n_regionkey = 1 where n_name not in (select r_name from region) and c_custkey < 40 order by 1;
 select avg(x), sum(x), avg(x) filter (where x < 10) from (values (1099511627776000000), (3), (9007199254740993)) t(x);
+select percentile_cont(0.1) within group (order by d desc), percentile_cont(0.4) within group (order by d desc), percentile_cont(0.4) within group (order by d) from (values (date '1995-01-01'), (date '1995-01-04')) t(d);
+select percentile_cont(0.4) within group (order by d desc) from (values (date '1994-12-30'), (date '1995-01-01'), (date '1995-01-04')) t(d);
+select a, sum(b) over (order by a range between 0.5 preceding and 0.5 following) from (values (1.0::double, 1), (1.5, 2)) t(a, b) order by 1;
+select a, sum(b) over (order by a range between 1.0 preceding and 1 following) from (values (1, 1), (2, 2)) t(a, b) order by 1;
