@@ -103,7 +103,7 @@ var datePartFields = map[string]func(days, micros int64) int64{
 	"quarter": func(d, _ int64) int64 { _, m, _ := civilFromDays(d); return int64((m-1)/3 + 1) },
 	"month":   func(d, _ int64) int64 { _, m, _ := civilFromDays(d); return int64(m) },
 	"day":     func(d, _ int64) int64 { _, _, dd := civilFromDays(d); return int64(dd) },
-	"dow":     func(d, _ int64) int64 { return floorMod(d+4, 7) }, // 1970-01-01 was a Thursday; Sunday is 0
+	"dow":     func(d, _ int64) int64 { return floorMod(d+4, 7) },     // 1970-01-01 was a Thursday; Sunday is 0
 	"isodow":  func(d, _ int64) int64 { return floorMod(d+3, 7) + 1 }, // Monday 1 … Sunday 7
 	"week":    isoWeek,
 	"isoyear": func(d, _ int64) int64 { y, _ := isoYearWeek(d); return y },

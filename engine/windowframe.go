@@ -223,13 +223,7 @@ func (fr *windowFrame) bounds(f *frameInfo, order arrow.Array, desc bool) (lo, h
 			}
 			switch fr.units {
 			case kapotv1.WindowFrameUnits_WINDOW_FRAME_UNITS_ROWS:
-				off := int64(0)
-				switch b.kind {
-				case boundPreceding:
-					off = -b.n
-				case boundFollowing:
-					off = b.n
-				}
+				off := b.signed()
 				x := int64(r) + off
 				if isEnd {
 					x++
@@ -237,13 +231,7 @@ func (fr *windowFrame) bounds(f *frameInfo, order arrow.Array, desc bool) (lo, h
 				return int(max(int64(p), min(int64(pe), x)))
 			case kapotv1.WindowFrameUnits_WINDOW_FRAME_UNITS_GROUPS:
 				g, first, last := gIdx[r], gIdx[p], gIdx[pe-1]
-				off := int64(0)
-				switch b.kind {
-				case boundPreceding:
-					off = -b.n
-				case boundFollowing:
-					off = b.n
-				}
+				off := b.signed()
 				t := int64(g) + off
 				if isEnd {
 					if t < int64(first) {
@@ -271,6 +259,18 @@ func (fr *windowFrame) bounds(f *frameInfo, order arrow.Array, desc bool) (lo, h
 		}
 	}
 	return lo, hi, nil
+}
+
+// signed is the bound's offset in rows or groups: negative PRECEDING,
+// positive FOLLOWING, 0 for CURRENT ROW.
+func (b frameBound) signed() int64 {
+	switch b.kind {
+	case boundPreceding:
+		return -b.n
+	case boundFollowing:
+		return b.n
+	}
+	return 0
 }
 
 func (b frameBound) offset() bool { return b.kind == boundPreceding || b.kind == boundFollowing }

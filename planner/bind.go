@@ -535,6 +535,24 @@ func constInt(n *pg.Node) (int64, error) {
 	return int64(c.GetIval().GetIval()), nil
 }
 
+// sortDirection checks an ORDER BY item and returns its direction and
+// NULL placement (PostgreSQL: NULLs sort as larger than any value unless
+// the item says otherwise); the caller binds the key.
+func sortDirection(sb *pg.SortBy) (sortKey, error) {
+	if err := checkFields(sb, sb.GetLocation()); err != nil {
+		return sortKey{}, err
+	}
+	k := sortKey{desc: sb.GetSortbyDir() == pg.SortByDir_SORTBY_DESC}
+	k.nullsFirst = k.desc
+	switch sb.GetSortbyNulls() {
+	case pg.SortByNulls_SORTBY_NULLS_FIRST:
+		k.nullsFirst = true
+	case pg.SortByNulls_SORTBY_NULLS_LAST:
+		k.nullsFirst = false
+	}
+	return k, nil
+}
+
 // bindOrder binds ORDER BY keys: output ordinals, output names, or
 // expressions over the FROM clause (through the aggregate when there is
 // one).
@@ -545,17 +563,9 @@ func (b *binder) bindOrder(items []*pg.Node, sc *scope, ag *aggBinder, targets [
 		if sb == nil {
 			return nil, notSupported(-1, "this ORDER BY item")
 		}
-		if err := checkFields(sb, sb.GetLocation()); err != nil {
+		k, err := sortDirection(sb)
+		if err != nil {
 			return nil, err
-		}
-		k := sortKey{desc: sb.GetSortbyDir() == pg.SortByDir_SORTBY_DESC}
-		// PostgreSQL: nulls sort as larger than any value by default.
-		k.nullsFirst = k.desc
-		switch sb.GetSortbyNulls() {
-		case pg.SortByNulls_SORTBY_NULLS_FIRST:
-			k.nullsFirst = true
-		case pg.SortByNulls_SORTBY_NULLS_LAST:
-			k.nullsFirst = false
 		}
 		n := sb.GetNode()
 		switch {

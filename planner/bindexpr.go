@@ -142,13 +142,14 @@ func (b *binder) bindAgg(fc *pg.FuncCall, fn kapotv1.AggregateFunction, ag *aggB
 			return nil, err
 		}
 		sb := fc.GetAggOrder()[0].GetSortBy()
-		if err := checkFields(sb, sb.GetLocation()); err != nil {
+		k, err := sortDirection(sb)
+		if err != nil {
 			return nil, err
 		}
 		if call.arg, err = bindArg(sb.GetNode()); err != nil {
 			return nil, err
 		}
-		k := sortKey{e: call.arg, desc: sb.GetSortbyDir() == pg.SortByDir_SORTBY_DESC}
+		k.e = call.arg
 		call.order = []sortKey{k}
 	case name == "median" || name == "quantile_cont" || name == "quantile_disc" || name == "quantile":
 		if name == "median" {
@@ -189,20 +190,12 @@ func (b *binder) bindAgg(fc *pg.FuncCall, fn kapotv1.AggregateFunction, ag *aggB
 		}
 		for _, it := range fc.GetAggOrder() {
 			sb := it.GetSortBy()
-			if err := checkFields(sb, sb.GetLocation()); err != nil {
-				return nil, err
-			}
-			e, err := bindArg(sb.GetNode())
+			k, err := sortDirection(sb)
 			if err != nil {
 				return nil, err
 			}
-			k := sortKey{e: e, desc: sb.GetSortbyDir() == pg.SortByDir_SORTBY_DESC}
-			k.nullsFirst = k.desc
-			switch sb.GetSortbyNulls() {
-			case pg.SortByNulls_SORTBY_NULLS_FIRST:
-				k.nullsFirst = true
-			case pg.SortByNulls_SORTBY_NULLS_LAST:
-				k.nullsFirst = false
+			if k.e, err = bindArg(sb.GetNode()); err != nil {
+				return nil, err
 			}
 			call.order = append(call.order, k)
 		}

@@ -620,7 +620,9 @@ func (b *binder) bindInValue(sl *pg.SubLink, sc *scope, ag *aggBinder) (*expr, e
 		return &expr{kind: eLit, lit: &kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_BOOL}, Value: &kapotv1.ScalarValue_BoolValue{BoolValue: v}}, typ: boolT}
 	}
 	null := &expr{kind: eLit, lit: &kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_BOOL}}, typ: boolT}
-	bin := func(op kapotv1.BinaryOp, l, r *expr) *expr { return &expr{kind: eBinary, op: op, args: []*expr{l, r}, typ: boolT} }
+	bin := func(op kapotv1.BinaryOp, l, r *expr) *expr {
+		return &expr{kind: eBinary, op: op, args: []*expr{l, r}, typ: boolT}
+	}
 	v := &expr{kind: eCase, hasElse: true, args: []*expr{
 		{kind: eIsNull, args: []*expr{col(mark)}, negated: true, typ: boolT}, lit(true),
 		bin(kapotv1.BinaryOp_BINARY_OP_EQ, col(rows), int64Lit(0)), lit(false),

@@ -260,20 +260,12 @@ func (b *binder) bindWindow(fc *pg.FuncCall, sc *scope, ag *aggBinder) (*expr, e
 	}
 	for _, it := range over.GetOrderClause() {
 		sb := it.GetSortBy()
-		if err := checkFields(sb, sb.GetLocation()); err != nil {
-			return nil, err
-		}
-		e, err := bind(sb.GetNode())
+		k, err := sortDirection(sb)
 		if err != nil {
 			return nil, err
 		}
-		k := sortKey{e: e, desc: sb.GetSortbyDir() == pg.SortByDir_SORTBY_DESC}
-		k.nullsFirst = k.desc
-		switch sb.GetSortbyNulls() {
-		case pg.SortByNulls_SORTBY_NULLS_FIRST:
-			k.nullsFirst = true
-		case pg.SortByNulls_SORTBY_NULLS_LAST:
-			k.nullsFirst = false
+		if k.e, err = bind(sb.GetNode()); err != nil {
+			return nil, err
 		}
 		spec.order = append(spec.order, k)
 	}

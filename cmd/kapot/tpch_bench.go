@@ -81,9 +81,9 @@ type benchMemory struct {
 
 func tpchBenchCmd() *cobra.Command {
 	var (
-		sf                                             float64
+		sf                                               float64
 		dataDir, compare, out, chart, queriesFlag, suite string
-		executors, slots, iterations, partitions, port int
+		executors, slots, iterations, partitions, port   int
 	)
 	c := &cobra.Command{
 		Use:   "bench",
