@@ -179,6 +179,12 @@ func (b *planBuilder) node(n *kapotv1.PhysicalPlanNode, depth, id int) (Executio
 			return nil, err
 		}
 		return newNestedLoopJoin(l, r, x.NestedLoopJoin)
+	case *kapotv1.PhysicalPlanNode_Writer:
+		in, err := child(x.Writer.GetInput())
+		if err != nil {
+			return nil, err
+		}
+		return newWriter(in, x.Writer, b.opts)
 	case *kapotv1.PhysicalPlanNode_Window:
 		in, err := child(x.Window.GetInput())
 		if err != nil {

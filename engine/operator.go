@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/shuffle"
 	"github.com/kapot-go/kapot/wire"
 )
@@ -97,11 +98,27 @@ type TaskContext struct {
 	// Pool is the executor's memory pool; nil means unlimited.
 	Pool *MemoryPool
 
-	mu    sync.Mutex
-	atEnd []func()
+	mu      sync.Mutex
+	atEnd   []func()
+	written []*kapotv1.WrittenFile
 	// shared holds per-task state of plan nodes whose partitions are
 	// consumed together (in-stage repartition), keyed by the node.
 	shared map[any]any
+}
+
+// AddWritten records a file the task wrote (see Writer).
+func (tc *TaskContext) AddWritten(f *kapotv1.WrittenFile) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	tc.written = append(tc.written, f)
+}
+
+// Written returns the files the task wrote, in the order they were
+// completed.
+func (tc *TaskContext) Written() []*kapotv1.WrittenFile {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	return append([]*kapotv1.WrittenFile(nil), tc.written...)
 }
 
 // AtEnd registers f to run when the task ends (End), in reverse order of

@@ -86,7 +86,7 @@ func (ArrowEngine) RunTask(ctx context.Context, t *Task) (*kapotv1.SuccessfulTas
 	for i, s := range stats {
 		out[i] = &kapotv1.ShuffleWritePartition{OutputPartition: uint32(i), Stats: &kapotv1.PartitionStats{NumRows: s.Rows, NumBatches: s.Batches, NumBytes: s.Bytes}}
 	}
-	return &kapotv1.SuccessfulTask{Partitions: out, OperatorMetrics: tc.Metrics.Proto()}, nil
+	return &kapotv1.SuccessfulTask{Partitions: out, OperatorMetrics: tc.Metrics.Proto(), WrittenFiles: tc.Written()}, nil
 }
 
 // failure classifies a task error into the wire's failure reasons.

@@ -26,6 +26,8 @@ type binder struct {
 	// magic is set while a correlated scalar subquery of a select list is
 	// bound for decorrelation (see bindScalarSub).
 	magic *magicCtx
+	// viewDepth counts the views being bound inside each other.
+	viewDepth int
 }
 
 // cte is a WITH query, bound afresh wherever it is named.

@@ -857,41 +857,16 @@ func (b *binder) bindCast(tc *pg.TypeCast, sc *scope, ag *aggBinder) (*expr, err
 	if err != nil {
 		return nil, err
 	}
-	var t *kapotv1.DataType
-	switch tname {
-	case "date":
-		if arg.kind == eLit && arg.typ.ID() == arrow.STRING {
-			d, err := dateLiteral(arg.lit.GetStringValue())
-			if err != nil {
-				return nil, errAt(tc.GetLocation(), engine.ErrInvalidPlan, "%v", err)
-			}
-			return d, nil
+	if tname == "date" && arg.kind == eLit && arg.typ.ID() == arrow.STRING {
+		d, err := dateLiteral(arg.lit.GetStringValue())
+		if err != nil {
+			return nil, errAt(tc.GetLocation(), engine.ErrInvalidPlan, "%v", err)
 		}
-		t = &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_DATE32}
-	case "int2", "int4", "integer", "int":
-		t = &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_INT32}
-	case "int8", "bigint":
-		t = &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_INT64}
-	case "float4", "real":
-		t = &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_FLOAT32}
-	case "float8", "double precision", "double", "float":
-		t = &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_FLOAT64}
-	case "text", "varchar", "bpchar", "char":
-		t = &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_UTF8}
-	case "bool":
-		t = &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_BOOL}
-	case "numeric", "decimal":
-		p, s := int32(38), int32(10)
-		if len(mods) >= 1 {
-			p = mods[0].GetAConst().GetIval().GetIval()
-			s = 0
-		}
-		if len(mods) >= 2 {
-			s = mods[1].GetAConst().GetIval().GetIval()
-		}
-		t = &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_DECIMAL128, Precision: p, Scale: s}
-	default:
-		return nil, notSupported(tc.GetLocation(), "type "+tname)
+		return d, nil
+	}
+	t, err := sqlType(tc.GetTypeName(), tc.GetLocation())
+	if err != nil {
+		return nil, err
 	}
 	return &expr{kind: eCast, args: []*expr{arg}, to: t}, nil
 }

@@ -44,14 +44,19 @@ type Table struct {
 	// exchange.
 	Ranges map[string][][2]int64
 	// Def is the definition the table was created from; nil for tables
-	// registered directly (ParquetTable).
+	// registered directly (ParquetTable) and managed tables.
 	Def *ExternalTable
+	// Managed tables live in the warehouse: their files are those of the
+	// table's current manifest (none for an empty table), in Dir.
+	Managed bool
+	Dir     string
 }
 
 // Catalog holds the tables SQL can name. It is safe for concurrent use.
 type Catalog struct {
 	mu     sync.RWMutex
 	tables map[string]*Table
+	views  map[string]string // name → the view's query
 	store  *objstore.Registry
 	props  map[string]string
 }
@@ -68,7 +73,7 @@ func NewCatalogWith(store *objstore.Registry, props map[string]string) *Catalog 
 	if store == nil {
 		store = objstore.Default()
 	}
-	return &Catalog{tables: map[string]*Table{}, store: store, props: props}
+	return &Catalog{tables: map[string]*Table{}, views: map[string]string{}, store: store, props: props}
 }
 
 // Store is the registry the catalog reads table files with.
@@ -76,13 +81,54 @@ func (c *Catalog) Store() *objstore.Registry { return c.store }
 
 // Register adds or replaces a table (names are case-insensitive).
 func (c *Catalog) Register(t *Table) error {
-	if t.Name == "" || len(t.Files) == 0 || t.Schema == nil {
+	if t.Name == "" || (len(t.Files) == 0 && !t.Managed) || t.Schema == nil {
 		return fmt.Errorf("table %q: needs a name, files and a schema", t.Name)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if _, ok := c.views[strings.ToLower(t.Name)]; ok {
+		return fmt.Errorf("%q is a view", t.Name)
+	}
 	c.tables[strings.ToLower(t.Name)] = t
 	return nil
+}
+
+// Drop removes a table; it reports whether there was one.
+func (c *Catalog) Drop(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.tables[strings.ToLower(name)]
+	delete(c.tables, strings.ToLower(name))
+	return ok
+}
+
+// RegisterView adds or replaces a view: a query, bound wherever the view
+// is named. A table of that name is an error.
+func (c *Catalog) RegisterView(name, query string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.tables[strings.ToLower(name)]; ok {
+		return fmt.Errorf("%q is a table", name)
+	}
+	c.views[strings.ToLower(name)] = query
+	return nil
+}
+
+// View returns a view's query.
+func (c *Catalog) View(name string) (string, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	q, ok := c.views[strings.ToLower(name)]
+	return q, ok
+}
+
+// DropView removes a view; it reports whether there was one.
+func (c *Catalog) DropView(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.views[strings.ToLower(name)]
+	delete(c.views, strings.ToLower(name))
+	return ok
 }
 
 // Lookup finds a table by name.
@@ -97,8 +143,11 @@ func (c *Catalog) Lookup(name string) (*Table, bool) {
 func (c *Catalog) Names() []string {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	out := make([]string, 0, len(c.tables))
+	out := make([]string, 0, len(c.tables)+len(c.views))
 	for n := range c.tables {
+		out = append(out, n)
+	}
+	for n := range c.views {
 		out = append(out, n)
 	}
 	sort.Strings(out)

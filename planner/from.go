@@ -260,6 +260,13 @@ func (b *binder) bindFromItem(n *pg.Node) (rel, error) {
 			}
 			return b.derived(c.sel, alias, c.names)
 		}
+		if q, ok := b.cat.View(rv.GetRelname()); ok {
+			alias := rv.GetRelname()
+			if a := rv.GetAlias(); a != nil {
+				alias = a.GetAliasname()
+			}
+			return b.view(q, alias, rv.GetLocation())
+		}
 		t, ok := b.cat.Lookup(rv.GetRelname())
 		if !ok {
 			return nil, errAt(rv.GetLocation(), engine.ErrInvalidPlan, "table %q does not exist (have: %s)", rv.GetRelname(), strings.Join(b.cat.Names(), ", "))
@@ -625,4 +632,21 @@ func (b *binder) joinUsing(j *joinRel, je *pg.JoinExpr) (rel, error) {
 		}
 	}
 	return p, nil
+}
+
+// maxViewDepth bounds views naming views (a cycle made by replacing a view).
+const maxViewDepth = 32
+
+// view binds a view's query where the view is named.
+func (b *binder) view(query, alias string, loc int32) (rel, error) {
+	if b.viewDepth >= maxViewDepth {
+		return nil, errAt(loc, engine.ErrInvalidPlan, "view %s: views nest more than %d deep (a cycle?)", alias, maxViewDepth)
+	}
+	res, err := pg.Parse(query)
+	if err != nil || len(res.GetStmts()) != 1 || res.GetStmts()[0].GetStmt().GetSelectStmt() == nil {
+		return nil, errAt(loc, engine.ErrInvalidPlan, "view %s: its stored query does not parse: %v", alias, err)
+	}
+	b.viewDepth++
+	defer func() { b.viewDepth-- }()
+	return b.derived(res.GetStmts()[0].GetStmt().GetSelectStmt(), alias, nil)
 }

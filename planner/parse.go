@@ -52,6 +52,9 @@ type Statement struct {
 	Name string
 	// Analyze: EXPLAIN ANALYZE runs the query and reports its metrics.
 	Analyze bool
+	// Write is a statement that writes or defines tables and views
+	// (StmtCreateTable … StmtCopy).
+	Write *WriteStmt
 }
 
 // ExternalTable is the definition of an external table, as CREATE
@@ -199,6 +202,9 @@ func ParseStatement(sql string) (*Statement, error) {
 		}
 		st.SQL = strings.TrimSpace(sql[p.toks[p.i].GetStart():])
 		return st, nil
+	}
+	if st, ok, err := p.parseWrite(); ok || err != nil {
+		return st, err
 	}
 	return &Statement{Kind: StmtQuery, SQL: strings.TrimSpace(sql)}, nil
 }

@@ -67,6 +67,11 @@ func PlanQuery(cat *Catalog, sql string, o Options) (*Plan, error) {
 	if sel == nil {
 		return nil, notSupported(-1, "statements other than SELECT here")
 	}
+	return planSelect(cat, sel, o)
+}
+
+// planSelect plans a parsed query over the catalog.
+func planSelect(cat *Catalog, sel *pg.SelectStmt, o Options) (*Plan, error) {
 	b := &binder{cat: cat, cols: map[colID]*column{}}
 	r, names, err := b.bindSelect(sel)
 	if err != nil {
@@ -458,6 +463,19 @@ func (p *lowerer) lowerScan(s *scanRel, need map[colID]bool) (lowered, error) {
 	}
 	if len(proj) == 0 { // count(*): read the narrowest thing there is
 		proj, cols = []string{s.table.Schema.Field(0).Name}, []colID{s.cols[0]}
+	}
+	if len(s.table.Files) == 0 {
+		// An empty (managed) table: no rows, one partition.
+		fields := make([]arrow.Field, len(proj))
+		for i, name := range proj {
+			f, _ := s.table.Schema.FieldsByName(name)
+			fields[i] = arrow.Field{Name: name, Type: f[0].Type, Nullable: true}
+		}
+		schema, err := wire.SchemaToProto(arrow.NewSchema(fields, nil))
+		if err != nil {
+			return lowered{}, err
+		}
+		return lowered{node: &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Values{Values: &kapotv1.ValuesNode{Schema: schema}}}, cols: cols, parts: 1}, nil
 	}
 	var groups []*kapotv1.FileGroup
 	for _, f := range s.table.Files {

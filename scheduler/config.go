@@ -7,6 +7,7 @@ import (
 	"github.com/kapot-go/kapot/internal/config"
 	"github.com/kapot-go/kapot/internal/logging"
 	"github.com/kapot-go/kapot/internal/security"
+	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/scheduler/flightsql"
 )
 
@@ -53,6 +54,14 @@ type Config struct {
 	// StateDir holds the scheduler's durable state (its catalog of tables,
 	// past jobs); empty keeps it in memory only.
 	StateDir string
+	// Warehouse is where managed tables (CREATE TABLE, CREATE TABLE AS)
+	// live: a directory or an s3:// prefix; empty means
+	// <StateDir>/warehouse, or no managed tables without a state dir.
+	Warehouse string
+	// S3 is the default S3 endpoint, addressing and (optionally)
+	// credentials for s3:// locations the scheduler reads and writes
+	// itself: table listings, the warehouse, commits.
+	S3 objstore.S3Config
 	// FinishedJobTTL is how long finished jobs stay queryable.
 	FinishedJobTTL time.Duration
 	// Log is where and how the process logs.

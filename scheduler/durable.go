@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -29,20 +30,36 @@ func (s *Scheduler) loadCatalog(ctx context.Context) error {
 		return err
 	}
 	for _, kv := range kvs {
-		st, err := s.catalog.Classify(string(kv.Value))
-		if err == nil && st.Kind != planner.StmtCreateExternalTable {
-			err = errNotATable
-		}
-		if err == nil {
-			err = s.catalog.Register(st.Table)
-		}
-		if err != nil {
+		if err := s.restoreTable(ctx, kv); err != nil {
 			s.log.Warn().Err(err).Str("table", kv.Key).Msg("table of the state store not restored")
 			continue
 		}
-		s.log.Info().Str("table", kv.Key).Int("files", len(st.Table.Files)).Msg("table restored from the state store")
+		s.log.Info().Str("table", kv.Key).Msg("table restored from the state store")
 	}
 	return nil
+}
+
+// restoreTable registers one entry of the store's tables: a managed
+// table's directory (JSON), a view or an external table (its statement).
+func (s *Scheduler) restoreTable(ctx context.Context, kv store.KV) error {
+	if strings.HasPrefix(string(kv.Value), "{") {
+		var ref managedRef
+		if err := json.Unmarshal(kv.Value, &ref); err != nil || ref.Managed == "" {
+			return fmt.Errorf("unreadable managed table entry: %v", err)
+		}
+		return s.loadManaged(ctx, kv.Key, ref)
+	}
+	st, err := s.catalog.Classify(string(kv.Value))
+	if err != nil {
+		return err
+	}
+	switch st.Kind {
+	case planner.StmtCreateExternalTable:
+		return s.catalog.Register(st.Table)
+	case planner.StmtCreateView:
+		return s.catalog.RegisterView(st.Write.Name, st.Write.ViewSQL)
+	}
+	return errNotATable
 }
 
 var errNotATable = errors.New("stored definition is not a CREATE EXTERNAL TABLE statement")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -25,6 +26,7 @@ import (
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/scheduler/flightsql"
 	"github.com/kapot-go/kapot/scheduler/store"
+	"github.com/kapot-go/kapot/warehouse"
 )
 
 // Scheduler holds the cluster state. All state is guarded by mu; RPCs to
@@ -49,6 +51,10 @@ type Scheduler struct {
 	// names (Flight SQL), restored from it at start.
 	state   store.Store
 	catalog *planner.Catalog
+	// warehouse holds managed tables (nil: none configured); writeMu
+	// orders the commits of writes and the catalog changes they make.
+	warehouse *warehouse.Warehouse
+	writeMu   sync.Mutex
 	// past are the summaries of jobs finished before this scheduler
 	// started, newest first; historyMu orders writes of the history.
 	past      []JobView
@@ -97,7 +103,7 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 	s := &Scheduler{
 		cfg: cfg, id: uuid.NewString(), log: log,
 		executors: map[string]*executorState{}, jobs: map[string]*jobState{}, tasks: map[uint64]taskRef{},
-		conns: map[string]*grpc.ClientConn{}, kick: make(chan struct{}, 1), linksDone: make(chan struct{}), lis: lis, store: objstore.Default(),
+		conns: map[string]*grpc.ClientConn{}, kick: make(chan struct{}, 1), linksDone: make(chan struct{}), lis: lis, store: objstore.NewRegistry(cfg.S3, nil),
 	}
 	s.bgCtx, s.bgStop = context.WithCancel(context.Background())
 	s.signer = kflight.NewSigner(cfg.Security.Secrets)
@@ -120,6 +126,18 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 		}
 	}()
 	s.catalog = planner.NewCatalogWith(s.store, nil)
+	if wh := cfg.Warehouse; wh != "" || cfg.StateDir != "" {
+		if wh == "" {
+			wh = filepath.Join(cfg.StateDir, "warehouse")
+		}
+		if !objstore.IsRemote(wh) {
+			if wh, err = filepath.Abs(wh); err != nil {
+				lis.Close()
+				return nil, fmt.Errorf("--warehouse: %w", err)
+			}
+		}
+		s.warehouse = &warehouse.Warehouse{Root: wh, Store: s.store}
+	}
 	if err := s.loadCatalog(context.Background()); err != nil {
 		lis.Close()
 		return nil, fmt.Errorf("--state-dir: read the catalog: %w", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/shuffle"
+	"github.com/kapot-go/kapot/wire"
 )
 
 // service is the scheduler's gRPC SchedulerService.
@@ -153,6 +154,9 @@ func (v *service) ExecutorLink(r *kapotv1.ExecutorLinkRequest, stream grpc.Serve
 func (v *service) SubmitJob(ctx context.Context, r *kapotv1.SubmitJobRequest) (*kapotv1.SubmitJobResponse, error) {
 	if r.GetPlan() == nil {
 		return nil, status.Error(codes.InvalidArgument, "submit without a plan")
+	}
+	if wire.Writes(r.GetPlan()) {
+		return nil, status.Error(codes.PermissionDenied, "plans that write files are made by the scheduler's SQL front door (CREATE TABLE AS, INSERT, COPY): send the SQL with ExecuteSQL")
 	}
 	id, err := v.s.submit(ctx, r, security.SessionFrom(ctx))
 	if err != nil {

@@ -46,12 +46,16 @@ func oneColumn(col string, rows ...string) statementResult {
 // EXTERNAL TABLE, SHOW TABLES, DESCRIBE and EXPLAIN here, and plans a
 // query (or EXPLAIN ANALYZE's) for the caller to submit. operator callers
 // (the scheduler secret) may replace a table. Errors are gRPC statuses.
-func (s *Scheduler) statement(ctx context.Context, sql string, props map[string]string, operator bool) (statementResult, error) {
+func (s *Scheduler) statement(ctx context.Context, sql string, props map[string]string, owner string, operator bool) (statementResult, error) {
 	st, err := planner.ParseStatement(sql)
 	if err != nil {
 		return statementResult{}, flightsql.SQLStatus(err)
 	}
 	switch st.Kind {
+	case planner.StmtCreateTable, planner.StmtDropTable, planner.StmtCreateView, planner.StmtDropView:
+		return s.ddl(ctx, st, operator)
+	case planner.StmtCreateTableAs, planner.StmtInsert, planner.StmtCopy:
+		return s.write(ctx, st, props, owner, operator)
 	case planner.StmtCreateExternalTable:
 		return s.createTable(ctx, st.Def, operator)
 	case planner.StmtShowTables:
@@ -203,7 +207,7 @@ func (s *Scheduler) planOptionsFor(props map[string]string) (planner.Options, er
 // executeSQL is the SchedulerService's SQL front door: a query becomes a
 // job of the caller's session, other statements answer inline.
 func (s *Scheduler) executeSQL(ctx context.Context, r *kapotv1.ExecuteSQLRequest, owner string, operator bool) (*kapotv1.ExecuteSQLResponse, error) {
-	res, err := s.statement(ctx, r.GetSql(), r.GetSessionProperties(), operator)
+	res, err := s.statement(ctx, r.GetSql(), r.GetSessionProperties(), owner, operator)
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +255,7 @@ type flightJobs struct{ s *Scheduler }
 var _ flightsql.Jobs = flightJobs{}
 
 func (f flightJobs) Statement(ctx context.Context, sql string, operator bool) (flightsql.Answer, error) {
-	res, err := f.s.statement(ctx, sql, nil, operator)
+	res, err := f.s.statement(ctx, sql, nil, ownerFlightSQL, operator)
 	if err != nil {
 		return flightsql.Answer{}, err
 	}

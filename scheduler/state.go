@@ -26,6 +26,7 @@ type taskState struct {
 	// launchFailures counts launches that failed in transport.
 	launchFailures int
 	outputs        []*kapotv1.ShuffleWritePartition
+	written        []*kapotv1.WrittenFile // files the accepted launch wrote
 	metrics        []*kapotv1.OperatorMetrics
 	started        time.Time     // when the running launch began
 	took           time.Duration // how long the launch that succeeded ran

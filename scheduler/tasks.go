@@ -90,7 +90,7 @@ func (s *Scheduler) updateStatus(executorID string, st *kapotv1.TaskStatus) {
 			s.cancelTask(t.copyID, t.copyExecutor.GetId(), j.id, ref.stage, ref.partition)
 		}
 		t.clearCopy()
-		t.phase, t.outputs, t.metrics, t.took = taskDone, ok.GetPartitions(), ok.GetOperatorMetrics(), took
+		t.phase, t.outputs, t.metrics, t.took, t.written = taskDone, ok.GetPartitions(), ok.GetOperatorMetrics(), took, ok.GetWrittenFiles()
 		if ref.stage == j.final && stage.complete() {
 			j.state, j.end = kapotv1.JobState_JOB_STATE_SUCCESSFUL, time.Now()
 			j.ended()

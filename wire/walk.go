@@ -40,6 +40,8 @@ func InputSlots(n *kapotv1.PhysicalPlanNode) []**kapotv1.PhysicalPlanNode {
 		return []**kapotv1.PhysicalPlanNode{&x.ShuffleWriter.Input}
 	case *kapotv1.PhysicalPlanNode_Window:
 		return []**kapotv1.PhysicalPlanNode{&x.Window.Input}
+	case *kapotv1.PhysicalPlanNode_Writer:
+		return []**kapotv1.PhysicalPlanNode{&x.Writer.Input}
 	}
 	return nil
 }
@@ -70,4 +72,17 @@ func WalkFiles(n *kapotv1.PhysicalPlanNode, f func(path *string)) {
 	for _, c := range InputSlots(n) {
 		WalkFiles(*c, f)
 	}
+}
+
+// Writes reports whether a plan holds a node that writes files.
+func Writes(n *kapotv1.PhysicalPlanNode) bool {
+	if n.GetWriter() != nil {
+		return true
+	}
+	for _, c := range InputSlots(n) {
+		if Writes(*c) {
+			return true
+		}
+	}
+	return false
 }

@@ -214,6 +214,9 @@ func (s *sqlSession) run(ctx context.Context, text string) error {
 			rows[i] = c[:]
 		}
 		return s.printStrings([]string{"column_name", "data_type", "is_nullable"}, rows)
+	case planner.StmtCreateTable, planner.StmtCreateTableAs, planner.StmtInsert, planner.StmtDropTable,
+		planner.StmtCreateView, planner.StmtDropView, planner.StmtCopy:
+		return fmt.Errorf("not supported yet: %s without a cluster: run it on one (kapot local, then kapot sql --scheduler HOST:PORT), whose scheduler keeps managed tables", strings.Fields(st.SQL)[0])
 	case planner.StmtExplain:
 		p, err := planner.PlanQuery(s.cat, st.SQL, s.planOpts())
 		if err != nil {

@@ -1478,8 +1478,10 @@ type SuccessfulTask struct {
 	Partitions []*ShuffleWritePartition `protobuf:"bytes,1,rep,name=partitions,proto3" json:"partitions,omitempty"`
 	// Metrics of every operator of the stage plan, in plan pre-order.
 	OperatorMetrics []*OperatorMetrics `protobuf:"bytes,2,rep,name=operator_metrics,json=operatorMetrics,proto3" json:"operator_metrics,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Files a WriterNode of the stage wrote (under its staging location).
+	WrittenFiles  []*WrittenFile `protobuf:"bytes,3,rep,name=written_files,json=writtenFiles,proto3" json:"written_files,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SuccessfulTask) Reset() {
@@ -1526,6 +1528,75 @@ func (x *SuccessfulTask) GetOperatorMetrics() []*OperatorMetrics {
 	return nil
 }
 
+func (x *SuccessfulTask) GetWrittenFiles() []*WrittenFile {
+	if x != nil {
+		return x.WrittenFiles
+	}
+	return nil
+}
+
+// WrittenFile is one file a task wrote.
+type WrittenFile struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Location of the file (under the writer's staging location).
+	Path          string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	Rows          int64  `protobuf:"varint,2,opt,name=rows,proto3" json:"rows,omitempty"`
+	Bytes         int64  `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WrittenFile) Reset() {
+	*x = WrittenFile{}
+	mi := &file_kapot_v1_kapot_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WrittenFile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WrittenFile) ProtoMessage() {}
+
+func (x *WrittenFile) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_kapot_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WrittenFile.ProtoReflect.Descriptor instead.
+func (*WrittenFile) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *WrittenFile) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *WrittenFile) GetRows() int64 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *WrittenFile) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
 // OperatorMetrics is what one operator of a stage did in one task.
 type OperatorMetrics struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1549,7 +1620,7 @@ type OperatorMetrics struct {
 
 func (x *OperatorMetrics) Reset() {
 	*x = OperatorMetrics{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[20]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1561,7 +1632,7 @@ func (x *OperatorMetrics) String() string {
 func (*OperatorMetrics) ProtoMessage() {}
 
 func (x *OperatorMetrics) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[20]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1574,7 +1645,7 @@ func (x *OperatorMetrics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorMetrics.ProtoReflect.Descriptor instead.
 func (*OperatorMetrics) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{20}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *OperatorMetrics) GetNodeId() uint32 {
@@ -1651,7 +1722,7 @@ type ShuffleWritePartition struct {
 
 func (x *ShuffleWritePartition) Reset() {
 	*x = ShuffleWritePartition{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[21]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1663,7 +1734,7 @@ func (x *ShuffleWritePartition) String() string {
 func (*ShuffleWritePartition) ProtoMessage() {}
 
 func (x *ShuffleWritePartition) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[21]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1676,7 +1747,7 @@ func (x *ShuffleWritePartition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleWritePartition.ProtoReflect.Descriptor instead.
 func (*ShuffleWritePartition) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{21}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ShuffleWritePartition) GetOutputPartition() uint32 {
@@ -1712,7 +1783,7 @@ type FailedTask struct {
 
 func (x *FailedTask) Reset() {
 	*x = FailedTask{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[22]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1724,7 +1795,7 @@ func (x *FailedTask) String() string {
 func (*FailedTask) ProtoMessage() {}
 
 func (x *FailedTask) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[22]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1737,7 +1808,7 @@ func (x *FailedTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailedTask.ProtoReflect.Descriptor instead.
 func (*FailedTask) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{22}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *FailedTask) GetError() string {
@@ -1833,7 +1904,7 @@ type ExecutionError struct {
 
 func (x *ExecutionError) Reset() {
 	*x = ExecutionError{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[23]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1845,7 +1916,7 @@ func (x *ExecutionError) String() string {
 func (*ExecutionError) ProtoMessage() {}
 
 func (x *ExecutionError) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[23]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1858,7 +1929,7 @@ func (x *ExecutionError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionError.ProtoReflect.Descriptor instead.
 func (*ExecutionError) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{23}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{24}
 }
 
 type IoError struct {
@@ -1869,7 +1940,7 @@ type IoError struct {
 
 func (x *IoError) Reset() {
 	*x = IoError{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[24]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1881,7 +1952,7 @@ func (x *IoError) String() string {
 func (*IoError) ProtoMessage() {}
 
 func (x *IoError) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[24]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1894,7 +1965,7 @@ func (x *IoError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IoError.ProtoReflect.Descriptor instead.
 func (*IoError) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{24}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{25}
 }
 
 // FetchPartitionError names the map output a task could not read so the
@@ -1910,7 +1981,7 @@ type FetchPartitionError struct {
 
 func (x *FetchPartitionError) Reset() {
 	*x = FetchPartitionError{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[25]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1922,7 +1993,7 @@ func (x *FetchPartitionError) String() string {
 func (*FetchPartitionError) ProtoMessage() {}
 
 func (x *FetchPartitionError) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[25]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1935,7 +2006,7 @@ func (x *FetchPartitionError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchPartitionError.ProtoReflect.Descriptor instead.
 func (*FetchPartitionError) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{25}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *FetchPartitionError) GetExecutorId() string {
@@ -1967,7 +2038,7 @@ type TaskKilled struct {
 
 func (x *TaskKilled) Reset() {
 	*x = TaskKilled{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[26]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1979,7 +2050,7 @@ func (x *TaskKilled) String() string {
 func (*TaskKilled) ProtoMessage() {}
 
 func (x *TaskKilled) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[26]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1992,7 +2063,7 @@ func (x *TaskKilled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskKilled.ProtoReflect.Descriptor instead.
 func (*TaskKilled) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{26}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{27}
 }
 
 type LaunchTaskRequest struct {
@@ -2005,7 +2076,7 @@ type LaunchTaskRequest struct {
 
 func (x *LaunchTaskRequest) Reset() {
 	*x = LaunchTaskRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[27]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2017,7 +2088,7 @@ func (x *LaunchTaskRequest) String() string {
 func (*LaunchTaskRequest) ProtoMessage() {}
 
 func (x *LaunchTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[27]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2030,7 +2101,7 @@ func (x *LaunchTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LaunchTaskRequest.ProtoReflect.Descriptor instead.
 func (*LaunchTaskRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{27}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *LaunchTaskRequest) GetSchedulerId() string {
@@ -2055,7 +2126,7 @@ type LaunchTaskResponse struct {
 
 func (x *LaunchTaskResponse) Reset() {
 	*x = LaunchTaskResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[28]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2067,7 +2138,7 @@ func (x *LaunchTaskResponse) String() string {
 func (*LaunchTaskResponse) ProtoMessage() {}
 
 func (x *LaunchTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[28]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2080,7 +2151,7 @@ func (x *LaunchTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LaunchTaskResponse.ProtoReflect.Descriptor instead.
 func (*LaunchTaskResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{28}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{29}
 }
 
 type CancelTasksRequest struct {
@@ -2092,7 +2163,7 @@ type CancelTasksRequest struct {
 
 func (x *CancelTasksRequest) Reset() {
 	*x = CancelTasksRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[29]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2104,7 +2175,7 @@ func (x *CancelTasksRequest) String() string {
 func (*CancelTasksRequest) ProtoMessage() {}
 
 func (x *CancelTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[29]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2117,7 +2188,7 @@ func (x *CancelTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTasksRequest.ProtoReflect.Descriptor instead.
 func (*CancelTasksRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{29}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CancelTasksRequest) GetTasks() []*RunningTaskInfo {
@@ -2139,7 +2210,7 @@ type RunningTaskInfo struct {
 
 func (x *RunningTaskInfo) Reset() {
 	*x = RunningTaskInfo{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[30]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2151,7 +2222,7 @@ func (x *RunningTaskInfo) String() string {
 func (*RunningTaskInfo) ProtoMessage() {}
 
 func (x *RunningTaskInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[30]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2164,7 +2235,7 @@ func (x *RunningTaskInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunningTaskInfo.ProtoReflect.Descriptor instead.
 func (*RunningTaskInfo) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{30}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RunningTaskInfo) GetTaskId() uint64 {
@@ -2204,7 +2275,7 @@ type CancelTasksResponse struct {
 
 func (x *CancelTasksResponse) Reset() {
 	*x = CancelTasksResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[31]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2216,7 +2287,7 @@ func (x *CancelTasksResponse) String() string {
 func (*CancelTasksResponse) ProtoMessage() {}
 
 func (x *CancelTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[31]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2229,7 +2300,7 @@ func (x *CancelTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTasksResponse.ProtoReflect.Descriptor instead.
 func (*CancelTasksResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{31}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CancelTasksResponse) GetCancelled() uint32 {
@@ -2248,7 +2319,7 @@ type RemoveJobDataRequest struct {
 
 func (x *RemoveJobDataRequest) Reset() {
 	*x = RemoveJobDataRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[32]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2260,7 +2331,7 @@ func (x *RemoveJobDataRequest) String() string {
 func (*RemoveJobDataRequest) ProtoMessage() {}
 
 func (x *RemoveJobDataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[32]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2273,7 +2344,7 @@ func (x *RemoveJobDataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveJobDataRequest.ProtoReflect.Descriptor instead.
 func (*RemoveJobDataRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{32}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RemoveJobDataRequest) GetJobId() string {
@@ -2291,7 +2362,7 @@ type RemoveJobDataResponse struct {
 
 func (x *RemoveJobDataResponse) Reset() {
 	*x = RemoveJobDataResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[33]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2303,7 +2374,7 @@ func (x *RemoveJobDataResponse) String() string {
 func (*RemoveJobDataResponse) ProtoMessage() {}
 
 func (x *RemoveJobDataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[33]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2316,7 +2387,7 @@ func (x *RemoveJobDataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveJobDataResponse.ProtoReflect.Descriptor instead.
 func (*RemoveJobDataResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{33}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{34}
 }
 
 type StopExecutorRequest struct {
@@ -2330,7 +2401,7 @@ type StopExecutorRequest struct {
 
 func (x *StopExecutorRequest) Reset() {
 	*x = StopExecutorRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[34]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2342,7 +2413,7 @@ func (x *StopExecutorRequest) String() string {
 func (*StopExecutorRequest) ProtoMessage() {}
 
 func (x *StopExecutorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[34]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2355,7 +2426,7 @@ func (x *StopExecutorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopExecutorRequest.ProtoReflect.Descriptor instead.
 func (*StopExecutorRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{34}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *StopExecutorRequest) GetExecutorId() string {
@@ -2387,7 +2458,7 @@ type StopExecutorResponse struct {
 
 func (x *StopExecutorResponse) Reset() {
 	*x = StopExecutorResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[35]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2399,7 +2470,7 @@ func (x *StopExecutorResponse) String() string {
 func (*StopExecutorResponse) ProtoMessage() {}
 
 func (x *StopExecutorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[35]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2412,7 +2483,7 @@ func (x *StopExecutorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopExecutorResponse.ProtoReflect.Descriptor instead.
 func (*StopExecutorResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{35}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{36}
 }
 
 // PlacementPolicy restricts which executors may run a job's tasks.
@@ -2430,7 +2501,7 @@ type PlacementPolicy struct {
 
 func (x *PlacementPolicy) Reset() {
 	*x = PlacementPolicy{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[36]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2442,7 +2513,7 @@ func (x *PlacementPolicy) String() string {
 func (*PlacementPolicy) ProtoMessage() {}
 
 func (x *PlacementPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[36]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2455,7 +2526,7 @@ func (x *PlacementPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementPolicy.ProtoReflect.Descriptor instead.
 func (*PlacementPolicy) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{36}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *PlacementPolicy) GetPolicy() isPlacementPolicy_Policy {
@@ -2522,7 +2593,7 @@ type PlacementAny struct {
 
 func (x *PlacementAny) Reset() {
 	*x = PlacementAny{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[37]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2534,7 +2605,7 @@ func (x *PlacementAny) String() string {
 func (*PlacementAny) ProtoMessage() {}
 
 func (x *PlacementAny) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[37]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2547,7 +2618,7 @@ func (x *PlacementAny) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementAny.ProtoReflect.Descriptor instead.
 func (*PlacementAny) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{37}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{38}
 }
 
 type PlacementNoTag struct {
@@ -2558,7 +2629,7 @@ type PlacementNoTag struct {
 
 func (x *PlacementNoTag) Reset() {
 	*x = PlacementNoTag{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[38]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2570,7 +2641,7 @@ func (x *PlacementNoTag) String() string {
 func (*PlacementNoTag) ProtoMessage() {}
 
 func (x *PlacementNoTag) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[38]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2583,7 +2654,7 @@ func (x *PlacementNoTag) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementNoTag.ProtoReflect.Descriptor instead.
 func (*PlacementNoTag) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{38}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{39}
 }
 
 type SubmitJobRequest struct {
@@ -2605,7 +2676,7 @@ type SubmitJobRequest struct {
 
 func (x *SubmitJobRequest) Reset() {
 	*x = SubmitJobRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[39]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2617,7 +2688,7 @@ func (x *SubmitJobRequest) String() string {
 func (*SubmitJobRequest) ProtoMessage() {}
 
 func (x *SubmitJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[39]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2630,7 +2701,7 @@ func (x *SubmitJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitJobRequest.ProtoReflect.Descriptor instead.
 func (*SubmitJobRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{39}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SubmitJobRequest) GetPlan() *PhysicalPlanNode {
@@ -2677,7 +2748,7 @@ type SubmitJobResponse struct {
 
 func (x *SubmitJobResponse) Reset() {
 	*x = SubmitJobResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[40]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2689,7 +2760,7 @@ func (x *SubmitJobResponse) String() string {
 func (*SubmitJobResponse) ProtoMessage() {}
 
 func (x *SubmitJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[40]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2702,7 +2773,7 @@ func (x *SubmitJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitJobResponse.ProtoReflect.Descriptor instead.
 func (*SubmitJobResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{40}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SubmitJobResponse) GetJobId() string {
@@ -2728,7 +2799,7 @@ type ExecuteSQLRequest struct {
 
 func (x *ExecuteSQLRequest) Reset() {
 	*x = ExecuteSQLRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[41]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2740,7 +2811,7 @@ func (x *ExecuteSQLRequest) String() string {
 func (*ExecuteSQLRequest) ProtoMessage() {}
 
 func (x *ExecuteSQLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[41]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2753,7 +2824,7 @@ func (x *ExecuteSQLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteSQLRequest.ProtoReflect.Descriptor instead.
 func (*ExecuteSQLRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{41}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ExecuteSQLRequest) GetSql() string {
@@ -2795,7 +2866,7 @@ type ExecuteSQLResponse struct {
 
 func (x *ExecuteSQLResponse) Reset() {
 	*x = ExecuteSQLResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[42]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2807,7 +2878,7 @@ func (x *ExecuteSQLResponse) String() string {
 func (*ExecuteSQLResponse) ProtoMessage() {}
 
 func (x *ExecuteSQLResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[42]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2820,7 +2891,7 @@ func (x *ExecuteSQLResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteSQLResponse.ProtoReflect.Descriptor instead.
 func (*ExecuteSQLResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{42}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ExecuteSQLResponse) GetJobId() string {
@@ -2861,7 +2932,7 @@ type InlineRow struct {
 
 func (x *InlineRow) Reset() {
 	*x = InlineRow{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[43]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2873,7 +2944,7 @@ func (x *InlineRow) String() string {
 func (*InlineRow) ProtoMessage() {}
 
 func (x *InlineRow) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[43]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2886,7 +2957,7 @@ func (x *InlineRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InlineRow.ProtoReflect.Descriptor instead.
 func (*InlineRow) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{43}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *InlineRow) GetValues() []string {
@@ -2913,7 +2984,7 @@ type GetJobStatusRequest struct {
 
 func (x *GetJobStatusRequest) Reset() {
 	*x = GetJobStatusRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[44]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2925,7 +2996,7 @@ func (x *GetJobStatusRequest) String() string {
 func (*GetJobStatusRequest) ProtoMessage() {}
 
 func (x *GetJobStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[44]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2938,7 +3009,7 @@ func (x *GetJobStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetJobStatusRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{44}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GetJobStatusRequest) GetJobId() string {
@@ -2979,7 +3050,7 @@ type StageStatus struct {
 
 func (x *StageStatus) Reset() {
 	*x = StageStatus{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[45]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2991,7 +3062,7 @@ func (x *StageStatus) String() string {
 func (*StageStatus) ProtoMessage() {}
 
 func (x *StageStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[45]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3004,7 +3075,7 @@ func (x *StageStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageStatus.ProtoReflect.Descriptor instead.
 func (*StageStatus) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{45}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *StageStatus) GetStageId() uint32 {
@@ -3074,7 +3145,7 @@ type GetJobStatusResponse struct {
 
 func (x *GetJobStatusResponse) Reset() {
 	*x = GetJobStatusResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[46]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3086,7 +3157,7 @@ func (x *GetJobStatusResponse) String() string {
 func (*GetJobStatusResponse) ProtoMessage() {}
 
 func (x *GetJobStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[46]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3099,7 +3170,7 @@ func (x *GetJobStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetJobStatusResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{46}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *GetJobStatusResponse) GetJobId() string {
@@ -3174,7 +3245,7 @@ type CancelJobRequest struct {
 
 func (x *CancelJobRequest) Reset() {
 	*x = CancelJobRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[47]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3186,7 +3257,7 @@ func (x *CancelJobRequest) String() string {
 func (*CancelJobRequest) ProtoMessage() {}
 
 func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[47]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3199,7 +3270,7 @@ func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobRequest.ProtoReflect.Descriptor instead.
 func (*CancelJobRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{47}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CancelJobRequest) GetJobId() string {
@@ -3218,7 +3289,7 @@ type CancelJobResponse struct {
 
 func (x *CancelJobResponse) Reset() {
 	*x = CancelJobResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[48]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3230,7 +3301,7 @@ func (x *CancelJobResponse) String() string {
 func (*CancelJobResponse) ProtoMessage() {}
 
 func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[48]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3243,7 +3314,7 @@ func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobResponse.ProtoReflect.Descriptor instead.
 func (*CancelJobResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{48}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *CancelJobResponse) GetCancelled() bool {
@@ -3261,7 +3332,7 @@ type ListExecutorsRequest struct {
 
 func (x *ListExecutorsRequest) Reset() {
 	*x = ListExecutorsRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[49]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3273,7 +3344,7 @@ func (x *ListExecutorsRequest) String() string {
 func (*ListExecutorsRequest) ProtoMessage() {}
 
 func (x *ListExecutorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[49]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3286,7 +3357,7 @@ func (x *ListExecutorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExecutorsRequest.ProtoReflect.Descriptor instead.
 func (*ListExecutorsRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{49}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{50}
 }
 
 // ExecutorInfo is what the scheduler knows of one executor.
@@ -3302,7 +3373,7 @@ type ExecutorInfo struct {
 
 func (x *ExecutorInfo) Reset() {
 	*x = ExecutorInfo{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[50]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3314,7 +3385,7 @@ func (x *ExecutorInfo) String() string {
 func (*ExecutorInfo) ProtoMessage() {}
 
 func (x *ExecutorInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[50]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3327,7 +3398,7 @@ func (x *ExecutorInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorInfo.ProtoReflect.Descriptor instead.
 func (*ExecutorInfo) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{50}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ExecutorInfo) GetRegistration() *ExecutorRegistration {
@@ -3367,7 +3438,7 @@ type ListExecutorsResponse struct {
 
 func (x *ListExecutorsResponse) Reset() {
 	*x = ListExecutorsResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[51]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3379,7 +3450,7 @@ func (x *ListExecutorsResponse) String() string {
 func (*ListExecutorsResponse) ProtoMessage() {}
 
 func (x *ListExecutorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[51]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3392,7 +3463,7 @@ func (x *ListExecutorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExecutorsResponse.ProtoReflect.Descriptor instead.
 func (*ListExecutorsResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{51}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListExecutorsResponse) GetExecutors() []*ExecutorInfo {
@@ -3421,7 +3492,7 @@ type ShuffleTicket struct {
 
 func (x *ShuffleTicket) Reset() {
 	*x = ShuffleTicket{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[52]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3433,7 +3504,7 @@ func (x *ShuffleTicket) String() string {
 func (*ShuffleTicket) ProtoMessage() {}
 
 func (x *ShuffleTicket) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[52]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3446,7 +3517,7 @@ func (x *ShuffleTicket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleTicket.ProtoReflect.Descriptor instead.
 func (*ShuffleTicket) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{52}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ShuffleTicket) GetJobId() string {
@@ -3609,12 +3680,17 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"successful\x12.\n" +
 	"\x06failed\x18\v \x01(\v2\x14.kapot.v1.FailedTaskH\x00R\x06failedB\b\n" +
 	"\x06status\"\r\n" +
-	"\vRunningTask\"\x97\x01\n" +
+	"\vRunningTask\"\xd3\x01\n" +
 	"\x0eSuccessfulTask\x12?\n" +
 	"\n" +
 	"partitions\x18\x01 \x03(\v2\x1f.kapot.v1.ShuffleWritePartitionR\n" +
 	"partitions\x12D\n" +
-	"\x10operator_metrics\x18\x02 \x03(\v2\x19.kapot.v1.OperatorMetricsR\x0foperatorMetrics\"\xac\x03\n" +
+	"\x10operator_metrics\x18\x02 \x03(\v2\x19.kapot.v1.OperatorMetricsR\x0foperatorMetrics\x12:\n" +
+	"\rwritten_files\x18\x03 \x03(\v2\x15.kapot.v1.WrittenFileR\fwrittenFiles\"K\n" +
+	"\vWrittenFile\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x12\n" +
+	"\x04rows\x18\x02 \x01(\x03R\x04rows\x12\x14\n" +
+	"\x05bytes\x18\x03 \x01(\x03R\x05bytes\"\xac\x03\n" +
 	"\x0fOperatorMetrics\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\rR\x06nodeId\x12 \n" +
 	"\tparent_id\x18\x02 \x01(\rH\x00R\bparentId\x88\x01\x01\x12\x12\n" +
@@ -3804,7 +3880,7 @@ func file_kapot_v1_kapot_proto_rawDescGZIP() []byte {
 }
 
 var file_kapot_v1_kapot_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_kapot_v1_kapot_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
+var file_kapot_v1_kapot_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_kapot_v1_kapot_proto_goTypes = []any{
 	(TaskSchedulingPolicy)(0),        // 0: kapot.v1.TaskSchedulingPolicy
 	(ExecutorState)(0),               // 1: kapot.v1.ExecutorState
@@ -3829,47 +3905,48 @@ var file_kapot_v1_kapot_proto_goTypes = []any{
 	(*TaskStatus)(nil),               // 20: kapot.v1.TaskStatus
 	(*RunningTask)(nil),              // 21: kapot.v1.RunningTask
 	(*SuccessfulTask)(nil),           // 22: kapot.v1.SuccessfulTask
-	(*OperatorMetrics)(nil),          // 23: kapot.v1.OperatorMetrics
-	(*ShuffleWritePartition)(nil),    // 24: kapot.v1.ShuffleWritePartition
-	(*FailedTask)(nil),               // 25: kapot.v1.FailedTask
-	(*ExecutionError)(nil),           // 26: kapot.v1.ExecutionError
-	(*IoError)(nil),                  // 27: kapot.v1.IoError
-	(*FetchPartitionError)(nil),      // 28: kapot.v1.FetchPartitionError
-	(*TaskKilled)(nil),               // 29: kapot.v1.TaskKilled
-	(*LaunchTaskRequest)(nil),        // 30: kapot.v1.LaunchTaskRequest
-	(*LaunchTaskResponse)(nil),       // 31: kapot.v1.LaunchTaskResponse
-	(*CancelTasksRequest)(nil),       // 32: kapot.v1.CancelTasksRequest
-	(*RunningTaskInfo)(nil),          // 33: kapot.v1.RunningTaskInfo
-	(*CancelTasksResponse)(nil),      // 34: kapot.v1.CancelTasksResponse
-	(*RemoveJobDataRequest)(nil),     // 35: kapot.v1.RemoveJobDataRequest
-	(*RemoveJobDataResponse)(nil),    // 36: kapot.v1.RemoveJobDataResponse
-	(*StopExecutorRequest)(nil),      // 37: kapot.v1.StopExecutorRequest
-	(*StopExecutorResponse)(nil),     // 38: kapot.v1.StopExecutorResponse
-	(*PlacementPolicy)(nil),          // 39: kapot.v1.PlacementPolicy
-	(*PlacementAny)(nil),             // 40: kapot.v1.PlacementAny
-	(*PlacementNoTag)(nil),           // 41: kapot.v1.PlacementNoTag
-	(*SubmitJobRequest)(nil),         // 42: kapot.v1.SubmitJobRequest
-	(*SubmitJobResponse)(nil),        // 43: kapot.v1.SubmitJobResponse
-	(*ExecuteSQLRequest)(nil),        // 44: kapot.v1.ExecuteSQLRequest
-	(*ExecuteSQLResponse)(nil),       // 45: kapot.v1.ExecuteSQLResponse
-	(*InlineRow)(nil),                // 46: kapot.v1.InlineRow
-	(*GetJobStatusRequest)(nil),      // 47: kapot.v1.GetJobStatusRequest
-	(*StageStatus)(nil),              // 48: kapot.v1.StageStatus
-	(*GetJobStatusResponse)(nil),     // 49: kapot.v1.GetJobStatusResponse
-	(*CancelJobRequest)(nil),         // 50: kapot.v1.CancelJobRequest
-	(*CancelJobResponse)(nil),        // 51: kapot.v1.CancelJobResponse
-	(*ListExecutorsRequest)(nil),     // 52: kapot.v1.ListExecutorsRequest
-	(*ExecutorInfo)(nil),             // 53: kapot.v1.ExecutorInfo
-	(*ListExecutorsResponse)(nil),    // 54: kapot.v1.ListExecutorsResponse
-	(*ShuffleTicket)(nil),            // 55: kapot.v1.ShuffleTicket
-	nil,                              // 56: kapot.v1.TaskDefinition.SessionPropertiesEntry
-	nil,                              // 57: kapot.v1.OperatorMetrics.CountersEntry
-	nil,                              // 58: kapot.v1.SubmitJobRequest.SessionPropertiesEntry
-	nil,                              // 59: kapot.v1.ExecuteSQLRequest.SessionPropertiesEntry
-	(*PartitionStats)(nil),           // 60: kapot.v1.PartitionStats
-	(*PhysicalPlanNode)(nil),         // 61: kapot.v1.PhysicalPlanNode
-	(*Schema)(nil),                   // 62: kapot.v1.Schema
-	(*PartitionLocation)(nil),        // 63: kapot.v1.PartitionLocation
+	(*WrittenFile)(nil),              // 23: kapot.v1.WrittenFile
+	(*OperatorMetrics)(nil),          // 24: kapot.v1.OperatorMetrics
+	(*ShuffleWritePartition)(nil),    // 25: kapot.v1.ShuffleWritePartition
+	(*FailedTask)(nil),               // 26: kapot.v1.FailedTask
+	(*ExecutionError)(nil),           // 27: kapot.v1.ExecutionError
+	(*IoError)(nil),                  // 28: kapot.v1.IoError
+	(*FetchPartitionError)(nil),      // 29: kapot.v1.FetchPartitionError
+	(*TaskKilled)(nil),               // 30: kapot.v1.TaskKilled
+	(*LaunchTaskRequest)(nil),        // 31: kapot.v1.LaunchTaskRequest
+	(*LaunchTaskResponse)(nil),       // 32: kapot.v1.LaunchTaskResponse
+	(*CancelTasksRequest)(nil),       // 33: kapot.v1.CancelTasksRequest
+	(*RunningTaskInfo)(nil),          // 34: kapot.v1.RunningTaskInfo
+	(*CancelTasksResponse)(nil),      // 35: kapot.v1.CancelTasksResponse
+	(*RemoveJobDataRequest)(nil),     // 36: kapot.v1.RemoveJobDataRequest
+	(*RemoveJobDataResponse)(nil),    // 37: kapot.v1.RemoveJobDataResponse
+	(*StopExecutorRequest)(nil),      // 38: kapot.v1.StopExecutorRequest
+	(*StopExecutorResponse)(nil),     // 39: kapot.v1.StopExecutorResponse
+	(*PlacementPolicy)(nil),          // 40: kapot.v1.PlacementPolicy
+	(*PlacementAny)(nil),             // 41: kapot.v1.PlacementAny
+	(*PlacementNoTag)(nil),           // 42: kapot.v1.PlacementNoTag
+	(*SubmitJobRequest)(nil),         // 43: kapot.v1.SubmitJobRequest
+	(*SubmitJobResponse)(nil),        // 44: kapot.v1.SubmitJobResponse
+	(*ExecuteSQLRequest)(nil),        // 45: kapot.v1.ExecuteSQLRequest
+	(*ExecuteSQLResponse)(nil),       // 46: kapot.v1.ExecuteSQLResponse
+	(*InlineRow)(nil),                // 47: kapot.v1.InlineRow
+	(*GetJobStatusRequest)(nil),      // 48: kapot.v1.GetJobStatusRequest
+	(*StageStatus)(nil),              // 49: kapot.v1.StageStatus
+	(*GetJobStatusResponse)(nil),     // 50: kapot.v1.GetJobStatusResponse
+	(*CancelJobRequest)(nil),         // 51: kapot.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),        // 52: kapot.v1.CancelJobResponse
+	(*ListExecutorsRequest)(nil),     // 53: kapot.v1.ListExecutorsRequest
+	(*ExecutorInfo)(nil),             // 54: kapot.v1.ExecutorInfo
+	(*ListExecutorsResponse)(nil),    // 55: kapot.v1.ListExecutorsResponse
+	(*ShuffleTicket)(nil),            // 56: kapot.v1.ShuffleTicket
+	nil,                              // 57: kapot.v1.TaskDefinition.SessionPropertiesEntry
+	nil,                              // 58: kapot.v1.OperatorMetrics.CountersEntry
+	nil,                              // 59: kapot.v1.SubmitJobRequest.SessionPropertiesEntry
+	nil,                              // 60: kapot.v1.ExecuteSQLRequest.SessionPropertiesEntry
+	(*PartitionStats)(nil),           // 61: kapot.v1.PartitionStats
+	(*PhysicalPlanNode)(nil),         // 62: kapot.v1.PhysicalPlanNode
+	(*Schema)(nil),                   // 63: kapot.v1.Schema
+	(*PartitionLocation)(nil),        // 64: kapot.v1.PartitionLocation
 }
 var file_kapot_v1_kapot_proto_depIdxs = []int32{
 	3,  // 0: kapot.v1.ExecutorRegistration.resources:type_name -> kapot.v1.ExecutorResources
@@ -3884,73 +3961,74 @@ var file_kapot_v1_kapot_proto_depIdxs = []int32{
 	6,  // 9: kapot.v1.PollWorkRequest.metrics:type_name -> kapot.v1.ExecutorMetrics
 	5,  // 10: kapot.v1.PollWorkRequest.status:type_name -> kapot.v1.ExecutorStatus
 	19, // 11: kapot.v1.PollWorkResponse.tasks:type_name -> kapot.v1.TaskDefinition
-	33, // 12: kapot.v1.PollWorkResponse.cancel_tasks:type_name -> kapot.v1.RunningTaskInfo
+	34, // 12: kapot.v1.PollWorkResponse.cancel_tasks:type_name -> kapot.v1.RunningTaskInfo
 	20, // 13: kapot.v1.UpdateTaskStatusRequest.task_statuses:type_name -> kapot.v1.TaskStatus
-	56, // 14: kapot.v1.TaskDefinition.session_properties:type_name -> kapot.v1.TaskDefinition.SessionPropertiesEntry
+	57, // 14: kapot.v1.TaskDefinition.session_properties:type_name -> kapot.v1.TaskDefinition.SessionPropertiesEntry
 	21, // 15: kapot.v1.TaskStatus.running:type_name -> kapot.v1.RunningTask
 	22, // 16: kapot.v1.TaskStatus.successful:type_name -> kapot.v1.SuccessfulTask
-	25, // 17: kapot.v1.TaskStatus.failed:type_name -> kapot.v1.FailedTask
-	24, // 18: kapot.v1.SuccessfulTask.partitions:type_name -> kapot.v1.ShuffleWritePartition
-	23, // 19: kapot.v1.SuccessfulTask.operator_metrics:type_name -> kapot.v1.OperatorMetrics
-	57, // 20: kapot.v1.OperatorMetrics.counters:type_name -> kapot.v1.OperatorMetrics.CountersEntry
-	60, // 21: kapot.v1.ShuffleWritePartition.stats:type_name -> kapot.v1.PartitionStats
-	26, // 22: kapot.v1.FailedTask.execution_error:type_name -> kapot.v1.ExecutionError
-	27, // 23: kapot.v1.FailedTask.io_error:type_name -> kapot.v1.IoError
-	28, // 24: kapot.v1.FailedTask.fetch_partition_error:type_name -> kapot.v1.FetchPartitionError
-	29, // 25: kapot.v1.FailedTask.task_killed:type_name -> kapot.v1.TaskKilled
-	19, // 26: kapot.v1.LaunchTaskRequest.tasks:type_name -> kapot.v1.TaskDefinition
-	33, // 27: kapot.v1.CancelTasksRequest.tasks:type_name -> kapot.v1.RunningTaskInfo
-	40, // 28: kapot.v1.PlacementPolicy.any:type_name -> kapot.v1.PlacementAny
-	41, // 29: kapot.v1.PlacementPolicy.no_tag:type_name -> kapot.v1.PlacementNoTag
-	61, // 30: kapot.v1.SubmitJobRequest.plan:type_name -> kapot.v1.PhysicalPlanNode
-	58, // 31: kapot.v1.SubmitJobRequest.session_properties:type_name -> kapot.v1.SubmitJobRequest.SessionPropertiesEntry
-	39, // 32: kapot.v1.SubmitJobRequest.placement:type_name -> kapot.v1.PlacementPolicy
-	59, // 33: kapot.v1.ExecuteSQLRequest.session_properties:type_name -> kapot.v1.ExecuteSQLRequest.SessionPropertiesEntry
-	46, // 34: kapot.v1.ExecuteSQLResponse.rows:type_name -> kapot.v1.InlineRow
-	62, // 35: kapot.v1.ExecuteSQLResponse.schema:type_name -> kapot.v1.Schema
-	23, // 36: kapot.v1.StageStatus.operator_metrics:type_name -> kapot.v1.OperatorMetrics
-	2,  // 37: kapot.v1.GetJobStatusResponse.state:type_name -> kapot.v1.JobState
-	63, // 38: kapot.v1.GetJobStatusResponse.result_locations:type_name -> kapot.v1.PartitionLocation
-	62, // 39: kapot.v1.GetJobStatusResponse.result_schema:type_name -> kapot.v1.Schema
-	48, // 40: kapot.v1.GetJobStatusResponse.stages:type_name -> kapot.v1.StageStatus
-	4,  // 41: kapot.v1.ExecutorInfo.registration:type_name -> kapot.v1.ExecutorRegistration
-	1,  // 42: kapot.v1.ExecutorInfo.state:type_name -> kapot.v1.ExecutorState
-	53, // 43: kapot.v1.ListExecutorsResponse.executors:type_name -> kapot.v1.ExecutorInfo
-	7,  // 44: kapot.v1.SchedulerService.RegisterExecutor:input_type -> kapot.v1.RegisterExecutorRequest
-	11, // 45: kapot.v1.SchedulerService.HeartbeatFromExecutor:input_type -> kapot.v1.HeartbeatRequest
-	13, // 46: kapot.v1.SchedulerService.PollWork:input_type -> kapot.v1.PollWorkRequest
-	15, // 47: kapot.v1.SchedulerService.UpdateTaskStatus:input_type -> kapot.v1.UpdateTaskStatusRequest
-	17, // 48: kapot.v1.SchedulerService.ExecutorStopped:input_type -> kapot.v1.ExecutorStoppedRequest
-	9,  // 49: kapot.v1.SchedulerService.ExecutorLink:input_type -> kapot.v1.ExecutorLinkRequest
-	42, // 50: kapot.v1.SchedulerService.SubmitJob:input_type -> kapot.v1.SubmitJobRequest
-	44, // 51: kapot.v1.SchedulerService.ExecuteSQL:input_type -> kapot.v1.ExecuteSQLRequest
-	47, // 52: kapot.v1.SchedulerService.GetJobStatus:input_type -> kapot.v1.GetJobStatusRequest
-	50, // 53: kapot.v1.SchedulerService.CancelJob:input_type -> kapot.v1.CancelJobRequest
-	52, // 54: kapot.v1.SchedulerService.ListExecutors:input_type -> kapot.v1.ListExecutorsRequest
-	30, // 55: kapot.v1.ExecutorService.LaunchTask:input_type -> kapot.v1.LaunchTaskRequest
-	32, // 56: kapot.v1.ExecutorService.CancelTasks:input_type -> kapot.v1.CancelTasksRequest
-	35, // 57: kapot.v1.ExecutorService.RemoveJobData:input_type -> kapot.v1.RemoveJobDataRequest
-	37, // 58: kapot.v1.ExecutorService.StopExecutor:input_type -> kapot.v1.StopExecutorRequest
-	8,  // 59: kapot.v1.SchedulerService.RegisterExecutor:output_type -> kapot.v1.RegisterExecutorResponse
-	12, // 60: kapot.v1.SchedulerService.HeartbeatFromExecutor:output_type -> kapot.v1.HeartbeatResponse
-	14, // 61: kapot.v1.SchedulerService.PollWork:output_type -> kapot.v1.PollWorkResponse
-	16, // 62: kapot.v1.SchedulerService.UpdateTaskStatus:output_type -> kapot.v1.UpdateTaskStatusResponse
-	18, // 63: kapot.v1.SchedulerService.ExecutorStopped:output_type -> kapot.v1.ExecutorStoppedResponse
-	10, // 64: kapot.v1.SchedulerService.ExecutorLink:output_type -> kapot.v1.ExecutorLinkEvent
-	43, // 65: kapot.v1.SchedulerService.SubmitJob:output_type -> kapot.v1.SubmitJobResponse
-	45, // 66: kapot.v1.SchedulerService.ExecuteSQL:output_type -> kapot.v1.ExecuteSQLResponse
-	49, // 67: kapot.v1.SchedulerService.GetJobStatus:output_type -> kapot.v1.GetJobStatusResponse
-	51, // 68: kapot.v1.SchedulerService.CancelJob:output_type -> kapot.v1.CancelJobResponse
-	54, // 69: kapot.v1.SchedulerService.ListExecutors:output_type -> kapot.v1.ListExecutorsResponse
-	31, // 70: kapot.v1.ExecutorService.LaunchTask:output_type -> kapot.v1.LaunchTaskResponse
-	34, // 71: kapot.v1.ExecutorService.CancelTasks:output_type -> kapot.v1.CancelTasksResponse
-	36, // 72: kapot.v1.ExecutorService.RemoveJobData:output_type -> kapot.v1.RemoveJobDataResponse
-	38, // 73: kapot.v1.ExecutorService.StopExecutor:output_type -> kapot.v1.StopExecutorResponse
-	59, // [59:74] is the sub-list for method output_type
-	44, // [44:59] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	26, // 17: kapot.v1.TaskStatus.failed:type_name -> kapot.v1.FailedTask
+	25, // 18: kapot.v1.SuccessfulTask.partitions:type_name -> kapot.v1.ShuffleWritePartition
+	24, // 19: kapot.v1.SuccessfulTask.operator_metrics:type_name -> kapot.v1.OperatorMetrics
+	23, // 20: kapot.v1.SuccessfulTask.written_files:type_name -> kapot.v1.WrittenFile
+	58, // 21: kapot.v1.OperatorMetrics.counters:type_name -> kapot.v1.OperatorMetrics.CountersEntry
+	61, // 22: kapot.v1.ShuffleWritePartition.stats:type_name -> kapot.v1.PartitionStats
+	27, // 23: kapot.v1.FailedTask.execution_error:type_name -> kapot.v1.ExecutionError
+	28, // 24: kapot.v1.FailedTask.io_error:type_name -> kapot.v1.IoError
+	29, // 25: kapot.v1.FailedTask.fetch_partition_error:type_name -> kapot.v1.FetchPartitionError
+	30, // 26: kapot.v1.FailedTask.task_killed:type_name -> kapot.v1.TaskKilled
+	19, // 27: kapot.v1.LaunchTaskRequest.tasks:type_name -> kapot.v1.TaskDefinition
+	34, // 28: kapot.v1.CancelTasksRequest.tasks:type_name -> kapot.v1.RunningTaskInfo
+	41, // 29: kapot.v1.PlacementPolicy.any:type_name -> kapot.v1.PlacementAny
+	42, // 30: kapot.v1.PlacementPolicy.no_tag:type_name -> kapot.v1.PlacementNoTag
+	62, // 31: kapot.v1.SubmitJobRequest.plan:type_name -> kapot.v1.PhysicalPlanNode
+	59, // 32: kapot.v1.SubmitJobRequest.session_properties:type_name -> kapot.v1.SubmitJobRequest.SessionPropertiesEntry
+	40, // 33: kapot.v1.SubmitJobRequest.placement:type_name -> kapot.v1.PlacementPolicy
+	60, // 34: kapot.v1.ExecuteSQLRequest.session_properties:type_name -> kapot.v1.ExecuteSQLRequest.SessionPropertiesEntry
+	47, // 35: kapot.v1.ExecuteSQLResponse.rows:type_name -> kapot.v1.InlineRow
+	63, // 36: kapot.v1.ExecuteSQLResponse.schema:type_name -> kapot.v1.Schema
+	24, // 37: kapot.v1.StageStatus.operator_metrics:type_name -> kapot.v1.OperatorMetrics
+	2,  // 38: kapot.v1.GetJobStatusResponse.state:type_name -> kapot.v1.JobState
+	64, // 39: kapot.v1.GetJobStatusResponse.result_locations:type_name -> kapot.v1.PartitionLocation
+	63, // 40: kapot.v1.GetJobStatusResponse.result_schema:type_name -> kapot.v1.Schema
+	49, // 41: kapot.v1.GetJobStatusResponse.stages:type_name -> kapot.v1.StageStatus
+	4,  // 42: kapot.v1.ExecutorInfo.registration:type_name -> kapot.v1.ExecutorRegistration
+	1,  // 43: kapot.v1.ExecutorInfo.state:type_name -> kapot.v1.ExecutorState
+	54, // 44: kapot.v1.ListExecutorsResponse.executors:type_name -> kapot.v1.ExecutorInfo
+	7,  // 45: kapot.v1.SchedulerService.RegisterExecutor:input_type -> kapot.v1.RegisterExecutorRequest
+	11, // 46: kapot.v1.SchedulerService.HeartbeatFromExecutor:input_type -> kapot.v1.HeartbeatRequest
+	13, // 47: kapot.v1.SchedulerService.PollWork:input_type -> kapot.v1.PollWorkRequest
+	15, // 48: kapot.v1.SchedulerService.UpdateTaskStatus:input_type -> kapot.v1.UpdateTaskStatusRequest
+	17, // 49: kapot.v1.SchedulerService.ExecutorStopped:input_type -> kapot.v1.ExecutorStoppedRequest
+	9,  // 50: kapot.v1.SchedulerService.ExecutorLink:input_type -> kapot.v1.ExecutorLinkRequest
+	43, // 51: kapot.v1.SchedulerService.SubmitJob:input_type -> kapot.v1.SubmitJobRequest
+	45, // 52: kapot.v1.SchedulerService.ExecuteSQL:input_type -> kapot.v1.ExecuteSQLRequest
+	48, // 53: kapot.v1.SchedulerService.GetJobStatus:input_type -> kapot.v1.GetJobStatusRequest
+	51, // 54: kapot.v1.SchedulerService.CancelJob:input_type -> kapot.v1.CancelJobRequest
+	53, // 55: kapot.v1.SchedulerService.ListExecutors:input_type -> kapot.v1.ListExecutorsRequest
+	31, // 56: kapot.v1.ExecutorService.LaunchTask:input_type -> kapot.v1.LaunchTaskRequest
+	33, // 57: kapot.v1.ExecutorService.CancelTasks:input_type -> kapot.v1.CancelTasksRequest
+	36, // 58: kapot.v1.ExecutorService.RemoveJobData:input_type -> kapot.v1.RemoveJobDataRequest
+	38, // 59: kapot.v1.ExecutorService.StopExecutor:input_type -> kapot.v1.StopExecutorRequest
+	8,  // 60: kapot.v1.SchedulerService.RegisterExecutor:output_type -> kapot.v1.RegisterExecutorResponse
+	12, // 61: kapot.v1.SchedulerService.HeartbeatFromExecutor:output_type -> kapot.v1.HeartbeatResponse
+	14, // 62: kapot.v1.SchedulerService.PollWork:output_type -> kapot.v1.PollWorkResponse
+	16, // 63: kapot.v1.SchedulerService.UpdateTaskStatus:output_type -> kapot.v1.UpdateTaskStatusResponse
+	18, // 64: kapot.v1.SchedulerService.ExecutorStopped:output_type -> kapot.v1.ExecutorStoppedResponse
+	10, // 65: kapot.v1.SchedulerService.ExecutorLink:output_type -> kapot.v1.ExecutorLinkEvent
+	44, // 66: kapot.v1.SchedulerService.SubmitJob:output_type -> kapot.v1.SubmitJobResponse
+	46, // 67: kapot.v1.SchedulerService.ExecuteSQL:output_type -> kapot.v1.ExecuteSQLResponse
+	50, // 68: kapot.v1.SchedulerService.GetJobStatus:output_type -> kapot.v1.GetJobStatusResponse
+	52, // 69: kapot.v1.SchedulerService.CancelJob:output_type -> kapot.v1.CancelJobResponse
+	55, // 70: kapot.v1.SchedulerService.ListExecutors:output_type -> kapot.v1.ListExecutorsResponse
+	32, // 71: kapot.v1.ExecutorService.LaunchTask:output_type -> kapot.v1.LaunchTaskResponse
+	35, // 72: kapot.v1.ExecutorService.CancelTasks:output_type -> kapot.v1.CancelTasksResponse
+	37, // 73: kapot.v1.ExecutorService.RemoveJobData:output_type -> kapot.v1.RemoveJobDataResponse
+	39, // 74: kapot.v1.ExecutorService.StopExecutor:output_type -> kapot.v1.StopExecutorResponse
+	60, // [60:75] is the sub-list for method output_type
+	45, // [45:60] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_kapot_v1_kapot_proto_init() }
@@ -3964,14 +4042,14 @@ func file_kapot_v1_kapot_proto_init() {
 		(*TaskStatus_Successful)(nil),
 		(*TaskStatus_Failed)(nil),
 	}
-	file_kapot_v1_kapot_proto_msgTypes[20].OneofWrappers = []any{}
-	file_kapot_v1_kapot_proto_msgTypes[22].OneofWrappers = []any{
+	file_kapot_v1_kapot_proto_msgTypes[21].OneofWrappers = []any{}
+	file_kapot_v1_kapot_proto_msgTypes[23].OneofWrappers = []any{
 		(*FailedTask_ExecutionError)(nil),
 		(*FailedTask_IoError)(nil),
 		(*FailedTask_FetchPartitionError)(nil),
 		(*FailedTask_TaskKilled)(nil),
 	}
-	file_kapot_v1_kapot_proto_msgTypes[36].OneofWrappers = []any{
+	file_kapot_v1_kapot_proto_msgTypes[37].OneofWrappers = []any{
 		(*PlacementPolicy_Any)(nil),
 		(*PlacementPolicy_MatchTag)(nil),
 		(*PlacementPolicy_NoTag)(nil),
@@ -3982,7 +4060,7 @@ func file_kapot_v1_kapot_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kapot_v1_kapot_proto_rawDesc), len(file_kapot_v1_kapot_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   57,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -895,6 +895,7 @@ type PhysicalPlanNode struct {
 	//	*PhysicalPlanNode_CoalesceBatches
 	//	*PhysicalPlanNode_Repartition
 	//	*PhysicalPlanNode_Window
+	//	*PhysicalPlanNode_Writer
 	Node          isPhysicalPlanNode_Node `protobuf_oneof:"node"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1126,6 +1127,15 @@ func (x *PhysicalPlanNode) GetWindow() *WindowNode {
 	return nil
 }
 
+func (x *PhysicalPlanNode) GetWriter() *WriterNode {
+	if x != nil {
+		if x, ok := x.Node.(*PhysicalPlanNode_Writer); ok {
+			return x.Writer
+		}
+	}
+	return nil
+}
+
 type isPhysicalPlanNode_Node interface {
 	isPhysicalPlanNode_Node()
 }
@@ -1214,6 +1224,10 @@ type PhysicalPlanNode_Window struct {
 	Window *WindowNode `protobuf:"bytes,21,opt,name=window,proto3,oneof"`
 }
 
+type PhysicalPlanNode_Writer struct {
+	Writer *WriterNode `protobuf:"bytes,22,opt,name=writer,proto3,oneof"`
+}
+
 func (*PhysicalPlanNode_ParquetScan) isPhysicalPlanNode_Node() {}
 
 func (*PhysicalPlanNode_CsvScan) isPhysicalPlanNode_Node() {}
@@ -1255,6 +1269,8 @@ func (*PhysicalPlanNode_CoalesceBatches) isPhysicalPlanNode_Node() {}
 func (*PhysicalPlanNode_Repartition) isPhysicalPlanNode_Node() {}
 
 func (*PhysicalPlanNode_Window) isPhysicalPlanNode_Node() {}
+
+func (*PhysicalPlanNode_Writer) isPhysicalPlanNode_Node() {}
 
 // FileGroup is the list of files one partition of a scan reads, in order.
 type FileGroup struct {
@@ -1851,6 +1867,151 @@ func (x *WindowNode) GetFunctions() []*WindowFunctionNode {
 	return nil
 }
 
+// WriterNode writes its input's rows to files: each partition (task) writes
+// its own files under location, a staging directory the job's commit makes
+// visible (or removes) once the job ends. Its output is one row per
+// partition: the number of rows written. The files written are reported in
+// the task's SuccessfulTask.written_files.
+type WriterNode struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Input *PhysicalPlanNode      `protobuf:"bytes,1,opt,name=input,proto3" json:"input,omitempty"`
+	// A directory (path or s3:// prefix) private to the job.
+	Location string `protobuf:"bytes,2,opt,name=location,proto3" json:"location,omitempty"`
+	// "parquet" or "csv".
+	Format string `protobuf:"bytes,3,opt,name=format,proto3" json:"format,omitempty"`
+	// Parquet compression codec: snappy (default), zstd, gzip, lz4_raw,
+	// uncompressed.
+	Compression string `protobuf:"bytes,4,opt,name=compression,proto3" json:"compression,omitempty"`
+	// Columns (by input position) whose values name Hive-style directories
+	// (col=value/); they are not written into the files.
+	PartitionBy []uint32 `protobuf:"varint,5,rep,packed,name=partition_by,json=partitionBy,proto3" json:"partition_by,omitempty"`
+	// Columns (by input position) that must not hold NULL: a NULL fails the
+	// task with a constraint error.
+	NotNull []uint32 `protobuf:"varint,6,rep,packed,name=not_null,json=notNull,proto3" json:"not_null,omitempty"`
+	// Column names in the files (the input's names when empty).
+	Names []string `protobuf:"bytes,7,rep,name=names,proto3" json:"names,omitempty"`
+	// A file is closed and another begun after about this many bytes of
+	// input (0: the engine default).
+	MaxFileBytes int64 `protobuf:"varint,8,opt,name=max_file_bytes,json=maxFileBytes,proto3" json:"max_file_bytes,omitempty"`
+	// Files open at once per task with partition_by (0: the default); the
+	// least recently written one is closed to open another.
+	MaxOpenFiles uint32 `protobuf:"varint,9,opt,name=max_open_files,json=maxOpenFiles,proto3" json:"max_open_files,omitempty"`
+	// CSV: write a header line.
+	CsvHeader bool `protobuf:"varint,10,opt,name=csv_header,json=csvHeader,proto3" json:"csv_header,omitempty"`
+	// Write a file (with the schema and no rows) even where the partition
+	// has no rows: COPY to one file.
+	EmptyFile     bool `protobuf:"varint,11,opt,name=empty_file,json=emptyFile,proto3" json:"empty_file,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WriterNode) Reset() {
+	*x = WriterNode{}
+	mi := &file_kapot_v1_plan_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WriterNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WriterNode) ProtoMessage() {}
+
+func (x *WriterNode) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_plan_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WriterNode.ProtoReflect.Descriptor instead.
+func (*WriterNode) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *WriterNode) GetInput() *PhysicalPlanNode {
+	if x != nil {
+		return x.Input
+	}
+	return nil
+}
+
+func (x *WriterNode) GetLocation() string {
+	if x != nil {
+		return x.Location
+	}
+	return ""
+}
+
+func (x *WriterNode) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
+func (x *WriterNode) GetCompression() string {
+	if x != nil {
+		return x.Compression
+	}
+	return ""
+}
+
+func (x *WriterNode) GetPartitionBy() []uint32 {
+	if x != nil {
+		return x.PartitionBy
+	}
+	return nil
+}
+
+func (x *WriterNode) GetNotNull() []uint32 {
+	if x != nil {
+		return x.NotNull
+	}
+	return nil
+}
+
+func (x *WriterNode) GetNames() []string {
+	if x != nil {
+		return x.Names
+	}
+	return nil
+}
+
+func (x *WriterNode) GetMaxFileBytes() int64 {
+	if x != nil {
+		return x.MaxFileBytes
+	}
+	return 0
+}
+
+func (x *WriterNode) GetMaxOpenFiles() uint32 {
+	if x != nil {
+		return x.MaxOpenFiles
+	}
+	return 0
+}
+
+func (x *WriterNode) GetCsvHeader() bool {
+	if x != nil {
+		return x.CsvHeader
+	}
+	return false
+}
+
+func (x *WriterNode) GetEmptyFile() bool {
+	if x != nil {
+		return x.EmptyFile
+	}
+	return false
+}
+
 // WindowFrameBound is one end of a frame with its offset (PRECEDING and
 // FOLLOWING: a non-negative integer for ROWS and GROUPS, a non-negative
 // number of the order key's type for RANGE).
@@ -1864,7 +2025,7 @@ type WindowFrameBound struct {
 
 func (x *WindowFrameBound) Reset() {
 	*x = WindowFrameBound{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[13]
+	mi := &file_kapot_v1_plan_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1876,7 +2037,7 @@ func (x *WindowFrameBound) String() string {
 func (*WindowFrameBound) ProtoMessage() {}
 
 func (x *WindowFrameBound) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[13]
+	mi := &file_kapot_v1_plan_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1889,7 +2050,7 @@ func (x *WindowFrameBound) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowFrameBound.ProtoReflect.Descriptor instead.
 func (*WindowFrameBound) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{13}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WindowFrameBound) GetKind() WindowFrameBoundKind {
@@ -1919,7 +2080,7 @@ type WindowFrame struct {
 
 func (x *WindowFrame) Reset() {
 	*x = WindowFrame{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[14]
+	mi := &file_kapot_v1_plan_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1931,7 +2092,7 @@ func (x *WindowFrame) String() string {
 func (*WindowFrame) ProtoMessage() {}
 
 func (x *WindowFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[14]
+	mi := &file_kapot_v1_plan_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1944,7 +2105,7 @@ func (x *WindowFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowFrame.ProtoReflect.Descriptor instead.
 func (*WindowFrame) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{14}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WindowFrame) GetUnits() WindowFrameUnits {
@@ -1994,7 +2155,7 @@ type WindowFunctionNode struct {
 
 func (x *WindowFunctionNode) Reset() {
 	*x = WindowFunctionNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[15]
+	mi := &file_kapot_v1_plan_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2006,7 +2167,7 @@ func (x *WindowFunctionNode) String() string {
 func (*WindowFunctionNode) ProtoMessage() {}
 
 func (x *WindowFunctionNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[15]
+	mi := &file_kapot_v1_plan_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2019,7 +2180,7 @@ func (x *WindowFunctionNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowFunctionNode.ProtoReflect.Descriptor instead.
 func (*WindowFunctionNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{15}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *WindowFunctionNode) GetFn() WindowFunction {
@@ -2084,7 +2245,7 @@ type SortNode struct {
 
 func (x *SortNode) Reset() {
 	*x = SortNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[16]
+	mi := &file_kapot_v1_plan_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2096,7 +2257,7 @@ func (x *SortNode) String() string {
 func (*SortNode) ProtoMessage() {}
 
 func (x *SortNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[16]
+	mi := &file_kapot_v1_plan_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2109,7 +2270,7 @@ func (x *SortNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SortNode.ProtoReflect.Descriptor instead.
 func (*SortNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{16}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SortNode) GetInput() *PhysicalPlanNode {
@@ -2144,7 +2305,7 @@ type JoinOn struct {
 
 func (x *JoinOn) Reset() {
 	*x = JoinOn{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[17]
+	mi := &file_kapot_v1_plan_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2156,7 +2317,7 @@ func (x *JoinOn) String() string {
 func (*JoinOn) ProtoMessage() {}
 
 func (x *JoinOn) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[17]
+	mi := &file_kapot_v1_plan_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2169,7 +2330,7 @@ func (x *JoinOn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinOn.ProtoReflect.Descriptor instead.
 func (*JoinOn) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{17}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *JoinOn) GetLeft() *PhysicalExprNode {
@@ -2203,7 +2364,7 @@ type HashJoinNode struct {
 
 func (x *HashJoinNode) Reset() {
 	*x = HashJoinNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[18]
+	mi := &file_kapot_v1_plan_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2215,7 +2376,7 @@ func (x *HashJoinNode) String() string {
 func (*HashJoinNode) ProtoMessage() {}
 
 func (x *HashJoinNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[18]
+	mi := &file_kapot_v1_plan_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2228,7 +2389,7 @@ func (x *HashJoinNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HashJoinNode.ProtoReflect.Descriptor instead.
 func (*HashJoinNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{18}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *HashJoinNode) GetLeft() *PhysicalPlanNode {
@@ -2288,7 +2449,7 @@ type NestedLoopJoinNode struct {
 
 func (x *NestedLoopJoinNode) Reset() {
 	*x = NestedLoopJoinNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[19]
+	mi := &file_kapot_v1_plan_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2300,7 +2461,7 @@ func (x *NestedLoopJoinNode) String() string {
 func (*NestedLoopJoinNode) ProtoMessage() {}
 
 func (x *NestedLoopJoinNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[19]
+	mi := &file_kapot_v1_plan_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2313,7 +2474,7 @@ func (x *NestedLoopJoinNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NestedLoopJoinNode.ProtoReflect.Descriptor instead.
 func (*NestedLoopJoinNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{19}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *NestedLoopJoinNode) GetLeft() *PhysicalPlanNode {
@@ -2356,7 +2517,7 @@ type UnionNode struct {
 
 func (x *UnionNode) Reset() {
 	*x = UnionNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[20]
+	mi := &file_kapot_v1_plan_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2368,7 +2529,7 @@ func (x *UnionNode) String() string {
 func (*UnionNode) ProtoMessage() {}
 
 func (x *UnionNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[20]
+	mi := &file_kapot_v1_plan_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2381,7 +2542,7 @@ func (x *UnionNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnionNode.ProtoReflect.Descriptor instead.
 func (*UnionNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{20}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *UnionNode) GetInputs() []*PhysicalPlanNode {
@@ -2404,7 +2565,7 @@ type SortPreservingMergeNode struct {
 
 func (x *SortPreservingMergeNode) Reset() {
 	*x = SortPreservingMergeNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[21]
+	mi := &file_kapot_v1_plan_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2416,7 +2577,7 @@ func (x *SortPreservingMergeNode) String() string {
 func (*SortPreservingMergeNode) ProtoMessage() {}
 
 func (x *SortPreservingMergeNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[21]
+	mi := &file_kapot_v1_plan_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2429,7 +2590,7 @@ func (x *SortPreservingMergeNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SortPreservingMergeNode.ProtoReflect.Descriptor instead.
 func (*SortPreservingMergeNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{21}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SortPreservingMergeNode) GetInput() *PhysicalPlanNode {
@@ -2465,7 +2626,7 @@ type CoalesceBatchesNode struct {
 
 func (x *CoalesceBatchesNode) Reset() {
 	*x = CoalesceBatchesNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[22]
+	mi := &file_kapot_v1_plan_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2477,7 +2638,7 @@ func (x *CoalesceBatchesNode) String() string {
 func (*CoalesceBatchesNode) ProtoMessage() {}
 
 func (x *CoalesceBatchesNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[22]
+	mi := &file_kapot_v1_plan_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2490,7 +2651,7 @@ func (x *CoalesceBatchesNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoalesceBatchesNode.ProtoReflect.Descriptor instead.
 func (*CoalesceBatchesNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{22}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CoalesceBatchesNode) GetInput() *PhysicalPlanNode {
@@ -2520,7 +2681,7 @@ type RepartitionNode struct {
 
 func (x *RepartitionNode) Reset() {
 	*x = RepartitionNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[23]
+	mi := &file_kapot_v1_plan_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2532,7 +2693,7 @@ func (x *RepartitionNode) String() string {
 func (*RepartitionNode) ProtoMessage() {}
 
 func (x *RepartitionNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[23]
+	mi := &file_kapot_v1_plan_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2545,7 +2706,7 @@ func (x *RepartitionNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepartitionNode.ProtoReflect.Descriptor instead.
 func (*RepartitionNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{23}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RepartitionNode) GetInput() *PhysicalPlanNode {
@@ -2586,7 +2747,7 @@ type AggregateExprNode struct {
 
 func (x *AggregateExprNode) Reset() {
 	*x = AggregateExprNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[24]
+	mi := &file_kapot_v1_plan_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2598,7 +2759,7 @@ func (x *AggregateExprNode) String() string {
 func (*AggregateExprNode) ProtoMessage() {}
 
 func (x *AggregateExprNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[24]
+	mi := &file_kapot_v1_plan_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2611,7 +2772,7 @@ func (x *AggregateExprNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggregateExprNode.ProtoReflect.Descriptor instead.
 func (*AggregateExprNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{24}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *AggregateExprNode) GetFunc() AggregateFunction {
@@ -2679,7 +2840,7 @@ type HashAggregateNode struct {
 
 func (x *HashAggregateNode) Reset() {
 	*x = HashAggregateNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[25]
+	mi := &file_kapot_v1_plan_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2691,7 +2852,7 @@ func (x *HashAggregateNode) String() string {
 func (*HashAggregateNode) ProtoMessage() {}
 
 func (x *HashAggregateNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[25]
+	mi := &file_kapot_v1_plan_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2704,7 +2865,7 @@ func (x *HashAggregateNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HashAggregateNode.ProtoReflect.Descriptor instead.
 func (*HashAggregateNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{25}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *HashAggregateNode) GetInput() *PhysicalPlanNode {
@@ -2752,7 +2913,7 @@ type CoalescePartitionsNode struct {
 
 func (x *CoalescePartitionsNode) Reset() {
 	*x = CoalescePartitionsNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[26]
+	mi := &file_kapot_v1_plan_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2764,7 +2925,7 @@ func (x *CoalescePartitionsNode) String() string {
 func (*CoalescePartitionsNode) ProtoMessage() {}
 
 func (x *CoalescePartitionsNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[26]
+	mi := &file_kapot_v1_plan_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2777,7 +2938,7 @@ func (x *CoalescePartitionsNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoalescePartitionsNode.ProtoReflect.Descriptor instead.
 func (*CoalescePartitionsNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{26}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CoalescePartitionsNode) GetInput() *PhysicalPlanNode {
@@ -2802,7 +2963,7 @@ type Partitioning struct {
 
 func (x *Partitioning) Reset() {
 	*x = Partitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[27]
+	mi := &file_kapot_v1_plan_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2814,7 +2975,7 @@ func (x *Partitioning) String() string {
 func (*Partitioning) ProtoMessage() {}
 
 func (x *Partitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[27]
+	mi := &file_kapot_v1_plan_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2827,7 +2988,7 @@ func (x *Partitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Partitioning.ProtoReflect.Descriptor instead.
 func (*Partitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{27}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Partitioning) GetScheme() isPartitioning_Scheme {
@@ -2897,7 +3058,7 @@ type HashPartitioning struct {
 
 func (x *HashPartitioning) Reset() {
 	*x = HashPartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[28]
+	mi := &file_kapot_v1_plan_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2909,7 +3070,7 @@ func (x *HashPartitioning) String() string {
 func (*HashPartitioning) ProtoMessage() {}
 
 func (x *HashPartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[28]
+	mi := &file_kapot_v1_plan_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2922,7 +3083,7 @@ func (x *HashPartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HashPartitioning.ProtoReflect.Descriptor instead.
 func (*HashPartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{28}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *HashPartitioning) GetExprs() []*PhysicalExprNode {
@@ -2948,7 +3109,7 @@ type SinglePartitioning struct {
 
 func (x *SinglePartitioning) Reset() {
 	*x = SinglePartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[29]
+	mi := &file_kapot_v1_plan_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2960,7 +3121,7 @@ func (x *SinglePartitioning) String() string {
 func (*SinglePartitioning) ProtoMessage() {}
 
 func (x *SinglePartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[29]
+	mi := &file_kapot_v1_plan_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2973,7 +3134,7 @@ func (x *SinglePartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SinglePartitioning.ProtoReflect.Descriptor instead.
 func (*SinglePartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{29}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{30}
 }
 
 // RoundRobinPartitioning spreads batches evenly.
@@ -2986,7 +3147,7 @@ type RoundRobinPartitioning struct {
 
 func (x *RoundRobinPartitioning) Reset() {
 	*x = RoundRobinPartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[30]
+	mi := &file_kapot_v1_plan_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2998,7 +3159,7 @@ func (x *RoundRobinPartitioning) String() string {
 func (*RoundRobinPartitioning) ProtoMessage() {}
 
 func (x *RoundRobinPartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[30]
+	mi := &file_kapot_v1_plan_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3011,7 +3172,7 @@ func (x *RoundRobinPartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoundRobinPartitioning.ProtoReflect.Descriptor instead.
 func (*RoundRobinPartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{30}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RoundRobinPartitioning) GetPartitionCount() uint32 {
@@ -3034,7 +3195,7 @@ type ExchangeNode struct {
 
 func (x *ExchangeNode) Reset() {
 	*x = ExchangeNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[31]
+	mi := &file_kapot_v1_plan_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3046,7 +3207,7 @@ func (x *ExchangeNode) String() string {
 func (*ExchangeNode) ProtoMessage() {}
 
 func (x *ExchangeNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[31]
+	mi := &file_kapot_v1_plan_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3059,7 +3220,7 @@ func (x *ExchangeNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExchangeNode.ProtoReflect.Descriptor instead.
 func (*ExchangeNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{31}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ExchangeNode) GetInput() *PhysicalPlanNode {
@@ -3091,7 +3252,7 @@ type ShuffleWriterNode struct {
 
 func (x *ShuffleWriterNode) Reset() {
 	*x = ShuffleWriterNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[32]
+	mi := &file_kapot_v1_plan_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3103,7 +3264,7 @@ func (x *ShuffleWriterNode) String() string {
 func (*ShuffleWriterNode) ProtoMessage() {}
 
 func (x *ShuffleWriterNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[32]
+	mi := &file_kapot_v1_plan_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3116,7 +3277,7 @@ func (x *ShuffleWriterNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleWriterNode.ProtoReflect.Descriptor instead.
 func (*ShuffleWriterNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{32}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ShuffleWriterNode) GetJobId() string {
@@ -3159,7 +3320,7 @@ type UnresolvedShuffleNode struct {
 
 func (x *UnresolvedShuffleNode) Reset() {
 	*x = UnresolvedShuffleNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[33]
+	mi := &file_kapot_v1_plan_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3171,7 +3332,7 @@ func (x *UnresolvedShuffleNode) String() string {
 func (*UnresolvedShuffleNode) ProtoMessage() {}
 
 func (x *UnresolvedShuffleNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[33]
+	mi := &file_kapot_v1_plan_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3184,7 +3345,7 @@ func (x *UnresolvedShuffleNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnresolvedShuffleNode.ProtoReflect.Descriptor instead.
 func (*UnresolvedShuffleNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{33}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *UnresolvedShuffleNode) GetStageId() uint32 {
@@ -3221,7 +3382,7 @@ type ShuffleReaderNode struct {
 
 func (x *ShuffleReaderNode) Reset() {
 	*x = ShuffleReaderNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[34]
+	mi := &file_kapot_v1_plan_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3233,7 +3394,7 @@ func (x *ShuffleReaderNode) String() string {
 func (*ShuffleReaderNode) ProtoMessage() {}
 
 func (x *ShuffleReaderNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[34]
+	mi := &file_kapot_v1_plan_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3246,7 +3407,7 @@ func (x *ShuffleReaderNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleReaderNode.ProtoReflect.Descriptor instead.
 func (*ShuffleReaderNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{34}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ShuffleReaderNode) GetStageId() uint32 {
@@ -3280,7 +3441,7 @@ type ShuffleReaderPartition struct {
 
 func (x *ShuffleReaderPartition) Reset() {
 	*x = ShuffleReaderPartition{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[35]
+	mi := &file_kapot_v1_plan_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3292,7 +3453,7 @@ func (x *ShuffleReaderPartition) String() string {
 func (*ShuffleReaderPartition) ProtoMessage() {}
 
 func (x *ShuffleReaderPartition) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[35]
+	mi := &file_kapot_v1_plan_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3305,7 +3466,7 @@ func (x *ShuffleReaderPartition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleReaderPartition.ProtoReflect.Descriptor instead.
 func (*ShuffleReaderPartition) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{35}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ShuffleReaderPartition) GetLocations() []*PartitionLocation {
@@ -3327,7 +3488,7 @@ type ValuesNode struct {
 
 func (x *ValuesNode) Reset() {
 	*x = ValuesNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[36]
+	mi := &file_kapot_v1_plan_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3339,7 +3500,7 @@ func (x *ValuesNode) String() string {
 func (*ValuesNode) ProtoMessage() {}
 
 func (x *ValuesNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[36]
+	mi := &file_kapot_v1_plan_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3352,7 +3513,7 @@ func (x *ValuesNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValuesNode.ProtoReflect.Descriptor instead.
 func (*ValuesNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{36}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ValuesNode) GetSchema() *Schema {
@@ -3379,7 +3540,7 @@ type ValuesRow struct {
 
 func (x *ValuesRow) Reset() {
 	*x = ValuesRow{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[37]
+	mi := &file_kapot_v1_plan_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3391,7 +3552,7 @@ func (x *ValuesRow) String() string {
 func (*ValuesRow) ProtoMessage() {}
 
 func (x *ValuesRow) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[37]
+	mi := &file_kapot_v1_plan_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3404,7 +3565,7 @@ func (x *ValuesRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValuesRow.ProtoReflect.Descriptor instead.
 func (*ValuesRow) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{37}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ValuesRow) GetValues() []*ScalarValue {
@@ -3434,7 +3595,7 @@ type ScalarValue struct {
 
 func (x *ScalarValue) Reset() {
 	*x = ScalarValue{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[38]
+	mi := &file_kapot_v1_plan_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3446,7 +3607,7 @@ func (x *ScalarValue) String() string {
 func (*ScalarValue) ProtoMessage() {}
 
 func (x *ScalarValue) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[38]
+	mi := &file_kapot_v1_plan_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3459,7 +3620,7 @@ func (x *ScalarValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScalarValue.ProtoReflect.Descriptor instead.
 func (*ScalarValue) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{38}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ScalarValue) GetType() *DataType {
@@ -3598,7 +3759,7 @@ type IntervalValue struct {
 
 func (x *IntervalValue) Reset() {
 	*x = IntervalValue{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[39]
+	mi := &file_kapot_v1_plan_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3610,7 +3771,7 @@ func (x *IntervalValue) String() string {
 func (*IntervalValue) ProtoMessage() {}
 
 func (x *IntervalValue) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[39]
+	mi := &file_kapot_v1_plan_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3623,7 +3784,7 @@ func (x *IntervalValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntervalValue.ProtoReflect.Descriptor instead.
 func (*IntervalValue) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{39}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *IntervalValue) GetMonths() int32 {
@@ -3671,7 +3832,7 @@ type PhysicalExprNode struct {
 
 func (x *PhysicalExprNode) Reset() {
 	*x = PhysicalExprNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[40]
+	mi := &file_kapot_v1_plan_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3683,7 +3844,7 @@ func (x *PhysicalExprNode) String() string {
 func (*PhysicalExprNode) ProtoMessage() {}
 
 func (x *PhysicalExprNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[40]
+	mi := &file_kapot_v1_plan_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3696,7 +3857,7 @@ func (x *PhysicalExprNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PhysicalExprNode.ProtoReflect.Descriptor instead.
 func (*PhysicalExprNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{40}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *PhysicalExprNode) GetExpr() isPhysicalExprNode_Expr {
@@ -3901,7 +4062,7 @@ type ColumnExpr struct {
 
 func (x *ColumnExpr) Reset() {
 	*x = ColumnExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[41]
+	mi := &file_kapot_v1_plan_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3913,7 +4074,7 @@ func (x *ColumnExpr) String() string {
 func (*ColumnExpr) ProtoMessage() {}
 
 func (x *ColumnExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[41]
+	mi := &file_kapot_v1_plan_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3926,7 +4087,7 @@ func (x *ColumnExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnExpr.ProtoReflect.Descriptor instead.
 func (*ColumnExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{41}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ColumnExpr) GetName() string {
@@ -3955,7 +4116,7 @@ type BinaryExpr struct {
 
 func (x *BinaryExpr) Reset() {
 	*x = BinaryExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[42]
+	mi := &file_kapot_v1_plan_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3967,7 +4128,7 @@ func (x *BinaryExpr) String() string {
 func (*BinaryExpr) ProtoMessage() {}
 
 func (x *BinaryExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[42]
+	mi := &file_kapot_v1_plan_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3980,7 +4141,7 @@ func (x *BinaryExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BinaryExpr.ProtoReflect.Descriptor instead.
 func (*BinaryExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{42}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *BinaryExpr) GetLeft() *PhysicalExprNode {
@@ -4014,7 +4175,7 @@ type NotExpr struct {
 
 func (x *NotExpr) Reset() {
 	*x = NotExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[43]
+	mi := &file_kapot_v1_plan_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4026,7 +4187,7 @@ func (x *NotExpr) String() string {
 func (*NotExpr) ProtoMessage() {}
 
 func (x *NotExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[43]
+	mi := &file_kapot_v1_plan_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4039,7 +4200,7 @@ func (x *NotExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotExpr.ProtoReflect.Descriptor instead.
 func (*NotExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{43}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *NotExpr) GetExpr() *PhysicalExprNode {
@@ -4060,7 +4221,7 @@ type IsNullExpr struct {
 
 func (x *IsNullExpr) Reset() {
 	*x = IsNullExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[44]
+	mi := &file_kapot_v1_plan_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4072,7 +4233,7 @@ func (x *IsNullExpr) String() string {
 func (*IsNullExpr) ProtoMessage() {}
 
 func (x *IsNullExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[44]
+	mi := &file_kapot_v1_plan_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4085,7 +4246,7 @@ func (x *IsNullExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IsNullExpr.ProtoReflect.Descriptor instead.
 func (*IsNullExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{44}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *IsNullExpr) GetExpr() *PhysicalExprNode {
@@ -4115,7 +4276,7 @@ type CastExpr struct {
 
 func (x *CastExpr) Reset() {
 	*x = CastExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[45]
+	mi := &file_kapot_v1_plan_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4127,7 +4288,7 @@ func (x *CastExpr) String() string {
 func (*CastExpr) ProtoMessage() {}
 
 func (x *CastExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[45]
+	mi := &file_kapot_v1_plan_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4140,7 +4301,7 @@ func (x *CastExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CastExpr.ProtoReflect.Descriptor instead.
 func (*CastExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{45}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *CastExpr) GetExpr() *PhysicalExprNode {
@@ -4174,7 +4335,7 @@ type NegativeExpr struct {
 
 func (x *NegativeExpr) Reset() {
 	*x = NegativeExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[46]
+	mi := &file_kapot_v1_plan_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4186,7 +4347,7 @@ func (x *NegativeExpr) String() string {
 func (*NegativeExpr) ProtoMessage() {}
 
 func (x *NegativeExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[46]
+	mi := &file_kapot_v1_plan_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4199,7 +4360,7 @@ func (x *NegativeExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NegativeExpr.ProtoReflect.Descriptor instead.
 func (*NegativeExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{46}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *NegativeExpr) GetExpr() *PhysicalExprNode {
@@ -4220,7 +4381,7 @@ type WhenThen struct {
 
 func (x *WhenThen) Reset() {
 	*x = WhenThen{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[47]
+	mi := &file_kapot_v1_plan_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4232,7 +4393,7 @@ func (x *WhenThen) String() string {
 func (*WhenThen) ProtoMessage() {}
 
 func (x *WhenThen) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[47]
+	mi := &file_kapot_v1_plan_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4245,7 +4406,7 @@ func (x *WhenThen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhenThen.ProtoReflect.Descriptor instead.
 func (*WhenThen) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{47}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *WhenThen) GetWhen() *PhysicalExprNode {
@@ -4277,7 +4438,7 @@ type CaseExpr struct {
 
 func (x *CaseExpr) Reset() {
 	*x = CaseExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[48]
+	mi := &file_kapot_v1_plan_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4289,7 +4450,7 @@ func (x *CaseExpr) String() string {
 func (*CaseExpr) ProtoMessage() {}
 
 func (x *CaseExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[48]
+	mi := &file_kapot_v1_plan_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4302,7 +4463,7 @@ func (x *CaseExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaseExpr.ProtoReflect.Descriptor instead.
 func (*CaseExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{48}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *CaseExpr) GetOperand() *PhysicalExprNode {
@@ -4339,7 +4500,7 @@ type InListExpr struct {
 
 func (x *InListExpr) Reset() {
 	*x = InListExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[49]
+	mi := &file_kapot_v1_plan_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4351,7 +4512,7 @@ func (x *InListExpr) String() string {
 func (*InListExpr) ProtoMessage() {}
 
 func (x *InListExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[49]
+	mi := &file_kapot_v1_plan_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4364,7 +4525,7 @@ func (x *InListExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InListExpr.ProtoReflect.Descriptor instead.
 func (*InListExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{49}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *InListExpr) GetExpr() *PhysicalExprNode {
@@ -4401,7 +4562,7 @@ type BetweenExpr struct {
 
 func (x *BetweenExpr) Reset() {
 	*x = BetweenExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[50]
+	mi := &file_kapot_v1_plan_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4413,7 +4574,7 @@ func (x *BetweenExpr) String() string {
 func (*BetweenExpr) ProtoMessage() {}
 
 func (x *BetweenExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[50]
+	mi := &file_kapot_v1_plan_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4426,7 +4587,7 @@ func (x *BetweenExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BetweenExpr.ProtoReflect.Descriptor instead.
 func (*BetweenExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{50}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *BetweenExpr) GetExpr() *PhysicalExprNode {
@@ -4473,7 +4634,7 @@ type LikeExpr struct {
 
 func (x *LikeExpr) Reset() {
 	*x = LikeExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[51]
+	mi := &file_kapot_v1_plan_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4485,7 +4646,7 @@ func (x *LikeExpr) String() string {
 func (*LikeExpr) ProtoMessage() {}
 
 func (x *LikeExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[51]
+	mi := &file_kapot_v1_plan_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4498,7 +4659,7 @@ func (x *LikeExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LikeExpr.ProtoReflect.Descriptor instead.
 func (*LikeExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{51}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *LikeExpr) GetExpr() *PhysicalExprNode {
@@ -4549,7 +4710,7 @@ type ScalarFunctionExpr struct {
 
 func (x *ScalarFunctionExpr) Reset() {
 	*x = ScalarFunctionExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[52]
+	mi := &file_kapot_v1_plan_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4561,7 +4722,7 @@ func (x *ScalarFunctionExpr) String() string {
 func (*ScalarFunctionExpr) ProtoMessage() {}
 
 func (x *ScalarFunctionExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[52]
+	mi := &file_kapot_v1_plan_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4574,7 +4735,7 @@ func (x *ScalarFunctionExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScalarFunctionExpr.ProtoReflect.Descriptor instead.
 func (*ScalarFunctionExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{52}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ScalarFunctionExpr) GetName() string {
@@ -4611,7 +4772,7 @@ type PartitionLocation struct {
 
 func (x *PartitionLocation) Reset() {
 	*x = PartitionLocation{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[53]
+	mi := &file_kapot_v1_plan_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4623,7 +4784,7 @@ func (x *PartitionLocation) String() string {
 func (*PartitionLocation) ProtoMessage() {}
 
 func (x *PartitionLocation) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[53]
+	mi := &file_kapot_v1_plan_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4636,7 +4797,7 @@ func (x *PartitionLocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionLocation.ProtoReflect.Descriptor instead.
 func (*PartitionLocation) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{53}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *PartitionLocation) GetJobId() string {
@@ -4707,7 +4868,7 @@ type ExecutorMetadata struct {
 
 func (x *ExecutorMetadata) Reset() {
 	*x = ExecutorMetadata{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[54]
+	mi := &file_kapot_v1_plan_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4719,7 +4880,7 @@ func (x *ExecutorMetadata) String() string {
 func (*ExecutorMetadata) ProtoMessage() {}
 
 func (x *ExecutorMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[54]
+	mi := &file_kapot_v1_plan_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4732,7 +4893,7 @@ func (x *ExecutorMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorMetadata.ProtoReflect.Descriptor instead.
 func (*ExecutorMetadata) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{54}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ExecutorMetadata) GetId() string {
@@ -4782,7 +4943,7 @@ type PartitionStats struct {
 
 func (x *PartitionStats) Reset() {
 	*x = PartitionStats{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[55]
+	mi := &file_kapot_v1_plan_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4794,7 +4955,7 @@ func (x *PartitionStats) String() string {
 func (*PartitionStats) ProtoMessage() {}
 
 func (x *PartitionStats) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[55]
+	mi := &file_kapot_v1_plan_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4807,7 +4968,7 @@ func (x *PartitionStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionStats.ProtoReflect.Descriptor instead.
 func (*PartitionStats) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{55}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *PartitionStats) GetNumRows() int64 {
@@ -4845,7 +5006,7 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x04type\x18\x02 \x01(\v2\x12.kapot.v1.DataTypeR\x04type\x12\x1a\n" +
 	"\bnullable\x18\x03 \x01(\bR\bnullable\"1\n" +
 	"\x06Schema\x12'\n" +
-	"\x06fields\x18\x01 \x03(\v2\x0f.kapot.v1.FieldR\x06fields\"\xa6\n" +
+	"\x06fields\x18\x01 \x03(\v2\x0f.kapot.v1.FieldR\x06fields\"\xd6\n" +
 	"\n" +
 	"\x10PhysicalPlanNode\x12>\n" +
 	"\fparquet_scan\x18\x01 \x01(\v2\x19.kapot.v1.ParquetScanNodeH\x00R\vparquetScan\x122\n" +
@@ -4871,7 +5032,8 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x15sort_preserving_merge\x18\x12 \x01(\v2!.kapot.v1.SortPreservingMergeNodeH\x00R\x13sortPreservingMerge\x12J\n" +
 	"\x10coalesce_batches\x18\x13 \x01(\v2\x1d.kapot.v1.CoalesceBatchesNodeH\x00R\x0fcoalesceBatches\x12=\n" +
 	"\vrepartition\x18\x14 \x01(\v2\x19.kapot.v1.RepartitionNodeH\x00R\vrepartition\x12.\n" +
-	"\x06window\x18\x15 \x01(\v2\x14.kapot.v1.WindowNodeH\x00R\x06windowB\x06\n" +
+	"\x06window\x18\x15 \x01(\v2\x14.kapot.v1.WindowNodeH\x00R\x06window\x12.\n" +
+	"\x06writer\x18\x16 \x01(\v2\x14.kapot.v1.WriterNodeH\x00R\x06writerB\x06\n" +
 	"\x04node\"!\n" +
 	"\tFileGroup\x12\x14\n" +
 	"\x05paths\x18\x01 \x03(\tR\x05paths\"\x82\x02\n" +
@@ -4929,7 +5091,23 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x05input\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x05input\x12=\n" +
 	"\fpartition_by\x18\x02 \x03(\v2\x1a.kapot.v1.PhysicalExprNodeR\vpartitionBy\x121\n" +
 	"\border_by\x18\x03 \x03(\v2\x16.kapot.v1.SortExprNodeR\aorderBy\x12:\n" +
-	"\tfunctions\x18\x04 \x03(\v2\x1c.kapot.v1.WindowFunctionNodeR\tfunctions\"u\n" +
+	"\tfunctions\x18\x04 \x03(\v2\x1c.kapot.v1.WindowFunctionNodeR\tfunctions\"\xf2\x02\n" +
+	"\n" +
+	"WriterNode\x120\n" +
+	"\x05input\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x05input\x12\x1a\n" +
+	"\blocation\x18\x02 \x01(\tR\blocation\x12\x16\n" +
+	"\x06format\x18\x03 \x01(\tR\x06format\x12 \n" +
+	"\vcompression\x18\x04 \x01(\tR\vcompression\x12!\n" +
+	"\fpartition_by\x18\x05 \x03(\rR\vpartitionBy\x12\x19\n" +
+	"\bnot_null\x18\x06 \x03(\rR\anotNull\x12\x14\n" +
+	"\x05names\x18\a \x03(\tR\x05names\x12$\n" +
+	"\x0emax_file_bytes\x18\b \x01(\x03R\fmaxFileBytes\x12$\n" +
+	"\x0emax_open_files\x18\t \x01(\rR\fmaxOpenFiles\x12\x1d\n" +
+	"\n" +
+	"csv_header\x18\n" +
+	" \x01(\bR\tcsvHeader\x12\x1d\n" +
+	"\n" +
+	"empty_file\x18\v \x01(\bR\temptyFile\"u\n" +
 	"\x10WindowFrameBound\x122\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1e.kapot.v1.WindowFrameBoundKindR\x04kind\x12-\n" +
 	"\x06offset\x18\x02 \x01(\v2\x15.kapot.v1.ScalarValueR\x06offset\"\x9f\x01\n" +
@@ -5254,7 +5432,7 @@ func file_kapot_v1_plan_proto_rawDescGZIP() []byte {
 }
 
 var file_kapot_v1_plan_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_kapot_v1_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
+var file_kapot_v1_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
 var file_kapot_v1_plan_proto_goTypes = []any{
 	(TypeId)(0),                     // 0: kapot.v1.TypeId
 	(WindowFunction)(0),             // 1: kapot.v1.WindowFunction
@@ -5278,49 +5456,50 @@ var file_kapot_v1_plan_proto_goTypes = []any{
 	(*LimitNode)(nil),               // 19: kapot.v1.LimitNode
 	(*SortExprNode)(nil),            // 20: kapot.v1.SortExprNode
 	(*WindowNode)(nil),              // 21: kapot.v1.WindowNode
-	(*WindowFrameBound)(nil),        // 22: kapot.v1.WindowFrameBound
-	(*WindowFrame)(nil),             // 23: kapot.v1.WindowFrame
-	(*WindowFunctionNode)(nil),      // 24: kapot.v1.WindowFunctionNode
-	(*SortNode)(nil),                // 25: kapot.v1.SortNode
-	(*JoinOn)(nil),                  // 26: kapot.v1.JoinOn
-	(*HashJoinNode)(nil),            // 27: kapot.v1.HashJoinNode
-	(*NestedLoopJoinNode)(nil),      // 28: kapot.v1.NestedLoopJoinNode
-	(*UnionNode)(nil),               // 29: kapot.v1.UnionNode
-	(*SortPreservingMergeNode)(nil), // 30: kapot.v1.SortPreservingMergeNode
-	(*CoalesceBatchesNode)(nil),     // 31: kapot.v1.CoalesceBatchesNode
-	(*RepartitionNode)(nil),         // 32: kapot.v1.RepartitionNode
-	(*AggregateExprNode)(nil),       // 33: kapot.v1.AggregateExprNode
-	(*HashAggregateNode)(nil),       // 34: kapot.v1.HashAggregateNode
-	(*CoalescePartitionsNode)(nil),  // 35: kapot.v1.CoalescePartitionsNode
-	(*Partitioning)(nil),            // 36: kapot.v1.Partitioning
-	(*HashPartitioning)(nil),        // 37: kapot.v1.HashPartitioning
-	(*SinglePartitioning)(nil),      // 38: kapot.v1.SinglePartitioning
-	(*RoundRobinPartitioning)(nil),  // 39: kapot.v1.RoundRobinPartitioning
-	(*ExchangeNode)(nil),            // 40: kapot.v1.ExchangeNode
-	(*ShuffleWriterNode)(nil),       // 41: kapot.v1.ShuffleWriterNode
-	(*UnresolvedShuffleNode)(nil),   // 42: kapot.v1.UnresolvedShuffleNode
-	(*ShuffleReaderNode)(nil),       // 43: kapot.v1.ShuffleReaderNode
-	(*ShuffleReaderPartition)(nil),  // 44: kapot.v1.ShuffleReaderPartition
-	(*ValuesNode)(nil),              // 45: kapot.v1.ValuesNode
-	(*ValuesRow)(nil),               // 46: kapot.v1.ValuesRow
-	(*ScalarValue)(nil),             // 47: kapot.v1.ScalarValue
-	(*IntervalValue)(nil),           // 48: kapot.v1.IntervalValue
-	(*PhysicalExprNode)(nil),        // 49: kapot.v1.PhysicalExprNode
-	(*ColumnExpr)(nil),              // 50: kapot.v1.ColumnExpr
-	(*BinaryExpr)(nil),              // 51: kapot.v1.BinaryExpr
-	(*NotExpr)(nil),                 // 52: kapot.v1.NotExpr
-	(*IsNullExpr)(nil),              // 53: kapot.v1.IsNullExpr
-	(*CastExpr)(nil),                // 54: kapot.v1.CastExpr
-	(*NegativeExpr)(nil),            // 55: kapot.v1.NegativeExpr
-	(*WhenThen)(nil),                // 56: kapot.v1.WhenThen
-	(*CaseExpr)(nil),                // 57: kapot.v1.CaseExpr
-	(*InListExpr)(nil),              // 58: kapot.v1.InListExpr
-	(*BetweenExpr)(nil),             // 59: kapot.v1.BetweenExpr
-	(*LikeExpr)(nil),                // 60: kapot.v1.LikeExpr
-	(*ScalarFunctionExpr)(nil),      // 61: kapot.v1.ScalarFunctionExpr
-	(*PartitionLocation)(nil),       // 62: kapot.v1.PartitionLocation
-	(*ExecutorMetadata)(nil),        // 63: kapot.v1.ExecutorMetadata
-	(*PartitionStats)(nil),          // 64: kapot.v1.PartitionStats
+	(*WriterNode)(nil),              // 22: kapot.v1.WriterNode
+	(*WindowFrameBound)(nil),        // 23: kapot.v1.WindowFrameBound
+	(*WindowFrame)(nil),             // 24: kapot.v1.WindowFrame
+	(*WindowFunctionNode)(nil),      // 25: kapot.v1.WindowFunctionNode
+	(*SortNode)(nil),                // 26: kapot.v1.SortNode
+	(*JoinOn)(nil),                  // 27: kapot.v1.JoinOn
+	(*HashJoinNode)(nil),            // 28: kapot.v1.HashJoinNode
+	(*NestedLoopJoinNode)(nil),      // 29: kapot.v1.NestedLoopJoinNode
+	(*UnionNode)(nil),               // 30: kapot.v1.UnionNode
+	(*SortPreservingMergeNode)(nil), // 31: kapot.v1.SortPreservingMergeNode
+	(*CoalesceBatchesNode)(nil),     // 32: kapot.v1.CoalesceBatchesNode
+	(*RepartitionNode)(nil),         // 33: kapot.v1.RepartitionNode
+	(*AggregateExprNode)(nil),       // 34: kapot.v1.AggregateExprNode
+	(*HashAggregateNode)(nil),       // 35: kapot.v1.HashAggregateNode
+	(*CoalescePartitionsNode)(nil),  // 36: kapot.v1.CoalescePartitionsNode
+	(*Partitioning)(nil),            // 37: kapot.v1.Partitioning
+	(*HashPartitioning)(nil),        // 38: kapot.v1.HashPartitioning
+	(*SinglePartitioning)(nil),      // 39: kapot.v1.SinglePartitioning
+	(*RoundRobinPartitioning)(nil),  // 40: kapot.v1.RoundRobinPartitioning
+	(*ExchangeNode)(nil),            // 41: kapot.v1.ExchangeNode
+	(*ShuffleWriterNode)(nil),       // 42: kapot.v1.ShuffleWriterNode
+	(*UnresolvedShuffleNode)(nil),   // 43: kapot.v1.UnresolvedShuffleNode
+	(*ShuffleReaderNode)(nil),       // 44: kapot.v1.ShuffleReaderNode
+	(*ShuffleReaderPartition)(nil),  // 45: kapot.v1.ShuffleReaderPartition
+	(*ValuesNode)(nil),              // 46: kapot.v1.ValuesNode
+	(*ValuesRow)(nil),               // 47: kapot.v1.ValuesRow
+	(*ScalarValue)(nil),             // 48: kapot.v1.ScalarValue
+	(*IntervalValue)(nil),           // 49: kapot.v1.IntervalValue
+	(*PhysicalExprNode)(nil),        // 50: kapot.v1.PhysicalExprNode
+	(*ColumnExpr)(nil),              // 51: kapot.v1.ColumnExpr
+	(*BinaryExpr)(nil),              // 52: kapot.v1.BinaryExpr
+	(*NotExpr)(nil),                 // 53: kapot.v1.NotExpr
+	(*IsNullExpr)(nil),              // 54: kapot.v1.IsNullExpr
+	(*CastExpr)(nil),                // 55: kapot.v1.CastExpr
+	(*NegativeExpr)(nil),            // 56: kapot.v1.NegativeExpr
+	(*WhenThen)(nil),                // 57: kapot.v1.WhenThen
+	(*CaseExpr)(nil),                // 58: kapot.v1.CaseExpr
+	(*InListExpr)(nil),              // 59: kapot.v1.InListExpr
+	(*BetweenExpr)(nil),             // 60: kapot.v1.BetweenExpr
+	(*LikeExpr)(nil),                // 61: kapot.v1.LikeExpr
+	(*ScalarFunctionExpr)(nil),      // 62: kapot.v1.ScalarFunctionExpr
+	(*PartitionLocation)(nil),       // 63: kapot.v1.PartitionLocation
+	(*ExecutorMetadata)(nil),        // 64: kapot.v1.ExecutorMetadata
+	(*PartitionStats)(nil),          // 65: kapot.v1.PartitionStats
 }
 var file_kapot_v1_plan_proto_depIdxs = []int32{
 	0,   // 0: kapot.v1.DataType.id:type_name -> kapot.v1.TypeId
@@ -5331,135 +5510,137 @@ var file_kapot_v1_plan_proto_depIdxs = []int32{
 	16,  // 5: kapot.v1.PhysicalPlanNode.ipc_scan:type_name -> kapot.v1.IpcScanNode
 	17,  // 6: kapot.v1.PhysicalPlanNode.projection:type_name -> kapot.v1.ProjectionNode
 	18,  // 7: kapot.v1.PhysicalPlanNode.filter:type_name -> kapot.v1.FilterNode
-	34,  // 8: kapot.v1.PhysicalPlanNode.hash_aggregate:type_name -> kapot.v1.HashAggregateNode
-	35,  // 9: kapot.v1.PhysicalPlanNode.coalesce_partitions:type_name -> kapot.v1.CoalescePartitionsNode
-	40,  // 10: kapot.v1.PhysicalPlanNode.exchange:type_name -> kapot.v1.ExchangeNode
-	41,  // 11: kapot.v1.PhysicalPlanNode.shuffle_writer:type_name -> kapot.v1.ShuffleWriterNode
-	43,  // 12: kapot.v1.PhysicalPlanNode.shuffle_reader:type_name -> kapot.v1.ShuffleReaderNode
-	42,  // 13: kapot.v1.PhysicalPlanNode.unresolved_shuffle:type_name -> kapot.v1.UnresolvedShuffleNode
-	45,  // 14: kapot.v1.PhysicalPlanNode.values:type_name -> kapot.v1.ValuesNode
+	35,  // 8: kapot.v1.PhysicalPlanNode.hash_aggregate:type_name -> kapot.v1.HashAggregateNode
+	36,  // 9: kapot.v1.PhysicalPlanNode.coalesce_partitions:type_name -> kapot.v1.CoalescePartitionsNode
+	41,  // 10: kapot.v1.PhysicalPlanNode.exchange:type_name -> kapot.v1.ExchangeNode
+	42,  // 11: kapot.v1.PhysicalPlanNode.shuffle_writer:type_name -> kapot.v1.ShuffleWriterNode
+	44,  // 12: kapot.v1.PhysicalPlanNode.shuffle_reader:type_name -> kapot.v1.ShuffleReaderNode
+	43,  // 13: kapot.v1.PhysicalPlanNode.unresolved_shuffle:type_name -> kapot.v1.UnresolvedShuffleNode
+	46,  // 14: kapot.v1.PhysicalPlanNode.values:type_name -> kapot.v1.ValuesNode
 	19,  // 15: kapot.v1.PhysicalPlanNode.limit:type_name -> kapot.v1.LimitNode
-	25,  // 16: kapot.v1.PhysicalPlanNode.sort:type_name -> kapot.v1.SortNode
-	27,  // 17: kapot.v1.PhysicalPlanNode.hash_join:type_name -> kapot.v1.HashJoinNode
-	28,  // 18: kapot.v1.PhysicalPlanNode.nested_loop_join:type_name -> kapot.v1.NestedLoopJoinNode
-	29,  // 19: kapot.v1.PhysicalPlanNode.union:type_name -> kapot.v1.UnionNode
-	30,  // 20: kapot.v1.PhysicalPlanNode.sort_preserving_merge:type_name -> kapot.v1.SortPreservingMergeNode
-	31,  // 21: kapot.v1.PhysicalPlanNode.coalesce_batches:type_name -> kapot.v1.CoalesceBatchesNode
-	32,  // 22: kapot.v1.PhysicalPlanNode.repartition:type_name -> kapot.v1.RepartitionNode
+	26,  // 16: kapot.v1.PhysicalPlanNode.sort:type_name -> kapot.v1.SortNode
+	28,  // 17: kapot.v1.PhysicalPlanNode.hash_join:type_name -> kapot.v1.HashJoinNode
+	29,  // 18: kapot.v1.PhysicalPlanNode.nested_loop_join:type_name -> kapot.v1.NestedLoopJoinNode
+	30,  // 19: kapot.v1.PhysicalPlanNode.union:type_name -> kapot.v1.UnionNode
+	31,  // 20: kapot.v1.PhysicalPlanNode.sort_preserving_merge:type_name -> kapot.v1.SortPreservingMergeNode
+	32,  // 21: kapot.v1.PhysicalPlanNode.coalesce_batches:type_name -> kapot.v1.CoalesceBatchesNode
+	33,  // 22: kapot.v1.PhysicalPlanNode.repartition:type_name -> kapot.v1.RepartitionNode
 	21,  // 23: kapot.v1.PhysicalPlanNode.window:type_name -> kapot.v1.WindowNode
-	13,  // 24: kapot.v1.ParquetScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	49,  // 25: kapot.v1.ParquetScanNode.pruning_predicate:type_name -> kapot.v1.PhysicalExprNode
-	11,  // 26: kapot.v1.ParquetScanNode.file_schema:type_name -> kapot.v1.Schema
-	13,  // 27: kapot.v1.CsvScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	11,  // 28: kapot.v1.CsvScanNode.schema:type_name -> kapot.v1.Schema
-	13,  // 29: kapot.v1.IpcScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	12,  // 30: kapot.v1.ProjectionNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	49,  // 31: kapot.v1.ProjectionNode.exprs:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 32: kapot.v1.FilterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	49,  // 33: kapot.v1.FilterNode.predicate:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 34: kapot.v1.LimitNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	49,  // 35: kapot.v1.SortExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 36: kapot.v1.WindowNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	49,  // 37: kapot.v1.WindowNode.partition_by:type_name -> kapot.v1.PhysicalExprNode
-	20,  // 38: kapot.v1.WindowNode.order_by:type_name -> kapot.v1.SortExprNode
-	24,  // 39: kapot.v1.WindowNode.functions:type_name -> kapot.v1.WindowFunctionNode
-	3,   // 40: kapot.v1.WindowFrameBound.kind:type_name -> kapot.v1.WindowFrameBoundKind
-	47,  // 41: kapot.v1.WindowFrameBound.offset:type_name -> kapot.v1.ScalarValue
-	2,   // 42: kapot.v1.WindowFrame.units:type_name -> kapot.v1.WindowFrameUnits
-	22,  // 43: kapot.v1.WindowFrame.start:type_name -> kapot.v1.WindowFrameBound
-	22,  // 44: kapot.v1.WindowFrame.end:type_name -> kapot.v1.WindowFrameBound
-	1,   // 45: kapot.v1.WindowFunctionNode.fn:type_name -> kapot.v1.WindowFunction
-	7,   // 46: kapot.v1.WindowFunctionNode.aggregate:type_name -> kapot.v1.AggregateFunction
-	49,  // 47: kapot.v1.WindowFunctionNode.arg:type_name -> kapot.v1.PhysicalExprNode
-	47,  // 48: kapot.v1.WindowFunctionNode.default_value:type_name -> kapot.v1.ScalarValue
-	23,  // 49: kapot.v1.WindowFunctionNode.frame:type_name -> kapot.v1.WindowFrame
-	12,  // 50: kapot.v1.SortNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	20,  // 51: kapot.v1.SortNode.exprs:type_name -> kapot.v1.SortExprNode
-	49,  // 52: kapot.v1.JoinOn.left:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 53: kapot.v1.JoinOn.right:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 54: kapot.v1.HashJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
-	12,  // 55: kapot.v1.HashJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
-	26,  // 56: kapot.v1.HashJoinNode.on:type_name -> kapot.v1.JoinOn
-	4,   // 57: kapot.v1.HashJoinNode.join_type:type_name -> kapot.v1.JoinType
-	5,   // 58: kapot.v1.HashJoinNode.mode:type_name -> kapot.v1.JoinMode
-	49,  // 59: kapot.v1.HashJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 60: kapot.v1.NestedLoopJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
-	12,  // 61: kapot.v1.NestedLoopJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
-	4,   // 62: kapot.v1.NestedLoopJoinNode.join_type:type_name -> kapot.v1.JoinType
-	49,  // 63: kapot.v1.NestedLoopJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 64: kapot.v1.UnionNode.inputs:type_name -> kapot.v1.PhysicalPlanNode
-	12,  // 65: kapot.v1.SortPreservingMergeNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	20,  // 66: kapot.v1.SortPreservingMergeNode.exprs:type_name -> kapot.v1.SortExprNode
-	12,  // 67: kapot.v1.CoalesceBatchesNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	12,  // 68: kapot.v1.RepartitionNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	36,  // 69: kapot.v1.RepartitionNode.partitioning:type_name -> kapot.v1.Partitioning
-	7,   // 70: kapot.v1.AggregateExprNode.func:type_name -> kapot.v1.AggregateFunction
-	49,  // 71: kapot.v1.AggregateExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 72: kapot.v1.AggregateExprNode.expr2:type_name -> kapot.v1.PhysicalExprNode
-	20,  // 73: kapot.v1.AggregateExprNode.order_by:type_name -> kapot.v1.SortExprNode
-	47,  // 74: kapot.v1.AggregateExprNode.param:type_name -> kapot.v1.ScalarValue
-	12,  // 75: kapot.v1.HashAggregateNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	6,   // 76: kapot.v1.HashAggregateNode.mode:type_name -> kapot.v1.AggregateMode
-	49,  // 77: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
-	33,  // 78: kapot.v1.HashAggregateNode.aggregates:type_name -> kapot.v1.AggregateExprNode
-	12,  // 79: kapot.v1.CoalescePartitionsNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	37,  // 80: kapot.v1.Partitioning.hash:type_name -> kapot.v1.HashPartitioning
-	38,  // 81: kapot.v1.Partitioning.single:type_name -> kapot.v1.SinglePartitioning
-	39,  // 82: kapot.v1.Partitioning.round_robin:type_name -> kapot.v1.RoundRobinPartitioning
-	49,  // 83: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 84: kapot.v1.ExchangeNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	36,  // 85: kapot.v1.ExchangeNode.partitioning:type_name -> kapot.v1.Partitioning
-	12,  // 86: kapot.v1.ShuffleWriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	36,  // 87: kapot.v1.ShuffleWriterNode.partitioning:type_name -> kapot.v1.Partitioning
-	11,  // 88: kapot.v1.UnresolvedShuffleNode.schema:type_name -> kapot.v1.Schema
-	11,  // 89: kapot.v1.ShuffleReaderNode.schema:type_name -> kapot.v1.Schema
-	44,  // 90: kapot.v1.ShuffleReaderNode.partitions:type_name -> kapot.v1.ShuffleReaderPartition
-	62,  // 91: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
-	11,  // 92: kapot.v1.ValuesNode.schema:type_name -> kapot.v1.Schema
-	46,  // 93: kapot.v1.ValuesNode.rows:type_name -> kapot.v1.ValuesRow
-	47,  // 94: kapot.v1.ValuesRow.values:type_name -> kapot.v1.ScalarValue
-	9,   // 95: kapot.v1.ScalarValue.type:type_name -> kapot.v1.DataType
-	48,  // 96: kapot.v1.ScalarValue.interval_value:type_name -> kapot.v1.IntervalValue
-	50,  // 97: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
-	47,  // 98: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
-	51,  // 99: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
-	52,  // 100: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
-	53,  // 101: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
-	54,  // 102: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
-	55,  // 103: kapot.v1.PhysicalExprNode.negative:type_name -> kapot.v1.NegativeExpr
-	57,  // 104: kapot.v1.PhysicalExprNode.case_when:type_name -> kapot.v1.CaseExpr
-	58,  // 105: kapot.v1.PhysicalExprNode.in_list:type_name -> kapot.v1.InListExpr
-	59,  // 106: kapot.v1.PhysicalExprNode.between:type_name -> kapot.v1.BetweenExpr
-	60,  // 107: kapot.v1.PhysicalExprNode.like:type_name -> kapot.v1.LikeExpr
-	61,  // 108: kapot.v1.PhysicalExprNode.function:type_name -> kapot.v1.ScalarFunctionExpr
-	49,  // 109: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
-	8,   // 110: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
-	49,  // 111: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 112: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 113: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 114: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 115: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
-	49,  // 116: kapot.v1.NegativeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 117: kapot.v1.WhenThen.when:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 118: kapot.v1.WhenThen.then:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 119: kapot.v1.CaseExpr.operand:type_name -> kapot.v1.PhysicalExprNode
-	56,  // 120: kapot.v1.CaseExpr.when_then:type_name -> kapot.v1.WhenThen
-	49,  // 121: kapot.v1.CaseExpr.else_expr:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 122: kapot.v1.InListExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 123: kapot.v1.InListExpr.list:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 124: kapot.v1.BetweenExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 125: kapot.v1.BetweenExpr.low:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 126: kapot.v1.BetweenExpr.high:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 127: kapot.v1.LikeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 128: kapot.v1.LikeExpr.pattern:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 129: kapot.v1.ScalarFunctionExpr.args:type_name -> kapot.v1.PhysicalExprNode
-	63,  // 130: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
-	64,  // 131: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
-	132, // [132:132] is the sub-list for method output_type
-	132, // [132:132] is the sub-list for method input_type
-	132, // [132:132] is the sub-list for extension type_name
-	132, // [132:132] is the sub-list for extension extendee
-	0,   // [0:132] is the sub-list for field type_name
+	22,  // 24: kapot.v1.PhysicalPlanNode.writer:type_name -> kapot.v1.WriterNode
+	13,  // 25: kapot.v1.ParquetScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	50,  // 26: kapot.v1.ParquetScanNode.pruning_predicate:type_name -> kapot.v1.PhysicalExprNode
+	11,  // 27: kapot.v1.ParquetScanNode.file_schema:type_name -> kapot.v1.Schema
+	13,  // 28: kapot.v1.CsvScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	11,  // 29: kapot.v1.CsvScanNode.schema:type_name -> kapot.v1.Schema
+	13,  // 30: kapot.v1.IpcScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	12,  // 31: kapot.v1.ProjectionNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	50,  // 32: kapot.v1.ProjectionNode.exprs:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 33: kapot.v1.FilterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	50,  // 34: kapot.v1.FilterNode.predicate:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 35: kapot.v1.LimitNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	50,  // 36: kapot.v1.SortExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 37: kapot.v1.WindowNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	50,  // 38: kapot.v1.WindowNode.partition_by:type_name -> kapot.v1.PhysicalExprNode
+	20,  // 39: kapot.v1.WindowNode.order_by:type_name -> kapot.v1.SortExprNode
+	25,  // 40: kapot.v1.WindowNode.functions:type_name -> kapot.v1.WindowFunctionNode
+	12,  // 41: kapot.v1.WriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	3,   // 42: kapot.v1.WindowFrameBound.kind:type_name -> kapot.v1.WindowFrameBoundKind
+	48,  // 43: kapot.v1.WindowFrameBound.offset:type_name -> kapot.v1.ScalarValue
+	2,   // 44: kapot.v1.WindowFrame.units:type_name -> kapot.v1.WindowFrameUnits
+	23,  // 45: kapot.v1.WindowFrame.start:type_name -> kapot.v1.WindowFrameBound
+	23,  // 46: kapot.v1.WindowFrame.end:type_name -> kapot.v1.WindowFrameBound
+	1,   // 47: kapot.v1.WindowFunctionNode.fn:type_name -> kapot.v1.WindowFunction
+	7,   // 48: kapot.v1.WindowFunctionNode.aggregate:type_name -> kapot.v1.AggregateFunction
+	50,  // 49: kapot.v1.WindowFunctionNode.arg:type_name -> kapot.v1.PhysicalExprNode
+	48,  // 50: kapot.v1.WindowFunctionNode.default_value:type_name -> kapot.v1.ScalarValue
+	24,  // 51: kapot.v1.WindowFunctionNode.frame:type_name -> kapot.v1.WindowFrame
+	12,  // 52: kapot.v1.SortNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	20,  // 53: kapot.v1.SortNode.exprs:type_name -> kapot.v1.SortExprNode
+	50,  // 54: kapot.v1.JoinOn.left:type_name -> kapot.v1.PhysicalExprNode
+	50,  // 55: kapot.v1.JoinOn.right:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 56: kapot.v1.HashJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
+	12,  // 57: kapot.v1.HashJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
+	27,  // 58: kapot.v1.HashJoinNode.on:type_name -> kapot.v1.JoinOn
+	4,   // 59: kapot.v1.HashJoinNode.join_type:type_name -> kapot.v1.JoinType
+	5,   // 60: kapot.v1.HashJoinNode.mode:type_name -> kapot.v1.JoinMode
+	50,  // 61: kapot.v1.HashJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 62: kapot.v1.NestedLoopJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
+	12,  // 63: kapot.v1.NestedLoopJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
+	4,   // 64: kapot.v1.NestedLoopJoinNode.join_type:type_name -> kapot.v1.JoinType
+	50,  // 65: kapot.v1.NestedLoopJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 66: kapot.v1.UnionNode.inputs:type_name -> kapot.v1.PhysicalPlanNode
+	12,  // 67: kapot.v1.SortPreservingMergeNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	20,  // 68: kapot.v1.SortPreservingMergeNode.exprs:type_name -> kapot.v1.SortExprNode
+	12,  // 69: kapot.v1.CoalesceBatchesNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	12,  // 70: kapot.v1.RepartitionNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	37,  // 71: kapot.v1.RepartitionNode.partitioning:type_name -> kapot.v1.Partitioning
+	7,   // 72: kapot.v1.AggregateExprNode.func:type_name -> kapot.v1.AggregateFunction
+	50,  // 73: kapot.v1.AggregateExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
+	50,  // 74: kapot.v1.AggregateExprNode.expr2:type_name -> kapot.v1.PhysicalExprNode
+	20,  // 75: kapot.v1.AggregateExprNode.order_by:type_name -> kapot.v1.SortExprNode
+	48,  // 76: kapot.v1.AggregateExprNode.param:type_name -> kapot.v1.ScalarValue
+	12,  // 77: kapot.v1.HashAggregateNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	6,   // 78: kapot.v1.HashAggregateNode.mode:type_name -> kapot.v1.AggregateMode
+	50,  // 79: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
+	34,  // 80: kapot.v1.HashAggregateNode.aggregates:type_name -> kapot.v1.AggregateExprNode
+	12,  // 81: kapot.v1.CoalescePartitionsNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	38,  // 82: kapot.v1.Partitioning.hash:type_name -> kapot.v1.HashPartitioning
+	39,  // 83: kapot.v1.Partitioning.single:type_name -> kapot.v1.SinglePartitioning
+	40,  // 84: kapot.v1.Partitioning.round_robin:type_name -> kapot.v1.RoundRobinPartitioning
+	50,  // 85: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 86: kapot.v1.ExchangeNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	37,  // 87: kapot.v1.ExchangeNode.partitioning:type_name -> kapot.v1.Partitioning
+	12,  // 88: kapot.v1.ShuffleWriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	37,  // 89: kapot.v1.ShuffleWriterNode.partitioning:type_name -> kapot.v1.Partitioning
+	11,  // 90: kapot.v1.UnresolvedShuffleNode.schema:type_name -> kapot.v1.Schema
+	11,  // 91: kapot.v1.ShuffleReaderNode.schema:type_name -> kapot.v1.Schema
+	45,  // 92: kapot.v1.ShuffleReaderNode.partitions:type_name -> kapot.v1.ShuffleReaderPartition
+	63,  // 93: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
+	11,  // 94: kapot.v1.ValuesNode.schema:type_name -> kapot.v1.Schema
+	47,  // 95: kapot.v1.ValuesNode.rows:type_name -> kapot.v1.ValuesRow
+	48,  // 96: kapot.v1.ValuesRow.values:type_name -> kapot.v1.ScalarValue
+	9,   // 97: kapot.v1.ScalarValue.type:type_name -> kapot.v1.DataType
+	49,  // 98: kapot.v1.ScalarValue.interval_value:type_name -> kapot.v1.IntervalValue
+	51,  // 99: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
+	48,  // 100: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
+	52,  // 101: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
+	53,  // 102: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
+	54,  // 103: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
+	55,  // 104: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
+	56,  // 105: kapot.v1.PhysicalExprNode.negative:type_name -> kapot.v1.NegativeExpr
+	58,  // 106: kapot.v1.PhysicalExprNode.case_when:type_name -> kapot.v1.CaseExpr
+	59,  // 107: kapot.v1.PhysicalExprNode.in_list:type_name -> kapot.v1.InListExpr
+	60,  // 108: kapot.v1.PhysicalExprNode.between:type_name -> kapot.v1.BetweenExpr
+	61,  // 109: kapot.v1.PhysicalExprNode.like:type_name -> kapot.v1.LikeExpr
+	62,  // 110: kapot.v1.PhysicalExprNode.function:type_name -> kapot.v1.ScalarFunctionExpr
+	50,  // 111: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
+	8,   // 112: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
+	50,  // 113: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
+	50,  // 114: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	50,  // 115: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	50,  // 116: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 117: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
+	50,  // 118: kapot.v1.NegativeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	50,  // 119: kapot.v1.WhenThen.when:type_name -> kapot.v1.PhysicalExprNode
+	50,  // 120: kapot.v1.WhenThen.then:type_name -> kapot.v1.PhysicalExprNode
+	50,  // 121: kapot.v1.CaseExpr.operand:type_name -> kapot.v1.PhysicalExprNode
+	57,  // 122: kapot.v1.CaseExpr.when_then:type_name -> kapot.v1.WhenThen
+	50,  // 123: kapot.v1.CaseExpr.else_expr:type_name -> kapot.v1.PhysicalExprNode
+	50,  // 124: kapot.v1.InListExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	50,  // 125: kapot.v1.InListExpr.list:type_name -> kapot.v1.PhysicalExprNode
+	50,  // 126: kapot.v1.BetweenExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	50,  // 127: kapot.v1.BetweenExpr.low:type_name -> kapot.v1.PhysicalExprNode
+	50,  // 128: kapot.v1.BetweenExpr.high:type_name -> kapot.v1.PhysicalExprNode
+	50,  // 129: kapot.v1.LikeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	50,  // 130: kapot.v1.LikeExpr.pattern:type_name -> kapot.v1.PhysicalExprNode
+	50,  // 131: kapot.v1.ScalarFunctionExpr.args:type_name -> kapot.v1.PhysicalExprNode
+	64,  // 132: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
+	65,  // 133: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
+	134, // [134:134] is the sub-list for method output_type
+	134, // [134:134] is the sub-list for method input_type
+	134, // [134:134] is the sub-list for extension type_name
+	134, // [134:134] is the sub-list for extension extendee
+	0,   // [0:134] is the sub-list for field type_name
 }
 
 func init() { file_kapot_v1_plan_proto_init() }
@@ -5489,15 +5670,16 @@ func file_kapot_v1_plan_proto_init() {
 		(*PhysicalPlanNode_CoalesceBatches)(nil),
 		(*PhysicalPlanNode_Repartition)(nil),
 		(*PhysicalPlanNode_Window)(nil),
+		(*PhysicalPlanNode_Writer)(nil),
 	}
-	file_kapot_v1_plan_proto_msgTypes[16].OneofWrappers = []any{}
-	file_kapot_v1_plan_proto_msgTypes[21].OneofWrappers = []any{}
-	file_kapot_v1_plan_proto_msgTypes[27].OneofWrappers = []any{
+	file_kapot_v1_plan_proto_msgTypes[17].OneofWrappers = []any{}
+	file_kapot_v1_plan_proto_msgTypes[22].OneofWrappers = []any{}
+	file_kapot_v1_plan_proto_msgTypes[28].OneofWrappers = []any{
 		(*Partitioning_Hash)(nil),
 		(*Partitioning_Single)(nil),
 		(*Partitioning_RoundRobin)(nil),
 	}
-	file_kapot_v1_plan_proto_msgTypes[38].OneofWrappers = []any{
+	file_kapot_v1_plan_proto_msgTypes[39].OneofWrappers = []any{
 		(*ScalarValue_BoolValue)(nil),
 		(*ScalarValue_IntValue)(nil),
 		(*ScalarValue_UintValue)(nil),
@@ -5506,7 +5688,7 @@ func file_kapot_v1_plan_proto_init() {
 		(*ScalarValue_DecimalUnscaled)(nil),
 		(*ScalarValue_IntervalValue)(nil),
 	}
-	file_kapot_v1_plan_proto_msgTypes[40].OneofWrappers = []any{
+	file_kapot_v1_plan_proto_msgTypes[41].OneofWrappers = []any{
 		(*PhysicalExprNode_Column)(nil),
 		(*PhysicalExprNode_Literal)(nil),
 		(*PhysicalExprNode_Binary)(nil),
@@ -5526,7 +5708,7 @@ func file_kapot_v1_plan_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kapot_v1_plan_proto_rawDesc), len(file_kapot_v1_plan_proto_rawDesc)),
 			NumEnums:      9,
-			NumMessages:   56,
+			NumMessages:   57,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
