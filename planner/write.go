@@ -96,7 +96,8 @@ func (p *stmtParser) parseWrite() (*Statement, bool, error) {
 		// PostgreSQL has no CREATE OR REPLACE TABLE: parse it without.
 		w.OrReplace = true
 		sql = sql[:p.toks[1].GetStart()] + strings.Repeat(" ", int(p.toks[3].GetStart()-p.toks[1].GetStart())) + sql[p.toks[3].GetStart():]
-	case p.word("create") && (p.wordAt(1, "table") || p.wordAt(1, "view") || p.wordAt(2, "view") || p.wordAt(1, "temp") || p.wordAt(1, "temporary") || p.wordAt(1, "materialized")):
+	case p.word("create") && p.wordAt(1, "or") && p.wordAt(2, "replace"):
+	case p.word("create") && (p.wordAt(1, "table") || p.wordAt(1, "view") || p.wordAt(1, "temp") || p.wordAt(1, "temporary") || p.wordAt(1, "materialized") || p.wordAt(1, "unlogged")):
 	case p.word("insert"), p.word("drop"), p.word("copy"):
 	default:
 		return nil, false, nil

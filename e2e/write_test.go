@@ -1,0 +1,311 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kapot-go/kapot/client"
+	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/executor"
+	"github.com/kapot-go/kapot/internal/oracle"
+	"github.com/kapot-go/kapot/internal/oracle/duck"
+	"github.com/kapot-go/kapot/internal/s3test"
+	"github.com/kapot-go/kapot/objstore"
+	"github.com/kapot-go/kapot/scheduler"
+	"github.com/kapot-go/kapot/tpch"
+)
+
+// writeCluster is a scheduler with a warehouse and two executors.
+func writeCluster(t *testing.T, warehouse string, s3 objstore.S3Config) (*client.Client, *testScheduler) {
+	t.Helper()
+	s := startScheduler(t, 0, func(c *scheduler.Config) { c.Warehouse, c.S3 = warehouse, s3 })
+	for range 2 {
+		startExecutorWith(t, s.addr, "push-staged", executor.ArrowEngine{}, func(c *executor.Config) {
+			c.ConcurrentTasks, c.S3 = 2, s3
+		})
+	}
+	cl, err := client.Dial(s.addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	return cl, s
+}
+
+// query runs one statement and returns its rows as text.
+func query(t *testing.T, sess *client.Session, sql string) []string {
+	t.Helper()
+	rows, err := queryErr(sess, sql)
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return rows
+}
+
+func queryErr(sess *client.Session, sql string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rows, err := sess.Query(ctx, sql)
+	if err != nil {
+		return nil, err
+	}
+	bs, err := client.ReadAll(rows)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, b := range bs {
+			b.Release()
+		}
+	}()
+	return engine.FormatRows(bs, "|"), nil
+}
+
+// TestWritesOnCluster writes through the SQL front door of a 2-executor
+// cluster with a local warehouse, at TPC-H SF 0.1: CREATE TABLE AS of
+// lineitem ⋈ orders, then one aggregate over it and over the source, both
+// equal to DuckDB's; COPY … PARTITION_BY (l_shipmode) gives 7 Hive
+// directories that DuckDB reads back with the same rows; INSERT … SELECT
+// twice doubles a table exactly; a NOT NULL violation leaves the table as
+// it was; views; DROP removes the files.
+func TestWritesOnCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("SF 0.1 on a cluster: skipped with -short")
+	}
+	dir := t.TempDir()
+	if err := tpch.Generate(context.Background(), tpch.Options{SF: 0.1, Dir: dir, Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := duck.OpenTPCH(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	wh := t.TempDir()
+	cl, _ := writeCluster(t, wh, objstore.S3Config{})
+	sess := cl.NewSession(nil)
+	createTPCH(t, sess, dir)
+
+	const agg = `SELECT l_shipmode, count(*), sum(l_quantity), sum(l_extendedprice) FROM %s WHERE o_orderdate < DATE '1995-01-01' GROUP BY l_shipmode ORDER BY l_shipmode`
+	src := "lineitem JOIN orders ON l_orderkey = o_orderkey"
+	want, err := db.Rows(strings.ReplaceAll(agg, "%s", src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) != 7 {
+		t.Fatalf("duckdb: %d ship modes", len(want))
+	}
+	total, err := db.Rows("SELECT count(*) FROM " + src)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	got := query(t, sess, "CREATE TABLE lo AS SELECT l_orderkey, l_quantity, l_extendedprice, l_shipmode, o_orderdate FROM "+src)
+	if !slices.Equal(got, total) {
+		t.Fatalf("CREATE TABLE AS wrote %q rows, want %q", got, total)
+	}
+	for _, from := range []string{src, "lo"} {
+		if err := oracle.SameRows(query(t, sess, strings.ReplaceAll(agg, "%s", from)), want); err != nil {
+			t.Fatalf("aggregate over %s: %v", from, err)
+		}
+	}
+	if got := query(t, sess, "DESCRIBE lo"); len(got) != 5 || !strings.HasPrefix(got[1], "l_quantity|DECIMAL(15,2)") {
+		t.Fatalf("DESCRIBE lo: %q", got)
+	}
+
+	// COPY, partitioned: one directory per ship mode, read back by DuckDB.
+	out := filepath.Join(t.TempDir(), "by_mode")
+	if got := query(t, sess, "COPY (SELECT * FROM lo) TO '"+out+"' (FORMAT parquet, PARTITION_BY (l_shipmode))"); !slices.Equal(got, total) {
+		t.Fatalf("COPY wrote %q rows, want %q", got, total)
+	}
+	ents, err := os.ReadDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dirs []string
+	for _, e := range ents {
+		dirs = append(dirs, e.Name())
+	}
+	if len(dirs) != 7 || dirs[0] != "l_shipmode=AIR" || !slices.Contains(dirs, "l_shipmode=REG AIR") {
+		t.Fatalf("COPY … PARTITION_BY made %q", dirs)
+	}
+	back, err := db.Rows(strings.ReplaceAll(agg, "%s", "read_parquet('"+out+"/**/*.parquet', hive_partitioning = true)"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := oracle.SameRows(back, want); err != nil {
+		t.Fatalf("DuckDB reading kapot's COPY: %v", err)
+	}
+	if leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(out), ".kapot-staging-*")); len(leftovers) > 0 {
+		t.Fatalf("staging left behind: %q", leftovers)
+	}
+	// A second COPY to the same directory is refused unless OVERWRITE.
+	if _, err := queryErr(sess, "COPY (SELECT 1 AS x) TO '"+out+"'"); err == nil || !strings.Contains(err.Error(), "OVERWRITE") {
+		t.Fatalf("COPY into a full directory: %v", err)
+	}
+	// One file.
+	one := filepath.Join(t.TempDir(), "modes.csv")
+	query(t, sess, "COPY (SELECT l_shipmode, count(*) AS n FROM lo GROUP BY l_shipmode ORDER BY l_shipmode) TO '"+one+"' (HEADER true)")
+	b, err := os.ReadFile(one)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(string(b)), "\n"); len(lines) != 8 || lines[0] != "l_shipmode,n" || !strings.HasPrefix(lines[1], "AIR,") {
+		t.Fatalf("COPY to one CSV file: %q", lines)
+	}
+
+	// INSERT … SELECT twice doubles the count exactly.
+	query(t, sess, "CREATE TABLE x (k BIGINT NOT NULL, q DECIMAL(15,2), mode VARCHAR)")
+	if got := query(t, sess, "SELECT count(*) FROM x"); !slices.Equal(got, []string{"0"}) {
+		t.Fatalf("empty table: %q", got)
+	}
+	lineitems, err := db.Rows("SELECT count(*), sum(l_quantity) FROM lineitem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := strings.Split(lineitems[0], "|")[0]
+	for range 2 {
+		if got := query(t, sess, "INSERT INTO x SELECT l_orderkey, l_quantity, l_shipmode FROM lineitem"); !slices.Equal(got, []string{n}) {
+			t.Fatalf("INSERT wrote %q rows, want %s", got, n)
+		}
+	}
+	twice, err := db.Rows("SELECT 2 * count(*), 2 * sum(l_quantity) FROM lineitem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := oracle.SameRows(query(t, sess, "SELECT count(*), sum(q) FROM x"), twice); err != nil {
+		t.Fatalf("after two INSERTs: %v", err)
+	}
+	// A NOT NULL violation fails the INSERT and leaves the table as it was.
+	if _, err := queryErr(sess, "INSERT INTO x SELECT CASE WHEN l_linenumber = 3 THEN NULL ELSE l_orderkey END, l_quantity, l_shipmode FROM lineitem"); err == nil || !strings.Contains(err.Error(), "NOT NULL constraint failed: column k") {
+		t.Fatalf("INSERT of a NULL into a NOT NULL column: %v", err)
+	}
+	if err := oracle.SameRows(query(t, sess, "SELECT count(*), sum(q) FROM x"), twice); err != nil {
+		t.Fatalf("after a failed INSERT: %v", err)
+	}
+	// VALUES with casts, a column list and NULLs for the others.
+	query(t, sess, "INSERT INTO x (mode, k) VALUES ('one', 1), ('two', 2)")
+	if got := query(t, sess, "SELECT k, q, mode FROM x WHERE mode IN ('one', 'two') ORDER BY k"); !slices.Equal(got, []string{"1|NULL|one", "2|NULL|two"}) {
+		t.Fatalf("INSERT … VALUES: %q", got)
+	}
+
+	// Views are bound where they are named.
+	query(t, sess, "CREATE VIEW modes AS SELECT l_shipmode, count(*) AS n FROM lo GROUP BY l_shipmode")
+	if got := query(t, sess, "SELECT sum(n) FROM modes"); !slices.Equal(got, total) {
+		t.Fatalf("view: %q", got)
+	}
+	query(t, sess, "CREATE OR REPLACE VIEW modes AS SELECT 1 AS n")
+	if got := query(t, sess, "SELECT sum(n) FROM modes"); !slices.Equal(got, []string{"1"}) {
+		t.Fatalf("replaced view: %q", got)
+	}
+	query(t, sess, "DROP VIEW modes")
+
+	// CREATE OR REPLACE TABLE and DROP TABLE remove the old files.
+	before, _ := filepath.Glob(filepath.Join(wh, "lo-*"))
+	query(t, sess, "CREATE OR REPLACE TABLE lo AS SELECT * FROM lo WHERE l_shipmode = 'AIR'")
+	air := strings.Split(want[0], "|")
+	if got := query(t, sess, "SELECT count(*) FROM lo WHERE o_orderdate < DATE '1995-01-01'"); !slices.Equal(got, air[1:2]) {
+		t.Fatalf("replaced table: %q, want %q", got, air[1])
+	}
+	after, _ := filepath.Glob(filepath.Join(wh, "lo-*"))
+	if len(before) != 1 || len(after) != 1 || before[0] == after[0] {
+		t.Fatalf("table directories before %q after %q", before, after)
+	}
+	query(t, sess, "DROP TABLE lo")
+	if left, _ := filepath.Glob(filepath.Join(wh, "lo-*")); len(left) != 0 {
+		t.Fatalf("DROP TABLE left %q", left)
+	}
+	if _, err := queryErr(sess, "SELECT count(*) FROM lo"); err == nil {
+		t.Fatal("a dropped table answered")
+	}
+}
+
+// TestWritesToS3 runs the same writes against a real S3-compatible server
+// (versitygw): a warehouse on S3 (CREATE TABLE AS, INSERT) and a COPY …
+// PARTITION_BY to an s3:// prefix, read back by kapot.
+func TestWritesToS3(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test: skipped with -short")
+	}
+	srv := s3test.Start(t)
+	srv.Put("lake", "README", []byte("kapot writes here\n"))
+	dir := t.TempDir()
+	if err := tpch.Generate(context.Background(), tpch.Options{SF: 0.01, Dir: dir, Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := duck.OpenTPCH(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cl, _ := writeCluster(t, "s3://lake/warehouse", srv.Config())
+	sess := cl.NewSession(nil)
+	createTPCH(t, sess, dir)
+
+	want, err := db.Rows("SELECT count(*), sum(l_extendedprice) FROM lineitem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := strings.Split(want[0], "|")[0]
+	if got := query(t, sess, "CREATE TABLE li AS SELECT l_orderkey, l_extendedprice, l_shipmode FROM lineitem"); !slices.Equal(got, []string{n}) {
+		t.Fatalf("CREATE TABLE AS on S3 wrote %q, want %s", got, n)
+	}
+	if err := oracle.SameRows(query(t, sess, "SELECT count(*), sum(l_extendedprice) FROM li"), want); err != nil {
+		t.Fatalf("table on S3: %v", err)
+	}
+	query(t, sess, "INSERT INTO li SELECT * FROM li")
+	nn, _ := strconv.Atoi(n)
+	if got := query(t, sess, "SELECT count(*) FROM li"); !slices.Equal(got, []string{strconv.Itoa(2 * nn)}) {
+		t.Fatalf("after INSERT on S3: %q", got)
+	}
+
+	if got := query(t, sess, "COPY (SELECT * FROM lineitem) TO 's3://lake/copy/' (FORMAT parquet, PARTITION_BY (l_shipmode), COMPRESSION zstd)"); !slices.Equal(got, []string{n}) {
+		t.Fatalf("COPY to S3 wrote %q", got)
+	}
+	objs := listS3(t, srv, "s3://lake/copy/")
+	modes := map[string]bool{}
+	for _, o := range objs {
+		rel := strings.TrimPrefix(o, "s3://lake/copy/")
+		modes[strings.SplitN(rel, "/", 2)[0]] = true
+	}
+	if len(modes) != 7 || !modes["l_shipmode=TRUCK"] {
+		t.Fatalf("COPY to S3 made %q", objs)
+	}
+	for _, o := range listS3(t, srv, "s3://lake/") {
+		if strings.Contains(o, ".kapot-staging") || strings.Contains(o, "_staging") {
+			t.Fatalf("staging left on S3: %q", o)
+		}
+	}
+	query(t, sess, "CREATE EXTERNAL TABLE copied STORED AS PARQUET LOCATION 's3://lake/copy/'")
+	// The partition column lives in the directory names only.
+	wantNoMode, err := db.Rows("SELECT count(*), sum(l_extendedprice), sum(l_quantity) FROM lineitem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := oracle.SameRows(query(t, sess, "SELECT count(*), sum(l_extendedprice), sum(l_quantity) FROM copied"), wantNoMode); err != nil {
+		t.Fatalf("COPY to S3 read back: %v", err)
+	}
+	query(t, sess, "DROP TABLE li")
+	if left := listS3(t, srv, "s3://lake/warehouse/"); len(left) != 0 {
+		t.Fatalf("DROP TABLE on S3 left %q", left)
+	}
+}
+
+func listS3(t *testing.T, srv *s3test.Server, prefix string) []string {
+	t.Helper()
+	st, err := objstore.NewS3(context.Background(), srv.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := st.ListAll(context.Background(), prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return all
+}
