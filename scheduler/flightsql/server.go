@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -503,28 +504,50 @@ func (f *Server) preparedSQL(handle []byte) (string, error) {
 	return bound, nil
 }
 
-// DoPutPreparedStatementQuery binds parameters: the first row of the
-// batch, one column per placeholder.
-func (f *Server) DoPutPreparedStatementQuery(_ context.Context, cmd fsql.PreparedStatementQuery, rdr flight.MessageReader, _ flight.MetadataWriter) ([]byte, error) {
-	var lits []string
+// paramRows reads rows of parameters as SQL literals, one column per
+// placeholder.
+func paramRows(rdr flight.MessageReader) ([][]string, error) {
+	var rows [][]string
 	for rdr.Next() {
 		b := rdr.RecordBatch()
-		if b.NumRows() == 0 {
-			continue
-		}
-		if lits != nil || b.NumRows() > 1 {
-			return nil, status.Error(codes.InvalidArgument, "bind one row of parameters per execution")
-		}
-		for c := 0; c < int(b.NumCols()); c++ {
-			lit, err := sqlLiteral(b.Column(c), 0)
-			if err != nil {
-				return nil, status.Errorf(codes.InvalidArgument, "parameter %d: %v", c+1, err)
+		for r := 0; r < int(b.NumRows()); r++ {
+			lits := make([]string, b.NumCols())
+			for c := range lits {
+				lit, err := sqlLiteral(b.Column(c), r)
+				if err != nil {
+					return nil, status.Errorf(codes.InvalidArgument, "parameter %d: %v", c+1, err)
+				}
+				lits[c] = lit
 			}
-			lits = append(lits, lit)
+			rows = append(rows, lits)
+			if len(rows) > maxParamRows {
+				return nil, status.Errorf(codes.InvalidArgument, "more than %d rows of parameters in one execution", maxParamRows)
+			}
 		}
 	}
 	if err := rdr.Err(); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "read parameters: %v", err)
+	}
+	return rows, nil
+}
+
+// maxParamRows bounds the rows of parameters of one update (each row runs
+// the statement once).
+const maxParamRows = 10_000
+
+// DoPutPreparedStatementQuery binds parameters: one row, one column per
+// placeholder.
+func (f *Server) DoPutPreparedStatementQuery(_ context.Context, cmd fsql.PreparedStatementQuery, rdr flight.MessageReader, _ flight.MetadataWriter) ([]byte, error) {
+	rows, err := paramRows(rdr)
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) > 1 {
+		return nil, status.Error(codes.InvalidArgument, "bind one row of parameters per execution")
+	}
+	var lits []string
+	if len(rows) == 1 {
+		lits = rows[0]
 	}
 	h := cmd.GetPreparedStatementHandle()
 	f.mu.Lock()
@@ -560,29 +583,69 @@ func (f *Server) GetSchemaPreparedStatement(ctx context.Context, cmd fsql.Prepar
 	return &flight.SchemaResult{Schema: flight.SerializeSchema(schema, f.mem)}, nil
 }
 
-// DoPutCommandStatementUpdate runs a statement that returns no rows
-// (CREATE EXTERNAL TABLE); it reports 0 rows affected.
+// DoPutCommandStatementUpdate runs a statement that returns no rows:
+// INSERT, CREATE TABLE [AS], COPY (which answer the number of rows they
+// wrote), DROP, views and CREATE EXTERNAL TABLE (0 rows).
 func (f *Server) DoPutCommandStatementUpdate(ctx context.Context, cmd fsql.StatementUpdate) (int64, error) {
 	st, err := planner.ParseStatement(cmd.GetQuery())
 	if err != nil {
 		return 0, SQLStatus(err)
 	}
-	if st.Kind != planner.StmtCreateExternalTable {
-		return 0, status.Error(codes.InvalidArgument, "only CREATE EXTERNAL TABLE runs as an update; run queries with Execute")
+	if st.Kind == planner.StmtQuery || st.Kind == planner.StmtExplain {
+		return 0, status.Error(codes.InvalidArgument, "a query runs with Execute, not as an update")
 	}
-	if _, err := f.execute(ctx, cmd.GetQuery(), nil); err != nil {
+	res, err := f.jobs.Statement(ctx, cmd.GetQuery(), Operator(ctx))
+	if err != nil {
 		return 0, err
+	}
+	if res.Plan != nil {
+		return 0, status.Error(codes.InvalidArgument, "a query runs with Execute, not as an update")
+	}
+	if len(res.Columns) == 1 && res.Columns[0] == "count" && len(res.Rows) == 1 {
+		n, err := strconv.ParseInt(res.Rows[0][0], 10, 64)
+		if err != nil {
+			return 0, status.Errorf(codes.Internal, "row count %q: %v", res.Rows[0][0], err)
+		}
+		return n, nil
 	}
 	return 0, nil
 }
 
-// DoPutPreparedStatementUpdate runs a prepared CREATE EXTERNAL TABLE.
-func (f *Server) DoPutPreparedStatementUpdate(ctx context.Context, cmd fsql.PreparedStatementUpdate, _ flight.MessageReader) (int64, error) {
-	sql, err := f.preparedSQL(cmd.GetPreparedStatementHandle())
+// DoPutPreparedStatementUpdate runs a prepared update (an INSERT with
+// parameters, …) once per row of parameters it is sent (once without
+// parameters), and answers the rows written in all.
+func (f *Server) DoPutPreparedStatementUpdate(ctx context.Context, cmd fsql.PreparedStatementUpdate, rdr flight.MessageReader) (int64, error) {
+	f.mu.Lock()
+	p, ok := f.prepared[string(cmd.GetPreparedStatementHandle())]
+	var text string
+	var params []string
+	if ok {
+		text, params = p.sql, slices.Clone(p.params)
+	}
+	f.mu.Unlock()
+	if !ok {
+		return 0, status.Error(codes.NotFound, "unknown prepared statement (closed, or made by another scheduler)")
+	}
+	rows, err := paramRows(rdr)
 	if err != nil {
 		return 0, err
 	}
-	return f.DoPutCommandStatementUpdate(ctx, statementUpdate(sql))
+	if len(rows) == 0 {
+		rows = [][]string{params}
+	}
+	var total int64
+	for _, r := range rows {
+		bound, err := bindParams(text, r)
+		if err != nil {
+			return total, status.Error(codes.InvalidArgument, err.Error())
+		}
+		n, err := f.DoPutCommandStatementUpdate(ctx, statementUpdate(bound))
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
 }
 
 type statementUpdate string
