@@ -142,6 +142,7 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 		lis.Close()
 		return nil, fmt.Errorf("--state-dir: read the catalog: %w", err)
 	}
+	s.sweepWrites(context.Background())
 	if err := s.loadHistory(context.Background()); err != nil {
 		lis.Close()
 		return nil, fmt.Errorf("--state-dir: read the job history: %w", err)

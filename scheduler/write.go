@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
@@ -17,6 +18,7 @@ import (
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/scheduler/flightsql"
+	"github.com/kapot-go/kapot/scheduler/store"
 	"github.com/kapot-go/kapot/warehouse"
 )
 
@@ -100,7 +102,7 @@ func (s *Scheduler) ddl(ctx context.Context, st *planner.Statement, operator boo
 			}
 			return statementResult{}, status.Errorf(codes.NotFound, "DROP VIEW: view %q does not exist", w.Name)
 		}
-		if err := s.state.Delete(ctx, "tables", strings.ToLower(w.Name)); err != nil {
+		if err := s.state.Delete(ctx, store.Tables, strings.ToLower(w.Name)); err != nil {
 			return statementResult{}, status.Errorf(codes.Unavailable, "view %s dropped but not from the state store: %v", w.Name, err)
 		}
 		return oneColumn("result", fmt.Sprintf("dropped view %s", w.Name)), nil
@@ -187,7 +189,7 @@ func (s *Scheduler) managedTable(ctx context.Context, name, dir string, m *wareh
 // managed table's files. With writeMu held.
 func (s *Scheduler) dropTable(ctx context.Context, t *planner.Table) error {
 	s.catalog.Drop(t.Name)
-	if err := s.state.Delete(ctx, "tables", strings.ToLower(t.Name)); err != nil {
+	if err := s.state.Delete(ctx, store.Tables, strings.ToLower(t.Name)); err != nil {
 		return status.Errorf(codes.Unavailable, "table %s dropped but not from the state store: %v", t.Name, err)
 	}
 	if t.Managed && s.warehouse != nil {
@@ -297,27 +299,31 @@ func (s *Scheduler) write(ctx context.Context, st *planner.Statement, props map[
 	if target != nil && target.Format == "csv" {
 		wp.Format, wp.Header = "csv", target.Header
 	}
-	store := s.store
-	abort := func() {
-		st, err := store.Writer(context.Background(), staging, props)
-		if err == nil {
-			err = st.RemoveAll(context.Background(), staging)
-		}
-		if err != nil {
-			s.log.Warn().Err(err).Str("staging", staging).Msg("staged files of a failed write not removed")
-		}
+	record := staging
+	if st.Kind == planner.StmtCreateTableAs {
+		record = dir
 	}
-	job, err := s.submit(ctx, &kapotv1.SubmitJobRequest{Plan: wp.Node(staging), JobName: planner.JobName(st.SQL), SessionProperties: props}, owner)
+	if err := s.state.Put(ctx, store.Writes, id, []byte(record)); err != nil {
+		return statementResult{}, status.Errorf(codes.Unavailable, "record the write in the state store: %v", err)
+	}
+	job := ""
+	// Whatever happens, the staging directory goes once no task of the
+	// job runs any more (a cancelled or losing task may still be writing);
+	// so does the directory of a new table that was never committed.
+	cleanup := staging
+	if st.Kind == planner.StmtCreateTableAs {
+		cleanup = dir
+	}
+	defer func() { s.cleanStaging(job, id, cleanup, props) }()
+	job, err = s.submit(ctx, &kapotv1.SubmitJobRequest{Plan: wp.Node(staging), JobName: planner.JobName(st.SQL), SessionProperties: props}, owner)
 	if err != nil {
 		return statementResult{}, submitStatus(err)
 	}
 	if _, err := s.waitJob(ctx, job); err != nil {
-		abort()
 		return statementResult{}, err
 	}
 	files, err := s.writtenFiles(job)
 	if err != nil {
-		abort()
 		return statementResult{}, status.Error(codes.Internal, err.Error())
 	}
 	rows := warehouse.Rows(files)
@@ -329,13 +335,16 @@ func (s *Scheduler) write(ctx context.Context, st *planner.Statement, props map[
 	switch st.Kind {
 	case planner.StmtCreateTableAs:
 		if _, exists := s.catalog.Lookup(w.Name); exists && !w.OrReplace {
-			abort()
 			return statementResult{}, status.Errorf(codes.AlreadyExists, "table %q was created while CREATE TABLE AS ran", w.Name)
 		}
 		m, err := wh.Create(cctx, dir, w.Name, wp.Query.Schema, id, files)
 		if err != nil {
-			abort()
 			return statementResult{}, status.Errorf(codes.Unavailable, "CREATE TABLE %s: commit: %v", w.Name, err)
+		}
+		// Committed: from here a restart keeps the table's directory.
+		cleanup = staging
+		if err := s.state.Put(cctx, store.Writes, id, []byte(staging)); err != nil {
+			s.log.Warn().Err(err).Str("write", id).Msg("write not updated in the state store")
 		}
 		if err := s.registerManaged(cctx, w.Name, dir, m); err != nil {
 			return statementResult{}, err
@@ -343,7 +352,6 @@ func (s *Scheduler) write(ctx context.Context, st *planner.Statement, props map[
 	case planner.StmtInsert:
 		cur, ok := s.catalog.Lookup(w.Name)
 		if !ok || cur.Dir != target.Dir || cur.Managed != target.Managed {
-			abort()
 			return statementResult{}, status.Errorf(codes.Aborted, "INSERT INTO %s: the table was dropped or replaced while the insert ran; nothing was written", w.Name)
 		}
 		if target.Managed {
@@ -355,7 +363,6 @@ func (s *Scheduler) write(ctx context.Context, st *planner.Statement, props map[
 				}
 			}
 			if err != nil {
-				abort()
 				return statementResult{}, status.Errorf(codes.Unavailable, "INSERT INTO %s: commit: %v", w.Name, err)
 			}
 			break
@@ -371,6 +378,72 @@ func (s *Scheduler) write(ctx context.Context, st *planner.Statement, props map[
 	}
 	s.log.Info().Str("job", job).Str("write", id).Int("files", len(files)).Int64("rows", rows).Msg("write committed")
 	return oneColumn("count", fmt.Sprint(rows)), nil
+}
+
+// cleanStaging removes a write's staging directory, in the background once
+// no task of job runs any more, and forgets the write.
+func (s *Scheduler) cleanStaging(job, id, staging string, props map[string]string) {
+	s.spawn(func(ctx context.Context) {
+		for job != "" && s.jobRunsTasks(job) {
+			select {
+			case <-ctx.Done():
+				return // the next start removes it
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		st, err := s.store.Writer(ctx, staging, props)
+		if err == nil {
+			err = st.RemoveAll(ctx, staging)
+		}
+		if err != nil {
+			s.log.Warn().Err(err).Str("staging", staging).Msg("staged files of a write not removed")
+			return
+		}
+		if err := s.state.Delete(ctx, store.Writes, id); err != nil {
+			s.log.Warn().Err(err).Str("write", id).Msg("write not forgotten in the state store")
+		}
+	})
+}
+
+// jobRunsTasks reports whether any launch of job may still be running.
+func (s *Scheduler) jobRunsTasks(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[id]
+	if !ok {
+		return false
+	}
+	for _, st := range j.stages {
+		for _, t := range st.tasks {
+			if t.phase == taskRunning || t.copyID != 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// sweepWrites removes the staging directories of the writes a previous
+// run of this scheduler left in flight.
+func (s *Scheduler) sweepWrites(ctx context.Context) {
+	kvs, err := s.state.List(ctx, store.Writes)
+	if err != nil {
+		s.log.Warn().Err(err).Msg("writes in flight not listed")
+		return
+	}
+	for _, kv := range kvs {
+		staging := string(kv.Value)
+		st, err := s.store.Writer(ctx, staging, nil)
+		if err == nil {
+			err = st.RemoveAll(ctx, staging)
+		}
+		if err != nil {
+			s.log.Warn().Err(err).Str("staging", staging).Msg("staged files of an interrupted write not removed")
+			continue
+		}
+		_ = s.state.Delete(ctx, store.Writes, kv.Key)
+		s.log.Info().Str("staging", staging).Msg("staged files of an interrupted write removed")
+	}
 }
 
 // commitExternal moves an INSERT's files into an external table's

@@ -25,6 +25,9 @@ const (
 	Tables = "tables"
 	// Jobs maps a finished job's history key to its summary (JSON).
 	Jobs = "jobs"
+	// Writes maps a write in flight to its staging location: what a
+	// scheduler that stopped mid-write removes when it starts again.
+	Writes = "writes"
 )
 
 // ErrInUse is returned by Open when another live scheduler holds the state
