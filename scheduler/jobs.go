@@ -11,6 +11,7 @@ import (
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/internal/security"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/scheduler/store"
 	"github.com/kapot-go/kapot/wire"
 )
 
@@ -105,6 +106,11 @@ func newJobID() string { return strings.ReplaceAll(uuid.NewString(), "-", "")[:1
 
 // submit plans req as a job owned by owner (a session digest).
 func (s *Scheduler) submit(ctx context.Context, req *kapotv1.SubmitJobRequest, owner string) (string, error) {
+	return s.submitJob(ctx, req, owner, nil)
+}
+
+// submitJob is submit of a job that may write (w: its commit).
+func (s *Scheduler) submitJob(ctx context.Context, req *kapotv1.SubmitJobRequest, owner string, w *writeJob) (string, error) {
 	if s.store.Restricted() {
 		// Every location the plan names, not only those opened to type
 		// it here, is checked against the roots before the job exists.
@@ -138,7 +144,7 @@ func (s *Scheduler) submit(ctx context.Context, req *kapotv1.SubmitJobRequest, o
 	}
 	j := &jobState{id: id, name: name, state: kapotv1.JobState_JOB_STATE_RUNNING, stages: map[uint32]*stageState{}, done: make(chan struct{}),
 		final: final, props: req.GetSessionProperties(), resultSchema: schema, queued: now, start: now, placement: req.GetPlacement(),
-		owner: owner, detached: req.GetDetached() || owner == ownerFlightSQL, lastPoll: now}
+		owner: owner, detached: req.GetDetached() || owner == ownerFlightSQL, lastPoll: now, write: w}
 	for sid := uint32(1); sid <= final; sid++ {
 		p := plans[sid]
 		st := &stageState{stagePlan: p, tasks: make([]*taskState, p.tasks)}
@@ -165,6 +171,16 @@ func (s *Scheduler) submit(ctx context.Context, req *kapotv1.SubmitJobRequest, o
 		s.mu.Unlock()
 		return "", fmt.Errorf("%w: none of the %d live executors satisfies placement %s", errNoPlacement, live, placementString(j.placement))
 	}
+	s.mu.Unlock()
+	if w != nil {
+		// Recorded before anything is written: a scheduler that stops
+		// mid-write removes the staged files when it starts again.
+		if err := s.state.Put(ctx, store.Writes, w.id, []byte(w.cleanup)); err != nil {
+			return "", fmt.Errorf("record the write in the state store: %w", err)
+		}
+		s.cleanStaging(j.done, id, w)
+	}
+	s.mu.Lock()
 	s.jobs[id] = j
 	s.jobOrder = append(s.jobOrder, id)
 	s.mu.Unlock()
@@ -180,6 +196,12 @@ func (s *Scheduler) failJob(j *jobState, msg string) {
 }
 
 func (s *Scheduler) endJob(j *jobState, state kapotv1.JobState, msg string) {
+	if j.committing {
+		// A write past its last stage commits; its outcome is the
+		// commit's.
+		s.log.Info().Str("job", j.id).Str("ignored", msg).Msg("job is committing its write; it ends with the commit")
+		return
+	}
 	j.state, j.err, j.end = state, msg, time.Now()
 	j.ended()
 	s.recordJob(j)
@@ -206,7 +228,7 @@ func (s *Scheduler) cancel(jobID string) (bool, error) {
 	if !ok {
 		return false, errUnknownJob
 	}
-	if j.finished() {
+	if j.finished() || j.committing {
 		return false, nil
 	}
 	s.endJob(j, kapotv1.JobState_JOB_STATE_CANCELLED, "cancelled by user")
@@ -274,6 +296,9 @@ func (s *Scheduler) status(jobID string) (*kapotv1.GetJobStatusResponse, error) 
 			Completed: uint32(done), Running: uint32(running), State: j.stageState(st), OperatorMetrics: st.stageMetrics()})
 	}
 	if j.state == kapotv1.JobState_JOB_STATE_SUCCESSFUL {
+		if j.write != nil {
+			r.RowsWritten = j.write.rows
+		}
 		r.ResultLocations = j.locations(j.final, 0)
 		// Result tickets last as long as the results are kept, and a
 		// little longer for clock skew.

@@ -218,7 +218,8 @@ func (s *Scheduler) invalidate(j *jobState, id string) {
 // need, are computed again, and the job is RUNNING until they are. It
 // reports whether the job was reopened. Called with mu held.
 func (s *Scheduler) reopenLost(j *jobState) bool {
-	if j.state != kapotv1.JobState_JOB_STATE_SUCCESSFUL || j.dataRemoved {
+	if j.state != kapotv1.JobState_JOB_STATE_SUCCESSFUL || j.dataRemoved || j.write != nil {
+		// A write committed: running its tasks again would write again.
 		return false
 	}
 	var lost []string

@@ -31,6 +31,8 @@ type statementResult struct {
 	// analyze: EXPLAIN ANALYZE, whose answer is the job's metrics.
 	analyze bool
 	rows    textRows
+	// write is set for a query that writes (its commit).
+	write *writeJob
 }
 
 // oneColumn is a statement's inline answer of one text column.
@@ -55,7 +57,7 @@ func (s *Scheduler) statement(ctx context.Context, sql string, props map[string]
 	case planner.StmtCreateTable, planner.StmtDropTable, planner.StmtCreateView, planner.StmtDropView:
 		return s.ddl(ctx, st, operator)
 	case planner.StmtCreateTableAs, planner.StmtInsert, planner.StmtCopy:
-		return s.write(ctx, st, props, owner, operator)
+		return s.write(ctx, st, props, operator)
 	case planner.StmtCreateExternalTable:
 		return s.createTable(ctx, st.Def, operator)
 	case planner.StmtShowTables:
@@ -218,8 +220,8 @@ func (s *Scheduler) executeSQL(ctx context.Context, r *kapotv1.ExecuteSQLRequest
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "result schema: %v", err)
 	}
-	id, err := s.submit(ctx, &kapotv1.SubmitJobRequest{Plan: res.plan.Named(), JobName: jobName(res),
-		SessionProperties: r.GetSessionProperties(), Detached: r.GetDetached() && !res.analyze}, owner)
+	id, err := s.submitJob(ctx, &kapotv1.SubmitJobRequest{Plan: res.plan.Named(), JobName: jobName(res),
+		SessionProperties: r.GetSessionProperties(), Detached: r.GetDetached() && !res.analyze}, owner, res.write)
 	if err != nil {
 		return nil, submitStatus(err)
 	}
@@ -259,14 +261,19 @@ func (f flightJobs) Statement(ctx context.Context, sql string, operator bool) (f
 	if err != nil {
 		return flightsql.Answer{}, err
 	}
-	return flightsql.Answer{Plan: res.plan, SQL: res.sql, Analyze: res.analyze, Columns: res.rows.Columns, Rows: res.rows.Rows}, nil
+	a := flightsql.Answer{Plan: res.plan, SQL: res.sql, Analyze: res.analyze, Columns: res.rows.Columns, Rows: res.rows.Rows}
+	if res.write != nil {
+		a.Write = res.write
+	}
+	return a, nil
 }
 
 func (f flightJobs) Plan(sql string) (*planner.Plan, error) { return f.s.plan(sql, nil) }
 
 func (f flightJobs) Submit(ctx context.Context, a flightsql.Answer) (string, error) {
 	res := statementResult{plan: a.Plan, sql: a.SQL, analyze: a.Analyze}
-	id, err := f.s.submit(ctx, &kapotv1.SubmitJobRequest{Plan: a.Plan.Named(), JobName: "flight sql: " + jobName(res)}, ownerFlightSQL)
+	w, _ := a.Write.(*writeJob)
+	id, err := f.s.submitJob(ctx, &kapotv1.SubmitJobRequest{Plan: a.Plan.Named(), JobName: "flight sql: " + jobName(res)}, ownerFlightSQL, w)
 	if err != nil {
 		return "", submitStatus(err)
 	}

@@ -134,6 +134,10 @@ type jobState struct {
 	detached bool
 	polls    int       // status calls of its session in flight
 	lastPoll time.Time // when the last one started or ended
+	// write is set for a job that writes: its commit runs when the last
+	// stage completes (committing meanwhile), before the job succeeds.
+	write      *writeJob
+	committing bool
 	// reopened counts how often the job ran again in part after
 	// executors holding its results were lost.
 	reopened int

@@ -92,10 +92,11 @@ func (s *Scheduler) updateStatus(executorID string, st *kapotv1.TaskStatus) {
 		t.clearCopy()
 		t.phase, t.outputs, t.metrics, t.took, t.written = taskDone, ok.GetPartitions(), ok.GetOperatorMetrics(), took, ok.GetWrittenFiles()
 		if ref.stage == j.final && stage.complete() {
-			j.state, j.end = kapotv1.JobState_JOB_STATE_SUCCESSFUL, time.Now()
-			j.ended()
-			s.recordJob(j)
-			s.log.Info().Str("job", j.id).Dur("elapsed", j.end.Sub(j.start)).Msg("job succeeded")
+			if j.write != nil {
+				s.commitJob(j)
+				return
+			}
+			s.succeed(j)
 		}
 		return
 	}
@@ -181,4 +182,47 @@ func (s *Scheduler) cancelTask(taskID uint64, eid, jobID string, stage uint32, p
 		delete(e.running, taskID)
 	}
 	s.cancelOn(eid, []*kapotv1.RunningTaskInfo{{TaskId: taskID, JobId: jobID, StageId: stage, Partition: uint32(partition)}})
+}
+
+// succeed ends job j successfully. Called with mu held.
+func (s *Scheduler) succeed(j *jobState) {
+	j.state, j.end = kapotv1.JobState_JOB_STATE_SUCCESSFUL, time.Now()
+	j.ended()
+	s.recordJob(j)
+	s.log.Info().Str("job", j.id).Dur("elapsed", j.end.Sub(j.start)).Msg("job succeeded")
+}
+
+// commitJob commits the files a writing job's accepted launches wrote
+// (never a failed attempt's or a losing copy's) off the lock; the job
+// succeeds once they are visible, or fails if the commit does. Meanwhile
+// it can no longer be cancelled. Called with mu held.
+func (s *Scheduler) commitJob(j *jobState) {
+	if j.committing {
+		return
+	}
+	j.committing = true
+	var files []*kapotv1.WrittenFile
+	for _, sid := range j.order {
+		for _, t := range j.stages[sid].tasks {
+			files = append(files, t.written...)
+		}
+	}
+	w := j.write
+	s.spawn(func(ctx context.Context) {
+		err := w.commit(context.WithoutCancel(ctx), files)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		j.committing = false
+		if j.finished() {
+			return
+		}
+		if err != nil {
+			s.failJob(j, "commit: "+err.Error())
+			return
+		}
+		for _, f := range files {
+			w.rows += f.GetRows()
+		}
+		s.succeed(j)
+	})
 }

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -217,9 +218,10 @@ func (s *Scheduler) loadManaged(ctx context.Context, name string, ref managedRef
 	return s.catalog.Register(t)
 }
 
-// write runs CREATE TABLE AS, INSERT and COPY: a job that writes, then the
-// commit. The answer is the number of rows written.
-func (s *Scheduler) write(ctx context.Context, st *planner.Statement, props map[string]string, owner string, operator bool) (statementResult, error) {
+// write plans CREATE TABLE AS, INSERT and COPY: a job that writes, whose
+// commit (commitWrite) runs when its stages are done and whose result is
+// the number of rows written.
+func (s *Scheduler) write(ctx context.Context, st *planner.Statement, props map[string]string, operator bool) (statementResult, error) {
 	w := st.Write
 	id := uuid.NewString()[:13]
 	id = strings.ReplaceAll(id, "-", "")
@@ -233,6 +235,7 @@ func (s *Scheduler) write(ctx context.Context, st *planner.Statement, props map[
 		staging string
 	)
 	wh := s.warehouse
+	_ = wh
 	switch st.Kind {
 	case planner.StmtCreateTableAs:
 		s.writeMu.Lock()
@@ -299,92 +302,122 @@ func (s *Scheduler) write(ctx context.Context, st *planner.Statement, props map[
 	if target != nil && target.Format == "csv" {
 		wp.Format, wp.Header = "csv", target.Header
 	}
-	record := staging
+	wj := &writeJob{id: id, staging: staging, cleanup: staging, props: props}
 	if st.Kind == planner.StmtCreateTableAs {
-		record = dir
+		// Until the commit, the new table's whole directory is the
+		// write's to remove.
+		wj.cleanup = dir
 	}
-	if err := s.state.Put(ctx, store.Writes, id, []byte(record)); err != nil {
-		return statementResult{}, status.Errorf(codes.Unavailable, "record the write in the state store: %v", err)
+	wj.commit = func(ctx context.Context, files []*kapotv1.WrittenFile) error {
+		return s.commitWrite(ctx, st, wj, wp, target, dir, files)
 	}
-	job := ""
-	// Whatever happens, the staging directory goes once no task of the
-	// job runs any more (a cancelled or losing task may still be writing);
-	// so does the directory of a new table that was never committed.
-	cleanup := staging
-	if st.Kind == planner.StmtCreateTableAs {
-		cleanup = dir
-	}
-	defer func() { s.cleanStaging(job, id, cleanup, props) }()
-	job, err = s.submit(ctx, &kapotv1.SubmitJobRequest{Plan: wp.Node(staging), JobName: planner.JobName(st.SQL), SessionProperties: props}, owner)
+	count, err := countPlan(wp, staging)
 	if err != nil {
-		return statementResult{}, submitStatus(err)
+		return statementResult{}, status.Errorf(codes.Internal, "write plan: %v", err)
 	}
-	if _, err := s.waitJob(ctx, job); err != nil {
-		return statementResult{}, err
-	}
-	files, err := s.writtenFiles(job)
+	return statementResult{plan: count, sql: st.SQL, write: wj}, nil
+}
+
+// writeJob is a job that writes files: its commit runs once its last
+// stage completed, before the job succeeds; its staging directory goes
+// once the job ended and no task of it runs any more.
+type writeJob struct {
+	id      string // the write's id (staging names)
+	staging string
+	// cleanup is removed at the end: the staging directory, or a new
+	// table's whole directory until its commit.
+	cleanup string
+	props   map[string]string
+	commit  func(ctx context.Context, files []*kapotv1.WrittenFile) error
+	rows    int64 // written, once committed
+}
+
+// countPlan is a write's job: the writer under the staging directory,
+// then the sum of the rows each of its tasks wrote (one row, "count").
+func countPlan(wp *planner.WritePlan, staging string) (*planner.Plan, error) {
+	col := &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Column{Column: &kapotv1.ColumnExpr{Index: 0}}}
+	gather := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Exchange{Exchange: &kapotv1.ExchangeNode{Input: wp.Node(staging),
+		Partitioning: &kapotv1.Partitioning{Scheme: &kapotv1.Partitioning_Single{Single: &kapotv1.SinglePartitioning{}}}}}}
+	sum := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{Input: gather,
+		Mode: kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE, Aggregates: []*kapotv1.AggregateExprNode{{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: col, Name: "count"}}}}}
+	root := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Projection{Projection: &kapotv1.ProjectionNode{Input: sum,
+		Exprs: []*kapotv1.PhysicalExprNode{{Expr: &kapotv1.PhysicalExprNode_Cast{Cast: &kapotv1.CastExpr{Expr: col, Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_INT64}}}}}, Names: []string{"count"}}}}
+	p, err := engine.FromProto(root)
 	if err != nil {
-		return statementResult{}, status.Error(codes.Internal, err.Error())
+		return nil, err
 	}
-	rows := warehouse.Rows(files)
-	// The commit: from here on the write's outcome no longer depends on
-	// the client.
-	cctx := context.WithoutCancel(ctx)
+	return &planner.Plan{Root: root, Columns: []string{"count"}, Schema: p.Schema()}, nil
+}
+
+// commitWrite makes a write's files visible: a new managed table, the next
+// version of one, an external table's new files, or a COPY's target.
+func (s *Scheduler) commitWrite(ctx context.Context, st *planner.Statement, wj *writeJob, wp *planner.WritePlan, target *planner.Table, dir string, files []*kapotv1.WrittenFile) error {
+	w := st.Write
+	wh := s.warehouse
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	switch st.Kind {
 	case planner.StmtCreateTableAs:
 		if _, exists := s.catalog.Lookup(w.Name); exists && !w.OrReplace {
-			return statementResult{}, status.Errorf(codes.AlreadyExists, "table %q was created while CREATE TABLE AS ran", w.Name)
+			return fmt.Errorf("table %q was created while CREATE TABLE AS ran", w.Name)
 		}
-		m, err := wh.Create(cctx, dir, w.Name, wp.Query.Schema, id, files)
+		m, err := wh.Create(ctx, dir, w.Name, wp.Query.Schema, wj.id, files)
 		if err != nil {
-			return statementResult{}, status.Errorf(codes.Unavailable, "CREATE TABLE %s: commit: %v", w.Name, err)
+			return fmt.Errorf("CREATE TABLE %s: %w", w.Name, err)
 		}
 		// Committed: from here a restart keeps the table's directory.
-		cleanup = staging
-		if err := s.state.Put(cctx, store.Writes, id, []byte(staging)); err != nil {
-			s.log.Warn().Err(err).Str("write", id).Msg("write not updated in the state store")
+		s.mu.Lock()
+		wj.cleanup = wj.staging
+		s.mu.Unlock()
+		if err := s.state.Put(ctx, store.Writes, wj.id, []byte(wj.staging)); err != nil {
+			s.log.Warn().Err(err).Str("write", wj.id).Msg("write not updated in the state store")
 		}
-		if err := s.registerManaged(cctx, w.Name, dir, m); err != nil {
-			return statementResult{}, err
+		if err := s.registerManaged(ctx, w.Name, dir, m); err != nil {
+			return err
 		}
 	case planner.StmtInsert:
 		cur, ok := s.catalog.Lookup(w.Name)
 		if !ok || cur.Dir != target.Dir || cur.Managed != target.Managed {
-			return statementResult{}, status.Errorf(codes.Aborted, "INSERT INTO %s: the table was dropped or replaced while the insert ran; nothing was written", w.Name)
+			return fmt.Errorf("INSERT INTO %s: the table was dropped or replaced while the insert ran; nothing was written", w.Name)
 		}
-		if target.Managed {
-			base, err := wh.Current(cctx, dir)
-			if err == nil {
-				var m *warehouse.Manifest
-				if m, err = wh.Append(cctx, dir, base, id, files, false); err == nil {
-					err = s.registerManaged(cctx, w.Name, dir, m)
-				}
-			}
-			if err != nil {
-				return statementResult{}, status.Errorf(codes.Unavailable, "INSERT INTO %s: commit: %v", w.Name, err)
-			}
-			break
+		if !target.Managed {
+			return s.commitExternal(ctx, target, wj.staging, files, wj.props)
 		}
-		if err := s.commitExternal(cctx, target, staging, files, props); err != nil {
-			return statementResult{}, err
+		base, err := wh.Current(ctx, dir)
+		if err != nil {
+			return fmt.Errorf("INSERT INTO %s: %w", w.Name, err)
+		}
+		m, err := wh.Append(ctx, dir, base, wj.id, files, false)
+		if err != nil {
+			return fmt.Errorf("INSERT INTO %s: %w", w.Name, err)
+		}
+		if err := s.registerManaged(ctx, w.Name, dir, m); err != nil {
+			return err
 		}
 	case planner.StmtCopy:
 		c := w.Copy
-		if err := warehouse.CommitCopy(cctx, s.store, props, c.Location, staging, files, c.SingleFile, c.Overwrite); err != nil {
-			return statementResult{}, status.Errorf(codes.Unavailable, "COPY TO %s: commit: %v", c.Location, err)
+		if err := warehouse.CommitCopy(ctx, s.store, wj.props, c.Location, wj.staging, files, c.SingleFile, c.Overwrite); err != nil {
+			return fmt.Errorf("COPY TO %s: %w", c.Location, err)
 		}
 	}
-	s.log.Info().Str("job", job).Str("write", id).Int("files", len(files)).Int64("rows", rows).Msg("write committed")
-	return oneColumn("count", fmt.Sprint(rows)), nil
+	s.log.Info().Str("write", wj.id).Int("files", len(files)).Int64("rows", warehouse.Rows(files)).Msg("write committed")
+	return nil
 }
 
-// cleanStaging removes a write's staging directory, in the background once
-// no task of job runs any more, and forgets the write.
-func (s *Scheduler) cleanStaging(job, id, staging string, props map[string]string) {
+// cleanStaging removes a write's staging directory (or its new table's
+// directory, if it never committed), in the background once the job ended
+// and no task of it runs any more, and forgets the write.
+func (s *Scheduler) cleanStaging(done <-chan struct{}, job string, wj *writeJob) {
 	s.spawn(func(ctx context.Context) {
-		for job != "" && s.jobRunsTasks(job) {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return // the next start removes it
+		}
+		s.mu.Lock()
+		staging, id, props := wj.cleanup, wj.id, wj.props
+		s.mu.Unlock()
+		for s.jobRunsTasks(job) {
 			select {
 			case <-ctx.Done():
 				return // the next start removes it
@@ -483,23 +516,4 @@ func isDir(location string) bool {
 	}
 	fi, err := os.Stat(l.Key)
 	return err == nil && fi.IsDir()
-}
-
-// writtenFiles returns the files the accepted launches of a finished
-// job's final stage wrote.
-func (s *Scheduler) writtenFiles(id string) ([]*kapotv1.WrittenFile, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	j, ok := s.jobs[id]
-	if !ok {
-		return nil, fmt.Errorf("job %s: %w", id, errUnknownJob)
-	}
-	if j.state != kapotv1.JobState_JOB_STATE_SUCCESSFUL {
-		return nil, fmt.Errorf("job %s has not succeeded", id)
-	}
-	var out []*kapotv1.WrittenFile
-	for _, t := range j.stages[j.final].tasks {
-		out = append(out, t.written...)
-	}
-	return out, nil
 }

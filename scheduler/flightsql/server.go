@@ -77,6 +77,9 @@ type Answer struct {
 	Analyze bool   // EXPLAIN ANALYZE: run the job, answer with its metrics
 	Columns []string
 	Rows    [][]string
+	// Write, for a statement that writes, is its commit (opaque here):
+	// Submit runs it; the job's status then reports the rows written.
+	Write any
 }
 
 // Jobs is what the service needs of the scheduler. Errors are gRPC
@@ -597,6 +600,17 @@ func (f *Server) DoPutCommandStatementUpdate(ctx context.Context, cmd fsql.State
 	res, err := f.jobs.Statement(ctx, cmd.GetQuery(), Operator(ctx))
 	if err != nil {
 		return 0, err
+	}
+	if res.Plan != nil && res.Write != nil {
+		id, err := f.jobs.Submit(ctx, res)
+		if err != nil {
+			return 0, err
+		}
+		js, err := f.jobs.Wait(ctx, id)
+		if err != nil {
+			return 0, err
+		}
+		return js.GetRowsWritten(), nil
 	}
 	if res.Plan != nil {
 		return 0, status.Error(codes.InvalidArgument, "a query runs with Execute, not as an update")

@@ -3139,8 +3139,11 @@ type GetJobStatusResponse struct {
 	QueuedAtMs      int64                `protobuf:"varint,7,opt,name=queued_at_ms,json=queuedAtMs,proto3" json:"queued_at_ms,omitempty"`
 	StartedAtMs     int64                `protobuf:"varint,8,opt,name=started_at_ms,json=startedAtMs,proto3" json:"started_at_ms,omitempty"`
 	EndedAtMs       int64                `protobuf:"varint,9,opt,name=ended_at_ms,json=endedAtMs,proto3" json:"ended_at_ms,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// For successful jobs that write (INSERT, CREATE TABLE AS, COPY): the
+	// rows they committed.
+	RowsWritten   int64 `protobuf:"varint,10,opt,name=rows_written,json=rowsWritten,proto3" json:"rows_written,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetJobStatusResponse) Reset() {
@@ -3232,6 +3235,13 @@ func (x *GetJobStatusResponse) GetStartedAtMs() int64 {
 func (x *GetJobStatusResponse) GetEndedAtMs() int64 {
 	if x != nil {
 		return x.EndedAtMs
+	}
+	return 0
+}
+
+func (x *GetJobStatusResponse) GetRowsWritten() int64 {
+	if x != nil {
+		return x.RowsWritten
 	}
 	return 0
 }
@@ -3798,7 +3808,7 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"\tcompleted\x18\x04 \x01(\rR\tcompleted\x12\x18\n" +
 	"\arunning\x18\x05 \x01(\rR\arunning\x12\x14\n" +
 	"\x05state\x18\x06 \x01(\tR\x05state\x12D\n" +
-	"\x10operator_metrics\x18\a \x03(\v2\x19.kapot.v1.OperatorMetricsR\x0foperatorMetrics\"\x81\x03\n" +
+	"\x10operator_metrics\x18\a \x03(\v2\x19.kapot.v1.OperatorMetricsR\x0foperatorMetrics\"\xa4\x03\n" +
 	"\x14GetJobStatusResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12(\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x12.kapot.v1.JobStateR\x05state\x12\x14\n" +
@@ -3809,7 +3819,9 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"\fqueued_at_ms\x18\a \x01(\x03R\n" +
 	"queuedAtMs\x12\"\n" +
 	"\rstarted_at_ms\x18\b \x01(\x03R\vstartedAtMs\x12\x1e\n" +
-	"\vended_at_ms\x18\t \x01(\x03R\tendedAtMs\")\n" +
+	"\vended_at_ms\x18\t \x01(\x03R\tendedAtMs\x12!\n" +
+	"\frows_written\x18\n" +
+	" \x01(\x03R\vrowsWritten\")\n" +
 	"\x10CancelJobRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"1\n" +
 	"\x11CancelJobResponse\x12\x1c\n" +
