@@ -46,13 +46,13 @@ lint:
 
 # Fuzzing of every decoder of outside input: plans, expressions, Flight
 # tickets, shuffle indexes, aggregate states, config YAML, SQL text, Parquet/CSV/IPC files and
-# sqllogictest scripts.
+# sqllogictest scripts, table manifests.
 # `make fuzz` runs each for FUZZTIME (default 30s); `make test` runs each
 # for 3s (their seed corpora also run in every `go test`).
 FUZZTIME ?= 30s
 FUZZ_TARGETS := FuzzDecodeIndex:./shuffle FuzzParseTicket:./flight FuzzDecodePlan:./engine FuzzExpr:./engine \
 	FuzzParquetScan:./engine FuzzCSVScan:./engine FuzzIPCScan:./engine FuzzLoad:./internal/config FuzzSQL:./planner FuzzParseStatement:./planner \
-	FuzzParse:./internal/slt FuzzDecodeValue:./engine
+	FuzzParse:./internal/slt FuzzDecodeValue:./engine FuzzDecodeManifest:./warehouse
 # Go 1.26's fuzz coordinator can fail a run with a bare "context deadline
 # exceeded" as -fuzztime expires (golang/go#75804, fixed in Go 1.27): such a
 # run, which wrote no failing input, is run once more; anything else fails.

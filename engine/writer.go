@@ -356,7 +356,7 @@ func (o *writerOp) add(ctx context.Context, key string, part arrow.RecordBatch) 
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxFileBytes
 	}
-	if f.bytes >= maxBytes {
+	if f.bytes+f.pendingBytes >= maxBytes {
 		if err := o.closeFile(ctx, f); err != nil {
 			return err
 		}
