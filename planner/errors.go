@@ -34,3 +34,7 @@ func errAt(pos int32, err error, format string, a ...any) error {
 func notSupported(pos int32, feature string) error {
 	return errAt(pos, ErrNotSupported, "not supported yet: %s", feature)
 }
+
+// NotSupported is the error of a feature kapot refuses:
+// "not supported yet: <feature>".
+func NotSupported(feature string) error { return notSupported(-1, feature) }

@@ -3,13 +3,10 @@ package scheduler
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/kapot-go/kapot/planner"
 	"github.com/kapot-go/kapot/scheduler/store"
 )
 
@@ -39,30 +36,10 @@ func (s *Scheduler) loadCatalog(ctx context.Context) error {
 	return nil
 }
 
-// restoreTable registers one entry of the store's tables: a managed
-// table's directory (JSON), a view or an external table (its statement).
+// restoreTable registers one entry of the store's tables.
 func (s *Scheduler) restoreTable(ctx context.Context, kv store.KV) error {
-	if strings.HasPrefix(string(kv.Value), "{") {
-		var ref managedRef
-		if err := json.Unmarshal(kv.Value, &ref); err != nil || ref.Managed == "" {
-			return fmt.Errorf("unreadable managed table entry: %v", err)
-		}
-		return s.loadManaged(ctx, kv.Key, ref)
-	}
-	st, err := s.catalog.Classify(string(kv.Value))
-	if err != nil {
-		return err
-	}
-	switch st.Kind {
-	case planner.StmtCreateExternalTable:
-		return s.catalog.Register(st.Table)
-	case planner.StmtCreateView:
-		return s.catalog.RegisterView(st.Write.Name, st.Write.ViewSQL)
-	}
-	return errNotATable
+	return s.tables.Restore(ctx, kv.Key, kv.Value)
 }
-
-var errNotATable = errors.New("stored definition is not a CREATE EXTERNAL TABLE statement")
 
 // saveTable records the statement that created table name.
 func (s *Scheduler) saveTable(ctx context.Context, name, sql string) error {

@@ -175,7 +175,7 @@ func (s *Scheduler) submitJob(ctx context.Context, req *kapotv1.SubmitJobRequest
 	if w != nil {
 		// Recorded before anything is written: a scheduler that stops
 		// mid-write removes the staged files when it starts again.
-		if err := s.state.Put(ctx, store.Writes, w.id, []byte(w.cleanup)); err != nil {
+		if err := s.state.Put(ctx, store.Writes, w.w.ID, []byte(w.w.Cleanup)); err != nil {
 			return "", fmt.Errorf("record the write in the state store: %w", err)
 		}
 		s.cleanStaging(j.done, id, w)

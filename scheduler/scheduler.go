@@ -54,6 +54,7 @@ type Scheduler struct {
 	// warehouse holds managed tables (nil: none configured); writeMu
 	// orders the commits of writes and the catalog changes they make.
 	warehouse *warehouse.Warehouse
+	tables    *warehouse.Tables
 	writeMu   sync.Mutex
 	// past are the summaries of jobs finished before this scheduler
 	// started, newest first; historyMu orders writes of the history.
@@ -138,6 +139,10 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 		}
 		s.warehouse = &warehouse.Warehouse{Root: wh, Store: s.store}
 	}
+	s.tables = &warehouse.Tables{Catalog: s.catalog, Warehouse: s.warehouse, Store: s.store,
+		Save:   s.saveTable,
+		Forget: func(ctx context.Context, name string) error { return s.state.Delete(ctx, store.Tables, name) },
+		Warn:   func(err error, msg string) { s.log.Warn().Err(err).Msg(msg) }}
 	if err := s.loadCatalog(context.Background()); err != nil {
 		lis.Close()
 		return nil, fmt.Errorf("--state-dir: read the catalog: %w", err)

@@ -1,0 +1,439 @@
+package warehouse
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/kapot-go/kapot/objstore"
+	"github.com/kapot-go/kapot/planner"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// What the statements that write and define tables do to a catalog, the
+// same for the scheduler (whose jobs write and whose state store keeps the
+// catalog) and for SQL run in one process (kapot sql without a cluster, the
+// sqllogictest runner). Callers order the calls of one Tables (a mutex).
+
+// Errors of Tables, for callers to tell apart (gRPC codes).
+var (
+	ErrExists      = errors.New("exists")
+	ErrMissing     = errors.New("does not exist")
+	ErrNoWarehouse = errors.New("no warehouse for managed tables")
+	ErrInvalid     = errors.New("invalid")
+)
+
+// Tables applies definitions and writes to a catalog.
+type Tables struct {
+	Catalog *planner.Catalog
+	// Warehouse holds managed tables; nil: none (CREATE TABLE fails).
+	Warehouse *Warehouse
+	// Store reaches COPY targets and external tables.
+	Store *objstore.Registry
+	// Save and Forget persist catalog entries (nil: the catalog lives in
+	// memory). Save's value is what Restore reads back.
+	Save   func(ctx context.Context, name, value string) error
+	Forget func(ctx context.Context, name string) error
+	// Warn reports what failed without failing the statement (files of a
+	// replaced table not removed).
+	Warn func(err error, msg string)
+}
+
+// ManagedRef is the catalog entry of a managed table: its directory.
+type ManagedRef struct {
+	Managed string `json:"managed"`
+}
+
+func (t *Tables) save(ctx context.Context, name, value string) error {
+	if t.Save == nil {
+		return nil
+	}
+	return t.Save(ctx, strings.ToLower(name), value)
+}
+
+func (t *Tables) forget(ctx context.Context, name string) error {
+	if t.Forget == nil {
+		return nil
+	}
+	return t.Forget(ctx, strings.ToLower(name))
+}
+
+func (t *Tables) warn(err error, msg string) {
+	if t.Warn != nil && err != nil {
+		t.Warn(err, msg)
+	}
+}
+
+func (t *Tables) needWarehouse() (*Warehouse, error) {
+	if t.Warehouse == nil {
+		return nil, fmt.Errorf("%w: start the scheduler with --warehouse DIR|s3://bucket/prefix or --state-dir", ErrNoWarehouse)
+	}
+	return t.Warehouse, nil
+}
+
+// Replaceable handles CREATE TABLE of a name that may exist: done with an
+// answer for IF NOT EXISTS of an existing table, an ErrExists error
+// without OR REPLACE, else on (OR REPLACE replaces the table at commit).
+func (t *Tables) Replaceable(w *planner.WriteStmt) (answer string, done bool, err error) {
+	if _, ok := t.Catalog.View(w.Name); ok {
+		return "", true, fmt.Errorf("%q is a view: %w", w.Name, ErrExists)
+	}
+	_, ok := t.Catalog.Lookup(w.Name)
+	switch {
+	case !ok:
+		return "", false, nil
+	case w.IfNotExists:
+		return fmt.Sprintf("table %s exists", w.Name), true, nil
+	case !w.OrReplace:
+		return "", true, fmt.Errorf("table %q %w (CREATE OR REPLACE TABLE replaces it, INSERT INTO adds rows)", w.Name, ErrExists)
+	}
+	return "", false, nil
+}
+
+// Define runs CREATE TABLE, DROP TABLE, CREATE VIEW and DROP VIEW and
+// answers with one line. plan checks a view's query.
+func (t *Tables) Define(ctx context.Context, st *planner.Statement, plan func(sql string) error) (string, error) {
+	w := st.Write
+	switch st.Kind {
+	case planner.StmtCreateTable:
+		if answer, done, err := t.Replaceable(w); done || err != nil {
+			return answer, err
+		}
+		wh, err := t.needWarehouse()
+		if err != nil {
+			return "", err
+		}
+		dir := wh.NewTableDir(w.Name)
+		m, err := wh.Create(ctx, dir, w.Name, planner.SchemaOf(w.Columns), "create", nil)
+		if err != nil {
+			return "", fmt.Errorf("CREATE TABLE %s: %w", w.Name, err)
+		}
+		if err := t.Register(ctx, w.Name, dir, m); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("created table %s", w.Name), nil
+	case planner.StmtDropTable:
+		tab, ok := t.Catalog.Lookup(w.Name)
+		if !ok {
+			if w.IfExists {
+				return fmt.Sprintf("table %s does not exist", w.Name), nil
+			}
+			return "", fmt.Errorf("DROP TABLE: table %q %w", w.Name, ErrMissing)
+		}
+		if err := t.Drop(ctx, tab); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("dropped table %s", w.Name), nil
+	case planner.StmtCreateView:
+		if _, ok := t.Catalog.Lookup(w.Name); ok {
+			return "", fmt.Errorf("CREATE VIEW: %q is a table: %w", w.Name, ErrExists)
+		}
+		if _, ok := t.Catalog.View(w.Name); ok && !w.OrReplace {
+			return "", fmt.Errorf("view %q %w (CREATE OR REPLACE VIEW replaces it)", w.Name, ErrExists)
+		}
+		// The view's query must plan now (its tables exist, its SQL is
+		// supported); it is bound afresh wherever the view is named.
+		if err := plan(w.ViewSQL); err != nil {
+			return "", err
+		}
+		if err := t.Catalog.RegisterView(w.Name, w.ViewSQL); err != nil {
+			return "", fmt.Errorf("%v: %w", err, ErrExists)
+		}
+		if err := t.save(ctx, w.Name, ViewSQL(w.Name, w.ViewSQL)); err != nil {
+			return "", fmt.Errorf("view %s created but not saved (it is lost at a restart): %w", w.Name, err)
+		}
+		return fmt.Sprintf("created view %s", w.Name), nil
+	case planner.StmtDropView:
+		if !t.Catalog.DropView(w.Name) {
+			if w.IfExists {
+				return fmt.Sprintf("view %s does not exist", w.Name), nil
+			}
+			return "", fmt.Errorf("DROP VIEW: view %q %w", w.Name, ErrMissing)
+		}
+		if err := t.forget(ctx, w.Name); err != nil {
+			return "", fmt.Errorf("view %s dropped but not forgotten (it is back after a restart): %w", w.Name, err)
+		}
+		return fmt.Sprintf("dropped view %s", w.Name), nil
+	}
+	return "", fmt.Errorf("not a definition statement: %w", ErrInvalid)
+}
+
+// ViewSQL is the statement a view is saved as.
+func ViewSQL(name, query string) string {
+	return "CREATE VIEW " + `"` + strings.ReplaceAll(name, `"`, `""`) + `"` + " AS " + query
+}
+
+// Register puts version m of the managed table in dir into the catalog
+// (replacing a table of that name, whose files then go) and saves it.
+func (t *Tables) Register(ctx context.Context, name, dir string, m *Manifest) error {
+	tab, err := t.Table(ctx, name, dir, m)
+	if err != nil {
+		return fmt.Errorf("table %s: %w", name, err)
+	}
+	old, had := t.Catalog.Lookup(name)
+	t.Catalog.Drop(name)
+	if err := t.Catalog.Register(tab); err != nil {
+		return err
+	}
+	ref, _ := json.Marshal(ManagedRef{Managed: dir})
+	if err := t.save(ctx, name, string(ref)); err != nil {
+		return fmt.Errorf("table %s written but not saved (it is lost at a restart): %w", name, err)
+	}
+	if had && old.Managed && old.Dir != dir {
+		t.warn(t.Warehouse.Drop(ctx, old.Dir), "files of a replaced table not removed")
+	}
+	return nil
+}
+
+// Table is the catalog's table for version m of a managed table.
+func (t *Tables) Table(ctx context.Context, name, dir string, m *Manifest) (*planner.Table, error) {
+	schema, err := m.ArrowSchema()
+	if err != nil {
+		return nil, err
+	}
+	tab := &planner.Table{Name: name, Format: "parquet", Schema: schema}
+	if files := m.Locations(dir); len(files) > 0 {
+		// Row counts and statistics from the files' footers.
+		if tab, err = t.Catalog.ParquetTable(ctx, name, files); err != nil {
+			return nil, err
+		}
+		tab.Schema = schema
+	}
+	tab.Managed, tab.Dir = true, dir
+	return tab, nil
+}
+
+// Drop removes a table from the catalog (and its saved entry), and a
+// managed table's files.
+func (t *Tables) Drop(ctx context.Context, tab *planner.Table) error {
+	t.Catalog.Drop(tab.Name)
+	if err := t.forget(ctx, tab.Name); err != nil {
+		return fmt.Errorf("table %s dropped but not forgotten (it is back after a restart): %w", tab.Name, err)
+	}
+	if tab.Managed && t.Warehouse != nil {
+		t.warn(t.Warehouse.Drop(ctx, tab.Dir), "files of a dropped table not removed")
+	}
+	return nil
+}
+
+// Restore registers a saved entry: a managed table (its reference), a view
+// or an external table (their statements).
+func (t *Tables) Restore(ctx context.Context, name string, value []byte) error {
+	if strings.HasPrefix(string(value), "{") {
+		var ref ManagedRef
+		if err := json.Unmarshal(value, &ref); err != nil || ref.Managed == "" {
+			return fmt.Errorf("unreadable managed table entry: %v", err)
+		}
+		wh, err := t.needWarehouse()
+		if err != nil {
+			return err
+		}
+		m, err := wh.Current(ctx, ref.Managed)
+		if err != nil {
+			return err
+		}
+		tab, err := t.Table(ctx, name, ref.Managed, m)
+		if err != nil {
+			return err
+		}
+		return t.Catalog.Register(tab)
+	}
+	st, err := t.Catalog.Classify(string(value))
+	if err != nil {
+		return err
+	}
+	switch st.Kind {
+	case planner.StmtCreateExternalTable:
+		return t.Catalog.Register(st.Table)
+	case planner.StmtCreateView:
+		return t.Catalog.RegisterView(st.Write.Name, st.Write.ViewSQL)
+	}
+	return errors.New("stored definition is not a CREATE EXTERNAL TABLE or CREATE VIEW statement")
+}
+
+// Write is a planned write: its rows' plan, where it stages and where its
+// files go at the commit.
+type Write struct {
+	Stmt *planner.Statement
+	Plan *planner.WritePlan
+	// ID names the write (staging directories, data file directories).
+	ID      string
+	Staging string
+	// Dir is the managed table's directory (CREATE TABLE AS, INSERT).
+	Dir string
+	// Target is INSERT's table.
+	Target *planner.Table
+	Props  map[string]string
+	// Cleanup is what goes once the write ended: the staging directory,
+	// or a new table's whole directory until its commit.
+	Cleanup string
+}
+
+// Prepare plans CREATE TABLE AS, INSERT or COPY with id naming the write.
+// absolute requires local COPY targets to be absolute paths (a cluster's
+// executors write them). answer is set (and w nil) when there is nothing
+// to write (IF NOT EXISTS of an existing table).
+func (t *Tables) Prepare(ctx context.Context, st *planner.Statement, id string, props map[string]string, opts planner.Options, absolute bool) (w *Write, answer string, err error) {
+	ws := st.Write
+	w = &Write{Stmt: st, ID: id, Props: props}
+	switch st.Kind {
+	case planner.StmtCreateTableAs:
+		answer, done, err := t.Replaceable(ws)
+		if done || err != nil {
+			return nil, answer, err
+		}
+		wh, err := t.needWarehouse()
+		if err != nil {
+			return nil, "", err
+		}
+		w.Dir = wh.NewTableDir(ws.Name)
+		w.Staging, w.Cleanup = StagingDir(w.Dir, id), w.Dir
+	case planner.StmtInsert:
+		tab, ok := t.Catalog.Lookup(ws.Name)
+		if !ok {
+			if _, view := t.Catalog.View(ws.Name); view {
+				return nil, "", fmt.Errorf("INSERT INTO %s: a view is not written to: %w", ws.Name, ErrInvalid)
+			}
+			return nil, "", fmt.Errorf("INSERT INTO: table %q %w", ws.Name, ErrMissing)
+		}
+		w.Target = tab
+		switch {
+		case tab.Managed:
+			w.Dir, w.Staging = tab.Dir, StagingDir(tab.Dir, id)
+		case tab.Def == nil || tab.Format != "parquet" && tab.Format != "csv":
+			return nil, "", planner.NotSupported(fmt.Sprintf("writing table %s", ws.Name))
+		case !isDir(tab.Def.Location):
+			return nil, "", planner.NotSupported(fmt.Sprintf("writing external table %s, whose location is one file (make it a directory)", ws.Name))
+		default:
+			w.Staging = objstore.Join(tab.Def.Location, "_kapot_staging", id)
+		}
+		w.Cleanup = w.Staging
+	case planner.StmtCopy:
+		c := ws.Copy
+		if !objstore.IsRemote(c.Location) && absolute && !filepath.IsAbs(c.Location) {
+			return nil, "", fmt.Errorf("COPY TO %q: give an absolute path or an s3:// URL (the cluster's executors write it): %w", c.Location, ErrInvalid)
+		}
+		if objstore.IsRemote(c.Location) && !strings.HasPrefix(c.Location, "s3://") {
+			return nil, "", planner.NotSupported("COPY to " + c.Location + " (write to a path or s3://)")
+		}
+		if err := t.Store.Allowed(c.Location); err != nil {
+			return nil, "", err
+		}
+		if err := CheckCopyTarget(ctx, t.Store, props, c.Location, c.SingleFile, c.Overwrite); err != nil {
+			return nil, "", err
+		}
+		w.Staging = CopyStaging(c.Location, id)
+		w.Cleanup = w.Staging
+	default:
+		return nil, "", fmt.Errorf("not a write: %w", ErrInvalid)
+	}
+	if err := t.Store.Allowed(w.Staging); err != nil {
+		return nil, "", fmt.Errorf("%w (writes stage their files at %s)", err, w.Staging)
+	}
+	if w.Plan, err = planner.PlanWrite(t.Catalog, st, w.Target, opts); err != nil {
+		return nil, "", err
+	}
+	if w.Target != nil && w.Target.Format == "csv" {
+		w.Plan.Format, w.Plan.Header = "csv", w.Target.Header
+	}
+	return w, "", nil
+}
+
+// isDir reports whether a local location is a directory (remote
+// locations count as prefixes).
+func isDir(location string) bool {
+	if objstore.IsRemote(location) {
+		return true
+	}
+	l, err := objstore.Parse(location)
+	if err != nil {
+		return false
+	}
+	fi, err := os.Stat(l.Key)
+	return err == nil && fi.IsDir()
+}
+
+// Commit makes a write's files visible: a new managed table, the next
+// version of one, an external table's new files, or a COPY's target.
+// committed runs right after the commit point of a new table (from then
+// on its directory is kept).
+func (t *Tables) Commit(ctx context.Context, w *Write, files []*kapotv1.WrittenFile, committed func()) error {
+	ws := w.Stmt.Write
+	switch w.Stmt.Kind {
+	case planner.StmtCreateTableAs:
+		if _, exists := t.Catalog.Lookup(ws.Name); exists && !ws.OrReplace {
+			return fmt.Errorf("table %q was created while CREATE TABLE AS ran: %w", ws.Name, ErrExists)
+		}
+		m, err := t.Warehouse.Create(ctx, w.Dir, ws.Name, w.Plan.Query.Schema, w.ID, files)
+		if err != nil {
+			return fmt.Errorf("CREATE TABLE %s: %w", ws.Name, err)
+		}
+		if committed != nil {
+			committed()
+		}
+		return t.Register(ctx, ws.Name, w.Dir, m)
+	case planner.StmtInsert:
+		cur, ok := t.Catalog.Lookup(ws.Name)
+		if !ok || cur.Dir != w.Target.Dir || cur.Managed != w.Target.Managed || cur.Def != w.Target.Def {
+			return fmt.Errorf("INSERT INTO %s: the table was dropped or replaced while the insert ran; nothing was written: %w", ws.Name, ErrMissing)
+		}
+		if !w.Target.Managed {
+			return t.commitExternal(ctx, w, files)
+		}
+		base, err := t.Warehouse.Current(ctx, w.Dir)
+		if err != nil {
+			return fmt.Errorf("INSERT INTO %s: %w", ws.Name, err)
+		}
+		m, err := t.Warehouse.Append(ctx, w.Dir, base, w.ID, files, false)
+		if err != nil {
+			return fmt.Errorf("INSERT INTO %s: %w", ws.Name, err)
+		}
+		return t.Register(ctx, ws.Name, w.Dir, m)
+	case planner.StmtCopy:
+		c := ws.Copy
+		if err := CommitCopy(ctx, t.Store, w.Props, c.Location, w.Staging, files, c.SingleFile, c.Overwrite); err != nil {
+			return fmt.Errorf("COPY TO %s: %w", c.Location, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("not a write: %w", ErrInvalid)
+}
+
+// commitExternal moves an INSERT's files into an external table's
+// directory and lists the table again.
+func (t *Tables) commitExternal(ctx context.Context, w *Write, files []*kapotv1.WrittenFile) error {
+	tab := w.Target
+	st, err := t.Store.Writer(ctx, w.Staging, w.Props)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = st.RemoveAll(ctx, w.Staging) }()
+	for _, f := range files {
+		rel, err := Under(w.Staging, f.GetPath())
+		if err != nil {
+			return err
+		}
+		name := w.ID + "-" + strings.ReplaceAll(rel, "/", "-")
+		if err := st.Rename(ctx, f.GetPath(), objstore.Join(tab.Def.Location, name)); err != nil {
+			return fmt.Errorf("INSERT INTO %s: commit %s: %w", tab.Name, f.GetPath(), err)
+		}
+	}
+	nt, err := t.Catalog.Resolve(tab.Def)
+	if err != nil {
+		return fmt.Errorf("INSERT INTO %s: committed, but the table's files do not list again: %w", tab.Name, err)
+	}
+	return t.Catalog.Register(nt)
+}
+
+// Remove removes a write's leftovers (its Cleanup location).
+func (t *Tables) Remove(ctx context.Context, location string, props map[string]string) error {
+	st, err := t.Store.Writer(ctx, location, props)
+	if err != nil {
+		return err
+	}
+	return st.RemoveAll(ctx, location)
+}
