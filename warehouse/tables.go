@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -436,4 +437,25 @@ func (t *Tables) Remove(ctx context.Context, location string, props map[string]s
 		return err
 	}
 	return st.RemoveAll(ctx, location)
+}
+
+// Run runs a write in this process (every partition of its plan, one
+// after the other, in tc) and commits it; it returns the rows written.
+// Its leftovers go whatever happens.
+func (t *Tables) Run(ctx context.Context, w *Write, tc *engine.TaskContext) (int64, error) {
+	defer func() {
+		t.warn(t.Remove(context.WithoutCancel(ctx), w.Cleanup, w.Props), "staged files of a write not removed")
+	}()
+	bs, err := planner.RunInProcess(ctx, &planner.Plan{Root: w.Plan.Node(w.Staging)}, tc, t.Store)
+	for _, b := range bs {
+		b.Release()
+	}
+	if err != nil {
+		return 0, err
+	}
+	files := tc.Written()
+	if err := t.Commit(ctx, w, files, func() { w.Cleanup = w.Staging }); err != nil {
+		return 0, err
+	}
+	return Rows(files), nil
 }

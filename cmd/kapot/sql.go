@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/google/uuid"
+	"github.com/kapot-go/kapot/warehouse"
 	"io"
 	"os"
 	"os/signal"
@@ -129,6 +131,15 @@ create their tables there. Without, statements run inside this process.`,
 				}
 			} else {
 				s.cat = planner.NewCatalogWith(nil, props)
+				// Managed tables of a session in this process live in a
+				// temporary warehouse, gone when it ends.
+				wh, err := os.MkdirTemp("", "kapot-warehouse-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(wh)
+				s.tables = &warehouse.Tables{Catalog: s.cat, Store: s.cat.Store(),
+					Warehouse: &warehouse.Warehouse{Root: wh, Store: s.cat.Store(), Props: props}}
 				for _, d := range defs {
 					t, err := s.cat.Resolve(d)
 					if err == nil {
@@ -169,6 +180,7 @@ type sqlSession struct {
 	cl       *client.Client
 	sess     *client.Session
 	cat      *planner.Catalog
+	tables   *warehouse.Tables // writes in this process
 	out      io.Writer
 	format   string
 	props    map[string]string
@@ -214,9 +226,17 @@ func (s *sqlSession) run(ctx context.Context, text string) error {
 			rows[i] = c[:]
 		}
 		return s.printStrings([]string{"column_name", "data_type", "is_nullable"}, rows)
-	case planner.StmtCreateTable, planner.StmtCreateTableAs, planner.StmtInsert, planner.StmtDropTable,
-		planner.StmtCreateView, planner.StmtDropView, planner.StmtCopy:
-		return fmt.Errorf("not supported yet: %s without a cluster: run it on one (kapot local, then kapot sql --scheduler HOST:PORT), whose scheduler keeps managed tables", strings.Fields(st.SQL)[0])
+	case planner.StmtCreateTable, planner.StmtDropTable, planner.StmtCreateView, planner.StmtDropView:
+		answer, err := s.tables.Define(ctx, st, func(sql string) error {
+			_, err := planner.PlanQuery(s.cat, sql, s.planOpts())
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		return s.printStrings([]string{"result"}, [][]string{{answer}})
+	case planner.StmtCreateTableAs, planner.StmtInsert, planner.StmtCopy:
+		return s.writeLocal(ctx, st)
 	case planner.StmtExplain:
 		p, err := planner.PlanQuery(s.cat, st.SQL, s.planOpts())
 		if err != nil {
@@ -491,4 +511,33 @@ func startCPUProfile(path string) (func(), error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// writeLocal runs CREATE TABLE AS, INSERT or COPY in this process (managed
+// tables in the session's temporary warehouse).
+func (s *sqlSession) writeLocal(ctx context.Context, st *planner.Statement) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	w, answer, err := s.tables.Prepare(ctx, st, strings.ReplaceAll(uuid.NewString(), "-", "")[:12], s.props, s.planOpts(), false)
+	if err != nil {
+		return err
+	}
+	if w == nil {
+		return s.printStrings([]string{"result"}, [][]string{{answer}})
+	}
+	work, err := os.MkdirTemp("", "kapot-sql-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	tc := &engine.TaskContext{JobID: "sql", WorkDir: work, Mem: engine.NewRecyclingAllocator(0), Properties: s.props}
+	if tc.BatchSize, err = engine.BatchSizeProperty(s.props); err != nil {
+		return err
+	}
+	n, err := s.tables.Run(ctx, w, tc)
+	tc.End()
+	if err != nil {
+		return err
+	}
+	return s.printStrings([]string{"count"}, [][]string{{strconv.FormatInt(n, 10)}})
 }
