@@ -478,8 +478,17 @@ func (p *lowerer) lowerScan(s *scanRel, need map[colID]bool) (lowered, error) {
 		return lowered{node: &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Values{Values: &kapotv1.ValuesNode{Schema: schema}}}, cols: cols, parts: 1}, nil
 	}
 	var groups []*kapotv1.FileGroup
-	for _, f := range s.table.Files {
-		groups = append(groups, &kapotv1.FileGroup{Paths: []string{f}})
+	if s.table.Managed && len(s.table.Files) > p.parts {
+		// A managed table grows a file or more per INSERT: its files are
+		// read in at most one group per partition, in order.
+		per := (len(s.table.Files) + p.parts - 1) / p.parts
+		for i := 0; i < len(s.table.Files); i += per {
+			groups = append(groups, &kapotv1.FileGroup{Paths: s.table.Files[i:min(i+per, len(s.table.Files))]})
+		}
+	} else {
+		for _, f := range s.table.Files {
+			groups = append(groups, &kapotv1.FileGroup{Paths: []string{f}})
+		}
 	}
 	var n *kapotv1.PhysicalPlanNode
 	switch s.table.Format {

@@ -5,11 +5,24 @@ import (
 	"fmt"
 )
 
-//go:embed queries/*.sql queries/extended/*.sql
+//go:embed queries/*.sql queries/extended/*.sql queries/write/*.sql
 var queryFS embed.FS
 
 // ExtendedQueries is the number of queries of the extended suite.
 const ExtendedQueries = 10
+
+// WriteQueries is the number of statements of the write suite.
+const WriteQueries = 4
+
+// WriteQuery returns statement n (1..4) of the write suite: COPY of TPC-H
+// data to Parquet and CSV, with {out} where the target path goes.
+func WriteQuery(n int) (string, error) {
+	b, err := queryFS.ReadFile(fmt.Sprintf("queries/write/w%d.sql", n))
+	if err != nil {
+		return "", fmt.Errorf("tpch: no write query %d (want 1..%d)", n, WriteQueries)
+	}
+	return string(b), nil
+}
 
 // Query returns the text of TPC-H query n (1..22) with the specification's
 // validation parameters.

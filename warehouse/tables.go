@@ -393,6 +393,15 @@ func (t *Tables) Commit(ctx context.Context, w *Write, files []*kapotv1.WrittenF
 		if err != nil {
 			return fmt.Errorf("INSERT INTO %s: %w", ws.Name, err)
 		}
+		if needsCompaction(m) {
+			// The INSERT is committed; a failed compaction only leaves
+			// the small files as they are.
+			if c, err := t.Warehouse.compact(ctx, w.Dir, w.ID, m); err != nil {
+				t.warn(err, "small files of a table not compacted")
+			} else {
+				m = c
+			}
+		}
 		return t.Register(ctx, ws.Name, w.Dir, m)
 	case planner.StmtCopy:
 		c := ws.Copy

@@ -118,8 +118,10 @@ Data is generated into --data first when it is not there.`,
 				query = tpch.Query
 			case "extended":
 				query, prefix, count = tpch.ExtendedQuery, "E", tpch.ExtendedQueries
+			case "write":
+				query, prefix, count = tpch.WriteQuery, "W", tpch.WriteQueries
 			default:
-				return fmt.Errorf("--suite %q: tpch or extended: %w", suite, config.ErrInvalid)
+				return fmt.Errorf("--suite %q: tpch, extended or write: %w", suite, config.ErrInvalid)
 			}
 			queries, err := parseQueries(queriesFlag, count)
 			if err != nil {
@@ -231,7 +233,7 @@ Data is generated into --data first when it is not there.`,
 	f.StringVar(&out, "out", "", "write the results as JSON to this file (and a chart next to it)")
 	f.StringVar(&chart, "chart", "", "write a PNG bar chart of the medians here")
 	f.StringVar(&queriesFlag, "queries", "", "comma list of query numbers (default: all of the suite)")
-	f.StringVar(&suite, "suite", "tpch", "the queries: tpch (the 22 TPC-H queries) or extended (10 window, grouping-set and set-operation queries over the TPC-H tables)")
+	f.StringVar(&suite, "suite", "tpch", "the queries: tpch (the 22 TPC-H queries), extended (10 window, grouping-set and set-operation queries over the TPC-H tables) or write (4 COPY statements of TPC-H data to Parquet and CSV)")
 	f.IntVar(&port, "scheduler-port", 50150, "port of the bench cluster's scheduler")
 	return withFlagErrors(c)
 }
@@ -258,7 +260,29 @@ func parseQueries(s string, count int) ([]int, error) {
 // runBenchQuery warms a query up on both engines (comparing the answers),
 // then times it iterations times on each, alternating, into q.
 func runBenchQuery(ctx context.Context, sess *client.Session, admin string, duck referenceEngine, text string, iterations int, q *benchQuery) {
+	// A write's target ({out}) is fresh for every run, and removed after.
+	outDir, err := os.MkdirTemp("", "kapot-bench-out-")
+	if err != nil {
+		q.Error = err.Error()
+		return
+	}
+	defer os.RemoveAll(outDir)
+	runs := 0
+	target := func(engine string) (string, func()) {
+		runs++
+		out := filepath.Join(outDir, fmt.Sprintf("%s-%d", engine, runs))
+		return strings.ReplaceAll(text, "{out}", out), func() { os.RemoveAll(out) }
+	}
+	duckRows := func() ([]string, time.Duration, error) {
+		text, done := target("duckdb")
+		defer done()
+		start := time.Now()
+		rows, err := duck.Rows(text)
+		return rows, time.Since(start), err
+	}
 	kapot := func() ([]string, int64, time.Duration, error) {
+		text, done := target("kapot")
+		defer done()
 		start := time.Now()
 		job, err := sess.Start(ctx, text)
 		if err != nil {
@@ -286,7 +310,7 @@ func runBenchQuery(ctx context.Context, sess *client.Session, admin string, duck
 	}
 	q.Rows = len(got)
 	if duck != nil {
-		want, err := duck.Rows(text)
+		want, _, err := duckRows()
 		match := err == nil && oracle.SameRows(got, want) == nil
 		q.Matches = &match
 	}
@@ -299,12 +323,12 @@ func runBenchQuery(ctx context.Context, sess *client.Session, admin string, duck
 		q.ShuffleBytes = shuffle
 		q.KapotMs = append(q.KapotMs, ms(took))
 		if duck != nil {
-			start := time.Now()
-			if _, err := duck.Rows(text); err != nil {
+			_, took, err := duckRows()
+			if err != nil {
 				q.Error = "duckdb: " + err.Error()
 				return
 			}
-			q.DuckDBMs = append(q.DuckDBMs, ms(time.Since(start)))
+			q.DuckDBMs = append(q.DuckDBMs, ms(took))
 		}
 	}
 	q.KapotMedian = median(q.KapotMs)

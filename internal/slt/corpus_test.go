@@ -130,7 +130,9 @@ func runFile(t *testing.T, path, name string, max int) *FileReport {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	return Run(context.Background(), name, recs, db, Options{MaxQueries: max})
+	rep := Run(context.Background(), name, recs, db, Options{MaxQueries: max})
+	rep.Own, rep.Fallback, rep.FallbackReasons = db.Own, db.Fallback, db.Reasons
+	return rep
 }
 
 func reportTable(reps []*FileReport) string {
@@ -149,6 +151,20 @@ func reportTable(reps []*FileReport) string {
 		tot.Dialect += r.Dialect
 	}
 	fmt.Fprintf(&b, "| **total** | %d | %d | %d | %d | %d | %d | %.1f |\n", tot.Scored(), tot.Passed, tot.Wrong, tot.Dialect, tot.Failed, tot.Skipped, pct(tot.Passed, tot.Scored()))
+	reasons := map[string]int{}
+	for _, r := range reps {
+		tot.Own += r.Own
+		tot.Fallback += r.Fallback
+		for k, v := range r.FallbackReasons {
+			reasons[k] += v
+		}
+	}
+	fmt.Fprintf(&b, "\nSet-up statements (CREATE TABLE, INSERT, views, …) run by kapot itself: %d of %d; %d left their table to DuckDB's copy", tot.Own, tot.Own+tot.Fallback, tot.Fallback)
+	if len(reasons) > 0 {
+		b.WriteString(", because of:\n\n" + report.Top(reasons, 10))
+	} else {
+		b.WriteString(".\n")
+	}
 	return b.String()
 }
 

@@ -5,6 +5,7 @@ package slt
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math/big"
 	"os"
@@ -15,23 +16,38 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	duckdb "github.com/duckdb/duckdb-go/v2" // the set-up database and the reference
+	pg "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/internal/oracle/duck"
+	"github.com/kapot-go/kapot/internal/report"
+	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/planner"
+	"github.com/kapot-go/kapot/warehouse"
 )
 
-// KapotDB runs a script's queries in kapot, in this process. kapot has no
-// CREATE TABLE or INSERT yet: statements run in DuckDB, and before each
-// query that follows a change the tables are written to Parquet files that
-// a fresh kapot catalog reads. Integers are widened to BIGINT and floats
-// to DOUBLE on the way, as SQLite's are 64-bit.
+// KapotDB runs a script in kapot, in this process. Its statements make
+// tables with kapot's own CREATE TABLE, INSERT, CREATE TABLE AS, DROP and
+// views (managed tables in a warehouse under dir). Every statement also
+// runs in DuckDB, the reference engine: a table that a statement kapot
+// does not run touches (UPDATE, DELETE, a PRIMARY KEY, SQLite's INSERT OR
+// REPLACE) is read from DuckDB's copy from then on, written to Parquet
+// before the next query. Integers are 64-bit and floats double, as
+// SQLite's are.
 type KapotDB struct {
-	duck  *sql.DB
-	dir   string
-	gen   int
-	dirty bool
-	cat   *planner.Catalog
+	duck   *sql.DB
+	dir    string
+	gen    int
+	cat    *planner.Catalog
+	tables *warehouse.Tables
+	// fallback names the tables read from DuckDB; dirty says that one of
+	// them changed since it was last written to Parquet.
+	fallback map[string]bool
+	dirty    bool
+	// Own counts the statements kapot ran itself, Fallback those it left
+	// to DuckDB; Reasons counts why, by error class.
+	Own, Fallback int
+	Reasons       map[string]int
 	// Options are the planner's options for every query.
 	Options planner.Options
 	// Run executes a planned query; nil runs it in this process with a
@@ -46,23 +62,154 @@ func NewKapotDB(dir string) (*KapotDB, error) {
 		return nil, err
 	}
 	duck.SetMaxOpenConns(1)
-	return &KapotDB{duck: duck, dir: dir, dirty: true, Options: planner.Options{TargetPartitions: 2}}, nil
+	cat := planner.NewCatalog()
+	store := objstore.Default()
+	return &KapotDB{duck: duck, dir: dir, cat: cat, fallback: map[string]bool{}, Reasons: map[string]int{},
+		tables:  &warehouse.Tables{Catalog: cat, Store: store, Warehouse: &warehouse.Warehouse{Root: filepath.Join(dir, "warehouse"), Store: store}},
+		Options: planner.Options{TargetPartitions: 2}}, nil
 }
 
 // Close closes the set-up database.
 func (k *KapotDB) Close() error { return k.duck.Close() }
 
-// Exec implements DB: the statement runs in DuckDB.
+// Exec implements DB: the statement runs in DuckDB, then in kapot.
 func (k *KapotDB) Exec(ctx context.Context, stmt string) error {
 	if _, err := k.duck.ExecContext(ctx, stmt); err != nil {
 		return err
 	}
-	k.dirty = true
+	return k.exec(ctx, stmt)
+}
+
+// exec runs a statement DuckDB accepted in kapot, or moves what it
+// touches to DuckDB's copy. An error is a set-up failure of kapot's
+// (a leak, a table it cannot export).
+func (k *KapotDB) exec(ctx context.Context, stmt string) error {
+	st, err := planner.ParseStatement(stmt)
+	if err != nil || st.Write == nil {
+		return k.other(stmt, err)
+	}
+	name := strings.ToLower(st.Write.Name)
+	switch st.Kind {
+	case planner.StmtDropTable, planner.StmtDropView:
+		if k.fallback[name] {
+			delete(k.fallback, name)
+			k.cat.Drop(name)
+			k.Fallback++
+			return nil
+		}
+	case planner.StmtInsert:
+		if k.fallback[name] {
+			k.dirty = true
+			k.Fallback++
+			return nil
+		}
+	case planner.StmtCreateTable:
+		for i, c := range st.Write.Columns {
+			switch c.Type.ID() {
+			case arrow.INT32:
+				st.Write.Columns[i].Type = arrow.PrimitiveTypes.Int64
+			case arrow.FLOAT32:
+				st.Write.Columns[i].Type = arrow.PrimitiveTypes.Float64
+			}
+		}
+		delete(k.fallback, name)
+	case planner.StmtCreateTableAs, planner.StmtCreateView:
+		delete(k.fallback, name)
+	}
+	if _, err := k.Catalog(ctx); err != nil {
+		return err
+	}
+	if err := k.own(ctx, st); err != nil {
+		if errors.Is(err, errLeak) {
+			return err
+		}
+		k.toFallback(name, err)
+		return nil
+	}
+	k.Own++
 	return nil
 }
 
-// Catalog returns the kapot catalog of the current tables, exporting
-// them first if a statement changed them.
+var errLeak = errors.New("Arrow memory leaked")
+
+// own runs a statement with kapot's warehouse.Tables.
+func (k *KapotDB) own(ctx context.Context, st *planner.Statement) error {
+	if !st.Kind.Writes() {
+		_, err := k.tables.Define(ctx, st, func(q string) error {
+			_, err := planner.PlanQuery(k.cat, q, k.Options)
+			return err
+		})
+		return err
+	}
+	k.gen++
+	w, _, err := k.tables.Prepare(ctx, st, fmt.Sprintf("w%d", k.gen), nil, k.Options, false)
+	if err != nil || w == nil {
+		return err
+	}
+	checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	tc := &engine.TaskContext{JobID: "slt", WorkDir: k.dir, Mem: engine.NewPoisoningAllocator(checked), Properties: map[string]string{}}
+	_, err = k.tables.Run(ctx, w, tc)
+	tc.End()
+	if n := checked.CurrentAlloc(); n != 0 {
+		return fmt.Errorf("%s: %w (%d bytes)", st.SQL, errLeak, n)
+	}
+	return err
+}
+
+// other handles a statement that is not one of kapot's writes: a query
+// or one that changes no rows is nothing to do; UPDATE and DELETE move
+// their table to DuckDB's copy, anything else every table.
+func (k *KapotDB) other(stmt string, perr error) error {
+	res, err := pg.Parse(stmt)
+	if err != nil || len(res.GetStmts()) != 1 {
+		k.allToFallback(perr)
+		return nil
+	}
+	n := res.GetStmts()[0].GetStmt()
+	switch {
+	case n.GetSelectStmt() != nil, n.GetIndexStmt() != nil, n.GetReindexStmt() != nil, n.GetCreateTrigStmt() != nil,
+		n.GetDropStmt() != nil && n.GetDropStmt().GetRemoveType() != pg.ObjectType_OBJECT_TABLE && n.GetDropStmt().GetRemoveType() != pg.ObjectType_OBJECT_VIEW:
+		return nil
+	case n.GetUpdateStmt() != nil:
+		k.toFallback(strings.ToLower(n.GetUpdateStmt().GetRelation().GetRelname()), planner.NotSupported("UPDATE"))
+	case n.GetDeleteStmt() != nil:
+		k.toFallback(strings.ToLower(n.GetDeleteStmt().GetRelation().GetRelname()), planner.NotSupported("DELETE"))
+	default:
+		k.allToFallback(perr)
+	}
+	return nil
+}
+
+// toFallback reads table name from DuckDB's copy from now on.
+func (k *KapotDB) toFallback(name string, why error) {
+	k.fallback[name] = true
+	k.dirty = true
+	k.cat.Drop(name)
+	k.cat.DropView(name)
+	k.Fallback++
+	if why == nil {
+		why = errors.New("a statement kapot does not parse")
+	}
+	k.Reasons[report.ErrorClass(why.Error())]++
+}
+
+func (k *KapotDB) allToFallback(why error) {
+	for _, n := range k.cat.Names() {
+		if t, ok := k.cat.Lookup(n); ok && t.Managed {
+			k.fallback[n] = true
+			k.cat.Drop(n)
+		}
+	}
+	k.dirty = true
+	k.Fallback++
+	if why == nil {
+		why = errors.New("a statement kapot does not parse")
+	}
+	k.Reasons[report.ErrorClass(why.Error())]++
+}
+
+// Catalog returns kapot's catalog, after writing the tables read from
+// DuckDB to Parquet if a statement changed them.
 func (k *KapotDB) Catalog(ctx context.Context) (*planner.Catalog, error) {
 	if !k.dirty {
 		return k.cat, nil
@@ -86,6 +233,9 @@ func (k *KapotDB) Catalog(ctx context.Context) (*planner.Catalog, error) {
 			rows.Close()
 			return nil, err
 		}
+		if !k.fallback[strings.ToLower(t)] {
+			continue
+		}
 		if _, ok := cols[t]; !ok {
 			order = append(order, t)
 		}
@@ -102,26 +252,32 @@ func (k *KapotDB) Catalog(ctx context.Context) (*planner.Catalog, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	cat := planner.NewCatalog()
 	for _, t := range order {
 		file := filepath.Join(dir, t+".parquet")
 		q := fmt.Sprintf(`COPY (SELECT %s FROM "%s") TO '%s' (FORMAT PARQUET)`, strings.Join(cols[t], ", "), t, file)
 		if _, err := k.duck.ExecContext(ctx, q); err != nil {
 			return nil, fmt.Errorf("export %s: %w", t, err)
 		}
-		tab, err := cat.ParquetTable(ctx, t, []string{file})
+		tab, err := k.cat.ParquetTable(ctx, t, []string{file})
 		if err != nil {
 			return nil, err
 		}
-		if err := cat.Register(tab); err != nil {
+		k.cat.Drop(t)
+		if err := k.cat.Register(tab); err != nil {
 			return nil, err
 		}
 	}
 	if k.gen > 1 {
-		os.RemoveAll(filepath.Join(k.dir, fmt.Sprintf("gen-%d", k.gen-1)))
+		// Parquet of older generations no table names any more.
+		old, _ := filepath.Glob(filepath.Join(k.dir, "gen-*"))
+		for _, o := range old {
+			if o != dir {
+				os.RemoveAll(o)
+			}
+		}
 	}
-	k.cat, k.dirty = cat, false
-	return cat, nil
+	k.dirty = false
+	return k.cat, nil
 }
 
 // Query implements DB: the query is planned and run by kapot.

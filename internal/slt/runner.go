@@ -77,6 +77,11 @@ type FileReport struct {
 	Results []Result
 	// SetupErr is the first failed set-up statement, if any.
 	SetupErr error
+	// Own counts the set-up statements kapot ran itself (CREATE TABLE,
+	// INSERT, …), Fallback those that left a table to the reference
+	// engine's copy, by reason in FallbackReasons.
+	Own, Fallback   int
+	FallbackReasons map[string]int
 }
 
 // Scored is the number of queries that ran.
