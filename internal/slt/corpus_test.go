@@ -159,9 +159,10 @@ func reportTable(reps []*FileReport) string {
 			reasons[k] += v
 		}
 	}
-	fmt.Fprintf(&b, "\nSet-up statements (CREATE TABLE, INSERT, views, …) run by kapot itself: %d of %d; %d left their table to DuckDB's copy", tot.Own, tot.Own+tot.Fallback, tot.Fallback)
+	fmt.Fprintf(&b, "\nSet-up statements (CREATE TABLE, INSERT, views, …) run by kapot itself: %d of %d. The other %d ran in DuckDB only, on tables "+
+		"read from DuckDB's copy since a statement kapot does not run touched them", tot.Own, tot.Own+tot.Fallback, tot.Fallback)
 	if len(reasons) > 0 {
-		b.WriteString(", because of:\n\n" + report.Top(reasons, 10))
+		b.WriteString(":\n\n" + report.Top(reasons, 10))
 	} else {
 		b.WriteString(".\n")
 	}

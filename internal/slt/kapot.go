@@ -170,6 +170,10 @@ func (k *KapotDB) other(stmt string, perr error) error {
 	case n.GetSelectStmt() != nil, n.GetIndexStmt() != nil, n.GetReindexStmt() != nil, n.GetCreateTrigStmt() != nil,
 		n.GetDropStmt() != nil && n.GetDropStmt().GetRemoveType() != pg.ObjectType_OBJECT_TABLE && n.GetDropStmt().GetRemoveType() != pg.ObjectType_OBJECT_VIEW:
 		return nil
+	case n.GetCreateStmt() != nil:
+		k.toFallback(strings.ToLower(n.GetCreateStmt().GetRelation().GetRelname()), perr)
+	case n.GetInsertStmt() != nil:
+		k.toFallback(strings.ToLower(n.GetInsertStmt().GetRelation().GetRelname()), perr)
 	case n.GetUpdateStmt() != nil:
 		k.toFallback(strings.ToLower(n.GetUpdateStmt().GetRelation().GetRelname()), planner.NotSupported("UPDATE"))
 	case n.GetDeleteStmt() != nil:
