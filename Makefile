@@ -10,7 +10,7 @@ GOBIN     := $(shell $(GO) env GOPATH)/bin
 # Packages whose tests exercise concurrency run under the race detector.
 RACE_PKGS := ./engine/... ./executor/... ./scheduler/... ./flight/... ./shuffle/... ./cache/... ./objstore/... ./e2e/...
 
-.PHONY: all build build-bench test lint test-deps fuzz-short chaos test-unit test-race run proto tools fuzz bench bench-duckdb bench-tpch bench-extended clean slt difftest hostile
+.PHONY: all build build-bench test lint test-deps fuzz-short chaos test-unit test-race run proto tools fuzz bench bench-duckdb bench-tpch bench-extended bench-write clean slt difftest hostile
 
 all: build
 
@@ -127,6 +127,11 @@ bench-tpch: build-bench
 # same way.
 bench-extended: build-bench
 	bin/kapot-bench tpch bench --suite extended --sf $(SF) --data $(or $(DATA),/tmp/kapot-tpch-sf$(SF)) --iterations $(ITER) --compare duckdb --out docs/extended-sf$(SF).json
+
+# The write suite (COPY of TPC-H data to Parquet, Hive directories and
+# CSV) against DuckDB's COPY of the same data.
+bench-write: build-bench
+	bin/kapot-bench tpch bench --suite write --sf $(SF) --data $(or $(DATA),/tmp/kapot-tpch-sf$(SF)) --iterations $(ITER) --compare duckdb --out docs/write-sf$(SF).json
 
 # kapot vs DuckDB, single-threaded, same Parquet files, answers checked
 # (a separate module: it builds DuckDB's cgo bindings, ~1 min the first time).
