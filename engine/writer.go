@@ -396,7 +396,7 @@ func (o *writerOp) open(ctx context.Context, f *fileSink) error {
 		return nil
 	}
 	props := parquet.NewWriterProperties(parquet.WithCompression(o.w.codec), parquet.WithMaxRowGroupLength(WriterRowGroupRows),
-		parquet.WithCreatedBy("kapot"))
+		parquet.WithCreatedBy("kapot"), parquet.WithAllocator(o.tc.Mem))
 	f.pq, err = pqarrow.NewFileWriter(o.w.fileSchema, f.counter, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
 		out.Abort()
