@@ -184,6 +184,26 @@ func TestWritesOnCluster(t *testing.T) {
 	if err := oracle.SameRows(query(t, sess, "SELECT count(*), sum(q) FROM x"), twice); err != nil {
 		t.Fatalf("after two INSERTs: %v", err)
 	}
+	// Two INSERTs at once both land.
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, err := queryErr(sess, "INSERT INTO x SELECT l_orderkey, l_quantity, l_shipmode FROM lineitem")
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("concurrent INSERT: %v", err)
+		}
+	}
+	twice, err = db.Rows("SELECT 4 * count(*), 4 * sum(l_quantity) FROM lineitem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := oracle.SameRows(query(t, sess, "SELECT count(*), sum(q) FROM x"), twice); err != nil {
+		t.Fatalf("after two concurrent INSERTs: %v", err)
+	}
 	// A NOT NULL violation fails the INSERT and leaves the table as it was.
 	if _, err := queryErr(sess, "INSERT INTO x SELECT CASE WHEN l_linenumber = 3 THEN NULL ELSE l_orderkey END, l_quantity, l_shipmode FROM lineitem"); err == nil || !strings.Contains(err.Error(), "NOT NULL constraint failed: column k") {
 		t.Fatalf("INSERT of a NULL into a NOT NULL column: %v", err)
@@ -195,6 +215,19 @@ func TestWritesOnCluster(t *testing.T) {
 	query(t, sess, "INSERT INTO x (mode, k) VALUES ('one', 1), ('two', 2)")
 	if got := query(t, sess, "SELECT k, q, mode FROM x WHERE mode IN ('one', 'two') ORDER BY k"); !slices.Equal(got, []string{"1|NULL|one", "2|NULL|two"}) {
 		t.Fatalf("INSERT … VALUES: %q", got)
+	}
+
+	// INSERT into an external table whose location is a directory.
+	ext := filepath.Join(t.TempDir(), "ext")
+	query(t, sess, "COPY (SELECT l_orderkey, l_quantity FROM lineitem WHERE l_orderkey < 1000) TO '"+ext+"'")
+	query(t, sess, "CREATE EXTERNAL TABLE ext STORED AS PARQUET LOCATION '"+ext+"'")
+	small, err := db.Rows("SELECT 2 * count(*), 2 * sum(l_quantity) FROM lineitem WHERE l_orderkey < 1000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	query(t, sess, "INSERT INTO ext SELECT l_orderkey, l_quantity FROM lineitem WHERE l_orderkey < 1000")
+	if err := oracle.SameRows(query(t, sess, "SELECT count(*), sum(l_quantity) FROM ext"), small); err != nil {
+		t.Fatalf("INSERT into an external table: %v", err)
 	}
 
 	// Views are bound where they are named.
@@ -362,5 +395,14 @@ func TestFlightSQLWrites(t *testing.T) {
 	}
 	if _, err := db.Exec("INSERT INTO t VALUES (NULL, 'x')"); err == nil || !strings.Contains(err.Error(), "NOT NULL") {
 		t.Fatalf("NULL into NOT NULL: %v", err)
+	}
+	// A secured cluster without --allowed-data-roots lets no client write
+	// files where it likes.
+	out := filepath.Join(t.TempDir(), "x")
+	if _, err := db.Exec("COPY (SELECT 1 AS x) TO '" + out + "'"); err == nil || !strings.Contains(err.Error(), "allowed-data-roots") {
+		t.Fatalf("COPY on a secured cluster without data roots: %v", err)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Fatalf("the refused COPY wrote %s", out)
 	}
 }

@@ -363,6 +363,8 @@ func (p *stmtParser) createExternal() (*Statement, error) {
 				p.i--
 				return nil, p.errorf("the location is empty")
 			}
+		case p.word("partitioned"), p.word("options"):
+			return nil, &SQLError{Pos: int(p.toks[p.i].GetStart()), Msg: fmt.Sprintf("not supported yet: %s in CREATE EXTERNAL TABLE (Hive partition columns are not read back)", strings.ToUpper(p.text(p.i))), Err: ErrNotSupported}
 		default:
 			return nil, p.errorf("want WITH HEADER ROW, DELIMITER or LOCATION")
 		}

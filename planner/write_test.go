@@ -69,6 +69,7 @@ func TestParseWritesRefused(t *testing.T) {
 		"INSERT INTO t VALUES (1) ON CONFLICT DO NOTHING",
 		"INSERT INTO t VALUES (1) RETURNING *",
 		"INSERT INTO t DEFAULT VALUES",
+		"CREATE EXTERNAL TABLE h STORED AS PARQUET PARTITIONED BY (a) LOCATION '/x'",
 	} {
 		_, err := ParseStatement(sql)
 		if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "not supported yet") {

@@ -89,6 +89,9 @@ func (s *Scheduler) write(ctx context.Context, st *planner.Statement, props map[
 			return statementResult{}, status.Errorf(codes.PermissionDenied, "%s is an external table of the shared catalog: only an operator writes into or replaces it", t.Name)
 		}
 	}
+	if st.Kind == planner.StmtCopy && s.cfg.Security.Secrets.Enabled() && !operator && !s.store.Restricted() {
+		return statementResult{}, status.Error(codes.PermissionDenied, "COPY writes files on the cluster's hosts: this secured scheduler needs --allowed-data-roots (the places clients may read and write), or the scheduler secret")
+	}
 	id := strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
 	s.writeMu.Lock()
 	w, answer, err := s.tables.Prepare(ctx, st, id, props, opts, true)

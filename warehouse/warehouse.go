@@ -306,7 +306,7 @@ var ErrTargetExists = errors.New("the target exists")
 // CheckCopyTarget refuses a COPY into a directory that already holds
 // objects, unless overwrite.
 func CheckCopyTarget(ctx context.Context, store *objstore.Registry, props map[string]string, target string, single, overwrite bool) error {
-	if single || overwrite {
+	if single {
 		return nil
 	}
 	st, err := store.Writer(ctx, target, props)
@@ -317,8 +317,20 @@ func CheckCopyTarget(ctx context.Context, store *objstore.Registry, props map[st
 	if err != nil {
 		return err
 	}
-	if len(all) > 0 {
+	if len(all) > 0 && !overwrite {
 		return fmt.Errorf("COPY to %s: %w and holds %d files (add OVERWRITE true to replace them)", target, ErrTargetExists, len(all))
+	}
+	return dataOnly(target, all)
+}
+
+// dataOnly refuses to empty a directory (OVERWRITE) that holds anything
+// but data files, the only thing COPY writes: a mistyped target never
+// costs a user's other files.
+func dataOnly(target string, all []string) error {
+	for _, o := range all {
+		if l := strings.ToLower(o); !strings.HasSuffix(l, ".parquet") && !strings.HasSuffix(l, ".csv") {
+			return fmt.Errorf("COPY to %s with OVERWRITE: it holds %s, not a data file; only a directory of Parquet or CSV files is replaced: %w", target, o, ErrInvalid)
+		}
 	}
 	return nil
 }
@@ -348,7 +360,14 @@ func CommitCopy(ctx context.Context, store *objstore.Registry, props map[string]
 		}
 	}
 	if overwrite {
-		if err := st.RemoveAll(ctx, target); err != nil {
+		all, err := st.ListAll(ctx, target)
+		if err == nil {
+			err = dataOnly(target, all)
+		}
+		if err == nil {
+			err = st.RemoveAll(ctx, target)
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -134,6 +134,21 @@ func TestCopyCommit(t *testing.T) {
 	if err := CheckCopyTarget(ctx, reg, nil, target, false, false); err == nil {
 		t.Fatal("a full directory accepted without OVERWRITE")
 	}
+	if err := CheckCopyTarget(ctx, reg, nil, target, false, true); err != nil {
+		t.Fatalf("OVERWRITE of a directory of data files: %v", err)
+	}
+	// OVERWRITE never empties a directory with other files in it.
+	os.WriteFile(filepath.Join(root, "notes.txt"), []byte("mine"), 0o644)
+	if err := CheckCopyTarget(ctx, reg, nil, root, false, true); err == nil {
+		t.Fatal("OVERWRITE accepted over a directory holding notes.txt")
+	}
+	st3 := CopyStaging(root, "w3")
+	if err := CommitCopy(ctx, reg, nil, root, st3, stage(t, st3, "x.parquet"), false, true); err == nil {
+		t.Fatal("CommitCopy with OVERWRITE emptied a directory holding notes.txt")
+	}
+	if _, err := os.Stat(filepath.Join(root, "notes.txt")); err != nil {
+		t.Fatalf("notes.txt: %v", err)
+	}
 	// One file, over an existing one.
 	one := filepath.Join(root, "one.parquet")
 	os.WriteFile(one, []byte("old"), 0o644)
