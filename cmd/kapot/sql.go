@@ -259,15 +259,11 @@ func (s *sqlSession) run(ctx context.Context, text string) error {
 	if err != nil {
 		return err
 	}
-	work, err := os.MkdirTemp("", "kapot-sql-")
+	tc, done, err := s.taskContext()
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
-	tc := &engine.TaskContext{JobID: "sql", WorkDir: work, Mem: engine.NewRecyclingAllocator(0), Properties: s.props}
-	if tc.BatchSize, err = engine.BatchSizeProperty(s.props); err != nil {
-		return err
-	}
+	defer done()
 	batches, err := planner.RunInProcess(ctx, p, tc, s.cat.Store())
 	if err != nil {
 		return err
@@ -525,19 +521,29 @@ func (s *sqlSession) writeLocal(ctx context.Context, st *planner.Statement) erro
 	if w == nil {
 		return s.printStrings([]string{"result"}, [][]string{{answer}})
 	}
-	work, err := os.MkdirTemp("", "kapot-sql-")
+	tc, done, err := s.taskContext()
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
-	tc := &engine.TaskContext{JobID: "sql", WorkDir: work, Mem: engine.NewRecyclingAllocator(0), Properties: s.props}
-	if tc.BatchSize, err = engine.BatchSizeProperty(s.props); err != nil {
-		return err
-	}
+	defer done()
 	n, err := s.tables.Run(ctx, w, tc)
-	tc.End()
 	if err != nil {
 		return err
 	}
 	return s.printStrings([]string{"count"}, [][]string{{strconv.FormatInt(n, 10)}})
+}
+
+// taskContext is the context a statement runs with in this process: a
+// temporary work dir (removed by done) and the session's properties.
+func (s *sqlSession) taskContext() (*engine.TaskContext, func(), error) {
+	work, err := os.MkdirTemp("", "kapot-sql-")
+	if err != nil {
+		return nil, nil, err
+	}
+	tc := &engine.TaskContext{JobID: "sql", WorkDir: work, Mem: engine.NewRecyclingAllocator(0), Properties: s.props}
+	if tc.BatchSize, err = engine.BatchSizeProperty(s.props); err != nil {
+		os.RemoveAll(work)
+		return nil, nil, err
+	}
+	return tc, func() { tc.End(); os.RemoveAll(work) }, nil
 }

@@ -488,17 +488,21 @@ func (f *Server) ClosePreparedStatement(_ context.Context, req fsql.ActionCloseP
 	return nil
 }
 
-func (f *Server) preparedSQL(handle []byte) (string, error) {
+// preparedText is a prepared statement's text and bound parameters.
+func (f *Server) preparedText(handle []byte) (string, []string, error) {
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	p, ok := f.prepared[string(handle)]
-	var sql string
-	var params []string
-	if ok {
-		sql, params = p.sql, slices.Clone(p.params)
-	}
-	f.mu.Unlock()
 	if !ok {
-		return "", status.Error(codes.NotFound, "unknown prepared statement (closed, or made by another scheduler)")
+		return "", nil, status.Error(codes.NotFound, "unknown prepared statement (closed, or made by another scheduler)")
+	}
+	return p.sql, slices.Clone(p.params), nil
+}
+
+func (f *Server) preparedSQL(handle []byte) (string, error) {
+	sql, params, err := f.preparedText(handle)
+	if err != nil {
+		return "", err
 	}
 	bound, err := bindParams(sql, params)
 	if err != nil {
@@ -629,16 +633,9 @@ func (f *Server) DoPutCommandStatementUpdate(ctx context.Context, cmd fsql.State
 // parameters, …) once per row of parameters it is sent (once without
 // parameters), and answers the rows written in all.
 func (f *Server) DoPutPreparedStatementUpdate(ctx context.Context, cmd fsql.PreparedStatementUpdate, rdr flight.MessageReader) (int64, error) {
-	f.mu.Lock()
-	p, ok := f.prepared[string(cmd.GetPreparedStatementHandle())]
-	var text string
-	var params []string
-	if ok {
-		text, params = p.sql, slices.Clone(p.params)
-	}
-	f.mu.Unlock()
-	if !ok {
-		return 0, status.Error(codes.NotFound, "unknown prepared statement (closed, or made by another scheduler)")
+	text, params, err := f.preparedText(cmd.GetPreparedStatementHandle())
+	if err != nil {
+		return 0, err
 	}
 	rows, err := paramRows(rdr)
 	if err != nil {
