@@ -50,6 +50,11 @@ type Table struct {
 	// table's current manifest (none for an empty table), in Dir.
 	Managed bool
 	Dir     string
+	// Partitions are the Hive partition columns (the last columns of
+	// Schema, not in the files); PartitionValues holds each file's values
+	// of them (nil: NULL).
+	Partitions      []string
+	PartitionValues [][]*string
 }
 
 // Catalog holds the tables SQL can name. It is safe for concurrent use.

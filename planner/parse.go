@@ -17,7 +17,8 @@ import (
 // PostgreSQL's grammar does not know, are parsed here from those tokens:
 //
 //	CREATE EXTERNAL TABLE [IF NOT EXISTS] name STORED AS PARQUET | CSV
-//	    [WITH HEADER ROW] [DELIMITER 'c'] LOCATION 'path or URL'
+//	    [WITH HEADER ROW] [DELIMITER 'c'] [PARTITIONED BY (col, …)]
+//	    LOCATION 'path or URL'
 //	SHOW TABLES
 //	SHOW FUNCTIONS
 //	DESCRIBE | DESC name
@@ -67,6 +68,10 @@ type ExternalTable struct {
 	Location  string // a file, a directory, s3://bucket/prefix or an http(s) URL
 	// IfNotExists leaves an existing table of that name as it is.
 	IfNotExists bool
+	// PartitionBy names the Hive partition columns (Parquet only): each
+	// file lies under col=value/ directories whose values are those
+	// columns' values for its rows.
+	PartitionBy []string
 }
 
 // SQL is the definition as one canonical CREATE EXTERNAL TABLE statement
@@ -80,6 +85,13 @@ func (d *ExternalTable) SQL() string {
 	}
 	if d.Delimiter != "" {
 		fmt.Fprintf(&sb, " DELIMITER %s", quoteString(d.Delimiter))
+	}
+	if len(d.PartitionBy) > 0 {
+		quoted := make([]string, len(d.PartitionBy))
+		for i, c := range d.PartitionBy {
+			quoted[i] = quoteIdent(c)
+		}
+		fmt.Fprintf(&sb, " PARTITIONED BY (%s)", strings.Join(quoted, ", "))
 	}
 	fmt.Fprintf(&sb, " LOCATION %s", quoteString(d.Location))
 	return sb.String()
@@ -363,14 +375,42 @@ func (p *stmtParser) createExternal() (*Statement, error) {
 				p.i--
 				return nil, p.errorf("the location is empty")
 			}
-		case p.word("partitioned"), p.word("options"):
-			return nil, &SQLError{Pos: int(p.toks[p.i].GetStart()), Msg: fmt.Sprintf("not supported yet: %s in CREATE EXTERNAL TABLE (Hive partition columns are not read back)", strings.ToUpper(p.text(p.i))), Err: ErrNotSupported}
+		case p.word("partitioned"):
+			if err := once("PARTITIONED BY"); err != nil {
+				return nil, err
+			}
+			if err := p.expect("partitioned", "by"); err != nil {
+				return nil, err
+			}
+			if p.i >= len(p.toks) || p.text(p.i) != "(" {
+				return nil, p.errorf("want ( after PARTITIONED BY")
+			}
+			p.next()
+			for {
+				col, err := p.name("a partition column")
+				if err != nil {
+					return nil, err
+				}
+				d.PartitionBy = append(d.PartitionBy, col)
+				if p.i < len(p.toks) && p.text(p.i) == "," {
+					p.next()
+					continue
+				}
+				break
+			}
+			if p.i >= len(p.toks) || p.text(p.i) != ")" {
+				return nil, p.errorf("want ) after the partition columns")
+			}
+			p.next()
 		default:
-			return nil, p.errorf("want WITH HEADER ROW, DELIMITER or LOCATION")
+			return nil, p.errorf("want WITH HEADER ROW, DELIMITER, PARTITIONED BY or LOCATION")
 		}
 	}
 	if d.Location == "" {
 		return nil, p.errorf("want LOCATION 'path or URL'")
+	}
+	if d.Format != "parquet" && len(d.PartitionBy) > 0 {
+		return nil, &SQLError{Pos: -1, Msg: "not supported yet: PARTITIONED BY for CSV tables (Parquet only)", Err: ErrNotSupported}
 	}
 	if d.Format != "csv" && (d.Header || d.Delimiter != "") {
 		return nil, &SQLError{Pos: -1, Msg: "WITH HEADER ROW and DELIMITER apply to CSV tables only", Err: engine.ErrInvalidPlan}

@@ -55,7 +55,7 @@ func TestParseStatementErrors(t *testing.T) {
 		{"CREATE EXTERNAL TABLE t STORED AS CSV LOCATION 'x' LOCATION 'y'", "LOCATION given twice", false},
 		{"CREATE EXTERNAL TABLE t STORED AS CSV LOCATION x", "want the location as a quoted string", false},
 		{"CREATE EXTERNAL TABLE t STORED AS CSV LOCATION ''", "the location is empty", false},
-		{"CREATE EXTERNAL TABLE t STORED AS CSV LOCATION 'x' OPTIONS ('a' 'b')", "want WITH HEADER ROW, DELIMITER or LOCATION", false},
+		{"CREATE EXTERNAL TABLE t STORED AS CSV LOCATION 'x' OPTIONS ('a' 'b')", "want WITH HEADER ROW, DELIMITER, PARTITIONED BY or LOCATION", false},
 		{"CREATE EXTERNAL TABLE t STORED AS PARQUET WITH HEADER ROW LOCATION 'x'", "apply to CSV tables only", false},
 		{"CREATE EXTERNAL TABLE select STORED AS CSV LOCATION 'x'", "want the table's name", false},
 		{"DESCRIBE", "want a table name", false},

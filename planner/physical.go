@@ -115,6 +115,9 @@ type lowered struct {
 	// ranged lists the columns by whose value ranges the output is split
 	// (storage partitioning: file i of a table holds one range of a key).
 	ranged []rangedCol
+	// hive is set on the scan of a Hive-partitioned table: one branch per
+	// partition, which a filter on partition columns prunes.
+	hive *hiveScan
 }
 
 // rangedCol says that partition i of an output holds only rows whose col
@@ -345,6 +348,12 @@ func (p *lowerer) lower(r rel, need map[colID]bool) (lowered, error) {
 		if err != nil {
 			return lowered{}, err
 		}
+		// A filter on partition columns drops the partitions it rules out.
+		if in.hive != nil {
+			if in, err = p.pruneHive(in, x.pred); err != nil {
+				return lowered{}, err
+			}
+		}
 		// A filter right over a Parquet scan also prunes its row groups.
 		if ps := in.node.GetParquetScan(); ps != nil {
 			if ps.PruningPredicate == nil {
@@ -453,6 +462,9 @@ func (p *lowerer) lower(r rel, need map[colID]bool) (lowered, error) {
 }
 
 func (p *lowerer) lowerScan(s *scanRel, need map[colID]bool) (lowered, error) {
+	if len(s.table.Partitions) > 0 {
+		return p.lowerHiveScan(s, need)
+	}
 	var proj []string
 	var cols []colID
 	for i, id := range s.cols {

@@ -3,9 +3,11 @@ package planner
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,7 +48,74 @@ func (c *Catalog) Resolve(d *ExternalTable) (*Table, error) {
 	def := *d
 	def.IfNotExists = false
 	t.Def = &def
+	if len(d.PartitionBy) > 0 {
+		if err := hivePartitions(t, d); err != nil {
+			return nil, fmt.Errorf("CREATE EXTERNAL TABLE %s: %w", d.Name, err)
+		}
+	}
 	return t, nil
+}
+
+// hivePartitions reads the partition columns' values of each file of t
+// from its col=value/ directories under the table's location, and adds the
+// columns to its schema: BIGINT where every value is an integer, else
+// VARCHAR; NULL and __HIVE_DEFAULT_PARTITION__ are NULL.
+func hivePartitions(t *Table, d *ExternalTable) error {
+	prefix := strings.TrimSuffix(d.Location, "/") + "/"
+	if !objstore.IsRemote(d.Location) {
+		if abs, err := filepath.Abs(d.Location); err == nil {
+			prefix = strings.TrimSuffix(abs, "/") + "/"
+		}
+	}
+	t.PartitionValues = make([][]*string, len(t.Files))
+	for i, f := range t.Files {
+		rel := strings.TrimPrefix(f, prefix)
+		found := map[string]*string{}
+		for _, seg := range strings.Split(rel, "/") {
+			k, v, ok := strings.Cut(seg, "=")
+			if !ok {
+				continue
+			}
+			if u, err := url.PathUnescape(v); err == nil {
+				v = u
+			}
+			if v == engine.HiveNull || v == "__HIVE_DEFAULT_PARTITION__" {
+				found[strings.ToLower(k)] = nil
+			} else {
+				found[strings.ToLower(k)] = &v
+			}
+		}
+		vals := make([]*string, len(d.PartitionBy))
+		for j, c := range d.PartitionBy {
+			v, ok := found[strings.ToLower(c)]
+			if !ok {
+				return fmt.Errorf("file %s lies under no %s=value directory", f, c)
+			}
+			vals[j] = v
+		}
+		t.PartitionValues[i] = vals
+	}
+	fields := t.Schema.Fields()
+	for j, c := range d.PartitionBy {
+		for _, f := range fields {
+			if strings.EqualFold(f.Name, c) {
+				return fmt.Errorf("partition column %s is also a column of the files", c)
+			}
+		}
+		typ := arrow.DataType(arrow.PrimitiveTypes.Int64)
+		for _, vals := range t.PartitionValues {
+			if v := vals[j]; v != nil {
+				if _, err := strconv.ParseInt(*v, 10, 64); err != nil {
+					typ = arrow.BinaryTypes.String
+					break
+				}
+			}
+		}
+		fields = append(fields, arrow.Field{Name: c, Type: typ, Nullable: true})
+	}
+	t.Partitions = append([]string(nil), d.PartitionBy...)
+	t.Schema = arrow.NewSchema(fields, nil)
+	return nil
 }
 
 func (c *Catalog) externalTable(name, format string, header bool, delim, location string) (*Table, error) {

@@ -1,12 +1,16 @@
 package planner
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kapot-go/kapot/engine"
 )
 
 func TestParseWrites(t *testing.T) {
@@ -69,7 +73,7 @@ func TestParseWritesRefused(t *testing.T) {
 		"INSERT INTO t VALUES (1) ON CONFLICT DO NOTHING",
 		"INSERT INTO t VALUES (1) RETURNING *",
 		"INSERT INTO t DEFAULT VALUES",
-		"CREATE EXTERNAL TABLE h STORED AS PARQUET PARTITIONED BY (a) LOCATION '/x'",
+		"CREATE EXTERNAL TABLE h STORED AS CSV PARTITIONED BY (a) LOCATION '/x'",
 	} {
 		_, err := ParseStatement(sql)
 		if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "not supported yet") {
@@ -159,5 +163,64 @@ func TestPlanCopyAndCTAS(t *testing.T) {
 		if _, err := PlanWrite(cat, st, nil, Options{}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v", sql, err)
 		}
+	}
+}
+
+// TestHivePartitionedTable writes Hive directories with the engine's
+// writer, reads them back as a PARTITIONED BY table (an integer and a text
+// partition column, a NULL partition), and checks answers and pruning.
+func TestHivePartitionedTable(t *testing.T) {
+	dir := t.TempDir()
+	cat := NewCatalog()
+	src := "SELECT * FROM (VALUES (1, 'a', 10), (2, 'a', 20), (3, 'b', 10), (4, NULL, 30), (5, 'b', 30)) AS v(k, s, n)"
+	st, err := ParseStatement("COPY (" + src + ") TO '" + dir + "' (PARTITION_BY (s, n))")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wp, err := PlanWrite(cat, st, nil, Options{TargetPartitions: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := &engine.TaskContext{JobID: "t", WorkDir: t.TempDir(), Mem: memory.NewGoAllocator(), Properties: map[string]string{}}
+	if _, err := RunInProcess(context.Background(), &Plan{Root: wp.Node(dir)}, tc, nil); err != nil {
+		t.Fatal(err)
+	}
+	def := "CREATE EXTERNAL TABLE h STORED AS PARQUET PARTITIONED BY (s, n) LOCATION '" + dir + "'"
+	st, err = cat.Classify(def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Def.SQL() != `CREATE EXTERNAL TABLE h STORED AS PARQUET PARTITIONED BY (s, n) LOCATION '`+dir+`'` {
+		t.Fatalf("canonical SQL %s", st.Def.SQL())
+	}
+	if err := cat.Register(st.Table); err != nil {
+		t.Fatal(err)
+	}
+	if f := st.Table.Schema.Field(2); f.Name != "n" || f.Type.ID() != arrow.INT64 {
+		t.Fatalf("partition column n: %v", f)
+	}
+	for sql, want := range map[string][]string{
+		"SELECT k, s, n FROM h ORDER BY k":                   {"1|a|10", "2|a|20", "3|b|10", "4|NULL|30", "5|b|30"},
+		"SELECT s, sum(k) FROM h GROUP BY s ORDER BY s":      {"a|3", "b|8", "NULL|4"},
+		"SELECT count(*) FROM h WHERE n = 30":                {"2"},
+		"SELECT k FROM h WHERE s IS NULL":                    {"4"},
+		"SELECT k FROM h WHERE s = 'b' AND n > 10 AND k > 0": {"5"},
+		"SELECT count(*) FROM h WHERE n = 99":                {"0"},
+	} {
+		_, rows := runSQL(t, cat, sql)
+		if !slices.Equal(rows, want) {
+			t.Errorf("%s: %q, want %q", sql, rows, want)
+		}
+	}
+	p, err := PlanQuery(cat, "SELECT k FROM h WHERE s = 'b' AND n > 10", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := Explain(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(text, "ParquetScan"); n != 1 {
+		t.Fatalf("pruning kept %d partitions, want 1:\n%s", n, text)
 	}
 }
