@@ -32,6 +32,11 @@ for q in 1 3 5 6 10 12; do
   echo "== TPC-H Q$q: kapot sql --tpch $DATA --scheduler 127.0.0.1:$PORT -f tpch/queries/q$q.sql"
   "$BIN" sql --tpch "$DATA" --scheduler "127.0.0.1:$PORT" -f "tpch/queries/q$q.sql"
 done
+WRITE="CREATE TABLE revenue_by_mode AS SELECT l_shipmode, o_orderpriority, sum(l_extendedprice) AS revenue FROM lineitem JOIN orders ON l_orderkey = o_orderkey GROUP BY l_shipmode, o_orderpriority; SELECT l_shipmode, count(*) AS priorities, sum(revenue) AS revenue FROM revenue_by_mode GROUP BY l_shipmode ORDER BY l_shipmode; COPY (SELECT * FROM revenue_by_mode) TO '$WORK/revenue' (FORMAT parquet, PARTITION_BY (l_shipmode))"
+echo
+echo "== a write: kapot sql --scheduler 127.0.0.1:$PORT -e \"CREATE TABLE … AS …; SELECT …; COPY … TO '$WORK/revenue' (PARTITION_BY (l_shipmode))\""
+"$BIN" sql --scheduler "127.0.0.1:$PORT" -e "$WRITE"
+ls "$WORK/revenue"
 echo
 echo "== kapot submit --plan examples/groupby/plan.json"
 "$BIN" submit --scheduler "127.0.0.1:$PORT" --plan examples/groupby/plan.json
