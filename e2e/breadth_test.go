@@ -9,9 +9,7 @@ import (
 	"time"
 
 	"github.com/kapot-go/kapot/internal/oracle"
-	"github.com/kapot-go/kapot/internal/oracle/duck"
 	"github.com/kapot-go/kapot/planner"
-	"github.com/kapot-go/kapot/tpch"
 )
 
 // TestBreadthOnCluster runs the SQL-breadth corpus (planner/testdata/
@@ -30,15 +28,7 @@ func TestBreadthOnCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	if err := tpch.Generate(context.Background(), tpch.Options{SF: 0.01, Dir: dir, Partitions: 2}); err != nil {
-		t.Fatal(err)
-	}
-	db, err := duck.OpenTPCH(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	dir, db := tpchWithDuckDB(t, 0.01, 2)
 	for _, policy := range []string{"push-staged", "pull-staged"} {
 		t.Run(policy, func(t *testing.T) {
 			cl := twoExecutorCluster(t, policy)

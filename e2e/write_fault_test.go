@@ -13,10 +13,8 @@ import (
 
 	"github.com/kapot-go/kapot/client"
 	"github.com/kapot-go/kapot/internal/oracle"
-	"github.com/kapot-go/kapot/internal/oracle/duck"
 	"github.com/kapot-go/kapot/internal/s3test"
 	"github.com/kapot-go/kapot/objstore"
-	"github.com/kapot-go/kapot/tpch"
 	"github.com/kapot-go/kapot/warehouse"
 )
 
@@ -30,17 +28,8 @@ func TestWriteFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process cluster: skipped with -short")
 	}
-	srv := s3test.Start(t)
-	srv.Put("lake", "README", []byte("kapot writes here\n"))
-	dir := t.TempDir()
-	if err := tpch.Generate(context.Background(), tpch.Options{SF: 0.1, Dir: dir, Partitions: 4}); err != nil {
-		t.Fatal(err)
-	}
-	db, err := duck.OpenTPCH(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	srv := lakeS3(t)
+	dir, db := tpchWithDuckDB(t, 0.1, 4)
 	wh := t.TempDir()
 	port := freePort(t)
 	// The scheduler lists the S3 copies for CREATE EXTERNAL TABLE with its

@@ -80,15 +80,7 @@ func TestWritesOnCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("SF 0.1 on a cluster: skipped with -short")
 	}
-	dir := t.TempDir()
-	if err := tpch.Generate(context.Background(), tpch.Options{SF: 0.1, Dir: dir, Partitions: 2}); err != nil {
-		t.Fatal(err)
-	}
-	db, err := duck.OpenTPCH(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	dir, db := tpchWithDuckDB(t, 0.1, 2)
 	wh := t.TempDir()
 	cl, _ := writeCluster(t, wh, objstore.S3Config{})
 	sess := cl.NewSession(nil)
@@ -277,17 +269,8 @@ func TestWritesToS3(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster test: skipped with -short")
 	}
-	srv := s3test.Start(t)
-	srv.Put("lake", "README", []byte("kapot writes here\n"))
-	dir := t.TempDir()
-	if err := tpch.Generate(context.Background(), tpch.Options{SF: 0.01, Dir: dir, Partitions: 2}); err != nil {
-		t.Fatal(err)
-	}
-	db, err := duck.OpenTPCH(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	srv := lakeS3(t)
+	dir, db := tpchWithDuckDB(t, 0.01, 2)
 	cl, _ := writeCluster(t, "s3://lake/warehouse", srv.Config())
 	sess := cl.NewSession(nil)
 	createTPCH(t, sess, dir)
@@ -414,4 +397,28 @@ func TestFlightSQLWrites(t *testing.T) {
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Fatalf("the refused COPY wrote %s", out)
 	}
+}
+
+// tpchWithDuckDB generates TPC-H at sf (parts files per table) into a
+// temporary directory and opens DuckDB over it (closed with the test).
+func tpchWithDuckDB(t *testing.T, sf float64, parts int) (string, *duck.DB) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := tpch.Generate(context.Background(), tpch.Options{SF: sf, Dir: dir, Partitions: parts}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := duck.OpenTPCH(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return dir, db
+}
+
+// lakeS3 starts the S3 test server with a bucket "lake".
+func lakeS3(t *testing.T) *s3test.Server {
+	t.Helper()
+	srv := s3test.Start(t)
+	srv.Put("lake", "README", []byte("kapot writes here\n"))
+	return srv
 }
