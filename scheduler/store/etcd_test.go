@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"testing"
 	"time"
@@ -41,4 +42,64 @@ func TestEtcd(t *testing.T) {
 	}
 	defer s.Close()
 	exercise(t, s)
+}
+
+// TestEtcdElection: one of two schedulers leads; the other takes over when
+// it resigns, and the deposed leader's writes are refused from then on.
+func TestEtcdElection(t *testing.T) {
+	addr := startEtcd(t)
+	ctx := context.Background()
+	open := func() *Etcd {
+		s, err := OpenEtcd(ctx, EtcdConfig{Endpoints: []string{"http://" + addr}, Prefix: "/ha"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a, b := open(), open()
+	la, err := a.Campaign(ctx, "a:1", 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.Leader(ctx); err != nil || got != "a:1" {
+		t.Fatalf("leader seen by b: %q %v", got, err)
+	}
+	if err := a.Put(ctx, Tables, "t", []byte("by a")); err != nil {
+		t.Fatalf("the leader's write: %v", err)
+	}
+	won := make(chan *Leadership, 1)
+	go func() {
+		lb, err := b.Campaign(ctx, "b:2", 2*time.Second)
+		if err != nil {
+			t.Error(err)
+		}
+		won <- lb
+	}()
+	select {
+	case <-won:
+		t.Fatal("b won while a leads")
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := la.Resign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lb := <-won
+	defer lb.Resign(ctx)
+	if got, _ := a.Leader(ctx); got != "b:2" {
+		t.Fatalf("leader after the hand-over: %q", got)
+	}
+	if err := a.Put(ctx, Tables, "t", []byte("by deposed a")); !errors.Is(err, ErrFenced) {
+		t.Fatalf("deposed leader's write: %v, want ErrFenced", err)
+	}
+	if err := a.DeleteBucket(ctx, Tables); !errors.Is(err, ErrFenced) {
+		t.Fatalf("deposed leader's delete: %v, want ErrFenced", err)
+	}
+	if err := b.Put(ctx, Tables, "t", []byte("by b")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.List(ctx, Tables)
+	if err != nil || len(got) != 1 || string(got[0].Value) != "by b" {
+		t.Fatalf("state after the hand-over: %q %v", got, err)
+	}
 }

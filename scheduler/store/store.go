@@ -47,6 +47,8 @@ type Store interface {
 	Delete(ctx context.Context, bucket, key string) error
 	// List returns a bucket's entries in key order.
 	List(ctx context.Context, bucket string) ([]KV, error)
+	// DeleteBucket removes a bucket and all its entries.
+	DeleteBucket(ctx context.Context, bucket string) error
 	Close() error
 }
 
@@ -74,6 +76,13 @@ func (m *memStore) Delete(_ context.Context, bucket, key string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.buckets[bucket], key)
+	return nil
+}
+
+func (m *memStore) DeleteBucket(_ context.Context, bucket string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.buckets, bucket)
 	return nil
 }
 
@@ -145,6 +154,15 @@ func (s *boltStore) List(_ context.Context, bucket string) ([]KV, error) {
 		})
 	})
 	return out, err
+}
+
+func (s *boltStore) DeleteBucket(_ context.Context, bucket string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket([]byte(bucket)); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+			return err
+		}
+		return nil
+	})
 }
 
 func (s *boltStore) Close() error { return s.db.Close() }

@@ -34,6 +34,24 @@ func exercise(t *testing.T, s Store) {
 	if other, err := s.List(ctx, Jobs); err != nil || len(other) != 0 {
 		t.Fatalf("another bucket: %q %v", other, err)
 	}
+	// A bucket whose name the other's starts with stays apart from it.
+	for _, b := range []string{"tasks-ab", "tasks-abc"} {
+		if err := s.Put(ctx, b, "1/2", []byte(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteBucket(ctx, "tasks-ab"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteBucket(ctx, "never-made"); err != nil {
+		t.Fatalf("delete a missing bucket: %v", err)
+	}
+	if got, err := s.List(ctx, "tasks-ab"); err != nil || len(got) != 0 {
+		t.Fatalf("deleted bucket: %q %v", got, err)
+	}
+	if got, err := s.List(ctx, "tasks-abc"); err != nil || len(got) != 1 || string(got[0].Value) != "tasks-abc" {
+		t.Fatalf("the other bucket: %q %v", got, err)
+	}
 }
 
 func TestMemory(t *testing.T) { exercise(t, Memory()) }
