@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	kflight "github.com/kapot-go/kapot/flight"
+	"github.com/kapot-go/kapot/internal/failover"
 	"github.com/kapot-go/kapot/internal/security"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -31,7 +32,7 @@ var ErrJobFailed = errors.New("job did not succeed")
 
 // Client talks to one scheduler.
 type Client struct {
-	conn   *grpc.ClientConn
+	conn   *failover.Conn
 	svc    kapotv1.SchedulerServiceClient
 	flight *kflight.Client
 	mem    memory.Allocator
@@ -73,7 +74,11 @@ func WithSecret(secret string) Option { return func(o *options) { o.secret = sec
 func WithTLS(cfg *tls.Config) Option { return func(o *options) { o.tls = cfg } }
 
 // Dial connects to the scheduler at addr (host:port). Connections are made
-// lazily: a wrong address shows at the first call.
+// lazily: a wrong address shows at the first call. addr may list several
+// schedulers of one cluster ("h1:50050,h2:50050"): calls go to the leader,
+// and move to the next one when it changes (a job's status, its cancel
+// and listings are asked again; a submission only when it surely did not
+// reach the old leader).
 func Dial(addr string, mem memory.Allocator, opts ...Option) (*Client, error) {
 	var o options
 	for _, f := range opts {
@@ -92,15 +97,26 @@ func Dial(addr string, mem memory.Allocator, opts ...Option) (*Client, error) {
 	session := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		return invoker(metadata.AppendToOutgoingContext(ctx, security.SessionKey, o.session), method, req, reply, cc, opts...)
 	}
-	conn, err := grpc.NewClient(addr, append(slices.Clone(dial), grpc.WithChainUnaryInterceptor(session),
+	addrs, err := failover.Addresses(addr, 0)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := failover.Dial(addrs, append(slices.Clone(dial), grpc.WithChainUnaryInterceptor(session),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))...)
 	if err != nil {
-		return nil, fmt.Errorf("scheduler %s: %w", addr, err)
+		return nil, err
 	}
+	conn.Once = createsJob
 	if mem == nil {
 		mem = memory.NewGoAllocator()
 	}
 	return &Client{conn: conn, svc: kapotv1.NewSchedulerServiceClient(conn), flight: kflight.NewClient(3, 100*time.Millisecond, 0, dial...), mem: mem}, nil
+}
+
+// createsJob names the calls that create a job: sent again to another
+// scheduler only when the first surely did not arrive.
+func createsJob(method string) bool {
+	return method == kapotv1.SchedulerService_SubmitJob_FullMethodName || method == kapotv1.SchedulerService_ExecuteSQL_FullMethodName
 }
 
 // Scheduler exposes the raw gRPC client.

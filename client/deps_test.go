@@ -25,6 +25,7 @@ func TestClientIsThin(t *testing.T) {
 		"github.com/kapot-go/kapot/flight":            true, // the Flight client and tickets
 		"github.com/kapot-go/kapot/shuffle":           true, // shuffle.FetchError, ids
 		"github.com/kapot-go/kapot/internal/security": true, // per-call credentials
+		"github.com/kapot-go/kapot/internal/failover": true, // calls go to the leading scheduler
 	}
 	forbidden := []string{"github.com/aws/", "github.com/pganalyze/", "github.com/marcboeker/", "github.com/duckdb/", "go.etcd.io/"}
 	n := 0

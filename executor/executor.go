@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,7 @@ import (
 	kflight "github.com/kapot-go/kapot/flight"
 	"github.com/kapot-go/kapot/internal/admin"
 	"github.com/kapot-go/kapot/internal/config"
+	"github.com/kapot-go/kapot/internal/failover"
 	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/internal/sysinfo"
 	"github.com/kapot-go/kapot/internal/topology"
@@ -76,7 +78,7 @@ type Executor struct {
 	stopReq chan string
 	reregCh chan struct{}
 
-	schedConn  *grpc.ClientConn
+	schedConn  *failover.Conn
 	scheduler  kapotv1.SchedulerServiceClient
 	fetcher    *kflight.Client
 	hostLocal  *shuffle.HostLocal // nil without --host-local-reads
@@ -330,14 +332,26 @@ func (e *Executor) executorStatus() *kapotv1.ExecutorStatus {
 }
 
 // register registers with the scheduler, retrying for the connect timeout.
+// The registration names the tasks this executor runs (or ran, their
+// status not yet delivered) and the map outputs it holds: a scheduler that
+// took over from another keeps what it still wants and names the tasks to
+// cancel.
 func (e *Executor) register(ctx context.Context, retryFor time.Duration) error {
 	deadline := time.Now().Add(retryFor)
 	for {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := e.scheduler.RegisterExecutor(cctx, &kapotv1.RegisterExecutorRequest{Registration: e.reg})
+		resp, err := e.scheduler.RegisterExecutor(cctx, &kapotv1.RegisterExecutorRequest{Registration: e.reg, Tasks: e.knownTasks(), Held: shuffle.Held(e.workDir)})
 		cancel()
 		if err == nil {
+			if ids := resp.GetCancelTasks(); len(ids) > 0 {
+				e.log.Info().Int("tasks", len(ids)).Msg("the scheduler does not want some tasks running here; cancelling them")
+				e.cancelTasks(ids)
+			}
 			e.log.Info().Str("scheduler", e.schedConn.Target()).Int("slots", e.slots).Msg("registered with scheduler")
+			select {
+			case e.statusCh <- struct{}{}: // statuses held back while unregistered go now
+			default:
+			}
 			return nil
 		}
 		switch status.Code(err) {
@@ -347,7 +361,7 @@ func (e *Executor) register(ctx context.Context, retryFor time.Duration) error {
 			return fmt.Errorf("scheduler refused this executor's credentials (check --executor-secret and the TLS settings): %w", err)
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("register with scheduler at %s: %w", e.schedConn.Target(), err)
+			return fmt.Errorf("register with scheduler at %s: %w", strings.Join(e.schedConn.Addrs(), ","), err)
 		}
 		e.log.Warn().Err(err).Msg("scheduler not reachable yet; retrying")
 		select {
@@ -358,6 +372,22 @@ func (e *Executor) register(ctx context.Context, retryFor time.Duration) error {
 	}
 }
 
+// knownTasks are the tasks running here and those whose status is queued.
+func (e *Executor) knownTasks() []*kapotv1.RunningTaskInfo {
+	var out []*kapotv1.RunningTaskInfo
+	e.mu.Lock()
+	for id, t := range e.running {
+		out = append(out, &kapotv1.RunningTaskInfo{TaskId: id, JobId: t.def.GetJobId(), StageId: t.def.GetStageId(), Partition: t.def.GetPartition()})
+	}
+	e.mu.Unlock()
+	e.statusMu.Lock()
+	for _, st := range e.statuses {
+		out = append(out, &kapotv1.RunningTaskInfo{TaskId: st.GetTaskId(), JobId: st.GetJobId(), StageId: st.GetStageId(), Partition: st.GetPartition()})
+	}
+	e.statusMu.Unlock()
+	return out
+}
+
 // Run registers, serves and runs tasks until ctx is cancelled (a signal),
 // the scheduler asks the executor to stop, or the scheduler is lost. It then
 // shuts down gracefully and returns nil if the shutdown was clean.
@@ -365,15 +395,18 @@ func (e *Executor) Run(ctx context.Context) error {
 	defer e.releaseDir()
 	defer e.flightLis.Close()
 	defer e.grpcLis.Close()
-	schedAddr := net.JoinHostPort(e.cfg.SchedulerHost, strconv.Itoa(e.cfg.SchedulerPort))
+	addrs, err := failover.Addresses(e.cfg.SchedulerHost, e.cfg.SchedulerPort)
+	if err != nil {
+		return fmt.Errorf("--scheduler-host: %w", err)
+	}
 	dial, err := e.cfg.Security.DialOptions(security.Executor)
 	if err != nil {
 		return err
 	}
-	conn, err := grpc.NewClient(schedAddr, append(dial,
+	conn, err := failover.Dial(addrs, append(dial,
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(int(e.cfg.GRPCMaxDecodingMessageSize)), grpc.MaxCallSendMsgSize(int(e.cfg.GRPCMaxEncodingMessageSize))))...)
 	if err != nil {
-		return fmt.Errorf("scheduler address %s: %w", schedAddr, err)
+		return err
 	}
 	defer conn.Close()
 	e.schedConn, e.scheduler = conn, kapotv1.NewSchedulerServiceClient(conn)

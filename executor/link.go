@@ -36,7 +36,7 @@ func (e *Executor) linkLoop(ctx context.Context) {
 			return
 		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 2*time.Second)
+		backoff = min(2*backoff, time.Second)
 	}
 }
 
@@ -61,19 +61,12 @@ func (e *Executor) holdLink(ctx context.Context) (opened bool, err error) {
 	}
 }
 
-// rejoin registers again with a scheduler that forgot this executor. The
-// tasks still running here are cancelled first: the scheduler re-queued
-// them (or, restarted, never knew them), so their results would be
-// ignored and their slots are wanted.
+// rejoin registers again with a scheduler that forgot this executor (it
+// declared it lost, restarted, or took over from another). The
+// registration names the tasks running here: the scheduler keeps those it
+// still wants and the others are cancelled (their slots are wanted).
 func (e *Executor) rejoin(ctx context.Context, why string) {
-	e.mu.Lock()
-	n := 0
-	for _, t := range e.running {
-		t.cancel()
-		n++
-	}
-	e.mu.Unlock()
-	e.log.Warn().Str("why", why).Int("cancelled_tasks", n).Msg("registering again")
+	e.log.Warn().Str("why", why).Msg("registering again")
 	if err := e.register(ctx, 0); err != nil {
 		e.log.Warn().Err(err).Msg("re-registration failed")
 	}

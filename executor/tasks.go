@@ -234,6 +234,9 @@ func (e *Executor) sendStatuses(ctx context.Context) error {
 		return err
 	}
 	if resp.GetReregister() {
+		// The scheduler does not know this executor (yet): the statuses
+		// wait for the registration, which names their tasks.
+		e.requeueStatuses(s)
 		e.requestReregister()
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/scheduler/flightsql"
+	"github.com/kapot-go/kapot/scheduler/store"
 )
 
 // Config is every setting of a scheduler process.
@@ -54,6 +55,19 @@ type Config struct {
 	// StateDir holds the scheduler's durable state (its catalog of tables,
 	// past jobs); empty keeps it in memory only.
 	StateDir string
+	// StateStore is where the durable state lives: StoreEmbedded (a bbolt
+	// file under StateDir, or memory without one) for one scheduler, or
+	// StoreEtcd (Etcd) for several, one of which leads.
+	StateStore string
+	// Etcd is the etcd cluster of StateStore etcd.
+	Etcd store.EtcdConfig
+	// LeaderLease is how long a leader that stops answering etcd keeps its
+	// leadership: a follower takes over this long after the leader dies.
+	LeaderLease time.Duration
+	// AdvertiseHost is the host other nodes reach this scheduler at (the
+	// leader's address followers name); default: the bind host, or the
+	// hostname when binding every interface.
+	AdvertiseHost string
 	// Warehouse is where managed tables (CREATE TABLE, CREATE TABLE AS)
 	// live: a directory or an s3:// prefix; empty means
 	// <StateDir>/warehouse, or no managed tables without a state dir.
@@ -92,6 +106,12 @@ type Config struct {
 	AllowLocalURLs bool
 }
 
+// State stores.
+const (
+	StoreEmbedded = "embedded"
+	StoreEtcd     = "etcd"
+)
+
 // Scheduling modes.
 const (
 	ModeFair = "fair"
@@ -104,7 +124,7 @@ func DefaultConfig() Config {
 		BindHost: "0.0.0.0", Port: 50050, ExecutorTimeout: 30 * time.Second, TaskRetries: 3,
 		MaxFetchFailures: 16, SchedulingMode: ModeFair, MaxStagePartitions: 10000, MaxTaskBytes: 8 << 20, FinishedJobDataCleanUpDelay: 300 * time.Second, FinishedJobTTL: time.Hour,
 		Speculation: true, SpeculationMultiplier: 1.5, SpeculationQuantile: 0.75, SpeculationMinRuntime: 500 * time.Millisecond, AbandonedJobTimeout: 30 * time.Second, AdminPort: -1,
-		FlightSQLPort: -1, FlightSQLResults: ResultsProxy,
+		FlightSQLPort: -1, FlightSQLResults: ResultsProxy, StateStore: StoreEmbedded, LeaderLease: 3 * time.Second,
 		Log: logging.Options{Level: "info", Format: "json", Prefix: "scheduler.log", Rotation: "daily", Component: "scheduler"},
 	}
 }
@@ -147,6 +167,12 @@ func (c *Config) Validate() error {
 		return bad("flight-sql-port", "port %d out of range -1..65535", c.FlightSQLPort)
 	case c.FlightSQLResults != ResultsProxy && c.FlightSQLResults != ResultsDirect:
 		return bad("flight-sql-results", "%q: want proxy or direct", c.FlightSQLResults)
+	case c.StateStore != StoreEmbedded && c.StateStore != StoreEtcd:
+		return bad("state-store", "%q: want embedded or etcd", c.StateStore)
+	case c.StateStore == StoreEtcd && len(c.Etcd.Endpoints) == 0:
+		return bad("etcd-endpoints", "--state-store etcd needs the etcd members' client URLs")
+	case c.StateStore == StoreEtcd && c.LeaderLease < 2*time.Second:
+		return bad("leader-lease-seconds", "%s: must be at least 2 s (etcd's lease keep-alive)", c.LeaderLease)
 	}
 	if err := c.Log.Validate(); err != nil {
 		return fmt.Errorf("%v: %w", err, config.ErrInvalid)

@@ -15,10 +15,17 @@ import (
 // Executors: registration, heartbeats and the gRPC connections the
 // scheduler keeps to each executor (liveness.go decides when one is lost).
 
-func (s *Scheduler) registerExecutor(reg *kapotv1.ExecutorRegistration) {
+// registerExecutor records an executor's registration, with the tasks it
+// runs and the outputs it holds (see reconcile); it returns the tasks the
+// executor should cancel.
+func (s *Scheduler) registerExecutor(reg *kapotv1.ExecutorRegistration, tasks []*kapotv1.RunningTaskInfo, held []*kapotv1.HeldOutputs) []uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.executors[reg.GetId()]
+	if ok && e.expected {
+		e.expected = false
+		s.log.Info().Str("executor", reg.GetId()).Msg("executor holding outputs of recovered jobs registered")
+	}
 	if !ok {
 		e = &executorState{running: map[uint64]struct{}{}, gone: make(chan struct{})}
 		s.executors[reg.GetId()] = e
@@ -26,7 +33,9 @@ func (s *Scheduler) registerExecutor(reg *kapotv1.ExecutorRegistration) {
 			Uint32("slots", reg.GetResources().GetTaskSlots()).Str("policy", reg.GetPolicy().String()).Msg("executor registered")
 	}
 	e.reg, e.lastSeen, e.state = reg, time.Now(), kapotv1.ExecutorState_EXECUTOR_STATE_ACTIVE
+	cancel := s.reconcile(e, tasks, held)
 	s.wake()
+	return cancel
 }
 
 // touch records a sign of life; it returns false for unknown executors.

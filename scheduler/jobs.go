@@ -71,9 +71,12 @@ func (s *Scheduler) cleanFinishedJobs(now time.Time) {
 		if j.finished() && !j.dataRemoved && now.Sub(j.end) >= s.cfg.FinishedJobDataCleanUpDelay {
 			j.dataRemoved = true
 			s.removeJobData(j.id)
+			s.dropTasks(j.id)
+			s.persistJob(j)
 		}
 		if j.finished() && now.Sub(j.end) > s.cfg.FinishedJobTTL {
 			delete(s.jobs, id)
+			s.forgetJob(id)
 			continue
 		}
 		keep = append(keep, id)
@@ -102,6 +105,40 @@ func (s *Scheduler) removeJobData(jobID string) {
 	}
 }
 
+// newJob splits req's plan into the stages of job id (all tasks pending).
+func (s *Scheduler) newJob(ctx context.Context, id string, req *kapotv1.SubmitJobRequest, owner string, w *writeJob) (*jobState, error) {
+	plans, final, schema, err := splitStages(id, req.GetPlan(), engine.BuildOptions{Ctx: ctx, Store: s.store, Properties: req.GetSessionProperties()})
+	if err != nil {
+		return nil, err
+	}
+	for sid := uint32(1); sid <= final; sid++ {
+		p := plans[sid]
+		if n := max(p.tasks, p.outParts); n > s.cfg.MaxStagePartitions {
+			return nil, fmt.Errorf("%w: stage %d has %d partitions; this scheduler runs at most %d per stage (--max-stage-partitions)",
+				errTooLarge, sid, n, s.cfg.MaxStagePartitions)
+		}
+	}
+	now := time.Now()
+	name := req.GetJobName()
+	if len(name) > maxJobName {
+		// Shown in logs, the web UI and listings: a client's name is cut.
+		name = strings.ToValidUTF8(name[:maxJobName], "") + "…"
+	}
+	j := &jobState{id: id, name: name, state: kapotv1.JobState_JOB_STATE_RUNNING, stages: map[uint32]*stageState{}, done: make(chan struct{}),
+		final: final, props: req.GetSessionProperties(), resultSchema: schema, queued: now, start: now, placement: req.GetPlacement(),
+		owner: owner, detached: req.GetDetached() || owner == ownerFlightSQL, lastPoll: now, write: w, plan: req.GetPlan()}
+	for sid := uint32(1); sid <= final; sid++ {
+		p := plans[sid]
+		st := &stageState{stagePlan: p, tasks: make([]*taskState, p.tasks)}
+		for i := range st.tasks {
+			st.tasks[i] = &taskState{}
+		}
+		j.stages[sid] = st
+		j.order = append(j.order, sid)
+	}
+	return j, nil
+}
+
 func newJobID() string { return strings.ReplaceAll(uuid.NewString(), "-", "")[:16] }
 
 // submit plans req as a job owned by owner (a session digest).
@@ -125,35 +162,11 @@ func (s *Scheduler) submitJob(ctx context.Context, req *kapotv1.SubmitJobRequest
 		}
 	}
 	id := newJobID()
-	plans, final, schema, err := splitStages(id, req.GetPlan(), engine.BuildOptions{Ctx: ctx, Store: s.store, Properties: req.GetSessionProperties()})
+	j, err := s.newJob(ctx, id, req, owner, w)
 	if err != nil {
 		return "", err
 	}
-	for sid := uint32(1); sid <= final; sid++ {
-		p := plans[sid]
-		if n := max(p.tasks, p.outParts); n > s.cfg.MaxStagePartitions {
-			return "", fmt.Errorf("%w: stage %d has %d partitions; this scheduler runs at most %d per stage (--max-stage-partitions)",
-				errTooLarge, sid, n, s.cfg.MaxStagePartitions)
-		}
-	}
-	now := time.Now()
-	name := req.GetJobName()
-	if len(name) > maxJobName {
-		// Shown in logs, the web UI and listings: a client's name is cut.
-		name = strings.ToValidUTF8(name[:maxJobName], "") + "…"
-	}
-	j := &jobState{id: id, name: name, state: kapotv1.JobState_JOB_STATE_RUNNING, stages: map[uint32]*stageState{}, done: make(chan struct{}),
-		final: final, props: req.GetSessionProperties(), resultSchema: schema, queued: now, start: now, placement: req.GetPlacement(),
-		owner: owner, detached: req.GetDetached() || owner == ownerFlightSQL, lastPoll: now, write: w}
-	for sid := uint32(1); sid <= final; sid++ {
-		p := plans[sid]
-		st := &stageState{stagePlan: p, tasks: make([]*taskState, p.tasks)}
-		for i := range st.tasks {
-			st.tasks[i] = &taskState{}
-		}
-		j.stages[sid] = st
-		j.order = append(j.order, sid)
-	}
+	name := j.name
 	s.mu.Lock()
 	// Fail fast when executors are up but none may run the job; with none
 	// up yet the job waits for one to register.
@@ -183,8 +196,9 @@ func (s *Scheduler) submitJob(ctx context.Context, req *kapotv1.SubmitJobRequest
 	s.mu.Lock()
 	s.jobs[id] = j
 	s.jobOrder = append(s.jobOrder, id)
+	s.persistJob(j)
 	s.mu.Unlock()
-	s.log.Info().Str("job", id).Str("name", name).Int("stages", len(plans)).Msg("job submitted")
+	s.log.Info().Str("job", id).Str("name", name).Int("stages", len(j.order)).Msg("job submitted")
 	s.wake()
 	return id, nil
 }
@@ -205,6 +219,11 @@ func (s *Scheduler) endJob(j *jobState, state kapotv1.JobState, msg string) {
 	j.state, j.err, j.end = state, msg, time.Now()
 	j.ended()
 	s.recordJob(j)
+	if state != kapotv1.JobState_JOB_STATE_SUCCESSFUL {
+		j.dataRemoved = true
+		s.dropTasks(j.id)
+	}
+	s.persistJob(j)
 	byExec := map[string][]*kapotv1.RunningTaskInfo{}
 	for tid, ref := range s.tasks {
 		if ref.job != j.id {
@@ -216,7 +235,6 @@ func (s *Scheduler) endJob(j *jobState, state kapotv1.JobState, msg string) {
 		s.cancelOn(eid, infos)
 	}
 	if state != kapotv1.JobState_JOB_STATE_SUCCESSFUL {
-		j.dataRemoved = true
 		s.removeJobData(j.id)
 	}
 }

@@ -238,6 +238,7 @@ func (s *Scheduler) reopenLost(j *jobState) bool {
 	j.state, j.end, j.done = kapotv1.JobState_JOB_STATE_RUNNING, time.Time{}, make(chan struct{})
 	j.lastPoll = time.Now()
 	j.reopened++
+	s.persistJob(j)
 	s.log.Warn().Str("job", j.id).Strs("executors", lost).Msg("result partitions lost with their executors; computing them again")
 	s.wake()
 	return true

@@ -75,6 +75,19 @@ type Scheduler struct {
 	// linksDone is closed when the scheduler stops, ending executors' links.
 	linksDone chan struct{}
 
+	// The durable job state's write queue (persist.go); fatal ends Run
+	// with an error (this scheduler was deposed, or lost its lease).
+	pmu    sync.Mutex
+	pqueue []persistOp
+	pkick  chan struct{}
+	fatal  chan error
+	// etcd is the state store when several schedulers share it; leading
+	// is set once this one is the leader and has taken the state over
+	// (always, with the embedded store). Followers refuse calls.
+	etcd       *store.Etcd
+	leading    atomic.Bool
+	leadership *store.Leadership
+
 	// bg owns the short-lived goroutines that call executors (launch,
 	// cancel, remove data); Run waits for them before it returns.
 	bg     sync.WaitGroup
@@ -105,6 +118,10 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 		cfg: cfg, id: uuid.NewString(), log: log,
 		executors: map[string]*executorState{}, jobs: map[string]*jobState{}, tasks: map[uint64]taskRef{},
 		conns: map[string]*grpc.ClientConn{}, kick: make(chan struct{}, 1), linksDone: make(chan struct{}), lis: lis, store: objstore.NewRegistry(cfg.S3, nil),
+		pkick: make(chan struct{}, 1), fatal: make(chan error, 1),
+		// Task ids of a predecessor (running on executors, adopted when
+		// they register) stay below this one's.
+		lastTaskID: uint64(time.Now().UnixNano()),
 	}
 	s.bgCtx, s.bgStop = context.WithCancel(context.Background())
 	s.signer = kflight.NewSigner(cfg.Security.Secrets)
@@ -114,7 +131,14 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 		return nil, fmt.Errorf("--allowed-data-roots: %v: %w", err, config.ErrInvalid)
 	}
 	s.state = store.Memory()
-	if cfg.StateDir != "" {
+	switch {
+	case cfg.StateStore == StoreEtcd:
+		if s.etcd, err = store.OpenEtcd(context.Background(), cfg.Etcd); err != nil {
+			lis.Close()
+			return nil, fmt.Errorf("--etcd-endpoints: %w", err)
+		}
+		s.state = s.etcd
+	case cfg.StateDir != "":
 		if s.state, err = store.Open(cfg.StateDir); err != nil {
 			lis.Close()
 			return nil, fmt.Errorf("--state-dir: %w", err)
@@ -143,16 +167,15 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 		Save:   s.saveTable,
 		Forget: func(ctx context.Context, name string) error { return s.state.Delete(ctx, store.Tables, name) },
 		Warn:   func(err error, msg string) { s.log.Warn().Err(err).Msg(msg) }}
-	if err := s.loadCatalog(context.Background()); err != nil {
-		lis.Close()
-		return nil, fmt.Errorf("--state-dir: read the catalog: %w", err)
-	}
-	s.sweepWrites(context.Background())
-	if err := s.loadHistory(context.Background()); err != nil {
-		lis.Close()
-		return nil, fmt.Errorf("--state-dir: read the job history: %w", err)
-	}
 	s.prom = newSchedMetrics(s)
+	if s.etcd == nil {
+		// The only scheduler on this state: it leads from the start.
+		if err := s.takeOver(context.Background()); err != nil {
+			lis.Close()
+			return nil, fmt.Errorf("--state-dir: %w", err)
+		}
+		s.leading.Store(true)
+	}
 	// Executors present the executor secret; clients (submit, status,
 	// cancel, listing) the client secret.
 	// The scheduler secret is also the operator's: it may see and cancel
@@ -181,6 +204,7 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 		lis.Close()
 		return nil, fmt.Errorf("%v: %w", err, config.ErrInvalid)
 	}
+	opts = append(opts, grpc.ChainUnaryInterceptor(s.gateUnary), grpc.ChainStreamInterceptor(s.gateStream))
 	s.srv = grpc.NewServer(append([]grpc.ServerOption{grpc.MaxRecvMsgSize(64 << 20), grpc.MaxSendMsgSize(64 << 20),
 		// Links of stopped or partitioned executors break when pings go
 		// unanswered; executors' own pings are allowed this often.
@@ -236,7 +260,8 @@ func (s *Scheduler) listenFlightSQL() error {
 		return err
 	}
 	s.sqlLis = lis
-	s.sqlSrv = grpc.NewServer(append([]grpc.ServerOption{grpc.MaxRecvMsgSize(64 << 20), grpc.MaxSendMsgSize(64 << 20)}, opts...)...)
+	s.sqlSrv = grpc.NewServer(append([]grpc.ServerOption{grpc.MaxRecvMsgSize(64 << 20), grpc.MaxSendMsgSize(64 << 20),
+		grpc.ChainUnaryInterceptor(s.gateUnary), grpc.ChainStreamInterceptor(s.gateStream)}, opts...)...)
 	srv.Register(s.sqlSrv)
 	healthpb.RegisterHealthServer(s.sqlSrv, s.health)
 	return nil
@@ -257,8 +282,15 @@ func (s *Scheduler) Addr() net.Addr { return s.lis.Addr() }
 func (s *Scheduler) Run(ctx context.Context) error {
 	loopCtx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); s.launchLoop(loopCtx) }()
+	go func() { defer wg.Done(); s.persistLoop(loopCtx) }()
+	campaignCtx, stopCampaign := context.WithCancel(context.Background())
+	defer stopCampaign()
+	if s.etcd != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.campaign(campaignCtx) }()
+	}
 	go func() { defer wg.Done(); s.livenessLoop(loopCtx) }()
 	if s.cfg.Speculation {
 		wg.Add(1)
@@ -293,7 +325,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
+	case err = <-s.fatal:
+		s.log.Error().Err(err).Msg("scheduler stopping")
 	}
+	stopCampaign()
 	s.stopping.Store(true)
 	s.health.Shutdown()
 	if s.admin != nil {
@@ -310,6 +345,15 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	wg.Wait()
 	s.bgStop()
 	s.bg.Wait()
+	if s.leadership != nil {
+		// After the last write: the next leader takes over at once
+		// instead of after the lease.
+		rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if rerr := s.leadership.Resign(rctx); rerr != nil {
+			s.log.Warn().Err(rerr).Msg("resign leadership")
+		}
+		rcancel()
+	}
 	s.connMu.Lock()
 	for _, c := range s.conns {
 		c.Close()

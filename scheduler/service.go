@@ -49,8 +49,8 @@ func (v *service) RegisterExecutor(_ context.Context, r *kapotv1.RegisterExecuto
 	if err := v.checkRegistration(r.GetRegistration()); err != nil {
 		return nil, err
 	}
-	v.s.registerExecutor(r.GetRegistration())
-	return &kapotv1.RegisterExecutorResponse{SchedulerId: v.s.id}, nil
+	cancel := v.s.registerExecutor(r.GetRegistration(), r.GetTasks(), r.GetHeld())
+	return &kapotv1.RegisterExecutorResponse{SchedulerId: v.s.id, CancelTasks: cancel}, nil
 }
 
 func (v *service) HeartbeatFromExecutor(_ context.Context, r *kapotv1.HeartbeatRequest) (*kapotv1.HeartbeatResponse, error) {
@@ -84,7 +84,7 @@ func (v *service) PollWork(_ context.Context, r *kapotv1.PollWorkRequest) (*kapo
 			return nil, err
 		}
 		s.mu.Unlock()
-		s.registerExecutor(reg)
+		s.registerExecutor(reg, nil, nil)
 		s.mu.Lock()
 	}
 	e, ok := s.executors[reg.GetId()]

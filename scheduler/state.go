@@ -141,6 +141,9 @@ type jobState struct {
 	// reopened counts how often the job ran again in part after
 	// executors holding its results were lost.
 	reopened int
+	// plan is the plan as submitted: what a scheduler taking over splits
+	// again (see recover.go).
+	plan *kapotv1.PhysicalPlanNode
 }
 
 // ownerFlightSQL owns the jobs the Flight SQL endpoint submits: no session
@@ -237,6 +240,9 @@ type executorState struct {
 	probe   chan struct{}
 	// gone is closed when the executor is declared lost: it ends its link.
 	gone chan struct{}
+	// expected executors held outputs of jobs this scheduler recovered and
+	// have not registered with it yet (see recover.go).
+	expected bool
 	// For pull executors: work to hand over at the next poll.
 	cancel []*kapotv1.RunningTaskInfo
 	remove []string

@@ -35,7 +35,7 @@ func newMachine(t *testing.T, mod func(*Config), executors ...string) *machine {
 	t.Cleanup(func() { s.lis.Close() })
 	for _, id := range executors {
 		s.registerExecutor(&kapotv1.ExecutorRegistration{Id: id, Host: "127.0.0.1", FlightPort: 1, GrpcPort: 1, ProtocolVersion: version.Protocol,
-			Resources: &kapotv1.ExecutorResources{TaskSlots: 2}, Policy: kapotv1.TaskSchedulingPolicy_TASK_SCHEDULING_POLICY_PULL_STAGED})
+			Resources: &kapotv1.ExecutorResources{TaskSlots: 2}, Policy: kapotv1.TaskSchedulingPolicy_TASK_SCHEDULING_POLICY_PULL_STAGED}, nil, nil)
 	}
 	// The example job: stage 1 has two tasks (one per CSV file), stage 2
 	// two (one per hash partition).

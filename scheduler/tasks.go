@@ -91,6 +91,7 @@ func (s *Scheduler) updateStatus(executorID string, st *kapotv1.TaskStatus) {
 		}
 		t.clearCopy()
 		t.phase, t.outputs, t.metrics, t.took, t.written = taskDone, ok.GetPartitions(), ok.GetOperatorMetrics(), took, ok.GetWrittenFiles()
+		s.persistTask(j, ref.stage, ref.partition, t)
 		if ref.stage == j.final && stage.complete() {
 			if j.write != nil {
 				s.commitJob(j)
@@ -189,6 +190,7 @@ func (s *Scheduler) succeed(j *jobState) {
 	j.state, j.end = kapotv1.JobState_JOB_STATE_SUCCESSFUL, time.Now()
 	j.ended()
 	s.recordJob(j)
+	s.persistJob(j)
 	s.log.Info().Str("job", j.id).Dur("elapsed", j.end.Sub(j.start)).Msg("job succeeded")
 }
 
@@ -208,8 +210,21 @@ func (s *Scheduler) commitJob(j *jobState) {
 		}
 	}
 	w := j.write
+	// A scheduler taking over must know whether the commit may have begun.
+	recorded := make(chan error, 1)
+	s.persistJobDone(j, recorded)
 	s.spawn(func(ctx context.Context) {
-		err := w.commit(context.WithoutCancel(ctx), files)
+		var err error
+		select {
+		case err = <-recorded:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		if err != nil {
+			err = fmt.Errorf("record the commit in the state store: %w", err)
+		} else {
+			err = w.commit(context.WithoutCancel(ctx), files)
+		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		j.committing = false

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
 // ErrInvalidID marks job ids that could not be used safely as a directory name.
@@ -76,4 +78,38 @@ func ResolveInside(root, path string) (string, error) {
 		return "", fmt.Errorf("%s: %w", path, ErrPathEscape)
 	}
 	return real, nil
+}
+
+// Held lists the map outputs under workDir by job and stage: each map
+// partition whose index file (written last) exists.
+func Held(workDir string) []*kapotv1.HeldOutputs {
+	var out []*kapotv1.HeldOutputs
+	jobs, _ := os.ReadDir(workDir)
+	for _, j := range jobs {
+		if !j.IsDir() || ValidateJobID(j.Name()) != nil {
+			continue
+		}
+		stages, _ := os.ReadDir(filepath.Join(workDir, j.Name()))
+		for _, s := range stages {
+			sid, err := strconv.ParseUint(s.Name(), 10, 32)
+			if err != nil || !s.IsDir() {
+				continue
+			}
+			files, _ := os.ReadDir(filepath.Join(workDir, j.Name(), s.Name()))
+			h := &kapotv1.HeldOutputs{JobId: j.Name(), StageId: uint32(sid)}
+			for _, f := range files {
+				name, ok := strings.CutSuffix(f.Name(), ".index")
+				if !ok {
+					continue
+				}
+				if m, err := strconv.ParseUint(name, 10, 32); err == nil {
+					h.MapPartitions = append(h.MapPartitions, uint32(m))
+				}
+			}
+			if len(h.MapPartitions) > 0 {
+				out = append(out, h)
+			}
+		}
+	}
+	return out
 }

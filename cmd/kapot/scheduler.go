@@ -25,6 +25,8 @@ func schedulerCmd() *cobra.Command {
 	var adminTokenFile string
 	abandoned := cfg.AbandonedJobTimeout.Seconds()
 	specMin := cfg.SpeculationMinRuntime.Seconds()
+	lease := cfg.LeaderLease.Seconds()
+	var etcdPasswordFile string
 	c := &cobra.Command{
 		Use:   "scheduler",
 		Short: "Run a scheduler: accept executors and jobs, split plans into stages and assign tasks",
@@ -49,6 +51,10 @@ result, secrets redacted.`,
 			cfg.FinishedJobDataCleanUpDelay = time.Duration(cleanup * float64(time.Second))
 			cfg.AbandonedJobTimeout = time.Duration(abandoned * float64(time.Second))
 			cfg.SpeculationMinRuntime = time.Duration(specMin * float64(time.Second))
+			cfg.LeaderLease = time.Duration(lease * float64(time.Second))
+			if err := security.LoadSecretFile("etcd-password", &cfg.Etcd.Password, etcdPasswordFile); err != nil {
+				return fmt.Errorf("%v: %w", err, config.ErrInvalid)
+			}
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
@@ -88,6 +94,17 @@ result, secrets redacted.`,
 	f.Float64Var(&cfg.SpeculationQuantile, "speculation-quantile", cfg.SpeculationQuantile, "share of a stage's tasks that must be done before its stragglers are copied")
 	config.SecondsVar(f, &specMin, "speculation-min-runtime-seconds", specMin, "never copy a task that has run less than this")
 	f.StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "directory of the scheduler's durable state: the tables of its catalog and its past jobs survive a restart (default: none, kept in memory)")
+	f.StringVar(&cfg.StateStore, "state-store", cfg.StateStore, "where the durable state (catalog, jobs, task states) lives: embedded (a file under --state-dir; one scheduler) or etcd (--etcd-endpoints; several schedulers, one elected leader)")
+	f.StringSliceVar(&cfg.Etcd.Endpoints, "etcd-endpoints", cfg.Etcd.Endpoints, "client URLs of the etcd members (http(s)://host:2379,...) for --state-store etcd")
+	f.StringVar(&cfg.Etcd.Prefix, "etcd-prefix", "/kapot", "key prefix of this cluster's state in etcd (several kapot clusters can share one etcd)")
+	f.StringVar(&cfg.Etcd.Username, "etcd-username", "", "etcd user (etcd authentication)")
+	f.StringVar(&cfg.Etcd.Password, "etcd-password", "", "etcd user's password")
+	f.StringVar(&etcdPasswordFile, "etcd-password-file", "", "read --etcd-password from this file")
+	f.StringVar(&cfg.Etcd.CAFile, "etcd-ca", "", "CA certificate (PEM) of the etcd members' TLS certificates")
+	f.StringVar(&cfg.Etcd.CertFile, "etcd-cert", "", "client certificate (PEM) for etcd members that require one")
+	f.StringVar(&cfg.Etcd.KeyFile, "etcd-key", "", "key of --etcd-cert")
+	config.SecondsVar(f, &lease, "leader-lease-seconds", lease, "with --state-store etcd: a leader that stops answering etcd loses its leadership after this long, and a follower takes over (shorter: faster take-over; longer: rides out longer etcd or network stalls)")
+	f.StringVar(&cfg.AdvertiseHost, "advertise-host", cfg.AdvertiseHost, "host name or address other nodes reach this scheduler at (the leader's address followers give clients; default: --bind-host, or the hostname when binding every interface)")
 	logging.AddFlags(f, &cfg.Log)
 	f.IntVar(&cfg.AdminPort, "admin-port", cfg.AdminPort, "HTTP port for /healthz, /readyz, /metrics (Prometheus) and /debug/pprof/ (-1: off, 0: any free port)")
 	f.StringVar(&cfg.AdminBindHost, "admin-bind-host", cfg.AdminBindHost, "address the admin port listens on (default 127.0.0.1: metrics, pprof and the job list are for operators; 0.0.0.0 or the pod IP for remote probes and scraping)")

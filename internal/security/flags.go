@@ -4,7 +4,7 @@ import "github.com/spf13/pflag"
 
 // SecretFlags are the flags whose values are secrets: never logged, redacted
 // by --print-config.
-var SecretFlags = []string{"scheduler-secret", "executor-secret", "client-secret", "secret", "admin-token"}
+var SecretFlags = []string{"scheduler-secret", "executor-secret", "client-secret", "secret", "admin-token", "etcd-password"}
 
 // AddNodeFlags registers the security flags of a cluster node (scheduler or
 // executor) on fs.

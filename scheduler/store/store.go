@@ -25,10 +25,18 @@ const (
 	Tables = "tables"
 	// Jobs maps a finished job's history key to its summary (JSON).
 	Jobs = "jobs"
+	// Running maps a job that has not been cleaned up yet to its record
+	// (its plan, owner, state): what a scheduler taking over runs on or
+	// answers for. Its completed tasks are in the bucket TaskBucket(id).
+	Running = "running"
 	// Writes maps a write in flight to its staging location: what a
 	// scheduler that stopped mid-write removes when it starts again.
 	Writes = "writes"
 )
+
+// TaskBucket is the bucket of a job's completed tasks ("stage/partition"
+// to where its output is).
+func TaskBucket(jobID string) string { return "tasks-" + jobID }
 
 // ErrInUse is returned by Open when another live scheduler holds the state
 // dir.

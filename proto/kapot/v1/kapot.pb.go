@@ -520,8 +520,17 @@ func (x *ExecutorMetrics) GetMemoryPoolUsedBytes() uint64 {
 }
 
 type RegisterExecutorRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Registration  *ExecutorRegistration  `protobuf:"bytes,1,opt,name=registration,proto3" json:"registration,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Registration *ExecutorRegistration  `protobuf:"bytes,1,opt,name=registration,proto3" json:"registration,omitempty"`
+	// Tasks this executor runs, or ran without its status reaching a
+	// scheduler yet: a scheduler that took over from another adopts those it
+	// still wants (their statuses follow) and names the others in
+	// RegisterExecutorResponse.cancel_tasks.
+	Tasks []*RunningTaskInfo `protobuf:"bytes,2,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	// The map outputs this executor holds on disk, by job and stage: a
+	// scheduler that took over keeps completed tasks whose output is still
+	// there and runs again those whose output is gone.
+	Held          []*HeldOutputs `protobuf:"bytes,3,rep,name=held,proto3" json:"held,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -563,16 +572,94 @@ func (x *RegisterExecutorRequest) GetRegistration() *ExecutorRegistration {
 	return nil
 }
 
-type RegisterExecutorResponse struct {
+func (x *RegisterExecutorRequest) GetTasks() []*RunningTaskInfo {
+	if x != nil {
+		return x.Tasks
+	}
+	return nil
+}
+
+func (x *RegisterExecutorRequest) GetHeld() []*HeldOutputs {
+	if x != nil {
+		return x.Held
+	}
+	return nil
+}
+
+// HeldOutputs are the map partitions of one stage an executor holds.
+type HeldOutputs struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	SchedulerId   string                 `protobuf:"bytes,1,opt,name=scheduler_id,json=schedulerId,proto3" json:"scheduler_id,omitempty"`
+	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	StageId       uint32                 `protobuf:"varint,2,opt,name=stage_id,json=stageId,proto3" json:"stage_id,omitempty"`
+	MapPartitions []uint32               `protobuf:"varint,3,rep,packed,name=map_partitions,json=mapPartitions,proto3" json:"map_partitions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeldOutputs) Reset() {
+	*x = HeldOutputs{}
+	mi := &file_kapot_v1_kapot_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeldOutputs) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeldOutputs) ProtoMessage() {}
+
+func (x *HeldOutputs) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_kapot_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeldOutputs.ProtoReflect.Descriptor instead.
+func (*HeldOutputs) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *HeldOutputs) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *HeldOutputs) GetStageId() uint32 {
+	if x != nil {
+		return x.StageId
+	}
+	return 0
+}
+
+func (x *HeldOutputs) GetMapPartitions() []uint32 {
+	if x != nil {
+		return x.MapPartitions
+	}
+	return nil
+}
+
+type RegisterExecutorResponse struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	SchedulerId string                 `protobuf:"bytes,1,opt,name=scheduler_id,json=schedulerId,proto3" json:"scheduler_id,omitempty"`
+	// Tasks of RegisterExecutorRequest.tasks the scheduler does not want:
+	// the executor cancels them.
+	CancelTasks   []uint64 `protobuf:"varint,2,rep,packed,name=cancel_tasks,json=cancelTasks,proto3" json:"cancel_tasks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RegisterExecutorResponse) Reset() {
 	*x = RegisterExecutorResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[5]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -584,7 +671,7 @@ func (x *RegisterExecutorResponse) String() string {
 func (*RegisterExecutorResponse) ProtoMessage() {}
 
 func (x *RegisterExecutorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[5]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -597,7 +684,7 @@ func (x *RegisterExecutorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterExecutorResponse.ProtoReflect.Descriptor instead.
 func (*RegisterExecutorResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{5}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RegisterExecutorResponse) GetSchedulerId() string {
@@ -605,6 +692,13 @@ func (x *RegisterExecutorResponse) GetSchedulerId() string {
 		return x.SchedulerId
 	}
 	return ""
+}
+
+func (x *RegisterExecutorResponse) GetCancelTasks() []uint64 {
+	if x != nil {
+		return x.CancelTasks
+	}
+	return nil
 }
 
 // ExecutorLinkRequest opens an executor's link: a stream the scheduler
@@ -621,7 +715,7 @@ type ExecutorLinkRequest struct {
 
 func (x *ExecutorLinkRequest) Reset() {
 	*x = ExecutorLinkRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[6]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -633,7 +727,7 @@ func (x *ExecutorLinkRequest) String() string {
 func (*ExecutorLinkRequest) ProtoMessage() {}
 
 func (x *ExecutorLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[6]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -646,7 +740,7 @@ func (x *ExecutorLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorLinkRequest.ProtoReflect.Descriptor instead.
 func (*ExecutorLinkRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{6}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ExecutorLinkRequest) GetExecutorId() string {
@@ -668,7 +762,7 @@ type ExecutorLinkEvent struct {
 
 func (x *ExecutorLinkEvent) Reset() {
 	*x = ExecutorLinkEvent{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[7]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -680,7 +774,7 @@ func (x *ExecutorLinkEvent) String() string {
 func (*ExecutorLinkEvent) ProtoMessage() {}
 
 func (x *ExecutorLinkEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[7]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -693,7 +787,7 @@ func (x *ExecutorLinkEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorLinkEvent.ProtoReflect.Descriptor instead.
 func (*ExecutorLinkEvent) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{7}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ExecutorLinkEvent) GetLinked() bool {
@@ -722,7 +816,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[8]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -734,7 +828,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[8]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -747,7 +841,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{8}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *HeartbeatRequest) GetExecutorId() string {
@@ -791,7 +885,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[9]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -803,7 +897,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[9]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -816,7 +910,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{9}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *HeartbeatResponse) GetReregister() bool {
@@ -846,7 +940,7 @@ type PollWorkRequest struct {
 
 func (x *PollWorkRequest) Reset() {
 	*x = PollWorkRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[10]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -858,7 +952,7 @@ func (x *PollWorkRequest) String() string {
 func (*PollWorkRequest) ProtoMessage() {}
 
 func (x *PollWorkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[10]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -871,7 +965,7 @@ func (x *PollWorkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PollWorkRequest.ProtoReflect.Descriptor instead.
 func (*PollWorkRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{10}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PollWorkRequest) GetRegistration() *ExecutorRegistration {
@@ -922,7 +1016,7 @@ type PollWorkResponse struct {
 
 func (x *PollWorkResponse) Reset() {
 	*x = PollWorkResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[11]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -934,7 +1028,7 @@ func (x *PollWorkResponse) String() string {
 func (*PollWorkResponse) ProtoMessage() {}
 
 func (x *PollWorkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[11]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -947,7 +1041,7 @@ func (x *PollWorkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PollWorkResponse.ProtoReflect.Descriptor instead.
 func (*PollWorkResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{11}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PollWorkResponse) GetTasks() []*TaskDefinition {
@@ -988,7 +1082,7 @@ type UpdateTaskStatusRequest struct {
 
 func (x *UpdateTaskStatusRequest) Reset() {
 	*x = UpdateTaskStatusRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[12]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1000,7 +1094,7 @@ func (x *UpdateTaskStatusRequest) String() string {
 func (*UpdateTaskStatusRequest) ProtoMessage() {}
 
 func (x *UpdateTaskStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[12]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1013,7 +1107,7 @@ func (x *UpdateTaskStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTaskStatusRequest.ProtoReflect.Descriptor instead.
 func (*UpdateTaskStatusRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{12}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *UpdateTaskStatusRequest) GetExecutorId() string {
@@ -1039,7 +1133,7 @@ type UpdateTaskStatusResponse struct {
 
 func (x *UpdateTaskStatusResponse) Reset() {
 	*x = UpdateTaskStatusResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[13]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1051,7 +1145,7 @@ func (x *UpdateTaskStatusResponse) String() string {
 func (*UpdateTaskStatusResponse) ProtoMessage() {}
 
 func (x *UpdateTaskStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[13]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1064,7 +1158,7 @@ func (x *UpdateTaskStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTaskStatusResponse.ProtoReflect.Descriptor instead.
 func (*UpdateTaskStatusResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{13}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UpdateTaskStatusResponse) GetReregister() bool {
@@ -1084,7 +1178,7 @@ type ExecutorStoppedRequest struct {
 
 func (x *ExecutorStoppedRequest) Reset() {
 	*x = ExecutorStoppedRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[14]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1096,7 +1190,7 @@ func (x *ExecutorStoppedRequest) String() string {
 func (*ExecutorStoppedRequest) ProtoMessage() {}
 
 func (x *ExecutorStoppedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[14]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1109,7 +1203,7 @@ func (x *ExecutorStoppedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorStoppedRequest.ProtoReflect.Descriptor instead.
 func (*ExecutorStoppedRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{14}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ExecutorStoppedRequest) GetExecutorId() string {
@@ -1134,7 +1228,7 @@ type ExecutorStoppedResponse struct {
 
 func (x *ExecutorStoppedResponse) Reset() {
 	*x = ExecutorStoppedResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[15]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1146,7 +1240,7 @@ func (x *ExecutorStoppedResponse) String() string {
 func (*ExecutorStoppedResponse) ProtoMessage() {}
 
 func (x *ExecutorStoppedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[15]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1159,7 +1253,7 @@ func (x *ExecutorStoppedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorStoppedResponse.ProtoReflect.Descriptor instead.
 func (*ExecutorStoppedResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{15}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{16}
 }
 
 // TaskDefinition is one task: one partition of one stage attempt.
@@ -1182,7 +1276,7 @@ type TaskDefinition struct {
 
 func (x *TaskDefinition) Reset() {
 	*x = TaskDefinition{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[16]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1194,7 +1288,7 @@ func (x *TaskDefinition) String() string {
 func (*TaskDefinition) ProtoMessage() {}
 
 func (x *TaskDefinition) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[16]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1207,7 +1301,7 @@ func (x *TaskDefinition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskDefinition.ProtoReflect.Descriptor instead.
 func (*TaskDefinition) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{16}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *TaskDefinition) GetTaskId() uint64 {
@@ -1296,7 +1390,7 @@ type TaskStatus struct {
 
 func (x *TaskStatus) Reset() {
 	*x = TaskStatus{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[17]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1308,7 +1402,7 @@ func (x *TaskStatus) String() string {
 func (*TaskStatus) ProtoMessage() {}
 
 func (x *TaskStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[17]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1321,7 +1415,7 @@ func (x *TaskStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskStatus.ProtoReflect.Descriptor instead.
 func (*TaskStatus) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{17}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TaskStatus) GetTaskId() uint64 {
@@ -1444,7 +1538,7 @@ type RunningTask struct {
 
 func (x *RunningTask) Reset() {
 	*x = RunningTask{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[18]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1456,7 +1550,7 @@ func (x *RunningTask) String() string {
 func (*RunningTask) ProtoMessage() {}
 
 func (x *RunningTask) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[18]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1469,7 +1563,7 @@ func (x *RunningTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunningTask.ProtoReflect.Descriptor instead.
 func (*RunningTask) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{18}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{19}
 }
 
 // SuccessfulTask lists the stats of every output partition the task wrote.
@@ -1486,7 +1580,7 @@ type SuccessfulTask struct {
 
 func (x *SuccessfulTask) Reset() {
 	*x = SuccessfulTask{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[19]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1498,7 +1592,7 @@ func (x *SuccessfulTask) String() string {
 func (*SuccessfulTask) ProtoMessage() {}
 
 func (x *SuccessfulTask) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[19]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1511,7 +1605,7 @@ func (x *SuccessfulTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuccessfulTask.ProtoReflect.Descriptor instead.
 func (*SuccessfulTask) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{19}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SuccessfulTask) GetPartitions() []*ShuffleWritePartition {
@@ -1548,7 +1642,7 @@ type WrittenFile struct {
 
 func (x *WrittenFile) Reset() {
 	*x = WrittenFile{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[20]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1560,7 +1654,7 @@ func (x *WrittenFile) String() string {
 func (*WrittenFile) ProtoMessage() {}
 
 func (x *WrittenFile) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[20]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1573,7 +1667,7 @@ func (x *WrittenFile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WrittenFile.ProtoReflect.Descriptor instead.
 func (*WrittenFile) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{20}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *WrittenFile) GetPath() string {
@@ -1620,7 +1714,7 @@ type OperatorMetrics struct {
 
 func (x *OperatorMetrics) Reset() {
 	*x = OperatorMetrics{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[21]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1632,7 +1726,7 @@ func (x *OperatorMetrics) String() string {
 func (*OperatorMetrics) ProtoMessage() {}
 
 func (x *OperatorMetrics) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[21]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1645,7 +1739,7 @@ func (x *OperatorMetrics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorMetrics.ProtoReflect.Descriptor instead.
 func (*OperatorMetrics) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{21}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *OperatorMetrics) GetNodeId() uint32 {
@@ -1722,7 +1816,7 @@ type ShuffleWritePartition struct {
 
 func (x *ShuffleWritePartition) Reset() {
 	*x = ShuffleWritePartition{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[22]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1734,7 +1828,7 @@ func (x *ShuffleWritePartition) String() string {
 func (*ShuffleWritePartition) ProtoMessage() {}
 
 func (x *ShuffleWritePartition) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[22]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1747,7 +1841,7 @@ func (x *ShuffleWritePartition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleWritePartition.ProtoReflect.Descriptor instead.
 func (*ShuffleWritePartition) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{22}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ShuffleWritePartition) GetOutputPartition() uint32 {
@@ -1783,7 +1877,7 @@ type FailedTask struct {
 
 func (x *FailedTask) Reset() {
 	*x = FailedTask{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[23]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1795,7 +1889,7 @@ func (x *FailedTask) String() string {
 func (*FailedTask) ProtoMessage() {}
 
 func (x *FailedTask) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[23]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1808,7 +1902,7 @@ func (x *FailedTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailedTask.ProtoReflect.Descriptor instead.
 func (*FailedTask) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{23}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *FailedTask) GetError() string {
@@ -1904,7 +1998,7 @@ type ExecutionError struct {
 
 func (x *ExecutionError) Reset() {
 	*x = ExecutionError{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[24]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1916,7 +2010,7 @@ func (x *ExecutionError) String() string {
 func (*ExecutionError) ProtoMessage() {}
 
 func (x *ExecutionError) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[24]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1929,7 +2023,7 @@ func (x *ExecutionError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionError.ProtoReflect.Descriptor instead.
 func (*ExecutionError) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{24}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{25}
 }
 
 type IoError struct {
@@ -1940,7 +2034,7 @@ type IoError struct {
 
 func (x *IoError) Reset() {
 	*x = IoError{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[25]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1952,7 +2046,7 @@ func (x *IoError) String() string {
 func (*IoError) ProtoMessage() {}
 
 func (x *IoError) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[25]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1965,7 +2059,7 @@ func (x *IoError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IoError.ProtoReflect.Descriptor instead.
 func (*IoError) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{25}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{26}
 }
 
 // FetchPartitionError names the map output a task could not read so the
@@ -1981,7 +2075,7 @@ type FetchPartitionError struct {
 
 func (x *FetchPartitionError) Reset() {
 	*x = FetchPartitionError{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[26]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1993,7 +2087,7 @@ func (x *FetchPartitionError) String() string {
 func (*FetchPartitionError) ProtoMessage() {}
 
 func (x *FetchPartitionError) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[26]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2006,7 +2100,7 @@ func (x *FetchPartitionError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchPartitionError.ProtoReflect.Descriptor instead.
 func (*FetchPartitionError) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{26}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *FetchPartitionError) GetExecutorId() string {
@@ -2038,7 +2132,7 @@ type TaskKilled struct {
 
 func (x *TaskKilled) Reset() {
 	*x = TaskKilled{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[27]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2050,7 +2144,7 @@ func (x *TaskKilled) String() string {
 func (*TaskKilled) ProtoMessage() {}
 
 func (x *TaskKilled) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[27]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2063,7 +2157,7 @@ func (x *TaskKilled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskKilled.ProtoReflect.Descriptor instead.
 func (*TaskKilled) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{27}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{28}
 }
 
 type LaunchTaskRequest struct {
@@ -2076,7 +2170,7 @@ type LaunchTaskRequest struct {
 
 func (x *LaunchTaskRequest) Reset() {
 	*x = LaunchTaskRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[28]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2088,7 +2182,7 @@ func (x *LaunchTaskRequest) String() string {
 func (*LaunchTaskRequest) ProtoMessage() {}
 
 func (x *LaunchTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[28]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2101,7 +2195,7 @@ func (x *LaunchTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LaunchTaskRequest.ProtoReflect.Descriptor instead.
 func (*LaunchTaskRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{28}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *LaunchTaskRequest) GetSchedulerId() string {
@@ -2126,7 +2220,7 @@ type LaunchTaskResponse struct {
 
 func (x *LaunchTaskResponse) Reset() {
 	*x = LaunchTaskResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[29]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2138,7 +2232,7 @@ func (x *LaunchTaskResponse) String() string {
 func (*LaunchTaskResponse) ProtoMessage() {}
 
 func (x *LaunchTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[29]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2151,7 +2245,7 @@ func (x *LaunchTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LaunchTaskResponse.ProtoReflect.Descriptor instead.
 func (*LaunchTaskResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{29}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{30}
 }
 
 type CancelTasksRequest struct {
@@ -2163,7 +2257,7 @@ type CancelTasksRequest struct {
 
 func (x *CancelTasksRequest) Reset() {
 	*x = CancelTasksRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[30]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2175,7 +2269,7 @@ func (x *CancelTasksRequest) String() string {
 func (*CancelTasksRequest) ProtoMessage() {}
 
 func (x *CancelTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[30]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2188,7 +2282,7 @@ func (x *CancelTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTasksRequest.ProtoReflect.Descriptor instead.
 func (*CancelTasksRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{30}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CancelTasksRequest) GetTasks() []*RunningTaskInfo {
@@ -2210,7 +2304,7 @@ type RunningTaskInfo struct {
 
 func (x *RunningTaskInfo) Reset() {
 	*x = RunningTaskInfo{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[31]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2222,7 +2316,7 @@ func (x *RunningTaskInfo) String() string {
 func (*RunningTaskInfo) ProtoMessage() {}
 
 func (x *RunningTaskInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[31]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2235,7 +2329,7 @@ func (x *RunningTaskInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunningTaskInfo.ProtoReflect.Descriptor instead.
 func (*RunningTaskInfo) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{31}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RunningTaskInfo) GetTaskId() uint64 {
@@ -2275,7 +2369,7 @@ type CancelTasksResponse struct {
 
 func (x *CancelTasksResponse) Reset() {
 	*x = CancelTasksResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[32]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2287,7 +2381,7 @@ func (x *CancelTasksResponse) String() string {
 func (*CancelTasksResponse) ProtoMessage() {}
 
 func (x *CancelTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[32]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2300,7 +2394,7 @@ func (x *CancelTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTasksResponse.ProtoReflect.Descriptor instead.
 func (*CancelTasksResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{32}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CancelTasksResponse) GetCancelled() uint32 {
@@ -2319,7 +2413,7 @@ type RemoveJobDataRequest struct {
 
 func (x *RemoveJobDataRequest) Reset() {
 	*x = RemoveJobDataRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[33]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2331,7 +2425,7 @@ func (x *RemoveJobDataRequest) String() string {
 func (*RemoveJobDataRequest) ProtoMessage() {}
 
 func (x *RemoveJobDataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[33]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2344,7 +2438,7 @@ func (x *RemoveJobDataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveJobDataRequest.ProtoReflect.Descriptor instead.
 func (*RemoveJobDataRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{33}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RemoveJobDataRequest) GetJobId() string {
@@ -2362,7 +2456,7 @@ type RemoveJobDataResponse struct {
 
 func (x *RemoveJobDataResponse) Reset() {
 	*x = RemoveJobDataResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[34]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2374,7 +2468,7 @@ func (x *RemoveJobDataResponse) String() string {
 func (*RemoveJobDataResponse) ProtoMessage() {}
 
 func (x *RemoveJobDataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[34]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2387,7 +2481,7 @@ func (x *RemoveJobDataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveJobDataResponse.ProtoReflect.Descriptor instead.
 func (*RemoveJobDataResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{34}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{35}
 }
 
 type StopExecutorRequest struct {
@@ -2401,7 +2495,7 @@ type StopExecutorRequest struct {
 
 func (x *StopExecutorRequest) Reset() {
 	*x = StopExecutorRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[35]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2413,7 +2507,7 @@ func (x *StopExecutorRequest) String() string {
 func (*StopExecutorRequest) ProtoMessage() {}
 
 func (x *StopExecutorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[35]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2426,7 +2520,7 @@ func (x *StopExecutorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopExecutorRequest.ProtoReflect.Descriptor instead.
 func (*StopExecutorRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{35}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *StopExecutorRequest) GetExecutorId() string {
@@ -2458,7 +2552,7 @@ type StopExecutorResponse struct {
 
 func (x *StopExecutorResponse) Reset() {
 	*x = StopExecutorResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[36]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2470,7 +2564,7 @@ func (x *StopExecutorResponse) String() string {
 func (*StopExecutorResponse) ProtoMessage() {}
 
 func (x *StopExecutorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[36]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2483,7 +2577,7 @@ func (x *StopExecutorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopExecutorResponse.ProtoReflect.Descriptor instead.
 func (*StopExecutorResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{36}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{37}
 }
 
 // PlacementPolicy restricts which executors may run a job's tasks.
@@ -2501,7 +2595,7 @@ type PlacementPolicy struct {
 
 func (x *PlacementPolicy) Reset() {
 	*x = PlacementPolicy{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[37]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2513,7 +2607,7 @@ func (x *PlacementPolicy) String() string {
 func (*PlacementPolicy) ProtoMessage() {}
 
 func (x *PlacementPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[37]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2526,7 +2620,7 @@ func (x *PlacementPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementPolicy.ProtoReflect.Descriptor instead.
 func (*PlacementPolicy) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{37}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *PlacementPolicy) GetPolicy() isPlacementPolicy_Policy {
@@ -2593,7 +2687,7 @@ type PlacementAny struct {
 
 func (x *PlacementAny) Reset() {
 	*x = PlacementAny{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[38]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2605,7 +2699,7 @@ func (x *PlacementAny) String() string {
 func (*PlacementAny) ProtoMessage() {}
 
 func (x *PlacementAny) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[38]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2618,7 +2712,7 @@ func (x *PlacementAny) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementAny.ProtoReflect.Descriptor instead.
 func (*PlacementAny) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{38}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{39}
 }
 
 type PlacementNoTag struct {
@@ -2629,7 +2723,7 @@ type PlacementNoTag struct {
 
 func (x *PlacementNoTag) Reset() {
 	*x = PlacementNoTag{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[39]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2641,7 +2735,7 @@ func (x *PlacementNoTag) String() string {
 func (*PlacementNoTag) ProtoMessage() {}
 
 func (x *PlacementNoTag) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[39]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2654,7 +2748,7 @@ func (x *PlacementNoTag) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementNoTag.ProtoReflect.Descriptor instead.
 func (*PlacementNoTag) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{39}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{40}
 }
 
 type SubmitJobRequest struct {
@@ -2676,7 +2770,7 @@ type SubmitJobRequest struct {
 
 func (x *SubmitJobRequest) Reset() {
 	*x = SubmitJobRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[40]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2688,7 +2782,7 @@ func (x *SubmitJobRequest) String() string {
 func (*SubmitJobRequest) ProtoMessage() {}
 
 func (x *SubmitJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[40]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2701,7 +2795,7 @@ func (x *SubmitJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitJobRequest.ProtoReflect.Descriptor instead.
 func (*SubmitJobRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{40}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SubmitJobRequest) GetPlan() *PhysicalPlanNode {
@@ -2748,7 +2842,7 @@ type SubmitJobResponse struct {
 
 func (x *SubmitJobResponse) Reset() {
 	*x = SubmitJobResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[41]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2760,7 +2854,7 @@ func (x *SubmitJobResponse) String() string {
 func (*SubmitJobResponse) ProtoMessage() {}
 
 func (x *SubmitJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[41]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2773,7 +2867,7 @@ func (x *SubmitJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitJobResponse.ProtoReflect.Descriptor instead.
 func (*SubmitJobResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{41}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SubmitJobResponse) GetJobId() string {
@@ -2799,7 +2893,7 @@ type ExecuteSQLRequest struct {
 
 func (x *ExecuteSQLRequest) Reset() {
 	*x = ExecuteSQLRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[42]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2811,7 +2905,7 @@ func (x *ExecuteSQLRequest) String() string {
 func (*ExecuteSQLRequest) ProtoMessage() {}
 
 func (x *ExecuteSQLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[42]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2824,7 +2918,7 @@ func (x *ExecuteSQLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteSQLRequest.ProtoReflect.Descriptor instead.
 func (*ExecuteSQLRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{42}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ExecuteSQLRequest) GetSql() string {
@@ -2866,7 +2960,7 @@ type ExecuteSQLResponse struct {
 
 func (x *ExecuteSQLResponse) Reset() {
 	*x = ExecuteSQLResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[43]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2878,7 +2972,7 @@ func (x *ExecuteSQLResponse) String() string {
 func (*ExecuteSQLResponse) ProtoMessage() {}
 
 func (x *ExecuteSQLResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[43]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2891,7 +2985,7 @@ func (x *ExecuteSQLResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteSQLResponse.ProtoReflect.Descriptor instead.
 func (*ExecuteSQLResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{43}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ExecuteSQLResponse) GetJobId() string {
@@ -2932,7 +3026,7 @@ type InlineRow struct {
 
 func (x *InlineRow) Reset() {
 	*x = InlineRow{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[44]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2944,7 +3038,7 @@ func (x *InlineRow) String() string {
 func (*InlineRow) ProtoMessage() {}
 
 func (x *InlineRow) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[44]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2957,7 +3051,7 @@ func (x *InlineRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InlineRow.ProtoReflect.Descriptor instead.
 func (*InlineRow) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{44}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *InlineRow) GetValues() []string {
@@ -2984,7 +3078,7 @@ type GetJobStatusRequest struct {
 
 func (x *GetJobStatusRequest) Reset() {
 	*x = GetJobStatusRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[45]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2996,7 +3090,7 @@ func (x *GetJobStatusRequest) String() string {
 func (*GetJobStatusRequest) ProtoMessage() {}
 
 func (x *GetJobStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[45]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3009,7 +3103,7 @@ func (x *GetJobStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetJobStatusRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{45}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GetJobStatusRequest) GetJobId() string {
@@ -3050,7 +3144,7 @@ type StageStatus struct {
 
 func (x *StageStatus) Reset() {
 	*x = StageStatus{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[46]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3062,7 +3156,7 @@ func (x *StageStatus) String() string {
 func (*StageStatus) ProtoMessage() {}
 
 func (x *StageStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[46]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3075,7 +3169,7 @@ func (x *StageStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageStatus.ProtoReflect.Descriptor instead.
 func (*StageStatus) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{46}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *StageStatus) GetStageId() uint32 {
@@ -3148,7 +3242,7 @@ type GetJobStatusResponse struct {
 
 func (x *GetJobStatusResponse) Reset() {
 	*x = GetJobStatusResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[47]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3160,7 +3254,7 @@ func (x *GetJobStatusResponse) String() string {
 func (*GetJobStatusResponse) ProtoMessage() {}
 
 func (x *GetJobStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[47]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3173,7 +3267,7 @@ func (x *GetJobStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetJobStatusResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{47}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *GetJobStatusResponse) GetJobId() string {
@@ -3255,7 +3349,7 @@ type CancelJobRequest struct {
 
 func (x *CancelJobRequest) Reset() {
 	*x = CancelJobRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[48]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3267,7 +3361,7 @@ func (x *CancelJobRequest) String() string {
 func (*CancelJobRequest) ProtoMessage() {}
 
 func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[48]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3280,7 +3374,7 @@ func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobRequest.ProtoReflect.Descriptor instead.
 func (*CancelJobRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{48}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *CancelJobRequest) GetJobId() string {
@@ -3299,7 +3393,7 @@ type CancelJobResponse struct {
 
 func (x *CancelJobResponse) Reset() {
 	*x = CancelJobResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[49]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3311,7 +3405,7 @@ func (x *CancelJobResponse) String() string {
 func (*CancelJobResponse) ProtoMessage() {}
 
 func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[49]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3324,7 +3418,7 @@ func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobResponse.ProtoReflect.Descriptor instead.
 func (*CancelJobResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{49}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *CancelJobResponse) GetCancelled() bool {
@@ -3342,7 +3436,7 @@ type ListExecutorsRequest struct {
 
 func (x *ListExecutorsRequest) Reset() {
 	*x = ListExecutorsRequest{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[50]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3354,7 +3448,7 @@ func (x *ListExecutorsRequest) String() string {
 func (*ListExecutorsRequest) ProtoMessage() {}
 
 func (x *ListExecutorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[50]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3367,7 +3461,7 @@ func (x *ListExecutorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExecutorsRequest.ProtoReflect.Descriptor instead.
 func (*ListExecutorsRequest) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{50}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{51}
 }
 
 // ExecutorInfo is what the scheduler knows of one executor.
@@ -3383,7 +3477,7 @@ type ExecutorInfo struct {
 
 func (x *ExecutorInfo) Reset() {
 	*x = ExecutorInfo{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[51]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3395,7 +3489,7 @@ func (x *ExecutorInfo) String() string {
 func (*ExecutorInfo) ProtoMessage() {}
 
 func (x *ExecutorInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[51]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3408,7 +3502,7 @@ func (x *ExecutorInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorInfo.ProtoReflect.Descriptor instead.
 func (*ExecutorInfo) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{51}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ExecutorInfo) GetRegistration() *ExecutorRegistration {
@@ -3448,7 +3542,7 @@ type ListExecutorsResponse struct {
 
 func (x *ListExecutorsResponse) Reset() {
 	*x = ListExecutorsResponse{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[52]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3460,7 +3554,7 @@ func (x *ListExecutorsResponse) String() string {
 func (*ListExecutorsResponse) ProtoMessage() {}
 
 func (x *ListExecutorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[52]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3473,7 +3567,7 @@ func (x *ListExecutorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExecutorsResponse.ProtoReflect.Descriptor instead.
 func (*ListExecutorsResponse) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{52}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListExecutorsResponse) GetExecutors() []*ExecutorInfo {
@@ -3502,7 +3596,7 @@ type ShuffleTicket struct {
 
 func (x *ShuffleTicket) Reset() {
 	*x = ShuffleTicket{}
-	mi := &file_kapot_v1_kapot_proto_msgTypes[53]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3514,7 +3608,7 @@ func (x *ShuffleTicket) String() string {
 func (*ShuffleTicket) ProtoMessage() {}
 
 func (x *ShuffleTicket) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_kapot_proto_msgTypes[53]
+	mi := &file_kapot_v1_kapot_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3527,7 +3621,7 @@ func (x *ShuffleTicket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleTicket.ProtoReflect.Descriptor instead.
 func (*ShuffleTicket) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{53}
+	return file_kapot_v1_kapot_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ShuffleTicket) GetJobId() string {
@@ -3606,11 +3700,18 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"\rrunning_tasks\x18\x03 \x01(\rR\frunningTasks\x12\x1d\n" +
 	"\n" +
 	"free_slots\x18\x04 \x01(\rR\tfreeSlots\x123\n" +
-	"\x16memory_pool_used_bytes\x18\x05 \x01(\x04R\x13memoryPoolUsedBytes\"]\n" +
+	"\x16memory_pool_used_bytes\x18\x05 \x01(\x04R\x13memoryPoolUsedBytes\"\xb9\x01\n" +
 	"\x17RegisterExecutorRequest\x12B\n" +
-	"\fregistration\x18\x01 \x01(\v2\x1e.kapot.v1.ExecutorRegistrationR\fregistration\"=\n" +
+	"\fregistration\x18\x01 \x01(\v2\x1e.kapot.v1.ExecutorRegistrationR\fregistration\x12/\n" +
+	"\x05tasks\x18\x02 \x03(\v2\x19.kapot.v1.RunningTaskInfoR\x05tasks\x12)\n" +
+	"\x04held\x18\x03 \x03(\v2\x15.kapot.v1.HeldOutputsR\x04held\"f\n" +
+	"\vHeldOutputs\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x19\n" +
+	"\bstage_id\x18\x02 \x01(\rR\astageId\x12%\n" +
+	"\x0emap_partitions\x18\x03 \x03(\rR\rmapPartitions\"`\n" +
 	"\x18RegisterExecutorResponse\x12!\n" +
-	"\fscheduler_id\x18\x01 \x01(\tR\vschedulerId\"6\n" +
+	"\fscheduler_id\x18\x01 \x01(\tR\vschedulerId\x12!\n" +
+	"\fcancel_tasks\x18\x02 \x03(\x04R\vcancelTasks\"6\n" +
 	"\x13ExecutorLinkRequest\x12\x1f\n" +
 	"\vexecutor_id\x18\x01 \x01(\tR\n" +
 	"executorId\"K\n" +
@@ -3892,7 +3993,7 @@ func file_kapot_v1_kapot_proto_rawDescGZIP() []byte {
 }
 
 var file_kapot_v1_kapot_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_kapot_v1_kapot_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
+var file_kapot_v1_kapot_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
 var file_kapot_v1_kapot_proto_goTypes = []any{
 	(TaskSchedulingPolicy)(0),        // 0: kapot.v1.TaskSchedulingPolicy
 	(ExecutorState)(0),               // 1: kapot.v1.ExecutorState
@@ -3902,145 +4003,148 @@ var file_kapot_v1_kapot_proto_goTypes = []any{
 	(*ExecutorStatus)(nil),           // 5: kapot.v1.ExecutorStatus
 	(*ExecutorMetrics)(nil),          // 6: kapot.v1.ExecutorMetrics
 	(*RegisterExecutorRequest)(nil),  // 7: kapot.v1.RegisterExecutorRequest
-	(*RegisterExecutorResponse)(nil), // 8: kapot.v1.RegisterExecutorResponse
-	(*ExecutorLinkRequest)(nil),      // 9: kapot.v1.ExecutorLinkRequest
-	(*ExecutorLinkEvent)(nil),        // 10: kapot.v1.ExecutorLinkEvent
-	(*HeartbeatRequest)(nil),         // 11: kapot.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),        // 12: kapot.v1.HeartbeatResponse
-	(*PollWorkRequest)(nil),          // 13: kapot.v1.PollWorkRequest
-	(*PollWorkResponse)(nil),         // 14: kapot.v1.PollWorkResponse
-	(*UpdateTaskStatusRequest)(nil),  // 15: kapot.v1.UpdateTaskStatusRequest
-	(*UpdateTaskStatusResponse)(nil), // 16: kapot.v1.UpdateTaskStatusResponse
-	(*ExecutorStoppedRequest)(nil),   // 17: kapot.v1.ExecutorStoppedRequest
-	(*ExecutorStoppedResponse)(nil),  // 18: kapot.v1.ExecutorStoppedResponse
-	(*TaskDefinition)(nil),           // 19: kapot.v1.TaskDefinition
-	(*TaskStatus)(nil),               // 20: kapot.v1.TaskStatus
-	(*RunningTask)(nil),              // 21: kapot.v1.RunningTask
-	(*SuccessfulTask)(nil),           // 22: kapot.v1.SuccessfulTask
-	(*WrittenFile)(nil),              // 23: kapot.v1.WrittenFile
-	(*OperatorMetrics)(nil),          // 24: kapot.v1.OperatorMetrics
-	(*ShuffleWritePartition)(nil),    // 25: kapot.v1.ShuffleWritePartition
-	(*FailedTask)(nil),               // 26: kapot.v1.FailedTask
-	(*ExecutionError)(nil),           // 27: kapot.v1.ExecutionError
-	(*IoError)(nil),                  // 28: kapot.v1.IoError
-	(*FetchPartitionError)(nil),      // 29: kapot.v1.FetchPartitionError
-	(*TaskKilled)(nil),               // 30: kapot.v1.TaskKilled
-	(*LaunchTaskRequest)(nil),        // 31: kapot.v1.LaunchTaskRequest
-	(*LaunchTaskResponse)(nil),       // 32: kapot.v1.LaunchTaskResponse
-	(*CancelTasksRequest)(nil),       // 33: kapot.v1.CancelTasksRequest
-	(*RunningTaskInfo)(nil),          // 34: kapot.v1.RunningTaskInfo
-	(*CancelTasksResponse)(nil),      // 35: kapot.v1.CancelTasksResponse
-	(*RemoveJobDataRequest)(nil),     // 36: kapot.v1.RemoveJobDataRequest
-	(*RemoveJobDataResponse)(nil),    // 37: kapot.v1.RemoveJobDataResponse
-	(*StopExecutorRequest)(nil),      // 38: kapot.v1.StopExecutorRequest
-	(*StopExecutorResponse)(nil),     // 39: kapot.v1.StopExecutorResponse
-	(*PlacementPolicy)(nil),          // 40: kapot.v1.PlacementPolicy
-	(*PlacementAny)(nil),             // 41: kapot.v1.PlacementAny
-	(*PlacementNoTag)(nil),           // 42: kapot.v1.PlacementNoTag
-	(*SubmitJobRequest)(nil),         // 43: kapot.v1.SubmitJobRequest
-	(*SubmitJobResponse)(nil),        // 44: kapot.v1.SubmitJobResponse
-	(*ExecuteSQLRequest)(nil),        // 45: kapot.v1.ExecuteSQLRequest
-	(*ExecuteSQLResponse)(nil),       // 46: kapot.v1.ExecuteSQLResponse
-	(*InlineRow)(nil),                // 47: kapot.v1.InlineRow
-	(*GetJobStatusRequest)(nil),      // 48: kapot.v1.GetJobStatusRequest
-	(*StageStatus)(nil),              // 49: kapot.v1.StageStatus
-	(*GetJobStatusResponse)(nil),     // 50: kapot.v1.GetJobStatusResponse
-	(*CancelJobRequest)(nil),         // 51: kapot.v1.CancelJobRequest
-	(*CancelJobResponse)(nil),        // 52: kapot.v1.CancelJobResponse
-	(*ListExecutorsRequest)(nil),     // 53: kapot.v1.ListExecutorsRequest
-	(*ExecutorInfo)(nil),             // 54: kapot.v1.ExecutorInfo
-	(*ListExecutorsResponse)(nil),    // 55: kapot.v1.ListExecutorsResponse
-	(*ShuffleTicket)(nil),            // 56: kapot.v1.ShuffleTicket
-	nil,                              // 57: kapot.v1.TaskDefinition.SessionPropertiesEntry
-	nil,                              // 58: kapot.v1.OperatorMetrics.CountersEntry
-	nil,                              // 59: kapot.v1.SubmitJobRequest.SessionPropertiesEntry
-	nil,                              // 60: kapot.v1.ExecuteSQLRequest.SessionPropertiesEntry
-	(*PartitionStats)(nil),           // 61: kapot.v1.PartitionStats
-	(*PhysicalPlanNode)(nil),         // 62: kapot.v1.PhysicalPlanNode
-	(*Schema)(nil),                   // 63: kapot.v1.Schema
-	(*PartitionLocation)(nil),        // 64: kapot.v1.PartitionLocation
+	(*HeldOutputs)(nil),              // 8: kapot.v1.HeldOutputs
+	(*RegisterExecutorResponse)(nil), // 9: kapot.v1.RegisterExecutorResponse
+	(*ExecutorLinkRequest)(nil),      // 10: kapot.v1.ExecutorLinkRequest
+	(*ExecutorLinkEvent)(nil),        // 11: kapot.v1.ExecutorLinkEvent
+	(*HeartbeatRequest)(nil),         // 12: kapot.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),        // 13: kapot.v1.HeartbeatResponse
+	(*PollWorkRequest)(nil),          // 14: kapot.v1.PollWorkRequest
+	(*PollWorkResponse)(nil),         // 15: kapot.v1.PollWorkResponse
+	(*UpdateTaskStatusRequest)(nil),  // 16: kapot.v1.UpdateTaskStatusRequest
+	(*UpdateTaskStatusResponse)(nil), // 17: kapot.v1.UpdateTaskStatusResponse
+	(*ExecutorStoppedRequest)(nil),   // 18: kapot.v1.ExecutorStoppedRequest
+	(*ExecutorStoppedResponse)(nil),  // 19: kapot.v1.ExecutorStoppedResponse
+	(*TaskDefinition)(nil),           // 20: kapot.v1.TaskDefinition
+	(*TaskStatus)(nil),               // 21: kapot.v1.TaskStatus
+	(*RunningTask)(nil),              // 22: kapot.v1.RunningTask
+	(*SuccessfulTask)(nil),           // 23: kapot.v1.SuccessfulTask
+	(*WrittenFile)(nil),              // 24: kapot.v1.WrittenFile
+	(*OperatorMetrics)(nil),          // 25: kapot.v1.OperatorMetrics
+	(*ShuffleWritePartition)(nil),    // 26: kapot.v1.ShuffleWritePartition
+	(*FailedTask)(nil),               // 27: kapot.v1.FailedTask
+	(*ExecutionError)(nil),           // 28: kapot.v1.ExecutionError
+	(*IoError)(nil),                  // 29: kapot.v1.IoError
+	(*FetchPartitionError)(nil),      // 30: kapot.v1.FetchPartitionError
+	(*TaskKilled)(nil),               // 31: kapot.v1.TaskKilled
+	(*LaunchTaskRequest)(nil),        // 32: kapot.v1.LaunchTaskRequest
+	(*LaunchTaskResponse)(nil),       // 33: kapot.v1.LaunchTaskResponse
+	(*CancelTasksRequest)(nil),       // 34: kapot.v1.CancelTasksRequest
+	(*RunningTaskInfo)(nil),          // 35: kapot.v1.RunningTaskInfo
+	(*CancelTasksResponse)(nil),      // 36: kapot.v1.CancelTasksResponse
+	(*RemoveJobDataRequest)(nil),     // 37: kapot.v1.RemoveJobDataRequest
+	(*RemoveJobDataResponse)(nil),    // 38: kapot.v1.RemoveJobDataResponse
+	(*StopExecutorRequest)(nil),      // 39: kapot.v1.StopExecutorRequest
+	(*StopExecutorResponse)(nil),     // 40: kapot.v1.StopExecutorResponse
+	(*PlacementPolicy)(nil),          // 41: kapot.v1.PlacementPolicy
+	(*PlacementAny)(nil),             // 42: kapot.v1.PlacementAny
+	(*PlacementNoTag)(nil),           // 43: kapot.v1.PlacementNoTag
+	(*SubmitJobRequest)(nil),         // 44: kapot.v1.SubmitJobRequest
+	(*SubmitJobResponse)(nil),        // 45: kapot.v1.SubmitJobResponse
+	(*ExecuteSQLRequest)(nil),        // 46: kapot.v1.ExecuteSQLRequest
+	(*ExecuteSQLResponse)(nil),       // 47: kapot.v1.ExecuteSQLResponse
+	(*InlineRow)(nil),                // 48: kapot.v1.InlineRow
+	(*GetJobStatusRequest)(nil),      // 49: kapot.v1.GetJobStatusRequest
+	(*StageStatus)(nil),              // 50: kapot.v1.StageStatus
+	(*GetJobStatusResponse)(nil),     // 51: kapot.v1.GetJobStatusResponse
+	(*CancelJobRequest)(nil),         // 52: kapot.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),        // 53: kapot.v1.CancelJobResponse
+	(*ListExecutorsRequest)(nil),     // 54: kapot.v1.ListExecutorsRequest
+	(*ExecutorInfo)(nil),             // 55: kapot.v1.ExecutorInfo
+	(*ListExecutorsResponse)(nil),    // 56: kapot.v1.ListExecutorsResponse
+	(*ShuffleTicket)(nil),            // 57: kapot.v1.ShuffleTicket
+	nil,                              // 58: kapot.v1.TaskDefinition.SessionPropertiesEntry
+	nil,                              // 59: kapot.v1.OperatorMetrics.CountersEntry
+	nil,                              // 60: kapot.v1.SubmitJobRequest.SessionPropertiesEntry
+	nil,                              // 61: kapot.v1.ExecuteSQLRequest.SessionPropertiesEntry
+	(*PartitionStats)(nil),           // 62: kapot.v1.PartitionStats
+	(*PhysicalPlanNode)(nil),         // 63: kapot.v1.PhysicalPlanNode
+	(*Schema)(nil),                   // 64: kapot.v1.Schema
+	(*PartitionLocation)(nil),        // 65: kapot.v1.PartitionLocation
 }
 var file_kapot_v1_kapot_proto_depIdxs = []int32{
 	3,  // 0: kapot.v1.ExecutorRegistration.resources:type_name -> kapot.v1.ExecutorResources
 	0,  // 1: kapot.v1.ExecutorRegistration.policy:type_name -> kapot.v1.TaskSchedulingPolicy
 	1,  // 2: kapot.v1.ExecutorStatus.state:type_name -> kapot.v1.ExecutorState
 	4,  // 3: kapot.v1.RegisterExecutorRequest.registration:type_name -> kapot.v1.ExecutorRegistration
-	5,  // 4: kapot.v1.HeartbeatRequest.status:type_name -> kapot.v1.ExecutorStatus
-	6,  // 5: kapot.v1.HeartbeatRequest.metrics:type_name -> kapot.v1.ExecutorMetrics
-	4,  // 6: kapot.v1.HeartbeatRequest.registration:type_name -> kapot.v1.ExecutorRegistration
-	4,  // 7: kapot.v1.PollWorkRequest.registration:type_name -> kapot.v1.ExecutorRegistration
-	20, // 8: kapot.v1.PollWorkRequest.task_statuses:type_name -> kapot.v1.TaskStatus
-	6,  // 9: kapot.v1.PollWorkRequest.metrics:type_name -> kapot.v1.ExecutorMetrics
-	5,  // 10: kapot.v1.PollWorkRequest.status:type_name -> kapot.v1.ExecutorStatus
-	19, // 11: kapot.v1.PollWorkResponse.tasks:type_name -> kapot.v1.TaskDefinition
-	34, // 12: kapot.v1.PollWorkResponse.cancel_tasks:type_name -> kapot.v1.RunningTaskInfo
-	20, // 13: kapot.v1.UpdateTaskStatusRequest.task_statuses:type_name -> kapot.v1.TaskStatus
-	57, // 14: kapot.v1.TaskDefinition.session_properties:type_name -> kapot.v1.TaskDefinition.SessionPropertiesEntry
-	21, // 15: kapot.v1.TaskStatus.running:type_name -> kapot.v1.RunningTask
-	22, // 16: kapot.v1.TaskStatus.successful:type_name -> kapot.v1.SuccessfulTask
-	26, // 17: kapot.v1.TaskStatus.failed:type_name -> kapot.v1.FailedTask
-	25, // 18: kapot.v1.SuccessfulTask.partitions:type_name -> kapot.v1.ShuffleWritePartition
-	24, // 19: kapot.v1.SuccessfulTask.operator_metrics:type_name -> kapot.v1.OperatorMetrics
-	23, // 20: kapot.v1.SuccessfulTask.written_files:type_name -> kapot.v1.WrittenFile
-	58, // 21: kapot.v1.OperatorMetrics.counters:type_name -> kapot.v1.OperatorMetrics.CountersEntry
-	61, // 22: kapot.v1.ShuffleWritePartition.stats:type_name -> kapot.v1.PartitionStats
-	27, // 23: kapot.v1.FailedTask.execution_error:type_name -> kapot.v1.ExecutionError
-	28, // 24: kapot.v1.FailedTask.io_error:type_name -> kapot.v1.IoError
-	29, // 25: kapot.v1.FailedTask.fetch_partition_error:type_name -> kapot.v1.FetchPartitionError
-	30, // 26: kapot.v1.FailedTask.task_killed:type_name -> kapot.v1.TaskKilled
-	19, // 27: kapot.v1.LaunchTaskRequest.tasks:type_name -> kapot.v1.TaskDefinition
-	34, // 28: kapot.v1.CancelTasksRequest.tasks:type_name -> kapot.v1.RunningTaskInfo
-	41, // 29: kapot.v1.PlacementPolicy.any:type_name -> kapot.v1.PlacementAny
-	42, // 30: kapot.v1.PlacementPolicy.no_tag:type_name -> kapot.v1.PlacementNoTag
-	62, // 31: kapot.v1.SubmitJobRequest.plan:type_name -> kapot.v1.PhysicalPlanNode
-	59, // 32: kapot.v1.SubmitJobRequest.session_properties:type_name -> kapot.v1.SubmitJobRequest.SessionPropertiesEntry
-	40, // 33: kapot.v1.SubmitJobRequest.placement:type_name -> kapot.v1.PlacementPolicy
-	60, // 34: kapot.v1.ExecuteSQLRequest.session_properties:type_name -> kapot.v1.ExecuteSQLRequest.SessionPropertiesEntry
-	47, // 35: kapot.v1.ExecuteSQLResponse.rows:type_name -> kapot.v1.InlineRow
-	63, // 36: kapot.v1.ExecuteSQLResponse.schema:type_name -> kapot.v1.Schema
-	24, // 37: kapot.v1.StageStatus.operator_metrics:type_name -> kapot.v1.OperatorMetrics
-	2,  // 38: kapot.v1.GetJobStatusResponse.state:type_name -> kapot.v1.JobState
-	64, // 39: kapot.v1.GetJobStatusResponse.result_locations:type_name -> kapot.v1.PartitionLocation
-	63, // 40: kapot.v1.GetJobStatusResponse.result_schema:type_name -> kapot.v1.Schema
-	49, // 41: kapot.v1.GetJobStatusResponse.stages:type_name -> kapot.v1.StageStatus
-	4,  // 42: kapot.v1.ExecutorInfo.registration:type_name -> kapot.v1.ExecutorRegistration
-	1,  // 43: kapot.v1.ExecutorInfo.state:type_name -> kapot.v1.ExecutorState
-	54, // 44: kapot.v1.ListExecutorsResponse.executors:type_name -> kapot.v1.ExecutorInfo
-	7,  // 45: kapot.v1.SchedulerService.RegisterExecutor:input_type -> kapot.v1.RegisterExecutorRequest
-	11, // 46: kapot.v1.SchedulerService.HeartbeatFromExecutor:input_type -> kapot.v1.HeartbeatRequest
-	13, // 47: kapot.v1.SchedulerService.PollWork:input_type -> kapot.v1.PollWorkRequest
-	15, // 48: kapot.v1.SchedulerService.UpdateTaskStatus:input_type -> kapot.v1.UpdateTaskStatusRequest
-	17, // 49: kapot.v1.SchedulerService.ExecutorStopped:input_type -> kapot.v1.ExecutorStoppedRequest
-	9,  // 50: kapot.v1.SchedulerService.ExecutorLink:input_type -> kapot.v1.ExecutorLinkRequest
-	43, // 51: kapot.v1.SchedulerService.SubmitJob:input_type -> kapot.v1.SubmitJobRequest
-	45, // 52: kapot.v1.SchedulerService.ExecuteSQL:input_type -> kapot.v1.ExecuteSQLRequest
-	48, // 53: kapot.v1.SchedulerService.GetJobStatus:input_type -> kapot.v1.GetJobStatusRequest
-	51, // 54: kapot.v1.SchedulerService.CancelJob:input_type -> kapot.v1.CancelJobRequest
-	53, // 55: kapot.v1.SchedulerService.ListExecutors:input_type -> kapot.v1.ListExecutorsRequest
-	31, // 56: kapot.v1.ExecutorService.LaunchTask:input_type -> kapot.v1.LaunchTaskRequest
-	33, // 57: kapot.v1.ExecutorService.CancelTasks:input_type -> kapot.v1.CancelTasksRequest
-	36, // 58: kapot.v1.ExecutorService.RemoveJobData:input_type -> kapot.v1.RemoveJobDataRequest
-	38, // 59: kapot.v1.ExecutorService.StopExecutor:input_type -> kapot.v1.StopExecutorRequest
-	8,  // 60: kapot.v1.SchedulerService.RegisterExecutor:output_type -> kapot.v1.RegisterExecutorResponse
-	12, // 61: kapot.v1.SchedulerService.HeartbeatFromExecutor:output_type -> kapot.v1.HeartbeatResponse
-	14, // 62: kapot.v1.SchedulerService.PollWork:output_type -> kapot.v1.PollWorkResponse
-	16, // 63: kapot.v1.SchedulerService.UpdateTaskStatus:output_type -> kapot.v1.UpdateTaskStatusResponse
-	18, // 64: kapot.v1.SchedulerService.ExecutorStopped:output_type -> kapot.v1.ExecutorStoppedResponse
-	10, // 65: kapot.v1.SchedulerService.ExecutorLink:output_type -> kapot.v1.ExecutorLinkEvent
-	44, // 66: kapot.v1.SchedulerService.SubmitJob:output_type -> kapot.v1.SubmitJobResponse
-	46, // 67: kapot.v1.SchedulerService.ExecuteSQL:output_type -> kapot.v1.ExecuteSQLResponse
-	50, // 68: kapot.v1.SchedulerService.GetJobStatus:output_type -> kapot.v1.GetJobStatusResponse
-	52, // 69: kapot.v1.SchedulerService.CancelJob:output_type -> kapot.v1.CancelJobResponse
-	55, // 70: kapot.v1.SchedulerService.ListExecutors:output_type -> kapot.v1.ListExecutorsResponse
-	32, // 71: kapot.v1.ExecutorService.LaunchTask:output_type -> kapot.v1.LaunchTaskResponse
-	35, // 72: kapot.v1.ExecutorService.CancelTasks:output_type -> kapot.v1.CancelTasksResponse
-	37, // 73: kapot.v1.ExecutorService.RemoveJobData:output_type -> kapot.v1.RemoveJobDataResponse
-	39, // 74: kapot.v1.ExecutorService.StopExecutor:output_type -> kapot.v1.StopExecutorResponse
-	60, // [60:75] is the sub-list for method output_type
-	45, // [45:60] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	35, // 4: kapot.v1.RegisterExecutorRequest.tasks:type_name -> kapot.v1.RunningTaskInfo
+	8,  // 5: kapot.v1.RegisterExecutorRequest.held:type_name -> kapot.v1.HeldOutputs
+	5,  // 6: kapot.v1.HeartbeatRequest.status:type_name -> kapot.v1.ExecutorStatus
+	6,  // 7: kapot.v1.HeartbeatRequest.metrics:type_name -> kapot.v1.ExecutorMetrics
+	4,  // 8: kapot.v1.HeartbeatRequest.registration:type_name -> kapot.v1.ExecutorRegistration
+	4,  // 9: kapot.v1.PollWorkRequest.registration:type_name -> kapot.v1.ExecutorRegistration
+	21, // 10: kapot.v1.PollWorkRequest.task_statuses:type_name -> kapot.v1.TaskStatus
+	6,  // 11: kapot.v1.PollWorkRequest.metrics:type_name -> kapot.v1.ExecutorMetrics
+	5,  // 12: kapot.v1.PollWorkRequest.status:type_name -> kapot.v1.ExecutorStatus
+	20, // 13: kapot.v1.PollWorkResponse.tasks:type_name -> kapot.v1.TaskDefinition
+	35, // 14: kapot.v1.PollWorkResponse.cancel_tasks:type_name -> kapot.v1.RunningTaskInfo
+	21, // 15: kapot.v1.UpdateTaskStatusRequest.task_statuses:type_name -> kapot.v1.TaskStatus
+	58, // 16: kapot.v1.TaskDefinition.session_properties:type_name -> kapot.v1.TaskDefinition.SessionPropertiesEntry
+	22, // 17: kapot.v1.TaskStatus.running:type_name -> kapot.v1.RunningTask
+	23, // 18: kapot.v1.TaskStatus.successful:type_name -> kapot.v1.SuccessfulTask
+	27, // 19: kapot.v1.TaskStatus.failed:type_name -> kapot.v1.FailedTask
+	26, // 20: kapot.v1.SuccessfulTask.partitions:type_name -> kapot.v1.ShuffleWritePartition
+	25, // 21: kapot.v1.SuccessfulTask.operator_metrics:type_name -> kapot.v1.OperatorMetrics
+	24, // 22: kapot.v1.SuccessfulTask.written_files:type_name -> kapot.v1.WrittenFile
+	59, // 23: kapot.v1.OperatorMetrics.counters:type_name -> kapot.v1.OperatorMetrics.CountersEntry
+	62, // 24: kapot.v1.ShuffleWritePartition.stats:type_name -> kapot.v1.PartitionStats
+	28, // 25: kapot.v1.FailedTask.execution_error:type_name -> kapot.v1.ExecutionError
+	29, // 26: kapot.v1.FailedTask.io_error:type_name -> kapot.v1.IoError
+	30, // 27: kapot.v1.FailedTask.fetch_partition_error:type_name -> kapot.v1.FetchPartitionError
+	31, // 28: kapot.v1.FailedTask.task_killed:type_name -> kapot.v1.TaskKilled
+	20, // 29: kapot.v1.LaunchTaskRequest.tasks:type_name -> kapot.v1.TaskDefinition
+	35, // 30: kapot.v1.CancelTasksRequest.tasks:type_name -> kapot.v1.RunningTaskInfo
+	42, // 31: kapot.v1.PlacementPolicy.any:type_name -> kapot.v1.PlacementAny
+	43, // 32: kapot.v1.PlacementPolicy.no_tag:type_name -> kapot.v1.PlacementNoTag
+	63, // 33: kapot.v1.SubmitJobRequest.plan:type_name -> kapot.v1.PhysicalPlanNode
+	60, // 34: kapot.v1.SubmitJobRequest.session_properties:type_name -> kapot.v1.SubmitJobRequest.SessionPropertiesEntry
+	41, // 35: kapot.v1.SubmitJobRequest.placement:type_name -> kapot.v1.PlacementPolicy
+	61, // 36: kapot.v1.ExecuteSQLRequest.session_properties:type_name -> kapot.v1.ExecuteSQLRequest.SessionPropertiesEntry
+	48, // 37: kapot.v1.ExecuteSQLResponse.rows:type_name -> kapot.v1.InlineRow
+	64, // 38: kapot.v1.ExecuteSQLResponse.schema:type_name -> kapot.v1.Schema
+	25, // 39: kapot.v1.StageStatus.operator_metrics:type_name -> kapot.v1.OperatorMetrics
+	2,  // 40: kapot.v1.GetJobStatusResponse.state:type_name -> kapot.v1.JobState
+	65, // 41: kapot.v1.GetJobStatusResponse.result_locations:type_name -> kapot.v1.PartitionLocation
+	64, // 42: kapot.v1.GetJobStatusResponse.result_schema:type_name -> kapot.v1.Schema
+	50, // 43: kapot.v1.GetJobStatusResponse.stages:type_name -> kapot.v1.StageStatus
+	4,  // 44: kapot.v1.ExecutorInfo.registration:type_name -> kapot.v1.ExecutorRegistration
+	1,  // 45: kapot.v1.ExecutorInfo.state:type_name -> kapot.v1.ExecutorState
+	55, // 46: kapot.v1.ListExecutorsResponse.executors:type_name -> kapot.v1.ExecutorInfo
+	7,  // 47: kapot.v1.SchedulerService.RegisterExecutor:input_type -> kapot.v1.RegisterExecutorRequest
+	12, // 48: kapot.v1.SchedulerService.HeartbeatFromExecutor:input_type -> kapot.v1.HeartbeatRequest
+	14, // 49: kapot.v1.SchedulerService.PollWork:input_type -> kapot.v1.PollWorkRequest
+	16, // 50: kapot.v1.SchedulerService.UpdateTaskStatus:input_type -> kapot.v1.UpdateTaskStatusRequest
+	18, // 51: kapot.v1.SchedulerService.ExecutorStopped:input_type -> kapot.v1.ExecutorStoppedRequest
+	10, // 52: kapot.v1.SchedulerService.ExecutorLink:input_type -> kapot.v1.ExecutorLinkRequest
+	44, // 53: kapot.v1.SchedulerService.SubmitJob:input_type -> kapot.v1.SubmitJobRequest
+	46, // 54: kapot.v1.SchedulerService.ExecuteSQL:input_type -> kapot.v1.ExecuteSQLRequest
+	49, // 55: kapot.v1.SchedulerService.GetJobStatus:input_type -> kapot.v1.GetJobStatusRequest
+	52, // 56: kapot.v1.SchedulerService.CancelJob:input_type -> kapot.v1.CancelJobRequest
+	54, // 57: kapot.v1.SchedulerService.ListExecutors:input_type -> kapot.v1.ListExecutorsRequest
+	32, // 58: kapot.v1.ExecutorService.LaunchTask:input_type -> kapot.v1.LaunchTaskRequest
+	34, // 59: kapot.v1.ExecutorService.CancelTasks:input_type -> kapot.v1.CancelTasksRequest
+	37, // 60: kapot.v1.ExecutorService.RemoveJobData:input_type -> kapot.v1.RemoveJobDataRequest
+	39, // 61: kapot.v1.ExecutorService.StopExecutor:input_type -> kapot.v1.StopExecutorRequest
+	9,  // 62: kapot.v1.SchedulerService.RegisterExecutor:output_type -> kapot.v1.RegisterExecutorResponse
+	13, // 63: kapot.v1.SchedulerService.HeartbeatFromExecutor:output_type -> kapot.v1.HeartbeatResponse
+	15, // 64: kapot.v1.SchedulerService.PollWork:output_type -> kapot.v1.PollWorkResponse
+	17, // 65: kapot.v1.SchedulerService.UpdateTaskStatus:output_type -> kapot.v1.UpdateTaskStatusResponse
+	19, // 66: kapot.v1.SchedulerService.ExecutorStopped:output_type -> kapot.v1.ExecutorStoppedResponse
+	11, // 67: kapot.v1.SchedulerService.ExecutorLink:output_type -> kapot.v1.ExecutorLinkEvent
+	45, // 68: kapot.v1.SchedulerService.SubmitJob:output_type -> kapot.v1.SubmitJobResponse
+	47, // 69: kapot.v1.SchedulerService.ExecuteSQL:output_type -> kapot.v1.ExecuteSQLResponse
+	51, // 70: kapot.v1.SchedulerService.GetJobStatus:output_type -> kapot.v1.GetJobStatusResponse
+	53, // 71: kapot.v1.SchedulerService.CancelJob:output_type -> kapot.v1.CancelJobResponse
+	56, // 72: kapot.v1.SchedulerService.ListExecutors:output_type -> kapot.v1.ListExecutorsResponse
+	33, // 73: kapot.v1.ExecutorService.LaunchTask:output_type -> kapot.v1.LaunchTaskResponse
+	36, // 74: kapot.v1.ExecutorService.CancelTasks:output_type -> kapot.v1.CancelTasksResponse
+	38, // 75: kapot.v1.ExecutorService.RemoveJobData:output_type -> kapot.v1.RemoveJobDataResponse
+	40, // 76: kapot.v1.ExecutorService.StopExecutor:output_type -> kapot.v1.StopExecutorResponse
+	62, // [62:77] is the sub-list for method output_type
+	47, // [47:62] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_kapot_v1_kapot_proto_init() }
@@ -4049,19 +4153,19 @@ func file_kapot_v1_kapot_proto_init() {
 		return
 	}
 	file_kapot_v1_plan_proto_init()
-	file_kapot_v1_kapot_proto_msgTypes[17].OneofWrappers = []any{
+	file_kapot_v1_kapot_proto_msgTypes[18].OneofWrappers = []any{
 		(*TaskStatus_Running)(nil),
 		(*TaskStatus_Successful)(nil),
 		(*TaskStatus_Failed)(nil),
 	}
-	file_kapot_v1_kapot_proto_msgTypes[21].OneofWrappers = []any{}
-	file_kapot_v1_kapot_proto_msgTypes[23].OneofWrappers = []any{
+	file_kapot_v1_kapot_proto_msgTypes[22].OneofWrappers = []any{}
+	file_kapot_v1_kapot_proto_msgTypes[24].OneofWrappers = []any{
 		(*FailedTask_ExecutionError)(nil),
 		(*FailedTask_IoError)(nil),
 		(*FailedTask_FetchPartitionError)(nil),
 		(*FailedTask_TaskKilled)(nil),
 	}
-	file_kapot_v1_kapot_proto_msgTypes[37].OneofWrappers = []any{
+	file_kapot_v1_kapot_proto_msgTypes[38].OneofWrappers = []any{
 		(*PlacementPolicy_Any)(nil),
 		(*PlacementPolicy_MatchTag)(nil),
 		(*PlacementPolicy_NoTag)(nil),
@@ -4072,7 +4176,7 @@ func file_kapot_v1_kapot_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kapot_v1_kapot_proto_rawDesc), len(file_kapot_v1_kapot_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   58,
+			NumMessages:   59,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

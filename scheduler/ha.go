@@ -1,0 +1,111 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/kapot-go/kapot/internal/failover"
+)
+
+// High availability: with --state-store etcd several schedulers share the
+// state and elect one leader (etcd's concurrency package: a lease kept
+// alive by the leader, writes fenced by its key's revision). Followers
+// refuse every call with failover.NotLeader naming the leader; clients and
+// executors given all schedulers' addresses move to it. The elected one
+// takes the state over (catalog, history, running jobs: recover.go) before
+// it answers. A leader that loses its lease or finds its writes fenced
+// stops: it can no longer tell that it is the only one.
+
+// takeOver loads what the leader serves from the state store.
+func (s *Scheduler) takeOver(ctx context.Context) error {
+	if err := s.loadCatalog(ctx); err != nil {
+		return fmt.Errorf("read the catalog: %w", err)
+	}
+	s.sweepWrites(ctx)
+	if err := s.loadHistory(ctx); err != nil {
+		return fmt.Errorf("read the job history: %w", err)
+	}
+	if err := s.recoverJobs(ctx); err != nil {
+		return fmt.Errorf("read the running jobs: %w", err)
+	}
+	return nil
+}
+
+// campaign waits to be elected, takes over and leads until the lease ends
+// or ctx does.
+func (s *Scheduler) campaign(ctx context.Context) {
+	addr := s.advertised()
+	s.log.Info().Str("advertised", addr).Dur("lease", s.cfg.LeaderLease).Msg("follower: waiting to be elected leader")
+	l, err := s.etcd.Campaign(ctx, addr, s.cfg.LeaderLease)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.fail(err)
+		}
+		return
+	}
+	s.leadership = l
+	start := time.Now()
+	if err := s.takeOver(ctx); err != nil {
+		s.fail(fmt.Errorf("take over as leader: %w", err))
+		return
+	}
+	s.leading.Store(true)
+	s.wake()
+	s.log.Info().Dur("took_over_in", time.Since(start)).Msg("elected leader; serving")
+	select {
+	case <-ctx.Done():
+	case <-l.Lost():
+		s.fail(errors.New("leadership lost: the etcd lease ended (etcd unreachable for --leader-lease-seconds); another scheduler may lead now"))
+	}
+}
+
+// advertised is the address followers name for this scheduler.
+func (s *Scheduler) advertised() string {
+	host := s.cfg.AdvertiseHost
+	if host == "" {
+		host = s.cfg.BindHost
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			host, _ = os.Hostname()
+		}
+	}
+	return net.JoinHostPort(host, strconv.Itoa(s.lis.Addr().(*net.TCPAddr).Port))
+}
+
+// refuse is the follower's answer to a call of method (nil: serve it).
+func (s *Scheduler) refuse(ctx context.Context, method string) error {
+	if s.leading.Load() || strings.HasPrefix(method, "/grpc.health.v1.Health/") {
+		return nil
+	}
+	lctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	leader := ""
+	if s.etcd != nil {
+		leader, _ = s.etcd.Leader(lctx)
+	}
+	return failover.NotLeader(leader)
+}
+
+func (s *Scheduler) gateUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if err := s.refuse(ctx, info.FullMethod); err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
+}
+
+func (s *Scheduler) gateStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if err := s.refuse(ss.Context(), info.FullMethod); err != nil {
+		return err
+	}
+	return handler(srv, ss)
+}
+
+// Leading reports whether this scheduler serves as the leader.
+func (s *Scheduler) Leading() bool { return s.leading.Load() }
