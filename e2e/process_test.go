@@ -35,6 +35,7 @@ type builtBin struct {
 	once sync.Once
 	name string
 	tags string
+	pkg  string // default ../cmd/kapot
 	path string
 	err  error
 }
@@ -42,6 +43,7 @@ type builtBin struct {
 var (
 	defaultBin = builtBin{name: "kapot"}
 	benchBin   = builtBin{name: "kapot-bench", tags: "duckdb"}
+	etcdBin    = builtBin{name: "etcdmember", pkg: "./etcdmember"}
 	// binDir holds the binaries; TestMain removes it.
 	binDir     string
 	binDirOnce sync.Once
@@ -56,7 +58,11 @@ func kapotBuild(t testing.TB, b *builtBin) string {
 			return
 		}
 		b.path = filepath.Join(binDir, b.name)
-		out, err := exec.Command("go", "build", "-tags", b.tags, "-o", b.path, "../cmd/kapot").CombinedOutput()
+		pkg := b.pkg
+		if pkg == "" {
+			pkg = "../cmd/kapot"
+		}
+		out, err := exec.Command("go", "build", "-tags", b.tags, "-o", b.path, pkg).CombinedOutput()
 		if err != nil {
 			b.err = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -97,12 +103,18 @@ type proc struct {
 // still running at the end.
 func startProc(t testing.TB, name string, args ...string) *proc {
 	t.Helper()
+	return startBinProc(t, kapotBin(t), name, args...)
+}
+
+// startBinProc runs bin with args, as startProc.
+func startBinProc(t testing.TB, bin, name string, args ...string) *proc {
+	t.Helper()
 	logPath := filepath.Join(t.TempDir(), name+".log")
 	f, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(kapotBin(t), args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	// Every executor the tests start poisons the buffers it frees: a value
 	// kept past its batch's lifetime fails a test every time.
