@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -13,10 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+
 	"github.com/kapot-go/kapot/client"
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/internal/oracle"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/scheduler"
+	"github.com/kapot-go/kapot/tpch"
 )
 
 // etcdMember is one etcd process of a test cluster.
@@ -253,6 +258,136 @@ func TestSchedulerHA(t *testing.T) {
 			seed, strings.Join(lines, "\n"), median.Round(time.Millisecond), sorted[len(sorted)-1].Round(time.Millisecond), n)
 		if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestSchedulerRestartKeepsJobs: one scheduler on its embedded store
+// (--state-dir), two executors, all processes with default settings. The
+// scheduler is SIGKILLed during a query and during a CREATE TABLE AS, and
+// started again on the same port and state dir: the query's client gets
+// DuckDB's answer, the write ends (committed whole, or failed saying
+// nothing was committed: never half, never RUNNING forever), and the
+// catalog is kept.
+func TestSchedulerRestartKeepsJobs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process suite: skipped with -short")
+	}
+	dir, db := tpchWithDuckDB(t, 0.1, 3)
+	port, state := freePort(t), t.TempDir()
+	starts := 0
+	var startSched func() *proc
+	adminPort := freePort(t)
+	startSched = func() *proc {
+		starts++
+		return startProc(t, fmt.Sprintf("scheduler-%d", starts), "scheduler", "--bind-host", "127.0.0.1", "--port", strconv.Itoa(port),
+			"--state-dir", state, "--log-level", "info", "--admin-port", strconv.Itoa(adminPort))
+	}
+	sched := startSched()
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	for i := range 2 {
+		startExecProc(t, fmt.Sprintf("executor-%d", i), port)
+	}
+	cl, err := client.Dial(addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	waitExecutors(t, cl, 2, 60*time.Second)
+	sess := cl.NewSession(nil)
+	createTPCH(t, sess, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	kill := func() {
+		sched.cmd.Process.Signal(syscall.SIGKILL)
+		sched.wait(t, 10*time.Second)
+		sched = startSched()
+	}
+
+	q9, err := tpch.Query(9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := db.Rows(q9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if got := queryText(t, sess, q9); oracle.SameRows(got, want) != nil {
+		t.Fatalf("q9 before any restart: %v", oracle.SameRows(got, want))
+	}
+	clean := time.Since(start)
+	for _, at := range []float64{0.2, 0.6} {
+		done := make(chan error, 1)
+		go func() {
+			rows, err := sess.Query(ctx, q9)
+			if err == nil {
+				var bs []arrow.RecordBatch
+				bs, err = client.ReadAll(rows)
+				got := engine.FormatRows(bs, "|")
+				for _, b := range bs {
+					b.Release()
+				}
+				if err == nil {
+					err = oracle.SameRows(got, want)
+				}
+			}
+			done <- err
+		}()
+		time.Sleep(time.Duration(float64(clean) * at))
+		kill()
+		if err := <-done; err != nil {
+			t.Fatalf("q9 with the scheduler restarted at %.0f%% of its time: %v", at*100, err)
+		}
+	}
+	if got := queryText(t, sess, "SHOW TABLES"); !slices.Contains(got, "lineitem") {
+		t.Fatalf("catalog after restarts: %q", got)
+	}
+
+	// A write the scheduler dies during.
+	count, err := db.Rows("SELECT count(*) FROM lineitem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := sess.Start(ctx, "CREATE TABLE li AS SELECT * FROM lineitem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(clean / 4)
+	kill()
+	rows, err := j.Wait(ctx)
+	if err == nil {
+		rows.Release()
+		if got := queryText(t, sess, "SELECT count(*) FROM li"); !slices.Equal(got, count) {
+			t.Fatalf("the write committed with %q rows, want %q", got, count)
+		}
+		t.Log("the write committed before the kill")
+	} else {
+		if !strings.Contains(err.Error(), "nothing of it was committed") {
+			t.Fatalf("the write interrupted by the restart: %v", err)
+		}
+		if got := queryText(t, sess, "SHOW TABLES"); slices.Contains(got, "li") {
+			t.Fatalf("a failed CREATE TABLE AS left its table: %q", got)
+		}
+		if err := sess.Exec(ctx, "CREATE TABLE li AS SELECT * FROM lineitem"); err != nil {
+			t.Fatalf("the write again: %v", err)
+		}
+		if got := queryText(t, sess, "SELECT count(*) FROM li"); !slices.Equal(got, count) {
+			t.Fatalf("the write run again has %q rows, want %q", got, count)
+		}
+	}
+	// No job is left running.
+	code, body, err := httpGet("http://127.0.0.1:" + strconv.Itoa(adminPort) + "/api/jobs")
+	if err != nil || code != 200 {
+		t.Fatalf("/api/jobs: %d %v", code, err)
+	}
+	var jobs []scheduler.JobView
+	if err := json.Unmarshal([]byte(body), &jobs); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range jobs {
+		if v.State == "RUNNING" || v.State == "QUEUED" {
+			t.Errorf("job %s (%s) still %s", v.ID, v.Name, v.State)
 		}
 	}
 }

@@ -33,6 +33,7 @@ var (
 	executorsDesc = prometheus.NewDesc("kapot_scheduler_executors", "Registered executors, by state.", []string{"state"}, nil)
 	slotsDesc     = prometheus.NewDesc("kapot_scheduler_task_slots", "Task slots of active executors.", nil, nil)
 	jobsDesc      = prometheus.NewDesc("kapot_scheduler_jobs", "Jobs the scheduler holds, by state.", []string{"state"}, nil)
+	leaderDesc    = prometheus.NewDesc("kapot_scheduler_leader", "1 while this scheduler leads (always, with the embedded state store), 0 while it follows.", nil, nil)
 )
 
 // stateCollector reads executor and job counts from the scheduler's state at
@@ -43,6 +44,7 @@ func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- executorsDesc
 	ch <- slotsDesc
 	ch <- jobsDesc
+	ch <- leaderDesc
 }
 
 func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -66,6 +68,11 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(executorsDesc, prometheus.GaugeValue, float64(v), k)
 	}
 	ch <- prometheus.MustNewConstMetric(slotsDesc, prometheus.GaugeValue, float64(slots))
+	leading := 0.0
+	if s.leading.Load() {
+		leading = 1
+	}
+	ch <- prometheus.MustNewConstMetric(leaderDesc, prometheus.GaugeValue, leading)
 	for k, v := range jobs {
 		ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(v), k)
 	}
@@ -96,6 +103,12 @@ func (s *Scheduler) listenAdmin() error {
 	srv, err := admin.Listen(host, s.cfg.AdminPort, tlsCfg, s.prom.reg, func() error {
 		if s.stopping.Load() {
 			return errors.New("stopping")
+		}
+		if !s.leading.Load() {
+			// A follower is alive (/healthz) but takes no work: a
+			// Kubernetes Service over the schedulers' ready pods sends
+			// clients to the leader.
+			return errors.New("follower: not the leader")
 		}
 		return nil
 	})

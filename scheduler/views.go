@@ -112,7 +112,12 @@ func (s *Scheduler) Jobs() []JobView {
 			out = append(out, s.jobView(j, false))
 		}
 	}
-	return append(out, s.past...)
+	for _, v := range s.past {
+		if _, live := s.jobs[v.ID]; !live { // a job recovered after a restart is listed once
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // Job returns one job with its stages' operator metrics.

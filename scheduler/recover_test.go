@@ -1,0 +1,139 @@
+package scheduler
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/kapot-go/kapot/internal/version"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// restart writes out what m's scheduler queued, closes its state store and
+// starts another scheduler on the same state dir.
+func restart(t *testing.T, m *machine, dir string) *Scheduler {
+	t.Helper()
+	if !m.s.drainPersist(context.Background()) {
+		t.Fatal("persist: deposed")
+	}
+	m.s.bgStop()
+	m.s.bg.Wait()
+	if err := m.s.state.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.BindHost, cfg.Port, cfg.StateDir = "127.0.0.1", 0, dir
+	s, err := New(cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.lis.Close(); s.state.Close() })
+	return s
+}
+
+func pullReg(id string) *kapotv1.ExecutorRegistration {
+	return &kapotv1.ExecutorRegistration{Id: id, Host: "127.0.0.1", FlightPort: 1, GrpcPort: 1, ProtocolVersion: version.Protocol,
+		Resources: &kapotv1.ExecutorResources{TaskSlots: 2}, Policy: kapotv1.TaskSchedulingPolicy_TASK_SCHEDULING_POLICY_PULL_STAGED}
+}
+
+// TestRecoveryReconciles: a scheduler restarted on its state dir carries on
+// the running job: a completed task whose executor still holds its output
+// stays done, a task still running on its executor is adopted, and what
+// the executor no longer holds, or runs for no job, is run again or
+// cancelled.
+func TestRecoveryReconciles(t *testing.T) {
+	for _, holds := range []bool{true, false} {
+		name := "output-held"
+		if !holds {
+			name = "output-gone"
+		}
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			m := newMachine(t, func(c *Config) { c.StateDir = dir }, "a")
+			defs := m.assign("a", 2)
+			if len(defs) != 2 || defs[0].GetStageId() != 1 || defs[1].GetStageId() != 1 {
+				t.Fatalf("launched %v, want stage 1's two tasks", defs)
+			}
+			m.succeed("a", defs[0])
+			s := restart(t, m, dir)
+
+			s.mu.Lock()
+			j, ok := s.jobs[m.job]
+			if !ok || j.state != kapotv1.JobState_JOB_STATE_RUNNING {
+				s.mu.Unlock()
+				t.Fatalf("job after the restart: %v", j)
+			}
+			p0, p1 := int(defs[0].GetPartition()), int(defs[1].GetPartition())
+			if t0, t1 := j.stages[1].tasks[p0], j.stages[1].tasks[p1]; t0.phase != taskDone || t0.executor.GetId() != "a" || t1.phase != taskPending {
+				s.mu.Unlock()
+				t.Fatalf("stage 1 after the restart: %v %v", t0.phase, t1.phase)
+			}
+			if e := s.executors["a"]; e == nil || !e.expected || e.freeSlots() != 0 {
+				s.mu.Unlock()
+				t.Fatalf("executor a is not expected back: %+v", e)
+			}
+			s.mu.Unlock()
+
+			var held []*kapotv1.HeldOutputs
+			if holds {
+				held = []*kapotv1.HeldOutputs{{JobId: m.job, StageId: 1, MapPartitions: []uint32{uint32(p0)}}}
+			}
+			running := []*kapotv1.RunningTaskInfo{
+				{TaskId: defs[1].GetTaskId(), JobId: m.job, StageId: 1, Partition: uint32(p1)},
+				{TaskId: 7, JobId: "nosuchjob", StageId: 1, Partition: 0},
+			}
+			cancel := s.registerExecutor(pullReg("a"), running, held)
+			if !slices.Equal(cancel, []uint64{7}) {
+				t.Fatalf("cancel %v, want [7] (the task of no job)", cancel)
+			}
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			t0, t1 := j.stages[1].tasks[p0], j.stages[1].tasks[p1]
+			if t1.phase != taskRunning || t1.taskID != defs[1].GetTaskId() || s.tasks[t1.taskID].executor != "a" {
+				t.Fatalf("the running task was not adopted: %+v", t1)
+			}
+			if holds && t0.phase != taskDone {
+				t.Fatal("a completed task whose output is held runs again")
+			}
+			if !holds && t0.phase != taskPending {
+				t.Fatal("a completed task whose output is gone was kept")
+			}
+			if s.lastTaskID < defs[1].GetTaskId() {
+				t.Fatal("task ids of the new scheduler may collide with the adopted task's")
+			}
+		})
+	}
+}
+
+// TestRecoveryEndsWrites: a write running when its scheduler stopped ends
+// failed after the restart, saying nothing was committed; a finished job
+// keeps its outcome.
+func TestRecoveryEndsWrites(t *testing.T) {
+	dir := t.TempDir()
+	m := newMachine(t, func(c *Config) { c.StateDir = dir }, "a")
+	m.s.mu.Lock()
+	m.s.jobs[m.job].write = &writeJob{}
+	m.s.persistJob(m.s.jobs[m.job])
+	m.s.mu.Unlock()
+	other, err := m.s.submit(context.Background(), &kapotv1.SubmitJobRequest{Plan: examplePlan(t)}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := m.s.cancel(other); !ok || err != nil {
+		t.Fatalf("cancel: %v %v", ok, err)
+	}
+	s := restart(t, m, dir)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.jobs[m.job]
+	if w == nil || w.state != kapotv1.JobState_JOB_STATE_FAILED || !strings.Contains(w.err, "nothing of it was committed") {
+		t.Fatalf("write after the restart: %+v", w)
+	}
+	c := s.jobs[other]
+	if c == nil || c.state != kapotv1.JobState_JOB_STATE_CANCELLED || c.err != "cancelled by user" {
+		t.Fatalf("cancelled job after the restart: %+v", c)
+	}
+}
