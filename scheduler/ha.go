@@ -57,6 +57,18 @@ func (s *Scheduler) campaign(ctx context.Context) {
 		s.fail(fmt.Errorf("take over as leader: %w", err))
 		return
 	}
+	// An election won as the lease ran out (etcd was unreachable) is no
+	// leadership: check it still holds before serving.
+	select {
+	case <-l.Lost():
+		s.fail(errors.New("leadership lost while taking over: the etcd lease ended"))
+		return
+	default:
+	}
+	if err := s.etcd.Verify(ctx); err != nil {
+		s.fail(fmt.Errorf("leadership lost while taking over: %w", err))
+		return
+	}
 	s.leading.Store(true)
 	s.wake()
 	s.log.Info().Dur("took_over_in", time.Since(start)).Msg("elected leader; serving")

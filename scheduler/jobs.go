@@ -288,6 +288,7 @@ func (s *Scheduler) awaitJob(ctx context.Context, jobID string, wait time.Durati
 	select {
 	case <-done:
 	case <-t.C:
+	case <-s.linksDone: // stopping: answer now, so the stop does not wait on long polls
 	case <-ctx.Done():
 		return ctx.Err()
 	}

@@ -120,8 +120,10 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 		conns: map[string]*grpc.ClientConn{}, kick: make(chan struct{}, 1), linksDone: make(chan struct{}), lis: lis, store: objstore.NewRegistry(cfg.S3, nil),
 		pkick: make(chan struct{}, 1), fatal: make(chan error, 1),
 		// Task ids of a predecessor (running on executors, adopted when
-		// they register) stay below this one's.
-		lastTaskID: uint64(time.Now().UnixNano()),
+		// they register) stay below this one's: no scheduler gives out
+		// 1,000 task ids per millisecond it runs. (Below 2^53: exact in
+		// the JSON of the web page.)
+		lastTaskID: uint64(time.Now().UnixMilli()) * 1000,
 	}
 	s.bgCtx, s.bgStop = context.WithCancel(context.Background())
 	s.signer = kflight.NewSigner(cfg.Security.Secrets)
@@ -162,6 +164,9 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 			}
 		}
 		s.warehouse = &warehouse.Warehouse{Root: wh, Store: s.store}
+		if s.etcd != nil && !objstore.IsRemote(wh) {
+			log.Warn().Str("warehouse", wh).Msg("with --state-store etcd every scheduler must see the same warehouse: give --warehouse an s3:// prefix or a shared file system's path")
+		}
 	}
 	s.tables = &warehouse.Tables{Catalog: s.catalog, Warehouse: s.warehouse, Store: s.store,
 		Save:   s.saveTable,

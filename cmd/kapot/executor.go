@@ -77,7 +77,7 @@ the file. --print-config shows the result, secrets redacted.`,
 	f.StringVar(&cfg.ExternalHost, "external-host", cfg.ExternalHost, "host name peers and the scheduler use to reach this executor (default: bind host, or the hostname when bound to all addresses)")
 	f.IntVar(&cfg.Port, "port", cfg.Port, "Arrow Flight port (0 picks a free port)")
 	f.IntVar(&cfg.GRPCPort, "grpc-port", cfg.GRPCPort, "executor gRPC port (0 picks a free port)")
-	f.StringVar(&cfg.SchedulerHost, "scheduler-host", cfg.SchedulerHost, "scheduler host")
+	f.StringVar(&cfg.SchedulerHost, "scheduler-host", cfg.SchedulerHost, "scheduler host; for several schedulers of one cluster (--state-store etcd) a list h1,h2:50050,… or a DNS name that resolves to each: calls go to the leader and follow it when it changes")
 	f.IntVar(&cfg.SchedulerPort, "scheduler-port", cfg.SchedulerPort, "scheduler port")
 	config.SecondsVar(f, &cfg.SchedulerConnectTimeoutSeconds, "scheduler-connect-timeout-seconds", cfg.SchedulerConnectTimeoutSeconds, "keep retrying to reach the scheduler for this long at start (0: one attempt)")
 	f.IntVar(&cfg.ConcurrentTasks, "concurrent-tasks", cfg.ConcurrentTasks, "task slots (0: number of usable cores)")

@@ -161,7 +161,7 @@ create their tables there. Without, statements run inside this process.`,
 	f := c.Flags()
 	f.StringVar(&cfgFile, "config", "", "YAML file whose `tables:` list declares external tables (name, format, location, header, delimiter)")
 	f.StringVar(&tpchDir, "tpch", "", "register the TPC-H tables generated under this directory (kapot tpch gen)")
-	f.StringVar(&sched, "scheduler", "", "run on the cluster of this scheduler (host:port); empty: in this process")
+	f.StringVar(&sched, "scheduler", "", "run on the cluster of this scheduler (host:port, or h1:p1,h2:p2 for several schedulers of one cluster: the leader answers); empty: in this process")
 	f.StringArrayVarP(&exprs, "execute", "e", nil, "SQL to run (repeatable)")
 	f.StringVarP(&file, "file", "f", "", "SQL script to run")
 	f.StringVar(&format, "format", "table", "output format: table, csv or json")

@@ -73,7 +73,7 @@ resolved against the plan file's directory.`,
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&sched, "scheduler", "localhost:50050", "scheduler address host:port")
+	f.StringVar(&sched, "scheduler", "localhost:50050", "scheduler address host:port (or h1:p1,h2:p2: the leader of several)")
 	f.StringVar(&planFile, "plan", "", "plan file (protojson)")
 	f.StringVar(&format, "format", "table", "output format: table, csv or json")
 	f.DurationVar(&timeout, "timeout", 10*time.Minute, "give up after this long")

@@ -78,19 +78,51 @@ func Addresses(list string, defPort int) ([]string, error) {
 			}
 			host, port = a, fmt.Sprint(defPort)
 		}
-		ips, err := net.LookupHost(host)
-		if err == nil && len(ips) > 1 && net.ParseIP(host) == nil {
+		add := func(a string) {
+			if !slices.Contains(out, a) {
+				out = append(out, a)
+			}
+		}
+		if ips := several(host); len(ips) > 1 {
 			for _, ip := range ips {
-				out = append(out, net.JoinHostPort(ip, port))
+				add(net.JoinHostPort(ip, port))
 			}
 			continue
 		}
-		out = append(out, net.JoinHostPort(host, port))
+		add(net.JoinHostPort(host, port))
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("no scheduler address in %q", list)
 	}
-	return slices.Compact(out), nil
+	return out, nil
+}
+
+// several returns the addresses of a name that resolves to more than one
+// of a family (a DNS name for every scheduler), else nil: a name with one
+// address, or one per family (localhost), stays a name.
+func several(host string) []string {
+	if net.ParseIP(host) != nil {
+		return nil
+	}
+	ips, err := net.LookupHost(host)
+	if err != nil {
+		return nil
+	}
+	var v4, v6 []string
+	for _, ip := range ips {
+		if p := net.ParseIP(ip); p != nil && p.To4() != nil {
+			v4 = append(v4, ip)
+		} else {
+			v6 = append(v6, ip)
+		}
+	}
+	switch {
+	case len(v4) > 1:
+		return v4
+	case len(v6) > 1:
+		return v6
+	}
+	return nil
 }
 
 // Conn is a grpc.ClientConnInterface over the connections to every

@@ -174,6 +174,9 @@ func (e *Etcd) Campaign(ctx context.Context, value string, ttl time.Duration) (*
 	return &Leadership{sess: sess, el: el}, nil
 }
 
+// Verify checks that this scheduler still holds the leadership it won.
+func (e *Etcd) Verify(ctx context.Context) error { return e.fenced(ctx) }
+
 // Leader is the current leader's value ("" when there is none).
 func (e *Etcd) Leader(ctx context.Context) (string, error) {
 	r, err := e.cli.Get(ctx, e.electionKey()+"/", clientv3.WithFirstCreate()...)
