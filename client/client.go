@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	kflight "github.com/kapot-go/kapot/flight"
 	"github.com/kapot-go/kapot/internal/failover"
@@ -113,11 +114,22 @@ func Dial(addr string, mem memory.Allocator, opts ...Option) (*Client, error) {
 	return &Client{conn: conn, svc: kapotv1.NewSchedulerServiceClient(conn), flight: kflight.NewClient(3, 100*time.Millisecond, 0, dial...), mem: mem}, nil
 }
 
-// createsJob names the calls that create a job: sent again to another
-// scheduler only when the first surely did not arrive.
-func createsJob(method string) bool {
-	return method == kapotv1.SchedulerService_SubmitJob_FullMethodName || method == kapotv1.SchedulerService_ExecuteSQL_FullMethodName
+// createsJob names the calls that create a job without a request id:
+// sent again to another scheduler only when the first surely did not
+// arrive. (The client's own calls carry one: the scheduler answers a
+// repeat with the job the first created.)
+func createsJob(method string, args any) bool {
+	switch r := args.(type) {
+	case *kapotv1.SubmitJobRequest:
+		return r.GetRequestId() == ""
+	case *kapotv1.ExecuteSQLRequest:
+		return r.GetRequestId() == ""
+	}
+	return false
 }
+
+// newRequestID names one submission (see SubmitJobRequest.request_id).
+func newRequestID() string { return NewSession() }
 
 // Scheduler exposes the raw gRPC client.
 func (c *Client) Scheduler() kapotv1.SchedulerServiceClient { return c.svc }
@@ -138,7 +150,7 @@ func (c *Client) Close() error {
 func (c *Client) ExecuteSQL(ctx context.Context, sql string, props map[string]string) (*kapotv1.ExecuteSQLResponse, error) {
 	var resp *kapotv1.ExecuteSQLResponse
 	_, err := c.starting(ctx, func(ctx context.Context) (string, error) {
-		r, err := c.svc.ExecuteSQL(ctx, &kapotv1.ExecuteSQLRequest{Sql: sql, SessionProperties: props})
+		r, err := c.svc.ExecuteSQL(ctx, &kapotv1.ExecuteSQLRequest{Sql: sql, SessionProperties: props, RequestId: newRequestID()})
 		resp = r
 		return r.GetJobId(), err
 	})
@@ -177,6 +189,10 @@ func (c *Client) ClusterSlots(ctx context.Context) (int, error) {
 // the scheduler's answer and cancels the job it names, so a client that
 // gives up (Ctrl-C, a deadline) never leaves a job running behind it.
 func (c *Client) Submit(ctx context.Context, req *kapotv1.SubmitJobRequest) (string, error) {
+	if req.GetRequestId() == "" {
+		req = proto.Clone(req).(*kapotv1.SubmitJobRequest)
+		req.RequestId = newRequestID()
+	}
 	return c.starting(ctx, func(ctx context.Context) (string, error) {
 		r, err := c.svc.SubmitJob(ctx, req)
 		return r.GetJobId(), err

@@ -15,6 +15,12 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/kapot-go/kapot/client"
 	"github.com/kapot-go/kapot/engine"
@@ -85,6 +91,7 @@ type haCluster struct {
 	etcd      []*etcdMember
 	endpoints string
 	ports     []int
+	sqlPorts  []int // Flight SQL
 	scheds    []*proc
 	addrs     string // every scheduler, as clients and executors are given them
 	starts    int
@@ -93,7 +100,8 @@ type haCluster struct {
 func (c *haCluster) startScheduler(t *testing.T, i int) {
 	c.starts++
 	c.scheds[i] = startProc(t, fmt.Sprintf("scheduler-%d-%d", i, c.starts), "scheduler", "--bind-host", "127.0.0.1", "--port", strconv.Itoa(c.ports[i]),
-		"--state-store", "etcd", "--etcd-endpoints", c.endpoints, "--etcd-prefix", "/kapot-e2e", "--log-level", "info")
+		"--state-store", "etcd", "--etcd-endpoints", c.endpoints, "--etcd-prefix", "/kapot-e2e", "--log-level", "info",
+		"--flight-sql-port", strconv.Itoa(c.sqlPorts[i]))
 }
 
 func startHACluster(t *testing.T, schedulers, executors int) *haCluster {
@@ -106,6 +114,7 @@ func startHACluster(t *testing.T, schedulers, executors int) *haCluster {
 	c.endpoints = strings.Join(eps, ",")
 	for range schedulers {
 		c.ports = append(c.ports, freePort(t))
+		c.sqlPorts = append(c.sqlPorts, freePort(t))
 		addrs = append(addrs, "127.0.0.1:"+strconv.Itoa(c.ports[len(c.ports)-1]))
 	}
 	c.addrs = strings.Join(addrs, ",")
@@ -168,7 +177,8 @@ func TestSchedulerHA(t *testing.T) {
 	seed := uint64(envInt("KAPOT_HA_SEED", int(time.Now().UnixNano()%1_000_000)))
 	t.Logf("seed %d (KAPOT_HA_SEED reproduces the kill timings)", seed)
 	rng := rand.New(rand.NewPCG(seed, 11))
-	plans, want := tpchFixture(t, 0.1, 3, queries)
+	dir, db := tpchWithDuckDB(t, 0.1, 3)
+	plans, want := tpchPlans(t, dir, db, queries)
 	c := startHACluster(t, 2, 3)
 	cl, err := client.Dial(c.addrs, nil)
 	if err != nil {
@@ -176,6 +186,7 @@ func TestSchedulerHA(t *testing.T) {
 	}
 	defer cl.Close()
 	waitExecutors(t, cl, 3, 60*time.Second)
+	createTPCH(t, cl.NewSession(nil), dir) // for Flight SQL, below
 	run := func(n int) ([]string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
@@ -240,6 +251,69 @@ func TestSchedulerHA(t *testing.T) {
 	}
 	t.Logf("leader killed during %d queries: %d/%d answers equal DuckDB's; median extra time %s (max %s)", len(queries), len(queries), len(queries),
 		median.Round(time.Millisecond), sorted[len(sorted)-1].Round(time.Millisecond))
+
+	// A Flight SQL client that started a query on the leader reads its
+	// result from the new leader with the tickets it was given: the job
+	// (Flight SQL's run detached) was carried on.
+	{
+		leader := c.leader(t)
+		text, err := tpch.Query(queries[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		fcl, err := flightsql.NewClient("127.0.0.1:"+strconv.Itoa(c.sqlPorts[leader]), nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := fcl.Execute(ctx, text)
+		fcl.Close()
+		if err != nil {
+			t.Fatalf("flight sql execute: %v", err)
+		}
+		c.scheds[leader].cmd.Process.Signal(syscall.SIGKILL)
+		c.scheds[leader].wait(t, 10*time.Second)
+		c.startScheduler(t, leader)
+		other := 1 - leader
+		fcl, err = flightsql.NewClient("127.0.0.1:"+strconv.Itoa(c.sqlPorts[other]), nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fcl.Close()
+		var bs []arrow.RecordBatch
+		for _, ep := range info.Endpoint {
+			var rdr *flight.Reader
+			// The standby answers Unavailable until it is elected.
+			for {
+				rdr, err = fcl.DoGet(ctx, ep.GetTicket())
+				if err == nil || ctx.Err() != nil || status.Code(err) != codes.Unavailable {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if err != nil {
+				t.Fatalf("flight sql DoGet on the new leader: %v", err)
+			}
+			for rdr.Next() {
+				b := rdr.RecordBatch()
+				b.Retain()
+				bs = append(bs, b)
+			}
+			if err := rdr.Err(); err != nil {
+				t.Fatalf("flight sql DoGet on the new leader: %v", err)
+			}
+			rdr.Release()
+		}
+		got := engine.FormatRows(bs, "|")
+		for _, b := range bs {
+			b.Release()
+		}
+		if err := oracle.SameRows(got, want[queries[0]]); err != nil {
+			t.Fatalf("flight sql result read from the new leader: %v", err)
+		}
+		t.Logf("a Flight SQL query whose leader died read its result from the new leader with its tickets")
+	}
 
 	// The leader stopped cleanly (SIGTERM: a rolling upgrade) resigns: the
 	// standby takes over without waiting for the lease.

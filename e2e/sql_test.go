@@ -25,15 +25,22 @@ func tpchFixture(t *testing.T, sf float64, partitions int, queries []int) (map[i
 	if err := tpch.Generate(context.Background(), tpch.Options{SF: sf, Dir: dir, Partitions: partitions}); err != nil {
 		t.Fatal(err)
 	}
-	cat := planner.NewCatalog()
-	if err := cat.RegisterTPCH(dir); err != nil {
-		t.Fatal(err)
-	}
 	db, err := duck.OpenTPCH(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	return tpchPlans(t, dir, db, queries)
+}
+
+// tpchPlans plans TPC-H queries over the data in dir (3 partitions per
+// exchange) and asks db for their answers.
+func tpchPlans(t *testing.T, dir string, db *duck.DB, queries []int) (map[int]*planner.Plan, map[int][]string) {
+	t.Helper()
+	cat := planner.NewCatalog()
+	if err := cat.RegisterTPCH(dir); err != nil {
+		t.Fatal(err)
+	}
 	plans, want := map[int]*planner.Plan{}, map[int][]string{}
 	for _, n := range queries {
 		text, err := tpch.Query(n)

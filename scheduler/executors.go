@@ -38,10 +38,12 @@ func (s *Scheduler) registerExecutor(reg *kapotv1.ExecutorRegistration, tasks []
 	return cancel
 }
 
-// touch records a sign of life; it returns false for unknown executors.
+// touch records a sign of life; it returns false for unknown executors,
+// and for those a recovered job expects that have not registered yet (they
+// must, naming what they hold).
 func (s *Scheduler) touch(id string, st *kapotv1.ExecutorStatus) bool {
 	e, ok := s.executors[id]
-	if !ok {
+	if !ok || e.expected {
 		return false
 	}
 	e.lastSeen = time.Now()

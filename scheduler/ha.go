@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/kapot-go/kapot/internal/failover"
+	"github.com/kapot-go/kapot/scheduler/store"
 )
 
 // High availability: with --state-store etcd several schedulers share the
@@ -72,10 +73,36 @@ func (s *Scheduler) campaign(ctx context.Context) {
 	s.leading.Store(true)
 	s.wake()
 	s.log.Info().Dur("took_over_in", time.Since(start)).Msg("elected leader; serving")
-	select {
-	case <-ctx.Done():
-	case <-l.Lost():
-		s.fail(errors.New("leadership lost: the etcd lease ended (etcd unreachable for --leader-lease-seconds); another scheduler may lead now"))
+	// The lease's own keep-alive notices its end late when etcd is
+	// unreachable (it retries); the leader checks its key itself, and
+	// steps down once it could not confirm it for a whole lease: by then
+	// a follower may have been elected.
+	lease := s.cfg.LeaderLease
+	tick := time.NewTicker(lease / 3)
+	defer tick.Stop()
+	confirmed := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.Lost():
+			s.fail(errors.New("leadership lost: the etcd lease ended (etcd unreachable for --leader-lease-seconds); another scheduler may lead now"))
+			return
+		case <-tick.C:
+		}
+		vctx, cancel := context.WithTimeout(ctx, lease/3)
+		err := s.etcd.Verify(vctx)
+		cancel()
+		switch {
+		case err == nil:
+			confirmed = time.Now()
+		case errors.Is(err, store.ErrFenced):
+			s.fail(fmt.Errorf("leadership lost: %w", err))
+			return
+		case time.Since(confirmed) >= lease:
+			s.fail(fmt.Errorf("leadership lost: etcd did not confirm it for --leader-lease-seconds (%s): %v; another scheduler may lead now", lease, err))
+			return
+		}
 	}
 }
 

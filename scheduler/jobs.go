@@ -76,6 +76,9 @@ func (s *Scheduler) cleanFinishedJobs(now time.Time) {
 		}
 		if j.finished() && now.Sub(j.end) > s.cfg.FinishedJobTTL {
 			delete(s.jobs, id)
+			if j.request != "" {
+				delete(s.requests, j.request)
+			}
 			s.forgetJob(id)
 			continue
 		}
@@ -102,6 +105,34 @@ func (s *Scheduler) removeJobData(jobID string) {
 				s.log.Debug().Err(err).Str("executor", id).Str("job", jobID).Msg("remove job data")
 			}
 		})
+	}
+}
+
+// requestKey names a session's submission request ("" without an id).
+func requestKey(owner, requestID string) string {
+	if requestID == "" {
+		return ""
+	}
+	return owner + "\x00" + requestID
+}
+
+// requested returns the job a request key created, if any.
+func (s *Scheduler) requested(key string) (string, bool) {
+	if key == "" {
+		return "", false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, ok := s.requests[key]
+	return id, ok
+}
+
+// addJob makes j known. Called with mu held.
+func (s *Scheduler) addJob(j *jobState) {
+	s.jobs[j.id] = j
+	s.jobOrder = append(s.jobOrder, j.id)
+	if j.request != "" {
+		s.requests[j.request] = j.id
 	}
 }
 
@@ -161,11 +192,16 @@ func (s *Scheduler) submitJob(ctx context.Context, req *kapotv1.SubmitJobRequest
 			return "", forbidden
 		}
 	}
+	key := requestKey(owner, req.GetRequestId())
+	if id, ok := s.requested(key); ok {
+		return id, nil // nothing of this write was staged yet
+	}
 	id := newJobID()
 	j, err := s.newJob(ctx, id, req, owner, w)
 	if err != nil {
 		return "", err
 	}
+	j.request = key
 	name := j.name
 	s.mu.Lock()
 	// Fail fast when executors are up but none may run the job; with none
@@ -194,10 +230,27 @@ func (s *Scheduler) submitJob(ctx context.Context, req *kapotv1.SubmitJobRequest
 		s.cleanStaging(j.done, id, w)
 	}
 	s.mu.Lock()
-	s.jobs[id] = j
-	s.jobOrder = append(s.jobOrder, id)
-	s.persistJob(j)
+	if other, ok := s.requests[key]; ok && key != "" {
+		// The same request, submitted twice at once: one job.
+		j.ended() // its staging record goes (cleanStaging)
+		s.mu.Unlock()
+		return other, nil
+	}
+	s.addJob(j)
+	// Answered once durable: a client told of a job finds it on the next
+	// leader, or after a restart.
+	durable := make(chan error, 1)
+	s.persistJobDone(j, durable)
 	s.mu.Unlock()
+	if s.persisting.Load() {
+		select {
+		case err := <-durable:
+			if err != nil {
+				s.log.Warn().Err(err).Str("job", id).Msg("job not recorded in the state store")
+			}
+		case <-ctx.Done():
+		}
+	}
 	s.log.Info().Str("job", id).Str("name", name).Int("stages", len(j.order)).Msg("job submitted")
 	s.wake()
 	return id, nil

@@ -48,8 +48,8 @@ func (s *Scheduler) openLink(id string) (gen uint64, gone <-chan struct{}, ok bo
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.executors[id]
-	if !ok {
-		return 0, nil, false
+	if !ok || e.expected {
+		return 0, nil, false // it registers first
 	}
 	e.linkGen++
 	e.linked = true

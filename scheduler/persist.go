@@ -31,6 +31,7 @@ type jobRecord struct {
 	Props     map[string]string `json:"props,omitempty"`
 	Plan      []byte            `json:"plan"`
 	Queued    time.Time         `json:"queued"`
+	Request   string            `json:"request,omitempty"`
 	Start     time.Time         `json:"start"`
 	// Write jobs are not carried on (their commit lived in the old
 	// leader); Committing says the old leader had begun committing.
@@ -94,7 +95,7 @@ func (s *Scheduler) persistJobDone(j *jobState, done chan<- error) {
 	if err != nil {
 		return
 	}
-	rec := jobRecord{ID: j.id, Name: j.name, Owner: j.owner, Detached: j.detached, Props: j.props, Plan: plan,
+	rec := jobRecord{ID: j.id, Name: j.name, Owner: j.owner, Detached: j.detached, Props: j.props, Plan: plan, Request: j.request,
 		Queued: j.queued, Start: j.start, Write: j.write != nil, Committing: j.committing, State: j.state, Err: j.err, End: j.end, DataRemoved: j.dataRemoved}
 	if j.placement != nil {
 		rec.Placement, _ = proto.Marshal(j.placement)
@@ -145,6 +146,9 @@ func (s *Scheduler) persistLoop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			if s.deposed.Load() {
+				return // its writes would be refused
+			}
 			dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			s.drainPersist(dctx)
 			cancel()
@@ -220,6 +224,7 @@ func (s *Scheduler) apply(ctx context.Context, op persistOp) error {
 
 // fail stops the scheduler with err (Run returns it).
 func (s *Scheduler) fail(err error) {
+	s.deposed.Store(true)
 	select {
 	case s.fatal <- err:
 	default:

@@ -55,8 +55,7 @@ func (s *Scheduler) recoverJobs(ctx context.Context) error {
 		if _, dup := s.jobs[j.id]; dup {
 			continue
 		}
-		s.jobs[j.id] = j
-		s.jobOrder = append(s.jobOrder, j.id)
+		s.addJob(j)
 		s.persistJob(j)
 		if j.finished() {
 			if j.state != kapotv1.JobState_JOB_STATE_SUCCESSFUL {
@@ -72,6 +71,11 @@ func (s *Scheduler) recoverJobs(ctx context.Context) error {
 				}
 			}
 		}
+		if j.write == nil && j.stages[j.final].complete() {
+			// Every task was done; the predecessor died before it
+			// recorded the job's success.
+			s.succeed(j)
+		}
 	}
 	if len(recovered) > 0 {
 		s.log.Info().Int("jobs", len(recovered)).Msg("jobs recovered from the state store")
@@ -82,6 +86,12 @@ func (s *Scheduler) recoverJobs(ctx context.Context) error {
 
 // recoverJob rebuilds one job from its record and its task records.
 func (s *Scheduler) recoverJob(ctx context.Context, rec *jobRecord) *jobState {
+	j := s.rebuildJob(ctx, rec)
+	j.request = rec.Request
+	return j
+}
+
+func (s *Scheduler) rebuildJob(ctx context.Context, rec *jobRecord) *jobState {
 	now := time.Now()
 	failed := func(msg string) *jobState {
 		j := &jobState{id: rec.ID, name: rec.Name, owner: rec.Owner, detached: rec.Detached, props: rec.Props, queued: rec.Queued, start: rec.Start,

@@ -75,7 +75,16 @@ func TestRecoveryReconciles(t *testing.T) {
 				s.mu.Unlock()
 				t.Fatalf("executor a is not expected back: %+v", e)
 			}
+			// Its heartbeats and link are answered "register again": the
+			// registration names what it holds.
+			if s.touch("a", nil) {
+				s.mu.Unlock()
+				t.Fatal("a heartbeat of an expected executor was accepted without its registration")
+			}
 			s.mu.Unlock()
+			if _, _, ok := s.openLink("a"); ok {
+				t.Fatal("the link of an expected executor was opened without its registration")
+			}
 
 			var held []*kapotv1.HeldOutputs
 			if holds {
@@ -135,5 +144,31 @@ func TestRecoveryEndsWrites(t *testing.T) {
 	c := s.jobs[other]
 	if c == nil || c.state != kapotv1.JobState_JOB_STATE_CANCELLED || c.err != "cancelled by user" {
 		t.Fatalf("cancelled job after the restart: %+v", c)
+	}
+}
+
+// TestRequestIDs: a submission sent again with its request id (a retry
+// after a lost answer) gets the job the first created, also from the
+// scheduler that took over; another session's same id is its own.
+func TestRequestIDs(t *testing.T) {
+	dir := t.TempDir()
+	m := newMachine(t, func(c *Config) { c.StateDir = dir }, "a")
+	ctx := context.Background()
+	req := &kapotv1.SubmitJobRequest{Plan: examplePlan(t), RequestId: "r1"}
+	first, err := m.s.submit(ctx, req, "session-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := m.s.submit(ctx, req, "session-1")
+	if err != nil || again != first {
+		t.Fatalf("the same request again: %q %v, want %q", again, err, first)
+	}
+	other, err := m.s.submit(ctx, req, "session-2")
+	if err != nil || other == first {
+		t.Fatalf("another session's request: %q %v", other, err)
+	}
+	s := restart(t, m, dir)
+	if got, err := s.submit(ctx, req, "session-1"); err != nil || got != first {
+		t.Fatalf("the request after a restart: %q %v, want %q", got, err, first)
 	}
 }

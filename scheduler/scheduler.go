@@ -42,6 +42,9 @@ type Scheduler struct {
 	jobOrder   []string
 	tasks      map[uint64]taskRef
 	lastTaskID uint64 // the last task id given out
+	// requests maps a session's submission request id to the job it
+	// created (requestKey): a retried submission gets the same job.
+	requests map[string]string
 
 	connMu sync.Mutex
 	conns  map[string]*grpc.ClientConn
@@ -81,6 +84,10 @@ type Scheduler struct {
 	pqueue []persistOp
 	pkick  chan struct{}
 	fatal  chan error
+	// persisting is set while persistLoop runs (Run); deposed once this
+	// scheduler must stop (fail).
+	persisting atomic.Bool
+	deposed    atomic.Bool
 	// etcd is the state store when several schedulers share it; leading
 	// is set once this one is the leader and has taken the state over
 	// (always, with the embedded store). Followers refuse calls.
@@ -116,7 +123,7 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 	}
 	s := &Scheduler{
 		cfg: cfg, id: uuid.NewString(), log: log,
-		executors: map[string]*executorState{}, jobs: map[string]*jobState{}, tasks: map[uint64]taskRef{},
+		executors: map[string]*executorState{}, jobs: map[string]*jobState{}, tasks: map[uint64]taskRef{}, requests: map[string]string{},
 		conns: map[string]*grpc.ClientConn{}, kick: make(chan struct{}, 1), linksDone: make(chan struct{}), lis: lis, store: objstore.NewRegistry(cfg.S3, nil),
 		pkick: make(chan struct{}, 1), fatal: make(chan error, 1),
 		// Task ids of a predecessor (running on executors, adopted when
@@ -289,6 +296,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() { defer wg.Done(); s.launchLoop(loopCtx) }()
+	s.persisting.Store(true)
 	go func() { defer wg.Done(); s.persistLoop(loopCtx) }()
 	campaignCtx, stopCampaign := context.WithCancel(context.Background())
 	defer stopCampaign()
@@ -350,7 +358,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	wg.Wait()
 	s.bgStop()
 	s.bg.Wait()
-	if s.leadership != nil {
+	if s.leadership != nil && !s.deposed.Load() {
 		// After the last write: the next leader takes over at once
 		// instead of after the lease.
 		rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -209,6 +209,14 @@ func (s *Scheduler) planOptionsFor(props map[string]string) (planner.Options, er
 // executeSQL is the SchedulerService's SQL front door: a query becomes a
 // job of the caller's session, other statements answer inline.
 func (s *Scheduler) executeSQL(ctx context.Context, r *kapotv1.ExecuteSQLRequest, owner string, operator bool) (*kapotv1.ExecuteSQLResponse, error) {
+	if id, ok := s.requested(requestKey(owner, r.GetRequestId())); ok {
+		// A retry of a statement that became a job: that job.
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if j, ok := s.jobs[id]; ok {
+			return &kapotv1.ExecuteSQLResponse{JobId: id, Schema: j.resultSchema}, nil
+		}
+	}
 	res, err := s.statement(ctx, r.GetSql(), r.GetSessionProperties(), owner, operator)
 	if err != nil {
 		return nil, err
@@ -221,7 +229,7 @@ func (s *Scheduler) executeSQL(ctx context.Context, r *kapotv1.ExecuteSQLRequest
 		return nil, status.Errorf(codes.Internal, "result schema: %v", err)
 	}
 	id, err := s.submitJob(ctx, &kapotv1.SubmitJobRequest{Plan: res.plan.Named(), JobName: jobName(res),
-		SessionProperties: r.GetSessionProperties(), Detached: r.GetDetached() && !res.analyze}, owner, res.write)
+		SessionProperties: r.GetSessionProperties(), Detached: r.GetDetached() && !res.analyze, RequestId: r.GetRequestId()}, owner, res.write)
 	if err != nil {
 		return nil, submitStatus(err)
 	}

@@ -144,6 +144,8 @@ type jobState struct {
 	// plan is the plan as submitted: what a scheduler taking over splits
 	// again (see recover.go).
 	plan *kapotv1.PhysicalPlanNode
+	// request is the submission's requestKey ("": none).
+	request string
 }
 
 // ownerFlightSQL owns the jobs the Flight SQL endpoint submits: no session

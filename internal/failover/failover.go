@@ -133,9 +133,10 @@ type Conn struct {
 	cur   atomic.Int32
 	// Wait bounds how long one call looks for a leader.
 	Wait time.Duration
-	// Once marks methods that must not run twice: they are sent again
-	// only after a refusal that proves the first try was not acted on.
-	Once func(method string) bool
+	// Once marks calls that must not run twice (a submission without a
+	// request id): they are sent again only after a refusal that proves
+	// the first try was not acted on.
+	Once func(method string, args any) bool
 	mu   sync.Mutex // orders moves between addresses
 }
 
@@ -205,8 +206,8 @@ func notSent(err error) bool {
 }
 
 // retryable tells whether a failed call may go to another scheduler.
-func (c *Conn) retryable(method string, err error) bool {
-	if c.Once != nil && c.Once(method) {
+func (c *Conn) retryable(method string, args any, err error) bool {
+	if c.Once != nil && c.Once(method, args) {
 		return notSent(err)
 	}
 	return status.Code(err) == codes.Unavailable
@@ -220,7 +221,7 @@ func (c *Conn) Invoke(ctx context.Context, method string, args, reply any, opts 
 	for {
 		i := c.cur.Load()
 		err := c.conns[i].Invoke(ctx, method, args, reply, opts...)
-		if err == nil || len(c.conns) == 0 || !c.retryable(method, err) || ctx.Err() != nil || time.Now().After(give) {
+		if err == nil || len(c.conns) == 0 || !c.retryable(method, args, err) || ctx.Err() != nil || time.Now().After(give) {
 			return err
 		}
 		leader, _ := LeaderOf(err)

@@ -73,7 +73,10 @@ func dial(t *testing.T, addrs ...string) *failover.Conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	c.Once = func(m string) bool { return m == kapotv1.SchedulerService_SubmitJob_FullMethodName }
+	c.Once = func(m string, args any) bool {
+		r, ok := args.(*kapotv1.SubmitJobRequest)
+		return m == kapotv1.SchedulerService_SubmitJob_FullMethodName && ok && r.GetRequestId() == ""
+	}
 	return c
 }
 
@@ -145,6 +148,12 @@ func TestConnNeverSubmitsTwice(t *testing.T) {
 	if b.calls.Load() != 0 {
 		t.Fatal("a submission that may have arrived was sent again")
 	}
+	// With a request id the scheduler answers a repeat with the first
+	// job: it may be sent again.
+	if r, err := cl.SubmitJob(ctx, &kapotv1.SubmitJobRequest{RequestId: "r1"}); err != nil || r.GetJobId() != "j1" {
+		t.Fatalf("submit with a request id: %v %v", r, err)
+	}
+	b.calls.Store(0)
 	if _, err := cl.ListExecutors(ctx, &kapotv1.ListExecutorsRequest{}); err != nil {
 		t.Fatalf("a status call is asked again elsewhere: %v", err)
 	}

@@ -365,9 +365,18 @@ func (f *Server) DoGetStatement(ctx context.Context, tkt fsql.StatementQueryTick
 	if err := f.signer.Verify(t, time.Now()); err != nil {
 		return nil, nil, status.Errorf(codes.PermissionDenied, "statement handle: %v", err)
 	}
-	js, err := f.jobs.Status(t.GetJobId())
-	if err != nil {
+	if _, err := f.jobs.Status(t.GetJobId()); err != nil {
 		return nil, nil, status.Errorf(codes.NotFound, "job %s: %v (results are kept for --finished-job-data-clean-up-delay-seconds)", t.GetJobId(), err)
+	}
+	// The job finished when its FlightInfo was made; it may be running
+	// again (a result partition recomputed, or a scheduler that took over
+	// carrying it on): its results are read once it holds them all.
+	js, err := f.waitResults(ctx, t.GetJobId())
+	if err != nil {
+		if st, ok := status.FromError(err); ok && st.Code() != codes.Unknown {
+			return nil, nil, err
+		}
+		return nil, nil, status.Errorf(codes.FailedPrecondition, "%v", err)
 	}
 	locs := js.GetResultLocations()
 	if !whole {

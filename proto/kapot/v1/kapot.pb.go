@@ -2763,7 +2763,11 @@ type SubmitJobRequest struct {
 	// secret, sees its status, cancels it and gets its result tickets. An
 	// attached job (the default) is cancelled when its session stops asking
 	// for its status (the client went away); a detached one runs to its end.
-	Detached      bool `protobuf:"varint,5,opt,name=detached,proto3" json:"detached,omitempty"`
+	Detached bool `protobuf:"varint,5,opt,name=detached,proto3" json:"detached,omitempty"`
+	// A client's id of this submission: the same session submitting the
+	// same request id again (a retry after a lost answer, perhaps to the
+	// next leader) gets the job the first created instead of a second.
+	RequestId     string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2833,6 +2837,13 @@ func (x *SubmitJobRequest) GetDetached() bool {
 	return false
 }
 
+func (x *SubmitJobRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 type SubmitJobResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
@@ -2886,7 +2897,9 @@ type ExecuteSQLRequest struct {
 	// job a query becomes.
 	SessionProperties map[string]string `protobuf:"bytes,2,rep,name=session_properties,json=sessionProperties,proto3" json:"session_properties,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// As SubmitJobRequest.detached, for the job a query becomes.
-	Detached      bool `protobuf:"varint,3,opt,name=detached,proto3" json:"detached,omitempty"`
+	Detached bool `protobuf:"varint,3,opt,name=detached,proto3" json:"detached,omitempty"`
+	// As SubmitJobRequest.request_id, for the job a query or write becomes.
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2940,6 +2953,13 @@ func (x *ExecuteSQLRequest) GetDetached() bool {
 		return x.Detached
 	}
 	return false
+}
+
+func (x *ExecuteSQLRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // ExecuteSQLResponse is a query's job (read its result as any job's:
@@ -3870,22 +3890,26 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"\x06no_tag\x18\x03 \x01(\v2\x18.kapot.v1.PlacementNoTagH\x00R\x05noTagB\b\n" +
 	"\x06policy\"\x0e\n" +
 	"\fPlacementAny\"\x10\n" +
-	"\x0ePlacementNoTag\"\xda\x02\n" +
+	"\x0ePlacementNoTag\"\xf9\x02\n" +
 	"\x10SubmitJobRequest\x12.\n" +
 	"\x04plan\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x04plan\x12\x19\n" +
 	"\bjob_name\x18\x02 \x01(\tR\ajobName\x12`\n" +
 	"\x12session_properties\x18\x03 \x03(\v21.kapot.v1.SubmitJobRequest.SessionPropertiesEntryR\x11sessionProperties\x127\n" +
 	"\tplacement\x18\x04 \x01(\v2\x19.kapot.v1.PlacementPolicyR\tplacement\x12\x1a\n" +
-	"\bdetached\x18\x05 \x01(\bR\bdetached\x1aD\n" +
+	"\bdetached\x18\x05 \x01(\bR\bdetached\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x06 \x01(\tR\trequestId\x1aD\n" +
 	"\x16SessionPropertiesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"*\n" +
 	"\x11SubmitJobResponse\x12\x15\n" +
-	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\xea\x01\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\x89\x02\n" +
 	"\x11ExecuteSQLRequest\x12\x10\n" +
 	"\x03sql\x18\x01 \x01(\tR\x03sql\x12a\n" +
 	"\x12session_properties\x18\x02 \x03(\v22.kapot.v1.ExecuteSQLRequest.SessionPropertiesEntryR\x11sessionProperties\x12\x1a\n" +
-	"\bdetached\x18\x03 \x01(\bR\bdetached\x1aD\n" +
+	"\bdetached\x18\x03 \x01(\bR\bdetached\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\x1aD\n" +
 	"\x16SessionPropertiesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x98\x01\n" +
