@@ -17,6 +17,7 @@ type schedMetrics struct {
 	authFailures  *prometheus.CounterVec
 	executorsLost prometheus.Counter
 	speculative   *prometheus.CounterVec
+	recovered     *prometheus.CounterVec
 }
 
 func newSchedMetrics(s *Scheduler) *schedMetrics {
@@ -25,7 +26,9 @@ func newSchedMetrics(s *Scheduler) *schedMetrics {
 	m.executorsLost = prometheus.NewCounter(prometheus.CounterOpts{Name: "kapot_scheduler_executors_lost_total", Help: "Executors declared lost (link broken and probes unanswered, or heartbeats stopped)."})
 	m.speculative = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kapot_scheduler_speculative_copies_total",
 		Help: "Speculative copies of straggling tasks: started, and won (finished before the original)."}, []string{"outcome"})
-	m.reg.MustRegister(m.authFailures, m.executorsLost, m.speculative, stateCollector{s})
+	m.recovered = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kapot_scheduler_recovered_tasks_total",
+		Help: "Tasks of jobs carried on from a predecessor (take-over or restart): kept (completed, output still held), adopted (running on an executor that re-registered), rerun (completed, output gone)."}, []string{"outcome"})
+	m.reg.MustRegister(m.authFailures, m.executorsLost, m.speculative, m.recovered, stateCollector{s})
 	return m
 }
 

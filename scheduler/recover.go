@@ -51,6 +51,7 @@ func (s *Scheduler) recoverJobs(ctx context.Context) error {
 	slices.SortFunc(recovered, func(a, b *jobState) int { return a.queued.Compare(b.queued) })
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	kept := 0
 	for _, j := range recovered {
 		if _, dup := s.jobs[j.id]; dup {
 			continue
@@ -68,6 +69,7 @@ func (s *Scheduler) recoverJobs(ctx context.Context) error {
 			for _, t := range st.tasks {
 				if t.phase == taskDone {
 					s.expectExecutor(t.executor)
+					kept++
 				}
 			}
 		}
@@ -78,7 +80,8 @@ func (s *Scheduler) recoverJobs(ctx context.Context) error {
 		}
 	}
 	if len(recovered) > 0 {
-		s.log.Info().Int("jobs", len(recovered)).Msg("jobs recovered from the state store")
+		s.prom.recovered.WithLabelValues("kept").Add(float64(kept))
+		s.log.Info().Int("jobs", len(recovered)).Int("kept_tasks", kept).Msg("jobs recovered from the state store")
 	}
 	s.wake()
 	return nil
@@ -206,6 +209,7 @@ func (s *Scheduler) reconcile(e *executorState, tasks []*kapotv1.RunningTaskInfo
 				if t.phase == taskDone && t.executor.GetId() == id && !has[fmt.Sprintf("%s/%d/%d", j.id, sid, p)] {
 					t.phase, t.outputs = taskPending, nil
 					gone = true
+					s.prom.recovered.WithLabelValues("rerun").Inc()
 				}
 			}
 			if gone {
@@ -215,6 +219,7 @@ func (s *Scheduler) reconcile(e *executorState, tasks []*kapotv1.RunningTaskInfo
 		}
 	}
 	var cancel []uint64
+	adopted := 0
 	now := time.Now()
 	for _, info := range tasks {
 		tid := info.GetTaskId()
@@ -239,6 +244,11 @@ func (s *Scheduler) reconcile(e *executorState, tasks []*kapotv1.RunningTaskInfo
 		s.tasks[tid] = taskRef{job: j.id, stage: info.GetStageId(), partition: p, executor: id}
 		e.running[tid] = struct{}{}
 		s.lastTaskID = max(s.lastTaskID, tid)
+		adopted++
+	}
+	if adopted > 0 {
+		s.prom.recovered.WithLabelValues("adopted").Add(float64(adopted))
+		s.log.Info().Str("executor", id).Int("adopted_tasks", adopted).Msg("running tasks of recovered jobs adopted")
 	}
 	return cancel
 }
