@@ -21,6 +21,7 @@ import (
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/executor"
 	"github.com/kapot-go/kapot/internal/oracle"
+	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -226,16 +227,7 @@ func chaosKillDuringTPCH(t *testing.T, rng *rand.Rand, runs int, rep *chaosRepor
 	}
 	defer cl.Close()
 	waitExecutors(t, cl, 3, 30*time.Second)
-	run := func(n int) ([]string, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		_, bs, err := cl.Run(ctx, &kapotv1.SubmitJobRequest{Plan: plans[n].Root, JobName: fmt.Sprintf("chaos q%d", n)})
-		rows := engine.FormatRows(bs, "|")
-		for _, b := range bs {
-			b.Release()
-		}
-		return rows, err
-	}
+	run := func(n int) ([]string, error) { return runPlan(cl, plans[n], fmt.Sprintf("chaos q%d", n)) }
 
 	row := &chaosRow{scenario: fmt.Sprintf("SIGKILL 1 of 3 executors at a random point of each TPC-H query (SF %g, queries %v), default settings", sf, queries)}
 	defer rep.add(row)
@@ -285,6 +277,19 @@ func chaosKillDuringTPCH(t *testing.T, rng *rand.Rand, runs int, rep *chaosRepor
 		}
 	}
 	row.note = "detect: kill to the executor no longer listed; extra: the killed run's time minus the clean run's; recover: kill to correct answer"
+}
+
+// runPlan runs a planned query as a job named name (within 3 minutes) and
+// returns its rows, formatted.
+func runPlan(cl *client.Client, p *planner.Plan, name string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	_, bs, err := cl.Run(ctx, &kapotv1.SubmitJobRequest{Plan: p.Root, JobName: name})
+	rows := engine.FormatRows(bs, "|")
+	for _, b := range bs {
+		b.Release()
+	}
+	return rows, err
 }
 
 // waitGone polls until the scheduler no longer lists executor id and

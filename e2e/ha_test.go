@@ -93,7 +93,7 @@ type haCluster struct {
 	ports     []int
 	sqlPorts  []int // Flight SQL
 	scheds    []*proc
-	addrs     string // every scheduler, as clients and executors are given them
+	addrs     string  // every scheduler, as clients and executors are given them
 	all       []*proc // every scheduler process started
 	starts    int
 }
@@ -211,15 +211,19 @@ func TestSchedulerHA(t *testing.T) {
 	defer cl.Close()
 	waitExecutors(t, cl, 3, 60*time.Second)
 	createTPCH(t, cl.NewSession(nil), dir) // for Flight SQL, below
-	run := func(n int) ([]string, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		_, bs, err := cl.Run(ctx, &kapotv1.SubmitJobRequest{Plan: plans[n].Root, JobName: fmt.Sprintf("ha q%d", n)})
-		rows := engine.FormatRows(bs, "|")
-		for _, b := range bs {
-			b.Release()
-		}
-		return rows, err
+	run := func(n int) ([]string, error) { return runPlan(cl, plans[n], fmt.Sprintf("ha q%d", n)) }
+	// checked runs query n and compares its answer with DuckDB's, on a
+	// goroutine: the result comes on the channel.
+	checked := func(n int) <-chan error {
+		done := make(chan error, 1)
+		go func() {
+			rows, err := run(n)
+			if err == nil {
+				err = oracle.SameRows(rows, want[n])
+			}
+			done <- err
+		}()
+		return done
 	}
 	var extras []time.Duration
 	var lines []string
@@ -237,28 +241,17 @@ func TestSchedulerHA(t *testing.T) {
 		if leader < 0 {
 			t.Fatal("no scheduler answers as leader")
 		}
-		type result struct {
-			rows []string
-			err  error
-		}
-		done := make(chan result, 1)
 		start = time.Now()
-		go func() {
-			rows, err := run(n)
-			done <- result{rows, err}
-		}()
+		done := checked(n)
 		time.Sleep(time.Duration(rng.Int64N(int64(clean) + 1)))
 		killed := time.Since(start)
 		c.scheds[leader].cmd.Process.Signal(syscall.SIGKILL)
 		c.scheds[leader].wait(t, 10*time.Second)
 		c.startScheduler(t, leader) // back as the standby
-		res := <-done
+		err = <-done
 		took := time.Since(start)
-		if res.err != nil {
-			t.Fatalf("q%d with the leader killed after %s: %v", n, killed.Round(time.Millisecond), res.err)
-		}
-		if err := oracle.SameRows(res.rows, want[n]); err != nil {
-			t.Fatalf("q%d with the leader killed after %s: wrong answer: %v", n, killed.Round(time.Millisecond), err)
+		if err != nil {
+			t.Fatalf("q%d with the leader killed after %s: %v", n, killed.Round(time.Millisecond), err)
 		}
 		extra := max(took-clean, 0)
 		extras = append(extras, extra)
@@ -345,15 +338,8 @@ func TestSchedulerHA(t *testing.T) {
 	// standby takes over without waiting for the lease.
 	n := queries[0]
 	leader := c.leader(t)
-	termDone := make(chan error, 1)
 	start := time.Now()
-	go func() {
-		rows, err := run(n)
-		if err == nil {
-			err = oracle.SameRows(rows, want[n])
-		}
-		termDone <- err
-	}()
+	termDone := checked(n)
 	time.Sleep(20 * time.Millisecond)
 	c.scheds[leader].cmd.Process.Signal(syscall.SIGTERM)
 	if err := c.scheds[leader].wait(t, 30*time.Second); err != nil {
@@ -367,24 +353,13 @@ func TestSchedulerHA(t *testing.T) {
 	t.Logf("q%d with the leader stopped by SIGTERM: answered right after %s", n, termTook.Round(time.Millisecond))
 
 	// One etcd member dies during a query: the other two are a quorum.
-	done := make(chan error, 1)
-	go func() {
-		rows, err := run(n)
-		if err == nil {
-			err = oracle.SameRows(rows, want[n])
-		}
-		done <- err
-	}()
+	done := checked(n)
 	time.Sleep(50 * time.Millisecond)
 	c.etcd[0].p.cmd.Process.Signal(syscall.SIGKILL)
 	if err := <-done; err != nil {
 		t.Fatalf("q%d with an etcd member killed: %v", n, err)
 	}
-	rows, err := run(n)
-	if err == nil {
-		err = oracle.SameRows(rows, want[n])
-	}
-	if err != nil {
+	if err := <-checked(n); err != nil {
 		t.Fatalf("q%d after an etcd member was killed: %v", n, err)
 	}
 	// etcd loses its quorum (a second member dies): the leader cannot keep
@@ -415,11 +390,7 @@ func TestSchedulerHA(t *testing.T) {
 		default:
 		}
 	}
-	rows, err = run(n)
-	if err == nil {
-		err = oracle.SameRows(rows, want[n])
-	}
-	if err != nil {
+	if err := <-checked(n); err != nil {
 		t.Fatalf("q%d after etcd's quorum came back: %v", n, err)
 	}
 	answered := time.Since(back)
