@@ -72,6 +72,11 @@ type Executor struct {
 	memPolicy      sync.Once
 
 	statusMu sync.Mutex
+	// reportMu orders registrations and status sends: a registration
+	// names exactly the statuses not yet sent, so a scheduler never
+	// adopts a task whose status it already received (and dropped, not
+	// knowing the task then).
+	reportMu sync.Mutex
 	statuses []*kapotv1.TaskStatus
 	statusCh chan struct{} // signalled when statuses grows
 
@@ -340,7 +345,9 @@ func (e *Executor) register(ctx context.Context, retryFor time.Duration) error {
 	deadline := time.Now().Add(retryFor)
 	for {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		e.reportMu.Lock()
 		resp, err := e.scheduler.RegisterExecutor(cctx, &kapotv1.RegisterExecutorRequest{Registration: e.reg, Tasks: e.knownTasks(), Held: shuffle.Held(e.workDir)})
+		e.reportMu.Unlock()
 		cancel()
 		if err == nil {
 			if ids := resp.GetCancelTasks(); len(ids) > 0 {

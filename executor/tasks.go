@@ -205,6 +205,8 @@ func (e *Executor) requeueStatuses(s []*kapotv1.TaskStatus) {
 
 // sendStatuses reports queued statuses; on failure they are queued again.
 func (e *Executor) sendStatuses(ctx context.Context) error {
+	e.reportMu.Lock()
+	defer e.reportMu.Unlock()
 	s := e.takeStatuses()
 	if len(s) == 0 {
 		return nil
