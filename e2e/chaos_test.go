@@ -512,7 +512,7 @@ func sameOrErr(got, want []string) error {
 // lived in the old scheduler's memory) instead of hanging, the executors
 // re-register on their next heartbeat, and the cluster answers new jobs.
 func chaosSchedulerRestart(t *testing.T, runs int, rep *chaosReport) {
-	row := &chaosRow{scenario: "SIGKILL the scheduler mid-job, restart it on the same port", note: "the job in flight fails at once (Unavailable while the scheduler is down, NotFound after: jobs live in the scheduler's memory); lost counts clients that hung or jobs after the restart that failed; recover: restart to executors re-registered"}
+	row := &chaosRow{scenario: "SIGKILL the scheduler mid-job, restart it on the same port", note: "the job in flight fails at once (Unavailable while the scheduler is down, NotFound after: without --state-dir jobs live in the scheduler's memory; with one they carry on, see TestSchedulerRestartKeepsJobs); lost counts clients that hung or jobs after the restart that failed; recover: restart to executors re-registered"}
 	defer rep.add(row)
 	port := freePort(t)
 	sched := startSchedProc(t, "scheduler", port)
