@@ -184,24 +184,7 @@ func chaosKillDuringTPCH(t *testing.T, rng *rand.Rand, runs int, rep *chaosRepor
 	if v, err := strconv.ParseFloat(os.Getenv("KAPOT_CHAOS_SF"), 64); err == nil && v > 0 {
 		sf = v
 	}
-	queries := []int{1, 3, 6, 10}
-	switch q := os.Getenv("KAPOT_CHAOS_QUERIES"); q {
-	case "":
-	case "all":
-		queries = nil
-		for n := 1; n <= 22; n++ {
-			queries = append(queries, n)
-		}
-	default:
-		queries = nil
-		for _, s := range strings.Split(q, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(s))
-			if err != nil || n < 1 || n > 22 {
-				t.Fatalf("KAPOT_CHAOS_QUERIES: %q", q)
-			}
-			queries = append(queries, n)
-		}
-	}
+	queries := envQueries(t, "KAPOT_CHAOS_QUERIES", []int{1, 3, 6, 10})
 	plans, want := tpchFixture(t, sf, 3, queries)
 
 	port := freePort(t)
@@ -277,6 +260,32 @@ func chaosKillDuringTPCH(t *testing.T, rng *rand.Rand, runs int, rep *chaosRepor
 		}
 	}
 	row.note = "detect: kill to the executor no longer listed; extra: the killed run's time minus the clean run's; recover: kill to correct answer"
+}
+
+// envQueries reads a list of TPC-H query numbers from the environment
+// variable name ("1,3,6" or "all"), def when it is unset.
+func envQueries(t *testing.T, name string, def []int) []int {
+	t.Helper()
+	q := os.Getenv(name)
+	switch q {
+	case "":
+		return def
+	case "all":
+		var all []int
+		for n := 1; n <= 22; n++ {
+			all = append(all, n)
+		}
+		return all
+	}
+	var out []int
+	for _, s := range strings.Split(q, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 || n > 22 {
+			t.Fatalf("%s: %q", name, q)
+		}
+		out = append(out, n)
+	}
+	return out
 }
 
 // runPlan runs a planned query as a job named name (within 3 minutes) and

@@ -184,16 +184,7 @@ func TestSchedulerHA(t *testing.T) {
 	if raceDetector {
 		queries = []int{1, 6, 12} // the second run of make test: a slice
 	}
-	if q := os.Getenv("KAPOT_HA_QUERIES"); q != "" {
-		queries = nil
-		for _, s := range strings.Split(q, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(s))
-			if err != nil || n < 1 || n > 22 {
-				t.Fatalf("KAPOT_HA_QUERIES: %q", q)
-			}
-			queries = append(queries, n)
-		}
-	}
+	queries = envQueries(t, "KAPOT_HA_QUERIES", queries)
 	seed := uint64(envInt("KAPOT_HA_SEED", int(time.Now().UnixNano()%1_000_000)))
 	t.Logf("seed %d (KAPOT_HA_SEED reproduces the kill timings)", seed)
 	rng := rand.New(rand.NewPCG(seed, 11))
