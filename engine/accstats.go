@@ -196,7 +196,7 @@ func (a *distinctSumAcc) stateTypes() []arrow.DataType {
 	return []arrow.DataType{a.in, arrow.BinaryTypes.Binary}
 }
 func (a *distinctSumAcc) state(mem memory.Allocator) []arrow.Array {
-	return []arrow.Array{array.MakeArrayOfNull(mem, a.in, len(a.set.counts)), a.set.state(mem)[0]}
+	return []arrow.Array{array.MakeArrayOfNull(mem, a.in, len(a.set.sets)), a.set.state(mem)[0]}
 }
 
 func (a *distinctSumAcc) resultType() arrow.DataType {
@@ -214,32 +214,32 @@ func (a *distinctSumAcc) resultType() arrow.DataType {
 func (a *distinctSumAcc) result(mem memory.Allocator) arrow.Array {
 	b := array.NewBuilder(mem, a.resultType())
 	defer b.Release()
-	n := len(a.set.counts)
-	isum, fsum, dsum := make([]int64, n), make([]float64, n), make([]decimal128.Num, n)
-	a.set.each(func(g uint32, k []byte) {
-		// A key is a validity byte and the value's bits (see
-		// newKeyEncoder); NULLs never enter the set.
-		lo := binary.LittleEndian.Uint64(k[1:9])
-		switch {
-		case arrow.IsInteger(a.in.ID()):
-			isum[g] += int64(lo)
-			fsum[g] += float64(int64(lo))
-		case a.in.ID() == arrow.FLOAT32:
-			fsum[g] += float64(math.Float32frombits(uint32(lo)))
-		case a.in.ID() == arrow.FLOAT64:
-			fsum[g] += math.Float64frombits(lo)
-		default:
-			hi := binary.LittleEndian.Uint64(k[9:17])
-			dsum[g] = dsum[g].Add(decimal128.New(int64(hi), lo))
-		}
-	})
-	for g, cnt := range a.set.counts {
-		if cnt == 0 {
+	for _, set := range a.set.sets {
+		if len(set) == 0 {
 			b.AppendNull()
 			continue
 		}
-		isum, fsum, dsum := isum[g], fsum[g], dsum[g]
-		n := float64(cnt)
+		var isum int64
+		var fsum float64
+		var dsum decimal128.Num
+		for k := range set {
+			// A key is a validity byte and the value's bits (see
+			// newKeyEncoder); NULLs never enter the set.
+			lo := binary.LittleEndian.Uint64([]byte(k[1:9]))
+			switch {
+			case arrow.IsInteger(a.in.ID()):
+				isum += int64(lo)
+				fsum += float64(int64(lo))
+			case a.in.ID() == arrow.FLOAT32:
+				fsum += float64(math.Float32frombits(uint32(lo)))
+			case a.in.ID() == arrow.FLOAT64:
+				fsum += math.Float64frombits(lo)
+			default:
+				hi := binary.LittleEndian.Uint64([]byte(k[9:17]))
+				dsum = dsum.Add(decimal128.New(int64(hi), lo))
+			}
+		}
+		n := float64(len(set))
 		switch bb := b.(type) {
 		case *array.Int64Builder:
 			bb.Append(isum)

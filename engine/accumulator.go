@@ -539,64 +539,21 @@ func newMinMax(t arrow.DataType, isMax bool) (accumulator, error) {
 // distinctCountAcc counts the distinct non-null values of each group. Values
 // are kept by their key encoding, so any groupable type works; the partial
 // state of a group is its set serialized as length-prefixed encodings, which
-// the final phase unions without decoding. All groups share one set keyed by
-// (group, value): a map per group cost an allocation or more per group and
-// its own hashing state (Q16 has 18 000 groups of a few values each).
+// the final phase unions without decoding.
 type distinctCountAcc struct {
-	counts []int64
-	// short holds encodings of up to 8 bytes (integers, dates, short
-	// strings), long the others, prefixed by their group.
-	short map[shortDistinct]struct{}
-	long  map[string]struct{}
-	buf   []byte
+	sets []map[string]struct{}
 }
 
-// shortDistinct is a group's value whose encoding fits 16 bytes (a key
-// encoding is a validity byte and the value's bits: 9 bytes for an int64).
-type shortDistinct struct {
-	g      uint32
-	n      uint32 // encoding length: "a" and "a\x00" stay apart
-	v0, v1 uint64
-}
-
-func (a *distinctCountAcc) grow(n int) { a.counts = growTo(a.counts, n) }
+func (a *distinctCountAcc) grow(n int) { a.sets = growTo(a.sets, n) }
 
 func (a *distinctCountAcc) add(g uint32, key []byte) {
-	if len(key) <= 16 {
-		var v [16]byte
-		copy(v[:], key)
-		k := shortDistinct{g: g, n: uint32(len(key)), v0: binary.LittleEndian.Uint64(v[:8]), v1: binary.LittleEndian.Uint64(v[8:])}
-		if a.short == nil {
-			a.short = map[shortDistinct]struct{}{}
-		}
-		if _, ok := a.short[k]; !ok {
-			a.short[k] = struct{}{}
-			a.counts[g]++
-		}
-		return
+	set := a.sets[g]
+	if set == nil {
+		set = map[string]struct{}{}
+		a.sets[g] = set
 	}
-	a.buf = binary.LittleEndian.AppendUint32(a.buf[:0], g)
-	a.buf = append(a.buf, key...)
-	if a.long == nil {
-		a.long = map[string]struct{}{}
-	}
-	if _, ok := a.long[string(a.buf)]; !ok {
-		a.long[string(a.buf)] = struct{}{}
-		a.counts[g]++
-	}
-}
-
-// each calls fn with every (group, value encoding) in the set, in no order.
-// key is reused between calls.
-func (a *distinctCountAcc) each(fn func(g uint32, key []byte)) {
-	var v [16]byte
-	for k := range a.short {
-		binary.LittleEndian.PutUint64(v[:8], k.v0)
-		binary.LittleEndian.PutUint64(v[8:], k.v1)
-		fn(k.g, v[:k.n])
-	}
-	for k := range a.long {
-		fn(binary.LittleEndian.Uint32([]byte(k[:4])), []byte(k[4:]))
+	if _, ok := set[string(key)]; !ok {
+		set[string(key)] = struct{}{}
 	}
 }
 
@@ -643,16 +600,16 @@ func (a *distinctCountAcc) stateTypes() []arrow.DataType {
 }
 
 func (a *distinctCountAcc) state(mem memory.Allocator) []arrow.Array {
-	sets := make([][]byte, len(a.counts))
-	a.each(func(g uint32, key []byte) {
-		sets[g] = binary.AppendUvarint(sets[g], uint64(len(key)))
-		sets[g] = append(sets[g], key...)
-	})
 	b := array.NewBinaryBuilder(mem, arrow.BinaryTypes.Binary)
 	defer b.Release()
-	b.Reserve(len(sets))
-	for _, set := range sets {
-		b.Append(set)
+	var buf []byte
+	for _, set := range a.sets {
+		buf = buf[:0]
+		for k := range set {
+			buf = binary.AppendUvarint(buf, uint64(len(k)))
+			buf = append(buf, k...)
+		}
+		b.Append(buf)
 	}
 	return []arrow.Array{b.NewArray()}
 }
@@ -662,7 +619,9 @@ func (a *distinctCountAcc) resultType() arrow.DataType { return arrow.PrimitiveT
 func (a *distinctCountAcc) result(mem memory.Allocator) arrow.Array {
 	b := array.NewInt64Builder(mem)
 	defer b.Release()
-	b.AppendValues(a.counts, nil)
+	for _, set := range a.sets {
+		b.Append(int64(len(set)))
+	}
 	return b.NewArray()
 }
 

@@ -573,18 +573,6 @@ func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
 		if j.jt != kapotv1.JoinType_JOIN_TYPE_INNER && r.parts > 1 {
 			r.node, r.parts = exchange(r.node, single), 1
 		}
-		if j.jt == kapotv1.JoinType_JOIN_TYPE_INNER && l.parts > r.parts && estimate(j.left) > estimate(j.right) {
-			// An inner join probes the bigger side, which keeps its
-			// partitions: a comparison with a scalar subquery's one row
-			// (Q11, Q22) ran in one task that read all of the big side.
-			l, r = r, l
-			out.cols = append(append([]colID{}, l.cols...), r.cols...)
-			if j.filter != nil {
-				if filter, err = j.filter.proto(out.pos()); err != nil {
-					return lowered{}, err
-				}
-			}
-		}
 		out.node = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_NestedLoopJoin{NestedLoopJoin: &kapotv1.NestedLoopJoinNode{
 			Left: l.node, Right: r.node, JoinType: j.jt, Filter: filter}}}
 		out.parts = r.parts
