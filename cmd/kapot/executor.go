@@ -36,7 +36,6 @@ and ${ENV_VAR:-default}); the command line wins, then the environment, then
 the file. --print-config shows the result, secrets redacted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			reexecLazyFree()
 			warnArgvSecrets(cmd)
 			if err := config.Apply(cmd.Flags(), "KAPOT_EXECUTOR", configFile, "config", "print-config"); err != nil {
 				return err
