@@ -89,18 +89,24 @@ func TestParquetPrefilter(t *testing.T) {
 			plan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Filter{Filter: &kapotv1.FilterNode{Predicate: c.pred,
 				Input: &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ParquetScan{ParquetScan: &kapotv1.ParquetScanNode{
 					FileGroups: []*kapotv1.FileGroup{{Paths: []string{path}}}}}}}}}
-			for _, batch := range []int{13, 1000} {
+			for _, batch := range []int{13, 70, 1000} {
 				tc, _ := newTC(t)
 				tc.BatchSize = batch
 				tc.Metrics = &Metrics{}
 				if got := runOrdered(t, plan, tc); !slices.Equal(got, want) {
 					t.Fatalf("batch size %d: got %d rows %q\nwant %d rows %q", batch, len(got), head(got), len(want), head(want))
 				}
-				var scanned int64
+				var scanned, batches int64
 				for _, m := range tc.Metrics.Snapshot() {
 					if strings.Contains(m.Name, "Scan") {
-						scanned = m.OutputRows
+						scanned, batches = m.OutputRows, m.OutputBatches
 					}
+				}
+				// The few rows prefilters keep of each batch read are
+				// gathered into batches of a quarter of the batch size or
+				// more (but the last), not sent on one small batch each.
+				if minRows := int64(batch / 4); c.prefilter && batches > scanned/minRows+1 {
+					t.Errorf("batch size %d: the scan emitted %d rows in %d batches, want batches of %d rows or more", batch, scanned, batches, minRows)
 				}
 				if c.prefilter && scanned >= int64(len(rows)) || !c.prefilter && scanned != int64(len(rows)) {
 					t.Errorf("batch size %d: the scan emitted %d of %d rows (prefiltered: want %v)", batch, scanned, len(rows), c.prefilter)

@@ -365,7 +365,8 @@ func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskCo
 		pf.Close()
 		return emptyReader{}, nil
 	}
-	r := &parquetReader{pf: pf, loc: obj.Location(), mem: tc.Mem, want: make([]arrow.DataType, len(cols)), pre: f.pre, out: f.out}
+	r := &parquetReader{pf: pf, loc: obj.Location(), mem: tc.Mem, want: make([]arrow.DataType, len(cols)), pre: f.pre, out: f.out,
+		minRows: int64(tc.batchSize(f.batchSize)) / 4}
 	if len(r.pre) > 0 {
 		r.masks = make([]dictMaskCache, len(r.pre))
 	}
@@ -627,6 +628,9 @@ type parquetReader struct {
 	out   *arrow.Schema
 	masks []dictMaskCache
 	sel   []int32
+	// minRows is the smallest batch next returns while prefilters drop
+	// rows (a quarter of the batch size), but at the end of the file.
+	minRows int64
 }
 
 // dictMaskCache is a prefilter's mask for one dictionary (pqarrow hands
@@ -642,13 +646,45 @@ func (r *parquetReader) next() (arrow.RecordBatch, error) {
 	if len(r.rrs) == 1 && r.want[0] == nil && len(r.pre) == 0 {
 		return r.nextOf(0)
 	}
+	var pending []arrow.RecordBatch
+	var rows int64
+	defer func() {
+		for _, b := range pending {
+			b.Release()
+		}
+	}()
 	for {
 		b, err := r.nextBatch()
-		if err != nil || b.NumRows() > 0 {
-			return b, err
+		if errors.Is(err, io.EOF) && len(pending) > 0 {
+			return r.concat(pending)
 		}
-		b.Release() // every row prefiltered away: read on
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case b.NumRows() == 0:
+			b.Release() // every row prefiltered away: read on
+		case len(pending) == 0 && (len(r.pre) == 0 || b.NumRows() >= r.minRows):
+			return b, nil
+		default:
+			// Prefilters keep few rows of each batch (Q19: 1 in 14):
+			// the operators above pay per batch, so small ones are
+			// gathered into one of at least minRows.
+			pending = append(pending, b)
+			if rows += b.NumRows(); rows >= r.minRows {
+				return r.concat(pending)
+			}
+		}
 	}
+}
+
+// concat joins prefiltered batches into one.
+func (r *parquetReader) concat(batches []arrow.RecordBatch) (arrow.RecordBatch, error) {
+	if len(batches) == 1 {
+		batches[0].Retain()
+		return batches[0], nil
+	}
+	return concatBatchesMem(r.mem, batches[0].Schema(), batches)
 }
 
 // preselect runs the prefilters over the dictionary-encoded columns of

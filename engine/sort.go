@@ -371,6 +371,12 @@ func topK(order []int32, k int, less func(a, b int32) int) []int32 {
 }
 
 func concatBatches(tc *TaskContext, schema *arrow.Schema, batches []arrow.RecordBatch) (arrow.RecordBatch, error) {
+	return concatBatchesMem(tc.Mem, schema, batches)
+}
+
+// concatBatchesMem concatenates batches of schema into one, allocated from
+// mem; the inputs keep their references.
+func concatBatchesMem(mem memory.Allocator, schema *arrow.Schema, batches []arrow.RecordBatch) (arrow.RecordBatch, error) {
 	if len(batches) == 1 {
 		batches[0].Retain()
 		return batches[0], nil
@@ -385,7 +391,7 @@ func concatBatches(tc *TaskContext, schema *arrow.Schema, batches []arrow.Record
 		for i, b := range batches {
 			parts[i] = b.Column(c)
 		}
-		arr, err := array.Concatenate(parts, tc.Mem)
+		arr, err := array.Concatenate(parts, mem)
 		if err != nil {
 			for _, a := range cols[:c] {
 				a.Release()
