@@ -9,6 +9,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -25,6 +26,11 @@ type HashJoin struct {
 	filter      Expr // over left ++ right columns; may be nil
 	// nestedLoop joins without keys: every build row is a candidate.
 	nestedLoop bool
+	// buildRanges, when set, is each probe partition's range of left key
+	// rangeKey: the task probing partition p builds only rows in
+	// buildRanges[p] (see HashJoinNode.build_ranges).
+	buildRanges [][2]int64
+	rangeKey    int
 	nodeID     int
 	joined     *arrow.Schema
 	schema     *arrow.Schema
@@ -51,7 +57,81 @@ func newHashJoin(left, right ExecutionPlan, n *kapotv1.HashJoinNode) (*HashJoin,
 		}
 		j.leftKeys, j.rightKeys = append(j.leftKeys, l), append(j.rightKeys, r)
 	}
-	return j, j.init(n.GetFilter())
+	if err := j.init(n.GetFilter()); err != nil {
+		return nil, err
+	}
+	return j, j.initBuildRanges(n)
+}
+
+// initBuildRanges checks and keeps n's build ranges: only a collect-left
+// join that never outputs unmatched build rows may drop build rows, one
+// range per probe partition, of a signed integer key.
+func (j *HashJoin) initBuildRanges(n *kapotv1.HashJoinNode) error {
+	rs := n.GetBuildRanges()
+	if len(rs) == 0 {
+		return nil
+	}
+	k := int(n.GetBuildRangeKey())
+	switch {
+	case j.mode != kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT || j.emitsUnmatchedBuild():
+		return fmt.Errorf("hash join build ranges on a %v %v join, which needs every build row: %w", j.mode, j.joinType, ErrInvalidPlan)
+	case len(rs) != j.right.OutputPartitions():
+		return fmt.Errorf("hash join has %d build ranges for %d probe partitions: %w", len(rs), j.right.OutputPartitions(), ErrInvalidPlan)
+	case k >= len(j.leftKeys):
+		return fmt.Errorf("hash join build range key %d of %d keys: %w", k, len(j.leftKeys), ErrInvalidPlan)
+	}
+	switch j.leftKeys[k].DataType().ID() {
+	case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64:
+	default:
+		return fmt.Errorf("hash join build ranges over %s keys (signed integers only): %w", j.leftKeys[k].DataType(), ErrInvalidPlan)
+	}
+	j.rangeKey = k
+	for _, r := range rs {
+		j.buildRanges = append(j.buildRanges, [2]int64{r.GetLo(), r.GetHi()})
+	}
+	return nil
+}
+
+// inBuildRange is the rows of build batch b whose range key lies in
+// [lo, hi] (b itself, retained, when all do).
+func (j *HashJoin) inBuildRange(ctx context.Context, mem memory.Allocator, b arrow.RecordBatch, lo, hi int64) (arrow.RecordBatch, error) {
+	keys, err := j.leftKeys[j.rangeKey].Eval(ctx, mem, b)
+	if err != nil {
+		return nil, err
+	}
+	defer keys.Release()
+	n := keys.Len()
+	keep := make([]int32, 0, n)
+	in := func(i int, v int64) {
+		if v >= lo && v <= hi && keys.IsValid(i) {
+			keep = append(keep, int32(i))
+		}
+	}
+	switch a := keys.(type) {
+	case *array.Int64:
+		for i, v := range a.Int64Values() {
+			in(i, v)
+		}
+	case *array.Int32:
+		for i, v := range a.Int32Values() {
+			in(i, int64(v))
+		}
+	case *array.Int16:
+		for i, v := range a.Int16Values() {
+			in(i, int64(v))
+		}
+	case *array.Int8:
+		for i, v := range a.Int8Values() {
+			in(i, int64(v))
+		}
+	default:
+		return nil, fmt.Errorf("hash join build range key is %s: %w", keys.DataType(), ErrInvalidPlan)
+	}
+	if len(keep) == n {
+		b.Retain()
+		return b, nil
+	}
+	return takeRows(ctx, mem, b, keep)
 }
 
 // newNestedLoopJoin builds a join without equality keys: every left row
@@ -150,6 +230,9 @@ func (j *HashJoin) String() string {
 	}
 	if j.filter != nil {
 		s += ", filter=" + j.filter.String()
+	}
+	if j.buildRanges != nil {
+		s += fmt.Sprintf(", build=ranges of %s", j.leftKeys[j.rangeKey])
 	}
 	return s + ")"
 }
@@ -262,6 +345,21 @@ func (o *hashJoinOp) buildSide(ctx context.Context) error {
 		}
 	default:
 		sources = append(sources, func() (Operator, error) { return o.j.left.Execute(ctx, o.part, o.tc) })
+	}
+	if o.j.buildRanges != nil && o.buildFrom == nil {
+		// Only build rows in the probe partition's key range can match.
+		r, all := o.j.buildRanges[o.part], add
+		add = func(b arrow.RecordBatch) error {
+			in, err := o.j.inBuildRange(ctx, o.tc.Mem, b, r[0], r[1])
+			if err != nil {
+				return err
+			}
+			defer in.Release()
+			if in.NumRows() == 0 {
+				return nil
+			}
+			return all(in)
+		}
 	}
 	for _, open := range sources {
 		op, err := open()

@@ -608,7 +608,7 @@ func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
 		// Broadcast the small build side of an outer, semi or anti join
 		// whose output never needs the build side's unmatched rows: each
 		// probe task builds it whole and keeps its own partitioning.
-		return broadcastJoin(j, l, r, lk, rk)
+		return broadcastJoin(j, l, r, lk, rk, j.leftKeys, j.rightKeys)
 	}
 	if j.jt == kapotv1.JoinType_JOIN_TYPE_INNER {
 		// Broadcast a small side: build it whole in every task that probes
@@ -616,10 +616,10 @@ func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
 		// exchange of the big side).
 		lb, rb := p.broadcastable(j.left, j.right), p.broadcastable(j.right, j.left)
 		if rb && (!lb || estimate(j.right) < estimate(j.left)) {
-			return broadcastJoin(j, r, l, rk, lk)
+			return broadcastJoin(j, r, l, rk, lk, j.rightKeys, j.leftKeys)
 		}
 		if lb {
-			return broadcastJoin(j, l, r, lk, rk)
+			return broadcastJoin(j, l, r, lk, rk, j.leftKeys, j.rightKeys)
 		}
 	}
 	// Both sides must be hash-partitioned the same way on (some of) the
@@ -731,7 +731,7 @@ func (p *lowerer) prune(in lowered, need map[colID]bool) lowered {
 // in every task probing a partition of probe, which keeps its partitioning.
 // Sides may be exchanged for an inner join (build is then j's right side);
 // others keep j's order.
-func broadcastJoin(j *joinRel, build, probe lowered, bk, pk []*kapotv1.PhysicalExprNode) (lowered, error) {
+func broadcastJoin(j *joinRel, build, probe lowered, bk, pk []*kapotv1.PhysicalExprNode, bke, pke []*expr) (lowered, error) {
 	out := lowered{cols: append(append([]colID{}, build.cols...), probe.cols...), parts: probe.parts, hashed: probe.hashed, ranged: probe.ranged}
 	var f *kapotv1.PhysicalExprNode
 	if j.filter != nil {
@@ -744,9 +744,44 @@ func broadcastJoin(j *joinRel, build, probe lowered, bk, pk []*kapotv1.PhysicalE
 	for i := range bk {
 		hj.On = append(hj.On, &kapotv1.JoinOn{Left: bk[i], Right: pk[i]})
 	}
+	hj.BuildRanges, hj.BuildRangeKey = buildRanges(j.jt, bke, pke, probe)
 	out.node = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashJoin{HashJoin: hj}}
 	out.cols = joinOutput(j.jt, build.cols, probe.cols)
 	return out, nil
+}
+
+// buildRanges finds a key whose probe column splits the probe side by
+// value ranges (storage partitioning) and returns each probe partition's
+// range and the key's position: the task probing a partition then builds
+// only the broadcast rows whose key lies in its range, so each task's hash
+// table holds its share of the build side instead of all of it (TPC-H Q5
+// broadcasts customer ⋈ orders to tasks that probe one lineitem file each).
+// A join that outputs unmatched build rows keeps them all (nil).
+func buildRanges(jt kapotv1.JoinType, bke, pke []*expr, probe lowered) ([]*kapotv1.KeyRange, uint32) {
+	switch jt {
+	case kapotv1.JoinType_JOIN_TYPE_LEFT, kapotv1.JoinType_JOIN_TYPE_FULL, kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI, kapotv1.JoinType_JOIN_TYPE_LEFT_ANTI:
+		return nil, 0
+	}
+	for i, pk := range pke {
+		if pk.kind != eCol || i >= len(bke) {
+			continue
+		}
+		bounds, ok := probe.rangedBy(pk.col)
+		if !ok || len(bounds) != probe.parts || len(bounds) < 2 {
+			continue
+		}
+		switch bke[i].typ.ID() {
+		case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64:
+		default:
+			continue
+		}
+		out := make([]*kapotv1.KeyRange, len(bounds))
+		for p, b := range bounds {
+			out[p] = &kapotv1.KeyRange{Lo: b[0], Hi: b[1]}
+		}
+		return out, uint32(i)
+	}
+	return nil, 0
 }
 
 // joinHashed is the partitioning of a partitioned join's output, given the

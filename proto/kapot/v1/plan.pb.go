@@ -2351,13 +2351,21 @@ func (x *JoinOn) GetRight() *PhysicalExprNode {
 // keys never match. The optional filter is evaluated over the joined row
 // (left columns then right columns) and decides whether a key match counts.
 type HashJoinNode struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Left          *PhysicalPlanNode      `protobuf:"bytes,1,opt,name=left,proto3" json:"left,omitempty"`
-	Right         *PhysicalPlanNode      `protobuf:"bytes,2,opt,name=right,proto3" json:"right,omitempty"`
-	On            []*JoinOn              `protobuf:"bytes,3,rep,name=on,proto3" json:"on,omitempty"`
-	JoinType      JoinType               `protobuf:"varint,4,opt,name=join_type,json=joinType,proto3,enum=kapot.v1.JoinType" json:"join_type,omitempty"`
-	Mode          JoinMode               `protobuf:"varint,5,opt,name=mode,proto3,enum=kapot.v1.JoinMode" json:"mode,omitempty"`
-	Filter        *PhysicalExprNode      `protobuf:"bytes,6,opt,name=filter,proto3" json:"filter,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Left     *PhysicalPlanNode      `protobuf:"bytes,1,opt,name=left,proto3" json:"left,omitempty"`
+	Right    *PhysicalPlanNode      `protobuf:"bytes,2,opt,name=right,proto3" json:"right,omitempty"`
+	On       []*JoinOn              `protobuf:"bytes,3,rep,name=on,proto3" json:"on,omitempty"`
+	JoinType JoinType               `protobuf:"varint,4,opt,name=join_type,json=joinType,proto3,enum=kapot.v1.JoinType" json:"join_type,omitempty"`
+	Mode     JoinMode               `protobuf:"varint,5,opt,name=mode,proto3,enum=kapot.v1.JoinMode" json:"mode,omitempty"`
+	Filter   *PhysicalExprNode      `protobuf:"bytes,6,opt,name=filter,proto3" json:"filter,omitempty"`
+	// build_ranges, on a COLLECT_LEFT join whose probe side is split by value
+	// ranges of the right key on[build_range_key] (storage partitioning: file
+	// i of a table holds one range of a key), has one range per probe
+	// partition: the task probing partition i builds only the rows whose
+	// left key on[build_range_key] lies in build_ranges[i], as no other row
+	// can match there. Empty: every task builds all rows.
+	BuildRanges   []*KeyRange `protobuf:"bytes,7,rep,name=build_ranges,json=buildRanges,proto3" json:"build_ranges,omitempty"`
+	BuildRangeKey uint32      `protobuf:"varint,8,opt,name=build_range_key,json=buildRangeKey,proto3" json:"build_range_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2434,6 +2442,74 @@ func (x *HashJoinNode) GetFilter() *PhysicalExprNode {
 	return nil
 }
 
+func (x *HashJoinNode) GetBuildRanges() []*KeyRange {
+	if x != nil {
+		return x.BuildRanges
+	}
+	return nil
+}
+
+func (x *HashJoinNode) GetBuildRangeKey() uint32 {
+	if x != nil {
+		return x.BuildRangeKey
+	}
+	return 0
+}
+
+// KeyRange is the closed range [lo, hi] of a signed integer key (lo > hi:
+// no value).
+type KeyRange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Lo            int64                  `protobuf:"varint,1,opt,name=lo,proto3" json:"lo,omitempty"`
+	Hi            int64                  `protobuf:"varint,2,opt,name=hi,proto3" json:"hi,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyRange) Reset() {
+	*x = KeyRange{}
+	mi := &file_kapot_v1_plan_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyRange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyRange) ProtoMessage() {}
+
+func (x *KeyRange) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_plan_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyRange.ProtoReflect.Descriptor instead.
+func (*KeyRange) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *KeyRange) GetLo() int64 {
+	if x != nil {
+		return x.Lo
+	}
+	return 0
+}
+
+func (x *KeyRange) GetHi() int64 {
+	if x != nil {
+		return x.Hi
+	}
+	return 0
+}
+
 // NestedLoopJoinNode joins every left row with every right row for which
 // filter is true (a cross join without filter). The left side is collected
 // from all its partitions and each right partition is probed against it.
@@ -2449,7 +2525,7 @@ type NestedLoopJoinNode struct {
 
 func (x *NestedLoopJoinNode) Reset() {
 	*x = NestedLoopJoinNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[20]
+	mi := &file_kapot_v1_plan_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2461,7 +2537,7 @@ func (x *NestedLoopJoinNode) String() string {
 func (*NestedLoopJoinNode) ProtoMessage() {}
 
 func (x *NestedLoopJoinNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[20]
+	mi := &file_kapot_v1_plan_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2474,7 +2550,7 @@ func (x *NestedLoopJoinNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NestedLoopJoinNode.ProtoReflect.Descriptor instead.
 func (*NestedLoopJoinNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{20}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *NestedLoopJoinNode) GetLeft() *PhysicalPlanNode {
@@ -2517,7 +2593,7 @@ type UnionNode struct {
 
 func (x *UnionNode) Reset() {
 	*x = UnionNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[21]
+	mi := &file_kapot_v1_plan_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2529,7 +2605,7 @@ func (x *UnionNode) String() string {
 func (*UnionNode) ProtoMessage() {}
 
 func (x *UnionNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[21]
+	mi := &file_kapot_v1_plan_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2542,7 +2618,7 @@ func (x *UnionNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnionNode.ProtoReflect.Descriptor instead.
 func (*UnionNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{21}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *UnionNode) GetInputs() []*PhysicalPlanNode {
@@ -2565,7 +2641,7 @@ type SortPreservingMergeNode struct {
 
 func (x *SortPreservingMergeNode) Reset() {
 	*x = SortPreservingMergeNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[22]
+	mi := &file_kapot_v1_plan_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2577,7 +2653,7 @@ func (x *SortPreservingMergeNode) String() string {
 func (*SortPreservingMergeNode) ProtoMessage() {}
 
 func (x *SortPreservingMergeNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[22]
+	mi := &file_kapot_v1_plan_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2590,7 +2666,7 @@ func (x *SortPreservingMergeNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SortPreservingMergeNode.ProtoReflect.Descriptor instead.
 func (*SortPreservingMergeNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{22}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SortPreservingMergeNode) GetInput() *PhysicalPlanNode {
@@ -2626,7 +2702,7 @@ type CoalesceBatchesNode struct {
 
 func (x *CoalesceBatchesNode) Reset() {
 	*x = CoalesceBatchesNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[23]
+	mi := &file_kapot_v1_plan_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2638,7 +2714,7 @@ func (x *CoalesceBatchesNode) String() string {
 func (*CoalesceBatchesNode) ProtoMessage() {}
 
 func (x *CoalesceBatchesNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[23]
+	mi := &file_kapot_v1_plan_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2651,7 +2727,7 @@ func (x *CoalesceBatchesNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoalesceBatchesNode.ProtoReflect.Descriptor instead.
 func (*CoalesceBatchesNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{23}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CoalesceBatchesNode) GetInput() *PhysicalPlanNode {
@@ -2681,7 +2757,7 @@ type RepartitionNode struct {
 
 func (x *RepartitionNode) Reset() {
 	*x = RepartitionNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[24]
+	mi := &file_kapot_v1_plan_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2693,7 +2769,7 @@ func (x *RepartitionNode) String() string {
 func (*RepartitionNode) ProtoMessage() {}
 
 func (x *RepartitionNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[24]
+	mi := &file_kapot_v1_plan_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2706,7 +2782,7 @@ func (x *RepartitionNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepartitionNode.ProtoReflect.Descriptor instead.
 func (*RepartitionNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{24}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RepartitionNode) GetInput() *PhysicalPlanNode {
@@ -2747,7 +2823,7 @@ type AggregateExprNode struct {
 
 func (x *AggregateExprNode) Reset() {
 	*x = AggregateExprNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[25]
+	mi := &file_kapot_v1_plan_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2759,7 +2835,7 @@ func (x *AggregateExprNode) String() string {
 func (*AggregateExprNode) ProtoMessage() {}
 
 func (x *AggregateExprNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[25]
+	mi := &file_kapot_v1_plan_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2772,7 +2848,7 @@ func (x *AggregateExprNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggregateExprNode.ProtoReflect.Descriptor instead.
 func (*AggregateExprNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{25}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AggregateExprNode) GetFunc() AggregateFunction {
@@ -2840,7 +2916,7 @@ type HashAggregateNode struct {
 
 func (x *HashAggregateNode) Reset() {
 	*x = HashAggregateNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[26]
+	mi := &file_kapot_v1_plan_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2852,7 +2928,7 @@ func (x *HashAggregateNode) String() string {
 func (*HashAggregateNode) ProtoMessage() {}
 
 func (x *HashAggregateNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[26]
+	mi := &file_kapot_v1_plan_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2865,7 +2941,7 @@ func (x *HashAggregateNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HashAggregateNode.ProtoReflect.Descriptor instead.
 func (*HashAggregateNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{26}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *HashAggregateNode) GetInput() *PhysicalPlanNode {
@@ -2913,7 +2989,7 @@ type CoalescePartitionsNode struct {
 
 func (x *CoalescePartitionsNode) Reset() {
 	*x = CoalescePartitionsNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[27]
+	mi := &file_kapot_v1_plan_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2925,7 +3001,7 @@ func (x *CoalescePartitionsNode) String() string {
 func (*CoalescePartitionsNode) ProtoMessage() {}
 
 func (x *CoalescePartitionsNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[27]
+	mi := &file_kapot_v1_plan_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2938,7 +3014,7 @@ func (x *CoalescePartitionsNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoalescePartitionsNode.ProtoReflect.Descriptor instead.
 func (*CoalescePartitionsNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{27}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CoalescePartitionsNode) GetInput() *PhysicalPlanNode {
@@ -2963,7 +3039,7 @@ type Partitioning struct {
 
 func (x *Partitioning) Reset() {
 	*x = Partitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[28]
+	mi := &file_kapot_v1_plan_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2975,7 +3051,7 @@ func (x *Partitioning) String() string {
 func (*Partitioning) ProtoMessage() {}
 
 func (x *Partitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[28]
+	mi := &file_kapot_v1_plan_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2988,7 +3064,7 @@ func (x *Partitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Partitioning.ProtoReflect.Descriptor instead.
 func (*Partitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{28}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Partitioning) GetScheme() isPartitioning_Scheme {
@@ -3058,7 +3134,7 @@ type HashPartitioning struct {
 
 func (x *HashPartitioning) Reset() {
 	*x = HashPartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[29]
+	mi := &file_kapot_v1_plan_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3070,7 +3146,7 @@ func (x *HashPartitioning) String() string {
 func (*HashPartitioning) ProtoMessage() {}
 
 func (x *HashPartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[29]
+	mi := &file_kapot_v1_plan_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3083,7 +3159,7 @@ func (x *HashPartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HashPartitioning.ProtoReflect.Descriptor instead.
 func (*HashPartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{29}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *HashPartitioning) GetExprs() []*PhysicalExprNode {
@@ -3109,7 +3185,7 @@ type SinglePartitioning struct {
 
 func (x *SinglePartitioning) Reset() {
 	*x = SinglePartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[30]
+	mi := &file_kapot_v1_plan_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3121,7 +3197,7 @@ func (x *SinglePartitioning) String() string {
 func (*SinglePartitioning) ProtoMessage() {}
 
 func (x *SinglePartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[30]
+	mi := &file_kapot_v1_plan_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3134,7 +3210,7 @@ func (x *SinglePartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SinglePartitioning.ProtoReflect.Descriptor instead.
 func (*SinglePartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{30}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{31}
 }
 
 // RoundRobinPartitioning spreads batches evenly.
@@ -3147,7 +3223,7 @@ type RoundRobinPartitioning struct {
 
 func (x *RoundRobinPartitioning) Reset() {
 	*x = RoundRobinPartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[31]
+	mi := &file_kapot_v1_plan_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3159,7 +3235,7 @@ func (x *RoundRobinPartitioning) String() string {
 func (*RoundRobinPartitioning) ProtoMessage() {}
 
 func (x *RoundRobinPartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[31]
+	mi := &file_kapot_v1_plan_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3172,7 +3248,7 @@ func (x *RoundRobinPartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoundRobinPartitioning.ProtoReflect.Descriptor instead.
 func (*RoundRobinPartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{31}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RoundRobinPartitioning) GetPartitionCount() uint32 {
@@ -3195,7 +3271,7 @@ type ExchangeNode struct {
 
 func (x *ExchangeNode) Reset() {
 	*x = ExchangeNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[32]
+	mi := &file_kapot_v1_plan_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3207,7 +3283,7 @@ func (x *ExchangeNode) String() string {
 func (*ExchangeNode) ProtoMessage() {}
 
 func (x *ExchangeNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[32]
+	mi := &file_kapot_v1_plan_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3220,7 +3296,7 @@ func (x *ExchangeNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExchangeNode.ProtoReflect.Descriptor instead.
 func (*ExchangeNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{32}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ExchangeNode) GetInput() *PhysicalPlanNode {
@@ -3252,7 +3328,7 @@ type ShuffleWriterNode struct {
 
 func (x *ShuffleWriterNode) Reset() {
 	*x = ShuffleWriterNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[33]
+	mi := &file_kapot_v1_plan_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3264,7 +3340,7 @@ func (x *ShuffleWriterNode) String() string {
 func (*ShuffleWriterNode) ProtoMessage() {}
 
 func (x *ShuffleWriterNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[33]
+	mi := &file_kapot_v1_plan_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3277,7 +3353,7 @@ func (x *ShuffleWriterNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleWriterNode.ProtoReflect.Descriptor instead.
 func (*ShuffleWriterNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{33}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ShuffleWriterNode) GetJobId() string {
@@ -3320,7 +3396,7 @@ type UnresolvedShuffleNode struct {
 
 func (x *UnresolvedShuffleNode) Reset() {
 	*x = UnresolvedShuffleNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[34]
+	mi := &file_kapot_v1_plan_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3332,7 +3408,7 @@ func (x *UnresolvedShuffleNode) String() string {
 func (*UnresolvedShuffleNode) ProtoMessage() {}
 
 func (x *UnresolvedShuffleNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[34]
+	mi := &file_kapot_v1_plan_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3345,7 +3421,7 @@ func (x *UnresolvedShuffleNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnresolvedShuffleNode.ProtoReflect.Descriptor instead.
 func (*UnresolvedShuffleNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{34}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *UnresolvedShuffleNode) GetStageId() uint32 {
@@ -3382,7 +3458,7 @@ type ShuffleReaderNode struct {
 
 func (x *ShuffleReaderNode) Reset() {
 	*x = ShuffleReaderNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[35]
+	mi := &file_kapot_v1_plan_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3394,7 +3470,7 @@ func (x *ShuffleReaderNode) String() string {
 func (*ShuffleReaderNode) ProtoMessage() {}
 
 func (x *ShuffleReaderNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[35]
+	mi := &file_kapot_v1_plan_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3407,7 +3483,7 @@ func (x *ShuffleReaderNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleReaderNode.ProtoReflect.Descriptor instead.
 func (*ShuffleReaderNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{35}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ShuffleReaderNode) GetStageId() uint32 {
@@ -3441,7 +3517,7 @@ type ShuffleReaderPartition struct {
 
 func (x *ShuffleReaderPartition) Reset() {
 	*x = ShuffleReaderPartition{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[36]
+	mi := &file_kapot_v1_plan_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3453,7 +3529,7 @@ func (x *ShuffleReaderPartition) String() string {
 func (*ShuffleReaderPartition) ProtoMessage() {}
 
 func (x *ShuffleReaderPartition) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[36]
+	mi := &file_kapot_v1_plan_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3466,7 +3542,7 @@ func (x *ShuffleReaderPartition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleReaderPartition.ProtoReflect.Descriptor instead.
 func (*ShuffleReaderPartition) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{36}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ShuffleReaderPartition) GetLocations() []*PartitionLocation {
@@ -3488,7 +3564,7 @@ type ValuesNode struct {
 
 func (x *ValuesNode) Reset() {
 	*x = ValuesNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[37]
+	mi := &file_kapot_v1_plan_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3500,7 +3576,7 @@ func (x *ValuesNode) String() string {
 func (*ValuesNode) ProtoMessage() {}
 
 func (x *ValuesNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[37]
+	mi := &file_kapot_v1_plan_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3513,7 +3589,7 @@ func (x *ValuesNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValuesNode.ProtoReflect.Descriptor instead.
 func (*ValuesNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{37}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ValuesNode) GetSchema() *Schema {
@@ -3540,7 +3616,7 @@ type ValuesRow struct {
 
 func (x *ValuesRow) Reset() {
 	*x = ValuesRow{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[38]
+	mi := &file_kapot_v1_plan_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3552,7 +3628,7 @@ func (x *ValuesRow) String() string {
 func (*ValuesRow) ProtoMessage() {}
 
 func (x *ValuesRow) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[38]
+	mi := &file_kapot_v1_plan_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3565,7 +3641,7 @@ func (x *ValuesRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValuesRow.ProtoReflect.Descriptor instead.
 func (*ValuesRow) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{38}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ValuesRow) GetValues() []*ScalarValue {
@@ -3595,7 +3671,7 @@ type ScalarValue struct {
 
 func (x *ScalarValue) Reset() {
 	*x = ScalarValue{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[39]
+	mi := &file_kapot_v1_plan_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3607,7 +3683,7 @@ func (x *ScalarValue) String() string {
 func (*ScalarValue) ProtoMessage() {}
 
 func (x *ScalarValue) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[39]
+	mi := &file_kapot_v1_plan_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3620,7 +3696,7 @@ func (x *ScalarValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScalarValue.ProtoReflect.Descriptor instead.
 func (*ScalarValue) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{39}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ScalarValue) GetType() *DataType {
@@ -3759,7 +3835,7 @@ type IntervalValue struct {
 
 func (x *IntervalValue) Reset() {
 	*x = IntervalValue{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[40]
+	mi := &file_kapot_v1_plan_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3771,7 +3847,7 @@ func (x *IntervalValue) String() string {
 func (*IntervalValue) ProtoMessage() {}
 
 func (x *IntervalValue) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[40]
+	mi := &file_kapot_v1_plan_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3784,7 +3860,7 @@ func (x *IntervalValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntervalValue.ProtoReflect.Descriptor instead.
 func (*IntervalValue) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{40}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *IntervalValue) GetMonths() int32 {
@@ -3832,7 +3908,7 @@ type PhysicalExprNode struct {
 
 func (x *PhysicalExprNode) Reset() {
 	*x = PhysicalExprNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[41]
+	mi := &file_kapot_v1_plan_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3844,7 +3920,7 @@ func (x *PhysicalExprNode) String() string {
 func (*PhysicalExprNode) ProtoMessage() {}
 
 func (x *PhysicalExprNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[41]
+	mi := &file_kapot_v1_plan_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3857,7 +3933,7 @@ func (x *PhysicalExprNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PhysicalExprNode.ProtoReflect.Descriptor instead.
 func (*PhysicalExprNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{41}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *PhysicalExprNode) GetExpr() isPhysicalExprNode_Expr {
@@ -4062,7 +4138,7 @@ type ColumnExpr struct {
 
 func (x *ColumnExpr) Reset() {
 	*x = ColumnExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[42]
+	mi := &file_kapot_v1_plan_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4074,7 +4150,7 @@ func (x *ColumnExpr) String() string {
 func (*ColumnExpr) ProtoMessage() {}
 
 func (x *ColumnExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[42]
+	mi := &file_kapot_v1_plan_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4087,7 +4163,7 @@ func (x *ColumnExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnExpr.ProtoReflect.Descriptor instead.
 func (*ColumnExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{42}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ColumnExpr) GetName() string {
@@ -4116,7 +4192,7 @@ type BinaryExpr struct {
 
 func (x *BinaryExpr) Reset() {
 	*x = BinaryExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[43]
+	mi := &file_kapot_v1_plan_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4128,7 +4204,7 @@ func (x *BinaryExpr) String() string {
 func (*BinaryExpr) ProtoMessage() {}
 
 func (x *BinaryExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[43]
+	mi := &file_kapot_v1_plan_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4141,7 +4217,7 @@ func (x *BinaryExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BinaryExpr.ProtoReflect.Descriptor instead.
 func (*BinaryExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{43}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *BinaryExpr) GetLeft() *PhysicalExprNode {
@@ -4175,7 +4251,7 @@ type NotExpr struct {
 
 func (x *NotExpr) Reset() {
 	*x = NotExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[44]
+	mi := &file_kapot_v1_plan_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4187,7 +4263,7 @@ func (x *NotExpr) String() string {
 func (*NotExpr) ProtoMessage() {}
 
 func (x *NotExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[44]
+	mi := &file_kapot_v1_plan_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4200,7 +4276,7 @@ func (x *NotExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotExpr.ProtoReflect.Descriptor instead.
 func (*NotExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{44}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *NotExpr) GetExpr() *PhysicalExprNode {
@@ -4221,7 +4297,7 @@ type IsNullExpr struct {
 
 func (x *IsNullExpr) Reset() {
 	*x = IsNullExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[45]
+	mi := &file_kapot_v1_plan_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4233,7 +4309,7 @@ func (x *IsNullExpr) String() string {
 func (*IsNullExpr) ProtoMessage() {}
 
 func (x *IsNullExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[45]
+	mi := &file_kapot_v1_plan_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4246,7 +4322,7 @@ func (x *IsNullExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IsNullExpr.ProtoReflect.Descriptor instead.
 func (*IsNullExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{45}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *IsNullExpr) GetExpr() *PhysicalExprNode {
@@ -4276,7 +4352,7 @@ type CastExpr struct {
 
 func (x *CastExpr) Reset() {
 	*x = CastExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[46]
+	mi := &file_kapot_v1_plan_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4288,7 +4364,7 @@ func (x *CastExpr) String() string {
 func (*CastExpr) ProtoMessage() {}
 
 func (x *CastExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[46]
+	mi := &file_kapot_v1_plan_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4301,7 +4377,7 @@ func (x *CastExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CastExpr.ProtoReflect.Descriptor instead.
 func (*CastExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{46}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *CastExpr) GetExpr() *PhysicalExprNode {
@@ -4335,7 +4411,7 @@ type NegativeExpr struct {
 
 func (x *NegativeExpr) Reset() {
 	*x = NegativeExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[47]
+	mi := &file_kapot_v1_plan_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4347,7 +4423,7 @@ func (x *NegativeExpr) String() string {
 func (*NegativeExpr) ProtoMessage() {}
 
 func (x *NegativeExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[47]
+	mi := &file_kapot_v1_plan_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4360,7 +4436,7 @@ func (x *NegativeExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NegativeExpr.ProtoReflect.Descriptor instead.
 func (*NegativeExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{47}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *NegativeExpr) GetExpr() *PhysicalExprNode {
@@ -4381,7 +4457,7 @@ type WhenThen struct {
 
 func (x *WhenThen) Reset() {
 	*x = WhenThen{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[48]
+	mi := &file_kapot_v1_plan_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4393,7 +4469,7 @@ func (x *WhenThen) String() string {
 func (*WhenThen) ProtoMessage() {}
 
 func (x *WhenThen) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[48]
+	mi := &file_kapot_v1_plan_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4406,7 +4482,7 @@ func (x *WhenThen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhenThen.ProtoReflect.Descriptor instead.
 func (*WhenThen) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{48}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *WhenThen) GetWhen() *PhysicalExprNode {
@@ -4438,7 +4514,7 @@ type CaseExpr struct {
 
 func (x *CaseExpr) Reset() {
 	*x = CaseExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[49]
+	mi := &file_kapot_v1_plan_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4450,7 +4526,7 @@ func (x *CaseExpr) String() string {
 func (*CaseExpr) ProtoMessage() {}
 
 func (x *CaseExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[49]
+	mi := &file_kapot_v1_plan_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4463,7 +4539,7 @@ func (x *CaseExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaseExpr.ProtoReflect.Descriptor instead.
 func (*CaseExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{49}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *CaseExpr) GetOperand() *PhysicalExprNode {
@@ -4500,7 +4576,7 @@ type InListExpr struct {
 
 func (x *InListExpr) Reset() {
 	*x = InListExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[50]
+	mi := &file_kapot_v1_plan_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4512,7 +4588,7 @@ func (x *InListExpr) String() string {
 func (*InListExpr) ProtoMessage() {}
 
 func (x *InListExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[50]
+	mi := &file_kapot_v1_plan_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4525,7 +4601,7 @@ func (x *InListExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InListExpr.ProtoReflect.Descriptor instead.
 func (*InListExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{50}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *InListExpr) GetExpr() *PhysicalExprNode {
@@ -4562,7 +4638,7 @@ type BetweenExpr struct {
 
 func (x *BetweenExpr) Reset() {
 	*x = BetweenExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[51]
+	mi := &file_kapot_v1_plan_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4574,7 +4650,7 @@ func (x *BetweenExpr) String() string {
 func (*BetweenExpr) ProtoMessage() {}
 
 func (x *BetweenExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[51]
+	mi := &file_kapot_v1_plan_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4587,7 +4663,7 @@ func (x *BetweenExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BetweenExpr.ProtoReflect.Descriptor instead.
 func (*BetweenExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{51}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *BetweenExpr) GetExpr() *PhysicalExprNode {
@@ -4634,7 +4710,7 @@ type LikeExpr struct {
 
 func (x *LikeExpr) Reset() {
 	*x = LikeExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[52]
+	mi := &file_kapot_v1_plan_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4646,7 +4722,7 @@ func (x *LikeExpr) String() string {
 func (*LikeExpr) ProtoMessage() {}
 
 func (x *LikeExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[52]
+	mi := &file_kapot_v1_plan_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4659,7 +4735,7 @@ func (x *LikeExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LikeExpr.ProtoReflect.Descriptor instead.
 func (*LikeExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{52}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *LikeExpr) GetExpr() *PhysicalExprNode {
@@ -4710,7 +4786,7 @@ type ScalarFunctionExpr struct {
 
 func (x *ScalarFunctionExpr) Reset() {
 	*x = ScalarFunctionExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[53]
+	mi := &file_kapot_v1_plan_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4722,7 +4798,7 @@ func (x *ScalarFunctionExpr) String() string {
 func (*ScalarFunctionExpr) ProtoMessage() {}
 
 func (x *ScalarFunctionExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[53]
+	mi := &file_kapot_v1_plan_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4735,7 +4811,7 @@ func (x *ScalarFunctionExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScalarFunctionExpr.ProtoReflect.Descriptor instead.
 func (*ScalarFunctionExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{53}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ScalarFunctionExpr) GetName() string {
@@ -4772,7 +4848,7 @@ type PartitionLocation struct {
 
 func (x *PartitionLocation) Reset() {
 	*x = PartitionLocation{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[54]
+	mi := &file_kapot_v1_plan_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4784,7 +4860,7 @@ func (x *PartitionLocation) String() string {
 func (*PartitionLocation) ProtoMessage() {}
 
 func (x *PartitionLocation) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[54]
+	mi := &file_kapot_v1_plan_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4797,7 +4873,7 @@ func (x *PartitionLocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionLocation.ProtoReflect.Descriptor instead.
 func (*PartitionLocation) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{54}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *PartitionLocation) GetJobId() string {
@@ -4868,7 +4944,7 @@ type ExecutorMetadata struct {
 
 func (x *ExecutorMetadata) Reset() {
 	*x = ExecutorMetadata{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[55]
+	mi := &file_kapot_v1_plan_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4880,7 +4956,7 @@ func (x *ExecutorMetadata) String() string {
 func (*ExecutorMetadata) ProtoMessage() {}
 
 func (x *ExecutorMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[55]
+	mi := &file_kapot_v1_plan_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4893,7 +4969,7 @@ func (x *ExecutorMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorMetadata.ProtoReflect.Descriptor instead.
 func (*ExecutorMetadata) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{55}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ExecutorMetadata) GetId() string {
@@ -4943,7 +5019,7 @@ type PartitionStats struct {
 
 func (x *PartitionStats) Reset() {
 	*x = PartitionStats{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[56]
+	mi := &file_kapot_v1_plan_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4955,7 +5031,7 @@ func (x *PartitionStats) String() string {
 func (*PartitionStats) ProtoMessage() {}
 
 func (x *PartitionStats) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[56]
+	mi := &file_kapot_v1_plan_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4968,7 +5044,7 @@ func (x *PartitionStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionStats.ProtoReflect.Descriptor instead.
 func (*PartitionStats) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{56}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *PartitionStats) GetNumRows() int64 {
@@ -5130,14 +5206,19 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x06_fetch\"j\n" +
 	"\x06JoinOn\x12.\n" +
 	"\x04left\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x04left\x120\n" +
-	"\x05right\x18\x02 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x05right\"\x9f\x02\n" +
+	"\x05right\x18\x02 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x05right\"\xfe\x02\n" +
 	"\fHashJoinNode\x12.\n" +
 	"\x04left\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x04left\x120\n" +
 	"\x05right\x18\x02 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x05right\x12 \n" +
 	"\x02on\x18\x03 \x03(\v2\x10.kapot.v1.JoinOnR\x02on\x12/\n" +
 	"\tjoin_type\x18\x04 \x01(\x0e2\x12.kapot.v1.JoinTypeR\bjoinType\x12&\n" +
 	"\x04mode\x18\x05 \x01(\x0e2\x12.kapot.v1.JoinModeR\x04mode\x122\n" +
-	"\x06filter\x18\x06 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x06filter\"\xdb\x01\n" +
+	"\x06filter\x18\x06 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x06filter\x125\n" +
+	"\fbuild_ranges\x18\a \x03(\v2\x12.kapot.v1.KeyRangeR\vbuildRanges\x12&\n" +
+	"\x0fbuild_range_key\x18\b \x01(\rR\rbuildRangeKey\"*\n" +
+	"\bKeyRange\x12\x0e\n" +
+	"\x02lo\x18\x01 \x01(\x03R\x02lo\x12\x0e\n" +
+	"\x02hi\x18\x02 \x01(\x03R\x02hi\"\xdb\x01\n" +
 	"\x12NestedLoopJoinNode\x12.\n" +
 	"\x04left\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x04left\x120\n" +
 	"\x05right\x18\x02 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x05right\x12/\n" +
@@ -5432,7 +5513,7 @@ func file_kapot_v1_plan_proto_rawDescGZIP() []byte {
 }
 
 var file_kapot_v1_plan_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_kapot_v1_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
+var file_kapot_v1_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_kapot_v1_plan_proto_goTypes = []any{
 	(TypeId)(0),                     // 0: kapot.v1.TypeId
 	(WindowFunction)(0),             // 1: kapot.v1.WindowFunction
@@ -5463,43 +5544,44 @@ var file_kapot_v1_plan_proto_goTypes = []any{
 	(*SortNode)(nil),                // 26: kapot.v1.SortNode
 	(*JoinOn)(nil),                  // 27: kapot.v1.JoinOn
 	(*HashJoinNode)(nil),            // 28: kapot.v1.HashJoinNode
-	(*NestedLoopJoinNode)(nil),      // 29: kapot.v1.NestedLoopJoinNode
-	(*UnionNode)(nil),               // 30: kapot.v1.UnionNode
-	(*SortPreservingMergeNode)(nil), // 31: kapot.v1.SortPreservingMergeNode
-	(*CoalesceBatchesNode)(nil),     // 32: kapot.v1.CoalesceBatchesNode
-	(*RepartitionNode)(nil),         // 33: kapot.v1.RepartitionNode
-	(*AggregateExprNode)(nil),       // 34: kapot.v1.AggregateExprNode
-	(*HashAggregateNode)(nil),       // 35: kapot.v1.HashAggregateNode
-	(*CoalescePartitionsNode)(nil),  // 36: kapot.v1.CoalescePartitionsNode
-	(*Partitioning)(nil),            // 37: kapot.v1.Partitioning
-	(*HashPartitioning)(nil),        // 38: kapot.v1.HashPartitioning
-	(*SinglePartitioning)(nil),      // 39: kapot.v1.SinglePartitioning
-	(*RoundRobinPartitioning)(nil),  // 40: kapot.v1.RoundRobinPartitioning
-	(*ExchangeNode)(nil),            // 41: kapot.v1.ExchangeNode
-	(*ShuffleWriterNode)(nil),       // 42: kapot.v1.ShuffleWriterNode
-	(*UnresolvedShuffleNode)(nil),   // 43: kapot.v1.UnresolvedShuffleNode
-	(*ShuffleReaderNode)(nil),       // 44: kapot.v1.ShuffleReaderNode
-	(*ShuffleReaderPartition)(nil),  // 45: kapot.v1.ShuffleReaderPartition
-	(*ValuesNode)(nil),              // 46: kapot.v1.ValuesNode
-	(*ValuesRow)(nil),               // 47: kapot.v1.ValuesRow
-	(*ScalarValue)(nil),             // 48: kapot.v1.ScalarValue
-	(*IntervalValue)(nil),           // 49: kapot.v1.IntervalValue
-	(*PhysicalExprNode)(nil),        // 50: kapot.v1.PhysicalExprNode
-	(*ColumnExpr)(nil),              // 51: kapot.v1.ColumnExpr
-	(*BinaryExpr)(nil),              // 52: kapot.v1.BinaryExpr
-	(*NotExpr)(nil),                 // 53: kapot.v1.NotExpr
-	(*IsNullExpr)(nil),              // 54: kapot.v1.IsNullExpr
-	(*CastExpr)(nil),                // 55: kapot.v1.CastExpr
-	(*NegativeExpr)(nil),            // 56: kapot.v1.NegativeExpr
-	(*WhenThen)(nil),                // 57: kapot.v1.WhenThen
-	(*CaseExpr)(nil),                // 58: kapot.v1.CaseExpr
-	(*InListExpr)(nil),              // 59: kapot.v1.InListExpr
-	(*BetweenExpr)(nil),             // 60: kapot.v1.BetweenExpr
-	(*LikeExpr)(nil),                // 61: kapot.v1.LikeExpr
-	(*ScalarFunctionExpr)(nil),      // 62: kapot.v1.ScalarFunctionExpr
-	(*PartitionLocation)(nil),       // 63: kapot.v1.PartitionLocation
-	(*ExecutorMetadata)(nil),        // 64: kapot.v1.ExecutorMetadata
-	(*PartitionStats)(nil),          // 65: kapot.v1.PartitionStats
+	(*KeyRange)(nil),                // 29: kapot.v1.KeyRange
+	(*NestedLoopJoinNode)(nil),      // 30: kapot.v1.NestedLoopJoinNode
+	(*UnionNode)(nil),               // 31: kapot.v1.UnionNode
+	(*SortPreservingMergeNode)(nil), // 32: kapot.v1.SortPreservingMergeNode
+	(*CoalesceBatchesNode)(nil),     // 33: kapot.v1.CoalesceBatchesNode
+	(*RepartitionNode)(nil),         // 34: kapot.v1.RepartitionNode
+	(*AggregateExprNode)(nil),       // 35: kapot.v1.AggregateExprNode
+	(*HashAggregateNode)(nil),       // 36: kapot.v1.HashAggregateNode
+	(*CoalescePartitionsNode)(nil),  // 37: kapot.v1.CoalescePartitionsNode
+	(*Partitioning)(nil),            // 38: kapot.v1.Partitioning
+	(*HashPartitioning)(nil),        // 39: kapot.v1.HashPartitioning
+	(*SinglePartitioning)(nil),      // 40: kapot.v1.SinglePartitioning
+	(*RoundRobinPartitioning)(nil),  // 41: kapot.v1.RoundRobinPartitioning
+	(*ExchangeNode)(nil),            // 42: kapot.v1.ExchangeNode
+	(*ShuffleWriterNode)(nil),       // 43: kapot.v1.ShuffleWriterNode
+	(*UnresolvedShuffleNode)(nil),   // 44: kapot.v1.UnresolvedShuffleNode
+	(*ShuffleReaderNode)(nil),       // 45: kapot.v1.ShuffleReaderNode
+	(*ShuffleReaderPartition)(nil),  // 46: kapot.v1.ShuffleReaderPartition
+	(*ValuesNode)(nil),              // 47: kapot.v1.ValuesNode
+	(*ValuesRow)(nil),               // 48: kapot.v1.ValuesRow
+	(*ScalarValue)(nil),             // 49: kapot.v1.ScalarValue
+	(*IntervalValue)(nil),           // 50: kapot.v1.IntervalValue
+	(*PhysicalExprNode)(nil),        // 51: kapot.v1.PhysicalExprNode
+	(*ColumnExpr)(nil),              // 52: kapot.v1.ColumnExpr
+	(*BinaryExpr)(nil),              // 53: kapot.v1.BinaryExpr
+	(*NotExpr)(nil),                 // 54: kapot.v1.NotExpr
+	(*IsNullExpr)(nil),              // 55: kapot.v1.IsNullExpr
+	(*CastExpr)(nil),                // 56: kapot.v1.CastExpr
+	(*NegativeExpr)(nil),            // 57: kapot.v1.NegativeExpr
+	(*WhenThen)(nil),                // 58: kapot.v1.WhenThen
+	(*CaseExpr)(nil),                // 59: kapot.v1.CaseExpr
+	(*InListExpr)(nil),              // 60: kapot.v1.InListExpr
+	(*BetweenExpr)(nil),             // 61: kapot.v1.BetweenExpr
+	(*LikeExpr)(nil),                // 62: kapot.v1.LikeExpr
+	(*ScalarFunctionExpr)(nil),      // 63: kapot.v1.ScalarFunctionExpr
+	(*PartitionLocation)(nil),       // 64: kapot.v1.PartitionLocation
+	(*ExecutorMetadata)(nil),        // 65: kapot.v1.ExecutorMetadata
+	(*PartitionStats)(nil),          // 66: kapot.v1.PartitionStats
 }
 var file_kapot_v1_plan_proto_depIdxs = []int32{
 	0,   // 0: kapot.v1.DataType.id:type_name -> kapot.v1.TypeId
@@ -5510,137 +5592,138 @@ var file_kapot_v1_plan_proto_depIdxs = []int32{
 	16,  // 5: kapot.v1.PhysicalPlanNode.ipc_scan:type_name -> kapot.v1.IpcScanNode
 	17,  // 6: kapot.v1.PhysicalPlanNode.projection:type_name -> kapot.v1.ProjectionNode
 	18,  // 7: kapot.v1.PhysicalPlanNode.filter:type_name -> kapot.v1.FilterNode
-	35,  // 8: kapot.v1.PhysicalPlanNode.hash_aggregate:type_name -> kapot.v1.HashAggregateNode
-	36,  // 9: kapot.v1.PhysicalPlanNode.coalesce_partitions:type_name -> kapot.v1.CoalescePartitionsNode
-	41,  // 10: kapot.v1.PhysicalPlanNode.exchange:type_name -> kapot.v1.ExchangeNode
-	42,  // 11: kapot.v1.PhysicalPlanNode.shuffle_writer:type_name -> kapot.v1.ShuffleWriterNode
-	44,  // 12: kapot.v1.PhysicalPlanNode.shuffle_reader:type_name -> kapot.v1.ShuffleReaderNode
-	43,  // 13: kapot.v1.PhysicalPlanNode.unresolved_shuffle:type_name -> kapot.v1.UnresolvedShuffleNode
-	46,  // 14: kapot.v1.PhysicalPlanNode.values:type_name -> kapot.v1.ValuesNode
+	36,  // 8: kapot.v1.PhysicalPlanNode.hash_aggregate:type_name -> kapot.v1.HashAggregateNode
+	37,  // 9: kapot.v1.PhysicalPlanNode.coalesce_partitions:type_name -> kapot.v1.CoalescePartitionsNode
+	42,  // 10: kapot.v1.PhysicalPlanNode.exchange:type_name -> kapot.v1.ExchangeNode
+	43,  // 11: kapot.v1.PhysicalPlanNode.shuffle_writer:type_name -> kapot.v1.ShuffleWriterNode
+	45,  // 12: kapot.v1.PhysicalPlanNode.shuffle_reader:type_name -> kapot.v1.ShuffleReaderNode
+	44,  // 13: kapot.v1.PhysicalPlanNode.unresolved_shuffle:type_name -> kapot.v1.UnresolvedShuffleNode
+	47,  // 14: kapot.v1.PhysicalPlanNode.values:type_name -> kapot.v1.ValuesNode
 	19,  // 15: kapot.v1.PhysicalPlanNode.limit:type_name -> kapot.v1.LimitNode
 	26,  // 16: kapot.v1.PhysicalPlanNode.sort:type_name -> kapot.v1.SortNode
 	28,  // 17: kapot.v1.PhysicalPlanNode.hash_join:type_name -> kapot.v1.HashJoinNode
-	29,  // 18: kapot.v1.PhysicalPlanNode.nested_loop_join:type_name -> kapot.v1.NestedLoopJoinNode
-	30,  // 19: kapot.v1.PhysicalPlanNode.union:type_name -> kapot.v1.UnionNode
-	31,  // 20: kapot.v1.PhysicalPlanNode.sort_preserving_merge:type_name -> kapot.v1.SortPreservingMergeNode
-	32,  // 21: kapot.v1.PhysicalPlanNode.coalesce_batches:type_name -> kapot.v1.CoalesceBatchesNode
-	33,  // 22: kapot.v1.PhysicalPlanNode.repartition:type_name -> kapot.v1.RepartitionNode
+	30,  // 18: kapot.v1.PhysicalPlanNode.nested_loop_join:type_name -> kapot.v1.NestedLoopJoinNode
+	31,  // 19: kapot.v1.PhysicalPlanNode.union:type_name -> kapot.v1.UnionNode
+	32,  // 20: kapot.v1.PhysicalPlanNode.sort_preserving_merge:type_name -> kapot.v1.SortPreservingMergeNode
+	33,  // 21: kapot.v1.PhysicalPlanNode.coalesce_batches:type_name -> kapot.v1.CoalesceBatchesNode
+	34,  // 22: kapot.v1.PhysicalPlanNode.repartition:type_name -> kapot.v1.RepartitionNode
 	21,  // 23: kapot.v1.PhysicalPlanNode.window:type_name -> kapot.v1.WindowNode
 	22,  // 24: kapot.v1.PhysicalPlanNode.writer:type_name -> kapot.v1.WriterNode
 	13,  // 25: kapot.v1.ParquetScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	50,  // 26: kapot.v1.ParquetScanNode.pruning_predicate:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 26: kapot.v1.ParquetScanNode.pruning_predicate:type_name -> kapot.v1.PhysicalExprNode
 	11,  // 27: kapot.v1.ParquetScanNode.file_schema:type_name -> kapot.v1.Schema
 	13,  // 28: kapot.v1.CsvScanNode.file_groups:type_name -> kapot.v1.FileGroup
 	11,  // 29: kapot.v1.CsvScanNode.schema:type_name -> kapot.v1.Schema
 	13,  // 30: kapot.v1.IpcScanNode.file_groups:type_name -> kapot.v1.FileGroup
 	12,  // 31: kapot.v1.ProjectionNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	50,  // 32: kapot.v1.ProjectionNode.exprs:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 32: kapot.v1.ProjectionNode.exprs:type_name -> kapot.v1.PhysicalExprNode
 	12,  // 33: kapot.v1.FilterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	50,  // 34: kapot.v1.FilterNode.predicate:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 34: kapot.v1.FilterNode.predicate:type_name -> kapot.v1.PhysicalExprNode
 	12,  // 35: kapot.v1.LimitNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	50,  // 36: kapot.v1.SortExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 36: kapot.v1.SortExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
 	12,  // 37: kapot.v1.WindowNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	50,  // 38: kapot.v1.WindowNode.partition_by:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 38: kapot.v1.WindowNode.partition_by:type_name -> kapot.v1.PhysicalExprNode
 	20,  // 39: kapot.v1.WindowNode.order_by:type_name -> kapot.v1.SortExprNode
 	25,  // 40: kapot.v1.WindowNode.functions:type_name -> kapot.v1.WindowFunctionNode
 	12,  // 41: kapot.v1.WriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
 	3,   // 42: kapot.v1.WindowFrameBound.kind:type_name -> kapot.v1.WindowFrameBoundKind
-	48,  // 43: kapot.v1.WindowFrameBound.offset:type_name -> kapot.v1.ScalarValue
+	49,  // 43: kapot.v1.WindowFrameBound.offset:type_name -> kapot.v1.ScalarValue
 	2,   // 44: kapot.v1.WindowFrame.units:type_name -> kapot.v1.WindowFrameUnits
 	23,  // 45: kapot.v1.WindowFrame.start:type_name -> kapot.v1.WindowFrameBound
 	23,  // 46: kapot.v1.WindowFrame.end:type_name -> kapot.v1.WindowFrameBound
 	1,   // 47: kapot.v1.WindowFunctionNode.fn:type_name -> kapot.v1.WindowFunction
 	7,   // 48: kapot.v1.WindowFunctionNode.aggregate:type_name -> kapot.v1.AggregateFunction
-	50,  // 49: kapot.v1.WindowFunctionNode.arg:type_name -> kapot.v1.PhysicalExprNode
-	48,  // 50: kapot.v1.WindowFunctionNode.default_value:type_name -> kapot.v1.ScalarValue
+	51,  // 49: kapot.v1.WindowFunctionNode.arg:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 50: kapot.v1.WindowFunctionNode.default_value:type_name -> kapot.v1.ScalarValue
 	24,  // 51: kapot.v1.WindowFunctionNode.frame:type_name -> kapot.v1.WindowFrame
 	12,  // 52: kapot.v1.SortNode.input:type_name -> kapot.v1.PhysicalPlanNode
 	20,  // 53: kapot.v1.SortNode.exprs:type_name -> kapot.v1.SortExprNode
-	50,  // 54: kapot.v1.JoinOn.left:type_name -> kapot.v1.PhysicalExprNode
-	50,  // 55: kapot.v1.JoinOn.right:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 54: kapot.v1.JoinOn.left:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 55: kapot.v1.JoinOn.right:type_name -> kapot.v1.PhysicalExprNode
 	12,  // 56: kapot.v1.HashJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
 	12,  // 57: kapot.v1.HashJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
 	27,  // 58: kapot.v1.HashJoinNode.on:type_name -> kapot.v1.JoinOn
 	4,   // 59: kapot.v1.HashJoinNode.join_type:type_name -> kapot.v1.JoinType
 	5,   // 60: kapot.v1.HashJoinNode.mode:type_name -> kapot.v1.JoinMode
-	50,  // 61: kapot.v1.HashJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 62: kapot.v1.NestedLoopJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
-	12,  // 63: kapot.v1.NestedLoopJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
-	4,   // 64: kapot.v1.NestedLoopJoinNode.join_type:type_name -> kapot.v1.JoinType
-	50,  // 65: kapot.v1.NestedLoopJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 66: kapot.v1.UnionNode.inputs:type_name -> kapot.v1.PhysicalPlanNode
-	12,  // 67: kapot.v1.SortPreservingMergeNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	20,  // 68: kapot.v1.SortPreservingMergeNode.exprs:type_name -> kapot.v1.SortExprNode
-	12,  // 69: kapot.v1.CoalesceBatchesNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	12,  // 70: kapot.v1.RepartitionNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	37,  // 71: kapot.v1.RepartitionNode.partitioning:type_name -> kapot.v1.Partitioning
-	7,   // 72: kapot.v1.AggregateExprNode.func:type_name -> kapot.v1.AggregateFunction
-	50,  // 73: kapot.v1.AggregateExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
-	50,  // 74: kapot.v1.AggregateExprNode.expr2:type_name -> kapot.v1.PhysicalExprNode
-	20,  // 75: kapot.v1.AggregateExprNode.order_by:type_name -> kapot.v1.SortExprNode
-	48,  // 76: kapot.v1.AggregateExprNode.param:type_name -> kapot.v1.ScalarValue
-	12,  // 77: kapot.v1.HashAggregateNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	6,   // 78: kapot.v1.HashAggregateNode.mode:type_name -> kapot.v1.AggregateMode
-	50,  // 79: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
-	34,  // 80: kapot.v1.HashAggregateNode.aggregates:type_name -> kapot.v1.AggregateExprNode
-	12,  // 81: kapot.v1.CoalescePartitionsNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	38,  // 82: kapot.v1.Partitioning.hash:type_name -> kapot.v1.HashPartitioning
-	39,  // 83: kapot.v1.Partitioning.single:type_name -> kapot.v1.SinglePartitioning
-	40,  // 84: kapot.v1.Partitioning.round_robin:type_name -> kapot.v1.RoundRobinPartitioning
-	50,  // 85: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 86: kapot.v1.ExchangeNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	37,  // 87: kapot.v1.ExchangeNode.partitioning:type_name -> kapot.v1.Partitioning
-	12,  // 88: kapot.v1.ShuffleWriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	37,  // 89: kapot.v1.ShuffleWriterNode.partitioning:type_name -> kapot.v1.Partitioning
-	11,  // 90: kapot.v1.UnresolvedShuffleNode.schema:type_name -> kapot.v1.Schema
-	11,  // 91: kapot.v1.ShuffleReaderNode.schema:type_name -> kapot.v1.Schema
-	45,  // 92: kapot.v1.ShuffleReaderNode.partitions:type_name -> kapot.v1.ShuffleReaderPartition
-	63,  // 93: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
-	11,  // 94: kapot.v1.ValuesNode.schema:type_name -> kapot.v1.Schema
-	47,  // 95: kapot.v1.ValuesNode.rows:type_name -> kapot.v1.ValuesRow
-	48,  // 96: kapot.v1.ValuesRow.values:type_name -> kapot.v1.ScalarValue
-	9,   // 97: kapot.v1.ScalarValue.type:type_name -> kapot.v1.DataType
-	49,  // 98: kapot.v1.ScalarValue.interval_value:type_name -> kapot.v1.IntervalValue
-	51,  // 99: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
-	48,  // 100: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
-	52,  // 101: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
-	53,  // 102: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
-	54,  // 103: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
-	55,  // 104: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
-	56,  // 105: kapot.v1.PhysicalExprNode.negative:type_name -> kapot.v1.NegativeExpr
-	58,  // 106: kapot.v1.PhysicalExprNode.case_when:type_name -> kapot.v1.CaseExpr
-	59,  // 107: kapot.v1.PhysicalExprNode.in_list:type_name -> kapot.v1.InListExpr
-	60,  // 108: kapot.v1.PhysicalExprNode.between:type_name -> kapot.v1.BetweenExpr
-	61,  // 109: kapot.v1.PhysicalExprNode.like:type_name -> kapot.v1.LikeExpr
-	62,  // 110: kapot.v1.PhysicalExprNode.function:type_name -> kapot.v1.ScalarFunctionExpr
-	50,  // 111: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
-	8,   // 112: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
-	50,  // 113: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
-	50,  // 114: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	50,  // 115: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	50,  // 116: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 117: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
-	50,  // 118: kapot.v1.NegativeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	50,  // 119: kapot.v1.WhenThen.when:type_name -> kapot.v1.PhysicalExprNode
-	50,  // 120: kapot.v1.WhenThen.then:type_name -> kapot.v1.PhysicalExprNode
-	50,  // 121: kapot.v1.CaseExpr.operand:type_name -> kapot.v1.PhysicalExprNode
-	57,  // 122: kapot.v1.CaseExpr.when_then:type_name -> kapot.v1.WhenThen
-	50,  // 123: kapot.v1.CaseExpr.else_expr:type_name -> kapot.v1.PhysicalExprNode
-	50,  // 124: kapot.v1.InListExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	50,  // 125: kapot.v1.InListExpr.list:type_name -> kapot.v1.PhysicalExprNode
-	50,  // 126: kapot.v1.BetweenExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	50,  // 127: kapot.v1.BetweenExpr.low:type_name -> kapot.v1.PhysicalExprNode
-	50,  // 128: kapot.v1.BetweenExpr.high:type_name -> kapot.v1.PhysicalExprNode
-	50,  // 129: kapot.v1.LikeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	50,  // 130: kapot.v1.LikeExpr.pattern:type_name -> kapot.v1.PhysicalExprNode
-	50,  // 131: kapot.v1.ScalarFunctionExpr.args:type_name -> kapot.v1.PhysicalExprNode
-	64,  // 132: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
-	65,  // 133: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
-	134, // [134:134] is the sub-list for method output_type
-	134, // [134:134] is the sub-list for method input_type
-	134, // [134:134] is the sub-list for extension type_name
-	134, // [134:134] is the sub-list for extension extendee
-	0,   // [0:134] is the sub-list for field type_name
+	51,  // 61: kapot.v1.HashJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
+	29,  // 62: kapot.v1.HashJoinNode.build_ranges:type_name -> kapot.v1.KeyRange
+	12,  // 63: kapot.v1.NestedLoopJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
+	12,  // 64: kapot.v1.NestedLoopJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
+	4,   // 65: kapot.v1.NestedLoopJoinNode.join_type:type_name -> kapot.v1.JoinType
+	51,  // 66: kapot.v1.NestedLoopJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 67: kapot.v1.UnionNode.inputs:type_name -> kapot.v1.PhysicalPlanNode
+	12,  // 68: kapot.v1.SortPreservingMergeNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	20,  // 69: kapot.v1.SortPreservingMergeNode.exprs:type_name -> kapot.v1.SortExprNode
+	12,  // 70: kapot.v1.CoalesceBatchesNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	12,  // 71: kapot.v1.RepartitionNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	38,  // 72: kapot.v1.RepartitionNode.partitioning:type_name -> kapot.v1.Partitioning
+	7,   // 73: kapot.v1.AggregateExprNode.func:type_name -> kapot.v1.AggregateFunction
+	51,  // 74: kapot.v1.AggregateExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 75: kapot.v1.AggregateExprNode.expr2:type_name -> kapot.v1.PhysicalExprNode
+	20,  // 76: kapot.v1.AggregateExprNode.order_by:type_name -> kapot.v1.SortExprNode
+	49,  // 77: kapot.v1.AggregateExprNode.param:type_name -> kapot.v1.ScalarValue
+	12,  // 78: kapot.v1.HashAggregateNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	6,   // 79: kapot.v1.HashAggregateNode.mode:type_name -> kapot.v1.AggregateMode
+	51,  // 80: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
+	35,  // 81: kapot.v1.HashAggregateNode.aggregates:type_name -> kapot.v1.AggregateExprNode
+	12,  // 82: kapot.v1.CoalescePartitionsNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	39,  // 83: kapot.v1.Partitioning.hash:type_name -> kapot.v1.HashPartitioning
+	40,  // 84: kapot.v1.Partitioning.single:type_name -> kapot.v1.SinglePartitioning
+	41,  // 85: kapot.v1.Partitioning.round_robin:type_name -> kapot.v1.RoundRobinPartitioning
+	51,  // 86: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 87: kapot.v1.ExchangeNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	38,  // 88: kapot.v1.ExchangeNode.partitioning:type_name -> kapot.v1.Partitioning
+	12,  // 89: kapot.v1.ShuffleWriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	38,  // 90: kapot.v1.ShuffleWriterNode.partitioning:type_name -> kapot.v1.Partitioning
+	11,  // 91: kapot.v1.UnresolvedShuffleNode.schema:type_name -> kapot.v1.Schema
+	11,  // 92: kapot.v1.ShuffleReaderNode.schema:type_name -> kapot.v1.Schema
+	46,  // 93: kapot.v1.ShuffleReaderNode.partitions:type_name -> kapot.v1.ShuffleReaderPartition
+	64,  // 94: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
+	11,  // 95: kapot.v1.ValuesNode.schema:type_name -> kapot.v1.Schema
+	48,  // 96: kapot.v1.ValuesNode.rows:type_name -> kapot.v1.ValuesRow
+	49,  // 97: kapot.v1.ValuesRow.values:type_name -> kapot.v1.ScalarValue
+	9,   // 98: kapot.v1.ScalarValue.type:type_name -> kapot.v1.DataType
+	50,  // 99: kapot.v1.ScalarValue.interval_value:type_name -> kapot.v1.IntervalValue
+	52,  // 100: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
+	49,  // 101: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
+	53,  // 102: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
+	54,  // 103: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
+	55,  // 104: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
+	56,  // 105: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
+	57,  // 106: kapot.v1.PhysicalExprNode.negative:type_name -> kapot.v1.NegativeExpr
+	59,  // 107: kapot.v1.PhysicalExprNode.case_when:type_name -> kapot.v1.CaseExpr
+	60,  // 108: kapot.v1.PhysicalExprNode.in_list:type_name -> kapot.v1.InListExpr
+	61,  // 109: kapot.v1.PhysicalExprNode.between:type_name -> kapot.v1.BetweenExpr
+	62,  // 110: kapot.v1.PhysicalExprNode.like:type_name -> kapot.v1.LikeExpr
+	63,  // 111: kapot.v1.PhysicalExprNode.function:type_name -> kapot.v1.ScalarFunctionExpr
+	51,  // 112: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
+	8,   // 113: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
+	51,  // 114: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 115: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 116: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 117: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 118: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
+	51,  // 119: kapot.v1.NegativeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 120: kapot.v1.WhenThen.when:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 121: kapot.v1.WhenThen.then:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 122: kapot.v1.CaseExpr.operand:type_name -> kapot.v1.PhysicalExprNode
+	58,  // 123: kapot.v1.CaseExpr.when_then:type_name -> kapot.v1.WhenThen
+	51,  // 124: kapot.v1.CaseExpr.else_expr:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 125: kapot.v1.InListExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 126: kapot.v1.InListExpr.list:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 127: kapot.v1.BetweenExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 128: kapot.v1.BetweenExpr.low:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 129: kapot.v1.BetweenExpr.high:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 130: kapot.v1.LikeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 131: kapot.v1.LikeExpr.pattern:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 132: kapot.v1.ScalarFunctionExpr.args:type_name -> kapot.v1.PhysicalExprNode
+	65,  // 133: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
+	66,  // 134: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
+	135, // [135:135] is the sub-list for method output_type
+	135, // [135:135] is the sub-list for method input_type
+	135, // [135:135] is the sub-list for extension type_name
+	135, // [135:135] is the sub-list for extension extendee
+	0,   // [0:135] is the sub-list for field type_name
 }
 
 func init() { file_kapot_v1_plan_proto_init() }
@@ -5673,13 +5756,13 @@ func file_kapot_v1_plan_proto_init() {
 		(*PhysicalPlanNode_Writer)(nil),
 	}
 	file_kapot_v1_plan_proto_msgTypes[17].OneofWrappers = []any{}
-	file_kapot_v1_plan_proto_msgTypes[22].OneofWrappers = []any{}
-	file_kapot_v1_plan_proto_msgTypes[28].OneofWrappers = []any{
+	file_kapot_v1_plan_proto_msgTypes[23].OneofWrappers = []any{}
+	file_kapot_v1_plan_proto_msgTypes[29].OneofWrappers = []any{
 		(*Partitioning_Hash)(nil),
 		(*Partitioning_Single)(nil),
 		(*Partitioning_RoundRobin)(nil),
 	}
-	file_kapot_v1_plan_proto_msgTypes[39].OneofWrappers = []any{
+	file_kapot_v1_plan_proto_msgTypes[40].OneofWrappers = []any{
 		(*ScalarValue_BoolValue)(nil),
 		(*ScalarValue_IntValue)(nil),
 		(*ScalarValue_UintValue)(nil),
@@ -5688,7 +5771,7 @@ func file_kapot_v1_plan_proto_init() {
 		(*ScalarValue_DecimalUnscaled)(nil),
 		(*ScalarValue_IntervalValue)(nil),
 	}
-	file_kapot_v1_plan_proto_msgTypes[41].OneofWrappers = []any{
+	file_kapot_v1_plan_proto_msgTypes[42].OneofWrappers = []any{
 		(*PhysicalExprNode_Column)(nil),
 		(*PhysicalExprNode_Literal)(nil),
 		(*PhysicalExprNode_Binary)(nil),
@@ -5708,7 +5791,7 @@ func file_kapot_v1_plan_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kapot_v1_plan_proto_rawDesc), len(file_kapot_v1_plan_proto_rawDesc)),
 			NumEnums:      9,
-			NumMessages:   57,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
