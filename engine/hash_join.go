@@ -9,8 +9,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -31,9 +31,9 @@ type HashJoin struct {
 	// buildRanges[p] (see HashJoinNode.build_ranges).
 	buildRanges [][2]int64
 	rangeKey    int
-	nodeID     int
-	joined     *arrow.Schema
-	schema     *arrow.Schema
+	nodeID      int
+	joined      *arrow.Schema
+	schema      *arrow.Schema
 }
 
 var _ ExecutionPlan = (*HashJoin)(nil)
