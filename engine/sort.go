@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/bits"
 	"slices"
 	"strings"
 
@@ -302,6 +303,14 @@ func (o *sortOp) sortBatches(ctx context.Context, batches []arrow.RecordBatch, f
 			return all, order, nil
 		}
 	}
+	if len(keys) > 1 && (fetch < 0 || fetch >= rows/4) {
+		if order, ok := sortIntTuples(keys, o.s.keys); ok {
+			if fetch >= 0 && int64(len(order)) > fetch {
+				order = order[:fetch]
+			}
+			return all, order, nil
+		}
+	}
 	order := make([]int32, rows)
 	for i := range order {
 		order[i] = int32(i)
@@ -531,6 +540,126 @@ func sortSingleNumeric(arr arrow.Array, key SortKey) ([]int32, bool) {
 		return sortPairs(f.Float64Values(), arr, key), true
 	}
 	return nil, false
+}
+
+// sortIntTuples sorts by two or three integer-like keys without nulls
+// (E4's customer, date, order key) without per-comparison closures: each
+// key becomes an order-preserving uint64 (sign bit flipped, all bits for
+// descending) and (tuple, row) pairs are sorted directly, ties by row
+// (stable). ok is false for other keys.
+func sortIntTuples(keys []arrow.Array, skeys []SortKey) ([]int32, bool) {
+	if len(keys) < 2 || len(keys) > 3 {
+		return nil, false
+	}
+	vals := make([][]int64, len(keys))
+	for k, a := range keys {
+		v, ok := intKeyValues(a)
+		if !ok || a.NullN() > 0 {
+			return nil, false
+		}
+		vals[k] = v
+	}
+	if order, ok := radixSortPacked(vals, skeys); ok {
+		return order, true
+	}
+	type tuple struct {
+		k [3]uint64
+		i int32
+	}
+	ts := make([]tuple, len(vals[0]))
+	for k, vs := range vals {
+		var flip uint64 = 1 << 63
+		if skeys[k].Descending {
+			flip = ^uint64(1 << 63)
+		}
+		for i, v := range vs {
+			ts[i].k[k] = uint64(v) ^ flip
+		}
+	}
+	for i := range ts {
+		ts[i].i = int32(i)
+	}
+	slices.SortFunc(ts, func(a, b tuple) int {
+		if a.k[0] != b.k[0] {
+			return cmp.Compare(a.k[0], b.k[0])
+		}
+		if a.k[1] != b.k[1] {
+			return cmp.Compare(a.k[1], b.k[1])
+		}
+		if a.k[2] != b.k[2] {
+			return cmp.Compare(a.k[2], b.k[2])
+		}
+		return cmp.Compare(a.i, b.i)
+	})
+	out := make([]int32, len(ts))
+	for i, t := range ts {
+		out[i] = t.i
+	}
+	return out, true
+}
+
+// radixSortPacked sorts rows by integer keys whose value ranges, offset by
+// their minimum, fit one uint64 together (TPC-H's customer, date and order
+// keys: 18 + 12 + 23 bits at SF 1): each row's keys are packed, first key
+// most significant, and the rows radix sorted by it, 11 bits per pass.
+// LSD radix sort is stable (ties keep row order) and does no comparisons:
+// the comparison sort of (tuple, row) pairs took 250 ms for E4's 750 000
+// rows per task. ok is false when the keys do not fit 64 bits.
+func radixSortPacked(vals [][]int64, skeys []SortKey) ([]int32, bool) {
+	n := len(vals[0])
+	lo, width := make([]int64, len(vals)), make([]uint, len(vals))
+	total := uint(0)
+	for k, vs := range vals {
+		mn, mx := int64(0), int64(0)
+		if n > 0 {
+			mn, mx = slices.Min(vs), slices.Max(vs)
+		}
+		lo[k] = mn
+		width[k] = uint(bits.Len64(uint64(mx) - uint64(mn)))
+		total += width[k]
+	}
+	if total > 64 {
+		return nil, false
+	}
+	packed := make([]uint64, n)
+	shift := total
+	for k, vs := range vals {
+		shift -= width[k]
+		mask := uint64(1)<<width[k] - 1
+		for i, v := range vs {
+			d := uint64(v) - uint64(lo[k])
+			if skeys[k].Descending {
+				d = mask - d
+			}
+			packed[i] |= d << shift
+		}
+	}
+	order := make([]int32, n)
+	for i := range order {
+		order[i] = int32(i)
+	}
+	const digit = 11
+	keys2, order2 := make([]uint64, n), make([]int32, n)
+	var count [1 << digit]int
+	for s := uint(0); s < total; s += digit {
+		clear(count[:])
+		for _, p := range packed {
+			count[(p>>s)&(1<<digit-1)]++
+		}
+		sum := 0
+		for d, c := range count {
+			count[d] = sum
+			sum += c
+		}
+		for i, p := range packed {
+			d := (p >> s) & (1<<digit - 1)
+			keys2[count[d]], order2[count[d]] = p, order[i]
+			count[d]++
+		}
+		packed, keys2 = keys2, packed
+		order, order2 = order2, order
+	}
+	return order, true
 }
 
 func sortPairs[T cmp.Ordered](vals []T, arr arrow.Array, key SortKey) []int32 {

@@ -4,12 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -198,5 +203,74 @@ func TestSortResourcesExhausted(t *testing.T) {
 	_, err = ExecuteCollect(context.Background(), p, tc)
 	if !errors.Is(err, ErrResourcesExhausted) || !strings.Contains(err.Error(), "Sort[partition 0]") {
 		t.Fatalf("got %v, want resources exhausted naming the sort", err)
+	}
+}
+
+// TestSortIntTuples checks the closure-free sort of two or three integer
+// keys against the comparator sort every other key list takes, for every
+// direction, with duplicates and negative values (stable: ties by row).
+func TestSortIntTuples(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rng := rand.New(rand.NewPCG(1, 2))
+	const n = 2000
+	i64 := array.NewInt64Builder(mem)
+	i32 := array.NewInt32Builder(mem)
+	d32 := array.NewDate32Builder(mem)
+	wide := array.NewInt64Builder(mem)
+	extremes := []int64{math.MinInt64, math.MaxInt64, 0, -1, 1}
+	for range n {
+		i64.Append(rng.Int64N(20) - 10)
+		i32.Append(int32(rng.IntN(5)))
+		d32.Append(arrow.Date32(rng.IntN(7) - 3))
+		wide.Append(extremes[rng.IntN(len(extremes))])
+	}
+	small := []arrow.Array{i64.NewArray(), i32.NewArray(), d32.NewArray()}
+	// A key spanning all of int64 does not pack: the tuple sort runs.
+	wideKeys := []arrow.Array{wide.NewArray(), small[1], small[2]}
+	for _, b := range []array.Builder{i64, i32, d32, wide} {
+		b.Release()
+	}
+	defer func() {
+		for _, k := range append(small, wideKeys[0]) {
+			k.Release()
+		}
+	}()
+	for _, c := range []struct {
+		keys []arrow.Array
+		nk   int
+	}{{small, 2}, {small, 3}, {wideKeys, 2}, {wideKeys, 3}} {
+		keys, nk := c.keys, c.nk
+		for dirs := 0; dirs < 1<<nk; dirs++ {
+			sk := make([]SortKey, nk)
+			cmps := make([]func(i, j int) int, nk)
+			for k := range sk {
+				sk[k].Descending = dirs&(1<<k) != 0
+				var err error
+				if cmps[k], err = newRowComparator(keys[k], sk[k]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := make([]int32, n)
+			for i := range want {
+				want[i] = int32(i)
+			}
+			slices.SortStableFunc(want, func(a, b int32) int {
+				for _, c := range cmps {
+					if r := c(int(a), int(b)); r != 0 {
+						return r
+					}
+				}
+				return 0
+			})
+			got, ok := sortIntTuples(keys[:nk], sk)
+			if !ok || !slices.Equal(got, want) {
+				t.Fatalf("%d keys, descending mask %b: ok %v, order differs from the comparator sort", nk, dirs, ok)
+			}
+		}
+	}
+	// A fourth key takes the comparator path.
+	if _, ok := sortIntTuples(append(small, small[0]), make([]SortKey, 4)); ok {
+		t.Error("four keys: want the comparator path")
 	}
 }
