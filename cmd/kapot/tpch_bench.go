@@ -84,6 +84,7 @@ func tpchBenchCmd() *cobra.Command {
 		sf                                               float64
 		dataDir, compare, out, chart, queriesFlag, suite string
 		executors, slots, iterations, partitions, port   int
+		memoryPool                                       config.ByteSize
 	)
 	c := &cobra.Command{
 		Use:   "bench",
@@ -148,7 +149,7 @@ Data is generated into --data first when it is not there.`,
 			}
 			admin := fmt.Sprintf("http://127.0.0.1:%d", adminPort)
 			lc, err := startLocal(ctx, localOptions{executors: executors, port: port, slots: slots, sqlPort: -1, adminPort: adminPort,
-				policy: "push-staged", logLevel: "warn"})
+				policy: "push-staged", logLevel: "warn", memoryPool: memoryPool})
 			if lc != nil {
 				defer lc.stop()
 			}
@@ -226,6 +227,7 @@ Data is generated into --data first when it is not there.`,
 	f.Float64Var(&sf, "sf", 1, "scale factor (data is generated at it when --data lacks it)")
 	f.StringVar(&dataDir, "data", "", "directory of the TPC-H Parquet tables (kapot tpch gen)")
 	f.IntVar(&executors, "executors", 2, "executor processes")
+	f.Var(&memoryPool, "memory-pool-size", "memory pool of each executor (bytes or 4GiB; default: 70% of the machine's or cgroup's memory, divided among the executors): operators spill beyond it")
 	f.IntVar(&slots, "concurrent-tasks", 0, "task slots per executor (0: CPUs / executors)")
 	f.IntVar(&partitions, "partitions", 0, "partitions of hash exchanges (0: executors x slots)")
 	f.IntVar(&iterations, "iterations", 3, "timed runs per query and engine, after one warm-up")
