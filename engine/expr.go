@@ -538,6 +538,18 @@ func (c *castExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 	if c.to.ID() == arrow.DECIMAL128 && isString(inputType(d)) {
 		return castTextToDecimal(ctx, d, c.to.(*arrow.Decimal128Type), c.safe)
 	}
+	if x, ok := d.(*compute.ArrayDatum); ok && widensDecimal(inputType(d), c.to) {
+		// Same scale, no fewer digits: the values are unchanged, only
+		// the type widens (a UNION ALL of decimal(15,2) and
+		// decimal(26,2) columns cast 7.5 M rows one by one).
+		arr := x.MakeArray()
+		defer arr.Release()
+		data := array.NewData(c.to, arr.Len(), arr.Data().Buffers(), nil, arr.NullN(), arr.Data().Offset())
+		defer data.Release()
+		out := array.MakeFromData(data)
+		defer out.Release()
+		return compute.NewDatum(out), nil
+	}
 	if from := inputType(d); c.to.ID() == arrow.DECIMAL128 && arrow.IsInteger(from.ID()) && !c.safe {
 		// Arrow refuses an integer type into a decimal too narrow for the
 		// type's every value; cast to one wide enough, then narrow, which
@@ -571,6 +583,14 @@ func (c *castExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 		return tryCast(ctx, d, c.to)
 	}
 	return compute.CastDatum(ctx, d, compute.SafeCastOptions(c.to))
+}
+
+// widensDecimal reports whether a cast from one type to another only
+// widens a decimal128's precision at the same scale.
+func widensDecimal(from, to arrow.DataType) bool {
+	f, ok1 := from.(*arrow.Decimal128Type)
+	t, ok2 := to.(*arrow.Decimal128Type)
+	return ok1 && ok2 && f.Scale == t.Scale && t.Precision >= f.Precision
 }
 
 // decimalText is the text castTextToDecimal takes: a plain or exponent

@@ -134,6 +134,10 @@ func TestExpressions(t *testing.T) {
 	}{
 		// Decimal arithmetic follows SQL precision/scale rules.
 		{"decimal add", op(col("d"), B, decLit("1", 3, 2)), "decimal(16, 2)", []string{"12.35", "-0.04", "NULL", "100.01", "0.11"}},
+		// Widening at the same scale re-types the values; other decimal
+		// casts convert them.
+		{"decimal widened", castNode(col("d"), &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_DECIMAL128, Precision: 26, Scale: 2}, false), "decimal(26, 2)", []string{"12.34", "-0.05", "NULL", "100.00", "0.10"}},
+		{"decimal rescaled", castNode(col("d"), &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_DECIMAL128, Precision: 26, Scale: 3}, false), "decimal(26, 3)", []string{"12.340", "-0.050", "NULL", "100.000", "0.100"}},
 		{"decimal minus int", op(i64(1), S, col("d")), "decimal(22, 2)", []string{"-11.34", "1.05", "NULL", "-99.00", "0.90"}},
 		{"decimal mul", op(col("d"), M, op(decLit("100", 15, 2), S, col("d"))), "decimal(32, 4)", []string{"-139.9356", "-0.0525", "NULL", "-9900.0000", "0.0900"}},
 		{"decimal div is float64", op(col("d"), D, decLit("300", 15, 2)), "float64", []string{"4.113333333333333", "-0.016666666666666666", "NULL", "33.333333333333336", "0.03333333333333333"}},
