@@ -100,32 +100,16 @@ func (j *HashJoin) inBuildRange(ctx context.Context, mem memory.Allocator, b arr
 		return nil, err
 	}
 	defer keys.Release()
-	n := keys.Len()
+	vals, ok := intKeyValues(keys)
+	if !ok {
+		return nil, fmt.Errorf("hash join build range key is %s: %w", keys.DataType(), ErrInvalidPlan)
+	}
+	n := len(vals)
 	keep := make([]int32, 0, n)
-	in := func(i int, v int64) {
+	for i, v := range vals {
 		if v >= lo && v <= hi && keys.IsValid(i) {
 			keep = append(keep, int32(i))
 		}
-	}
-	switch a := keys.(type) {
-	case *array.Int64:
-		for i, v := range a.Int64Values() {
-			in(i, v)
-		}
-	case *array.Int32:
-		for i, v := range a.Int32Values() {
-			in(i, int64(v))
-		}
-	case *array.Int16:
-		for i, v := range a.Int16Values() {
-			in(i, int64(v))
-		}
-	case *array.Int8:
-		for i, v := range a.Int8Values() {
-			in(i, int64(v))
-		}
-	default:
-		return nil, fmt.Errorf("hash join build range key is %s: %w", keys.DataType(), ErrInvalidPlan)
 	}
 	if len(keep) == n {
 		b.Retain()
