@@ -100,20 +100,9 @@ func (j *HashJoin) inBuildRange(ctx context.Context, mem memory.Allocator, b arr
 		return nil, err
 	}
 	defer keys.Release()
-	vals, ok := intKeyValues(keys)
+	keep, ok := rowsInRange(keys, lo, hi)
 	if !ok {
 		return nil, fmt.Errorf("hash join build range key is %s: %w", keys.DataType(), ErrInvalidPlan)
-	}
-	n := len(vals)
-	keep := make([]int32, 0, n)
-	for i, v := range vals {
-		if v >= lo && v <= hi && keys.IsValid(i) {
-			keep = append(keep, int32(i))
-		}
-	}
-	if len(keep) == n {
-		b.Retain()
-		return b, nil
 	}
 	return takeRows(ctx, mem, b, keep)
 }

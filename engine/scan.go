@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -31,7 +32,16 @@ import (
 // projection.
 type fileFormat interface {
 	name() string
-	open(ctx context.Context, obj objstore.Object, tc *TaskContext) (batchReader, error)
+	// open reads obj; rng, when not nil, keeps only the rows whose key
+	// lies in its range (formats that cannot refuse it at plan time).
+	open(ctx context.Context, obj objstore.Object, tc *TaskContext, rng *keyRange) (batchReader, error)
+}
+
+// keyRange is a file group's row range: the rows whose signed integer
+// column col lies in [lo, hi] (see kapotv1.FileGroup).
+type keyRange struct {
+	col    string
+	lo, hi int64
 }
 
 // opener opens a scan's files (local or in an object store) with the job's
@@ -48,6 +58,7 @@ type batchReader interface {
 // fileScan reads file groups, one group per partition, file after file.
 type fileScan struct {
 	groups [][]string
+	ranges []*keyRange // per group: the rows it keeps, nil for all
 	schema *arrow.Schema
 	format fileFormat
 	open   opener
@@ -73,6 +84,17 @@ func newFileScan(groups []*kapotv1.FileGroup, f fileFormat, schema *arrow.Schema
 			return nil, fmt.Errorf("%s scan: empty file group: %w", f.name(), ErrInvalidPlan)
 		}
 		s.groups = append(s.groups, g.GetPaths())
+		var rng *keyRange
+		if c := g.GetRangeColumn(); c != "" {
+			if _, ok := f.(parquetFormat); !ok {
+				return nil, fmt.Errorf("%s scan: a file group with a key range: %w", f.name(), ErrInvalidPlan)
+			}
+			if g.GetRange() == nil {
+				return nil, fmt.Errorf("%s scan: file group ranged by %q without a range: %w", f.name(), c, ErrInvalidPlan)
+			}
+			rng = &keyRange{col: c, lo: g.GetRange().GetLo(), hi: g.GetRange().GetHi()}
+		}
+		s.ranges = append(s.ranges, rng)
 	}
 	if len(s.groups) == 0 {
 		return nil, fmt.Errorf("%s scan: no files: %w", f.name(), ErrInvalidPlan)
@@ -94,22 +116,37 @@ func (s *fileScan) OutputPartitions() int     { return len(s.groups) }
 func (s *fileScan) Children() []ExecutionPlan { return nil }
 func (s *fileScan) String() string {
 	n := 0
-	for _, g := range s.groups {
+	split := ""
+	for i, g := range s.groups {
 		n += len(g)
+		if s.ranges[i] != nil {
+			split = ", split by " + s.ranges[i].col
+		}
 	}
-	return fmt.Sprintf("%sScan(files=%d, partitions=%d)", s.format.name(), n, len(s.groups))
+	if split != "" {
+		// Partitions that split a file read it once each.
+		files := map[string]bool{}
+		for _, g := range s.groups {
+			for _, f := range g {
+				files[f] = true
+			}
+		}
+		n = len(files)
+	}
+	return fmt.Sprintf("%sScan(files=%d, partitions=%d%s)", s.format.name(), n, len(s.groups), split)
 }
 
 func (s *fileScan) Execute(ctx context.Context, p int, tc *TaskContext) (Operator, error) {
 	if err := checkPartition(s, p); err != nil {
 		return nil, err
 	}
-	return &fileScanOp{scan: s, files: s.groups[p], tc: tc}, nil
+	return &fileScanOp{scan: s, files: s.groups[p], rng: s.ranges[p], tc: tc}, nil
 }
 
 type fileScanOp struct {
 	scan  *fileScan
 	files []string
+	rng   *keyRange
 	tc    *TaskContext
 	cur   batchReader
 	obj   objstore.Object
@@ -157,7 +194,7 @@ func (o *fileScanOp) Next(ctx context.Context) (b arrow.RecordBatch, err error) 
 			if err != nil {
 				return nil, fmt.Errorf("%s scan: open %s: %w", o.scan.format.name(), path, err)
 			}
-			r, err := o.scan.format.open(ctx, obj, o.tc)
+			r, err := o.scan.format.open(ctx, obj, o.tc, o.rng)
 			if err != nil {
 				obj.Close()
 				return nil, fmt.Errorf("%s scan: open %s: %w", o.scan.format.name(), path, err)
@@ -312,7 +349,7 @@ func newParquetScan(n *kapotv1.ParquetScanNode, o BuildOptions) (ExecutionPlan, 
 	return s, nil
 }
 
-func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskContext) (batchReader, error) {
+func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskContext, rng *keyRange) (batchReader, error) {
 	// The Parquet reader decompresses and decodes into whole buffers:
 	// recycled ones need no zeroing first (TestParquetDirtyMemory).
 	mem := withoutZeroing(tc.Mem)
@@ -342,10 +379,17 @@ func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskCo
 		}
 	}
 	var rowGroups []int
-	if f.pruner != nil {
+	var split *rangeSplit
+	if rng != nil {
+		if split, err = newRangeSplit(fr, full, rng); err != nil {
+			pf.Close()
+			return nil, err
+		}
+	}
+	if f.pruner != nil || split != nil {
 		rowGroups = make([]int, 0, pf.NumRowGroups())
 		for rg := 0; rg < pf.NumRowGroups(); rg++ {
-			if f.pruner.keep(pf, rg) {
+			if (f.pruner == nil || f.pruner.keep(pf, rg)) && (split == nil || split.keep(pf, rg)) {
 				rowGroups = append(rowGroups, rg)
 			}
 		}
@@ -365,6 +409,13 @@ func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskCo
 		pf.Close()
 		return emptyReader{}, nil
 	}
+	keyAt, added := -1, false // the range key's position among cols, when rows are filtered
+	if split != nil && split.partial {
+		if keyAt = slices.Index(cols, split.col); keyAt < 0 {
+			keyAt, added = len(cols), true
+			cols = append(cols, split.col)
+		}
+	}
 	r := &parquetReader{pf: pf, loc: obj.Location(), mem: tc.Mem, want: make([]arrow.DataType, len(cols)), pre: f.pre, out: f.out,
 		minRows: int64(tc.batchSize(f.batchSize)) / 4}
 	if len(r.pre) > 0 {
@@ -378,6 +429,9 @@ func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskCo
 			return nil, err
 		}
 		r.rrs = append(r.rrs, rr)
+	}
+	if keyAt >= 0 {
+		return &rangeReader{in: r, mem: tc.Mem, key: keyAt, lo: rng.lo, hi: rng.hi, drop: added}, nil
 	}
 	return r, nil
 }
@@ -931,7 +985,7 @@ type csvReader struct {
 	f *csvFormat
 }
 
-func (f csvFormat) open(ctx context.Context, obj objstore.Object, tc *TaskContext) (batchReader, error) {
+func (f csvFormat) open(ctx context.Context, obj objstore.Object, tc *TaskContext, _ *keyRange) (batchReader, error) {
 	r := csv.NewReader(bufio.NewReaderSize(objstore.Stream(obj), readBuffer), f.fileSchema,
 		csv.WithHeader(f.header), csv.WithComma(f.delimiter), csv.WithChunk(tc.batchSize(f.batchSize)),
 		csv.WithAllocator(tc.Mem), csv.WithNullReader(true, ""))
@@ -1027,7 +1081,7 @@ type ipcReader struct {
 	f       ipcFormat
 }
 
-func (f ipcFormat) open(ctx context.Context, obj objstore.Object, tc *TaskContext) (batchReader, error) {
+func (f ipcFormat) open(ctx context.Context, obj objstore.Object, tc *TaskContext, _ *keyRange) (batchReader, error) {
 	next, _, closeFn, err := ipcOpen(obj, tc.Mem)
 	if err != nil {
 		return nil, err

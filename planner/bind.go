@@ -28,6 +28,11 @@ type binder struct {
 	magic *magicCtx
 	// viewDepth counts the views being bound inside each other.
 	viewDepth int
+	// parts is the plan's target partition count, and split how the
+	// catalog's tables are read under it (tableSplitOf), once known.
+	parts     int
+	splitRows int64 // Options.SplitRows
+	split     map[*Table]*tableSplit
 }
 
 // cte is a WITH query, bound afresh wherever it is named.

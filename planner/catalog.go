@@ -43,6 +43,11 @@ type Table struct {
 	// writes them) are joined and grouped file by file, without an
 	// exchange.
 	Ranges map[string][][2]int64
+	// Sorted marks the columns of Ranges by which every file's row groups
+	// come in order (each one's min at least the previous one's max):
+	// such a file is read as several partitions, a range of the column
+	// each, by reading a share of its row groups (see tableSplit).
+	Sorted map[string]bool
 	// Def is the definition the table was created from; nil for tables
 	// registered directly (ParquetTable) and managed tables.
 	Def *ExternalTable
@@ -174,6 +179,7 @@ func (c *Catalog) ParquetTable(ctx context.Context, name string, files []string)
 	t := &Table{Name: name, Format: "parquet", Files: files}
 	lo, hi := map[string]int64{}, map[string]int64{}
 	ranges := map[string][][2]int64{}
+	unsorted := map[string]bool{}
 	var dicts map[string]int64
 	for i, f := range files {
 		obj, err := c.store.Open(ctx, f, c.props)
@@ -198,7 +204,7 @@ func (c *Catalog) ParquetTable(ctx context.Context, name string, files []string)
 		}
 		t.Rows += r.NumRows()
 		intRanges(r, lo, hi)
-		fileRanges(r, i, ranges)
+		fileRanges(r, i, ranges, unsorted)
 		if i == 0 {
 			dicts = dictionarySizes(r)
 		}
@@ -219,6 +225,12 @@ func (c *Catalog) ParquetTable(ctx context.Context, name string, files []string)
 				t.Ranges = map[string][][2]int64{}
 			}
 			t.Ranges[c] = rs
+			if !unsorted[c] {
+				if t.Sorted == nil {
+					t.Sorted = map[string]bool{}
+				}
+				t.Sorted[c] = true
+			}
 		}
 	}
 	return t, nil
@@ -280,8 +292,9 @@ func dictionarySizes(r *file.Reader) (out map[string]int64) {
 // fileRanges records in ranges, for file i (read by r), the [min, max] of
 // every integer column whose every row group has min/max statistics and a
 // null count of zero; a column that misses either, in this file or an
-// earlier one, is dropped (ranges[c] stays shorter than i+1).
-func fileRanges(r *file.Reader, i int, ranges map[string][][2]int64) {
+// earlier one, is dropped (ranges[c] stays shorter than i+1). It marks
+// unsorted the columns whose row groups' ranges are out of order.
+func fileRanges(r *file.Reader, i int, ranges map[string][][2]int64, unsorted map[string]bool) {
 	md := r.MetaData()
 	cur := map[string][2]int64{}
 	bad := map[string]bool{}
@@ -302,6 +315,9 @@ func fileRanges(r *file.Reader, i int, ranges map[string][][2]int64) {
 				continue
 			}
 			if v, seen := cur[name]; seen {
+				if mn < v[1] {
+					unsorted[name] = true
+				}
 				mn, mx = min(mn, v[0]), max(mx, v[1])
 			}
 			cur[name] = [2]int64{mn, mx}

@@ -280,7 +280,7 @@ func relRanged(r rel) []rangedCol {
 			return nil
 		}
 		for i, id := range x.cols {
-			if rs, ok := x.table.Ranges[x.table.Schema.Field(i).Name]; ok && len(rs) == len(x.table.Files) && disjointHulls(rs, rs) {
+			if rs, ok := scanRanges(x, x.table.Schema.Field(i).Name); ok {
 				out = append(out, rangedCol{col: id, bounds: rs})
 			}
 		}

@@ -275,7 +275,7 @@ func (b *binder) bindFromItem(n *pg.Node) (rel, error) {
 		if a := rv.GetAlias(); a != nil {
 			qual = a.GetAliasname()
 		}
-		s := &scanRel{table: t}
+		s := &scanRel{table: t, split: b.tableSplitOf(t)}
 		for _, f := range t.Schema.Fields() {
 			id := b.newCol(qual, f.Name, f.Type)
 			b.cols[id].nullable = f.Nullable

@@ -40,3 +40,23 @@ func PartitionsProperty(props map[string]string) (int, error) {
 	}
 	return n, nil
 }
+
+// PropScanSplitRows is the session property that sets Options.SplitRows:
+// about how many rows a partition of a large Parquet file sorted by a key
+// holds when the file is read as key-range partitions (0: the default,
+// 4194304; -1: a file per partition).
+const PropScanSplitRows = "kapot.scan.split_rows"
+
+// SplitRowsProperty reads kapot.scan.split_rows from session properties:
+// 0 when it is not set.
+func SplitRowsProperty(props map[string]string) (int64, error) {
+	v, ok := props[PropScanSplitRows]
+	if !ok {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n < -1 {
+		return 0, fmt.Errorf("session property %s=%q: want a row count, 0 for the default or -1 for a file per partition: %w", PropScanSplitRows, v, engine.ErrInvalidPlan)
+	}
+	return n, nil
+}

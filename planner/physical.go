@@ -25,6 +25,11 @@ type Options struct {
 	// A larger side (up to 2 M rows) is broadcast too when all tasks'
 	// copies of it are at most 1/8 of the other side.
 	BroadcastRows int64
+	// SplitRows is about the rows a partition of a large Parquet file
+	// sorted by a key holds when the file is read as key-range partitions
+	// (see tableSplit); 0 means 4 Mi rows, negative reads each file as one
+	// partition.
+	SplitRows int64
 }
 
 // Plan is a planned query: the physical plan the scheduler splits into
@@ -72,13 +77,13 @@ func PlanQuery(cat *Catalog, sql string, o Options) (*Plan, error) {
 
 // planSelect plans a parsed query over the catalog.
 func planSelect(cat *Catalog, sel *pg.SelectStmt, o Options) (*Plan, error) {
-	b := &binder{cat: cat, cols: map[colID]*column{}}
+	if o.TargetPartitions <= 0 {
+		o.TargetPartitions = 2
+	}
+	b := &binder{cat: cat, cols: map[colID]*column{}, parts: o.TargetPartitions, splitRows: o.SplitRows}
 	r, names, err := b.bindSelect(sel)
 	if err != nil {
 		return nil, err
-	}
-	if o.TargetPartitions <= 0 {
-		o.TargetPartitions = 2
 	}
 	p := &lowerer{b: b, parts: o.TargetPartitions, broadcast: float64(o.BroadcastRows)}
 	if o.BroadcastRows == 0 {
@@ -497,6 +502,12 @@ func (p *lowerer) lowerScan(s *scanRel, need map[colID]bool) (lowered, error) {
 		for i := 0; i < len(s.table.Files); i += per {
 			groups = append(groups, &kapotv1.FileGroup{Paths: s.table.Files[i:min(i+per, len(s.table.Files))]})
 		}
+	} else if sp := s.split; sp != nil && s.table.Format == "parquet" {
+		for i, f := range s.table.Files {
+			for _, c := range sp.cells[i] {
+				groups = append(groups, &kapotv1.FileGroup{Paths: []string{f}, RangeColumn: sp.col, Range: &kapotv1.KeyRange{Lo: c[0], Hi: c[1]}})
+			}
+		}
 	} else {
 		for _, f := range s.table.Files {
 			groups = append(groups, &kapotv1.FileGroup{Paths: []string{f}})
@@ -524,8 +535,7 @@ func (p *lowerer) lowerScan(s *scanRel, need map[colID]bool) (lowered, error) {
 	}
 	out := lowered{node: n, cols: cols, parts: len(groups)}
 	for i, id := range cols {
-		// Only ranges that no two files share split the table.
-		if rs, ok := s.table.Ranges[proj[i]]; ok && len(rs) == len(groups) && disjointHulls(rs, rs) {
+		if rs, ok := scanRanges(s, proj[i]); ok && len(rs) == len(groups) {
 			out.ranged = append(out.ranged, rangedCol{col: id, bounds: rs})
 		}
 	}

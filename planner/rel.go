@@ -13,6 +13,8 @@ type rel interface{ output() []colID }
 type scanRel struct {
 	table *Table
 	cols  []colID // one per table column
+	// split, when set, reads the table's files as key-range partitions.
+	split *tableSplit
 }
 
 type filterRel struct {

@@ -191,9 +191,13 @@ func (s *Scheduler) waitJob(ctx context.Context, id string) (*kapotv1.GetJobStat
 // kapot.shuffle.partitions, else one partition of each hash exchange per
 // task slot of the live executors.
 func (s *Scheduler) planOptionsFor(props map[string]string) (planner.Options, error) {
+	split, err := planner.SplitRowsProperty(props)
+	if err != nil {
+		return planner.Options{}, err
+	}
 	n, err := planner.PartitionsProperty(props)
 	if err != nil || n > 0 {
-		return planner.Options{TargetPartitions: n}, err
+		return planner.Options{TargetPartitions: n, SplitRows: split}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -203,7 +207,7 @@ func (s *Scheduler) planOptionsFor(props map[string]string) (planner.Options, er
 			slots += int(e.reg.GetResources().GetTaskSlots())
 		}
 	}
-	return planner.Options{TargetPartitions: planner.PartitionsForSlots(slots)}, nil
+	return planner.Options{TargetPartitions: planner.PartitionsForSlots(slots), SplitRows: split}, nil
 }
 
 // executeSQL is the SchedulerService's SQL front door: a query becomes a

@@ -70,6 +70,9 @@ create their tables there. Without, statements run inside this process.`,
 			if _, err := planner.PartitionsProperty(props); err != nil {
 				return fmt.Errorf("%v: %w", err, config.ErrInvalid)
 			}
+			if _, err := planner.SplitRowsProperty(props); err != nil {
+				return fmt.Errorf("%v: %w", err, config.ErrInvalid)
+			}
 			// The tables of --tpch and --config, as definitions: created
 			// in this process's catalog, or in the cluster's.
 			var defs []*planner.ExternalTable
@@ -401,11 +404,12 @@ func rowsOf(vals []string) [][]string {
 }
 
 // planOpts are the options a statement is planned in this process with:
-// --partitions or kapot.shuffle.partitions (checked when parsed), else the
-// planner's default.
+// --partitions or kapot.shuffle.partitions and kapot.scan.split_rows
+// (checked when parsed), else the planner's defaults.
 func (s *sqlSession) planOpts() planner.Options {
 	n, _ := planner.PartitionsProperty(s.props)
-	return planner.Options{TargetPartitions: n}
+	split, _ := planner.SplitRowsProperty(s.props)
+	return planner.Options{TargetPartitions: n, SplitRows: split}
 }
 
 // explainAnalyze runs the query in this process and prints each

@@ -37,17 +37,19 @@ type referenceEngine interface {
 
 // benchResult is what `kapot tpch bench --out` writes.
 type benchResult struct {
-	Suite      string        `json:"suite"`
-	SF         float64       `json:"sf"`
-	Executors  int           `json:"executors"`
-	Slots      int           `json:"slots_per_executor"`
-	Partitions int           `json:"partitions"`
-	Iterations int           `json:"iterations"`
-	CPUs       int           `json:"cpus"`
-	Started    time.Time     `json:"started"`
-	Queries    []benchQuery  `json:"queries"`
-	Total      benchTotal    `json:"total"`
-	Executor   []benchMemory `json:"executor_memory"`
+	Suite      string  `json:"suite"`
+	SF         float64 `json:"sf"`
+	Executors  int     `json:"executors"`
+	Slots      int     `json:"slots_per_executor"`
+	Partitions int     `json:"partitions"`
+	// Properties are the --property session properties kapot ran with.
+	Properties map[string]string `json:"properties,omitempty"`
+	Iterations int               `json:"iterations"`
+	CPUs       int               `json:"cpus"`
+	Started    time.Time         `json:"started"`
+	Queries    []benchQuery      `json:"queries"`
+	Total      benchTotal        `json:"total"`
+	Executor   []benchMemory     `json:"executor_memory"`
 }
 
 type benchQuery struct {
@@ -85,6 +87,7 @@ func tpchBenchCmd() *cobra.Command {
 		dataDir, compare, out, chart, queriesFlag, suite string
 		executors, slots, iterations, partitions, port   int
 		memoryPool                                       config.ByteSize
+		properties                                       []string
 	)
 	c := &cobra.Command{
 		Use:   "bench",
@@ -162,7 +165,12 @@ Data is generated into --data first when it is not there.`,
 			}
 			defer cl.Close()
 			// The scheduler plans the queries, with the chosen partitions.
-			sess := cl.NewSession(map[string]string{planner.PropShufflePartitions: strconv.Itoa(partitions)})
+			props, err := parseProperties(properties)
+			if err != nil {
+				return err
+			}
+			props[planner.PropShufflePartitions] = strconv.Itoa(partitions)
+			sess := cl.NewSession(props)
 			defs, err := planner.TPCHDefs(dataDir)
 			if err != nil {
 				return err
@@ -180,6 +188,13 @@ Data is generated into --data first when it is not there.`,
 				defer duck.Close()
 			}
 			res := benchResult{Suite: suite, SF: sf, Executors: executors, Slots: slots, Partitions: partitions, Iterations: iterations, CPUs: runtime.NumCPU(), Started: time.Now().UTC()}
+			for _, kv := range properties {
+				if res.Properties == nil {
+					res.Properties = map[string]string{}
+				}
+				k, v, _ := strings.Cut(kv, "=")
+				res.Properties[strings.TrimSpace(k)] = v
+			}
 			fmt.Fprintf(w, "TPC-H SF %g, %s suite: %d executor(s) x %d slot(s), %d partitions, %d iteration(s)%s\n", sf, suite, executors, slots, partitions, iterations,
 				map[bool]string{true: ", against DuckDB", false: ""}[duck != nil])
 			for _, n := range queries {
@@ -237,6 +252,7 @@ Data is generated into --data first when it is not there.`,
 	f.StringVar(&queriesFlag, "queries", "", "comma list of query numbers (default: all of the suite)")
 	f.StringVar(&suite, "suite", "tpch", "the queries: tpch (the 22 TPC-H queries), extended (10 window, grouping-set and set-operation queries over the TPC-H tables) or write (4 COPY statements of TPC-H data to Parquet and CSV)")
 	f.IntVar(&port, "scheduler-port", 50150, "port of the bench cluster's scheduler")
+	f.StringArrayVar(&properties, "property", nil, "session property key=value for kapot's queries (repeatable), e.g. kapot.scan.split_rows=-1")
 	return withFlagErrors(c)
 }
 

@@ -1274,8 +1274,16 @@ func (*PhysicalPlanNode_Writer) isPhysicalPlanNode_Node() {}
 
 // FileGroup is the list of files one partition of a scan reads, in order.
 type FileGroup struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Paths         []string               `protobuf:"bytes,1,rep,name=paths,proto3" json:"paths,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Paths []string               `protobuf:"bytes,1,rep,name=paths,proto3" json:"paths,omitempty"`
+	// With range_column set, the partition holds only the rows whose value
+	// of that signed integer column (of the files, projected or not) lies in
+	// range; rows where it is null are in no range. The planner splits a
+	// large file sorted by a key into several partitions this way: each
+	// reads the row groups its range overlaps (by their statistics) and
+	// filters the rows of those only partly inside it. Parquet scans only.
+	RangeColumn   string    `protobuf:"bytes,2,opt,name=range_column,json=rangeColumn,proto3" json:"range_column,omitempty"`
+	Range         *KeyRange `protobuf:"bytes,3,opt,name=range,proto3" json:"range,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1313,6 +1321,20 @@ func (*FileGroup) Descriptor() ([]byte, []int) {
 func (x *FileGroup) GetPaths() []string {
 	if x != nil {
 		return x.Paths
+	}
+	return nil
+}
+
+func (x *FileGroup) GetRangeColumn() string {
+	if x != nil {
+		return x.RangeColumn
+	}
+	return ""
+}
+
+func (x *FileGroup) GetRange() *KeyRange {
+	if x != nil {
+		return x.Range
 	}
 	return nil
 }
@@ -5110,9 +5132,11 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\vrepartition\x18\x14 \x01(\v2\x19.kapot.v1.RepartitionNodeH\x00R\vrepartition\x12.\n" +
 	"\x06window\x18\x15 \x01(\v2\x14.kapot.v1.WindowNodeH\x00R\x06window\x12.\n" +
 	"\x06writer\x18\x16 \x01(\v2\x14.kapot.v1.WriterNodeH\x00R\x06writerB\x06\n" +
-	"\x04node\"!\n" +
+	"\x04node\"n\n" +
 	"\tFileGroup\x12\x14\n" +
-	"\x05paths\x18\x01 \x03(\tR\x05paths\"\x82\x02\n" +
+	"\x05paths\x18\x01 \x03(\tR\x05paths\x12!\n" +
+	"\frange_column\x18\x02 \x01(\tR\vrangeColumn\x12(\n" +
+	"\x05range\x18\x03 \x01(\v2\x12.kapot.v1.KeyRangeR\x05range\"\x82\x02\n" +
 	"\x0fParquetScanNode\x124\n" +
 	"\vfile_groups\x18\x01 \x03(\v2\x13.kapot.v1.FileGroupR\n" +
 	"fileGroups\x12\x1e\n" +
@@ -5609,121 +5633,122 @@ var file_kapot_v1_plan_proto_depIdxs = []int32{
 	34,  // 22: kapot.v1.PhysicalPlanNode.repartition:type_name -> kapot.v1.RepartitionNode
 	21,  // 23: kapot.v1.PhysicalPlanNode.window:type_name -> kapot.v1.WindowNode
 	22,  // 24: kapot.v1.PhysicalPlanNode.writer:type_name -> kapot.v1.WriterNode
-	13,  // 25: kapot.v1.ParquetScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	51,  // 26: kapot.v1.ParquetScanNode.pruning_predicate:type_name -> kapot.v1.PhysicalExprNode
-	11,  // 27: kapot.v1.ParquetScanNode.file_schema:type_name -> kapot.v1.Schema
-	13,  // 28: kapot.v1.CsvScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	11,  // 29: kapot.v1.CsvScanNode.schema:type_name -> kapot.v1.Schema
-	13,  // 30: kapot.v1.IpcScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	12,  // 31: kapot.v1.ProjectionNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	51,  // 32: kapot.v1.ProjectionNode.exprs:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 33: kapot.v1.FilterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	51,  // 34: kapot.v1.FilterNode.predicate:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 35: kapot.v1.LimitNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	51,  // 36: kapot.v1.SortExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 37: kapot.v1.WindowNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	51,  // 38: kapot.v1.WindowNode.partition_by:type_name -> kapot.v1.PhysicalExprNode
-	20,  // 39: kapot.v1.WindowNode.order_by:type_name -> kapot.v1.SortExprNode
-	25,  // 40: kapot.v1.WindowNode.functions:type_name -> kapot.v1.WindowFunctionNode
-	12,  // 41: kapot.v1.WriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	3,   // 42: kapot.v1.WindowFrameBound.kind:type_name -> kapot.v1.WindowFrameBoundKind
-	49,  // 43: kapot.v1.WindowFrameBound.offset:type_name -> kapot.v1.ScalarValue
-	2,   // 44: kapot.v1.WindowFrame.units:type_name -> kapot.v1.WindowFrameUnits
-	23,  // 45: kapot.v1.WindowFrame.start:type_name -> kapot.v1.WindowFrameBound
-	23,  // 46: kapot.v1.WindowFrame.end:type_name -> kapot.v1.WindowFrameBound
-	1,   // 47: kapot.v1.WindowFunctionNode.fn:type_name -> kapot.v1.WindowFunction
-	7,   // 48: kapot.v1.WindowFunctionNode.aggregate:type_name -> kapot.v1.AggregateFunction
-	51,  // 49: kapot.v1.WindowFunctionNode.arg:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 50: kapot.v1.WindowFunctionNode.default_value:type_name -> kapot.v1.ScalarValue
-	24,  // 51: kapot.v1.WindowFunctionNode.frame:type_name -> kapot.v1.WindowFrame
-	12,  // 52: kapot.v1.SortNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	20,  // 53: kapot.v1.SortNode.exprs:type_name -> kapot.v1.SortExprNode
-	51,  // 54: kapot.v1.JoinOn.left:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 55: kapot.v1.JoinOn.right:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 56: kapot.v1.HashJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
-	12,  // 57: kapot.v1.HashJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
-	27,  // 58: kapot.v1.HashJoinNode.on:type_name -> kapot.v1.JoinOn
-	4,   // 59: kapot.v1.HashJoinNode.join_type:type_name -> kapot.v1.JoinType
-	5,   // 60: kapot.v1.HashJoinNode.mode:type_name -> kapot.v1.JoinMode
-	51,  // 61: kapot.v1.HashJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
-	29,  // 62: kapot.v1.HashJoinNode.build_ranges:type_name -> kapot.v1.KeyRange
-	12,  // 63: kapot.v1.NestedLoopJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
-	12,  // 64: kapot.v1.NestedLoopJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
-	4,   // 65: kapot.v1.NestedLoopJoinNode.join_type:type_name -> kapot.v1.JoinType
-	51,  // 66: kapot.v1.NestedLoopJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 67: kapot.v1.UnionNode.inputs:type_name -> kapot.v1.PhysicalPlanNode
-	12,  // 68: kapot.v1.SortPreservingMergeNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	20,  // 69: kapot.v1.SortPreservingMergeNode.exprs:type_name -> kapot.v1.SortExprNode
-	12,  // 70: kapot.v1.CoalesceBatchesNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	12,  // 71: kapot.v1.RepartitionNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	38,  // 72: kapot.v1.RepartitionNode.partitioning:type_name -> kapot.v1.Partitioning
-	7,   // 73: kapot.v1.AggregateExprNode.func:type_name -> kapot.v1.AggregateFunction
-	51,  // 74: kapot.v1.AggregateExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 75: kapot.v1.AggregateExprNode.expr2:type_name -> kapot.v1.PhysicalExprNode
-	20,  // 76: kapot.v1.AggregateExprNode.order_by:type_name -> kapot.v1.SortExprNode
-	49,  // 77: kapot.v1.AggregateExprNode.param:type_name -> kapot.v1.ScalarValue
-	12,  // 78: kapot.v1.HashAggregateNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	6,   // 79: kapot.v1.HashAggregateNode.mode:type_name -> kapot.v1.AggregateMode
-	51,  // 80: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
-	35,  // 81: kapot.v1.HashAggregateNode.aggregates:type_name -> kapot.v1.AggregateExprNode
-	12,  // 82: kapot.v1.CoalescePartitionsNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	39,  // 83: kapot.v1.Partitioning.hash:type_name -> kapot.v1.HashPartitioning
-	40,  // 84: kapot.v1.Partitioning.single:type_name -> kapot.v1.SinglePartitioning
-	41,  // 85: kapot.v1.Partitioning.round_robin:type_name -> kapot.v1.RoundRobinPartitioning
-	51,  // 86: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 87: kapot.v1.ExchangeNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	38,  // 88: kapot.v1.ExchangeNode.partitioning:type_name -> kapot.v1.Partitioning
-	12,  // 89: kapot.v1.ShuffleWriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	38,  // 90: kapot.v1.ShuffleWriterNode.partitioning:type_name -> kapot.v1.Partitioning
-	11,  // 91: kapot.v1.UnresolvedShuffleNode.schema:type_name -> kapot.v1.Schema
-	11,  // 92: kapot.v1.ShuffleReaderNode.schema:type_name -> kapot.v1.Schema
-	46,  // 93: kapot.v1.ShuffleReaderNode.partitions:type_name -> kapot.v1.ShuffleReaderPartition
-	64,  // 94: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
-	11,  // 95: kapot.v1.ValuesNode.schema:type_name -> kapot.v1.Schema
-	48,  // 96: kapot.v1.ValuesNode.rows:type_name -> kapot.v1.ValuesRow
-	49,  // 97: kapot.v1.ValuesRow.values:type_name -> kapot.v1.ScalarValue
-	9,   // 98: kapot.v1.ScalarValue.type:type_name -> kapot.v1.DataType
-	50,  // 99: kapot.v1.ScalarValue.interval_value:type_name -> kapot.v1.IntervalValue
-	52,  // 100: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
-	49,  // 101: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
-	53,  // 102: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
-	54,  // 103: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
-	55,  // 104: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
-	56,  // 105: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
-	57,  // 106: kapot.v1.PhysicalExprNode.negative:type_name -> kapot.v1.NegativeExpr
-	59,  // 107: kapot.v1.PhysicalExprNode.case_when:type_name -> kapot.v1.CaseExpr
-	60,  // 108: kapot.v1.PhysicalExprNode.in_list:type_name -> kapot.v1.InListExpr
-	61,  // 109: kapot.v1.PhysicalExprNode.between:type_name -> kapot.v1.BetweenExpr
-	62,  // 110: kapot.v1.PhysicalExprNode.like:type_name -> kapot.v1.LikeExpr
-	63,  // 111: kapot.v1.PhysicalExprNode.function:type_name -> kapot.v1.ScalarFunctionExpr
-	51,  // 112: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
-	8,   // 113: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
-	51,  // 114: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 115: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 116: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 117: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 118: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
-	51,  // 119: kapot.v1.NegativeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 120: kapot.v1.WhenThen.when:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 121: kapot.v1.WhenThen.then:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 122: kapot.v1.CaseExpr.operand:type_name -> kapot.v1.PhysicalExprNode
-	58,  // 123: kapot.v1.CaseExpr.when_then:type_name -> kapot.v1.WhenThen
-	51,  // 124: kapot.v1.CaseExpr.else_expr:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 125: kapot.v1.InListExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 126: kapot.v1.InListExpr.list:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 127: kapot.v1.BetweenExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 128: kapot.v1.BetweenExpr.low:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 129: kapot.v1.BetweenExpr.high:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 130: kapot.v1.LikeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 131: kapot.v1.LikeExpr.pattern:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 132: kapot.v1.ScalarFunctionExpr.args:type_name -> kapot.v1.PhysicalExprNode
-	65,  // 133: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
-	66,  // 134: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
-	135, // [135:135] is the sub-list for method output_type
-	135, // [135:135] is the sub-list for method input_type
-	135, // [135:135] is the sub-list for extension type_name
-	135, // [135:135] is the sub-list for extension extendee
-	0,   // [0:135] is the sub-list for field type_name
+	29,  // 25: kapot.v1.FileGroup.range:type_name -> kapot.v1.KeyRange
+	13,  // 26: kapot.v1.ParquetScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	51,  // 27: kapot.v1.ParquetScanNode.pruning_predicate:type_name -> kapot.v1.PhysicalExprNode
+	11,  // 28: kapot.v1.ParquetScanNode.file_schema:type_name -> kapot.v1.Schema
+	13,  // 29: kapot.v1.CsvScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	11,  // 30: kapot.v1.CsvScanNode.schema:type_name -> kapot.v1.Schema
+	13,  // 31: kapot.v1.IpcScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	12,  // 32: kapot.v1.ProjectionNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	51,  // 33: kapot.v1.ProjectionNode.exprs:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 34: kapot.v1.FilterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	51,  // 35: kapot.v1.FilterNode.predicate:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 36: kapot.v1.LimitNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	51,  // 37: kapot.v1.SortExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 38: kapot.v1.WindowNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	51,  // 39: kapot.v1.WindowNode.partition_by:type_name -> kapot.v1.PhysicalExprNode
+	20,  // 40: kapot.v1.WindowNode.order_by:type_name -> kapot.v1.SortExprNode
+	25,  // 41: kapot.v1.WindowNode.functions:type_name -> kapot.v1.WindowFunctionNode
+	12,  // 42: kapot.v1.WriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	3,   // 43: kapot.v1.WindowFrameBound.kind:type_name -> kapot.v1.WindowFrameBoundKind
+	49,  // 44: kapot.v1.WindowFrameBound.offset:type_name -> kapot.v1.ScalarValue
+	2,   // 45: kapot.v1.WindowFrame.units:type_name -> kapot.v1.WindowFrameUnits
+	23,  // 46: kapot.v1.WindowFrame.start:type_name -> kapot.v1.WindowFrameBound
+	23,  // 47: kapot.v1.WindowFrame.end:type_name -> kapot.v1.WindowFrameBound
+	1,   // 48: kapot.v1.WindowFunctionNode.fn:type_name -> kapot.v1.WindowFunction
+	7,   // 49: kapot.v1.WindowFunctionNode.aggregate:type_name -> kapot.v1.AggregateFunction
+	51,  // 50: kapot.v1.WindowFunctionNode.arg:type_name -> kapot.v1.PhysicalExprNode
+	49,  // 51: kapot.v1.WindowFunctionNode.default_value:type_name -> kapot.v1.ScalarValue
+	24,  // 52: kapot.v1.WindowFunctionNode.frame:type_name -> kapot.v1.WindowFrame
+	12,  // 53: kapot.v1.SortNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	20,  // 54: kapot.v1.SortNode.exprs:type_name -> kapot.v1.SortExprNode
+	51,  // 55: kapot.v1.JoinOn.left:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 56: kapot.v1.JoinOn.right:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 57: kapot.v1.HashJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
+	12,  // 58: kapot.v1.HashJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
+	27,  // 59: kapot.v1.HashJoinNode.on:type_name -> kapot.v1.JoinOn
+	4,   // 60: kapot.v1.HashJoinNode.join_type:type_name -> kapot.v1.JoinType
+	5,   // 61: kapot.v1.HashJoinNode.mode:type_name -> kapot.v1.JoinMode
+	51,  // 62: kapot.v1.HashJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
+	29,  // 63: kapot.v1.HashJoinNode.build_ranges:type_name -> kapot.v1.KeyRange
+	12,  // 64: kapot.v1.NestedLoopJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
+	12,  // 65: kapot.v1.NestedLoopJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
+	4,   // 66: kapot.v1.NestedLoopJoinNode.join_type:type_name -> kapot.v1.JoinType
+	51,  // 67: kapot.v1.NestedLoopJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 68: kapot.v1.UnionNode.inputs:type_name -> kapot.v1.PhysicalPlanNode
+	12,  // 69: kapot.v1.SortPreservingMergeNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	20,  // 70: kapot.v1.SortPreservingMergeNode.exprs:type_name -> kapot.v1.SortExprNode
+	12,  // 71: kapot.v1.CoalesceBatchesNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	12,  // 72: kapot.v1.RepartitionNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	38,  // 73: kapot.v1.RepartitionNode.partitioning:type_name -> kapot.v1.Partitioning
+	7,   // 74: kapot.v1.AggregateExprNode.func:type_name -> kapot.v1.AggregateFunction
+	51,  // 75: kapot.v1.AggregateExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 76: kapot.v1.AggregateExprNode.expr2:type_name -> kapot.v1.PhysicalExprNode
+	20,  // 77: kapot.v1.AggregateExprNode.order_by:type_name -> kapot.v1.SortExprNode
+	49,  // 78: kapot.v1.AggregateExprNode.param:type_name -> kapot.v1.ScalarValue
+	12,  // 79: kapot.v1.HashAggregateNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	6,   // 80: kapot.v1.HashAggregateNode.mode:type_name -> kapot.v1.AggregateMode
+	51,  // 81: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
+	35,  // 82: kapot.v1.HashAggregateNode.aggregates:type_name -> kapot.v1.AggregateExprNode
+	12,  // 83: kapot.v1.CoalescePartitionsNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	39,  // 84: kapot.v1.Partitioning.hash:type_name -> kapot.v1.HashPartitioning
+	40,  // 85: kapot.v1.Partitioning.single:type_name -> kapot.v1.SinglePartitioning
+	41,  // 86: kapot.v1.Partitioning.round_robin:type_name -> kapot.v1.RoundRobinPartitioning
+	51,  // 87: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 88: kapot.v1.ExchangeNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	38,  // 89: kapot.v1.ExchangeNode.partitioning:type_name -> kapot.v1.Partitioning
+	12,  // 90: kapot.v1.ShuffleWriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	38,  // 91: kapot.v1.ShuffleWriterNode.partitioning:type_name -> kapot.v1.Partitioning
+	11,  // 92: kapot.v1.UnresolvedShuffleNode.schema:type_name -> kapot.v1.Schema
+	11,  // 93: kapot.v1.ShuffleReaderNode.schema:type_name -> kapot.v1.Schema
+	46,  // 94: kapot.v1.ShuffleReaderNode.partitions:type_name -> kapot.v1.ShuffleReaderPartition
+	64,  // 95: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
+	11,  // 96: kapot.v1.ValuesNode.schema:type_name -> kapot.v1.Schema
+	48,  // 97: kapot.v1.ValuesNode.rows:type_name -> kapot.v1.ValuesRow
+	49,  // 98: kapot.v1.ValuesRow.values:type_name -> kapot.v1.ScalarValue
+	9,   // 99: kapot.v1.ScalarValue.type:type_name -> kapot.v1.DataType
+	50,  // 100: kapot.v1.ScalarValue.interval_value:type_name -> kapot.v1.IntervalValue
+	52,  // 101: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
+	49,  // 102: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
+	53,  // 103: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
+	54,  // 104: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
+	55,  // 105: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
+	56,  // 106: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
+	57,  // 107: kapot.v1.PhysicalExprNode.negative:type_name -> kapot.v1.NegativeExpr
+	59,  // 108: kapot.v1.PhysicalExprNode.case_when:type_name -> kapot.v1.CaseExpr
+	60,  // 109: kapot.v1.PhysicalExprNode.in_list:type_name -> kapot.v1.InListExpr
+	61,  // 110: kapot.v1.PhysicalExprNode.between:type_name -> kapot.v1.BetweenExpr
+	62,  // 111: kapot.v1.PhysicalExprNode.like:type_name -> kapot.v1.LikeExpr
+	63,  // 112: kapot.v1.PhysicalExprNode.function:type_name -> kapot.v1.ScalarFunctionExpr
+	51,  // 113: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
+	8,   // 114: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
+	51,  // 115: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 116: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 117: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 118: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 119: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
+	51,  // 120: kapot.v1.NegativeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 121: kapot.v1.WhenThen.when:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 122: kapot.v1.WhenThen.then:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 123: kapot.v1.CaseExpr.operand:type_name -> kapot.v1.PhysicalExprNode
+	58,  // 124: kapot.v1.CaseExpr.when_then:type_name -> kapot.v1.WhenThen
+	51,  // 125: kapot.v1.CaseExpr.else_expr:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 126: kapot.v1.InListExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 127: kapot.v1.InListExpr.list:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 128: kapot.v1.BetweenExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 129: kapot.v1.BetweenExpr.low:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 130: kapot.v1.BetweenExpr.high:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 131: kapot.v1.LikeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 132: kapot.v1.LikeExpr.pattern:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 133: kapot.v1.ScalarFunctionExpr.args:type_name -> kapot.v1.PhysicalExprNode
+	65,  // 134: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
+	66,  // 135: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
+	136, // [136:136] is the sub-list for method output_type
+	136, // [136:136] is the sub-list for method input_type
+	136, // [136:136] is the sub-list for extension type_name
+	136, // [136:136] is the sub-list for extension extendee
+	0,   // [0:136] is the sub-list for field type_name
 }
 
 func init() { file_kapot_v1_plan_proto_init() }

@@ -1,0 +1,196 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// TestParquetKeyRangeSplit: a file group with a key range yields exactly
+// the file's rows whose key lies in the range, whether the key is
+// projected or not, reads only the row groups the range overlaps when the
+// file is sorted by the key, and filters row by row (nulls in no range)
+// when it is not.
+func TestParquetKeyRangeSplit(t *testing.T) {
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "k", Type: arrow.PrimitiveTypes.Int32, Nullable: true},
+		{Name: "v", Type: arrow.BinaryTypes.String},
+	}, nil)
+	dir := t.TempDir()
+	type row struct {
+		k    *int64
+		v    string
+		null bool
+	}
+	write := func(name string, key func(i int) (int32, bool)) (string, []row) {
+		bld := array.NewRecordBuilder(memory.NewGoAllocator(), schema)
+		defer bld.Release()
+		var rows []row
+		for i := range 1000 {
+			k, ok := key(i)
+			r := row{v: fmt.Sprintf("v%d", i)}
+			if ok {
+				bld.Field(0).(*array.Int32Builder).Append(k)
+				kk := int64(k)
+				r.k = &kk
+			} else {
+				bld.Field(0).AppendNull()
+			}
+			bld.Field(1).(*array.StringBuilder).Append(r.v)
+			rows = append(rows, r)
+		}
+		rec := bld.NewRecordBatch()
+		defer rec.Release()
+		path := filepath.Join(dir, name)
+		writeParquet(t, path, rec, parquet.WithMaxRowGroupLength(100))
+		return path, rows
+	}
+	sorted, sortedRows := write("sorted.parquet", func(i int) (int32, bool) { return int32(2 * i), true })
+	mixed, mixedRows := write("mixed.parquet", func(i int) (int32, bool) { return int32((i * 7919) % 1000), i%13 != 4 })
+
+	cases := []struct {
+		name   string
+		path   string
+		rows   []row
+		lo, hi int64
+		read   int64 // row groups read; -1: not checked
+	}{
+		{"sorted, first", sorted, sortedRows, -5, 499, 3},
+		{"sorted, middle, row group bounds", sorted, sortedRows, 500, 999, 3},
+		{"sorted, last", sorted, sortedRows, 1000, 2100, 5},
+		{"sorted, beyond", sorted, sortedRows, 3000, 4000, 0},
+		{"sorted, empty range", sorted, sortedRows, 10, 5, 0},
+		{"sorted, one row", sorted, sortedRows, 1234, 1234, 1},
+		{"unsorted with nulls", mixed, mixedRows, 100, 449, -1},
+		{"unsorted, all", mixed, mixedRows, -1 << 40, 1 << 40, -1},
+	}
+	for _, c := range cases {
+		for _, proj := range [][]string{{"v"}, {"v", "k"}, nil} {
+			t.Run(fmt.Sprintf("%s/%v", c.name, proj), func(t *testing.T) {
+				var want []string
+				for _, r := range c.rows {
+					if r.k == nil || *r.k < c.lo || *r.k > c.hi {
+						continue
+					}
+					switch {
+					case proj == nil:
+						want = append(want, fmt.Sprintf("%d|%s", *r.k, r.v))
+					case len(proj) == 2:
+						want = append(want, fmt.Sprintf("%s|%d", r.v, *r.k))
+					default:
+						want = append(want, r.v)
+					}
+				}
+				n := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ParquetScan{ParquetScan: &kapotv1.ParquetScanNode{
+					Projection: proj,
+					FileGroups: []*kapotv1.FileGroup{{Paths: []string{c.path}, RangeColumn: "k", Range: &kapotv1.KeyRange{Lo: c.lo, Hi: c.hi}}}}}}
+				for _, batch := range []int{7, 1000} {
+					tc, _ := newTC(t)
+					tc.BatchSize = batch
+					tc.Metrics = &Metrics{}
+					if got := runOrdered(t, n, tc); !slices.Equal(got, want) {
+						t.Fatalf("batch %d: got %d rows %q, want %d rows %q", batch, len(got), head(got), len(want), head(want))
+					}
+					if c.read >= 0 {
+						var read int64
+						for _, m := range tc.Metrics.Snapshot() {
+							read += m.Counters["row_groups_read"]
+						}
+						if read != c.read {
+							t.Errorf("batch %d: read %d row groups, want %d", batch, read, c.read)
+						}
+					}
+				}
+			})
+		}
+	}
+
+	// Ranges that split a file partition its rows (none with a null key).
+	var parts [][]string
+	groups := []*kapotv1.FileGroup{}
+	for _, r := range [][2]int64{{0, 249}, {250, 499}, {500, 999}} {
+		groups = append(groups, &kapotv1.FileGroup{Paths: []string{mixed}, RangeColumn: "k", Range: &kapotv1.KeyRange{Lo: r[0], Hi: r[1]}})
+	}
+	p, err := FromProto(&kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ParquetScan{ParquetScan: &kapotv1.ParquetScanNode{Projection: []string{"v"}, FileGroups: groups}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.(fmt.Stringer).String(); got != "ParquetScan(files=1, partitions=3, split by k)" {
+		t.Errorf("String() = %q", got)
+	}
+	var all []string
+	for i := range 3 {
+		rows := runPartition(t, p, i)
+		parts = append(parts, rows)
+		all = append(all, rows...)
+	}
+	var want []string
+	for _, r := range mixedRows {
+		if r.k != nil {
+			want = append(want, r.v)
+		}
+	}
+	slices.Sort(all)
+	slices.Sort(want)
+	if !slices.Equal(all, want) || len(parts[0]) == 0 || len(parts[2]) == 0 {
+		t.Errorf("the three ranges hold %d/%d/%d rows, together %d; want %d without nulls", len(parts[0]), len(parts[1]), len(parts[2]), len(all), len(want))
+	}
+}
+
+// TestKeyRangeRefused: key ranges that cannot be honoured are plan errors,
+// not wrong answers.
+func TestKeyRangeRefused(t *testing.T) {
+	dir := t.TempDir()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}, {Name: "s", Type: arrow.BinaryTypes.String}}, nil)
+	bld := array.NewRecordBuilder(memory.NewGoAllocator(), schema)
+	bld.Field(0).(*array.Int64Builder).Append(1)
+	bld.Field(1).(*array.StringBuilder).Append("a")
+	rec := bld.NewRecordBatch()
+	bld.Release()
+	path := filepath.Join(dir, "t.parquet")
+	writeParquet(t, path, rec)
+	rec.Release()
+	rng := &kapotv1.KeyRange{Lo: 0, Hi: 5}
+	cases := []struct {
+		name string
+		node *kapotv1.PhysicalPlanNode
+		want string
+	}{
+		{"string key", &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ParquetScan{ParquetScan: &kapotv1.ParquetScanNode{
+			FileGroups: []*kapotv1.FileGroup{{Paths: []string{path}, RangeColumn: "s", Range: rng}}}}}, "not a signed integer"},
+		{"missing key", &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ParquetScan{ParquetScan: &kapotv1.ParquetScanNode{
+			FileGroups: []*kapotv1.FileGroup{{Paths: []string{path}, RangeColumn: "nope", Range: rng}}}}}, "not a column"},
+		{"no range", &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ParquetScan{ParquetScan: &kapotv1.ParquetScanNode{
+			FileGroups: []*kapotv1.FileGroup{{Paths: []string{path}, RangeColumn: "k"}}}}}, "without a range"},
+		{"CSV", &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_CsvScan{CsvScan: &kapotv1.CsvScanNode{
+			InferSchema: true,
+			FileGroups:  []*kapotv1.FileGroup{{Paths: []string{path}, RangeColumn: "k", Range: rng}}}}}, "key range"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := FromProto(c.node)
+			if err == nil {
+				tc, _ := newTC(t)
+				var bs []arrow.RecordBatch
+				bs, err = ExecuteCollect(context.Background(), p, tc)
+				for _, b := range bs {
+					b.Release()
+				}
+			}
+			if err == nil || !errors.Is(err, ErrInvalidPlan) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want an invalid plan saying %q", err, c.want)
+			}
+		})
+	}
+}

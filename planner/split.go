@@ -1,0 +1,210 @@
+package planner
+
+import (
+	"math"
+	"slices"
+)
+
+// Large files sorted by a key are read as several partitions, each the
+// rows of one range of the key (kapotv1.FileGroup's range): a task then
+// scans, joins and aggregates a share of a file instead of all of it
+// (TPC-H SF 10 written as two files per table gave tasks 7.5 M orders to
+// build and 7.5 M groups to aggregate), and more tasks than files can run
+// at once. Tables whose files split a key the same way (orders and
+// lineitem by order key) must be split alike to stay joined partition by
+// partition: the ranges come from the hull of their files' ranges and the
+// split count from the largest of them.
+const (
+	// defaultSplitRows is the rows of its family's largest table a split
+	// partition holds, about (Options.SplitRows). Splitting for
+	// parallelism alone (more slots than files) keeps a quarter of that.
+	defaultSplitRows = 4 << 20
+	// maxSplits bounds the partitions one file is read as.
+	maxSplits = 64
+)
+
+// tableSplit is how a table's files are read: file i as one partition
+// per range in cells[i], holding the rows whose col lies in it.
+type tableSplit struct {
+	col   string
+	cells [][][2]int64
+}
+
+// bounds is the value range of col in each partition, in partition order.
+func (s *tableSplit) bounds() [][2]int64 {
+	var out [][2]int64
+	for _, c := range s.cells {
+		out = append(out, c...)
+	}
+	return out
+}
+
+// splits decides how the catalog's tables are split for a plan whose
+// target partition count is parts, about splitRows rows per partition
+// (see Options.SplitRows): tables absent from the result are read a file
+// per partition.
+func (c *Catalog) splits(parts int, splitRows int64) map[*Table]*tableSplit {
+	if splitRows < 0 {
+		return map[*Table]*tableSplit{}
+	}
+	if splitRows == 0 {
+		splitRows = defaultSplitRows
+	}
+	per, minPer := float64(splitRows), float64(max(splitRows/4, 1))
+	type node struct {
+		t   *Table
+		col string
+	}
+	var nodes []node
+	c.mu.RLock()
+	names := make([]string, 0, len(c.tables))
+	for n := range c.tables {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		t := c.tables[n]
+		if t.Managed || len(t.Partitions) > 0 || t.Format != "parquet" || len(t.Files) < 2 || t.Rows <= 0 {
+			continue
+		}
+		cols := make([]string, 0, len(t.Ranges))
+		for col, rs := range t.Ranges {
+			if len(rs) == len(t.Files) && t.Sorted[col] && disjointHulls(rs, rs) {
+				cols = append(cols, col)
+			}
+		}
+		slices.Sort(cols)
+		for _, col := range cols {
+			nodes = append(nodes, node{t, col})
+		}
+	}
+	c.mu.RUnlock()
+
+	// Families: columns whose files' ranges pair up disjointly (each
+	// could be joined with the other partition by partition).
+	parent := make([]int, len(nodes))
+	for i := range parent {
+		parent[i] = i
+	}
+	var find func(int) int
+	find = func(i int) int {
+		if parent[i] != i {
+			parent[i] = find(parent[i])
+		}
+		return parent[i]
+	}
+	for i := range nodes {
+		for j := i + 1; j < len(nodes); j++ {
+			ri, rj := nodes[i].t.Ranges[nodes[i].col], nodes[j].t.Ranges[nodes[j].col]
+			if len(ri) == len(rj) && disjointHulls(ri, rj) {
+				parent[find(j)] = find(i)
+			}
+		}
+	}
+	type family struct {
+		hulls [][2]int64
+		rows  float64 // the largest member's rows per file
+		k     int
+	}
+	fams := map[int]*family{}
+	for i, n := range nodes {
+		rs := n.t.Ranges[n.col]
+		f := fams[find(i)]
+		if f == nil {
+			f = &family{hulls: slices.Clone(rs)}
+			fams[find(i)] = f
+		}
+		for p, r := range rs {
+			h := &f.hulls[p]
+			switch {
+			case r[0] > r[1]:
+			case h[0] > h[1]:
+				*h = r
+			default:
+				*h = [2]int64{min(h[0], r[0]), max(h[1], r[1])}
+			}
+		}
+		f.rows = max(f.rows, float64(n.t.Rows)/float64(len(rs)))
+	}
+	for _, f := range fams {
+		if !disjointHulls(f.hulls, f.hulls) {
+			continue
+		}
+		k := int(math.Ceil(f.rows / per))
+		if files := len(f.hulls); parts > files {
+			k = max(k, min((parts+files-1)/files, int(f.rows/minPer)))
+		}
+		f.k = min(k, maxSplits)
+	}
+	out := map[*Table]*tableSplit{}
+	best := map[*Table]int{}
+	for i, n := range nodes {
+		f := fams[find(i)]
+		if f.k < 2 || f.k <= best[n.t] {
+			continue
+		}
+		s := &tableSplit{col: n.col}
+		for _, h := range f.hulls {
+			s.cells = append(s.cells, splitRange(h, f.k))
+		}
+		out[n.t], best[n.t] = s, f.k
+	}
+	return out
+}
+
+// splitRange divides [h[0], h[1]] into k ranges of equal width (fewer
+// when it holds fewer values); an empty range stays one empty range.
+func splitRange(h [2]int64, k int) [][2]int64 {
+	if h[0] > h[1] {
+		return [][2]int64{h}
+	}
+	span := uint64(h[1]) - uint64(h[0]) // values - 1, without overflow
+	if span < uint64(k) {
+		k = int(span) + 1
+	}
+	w := span/uint64(k) + 1
+	var out [][2]int64
+	for off := uint64(0); off <= span && len(out) < k; off += w {
+		lo := int64(uint64(h[0]) + off)
+		hi := h[1]
+		if off+w-1 < span {
+			hi = int64(uint64(h[0]) + off + w - 1)
+		}
+		out = append(out, [2]int64{lo, hi})
+		if off+w < off { // wrapped: the last range ends at h[1]
+			break
+		}
+	}
+	out[len(out)-1][1] = h[1]
+	return out
+}
+
+// tableSplitOf is how the binder's plan reads t (nil: a file per
+// partition), from the catalog's splits, decided once per plan.
+func (b *binder) tableSplitOf(t *Table) *tableSplit {
+	if len(t.Ranges) == 0 {
+		return nil
+	}
+	if b.split == nil {
+		b.split = b.cat.splits(b.parts, b.splitRows)
+	}
+	return b.split[t]
+}
+
+// scanRanges is the value range of column col in each partition of a
+// scan of s's table when those ranges split the table (no two partitions
+// share values): each file's range, or the split's ranges for its column
+// (a split table's other columns are no longer known to be split).
+func scanRanges(s *scanRel, col string) ([][2]int64, bool) {
+	if s.split != nil {
+		if col != s.split.col {
+			return nil, false
+		}
+		return s.split.bounds(), true
+	}
+	rs, ok := s.table.Ranges[col]
+	if !ok || len(rs) != len(s.table.Files) || !disjointHulls(rs, rs) {
+		return nil, false
+	}
+	return rs, true
+}
