@@ -33,6 +33,12 @@ func TestTPCHAgainstDuckDB(t *testing.T) {
 		{"default", Options{TargetPartitions: 3}},
 		{"partitioned", Options{TargetPartitions: 3, BroadcastRows: -1}},
 		{"files", Options{TargetPartitions: 2, BroadcastRows: -1}},
+		// Files split into key ranges of ~2 000 rows of the largest
+		// table of their family (lineitem: 15 ranges a file, orders
+		// alike; part and partsupp: 2), joined range by range and, when
+		// broadcast, built by range.
+		{"split", Options{TargetPartitions: 2, BroadcastRows: -1, SplitRows: 2000}},
+		{"split, broadcast", Options{TargetPartitions: 3, SplitRows: 2000}},
 	}
 	var unsupported []string
 	for _, m := range modes {

@@ -1,0 +1,145 @@
+package planner
+
+import (
+	"math"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+)
+
+// TestSplitRange checks the equal-width ranges a file's key range is
+// split into: contiguous, covering it exactly, fewer when it holds fewer
+// values, and without overflow at the ends of int64.
+func TestSplitRange(t *testing.T) {
+	cases := []struct {
+		h    [2]int64
+		k    int
+		want [][2]int64
+	}{
+		{[2]int64{1, 10}, 3, [][2]int64{{1, 4}, {5, 8}, {9, 10}}},
+		{[2]int64{1, 12}, 3, [][2]int64{{1, 4}, {5, 8}, {9, 12}}},
+		{[2]int64{0, 2}, 5, [][2]int64{{0, 0}, {1, 1}, {2, 2}}},
+		{[2]int64{5, 5}, 4, [][2]int64{{5, 5}}},
+		{[2]int64{1, 0}, 3, [][2]int64{{1, 0}}},
+		{[2]int64{-10, 9}, 2, [][2]int64{{-10, -1}, {0, 9}}},
+		{[2]int64{math.MinInt64, math.MaxInt64}, 2, [][2]int64{{math.MinInt64, -1}, {0, math.MaxInt64}}},
+	}
+	for _, c := range cases {
+		if got := splitRange(c.h, c.k); !slices.Equal(got, c.want) {
+			t.Errorf("splitRange(%v, %d) = %v, want %v", c.h, c.k, got, c.want)
+		}
+	}
+	for _, k := range []int{3, 7, 64} {
+		got := splitRange([2]int64{math.MinInt64 + 5, math.MaxInt64 - 3}, k)
+		if len(got) != k || got[0][0] != math.MinInt64+5 || got[k-1][1] != math.MaxInt64-3 {
+			t.Fatalf("k=%d: %v", k, got)
+		}
+		for i := 1; i < k; i++ {
+			if got[i][0] != got[i-1][1]+1 || got[i][0] > got[i][1] {
+				t.Fatalf("k=%d: ranges %d and %d are not contiguous: %v", k, i-1, i, got)
+			}
+		}
+	}
+}
+
+// TestCatalogSplits checks which tables are split and how: tables whose
+// files split a key alike are one family, split by the count its largest
+// member needs, into the same ranges; files out of key order, tables with
+// overlapping files, managed tables and small families are not split.
+func TestCatalogSplits(t *testing.T) {
+	cat := NewCatalog()
+	add := func(name, col string, rows int64, sorted bool, ranges ...[2]int64) *Table {
+		tb := &Table{Name: name, Format: "parquet", Rows: rows, Files: make([]string, len(ranges)),
+			Schema: arrow.NewSchema([]arrow.Field{{Name: col, Type: arrow.PrimitiveTypes.Int64}}, nil),
+			Ranges: map[string][][2]int64{col: ranges}}
+		for i := range tb.Files {
+			tb.Files[i] = name + "-" + string(rune('a'+i))
+		}
+		if sorted {
+			tb.Sorted = map[string]bool{col: true}
+		}
+		if err := cat.Register(tb); err != nil {
+			t.Fatal(err)
+		}
+		return tb
+	}
+	big := add("big", "l_key", 20_000_000, true, [2]int64{1, 999}, [2]int64{1001, 2000})
+	small := add("small", "o_key", 5_000_000, true, [2]int64{1, 1000}, [2]int64{1002, 1990})
+	unsorted := add("unsorted", "k", 20_000_000, false, [2]int64{1, 1000}, [2]int64{1001, 2000})
+	overlap := add("overlap", "k", 20_000_000, true, [2]int64{1, 1500}, [2]int64{1400, 3000})
+	tiny := add("tiny", "t", 1000, true, [2]int64{-5000, -4000}, [2]int64{-3999, -3000})
+
+	s := cat.splits(2, 0)
+	want := [][][2]int64{{{1, 334}, {335, 668}, {669, 1000}}, {{1001, 1334}, {1335, 1668}, {1669, 2000}}}
+	for _, tb := range []*Table{big, small} {
+		sp := s[tb]
+		if sp == nil || !slices.EqualFunc(sp.cells, want, slices.Equal) {
+			t.Errorf("%s: split %+v, want 10 M rows a file in 3 ranges of the family's hulls %v", tb.Name, sp, want)
+		}
+	}
+	if s[big].col != "l_key" || s[small].col != "o_key" {
+		t.Errorf("split columns %q, %q", s[big].col, s[small].col)
+	}
+	for _, tb := range []*Table{unsorted, overlap, tiny} {
+		if sp := s[tb]; sp != nil {
+			t.Errorf("%s split: %+v", tb.Name, sp)
+		}
+	}
+	// More slots than files split for parallelism too, down to a quarter
+	// of the split size (tiny has too few rows to split at all).
+	s = cat.splits(16, 0)
+	if got := len(s[big].cells[0]); got != 8 {
+		t.Errorf("16 partitions: big's first file in %d ranges, want 8", got)
+	}
+	if s[tiny] != nil {
+		t.Errorf("16 partitions: tiny split %+v", s[tiny])
+	}
+	// Smaller splits; none at all.
+	if got := len(splitMap(cat.splits(2, 1_000_000)).cells(big)); got != 10 {
+		t.Errorf("split rows 1 M: big's first file in %d ranges, want 10", got)
+	}
+	if s := cat.splits(16, -1); len(s) != 0 {
+		t.Errorf("split rows -1: %d tables split", len(s))
+	}
+}
+
+// cells is how many ranges t's first file is read as (0 when not split).
+func (m splitMap) cells(t *Table) [][2]int64 {
+	if sp := m[t]; sp != nil {
+		return sp.cells[0]
+	}
+	return nil
+}
+
+// TestSplitPlans checks a plan over split tables: EXPLAIN names the split,
+// a join of two tables of one family needs no exchange, and the answer is
+// the one read a file per partition.
+func TestSplitPlans(t *testing.T) {
+	cat := tpchCatalog(t)
+	opts := Options{TargetPartitions: 2, BroadcastRows: -1, SplitRows: 2000}
+	p, err := PlanQuery(cat, "select o_orderkey, count(*) from orders join lineitem on o_orderkey = l_orderkey group by o_orderkey order by 1", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := Explain(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ParquetScan(files=2, partitions=30, split by o_orderkey)", "ParquetScan(files=2, partitions=30, split by l_orderkey)"} {
+		if !strings.Contains(plan, want) {
+			t.Errorf("plan lacks %q:\n%s", want, plan)
+		}
+	}
+	if n := strings.Count(plan, "Exchange(Hash("); n != 0 {
+		t.Errorf("%d hash exchanges in a join of one family:\n%s", n, plan)
+	}
+	_, split := runSQLWith(t, cat, "select o_orderkey, count(*) from orders join lineitem on o_orderkey = l_orderkey group by o_orderkey order by 1", opts)
+	_, whole := runSQLWith(t, cat, "select o_orderkey, count(*) from orders join lineitem on o_orderkey = l_orderkey group by o_orderkey order by 1", Options{TargetPartitions: 2, BroadcastRows: -1, SplitRows: -1})
+	if !slices.Equal(split, whole) || len(whole) == 0 {
+		t.Errorf("split: %d rows, whole files: %d rows", len(split), len(whole))
+	}
+}
+
+type splitMap map[*Table]*tableSplit
