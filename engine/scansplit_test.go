@@ -29,9 +29,8 @@ func TestParquetKeyRangeSplit(t *testing.T) {
 	}, nil)
 	dir := t.TempDir()
 	type row struct {
-		k    *int64
-		v    string
-		null bool
+		k *int64
+		v string
 	}
 	write := func(name string, key func(i int) (int32, bool)) (string, []row) {
 		bld := array.NewRecordBuilder(memory.NewGoAllocator(), schema)
