@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -31,9 +33,18 @@ const DefaultShuffleWriteBuffer = 64 << 20
 
 // partitioning is a bound Partitioning: how rows map to output partitions.
 type partitioning struct {
-	kind  string // "none", "single", "hash", "round_robin"
+	kind  string // "none", "single", "hash", "round_robin", "range"
 	exprs []Expr
 	n     int
+	// ranges are a range partitioning's ranges, sorted by lo, each with
+	// its partition.
+	ranges []partRange
+}
+
+// partRange is a range partitioning's range [lo, hi] and its partition.
+type partRange struct {
+	lo, hi int64
+	part   int32
 }
 
 func newPartitioning(p *kapotv1.Partitioning, schema *arrow.Schema) (*partitioning, error) {
@@ -65,8 +76,62 @@ func newPartitioning(p *kapotv1.Partitioning, schema *arrow.Schema) (*partitioni
 			out.exprs = append(out.exprs, x)
 		}
 		return out, nil
+	case *kapotv1.Partitioning_Range:
+		return newRangePartitioning(s.Range, schema)
 	}
 	return nil, fmt.Errorf("partitioning %T: %w", p.GetScheme(), ErrNotSupported)
+}
+
+// newRangePartitioning checks a range partitioning: a signed integer key
+// and disjoint ranges, one per partition (an empty one, lo > hi, gets no
+// rows).
+func newRangePartitioning(r *kapotv1.RangePartitioning, schema *arrow.Schema) (*partitioning, error) {
+	n := len(r.GetRanges())
+	if n < 1 || n > shuffle.MaxIndexPartitions {
+		return nil, fmt.Errorf("range partitioning into %d partitions: want 1..%d: %w", n, shuffle.MaxIndexPartitions, ErrInvalidPlan)
+	}
+	if r.GetExpr() == nil {
+		return nil, fmt.Errorf("range partitioning without a key: %w", ErrInvalidPlan)
+	}
+	x, err := ExprFromProto(r.GetExpr(), schema)
+	if err != nil {
+		return nil, fmt.Errorf("range partitioning key: %w", err)
+	}
+	if dt := x.DataType(); !arrow.IsSignedInteger(dt.ID()) {
+		return nil, fmt.Errorf("range partitioning key is %s, not a signed integer: %w", x.DataType(), ErrInvalidPlan)
+	}
+	out := &partitioning{kind: "range", n: n, exprs: []Expr{x}}
+	for i, kr := range r.GetRanges() {
+		if kr.GetLo() <= kr.GetHi() {
+			out.ranges = append(out.ranges, partRange{lo: kr.GetLo(), hi: kr.GetHi(), part: int32(i)})
+		}
+	}
+	slices.SortFunc(out.ranges, func(a, b partRange) int { return cmp.Compare(a.lo, b.lo) })
+	for i := 1; i < len(out.ranges); i++ {
+		if out.ranges[i].lo <= out.ranges[i-1].hi {
+			return nil, fmt.Errorf("range partitioning: ranges [%d, %d] and [%d, %d] overlap: %w",
+				out.ranges[i-1].lo, out.ranges[i-1].hi, out.ranges[i].lo, out.ranges[i].hi, ErrInvalidPlan)
+		}
+	}
+	return out, nil
+}
+
+// rangeOf is the partition whose range holds v, or -1.
+func (p *partitioning) rangeOf(v int64) int32 {
+	rs := p.ranges
+	i, j := 0, len(rs)
+	for i < j { // first range with hi >= v
+		h := int(uint(i+j) >> 1)
+		if rs[h].hi < v {
+			i = h + 1
+		} else {
+			j = h
+		}
+	}
+	if i < len(rs) && rs[i].lo <= v {
+		return rs[i].part
+	}
+	return -1
 }
 
 func (p *partitioning) String() string {
@@ -75,6 +140,8 @@ func (p *partitioning) String() string {
 		return fmt.Sprintf("Hash(%v, %d)", p.exprs, p.n)
 	case "round_robin":
 		return fmt.Sprintf("RoundRobin(%d)", p.n)
+	case "range":
+		return fmt.Sprintf("Range(%v, %d)", p.exprs[0], p.n)
 	}
 	return p.kind
 }
@@ -210,9 +277,23 @@ func (p *partitioning) split(ctx context.Context, mem memory.Allocator, b arrow.
 	for i, e := range p.exprs {
 		c, err := e.Eval(ctx, mem, b)
 		if err != nil {
-			return fmt.Errorf("hash partitioning: %w", err)
+			return fmt.Errorf("%s partitioning: %w", p.kind, err)
 		}
 		cols[i] = c
+	}
+	if p.kind == "range" {
+		vals, ok := intKeyValues(cols[0])
+		if !ok {
+			return fmt.Errorf("range partitioning key is %s: %w", cols[0].DataType(), ErrInvalidPlan)
+		}
+		targets := make([]int32, rows)
+		for r, v := range vals {
+			targets[r] = p.rangeOf(v)
+			if cols[0].IsNull(r) {
+				targets[r] = -1
+			}
+		}
+		return scatter(ctx, mem, b, targets, p.n, emit)
 	}
 	hashes := make([]uint64, rows)
 	if err := hashColumns(cols, hashes); err != nil {
@@ -225,17 +306,22 @@ func (p *partitioning) split(ctx context.Context, mem memory.Allocator, b arrow.
 	return scatter(ctx, mem, b, targets, p.n, emit)
 }
 
-// scatter sends row r of b to partition targets[r] in [0,n): a counting
-// sort of the rows by partition, one take for the whole batch, then a
-// zero-copy slice per partition that gets rows (emit does not own it).
+// scatter sends row r of b to partition targets[r] in [0,n), or nowhere
+// when it is negative: a counting sort of the rows by partition, one take
+// for the whole batch, then a zero-copy slice per partition that gets rows
+// (emit does not own it).
 func scatter(ctx context.Context, mem memory.Allocator, b arrow.RecordBatch, targets []int32, n int, emit func(int, arrow.RecordBatch) error) error {
 	rows := len(targets)
 	if rows == 0 {
 		return nil
 	}
 	counts := make([]int32, n+1)
+	kept := int32(0)
 	for _, t := range targets {
-		counts[t+1]++
+		if t >= 0 {
+			counts[t+1]++
+			kept++
+		}
 	}
 	for t := 1; t <= n; t++ {
 		counts[t] += counts[t-1]
@@ -245,11 +331,13 @@ func scatter(ctx context.Context, mem memory.Allocator, b arrow.RecordBatch, tar
 			return emit(t, b)
 		}
 	}
-	perm := make([]int32, rows)
+	perm := make([]int32, kept)
 	next := append([]int32(nil), counts[:n]...)
 	for r, t := range targets {
-		perm[next[t]] = int32(r)
-		next[t]++
+		if t >= 0 {
+			perm[next[t]] = int32(r)
+			next[t]++
+		}
 	}
 	sorted, err := takeRows(ctx, mem, b, perm)
 	if err != nil {

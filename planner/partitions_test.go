@@ -25,3 +25,19 @@ func TestPartitionsProperty(t *testing.T) {
 		t.Errorf("unset: %d, %v", n, err)
 	}
 }
+
+func TestSplitRowsProperty(t *testing.T) {
+	for _, c := range []struct {
+		v    string
+		want int64
+		bad  bool
+	}{{"1000", 1000, false}, {" 4194304 ", 4194304, false}, {"0", 0, false}, {"-1", -1, false}, {"-2", 0, true}, {"1e6", 0, true}, {"", 0, true}} {
+		got, err := SplitRowsProperty(map[string]string{PropScanSplitRows: c.v})
+		if (err != nil) != c.bad || got != c.want {
+			t.Errorf("%q: %d, %v", c.v, got, err)
+		}
+	}
+	if n, err := SplitRowsProperty(nil); n != 0 || err != nil {
+		t.Errorf("unset: %d, %v", n, err)
+	}
+}

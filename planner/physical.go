@@ -614,11 +614,14 @@ func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
 		out.ranged = joinRanged(j.jt, l.ranged, r.ranged)
 		return out, nil
 	}
+	if out, ok := p.rangeExchangeJoin(j, l, r, lk, rk, filter); ok {
+		return out, nil
+	}
 	if collectsLeft(j.jt) && p.broadcastable(j.left, j.right) && !p.broadcastable(j.right, j.left) {
 		// Broadcast the small build side of an outer, semi or anti join
 		// whose output never needs the build side's unmatched rows: each
 		// probe task builds it whole and keeps its own partitioning.
-		return broadcastJoin(j, l, r, lk, rk, j.leftKeys, j.rightKeys)
+		return p.broadcastJoin(j, l, r, lk, rk, j.leftKeys, j.rightKeys, j.left)
 	}
 	if j.jt == kapotv1.JoinType_JOIN_TYPE_INNER {
 		// Broadcast a small side: build it whole in every task that probes
@@ -626,10 +629,10 @@ func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
 		// exchange of the big side).
 		lb, rb := p.broadcastable(j.left, j.right), p.broadcastable(j.right, j.left)
 		if rb && (!lb || estimate(j.right) < estimate(j.left)) {
-			return broadcastJoin(j, r, l, rk, lk, j.rightKeys, j.leftKeys)
+			return p.broadcastJoin(j, r, l, rk, lk, j.rightKeys, j.leftKeys, j.right)
 		}
 		if lb {
-			return broadcastJoin(j, l, r, lk, rk, j.leftKeys, j.rightKeys)
+			return p.broadcastJoin(j, l, r, lk, rk, j.leftKeys, j.rightKeys, j.left)
 		}
 	}
 	// Both sides must be hash-partitioned the same way on (some of) the
@@ -738,10 +741,16 @@ func (p *lowerer) prune(in lowered, need map[colID]bool) lowered {
 }
 
 // broadcastJoin is j as a COLLECT_LEFT hash join that builds all of build
-// in every task probing a partition of probe, which keeps its partitioning.
-// Sides may be exchanged for an inner join (build is then j's right side);
-// others keep j's order.
-func broadcastJoin(j *joinRel, build, probe lowered, bk, pk []*kapotv1.PhysicalExprNode, bke, pke []*expr) (lowered, error) {
+// (buildRel lowered) in every task probing a partition of probe, which
+// keeps its partitioning. Sides may be exchanged for an inner join (build
+// is then j's right side); others keep j's order. A build side that
+// would cost much to compute again in each of many probe tasks (a filter
+// over a big table, probed by a table split into many ranges) is computed
+// once, in a stage of its own, whose output every probe task reads.
+func (p *lowerer) broadcastJoin(j *joinRel, build, probe lowered, bk, pk []*kapotv1.PhysicalExprNode, bke, pke []*expr, buildRel rel) (lowered, error) {
+	if copies := probe.parts; copies > 2 && build.node.GetExchange() == nil && scannedRows(buildRel)*float64(copies-1) >= rangeExchangeRows {
+		build.node = exchange(build.node, single)
+	}
 	out := lowered{cols: append(append([]colID{}, build.cols...), probe.cols...), parts: probe.parts, hashed: probe.hashed, ranged: probe.ranged}
 	var f *kapotv1.PhysicalExprNode
 	if j.filter != nil {
@@ -792,6 +801,99 @@ func buildRanges(jt kapotv1.JoinType, bke, pke []*expr, probe lowered) ([]*kapot
 		return out, uint32(i)
 	}
 	return nil, 0
+}
+
+// rangeExchangeRows is the redundant work, in rows scanned, past which a
+// side that could be broadcast to a side split by key ranges is range
+// exchanged instead: broadcast, each of the N tasks computes it whole
+// (N-1 copies too many, however few rows of it each keeps).
+const rangeExchangeRows = 1_000_000
+
+// rangeExchangeJoin joins j's sides partition by partition when one side
+// is split by value ranges of a join key (storage partitioning) into at
+// least the target partition count: the other side is exchanged into the
+// same ranges (its rows outside all of them can match nothing and are
+// dropped), the split side stays where it is. That moves one side where a
+// hash join moves both, and computes the other side once where a
+// broadcast computes it in every task — unless that is cheap (a small
+// table), or the split side itself can be broadcast: those stay
+// broadcasts. Only for joins that output no unmatched row of the
+// exchanged side.
+func (p *lowerer) rangeExchangeJoin(j *joinRel, l, r lowered, lk, rk []*kapotv1.PhysicalExprNode, filter *kapotv1.PhysicalExprNode) (lowered, bool) {
+	// Which side may lose its rows outside the ranges.
+	var leftOK, rightOK bool
+	switch j.jt {
+	case kapotv1.JoinType_JOIN_TYPE_INNER:
+		leftOK, rightOK = true, true
+	case kapotv1.JoinType_JOIN_TYPE_LEFT, kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI, kapotv1.JoinType_JOIN_TYPE_LEFT_ANTI:
+		rightOK = true
+	case kapotv1.JoinType_JOIN_TYPE_RIGHT, kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI, kapotv1.JoinType_JOIN_TYPE_RIGHT_ANTI:
+		leftOK = true
+	}
+	for i := range j.leftKeys {
+		lke, rke := j.leftKeys[i], j.rightKeys[i]
+		if !arrow.IsSignedInteger(lke.typ.ID()) || !arrow.IsSignedInteger(rke.typ.ID()) {
+			continue
+		}
+		for _, c := range []struct {
+			ok               bool
+			split, other     lowered
+			splitKey         *expr
+			otherRel         rel
+			splitRel         rel
+			otherKey         *kapotv1.PhysicalExprNode
+			otherKeyExpr     *expr
+			exchangeIsOnLeft bool
+		}{
+			{leftOK, r, l, rke, j.left, j.right, lk[i], lke, true},
+			{rightOK, l, r, lke, j.right, j.left, rk[i], rke, false},
+		} {
+			if !c.ok || c.splitKey.kind != eCol || c.split.parts < p.parts {
+				continue
+			}
+			bounds, ok := c.split.rangedBy(c.splitKey.col)
+			if !ok || len(bounds) != c.split.parts || len(bounds) < 2 {
+				continue
+			}
+			if p.broadcastable(c.splitRel, c.otherRel) {
+				continue // the split side is broadcast, the other stays
+			}
+			if p.broadcastable(c.otherRel, c.splitRel) && scannedRows(c.otherRel)*float64(c.split.parts-1) < rangeExchangeRows {
+				continue // cheaper broadcast (with build ranges)
+			}
+			ranges := make([]*kapotv1.KeyRange, len(bounds))
+			for k, b := range bounds {
+				ranges[k] = &kapotv1.KeyRange{Lo: b[0], Hi: b[1]}
+			}
+			src := c.other.node
+			switch {
+			case !c.exchangeIsOnLeft && (j.jt == kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI || j.jt == kapotv1.JoinType_JOIN_TYPE_LEFT_ANTI):
+				src = p.distinctKeys(j.filter, j.right, j.rightKeys, r)
+			case c.exchangeIsOnLeft && (j.jt == kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI || j.jt == kapotv1.JoinType_JOIN_TYPE_RIGHT_ANTI):
+				src = p.distinctKeys(j.filter, j.left, j.leftKeys, l)
+			}
+			moved := exchange(src, &kapotv1.Partitioning{Scheme: &kapotv1.Partitioning_Range{Range: &kapotv1.RangePartitioning{Expr: c.otherKey, Ranges: ranges}}})
+			hj := &kapotv1.HashJoinNode{JoinType: j.jt, Mode: kapotv1.JoinMode_JOIN_MODE_PARTITIONED, Filter: filter}
+			moved2 := []rangedCol(nil)
+			if c.otherKeyExpr.kind == eCol {
+				moved2 = []rangedCol{{col: c.otherKeyExpr.col, bounds: bounds}}
+			}
+			var lr, rr []rangedCol
+			if c.exchangeIsOnLeft {
+				hj.Left, hj.Right = moved, r.node
+				lr, rr = moved2, r.ranged
+			} else {
+				hj.Left, hj.Right = l.node, moved
+				lr, rr = l.ranged, moved2
+			}
+			for k := range lk {
+				hj.On = append(hj.On, &kapotv1.JoinOn{Left: lk[k], Right: rk[k]})
+			}
+			return lowered{node: &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashJoin{HashJoin: hj}},
+				cols: joinOutput(j.jt, l.cols, r.cols), parts: c.split.parts, ranged: joinRanged(j.jt, lr, rr)}, true
+		}
+	}
+	return lowered{}, false
 }
 
 // joinHashed is the partitioning of a partitioned join's output, given the

@@ -111,15 +111,16 @@ func TestStoragePartitionedNeedsDisjointFiles(t *testing.T) {
 	cat := tpchCatalog(t)
 	opts := Options{TargetPartitions: 2, BroadcastRows: -1}
 	cases := []struct {
-		sql       string
-		exchanges int
+		sql               string
+		exchanges, ranges int
 	}{
 		// Both tables split by order key: no exchange below the sort.
-		{"select o_orderkey, count(*) from orders join lineitem on o_orderkey = l_orderkey group by o_orderkey order by 1", 0},
+		{"select o_orderkey, count(*) from orders join lineitem on o_orderkey = l_orderkey group by o_orderkey order by 1", 0, 0},
 		// l_suppkey spans every file: the aggregate repartitions.
-		{"select l_suppkey, count(*) from lineitem group by l_suppkey order by 1", 1},
-		// The orders files split o_orderkey, not o_custkey.
-		{"select c_custkey, count(*) from customer join orders on c_custkey = o_custkey group by c_custkey order by 1", 2},
+		{"select l_suppkey, count(*) from lineitem group by l_suppkey order by 1", 1, 0},
+		// The orders files split o_orderkey, not o_custkey: orders move
+		// to the customer files' key ranges (customer stays).
+		{"select c_custkey, count(*) from customer join orders on c_custkey = o_custkey group by c_custkey order by 1", 0, 1},
 	}
 	for _, c := range cases {
 		p, err := PlanQuery(cat, c.sql, opts)
@@ -132,6 +133,9 @@ func TestStoragePartitionedNeedsDisjointFiles(t *testing.T) {
 		}
 		if got := strings.Count(plan, "Exchange(Hash("); got != c.exchanges {
 			t.Errorf("%s: %d hash exchanges, want %d:\n%s", c.sql, got, c.exchanges, plan)
+		}
+		if got := strings.Count(plan, "Exchange(Range("); got != c.ranges {
+			t.Errorf("%s: %d range exchanges, want %d:\n%s", c.sql, got, c.ranges, plan)
 		}
 		if _, cols := runSQLWith(t, cat, c.sql, opts); len(cols) == 0 {
 			t.Errorf("%s: no columns", c.sql)

@@ -3054,6 +3054,7 @@ type Partitioning struct {
 	//	*Partitioning_Hash
 	//	*Partitioning_Single
 	//	*Partitioning_RoundRobin
+	//	*Partitioning_Range
 	Scheme        isPartitioning_Scheme `protobuf_oneof:"scheme"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3123,6 +3124,15 @@ func (x *Partitioning) GetRoundRobin() *RoundRobinPartitioning {
 	return nil
 }
 
+func (x *Partitioning) GetRange() *RangePartitioning {
+	if x != nil {
+		if x, ok := x.Scheme.(*Partitioning_Range); ok {
+			return x.Range
+		}
+	}
+	return nil
+}
+
 type isPartitioning_Scheme interface {
 	isPartitioning_Scheme()
 }
@@ -3139,11 +3149,75 @@ type Partitioning_RoundRobin struct {
 	RoundRobin *RoundRobinPartitioning `protobuf:"bytes,3,opt,name=round_robin,json=roundRobin,proto3,oneof"`
 }
 
+type Partitioning_Range struct {
+	Range *RangePartitioning `protobuf:"bytes,4,opt,name=range,proto3,oneof"`
+}
+
 func (*Partitioning_Hash) isPartitioning_Scheme() {}
 
 func (*Partitioning_Single) isPartitioning_Scheme() {}
 
 func (*Partitioning_RoundRobin) isPartitioning_Scheme() {}
+
+func (*Partitioning_Range) isPartitioning_Scheme() {}
+
+// RangePartitioning sends a row to the partition whose range holds the
+// value of expr, a signed integer expression: partition i holds ranges[i]
+// (disjoint ranges). Rows whose value lies in no range, or is null, are
+// dropped: the planner exchanges this way only the build side of a join
+// whose other side holds just those ranges (storage partitioning) and
+// whose output needs no unmatched build row.
+type RangePartitioning struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Expr          *PhysicalExprNode      `protobuf:"bytes,1,opt,name=expr,proto3" json:"expr,omitempty"`
+	Ranges        []*KeyRange            `protobuf:"bytes,2,rep,name=ranges,proto3" json:"ranges,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RangePartitioning) Reset() {
+	*x = RangePartitioning{}
+	mi := &file_kapot_v1_plan_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RangePartitioning) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RangePartitioning) ProtoMessage() {}
+
+func (x *RangePartitioning) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_plan_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RangePartitioning.ProtoReflect.Descriptor instead.
+func (*RangePartitioning) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *RangePartitioning) GetExpr() *PhysicalExprNode {
+	if x != nil {
+		return x.Expr
+	}
+	return nil
+}
+
+func (x *RangePartitioning) GetRanges() []*KeyRange {
+	if x != nil {
+		return x.Ranges
+	}
+	return nil
+}
 
 // HashPartitioning sends a row to hash(exprs) mod partition_count.
 type HashPartitioning struct {
@@ -3156,7 +3230,7 @@ type HashPartitioning struct {
 
 func (x *HashPartitioning) Reset() {
 	*x = HashPartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[30]
+	mi := &file_kapot_v1_plan_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3168,7 +3242,7 @@ func (x *HashPartitioning) String() string {
 func (*HashPartitioning) ProtoMessage() {}
 
 func (x *HashPartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[30]
+	mi := &file_kapot_v1_plan_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3181,7 +3255,7 @@ func (x *HashPartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HashPartitioning.ProtoReflect.Descriptor instead.
 func (*HashPartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{30}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *HashPartitioning) GetExprs() []*PhysicalExprNode {
@@ -3207,7 +3281,7 @@ type SinglePartitioning struct {
 
 func (x *SinglePartitioning) Reset() {
 	*x = SinglePartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[31]
+	mi := &file_kapot_v1_plan_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3219,7 +3293,7 @@ func (x *SinglePartitioning) String() string {
 func (*SinglePartitioning) ProtoMessage() {}
 
 func (x *SinglePartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[31]
+	mi := &file_kapot_v1_plan_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3232,7 +3306,7 @@ func (x *SinglePartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SinglePartitioning.ProtoReflect.Descriptor instead.
 func (*SinglePartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{31}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{32}
 }
 
 // RoundRobinPartitioning spreads batches evenly.
@@ -3245,7 +3319,7 @@ type RoundRobinPartitioning struct {
 
 func (x *RoundRobinPartitioning) Reset() {
 	*x = RoundRobinPartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[32]
+	mi := &file_kapot_v1_plan_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3257,7 +3331,7 @@ func (x *RoundRobinPartitioning) String() string {
 func (*RoundRobinPartitioning) ProtoMessage() {}
 
 func (x *RoundRobinPartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[32]
+	mi := &file_kapot_v1_plan_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3270,7 +3344,7 @@ func (x *RoundRobinPartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoundRobinPartitioning.ProtoReflect.Descriptor instead.
 func (*RoundRobinPartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{32}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RoundRobinPartitioning) GetPartitionCount() uint32 {
@@ -3293,7 +3367,7 @@ type ExchangeNode struct {
 
 func (x *ExchangeNode) Reset() {
 	*x = ExchangeNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[33]
+	mi := &file_kapot_v1_plan_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3305,7 +3379,7 @@ func (x *ExchangeNode) String() string {
 func (*ExchangeNode) ProtoMessage() {}
 
 func (x *ExchangeNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[33]
+	mi := &file_kapot_v1_plan_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3318,7 +3392,7 @@ func (x *ExchangeNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExchangeNode.ProtoReflect.Descriptor instead.
 func (*ExchangeNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{33}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ExchangeNode) GetInput() *PhysicalPlanNode {
@@ -3350,7 +3424,7 @@ type ShuffleWriterNode struct {
 
 func (x *ShuffleWriterNode) Reset() {
 	*x = ShuffleWriterNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[34]
+	mi := &file_kapot_v1_plan_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3362,7 +3436,7 @@ func (x *ShuffleWriterNode) String() string {
 func (*ShuffleWriterNode) ProtoMessage() {}
 
 func (x *ShuffleWriterNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[34]
+	mi := &file_kapot_v1_plan_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3375,7 +3449,7 @@ func (x *ShuffleWriterNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleWriterNode.ProtoReflect.Descriptor instead.
 func (*ShuffleWriterNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{34}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ShuffleWriterNode) GetJobId() string {
@@ -3418,7 +3492,7 @@ type UnresolvedShuffleNode struct {
 
 func (x *UnresolvedShuffleNode) Reset() {
 	*x = UnresolvedShuffleNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[35]
+	mi := &file_kapot_v1_plan_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3430,7 +3504,7 @@ func (x *UnresolvedShuffleNode) String() string {
 func (*UnresolvedShuffleNode) ProtoMessage() {}
 
 func (x *UnresolvedShuffleNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[35]
+	mi := &file_kapot_v1_plan_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3443,7 +3517,7 @@ func (x *UnresolvedShuffleNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnresolvedShuffleNode.ProtoReflect.Descriptor instead.
 func (*UnresolvedShuffleNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{35}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *UnresolvedShuffleNode) GetStageId() uint32 {
@@ -3480,7 +3554,7 @@ type ShuffleReaderNode struct {
 
 func (x *ShuffleReaderNode) Reset() {
 	*x = ShuffleReaderNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[36]
+	mi := &file_kapot_v1_plan_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3492,7 +3566,7 @@ func (x *ShuffleReaderNode) String() string {
 func (*ShuffleReaderNode) ProtoMessage() {}
 
 func (x *ShuffleReaderNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[36]
+	mi := &file_kapot_v1_plan_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3505,7 +3579,7 @@ func (x *ShuffleReaderNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleReaderNode.ProtoReflect.Descriptor instead.
 func (*ShuffleReaderNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{36}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ShuffleReaderNode) GetStageId() uint32 {
@@ -3539,7 +3613,7 @@ type ShuffleReaderPartition struct {
 
 func (x *ShuffleReaderPartition) Reset() {
 	*x = ShuffleReaderPartition{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[37]
+	mi := &file_kapot_v1_plan_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3551,7 +3625,7 @@ func (x *ShuffleReaderPartition) String() string {
 func (*ShuffleReaderPartition) ProtoMessage() {}
 
 func (x *ShuffleReaderPartition) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[37]
+	mi := &file_kapot_v1_plan_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3564,7 +3638,7 @@ func (x *ShuffleReaderPartition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleReaderPartition.ProtoReflect.Descriptor instead.
 func (*ShuffleReaderPartition) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{37}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ShuffleReaderPartition) GetLocations() []*PartitionLocation {
@@ -3586,7 +3660,7 @@ type ValuesNode struct {
 
 func (x *ValuesNode) Reset() {
 	*x = ValuesNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[38]
+	mi := &file_kapot_v1_plan_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3598,7 +3672,7 @@ func (x *ValuesNode) String() string {
 func (*ValuesNode) ProtoMessage() {}
 
 func (x *ValuesNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[38]
+	mi := &file_kapot_v1_plan_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3611,7 +3685,7 @@ func (x *ValuesNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValuesNode.ProtoReflect.Descriptor instead.
 func (*ValuesNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{38}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ValuesNode) GetSchema() *Schema {
@@ -3638,7 +3712,7 @@ type ValuesRow struct {
 
 func (x *ValuesRow) Reset() {
 	*x = ValuesRow{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[39]
+	mi := &file_kapot_v1_plan_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3650,7 +3724,7 @@ func (x *ValuesRow) String() string {
 func (*ValuesRow) ProtoMessage() {}
 
 func (x *ValuesRow) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[39]
+	mi := &file_kapot_v1_plan_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3663,7 +3737,7 @@ func (x *ValuesRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValuesRow.ProtoReflect.Descriptor instead.
 func (*ValuesRow) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{39}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ValuesRow) GetValues() []*ScalarValue {
@@ -3693,7 +3767,7 @@ type ScalarValue struct {
 
 func (x *ScalarValue) Reset() {
 	*x = ScalarValue{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[40]
+	mi := &file_kapot_v1_plan_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3705,7 +3779,7 @@ func (x *ScalarValue) String() string {
 func (*ScalarValue) ProtoMessage() {}
 
 func (x *ScalarValue) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[40]
+	mi := &file_kapot_v1_plan_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3718,7 +3792,7 @@ func (x *ScalarValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScalarValue.ProtoReflect.Descriptor instead.
 func (*ScalarValue) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{40}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ScalarValue) GetType() *DataType {
@@ -3857,7 +3931,7 @@ type IntervalValue struct {
 
 func (x *IntervalValue) Reset() {
 	*x = IntervalValue{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[41]
+	mi := &file_kapot_v1_plan_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3869,7 +3943,7 @@ func (x *IntervalValue) String() string {
 func (*IntervalValue) ProtoMessage() {}
 
 func (x *IntervalValue) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[41]
+	mi := &file_kapot_v1_plan_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3882,7 +3956,7 @@ func (x *IntervalValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntervalValue.ProtoReflect.Descriptor instead.
 func (*IntervalValue) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{41}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *IntervalValue) GetMonths() int32 {
@@ -3930,7 +4004,7 @@ type PhysicalExprNode struct {
 
 func (x *PhysicalExprNode) Reset() {
 	*x = PhysicalExprNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[42]
+	mi := &file_kapot_v1_plan_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3942,7 +4016,7 @@ func (x *PhysicalExprNode) String() string {
 func (*PhysicalExprNode) ProtoMessage() {}
 
 func (x *PhysicalExprNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[42]
+	mi := &file_kapot_v1_plan_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3955,7 +4029,7 @@ func (x *PhysicalExprNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PhysicalExprNode.ProtoReflect.Descriptor instead.
 func (*PhysicalExprNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{42}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *PhysicalExprNode) GetExpr() isPhysicalExprNode_Expr {
@@ -4160,7 +4234,7 @@ type ColumnExpr struct {
 
 func (x *ColumnExpr) Reset() {
 	*x = ColumnExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[43]
+	mi := &file_kapot_v1_plan_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4172,7 +4246,7 @@ func (x *ColumnExpr) String() string {
 func (*ColumnExpr) ProtoMessage() {}
 
 func (x *ColumnExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[43]
+	mi := &file_kapot_v1_plan_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4185,7 +4259,7 @@ func (x *ColumnExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnExpr.ProtoReflect.Descriptor instead.
 func (*ColumnExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{43}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ColumnExpr) GetName() string {
@@ -4214,7 +4288,7 @@ type BinaryExpr struct {
 
 func (x *BinaryExpr) Reset() {
 	*x = BinaryExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[44]
+	mi := &file_kapot_v1_plan_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4226,7 +4300,7 @@ func (x *BinaryExpr) String() string {
 func (*BinaryExpr) ProtoMessage() {}
 
 func (x *BinaryExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[44]
+	mi := &file_kapot_v1_plan_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4239,7 +4313,7 @@ func (x *BinaryExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BinaryExpr.ProtoReflect.Descriptor instead.
 func (*BinaryExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{44}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *BinaryExpr) GetLeft() *PhysicalExprNode {
@@ -4273,7 +4347,7 @@ type NotExpr struct {
 
 func (x *NotExpr) Reset() {
 	*x = NotExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[45]
+	mi := &file_kapot_v1_plan_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4285,7 +4359,7 @@ func (x *NotExpr) String() string {
 func (*NotExpr) ProtoMessage() {}
 
 func (x *NotExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[45]
+	mi := &file_kapot_v1_plan_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4298,7 +4372,7 @@ func (x *NotExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotExpr.ProtoReflect.Descriptor instead.
 func (*NotExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{45}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *NotExpr) GetExpr() *PhysicalExprNode {
@@ -4319,7 +4393,7 @@ type IsNullExpr struct {
 
 func (x *IsNullExpr) Reset() {
 	*x = IsNullExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[46]
+	mi := &file_kapot_v1_plan_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4331,7 +4405,7 @@ func (x *IsNullExpr) String() string {
 func (*IsNullExpr) ProtoMessage() {}
 
 func (x *IsNullExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[46]
+	mi := &file_kapot_v1_plan_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4344,7 +4418,7 @@ func (x *IsNullExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IsNullExpr.ProtoReflect.Descriptor instead.
 func (*IsNullExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{46}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *IsNullExpr) GetExpr() *PhysicalExprNode {
@@ -4374,7 +4448,7 @@ type CastExpr struct {
 
 func (x *CastExpr) Reset() {
 	*x = CastExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[47]
+	mi := &file_kapot_v1_plan_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4386,7 +4460,7 @@ func (x *CastExpr) String() string {
 func (*CastExpr) ProtoMessage() {}
 
 func (x *CastExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[47]
+	mi := &file_kapot_v1_plan_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4399,7 +4473,7 @@ func (x *CastExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CastExpr.ProtoReflect.Descriptor instead.
 func (*CastExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{47}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CastExpr) GetExpr() *PhysicalExprNode {
@@ -4433,7 +4507,7 @@ type NegativeExpr struct {
 
 func (x *NegativeExpr) Reset() {
 	*x = NegativeExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[48]
+	mi := &file_kapot_v1_plan_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4445,7 +4519,7 @@ func (x *NegativeExpr) String() string {
 func (*NegativeExpr) ProtoMessage() {}
 
 func (x *NegativeExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[48]
+	mi := &file_kapot_v1_plan_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4458,7 +4532,7 @@ func (x *NegativeExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NegativeExpr.ProtoReflect.Descriptor instead.
 func (*NegativeExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{48}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *NegativeExpr) GetExpr() *PhysicalExprNode {
@@ -4479,7 +4553,7 @@ type WhenThen struct {
 
 func (x *WhenThen) Reset() {
 	*x = WhenThen{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[49]
+	mi := &file_kapot_v1_plan_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4491,7 +4565,7 @@ func (x *WhenThen) String() string {
 func (*WhenThen) ProtoMessage() {}
 
 func (x *WhenThen) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[49]
+	mi := &file_kapot_v1_plan_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4504,7 +4578,7 @@ func (x *WhenThen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhenThen.ProtoReflect.Descriptor instead.
 func (*WhenThen) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{49}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *WhenThen) GetWhen() *PhysicalExprNode {
@@ -4536,7 +4610,7 @@ type CaseExpr struct {
 
 func (x *CaseExpr) Reset() {
 	*x = CaseExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[50]
+	mi := &file_kapot_v1_plan_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4548,7 +4622,7 @@ func (x *CaseExpr) String() string {
 func (*CaseExpr) ProtoMessage() {}
 
 func (x *CaseExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[50]
+	mi := &file_kapot_v1_plan_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4561,7 +4635,7 @@ func (x *CaseExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaseExpr.ProtoReflect.Descriptor instead.
 func (*CaseExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{50}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *CaseExpr) GetOperand() *PhysicalExprNode {
@@ -4598,7 +4672,7 @@ type InListExpr struct {
 
 func (x *InListExpr) Reset() {
 	*x = InListExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[51]
+	mi := &file_kapot_v1_plan_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4610,7 +4684,7 @@ func (x *InListExpr) String() string {
 func (*InListExpr) ProtoMessage() {}
 
 func (x *InListExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[51]
+	mi := &file_kapot_v1_plan_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4623,7 +4697,7 @@ func (x *InListExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InListExpr.ProtoReflect.Descriptor instead.
 func (*InListExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{51}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *InListExpr) GetExpr() *PhysicalExprNode {
@@ -4660,7 +4734,7 @@ type BetweenExpr struct {
 
 func (x *BetweenExpr) Reset() {
 	*x = BetweenExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[52]
+	mi := &file_kapot_v1_plan_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4672,7 +4746,7 @@ func (x *BetweenExpr) String() string {
 func (*BetweenExpr) ProtoMessage() {}
 
 func (x *BetweenExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[52]
+	mi := &file_kapot_v1_plan_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4685,7 +4759,7 @@ func (x *BetweenExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BetweenExpr.ProtoReflect.Descriptor instead.
 func (*BetweenExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{52}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *BetweenExpr) GetExpr() *PhysicalExprNode {
@@ -4732,7 +4806,7 @@ type LikeExpr struct {
 
 func (x *LikeExpr) Reset() {
 	*x = LikeExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[53]
+	mi := &file_kapot_v1_plan_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4744,7 +4818,7 @@ func (x *LikeExpr) String() string {
 func (*LikeExpr) ProtoMessage() {}
 
 func (x *LikeExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[53]
+	mi := &file_kapot_v1_plan_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4757,7 +4831,7 @@ func (x *LikeExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LikeExpr.ProtoReflect.Descriptor instead.
 func (*LikeExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{53}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *LikeExpr) GetExpr() *PhysicalExprNode {
@@ -4808,7 +4882,7 @@ type ScalarFunctionExpr struct {
 
 func (x *ScalarFunctionExpr) Reset() {
 	*x = ScalarFunctionExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[54]
+	mi := &file_kapot_v1_plan_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4820,7 +4894,7 @@ func (x *ScalarFunctionExpr) String() string {
 func (*ScalarFunctionExpr) ProtoMessage() {}
 
 func (x *ScalarFunctionExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[54]
+	mi := &file_kapot_v1_plan_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4833,7 +4907,7 @@ func (x *ScalarFunctionExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScalarFunctionExpr.ProtoReflect.Descriptor instead.
 func (*ScalarFunctionExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{54}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ScalarFunctionExpr) GetName() string {
@@ -4870,7 +4944,7 @@ type PartitionLocation struct {
 
 func (x *PartitionLocation) Reset() {
 	*x = PartitionLocation{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[55]
+	mi := &file_kapot_v1_plan_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4882,7 +4956,7 @@ func (x *PartitionLocation) String() string {
 func (*PartitionLocation) ProtoMessage() {}
 
 func (x *PartitionLocation) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[55]
+	mi := &file_kapot_v1_plan_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4895,7 +4969,7 @@ func (x *PartitionLocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionLocation.ProtoReflect.Descriptor instead.
 func (*PartitionLocation) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{55}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *PartitionLocation) GetJobId() string {
@@ -4966,7 +5040,7 @@ type ExecutorMetadata struct {
 
 func (x *ExecutorMetadata) Reset() {
 	*x = ExecutorMetadata{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[56]
+	mi := &file_kapot_v1_plan_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4978,7 +5052,7 @@ func (x *ExecutorMetadata) String() string {
 func (*ExecutorMetadata) ProtoMessage() {}
 
 func (x *ExecutorMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[56]
+	mi := &file_kapot_v1_plan_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4991,7 +5065,7 @@ func (x *ExecutorMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorMetadata.ProtoReflect.Descriptor instead.
 func (*ExecutorMetadata) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{56}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ExecutorMetadata) GetId() string {
@@ -5041,7 +5115,7 @@ type PartitionStats struct {
 
 func (x *PartitionStats) Reset() {
 	*x = PartitionStats{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[57]
+	mi := &file_kapot_v1_plan_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5053,7 +5127,7 @@ func (x *PartitionStats) String() string {
 func (*PartitionStats) ProtoMessage() {}
 
 func (x *PartitionStats) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[57]
+	mi := &file_kapot_v1_plan_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5066,7 +5140,7 @@ func (x *PartitionStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionStats.ProtoReflect.Descriptor instead.
 func (*PartitionStats) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{57}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *PartitionStats) GetNumRows() int64 {
@@ -5280,13 +5354,17 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"aggregates\x18\x05 \x03(\v2\x1b.kapot.v1.AggregateExprNodeR\n" +
 	"aggregates\"J\n" +
 	"\x16CoalescePartitionsNode\x120\n" +
-	"\x05input\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x05input\"\xc7\x01\n" +
+	"\x05input\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x05input\"\xfc\x01\n" +
 	"\fPartitioning\x120\n" +
 	"\x04hash\x18\x01 \x01(\v2\x1a.kapot.v1.HashPartitioningH\x00R\x04hash\x126\n" +
 	"\x06single\x18\x02 \x01(\v2\x1c.kapot.v1.SinglePartitioningH\x00R\x06single\x12C\n" +
 	"\vround_robin\x18\x03 \x01(\v2 .kapot.v1.RoundRobinPartitioningH\x00R\n" +
-	"roundRobinB\b\n" +
-	"\x06scheme\"m\n" +
+	"roundRobin\x123\n" +
+	"\x05range\x18\x04 \x01(\v2\x1b.kapot.v1.RangePartitioningH\x00R\x05rangeB\b\n" +
+	"\x06scheme\"o\n" +
+	"\x11RangePartitioning\x12.\n" +
+	"\x04expr\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x04expr\x12*\n" +
+	"\x06ranges\x18\x02 \x03(\v2\x12.kapot.v1.KeyRangeR\x06ranges\"m\n" +
 	"\x10HashPartitioning\x120\n" +
 	"\x05exprs\x18\x01 \x03(\v2\x1a.kapot.v1.PhysicalExprNodeR\x05exprs\x12'\n" +
 	"\x0fpartition_count\x18\x02 \x01(\rR\x0epartitionCount\"\x14\n" +
@@ -5537,7 +5615,7 @@ func file_kapot_v1_plan_proto_rawDescGZIP() []byte {
 }
 
 var file_kapot_v1_plan_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_kapot_v1_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
+var file_kapot_v1_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
 var file_kapot_v1_plan_proto_goTypes = []any{
 	(TypeId)(0),                     // 0: kapot.v1.TypeId
 	(WindowFunction)(0),             // 1: kapot.v1.WindowFunction
@@ -5578,34 +5656,35 @@ var file_kapot_v1_plan_proto_goTypes = []any{
 	(*HashAggregateNode)(nil),       // 36: kapot.v1.HashAggregateNode
 	(*CoalescePartitionsNode)(nil),  // 37: kapot.v1.CoalescePartitionsNode
 	(*Partitioning)(nil),            // 38: kapot.v1.Partitioning
-	(*HashPartitioning)(nil),        // 39: kapot.v1.HashPartitioning
-	(*SinglePartitioning)(nil),      // 40: kapot.v1.SinglePartitioning
-	(*RoundRobinPartitioning)(nil),  // 41: kapot.v1.RoundRobinPartitioning
-	(*ExchangeNode)(nil),            // 42: kapot.v1.ExchangeNode
-	(*ShuffleWriterNode)(nil),       // 43: kapot.v1.ShuffleWriterNode
-	(*UnresolvedShuffleNode)(nil),   // 44: kapot.v1.UnresolvedShuffleNode
-	(*ShuffleReaderNode)(nil),       // 45: kapot.v1.ShuffleReaderNode
-	(*ShuffleReaderPartition)(nil),  // 46: kapot.v1.ShuffleReaderPartition
-	(*ValuesNode)(nil),              // 47: kapot.v1.ValuesNode
-	(*ValuesRow)(nil),               // 48: kapot.v1.ValuesRow
-	(*ScalarValue)(nil),             // 49: kapot.v1.ScalarValue
-	(*IntervalValue)(nil),           // 50: kapot.v1.IntervalValue
-	(*PhysicalExprNode)(nil),        // 51: kapot.v1.PhysicalExprNode
-	(*ColumnExpr)(nil),              // 52: kapot.v1.ColumnExpr
-	(*BinaryExpr)(nil),              // 53: kapot.v1.BinaryExpr
-	(*NotExpr)(nil),                 // 54: kapot.v1.NotExpr
-	(*IsNullExpr)(nil),              // 55: kapot.v1.IsNullExpr
-	(*CastExpr)(nil),                // 56: kapot.v1.CastExpr
-	(*NegativeExpr)(nil),            // 57: kapot.v1.NegativeExpr
-	(*WhenThen)(nil),                // 58: kapot.v1.WhenThen
-	(*CaseExpr)(nil),                // 59: kapot.v1.CaseExpr
-	(*InListExpr)(nil),              // 60: kapot.v1.InListExpr
-	(*BetweenExpr)(nil),             // 61: kapot.v1.BetweenExpr
-	(*LikeExpr)(nil),                // 62: kapot.v1.LikeExpr
-	(*ScalarFunctionExpr)(nil),      // 63: kapot.v1.ScalarFunctionExpr
-	(*PartitionLocation)(nil),       // 64: kapot.v1.PartitionLocation
-	(*ExecutorMetadata)(nil),        // 65: kapot.v1.ExecutorMetadata
-	(*PartitionStats)(nil),          // 66: kapot.v1.PartitionStats
+	(*RangePartitioning)(nil),       // 39: kapot.v1.RangePartitioning
+	(*HashPartitioning)(nil),        // 40: kapot.v1.HashPartitioning
+	(*SinglePartitioning)(nil),      // 41: kapot.v1.SinglePartitioning
+	(*RoundRobinPartitioning)(nil),  // 42: kapot.v1.RoundRobinPartitioning
+	(*ExchangeNode)(nil),            // 43: kapot.v1.ExchangeNode
+	(*ShuffleWriterNode)(nil),       // 44: kapot.v1.ShuffleWriterNode
+	(*UnresolvedShuffleNode)(nil),   // 45: kapot.v1.UnresolvedShuffleNode
+	(*ShuffleReaderNode)(nil),       // 46: kapot.v1.ShuffleReaderNode
+	(*ShuffleReaderPartition)(nil),  // 47: kapot.v1.ShuffleReaderPartition
+	(*ValuesNode)(nil),              // 48: kapot.v1.ValuesNode
+	(*ValuesRow)(nil),               // 49: kapot.v1.ValuesRow
+	(*ScalarValue)(nil),             // 50: kapot.v1.ScalarValue
+	(*IntervalValue)(nil),           // 51: kapot.v1.IntervalValue
+	(*PhysicalExprNode)(nil),        // 52: kapot.v1.PhysicalExprNode
+	(*ColumnExpr)(nil),              // 53: kapot.v1.ColumnExpr
+	(*BinaryExpr)(nil),              // 54: kapot.v1.BinaryExpr
+	(*NotExpr)(nil),                 // 55: kapot.v1.NotExpr
+	(*IsNullExpr)(nil),              // 56: kapot.v1.IsNullExpr
+	(*CastExpr)(nil),                // 57: kapot.v1.CastExpr
+	(*NegativeExpr)(nil),            // 58: kapot.v1.NegativeExpr
+	(*WhenThen)(nil),                // 59: kapot.v1.WhenThen
+	(*CaseExpr)(nil),                // 60: kapot.v1.CaseExpr
+	(*InListExpr)(nil),              // 61: kapot.v1.InListExpr
+	(*BetweenExpr)(nil),             // 62: kapot.v1.BetweenExpr
+	(*LikeExpr)(nil),                // 63: kapot.v1.LikeExpr
+	(*ScalarFunctionExpr)(nil),      // 64: kapot.v1.ScalarFunctionExpr
+	(*PartitionLocation)(nil),       // 65: kapot.v1.PartitionLocation
+	(*ExecutorMetadata)(nil),        // 66: kapot.v1.ExecutorMetadata
+	(*PartitionStats)(nil),          // 67: kapot.v1.PartitionStats
 }
 var file_kapot_v1_plan_proto_depIdxs = []int32{
 	0,   // 0: kapot.v1.DataType.id:type_name -> kapot.v1.TypeId
@@ -5618,11 +5697,11 @@ var file_kapot_v1_plan_proto_depIdxs = []int32{
 	18,  // 7: kapot.v1.PhysicalPlanNode.filter:type_name -> kapot.v1.FilterNode
 	36,  // 8: kapot.v1.PhysicalPlanNode.hash_aggregate:type_name -> kapot.v1.HashAggregateNode
 	37,  // 9: kapot.v1.PhysicalPlanNode.coalesce_partitions:type_name -> kapot.v1.CoalescePartitionsNode
-	42,  // 10: kapot.v1.PhysicalPlanNode.exchange:type_name -> kapot.v1.ExchangeNode
-	43,  // 11: kapot.v1.PhysicalPlanNode.shuffle_writer:type_name -> kapot.v1.ShuffleWriterNode
-	45,  // 12: kapot.v1.PhysicalPlanNode.shuffle_reader:type_name -> kapot.v1.ShuffleReaderNode
-	44,  // 13: kapot.v1.PhysicalPlanNode.unresolved_shuffle:type_name -> kapot.v1.UnresolvedShuffleNode
-	47,  // 14: kapot.v1.PhysicalPlanNode.values:type_name -> kapot.v1.ValuesNode
+	43,  // 10: kapot.v1.PhysicalPlanNode.exchange:type_name -> kapot.v1.ExchangeNode
+	44,  // 11: kapot.v1.PhysicalPlanNode.shuffle_writer:type_name -> kapot.v1.ShuffleWriterNode
+	46,  // 12: kapot.v1.PhysicalPlanNode.shuffle_reader:type_name -> kapot.v1.ShuffleReaderNode
+	45,  // 13: kapot.v1.PhysicalPlanNode.unresolved_shuffle:type_name -> kapot.v1.UnresolvedShuffleNode
+	48,  // 14: kapot.v1.PhysicalPlanNode.values:type_name -> kapot.v1.ValuesNode
 	19,  // 15: kapot.v1.PhysicalPlanNode.limit:type_name -> kapot.v1.LimitNode
 	26,  // 16: kapot.v1.PhysicalPlanNode.sort:type_name -> kapot.v1.SortNode
 	28,  // 17: kapot.v1.PhysicalPlanNode.hash_join:type_name -> kapot.v1.HashJoinNode
@@ -5635,47 +5714,47 @@ var file_kapot_v1_plan_proto_depIdxs = []int32{
 	22,  // 24: kapot.v1.PhysicalPlanNode.writer:type_name -> kapot.v1.WriterNode
 	29,  // 25: kapot.v1.FileGroup.range:type_name -> kapot.v1.KeyRange
 	13,  // 26: kapot.v1.ParquetScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	51,  // 27: kapot.v1.ParquetScanNode.pruning_predicate:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 27: kapot.v1.ParquetScanNode.pruning_predicate:type_name -> kapot.v1.PhysicalExprNode
 	11,  // 28: kapot.v1.ParquetScanNode.file_schema:type_name -> kapot.v1.Schema
 	13,  // 29: kapot.v1.CsvScanNode.file_groups:type_name -> kapot.v1.FileGroup
 	11,  // 30: kapot.v1.CsvScanNode.schema:type_name -> kapot.v1.Schema
 	13,  // 31: kapot.v1.IpcScanNode.file_groups:type_name -> kapot.v1.FileGroup
 	12,  // 32: kapot.v1.ProjectionNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	51,  // 33: kapot.v1.ProjectionNode.exprs:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 33: kapot.v1.ProjectionNode.exprs:type_name -> kapot.v1.PhysicalExprNode
 	12,  // 34: kapot.v1.FilterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	51,  // 35: kapot.v1.FilterNode.predicate:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 35: kapot.v1.FilterNode.predicate:type_name -> kapot.v1.PhysicalExprNode
 	12,  // 36: kapot.v1.LimitNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	51,  // 37: kapot.v1.SortExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 37: kapot.v1.SortExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
 	12,  // 38: kapot.v1.WindowNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	51,  // 39: kapot.v1.WindowNode.partition_by:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 39: kapot.v1.WindowNode.partition_by:type_name -> kapot.v1.PhysicalExprNode
 	20,  // 40: kapot.v1.WindowNode.order_by:type_name -> kapot.v1.SortExprNode
 	25,  // 41: kapot.v1.WindowNode.functions:type_name -> kapot.v1.WindowFunctionNode
 	12,  // 42: kapot.v1.WriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
 	3,   // 43: kapot.v1.WindowFrameBound.kind:type_name -> kapot.v1.WindowFrameBoundKind
-	49,  // 44: kapot.v1.WindowFrameBound.offset:type_name -> kapot.v1.ScalarValue
+	50,  // 44: kapot.v1.WindowFrameBound.offset:type_name -> kapot.v1.ScalarValue
 	2,   // 45: kapot.v1.WindowFrame.units:type_name -> kapot.v1.WindowFrameUnits
 	23,  // 46: kapot.v1.WindowFrame.start:type_name -> kapot.v1.WindowFrameBound
 	23,  // 47: kapot.v1.WindowFrame.end:type_name -> kapot.v1.WindowFrameBound
 	1,   // 48: kapot.v1.WindowFunctionNode.fn:type_name -> kapot.v1.WindowFunction
 	7,   // 49: kapot.v1.WindowFunctionNode.aggregate:type_name -> kapot.v1.AggregateFunction
-	51,  // 50: kapot.v1.WindowFunctionNode.arg:type_name -> kapot.v1.PhysicalExprNode
-	49,  // 51: kapot.v1.WindowFunctionNode.default_value:type_name -> kapot.v1.ScalarValue
+	52,  // 50: kapot.v1.WindowFunctionNode.arg:type_name -> kapot.v1.PhysicalExprNode
+	50,  // 51: kapot.v1.WindowFunctionNode.default_value:type_name -> kapot.v1.ScalarValue
 	24,  // 52: kapot.v1.WindowFunctionNode.frame:type_name -> kapot.v1.WindowFrame
 	12,  // 53: kapot.v1.SortNode.input:type_name -> kapot.v1.PhysicalPlanNode
 	20,  // 54: kapot.v1.SortNode.exprs:type_name -> kapot.v1.SortExprNode
-	51,  // 55: kapot.v1.JoinOn.left:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 56: kapot.v1.JoinOn.right:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 55: kapot.v1.JoinOn.left:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 56: kapot.v1.JoinOn.right:type_name -> kapot.v1.PhysicalExprNode
 	12,  // 57: kapot.v1.HashJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
 	12,  // 58: kapot.v1.HashJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
 	27,  // 59: kapot.v1.HashJoinNode.on:type_name -> kapot.v1.JoinOn
 	4,   // 60: kapot.v1.HashJoinNode.join_type:type_name -> kapot.v1.JoinType
 	5,   // 61: kapot.v1.HashJoinNode.mode:type_name -> kapot.v1.JoinMode
-	51,  // 62: kapot.v1.HashJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 62: kapot.v1.HashJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
 	29,  // 63: kapot.v1.HashJoinNode.build_ranges:type_name -> kapot.v1.KeyRange
 	12,  // 64: kapot.v1.NestedLoopJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
 	12,  // 65: kapot.v1.NestedLoopJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
 	4,   // 66: kapot.v1.NestedLoopJoinNode.join_type:type_name -> kapot.v1.JoinType
-	51,  // 67: kapot.v1.NestedLoopJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 67: kapot.v1.NestedLoopJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
 	12,  // 68: kapot.v1.UnionNode.inputs:type_name -> kapot.v1.PhysicalPlanNode
 	12,  // 69: kapot.v1.SortPreservingMergeNode.input:type_name -> kapot.v1.PhysicalPlanNode
 	20,  // 70: kapot.v1.SortPreservingMergeNode.exprs:type_name -> kapot.v1.SortExprNode
@@ -5683,72 +5762,75 @@ var file_kapot_v1_plan_proto_depIdxs = []int32{
 	12,  // 72: kapot.v1.RepartitionNode.input:type_name -> kapot.v1.PhysicalPlanNode
 	38,  // 73: kapot.v1.RepartitionNode.partitioning:type_name -> kapot.v1.Partitioning
 	7,   // 74: kapot.v1.AggregateExprNode.func:type_name -> kapot.v1.AggregateFunction
-	51,  // 75: kapot.v1.AggregateExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 76: kapot.v1.AggregateExprNode.expr2:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 75: kapot.v1.AggregateExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 76: kapot.v1.AggregateExprNode.expr2:type_name -> kapot.v1.PhysicalExprNode
 	20,  // 77: kapot.v1.AggregateExprNode.order_by:type_name -> kapot.v1.SortExprNode
-	49,  // 78: kapot.v1.AggregateExprNode.param:type_name -> kapot.v1.ScalarValue
+	50,  // 78: kapot.v1.AggregateExprNode.param:type_name -> kapot.v1.ScalarValue
 	12,  // 79: kapot.v1.HashAggregateNode.input:type_name -> kapot.v1.PhysicalPlanNode
 	6,   // 80: kapot.v1.HashAggregateNode.mode:type_name -> kapot.v1.AggregateMode
-	51,  // 81: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 81: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
 	35,  // 82: kapot.v1.HashAggregateNode.aggregates:type_name -> kapot.v1.AggregateExprNode
 	12,  // 83: kapot.v1.CoalescePartitionsNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	39,  // 84: kapot.v1.Partitioning.hash:type_name -> kapot.v1.HashPartitioning
-	40,  // 85: kapot.v1.Partitioning.single:type_name -> kapot.v1.SinglePartitioning
-	41,  // 86: kapot.v1.Partitioning.round_robin:type_name -> kapot.v1.RoundRobinPartitioning
-	51,  // 87: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 88: kapot.v1.ExchangeNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	38,  // 89: kapot.v1.ExchangeNode.partitioning:type_name -> kapot.v1.Partitioning
-	12,  // 90: kapot.v1.ShuffleWriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	38,  // 91: kapot.v1.ShuffleWriterNode.partitioning:type_name -> kapot.v1.Partitioning
-	11,  // 92: kapot.v1.UnresolvedShuffleNode.schema:type_name -> kapot.v1.Schema
-	11,  // 93: kapot.v1.ShuffleReaderNode.schema:type_name -> kapot.v1.Schema
-	46,  // 94: kapot.v1.ShuffleReaderNode.partitions:type_name -> kapot.v1.ShuffleReaderPartition
-	64,  // 95: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
-	11,  // 96: kapot.v1.ValuesNode.schema:type_name -> kapot.v1.Schema
-	48,  // 97: kapot.v1.ValuesNode.rows:type_name -> kapot.v1.ValuesRow
-	49,  // 98: kapot.v1.ValuesRow.values:type_name -> kapot.v1.ScalarValue
-	9,   // 99: kapot.v1.ScalarValue.type:type_name -> kapot.v1.DataType
-	50,  // 100: kapot.v1.ScalarValue.interval_value:type_name -> kapot.v1.IntervalValue
-	52,  // 101: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
-	49,  // 102: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
-	53,  // 103: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
-	54,  // 104: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
-	55,  // 105: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
-	56,  // 106: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
-	57,  // 107: kapot.v1.PhysicalExprNode.negative:type_name -> kapot.v1.NegativeExpr
-	59,  // 108: kapot.v1.PhysicalExprNode.case_when:type_name -> kapot.v1.CaseExpr
-	60,  // 109: kapot.v1.PhysicalExprNode.in_list:type_name -> kapot.v1.InListExpr
-	61,  // 110: kapot.v1.PhysicalExprNode.between:type_name -> kapot.v1.BetweenExpr
-	62,  // 111: kapot.v1.PhysicalExprNode.like:type_name -> kapot.v1.LikeExpr
-	63,  // 112: kapot.v1.PhysicalExprNode.function:type_name -> kapot.v1.ScalarFunctionExpr
-	51,  // 113: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
-	8,   // 114: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
-	51,  // 115: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 116: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 117: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 118: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 119: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
-	51,  // 120: kapot.v1.NegativeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 121: kapot.v1.WhenThen.when:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 122: kapot.v1.WhenThen.then:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 123: kapot.v1.CaseExpr.operand:type_name -> kapot.v1.PhysicalExprNode
-	58,  // 124: kapot.v1.CaseExpr.when_then:type_name -> kapot.v1.WhenThen
-	51,  // 125: kapot.v1.CaseExpr.else_expr:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 126: kapot.v1.InListExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 127: kapot.v1.InListExpr.list:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 128: kapot.v1.BetweenExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 129: kapot.v1.BetweenExpr.low:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 130: kapot.v1.BetweenExpr.high:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 131: kapot.v1.LikeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 132: kapot.v1.LikeExpr.pattern:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 133: kapot.v1.ScalarFunctionExpr.args:type_name -> kapot.v1.PhysicalExprNode
-	65,  // 134: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
-	66,  // 135: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
-	136, // [136:136] is the sub-list for method output_type
-	136, // [136:136] is the sub-list for method input_type
-	136, // [136:136] is the sub-list for extension type_name
-	136, // [136:136] is the sub-list for extension extendee
-	0,   // [0:136] is the sub-list for field type_name
+	40,  // 84: kapot.v1.Partitioning.hash:type_name -> kapot.v1.HashPartitioning
+	41,  // 85: kapot.v1.Partitioning.single:type_name -> kapot.v1.SinglePartitioning
+	42,  // 86: kapot.v1.Partitioning.round_robin:type_name -> kapot.v1.RoundRobinPartitioning
+	39,  // 87: kapot.v1.Partitioning.range:type_name -> kapot.v1.RangePartitioning
+	52,  // 88: kapot.v1.RangePartitioning.expr:type_name -> kapot.v1.PhysicalExprNode
+	29,  // 89: kapot.v1.RangePartitioning.ranges:type_name -> kapot.v1.KeyRange
+	52,  // 90: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 91: kapot.v1.ExchangeNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	38,  // 92: kapot.v1.ExchangeNode.partitioning:type_name -> kapot.v1.Partitioning
+	12,  // 93: kapot.v1.ShuffleWriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	38,  // 94: kapot.v1.ShuffleWriterNode.partitioning:type_name -> kapot.v1.Partitioning
+	11,  // 95: kapot.v1.UnresolvedShuffleNode.schema:type_name -> kapot.v1.Schema
+	11,  // 96: kapot.v1.ShuffleReaderNode.schema:type_name -> kapot.v1.Schema
+	47,  // 97: kapot.v1.ShuffleReaderNode.partitions:type_name -> kapot.v1.ShuffleReaderPartition
+	65,  // 98: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
+	11,  // 99: kapot.v1.ValuesNode.schema:type_name -> kapot.v1.Schema
+	49,  // 100: kapot.v1.ValuesNode.rows:type_name -> kapot.v1.ValuesRow
+	50,  // 101: kapot.v1.ValuesRow.values:type_name -> kapot.v1.ScalarValue
+	9,   // 102: kapot.v1.ScalarValue.type:type_name -> kapot.v1.DataType
+	51,  // 103: kapot.v1.ScalarValue.interval_value:type_name -> kapot.v1.IntervalValue
+	53,  // 104: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
+	50,  // 105: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
+	54,  // 106: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
+	55,  // 107: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
+	56,  // 108: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
+	57,  // 109: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
+	58,  // 110: kapot.v1.PhysicalExprNode.negative:type_name -> kapot.v1.NegativeExpr
+	60,  // 111: kapot.v1.PhysicalExprNode.case_when:type_name -> kapot.v1.CaseExpr
+	61,  // 112: kapot.v1.PhysicalExprNode.in_list:type_name -> kapot.v1.InListExpr
+	62,  // 113: kapot.v1.PhysicalExprNode.between:type_name -> kapot.v1.BetweenExpr
+	63,  // 114: kapot.v1.PhysicalExprNode.like:type_name -> kapot.v1.LikeExpr
+	64,  // 115: kapot.v1.PhysicalExprNode.function:type_name -> kapot.v1.ScalarFunctionExpr
+	52,  // 116: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
+	8,   // 117: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
+	52,  // 118: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 119: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 120: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 121: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 122: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
+	52,  // 123: kapot.v1.NegativeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 124: kapot.v1.WhenThen.when:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 125: kapot.v1.WhenThen.then:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 126: kapot.v1.CaseExpr.operand:type_name -> kapot.v1.PhysicalExprNode
+	59,  // 127: kapot.v1.CaseExpr.when_then:type_name -> kapot.v1.WhenThen
+	52,  // 128: kapot.v1.CaseExpr.else_expr:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 129: kapot.v1.InListExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 130: kapot.v1.InListExpr.list:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 131: kapot.v1.BetweenExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 132: kapot.v1.BetweenExpr.low:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 133: kapot.v1.BetweenExpr.high:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 134: kapot.v1.LikeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 135: kapot.v1.LikeExpr.pattern:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 136: kapot.v1.ScalarFunctionExpr.args:type_name -> kapot.v1.PhysicalExprNode
+	66,  // 137: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
+	67,  // 138: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
+	139, // [139:139] is the sub-list for method output_type
+	139, // [139:139] is the sub-list for method input_type
+	139, // [139:139] is the sub-list for extension type_name
+	139, // [139:139] is the sub-list for extension extendee
+	0,   // [0:139] is the sub-list for field type_name
 }
 
 func init() { file_kapot_v1_plan_proto_init() }
@@ -5786,8 +5868,9 @@ func file_kapot_v1_plan_proto_init() {
 		(*Partitioning_Hash)(nil),
 		(*Partitioning_Single)(nil),
 		(*Partitioning_RoundRobin)(nil),
+		(*Partitioning_Range)(nil),
 	}
-	file_kapot_v1_plan_proto_msgTypes[40].OneofWrappers = []any{
+	file_kapot_v1_plan_proto_msgTypes[41].OneofWrappers = []any{
 		(*ScalarValue_BoolValue)(nil),
 		(*ScalarValue_IntValue)(nil),
 		(*ScalarValue_UintValue)(nil),
@@ -5796,7 +5879,7 @@ func file_kapot_v1_plan_proto_init() {
 		(*ScalarValue_DecimalUnscaled)(nil),
 		(*ScalarValue_IntervalValue)(nil),
 	}
-	file_kapot_v1_plan_proto_msgTypes[42].OneofWrappers = []any{
+	file_kapot_v1_plan_proto_msgTypes[43].OneofWrappers = []any{
 		(*PhysicalExprNode_Column)(nil),
 		(*PhysicalExprNode_Literal)(nil),
 		(*PhysicalExprNode_Binary)(nil),
@@ -5816,7 +5899,7 @@ func file_kapot_v1_plan_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kapot_v1_plan_proto_rawDesc), len(file_kapot_v1_plan_proto_rawDesc)),
 			NumEnums:      9,
-			NumMessages:   58,
+			NumMessages:   59,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
