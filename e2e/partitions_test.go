@@ -98,3 +98,69 @@ func createTPCH(t *testing.T, sess *client.Session, dir string) {
 		}
 	}
 }
+
+// TestSplitScansOnCluster: with files split into key ranges of ~2 000 rows
+// (kapot.scan.split_rows), a cluster answers the TPC-H queries that join
+// split tables range by range, exchange other sides into the ranges and
+// broadcast sides computed once, as DuckDB does; lineitem's 2 files are
+// read as 30 tasks.
+func TestSplitScansOnCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test: skipped with -short")
+	}
+	dir := t.TempDir()
+	if err := tpch.Generate(context.Background(), tpch.Options{SF: 0.01, Dir: dir, Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	s := startScheduler(t, 0, nil)
+	for range 2 {
+		startExecutor(t, s.addr, "push-staged", func(c *executor.Config) { c.ConcurrentTasks = 2 })
+	}
+	cl, err := client.Dial(s.addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	waitExecutors(t, cl, 2, 30*time.Second)
+	ora, err := duck.OpenTPCH(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ora.Close()
+	sess := cl.NewSession(map[string]string{planner.PropShufflePartitions: "2", planner.PropScanSplitRows: "2000"})
+	createTPCH(t, sess, dir)
+	for _, n := range []int{3, 5, 10, 13, 17, 18, 21} {
+		q, err := tpch.Query(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := ora.Rows(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		job, err := sess.Start(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := job.Wait(ctx)
+		if err != nil {
+			t.Fatalf("q%d: %v", n, err)
+		}
+		if err := oracle.SameRows(readRows(t, rows), want); err != nil {
+			t.Fatalf("q%d: %v", n, err)
+		}
+		st, err := cl.Wait(ctx, job.ID)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		widest := 0
+		for _, stage := range st.GetStages() {
+			widest = max(widest, int(stage.GetPartitions()))
+		}
+		if widest != 30 {
+			t.Errorf("q%d: widest stage has %d tasks, want 30 (lineitem's 2 files in 15 ranges each)", n, widest)
+		}
+	}
+}

@@ -25,6 +25,9 @@ type BuildOptions struct {
 	// Properties are the job's session properties (kapot.s3.* credentials
 	// and endpoint).
 	Properties map[string]string
+	// Footers, when set, keeps the Parquet footers scans read for the
+	// next scans of the same files (an executor's, shared by its tasks).
+	Footers *FooterCache
 }
 
 func (o BuildOptions) opener() opener {

@@ -279,6 +279,7 @@ type parquetFormat struct {
 	nodeID     *int        // set once the plan is built
 	pre        []prefilter // from the filter above, if any
 	out        *arrow.Schema
+	footers    *FooterCache
 }
 
 func (parquetFormat) name() string { return "Parquet" }
@@ -341,7 +342,7 @@ func newParquetScan(n *kapotv1.ParquetScanNode, o BuildOptions) (ExecutionPlan, 
 		return nil, fmt.Errorf("Parquet scan pruning predicate: %w", err)
 	}
 	id := new(int)
-	s, err := newFileScan(n.GetFileGroups(), parquetFormat{projection: n.GetProjection(), batchSize: n.GetBatchSize(), pruner: pruner, nodeID: id}, schema, o.opener())
+	s, err := newFileScan(n.GetFileGroups(), parquetFormat{projection: n.GetProjection(), batchSize: n.GetBatchSize(), pruner: pruner, nodeID: id, footers: o.Footers}, schema, o.opener())
 	if err != nil {
 		return nil, err
 	}
@@ -353,9 +354,13 @@ func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskCo
 	// The Parquet reader decompresses and decodes into whole buffers:
 	// recycled ones need no zeroing first (TestParquetDirtyMemory).
 	mem := withoutZeroing(tc.Mem)
-	pf, err := openParquet(obj, mem)
+	cached := f.footers.get(obj.Location(), obj.Version())
+	pf, err := openParquet(obj, mem, cached)
 	if err != nil {
 		return nil, err
+	}
+	if cached == nil {
+		f.footers.put(obj.Location(), obj.Version(), pf.MetaData())
 	}
 	props := pqarrow.ArrowReadProperties{BatchSize: int64(tc.batchSize(f.batchSize)), PreAllocBinaryData: true}
 	for c := range dictionaryColumns(pf) {
@@ -655,13 +660,17 @@ func expandShort(idx, doffs []int32, dbytes []byte, offs []int32, mem memory.All
 
 // openParquet reads a file's footer; a panic of the Parquet library on a
 // corrupt footer becomes an error.
-func openParquet(obj objstore.Object, mem memory.Allocator) (pf *file.Reader, err error) {
+func openParquet(obj objstore.Object, mem memory.Allocator, footer ...*metadata.FileMetaData) (pf *file.Reader, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			pf, err = nil, fmt.Errorf("corrupt Parquet file %s: %v", obj.Location(), p)
 		}
 	}()
-	return file.NewParquetReader(objstore.SectionReader(obj), file.WithReadProps(parquet.NewReaderProperties(mem)))
+	opts := []file.ReadOption{file.WithReadProps(parquet.NewReaderProperties(mem))}
+	if len(footer) > 0 && footer[0] != nil {
+		opts = append(opts, file.WithMetadata(footer[0]))
+	}
+	return file.NewParquetReader(objstore.SectionReader(obj), opts...)
 }
 
 // parquetReader decodes the projected columns of one file, each column

@@ -32,6 +32,8 @@ type Task struct {
 	Store *objstore.Registry
 	// ShuffleCompression applies when the session does not choose one.
 	ShuffleCompression string
+	// Footers keeps the Parquet footers the executor's scans read.
+	Footers *engine.FooterCache
 }
 
 // Engine runs one task: decode its plan, run its partition and write its
@@ -47,7 +49,7 @@ var _ Engine = ArrowEngine{}
 
 // RunTask implements Engine.
 func (ArrowEngine) RunTask(ctx context.Context, t *Task) (*kapotv1.SuccessfulTask, error) {
-	plan, err := engine.DecodePlanWith(t.Def.GetPlan(), engine.BuildOptions{Ctx: ctx, Store: t.Store, Properties: t.Def.GetSessionProperties()})
+	plan, err := engine.DecodePlanWith(t.Def.GetPlan(), engine.BuildOptions{Ctx: ctx, Store: t.Store, Properties: t.Def.GetSessionProperties(), Footers: t.Footers})
 	if err != nil {
 		return nil, err
 	}

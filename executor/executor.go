@@ -88,6 +88,7 @@ type Executor struct {
 	fetcher    *kflight.Client
 	hostLocal  *shuffle.HostLocal // nil without --host-local-reads
 	store      *objstore.Registry
+	footers    *engine.FooterCache // Parquet footers read by the executor's scans
 	cache      *cache.Cache // nil without a data cache
 	flightSrv  atomic.Pointer[kflight.Server]
 	flightGRPC *grpc.Server
@@ -196,6 +197,7 @@ func New(cfg Config, eng Engine, log zerolog.Logger) (*Executor, error) {
 		e.log.Info().Str("dir", cfg.CacheDir).Int64("capacity", int64(cfg.CacheCapacity)).Int64("entries", st.Entries).Int64("bytes", st.Bytes).Msg("data cache ready")
 	}
 	e.store = objstore.NewRegistry(cfg.S3, wrap)
+	e.footers = engine.NewFooterCache(engine.DefaultFooterCacheBytes)
 	e.store.AllowLocalURLs(cfg.AllowLocalURLs)
 	if err := e.store.AllowRoots(cfg.AllowedDataRoots); err != nil {
 		return nil, fmt.Errorf("--allowed-data-roots: %v: %w", err, config.ErrInvalid)

@@ -160,7 +160,7 @@ func (e *Executor) safeRun(ctx context.Context, def *kapotv1.TaskDefinition, log
 			err = fmt.Errorf("task panicked: %v", r)
 		}
 	}()
-	return e.engine.RunTask(ctx, &Task{Def: def, ExecutorID: e.id, WorkDir: e.workDir, Mem: e.mem, Pool: e.pool, Fetcher: e.fetcher, HostLocal: e.hostLocal, Store: e.store, ShuffleCompression: e.cfg.ShuffleCompression})
+	return e.engine.RunTask(ctx, &Task{Def: def, ExecutorID: e.id, WorkDir: e.workDir, Mem: e.mem, Pool: e.pool, Fetcher: e.fetcher, HostLocal: e.hostLocal, Store: e.store, ShuffleCompression: e.cfg.ShuffleCompression, Footers: e.footers})
 }
 
 func (e *Executor) cancelTasks(ids []uint64) int {

@@ -143,3 +143,47 @@ func TestSplitPlans(t *testing.T) {
 }
 
 type splitMap map[*Table]*tableSplit
+
+// TestRangeExchangeJoins checks when a join moves only the side that is
+// not split by key ranges (into the other side's ranges): joins that
+// output no unmatched row of that side, with at least as many ranges as
+// the target partition count; and that the answers are those of hash
+// exchanges (three partitions: more than the two files).
+func TestRangeExchangeJoins(t *testing.T) {
+	cat := tpchCatalog(t)
+	cases := []struct {
+		name          string
+		sql           string
+		ranges, hashs int
+	}{
+		{"inner", "select c_nationkey, count(*) from customer join orders on c_custkey = o_custkey group by c_nationkey order by 1", 1, 1},
+		{"left keeps customer", "select c_custkey, count(o_orderkey) from customer left join orders on c_custkey = o_custkey group by c_custkey order by 2 desc, 1 limit 20", 1, 0},
+		{"semi", "select count(*) from customer where exists (select 1 from orders where o_custkey = c_custkey and o_totalprice > 300000)", 1, 0},
+		{"anti", "select count(*) from customer where not exists (select 1 from orders where o_custkey = c_custkey)", 1, 0},
+		{"full keeps both", "select count(*), count(c_custkey), count(o_orderkey) from customer full join orders on c_custkey = o_custkey", 0, 2},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			opts := Options{TargetPartitions: 2, BroadcastRows: -1}
+			p, err := PlanQuery(cat, c.sql, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan, err := Explain(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Count(plan, "Exchange(Range("); got != c.ranges {
+				t.Errorf("%d range exchanges, want %d:\n%s", got, c.ranges, plan)
+			}
+			if got := strings.Count(plan, "Exchange(Hash("); got != c.hashs {
+				t.Errorf("%d hash exchanges, want %d:\n%s", got, c.hashs, plan)
+			}
+			_, got := runSQLWith(t, cat, c.sql, opts)
+			_, want := runSQLWith(t, cat, c.sql, Options{TargetPartitions: 3, BroadcastRows: -1})
+			if !slices.Equal(got, want) || len(want) == 0 {
+				t.Errorf("range exchanged: %q\nhash exchanged: %q", head(got), head(want))
+			}
+		})
+	}
+}
