@@ -40,21 +40,22 @@ func TestFooterCache(t *testing.T) {
 	}
 	one := int64(mds[0].Size())*4 + 1024
 	c := NewFooterCache(2 * one)
-	c.put("a", "v1", mds[0])
-	c.put("b", "v1", mds[1])
-	if c.get("a", "v1") != mds[0] || c.get("a", "v2") != nil || c.get("c", "v1") != nil {
+	fs := []*parquetFooter{newParquetFooter(mds[0]), newParquetFooter(mds[1]), newParquetFooter(mds[2])}
+	c.put("a", "v1", fs[0])
+	c.put("b", "v1", fs[1])
+	if c.get("a", "v1") != fs[0] || c.get("a", "v2") != nil || c.get("c", "v1") != nil {
 		t.Fatal("lookup by location and version")
 	}
-	c.put("c", "v1", mds[2]) // evicts b, the least recently used
-	if c.get("b", "v1") != nil || c.get("a", "v1") != mds[0] || c.get("c", "v1") != mds[2] || c.Len() != 2 {
+	c.put("c", "v1", fs[2]) // evicts b, the least recently used
+	if c.get("b", "v1") != nil || c.get("a", "v1") != fs[0] || c.get("c", "v1") != fs[2] || c.Len() != 2 {
 		t.Errorf("after eviction: b %v, a %v, c %v, len %d", c.get("b", "v1") != nil, c.get("a", "v1") != nil, c.get("c", "v1") != nil, c.Len())
 	}
-	c.put("d", "", mds[1]) // no version: not kept
+	c.put("d", "", fs[1]) // no version: not kept
 	if c.Len() != 2 {
 		t.Errorf("a footer without version was kept")
 	}
 	var none *FooterCache
-	none.put("a", "v1", mds[0])
+	none.put("a", "v1", fs[0])
 	if none.get("a", "v1") != nil || none.Len() != 0 {
 		t.Error("nil cache kept a footer")
 	}

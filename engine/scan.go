@@ -354,16 +354,21 @@ func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskCo
 	// The Parquet reader decompresses and decodes into whole buffers:
 	// recycled ones need no zeroing first (TestParquetDirtyMemory).
 	mem := withoutZeroing(tc.Mem)
-	cached := f.footers.get(obj.Location(), obj.Version())
+	footer := f.footers.get(obj.Location(), obj.Version())
+	var cached *metadata.FileMetaData
+	if footer != nil {
+		cached = footer.md
+	}
 	pf, err := openParquet(obj, mem, cached)
 	if err != nil {
 		return nil, err
 	}
-	if cached == nil {
-		f.footers.put(obj.Location(), obj.Version(), pf.MetaData())
+	if footer == nil {
+		footer = newParquetFooter(pf.MetaData())
+		f.footers.put(obj.Location(), obj.Version(), footer)
 	}
 	props := pqarrow.ArrowReadProperties{BatchSize: int64(tc.batchSize(f.batchSize)), PreAllocBinaryData: true}
-	for c := range dictionaryColumns(pf) {
+	for _, c := range footer.dict {
 		props.SetReadDict(c, true)
 	}
 	fr, err := pqarrow.NewFileReader(pf, props, mem)
@@ -414,42 +419,78 @@ func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskCo
 		pf.Close()
 		return emptyReader{}, nil
 	}
-	keyAt, added := -1, false // the range key's position among cols, when rows are filtered
-	if split != nil && split.partial {
-		if keyAt = slices.Index(cols, split.col); keyAt < 0 {
-			keyAt, added = len(cols), true
-			cols = append(cols, split.col)
+	// readAs retypes the file reader's columns: once per column.
+	want := map[int]arrow.DataType{}
+	for _, c := range cols {
+		want[c] = readAs(fr, c)
+	}
+	if split != nil {
+		if _, ok := want[split.col]; !ok {
+			want[split.col] = readAs(fr, split.col)
 		}
 	}
-	r := &parquetReader{pf: pf, loc: obj.Location(), mem: tc.Mem, want: make([]arrow.DataType, len(cols)), pre: f.pre, out: f.out,
+	if split == nil || len(split.edge) == 0 {
+		r, err := f.reader(ctx, fr, obj, tc, cols, want, rowGroups)
+		if err != nil {
+			pf.Close()
+			return nil, err
+		}
+		r.pf = pf
+		return r, nil
+	}
+	// Row groups partly outside the split's range are read with the key
+	// and filtered; the others without it.
+	c := &chainReader{pf: pf}
+	for _, run := range split.runs(rowGroups) {
+		c.open = append(c.open, func() (batchReader, error) {
+			if !run.edge {
+				return f.reader(ctx, fr, obj, tc, cols, want, run.rgs)
+			}
+			keyAt, added := slices.Index(cols, split.col), false
+			withKey := cols
+			if keyAt < 0 {
+				keyAt, added = len(cols), true
+				withKey = append(slices.Clone(cols), split.col)
+			}
+			r, err := f.reader(ctx, fr, obj, tc, withKey, want, run.rgs)
+			if err != nil {
+				return nil, err
+			}
+			return &rangeReader{in: r, mem: tc.Mem, key: keyAt, lo: rng.lo, hi: rng.hi, drop: added}, nil
+		})
+	}
+	return c, nil
+}
+
+// reader reads columns cols of row groups rgs (nil: all) of fr's file,
+// which it leaves open (a reader with pf set closes it); want holds each
+// column's readAs type.
+func (f parquetFormat) reader(ctx context.Context, fr *pqarrow.FileReader, obj objstore.Object, tc *TaskContext, cols []int, want map[int]arrow.DataType, rgs []int) (*parquetReader, error) {
+	r := &parquetReader{loc: obj.Location(), mem: tc.Mem, want: make([]arrow.DataType, len(cols)), pre: f.pre, out: f.out,
 		minRows: int64(tc.batchSize(f.batchSize)) / 4}
 	if len(r.pre) > 0 {
 		r.masks = make([]dictMaskCache, len(r.pre))
 	}
 	for i, c := range cols {
-		r.want[i] = readAs(fr, c)
-		rr, err := fr.GetRecordReader(ctx, []int{c}, rowGroups)
+		r.want[i] = want[c]
+		rr, err := fr.GetRecordReader(ctx, []int{c}, rgs)
 		if err != nil {
 			r.close()
 			return nil, err
 		}
 		r.rrs = append(r.rrs, rr)
 	}
-	if keyAt >= 0 {
-		return &rangeReader{in: r, mem: tc.Mem, key: keyAt, lo: rng.lo, hi: rng.hi, drop: added}, nil
-	}
 	return r, nil
 }
 
-// dictionaryColumns yields the string columns of pf whose every data page
+// dictionaryColumns yields the string columns of md's file whose every data page
 // is dictionary encoded (by the pages' encoding statistics). Those read as
 // Arrow dictionaries, indexes decoded in bulk, and convertColumn expands
 // them: much cheaper than pqarrow's value-by-value string builder. Columns
 // with plain pages (a writer's fallback for high cardinality) would make
 // the dictionary reader hash every value, and read as strings.
-func dictionaryColumns(pf *file.Reader) iter.Seq[int] {
+func dictionaryColumns(md *metadata.FileMetaData) iter.Seq[int] {
 	return func(yield func(int) bool) {
-		md := pf.MetaData()
 	cols:
 		for c := 0; c < md.Schema.NumColumns(); c++ {
 			col := md.Schema.Column(c)
@@ -915,7 +956,10 @@ func (r *parquetReader) close() {
 	for _, rr := range r.rrs {
 		rr.Release()
 	}
-	r.pf.Close()
+	r.rrs = nil
+	if r.pf != nil {
+		r.pf.Close()
+	}
 }
 
 // ---------------------------------------------------------------- csv

@@ -132,7 +132,7 @@ func TestParquetDictionaryStrings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dict := slices.Collect(dictionaryColumns(rdr))
+	dict := slices.Collect(dictionaryColumns(rdr.MetaData()))
 	rdr.Close()
 	if !slices.Equal(dict, []int{0, 1}) {
 		t.Fatalf("dictionary-encoded columns %v, want [0 1]", dict)

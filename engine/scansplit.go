@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -17,10 +19,10 @@ import (
 // statistics overlap the range, and whether any of them lies only partly
 // inside it (its rows are then filtered, see rangeReader).
 type rangeSplit struct {
-	col     int // the key's column in the file's Arrow schema
-	leaf    int // and its Parquet leaf column, for statistics
-	lo, hi  int64
-	partial bool
+	col    int // the key's column in the file's Arrow schema
+	leaf   int // and its Parquet leaf column, for statistics
+	lo, hi int64
+	edge   map[int]bool // the kept row groups partly outside the range
 }
 
 // newRangeSplit checks that rng names a signed integer column of the file
@@ -36,7 +38,7 @@ func newRangeSplit(fr *pqarrow.FileReader, full *arrow.Schema, rng *keyRange) (*
 	if idx[0] >= len(fr.Manifest.Fields) || fr.Manifest.Fields[idx[0]].ColIndex < 0 {
 		return nil, fmt.Errorf("range column %q is not a leaf column of the file: %w", rng.col, ErrInvalidPlan)
 	}
-	return &rangeSplit{col: idx[0], leaf: fr.Manifest.Fields[idx[0]].ColIndex, lo: rng.lo, hi: rng.hi}, nil
+	return &rangeSplit{col: idx[0], leaf: fr.Manifest.Fields[idx[0]].ColIndex, lo: rng.lo, hi: rng.hi, edge: map[int]bool{}}, nil
 }
 
 // keep reports whether row group rg may hold rows of the range, and notes
@@ -52,14 +54,76 @@ func (s *rangeSplit) keep(pf *file.Reader, rg int) bool {
 	mn, mx, nulls, ok := chunkIntRange(md, s.leaf)
 	switch {
 	case !ok:
-		s.partial = true
+		s.edge[rg] = true
 		return true
 	case mx < s.lo || mn > s.hi:
 		return false
 	case mn < s.lo || mx > s.hi || nulls:
-		s.partial = true
+		s.edge[rg] = true
 	}
 	return true
+}
+
+// rgRun is a run of consecutive row groups to read, all partly outside a
+// split's range (edge: read with the key, rows filtered) or none.
+type rgRun struct {
+	rgs  []int
+	edge bool
+}
+
+// runs splits the row groups to read into runs, in order: a file sorted
+// by the key has at most an edge run at each end, and the row groups
+// between are read without the key (no more columns than the scan needs).
+func (s *rangeSplit) runs(rgs []int) []rgRun {
+	var out []rgRun
+	for _, rg := range rgs {
+		e := s.edge[rg]
+		if n := len(out); n > 0 && out[n-1].edge == e {
+			out[n-1].rgs = append(out[n-1].rgs, rg)
+			continue
+		}
+		out = append(out, rgRun{rgs: []int{rg}, edge: e})
+	}
+	return out
+}
+
+// chainReader reads the readers open makes, one after the other, over one
+// file, which it closes at the end.
+type chainReader struct {
+	open []func() (batchReader, error)
+	cur  batchReader
+	pf   interface{ Close() error }
+}
+
+func (c *chainReader) next() (arrow.RecordBatch, error) {
+	for {
+		if c.cur == nil {
+			if len(c.open) == 0 {
+				return nil, io.EOF
+			}
+			r, err := c.open[0]()
+			if err != nil {
+				return nil, err
+			}
+			c.cur, c.open = r, c.open[1:]
+		}
+		b, err := c.cur.next()
+		if errors.Is(err, io.EOF) {
+			c.cur.close()
+			c.cur = nil
+			continue
+		}
+		return b, err
+	}
+}
+
+func (c *chainReader) close() {
+	if c.cur != nil {
+		c.cur.close()
+		c.cur = nil
+	}
+	c.open = nil
+	c.pf.Close()
 }
 
 // chunkIntRange is the [min, max] of integer column leaf in row group md,

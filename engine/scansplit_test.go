@@ -11,6 +11,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 
@@ -191,5 +192,37 @@ func TestKeyRangeRefused(t *testing.T) {
 				t.Fatalf("err = %v, want an invalid plan saying %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestKeyRangeSplitConverts: a split that reads edge and inner row groups
+// with readers of their own converts the columns the Parquet reader
+// decodes as integers (decimals, dates) in both.
+func TestKeyRangeSplitConverts(t *testing.T) {
+	dec := &arrow.Decimal128Type{Precision: 9, Scale: 2}
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "k", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "p", Type: dec},
+		{Name: "d", Type: arrow.FixedWidthTypes.Date32},
+	}, nil)
+	bld := array.NewRecordBuilder(memory.NewGoAllocator(), schema)
+	for i := range 1000 {
+		bld.Field(0).(*array.Int64Builder).Append(int64(i))
+		bld.Field(1).(*array.Decimal128Builder).Append(decimal128.FromI64(int64(i)))
+		bld.Field(2).(*array.Date32Builder).Append(arrow.Date32(i))
+	}
+	rec := bld.NewRecordBatch()
+	bld.Release()
+	path := filepath.Join(t.TempDir(), "t.parquet")
+	writeParquet(t, path, rec, parquet.WithMaxRowGroupLength(100))
+	rec.Release()
+	n := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ParquetScan{ParquetScan: &kapotv1.ParquetScanNode{
+		Projection: []string{"p", "d"},
+		FileGroups: []*kapotv1.FileGroup{{Paths: []string{path}, RangeColumn: "k", Range: &kapotv1.KeyRange{Lo: 150, Hi: 649}}}}}}
+	tc, _ := newTC(t)
+	tc.BatchSize = 64
+	got := runOrdered(t, n, tc)
+	if len(got) != 500 || got[0] != "1.50|1970-05-31" || got[499] != "6.49|1971-10-12" {
+		t.Errorf("%d rows, first %q, last %q", len(got), got[0], got[len(got)-1])
 	}
 }

@@ -19,8 +19,11 @@ const (
 	// partition holds, about (Options.SplitRows). Splitting for
 	// parallelism alone (more slots than files) keeps a quarter of that.
 	defaultSplitRows = 4 << 20
-	// maxSplits bounds the partitions one file is read as.
-	maxSplits = 64
+	// maxSplits bounds the partitions one file is read as, and
+	// maxSplitPartitions those of a table (files × ranges): a table of
+	// many files is read a file per partition.
+	maxSplits          = 64
+	maxSplitPartitions = 2048
 )
 
 // tableSplit is how a table's files are read: file i as one partition
@@ -134,7 +137,7 @@ func (c *Catalog) splits(parts int, splitRows int64) map[*Table]*tableSplit {
 		if files := len(f.hulls); parts > files {
 			k = max(k, min((parts+files-1)/files, int(f.rows/minPer)))
 		}
-		f.k = min(k, maxSplits)
+		f.k = min(k, maxSplits, maxSplitPartitions/len(f.hulls))
 	}
 	out := map[*Table]*tableSplit{}
 	best := map[*Table]int{}

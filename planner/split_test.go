@@ -96,6 +96,15 @@ func TestCatalogSplits(t *testing.T) {
 	if s[tiny] != nil {
 		t.Errorf("16 partitions: tiny split %+v", s[tiny])
 	}
+	// A table of many files is read a file per partition.
+	var many [][2]int64
+	for i := range int64(1500) {
+		many = append(many, [2]int64{i*1000 + 1_000_000, i*1000 + 1_000_999})
+	}
+	wide := add("wide", "w", 1_000_000_000_000, true, many...)
+	if sp := cat.splits(2, 0)[wide]; sp != nil {
+		t.Errorf("1500 files split into %d ranges each", len(sp.cells[0]))
+	}
 	// Smaller splits; none at all.
 	if got := len(splitMap(cat.splits(2, 1_000_000)).cells(big)); got != 10 {
 		t.Errorf("split rows 1 M: big's first file in %d ranges, want 10", got)
