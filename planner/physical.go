@@ -85,6 +85,7 @@ func planSelect(cat *Catalog, sel *pg.SelectStmt, o Options) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	useSplits(r)
 	p := &lowerer{b: b, parts: o.TargetPartitions, broadcast: float64(o.BroadcastRows)}
 	if o.BroadcastRows == 0 {
 		p.broadcast = broadcastRows

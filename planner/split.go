@@ -31,6 +31,23 @@ const (
 type tableSplit struct {
 	col   string
 	cells [][][2]int64
+	// hulls are the family's per-file ranges, and par the ranges per
+	// file that parallelism alone asks for (see useSplits).
+	hulls [][2]int64
+	par   int
+}
+
+// forParallelism is s with only the ranges parallelism asks for: nil
+// when that is one per file.
+func (s *tableSplit) forParallelism() *tableSplit {
+	if s.par < 2 {
+		return nil
+	}
+	out := &tableSplit{col: s.col, hulls: s.hulls, par: s.par}
+	for _, h := range s.hulls {
+		out.cells = append(out.cells, splitRange(h, s.par))
+	}
+	return out
 }
 
 // bounds is the value range of col in each partition, in partition order.
@@ -105,9 +122,9 @@ func (c *Catalog) splits(parts int, splitRows int64) map[*Table]*tableSplit {
 		}
 	}
 	type family struct {
-		hulls [][2]int64
-		rows  float64 // the largest member's rows per file
-		k     int
+		hulls  [][2]int64
+		rows   float64 // the largest member's rows per file
+		k, par int
 	}
 	fams := map[int]*family{}
 	for i, n := range nodes {
@@ -135,9 +152,9 @@ func (c *Catalog) splits(parts int, splitRows int64) map[*Table]*tableSplit {
 		}
 		k := int(math.Ceil(f.rows / per))
 		if files := len(f.hulls); parts > files {
-			k = max(k, min((parts+files-1)/files, int(f.rows/minPer)))
+			f.par = min((parts+files-1)/files, int(f.rows/minPer), maxSplits, maxSplitPartitions/files)
 		}
-		f.k = min(k, maxSplits, maxSplitPartitions/len(f.hulls))
+		f.k = min(max(k, f.par), maxSplits, maxSplitPartitions/len(f.hulls))
 	}
 	out := map[*Table]*tableSplit{}
 	best := map[*Table]int{}
@@ -146,7 +163,7 @@ func (c *Catalog) splits(parts int, splitRows int64) map[*Table]*tableSplit {
 		if f.k < 2 || f.k <= best[n.t] {
 			continue
 		}
-		s := &tableSplit{col: n.col}
+		s := &tableSplit{col: n.col, hulls: f.hulls, par: f.par}
 		for _, h := range f.hulls {
 			s.cells = append(s.cells, splitRange(h, f.k))
 		}
@@ -210,4 +227,85 @@ func scanRanges(s *scanRel, col string) ([][2]int64, bool) {
 		return nil, false
 	}
 	return rs, true
+}
+
+// useSplits keeps the splits of r's scans whose table r joins or groups
+// by the split column: only then does splitting bound what a task holds
+// (a join partition, a group's rows) while each range keeps its rows
+// together. A scan read for other keys is split only as far as
+// parallelism asks: every partition's partial aggregate or distinct keys
+// on another key emits most of its groups again (TPC-H Q22's orders by
+// customer key: 2 M keys from 2 files, 9.7 M from 16 ranges).
+func useSplits(r rel) {
+	keys := map[colID]bool{}
+	var scans []*scanRel
+	var projs []*projectRel
+	var aggs []*aggRel
+	var walk func(rel)
+	walk = func(r rel) {
+		switch x := r.(type) {
+		case *scanRel:
+			scans = append(scans, x)
+		case *filterRel:
+			walk(x.in)
+		case *projectRel:
+			projs = append(projs, x)
+			walk(x.in)
+		case *joinRel:
+			for _, k := range append(slices.Clone(x.leftKeys), x.rightKeys...) {
+				if k.kind == eCol {
+					keys[k.col] = true
+				}
+			}
+			walk(x.left)
+			walk(x.right)
+		case *aggRel:
+			for _, g := range x.groups {
+				if g.kind == eCol {
+					keys[g.col] = true
+				}
+			}
+			aggs = append(aggs, x)
+			walk(x.in)
+		case *sortRel:
+			walk(x.in)
+		case *limitRel:
+			walk(x.in)
+		case *unionRel:
+			for _, in := range x.inputs {
+				walk(in)
+			}
+		case *windowRel:
+			walk(x.in)
+		}
+	}
+	walk(r)
+	// A key named through projections and group outputs is its source's.
+	for changed := true; changed; {
+		changed = false
+		mark := func(out colID, e *expr) {
+			if keys[out] && e.kind == eCol && !keys[e.col] {
+				keys[e.col], changed = true, true
+			}
+		}
+		for _, p := range projs {
+			for i, o := range p.out {
+				mark(o, p.exprs[i])
+			}
+		}
+		for _, a := range aggs {
+			for i, o := range a.gout {
+				mark(o, a.groups[i])
+			}
+		}
+	}
+	for _, s := range scans {
+		if s.split == nil {
+			continue
+		}
+		if i := s.table.Schema.FieldIndices(s.split.col); len(i) == 1 && i[0] < len(s.cols) && keys[s.cols[i[0]]] {
+			continue
+		}
+		s.split = s.split.forParallelism()
+	}
 }

@@ -144,6 +144,30 @@ func TestSplitPlans(t *testing.T) {
 	if n := strings.Count(plan, "Exchange(Hash("); n != 0 {
 		t.Errorf("%d hash exchanges in a join of one family:\n%s", n, plan)
 	}
+	// Only a table joined or grouped by its split key is split by size;
+	// otherwise as far as the target partitions ask (16: 8 a file).
+	for _, c := range []struct {
+		sql   string
+		parts int
+		want  string
+	}{
+		{"select l_orderkey, count(*) from lineitem group by l_orderkey", 2, "ParquetScan(files=2, partitions=30, split by l_orderkey)"},
+		{"select l_suppkey, count(*) from lineitem group by l_suppkey", 2, "ParquetScan(files=2, partitions=2)"},
+		{"select l_suppkey, count(*) from lineitem group by l_suppkey", 16, "ParquetScan(files=2, partitions=16, split by l_orderkey)"},
+		{"select k, count(*) from (select l_orderkey as k from lineitem) t group by k", 2, "ParquetScan(files=2, partitions=30, split by l_orderkey)"},
+	} {
+		p, err := PlanQuery(cat, c.sql, Options{TargetPartitions: c.parts, SplitRows: 2000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := Explain(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(plan, c.want) {
+			t.Errorf("%s with %d partitions: plan lacks %q:\n%s", c.sql, c.parts, c.want, plan)
+		}
+	}
 	_, split := runSQLWith(t, cat, "select o_orderkey, count(*) from orders join lineitem on o_orderkey = l_orderkey group by o_orderkey order by 1", opts)
 	_, whole := runSQLWith(t, cat, "select o_orderkey, count(*) from orders join lineitem on o_orderkey = l_orderkey group by o_orderkey order by 1", Options{TargetPartitions: 2, BroadcastRows: -1, SplitRows: -1})
 	if !slices.Equal(split, whole) || len(whole) == 0 {
