@@ -59,7 +59,9 @@ the file. --print-config shows the result, secrets redacted.`,
 			}
 			defer logs.Close()
 			cfg.JobLogs = logs
-			tuneGC(gcPercent, int64(cfg.MemoryPoolSize))
+			if tuneGC(gcPercent, int64(cfg.MemoryPoolSize)) {
+				defer startGCTuner(gcPercent, gcHeadroom)()
+			}
 			e, err := executor.New(cfg, nil, logs.Logger)
 			if err != nil {
 				return err
@@ -71,7 +73,7 @@ the file. --print-config shows the result, secrets redacted.`,
 	}
 	f := c.Flags()
 	f.StringVar(&configFile, "config", "", "YAML config file (keys are flag names)")
-	f.IntVar(&gcPercent, "gc-percent", gcPercent, "Go GC target percentage for this process, with a soft memory limit of --memory-pool-size + 512MiB when that is set, else 90 % of the machine's or cgroup's memory (<= 0, or GOGC set: Go's defaults)")
+	f.IntVar(&gcPercent, "gc-percent", gcPercent, "Go GC target percentage for this process, lowered after each collection so the heap grows at most 768MiB past a large live heap, with a soft memory limit of --memory-pool-size + 512MiB when that is set, else 90 % of the machine's or cgroup's memory (<= 0, or GOGC set: Go's defaults)")
 	f.BoolVar(&printConfig, "print-config", false, "print the effective configuration (secrets redacted) as YAML and exit")
 	f.StringVar(&cfg.BindHost, "bind-host", cfg.BindHost, "local address to bind the Flight and gRPC servers to")
 	f.StringVar(&cfg.ExternalHost, "external-host", cfg.ExternalHost, "host name peers and the scheduler use to reach this executor (default: bind host, or the hostname when bound to all addresses)")
@@ -130,14 +132,15 @@ the file. --print-config shows the result, secrets redacted.`,
 // plus 512 MiB for everything else, when the pool is set, else 90 % of the
 // machine's (or cgroup's) memory. With a 1 GiB pool at TPC-H SF 10 the
 // executors peaked at 1.25 and 1.47 GiB (3.5 GiB with GOGC's slack alone).
-// GOGC and GOMEMLIMIT, when set, win.
-func tuneGC(percent int, pool int64) {
+// GOGC and GOMEMLIMIT, when set, win. It reports whether it set the GC
+// percent (which gcTuner then lowers over a large live heap).
+func tuneGC(percent int, pool int64) bool {
 	if percent <= 0 || os.Getenv("GOGC") != "" {
-		return
+		return false
 	}
 	debug.SetGCPercent(percent)
 	if os.Getenv("GOMEMLIMIT") != "" {
-		return
+		return true
 	}
 	if total, err := sysinfo.MemoryLimit("/"); err == nil {
 		limit := total / 10 * 9
@@ -146,4 +149,5 @@ func tuneGC(percent int, pool int64) {
 		}
 		debug.SetMemoryLimit(limit)
 	}
+	return true
 }

@@ -2,8 +2,10 @@ package main
 
 import (
 	"math"
+	"runtime"
 	"runtime/debug"
 	"testing"
+	"time"
 )
 
 func TestTuneGC(t *testing.T) {
@@ -38,5 +40,46 @@ func TestTuneGC(t *testing.T) {
 	}
 	if limit := debug.SetMemoryLimit(-1); limit != math.MaxInt64 {
 		t.Errorf("memory limit %d with GOGC set, want it untouched", limit)
+	}
+}
+
+func TestGCPercentFor(t *testing.T) {
+	for _, c := range []struct {
+		max            int
+		headroom, live uint64
+		want           int
+	}{
+		{400, 768 << 20, 0, 400},
+		{400, 768 << 20, 100 << 20, 400},        // 768 % > 400 %
+		{400, 768 << 20, 384 << 20, 200},        // 768 MiB over 384 MiB live
+		{400, 768 << 20, 1536 << 20, 50},        // a large live heap: 768 MiB more at most
+		{400, 768 << 20, 8 << 30, minGCPercent}, // never back to back
+		{100, 768 << 20, 512 << 20, 100},
+	} {
+		if got := gcPercentFor(c.max, c.headroom, c.live); got != c.want {
+			t.Errorf("gcPercentFor(%d, %d, %d) = %d, want %d", c.max, c.headroom, c.live, got, c.want)
+		}
+	}
+}
+
+// TestGCTunerFollowsLiveHeap: after collections with 64 MiB live and 16
+// MiB of headroom, the tuner has lowered the GC percent to 25.
+func TestGCTunerFollowsLiveHeap(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	tu := newGCTuner(400, 16<<20)
+	tu.arm()
+	defer tu.stopped.Store(true)
+	live := make([]byte, 64<<20)
+	for i := range live {
+		live[i] = byte(i)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for tu.last.Load() != minGCPercent && time.Now().Before(deadline) {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond) // finalizers run on their own goroutine
+	}
+	runtime.KeepAlive(live)
+	if got := tu.last.Load(); got != minGCPercent {
+		t.Fatalf("GC percent %d with 64 MiB live and 16 MiB headroom, want %d", got, minGCPercent)
 	}
 }
