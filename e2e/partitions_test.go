@@ -21,25 +21,7 @@ func TestPartitionsFromTheCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster test: skipped with -short")
 	}
-	dir := t.TempDir()
-	if err := tpch.Generate(context.Background(), tpch.Options{SF: 0.01, Dir: dir, Partitions: 2}); err != nil {
-		t.Fatal(err)
-	}
-	s := startScheduler(t, 0, nil)
-	for range 4 {
-		startExecutor(t, s.addr, "push-staged", func(c *executor.Config) { c.ConcurrentTasks = 2 })
-	}
-	cl, err := client.Dial(s.addr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	waitExecutors(t, cl, 4, 30*time.Second)
-	ora, err := duck.OpenTPCH(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ora.Close()
+	dir, cl, ora := tpchCluster(t, 4)
 	q1, err := tpch.Query(1)
 	if err != nil {
 		t.Fatal(err)
@@ -84,6 +66,33 @@ func TestPartitionsFromTheCluster(t *testing.T) {
 	}
 }
 
+// tpchCluster generates TPC-H SF 0.01 in 2 files a table, starts a
+// scheduler and n push-staged executors of 2 slots, and opens DuckDB on
+// the same files; all are closed when the test ends.
+func tpchCluster(t *testing.T, n int) (string, *client.Client, *duck.DB) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := tpch.Generate(context.Background(), tpch.Options{SF: 0.01, Dir: dir, Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	s := startScheduler(t, 0, nil)
+	for range n {
+		startExecutor(t, s.addr, "push-staged", func(c *executor.Config) { c.ConcurrentTasks = 2 })
+	}
+	cl, err := client.Dial(s.addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	waitExecutors(t, cl, n, 30*time.Second)
+	ora, err := duck.OpenTPCH(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ora.Close() })
+	return dir, cl, ora
+}
+
 // createTPCH creates the TPC-H tables generated under dir in the cluster's
 // catalog.
 func createTPCH(t *testing.T, sess *client.Session, dir string) {
@@ -107,25 +116,7 @@ func TestSplitScansOnCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster test: skipped with -short")
 	}
-	dir := t.TempDir()
-	if err := tpch.Generate(context.Background(), tpch.Options{SF: 0.01, Dir: dir, Partitions: 2}); err != nil {
-		t.Fatal(err)
-	}
-	s := startScheduler(t, 0, nil)
-	for range 2 {
-		startExecutor(t, s.addr, "push-staged", func(c *executor.Config) { c.ConcurrentTasks = 2 })
-	}
-	cl, err := client.Dial(s.addr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	waitExecutors(t, cl, 2, 30*time.Second)
-	ora, err := duck.OpenTPCH(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ora.Close()
+	dir, cl, ora := tpchCluster(t, 2)
 	sess := cl.NewSession(map[string]string{planner.PropShufflePartitions: "2", planner.PropScanSplitRows: "2000"})
 	createTPCH(t, sess, dir)
 	// Queries that join orders and lineitem on the order key read
