@@ -89,7 +89,7 @@ type Executor struct {
 	hostLocal  *shuffle.HostLocal // nil without --host-local-reads
 	store      *objstore.Registry
 	footers    *engine.FooterCache // Parquet footers read by the executor's scans
-	cache      *cache.Cache // nil without a data cache
+	cache      *cache.Cache        // nil without a data cache
 	flightSrv  atomic.Pointer[kflight.Server]
 	flightGRPC *grpc.Server
 	execGRPC   *grpc.Server
