@@ -33,6 +33,7 @@ test-deps:
 # Every test; the concurrent packages under -race.
 test: build lint
 	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -tags duckdb -run 'Bench' ./cmd/kapot
 	$(GO) test -count=1 -race -timeout 25m $(RACE_PKGS)
 	$(MAKE) --no-print-directory fuzz-short
 

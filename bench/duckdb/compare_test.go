@@ -7,9 +7,11 @@ package duckdb
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -264,9 +266,16 @@ func BenchmarkVersusDuckDB(b *testing.B) {
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
-	if _, err := db.Exec("SET threads = 1"); err != nil {
+	// Full strength: a timed reference runs on every CPU (the correctness
+	// oracle's one thread is never a yardstick).
+	if _, err := db.Exec(fmt.Sprintf("SET threads = %d", runtime.NumCPU())); err != nil {
 		b.Fatal(err)
 	}
+	var threads int
+	if err := db.QueryRow("SELECT current_setting('threads')::INTEGER").Scan(&threads); err != nil || threads < runtime.NumCPU() {
+		b.Fatalf("DuckDB threads %d (%v), want %d", threads, err, runtime.NumCPU())
+	}
+	b.Logf("DuckDB threads: %d (CPUs: %d)", threads, runtime.NumCPU())
 	for _, q := range queries {
 		sqlText := strings.ReplaceAll(q.sql, "DIR", dir)
 		plan := q.plan(dir)

@@ -39,7 +39,7 @@ func benchChart(path string, r *benchResult) error {
 		db.Offset = w / 2
 		db.Color = color.RGBA{R: 244, G: 162, B: 97, A: 255}
 		p.Add(db)
-		p.Legend.Add("DuckDB", db)
+		p.Legend.Add(fmt.Sprintf("DuckDB (%d threads)", r.DuckDBThreads), db)
 	}
 	p.Legend.Top = true
 	p.NominalX(names...)

@@ -11,6 +11,7 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -21,21 +22,37 @@ import (
 )
 
 // DB is an in-memory DuckDB with views over TPC-H Parquet tables.
-type DB struct{ db *sql.DB }
+type DB struct {
+	db      *sql.DB
+	threads int
+}
 
-// OpenTPCH opens DuckDB with one view per TPC-H table under dir.
-func OpenTPCH(dir string) (*DB, error) {
+// OpenTPCH opens the correctness oracle: DuckDB on one thread with one view
+// per TPC-H table under dir. One thread because DuckDB 1.5.6's parallel
+// LEFT JOIN under a top-N now and then pads matched rows with NULLs (see
+// internal/difftest), and an oracle must answer the same every time. Never
+// time it: benchmarks use OpenTPCHReference.
+func OpenTPCH(dir string) (*DB, error) { return openTPCH(dir, 1) }
+
+// OpenTPCHReference opens DuckDB at full strength (threads = the machine's
+// CPUs) over the same views: the speed reference of `kapot tpch bench`.
+// Threads tells how many threads it really runs with.
+func OpenTPCHReference(dir string) (*DB, error) { return openTPCH(dir, runtime.NumCPU()) }
+
+func openTPCH(dir string, threads int) (*DB, error) {
 	db, err := sql.Open("duckdb", "")
 	if err != nil {
 		return nil, err
 	}
 	db.SetMaxOpenConns(1)
-	// One thread: DuckDB 1.5.6's parallel LEFT JOIN under a top-N now and
-	// then pads matched rows with NULLs (see internal/difftest); an oracle
-	// must answer the same every time.
-	if _, err := db.Exec("SET threads = 1"); err != nil {
+	if _, err := db.Exec(fmt.Sprintf("SET threads = %d", threads)); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("duckdb: %w", err)
+	}
+	var got int
+	if err := db.QueryRow("SELECT current_setting('threads')::INTEGER").Scan(&got); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("duckdb: reading its threads setting: %w", err)
 	}
 	for _, t := range tpch.Tables {
 		q := fmt.Sprintf("CREATE VIEW %s AS SELECT * FROM read_parquet('%s')", t, filepath.Join(dir, t, "*.parquet"))
@@ -44,8 +61,12 @@ func OpenTPCH(dir string) (*DB, error) {
 			return nil, fmt.Errorf("duckdb: %w", err)
 		}
 	}
-	return &DB{db: db}, nil
+	return &DB{db: db, threads: got}, nil
 }
+
+// Threads is the number of threads DuckDB runs queries with, as DuckDB
+// itself reports it (current_setting('threads')).
+func (d *DB) Threads() int { return d.threads }
 
 // Close closes the database.
 func (d *DB) Close() error { return d.db.Close() }
