@@ -103,7 +103,7 @@ func TestHostileJobsProcesses(t *testing.T) {
 			req := groupByPlan(t)
 			scan(req).FileGroups = []*kapotv1.FileGroup{{Paths: []string{u}}}
 			_, err := runJobErr(c.addr, req)
-			if err == nil || !strings.Contains(err.Error(), "--allow-local-urls") || !strings.Contains(err.Error(), "after 1 attempt(s)") {
+			if err == nil || !strings.Contains(err.Error(), "--allow-local-urls") || strings.Contains(err.Error(), "attempt(s)") {
 				t.Fatalf("%s: %v, want refused once as a local address", u, err)
 			}
 		}
@@ -137,7 +137,7 @@ func TestHostileJobsProcesses(t *testing.T) {
 		if len(err.Error()) > 16<<10 {
 			t.Fatalf("error of %d bytes, want it truncated", len(err.Error()))
 		}
-		if !strings.Contains(err.Error(), "after 1 attempt(s)") {
+		if strings.Contains(err.Error(), "attempt(s)") { // deterministic: failed at once, with its own message
 			t.Fatalf("a deterministic failure was retried: %.300s", err)
 		}
 		t.Logf("failed in %s: %.200s", time.Since(start).Round(time.Millisecond), err)

@@ -2,13 +2,10 @@ package executor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/objstore"
@@ -89,51 +86,4 @@ func (ArrowEngine) RunTask(ctx context.Context, t *Task) (*kapotv1.SuccessfulTas
 		out[i] = &kapotv1.ShuffleWritePartition{OutputPartition: uint32(i), Stats: &kapotv1.PartitionStats{NumRows: s.Rows, NumBatches: s.Batches, NumBytes: s.Bytes}}
 	}
 	return &kapotv1.SuccessfulTask{Partitions: out, OperatorMetrics: tc.Metrics.Proto(), WrittenFiles: tc.Written()}, nil
-}
-
-// failure classifies a task error into the wire's failure reasons.
-func failure(ctx context.Context, err error) *kapotv1.FailedTask {
-	f := &kapotv1.FailedTask{Error: errorText(err)}
-	var fe *shuffle.FetchError
-	var pe interface{ Timeout() bool }
-	switch {
-	case errors.As(err, &fe):
-		f.Retryable = true
-		f.Reason = &kapotv1.FailedTask_FetchPartitionError{FetchPartitionError: &kapotv1.FetchPartitionError{
-			ExecutorId: fe.ExecutorID, MapStageId: fe.MapStageID, MapPartition: fe.MapPartition}}
-	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ctx.Err())):
-		f.Retryable = true
-		f.Reason = &kapotv1.FailedTask_TaskKilled{TaskKilled: &kapotv1.TaskKilled{}}
-	case errors.Is(err, engine.ErrInvalidPlan), errors.Is(err, engine.ErrNotSupported), errors.Is(err, shuffle.ErrInvalidID), errors.Is(err, objstore.ErrForbidden):
-		f.Retryable = false
-		f.Reason = &kapotv1.FailedTask_ExecutionError{ExecutionError: &kapotv1.ExecutionError{}}
-	case isIOError(err) || errors.As(err, &pe) || transientRPC(err):
-		f.Retryable = true
-		f.Reason = &kapotv1.FailedTask_IoError{IoError: &kapotv1.IoError{}}
-	case errors.Is(err, engine.ErrResourcesExhausted):
-		// Another executor, or this one later, may have the memory.
-		f.Retryable = true
-		f.Reason = &kapotv1.FailedTask_ExecutionError{ExecutionError: &kapotv1.ExecutionError{}}
-	default:
-		// What the data or the plan makes fail (a bad cast, a corrupt
-		// file, an overflow) fails the same way on every attempt: the job
-		// fails at once instead of after --task-retries more runs.
-		f.Retryable = false
-		f.Reason = &kapotv1.FailedTask_ExecutionError{ExecutionError: &kapotv1.ExecutionError{}}
-	}
-	return f
-}
-
-// transientRPC reports a gRPC error that another attempt may not meet
-// (a peer or service unavailable, a deadline, an abort).
-func transientRPC(err error) bool {
-	st, ok := status.FromError(err) // unwraps
-	if !ok {
-		return false
-	}
-	switch st.Code() {
-	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted, codes.ResourceExhausted:
-		return true
-	}
-	return false
 }

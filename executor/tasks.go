@@ -157,7 +157,7 @@ func (e *Executor) safeRun(ctx context.Context, def *kapotv1.TaskDefinition, log
 	defer func() {
 		if r := recover(); r != nil {
 			log.Error().Interface("panic", r).Str("stack", string(debug.Stack())).Msg("task panicked")
-			err = fmt.Errorf("task panicked: %v", r)
+			err = fmt.Errorf("%w: %v", errPanicked, r) // deterministic: not retried
 		}
 	}()
 	return e.engine.RunTask(ctx, &Task{Def: def, ExecutorID: e.id, WorkDir: e.workDir, Mem: e.mem, Pool: e.pool, Fetcher: e.fetcher, HostLocal: e.hostLocal, Store: e.store, ShuffleCompression: e.cfg.ShuffleCompression, Footers: e.footers})

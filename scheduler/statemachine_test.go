@@ -284,14 +284,20 @@ func TestTaskFailureTransitions(t *testing.T) {
 		state    kapotv1.JobState
 		attempts int
 		phase    taskPhase
+		err      string // the job's error
 	}{
-		{"retryable, retried", retryable, 1, 3, kapotv1.JobState_JOB_STATE_RUNNING, 1, taskPending},
-		{"retryable, out of retries", retryable, 4, 3, kapotv1.JobState_JOB_STATE_FAILED, 4, taskPending},
-		{"retries 0", retryable, 1, 0, kapotv1.JobState_JOB_STATE_FAILED, 1, taskPending},
+		{"retryable, retried", retryable, 1, 3, kapotv1.JobState_JOB_STATE_RUNNING, 1, taskPending, ""},
+		{"retryable, out of retries", retryable, 4, 3, kapotv1.JobState_JOB_STATE_FAILED, 4, taskPending,
+			"stage 1 partition 0 failed after 4 attempt(s): disk hiccup"},
+		{"retries 0", retryable, 1, 0, kapotv1.JobState_JOB_STATE_FAILED, 1, taskPending, "stage 1 partition 0 failed after 1 attempt(s): disk hiccup"},
+		// A deterministic failure ends the job at the first attempt, with
+		// its own message: no "after N attempt(s)".
 		{"not retryable", &kapotv1.FailedTask{Error: "bad cast", Reason: &kapotv1.FailedTask_ExecutionError{ExecutionError: &kapotv1.ExecutionError{}}},
-			1, 3, kapotv1.JobState_JOB_STATE_FAILED, 1, taskPending},
+			1, 3, kapotv1.JobState_JOB_STATE_FAILED, 1, taskPending, "stage 1 partition 0: bad cast"},
+		{"not found, not retried", &kapotv1.FailedTask{Error: "scan /t/a.csv: object not found", Reason: &kapotv1.FailedTask_ExecutionError{ExecutionError: &kapotv1.ExecutionError{}}},
+			3, 3, kapotv1.JobState_JOB_STATE_FAILED, 1, taskPending, "stage 1 partition 0: scan /t/a.csv: object not found"},
 		{"killed (drain, cancel): not a failure", &kapotv1.FailedTask{Error: "killed", Retryable: true, Reason: &kapotv1.FailedTask_TaskKilled{TaskKilled: &kapotv1.TaskKilled{}}},
-			5, 0, kapotv1.JobState_JOB_STATE_RUNNING, 0, taskPending},
+			5, 0, kapotv1.JobState_JOB_STATE_RUNNING, 0, taskPending, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			m := newMachine(t, func(cfg *Config) { cfg.TaskRetries = c.retries }, "a")
@@ -319,6 +325,12 @@ func TestTaskFailureTransitions(t *testing.T) {
 			}
 			if task := m.task(1, 0); task.attempts != c.attempts || task.phase != c.phase {
 				t.Fatalf("task: %d failed attempts, phase %d; want %d, %d", task.attempts, task.phase, c.attempts, c.phase)
+			}
+			if got := m.s.jobs[m.job].err; got != c.err {
+				t.Fatalf("job error %q, want %q", got, c.err)
+			}
+			if v, _ := m.s.Job(m.job); v.Stages[0].FailedAttempts != c.attempts {
+				t.Fatalf("/api/jobs shows %d failed attempts of stage 1, want %d", v.Stages[0].FailedAttempts, c.attempts)
 			}
 		})
 	}

@@ -142,7 +142,14 @@ func (s *Scheduler) updateStatus(executorID string, st *kapotv1.TaskStatus) {
 		s.log.Info().Str("job", j.id).Uint32("stage", ref.stage).Int("partition", ref.partition).Str("executor", ref.executor).Msg("task killed; it runs again")
 	default:
 		t.attempts++
-		if !f.GetRetryable() || t.attempts > s.cfg.TaskRetries {
+		if !f.GetRetryable() {
+			// Deterministic (not found, refused, an invalid plan or
+			// target, the data's own error): every attempt would fail
+			// alike, so the job fails at once with the task's message.
+			s.failJob(j, fmt.Sprintf("stage %d partition %d: %s", ref.stage, ref.partition, f.GetError()))
+			return
+		}
+		if t.attempts > s.cfg.TaskRetries {
 			s.failJob(j, fmt.Sprintf("stage %d partition %d failed after %d attempt(s): %s", ref.stage, ref.partition, t.attempts, f.GetError()))
 			return
 		}

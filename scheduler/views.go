@@ -48,16 +48,20 @@ type OperatorView struct {
 
 // StageView is one stage of a job.
 type StageView struct {
-	ID           uint32         `json:"id"`
-	State        string         `json:"state"`
-	Attempt      uint32         `json:"attempt"`
-	Partitions   int            `json:"partitions"`
-	Completed    int            `json:"completed"`
-	Running      int            `json:"running"`
-	Inputs       []uint32       `json:"inputs"`
-	OutputRows   int64          `json:"output_rows"`
-	ShuffleBytes int64          `json:"shuffle_bytes"`
-	Operators    []OperatorView `json:"operators,omitempty"`
+	ID           uint32   `json:"id"`
+	State        string   `json:"state"`
+	Attempt      uint32   `json:"attempt"`
+	Partitions   int      `json:"partitions"`
+	Completed    int      `json:"completed"`
+	Running      int      `json:"running"`
+	Inputs       []uint32 `json:"inputs"`
+	OutputRows   int64    `json:"output_rows"`
+	ShuffleBytes int64    `json:"shuffle_bytes"`
+	// FailedAttempts counts the stage's task launches that failed (a
+	// retried failure counts once per launch; a lost executor's or a
+	// killed task does not): 1 for a job that failed at once.
+	FailedAttempts int            `json:"failed_attempts"`
+	Operators      []OperatorView `json:"operators,omitempty"`
 }
 
 // JobView is a job as /api/jobs (without operators) and /api/jobs/{id}
@@ -150,6 +154,7 @@ func (s *Scheduler) jobView(j *jobState, operators bool) JobView {
 		done, running := st.counts()
 		sv := StageView{ID: sid, State: j.stageState(st), Attempt: st.attempt, Partitions: len(st.tasks), Completed: done, Running: running, Inputs: slices.Clone(st.inputs)}
 		for _, t := range st.tasks {
+			sv.FailedAttempts += t.attempts
 			if t.phase != taskDone {
 				continue
 			}
