@@ -652,7 +652,12 @@ type RegisterExecutorResponse struct {
 	SchedulerId string                 `protobuf:"bytes,1,opt,name=scheduler_id,json=schedulerId,proto3" json:"scheduler_id,omitempty"`
 	// Tasks of RegisterExecutorRequest.tasks the scheduler does not want:
 	// the executor cancels them.
-	CancelTasks   []uint64 `protobuf:"varint,2,rep,packed,name=cancel_tasks,json=cancelTasks,proto3" json:"cancel_tasks,omitempty"`
+	CancelTasks []uint64 `protobuf:"varint,2,rep,packed,name=cancel_tasks,json=cancelTasks,proto3" json:"cancel_tasks,omitempty"`
+	// The cluster's warehouse of managed tables (empty: none): executors
+	// read and write it whatever their --allowed-data-roots say, as the
+	// scheduler does; clients never write it (the scheduler refuses COPY
+	// there).
+	Warehouse     string `protobuf:"bytes,3,opt,name=warehouse,proto3" json:"warehouse,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -699,6 +704,13 @@ func (x *RegisterExecutorResponse) GetCancelTasks() []uint64 {
 		return x.CancelTasks
 	}
 	return nil
+}
+
+func (x *RegisterExecutorResponse) GetWarehouse() string {
+	if x != nil {
+		return x.Warehouse
+	}
+	return ""
 }
 
 // ExecutorLinkRequest opens an executor's link: a stream the scheduler
@@ -3728,10 +3740,11 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"\vHeldOutputs\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x19\n" +
 	"\bstage_id\x18\x02 \x01(\rR\astageId\x12%\n" +
-	"\x0emap_partitions\x18\x03 \x03(\rR\rmapPartitions\"`\n" +
+	"\x0emap_partitions\x18\x03 \x03(\rR\rmapPartitions\"~\n" +
 	"\x18RegisterExecutorResponse\x12!\n" +
 	"\fscheduler_id\x18\x01 \x01(\tR\vschedulerId\x12!\n" +
-	"\fcancel_tasks\x18\x02 \x03(\x04R\vcancelTasks\"6\n" +
+	"\fcancel_tasks\x18\x02 \x03(\x04R\vcancelTasks\x12\x1c\n" +
+	"\twarehouse\x18\x03 \x01(\tR\twarehouse\"6\n" +
 	"\x13ExecutorLinkRequest\x12\x1f\n" +
 	"\vexecutor_id\x18\x01 \x01(\tR\n" +
 	"executorId\"K\n" +
