@@ -136,12 +136,12 @@ func TestChaos(t *testing.T) {
 
 // startExecProc starts an executor process registered with the scheduler
 // on port.
-func startExecProc(t *testing.T, name string, port int) *proc {
-	return startProc(t, name, "executor",
+func startExecProc(t *testing.T, name string, port int, extra ...string) *proc {
+	return startProc(t, name, append([]string{"executor",
 		"--bind-host", "127.0.0.1", "--external-host", "127.0.0.1", "--port", "0", "--grpc-port", "0",
 		"--scheduler-host", "127.0.0.1", "--scheduler-port", strconv.Itoa(port), "--scheduler-connect-timeout-seconds", "20",
 		"--concurrent-tasks", "2", "--work-dir", t.TempDir(),
-		"--drain-timeout", "5", "--log-level", "info", "--disable-numa-pinning")
+		"--drain-timeout", "5", "--log-level", "info", "--disable-numa-pinning"}, extra...)...)
 }
 
 func startSchedProc(t *testing.T, name string, port int) *proc {

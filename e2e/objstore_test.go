@@ -17,6 +17,7 @@ import (
 	"github.com/kapot-go/kapot/executor"
 	"github.com/kapot-go/kapot/internal/config"
 	"github.com/kapot-go/kapot/internal/s3test"
+	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -62,8 +63,12 @@ func TestS3ScanWithDataCache(t *testing.T) {
 	data, want := parquetBytes(t, 300_000, 3)
 	srv.Put("warehouse", "t/part-0.parquet", data)
 
+	// The server is a session's endpoint on loopback: the catalog and the
+	// executors allow local URLs (--allow-local-urls).
 	props := srv.Properties()
-	cat := planner.NewCatalogWith(nil, props)
+	reg := objstore.Default()
+	reg.AllowLocalURLs(true)
+	cat := planner.NewCatalogWith(reg, props)
 	st, err := cat.Classify("CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION 's3://warehouse/t/'")
 	if err != nil {
 		t.Fatal(err)
@@ -90,6 +95,7 @@ func TestS3ScanWithDataCache(t *testing.T) {
 				c.CacheDir, c.CacheCapacity = t.TempDir(), capacity
 			}
 			c.AdminPort, c.AdminBindHost = 0, "127.0.0.1"
+			c.AllowLocalURLs = true
 		}
 	}
 	e := startExecutor(t, s.addr, "push-staged", withCache(0))

@@ -41,7 +41,8 @@ func TestWriteFaults(t *testing.T) {
 		"--s3-endpoint", srv.Endpoint, "--s3-path-style")
 	var execs []*proc
 	spawn := func() {
-		p := startExecProc(t, fmt.Sprintf("executor-%d", len(execs)), port)
+		// The sessions name the S3 server (on loopback) as their endpoint.
+		p := startExecProc(t, fmt.Sprintf("executor-%d", len(execs)), port, "--allow-local-urls")
 		waitLog(t, p.log, "registered with scheduler")
 		execs = append(execs, p)
 	}

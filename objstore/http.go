@@ -2,14 +2,13 @@ package objstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -22,24 +21,13 @@ type HTTP struct {
 // to loopback, link-local (cloud metadata services), unspecified and
 // multicast addresses, checked on the address it dials (after DNS, and on
 // every redirect), so a URL in a job cannot reach the node's own services.
+// A URL comes from a job: a failure to connect, and any answer other than
+// the object or 404, reads the same (ErrUnreachable), whatever listens
+// there.
 func NewHTTP(allowLocal bool) *HTTP {
 	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 	if !allowLocal {
-		d.Control = func(_, address string, _ syscall.RawConn) error {
-			host, _, err := net.SplitHostPort(address)
-			if err != nil {
-				return err
-			}
-			ip, err := netip.ParseAddr(host)
-			if err != nil {
-				return fmt.Errorf("dial %s: %w", address, ErrForbidden)
-			}
-			ip = ip.Unmap()
-			if ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast() {
-				return fmt.Errorf("URL resolves to %s, a local address (--allow-local-urls to read from it): %w", ip, ErrForbidden)
-			}
-			return nil
-		}
+		d.Control = refuseLocalDial
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.DialContext = d.DialContext
@@ -67,14 +55,14 @@ func (h *HTTP) Open(ctx context.Context, location string) (Object, error) {
 	}
 	resp, err := h.client().Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w: %w", location, ErrIO, err)
+		return nil, httpError(location, err)
 	}
 	resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
 		return nil, fmt.Errorf("%s: %w", location, ErrNotFound)
 	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("%s: HEAD: %s: %w", location, resp.Status, ErrIO)
+		return nil, httpError(location, nil)
 	case resp.ContentLength < 0:
 		return nil, fmt.Errorf("%s: server did not say the object's length", location)
 	case !strings.EqualFold(resp.Header.Get("Accept-Ranges"), "bytes"):
@@ -94,6 +82,21 @@ func (h *HTTP) List(_ context.Context, location string) ([]string, error) {
 		return nil, fmt.Errorf("%s: HTTP locations must name files (directories cannot be listed)", location)
 	}
 	return []string{location}, nil
+}
+
+// httpError is the error of a request to a job's URL that failed (err) or
+// got an unexpected answer (nil): a local address refused says so (that
+// depends on the address only), anything else is ErrUnreachable, so the
+// text never tells a closed port from a live service. A cancelled request
+// stays a cancellation.
+func httpError(location string, err error) error {
+	switch {
+	case errors.Is(err, ErrForbidden):
+		return fmt.Errorf("%s: %w", location, ErrLocalAddress)
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("%s: %w", location, err)
+	}
+	return fmt.Errorf("%s: %w: %w", location, ErrUnreachable, ErrIO)
 }
 
 func (h *HTTP) client() *http.Client {
@@ -122,7 +125,7 @@ func (o *httpObject) ReadAt(p []byte, off int64) (int, error) {
 	}
 	resp, err := o.h.client().Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w: %w", o.url, ErrIO, err)
+		return 0, httpError(o.url, err)
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
@@ -132,7 +135,7 @@ func (o *httpObject) ReadAt(p []byte, off int64) (int, error) {
 	case http.StatusNotFound:
 		return 0, fmt.Errorf("%s: %w", o.url, ErrNotFound)
 	default:
-		return 0, fmt.Errorf("%s: range request: %s: %w", o.url, resp.Status, ErrIO)
+		return 0, httpError(o.url, nil)
 	}
 	n, err := io.ReadFull(resp.Body, p[:want])
 	if err != nil {

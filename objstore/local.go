@@ -11,8 +11,36 @@ import (
 	"strconv"
 )
 
-// Local reads local files (plain paths and file:// URLs).
-type Local struct{}
+// Local reads and writes local files (plain paths and file:// URLs). The
+// zero Local checks nothing; the one a registry with data roots returns
+// checks every directory a write creates or writes in against the roots
+// again at use, after creating it, so a symlink put in place after the
+// registry's check cannot carry the write out of the roots.
+type Local struct {
+	reg *Registry
+}
+
+// guard checks dir (a write's directory) against the registry's roots.
+func (l Local) guard(dir string) error {
+	if l.reg == nil {
+		return nil
+	}
+	if err := l.reg.allowedPath(dir); err != nil {
+		return fmt.Errorf("%s: %w", dir, err)
+	}
+	return nil
+}
+
+// mkdirAll creates dir, checked against the roots before and after.
+func (l Local) mkdirAll(dir string) error {
+	if err := l.guard(dir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return l.guard(dir)
+}
 
 type localObject struct {
 	f       *os.File

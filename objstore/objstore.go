@@ -7,7 +7,11 @@
 //
 // A Registry maps a location's scheme (and, for S3, its bucket) to a store.
 // Session properties of a job (kapot.s3.*) may override the S3 settings for
-// that job's reads.
+// that job's reads and writes; an endpoint a session chooses never gets the
+// node's credentials, may not reach local addresses (without
+// AllowLocalURLs) and fails with one uniform error (endpoint.go). With data
+// roots, local paths are resolved component by component, symlinks
+// followed, before anything is opened or created (path.go).
 package objstore
 
 import (

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 )
@@ -23,8 +22,13 @@ type Registry struct {
 	wrap     Wrapper
 	http     *HTTP
 
-	// roots, when set, are the only locations reads may name.
-	roots []string
+	// roots, when set, are the only locations reads and writes may name:
+	// URL prefixes, and local directories resolved (localRoots).
+	roots      []string
+	localRoots []string
+	// allowLocal lets http(s) locations and sessions' S3 endpoints reach
+	// loopback, link-local, unspecified and multicast addresses.
+	allowLocal bool
 
 	mu sync.Mutex
 	s3 map[S3Config]*S3
@@ -33,11 +37,12 @@ type Registry struct {
 // ErrForbidden is returned for a location outside the allowed data roots.
 var ErrForbidden = errors.New("location outside the allowed data roots")
 
-// AllowRoots restricts every Open and List to locations under roots: local
-// directories (symlinks resolved, so a link cannot lead out of a root) and
-// URL prefixes such as s3://bucket/prefix/. An empty list allows everything.
+// AllowRoots restricts every Open, List and write to locations under
+// roots: local directories (symlinks resolved, so a link cannot lead out of
+// a root) and URL prefixes such as s3://bucket/prefix/. An empty list
+// allows everything.
 func (r *Registry) AllowRoots(roots []string) error {
-	r.roots = nil
+	r.roots, r.localRoots = nil, nil
 	for _, root := range roots {
 		l, err := Parse(root)
 		if err != nil {
@@ -46,27 +51,15 @@ func (r *Registry) AllowRoots(roots []string) error {
 		if l.Scheme == "file" {
 			abs, err := resolveLocal(l.Key)
 			if err != nil {
-				return err
+				return fmt.Errorf("allowed data root %q: %w", root, err)
 			}
 			r.roots = append(r.roots, abs)
+			r.localRoots = append(r.localRoots, abs)
 			continue
 		}
 		r.roots = append(r.roots, strings.TrimSuffix(root, "/"))
 	}
 	return nil
-}
-
-// resolveLocal makes a local path absolute with its symlinks resolved (as
-// far as it exists), so that neither .. nor a link can lead out of a root.
-func resolveLocal(path string) (string, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return "", err
-	}
-	if real, err := filepath.EvalSymlinks(abs); err == nil {
-		abs = real
-	}
-	return abs, nil
 }
 
 // allowed checks location against the roots.
@@ -79,16 +72,10 @@ func (r *Registry) allowed(location string) error {
 		return err
 	}
 	if l.Scheme == "file" {
-		abs, err := resolveLocal(l.Key)
-		if err != nil {
-			return err
+		if err := r.allowedPath(l.Key); err != nil {
+			return fmt.Errorf("%s: %w", location, err)
 		}
-		for _, root := range r.roots {
-			if rel, err := filepath.Rel(root, abs); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !strings.Contains(root, "://") {
-				return nil
-			}
-		}
-		return fmt.Errorf("%s: %w", location, ErrForbidden)
+		return nil
 	}
 	if strings.Contains(l.Key, "/../") || strings.HasSuffix(l.Key, "/..") || strings.HasPrefix(l.Key, "../") {
 		return fmt.Errorf("%s: %w", location, ErrForbidden)
@@ -101,6 +88,24 @@ func (r *Registry) allowed(location string) error {
 	return fmt.Errorf("%s: %w", location, ErrForbidden)
 }
 
+// allowedPath checks a local path against the local roots, resolved the
+// way the kernel will resolve it (resolveLocal): its existing part with
+// every symlink followed, the rest lexically. Writes check it again at
+// use (Local), after their directories exist.
+func (r *Registry) allowedPath(path string) error {
+	if len(r.roots) == 0 {
+		return nil
+	}
+	real, err := resolveLocal(path)
+	if err != nil {
+		return err
+	}
+	if underAny(r.localRoots, real) {
+		return nil
+	}
+	return ErrForbidden
+}
+
 // NewRegistry returns a registry whose S3 reads use defaults (empty fields:
 // the AWS SDK's chain) and whose remote objects are wrapped by wrap (nil:
 // no cache).
@@ -108,9 +113,14 @@ func NewRegistry(defaults S3Config, wrap Wrapper) *Registry {
 	return &Registry{defaults: defaults, wrap: wrap, http: NewHTTP(false), s3: map[S3Config]*S3{}}
 }
 
-// AllowLocalURLs lets http(s) locations reach loopback and link-local
-// addresses (refused by default: see NewHTTP).
-func (r *Registry) AllowLocalURLs(allow bool) { r.http = NewHTTP(allow) }
+// AllowLocalURLs lets http(s) locations and the S3 endpoints that
+// sessions name (kapot.s3.endpoint) reach loopback, link-local, unspecified
+// and multicast addresses: refused by default (see NewHTTP and
+// S3Config.Session). The node's own S3 endpoint is always trusted.
+func (r *Registry) AllowLocalURLs(allow bool) {
+	r.allowLocal = allow
+	r.http = NewHTTP(allow)
+}
 
 // Allowed checks a location against the allowed data roots before anything
 // lists or opens it (nil when no roots are set).
@@ -133,6 +143,9 @@ func (r *Registry) Store(ctx context.Context, location string, props map[string]
 	}
 	switch l.Scheme {
 	case "file":
+		if r.Restricted() {
+			return Local{reg: r}, nil
+		}
 		return Local{}, nil
 	case "http", "https":
 		return r.http, nil
@@ -141,18 +154,39 @@ func (r *Registry) Store(ctx context.Context, location string, props map[string]
 		if err != nil {
 			return nil, err
 		}
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		s, ok := r.s3[cfg]
-		if !ok {
-			if s, err = NewS3(ctx, cfg); err != nil {
-				return nil, err
-			}
-			r.s3[cfg] = s
-		}
-		return s, nil
+		return r.s3Store(ctx, cfg)
 	}
 	return nil, fmt.Errorf("location %q: unsupported scheme", location)
+}
+
+// s3Store returns the (cached) client of cfg. An endpoint a session chose
+// is checked first, unless local addresses are allowed: every address its
+// host resolves to must be a remote one, before any request is made (and
+// the client checks each address it dials again, against DNS rebinding).
+func (r *Registry) s3Store(ctx context.Context, cfg S3Config) (*S3, error) {
+	r.mu.Lock()
+	s, ok := r.s3[cfg]
+	r.mu.Unlock()
+	if ok {
+		return s, nil
+	}
+	guard := cfg.Session && !r.allowLocal
+	if guard {
+		if err := checkEndpoint(ctx, cfg.Endpoint); err != nil {
+			return nil, err
+		}
+	}
+	s, err := newS3(ctx, cfg, guard)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, ok := r.s3[cfg]; ok {
+		return old, nil
+	}
+	r.s3[cfg] = s
+	return s, nil
 }
 
 // Open opens location; remote objects go through the registry's wrapper.

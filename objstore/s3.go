@@ -5,16 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
@@ -36,6 +39,11 @@ type S3Config struct {
 	// chain (environment, profile, instance role). Set for endpoints a job
 	// chose, so a node's own credentials go only to its own endpoint.
 	Anonymous bool
+	// Session marks an endpoint a job chose (kapot.s3.endpoint other than
+	// the node's): unless the registry allows local URLs it may not
+	// resolve to or dial a local address, and every failure that is not an
+	// S3 server's answer reads the same (ErrUnreachable).
+	Session bool
 }
 
 // Session properties that override S3 settings for one job.
@@ -60,6 +68,9 @@ func (c S3Config) WithProperties(props map[string]string) (S3Config, error) {
 		// node's (configured, or from its environment or instance role)
 		// would be presented to a server anyone submitting a job picks.
 		c.Endpoint, c.AccessKeyID, c.SecretAccessKey, c.SessionToken, c.Anonymous = v, "", "", "", true
+		// An empty one means the SDK's own (AWS, or the operator's
+		// AWS_ENDPOINT_URL_S3).
+		c.Session = v != ""
 	}
 	set(&c.Region, PropS3Region)
 	set(&c.AccessKeyID, PropS3AccessKeyID)
@@ -81,11 +92,22 @@ func (c S3Config) WithProperties(props map[string]string) (S3Config, error) {
 // S3 reads objects from one S3-compatible endpoint.
 type S3 struct {
 	client *s3.Client
+	// session: the endpoint is a job's choice (S3Config.Session).
+	session bool
 }
 
-// NewS3 builds a client for cfg.
-func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
+// NewS3 builds a client for cfg. Its connections may reach any address:
+// the registry builds the clients of sessions' endpoints, which may not.
+func NewS3(ctx context.Context, cfg S3Config) (*S3, error) { return newS3(ctx, cfg, false) }
+
+// newS3 builds a client for cfg; with refuseLocal, every connection it
+// dials is checked (refuseLocalDial).
+func newS3(ctx context.Context, cfg S3Config, refuseLocal bool) (*S3, error) {
 	var opts []func(*awsconfig.LoadOptions) error
+	if refuseLocal {
+		hc := awshttp.NewBuildableClient().WithDialerOptions(func(d *net.Dialer) { d.Control = refuseLocalDial })
+		opts = append(opts, awsconfig.WithHTTPClient(hc))
+	}
 	if cfg.Region != "" {
 		opts = append(opts, awsconfig.WithRegion(cfg.Region))
 	}
@@ -111,8 +133,31 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 		// whole-object checksum validation on partial GETs.
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		if cfg.Session {
+			o.APIOptions = append(o.APIOptions, requireS3Answer)
+		}
 	})
-	return &S3{client: client}, nil
+	return &S3{client: client, session: cfg.Session}, nil
+}
+
+// errNotS3 is a reply without the request id every S3 server sends: some
+// other service answered (fail turns it into ErrUnreachable).
+var errNotS3 = errors.New("the reply is not an S3 server's")
+
+// requireS3Answer refuses, before it is parsed, any reply that lacks an
+// x-amz-request-id: at a session's endpoint a service that is not S3 must
+// look the same as a closed port, whatever it answers (an empty 200 would
+// otherwise be an empty listing).
+func requireS3Answer(st *middleware.Stack) error {
+	return st.Deserialize.Add(middleware.DeserializeMiddlewareFunc("kapotRequireS3Answer",
+		func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
+			out, md, err := next.HandleDeserialize(ctx, in)
+			if resp, ok := out.RawResponse.(*smithyhttp.Response); ok && resp.Header.Get("X-Amz-Request-Id") == "" {
+				resp.Body.Close()
+				return out, md, errNotS3
+			}
+			return out, md, err
+		}), middleware.After)
 }
 
 // Client exposes the SDK client (tests seed buckets with it).
@@ -127,6 +172,24 @@ type s3Object struct {
 	// ctx is the context the object was opened with (the task's): reads
 	// stop when it is cancelled.
 	ctx context.Context
+}
+
+// fail is the error of a request for location: s3Error, except that at a
+// session's endpoint anything but an S3 server's answer (one that carries
+// an x-amz-request-id) is ErrUnreachable, so the text never tells a closed
+// port, a timeout or another kind of service from one another.
+func (s *S3) fail(location string, err error) error {
+	if s.session && !errors.Is(err, context.Canceled) && !fromS3(err) {
+		return fmt.Errorf("%s: %w: %w", location, ErrUnreachable, ErrIO)
+	}
+	return s3Error(location, err)
+}
+
+// fromS3 reports whether err is an answer of an S3 server (the SDK read
+// its request id from the reply).
+func fromS3(err error) bool {
+	var r interface{ ServiceRequestID() string }
+	return errors.As(err, &r) && r.ServiceRequestID() != ""
 }
 
 func s3Error(location string, err error) error {
@@ -156,7 +219,7 @@ func (s *S3) Open(ctx context.Context, location string) (Object, error) {
 	}
 	h, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &l.Bucket, Key: &l.Key})
 	if err != nil {
-		return nil, s3Error(location, err)
+		return nil, s.fail(location, err)
 	}
 	return &s3Object{s: s, bucket: l.Bucket, key: l.Key, size: aws.ToInt64(h.ContentLength), etag: aws.ToString(h.ETag), loc: location, ctx: ctx}, nil
 }
@@ -179,7 +242,7 @@ func (s *S3) List(ctx context.Context, location string) ([]string, error) {
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, s3Error(location, err)
+			return nil, s.fail(location, err)
 		}
 		for _, o := range page.Contents {
 			key := aws.ToString(o.Key)
@@ -221,11 +284,14 @@ func (o *s3Object) ReadAt(p []byte, off int64) (int, error) {
 	}
 	out, err := o.s.client.GetObject(o.ctx, in)
 	if err != nil {
-		return 0, s3Error(o.loc, err)
+		return 0, o.s.fail(o.loc, err)
 	}
 	defer out.Body.Close()
 	n, err := io.ReadFull(out.Body, p[:want])
 	if err != nil {
+		if o.s.session {
+			return n, o.s.fail(o.loc, err)
+		}
 		return n, fmt.Errorf("%s: read range at %d: %w: %w", o.loc, off, ErrIO, err)
 	}
 	if int64(n) < int64(len(p)) {

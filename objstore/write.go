@@ -85,12 +85,12 @@ func Join(location string, elem ...string) string {
 
 // Create implements Writer: the file is written in place (its directory
 // created) and synced at Close.
-func (Local) Create(_ context.Context, location string) (ObjectWriter, error) {
+func (s Local) Create(_ context.Context, location string) (ObjectWriter, error) {
 	l, err := Parse(location)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(l.Key), 0o755); err != nil {
+	if err := s.mkdirAll(filepath.Dir(l.Key)); err != nil {
 		return nil, err
 	}
 	f, err := os.OpenFile(l.Key, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
@@ -120,13 +120,13 @@ func (w *localWriter) Abort() error {
 
 // Put implements Writer: a temporary file beside location, synced, then
 // renamed over it.
-func (Local) Put(_ context.Context, location string, data []byte) error {
+func (s Local) Put(_ context.Context, location string, data []byte) error {
 	l, err := Parse(location)
 	if err != nil {
 		return err
 	}
 	dir := filepath.Dir(l.Key)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := s.mkdirAll(dir); err != nil {
 		return err
 	}
 	f, err := os.CreateTemp(dir, ".put-*")
@@ -153,7 +153,7 @@ func (Local) Put(_ context.Context, location string, data []byte) error {
 }
 
 // Rename implements Writer.
-func (Local) Rename(_ context.Context, from, to string) error {
+func (s Local) Rename(_ context.Context, from, to string) error {
 	f, err := Parse(from)
 	if err != nil {
 		return err
@@ -162,16 +162,24 @@ func (Local) Rename(_ context.Context, from, to string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(t.Key), 0o755); err != nil {
+	if err := s.guard(filepath.Dir(f.Key)); err != nil {
+		return err
+	}
+	if err := s.mkdirAll(filepath.Dir(t.Key)); err != nil {
 		return err
 	}
 	return os.Rename(f.Key, t.Key)
 }
 
 // RemoveAll implements Writer.
-func (Local) RemoveAll(_ context.Context, location string) error {
+func (s Local) RemoveAll(_ context.Context, location string) error {
 	l, err := Parse(location)
 	if err != nil {
+		return err
+	}
+	// os.RemoveAll removes links, never what they point to: only the
+	// directory the removal starts in needs checking.
+	if err := s.guard(filepath.Dir(l.Key)); err != nil {
 		return err
 	}
 	return os.RemoveAll(l.Key)
@@ -237,7 +245,7 @@ func (w *s3Writer) Close() error {
 	}
 	_, err = w.s.client.PutObject(w.ctx, &s3.PutObjectInput{Bucket: &w.l.Bucket, Key: &w.l.Key, Body: w.f, ContentLength: aws.Int64(size)})
 	if err != nil {
-		return s3Error(w.loc, err)
+		return w.s.fail(w.loc, err)
 	}
 	return nil
 }
@@ -266,7 +274,7 @@ func (s *S3) Put(ctx context.Context, location string, data []byte) error {
 	}
 	_, err = s.client.PutObject(ctx, &s3.PutObjectInput{Bucket: &l.Bucket, Key: &l.Key, Body: strings.NewReader(string(data)), ContentLength: aws.Int64(int64(len(data)))})
 	if err != nil {
-		return s3Error(location, err)
+		return s.fail(location, err)
 	}
 	return nil
 }
@@ -283,10 +291,10 @@ func (s *S3) Rename(ctx context.Context, from, to string) error {
 	}
 	src := f.Bucket + "/" + (&url.URL{Path: f.Key}).EscapedPath()
 	if _, err := s.client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: &t.Bucket, Key: &t.Key, CopySource: &src}); err != nil {
-		return s3Error(from, err)
+		return s.fail(from, err)
 	}
 	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &f.Bucket, Key: &f.Key}); err != nil {
-		return s3Error(from, err)
+		return s.fail(from, err)
 	}
 	return nil
 }
@@ -300,7 +308,7 @@ func (s *S3) RemoveAll(ctx context.Context, location string) error {
 	for _, o := range all {
 		l, _ := Parse(o)
 		if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &l.Bucket, Key: &l.Key}); err != nil {
-			return s3Error(o, err)
+			return s.fail(o, err)
 		}
 	}
 	return nil
@@ -319,10 +327,10 @@ func (s *S3) ListAll(ctx context.Context, location string) ([]string, error) {
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			if errors.Is(s3Error(location, err), ErrNotFound) {
-				return nil, nil
+			if err := s.fail(location, err); !errors.Is(err, ErrNotFound) {
+				return nil, err
 			}
-			return nil, s3Error(location, err)
+			return nil, nil
 		}
 		for _, o := range page.Contents {
 			key := aws.ToString(o.Key)

@@ -243,7 +243,7 @@ func (c *Catalog) RegisterTPCH(dir string) error {
 		return err
 	}
 	for _, d := range defs {
-		t, err := c.Resolve(d)
+		t, err := c.Resolve(context.Background(), d, nil)
 		if err != nil {
 			return err
 		}

@@ -26,22 +26,31 @@ func Classify(stmt string) (*Statement, error) { return NewCatalog().Classify(st
 
 // Classify parses one statement (ParseStatement) and resolves a CREATE
 // EXTERNAL TABLE's definition: its files are listed and their schema read
-// through the catalog's store (the table is returned, not registered).
+// through the catalog's store under the catalog's properties (the table is
+// returned, not registered).
 func (c *Catalog) Classify(stmt string) (*Statement, error) {
 	st, err := ParseStatement(stmt)
 	if err != nil || st.Kind != StmtCreateExternalTable {
 		return st, err
 	}
-	if st.Table, err = c.Resolve(st.Def); err != nil {
+	if st.Table, err = c.Resolve(context.Background(), st.Def, nil); err != nil {
 		return nil, err
 	}
 	return st, nil
 }
 
 // Resolve lists an external table's files and reads their schema (and,
-// for Parquet, row counts and statistics) through the catalog's store.
-func (c *Catalog) Resolve(d *ExternalTable) (*Table, error) {
-	t, err := c.externalTable(d.Name, d.Format, d.Header, d.Delimiter, d.Location)
+// for Parquet, row counts and statistics) through the catalog's store,
+// under props: the session properties of the statement that names the
+// table (kapot.s3.endpoint, region, path style, credentials), exactly as
+// executors read its files; nil: the catalog's own. The store's rules for
+// a session's endpoint apply (its local addresses refused, the node's
+// credentials never sent there).
+func (c *Catalog) Resolve(ctx context.Context, d *ExternalTable, props map[string]string) (*Table, error) {
+	if props == nil {
+		props = c.props
+	}
+	t, err := c.externalTable(ctx, d.Name, d.Format, d.Header, d.Delimiter, d.Location, props)
 	if err != nil {
 		return nil, err
 	}
@@ -118,18 +127,19 @@ func hivePartitions(t *Table, d *ExternalTable) error {
 	return nil
 }
 
-func (c *Catalog) externalTable(name, format string, header bool, delim, location string) (*Table, error) {
-	ctx := context.Background()
-	files, err := c.listFiles(ctx, location, format)
+func (c *Catalog) externalTable(ctx context.Context, name, format string, header bool, delim, location string, props map[string]string) (*Table, error) {
+	files, err := c.listFiles(ctx, location, format, props)
 	if err != nil {
 		return nil, fmt.Errorf("CREATE EXTERNAL TABLE %s: %w", name, err)
 	}
 	if format == "parquet" {
-		return c.ParquetTable(ctx, name, files)
+		// The footers are read under props: a catalog view of the same
+		// store with the statement's properties.
+		return (&Catalog{store: c.store, props: props}).ParquetTable(ctx, name, files)
 	}
 	scan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_CsvScan{CsvScan: &kapotv1.CsvScanNode{
 		FileGroups: []*kapotv1.FileGroup{{Paths: files[:1]}}, HasHeader: header, Delimiter: delim, InferSchema: true}}}
-	p, err := engine.FromProtoWith(scan, engine.BuildOptions{Ctx: ctx, Store: c.store, Properties: c.props})
+	p, err := engine.FromProtoWith(scan, engine.BuildOptions{Ctx: ctx, Store: c.store, Properties: props})
 	if err != nil {
 		return nil, fmt.Errorf("CREATE EXTERNAL TABLE %s: %w", name, err)
 	}
@@ -137,15 +147,16 @@ func (c *Catalog) externalTable(name, format string, header bool, delim, locatio
 }
 
 // listFiles resolves a location: a file, or a directory's (or an object
-// prefix's) files of the format (searched recursively), sorted.
-func (c *Catalog) listFiles(ctx context.Context, location, format string) ([]string, error) {
+// prefix's) files of the format (searched recursively), sorted. Remote
+// locations are listed under props (the session's kapot.s3.*).
+func (c *Catalog) listFiles(ctx context.Context, location, format string, props map[string]string) ([]string, error) {
 	// The roots apply before anything is listed: a refused location is
 	// not walked, and no name under it is reported.
 	if err := c.store.Allowed(location); err != nil {
 		return nil, err
 	}
 	if objstore.IsRemote(location) {
-		all, err := c.store.List(ctx, location, c.props)
+		all, err := c.store.List(ctx, location, props)
 		if err != nil {
 			return nil, err
 		}
@@ -315,7 +326,7 @@ func (c *Catalog) LoadTables(path string) (int, error) {
 		return 0, err
 	}
 	for i, d := range defs {
-		t, err := c.Resolve(d)
+		t, err := c.Resolve(context.Background(), d, nil)
 		if err != nil {
 			return 0, fmt.Errorf("%s: tables[%d]: %w", path, i, err)
 		}

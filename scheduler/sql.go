@@ -59,7 +59,7 @@ func (s *Scheduler) statement(ctx context.Context, sql string, props map[string]
 	case planner.StmtCreateTableAs, planner.StmtInsert, planner.StmtCopy:
 		return s.write(ctx, st, props, operator)
 	case planner.StmtCreateExternalTable:
-		return s.createTable(ctx, st.Def, operator)
+		return s.createTable(ctx, st.Def, props, operator)
 	case planner.StmtShowTables:
 		return oneColumn("table_name", s.catalog.Names()...), nil
 	case planner.StmtShowFunctions:
@@ -112,8 +112,10 @@ func (s *Scheduler) plan(sql string, props map[string]string) (*planner.Plan, er
 // definition refreshes it (its files are listed again); IF NOT EXISTS
 // leaves an existing table alone. Where the cluster has a secret, only an
 // operator gives an existing name another definition: a table, once
-// created, is never silently repointed by another client.
-func (s *Scheduler) createTable(ctx context.Context, d *planner.ExternalTable, operator bool) (statementResult, error) {
+// created, is never silently repointed by another client. Its files are
+// listed and read under the session's properties props (kapot.s3.*), as
+// executors read them.
+func (s *Scheduler) createTable(ctx context.Context, d *planner.ExternalTable, props map[string]string, operator bool) (statementResult, error) {
 	if old, exists := s.catalog.Lookup(d.Name); exists {
 		if d.IfNotExists {
 			return oneColumn("result", fmt.Sprintf("table %s exists", old.Name)), nil
@@ -123,7 +125,7 @@ func (s *Scheduler) createTable(ctx context.Context, d *planner.ExternalTable, o
 			return statementResult{}, status.Errorf(codes.AlreadyExists, "table %s exists in the shared catalog with another definition; choose another name (only an operator, with the scheduler secret, replaces a table)", d.Name)
 		}
 	}
-	t, err := s.catalog.Resolve(d)
+	t, err := s.catalog.Resolve(ctx, d, props)
 	if err != nil {
 		if errors.Is(err, objstore.ErrForbidden) {
 			return statementResult{}, status.Error(codes.PermissionDenied, err.Error())

@@ -432,7 +432,7 @@ func (t *Tables) commitExternal(ctx context.Context, w *Write, files []*kapotv1.
 			return fmt.Errorf("INSERT INTO %s: commit %s: %w", tab.Name, f.GetPath(), err)
 		}
 	}
-	nt, err := t.Catalog.Resolve(tab.Def)
+	nt, err := t.Catalog.Resolve(ctx, tab.Def, w.Props)
 	if err != nil {
 		return fmt.Errorf("INSERT INTO %s: committed, but the table's files do not list again: %w", tab.Name, err)
 	}

@@ -115,7 +115,7 @@ the file. --print-config shows the result, secrets redacted.`,
 	f.Var(&cfg.CacheCapacity, "cache-capacity", "most bytes the data cache keeps (e.g. 50GiB)")
 	f.IntVar(&cfg.CacheIOConcurrency, "cache-io-concurrency", cfg.CacheIOConcurrency, "object-store requests the data cache has in flight at once")
 	f.StringSliceVar(&cfg.AllowedDataRoots, "allowed-data-roots", cfg.AllowedDataRoots, "the only directories and URL prefixes (s3://bucket/prefix) scans may read (default: anywhere)")
-	f.BoolVar(&cfg.AllowLocalURLs, "allow-local-urls", cfg.AllowLocalURLs, "let http(s) table locations reach loopback and link-local addresses (this host's services, cloud metadata); refused by default")
+	f.BoolVar(&cfg.AllowLocalURLs, "allow-local-urls", cfg.AllowLocalURLs, "let http(s) table locations and the sessions' kapot.s3.endpoint reach loopback and link-local addresses (this host's services, cloud metadata); refused by default")
 	f.StringVar(&cfg.S3.Endpoint, "s3-endpoint", cfg.S3.Endpoint, "S3-compatible endpoint URL for s3:// locations (default: AWS, or AWS_ENDPOINT_URL_S3); credentials come from the AWS environment/profile chain or a job's kapot.s3.* properties")
 	f.StringVar(&cfg.S3.Region, "s3-region", cfg.S3.Region, "S3 region (default: AWS_REGION or us-east-1)")
 	f.BoolVar(&cfg.S3.PathStyle, "s3-path-style", cfg.S3.PathStyle, "address buckets as <endpoint>/<bucket> (most self-hosted S3 servers) instead of <bucket>.<endpoint>")

@@ -117,7 +117,7 @@ result, secrets redacted.`,
 	f.StringVar(&cfg.S3.Region, "s3-region", cfg.S3.Region, "S3 region (default: AWS_REGION or us-east-1)")
 	f.BoolVar(&cfg.S3.PathStyle, "s3-path-style", cfg.S3.PathStyle, "address buckets as <endpoint>/<bucket> (most self-hosted S3 servers)")
 	f.StringSliceVar(&cfg.AllowedDataRoots, "allowed-data-roots", cfg.AllowedDataRoots, "the only directories and URL prefixes (s3://bucket/prefix) job plans may read (default: anywhere)")
-	f.BoolVar(&cfg.AllowLocalURLs, "allow-local-urls", cfg.AllowLocalURLs, "let http(s) table locations reach loopback and link-local addresses (this host's services, cloud metadata); refused by default")
+	f.BoolVar(&cfg.AllowLocalURLs, "allow-local-urls", cfg.AllowLocalURLs, "let http(s) table locations and the sessions' kapot.s3.endpoint reach loopback and link-local addresses (this host's services, cloud metadata); refused by default")
 	security.AddNodeFlags(f, &cfg.Security)
 	return withFlagErrors(c)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/internal/config"
 	"github.com/kapot-go/kapot/internal/security"
+	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -133,7 +134,11 @@ create their tables there. Without, statements run inside this process.`,
 					}
 				}
 			} else {
-				s.cat = planner.NewCatalogWith(nil, props)
+				// In this process the session is this process's user: its
+				// endpoint may be local (kapot.s3.endpoint=http://127.0.0.1:…).
+				reg := objstore.Default()
+				reg.AllowLocalURLs(true)
+				s.cat = planner.NewCatalogWith(reg, props)
 				// Managed tables of a session in this process live in a
 				// temporary warehouse, gone when it ends.
 				wh, err := os.MkdirTemp("", "kapot-warehouse-")
@@ -144,7 +149,7 @@ create their tables there. Without, statements run inside this process.`,
 				s.tables = &warehouse.Tables{Catalog: s.cat, Store: s.cat.Store(),
 					Warehouse: &warehouse.Warehouse{Root: wh, Store: s.cat.Store(), Props: props}}
 				for _, d := range defs {
-					t, err := s.cat.Resolve(d)
+					t, err := s.cat.Resolve(ctx, d, nil)
 					if err == nil {
 						err = s.cat.Register(t)
 					}

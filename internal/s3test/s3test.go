@@ -69,8 +69,8 @@ type Server struct {
 	Endpoint string
 	proxy    *http.Server
 	// Gets counts GET requests that carried a Range (object data reads);
-	// Heads counts HEAD requests.
-	Gets, Heads atomic.Int64
+	// Heads counts HEAD requests; Requests counts every request.
+	Gets, Heads, Requests atomic.Int64
 	// BytesOut counts response bytes of ranged GETs.
 	BytesOut atomic.Int64
 	// OnGet, if set, runs before a ranged GET is forwarded.
@@ -169,6 +169,7 @@ func (s *Server) startProxy() {
 		return nil
 	}
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.Requests.Add(1)
 		switch {
 		case r.Method == http.MethodHead:
 			s.Heads.Add(1)
