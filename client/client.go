@@ -43,9 +43,10 @@ type Client struct {
 type Option func(*options)
 
 type options struct {
-	secret  string
-	tls     *tls.Config
-	session string
+	secret    string
+	principal string
+	tls       *tls.Config
+	session   string
 }
 
 // WithSession makes the client's calls part of session (by default every
@@ -68,6 +69,12 @@ func NewSession() string {
 // --client-secret, or its --executor-secret when it has none) on every call
 // to the scheduler and to the executors serving results.
 func WithSecret(secret string) Option { return func(o *options) { o.secret = secret } }
+
+// WithPrincipal presents the secret of WithSecret as principal's own (a
+// name of the scheduler's --principals-file) instead of the shared client
+// secret: the tables and views this client creates are principal's, and
+// only principal (or an operator) replaces, drops or writes into them.
+func WithPrincipal(principal string) Option { return func(o *options) { o.principal = principal } }
 
 // WithTLS dials the scheduler and the executors over TLS with cfg (its
 // RootCAs trust the cluster's CA; its Certificates, if any, are presented
@@ -93,7 +100,7 @@ func Dial(addr string, mem memory.Allocator, opts ...Option) (*Client, error) {
 		dial = []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(o.tls))}
 	}
 	if o.secret != "" {
-		dial = append(dial, grpc.WithPerRPCCredentials(security.Credentials{Node: security.Client, Secret: o.secret, TLS: o.tls != nil}))
+		dial = append(dial, grpc.WithPerRPCCredentials(security.Credentials{Node: security.Client, Secret: o.secret, Principal: o.principal, TLS: o.tls != nil}))
 	}
 	session := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		return invoker(metadata.AppendToOutgoingContext(ctx, security.SessionKey, o.session), method, req, reply, cc, opts...)

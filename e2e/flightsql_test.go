@@ -190,7 +190,7 @@ func TestFlightSQLStatements(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := sqlRows(t, rs)
+		got := firstColumn(sqlRows(t, rs))
 		rs.Close()
 		if want := []string{"customer", "lineitem", "nation", "orders", "part", "partsupp", "region", "supplier"}; !slices.Equal(got, want) {
 			t.Fatalf("SHOW TABLES: %q", got)

@@ -7,6 +7,9 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kapot-go/kapot/client"
 	"github.com/kapot-go/kapot/internal/security"
 )
 
@@ -37,6 +40,13 @@ func startSecureCluster(t *testing.T, n int, roots []string, schedulerYAML strin
 	t.Setenv("TEST_KAPOT_EXEC_SECRET", c.secrets.Executor)
 	t.Setenv("TEST_KAPOT_CLIENT_SECRET", c.secrets.Client)
 	t.Setenv("TEST_KAPOT_ADMIN_TOKEN", c.adminToken)
+	// Two principals with secrets of their own, beside the shared client
+	// secret.
+	c.secrets.Principals = map[string]string{"alice": "alice-" + p, "bob": "bob-" + p}
+	principals := filepath.Join(dir, "principals")
+	if err := os.WriteFile(principals, []byte("# test principals\nalice alice-"+p+"\nbob bob-"+p+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	rootList := ""
 	for i, r := range roots {
 		if i > 0 {
@@ -50,6 +60,7 @@ common:
   scheduler-secret: ${TEST_KAPOT_SCHED_SECRET}
   executor-secret: ${TEST_KAPOT_EXEC_SECRET}
   client-secret: ${TEST_KAPOT_CLIENT_SECRET}
+  principals-file: %s
   bind-host: 127.0.0.1
   log-level: debug
   allowed-data-roots: [%s]
@@ -68,7 +79,7 @@ executor:
   scheduler-connect-timeout-seconds: 20s
   concurrent-tasks: 1
   executor-heartbeat-interval-seconds: 1
-`, rootList, c.port, c.sqlPort, c.adminPort, schedulerYAML, c.port)), 0o600); err != nil {
+`, principals, rootList, c.port, c.sqlPort, c.adminPort, schedulerYAML, c.port)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c.sched = startProc(t, "scheduler", "scheduler", "--config", cfg)
@@ -80,6 +91,23 @@ executor:
 		c.executors = append(c.executors, e)
 	}
 	return c
+}
+
+// as dials the cluster as a principal of its principals file, or with the
+// shared client secret for "client". (Operators use Flight SQL with the
+// scheduler secret: flightSQLDSN.)
+func (c *secureCluster) as(t *testing.T, who string) *client.Client {
+	t.Helper()
+	opts := []client.Option{client.WithSecret(c.secrets.Client)}
+	if who != security.PrincipalClient {
+		opts = []client.Option{client.WithSecret(c.secrets.Principals[who]), client.WithPrincipal(who)}
+	}
+	cl, err := client.Dial(c.addr, memory.NewGoAllocator(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	return cl
 }
 
 // flightSQLDSN is the database/sql data source of the cluster's Flight SQL

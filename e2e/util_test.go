@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -42,3 +43,13 @@ func splitAddr(t testing.TB, addr string) (string, int) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// firstColumn keeps the first column of rows formatted "a|b|…" (SHOW
+// TABLES' names, without their kinds and owners).
+func firstColumn(rows []string) []string {
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i], _, _ = strings.Cut(r, "|")
+	}
+	return out
+}

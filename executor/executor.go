@@ -352,6 +352,11 @@ func (e *Executor) register(ctx context.Context, retryFor time.Duration) error {
 		e.reportMu.Unlock()
 		cancel()
 		if err == nil {
+			// The cluster's warehouse is read and written whatever the data
+			// roots say (the scheduler allows it too).
+			if err := e.store.AllowClusterRoot(resp.GetWarehouse()); err != nil {
+				e.log.Warn().Err(err).Msg("the scheduler's warehouse is not a location this executor can use")
+			}
 			if ids := resp.GetCancelTasks(); len(ids) > 0 {
 				e.log.Info().Int("tasks", len(ids)).Msg("the scheduler does not want some tasks running here; cancelling them")
 				e.cancelTasks(ids)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -23,7 +24,9 @@ type Registry struct {
 	http     *HTTP
 
 	// roots, when set, are the only locations reads and writes may name:
-	// URL prefixes, and local directories resolved (localRoots).
+	// URL prefixes, and local directories resolved (localRoots). rootsMu
+	// guards them: a cluster root (the warehouse) joins them at run time.
+	rootsMu    sync.RWMutex
 	roots      []string
 	localRoots []string
 	// allowLocal lets http(s) locations and sessions' S3 endpoints reach
@@ -42,6 +45,8 @@ var ErrForbidden = errors.New("location outside the allowed data roots")
 // a root) and URL prefixes such as s3://bucket/prefix/. An empty list
 // allows everything.
 func (r *Registry) AllowRoots(roots []string) error {
+	r.rootsMu.Lock()
+	defer r.rootsMu.Unlock()
 	r.roots, r.localRoots = nil, nil
 	for _, root := range roots {
 		l, err := Parse(root)
@@ -64,6 +69,8 @@ func (r *Registry) AllowRoots(roots []string) error {
 
 // allowed checks location against the roots.
 func (r *Registry) allowed(location string) error {
+	r.rootsMu.RLock()
+	defer r.rootsMu.RUnlock()
 	if len(r.roots) == 0 {
 		return nil
 	}
@@ -72,7 +79,7 @@ func (r *Registry) allowed(location string) error {
 		return err
 	}
 	if l.Scheme == "file" {
-		if err := r.allowedPath(l.Key); err != nil {
+		if err := r.allowedPathLocked(l.Key); err != nil {
 			return fmt.Errorf("%s: %w", location, err)
 		}
 		return nil
@@ -93,6 +100,13 @@ func (r *Registry) allowed(location string) error {
 // every symlink followed, the rest lexically. Writes check it again at
 // use (Local), after their directories exist.
 func (r *Registry) allowedPath(path string) error {
+	r.rootsMu.RLock()
+	defer r.rootsMu.RUnlock()
+	return r.allowedPathLocked(path)
+}
+
+// allowedPathLocked is allowedPath under rootsMu.
+func (r *Registry) allowedPathLocked(path string) error {
 	if len(r.roots) == 0 {
 		return nil
 	}
@@ -127,7 +141,46 @@ func (r *Registry) AllowLocalURLs(allow bool) {
 func (r *Registry) Allowed(location string) error { return r.allowed(location) }
 
 // Restricted reports whether data roots are set.
-func (r *Registry) Restricted() bool { return len(r.roots) > 0 }
+func (r *Registry) Restricted() bool {
+	r.rootsMu.RLock()
+	defer r.rootsMu.RUnlock()
+	return len(r.roots) > 0
+}
+
+// AllowClusterRoot adds root, the cluster's own warehouse, to the allowed
+// data roots of a restricted registry (one without roots allows everything
+// already): the cluster reads and writes its managed tables whatever the
+// roots say. Clients never write there: the scheduler refuses COPY into
+// the warehouse (warehouse.Tables.NotTableData). Safe while tasks run.
+func (r *Registry) AllowClusterRoot(root string) error {
+	if root == "" {
+		return nil
+	}
+	l, err := Parse(root)
+	if err != nil {
+		return fmt.Errorf("warehouse %q: %w", root, err)
+	}
+	r.rootsMu.Lock()
+	defer r.rootsMu.Unlock()
+	if len(r.roots) == 0 {
+		return nil
+	}
+	if l.Scheme != "file" {
+		root = strings.TrimSuffix(root, "/")
+		if !slices.Contains(r.roots, root) {
+			r.roots = append(slices.Clone(r.roots), root)
+		}
+		return nil
+	}
+	abs, err := resolveLocal(l.Key)
+	if err != nil {
+		return fmt.Errorf("warehouse %q: %w", root, err)
+	}
+	if !slices.Contains(r.localRoots, abs) {
+		r.roots, r.localRoots = append(slices.Clone(r.roots), abs), append(slices.Clone(r.localRoots), abs)
+	}
+	return nil
+}
 
 // Default is a registry with the SDK's S3 defaults and no cache.
 func Default() *Registry { return NewRegistry(S3Config{}, nil) }

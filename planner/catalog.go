@@ -55,6 +55,9 @@ type Table struct {
 	// table's current manifest (none for an empty table), in Dir.
 	Managed bool
 	Dir     string
+	// Owner is the principal that created the table ("" unknown: made
+	// before owners were recorded, or registered directly).
+	Owner string
 	// Partitions are the Hive partition columns (the last columns of
 	// Schema, not in the files); PartitionValues holds each file's values
 	// of them (nil: NULL).
@@ -62,11 +65,14 @@ type Table struct {
 	PartitionValues [][]*string
 }
 
+// view is a named query and the principal that created it.
+type view struct{ query, owner string }
+
 // Catalog holds the tables SQL can name. It is safe for concurrent use.
 type Catalog struct {
 	mu     sync.RWMutex
 	tables map[string]*Table
-	views  map[string]string // name → the view's query
+	views  map[string]view
 	store  *objstore.Registry
 	props  map[string]string
 }
@@ -83,7 +89,7 @@ func NewCatalogWith(store *objstore.Registry, props map[string]string) *Catalog 
 	if store == nil {
 		store = objstore.Default()
 	}
-	return &Catalog{tables: map[string]*Table{}, views: map[string]string{}, store: store, props: props}
+	return &Catalog{tables: map[string]*Table{}, views: map[string]view{}, store: store, props: props}
 }
 
 // Store is the registry the catalog reads table files with.
@@ -113,14 +119,15 @@ func (c *Catalog) Drop(name string) bool {
 }
 
 // RegisterView adds or replaces a view: a query, bound wherever the view
-// is named. A table of that name is an error.
-func (c *Catalog) RegisterView(name, query string) error {
+// is named, created by principal owner ("" unknown). A table of that name
+// is an error.
+func (c *Catalog) RegisterView(name, query, owner string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.tables[strings.ToLower(name)]; ok {
 		return fmt.Errorf("%q is a table", name)
 	}
-	c.views[strings.ToLower(name)] = query
+	c.views[strings.ToLower(name)] = view{query: query, owner: owner}
 	return nil
 }
 
@@ -128,8 +135,16 @@ func (c *Catalog) RegisterView(name, query string) error {
 func (c *Catalog) View(name string) (string, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	q, ok := c.views[strings.ToLower(name)]
-	return q, ok
+	v, ok := c.views[strings.ToLower(name)]
+	return v.query, ok
+}
+
+// ViewOwner returns the principal that created a view ("" unknown).
+func (c *Catalog) ViewOwner(name string) (string, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	v, ok := c.views[strings.ToLower(name)]
+	return v.owner, ok
 }
 
 // DropView removes a view; it reports whether there was one.
@@ -161,6 +176,44 @@ func (c *Catalog) Names() []string {
 		out = append(out, n)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// Tables lists the catalog's tables (in no order).
+func (c *Catalog) Tables() []*Table {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]*Table, 0, len(c.tables))
+	for _, t := range c.tables {
+		out = append(out, t)
+	}
+	return out
+}
+
+// Entry is a name of the catalog: a table or a view and its owner.
+type Entry struct {
+	Name string
+	// Kind is "table" (managed), "external table" or "view".
+	Kind  string
+	Owner string
+}
+
+// Entries lists the catalog's tables and views, sorted by name.
+func (c *Catalog) Entries() []Entry {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]Entry, 0, len(c.tables)+len(c.views))
+	for n, t := range c.tables {
+		kind := "external table"
+		if t.Managed {
+			kind = "table"
+		}
+		out = append(out, Entry{Name: n, Kind: kind, Owner: t.Owner})
+	}
+	for n, v := range c.views {
+		out = append(out, Entry{Name: n, Kind: "view", Owner: v.owner})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 

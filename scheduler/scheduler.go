@@ -171,6 +171,13 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 			}
 		}
 		s.warehouse = &warehouse.Warehouse{Root: wh, Store: s.store}
+		// The warehouse is the cluster's own: readable and writable by it
+		// whatever --allowed-data-roots says (clients' COPY never writes
+		// there: warehouse.Tables.NotTableData).
+		if err := s.store.AllowClusterRoot(wh); err != nil {
+			lis.Close()
+			return nil, fmt.Errorf("--warehouse: %w", err)
+		}
 		if s.etcd != nil && !objstore.IsRemote(wh) {
 			log.Warn().Str("warehouse", wh).Msg("with --state-store etcd every scheduler must see the same warehouse: give --warehouse an s3:// prefix or a shared file system's path")
 		}
@@ -178,7 +185,8 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 	s.tables = &warehouse.Tables{Catalog: s.catalog, Warehouse: s.warehouse, Store: s.store,
 		Save:   s.saveTable,
 		Forget: func(ctx context.Context, name string) error { return s.state.Delete(ctx, store.Tables, name) },
-		Warn:   func(err error, msg string) { s.log.Warn().Err(err).Msg(msg) }}
+		Warn:    func(err error, msg string) { s.log.Warn().Err(err).Msg(msg) },
+		Secured: cfg.Security.Secrets.Enabled()}
 	s.prom = newSchedMetrics(s)
 	if s.etcd == nil {
 		// The only scheduler on this state: it leads from the start.
@@ -255,7 +263,7 @@ func (s *Scheduler) listenFlightSQL() error {
 		return fmt.Errorf("%v: %w", err, config.ErrInvalid)
 	}
 	if s.cfg.Security.Secrets.Enabled() {
-		auth := flightsql.NewAuth(s.cfg.Security.Secrets.For(security.Client), s.cfg.Security.Secrets.Scheduler, func(method, reason string) {
+		auth := flightsql.NewAuth(s.cfg.Security.Secrets.For(security.Client), s.cfg.Security.Secrets.Scheduler, s.cfg.Security.Secrets.Principals, func(method, reason string) {
 			s.prom.authFailures.WithLabelValues(reason).Inc()
 			s.log.Warn().Str("method", method).Str("reason", reason).Msg("flight sql call rejected")
 		})

@@ -50,7 +50,7 @@ func (v *service) RegisterExecutor(_ context.Context, r *kapotv1.RegisterExecuto
 		return nil, err
 	}
 	cancel := v.s.registerExecutor(r.GetRegistration(), r.GetTasks(), r.GetHeld())
-	return &kapotv1.RegisterExecutorResponse{SchedulerId: v.s.id, CancelTasks: cancel}, nil
+	return &kapotv1.RegisterExecutorResponse{SchedulerId: v.s.id, CancelTasks: cancel, Warehouse: v.s.warehouseRoot()}, nil
 }
 
 func (v *service) HeartbeatFromExecutor(_ context.Context, r *kapotv1.HeartbeatRequest) (*kapotv1.HeartbeatResponse, error) {
@@ -185,7 +185,7 @@ func submitStatus(err error) error {
 // ExecuteSQL plans and runs SQL in the scheduler, over the catalog Flight
 // SQL clients share; a query becomes a job of the caller's session.
 func (v *service) ExecuteSQL(ctx context.Context, r *kapotv1.ExecuteSQLRequest) (*kapotv1.ExecuteSQLResponse, error) {
-	return v.s.executeSQL(ctx, r, security.SessionFrom(ctx), security.NodeFrom(ctx) == security.Scheduler)
+	return v.s.executeSQL(ctx, r, security.SessionFrom(ctx), security.PrincipalFrom(ctx))
 }
 
 // maxStatusWaitMs bounds a GetJobStatus long poll.

@@ -10,10 +10,12 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/scheduler/flightsql"
+	"github.com/kapot-go/kapot/warehouse"
 	"github.com/kapot-go/kapot/wire"
 )
 
@@ -46,22 +48,24 @@ func oneColumn(col string, rows ...string) statementResult {
 
 // statement runs one SQL statement over the shared catalog: CREATE
 // EXTERNAL TABLE, SHOW TABLES, DESCRIBE and EXPLAIN here, and plans a
-// query (or EXPLAIN ANALYZE's) for the caller to submit. operator callers
-// (the scheduler secret) may replace a table. Errors are gRPC statuses.
-func (s *Scheduler) statement(ctx context.Context, sql string, props map[string]string, owner string, operator bool) (statementResult, error) {
+// query (or EXPLAIN ANALYZE's) for the caller to submit. owner is the
+// session that owns the jobs; who the principal that owns the tables and
+// views it creates (only who or an operator alters them). Errors are gRPC
+// statuses.
+func (s *Scheduler) statement(ctx context.Context, sql string, props map[string]string, owner string, who security.Principal) (statementResult, error) {
 	st, err := planner.ParseStatement(sql)
 	if err != nil {
 		return statementResult{}, flightsql.SQLStatus(err)
 	}
 	switch st.Kind {
 	case planner.StmtCreateTable, planner.StmtDropTable, planner.StmtCreateView, planner.StmtDropView:
-		return s.ddl(ctx, st, operator)
+		return s.ddl(ctx, st, who)
 	case planner.StmtCreateTableAs, planner.StmtInsert, planner.StmtCopy:
-		return s.write(ctx, st, props, operator)
+		return s.write(ctx, st, props, who)
 	case planner.StmtCreateExternalTable:
-		return s.createTable(ctx, st.Def, props, operator)
+		return s.createTable(ctx, st.Def, props, who)
 	case planner.StmtShowTables:
-		return oneColumn("table_name", s.catalog.Names()...), nil
+		return s.showTables(), nil
 	case planner.StmtShowFunctions:
 		var rows [][]string
 		for _, f := range planner.Functions() {
@@ -93,6 +97,20 @@ func (s *Scheduler) statement(ctx context.Context, sql string, props map[string]
 	return statementResult{plan: p, sql: st.SQL, analyze: st.Analyze}, nil
 }
 
+// showTables answers SHOW TABLES: every table and view, its kind and the
+// principal that owns it ("operator" for what no principal created).
+func (s *Scheduler) showTables() statementResult {
+	out := statementResult{rows: textRows{Columns: []string{"table_name", "kind", "owner"}}}
+	for _, e := range s.catalog.Entries() {
+		owner := e.Owner
+		if owner == "" {
+			owner = security.PrincipalOperator
+		}
+		out.rows.Rows = append(out.rows.Rows, []string{e.Name, e.Kind, owner})
+	}
+	return out
+}
+
 // plan plans a query over the shared catalog with the partitions of the
 // session's properties or of the cluster. Errors are gRPC statuses.
 func (s *Scheduler) plan(sql string, props map[string]string) (*planner.Plan, error) {
@@ -115,7 +133,8 @@ func (s *Scheduler) plan(sql string, props map[string]string) (*planner.Plan, er
 // created, is never silently repointed by another client. Its files are
 // listed and read under the session's properties props (kapot.s3.*), as
 // executors read them.
-func (s *Scheduler) createTable(ctx context.Context, d *planner.ExternalTable, props map[string]string, operator bool) (statementResult, error) {
+func (s *Scheduler) createTable(ctx context.Context, d *planner.ExternalTable, props map[string]string, who security.Principal) (statementResult, error) {
+	operator := who.Operator
 	if old, exists := s.catalog.Lookup(d.Name); exists {
 		if d.IfNotExists {
 			return oneColumn("result", fmt.Sprintf("table %s exists", old.Name)), nil
@@ -132,10 +151,11 @@ func (s *Scheduler) createTable(ctx context.Context, d *planner.ExternalTable, p
 		}
 		return statementResult{}, status.Error(codes.InvalidArgument, err.Error())
 	}
+	t.Owner = who.Name
 	if err := s.catalog.Register(t); err != nil {
 		return statementResult{}, status.Error(codes.InvalidArgument, err.Error())
 	}
-	if err := s.saveTable(ctx, t.Name, t.Def.SQL()); err != nil {
+	if err := s.saveTable(ctx, t.Name, warehouse.ExternalEntry(t.Def.SQL(), t.Owner)); err != nil {
 		return statementResult{}, status.Errorf(codes.Unavailable, "table %s created but not saved in the state store (it is lost at a restart): %v", t.Name, err)
 	}
 	s.log.Info().Str("table", t.Name).Int("files", len(t.Files)).Msg("table created")
@@ -214,7 +234,7 @@ func (s *Scheduler) planOptionsFor(props map[string]string) (planner.Options, er
 
 // executeSQL is the SchedulerService's SQL front door: a query becomes a
 // job of the caller's session, other statements answer inline.
-func (s *Scheduler) executeSQL(ctx context.Context, r *kapotv1.ExecuteSQLRequest, owner string, operator bool) (*kapotv1.ExecuteSQLResponse, error) {
+func (s *Scheduler) executeSQL(ctx context.Context, r *kapotv1.ExecuteSQLRequest, owner string, who security.Principal) (*kapotv1.ExecuteSQLResponse, error) {
 	if id, ok := s.requested(requestKey(owner, r.GetRequestId())); ok {
 		// A retry of a statement that became a job: that job.
 		s.mu.Lock()
@@ -223,7 +243,7 @@ func (s *Scheduler) executeSQL(ctx context.Context, r *kapotv1.ExecuteSQLRequest
 			return &kapotv1.ExecuteSQLResponse{JobId: id, Schema: j.resultSchema}, nil
 		}
 	}
-	res, err := s.statement(ctx, r.GetSql(), r.GetSessionProperties(), owner, operator)
+	res, err := s.statement(ctx, r.GetSql(), r.GetSessionProperties(), owner, who)
 	if err != nil {
 		return nil, err
 	}
@@ -270,8 +290,8 @@ type flightJobs struct{ s *Scheduler }
 
 var _ flightsql.Jobs = flightJobs{}
 
-func (f flightJobs) Statement(ctx context.Context, sql string, operator bool) (flightsql.Answer, error) {
-	res, err := f.s.statement(ctx, sql, nil, ownerFlightSQL, operator)
+func (f flightJobs) Statement(ctx context.Context, sql string, who security.Principal) (flightsql.Answer, error) {
+	res, err := f.s.statement(ctx, sql, nil, ownerFlightSQL, who)
 	if err != nil {
 		return flightsql.Answer{}, err
 	}

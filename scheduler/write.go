@@ -3,6 +3,8 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"syscall"
 	"strings"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -47,25 +50,34 @@ func tablesStatus(err error) error {
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, warehouse.ErrNoWarehouse):
 		return status.Error(codes.FailedPrecondition, err.Error())
-	case errors.Is(err, objstore.ErrForbidden):
+	case errors.Is(err, objstore.ErrForbidden), errors.Is(err, warehouse.ErrNotOwner):
 		return status.Error(codes.PermissionDenied, err.Error())
 	case errors.Is(err, warehouse.ErrInvalid):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, objstore.ErrNotFound), errors.Is(err, fs.ErrNotExist):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, fs.ErrPermission):
+		return status.Error(codes.PermissionDenied, err.Error())
+	case errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.EISDIR), errors.Is(err, fs.ErrExist), errors.Is(err, syscall.ENAMETOOLONG), errors.Is(err, syscall.ELOOP):
+		// A target that cannot be written as named: a retry cannot help.
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
 	return status.Error(codes.Unavailable, err.Error())
 }
 
-// ddl runs CREATE TABLE, DROP TABLE, CREATE VIEW and DROP VIEW. Where the
-// cluster has a secret, only an operator drops an external table.
-func (s *Scheduler) ddl(ctx context.Context, st *planner.Statement, operator bool) (statementResult, error) {
+// ddl runs who's CREATE TABLE, DROP TABLE, CREATE VIEW and DROP VIEW.
+// Where the cluster has a secret, only an operator drops an external
+// table, and only its owner or an operator a managed table or a view
+// (warehouse.Tables checks).
+func (s *Scheduler) ddl(ctx context.Context, st *planner.Statement, who security.Principal) (statementResult, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	if st.Kind == planner.StmtDropTable && s.cfg.Security.Secrets.Enabled() && !operator {
+	if st.Kind == planner.StmtDropTable && s.cfg.Security.Secrets.Enabled() && !who.Operator {
 		if t, ok := s.catalog.Lookup(st.Write.Name); ok && !t.Managed {
 			return statementResult{}, status.Errorf(codes.PermissionDenied, "DROP TABLE %s: only an operator drops an external table of the shared catalog", t.Name)
 		}
 	}
-	answer, err := s.tables.Define(ctx, st, func(sql string) error {
+	answer, err := s.tables.Define(ctx, st, who, func(sql string) error {
 		_, err := s.plan(sql, nil)
 		return err
 	})
@@ -78,8 +90,10 @@ func (s *Scheduler) ddl(ctx context.Context, st *planner.Statement, operator boo
 // write plans CREATE TABLE AS, INSERT and COPY: a job that writes, whose
 // commit runs when its stages are done and whose result is the number of
 // rows written. Where the cluster has a secret, only an operator replaces
-// or writes into an external table.
-func (s *Scheduler) write(ctx context.Context, st *planner.Statement, props map[string]string, operator bool) (statementResult, error) {
+// or writes into an external table, and only its owner or an operator a
+// managed table (warehouse.Tables checks).
+func (s *Scheduler) write(ctx context.Context, st *planner.Statement, props map[string]string, who security.Principal) (statementResult, error) {
+	operator := who.Operator
 	opts, err := s.planOptionsFor(props)
 	if err != nil {
 		return statementResult{}, status.Error(codes.InvalidArgument, err.Error())
@@ -94,7 +108,7 @@ func (s *Scheduler) write(ctx context.Context, st *planner.Statement, props map[
 	}
 	id := strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
 	s.writeMu.Lock()
-	w, answer, err := s.tables.Prepare(ctx, st, id, props, opts, true)
+	w, answer, err := s.tables.Prepare(ctx, st, who, id, props, opts, true)
 	s.writeMu.Unlock()
 	if err != nil {
 		return statementResult{}, tablesStatus(err)
@@ -125,6 +139,15 @@ func (s *Scheduler) write(ctx context.Context, st *planner.Statement, props map[
 		return statementResult{}, status.Errorf(codes.Internal, "write plan: %v", err)
 	}
 	return statementResult{plan: count, sql: st.SQL, write: wj}, nil
+}
+
+// warehouseRoot is the warehouse's location ("" without one), which
+// executors learn at registration.
+func (s *Scheduler) warehouseRoot() string {
+	if s.warehouse == nil {
+		return ""
+	}
+	return s.warehouse.Root
 }
 
 type writeJob struct {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -26,6 +27,9 @@ var (
 	ErrMissing     = errors.New("does not exist")
 	ErrNoWarehouse = errors.New("no warehouse for managed tables")
 	ErrInvalid     = errors.New("invalid")
+	// ErrNotOwner: the principal may not alter a table or view it does
+	// not own.
+	ErrNotOwner = errors.New("permission denied")
 )
 
 // Tables applies definitions and writes to a catalog.
@@ -42,11 +46,40 @@ type Tables struct {
 	// Warn reports what failed without failing the statement (files of a
 	// replaced table not removed).
 	Warn func(err error, msg string)
+	// Secured: the cluster has secrets, so a managed table or a view is
+	// replaced, dropped or written into only by its owner or an operator
+	// (security.Principal.MayAlter). Without secrets every caller is
+	// trusted.
+	Secured bool
 }
 
-// ManagedRef is the catalog entry of a managed table: its directory.
+// ManagedRef is a saved catalog entry with its owner: a managed table (its
+// directory), a view (its CREATE VIEW statement) or an external table (its
+// CREATE EXTERNAL TABLE statement). Entries saved before owners were are
+// bare statements (views, external tables) or have no owner.
 type ManagedRef struct {
-	Managed string `json:"managed"`
+	Managed  string `json:"managed,omitempty"`
+	View     string `json:"view,omitempty"`
+	External string `json:"external,omitempty"`
+	Owner    string `json:"owner,omitempty"`
+}
+
+// ExternalEntry is what an external table created by owner is saved as.
+func ExternalEntry(statement, owner string) string {
+	b, _ := json.Marshal(ManagedRef{External: statement, Owner: owner})
+	return string(b)
+}
+
+// mayAlter refuses who's change to kind name, owned by owner, unless who
+// may alter it.
+func (t *Tables) mayAlter(who security.Principal, kind, name, owner string) error {
+	if who.MayAlter(owner, t.Secured) {
+		return nil
+	}
+	if owner == "" {
+		owner = security.PrincipalOperator
+	}
+	return fmt.Errorf("%s %s belongs to %s: only its owner or an operator replaces, drops or writes into it: %w", kind, name, owner, ErrNotOwner)
 }
 
 func (t *Tables) save(ctx context.Context, name, value string) error {
@@ -76,14 +109,15 @@ func (t *Tables) needWarehouse() (*Warehouse, error) {
 	return t.Warehouse, nil
 }
 
-// Replaceable handles CREATE TABLE of a name that may exist: done with an
-// answer for IF NOT EXISTS of an existing table, an ErrExists error
-// without OR REPLACE, else on (OR REPLACE replaces the table at commit).
-func (t *Tables) Replaceable(w *planner.WriteStmt) (answer string, done bool, err error) {
+// Replaceable handles who's CREATE TABLE of a name that may exist: done
+// with an answer for IF NOT EXISTS of an existing table, an ErrExists
+// error without OR REPLACE, an ErrNotOwner error for another principal's
+// table, else on (OR REPLACE replaces the table at commit).
+func (t *Tables) Replaceable(w *planner.WriteStmt, who security.Principal) (answer string, done bool, err error) {
 	if _, ok := t.Catalog.View(w.Name); ok {
 		return "", true, fmt.Errorf("%q is a view: %w", w.Name, ErrExists)
 	}
-	_, ok := t.Catalog.Lookup(w.Name)
+	old, ok := t.Catalog.Lookup(w.Name)
 	switch {
 	case !ok:
 		return "", false, nil
@@ -92,16 +126,21 @@ func (t *Tables) Replaceable(w *planner.WriteStmt) (answer string, done bool, er
 	case !w.OrReplace:
 		return "", true, fmt.Errorf("table %q %w (CREATE OR REPLACE TABLE replaces it, INSERT INTO adds rows)", w.Name, ErrExists)
 	}
+	if err := t.mayAlter(who, "table", old.Name, old.Owner); err != nil {
+		return "", true, err
+	}
 	return "", false, nil
 }
 
-// Define runs CREATE TABLE, DROP TABLE, CREATE VIEW and DROP VIEW and
-// answers with one line. plan checks a view's query.
-func (t *Tables) Define(ctx context.Context, st *planner.Statement, plan func(sql string) error) (string, error) {
+// Define runs who's CREATE TABLE, DROP TABLE, CREATE VIEW and DROP VIEW
+// and answers with one line. plan checks a view's query. What who creates
+// is who's; what another principal owns, who does not replace or drop
+// (unless an operator).
+func (t *Tables) Define(ctx context.Context, st *planner.Statement, who security.Principal, plan func(sql string) error) (string, error) {
 	w := st.Write
 	switch st.Kind {
 	case planner.StmtCreateTable:
-		if answer, done, err := t.Replaceable(w); done || err != nil {
+		if answer, done, err := t.Replaceable(w, who); done || err != nil {
 			return answer, err
 		}
 		wh, err := t.needWarehouse()
@@ -113,7 +152,7 @@ func (t *Tables) Define(ctx context.Context, st *planner.Statement, plan func(sq
 		if err != nil {
 			return "", fmt.Errorf("CREATE TABLE %s: %w", w.Name, err)
 		}
-		if err := t.Register(ctx, w.Name, dir, m); err != nil {
+		if err := t.Register(ctx, w.Name, dir, who.Name, m); err != nil {
 			return "", err
 		}
 		return fmt.Sprintf("created table %s", w.Name), nil
@@ -125,6 +164,9 @@ func (t *Tables) Define(ctx context.Context, st *planner.Statement, plan func(sq
 			}
 			return "", fmt.Errorf("DROP TABLE: table %q %w", w.Name, ErrMissing)
 		}
+		if err := t.mayAlter(who, "table", tab.Name, tab.Owner); err != nil {
+			return "", err
+		}
 		if err := t.Drop(ctx, tab); err != nil {
 			return "", err
 		}
@@ -133,22 +175,33 @@ func (t *Tables) Define(ctx context.Context, st *planner.Statement, plan func(sq
 		if _, ok := t.Catalog.Lookup(w.Name); ok {
 			return "", fmt.Errorf("CREATE VIEW: %q is a table: %w", w.Name, ErrExists)
 		}
-		if _, ok := t.Catalog.View(w.Name); ok && !w.OrReplace {
-			return "", fmt.Errorf("view %q %w (CREATE OR REPLACE VIEW replaces it)", w.Name, ErrExists)
+		if owner, ok := t.Catalog.ViewOwner(w.Name); ok {
+			if !w.OrReplace {
+				return "", fmt.Errorf("view %q %w (CREATE OR REPLACE VIEW replaces it)", w.Name, ErrExists)
+			}
+			if err := t.mayAlter(who, "view", w.Name, owner); err != nil {
+				return "", err
+			}
 		}
 		// The view's query must plan now (its tables exist, its SQL is
 		// supported); it is bound afresh wherever the view is named.
 		if err := plan(w.ViewSQL); err != nil {
 			return "", err
 		}
-		if err := t.Catalog.RegisterView(w.Name, w.ViewSQL); err != nil {
+		if err := t.Catalog.RegisterView(w.Name, w.ViewSQL, who.Name); err != nil {
 			return "", fmt.Errorf("%v: %w", err, ErrExists)
 		}
-		if err := t.save(ctx, w.Name, ViewSQL(w.Name, w.ViewSQL)); err != nil {
+		ref, _ := json.Marshal(ManagedRef{View: ViewSQL(w.Name, w.ViewSQL), Owner: who.Name})
+		if err := t.save(ctx, w.Name, string(ref)); err != nil {
 			return "", fmt.Errorf("view %s created but not saved (it is lost at a restart): %w", w.Name, err)
 		}
 		return fmt.Sprintf("created view %s", w.Name), nil
 	case planner.StmtDropView:
+		if owner, ok := t.Catalog.ViewOwner(w.Name); ok {
+			if err := t.mayAlter(who, "view", w.Name, owner); err != nil {
+				return "", err
+			}
+		}
 		if !t.Catalog.DropView(w.Name) {
 			if w.IfExists {
 				return fmt.Sprintf("view %s does not exist", w.Name), nil
@@ -168,19 +221,21 @@ func ViewSQL(name, query string) string {
 	return "CREATE VIEW " + `"` + strings.ReplaceAll(name, `"`, `""`) + `"` + " AS " + query
 }
 
-// Register puts version m of the managed table in dir into the catalog
-// (replacing a table of that name, whose files then go) and saves it.
-func (t *Tables) Register(ctx context.Context, name, dir string, m *Manifest) error {
+// Register puts version m of the managed table in dir, owned by owner,
+// into the catalog (replacing a table of that name, whose files then go)
+// and saves it.
+func (t *Tables) Register(ctx context.Context, name, dir, owner string, m *Manifest) error {
 	tab, err := t.Table(ctx, name, dir, m)
 	if err != nil {
 		return fmt.Errorf("table %s: %w", name, err)
 	}
+	tab.Owner = owner
 	old, had := t.Catalog.Lookup(name)
 	t.Catalog.Drop(name)
 	if err := t.Catalog.Register(tab); err != nil {
 		return err
 	}
-	ref, _ := json.Marshal(ManagedRef{Managed: dir})
+	ref, _ := json.Marshal(ManagedRef{Managed: dir, Owner: owner})
 	if err := t.save(ctx, name, string(ref)); err != nil {
 		return fmt.Errorf("table %s written but not saved (it is lost at a restart): %w", name, err)
 	}
@@ -226,8 +281,23 @@ func (t *Tables) Drop(ctx context.Context, tab *planner.Table) error {
 func (t *Tables) Restore(ctx context.Context, name string, value []byte) error {
 	if strings.HasPrefix(string(value), "{") {
 		var ref ManagedRef
-		if err := json.Unmarshal(value, &ref); err != nil || ref.Managed == "" {
-			return fmt.Errorf("unreadable managed table entry: %v", err)
+		if err := json.Unmarshal(value, &ref); err != nil || ref.Managed == "" && ref.View == "" && ref.External == "" {
+			return fmt.Errorf("unreadable catalog entry: %v", err)
+		}
+		switch {
+		case ref.View != "":
+			st, err := t.Catalog.Classify(ref.View)
+			if err != nil || st.Kind != planner.StmtCreateView {
+				return fmt.Errorf("stored view is not a CREATE VIEW statement: %v", err)
+			}
+			return t.Catalog.RegisterView(st.Write.Name, st.Write.ViewSQL, ref.Owner)
+		case ref.External != "":
+			st, err := t.Catalog.Classify(ref.External)
+			if err != nil || st.Kind != planner.StmtCreateExternalTable {
+				return fmt.Errorf("stored table is not a CREATE EXTERNAL TABLE statement: %v", err)
+			}
+			st.Table.Owner = ref.Owner
+			return t.Catalog.Register(st.Table)
 		}
 		wh, err := t.needWarehouse()
 		if err != nil {
@@ -241,6 +311,7 @@ func (t *Tables) Restore(ctx context.Context, name string, value []byte) error {
 		if err != nil {
 			return err
 		}
+		tab.Owner = ref.Owner
 		return t.Catalog.Register(tab)
 	}
 	st, err := t.Catalog.Classify(string(value))
@@ -251,7 +322,7 @@ func (t *Tables) Restore(ctx context.Context, name string, value []byte) error {
 	case planner.StmtCreateExternalTable:
 		return t.Catalog.Register(st.Table)
 	case planner.StmtCreateView:
-		return t.Catalog.RegisterView(st.Write.Name, st.Write.ViewSQL)
+		return t.Catalog.RegisterView(st.Write.Name, st.Write.ViewSQL, "")
 	}
 	return errors.New("stored definition is not a CREATE EXTERNAL TABLE or CREATE VIEW statement")
 }
@@ -272,18 +343,22 @@ type Write struct {
 	// Cleanup is what goes once the write ended: the staging directory,
 	// or a new table's whole directory until its commit.
 	Cleanup string
+	// Who is the principal writing: a table the write creates is its.
+	Who security.Principal
 }
 
-// Prepare plans CREATE TABLE AS, INSERT or COPY with id naming the write.
-// absolute requires local COPY targets to be absolute paths (a cluster's
-// executors write them). answer is set (and w nil) when there is nothing
-// to write (IF NOT EXISTS of an existing table).
-func (t *Tables) Prepare(ctx context.Context, st *planner.Statement, id string, props map[string]string, opts planner.Options, absolute bool) (w *Write, answer string, err error) {
+// Prepare plans who's CREATE TABLE AS, INSERT or COPY with id naming the
+// write. absolute requires local COPY targets to be absolute paths (a
+// cluster's executors write them). answer is set (and w nil) when there is
+// nothing to write (IF NOT EXISTS of an existing table). A table who
+// creates is who's; another principal's managed table who does not
+// replace or write into (unless an operator).
+func (t *Tables) Prepare(ctx context.Context, st *planner.Statement, who security.Principal, id string, props map[string]string, opts planner.Options, absolute bool) (w *Write, answer string, err error) {
 	ws := st.Write
-	w = &Write{Stmt: st, ID: id, Props: props}
+	w = &Write{Stmt: st, ID: id, Props: props, Who: who}
 	switch st.Kind {
 	case planner.StmtCreateTableAs:
-		answer, done, err := t.Replaceable(ws)
+		answer, done, err := t.Replaceable(ws, who)
 		if done || err != nil {
 			return nil, answer, err
 		}
@@ -302,6 +377,11 @@ func (t *Tables) Prepare(ctx context.Context, st *planner.Statement, id string, 
 			return nil, "", fmt.Errorf("INSERT INTO: table %q %w", ws.Name, ErrMissing)
 		}
 		w.Target = tab
+		if tab.Managed {
+			if err := t.mayAlter(who, "table", tab.Name, tab.Owner); err != nil {
+				return nil, "", err
+			}
+		}
 		switch {
 		case tab.Managed:
 			w.Dir, w.Staging = tab.Dir, StagingDir(tab.Dir, id)
@@ -324,6 +404,9 @@ func (t *Tables) Prepare(ctx context.Context, st *planner.Statement, id string, 
 		if err := t.Store.Allowed(c.Location); err != nil {
 			return nil, "", err
 		}
+		if err := t.NotTableData(c.Location); err != nil {
+			return nil, "", fmt.Errorf("COPY TO %s: %w", c.Location, err)
+		}
 		if err := CheckCopyTarget(ctx, t.Store, props, c.Location, c.SingleFile, c.Overwrite); err != nil {
 			return nil, "", err
 		}
@@ -342,6 +425,49 @@ func (t *Tables) Prepare(ctx context.Context, st *planner.Statement, id string, 
 		w.Plan.Format, w.Plan.Header = "csv", w.Target.Header
 	}
 	return w, "", nil
+}
+
+// NotTableData refuses a write target that is, holds or lies inside the
+// warehouse or the location of any table of the catalog: only a table's
+// own writes (INSERT, CREATE TABLE AS, by its owner) touch its files, and
+// an OVERWRITE never deletes files a table still references. The error
+// names the table, never its directory.
+func (t *Tables) NotTableData(location string) error {
+	if t.Warehouse != nil && objstore.Overlap(location, t.Warehouse.Root) {
+		return fmt.Errorf("the target is, holds or lies inside the warehouse of managed tables, which only the cluster writes: %w", ErrNotOwner)
+	}
+	for _, tab := range t.Catalog.Tables() {
+		for _, loc := range tableLocations(tab) {
+			if objstore.Overlap(location, loc) {
+				return fmt.Errorf("the target is, holds or lies inside the data of table %s, which only its own writes touch: %w", tab.Name, ErrNotOwner)
+			}
+		}
+	}
+	return nil
+}
+
+// tableLocations are the places a table's files live: a managed table's
+// directory, an external table's location, else each file's directory.
+func tableLocations(tab *planner.Table) []string {
+	switch {
+	case tab.Managed:
+		return []string{tab.Dir}
+	case tab.Def != nil:
+		return []string{tab.Def.Location}
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, f := range tab.Files {
+		d := f
+		if i := strings.LastIndex(f, "/"); i > 0 {
+			d = f[:i]
+		}
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // isDir reports whether a local location is a directory (remote
@@ -366,8 +492,13 @@ func (t *Tables) Commit(ctx context.Context, w *Write, files []*kapotv1.WrittenF
 	ws := w.Stmt.Write
 	switch w.Stmt.Kind {
 	case planner.StmtCreateTableAs:
-		if _, exists := t.Catalog.Lookup(ws.Name); exists && !ws.OrReplace {
-			return fmt.Errorf("table %q was created while CREATE TABLE AS ran: %w", ws.Name, ErrExists)
+		if old, exists := t.Catalog.Lookup(ws.Name); exists {
+			if !ws.OrReplace {
+				return fmt.Errorf("table %q was created while CREATE TABLE AS ran: %w", ws.Name, ErrExists)
+			}
+			if err := t.mayAlter(w.Who, "table", old.Name, old.Owner); err != nil {
+				return err
+			}
 		}
 		m, err := t.Warehouse.Create(ctx, w.Dir, ws.Name, w.Plan.Query.Schema, w.ID, files)
 		if err != nil {
@@ -376,7 +507,7 @@ func (t *Tables) Commit(ctx context.Context, w *Write, files []*kapotv1.WrittenF
 		if committed != nil {
 			committed()
 		}
-		return t.Register(ctx, ws.Name, w.Dir, m)
+		return t.Register(ctx, ws.Name, w.Dir, w.Who.Name, m)
 	case planner.StmtInsert:
 		cur, ok := t.Catalog.Lookup(ws.Name)
 		if !ok || cur.Dir != w.Target.Dir || cur.Managed != w.Target.Managed || cur.Def != w.Target.Def {
@@ -402,7 +533,7 @@ func (t *Tables) Commit(ctx context.Context, w *Write, files []*kapotv1.WrittenF
 				m = c
 			}
 		}
-		return t.Register(ctx, ws.Name, w.Dir, m)
+		return t.Register(ctx, ws.Name, w.Dir, cur.Owner, m)
 	case planner.StmtCopy:
 		c := ws.Copy
 		if err := CommitCopy(ctx, t.Store, w.Props, c.Location, w.Staging, files, c.SingleFile, c.Overwrite); err != nil {
@@ -436,6 +567,7 @@ func (t *Tables) commitExternal(ctx context.Context, w *Write, files []*kapotv1.
 	if err != nil {
 		return fmt.Errorf("INSERT INTO %s: committed, but the table's files do not list again: %w", tab.Name, err)
 	}
+	nt.Owner = tab.Owner
 	return t.Catalog.Register(nt)
 }
 

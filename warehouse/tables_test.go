@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/planner"
 )
@@ -35,12 +36,12 @@ func TestTablesInProcess(t *testing.T) {
 			t.Fatalf("%s: %v", sql, err)
 		}
 		if !st.Kind.Writes() {
-			if _, err := tb.Define(ctx, st, func(string) error { return nil }); err != nil {
+			if _, err := tb.Define(ctx, st, security.Principal{}, func(string) error { return nil }); err != nil {
 				t.Fatalf("%s: %v", sql, err)
 			}
 			return 0
 		}
-		w, _, err := tb.Prepare(ctx, st, fmt.Sprintf("w%d", len(saved)+int(st.Kind)), nil, planner.Options{TargetPartitions: 2}, false)
+		w, _, err := tb.Prepare(ctx, st, security.Principal{}, fmt.Sprintf("w%d", len(saved)+int(st.Kind)), nil, planner.Options{TargetPartitions: 2}, false)
 		if err != nil {
 			t.Fatalf("%s: %v", sql, err)
 		}

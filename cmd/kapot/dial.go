@@ -22,6 +22,9 @@ func dialScheduler(addr string, sec security.Config) (*client.Client, error) {
 	if sec.Secrets.Client != "" {
 		opts = append(opts, client.WithSecret(sec.Secrets.Client))
 	}
+	if sec.Secrets.Principal != "" {
+		opts = append(opts, client.WithPrincipal(sec.Secrets.Principal))
+	}
 	if sec.TLS.Enabled() {
 		cfg, err := sec.TLS.ClientConfig()
 		if err != nil {
@@ -42,11 +45,14 @@ func warnArgvSecrets(cmd *cobra.Command) {
 
 // clientSecurity completes a client command's security settings: a
 // warning for a secret on the command line, KAPOT_SECRET when --secret is
-// not given, and --secret-file.
+// not given, KAPOT_PRINCIPAL when --principal is not, and --secret-file.
 func clientSecurity(cmd *cobra.Command, sec *security.Config) error {
 	warnArgvSecrets(cmd)
 	if sec.Secrets.Client == "" && sec.SecretFiles.Client == "" {
 		sec.Secrets.Client = os.Getenv("KAPOT_SECRET")
+	}
+	if sec.Secrets.Principal == "" {
+		sec.Secrets.Principal = os.Getenv("KAPOT_PRINCIPAL")
 	}
 	if err := sec.LoadSecretFiles(); err != nil {
 		return fmt.Errorf("%v: %w", err, config.ErrInvalid)

@@ -217,7 +217,15 @@ func (s *sqlSession) run(ctx context.Context, text string) error {
 		fmt.Fprintf(s.out, "created table %s (%d files)\n", st.Table.Name, len(st.Table.Files))
 		return nil
 	case planner.StmtShowTables:
-		return s.printStrings([]string{"table_name"}, rowsOf(s.cat.Names()))
+		var rows [][]string
+		for _, e := range s.cat.Entries() {
+			owner := e.Owner
+			if owner == "" {
+				owner = security.PrincipalOperator
+			}
+			rows = append(rows, []string{e.Name, e.Kind, owner})
+		}
+		return s.printStrings([]string{"table_name", "kind", "owner"}, rows)
 	case planner.StmtShowFunctions:
 		var rows [][]string
 		for _, f := range planner.Functions() {
@@ -235,7 +243,7 @@ func (s *sqlSession) run(ctx context.Context, text string) error {
 		}
 		return s.printStrings([]string{"column_name", "data_type", "is_nullable"}, rows)
 	case planner.StmtCreateTable, planner.StmtDropTable, planner.StmtCreateView, planner.StmtDropView:
-		answer, err := s.tables.Define(ctx, st, func(sql string) error {
+		answer, err := s.tables.Define(ctx, st, security.Principal{}, func(sql string) error {
 			_, err := planner.PlanQuery(s.cat, sql, s.planOpts())
 			return err
 		})
@@ -400,14 +408,6 @@ func (s *sqlSession) printStrings(names []string, rows [][]string) error {
 	return printResult(s.out, s.format, schema, []arrow.RecordBatch{rec})
 }
 
-func rowsOf(vals []string) [][]string {
-	out := make([][]string, len(vals))
-	for i, v := range vals {
-		out[i] = []string{v}
-	}
-	return out
-}
-
 // planOpts are the options a statement is planned in this process with:
 // --partitions or kapot.shuffle.partitions and kapot.scan.split_rows
 // (checked when parsed), else the planner's defaults.
@@ -523,7 +523,7 @@ func startCPUProfile(path string) (func(), error) {
 func (s *sqlSession) writeLocal(ctx context.Context, st *planner.Statement) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	w, answer, err := s.tables.Prepare(ctx, st, strings.ReplaceAll(uuid.NewString(), "-", "")[:12], s.props, s.planOpts(), false)
+	w, answer, err := s.tables.Prepare(ctx, st, security.Principal{}, strings.ReplaceAll(uuid.NewString(), "-", "")[:12], s.props, s.planOpts(), false)
 	if err != nil {
 		return err
 	}

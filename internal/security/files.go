@@ -37,7 +37,47 @@ func (c *Config) LoadSecretFiles() error {
 		}
 		*f.dest, *f.path = v, ""
 	}
+	if c.PrincipalsFile != "" {
+		ps, err := readPrincipals(c.PrincipalsFile)
+		if err != nil {
+			return fmt.Errorf("--principals-file: %w", err)
+		}
+		c.Secrets.Principals, c.PrincipalsFile = ps, ""
+	}
 	return nil
+}
+
+// readPrincipals reads a principals file: one "NAME SECRET" a line (the
+// secret is the rest of the line), blank lines and '#' comments skipped.
+func readPrincipals(path string) (map[string]string, error) {
+	text, err := readSecretFile(path)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for i, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, secret, _ := strings.Cut(line, " ")
+		if j := strings.IndexAny(line, " \t"); j > 0 {
+			name, secret = line[:j], strings.TrimSpace(line[j+1:])
+		}
+		switch {
+		case !ValidPrincipalName(name):
+			return nil, fmt.Errorf("%s line %d: %q is not a principal name (1-64 of a-z 0-9 _ . -; not %q or %q)", path, i+1, truncate(name, 64), PrincipalOperator, PrincipalClient)
+		case secret == "":
+			return nil, fmt.Errorf("%s line %d: principal %s has no secret", path, i+1, name)
+		case out[name] != "":
+			return nil, fmt.Errorf("%s line %d: principal %s given twice", path, i+1, name)
+		}
+		out[name] = secret
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s names no principal", path)
+	}
+	return out, nil
 }
 
 // LoadSecretFile sets *dest from the file at path (if any) for the flag

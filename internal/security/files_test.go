@@ -3,6 +3,7 @@ package security
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -18,7 +19,7 @@ func TestLoadSecretFiles(t *testing.T) {
 	if err := c.LoadSecretFiles(); err != nil {
 		t.Fatal(err)
 	}
-	if c.Secrets != (Secrets{Scheduler: "sched", Executor: "exec", Client: "cli"}) || c.SecretFiles != (Secrets{}) {
+	if !reflect.DeepEqual(c.Secrets, Secrets{Scheduler: "sched", Executor: "exec", Client: "cli"}) || !reflect.DeepEqual(c.SecretFiles, Secrets{}) {
 		t.Fatalf("loaded %+v, files left %+v", c.Secrets, c.SecretFiles)
 	}
 	if err := c.LoadSecretFiles(); err != nil {

@@ -15,6 +15,7 @@ func AddNodeFlags(fs *pflag.FlagSet, c *Config) {
 	fs.StringVar(&c.SecretFiles.Scheduler, "scheduler-secret-file", "", "read --scheduler-secret from this file (keeps it out of ps and /proc)")
 	fs.StringVar(&c.SecretFiles.Executor, "executor-secret-file", "", "read --executor-secret from this file")
 	fs.StringVar(&c.SecretFiles.Client, "client-secret-file", "", "read --client-secret from this file")
+	fs.StringVar(&c.PrincipalsFile, "principals-file", c.PrincipalsFile, "file of clients with secrets of their own, one 'NAME SECRET' a line ('#' comments): each name is a principal that owns the tables and views it creates (kapot sql --principal NAME --secret-file …); give the same file to the scheduler and the executors")
 	addTLSFlags(fs, &c.TLS)
 	fs.BoolVar(&c.TLS.ClientAuth, "tls-client-auth", c.TLS.ClientAuth, "require callers to present a certificate signed by --tls-ca (mutual TLS)")
 }
@@ -23,6 +24,7 @@ func AddNodeFlags(fs *pflag.FlagSet, c *Config) {
 func AddClientFlags(fs *pflag.FlagSet, c *Config) {
 	fs.StringVar(&c.Secrets.Client, "secret", c.Secrets.Client, "client secret of a cluster with authentication (the scheduler's --client-secret, or its --executor-secret); better: --secret-file or KAPOT_SECRET")
 	fs.StringVar(&c.SecretFiles.Client, "secret-file", "", "read --secret from this file")
+	fs.StringVar(&c.Secrets.Principal, "principal", c.Secrets.Principal, "present the secret as this principal's own (a name of the scheduler's --principals-file; default KAPOT_PRINCIPAL): what it creates is its own")
 	addTLSFlags(fs, &c.TLS)
 }
 

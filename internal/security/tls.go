@@ -152,7 +152,9 @@ type Config struct {
 	Secrets Secrets
 	// SecretFiles name files holding the secrets (see LoadSecretFiles).
 	SecretFiles Secrets
-	TLS         TLS
+	// PrincipalsFile names the file of Secrets.Principals.
+	PrincipalsFile string
+	TLS            TLS
 }
 
 // Validate checks both halves; server says whether the node listens.

@@ -21,6 +21,7 @@ import (
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/internal/oracle/duck"
 	"github.com/kapot-go/kapot/internal/report"
+	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/planner"
 	"github.com/kapot-go/kapot/warehouse"
@@ -135,14 +136,14 @@ var errLeak = errors.New("Arrow memory leaked")
 // own runs a statement with kapot's warehouse.Tables.
 func (k *KapotDB) own(ctx context.Context, st *planner.Statement) error {
 	if !st.Kind.Writes() {
-		_, err := k.tables.Define(ctx, st, func(q string) error {
+		_, err := k.tables.Define(ctx, st, security.Principal{}, func(q string) error {
 			_, err := planner.PlanQuery(k.cat, q, k.Options)
 			return err
 		})
 		return err
 	}
 	k.gen++
-	w, _, err := k.tables.Prepare(ctx, st, fmt.Sprintf("w%d", k.gen), nil, k.Options, false)
+	w, _, err := k.tables.Prepare(ctx, st, security.Principal{}, fmt.Sprintf("w%d", k.gen), nil, k.Options, false)
 	if err != nil || w == nil {
 		return err
 	}

@@ -15,39 +15,57 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/kapot-go/kapot/internal/security"
 )
 
 // sqlTokenTTL is how long a bearer token from a Flight SQL handshake lasts.
 const sqlTokenTTL = 12 * time.Hour
 
-// Auth guards the Flight SQL endpoint with the cluster's client secret.
-// Clients authenticate with HTTP Basic (any user name, the client secret
-// as password), either on every call (the Go database/sql driver) or once
-// through Handshake, which answers with a bearer token for later calls
-// (JDBC, ADBC). Health checks stay open.
+// Auth guards the Flight SQL endpoint with the cluster's secrets. Clients
+// authenticate with HTTP Basic, either on every call (the Go database/sql
+// driver) or once through Handshake, which answers with a bearer token for
+// later calls (JDBC, ADBC): a principal of the principals file with its
+// name and its own secret, anyone else with any user name and the client
+// secret (the principal "client") or the scheduler secret (the operator).
+// Health checks stay open.
 type Auth struct {
-	secret   [sha256.Size]byte
-	admin    [sha256.Size]byte // the scheduler secret: may replace tables
-	onReject func(method, reason string)
+	secret     [sha256.Size]byte
+	admin      [sha256.Size]byte // the scheduler secret: may replace tables
+	principals map[string][sha256.Size]byte
+	onReject   func(method, reason string)
 
 	mu     sync.Mutex
 	tokens map[string]sqlToken
 }
 
 type sqlToken struct {
-	exp   time.Time
-	admin bool
+	exp time.Time
+	who security.Principal
 }
 
-type sqlAdminKey struct{}
+type sqlPrincipalKey struct{}
 
 // Operator reports whether a Flight SQL call authenticated with the
 // scheduler secret (an operator), which may replace the shared catalog's
 // tables.
-func Operator(ctx context.Context) bool { v, _ := ctx.Value(sqlAdminKey{}).(bool); return v }
+func Operator(ctx context.Context) bool { return PrincipalOf(ctx).Operator }
 
-func NewAuth(secret, admin string, onReject func(method, reason string)) *Auth {
-	return &Auth{secret: sha256.Sum256([]byte(secret)), admin: sha256.Sum256([]byte(admin)), onReject: onReject, tokens: map[string]sqlToken{}}
+// PrincipalOf is the principal a Flight SQL call authenticated as.
+func PrincipalOf(ctx context.Context) security.Principal {
+	v, _ := ctx.Value(sqlPrincipalKey{}).(security.Principal)
+	return v
+}
+
+// NewAuth checks Flight SQL calls against the client secret, the
+// scheduler secret (admin) and the principals' own secrets (name → secret).
+func NewAuth(secret, admin string, principals map[string]string, onReject func(method, reason string)) *Auth {
+	a := &Auth{secret: sha256.Sum256([]byte(secret)), admin: sha256.Sum256([]byte(admin)), principals: map[string][sha256.Size]byte{},
+		onReject: onReject, tokens: map[string]sqlToken{}}
+	for name, v := range principals {
+		a.principals[name] = sha256.Sum256([]byte(v))
+	}
+	return a
 }
 
 func (a *Auth) reject(method, reason, msg string) error {
@@ -59,14 +77,14 @@ func (a *Auth) reject(method, reason, msg string) error {
 
 // check authenticates a call; for Handshake with valid Basic credentials
 // it returns a new bearer token.
-func (a *Auth) check(ctx context.Context, method string) (token string, admin bool, err error) {
+func (a *Auth) check(ctx context.Context, method string) (token string, who security.Principal, err error) {
 	if strings.HasPrefix(method, "/grpc.health.v1.Health/") {
-		return "", false, nil
+		return "", security.Principal{}, nil
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	vals := md.Get("authorization")
 	if len(vals) == 0 {
-		return "", false, a.reject(method, "missing", "Flight SQL: authenticate with user name and password (the cluster's client secret)")
+		return "", security.Principal{}, a.reject(method, "missing", "Flight SQL: authenticate with user name and password (the cluster's client secret)")
 	}
 	scheme, cred, _ := strings.Cut(strings.TrimSpace(vals[0]), " ")
 	cred = strings.TrimSpace(cred)
@@ -75,33 +93,49 @@ func (a *Auth) check(ctx context.Context, method string) (token string, admin bo
 		raw, err := base64.StdEncoding.DecodeString(cred)
 		if err != nil {
 			if raw, err = base64.RawStdEncoding.DecodeString(cred); err != nil {
-				return "", false, a.reject(method, "malformed", "Flight SQL: malformed basic credentials")
+				return "", security.Principal{}, a.reject(method, "malformed", "Flight SQL: malformed basic credentials")
 			}
 		}
-		_, password, ok := strings.Cut(string(raw), ":")
+		user, password, ok := strings.Cut(string(raw), ":")
 		sum := sha256.Sum256([]byte(password))
-		admin := subtle.ConstantTimeCompare(sum[:], a.admin[:]) == 1
-		if !ok || (subtle.ConstantTimeCompare(sum[:], a.secret[:]) != 1 && !admin) {
-			return "", false, a.reject(method, "wrong_secret", "Flight SQL: wrong user name or password")
+		var who security.Principal
+		if d, named := a.principals[user]; named {
+			// A principal's name with its own secret, and only that.
+			if subtle.ConstantTimeCompare(sum[:], d[:]) != 1 {
+				ok = false
+			}
+			who = security.Principal{Name: user}
+		} else {
+			switch {
+			case subtle.ConstantTimeCompare(sum[:], a.admin[:]) == 1:
+				who = security.Principal{Name: security.PrincipalOperator, Operator: true}
+			case subtle.ConstantTimeCompare(sum[:], a.secret[:]) == 1:
+				who = security.Principal{Name: security.PrincipalClient}
+			default:
+				ok = false
+			}
+		}
+		if !ok {
+			return "", security.Principal{}, a.reject(method, "wrong_secret", "Flight SQL: wrong user name or password")
 		}
 		if strings.HasSuffix(method, "/Handshake") {
-			tok, err := a.issue(admin)
-			return tok, admin, err
+			tok, err := a.issue(who)
+			return tok, who, err
 		}
-		return "", admin, nil
+		return "", who, nil
 	case "bearer":
 		a.mu.Lock()
 		t, ok := a.tokens[cred]
 		a.mu.Unlock()
 		if !ok || time.Now().After(t.exp) {
-			return "", false, a.reject(method, "bad_token", "Flight SQL: unknown or expired bearer token; authenticate again")
+			return "", security.Principal{}, a.reject(method, "bad_token", "Flight SQL: unknown or expired bearer token; authenticate again")
 		}
-		return "", t.admin, nil
+		return "", t.who, nil
 	}
-	return "", false, a.reject(method, "malformed", "Flight SQL: want Basic or Bearer authorization")
+	return "", security.Principal{}, a.reject(method, "malformed", "Flight SQL: want Basic or Bearer authorization")
 }
 
-func (a *Auth) issue(admin bool) (string, error) {
+func (a *Auth) issue(who security.Principal) (string, error) {
 	var b [24]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", status.Errorf(codes.Internal, "token: %v", err)
@@ -115,7 +149,7 @@ func (a *Auth) issue(admin bool) (string, error) {
 			delete(a.tokens, t)
 		}
 	}
-	a.tokens[tok] = sqlToken{exp: now.Add(sqlTokenTTL), admin: admin}
+	a.tokens[tok] = sqlToken{exp: now.Add(sqlTokenTTL), who: who}
 	return tok, nil
 }
 
@@ -123,14 +157,14 @@ func (a *Auth) issue(admin bool) (string, error) {
 func (a *Auth) ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			_, admin, err := a.check(ctx, info.FullMethod)
+			_, who, err := a.check(ctx, info.FullMethod)
 			if err != nil {
 				return nil, err
 			}
-			return h(context.WithValue(ctx, sqlAdminKey{}, admin), req)
+			return h(context.WithValue(ctx, sqlPrincipalKey{}, who), req)
 		}),
 		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-			tok, admin, err := a.check(ss.Context(), info.FullMethod)
+			tok, who, err := a.check(ss.Context(), info.FullMethod)
 			if err != nil {
 				return err
 			}
@@ -141,7 +175,7 @@ func (a *Auth) ServerOptions() []grpc.ServerOption {
 					return err
 				}
 			}
-			return h(srv, sqlStream{ServerStream: ss, ctx: context.WithValue(ss.Context(), sqlAdminKey{}, admin)})
+			return h(srv, sqlStream{ServerStream: ss, ctx: context.WithValue(ss.Context(), sqlPrincipalKey{}, who)})
 		}),
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/kapot-go/kapot/client"
+	"github.com/kapot-go/kapot/internal/security"
 	kflight "github.com/kapot-go/kapot/flight"
 	"github.com/kapot-go/kapot/internal/version"
 	"github.com/kapot-go/kapot/objstore"
@@ -85,9 +86,9 @@ type Answer struct {
 // Jobs is what the service needs of the scheduler. Errors are gRPC
 // statuses.
 type Jobs interface {
-	// Statement runs a statement over the shared catalog; operator
-	// callers (the scheduler secret) may replace a table.
-	Statement(ctx context.Context, sql string, operator bool) (Answer, error)
+	// Statement runs a statement over the shared catalog for who: what it
+	// creates is who's, and only who or an operator alters it.
+	Statement(ctx context.Context, sql string, who security.Principal) (Answer, error)
 	// Plan plans a query.
 	Plan(sql string) (*planner.Plan, error)
 	// Submit runs a planned query as a job of the Flight SQL endpoint.
@@ -207,7 +208,7 @@ func (f *Server) GetSchemaStatement(ctx context.Context, cmd fsql.StatementQuery
 // per non-empty result partition. Other statements run here and return
 // their rows inline.
 func (f *Server) execute(ctx context.Context, sql string, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
-	res, err := f.jobs.Statement(ctx, sql, Operator(ctx))
+	res, err := f.jobs.Statement(ctx, sql, PrincipalOf(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -610,7 +611,7 @@ func (f *Server) DoPutCommandStatementUpdate(ctx context.Context, cmd fsql.State
 	if st.Kind == planner.StmtQuery || st.Kind == planner.StmtExplain {
 		return 0, status.Error(codes.InvalidArgument, "a query runs with Execute, not as an update")
 	}
-	res, err := f.jobs.Statement(ctx, cmd.GetQuery(), Operator(ctx))
+	res, err := f.jobs.Statement(ctx, cmd.GetQuery(), PrincipalOf(ctx))
 	if err != nil {
 		return 0, err
 	}
