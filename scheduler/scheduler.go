@@ -183,8 +183,8 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 		}
 	}
 	s.tables = &warehouse.Tables{Catalog: s.catalog, Warehouse: s.warehouse, Store: s.store,
-		Save:   s.saveTable,
-		Forget: func(ctx context.Context, name string) error { return s.state.Delete(ctx, store.Tables, name) },
+		Save:    s.saveTable,
+		Forget:  func(ctx context.Context, name string) error { return s.state.Delete(ctx, store.Tables, name) },
 		Warn:    func(err error, msg string) { s.log.Warn().Err(err).Msg(msg) },
 		Secured: cfg.Security.Secrets.Enabled()}
 	s.prom = newSchedMetrics(s)

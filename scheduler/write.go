@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"syscall"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"

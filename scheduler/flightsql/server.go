@@ -26,8 +26,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/kapot-go/kapot/client"
-	"github.com/kapot-go/kapot/internal/security"
 	kflight "github.com/kapot-go/kapot/flight"
+	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/internal/version"
 	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/planner"
