@@ -26,7 +26,10 @@ import (
 // writeCluster is a scheduler with a warehouse and two executors.
 func writeCluster(t *testing.T, warehouse string, s3 objstore.S3Config) (*client.Client, *testScheduler) {
 	t.Helper()
-	s := startScheduler(t, 0, func(c *scheduler.Config) { c.Warehouse, c.S3 = warehouse, s3 })
+	// No retention: these tests check that dropped and replaced tables'
+	// files go (TestSnapshotReads checks that readers keep them, with the
+	// default retention).
+	s := startScheduler(t, 0, func(c *scheduler.Config) { c.Warehouse, c.S3, c.TableRetention = warehouse, s3, 0 })
 	for range 2 {
 		startExecutorWith(t, s.addr, "push-staged", executor.ArrowEngine{}, func(c *executor.Config) {
 			c.ConcurrentTasks, c.S3 = 2, s3
@@ -136,6 +139,10 @@ func TestWritesOnCluster(t *testing.T) {
 	if err := oracle.SameRows(back, want); err != nil {
 		t.Fatalf("DuckDB reading kapot's COPY: %v", err)
 	}
+	// A second COPY to the same directory is refused unless OVERWRITE.
+	if _, err := queryErr(sess, "COPY (SELECT 1 AS x) TO '"+out+"'"); err == nil || !strings.Contains(err.Error(), "OVERWRITE") {
+		t.Fatalf("COPY into a full directory: %v", err)
+	}
 	// kapot reads the directories back as a partitioned table, and prunes.
 	query(t, sess, "CREATE EXTERNAL TABLE by_mode STORED AS PARQUET PARTITIONED BY (l_shipmode) LOCATION '"+out+"'")
 	if err := oracle.SameRows(query(t, sess, strings.ReplaceAll(agg, "%s", "by_mode")), want); err != nil {
@@ -148,9 +155,10 @@ func TestWritesOnCluster(t *testing.T) {
 	if leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(out), ".kapot-staging-*")); len(leftovers) > 0 {
 		t.Fatalf("staging left behind: %q", leftovers)
 	}
-	// A second COPY to the same directory is refused unless OVERWRITE.
-	if _, err := queryErr(sess, "COPY (SELECT 1 AS x) TO '"+out+"'"); err == nil || !strings.Contains(err.Error(), "OVERWRITE") {
-		t.Fatalf("COPY into a full directory: %v", err)
+	// Once a table reads the directory, no COPY writes there, not even
+	// with OVERWRITE (only the table's own writes touch its files).
+	if _, err := queryErr(sess, "COPY (SELECT 1 AS x) TO '"+out+"' (FORMAT parquet, OVERWRITE true)"); err == nil || !strings.Contains(err.Error(), "table by_mode") {
+		t.Fatalf("COPY OVERWRITE into a table's directory: %v", err)
 	}
 	// One file.
 	one := filepath.Join(t.TempDir(), "modes.csv")
@@ -249,14 +257,13 @@ func TestWritesOnCluster(t *testing.T) {
 	if got := query(t, sess, "SELECT count(*) FROM lo WHERE o_orderdate < DATE '1995-01-01'"); !slices.Equal(got, air[1:2]) {
 		t.Fatalf("replaced table: %q, want %q", got, air[1])
 	}
-	after, _ := filepath.Glob(filepath.Join(wh, "lo-*"))
-	if len(before) != 1 || len(after) != 1 || before[0] == after[0] {
+	var after []string
+	waitFor(t, func() bool { after, _ = filepath.Glob(filepath.Join(wh, "lo-*")); return len(after) == 1 })
+	if len(before) != 1 || before[0] == after[0] {
 		t.Fatalf("table directories before %q after %q", before, after)
 	}
 	query(t, sess, "DROP TABLE lo")
-	if left, _ := filepath.Glob(filepath.Join(wh, "lo-*")); len(left) != 0 {
-		t.Fatalf("DROP TABLE left %q", left)
-	}
+	waitFor(t, func() bool { left, _ := filepath.Glob(filepath.Join(wh, "lo-*")); return len(left) == 0 })
 	if _, err := queryErr(sess, "SELECT count(*) FROM lo"); err == nil {
 		t.Fatal("a dropped table answered")
 	}
@@ -319,9 +326,7 @@ func TestWritesToS3(t *testing.T) {
 		t.Fatalf("COPY to S3 read back: %v", err)
 	}
 	query(t, sess, "DROP TABLE li")
-	if left := listS3(t, srv, "s3://lake/warehouse/"); len(left) != 0 {
-		t.Fatalf("DROP TABLE on S3 left %q", left)
-	}
+	waitFor(t, func() bool { return len(listS3(t, srv, "s3://lake/warehouse/")) == 0 })
 }
 
 func listS3(t *testing.T, srv *s3test.Server, prefix string) []string {

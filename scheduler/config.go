@@ -78,6 +78,10 @@ type Config struct {
 	S3 objstore.S3Config
 	// FinishedJobTTL is how long finished jobs stay queryable.
 	FinishedJobTTL time.Duration
+	// TableRetention is how long the files a DROP, a replace or a
+	// compaction took out of a managed table stay after the last job that
+	// planned with them ended (readers keep their snapshot).
+	TableRetention time.Duration
 	// Log is where and how the process logs.
 	Log logging.Options
 	// AdminPort serves /healthz, /readyz, /metrics and /debug/pprof/ over
@@ -122,7 +126,7 @@ const (
 func DefaultConfig() Config {
 	return Config{
 		BindHost: "0.0.0.0", Port: 50050, ExecutorTimeout: 30 * time.Second, TaskRetries: 3,
-		MaxFetchFailures: 16, SchedulingMode: ModeFair, MaxStagePartitions: 10000, MaxTaskBytes: 8 << 20, FinishedJobDataCleanUpDelay: 300 * time.Second, FinishedJobTTL: time.Hour,
+		MaxFetchFailures: 16, SchedulingMode: ModeFair, MaxStagePartitions: 10000, MaxTaskBytes: 8 << 20, FinishedJobDataCleanUpDelay: 300 * time.Second, FinishedJobTTL: time.Hour, TableRetention: time.Minute,
 		Speculation: true, SpeculationMultiplier: 1.5, SpeculationQuantile: 0.75, SpeculationMinRuntime: 500 * time.Millisecond, AbandonedJobTimeout: 30 * time.Second, AdminPort: -1,
 		FlightSQLPort: -1, FlightSQLResults: ResultsProxy, StateStore: StoreEmbedded, LeaderLease: 3 * time.Second,
 		Log: logging.Options{Level: "info", Format: "json", Prefix: "scheduler.log", Rotation: "daily", Component: "scheduler"},
@@ -161,6 +165,8 @@ func (c *Config) Validate() error {
 		return bad("abandoned-job-timeout-seconds", "negative")
 	case c.FinishedJobDataCleanUpDelay < 0:
 		return bad("finished-job-data-clean-up-delay-seconds", "negative")
+	case c.TableRetention < 0:
+		return bad("table-retention", "negative")
 	case c.AdminPort < -1 || c.AdminPort > 65535:
 		return bad("admin-port", "port %d out of range -1..65535", c.AdminPort)
 	case c.FlightSQLPort < -1 || c.FlightSQLPort > 65535:

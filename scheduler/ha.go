@@ -37,6 +37,9 @@ func (s *Scheduler) takeOver(ctx context.Context) error {
 	if err := s.recoverJobs(ctx); err != nil {
 		return fmt.Errorf("read the running jobs: %w", err)
 	}
+	if err := s.loadRetired(ctx); err != nil {
+		return fmt.Errorf("read the retired table files: %w", err)
+	}
 	return nil
 }
 

@@ -157,7 +157,7 @@ func (s *Scheduler) newJob(ctx context.Context, id string, req *kapotv1.SubmitJo
 	}
 	j := &jobState{id: id, name: name, state: kapotv1.JobState_JOB_STATE_RUNNING, stages: map[uint32]*stageState{}, done: make(chan struct{}),
 		final: final, props: req.GetSessionProperties(), resultSchema: schema, queued: now, start: now, placement: req.GetPlacement(),
-		owner: owner, detached: req.GetDetached() || owner == ownerFlightSQL, lastPoll: now, write: w, plan: req.GetPlan()}
+		owner: owner, detached: req.GetDetached() || owner == ownerFlightSQL, lastPoll: now, write: w, plan: req.GetPlan(), planned: plannedAt(ctx)}
 	for sid := uint32(1); sid <= final; sid++ {
 		p := plans[sid]
 		st := &stageState{stagePlan: p, tasks: make([]*taskState, p.tasks)}

@@ -131,6 +131,8 @@ func (s *Scheduler) rebuildJob(ctx context.Context, rec *jobRecord) *jobState {
 		return failed("the scheduler changed and the job could not be planned again: " + err.Error())
 	}
 	j.queued, j.start, j.lastPoll = rec.Queued, rec.Start, now
+	// Planned before it was queued: it holds what was current then.
+	j.planned = rec.Queued
 	if rec.Write {
 		// Committed already: never run again (see reopenLost).
 		j.write = &writeJob{rows: rec.RowsWritten}

@@ -57,8 +57,11 @@ type Scheduler struct {
 	// warehouse holds managed tables (nil: none configured); writeMu
 	// orders the commits of writes and the catalog changes they make.
 	warehouse *warehouse.Warehouse
-	tables    *warehouse.Tables
-	writeMu   sync.Mutex
+	// reclaim removes retired table files once no job reads them (nil
+	// without a warehouse).
+	reclaim *warehouse.Reclaimer
+	tables  *warehouse.Tables
+	writeMu sync.Mutex
 	// past are the summaries of jobs finished before this scheduler
 	// started, newest first; historyMu orders writes of the history.
 	past      []JobView
@@ -171,6 +174,10 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 			}
 		}
 		s.warehouse = &warehouse.Warehouse{Root: wh, Store: s.store}
+		s.reclaim = &warehouse.Reclaimer{Retention: cfg.TableRetention, Oldest: s.oldestReader, Remove: s.warehouse.Remove,
+			Save:   func(ctx context.Context, key string, v []byte) error { return s.state.Put(ctx, store.Retired, key, v) },
+			Forget: func(ctx context.Context, key string) error { return s.state.Delete(ctx, store.Retired, key) }}
+		s.warehouse.Retire = s.reclaim.Retire
 		// The warehouse is the cluster's own: readable and writable by it
 		// whatever --allowed-data-roots says (clients' COPY never writes
 		// there: warehouse.Tables.NotTableData).
@@ -313,6 +320,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); s.campaign(campaignCtx) }()
 	}
 	go func() { defer wg.Done(); s.livenessLoop(loopCtx) }()
+	if s.reclaim != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.reclaimLoop(loopCtx) }()
+	}
 	if s.cfg.Speculation {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.speculationLoop(loopCtx) }()

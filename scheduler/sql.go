@@ -235,6 +235,7 @@ func (s *Scheduler) planOptionsFor(props map[string]string) (planner.Options, er
 // executeSQL is the SchedulerService's SQL front door: a query becomes a
 // job of the caller's session, other statements answer inline.
 func (s *Scheduler) executeSQL(ctx context.Context, r *kapotv1.ExecuteSQLRequest, owner string, who security.Principal) (*kapotv1.ExecuteSQLResponse, error) {
+	ctx = withPlanned(ctx)
 	if id, ok := s.requested(requestKey(owner, r.GetRequestId())); ok {
 		// A retry of a statement that became a job: that job.
 		s.mu.Lock()
@@ -291,11 +292,12 @@ type flightJobs struct{ s *Scheduler }
 var _ flightsql.Jobs = flightJobs{}
 
 func (f flightJobs) Statement(ctx context.Context, sql string, who security.Principal) (flightsql.Answer, error) {
+	ctx = withPlanned(ctx)
 	res, err := f.s.statement(ctx, sql, nil, ownerFlightSQL, who)
 	if err != nil {
 		return flightsql.Answer{}, err
 	}
-	a := flightsql.Answer{Plan: res.plan, SQL: res.sql, Analyze: res.analyze, Columns: res.rows.Columns, Rows: res.rows.Rows}
+	a := flightsql.Answer{Plan: res.plan, SQL: res.sql, Analyze: res.analyze, Columns: res.rows.Columns, Rows: res.rows.Rows, Planned: plannedAt(ctx)}
 	if res.write != nil {
 		a.Write = res.write
 	}
@@ -305,6 +307,9 @@ func (f flightJobs) Statement(ctx context.Context, sql string, who security.Prin
 func (f flightJobs) Plan(sql string) (*planner.Plan, error) { return f.s.plan(sql, nil) }
 
 func (f flightJobs) Submit(ctx context.Context, a flightsql.Answer) (string, error) {
+	if !a.Planned.IsZero() {
+		ctx = context.WithValue(ctx, plannedKey{}, a.Planned)
+	}
 	res := statementResult{plan: a.Plan, sql: a.SQL, analyze: a.Analyze}
 	w, _ := a.Write.(*writeJob)
 	id, err := f.s.submitJob(ctx, &kapotv1.SubmitJobRequest{Plan: a.Plan.Named(), JobName: "flight sql: " + jobName(res)}, ownerFlightSQL, w)

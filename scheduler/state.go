@@ -120,6 +120,9 @@ type jobState struct {
 	props         map[string]string
 	resultSchema  *kapotv1.Schema
 	queued, start time.Time
+	// planned is when the job's statement began planning: the table
+	// versions of that moment are what it reads (see snapshot.go).
+	planned       time.Time
 	end           time.Time
 	fetchFailures int
 	dataRemoved   bool

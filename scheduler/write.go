@@ -210,6 +210,11 @@ func (s *Scheduler) jobRunsTasks(id string) bool {
 	if !ok {
 		return false
 	}
+	return s.runsTasksLocked(j)
+}
+
+// runsTasksLocked is jobRunsTasks with mu held.
+func (s *Scheduler) runsTasksLocked(j *jobState) bool {
 	for _, st := range j.stages {
 		for _, t := range st.tasks {
 			if t.phase == taskRunning || t.copyID != 0 {

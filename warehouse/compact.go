@@ -84,11 +84,9 @@ func (w *Warehouse) compact(ctx context.Context, dir, write string, m *Manifest)
 		return nil, fmt.Errorf("compaction of %s: %d rows became %d", m.Table, m.Rows, next.Rows)
 	}
 	// Readers that planned with an older version may still be reading
-	// them: a query that loses that race fails (never answers wrong).
-	if st, err := w.writer(ctx, dir); err == nil {
-		for _, loc := range small {
-			_ = st.RemoveAll(ctx, loc)
-		}
+	// them: they are retired (see Reclaimer), or removed now without one.
+	for _, loc := range small {
+		_ = w.retire(ctx, loc)
 	}
 	return next, nil
 }

@@ -84,6 +84,10 @@ type Warehouse struct {
 	// Props are the session properties (kapot.s3.*) its objects are
 	// reached with.
 	Props map[string]string
+	// Retire, when set, takes the files a drop, a replace or a compaction
+	// takes out of a table instead of removing them at once: readers that
+	// planned with them keep reading them (Reclaimer.Retire).
+	Retire func(ctx context.Context, location string) error
 }
 
 // NewTableDir is a fresh directory for a new table called name: a table
@@ -273,13 +277,30 @@ func (w *Warehouse) Abort(ctx context.Context, staging string) error {
 	return st.RemoveAll(ctx, staging)
 }
 
-// Drop removes a table's directory.
-func (w *Warehouse) Drop(ctx context.Context, dir string) error {
-	st, err := w.writer(ctx, dir)
+// Drop removes a table's directory, or retires it (Retire).
+func (w *Warehouse) Drop(ctx context.Context, dir string) error { return w.retire(ctx, dir) }
+
+// retire hands location to Retire, or removes it now without one.
+func (w *Warehouse) retire(ctx context.Context, location string) error {
+	if w.Retire != nil {
+		return w.Retire(ctx, location)
+	}
+	return w.remove(ctx, location)
+}
+
+// remove removes location and everything under it.
+func (w *Warehouse) remove(ctx context.Context, location string) error {
+	st, err := w.writer(ctx, location)
 	if err != nil {
 		return err
 	}
-	return st.RemoveAll(ctx, dir)
+	return st.RemoveAll(ctx, location)
+}
+
+// Remove removes location and everything under it now (a Reclaimer's
+// Remove).
+func (w *Warehouse) Remove(ctx context.Context, location string) error {
+	return w.remove(ctx, location)
 }
 
 // Rows sums the rows of written files.

@@ -112,6 +112,7 @@ result, secrets redacted.`,
 	f.StringVar(&adminTokenFile, "admin-token-file", "", "read --admin-token from this file")
 	f.IntVar(&cfg.FlightSQLPort, "flight-sql-port", cfg.FlightSQLPort, "Arrow Flight SQL port for JDBC, ADBC and database/sql clients (-1: off, 0: any free port)")
 	f.StringVar(&cfg.FlightSQLResults, "flight-sql-results", cfg.FlightSQLResults, "where Flight SQL clients fetch results: proxy (through the scheduler) or direct (from the executors)")
+	f.DurationVar(&cfg.TableRetention, "table-retention", cfg.TableRetention, "keep the files a DROP TABLE, CREATE OR REPLACE or compaction took out of a managed table this long after the last query that planned with them ended: running queries keep reading the version they planned with")
 	f.StringVar(&cfg.Warehouse, "warehouse", cfg.Warehouse, "where managed tables (CREATE TABLE, CREATE TABLE AS) live: a directory, or s3://bucket/prefix (default: <state-dir>/warehouse; none without a state dir)")
 	f.StringVar(&cfg.S3.Endpoint, "s3-endpoint", cfg.S3.Endpoint, "S3-compatible endpoint URL for s3:// locations the scheduler lists and writes (default: AWS, or AWS_ENDPOINT_URL_S3); credentials from the AWS environment/profile chain")
 	f.StringVar(&cfg.S3.Region, "s3-region", cfg.S3.Region, "S3 region (default: AWS_REGION or us-east-1)")

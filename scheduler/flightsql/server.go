@@ -81,6 +81,9 @@ type Answer struct {
 	// Write, for a statement that writes, is its commit (opaque here):
 	// Submit runs it; the job's status then reports the rows written.
 	Write any
+	// Planned is when the statement began planning: the job reads the
+	// tables as they were then.
+	Planned time.Time
 }
 
 // Jobs is what the service needs of the scheduler. Errors are gRPC

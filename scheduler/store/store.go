@@ -32,6 +32,10 @@ const (
 	// Writes maps a write in flight to its staging location: what a
 	// scheduler that stopped mid-write removes when it starts again.
 	Writes = "writes"
+	// Retired maps a key to a location a DROP, a replace or a compaction
+	// took out of a managed table, and when (JSON): it goes once no job
+	// that planned with it runs (warehouse.Reclaimer).
+	Retired = "retired"
 )
 
 // TaskBucket is the bucket of a job's completed tasks ("stage/partition"
