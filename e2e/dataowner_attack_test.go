@@ -22,18 +22,8 @@ import (
 
 // Adversarial review of table ownership and location safety (issue 35):
 // a hostile client holding only the shared client secret, or a
-// principal's own secret, against a secured cluster of processes. Tests
-// that show a bypass still open skip with "bypass: …" (main stays green);
-// remove the skip with the fix.
-
-// skipBypass skips a test of a bypass still open, unless KAPOT_ATTACKS=1
-// (to see it fail, or to check a fix).
-func skipBypass(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv("KAPOT_ATTACKS") != "1" {
-		t.Skip("bypass: " + what + "; see report (KAPOT_ATTACKS=1 runs it)")
-	}
-}
+// principal's own secret, against a secured cluster of processes. Each
+// TestAttack… reproduces a bypass the review found (fixed since).
 
 // attackCluster is a secured cluster with data roots, a state dir (the
 // default warehouse), the operator's external CSV table ext (3 rows) and
@@ -331,7 +321,6 @@ func TestDataOwnershipAttacksHeldProcesses(t *testing.T) {
 // Writer (writer.go) escapes partition column names as it escapes values
 // (HiveEscape), or the planner refuses names with '/', '\\' or '..'.
 func TestAttackCopyPartitionNameEscapesStaging(t *testing.T) {
-	skipBypass(t, "a PARTITION_BY column named ../ext/p writes into ext's directory")
 	a := startAttackCluster(t)
 	err := a.shared.Exec(a.ctx, `COPY (SELECT 999 AS k, 'zzz' AS v, 'x' AS "../ext/p") TO '`+filepath.Join(a.root, "out")+`' (FORMAT csv, HEADER true, PARTITION_BY ("../ext/p"))`)
 	t.Logf("COPY: %v", err)
@@ -354,7 +343,6 @@ func TestAttackCopyPartitionNameEscapesStaging(t *testing.T) {
 // old.Owner on a refresh; ddl (or Tables.Replaceable) refuses to replace
 // an external table unless an operator, as write() does for CTAS.
 func TestAttackExternalRefreshTakesOwnership(t *testing.T) {
-	skipBypass(t, "re-creating the operator's external table makes the client its owner, which then replaces it")
 	a := startAttackCluster(t)
 	if err := a.shared.Exec(a.ctx, a.extDef()); err != nil {
 		t.Fatal(err)
@@ -375,7 +363,6 @@ func TestAttackExternalRefreshTakesOwnership(t *testing.T) {
 // name (cols) replaces it with a managed table, which it then drops. Fix
 // as TestAttackExternalRefreshTakesOwnership's second part.
 func TestAttackReplaceOwnExternalTable(t *testing.T) {
-	skipBypass(t, "CREATE OR REPLACE TABLE (not AS) replaces an external table without the operator")
 	a := startAttackCluster(t)
 	if err := a.alice.Exec(a.ctx, "CREATE EXTERNAL TABLE aext STORED AS CSV WITH HEADER ROW LOCATION '"+a.ext+"'"); err != nil {
 		t.Fatal(err)
@@ -398,7 +385,6 @@ func TestAttackReplaceOwnExternalTable(t *testing.T) {
 // writeMu around the look-up and the registration (resolve first, then
 // check again under the lock).
 func TestAttackExternalCreateRacesManagedCreate(t *testing.T) {
-	skipBypass(t, "CREATE EXTERNAL TABLE racing another principal's CREATE TABLE replaces it")
 	a := startAttackCluster(t)
 	many := filepath.Join(a.root, "many")
 	// Many small Parquet files (3^7) make the listing slow: one footer each.

@@ -84,6 +84,11 @@ func newWriter(input ExecutionPlan, n *kapotv1.WriterNode, o BuildOptions) (*Wri
 	}
 	for _, c := range n.GetPartitionBy() {
 		part[int(c)] = true
+		// A partition column's name is a directory name: it must not
+		// climb out of the write's staging directory, or name another.
+		if name := in.Field(int(c)).Name; name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\\\x00") || strings.Contains(name, "..") {
+			return nil, fmt.Errorf("PARTITION_BY column %q: a partition column's name becomes a directory name and may not be empty or hold '/', '\\' or '..': %w", name, ErrInvalidPlan)
+		}
 	}
 	w := &Writer{input: input, node: n, opts: o, codec: codec}
 	var fields []arrow.Field

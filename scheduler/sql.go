@@ -134,16 +134,31 @@ func (s *Scheduler) plan(sql string, props map[string]string) (*planner.Plan, er
 // listed and read under the session's properties props (kapot.s3.*), as
 // executors read them.
 func (s *Scheduler) createTable(ctx context.Context, d *planner.ExternalTable, props map[string]string, who security.Principal) (statementResult, error) {
-	operator := who.Operator
-	if old, exists := s.catalog.Lookup(d.Name); exists {
+	// check decides against the catalog as it is: an answer for IF NOT
+	// EXISTS, a refusal, or on (with the owner the table keeps: a refresh
+	// of the same definition keeps its owner's).
+	check := func() (answer string, owner string, err error) {
+		old, exists := s.catalog.Lookup(d.Name)
+		if !exists {
+			return "", who.Name, nil
+		}
 		if d.IfNotExists {
-			return oneColumn("result", fmt.Sprintf("table %s exists", old.Name)), nil
+			return fmt.Sprintf("table %s exists", old.Name), "", nil
 		}
 		same := old.Def != nil && old.Def.SQL() == d.SQL()
-		if !same && s.cfg.Security.Secrets.Enabled() && !operator {
-			return statementResult{}, status.Errorf(codes.AlreadyExists, "table %s exists in the shared catalog with another definition; choose another name (only an operator, with the scheduler secret, replaces a table)", d.Name)
+		if !same && s.cfg.Security.Secrets.Enabled() && !who.Operator {
+			return "", "", status.Errorf(codes.AlreadyExists, "table %s exists in the shared catalog with another definition; choose another name (only an operator, with the scheduler secret, replaces a table)", d.Name)
 		}
+		if same {
+			return "", old.Owner, nil
+		}
+		return "", who.Name, nil
 	}
+	if answer, _, err := check(); answer != "" || err != nil {
+		return oneColumn("result", answer), err
+	}
+	// Listing may take long: outside the lock, then checked again under it
+	// (a table created meanwhile is never overwritten).
 	t, err := s.catalog.Resolve(ctx, d, props)
 	if err != nil {
 		if errors.Is(err, objstore.ErrForbidden) {
@@ -151,7 +166,13 @@ func (s *Scheduler) createTable(ctx context.Context, d *planner.ExternalTable, p
 		}
 		return statementResult{}, status.Error(codes.InvalidArgument, err.Error())
 	}
-	t.Owner = who.Name
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	answer, owner, err := check()
+	if answer != "" || err != nil {
+		return oneColumn("result", answer), err
+	}
+	t.Owner = owner
 	if err := s.catalog.Register(t); err != nil {
 		return statementResult{}, status.Error(codes.InvalidArgument, err.Error())
 	}

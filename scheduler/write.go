@@ -72,9 +72,9 @@ func tablesStatus(err error) error {
 func (s *Scheduler) ddl(ctx context.Context, st *planner.Statement, who security.Principal) (statementResult, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	if st.Kind == planner.StmtDropTable && s.cfg.Security.Secrets.Enabled() && !who.Operator {
+	if (st.Kind == planner.StmtDropTable || st.Kind == planner.StmtCreateTable && st.Write.OrReplace) && s.cfg.Security.Secrets.Enabled() && !who.Operator {
 		if t, ok := s.catalog.Lookup(st.Write.Name); ok && !t.Managed {
-			return statementResult{}, status.Errorf(codes.PermissionDenied, "DROP TABLE %s: only an operator drops an external table of the shared catalog", t.Name)
+			return statementResult{}, status.Errorf(codes.PermissionDenied, "%s: only an operator drops or replaces an external table of the shared catalog", t.Name)
 		}
 	}
 	answer, err := s.tables.Define(ctx, st, who, func(sql string) error {
@@ -136,6 +136,9 @@ func (s *Scheduler) write(ctx context.Context, st *planner.Statement, props map[
 	}
 	count, err := countPlan(w.Plan, w.Staging)
 	if err != nil {
+		if errors.Is(err, engine.ErrInvalidPlan) || errors.Is(err, engine.ErrNotSupported) {
+			return statementResult{}, status.Errorf(codes.InvalidArgument, "write plan: %v", err)
+		}
 		return statementResult{}, status.Errorf(codes.Internal, "write plan: %v", err)
 	}
 	return statementResult{plan: count, sql: st.SQL, write: wj}, nil
