@@ -3,6 +3,7 @@ package engine
 import (
 	"math/bits"
 	"sync"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
@@ -18,6 +19,13 @@ import (
 // beyond its limit go back to the garbage collector. Allocate returns zeroed
 // memory, as the Go allocator does (the engine's own kernels that write
 // whole buffers skip that, see uninitAllocator). Safe for concurrent use.
+//
+// Like the Go allocator, it returns slices whose capacity is their length:
+// Arrow's compute kernels size their output from cap(buffer.Buf()) and
+// write up to it (kernels.execBufBuilder), so a buffer of length 9 KiB
+// with the 16 KiB capacity of its class made the string Take kernel slice
+// past the length and panic (TPC-DS q06). The whole class buffer is found
+// again from the capacity when the slice comes back (see whole).
 type RecyclingAllocator struct {
 	small memory.Allocator
 	limit int64
@@ -90,13 +98,30 @@ func (a *RecyclingAllocator) allocate(size int) ([]byte, bool) {
 		a.cached -= int64(cap(b))
 		a.hits++
 		a.mu.Unlock()
-		return b[:size], true
+		return b[:size:size], true
 	}
 	a.misses++
 	a.mu.Unlock()
 	// Power-of-two sizes of 4 KiB and more are at least 64-byte aligned
 	// in the Go heap, as Arrow wants.
-	return make([]byte, size, 1<<c), false
+	return make([]byte, 1<<c)[:size:size], false
+}
+
+// whole returns the class buffer that b, a slice this allocator returned,
+// is the start of, or false when b is not recycled (a small or a large
+// buffer from the Go heap). Every buffer of 4 KiB to 64 MiB that this
+// allocator hands out is the start of a buffer of its class's size, and
+// keeps a capacity of that class (see allocate): the class, and so the
+// buffer's true size, follow from the capacity.
+func whole(b []byte) ([]byte, bool) {
+	c := recycleClass(cap(b))
+	if c < 0 {
+		return nil, false
+	}
+	if cap(b) == 1<<c {
+		return b[:cap(b)], true
+	}
+	return unsafe.Slice(unsafe.SliceData(b), 1<<c), true
 }
 
 // Reallocate resizes b, in place when its capacity allows; the bytes
@@ -111,10 +136,16 @@ func (a *RecyclingAllocator) Reallocate(size int, b []byte) []byte {
 }
 
 // reallocateUninit is Reallocate that leaves the bytes beyond b's length
-// as they are.
+// as they are. In place where b's class buffer holds size bytes: grown or
+// shrunk within its class, the slice's capacity is its length again; shrunk
+// below its class, it keeps the class's capacity (as the Go allocator's
+// Reallocate does), from which whole finds the buffer.
 func (a *RecyclingAllocator) reallocateUninit(size int, b []byte) []byte {
-	if size <= cap(b) && recycled(b) {
-		return b[:size]
+	if w, ok := whole(b); ok && size <= len(w) {
+		if recycleClass(size) == recycleClass(len(w)) {
+			return w[:size:size]
+		}
+		return w[:size]
 	}
 	nb, _ := a.allocate(size)
 	copy(nb, b)
@@ -163,12 +194,6 @@ func (o overwriting) Reallocate(size int, b []byte) []byte {
 }
 func (o overwriting) Free(b []byte) { o.u.Free(b) }
 
-// recycled reports whether b has the capacity of a recycled class.
-func recycled(b []byte) bool {
-	c := cap(b)
-	return c >= 1<<minRecycleClass && c <= 1<<maxRecycleClass && c&(c-1) == 0
-}
-
 // SetPoison turns buffer poisoning on or off: every buffer freed from
 // then on is overwritten with garbage before it is cached or dropped, so a
 // value kept past its batch's lifetime reads garbage deterministically (see
@@ -177,13 +202,18 @@ func (a *RecyclingAllocator) SetPoison(on bool) { a.poison = on }
 
 // Free returns b to the cache (or to the garbage collector).
 func (a *RecyclingAllocator) Free(b []byte) {
-	if a.poison {
-		poison(b[:cap(b)])
-	}
-	if !recycled(b) {
+	w, ok := whole(b)
+	if !ok {
+		if a.poison {
+			poison(b[:cap(b)])
+		}
 		a.small.Free(b)
 		return
 	}
+	if a.poison {
+		poison(w)
+	}
+	b = w
 	c := bits.Len(uint(cap(b) - 1))
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -1,11 +1,15 @@
 package engine
 
 import (
+	"context"
+	"strings"
 	"sync"
 	"testing"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
@@ -21,10 +25,11 @@ func TestRecyclingAllocator(t *testing.T) {
 		t.Fatalf("small buffers are not recycled: %+v", st)
 	}
 	// A freed buffer is handed out again for any size of its class, zeroed
-	// and 64-byte aligned.
+	// and 64-byte aligned. Its capacity is its length, as Arrow's kernels
+	// assume (they grow a buffer up to cap(Buf())).
 	b := a.Allocate(5000)
-	if len(b) != 5000 || cap(b) != 8192 {
-		t.Fatalf("len %d cap %d, want 5000 8192", len(b), cap(b))
+	if len(b) != 5000 || cap(b) != 5000 {
+		t.Fatalf("len %d cap %d, want 5000 5000", len(b), cap(b))
 	}
 	for i := range b {
 		b[i] = 0xff
@@ -51,12 +56,19 @@ func TestRecyclingAllocator(t *testing.T) {
 		c[i] = 1
 	}
 	c = a.Reallocate(6000, c)
-	if len(c) != 6000 || &c[0] != &b[0] || c[99] != 1 || c[100] != 0 || c[5999] != 0 {
-		t.Fatalf("in-place growth: len %d, c[99]=%d c[100]=%d", len(c), c[99], c[100])
+	if len(c) != 6000 || cap(c) != 6000 || &c[0] != &b[0] || c[99] != 1 || c[100] != 0 || c[5999] != 0 {
+		t.Fatalf("in-place growth: len %d cap %d, c[99]=%d c[100]=%d", len(c), cap(c), c[99], c[100])
+	}
+	// Shrunk below its class in place, it keeps the class's capacity (as
+	// the Go allocator does) and is still recognised when freed or grown.
+	if s := a.Reallocate(3000, c); len(s) != 3000 || cap(s) != 8192 || &s[0] != &b[0] {
+		t.Fatalf("in-place shrink: len %d cap %d", len(s), cap(s))
+	} else if c = a.Reallocate(6000, s); len(c) != 6000 || cap(c) != 6000 || &c[0] != &b[0] || c[99] != 1 {
+		t.Fatalf("regrowth in place: len %d cap %d", len(c), cap(c))
 	}
 	// Growing past the class moves and keeps the contents.
 	c = a.Reallocate(20000, c)
-	if len(c) != 20000 || cap(c) != 32768 || c[99] != 1 || c[100] != 0 {
+	if len(c) != 20000 || cap(c) != 20000 || c[99] != 1 || c[100] != 0 {
 		t.Fatalf("moved growth: len %d cap %d", len(c), cap(c))
 	}
 	if st := a.Stats(); st.Cached != 8192 {
@@ -109,5 +121,48 @@ func TestRecyclingAllocatorArrays(t *testing.T) {
 	wg.Wait()
 	if st := rec.Stats(); st.Hits == 0 {
 		t.Fatalf("nothing was recycled: %+v", st)
+	}
+}
+
+// TestArrowTakeStringsOnRecycledBuffers is TPC-DS q06's crash (issue 36):
+// Arrow's Take kernel for strings sizes its output from the capacity of the
+// buffer it reserved and writes up to it. The recycler handed out a 10 944
+// byte buffer with the 16 KiB capacity of its class, so taking many copies
+// of a long value sliced past the buffer's length and panicked on a
+// goroutine of Arrow's own, which ended the process.
+func TestArrowTakeStringsOnRecycledBuffers(t *testing.T) {
+	mem := memory.NewCheckedAllocator(NewRecyclingAllocator(0))
+	defer mem.AssertSize(t, 0)
+	long := strings.Repeat("x", 100)
+	vb := array.NewStringBuilder(mem)
+	for i := 0; i < 9; i++ {
+		vb.Append("a")
+	}
+	vb.Append(long)
+	values := vb.NewArray()
+	vb.Release()
+	defer values.Release()
+	// The kernel reserves the values' mean length (10.9 bytes) times the
+	// rows taken; every row taken is the 100-byte value.
+	ib := array.NewInt32Builder(mem)
+	for i := 0; i < 1000; i++ {
+		ib.Append(9)
+	}
+	idx := ib.NewArray()
+	ib.Release()
+	defer idx.Release()
+	out, err := compute.TakeArray(exec.WithAllocator(context.Background(), mem), values, idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Release()
+	got := out.(*array.String)
+	if got.Len() != 1000 {
+		t.Fatalf("%d rows, want 1000", got.Len())
+	}
+	for i := 0; i < got.Len(); i++ {
+		if got.Value(i) != long {
+			t.Fatalf("row %d is %q", i, got.Value(i))
+		}
 	}
 }
