@@ -1,0 +1,145 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/compute/exec"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kapot-go/kapot/internal/panics"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// spareCapAllocator hands out buffers with capacity beyond their length,
+// as the recycling allocator did before issue 36: Arrow's string Take
+// kernel then writes past a buffer's length and panics.
+type spareCapAllocator struct{}
+
+func (spareCapAllocator) Allocate(n int) []byte { return make([]byte, n, 2*n+64) }
+func (a spareCapAllocator) Reallocate(n int, b []byte) []byte {
+	if n <= cap(b) {
+		return b[:n]
+	}
+	nb := a.Allocate(n)
+	copy(nb, b)
+	return nb
+}
+func (spareCapAllocator) Free([]byte) {}
+
+// TestArrowKernelPanicIsAnError: a panic inside one of Arrow's kernels,
+// which Arrow runs on a goroutine of its own, comes back as the call's
+// "internal error" instead of ending the process (guardKernels).
+func TestArrowKernelPanicIsAnError(t *testing.T) {
+	mem := spareCapAllocator{}
+	vb := array.NewStringBuilder(mem)
+	for i := 0; i < 9; i++ {
+		vb.Append("a")
+	}
+	vb.Append(strings.Repeat("x", 100))
+	values := vb.NewArray()
+	vb.Release()
+	defer values.Release()
+	ib := array.NewInt32Builder(mem)
+	for i := 0; i < 1000; i++ {
+		ib.Append(9)
+	}
+	idx := ib.NewArray()
+	ib.Release()
+	defer idx.Release()
+	out, err := compute.TakeArray(exec.WithAllocator(context.Background(), mem), values, idx)
+	if err == nil {
+		out.Release()
+		t.Fatal("Take wrote past its buffer without panicking: the test no longer exercises a kernel panic")
+	}
+	var pe *panics.Error
+	if !errors.Is(err, panics.ErrInternal) || !errors.As(err, &pe) || !strings.HasPrefix(err.Error(), "internal error: ") {
+		t.Fatalf("error %q (%T), want an internal error", err, err)
+	}
+	if !strings.Contains(pe.Stack, "VarBinaryImpl") {
+		t.Errorf("the stack does not name the kernel:\n%s", pe.Stack)
+	}
+}
+
+// TestGuardedFunction: a kernel's panic is an internal error; a refused
+// allocation (an allocator panics with ErrResourcesExhausted) stays a
+// resources-exhausted error.
+func TestGuardedFunction(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		value any
+		is    error
+		not   error
+	}{
+		{"boom", "boom", panics.ErrInternal, ErrResourcesExhausted},
+		{"oom", fmt.Errorf("%w: 1 GiB more", ErrResourcesExhausted), ErrResourcesExhausted, panics.ErrInternal},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := "kapot_test_panics_" + tc.name
+			fn := compute.NewScalarFunction(name, compute.Unary(), compute.EmptyFuncDoc)
+			k := exec.NewScalarKernel([]exec.InputType{exec.NewExactInput(arrow.PrimitiveTypes.Int64)}, exec.NewOutputType(arrow.PrimitiveTypes.Int64),
+				func(*exec.KernelCtx, *exec.ExecSpan, *exec.ExecResult) error { panic(tc.value) }, nil)
+			if err := fn.AddKernel(k); err != nil {
+				t.Fatal(err)
+			}
+			if !compute.GetFunctionRegistry().AddFunction(fn, false) {
+				t.Fatal("could not register the function")
+			}
+			guardFunction(fn) // what init does for the functions Arrow registers
+			in := array.NewInt64Builder(memory.DefaultAllocator)
+			in.AppendValues([]int64{1, 2, 3}, nil)
+			arr := in.NewArray()
+			in.Release()
+			defer arr.Release()
+			out, err := compute.CallFunction(context.Background(), name, nil, compute.NewDatumWithoutOwning(arr))
+			if err == nil {
+				out.Release()
+				t.Fatal("no error")
+			}
+			if !errors.Is(err, tc.is) || errors.Is(err, tc.not) {
+				t.Fatalf("error %q: want one that is %v and not %v", err, tc.is, tc.not)
+			}
+		})
+	}
+}
+
+// panickingFetcher is a shuffle fetcher with a bug.
+type panickingFetcher struct{}
+
+func (panickingFetcher) Fetch(context.Context, *kapotv1.PartitionLocation) (io.ReadCloser, error) {
+	var m map[string]int
+	m["x"]++ // assignment to entry in nil map
+	return nil, nil
+}
+
+// TestShuffleReaderPrefetchPanic: a panic on the goroutine that fetches a
+// remote partition ahead fails the reading task with an internal error (not
+// a fetch failure that reruns the map task), and the process lives on.
+func TestShuffleReaderPrefetchPanic(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	schema := arrow.NewSchema([]arrow.Field{{Name: "a", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	loc := &kapotv1.PartitionLocation{JobId: "j", StageId: 1, Executor: &kapotv1.ExecutorMetadata{Id: "peer"}}
+	r := &ShuffleReader{stageID: 1, schema: schema, partitions: [][]*kapotv1.PartitionLocation{{loc}}}
+	tc := &TaskContext{JobID: "j", ExecutorID: "me", WorkDir: t.TempDir(), Mem: mem, Fetcher: panickingFetcher{}}
+	op, err := r.Execute(context.Background(), 0, tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	b, err := op.Next(context.Background())
+	if err == nil {
+		b.Release()
+		t.Fatal("no error")
+	}
+	if !errors.Is(err, panics.ErrInternal) || !strings.Contains(err.Error(), "internal error: assignment to entry in nil map") {
+		t.Fatalf("error %q, want the fetch goroutine's panic as an internal error", err)
+	}
+}
