@@ -101,6 +101,10 @@ type Config struct {
 	// "proxy" (through the scheduler) or "direct" (endpoints name the
 	// executors).
 	FlightSQLResults string
+	// FlightSQLLimits bound what each Flight SQL owner holds between
+	// calls: prepared statements (count, bytes, idle time) and bearer
+	// tokens.
+	FlightSQLLimits flightsql.Limits
 	// AllowedDataRoots, when set, are the only places the plans of
 	// submitted jobs may read (checked when their files are opened).
 	AllowedDataRoots []string
@@ -128,7 +132,7 @@ func DefaultConfig() Config {
 		BindHost: "0.0.0.0", Port: 50050, ExecutorTimeout: 30 * time.Second, TaskRetries: 3,
 		MaxFetchFailures: 16, SchedulingMode: ModeFair, MaxStagePartitions: 10000, MaxTaskBytes: 8 << 20, FinishedJobDataCleanUpDelay: 300 * time.Second, FinishedJobTTL: time.Hour, TableRetention: time.Minute,
 		Speculation: true, SpeculationMultiplier: 1.5, SpeculationQuantile: 0.75, SpeculationMinRuntime: 500 * time.Millisecond, AbandonedJobTimeout: 30 * time.Second, AdminPort: -1,
-		FlightSQLPort: -1, FlightSQLResults: ResultsProxy, StateStore: StoreEmbedded, LeaderLease: 3 * time.Second,
+		FlightSQLPort: -1, FlightSQLResults: ResultsProxy, FlightSQLLimits: flightsql.DefaultLimits(), StateStore: StoreEmbedded, LeaderLease: 3 * time.Second,
 		Log: logging.Options{Level: "info", Format: "json", Prefix: "scheduler.log", Rotation: "daily", Component: "scheduler"},
 	}
 }
@@ -173,6 +177,8 @@ func (c *Config) Validate() error {
 		return bad("flight-sql-port", "port %d out of range -1..65535", c.FlightSQLPort)
 	case c.FlightSQLResults != ResultsProxy && c.FlightSQLResults != ResultsDirect:
 		return bad("flight-sql-results", "%q: want proxy or direct", c.FlightSQLResults)
+	case c.FlightSQLLimits != (flightsql.Limits{}) && c.FlightSQLLimits.Validate() != nil:
+		return fmt.Errorf("%v: %w", c.FlightSQLLimits.Validate(), config.ErrInvalid)
 	case c.StateStore != StoreEmbedded && c.StateStore != StoreEtcd:
 		return bad("state-store", "%q: want embedded or etcd", c.StateStore)
 	case c.StateStore == StoreEtcd && len(c.Etcd.Endpoints) == 0:

@@ -76,6 +76,7 @@ type Scheduler struct {
 	// The Arrow Flight SQL endpoint, when --flight-sql-port is set.
 	sqlLis   net.Listener
 	sqlSrv   *grpc.Server
+	sqlSvc   *flightsql.Server // owns the prepared statements and tokens (its sweep runs under bg)
 	sqlFetch *kflight.Client
 	stopping atomic.Bool
 	// linksDone is closed when the scheduler stops, ending executors' links.
@@ -269,23 +270,27 @@ func (s *Scheduler) listenFlightSQL() error {
 	if err != nil {
 		return fmt.Errorf("%v: %w", err, config.ErrInvalid)
 	}
+	var auth *flightsql.Auth
 	if s.cfg.Security.Secrets.Enabled() {
-		auth := flightsql.NewAuth(s.cfg.Security.Secrets.For(security.Client), s.cfg.Security.Secrets.Scheduler, s.cfg.Security.Secrets.Principals, func(method, reason string) {
+		auth = flightsql.NewAuth(s.cfg.Security.Secrets.For(security.Client), s.cfg.Security.Secrets.Scheduler, s.cfg.Security.Secrets.Principals, func(method, reason string) {
 			s.prom.authFailures.WithLabelValues(reason).Inc()
 			s.log.Warn().Str("method", method).Str("reason", reason).Msg("flight sql call rejected")
 		})
-		opts = append(opts, auth.ServerOptions()...)
 	}
 	lis, err := net.Listen("tcp", net.JoinHostPort(s.cfg.BindHost, strconv.Itoa(s.cfg.FlightSQLPort)))
 	if err != nil {
 		return fmt.Errorf("--flight-sql-port %d: %w", s.cfg.FlightSQLPort, err)
 	}
 	s.sqlFetch = kflight.NewClient(3, 100*time.Millisecond, 0, dial...)
-	srv, err := flightsql.NewServer(flightsql.Config{Jobs: flightJobs{s}, Catalog: s.catalog, Fetch: s.sqlFetch, Signer: s.signer, Results: s.cfg.FlightSQLResults})
+	srv, err := flightsql.NewServer(flightsql.Config{Jobs: flightJobs{s}, Catalog: s.catalog, Fetch: s.sqlFetch, Signer: s.signer, Results: s.cfg.FlightSQLResults,
+		Auth: auth, Limits: s.cfg.FlightSQLLimits})
 	if err != nil {
 		lis.Close()
 		return err
 	}
+	opts = append(opts, srv.ServerOptions()...)
+	s.prom.reg.MustRegister(srv)
+	s.sqlSvc = srv
 	s.sqlLis = lis
 	s.sqlSrv = grpc.NewServer(append([]grpc.ServerOption{grpc.MaxRecvMsgSize(64 << 20), grpc.MaxSendMsgSize(64 << 20),
 		grpc.ChainUnaryInterceptor(s.gateUnary), grpc.ChainStreamInterceptor(s.gateStream)}, opts...)...)
@@ -336,6 +341,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 				errc <- fmt.Errorf("flight sql server: %w", err)
 			}
 		}()
+		s.spawn(s.sqlSvc.Run)
 		s.log.Info().Str("addr", s.sqlLis.Addr().String()).Str("results", s.cfg.FlightSQLResults).Msg("flight sql listening")
 	}
 	var adminDone sync.WaitGroup

@@ -26,6 +26,8 @@ func schedulerCmd() *cobra.Command {
 	abandoned := cfg.AbandonedJobTimeout.Seconds()
 	specMin := cfg.SpeculationMinRuntime.Seconds()
 	lease := cfg.LeaderLease.Seconds()
+	preparedIdle := cfg.FlightSQLLimits.PreparedIdle.Seconds()
+	preparedBytes := config.ByteSize(cfg.FlightSQLLimits.MaxPreparedBytes)
 	var etcdPasswordFile string
 	c := &cobra.Command{
 		Use:   "scheduler",
@@ -52,6 +54,8 @@ result, secrets redacted.`,
 			cfg.AbandonedJobTimeout = time.Duration(abandoned * float64(time.Second))
 			cfg.SpeculationMinRuntime = time.Duration(specMin * float64(time.Second))
 			cfg.LeaderLease = time.Duration(lease * float64(time.Second))
+			cfg.FlightSQLLimits.PreparedIdle = time.Duration(preparedIdle * float64(time.Second))
+			cfg.FlightSQLLimits.MaxPreparedBytes = int64(preparedBytes)
 			if err := security.LoadSecretFile("etcd-password", &cfg.Etcd.Password, etcdPasswordFile); err != nil {
 				return fmt.Errorf("%v: %w", err, config.ErrInvalid)
 			}
@@ -112,6 +116,10 @@ result, secrets redacted.`,
 	f.StringVar(&adminTokenFile, "admin-token-file", "", "read --admin-token from this file")
 	f.IntVar(&cfg.FlightSQLPort, "flight-sql-port", cfg.FlightSQLPort, "Arrow Flight SQL port for JDBC, ADBC and database/sql clients (-1: off, 0: any free port)")
 	f.StringVar(&cfg.FlightSQLResults, "flight-sql-results", cfg.FlightSQLResults, "where Flight SQL clients fetch results: proxy (through the scheduler) or direct (from the executors)")
+	f.IntVar(&cfg.FlightSQLLimits.MaxPrepared, "flight-sql-max-prepared", cfg.FlightSQLLimits.MaxPrepared, "prepared statements one Flight SQL principal may hold open (without authentication: one connection); more are refused with ResourceExhausted")
+	f.Var(&preparedBytes, "flight-sql-max-prepared-bytes", "bytes of SQL text and bound parameters one Flight SQL principal's prepared statements may hold together (without authentication: one connection)")
+	config.SecondsVar(f, &preparedIdle, "flight-sql-prepared-idle-seconds", preparedIdle, "close a Flight SQL prepared statement unused for this long (they also end when closed, and with the connection that made them)")
+	f.IntVar(&cfg.FlightSQLLimits.MaxTokens, "flight-sql-max-tokens", cfg.FlightSQLLimits.MaxTokens, "live Flight SQL bearer tokens (from handshakes, valid 12 h) per principal; a handshake beyond ends the principal's oldest token")
 	f.DurationVar(&cfg.TableRetention, "table-retention", cfg.TableRetention, "keep the files a DROP TABLE, CREATE OR REPLACE or compaction took out of a managed table this long after the last query that planned with them ended: running queries keep reading the version they planned with")
 	f.StringVar(&cfg.Warehouse, "warehouse", cfg.Warehouse, "where managed tables (CREATE TABLE, CREATE TABLE AS) live: a directory, or s3://bucket/prefix (default: <state-dir>/warehouse; none without a state dir)")
 	f.StringVar(&cfg.S3.Endpoint, "s3-endpoint", cfg.S3.Endpoint, "S3-compatible endpoint URL for s3:// locations the scheduler lists and writes (default: AWS, or AWS_ENDPOINT_URL_S3); credentials from the AWS environment/profile chain")

@@ -22,21 +22,30 @@ import (
 // sqlTokenTTL is how long a bearer token from a Flight SQL handshake lasts.
 const sqlTokenTTL = 12 * time.Hour
 
+// defaultMaxTokens bounds each principal's live tokens until the server
+// sets its limit (Limits.MaxTokens).
+const defaultMaxTokens = 1024
+
 // Auth guards the Flight SQL endpoint with the cluster's secrets. Clients
 // authenticate with HTTP Basic, either on every call (the Go database/sql
 // driver) or once through Handshake, which answers with a bearer token for
 // later calls (JDBC, ADBC): a principal of the principals file with its
 // name and its own secret, anyone else with any user name and the client
 // secret (the principal "client") or the scheduler secret (the operator).
-// Health checks stay open.
+// Health checks stay open. A principal holds at most Limits.MaxTokens live
+// tokens (a handshake beyond ends its oldest); the Server that owns the
+// Auth sweeps expired ones.
 type Auth struct {
 	secret     [sha256.Size]byte
 	admin      [sha256.Size]byte // the scheduler secret: may replace tables
 	principals map[string][sha256.Size]byte
 	onReject   func(method, reason string)
 
-	mu     sync.Mutex
-	tokens map[string]sqlToken
+	now func() time.Time
+
+	mu        sync.Mutex
+	tokens    map[string]sqlToken
+	maxTokens int
 }
 
 type sqlToken struct {
@@ -61,7 +70,7 @@ func PrincipalOf(ctx context.Context) security.Principal {
 // scheduler secret (admin) and the principals' own secrets (name → secret).
 func NewAuth(secret, admin string, principals map[string]string, onReject func(method, reason string)) *Auth {
 	a := &Auth{secret: sha256.Sum256([]byte(secret)), admin: sha256.Sum256([]byte(admin)), principals: map[string][sha256.Size]byte{},
-		onReject: onReject, tokens: map[string]sqlToken{}}
+		onReject: onReject, tokens: map[string]sqlToken{}, maxTokens: defaultMaxTokens, now: time.Now}
 	for name, v := range principals {
 		a.principals[name] = sha256.Sum256([]byte(v))
 	}
@@ -127,7 +136,7 @@ func (a *Auth) check(ctx context.Context, method string) (token string, who secu
 		a.mu.Lock()
 		t, ok := a.tokens[cred]
 		a.mu.Unlock()
-		if !ok || time.Now().After(t.exp) {
+		if !ok || a.now().After(t.exp) {
 			return "", security.Principal{}, a.reject(method, "bad_token", "Flight SQL: unknown or expired bearer token; authenticate again")
 		}
 		return "", t.who, nil
@@ -141,7 +150,39 @@ func (a *Auth) issue(who security.Principal) (string, error) {
 		return "", status.Errorf(codes.Internal, "token: %v", err)
 	}
 	tok := hex.EncodeToString(b[:])
-	now := time.Now()
+	now := a.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	// Beyond the principal's limit, its oldest live token ends (expired
+	// ones end here too).
+	live, oldest := 0, ""
+	for t, v := range a.tokens {
+		switch {
+		case now.After(v.exp):
+			delete(a.tokens, t)
+		case v.who == who:
+			live++
+			if oldest == "" || v.exp.Before(a.tokens[oldest].exp) {
+				oldest = t
+			}
+		}
+	}
+	if live >= a.maxTokens {
+		delete(a.tokens, oldest)
+	}
+	a.tokens[tok] = sqlToken{exp: now.Add(sqlTokenTTL), who: who}
+	return tok, nil
+}
+
+// setMaxTokens sets the limit of live tokens per principal.
+func (a *Auth) setMaxTokens(n int) {
+	a.mu.Lock()
+	a.maxTokens = n
+	a.mu.Unlock()
+}
+
+// sweep ends the tokens expired by now.
+func (a *Auth) sweep(now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for t, v := range a.tokens {
@@ -149,8 +190,13 @@ func (a *Auth) issue(who security.Principal) (string, error) {
 			delete(a.tokens, t)
 		}
 	}
-	a.tokens[tok] = sqlToken{exp: now.Add(sqlTokenTTL), who: who}
-	return tok, nil
+}
+
+// liveTokens is how many tokens are held.
+func (a *Auth) liveTokens() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.tokens)
 }
 
 // ServerOptions are the interceptors that authenticate every call.

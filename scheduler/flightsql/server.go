@@ -3,8 +3,6 @@ package flightsql
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -124,6 +121,12 @@ type Config struct {
 	Signer *kflight.Signer
 	// Results is ResultsProxy or ResultsDirect.
 	Results string
+	// Auth, when set, authenticates every call (ServerOptions); the
+	// server sweeps its expired tokens.
+	Auth *Auth
+	// Limits bound each owner's prepared statements and tokens (zero:
+	// DefaultLimits).
+	Limits Limits
 }
 
 // Server is the scheduler's Arrow Flight SQL service: it runs SQL over the
@@ -138,19 +141,27 @@ type Server struct {
 	results string
 	mem     memory.Allocator
 
-	mu       sync.Mutex
-	prepared map[string]*preparedStmt
-}
-
-type preparedStmt struct {
-	sql    string
-	params []string // SQL literals bound by the last DoPut
+	auth     *Auth
+	limits   Limits
+	prepared *preparedSet
+	conns    *connTracker
+	now      func() time.Time
 }
 
 // NewServer makes the service.
 func NewServer(cfg Config) (*Server, error) {
+	if cfg.Limits == (Limits{}) {
+		cfg.Limits = DefaultLimits()
+	}
+	if err := cfg.Limits.Validate(); err != nil {
+		return nil, err
+	}
 	f := &Server{jobs: cfg.Jobs, cat: cfg.Catalog, fetch: cfg.Fetch, signer: cfg.Signer, results: cfg.Results,
-		mem: memory.NewGoAllocator(), prepared: map[string]*preparedStmt{}}
+		mem: memory.NewGoAllocator(), auth: cfg.Auth, limits: cfg.Limits, prepared: newPreparedSet(cfg.Limits), now: time.Now}
+	f.conns = &connTracker{prepared: f.prepared}
+	if f.auth != nil {
+		f.auth.setMaxTokens(cfg.Limits.MaxTokens)
+	}
 	f.Alloc = f.mem
 	for id, v := range map[fsql.SqlInfo]any{
 		fsql.SqlInfoFlightSqlServerName:         "kapot",
@@ -169,9 +180,58 @@ func NewServer(cfg Config) (*Server, error) {
 	return f, nil
 }
 
-// Register serves the service on g.
+// Register serves the service on g, which must be made with
+// ServerOptions.
 func (f *Server) Register(g *grpc.Server) {
 	flight.RegisterFlightServiceServer(g, fsql.NewFlightServerWithAllocator(f, f.mem))
+}
+
+// ServerOptions are what the gRPC server of the service needs: the
+// tracking of connections (a prepared statement ends with the connection
+// that made it) and, with Config.Auth, authentication.
+func (f *Server) ServerOptions() []grpc.ServerOption {
+	opts := []grpc.ServerOption{grpc.StatsHandler(f.conns)}
+	if f.auth != nil {
+		opts = append(opts, f.auth.ServerOptions()...)
+	}
+	return opts
+}
+
+// Run sweeps, until ctx ends, the prepared statements unused for
+// Limits.PreparedIdle and the expired bearer tokens. The server's owner
+// runs it.
+func (f *Server) Run(ctx context.Context) {
+	every := min(max(f.limits.PreparedIdle/4, time.Second), time.Minute)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		f.sweep(f.now())
+	}
+}
+
+// sweep ends what expired by now.
+func (f *Server) sweep(now time.Time) {
+	f.prepared.expire(now)
+	if f.auth != nil {
+		f.auth.sweep(now)
+	}
+}
+
+// owner is who a prepared statement made by this call belongs to: the
+// authenticated principal, or without authentication the connection.
+func owner(ctx context.Context) string {
+	if who := PrincipalOf(ctx); who.Name != "" {
+		return who.Name
+	}
+	if c := connOf(ctx); c != 0 {
+		return "connection " + strconv.FormatUint(c, 10)
+	}
+	return ""
 }
 
 // SQLStatus maps a planning or execution error to a gRPC status.
@@ -472,48 +532,41 @@ func (f *Server) CancelFlightInfo(_ context.Context, req *flight.CancelFlightInf
 // CreatePreparedStatement keeps the statement; parameters ($1, $2, … or ?)
 // are bound by DoPutPreparedStatementQuery and substituted as literals.
 func (f *Server) CreatePreparedStatement(ctx context.Context, req fsql.ActionCreatePreparedStatementRequest) (fsql.ActionCreatePreparedStatementResult, error) {
+	if l := len(req.GetQuery()); l > planner.MaxSQLBytes {
+		// It could never run: refused before it is kept.
+		return fsql.ActionCreatePreparedStatementResult{}, status.Errorf(codes.InvalidArgument, "SQL text is %d bytes, more than the %d accepted", l, planner.MaxSQLBytes)
+	}
 	n, err := countParams(req.GetQuery())
 	if err != nil {
 		return fsql.ActionCreatePreparedStatementResult{}, status.Error(codes.InvalidArgument, err.Error())
 	}
 	var res fsql.ActionCreatePreparedStatementResult
+	// Kept (within the owner's limits) before it is planned.
+	h, err := f.prepared.add(owner(ctx), connOf(ctx), req.GetQuery(), f.now())
+	if err != nil {
+		return res, err
+	}
+	res.Handle = []byte(h)
 	if n == 0 {
 		if schema, err := f.schemaOf(req.GetQuery()); err == nil {
 			res.DatasetSchema = schema
 		}
 	}
-	var id [16]byte
-	if _, err := rand.Read(id[:]); err != nil {
-		return res, status.Errorf(codes.Internal, "%v", err)
-	}
-	res.Handle = []byte(hex.EncodeToString(id[:]))
-	f.mu.Lock()
-	f.prepared[string(res.Handle)] = &preparedStmt{sql: req.GetQuery()}
-	f.mu.Unlock()
 	return res, nil
 }
 
-// ClosePreparedStatement forgets a prepared statement.
-func (f *Server) ClosePreparedStatement(_ context.Context, req fsql.ActionClosePreparedStatementRequest) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.prepared, string(req.GetPreparedStatementHandle()))
-	return nil
+// ClosePreparedStatement ends a prepared statement of the caller's.
+func (f *Server) ClosePreparedStatement(ctx context.Context, req fsql.ActionClosePreparedStatementRequest) error {
+	return f.prepared.close(owner(ctx), string(req.GetPreparedStatementHandle()))
 }
 
 // preparedText is a prepared statement's text and bound parameters.
-func (f *Server) preparedText(handle []byte) (string, []string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	p, ok := f.prepared[string(handle)]
-	if !ok {
-		return "", nil, status.Error(codes.NotFound, "unknown prepared statement (closed, or made by another scheduler)")
-	}
-	return p.sql, slices.Clone(p.params), nil
+func (f *Server) preparedText(ctx context.Context, handle []byte) (string, []string, error) {
+	return f.prepared.get(owner(ctx), string(handle), f.now())
 }
 
-func (f *Server) preparedSQL(handle []byte) (string, error) {
-	sql, params, err := f.preparedText(handle)
+func (f *Server) preparedSQL(ctx context.Context, handle []byte) (string, error) {
+	sql, params, err := f.preparedText(ctx, handle)
 	if err != nil {
 		return "", err
 	}
@@ -557,7 +610,7 @@ const maxParamRows = 10_000
 
 // DoPutPreparedStatementQuery binds parameters: one row, one column per
 // placeholder.
-func (f *Server) DoPutPreparedStatementQuery(_ context.Context, cmd fsql.PreparedStatementQuery, rdr flight.MessageReader, _ flight.MetadataWriter) ([]byte, error) {
+func (f *Server) DoPutPreparedStatementQuery(ctx context.Context, cmd fsql.PreparedStatementQuery, rdr flight.MessageReader, _ flight.MetadataWriter) ([]byte, error) {
 	rows, err := paramRows(rdr)
 	if err != nil {
 		return nil, err
@@ -570,20 +623,16 @@ func (f *Server) DoPutPreparedStatementQuery(_ context.Context, cmd fsql.Prepare
 		lits = rows[0]
 	}
 	h := cmd.GetPreparedStatementHandle()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	p, ok := f.prepared[string(h)]
-	if !ok {
-		return nil, status.Error(codes.NotFound, "unknown prepared statement")
+	if err := f.prepared.bind(owner(ctx), string(h), lits, f.now()); err != nil {
+		return nil, err
 	}
-	p.params = lits
 	return h, nil
 }
 
 // GetFlightInfoPreparedStatement runs a prepared statement with its bound
 // parameters.
 func (f *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd fsql.PreparedStatementQuery, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
-	sql, err := f.preparedSQL(cmd.GetPreparedStatementHandle())
+	sql, err := f.preparedSQL(ctx, cmd.GetPreparedStatementHandle())
 	if err != nil {
 		return nil, err
 	}
@@ -592,7 +641,7 @@ func (f *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd fsql.Pr
 
 // GetSchemaPreparedStatement plans a prepared statement.
 func (f *Server) GetSchemaPreparedStatement(ctx context.Context, cmd fsql.PreparedStatementQuery, _ *flight.FlightDescriptor) (*flight.SchemaResult, error) {
-	sql, err := f.preparedSQL(cmd.GetPreparedStatementHandle())
+	sql, err := f.preparedSQL(ctx, cmd.GetPreparedStatementHandle())
 	if err != nil {
 		return nil, err
 	}
@@ -646,7 +695,7 @@ func (f *Server) DoPutCommandStatementUpdate(ctx context.Context, cmd fsql.State
 // parameters, …) once per row of parameters it is sent (once without
 // parameters), and answers the rows written in all.
 func (f *Server) DoPutPreparedStatementUpdate(ctx context.Context, cmd fsql.PreparedStatementUpdate, rdr flight.MessageReader) (int64, error) {
-	text, params, err := f.preparedText(cmd.GetPreparedStatementHandle())
+	text, params, err := f.preparedText(ctx, cmd.GetPreparedStatementHandle())
 	if err != nil {
 		return 0, err
 	}
