@@ -30,6 +30,7 @@ import (
 	"github.com/kapot-go/kapot/internal/admin"
 	"github.com/kapot-go/kapot/internal/config"
 	"github.com/kapot-go/kapot/internal/failover"
+	"github.com/kapot-go/kapot/internal/panics"
 	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/internal/sysinfo"
 	"github.com/kapot-go/kapot/internal/topology"
@@ -446,9 +447,12 @@ func (e *Executor) Run(ctx context.Context) error {
 	// Clients read only results, with the tickets the scheduler signed.
 	flightSrv.RequireSignedTickets(kflight.NewSigner(e.cfg.Security.Secrets))
 	e.flightSrv.Store(flightSrv)
-	e.flightGRPC = grpc.NewServer(append(append(kflight.ServerOptions(), grpc.MaxSendMsgSize(int(e.cfg.GRPCMaxEncodingMessageSize)), grpc.MaxRecvMsgSize(int(e.cfg.GRPCMaxDecodingMessageSize))), flightOpts...)...)
+	// Handlers (Flight's decoding and serving of partitions, task
+	// launches) run on grpc-go's goroutines, which do not recover: the
+	// panics interceptors come first and fail the call instead.
+	e.flightGRPC = grpc.NewServer(append(append(append(panics.ServerOptions(e.log), kflight.ServerOptions()...), grpc.MaxSendMsgSize(int(e.cfg.GRPCMaxEncodingMessageSize)), grpc.MaxRecvMsgSize(int(e.cfg.GRPCMaxDecodingMessageSize))), flightOpts...)...)
 	flightSrv.Register(e.flightGRPC)
-	e.execGRPC = grpc.NewServer(append([]grpc.ServerOption{grpc.MaxSendMsgSize(int(e.cfg.GRPCMaxEncodingMessageSize)), grpc.MaxRecvMsgSize(int(e.cfg.GRPCMaxDecodingMessageSize))}, execOpts...)...)
+	e.execGRPC = grpc.NewServer(append(append(panics.ServerOptions(e.log), grpc.MaxSendMsgSize(int(e.cfg.GRPCMaxEncodingMessageSize)), grpc.MaxRecvMsgSize(int(e.cfg.GRPCMaxDecodingMessageSize))), execOpts...)...)
 	kapotv1.RegisterExecutorServiceServer(e.execGRPC, &service{e: e})
 	healthpb.RegisterHealthServer(e.execGRPC, e.health)
 	healthpb.RegisterHealthServer(e.flightGRPC, e.health)

@@ -12,14 +12,11 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/internal/panics"
 	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/shuffle"
 )
-
-// errPanicked marks a task whose engine panicked (safeRun recovered it):
-// the same plan over the same data panics again, so it is not retried.
-var errPanicked = errors.New("task panicked")
 
 // failure classifies a task error into the wire's failure reasons and
 // says whether the scheduler may run the task again (FailedTask.retryable).
@@ -72,7 +69,8 @@ func failure(ctx context.Context, err error) *kapotv1.FailedTask {
 //     directory must be, a name too long, a read-only file system, a
 //     symlink loop, a file that is already there);
 //   - invalid or unsupported plans and ids, a broken constraint, and a
-//     panic of the engine.
+//     panic of the engine (an internal error: the same plan over the same
+//     data panics again).
 //
 // It is checked before isIOError: these errors are *fs.PathError and
 // syscall.Errno values too, which alone would make them look like I/O.
@@ -83,7 +81,7 @@ func permanent(err error) bool {
 		errors.Is(err, fs.ErrExist), errors.Is(err, errors.ErrUnsupported),
 		errors.Is(err, engine.ErrInvalidPlan), errors.Is(err, engine.ErrNotSupported), errors.Is(err, engine.ErrConstraint),
 		errors.Is(err, shuffle.ErrInvalidID), errors.Is(err, shuffle.ErrPathEscape),
-		errors.Is(err, errPanicked):
+		errors.Is(err, panics.ErrInternal):
 		return true
 	}
 	var errno syscall.Errno

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/internal/panics"
 	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/shuffle"
@@ -70,7 +71,7 @@ func TestFailureClassification(t *testing.T) {
 		{"not supported", fmt.Errorf("window: %w", engine.ErrNotSupported), false, "execution"},
 		{"NOT NULL violated", fmt.Errorf("write: %w", engine.ErrConstraint), false, "execution"},
 		{"invalid shuffle id", fmt.Errorf("job ../x: %w", shuffle.ErrInvalidID), false, "execution"},
-		{"a panic", fmt.Errorf("%w: %v", errPanicked, "runtime error: index out of range [3] with length 3"), false, "execution"},
+		{"a panic", fmt.Errorf("take: %w", &panics.Error{Value: "runtime error: index out of range [3] with length 3"}), false, "execution"},
 		{"division by zero, a cast (unclassified)", errors.New("cast 'x' to INT: invalid syntax"), false, "execution"},
 
 		// Transient: run it again.

@@ -3,7 +3,6 @@ package executor
 import (
 	"context"
 	"fmt"
-	"runtime/debug"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -11,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kapot-go/kapot/internal/panics"
 	"github.com/kapot-go/kapot/internal/topology"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/shuffle"
@@ -139,6 +139,9 @@ func (e *Executor) runTask(ctx context.Context, cancel context.CancelFunc, def *
 	log.Info().Int("slot", slot).Ints("cores", cores).Msg("task started")
 	done, err := e.safeRun(ctx, def, log)
 	if err != nil {
+		// A panic of the task's goroutine, of one its operators started
+		// or of an Arrow kernel (engine.Catch): the stack is for the log.
+		panics.LogIf(log, err, "task panicked")
 		f := failure(ctx, err)
 		st.Status = &kapotv1.TaskStatus_Failed{Failed: f}
 		log.Warn().Str("error", f.GetError()).Str("reason", fmt.Sprintf("%T", f.GetReason())).Msg("task failed")
@@ -151,13 +154,13 @@ func (e *Executor) runTask(ctx context.Context, cancel context.CancelFunc, def *
 	log.Info().Dur("elapsed", time.Since(start)).Msg("task finished")
 }
 
-// safeRun turns a panic in the engine into a task error: one bad plan must
-// never take the executor down.
+// safeRun turns a panic in the engine into a task error, "internal error:
+// <value>": one bad plan must never take the executor down. Goroutines the
+// engine starts recover their own (engine.Catch) and return them as errors.
 func (e *Executor) safeRun(ctx context.Context, def *kapotv1.TaskDefinition, log zerolog.Logger) (done *kapotv1.SuccessfulTask, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			log.Error().Interface("panic", r).Str("stack", string(debug.Stack())).Msg("task panicked")
-			err = fmt.Errorf("%w: %v", errPanicked, r) // deterministic: not retried
+			err = panics.From(r) // runTask logs it; deterministic: not retried
 		}
 	}()
 	return e.engine.RunTask(ctx, &Task{Def: def, ExecutorID: e.id, WorkDir: e.workDir, Mem: e.mem, Pool: e.pool, Fetcher: e.fetcher, HostLocal: e.hostLocal, Store: e.store, ShuffleCompression: e.cfg.ShuffleCompression, Footers: e.footers})
