@@ -43,6 +43,28 @@ type collectAcc struct {
 	frac   float64
 	sep    string
 	order  []SortKey
+	// text counts the bytes of each group's string_agg value so far: a
+	// value past maxTextResult fails the query before it is built.
+	text []int64
+}
+
+// countText adds a string_agg entry of n bytes to group g.
+func (a *collectAcc) countText(g uint32, n int) error {
+	if a.fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_STRING_AGG {
+		return nil
+	}
+	if int(g) >= len(a.text) {
+		a.text = append(a.text, make([]int64, int(g)+1-len(a.text))...)
+	}
+	if a.text[g] > 0 {
+		n += len(a.sep)
+	}
+	a.text[g] += int64(n)
+	if a.text[g] > maxTextResult {
+		// The same every attempt: not a resources error (those are retried).
+		return fmt.Errorf("string_agg: a group's value would pass %d bytes, the most a text value may hold", maxTextResult)
+	}
+	return nil
 }
 
 // newCollect builds the accumulator for arguments of type in (the value,
@@ -152,6 +174,11 @@ func (a *collectAcc) update(_ context.Context, groups []uint32, arg arrow.Array)
 		if err := appendFrom(b, v, i); err != nil {
 			return err
 		}
+		if s, ok := v.(*array.String); ok {
+			if err := a.countText(g, len(s.Value(i))); err != nil {
+				return err
+			}
+		}
 		a.gids = append(a.gids, g)
 		if a.ordered() {
 			var key []byte
@@ -191,6 +218,9 @@ func (a *collectAcc) merge(_ context.Context, groups []uint32, states []arrow.Ar
 			rest, err := decodeValue(b, buf[k+int(l):])
 			if err != nil {
 				return fmt.Errorf("%v state: %w", a.fn, err)
+			}
+			if err := a.countText(g, len(buf)-k-int(l)-len(rest)); err != nil {
+				return err
 			}
 			a.gids = append(a.gids, g)
 			buf = rest

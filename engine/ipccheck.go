@@ -18,7 +18,7 @@ import (
 func checkIPC(obj objstore.Object) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("corrupt Arrow IPC metadata: %v", p)
+			err = PanicError(p, "corrupt Arrow IPC metadata")
 		}
 	}()
 	size := obj.Size()

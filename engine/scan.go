@@ -177,7 +177,7 @@ func (o *fileScanOp) Next(ctx context.Context) (b arrow.RecordBatch, err error) 
 				file = o.files[o.next-1]
 			}
 			o.closeFile()
-			b, err = nil, fmt.Errorf("%s scan: corrupt file %s: %v", o.scan.format.name(), file, p)
+			b, err = nil, PanicError(p, fmt.Sprintf("%s scan: corrupt file %s", o.scan.format.name(), file))
 		}
 	}()
 	for {
@@ -303,7 +303,7 @@ func schemaOf[T any](ctx context.Context, open opener, groups []*kapotv1.FileGro
 	var zero T
 	defer func() {
 		if p := recover(); p != nil {
-			v, err = zero, fmt.Errorf("corrupt file %s: %v", path, p)
+			v, err = zero, PanicError(p, "corrupt file "+path)
 		}
 	}()
 	path, err = firstPath(groups)
@@ -704,7 +704,7 @@ func expandShort(idx, doffs []int32, dbytes []byte, offs []int32, mem memory.All
 func openParquet(obj objstore.Object, mem memory.Allocator, footer ...*metadata.FileMetaData) (pf *file.Reader, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			pf, err = nil, fmt.Errorf("corrupt Parquet file %s: %v", obj.Location(), p)
+			pf, err = nil, PanicError(p, "corrupt Parquet file "+obj.Location())
 		}
 	}()
 	opts := []file.ReadOption{file.WithReadProps(parquet.NewReaderProperties(mem))}
@@ -829,7 +829,7 @@ func (r *parquetReader) preselect(parts []arrow.RecordBatch) (sel []int32, all b
 func (r *parquetReader) takeColumn(col arrow.Array, sel []int32) (out arrow.Array, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			out, err = nil, fmt.Errorf("corrupt Parquet file %s: %v", r.loc, p)
+			out, err = nil, PanicError(p, "corrupt Parquet file "+r.loc)
 		}
 	}()
 	if d, ok := col.(*array.Dictionary); ok {
@@ -926,7 +926,7 @@ func (r *parquetReader) nextBatch() (arrow.RecordBatch, error) {
 func (r *parquetReader) convert(col arrow.Array, want arrow.DataType) (out arrow.Array, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			out, err = nil, fmt.Errorf("corrupt Parquet file %s: %v", r.loc, p)
+			out, err = nil, PanicError(p, "corrupt Parquet file "+r.loc)
 		}
 	}()
 	return convertColumn(array.MakeFromData(col.Data()), want, r.mem), nil
@@ -937,7 +937,7 @@ func (r *parquetReader) convert(col arrow.Array, want arrow.DataType) (out arrow
 func (r *parquetReader) nextOf(i int) (b arrow.RecordBatch, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			b, err = nil, fmt.Errorf("corrupt Parquet file %s: %v", r.loc, p)
+			b, err = nil, PanicError(p, "corrupt Parquet file "+r.loc)
 		}
 	}()
 	rr := r.rrs[i]

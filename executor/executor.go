@@ -94,13 +94,17 @@ type Executor struct {
 	flightSrv  atomic.Pointer[kflight.Server]
 	flightGRPC *grpc.Server
 	execGRPC   *grpc.Server
-	arrowMem   *engine.CountingAllocator  // wraps mem; its count is a metric
-	recycler   *engine.RecyclingAllocator // mem's cache of freed buffers, when mem is the default
-	flightLis  net.Listener
-	grpcLis    net.Listener
-	admin      *admin.Server
-	prom       *execMetrics
-	reg        *kapotv1.ExecutorRegistration
+	arrowMem   *engine.CountingAllocator // wraps mem; its count is a metric
+	// taskMem is what tasks allocate with: arrowMem bounded at memBound
+	// (engine.BoundedAllocator).
+	taskMem   memory.Allocator
+	memBound  int64
+	recycler  *engine.RecyclingAllocator // mem's cache of freed buffers, when mem is the default
+	flightLis net.Listener
+	grpcLis   net.Listener
+	admin     *admin.Server
+	prom      *execMetrics
+	reg       *kapotv1.ExecutorRegistration
 
 	ready  chan struct{}
 	health *health.Server
@@ -156,6 +160,12 @@ func New(cfg Config, eng Engine, log zerolog.Logger) (*Executor, error) {
 	}
 	e.arrowMem = engine.NewCountingAllocator(e.mem)
 	e.mem = e.arrowMem
+	// Tasks allocate through a bound: the Arrow memory live in this
+	// executor stays within the pool and a margin for what no reservation
+	// covers (batches in flight, the recycler's cache); a task that needs
+	// more fails with "resources exhausted", the executor lives on.
+	e.memBound = poolSize + max(256<<20, poolSize/4)
+	e.taskMem = engine.NewBoundedAllocator(e.arrowMem, e.memBound)
 	e.cores = runtime.NumCPU()
 	e.memory = poolSize
 	if cfg.OverProvisioning {

@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/internal/panics"
 	"github.com/kapot-go/kapot/internal/topology"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -160,10 +162,18 @@ func (e *Executor) runTask(ctx context.Context, cancel context.CancelFunc, def *
 func (e *Executor) safeRun(ctx context.Context, def *kapotv1.TaskDefinition, log zerolog.Logger) (done *kapotv1.SuccessfulTask, err error) {
 	defer func() {
 		if r := recover(); r != nil {
+			var me *engine.MemoryExhaustedError
+			if e, ok := r.(error); ok && errors.As(e, &me) {
+				// The task needs more memory than the executor may use
+				// (engine.BoundedAllocator): its error, not a crash.
+				log.Warn().Err(me).Msg("task refused memory")
+				err = me
+				return
+			}
 			err = panics.From(r) // runTask logs it; deterministic: not retried
 		}
 	}()
-	return e.engine.RunTask(ctx, &Task{Def: def, ExecutorID: e.id, WorkDir: e.workDir, Mem: e.mem, Pool: e.pool, Fetcher: e.fetcher, HostLocal: e.hostLocal, Store: e.store, ShuffleCompression: e.cfg.ShuffleCompression, Footers: e.footers})
+	return e.engine.RunTask(ctx, &Task{Def: def, ExecutorID: e.id, WorkDir: e.workDir, Mem: e.taskMem, Pool: e.pool, Fetcher: e.fetcher, HostLocal: e.hostLocal, Store: e.store, ShuffleCompression: e.cfg.ShuffleCompression, Footers: e.footers})
 }
 
 func (e *Executor) cancelTasks(ids []uint64) int {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/google/uuid"
+	"github.com/kapot-go/kapot/internal/sysinfo"
 	"github.com/kapot-go/kapot/warehouse"
 	"io"
 	"os"
@@ -37,6 +38,7 @@ func sqlCmd() *cobra.Command {
 		exprs                                         []string
 		partitions                                    int
 		timeout                                       time.Duration
+		memoryPool                                    config.ByteSize
 	)
 	c := &cobra.Command{
 		Use:   "sql",
@@ -120,7 +122,7 @@ create their tables there. Without, statements run inside this process.`,
 			// Ctrl-C or SIGTERM cancels the running query's job too.
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			s := &sqlSession{out: cmd.OutOrStdout(), format: format, props: props, output: output, timeout: timeout, progress: isTerminal(os.Stderr)}
+			s := &sqlSession{out: cmd.OutOrStdout(), format: format, props: props, output: output, timeout: timeout, progress: isTerminal(os.Stderr), poolSize: int64(memoryPool)}
 			if sched != "" {
 				cl, err := dialScheduler(sched, sec)
 				if err != nil {
@@ -176,6 +178,7 @@ create their tables there. Without, statements run inside this process.`,
 	f.StringVarP(&output, "output", "o", "", "write query results to this file instead (.parquet, .csv or .json)")
 	f.IntVar(&partitions, "partitions", 0, "partitions of hash exchanges (joins, aggregates); 0: the property "+planner.PropShufflePartitions+", else one per task slot of the cluster (in process: 2)")
 	f.DurationVar(&timeout, "timeout", 30*time.Minute, "give up on a query after this long")
+	f.Var(&memoryPool, "memory-pool-size", "in process: the memory pool of the queries (bytes or 4GiB; default: 70% of the machine's or cgroup's memory, as kapot local's executors share): operators spill beyond it, and the Arrow memory of the queries stays within it and a margin (a query that needs more fails with resources exhausted)")
 	f.StringArrayVar(&properties, "property", nil, "session property key=value for the queries (repeatable), e.g. kapot.s3.endpoint=http://127.0.0.1:7070")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a pprof CPU profile of this process to FILE (useful without --scheduler)")
 	security.AddClientFlags(f, &sec)
@@ -185,15 +188,20 @@ create their tables there. Without, statements run inside this process.`,
 // sqlSession runs the statements of kapot sql: on a cluster (sess, whose
 // scheduler parses and plans them) or in this process (cat).
 type sqlSession struct {
-	cl       *client.Client
-	sess     *client.Session
-	cat      *planner.Catalog
-	tables   *warehouse.Tables // writes in this process
-	out      io.Writer
-	format   string
-	props    map[string]string
-	output   string
-	timeout  time.Duration
+	cl      *client.Client
+	sess    *client.Session
+	cat     *planner.Catalog
+	tables  *warehouse.Tables // writes in this process
+	out     io.Writer
+	format  string
+	props   map[string]string
+	output  string
+	timeout time.Duration
+	// poolSize, pool and mem bound what queries run in this process hold
+	// (see inProcessMemory); poolSize 0: 70% of the machine's memory.
+	poolSize int64
+	pool     *engine.MemoryPool
+	mem      memory.Allocator
 	progress bool // draw a progress line on stderr for queries over a second
 }
 
@@ -429,7 +437,11 @@ func (s *sqlSession) explainAnalyze(ctx context.Context, p *planner.Plan) error 
 		return err
 	}
 	defer os.RemoveAll(work)
-	tc := &engine.TaskContext{JobID: "sql", WorkDir: work, Mem: engine.NewRecyclingAllocator(0), Properties: s.props, Metrics: &engine.Metrics{}}
+	mem, pool, err := s.inProcessMemory()
+	if err != nil {
+		return err
+	}
+	tc := &engine.TaskContext{JobID: "sql", WorkDir: work, Mem: mem, Pool: pool, Properties: s.props, Metrics: &engine.Metrics{}}
 	if tc.BatchSize, err = engine.BatchSizeProperty(s.props); err != nil {
 		return err
 	}
@@ -542,6 +554,28 @@ func (s *sqlSession) writeLocal(ctx context.Context, st *planner.Statement) erro
 	return s.printStrings([]string{"count"}, [][]string{{strconv.FormatInt(n, 10)}})
 }
 
+// inProcessMemory is the allocator and the pool of queries run in this
+// process, made at the first: the pool (--memory-pool-size, else 70% of
+// the machine's or cgroup's memory, the rule of kapot local's executors)
+// and an allocator that keeps the Arrow memory live within the pool and a
+// margin, as an executor's (engine.BoundedAllocator).
+func (s *sqlSession) inProcessMemory() (memory.Allocator, *engine.MemoryPool, error) {
+	if s.pool != nil {
+		return s.mem, s.pool, nil
+	}
+	size := s.poolSize
+	if size == 0 {
+		total, err := sysinfo.MemoryLimit("/")
+		if err != nil {
+			return nil, nil, fmt.Errorf("size the memory pool (set --memory-pool-size): %w", err)
+		}
+		size = total * 70 / 100
+	}
+	s.pool = engine.NewMemoryPool(size)
+	s.mem = engine.NewBoundedAllocator(engine.NewCountingAllocator(engine.NewRecyclingAllocator(0)), size+max(256<<20, size/4))
+	return s.mem, s.pool, nil
+}
+
 // taskContext is the context a statement runs with in this process: a
 // temporary work dir (removed by done) and the session's properties.
 func (s *sqlSession) taskContext() (*engine.TaskContext, func(), error) {
@@ -549,7 +583,12 @@ func (s *sqlSession) taskContext() (*engine.TaskContext, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	tc := &engine.TaskContext{JobID: "sql", WorkDir: work, Mem: engine.NewRecyclingAllocator(0), Properties: s.props}
+	mem, pool, err := s.inProcessMemory()
+	if err != nil {
+		os.RemoveAll(work)
+		return nil, nil, err
+	}
+	tc := &engine.TaskContext{JobID: "sql", WorkDir: work, Mem: mem, Pool: pool, Properties: s.props}
 	if tc.BatchSize, err = engine.BatchSizeProperty(s.props); err != nil {
 		os.RemoveAll(work)
 		return nil, nil, err

@@ -1,0 +1,95 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// BoundedAllocator is the allocator of a task's Arrow buffers: it refuses an
+// allocation that would take the Arrow memory live in the whole executor
+// (what its CountingAllocator counts) past a bound, the executor's memory
+// pool plus a margin. Operators reserve what they keep across batches from
+// the pool and spill or fail cleanly before they reach it; this is the
+// backstop for what no reservation covers (a string function's output, a
+// batch a scan decodes, a builder that grows), so that a query that needs
+// more fails with ErrResourcesExhausted and the executor lives on.
+//
+// Arrow's allocator interface cannot return an error: a refusal panics with
+// a *MemoryExhaustedError, which the task's recover (and every recover in
+// this package, see PanicError) turns back into the task's error.
+type BoundedAllocator struct {
+	inner *CountingAllocator
+	limit int64
+}
+
+// NewBoundedAllocator bounds the Arrow memory counted by inner at limit
+// bytes (limit <= 0: inner itself, unbounded).
+func NewBoundedAllocator(inner *CountingAllocator, limit int64) memory.Allocator {
+	if limit <= 0 {
+		return inner
+	}
+	return &BoundedAllocator{inner: inner, limit: limit}
+}
+
+// MemoryExhaustedError is the panic value (and the task's error) of an
+// allocation a BoundedAllocator refused.
+type MemoryExhaustedError struct {
+	Need, Live, Limit int64
+}
+
+func (e *MemoryExhaustedError) Error() string {
+	return fmt.Sprintf("resources exhausted: a task needs %d bytes more while the executor's tasks hold %d bytes of Arrow memory; its bound is %d (the memory pool and its margin): the query needs more memory than this executor may use (--memory-pool-size)", e.Need, e.Live, e.Limit)
+}
+
+// Unwrap makes the error an ErrResourcesExhausted.
+func (e *MemoryExhaustedError) Unwrap() error { return ErrResourcesExhausted }
+
+// PanicError turns a recovered panic value into an error: a refused
+// allocation stays the *MemoryExhaustedError it was (the query needs too
+// much memory, whatever code was running), anything else is described
+// by what (which may name the code that panicked) and the value.
+func PanicError(p any, what string) error {
+	if err, ok := p.(error); ok {
+		var me *MemoryExhaustedError
+		if errors.As(err, &me) {
+			return me
+		}
+	}
+	return fmt.Errorf("%s: %v", what, p)
+}
+
+func (a *BoundedAllocator) admit(n int) {
+	if n <= 0 {
+		return
+	}
+	if live := a.inner.Allocated(); live+int64(n) > a.limit {
+		panic(&MemoryExhaustedError{Need: int64(n), Live: live, Limit: a.limit})
+	}
+}
+
+// Allocate implements memory.Allocator.
+func (a *BoundedAllocator) Allocate(size int) []byte {
+	a.admit(size)
+	return a.inner.Allocate(size)
+}
+
+// Reallocate implements memory.Allocator.
+func (a *BoundedAllocator) Reallocate(size int, b []byte) []byte {
+	a.admit(size - len(b))
+	return a.inner.Reallocate(size, b)
+}
+
+// Free implements memory.Allocator.
+func (a *BoundedAllocator) Free(b []byte) { a.inner.Free(b) }
+
+func (a *BoundedAllocator) allocateUninit(size int) []byte {
+	a.admit(size)
+	return a.inner.allocateUninit(size)
+}
+
+func (a *BoundedAllocator) reallocateUninit(size int, b []byte) []byte {
+	a.admit(size - len(b))
+	return a.inner.reallocateUninit(size, b)
+}

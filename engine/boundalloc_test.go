@@ -1,0 +1,53 @@
+package engine
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// A bounded allocator refuses (with a panic carrying a
+// MemoryExhaustedError) what would take the counted Arrow memory past its
+// bound, lets everything else through, and PanicError gives the refusal
+// back as an ErrResourcesExhausted error.
+func TestBoundedAllocator(t *testing.T) {
+	checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	counting := NewCountingAllocator(checked)
+	mem := NewBoundedAllocator(counting, 1<<20)
+	b := mem.Allocate(512 << 10)
+	b = mem.Reallocate(900<<10, b)
+	refused := func(f func()) (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = PanicError(p, "test")
+			}
+		}()
+		f()
+		return nil
+	}
+	if err := refused(func() { mem.Allocate(200 << 10) }); !errors.Is(err, ErrResourcesExhausted) {
+		t.Fatalf("an allocation past the bound: %v, want resources exhausted", err)
+	}
+	// A builder that grows past the bound fails the same way.
+	err := refused(func() {
+		sb := array.NewStringBuilder(mem)
+		defer sb.Release()
+		for range 1000 {
+			sb.Append(string(make([]byte, 1<<10)))
+		}
+	})
+	var me *MemoryExhaustedError
+	if !errors.As(err, &me) || me.Limit != 1<<20 {
+		t.Fatalf("a growing builder: %v", err)
+	}
+	mem.Free(b)
+	if counting.Allocated() != 0 {
+		t.Fatalf("%d bytes counted after everything was freed", counting.Allocated())
+	}
+	checked.AssertSize(t, 0)
+	if err := PanicError("boom", "scan"); err.Error() != "scan: boom" || errors.Is(err, ErrResourcesExhausted) {
+		t.Fatalf("another panic: %v", err)
+	}
+}
