@@ -1282,8 +1282,12 @@ type TaskDefinition struct {
 	Plan              []byte            `protobuf:"bytes,7,opt,name=plan,proto3" json:"plan,omitempty"`
 	SessionProperties map[string]string `protobuf:"bytes,8,rep,name=session_properties,json=sessionProperties,proto3" json:"session_properties,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	LaunchTimeMs      int64             `protobuf:"varint,9,opt,name=launch_time_ms,json=launchTimeMs,proto3" json:"launch_time_ms,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Runs on the executor's fair-share slot: one slot beyond its task
+	// slots, kept for a session that runs no task while other sessions hold
+	// every slot (a light query does not wait behind heavy ones).
+	FairShareSlot bool `protobuf:"varint,10,opt,name=fair_share_slot,json=fairShareSlot,proto3" json:"fair_share_slot,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TaskDefinition) Reset() {
@@ -1377,6 +1381,13 @@ func (x *TaskDefinition) GetLaunchTimeMs() int64 {
 		return x.LaunchTimeMs
 	}
 	return 0
+}
+
+func (x *TaskDefinition) GetFairShareSlot() bool {
+	if x != nil {
+		return x.FairShareSlot
+	}
+	return false
 }
 
 // TaskStatus reports a task's progress or outcome.
@@ -3792,7 +3803,7 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"\vexecutor_id\x18\x01 \x01(\tR\n" +
 	"executorId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x19\n" +
-	"\x17ExecutorStoppedResponse\"\xa1\x03\n" +
+	"\x17ExecutorStoppedResponse\"\xc9\x03\n" +
 	"\x0eTaskDefinition\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\x04R\x06taskId\x12\x15\n" +
 	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x19\n" +
@@ -3802,7 +3813,9 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"\ftask_attempt\x18\x06 \x01(\rR\vtaskAttempt\x12\x12\n" +
 	"\x04plan\x18\a \x01(\fR\x04plan\x12^\n" +
 	"\x12session_properties\x18\b \x03(\v2/.kapot.v1.TaskDefinition.SessionPropertiesEntryR\x11sessionProperties\x12$\n" +
-	"\x0elaunch_time_ms\x18\t \x01(\x03R\flaunchTimeMs\x1aD\n" +
+	"\x0elaunch_time_ms\x18\t \x01(\x03R\flaunchTimeMs\x12&\n" +
+	"\x0ffair_share_slot\x18\n" +
+	" \x01(\bR\rfairShareSlot\x1aD\n" +
 	"\x16SessionPropertiesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa8\x03\n" +
