@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/internal/panics"
 	"github.com/kapot-go/kapot/internal/security"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/scheduler/store"
@@ -137,7 +138,17 @@ func (s *Scheduler) addJob(j *jobState) {
 }
 
 // newJob splits req's plan into the stages of job id (all tasks pending).
-func (s *Scheduler) newJob(ctx context.Context, id string, req *kapotv1.SubmitJobRequest, owner string, w *writeJob) (*jobState, error) {
+// Splitting builds the plan's operators (engine code, over a client's
+// plan): a panic there refuses this job with an internal error, on a gRPC
+// handler or while a new leader recovers jobs, and the scheduler lives on.
+func (s *Scheduler) newJob(ctx context.Context, id string, req *kapotv1.SubmitJobRequest, owner string, w *writeJob) (_ *jobState, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			e := panics.From(p)
+			panics.Log(s.log.With().Str("job", id).Logger(), e, "planning a job panicked")
+			err = e
+		}
+	}()
 	plans, final, schema, err := splitStages(id, req.GetPlan(), engine.BuildOptions{Ctx: ctx, Store: s.store, Properties: req.GetSessionProperties()})
 	if err != nil {
 		return nil, err

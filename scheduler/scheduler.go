@@ -20,6 +20,7 @@ import (
 	kflight "github.com/kapot-go/kapot/flight"
 	"github.com/kapot-go/kapot/internal/admin"
 	"github.com/kapot-go/kapot/internal/config"
+	"github.com/kapot-go/kapot/internal/panics"
 	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/planner"
@@ -232,7 +233,10 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 		lis.Close()
 		return nil, fmt.Errorf("%v: %w", err, config.ErrInvalid)
 	}
-	opts = append(opts, grpc.ChainUnaryInterceptor(s.gateUnary), grpc.ChainStreamInterceptor(s.gateStream))
+	// Handlers plan SQL and decode and split plans (planner and engine
+	// code) on grpc-go's goroutines, which do not recover: the panics
+	// interceptors come first and fail the call with codes.Internal.
+	opts = append(append(panics.ServerOptions(s.log), opts...), grpc.ChainUnaryInterceptor(s.gateUnary), grpc.ChainStreamInterceptor(s.gateStream))
 	s.srv = grpc.NewServer(append([]grpc.ServerOption{grpc.MaxRecvMsgSize(64 << 20), grpc.MaxSendMsgSize(64 << 20),
 		// Links of stopped or partitioned executors break when pings go
 		// unanswered; executors' own pings are allowed this often.
@@ -283,7 +287,7 @@ func (s *Scheduler) listenFlightSQL() error {
 	}
 	s.sqlFetch = kflight.NewClient(3, 100*time.Millisecond, 0, dial...)
 	srv, err := flightsql.NewServer(flightsql.Config{Jobs: flightJobs{s}, Catalog: s.catalog, Fetch: s.sqlFetch, Signer: s.signer, Results: s.cfg.FlightSQLResults,
-		Auth: auth, Limits: s.cfg.FlightSQLLimits})
+		Auth: auth, Limits: s.cfg.FlightSQLLimits, Log: s.log})
 	if err != nil {
 		lis.Close()
 		return err
@@ -292,6 +296,7 @@ func (s *Scheduler) listenFlightSQL() error {
 	s.prom.reg.MustRegister(srv)
 	s.sqlSvc = srv
 	s.sqlLis = lis
+	opts = append(panics.ServerOptions(s.log), opts...) // as the scheduler's own server
 	s.sqlSrv = grpc.NewServer(append([]grpc.ServerOption{grpc.MaxRecvMsgSize(64 << 20), grpc.MaxSendMsgSize(64 << 20),
 		grpc.ChainUnaryInterceptor(s.gateUnary), grpc.ChainStreamInterceptor(s.gateStream)}, opts...)...)
 	srv.Register(s.sqlSrv)

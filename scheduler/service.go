@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/kapot-go/kapot/internal/panics"
 	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/internal/version"
 	"github.com/kapot-go/kapot/objstore"
@@ -168,6 +169,8 @@ func (v *service) SubmitJob(ctx context.Context, r *kapotv1.SubmitJobRequest) (*
 // submitStatus is the gRPC status of a refused submission.
 func submitStatus(err error) error {
 	switch {
+	case errors.Is(err, panics.ErrInternal):
+		return status.Error(codes.Internal, err.Error())
 	case errors.Is(err, errTooLarge):
 		return status.Errorf(codes.InvalidArgument, "job rejected: %v", err)
 	case errors.Is(err, errNoPlacement):

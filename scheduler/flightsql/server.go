@@ -18,12 +18,14 @@ import (
 	fsql "github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql/schema_ref"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/kapot-go/kapot/client"
 	kflight "github.com/kapot-go/kapot/flight"
+	"github.com/kapot-go/kapot/internal/panics"
 	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/internal/version"
 	"github.com/kapot-go/kapot/objstore"
@@ -127,6 +129,8 @@ type Config struct {
 	// Limits bound each owner's prepared statements and tokens (zero:
 	// DefaultLimits).
 	Limits Limits
+	// Log receives the panics of the goroutines that stream results.
+	Log zerolog.Logger
 }
 
 // Server is the scheduler's Arrow Flight SQL service: it runs SQL over the
@@ -143,6 +147,7 @@ type Server struct {
 
 	auth     *Auth
 	limits   Limits
+	log      zerolog.Logger
 	prepared *preparedSet
 	conns    *connTracker
 	now      func() time.Time
@@ -157,7 +162,7 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	f := &Server{jobs: cfg.Jobs, cat: cfg.Catalog, fetch: cfg.Fetch, signer: cfg.Signer, results: cfg.Results,
-		mem: memory.NewGoAllocator(), auth: cfg.Auth, limits: cfg.Limits, prepared: newPreparedSet(cfg.Limits), now: time.Now}
+		mem: memory.NewGoAllocator(), auth: cfg.Auth, limits: cfg.Limits, log: cfg.Log, prepared: newPreparedSet(cfg.Limits), now: time.Now}
 	f.conns = &connTracker{prepared: f.prepared}
 	if f.auth != nil {
 		f.auth.setMaxTokens(cfg.Limits.MaxTokens)
@@ -473,17 +478,7 @@ func (f *Server) DoGetStatement(ctx context.Context, tkt fsql.StatementQueryTick
 	go func() {
 		defer close(ch)
 		defer rows.Release()
-		for ok := true; ok; ok = rows.Next() {
-			b := rows.RecordBatch()
-			b.Retain()
-			select {
-			case ch <- flight.StreamChunk{Data: b}:
-			case <-ctx.Done():
-				b.Release()
-				return
-			}
-		}
-		if err := rows.Err(); err != nil {
+		if err := f.sendRows(ctx, rows, ch); err != nil {
 			select {
 			case ch <- flight.StreamChunk{Err: err}:
 			case <-ctx.Done():
@@ -491,6 +486,32 @@ func (f *Server) DoGetStatement(ctx context.Context, tkt fsql.StatementQueryTick
 		}
 	}()
 	return schema, ch, nil
+}
+
+// sendRows sends the batches of rows, the first one read already, on ch
+// until they end or ctx does, and returns rows' error. Reading them
+// decodes the executors' IPC streams on a goroutine of ours: a panic there
+// fails this stream with codes.Internal, not the scheduler.
+func (f *Server) sendRows(ctx context.Context, rows *client.Rows, ch chan<- flight.StreamChunk) (err error) {
+	defer func() {
+		var pe *panics.Error
+		if errors.As(err, &pe) {
+			panics.Log(f.log, pe, "streaming results panicked")
+			err = panics.Status(pe)
+		}
+	}()
+	defer panics.Catch(&err)
+	for ok := true; ok; ok = rows.Next() {
+		b := rows.RecordBatch()
+		b.Retain()
+		select {
+		case ch <- flight.StreamChunk{Data: b}:
+		case <-ctx.Done():
+			b.Release()
+			return nil
+		}
+	}
+	return rows.Err()
 }
 
 // closedStream is an empty stream.
