@@ -107,10 +107,14 @@ difftest: build
 
 # The adversarial run: HOSTILE_DURATION (default 10m) of random and
 # adversarial SQL, plans, Flight tickets, Flight SQL and scheduler calls
-# from a client holding only the client secret, against a secured cluster
-# of real processes; fails on a crash, a wrong normal answer, a stuck job,
-# leftover data or a leak; the figures go to docs/security.md. (make test
-# runs 20 s of it.)
+# from a client holding only the client secret, and attacks of principal
+# bob on principal alice's tables (drop, replace, insert, COPY OVERWRITE to
+# their files, symlinks out of the roots, session endpoints on local
+# addresses, drops under a reader), against a secured cluster of real
+# processes; fails on a crash, a wrong normal answer, a stuck job, leftover
+# data, a leak, a lost table, a file outside the roots or a request to a
+# local address; the figures go to docs/security.md. (make test runs 20 s
+# of it.)
 HOSTILE_DURATION ?= 10m
 hostile: build
 	@KAPOT_HOSTILE_DURATION=$(HOSTILE_DURATION) KAPOT_HOSTILE_REPORT=$(CURDIR)/docs/security.md \

@@ -36,10 +36,14 @@ import (
 // (default 20s; `make hostile` runs 10 minutes) a seeded attacker holding
 // only the client secret sends random and adversarial SQL, physical plans,
 // Flight tickets, Flight SQL calls and scheduler calls to a secured
-// cluster of real processes, with a normal query between rounds. It fails
-// on a process exit, a normal query that does not answer exactly, a job
-// still running a minute after the attacks end, job data left once the
-// clean-up delay has passed, or another client's result read.
+// cluster of real processes, with a normal query between rounds; with it
+// principal bob goes after principal alice's tables, their files, the
+// places outside the data roots and the nodes' own services (the "data"
+// family, hostileData). It fails on a process exit, a normal query that
+// does not answer exactly, a job still running a minute after the attacks
+// end, job data left once the clean-up delay has passed, another client's
+// result read, one of alice's tables lost or changed, a file written
+// outside the roots or a connection to a local address.
 // KAPOT_HOSTILE_REPORT names a file whose hostile markers get the figures.
 func TestHostileSuite(t *testing.T) {
 	duration := 20 * time.Second
@@ -64,8 +68,11 @@ func TestHostileSuite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Finished jobs' data goes after 2 s, so leftovers show within the run.
-	c := startSecureCluster(t, 2, []string{examples}, "  finished-job-data-clean-up-delay-seconds: 2\n  executor-timeout-seconds: 30")
+	data := newHostileData(t, rng)
+	// Finished jobs' data goes after 2 s, so leftovers show within the run;
+	// the state dir (and its warehouse) lies outside the roots.
+	c := startSecureCluster(t, 2, append([]string{examples, data.root}, data.remoteRoots...),
+		"  finished-job-data-clean-up-delay-seconds: 2\n  executor-timeout-seconds: 30\n  state-dir: "+data.stateDir)
 	ctx := context.Background()
 	cl, err := client.Dial(c.addr, memory.NewGoAllocator(), client.WithSecret(c.secrets.Client))
 	if err != nil {
@@ -85,6 +92,7 @@ func TestHostileSuite(t *testing.T) {
 	if _, err := db.Exec("CREATE EXTERNAL TABLE sales STORED AS CSV WITH HEADER ROW LOCATION '" + examples + "/groupby/data'"); err != nil {
 		t.Fatal(err)
 	}
+	data.setup(t, ctx, c, db)
 	fsql, err := flightsql.NewClient("127.0.0.1:"+itoa(c.sqlPort), nil, nil, mustDial(t)...)
 	if err != nil {
 		t.Fatal(err)
@@ -163,6 +171,7 @@ func TestHostileSuite(t *testing.T) {
 	}
 	checkNormal()
 
+	dataKind := "" // the kind of the last "data" attack
 	attacks := []struct {
 		kind string
 		run  func(ctx context.Context) error
@@ -274,6 +283,11 @@ func TestHostileSuite(t *testing.T) {
 			}
 			return err
 		}},
+		{"data", func(ctx context.Context) error {
+			kind, err := data.attack(ctx)
+			dataKind = kind
+			return err
+		}},
 	}
 	start := time.Now()
 	round := 0
@@ -282,10 +296,20 @@ func TestHostileSuite(t *testing.T) {
 		actx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		err := a.run(actx)
 		cancel()
-		if errors.Is(err, errLeak) {
-			t.Fatalf("%s: %v", a.kind, err)
+		kind := a.kind
+		if kind == "data" {
+			kind = dataKind
 		}
-		record(a.kind, err)
+		if errors.Is(err, errLeak) {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		record(kind, err)
+		if a.kind == "data" {
+			if bad := data.after(ctx); bad != nil {
+				c.alive(t)
+				t.Fatalf("%s: after %s (its answer: %v): %v", kind, data.last, err, bad)
+			}
+		}
 		if round++; round%10 == 0 {
 			c.alive(t)
 			checkNormal()
@@ -381,6 +405,10 @@ func TestHostileSuite(t *testing.T) {
 		codes = append(codes, fmt.Sprintf("%s %d", k, n))
 	}
 	sort.Strings(codes)
+	b.WriteString("\n" + data.summary())
+	for _, e := range data.snapshotErrs {
+		t.Logf("snapshot failure (finding 5): %s", e)
+	}
 	fmt.Fprintf(&b, "\nRefusals by gRPC code: %s.\n\nProcess exits: 0. Jobs still running a minute after: %d. Job data left after the clean-up delay: %d. "+
 		"Recovered panics: %d. Other clients' data, status or cancel reached: 0.\n", strings.Join(codes, ", "), len(running), len(left), panics)
 	t.Log("\n" + b.String())
