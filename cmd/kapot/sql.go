@@ -18,11 +18,13 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/kapot-go/kapot/client"
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/internal/config"
+	"github.com/kapot-go/kapot/internal/panics"
 	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/planner"
@@ -161,7 +163,7 @@ create their tables there. Without, statements run inside this process.`,
 				}
 			}
 			for _, st := range stmts {
-				if err := s.run(ctx, st); err != nil {
+				if err := s.runContained(ctx, st); err != nil {
 					return err
 				}
 			}
@@ -203,6 +205,20 @@ type sqlSession struct {
 	pool     *engine.MemoryPool
 	mem      memory.Allocator
 	progress bool // draw a progress line on stderr for queries over a second
+}
+
+// runContained is run with a panic of the statement's planning, running or
+// printing (planner, engine and decoder code, in this process) turned into
+// the statement's error, "internal error: <value>", its stack logged on
+// stderr at error level: kapot sql ends with an error, never a crash.
+func (s *sqlSession) runContained(ctx context.Context, text string) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = engine.Recovered(p)
+			panics.LogIf(zerolog.New(os.Stderr).With().Timestamp().Logger(), err, "statement panicked")
+		}
+	}()
+	return s.run(ctx, text)
 }
 
 func (s *sqlSession) run(ctx context.Context, text string) error {
