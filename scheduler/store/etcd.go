@@ -10,7 +10,6 @@ import (
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
 // ErrFenced is returned by a write of a scheduler that is no longer the
@@ -28,6 +27,12 @@ type EtcdConfig struct {
 	Password string
 	// DialTimeout bounds connecting (5 s by default).
 	DialTimeout time.Duration
+	// RequestTimeout bounds one try of a read or write (1 s by default;
+	// keep it under the leader lease): a try that has not answered by
+	// then, as when etcd's raft leader has just died, is made again (on
+	// another member, as the client balances round robin), instead of
+	// waiting out etcd's own timeout (7 s).
+	RequestTimeout time.Duration
 	// TLS to the members: CA of their certificates, and this client's
 	// certificate and key for members that require client certificates.
 	CAFile, CertFile, KeyFile string
@@ -38,6 +43,8 @@ type EtcdConfig struct {
 type Etcd struct {
 	cli    *clientv3.Client
 	prefix string
+	// try bounds one try of a request (EtcdConfig.RequestTimeout).
+	try time.Duration
 	// Once elected, writes succeed only while the leader key created at
 	// fenceRev still exists: a deposed leader's writes fail with ErrFenced.
 	mu       sync.Mutex
@@ -56,7 +63,13 @@ func OpenEtcd(ctx context.Context, cfg EtcdConfig) (*Etcd, error) {
 	if cfg.DialTimeout == 0 {
 		cfg.DialTimeout = 5 * time.Second
 	}
-	ccfg := clientv3.Config{Endpoints: cfg.Endpoints, DialTimeout: cfg.DialTimeout, Username: cfg.Username, Password: cfg.Password}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = time.Second
+	}
+	// Keep-alive pings find a member whose host is gone (no connection
+	// reset) within seconds; etcd refuses pings more often than 5 s.
+	ccfg := clientv3.Config{Endpoints: cfg.Endpoints, DialTimeout: cfg.DialTimeout, Username: cfg.Username, Password: cfg.Password,
+		DialKeepAliveTime: 5 * time.Second, DialKeepAliveTimeout: 2 * time.Second}
 	if cfg.CAFile != "" || cfg.CertFile != "" {
 		tls, err := (transport.TLSInfo{TrustedCAFile: cfg.CAFile, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile}).ClientConfig()
 		if err != nil {
@@ -74,7 +87,7 @@ func OpenEtcd(ctx context.Context, cfg EtcdConfig) (*Etcd, error) {
 		cli.Close()
 		return nil, fmt.Errorf("etcd %v: %w", cfg.Endpoints, err)
 	}
-	return &Etcd{cli: cli, prefix: strings.TrimSuffix(cfg.Prefix, "/")}, nil
+	return &Etcd{cli: cli, prefix: strings.TrimSuffix(cfg.Prefix, "/"), try: cfg.RequestTimeout}, nil
 }
 
 // Client is the etcd client (leader election uses it).
@@ -83,23 +96,26 @@ func (e *Etcd) Client() *clientv3.Client { return e.cli }
 func (e *Etcd) key(bucket, key string) string { return e.prefix + "/" + bucket + "/" + key }
 
 // fenced runs op only while this scheduler's leader key still exists
-// (no fence set: unconditionally).
+// (no fence set: unconditionally). A try that fails for a while (etcd
+// electing a leader) is made again: every op is idempotent.
 func (e *Etcd) fenced(ctx context.Context, ops ...clientv3.Op) error {
 	e.mu.Lock()
 	key, rev := e.fenceKey, e.fenceRev
 	e.mu.Unlock()
-	if key == "" {
-		_, err := e.cli.Txn(ctx).Then(ops...).Commit()
-		return err
-	}
-	r, err := e.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", rev)).Then(ops...).Commit()
-	if err != nil {
-		return err
-	}
-	if !r.Succeeded {
-		return ErrFenced
-	}
-	return nil
+	return e.retry(ctx, func(ctx context.Context) error {
+		if key == "" {
+			_, err := e.cli.Txn(ctx).Then(ops...).Commit()
+			return err
+		}
+		r, err := e.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", rev)).Then(ops...).Commit()
+		if err != nil {
+			return err
+		}
+		if !r.Succeeded {
+			return ErrFenced
+		}
+		return nil
+	})
 }
 
 // Put implements Store.
@@ -120,7 +136,11 @@ func (e *Etcd) DeleteBucket(ctx context.Context, bucket string) error {
 // List implements Store.
 func (e *Etcd) List(ctx context.Context, bucket string) ([]KV, error) {
 	p := e.prefix + "/" + bucket + "/"
-	r, err := e.cli.Get(ctx, p, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+	var r *clientv3.GetResponse
+	err := e.retry(ctx, func(ctx context.Context) (err error) {
+		r, err = e.cli.Get(ctx, p, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -131,55 +151,13 @@ func (e *Etcd) List(ctx context.Context, bucket string) ([]KV, error) {
 	return out, nil
 }
 
-// Leadership is a won election: it lasts while the scheduler's lease is
-// kept alive.
-type Leadership struct {
-	sess *concurrency.Session
-	el   *concurrency.Election
-}
-
-// Lost is closed when the lease ends (this process could not reach a
-// quorum of etcd for the lease's TTL): another scheduler may be leader.
-func (l *Leadership) Lost() <-chan struct{} { return l.sess.Done() }
-
-// Resign hands leadership over at once (a clean stop) and ends the lease.
-func (l *Leadership) Resign(ctx context.Context) error {
-	err := l.el.Resign(ctx)
-	if cerr := l.sess.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// electionKey is the prefix of the schedulers' election.
-func (e *Etcd) electionKey() string { return e.prefix + "/election" }
-
-// Campaign blocks until this scheduler is the leader (or ctx ends). value
-// is what followers learn of the leader (its address). From then on every
-// write is fenced by the leader key's revision. ttl is the lease: how long
-// a dead leader keeps its leadership.
-func (e *Etcd) Campaign(ctx context.Context, value string, ttl time.Duration) (*Leadership, error) {
-	sess, err := concurrency.NewSession(e.cli, concurrency.WithTTL(max(1, int(ttl.Seconds()))))
-	if err != nil {
-		return nil, fmt.Errorf("etcd lease: %w", err)
-	}
-	el := concurrency.NewElection(sess, e.electionKey())
-	if err := el.Campaign(ctx, value); err != nil {
-		sess.Close()
-		return nil, fmt.Errorf("leader election: %w", err)
-	}
-	e.mu.Lock()
-	e.fenceKey, e.fenceRev = el.Key(), el.Rev()
-	e.mu.Unlock()
-	return &Leadership{sess: sess, el: el}, nil
-}
-
-// Verify checks that this scheduler still holds the leadership it won.
-func (e *Etcd) Verify(ctx context.Context) error { return e.fenced(ctx) }
-
 // Leader is the current leader's value ("" when there is none).
 func (e *Etcd) Leader(ctx context.Context) (string, error) {
-	r, err := e.cli.Get(ctx, e.electionKey()+"/", clientv3.WithFirstCreate()...)
+	var r *clientv3.GetResponse
+	err := e.retry(ctx, func(ctx context.Context) (err error) {
+		r, err = e.cli.Get(ctx, e.electionKey()+"/", clientv3.WithFirstCreate()...)
+		return err
+	})
 	if err != nil {
 		return "", err
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +14,13 @@ import (
 
 // startEtcd runs a one-member etcd on loopback ports the OS picks.
 func startEtcd(t *testing.T) string {
+	t.Helper()
+	e, _ := startEtcdServer(t)
+	return e.Clients[0].Addr().String()
+}
+
+// startEtcdServer runs a one-member etcd; stop stops it (once).
+func startEtcdServer(t *testing.T) (e *embed.Etcd, stop func()) {
 	t.Helper()
 	cfg := embed.NewConfig()
 	cfg.Dir = t.TempDir()
@@ -25,13 +34,14 @@ func startEtcd(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(e.Close)
+	stop = sync.OnceFunc(e.Close)
+	t.Cleanup(stop)
 	select {
 	case <-e.Server.ReadyNotify():
 	case <-time.After(30 * time.Second):
 		t.Fatal("etcd did not start")
 	}
-	return e.Clients[0].Addr().String()
+	return e, stop
 }
 
 func TestEtcd(t *testing.T) {
@@ -101,5 +111,47 @@ func TestEtcdElection(t *testing.T) {
 	got, err := b.List(ctx, Tables)
 	if err != nil || len(got) != 1 || string(got[0].Value) != "by b" {
 		t.Fatalf("state after the hand-over: %q %v", got, err)
+	}
+}
+
+// TestLeadershipRenewed: the leadership renews its lease itself and holds
+// past several TTLs; once etcd is gone it is lost within the TTL, saying
+// why.
+func TestLeadershipRenewed(t *testing.T) {
+	srv, stop := startEtcdServer(t)
+	ctx := context.Background()
+	s, err := OpenEtcd(ctx, EtcdConfig{Endpoints: []string{"http://" + srv.Clients[0].Addr().String()}, Prefix: "/lease", RequestTimeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const ttl = 2 * time.Second
+	l, err := s.Campaign(ctx, "a:1", ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-l.Lost():
+		t.Fatalf("lost while etcd answers: %v", l.Err())
+	case <-time.After(3 * ttl):
+	}
+	if err := s.Verify(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Stopping etcd takes seconds (it drains): it is stopped aside.
+	gone := time.Now()
+	go stop()
+	select {
+	case <-l.Lost():
+		took := time.Since(gone)
+		t.Logf("lost %s after etcd began to stop: %v", took.Round(time.Millisecond), l.Err())
+		if took > ttl {
+			t.Fatalf("lost %s after etcd went, more than the TTL %s", took, ttl)
+		}
+		if err := l.Err(); err == nil || !strings.Contains(err.Error(), "not renewed") {
+			t.Fatalf("why: %v", err)
+		}
+	case <-time.After(3 * ttl):
+		t.Fatal("still leading 3 TTLs after etcd went")
 	}
 }
