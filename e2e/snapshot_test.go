@@ -136,7 +136,9 @@ func TestSnapshotReads(t *testing.T) {
 				})
 				return files
 			}
-			waitFor(t, func() bool { return len(dirs("d")) == 0 && len(dirs("r")) == 1 && cFiles() <= warehouse.MaxSmallFiles+1 })
+			waitFor(t, func() bool {
+				return len(dirs("d")) == 0 && len(dirs("r")) == 1 && cFiles() <= warehouse.MaxSmallFiles+1
+			})
 		})
 	}
 }

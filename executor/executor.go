@@ -66,6 +66,7 @@ type Executor struct {
 	removeWhenDone map[string]bool
 	tasks          sync.WaitGroup
 	sem            chan int // free task slots, by index
+	fairSem        chan int // the fair-share slot (index e.slots), see launch
 	cores          int      // advertised cores
 	memory         int64    // advertised memory pool (bytes)
 	slotCores      [][]int  // cores of each slot; nil when not pinning
@@ -176,6 +177,11 @@ func New(cfg Config, eng Engine, log zerolog.Logger) (*Executor, error) {
 	if e.slots == 0 {
 		e.slots = e.cores
 	}
+	// One slot beyond the task slots, for tasks the scheduler marks
+	// fair_share_slot: a session that runs nothing while others hold every
+	// slot (its index is e.slots: unpinned).
+	e.fairSem = make(chan int, 1)
+	e.fairSem <- e.slots
 	e.sem = make(chan int, e.slots)
 	for i := 0; i < e.slots; i++ {
 		e.sem <- i

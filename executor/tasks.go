@@ -101,20 +101,24 @@ func (e *Executor) runTask(ctx context.Context, cancel context.CancelFunc, def *
 		e.queueStatus(st)
 	}()
 	var slot int
+	sem := e.sem
+	if def.GetFairShareSlot() {
+		sem = e.fairSem
+	}
 	select {
-	case slot = <-e.sem:
+	case slot = <-sem:
 	case <-ctx.Done():
 		st.Status = &kapotv1.TaskStatus_Failed{Failed: &kapotv1.FailedTask{Error: "cancelled before it started", Retryable: true,
 			Reason: &kapotv1.FailedTask_TaskKilled{TaskKilled: &kapotv1.TaskKilled{}}}}
 		return
 	}
 	e.prom.slotsUsed.Inc()
-	defer func() { e.sem <- slot; e.prom.slotsUsed.Dec() }()
+	defer func() { sem <- slot; e.prom.slotsUsed.Dec() }()
 	if e.cfg.OnTaskStart != nil {
 		e.cfg.OnTaskStart(def)
 	}
 	var cores []int
-	if e.slotCores != nil {
+	if slot < len(e.slotCores) { // the fair-share slot runs unpinned
 		cores = e.slotCores[slot]
 		// The task's operators run on this goroutine: pin its thread to the
 		// slot's cores for the task's life.

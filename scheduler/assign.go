@@ -21,11 +21,33 @@ import (
 // waits; in the fifo mode the oldest job takes every slot it can use.
 // Called with mu held.
 func (s *Scheduler) assign(e *executorState, n int) []*kapotv1.TaskDefinition {
+	return s.assignTo(e, n, false)
+}
+
+// assignFair gives executor e's fair-share slot, when free, a task of a
+// session that runs no task at all while every slot is taken: its job
+// does not wait behind other sessions' long tasks (push executors only;
+// fair mode only). Called with mu held.
+func (s *Scheduler) assignFair(e *executorState) []*kapotv1.TaskDefinition {
+	if e.fairTask != 0 || s.cfg.SchedulingMode == ModeFIFO || !e.push() || e.freeSlots() > 0 ||
+		e.state != kapotv1.ExecutorState_EXECUTOR_STATE_ACTIVE || e.suspect {
+		return nil
+	}
+	return s.assignTo(e, 1, true)
+}
+
+// assignTo is assign; fair picks only a job of a session that runs no
+// task, for the fair-share slot.
+func (s *Scheduler) assignTo(e *executorState, n int, fair bool) []*kapotv1.TaskDefinition {
 	var out []*kapotv1.TaskDefinition
-	running := map[string]int{}
+	running := map[string]int{}  // tasks running per job
+	sessions := map[string]int{} // and per session (jobs' owner)
 	if s.cfg.SchedulingMode != ModeFIFO {
 		for _, ref := range s.tasks {
 			running[ref.job]++
+			if j, ok := s.jobs[ref.job]; ok {
+				sessions[j.owner]++
+			}
 		}
 	}
 	type stageKey struct {
@@ -34,8 +56,14 @@ func (s *Scheduler) assign(e *executorState, n int) []*kapotv1.TaskDefinition {
 	}
 	plans := map[stageKey][]byte{}
 	for len(out) < n {
-		j, sid, p := s.nextTask(e, running)
+		j, sid, p := s.nextTask(e, running, sessions)
+		if fair && j != nil && sessions[j.owner] > 0 {
+			break // every session runs something: no one starves
+		}
 		isCopy := false
+		if j == nil && fair {
+			break
+		}
 		if j == nil {
 			// No task waits: a free slot may run a straggler's copy.
 			if j, sid, p = s.nextCopy(e); j == nil {
@@ -75,18 +103,25 @@ func (s *Scheduler) assign(e *executorState, n int) []*kapotv1.TaskDefinition {
 		s.tasks[id] = taskRef{job: j.id, stage: sid, partition: p, executor: e.reg.GetId()}
 		e.running[id] = struct{}{}
 		running[j.id]++
+		sessions[j.owner]++
+		if fair {
+			e.fairTask = id
+		}
 		out = append(out, &kapotv1.TaskDefinition{
 			TaskId: id, JobId: j.id, StageId: sid, StageAttempt: st.attempt, Partition: uint32(p),
 			TaskAttempt: uint32(t.attempts), Plan: planBytes, SessionProperties: j.props, LaunchTimeMs: time.Now().UnixMilli(),
+			FairShareSlot: fair,
 		})
 	}
 	return out
 }
 
-// nextTask finds the next pending runnable task executor e may run: in the
-// oldest job (fifo) or in the job with the fewest running tasks (fair).
+// nextTask picks the next pending task executor e may run: in the fair
+// mode, of the session running the fewest tasks, then of its job running
+// the fewest (ties: the oldest); in the fifo mode, of the oldest job.
+// running and sessions count the tasks running per job and per session.
 // Called with mu held.
-func (s *Scheduler) nextTask(e *executorState, running map[string]int) (*jobState, uint32, int) {
+func (s *Scheduler) nextTask(e *executorState, running, sessions map[string]int) (*jobState, uint32, int) {
 	var best *jobState
 	var bestStage uint32
 	bestPart := -1
@@ -95,15 +130,18 @@ func (s *Scheduler) nextTask(e *executorState, running map[string]int) (*jobStat
 		if j.state != kapotv1.JobState_JOB_STATE_RUNNING || !e.allows(j.placement) {
 			continue
 		}
-		if best != nil && running[jid] >= running[best.id] {
-			continue
+		if best != nil {
+			bs, js := sessions[best.owner], sessions[j.owner]
+			if js > bs || js == bs && running[jid] >= running[best.id] {
+				continue
+			}
 		}
 		sid, p := j.pendingTask()
 		if p < 0 {
 			continue
 		}
 		best, bestStage, bestPart = j, sid, p
-		if s.cfg.SchedulingMode == ModeFIFO || running[jid] == 0 {
+		if s.cfg.SchedulingMode == ModeFIFO || sessions[j.owner] == 0 {
 			break
 		}
 	}
@@ -131,10 +169,13 @@ func (s *Scheduler) launchLoop(ctx context.Context) {
 			if !e.push() {
 				continue
 			}
+			var defs []*kapotv1.TaskDefinition
 			if free := e.freeSlots(); free > 0 {
-				if defs := s.assign(e, free); len(defs) > 0 {
-					batches = append(batches, batch{id, defs})
-				}
+				defs = s.assign(e, free)
+			}
+			defs = append(defs, s.assignFair(e)...)
+			if len(defs) > 0 {
+				batches = append(batches, batch{id, defs})
 			}
 		}
 		s.mu.Unlock()

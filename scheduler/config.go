@@ -8,6 +8,7 @@ import (
 	"github.com/kapot-go/kapot/internal/logging"
 	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/objstore"
+	"github.com/kapot-go/kapot/planner"
 	"github.com/kapot-go/kapot/scheduler/flightsql"
 	"github.com/kapot-go/kapot/scheduler/store"
 )
@@ -78,6 +79,20 @@ type Config struct {
 	S3 objstore.S3Config
 	// FinishedJobTTL is how long finished jobs stay queryable.
 	FinishedJobTTL time.Duration
+	// MaxPlanningTime bounds planning one statement (0: no bound);
+	// MaxPlanNodes and MaxPlanBytes bound the plan it makes (0: the
+	// planner's defaults). Over a bound the statement fails with
+	// ResourceExhausted.
+	MaxPlanningTime time.Duration
+	MaxPlanNodes    int
+	MaxPlanBytes    int64
+	// QueryTimeout is a job's time limit when its session sets none
+	// (kapot.query.timeout); 0: none. MaxQueryTimeout caps both (0: no
+	// cap).
+	QueryTimeout, MaxQueryTimeout time.Duration
+	// MaxSessionJobs caps the jobs one session has running or queued
+	// (0: no cap).
+	MaxSessionJobs int
 	// TableRetention is how long the files a DROP, a replace or a
 	// compaction took out of a managed table stay after the last job that
 	// planned with them ended (readers keep their snapshot).
@@ -130,7 +145,8 @@ const (
 func DefaultConfig() Config {
 	return Config{
 		BindHost: "0.0.0.0", Port: 50050, ExecutorTimeout: 30 * time.Second, TaskRetries: 3,
-		MaxFetchFailures: 16, SchedulingMode: ModeFair, MaxStagePartitions: 10000, MaxTaskBytes: 8 << 20, FinishedJobDataCleanUpDelay: 300 * time.Second, FinishedJobTTL: time.Hour, TableRetention: time.Minute,
+		MaxPlanningTime: 30 * time.Second, MaxPlanNodes: planner.DefaultMaxPlanNodes, MaxPlanBytes: planner.DefaultMaxPlanBytes,
+		MaxFetchFailures: 16, SchedulingMode: ModeFair, MaxStagePartitions: 10000, MaxTaskBytes: 8 << 20, FinishedJobDataCleanUpDelay: 300 * time.Second, FinishedJobTTL: time.Hour, TableRetention: time.Minute, QueryTimeout: time.Hour, MaxQueryTimeout: 24 * time.Hour, MaxSessionJobs: 32,
 		Speculation: true, SpeculationMultiplier: 1.5, SpeculationQuantile: 0.75, SpeculationMinRuntime: 500 * time.Millisecond, AbandonedJobTimeout: 30 * time.Second, AdminPort: -1,
 		FlightSQLPort: -1, FlightSQLResults: ResultsProxy, FlightSQLLimits: flightsql.DefaultLimits(), StateStore: StoreEmbedded, LeaderLease: 3 * time.Second,
 		Log: logging.Options{Level: "info", Format: "json", Prefix: "scheduler.log", Rotation: "daily", Component: "scheduler"},
@@ -171,6 +187,18 @@ func (c *Config) Validate() error {
 		return bad("finished-job-data-clean-up-delay-seconds", "negative")
 	case c.TableRetention < 0:
 		return bad("table-retention", "negative")
+	case c.MaxPlanningTime < 0:
+		return bad("max-planning-time", "negative")
+	case c.MaxPlanNodes < 0:
+		return bad("max-plan-nodes", "negative")
+	case c.MaxPlanBytes < 0:
+		return bad("max-plan-bytes", "negative")
+	case c.QueryTimeout < 0:
+		return bad("query-timeout", "negative")
+	case c.MaxQueryTimeout < 0:
+		return bad("max-query-timeout", "negative")
+	case c.MaxSessionJobs < 0:
+		return bad("max-session-jobs", "negative")
 	case c.AdminPort < -1 || c.AdminPort > 65535:
 		return bad("admin-port", "port %d out of range -1..65535", c.AdminPort)
 	case c.FlightSQLPort < -1 || c.FlightSQLPort > 65535:

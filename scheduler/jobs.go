@@ -161,6 +161,10 @@ func (s *Scheduler) newJob(ctx context.Context, id string, req *kapotv1.SubmitJo
 		}
 	}
 	now := time.Now()
+	timeout, err := s.queryTimeout(req.GetSessionProperties())
+	if err != nil {
+		return nil, err
+	}
 	name := req.GetJobName()
 	if len(name) > maxJobName {
 		// Shown in logs, the web UI and listings: a client's name is cut.
@@ -169,6 +173,9 @@ func (s *Scheduler) newJob(ctx context.Context, id string, req *kapotv1.SubmitJo
 	j := &jobState{id: id, name: name, state: kapotv1.JobState_JOB_STATE_RUNNING, stages: map[uint32]*stageState{}, done: make(chan struct{}),
 		final: final, props: req.GetSessionProperties(), resultSchema: schema, queued: now, start: now, placement: req.GetPlacement(),
 		owner: owner, detached: req.GetDetached() || owner == ownerFlightSQL, lastPoll: now, write: w, plan: req.GetPlan(), planned: plannedAt(ctx)}
+	if timeout > 0 {
+		j.deadline = now.Add(timeout)
+	}
 	for sid := uint32(1); sid <= final; sid++ {
 		p := plans[sid]
 		st := &stageState{stagePlan: p, tasks: make([]*taskState, p.tasks)}
@@ -215,6 +222,10 @@ func (s *Scheduler) submitJob(ctx context.Context, req *kapotv1.SubmitJobRequest
 	j.request = key
 	name := j.name
 	s.mu.Lock()
+	if err := s.admit(owner); err != nil {
+		s.mu.Unlock()
+		return "", err
+	}
 	// Fail fast when executors are up but none may run the job; with none
 	// up yet the job waits for one to register.
 	live, fits := 0, 0

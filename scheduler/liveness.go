@@ -293,6 +293,7 @@ func (s *Scheduler) livenessLoop(ctx context.Context) {
 		}
 		s.cleanFinishedJobs(now)
 		s.cancelAbandoned(now)
+		s.expireJobs(now)
 		s.mu.Unlock()
 	}
 }

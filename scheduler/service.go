@@ -173,6 +173,8 @@ func submitStatus(err error) error {
 		return status.Error(codes.Internal, err.Error())
 	case errors.Is(err, errTooLarge):
 		return status.Errorf(codes.InvalidArgument, "job rejected: %v", err)
+	case errors.Is(err, errSessionBusy):
+		return status.Errorf(codes.ResourceExhausted, "job rejected: %v", err)
 	case errors.Is(err, errNoPlacement):
 		return status.Errorf(codes.FailedPrecondition, "job rejected: %v", err)
 	case errors.Is(err, objstore.ErrForbidden):

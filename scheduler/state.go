@@ -120,6 +120,9 @@ type jobState struct {
 	props         map[string]string
 	resultSchema  *kapotv1.Schema
 	queued, start time.Time
+	// deadline is when the job is cancelled for running too long (zero:
+	// never; see admission.go).
+	deadline time.Time
 	// planned is when the job's statement began planning: the table
 	// versions of that moment are what it reads (see snapshot.go).
 	planned       time.Time
@@ -235,6 +238,9 @@ type executorState struct {
 	lastSeen time.Time
 	state    kapotv1.ExecutorState
 	running  map[uint64]struct{}
+	// fairTask is the task on the executor's fair-share slot (0: free), one
+	// of running (see admission.go).
+	fairTask uint64
 	// linkGen numbers the executor's links; linked is set while the latest
 	// is open.
 	linkGen uint64
@@ -293,7 +299,19 @@ func (e *executorState) freeSlots() int {
 	if e.state != kapotv1.ExecutorState_EXECUTOR_STATE_ACTIVE || e.suspect {
 		return 0
 	}
-	return max(0, int(e.reg.GetResources().GetTaskSlots())-len(e.running))
+	busy := len(e.running)
+	if e.fairTask != 0 {
+		busy-- // on the slot beyond the task slots
+	}
+	return max(0, int(e.reg.GetResources().GetTaskSlots())-busy)
+}
+
+// forget takes a task that ended, or was moved, off the executor.
+func (e *executorState) forget(taskID uint64) {
+	delete(e.running, taskID)
+	if e.fairTask == taskID {
+		e.fairTask = 0
+	}
 }
 
 func (e *executorState) push() bool {

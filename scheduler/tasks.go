@@ -21,7 +21,7 @@ func (s *Scheduler) requeue(taskID uint64) {
 	}
 	delete(s.tasks, taskID)
 	if e, ok := s.executors[ref.executor]; ok {
-		delete(e.running, taskID)
+		e.forget(taskID)
 	}
 	if j, ok := s.jobs[ref.job]; ok {
 		t := j.stages[ref.stage].tasks[ref.partition]
@@ -54,7 +54,7 @@ func (s *Scheduler) updateStatus(executorID string, st *kapotv1.TaskStatus) {
 	}
 	delete(s.tasks, st.GetTaskId())
 	if e, ok := s.executors[executorID]; ok {
-		delete(e.running, st.GetTaskId())
+		e.forget(st.GetTaskId())
 	}
 	j, ok := s.jobs[ref.job]
 	if !ok {
@@ -187,7 +187,7 @@ func (s *Scheduler) cancelOn(eid string, infos []*kapotv1.RunningTaskInfo) {
 func (s *Scheduler) cancelTask(taskID uint64, eid, jobID string, stage uint32, partition int) {
 	delete(s.tasks, taskID)
 	if e, ok := s.executors[eid]; ok {
-		delete(e.running, taskID)
+		e.forget(taskID)
 	}
 	s.cancelOn(eid, []*kapotv1.RunningTaskInfo{{TaskId: taskID, JobId: jobID, StageId: stage, Partition: uint32(partition)}})
 }

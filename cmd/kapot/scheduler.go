@@ -28,6 +28,7 @@ func schedulerCmd() *cobra.Command {
 	lease := cfg.LeaderLease.Seconds()
 	preparedIdle := cfg.FlightSQLLimits.PreparedIdle.Seconds()
 	preparedBytes := config.ByteSize(cfg.FlightSQLLimits.MaxPreparedBytes)
+	planBytes := config.ByteSize(cfg.MaxPlanBytes)
 	var etcdPasswordFile string
 	c := &cobra.Command{
 		Use:   "scheduler",
@@ -56,6 +57,7 @@ result, secrets redacted.`,
 			cfg.LeaderLease = time.Duration(lease * float64(time.Second))
 			cfg.FlightSQLLimits.PreparedIdle = time.Duration(preparedIdle * float64(time.Second))
 			cfg.FlightSQLLimits.MaxPreparedBytes = int64(preparedBytes)
+			cfg.MaxPlanBytes = int64(planBytes)
 			if err := security.LoadSecretFile("etcd-password", &cfg.Etcd.Password, etcdPasswordFile); err != nil {
 				return fmt.Errorf("%v: %w", err, config.ErrInvalid)
 			}
@@ -120,6 +122,12 @@ result, secrets redacted.`,
 	f.Var(&preparedBytes, "flight-sql-max-prepared-bytes", "bytes of SQL text and bound parameters one Flight SQL principal's prepared statements may hold together (without authentication: one connection)")
 	config.SecondsVar(f, &preparedIdle, "flight-sql-prepared-idle-seconds", preparedIdle, "close a Flight SQL prepared statement unused for this long (they also end when closed, and with the connection that made them)")
 	f.IntVar(&cfg.FlightSQLLimits.MaxTokens, "flight-sql-max-tokens", cfg.FlightSQLLimits.MaxTokens, "live Flight SQL bearer tokens (from handshakes, valid 12 h) per principal; a handshake beyond ends the principal's oldest token")
+	f.DurationVar(&cfg.QueryTimeout, "query-timeout", cfg.QueryTimeout, "cancel a job running longer than this when its session sets no kapot.query.timeout (0: never)")
+	f.DurationVar(&cfg.MaxQueryTimeout, "max-query-timeout", cfg.MaxQueryTimeout, "the longest kapot.query.timeout a session may ask for (0: any)")
+	f.IntVar(&cfg.MaxSessionJobs, "max-session-jobs", cfg.MaxSessionJobs, "jobs one session may have running or queued at once; more are refused (0: any)")
+	f.DurationVar(&cfg.MaxPlanningTime, "max-planning-time", cfg.MaxPlanningTime, "fail a statement whose planning takes longer than this with ResourceExhausted (0: no limit); planning also stops when its client goes away")
+	f.IntVar(&cfg.MaxPlanNodes, "max-plan-nodes", cfg.MaxPlanNodes, "refuse a plan of more operators than this with ResourceExhausted, before it is built (a WITH query or view read in several places counts once per reader)")
+	f.Var(&planBytes, "max-plan-bytes", "refuse a plan larger than this, encoded, with ResourceExhausted (long IN lists count here)")
 	f.DurationVar(&cfg.TableRetention, "table-retention", cfg.TableRetention, "keep the files a DROP TABLE, CREATE OR REPLACE or compaction took out of a managed table this long after the last query that planned with them ended: running queries keep reading the version they planned with")
 	f.StringVar(&cfg.Warehouse, "warehouse", cfg.Warehouse, "where managed tables (CREATE TABLE, CREATE TABLE AS) live: a directory, or s3://bucket/prefix (default: <state-dir>/warehouse; none without a state dir)")
 	f.StringVar(&cfg.S3.Endpoint, "s3-endpoint", cfg.S3.Endpoint, "S3-compatible endpoint URL for s3:// locations the scheduler lists and writes (default: AWS, or AWS_ENDPOINT_URL_S3); credentials from the AWS environment/profile chain")
