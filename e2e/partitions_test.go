@@ -95,7 +95,7 @@ func tpchCluster(t *testing.T, n int) (string, *client.Client, *duck.DB) {
 
 // createTPCH creates the TPC-H tables generated under dir in the cluster's
 // catalog.
-func createTPCH(t *testing.T, sess *client.Session, dir string) {
+func createTPCH(t testing.TB, sess *client.Session, dir string) {
 	t.Helper()
 	defs, err := planner.TPCHDefs(dir)
 	if err != nil {

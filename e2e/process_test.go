@@ -168,7 +168,7 @@ type procCluster struct {
 
 // startProcCluster starts a scheduler and n executors (one task slot each)
 // as processes; extra flags go to every executor and win over the defaults.
-func startProcCluster(t *testing.T, n int, policy string, extra ...string) *procCluster {
+func startProcCluster(t testing.TB, n int, policy string, extra ...string) *procCluster {
 	t.Helper()
 	port := freePort(t)
 	c := &procCluster{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
@@ -208,7 +208,7 @@ func startProcCluster(t *testing.T, n int, policy string, extra ...string) *proc
 	return c
 }
 
-func executorIDFromLog(t *testing.T, path string) string {
+func executorIDFromLog(t testing.TB, path string) string {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
