@@ -10,7 +10,7 @@ GOBIN     := $(shell $(GO) env GOPATH)/bin
 # Packages whose tests exercise concurrency run under the race detector.
 RACE_PKGS := ./engine/... ./executor/... ./scheduler/... ./internal/failover/... ./flight/... ./shuffle/... ./cache/... ./objstore/... ./e2e/...
 
-.PHONY: all build build-bench test lint test-deps fuzz-short chaos ha test-unit test-race run proto tools fuzz bench bench-duckdb bench-tpch bench-extended bench-write clean slt difftest hostile
+.PHONY: all build build-bench test lint test-deps fuzz-short chaos ha test-unit test-race run proto tools fuzz bench bench-duckdb bench-tpch bench-tpch-layouts bench-extended bench-write bench-tpcds clean slt difftest hostile
 
 all: build
 
@@ -130,21 +130,46 @@ bench:
 	$(GO) test -run=^$$ -bench=. -benchtime=5x ./engine ./flight ./cache
 	$(GO) test -run=^$$ -bench='TrivialJob|PushLaunch|ExecutorStart' -benchtime=100x ./e2e
 
-# TPC-H on a local cluster against DuckDB on the same files (SF, ITER, DATA)
+# TPC-H on a local cluster against DuckDB on the same files (SF, ITER, DATA,
+# LAYOUT): LAYOUT is one-file (default), files=N, unsorted,
+# unsorted,files=N or small-files; the files lie under DATA/<layout>
+# (generated when missing) and the JSON, docs/tpch-sf$(SF)[-<layout>].json,
+# names the layout. bench-tpch-layouts runs each of LAYOUTS.
 SF ?= 1
 ITER ?= 3
+LAYOUT ?= one-file
+LAYOUTS ?= one-file files=$(shell nproc 2>/dev/null || echo 2) unsorted small-files
+comma := ,
+LAYOUT_TAG = $(if $(filter one-file,$(LAYOUT)),,-$(subst $(comma),-,$(subst =,-,$(LAYOUT))))
+TPCH_BENCH = bin/kapot-bench tpch bench --sf $(SF) --data $(or $(DATA),/tmp/kapot-tpch-sf$(SF)) --layout '$(LAYOUT)' --iterations $(ITER) --compare duckdb
 bench-tpch: build-bench
-	bin/kapot-bench tpch bench --sf $(SF) --data $(or $(DATA),/tmp/kapot-tpch-sf$(SF)) --iterations $(ITER) --compare duckdb --out docs/tpch-sf$(SF).json
+	$(TPCH_BENCH) --out docs/tpch-sf$(SF)$(LAYOUT_TAG).json
+
+bench-tpch-layouts: build-bench
+	@for l in $(LAYOUTS); do $(MAKE) --no-print-directory bench-tpch LAYOUT=$$l || exit 1; done
 
 # The extended suite (window functions, grouping sets, set operations) the
 # same way.
 bench-extended: build-bench
-	bin/kapot-bench tpch bench --suite extended --sf $(SF) --data $(or $(DATA),/tmp/kapot-tpch-sf$(SF)) --iterations $(ITER) --compare duckdb --out docs/extended-sf$(SF).json
+	$(TPCH_BENCH) --suite extended --out docs/extended-sf$(SF)$(LAYOUT_TAG).json
 
 # The write suite (COPY of TPC-H data to Parquet, Hive directories and
 # CSV) against DuckDB's COPY of the same data.
 bench-write: build-bench
-	bin/kapot-bench tpch bench --suite write --sf $(SF) --data $(or $(DATA),/tmp/kapot-tpch-sf$(SF)) --iterations $(ITER) --compare duckdb --out docs/write-sf$(SF).json
+	$(TPCH_BENCH) --suite write --out docs/write-sf$(SF)$(LAYOUT_TAG).json
+
+# TPC-DS: the 99 queries against DuckDB on the same files (ITER; the scale
+# factor is read from the data). TPCDS_DATA is made by the workspace's
+# shared/tpcds/gen.sh at TPCDS_SF when missing (SF 1: 5-12 min); queries
+# and per-query errors (a kapot query over TPCDS_TIMEOUT is cancelled and
+# reported) go to docs/tpcds-sf$(TPCDS_SF).json.
+TPCDS_SF ?= 1
+TPCDS_DATA ?= /tmp/kapot-tpcds-sf$(TPCDS_SF)
+TPCDS_HOME ?= ../shared/tpcds
+TPCDS_TIMEOUT ?= 10m
+bench-tpcds: build-bench
+	@test -d $(TPCDS_DATA)/store_sales || $(TPCDS_HOME)/gen.sh $(TPCDS_SF) $(TPCDS_DATA)
+	bin/kapot-bench tpch bench --suite tpcds --data $(TPCDS_DATA) --query-dir $(TPCDS_HOME)/queries --iterations $(ITER) --compare duckdb --query-timeout $(TPCDS_TIMEOUT) --out docs/tpcds-sf$(TPCDS_SF).json
 
 # kapot vs DuckDB, single-threaded, same Parquet files, answers checked
 # (a separate module: it builds DuckDB's cgo bindings, ~1 min the first time).

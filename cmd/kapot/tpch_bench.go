@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,12 +19,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kapot-go/kapot/client"
-	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/internal/config"
-	"github.com/kapot-go/kapot/internal/oracle"
 	"github.com/kapot-go/kapot/planner"
 	"github.com/kapot-go/kapot/scheduler"
-	"github.com/kapot-go/kapot/tpch"
 )
 
 // referenceEngine runs the same queries for comparison (DuckDB).
@@ -49,11 +45,18 @@ func checkReferenceStrength(ref referenceEngine, cpus int) error {
 
 // benchResult is what `kapot tpch bench --out` writes.
 type benchResult struct {
-	Suite      string  `json:"suite"`
-	SF         float64 `json:"sf"`
-	Executors  int     `json:"executors"`
-	Slots      int     `json:"slots_per_executor"`
-	Partitions int     `json:"partitions"`
+	Suite string `json:"suite"`
+	// Benchmark is whose tables the suite reads: TPC-H or TPC-DS.
+	Benchmark string  `json:"benchmark"`
+	SF        float64 `json:"sf"`
+	// Layout is how the tables lie in files (--layout: one-file, files=N,
+	// unsorted, unsorted,files=N, small-files); Files counts each table's.
+	Layout     string         `json:"layout"`
+	Data       string         `json:"data"`
+	Files      map[string]int `json:"files_per_table"`
+	Executors  int            `json:"executors"`
+	Slots      int            `json:"slots_per_executor"`
+	Partitions int            `json:"partitions"`
 	// Properties are the --property session properties kapot ran with.
 	Properties map[string]string `json:"properties,omitempty"`
 	Iterations int               `json:"iterations"`
@@ -69,7 +72,7 @@ type benchResult struct {
 
 type benchQuery struct {
 	Query        int       `json:"query"`
-	Name         string    `json:"name"` // Q1…Q22, E1…E10
+	Name         string    `json:"name"` // Q1…Q22, E1…E10, W1…W4, q01…q99
 	KapotMs      []float64 `json:"kapot_ms"`
 	DuckDBMs     []float64 `json:"duckdb_ms,omitempty"`
 	KapotMedian  float64   `json:"kapot_median_ms"`
@@ -80,8 +83,11 @@ type benchQuery struct {
 	Matches      *bool     `json:"matches_duckdb,omitempty"`
 	// OracleSettled says the full-strength DuckDB answered otherwise and the
 	// single-threaded oracle's answer was compared instead.
-	OracleSettled bool   `json:"oracle_settled,omitempty"`
-	Error         string `json:"error,omitempty"`
+	OracleSettled bool `json:"oracle_settled,omitempty"`
+	// Unordered says the rows match only as a multiset: the order differs
+	// (TPC-DS: ties under ORDER BY).
+	Unordered bool   `json:"matches_unordered,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
 type benchTotal struct {
@@ -90,6 +96,12 @@ type benchTotal struct {
 	Ratio        float64 `json:"ratio,omitempty"`
 	WorstRatio   float64 `json:"worst_ratio,omitempty"`
 	ShuffleBytes int64   `json:"shuffle_bytes"`
+	// Answered counts the queries kapot ran; the totals are over them.
+	Answered int `json:"answered"`
+	// Failed names the queries kapot (or DuckDB) did not run, Differ those
+	// whose answers differ from DuckDB's.
+	Failed []string `json:"failed,omitempty"`
+	Differ []string `json:"answers_differ,omitempty"`
 }
 
 type benchMemory struct {
@@ -101,53 +113,65 @@ type benchMemory struct {
 
 func tpchBenchCmd() *cobra.Command {
 	var (
-		sf                                               float64
-		dataDir, compare, out, chart, queriesFlag, suite string
-		executors, slots, iterations, partitions, port   int
-		memoryPool                                       config.ByteSize
-		properties                                       []string
+		sf                                                                         float64
+		dataDir, compare, out, chart, queriesFlag, suiteName, layoutFlag, queryDir string
+		executors, slots, iterations, partitions, port                             int
+		queryTimeout                                                               time.Duration
+		memoryPool                                                                 config.ByteSize
+		properties                                                                 []string
 	)
 	c := &cobra.Command{
 		Use:   "bench",
-		Short: "Time the 22 TPC-H queries on a local cluster, optionally against DuckDB on the same files",
+		Short: "Time the TPC-H (or TPC-DS) queries on a local cluster, optionally against DuckDB on the same files",
 		Long: `Start a local cluster (a scheduler and --executors executor processes), run
-the TPC-H queries on it and print each query's median time. With --compare
-duckdb the same queries run on DuckDB in this process at full strength
-(threads = CPUs; the run refuses fewer) over the same Parquet files in the
-same run, alternating with kapot after one warm-up run of each whose answers
-are compared (a difference is settled by DuckDB on one thread, the
-correctness oracle, which is never timed). Prints per-query medians, the
-kapot/DuckDB ratio per query and in total, the executors' peak RSS and the
-shuffle bytes of each query; --out writes JSON and --chart a PNG bar chart.
-Data is generated into --data first when it is not there.`,
+the queries of --suite on it and print each query's median time. With
+--compare duckdb the same queries run on DuckDB in this process at full
+strength (threads = CPUs; the run refuses fewer) over the same Parquet
+files in the same run, alternating with kapot after one warm-up run of
+each whose answers are compared (a difference is settled by DuckDB on one
+thread, the correctness oracle, which is never timed). Prints per-query
+medians, the kapot/DuckDB ratio per query and in total, the executors'
+peak RSS and the shuffle bytes of each query; --out writes JSON and
+--chart a PNG bar chart. A query that fails is reported and the run goes on.
+
+TPC-H suites (tpch, extended, write) read the tables in one --layout, the
+same files for both engines, under --data/<layout> (generated at --sf when
+missing):
+  one-file            one file per table (the default: what kapot tpch gen
+                      writes and what a single export looks like; earlier
+                      rounds timed files=executors x slots)
+  files=N             N files per table, as kapot tpch gen --partitions N
+  unsorted            one file per table, rows in a random order (fixed
+                      seed): no key sorted, so neither engine can use order
+  unsorted,files=N    the same in N files per table
+  small-files         up to 200 small files for each large table (lineitem,
+                      orders, partsupp, part, customer)
+
+--suite tpcds runs the 99 TPC-DS queries over the tables of --data (one
+directory of Parquet per table, as shared/tpcds/gen.sh SF DIR writes them;
+default: $KAPOT_TPCDS_DIR, else shared/tpcds/sf0.1 in the working
+directory or a parent, else in this program's directory or a parent),
+with the queries q01.sql … q99.sql of --query-dir (default: queries/
+beside the data, else shared/tpcds/queries); --sf is read from the data
+unless given; --layout does not apply.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch {
-			case sf <= 0:
-				return fmt.Errorf("--sf %v: must be positive: %w", sf, config.ErrInvalid)
-			case dataDir == "":
-				return fmt.Errorf("--data: required (generated there when missing): %w", config.ErrInvalid)
 			case iterations < 1:
 				return fmt.Errorf("--iterations %d: must be at least 1: %w", iterations, config.ErrInvalid)
+			case queryTimeout < 0:
+				return fmt.Errorf("--query-timeout %s: negative: %w", queryTimeout, config.ErrInvalid)
 			case compare != "" && compare != "duckdb":
 				return fmt.Errorf("--compare %q: only duckdb: %w", compare, config.ErrInvalid)
 			case compare == "duckdb" && !haveDuckDB:
 				_, err := openDuckDB("")
 				return err
 			}
-			var query func(int) (string, error)
-			prefix, count := "Q", 22
-			switch suite {
-			case "tpch":
-				query = tpch.Query
-			case "extended":
-				query, prefix, count = tpch.ExtendedQuery, "E", tpch.ExtendedQueries
-			case "write":
-				query, prefix, count = tpch.WriteQuery, "W", tpch.WriteQueries
-			default:
-				return fmt.Errorf("--suite %q: tpch, extended or write: %w", suite, config.ErrInvalid)
+			suite, err := suiteByName(suiteName)
+			if err != nil {
+				return err
 			}
-			queries, err := parseQueries(queriesFlag, count)
+			queries, err := parseQueries(queriesFlag, suite.count)
 			if err != nil {
 				return err
 			}
@@ -160,11 +184,10 @@ Data is generated into --data first when it is not there.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			w := cmd.OutOrStdout()
-			if _, err := os.Stat(filepath.Join(dataDir, "lineitem")); err != nil {
-				fmt.Fprintf(w, "generating TPC-H SF %g into %s\n", sf, dataDir)
-				if err := tpch.Generate(ctx, tpch.Options{SF: sf, Dir: dataDir, Format: "parquet", Partitions: partitions}); err != nil {
-					return err
-				}
+			data, err := prepareSuiteData(ctx, w, &suite, benchDataOptions{data: dataDir, layout: layoutFlag, queryDir: queryDir, sf: sf,
+				sfSet: cmd.Flags().Changed("sf"), layoutSet: cmd.Flags().Changed("layout")})
+			if err != nil {
+				return err
 			}
 			adminPort, err := freePort()
 			if err != nil {
@@ -190,31 +213,27 @@ Data is generated into --data first when it is not there.`,
 				return err
 			}
 			props[planner.PropShufflePartitions] = strconv.Itoa(partitions)
-			sess := cl.NewSession(props)
-			defs, err := planner.TPCHDefs(dataDir)
-			if err != nil {
-				return err
-			}
-			for _, d := range defs {
-				if err := sess.Exec(ctx, d.SQL()); err != nil {
+			run := &benchRun{sess: cl.NewSession(props), admin: admin, iterations: iterations, timeout: queryTimeout, unordered: suite.unordered}
+			for _, d := range data.defs {
+				if err := run.sess.Exec(ctx, d.SQL()); err != nil {
 					return fmt.Errorf("create table %s: %w", d.Name, err)
 				}
 			}
-			var duck, settle referenceEngine
-			res := benchResult{Suite: suite, SF: sf, Executors: executors, Slots: slots, Partitions: partitions, Iterations: iterations, CPUs: runtime.NumCPU(), Started: time.Now().UTC()}
+			res := benchResult{Suite: suite.name, Benchmark: suite.benchmark, SF: data.sf, Layout: data.layout, Data: data.dir, Files: data.files,
+				Executors: executors, Slots: slots, Partitions: partitions, Iterations: iterations, CPUs: runtime.NumCPU(), Started: time.Now().UTC()}
 			if compare == "duckdb" {
-				if duck, err = openDuckDB(dataDir); err != nil {
+				if run.duck, err = data.openRef(data.dir); err != nil {
 					return err
 				}
-				defer duck.Close()
-				if err := checkReferenceStrength(duck, res.CPUs); err != nil {
+				defer run.duck.Close()
+				if err := checkReferenceStrength(run.duck, res.CPUs); err != nil {
 					return err
 				}
-				res.DuckDBThreads = duck.Threads()
-				if settle, err = openDuckDBOracle(dataDir); err != nil {
+				res.DuckDBThreads = run.duck.Threads()
+				if run.settle, err = data.openOracle(data.dir); err != nil {
 					return err
 				}
-				defer settle.Close()
+				defer run.settle.Close()
 			}
 			for _, kv := range properties {
 				if res.Properties == nil {
@@ -224,16 +243,18 @@ Data is generated into --data first when it is not there.`,
 				res.Properties[strings.TrimSpace(k)] = v
 			}
 			against := ""
-			if duck != nil {
+			if run.duck != nil {
 				against = fmt.Sprintf(", against DuckDB at %d thread(s) on %d CPUs", res.DuckDBThreads, res.CPUs)
 			}
-			fmt.Fprintf(w, "TPC-H SF %g, %s suite: %d executor(s) x %d slot(s), %d partitions, %d iteration(s)%s\n", sf, suite, executors, slots, partitions, iterations, against)
+			fmt.Fprintf(w, "%s SF %g, %s suite, layout %s: %d executor(s) x %d slot(s), %d partitions, %d iteration(s)%s\n",
+				suite.benchmark, res.SF, suite.name, res.Layout, executors, slots, partitions, iterations, against)
+			fmt.Fprintf(w, "data %s: %s\n", data.dir, data.about)
 			for _, n := range queries {
-				q := benchQuery{Query: n, Name: fmt.Sprintf("%s%d", prefix, n)}
-				if text, err := query(n); err != nil {
+				q := benchQuery{Query: n, Name: suite.label(n)}
+				if text, err := suite.query(n); err != nil {
 					q.Error = err.Error()
 				} else {
-					runBenchQuery(ctx, sess, admin, duck, settle, text, iterations, &q)
+					run.query(ctx, text, &q)
 				}
 				res.Queries = append(res.Queries, q)
 				printBenchQuery(w, q)
@@ -270,18 +291,21 @@ Data is generated into --data first when it is not there.`,
 		},
 	}
 	f := c.Flags()
-	f.Float64Var(&sf, "sf", 1, "scale factor (data is generated at it when --data lacks it)")
-	f.StringVar(&dataDir, "data", "", "directory of the TPC-H Parquet tables (kapot tpch gen)")
+	f.Float64Var(&sf, "sf", 1, "scale factor (TPC-H: data is generated at it when missing; TPC-DS: read from the data unless given)")
+	f.StringVar(&dataDir, "data", "", "TPC-H: directory whose <layout>/ subdirectory holds the tables (generated when missing); TPC-DS: the tables' directory (default: shared/tpcds/sf0.1, see above)")
+	f.StringVar(&layoutFlag, "layout", layoutOneFile, "how the TPC-H tables lie in files: one-file, files=N, unsorted, unsorted,files=N or small-files")
+	f.StringVar(&queryDir, "query-dir", "", "TPC-DS: directory of q01.sql … q99.sql (default: queries/ beside --data, else shared/tpcds/queries)")
 	f.IntVar(&executors, "executors", 2, "executor processes")
 	f.Var(&memoryPool, "memory-pool-size", "memory pool of each executor (bytes or 4GiB; default: 70% of the machine's or cgroup's memory, divided among the executors): operators spill beyond it")
 	f.IntVar(&slots, "concurrent-tasks", 0, "task slots per executor (0: CPUs / executors)")
 	f.IntVar(&partitions, "partitions", 0, "partitions of hash exchanges (0: executors x slots)")
 	f.IntVar(&iterations, "iterations", 3, "timed runs per query and engine, after one warm-up")
+	f.DurationVar(&queryTimeout, "query-timeout", 0, "cancel a kapot query running longer and report it as an error (0: no limit)")
 	f.StringVar(&compare, "compare", "", "also run the queries on: duckdb")
 	f.StringVar(&out, "out", "", "write the results as JSON to this file (and a chart next to it)")
 	f.StringVar(&chart, "chart", "", "write a PNG bar chart of the medians here")
 	f.StringVar(&queriesFlag, "queries", "", "comma list of query numbers (default: all of the suite)")
-	f.StringVar(&suite, "suite", "tpch", "the queries: tpch (the 22 TPC-H queries), extended (10 window, grouping-set and set-operation queries over the TPC-H tables) or write (4 COPY statements of TPC-H data to Parquet and CSV)")
+	f.StringVar(&suiteName, "suite", "tpch", "the queries: tpch (the 22 TPC-H queries), extended (10 window, grouping-set and set-operation queries over the TPC-H tables), write (4 COPY statements of TPC-H data to Parquet and CSV) or tpcds (the 99 TPC-DS queries)")
 	f.IntVar(&port, "scheduler-port", 50150, "port of the bench cluster's scheduler")
 	f.StringArrayVar(&properties, "property", nil, "session property key=value for kapot's queries (repeatable), e.g. kapot.scan.split_rows=-1")
 	return withFlagErrors(c)
@@ -306,95 +330,6 @@ func parseQueries(s string, count int) ([]int, error) {
 	return out, nil
 }
 
-// runBenchQuery warms a query up on both engines (comparing the answers;
-// settle, the single-threaded oracle, decides a difference), then times it iterations times on each,
-// alternating, into q.
-func runBenchQuery(ctx context.Context, sess *client.Session, admin string, duck, settle referenceEngine, text string, iterations int, q *benchQuery) {
-	// A write's target ({out}) is fresh for every run, and removed after.
-	outDir, err := os.MkdirTemp("", "kapot-bench-out-")
-	if err != nil {
-		q.Error = err.Error()
-		return
-	}
-	defer os.RemoveAll(outDir)
-	runs := 0
-	target := func(engine string) (string, func()) {
-		runs++
-		out := filepath.Join(outDir, fmt.Sprintf("%s-%d", engine, runs))
-		return strings.ReplaceAll(text, "{out}", out), func() { os.RemoveAll(out) }
-	}
-	refRows := func(ref referenceEngine, name string) ([]string, time.Duration, error) {
-		text, done := target(name)
-		defer done()
-		start := time.Now()
-		rows, err := ref.Rows(text)
-		return rows, time.Since(start), err
-	}
-	duckRows := func() ([]string, time.Duration, error) { return refRows(duck, "duckdb") }
-	kapot := func() ([]string, int64, time.Duration, error) {
-		text, done := target("kapot")
-		defer done()
-		start := time.Now()
-		job, err := sess.Start(ctx, text)
-		if err != nil {
-			return nil, 0, 0, err
-		}
-		rows, err := job.Wait(ctx)
-		if err != nil {
-			return nil, 0, 0, err
-		}
-		bs, err := client.ReadAll(rows)
-		took := time.Since(start)
-		if err != nil {
-			return nil, 0, 0, err
-		}
-		formatted := engine.FormatRows(bs, "|")
-		for _, b := range bs {
-			b.Release()
-		}
-		return formatted, shuffleBytes(admin, job.ID), took, nil
-	}
-	got, _, _, err := kapot()
-	if err != nil {
-		q.Error = err.Error()
-		return
-	}
-	q.Rows = len(got)
-	if duck != nil {
-		want, _, err := duckRows()
-		match := err == nil && oracle.SameRows(got, want) == nil
-		if !match && settle != nil {
-			// DuckDB in parallel is not always right (see duck.OpenTPCH).
-			want, _, err = refRows(settle, "oracle")
-			match = err == nil && oracle.SameRows(got, want) == nil
-			q.OracleSettled = true
-		}
-		q.Matches = &match
-	}
-	for i := 0; i < iterations; i++ {
-		_, shuffle, took, err := kapot()
-		if err != nil {
-			q.Error = err.Error()
-			return
-		}
-		q.ShuffleBytes = shuffle
-		q.KapotMs = append(q.KapotMs, ms(took))
-		if duck != nil {
-			_, took, err := duckRows()
-			if err != nil {
-				q.Error = "duckdb: " + err.Error()
-				return
-			}
-			q.DuckDBMs = append(q.DuckDBMs, ms(took))
-		}
-	}
-	q.KapotMedian = median(q.KapotMs)
-	if duck != nil {
-		q.DuckDBMedian = median(q.DuckDBMs)
-		q.Ratio = q.KapotMedian / q.DuckDBMedian
-	}
-}
-
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func median(xs []float64) float64 {
@@ -411,9 +346,14 @@ func median(xs []float64) float64 {
 
 func summarize(r *benchResult) {
 	for _, q := range r.Queries {
+		if q.Matches != nil && !*q.Matches {
+			r.Total.Differ = append(r.Total.Differ, q.Name)
+		}
 		if q.Error != "" {
+			r.Total.Failed = append(r.Total.Failed, q.Name)
 			continue
 		}
+		r.Total.Answered++
 		r.Total.KapotMs += q.KapotMedian
 		r.Total.DuckDBMs += q.DuckDBMedian
 		r.Total.ShuffleBytes += q.ShuffleBytes
@@ -434,6 +374,8 @@ func printBenchQuery(w io.Writer, q benchQuery) {
 		line += fmt.Sprintf("  duckdb %8.1f ms  ratio %5.2fx", q.DuckDBMedian, q.Ratio)
 		if q.Matches != nil && !*q.Matches {
 			line += "  ANSWERS DIFFER"
+		} else if q.Unordered {
+			line += "  (same rows, another order)"
 		}
 	}
 	fmt.Fprintf(w, "%s  rows %d  shuffle %.1f MiB\n", line, q.Rows, float64(q.ShuffleBytes)/(1<<20))
@@ -443,6 +385,14 @@ func printBenchSummary(w io.Writer, r *benchResult) {
 	fmt.Fprintf(w, "total (sum of medians): kapot %.1f ms", r.Total.KapotMs)
 	if r.Total.DuckDBMs > 0 {
 		fmt.Fprintf(w, "  duckdb %.1f ms  ratio %.2fx  worst query %.2fx", r.Total.DuckDBMs, r.Total.Ratio, r.Total.WorstRatio)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "answered %d of %d queries", r.Total.Answered, len(r.Queries))
+	if len(r.Total.Failed) > 0 {
+		fmt.Fprintf(w, "; failed: %s", strings.Join(r.Total.Failed, " "))
+	}
+	if len(r.Total.Differ) > 0 {
+		fmt.Fprintf(w, "; answers differ from DuckDB: %s", strings.Join(r.Total.Differ, " "))
 	}
 	fmt.Fprintln(w)
 	for _, m := range r.Executor {

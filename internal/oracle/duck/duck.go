@@ -1,7 +1,7 @@
 //go:build !noduckdb
 
-// Package duck answers TPC-H queries with DuckDB over the same Parquet
-// files kapot reads: the correctness oracle of the tests (rows are
+// Package duck answers TPC-H and TPC-DS queries with DuckDB over the same
+// Parquet files kapot reads: the correctness oracle of the tests (rows are
 // compared with oracle.SameRows). Answers are computed in the test run,
 // never stored. It links DuckDB (cgo): the kapot binary imports it only
 // when built with -tags duckdb.
@@ -18,10 +18,11 @@ import (
 
 	"github.com/duckdb/duckdb-go/v2"
 
+	"github.com/kapot-go/kapot/tpcds"
 	"github.com/kapot-go/kapot/tpch"
 )
 
-// DB is an in-memory DuckDB with views over TPC-H Parquet tables.
+// DB is an in-memory DuckDB with views over TPC-H or TPC-DS Parquet tables.
 type DB struct {
 	db      *sql.DB
 	threads int
@@ -32,14 +33,27 @@ type DB struct {
 // LEFT JOIN under a top-N now and then pads matched rows with NULLs (see
 // internal/difftest), and an oracle must answer the same every time. Never
 // time it: benchmarks use OpenTPCHReference.
-func OpenTPCH(dir string) (*DB, error) { return openTPCH(dir, 1) }
+func OpenTPCH(dir string) (*DB, error) { return openViews(dir, tpch.Tables, 1) }
 
 // OpenTPCHReference opens DuckDB at full strength (threads = the machine's
 // CPUs) over the same views: the speed reference of `kapot tpch bench`.
 // Threads tells how many threads it really runs with.
-func OpenTPCHReference(dir string) (*DB, error) { return openTPCH(dir, runtime.NumCPU()) }
+func OpenTPCHReference(dir string) (*DB, error) { return openViews(dir, tpch.Tables, runtime.NumCPU()) }
 
-func openTPCH(dir string, threads int) (*DB, error) {
+// OpenTPCDS opens the correctness oracle over the 24 TPC-DS tables under
+// dir (dir/<table>/*.parquet, as shared/tpcds/gen.sh writes them): DuckDB
+// on one thread, like OpenTPCH. Never time it.
+func OpenTPCDS(dir string) (*DB, error) { return openViews(dir, tpcds.Tables, 1) }
+
+// OpenTPCDSReference opens DuckDB at full strength (threads = CPUs) over
+// the TPC-DS views: the speed reference of `kapot tpch bench --suite tpcds`.
+func OpenTPCDSReference(dir string) (*DB, error) {
+	return openViews(dir, tpcds.Tables, runtime.NumCPU())
+}
+
+// openViews opens an in-memory DuckDB on threads threads with one view per
+// table over dir/<table>/*.parquet.
+func openViews(dir string, tables []string, threads int) (*DB, error) {
 	db, err := sql.Open("duckdb", "")
 	if err != nil {
 		return nil, err
@@ -54,7 +68,7 @@ func openTPCH(dir string, threads int) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("duckdb: reading its threads setting: %w", err)
 	}
-	for _, t := range tpch.Tables {
+	for _, t := range tables {
 		q := fmt.Sprintf("CREATE VIEW %s AS SELECT * FROM read_parquet('%s')", t, filepath.Join(dir, t, "*.parquet"))
 		if _, err := db.Exec(q); err != nil {
 			db.Close()

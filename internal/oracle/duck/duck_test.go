@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/kapot-go/kapot/tpcds"
 	"github.com/kapot-go/kapot/tpch"
 )
 
@@ -43,5 +44,41 @@ func TestReferenceThreads(t *testing.T) {
 	}
 	if len(got) != 1 || got[0] != "25" || want[0] != got[0] {
 		t.Fatalf("count(*) of nation: reference %q, oracle %q, want 25", got, want)
+	}
+}
+
+// The TPC-DS views cover the 24 tables of the workspace's SF 0.1 data
+// (skipped without it), at full strength and on one thread.
+func TestTPCDSViews(t *testing.T) {
+	dir, err := tpcds.FindData()
+	if err != nil {
+		t.Skip(err)
+	}
+	ref, err := OpenTPCDSReference(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	ora, err := OpenTPCDS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ora.Close()
+	if ref.Threads() != runtime.NumCPU() || ora.Threads() != 1 {
+		t.Fatalf("threads: reference %d, oracle %d; want %d and 1", ref.Threads(), ora.Threads(), runtime.NumCPU())
+	}
+	for _, table := range tpcds.Tables {
+		q := "select count(*) > 0 from " + table
+		got, err := ref.Rows(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := ora.Rows(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0] != "true" || want[0] != got[0] {
+			t.Fatalf("%s: reference %q, oracle %q", table, got, want)
+		}
 	}
 }
