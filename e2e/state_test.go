@@ -75,16 +75,11 @@ func flightSQLRowsErr(addr, sql string) ([]string, error) {
 // "|") and releases its batches.
 func readRows(t *testing.T, rows *client.Rows) []string {
 	t.Helper()
-	bs, err := client.ReadAll(rows)
+	got, err := readRowsErr(rows)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		for _, b := range bs {
-			b.Release()
-		}
-	}()
-	return engine.FormatRows(bs, "|")
+	return got
 }
 
 // TestSchedulerStateSurvivesRestart: with --state-dir, a table created

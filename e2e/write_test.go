@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/kapot-go/kapot/client"
-	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/executor"
 	"github.com/kapot-go/kapot/internal/oracle"
 	"github.com/kapot-go/kapot/internal/oracle/duck"
@@ -60,16 +59,7 @@ func queryErr(sess *client.Session, sql string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	bs, err := client.ReadAll(rows)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		for _, b := range bs {
-			b.Release()
-		}
-	}()
-	return engine.FormatRows(bs, "|"), nil
+	return readRowsErr(rows)
 }
 
 // TestWritesOnCluster writes through the SQL front door of a 2-executor

@@ -66,12 +66,7 @@ func (r *Reclaimer) Retire(ctx context.Context, location string) error {
 			return fmt.Errorf("retire %s: %w", location, err)
 		}
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.retired == nil {
-		r.retired = map[string]Retired{}
-	}
-	r.retired[key] = e
+	r.add(key, e)
 	return nil
 }
 
@@ -81,13 +76,17 @@ func (r *Reclaimer) Load(key string, value []byte) error {
 	if err := json.Unmarshal(value, &e); err != nil || e.Location == "" {
 		return fmt.Errorf("unreadable retired location %q: %v", key, err)
 	}
+	r.add(key, e)
+	return nil
+}
+
+func (r *Reclaimer) add(key string, e Retired) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.retired == nil {
 		r.retired = map[string]Retired{}
 	}
 	r.retired[key] = e
-	return nil
 }
 
 // Pending lists the retired locations not yet removed, oldest first.
