@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kapot-go/kapot/internal/panics"
 	"github.com/kapot-go/kapot/planner"
@@ -17,7 +18,7 @@ import (
 // session runs the next statement.
 func TestStatementPanicIsAnError(t *testing.T) {
 	var out bytes.Buffer
-	s := &sqlSession{out: &out, format: "csv"}
+	s := &sqlSession{out: &out, format: "csv", timeout: time.Minute}
 	err := s.runContained(context.Background(), "select a from t")
 	if !errors.Is(err, panics.ErrInternal) || !strings.HasPrefix(err.Error(), "internal error: ") {
 		t.Fatalf("error %v, want an internal error", err)
