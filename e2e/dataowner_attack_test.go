@@ -257,7 +257,7 @@ func TestDataOwnershipAttacksHeldProcesses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wp, err := planner.PlanWrite(planner.NewCatalog(), st, nil, planner.Options{TargetPartitions: 1})
+		wp, err := planner.PlanWrite(context.Background(), planner.NewCatalog(), st, nil, planner.Options{TargetPartitions: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

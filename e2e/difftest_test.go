@@ -44,7 +44,7 @@ func TestDifferential(t *testing.T) {
 	defer data.Close()
 	opts := planner.Options{TargetPartitions: 3}
 	local := func(sql string) ([]string, error) {
-		p, err := planner.PlanQuery(data.Catalog, sql, opts)
+		p, err := planner.PlanQuery(context.Background(), data.Catalog, sql, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -68,7 +68,7 @@ func TestDifferential(t *testing.T) {
 		clusters[i] = twoExecutorCluster(t, policy)
 	}
 	onCluster := func(cl *client.Client, sql string) ([]string, error) {
-		p, err := planner.PlanQuery(data.Catalog, sql, opts)
+		p, err := planner.PlanQuery(context.Background(), data.Catalog, sql, opts)
 		if err != nil {
 			return nil, err
 		}

@@ -30,7 +30,7 @@ func TestMemoryCapEnforced(t *testing.T) {
 		t.Fatal(err)
 	}
 	const query = "SELECT l_orderkey, l_linenumber, l_comment FROM lineitem ORDER BY l_comment, l_orderkey, l_linenumber"
-	plan, err := planner.PlanQuery(cat, query, planner.Options{TargetPartitions: 1})
+	plan, err := planner.PlanQuery(context.Background(), cat, query, planner.Options{TargetPartitions: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -76,7 +77,7 @@ func TestS3ScanWithDataCache(t *testing.T) {
 	if err := cat.Register(st.Table); err != nil {
 		t.Fatal(err)
 	}
-	plan, err := planner.PlanQuery(cat, "SELECT count(*), sum(v) FROM t", planner.Options{TargetPartitions: 1})
+	plan, err := planner.PlanQuery(context.Background(), cat, "SELECT count(*), sum(v) FROM t", planner.Options{TargetPartitions: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

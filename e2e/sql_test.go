@@ -47,7 +47,7 @@ func tpchPlans(t *testing.T, dir string, db *duck.DB, queries []int) (map[int]*p
 		if err != nil {
 			t.Fatal(err)
 		}
-		if plans[n], err = planner.PlanQuery(cat, text, planner.Options{TargetPartitions: 3}); err != nil {
+		if plans[n], err = planner.PlanQuery(context.Background(), cat, text, planner.Options{TargetPartitions: 3}); err != nil {
 			t.Fatalf("q%d: %v", n, err)
 		}
 		if want[n], err = db.Rows(text); err != nil {

@@ -103,6 +103,12 @@ func ExprFromProto(e *kapotv1.PhysicalExprNode, schema *arrow.Schema) (Expr, err
 		if err != nil {
 			return nil, err
 		}
+		if ints, strs := x.InList.GetIntSet(), x.InList.GetStringSet(); ints != nil || strs != nil {
+			if len(x.InList.GetList()) > 0 || ints != nil && strs != nil {
+				return nil, fmt.Errorf("IN has both a list and a set: %w", ErrInvalidPlan)
+			}
+			return newInSetExpr(in, ints, strs, x.InList.GetNegated())
+		}
 		list, err := exprsFromProto(x.InList.GetList(), schema)
 		if err != nil {
 			return nil, err

@@ -237,10 +237,21 @@ type inListExpr struct {
 	// or signed integers (ints).
 	strs map[string]struct{}
 	ints map[int64]struct{}
+	// A set sent as values (newInSetExpr) has no list: lazy holds the
+	// values until the first evaluation builds strs or ints and set from
+	// them; setLen counts them, sample is the first few, setMin and setMax
+	// bound them (nil when there are none).
+	lazy           *inSetValues
+	setLen         int
+	sample         []Expr
+	setMin, setMax Expr
 }
 
 func (e *inListExpr) DataType() arrow.DataType { return arrow.FixedWidthTypes.Boolean }
 func (e *inListExpr) String() string {
+	if e.list == nil {
+		return fmt.Sprintf("%s %s (%s)", operand(e.in, precCompare, false), e.display, e.setText())
+	}
 	parts := make([]string, len(e.list))
 	for i, l := range e.list {
 		parts[i] = l.String()
@@ -251,6 +262,9 @@ func (e *inListExpr) Eval(ctx context.Context, mem memory.Allocator, b arrow.Rec
 	return evalArray(ctx, e, mem, b)
 }
 func (e *inListExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.Datum, error) {
+	if e.lazy != nil {
+		e.lazy.once.Do(e.buildSet)
+	}
 	if e.strs != nil || e.ints != nil {
 		mem := exec.GetAllocator(ctx)
 		a, err := evalArg(ctx, e.in, mem, b)

@@ -62,6 +62,16 @@ func (p *rowGroupPruner) mayMatch(e Expr, rg *metadata.RowGroupMetaData) verdict
 		if x.negated {
 			return verdictMaybe
 		}
+		if x.list == nil {
+			// A set sent as values: only its bounds are at hand.
+			if x.setMin == nil {
+				return verdictNever
+			}
+			if p.compare("greater_equal", x.in, x.setMin, rg) == verdictNever || p.compare("less_equal", x.in, x.setMax, rg) == verdictNever {
+				return verdictNever
+			}
+			return verdictMaybe
+		}
 		for _, l := range x.list {
 			eq := p.compare("equal", x.in, l, rg)
 			if eq != verdictNever {

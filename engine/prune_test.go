@@ -88,6 +88,12 @@ func TestParquetRowGroupPruning(t *testing.T) {
 		{"decimal price <= 2.4999 at scale 4", op(col("price"), kapotv1.BinaryOp_BINARY_OP_LTE, decLit("24999", 15, 4)), 1},
 		{"date between", &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Between{Between: &kapotv1.BetweenExpr{Expr: col("day"), Low: dateLit(10001), High: dateLit(10002)}}}, 2},
 		{"string in list", inList(col("tag"), false, strLit("g0"), strLit("g3"), strLit("zz")), 2},
+		// Sets sent as values prune by their bounds.
+		{"int set", inSet(col("id"), false, []int64{260, 400, 499}, nil), 1},
+		{"int set beyond", inSet(col("id"), false, []int64{1000, 5000}, nil), 0},
+		{"int set wide", inSet(col("id"), false, []int64{3, 900}, nil), 4},
+		{"string set", inSet(col("tag"), false, nil, []string{"g1", "g2"}), 2},
+		{"string set not in", inSet(col("tag"), true, nil, []string{"g1", "g2"}), 4},
 		{"or", op(op(col("id"), kapotv1.BinaryOp_BINARY_OP_LT, i64(10)), kapotv1.BinaryOp_BINARY_OP_OR, op(col("tag"), kapotv1.BinaryOp_BINARY_OP_EQ, strLit("g2"))), 2},
 		{"is null", isNull, 1},
 		{"unprunable", op(bin(col("id"), kapotv1.BinaryOp_BINARY_OP_MOD, i64(7)), kapotv1.BinaryOp_BINARY_OP_EQ, i64(0)), 4},

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"context"
 	"slices"
 	"strings"
 
@@ -13,10 +14,17 @@ import (
 // The binder: SELECT statements to logical relations, name scopes.
 
 type binder struct {
-	cat  *Catalog
-	cols map[colID]*column
-	next colID
-	ctes map[string]*cte
+	// ctx is the statement's: binding stops when it ends (see check).
+	ctx   context.Context
+	steps int
+	cat   *Catalog
+	cols  map[colID]*column
+	next  colID
+	ctes  map[string]*cte
+	// views are the views named so far, each bound once.
+	views map[string]*boundQuery
+	// lists are the long IN lists of the SQL text (see longLists).
+	lists map[string]*longList
 	// win collects the window calls of the SELECT list and ORDER BY being
 	// bound; nil where window calls are not allowed.
 	win *windowBinder
@@ -35,10 +43,35 @@ type binder struct {
 	split     map[*Table]*tableSplit
 }
 
-// cte is a WITH query, bound afresh wherever it is named.
+// cte is a WITH query, bound where it is first named and read as a
+// shared relation wherever it is named.
 type cte struct {
 	sel   *pg.SelectStmt
 	names []string
+	bound *boundQuery
+	// binding is set while the query is being bound (it names itself).
+	binding bool
+}
+
+// boundQuery is a query bound once: a shared relation and its column
+// names.
+type boundQuery struct {
+	r     *sharedRel
+	names []string
+}
+
+// checkEvery is how many binding steps pass between looks at the
+// statement's context.
+const checkEvery = 256
+
+// check ends binding once the statement's context has ended (the client
+// went away, or planning ran out of time), every checkEvery calls.
+func (b *binder) check() error {
+	b.steps++
+	if b.steps%checkEvery != 0 || b.ctx == nil {
+		return nil
+	}
+	return ctxErr(b.ctx)
 }
 
 func (b *binder) newCol(qual, name string, t arrow.DataType) colID {
@@ -117,6 +150,11 @@ type corrKey struct {
 // is decorrelated: the inner expressions become extra group keys and extra
 // output columns, returned as corr keys for the caller to join on.
 func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, []corrKey, error) {
+	if b.ctx != nil {
+		if err := ctxErr(b.ctx); err != nil {
+			return nil, nil, nil, err
+		}
+	}
 	if err := checkFields(s, -1); err != nil {
 		return nil, nil, nil, err
 	}

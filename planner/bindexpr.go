@@ -26,6 +26,9 @@ var binOps = map[string]kapotv1.BinaryOp{
 // bindExpr binds n over sc. With ag set, the expression is above an
 // aggregate: aggregate calls and group keys become its output columns.
 func (b *binder) bindExpr(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
+	if err := b.check(); err != nil {
+		return nil, err
+	}
 	if ag != nil {
 		if fc := n.GetFuncCall(); fc != nil && fc.GetOver() == nil {
 			if fn, ok := aggFuncs[funcName(fc)]; ok {
@@ -597,8 +600,15 @@ func (b *binder) bindAExpr(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, error
 		if err != nil {
 			return nil, err
 		}
+		items := x.GetRexpr().GetList().GetItems()
+		if list := b.longListOf(items); list != nil {
+			if e := inSet(l, list, opName == "<>"); e != nil {
+				return e, nil
+			}
+			items = list.nodes()
+		}
 		e := &expr{kind: eInList, args: []*expr{l}, negated: opName == "<>"}
-		for _, it := range x.GetRexpr().GetList().GetItems() {
+		for _, it := range items {
 			v, err := bind(it)
 			if err != nil {
 				return nil, err

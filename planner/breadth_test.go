@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -76,7 +77,7 @@ func TestSetOperationErrors(t *testing.T) {
 		`select n_name, n_nationkey from nation union select r_name from region`:                                                             "each UNION query must have the same number of columns (2 and 1)",
 		`select n_name from nation n where n_nationkey in (select s_nationkey from supplier where s_suppkey = n.n_nationkey union select 1)`: "not supported yet",
 	} {
-		_, err := PlanQuery(cat, sql, Options{TargetPartitions: 2})
+		_, err := PlanQuery(context.Background(), cat, sql, Options{TargetPartitions: 2})
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s:\n got %v\nwant %q", sql, err, want)
 		}

@@ -1,6 +1,10 @@
 package planner
 
-import kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+import (
+	"slices"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
 
 // Cardinality estimates: rough, but enough to keep the big tables on the
 // probe side, join the selective relations first and broadcast small ones.
@@ -50,7 +54,11 @@ func selectivity(p *expr, in rel) float64 {
 			return rangeSelectivity
 		}
 	case eInList:
-		s := min(0.5, float64(len(p.args)-1)*eqSelectivity(p.args[:1], in))
+		n := len(p.args) - 1
+		if p.set != nil {
+			n = p.set.len()
+		}
+		s := min(0.5, float64(n)*eqSelectivity(p.args[:1], in))
 		if p.negated {
 			return 1 - s
 		}
@@ -112,6 +120,11 @@ func scannedRows(r rel) float64 {
 		return n
 	case *windowRel:
 		return scannedRows(x.in)
+	case *sharedRel:
+		if !x.haveScanned {
+			x.scanned, x.haveScanned = scannedRows(x.in), true
+		}
+		return x.scanned
 	}
 	return unknownRows
 }
@@ -211,6 +224,11 @@ func estimate(r rel) float64 {
 		return n
 	case *windowRel:
 		return estimate(x.in)
+	case *sharedRel:
+		if !x.haveEst {
+			x.est, x.haveEst = estimate(x.in), true
+		}
+		return x.est
 	}
 	return unknownRows
 }
@@ -242,9 +260,13 @@ func columnNDV(r rel, e *expr) float64 {
 			}
 		case *filterRel:
 			return find(x.in)
+		case *sharedRel:
+			return find(x.in)
 		case *joinRel:
-			if v := find(x.left); v > 0 {
-				return v
+			// Only the side with the column: a side read twice (a WITH
+			// query joined with itself) is not searched twice.
+			if slices.Contains(x.left.output(), e.col) {
+				return find(x.left)
 			}
 			return find(x.right)
 		case *projectRel:
@@ -274,6 +296,11 @@ func tableRows(s *scanRel) float64 {
 // it. The join order uses it to cost co-partitioned joins as exchange-free.
 func relRanged(r rel) []rangedCol {
 	switch x := r.(type) {
+	case *sharedRel:
+		if !x.haveRanged {
+			x.ranged, x.haveRanged = relRanged(x.in), true
+		}
+		return x.ranged
 	case *scanRel:
 		var out []rangedCol
 		if len(x.table.Files) < 2 {

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -38,7 +39,7 @@ func TestExplainGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, err := PlanQuery(cat, q, Options{TargetPartitions: 4})
+			p, err := PlanQuery(context.Background(), cat, q, Options{TargetPartitions: 4})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -58,6 +58,9 @@ type expr struct {
 	safe    bool              // TRY_CAST
 	hasElse bool
 	typ     arrow.DataType
+	// set is an IN list's constants kept as one set of values (a long
+	// list, see inSet); args then holds only the tested expression.
+	set *longList
 }
 
 // refs appends the columns e reads.
@@ -79,9 +82,10 @@ func (e *expr) refsOrNil() []colID {
 	return e.refs(nil)
 }
 
-// key is a canonical text of e, to compare expressions structurally.
+// key is a canonical text of e, to compare expressions structurally (a
+// set of constants stands in it as its size and digest).
 func (e *expr) key() string {
-	p, err := e.proto(func(id colID) (int, bool) { return int(id), true })
+	p, err := e.protoOf(func(id colID) (int, bool) { return int(id), true }, true)
 	if err != nil {
 		return fmt.Sprintf("invalid:%p", e)
 	}
@@ -90,9 +94,14 @@ func (e *expr) key() string {
 
 // proto lowers e with column positions from pos.
 func (e *expr) proto(pos func(colID) (int, bool)) (*kapotv1.PhysicalExprNode, error) {
+	return e.protoOf(pos, false)
+}
+
+// protoOf lowers e; forKey puts sets of constants as their digest.
+func (e *expr) protoOf(pos func(colID) (int, bool), forKey bool) (*kapotv1.PhysicalExprNode, error) {
 	args := make([]*kapotv1.PhysicalExprNode, len(e.args))
 	for i, a := range e.args {
-		p, err := a.proto(pos)
+		p, err := a.protoOf(pos, forKey)
 		if err != nil {
 			return nil, err
 		}
@@ -130,7 +139,17 @@ func (e *expr) proto(pos func(colID) (int, bool)) (*kapotv1.PhysicalExprNode, er
 		}
 		n.Expr = &kapotv1.PhysicalExprNode_CaseWhen{CaseWhen: c}
 	case eInList:
-		n.Expr = &kapotv1.PhysicalExprNode_InList{InList: &kapotv1.InListExpr{Expr: args[0], List: args[1:], Negated: e.negated}}
+		in := &kapotv1.InListExpr{Expr: args[0], List: args[1:], Negated: e.negated}
+		switch {
+		case e.set == nil:
+		case forKey:
+			in.StringSet = []string{fmt.Sprintf("set of %d: %x", e.set.len(), e.set.digest)}
+		case e.set.isInts:
+			in.IntSet = e.set.ints
+		default:
+			in.StringSet = e.set.strs
+		}
+		n.Expr = &kapotv1.PhysicalExprNode_InList{InList: in}
 	case eBetween:
 		n.Expr = &kapotv1.PhysicalExprNode_Between{Between: &kapotv1.BetweenExpr{Expr: args[0], Low: args[1], High: args[2], Negated: e.negated}}
 	case eLike:

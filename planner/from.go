@@ -244,6 +244,9 @@ func (b *binder) pushSubquery(rels []fromItem, n *pg.Node, all *scope, local map
 }
 
 func (b *binder) bindFromItem(n *pg.Node) (rel, error) {
+	if err := b.check(); err != nil {
+		return nil, err
+	}
 	if err := checkFields(nodeMessage(n), location(n)); err != nil {
 		return nil, err
 	}
@@ -258,14 +261,26 @@ func (b *binder) bindFromItem(n *pg.Node) (rel, error) {
 			if a := rv.GetAlias(); a != nil {
 				alias = a.GetAliasname()
 			}
-			return b.derived(c.sel, alias, c.names)
+			if c.bound == nil {
+				if c.binding {
+					return nil, notSupported(rv.GetLocation(), "a WITH query that names itself (WITH RECURSIVE)")
+				}
+				c.binding = true
+				q, err := b.bindShared(c.sel)
+				c.binding = false
+				if err != nil {
+					return nil, err
+				}
+				c.bound = q
+			}
+			return b.relabel(c.bound.r, c.bound.names, alias, c.names), nil
 		}
 		if q, ok := b.cat.View(rv.GetRelname()); ok {
 			alias := rv.GetRelname()
 			if a := rv.GetAlias(); a != nil {
 				alias = a.GetAliasname()
 			}
-			return b.view(q, alias, rv.GetLocation())
+			return b.view(rv.GetRelname(), q, alias, rv.GetLocation())
 		}
 		t, ok := b.cat.Lookup(rv.GetRelname())
 		if !ok {
@@ -370,13 +385,30 @@ func (b *binder) bindFromItem(n *pg.Node) (rel, error) {
 	return nil, notSupported(-1, "this FROM item")
 }
 
-// derived binds a subquery in FROM (or a WITH query) and re-labels its
-// columns under alias, renamed by colNames where given.
+// derived binds a subquery in FROM and re-labels its columns under alias,
+// renamed by colNames where given.
 func (b *binder) derived(sel *pg.SelectStmt, alias string, colNames []string) (rel, error) {
 	r, names, err := b.bindSelect(sel)
 	if err != nil {
 		return nil, err
 	}
+	return b.relabel(r, names, alias, colNames), nil
+}
+
+// bindShared binds a query read in several places (a WITH query, a view)
+// once, as a shared relation.
+func (b *binder) bindShared(sel *pg.SelectStmt) (*boundQuery, error) {
+	r, names, err := b.bindSelect(sel)
+	if err != nil {
+		return nil, err
+	}
+	return &boundQuery{r: &sharedRel{in: r}, names: names}, nil
+}
+
+// relabel projects r's columns as new columns under alias, named names,
+// renamed by colNames where given.
+func (b *binder) relabel(r rel, names []string, alias string, colNames []string) rel {
+	names = slices.Clone(names)
 	for i, c := range colNames {
 		if i < len(names) {
 			names[i] = c
@@ -389,7 +421,7 @@ func (b *binder) derived(sel *pg.SelectStmt, alias string, colNames []string) (r
 		b.cols[out].nullable = b.cols[id].nullable
 		p.out = append(p.out, out)
 	}
-	return p, nil
+	return p
 }
 
 func idSet(ids []colID) map[colID]bool {
@@ -637,8 +669,13 @@ func (b *binder) joinUsing(j *joinRel, je *pg.JoinExpr) (rel, error) {
 // maxViewDepth bounds views naming views (a cycle made by replacing a view).
 const maxViewDepth = 32
 
-// view binds a view's query where the view is named.
-func (b *binder) view(query, alias string, loc int32) (rel, error) {
+// view binds view name's query where the view is named: once per
+// statement, read as a shared relation wherever it is named.
+func (b *binder) view(name, query, alias string, loc int32) (rel, error) {
+	key := strings.ToLower(name)
+	if q, ok := b.views[key]; ok {
+		return b.relabel(q.r, q.names, alias, nil), nil
+	}
 	if b.viewDepth >= maxViewDepth {
 		return nil, errAt(loc, engine.ErrInvalidPlan, "view %s: views nest more than %d deep (a cycle?)", alias, maxViewDepth)
 	}
@@ -646,7 +683,19 @@ func (b *binder) view(query, alias string, loc int32) (rel, error) {
 	if err != nil || len(res.GetStmts()) != 1 || res.GetStmts()[0].GetStmt().GetSelectStmt() == nil {
 		return nil, errAt(loc, engine.ErrInvalidPlan, "view %s: its stored query does not parse: %v", alias, err)
 	}
+	// The view's text is its own: the statement's long lists are not in it.
 	b.viewDepth++
-	defer func() { b.viewDepth-- }()
-	return b.derived(res.GetStmts()[0].GetStmt().GetSelectStmt(), alias, nil)
+	lists := b.lists
+	b.lists = nil
+	q, err := b.bindShared(res.GetStmts()[0].GetStmt().GetSelectStmt())
+	b.lists = lists
+	b.viewDepth--
+	if err != nil {
+		return nil, err
+	}
+	if b.views == nil {
+		b.views = map[string]*boundQuery{}
+	}
+	b.views[key] = q
+	return b.relabel(q.r, q.names, alias, nil), nil
 }

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"context"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -42,7 +43,7 @@ func FuzzSQL(f *testing.F) {
 			if err != nil || st.Kind != StmtQuery {
 				continue
 			}
-			p, err := PlanQuery(cat, st.SQL, Options{TargetPartitions: 2})
+			p, err := PlanQuery(context.Background(), cat, st.SQL, Options{TargetPartitions: 2})
 			if err == nil {
 				Explain(p)
 			}

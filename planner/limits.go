@@ -21,22 +21,74 @@ const (
 	MaxExprDepth = 1000
 )
 
-// checkSQL refuses SQL text too long or too deeply nested to parse safely.
-func checkSQL(sql string) error {
-	if len(sql) > MaxSQLBytes {
-		return &SQLError{Pos: -1, Msg: fmt.Sprintf("SQL text is %d bytes, more than the %d accepted", len(sql), MaxSQLBytes), Err: engine.ErrInvalidPlan}
-	}
-	if err := checkText(sql); err != nil {
-		return err
-	}
-	res, err := pg.Scan(sql)
+// parseSQL parses SQL text with PostgreSQL's parser once it has checked
+// that the text is not too long or too deeply nested to parse safely. Long
+// IN lists of constants are kept aside (see longLists): the parser sees
+// placeholders, returned with their lists.
+func parseSQL(sql string) (*pg.ParseResult, map[string]*longList, error) {
+	text, lists, err := checkSQL(sql)
 	if err != nil {
-		return &SQLError{Pos: -1, Msg: fmt.Sprintf("syntax error: %v", err), Err: engine.ErrInvalidPlan}
+		return nil, nil, err
 	}
+	res, err := pg.Parse(text)
+	if err != nil {
+		return nil, nil, &SQLError{Pos: -1, Msg: fmt.Sprintf("syntax error: %v", err), Err: engine.ErrInvalidPlan}
+	}
+	return res, lists, nil
+}
+
+// checkSQL refuses SQL text too long or too deeply nested to parse safely.
+// It returns the text for the parser, long IN lists replaced (see
+// longLists), and those lists.
+func checkSQL(sql string) (string, map[string]*longList, error) {
+	text, lists, res, err := scanSQL(sql, true)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := checkDepth(res); err != nil {
+		return "", nil, err
+	}
+	return text, lists, nil
+}
+
+// checkDepth refuses scanned SQL whose expressions nest too deeply for the
+// parser (see sqlDepth).
+func checkDepth(res *pg.ScanResult) error {
 	if d := sqlDepth(res.GetTokens()); d > MaxExprDepth {
 		return &SQLError{Pos: -1, Msg: fmt.Sprintf("query too complex: expressions nest about %d levels deep, at most %d are accepted (split long chains of operators, or use IN lists)", d, MaxExprDepth), Err: engine.ErrInvalidPlan}
 	}
 	return nil
+}
+
+// scanSQL checks the text's length and bytes, replaces its long IN lists
+// and scans it with PostgreSQL's lexer (see scanText).
+func scanSQL(sql string, keep bool) (string, map[string]*longList, *pg.ScanResult, error) {
+	if len(sql) > MaxSQLBytes {
+		return "", nil, nil, &SQLError{Pos: -1, Msg: fmt.Sprintf("SQL text is %d bytes, more than the %d accepted", len(sql), MaxSQLBytes), Err: engine.ErrInvalidPlan}
+	}
+	return scanText(sql, keep)
+}
+
+// scanText replaces the long IN lists of sql (see longLists; with keep,
+// the lists hold their values) and scans the result with PostgreSQL's
+// lexer: a million-constant list is one token, not two million. The text
+// returned has the same length as sql and its tokens the same positions.
+func scanText(sql string, keep bool) (string, map[string]*longList, *pg.ScanResult, error) {
+	if err := checkText(sql); err != nil {
+		return "", nil, nil, err
+	}
+	text, lists := longLists(sql, keep)
+	res, err := pg.Scan(text)
+	if err == nil && lists != nil && !placeholdersAreNames(res.GetTokens(), lists) {
+		// The lists were not where PostgreSQL reads code: scan the text
+		// as it is.
+		text, lists = sql, nil
+		res, err = pg.Scan(text)
+	}
+	if err != nil {
+		return "", nil, nil, &SQLError{Pos: -1, Msg: fmt.Sprintf("syntax error: %v", err), Err: engine.ErrInvalidPlan}
+	}
+	return text, lists, res, nil
 }
 
 // sqlDepth estimates from the tokens alone how deep the parse tree of

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"context"
 	"strings"
 	"testing"
 )
@@ -19,7 +20,7 @@ func TestDeepSQLIsRefusedNotACrash(t *testing.T) {
 		"select " + strings.Repeat("1+(", 3000) + "1" + strings.Repeat(")", 3000),
 		"select '" + strings.Repeat("x", MaxSQLBytes) + "'",
 	} {
-		_, err := PlanQuery(cat, sql, Options{TargetPartitions: 2})
+		_, err := PlanQuery(context.Background(), cat, sql, Options{TargetPartitions: 2})
 		if err == nil || !strings.Contains(err.Error(), "too complex") && !strings.Contains(err.Error(), "more than the") {
 			t.Errorf("%.40s… (%d bytes): got %v, want a refusal", sql, len(sql), err)
 		}
@@ -30,7 +31,7 @@ func TestDeepSQLIsRefusedNotACrash(t *testing.T) {
 		"select n_name from nation where n_nationkey in (" + strings.Repeat("1, ", 50000) + "2)",
 		"select case " + strings.Repeat("when n_nationkey = 1 then 'a' ", 3000) + "else 'b' end from nation",
 	} {
-		if _, err := PlanQuery(cat, sql, Options{TargetPartitions: 2}); err != nil {
+		if _, err := PlanQuery(context.Background(), cat, sql, Options{TargetPartitions: 2}); err != nil {
 			t.Errorf("%.60s…: %v", sql, err)
 		}
 	}

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -48,7 +49,7 @@ func TestTPCHAgainstDuckDB(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, err := PlanQuery(cat, text, m.opts); err != nil {
+				if _, err := PlanQuery(context.Background(), cat, text, m.opts); err != nil {
 					if !supported[n] && errors.Is(err, ErrNotSupported) {
 						unsupported = append(unsupported, fmt.Sprintf("q%d (%v)", n, err))
 						t.Skipf("%v", err)

@@ -121,12 +121,9 @@ func quoteString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''"
 // PostgreSQL's lexer sees (not those in strings, quoted names or
 // comments), dropping empty ones.
 func SplitScript(script string) ([]string, error) {
-	if err := checkText(script); err != nil {
-		return nil, err
-	}
-	res, err := pg.Scan(script)
+	_, _, res, err := scanText(script, false)
 	if err != nil {
-		return nil, &SQLError{Pos: -1, Msg: fmt.Sprintf("syntax error: %v", err), Err: engine.ErrInvalidPlan}
+		return nil, err
 	}
 	var out []string
 	start := 0
@@ -174,17 +171,16 @@ func tokens(r *pg.ScanResult) []*pg.ScanToken {
 // ParseStatement parses one statement: kapot's own statements here, any
 // other as a query for the planner (which refuses what it cannot run).
 func ParseStatement(sql string) (*Statement, error) {
-	if len(sql) > MaxSQLBytes {
-		return nil, &SQLError{Pos: -1, Msg: fmt.Sprintf("SQL text is %d bytes, more than the %d accepted", len(sql), MaxSQLBytes), Err: engine.ErrInvalidPlan}
-	}
-	if err := checkText(sql); err != nil {
+	text, lists, res, err := scanSQL(sql, false)
+	if err != nil {
 		return nil, err
 	}
-	res, err := pg.Scan(sql)
-	if err != nil {
-		return nil, &SQLError{Pos: -1, Msg: fmt.Sprintf("syntax error: %v", err), Err: engine.ErrInvalidPlan}
+	if err := checkDepth(res); err != nil {
+		return nil, err
 	}
-	p := &stmtParser{sql: sql, toks: tokens(res)}
+	// The tokens are those of the text with its long IN lists replaced
+	// (placeholders at the same positions): kapot's statements have none.
+	p := &stmtParser{sql: sql, toks: tokens(res), parsed: text, lists: lists}
 	switch {
 	case p.word("create") && p.wordAt(1, "external"):
 		return p.createExternal()
@@ -226,6 +222,10 @@ type stmtParser struct {
 	sql  string
 	toks []*pg.ScanToken
 	i    int
+	// parsed is sql with its long IN lists replaced, lists those lists
+	// (see longLists), without their values.
+	parsed string
+	lists  map[string]*longList
 }
 
 func (p *stmtParser) text(i int) string {
@@ -424,12 +424,10 @@ func (p *stmtParser) createExternal() (*Statement, error) {
 // character, so x=? is one token holding one). It calls at(start, end, n)
 // for each, n counting from 1.
 func Placeholders(sql string, at func(start, end, n int)) error {
-	if err := checkText(sql); err != nil {
-		return err
-	}
-	res, err := pg.Scan(sql)
+	// Long IN lists hold constants only: they are scanned as one token.
+	_, _, res, err := scanText(sql, false)
 	if err != nil {
-		return &SQLError{Pos: -1, Msg: fmt.Sprintf("syntax error: %v", err), Err: engine.ErrInvalidPlan}
+		return err
 	}
 	next := 1
 	for _, t := range res.GetTokens() {

@@ -2,6 +2,7 @@ package planner
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -30,6 +31,13 @@ type Options struct {
 	// (see tableSplit); 0 means 4 Mi rows, negative reads each file as one
 	// partition.
 	SplitRows int64
+	// MaxPlanNodes bounds the operators of the plan, counting a WITH
+	// query or view read in several places once per reader; 0 means
+	// DefaultMaxPlanNodes.
+	MaxPlanNodes int
+	// MaxPlanBytes bounds the plan's encoded size, likewise; 0 means
+	// DefaultMaxPlanBytes.
+	MaxPlanBytes int64
 }
 
 // Plan is a planned query: the physical plan the scheduler splits into
@@ -57,13 +65,12 @@ func (p *Plan) Named() *kapotv1.PhysicalPlanNode {
 }
 
 // PlanQuery parses one SELECT statement and plans it over the catalog.
-func PlanQuery(cat *Catalog, sql string, o Options) (*Plan, error) {
-	if err := checkSQL(sql); err != nil {
-		return nil, err
-	}
-	res, err := pg.Parse(sql)
+// Planning stops with ctx: with its cause (PlanningTimeout, say) when it
+// has one, else with ctx.Err().
+func PlanQuery(ctx context.Context, cat *Catalog, sql string, o Options) (*Plan, error) {
+	res, lists, err := parseSQL(sql)
 	if err != nil {
-		return nil, &SQLError{Pos: -1, Msg: fmt.Sprintf("syntax error: %v", err), Err: engine.ErrInvalidPlan}
+		return nil, err
 	}
 	if len(res.GetStmts()) != 1 {
 		return nil, &SQLError{Pos: -1, Msg: fmt.Sprintf("want one statement, got %d", len(res.GetStmts())), Err: engine.ErrInvalidPlan}
@@ -72,21 +79,31 @@ func PlanQuery(cat *Catalog, sql string, o Options) (*Plan, error) {
 	if sel == nil {
 		return nil, notSupported(-1, "statements other than SELECT here")
 	}
-	return planSelect(cat, sel, o)
+	return planSelect(ctx, cat, sel, lists, o)
 }
 
-// planSelect plans a parsed query over the catalog.
-func planSelect(cat *Catalog, sel *pg.SelectStmt, o Options) (*Plan, error) {
+// planSelect plans a parsed query, whose long IN lists are lists, over
+// the catalog.
+func planSelect(ctx context.Context, cat *Catalog, sel *pg.SelectStmt, lists map[string]*longList, o Options) (*Plan, error) {
 	if o.TargetPartitions <= 0 {
 		o.TargetPartitions = 2
 	}
-	b := &binder{cat: cat, cols: map[colID]*column{}, parts: o.TargetPartitions, splitRows: o.SplitRows}
+	b := &binder{ctx: ctx, cat: cat, cols: map[colID]*column{}, parts: o.TargetPartitions, splitRows: o.SplitRows, lists: lists}
 	r, names, err := b.bindSelect(sel)
 	if err != nil {
 		return nil, err
 	}
+	// The plan as the executors get it must fit: refused here, before
+	// it is built, when the logical plan with its shared relations
+	// copied into each reader is already too large.
+	maxNodes := o.maxNodes()
+	if relSize(r, maxNodes) > maxNodes {
+		return nil, tooLarge("operators", maxNodes)
+	}
 	useSplits(r)
-	p := &lowerer{b: b, parts: o.TargetPartitions, broadcast: float64(o.BroadcastRows)}
+	// (Each relation lowers to at least one operator; the count of calls
+	// is a guard against a walk the estimate above missed.)
+	p := &lowerer{ctx: ctx, b: b, parts: o.TargetPartitions, broadcast: float64(o.BroadcastRows), maxNodes: 2 * maxNodes}
 	if o.BroadcastRows == 0 {
 		p.broadcast = broadcastRows
 	}
@@ -94,6 +111,14 @@ func planSelect(cat *Catalog, sel *pg.SelectStmt, o Options) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	size := measurePlan(l.node)
+	switch {
+	case size.nodes > maxNodes:
+		return nil, tooLarge("operators", maxNodes)
+	case size.bytes > o.maxBytes():
+		return nil, tooLarge("bytes", o.maxBytes())
+	}
+	unshare(l.node)
 	fields := make([]arrow.Field, len(l.cols))
 	for i, id := range l.cols {
 		// The engine marks every result column nullable.
@@ -103,9 +128,12 @@ func planSelect(cat *Catalog, sel *pg.SelectStmt, o Options) (*Plan, error) {
 }
 
 type lowerer struct {
+	ctx       context.Context // the statement's (nil: none)
 	b         *binder
 	parts     int
 	broadcast float64 // largest broadcast side, estimated rows; <0: never
+	// nodes counts the relations lowered, at most maxNodes.
+	nodes, maxNodes int64
 }
 
 // lowered is a physical subtree with the columns it outputs, in order.
@@ -320,7 +348,17 @@ var single = &kapotv1.Partitioning{Scheme: &kapotv1.Partitioning_Single{Single: 
 // lower lowers r; need says which of its columns the parent reads (nil:
 // all of them).
 func (p *lowerer) lower(r rel, need map[colID]bool) (lowered, error) {
+	if p.nodes++; p.maxNodes > 0 && p.nodes > p.maxNodes {
+		return lowered{}, tooLarge("operators", p.maxNodes)
+	}
+	if p.ctx != nil && p.nodes%checkEvery == 0 {
+		if err := ctxErr(p.ctx); err != nil {
+			return lowered{}, err
+		}
+	}
 	switch x := r.(type) {
+	case *sharedRel:
+		return p.lowerShared(x, need)
 	case *valuesRel:
 		if len(x.out) == 0 {
 			return lowered{node: &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Values{Values: &kapotv1.ValuesNode{
@@ -1095,4 +1133,45 @@ func (p *lowerer) lowerAgg(a *aggRel) (lowered, error) {
 		out.hashed = [][]colID{slices.Clone(a.gout)}
 	}
 	return out, nil
+}
+
+// lowerShared lowers a shared relation (a WITH query or view read in
+// several places) once for each set of columns its readers need; readers
+// that need the same columns get the same subtree, which unshare copies
+// once the whole plan is known to be within budget.
+func (p *lowerer) lowerShared(s *sharedRel, need map[colID]bool) (lowered, error) {
+	key := needKey(need)
+	if l, ok := s.lowered[key]; ok {
+		return l, nil
+	}
+	l, err := p.lower(s.in, need)
+	if err != nil {
+		return lowered{}, err
+	}
+	// Readers build on the subtree, never into it.
+	l.hive = nil
+	if s.lowered == nil {
+		s.lowered = map[string]lowered{}
+	}
+	s.lowered[key] = l
+	return l, nil
+}
+
+// needKey names a set of needed columns (nil: all).
+func needKey(need map[colID]bool) string {
+	if need == nil {
+		return "*"
+	}
+	ids := make([]int, 0, len(need))
+	for id, ok := range need {
+		if ok {
+			ids = append(ids, int(id))
+		}
+	}
+	slices.Sort(ids)
+	var sb strings.Builder
+	for _, id := range ids {
+		fmt.Fprintf(&sb, "%d,", id)
+	}
+	return sb.String()
 }

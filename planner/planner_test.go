@@ -75,7 +75,7 @@ func runSQL(t *testing.T, cat *Catalog, sql string) ([]string, []string) {
 // runSQLWith plans sql with o, runs it in this process and formats its rows.
 func runSQLWith(t *testing.T, cat *Catalog, sql string, o Options) ([]string, []string) {
 	t.Helper()
-	p, err := PlanQuery(cat, sql, o)
+	p, err := PlanQuery(context.Background(), cat, sql, o)
 	if err != nil {
 		t.Fatalf("plan: %v", err)
 	}
@@ -142,7 +142,7 @@ func TestLongDisjunctionPlans(t *testing.T) {
 		Schema: arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}}, nil)}); err != nil {
 		t.Fatal(err)
 	}
-	p, err := PlanQuery(cat, longOr(10000), Options{TargetPartitions: 2})
+	p, err := PlanQuery(context.Background(), cat, longOr(10000), Options{TargetPartitions: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func BenchmarkPlanLongOr(b *testing.B) {
 	for _, n := range []int{100, 1000, 10000} {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
 			for b.Loop() {
-				if _, err := PlanQuery(cat, longOr(n), Options{TargetPartitions: 2}); err != nil {
+				if _, err := PlanQuery(context.Background(), cat, longOr(n), Options{TargetPartitions: 2}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -123,7 +124,7 @@ func TestStoragePartitionedNeedsDisjointFiles(t *testing.T) {
 		{"select c_custkey, count(*) from customer join orders on c_custkey = o_custkey group by c_custkey order by 1", 0, 1},
 	}
 	for _, c := range cases {
-		p, err := PlanQuery(cat, c.sql, opts)
+		p, err := PlanQuery(context.Background(), cat, c.sql, opts)
 		if err != nil {
 			t.Fatal(err)
 		}

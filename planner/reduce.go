@@ -97,6 +97,8 @@ func groupOf(r rel, id colID) (*aggRel, int) {
 		if k := slices.Index(x.out, id); k >= 0 && x.exprs[k].kind == eCol {
 			return groupOf(x.in, x.exprs[k].col)
 		}
+	case *sharedRel:
+		return groupOf(x.in, id)
 	}
 	return nil, 0
 }
@@ -112,6 +114,12 @@ func replaceAgg(r rel, old, repl *aggRel) rel {
 		c := *x
 		c.in = replaceAgg(x.in, old, repl)
 		return &c
+	case *sharedRel:
+		// The other readers keep the shared relation; this one reads a
+		// copy of the path down to the aggregate.
+		if c := replaceAgg(x.in, old, repl); c != x.in {
+			return c
+		}
 	}
 	return r
 }
@@ -128,6 +136,17 @@ type origin struct {
 // inner or semi join passes a side's key values, and equally the other
 // side's key values it equals.
 func origins(r rel, id colID, out []origin) []origin {
+	return originsSeen(r, id, out, map[origin]bool{})
+}
+
+// originsSeen is origins, each relation and column looked at once (a
+// WITH query joined with itself is reached along several paths).
+func originsSeen(r rel, id colID, out []origin, seen map[origin]bool) []origin {
+	if seen[origin{r, id}] {
+		return out
+	}
+	seen[origin{r, id}] = true
+	origins := func(r rel, id colID, out []origin) []origin { return originsSeen(r, id, out, seen) }
 	switch x := r.(type) {
 	case *scanRel:
 		return append(out, origin{x, id})
@@ -137,6 +156,8 @@ func origins(r rel, id colID, out []origin) []origin {
 		if k := slices.Index(x.out, id); k >= 0 && x.exprs[k].kind == eCol {
 			return origins(x.in, x.exprs[k].col, append(out, origin{x, id}))
 		}
+	case *sharedRel:
+		return origins(x.in, id, out)
 	case *joinRel:
 		switch x.jt {
 		case kapotv1.JoinType_JOIN_TYPE_INNER, kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI, kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI:
@@ -169,6 +190,8 @@ func scanChain(r rel) bool {
 	case *filterRel:
 		return scanChain(x.in)
 	case *projectRel:
+		return scanChain(x.in)
+	case *sharedRel:
 		return scanChain(x.in)
 	}
 	return false

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -41,7 +42,7 @@ func TestSemiJoinReduction(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p, err := PlanQuery(cat, c.sql, opts)
+			p, err := PlanQuery(context.Background(), cat, c.sql, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -84,7 +85,7 @@ func TestJoinConditionPushdown(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p, err := PlanQuery(cat, c.sql, Options{TargetPartitions: 2})
+			p, err := PlanQuery(context.Background(), cat, c.sql, Options{TargetPartitions: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -131,7 +132,7 @@ func TestScalarSubqueryOverNoRows(t *testing.T) {
 			t.Errorf("%s: %v\nkapot:  %q\nduckdb: %q", sql, err, got, want)
 		}
 	}
-	_, err := PlanQuery(cat, `select count(*) from orders where 0 = (select count(*) + 1 from lineitem where l_orderkey = o_orderkey)`, Options{})
+	_, err := PlanQuery(context.Background(), cat, `select count(*) from orders where 0 = (select count(*) + 1 from lineitem where l_orderkey = o_orderkey)`, Options{})
 	if !errors.Is(err, ErrNotSupported) {
 		t.Errorf("count(*) + 1 over no rows: %v, want not supported", err)
 	}

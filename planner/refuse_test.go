@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -54,7 +55,7 @@ func TestUnhandledSyntaxIsRefused(t *testing.T) {
 		`select public.nation.n_name from nation`:                                "schema-qualified column names",
 		`with recursive r as (select 1) select * from r`:                         "WITH RECURSIVE",
 	} {
-		_, err := PlanQuery(cat, sql, Options{TargetPartitions: 2})
+		_, err := PlanQuery(context.Background(), cat, sql, Options{TargetPartitions: 2})
 		if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), feature) {
 			t.Errorf("%s: got %v, want not supported yet: %s", sql, err, feature)
 		}

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"context"
 	"errors"
 	"regexp"
 	"slices"
@@ -85,15 +86,15 @@ func TestRefusedNotIgnored(t *testing.T) {
 		`select stddev(n_nationkey) over (order by n_name) from nation`:                                                           "stddev over a window with ORDER BY",
 		`select stddev(n_nationkey) over (rows between 1 preceding and current row) from nation`:                                  "stddev over a window with ORDER BY or a frame",
 	} {
-		_, err := PlanQuery(cat, sql, Options{TargetPartitions: 2})
+		_, err := PlanQuery(context.Background(), cat, sql, Options{TargetPartitions: 2})
 		if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), feature) {
 			t.Errorf("%s: got %v, want not supported yet: %s", sql, err, feature)
 		}
 	}
-	if _, err := PlanQuery(cat, `select count(*) filter (where no_such_column = 0) from nation`, Options{TargetPartitions: 2}); err == nil || !strings.Contains(err.Error(), "no_such_column") {
+	if _, err := PlanQuery(context.Background(), cat, `select count(*) filter (where no_such_column = 0) from nation`, Options{TargetPartitions: 2}); err == nil || !strings.Contains(err.Error(), "no_such_column") {
 		t.Errorf("an unknown column inside FILTER: got %v", err)
 	}
-	if _, err := PlanQuery(cat, `select distinct n_name from nation order by n_regionkey`, Options{TargetPartitions: 2}); err == nil || !strings.Contains(err.Error(), "select list") {
+	if _, err := PlanQuery(context.Background(), cat, `select distinct n_name from nation order by n_regionkey`, Options{TargetPartitions: 2}); err == nil || !strings.Contains(err.Error(), "select list") {
 		t.Errorf("DISTINCT ordered by a column it drops: got %v", err)
 	}
 }
@@ -107,7 +108,7 @@ func TestExpressionsPrintAsTheyRun(t *testing.T) {
 	cat := tpchCatalog(t)
 	printed := func(expr string) string {
 		t.Helper()
-		p, err := PlanQuery(cat, "select "+expr+" as v from lineitem", Options{TargetPartitions: 1})
+		p, err := PlanQuery(context.Background(), cat, "select "+expr+" as v from lineitem", Options{TargetPartitions: 1})
 		if err != nil {
 			t.Fatalf("%s: %v", expr, err)
 		}
@@ -168,7 +169,7 @@ func TestWindowDefinitionErrors(t *testing.T) {
 		`select count(*) over (order by n_nationkey rows between 1 following and current row) from nation`:           "frame starting from following row cannot have preceding rows",
 		`select nth_value(n_name, 0) over (order by n_nationkey) from nation`:                                        "positive for nth_value",
 	} {
-		_, err := PlanQuery(cat, sql, Options{TargetPartitions: 2})
+		_, err := PlanQuery(context.Background(), cat, sql, Options{TargetPartitions: 2})
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s:\n got %v\nwant %q", sql, err, want)
 		}
@@ -191,7 +192,7 @@ func TestOrderedAggregateErrors(t *testing.T) {
 		`select sum(n_nationkey order by n_name) from nation`:                                 "ORDER BY inside an aggregate call",
 		`select string_agg(n_name, ',') over () from nation`:                                  "window function string_agg",
 	} {
-		_, err := PlanQuery(cat, sql, Options{TargetPartitions: 2})
+		_, err := PlanQuery(context.Background(), cat, sql, Options{TargetPartitions: 2})
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s:\n got %v\nwant %q", sql, err, want)
 		}

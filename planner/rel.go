@@ -1,6 +1,8 @@
 package planner
 
 import (
+	"math"
+
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -102,3 +104,95 @@ func (r *aggRel) output() []colID {
 }
 func (r *sortRel) output() []colID  { return r.in.output() }
 func (r *limitRel) output() []colID { return r.in.output() }
+
+// sharedRel is a WITH query or a view bound once and read wherever the
+// statement names it: each reference is a projection over the same
+// sharedRel, so a query naming it twice, and a WITH query naming the
+// previous one twice (c1 from c0 x, c0 y; c2 from c1 x, c1 y; …), bind
+// in time linear in their text, not exponential. Once bound, in does not
+// change: what the planner derives from it (estimates, its lowered plan
+// for a set of needed columns) is computed once and kept here.
+type sharedRel struct {
+	in rel
+	// size is the number of relations under it (relSize); 0 until
+	// computed.
+	size int64
+	// Derived once (see cost.go, subquery.go, physical.go); ranged is
+	// reset by useSplits, which changes how scans are split.
+	est, scanned float64
+	haveEst      bool
+	haveScanned  bool
+	ranged       []rangedCol
+	haveRanged   bool
+	counts       int8 // hasCount: 0 unknown, 1 no, 2 yes
+	// lowered is in lowered for each set of needed columns (needKey).
+	lowered map[string]lowered
+}
+
+func (r *sharedRel) output() []colID { return r.in.output() }
+
+// unshared is the relation a shared relation r stands for, else r.
+func unshared(r rel) rel {
+	for {
+		s, ok := r.(*sharedRel)
+		if !ok {
+			return r
+		}
+		r = s.in
+	}
+}
+
+// inputs lists r's input relations.
+func inputs(r rel) []rel {
+	switch x := r.(type) {
+	case *filterRel:
+		return []rel{x.in}
+	case *projectRel:
+		return []rel{x.in}
+	case *joinRel:
+		return []rel{x.left, x.right}
+	case *aggRel:
+		return []rel{x.in}
+	case *sortRel:
+		return []rel{x.in}
+	case *limitRel:
+		return []rel{x.in}
+	case *unionRel:
+		return x.inputs
+	case *windowRel:
+		return []rel{x.in}
+	case *sharedRel:
+		return []rel{x.in}
+	}
+	return nil
+}
+
+// relSize is the number of nodes of r as the lowering walks it, a shared
+// relation once for each path that reaches it; past limit it stops
+// counting and returns more than limit.
+func relSize(r rel, limit int64) int64 {
+	if s, ok := r.(*sharedRel); ok {
+		if s.size == 0 {
+			// Not an operator itself: its readers are.
+			s.size = relSize(s.in, limit)
+		}
+		return s.size
+	}
+	n := int64(1)
+	for _, in := range inputs(r) {
+		if n > limit {
+			break
+		}
+		n = satAdd(n, relSize(in, limit-n))
+	}
+	return n
+}
+
+// satAdd is a+b for non-negative a and b, at most math.MaxInt64/2.
+func satAdd(a, b int64) int64 {
+	const top = math.MaxInt64 / 2
+	if a >= top-b {
+		return top
+	}
+	return a + b
+}

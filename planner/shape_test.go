@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"context"
 	"math"
 	"strings"
 	"testing"
@@ -88,7 +89,7 @@ func TestPlanShapes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, err := PlanQuery(cat, text, c.opts)
+			p, err := PlanQuery(context.Background(), cat, text, c.opts)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -241,9 +241,18 @@ func useSplits(r rel) {
 	var scans []*scanRel
 	var projs []*projectRel
 	var aggs []*aggRel
+	seen := map[*sharedRel]bool{}
 	var walk func(rel)
 	walk = func(r rel) {
 		switch x := r.(type) {
+		case *sharedRel:
+			// Read wherever it is named, split alike for every reader;
+			// its value-range partitioning is derived again after.
+			if !seen[x] {
+				seen[x] = true
+				x.ranged, x.haveRanged = nil, false
+				walk(x.in)
+			}
 		case *scanRel:
 			scans = append(scans, x)
 		case *filterRel:

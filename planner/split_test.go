@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"context"
 	"math"
 	"slices"
 	"strings"
@@ -128,7 +129,7 @@ func (m splitMap) cells(t *Table) [][2]int64 {
 func TestSplitPlans(t *testing.T) {
 	cat := tpchCatalog(t)
 	opts := Options{TargetPartitions: 2, BroadcastRows: -1, SplitRows: 2000}
-	p, err := PlanQuery(cat, "select o_orderkey, count(*) from orders join lineitem on o_orderkey = l_orderkey group by o_orderkey order by 1", opts)
+	p, err := PlanQuery(context.Background(), cat, "select o_orderkey, count(*) from orders join lineitem on o_orderkey = l_orderkey group by o_orderkey order by 1", opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +157,7 @@ func TestSplitPlans(t *testing.T) {
 		{"select l_suppkey, count(*) from lineitem group by l_suppkey", 16, "ParquetScan(files=2, partitions=16, split by l_orderkey)"},
 		{"select k, count(*) from (select l_orderkey as k from lineitem) t group by k", 2, "ParquetScan(files=2, partitions=30, split by l_orderkey)"},
 	} {
-		p, err := PlanQuery(cat, c.sql, Options{TargetPartitions: c.parts, SplitRows: 2000})
+		p, err := PlanQuery(context.Background(), cat, c.sql, Options{TargetPartitions: c.parts, SplitRows: 2000})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -198,7 +199,7 @@ func TestRangeExchangeJoins(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			opts := Options{TargetPartitions: 2, BroadcastRows: -1}
-			p, err := PlanQuery(cat, c.sql, opts)
+			p, err := PlanQuery(context.Background(), cat, c.sql, opts)
 			if err != nil {
 				t.Fatal(err)
 			}

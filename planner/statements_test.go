@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -49,16 +50,16 @@ func TestExternalTablesAndErrors(t *testing.T) {
 		{"select k +", "syntax error"},
 		{"select v + 1 from kv", "operator + cannot be applied to VARCHAR and BIGINT (at position 10)"},
 	} {
-		_, err := PlanQuery(cat, c.sql, Options{})
+		_, err := PlanQuery(context.Background(), cat, c.sql, Options{})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want %q", c.sql, err, c.want)
 		}
 	}
-	_, err = PlanQuery(cat, "select k from kv where (k, v) in (select k, v from kv)", Options{})
+	_, err = PlanQuery(context.Background(), cat, "select k from kv where (k, v) in (select k, v from kv)", Options{})
 	if !errors.Is(err, ErrNotSupported) {
 		t.Errorf("a row value: got %v, want not supported", err)
 	}
-	if _, err := PlanQuery(cat, "select nope from kv", Options{}); !errors.Is(err, engine.ErrInvalidPlan) {
+	if _, err := PlanQuery(context.Background(), cat, "select nope from kv", Options{}); !errors.Is(err, engine.ErrInvalidPlan) {
 		t.Errorf("unknown column: %v is not an invalid-plan error", err)
 	}
 }

@@ -301,6 +301,7 @@ func emptyValue(inner rel, id colID) int {
 	e := &expr{kind: eCol, col: id}
 	r := inner
 	for {
+		r = unshared(r)
 		p, ok := r.(*projectRel)
 		if !ok {
 			break
@@ -315,10 +316,11 @@ func emptyValue(inner rel, id colID) int {
 		}
 		id = e.col
 	}
+	r = unshared(r)
 	a, ok := r.(*aggRel)
 	if !ok {
 		if _, isProj := r.(*projectRel); isProj {
-			a, ok = r.(*projectRel).in.(*aggRel)
+			a, ok = unshared(r.(*projectRel).in).(*aggRel)
 		}
 	}
 	if !ok {
@@ -369,6 +371,14 @@ func emptyValue(inner rel, id colID) int {
 // hasCount reports whether an aggregate under r counts.
 func hasCount(r rel) bool {
 	switch x := r.(type) {
+	case *sharedRel:
+		if x.counts == 0 {
+			x.counts = 1
+			if hasCount(x.in) {
+				x.counts = 2
+			}
+		}
+		return x.counts == 2
 	case *aggRel:
 		for _, c := range x.aggs {
 			if c.fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT {

@@ -25,7 +25,7 @@ import (
 // for leaks) and formats its rows.
 func runRecycled(t *testing.T, cat *Catalog, sql string) []string {
 	t.Helper()
-	p, err := PlanQuery(cat, sql, Options{TargetPartitions: 3})
+	p, err := PlanQuery(context.Background(), cat, sql, Options{TargetPartitions: 3})
 	if err != nil {
 		t.Fatalf("plan: %v", err)
 	}

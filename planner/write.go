@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"context"
 	"fmt"
 	"path"
 	"strings"
@@ -69,8 +70,10 @@ type WriteStmt struct {
 	ViewSQL string
 	// Copy is COPY's target.
 	Copy *CopyTarget
-	// query is the rows to write (CTAS, INSERT, COPY).
+	// query is the rows to write (CTAS, INSERT, COPY), lists the long IN
+	// lists it reads (see longLists).
 	query *pg.SelectStmt
+	lists map[string]*longList
 }
 
 // CopyTarget is where and how COPY writes.
@@ -89,7 +92,7 @@ type CopyTarget struct {
 
 // parseWrite parses the statements of this file; ok is false for others.
 func (p *stmtParser) parseWrite() (*Statement, bool, error) {
-	sql := p.sql
+	sql, lists := p.parsed, p.lists
 	w := &WriteStmt{}
 	switch {
 	case p.word("create") && p.wordAt(1, "or") && p.wordAt(2, "replace") && p.wordAt(3, "table"):
@@ -103,8 +106,17 @@ func (p *stmtParser) parseWrite() (*Statement, bool, error) {
 		return nil, false, nil
 	}
 	res, err := pg.Parse(sql)
+	if err == nil && lists != nil && len(res.GetStmts()) == 1 && res.GetStmts()[0].GetStmt().GetViewStmt() != nil {
+		// A view keeps its query's text: parse it with its lists.
+		sql, lists = p.sql, nil
+		res, err = pg.Parse(sql)
+	}
 	if err != nil {
 		return nil, true, &SQLError{Pos: -1, Msg: fmt.Sprintf("syntax error: %v", err), Err: engine.ErrInvalidPlan}
+	}
+	if lists != nil {
+		// The same lists, now with their values for the binder.
+		_, w.lists = longLists(p.sql, true)
 	}
 	if len(res.GetStmts()) != 1 {
 		return nil, true, &SQLError{Pos: -1, Msg: fmt.Sprintf("want one statement, got %d", len(res.GetStmts())), Err: engine.ErrInvalidPlan}
@@ -454,13 +466,13 @@ func (w *WritePlan) Node(location string) *kapotv1.PhysicalPlanNode {
 
 // PlanWrite plans the rows of a CREATE TABLE AS, INSERT or COPY. For
 // INSERT, target is the table written to; its columns' types and NOT NULL
-// constraints apply.
-func PlanWrite(cat *Catalog, st *Statement, target *Table, o Options) (*WritePlan, error) {
+// constraints apply. Planning stops with ctx, as PlanQuery's does.
+func PlanWrite(ctx context.Context, cat *Catalog, st *Statement, target *Table, o Options) (*WritePlan, error) {
 	w := st.Write
 	if w == nil || w.query == nil {
 		return nil, fmt.Errorf("not a write statement: %w", engine.ErrInvalidPlan)
 	}
-	q, err := planSelect(cat, w.query, o)
+	q, err := planSelect(ctx, cat, w.query, w.lists, o)
 	if err != nil {
 		return nil, err
 	}

@@ -99,7 +99,7 @@ func TestPlanInsertCoerces(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		return PlanWrite(cat, st, table, Options{})
+		return PlanWrite(context.Background(), cat, st, table, Options{})
 	}
 	wp, err := plan("INSERT INTO t (note, id) VALUES ('x', 1)")
 	if err != nil {
@@ -142,16 +142,16 @@ func TestPlanCopyAndCTAS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wp, err := PlanWrite(cat, st, nil, Options{})
+	wp, err := PlanWrite(context.Background(), cat, st, nil, Options{})
 	if err != nil || !slices.Equal(wp.PartitionBy, []uint32{1}) {
 		t.Fatalf("%+v, %v", wp, err)
 	}
 	st, _ = ParseStatement("COPY (SELECT 1 AS a) TO '/out' (PARTITION_BY (zz))")
-	if _, err := PlanWrite(cat, st, nil, Options{}); err == nil || !strings.Contains(err.Error(), "zz") {
+	if _, err := PlanWrite(context.Background(), cat, st, nil, Options{}); err == nil || !strings.Contains(err.Error(), "zz") {
 		t.Fatalf("unknown PARTITION_BY column: %v", err)
 	}
 	st, _ = ParseStatement("COPY (SELECT 1 AS a) TO '/out/one.parquet'")
-	wp, err = PlanWrite(cat, st, nil, Options{})
+	wp, err = PlanWrite(context.Background(), cat, st, nil, Options{})
 	if err != nil || !wp.EmptyFile || wp.Query.Root.GetExchange() == nil {
 		t.Fatalf("one file: %+v, %v", wp, err)
 	}
@@ -160,7 +160,7 @@ func TestPlanCopyAndCTAS(t *testing.T) {
 		"CREATE TABLE t AS SELECT 1 AS a, 2 AS a": "appears twice",
 	} {
 		st, _ := ParseStatement(sql)
-		if _, err := PlanWrite(cat, st, nil, Options{}); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := PlanWrite(context.Background(), cat, st, nil, Options{}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v", sql, err)
 		}
 	}
@@ -177,7 +177,7 @@ func TestHivePartitionedTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wp, err := PlanWrite(cat, st, nil, Options{TargetPartitions: 2})
+	wp, err := PlanWrite(context.Background(), cat, st, nil, Options{TargetPartitions: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func TestHivePartitionedTable(t *testing.T) {
 			t.Errorf("%s: %q, want %q", sql, rows, want)
 		}
 	}
-	p, err := PlanQuery(cat, "SELECT k FROM h WHERE s = 'b' AND n > 10", Options{})
+	p, err := PlanQuery(context.Background(), cat, "SELECT k FROM h WHERE s = 'b' AND n > 10", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

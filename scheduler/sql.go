@@ -83,7 +83,7 @@ func (s *Scheduler) statement(ctx context.Context, sql string, props map[string]
 		}
 		return statementResult{rows: textRows{Columns: []string{"column_name", "data_type", "is_nullable"}, Rows: rows}}, nil
 	}
-	p, err := s.plan(st.SQL, props)
+	p, err := s.plan(ctx, st.SQL, props)
 	if err != nil {
 		return statementResult{}, err
 	}
@@ -112,17 +112,31 @@ func (s *Scheduler) showTables() statementResult {
 }
 
 // plan plans a query over the shared catalog with the partitions of the
-// session's properties or of the cluster. Errors are gRPC statuses.
-func (s *Scheduler) plan(sql string, props map[string]string) (*planner.Plan, error) {
+// session's properties or of the cluster, within the planning budgets:
+// planning stops when ctx ends (the client went away) or after the
+// cluster's planning time. Errors are gRPC statuses (ResourceExhausted
+// over a budget).
+func (s *Scheduler) plan(ctx context.Context, sql string, props map[string]string) (*planner.Plan, error) {
 	opts, err := s.planOptionsFor(props)
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	p, err := planner.PlanQuery(s.catalog, sql, opts)
+	ctx, cancel := s.planning(ctx)
+	defer cancel()
+	p, err := planner.PlanQuery(ctx, s.catalog, sql, opts)
 	if err != nil {
 		return nil, flightsql.SQLStatus(err)
 	}
 	return p, nil
+}
+
+// planning is ctx ended once the cluster's planning time
+// (--max-planning-time) is up, with planner.PlanningTimeout as its cause.
+func (s *Scheduler) planning(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.cfg.MaxPlanningTime <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeoutCause(ctx, s.cfg.MaxPlanningTime, planner.PlanningTimeout(s.cfg.MaxPlanningTime))
 }
 
 // createTable registers an external table in the shared catalog and saves
@@ -240,7 +254,7 @@ func (s *Scheduler) planOptionsFor(props map[string]string) (planner.Options, er
 	}
 	n, err := planner.PartitionsProperty(props)
 	if err != nil || n > 0 {
-		return planner.Options{TargetPartitions: n, SplitRows: split}, err
+		return planner.Options{TargetPartitions: n, SplitRows: split, MaxPlanNodes: s.cfg.MaxPlanNodes, MaxPlanBytes: s.cfg.MaxPlanBytes}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -250,7 +264,7 @@ func (s *Scheduler) planOptionsFor(props map[string]string) (planner.Options, er
 			slots += int(e.reg.GetResources().GetTaskSlots())
 		}
 	}
-	return planner.Options{TargetPartitions: planner.PartitionsForSlots(slots), SplitRows: split}, nil
+	return planner.Options{TargetPartitions: planner.PartitionsForSlots(slots), SplitRows: split, MaxPlanNodes: s.cfg.MaxPlanNodes, MaxPlanBytes: s.cfg.MaxPlanBytes}, nil
 }
 
 // executeSQL is the SchedulerService's SQL front door: a query becomes a
@@ -325,7 +339,9 @@ func (f flightJobs) Statement(ctx context.Context, sql string, who security.Prin
 	return a, nil
 }
 
-func (f flightJobs) Plan(sql string) (*planner.Plan, error) { return f.s.plan(sql, nil) }
+func (f flightJobs) Plan(ctx context.Context, sql string) (*planner.Plan, error) {
+	return f.s.plan(ctx, sql, nil)
+}
 
 func (f flightJobs) Submit(ctx context.Context, a flightsql.Answer) (string, error) {
 	if !a.Planned.IsZero() {

@@ -78,7 +78,7 @@ func (s *Scheduler) ddl(ctx context.Context, st *planner.Statement, who security
 		}
 	}
 	answer, err := s.tables.Define(ctx, st, who, func(sql string) error {
-		_, err := s.plan(sql, nil)
+		_, err := s.plan(ctx, sql, nil)
 		return err
 	})
 	if err != nil {
@@ -108,7 +108,9 @@ func (s *Scheduler) write(ctx context.Context, st *planner.Statement, props map[
 	}
 	id := strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
 	s.writeMu.Lock()
-	w, answer, err := s.tables.Prepare(ctx, st, who, id, props, opts, true)
+	pctx, cancel := s.planning(ctx)
+	w, answer, err := s.tables.Prepare(pctx, st, who, id, props, opts, true)
+	cancel()
 	s.writeMu.Unlock()
 	if err != nil {
 		return statementResult{}, tablesStatus(err)

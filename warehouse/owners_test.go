@@ -71,7 +71,7 @@ func TestOwners(t *testing.T) {
 	}
 	count := func(table string) string {
 		t.Helper()
-		p, err := planner.PlanQuery(tb.Catalog, "SELECT count(*) FROM "+table, planner.Options{TargetPartitions: 1})
+		p, err := planner.PlanQuery(context.Background(), tb.Catalog, "SELECT count(*) FROM "+table, planner.Options{TargetPartitions: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

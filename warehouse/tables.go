@@ -418,7 +418,7 @@ func (t *Tables) Prepare(ctx context.Context, st *planner.Statement, who securit
 	if err := t.Store.Allowed(w.Staging); err != nil {
 		return nil, "", fmt.Errorf("%w (writes stage their files at %s)", err, w.Staging)
 	}
-	if w.Plan, err = planner.PlanWrite(t.Catalog, st, w.Target, opts); err != nil {
+	if w.Plan, err = planner.PlanWrite(ctx, t.Catalog, st, w.Target, opts); err != nil {
 		return nil, "", err
 	}
 	if w.Target != nil && w.Target.Format == "csv" {

@@ -57,7 +57,7 @@ func TestTablesInProcess(t *testing.T) {
 	}
 	query := func(sql string) []string {
 		t.Helper()
-		p, err := planner.PlanQuery(tb.Catalog, sql, planner.Options{TargetPartitions: 2})
+		p, err := planner.PlanQuery(context.Background(), tb.Catalog, sql, planner.Options{TargetPartitions: 2})
 		if err != nil {
 			t.Fatalf("%s: %v", sql, err)
 		}

@@ -268,7 +268,7 @@ func (s *sqlSession) run(ctx context.Context, text string) error {
 		return s.printStrings([]string{"column_name", "data_type", "is_nullable"}, rows)
 	case planner.StmtCreateTable, planner.StmtDropTable, planner.StmtCreateView, planner.StmtDropView:
 		answer, err := s.tables.Define(ctx, st, security.Principal{}, func(sql string) error {
-			_, err := planner.PlanQuery(s.cat, sql, s.planOpts())
+			_, err := planner.PlanQuery(ctx, s.cat, sql, s.planOpts())
 			return err
 		})
 		if err != nil {
@@ -278,7 +278,7 @@ func (s *sqlSession) run(ctx context.Context, text string) error {
 	case planner.StmtCreateTableAs, planner.StmtInsert, planner.StmtCopy:
 		return s.writeLocal(ctx, st)
 	case planner.StmtExplain:
-		p, err := planner.PlanQuery(s.cat, st.SQL, s.planOpts())
+		p, err := planner.PlanQuery(ctx, s.cat, st.SQL, s.planOpts())
 		if err != nil {
 			return err
 		}
@@ -295,7 +295,7 @@ func (s *sqlSession) run(ctx context.Context, text string) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	start := time.Now()
-	p, err := planner.PlanQuery(s.cat, st.SQL, s.planOpts())
+	p, err := planner.PlanQuery(ctx, s.cat, st.SQL, s.planOpts())
 	if err != nil {
 		return err
 	}

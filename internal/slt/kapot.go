@@ -137,7 +137,7 @@ var errLeak = errors.New("Arrow memory leaked")
 func (k *KapotDB) own(ctx context.Context, st *planner.Statement) error {
 	if !st.Kind.Writes() {
 		_, err := k.tables.Define(ctx, st, security.Principal{}, func(q string) error {
-			_, err := planner.PlanQuery(k.cat, q, k.Options)
+			_, err := planner.PlanQuery(ctx, k.cat, q, k.Options)
 			return err
 		})
 		return err
@@ -291,7 +291,7 @@ func (k *KapotDB) Query(ctx context.Context, q string) ([][]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
 	}
-	p, err := planner.PlanQuery(cat, q, k.Options)
+	p, err := planner.PlanQuery(ctx, cat, q, k.Options)
 	if err != nil {
 		return nil, err
 	}

@@ -164,7 +164,9 @@ func TestAuthTokenLimitAndSweep(t *testing.T) {
 // noPlans is Jobs that plans nothing (prepared statements get no schema).
 type noPlans struct{ Jobs }
 
-func (noPlans) Plan(string) (*planner.Plan, error) { return nil, errors.New("no planner") }
+func (noPlans) Plan(context.Context, string) (*planner.Plan, error) {
+	return nil, errors.New("no planner")
+}
 
 // TestPreparedOverGRPC: a real server on localhost:0 without
 // authentication: each connection owns its statements, limits refuse

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/kapot-go/kapot/client"
+	"github.com/kapot-go/kapot/engine"
 	kflight "github.com/kapot-go/kapot/flight"
 	"github.com/kapot-go/kapot/internal/panics"
 	"github.com/kapot-go/kapot/internal/security"
@@ -91,8 +92,8 @@ type Jobs interface {
 	// Statement runs a statement over the shared catalog for who: what it
 	// creates is who's, and only who or an operator alters it.
 	Statement(ctx context.Context, sql string, who security.Principal) (Answer, error)
-	// Plan plans a query.
-	Plan(sql string) (*planner.Plan, error)
+	// Plan plans a query; planning stops with ctx.
+	Plan(ctx context.Context, sql string) (*planner.Plan, error)
 	// Submit runs a planned query as a job of the Flight SQL endpoint.
 	Submit(ctx context.Context, a Answer) (string, error)
 	// ExplainAnalyze runs job id to its end and answers with its metrics.
@@ -245,6 +246,9 @@ func SQLStatus(err error) error {
 		return err
 	}
 	switch {
+	case errors.Is(err, engine.ErrResourcesExhausted):
+		// Over a planning budget (time, plan size) or a memory pool.
+		return status.Error(codes.ResourceExhausted, err.Error())
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "query cancelled")
 	case errors.Is(err, context.DeadlineExceeded):
@@ -264,7 +268,7 @@ func (f *Server) GetFlightInfoStatement(ctx context.Context, cmd fsql.StatementQ
 
 // GetSchemaStatement plans a query without running it.
 func (f *Server) GetSchemaStatement(ctx context.Context, cmd fsql.StatementQuery, _ *flight.FlightDescriptor) (*flight.SchemaResult, error) {
-	schema, err := f.schemaOf(cmd.GetQuery())
+	schema, err := f.schemaOf(ctx, cmd.GetQuery())
 	if err != nil {
 		return nil, err
 	}
@@ -381,8 +385,8 @@ func (f *Server) waitResults(ctx context.Context, id string) (*kapotv1.GetJobSta
 	}
 }
 
-// schemaOf plans sql and returns its result schema.
-func (f *Server) schemaOf(sql string) (*arrow.Schema, error) {
+// schemaOf plans sql under ctx and returns its result schema.
+func (f *Server) schemaOf(ctx context.Context, sql string) (*arrow.Schema, error) {
 	st, err := planner.ParseStatement(sql)
 	if err != nil {
 		return nil, SQLStatus(err)
@@ -390,7 +394,7 @@ func (f *Server) schemaOf(sql string) (*arrow.Schema, error) {
 	if st.Kind != planner.StmtQuery {
 		return nil, status.Error(codes.InvalidArgument, "not a query")
 	}
-	p, err := f.jobs.Plan(st.SQL)
+	p, err := f.jobs.Plan(ctx, st.SQL)
 	if err != nil {
 		return nil, err
 	}
@@ -569,7 +573,7 @@ func (f *Server) CreatePreparedStatement(ctx context.Context, req fsql.ActionCre
 	}
 	res.Handle = []byte(h)
 	if n == 0 {
-		if schema, err := f.schemaOf(req.GetQuery()); err == nil {
+		if schema, err := f.schemaOf(ctx, req.GetQuery()); err == nil {
 			res.DatasetSchema = schema
 		}
 	}
@@ -666,7 +670,7 @@ func (f *Server) GetSchemaPreparedStatement(ctx context.Context, cmd fsql.Prepar
 	if err != nil {
 		return nil, err
 	}
-	schema, err := f.schemaOf(sql)
+	schema, err := f.schemaOf(ctx, sql)
 	if err != nil {
 		return nil, err
 	}

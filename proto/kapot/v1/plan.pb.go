@@ -4661,11 +4661,18 @@ func (x *CaseExpr) GetElseExpr() *PhysicalExprNode {
 
 // InListExpr is expr [NOT] IN (list…) with SQL null semantics: no match and
 // a null in the list (or a null expr) gives null.
+//
+// A long list of constants (thousands to millions, from SQL such as
+// `x IN (1, 2, …)`) comes as a set instead of list: int_set when expr is a
+// signed integer, string_set when it is a string; never a null, and a
+// value that expr's type cannot hold is left out (it never matches).
 type InListExpr struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Expr          *PhysicalExprNode      `protobuf:"bytes,1,opt,name=expr,proto3" json:"expr,omitempty"`
 	List          []*PhysicalExprNode    `protobuf:"bytes,2,rep,name=list,proto3" json:"list,omitempty"`
 	Negated       bool                   `protobuf:"varint,3,opt,name=negated,proto3" json:"negated,omitempty"`
+	IntSet        []int64                `protobuf:"varint,4,rep,packed,name=int_set,json=intSet,proto3" json:"int_set,omitempty"`
+	StringSet     []string               `protobuf:"bytes,5,rep,name=string_set,json=stringSet,proto3" json:"string_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4719,6 +4726,20 @@ func (x *InListExpr) GetNegated() bool {
 		return x.Negated
 	}
 	return false
+}
+
+func (x *InListExpr) GetIntSet() []int64 {
+	if x != nil {
+		return x.IntSet
+	}
+	return nil
+}
+
+func (x *InListExpr) GetStringSet() []string {
+	if x != nil {
+		return x.StringSet
+	}
+	return nil
 }
 
 // BetweenExpr is expr [NOT] BETWEEN low AND high (bounds inclusive).
@@ -5456,12 +5477,15 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\bCaseExpr\x124\n" +
 	"\aoperand\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\aoperand\x12/\n" +
 	"\twhen_then\x18\x02 \x03(\v2\x12.kapot.v1.WhenThenR\bwhenThen\x127\n" +
-	"\telse_expr\x18\x03 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\belseExpr\"\x86\x01\n" +
+	"\telse_expr\x18\x03 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\belseExpr\"\xbe\x01\n" +
 	"\n" +
 	"InListExpr\x12.\n" +
 	"\x04expr\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x04expr\x12.\n" +
 	"\x04list\x18\x02 \x03(\v2\x1a.kapot.v1.PhysicalExprNodeR\x04list\x12\x18\n" +
-	"\anegated\x18\x03 \x01(\bR\anegated\"\xb5\x01\n" +
+	"\anegated\x18\x03 \x01(\bR\anegated\x12\x17\n" +
+	"\aint_set\x18\x04 \x03(\x03R\x06intSet\x12\x1d\n" +
+	"\n" +
+	"string_set\x18\x05 \x03(\tR\tstringSet\"\xb5\x01\n" +
 	"\vBetweenExpr\x12.\n" +
 	"\x04expr\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x04expr\x12,\n" +
 	"\x03low\x18\x02 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x03low\x12.\n" +
