@@ -461,6 +461,9 @@ func (o *hashAggOp) consume(ctx context.Context) (bool, error) {
 	var groupIDs []uint32
 	var key []byte
 	for {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
 		b, err := o.in.Next(ctx)
 		if err == io.EOF {
 			return false, nil

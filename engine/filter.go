@@ -117,6 +117,9 @@ func (o *filterOp) Close() error          { return o.in.Close() }
 
 func (o *filterOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
 	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err // a long run of batches without a row
+		}
 		b, err := o.in.Next(ctx)
 		if err != nil {
 			return nil, err

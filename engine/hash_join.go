@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math/bits"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -228,9 +227,11 @@ type hashJoinOp struct {
 	heads map[string]int32  // key -> first build row
 	// heads64 replaces heads when the join's first key is integer-like;
 	// buildRest holds the build side's other keys, which candidate pairs
-	// must also match.
+	// must also match. hashed says heads64 is keyed by a hash of all keys
+	// (see buildHashed) and buildRest holds them all.
 	heads64   *intTable
 	buildRest []arrow.Array
+	hashed    bool
 	// packed says heads64 holds a two-key integer join's keys packed into
 	// one (first<<shift | second): every build key is non-negative and at
 	// most maxKeys, so a probe row outside them cannot match, and no
@@ -243,7 +244,12 @@ type hashJoinOp struct {
 	// bi and pi are the (build, probe) match buffers, reused from batch to
 	// batch: growing fresh ones per probe batch was ~4% of TPC-H time.
 	bi, pi []int32
-	probe  Operator
+	// indexBytes and matchBytes are what res holds for the index (chains,
+	// tables) and for bi and pi (see reserveIndex and growMatches);
+	// probeRows is the largest probe batch so far.
+	indexBytes, matchBytes int64
+	probeRows              int
+	probe                  Operator
 	// pending is a probe batch a nested loop join is consuming in slices.
 	pending    arrow.RecordBatch
 	pendingOff int64
@@ -282,9 +288,8 @@ func (o *hashJoinOp) buildSide(ctx context.Context) error {
 		if files != nil {
 			return o.partitionTo(ctx, b, o.j.leftKeys, files)
 		}
-		// The rows stay in memory for the whole probe, with ~40 bytes of
-		// index per row.
-		if err := o.res.TryGrow(batchBytes(b) + b.NumRows()*40); err != nil {
+		// The rows stay in memory for the whole probe, with their index.
+		if err := o.res.TryGrow(batchBytes(b) + b.NumRows()*indexRowBytes); err != nil {
 			if o.j.nestedLoop {
 				return fmt.Errorf("%s build side: %w", o.j.kind(), err)
 			}
@@ -359,6 +364,7 @@ func (o *hashJoinOp) buildSide(ctx context.Context) error {
 	}
 	o.build = all
 	n := int(all.NumRows())
+	o.indexBytes = int64(n) * indexRowBytes
 	o.matched = make([]bool, n)
 	if o.j.nestedLoop {
 		return nil
@@ -367,26 +373,7 @@ func (o *hashJoinOp) buildSide(ctx context.Context) error {
 	if o.j.intKey() {
 		return o.buildInt(ctx, all)
 	}
-	encode, release, err := keyRows(ctx, o.tc, o.j.leftKeys, all)
-	if err != nil {
-		return err
-	}
-	defer release()
-	var key []byte
-	for r := n - 1; r >= 0; r-- { // backwards so chains list rows in input order
-		var ok bool
-		if key, ok = encode(key[:0], r); !ok {
-			o.chain[r] = -1
-			continue
-		}
-		if h, found := o.heads[string(key)]; found {
-			o.chain[r] = h
-		} else {
-			o.chain[r] = -1
-		}
-		o.heads[string(key)] = int32(r)
-	}
-	return nil
+	return o.buildMap(ctx, all)
 }
 
 // newGraceFiles creates one spill file per grace partition.
@@ -511,235 +498,6 @@ func (o *hashJoinOp) nextGrace(ctx context.Context) (arrow.RecordBatch, error) {
 	}
 }
 
-// intKey reports whether the join has a single integer-like key, which a
-// map keyed by int64 serves without encoding keys to bytes.
-// intKey reports whether the join's first key is integer-like on both
-// sides: the build side is then indexed by it alone, and further keys are
-// compared on the candidate pairs.
-func (j *HashJoin) intKey() bool {
-	return len(j.leftKeys) > 0 && isIntKeyType(j.leftKeys[0].DataType()) && isIntKeyType(j.rightKeys[0].DataType())
-}
-
-func (o *hashJoinOp) buildInt(ctx context.Context, all arrow.RecordBatch) error {
-	col, err := o.j.leftKeys[0].Eval(ctx, o.tc.Mem, all)
-	if err != nil {
-		return fmt.Errorf("hash join key: %w", err)
-	}
-	defer col.Release()
-	vals, _ := intKeyValues(col)
-	for _, k := range o.j.leftKeys[1:] {
-		c, err := k.Eval(ctx, o.tc.Mem, all)
-		if err != nil {
-			return fmt.Errorf("hash join key: %w", err)
-		}
-		o.buildRest = append(o.buildRest, c)
-	}
-	o.heads64 = newIntTable(len(vals))
-	nulls := col.NullN() > 0
-	if keys, ok := o.packBuildKeys(col, vals); ok {
-		// Two integer keys that fit one: TPC-H Q9's (suppkey, partkey)
-		// would otherwise chain every build row of a supplier and compare
-		// partkeys one by one.
-		for r := len(keys) - 1; r >= 0; r-- {
-			o.chain[r] = -1
-			if keys[r] < 0 {
-				continue
-			}
-			if h, found := o.heads64.swap(keys[r], int32(r)); found {
-				o.chain[r] = h
-			}
-		}
-		return nil
-	}
-	for r := len(vals) - 1; r >= 0; r-- { // backwards so chains list rows in input order
-		if nulls && col.IsNull(r) {
-			o.chain[r] = -1
-			continue
-		}
-		if h, found := o.heads64.swap(vals[r], int32(r)); found {
-			o.chain[r] = h
-		} else {
-			o.chain[r] = -1
-		}
-	}
-	return nil
-}
-
-// packBuildKeys packs a two-key integer join's build keys into one int64
-// each (-1 for a row with a null key), when both keys are non-negative and
-// their bits fit 62 together; it sets packed, shift and maxKeys and drops
-// buildRest.
-func (o *hashJoinOp) packBuildKeys(col arrow.Array, first []int64) ([]int64, bool) {
-	if len(o.buildRest) != 1 || !isIntKeyType(o.j.rightKeys[1].DataType()) {
-		return nil, false
-	}
-	c2 := o.buildRest[0]
-	second, ok := intKeyValues(c2)
-	if !ok {
-		return nil, false
-	}
-	valid := func(r int) bool { return col.IsValid(r) && c2.IsValid(r) }
-	var max1, max2 int64
-	for r := range first {
-		if !valid(r) {
-			continue
-		}
-		if first[r] < 0 || second[r] < 0 {
-			return nil, false
-		}
-		max1, max2 = max(max1, first[r]), max(max2, second[r])
-	}
-	shift := uint(bits.Len64(uint64(max2)))
-	if uint(bits.Len64(uint64(max1)))+shift > 62 {
-		return nil, false
-	}
-	keys := make([]int64, len(first))
-	for r := range keys {
-		keys[r] = -1
-		if valid(r) {
-			keys[r] = first[r]<<shift | second[r]
-		}
-	}
-	c2.Release()
-	o.buildRest = nil
-	o.packed, o.shift, o.maxKeys = true, shift, [2]int64{max1, max2}
-	return keys, true
-}
-
-// probeInt finds the build rows matching each probe row by an integer key.
-func (o *hashJoinOp) probeInt(ctx context.Context, b arrow.RecordBatch, bi, pi []int32) ([]int32, []int32, error) {
-	col, err := o.j.rightKeys[0].Eval(ctx, o.tc.Mem, b)
-	if err != nil {
-		return nil, nil, fmt.Errorf("hash join key: %w", err)
-	}
-	defer col.Release()
-	vals, _ := intKeyValues(col)
-	nulls := col.NullN() > 0
-	if o.packed {
-		return o.probePacked(ctx, b, col, vals, bi, pi)
-	}
-	first := len(bi)
-	for r, v := range vals {
-		if nulls && col.IsNull(r) {
-			continue
-		}
-		for m, found := o.heads64.get(v); found && m >= 0; m = o.chain[m] {
-			bi, pi = append(bi, m), append(pi, int32(r))
-		}
-	}
-	if len(o.buildRest) == 0 || len(bi) == first {
-		return bi, pi, nil
-	}
-	// Keep the candidates whose other keys match too.
-	for i, k := range o.j.rightKeys[1:] {
-		c, err := k.Eval(ctx, o.tc.Mem, b)
-		if err != nil {
-			return nil, nil, fmt.Errorf("hash join key: %w", err)
-		}
-		eq, err := keysEqual(o.buildRest[i], c)
-		if err != nil {
-			c.Release()
-			return nil, nil, err
-		}
-		keep := first
-		for k := first; k < len(bi); k++ {
-			if eq(int(bi[k]), int(pi[k])) {
-				bi[keep], pi[keep] = bi[k], pi[k]
-				keep++
-			}
-		}
-		bi, pi = bi[:keep], pi[:keep]
-		c.Release()
-	}
-	return bi, pi, nil
-}
-
-// probePacked is probeInt for two integer keys packed into one.
-func (o *hashJoinOp) probePacked(ctx context.Context, b arrow.RecordBatch, col arrow.Array, vals []int64, bi, pi []int32) ([]int32, []int32, error) {
-	c2, err := o.j.rightKeys[1].Eval(ctx, o.tc.Mem, b)
-	if err != nil {
-		return nil, nil, fmt.Errorf("hash join key: %w", err)
-	}
-	defer c2.Release()
-	second, _ := intKeyValues(c2)
-	nulls := col.NullN() > 0 || c2.NullN() > 0
-	max1, max2 := o.maxKeys[0], o.maxKeys[1]
-	for r, v := range vals {
-		w := second[r]
-		if uint64(v) > uint64(max1) || uint64(w) > uint64(max2) || nulls && (col.IsNull(r) || c2.IsNull(r)) {
-			continue // negative keys wrap to large unsigned values
-		}
-		for m, found := o.heads64.get(v<<o.shift | w); found && m >= 0; m = o.chain[m] {
-			bi, pi = append(bi, m), append(pi, int32(r))
-		}
-	}
-	return bi, pi, nil
-}
-
-// keysEqual returns a comparison of l's row i with r's row j that is true
-// when both are non-null and equal (join keys: null matches nothing).
-func keysEqual(l, r arrow.Array) (func(i, j int) bool, error) {
-	lv, lok := intKeyValues(l)
-	rv, rok := intKeyValues(r)
-	if lok && rok {
-		if l.NullN() == 0 && r.NullN() == 0 {
-			return func(i, j int) bool { return lv[i] == rv[j] }, nil
-		}
-		return func(i, j int) bool { return l.IsValid(i) && r.IsValid(j) && lv[i] == rv[j] }, nil
-	}
-	le, err := newKeyEncoder(l)
-	if err != nil {
-		return nil, err
-	}
-	re, err := newKeyEncoder(r)
-	if err != nil {
-		return nil, err
-	}
-	var a, b []byte
-	return func(i, j int) bool {
-		if l.IsNull(i) || r.IsNull(j) {
-			return false
-		}
-		a, b = le(a[:0], i), re(b[:0], j)
-		return string(a) == string(b)
-	}, nil
-}
-
-// keyRows evaluates key expressions over b and returns an encoder of row
-// keys; ok is false for rows with a null key (which never match).
-func keyRows(ctx context.Context, tc *TaskContext, keys []Expr, b arrow.RecordBatch) (func([]byte, int) ([]byte, bool), func(), error) {
-	cols := make([]arrow.Array, len(keys))
-	release := func() {
-		for _, c := range cols {
-			if c != nil {
-				c.Release()
-			}
-		}
-	}
-	encs := make([]keyEncoder, len(keys))
-	for i, k := range keys {
-		c, err := k.Eval(ctx, tc.Mem, b)
-		if err != nil {
-			release()
-			return nil, nil, fmt.Errorf("hash join key: %w", err)
-		}
-		cols[i] = c
-		if encs[i], err = newKeyEncoder(c); err != nil {
-			release()
-			return nil, nil, err
-		}
-	}
-	return func(buf []byte, r int) ([]byte, bool) {
-		for i, enc := range encs {
-			if cols[i].IsNull(r) {
-				return buf, false
-			}
-			buf = enc(buf, r)
-		}
-		return buf, true
-	}, release, nil
-}
-
 func (o *hashJoinOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
 	if o.closed {
 		return nil, io.EOF
@@ -768,6 +526,9 @@ func (o *hashJoinOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
 		return o.nextGrace(ctx)
 	}
 	for o.probe != nil || o.pending != nil {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		b, err := o.nextProbe(ctx)
 		if err == io.EOF {
 			break
@@ -836,8 +597,12 @@ func (o *hashJoinOp) nextProbe(ctx context.Context) (arrow.RecordBatch, error) {
 func (o *hashJoinOp) probeBatch(ctx context.Context, b arrow.RecordBatch) (arrow.RecordBatch, error) {
 	ectx := exec.WithAllocator(ctx, o.tc.Mem)
 	n := int(b.NumRows())
-	if cap(o.bi) < n {
-		o.bi, o.pi = make([]int32, 0, n), make([]int32, 0, n)
+	o.probeRows = max(o.probeRows, n)
+	if cap(o.bi) < n && o.build != nil {
+		var err error
+		if o.bi, o.pi, err = o.growMatches(ctx, o.bi[:0], o.pi[:0], n); err != nil {
+			return nil, err
+		}
 	}
 	bi, pi := o.bi[:0], o.pi[:0]
 	// Keep whatever the matches grew to for the next batch (pairs copies
@@ -852,7 +617,12 @@ func (o *hashJoinOp) probeBatch(ctx context.Context, b arrow.RecordBatch) (arrow
 	}()
 	if o.build != nil && o.j.nestedLoop {
 		nb := int32(o.build.NumRows())
-		bi, pi = make([]int32, 0, int(nb)*n), make([]int32, 0, int(nb)*n)
+		if need := int(nb) * n; cap(bi) < need {
+			var err error
+			if bi, pi, err = o.growMatches(ctx, bi, pi, need); err != nil {
+				return nil, err
+			}
+		}
 		for r := 0; r < n; r++ {
 			for m := int32(0); m < nb; m++ {
 				bi, pi = append(bi, m), append(pi, int32(r))
@@ -869,16 +639,29 @@ func (o *hashJoinOp) probeBatch(ctx context.Context, b arrow.RecordBatch) (arrow
 			return nil, err
 		}
 		var key []byte
-		for r := 0; r < n; r++ {
+		for r := 0; r < n && err == nil; r++ {
+			if r%probeCheckRows == 0 {
+				if err = ctx.Err(); err != nil {
+					break
+				}
+			}
 			var ok bool
 			if key, ok = encode(key[:0], r); !ok {
 				continue
 			}
 			for m, found := o.heads[string(key)]; found && m >= 0; m = o.chain[m] {
+				if len(bi) == cap(bi) {
+					if bi, pi, err = o.growMatches(ctx, bi, pi, 0); err != nil {
+						break
+					}
+				}
 				bi, pi = append(bi, m), append(pi, int32(r))
 			}
 		}
 		release()
+		if err != nil {
+			return nil, err
+		}
 	}
 	if o.j.filter != nil && len(bi) > 0 {
 		var err error

@@ -48,7 +48,9 @@ var ErrInvalidPlan = wire.ErrInvalidPlan
 //   - Cancellation: the ctx of Execute and of each Next is the task's. When
 //     it is cancelled (the job was cancelled, the executor drains past its
 //     timeout) operators that wait or loop (scans between batches, fetches,
-//     sorts and spills) return ctx.Err() from Next; others return when
+//     sorts and spills, and any operator that reads several input batches
+//     in one Next: filters, aggregates, joins, whose probe loops also look
+//     every 1,024 rows) return ctx.Err() from Next; others return when
 //     their inputs do. The caller then calls Close, which releases
 //     everything the operator holds whether or not its stream ended.
 //   - Close releases every batch and buffer the operator holds, is
@@ -206,10 +208,13 @@ func checkPartition(p ExecutionPlan, partition int) error {
 }
 
 // forEachBatch drains op, calling f with each batch (f retains what it
-// keeps), and closes op.
+// keeps), and closes op. It stops with ctx's error between batches.
 func forEachBatch(ctx context.Context, op Operator, f func(arrow.RecordBatch) error) error {
 	defer op.Close()
 	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		b, err := op.Next(ctx)
 		if errors.Is(err, io.EOF) {
 			return nil
@@ -232,6 +237,10 @@ func Collect(ctx context.Context, op Operator) ([]arrow.RecordBatch, error) {
 	var out []arrow.RecordBatch
 	for {
 		b, err := op.Next(ctx)
+		if err == nil && ctx.Err() != nil {
+			b.Release()
+			err = ctx.Err()
+		}
 		if errors.Is(err, io.EOF) {
 			return out, nil
 		}

@@ -178,6 +178,9 @@ func (o *sortOp) sortAll(ctx context.Context) error {
 		return nil
 	}
 	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		b, err := o.in.Next(ctx)
 		if err == io.EOF {
 			break
