@@ -180,6 +180,9 @@ func (h *hostileData) setup(t *testing.T, ctx context.Context, c *secureCluster,
 				n, s = n+1, s+k*scale
 			}
 		}
+		if n == 0 {
+			return "0|NULL" // sum of no rows
+		}
 		return fmt.Sprintf("%d|%d", n, s)
 	}
 	all := func(int64) bool { return true }
