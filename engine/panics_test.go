@@ -38,23 +38,7 @@ func (spareCapAllocator) Free([]byte) {}
 // which Arrow runs on a goroutine of its own, comes back as the call's
 // "internal error" instead of ending the process (guardKernels).
 func TestArrowKernelPanicIsAnError(t *testing.T) {
-	mem := spareCapAllocator{}
-	vb := array.NewStringBuilder(mem)
-	for i := 0; i < 9; i++ {
-		vb.Append("a")
-	}
-	vb.Append(strings.Repeat("x", 100))
-	values := vb.NewArray()
-	vb.Release()
-	defer values.Release()
-	ib := array.NewInt32Builder(mem)
-	for i := 0; i < 1000; i++ {
-		ib.Append(9)
-	}
-	idx := ib.NewArray()
-	ib.Release()
-	defer idx.Release()
-	out, err := compute.TakeArray(exec.WithAllocator(context.Background(), mem), values, idx)
+	out, err := takeLongStrings(spareCapAllocator{})
 	if err == nil {
 		out.Release()
 		t.Fatal("Take wrote past its buffer without panicking: the test no longer exercises a kernel panic")

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
@@ -124,6 +125,28 @@ func TestRecyclingAllocatorArrays(t *testing.T) {
 	}
 }
 
+// takeLongStrings calls Arrow's Take kernel on strings allocated from mem:
+// 1 000 copies of the one 100-byte value among ten, where the kernel
+// reserves the values' mean length (10.9 bytes) for each row taken.
+func takeLongStrings(mem memory.Allocator) (arrow.Array, error) {
+	vb := array.NewStringBuilder(mem)
+	for i := 0; i < 9; i++ {
+		vb.Append("a")
+	}
+	vb.Append(strings.Repeat("x", 100))
+	values := vb.NewArray()
+	vb.Release()
+	defer values.Release()
+	ib := array.NewInt32Builder(mem)
+	for i := 0; i < 1000; i++ {
+		ib.Append(9)
+	}
+	idx := ib.NewArray()
+	ib.Release()
+	defer idx.Release()
+	return compute.TakeArray(exec.WithAllocator(context.Background(), mem), values, idx)
+}
+
 // TestArrowTakeStringsOnRecycledBuffers is TPC-DS q06's crash (issue 36):
 // Arrow's Take kernel for strings sizes its output from the capacity of the
 // buffer it reserved and writes up to it. The recycler handed out a 10 944
@@ -133,25 +156,7 @@ func TestRecyclingAllocatorArrays(t *testing.T) {
 func TestArrowTakeStringsOnRecycledBuffers(t *testing.T) {
 	mem := memory.NewCheckedAllocator(NewRecyclingAllocator(0))
 	defer mem.AssertSize(t, 0)
-	long := strings.Repeat("x", 100)
-	vb := array.NewStringBuilder(mem)
-	for i := 0; i < 9; i++ {
-		vb.Append("a")
-	}
-	vb.Append(long)
-	values := vb.NewArray()
-	vb.Release()
-	defer values.Release()
-	// The kernel reserves the values' mean length (10.9 bytes) times the
-	// rows taken; every row taken is the 100-byte value.
-	ib := array.NewInt32Builder(mem)
-	for i := 0; i < 1000; i++ {
-		ib.Append(9)
-	}
-	idx := ib.NewArray()
-	ib.Release()
-	defer idx.Release()
-	out, err := compute.TakeArray(exec.WithAllocator(context.Background(), mem), values, idx)
+	out, err := takeLongStrings(mem)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +166,7 @@ func TestArrowTakeStringsOnRecycledBuffers(t *testing.T) {
 		t.Fatalf("%d rows, want 1000", got.Len())
 	}
 	for i := 0; i < got.Len(); i++ {
-		if got.Value(i) != long {
+		if got.Value(i) != strings.Repeat("x", 100) {
 			t.Fatalf("row %d is %q", i, got.Value(i))
 		}
 	}
