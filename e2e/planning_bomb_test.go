@@ -32,6 +32,9 @@ func TestPlanningBombsDoNotJamTheScheduler(t *testing.T) {
 	const (
 		rssBound   = 1 << 30
 		lightBound = 5 * time.Second
+		// The light query runs during the attack and this long after it:
+		// a scheduler that plans on for clients gone is caught then.
+		aftermath = 20 * time.Second
 	)
 	dir := t.TempDir()
 	if err := tpch.Generate(context.Background(), tpch.Options{SF: 0.01, Dir: dir, Partitions: 2}); err != nil {
@@ -93,52 +96,53 @@ func TestPlanningBombsDoNotJamTheScheduler(t *testing.T) {
 		}
 		close(stop)
 	}()
-	// The light query, over and over while the attack lasts.
+	// The light query, over and over while the attack lasts and after.
 	var lat []time.Duration
-	for done := false; !done; {
+	var until time.Time
+	for until.IsZero() || time.Now().Before(until) {
 		select {
 		case <-stop:
-			done = true
+			until, stop = time.Now().Add(aftermath), nil
 		case <-time.After(200 * time.Millisecond):
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		start := time.Now()
+		var got []string
 		rows, err := sess.Query(ctx, "select count(*) from nation")
-		if err != nil {
-			cancel()
-			t.Fatalf("light query during the attack: %v", err)
+		if err == nil {
+			got, err = readRowsErr(rows)
 		}
-		got := readRows(t, rows)
 		cancel()
 		lat = append(lat, time.Since(start))
-		if !slices.Equal(got, []string{"25"}) {
-			t.Fatalf("light query: %q", got)
+		if err != nil || !slices.Equal(got, []string{"25"}) {
+			t.Errorf("light query during the attack: %q, %v", got, err)
+			break
 		}
 	}
 	attackers.Wait()
 	slices.Sort(lat)
-	t.Logf("light query during the attack: %d runs, median %s, slowest %s", len(lat), lat[len(lat)/2].Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
+	t.Logf("light query during the attack and %s after: %d runs, median %s, slowest %s", aftermath, len(lat), lat[len(lat)/2].Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
 	if lat[len(lat)-1] > lightBound {
 		t.Errorf("the light query took %s during the attack, more than %s", lat[len(lat)-1].Round(time.Millisecond), lightBound)
 	}
 
 	// A client that waits gets the answers: the chain is refused as over
 	// the plan budget, the IN list answers.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	start := time.Now()
 	err = sess.Exec(ctx, bombs[0])
+	cancel()
 	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "resources exhausted: planning") {
 		t.Errorf("WITH chain: %v, want ResourceExhausted: resources exhausted: planning …", err)
 	}
 	t.Logf("WITH chain refused in %s", time.Since(start).Round(time.Millisecond))
+	ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	start = time.Now()
-	rows, err := sess.Query(ctx, bombs[1])
-	if err != nil {
-		t.Fatalf("IN list of a million: %v", err)
-	}
-	if got := readRows(t, rows); !slices.Equal(got, lineitems) {
-		t.Errorf("IN list of a million: %q, want %q", got, lineitems)
+	if rows, err := sess.Query(ctx, bombs[1]); err != nil {
+		t.Errorf("IN list of a million: %v", err)
+	} else if got, err := readRowsErr(rows); err != nil || !slices.Equal(got, lineitems) {
+		t.Errorf("IN list of a million: %q (%v), want %q", got, err, lineitems)
 	}
 	t.Logf("IN list of a million answered in %s", time.Since(start).Round(time.Millisecond))
 
