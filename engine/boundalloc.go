@@ -1,36 +1,58 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
-// BoundedAllocator is the allocator of a task's Arrow buffers: it refuses an
-// allocation that would take the Arrow memory live in the whole executor
-// (what its CountingAllocator counts) past a bound, the executor's memory
-// pool plus a margin. Operators reserve what they keep across batches from
-// the pool and spill or fail cleanly before they reach it; this is the
-// backstop for what no reservation covers (a string function's output, a
-// batch a scan decodes, a builder that grows), so that a query that needs
-// more fails with ErrResourcesExhausted and the executor lives on.
+// BoundedAllocator is the allocator of a task's Arrow buffers: it keeps the
+// Arrow memory live in the whole executor (what its CountingAllocator
+// counts) within a bound, the executor's memory pool plus a margin.
+// Operators reserve what they keep across batches from the pool and spill
+// or fail cleanly before they reach it; this is the backstop for what no
+// reservation covers (a string function's output, a batch a scan decodes,
+// a builder that grows), so that a query that needs more fails with
+// ErrResourcesExhausted and the executor lives on.
 //
-// Arrow's allocator interface cannot return an error: a refusal panics with
-// a *MemoryExhaustedError, which the task's recover (and every recover in
-// this package, see PanicError) turns back into the task's error.
+// Arrow's allocator interface cannot return an error, and Arrow runs some
+// of its compute code on goroutines of its own, where a panic cannot be
+// recovered. So an allocation past the bound is let through once and the
+// task is stopped through its context (stop, with a *MemoryExhaustedError
+// as the cause: operators check their context between batches, and the
+// task's error is the cause); an allocation of bigAllocation or more (a
+// builder of kapot's growing: Arrow's own goroutines allocate a batch's
+// output at a time) or past a hard ceiling (half the bound again, at least
+// 512 MiB more) panics, with that error, which the task's recovers turn
+// back into its error. Without a stop function every allocation past the
+// bound panics.
 type BoundedAllocator struct {
-	inner *CountingAllocator
-	limit int64
+	inner   *CountingAllocator
+	limit   int64
+	hard    int64
+	stop    context.CancelCauseFunc
+	stopped atomic.Bool
 }
 
+// bigAllocation is the size from which an allocation past the bound panics
+// at once rather than stopping the task at its next batch.
+const bigAllocation = 16 << 20
+
 // NewBoundedAllocator bounds the Arrow memory counted by inner at limit
-// bytes (limit <= 0: inner itself, unbounded).
-func NewBoundedAllocator(inner *CountingAllocator, limit int64) memory.Allocator {
+// bytes (limit <= 0: inner itself, unbounded); past it, stop (may be nil)
+// ends the task with a *MemoryExhaustedError as its cause.
+func NewBoundedAllocator(inner *CountingAllocator, limit int64, stop context.CancelCauseFunc) memory.Allocator {
 	if limit <= 0 {
 		return inner
 	}
-	return &BoundedAllocator{inner: inner, limit: limit}
+	a := &BoundedAllocator{inner: inner, limit: limit, hard: limit, stop: stop}
+	if stop != nil {
+		a.hard = limit + max(limit/2, 512<<20)
+	}
+	return a
 }
 
 // MemoryExhaustedError is the panic value (and the task's error) of an
@@ -64,8 +86,16 @@ func (a *BoundedAllocator) admit(n int) {
 	if n <= 0 {
 		return
 	}
-	if live := a.inner.Allocated(); live+int64(n) > a.limit {
-		panic(&MemoryExhaustedError{Need: int64(n), Live: live, Limit: a.limit})
+	live := a.inner.Allocated()
+	if live+int64(n) <= a.limit {
+		return
+	}
+	err := &MemoryExhaustedError{Need: int64(n), Live: live, Limit: a.limit}
+	if live+int64(n) > a.hard || n >= bigAllocation {
+		panic(err)
+	}
+	if a.stopped.CompareAndSwap(false, true) {
+		a.stop(err)
 	}
 }
 

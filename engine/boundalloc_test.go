@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"testing"
 
@@ -15,7 +16,7 @@ import (
 func TestBoundedAllocator(t *testing.T) {
 	checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	counting := NewCountingAllocator(checked)
-	mem := NewBoundedAllocator(counting, 1<<20)
+	mem := NewBoundedAllocator(counting, 1<<20, nil)
 	b := mem.Allocate(512 << 10)
 	b = mem.Reallocate(900<<10, b)
 	refused := func(f func()) (err error) {
@@ -50,4 +51,25 @@ func TestBoundedAllocator(t *testing.T) {
 	if err := PanicError("boom", "scan"); err.Error() != "scan: boom" || errors.Is(err, ErrResourcesExhausted) {
 		t.Fatalf("another panic: %v", err)
 	}
+
+	// With a stop function the first allocation past the bound goes
+	// through and stops the task (its context's cause); only one past the
+	// hard ceiling (the bound and 512 MiB here), or a big one, panics.
+	ctx, stop := context.WithCancelCause(context.Background())
+	mem = NewBoundedAllocator(counting, 1<<20, stop)
+	b = mem.Allocate(900 << 10)
+	if err := refused(func() { b = mem.Reallocate(1<<20+512<<10, b) }); err != nil {
+		t.Fatalf("past the bound, under the ceiling: %v", err)
+	}
+	if !errors.As(context.Cause(ctx), &me) || ctx.Err() == nil {
+		t.Fatalf("the task was not stopped: %v", context.Cause(ctx))
+	}
+	if err := refused(func() { mem.Allocate(600 << 20) }); !errors.Is(err, ErrResourcesExhausted) {
+		t.Fatalf("past the hard ceiling: %v", err)
+	}
+	if err := refused(func() { mem.Allocate(bigAllocation) }); !errors.Is(err, ErrResourcesExhausted) {
+		t.Fatalf("a big allocation past the bound: %v", err)
+	}
+	mem.Free(b)
+	checked.AssertSize(t, 0)
 }

@@ -96,9 +96,8 @@ type Executor struct {
 	flightGRPC *grpc.Server
 	execGRPC   *grpc.Server
 	arrowMem   *engine.CountingAllocator // wraps mem; its count is a metric
-	// taskMem is what tasks allocate with: arrowMem bounded at memBound
-	// (engine.BoundedAllocator).
-	taskMem   memory.Allocator
+	// memBound bounds the Arrow memory live in the executor: each task
+	// allocates through an engine.BoundedAllocator at it (safeRun).
 	memBound  int64
 	recycler  *engine.RecyclingAllocator // mem's cache of freed buffers, when mem is the default
 	flightLis net.Listener
@@ -166,7 +165,6 @@ func New(cfg Config, eng Engine, log zerolog.Logger) (*Executor, error) {
 	// covers (batches in flight, the recycler's cache); a task that needs
 	// more fails with "resources exhausted", the executor lives on.
 	e.memBound = poolSize + max(256<<20, poolSize/4)
-	e.taskMem = engine.NewBoundedAllocator(e.arrowMem, e.memBound)
 	e.cores = runtime.NumCPU()
 	e.memory = poolSize
 	if cfg.OverProvisioning {

@@ -177,7 +177,18 @@ func (e *Executor) safeRun(ctx context.Context, def *kapotv1.TaskDefinition, log
 			err = panics.From(r) // runTask logs it; deterministic: not retried
 		}
 	}()
-	return e.engine.RunTask(ctx, &Task{Def: def, ExecutorID: e.id, WorkDir: e.workDir, Mem: e.taskMem, Pool: e.pool, Fetcher: e.fetcher, HostLocal: e.hostLocal, Store: e.store, ShuffleCompression: e.cfg.ShuffleCompression, Footers: e.footers})
+	// The task's allocator stops it (through ctx, with the refusal as the
+	// cause) once the executor's Arrow memory passes its bound.
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	mem := engine.NewBoundedAllocator(e.arrowMem, e.memBound, stop)
+	done, err = e.engine.RunTask(ctx, &Task{Def: def, ExecutorID: e.id, WorkDir: e.workDir, Mem: mem, Pool: e.pool, Fetcher: e.fetcher, HostLocal: e.hostLocal, Store: e.store, ShuffleCompression: e.cfg.ShuffleCompression, Footers: e.footers})
+	var me *engine.MemoryExhaustedError
+	if err != nil && errors.As(context.Cause(ctx), &me) {
+		log.Warn().Err(me).Msg("task stopped: over the executor's memory bound")
+		return nil, me
+	}
+	return done, err
 }
 
 func (e *Executor) cancelTasks(ids []uint64) int {

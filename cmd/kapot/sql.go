@@ -588,7 +588,7 @@ func (s *sqlSession) inProcessMemory() (memory.Allocator, *engine.MemoryPool, er
 		size = total * 70 / 100
 	}
 	s.pool = engine.NewMemoryPool(size)
-	s.mem = engine.NewBoundedAllocator(engine.NewCountingAllocator(engine.NewRecyclingAllocator(0)), size+max(256<<20, size/4))
+	s.mem = engine.NewBoundedAllocator(engine.NewCountingAllocator(engine.NewRecyclingAllocator(0)), size+max(256<<20, size/4), nil)
 	return s.mem, s.pool, nil
 }
 
