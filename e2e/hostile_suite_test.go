@@ -39,11 +39,17 @@ import (
 // cluster of real processes, with a normal query between rounds; with it
 // principal bob goes after principal alice's tables, their files, the
 // places outside the data roots and the nodes' own services (the "data"
-// family, hostileData). It fails on a process exit, a normal query that
-// does not answer exactly, a job still running a minute after the attacks
-// end, job data left once the clean-up delay has passed, another client's
-// result read, one of alice's tables lost or changed, a file written
-// outside the roots or a connection to a local address.
+// family, hostileData); and both go after the cluster's memory, planning,
+// slots and time (the "resources" family, hostileResources). It fails on
+// a process exit, an executor lost, a normal query that does not answer
+// exactly, normal queries' p95 latency over its bound, a job still
+// running a minute after the attacks end, job data left once the clean-up
+// delay has passed, another client's result read, one of alice's tables
+// lost or changed, a file written outside the roots, a connection to a
+// local address, a resource bound that does not hold (a memory bomb
+// neither refused for memory nor answered exactly, prepared statements
+// past their cap or held after their connection, a statement run past its
+// time limit) or a process's peak RSS over its bound.
 // KAPOT_HOSTILE_REPORT names a file whose hostile markers get the figures.
 func TestHostileSuite(t *testing.T) {
 	duration := 20 * time.Second
@@ -69,10 +75,13 @@ func TestHostileSuite(t *testing.T) {
 		t.Fatal(err)
 	}
 	data := newHostileData(t, rng)
+	res := newHostileResources(t, rng)
 	// Finished jobs' data goes after 2 s, so leftovers show within the run;
-	// the state dir (and its warehouse) lies outside the roots.
-	c := startSecureCluster(t, 2, append([]string{examples, data.root}, data.remoteRoots...),
-		"  finished-job-data-clean-up-delay-seconds: 2\n  executor-timeout-seconds: 30\n  state-dir: "+data.stateDir)
+	// the state dir (and its warehouse) lies outside the roots. The
+	// executors' pool is stated, so their peak RSS has a bound.
+	c := startSecureCluster(t, 2, append([]string{examples, data.root, res.root}, data.remoteRoots...),
+		"  finished-job-data-clean-up-delay-seconds: 2\n  executor-timeout-seconds: 30\n  state-dir: "+data.stateDir,
+		fmt.Sprintf("  memory-pool-size: %d", hostileExecutorPool))
 	ctx := context.Background()
 	cl, err := client.Dial(c.addr, memory.NewGoAllocator(), client.WithSecret(c.secrets.Client))
 	if err != nil {
@@ -93,6 +102,18 @@ func TestHostileSuite(t *testing.T) {
 		t.Fatal(err)
 	}
 	data.setup(t, ctx, c, db)
+	res.setup(t, ctx, c, db, victim)
+	executors := res.executorIDs(t)
+	if len(executors) != 2 {
+		t.Fatalf("executors registered: %v", executors)
+	}
+	checkExecutors := func() {
+		t.Helper()
+		if lost, why := res.executorsLost(t, executors); lost > 0 {
+			c.alive(t)
+			t.Fatalf("%d executor(s) lost after %s: %s", lost, res.last, why)
+		}
+	}
 	fsql, err := flightsql.NewClient("127.0.0.1:"+itoa(c.sqlPort), nil, nil, mustDial(t)...)
 	if err != nil {
 		t.Fatal(err)
@@ -158,20 +179,26 @@ func TestHostileSuite(t *testing.T) {
 	normal := 0
 	checkNormal := func() {
 		t.Helper()
+		start := time.Now()
 		got, err := runJobErr(c.addr, groupByPlan(t), client.WithSecret(c.secrets.Client))
 		if err != nil || !slices.Equal(got, expectedGroupBy) {
 			c.alive(t)
 			t.Fatalf("normal query after %d attacks: %q %v", len(submitted), got, err)
 		}
+		res.normalLat = append(res.normalLat, time.Since(start))
+		start = time.Now()
 		var n string
 		if err := db.QueryRow("SELECT count(*) FROM sales").Scan(&n); err != nil || n != "8" {
 			t.Fatalf("normal Flight SQL query: %q %v", n, err)
 		}
+		res.normalLat = append(res.normalLat, time.Since(start))
 		normal++
 	}
 	checkNormal()
+	res.normal = checkNormal
 
 	dataKind := "" // the kind of the last "data" attack
+	resKind := ""  // the kind of the last "resources" attack
 	attacks := []struct {
 		kind string
 		run  func(ctx context.Context) error
@@ -288,8 +315,14 @@ func TestHostileSuite(t *testing.T) {
 			dataKind = kind
 			return err
 		}},
+		{"resources", func(ctx context.Context) error {
+			kind, err := res.attack(ctx)
+			resKind = kind
+			return err
+		}},
 	}
 	start := time.Now()
+	res.end = start.Add(duration)
 	round := 0
 	for time.Since(start) < duration {
 		a := attacks[rng.IntN(len(attacks))]
@@ -297,10 +330,14 @@ func TestHostileSuite(t *testing.T) {
 		err := a.run(actx)
 		cancel()
 		kind := a.kind
-		if kind == "data" {
+		switch kind {
+		case "data":
 			kind = dataKind
+		case "resources":
+			kind = resKind
 		}
-		if errors.Is(err, errLeak) {
+		if errors.Is(err, errLeak) || errors.Is(err, errBound) {
+			c.alive(t)
 			t.Fatalf("%s: %v", kind, err)
 		}
 		record(kind, err)
@@ -310,13 +347,18 @@ func TestHostileSuite(t *testing.T) {
 				t.Fatalf("%s: after %s (its answer: %v): %v", kind, data.last, err, bad)
 			}
 		}
-		if round++; round%10 == 0 {
+		if round++; round%10 == 0 || a.kind == "resources" {
 			c.alive(t)
+			checkExecutors()
+			res.watchRSS(t, kind)
+		}
+		if round%10 == 0 {
 			checkNormal()
 		}
 	}
 	c.alive(t)
 	checkNormal()
+	checkExecutors()
 
 	// No job stays running, none of the victim's data was touched, and
 	// every job's data goes once the clean-up delay has passed.
@@ -375,6 +417,12 @@ func TestHostileSuite(t *testing.T) {
 		t.Errorf("job data left after the clean-up delay: %v", left)
 	}
 	c.alive(t)
+	checkExecutors()
+	// Prepared statements all ended with their connections.
+	if n := c.metric(t, "kapot_flightsql_prepared_statements"); n != 0 {
+		t.Errorf("%v prepared statement(s) held after the attacks", n)
+	}
+	bounds := res.bounds(t)
 	// A panic inside a task is recovered (the task fails), but it is a bug
 	// that a client's input reached: none may happen.
 	panics := 0
@@ -406,10 +454,11 @@ func TestHostileSuite(t *testing.T) {
 	}
 	sort.Strings(codes)
 	b.WriteString("\n" + data.summary())
+	b.WriteString("\n" + bounds)
 	for _, e := range data.snapshotErrs {
 		t.Logf("snapshot failure (finding 5): %s", e)
 	}
-	fmt.Fprintf(&b, "\nRefusals by gRPC code: %s.\n\nProcess exits: 0. Jobs still running a minute after: %d. Job data left after the clean-up delay: %d. "+
+	fmt.Fprintf(&b, "\nRefusals by gRPC code: %s.\n\nProcess exits: 0. Executors lost: 0. Jobs still running a minute after: %d. Job data left after the clean-up delay: %d. "+
 		"Recovered panics: %d. Other clients' data, status or cancel reached: 0.\n", strings.Join(codes, ", "), len(running), len(left), panics)
 	t.Log("\n" + b.String())
 	if path := os.Getenv("KAPOT_HOSTILE_REPORT"); path != "" && !t.Failed() {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -27,8 +28,8 @@ type secureCluster struct {
 }
 
 // startSecureCluster starts it with n executors; schedulerYAML adds keys
-// to the scheduler's section.
-func startSecureCluster(t *testing.T, n int, roots []string, schedulerYAML string) *secureCluster {
+// to the scheduler's section, executorYAML (lines) to the executors'.
+func startSecureCluster(t *testing.T, n int, roots []string, schedulerYAML string, executorYAML ...string) *secureCluster {
 	t.Helper()
 	dir := t.TempDir()
 	c := &secureCluster{port: freePort(t), sqlPort: freePort(t), adminPort: freePort(t)}
@@ -79,7 +80,8 @@ executor:
   scheduler-connect-timeout-seconds: 20s
   concurrent-tasks: 1
   executor-heartbeat-interval-seconds: 1
-`, principals, rootList, c.port, c.sqlPort, c.adminPort, schedulerYAML, c.port)), 0o600); err != nil {
+%s
+`, principals, rootList, c.port, c.sqlPort, c.adminPort, schedulerYAML, c.port, strings.Join(executorYAML, "\n"))), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c.sched = startProc(t, "scheduler", "scheduler", "--config", cfg)
