@@ -32,9 +32,9 @@ test-deps:
 
 # Every test; the concurrent packages under -race.
 test: build lint
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 30m ./...
 	$(GO) test -count=1 -tags duckdb -run 'Bench' ./cmd/kapot
-	$(GO) test -count=1 -race -timeout 25m $(RACE_PKGS)
+	$(GO) test -count=1 -race -timeout 45m $(RACE_PKGS)
 	$(MAKE) --no-print-directory fuzz-short
 
 # go vet and staticcheck (its defaults, see staticcheck.conf); make test-deps
