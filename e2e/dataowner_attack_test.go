@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -377,13 +376,13 @@ func TestAttackReplaceOwnExternalTable(t *testing.T) {
 	a.exact(t, a.bob, "SELECT count(*) FROM aext", "3")
 }
 
-// TestAttackExternalCreateRacesManagedCreate: scheduler createTable looks
-// the name up, lists and reads the location's files (slow for many
-// files), then registers, without writeMu: a managed table another
-// principal creates meanwhile is replaced by the client's external table
-// (catalog and saved entry; its files orphaned). Fix: createTable takes
-// writeMu around the look-up and the registration (resolve first, then
-// check again under the lock).
+// TestAttackExternalCreateRacesManagedCreate: scheduler createTable looked
+// the name up, listed and read the location's files (slow for many files),
+// then registered, without writeMu: a managed table another principal
+// created meanwhile was replaced by the client's external table (catalog
+// and saved entry; its files orphaned). Now createTable checks again and
+// registers under writeMu: whichever of the two registers first keeps the
+// name, the other is refused as existing.
 func TestAttackExternalCreateRacesManagedCreate(t *testing.T) {
 	a := startAttackCluster(t)
 	many := filepath.Join(a.root, "many")
@@ -391,6 +390,8 @@ func TestAttackExternalCreateRacesManagedCreate(t *testing.T) {
 	if err := a.shared.Exec(a.ctx, "COPY (SELECT a.k AS k, (a.k-1) + 3*(b.k-1) + 9*(c.k-1) + 27*(d.k-1) + 81*(e.k-1) + 243*(f.k-1) + 729*(g.k-1) AS p FROM ext a, ext b, ext c, ext d, ext e, ext f, ext g) TO '"+many+"' (FORMAT parquet, PARTITION_BY (p))"); err != nil {
 		t.Fatal(err)
 	}
+	// The two race: whichever registers first keeps the name, and the
+	// other is refused as existing; never is one replaced by the other.
 	var wg sync.WaitGroup
 	wg.Add(1)
 	var extErr error
@@ -398,15 +399,22 @@ func TestAttackExternalCreateRacesManagedCreate(t *testing.T) {
 		defer wg.Done()
 		extErr = a.shared.Exec(a.ctx, "CREATE EXTERNAL TABLE prize STORED AS PARQUET LOCATION '"+many+"'")
 	}()
-	time.Sleep(150 * time.Millisecond)
-	if err := a.alice.Exec(a.ctx, "CREATE TABLE prize AS SELECT 1 AS k"); err != nil {
-		t.Fatalf("alice's CREATE TABLE prize: %v", err)
-	}
+	ctasErr := a.alice.Exec(a.ctx, "CREATE TABLE prize AS SELECT 1 AS k")
 	wg.Wait()
 	got := queryText(t, a.bob, "SHOW TABLES")
-	t.Logf("client's CREATE EXTERNAL TABLE prize: %v; SHOW TABLES: %q", extErr, got)
-	if !slices.Contains(got, "prize|table|alice") {
-		t.Errorf("SHOW TABLES: %q, want alice's managed prize", got)
+	t.Logf("client's CREATE EXTERNAL TABLE prize: %v; alice's CREATE TABLE AS: %v; SHOW TABLES: %q", extErr, ctasErr, got)
+	switch {
+	case ctasErr == nil && extErr != nil:
+		if !slices.Contains(got, "prize|table|alice") || !strings.Contains(extErr.Error(), "exists") {
+			t.Errorf("alice won: SHOW TABLES %q, the client's error %v", got, extErr)
+		}
+		a.exact(t, a.bob, "SELECT count(*), sum(k) FROM prize", "1|1")
+	case extErr == nil && ctasErr != nil:
+		if !slices.Contains(got, "prize|external table|client") || !strings.Contains(ctasErr.Error(), "exists") {
+			t.Errorf("the client won: SHOW TABLES %q, alice's error %v", got, ctasErr)
+		}
+	default:
+		t.Errorf("both or neither created prize: client %v, alice %v; SHOW TABLES %q", extErr, ctasErr, got)
 	}
 	a.intact(t)
 }
