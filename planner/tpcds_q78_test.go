@@ -10,8 +10,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/engine"
-	"github.com/kapot-go/kapot/internal/oracle"
-	"github.com/kapot-go/kapot/internal/oracle/duck"
 )
 
 // TestTPCDSQ78AgainstDuckDB runs TPC-DS q78 at SF 0.1 in this process under
@@ -59,14 +57,5 @@ func TestTPCDSQ78AgainstDuckDB(t *testing.T) {
 	for _, b := range bs {
 		b.Release()
 	}
-	want, err := duck.QueryRows(duckOver(t, files), string(text))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(want) == 0 {
-		t.Fatal("DuckDB answers no rows: the test checks nothing")
-	}
-	if err := oracle.SameRows(got, want); err != nil {
-		t.Fatalf("%v\nkapot:  %q\nduckdb: %q", err, head(got), head(want))
-	}
+	sameAsDuckDB(t, got, files, string(text))
 }
