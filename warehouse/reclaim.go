@@ -105,6 +105,12 @@ func (r *Reclaimer) Pending() []Retired {
 // returns how many went; a failed removal is tried again at the next
 // sweep.
 func (r *Reclaimer) Sweep(ctx context.Context) (int, error) {
+	r.mu.Lock()
+	idle := len(r.retired) == 0
+	r.mu.Unlock()
+	if idle {
+		return 0, nil // nothing retired: no walk over the jobs
+	}
 	now := r.now()
 	oldest, busy := time.Time{}, false
 	if r.Oldest != nil {
