@@ -94,7 +94,6 @@ type hostileResources struct {
 	bombs, bombsRefused, bombsAnswered, hungUpEarly, slowPlannings int
 	floods, floodStmts                                             int
 	timeLimited                                                    int
-	messageLimit                                                   int // refused by a gRPC message limit
 	timeLimitMax                                                   time.Duration
 	starved                                                        int // long queries started
 	last                                                           string
@@ -255,12 +254,6 @@ func memoryRefusal(err error) bool {
 func (h *hostileResources) expect(got []string, err error, want string) error {
 	if err != nil {
 		if memoryRefusal(err) {
-			return err
-		}
-		// A task past the executors' gRPC message limit (4 MiB by
-		// default, under --max-task-bytes' 8 MiB): a 1M-literal IN list.
-		if strings.Contains(err.Error(), "received message larger than max") {
-			h.messageLimit++
 			return err
 		}
 		return fmt.Errorf("%w: %.300s: neither answered nor refused for memory: %v", errBound, h.last, err)
@@ -711,9 +704,9 @@ func (h *hostileResources) bounds(t *testing.T) string {
 	fmt.Fprintf(&b, "Resource attacks (issue 36, %s of the run): planning bombs %d (refused %d, answered %d, hung up on within 20-300 ms %d; slow plannings, "+
 		"neither refused nor answered within a second: %d); prepared-statement floods %d (%d statements held before the cap refused, freed with "+
 		"their connection each time); long queries beside the victim's %d; statements over kapot.query.timeout=1s cancelled by the scheduler %d "+
-		"(the slowest after %d ms); memory bombs refused by a gRPC message limit (a task over the executors' 4 MiB, not for memory) %d.\n\n",
+		"(the slowest after %d ms).\n\n",
 		h.spent.Round(time.Second), h.bombs, h.bombsRefused, h.bombsAnswered, h.hungUpEarly, h.slowPlannings, h.floods, h.floodStmts,
-		h.starved, h.timeLimited, ms(h.timeLimitMax), h.messageLimit)
+		h.starved, h.timeLimited, ms(h.timeLimitMax))
 	b.WriteString("Peak RSS (VmHWM at the end):")
 	check := func(name string, pid int, bound int64) {
 		peak := peakRSS(t, pid)

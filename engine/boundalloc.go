@@ -30,7 +30,10 @@ import (
 // back into its error. Without a stop function every allocation past the
 // bound panics.
 type BoundedAllocator struct {
-	inner   *CountingAllocator
+	inner *CountingAllocator
+	// own is what this task holds now (its allocations less its frees:
+	// a buffer is freed through the allocator that made it).
+	own     atomic.Int64
 	limit   int64
 	hard    int64
 	stop    context.CancelCauseFunc
@@ -58,12 +61,22 @@ func NewBoundedAllocator(inner *CountingAllocator, limit int64, stop context.Can
 // MemoryExhaustedError is the panic value (and the task's error) of an
 // allocation a BoundedAllocator refused.
 type MemoryExhaustedError struct {
-	Need, Live, Limit int64
+	// Need is the allocation refused; Live what the executor's tasks
+	// held then, Own the part of it the refused task held; Limit the
+	// bound.
+	Need, Live, Own, Limit int64
 }
 
 func (e *MemoryExhaustedError) Error() string {
-	return fmt.Sprintf("resources exhausted: a task needs %d bytes more while the executor's tasks hold %d bytes of Arrow memory; its bound is %d (the memory pool and its margin): the query needs more memory than this executor may use (--memory-pool-size)", e.Need, e.Live, e.Limit)
+	return fmt.Sprintf("resources exhausted: a task needs %d bytes more while the executor's tasks hold %d bytes of Arrow memory (%d of them its own); its bound is %d (the memory pool and its margin): the query needs more memory than this executor may use (--memory-pool-size)", e.Need, e.Live, e.Own, e.Limit)
 }
+
+// Alone reports whether the refused task itself held at least half of the
+// bound: it would be refused again on any executor with the same memory
+// pool, so running it again only delays the job's failure. Otherwise the
+// executor's other tasks held the memory, and another attempt (later, or
+// on another executor) may have it.
+func (e *MemoryExhaustedError) Alone() bool { return e.Own*2 >= e.Limit }
 
 // Unwrap makes the error an ErrResourcesExhausted.
 func (e *MemoryExhaustedError) Unwrap() error { return ErrResourcesExhausted }
@@ -90,7 +103,7 @@ func (a *BoundedAllocator) admit(n int) {
 	if live+int64(n) <= a.limit {
 		return
 	}
-	err := &MemoryExhaustedError{Need: int64(n), Live: live, Limit: a.limit}
+	err := &MemoryExhaustedError{Need: int64(n), Live: live, Own: a.own.Load(), Limit: a.limit}
 	if live+int64(n) > a.hard || n >= bigAllocation {
 		panic(err)
 	}
@@ -102,24 +115,37 @@ func (a *BoundedAllocator) admit(n int) {
 // Allocate implements memory.Allocator.
 func (a *BoundedAllocator) Allocate(size int) []byte {
 	a.admit(size)
-	return a.inner.Allocate(size)
+	b := a.inner.Allocate(size)
+	a.own.Add(int64(len(b)))
+	return b
 }
 
 // Reallocate implements memory.Allocator.
 func (a *BoundedAllocator) Reallocate(size int, b []byte) []byte {
 	a.admit(size - len(b))
-	return a.inner.Reallocate(size, b)
+	old := len(b)
+	b = a.inner.Reallocate(size, b)
+	a.own.Add(int64(len(b) - old))
+	return b
 }
 
 // Free implements memory.Allocator.
-func (a *BoundedAllocator) Free(b []byte) { a.inner.Free(b) }
+func (a *BoundedAllocator) Free(b []byte) {
+	a.own.Add(-int64(len(b)))
+	a.inner.Free(b)
+}
 
 func (a *BoundedAllocator) allocateUninit(size int) []byte {
 	a.admit(size)
-	return a.inner.allocateUninit(size)
+	b := a.inner.allocateUninit(size)
+	a.own.Add(int64(len(b)))
+	return b
 }
 
 func (a *BoundedAllocator) reallocateUninit(size int, b []byte) []byte {
 	a.admit(size - len(b))
-	return a.inner.reallocateUninit(size, b)
+	old := len(b)
+	b = a.inner.reallocateUninit(size, b)
+	a.own.Add(int64(len(b) - old))
+	return b
 }

@@ -43,6 +43,16 @@ func TestBoundedAllocator(t *testing.T) {
 	if !errors.As(err, &me) || me.Limit != 1<<20 {
 		t.Fatalf("a growing builder: %v", err)
 	}
+	// The task held most of the bound itself: refused again anywhere.
+	if me.Own < 900<<10 || !me.Alone() {
+		t.Fatalf("the refused task's own bytes: %d of %d (alone %v)", me.Own, me.Live, me.Alone())
+	}
+	// Another task's allocator over the same count holds nothing of it.
+	other := NewBoundedAllocator(counting, 1<<20, nil)
+	err = refused(func() { other.Allocate(200 << 10) })
+	if !errors.As(err, &me) || me.Own != 0 || me.Alone() {
+		t.Fatalf("a task refused for the others' memory: %v (own %d)", err, me.Own)
+	}
 	mem.Free(b)
 	if counting.Allocated() != 0 {
 		t.Fatalf("%d bytes counted after everything was freed", counting.Allocated())

@@ -47,8 +47,11 @@ func failure(ctx context.Context, err error) *kapotv1.FailedTask {
 		f.Retryable = true
 		f.Reason = &kapotv1.FailedTask_IoError{IoError: &kapotv1.IoError{}}
 	case errors.Is(err, engine.ErrResourcesExhausted):
-		// Another executor, or this one later, may have the memory.
-		f.Retryable = true
+		// Another executor, or this one later, may have the memory;
+		// unless the task alone held most of it (a memory bomb fails
+		// in one attempt, not after --task-retries more).
+		var me *engine.MemoryExhaustedError
+		f.Retryable = !errors.As(err, &me) || !me.Alone()
 		f.Reason = &kapotv1.FailedTask_ExecutionError{ExecutionError: &kapotv1.ExecutionError{}}
 	default:
 		// What the data or the plan makes fail (a bad cast, a corrupt

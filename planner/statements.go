@@ -244,7 +244,10 @@ func JobName(sql string) string {
 	if len(sql) > 80 {
 		sql = sql[:80]
 	}
-	return sql
+	// A copy: the name outlives the statement (a finished job is kept an
+	// hour), and a slice would keep all of its text (megabytes for a long
+	// IN list).
+	return strings.Clone(sql)
 }
 
 // Explain renders a plan's operator tree, one node per line, stages cut

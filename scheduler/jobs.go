@@ -73,6 +73,7 @@ func (s *Scheduler) cleanFinishedJobs(now time.Time) {
 			j.dataRemoved = true
 			s.removeJobData(j.id)
 			s.dropTasks(j.id)
+			j.release()
 			s.persistJob(j)
 		}
 		if j.finished() && now.Sub(j.end) > s.cfg.FinishedJobTTL {
@@ -297,6 +298,7 @@ func (s *Scheduler) endJob(j *jobState, state kapotv1.JobState, msg string) {
 	if state != kapotv1.JobState_JOB_STATE_SUCCESSFUL {
 		j.dataRemoved = true
 		s.dropTasks(j.id)
+		j.release()
 	}
 	s.persistJob(j)
 	byExec := map[string][]*kapotv1.RunningTaskInfo{}

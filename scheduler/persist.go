@@ -85,15 +85,19 @@ func (s *Scheduler) persistJob(j *jobState) { s.persistJobDone(j, nil) }
 // persistJobDone queues j's record; done (if set) is told when it is
 // written. Called with mu held.
 func (s *Scheduler) persistJobDone(j *jobState, done chan<- error) {
-	if j.plan == nil {
+	if j.plan == nil && !j.released {
 		if done != nil {
 			done <- nil
 		}
 		return
 	}
-	plan, err := proto.Marshal(j.plan)
-	if err != nil {
-		return
+	// A released job's record has no plan: nothing runs it again.
+	var plan []byte
+	if j.plan != nil {
+		var err error
+		if plan, err = proto.Marshal(j.plan); err != nil {
+			return
+		}
 	}
 	rec := jobRecord{ID: j.id, Name: j.name, Owner: j.owner, Detached: j.detached, Props: j.props, Plan: plan, Request: j.request,
 		Queued: j.queued, Start: j.start, Write: j.write != nil, Committing: j.committing, State: j.state, Err: j.err, End: j.end, DataRemoved: j.dataRemoved}
@@ -113,7 +117,7 @@ func (s *Scheduler) persistJobDone(j *jobState, done chan<- error) {
 // persistTask queues the record of task p of stage sid of j, just
 // completed. Called with mu held.
 func (s *Scheduler) persistTask(j *jobState, sid uint32, p int, t *taskState) {
-	if j.plan == nil {
+	if j.plan == nil || j.released {
 		return
 	}
 	ex, err1 := proto.Marshal(t.executor)

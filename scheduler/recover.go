@@ -98,11 +98,21 @@ func (s *Scheduler) rebuildJob(ctx context.Context, rec *jobRecord) *jobState {
 	now := time.Now()
 	failed := func(msg string) *jobState {
 		j := &jobState{id: rec.ID, name: rec.Name, owner: rec.Owner, detached: rec.Detached, props: rec.Props, queued: rec.Queued, start: rec.Start,
-			state: kapotv1.JobState_JOB_STATE_FAILED, err: msg, end: now, done: make(chan struct{}), stages: map[uint32]*stageState{}, dataRemoved: true, lastPoll: now}
-		j.plan = &kapotv1.PhysicalPlanNode{}
-		_ = proto.Unmarshal(rec.Plan, j.plan)
+			state: kapotv1.JobState_JOB_STATE_FAILED, err: msg, end: now, done: make(chan struct{}), stages: map[uint32]*stageState{}, dataRemoved: true, released: true, lastPoll: now}
 		j.ended()
 		s.log.Warn().Str("job", rec.ID).Str("error", msg).Msg("job not recovered")
+		return j
+	}
+	finished := rec.State == kapotv1.JobState_JOB_STATE_SUCCESSFUL || rec.State == kapotv1.JobState_JOB_STATE_FAILED || rec.State == kapotv1.JobState_JOB_STATE_CANCELLED
+	if finished && rec.DataRemoved && len(rec.Plan) == 0 {
+		// Released (see jobState.release): its status is all that is left.
+		j := &jobState{id: rec.ID, name: rec.Name, owner: rec.Owner, detached: rec.Detached, props: rec.Props, queued: rec.Queued, start: rec.Start,
+			state: rec.State, err: rec.Err, end: rec.End, done: make(chan struct{}), dataRemoved: true, released: true, lastPoll: now,
+			stages: map[uint32]*stageState{0: {stagePlan: &stagePlan{}}}}
+		if rec.Write {
+			j.write = &writeJob{rows: rec.RowsWritten}
+		}
+		j.ended()
 		return j
 	}
 	plan := &kapotv1.PhysicalPlanNode{}
@@ -114,7 +124,6 @@ func (s *Scheduler) rebuildJob(ctx context.Context, rec *jobRecord) *jobState {
 		req.Placement = &kapotv1.PlacementPolicy{}
 		_ = proto.Unmarshal(rec.Placement, req.Placement)
 	}
-	finished := rec.State == kapotv1.JobState_JOB_STATE_SUCCESSFUL || rec.State == kapotv1.JobState_JOB_STATE_FAILED || rec.State == kapotv1.JobState_JOB_STATE_CANCELLED
 	if rec.Write && !finished {
 		if rec.Committing {
 			return failed("the scheduler changed while this write committed: whether it committed is unknown; check the table before running it again")

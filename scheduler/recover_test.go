@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -171,4 +172,73 @@ func TestRequestIDs(t *testing.T) {
 	if got, err := s.submit(ctx, req, "session-1"); err != nil || got != first {
 		t.Fatalf("the request after a restart: %q %v, want %q", got, err, first)
 	}
+}
+
+// TestFinishedJobsReleasePlans: once a finished job's data is removed, its
+// plan and its stages' plans are released (a finished job is kept an hour:
+// plans of megabytes, long IN lists, piled up in the scheduler's memory
+// and state store), its record is saved without a plan, and a scheduler
+// restarted on that record still answers the job's status; a failed job
+// releases at once.
+func TestFinishedJobsReleasePlans(t *testing.T) {
+	dir := t.TempDir()
+	m := newMachine(t, func(c *Config) { c.StateDir = dir; c.FinishedJobDataCleanUpDelay = 0 }, "a")
+	for _, d := range m.assign("a", 2) {
+		m.succeed("a", d)
+	}
+	for _, d := range m.assign("a", 2) {
+		m.succeed("a", d)
+	}
+	if st := m.state(); st != kapotv1.JobState_JOB_STATE_SUCCESSFUL {
+		t.Fatalf("job %s", st)
+	}
+	m.s.mu.Lock()
+	j := m.s.jobs[m.job]
+	if j.plan == nil || j.stages[j.final].plan == nil {
+		m.s.mu.Unlock()
+		t.Fatal("plans released while the job's results may still be read")
+	}
+	m.s.cleanFinishedJobs(time.Now().Add(time.Second))
+	released := j.plan == nil && j.released
+	for _, st := range j.stages {
+		released = released && st.plan == nil
+	}
+	m.s.mu.Unlock()
+	if !released {
+		t.Fatal("a finished job with its data removed keeps its plans")
+	}
+	// A failed job: at once.
+	failed, err := m.s.submit(context.Background(), &kapotv1.SubmitJobRequest{Plan: examplePlan(t)}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.s.mu.Lock()
+	fj := m.s.jobs[failed]
+	m.s.failJob(fj, "boom")
+	if fj.plan != nil || !fj.released {
+		m.s.mu.Unlock()
+		t.Fatal("a failed job keeps its plan")
+	}
+	m.s.mu.Unlock()
+
+	s := restart(t, m, dir)
+	for id, want := range map[string]kapotv1.JobState{m.job: kapotv1.JobState_JOB_STATE_SUCCESSFUL, failed: kapotv1.JobState_JOB_STATE_FAILED} {
+		st, err := s.status(id)
+		if err != nil {
+			t.Fatalf("status of %s after the restart: %v", id, err)
+		}
+		if st.GetState() != want {
+			t.Errorf("job %s after the restart: %s, want %s", id, st.GetState(), want)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if j := s.jobs[m.job]; j == nil || !j.released || j.plan != nil {
+		t.Fatalf("the restarted scheduler holds %+v", j)
+	}
+	// A client's report of an unreachable result holder finds no stage to
+	// probe (and does not panic).
+	s.mu.Unlock()
+	s.unreachable(context.Background(), m.job, []string{"a"})
+	s.mu.Lock()
 }

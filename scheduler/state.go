@@ -148,8 +148,13 @@ type jobState struct {
 	// executors holding its results were lost.
 	reopened int
 	// plan is the plan as submitted: what a scheduler taking over splits
-	// again (see recover.go).
-	plan *kapotv1.PhysicalPlanNode
+	// again (see recover.go). Released (with the stages' plans) once the
+	// job is finished and its data removed: nothing runs it again then,
+	// and a finished job is kept for --finished-job-ttl (an hour), so
+	// plans of a megabyte or more (long IN lists) would otherwise pile up
+	// in the scheduler's memory and its state store.
+	plan     *kapotv1.PhysicalPlanNode
+	released bool
 	// request is the submission's requestKey ("": none).
 	request string
 }
@@ -165,6 +170,19 @@ func (j *jobState) ended() {
 	case <-j.done:
 	default:
 		close(j.done)
+	}
+}
+
+// release drops what only running the job needs (its plan and its
+// stages' plans) once it is finished and its data removed; its status,
+// stages, tasks and metrics stay. Called with the scheduler's mu held.
+func (j *jobState) release() {
+	if !j.finished() || !j.dataRemoved || j.released {
+		return
+	}
+	j.plan, j.released = nil, true
+	for _, st := range j.stages {
+		st.plan = nil
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/kapot-go/kapot/client"
 	"github.com/kapot-go/kapot/engine"
@@ -306,7 +307,7 @@ func (f *Server) execute(ctx context.Context, sql string, desc *flight.FlightDes
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "result schema: %v", err)
 	}
-	info := &flight.FlightInfo{Schema: flight.SerializeSchema(schema, f.mem), FlightDescriptor: desc, TotalBytes: -1}
+	info := &flight.FlightInfo{Schema: flight.SerializeSchema(schema, f.mem), FlightDescriptor: echo(desc), TotalBytes: -1}
 	endpoint := func(handle []byte) (*flight.FlightEndpoint, error) {
 		tkt, err := fsql.CreateStatementQueryTicket(handle)
 		if err != nil {
@@ -410,7 +411,7 @@ func (f *Server) inlineInfo(desc *flight.FlightDescriptor, rows inlineRows) (*fl
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "ticket: %v", err)
 	}
-	return &flight.FlightInfo{Schema: flight.SerializeSchema(wire.TextSchema(rows.Columns), f.mem), FlightDescriptor: desc,
+	return &flight.FlightInfo{Schema: flight.SerializeSchema(wire.TextSchema(rows.Columns), f.mem), FlightDescriptor: echo(desc),
 		Endpoint: []*flight.FlightEndpoint{{Ticket: &flight.Ticket{Ticket: tkt}}}, TotalRecords: int64(len(rows.Rows)), TotalBytes: -1}, nil
 }
 
@@ -750,6 +751,20 @@ type statementUpdate string
 
 func (s statementUpdate) GetQuery() string         { return string(s) }
 func (s statementUpdate) GetTransactionId() []byte { return nil }
+
+// maxEcho is the largest descriptor a FlightInfo echoes back.
+const maxEcho = 64 << 10
+
+// echo is the descriptor a FlightInfo carries back (optional in Flight):
+// none for a large one. A statement of megabytes (a long IN list) echoed
+// would make the answer larger than clients accept by default (4 MiB in
+// the Go and Java clients): the query would fail for its reply.
+func echo(desc *flight.FlightDescriptor) *flight.FlightDescriptor {
+	if proto.Size(desc) > maxEcho {
+		return nil
+	}
+	return desc
+}
 
 // metaInfo is the FlightInfo of a metadata command: one endpoint whose
 // ticket is the command itself.
