@@ -15,100 +15,50 @@ import (
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/scheduler/flightsql"
+	"github.com/kapot-go/kapot/session"
 	"github.com/kapot-go/kapot/warehouse"
 	"github.com/kapot-go/kapot/wire"
 )
 
-// textRows is a statement's small all-text answer.
-type textRows struct {
-	Columns []string
-	Rows    [][]string
-}
-
-// statementResult is what a SQL statement gives: a planned query, to run
-// as a job, or the rows of any other statement.
-type statementResult struct {
-	plan *planner.Plan // a query; nil for other statements
-	sql  string        // the query's text
-	// analyze: EXPLAIN ANALYZE, whose answer is the job's metrics.
-	analyze bool
-	rows    textRows
-	// write is set for a query that writes (its commit).
-	write *writeJob
-}
-
-// oneColumn is a statement's inline answer of one text column.
-func oneColumn(col string, rows ...string) statementResult {
-	out := statementResult{rows: textRows{Columns: []string{col}}}
-	for _, r := range rows {
-		out.rows.Rows = append(out.rows.Rows, []string{r})
-	}
-	return out
-}
-
-// statement runs one SQL statement over the shared catalog: CREATE
-// EXTERNAL TABLE, SHOW TABLES, DESCRIBE and EXPLAIN here, and plans a
-// query (or EXPLAIN ANALYZE's) for the caller to submit. owner is the
-// session that owns the jobs; who the principal that owns the tables and
-// views it creates (only who or an operator alters them). Errors are gRPC
+// cluster is the session.Backend of the cluster: the shared catalog,
+// the warehouse and the state store. Its methods' errors are gRPC
 // statuses.
-func (s *Scheduler) statement(ctx context.Context, sql string, props map[string]string, owner string, who security.Principal) (statementResult, error) {
-	st, err := planner.ParseStatement(sql)
-	if err != nil {
-		return statementResult{}, flightsql.SQLStatus(err)
-	}
-	switch st.Kind {
-	case planner.StmtCreateTable, planner.StmtDropTable, planner.StmtCreateView, planner.StmtDropView:
-		return s.ddl(ctx, st, who)
-	case planner.StmtCreateTableAs, planner.StmtInsert, planner.StmtCopy:
-		return s.write(ctx, st, props, who)
-	case planner.StmtCreateExternalTable:
-		return s.createTable(ctx, st.Def, props, who)
-	case planner.StmtShowTables:
-		return s.showTables(), nil
-	case planner.StmtShowFunctions:
-		var rows [][]string
-		for _, f := range planner.Functions() {
-			rows = append(rows, f[:])
-		}
-		return statementResult{rows: textRows{Columns: []string{"function_name", "kind"}, Rows: rows}}, nil
-	case planner.StmtDescribe:
-		cols, err := s.catalog.Describe(st.Name)
-		if err != nil {
-			return statementResult{}, status.Error(codes.NotFound, err.Error())
-		}
-		var rows [][]string
-		for _, c := range cols {
-			rows = append(rows, c[:])
-		}
-		return statementResult{rows: textRows{Columns: []string{"column_name", "data_type", "is_nullable"}, Rows: rows}}, nil
-	}
-	p, err := s.plan(ctx, st.SQL, props)
-	if err != nil {
-		return statementResult{}, err
-	}
-	if st.Kind == planner.StmtExplain && !st.Analyze {
-		text, err := planner.Explain(p)
-		if err != nil {
-			return statementResult{}, flightsql.SQLStatus(err)
-		}
-		return oneColumn("plan", strings.Split(strings.TrimRight(text, "\n"), "\n")...), nil
-	}
-	return statementResult{plan: p, sql: st.SQL, analyze: st.Analyze}, nil
+type cluster struct{ s *Scheduler }
+
+var _ session.Backend = cluster{}
+
+func (c cluster) Catalog() *planner.Catalog { return c.s.catalog }
+
+func (c cluster) Plan(ctx context.Context, sql string, props map[string]string) (*planner.Plan, error) {
+	return c.s.plan(ctx, sql, props)
 }
 
-// showTables answers SHOW TABLES: every table and view, its kind and the
-// principal that owns it ("operator" for what no principal created).
-func (s *Scheduler) showTables() statementResult {
-	out := statementResult{rows: textRows{Columns: []string{"table_name", "kind", "owner"}}}
-	for _, e := range s.catalog.Entries() {
-		owner := e.Owner
-		if owner == "" {
-			owner = security.PrincipalOperator
-		}
-		out.rows.Rows = append(out.rows.Rows, []string{e.Name, e.Kind, owner})
+func (c cluster) CreateExternalTable(ctx context.Context, def *planner.ExternalTable, props map[string]string, who security.Principal) (string, error) {
+	return c.s.createTable(ctx, def, props, who)
+}
+
+func (c cluster) Define(ctx context.Context, st *planner.Statement, who security.Principal) (string, error) {
+	return c.s.ddl(ctx, st, who)
+}
+
+func (c cluster) Write(ctx context.Context, st *planner.Statement, props map[string]string, who security.Principal) (*session.Query, string, error) {
+	return c.s.write(ctx, st, props, who)
+}
+
+// statement answers one SQL statement over the shared catalog
+// (session.Execute): a query (or EXPLAIN ANALYZE, or a write) comes back
+// planned, for the caller to submit. who is the principal that owns the
+// tables and views it creates (only who or an operator alters them).
+// Errors are gRPC statuses.
+func (s *Scheduler) statement(ctx context.Context, sql string, props map[string]string, who security.Principal) (session.Answer, error) {
+	a, err := session.Execute(ctx, cluster{s}, sql, props, who)
+	switch {
+	case err == nil:
+		return a, nil
+	case errors.Is(err, session.ErrUnknownTable):
+		return a, status.Error(codes.NotFound, err.Error())
 	}
-	return out
+	return a, flightsql.SQLStatus(err)
 }
 
 // plan plans a query over the shared catalog with the partitions of the
@@ -147,7 +97,7 @@ func (s *Scheduler) planning(ctx context.Context) (context.Context, context.Canc
 // created, is never silently repointed by another client. Its files are
 // listed and read under the session's properties props (kapot.s3.*), as
 // executors read them.
-func (s *Scheduler) createTable(ctx context.Context, d *planner.ExternalTable, props map[string]string, who security.Principal) (statementResult, error) {
+func (s *Scheduler) createTable(ctx context.Context, d *planner.ExternalTable, props map[string]string, who security.Principal) (string, error) {
 	// check decides against the catalog as it is: an answer for IF NOT
 	// EXISTS, a refusal, or on (with the owner the table keeps: a refresh
 	// of the same definition keeps its owner's).
@@ -169,51 +119,51 @@ func (s *Scheduler) createTable(ctx context.Context, d *planner.ExternalTable, p
 		return "", who.Name, nil
 	}
 	if answer, _, err := check(); answer != "" || err != nil {
-		return oneColumn("result", answer), err
+		return answer, err
 	}
 	// Listing may take long: outside the lock, then checked again under it
 	// (a table created meanwhile is never overwritten).
 	t, err := s.catalog.Resolve(ctx, d, props)
 	if err != nil {
 		if errors.Is(err, objstore.ErrForbidden) {
-			return statementResult{}, status.Error(codes.PermissionDenied, err.Error())
+			return "", status.Error(codes.PermissionDenied, err.Error())
 		}
-		return statementResult{}, status.Error(codes.InvalidArgument, err.Error())
+		return "", status.Error(codes.InvalidArgument, err.Error())
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	answer, owner, err := check()
 	if answer != "" || err != nil {
-		return oneColumn("result", answer), err
+		return answer, err
 	}
 	t.Owner = owner
 	if err := s.catalog.Register(t); err != nil {
-		return statementResult{}, status.Error(codes.InvalidArgument, err.Error())
+		return "", status.Error(codes.InvalidArgument, err.Error())
 	}
 	if err := s.saveTable(ctx, t.Name, warehouse.ExternalEntry(t.Def.SQL(), t.Owner)); err != nil {
-		return statementResult{}, status.Errorf(codes.Unavailable, "table %s created but not saved in the state store (it is lost at a restart): %v", t.Name, err)
+		return "", status.Errorf(codes.Unavailable, "table %s created but not saved in the state store (it is lost at a restart): %v", t.Name, err)
 	}
 	s.log.Info().Str("table", t.Name).Int("files", len(t.Files)).Msg("table created")
-	return oneColumn("result", fmt.Sprintf("created table %s (%d files)", t.Name, len(t.Files))), nil
+	return fmt.Sprintf("created table %s (%d files)", t.Name, len(t.Files)), nil
 }
 
 // explainAnalyze runs job id to its end and answers with the metrics its
 // stages' tasks reported, operator by operator (summed over each stage's
 // tasks). If ctx ends first, the job is cancelled.
-func (s *Scheduler) explainAnalyze(ctx context.Context, id string) (textRows, error) {
+func (s *Scheduler) explainAnalyze(ctx context.Context, id string) (session.Answer, error) {
 	start := time.Now()
 	js, err := s.waitJob(ctx, id)
 	if err != nil {
-		return textRows{}, err
+		return session.Answer{}, err
 	}
-	out := oneColumn("plan", fmt.Sprintf("job %s, %s", id, time.Since(start).Round(time.Millisecond)))
+	out := session.Text("plan", fmt.Sprintf("job %s, %s", id, time.Since(start).Round(time.Millisecond)))
 	for _, st := range js.GetStages() {
-		out.rows.Rows = append(out.rows.Rows, []string{fmt.Sprintf("stage %d: %d tasks", st.GetStageId(), st.GetPartitions())})
+		out.Rows = append(out.Rows, []string{fmt.Sprintf("stage %d: %d tasks", st.GetStageId(), st.GetPartitions())})
 		for _, line := range strings.Split(strings.TrimRight(planner.FormatMetrics(st.GetOperatorMetrics()), "\n"), "\n") {
-			out.rows.Rows = append(out.rows.Rows, []string{"  " + line})
+			out.Rows = append(out.Rows, []string{"  " + line})
 		}
 	}
-	return out.rows, nil
+	return out, nil
 }
 
 // waitJob waits for job id to end and returns its status; a failed or
@@ -270,7 +220,6 @@ func (s *Scheduler) planOptionsFor(props map[string]string) (planner.Options, er
 // executeSQL is the SchedulerService's SQL front door: a query becomes a
 // job of the caller's session, other statements answer inline.
 func (s *Scheduler) executeSQL(ctx context.Context, r *kapotv1.ExecuteSQLRequest, owner string, who security.Principal) (*kapotv1.ExecuteSQLResponse, error) {
-	ctx = withPlanned(ctx)
 	if id, ok := s.requested(requestKey(owner, r.GetRequestId())); ok {
 		// A retry of a statement that became a job: that job.
 		s.mu.Lock()
@@ -279,46 +228,58 @@ func (s *Scheduler) executeSQL(ctx context.Context, r *kapotv1.ExecuteSQLRequest
 			return &kapotv1.ExecuteSQLResponse{JobId: id, Schema: j.resultSchema}, nil
 		}
 	}
-	res, err := s.statement(ctx, r.GetSql(), r.GetSessionProperties(), owner, who)
+	a, err := s.statement(ctx, r.GetSql(), r.GetSessionProperties(), who)
 	if err != nil {
 		return nil, err
 	}
-	if res.plan == nil {
-		return inlineResponse(res.rows), nil
+	q := a.Query
+	if q == nil {
+		return inlineResponse(a), nil
 	}
-	schema, err := wire.SchemaToProto(res.plan.Schema)
+	schema, err := wire.SchemaToProto(q.Plan.Schema)
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "result schema: %v", err)
 	}
-	id, err := s.submitJob(ctx, &kapotv1.SubmitJobRequest{Plan: res.plan.Named(), JobName: jobName(res),
-		SessionProperties: r.GetSessionProperties(), Detached: r.GetDetached() && !res.analyze, RequestId: r.GetRequestId()}, owner, res.write)
+	id, err := s.submitQuery(ctx, q, owner, &kapotv1.SubmitJobRequest{JobName: q.Name(),
+		SessionProperties: r.GetSessionProperties(), Detached: r.GetDetached() && !q.Analyze, RequestId: r.GetRequestId()})
 	if err != nil {
-		return nil, submitStatus(err)
+		return nil, err
 	}
-	if res.analyze {
-		rows, err := s.explainAnalyze(ctx, id)
+	if q.Analyze {
+		a, err := s.explainAnalyze(ctx, id)
 		if err != nil {
 			return nil, err
 		}
-		return inlineResponse(rows), nil
+		return inlineResponse(a), nil
 	}
 	return &kapotv1.ExecuteSQLResponse{JobId: id, Schema: schema}, nil
 }
 
-func inlineResponse(rows textRows) *kapotv1.ExecuteSQLResponse {
-	out := &kapotv1.ExecuteSQLResponse{Columns: rows.Columns}
-	for _, row := range rows.Rows {
+// submitQuery submits q's plan as a job of owner with req's name and
+// properties: a write's commit runs when its stages are done, and the
+// job reads the tables as they were when q was planned.
+func (s *Scheduler) submitQuery(ctx context.Context, q *session.Query, owner string, req *kapotv1.SubmitJobRequest) (string, error) {
+	if !q.Planned.IsZero() {
+		ctx = context.WithValue(ctx, plannedKey{}, q.Planned)
+	}
+	var wj *writeJob
+	if q.Write != nil {
+		wj = s.writeJobFor(q.Write)
+	}
+	req.Plan = q.Plan.Named()
+	id, err := s.submitJob(ctx, req, owner, wj)
+	if err != nil {
+		return "", submitStatus(err)
+	}
+	return id, nil
+}
+
+func inlineResponse(a session.Answer) *kapotv1.ExecuteSQLResponse {
+	out := &kapotv1.ExecuteSQLResponse{Columns: a.Columns}
+	for _, row := range a.Rows {
 		out.Rows = append(out.Rows, &kapotv1.InlineRow{Values: row})
 	}
 	return out
-}
-
-// jobName is the name of a statement's job.
-func jobName(res statementResult) string {
-	if res.analyze {
-		return "explain analyze: " + planner.JobName(res.sql)
-	}
-	return planner.JobName(res.sql)
 }
 
 // flightJobs is the scheduler as the Flight SQL service sees it.
@@ -326,39 +287,20 @@ type flightJobs struct{ s *Scheduler }
 
 var _ flightsql.Jobs = flightJobs{}
 
-func (f flightJobs) Statement(ctx context.Context, sql string, who security.Principal) (flightsql.Answer, error) {
-	ctx = withPlanned(ctx)
-	res, err := f.s.statement(ctx, sql, nil, ownerFlightSQL, who)
-	if err != nil {
-		return flightsql.Answer{}, err
-	}
-	a := flightsql.Answer{Plan: res.plan, SQL: res.sql, Analyze: res.analyze, Columns: res.rows.Columns, Rows: res.rows.Rows, Planned: plannedAt(ctx)}
-	if res.write != nil {
-		a.Write = res.write
-	}
-	return a, nil
+func (f flightJobs) Statement(ctx context.Context, sql string, who security.Principal) (session.Answer, error) {
+	return f.s.statement(ctx, sql, nil, who)
 }
 
 func (f flightJobs) Plan(ctx context.Context, sql string) (*planner.Plan, error) {
 	return f.s.plan(ctx, sql, nil)
 }
 
-func (f flightJobs) Submit(ctx context.Context, a flightsql.Answer) (string, error) {
-	if !a.Planned.IsZero() {
-		ctx = context.WithValue(ctx, plannedKey{}, a.Planned)
-	}
-	res := statementResult{plan: a.Plan, sql: a.SQL, analyze: a.Analyze}
-	w, _ := a.Write.(*writeJob)
-	id, err := f.s.submitJob(ctx, &kapotv1.SubmitJobRequest{Plan: a.Plan.Named(), JobName: "flight sql: " + jobName(res)}, ownerFlightSQL, w)
-	if err != nil {
-		return "", submitStatus(err)
-	}
-	return id, nil
+func (f flightJobs) Submit(ctx context.Context, q *session.Query) (string, error) {
+	return f.s.submitQuery(ctx, q, ownerFlightSQL, &kapotv1.SubmitJobRequest{JobName: "flight sql: " + q.Name()})
 }
 
-func (f flightJobs) ExplainAnalyze(ctx context.Context, id string) (flightsql.Answer, error) {
-	rows, err := f.s.explainAnalyze(ctx, id)
-	return flightsql.Answer{Columns: rows.Columns, Rows: rows.Rows}, err
+func (f flightJobs) ExplainAnalyze(ctx context.Context, id string) (session.Answer, error) {
+	return f.s.explainAnalyze(ctx, id)
 }
 
 func (f flightJobs) Wait(ctx context.Context, id string) (*kapotv1.GetJobStatusResponse, error) {

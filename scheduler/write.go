@@ -19,6 +19,7 @@ import (
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/scheduler/flightsql"
 	"github.com/kapot-go/kapot/scheduler/store"
+	"github.com/kapot-go/kapot/session"
 	"github.com/kapot-go/kapot/warehouse"
 )
 
@@ -69,12 +70,12 @@ func tablesStatus(err error) error {
 // Where the cluster has a secret, only an operator drops an external
 // table, and only its owner or an operator a managed table or a view
 // (warehouse.Tables checks).
-func (s *Scheduler) ddl(ctx context.Context, st *planner.Statement, who security.Principal) (statementResult, error) {
+func (s *Scheduler) ddl(ctx context.Context, st *planner.Statement, who security.Principal) (string, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if (st.Kind == planner.StmtDropTable || st.Kind == planner.StmtCreateTable && st.Write.OrReplace) && s.cfg.Security.Secrets.Enabled() && !who.Operator {
 		if t, ok := s.catalog.Lookup(st.Write.Name); ok && !t.Managed {
-			return statementResult{}, status.Errorf(codes.PermissionDenied, "%s: only an operator drops or replaces an external table of the shared catalog", t.Name)
+			return "", status.Errorf(codes.PermissionDenied, "%s: only an operator drops or replaces an external table of the shared catalog", t.Name)
 		}
 	}
 	answer, err := s.tables.Define(ctx, st, who, func(sql string) error {
@@ -82,9 +83,9 @@ func (s *Scheduler) ddl(ctx context.Context, st *planner.Statement, who security
 		return err
 	})
 	if err != nil {
-		return statementResult{}, tablesStatus(err)
+		return "", tablesStatus(err)
 	}
-	return oneColumn("result", answer), nil
+	return answer, nil
 }
 
 // write plans CREATE TABLE AS, INSERT and COPY: a job that writes, whose
@@ -92,19 +93,19 @@ func (s *Scheduler) ddl(ctx context.Context, st *planner.Statement, who security
 // rows written. Where the cluster has a secret, only an operator replaces
 // or writes into an external table, and only its owner or an operator a
 // managed table (warehouse.Tables checks).
-func (s *Scheduler) write(ctx context.Context, st *planner.Statement, props map[string]string, who security.Principal) (statementResult, error) {
+func (s *Scheduler) write(ctx context.Context, st *planner.Statement, props map[string]string, who security.Principal) (*session.Query, string, error) {
 	operator := who.Operator
 	opts, err := s.planOptionsFor(props)
 	if err != nil {
-		return statementResult{}, status.Error(codes.InvalidArgument, err.Error())
+		return nil, "", status.Error(codes.InvalidArgument, err.Error())
 	}
 	if s.cfg.Security.Secrets.Enabled() && !operator {
 		if t, ok := s.catalog.Lookup(st.Write.Name); ok && !t.Managed && (st.Kind == planner.StmtInsert || st.Kind == planner.StmtCreateTableAs && st.Write.OrReplace) {
-			return statementResult{}, status.Errorf(codes.PermissionDenied, "%s is an external table of the shared catalog: only an operator writes into or replaces it", t.Name)
+			return nil, "", status.Errorf(codes.PermissionDenied, "%s is an external table of the shared catalog: only an operator writes into or replaces it", t.Name)
 		}
 	}
 	if st.Kind == planner.StmtCopy && s.cfg.Security.Secrets.Enabled() && !operator && !s.store.Restricted() {
-		return statementResult{}, status.Error(codes.PermissionDenied, "COPY writes files on the cluster's hosts: this secured scheduler needs --allowed-data-roots (the places clients may read and write), or the scheduler secret")
+		return nil, "", status.Error(codes.PermissionDenied, "COPY writes files on the cluster's hosts: this secured scheduler needs --allowed-data-roots (the places clients may read and write), or the scheduler secret")
 	}
 	id := strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
 	s.writeMu.Lock()
@@ -113,11 +114,24 @@ func (s *Scheduler) write(ctx context.Context, st *planner.Statement, props map[
 	cancel()
 	s.writeMu.Unlock()
 	if err != nil {
-		return statementResult{}, tablesStatus(err)
+		return nil, "", tablesStatus(err)
 	}
 	if w == nil {
-		return oneColumn("result", answer), nil
+		return nil, answer, nil
 	}
+	count, err := countPlan(w.Plan, w.Staging)
+	if err != nil {
+		if errors.Is(err, engine.ErrInvalidPlan) || errors.Is(err, engine.ErrNotSupported) {
+			return nil, "", status.Errorf(codes.InvalidArgument, "write plan: %v", err)
+		}
+		return nil, "", status.Errorf(codes.Internal, "write plan: %v", err)
+	}
+	return &session.Query{Plan: count, Write: w}, "", nil
+}
+
+// writeJobFor is the commit of write w, run when its job's stages are
+// done.
+func (s *Scheduler) writeJobFor(w *warehouse.Write) *writeJob {
 	wj := &writeJob{w: w}
 	wj.commit = func(ctx context.Context, files []*kapotv1.WrittenFile) error {
 		s.writeMu.Lock()
@@ -136,14 +150,7 @@ func (s *Scheduler) write(ctx context.Context, st *planner.Statement, props map[
 		}
 		return err
 	}
-	count, err := countPlan(w.Plan, w.Staging)
-	if err != nil {
-		if errors.Is(err, engine.ErrInvalidPlan) || errors.Is(err, engine.ErrNotSupported) {
-			return statementResult{}, status.Errorf(codes.InvalidArgument, "write plan: %v", err)
-		}
-		return statementResult{}, status.Errorf(codes.Internal, "write plan: %v", err)
-	}
-	return statementResult{plan: count, sql: st.SQL, write: wj}, nil
+	return wj
 }
 
 // warehouseRoot is the warehouse's location ("" without one), which

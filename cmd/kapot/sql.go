@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/google/uuid"
 	"github.com/kapot-go/kapot/internal/sysinfo"
 	"github.com/kapot-go/kapot/warehouse"
 	"io"
@@ -29,6 +28,7 @@ import (
 	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/session"
 )
 
 func sqlCmd() *cobra.Command {
@@ -152,6 +152,7 @@ create their tables there. Without, statements run inside this process.`,
 				defer os.RemoveAll(wh)
 				s.tables = &warehouse.Tables{Catalog: s.cat, Store: s.cat.Store(),
 					Warehouse: &warehouse.Warehouse{Root: wh, Store: s.cat.Store(), Props: props}}
+				s.local = &session.Local{Cat: s.cat, Tables: s.tables, Options: s.planOpts()}
 				for _, d := range defs {
 					t, err := s.cat.Resolve(ctx, d, nil)
 					if err == nil {
@@ -194,6 +195,7 @@ type sqlSession struct {
 	sess    *client.Session
 	cat     *planner.Catalog
 	tables  *warehouse.Tables // writes in this process
+	local   *session.Local    // statements in this process
 	out     io.Writer
 	format  string
 	props   map[string]string
@@ -225,86 +227,28 @@ func (s *sqlSession) run(ctx context.Context, text string) error {
 	if s.sess != nil {
 		return s.runRemote(ctx, text)
 	}
-	st, err := s.cat.Classify(text)
-	if err != nil {
-		return err
-	}
-	switch st.Kind {
-	case planner.StmtCreateExternalTable:
-		if _, exists := s.cat.Lookup(st.Def.Name); exists && st.Def.IfNotExists {
-			fmt.Fprintf(s.out, "table %s exists\n", st.Def.Name)
-			return nil
-		}
-		if err := s.cat.Register(st.Table); err != nil {
-			return err
-		}
-		fmt.Fprintf(s.out, "created table %s (%d files)\n", st.Table.Name, len(st.Table.Files))
-		return nil
-	case planner.StmtShowTables:
-		var rows [][]string
-		for _, e := range s.cat.Entries() {
-			owner := e.Owner
-			if owner == "" {
-				owner = security.PrincipalOperator
-			}
-			rows = append(rows, []string{e.Name, e.Kind, owner})
-		}
-		return s.printStrings([]string{"table_name", "kind", "owner"}, rows)
-	case planner.StmtShowFunctions:
-		var rows [][]string
-		for _, f := range planner.Functions() {
-			rows = append(rows, f[:])
-		}
-		return s.printStrings([]string{"function_name", "kind"}, rows)
-	case planner.StmtDescribe:
-		cols, err := s.cat.Describe(st.Name)
-		if err != nil {
-			return err
-		}
-		rows := make([][]string, len(cols))
-		for i, c := range cols {
-			rows[i] = c[:]
-		}
-		return s.printStrings([]string{"column_name", "data_type", "is_nullable"}, rows)
-	case planner.StmtCreateTable, planner.StmtDropTable, planner.StmtCreateView, planner.StmtDropView:
-		answer, err := s.tables.Define(ctx, st, security.Principal{}, func(sql string) error {
-			_, err := planner.PlanQuery(ctx, s.cat, sql, s.planOpts())
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		return s.printStrings([]string{"result"}, [][]string{{answer}})
-	case planner.StmtCreateTableAs, planner.StmtInsert, planner.StmtCopy:
-		return s.writeLocal(ctx, st)
-	case planner.StmtExplain:
-		p, err := planner.PlanQuery(ctx, s.cat, st.SQL, s.planOpts())
-		if err != nil {
-			return err
-		}
-		if st.Analyze {
-			return s.explainAnalyze(ctx, p)
-		}
-		text, err := planner.Explain(p)
-		if err != nil {
-			return err
-		}
-		fmt.Fprint(s.out, text)
-		return nil
-	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	start := time.Now()
-	p, err := planner.PlanQuery(ctx, s.cat, st.SQL, s.planOpts())
+	a, err := session.Execute(ctx, s.local, text, s.props, security.Principal{})
 	if err != nil {
 		return err
+	}
+	q := a.Query
+	switch {
+	case q == nil:
+		return s.printInline(a)
+	case q.Write != nil:
+		return s.writeLocal(ctx, q.Write)
+	case q.Analyze:
+		return s.explainAnalyze(ctx, q.Plan)
 	}
 	tc, done, err := s.taskContext()
 	if err != nil {
 		return err
 	}
 	defer done()
-	batches, err := planner.RunInProcess(ctx, p, tc, s.cat.Store())
+	batches, err := planner.RunInProcess(ctx, q.Plan, tc, s.cat.Store())
 	if err != nil {
 		return err
 	}
@@ -313,7 +257,7 @@ func (s *sqlSession) run(ctx context.Context, text string) error {
 			b.Release()
 		}
 	}()
-	out, err := s.sink(p.Schema)
+	out, err := s.sink(q.Plan.Schema)
 	if err != nil {
 		return err
 	}
@@ -324,6 +268,19 @@ func (s *sqlSession) run(ctx context.Context, text string) error {
 		}
 	}
 	return s.done(out, start)
+}
+
+// printInline prints a statement's inline answer as a cluster's is
+// printed (printAnswer): the lines of a one-column result or plan as they
+// are, other answers as a table.
+func (s *sqlSession) printInline(a session.Answer) error {
+	if len(a.Columns) == 1 && (a.Columns[0] == "result" || a.Columns[0] == "plan") {
+		for _, r := range a.Rows {
+			fmt.Fprintln(s.out, r[0])
+		}
+		return nil
+	}
+	return s.printStrings(a.Columns, a.Rows)
 }
 
 // runRemote sends a statement to the scheduler, which parses and plans it
@@ -445,8 +402,6 @@ func (s *sqlSession) planOpts() planner.Options {
 // operator with its metrics (on a cluster, the scheduler answers EXPLAIN
 // ANALYZE itself).
 func (s *sqlSession) explainAnalyze(ctx context.Context, p *planner.Plan) error {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
 	start := time.Now()
 	work, err := os.MkdirTemp("", "kapot-sql-")
 	if err != nil {
@@ -546,18 +501,9 @@ func startCPUProfile(path string) (func(), error) {
 	}, nil
 }
 
-// writeLocal runs CREATE TABLE AS, INSERT or COPY in this process (managed
-// tables in the session's temporary warehouse).
-func (s *sqlSession) writeLocal(ctx context.Context, st *planner.Statement) error {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	w, answer, err := s.tables.Prepare(ctx, st, security.Principal{}, strings.ReplaceAll(uuid.NewString(), "-", "")[:12], s.props, s.planOpts(), false)
-	if err != nil {
-		return err
-	}
-	if w == nil {
-		return s.printStrings([]string{"result"}, [][]string{{answer}})
-	}
+// writeLocal runs a prepared CREATE TABLE AS, INSERT or COPY in this
+// process (managed tables in the session's temporary warehouse).
+func (s *sqlSession) writeLocal(ctx context.Context, w *warehouse.Write) error {
 	tc, done, err := s.taskContext()
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kapot-go/kapot/internal/panics"
 	"github.com/kapot-go/kapot/planner"
+	"github.com/kapot-go/kapot/session"
 )
 
 // TestStatementPanicIsAnError: a panic while a statement is planned or run
@@ -24,6 +25,7 @@ func TestStatementPanicIsAnError(t *testing.T) {
 		t.Fatalf("error %v, want an internal error", err)
 	}
 	s.cat = planner.NewCatalog()
+	s.local = &session.Local{Cat: s.cat}
 	if err := s.runContained(context.Background(), "show tables"); err != nil {
 		t.Fatalf("the next statement: %v", err)
 	}

@@ -33,6 +33,7 @@ import (
 	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/session"
 	"github.com/kapot-go/kapot/wire"
 )
 
@@ -71,34 +72,19 @@ type inlineRows struct {
 	Rows    [][]string `json:"r"`
 }
 
-// Answer is what a statement gives: a planned query to run as a job, or
-// (Plan nil) the rows of any other statement, as text.
-type Answer struct {
-	Plan    *planner.Plan
-	SQL     string // the query's text
-	Analyze bool   // EXPLAIN ANALYZE: run the job, answer with its metrics
-	Columns []string
-	Rows    [][]string
-	// Write, for a statement that writes, is its commit (opaque here):
-	// Submit runs it; the job's status then reports the rows written.
-	Write any
-	// Planned is when the statement began planning: the job reads the
-	// tables as they were then.
-	Planned time.Time
-}
-
 // Jobs is what the service needs of the scheduler. Errors are gRPC
 // statuses.
 type Jobs interface {
 	// Statement runs a statement over the shared catalog for who: what it
 	// creates is who's, and only who or an operator alters it.
-	Statement(ctx context.Context, sql string, who security.Principal) (Answer, error)
+	Statement(ctx context.Context, sql string, who security.Principal) (session.Answer, error)
 	// Plan plans a query; planning stops with ctx.
 	Plan(ctx context.Context, sql string) (*planner.Plan, error)
-	// Submit runs a planned query as a job of the Flight SQL endpoint.
-	Submit(ctx context.Context, a Answer) (string, error)
+	// Submit runs a planned query (or write) as a job of the Flight SQL
+	// endpoint.
+	Submit(ctx context.Context, q *session.Query) (string, error)
 	// ExplainAnalyze runs job id to its end and answers with its metrics.
-	ExplainAnalyze(ctx context.Context, id string) (Answer, error)
+	ExplainAnalyze(ctx context.Context, id string) (session.Answer, error)
 	// Wait waits for job id to end; a failed job is an error, and a ctx
 	// that ends first cancels the job.
 	Wait(ctx context.Context, id string) (*kapotv1.GetJobStatusResponse, error)
@@ -285,14 +271,14 @@ func (f *Server) execute(ctx context.Context, sql string, desc *flight.FlightDes
 	if err != nil {
 		return nil, err
 	}
-	if res.Plan == nil {
+	if res.Query == nil {
 		return f.inlineInfo(desc, inlineRows{Columns: res.Columns, Rows: res.Rows})
 	}
-	id, err := f.jobs.Submit(ctx, res)
+	id, err := f.jobs.Submit(ctx, res.Query)
 	if err != nil {
 		return nil, err
 	}
-	if res.Analyze {
+	if res.Query.Analyze {
 		a, err := f.jobs.ExplainAnalyze(ctx, id)
 		if err != nil {
 			return nil, err
@@ -693,8 +679,8 @@ func (f *Server) DoPutCommandStatementUpdate(ctx context.Context, cmd fsql.State
 	if err != nil {
 		return 0, err
 	}
-	if res.Plan != nil && res.Write != nil {
-		id, err := f.jobs.Submit(ctx, res)
+	if res.Query != nil && res.Query.Write != nil {
+		id, err := f.jobs.Submit(ctx, res.Query)
 		if err != nil {
 			return 0, err
 		}
@@ -704,7 +690,7 @@ func (f *Server) DoPutCommandStatementUpdate(ctx context.Context, cmd fsql.State
 		}
 		return js.GetRowsWritten(), nil
 	}
-	if res.Plan != nil {
+	if res.Query != nil {
 		return 0, status.Error(codes.InvalidArgument, "a query runs with Execute, not as an update")
 	}
 	if len(res.Columns) == 1 && res.Columns[0] == "count" && len(res.Rows) == 1 {
