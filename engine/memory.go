@@ -1,18 +1,19 @@
 package engine
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kapot-go/kapot/errs"
 )
 
 // ErrResourcesExhausted marks a task that needs more memory than its share of
 // the pool, even after spilling what it can.
-var ErrResourcesExhausted = errors.New("resources exhausted")
+var ErrResourcesExhausted = errs.ErrResourcesExhausted
 
 // MemoryPool is an executor's budget for the memory operators hold across
 // batches (sort buffers, hash tables, shuffle buffers). Operators reserve

@@ -16,13 +16,14 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/kapot-go/kapot/errs"
 	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
 // ErrConstraint marks a row that breaks a table's constraint (NOT NULL):
 // every attempt fails the same way.
-var ErrConstraint = errors.New("constraint violated")
+var ErrConstraint = errs.ErrConstraint
 
 // Writer defaults: a file ends after about DefaultMaxFileBytes of input;
 // row groups hold WriterRowGroupRows rows (DuckDB's default); a task keeps

@@ -22,6 +22,8 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+
+	"github.com/kapot-go/kapot/errs"
 )
 
 // ErrNotFound is returned when an object does not exist.
@@ -29,7 +31,7 @@ var ErrNotFound = errors.New("object not found")
 
 // ErrIO marks a failure to reach or read from a store (network, server
 // errors after the client's retries): the task may succeed on a retry.
-var ErrIO = errors.New("object store I/O error")
+var ErrIO = errs.New("object store I/O error", errs.ErrUnavailable)
 
 // ErrChanged is returned when an object changed while it was being read
 // (its version no longer matches the one opened).

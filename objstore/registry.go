@@ -2,11 +2,12 @@ package objstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/kapot-go/kapot/errs"
 )
 
 // Wrapper wraps remote objects, e.g. with a read cache.
@@ -38,7 +39,7 @@ type Registry struct {
 }
 
 // ErrForbidden is returned for a location outside the allowed data roots.
-var ErrForbidden = errors.New("location outside the allowed data roots")
+var ErrForbidden = errs.New("location outside the allowed data roots", errs.ErrPermission)
 
 // AllowRoots restricts every Open, List and write to locations under
 // roots: local directories (symlinks resolved, so a link cannot lead out of

@@ -1,15 +1,16 @@
 package planner
 
 import (
-	"errors"
 	"fmt"
+
+	"github.com/kapot-go/kapot/errs"
 )
 
 // Errors of SQL planning.
 
 // ErrNotSupported marks SQL the planner does not handle yet; the message
 // names the feature.
-var ErrNotSupported = errors.New("not supported yet")
+var ErrNotSupported = errs.ErrNotSupported
 
 // SQLError is a planning error at a position of the SQL text.
 type SQLError struct {
@@ -25,7 +26,13 @@ func (e *SQLError) Error() string {
 	return e.Msg
 }
 
-func (e *SQLError) Unwrap() error { return e.Err }
+// Unwrap is the error's class: errs.ErrInvalidSQL unless it has another.
+func (e *SQLError) Unwrap() error {
+	if e.Err == nil {
+		return errs.ErrInvalidSQL
+	}
+	return e.Err
+}
 
 func errAt(pos int32, err error, format string, a ...any) error {
 	return &SQLError{Pos: int(pos), Msg: fmt.Sprintf(format, a...), Err: err}

@@ -6,6 +6,7 @@ import (
 	pg "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/errs"
 )
 
 // Limits on SQL text checked before the parser sees it. PostgreSQL's
@@ -32,7 +33,7 @@ func parseSQL(sql string) (*pg.ParseResult, map[string]*longList, error) {
 	}
 	res, err := pg.Parse(text)
 	if err != nil {
-		return nil, nil, &SQLError{Pos: -1, Msg: fmt.Sprintf("syntax error: %v", err), Err: engine.ErrInvalidPlan}
+		return nil, nil, &SQLError{Pos: -1, Msg: fmt.Sprintf("syntax error: %v", err), Err: errs.ErrSyntax}
 	}
 	return res, lists, nil
 }
@@ -86,7 +87,7 @@ func scanText(sql string, keep bool) (string, map[string]*longList, *pg.ScanResu
 		res, err = pg.Scan(text)
 	}
 	if err != nil {
-		return "", nil, nil, &SQLError{Pos: -1, Msg: fmt.Sprintf("syntax error: %v", err), Err: engine.ErrInvalidPlan}
+		return "", nil, nil, &SQLError{Pos: -1, Msg: fmt.Sprintf("syntax error: %v", err), Err: errs.ErrSyntax}
 	}
 	return text, lists, res, nil
 }

@@ -9,6 +9,7 @@ import (
 	pg "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/errs"
 )
 
 // The statement parser. Every statement is read with PostgreSQL's own
@@ -152,7 +153,7 @@ func onlyComments(s string) bool {
 // would read only part of.
 func checkText(s string) error {
 	if i := strings.IndexByte(s, 0); i >= 0 {
-		return &SQLError{Pos: i, Msg: "SQL text contains a NUL byte", Err: engine.ErrInvalidPlan}
+		return &SQLError{Pos: i, Msg: "SQL text contains a NUL byte", Err: errs.ErrInvalidSQL}
 	}
 	return nil
 }
@@ -258,9 +259,9 @@ func (p *stmtParser) expect(ws ...string) error {
 func (p *stmtParser) errorf(format string, a ...any) error {
 	msg := fmt.Sprintf(format, a...)
 	if p.i >= len(p.toks) {
-		return &SQLError{Pos: -1, Msg: "syntax error at end of input: " + msg, Err: engine.ErrInvalidPlan}
+		return &SQLError{Pos: -1, Msg: "syntax error at end of input: " + msg, Err: errs.ErrSyntax}
 	}
-	return &SQLError{Pos: int(p.toks[p.i].GetStart()), Msg: fmt.Sprintf("syntax error at or near %q: %s", p.text(p.i), msg), Err: engine.ErrInvalidPlan}
+	return &SQLError{Pos: int(p.toks[p.i].GetStart()), Msg: fmt.Sprintf("syntax error at or near %q: %s", p.text(p.i), msg), Err: errs.ErrSyntax}
 }
 
 // end requires the statement to be over.
@@ -413,7 +414,7 @@ func (p *stmtParser) createExternal() (*Statement, error) {
 		return nil, &SQLError{Pos: -1, Msg: "not supported yet: PARTITIONED BY for CSV tables (Parquet only)", Err: ErrNotSupported}
 	}
 	if d.Format != "csv" && (d.Header || d.Delimiter != "") {
-		return nil, &SQLError{Pos: -1, Msg: "WITH HEADER ROW and DELIMITER apply to CSV tables only", Err: engine.ErrInvalidPlan}
+		return nil, &SQLError{Pos: -1, Msg: "WITH HEADER ROW and DELIMITER apply to CSV tables only", Err: errs.ErrInvalidSQL}
 	}
 	return &Statement{Kind: StmtCreateExternalTable, Def: d}, nil
 }

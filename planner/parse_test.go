@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/errs"
 )
 
 func TestParseStatement(t *testing.T) {
@@ -70,7 +70,7 @@ func TestParseStatementErrors(t *testing.T) {
 			t.Errorf("%q: got %v, want %q", c.sql, err, c.want)
 			continue
 		}
-		if errors.Is(err, ErrNotSupported) != c.unsupported || !c.unsupported && !errors.Is(err, engine.ErrInvalidPlan) {
+		if errors.Is(err, ErrNotSupported) != c.unsupported || !c.unsupported && !errors.Is(err, errs.ErrSyntax) && !errors.Is(err, errs.ErrInvalidSQL) {
 			t.Errorf("%q: %v has the wrong class", c.sql, err)
 		}
 	}

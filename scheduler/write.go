@@ -13,11 +13,11 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/errs"
 	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
-	"github.com/kapot-go/kapot/scheduler/flightsql"
 	"github.com/kapot-go/kapot/scheduler/store"
 	"github.com/kapot-go/kapot/session"
 	"github.com/kapot-go/kapot/warehouse"
@@ -37,33 +37,23 @@ import (
 // any more: no reader ever sees part of a write. Commits and catalog
 // changes are ordered by writeMu.
 
-// tablesStatus is the gRPC status of a warehouse.Tables error.
+// tablesStatus is the gRPC status of a warehouse.Tables error: by its
+// class (package errs), a target that cannot be written as named
+// InvalidArgument, no warehouse FailedPrecondition, and an error of no
+// class Unavailable (a store failed; a retry may succeed).
 func tablesStatus(err error) error {
-	var sqlErr *planner.SQLError
 	switch {
 	case err == nil:
 		return nil
-	case errors.As(err, &sqlErr), errors.Is(err, planner.ErrNotSupported):
-		return flightsql.SQLStatus(err)
-	case errors.Is(err, warehouse.ErrExists), errors.Is(err, warehouse.ErrTargetExists):
-		return status.Error(codes.AlreadyExists, err.Error())
-	case errors.Is(err, warehouse.ErrMissing):
-		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, warehouse.ErrNoWarehouse):
 		return status.Error(codes.FailedPrecondition, err.Error())
-	case errors.Is(err, objstore.ErrForbidden), errors.Is(err, warehouse.ErrNotOwner):
-		return status.Error(codes.PermissionDenied, err.Error())
-	case errors.Is(err, warehouse.ErrInvalid):
-		return status.Error(codes.InvalidArgument, err.Error())
-	case errors.Is(err, objstore.ErrNotFound), errors.Is(err, fs.ErrNotExist):
-		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, fs.ErrPermission):
-		return status.Error(codes.PermissionDenied, err.Error())
 	case errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.EISDIR), errors.Is(err, fs.ErrExist), errors.Is(err, syscall.ENAMETOOLONG), errors.Is(err, syscall.ELOOP):
 		// A target that cannot be written as named: a retry cannot help.
 		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, objstore.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
 	}
-	return status.Error(codes.Unavailable, err.Error())
+	return errs.Status(err, codes.Unavailable)
 }
 
 // ddl runs who's CREATE TABLE, DROP TABLE, CREATE VIEW and DROP VIEW.

@@ -2,11 +2,11 @@ package session
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/kapot-go/kapot/errs"
 	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/planner"
 	"github.com/kapot-go/kapot/warehouse"
@@ -85,7 +85,7 @@ type Backend interface {
 
 // ErrUnknownTable is the error of a statement naming a table the catalog
 // does not have (DESCRIBE).
-var ErrUnknownTable = errors.New("unknown table")
+var ErrUnknownTable = errs.ErrUnknownTable
 
 // Execute answers one SQL statement of principal who, under the
 // session's properties props, over b.

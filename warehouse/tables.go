@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/errs"
 	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/planner"
@@ -23,13 +24,13 @@ import (
 
 // Errors of Tables, for callers to tell apart (gRPC codes).
 var (
-	ErrExists      = errors.New("exists")
-	ErrMissing     = errors.New("does not exist")
+	ErrExists      = errs.New("exists", errs.ErrExists)
+	ErrMissing     = errs.New("does not exist", errs.ErrUnknownTable)
 	ErrNoWarehouse = errors.New("no warehouse for managed tables")
-	ErrInvalid     = errors.New("invalid")
+	ErrInvalid     = errs.New("invalid", errs.ErrInvalidSQL)
 	// ErrNotOwner: the principal may not alter a table or view it does
 	// not own.
-	ErrNotOwner = errors.New("permission denied")
+	ErrNotOwner = errs.New("permission denied", errs.ErrPermission)
 )
 
 // Tables applies definitions and writes to a catalog.

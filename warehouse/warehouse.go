@@ -18,7 +18,6 @@ package warehouse
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"path"
 	"sort"
@@ -29,6 +28,7 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/kapot-go/kapot/errs"
 	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/wire"
@@ -322,7 +322,7 @@ func CopyStaging(target, write string) string {
 
 // ErrTargetExists is returned by a COPY to a directory that holds files
 // (without OVERWRITE).
-var ErrTargetExists = errors.New("the target exists")
+var ErrTargetExists = errs.New("the target exists", errs.ErrExists)
 
 // CheckCopyTarget refuses a COPY into a directory that already holds
 // objects, unless overwrite.

@@ -4,10 +4,12 @@
 // scheduler and the engine share it without importing each other.
 package wire
 
-import "errors"
+import "github.com/kapot-go/kapot/errs"
 
-// ErrInvalidPlan marks wire plans and types that are malformed.
-var ErrInvalidPlan = errors.New("invalid plan")
+// ErrInvalidPlan marks wire plans and types that are malformed
+// (errs.ErrInvalidPlan).
+var ErrInvalidPlan = errs.ErrInvalidPlan
 
-// ErrNotSupported marks types or values the wire contract cannot carry.
-var ErrNotSupported = errors.New("not supported")
+// ErrNotSupported marks types or values the wire contract cannot carry
+// (errs.ErrNotSupported).
+var ErrNotSupported = errs.ErrNotSupported

@@ -21,11 +21,13 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/kapot-go/kapot/errs"
 )
 
 // ErrInternal classifies every *Error: a bug of kapot's, not of the query
 // or the data, that fails the same way on every attempt.
-var ErrInternal = errors.New("internal error")
+var ErrInternal = errs.ErrInternal
 
 // Error is a recovered panic.
 type Error struct {

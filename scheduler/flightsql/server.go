@@ -26,11 +26,11 @@ import (
 
 	"github.com/kapot-go/kapot/client"
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/errs"
 	kflight "github.com/kapot-go/kapot/flight"
 	"github.com/kapot-go/kapot/internal/panics"
 	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/internal/version"
-	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/session"
@@ -227,25 +227,24 @@ func owner(ctx context.Context) string {
 	return ""
 }
 
-// SQLStatus maps a planning or execution error to a gRPC status.
+// SQLStatus maps a planning or execution error to a gRPC status by its
+// class (package errs).
 func SQLStatus(err error) error {
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
 	switch {
 	case errors.Is(err, engine.ErrResourcesExhausted):
-		// Over a planning budget (time, plan size) or a memory pool.
-		return status.Error(codes.ResourceExhausted, err.Error())
+		// Over a planning budget (time, plan size) or a memory pool,
+		// whatever else the error says.
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "query cancelled")
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, "query timed out")
-	case errors.Is(err, objstore.ErrForbidden):
-		return status.Error(codes.PermissionDenied, err.Error())
 	}
-	// Unsupported SQL, a bad plan, a syntax or name error: the statement
-	// is at fault.
-	return status.Error(codes.InvalidArgument, err.Error())
+	// By its class (errs); an error of no class comes from planning the
+	// statement (a name or type error): the statement is at fault.
+	return errs.Status(err, codes.InvalidArgument)
 }
 
 // GetFlightInfoStatement runs an ad-hoc statement.
