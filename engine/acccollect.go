@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/big"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -41,8 +43,11 @@ type collectAcc struct {
 	keys   [][]byte // per entry; nil without ORDER BY keys
 	groups int
 	frac   float64
-	sep    string
-	order  []SortKey
+	// exact is a decimal fraction as a ratio, for percentile_disc's
+	// position; nil for a floating-point one.
+	exact *exactFrac
+	sep   string
+	order []SortKey
 	// text counts the bytes of each group's string_agg value so far: a
 	// value past maxTextResult fails the query before it is built.
 	text []int64
@@ -112,7 +117,11 @@ func newCollect(fn kapotv1.AggregateFunction, in arrow.DataType, opts aggOpts) (
 		if opts.param != nil {
 			var err error
 			if d, ok := opts.param.(*scalar.Decimal128); ok && d.IsValid() {
-				a.frac = d.Value.ToFloat64(d.Type.(*arrow.Decimal128Type).Scale)
+				// The nearest double (ToFloat64 made 0.95 0.9500000000000001),
+				// and the exact value for percentile_disc's position.
+				sc := d.Type.(*arrow.Decimal128Type).Scale
+				a.frac, err = strconv.ParseFloat(d.Value.ToString(sc), 64)
+				a.exact = &exactFrac{num: d.Value.BigInt(), den: pow10[sc].BigInt()}
 			} else if f, cerr := opts.param.CastTo(arrow.PrimitiveTypes.Float64); cerr == nil && f.IsValid() {
 				a.frac = f.(*scalar.Float64).Value
 			} else {
@@ -349,7 +358,7 @@ func (a *collectAcc) result(mem memory.Allocator) arrow.Array {
 			}
 			rb.(*array.StringBuilder).Append(sb.String())
 		case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_PERCENTILE_DISC:
-			k := int(math.Ceil(a.frac*float64(n))) - 1
+			k := a.discIndex(n)
 			k = max(0, min(n-1, k))
 			if err := appendFrom(rb, v, rs[k]); err != nil {
 				panic(fmt.Sprintf("percentile_disc: %v", err))
@@ -362,6 +371,30 @@ func (a *collectAcc) result(mem memory.Allocator) arrow.Array {
 		}
 	}
 	return rb.NewArray()
+}
+
+// exactFrac is a percentile fraction num/den, den > 0.
+type exactFrac struct{ num, den *big.Int }
+
+// discIndex is the position of percentile_disc's value among n sorted
+// values: the first whose cumulative share reaches the fraction,
+// ceil(frac·n) − 1, exact for a decimal fraction (PostgreSQL's and
+// DuckDB's 57 for 0.95 of 1..60, where 0.95·60 in floating point may
+// exceed 57).
+func (a *collectAcc) discIndex(n int) int {
+	var k int
+	if a.exact != nil {
+		p := new(big.Int).Mul(a.exact.num, big.NewInt(int64(n)))
+		q, r := p.QuoRem(p, a.exact.den, new(big.Int))
+		k = int(q.Int64())
+		if r.Sign() > 0 {
+			k++
+		}
+		k--
+	} else {
+		k = int(math.Ceil(a.frac*float64(n))) - 1
+	}
+	return max(0, min(n-1, k))
 }
 
 // interpolate appends lo + d·(hi − lo): a DOUBLE for numbers; decimals

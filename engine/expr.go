@@ -82,6 +82,11 @@ func ExprFromProto(e *kapotv1.PhysicalExprNode, schema *arrow.Schema) (Expr, err
 		if err != nil {
 			return nil, err
 		}
+		if arrow.TypeEqual(in.DataType(), t) {
+			// A cast of a type to itself is a no-op (Arrow has no
+			// date32 → date32 kernel; TPC-DS q21 and q40 cast dates).
+			return in, nil
+		}
 		// To text, kapot's own cast (castToText) takes every number and
 		// date type.
 		toText := t.ID() == arrow.STRING && (arrow.IsDecimal(in.DataType().ID()) || compute.CanCast(in.DataType(), t))
@@ -454,6 +459,9 @@ func newBinaryExpr(l Expr, op kapotv1.BinaryOp, r Expr) (Expr, error) {
 	if e, err := decimalBinary(l, op, r); e != nil || err != nil {
 		return e, err
 	}
+	if e := decimalCompare(l, op, r); e != nil {
+		return e, nil
+	}
 	if op == kapotv1.BinaryOp_BINARY_OP_DIV && (l.DataType().ID() == arrow.DECIMAL128 || r.DataType().ID() == arrow.DECIMAL128) {
 		// Decimal division is done in float64, as DuckDB does.
 		l = &castExpr{in: l, to: arrow.PrimitiveTypes.Float64}
@@ -512,37 +520,29 @@ func (c *castExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 	}
 	defer d.Release()
 	if c.to.ID() == arrow.STRING && inputType(d).ID() != arrow.STRING {
-		mem := exec.GetAllocator(ctx)
-		switch x := d.(type) {
-		case *compute.ArrayDatum:
-			arr := x.MakeArray()
-			defer arr.Release()
-			out, err := castToText(mem, arr)
-			if err != nil {
-				return nil, err
-			}
-			defer out.Release()
-			return compute.NewDatum(out), nil
-		case *compute.ScalarDatum:
-			arr, err := scalar.MakeArrayFromScalar(x.Value, 1, mem)
-			if err != nil {
-				return nil, err
-			}
-			defer arr.Release()
-			out, err := castToText(mem, arr)
-			if err != nil {
-				return nil, err
-			}
-			defer out.Release()
-			v, err := scalar.GetScalar(out, 0)
-			if err != nil {
-				return nil, err
-			}
-			return compute.NewDatum(v), nil
+		if _, ok := d.(*compute.ChunkedDatum); !ok {
+			return mapDatum(ctx, d, castToText)
 		}
 	}
 	if c.to.ID() == arrow.DECIMAL128 && isString(inputType(d)) {
 		return castTextToDecimal(ctx, d, c.to.(*arrow.Decimal128Type), c.safe)
+	}
+	if upscalesDecimal(inputType(d), c.to) {
+		to := c.to.(*arrow.Decimal128Type)
+		return mapDatum(ctx, d, func(mem memory.Allocator, a arrow.Array) (arrow.Array, error) {
+			return rescaleDecimal(mem, a, to, c.safe)
+		})
+	}
+	if isString(inputType(d)) && !isString(c.to) {
+		// Text to a number, date or boolean ignores leading and trailing
+		// white space, as in PostgreSQL and DuckDB (cast('  7 ' as
+		// integer) is 7); Arrow's parsers take none.
+		t, err := trimText(ctx, d)
+		if err != nil {
+			return nil, err
+		}
+		defer t.Release()
+		d = t
 	}
 	if x, ok := d.(*compute.ArrayDatum); ok && widensDecimal(inputType(d), c.to) {
 		// Same scale, no fewer digits: the values are unchanged, only
@@ -589,6 +589,108 @@ func (c *castExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 		return tryCast(ctx, d, c.to)
 	}
 	return compute.CastDatum(ctx, d, compute.SafeCastOptions(c.to))
+}
+
+// mapDatum applies f to an array datum, or to a scalar one as an array of
+// one row.
+func mapDatum(ctx context.Context, d compute.Datum, f func(memory.Allocator, arrow.Array) (arrow.Array, error)) (compute.Datum, error) {
+	mem := exec.GetAllocator(ctx)
+	switch x := d.(type) {
+	case *compute.ArrayDatum:
+		arr := x.MakeArray()
+		defer arr.Release()
+		out, err := f(mem, arr)
+		if err != nil {
+			return nil, err
+		}
+		defer out.Release()
+		return compute.NewDatum(out), nil
+	case *compute.ScalarDatum:
+		arr, err := scalar.MakeArrayFromScalar(x.Value, 1, mem)
+		if err != nil {
+			return nil, err
+		}
+		defer arr.Release()
+		out, err := f(mem, arr)
+		if err != nil {
+			return nil, err
+		}
+		defer out.Release()
+		v, err := scalar.GetScalar(out, 0)
+		if err != nil {
+			return nil, err
+		}
+		return compute.NewDatum(v), nil
+	}
+	return nil, fmt.Errorf("datum of kind %s: %w", d.Kind(), ErrNotSupported)
+}
+
+// trimText returns a text datum without the white space around its
+// values: the datum itself (retained) when none has any.
+func trimText(ctx context.Context, d compute.Datum) (compute.Datum, error) {
+	switch x := d.(type) {
+	case *compute.ScalarDatum:
+		if !x.Value.IsValid() {
+			break
+		}
+		var v string
+		switch s := x.Value.(type) {
+		case *scalar.String:
+			v = string(s.Value.Bytes())
+		case *scalar.LargeString:
+			v = string(s.Value.Bytes())
+		default:
+			return nil, fmt.Errorf("trim %s: %w", x.Type(), ErrNotSupported)
+		}
+		if t := strings.TrimFunc(v, isSQLSpace); t != v {
+			return compute.NewDatum(scalar.NewStringScalar(t)), nil
+		}
+	case *compute.ArrayDatum:
+		arr := x.MakeArray()
+		defer arr.Release()
+		str := func(i int) string {
+			if s, ok := arr.(*array.String); ok {
+				return s.Value(i)
+			}
+			return arr.(*array.LargeString).Value(i)
+		}
+		padded := false
+		for i := 0; i < arr.Len() && !padded; i++ {
+			if arr.IsValid(i) {
+				v := str(i)
+				padded = v != "" && (isSQLSpace(rune(v[0])) || isSQLSpace(rune(v[len(v)-1])))
+			}
+		}
+		if !padded {
+			break
+		}
+		b := array.NewStringBuilder(exec.GetAllocator(ctx))
+		defer b.Release()
+		b.Reserve(arr.Len())
+		for i := 0; i < arr.Len(); i++ {
+			if arr.IsNull(i) {
+				b.AppendNull()
+				continue
+			}
+			b.Append(strings.TrimFunc(str(i), isSQLSpace))
+		}
+		out := b.NewArray()
+		defer out.Release()
+		return compute.NewDatum(out), nil
+	}
+	switch x := d.(type) {
+	case *compute.ArrayDatum:
+		x.Value.Retain()
+		return &compute.ArrayDatum{Value: x.Value}, nil
+	case *compute.ScalarDatum:
+		return compute.NewDatum(x.Value), nil
+	}
+	return nil, fmt.Errorf("trim %s: %w", d.Kind(), ErrNotSupported)
+}
+
+// isSQLSpace is the white space PostgreSQL's number parsers skip.
+func isSQLSpace(r rune) bool {
+	return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\v' || r == '\f'
 }
 
 // widensDecimal reports whether a cast from one type to another only

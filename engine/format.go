@@ -12,7 +12,8 @@ import (
 )
 
 // FormatValue renders row i of arr as text (a copy: it outlives arr): NULL for nulls, dates as
-// YYYY-MM-DD, decimals at their scale, floats in shortest round-trip form.
+// YYYY-MM-DD, timestamps as YYYY-MM-DD hh:mm:ss[.ffffff] (see timestampText), decimals at
+// their scale, floats in shortest round-trip form.
 func FormatValue(arr arrow.Array, i int) string {
 	if arr.DataType().ID() == arrow.NULL || arr.IsNull(i) {
 		return "NULL"
@@ -26,6 +27,8 @@ func FormatValue(arr arrow.Array, i int) string {
 		return a.Value(i).FormattedString()
 	case *array.Decimal128:
 		return a.Value(i).ToString(a.DataType().(*arrow.Decimal128Type).Scale)
+	case *array.Timestamp:
+		return timestampText(a.Value(i), a.DataType().(*arrow.TimestampType).Unit)
 	case *array.String:
 		return strings.Clone(a.Value(i))
 	case *array.LargeString:
@@ -93,6 +96,19 @@ func doubleText(v float64) string {
 	s := strconv.FormatFloat(v, 'f', -1, 64)
 	if !strings.Contains(s, ".") {
 		s += ".0"
+	}
+	return s
+}
+
+// timestampText writes a timestamp as PostgreSQL and DuckDB write a
+// TIMESTAMP: "2024-02-07 02:11:59", a fraction of a second after a dot
+// without trailing zeros ("…:59.12"), in UTC and without an offset.
+func timestampText(v arrow.Timestamp, unit arrow.TimeUnit) string {
+	t := v.ToTime(unit).UTC()
+	s := t.Format("2006-01-02 15:04:05")
+	if ns := t.Nanosecond(); ns != 0 {
+		f := strings.TrimRight(fmt.Sprintf("%09d", ns), "0")
+		s += "." + f
 	}
 	return s
 }

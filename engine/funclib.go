@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/arrow/scalar"
 )
@@ -92,16 +93,52 @@ func roundingFunc(fn string, mode compute.RoundMode) scalarFunction {
 		case arrow.IsFloating(t.ID()):
 			return bindArrowFunc(fn, name, args, nil)
 		case t.ID() == arrow.DECIMAL128:
-			r, err := bindArrowFunc("round", name, args, &compute.RoundOptions{NDigits: 0, Mode: mode})
-			if err != nil {
-				return nil, err
-			}
-			// A whole number: scale 0, one more integer digit (9.5 → 10).
-			d := t.(*arrow.Decimal128Type)
-			return &castExpr{in: r, to: &arrow.Decimal128Type{Precision: min(d.Precision-d.Scale+1, 38), Scale: 0}}, nil
+			return decimalWhole(name, args[0], mode), nil
 		}
 		return nil, fmt.Errorf("argument must be numeric, not %s: %w", t, ErrInvalidPlan)
 	}
+}
+
+// decimalWhole is floor, ceil or trunc of a decimal: a whole number of
+// scale 0 with one more integer digit (9.5 → 10, -0.5 → -1). Arrow's round
+// with RoundDown/RoundUp never steps from a truncated 0 (floor(-0.5) was
+// 0) and refuses decimal(3, 3), whose type cannot hold a 1; the quotient
+// and remainder by 10^scale are exact.
+func decimalWhole(name string, arg Expr, mode compute.RoundMode) Expr {
+	d := arg.DataType().(*arrow.Decimal128Type)
+	out := &arrow.Decimal128Type{Precision: min(d.Precision-d.Scale+1, maxDecimalPrecision), Scale: 0}
+	return &kernelExpr{display: name, args: []Expr{arg}, typ: out,
+		fn: func(_ context.Context, mem memory.Allocator, a []arrow.Array) (arrow.Array, error) {
+			return mapDecimals(mem, a[0].(*array.Decimal128), out, func(v decimal128.Num) (decimal128.Num, bool, error) {
+				return wholeDecimal(v, d.Scale, mode), true, nil
+			})
+		}}
+}
+
+// wholeDecimal rounds v, of scale s, to a whole number (scale 0): down
+// (floor), up (ceil) or towards zero (trunc).
+func wholeDecimal(v decimal128.Num, s int32, mode compute.RoundMode) decimal128.Num {
+	if s == 0 {
+		return v
+	}
+	var q, r decimal128.Num
+	if fitsInt64(v) && s <= 18 {
+		m := int64(1)
+		for range s {
+			m *= 10
+		}
+		x := int64(v.LowBits())
+		q, r = decimal128.FromI64(x/m), decimal128.FromI64(x%m)
+	} else {
+		q, r = v.Div(pow10[s])
+	}
+	switch {
+	case mode == compute.RoundDown && r.Sign() < 0:
+		q = q.Sub(decimal128.FromI64(1))
+	case mode == compute.RoundUp && r.Sign() > 0:
+		q = q.Add(decimal128.FromI64(1))
+	}
+	return q
 }
 
 // asFloat64 casts a numeric argument to DOUBLE.

@@ -532,7 +532,7 @@ func (b *binder) bindNode(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 		}
 		return b.bindScalarSub(n.GetSubLink())
 	}
-	return nil, notSupported(location(n), "this expression")
+	return nil, refuseNode("expression", n)
 }
 
 func (b *binder) bindAExpr(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, error) {
@@ -584,9 +584,6 @@ func (b *binder) bindAExpr(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, error
 			return nil, err
 		}
 		l, r = b.coercePair(l, r)
-		if isComparison(op) {
-			l, r = b.alignDecimals(l, r)
-		}
 		if args := b.typeNulls([]*expr{l, r}); args != nil {
 			l, r = args[0], args[1]
 		}
@@ -695,8 +692,10 @@ func (b *binder) bindAExpr(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, error
 			r = b.coerce(r, l.typ)
 		}
 		l, r = b.coercePair(l, r)
-		l, r = b.alignDecimals(l, r)
-		if l.typ != nil && r.typ != nil && numeric(l.typ) && numeric(r.typ) && !arrow.TypeEqual(l.typ, r.typ) {
+		bothDecimal := l.typ != nil && r.typ != nil && l.typ.ID() == arrow.DECIMAL128 && r.typ.ID() == arrow.DECIMAL128
+		if !bothDecimal && l.typ != nil && r.typ != nil && numeric(l.typ) && numeric(r.typ) && !arrow.TypeEqual(l.typ, r.typ) {
+			// (Two decimals compare exactly as they are, whatever their
+			// scales.)
 			t := commonType([]*expr{l, r})
 			l, r = b.coerce(l, t), b.coerce(r, t)
 		}
@@ -748,33 +747,6 @@ func (b *binder) coercePair(l, r *expr) (*expr, *expr) {
 		}
 	}
 	return l, r
-}
-
-func isComparison(op kapotv1.BinaryOp) bool {
-	switch op {
-	case kapotv1.BinaryOp_BINARY_OP_EQ, kapotv1.BinaryOp_BINARY_OP_NEQ, kapotv1.BinaryOp_BINARY_OP_LT,
-		kapotv1.BinaryOp_BINARY_OP_LTE, kapotv1.BinaryOp_BINARY_OP_GT, kapotv1.BinaryOp_BINARY_OP_GTE:
-		return true
-	}
-	return false
-}
-
-// alignDecimals casts two decimals of different scales compared with each
-// other to one type, decimal(38, larger scale): Arrow's comparison would
-// need more than 38 digits for two wide decimals.
-func (b *binder) alignDecimals(l, r *expr) (*expr, *expr) {
-	ld, ok1 := l.typ.(*arrow.Decimal128Type)
-	rd, ok2 := r.typ.(*arrow.Decimal128Type)
-	if !ok1 || !ok2 || ld.Scale == rd.Scale {
-		return l, r
-	}
-	s := max(ld.Scale, rd.Scale)
-	intDigits := max(ld.Precision-ld.Scale, rd.Precision-rd.Scale)
-	if intDigits+s <= 38 {
-		return l, r
-	}
-	t := &arrow.Decimal128Type{Precision: 38, Scale: s}
-	return b.coerce(l, t), b.coerce(r, t)
 }
 
 // commonType is the type CASE results meet at: the one type they share, or
@@ -833,7 +805,10 @@ func (b *binder) unify(l, r *expr) (*expr, *expr) {
 	return b.coerce(l, t), b.coerce(r, t)
 }
 
-func (b *binder) coerce(e *expr, t arrow.DataType) *expr {
+func (b *binder) coerce(e *expr, t arrow.DataType) *expr { return coerceTo(e, t) }
+
+// coerceTo casts e to t when its type differs.
+func coerceTo(e *expr, t arrow.DataType) *expr {
 	if e.typ == nil || arrow.TypeEqual(e.typ, t) {
 		return e
 	}

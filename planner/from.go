@@ -332,7 +332,7 @@ func (b *binder) bindFromItem(n *pg.Node) (rel, error) {
 		case pg.JoinType_JOIN_FULL:
 			jt = kapotv1.JoinType_JOIN_TYPE_FULL
 		default:
-			return nil, notSupported(-1, "this join type")
+			return nil, notSupported(-1, "join type "+strings.TrimPrefix(je.GetJointype().String(), "JOIN_"))
 		}
 		j := &joinRel{left: l, right: r, jt: jt}
 		// The side an outer join pads with NULLs is nullable above the
@@ -382,7 +382,7 @@ func (b *binder) bindFromItem(n *pg.Node) (rel, error) {
 		}
 		return j, nil
 	}
-	return nil, notSupported(-1, "this FROM item")
+	return nil, refuseNode("FROM item", n)
 }
 
 // derived binds a subquery in FROM and re-labels its columns under alias,
@@ -567,7 +567,11 @@ func equiKeys(conj []*expr, left, right map[colID]bool) (lk, rk []*expr) {
 			continue
 		}
 		a, b := c.args[0], c.args[1]
-		if len(a.refs(nil)) == 0 || len(b.refs(nil)) == 0 || !arrow.TypeEqual(a.typ, b.typ) {
+		if len(a.refs(nil)) == 0 || len(b.refs(nil)) == 0 {
+			continue
+		}
+		a, b = alignDecimals(a, b)
+		if !arrow.TypeEqual(a.typ, b.typ) {
 			continue
 		}
 		switch {
@@ -578,6 +582,26 @@ func equiKeys(conj []*expr, left, right map[colID]bool) (lk, rk []*expr) {
 		}
 	}
 	return lk, rk
+}
+
+// alignDecimals casts two decimals of different scales that a hash join
+// takes as keys to one type, decimal(38, larger scale), where Arrow's
+// common type would need more than 38 digits: keys must have one type (a
+// value the cast cannot hold fails the query). Comparisons need no such
+// cast: the engine rescales value by value, exact whatever the digits.
+func alignDecimals(l, r *expr) (*expr, *expr) {
+	ld, ok1 := l.typ.(*arrow.Decimal128Type)
+	rd, ok2 := r.typ.(*arrow.Decimal128Type)
+	if !ok1 || !ok2 || ld.Scale == rd.Scale {
+		return l, r
+	}
+	s := max(ld.Scale, rd.Scale)
+	intDigits := max(ld.Precision-ld.Scale, rd.Precision-rd.Scale)
+	if intDigits+s <= 38 {
+		return l, r
+	}
+	t := &arrow.Decimal128Type{Precision: 38, Scale: s}
+	return coerceTo(l, t), coerceTo(r, t)
 }
 
 func isUsedEquality(c *expr, lk, rk []*expr) bool {

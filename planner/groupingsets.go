@@ -77,9 +77,9 @@ func expandSet(gs *pg.GroupingSet, index func(*pg.Node) int) ([][]int, error) {
 	units := func() [][]int {
 		var out [][]int
 		for _, c := range gs.GetContent() {
-			if inner := c.GetGroupingSet(); inner != nil && inner.GetKind() == pg.GroupingSetKind_GROUPING_SET_SIMPLE {
+			if list, ok := parenthesizedList(c); ok {
 				var u []int
-				for _, x := range inner.GetContent() {
+				for _, x := range list {
 					u = append(u, index(x))
 				}
 				out = append(out, u)
@@ -136,11 +136,35 @@ func expandSet(gs *pg.GroupingSet, index func(*pg.Node) int) ([][]int, error) {
 				out = append(out, sub...)
 				continue
 			}
+			if list, ok := parenthesizedList(c); ok {
+				// (a, b) inside GROUPING SETS is one set of two keys.
+				var s []int
+				for _, x := range list {
+					s = append(s, index(x))
+				}
+				out = append(out, s)
+				continue
+			}
 			out = append(out, []int{index(c)})
 		}
 		return out, nil
 	}
-	return nil, notSupported(gs.GetLocation(), "this grouping set")
+	return nil, notSupported(gs.GetLocation(), "grouping set of kind "+gs.GetKind().String())
+}
+
+// parenthesizedList returns the items of a parenthesized list of GROUP BY
+// expressions: the parser reads (a, b) as a row constructor, which
+// PostgreSQL's analyzer turns into one set (flatten_grouping_sets), and
+// some forms arrive as a simple grouping set. ROW(a, b) written out is a
+// row value, not a list.
+func parenthesizedList(n *pg.Node) ([]*pg.Node, bool) {
+	if inner := n.GetGroupingSet(); inner != nil && inner.GetKind() == pg.GroupingSetKind_GROUPING_SET_SIMPLE {
+		return inner.GetContent(), true
+	}
+	if row := n.GetRowExpr(); row != nil && row.GetRowFormat() == pg.CoercionForm_COERCE_IMPLICIT_CAST {
+		return row.GetArgs(), true
+	}
+	return nil, false
 }
 
 // groupingCall is a GROUPING(a, b, …) call: a bit per argument, set when

@@ -2,6 +2,7 @@ package planner
 
 import (
 	"fmt"
+	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/proto"
@@ -100,4 +101,70 @@ func nodeMessage(n *pg.Node) proto.Message {
 		return nil
 	}
 	return r.Get(fd).Message().Interface()
+}
+
+// refuseNode refuses a parse-tree node the binder has no rule for, naming
+// it: "not supported yet: <what> ROW(a, b) (RowExpr)", its SQL text as the
+// parser's deparser writes it (cut at 80 characters) and its node kind.
+func refuseNode(what string, n *pg.Node) error {
+	kind := "unknown"
+	if m := nodeMessage(n); m != nil {
+		kind = string(m.ProtoReflect().Descriptor().Name())
+	}
+	feature := fmt.Sprintf("%s (%s)", what, kind)
+	if text := nodeText(n, what == "FROM item"); text != "" {
+		feature = fmt.Sprintf("%s %s (%s)", what, text, kind)
+	}
+	return notSupported(nodeLocation(n), feature)
+}
+
+// nodeText deparses an expression (or, with from, a FROM item) to SQL;
+// "" where the deparser cannot.
+func nodeText(n *pg.Node, from bool) string {
+	sel := &pg.SelectStmt{TargetList: []*pg.Node{{Node: &pg.Node_ResTarget{ResTarget: &pg.ResTarget{Val: n}}}}}
+	prefix := "SELECT "
+	if from {
+		star := &pg.Node{Node: &pg.Node_ColumnRef{ColumnRef: &pg.ColumnRef{Fields: []*pg.Node{{Node: &pg.Node_AStar{AStar: &pg.A_Star{}}}}}}}
+		sel = &pg.SelectStmt{TargetList: []*pg.Node{{Node: &pg.Node_ResTarget{ResTarget: &pg.ResTarget{Val: star}}}}, FromClause: []*pg.Node{n}}
+		prefix = "SELECT * FROM "
+	}
+	text, err := deparseSelectText(sel)
+	if err != nil || !strings.HasPrefix(text, prefix) {
+		return ""
+	}
+	text = strings.TrimPrefix(text, prefix)
+	if r := []rune(text); len(r) > 80 {
+		text = string(r[:77]) + "..."
+	}
+	return text
+}
+
+// deparseSelectText is the SQL text of sel, recovering from a deparser
+// panic on a tree it does not expect.
+func deparseSelectText(sel *pg.SelectStmt) (text string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("deparse: %v", r)
+		}
+	}()
+	// The deparser wants the parser's tree version, which a parse tells.
+	one, err := pg.Parse("SELECT 1")
+	if err != nil {
+		return "", err
+	}
+	return pg.Deparse(&pg.ParseResult{Version: one.GetVersion(), Stmts: []*pg.RawStmt{{Stmt: &pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: sel}}}}})
+}
+
+// nodeLocation is the location field of the message n wraps; -1 without.
+func nodeLocation(n *pg.Node) int32 {
+	m := nodeMessage(n)
+	if m == nil {
+		return -1
+	}
+	r := m.ProtoReflect()
+	fd := r.Descriptor().Fields().ByName("location")
+	if fd == nil || fd.Kind() != protoreflect.Int32Kind {
+		return -1
+	}
+	return int32(r.Get(fd).Int())
 }

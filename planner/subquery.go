@@ -247,7 +247,6 @@ func (b *binder) applyScalar(r rel, x *pg.Node, op string, sl *pg.SubLink, flipp
 		return nil, notSupported(sl.GetLocation(), "operator "+op+" with a subquery")
 	}
 	left, val = b.coercePair(left, val)
-	left, val = b.alignDecimals(left, val)
 	cmp := &expr{kind: eBinary, op: bop, args: []*expr{left, val}}
 	if err := b.resolve(cmp); err != nil {
 		return nil, errAt(sl.GetLocation(), err, "operator %s cannot be applied to %s and %s", op, typeName(left.typ), typeName(val.typ))

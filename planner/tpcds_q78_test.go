@@ -24,19 +24,7 @@ func TestTPCDSQ78AgainstDuckDB(t *testing.T) {
 	if err != nil {
 		t.Skipf("no TPC-DS queries: %v", err)
 	}
-	cat := NewCatalog()
-	files := map[string]string{}
-	for _, name := range []string{"web_sales", "web_returns", "catalog_sales", "catalog_returns", "store_sales", "store_returns", "date_dim"} {
-		path := filepath.Join(dir, name, name+".parquet")
-		files[name] = path
-		tb, err := cat.ParquetTable(context.Background(), name, []string{path})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cat.Register(tb); err != nil {
-			t.Fatal(err)
-		}
-	}
+	cat, files := tpcdsCatalog(t, dir, "web_sales", "web_returns", "catalog_sales", "catalog_returns", "store_sales", "store_returns", "date_dim")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	p, err := PlanQuery(ctx, cat, string(text), Options{TargetPartitions: 3})

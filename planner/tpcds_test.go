@@ -83,7 +83,13 @@ func categoryPrices(t *testing.T, n int) string {
 	}
 	rec := b.NewRecordBatch()
 	defer rec.Release()
-	tbl := array.NewTableFromRecords(schema, []arrow.RecordBatch{rec})
+	return writeParquet(t, rec)
+}
+
+// writeParquet writes rec to t.parquet in a temporary directory.
+func writeParquet(t *testing.T, rec arrow.RecordBatch) string {
+	t.Helper()
+	tbl := array.NewTableFromRecords(rec.Schema(), []arrow.RecordBatch{rec})
 	defer tbl.Release()
 	path := filepath.Join(t.TempDir(), "t.parquet")
 	f, err := os.Create(path)
@@ -91,10 +97,30 @@ func categoryPrices(t *testing.T, n int) string {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := pqarrow.WriteTable(tbl, f, int64(n), parquet.NewWriterProperties(), pqarrow.DefaultWriterProps()); err != nil {
+	if err := pqarrow.WriteTable(tbl, f, max(rec.NumRows(), 1), parquet.NewWriterProperties(), pqarrow.DefaultWriterProps()); err != nil {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// tpcdsCatalog registers the named TPC-DS tables of dir and returns the
+// catalog with each table's file (name -> path) for DuckDB.
+func tpcdsCatalog(t *testing.T, dir string, names ...string) (*Catalog, map[string]string) {
+	t.Helper()
+	cat := NewCatalog()
+	files := map[string]string{}
+	for _, name := range names {
+		path := filepath.Join(dir, name, name+".parquet")
+		files[name] = path
+		tb, err := cat.ParquetTable(context.Background(), name, []string{path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cat.Register(tb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return cat, files
 }
 
 // TestCorrelatedAvgTimesConstant is TPC-DS q06's correlated subquery on
@@ -164,19 +190,7 @@ func TestTPCDSQ06AgainstDuckDB(t *testing.T) {
 	if err != nil {
 		t.Skipf("no TPC-DS queries: %v", err)
 	}
-	cat := NewCatalog()
-	files := map[string]string{}
-	for _, name := range []string{"customer_address", "customer", "store_sales", "date_dim", "item"} {
-		path := filepath.Join(dir, name, name+".parquet")
-		files[name] = path
-		tb, err := cat.ParquetTable(context.Background(), name, []string{path})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cat.Register(tb); err != nil {
-			t.Fatal(err)
-		}
-	}
+	cat, files := tpcdsCatalog(t, dir, "customer_address", "customer", "store_sales", "date_dim", "item")
 	got := runRecycled(t, cat, string(text))
 	sameAsDuckDB(t, got, files, string(text))
 }

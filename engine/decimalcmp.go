@@ -1,0 +1,154 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// decimalCompare binds a comparison of two decimals (or a decimal and an
+// integer) of different scales that Arrow cannot do: it would widen both
+// to one type of more than 38 digits (decimal(38, 2) against
+// decimal(38, 3) needs 39; TPC-DS q58). It returns nil where Arrow's
+// common type fits, so the caller binds Arrow's kernel.
+//
+// The side of smaller scale is rescaled, value by value, to the other's
+// scale; a value that rescaling takes past 127 bits is larger in
+// magnitude than any decimal of 38 digits, so its sign alone decides.
+func decimalCompare(l Expr, op kapotv1.BinaryOp, r Expr) Expr {
+	f, ok := binaryFuncs[op]
+	if !ok || !isCompareOp(op) {
+		return nil
+	}
+	if l.DataType().ID() != arrow.DECIMAL128 && r.DataType().ID() != arrow.DECIMAL128 {
+		return nil
+	}
+	lt, ok1 := decimalOperand(l.DataType())
+	rt, ok2 := decimalOperand(r.DataType())
+	if !ok1 || !ok2 || lt.Scale == rt.Scale {
+		return nil
+	}
+	if max(lt.Precision-lt.Scale, rt.Precision-rt.Scale)+max(lt.Scale, rt.Scale) <= maxDecimalPrecision {
+		return nil
+	}
+	return &kernelExpr{display: f.display, infix: true, args: []Expr{l, r}, typ: arrow.FixedWidthTypes.Boolean,
+		fn: func(_ context.Context, mem memory.Allocator, a []arrow.Array) (arrow.Array, error) {
+			x, err := decimalValues(a[0])
+			if err != nil {
+				return nil, err
+			}
+			y, err := decimalValues(a[1])
+			if err != nil {
+				return nil, err
+			}
+			return boolKernel(mem, a[0].Len(), func(i int) (bool, bool) {
+				if a[0].IsNull(i) || a[1].IsNull(i) {
+					return false, false
+				}
+				return compareResult(op, compareScaled(x[i], lt.Scale, y[i], rt.Scale)), true
+			}), nil
+		}}
+}
+
+// isCompareOp reports whether op is one of the six comparisons.
+func isCompareOp(op kapotv1.BinaryOp) bool {
+	switch op {
+	case kapotv1.BinaryOp_BINARY_OP_EQ, kapotv1.BinaryOp_BINARY_OP_NEQ, kapotv1.BinaryOp_BINARY_OP_LT,
+		kapotv1.BinaryOp_BINARY_OP_LTE, kapotv1.BinaryOp_BINARY_OP_GT, kapotv1.BinaryOp_BINARY_OP_GTE:
+		return true
+	}
+	return false
+}
+
+// compareScaled compares x (of scale xs) with y (of scale ys): -1, 0 or 1.
+func compareScaled(x decimal128.Num, xs int32, y decimal128.Num, ys int32) int {
+	switch {
+	case xs < ys:
+		v, ok := mulChecked(x, pow10[ys-xs])
+		if !ok {
+			return x.Sign()
+		}
+		return v.Cmp(y)
+	case xs > ys:
+		v, ok := mulChecked(y, pow10[xs-ys])
+		if !ok {
+			return -y.Sign()
+		}
+		return x.Cmp(v)
+	}
+	return x.Cmp(y)
+}
+
+// compareResult is the comparison op's answer for an ordering c (-1, 0, 1).
+func compareResult(op kapotv1.BinaryOp, c int) bool {
+	switch op {
+	case kapotv1.BinaryOp_BINARY_OP_EQ:
+		return c == 0
+	case kapotv1.BinaryOp_BINARY_OP_NEQ:
+		return c != 0
+	case kapotv1.BinaryOp_BINARY_OP_LT:
+		return c < 0
+	case kapotv1.BinaryOp_BINARY_OP_LTE:
+		return c <= 0
+	case kapotv1.BinaryOp_BINARY_OP_GT:
+		return c > 0
+	}
+	return c >= 0
+}
+
+// upscalesDecimal reports whether a cast from one type to another raises a
+// decimal's scale: Arrow's kernel panics, on a goroutine of its own, for a
+// value that the raise takes past 128 bits.
+func upscalesDecimal(from, to arrow.DataType) bool {
+	f, ok1 := from.(*arrow.Decimal128Type)
+	t, ok2 := to.(*arrow.Decimal128Type)
+	return ok1 && ok2 && t.Scale > f.Scale
+}
+
+// rescaleDecimal casts decimals of type from to type to, of a larger
+// scale: a value that to cannot hold is an error (NULL for TRY_CAST).
+func rescaleDecimal(mem memory.Allocator, arr arrow.Array, to *arrow.Decimal128Type, safe bool) (arrow.Array, error) {
+	in := arr.(*array.Decimal128)
+	from := in.DataType().(*arrow.Decimal128Type)
+	m := pow10[to.Scale-from.Scale]
+	return mapDecimals(mem, in, to, func(x decimal128.Num) (decimal128.Num, bool, error) {
+		v, ok := mulChecked(x, m)
+		if ok && v.FitsInPrecision(to.Precision) {
+			return v, true, nil
+		}
+		if safe {
+			return v, false, nil
+		}
+		return v, false, fmt.Errorf("%s does not fit %s: %w", x.ToString(from.Scale), to, ErrInvalidPlan)
+	})
+}
+
+// mapDecimals builds a decimal array of type to from f of each value of
+// in: nulls stay null, and so does a value f reports not ok.
+func mapDecimals(mem memory.Allocator, in *array.Decimal128, to *arrow.Decimal128Type, f func(decimal128.Num) (decimal128.Num, bool, error)) (arrow.Array, error) {
+	b := array.NewDecimal128Builder(mem, to)
+	defer b.Release()
+	b.Reserve(in.Len())
+	for i := 0; i < in.Len(); i++ {
+		if in.IsNull(i) {
+			b.UnsafeAppendBoolToBitmap(false)
+			continue
+		}
+		v, ok, err := f(in.Value(i))
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			b.UnsafeAppendBoolToBitmap(false)
+			continue
+		}
+		b.UnsafeAppend(v)
+	}
+	return b.NewArray(), nil
+}

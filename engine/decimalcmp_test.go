@@ -1,0 +1,89 @@
+package engine
+
+import (
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+func dec(t *testing.T, s string, scale int32) decimal128.Num {
+	t.Helper()
+	n, err := decimal128.FromString(s, 38, scale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// Decimals of different scales compare exactly, also where rescaling the
+// smaller scale passes 128 bits (PostgreSQL answers these; DuckDB fails
+// "value is out of range").
+func TestCompareScaled(t *testing.T) {
+	max38 := "999999999999999999999999999999999999.99" // decimal(38,2)'s largest
+	for _, c := range []struct {
+		x    string
+		xs   int32
+		y    string
+		ys   int32
+		want int
+	}{
+		{"1.50", 2, "1.500", 3, 0},
+		{"1.50", 2, "1.501", 3, -1},
+		{"-0.01", 2, "-0.011", 3, 1},
+		{max38, 2, "99999999999999999999999999999999999.999", 3, 1},
+		{"-" + max38, 2, "-99999999999999999999999999999999999.999", 3, -1},
+		{"0.001", 3, max38, 2, -1},
+		{"0.001", 3, "-" + max38, 2, 1},
+	} {
+		if got := compareScaled(dec(t, c.x, c.xs), c.xs, dec(t, c.y, c.ys), c.ys); got != c.want {
+			t.Errorf("compare %s with %s: %d, want %d", c.x, c.y, got, c.want)
+		}
+	}
+}
+
+// floor, ceil and trunc of decimals near zero step as PostgreSQL's do.
+func TestWholeDecimal(t *testing.T) {
+	for _, c := range []struct {
+		v                  string
+		floor, ceil, trunc string
+	}{
+		{"-0.500", "-1", "0", "0"}, {"0.125", "0", "1", "0"}, {"-1.000", "-1", "-1", "-1"}, {"2.500", "2", "3", "2"},
+		{"-99999999999999999999999999999999999.999", "-100000000000000000000000000000000000", "-99999999999999999999999999999999999", "-99999999999999999999999999999999999"},
+	} {
+		v := dec(t, c.v, 3)
+		for mode, want := range map[compute.RoundMode]string{compute.RoundDown: c.floor, compute.RoundUp: c.ceil, compute.RoundTowardsZero: c.trunc} {
+			if got := wholeDecimal(v, 3, mode).ToString(0); got != want {
+				t.Errorf("%s rounded %v: %s, want %s", c.v, mode, got, want)
+			}
+		}
+	}
+}
+
+// Raising a decimal's scale past what the type holds is an error (NULL
+// for TRY_CAST), not Arrow's panic.
+func TestRescaleDecimalOverflow(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	b := array.NewDecimal128Builder(mem, &arrow.Decimal128Type{Precision: 38, Scale: 2})
+	b.Append(dec(t, "1.25", 2))
+	b.Append(dec(t, "999999999999999999999999999999999999.99", 2))
+	arr := b.NewArray()
+	b.Release()
+	defer arr.Release()
+	to := &arrow.Decimal128Type{Precision: 38, Scale: 3}
+	if _, err := rescaleDecimal(mem, arr, to, false); err == nil {
+		t.Fatal("no error for a value decimal(38,3) cannot hold")
+	}
+	out, err := rescaleDecimal(mem, arr, to, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Release()
+	if got := FormatValue(out, 0) + "," + FormatValue(out, 1); got != "1.250,NULL" {
+		t.Fatalf("TRY_CAST: %s", got)
+	}
+}
