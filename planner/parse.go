@@ -2,6 +2,7 @@ package planner
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -469,5 +470,6 @@ func Functions() [][2]string {
 		out = append(out, [2]string{n, "scalar"})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] || out[i][0] == out[j][0] && out[i][1] < out[j][1] })
-	return out
+	// A function both the engine and the planner name (nullif) once.
+	return slices.Compact(out)
 }
