@@ -193,7 +193,9 @@ func (g *Gen) lit(t Type) *Expr {
 		}
 		return &Expr{SQL: fmt.Sprint(v), Type: Int}
 	case Dec:
-		return &Expr{SQL: []string{"0.00", "1.50", "-2.25", "1000.00", "0.05", "9999.99"}[g.pick(6)], Type: Dec}
+		// Values strictly between -1 and 1 (and their 3-digit scale)
+		// are where floor and ceil of decimals stepped wrong.
+		return &Expr{SQL: []string{"0.00", "1.50", "-2.25", "1000.00", "0.05", "9999.99", "0.125", "-0.500", "-0.001", "0.999"}[g.pick(10)], Type: Dec}
 	case Float:
 		return &Expr{SQL: []string{"CAST(0.5 AS DOUBLE)", "CAST(-1.25 AS DOUBLE)", "CAST(1000 AS DOUBLE)"}[g.pick(3)], Type: Float}
 	case Str:
@@ -263,7 +265,13 @@ func (g *Gen) scalar(t Type, depth int) *Expr {
 			return fn("abs", Int, sub(Int))
 		}
 	case Dec:
-		switch g.pick(5) {
+		switch g.pick(8) {
+		case 5:
+			return fn("floor", Dec, sub(Dec))
+		case 6:
+			return fn("ceil", Dec, sub(Dec))
+		case 7:
+			return fn("trunc", Dec, sub(Dec))
 		case 0:
 			return bin("+", sub(Dec), sub(Dec), Dec)
 		case 1:
@@ -426,7 +434,12 @@ func (g *Gen) agg() *Expr {
 	t := anyTypes[g.pick(len(anyTypes))]
 	a := g.scalar(t, 1)
 	var e *Expr
-	switch k := g.pick(8); {
+	switch k := g.pick(9); {
+	case k == 8 && t != Float:
+		// At fractions whose product with the row count is whole in
+		// exact arithmetic but not in floating point (0.95 × 60).
+		f := []string{"0.05", "0.25", "0.35", "0.5", "0.95", "1.0", "0"}[g.pick(7)]
+		e = &Expr{SQL: "percentile_disc(" + f + ") WITHIN GROUP (ORDER BY " + a.SQL + ")", Type: t, Agg: true, Kids: []*Expr{a}}
 	case k == 0:
 		e = &Expr{SQL: "count(*)", Type: Int, Agg: true}
 	case k == 1:
