@@ -32,10 +32,22 @@ import (
 // projection.
 type fileFormat interface {
 	name() string
-	// open reads obj; rng, when not nil, keeps only the rows whose key
-	// lies in its range (formats that cannot refuse it at plan time).
-	open(ctx context.Context, obj objstore.Object, tc *TaskContext, rng *keyRange) (batchReader, error)
+	// open reads part of obj: every row, or for Parquet only the rows
+	// whose key lies in part's range and the row groups of part's share
+	// (newFileScan refuses those for other formats).
+	open(ctx context.Context, obj objstore.Object, tc *TaskContext, part filePart) (batchReader, error)
 }
+
+// filePart is what a file group's partition reads of each of its files
+// (see kapotv1.FileGroup); the zero value reads everything.
+type filePart struct {
+	rng   *keyRange     // the rows whose key lies in a range; nil: all
+	share rowGroupShare // a share of the row groups; n < 2: all
+}
+
+// rowGroupShare is share i of n of a file's row groups (see
+// rowGroupShare.keep).
+type rowGroupShare struct{ i, n int }
 
 // keyRange is a file group's row range: the rows whose signed integer
 // column col lies in [lo, hi] (see kapotv1.FileGroup).
@@ -58,7 +70,7 @@ type batchReader interface {
 // fileScan reads file groups, one group per partition, file after file.
 type fileScan struct {
 	groups [][]string
-	ranges []*keyRange // per group: the rows it keeps, nil for all
+	parts  []filePart // per group: what it reads of its files
 	schema *arrow.Schema
 	format fileFormat
 	open   opener
@@ -84,17 +96,27 @@ func newFileScan(groups []*kapotv1.FileGroup, f fileFormat, schema *arrow.Schema
 			return nil, fmt.Errorf("%s scan: empty file group: %w", f.name(), ErrInvalidPlan)
 		}
 		s.groups = append(s.groups, g.GetPaths())
-		var rng *keyRange
+		var part filePart
+		_, parquet := f.(parquetFormat)
 		if c := g.GetRangeColumn(); c != "" {
-			if _, ok := f.(parquetFormat); !ok {
+			if !parquet {
 				return nil, fmt.Errorf("%s scan: a file group with a key range: %w", f.name(), ErrInvalidPlan)
 			}
 			if g.GetRange() == nil {
 				return nil, fmt.Errorf("%s scan: file group ranged by %q without a range: %w", f.name(), c, ErrInvalidPlan)
 			}
-			rng = &keyRange{col: c, lo: g.GetRange().GetLo(), hi: g.GetRange().GetHi()}
+			part.rng = &keyRange{col: c, lo: g.GetRange().GetLo(), hi: g.GetRange().GetHi()}
 		}
-		s.ranges = append(s.ranges, rng)
+		if n, i := g.GetRowGroupShares(), g.GetRowGroupShare(); n > 1 || i != 0 {
+			if !parquet {
+				return nil, fmt.Errorf("%s scan: a file group with a share of row groups: %w", f.name(), ErrInvalidPlan)
+			}
+			if n > maxRowGroupShares || i < 0 || i >= n {
+				return nil, fmt.Errorf("%s scan: row group share %d of %d (at most %d shares): %w", f.name(), i, n, maxRowGroupShares, ErrInvalidPlan)
+			}
+			part.share = rowGroupShare{i: int(i), n: int(n)}
+		}
+		s.parts = append(s.parts, part)
 	}
 	if len(s.groups) == 0 {
 		return nil, fmt.Errorf("%s scan: no files: %w", f.name(), ErrInvalidPlan)
@@ -119,8 +141,11 @@ func (s *fileScan) String() string {
 	split := ""
 	for i, g := range s.groups {
 		n += len(g)
-		if s.ranges[i] != nil {
-			split = ", split by " + s.ranges[i].col
+		switch {
+		case s.parts[i].rng != nil:
+			split = ", split by " + s.parts[i].rng.col
+		case s.parts[i].share.n > 1 && split == "":
+			split = ", split by row groups"
 		}
 	}
 	if split != "" {
@@ -140,13 +165,13 @@ func (s *fileScan) Execute(ctx context.Context, p int, tc *TaskContext) (Operato
 	if err := checkPartition(s, p); err != nil {
 		return nil, err
 	}
-	return &fileScanOp{scan: s, files: s.groups[p], rng: s.ranges[p], tc: tc}, nil
+	return &fileScanOp{scan: s, files: s.groups[p], part: s.parts[p], tc: tc}, nil
 }
 
 type fileScanOp struct {
 	scan  *fileScan
 	files []string
-	rng   *keyRange
+	part  filePart
 	tc    *TaskContext
 	cur   batchReader
 	obj   objstore.Object
@@ -194,7 +219,7 @@ func (o *fileScanOp) Next(ctx context.Context) (b arrow.RecordBatch, err error) 
 			if err != nil {
 				return nil, fmt.Errorf("%s scan: open %s: %w", o.scan.format.name(), path, err)
 			}
-			r, err := o.scan.format.open(ctx, obj, o.tc, o.rng)
+			r, err := o.scan.format.open(ctx, obj, o.tc, o.part)
 			if err != nil {
 				obj.Close()
 				return nil, fmt.Errorf("%s scan: open %s: %w", o.scan.format.name(), path, err)
@@ -350,7 +375,8 @@ func newParquetScan(n *kapotv1.ParquetScanNode, o BuildOptions) (ExecutionPlan, 
 	return s, nil
 }
 
-func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskContext, rng *keyRange) (batchReader, error) {
+func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskContext, part filePart) (batchReader, error) {
+	rng := part.rng
 	// The Parquet reader decompresses and decodes into whole buffers:
 	// recycled ones need no zeroing first (TestParquetDirtyMemory).
 	mem := withoutZeroing(tc.Mem)
@@ -396,14 +422,15 @@ func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskCo
 			return nil, err
 		}
 	}
-	if f.pruner != nil || split != nil {
+	if f.pruner != nil || split != nil || part.share.n > 1 {
 		rowGroups = make([]int, 0, pf.NumRowGroups())
-		for rg := 0; rg < pf.NumRowGroups(); rg++ {
+		lo, hi := part.share.rowGroups(pf.MetaData())
+		for rg := lo; rg < hi; rg++ {
 			if (f.pruner == nil || f.pruner.keep(pf, rg)) && (split == nil || split.keep(pf, rg)) {
 				rowGroups = append(rowGroups, rg)
 			}
 		}
-		tc.Metrics.AddCounter(*f.nodeID, "row_groups_pruned", int64(pf.NumRowGroups()-len(rowGroups)))
+		tc.Metrics.AddCounter(*f.nodeID, "row_groups_pruned", int64(hi-lo-len(rowGroups)))
 		tc.Metrics.AddCounter(*f.nodeID, "row_groups_read", int64(len(rowGroups)))
 		if len(rowGroups) == 0 {
 			pf.Close()
@@ -1038,7 +1065,7 @@ type csvReader struct {
 	f *csvFormat
 }
 
-func (f csvFormat) open(ctx context.Context, obj objstore.Object, tc *TaskContext, _ *keyRange) (batchReader, error) {
+func (f csvFormat) open(ctx context.Context, obj objstore.Object, tc *TaskContext, _ filePart) (batchReader, error) {
 	r := csv.NewReader(bufio.NewReaderSize(objstore.Stream(obj), readBuffer), f.fileSchema,
 		csv.WithHeader(f.header), csv.WithComma(f.delimiter), csv.WithChunk(tc.batchSize(f.batchSize)),
 		csv.WithAllocator(tc.Mem), csv.WithNullReader(true, ""))
@@ -1134,7 +1161,7 @@ type ipcReader struct {
 	f       ipcFormat
 }
 
-func (f ipcFormat) open(ctx context.Context, obj objstore.Object, tc *TaskContext, _ *keyRange) (batchReader, error) {
+func (f ipcFormat) open(ctx context.Context, obj objstore.Object, tc *TaskContext, _ filePart) (batchReader, error) {
 	next, _, closeFn, err := ipcOpen(obj, tc.Mem)
 	if err != nil {
 		return nil, err

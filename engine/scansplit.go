@@ -210,3 +210,45 @@ func rowsInRange(keys arrow.Array, lo, hi int64) (rows []int32, ok bool) {
 	}
 	return rows, true
 }
+
+// maxRowGroupShares bounds kapotv1.FileGroup.row_group_shares: a plan
+// cannot ask for more partitions of one file than this.
+const maxRowGroupShares = 1024
+
+// rowGroups is the run [lo, hi) of the row groups of md's file in share
+// s: the row groups whose middle row lies in the share's slice of the
+// file's rows, so that shares of a file of equal row groups get equal
+// counts of them (one more or less) and a file of uneven ones is cut by
+// rows, not by row groups. Every row group falls in exactly one share; a
+// share may get none (more shares than row groups). s.n < 2 is every row
+// group.
+func (s rowGroupShare) rowGroups(md *metadata.FileMetaData) (lo, hi int) {
+	n := md.NumRowGroups()
+	if s.n < 2 {
+		return 0, n
+	}
+	total := md.NumRows
+	shareOf := func(rg int, start int64) int {
+		if total <= 0 {
+			return rg * s.n / max(n, 1) // no rows: cut by count
+		}
+		mid := start + md.RowGroup(rg).NumRows()/2
+		return int(min(mid*int64(s.n)/total, int64(s.n-1)))
+	}
+	lo, hi = n, n
+	var start int64
+	for rg := range n {
+		switch sh := shareOf(rg, start); {
+		case sh < s.i:
+		case sh == s.i:
+			lo = min(lo, rg)
+		default:
+			if lo == n {
+				lo = rg
+			}
+			return lo, rg
+		}
+		start += md.RowGroup(rg).NumRows()
+	}
+	return lo, hi
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -224,5 +226,120 @@ func TestKeyRangeSplitConverts(t *testing.T) {
 	got := runOrdered(t, n, tc)
 	if len(got) != 500 || got[0] != "1.50|1970-05-31" || got[499] != "6.49|1971-10-12" {
 		t.Errorf("%d rows, first %q, last %q", len(got), got[0], got[len(got)-1])
+	}
+}
+
+// TestParquetRowGroupShares: the shares of a file's row groups partition
+// its rows, each share a run of consecutive row groups, cut by rows (a
+// file of uneven row groups) and not by row-group counts; more shares
+// than row groups leave some empty; a share out of range, or one asked of
+// a CSV scan, is a plan error.
+func TestParquetRowGroupShares(t *testing.T) {
+	dir := t.TempDir()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	write := func(name string, sizes []int) string {
+		path := filepath.Join(dir, name)
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		w, err := pqarrow.NewFileWriter(schema, f, parquet.NewWriterProperties(), pqarrow.DefaultWriterProps())
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := int64(0)
+		for _, n := range sizes { // a Write of n rows is one row group
+			bld := array.NewInt64Builder(memory.NewGoAllocator())
+			for range n {
+				bld.Append(k)
+				k++
+			}
+			col := bld.NewArray()
+			rec := array.NewRecordBatch(schema, []arrow.Array{col}, int64(n))
+			if err := w.Write(rec); err != nil {
+				t.Fatal(err)
+			}
+			rec.Release()
+			col.Release()
+			bld.Release()
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	even := write("even.parquet", slices.Repeat([]int{100}, 10))
+	uneven := write("uneven.parquet", []int{10, 400, 20, 20, 50, 300, 100, 100})
+	scan := func(path string, shares int) ExecutionPlan {
+		var groups []*kapotv1.FileGroup
+		for i := range shares {
+			groups = append(groups, &kapotv1.FileGroup{Paths: []string{path}, RowGroupShare: int32(i), RowGroupShares: int32(shares)})
+		}
+		p, err := FromProto(&kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ParquetScan{ParquetScan: &kapotv1.ParquetScanNode{FileGroups: groups}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// Rows per share, exactly: the row groups whose middle row lies in
+	// the share's slice of the rows.
+	cases := []struct {
+		path   string
+		shares int
+		rows   []int
+	}{
+		{even, 1, []int{1000}},
+		{even, 2, []int{500, 500}},
+		{even, 3, []int{300, 400, 300}},
+		{even, 4, []int{200, 300, 200, 300}},
+		{even, 10, slices.Repeat([]int{100}, 10)},
+		{even, 13, []int{100, 100, 0, 100, 100, 100, 0, 100, 100, 100, 0, 100, 100}},
+		{uneven, 2, []int{500, 500}},
+		{uneven, 3, []int{410, 390, 200}}, // by row-group counts: 410, 90, 500
+		{uneven, 5, []int{10, 400, 90, 300, 200}},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("%s/%d", filepath.Base(c.path), c.shares), func(t *testing.T) {
+			p := scan(c.path, c.shares)
+			if c.shares > 1 {
+				if got, want := p.(fmt.Stringer).String(), fmt.Sprintf("ParquetScan(files=1, partitions=%d, split by row groups)", c.shares); got != want {
+					t.Errorf("String() = %q, want %q", got, want)
+				}
+			}
+			next := 0
+			for i := range c.shares {
+				rows := runPartition(t, p, i)
+				if len(rows) != c.rows[i] {
+					t.Errorf("share %d: %d rows, want %d", i, len(rows), c.rows[i])
+				}
+				for _, r := range rows { // consecutive, continuing the share before
+					if r != fmt.Sprint(next) {
+						t.Fatalf("share %d: row %s, want %d", i, r, next)
+					}
+					next++
+				}
+			}
+			if next != 1000 {
+				t.Errorf("the shares hold %d rows, want 1000", next)
+			}
+		})
+	}
+
+	for _, g := range []*kapotv1.FileGroup{
+		{Paths: []string{even}, RowGroupShare: 2, RowGroupShares: 2},
+		{Paths: []string{even}, RowGroupShare: -1, RowGroupShares: 2},
+		{Paths: []string{even}, RowGroupShare: 1},
+		{Paths: []string{even}, RowGroupShare: 0, RowGroupShares: maxRowGroupShares + 1},
+	} {
+		_, err := FromProto(&kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ParquetScan{ParquetScan: &kapotv1.ParquetScanNode{FileGroups: []*kapotv1.FileGroup{g}}}})
+		if !errors.Is(err, ErrInvalidPlan) || !strings.Contains(err.Error(), "row group share") {
+			t.Errorf("share %d of %d: err = %v, want an invalid plan", g.RowGroupShare, g.RowGroupShares, err)
+		}
+	}
+	_, err := FromProto(&kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_CsvScan{CsvScan: &kapotv1.CsvScanNode{InferSchema: true,
+		FileGroups: []*kapotv1.FileGroup{{Paths: []string{even}, RowGroupShare: 0, RowGroupShares: 2}}}}})
+	if !errors.Is(err, ErrInvalidPlan) || !strings.Contains(err.Error(), "share of row groups") {
+		t.Errorf("CSV with a share: err = %v, want an invalid plan", err)
 	}
 }

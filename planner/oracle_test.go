@@ -23,6 +23,7 @@ var supported = map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: tru
 // relative (exact for decimals up to the printed scale).
 func TestTPCHAgainstDuckDB(t *testing.T) {
 	cat, db := tpchCatalog(t), tpchOracle(t)
+	oneFile := oneFileTPCH(t, 1000)
 	// Broadcast joins are the rule at this scale; the second pass plans
 	// every join partitioned, the plan shape of the larger scales. With as
 	// many partitions as files (the last pass), joins and aggregates on
@@ -30,19 +31,29 @@ func TestTPCHAgainstDuckDB(t *testing.T) {
 	modes := []struct {
 		name string
 		opts Options
+		cat  *Catalog // nil: cat
 	}{
-		{"default", Options{TargetPartitions: 3}},
-		{"partitioned", Options{TargetPartitions: 3, BroadcastRows: -1}},
-		{"files", Options{TargetPartitions: 2, BroadcastRows: -1}},
+		{"default", Options{TargetPartitions: 3}, nil},
+		{"partitioned", Options{TargetPartitions: 3, BroadcastRows: -1}, nil},
+		{"files", Options{TargetPartitions: 2, BroadcastRows: -1}, nil},
 		// Files split into key ranges of ~2 000 rows of the largest
 		// table of their family (lineitem: 15 ranges a file, orders
 		// alike; part and partsupp: 2), joined range by range and, when
 		// broadcast, built by range.
-		{"split", Options{TargetPartitions: 2, BroadcastRows: -1, SplitRows: 2000}},
-		{"split, broadcast", Options{TargetPartitions: 3, SplitRows: 2000}},
+		{"split", Options{TargetPartitions: 2, BroadcastRows: -1, SplitRows: 2000}, nil},
+		{"split, broadcast", Options{TargetPartitions: 3, SplitRows: 2000}, nil},
+		// One file per table of row groups of 1,000 rows, each read as
+		// three shares of its row groups (lineitem: 20 row groups a
+		// share), which no column partitions.
+		{"row group shares", Options{TargetPartitions: 3, SplitRows: 2000}, oneFile},
+		{"row group shares, partitioned", Options{TargetPartitions: 3, BroadcastRows: -1, SplitRows: 2000}, oneFile},
 	}
 	var unsupported []string
 	for _, m := range modes {
+		cat := cat
+		if m.cat != nil {
+			cat = m.cat
+		}
 		for n := 1; n <= 22; n++ {
 			t.Run(fmt.Sprintf("%s/q%d", m.name, n), func(t *testing.T) {
 				text, err := tpch.Query(n)

@@ -548,8 +548,15 @@ func (p *lowerer) lowerScan(s *scanRel, need map[colID]bool) (lowered, error) {
 			}
 		}
 	} else {
+		shares := rowGroupShares(s.table, p.parts, p.b.splitRows)
 		for _, f := range s.table.Files {
-			groups = append(groups, &kapotv1.FileGroup{Paths: []string{f}})
+			if shares < 2 {
+				groups = append(groups, &kapotv1.FileGroup{Paths: []string{f}})
+				continue
+			}
+			for i := range shares {
+				groups = append(groups, &kapotv1.FileGroup{Paths: []string{f}, RowGroupShare: int32(i), RowGroupShares: int32(shares)})
+			}
 		}
 	}
 	var n *kapotv1.PhysicalPlanNode

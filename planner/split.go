@@ -318,3 +318,31 @@ func useSplits(r rel) {
 		s.split = s.split.forParallelism()
 	}
 }
+
+// shareRowsDivisor sets the fewest rows of a file that one share of its
+// row groups (kapotv1.FileGroup.row_group_share) is planned to hold:
+// Options.SplitRows / 16, 262,144 rows by default. Each share is a task,
+// whose fixed cost and partial aggregate a small share would not repay;
+// TPC-H SF 1's orders (1.5 M rows, 23 row groups) is still read as two.
+const shareRowsDivisor = 16
+
+// rowGroupShares is how many partitions each of t's files is read as,
+// each a share of its row groups, when t has fewer files than the plan's
+// target partitions parts (1: a file per partition). One Parquet file per
+// table, what kapot tpch gen and most exports write, was read by one task
+// whatever the cluster: TPC-H Q1 at SF 1 scanned and aggregated lineitem
+// on one core of two. Shares need no order in the file (unlike
+// tableSplit's key ranges, which scans of sorted tables get first) and
+// partition the rows by no column. splitRows is Options.SplitRows; below
+// 0 (kapot.scan.split_rows=-1) every file is one partition.
+func rowGroupShares(t *Table, parts int, splitRows int64) int {
+	if splitRows < 0 || t.Format != "parquet" || len(t.Partitions) > 0 || t.Rows <= 0 || len(t.Files) == 0 || len(t.Files) >= parts {
+		return 1
+	}
+	if splitRows == 0 {
+		splitRows = defaultSplitRows
+	}
+	perFile := t.Rows / int64(len(t.Files))
+	minRows := max(splitRows/shareRowsDivisor, 1)
+	return max(1, min((parts+len(t.Files)-1)/len(t.Files), int(perFile/minRows), maxSplits))
+}

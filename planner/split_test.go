@@ -3,11 +3,21 @@ package planner
 import (
 	"context"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/kapot-go/kapot/internal/oracle"
+	"github.com/kapot-go/kapot/tpch"
 )
 
 // TestSplitRange checks the equal-width ranges a file's key range is
@@ -219,5 +229,142 @@ func TestRangeExchangeJoins(t *testing.T) {
 				t.Errorf("range exchanged: %q\nhash exchanged: %q", head(got), head(want))
 			}
 		})
+	}
+}
+
+// oneFileTPCH rewrites the SF 0.01 tables of tpchData into one file per
+// table (rows in the files' order, so still sorted by key) of row groups
+// of rowGroup rows, and returns a catalog of them: the layout of an
+// export, which only shares of row groups read in parallel.
+func oneFileTPCH(t *testing.T, rowGroup int64) *Catalog {
+	t.Helper()
+	src, dir := tpchData(t), t.TempDir()
+	ctx := context.Background()
+	for _, name := range tpch.Tables {
+		files, err := tpch.Files(src, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tables []arrow.Table
+		for _, f := range files {
+			r, err := file.OpenParquetFile(f, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fr, err := pqarrow.NewFileReader(r, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tb, err := fr.ReadTable(ctx)
+			r.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tb.Release()
+			tables = append(tables, tb)
+		}
+		var chunks []arrow.RecordBatch
+		for _, tb := range tables {
+			tr := array.NewTableReader(tb, 0)
+			for tr.Next() {
+				b := tr.RecordBatch()
+				b.Retain()
+				defer b.Release()
+				chunks = append(chunks, b)
+			}
+			tr.Release()
+		}
+		all := array.NewTableFromRecords(tables[0].Schema(), chunks)
+		defer all.Release()
+		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		out, err := os.Create(filepath.Join(dir, name, "part-0.parquet"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pqarrow.WriteTable(all, out, rowGroup, parquet.NewWriterProperties(parquet.WithStats(true)), pqarrow.DefaultWriterProps()); err != nil {
+			t.Fatal(err)
+		}
+		out.Close()
+	}
+	cat := NewCatalog()
+	if err := cat.RegisterTPCH(dir); err != nil {
+		t.Fatal(err)
+	}
+	return cat
+}
+
+// TestRowGroupShares checks how many shares of their row groups a
+// table's files are read as: none with as many files as partitions,
+// without statistics, under kapot.scan.split_rows=-1, or for a file of
+// fewer rows than two shares' worth; otherwise enough for the target
+// partitions (rounded up per file), bounded by rows and by maxSplits.
+func TestRowGroupShares(t *testing.T) {
+	tb := func(files int, rows int64) *Table {
+		return &Table{Name: "t", Format: "parquet", Files: make([]string, files), Rows: rows}
+	}
+	cases := []struct {
+		t         *Table
+		parts     int
+		splitRows int64
+		want      int
+	}{
+		{tb(1, 6_000_000), 2, 0, 2},
+		{tb(1, 6_000_000), 16, 0, 16},
+		{tb(1, 6_000_000), 128, 0, 22}, // 6 M / 262,144 rows
+		{tb(1, 600_000_000), 128, 0, maxSplits},
+		{tb(3, 6_000_000), 16, 0, 6},
+		{tb(2, 6_000_000), 2, 0, 1},
+		{tb(1, 400_000), 2, 0, 1}, // under two shares of 262,144 rows
+		{tb(1, 400_000), 2, 2000, 2},
+		{tb(1, 6_000_000), 2, -1, 1},
+		{tb(1, 0), 2, 0, 1},
+		{&Table{Name: "t", Format: "csv", Files: []string{"a"}, Rows: 6_000_000}, 2, 0, 1},
+	}
+	for i, c := range cases {
+		if got := rowGroupShares(c.t, c.parts, c.splitRows); got != c.want {
+			t.Errorf("case %d (%d files, %d rows, %d partitions, split rows %d): %d shares, want %d", i, len(c.t.Files), c.t.Rows, c.parts, c.splitRows, got, c.want)
+		}
+	}
+}
+
+// TestRowGroupSharePlans: a table in one file of many row groups is read
+// as a share of them per target partition, and the answers are those of
+// a file per partition.
+func TestRowGroupSharePlans(t *testing.T) {
+	cat := oneFileTPCH(t, 1000)
+	sql := "select l_returnflag, l_linestatus, sum(l_quantity), count(*) from lineitem where l_shipdate <= date '1998-09-02' group by 1, 2 order by 1, 2"
+	for _, c := range []struct {
+		parts int
+		want  string
+	}{
+		{3, "ParquetScan(files=1, partitions=3, split by row groups)"},
+		{1, "ParquetScan(files=1, partitions=1)"},
+	} {
+		p, err := PlanQuery(context.Background(), cat, sql, Options{TargetPartitions: c.parts, SplitRows: 2000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := Explain(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(plan, c.want) {
+			t.Errorf("%d partitions: plan lacks %q:\n%s", c.parts, c.want, plan)
+		}
+	}
+	_, shares := runSQLWith(t, cat, sql, Options{TargetPartitions: 3, SplitRows: 2000})
+	_, whole := runSQLWith(t, cat, sql, Options{TargetPartitions: 3, SplitRows: -1})
+	want := []string{"A|F|366830.00|14479", "N|F|9914.00|398", "N|O|754885.00|29677", "R|F|371933.00|14542"}
+	if !slices.Equal(shares, want) || !slices.Equal(whole, want) {
+		t.Errorf("shares: %q, whole file: %q, want %q", shares, whole, want)
+	}
+	duck, err := tpchOracle(t).Rows(sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := oracle.SameRows(want, duck); err != nil {
+		t.Errorf("DuckDB: %v: %q", err, duck)
 	}
 }

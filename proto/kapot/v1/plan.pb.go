@@ -1282,10 +1282,20 @@ type FileGroup struct {
 	// large file sorted by a key into several partitions this way: each
 	// reads the row groups its range overlaps (by their statistics) and
 	// filters the rows of those only partly inside it. Parquet scans only.
-	RangeColumn   string    `protobuf:"bytes,2,opt,name=range_column,json=rangeColumn,proto3" json:"range_column,omitempty"`
-	Range         *KeyRange `protobuf:"bytes,3,opt,name=range,proto3" json:"range,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RangeColumn string    `protobuf:"bytes,2,opt,name=range_column,json=rangeColumn,proto3" json:"range_column,omitempty"`
+	Range       *KeyRange `protobuf:"bytes,3,opt,name=range,proto3" json:"range,omitempty"`
+	// With row_group_shares above 1, the partition reads share
+	// row_group_share (from 0) of each file's row groups cut into
+	// row_group_shares runs of consecutive row groups holding about as many
+	// rows each: the row group whose middle row falls in the share's slice
+	// of the file's rows. The planner reads a large file whatever its order
+	// as several partitions this way when a table has fewer files than
+	// partitions (one Parquet file per table is what most exports are).
+	// Parquet scans only.
+	RowGroupShare  int32 `protobuf:"varint,4,opt,name=row_group_share,json=rowGroupShare,proto3" json:"row_group_share,omitempty"`
+	RowGroupShares int32 `protobuf:"varint,5,opt,name=row_group_shares,json=rowGroupShares,proto3" json:"row_group_shares,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *FileGroup) Reset() {
@@ -1337,6 +1347,20 @@ func (x *FileGroup) GetRange() *KeyRange {
 		return x.Range
 	}
 	return nil
+}
+
+func (x *FileGroup) GetRowGroupShare() int32 {
+	if x != nil {
+		return x.RowGroupShare
+	}
+	return 0
+}
+
+func (x *FileGroup) GetRowGroupShares() int32 {
+	if x != nil {
+		return x.RowGroupShares
+	}
+	return 0
 }
 
 // ParquetScanNode reads Parquet files; each file group is one partition.
@@ -5227,11 +5251,13 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\vrepartition\x18\x14 \x01(\v2\x19.kapot.v1.RepartitionNodeH\x00R\vrepartition\x12.\n" +
 	"\x06window\x18\x15 \x01(\v2\x14.kapot.v1.WindowNodeH\x00R\x06window\x12.\n" +
 	"\x06writer\x18\x16 \x01(\v2\x14.kapot.v1.WriterNodeH\x00R\x06writerB\x06\n" +
-	"\x04node\"n\n" +
+	"\x04node\"\xc0\x01\n" +
 	"\tFileGroup\x12\x14\n" +
 	"\x05paths\x18\x01 \x03(\tR\x05paths\x12!\n" +
 	"\frange_column\x18\x02 \x01(\tR\vrangeColumn\x12(\n" +
-	"\x05range\x18\x03 \x01(\v2\x12.kapot.v1.KeyRangeR\x05range\"\x82\x02\n" +
+	"\x05range\x18\x03 \x01(\v2\x12.kapot.v1.KeyRangeR\x05range\x12&\n" +
+	"\x0frow_group_share\x18\x04 \x01(\x05R\rrowGroupShare\x12(\n" +
+	"\x10row_group_shares\x18\x05 \x01(\x05R\x0erowGroupShares\"\x82\x02\n" +
 	"\x0fParquetScanNode\x124\n" +
 	"\vfile_groups\x18\x01 \x03(\v2\x13.kapot.v1.FileGroupR\n" +
 	"fileGroups\x12\x1e\n" +
