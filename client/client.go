@@ -56,8 +56,9 @@ type options struct {
 // client.
 func WithSession(session string) Option { return func(o *options) { o.session = session } }
 
-// NewSession returns a random session value for WithSession.
-func NewSession() string {
+// NewSessionID returns a random session value for WithSession (the
+// session of a Client; (*Client).NewSession makes a SQL session).
+func NewSessionID() string {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		panic(err) // crypto/rand does not fail on supported platforms
@@ -93,7 +94,7 @@ func Dial(addr string, mem memory.Allocator, opts ...Option) (*Client, error) {
 		f(&o)
 	}
 	if o.session == "" {
-		o.session = NewSession()
+		o.session = NewSessionID()
 	}
 	dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	if o.tls != nil {
@@ -136,7 +137,7 @@ func createsJob(method string, args any) bool {
 }
 
 // newRequestID names one submission (see SubmitJobRequest.request_id).
-func newRequestID() string { return NewSession() }
+func newRequestID() string { return NewSessionID() }
 
 // Scheduler exposes the raw gRPC client.
 func (c *Client) Scheduler() kapotv1.SchedulerServiceClient { return c.svc }

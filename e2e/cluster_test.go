@@ -85,7 +85,7 @@ func startExecutorWith(t testing.TB, schedAddr, policy string, eng executor.Engi
 	cfg := executor.DefaultConfig()
 	cfg.BindHost, cfg.ExternalHost, cfg.Port, cfg.GRPCPort = "127.0.0.1", "127.0.0.1", 0, 0
 	cfg.SchedulerHost, cfg.SchedulerPort = host, port
-	cfg.SchedulerConnectTimeoutSeconds = 10
+	cfg.SchedulerConnectTimeout = 10 * time.Second
 	cfg.TaskSchedulingPolicy = policy
 	cfg.ConcurrentTasks = 1
 	cfg.DrainTimeout = 10 * time.Second

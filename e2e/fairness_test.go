@@ -67,7 +67,7 @@ func TestFairShare(t *testing.T) {
 			done := make(chan []string, 1)
 			errc := make(chan error, 1)
 			go func() {
-				rows, err := runJobErr(s.addr, small, client.WithSession(client.NewSession()))
+				rows, err := runJobErr(s.addr, small, client.WithSession(client.NewSessionID()))
 				errc <- err
 				done <- rows
 			}()

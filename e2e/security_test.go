@@ -166,7 +166,7 @@ func TestClusterAuth(t *testing.T) {
 	host, port := splitAddr(t, s.addr)
 	cfg := executor.DefaultConfig()
 	cfg.BindHost, cfg.Port, cfg.GRPCPort, cfg.SchedulerHost, cfg.SchedulerPort = "127.0.0.1", 0, 0, host, port
-	cfg.SchedulerConnectTimeoutSeconds, cfg.ConcurrentTasks, cfg.WorkDir = 30, 1, t.TempDir()
+	cfg.SchedulerConnectTimeout, cfg.ConcurrentTasks, cfg.WorkDir = 30*time.Second, 1, t.TempDir()
 	cfg.Security.Secrets = security.Secrets{Scheduler: clusterSecrets.Scheduler, Executor: "wrong"}
 	bad, err := executor.New(cfg, nil, testLogger(t))
 	if err != nil {

@@ -26,22 +26,22 @@ const (
 // Config is every setting of an executor process. Flag names (kebab-case)
 // and defaults follow the kapot/Ballista executor.
 type Config struct {
-	BindHost                       string
-	ExternalHost                   string
-	Port                           int // Arrow Flight
-	GRPCPort                       int
-	SchedulerHost                  string
-	SchedulerPort                  int
-	SchedulerConnectTimeoutSeconds int
-	ConcurrentTasks                int
-	TaskSchedulingPolicy           string
-	WorkDir                        string
-	JobDataTTLSeconds              int64
-	JobDataCleanUpIntervalSeconds  int64
-	GRPCMaxDecodingMessageSize     config.ByteSize
-	GRPCMaxEncodingMessageSize     config.ByteSize
-	HeartbeatIntervalSeconds       int
-	DrainTimeout                   time.Duration
+	BindHost                   string
+	ExternalHost               string
+	Port                       int // Arrow Flight
+	GRPCPort                   int
+	SchedulerHost              string
+	SchedulerPort              int
+	SchedulerConnectTimeout    time.Duration
+	ConcurrentTasks            int
+	TaskSchedulingPolicy       string
+	WorkDir                    string
+	JobDataTTL                 time.Duration
+	JobDataCleanUpInterval     time.Duration
+	GRPCMaxDecodingMessageSize config.ByteSize
+	GRPCMaxEncodingMessageSize config.ByteSize
+	HeartbeatInterval          time.Duration
+	DrainTimeout               time.Duration
 	// ShuffleCompression compresses shuffle files of sessions that do not
 	// choose (kapot.shuffle.compression): none, lz4 or zstd.
 	ShuffleCompression string
@@ -135,29 +135,29 @@ type Config struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		BindHost:                      "0.0.0.0",
-		Port:                          50051,
-		GRPCPort:                      50052,
-		SchedulerHost:                 "localhost",
-		SchedulerPort:                 50050,
-		TaskSchedulingPolicy:          PolicyPushStaged,
-		Log:                           logging.Options{Level: "info", Format: "json", Prefix: "executor.log", Rotation: "daily", Component: "executor"},
-		JobDataTTLSeconds:             604800,
-		JobDataCleanUpIntervalSeconds: 0,
-		GRPCMaxDecodingMessageSize:    16 << 20,
-		GRPCMaxEncodingMessageSize:    16 << 20,
-		HeartbeatIntervalSeconds:      5,
-		DrainTimeout:                  60 * time.Second,
-		ShuffleCompression:            "lz4",
-		HostLocalReads:                true,
-		MaxHeartbeatFailures:          60, // 5 minutes at the default interval
-		PollInterval:                  100 * time.Millisecond,
-		ExposedMemPercentage:          70,
-		CacheCapacity:                 10 << 30,
-		CacheIOConcurrency:            16,
-		AdminPort:                     -1,
-		CPUMultiplier:                 1,
-		MemoryMultiplier:              1,
+		BindHost:                   "0.0.0.0",
+		Port:                       50051,
+		GRPCPort:                   50052,
+		SchedulerHost:              "localhost",
+		SchedulerPort:              50050,
+		TaskSchedulingPolicy:       PolicyPushStaged,
+		Log:                        logging.Options{Level: "info", Format: "json", Prefix: "executor.log", Rotation: "daily", Component: "executor"},
+		JobDataTTL:                 7 * 24 * time.Hour,
+		JobDataCleanUpInterval:     0,
+		GRPCMaxDecodingMessageSize: 16 << 20,
+		GRPCMaxEncodingMessageSize: 16 << 20,
+		HeartbeatInterval:          5 * time.Second,
+		DrainTimeout:               60 * time.Second,
+		ShuffleCompression:         "lz4",
+		HostLocalReads:             true,
+		MaxHeartbeatFailures:       60, // 5 minutes at the default interval
+		PollInterval:               100 * time.Millisecond,
+		ExposedMemPercentage:       70,
+		CacheCapacity:              10 << 30,
+		CacheIOConcurrency:         16,
+		AdminPort:                  -1,
+		CPUMultiplier:              1,
+		MemoryMultiplier:           1,
 	}
 }
 
@@ -184,21 +184,21 @@ func (c *Config) Validate() error {
 		return bad("scheduler-port", "must be set")
 	}
 	switch {
-	case c.SchedulerConnectTimeoutSeconds < 0:
+	case c.SchedulerConnectTimeout < 0:
 		return bad("scheduler-connect-timeout-seconds", "negative")
 	case c.ConcurrentTasks < 0:
 		return bad("concurrent-tasks", "negative")
 	case c.TaskSchedulingPolicy != PolicyPushStaged && c.TaskSchedulingPolicy != PolicyPullStaged:
 		return bad("task-scheduling-policy", "%q: want push-staged or pull-staged", c.TaskSchedulingPolicy)
-	case c.JobDataTTLSeconds < 0:
+	case c.JobDataTTL < 0:
 		return bad("job-data-ttl-seconds", "negative")
-	case c.JobDataCleanUpIntervalSeconds < 0:
+	case c.JobDataCleanUpInterval < 0:
 		return bad("job-data-clean-up-interval-seconds", "negative")
 	case c.GRPCMaxDecodingMessageSize < 1<<10 || c.GRPCMaxDecodingMessageSize > 1<<31-1:
 		return bad("grpc-max-decoding-message-size", "%d: want 1KiB..2GiB", c.GRPCMaxDecodingMessageSize)
 	case c.GRPCMaxEncodingMessageSize < 1<<10 || c.GRPCMaxEncodingMessageSize > 1<<31-1:
 		return bad("grpc-max-encoding-message-size", "%d: want 1KiB..2GiB", c.GRPCMaxEncodingMessageSize)
-	case c.HeartbeatIntervalSeconds < 1:
+	case c.HeartbeatInterval < time.Second:
 		return bad("executor-heartbeat-interval-seconds", "must be at least 1")
 	case c.DrainTimeout < 0:
 		return bad("drain-timeout", "negative")

@@ -488,7 +488,7 @@ func (e *Executor) Run(ctx context.Context) error {
 		e.log.Warn().Msg("cluster authentication is on but --allowed-data-roots is not set: a job may read every file this executor can; set --allowed-data-roots")
 	}
 
-	if err := e.register(ctx, time.Duration(e.cfg.SchedulerConnectTimeoutSeconds)*time.Second); err != nil {
+	if err := e.register(ctx, e.cfg.SchedulerConnectTimeout); err != nil {
 		e.stopServers(0)
 		servers.Wait()
 		e.cleanup()
@@ -514,7 +514,7 @@ func (e *Executor) Run(ctx context.Context) error {
 	var loops sync.WaitGroup
 	loopErr := make(chan error, 2)
 	janitor := e.janitor()
-	if e.cfg.JobDataCleanUpIntervalSeconds > 0 {
+	if e.cfg.JobDataCleanUpInterval > 0 {
 		loops.Add(1)
 		go func() { defer loops.Done(); e.janitorLoop(loopCtx, janitor) }()
 	}
@@ -652,7 +652,7 @@ func (e *Executor) stopServers(grace time.Duration) {
 
 func (e *Executor) janitor() *Janitor {
 	return &Janitor{
-		WorkDir: e.workDir, TTL: time.Duration(e.cfg.JobDataTTLSeconds) * time.Second, Log: e.log,
+		WorkDir: e.workDir, TTL: e.cfg.JobDataTTL, Log: e.log,
 		Lock:      func() func() { e.mu.Lock(); return e.mu.Unlock },
 		Active:    func(job string) bool { return e.runningJobs[job] > 0 },
 		JobLogDir: e.cfg.JobLogs.JobsDir(),
@@ -660,7 +660,7 @@ func (e *Executor) janitor() *Janitor {
 }
 
 func (e *Executor) janitorLoop(ctx context.Context, j *Janitor) {
-	t := time.NewTicker(time.Duration(e.cfg.JobDataCleanUpIntervalSeconds) * time.Second)
+	t := time.NewTicker(e.cfg.JobDataCleanUpInterval)
 	defer t.Stop()
 	for {
 		select {

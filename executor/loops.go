@@ -20,7 +20,7 @@ const maxPolledStatusBytes = 1 << 20
 // re-registers when the scheduler no longer knows us, and gives up with
 // ErrSchedulerLost after MaxHeartbeatFailures consecutive failures.
 func (e *Executor) heartbeatLoop(ctx context.Context) error {
-	t := time.NewTicker(time.Duration(e.cfg.HeartbeatIntervalSeconds) * time.Second)
+	t := time.NewTicker(e.cfg.HeartbeatInterval)
 	defer t.Stop()
 	failures := 0
 	for {
@@ -128,7 +128,7 @@ func (e *Executor) pollLoop(ctx context.Context) error {
 			if failures >= e.cfg.MaxHeartbeatFailures {
 				return fmt.Errorf("%d consecutive polls failed: %w", failures, ErrSchedulerLost)
 			}
-			e.sleep(ctx, time.Duration(e.cfg.HeartbeatIntervalSeconds)*time.Second)
+			e.sleep(ctx, e.cfg.HeartbeatInterval)
 			continue
 		}
 		failures = 0

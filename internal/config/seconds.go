@@ -121,3 +121,36 @@ func typed(kind, v string) any {
 	}
 	return v
 }
+
+// duration is a flag holding a time.Duration, set like a seconds flag
+// (whole seconds or a duration) and shown in seconds.
+type duration struct{ p *time.Duration }
+
+func (v duration) String() string {
+	if v.p == nil {
+		return "0"
+	}
+	return strconv.FormatFloat(v.p.Seconds(), 'f', -1, 64)
+}
+
+func (v duration) Set(s string) error {
+	f, err := ParseSeconds(s)
+	if err != nil {
+		return err
+	}
+	if f > math.MaxInt32*100 {
+		return fmt.Errorf("duration %q: too long", s)
+	}
+	*v.p = time.Duration(f * float64(time.Second))
+	return nil
+}
+
+func (v duration) Type() string { return "seconds" }
+
+// DurationVar defines a flag of seconds (or a duration: 5m, 7d) held in a
+// time.Duration field: configuration structs keep durations as
+// time.Duration, whatever their flags are named.
+func DurationVar(fs *pflag.FlagSet, p *time.Duration, name string, value time.Duration, usage string) {
+	*p = value
+	fs.Var(duration{p}, name, usage+" (seconds, or a duration: 30s, 5m, 7d)")
+}
