@@ -9,7 +9,8 @@ import (
 
 // Date functions beyond date_part (datetime.go), on DATE values.
 
-func init() {
+// addDateFunctions adds the date functions to the registry functions.
+func addDateFunctions(functions map[string]scalarFunction) {
 	functions["date_trunc"] = dateTruncFunc
 	functions["date_diff"] = dateDiffFunc
 	functions["datediff"] = dateDiffFunc

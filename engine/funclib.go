@@ -21,9 +21,11 @@ import (
 
 // The function library beyond the first registry (functions.go): math,
 // string and date functions under PostgreSQL's and DuckDB's names, with
-// DuckDB's results (the tests' oracle). Registered by init into functions.
+// DuckDB's results (the tests' oracle), added to the registry by
+// addLibFunctions.
 
-func init() {
+// addLibFunctions adds the library to the registry functions.
+func addLibFunctions(functions map[string]scalarFunction) {
 	for name, f := range map[string]scalarFunction{
 		// Math.
 		"ceil":    roundingFunc("ceil", compute.RoundUp),

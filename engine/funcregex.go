@@ -13,7 +13,9 @@ import (
 // Regular expressions (RE2 syntax, as DuckDB's, which uses RE2 too) and
 // date formatting and parts under DuckDB's names.
 
-func init() {
+// addRegexFunctions adds the regular expression and formatting functions
+// to the registry functions.
+func addRegexFunctions(functions map[string]scalarFunction) {
 	re := &regexCache{m: map[string]*regexp.Regexp{}}
 	functions["regexp_matches"] = regexBoolFunc(re, false)
 	functions["regexp_full_match"] = regexBoolFunc(re, true)

@@ -19,26 +19,41 @@ import (
 type scalarFunction func(name string, args []Expr) (Expr, error)
 
 // functions is the engine's registry of scalar functions by lower-case name.
-// It is built once and never written.
-var functions = map[string]scalarFunction{
-	"upper":            stringMap(upperText),
-	"lower":            stringMap(strings.ToLower),
-	"trim":             trimFunc(strings.Trim),
-	"btrim":            trimFunc(strings.Trim),
-	"ltrim":            trimFunc(strings.TrimLeft),
-	"rtrim":            trimFunc(strings.TrimRight),
-	"length":           lengthFunc,
-	"char_length":      lengthFunc,
-	"character_length": lengthFunc,
-	"substring":        substringFunc,
-	"substr":           substringFunc,
-	"concat":           concatFunc,
-	"coalesce":         coalesceFunc,
-	"nullif":           nullifFunc,
-	"abs":              arrowUnary("abs"),
-	"round":            roundFunc,
-	"date_part":        datePartFunc,
-	"extract":          datePartFunc,
+// It is built once, by newFunctions, and never written.
+var functions = newFunctions()
+
+// newFunctions builds the registry from its families: these, the library
+// (funclib.go), dates (funcdate.go) and regular expressions (funcregex.go).
+func newFunctions() map[string]scalarFunction {
+	m := baseFunctions()
+	addLibFunctions(m)
+	addDateFunctions(m)
+	addRegexFunctions(m)
+	return m
+}
+
+// baseFunctions are the first family: text, numbers, conditionals.
+func baseFunctions() map[string]scalarFunction {
+	return map[string]scalarFunction{
+		"upper":            stringMap(upperText),
+		"lower":            stringMap(strings.ToLower),
+		"trim":             trimFunc(strings.Trim),
+		"btrim":            trimFunc(strings.Trim),
+		"ltrim":            trimFunc(strings.TrimLeft),
+		"rtrim":            trimFunc(strings.TrimRight),
+		"length":           lengthFunc,
+		"char_length":      lengthFunc,
+		"character_length": lengthFunc,
+		"substring":        substringFunc,
+		"substr":           substringFunc,
+		"concat":           concatFunc,
+		"coalesce":         coalesceFunc,
+		"nullif":           nullifFunc,
+		"abs":              arrowUnary("abs"),
+		"round":            roundFunc,
+		"date_part":        datePartFunc,
+		"extract":          datePartFunc,
+	}
 }
 
 // FunctionNames lists the registered scalar functions, sorted.
