@@ -9,6 +9,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 
@@ -110,6 +111,115 @@ func TestParquetPrefilter(t *testing.T) {
 				}
 				if c.prefilter && scanned >= int64(len(rows)) || !c.prefilter && scanned != int64(len(rows)) {
 					t.Errorf("batch size %d: the scan emitted %d of %d rows (prefiltered: want %v)", batch, scanned, len(rows), c.prefilter)
+				}
+			}
+		})
+	}
+}
+
+// TestParquetValuePrefilter filters date and number columns right above
+// a Parquet scan (late materialisation): a date read as integers, a
+// decimal converted before the test (and kept), an integer with nulls,
+// and with a dictionary string prefilter before them. The answers must be
+// those of the filter alone, the scan must emit only the rows kept, and
+// the columns it did not test must come out converted for those rows.
+func TestParquetValuePrefilter(t *testing.T) {
+	dec := &arrow.Decimal128Type{Precision: 15, Scale: 2}
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "d", Type: arrow.FixedWidthTypes.Date32},
+		{Name: "p", Type: dec},
+		{Name: "q", Type: dec},
+		{Name: "n", Type: arrow.PrimitiveTypes.Int32, Nullable: true},
+		{Name: "s", Type: arrow.BinaryTypes.String},
+	}, nil)
+	type row struct {
+		d    int32
+		p, q int64 // unscaled
+		n    *int32
+		s    string
+	}
+	bld := array.NewRecordBuilder(memory.NewGoAllocator(), schema)
+	var rows []row
+	for i := range 1000 {
+		r := row{d: int32(9000 + (i*37)%500), p: int64((i * 13) % 11), q: int64(i * 101), s: []string{"AIR", "MAIL", "SHIP"}[i%3]}
+		bld.Field(0).(*array.Date32Builder).Append(arrow.Date32(r.d))
+		bld.Field(1).(*array.Decimal128Builder).Append(decimal128.FromI64(r.p))
+		bld.Field(2).(*array.Decimal128Builder).Append(decimal128.FromI64(r.q))
+		if i%7 == 3 {
+			bld.Field(3).AppendNull()
+		} else {
+			n := int32(i % 10)
+			r.n = &n
+			bld.Field(3).(*array.Int32Builder).Append(n)
+		}
+		bld.Field(4).(*array.StringBuilder).Append(r.s)
+		rows = append(rows, r)
+	}
+	rec := bld.NewRecordBatch()
+	bld.Release()
+	path := filepath.Join(t.TempDir(), "values.parquet")
+	writeParquet(t, path, rec, parquet.WithMaxRowGroupLength(300))
+	rec.Release()
+
+	date := func(d int64) *kapotv1.PhysicalExprNode {
+		return litNode(&kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_DATE32}, Value: &kapotv1.ScalarValue_IntValue{IntValue: d}})
+	}
+	and := func(l, r *kapotv1.PhysicalExprNode) *kapotv1.PhysicalExprNode {
+		return bin(l, kapotv1.BinaryOp_BINARY_OP_AND, r)
+	}
+	str := func(r row) string {
+		n := "NULL"
+		if r.n != nil {
+			n = fmt.Sprint(*r.n)
+		}
+		return fmt.Sprintf("%s|%s|%s|%s|%s", arrow.Date32(r.d).FormattedString(), decimal128.FromI64(r.p).ToString(2),
+			decimal128.FromI64(r.q).ToString(2), n, r.s)
+	}
+	cases := []struct {
+		name      string
+		pred      *kapotv1.PhysicalExprNode
+		keep      func(r row) bool
+		prefilter bool
+	}{
+		{"date", bin(col("d"), kapotv1.BinaryOp_BINARY_OP_GT, date(9300)), func(r row) bool { return r.d > 9300 }, true},
+		{"date range and decimal between", and(and(bin(col("d"), kapotv1.BinaryOp_BINARY_OP_GTE, date(9100)), bin(col("d"), kapotv1.BinaryOp_BINARY_OP_LT, date(9200))),
+			and(bin(col("p"), kapotv1.BinaryOp_BINARY_OP_GTE, decLit("5", 15, 2)), bin(col("p"), kapotv1.BinaryOp_BINARY_OP_LTE, decLit("7", 15, 2)))),
+			func(r row) bool { return r.d >= 9100 && r.d < 9200 && r.p >= 5 && r.p <= 7 }, true},
+		{"integer or null", bin(bin(col("n"), kapotv1.BinaryOp_BINARY_OP_GT, i64(6)), kapotv1.BinaryOp_BINARY_OP_OR,
+			&kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_IsNull{IsNull: &kapotv1.IsNullExpr{Expr: col("n")}}}),
+			func(r row) bool { return r.n == nil || *r.n > 6 }, true},
+		{"integer drops nulls", bin(col("n"), kapotv1.BinaryOp_BINARY_OP_LT, i64(3)), func(r row) bool { return r.n != nil && *r.n < 3 }, true},
+		{"dictionary string then decimal", and(bin(col("s"), kapotv1.BinaryOp_BINARY_OP_EQ, strLit("MAIL")), bin(col("q"), kapotv1.BinaryOp_BINARY_OP_LT, decLit("5000000", 15, 2))),
+			func(r row) bool { return r.s == "MAIL" && r.q < 5000000 }, true},
+		{"nothing passes", bin(col("d"), kapotv1.BinaryOp_BINARY_OP_LT, date(0)), func(r row) bool { return false }, true},
+		{"two columns: not a prefilter", bin(col("p"), kapotv1.BinaryOp_BINARY_OP_LT, col("q")), func(r row) bool { return r.p < r.q }, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var want []string
+			for _, r := range rows {
+				if c.keep(r) {
+					want = append(want, str(r))
+				}
+			}
+			plan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Filter{Filter: &kapotv1.FilterNode{Predicate: c.pred,
+				Input: &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ParquetScan{ParquetScan: &kapotv1.ParquetScanNode{
+					FileGroups: []*kapotv1.FileGroup{{Paths: []string{path}}}}}}}}}
+			for _, batch := range []int{13, 256, 1000} {
+				tc, _ := newTC(t)
+				tc.BatchSize = batch
+				tc.Metrics = &Metrics{}
+				if got := runOrdered(t, plan, tc); !slices.Equal(got, want) {
+					t.Fatalf("batch size %d: got %d rows %q\nwant %d rows %q", batch, len(got), head(got), len(want), head(want))
+				}
+				var scanned int64
+				for _, m := range tc.Metrics.Snapshot() {
+					if strings.Contains(m.Name, "Scan") {
+						scanned = m.OutputRows
+					}
+				}
+				if c.prefilter && scanned != int64(len(want)) || !c.prefilter && scanned != int64(len(rows)) {
+					t.Errorf("batch size %d: the scan emitted %d of %d rows, %d pass (prefiltered: want %v)", batch, scanned, len(rows), len(want), c.prefilter)
 				}
 			}
 		})

@@ -235,6 +235,7 @@ func (o *fileScanOp) Next(ctx context.Context) (b arrow.RecordBatch, err error) 
 			return nil, fmt.Errorf("%s scan: read %s: %w", o.scan.format.name(), o.files[o.next-1], err)
 		}
 		if !b.Schema().Equal(o.scan.schema) {
+			b = conformTimes(b, o.scan.schema, o.tc.Mem)
 			b2, err := conformBatch(b, o.scan.schema)
 			b.Release()
 			if err != nil {
@@ -818,13 +819,17 @@ func (r *parquetReader) concat(batches []arrow.RecordBatch) (arrow.RecordBatch, 
 	return concatBatchesMem(r.mem, batches[0].Schema(), batches)
 }
 
-// preselect runs the prefilters over the dictionary-encoded columns of
-// parts: it returns the rows to keep, or all == true to keep every row.
-func (r *parquetReader) preselect(parts []arrow.RecordBatch) (sel []int32, all bool) {
+// preselect runs the prefilters over parts (see prefilter): it returns
+// the rows to keep, or all == true to keep every row, and the columns it
+// converted to evaluate a prefilter (nil for the others), which the
+// caller releases. Dictionary prefilters run first: they cost a test per
+// dictionary value, and the value prefilters after them keep rows of
+// those they kept.
+func (r *parquetReader) preselect(parts []arrow.RecordBatch) (sel []int32, all bool, conv []arrow.Array) {
 	filtered := false
 	sel = r.sel[:0]
 	for k, p := range r.pre {
-		if p.col >= len(parts) || r.out == nil {
+		if p.values || p.col >= len(parts) || r.out == nil {
 			continue
 		}
 		d, ok := parts[p.col].Column(0).(*array.Dictionary)
@@ -843,12 +848,45 @@ func (r *parquetReader) preselect(parts []arrow.RecordBatch) (sel []int32, all b
 		sel = selectDict(d, c.mask, sel, !filtered)
 		filtered = true
 	}
+	for _, p := range r.pre {
+		if !p.values || p.col >= len(parts) || r.out == nil || (filtered && len(sel) == 0) {
+			continue
+		}
+		col := parts[p.col].Column(0)
+		if _, ok := col.(*array.Dictionary); ok {
+			continue
+		}
+		if r.want[p.col] != nil {
+			if conv == nil {
+				conv = make([]arrow.Array, len(parts))
+			}
+			if conv[p.col] == nil {
+				c, err := r.convert(col, r.want[p.col])
+				if err != nil {
+					continue // nextBatch converts it again and reports
+				}
+				conv[p.col] = c
+			}
+			col = conv[p.col]
+		}
+		mask := p.valueMask(r.out, col, r.mem)
+		if mask == nil {
+			continue
+		}
+		if filtered {
+			sel = keepTrue(mask, sel)
+		} else {
+			sel = selectTrue(mask, sel[:0])
+		}
+		mask.Release()
+		filtered = true
+	}
 	r.sel = sel
 	n := 0
 	if len(parts) > 0 {
 		n = int(parts[0].NumRows())
 	}
-	return sel, !filtered || len(sel) == n
+	return sel, !filtered || len(sel) == n, conv
 }
 
 // takeColumn gathers rows sel of a column as read (a dictionary stays one)
@@ -913,12 +951,21 @@ func (r *parquetReader) nextBatch() (arrow.RecordBatch, error) {
 		}
 	}
 	rows := parts[0].NumRows()
-	sel, all := r.preselect(parts)
+	sel, all, conv := r.preselect(parts)
+	for _, c := range conv {
+		if c != nil {
+			defer c.Release()
+		}
+	}
 	if !all {
 		rows = int64(len(sel))
 	}
 	for i, p := range parts {
 		cols[i], fields[i] = p.Column(0), p.Schema().Field(0)
+		converted := conv != nil && conv[i] != nil
+		if converted {
+			cols[i] = conv[i]
+		}
 		if !all {
 			c, err := r.takeColumn(cols[i], sel)
 			if err != nil {
@@ -929,6 +976,9 @@ func (r *parquetReader) nextBatch() (arrow.RecordBatch, error) {
 			defer c.Release()
 		}
 		if r.want[i] != nil {
+			fields[i].Type = r.want[i]
+		}
+		if r.want[i] != nil && !converted {
 			c, err := r.convert(cols[i], r.want[i])
 			if err != nil {
 				release()
@@ -936,7 +986,6 @@ func (r *parquetReader) nextBatch() (arrow.RecordBatch, error) {
 			}
 			cols[i] = c
 			defer c.Release()
-			fields[i].Type = r.want[i]
 		}
 	}
 	if r.schema == nil {
