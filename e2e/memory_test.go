@@ -26,7 +26,7 @@ func TestMemoryCapEnforced(t *testing.T) {
 		t.Fatal(err)
 	}
 	cat := planner.NewCatalog()
-	if err := cat.RegisterTPCH(dir); err != nil {
+	if err := cat.RegisterParquetDir(dir, tpch.Tables); err != nil {
 		t.Fatal(err)
 	}
 	const query = "SELECT l_orderkey, l_linenumber, l_comment FROM lineitem ORDER BY l_comment, l_orderkey, l_linenumber"

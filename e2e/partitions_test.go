@@ -97,7 +97,7 @@ func tpchCluster(t *testing.T, n int) (string, *client.Client, *duck.DB) {
 // catalog.
 func createTPCH(t testing.TB, sess *client.Session, dir string) {
 	t.Helper()
-	defs, err := planner.TPCHDefs(dir)
+	defs, err := planner.ParquetDirDefs(dir, tpch.Tables)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func tpchFixture(t *testing.T, sf float64, partitions int, queries []int) (map[i
 func tpchPlans(t *testing.T, dir string, db *duck.DB, queries []int) (map[int]*planner.Plan, map[int][]string) {
 	t.Helper()
 	cat := planner.NewCatalog()
-	if err := cat.RegisterTPCH(dir); err != nil {
+	if err := cat.RegisterParquetDir(dir, tpch.Tables); err != nil {
 		t.Fatal(err)
 	}
 	plans, want := map[int]*planner.Plan{}, map[int][]string{}

@@ -289,9 +289,10 @@ func (c *Catalog) ParquetTable(ctx context.Context, name string, files []string)
 	return t, nil
 }
 
-// RegisterTPCH registers the eight TPC-H tables generated under dir.
-func (c *Catalog) RegisterTPCH(dir string) error {
-	defs, err := TPCHDefs(dir)
+// RegisterParquetDir registers the tables ParquetDirDefs defines (the
+// eight TPC-H tables kapot tpch gen wrote under dir, given tpch.Tables).
+func (c *Catalog) RegisterParquetDir(dir string, names []string) error {
+	defs, err := ParquetDirDefs(dir, names)
 	if err != nil {
 		return err
 	}

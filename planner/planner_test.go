@@ -42,7 +42,7 @@ func tpchData(t *testing.T) string {
 func tpchCatalog(t *testing.T) *Catalog {
 	t.Helper()
 	cat := NewCatalog()
-	if err := cat.RegisterTPCH(tpchData(t)); err != nil {
+	if err := cat.RegisterParquetDir(tpchData(t), tpch.Tables); err != nil {
 		t.Fatal(err)
 	}
 	return cat

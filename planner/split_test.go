@@ -289,7 +289,7 @@ func oneFileTPCH(t *testing.T, rowGroup int64) *Catalog {
 		out.Close()
 	}
 	cat := NewCatalog()
-	if err := cat.RegisterTPCH(dir); err != nil {
+	if err := cat.RegisterParquetDir(dir, tpch.Tables); err != nil {
 		t.Fatal(err)
 	}
 	return cat

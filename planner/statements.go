@@ -17,7 +17,6 @@ import (
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
-	"github.com/kapot-go/kapot/tpch"
 )
 
 // Classify parses one statement, resolving external tables with the
@@ -396,26 +395,35 @@ func absLocation(loc string) (string, error) {
 	return filepath.Abs(loc)
 }
 
-// TPCHDefs are the definitions of the eight TPC-H tables that kapot tpch
-// gen wrote under dir (Parquet, one directory or file per table), with
-// absolute locations.
-func TPCHDefs(dir string) ([]*ExternalTable, error) {
+// ParquetDirDefs are the definitions of tables named names whose Parquet
+// files lie under dir, each in a directory dir/<name>/ or a file
+// dir/<name>.parquet (as kapot tpch gen writes them: pass tpch.Tables),
+// with absolute locations.
+func ParquetDirDefs(dir string, names []string) ([]*ExternalTable, error) {
 	var out []*ExternalTable
-	for _, name := range tpch.Tables {
-		files, err := tpch.Files(dir, name)
-		if err != nil {
-			return nil, err
+	for _, name := range names {
+		var files []string
+		for _, pattern := range []string{filepath.Join(dir, name, "*.parquet"), filepath.Join(dir, name, "*.csv"), filepath.Join(dir, name+".parquet")} {
+			m, err := filepath.Glob(pattern)
+			if err != nil {
+				return nil, err
+			}
+			files = append(files, m...)
+		}
+		if len(files) == 0 {
+			return nil, fmt.Errorf("no files for table %s under %s", name, dir)
 		}
 		for _, f := range files {
 			if !strings.EqualFold(filepath.Ext(f), ".parquet") {
-				return nil, fmt.Errorf("tpch: %s: not supported yet: TPC-H tables in %s files (generate Parquet)", f, filepath.Ext(f))
+				return nil, fmt.Errorf("%s: not supported yet: tables of %s files here (generate Parquet)", f, filepath.Ext(f))
 			}
 		}
 		loc := filepath.Join(dir, name)
 		if st, err := os.Stat(loc); err != nil || !st.IsDir() {
 			loc += ".parquet"
 		}
-		if loc, err = filepath.Abs(loc); err != nil {
+		loc, err := filepath.Abs(loc)
+		if err != nil {
 			return nil, err
 		}
 		out = append(out, &ExternalTable{Name: name, Format: "parquet", Location: loc})

@@ -29,6 +29,7 @@ import (
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/session"
+	"github.com/kapot-go/kapot/tpch"
 )
 
 func sqlCmd() *cobra.Command {
@@ -82,7 +83,7 @@ create their tables there. Without, statements run inside this process.`,
 			// in this process's catalog, or in the cluster's.
 			var defs []*planner.ExternalTable
 			if tpchDir != "" {
-				d, err := planner.TPCHDefs(tpchDir)
+				d, err := planner.ParquetDirDefs(tpchDir, tpch.Tables)
 				if err != nil {
 					return fmt.Errorf("--tpch: %v: %w", err, config.ErrInvalid)
 				}

@@ -87,7 +87,7 @@ func prepareSuiteData(ctx context.Context, w io.Writer, s *benchSuite, o benchDa
 	if err != nil {
 		return nil, err
 	}
-	defs, err := planner.TPCHDefs(dir)
+	defs, err := planner.ParquetDirDefs(dir, tpch.Tables)
 	if err != nil {
 		return nil, err
 	}

@@ -60,7 +60,7 @@ func Setup(ctx context.Context, dir string, seed uint64) (*Data, error) {
 		return nil, err
 	}
 	d := &Data{Duck: duck, Catalog: planner.NewCatalog()}
-	if err := d.Catalog.RegisterTPCH(tdir); err != nil {
+	if err := d.Catalog.RegisterParquetDir(tdir, tpch.Tables); err != nil {
 		duck.Close()
 		return nil, err
 	}
