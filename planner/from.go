@@ -8,6 +8,7 @@ import (
 	pg "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/errs"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -284,7 +285,7 @@ func (b *binder) bindFromItem(n *pg.Node) (rel, error) {
 		}
 		t, ok := b.cat.Lookup(rv.GetRelname())
 		if !ok {
-			return nil, errAt(rv.GetLocation(), engine.ErrInvalidPlan, "table %q does not exist (have: %s)", rv.GetRelname(), strings.Join(b.cat.Names(), ", "))
+			return nil, errAt(rv.GetLocation(), errs.ErrUnknownTable, "table %q does not exist (have: %s)", rv.GetRelname(), strings.Join(b.cat.Names(), ", "))
 		}
 		qual := rv.GetRelname()
 		if a := rv.GetAlias(); a != nil {
