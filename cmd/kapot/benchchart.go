@@ -13,7 +13,11 @@ import (
 // DuckDB when compared) into a PNG at path.
 func benchChart(path string, r *benchResult) error {
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("TPC-H SF %g: median time per query (%d executors x %d slots)", r.SF, r.Executors, r.Slots)
+	bench := r.Benchmark
+	if bench == "" {
+		bench = "TPC-H"
+	}
+	p.Title.Text = fmt.Sprintf("%s SF %g, %s: median time per query (%d executors x %d slots)", bench, r.SF, r.Layout, r.Executors, r.Slots)
 	p.Y.Label.Text = "milliseconds"
 	var kapot, duck plotter.Values
 	var names []string
