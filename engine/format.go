@@ -12,7 +12,8 @@ import (
 )
 
 // FormatValue renders row i of arr as text (a copy: it outlives arr): NULL for nulls, dates as
-// YYYY-MM-DD, timestamps as YYYY-MM-DD hh:mm:ss[.ffffff] (see timestampText), decimals at
+// YYYY-MM-DD, timestamps as YYYY-MM-DD hh:mm:ss[.ffffff] (see timestampText; a TIMESTAMPTZ
+// with "+00"), intervals as DuckDB writes them (see intervalText), decimals at
 // their scale, floats in shortest round-trip form.
 func FormatValue(arr arrow.Array, i int) string {
 	if arr.DataType().ID() == arrow.NULL || arr.IsNull(i) {
@@ -28,7 +29,15 @@ func FormatValue(arr arrow.Array, i int) string {
 	case *array.Decimal128:
 		return a.Value(i).ToString(a.DataType().(*arrow.Decimal128Type).Scale)
 	case *array.Timestamp:
-		return timestampText(a.Value(i), a.DataType().(*arrow.TimestampType).Unit)
+		t := a.DataType().(*arrow.TimestampType)
+		if t.TimeZone != "" {
+			// TIMESTAMPTZ, in the session's zone (always UTC) with its
+			// offset, as PostgreSQL and DuckDB write it.
+			return timestampText(a.Value(i), t.Unit) + "+00"
+		}
+		return timestampText(a.Value(i), t.Unit)
+	case *array.MonthDayNanoInterval:
+		return intervalText(a.Value(i))
 	case *array.String:
 		return strings.Clone(a.Value(i))
 	case *array.LargeString:
@@ -77,7 +86,8 @@ func castToText(mem memory.Allocator, arr arrow.Array) (arrow.Array, error) {
 			bld.Append(strconv.FormatBool(a.Value(i)))
 		default:
 			if !arrow.IsInteger(arr.DataType().ID()) && !arrow.IsDecimal(arr.DataType().ID()) &&
-				arr.DataType().ID() != arrow.DATE32 && arr.DataType().ID() != arrow.TIMESTAMP && arr.DataType().ID() != arrow.BINARY {
+				arr.DataType().ID() != arrow.DATE32 && arr.DataType().ID() != arrow.TIMESTAMP && arr.DataType().ID() != arrow.BINARY &&
+				arr.DataType().ID() != arrow.INTERVAL_MONTH_DAY_NANO {
 				return nil, fmt.Errorf("cast of %s to VARCHAR: %w", arr.DataType(), ErrNotSupported)
 			}
 			bld.Append(FormatValue(arr, i))
@@ -102,7 +112,8 @@ func doubleText(v float64) string {
 
 // timestampText writes a timestamp as PostgreSQL and DuckDB write a
 // TIMESTAMP: "2024-02-07 02:11:59", a fraction of a second after a dot
-// without trailing zeros ("…:59.12"), in UTC and without an offset.
+// without trailing zeros ("…:59.12"; nine digits at most, for
+// TIMESTAMP_NS), in UTC and without an offset.
 func timestampText(v arrow.Timestamp, unit arrow.TimeUnit) string {
 	t := v.ToTime(unit).UTC()
 	s := t.Format("2006-01-02 15:04:05")
@@ -111,4 +122,35 @@ func timestampText(v arrow.Timestamp, unit arrow.TimeUnit) string {
 		s += "." + f
 	}
 	return s
+}
+
+// intervalText writes an interval as DuckDB does: "1 year 2 months
+// 3 days 04:05:06.5", each part only when not zero ("00:00:00" for none),
+// the time part with its own sign.
+func intervalText(v arrow.MonthDayNanoInterval) string {
+	var parts []string
+	plural := func(n int64, unit string) {
+		if n == 0 {
+			return
+		}
+		if n != 1 && n != -1 {
+			unit += "s"
+		}
+		parts = append(parts, strconv.FormatInt(n, 10)+" "+unit)
+	}
+	plural(int64(v.Months/12), "year")
+	plural(int64(v.Months%12), "month")
+	plural(int64(v.Days), "day")
+	if us := v.Nanoseconds / 1000; us != 0 || len(parts) == 0 {
+		sign := ""
+		if us < 0 {
+			sign, us = "-", -us
+		}
+		s := fmt.Sprintf("%s%02d:%02d:%02d", sign, us/3_600_000_000, us/60_000_000%60, us/1_000_000%60)
+		if f := us % 1_000_000; f != 0 {
+			s += "." + strings.TrimRight(fmt.Sprintf("%06d", f), "0")
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, " ")
 }

@@ -7,6 +7,7 @@ package planner
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/kapot-go/kapot/objstore"
+	"github.com/kapot-go/kapot/wire"
 )
 
 // Table is an external table: files of one format with one schema.
@@ -249,6 +251,9 @@ func (c *Catalog) ParquetTable(ctx context.Context, name string, files []string)
 			if err == nil {
 				t.Schema, err = fr.Schema()
 			}
+			if err == nil {
+				t.Schema = tableSchema(t.Schema, r)
+			}
 			if err != nil {
 				r.Close()
 				obj.Close()
@@ -287,6 +292,30 @@ func (c *Catalog) ParquetTable(ctx context.Context, name string, files []string)
 		}
 	}
 	return t, nil
+}
+
+// tableSchema is a Parquet file's Arrow schema with each column in its
+// SQL type (wire.TableType; INT96, Spark's and Impala's timestamps, which
+// the reader decodes as nanoseconds, a TIMESTAMP as DuckDB reads it). The
+// scan converts the file's columns to it.
+func tableSchema(s *arrow.Schema, r *file.Reader) *arrow.Schema {
+	fields := slices.Clone(s.Fields())
+	changed := false
+	for i, f := range fields {
+		t := wire.TableType(f.Type)
+		if c := r.MetaData().Schema.ColumnIndexByName(f.Name); c >= 0 && f.Type.ID() == arrow.TIMESTAMP &&
+			r.MetaData().Schema.Column(c).PhysicalType() == parquet.Types.Int96 {
+			t = wire.Timestamp
+		}
+		if !arrow.TypeEqual(t, f.Type) {
+			fields[i].Type, changed = t, true
+		}
+	}
+	if !changed {
+		return s
+	}
+	md := s.Metadata()
+	return arrow.NewSchema(fields, &md)
 }
 
 // RegisterParquetDir registers the tables ParquetDirDefs defines (the

@@ -10,6 +10,33 @@ import (
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
+// The SQL time types, as Arrow types: TIMESTAMP (without time zone) is
+// microseconds of no zone, TIMESTAMP_NS nanoseconds of no zone and
+// TIMESTAMPTZ (arrow.FixedWidthTypes.Timestamp_us) microseconds in UTC.
+var (
+	Timestamp      = &arrow.TimestampType{Unit: arrow.Microsecond}
+	TimestampNanos = &arrow.TimestampType{Unit: arrow.Nanosecond}
+	TimestampTZ    = arrow.FixedWidthTypes.Timestamp_us
+)
+
+// TableType is the type a column of type t read from a file has in SQL:
+// timestamps of seconds and milliseconds are TIMESTAMP (microseconds),
+// nanoseconds without a zone TIMESTAMP_NS, and any timestamp with a zone
+// (an instant: Parquet's isAdjustedToUTC) TIMESTAMPTZ, as DuckDB reads
+// them. Other types are returned as they are.
+func TableType(t arrow.DataType) arrow.DataType {
+	ts, ok := t.(*arrow.TimestampType)
+	switch {
+	case !ok:
+		return t
+	case ts.TimeZone != "":
+		return TimestampTZ
+	case ts.Unit == arrow.Nanosecond:
+		return TimestampNanos
+	}
+	return Timestamp
+}
+
 // TypeFromProto converts a wire data type to an Arrow type.
 func TypeFromProto(t *kapotv1.DataType) (arrow.DataType, error) {
 	if t == nil {
@@ -48,6 +75,10 @@ func TypeFromProto(t *kapotv1.DataType) (arrow.DataType, error) {
 		return arrow.FixedWidthTypes.Date32, nil
 	case kapotv1.TypeId_TYPE_ID_TIMESTAMP_MICROS:
 		return arrow.FixedWidthTypes.Timestamp_us, nil
+	case kapotv1.TypeId_TYPE_ID_TIMESTAMP_LOCAL_MICROS:
+		return Timestamp, nil
+	case kapotv1.TypeId_TYPE_ID_TIMESTAMP_LOCAL_NANOS:
+		return TimestampNanos, nil
 	case kapotv1.TypeId_TYPE_ID_INTERVAL_MONTH_DAY_NANO:
 		return arrow.FixedWidthTypes.MonthDayNanoInterval, nil
 	case kapotv1.TypeId_TYPE_ID_BINARY:
@@ -97,8 +128,14 @@ func TypeToProto(t arrow.DataType) (*kapotv1.DataType, error) {
 	case arrow.DATE32:
 		return id(kapotv1.TypeId_TYPE_ID_DATE32)
 	case arrow.TIMESTAMP:
-		if t.(*arrow.TimestampType).Unit == arrow.Microsecond {
+		ts := t.(*arrow.TimestampType)
+		switch {
+		case ts.Unit == arrow.Microsecond && ts.TimeZone == "UTC":
 			return id(kapotv1.TypeId_TYPE_ID_TIMESTAMP_MICROS)
+		case ts.Unit == arrow.Microsecond && ts.TimeZone == "":
+			return id(kapotv1.TypeId_TYPE_ID_TIMESTAMP_LOCAL_MICROS)
+		case ts.Unit == arrow.Nanosecond && ts.TimeZone == "":
+			return id(kapotv1.TypeId_TYPE_ID_TIMESTAMP_LOCAL_NANOS)
 		}
 	case arrow.INTERVAL_MONTH_DAY_NANO:
 		return id(kapotv1.TypeId_TYPE_ID_INTERVAL_MONTH_DAY_NANO)

@@ -95,6 +95,11 @@ func QueryRows(db *sql.DB, q string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("duckdb: %w", err)
 	}
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		rows.Close()
+		return nil, err
+	}
 	all, err := Scan(rows)
 	if err != nil {
 		return nil, err
@@ -103,7 +108,7 @@ func QueryRows(db *sql.DB, q string) ([]string, error) {
 	for _, vals := range all {
 		parts := make([]string, len(vals))
 		for i, v := range vals {
-			parts[i] = value(v)
+			parts[i] = typedValue(v, types[i].DatabaseTypeName())
 		}
 		out = append(out, strings.Join(parts, "|"))
 	}
@@ -130,6 +135,23 @@ func Scan(rows *sql.Rows) ([][]any, error) {
 		out = append(out, vals)
 	}
 	return out, rows.Err()
+}
+
+// typedValue is value, with timestamps written as DuckDB writes them as
+// text (the driver hands them over as time.Time, like dates): "2024-02-07
+// 02:11:59[.fraction]", "+00" after a TIMESTAMPTZ.
+func typedValue(v any, dbType string) string {
+	t, ok := v.(time.Time)
+	if !ok {
+		return value(v)
+	}
+	switch dbType {
+	case "TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S":
+		return t.UTC().Format("2006-01-02 15:04:05.999999999")
+	case "TIMESTAMPTZ":
+		return t.UTC().Format("2006-01-02 15:04:05.999999999") + "+00"
+	}
+	return value(v)
 }
 
 func value(v any) string {

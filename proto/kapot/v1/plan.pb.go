@@ -29,27 +29,34 @@ const (
 type TypeId int32
 
 const (
-	TypeId_TYPE_ID_UNSPECIFIED      TypeId = 0
-	TypeId_TYPE_ID_BOOL             TypeId = 1
-	TypeId_TYPE_ID_INT8             TypeId = 2
-	TypeId_TYPE_ID_INT16            TypeId = 3
-	TypeId_TYPE_ID_INT32            TypeId = 4
-	TypeId_TYPE_ID_INT64            TypeId = 5
-	TypeId_TYPE_ID_UINT8            TypeId = 6
-	TypeId_TYPE_ID_UINT16           TypeId = 7
-	TypeId_TYPE_ID_UINT32           TypeId = 8
-	TypeId_TYPE_ID_UINT64           TypeId = 9
-	TypeId_TYPE_ID_FLOAT32          TypeId = 10
-	TypeId_TYPE_ID_FLOAT64          TypeId = 11
-	TypeId_TYPE_ID_UTF8             TypeId = 12
-	TypeId_TYPE_ID_DATE32           TypeId = 13
-	TypeId_TYPE_ID_DECIMAL128       TypeId = 14
+	TypeId_TYPE_ID_UNSPECIFIED TypeId = 0
+	TypeId_TYPE_ID_BOOL        TypeId = 1
+	TypeId_TYPE_ID_INT8        TypeId = 2
+	TypeId_TYPE_ID_INT16       TypeId = 3
+	TypeId_TYPE_ID_INT32       TypeId = 4
+	TypeId_TYPE_ID_INT64       TypeId = 5
+	TypeId_TYPE_ID_UINT8       TypeId = 6
+	TypeId_TYPE_ID_UINT16      TypeId = 7
+	TypeId_TYPE_ID_UINT32      TypeId = 8
+	TypeId_TYPE_ID_UINT64      TypeId = 9
+	TypeId_TYPE_ID_FLOAT32     TypeId = 10
+	TypeId_TYPE_ID_FLOAT64     TypeId = 11
+	TypeId_TYPE_ID_UTF8        TypeId = 12
+	TypeId_TYPE_ID_DATE32      TypeId = 13
+	TypeId_TYPE_ID_DECIMAL128  TypeId = 14
+	// TIMESTAMPTZ: microseconds since the epoch, an instant (timestamp[us, tz=UTC]).
 	TypeId_TYPE_ID_TIMESTAMP_MICROS TypeId = 15
 	TypeId_TYPE_ID_NULL             TypeId = 16
 	TypeId_TYPE_ID_LARGE_UTF8       TypeId = 17
 	// An interval of months, days and nanoseconds (SQL INTERVAL literals).
 	TypeId_TYPE_ID_INTERVAL_MONTH_DAY_NANO TypeId = 18
 	TypeId_TYPE_ID_BINARY                  TypeId = 19
+	// TIMESTAMP (without time zone): microseconds since 1970-01-01 00:00 on a
+	// wall clock of no zone (timestamp[us]).
+	TypeId_TYPE_ID_TIMESTAMP_LOCAL_MICROS TypeId = 20
+	// TIMESTAMP_NS: a TIMESTAMP in nanoseconds (timestamp[ns]), as Parquet
+	// files written with nanosecond precision hold it.
+	TypeId_TYPE_ID_TIMESTAMP_LOCAL_NANOS TypeId = 21
 )
 
 // Enum value maps for TypeId.
@@ -75,6 +82,8 @@ var (
 		17: "TYPE_ID_LARGE_UTF8",
 		18: "TYPE_ID_INTERVAL_MONTH_DAY_NANO",
 		19: "TYPE_ID_BINARY",
+		20: "TYPE_ID_TIMESTAMP_LOCAL_MICROS",
+		21: "TYPE_ID_TIMESTAMP_LOCAL_NANOS",
 	}
 	TypeId_value = map[string]int32{
 		"TYPE_ID_UNSPECIFIED":             0,
@@ -97,6 +106,8 @@ var (
 		"TYPE_ID_LARGE_UTF8":              17,
 		"TYPE_ID_INTERVAL_MONTH_DAY_NANO": 18,
 		"TYPE_ID_BINARY":                  19,
+		"TYPE_ID_TIMESTAMP_LOCAL_MICROS":  20,
+		"TYPE_ID_TIMESTAMP_LOCAL_NANOS":   21,
 	}
 )
 
@@ -5545,7 +5556,7 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\bnum_rows\x18\x01 \x01(\x03R\anumRows\x12\x1f\n" +
 	"\vnum_batches\x18\x02 \x01(\x03R\n" +
 	"numBatches\x12\x1b\n" +
-	"\tnum_bytes\x18\x03 \x01(\x03R\bnumBytes*\xb6\x03\n" +
+	"\tnum_bytes\x18\x03 \x01(\x03R\bnumBytes*\xfd\x03\n" +
 	"\x06TypeId\x12\x17\n" +
 	"\x13TYPE_ID_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fTYPE_ID_BOOL\x10\x01\x12\x10\n" +
@@ -5567,7 +5578,9 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\fTYPE_ID_NULL\x10\x10\x12\x16\n" +
 	"\x12TYPE_ID_LARGE_UTF8\x10\x11\x12#\n" +
 	"\x1fTYPE_ID_INTERVAL_MONTH_DAY_NANO\x10\x12\x12\x12\n" +
-	"\x0eTYPE_ID_BINARY\x10\x13*\x99\x03\n" +
+	"\x0eTYPE_ID_BINARY\x10\x13\x12\"\n" +
+	"\x1eTYPE_ID_TIMESTAMP_LOCAL_MICROS\x10\x14\x12!\n" +
+	"\x1dTYPE_ID_TIMESTAMP_LOCAL_NANOS\x10\x15*\x99\x03\n" +
 	"\x0eWindowFunction\x12\x1f\n" +
 	"\x1bWINDOW_FUNCTION_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aWINDOW_FUNCTION_ROW_NUMBER\x10\x01\x12\x18\n" +

@@ -1,0 +1,196 @@
+package planner
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/kapot-go/kapot/internal/oracle"
+	"github.com/kapot-go/kapot/internal/oracle/duck"
+)
+
+// timeStamps are the instants of the time-type tests, one a row (k = 1…):
+// whole seconds, fractions of every length, before the epoch, a leap day.
+var timeStamps = []string{
+	"2024-02-07 02:11:59", "2024-02-07 02:11:59.123456", "2024-02-07 00:00:00.5", "1999-12-31 23:59:59.00001",
+	"2024-02-29 12:00:00.12", "1969-07-20 20:17:40", "2023-12-31 23:59:59.999999", "2024-01-01 00:00:00",
+}
+
+// timestampFile writes k bigint and ts, a timestamp of the given unit and
+// zone ("" for none: Parquet's isAdjustedToUTC=false), with timeStamps'
+// values plus nanos nanoseconds each; int96 writes ts as INT96.
+func timestampFile(t *testing.T, unit arrow.TimeUnit, zone string, nanos int64, int96 bool) string {
+	t.Helper()
+	typ := &arrow.TimestampType{Unit: unit, TimeZone: zone}
+	schema := arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}, {Name: "ts", Type: typ, Nullable: true}}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer b.Release()
+	for i, s := range timeStamps {
+		ts, err := time.Parse("2006-01-02 15:04:05.999999", s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Field(0).(*array.Int64Builder).Append(int64(i + 1))
+		v := (ts.UnixNano() + nanos) / int64(unit.Multiplier())
+		if unit == arrow.Second || unit == arrow.Millisecond {
+			v = ts.Unix()*int64(time.Second/unit.Multiplier()) + int64(ts.Nanosecond())/int64(unit.Multiplier())
+		}
+		b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(v))
+	}
+	b.Field(0).(*array.Int64Builder).Append(int64(len(timeStamps) + 1))
+	b.Field(1).AppendNull()
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	tbl := array.NewTableFromRecords(schema, []arrow.RecordBatch{rec})
+	defer tbl.Release()
+	path := filepath.Join(t.TempDir(), "t.parquet")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	props := pqarrow.NewArrowWriterProperties(pqarrow.WithDeprecatedInt96Timestamps(int96))
+	if err := pqarrow.WriteTable(tbl, f, 1024, parquet.NewWriterProperties(), props); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// timeCatalog registers t over path, and DuckDB over the same file.
+func timeCatalog(t *testing.T, path string) (*Catalog, *duckTable) {
+	t.Helper()
+	cat := NewCatalog()
+	tb, err := cat.ParquetTable(context.Background(), "t", []string{path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cat.Register(tb); err != nil {
+		t.Fatal(err)
+	}
+	return cat, &duckTable{t: t, files: map[string]string{"t": path}}
+}
+
+// duckTable is DuckDB over a test's files, opened on first use.
+type duckTable struct {
+	t     *testing.T
+	files map[string]string
+	rows  func(string) ([]string, error)
+}
+
+func (d *duckTable) query(q string) ([]string, error) {
+	if d.rows == nil {
+		db := duckOver(d.t, d.files)
+		d.rows = func(q string) ([]string, error) { return duck.QueryRows(db, q) }
+	}
+	return d.rows(q)
+}
+
+// timeCase is a query with its exact answer, which DuckDB over the same
+// file must give too.
+type timeCase struct {
+	name, sql string
+	want      []string
+}
+
+func runTimeCases(t *testing.T, cat *Catalog, d *duckTable, cases []timeCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			want, err := d.query(tc.sql)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := oracle.SameRows(tc.want, want); err != nil {
+				t.Errorf("DuckDB disagrees with the test: %v\nduckdb: %q", err, want)
+			}
+			got := runRecycled(t, cat, tc.sql)
+			if err := oracle.SameRows(got, tc.want); err != nil {
+				t.Errorf("%v\nkapot: %q\nwant:  %q", err, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestParquetTimestamps reads timestamp columns of every unit, with
+// isAdjustedToUTC true (an instant: TIMESTAMPTZ) and false (TIMESTAMP, as
+// DuckDB writes them), and INT96 (Spark, Impala), as DuckDB reads them:
+// milliseconds as TIMESTAMP, nanoseconds without a zone as TIMESTAMP_NS,
+// nanoseconds with one as TIMESTAMPTZ (microseconds, truncated), INT96 as
+// TIMESTAMP.
+func TestParquetTimestamps(t *testing.T) {
+	local := make([]string, len(timeStamps))
+	for i, s := range timeStamps {
+		local[i] = fmt.Sprintf("%d|%s", i+1, s)
+	}
+	withSuffix := func(rows []string, suffix string) []string {
+		out := make([]string, len(rows))
+		for i, r := range rows {
+			out[i] = r + suffix
+		}
+		return out
+	}
+	ms := []string{"1|2024-02-07 02:11:59", "2|2024-02-07 02:11:59.123", "3|2024-02-07 00:00:00.5", "4|1999-12-31 23:59:59",
+		"5|2024-02-29 12:00:00.12", "6|1969-07-20 20:17:40", "7|2023-12-31 23:59:59.999", "8|2024-01-01 00:00:00"}
+	ns := []string{"1|2024-02-07 02:11:59.000000789", "2|2024-02-07 02:11:59.123456789", "3|2024-02-07 00:00:00.500000789",
+		"4|1999-12-31 23:59:59.000010789", "5|2024-02-29 12:00:00.120000789", "6|1969-07-20 20:17:40.000000789",
+		"7|2023-12-31 23:59:59.999999789", "8|2024-01-01 00:00:00.000000789"}
+	null := []string{"9|NULL"}
+	for _, tc := range []struct {
+		name  string
+		unit  arrow.TimeUnit
+		zone  string
+		nanos int64
+		int96 bool
+		want  []string
+	}{
+		{"us", arrow.Microsecond, "", 0, false, local},
+		{"us utc", arrow.Microsecond, "UTC", 0, false, withSuffix(local, "+00")},
+		{"us other zone", arrow.Microsecond, "Europe/Paris", 0, false, withSuffix(local, "+00")},
+		{"ms", arrow.Millisecond, "", 0, false, ms},
+		{"ms utc", arrow.Millisecond, "UTC", 0, false, withSuffix(ms, "+00")},
+		{"ns", arrow.Nanosecond, "", 789, false, ns},
+		// Before the epoch, DuckDB truncates nanoseconds toward zero.
+		{"ns utc", arrow.Nanosecond, "UTC", 789, false, withSuffix(append(append(slices.Clone(local[:5]), "6|1969-07-20 20:17:40.000001"), local[6:]...), "+00")},
+		{"int96", arrow.Nanosecond, "", 0, true, local},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cat, d := timeCatalog(t, timestampFile(t, tc.unit, tc.zone, tc.nanos, tc.int96))
+			runTimeCases(t, cat, d, []timeCase{
+				{"all rows", `select k, ts from t order by k`, append(append([]string(nil), tc.want...), null...)},
+				{"order by ts", `select k from t order by ts desc nulls last, k limit 3`, []string{"5", "2", "1"}},
+				{"min max", `select cast(min(ts) as varchar), cast(max(ts) as varchar), count(ts) from t`,
+					[]string{tc.want[5][2:] + "|" + tc.want[4][2:] + "|8"}},
+				{"group by", `select count(*), count(ts), min(k) from (select ts, min(k) as k from t group by ts) s`, []string{"9|8|1"}},
+				{"join", `select count(*) from t a join t b on a.ts = b.ts`, []string{"8"}},
+			})
+		})
+	}
+}
+
+// TestParquetTimestampsFromDuckDB reads a file DuckDB wrote with COPY (its
+// TIMESTAMP is isAdjustedToUTC=false: kapot refused it) with TIMESTAMP,
+// TIMESTAMPTZ, TIMESTAMP_MS and TIMESTAMP_NS columns.
+func TestParquetTimestampsFromDuckDB(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.parquet")
+	d := &duckTable{t: t}
+	if _, err := d.query(fmt.Sprintf(`copy (select 1 as k, timestamp '2024-02-07 02:11:59.123456' as a, timestamptz '2024-02-07 02:11:59.123456+00' as b,
+		'2024-02-07 02:11:59.123456789'::timestamp_ns as c, '2024-02-07 02:11:59.123'::timestamp_ms as d) to '%s'`, path)); err != nil {
+		t.Fatal(err)
+	}
+	cat, d := timeCatalog(t, path)
+	runTimeCases(t, cat, d, []timeCase{
+		{"columns", `select * from t`, []string{"1|2024-02-07 02:11:59.123456|2024-02-07 02:11:59.123456+00|2024-02-07 02:11:59.123456789|2024-02-07 02:11:59.123"}},
+		{"as text", `select cast(a as varchar), cast(b as varchar), cast(c as varchar), cast(d as varchar) from t`,
+			[]string{"2024-02-07 02:11:59.123456|2024-02-07 02:11:59.123456+00|2024-02-07 02:11:59.123456789|2024-02-07 02:11:59.123"}},
+	})
+}
