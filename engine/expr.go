@@ -292,7 +292,17 @@ func literalText(v scalar.Scalar) string {
 	case arrow.DATE32, arrow.DATE64:
 		return "DATE '" + v.String() + "'"
 	case arrow.TIMESTAMP:
-		return "TIMESTAMP '" + v.String() + "'"
+		t := v.DataType().(*arrow.TimestampType)
+		text := timestampText(v.(*scalar.Timestamp).Value, t.Unit)
+		switch {
+		case t.TimeZone != "":
+			return "TIMESTAMPTZ '" + text + "+00'"
+		case t.Unit == arrow.Nanosecond:
+			return "TIMESTAMP_NS '" + text + "'"
+		}
+		return "TIMESTAMP '" + text + "'"
+	case arrow.INTERVAL_MONTH_DAY_NANO:
+		return "INTERVAL '" + intervalText(v.(*scalar.MonthDayNanoInterval).Value) + "'"
 	}
 	return v.String()
 }
@@ -519,6 +529,11 @@ func (c *castExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 		return nil, err
 	}
 	defer d.Release()
+	if isTimeCast(inputType(d), c.to) {
+		return mapDatum(ctx, d, func(mem memory.Allocator, a arrow.Array) (arrow.Array, error) {
+			return timeCast(mem, a, c.to, c.safe)
+		})
+	}
 	if c.to.ID() == arrow.STRING && inputType(d).ID() != arrow.STRING {
 		if _, ok := d.(*compute.ChunkedDatum); !ok {
 			return mapDatum(ctx, d, castToText)

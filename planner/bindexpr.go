@@ -504,7 +504,7 @@ func (b *binder) bindNode(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 		}
 		if t := commonType(args); t != nil {
 			for i, a := range args {
-				if a.typ != nil && (numeric(t) && numeric(a.typ) || a.typ.ID() == arrow.NULL) {
+				if a.typ != nil && (numeric(t) && numeric(a.typ) || a.typ.ID() == arrow.NULL || temporal(t) && temporal(a.typ)) {
 					args[i] = b.coerce(a, t)
 				}
 			}
@@ -732,8 +732,12 @@ func (b *binder) bindAExpr(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, error
 }
 
 // coercePair casts a string literal compared with a date to a date (SQL
-// lets '1995-01-01' stand for a date).
+// lets '1995-01-01' stand for a date), and brings a timestamp and a date,
+// string literal or timestamp of another kind to one type (timeCoerce).
 func (b *binder) coercePair(l, r *expr) (*expr, *expr) {
+	if l2, r2, ok := timeCoerce(l, r); ok {
+		return l2, r2
+	}
 	if l.typ != nil && r.typ != nil {
 		if l.typ.ID() == arrow.DATE32 && r.kind == eLit && r.typ.ID() == arrow.STRING {
 			if d, err := dateLiteral(r.lit.GetStringValue()); err == nil {
@@ -765,6 +769,8 @@ func commonType(es []*expr) arrow.DataType {
 			continue
 		}
 		switch {
+		case temporal(t) && temporal(e.typ):
+			t = timeCommon(t, e.typ)
 		case arrow.IsFloating(t.ID()) || arrow.IsFloating(e.typ.ID()):
 			t = arrow.PrimitiveTypes.Float64
 		case t.ID() == arrow.DECIMAL128 || e.typ.ID() == arrow.DECIMAL128:
@@ -798,6 +804,9 @@ func numeric(t arrow.DataType) bool {
 // unify casts two numbers of different types (join keys) to their common
 // type; other pairs are returned as they are.
 func (b *binder) unify(l, r *expr) (*expr, *expr) {
+	if l2, r2, ok := timeCoerce(l, r); ok {
+		return l2, r2
+	}
 	if l.typ == nil || r.typ == nil || arrow.TypeEqual(l.typ, r.typ) || !numeric(l.typ) || !numeric(r.typ) {
 		return l, r
 	}
@@ -853,6 +862,12 @@ func (b *binder) bindCast(tc *pg.TypeCast, sc *scope, ag *aggBinder) (*expr, err
 	if err != nil {
 		return nil, err
 	}
+	if arg.kind == eLit && arg.typ.ID() == arrow.STRING {
+		if at, _ := wire.TypeFromProto(t); at != nil && at.ID() == arrow.TIMESTAMP {
+			// TIMESTAMP '…': parsed now, so that a bad one fails the plan.
+			return timestampLiteral(arg.lit.GetStringValue(), at.(*arrow.TimestampType), tc.GetLocation())
+		}
+	}
 	return &expr{kind: eCast, args: []*expr{arg}, to: t}, nil
 }
 
@@ -906,7 +921,7 @@ func (b *binder) bindGreatest(m *pg.MinMaxExpr, sc *scope, ag *aggBinder) (*expr
 		return args[0], nil // all NULL
 	}
 	for i, a := range args {
-		if a.typ != nil && (numeric(t) && numeric(a.typ) || a.typ.ID() == arrow.NULL) {
+		if a.typ != nil && (numeric(t) && numeric(a.typ) || a.typ.ID() == arrow.NULL || temporal(t) && temporal(a.typ)) {
 			args[i] = b.coerce(a, t)
 		}
 	}

@@ -114,3 +114,17 @@ func intervalLiteral(s string, mask int32, pos int32) (*expr, error) {
 	return &expr{kind: eLit, typ: arrow.FixedWidthTypes.MonthDayNanoInterval,
 		lit: &kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_INTERVAL_MONTH_DAY_NANO}, Value: &kapotv1.ScalarValue_IntervalValue{IntervalValue: iv}}}, nil
 }
+
+// timestampLiteral builds TIMESTAMP '…' (TIMESTAMPTZ, TIMESTAMP_NS) from
+// its text.
+func timestampLiteral(s string, t *arrow.TimestampType, pos int32) (*expr, error) {
+	v, err := engine.ParseTimestamp(s, t)
+	if err != nil {
+		return nil, errAt(pos, err, "%v", err)
+	}
+	pt, err := wire.TypeToProto(t)
+	if err != nil {
+		return nil, errAt(pos, err, "%v", err)
+	}
+	return &expr{kind: eLit, typ: t, lit: &kapotv1.ScalarValue{Type: pt, Value: &kapotv1.ScalarValue_IntValue{IntValue: int64(v)}}}, nil
+}

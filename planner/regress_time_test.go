@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -192,5 +193,61 @@ func TestParquetTimestampsFromDuckDB(t *testing.T) {
 		{"columns", `select * from t`, []string{"1|2024-02-07 02:11:59.123456|2024-02-07 02:11:59.123456+00|2024-02-07 02:11:59.123456789|2024-02-07 02:11:59.123"}},
 		{"as text", `select cast(a as varchar), cast(b as varchar), cast(c as varchar), cast(d as varchar) from t`,
 			[]string{"2024-02-07 02:11:59.123456|2024-02-07 02:11:59.123456+00|2024-02-07 02:11:59.123456789|2024-02-07 02:11:59.123"}},
+	})
+}
+
+// timeTable has DuckDB write t: k, ts TIMESTAMP (timeStamps), tz the same
+// instants as TIMESTAMPTZ, d a DATE and s the timestamp as text; row 9 is
+// all NULL but k.
+func timeTable(t *testing.T) (*Catalog, *duckTable) {
+	t.Helper()
+	var vals []string
+	for i, s := range timeStamps {
+		vals = append(vals, fmt.Sprintf("(%d, timestamp '%s', timestamptz '%s+00', date '2024-02-%02d', ' %s ')", i+1, s, s, 1+i*3, s))
+	}
+	vals = append(vals, "(9, NULL, NULL, NULL, NULL)")
+	path := filepath.Join(t.TempDir(), "t.parquet")
+	d := &duckTable{t: t}
+	if _, err := d.query(fmt.Sprintf(`copy (select * from (values %s) v(k, ts, tz, d, s)) to '%s'`, strings.Join(vals, ", "), path)); err != nil {
+		t.Fatal(err)
+	}
+	return timeCatalog(t, path)
+}
+
+// TestTimestampSQL: TIMESTAMP literals, casts between timestamps, text and
+// dates, comparisons, ORDER BY, GROUP BY, joins and min/max on timestamps.
+func TestTimestampSQL(t *testing.T) {
+	cat, d := timeTable(t)
+	runTimeCases(t, cat, d, []timeCase{
+		{"literals", `select TIMESTAMP '2024-02-07 02:11:59', '2024-02-07 02:11:59.5'::timestamp, timestamp '2024-02-07', cast('2024-02-07T02:11:59.123456' as timestamp), timestamp '1969-12-31 23:59:59.999999'`,
+			[]string{"2024-02-07 02:11:59|2024-02-07 02:11:59.5|2024-02-07 00:00:00|2024-02-07 02:11:59.123456|1969-12-31 23:59:59.999999"}},
+		{"timestamptz literals", `select timestamptz '2024-02-07 02:11:59+02', timestamptz '2024-02-07 02:11:59-01:30', cast('2024-02-07 02:11:59Z' as timestamptz), timestamptz '2024-02-07'`,
+			[]string{"2024-02-07 00:11:59+00|2024-02-07 03:41:59+00|2024-02-07 02:11:59+00|2024-02-07 00:00:00+00"}},
+		{"text to timestamp", `select k, cast(s as timestamp) from t order by k`,
+			[]string{"1|2024-02-07 02:11:59", "2|2024-02-07 02:11:59.123456", "3|2024-02-07 00:00:00.5", "4|1999-12-31 23:59:59.00001",
+				"5|2024-02-29 12:00:00.12", "6|1969-07-20 20:17:40", "7|2023-12-31 23:59:59.999999", "8|2024-01-01 00:00:00", "9|NULL"}},
+		{"timestamp to date and text", `select k, cast(ts as date), cast(tz as date), cast(ts as varchar), cast(tz as varchar), length(cast(ts as varchar)) from t where k in (2, 6, 9) order by k`,
+			[]string{"2|2024-02-07|2024-02-07|2024-02-07 02:11:59.123456|2024-02-07 02:11:59.123456+00|26", "6|1969-07-20|1969-07-20|1969-07-20 20:17:40|1969-07-20 20:17:40+00|19", "9|NULL|NULL|NULL|NULL|NULL"}},
+		{"date to timestamp", `select k, cast(d as timestamp), cast(d as timestamptz), cast(ts as timestamptz), cast(tz as timestamp) from t where k in (1, 6) order by k`,
+			[]string{"1|2024-02-01 00:00:00|2024-02-01 00:00:00+00|2024-02-07 02:11:59+00|2024-02-07 02:11:59", "6|2024-02-16 00:00:00|2024-02-16 00:00:00+00|1969-07-20 20:17:40+00|1969-07-20 20:17:40"}},
+		{"compare with text and timestamps", `select k from t where ts >= '2024-02-07' and ts < timestamp '2024-02-08' order by k`, []string{"1", "2", "3"}},
+		{"compare with a date", `select k, ts > d, ts = tz, tz < timestamp '2000-01-01', ts between date '1999-12-31' and '2024-01-01' from t order by k`,
+			[]string{"1|true|true|false|false", "2|true|true|false|false", "3|true|true|false|false", "4|false|true|true|true", "5|true|true|false|false",
+				"6|false|true|true|false", "7|false|true|false|true", "8|false|true|false|true", "9|NULL|NULL|NULL|NULL"}},
+		{"in list", `select k from t where ts in ('2024-02-07 02:11:59', timestamp '2024-01-01 00:00:00', '1969-07-20 20:17:40') order by k`, []string{"1", "6", "8"}},
+		{"order by", `select k, ts from t order by ts desc nulls first, k limit 4`,
+			[]string{"9|NULL", "5|2024-02-29 12:00:00.12", "2|2024-02-07 02:11:59.123456", "1|2024-02-07 02:11:59"}},
+		{"group by a day", `select cast(ts as date) as day, count(*), min(ts), max(ts), min(tz) from t group by 1 order by 1 nulls last`,
+			[]string{"1969-07-20|1|1969-07-20 20:17:40|1969-07-20 20:17:40|1969-07-20 20:17:40+00", "1999-12-31|1|1999-12-31 23:59:59.00001|1999-12-31 23:59:59.00001|1999-12-31 23:59:59.00001+00",
+				"2023-12-31|1|2023-12-31 23:59:59.999999|2023-12-31 23:59:59.999999|2023-12-31 23:59:59.999999+00", "2024-01-01|1|2024-01-01 00:00:00|2024-01-01 00:00:00|2024-01-01 00:00:00+00",
+				"2024-02-07|3|2024-02-07 00:00:00.5|2024-02-07 02:11:59.123456|2024-02-07 00:00:00.5+00", "2024-02-29|1|2024-02-29 12:00:00.12|2024-02-29 12:00:00.12|2024-02-29 12:00:00.12+00", "NULL|1|NULL|NULL|NULL"}},
+		{"group by a timestamp", `select ts, count(*) from t where k <= 3 or k = 9 group by ts order by ts nulls first`,
+			[]string{"NULL|1", "2024-02-07 00:00:00.5|1", "2024-02-07 02:11:59|1", "2024-02-07 02:11:59.123456|1"}},
+		{"join on timestamps", `select a.k, b.k from t a join t b on a.ts = b.tz order by 1`,
+			[]string{"1|1", "2|2", "3|3", "4|4", "5|5", "6|6", "7|7", "8|8"}},
+		{"join timestamp with date", `select a.k, b.k from t a join t b on cast(a.ts as date) = b.d order by 1, 2`, []string{"1|3", "2|3", "3|3"}},
+		{"case of a date and a timestamp", `select k, case when k > 4 then d else ts end, greatest(ts, d) from t where k in (1, 5) order by k`,
+			[]string{"1|2024-02-07 02:11:59|2024-02-07 02:11:59", "5|2024-02-13 00:00:00|2024-02-29 12:00:00.12"}},
+		{"distinct and count distinct", `select count(distinct ts), count(distinct cast(ts as date)) from t`, []string{"8|6"}},
 	})
 }

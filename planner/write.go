@@ -306,6 +306,13 @@ func sqlType(tn *pg.TypeName, loc int32) (*kapotv1.DataType, error) {
 		return &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_UTF8}, nil
 	case "bool", "boolean":
 		return &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_BOOL}, nil
+	case "timestamp", "datetime", "timestamptz", "timestamp_ns":
+		if len(mods) > 0 {
+			return nil, notSupported(loc, "a precision of "+strings.ToUpper(tname)+" (TIMESTAMP(p))")
+		}
+		id := map[string]kapotv1.TypeId{"timestamp": kapotv1.TypeId_TYPE_ID_TIMESTAMP_LOCAL_MICROS, "datetime": kapotv1.TypeId_TYPE_ID_TIMESTAMP_LOCAL_MICROS,
+			"timestamptz": kapotv1.TypeId_TYPE_ID_TIMESTAMP_MICROS, "timestamp_ns": kapotv1.TypeId_TYPE_ID_TIMESTAMP_LOCAL_NANOS}[tname]
+		return &kapotv1.DataType{Id: id}, nil
 	case "numeric", "decimal":
 		p, s := int32(38), int32(10)
 		if len(mods) >= 1 {

@@ -61,7 +61,7 @@ func TestParseWritesRefused(t *testing.T) {
 		"CREATE TEMP TABLE t (a INT)",
 		"CREATE TABLE s.t (a INT)",
 		"CREATE TABLE t (a INT[])",
-		"CREATE TABLE t (a TIMESTAMP)",
+		"CREATE TABLE t (a TIMESTAMP(3))",
 		"CREATE MATERIALIZED VIEW v AS SELECT 1",
 		"DROP TABLE t CASCADE",
 		"DROP TABLE a, b",
