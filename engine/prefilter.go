@@ -243,3 +243,16 @@ func selectDict(d *array.Dictionary, mask []bool, sel []int32, first bool) []int
 	}
 	return sel[:keep]
 }
+
+// keepWhere keeps, in place, the rows sel[i] for which m[i] is true (not
+// null): m was evaluated over the rows of sel gathered.
+func keepWhere(m *array.Boolean, sel []int32) []int32 {
+	k := 0
+	for i, r := range sel {
+		if m.IsValid(i) && m.Value(i) {
+			sel[k] = r
+			k++
+		}
+	}
+	return sel[:k]
+}
