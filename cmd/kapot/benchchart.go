@@ -1,3 +1,5 @@
+//go:build duckdb
+
 package main
 
 import (
@@ -10,7 +12,8 @@ import (
 )
 
 // benchChart draws the per-query medians as grouped bars (kapot, and
-// DuckDB when compared) into a PNG at path.
+// DuckDB when compared) into a PNG at path. Only bin/kapot-bench (-tags
+// duckdb) draws: the plotting library stays out of the kapot binary.
 func benchChart(path string, r *benchResult) error {
 	p := plot.New()
 	bench := r.Benchmark

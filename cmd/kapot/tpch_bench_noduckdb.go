@@ -7,3 +7,7 @@ func openDuckDBTPCDS(string) (referenceEngine, error) { return nil, errNoDuckDB(
 
 // openDuckDBTPCDSOracle refuses like openDuckDBTPCDS.
 func openDuckDBTPCDSOracle(string) (referenceEngine, error) { return nil, errNoDuckDB() }
+
+// benchChart refuses: charts are drawn by bin/kapot-bench only (the
+// plotting library stays out of the kapot binary).
+func benchChart(string, *benchResult) error { return errNoChart }
