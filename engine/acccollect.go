@@ -317,7 +317,12 @@ func (a *collectAcc) percentileType() (arrow.DataType, error) {
 	switch {
 	case arrow.IsInteger(t.ID()), arrow.IsFloating(t.ID()), t.ID() == arrow.NULL:
 		return arrow.PrimitiveTypes.Float64, nil
-	case t.ID() == arrow.DECIMAL128, t.ID() == arrow.DATE32:
+	case t.ID() == arrow.DECIMAL128:
+		return t, nil
+	case t.ID() == arrow.DATE32:
+		// Between two days, a time of day: a TIMESTAMP, as in DuckDB.
+		return timestampType, nil
+	case t.ID() == arrow.TIMESTAMP && t.(*arrow.TimestampType).Unit == arrow.Microsecond:
 		return t, nil
 	}
 	return nil, fmt.Errorf("percentile_cont / median over %s: %w", t, ErrNotSupported)
@@ -398,8 +403,8 @@ func (a *collectAcc) discIndex(n int) int {
 }
 
 // interpolate appends lo + d·(hi − lo): a DOUBLE for numbers; decimals
-// and dates keep their type, decimals truncating the step and dates
-// rounding it down, as DuckDB does.
+// keep their type, truncating the step; dates and timestamps give a
+// TIMESTAMP, the step rounded to the microsecond.
 func interpolate(b array.Builder, v arrow.Array, lo, hi int, d float64) {
 	switch x := v.(type) {
 	case *array.Decimal128:
@@ -411,9 +416,11 @@ func interpolate(b array.Builder, v arrow.Array, lo, hi int, d float64) {
 		}
 		b.(*array.Decimal128Builder).Append(l.Add(s))
 	case *array.Date32:
+		l, h := int64(x.Value(lo))*microsPerDay, int64(x.Value(hi))*microsPerDay
+		b.(*array.TimestampBuilder).Append(arrow.Timestamp(l + int64(math.Round(float64(h-l)*d))))
+	case *array.Timestamp:
 		l, h := int64(x.Value(lo)), int64(x.Value(hi))
-		// Dates round the step down (DuckDB), decimals truncate it.
-		b.(*array.Date32Builder).Append(arrow.Date32(l + int64(math.Floor(float64(h-l)*d))))
+		b.(*array.TimestampBuilder).Append(arrow.Timestamp(l + int64(math.Round(float64(h-l)*d))))
 	default:
 		l, h := numberAt(v, lo), numberAt(v, hi)
 		b.(*array.Float64Builder).Append(l + (h-l)*d)

@@ -111,9 +111,22 @@ var datePartFields = map[string]func(days, micros int64) int64{
 		y, _, _ := civilFromDays(d)
 		return d - daysFromCivil(y, 1, 1) + 1
 	},
-	"hour":   func(_, us int64) int64 { return us / 3_600_000_000 },
-	"minute": func(_, us int64) int64 { return us / 60_000_000 % 60 },
-	"second": func(_, us int64) int64 { return us / 1_000_000 % 60 },
+	"hour":        func(_, us int64) int64 { return us / 3_600_000_000 },
+	"minute":      func(_, us int64) int64 { return us / 60_000_000 % 60 },
+	"second":      func(_, us int64) int64 { return us / 1_000_000 % 60 },
+	"millisecond": func(_, us int64) int64 { return us / 1000 % 60_000 }, // the seconds' part in milliseconds
+	"microsecond": func(_, us int64) int64 { return us % 60_000_000 },    // the seconds' part in microseconds
+	"decade":      func(d, _ int64) int64 { y, _, _ := civilFromDays(d); return floorDiv(y, 10) },
+	"century":     func(d, _ int64) int64 { y, _, _ := civilFromDays(d); return floorDiv(y-1, 100) + 1 },
+	"millennium":  func(d, _ int64) int64 { y, _, _ := civilFromDays(d); return floorDiv(y-1, 1000) + 1 },
+}
+
+// datePartAliases are other names of datePartFields' fields.
+var datePartAliases = map[string]string{
+	"years": "year", "months": "month", "days": "day", "hours": "hour", "minutes": "minute", "seconds": "second",
+	"milliseconds": "millisecond", "ms": "millisecond", "microseconds": "microsecond", "us": "microsecond",
+	"weeks": "week", "quarters": "quarter", "decades": "decade", "centuries": "century", "millennia": "millennium",
+	"dayofweek": "dow", "weekday": "dow", "dayofyear": "doy", "dayofmonth": "day",
 }
 
 // isoYearWeek is the ISO 8601 year and week of a day: weeks start on
@@ -135,7 +148,14 @@ func datePartFunc(name string, args []Expr) (Expr, error) {
 	if !ok {
 		return nil, fmt.Errorf("field must be a string literal: %w", ErrNotSupported)
 	}
-	f, ok := datePartFields[strings.ToLower(field)]
+	field = strings.ToLower(field)
+	if a, ok := datePartAliases[field]; ok {
+		field = a
+	}
+	f, ok := datePartFields[field]
+	if field == "epoch" {
+		f, ok = func(d, us int64) int64 { return d*microsPerDay + us }, true
+	}
 	if !ok {
 		return nil, fmt.Errorf("unknown field %q: %w", field, ErrNotSupported)
 	}
@@ -148,11 +168,20 @@ func datePartFunc(name string, args []Expr) (Expr, error) {
 	default:
 		return nil, fmt.Errorf("source must be a date or timestamp, got %s: %w", src, ErrInvalidPlan)
 	}
-	return &kernelExpr{display: name + "[" + strings.ToLower(field) + "]", args: args[1:], typ: arrow.PrimitiveTypes.Int64,
-		fn: func(_ context.Context, mem memory.Allocator, a []arrow.Array) (arrow.Array, error) {
+	typ := arrow.DataType(arrow.PrimitiveTypes.Int64)
+	if field == "epoch" {
+		// Seconds since 1970-01-01 00:00 with their fraction, a DOUBLE
+		// (DuckDB): computed as microseconds, divided at the end.
+		typ = arrow.PrimitiveTypes.Float64
+	}
+	return &kernelExpr{display: name + "[" + field + "]", args: args[1:], typ: typ,
+		fn: func(_ context.Context, mem memory.Allocator, a []arrow.Array) (out arrow.Array, err error) {
 			n := a[0].Len()
 			bld := array.NewInt64Builder(mem)
 			defer bld.Release()
+			if field == "epoch" {
+				defer func() { out, err = epochSeconds(mem, out, err) }()
+			}
 			bld.Reserve(n)
 			switch in := a[0].(type) {
 			case *array.Date32:
@@ -183,7 +212,28 @@ func datePartFunc(name string, args []Expr) (Expr, error) {
 		}}, nil
 }
 
-// dateArith binds date ± interval, interval + date and date ± integer days.
+// epochSeconds turns microseconds into seconds (a DOUBLE), releasing us.
+func epochSeconds(mem memory.Allocator, us arrow.Array, err error) (arrow.Array, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer us.Release()
+	in := us.(*array.Int64)
+	bld := array.NewFloat64Builder(mem)
+	defer bld.Release()
+	bld.Reserve(in.Len())
+	for i := 0; i < in.Len(); i++ {
+		if in.IsNull(i) {
+			bld.UnsafeAppendBoolToBitmap(false)
+			continue
+		}
+		bld.UnsafeAppend(float64(in.Value(i)) / 1e6)
+	}
+	return bld.NewArray(), nil
+}
+
+// dateArith binds date ± integer days and date − date (date ± interval is
+// timeArith's).
 // It returns nil when the operand types are not a date and an interval or
 // integer, so the caller can try other rules.
 func dateArith(l Expr, op kapotv1.BinaryOp, r Expr) (Expr, error) {
@@ -202,7 +252,7 @@ func dateArith(l Expr, op kapotv1.BinaryOp, r Expr) (Expr, error) {
 		return dateDiff(l, r), nil
 	}
 	ot := other.DataType().ID()
-	if ot != arrow.INTERVAL_MONTH_DAY_NANO && !arrow.IsInteger(ot) {
+	if !arrow.IsInteger(ot) { // date ± interval: timeArith
 		return nil, nil
 	}
 	sign := int64(1)
@@ -219,22 +269,6 @@ func dateArith(l Expr, op kapotv1.BinaryOp, r Expr) (Expr, error) {
 			bld := array.NewDate32Builder(mem)
 			defer bld.Release()
 			bld.Reserve(n)
-			if iv, ok := a[1].(*array.MonthDayNanoInterval); ok {
-				for i := 0; i < n; i++ {
-					if dates.IsNull(i) || iv.IsNull(i) {
-						bld.UnsafeAppendBoolToBitmap(false)
-						continue
-					}
-					v := iv.Value(i)
-					if v.Nanoseconds%nanosPerDay != 0 {
-						return nil, fmt.Errorf("date %s interval with a time part (%d ns): %w", display, v.Nanoseconds, ErrNotSupported)
-					}
-					d := addMonths(int64(dates.Value(i)), int32(sign)*v.Months)
-					d += sign * (int64(v.Days) + v.Nanoseconds/nanosPerDay)
-					bld.UnsafeAppend(arrow.Date32(d))
-				}
-				return bld.NewArray(), nil
-			}
 			days, err := int64Values(ctx, mem, a[1])
 			if err != nil {
 				return nil, err

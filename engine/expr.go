@@ -89,9 +89,10 @@ func ExprFromProto(e *kapotv1.PhysicalExprNode, schema *arrow.Schema) (Expr, err
 		}
 		// To text, kapot's own cast (castToText) takes every number and
 		// date type.
-		toText := t.ID() == arrow.STRING && (arrow.IsDecimal(in.DataType().ID()) || compute.CanCast(in.DataType(), t))
+		toText := t.ID() == arrow.STRING && (arrow.IsDecimal(in.DataType().ID()) || in.DataType().ID() == arrow.INTERVAL_MONTH_DAY_NANO ||
+			compute.CanCast(in.DataType(), t))
 		textToDecimal := t.ID() == arrow.DECIMAL128 && isString(in.DataType())
-		if !toText && !textToDecimal && !compute.CanCast(in.DataType(), t) {
+		if !toText && !textToDecimal && !isTimeCast(in.DataType(), t) && !compute.CanCast(in.DataType(), t) {
 			return nil, fmt.Errorf("cast %s to %s: %w", in.DataType(), t, ErrNotSupported)
 		}
 		return &castExpr{in: in, to: t, safe: x.Cast.GetSafe()}, nil
@@ -462,6 +463,9 @@ var binaryFuncs = map[kapotv1.BinaryOp]struct{ fn, display string }{
 func newBinaryExpr(l Expr, op kapotv1.BinaryOp, r Expr) (Expr, error) {
 	if op == kapotv1.BinaryOp_BINARY_OP_MOD {
 		return newModExpr(l, r)
+	}
+	if e, err := timeArith(l, op, r); e != nil || err != nil {
+		return e, err
 	}
 	if e, err := dateArith(l, op, r); e != nil || err != nil {
 		return e, err

@@ -146,10 +146,11 @@ func TestExpressions(t *testing.T) {
 		{"decimal mod", op(col("d"), kapotv1.BinaryOp_BINARY_OP_MOD, decLit("300", 15, 2)), "decimal(15, 2)", []string{"0.34", "-0.05", "NULL", "1.00", "0.10"}},
 		{"negate", &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Negative{Negative: &kapotv1.NegativeExpr{Expr: col("d")}}}, "decimal(15, 2)", []string{"-12.34", "0.05", "NULL", "-100.00", "-0.10"}},
 		// Dates.
-		{"date minus interval days", op(col("dt"), S, intervalLit(0, 90)), "date32", []string{"1998-09-02", "2019-11-02", "NULL", "1999-12-01", "1969-10-03"}},
-		{"date plus month clamps", op(col("dt"), B, intervalLit(1, 0)), "date32", []string{"1999-01-01", "2020-02-29", "NULL", "2000-03-29", "1970-02-01"}},
-		{"date plus year", op(col("dt"), B, intervalLit(12, 0)), "date32", []string{"1999-12-01", "2021-01-31", "NULL", "2001-02-28", "1971-01-01"}},
-		{"interval plus date", op(intervalLit(0, 1), B, col("dt")), "date32", []string{"1998-12-02", "2020-02-01", "NULL", "2000-03-01", "1970-01-02"}},
+		// date ± interval is a TIMESTAMP, as in DuckDB and PostgreSQL.
+		{"date minus interval days", op(col("dt"), S, intervalLit(0, 90)), "timestamp[us]", []string{"1998-09-02 00:00:00", "2019-11-02 00:00:00", "NULL", "1999-12-01 00:00:00", "1969-10-03 00:00:00"}},
+		{"date plus month clamps", op(col("dt"), B, intervalLit(1, 0)), "timestamp[us]", []string{"1999-01-01 00:00:00", "2020-02-29 00:00:00", "NULL", "2000-03-29 00:00:00", "1970-02-01 00:00:00"}},
+		{"date plus year", op(col("dt"), B, intervalLit(12, 0)), "timestamp[us]", []string{"1999-12-01 00:00:00", "2021-01-31 00:00:00", "NULL", "2001-02-28 00:00:00", "1971-01-01 00:00:00"}},
+		{"interval plus date", op(intervalLit(0, 1), B, col("dt")), "timestamp[us]", []string{"1998-12-02 00:00:00", "2020-02-01 00:00:00", "NULL", "2000-03-01 00:00:00", "1970-01-02 00:00:00"}},
 		{"date plus int", op(col("dt"), B, col("n")), "date32", []string{"1998-12-08", "NULL", "NULL", "2000-02-29", "1969-12-29"}},
 		{"year", fn("date_part", strLit("year"), col("dt")), "int64", []string{"1998", "2020", "NULL", "2000", "1970"}},
 		{"month", fn("extract", strLit("MONTH"), col("dt")), "int64", []string{"12", "1", "NULL", "2", "1"}},

@@ -1,10 +1,14 @@
 package engine
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
 // Date functions beyond date_part (datetime.go), on DATE values.
@@ -32,33 +36,87 @@ func dateField(e Expr, allowed ...string) (string, error) {
 	return "", fmt.Errorf("date part %q (have %s): %w", field, strings.Join(allowed, ", "), ErrNotSupported)
 }
 
-// dateTruncFunc is date_trunc('year'|'quarter'|'month'|'week'|'day',
-// date): the first day of the period (weeks start on Monday), a DATE.
+// truncUnits are the units date_trunc knows, finest first.
+var truncUnits = []string{"microseconds", "milliseconds", "second", "minute", "hour", "day", "week", "month", "quarter", "year", "decade", "century", "millennium"}
+
+// dateTruncFunc is date_trunc(unit, date_or_timestamp): the start of the
+// unit's period (weeks start on Monday; centuries and millennia start in
+// years ending in 00 and 000, as DuckDB counts them, PostgreSQL in 01), a TIMESTAMP for a date or TIMESTAMP (µs or
+// ns), a TIMESTAMPTZ for a TIMESTAMPTZ, as in DuckDB.
 func dateTruncFunc(name string, args []Expr) (Expr, error) {
 	if err := wantArgs(args, 2, 2); err != nil {
 		return nil, err
 	}
-	field, err := dateField(args[0], "year", "quarter", "month", "week", "day")
-	if err != nil {
-		return nil, err
+	field, ok := literalString(args[0])
+	if !ok {
+		return nil, fmt.Errorf("the date part must be a string literal: %w", ErrNotSupported)
 	}
-	if args[1].DataType().ID() != arrow.DATE32 {
-		return nil, fmt.Errorf("date_trunc of %s: %w", args[1].DataType(), ErrNotSupported)
+	field = strings.ToLower(field)
+	if a, ok := map[string]string{"microsecond": "microseconds", "us": "microseconds", "millisecond": "milliseconds", "ms": "milliseconds",
+		"seconds": "second", "minutes": "minute", "hours": "hour", "days": "day", "weeks": "week", "months": "month",
+		"quarters": "quarter", "years": "year", "decades": "decade", "centuries": "century", "millennia": "millennium"}[field]; ok {
+		field = a
 	}
-	return dateRowFunc(name+"["+field+"]", args[1:], arrow.FixedWidthTypes.Date32, func(d []int64) (any, error) {
-		y, m, dd := civilFromDays(d[0])
-		switch field {
-		case "year":
-			m, dd = 1, 1
-		case "quarter":
-			m, dd = (m-1)/3*3+1, 1
-		case "month":
-			dd = 1
-		case "week":
-			return arrow.Date32(d[0] - floorMod(d[0]+3, 7)), nil // 1970-01-01 was a Thursday
+	if !slices.Contains(truncUnits, field) {
+		return nil, fmt.Errorf("date_trunc unit %q (have %s): %w", field, strings.Join(truncUnits, ", "), ErrNotSupported)
+	}
+	in := args[1]
+	out := arrow.DataType(timestampType)
+	switch t := in.DataType().(type) {
+	case *arrow.TimestampType:
+		if t.TimeZone != "" {
+			out = t
 		}
-		return arrow.Date32(daysFromCivil(y, m, dd)), nil
-	})
+		if t.Unit != arrow.Microsecond {
+			in = &castExpr{in: in, to: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: t.TimeZone}}
+		}
+	default:
+		if t.ID() != arrow.DATE32 && t.ID() != arrow.NULL {
+			return nil, fmt.Errorf("date_trunc of %s: %w", in.DataType(), ErrInvalidPlan)
+		}
+		in = &castExpr{in: in, to: timestampType}
+	}
+	return &kernelExpr{display: name + "[" + field + "]", args: []Expr{in}, typ: out,
+		fn: func(_ context.Context, mem memory.Allocator, a []arrow.Array) (arrow.Array, error) {
+			ts := a[0].(*array.Timestamp)
+			bld := array.NewTimestampBuilder(mem, out.(*arrow.TimestampType))
+			defer bld.Release()
+			bld.Reserve(ts.Len())
+			for i := 0; i < ts.Len(); i++ {
+				if ts.IsNull(i) {
+					bld.UnsafeAppendBoolToBitmap(false)
+					continue
+				}
+				bld.UnsafeAppend(arrow.Timestamp(truncMicros(int64(ts.Value(i)), field)))
+			}
+			return bld.NewArray(), nil
+		}}, nil
+}
+
+// truncMicros truncates microseconds since the epoch to the start of
+// unit's period.
+func truncMicros(us int64, unit string) int64 {
+	step := map[string]int64{"microseconds": 1, "milliseconds": 1000, "second": 1_000_000, "minute": 60_000_000, "hour": 3_600_000_000, "day": microsPerDay}[unit]
+	if step != 0 {
+		return floorDiv(us, step) * step
+	}
+	d := floorDiv(us, microsPerDay)
+	y, m, _ := civilFromDays(d)
+	switch unit {
+	case "week":
+		return (d - floorMod(d+3, 7)) * microsPerDay // 1970-01-01 was a Thursday
+	case "month":
+		return daysFromCivil(y, m, 1) * microsPerDay
+	case "quarter":
+		return daysFromCivil(y, (m-1)/3*3+1, 1) * microsPerDay
+	case "year":
+		return daysFromCivil(y, 1, 1) * microsPerDay
+	case "decade":
+		return daysFromCivil(floorDiv(y, 10)*10, 1, 1) * microsPerDay
+	case "century":
+		return daysFromCivil(floorDiv(y, 100)*100, 1, 1) * microsPerDay
+	}
+	return daysFromCivil(floorDiv(y, 1000)*1000, 1, 1) * microsPerDay // millennium
 }
 
 // dateDiffFunc is date_diff(part, start, end): the number of part

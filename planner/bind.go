@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	pg "github.com/pganalyze/pg_query_go/v6"
@@ -15,7 +16,10 @@ import (
 
 type binder struct {
 	// ctx is the statement's: binding stops when it ends (see check).
-	ctx   context.Context
+	ctx context.Context
+	// now is the statement's clock (CURRENT_TIMESTAMP, now(),
+	// CURRENT_DATE): read once, the same value wherever it is used.
+	now   time.Time
 	steps int
 	cat   *Catalog
 	cols  map[colID]*column
@@ -671,4 +675,12 @@ func defaultName(n *pg.Node) string {
 		return "greatest"
 	}
 	return "?column?"
+}
+
+// clock is the statement's time, read on first use.
+func (b *binder) clock() time.Time {
+	if b.now.IsZero() {
+		b.now = time.Now().UTC()
+	}
+	return b.now
 }

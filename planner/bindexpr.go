@@ -3,7 +3,6 @@ package planner
 import (
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/scalar"
@@ -441,6 +440,11 @@ func (b *binder) bindNode(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 			args = append(args, e)
 		}
 		switch name {
+		case "now", "transaction_timestamp", "get_current_timestamp":
+			if len(args) != 0 {
+				return nil, errAt(fc.GetLocation(), engine.ErrInvalidPlan, "%s takes no arguments", name)
+			}
+			return clockLiteral(b.clock(), wire.TimestampTZ), nil
 		case "extract", "date_part":
 			name = "date_part"
 		case "substring", "substr":
@@ -458,7 +462,7 @@ func (b *binder) bindNode(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 					args[i] = b.coerce(a, arrow.BinaryTypes.String)
 				}
 			}
-		case "year", "month", "day", "quarter", "week", "dayofweek", "dayofmonth", "dayofyear", "isodow":
+		case "year", "month", "day", "quarter", "week", "dayofweek", "dayofmonth", "dayofyear", "isodow", "hour", "minute", "second", "millisecond", "microsecond", "epoch":
 			// DuckDB's part functions: date_part of that field.
 			if len(args) != 1 {
 				return nil, errAt(fc.GetLocation(), engine.ErrInvalidPlan, "%s takes one argument", name)
@@ -518,11 +522,16 @@ func (b *binder) bindNode(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 		return b.bindGrouping(n.GetGroupingFunc(), ag)
 	case n.GetSqlvalueFunction() != nil:
 		f := n.GetSqlvalueFunction()
-		if f.GetOp() == pg.SQLValueFunctionOp_SVFOP_CURRENT_DATE {
-			// A constant of the query's start, the same in every task.
-			return dateLiteral(time.Now().UTC().Format("2006-01-02"))
+		switch f.GetOp() {
+		case pg.SQLValueFunctionOp_SVFOP_CURRENT_DATE:
+			// A constant of the statement's start, the same in every task.
+			return dateLiteral(b.clock().Format("2006-01-02"))
+		case pg.SQLValueFunctionOp_SVFOP_CURRENT_TIMESTAMP:
+			return clockLiteral(b.clock(), wire.TimestampTZ), nil
+		case pg.SQLValueFunctionOp_SVFOP_LOCALTIMESTAMP:
+			return clockLiteral(b.clock(), wire.Timestamp), nil
 		}
-		return nil, notSupported(f.GetLocation(), "CURRENT_TIME, CURRENT_TIMESTAMP and other clock values other than CURRENT_DATE")
+		return nil, notSupported(f.GetLocation(), "CURRENT_TIME, LOCALTIME, CURRENT_TIMESTAMP(p) and other clock values but CURRENT_DATE, CURRENT_TIMESTAMP and LOCALTIMESTAMP")
 	case n.GetSubLink() != nil:
 		switch n.GetSubLink().GetSubLinkType() {
 		case pg.SubLinkType_EXISTS_SUBLINK:
@@ -583,7 +592,11 @@ func (b *binder) bindAExpr(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, error
 		if err != nil {
 			return nil, err
 		}
-		l, r = b.coercePair(l, r)
+		if comparison(op) {
+			l, r = b.coercePair(l, r)
+		} else {
+			l, r = coerceDates(l, r)
+		}
 		if args := b.typeNulls([]*expr{l, r}); args != nil {
 			l, r = args[0], args[1]
 		}
@@ -671,6 +684,12 @@ func (b *binder) bindAExpr(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, error
 		}
 		_, lo = b.coercePair(v, lo)
 		_, hi = b.coercePair(v, hi)
+		if all := []*expr{v, lo, hi}; temporal(v.typ) && temporal(lo.typ) && temporal(hi.typ) {
+			// A date between timestamps (or the other way round): all
+			// three at their common type.
+			t := commonType(all)
+			v, lo, hi = coerceTo(v, t), coerceTo(lo, t), coerceTo(hi, t)
+		}
 		if args := b.typeNulls([]*expr{v, lo, hi}); args != nil {
 			v, lo, hi = args[0], args[1], args[2]
 		}
@@ -738,6 +757,11 @@ func (b *binder) coercePair(l, r *expr) (*expr, *expr) {
 	if l2, r2, ok := timeCoerce(l, r); ok {
 		return l2, r2
 	}
+	return coerceDates(l, r)
+}
+
+// coerceDates casts a string literal beside a date to a date.
+func coerceDates(l, r *expr) (*expr, *expr) {
 	if l.typ != nil && r.typ != nil {
 		if l.typ.ID() == arrow.DATE32 && r.kind == eLit && r.typ.ID() == arrow.STRING {
 			if d, err := dateLiteral(r.lit.GetStringValue()); err == nil {
@@ -751,6 +775,16 @@ func (b *binder) coercePair(l, r *expr) (*expr, *expr) {
 		}
 	}
 	return l, r
+}
+
+// comparison reports whether op compares its operands.
+func comparison(op kapotv1.BinaryOp) bool {
+	switch op {
+	case kapotv1.BinaryOp_BINARY_OP_EQ, kapotv1.BinaryOp_BINARY_OP_NEQ, kapotv1.BinaryOp_BINARY_OP_LT,
+		kapotv1.BinaryOp_BINARY_OP_LTE, kapotv1.BinaryOp_BINARY_OP_GT, kapotv1.BinaryOp_BINARY_OP_GTE:
+		return true
+	}
+	return false
 }
 
 // commonType is the type CASE results meet at: the one type they share, or

@@ -2,6 +2,7 @@ package planner
 
 import (
 	"fmt"
+	"math"
 	"math/big"
 	"strconv"
 	"strings"
@@ -79,40 +80,140 @@ func dateLiteral(s string) (*expr, error) {
 		lit: &kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_DATE32}, Value: &kapotv1.ScalarValue_IntValue{IntValue: days}}}, nil
 }
 
-// Interval field masks of PostgreSQL's typmod.
+// Interval field masks of PostgreSQL's typmod (INTERVAL_MASK of its
+// MONTH, YEAR, DAY, HOUR, MINUTE and SECOND).
 const (
-	maskMonth = 1 << 1
-	maskYear  = 1 << 2
-	maskDay   = 1 << 3
+	maskMonth  = 1 << 1
+	maskYear   = 1 << 2
+	maskDay    = 1 << 3
+	maskHour   = 1 << 10
+	maskMinute = 1 << 11
+	maskSecond = 1 << 12
 )
 
-// intervalLiteral builds INTERVAL 'n' unit (also 'n unit' with no mask).
+// intervalUnits are the units an interval's text may name, in
+// microseconds (months apart).
+var intervalUnits = map[string]int64{
+	"microsecond": 1, "us": 1, "millisecond": 1000, "ms": 1000,
+	"second": 1_000_000, "sec": 1_000_000, "s": 1_000_000,
+	"minute": 60_000_000, "min": 60_000_000, "m": 60_000_000,
+	"hour": 3_600_000_000, "hr": 3_600_000_000, "h": 3_600_000_000,
+}
+
+// intervalLiteral builds INTERVAL 'n' UNIT and INTERVAL 'text', where text
+// is whole numbers with units (years, months/mons, weeks, days, hours,
+// minutes, seconds, milliseconds, microseconds; singular or plural) and
+// an optional [-]HH:MM[:SS[.fraction]], as PostgreSQL and DuckDB read it:
+// an interval of months, days and microseconds. Fractions of a unit
+// other than seconds are refused.
 func intervalLiteral(s string, mask int32, pos int32) (*expr, error) {
+	var months, days, us int64
+	refuse := func() (*expr, error) { return nil, notSupported(pos, fmt.Sprintf("interval %q", s)) }
 	fields := strings.Fields(strings.ToLower(s))
 	if len(fields) == 0 {
 		return nil, errAt(pos, engine.ErrInvalidPlan, "empty interval")
 	}
-	n, err := strconv.ParseInt(fields[0], 10, 32)
-	if err != nil {
-		return nil, notSupported(pos, fmt.Sprintf("interval %q", s))
+	if mask != 0 {
+		unit := map[int32]string{maskYear: "year", maskMonth: "month", maskDay: "day", maskHour: "hour", maskMinute: "minute", maskSecond: "second"}[mask]
+		if unit == "" || len(fields) != 1 {
+			return refuse()
+		}
+		fields = append(fields, unit)
 	}
-	unit := ""
-	if len(fields) > 1 {
-		unit = strings.TrimSuffix(fields[1], "s")
+	for i := 0; i < len(fields); i++ {
+		f := fields[i]
+		if strings.Contains(f, ":") {
+			v, ok := clockMicros(f)
+			if !ok {
+				return refuse()
+			}
+			us += v
+			continue
+		}
+		n, err := strconv.ParseInt(f, 10, 32)
+		if err != nil || i+1 == len(fields) {
+			if sec, ok := fractionalSeconds(f, fields[i+1:]); ok {
+				us += sec
+				i++
+				continue
+			}
+			return refuse()
+		}
+		i++
+		unit := fields[i]
+		if _, ok := intervalUnits[unit]; !ok {
+			unit = strings.TrimSuffix(unit, "s")
+		}
+		switch unit {
+		case "year", "yr", "y":
+			months += n * 12
+		case "month", "mon":
+			months += n
+		case "week", "w":
+			days += n * 7
+		case "day", "d":
+			days += n
+		default:
+			per, ok := intervalUnits[unit]
+			if !ok {
+				return refuse()
+			}
+			us += n * per
+		}
 	}
-	iv := &kapotv1.IntervalValue{}
-	switch {
-	case mask == maskYear || unit == "year":
-		iv.Months = int32(n) * 12
-	case mask == maskMonth || unit == "month":
-		iv.Months = int32(n)
-	case mask == maskDay || unit == "day":
-		iv.Days = int32(n)
-	default:
-		return nil, notSupported(pos, fmt.Sprintf("interval %q", s))
+	if months > math.MaxInt32 || months < math.MinInt32 || days > math.MaxInt32 || days < math.MinInt32 || us > math.MaxInt64/1000 || us < math.MinInt64/1000 {
+		return nil, errAt(pos, engine.ErrInvalidPlan, "interval %q out of range", s)
 	}
+	iv := &kapotv1.IntervalValue{Months: int32(months), Days: int32(days), Nanos: us * 1000}
 	return &expr{kind: eLit, typ: arrow.FixedWidthTypes.MonthDayNanoInterval,
 		lit: &kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_INTERVAL_MONTH_DAY_NANO}, Value: &kapotv1.ScalarValue_IntervalValue{IntervalValue: iv}}}, nil
+}
+
+// fractionalSeconds reads "1.5" followed by a unit of seconds as
+// microseconds.
+func fractionalSeconds(num string, rest []string) (int64, bool) {
+	if len(rest) == 0 || strings.TrimSuffix(rest[0], "s") != "second" && strings.TrimSuffix(rest[0], "s") != "sec" {
+		return 0, false
+	}
+	v, ok := clockMicros("0:0:" + strings.TrimPrefix(num, "-"))
+	if strings.HasPrefix(num, "-") {
+		v = -v
+	}
+	return v, ok
+}
+
+// clockMicros reads [-]H:MM[:SS[.fraction]] as microseconds.
+func clockMicros(f string) (int64, bool) {
+	neg := strings.HasPrefix(f, "-")
+	f = strings.TrimLeft(f, "+-")
+	parts := strings.Split(f, ":")
+	if len(parts) < 2 || len(parts) > 3 {
+		return 0, false
+	}
+	h, err1 := strconv.ParseInt(parts[0], 10, 32)
+	m, err2 := strconv.ParseInt(parts[1], 10, 32)
+	if err1 != nil || err2 != nil || m > 59 || m < 0 || h < 0 {
+		return 0, false
+	}
+	us := (h*3600 + m*60) * 1_000_000
+	if len(parts) == 3 {
+		sec, frac, _ := strings.Cut(parts[2], ".")
+		sv, err := strconv.ParseInt(sec, 10, 32)
+		if err != nil || sv < 0 || sv > 59 || len(frac) > 6 {
+			return 0, false
+		}
+		fv := int64(0)
+		if frac != "" {
+			if fv, err = strconv.ParseInt((frac + "000000")[:6], 10, 64); err != nil {
+				return 0, false
+			}
+		}
+		us += sv*1_000_000 + fv
+	}
+	if neg {
+		us = -us
+	}
+	return us, true
 }
 
 // timestampLiteral builds TIMESTAMP '…' (TIMESTAMPTZ, TIMESTAMP_NS) from

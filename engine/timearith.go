@@ -1,0 +1,171 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// Arithmetic on timestamps and intervals, as PostgreSQL and DuckDB do it:
+// an interval is months, days and microseconds (kept in Arrow's
+// nanoseconds), added in that order (months clamp the day of month, a day
+// is 24 hours: the session's zone is UTC).
+
+// timestampType is the TIMESTAMP (without time zone, microseconds) that
+// date ± interval gives.
+var timestampType = &arrow.TimestampType{Unit: arrow.Microsecond}
+
+// timeArith binds timestamp ± interval, interval + timestamp, date ±
+// interval (a TIMESTAMP), timestamp − timestamp (an interval), interval ±
+// interval and interval × integer. It returns nil for other operand types.
+func timeArith(l Expr, op kapotv1.BinaryOp, r Expr) (Expr, error) {
+	lt, rt := l.DataType(), r.DataType()
+	isIv := func(t arrow.DataType) bool { return t.ID() == arrow.INTERVAL_MONTH_DAY_NANO }
+	isTS := func(t arrow.DataType) bool { return t.ID() == arrow.TIMESTAMP || t.ID() == arrow.DATE32 }
+	add, sub := op == kapotv1.BinaryOp_BINARY_OP_ADD, op == kapotv1.BinaryOp_BINARY_OP_SUB
+	switch {
+	case (add || sub) && isTS(lt) && isIv(rt), add && isIv(lt) && isTS(rt):
+		ts, iv := l, r
+		if isIv(lt) {
+			ts, iv = r, l
+		}
+		out := ts.DataType()
+		if out.ID() == arrow.DATE32 {
+			ts, out = &castExpr{in: ts, to: timestampType}, timestampType
+		}
+		sign := int64(1)
+		if sub {
+			sign = -1
+		}
+		return &kernelExpr{display: map[bool]string{true: "-", false: "+"}[sub], infix: true, args: []Expr{ts, iv}, shown: []Expr{l, r}, typ: out,
+			fn: func(_ context.Context, mem memory.Allocator, a []arrow.Array) (arrow.Array, error) {
+				return addInterval(mem, a[0].(*array.Timestamp), a[1].(*array.MonthDayNanoInterval), sign)
+			}}, nil
+	case sub && lt.ID() == arrow.TIMESTAMP && arrow.TypeEqual(lt, rt):
+		return &kernelExpr{display: "-", infix: true, args: []Expr{l, r}, typ: arrow.FixedWidthTypes.MonthDayNanoInterval,
+			fn: func(_ context.Context, mem memory.Allocator, a []arrow.Array) (arrow.Array, error) {
+				return timestampDiff(mem, a[0].(*array.Timestamp), a[1].(*array.Timestamp))
+			}}, nil
+	case (add || sub) && isIv(lt) && isIv(rt):
+		sign := int64(1)
+		if sub {
+			sign = -1
+		}
+		return intervalKernel(map[bool]string{true: "-", false: "+"}[sub], l, r, func(x, y arrow.MonthDayNanoInterval, _ int64) (arrow.MonthDayNanoInterval, error) {
+			return checkedInterval(int64(x.Months)+sign*int64(y.Months), int64(x.Days)+sign*int64(y.Days), x.Nanoseconds, sign, y.Nanoseconds)
+		}), nil
+	case op == kapotv1.BinaryOp_BINARY_OP_MUL && (isIv(lt) && arrow.IsInteger(rt.ID()) || arrow.IsInteger(lt.ID()) && isIv(rt)):
+		iv, n := l, r
+		if isIv(rt) {
+			iv, n = r, l
+		}
+		return intervalKernel("*", iv, &castExpr{in: n, to: arrow.PrimitiveTypes.Int64}, func(x arrow.MonthDayNanoInterval, _ arrow.MonthDayNanoInterval, k int64) (arrow.MonthDayNanoInterval, error) {
+			ns := x.Nanoseconds
+			if k != 0 && (ns*k)/k != ns {
+				return x, fmt.Errorf("interval out of range")
+			}
+			return checkedInterval(int64(x.Months)*k, int64(x.Days)*k, 0, 1, ns*k)
+		}), nil
+	case op == kapotv1.BinaryOp_BINARY_OP_MUL && (isIv(lt) || isIv(rt)), op == kapotv1.BinaryOp_BINARY_OP_DIV && isIv(lt):
+		return nil, fmt.Errorf("an interval times or divided by %s: %w", map[bool]arrow.DataType{true: rt, false: lt}[isIv(lt)], ErrNotSupported)
+	}
+	return nil, nil
+}
+
+// checkedInterval is months, days and a + sign·b nanoseconds as an
+// interval, or an error when a part overflows.
+func checkedInterval(months, days, a, sign, b int64) (arrow.MonthDayNanoInterval, error) {
+	ns := a + sign*b
+	if months > math.MaxInt32 || months < math.MinInt32 || days > math.MaxInt32 || days < math.MinInt32 ||
+		(sign*b > 0 && ns < a) || (sign*b < 0 && ns > a) {
+		return arrow.MonthDayNanoInterval{}, fmt.Errorf("interval out of range")
+	}
+	return arrow.MonthDayNanoInterval{Months: int32(months), Days: int32(days), Nanoseconds: ns}, nil
+}
+
+// intervalKernel applies f row by row to an interval and an interval or
+// BIGINT (passed as k).
+func intervalKernel(display string, l, r Expr, f func(x, y arrow.MonthDayNanoInterval, k int64) (arrow.MonthDayNanoInterval, error)) Expr {
+	return &kernelExpr{display: display, infix: true, args: []Expr{l, r}, typ: arrow.FixedWidthTypes.MonthDayNanoInterval,
+		fn: func(_ context.Context, mem memory.Allocator, a []arrow.Array) (arrow.Array, error) {
+			x := a[0].(*array.MonthDayNanoInterval)
+			bld := array.NewMonthDayNanoIntervalBuilder(mem)
+			defer bld.Release()
+			bld.Reserve(x.Len())
+			for i := 0; i < x.Len(); i++ {
+				if x.IsNull(i) || a[1].IsNull(i) {
+					bld.UnsafeAppendBoolToBitmap(false)
+					continue
+				}
+				var y arrow.MonthDayNanoInterval
+				var k int64
+				switch b := a[1].(type) {
+				case *array.MonthDayNanoInterval:
+					y = b.Value(i)
+				case *array.Int64:
+					k = b.Value(i)
+				}
+				v, err := f(x.Value(i), y, k)
+				if err != nil {
+					return nil, err
+				}
+				bld.UnsafeAppend(v)
+			}
+			return bld.NewArray(), nil
+		}}
+}
+
+// addInterval adds sign × iv to each timestamp: months to the date
+// (clamping the day of month), then days, then the time.
+func addInterval(mem memory.Allocator, ts *array.Timestamp, iv *array.MonthDayNanoInterval, sign int64) (arrow.Array, error) {
+	t := ts.DataType().(*arrow.TimestampType)
+	perDay, nsPer := microsPerDay, int64(1000)
+	if t.Unit == arrow.Nanosecond {
+		perDay, nsPer = nanosPerDay, 1
+	}
+	bld := array.NewTimestampBuilder(mem, t)
+	defer bld.Release()
+	bld.Reserve(ts.Len())
+	for i := 0; i < ts.Len(); i++ {
+		if ts.IsNull(i) || iv.IsNull(i) {
+			bld.UnsafeAppendBoolToBitmap(false)
+			continue
+		}
+		v, x := int64(ts.Value(i)), iv.Value(i)
+		days, tod := floorDiv(v, perDay), floorMod(v, perDay)
+		days = addMonths(days, int32(sign)*x.Months) + sign*int64(x.Days)
+		if days > 100_000_000 || days < -100_000_000 {
+			return nil, fmt.Errorf("timestamp out of range")
+		}
+		bld.UnsafeAppend(arrow.Timestamp(days*perDay + tod + sign*(x.Nanoseconds/nsPer)))
+	}
+	return bld.NewArray(), nil
+}
+
+// timestampDiff is x − y as an interval of days and microseconds (no
+// months; both parts of the difference's sign), as DuckDB and PostgreSQL
+// give it.
+func timestampDiff(mem memory.Allocator, x, y *array.Timestamp) (arrow.Array, error) {
+	perDay, nsPer := microsPerDay, int64(1000)
+	if x.DataType().(*arrow.TimestampType).Unit == arrow.Nanosecond {
+		perDay, nsPer = nanosPerDay, 1
+	}
+	bld := array.NewMonthDayNanoIntervalBuilder(mem)
+	defer bld.Release()
+	bld.Reserve(x.Len())
+	for i := 0; i < x.Len(); i++ {
+		if x.IsNull(i) || y.IsNull(i) {
+			bld.UnsafeAppendBoolToBitmap(false)
+			continue
+		}
+		d := int64(x.Value(i)) - int64(y.Value(i))
+		bld.UnsafeAppend(arrow.MonthDayNanoInterval{Days: int32(d / perDay), Nanoseconds: d % perDay * nsPer})
+	}
+	return bld.NewArray(), nil
+}
