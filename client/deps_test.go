@@ -22,6 +22,7 @@ func TestClientIsThin(t *testing.T) {
 		"github.com/kapot-go/kapot/client":            true,
 		"github.com/kapot-go/kapot/proto/kapot/v1":    true,
 		"github.com/kapot-go/kapot/wire":              true,
+		"github.com/kapot-go/kapot/errs":              true, // the error classes (stdlib and gRPC codes only)
 		"github.com/kapot-go/kapot/flight":            true, // the Flight client and tickets
 		"github.com/kapot-go/kapot/shuffle":           true, // shuffle.FetchError, ids
 		"github.com/kapot-go/kapot/internal/security": true, // per-call credentials
