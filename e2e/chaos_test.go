@@ -28,7 +28,7 @@ import (
 // The chaos suite: faults and load against real clusters, each answer
 // compared with its exact expected result, summed up in a table.
 //
-//	go test ./e2e -run TestChaos -v                  # the short run (in make test)
+//	go test ./e2e -run TestChaos -v                  # the short run (in make test-e2e-full; make test runs its quick scenarios)
 //	make chaos                                       # every TPC-H query, 3 runs, table in docs/chaos.md
 //
 // KAPOT_CHAOS_RUNS repeats each scenario, KAPOT_CHAOS_QUERIES ("all" or a

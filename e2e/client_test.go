@@ -15,7 +15,6 @@ import (
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/executor"
 	"github.com/kapot-go/kapot/internal/oracle"
-	"github.com/kapot-go/kapot/internal/oracle/duck"
 	"github.com/kapot-go/kapot/tpch"
 )
 
@@ -28,10 +27,8 @@ func TestClientSession(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster test: skipped with -short")
 	}
-	dir := t.TempDir()
-	if err := tpch.Generate(context.Background(), tpch.Options{SF: 0.01, Dir: dir, Partitions: 2}); err != nil {
-		t.Fatal(err)
-	}
+	set := sharedTPCH(t, 0.01, 2)
+	dir := set.dir
 	s := startScheduler(t, 0, nil)
 	for range 2 {
 		startExecutor(t, s.addr, "push-staged", func(c *executor.Config) { c.ConcurrentTasks = 2 })
@@ -51,19 +48,11 @@ func TestClientSession(t *testing.T) {
 	if got := firstColumn(queryText(t, sess, "SHOW TABLES")); !slices.Equal(got, []string{"lineitem"}) {
 		t.Fatalf("the cluster's catalog after CREATE: %v", got)
 	}
-	ora, err := duck.OpenTPCH(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ora.Close()
 	q1, err := tpch.Query(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := ora.Rows(q1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := set.answer(t, 1)
 
 	t.Run("stream", func(t *testing.T) {
 		rows, err := sess.Query(ctx, q1)

@@ -30,6 +30,9 @@ import (
 // q equal those of q WHERE p, q WHERE NOT p and q WHERE p IS NULL
 // together. Queries DuckDB or kapot refuse are counted, not compared.
 func TestDifferential(t *testing.T) {
+	if testing.Short() {
+		t.Skip("300 random queries: skipped with -short")
+	}
 	def := 300
 	if raceDetector {
 		def = 60 // the race detector slows every query tenfold

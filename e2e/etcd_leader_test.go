@@ -12,7 +12,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/kapot-go/kapot/client"
-	"github.com/kapot-go/kapot/tpch"
 )
 
 // etcdRaftLeader is the index of the member that is etcd's raft leader
@@ -50,10 +49,7 @@ func TestEtcdLeaderLoss(t *testing.T) {
 	if testing.Short() {
 		t.Skip("HA suite: skipped with -short")
 	}
-	dir := t.TempDir()
-	if err := tpch.Generate(context.Background(), tpch.Options{SF: 0.01, Dir: dir, Partitions: 2}); err != nil {
-		t.Fatal(err)
-	}
+	dir := sharedTPCH(t, 0.01, 2).dir
 	c := startHACluster(t, 2, 2)
 	cl, err := client.Dial(c.addrs, nil)
 	if err != nil {

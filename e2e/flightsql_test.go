@@ -23,7 +23,6 @@ import (
 
 	"github.com/kapot-go/kapot/executor"
 	"github.com/kapot-go/kapot/internal/oracle"
-	"github.com/kapot-go/kapot/internal/oracle/duck"
 	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/scheduler"
 	"github.com/kapot-go/kapot/tpch"
@@ -71,15 +70,14 @@ func sqlRows(t *testing.T, rs *sql.Rows) []string {
 }
 
 // flightSQLCluster starts a secured scheduler serving Flight SQL and two
-// executors, and registers the TPC-H tables at SF sf through Flight SQL
-// itself (CREATE EXTERNAL TABLE with database/sql's Exec). It returns the
-// database, the Flight SQL address, and the TPC-H directory.
-func flightSQLCluster(t *testing.T, sf float64, results string) (*sql.DB, *testScheduler, string) {
+// executors, and registers the TPC-H tables at SF sf (sharedTPCH, 2 files
+// a table) through Flight SQL itself (CREATE EXTERNAL TABLE with
+// database/sql's Exec). It returns the database, the Flight SQL address,
+// and the TPC-H data.
+func flightSQLCluster(t *testing.T, sf float64, results string) (*sql.DB, *testScheduler, *tpchSet) {
 	t.Helper()
-	dir := t.TempDir()
-	if err := tpch.Generate(context.Background(), tpch.Options{SF: sf, Dir: dir, Partitions: 2}); err != nil {
-		t.Fatal(err)
-	}
+	set := sharedTPCH(t, sf, 2)
+	dir := set.dir
 	sec := security.Config{Secrets: clusterSecrets}
 	s := startScheduler(t, 0, func(c *scheduler.Config) {
 		c.FlightSQLPort, c.FlightSQLResults, c.Security = 0, results, sec
@@ -98,7 +96,7 @@ func flightSQLCluster(t *testing.T, sf float64, results string) (*sql.DB, *testS
 			t.Fatalf("create %s: %v", table, err)
 		}
 	}
-	return db, s, dir
+	return db, s, set
 }
 
 // TestFlightSQLTPCH runs the 22 TPC-H queries through arrow-go's Flight SQL
@@ -112,22 +110,14 @@ func TestFlightSQLTPCH(t *testing.T) {
 	const sf = 0.01
 	for _, results := range []string{scheduler.ResultsProxy, scheduler.ResultsDirect} {
 		t.Run(results, func(t *testing.T) {
-			db, s, dir := flightSQLCluster(t, sf, results)
+			db, s, set := flightSQLCluster(t, sf, results)
 			checkEndpoints(t, s.FlightSQLAddr().String(), results)
-			ora, err := duck.OpenTPCH(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ora.Close()
 			for n := 1; n <= 22; n++ {
 				text, err := tpch.Query(n)
 				if err != nil {
 					t.Fatal(err)
 				}
-				want, err := ora.Rows(text)
-				if err != nil {
-					t.Fatalf("q%d oracle: %v", n, err)
-				}
+				want := set.answer(t, n)
 				rs, err := db.QueryContext(context.Background(), text)
 				if err != nil {
 					t.Fatalf("q%d: %v", n, err)

@@ -182,7 +182,7 @@ func TestSchedulerHA(t *testing.T) {
 	}
 	queries := []int{1, 3, 4, 5, 6, 10, 12, 14, 18, 19}
 	if raceDetector {
-		queries = []int{1, 6, 12} // the second run of make test: a slice
+		queries = []int{1, 6, 12} // a slice under the race detector
 	}
 	queries = envQueries(t, "KAPOT_HA_QUERIES", queries)
 	seed := uint64(envInt("KAPOT_HA_SEED", int(time.Now().UnixNano()%1_000_000)))
@@ -192,8 +192,9 @@ func TestSchedulerHA(t *testing.T) {
 	if v, err := strconv.ParseFloat(os.Getenv("KAPOT_HA_SF"), 64); err == nil && v > 0 {
 		sf = v
 	}
-	dir, db := tpchWithDuckDB(t, sf, 3)
-	plans, want := tpchPlans(t, dir, db, queries)
+	set := sharedTPCH(t, sf, 3)
+	dir := set.dir
+	plans, want := tpchPlans(t, set, queries)
 	c := startHACluster(t, 2, 3)
 	cl, err := client.Dial(c.addrs, nil)
 	if err != nil {

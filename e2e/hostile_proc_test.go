@@ -179,6 +179,9 @@ func longestLine(t *testing.T, path string) int {
 // scheduler cancels its job once the client has stopped asking for its
 // status (--abandoned-job-timeout-seconds, 30 s by default).
 func TestClientGoneCancelsJob(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process test waiting 30 s for a killed client: skipped with -short")
+	}
 	port := freePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	sched := startProc(t, "scheduler", "scheduler", "--bind-host", "127.0.0.1", "--port", strconv.Itoa(port), "--log-level", "debug")

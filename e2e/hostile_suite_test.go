@@ -52,6 +52,9 @@ import (
 // time limit) or a process's peak RSS over its bound.
 // KAPOT_HOSTILE_REPORT names a file whose hostile markers get the figures.
 func TestHostileSuite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("hostile suite: skipped with -short")
+	}
 	duration := 20 * time.Second
 	if raceDetector {
 		duration = 10 * time.Second

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/kapot-go/kapot/client"
-	"github.com/kapot-go/kapot/tpch"
 )
 
 // BenchmarkLightQueryUnderLoad (issue 36): the latency of a light query
@@ -20,10 +19,7 @@ import (
 // in each case; the target is p95 <= 2 s under load on a 2-core machine.
 // Run: go test -run '^$' -bench LightQueryUnderLoad -benchtime 1x ./e2e
 func BenchmarkLightQueryUnderLoad(b *testing.B) {
-	dir := b.TempDir()
-	if err := tpch.Generate(context.Background(), tpch.Options{SF: 0.1, Dir: dir, Partitions: 2}); err != nil {
-		b.Fatal(err)
-	}
+	dir := sharedTPCH(b, 0.1, 2).dir
 	c := startProcCluster(b, 2, "push-staged", "--concurrent-tasks", "0").addr
 	dial := func() *client.Client {
 		cl, err := client.Dial(c, nil)

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/kapot-go/kapot/client"
-	"github.com/kapot-go/kapot/tpch"
 )
 
 // peakRSS reads a process's peak resident set (VmHWM) in bytes.
@@ -42,10 +41,7 @@ func TestMemoryBoundProcesses(t *testing.T) {
 		t.Skip("process test")
 	}
 	const pool = 512 << 20
-	dir := t.TempDir()
-	if err := tpch.Generate(context.Background(), tpch.Options{SF: 0.01, Dir: dir, Partitions: 1}); err != nil {
-		t.Fatal(err)
-	}
+	dir := sharedTPCH(t, 0.01, 1).dir
 	c := startProcCluster(t, 2, "push-staged", "--memory-pool-size", strconv.Itoa(pool))
 	cl, err := client.Dial(c.addr, nil)
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/executor"
 	"github.com/kapot-go/kapot/internal/oracle"
-	"github.com/kapot-go/kapot/internal/oracle/duck"
 	"github.com/kapot-go/kapot/internal/sysinfo"
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -21,10 +20,8 @@ import (
 // answer; another executor sizes its pool as --exposed-mem-percentage of the
 // machine's memory and advertises it.
 func TestMemoryCapEnforced(t *testing.T) {
-	dir := t.TempDir()
-	if err := tpch.Generate(context.Background(), tpch.Options{SF: 0.01, Dir: dir, Partitions: 1}); err != nil {
-		t.Fatal(err)
-	}
+	set := sharedTPCH(t, 0.01, 1)
+	dir := set.dir
 	cat := planner.NewCatalog()
 	if err := cat.RegisterParquetDir(dir, tpch.Tables); err != nil {
 		t.Fatal(err)
@@ -34,12 +31,7 @@ func TestMemoryCapEnforced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := duck.OpenTPCH(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	want, err := db.Rows(query)
+	want, err := set.db.Rows(query)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"github.com/kapot-go/kapot/client"
 	"github.com/kapot-go/kapot/executor"
 	"github.com/kapot-go/kapot/internal/oracle"
-	"github.com/kapot-go/kapot/internal/oracle/duck"
 	"github.com/kapot-go/kapot/planner"
 	"github.com/kapot-go/kapot/tpch"
 )
@@ -21,15 +20,13 @@ func TestPartitionsFromTheCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster test: skipped with -short")
 	}
-	dir, cl, ora := tpchCluster(t, 4)
+	set, cl := tpchCluster(t, 4)
+	dir := set.dir
 	q1, err := tpch.Query(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := ora.Rows(q1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := set.answer(t, 1)
 	for _, c := range []struct {
 		props map[string]string
 		want  int
@@ -66,15 +63,12 @@ func TestPartitionsFromTheCluster(t *testing.T) {
 	}
 }
 
-// tpchCluster generates TPC-H SF 0.01 in 2 files a table, starts a
-// scheduler and n push-staged executors of 2 slots, and opens DuckDB on
-// the same files; all are closed when the test ends.
-func tpchCluster(t *testing.T, n int) (string, *client.Client, *duck.DB) {
+// tpchCluster starts a scheduler and n push-staged executors of 2 slots
+// (stopped when the test ends) and gives TPC-H SF 0.01 in 2 files a table
+// (sharedTPCH).
+func tpchCluster(t *testing.T, n int) (*tpchSet, *client.Client) {
 	t.Helper()
-	dir := t.TempDir()
-	if err := tpch.Generate(context.Background(), tpch.Options{SF: 0.01, Dir: dir, Partitions: 2}); err != nil {
-		t.Fatal(err)
-	}
+	set := sharedTPCH(t, 0.01, 2)
 	s := startScheduler(t, 0, nil)
 	for range n {
 		startExecutor(t, s.addr, "push-staged", func(c *executor.Config) { c.ConcurrentTasks = 2 })
@@ -85,12 +79,7 @@ func tpchCluster(t *testing.T, n int) (string, *client.Client, *duck.DB) {
 	}
 	t.Cleanup(func() { cl.Close() })
 	waitExecutors(t, cl, n, 30*time.Second)
-	ora, err := duck.OpenTPCH(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ora.Close() })
-	return dir, cl, ora
+	return set, cl
 }
 
 // createTPCH creates the TPC-H tables generated under dir in the cluster's
@@ -116,9 +105,9 @@ func TestSplitScansOnCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster test: skipped with -short")
 	}
-	dir, cl, ora := tpchCluster(t, 2)
+	set, cl := tpchCluster(t, 2)
 	sess := cl.NewSession(map[string]string{planner.PropShufflePartitions: "2", planner.PropScanSplitRows: "2000"})
-	createTPCH(t, sess, dir)
+	createTPCH(t, sess, set.dir)
 	// Queries that join orders and lineitem on the order key read
 	// lineitem's 2 files as 15 ranges each; Q13 (orders by customer) and
 	// Q17 (lineitem by part) read them a file per partition, and Q10
@@ -130,10 +119,7 @@ func TestSplitScansOnCluster(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := ora.Rows(q)
-		if err != nil {
-			t.Fatal(err)
-		}
+		want := set.answer(t, n)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		job, err := sess.Start(ctx, q)
 		if err != nil {

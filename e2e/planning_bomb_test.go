@@ -14,7 +14,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/kapot-go/kapot/client"
-	"github.com/kapot-go/kapot/tpch"
 )
 
 // TestPlanningBombsDoNotJamTheScheduler (issue 36, item 4): clients send
@@ -36,10 +35,7 @@ func TestPlanningBombsDoNotJamTheScheduler(t *testing.T) {
 		// a scheduler that plans on for clients gone is caught then.
 		aftermath = 20 * time.Second
 	)
-	dir := t.TempDir()
-	if err := tpch.Generate(context.Background(), tpch.Options{SF: 0.01, Dir: dir, Partitions: 2}); err != nil {
-		t.Fatal(err)
-	}
+	dir := sharedTPCH(t, 0.01, 2).dir
 	c := startProcCluster(t, 2, "push-staged")
 	cl, err := client.Dial(c.addr, nil)
 	if err != nil {

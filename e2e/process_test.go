@@ -73,11 +73,16 @@ func kapotBuild(t testing.TB, b *builtBin) string {
 	return b.path
 }
 
-// TestMain removes the binaries the tests built.
+// TestMain removes the binaries the tests built and the shared TPC-H
+// data (failing the run if a test changed it).
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
+	}
+	if err := checkTPCHSets(); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		code = 1
 	}
 	os.Exit(code)
 }

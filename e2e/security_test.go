@@ -201,6 +201,9 @@ func errorsCause(err error) error {
 // certificates made for the test; a plain or certificate-less client is
 // refused, and the admin port serves HTTPS.
 func TestClusterMutualTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits 30 s twice for refused connections: skipped with -short")
+	}
 	pki, err := security.WritePKI(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

@@ -10,35 +10,25 @@ import (
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/executor"
 	"github.com/kapot-go/kapot/internal/oracle"
-	"github.com/kapot-go/kapot/internal/oracle/duck"
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/tpch"
 )
 
-// tpchFixture generates TPC-H at scale factor sf (partitions files per
-// table) and returns the plans of queries (3 target partitions) and
-// DuckDB's answers on the same files.
+// tpchFixture returns the plans of queries (3 target partitions) over
+// TPC-H at scale factor sf (partitions files per table, shared: see
+// sharedTPCH) and DuckDB's answers on the same files.
 func tpchFixture(t *testing.T, sf float64, partitions int, queries []int) (map[int]*planner.Plan, map[int][]string) {
 	t.Helper()
-	dir := t.TempDir()
-	if err := tpch.Generate(context.Background(), tpch.Options{SF: sf, Dir: dir, Partitions: partitions}); err != nil {
-		t.Fatal(err)
-	}
-	db, err := duck.OpenTPCH(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	return tpchPlans(t, dir, db, queries)
+	return tpchPlans(t, sharedTPCH(t, sf, partitions), queries)
 }
 
-// tpchPlans plans TPC-H queries over the data in dir (3 partitions per
-// exchange) and asks db for their answers.
-func tpchPlans(t *testing.T, dir string, db *duck.DB, queries []int) (map[int]*planner.Plan, map[int][]string) {
+// tpchPlans plans TPC-H queries over the set (3 partitions per exchange)
+// and gives DuckDB's answers.
+func tpchPlans(t *testing.T, set *tpchSet, queries []int) (map[int]*planner.Plan, map[int][]string) {
 	t.Helper()
 	cat := planner.NewCatalog()
-	if err := cat.RegisterParquetDir(dir, tpch.Tables); err != nil {
+	if err := cat.RegisterParquetDir(set.dir, tpch.Tables); err != nil {
 		t.Fatal(err)
 	}
 	plans, want := map[int]*planner.Plan{}, map[int][]string{}
@@ -50,9 +40,7 @@ func tpchPlans(t *testing.T, dir string, db *duck.DB, queries []int) (map[int]*p
 		if plans[n], err = planner.PlanQuery(context.Background(), cat, text, planner.Options{TargetPartitions: 3}); err != nil {
 			t.Fatalf("q%d: %v", n, err)
 		}
-		if want[n], err = db.Rows(text); err != nil {
-			t.Fatalf("q%d: %v", n, err)
-		}
+		want[n] = set.answer(t, n)
 	}
 	return plans, want
 }

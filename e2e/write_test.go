@@ -19,7 +19,6 @@ import (
 	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/scheduler"
-	"github.com/kapot-go/kapot/tpch"
 )
 
 // writeCluster is a scheduler with a warehouse and two executors.
@@ -394,20 +393,13 @@ func TestFlightSQLWrites(t *testing.T) {
 	}
 }
 
-// tpchWithDuckDB generates TPC-H at sf (parts files per table) into a
-// temporary directory and opens DuckDB over it (closed with the test).
+// tpchWithDuckDB gives the directory of TPC-H at sf (parts files per
+// table) and DuckDB over it, both shared (sharedTPCH): read them, write
+// elsewhere, and do not close the DuckDB.
 func tpchWithDuckDB(t *testing.T, sf float64, parts int) (string, *duck.DB) {
 	t.Helper()
-	dir := t.TempDir()
-	if err := tpch.Generate(context.Background(), tpch.Options{SF: sf, Dir: dir, Partitions: parts}); err != nil {
-		t.Fatal(err)
-	}
-	db, err := duck.OpenTPCH(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return dir, db
+	set := sharedTPCH(t, sf, parts)
+	return set.dir, set.db
 }
 
 // lakeS3 starts the S3 test server with a bucket "lake".
