@@ -17,15 +17,6 @@ import (
 // becomes counts as a reader of what was current then.
 type plannedKey struct{}
 
-// withPlanned marks ctx as planning from now on (once: the first mark
-// wins).
-func withPlanned(ctx context.Context) context.Context {
-	if _, ok := ctx.Value(plannedKey{}).(time.Time); ok {
-		return ctx
-	}
-	return context.WithValue(ctx, plannedKey{}, time.Now())
-}
-
 // plannedAt is when ctx's statement began planning (now when unmarked: a
 // plan submitted as it is).
 func plannedAt(ctx context.Context) time.Time {
