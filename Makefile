@@ -115,7 +115,7 @@ lint:
 FUZZTIME ?= 30s
 FUZZ_TARGETS := FuzzDecodeIndex:./shuffle FuzzParseTicket:./flight FuzzDecodePlan:./engine FuzzExpr:./engine \
 	FuzzParquetScan:./engine FuzzCSVScan:./engine FuzzIPCScan:./engine FuzzLoad:./internal/config FuzzSQL:./planner FuzzParseStatement:./planner \
-	FuzzParse:./internal/slt FuzzDecodeValue:./engine FuzzDecodeManifest:./warehouse
+	FuzzParse:./internal/testkit/slt FuzzDecodeValue:./engine FuzzDecodeManifest:./warehouse
 # Go 1.26's fuzz coordinator can fail a run with a bare "context deadline
 # exceeded" as -fuzztime expires (golang/go#75804, fixed in Go 1.27): such a
 # run, which wrote no failing input, is run once more; anything else fails.
@@ -156,7 +156,7 @@ ha: build
 # process: a wrong result fails; the per-file table of passed / wrong /
 # error / skipped goes into docs/correctness.md. (go test runs a slice.)
 slt:
-	@KAPOT_SLT=all KAPOT_SLT_REPORT=$(CURDIR)/docs/correctness.md $(GO) test -count=1 -timeout 60m -run '^TestCorpus$$' -v ./internal/slt > slt.log 2>&1; rc=$$?; \
+	@KAPOT_SLT=all KAPOT_SLT_REPORT=$(CURDIR)/docs/correctness.md $(GO) test -count=1 -timeout 60m -run '^TestCorpus$$' -v ./internal/testkit/slt > slt.log 2>&1; rc=$$?; \
 		grep -v '^=== \|--- PASS' slt.log | tail -80; echo "full log: slt.log"; exit $$rc
 
 # The differential fuzzer: DIFF_QUERIES random queries (seed DIFF_SEED)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/kapot-go/kapot/cache"
 	"github.com/kapot-go/kapot/engine"
-	"github.com/kapot-go/kapot/internal/s3test"
+	"github.com/kapot-go/kapot/internal/testkit/s3test"
 	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kapot-go/kapot/internal/oracle"
+	"github.com/kapot-go/kapot/internal/testkit/oracle"
 	"github.com/kapot-go/kapot/planner"
 )
 

@@ -15,8 +15,8 @@ import (
 
 	"github.com/kapot-go/kapot/client"
 	"github.com/kapot-go/kapot/engine"
-	"github.com/kapot-go/kapot/internal/difftest"
-	"github.com/kapot-go/kapot/internal/report"
+	"github.com/kapot-go/kapot/internal/testkit/difftest"
+	"github.com/kapot-go/kapot/internal/testkit/report"
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )

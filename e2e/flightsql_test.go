@@ -22,8 +22,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/kapot-go/kapot/executor"
-	"github.com/kapot-go/kapot/internal/oracle"
 	"github.com/kapot-go/kapot/internal/security"
+	"github.com/kapot-go/kapot/internal/testkit/oracle"
 	"github.com/kapot-go/kapot/scheduler"
 	"github.com/kapot-go/kapot/tpch"
 )

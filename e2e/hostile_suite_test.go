@@ -27,8 +27,8 @@ import (
 
 	"github.com/kapot-go/kapot/client"
 	kflight "github.com/kapot-go/kapot/flight"
-	"github.com/kapot-go/kapot/internal/report"
 	"github.com/kapot-go/kapot/internal/security"
+	"github.com/kapot-go/kapot/internal/testkit/report"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 

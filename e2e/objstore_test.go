@@ -17,7 +17,7 @@ import (
 
 	"github.com/kapot-go/kapot/executor"
 	"github.com/kapot-go/kapot/internal/config"
-	"github.com/kapot-go/kapot/internal/s3test"
+	"github.com/kapot-go/kapot/internal/testkit/s3test"
 	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"

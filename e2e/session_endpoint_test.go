@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kapot-go/kapot/internal/s3test"
+	"github.com/kapot-go/kapot/internal/testkit/s3test"
 	"github.com/kapot-go/kapot/objstore"
 )
 

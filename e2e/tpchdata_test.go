@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/kapot-go/kapot/internal/oracle/duck"
+	"github.com/kapot-go/kapot/internal/testkit/oracle/duck"
 	"github.com/kapot-go/kapot/tpch"
 )
 

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/kapot-go/kapot/client"
-	"github.com/kapot-go/kapot/internal/oracle"
-	"github.com/kapot-go/kapot/internal/s3test"
+	"github.com/kapot-go/kapot/internal/testkit/oracle"
+	"github.com/kapot-go/kapot/internal/testkit/s3test"
 	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/warehouse"
 )

@@ -13,10 +13,10 @@ import (
 
 	"github.com/kapot-go/kapot/client"
 	"github.com/kapot-go/kapot/executor"
-	"github.com/kapot-go/kapot/internal/oracle"
-	"github.com/kapot-go/kapot/internal/oracle/duck"
-	"github.com/kapot-go/kapot/internal/s3test"
 	"github.com/kapot-go/kapot/internal/security"
+	"github.com/kapot-go/kapot/internal/testkit/oracle"
+	"github.com/kapot-go/kapot/internal/testkit/oracle/duck"
+	"github.com/kapot-go/kapot/internal/testkit/s3test"
 	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/scheduler"
 )

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kapot-go/kapot/internal/s3test"
+	"github.com/kapot-go/kapot/internal/testkit/s3test"
 	"github.com/kapot-go/kapot/objstore"
 )
 

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/kapot-go/kapot/engine"
-	"github.com/kapot-go/kapot/internal/oracle"
+	"github.com/kapot-go/kapot/internal/testkit/oracle"
 )
 
 // Planning bombs (issue 36, item 4): SQL of a few kilobytes whose plan

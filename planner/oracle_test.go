@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kapot-go/kapot/internal/oracle"
+	"github.com/kapot-go/kapot/internal/testkit/oracle"
 	"github.com/kapot-go/kapot/tpch"
 )
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kapot-go/kapot/internal/oracle"
+	"github.com/kapot-go/kapot/internal/testkit/oracle"
 )
 
 // TestWrongAnswerRegressions are the wrong answers of issue 18, each

@@ -18,8 +18,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/kapot-go/kapot/engine"
-	"github.com/kapot-go/kapot/internal/oracle"
-	"github.com/kapot-go/kapot/internal/oracle/duck"
+	"github.com/kapot-go/kapot/internal/testkit/oracle"
+	"github.com/kapot-go/kapot/internal/testkit/oracle/duck"
 )
 
 // timeStamps are the instants of the time-type tests, one a row (k = 1…):

@@ -12,8 +12,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/kapot-go/kapot/internal/oracle"
-	"github.com/kapot-go/kapot/internal/oracle/duck"
+	"github.com/kapot-go/kapot/internal/testkit/oracle"
+	"github.com/kapot-go/kapot/internal/testkit/oracle/duck"
 )
 
 // typedTable writes t.parquet: 60 rows, k = 1..60 and, cycling through

@@ -28,8 +28,8 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/kapot-go/kapot/engine"
-	"github.com/kapot-go/kapot/internal/oracle"
-	"github.com/kapot-go/kapot/internal/oracle/duck"
+	"github.com/kapot-go/kapot/internal/testkit/oracle"
+	"github.com/kapot-go/kapot/internal/testkit/oracle/duck"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 

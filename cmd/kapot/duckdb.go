@@ -2,7 +2,7 @@
 
 package main
 
-import "github.com/kapot-go/kapot/internal/oracle/duck"
+import "github.com/kapot-go/kapot/internal/testkit/oracle/duck"
 
 // haveDuckDB tells whether --compare duckdb can run.
 const haveDuckDB = true

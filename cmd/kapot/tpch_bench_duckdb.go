@@ -2,7 +2,7 @@
 
 package main
 
-import "github.com/kapot-go/kapot/internal/oracle/duck"
+import "github.com/kapot-go/kapot/internal/testkit/oracle/duck"
 
 // openDuckDBTPCDS opens DuckDB at full strength (threads = CPUs) over the
 // TPC-DS tables under dir: the speed reference of --suite tpcds.

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/kapot-go/kapot/internal/report"
+	"github.com/kapot-go/kapot/internal/testkit/report"
 )
 
 // corpusDir finds SQLite's sqllogictest corpus: KAPOT_SLT_DIR, or

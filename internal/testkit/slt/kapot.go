@@ -19,9 +19,9 @@ import (
 	pg "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/kapot-go/kapot/engine"
-	"github.com/kapot-go/kapot/internal/oracle/duck"
-	"github.com/kapot-go/kapot/internal/report"
 	"github.com/kapot-go/kapot/internal/security"
+	"github.com/kapot-go/kapot/internal/testkit/oracle/duck"
+	"github.com/kapot-go/kapot/internal/testkit/report"
 	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/planner"
 	"github.com/kapot-go/kapot/warehouse"

@@ -15,8 +15,8 @@ import (
 
 	_ "github.com/duckdb/duckdb-go/v2" // the oracle
 
-	"github.com/kapot-go/kapot/internal/oracle"
-	"github.com/kapot-go/kapot/internal/oracle/duck"
+	"github.com/kapot-go/kapot/internal/testkit/oracle"
+	"github.com/kapot-go/kapot/internal/testkit/oracle/duck"
 	"github.com/kapot-go/kapot/planner"
 	"github.com/kapot-go/kapot/tpch"
 )
