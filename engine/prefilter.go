@@ -123,6 +123,13 @@ func (p prefilter) valueMask(schema *arrow.Schema, col arrow.Array, mem memory.A
 	if p.col >= schema.NumFields() || !arrow.TypeEqual(col.DataType(), schema.Field(p.col).Type) {
 		return nil
 	}
+	return p.eval(schema, col, mem)
+}
+
+// eval evaluates p over col as its column (the others null): nil when it
+// could not be evaluated or gave no boolean per row. The caller releases
+// the result.
+func (p prefilter) eval(schema *arrow.Schema, col arrow.Array, mem memory.Allocator) *array.Boolean {
 	n := col.Len()
 	fields := make([]arrow.Field, schema.NumFields())
 	cols := make([]arrow.Array, schema.NumFields())
@@ -176,28 +183,11 @@ func (p prefilter) dictMask(schema *arrow.Schema, dict arrow.Array, mem memory.A
 	vals := vb.NewArray()
 	vb.Release()
 	defer vals.Release()
-	fields := make([]arrow.Field, schema.NumFields())
-	cols := make([]arrow.Array, schema.NumFields())
-	for i := range fields {
-		if i == p.col {
-			fields[i], cols[i] = schema.Field(i), vals
-			continue
-		}
-		fields[i] = arrow.Field{Name: schema.Field(i).Name, Type: arrow.Null, Nullable: true}
-		cols[i] = array.NewNull(n)
-		defer cols[i].Release()
-	}
-	b := array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, int64(n))
-	defer b.Release()
-	res, err := p.pred.Eval(context.Background(), mem, b)
-	if err != nil {
+	r := p.eval(schema, vals, mem)
+	if r == nil {
 		return nil, false
 	}
-	defer res.Release()
-	r, isBool := res.(*array.Boolean)
-	if !isBool || r.Len() != n {
-		return nil, false
-	}
+	defer r.Release()
 	mask = make([]bool, n)
 	for k := range mask {
 		mask[k] = r.IsValid(k) && r.Value(k)
