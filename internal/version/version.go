@@ -1,4 +1,3 @@
-// Package version holds the build version and the wire protocol version.
 package version
 
 // Version is the kapot-go release.
