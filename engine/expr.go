@@ -442,7 +442,7 @@ func (f *funcExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 		}
 		args = append(args, d)
 	}
-	return compute.CallFunction(ctx, f.name, f.opts, args...)
+	return compute.CallFunction(kernelCtx(ctx), f.name, f.opts, args...)
 }
 
 var binaryFuncs = map[kapotv1.BinaryOp]struct{ fn, display string }{
@@ -597,7 +597,7 @@ func (c *castExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 		if arrow.IsFloating(from.ID()) {
 			mode = compute.RoundHalfToEven
 		}
-		r, err := compute.CallFunction(ctx, "round", &compute.RoundOptions{NDigits: 0, Mode: mode}, d)
+		r, err := compute.CallFunction(kernelCtx(ctx), "round", &compute.RoundOptions{NDigits: 0, Mode: mode}, d)
 		if err != nil {
 			return nil, err
 		}

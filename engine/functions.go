@@ -427,7 +427,7 @@ func pickRows(ctx context.Context, mem memory.Allocator, t arrow.DataType, arrs 
 	}
 	idx := bld.NewArray()
 	defer idx.Release()
-	return compute.TakeArray(ctx, all, idx)
+	return compute.TakeArray(kernelCtx(ctx), all, idx)
 }
 
 // arrowUnary calls an Arrow compute function of one argument.
@@ -464,7 +464,7 @@ func resolveCallType(fn string, opts compute.FunctionOptions, args []Expr) (arro
 			d.Release()
 		}
 	}()
-	out, err := compute.CallFunction(context.Background(), fn, opts, ds...)
+	out, err := compute.CallFunction(kernelCtx(context.Background()), fn, opts, ds...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotSupported, err)
 	}

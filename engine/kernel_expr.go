@@ -203,7 +203,7 @@ func (c *caseExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 	defer all.Release()
 	idx := int64Array(mem, pos)
 	defer idx.Release()
-	out, err := compute.TakeArray(ctx, all, idx)
+	out, err := compute.TakeArray(kernelCtx(ctx), all, idx)
 	if err != nil {
 		return nil, err
 	}

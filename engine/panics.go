@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"context"
 	"errors"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/compute"
@@ -35,13 +37,49 @@ func Catch(err *error) {
 // Arrow's compute functions run each kernel on a goroutine of their own
 // (compute.CallFunction starts one per call), where no recover of ours can
 // reach: a kernel's panic ended the process (TPC-DS q06's string Take).
-// guardKernels wraps the exec functions of every kernel in Arrow's function
-// registry so that a panic comes back as the call's error. It runs once, in
-// init, before any goroutine can call a kernel. Arrow's executor around the
-// kernels (output preallocation, null propagation) and the cast kernels,
-// which live in a table of Arrow's outside the registry, stay unguarded.
-func init() { guardKernels(compute.GetFunctionRegistry()) }
+// kernelCtx returns ctx carrying an Arrow execution context whose function
+// registry is the engine's own (newGuardedExecCtx): the functions Arrow
+// registers, each kernel's exec functions wrapped so that a panic comes back
+// as the call's error. Every call of a registry function (CallFunction,
+// TakeArray, IsIn) goes through it. Arrow's executor around the kernels
+// (output preallocation, null propagation) and the cast kernels, which live
+// in a table of Arrow's outside the registry, stay unguarded.
+func kernelCtx(ctx context.Context) context.Context {
+	return compute.SetExecCtx(ctx, guardedExecCtx())
+}
 
+// guardedExecCtx builds the guarded execution context once, on first use,
+// and hands out that value, which nothing writes afterwards; Arrow's own
+// registry is left as Arrow built it.
+var guardedExecCtx = sync.OnceValue(newGuardedExecCtx)
+
+// newGuardedExecCtx is Arrow's default execution context over a registry
+// of its own: Arrow's functions registered afresh, their kernels guarded.
+func newGuardedExecCtx() compute.ExecCtx {
+	reg := compute.NewRegistry()
+	for _, register := range []func(compute.FunctionRegistry){
+		compute.RegisterScalarCast,
+		compute.RegisterVectorSelection,
+		compute.RegisterScalarNested,
+		compute.RegisterVectorSort,
+		compute.RegisterScalarBoolean,
+		compute.RegisterScalarArithmetic,
+		compute.RegisterScalarComparisons,
+		compute.RegisterVectorHash,
+		compute.RegisterVectorCumulative,
+		compute.RegisterVectorRunEndFuncs,
+		compute.RegisterScalarSetLookup,
+	} {
+		register(reg)
+	}
+	guardKernels(reg)
+	ectx := compute.DefaultExecCtx()
+	ectx.Registry = reg
+	return ectx
+}
+
+// guardKernels wraps the kernels of every function in reg (newGuardedExecCtx
+// passes a registry of the engine's own, never Arrow's global one).
 func guardKernels(reg compute.FunctionRegistry) {
 	for _, name := range reg.GetFunctionNames() {
 		if fn, ok := reg.GetFunction(name); ok {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -73,16 +74,19 @@ func TestGuardedFunction(t *testing.T) {
 			if err := fn.AddKernel(k); err != nil {
 				t.Fatal(err)
 			}
-			if !compute.GetFunctionRegistry().AddFunction(fn, false) {
+			reg := compute.NewRegistry()
+			if !reg.AddFunction(fn, false) {
 				t.Fatal("could not register the function")
 			}
-			guardFunction(fn) // what init does for the functions Arrow registers
+			guardKernels(reg) // what newGuardedExecCtx does for the functions Arrow registers
+			ectx := compute.DefaultExecCtx()
+			ectx.Registry = reg
 			in := array.NewInt64Builder(memory.DefaultAllocator)
 			in.AppendValues([]int64{1, 2, 3}, nil)
 			arr := in.NewArray()
 			in.Release()
 			defer arr.Release()
-			out, err := compute.CallFunction(context.Background(), name, nil, compute.NewDatumWithoutOwning(arr))
+			out, err := compute.CallFunction(compute.SetExecCtx(context.Background(), ectx), name, nil, compute.NewDatumWithoutOwning(arr))
 			if err == nil {
 				out.Release()
 				t.Fatal("no error")
@@ -124,6 +128,17 @@ func TestShuffleReaderPrefetchPanic(t *testing.T) {
 	}
 	if !errors.Is(err, panics.ErrInternal) || !strings.Contains(err.Error(), "internal error: runtime error: index out of range [3] with length 0") {
 		t.Fatalf("error %q, want the fetch goroutine's panic as an internal error", err)
+	}
+}
+
+// TestGuardedRegistryHasArrowsFunctions: the engine's registry holds every
+// function of Arrow's own (newGuardedExecCtx registers them afresh), so an
+// Arrow upgrade that adds a family fails here rather than at a query.
+func TestGuardedRegistryHasArrowsFunctions(t *testing.T) {
+	got := guardedExecCtx().Registry.GetFunctionNames()
+	want := compute.GetFunctionRegistry().GetFunctionNames()
+	if !slices.Equal(got, want) {
+		t.Fatalf("guarded registry has %d functions, Arrow's %d", len(got), len(want))
 	}
 }
 

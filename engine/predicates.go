@@ -338,12 +338,12 @@ func (e *inListExpr) isIn(ctx context.Context, d compute.Datum) (compute.Datum, 
 		defer flat.Release()
 		d = compute.NewDatumWithoutOwning(flat)
 	}
-	out, err := compute.IsIn(ctx, compute.SetOptions{ValueSet: compute.NewDatumWithoutOwning(e.set), NullBehavior: compute.NullMatchingInconclusive}, d)
+	out, err := compute.IsIn(kernelCtx(ctx), compute.SetOptions{ValueSet: compute.NewDatumWithoutOwning(e.set), NullBehavior: compute.NullMatchingInconclusive}, d)
 	if err != nil || !e.negated {
 		return out, err
 	}
 	defer out.Release()
-	return compute.CallFunction(ctx, "not", nil, out)
+	return compute.CallFunction(kernelCtx(ctx), "not", nil, out)
 }
 
 // newBetweenExpr binds expr [NOT] BETWEEN low AND high.

@@ -144,7 +144,7 @@ func takeLongStrings(mem memory.Allocator) (arrow.Array, error) {
 	idx := ib.NewArray()
 	ib.Release()
 	defer idx.Release()
-	return compute.TakeArray(exec.WithAllocator(context.Background(), mem), values, idx)
+	return compute.TakeArray(kernelCtx(exec.WithAllocator(context.Background(), mem)), values, idx)
 }
 
 // TestArrowTakeStringsOnRecycledBuffers is TPC-DS q06's crash (issue 36):

@@ -49,7 +49,7 @@ func takeArray(ctx context.Context, mem memory.Allocator, arr arrow.Array, idx [
 	indices := ib.NewArray()
 	ib.Release()
 	defer indices.Release()
-	out, err := compute.TakeArray(exec.WithAllocator(ctx, mem), arr, indices)
+	out, err := compute.TakeArray(kernelCtx(exec.WithAllocator(ctx, mem)), arr, indices)
 	if err != nil {
 		return nil, fmt.Errorf("take %s: %w", arr.DataType(), err)
 	}
