@@ -105,8 +105,30 @@ func (b *planBuilder) build(n *kapotv1.PhysicalPlanNode, depth, parent int) (Exe
 	return &metered{ExecutionPlan: p, id: id, parent: parent}, nil
 }
 
+// node is the one plan→operator switch: it builds n (node id, depth deep)
+// over its inputs, which build builds first.
 func (b *planBuilder) node(n *kapotv1.PhysicalPlanNode, depth, id int) (ExecutionPlan, error) {
 	child := func(c *kapotv1.PhysicalPlanNode) (ExecutionPlan, error) { return b.build(c, depth+1, id) }
+	// over builds a node of one input c with mk.
+	over := func(c *kapotv1.PhysicalPlanNode, mk func(in ExecutionPlan) (ExecutionPlan, error)) (ExecutionPlan, error) {
+		in, err := child(c)
+		if err != nil {
+			return nil, err
+		}
+		return mk(in)
+	}
+	// join builds a node of two inputs l and r with mk.
+	join := func(l, r *kapotv1.PhysicalPlanNode, mk func(l, r ExecutionPlan) (ExecutionPlan, error)) (ExecutionPlan, error) {
+		lp, err := child(l)
+		if err != nil {
+			return nil, err
+		}
+		rp, err := child(r)
+		if err != nil {
+			return nil, err
+		}
+		return mk(lp, rp)
+	}
 	switch x := n.GetNode().(type) {
 	case *kapotv1.PhysicalPlanNode_ParquetScan:
 		return newParquetScan(x.ParquetScan, b.opts)
@@ -117,83 +139,23 @@ func (b *planBuilder) node(n *kapotv1.PhysicalPlanNode, depth, id int) (Executio
 	case *kapotv1.PhysicalPlanNode_Values:
 		return newValues(x.Values)
 	case *kapotv1.PhysicalPlanNode_Projection:
-		in, err := child(x.Projection.GetInput())
-		if err != nil {
-			return nil, err
-		}
-		exprs := make([]Expr, len(x.Projection.GetExprs()))
-		for i, e := range x.Projection.GetExprs() {
-			if exprs[i], err = ExprFromProto(e, in.Schema()); err != nil {
-				return nil, fmt.Errorf("projection: %w", err)
-			}
-		}
-		return NewProjection(in, exprs, x.Projection.GetNames())
+		return over(x.Projection.GetInput(), func(in ExecutionPlan) (ExecutionPlan, error) { return projectionFromProto(in, x.Projection) })
 	case *kapotv1.PhysicalPlanNode_Filter:
-		in, err := child(x.Filter.GetInput())
-		if err != nil {
-			return nil, err
-		}
-		pred, err := ExprFromProto(x.Filter.GetPredicate(), in.Schema())
-		if err != nil {
-			return nil, fmt.Errorf("filter: %w", err)
-		}
-		// A filter over a filter becomes one (see Filter); the inner
-		// filter's input reports to this node in the metrics tree.
-		if m, ok := in.(*metered); ok {
-			if inner, ok := m.ExecutionPlan.(*Filter); ok {
-				if f := inner.merge(pred); f != nil {
-					if c, ok := f.input.(*metered); ok {
-						c.parent = id
-					}
-					pushPrefilters(f)
-					return f, nil
-				}
-			}
-		}
-		f, err := NewFilter(in, pred)
-		if err != nil {
-			return nil, err
-		}
-		pushPrefilters(f)
-		return f, nil
+		return over(x.Filter.GetInput(), func(in ExecutionPlan) (ExecutionPlan, error) { return filterFromProto(in, x.Filter, id) })
 	case *kapotv1.PhysicalPlanNode_Limit:
-		in, err := child(x.Limit.GetInput())
-		if err != nil {
-			return nil, err
-		}
-		return NewLimit(in, x.Limit.GetSkip(), x.Limit.GetFetch())
+		return over(x.Limit.GetInput(), func(in ExecutionPlan) (ExecutionPlan, error) {
+			return NewLimit(in, x.Limit.GetSkip(), x.Limit.GetFetch())
+		})
 	case *kapotv1.PhysicalPlanNode_HashJoin:
-		l, err := child(x.HashJoin.GetLeft())
-		if err != nil {
-			return nil, err
-		}
-		r, err := child(x.HashJoin.GetRight())
-		if err != nil {
-			return nil, err
-		}
-		return newHashJoin(l, r, x.HashJoin)
+		return join(x.HashJoin.GetLeft(), x.HashJoin.GetRight(), func(l, r ExecutionPlan) (ExecutionPlan, error) { return newHashJoin(l, r, x.HashJoin) })
 	case *kapotv1.PhysicalPlanNode_NestedLoopJoin:
-		l, err := child(x.NestedLoopJoin.GetLeft())
-		if err != nil {
-			return nil, err
-		}
-		r, err := child(x.NestedLoopJoin.GetRight())
-		if err != nil {
-			return nil, err
-		}
-		return newNestedLoopJoin(l, r, x.NestedLoopJoin)
+		return join(x.NestedLoopJoin.GetLeft(), x.NestedLoopJoin.GetRight(), func(l, r ExecutionPlan) (ExecutionPlan, error) {
+			return newNestedLoopJoin(l, r, x.NestedLoopJoin)
+		})
 	case *kapotv1.PhysicalPlanNode_Writer:
-		in, err := child(x.Writer.GetInput())
-		if err != nil {
-			return nil, err
-		}
-		return newWriter(in, x.Writer, b.opts)
+		return over(x.Writer.GetInput(), func(in ExecutionPlan) (ExecutionPlan, error) { return newWriter(in, x.Writer, b.opts) })
 	case *kapotv1.PhysicalPlanNode_Window:
-		in, err := child(x.Window.GetInput())
-		if err != nil {
-			return nil, err
-		}
-		return newWindow(in, x.Window)
+		return over(x.Window.GetInput(), func(in ExecutionPlan) (ExecutionPlan, error) { return newWindow(in, x.Window) })
 	case *kapotv1.PhysicalPlanNode_Union:
 		var inputs []ExecutionPlan
 		for _, c := range x.Union.GetInputs() {
@@ -205,99 +167,134 @@ func (b *planBuilder) node(n *kapotv1.PhysicalPlanNode, depth, id int) (Executio
 		}
 		return NewUnion(inputs)
 	case *kapotv1.PhysicalPlanNode_SortPreservingMerge:
-		in, err := child(x.SortPreservingMerge.GetInput())
-		if err != nil {
-			return nil, err
-		}
-		return newSortPreservingMerge(in, x.SortPreservingMerge)
+		return over(x.SortPreservingMerge.GetInput(), func(in ExecutionPlan) (ExecutionPlan, error) {
+			return newSortPreservingMerge(in, x.SortPreservingMerge)
+		})
 	case *kapotv1.PhysicalPlanNode_CoalesceBatches:
-		in, err := child(x.CoalesceBatches.GetInput())
-		if err != nil {
-			return nil, err
-		}
-		return NewCoalesceBatches(in, x.CoalesceBatches.GetTargetBatchSize())
+		return over(x.CoalesceBatches.GetInput(), func(in ExecutionPlan) (ExecutionPlan, error) {
+			return NewCoalesceBatches(in, x.CoalesceBatches.GetTargetBatchSize())
+		})
 	case *kapotv1.PhysicalPlanNode_Repartition:
-		in, err := child(x.Repartition.GetInput())
-		if err != nil {
-			return nil, err
-		}
-		if x.Repartition.GetPartitioning() == nil {
-			return nil, fmt.Errorf("repartition without partitioning: %w", ErrInvalidPlan)
-		}
-		p, err := newPartitioning(x.Repartition.GetPartitioning(), in.Schema())
-		if err != nil {
-			return nil, fmt.Errorf("repartition: %w", err)
-		}
-		return &Repartition{input: in, part: p}, nil
+		return over(x.Repartition.GetInput(), func(in ExecutionPlan) (ExecutionPlan, error) {
+			p, err := partitioningOf(x.Repartition.GetPartitioning(), in, "repartition")
+			if err != nil {
+				return nil, err
+			}
+			return &Repartition{input: in, part: p}, nil
+		})
 	case *kapotv1.PhysicalPlanNode_Sort:
-		in, err := child(x.Sort.GetInput())
-		if err != nil {
-			return nil, err
-		}
-		return newSort(in, x.Sort)
+		return over(x.Sort.GetInput(), func(in ExecutionPlan) (ExecutionPlan, error) { return newSort(in, x.Sort) })
 	case *kapotv1.PhysicalPlanNode_HashAggregate:
-		in, err := child(x.HashAggregate.GetInput())
-		if err != nil {
-			return nil, err
-		}
-		return newHashAggregate(in, x.HashAggregate)
+		return over(x.HashAggregate.GetInput(), func(in ExecutionPlan) (ExecutionPlan, error) { return newHashAggregate(in, x.HashAggregate) })
 	case *kapotv1.PhysicalPlanNode_CoalescePartitions:
-		in, err := child(x.CoalescePartitions.GetInput())
-		if err != nil {
-			return nil, err
-		}
-		return NewCoalescePartitions(in), nil
+		return over(x.CoalescePartitions.GetInput(), func(in ExecutionPlan) (ExecutionPlan, error) { return NewCoalescePartitions(in), nil })
 	case *kapotv1.PhysicalPlanNode_Exchange:
-		in, err := child(x.Exchange.GetInput())
-		if err != nil {
-			return nil, err
-		}
-		if x.Exchange.GetPartitioning() == nil {
-			return nil, fmt.Errorf("exchange without partitioning: %w", ErrInvalidPlan)
-		}
-		p, err := newPartitioning(x.Exchange.GetPartitioning(), in.Schema())
-		if err != nil {
-			return nil, fmt.Errorf("exchange: %w", err)
-		}
-		return &Exchange{input: in, part: p}, nil
+		return over(x.Exchange.GetInput(), func(in ExecutionPlan) (ExecutionPlan, error) {
+			p, err := partitioningOf(x.Exchange.GetPartitioning(), in, "exchange")
+			if err != nil {
+				return nil, err
+			}
+			return &Exchange{input: in, part: p}, nil
+		})
 	case *kapotv1.PhysicalPlanNode_ShuffleWriter:
-		w := x.ShuffleWriter
-		in, err := child(w.GetInput())
-		if err != nil {
-			return nil, err
-		}
-		if err := shuffleValidate(w.GetJobId()); err != nil {
-			return nil, err
-		}
-		p, err := newPartitioning(w.GetPartitioning(), in.Schema())
-		if err != nil {
-			return nil, fmt.Errorf("shuffle writer: %w", err)
-		}
-		return &ShuffleWriter{JobID: w.GetJobId(), StageID: w.GetStageId(), input: in, part: p}, nil
+		return over(x.ShuffleWriter.GetInput(), func(in ExecutionPlan) (ExecutionPlan, error) { return shuffleWriterFromProto(in, x.ShuffleWriter) })
 	case *kapotv1.PhysicalPlanNode_ShuffleReader:
-		r := x.ShuffleReader
-		schema, err := wire.SchemaFromProto(r.GetSchema())
-		if err != nil {
-			return nil, fmt.Errorf("shuffle reader: %w", err)
-		}
-		out := &ShuffleReader{stageID: r.GetStageId(), schema: schema}
-		for _, p := range r.GetPartitions() {
-			out.partitions = append(out.partitions, p.GetLocations())
-		}
-		if len(out.partitions) == 0 {
-			return nil, fmt.Errorf("shuffle reader of stage %d has no partitions: %w", r.GetStageId(), ErrInvalidPlan)
-		}
-		return out, nil
+		return shuffleReaderFromProto(x.ShuffleReader)
 	case *kapotv1.PhysicalPlanNode_UnresolvedShuffle:
-		u := x.UnresolvedShuffle
-		schema, err := wire.SchemaFromProto(u.GetSchema())
-		if err != nil {
-			return nil, fmt.Errorf("unresolved shuffle: %w", err)
-		}
-		if u.GetOutputPartitionCount() < 1 {
-			return nil, fmt.Errorf("unresolved shuffle of stage %d has no partitions: %w", u.GetStageId(), ErrInvalidPlan)
-		}
-		return &UnresolvedShuffle{stageID: u.GetStageId(), schema: schema, n: int(u.GetOutputPartitionCount())}, nil
+		return unresolvedShuffleFromProto(x.UnresolvedShuffle)
 	}
 	return nil, fmt.Errorf("plan node %T: %w", n.GetNode(), ErrNotSupported)
+}
+
+// projectionFromProto builds the projection n over in.
+func projectionFromProto(in ExecutionPlan, n *kapotv1.ProjectionNode) (ExecutionPlan, error) {
+	exprs := make([]Expr, len(n.GetExprs()))
+	for i, e := range n.GetExprs() {
+		var err error
+		if exprs[i], err = ExprFromProto(e, in.Schema()); err != nil {
+			return nil, fmt.Errorf("projection: %w", err)
+		}
+	}
+	return NewProjection(in, exprs, n.GetNames())
+}
+
+// filterFromProto builds the filter n over in, node id of the plan.
+func filterFromProto(in ExecutionPlan, n *kapotv1.FilterNode, id int) (ExecutionPlan, error) {
+	pred, err := ExprFromProto(n.GetPredicate(), in.Schema())
+	if err != nil {
+		return nil, fmt.Errorf("filter: %w", err)
+	}
+	// A filter over a filter becomes one (see Filter); the inner
+	// filter's input reports to this node in the metrics tree.
+	if m, ok := in.(*metered); ok {
+		if inner, ok := m.ExecutionPlan.(*Filter); ok {
+			if f := inner.merge(pred); f != nil {
+				if c, ok := f.input.(*metered); ok {
+					c.parent = id
+				}
+				pushPrefilters(f)
+				return f, nil
+			}
+		}
+	}
+	f, err := NewFilter(in, pred)
+	if err != nil {
+		return nil, err
+	}
+	pushPrefilters(f)
+	return f, nil
+}
+
+// partitioningOf is the partitioning p of a repartition or exchange (what)
+// over in, which the node must have.
+func partitioningOf(p *kapotv1.Partitioning, in ExecutionPlan, what string) (*partitioning, error) {
+	if p == nil {
+		return nil, fmt.Errorf("%s without partitioning: %w", what, ErrInvalidPlan)
+	}
+	part, err := newPartitioning(p, in.Schema())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return part, nil
+}
+
+// shuffleWriterFromProto builds the stage root w over in.
+func shuffleWriterFromProto(in ExecutionPlan, w *kapotv1.ShuffleWriterNode) (ExecutionPlan, error) {
+	if err := shuffleValidate(w.GetJobId()); err != nil {
+		return nil, err
+	}
+	p, err := newPartitioning(w.GetPartitioning(), in.Schema())
+	if err != nil {
+		return nil, fmt.Errorf("shuffle writer: %w", err)
+	}
+	return &ShuffleWriter{JobID: w.GetJobId(), StageID: w.GetStageId(), input: in, part: p}, nil
+}
+
+// shuffleReaderFromProto builds the reader r of an earlier stage's output.
+func shuffleReaderFromProto(r *kapotv1.ShuffleReaderNode) (ExecutionPlan, error) {
+	schema, err := wire.SchemaFromProto(r.GetSchema())
+	if err != nil {
+		return nil, fmt.Errorf("shuffle reader: %w", err)
+	}
+	out := &ShuffleReader{stageID: r.GetStageId(), schema: schema}
+	for _, p := range r.GetPartitions() {
+		out.partitions = append(out.partitions, p.GetLocations())
+	}
+	if len(out.partitions) == 0 {
+		return nil, fmt.Errorf("shuffle reader of stage %d has no partitions: %w", r.GetStageId(), ErrInvalidPlan)
+	}
+	return out, nil
+}
+
+// unresolvedShuffleFromProto builds the placeholder u for a stage whose
+// output is not placed yet.
+func unresolvedShuffleFromProto(u *kapotv1.UnresolvedShuffleNode) (ExecutionPlan, error) {
+	schema, err := wire.SchemaFromProto(u.GetSchema())
+	if err != nil {
+		return nil, fmt.Errorf("unresolved shuffle: %w", err)
+	}
+	if u.GetOutputPartitionCount() < 1 {
+		return nil, fmt.Errorf("unresolved shuffle of stage %d has no partitions: %w", u.GetStageId(), ErrInvalidPlan)
+	}
+	return &UnresolvedShuffle{stageID: u.GetStageId(), schema: schema, n: int(u.GetOutputPartitionCount())}, nil
 }

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
@@ -265,13 +264,6 @@ type hashJoinOp struct {
 	sub                  *hashJoinOp
 }
 
-// graceFanout is how many partitions a spilling hash join splits into.
-const graceFanout = 16
-
-// maxGraceLevel bounds re-partitioning of a partition that still does not
-// fit.
-const maxGraceLevel = 2
-
 func (o *hashJoinOp) Schema() *arrow.Schema { return o.j.schema }
 
 func (o *hashJoinOp) buildSide(ctx context.Context) error {
@@ -374,128 +366,6 @@ func (o *hashJoinOp) buildSide(ctx context.Context) error {
 		return o.buildInt(ctx, all)
 	}
 	return o.buildMap(ctx, all)
-}
-
-// newGraceFiles creates one spill file per grace partition.
-func (o *hashJoinOp) newGraceFiles(schema *arrow.Schema) ([]*spillFile, error) {
-	files := make([]*spillFile, graceFanout)
-	for i := range files {
-		f, err := newSpillFile(o.tc, schema, o.j.kind())
-		if err != nil {
-			for _, g := range files[:i] {
-				g.abort()
-			}
-			return nil, err
-		}
-		files[i] = f
-	}
-	return files, nil
-}
-
-// partitionTo writes the rows of b to files by a hash of keys. The bits
-// used differ from the shuffle's and between levels, so a partition that is
-// split again actually splits.
-func (o *hashJoinOp) partitionTo(ctx context.Context, b arrow.RecordBatch, keys []Expr, files []*spillFile) error {
-	ectx := exec.WithAllocator(ctx, o.tc.Mem)
-	cols := make([]arrow.Array, len(keys))
-	defer func() {
-		for _, c := range cols {
-			if c != nil {
-				c.Release()
-			}
-		}
-	}()
-	for i, k := range keys {
-		c, err := k.Eval(ectx, o.tc.Mem, b)
-		if err != nil {
-			return fmt.Errorf("%s key: %w", o.j.kind(), err)
-		}
-		cols[i] = c
-	}
-	hashes := make([]uint64, b.NumRows())
-	if err := hashColumns(cols, hashes); err != nil {
-		return err
-	}
-	shift := 32 + 8*o.level
-	targets := make([]int32, len(hashes))
-	for i, h := range hashes {
-		targets[i] = int32((h >> shift) % graceFanout)
-	}
-	return scatter(ectx, o.tc.Mem, b, targets, graceFanout, func(t int, part arrow.RecordBatch) error {
-		return files[t].write(part)
-	})
-}
-
-// spillProbe partitions the whole probe side like the build side and
-// queues the pairs of files for sub-joins.
-func (o *hashJoinOp) spillProbe(ctx context.Context, build []*spillFile) error {
-	abort := func(fs []*spillFile) {
-		for _, f := range fs {
-			if f != nil {
-				f.abort()
-			}
-		}
-	}
-	probeFiles, err := o.newGraceFiles(o.j.right.Schema())
-	if err != nil {
-		abort(build)
-		return err
-	}
-	err = func() error {
-		var op Operator
-		var err error
-		if o.probeFrom != nil {
-			op, err = o.probeFrom.open(o.tc)
-		} else {
-			op, err = o.j.right.Execute(ctx, o.part, o.tc)
-		}
-		if err != nil {
-			return err
-		}
-		return forEachBatch(ctx, op, func(b arrow.RecordBatch) error { return o.partitionTo(ctx, b, o.j.rightKeys, probeFiles) })
-	}()
-	if err != nil {
-		abort(build)
-		abort(probeFiles)
-		return err
-	}
-	var count, bytes int64
-	for i := range build {
-		for _, f := range []*spillFile{build[i], probeFiles[i]} {
-			n, err := f.finish()
-			if err != nil {
-				return fmt.Errorf("%s: %w", o.j.kind(), err)
-			}
-			count, bytes = count+1, bytes+n
-		}
-		o.grace = append(o.grace, [2]*spillFile{build[i], probeFiles[i]})
-	}
-	if o.tc.Metrics != nil {
-		o.tc.Metrics.AddSpills(o.j.nodeID, count, bytes)
-	}
-	o.res.Close() // leave the pool: the sub-joins get the whole share
-	return nil
-}
-
-// nextGrace returns the next batch of the sub-joins of spilled partitions.
-func (o *hashJoinOp) nextGrace(ctx context.Context) (arrow.RecordBatch, error) {
-	for {
-		if o.sub == nil {
-			if len(o.grace) == 0 {
-				return nil, io.EOF
-			}
-			pair := o.grace[0]
-			o.grace = o.grace[1:]
-			o.sub = &hashJoinOp{j: o.j, tc: o.tc, part: o.part, level: o.level + 1, buildFrom: pair[0], probeFrom: pair[1],
-				res: o.tc.Pool.NewReservation(fmt.Sprintf("%s[partition %d, spilled part]", o.j.kind(), o.part))}
-		}
-		b, err := o.sub.Next(ctx)
-		if err != io.EOF {
-			return b, err
-		}
-		o.sub.Close()
-		o.sub = nil
-	}
 }
 
 func (o *hashJoinOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
@@ -720,99 +590,6 @@ func (o *hashJoinOp) probeBatch(ctx context.Context, b arrow.RecordBatch) (arrow
 	defer unmatched.Release()
 	defer pairs.Release()
 	return concatBatches(o.tc, o.j.schema, []arrow.RecordBatch{pairs, unmatched})
-}
-
-// pairs materializes matched (build, probe) row pairs as rows of schema
-// (left columns then right columns).
-func (o *hashJoinOp) pairs(ctx context.Context, probe arrow.RecordBatch, bi, pi []int32, schema *arrow.Schema) (arrow.RecordBatch, error) {
-	if len(bi) == 0 {
-		return emptyBatch(schema), nil
-	}
-	l, err := takeRows(ctx, o.tc.Mem, o.build, bi)
-	if err != nil {
-		return nil, err
-	}
-	defer l.Release()
-	r, err := takeRows(ctx, o.tc.Mem, probe, pi)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Release()
-	cols := append(append([]arrow.Array{}, l.Columns()...), r.Columns()...)
-	return array.NewRecordBatch(schema, cols, int64(len(bi))), nil
-}
-
-// applyFilter keeps the pairs for which the join filter is true.
-func (o *hashJoinOp) applyFilter(ctx context.Context, probe arrow.RecordBatch, bi, pi []int32) ([]int32, []int32, error) {
-	joined, err := o.pairs(ctx, probe, bi, pi, o.j.joined)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer joined.Release()
-	mask, err := o.j.filter.Eval(ctx, o.tc.Mem, joined)
-	if err != nil {
-		return nil, nil, fmt.Errorf("hash join filter: %w", err)
-	}
-	defer mask.Release()
-	m := mask.(*array.Boolean)
-	keep := 0
-	for i := range bi {
-		if m.IsValid(i) && m.Value(i) {
-			bi[keep], pi[keep] = bi[i], pi[i]
-			keep++
-		}
-	}
-	return bi[:keep], pi[:keep], nil
-}
-
-// unmatchedBuild emits build rows by their match state once probing is done:
-// unmatched ones (left/full with null probe columns, and anti) or matched
-// ones (semi).
-func (o *hashJoinOp) unmatchedBuild(ctx context.Context) (arrow.RecordBatch, error) {
-	want := o.j.joinType == kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI
-	var rows []int32
-	for r, m := range o.matched {
-		if m == want {
-			rows = append(rows, int32(r))
-		}
-	}
-	if len(rows) == 0 {
-		return nil, io.EOF
-	}
-	ectx := exec.WithAllocator(ctx, o.tc.Mem)
-	l, err := takeRows(ectx, o.tc.Mem, o.build, rows)
-	if err != nil {
-		return nil, err
-	}
-	switch o.j.joinType {
-	case kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI, kapotv1.JoinType_JOIN_TYPE_LEFT_ANTI:
-		return l, nil
-	}
-	defer l.Release()
-	return o.withNulls(l, nil, len(rows)), nil
-}
-
-// withNulls builds joined rows from one side's rows and nulls for the other.
-func (o *hashJoinOp) withNulls(left, right arrow.RecordBatch, n int) arrow.RecordBatch {
-	var cols []arrow.Array
-	side := func(b arrow.RecordBatch, s *arrow.Schema) {
-		for i, f := range s.Fields() {
-			if b != nil {
-				c := b.Column(i)
-				c.Retain()
-				cols = append(cols, c)
-			} else {
-				cols = append(cols, array.MakeArrayOfNull(o.tc.Mem, f.Type, n))
-			}
-		}
-	}
-	side(left, o.j.left.Schema())
-	side(right, o.j.right.Schema())
-	out := array.NewRecordBatch(o.j.schema, cols, int64(n))
-	for _, c := range cols {
-		c.Release()
-	}
-	return out
 }
 
 func (o *hashJoinOp) Close() error {

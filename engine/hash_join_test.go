@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -241,68 +240,6 @@ func TestHashJoinMultiKey(t *testing.T) {
 				t.Fatalf("got %q\nwant %q", got, c.want)
 			}
 		})
-	}
-}
-
-// TestAggregateIntPairs groups by two integer keys, with nulls in either,
-// over batches of two rows (so groups meet again across batches): the
-// integer-pair path and the byte-encoded path for null keys must give one
-// group per distinct pair.
-func TestAggregateIntPairs(t *testing.T) {
-	rows := [][3]any{
-		{1, 10, 1}, {1, 11, 2}, {2, 10, 4}, {1, 10, 8}, {nil, 10, 16}, {1, nil, 32},
-		{nil, 10, 64}, {2, 10, 128}, {nil, nil, 256}, {1, 11, 512}, {3, 30, 1024}, {nil, nil, 2048},
-	}
-	v := &kapotv1.ValuesNode{Schema: &kapotv1.Schema{Fields: []*kapotv1.Field{
-		{Name: "a", Type: i64t, Nullable: true}, {Name: "b", Type: i64t, Nullable: true}, {Name: "v", Type: i64t}}}}
-	for _, r := range rows {
-		v.Rows = append(v.Rows, &kapotv1.ValuesRow{Values: []*kapotv1.ScalarValue{ival(r[0]), ival(r[1]), ival(r[2])}})
-	}
-	plan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
-		Input: &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Values{Values: v}}, Mode: kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE,
-		GroupExprs: []*kapotv1.PhysicalExprNode{col("a"), col("b")}, GroupNames: []string{"a", "b"},
-		Aggregates: []*kapotv1.AggregateExprNode{{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: col("v"), Name: "s"}}}}}
-	tc, _ := newTC(t)
-	want := []string{"1|10|9", "1|11|514", "1|NULL|32", "2|10|132", "3|30|1024", "NULL|10|80", "NULL|NULL|2304"}
-	if got := run(t, plan, tc); !slices.Equal(got, want) {
-		t.Fatalf("got %q\nwant %q", got, want)
-	}
-}
-
-// TestAggregateShortStringKeys groups by two string keys over batches of
-// two rows: keys that pack into 8 bytes take the packed cache, longer ones
-// the byte-encoded keys, and a group reached both ways (across batches)
-// must stay one group. ("A", "") and ("", "A") are different groups.
-func TestAggregateShortStringKeys(t *testing.T) {
-	str := func(s string) *kapotv1.ScalarValue {
-		return &kapotv1.ScalarValue{Type: strt, Value: &kapotv1.ScalarValue_StringValue{StringValue: s}}
-	}
-	rows := [][2]string{
-		{"A", "F"}, {"N", "O"}, {"A", ""}, {"", "A"}, {"REG AIR", ""}, {"A", "F"},
-		{"DELIVER IN PERSON", "x"}, {"A", "F"}, {"DELIVER IN PERSON", "x"}, {"N", "O"},
-		{"TRUCK", "AB"}, {"DELIVER IN PERSON", "y"}, {"A", ""}, {"TRUCK", "AB"},
-	}
-	v := &kapotv1.ValuesNode{Schema: &kapotv1.Schema{Fields: []*kapotv1.Field{{Name: "a", Type: strt}, {Name: "b", Type: strt}, {Name: "v", Type: i64t}}}}
-	sums := map[[2]string]int64{}
-	for i, r := range rows {
-		v.Rows = append(v.Rows, &kapotv1.ValuesRow{Values: []*kapotv1.ScalarValue{str(r[0]), str(r[1]), ival(1 << i)}})
-		sums[r] += 1 << i
-	}
-	var want []string
-	for k, s := range sums {
-		want = append(want, fmt.Sprintf("%s|%s|%d", k[0], k[1], s))
-	}
-	slices.Sort(want)
-	plan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
-		Input: &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Values{Values: v}}, Mode: kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE,
-		GroupExprs: []*kapotv1.PhysicalExprNode{col("a"), col("b")}, GroupNames: []string{"a", "b"},
-		Aggregates: []*kapotv1.AggregateExprNode{{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: col("v"), Name: "s"}}}}}
-	for _, batch := range []int{2, 3, 100} {
-		tc, _ := newTC(t)
-		tc.BatchSize = batch
-		if got := run(t, plan, tc); !slices.Equal(got, want) {
-			t.Fatalf("batch size %d: got %q\nwant %q", batch, got, want)
-		}
 	}
 }
 

@@ -1,0 +1,141 @@
+package engine
+
+import (
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+)
+
+// noShortKey marks a row whose keys do not pack into 8 bytes.
+const noShortKey = ^uint64(0)
+
+// packShortKeys packs, for every row, the string key columns cols into a
+// uint64: each value as its length byte followed by its bytes, all values
+// in 8 bytes at most (TPC-H Q1's return flag and line status, Q12's ship
+// mode), so that a group is found by one open-addressing probe instead of a
+// byte-encoded key and a Go map. Rows with a null or longer keys get
+// noShortKey. It returns nil when a column is not a string array without
+// nulls, or fewer than half the rows pack.
+func packShortKeys(cols []arrow.Array, out []uint64) []uint64 {
+	strs := make([]*array.String, len(cols))
+	for i, c := range cols {
+		s, ok := c.(*array.String)
+		if !ok || s.NullN() > 0 {
+			return nil
+		}
+		strs[i] = s
+	}
+	n := cols[0].Len()
+	misses := 0
+	for r := range n {
+		var k uint64
+		shift, ok := uint(0), true
+		for _, s := range strs {
+			v := s.Value(r)
+			if int(shift)/8+1+len(v) > 8 {
+				ok = false
+				break
+			}
+			k |= uint64(len(v)+1) << shift // +1: an empty string is not padding
+			shift += 8
+			for j := 0; j < len(v); j++ {
+				k |= uint64(v[j]) << shift
+				shift += 8
+			}
+		}
+		if !ok || k == noShortKey {
+			k = noShortKey
+			misses++
+		}
+		out = append(out, k)
+	}
+	if 2*misses > n {
+		return nil
+	}
+	return out
+}
+
+// groupIntPairs assigns group ids for two integer-like key columns
+// (TPC-H Q20's l_partkey, l_suppkey): the first key indexes the open
+// addressing table, which points at the newest group with that key; groups
+// sharing a first key are chained, and the second key picks among them.
+// Rows with a null key take the byte-encoded path (byKey), whose groups
+// never equal these.
+func (o *hashAggOp) groupIntPairs(cols []arrow.Array, v0, v1 []int64, ids []uint32, byKey func(int) (uint32, error)) ([]uint32, int64, error) {
+	if o.pairHeads == nil {
+		o.pairHeads = newIntTable(0)
+	}
+	var grown int64
+	nulls := cols[0].NullN() > 0 || cols[1].NullN() > 0
+	for r, a := range v0 {
+		if nulls && (cols[0].IsNull(r) || cols[1].IsNull(r)) {
+			id, err := byKey(r)
+			if err != nil {
+				return nil, 0, err
+			}
+			ids = append(ids, id)
+			continue
+		}
+		b := v1[r]
+		// The table is keyed by a hash of both keys (one key alone can
+		// have few values, making long chains); the chain compares both.
+		h := int64(mix64(uint64(a)*0x9e3779b97f4a7c15 ^ uint64(b)))
+		head, found := o.pairHeads.get(h)
+		g := head
+		if !found {
+			g = -1
+		}
+		for g >= 0 && (o.pairKey1[g] != b || o.pairKey0[g] != a) {
+			g = o.pairNext[g]
+		}
+		if g < 0 {
+			g = int32(o.n)
+			o.n++
+			grown += o.groupBytes(24)
+			// Groups the byte-encoded path made have no pair entries.
+			for len(o.pairNext) < int(g) {
+				o.pairNext, o.pairKey0, o.pairKey1 = append(o.pairNext, -1), append(o.pairKey0, 0), append(o.pairKey1, 0)
+			}
+			if !found {
+				head = -1
+			}
+			o.pairNext, o.pairKey0, o.pairKey1 = append(o.pairNext, head), append(o.pairKey0, a), append(o.pairKey1, b)
+			o.pairHeads.swap(h, g)
+			for i, c := range cols {
+				if err := appendFrom(o.keys[i], c, r); err != nil {
+					return nil, 0, err
+				}
+			}
+		}
+		ids = append(ids, uint32(g))
+	}
+	return ids, grown, nil
+}
+
+// groupInts assigns group ids for one integer-like key column.
+func (o *hashAggOp) groupInts(col arrow.Array, vals []int64, ids []uint32) ([]uint32, int64, error) {
+	var grown int64
+	nulls := col.NullN() > 0
+	for r, v := range vals {
+		if nulls && col.IsNull(r) {
+			if o.nullGroup < 0 {
+				o.nullGroup = int64(o.n)
+				o.n++
+				grown += o.groupBytes(8)
+				o.keys[0].AppendNull()
+			}
+			ids = append(ids, uint32(o.nullGroup))
+			continue
+		}
+		id32, ok := o.index64.getOrPut(v, int32(o.n))
+		id := uint32(id32)
+		if !ok {
+			o.n++
+			grown += o.groupBytes(8)
+			if err := appendFrom(o.keys[0], col, r); err != nil {
+				return nil, 0, err
+			}
+		}
+		ids = append(ids, id)
+	}
+	return ids, grown, nil
+}

@@ -1,0 +1,231 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/wire"
+)
+
+// TestAggregateIntPairs groups by two integer keys, with nulls in either,
+// over batches of two rows (so groups meet again across batches): the
+// integer-pair path and the byte-encoded path for null keys must give one
+// group per distinct pair.
+func TestAggregateIntPairs(t *testing.T) {
+	rows := [][3]any{
+		{1, 10, 1}, {1, 11, 2}, {2, 10, 4}, {1, 10, 8}, {nil, 10, 16}, {1, nil, 32},
+		{nil, 10, 64}, {2, 10, 128}, {nil, nil, 256}, {1, 11, 512}, {3, 30, 1024}, {nil, nil, 2048},
+	}
+	v := &kapotv1.ValuesNode{Schema: &kapotv1.Schema{Fields: []*kapotv1.Field{
+		{Name: "a", Type: i64t, Nullable: true}, {Name: "b", Type: i64t, Nullable: true}, {Name: "v", Type: i64t}}}}
+	for _, r := range rows {
+		v.Rows = append(v.Rows, &kapotv1.ValuesRow{Values: []*kapotv1.ScalarValue{ival(r[0]), ival(r[1]), ival(r[2])}})
+	}
+	plan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
+		Input: &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Values{Values: v}}, Mode: kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE,
+		GroupExprs: []*kapotv1.PhysicalExprNode{col("a"), col("b")}, GroupNames: []string{"a", "b"},
+		Aggregates: []*kapotv1.AggregateExprNode{{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: col("v"), Name: "s"}}}}}
+	tc, _ := newTC(t)
+	want := []string{"1|10|9", "1|11|514", "1|NULL|32", "2|10|132", "3|30|1024", "NULL|10|80", "NULL|NULL|2304"}
+	if got := run(t, plan, tc); !slices.Equal(got, want) {
+		t.Fatalf("got %q\nwant %q", got, want)
+	}
+}
+
+// TestAggregateShortStringKeys groups by two string keys over batches of
+// two rows: keys that pack into 8 bytes take the packed cache, longer ones
+// the byte-encoded keys, and a group reached both ways (across batches)
+// must stay one group. ("A", "") and ("", "A") are different groups.
+func TestAggregateShortStringKeys(t *testing.T) {
+	str := func(s string) *kapotv1.ScalarValue {
+		return &kapotv1.ScalarValue{Type: strt, Value: &kapotv1.ScalarValue_StringValue{StringValue: s}}
+	}
+	rows := [][2]string{
+		{"A", "F"}, {"N", "O"}, {"A", ""}, {"", "A"}, {"REG AIR", ""}, {"A", "F"},
+		{"DELIVER IN PERSON", "x"}, {"A", "F"}, {"DELIVER IN PERSON", "x"}, {"N", "O"},
+		{"TRUCK", "AB"}, {"DELIVER IN PERSON", "y"}, {"A", ""}, {"TRUCK", "AB"},
+	}
+	v := &kapotv1.ValuesNode{Schema: &kapotv1.Schema{Fields: []*kapotv1.Field{{Name: "a", Type: strt}, {Name: "b", Type: strt}, {Name: "v", Type: i64t}}}}
+	sums := map[[2]string]int64{}
+	for i, r := range rows {
+		v.Rows = append(v.Rows, &kapotv1.ValuesRow{Values: []*kapotv1.ScalarValue{str(r[0]), str(r[1]), ival(1 << i)}})
+		sums[r] += 1 << i
+	}
+	var want []string
+	for k, s := range sums {
+		want = append(want, fmt.Sprintf("%s|%s|%d", k[0], k[1], s))
+	}
+	slices.Sort(want)
+	plan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
+		Input: &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Values{Values: v}}, Mode: kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE,
+		GroupExprs: []*kapotv1.PhysicalExprNode{col("a"), col("b")}, GroupNames: []string{"a", "b"},
+		Aggregates: []*kapotv1.AggregateExprNode{{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: col("v"), Name: "s"}}}}}
+	for _, batch := range []int{2, 3, 100} {
+		tc, _ := newTC(t)
+		tc.BatchSize = batch
+		if got := run(t, plan, tc); !slices.Equal(got, want) {
+			t.Fatalf("batch size %d: got %q\nwant %q", batch, got, want)
+		}
+	}
+}
+
+func aggNode(in *kapotv1.PhysicalPlanNode, mode kapotv1.AggregateMode) *kapotv1.PhysicalPlanNode {
+	return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
+		Input: in, Mode: mode,
+		GroupExprs: []*kapotv1.PhysicalExprNode{col("region")},
+		Aggregates: []*kapotv1.AggregateExprNode{
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Name: "n"},
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Expr: col("qty"), Name: "n_qty"},
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: col("qty"), Name: "qty"},
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN, Expr: col("product"), Name: "first"},
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MAX, Expr: col("price"), Name: "top"},
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG, Expr: col("qty"), Name: "avg_qty"},
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Expr: col("product"), Distinct: true, Name: "n_products"},
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Expr: col("qty"), Distinct: true, Name: "n_qtys"},
+		},
+	}}}
+}
+
+func TestSingleAggregate(t *testing.T) {
+	tc, _ := newTC(t)
+	got := run(t, aggNode(salesCSV([]string{"testdata/sales.csv"}), kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE), tc)
+	if !slices.Equal(got, salesByRegion) {
+		t.Fatalf("got %q\nwant %q", got, salesByRegion)
+	}
+}
+
+// TestTwoStageAggregate runs partial aggregation over two partitions, a hash
+// shuffle into three partitions on disk, and the final aggregation reading
+// them back: the same result as a single-phase aggregate.
+func TestTwoStageAggregate(t *testing.T) {
+	tc, _ := newTC(t)
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.csv"), filepath.Join(dir, "b.csv")
+	data, _ := os.ReadFile("testdata/sales.csv")
+	lines := splitLines(string(data))
+	os.WriteFile(a, []byte(lines[0]+"\n"+joinLines(lines[1:4])), 0o644)
+	os.WriteFile(b, []byte(lines[0]+"\n"+joinLines(lines[4:])), 0o644)
+
+	partial := aggNode(salesCSV([]string{a}, []string{b}), kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL)
+	writer := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ShuffleWriter{ShuffleWriter: &kapotv1.ShuffleWriterNode{
+		JobId: "job1", StageId: 1, Input: partial,
+		Partitioning: &kapotv1.Partitioning{Scheme: &kapotv1.Partitioning_Hash{Hash: &kapotv1.HashPartitioning{Exprs: []*kapotv1.PhysicalExprNode{col("region")}, PartitionCount: 3}}},
+	}}}
+	wp, err := FromProto(writer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := wp.(*ShuffleWriter)
+	var total int64
+	for m := 0; m < sw.OutputPartitions(); m++ {
+		stats, err := sw.Run(context.Background(), m, tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(stats) != 3 {
+			t.Fatalf("stats %v", stats)
+		}
+		for _, s := range stats {
+			total += s.Rows
+		}
+	}
+	// Partition a has north,south; b has north,south,east,NULL: 6 partial rows.
+	if total != 6 {
+		t.Fatalf("shuffled %d partial rows, want 6", total)
+	}
+	schema, err := wire.SchemaToProto(sw.Schema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := &kapotv1.ShuffleReaderNode{StageId: 1, Schema: schema}
+	for out := uint32(0); out < 3; out++ {
+		var locs []*kapotv1.PartitionLocation
+		for m := uint32(0); m < 2; m++ {
+			locs = append(locs, &kapotv1.PartitionLocation{JobId: "job1", StageId: 1, MapPartition: m, OutputPartition: out, Executor: &kapotv1.ExecutorMetadata{Id: "exec-a"}})
+		}
+		reader.Partitions = append(reader.Partitions, &kapotv1.ShuffleReaderPartition{Locations: locs})
+	}
+	final := aggNode(&kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ShuffleReader{ShuffleReader: reader}}, kapotv1.AggregateMode_AGGREGATE_MODE_FINAL)
+	got := run(t, final, tc)
+	if !slices.Equal(got, salesByRegion) {
+		t.Fatalf("got %q\nwant %q", got, salesByRegion)
+	}
+}
+
+func TestEmptyInputGlobalAggregate(t *testing.T) {
+	tc, _ := newTC(t)
+	plan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
+		Mode: kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE,
+		Input: &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Filter{Filter: &kapotv1.FilterNode{
+			Input: salesCSV([]string{"testdata/sales.csv"}), Predicate: bin(col("qty"), kapotv1.BinaryOp_BINARY_OP_GT, i64(100))}}},
+		Aggregates: []*kapotv1.AggregateExprNode{
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT},
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: col("qty")},
+		},
+	}}}
+	got := run(t, plan, tc)
+	if want := []string{"0|NULL"}; !slices.Equal(got, want) {
+		t.Fatalf("got %q want %q", got, want)
+	}
+}
+
+func TestAggregateSpills(t *testing.T) {
+	in := spillInput(t, 3000)
+	agg := func(in *kapotv1.PhysicalPlanNode, mode kapotv1.AggregateMode, group *kapotv1.PhysicalExprNode) *kapotv1.PhysicalPlanNode {
+		return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
+			Input: in, Mode: mode, GroupExprs: []*kapotv1.PhysicalExprNode{group},
+			Aggregates: []*kapotv1.AggregateExprNode{
+				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Name: "n"},
+				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: col("v"), Name: "sum_v"},
+				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN, Expr: col("s"), Name: "min_s"},
+				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG, Expr: col("v"), Name: "avg_v"},
+				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Expr: col("s"), Distinct: true, Name: "n_s"},
+			}}}}
+	}
+	// ~1500 groups: id / 2.
+	group := bin(col("id"), kapotv1.BinaryOp_BINARY_OP_DIV, i64(2))
+	tc, _ := newTC(t)
+	tc.BatchSize = 512
+	want := run(t, agg(in, kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE, group), tc)
+	if len(want) != 1500 {
+		t.Fatalf("%d groups, want 1500", len(want))
+	}
+	twoPhase := agg(agg(in, kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL, group), kapotv1.AggregateMode_AGGREGATE_MODE_FINAL, col(group.String()))
+	twoPhase.GetHashAggregate().GroupExprs = []*kapotv1.PhysicalExprNode{{Expr: &kapotv1.PhysicalExprNode_Column{Column: &kapotv1.ColumnExpr{Index: 0}}}}
+	for name, plan := range map[string]*kapotv1.PhysicalPlanNode{
+		"single":          agg(in, kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE, group),
+		"partial + final": twoPhase,
+	} {
+		t.Run(name, func(t *testing.T) {
+			tc, _ := newTC(t)
+			tc.BatchSize = 512
+			tc.Pool = NewMemoryPool(24 << 10)
+			tc.Metrics = &Metrics{}
+			got := run(t, plan, tc)
+			if !slices.Equal(got, want) {
+				t.Fatalf("aggregate under memory pressure differs: %d rows vs %d", len(got), len(want))
+			}
+			if st := tc.Pool.Stats(); st.Denied == 0 || st.Used != 0 || st.Reservations != 0 {
+				t.Fatalf("pool %+v: want refusals and everything returned", st)
+			}
+			if name == "single" {
+				var spills int64
+				for _, m := range tc.Metrics.Snapshot() {
+					spills += m.SpillCount
+				}
+				if spills == 0 {
+					t.Fatal("single-mode aggregate did not spill")
+				}
+			}
+			left, _ := filepath.Glob(filepath.Join(tc.WorkDir, "job1", spillDirName, "*"))
+			if len(left) != 0 {
+				t.Fatalf("spill files left: %v", left)
+			}
+		})
+	}
+}

@@ -1,0 +1,139 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/compute/exec"
+)
+
+// graceFanout is how many partitions a spilling hash join splits into.
+const graceFanout = 16
+
+// maxGraceLevel bounds re-partitioning of a partition that still does not
+// fit.
+const maxGraceLevel = 2
+
+// newGraceFiles creates one spill file per grace partition.
+func (o *hashJoinOp) newGraceFiles(schema *arrow.Schema) ([]*spillFile, error) {
+	files := make([]*spillFile, graceFanout)
+	for i := range files {
+		f, err := newSpillFile(o.tc, schema, o.j.kind())
+		if err != nil {
+			for _, g := range files[:i] {
+				g.abort()
+			}
+			return nil, err
+		}
+		files[i] = f
+	}
+	return files, nil
+}
+
+// partitionTo writes the rows of b to files by a hash of keys. The bits
+// used differ from the shuffle's and between levels, so a partition that is
+// split again actually splits.
+func (o *hashJoinOp) partitionTo(ctx context.Context, b arrow.RecordBatch, keys []Expr, files []*spillFile) error {
+	ectx := exec.WithAllocator(ctx, o.tc.Mem)
+	cols := make([]arrow.Array, len(keys))
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	for i, k := range keys {
+		c, err := k.Eval(ectx, o.tc.Mem, b)
+		if err != nil {
+			return fmt.Errorf("%s key: %w", o.j.kind(), err)
+		}
+		cols[i] = c
+	}
+	hashes := make([]uint64, b.NumRows())
+	if err := hashColumns(cols, hashes); err != nil {
+		return err
+	}
+	shift := 32 + 8*o.level
+	targets := make([]int32, len(hashes))
+	for i, h := range hashes {
+		targets[i] = int32((h >> shift) % graceFanout)
+	}
+	return scatter(ectx, o.tc.Mem, b, targets, graceFanout, func(t int, part arrow.RecordBatch) error {
+		return files[t].write(part)
+	})
+}
+
+// spillProbe partitions the whole probe side like the build side and
+// queues the pairs of files for sub-joins.
+func (o *hashJoinOp) spillProbe(ctx context.Context, build []*spillFile) error {
+	abort := func(fs []*spillFile) {
+		for _, f := range fs {
+			if f != nil {
+				f.abort()
+			}
+		}
+	}
+	probeFiles, err := o.newGraceFiles(o.j.right.Schema())
+	if err != nil {
+		abort(build)
+		return err
+	}
+	err = func() error {
+		var op Operator
+		var err error
+		if o.probeFrom != nil {
+			op, err = o.probeFrom.open(o.tc)
+		} else {
+			op, err = o.j.right.Execute(ctx, o.part, o.tc)
+		}
+		if err != nil {
+			return err
+		}
+		return forEachBatch(ctx, op, func(b arrow.RecordBatch) error { return o.partitionTo(ctx, b, o.j.rightKeys, probeFiles) })
+	}()
+	if err != nil {
+		abort(build)
+		abort(probeFiles)
+		return err
+	}
+	var count, bytes int64
+	for i := range build {
+		for _, f := range []*spillFile{build[i], probeFiles[i]} {
+			n, err := f.finish()
+			if err != nil {
+				return fmt.Errorf("%s: %w", o.j.kind(), err)
+			}
+			count, bytes = count+1, bytes+n
+		}
+		o.grace = append(o.grace, [2]*spillFile{build[i], probeFiles[i]})
+	}
+	if o.tc.Metrics != nil {
+		o.tc.Metrics.AddSpills(o.j.nodeID, count, bytes)
+	}
+	o.res.Close() // leave the pool: the sub-joins get the whole share
+	return nil
+}
+
+// nextGrace returns the next batch of the sub-joins of spilled partitions.
+func (o *hashJoinOp) nextGrace(ctx context.Context) (arrow.RecordBatch, error) {
+	for {
+		if o.sub == nil {
+			if len(o.grace) == 0 {
+				return nil, io.EOF
+			}
+			pair := o.grace[0]
+			o.grace = o.grace[1:]
+			o.sub = &hashJoinOp{j: o.j, tc: o.tc, part: o.part, level: o.level + 1, buildFrom: pair[0], probeFrom: pair[1],
+				res: o.tc.Pool.NewReservation(fmt.Sprintf("%s[partition %d, spilled part]", o.j.kind(), o.part))}
+		}
+		b, err := o.sub.Next(ctx)
+		if err != io.EOF {
+			return b, err
+		}
+		o.sub.Close()
+		o.sub = nil
+	}
+}
