@@ -120,6 +120,8 @@ func scannedRows(r rel) float64 {
 		return n
 	case *windowRel:
 		return scannedRows(x.in)
+	case *joinGraphRel:
+		return scannedRows(x.best())
 	case *sharedRel:
 		if !x.haveScanned {
 			x.scanned, x.haveScanned = scannedRows(x.in), true
@@ -224,6 +226,8 @@ func estimate(r rel) float64 {
 		return n
 	case *windowRel:
 		return estimate(x.in)
+	case *joinGraphRel:
+		return estimate(x.best())
 	case *sharedRel:
 		if !x.haveEst {
 			x.est, x.haveEst = estimate(x.in), true
@@ -262,6 +266,8 @@ func columnNDV(r rel, e *expr) float64 {
 			return find(x.in)
 		case *sharedRel:
 			return find(x.in)
+		case *joinGraphRel:
+			return find(x.best())
 		case *joinRel:
 			// Only the side with the column: a side read twice (a WITH
 			// query joined with itself) is not searched twice.
@@ -312,6 +318,8 @@ func relRanged(r rel) []rangedCol {
 			}
 		}
 		return out
+	case *joinGraphRel:
+		return relRanged(x.best())
 	case *filterRel:
 		return relRanged(x.in)
 	case *projectRel:

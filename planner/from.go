@@ -12,7 +12,8 @@ import (
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
-// FROM clauses: tables, derived tables, joins and their order, and the
+// FROM clauses: tables, derived tables, explicit joins, the join graph of
+// a FROM list (ordered later by the optimiser, joinorder.go), and the
 // predicate rewrites that decide where filters run.
 
 // fromItem is one relation of the FROM clause with its scope.
@@ -22,7 +23,8 @@ type fromItem struct {
 }
 
 // bindFrom binds FROM and WHERE and returns the relation with the FROM
-// clause's columns in FROM order. With outer set (a subquery), WHERE
+// clause's columns in FROM order: a join graph of the FROM list's
+// relations, each with its own predicates applied. With outer set (a subquery), WHERE
 // conjuncts that read outer columns are returned as correlation predicates
 // instead of being applied. Subquery predicates (EXISTS, IN, comparisons
 // with a scalar subquery) become semi, anti or inner joins on top.
@@ -115,26 +117,9 @@ func (b *binder) bindFrom(items []*pg.Node, where *pg.Node, outer *scope) (rel, 
 		}
 		subs = later
 	}
-	// Join greedily: from a starting relation, take the connected relation
-	// (an equality links it to what is joined so far) that gives the
-	// smallest estimated result; cross join only when no relation is
-	// connected. Every relation is tried as the start, and the order whose
-	// intermediate results add up to the fewest estimated rows wins.
-	preds := rest
-	cur, rest := b.joinOrder(rels, preds, 0)
-	if len(rels) > 1 {
-		best := joinCost(cur.r)
-		for first := 1; first < len(rels); first++ {
-			c, r := b.joinOrder(rels, preds, first)
-			if cost := joinCost(c.r); cost < best {
-				cur, rest, best = c, r, cost
-			}
-		}
-	}
-	r := cur.r
-	for _, c := range rest {
-		r = &filterRel{in: r, pred: c}
-	}
+	// The relations join as the optimiser will order them: a join graph
+	// with the predicates over several relations.
+	r := newJoinGraph(rels, rest)
 	for _, c := range subs {
 		var err error
 		if r, err = b.applySubquery(r, c, all, nil); err != nil {
@@ -142,72 +127,6 @@ func (b *binder) bindFrom(items []*pg.Node, where *pg.Node, outer *scope) (rel, 
 		}
 	}
 	return r, all.cols, corr, nil
-}
-
-// joinOrder joins rels greedily from rels[first] (see bindFrom) and returns
-// the joined relation with the predicates of rest it did not use.
-func (b *binder) joinOrder(rels []fromItem, rest []*expr, first int) (fromItem, []*expr) {
-	rest = slices.Clone(rest)
-	cur := rels[first]
-	pending := append(append([]fromItem{}, rels[:first]...), rels[first+1:]...)
-	for len(pending) > 0 {
-		pick, lk, rk := -1, []*expr(nil), []*expr(nil)
-		best := 0.0
-		for i, cand := range pending {
-			l, r := equiKeys(rest, cur.cols, cand.cols)
-			if len(l) == 0 {
-				continue
-			}
-			est := estimate(&joinRel{left: cur.r, right: cand.r, jt: kapotv1.JoinType_JOIN_TYPE_INNER, leftKeys: l, rightKeys: r})
-			if pick < 0 || est < best || (est == best && estimate(cand.r) < estimate(pending[pick].r)) {
-				pick, lk, rk, best = i, l, r, est
-			}
-		}
-		if pick < 0 {
-			pick = 0
-		}
-		cand := pending[pick]
-		pending = append(pending[:pick:pick], pending[pick+1:]...)
-		j := &joinRel{left: cur.r, right: cand.r, jt: kapotv1.JoinType_JOIN_TYPE_INNER, leftKeys: lk, rightKeys: rk}
-		merged := map[colID]bool{}
-		for id := range cur.cols {
-			merged[id] = true
-		}
-		for id := range cand.cols {
-			merged[id] = true
-		}
-		var remaining []*expr
-		for _, c := range rest {
-			if isUsedEquality(c, lk, rk) {
-				continue
-			}
-			if coveredBy(c, merged) {
-				j.filter = andExpr(j.filter, c)
-				continue
-			}
-			remaining = append(remaining, c)
-		}
-		rest = remaining
-		cur = fromItem{r: j, cols: merged}
-	}
-	return cur, rest
-}
-
-// joinCost is what the join order minimises over the inner joins in r:
-// the estimated rows each join produces, plus the rows of both inputs of
-// each join that must repartition them (neither side is small enough to
-// broadcast, and the files of both do not split the key alike), since
-// moving rows between tasks costs about as much as producing them.
-func joinCost(r rel) float64 {
-	j, ok := r.(*joinRel)
-	if !ok || j.jt != kapotv1.JoinType_JOIN_TYPE_INNER {
-		return 0
-	}
-	c := estimate(j) + joinCost(j.left) + joinCost(j.right)
-	if !smallSide(j.left, j.right) && !smallSide(j.right, j.left) && !relCoPartitioned(j, relRanged(j.left), relRanged(j.right)) {
-		c += estimate(j.left) + estimate(j.right)
-	}
-	return c
 }
 
 // pushSubquery applies the subquery predicate n to the one relation of rels

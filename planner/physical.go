@@ -8,9 +8,7 @@ import (
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	pg "github.com/pganalyze/pg_query_go/v6"
 
-	"github.com/kapot-go/kapot/engine"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/wire"
 )
@@ -62,69 +60,6 @@ func (p *Plan) Named() *kapotv1.PhysicalPlanNode {
 		exprs[i] = &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Column{Column: &kapotv1.ColumnExpr{Index: uint32(i)}}}
 	}
 	return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Projection{Projection: &kapotv1.ProjectionNode{Input: p.Root, Exprs: exprs, Names: p.Columns}}}
-}
-
-// PlanQuery parses one SELECT statement and plans it over the catalog.
-// Planning stops with ctx: with its cause (PlanningTimeout, say) when it
-// has one, else with ctx.Err().
-func PlanQuery(ctx context.Context, cat *Catalog, sql string, o Options) (*Plan, error) {
-	res, lists, err := parseSQL(sql)
-	if err != nil {
-		return nil, err
-	}
-	if len(res.GetStmts()) != 1 {
-		return nil, &SQLError{Pos: -1, Msg: fmt.Sprintf("want one statement, got %d", len(res.GetStmts())), Err: engine.ErrInvalidPlan}
-	}
-	sel := res.GetStmts()[0].GetStmt().GetSelectStmt()
-	if sel == nil {
-		return nil, notSupported(-1, "statements other than SELECT here")
-	}
-	return planSelect(ctx, cat, sel, lists, o)
-}
-
-// planSelect plans a parsed query, whose long IN lists are lists, over
-// the catalog.
-func planSelect(ctx context.Context, cat *Catalog, sel *pg.SelectStmt, lists map[string]*longList, o Options) (*Plan, error) {
-	if o.TargetPartitions <= 0 {
-		o.TargetPartitions = 2
-	}
-	b := &binder{ctx: ctx, cat: cat, cols: map[colID]*column{}, parts: o.TargetPartitions, splitRows: o.SplitRows, lists: lists}
-	r, names, err := b.bindSelect(sel)
-	if err != nil {
-		return nil, err
-	}
-	// The plan as the executors get it must fit: refused here, before
-	// it is built, when the logical plan with its shared relations
-	// copied into each reader is already too large.
-	maxNodes := o.maxNodes()
-	if relSize(r, maxNodes) > maxNodes {
-		return nil, tooLarge("operators", maxNodes)
-	}
-	useSplits(r)
-	// (Each relation lowers to at least one operator; the count of calls
-	// is a guard against a walk the estimate above missed.)
-	p := &lowerer{ctx: ctx, b: b, parts: o.TargetPartitions, broadcast: float64(o.BroadcastRows), maxNodes: 2 * maxNodes}
-	if o.BroadcastRows == 0 {
-		p.broadcast = broadcastRows
-	}
-	l, err := p.lower(r, nil)
-	if err != nil {
-		return nil, err
-	}
-	size := measurePlan(l.node)
-	switch {
-	case size.nodes > maxNodes:
-		return nil, tooLarge("operators", maxNodes)
-	case size.bytes > o.maxBytes():
-		return nil, tooLarge("bytes", o.maxBytes())
-	}
-	unshare(l.node)
-	fields := make([]arrow.Field, len(l.cols))
-	for i, id := range l.cols {
-		// The engine marks every result column nullable.
-		fields[i] = arrow.Field{Name: names[i], Type: b.cols[id].typ, Nullable: true}
-	}
-	return &Plan{Root: l.node, Columns: names, Schema: arrow.NewSchema(fields, nil)}, nil
 }
 
 type lowerer struct {

@@ -163,8 +163,44 @@ func inputs(r rel) []rel {
 		return []rel{x.in}
 	case *sharedRel:
 		return []rel{x.in}
+	case *joinGraphRel:
+		out := make([]rel, len(x.items))
+		for i, it := range x.items {
+			out[i] = it.r
+		}
+		return out
 	}
 	return nil
+}
+
+// setInputs replaces each input of r by f of it, in place.
+func setInputs(r rel, f func(rel) rel) {
+	switch x := r.(type) {
+	case *filterRel:
+		x.in = f(x.in)
+	case *projectRel:
+		x.in = f(x.in)
+	case *joinRel:
+		x.left, x.right = f(x.left), f(x.right)
+	case *aggRel:
+		x.in = f(x.in)
+	case *sortRel:
+		x.in = f(x.in)
+	case *limitRel:
+		x.in = f(x.in)
+	case *unionRel:
+		for i := range x.inputs {
+			x.inputs[i] = f(x.inputs[i])
+		}
+	case *windowRel:
+		x.in = f(x.in)
+	case *sharedRel:
+		x.in = f(x.in)
+	case *joinGraphRel:
+		for i := range x.items {
+			x.items[i].r = f(x.items[i].r)
+		}
+	}
 }
 
 // relSize is the number of nodes of r as the lowering walks it, a shared

@@ -391,6 +391,8 @@ func hasCount(r rel) bool {
 		return hasCount(x.in)
 	case *joinRel:
 		return hasCount(x.left) || hasCount(x.right)
+	case *joinGraphRel:
+		return hasCount(x.best())
 	}
 	return false
 }
