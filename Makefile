@@ -104,6 +104,7 @@ lint:
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./client/... ./examples/sql
 	@test -x $(GOBIN)/staticcheck || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(GOBIN)/staticcheck ./...
+	$(GO) vet -tags duckdb ./cmd/kapot ./bench/...
 
 # Fuzzing of every decoder of outside input: plans, expressions, Flight
 # tickets, shuffle indexes, aggregate states, config YAML, SQL text, Parquet/CSV/IPC files and
@@ -239,7 +240,7 @@ bench-tpcds: build-bench
 # kapot vs DuckDB, single-threaded, same Parquet files, answers checked
 # (a separate module: it builds DuckDB's cgo bindings, ~1 min the first time).
 bench-duckdb:
-	cd bench/duckdb && $(GO) test -run=^$$ -bench=. -benchtime=5x -v .
+	$(GO) test -tags duckdb -run=^$$ -bench=. -benchtime=5x -v ./bench/duckdb
 
 # Build, start a local cluster, run the example two-stage job, print the result.
 run: build

@@ -1,7 +1,5 @@
-// Package duckdb runs the same queries on kapot's engine and on DuckDB over
-// the same Parquet files, in the same run, single-threaded on both sides.
-// It is its own module so the main module does not depend on DuckDB's cgo
-// bindings; run it with `make bench-duckdb`.
+//go:build duckdb
+
 package duckdb
 
 import (

@@ -18,15 +18,16 @@ func TestBenchReferenceAtFullStrength(t *testing.T) {
 	if err := tpch.Generate(context.Background(), tpch.Options{SF: 0.001, Dir: dir, Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
-	ref, err := openDuckDB(dir)
+	refs := duckDBReferences()
+	ref, err := refs.TPCH(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ref.Close()
-	if err := checkReferenceStrength(ref, runtime.NumCPU()); err != nil {
-		t.Fatal(err)
+	if ref.Threads() < runtime.NumCPU() {
+		t.Fatalf("the reference runs with %d threads on %d CPUs", ref.Threads(), runtime.NumCPU())
 	}
-	settle, err := openDuckDBOracle(dir)
+	settle, err := refs.TPCHOracle(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

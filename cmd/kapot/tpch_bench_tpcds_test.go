@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kapot-go/kapot/bench"
 	"github.com/kapot-go/kapot/tpcds"
 )
 
@@ -25,39 +27,6 @@ func tpcdsData(t *testing.T) string {
 	return dir
 }
 
-// The loader finds the 99 queries beside the data, without their
-// semicolons, and the 24 tables; the scale factor is read from the data.
-func TestTPCDSQueries(t *testing.T) {
-	dir := tpcdsData(t)
-	if err := tpcds.Check(dir); err != nil {
-		t.Fatal(err)
-	}
-	qdir, err := tpcds.FindQueries(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	qs, err := tpcds.Queries(qdir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(qs) != 99 {
-		t.Fatalf("%d queries, want 99", len(qs))
-	}
-	for i, q := range qs {
-		if strings.HasSuffix(q, ";") || !strings.Contains(strings.ToLower(q), "select") {
-			t.Fatalf("q%02d: %.60q…", i+1, q)
-		}
-	}
-	if _, err := tpcds.Query(qdir, 100); err == nil {
-		t.Fatal("query 100: no error")
-	}
-	if filepath.Base(dir) == "sf0.1" {
-		if sf, err := tpcds.ScaleFactor(dir); err != nil || sf != 0.1 {
-			t.Fatalf("scale factor of %s: %v, %v; want 0.1", dir, sf, err)
-		}
-	}
-}
-
 // `kapot tpch bench --suite tpcds --queries 1,3 --iterations 1` on a local
 // cluster over the SF 0.1 data (with -tags duckdb, against DuckDB): both
 // queries answered, the JSON says suite, layout and data. About 10 s.
@@ -67,10 +36,12 @@ func TestBenchTPCDS(t *testing.T) {
 	}
 	dir := tpcdsData(t)
 	t.Setenv(envRunMain, "1")
-	port, err := freePort()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
 	out := filepath.Join(t.TempDir(), "tpcds.json")
 	args := []string{"--suite", "tpcds", "--data", dir, "--queries", "1,3", "--iterations", "1", "--executors", "1",
 		"--scheduler-port", strconv.Itoa(port), "--memory-pool-size", "1GiB", "--out", out, "--query-timeout", "2m"}
@@ -87,7 +58,7 @@ func TestBenchTPCDS(t *testing.T) {
 		t.Fatalf("%v\n%s", err, stdout.String())
 	}
 	t.Log(stdout.String())
-	var res benchResult
+	var res bench.Result
 	b, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -53,9 +53,6 @@ type benchData struct {
 	about  string         // the layout in words
 	files  map[string]int // files per table
 	defs   []*planner.ExternalTable
-	// openRef and openOracle open DuckDB over the same files: at full
-	// strength (timed) and on one thread (settles differences).
-	openRef, openOracle func(dir string) (referenceEngine, error)
 }
 
 // benchDataOptions are the flags prepareSuiteData reads.
@@ -91,8 +88,7 @@ func prepareSuiteData(ctx context.Context, w io.Writer, s *benchSuite, o benchDa
 	if err != nil {
 		return nil, err
 	}
-	return &benchData{dir: dir, sf: o.sf, layout: l.String(), about: l.describe(), files: files, defs: defs,
-		openRef: openDuckDB, openOracle: openDuckDBOracle}, nil
+	return &benchData{dir: dir, sf: o.sf, layout: l.String(), about: l.describe(), files: files, defs: defs}, nil
 }
 
 // prepareTPCDS uses the TPC-DS tables of --data (default: the workspace's
@@ -133,8 +129,7 @@ func prepareTPCDS(s *benchSuite, o benchDataOptions) (*benchData, error) {
 		return nil, fmt.Errorf("--query-dir: %w: %w", err, config.ErrInvalid)
 	}
 	s.query = func(n int) (string, error) { return tpcds.Query(qdir, n) }
-	d := &benchData{dir: dir, sf: sf, layout: layoutOneFile, files: map[string]int{},
-		openRef: openDuckDBTPCDS, openOracle: openDuckDBTPCDSOracle}
+	d := &benchData{dir: dir, sf: sf, layout: layoutOneFile, files: map[string]int{}}
 	for _, t := range tpcds.Tables {
 		loc := filepath.Join(dir, t)
 		m, _ := filepath.Glob(filepath.Join(loc, "*.parquet"))

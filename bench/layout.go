@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -22,6 +22,9 @@ const (
 	layoutUnsorted   = "unsorted"    // rows shuffled; one file per table, or unsorted,files=N
 	layoutSmallFiles = "small-files" // hundreds of small files per large table
 )
+
+// LayoutOneFile is the default layout: one file per table.
+const LayoutOneFile = layoutOneFile
 
 // smallFiles is the number of files per large table of the small-files
 // layout (fewer when a table has fewer generator rows).

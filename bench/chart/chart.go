@@ -1,6 +1,4 @@
-//go:build duckdb
-
-package main
+package chart
 
 import (
 	"fmt"
@@ -9,18 +7,19 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+
+	"github.com/kapot-go/kapot/bench"
 )
 
-// benchChart draws the per-query medians as grouped bars (kapot, and
-// DuckDB when compared) into a PNG at path. Only bin/kapot-bench (-tags
-// duckdb) draws: the plotting library stays out of the kapot binary.
-func benchChart(path string, r *benchResult) error {
+// Draw draws the per-query medians as grouped bars (kapot, and DuckDB
+// when compared) into a PNG at path.
+func Draw(path string, r *bench.Result) error {
 	p := plot.New()
-	bench := r.Benchmark
-	if bench == "" {
-		bench = "TPC-H"
+	name := r.Benchmark
+	if name == "" {
+		name = "TPC-H"
 	}
-	p.Title.Text = fmt.Sprintf("%s SF %g, %s: median time per query (%d executors x %d slots)", bench, r.SF, r.Layout, r.Executors, r.Slots)
+	p.Title.Text = fmt.Sprintf("%s SF %g, %s: median time per query (%d executors x %d slots)", name, r.SF, r.Layout, r.Executors, r.Slots)
 	p.Y.Label.Text = "milliseconds"
 	var kapot, duck plotter.Values
 	var names []string

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 type benchRun struct {
 	sess         *client.Session
 	admin        string
-	duck, settle referenceEngine // nil without --compare
+	duck, settle Reference // nil without --compare
 	iterations   int
 	timeout      time.Duration // of each kapot run; 0: none
 	unordered    bool          // see benchSuite.unordered
@@ -27,7 +27,7 @@ type benchRun struct {
 // query warms a query up on both engines (comparing the answers; settle,
 // the single-threaded oracle, decides a difference), then times it
 // iterations times on each, alternating, into q.
-func (r *benchRun) query(ctx context.Context, text string, q *benchQuery) {
+func (r *benchRun) query(ctx context.Context, text string, q *QueryResult) {
 	// A write's target ({out}) is fresh for every run, and removed after.
 	outDir, err := os.MkdirTemp("", "kapot-bench-out-")
 	if err != nil {
@@ -41,7 +41,7 @@ func (r *benchRun) query(ctx context.Context, text string, q *benchQuery) {
 		out := filepath.Join(outDir, fmt.Sprintf("%s-%d", engine, runs))
 		return strings.ReplaceAll(text, "{out}", out), func() { os.RemoveAll(out) }
 	}
-	refRows := func(ref referenceEngine, name string) ([]string, time.Duration, error) {
+	refRows := func(ref Reference, name string) ([]string, time.Duration, error) {
 		text, done := target(name)
 		defer done()
 		start := time.Now()
