@@ -13,6 +13,7 @@ import (
 
 	"github.com/kapot-go/kapot/client"
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/executor"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/scheduler"
@@ -92,7 +93,7 @@ func startExecutorWith(t testing.TB, schedAddr, policy string, eng executor.Engi
 	cfg.PollInterval = 10 * time.Millisecond
 	cfg.WorkDir = t.TempDir()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	cfg.Mem = engine.NewPoisoningAllocator(mem)
+	cfg.Mem = alloc.NewPoisoningAllocator(mem)
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kapot-go/kapot/client"
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/internal/testkit/difftest"
 	"github.com/kapot-go/kapot/internal/testkit/report"
 	"github.com/kapot-go/kapot/planner"
@@ -52,7 +53,7 @@ func TestDifferential(t *testing.T) {
 			return nil, err
 		}
 		checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
-		tc := &engine.TaskContext{JobID: "diff", WorkDir: t.TempDir(), Mem: engine.NewPoisoningAllocator(checked), Properties: map[string]string{}}
+		tc := &engine.TaskContext{JobID: "diff", WorkDir: t.TempDir(), Mem: alloc.NewPoisoningAllocator(checked), Properties: map[string]string{}}
 		bs, err := planner.RunInProcess(ctx, p, tc, nil)
 		if err != nil {
 			return nil, err

@@ -18,7 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/kapot-go/kapot/client"
-	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/executor"
 	"github.com/kapot-go/kapot/internal/testkit/oracle"
 	"github.com/kapot-go/kapot/internal/testkit/oracle/duck"
@@ -140,7 +140,7 @@ func (spareCapAllocator) Free([]byte) {}
 
 // panicEngine runs tasks with the Arrow engine, but a session property
 // test.panic makes them panic: "task" on the task's goroutine, "goroutine"
-// on a goroutine the task starts (recovered there by engine.Catch, as the
+// on a goroutine the task starts (recovered there by alloc.Catch, as the
 // engine's own goroutines are), "arrow" inside one of Arrow's kernels,
 // which Arrow runs on a goroutine of its own (the task allocates from a
 // spareCapAllocator, so q06Subquery's string Take panics).
@@ -155,7 +155,7 @@ func (panicEngine) RunTask(ctx context.Context, t *executor.Task) (*kapotv1.Succ
 		go func() {
 			var err error
 			defer func() { errc <- err }()
-			defer engine.Catch(&err)
+			defer alloc.Catch(&err)
 			var s []int
 			_ = s[len(t.Def.GetJobId())]
 		}()

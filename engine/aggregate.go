@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/engine/alloc"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -313,7 +314,7 @@ type hashAggOp struct {
 	h     *HashAggregate
 	in    Operator
 	tc    *TaskContext
-	res   *Reservation
+	res   *alloc.Reservation
 	level int
 	accs  []accumulator
 	keys  []array.Builder

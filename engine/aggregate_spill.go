@@ -93,7 +93,7 @@ func (o *hashAggOp) openMerge() error {
 	if err != nil {
 		return fmt.Errorf("aggregate: %w", err)
 	}
-	op, err := newHashAggOp(o.h.merge, r, o.tc, o.level+1, o.res.name+" spill")
+	op, err := newHashAggOp(o.h.merge, r, o.tc, o.level+1, o.res.Name()+" spill")
 	if err != nil {
 		r.Close()
 		return err

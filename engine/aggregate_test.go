@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/kapot-go/kapot/engine/alloc"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/wire"
 )
@@ -204,7 +205,7 @@ func TestAggregateSpills(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			tc, _ := newTC(t)
 			tc.BatchSize = 512
-			tc.Pool = NewMemoryPool(24 << 10)
+			tc.Pool = alloc.NewMemoryPool(24 << 10)
 			tc.Metrics = &Metrics{}
 			got := run(t, plan, tc)
 			if !slices.Equal(got, want) {

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/engine/alloc"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -56,7 +57,7 @@ func (m *memPlan) rows() int64 {
 func (m *memPlan) bytes() int64 {
 	var n int64
 	for _, b := range m.batches {
-		n += batchBytes(b)
+		n += alloc.BatchBytes(b)
 	}
 	return n
 }

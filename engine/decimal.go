@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/arrow/scalar"
 
+	"github.com/kapot-go/kapot/engine/alloc"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -183,7 +184,7 @@ func decimalCompute(mem memory.Allocator, op kapotv1.BinaryOp, l, r decimalSide,
 	a, b := l.vals, r.vals
 	ma, mb := l.stride(), r.stride()
 	// Every branch below writes every row.
-	buf := newUninitBuffer(mem, n*arrow.Decimal128SizeBytes)
+	buf := alloc.NewUninitBuffer(mem, n*arrow.Decimal128SizeBytes)
 	defer buf.Release()
 	out := arrow.Decimal128Traits.CastFromBytes(buf.Bytes())[:n]
 	nullable := l.nullable() || r.nullable()

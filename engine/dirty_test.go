@@ -28,13 +28,13 @@ func fillGarbage(b []byte) {
 	}
 }
 
-func (d dirtyAllocator) allocateUninit(size int) []byte {
+func (d dirtyAllocator) AllocateUninit(size int) []byte {
 	b := d.Allocate(size)
 	fillGarbage(b)
 	return b
 }
 
-func (d dirtyAllocator) reallocateUninit(size int, b []byte) []byte {
+func (d dirtyAllocator) ReallocateUninit(size int, b []byte) []byte {
 	old := len(b)
 	nb := d.Reallocate(size, b)
 	if size > old {

@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/kapot-go/kapot/engine/alloc"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/shuffle"
 	"github.com/kapot-go/kapot/wire"
@@ -63,7 +64,7 @@ var salesByRegion = []string{
 func newTC(t *testing.T) (*TaskContext, *memory.CheckedAllocator) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	t.Cleanup(func() { mem.AssertSize(t, 0) })
-	return &TaskContext{JobID: "job1", ExecutorID: "exec-a", WorkDir: t.TempDir(), Mem: NewPoisoningAllocator(mem), BatchSize: 2, Properties: map[string]string{}}, mem
+	return &TaskContext{JobID: "job1", ExecutorID: "exec-a", WorkDir: t.TempDir(), Mem: alloc.NewPoisoningAllocator(mem), BatchSize: 2, Properties: map[string]string{}}, mem
 }
 
 // run returns the rows of every partition, sorted.

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/engine/alloc"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -98,7 +99,7 @@ func evalProto(t *testing.T, e *kapotv1.PhysicalExprNode) (string, []string, err
 	if err != nil {
 		return "", nil, err
 	}
-	out, err := ex.Eval(context.Background(), NewPoisoningAllocator(mem), b)
+	out, err := ex.Eval(context.Background(), alloc.NewPoisoningAllocator(mem), b)
 	if err != nil {
 		return "", nil, err
 	}
@@ -344,7 +345,7 @@ func TestInListOverSlicedArrays(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, err := ex.Eval(context.Background(), NewPoisoningAllocator(mem), c.batch)
+		out, err := ex.Eval(context.Background(), alloc.NewPoisoningAllocator(mem), c.batch)
 		if err != nil {
 			t.Fatalf("%s: %v", ex, err)
 		}
@@ -375,7 +376,7 @@ func TestNotOverSlicedBooleans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := ex.Eval(context.Background(), NewPoisoningAllocator(mem), b)
+	out, err := ex.Eval(context.Background(), alloc.NewPoisoningAllocator(mem), b)
 	if err != nil {
 		t.Fatal(err)
 	}

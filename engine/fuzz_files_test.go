@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/kapot-go/kapot/engine/alloc"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -51,7 +52,7 @@ func scanFuzzed(t *testing.T, data []byte, node func(path string) *kapotv1.Physi
 		return
 	}
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	tc := &TaskContext{Mem: NewPoisoningAllocator(mem), Properties: map[string]string{}}
+	tc := &TaskContext{Mem: alloc.NewPoisoningAllocator(mem), Properties: map[string]string{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
 	defer cancel()
 	bs, err := ExecuteCollect(ctx, p, tc)

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/engine/alloc"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -219,7 +220,7 @@ type hashJoinOp struct {
 	j    *HashJoin
 	tc   *TaskContext
 	part int
-	res  *Reservation
+	res  *alloc.Reservation
 
 	built bool
 	build arrow.RecordBatch // all build rows; nil when empty
@@ -281,7 +282,7 @@ func (o *hashJoinOp) buildSide(ctx context.Context) error {
 			return o.partitionTo(ctx, b, o.j.leftKeys, files)
 		}
 		// The rows stay in memory for the whole probe, with their index.
-		if err := o.res.TryGrow(batchBytes(b) + b.NumRows()*indexRowBytes); err != nil {
+		if err := o.res.TryGrow(alloc.BatchBytes(b) + b.NumRows()*indexRowBytes); err != nil {
 			if o.j.nestedLoop {
 				return fmt.Errorf("%s build side: %w", o.j.kind(), err)
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/kapot-go/kapot/engine/alloc"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -38,7 +39,7 @@ func TestHashJoinIndexesEveryKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	tc, _ := newTC(t)
-	tc.Pool = NewMemoryPool(16 << 20)
+	tc.Pool = alloc.NewMemoryPool(16 << 20)
 	bs, err := ExecuteCollect(context.Background(), j, tc)
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +79,7 @@ func TestHashJoinCandidatesExhaustMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	tc, _ := newTC(t)
-	tc.Pool = NewMemoryPool(1 << 20)
+	tc.Pool = alloc.NewMemoryPool(1 << 20)
 	_, err = ExecuteCollect(context.Background(), j, tc)
 	if !errors.Is(err, ErrResourcesExhausted) || !strings.Contains(err.Error(), "candidate pairs") {
 		t.Fatalf("got %v, want resources exhausted for candidate pairs", err)

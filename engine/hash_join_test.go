@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kapot-go/kapot/engine/alloc"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -128,7 +129,7 @@ func TestHashJoinRejects(t *testing.T) {
 
 func TestHashJoinBuildSideExhaustsMemory(t *testing.T) {
 	tc, _ := newTC(t)
-	tc.Pool = NewMemoryPool(64)
+	tc.Pool = alloc.NewMemoryPool(64)
 	p, err := FromProto(joinNode(ordersValues(), coalesceNode(customersCSV(t)), kapotv1.JoinType_JOIN_TYPE_INNER, kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT, nil))
 	if err != nil {
 		t.Fatal(err)
@@ -162,7 +163,7 @@ func TestHashJoinSpills(t *testing.T) {
 				want := run(t, plan, tc)
 				tc2, _ := newTC(t)
 				tc2.BatchSize = 4096
-				tc2.Pool = NewMemoryPool(32 << 10)
+				tc2.Pool = alloc.NewMemoryPool(32 << 10)
 				tc2.Metrics = &Metrics{}
 				got := run(t, plan, tc2)
 				if !slices.Equal(got, want) {

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/engine/alloc"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -54,7 +55,7 @@ func TestInSet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, err := ex.Eval(context.Background(), NewPoisoningAllocator(mem), b)
+		out, err := ex.Eval(context.Background(), alloc.NewPoisoningAllocator(mem), b)
 		if err != nil {
 			t.Fatalf("%s: %v", ex, err)
 		}

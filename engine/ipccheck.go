@@ -7,6 +7,7 @@ import (
 
 	flatbuffers "github.com/google/flatbuffers/go"
 
+	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/objstore"
 )
 
@@ -18,7 +19,7 @@ import (
 func checkIPC(obj objstore.Object) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = PanicError(p, "corrupt Arrow IPC metadata")
+			err = alloc.PanicError(p, "corrupt Arrow IPC metadata")
 		}
 	}()
 	size := obj.Size()

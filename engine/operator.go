@@ -11,6 +11,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/engine/alloc"
+	"github.com/kapot-go/kapot/errs"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/shuffle"
 	"github.com/kapot-go/kapot/wire"
@@ -23,6 +25,10 @@ var ErrNotSupported = wire.ErrNotSupported
 // ErrInvalidPlan marks plans that are malformed (missing inputs, bad column
 // references, out-of-range partitions).
 var ErrInvalidPlan = wire.ErrInvalidPlan
+
+// ErrResourcesExhausted marks a task that needs more memory than its share
+// of the pool (see alloc.MemoryPool) or another bound.
+var ErrResourcesExhausted = errs.ErrResourcesExhausted
 
 // Operator is a running stream of record batches for one partition.
 //
@@ -98,7 +104,7 @@ type TaskContext struct {
 	// Metrics, when set, collects per-operator metrics of the task.
 	Metrics *Metrics
 	// Pool is the executor's memory pool; nil means unlimited.
-	Pool *MemoryPool
+	Pool *alloc.MemoryPool
 
 	mu      sync.Mutex
 	atEnd   []func()

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/engine/alloc"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/wire"
 )
@@ -310,7 +311,7 @@ func TestShuffleWriterSpillsWithinBudget(t *testing.T) {
 func TestCountingAllocator(t *testing.T) {
 	checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer checked.AssertSize(t, 0)
-	mem := NewCountingAllocator(checked)
+	mem := alloc.NewCountingAllocator(checked)
 	b := array.NewInt64Builder(mem)
 	for i := range 10000 {
 		b.Append(int64(i))

@@ -2,37 +2,13 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
-
-	"github.com/kapot-go/kapot/internal/panics"
+	"github.com/kapot-go/kapot/engine/alloc"
 )
-
-// Recovered is the error that p, a non-nil value recover returned on a
-// goroutine running operator code, becomes: an allocation refused for
-// want of memory (an allocator cannot return an error, so it panics with
-// one) stays that ErrResourcesExhausted error; anything else is a bug, a
-// *panics.Error "internal error: <value>" that holds the stack.
-func Recovered(p any) error {
-	if err, ok := p.(error); ok && errors.Is(err, ErrResourcesExhausted) {
-		return err
-	}
-	return panics.From(p)
-}
-
-// Catch, deferred on a goroutine the engine starts, turns its panic into
-// the goroutine's error: defer Catch(&err). Whoever waits for the
-// goroutine returns that error from the operator's Next, so the task
-// fails and the process lives on.
-func Catch(err *error) {
-	if p := recover(); p != nil {
-		*err = Recovered(p)
-	}
-}
 
 // Arrow's compute functions run each kernel on a goroutine of their own
 // (compute.CallFunction starts one per call), where no recover of ours can
@@ -101,13 +77,13 @@ func guardFunction(fn compute.Function) {
 			k.ExecFn = guardExec(k.ExecFn)
 			if run := k.ExecChunked; run != nil {
 				k.ExecChunked = func(ctx *exec.KernelCtx, in []*arrow.Chunked, out *exec.ExecResult) (res []*exec.ExecResult, err error) {
-					defer Catch(&err)
+					defer alloc.Catch(&err)
 					return run(ctx, in, out)
 				}
 			}
 			if fin := k.Finalize; fin != nil {
 				k.Finalize = func(ctx *exec.KernelCtx, in []*exec.ArraySpan) (res []*exec.ArraySpan, err error) {
-					defer Catch(&err)
+					defer alloc.Catch(&err)
 					return fin(ctx, in)
 				}
 			}
@@ -120,7 +96,7 @@ func guardExec(run exec.ArrayKernelExec) exec.ArrayKernelExec {
 		return nil
 	}
 	return func(ctx *exec.KernelCtx, in *exec.ExecSpan, out *exec.ExecResult) (err error) {
-		defer Catch(&err)
+		defer alloc.Catch(&err)
 		return run(ctx, in, out)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/internal/panics"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -144,3 +145,50 @@ func TestGuardedRegistryHasArrowsFunctions(t *testing.T) {
 
 // elementAt indexes s at run time (a runtime error on demand).
 func elementAt(s []int, i int) int { return s[i] }
+
+// takeLongStrings calls Arrow's Take kernel on strings allocated from mem:
+// 1 000 copies of the one 100-byte value among ten, where the kernel
+// reserves the values' mean length (10.9 bytes) for each row taken.
+func takeLongStrings(mem memory.Allocator) (arrow.Array, error) {
+	vb := array.NewStringBuilder(mem)
+	for i := 0; i < 9; i++ {
+		vb.Append("a")
+	}
+	vb.Append(strings.Repeat("x", 100))
+	values := vb.NewArray()
+	vb.Release()
+	defer values.Release()
+	ib := array.NewInt32Builder(mem)
+	for i := 0; i < 1000; i++ {
+		ib.Append(9)
+	}
+	idx := ib.NewArray()
+	ib.Release()
+	defer idx.Release()
+	return compute.TakeArray(kernelCtx(exec.WithAllocator(context.Background(), mem)), values, idx)
+}
+
+// TestArrowTakeStringsOnRecycledBuffers is TPC-DS q06's crash (issue 36):
+// Arrow's Take kernel for strings sizes its output from the capacity of the
+// buffer it reserved and writes up to it. The recycler handed out a 10 944
+// byte buffer with the 16 KiB capacity of its class, so taking many copies
+// of a long value sliced past the buffer's length and panicked on a
+// goroutine of Arrow's own, which ended the process.
+func TestArrowTakeStringsOnRecycledBuffers(t *testing.T) {
+	mem := memory.NewCheckedAllocator(alloc.NewRecyclingAllocator(0))
+	defer mem.AssertSize(t, 0)
+	out, err := takeLongStrings(mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Release()
+	got := out.(*array.String)
+	if got.Len() != 1000 {
+		t.Fatalf("%d rows, want 1000", got.Len())
+	}
+	for i := 0; i < got.Len(); i++ {
+		if got.Value(i) != strings.Repeat("x", 100) {
+			t.Fatalf("row %d is %q", i, got.Value(i))
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/wire"
@@ -78,7 +79,7 @@ func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskCo
 	rng := part.rng
 	// The Parquet reader decompresses and decodes into whole buffers:
 	// recycled ones need no zeroing first (TestParquetDirtyMemory).
-	mem := withoutZeroing(tc.Mem)
+	mem := alloc.WithoutZeroing(tc.Mem)
 	footer := f.footers.get(obj.Location(), obj.Version())
 	var cached *metadata.FileMetaData
 	if footer != nil {
@@ -214,7 +215,7 @@ func (f parquetFormat) reader(ctx context.Context, fr *pqarrow.FileReader, obj o
 func openParquet(obj objstore.Object, mem memory.Allocator, footer ...*metadata.FileMetaData) (pf *file.Reader, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			pf, err = nil, PanicError(p, "corrupt Parquet file "+obj.Location())
+			pf, err = nil, alloc.PanicError(p, "corrupt Parquet file "+obj.Location())
 		}
 	}()
 	opts := []file.ReadOption{file.WithReadProps(parquet.NewReaderProperties(mem))}

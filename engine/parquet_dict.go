@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/apache/arrow-go/v18/parquet/schema"
+	"github.com/kapot-go/kapot/engine/alloc"
 )
 
 // dictionaryColumns yields the string columns of md's file whose every data page
@@ -116,7 +117,7 @@ func convertColumn(col arrow.Array, want arrow.DataType, mem memory.Allocator) a
 		return array.MakeFromData(nd)
 	}
 	n, off := d.Len(), d.Offset()
-	buf := newUninitBuffer(mem, (off+n)*arrow.Decimal128SizeBytes)
+	buf := alloc.NewUninitBuffer(mem, (off+n)*arrow.Decimal128SizeBytes)
 	out := arrow.Decimal128Traits.CastFromBytes(buf.Bytes())[off : off+n]
 	switch c := col.(type) {
 	case *array.Int64:
@@ -156,7 +157,7 @@ func expandDictionary(d *array.Dictionary, want arrow.DataType, mem memory.Alloc
 		dbytes = b.Bytes()
 	}
 	nulls := d.NullN() > 0
-	offsets := newUninitBuffer(mem, (n+1)*arrow.Int32SizeBytes)
+	offsets := alloc.NewUninitBuffer(mem, (n+1)*arrow.Int32SizeBytes)
 	offs := arrow.Int32Traits.CastFromBytes(offsets.Bytes())
 	if !nulls {
 		if data := expandShort(idx, doffs, dbytes, offs, mem); data != nil {
@@ -175,7 +176,7 @@ func expandDictionary(d *array.Dictionary, want arrow.DataType, mem memory.Alloc
 		}
 	}
 	offs[n] = total
-	data := newUninitBuffer(mem, int(total))
+	data := alloc.NewUninitBuffer(mem, int(total))
 	out := data.Bytes()
 	for i, k := range idx {
 		if !nulls || d.IsValid(i) {
@@ -219,7 +220,7 @@ func expandShort(idx, doffs []int32, dbytes []byte, offs []int32, mem memory.All
 		copy(w[:], v)
 		words[k], lens[k] = binary.LittleEndian.Uint64(w[:]), int32(len(v))
 	}
-	data := newUninitBuffer(mem, 8*len(idx)+8)
+	data := alloc.NewUninitBuffer(mem, 8*len(idx)+8)
 	out := data.Bytes()
 	pos := int32(0)
 	for i, k := range idx {

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/kapot-go/kapot/engine/alloc"
 )
 
 // parquetReader decodes the projected columns of one file, each column
@@ -196,7 +197,7 @@ func (r *parquetReader) preselect(parts []arrow.RecordBatch) (sel []int32, all b
 func (r *parquetReader) takeColumn(col arrow.Array, sel []int32) (out arrow.Array, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			out, err = nil, PanicError(p, "corrupt Parquet file "+r.loc)
+			out, err = nil, alloc.PanicError(p, "corrupt Parquet file "+r.loc)
 		}
 	}()
 	if d, ok := col.(*array.Dictionary); ok {
@@ -304,7 +305,7 @@ func (r *parquetReader) nextBatch() (arrow.RecordBatch, error) {
 func (r *parquetReader) convert(col arrow.Array, want arrow.DataType) (out arrow.Array, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			out, err = nil, PanicError(p, "corrupt Parquet file "+r.loc)
+			out, err = nil, alloc.PanicError(p, "corrupt Parquet file "+r.loc)
 		}
 	}()
 	return convertColumn(array.MakeFromData(col.Data()), want, r.mem), nil
@@ -315,7 +316,7 @@ func (r *parquetReader) convert(col arrow.Array, want arrow.DataType) (out arrow
 func (r *parquetReader) nextOf(i int) (b arrow.RecordBatch, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			b, err = nil, PanicError(p, "corrupt Parquet file "+r.loc)
+			b, err = nil, alloc.PanicError(p, "corrupt Parquet file "+r.loc)
 		}
 	}()
 	rr := r.rrs[i]

@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/arrow/scalar"
 
+	"github.com/kapot-go/kapot/engine/alloc"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -303,7 +304,7 @@ func (e *inListExpr) member(mem memory.Allocator, a arrow.Array) arrow.Array {
 		}
 		hit = func(i int) bool { _, ok := e.ints[vals[i]]; return ok }
 	}
-	values := newUninitBuffer(mem, int(bitutil.BytesForBits(int64(n))))
+	values := alloc.NewUninitBuffer(mem, int(bitutil.BytesForBits(int64(n))))
 	bits := values.Bytes()
 	clear(bits)
 	for i := range n {
@@ -313,7 +314,7 @@ func (e *inListExpr) member(mem memory.Allocator, a arrow.Array) arrow.Array {
 	}
 	var valid *memory.Buffer
 	if a.NullN() > 0 {
-		valid = newUninitBuffer(mem, int(bitutil.BytesForBits(int64(n))))
+		valid = alloc.NewUninitBuffer(mem, int(bitutil.BytesForBits(int64(n))))
 		bitutil.CopyBitmap(a.NullBitmapBytes(), a.Data().Offset(), n, valid.Bytes(), 0)
 	}
 	d := array.NewData(arrow.FixedWidthTypes.Boolean, n, []*memory.Buffer{valid, values}, nil, a.NullN(), 0)

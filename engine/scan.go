@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -187,7 +188,7 @@ func (o *fileScanOp) Next(ctx context.Context) (b arrow.RecordBatch, err error) 
 				file = o.files[o.next-1]
 			}
 			o.closeFile()
-			b, err = nil, PanicError(p, fmt.Sprintf("%s scan: corrupt file %s", o.scan.format.name(), file))
+			b, err = nil, alloc.PanicError(p, fmt.Sprintf("%s scan: corrupt file %s", o.scan.format.name(), file))
 		}
 	}()
 	for {
@@ -286,7 +287,7 @@ func schemaOf[T any](ctx context.Context, open opener, groups []*kapotv1.FileGro
 	var zero T
 	defer func() {
 		if p := recover(); p != nil {
-			v, err = zero, PanicError(p, "corrupt file "+path)
+			v, err = zero, alloc.PanicError(p, "corrupt file "+path)
 		}
 	}()
 	path, err = firstPath(groups)

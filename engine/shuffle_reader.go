@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 
+	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/internal/panics"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/shuffle"
@@ -100,7 +101,7 @@ func (o *shuffleReadOp) startPrefetch(ctx context.Context, from int) {
 		go func(loc *kapotv1.PartitionLocation) {
 			defer o.wg.Done()
 			defer close(pf.done)
-			defer Catch(&pf.err) // open returns it: the task fails, not the process
+			defer alloc.Catch(&pf.err) // open returns it: the task fails, not the process
 			rc, err := o.tc.Fetcher.Fetch(ctx, loc)
 			if err != nil {
 				pf.err = err

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/engine/alloc"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -111,7 +112,7 @@ type sortOp struct {
 	s      *Sort
 	in     Operator
 	tc     *TaskContext
-	res    *Reservation
+	res    *alloc.Reservation
 	sorted arrow.RecordBatch // the in-memory rows, concatenated
 	order  []int32           // output row order into sorted
 	next   int
@@ -192,12 +193,12 @@ func (o *sortOp) sortAll(ctx context.Context) error {
 			b.Release()
 			continue
 		}
-		if err := o.res.TryGrow(batchBytes(b)); err != nil {
+		if err := o.res.TryGrow(alloc.BatchBytes(b)); err != nil {
 			if err := spill(); err != nil {
 				b.Release()
 				return err
 			}
-			if err := o.res.TryGrow(batchBytes(b)); err != nil {
+			if err := o.res.TryGrow(alloc.BatchBytes(b)); err != nil {
 				b.Release()
 				return fmt.Errorf("sort: one batch does not fit in memory: %w", err)
 			}

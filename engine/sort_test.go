@@ -16,6 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/engine/alloc"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -164,7 +165,7 @@ func TestSortSpillsAndMerges(t *testing.T) {
 		t.Run(fmt.Sprint(fetch != nil), func(t *testing.T) {
 			tc, _ := newTC(t)
 			tc.BatchSize = 256
-			tc.Pool = NewMemoryPool(16 << 10) // a few 100-row batches
+			tc.Pool = alloc.NewMemoryPool(16 << 10) // a few 100-row batches
 			tc.Metrics = &Metrics{}
 			got := runOrdered(t, sortNode(in, fetch, keys...), tc)
 			w := want
@@ -195,7 +196,7 @@ func TestSortSpillsAndMerges(t *testing.T) {
 
 func TestSortResourcesExhausted(t *testing.T) {
 	tc, _ := newTC(t)
-	tc.Pool = NewMemoryPool(512) // smaller than one batch
+	tc.Pool = alloc.NewMemoryPool(512) // smaller than one batch
 	p, err := FromProto(sortNode(spillInput(t, 300), nil, key("v", false, false)))
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/kapot-go/kapot/engine/alloc"
 )
 
 // Gathering rows by index is what filters, joins, sorts and shuffles spend
@@ -83,7 +84,7 @@ func takeValidity(mem memory.Allocator, data arrow.ArrayData, idx []int32) (*mem
 func takeFixed[T uint8 | uint16 | uint32 | uint64 | [2]uint64](mem memory.Allocator, data arrow.ArrayData, idx []int32) arrow.Array {
 	src := castBytes[T](data.Buffers()[1].Bytes())[data.Offset():]
 	var zero T
-	values := newUninitBuffer(mem, len(idx)*int(unsafe.Sizeof(zero)))
+	values := alloc.NewUninitBuffer(mem, len(idx)*int(unsafe.Sizeof(zero)))
 	dst := castBytes[T](values.Bytes())[:len(idx)]
 	for i, r := range idx {
 		dst[i] = src[r]
@@ -124,7 +125,7 @@ func takeBinary(mem memory.Allocator, data arrow.ArrayData, idx []int32) arrow.A
 	if b := data.Buffers()[2]; b != nil {
 		srcBytes = b.Bytes()
 	}
-	offsets := newUninitBuffer(mem, (len(idx)+1)*arrow.Int32SizeBytes)
+	offsets := alloc.NewUninitBuffer(mem, (len(idx)+1)*arrow.Int32SizeBytes)
 	dstOffs := arrow.Int32Traits.CastFromBytes(offsets.Bytes())[:len(idx)+1]
 	total := int32(0)
 	dstOffs[0] = 0
@@ -132,7 +133,7 @@ func takeBinary(mem memory.Allocator, data arrow.ArrayData, idx []int32) arrow.A
 		total += srcOffs[r+1] - srcOffs[r]
 		dstOffs[i+1] = total
 	}
-	values := newUninitBuffer(mem, int(total))
+	values := alloc.NewUninitBuffer(mem, int(total))
 	dst := values.Bytes()
 	// Copy runs of consecutive rows with one copy each: a dense selection
 	// (a filter keeping most rows) is a few long runs, where a copy per

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/kapot-go/kapot/engine/alloc"
 )
 
 // TestTakeArrayMatchesArrow gathers rows of every layout takeArray handles
@@ -147,7 +148,7 @@ func TestTakeArrayMatchesArrow(t *testing.T) {
 			arr := array.NewSlice(whole, 7, 67)
 			whole.Release()
 			for iname, idx := range indexLists {
-				got, err := takeArray(ctx, NewPoisoningAllocator(mem), arr, idx)
+				got, err := takeArray(ctx, alloc.NewPoisoningAllocator(mem), arr, idx)
 				if err != nil {
 					t.Fatalf("%s/%s: %v", name, iname, err)
 				}

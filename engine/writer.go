@@ -16,6 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/errs"
 	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -337,7 +338,7 @@ func (o *writerOp) add(ctx context.Context, key string, part arrow.RecordBatch) 
 	}
 	o.clock++
 	f.tick = o.clock
-	size := batchBytes(part)
+	size := alloc.BatchBytes(part)
 	f.pending = append(f.pending, part)
 	f.pendingRows += part.NumRows()
 	f.pendingBytes += size

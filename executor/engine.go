@@ -8,6 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/shuffle"
@@ -20,7 +21,7 @@ type Task struct {
 	WorkDir    string
 	Mem        memory.Allocator
 	// Pool is the executor's memory pool the task's operators reserve from.
-	Pool    *engine.MemoryPool
+	Pool    *alloc.MemoryPool
 	Fetcher shuffle.Fetcher
 	// HostLocal finds the peers whose shuffle files are read from disk.
 	HostLocal *shuffle.HostLocal

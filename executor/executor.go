@@ -26,6 +26,7 @@ import (
 
 	"github.com/kapot-go/kapot/cache"
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/engine/alloc"
 	kflight "github.com/kapot-go/kapot/flight"
 	"github.com/kapot-go/kapot/internal/admin"
 	"github.com/kapot-go/kapot/internal/config"
@@ -50,7 +51,7 @@ type Executor struct {
 	log     zerolog.Logger
 	engine  Engine
 	mem     memory.Allocator
-	pool    *engine.MemoryPool
+	pool    *alloc.MemoryPool
 	workDir string
 	ownsDir bool
 	dirLock *os.File // held while this executor owns workDir
@@ -95,11 +96,11 @@ type Executor struct {
 	flightSrv  atomic.Pointer[kflight.Server]
 	flightGRPC *grpc.Server
 	execGRPC   *grpc.Server
-	arrowMem   *engine.CountingAllocator // wraps mem; its count is a metric
+	arrowMem   *alloc.CountingAllocator // wraps mem; its count is a metric
 	// memBound bounds the Arrow memory live in the executor: each task
-	// allocates through an engine.BoundedAllocator at it (safeRun).
+	// allocates through an alloc.BoundedAllocator at it (safeRun).
 	memBound  int64
-	recycler  *engine.RecyclingAllocator // mem's cache of freed buffers, when mem is the default
+	recycler  *alloc.RecyclingAllocator // mem's cache of freed buffers, when mem is the default
 	flightLis net.Listener
 	grpcLis   net.Listener
 	admin     *admin.Server
@@ -149,16 +150,16 @@ func New(cfg Config, eng Engine, log zerolog.Logger) (*Executor, error) {
 		}
 		poolSize = total * int64(cfg.ExposedMemPercentage) / 100
 	}
-	e.pool = engine.NewMemoryPool(poolSize)
+	e.pool = alloc.NewMemoryPool(poolSize)
 	if e.mem == nil {
 		// Recycle Arrow buffers between batches (fewer collections, fewer
 		// page faults); the cache is a fraction of the pool, dropped
 		// whenever the executor has nothing running.
-		e.recycler = engine.NewRecyclingAllocator(min(max(poolSize/8, 32<<20), 256<<20))
+		e.recycler = alloc.NewRecyclingAllocator(min(max(poolSize/8, 32<<20), 256<<20))
 		e.recycler.SetPoison(cfg.PoisonBuffers)
 		e.mem = e.recycler
 	}
-	e.arrowMem = engine.NewCountingAllocator(e.mem)
+	e.arrowMem = alloc.NewCountingAllocator(e.mem)
 	e.mem = e.arrowMem
 	// Tasks allocate through a bound: the Arrow memory live in this
 	// executor stays within the pool and a margin for what no reservation

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/internal/panics"
 	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -50,7 +51,7 @@ func failure(ctx context.Context, err error) *kapotv1.FailedTask {
 		// Another executor, or this one later, may have the memory;
 		// unless the task alone held most of it (a memory bomb fails
 		// in one attempt, not after --task-retries more).
-		var me *engine.MemoryExhaustedError
+		var me *alloc.MemoryExhaustedError
 		f.Retryable = !errors.As(err, &me) || !me.Alone()
 		f.Reason = &kapotv1.FailedTask_ExecutionError{ExecutionError: &kapotv1.ExecutionError{}}
 	default:

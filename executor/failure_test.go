@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/internal/panics"
 	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -72,7 +73,7 @@ func TestFailureClassification(t *testing.T) {
 		{"NOT NULL violated", fmt.Errorf("write: %w", engine.ErrConstraint), false, "execution"},
 		{"invalid shuffle id", fmt.Errorf("job ../x: %w", shuffle.ErrInvalidID), false, "execution"},
 		{"a panic", fmt.Errorf("take: %w", &panics.Error{Value: "runtime error: index out of range [3] with length 3"}), false, "execution"},
-		{"memory, the task alone over half the bound", fmt.Errorf("project: %w", &engine.MemoryExhaustedError{Need: 64 << 20, Live: 900 << 20, Own: 800 << 20, Limit: 1 << 30}), false, "execution"},
+		{"memory, the task alone over half the bound", fmt.Errorf("project: %w", &alloc.MemoryExhaustedError{Need: 64 << 20, Live: 900 << 20, Own: 800 << 20, Limit: 1 << 30}), false, "execution"},
 		{"division by zero, a cast (unclassified)", errors.New("cast 'x' to INT: invalid syntax"), false, "execution"},
 
 		// Transient: run it again.
@@ -85,7 +86,7 @@ func TestFailureClassification(t *testing.T) {
 		{"network timeout", fmt.Errorf("lookup: %w", timeout), true, "io"},
 		{"service unavailable", status.Error(codes.Unavailable, "connection refused"), true, "io"},
 		{"memory", fmt.Errorf("sort: %w", engine.ErrResourcesExhausted), true, "execution"},
-		{"memory held by other tasks", fmt.Errorf("project: %w", &engine.MemoryExhaustedError{Need: 64 << 20, Live: 900 << 20, Own: 100 << 20, Limit: 1 << 30}), true, "execution"},
+		{"memory held by other tasks", fmt.Errorf("project: %w", &alloc.MemoryExhaustedError{Need: 64 << 20, Live: 900 << 20, Own: 100 << 20, Limit: 1 << 30}), true, "execution"},
 		{"a lost peer's shuffle data, even not found", &shuffle.FetchError{ExecutorID: "e1", MapStageID: 1, MapPartition: 2, Err: shuffle.ErrNotFound}, true, "fetch"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

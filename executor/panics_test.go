@@ -11,13 +11,13 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/engine/alloc"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
 // goroutinePanicEngine runs tasks by their job id: "direct" panics on the task's
 // goroutine, "spawned" on a goroutine the task starts (recovered there by
-// engine.Catch, as operators' goroutines are), anything else succeeds.
+// alloc.Catch, as operators' goroutines are), anything else succeeds.
 type goroutinePanicEngine struct{}
 
 func (goroutinePanicEngine) RunTask(_ context.Context, t *Task) (*kapotv1.SuccessfulTask, error) {
@@ -30,7 +30,7 @@ func (goroutinePanicEngine) RunTask(_ context.Context, t *Task) (*kapotv1.Succes
 		go func() {
 			var err error
 			defer func() { errc <- err }()
-			defer engine.Catch(&err)
+			defer alloc.Catch(&err)
 			panic("operator goroutine broke")
 		}()
 		return nil, <-errc
@@ -112,7 +112,7 @@ func TestTaskPanics(t *testing.T) {
 func TestInternalErrorNotRetried(t *testing.T) {
 	var err error
 	func() {
-		defer engine.Catch(&err)
+		defer alloc.Catch(&err)
 		panic("boom")
 	}()
 	f := failure(context.Background(), errors.Join(errors.New("evaluate x+1"), err))

@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/internal/panics"
 	"github.com/kapot-go/kapot/internal/topology"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -146,7 +146,7 @@ func (e *Executor) runTask(ctx context.Context, cancel context.CancelFunc, def *
 	done, err := e.safeRun(ctx, def, log)
 	if err != nil {
 		// A panic of the task's goroutine, of one its operators started
-		// or of an Arrow kernel (engine.Catch): the stack is for the log.
+		// or of an Arrow kernel (alloc.Catch): the stack is for the log.
 		panics.LogIf(log, err, "task panicked")
 		f := failure(ctx, err)
 		st.Status = &kapotv1.TaskStatus_Failed{Failed: f}
@@ -162,14 +162,14 @@ func (e *Executor) runTask(ctx context.Context, cancel context.CancelFunc, def *
 
 // safeRun turns a panic in the engine into a task error, "internal error:
 // <value>": one bad plan must never take the executor down. Goroutines the
-// engine starts recover their own (engine.Catch) and return them as errors.
+// engine starts recover their own (alloc.Catch) and return them as errors.
 func (e *Executor) safeRun(ctx context.Context, def *kapotv1.TaskDefinition, log zerolog.Logger) (done *kapotv1.SuccessfulTask, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			var me *engine.MemoryExhaustedError
+			var me *alloc.MemoryExhaustedError
 			if e, ok := r.(error); ok && errors.As(e, &me) {
 				// The task needs more memory than the executor may use
-				// (engine.BoundedAllocator): its error, not a crash.
+				// (alloc.BoundedAllocator): its error, not a crash.
 				log.Warn().Err(me).Msg("task refused memory")
 				err = me
 				return
@@ -181,9 +181,9 @@ func (e *Executor) safeRun(ctx context.Context, def *kapotv1.TaskDefinition, log
 	// cause) once the executor's Arrow memory passes its bound.
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	mem := engine.NewBoundedAllocator(e.arrowMem, e.memBound, stop)
+	mem := alloc.NewBoundedAllocator(e.arrowMem, e.memBound, stop)
 	done, err = e.engine.RunTask(ctx, &Task{Def: def, ExecutorID: e.id, WorkDir: e.workDir, Mem: mem, Pool: e.pool, Fetcher: e.fetcher, HostLocal: e.hostLocal, Store: e.store, ShuffleCompression: e.cfg.ShuffleCompression, Footers: e.footers})
-	var me *engine.MemoryExhaustedError
+	var me *alloc.MemoryExhaustedError
 	if err != nil && errors.As(context.Cause(ctx), &me) {
 		log.Warn().Err(me).Msg("task stopped: over the executor's memory bound")
 		return nil, me

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/engine/alloc"
 )
 
 // TestTPCDSQ78AgainstDuckDB runs TPC-DS q78 at SF 0.1 in this process under
@@ -31,12 +32,12 @@ func TestTPCDSQ78AgainstDuckDB(t *testing.T) {
 	if err != nil {
 		t.Fatalf("plan: %v", err)
 	}
-	rec := engine.NewRecyclingAllocator(0)
+	rec := alloc.NewRecyclingAllocator(0)
 	rec.SetPoison(true)
 	mem := memory.NewCheckedAllocator(rec)
 	defer mem.AssertSize(t, 0)
 	tc := &engine.TaskContext{JobID: "q78", WorkDir: t.TempDir(), Mem: mem, Properties: map[string]string{},
-		Pool: engine.NewMemoryPool(256 << 20)}
+		Pool: alloc.NewMemoryPool(256 << 20)}
 	bs, err := RunInProcess(ctx, p, tc, nil)
 	if err != nil {
 		t.Fatalf("run: %v", err)

@@ -5,7 +5,7 @@
 //
 // Go ends the process when a goroutine panics and nothing on that goroutine
 // recovers, so every goroutine that runs such code recovers in one place:
-// a deferred Catch on goroutines kapot starts (engine.Catch for operator
+// a deferred Catch on goroutines kapot starts (alloc.Catch for operator
 // goroutines, which keeps a refused allocation the resources-exhausted
 // error it is), and ServerOptions' interceptors for gRPC and Flight
 // handlers, which grpc-go runs on goroutines of its own without recovering.

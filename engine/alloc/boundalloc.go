@@ -1,4 +1,4 @@
-package engine
+package alloc
 
 import (
 	"context"
@@ -135,17 +135,19 @@ func (a *BoundedAllocator) Free(b []byte) {
 	a.inner.Free(b)
 }
 
-func (a *BoundedAllocator) allocateUninit(size int) []byte {
+// AllocateUninit is Allocate without zeroing (see UninitAllocator).
+func (a *BoundedAllocator) AllocateUninit(size int) []byte {
 	a.admit(size)
-	b := a.inner.allocateUninit(size)
+	b := a.inner.AllocateUninit(size)
 	a.own.Add(int64(len(b)))
 	return b
 }
 
-func (a *BoundedAllocator) reallocateUninit(size int, b []byte) []byte {
+// ReallocateUninit is Reallocate without zeroing the new bytes.
+func (a *BoundedAllocator) ReallocateUninit(size int, b []byte) []byte {
 	a.admit(size - len(b))
 	old := len(b)
-	b = a.inner.reallocateUninit(size, b)
+	b = a.inner.ReallocateUninit(size, b)
 	a.own.Add(int64(len(b) - old))
 	return b
 }

@@ -1,4 +1,4 @@
-package engine
+package alloc
 
 import (
 	"fmt"
@@ -80,6 +80,9 @@ type Reservation struct {
 // Size is the number of bytes reserved.
 func (r *Reservation) Size() int64 { return r.size }
 
+// Name is the name the reservation was made under (the operator's).
+func (r *Reservation) Name() string { return r.name }
+
 // TryGrow reserves n more bytes, or returns an error wrapping
 // ErrResourcesExhausted (and reserves nothing) when the pool or this
 // consumer's fair share would be exceeded.
@@ -132,7 +135,7 @@ func (r *Reservation) Close() {
 }
 
 // batchBytes is the memory a batch holds: the sum of its buffers.
-func batchBytes(b arrow.RecordBatch) int64 {
+func BatchBytes(b arrow.RecordBatch) int64 {
 	var n int64
 	for _, c := range b.Columns() {
 		n += arrayBytes(c.Data())
@@ -187,12 +190,12 @@ func (a *CountingAllocator) Free(b []byte) {
 	a.inner.Free(b)
 }
 
-// allocateUninit is Allocate without zeroing, when the inner allocator
-// can (see uninitAllocator).
-func (a *CountingAllocator) allocateUninit(size int) []byte {
+// AllocateUninit is Allocate without zeroing, when the inner allocator
+// can (see UninitAllocator).
+func (a *CountingAllocator) AllocateUninit(size int) []byte {
 	var b []byte
-	if u, ok := a.inner.(uninitAllocator); ok {
-		b = u.allocateUninit(size)
+	if u, ok := a.inner.(UninitAllocator); ok {
+		b = u.AllocateUninit(size)
 	} else {
 		b = a.inner.Allocate(size)
 	}
@@ -200,13 +203,13 @@ func (a *CountingAllocator) allocateUninit(size int) []byte {
 	return b
 }
 
-// reallocateUninit is Reallocate without zeroing the new bytes, when the
+// ReallocateUninit is Reallocate without zeroing the new bytes, when the
 // inner allocator can.
-func (a *CountingAllocator) reallocateUninit(size int, b []byte) []byte {
+func (a *CountingAllocator) ReallocateUninit(size int, b []byte) []byte {
 	old := len(b)
 	var nb []byte
-	if u, ok := a.inner.(uninitAllocator); ok {
-		nb = u.reallocateUninit(size, b)
+	if u, ok := a.inner.(UninitAllocator); ok {
+		nb = u.ReallocateUninit(size, b)
 	} else {
 		nb = a.inner.Reallocate(size, b)
 	}

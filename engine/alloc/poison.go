@@ -1,4 +1,4 @@
-package engine
+package alloc
 
 import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -51,13 +51,15 @@ func (p *PoisoningAllocator) Free(b []byte) {
 	p.inner.Free(b)
 }
 
-func (p *PoisoningAllocator) allocateUninit(size int) []byte {
+// AllocateUninit is Allocate without zeroing (see UninitAllocator).
+func (p *PoisoningAllocator) AllocateUninit(size int) []byte {
 	b := p.inner.Allocate(size)
 	poison(b)
 	return b
 }
 
-func (p *PoisoningAllocator) reallocateUninit(size int, b []byte) []byte {
+// ReallocateUninit is Reallocate without zeroing the new bytes.
+func (p *PoisoningAllocator) ReallocateUninit(size int, b []byte) []byte {
 	nb := p.inner.Allocate(size)
 	n := copy(nb, b)
 	poison(nb[n:])

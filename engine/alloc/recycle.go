@@ -1,4 +1,4 @@
-package engine
+package alloc
 
 import (
 	"math/bits"
@@ -18,7 +18,7 @@ import (
 // recycled; smaller and larger ones come from the Go heap. The cache is bounded: freed buffers
 // beyond its limit go back to the garbage collector. Allocate returns zeroed
 // memory, as the Go allocator does (the engine's own kernels that write
-// whole buffers skip that, see uninitAllocator). Safe for concurrent use.
+// whole buffers skip that, see UninitAllocator). Safe for concurrent use.
 //
 // Like the Go allocator, it returns slices whose capacity is their length:
 // Arrow's compute kernels size their output from cap(buffer.Buf()) and
@@ -76,9 +76,9 @@ func (a *RecyclingAllocator) Allocate(size int) []byte {
 	return b
 }
 
-// allocateUninit is Allocate without zeroing a recycled buffer: for
-// buffers their user overwrites whole (see uninitAllocator).
-func (a *RecyclingAllocator) allocateUninit(size int) []byte {
+// AllocateUninit is Allocate without zeroing a recycled buffer: for
+// buffers their user overwrites whole (see UninitAllocator).
+func (a *RecyclingAllocator) AllocateUninit(size int) []byte {
 	b, _ := a.allocate(size)
 	return b
 }
@@ -128,19 +128,19 @@ func whole(b []byte) ([]byte, bool) {
 // beyond b's length are zeroed.
 func (a *RecyclingAllocator) Reallocate(size int, b []byte) []byte {
 	old := len(b)
-	nb := a.reallocateUninit(size, b)
+	nb := a.ReallocateUninit(size, b)
 	if size > old {
 		clear(nb[old:])
 	}
 	return nb
 }
 
-// reallocateUninit is Reallocate that leaves the bytes beyond b's length
+// ReallocateUninit is Reallocate that leaves the bytes beyond b's length
 // as they are. In place where b's class buffer holds size bytes: grown or
 // shrunk within its class, the slice's capacity is its length again; shrunk
 // below its class, it keeps the class's capacity (as the Go allocator's
 // Reallocate does), from which whole finds the buffer.
-func (a *RecyclingAllocator) reallocateUninit(size int, b []byte) []byte {
+func (a *RecyclingAllocator) ReallocateUninit(size int, b []byte) []byte {
 	if w, ok := whole(b); ok && size <= len(w) {
 		if recycleClass(size) == recycleClass(len(w)) {
 			return w[:size:size]
@@ -153,21 +153,21 @@ func (a *RecyclingAllocator) reallocateUninit(size int, b []byte) []byte {
 	return nb
 }
 
-// uninitAllocator is an Arrow allocator that can also hand out memory
+// UninitAllocator is an Arrow allocator that can also hand out memory
 // without zeroing it. Arrow's builders rely on zeroed memory; kernels that
 // write every byte of a buffer (gathers, conversions, decompression) need
 // not pay for clearing it first.
-type uninitAllocator interface {
+type UninitAllocator interface {
 	memory.Allocator
-	allocateUninit(size int) []byte
-	reallocateUninit(size int, b []byte) []byte
+	AllocateUninit(size int) []byte
+	ReallocateUninit(size int, b []byte) []byte
 }
 
 // newUninitBuffer returns a buffer of size bytes from mem whose bytes are
 // undefined, for a caller that overwrites all of them.
-func newUninitBuffer(mem memory.Allocator, size int) *memory.Buffer {
-	if u, ok := mem.(uninitAllocator); ok {
-		return memory.NewBufferWithAllocator(u.allocateUninit(size), mem)
+func NewUninitBuffer(mem memory.Allocator, size int) *memory.Buffer {
+	if u, ok := mem.(UninitAllocator); ok {
+		return memory.NewBufferWithAllocator(u.AllocateUninit(size), mem)
 	}
 	b := memory.NewResizableBuffer(mem)
 	b.Resize(size)
@@ -177,20 +177,20 @@ func newUninitBuffer(mem memory.Allocator, size int) *memory.Buffer {
 // overwriting is an allocator whose Allocate and Reallocate do not zero:
 // for the Parquet reader, which decompresses and decodes into whole
 // buffers and writes its validity bitmaps bit by bit.
-type overwriting struct{ u uninitAllocator }
+type overwriting struct{ u UninitAllocator }
 
 // withoutZeroing returns mem as an allocator that does not zero, when mem
 // can (otherwise mem itself).
-func withoutZeroing(mem memory.Allocator) memory.Allocator {
-	if u, ok := mem.(uninitAllocator); ok {
+func WithoutZeroing(mem memory.Allocator) memory.Allocator {
+	if u, ok := mem.(UninitAllocator); ok {
 		return overwriting{u}
 	}
 	return mem
 }
 
-func (o overwriting) Allocate(size int) []byte { return o.u.allocateUninit(size) }
+func (o overwriting) Allocate(size int) []byte { return o.u.AllocateUninit(size) }
 func (o overwriting) Reallocate(size int, b []byte) []byte {
-	return o.u.reallocateUninit(size, b)
+	return o.u.ReallocateUninit(size, b)
 }
 func (o overwriting) Free(b []byte) { o.u.Free(b) }
 
