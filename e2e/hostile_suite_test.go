@@ -71,332 +71,362 @@ func TestHostileSuite(t *testing.T) {
 		fmt.Sscan(v, &seed)
 	}
 	t.Logf("seed %d (KAPOT_HOSTILE_SEED reproduces the run), %s", seed, duration)
-	rng := rand.New(rand.NewPCG(seed, 0x6b61706f74))
+	h := newHostileRun(t, seed)
+	h.attackFor(duration)
+	running, left, panics := h.aftermath()
+	b := h.summary(duration, seed, running, left, panics)
+	t.Log("\n" + b)
+	if path := os.Getenv("KAPOT_HOSTILE_REPORT"); path != "" && !t.Failed() {
+		if err := report.ReplaceSection(path, "hostile", b); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
 
-	examples, err := filepath.Abs("../examples")
-	if err != nil {
+// hostileRun is a hostile suite's cluster, its clients and its tallies.
+type hostileRun struct {
+	t        *testing.T
+	rng      *rand.Rand
+	examples string
+	data     *hostileData
+	res      *hostileResources
+	c        *secureCluster
+	// cl is the attacker's client, victim another session's; db and fsql
+	// reach Flight SQL (sqlCtx carries fsql's token).
+	cl, victim *client.Client
+	db         *sql.DB
+	fsql       *flightsql.Client
+	sqlCtx     context.Context
+	// execFlight are the executors' Flight services by address (peers,
+	// sorted); executors their ids.
+	execFlight map[string]flight.FlightServiceClient
+	peers      []string
+	executors  []string
+	// victimID is the victim's job, whose id the attacker knows.
+	victimID  string
+	stats     map[string]*hostileTally
+	codesSeen map[string]int
+	submitted []string
+	normal    int
+}
+
+// hostileTally counts one kind of attack.
+type hostileTally struct{ attacks, ok, refused int }
+
+// newHostileRun starts the secured cluster, sets up both families' data
+// and the clients, runs the victim's job and a first normal query.
+func newHostileRun(t *testing.T, seed uint64) *hostileRun {
+	h := &hostileRun{t: t, rng: rand.New(rand.NewPCG(seed, 0x6b61706f74)), stats: map[string]*hostileTally{}, codesSeen: map[string]int{},
+		execFlight: map[string]flight.FlightServiceClient{}}
+	var err error
+	if h.examples, err = filepath.Abs("../examples"); err != nil {
 		t.Fatal(err)
 	}
-	data := newHostileData(t, rng)
-	res := newHostileResources(t, rng)
+	h.data = newHostileData(t, h.rng)
+	h.res = newHostileResources(t, h.rng)
 	// Finished jobs' data goes after 2 s, so leftovers show within the run;
 	// the state dir (and its warehouse) lies outside the roots. The
 	// executors' pool is stated, so their peak RSS has a bound.
-	c := startSecureCluster(t, 2, append([]string{examples, data.root, res.root}, data.remoteRoots...),
-		"  finished-job-data-clean-up-delay-seconds: 2\n  executor-timeout-seconds: 30\n  state-dir: "+data.stateDir,
+	h.c = startSecureCluster(t, 2, append([]string{h.examples, h.data.root, h.res.root}, h.data.remoteRoots...),
+		"  finished-job-data-clean-up-delay-seconds: 2\n  executor-timeout-seconds: 30\n  state-dir: "+h.data.stateDir,
 		fmt.Sprintf("  memory-pool-size: %d", hostileExecutorPool))
+	c := h.c
 	ctx := context.Background()
-	cl, err := client.Dial(c.addr, memory.NewGoAllocator(), client.WithSecret(c.secrets.Client))
-	if err != nil {
+	if h.cl, err = client.Dial(c.addr, memory.NewGoAllocator(), client.WithSecret(c.secrets.Client)); err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
-	victim, err := client.Dial(c.addr, memory.NewGoAllocator(), client.WithSecret(c.secrets.Client))
-	if err != nil {
+	t.Cleanup(func() { h.cl.Close() })
+	if h.victim, err = client.Dial(c.addr, memory.NewGoAllocator(), client.WithSecret(c.secrets.Client)); err != nil {
 		t.Fatal(err)
 	}
-	defer victim.Close()
-	db, err := sql.Open("flightsql", c.flightSQLDSN(c.secrets.Client))
-	if err != nil {
+	t.Cleanup(func() { h.victim.Close() })
+	if h.db, err = sql.Open("flightsql", c.flightSQLDSN(c.secrets.Client)); err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	if _, err := db.Exec("CREATE EXTERNAL TABLE sales STORED AS CSV WITH HEADER ROW LOCATION '" + examples + "/groupby/data'"); err != nil {
+	t.Cleanup(func() { h.db.Close() })
+	if _, err := h.db.Exec("CREATE EXTERNAL TABLE sales STORED AS CSV WITH HEADER ROW LOCATION '" + h.examples + "/groupby/data'"); err != nil {
 		t.Fatal(err)
 	}
-	data.setup(t, ctx, c, db)
-	res.setup(t, ctx, c, db, victim)
-	executors := res.executorIDs(t)
-	if len(executors) != 2 {
-		t.Fatalf("executors registered: %v", executors)
+	h.data.setup(t, ctx, c, h.db)
+	h.res.setup(t, ctx, c, h.db, h.victim)
+	if h.executors = h.res.executorIDs(t); len(h.executors) != 2 {
+		t.Fatalf("executors registered: %v", h.executors)
 	}
-	checkExecutors := func() {
-		t.Helper()
-		if lost, why := res.executorsLost(t, executors); lost > 0 {
-			c.alive(t)
-			t.Fatalf("%d executor(s) lost after %s: %s", lost, res.last, why)
-		}
-	}
-	fsql, err := flightsql.NewClient("127.0.0.1:"+itoa(c.sqlPort), nil, nil, mustDial(t)...)
-	if err != nil {
+	if h.fsql, err = flightsql.NewClient("127.0.0.1:"+itoa(c.sqlPort), nil, nil, mustDial(t)...); err != nil {
 		t.Fatal(err)
 	}
-	defer fsql.Close()
-	sqlCtx, err := fsql.Client.AuthenticateBasicToken(ctx, "kapot", c.secrets.Client)
-	if err != nil {
+	t.Cleanup(func() { h.fsql.Close() })
+	if h.sqlCtx, err = h.fsql.Client.AuthenticateBasicToken(ctx, "kapot", c.secrets.Client); err != nil {
 		t.Fatal(err)
 	}
-	execFlight := map[string]flight.FlightServiceClient{}
-	var peers []string
-	{
-		cc, err := grpc.NewClient(c.addr, append(mustDial(t), grpc.WithPerRPCCredentials(security.Credentials{Node: security.Client, Secret: c.secrets.Client}))...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cc.Close()
-		r, err := kapotv1.NewSchedulerServiceClient(cc).ListExecutors(ctx, &kapotv1.ListExecutorsRequest{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range r.GetExecutors() {
-			addr := kflight.Addr(&kapotv1.ExecutorMetadata{Host: e.GetRegistration().GetHost(), FlightPort: e.GetRegistration().GetFlightPort()})
-			fc, err := grpc.NewClient(addr, append(mustDial(t), grpc.WithPerRPCCredentials(security.Credentials{Node: security.Client, Secret: c.secrets.Client}))...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer fc.Close()
-			execFlight[addr] = flight.NewFlightServiceClient(fc)
-			peers = append(peers, addr)
-		}
-		sort.Strings(peers)
-	}
-
+	h.dialExecutors(ctx)
 	// The victim's job: its id is known to the attacker (as if leaked), its
 	// session and result tickets are not.
-	victimID, err := victim.Submit(ctx, groupByPlan(t))
+	if h.victimID, err = h.victim.Submit(ctx, groupByPlan(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.victim.Wait(ctx, h.victimID); err != nil {
+		t.Fatal(err)
+	}
+	h.checkNormal()
+	h.res.normal = h.checkNormal
+	return h
+}
+
+// dialExecutors connects to every executor's Flight service.
+func (h *hostileRun) dialExecutors(ctx context.Context) {
+	t, c := h.t, h.c
+	creds := grpc.WithPerRPCCredentials(security.Credentials{Node: security.Client, Secret: c.secrets.Client})
+	cc, err := grpc.NewClient(c.addr, append(mustDial(t), creds)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := victim.Wait(ctx, victimID); err != nil {
+	defer cc.Close()
+	r, err := kapotv1.NewSchedulerServiceClient(cc).ListExecutors(ctx, &kapotv1.ListExecutorsRequest{})
+	if err != nil {
 		t.Fatal(err)
 	}
+	for _, e := range r.GetExecutors() {
+		addr := kflight.Addr(&kapotv1.ExecutorMetadata{Host: e.GetRegistration().GetHost(), FlightPort: e.GetRegistration().GetFlightPort()})
+		fc, err := grpc.NewClient(addr, append(mustDial(t), creds)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { fc.Close() })
+		h.execFlight[addr] = flight.NewFlightServiceClient(fc)
+		h.peers = append(h.peers, addr)
+	}
+	sort.Strings(h.peers)
+}
 
-	type tally struct{ attacks, ok, refused int }
-	stats := map[string]*tally{}
-	codesSeen := map[string]int{}
-	var submitted []string
-	record := func(kind string, err error) {
-		s := stats[kind]
-		if s == nil {
-			s = &tally{}
-			stats[kind] = s
-		}
-		s.attacks++
-		if err == nil {
-			s.ok++
-			return
-		}
-		s.refused++
-		codesSeen[status.Code(err).String()]++
+// checkExecutors fails the test when an executor was lost.
+func (h *hostileRun) checkExecutors() {
+	h.t.Helper()
+	if lost, why := h.res.executorsLost(h.t, h.executors); lost > 0 {
+		h.c.alive(h.t)
+		h.t.Fatalf("%d executor(s) lost after %s: %s", lost, h.res.last, why)
 	}
-	normal := 0
-	checkNormal := func() {
-		t.Helper()
-		start := time.Now()
-		got, err := runJobErr(c.addr, groupByPlan(t), client.WithSecret(c.secrets.Client))
-		if err != nil || !slices.Equal(got, expectedGroupBy) {
-			c.alive(t)
-			t.Fatalf("normal query after %d attacks: %q %v", len(submitted), got, err)
-		}
-		res.normalLat = append(res.normalLat, time.Since(start))
-		start = time.Now()
-		var n string
-		if err := db.QueryRow("SELECT count(*) FROM sales").Scan(&n); err != nil || n != "8" {
-			t.Fatalf("normal Flight SQL query: %q %v", n, err)
-		}
-		res.normalLat = append(res.normalLat, time.Since(start))
-		normal++
-	}
-	checkNormal()
-	res.normal = checkNormal
+}
 
-	dataKind := "" // the kind of the last "data" attack
-	resKind := ""  // the kind of the last "resources" attack
-	attacks := []struct {
-		kind string
-		run  func(ctx context.Context) error
-	}{
-		{"sql", func(ctx context.Context) error {
-			q := hostileSQL(rng, examples)
-			rows, err := db.QueryContext(ctx, q)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-			}
-			return rows.Err()
-		}},
-		{"plan", func(ctx context.Context) error {
-			req := hostilePlan(t, rng)
-			id, err := cl.Submit(ctx, req)
-			if err != nil {
-				return err
-			}
-			submitted = append(submitted, id)
-			st, err := cl.Wait(ctx, id)
-			if err != nil {
-				return err
-			}
-			_, bs, err := cl.Fetch(ctx, st)
-			for _, b := range bs {
-				b.Release()
-			}
-			return err
-		}},
-		{"ticket", func(ctx context.Context) error {
-			fc := execFlight[peers[rng.IntN(len(peers))]]
-			tkt := hostileTicket(rng, victimID)
-			// Whatever the call, the stream must end in an error.
-			var recv func() error
-			if rng.IntN(2) == 0 {
-				s, err := fc.DoGet(ctx, &flight.Ticket{Ticket: tkt})
-				if err != nil {
-					return err
-				}
-				recv = func() error { _, err := s.Recv(); return err }
-			} else {
-				s, err := fc.DoAction(ctx, &flight.Action{Type: kflight.ActionFetchPartition, Body: tkt})
-				if err != nil {
-					return err
-				}
-				recv = func() error { _, err := s.Recv(); return err }
-			}
-			for {
-				if err := recv(); err != nil {
-					if err == io.EOF {
-						return fmt.Errorf("%w: another client's data was served for ticket %q", errLeak, tkt)
-					}
-					return err
-				}
-			}
-		}},
-		{"flight-sql", func(ctx context.Context) error {
-			ctx = metadataFrom(sqlCtx, ctx)
-			switch rng.IntN(4) {
-			case 0:
-				tkt := &flight.Ticket{Ticket: hostileTicket(rng, victimID)}
-				if rng.IntN(2) == 0 {
-					h, _ := flightsql.CreateStatementQueryTicket(tkt.Ticket)
-					tkt.Ticket = h
-				}
-				r, err := fsql.DoGet(ctx, tkt)
-				if err != nil {
-					return err
-				}
-				defer r.Release()
-				for r.Next() {
-				}
-				if r.Err() == nil {
-					return fmt.Errorf("%w: a forged statement handle was served", errLeak)
-				}
-				return r.Err()
-			case 1:
-				pattern := randomText(rng, 64)
-				_, err := fsql.GetTables(ctx, &flightsql.GetTablesOpts{TableNameFilterPattern: &pattern})
-				return err
-			case 2:
-				ps, err := fsql.Prepare(ctx, hostileSQL(rng, examples))
-				if err != nil {
-					return err
-				}
-				return ps.Close(ctx)
-			default:
-				_, err := fsql.CancelFlightInfo(ctx, &flight.CancelFlightInfoRequest{Info: &flight.FlightInfo{Endpoint: []*flight.FlightEndpoint{
-					{Ticket: &flight.Ticket{Ticket: hostileTicket(rng, victimID)}}}}})
-				return err
-			}
-		}},
-		{"scheduler-rpc", func(ctx context.Context) error {
-			ids := []string{victimID, randomText(rng, 20), strings.Repeat("a", rng.IntN(5000)), "../" + victimID, ""}
-			id := ids[rng.IntN(len(ids))]
-			if rng.IntN(2) == 0 {
-				_, err := cl.Scheduler().GetJobStatus(ctx, &kapotv1.GetJobStatusRequest{JobId: id, WaitMs: rng.Uint32N(120_000)})
-				if err == nil && id == victimID {
-					return fmt.Errorf("%w: another session's job status was served", errLeak)
-				}
-				return err
-			}
-			r, err := cl.Scheduler().CancelJob(ctx, &kapotv1.CancelJobRequest{JobId: id})
-			if err == nil && id == victimID {
-				return fmt.Errorf("%w: another session's job was cancellable: %v", errLeak, r)
-			}
-			return err
-		}},
-		{"data", func(ctx context.Context) error {
-			kind, err := data.attack(ctx)
-			dataKind = kind
-			return err
-		}},
-		{"resources", func(ctx context.Context) error {
-			kind, err := res.attack(ctx)
-			resKind = kind
-			return err
-		}},
-	}
+// checkNormal runs a normal query on each front door: both must answer
+// exactly; their latencies count towards the p95 bound.
+func (h *hostileRun) checkNormal() {
+	t, c := h.t, h.c
+	t.Helper()
 	start := time.Now()
-	res.end = start.Add(duration)
+	got, err := runJobErr(c.addr, groupByPlan(t), client.WithSecret(c.secrets.Client))
+	if err != nil || !slices.Equal(got, expectedGroupBy) {
+		c.alive(t)
+		t.Fatalf("normal query after %d attacks: %q %v", len(h.submitted), got, err)
+	}
+	h.res.normalLat = append(h.res.normalLat, time.Since(start))
+	start = time.Now()
+	var n string
+	if err := h.db.QueryRow("SELECT count(*) FROM sales").Scan(&n); err != nil || n != "8" {
+		t.Fatalf("normal Flight SQL query: %q %v", n, err)
+	}
+	h.res.normalLat = append(h.res.normalLat, time.Since(start))
+	h.normal++
+}
+
+// record counts an attack of kind and how it ended.
+func (h *hostileRun) record(kind string, err error) {
+	s := h.stats[kind]
+	if s == nil {
+		s = &hostileTally{}
+		h.stats[kind] = s
+	}
+	s.attacks++
+	if err == nil {
+		s.ok++
+		return
+	}
+	s.refused++
+	h.codesSeen[status.Code(err).String()]++
+}
+
+// hostileAttack is one family of attacks; run returns the kind it sent
+// (the family's name, or the data and resources families' own kinds).
+type hostileAttack struct {
+	family string
+	run    func(ctx context.Context) (string, error)
+}
+
+// attacks are the families the suite draws from.
+func (h *hostileRun) attacks() []hostileAttack {
+	same := func(kind string, f func(context.Context) error) hostileAttack {
+		return hostileAttack{kind, func(ctx context.Context) (string, error) { return kind, f(ctx) }}
+	}
+	return []hostileAttack{
+		same("sql", h.attackSQL),
+		same("plan", h.attackPlan),
+		same("ticket", h.attackTicket),
+		same("flight-sql", h.attackFlightSQL),
+		same("scheduler-rpc", h.attackSchedulerRPC),
+		{"data", h.data.attack},
+		{"resources", h.res.attack},
+	}
+}
+
+// attackFor sends attacks for duration, checking the cluster as it goes.
+func (h *hostileRun) attackFor(duration time.Duration) {
+	t, c := h.t, h.c
+	ctx := context.Background()
+	attacks := h.attacks()
+	start := time.Now()
+	h.res.end = start.Add(duration)
 	round := 0
 	for time.Since(start) < duration {
-		a := attacks[rng.IntN(len(attacks))]
+		a := attacks[h.rng.IntN(len(attacks))]
 		actx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		err := a.run(actx)
+		kind, err := a.run(actx)
 		cancel()
-		kind := a.kind
-		switch kind {
-		case "data":
-			kind = dataKind
-		case "resources":
-			kind = resKind
-		}
 		if errors.Is(err, errLeak) || errors.Is(err, errBound) {
 			c.alive(t)
 			t.Fatalf("%s: %v", kind, err)
 		}
-		record(kind, err)
-		if a.kind == "data" {
-			if bad := data.after(ctx); bad != nil {
+		h.record(kind, err)
+		if a.family == "data" {
+			if bad := h.data.after(ctx); bad != nil {
 				c.alive(t)
-				t.Fatalf("%s: after %s (its answer: %v): %v", kind, data.last, err, bad)
+				t.Fatalf("%s: after %s (its answer: %v): %v", kind, h.data.last, err, bad)
 			}
 		}
-		if round++; round%10 == 0 || a.kind == "resources" {
+		if round++; round%10 == 0 || a.family == "resources" {
 			c.alive(t)
-			checkExecutors()
-			res.watchRSS(t, kind)
+			h.checkExecutors()
+			h.res.watchRSS(t, kind)
 		}
 		if round%10 == 0 {
-			checkNormal()
+			h.checkNormal()
 		}
 	}
 	c.alive(t)
-	checkNormal()
-	checkExecutors()
+	h.checkNormal()
+	h.checkExecutors()
+}
 
-	// No job stays running, none of the victim's data was touched, and
-	// every job's data goes once the clean-up delay has passed.
-	stuck := func() []string {
-		req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:"+itoa(c.adminPort)+"/api/jobs", nil)
-		req.Header.Set("Authorization", "Bearer "+c.adminToken)
-		resp, err := http.DefaultClient.Do(req)
+func (h *hostileRun) attackSQL(ctx context.Context) error {
+	rows, err := h.db.QueryContext(ctx, hostileSQL(h.rng, h.examples))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+	}
+	return rows.Err()
+}
+
+func (h *hostileRun) attackPlan(ctx context.Context) error {
+	id, err := h.cl.Submit(ctx, hostilePlan(h.t, h.rng))
+	if err != nil {
+		return err
+	}
+	h.submitted = append(h.submitted, id)
+	st, err := h.cl.Wait(ctx, id)
+	if err != nil {
+		return err
+	}
+	_, bs, err := h.cl.Fetch(ctx, st)
+	for _, b := range bs {
+		b.Release()
+	}
+	return err
+}
+
+func (h *hostileRun) attackTicket(ctx context.Context) error {
+	fc := h.execFlight[h.peers[h.rng.IntN(len(h.peers))]]
+	tkt := hostileTicket(h.rng, h.victimID)
+	// Whatever the call, the stream must end in an error.
+	var recv func() error
+	if h.rng.IntN(2) == 0 {
+		s, err := fc.DoGet(ctx, &flight.Ticket{Ticket: tkt})
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		defer resp.Body.Close()
-		var jobs []struct {
-			ID    string `json:"id"`
-			State string `json:"state"`
+		recv = func() error { _, err := s.Recv(); return err }
+	} else {
+		s, err := fc.DoAction(ctx, &flight.Action{Type: kflight.ActionFetchPartition, Body: tkt})
+		if err != nil {
+			return err
 		}
-		if err := json.NewDecoder(resp.Body).Decode(&jobs); err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, j := range jobs {
-			if strings.EqualFold(j.State, "running") || strings.EqualFold(j.State, "queued") {
-				out = append(out, j.ID)
+		recv = func() error { _, err := s.Recv(); return err }
+	}
+	for {
+		if err := recv(); err != nil {
+			if err == io.EOF {
+				return fmt.Errorf("%w: another client's data was served for ticket %q", errLeak, tkt)
 			}
+			return err
 		}
-		return out
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	var running []string
-	for running = stuck(); len(running) > 0 && time.Now().Before(deadline); running = stuck() {
-		time.Sleep(100 * time.Millisecond)
+}
+
+func (h *hostileRun) attackFlightSQL(ctx context.Context) error {
+	ctx = metadataFrom(h.sqlCtx, ctx)
+	switch h.rng.IntN(4) {
+	case 0:
+		tkt := &flight.Ticket{Ticket: hostileTicket(h.rng, h.victimID)}
+		if h.rng.IntN(2) == 0 {
+			handle, _ := flightsql.CreateStatementQueryTicket(tkt.Ticket)
+			tkt.Ticket = handle
+		}
+		r, err := h.fsql.DoGet(ctx, tkt)
+		if err != nil {
+			return err
+		}
+		defer r.Release()
+		for r.Next() {
+		}
+		if r.Err() == nil {
+			return fmt.Errorf("%w: a forged statement handle was served", errLeak)
+		}
+		return r.Err()
+	case 1:
+		pattern := randomText(h.rng, 64)
+		_, err := h.fsql.GetTables(ctx, &flightsql.GetTablesOpts{TableNameFilterPattern: &pattern})
+		return err
+	case 2:
+		ps, err := h.fsql.Prepare(ctx, hostileSQL(h.rng, h.examples))
+		if err != nil {
+			return err
+		}
+		return ps.Close(ctx)
+	default:
+		_, err := h.fsql.CancelFlightInfo(ctx, &flight.CancelFlightInfoRequest{Info: &flight.FlightInfo{Endpoint: []*flight.FlightEndpoint{
+			{Ticket: &flight.Ticket{Ticket: hostileTicket(h.rng, h.victimID)}}}}})
+		return err
 	}
-	if len(running) > 0 {
+}
+
+func (h *hostileRun) attackSchedulerRPC(ctx context.Context) error {
+	ids := []string{h.victimID, randomText(h.rng, 20), strings.Repeat("a", h.rng.IntN(5000)), "../" + h.victimID, ""}
+	id := ids[h.rng.IntN(len(ids))]
+	if h.rng.IntN(2) == 0 {
+		_, err := h.cl.Scheduler().GetJobStatus(ctx, &kapotv1.GetJobStatusRequest{JobId: id, WaitMs: h.rng.Uint32N(120_000)})
+		if err == nil && id == h.victimID {
+			return fmt.Errorf("%w: another session's job status was served", errLeak)
+		}
+		return err
+	}
+	r, err := h.cl.Scheduler().CancelJob(ctx, &kapotv1.CancelJobRequest{JobId: id})
+	if err == nil && id == h.victimID {
+		return fmt.Errorf("%w: another session's job was cancellable: %v", errLeak, r)
+	}
+	return err
+}
+
+// aftermath checks that no job stays running, none of the victim's data
+// was touched, every job's data goes once the clean-up delay has passed,
+// no prepared statement is held and no panic was recovered; it returns
+// the jobs still running, the data left and the panics.
+func (h *hostileRun) aftermath() (running, left []string, panics int) {
+	t, c := h.t, h.c
+	ctx := context.Background()
+	if running = waitEmpty(60*time.Second, func() []string { return h.activeJobs() }); len(running) > 0 {
 		t.Errorf("%d job(s) still running a minute after the attacks: %v", len(running), running)
 	}
-	if st, err := victim.Scheduler().GetJobStatus(ctx, &kapotv1.GetJobStatusRequest{JobId: victimID}); err != nil || st.GetState() != kapotv1.JobState_JOB_STATE_SUCCESSFUL {
+	if st, err := h.victim.Scheduler().GetJobStatus(ctx, &kapotv1.GetJobStatusRequest{JobId: h.victimID}); err != nil || st.GetState() != kapotv1.JobState_JOB_STATE_SUCCESSFUL {
 		t.Errorf("the victim's job after the attacks: %v %v", st.GetState(), err)
 	}
 	leftovers := func() []string {
@@ -411,64 +441,97 @@ func TestHostileSuite(t *testing.T) {
 		}
 		return out
 	}
-	deadline = time.Now().Add(60 * time.Second)
-	var left []string
-	for left = leftovers(); len(left) > 0 && time.Now().Before(deadline); left = leftovers() {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if len(left) > 0 {
+	if left = waitEmpty(60*time.Second, leftovers); len(left) > 0 {
 		t.Errorf("job data left after the clean-up delay: %v", left)
 	}
 	c.alive(t)
-	checkExecutors()
+	h.checkExecutors()
 	// Prepared statements all ended with their connections.
 	if n := c.metric(t, "kapot_flightsql_prepared_statements"); n != 0 {
 		t.Errorf("%v prepared statement(s) held after the attacks", n)
 	}
-	bounds := res.bounds(t)
 	// A panic inside a task is recovered (the task fails), but it is a bug
 	// that a client's input reached: none may happen.
-	panics := 0
 	for _, p := range append([]*proc{c.sched}, c.executors...) {
 		panics += strings.Count(readFile(t, p.log), "panicked")
 	}
 	if panics > 0 {
 		t.Errorf("%d recovered panic(s) in the processes' logs", panics)
 	}
+	return running, left, panics
+}
 
+// waitEmpty polls list until it is empty or within is over, and returns
+// its last answer.
+func waitEmpty(within time.Duration, list func() []string) []string {
+	deadline := time.Now().Add(within)
+	out := list()
+	for len(out) > 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		out = list()
+	}
+	return out
+}
+
+// activeJobs are the jobs the scheduler's JSON API says are running or
+// queued.
+func (h *hostileRun) activeJobs() []string {
+	t, c := h.t, h.c
+	req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:"+itoa(c.adminPort)+"/api/jobs", nil)
+	req.Header.Set("Authorization", "Bearer "+c.adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var jobs []struct {
+		ID    string `json:"id"`
+		State string `json:"state"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&jobs); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, j := range jobs {
+		if strings.EqualFold(j.State, "running") || strings.EqualFold(j.State, "queued") {
+			out = append(out, j.ID)
+		}
+	}
+	return out
+}
+
+// summary is the run's report: attacks by kind, both families' findings,
+// the resource bounds, refusals by code and the aftermath.
+func (h *hostileRun) summary(duration time.Duration, seed uint64, running, left []string, panics int) string {
+	bounds := h.res.bounds(h.t)
 	var kinds []string
 	total := 0
-	for k, s := range stats {
+	for k, s := range h.stats {
 		kinds = append(kinds, k)
 		total += s.attacks
 	}
 	sort.Strings(kinds)
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d attacks in %s (seed %d) on a secured cluster of 3 processes; %d normal queries between them, all exact.\n\n",
-		total, duration, seed, normal)
+		total, duration, seed, h.normal)
 	b.WriteString("| attack | sent | answered | refused |\n|---|---:|---:|---:|\n")
 	for _, k := range kinds {
-		s := stats[k]
+		s := h.stats[k]
 		fmt.Fprintf(&b, "| %s | %d | %d | %d |\n", k, s.attacks, s.ok, s.refused)
 	}
 	var codes []string
-	for k, n := range codesSeen {
+	for k, n := range h.codesSeen {
 		codes = append(codes, fmt.Sprintf("%s %d", k, n))
 	}
 	sort.Strings(codes)
-	b.WriteString("\n" + data.summary())
+	b.WriteString("\n" + h.data.summary())
 	b.WriteString("\n" + bounds)
-	for _, e := range data.snapshotErrs {
-		t.Logf("snapshot failure (finding 5): %s", e)
+	for _, e := range h.data.snapshotErrs {
+		h.t.Logf("snapshot failure (finding 5): %s", e)
 	}
 	fmt.Fprintf(&b, "\nRefusals by gRPC code: %s.\n\nProcess exits: 0. Executors lost: 0. Jobs still running a minute after: %d. Job data left after the clean-up delay: %d. "+
 		"Recovered panics: %d. Other clients' data, status or cancel reached: 0.\n", strings.Join(codes, ", "), len(running), len(left), panics)
-	t.Log("\n" + b.String())
-	if path := os.Getenv("KAPOT_HOSTILE_REPORT"); path != "" && !t.Failed() {
-		if err := report.ReplaceSection(path, "hostile", b.String()); err != nil {
-			t.Fatal(err)
-		}
-	}
+	return b.String()
 }
 
 // errLeak marks an attack that reached what it must not.
