@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"fmt"
+
+	"github.com/kapot-go/kapot/engine/kernel"
 )
 
 // maxAggSpillLevel bounds how often spilled state is re-partitioned and
@@ -54,7 +56,7 @@ func (o *hashAggOp) spill(ctx context.Context) error {
 		if len(rowsOf) == 0 {
 			continue
 		}
-		sub, err := takeRows(ctx, o.tc.Mem, state, rowsOf)
+		sub, err := kernel.TakeRows(ctx, o.tc.Mem, state, rowsOf)
 		if err != nil {
 			return err
 		}

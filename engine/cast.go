@@ -12,6 +12,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/arrow/scalar"
+
+	"github.com/kapot-go/kapot/engine/kernel"
 )
 
 // castExpr converts its input to another type.
@@ -104,7 +106,7 @@ func (c *castExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 		if arrow.IsFloating(from.ID()) {
 			mode = compute.RoundHalfToEven
 		}
-		r, err := compute.CallFunction(kernelCtx(ctx), "round", &compute.RoundOptions{NDigits: 0, Mode: mode}, d)
+		r, err := compute.CallFunction(kernel.Context(ctx), "round", &compute.RoundOptions{NDigits: 0, Mode: mode}, d)
 		if err != nil {
 			return nil, err
 		}

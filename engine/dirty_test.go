@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 
+	"github.com/kapot-go/kapot/engine/kernel"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -135,11 +136,11 @@ func TestTakeDirtyMemory(t *testing.T) {
 	defer strs.Release()
 	idx := []int32{99, 0, 1, 2, 4, 50, 51, 52, 53, 13, 13, 98}
 	for _, a := range []arrow.Array{ints, strs} {
-		got, err := takeArray(context.Background(), dirty, a, idx)
+		got, err := kernel.Take(context.Background(), dirty, a, idx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := takeArray(context.Background(), clean, a, idx)
+		want, err := kernel.Take(context.Background(), clean, a, idx)
 		if err != nil {
 			t.Fatal(err)
 		}

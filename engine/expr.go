@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/arrow/scalar"
 
+	"github.com/kapot-go/kapot/engine/kernel"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/wire"
 )
@@ -401,7 +402,7 @@ func (f *funcExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 		}
 		args = append(args, d)
 	}
-	return compute.CallFunction(kernelCtx(ctx), f.name, f.opts, args...)
+	return compute.CallFunction(kernel.Context(ctx), f.name, f.opts, args...)
 }
 
 var binaryFuncs = map[kapotv1.BinaryOp]struct{ fn, display string }{

@@ -11,6 +11,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
+
+	"github.com/kapot-go/kapot/engine/kernel"
 )
 
 // Filter keeps the rows whose predicate is true; null counts as false.
@@ -149,7 +151,7 @@ func (o *filterOp) apply(ctx context.Context, b arrow.RecordBatch) (arrow.Record
 	rows, all := o.rows[:0], true
 	for _, pred := range o.f.conjuncts {
 		if !all && len(rows)*denseSelection < int(b.NumRows()) {
-			nb, err := takeRows(ctx, o.tc.Mem, b, rows)
+			nb, err := kernel.TakeRows(ctx, o.tc.Mem, b, rows)
 			b.Release()
 			if err != nil {
 				return nil, fmt.Errorf("filter: %w", err)
@@ -181,7 +183,7 @@ func (o *filterOp) apply(ctx context.Context, b arrow.RecordBatch) (arrow.Record
 		b.Release()
 		return out, nil
 	}
-	out, err := takeRows(ctx, o.tc.Mem, b, rows)
+	out, err := kernel.TakeRows(ctx, o.tc.Mem, b, rows)
 	b.Release()
 	if err != nil {
 		return nil, fmt.Errorf("filter: %w", err)

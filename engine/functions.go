@@ -12,6 +12,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/arrow/scalar"
+
+	"github.com/kapot-go/kapot/engine/kernel"
 )
 
 // scalarFunction binds a call of a registered function: it checks the
@@ -427,7 +429,7 @@ func pickRows(ctx context.Context, mem memory.Allocator, t arrow.DataType, arrs 
 	}
 	idx := bld.NewArray()
 	defer idx.Release()
-	return compute.TakeArray(kernelCtx(ctx), all, idx)
+	return compute.TakeArray(kernel.Context(ctx), all, idx)
 }
 
 // arrowUnary calls an Arrow compute function of one argument.
@@ -464,7 +466,7 @@ func resolveCallType(fn string, opts compute.FunctionOptions, args []Expr) (arro
 			d.Release()
 		}
 	}()
-	out, err := compute.CallFunction(kernelCtx(context.Background()), fn, opts, ds...)
+	out, err := compute.CallFunction(kernel.Context(context.Background()), fn, opts, ds...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotSupported, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/engine/alloc"
+	"github.com/kapot-go/kapot/engine/kernel"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -103,7 +104,7 @@ func (j *HashJoin) inBuildRange(ctx context.Context, mem memory.Allocator, b arr
 	if !ok {
 		return nil, fmt.Errorf("hash join build range key is %s: %w", keys.DataType(), ErrInvalidPlan)
 	}
-	return takeRows(ctx, mem, b, keep)
+	return kernel.TakeRows(ctx, mem, b, keep)
 }
 
 // newNestedLoopJoin builds a join without equality keys: every left row
@@ -558,7 +559,7 @@ func (o *hashJoinOp) probeBatch(ctx context.Context, b arrow.RecordBatch) (arrow
 				rows = append(rows, int32(r))
 			}
 		}
-		return takeRows(ectx, o.tc.Mem, b, rows)
+		return kernel.TakeRows(ectx, o.tc.Mem, b, rows)
 	}
 	pairs, err := o.pairs(ectx, b, bi, pi, o.j.schema)
 	if err != nil {
@@ -581,7 +582,7 @@ func (o *hashJoinOp) probeBatch(ctx context.Context, b arrow.RecordBatch) (arrow
 	if len(miss) == 0 {
 		return pairs, nil
 	}
-	probeRows, err := takeRows(ectx, o.tc.Mem, b, miss)
+	probeRows, err := kernel.TakeRows(ectx, o.tc.Mem, b, miss)
 	if err != nil {
 		pairs.Release()
 		return nil, err

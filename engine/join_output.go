@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 
+	"github.com/kapot-go/kapot/engine/kernel"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -18,12 +19,12 @@ func (o *hashJoinOp) pairs(ctx context.Context, probe arrow.RecordBatch, bi, pi 
 	if len(bi) == 0 {
 		return emptyBatch(schema), nil
 	}
-	l, err := takeRows(ctx, o.tc.Mem, o.build, bi)
+	l, err := kernel.TakeRows(ctx, o.tc.Mem, o.build, bi)
 	if err != nil {
 		return nil, err
 	}
 	defer l.Release()
-	r, err := takeRows(ctx, o.tc.Mem, probe, pi)
+	r, err := kernel.TakeRows(ctx, o.tc.Mem, probe, pi)
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +71,7 @@ func (o *hashJoinOp) unmatchedBuild(ctx context.Context) (arrow.RecordBatch, err
 		return nil, io.EOF
 	}
 	ectx := exec.WithAllocator(ctx, o.tc.Mem)
-	l, err := takeRows(ectx, o.tc.Mem, o.build, rows)
+	l, err := kernel.TakeRows(ectx, o.tc.Mem, o.build, rows)
 	if err != nil {
 		return nil, err
 	}

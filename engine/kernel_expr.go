@@ -10,10 +10,12 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kapot-go/kapot/engine/kernel"
 )
 
-// kernel computes one output array from argument arrays of equal length.
-type kernel func(ctx context.Context, mem memory.Allocator, args []arrow.Array) (arrow.Array, error)
+// kernelFn computes one output array from argument arrays of equal length.
+type kernelFn func(ctx context.Context, mem memory.Allocator, args []arrow.Array) (arrow.Array, error)
 
 // kernelExpr evaluates its arguments to arrays and hands them to a kernel
 // written in Go for what Arrow's compute registry lacks.
@@ -21,7 +23,7 @@ type kernelExpr struct {
 	display string
 	args    []Expr
 	typ     arrow.DataType
-	fn      kernel
+	fn      kernelFn
 	// infix prints as "a display b" instead of "display(a, b)".
 	infix bool
 	// shown, when set, are the operands to print in place of args.
@@ -125,7 +127,7 @@ func (c *caseExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 		if len(undecided) == 0 {
 			break
 		}
-		sub, err := takeRows(ctx, mem, b, undecided)
+		sub, err := kernel.TakeRows(ctx, mem, b, undecided)
 		if err != nil {
 			return nil, err
 		}
@@ -178,7 +180,7 @@ func (c *caseExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 				e = c.thens[br]
 			}
 			var sub arrow.RecordBatch
-			if sub, err = takeRows(ctx, mem, b, rows); err != nil {
+			if sub, err = kernel.TakeRows(ctx, mem, b, rows); err != nil {
 				return nil, err
 			}
 			arr, err = evalArg(ctx, e, mem, sub)
@@ -203,7 +205,7 @@ func (c *caseExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 	defer all.Release()
 	idx := int64Array(mem, pos)
 	defer idx.Release()
-	out, err := compute.TakeArray(kernelCtx(ctx), all, idx)
+	out, err := compute.TakeArray(kernel.Context(ctx), all, idx)
 	if err != nil {
 		return nil, err
 	}

@@ -11,7 +11,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
 	"github.com/kapot-go/kapot/engine/alloc"
+	"github.com/kapot-go/kapot/engine/kernel"
 )
 
 // parquetReader decodes the projected columns of one file, each column
@@ -201,14 +203,14 @@ func (r *parquetReader) takeColumn(col arrow.Array, sel []int32) (out arrow.Arra
 		}
 	}()
 	if d, ok := col.(*array.Dictionary); ok {
-		idx, err := takeArray(context.Background(), r.mem, d.Indices(), sel)
+		idx, err := kernel.Take(context.Background(), r.mem, d.Indices(), sel)
 		if err != nil {
 			return nil, err
 		}
 		defer idx.Release()
 		return array.NewDictionaryArray(d.DataType(), idx, d.Dictionary()), nil
 	}
-	return takeArray(context.Background(), r.mem, col, sel)
+	return kernel.Take(context.Background(), r.mem, col, sel)
 }
 
 func (r *parquetReader) nextBatch() (arrow.RecordBatch, error) {

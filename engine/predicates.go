@@ -18,6 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/scalar"
 
 	"github.com/kapot-go/kapot/engine/alloc"
+	"github.com/kapot-go/kapot/engine/kernel"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -339,12 +340,12 @@ func (e *inListExpr) isIn(ctx context.Context, d compute.Datum) (compute.Datum, 
 		defer flat.Release()
 		d = compute.NewDatumWithoutOwning(flat)
 	}
-	out, err := compute.IsIn(kernelCtx(ctx), compute.SetOptions{ValueSet: compute.NewDatumWithoutOwning(e.set), NullBehavior: compute.NullMatchingInconclusive}, d)
+	out, err := compute.IsIn(kernel.Context(ctx), compute.SetOptions{ValueSet: compute.NewDatumWithoutOwning(e.set), NullBehavior: compute.NullMatchingInconclusive}, d)
 	if err != nil || !e.negated {
 		return out, err
 	}
 	defer out.Release()
-	return compute.CallFunction(kernelCtx(ctx), "not", nil, out)
+	return compute.CallFunction(kernel.Context(ctx), "not", nil, out)
 }
 
 // newBetweenExpr binds expr [NOT] BETWEEN low AND high.

@@ -12,6 +12,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/kapot-go/kapot/engine/kernel"
 )
 
 // rangeSplit is one partition's share of a Parquet file split by key
@@ -189,7 +191,7 @@ func (r *rangeReader) filter(b arrow.RecordBatch) (arrow.RecordBatch, error) {
 		b = array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, b.NumRows())
 		defer b.Release()
 	}
-	return takeRows(context.Background(), r.mem, b, keep)
+	return kernel.TakeRows(context.Background(), r.mem, b, keep)
 }
 
 func (r *rangeReader) close() { r.in.close() }

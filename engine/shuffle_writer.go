@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/engine/kernel"
 	"github.com/kapot-go/kapot/internal/config"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/shuffle"
@@ -339,7 +339,7 @@ func scatter(ctx context.Context, mem memory.Allocator, b arrow.RecordBatch, tar
 			next[t]++
 		}
 	}
-	sorted, err := takeRows(ctx, mem, b, perm)
+	sorted, err := kernel.TakeRows(ctx, mem, b, perm)
 	if err != nil {
 		return err
 	}
@@ -357,39 +357,6 @@ func scatter(ctx context.Context, mem memory.Allocator, b arrow.RecordBatch, tar
 		}
 	}
 	return nil
-}
-
-// takeRows returns the rows of b at the given indices, in order.
-func takeRows(ctx context.Context, mem memory.Allocator, b arrow.RecordBatch, rows []int32) (arrow.RecordBatch, error) {
-	if len(rows) == int(b.NumRows()) && isIdentity(rows) {
-		b.Retain()
-		return b, nil
-	}
-	cols := make([]arrow.Array, b.NumCols())
-	defer func() {
-		for _, c := range cols {
-			if c != nil {
-				c.Release()
-			}
-		}
-	}()
-	for i, c := range b.Columns() {
-		t, err := takeArray(ctx, mem, c, rows)
-		if err != nil {
-			return nil, fmt.Errorf("take rows: %w", err)
-		}
-		cols[i] = t
-	}
-	return array.NewRecordBatch(b.Schema(), cols, int64(len(rows))), nil
-}
-
-func isIdentity(rows []int32) bool {
-	for i, r := range rows {
-		if int(r) != i {
-			return false
-		}
-	}
-	return true
 }
 
 func shuffleValidate(jobID string) error {

@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/engine/alloc"
+	"github.com/kapot-go/kapot/engine/kernel"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -143,7 +144,7 @@ func (o *sortOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
 		return nil, err
 	}
 	end := min(o.next+o.tc.batchSize(0), len(o.order))
-	b, err := takeRows(ctx, o.tc.Mem, o.sorted, o.order[o.next:end])
+	b, err := kernel.TakeRows(ctx, o.tc.Mem, o.sorted, o.order[o.next:end])
 	if err != nil {
 		return nil, fmt.Errorf("sort: %w", err)
 	}
@@ -241,7 +242,7 @@ func (o *sortOp) spillRun(ctx context.Context, batches []arrow.RecordBatch) (*sp
 	}
 	step := o.tc.batchSize(0)
 	for i := 0; i < len(order); i += step {
-		b, err := takeRows(ctx, o.tc.Mem, sorted, order[i:min(i+step, len(order))])
+		b, err := kernel.TakeRows(ctx, o.tc.Mem, sorted, order[i:min(i+step, len(order))])
 		if err != nil {
 			f.abort()
 			return nil, fmt.Errorf("sort: %w", err)

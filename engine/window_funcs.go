@@ -8,6 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/arrow/scalar"
 
+	"github.com/kapot-go/kapot/engine/kernel"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -284,5 +285,5 @@ func (wf *windowFunc) aggregate(ctx context.Context, mem memory.Allocator, f *fr
 	for k, r := range at {
 		idx[r] = int32(k)
 	}
-	return takeArray(ctx, mem, out, idx)
+	return kernel.Take(ctx, mem, out, idx)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/kapot-go/kapot/engine/alloc"
+	"github.com/kapot-go/kapot/engine/kernel"
 	"github.com/kapot-go/kapot/errs"
 	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -276,7 +277,7 @@ func (o *writerOp) write(ctx context.Context, b arrow.RecordBatch) error {
 		}
 		cols := make([]arrow.Array, len(o.w.data))
 		for i, c := range o.w.data {
-			a, err := takeArray(ctx, o.tc.Mem, b.Column(c), idx)
+			a, err := kernel.Take(ctx, o.tc.Mem, b.Column(c), idx)
 			if err != nil {
 				releaseArrays(cols[:i])
 				return err

@@ -1,4 +1,4 @@
-package engine
+package kernel
 
 import (
 	"context"
@@ -7,20 +7,22 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
+
 	"github.com/kapot-go/kapot/engine/alloc"
 )
 
-// Arrow's compute functions run each kernel on a goroutine of their own
-// (compute.CallFunction starts one per call), where no recover of ours can
-// reach: a kernel's panic ended the process (TPC-DS q06's string Take).
-// kernelCtx returns ctx carrying an Arrow execution context whose function
+// Context returns ctx carrying an Arrow execution context whose function
 // registry is the engine's own (newGuardedExecCtx): the functions Arrow
 // registers, each kernel's exec functions wrapped so that a panic comes back
-// as the call's error. Every call of a registry function (CallFunction,
-// TakeArray, IsIn) goes through it. Arrow's executor around the kernels
-// (output preallocation, null propagation) and the cast kernels, which live
-// in a table of Arrow's outside the registry, stay unguarded.
-func kernelCtx(ctx context.Context) context.Context {
+// as the call's error. Arrow's compute functions run each kernel on a
+// goroutine of their own (compute.CallFunction starts one per call), where
+// no recover of ours can reach: a kernel's panic ended the process (TPC-DS
+// q06's string Take). Every engine call of a registry function
+// (CallFunction, TakeArray, IsIn) goes through Context. Arrow's executor
+// around the kernels (output preallocation, null propagation) and the cast
+// kernels, which live in a table of Arrow's outside the registry, stay
+// unguarded.
+func Context(ctx context.Context) context.Context {
 	return compute.SetExecCtx(ctx, guardedExecCtx())
 }
 

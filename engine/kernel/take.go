@@ -1,4 +1,4 @@
-package engine
+package kernel
 
 import (
 	"context"
@@ -11,18 +11,19 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
 	"github.com/kapot-go/kapot/engine/alloc"
 )
 
 // Gathering rows by index is what filters, joins, sorts and shuffles spend
-// much of their time on. takeArray does it in one pass over the indices for
+// much of their time on. Take does it in one pass over the indices for
 // the layouts queries move most (fixed-width values, booleans, strings and
 // binaries with 32-bit offsets) and hands the rest to arrow's Take kernel.
 // The indices come from the engine itself, so they are trusted to be in
 // range (arrow's kernel checks each one).
 
-// takeArray returns arr's values at idx, in order.
-func takeArray(ctx context.Context, mem memory.Allocator, arr arrow.Array, idx []int32) (arrow.Array, error) {
+// Take returns arr's values at idx, in order.
+func Take(ctx context.Context, mem memory.Allocator, arr arrow.Array, idx []int32) (arrow.Array, error) {
 	data := arr.Data()
 	switch arr.DataType().ID() {
 	case arrow.BOOL:
@@ -50,7 +51,7 @@ func takeArray(ctx context.Context, mem memory.Allocator, arr arrow.Array, idx [
 	indices := ib.NewArray()
 	ib.Release()
 	defer indices.Release()
-	out, err := compute.TakeArray(kernelCtx(exec.WithAllocator(ctx, mem)), arr, indices)
+	out, err := compute.TakeArray(Context(exec.WithAllocator(ctx, mem)), arr, indices)
 	if err != nil {
 		return nil, fmt.Errorf("take %s: %w", arr.DataType(), err)
 	}
@@ -162,4 +163,37 @@ func gathered(mem memory.Allocator, data arrow.ArrayData, idx []int32, bufs ...*
 	}
 	defer out.Release()
 	return array.MakeFromData(out)
+}
+
+// TakeRows returns the rows of b at the given indices, in order.
+func TakeRows(ctx context.Context, mem memory.Allocator, b arrow.RecordBatch, rows []int32) (arrow.RecordBatch, error) {
+	if len(rows) == int(b.NumRows()) && isIdentity(rows) {
+		b.Retain()
+		return b, nil
+	}
+	cols := make([]arrow.Array, b.NumCols())
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	for i, c := range b.Columns() {
+		t, err := Take(ctx, mem, c, rows)
+		if err != nil {
+			return nil, fmt.Errorf("take rows: %w", err)
+		}
+		cols[i] = t
+	}
+	return array.NewRecordBatch(b.Schema(), cols, int64(len(rows))), nil
+}
+
+func isIdentity(rows []int32) bool {
+	for i, r := range rows {
+		if int(r) != i {
+			return false
+		}
+	}
+	return true
 }

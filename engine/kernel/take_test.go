@@ -1,4 +1,4 @@
-package engine
+package kernel
 
 import (
 	"context"
@@ -10,10 +10,11 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
 	"github.com/kapot-go/kapot/engine/alloc"
 )
 
-// TestTakeArrayMatchesArrow gathers rows of every layout takeArray handles
+// TestTakeArrayMatchesArrow gathers rows of every layout Take handles
 // itself (and one it hands to arrow) and compares with arrow's Take kernel:
 // with and without nulls, from sliced arrays, with repeated and empty
 // index lists.
@@ -148,7 +149,7 @@ func TestTakeArrayMatchesArrow(t *testing.T) {
 			arr := array.NewSlice(whole, 7, 67)
 			whole.Release()
 			for iname, idx := range indexLists {
-				got, err := takeArray(ctx, alloc.NewPoisoningAllocator(mem), arr, idx)
+				got, err := Take(ctx, alloc.NewPoisoningAllocator(mem), arr, idx)
 				if err != nil {
 					t.Fatalf("%s/%s: %v", name, iname, err)
 				}
@@ -168,26 +169,6 @@ func TestTakeArrayMatchesArrow(t *testing.T) {
 				want.Release()
 			}
 			arr.Release()
-		}
-	}
-}
-
-func TestBatchSizeProperty(t *testing.T) {
-	for _, c := range []struct {
-		v    string
-		want int
-		ok   bool
-	}{{"", 0, true}, {"8192", 8192, true}, {"1", 1, true}, {"1048576", 1 << 20, true}, {"0", 0, false}, {"-5", 0, false}, {"2000000", 0, false}, {"lots", 0, false}} {
-		props := map[string]string{}
-		if c.v != "" {
-			props[PropBatchSize] = c.v
-		}
-		got, err := BatchSizeProperty(props)
-		if (err == nil) != c.ok || got != c.want {
-			t.Errorf("%s=%q: %d, %v; want %d (ok %v)", PropBatchSize, c.v, got, err, c.want, c.ok)
-		}
-		if err != nil && !strings.Contains(err.Error(), PropBatchSize) {
-			t.Errorf("error %q does not name the property", err)
 		}
 	}
 }
