@@ -18,6 +18,9 @@ const (
 	Str
 	Date
 	Bool
+	// Ts is TIMESTAMP (without time zone): literals, casts to and from
+	// text and dates, ± intervals, date_trunc, extract, comparisons.
+	Ts
 )
 
 // Column is a column of a table.
@@ -178,6 +181,20 @@ func (g *Gen) colOf(t Type) *Expr {
 }
 
 var strLits = []string{"''", "'a'", "'A'", "'abc'", "'zz'", "'é'", "'日本'", "'x y'", "'ALGERIA'", "'BUILDING'", "'1-URGENT'", "'O'", "'F'"}
+var tsLits = []string{"TIMESTAMP '1970-01-01 00:00:00'", "TIMESTAMP '1995-06-17 12:34:56'", "TIMESTAMP '2000-02-29 23:59:59.999999'",
+	"TIMESTAMP '1969-12-31 23:59:59'", "TIMESTAMP '2024-02-07 02:11:59.5'", "TIMESTAMP '1992-01-01 00:00:00'"}
+
+// intervals are the INTERVAL literals added to and subtracted from
+// timestamps.
+var intervals = []string{"INTERVAL '1' HOUR", "INTERVAL '90' MINUTE", "INTERVAL '1' DAY", "INTERVAL '30' SECOND", "INTERVAL '1' MONTH", "INTERVAL '1' YEAR"}
+
+// truncUnits are date_trunc's units; extractFields extract's integer
+// fields.
+var (
+	truncUnits    = []string{"'year'", "'quarter'", "'month'", "'week'", "'day'", "'hour'", "'minute'", "'second'"}
+	extractFields = []string{"year", "month", "day", "hour", "minute", "dow", "doy", "quarter"}
+)
+
 var dateLits = []string{"DATE '1970-01-01'", "DATE '1995-06-17'", "DATE '2000-02-29'", "DATE '1992-01-01'", "DATE '1998-08-02'", "DATE '1900-01-01'"}
 
 func (g *Gen) lit(t Type) *Expr {
@@ -200,6 +217,8 @@ func (g *Gen) lit(t Type) *Expr {
 		return &Expr{SQL: dateLits[g.pick(len(dateLits))], Type: Date}
 	case Bool:
 		return &Expr{SQL: []string{"TRUE", "FALSE"}[g.pick(2)], Type: Bool}
+	case Ts:
+		return &Expr{SQL: tsLits[g.pick(len(tsLits))], Type: Ts}
 	}
 	return nil
 }
@@ -235,7 +254,9 @@ func (g *Gen) scalar(t Type, depth int) *Expr {
 	}
 	switch t {
 	case Int:
-		switch g.pick(9) {
+		switch g.pick(10) {
+		case 9:
+			return fn("extract", Int, &Expr{SQL: extractFields[g.pick(len(extractFields))] + " FROM " + orLit(sub(Ts), g.lit(Ts)).SQL, Type: Ts})
 		case 0:
 			return bin("+", sub(Int), sub(Int), Int)
 		case 1:
@@ -289,7 +310,7 @@ func (g *Gen) scalar(t Type, depth int) *Expr {
 			return g.caseExpr(Float, depth)
 		}
 	case Str:
-		switch g.pick(5) {
+		switch g.pick(6) {
 		case 0:
 			return fn("upper", Str, sub(Str))
 		case 1:
@@ -300,20 +321,46 @@ func (g *Gen) scalar(t Type, depth int) *Expr {
 			return fn("coalesce", Str, sub(Str), g.lit(Str))
 		case 4:
 			return g.caseExpr(Str, depth)
+		case 5:
+			// Timestamps as text print as PostgreSQL and DuckDB do.
+			return fn("CAST", Str, &Expr{SQL: orLit(sub(Ts), g.lit(Ts)).SQL + " AS VARCHAR", Type: Ts})
 		}
 	case Date:
 		// date ± interval is a timestamp in DuckDB (and PostgreSQL), a
 		// date in kapot: only date ± integer days is generated.
-		switch g.pick(3) {
+		switch g.pick(4) {
 		case 0:
 			return bin("+", sub(Date), g.lit(Int), Date)
 		case 1:
 			return bin("-", sub(Date), g.lit(Int), Date)
 		case 2:
 			return g.caseExpr(Date, depth)
+		case 3:
+			return fn("CAST", Date, &Expr{SQL: orLit(sub(Ts), g.lit(Ts)).SQL + " AS DATE", Type: Ts})
+		}
+	case Ts:
+		switch g.pick(5) {
+		case 0:
+			return bin("+", sub(Ts), &Expr{SQL: intervals[g.pick(len(intervals))], Type: Ts}, Ts)
+		case 1:
+			return bin("-", sub(Ts), &Expr{SQL: intervals[g.pick(len(intervals))], Type: Ts}, Ts)
+		case 2:
+			return fn("date_trunc", Ts, &Expr{SQL: truncUnits[g.pick(len(truncUnits))], Type: Str}, sub(Ts))
+		case 3:
+			return fn("CAST", Ts, &Expr{SQL: orLit(sub(Date), g.lit(Date)).SQL + " AS TIMESTAMP", Type: Date})
+		case 4:
+			return g.caseExpr(Ts, depth)
 		}
 	}
 	return g.lit(t)
+}
+
+// orLit is e, or lit when e is nil (the scope has no column of its type).
+func orLit(e, lit *Expr) *Expr {
+	if e == nil {
+		return lit
+	}
+	return e
 }
 
 func (g *Gen) caseExpr(t Type, depth int) *Expr {
@@ -331,7 +378,7 @@ var cmpOps = []string{"=", "<>", "<", "<=", ">", ">="}
 
 // pred is a boolean expression.
 func (g *Gen) pred(depth int) *Expr {
-	types := []Type{Int, Int, Dec, Float, Str, Date}
+	types := []Type{Int, Int, Dec, Float, Str, Date, Ts}
 	t := types[g.pick(len(types))]
 	if depth <= 0 {
 		a := g.scalar(t, 0)
@@ -423,7 +470,7 @@ func (g *Gen) subquery(t Type) *Expr {
 	return &Expr{SQL: fmt.Sprintf("(%sEXISTS (SELECT 1 FROM %s AS z WHERE %s))", not, tab.Name, cond), Type: Bool, Kids: []*Expr{a}}
 }
 
-var anyTypes = []Type{Int, Int, Dec, Float, Str, Date}
+var anyTypes = []Type{Int, Int, Dec, Float, Str, Date, Ts}
 
 // agg is an aggregate call.
 func (g *Gen) agg() *Expr {
