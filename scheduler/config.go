@@ -120,6 +120,9 @@ type Config struct {
 	// calls: prepared statements (count, bytes, idle time) and bearer
 	// tokens.
 	FlightSQLLimits flightsql.Limits
+	// PGPort serves the PostgreSQL wire protocol (psql and PostgreSQL
+	// drivers); -1 turns it off, 0 picks a free port.
+	PGPort int
 	// AllowedDataRoots, when set, are the only places the plans of
 	// submitted jobs may read (checked when their files are opened).
 	AllowedDataRoots []string
@@ -148,7 +151,7 @@ func DefaultConfig() Config {
 		MaxPlanningTime: 30 * time.Second, MaxPlanNodes: planner.DefaultMaxPlanNodes, MaxPlanBytes: planner.DefaultMaxPlanBytes,
 		MaxFetchFailures: 16, SchedulingMode: ModeFair, MaxStagePartitions: 10000, MaxTaskBytes: 8 << 20, FinishedJobDataCleanUpDelay: 300 * time.Second, FinishedJobTTL: time.Hour, TableRetention: time.Minute, QueryTimeout: time.Hour, MaxQueryTimeout: 24 * time.Hour, MaxSessionJobs: 32,
 		Speculation: true, SpeculationMultiplier: 1.5, SpeculationQuantile: 0.75, SpeculationMinRuntime: 500 * time.Millisecond, AbandonedJobTimeout: 30 * time.Second, AdminPort: -1,
-		FlightSQLPort: -1, FlightSQLResults: ResultsProxy, FlightSQLLimits: flightsql.DefaultLimits(), StateStore: StoreEmbedded, LeaderLease: 3 * time.Second,
+		FlightSQLPort: -1, PGPort: -1, FlightSQLResults: ResultsProxy, FlightSQLLimits: flightsql.DefaultLimits(), StateStore: StoreEmbedded, LeaderLease: 3 * time.Second,
 		Log: logging.Options{Level: "info", Format: "json", Prefix: "scheduler.log", Rotation: "daily", Component: "scheduler"},
 	}
 }
@@ -203,6 +206,8 @@ func (c *Config) Validate() error {
 		return bad("admin-port", "port %d out of range -1..65535", c.AdminPort)
 	case c.FlightSQLPort < -1 || c.FlightSQLPort > 65535:
 		return bad("flight-sql-port", "port %d out of range -1..65535", c.FlightSQLPort)
+	case c.PGPort < -1 || c.PGPort > 65535:
+		return bad("pg-port", "port %d out of range -1..65535", c.PGPort)
 	case c.FlightSQLResults != ResultsProxy && c.FlightSQLResults != ResultsDirect:
 		return bad("flight-sql-results", "%q: want proxy or direct", c.FlightSQLResults)
 	case c.FlightSQLLimits != (flightsql.Limits{}) && c.FlightSQLLimits.Validate() != nil:

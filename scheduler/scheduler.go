@@ -79,6 +79,8 @@ type Scheduler struct {
 	sqlSrv   *grpc.Server
 	sqlSvc   *flightsql.Server // owns the prepared statements and tokens (its sweep runs under bg)
 	sqlFetch *kflight.Client
+	// The PostgreSQL endpoint, when --pg-port is set (pgwire.go).
+	pg       *pgEndpoint
 	stopping atomic.Bool
 	// linksDone is closed when the scheduler stops, ending executors' links.
 	linksDone chan struct{}
@@ -245,6 +247,10 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 	kapotv1.RegisterSchedulerServiceServer(s.srv, &service{s: s})
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.srv, s.health)
+	if err := s.listenPG(); err != nil {
+		lis.Close()
+		return nil, err
+	}
 	if err := s.listenFlightSQL(); err != nil {
 		lis.Close()
 		return nil, err
@@ -349,6 +355,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		s.spawn(s.sqlSvc.Run)
 		s.log.Info().Str("addr", s.sqlLis.Addr().String()).Str("results", s.cfg.FlightSQLResults).Msg("flight sql listening")
 	}
+	s.spawn(s.servePG)
 	var adminDone sync.WaitGroup
 	if s.admin != nil {
 		adminDone.Add(1)

@@ -51,6 +51,9 @@ process down gracefully.`,
 			if o.sqlPort > 0 {
 				fmt.Fprintf(out, "flight sql flightsql://127.0.0.1:%d\n", o.sqlPort)
 			}
+			if o.pgPort > 0 {
+				fmt.Fprintf(out, "postgresql psql \"host=127.0.0.1 port=%d user=kapot dbname=kapot\"\n", o.pgPort)
+			}
 			if o.adminPort > 0 {
 				fmt.Fprintf(out, "web ui     http://127.0.0.1:%d/ui/\n", o.adminPort)
 			}
@@ -70,6 +73,7 @@ process down gracefully.`,
 	f.IntVar(&o.slots, "concurrent-tasks", 2, "task slots per executor")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level of every process")
 	f.IntVar(&o.sqlPort, "flight-sql-port", 50060, "scheduler's Arrow Flight SQL port (-1: off)")
+	f.IntVar(&o.pgPort, "pg-port", 55432, "scheduler's PostgreSQL wire protocol port (-1: off)")
 	f.IntVar(&o.adminPort, "admin-port", 50070, "scheduler's admin port: web UI at /ui/, JSON at /api/, metrics (-1: off)")
 	f.IntVar(&o.maxRestarts, "max-executor-restarts", 5, "times each executor that dies is replaced before the cluster runs on without it")
 	f.Var(&o.memoryPool, "memory-pool-size", "memory pool of each executor (bytes or 4GiB; default: 70% of the machine's or cgroup's memory, divided among the executors)")
@@ -78,8 +82,8 @@ process down gracefully.`,
 
 // localOptions shape a local cluster.
 type localOptions struct {
-	executors, port, slots, sqlPort, adminPort, maxRestarts int
-	policy, workDir, logLevel                               string
+	executors, port, slots, sqlPort, pgPort, adminPort, maxRestarts int
+	policy, workDir, logLevel                                       string
 	// memoryPool is each executor's pool; 0 divides 70% of the machine's
 	// memory among them.
 	memoryPool config.ByteSize
@@ -150,7 +154,7 @@ func startLocal(ctx context.Context, o localOptions) (*localCluster, error) {
 	lc.self = self
 	if lc.sched, err = lc.start("scheduler", -1, "scheduler", "--bind-host", "127.0.0.1", "--port", strconv.Itoa(o.port), "--policy", o.policy,
 		"--log-level", o.logLevel, "--finished-job-data-clean-up-delay-seconds", "600", "--state-dir", filepath.Join(o.workDir, "state"),
-		"--flight-sql-port", strconv.Itoa(o.sqlPort), "--admin-port", strconv.Itoa(o.adminPort)); err != nil {
+		"--flight-sql-port", strconv.Itoa(o.sqlPort), "--pg-port", strconv.Itoa(o.pgPort), "--admin-port", strconv.Itoa(o.adminPort)); err != nil {
 		return lc, err
 	}
 	for i := 0; i < o.executors; i++ {

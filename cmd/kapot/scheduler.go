@@ -117,6 +117,7 @@ result, secrets redacted.`,
 	f.StringVar(&cfg.AdminToken, "admin-token", cfg.AdminToken, "require this token on the admin port (metrics, pprof, web UI, job list; not /healthz, /readyz): Authorization: Bearer, or Basic with it as password")
 	f.StringVar(&adminTokenFile, "admin-token-file", "", "read --admin-token from this file")
 	f.IntVar(&cfg.FlightSQLPort, "flight-sql-port", cfg.FlightSQLPort, "Arrow Flight SQL port for JDBC, ADBC and database/sql clients (-1: off, 0: any free port)")
+	f.IntVar(&cfg.PGPort, "pg-port", cfg.PGPort, "PostgreSQL wire protocol port for psql and PostgreSQL drivers (-1: off, 0: any free port)")
 	f.StringVar(&cfg.FlightSQLResults, "flight-sql-results", cfg.FlightSQLResults, "where Flight SQL clients fetch results: proxy (through the scheduler) or direct (from the executors)")
 	f.IntVar(&cfg.FlightSQLLimits.MaxPrepared, "flight-sql-max-prepared", cfg.FlightSQLLimits.MaxPrepared, "prepared statements one Flight SQL principal may hold open (without authentication: one connection); more are refused with ResourceExhausted")
 	f.Var(&preparedBytes, "flight-sql-max-prepared-bytes", "bytes of SQL text and bound parameters one Flight SQL principal's prepared statements may hold together (without authentication: one connection)")

@@ -1,0 +1,447 @@
+package pgwire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/jackc/pgx/v5/pgproto3"
+	pg "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/kapot-go/kapot/client"
+	"github.com/kapot-go/kapot/errs"
+	"github.com/kapot-go/kapot/planner"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/session"
+	"github.com/kapot-go/kapot/wire"
+)
+
+// maxParseBytes bounds the statements this package parses itself (to
+// tell its own statements apart); longer ones go to session.Execute as
+// they are.
+const maxParseBytes = 1 << 20
+
+// flushBytes is how much is sent before a flush while rows stream.
+const flushBytes = 256 << 10
+
+// prepared is a statement as parsed: by Parse, or one of a Query.
+type prepared struct {
+	sql string
+	// tree is PostgreSQL's parse of sql (nil: sql is one of kapot's own
+	// statements, or too long, or does not parse).
+	tree   *pg.ParseResult
+	kind   planner.StatementKind
+	params []uint32
+}
+
+// node is the statement's parse tree (nil without one).
+func (p *prepared) node() *pg.Node {
+	if p.tree == nil || len(p.tree.GetStmts()) != 1 {
+		return nil
+	}
+	return p.tree.GetStmts()[0].GetStmt()
+}
+
+// prepare parses one statement; given are the parameter types of Parse.
+func prepare(sql string, given []uint32) (*prepared, error) {
+	if strings.TrimSpace(sql) == "" {
+		return &prepared{}, nil
+	}
+	p := &prepared{sql: sql}
+	st, err := planner.ParseStatement(sql)
+	if err != nil {
+		return nil, err
+	}
+	p.kind = st.Kind
+	if len(sql) <= maxParseBytes {
+		t, err := pg.Parse(sql)
+		switch {
+		case err == nil && len(t.GetStmts()) > 1:
+			return nil, fmt.Errorf("%w: cannot insert multiple commands into a prepared statement", errs.ErrSyntax)
+		case err == nil:
+			p.tree = t
+		case p.kind == planner.StmtQuery:
+			// Not one of kapot's statements and not PostgreSQL's grammar.
+			return nil, fmt.Errorf("%w: %v", errs.ErrSyntax, err)
+		}
+	}
+	if p.params, err = paramTypes(sql, p.tree, given); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// answer is a statement's outcome: its rows (a schema and, once run, a
+// reader), or a command's tag alone.
+type answer struct {
+	// tag is the CommandComplete tag; with rows or a count, the number
+	// follows it.
+	tag      string
+	counted  bool
+	count    int64
+	schema   *arrow.Schema // nil: no rows
+	rows     array.RecordReader
+	batch    arrow.RecordBatch
+	row      int
+	query    *session.Query // a plan still to run (rows come from its job)
+	copyOut  *copyFormat    // COPY … TO STDOUT of the rows
+	notice   string
+	reported string // a setting changed, to report (ParameterStatus)
+}
+
+// release frees the answer's rows.
+func (a *answer) release() {
+	if a != nil && a.rows != nil {
+		a.rows.Release()
+		a.rows = nil
+	}
+}
+
+// inline is an answer of text rows.
+func (c *conn) inline(tag string, cols []string, rows [][]string) (*answer, error) {
+	schema := wire.TextSchema(cols)
+	b, err := wire.TextBatch(c.mem, schema, rows)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Release()
+	rr, err := array.NewRecordReader(schema, []arrow.RecordBatch{b})
+	if err != nil {
+		return nil, err
+	}
+	return &answer{tag: tag, counted: true, schema: schema, rows: rr}, nil
+}
+
+// tagOf is the CommandComplete tag of a statement of kind k.
+func tagOf(k planner.StatementKind) (string, bool) {
+	switch k {
+	case planner.StmtInsert:
+		return "INSERT 0", true
+	case planner.StmtCreateTableAs:
+		return "SELECT", true
+	case planner.StmtCopy:
+		return "COPY", true
+	case planner.StmtCreateTable, planner.StmtCreateExternalTable:
+		return "CREATE TABLE", false
+	case planner.StmtDropTable:
+		return "DROP TABLE", false
+	case planner.StmtCreateView:
+		return "CREATE VIEW", false
+	case planner.StmtDropView:
+		return "DROP VIEW", false
+	case planner.StmtExplain:
+		return "EXPLAIN", false
+	case planner.StmtShowTables, planner.StmtShowFunctions:
+		return "SHOW", false
+	}
+	return "SELECT", true
+}
+
+// readOnly reports whether answering p (without running a job) changes
+// nothing: Describe may plan it.
+func (p *prepared) readOnly() bool {
+	switch p.kind {
+	case planner.StmtQuery, planner.StmtExplain, planner.StmtShowTables, planner.StmtShowFunctions, planner.StmtDescribe:
+		return true
+	}
+	return false
+}
+
+// plan answers the statement p, whose text with its parameters bound is
+// sql, up to running a job: the protocol's own statements here (SET,
+// SHOW, transactions, COPY TO STDOUT, the virtual catalog), every other
+// through session.Execute.
+func (c *conn) plan(ctx context.Context, p *prepared, sql string) (*answer, error) {
+	if n := p.node(); n != nil {
+		switch {
+		case n.GetTransactionStmt() != nil:
+			return c.transaction(n.GetTransactionStmt())
+		case n.GetVariableSetStmt() != nil:
+			rep, err := c.set(n.GetVariableSetStmt())
+			if err != nil {
+				return nil, err
+			}
+			return &answer{tag: "SET", reported: rep}, nil
+		case n.GetVariableShowStmt() != nil && p.kind != planner.StmtShowTables && p.kind != planner.StmtShowFunctions:
+			return c.show(n.GetVariableShowStmt().GetName())
+		case n.GetDiscardStmt() != nil:
+			return &answer{tag: "DISCARD ALL"}, nil
+		case n.GetDeallocateStmt() != nil:
+			if name := n.GetDeallocateStmt().GetName(); name != "" {
+				delete(c.stmts, name)
+			} else {
+				clear(c.stmts)
+			}
+			return &answer{tag: "DEALLOCATE"}, nil
+		case n.GetCopyStmt() != nil && !n.GetCopyStmt().GetIsFrom() && n.GetCopyStmt().GetFilename() == "":
+			return c.copyTo(ctx, n.GetCopyStmt())
+		case n.GetCopyStmt() != nil && n.GetCopyStmt().GetIsFrom() && n.GetCopyStmt().GetFilename() == "":
+			return nil, fmt.Errorf("%w: COPY … FROM STDIN", errNotSupported)
+		case p.tree != nil && usesCatalog(p.tree):
+			return c.catalogAnswer(ctx, p, sql)
+		}
+	}
+	a, err := session.Execute(ctx, c.s.cfg.Backend, sql, c.props, c.who)
+	if err != nil {
+		return nil, err
+	}
+	tag, counted := tagOf(p.kind)
+	if a.Query != nil {
+		out := &answer{tag: tag, counted: counted, query: a.Query}
+		switch {
+		case a.Query.Analyze:
+			out.schema = wire.TextSchema([]string{"plan"})
+			out.tag, out.counted = "EXPLAIN", false
+		case a.Query.Write == nil:
+			out.schema = a.Query.Plan.Schema
+		}
+		return out, nil
+	}
+	if p.kind >= planner.StmtCreateTable || p.kind == planner.StmtCreateExternalTable {
+		// A definition's line ("created table t"): a notice, no rows.
+		out := &answer{tag: tag, counted: counted}
+		if len(a.Rows) == 1 && len(a.Rows[0]) == 1 {
+			out.notice = a.Rows[0][0]
+		}
+		return out, nil
+	}
+	out, err := c.inline(tag, a.Columns, a.Rows)
+	if err != nil {
+		return nil, err
+	}
+	out.counted = tag == "SELECT"
+	return out, nil
+}
+
+// transaction answers BEGIN, COMMIT and ROLLBACK: every statement
+// commits on its own, so they only mark the block clients expect.
+func (c *conn) transaction(st *pg.TransactionStmt) (*answer, error) {
+	switch st.GetKind() {
+	case pg.TransactionStmtKind_TRANS_STMT_BEGIN, pg.TransactionStmtKind_TRANS_STMT_START:
+		c.inBlock = true
+		return &answer{tag: "BEGIN"}, nil
+	case pg.TransactionStmtKind_TRANS_STMT_COMMIT:
+		c.inBlock = false
+		return &answer{tag: "COMMIT"}, nil
+	case pg.TransactionStmtKind_TRANS_STMT_ROLLBACK:
+		c.inBlock = false
+		return &answer{tag: "ROLLBACK", notice: "kapot has no transactions: each statement committed on its own"}, nil
+	}
+	return nil, fmt.Errorf("%w: %s (each statement commits on its own)", errNotSupported, strings.TrimPrefix(st.GetKind().String(), "TRANS_STMT_"))
+}
+
+// run runs an answer's plan as a job: its rows are then read from the
+// executors (a query), or its count is known (a write).
+func (c *conn) run(ctx context.Context, a *answer) error {
+	q := a.query
+	if q == nil {
+		return nil
+	}
+	a.query = nil
+	jobs := c.s.cfg.Jobs
+	id, err := jobs.Submit(ctx, q)
+	if err != nil {
+		return err
+	}
+	if q.Analyze {
+		ea, err := jobs.ExplainAnalyze(ctx, id)
+		if err != nil {
+			return err
+		}
+		b, err := c.inline("EXPLAIN", ea.Columns, ea.Rows)
+		if err != nil {
+			return err
+		}
+		a.rows = b.rows
+		return nil
+	}
+	js, err := jobs.Wait(ctx, id)
+	if err != nil {
+		return err
+	}
+	if q.Write != nil {
+		a.count = js.GetRowsWritten()
+		return nil
+	}
+	schema, err := wire.SchemaFromProto(js.GetResultSchema())
+	if err != nil {
+		return fmt.Errorf("result schema: %w", err)
+	}
+	recover := func(ctx context.Context, loc *kapotv1.PartitionLocation) (*kapotv1.PartitionLocation, error) {
+		return jobs.Recover(ctx, id, loc)
+	}
+	a.rows = client.NewRows(ctx, c.s.cfg.Fetch, c.mem, id, schema, js.GetResultLocations(), recover)
+	return nil
+}
+
+// sendRows streams up to max rows of a (0: all) as DataRows in the
+// columns' formats; it reports whether rows are left (the portal is
+// suspended).
+func (c *conn) sendRows(ctx context.Context, a *answer, cols []column, max int) (bool, error) {
+	if a.rows == nil {
+		return false, nil
+	}
+	vals := make([][]byte, len(cols))
+	starts, ends := make([]int, len(cols)), make([]int, len(cols))
+	var buf []byte
+	sent := 0
+	for {
+		if a.batch == nil || a.row >= int(a.batch.NumRows()) {
+			if err := ctx.Err(); err != nil {
+				return false, err
+			}
+			if !a.rows.Next() {
+				a.batch = nil
+				if err := a.rows.Err(); err != nil {
+					return false, err
+				}
+				return false, nil
+			}
+			a.batch, a.row = a.rows.RecordBatch(), 0
+			if int(a.batch.NumCols()) != len(cols) {
+				return false, fmt.Errorf("%w: a result batch of %d columns for %d", errs.ErrInternal, a.batch.NumCols(), len(cols))
+			}
+			continue
+		}
+		if max > 0 && sent >= max {
+			return true, nil
+		}
+		buf = buf[:0]
+		for j, col := range a.batch.Columns() {
+			if col.IsNull(a.row) {
+				starts[j] = -1
+				continue
+			}
+			starts[j] = len(buf)
+			var err error
+			if buf, err = appendValue(buf, col, a.row, cols[j].binary); err != nil {
+				return false, err
+			}
+			ends[j] = len(buf)
+		}
+		for j := range cols {
+			if starts[j] < 0 {
+				vals[j] = nil
+			} else {
+				vals[j] = buf[starts[j]:ends[j]:ends[j]]
+			}
+		}
+		if a.copyOut != nil {
+			c.be.Send(&pgproto3.CopyData{Data: a.copyOut.line(vals)})
+		} else {
+			c.be.Send(&pgproto3.DataRow{Values: vals})
+		}
+		c.pending += len(buf) + 4*len(cols) + 8
+		a.row++
+		a.count++
+		sent++
+		if c.pending >= flushBytes {
+			if err := c.flush(); err != nil {
+				return false, err
+			}
+		}
+	}
+}
+
+// complete sends a's CommandComplete.
+func (c *conn) complete(a *answer) {
+	tag := a.tag
+	if a.counted {
+		tag += " " + strconv.FormatInt(a.count, 10)
+	}
+	c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte(tag)})
+	c.pending++
+}
+
+// preamble sends what precedes an answer's rows: its notice and a
+// changed setting.
+func (c *conn) preamble(a *answer) {
+	if a.notice != "" {
+		c.be.Send(&pgproto3.NoticeResponse{Severity: "NOTICE", SeverityUnlocalized: "NOTICE", Code: "00000", Message: a.notice})
+	}
+	if a.reported != "" {
+		c.be.Send(&pgproto3.ParameterStatus{Name: a.reported, Value: c.settings[a.reported]})
+	}
+	c.pending++
+}
+
+// statementContext is ctx for one statement, cancelled by CancelRequest.
+func (c *conn) statementContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	sctx, cancel := context.WithCancel(ctx)
+	c.setRunning(cancel)
+	return sctx, func() {
+		c.setRunning(nil)
+		cancel()
+	}
+}
+
+// simpleQuery runs the statements of a Query message in order; the first
+// error ends it.
+func (c *conn) simpleQuery(ctx context.Context, text string) {
+	stmts, err := planner.SplitScript(text)
+	if err != nil {
+		c.sendError(err)
+		return
+	}
+	if len(stmts) == 0 {
+		c.be.Send(&pgproto3.EmptyQueryResponse{})
+		return
+	}
+	for _, sql := range stmts {
+		if err := c.simpleStatement(ctx, sql); err != nil {
+			var ne interface{ Timeout() bool }
+			if errors.As(err, &ne) {
+				return
+			}
+			c.sendError(err)
+			return
+		}
+	}
+}
+
+func (c *conn) simpleStatement(ctx context.Context, sql string) error {
+	if err := c.s.cfg.Serving(ctx); err != nil {
+		return err
+	}
+	p, err := prepare(sql, nil)
+	if err != nil {
+		return err
+	}
+	if len(p.params) > 0 {
+		return fmt.Errorf("%w: there is no parameter $1 (a simple query takes none)", errs.ErrInvalidSQL)
+	}
+	sctx, done := c.statementContext(ctx)
+	defer done()
+	a, err := c.plan(sctx, p, sql)
+	if err != nil {
+		return err
+	}
+	defer a.release()
+	if err := c.run(sctx, a); err != nil {
+		return err
+	}
+	c.preamble(a)
+	var cols []column
+	if a.schema != nil {
+		if cols, err = columnsOf(a.schema, nil); err != nil {
+			return err
+		}
+		if a.copyOut != nil {
+			c.startCopy(a.copyOut, len(cols))
+		} else {
+			c.be.Send(&pgproto3.RowDescription{Fields: fields(cols)})
+		}
+	}
+	if _, err := c.sendRows(sctx, a, cols, 0); err != nil {
+		return err
+	}
+	if a.copyOut != nil {
+		c.be.Send(&pgproto3.CopyDone{})
+	}
+	c.complete(a)
+	return nil
+}
