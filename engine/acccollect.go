@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/arrow/scalar"
 
+	"github.com/kapot-go/kapot/engine/rowkey"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -180,7 +181,7 @@ func (a *collectAcc) update(_ context.Context, groups []uint32, arg arrow.Array)
 		if v.IsNull(i) {
 			continue
 		}
-		if err := appendFrom(b, v, i); err != nil {
+		if err := rowkey.AppendFrom(b, v, i); err != nil {
 			return err
 		}
 		if s, ok := v.(*array.String); ok {
@@ -248,7 +249,7 @@ func (a *collectAcc) sorted() (arrow.Array, [][]int, error) {
 	vals := a.builder().NewArray()
 	// The builder is empty now; keep the values in it for later calls.
 	for i := 0; i < vals.Len(); i++ {
-		if err := appendFrom(a.vb, vals, i); err != nil {
+		if err := rowkey.AppendFrom(a.vb, vals, i); err != nil {
 			vals.Release()
 			return nil, nil, err
 		}
@@ -365,7 +366,7 @@ func (a *collectAcc) result(mem memory.Allocator) arrow.Array {
 		case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_PERCENTILE_DISC:
 			k := a.discIndex(n)
 			k = max(0, min(n-1, k))
-			if err := appendFrom(rb, v, rs[k]); err != nil {
+			if err := rowkey.AppendFrom(rb, v, rs[k]); err != nil {
 				panic(fmt.Sprintf("percentile_disc: %v", err))
 			}
 		default:

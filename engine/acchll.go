@@ -10,6 +10,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kapot-go/kapot/engine/rowkey"
 )
 
 // HyperLogLog for approx_count_distinct: 2^14 registers (a standard error
@@ -123,7 +125,7 @@ func (a *hllAcc) update(_ context.Context, groups []uint32, arg arrow.Array) err
 	if arg == nil {
 		return fmt.Errorf("approx_count_distinct needs an argument: %w", ErrInvalidPlan)
 	}
-	enc, err := newKeyEncoder(arg)
+	enc, err := rowkey.NewEncoder(arg)
 	if err != nil {
 		return err
 	}
@@ -133,7 +135,7 @@ func (a *hllAcc) update(_ context.Context, groups []uint32, arg arrow.Array) err
 			continue
 		}
 		key = enc(key[:0], i)
-		a.sketches[g].add(mix64(hashKey(key)))
+		a.sketches[g].add(rowkey.Mix64(rowkey.Hash(key)))
 	}
 	return nil
 }

@@ -224,7 +224,7 @@ func (a *distinctSumAcc) result(mem memory.Allocator) arrow.Array {
 		var dsum decimal128.Num
 		for k := range set {
 			// A key is a validity byte and the value's bits (see
-			// newKeyEncoder); NULLs never enter the set.
+			// rowkey.NewEncoder); NULLs never enter the set.
 			lo := binary.LittleEndian.Uint64([]byte(k[1:9]))
 			switch {
 			case arrow.IsInteger(a.in.ID()):

@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/engine/rowkey"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -99,7 +100,7 @@ func newAccumulatorOpts(fn kapotv1.AggregateFunction, in arrow.DataType, distinc
 		if in.ID() == arrow.BINARY { // the final mode's state
 			return &hllAcc{}, nil
 		}
-		if _, err := newKeyEncoder(array.MakeArrayOfNull(memory.DefaultAllocator, in, 0)); err != nil {
+		if _, err := rowkey.NewEncoder(array.MakeArrayOfNull(memory.DefaultAllocator, in, 0)); err != nil {
 			return nil, fmt.Errorf("approx_count_distinct over %s: %w", in, ErrNotSupported)
 		}
 		return &hllAcc{}, nil
@@ -561,7 +562,7 @@ func (a *distinctCountAcc) update(_ context.Context, groups []uint32, arg arrow.
 	if arg == nil {
 		return fmt.Errorf("count(DISTINCT) needs an argument: %w", ErrInvalidPlan)
 	}
-	enc, err := newKeyEncoder(arg)
+	enc, err := rowkey.NewEncoder(arg)
 	if err != nil {
 		return err
 	}

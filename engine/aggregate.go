@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/engine/alloc"
+	"github.com/kapot-go/kapot/engine/rowkey"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -320,17 +321,17 @@ type hashAggOp struct {
 	keys  []array.Builder
 	index map[string]uint32
 	// index64 and nullGroup replace index for one integer-like group key.
-	index64 *intTable
+	index64 *rowkey.IntTable
 	// pairHeads (keyed by a hash of both keys), pairNext and pairKey0/1
 	// index groups of two integer-like keys (see groupIntPairs); nil until
 	// such a batch arrives.
-	pairHeads          *intTable
+	pairHeads          *rowkey.IntTable
 	pairNext           []int32
 	pairKey0, pairKey1 []int64
 	// short caches, for string keys that pack into 8 bytes (see
 	// packShortKeys), the group of each packed key; index stays the
 	// authority. nil until such a batch arrives.
-	short     *intTable
+	short     *rowkey.IntTable
 	nullGroup int64    // group id of the null key, -1 before one is seen
 	packed    []uint64 // packShortKeys' output, reused
 	n         int      // groups so far
@@ -361,7 +362,7 @@ func (o *hashAggOp) reset() error {
 		o.keys = append(o.keys, array.NewBuilder(o.tc.Mem, g.DataType()))
 	}
 	o.index, o.n = map[string]uint32{}, 0
-	o.index64, o.nullGroup = newIntTable(0), -1
+	o.index64, o.nullGroup = rowkey.NewIntTable(0), -1
 	o.pairHeads, o.pairNext, o.pairKey0, o.pairKey1 = nil, nil, nil, nil
 	o.short = nil
 	if len(o.h.groups) == 0 {
@@ -481,14 +482,14 @@ func (o *hashAggOp) consume(ctx context.Context) (bool, error) {
 						}
 					}
 				}()
-				encs := make([]keyEncoder, len(cols))
+				encs := make([]rowkey.Encoder, len(cols))
 				for i, g := range o.h.groups {
 					c, err := g.Eval(ctx, o.tc.Mem, b)
 					if err != nil {
 						return fmt.Errorf("aggregate: %w", err)
 					}
 					cols[i] = c
-					if encs[i], err = newKeyEncoder(c); err != nil {
+					if encs[i], err = rowkey.NewEncoder(c); err != nil {
 						return err
 					}
 				}
@@ -505,18 +506,18 @@ func (o *hashAggOp) consume(ctx context.Context) (bool, error) {
 						o.n++
 						grown += o.groupBytes(len(key))
 						for i, c := range cols {
-							if err := appendFrom(o.keys[i], c, r); err != nil {
+							if err := rowkey.AppendFrom(o.keys[i], c, r); err != nil {
 								return 0, err
 							}
 						}
 					}
 					return id, nil
 				}
-				v0, int0 := intKeyValues(cols[0])
+				v0, int0 := rowkey.IntValues(cols[0])
 				var v1 []int64
 				int1 := false
 				if len(cols) == 2 {
-					v1, int1 = intKeyValues(cols[1])
+					v1, int1 = rowkey.IntValues(cols[1])
 				}
 				switch {
 				case int0 && len(cols) == 1:
@@ -535,11 +536,11 @@ func (o *hashAggOp) consume(ctx context.Context) (bool, error) {
 					if packed := packShortKeys(cols, o.packed[:0]); packed != nil {
 						o.packed = packed
 						if o.short == nil {
-							o.short = newIntTable(0)
+							o.short = rowkey.NewIntTable(0)
 						}
 						for r, k := range packed {
 							if k != noShortKey {
-								if id, ok := o.short.get(int64(k)); ok {
+								if id, ok := o.short.Get(int64(k)); ok {
 									groupIDs = append(groupIDs, uint32(id))
 									continue
 								}
@@ -549,7 +550,7 @@ func (o *hashAggOp) consume(ctx context.Context) (bool, error) {
 								return err
 							}
 							if k != noShortKey {
-								o.short.swap(int64(k), int32(id))
+								o.short.Swap(int64(k), int32(id))
 							}
 							groupIDs = append(groupIDs, id)
 						}

@@ -3,6 +3,8 @@ package engine
 import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/kapot-go/kapot/engine/rowkey"
 )
 
 // noShortKey marks a row whose keys do not pack into 8 bytes.
@@ -62,7 +64,7 @@ func packShortKeys(cols []arrow.Array, out []uint64) []uint64 {
 // never equal these.
 func (o *hashAggOp) groupIntPairs(cols []arrow.Array, v0, v1 []int64, ids []uint32, byKey func(int) (uint32, error)) ([]uint32, int64, error) {
 	if o.pairHeads == nil {
-		o.pairHeads = newIntTable(0)
+		o.pairHeads = rowkey.NewIntTable(0)
 	}
 	var grown int64
 	nulls := cols[0].NullN() > 0 || cols[1].NullN() > 0
@@ -78,8 +80,8 @@ func (o *hashAggOp) groupIntPairs(cols []arrow.Array, v0, v1 []int64, ids []uint
 		b := v1[r]
 		// The table is keyed by a hash of both keys (one key alone can
 		// have few values, making long chains); the chain compares both.
-		h := int64(mix64(uint64(a)*0x9e3779b97f4a7c15 ^ uint64(b)))
-		head, found := o.pairHeads.get(h)
+		h := int64(rowkey.Mix64(uint64(a)*0x9e3779b97f4a7c15 ^ uint64(b)))
+		head, found := o.pairHeads.Get(h)
 		g := head
 		if !found {
 			g = -1
@@ -99,9 +101,9 @@ func (o *hashAggOp) groupIntPairs(cols []arrow.Array, v0, v1 []int64, ids []uint
 				head = -1
 			}
 			o.pairNext, o.pairKey0, o.pairKey1 = append(o.pairNext, head), append(o.pairKey0, a), append(o.pairKey1, b)
-			o.pairHeads.swap(h, g)
+			o.pairHeads.Swap(h, g)
 			for i, c := range cols {
-				if err := appendFrom(o.keys[i], c, r); err != nil {
+				if err := rowkey.AppendFrom(o.keys[i], c, r); err != nil {
 					return nil, 0, err
 				}
 			}
@@ -126,12 +128,12 @@ func (o *hashAggOp) groupInts(col arrow.Array, vals []int64, ids []uint32) ([]ui
 			ids = append(ids, uint32(o.nullGroup))
 			continue
 		}
-		id32, ok := o.index64.getOrPut(v, int32(o.n))
+		id32, ok := o.index64.GetOrPut(v, int32(o.n))
 		id := uint32(id32)
 		if !ok {
 			o.n++
 			grown += o.groupBytes(8)
-			if err := appendFrom(o.keys[0], col, r); err != nil {
+			if err := rowkey.AppendFrom(o.keys[0], col, r); err != nil {
 				return nil, 0, err
 			}
 		}

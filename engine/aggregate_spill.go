@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/kapot-go/kapot/engine/kernel"
+	"github.com/kapot-go/kapot/engine/rowkey"
 )
 
 // maxAggSpillLevel bounds how often spilled state is re-partitioned and
@@ -35,9 +36,9 @@ func (o *hashAggOp) spill(ctx context.Context) error {
 		}
 	}
 	rows := int(state.NumRows())
-	encs := make([]keyEncoder, o.h.numGroups)
+	encs := make([]rowkey.Encoder, o.h.numGroups)
 	for i := range encs {
-		if encs[i], err = newKeyEncoder(state.Column(i)); err != nil {
+		if encs[i], err = rowkey.NewEncoder(state.Column(i)); err != nil {
 			return err
 		}
 	}
@@ -49,7 +50,7 @@ func (o *hashAggOp) spill(ctx context.Context) error {
 		for _, enc := range encs {
 			key = enc(key, r)
 		}
-		t := int((hashKey(key) >> shift) % uint64(len(o.spills)))
+		t := int((rowkey.Hash(key) >> shift) % uint64(len(o.spills)))
 		idx[t] = append(idx[t], int32(r))
 	}
 	for t, rowsOf := range idx {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/engine/kernel"
+	"github.com/kapot-go/kapot/engine/rowkey"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -230,7 +231,7 @@ type hashJoinOp struct {
 	// buildRest holds the build side's other keys, which candidate pairs
 	// must also match. hashed says heads64 is keyed by a hash of all keys
 	// (see buildHashed) and buildRest holds them all.
-	heads64   *intTable
+	heads64   *rowkey.IntTable
 	buildRest []arrow.Array
 	hashed    bool
 	// packed says heads64 holds a two-key integer join's keys packed into

@@ -7,6 +7,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
+
+	"github.com/kapot-go/kapot/engine/rowkey"
 )
 
 // graceFanout is how many partitions a spilling hash join splits into.
@@ -53,7 +55,7 @@ func (o *hashJoinOp) partitionTo(ctx context.Context, b arrow.RecordBatch, keys 
 		cols[i] = c
 	}
 	hashes := make([]uint64, b.NumRows())
-	if err := hashColumns(cols, hashes); err != nil {
+	if err := rowkey.HashColumns(cols, hashes); err != nil {
 		return err
 	}
 	shift := 32 + 8*o.level

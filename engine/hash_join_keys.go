@@ -6,6 +6,8 @@ import (
 	"math/bits"
 
 	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/kapot-go/kapot/engine/rowkey"
 )
 
 // The hash join's index of its build side, and the buffers of candidate
@@ -31,10 +33,10 @@ const indexRowBytes = 40
 const mapEntryBytes = 64
 
 // intKey reports whether the join's first key is integer-like on both
-// sides: the build side is then indexed in an intTable, by that key, by two
+// sides: the build side is then indexed in a rowkey.IntTable, by that key, by two
 // keys packed into one, or by a hash of all keys (see buildInt).
 func (j *HashJoin) intKey() bool {
-	return len(j.leftKeys) > 0 && isIntKeyType(j.leftKeys[0].DataType()) && isIntKeyType(j.rightKeys[0].DataType())
+	return len(j.leftKeys) > 0 && rowkey.IsIntType(j.leftKeys[0].DataType()) && rowkey.IsIntType(j.rightKeys[0].DataType())
 }
 
 // reserveIndex grows the reservation to cover total bytes of build index
@@ -50,7 +52,7 @@ func (o *hashJoinOp) reserveIndex(total int64) error {
 	return nil
 }
 
-// intTableBytes is the memory of newIntTable(hint).
+// intTableBytes is the memory of rowkey.NewIntTable(hint).
 func intTableBytes(hint int) int64 {
 	slots := int64(1) << bits.Len(uint(max(16, 2*hint)-1))
 	return slots * 12 // an int64 key and an int32 value per slot
@@ -99,7 +101,7 @@ func (o *hashJoinOp) buildInt(ctx context.Context, all arrow.RecordBatch) error 
 		return fmt.Errorf("hash join key: %w", err)
 	}
 	defer col.Release()
-	vals, _ := intKeyValues(col)
+	vals, _ := rowkey.IntValues(col)
 	for _, k := range o.j.leftKeys[1:] {
 		c, err := k.Eval(ctx, o.tc.Mem, all)
 		if err != nil {
@@ -112,7 +114,7 @@ func (o *hashJoinOp) buildInt(ctx context.Context, all arrow.RecordBatch) error 
 	if err := o.reserveIndex(21*int64(len(vals)) + intTableBytes(len(vals))); err != nil {
 		return err
 	}
-	o.heads64 = newIntTable(len(vals))
+	o.heads64 = rowkey.NewIntTable(len(vals))
 	nulls := col.NullN() > 0
 	if keys, ok := o.packBuildKeys(col, vals); ok {
 		// Two integer keys that fit one: TPC-H Q9's (suppkey, partkey)
@@ -123,7 +125,7 @@ func (o *hashJoinOp) buildInt(ctx context.Context, all arrow.RecordBatch) error 
 			if keys[r] < 0 {
 				continue
 			}
-			if h, found := o.heads64.swap(keys[r], int32(r)); found {
+			if h, found := o.heads64.Swap(keys[r], int32(r)); found {
 				o.chain[r] = h
 			}
 		}
@@ -139,7 +141,7 @@ func (o *hashJoinOp) buildInt(ctx context.Context, all arrow.RecordBatch) error 
 			o.chain[r] = -1
 			continue
 		}
-		if h, found := o.heads64.swap(vals[r], int32(r)); found {
+		if h, found := o.heads64.Swap(vals[r], int32(r)); found {
 			o.chain[r] = h
 		} else {
 			o.chain[r] = -1
@@ -159,7 +161,7 @@ func (o *hashJoinOp) buildInt(ctx context.Context, all arrow.RecordBatch) error 
 func (o *hashJoinOp) buildHashed(ctx context.Context, first arrow.Array) (bool, error) {
 	cols := append([]arrow.Array{first}, o.buildRest...)
 	hashes := make([]uint64, first.Len())
-	if hashColumns(cols, hashes) != nil {
+	if rowkey.HashColumns(cols, hashes) != nil {
 		return false, nil
 	}
 	for r := len(hashes) - 1; r >= 0; r-- { // backwards so chains list rows in input order
@@ -172,7 +174,7 @@ func (o *hashJoinOp) buildHashed(ctx context.Context, first arrow.Array) (bool, 
 		if anyNull(cols, r) {
 			continue // null keys match nothing
 		}
-		if h, found := o.heads64.swap(int64(hashes[r]), int32(r)); found {
+		if h, found := o.heads64.Swap(int64(hashes[r]), int32(r)); found {
 			o.chain[r] = h
 		}
 	}
@@ -196,11 +198,11 @@ func anyNull(cols []arrow.Array, r int) bool {
 // their bits fit 62 together; it sets packed, shift and maxKeys and drops
 // buildRest.
 func (o *hashJoinOp) packBuildKeys(col arrow.Array, first []int64) ([]int64, bool) {
-	if len(o.buildRest) != 1 || !isIntKeyType(o.j.rightKeys[1].DataType()) {
+	if len(o.buildRest) != 1 || !rowkey.IsIntType(o.j.rightKeys[1].DataType()) {
 		return nil, false
 	}
 	c2 := o.buildRest[0]
-	second, ok := intKeyValues(c2)
+	second, ok := rowkey.IntValues(c2)
 	if !ok {
 		return nil, false
 	}
@@ -272,7 +274,7 @@ func (o *hashJoinOp) probeInt(ctx context.Context, b arrow.RecordBatch, bi, pi [
 		return nil, nil, fmt.Errorf("hash join key: %w", err)
 	}
 	defer col.Release()
-	vals, _ := intKeyValues(col)
+	vals, _ := rowkey.IntValues(col)
 	nulls := col.NullN() > 0
 	if o.packed {
 		return o.probePacked(ctx, b, col, vals, bi, pi)
@@ -287,7 +289,7 @@ func (o *hashJoinOp) probeInt(ctx context.Context, b arrow.RecordBatch, bi, pi [
 		if nulls && col.IsNull(r) {
 			continue
 		}
-		for m, found := o.heads64.get(v); found && m >= 0; m = o.chain[m] {
+		for m, found := o.heads64.Get(v); found && m >= 0; m = o.chain[m] {
 			if len(bi) == cap(bi) {
 				if bi, pi, err = o.growMatches(ctx, bi, pi, 0); err != nil {
 					return nil, nil, err
@@ -330,7 +332,7 @@ func (o *hashJoinOp) probeHashed(ctx context.Context, b arrow.RecordBatch, bi, p
 		cols = append(cols, c)
 	}
 	hashes := make([]uint64, b.NumRows())
-	if err := hashColumns(cols, hashes); err != nil {
+	if err := rowkey.HashColumns(cols, hashes); err != nil {
 		return nil, nil, fmt.Errorf("hash join key: %w", err)
 	}
 	first := len(bi)
@@ -341,7 +343,7 @@ func (o *hashJoinOp) probeHashed(ctx context.Context, b arrow.RecordBatch, bi, p
 				return nil, nil, err
 			}
 		}
-		for m, found := o.heads64.get(int64(h)); found && m >= 0; m = o.chain[m] {
+		for m, found := o.heads64.Get(int64(h)); found && m >= 0; m = o.chain[m] {
 			if len(bi) == cap(bi) {
 				if bi, pi, err = o.growMatches(ctx, bi, pi, 0); err != nil {
 					return nil, nil, err
@@ -370,7 +372,7 @@ func (o *hashJoinOp) probePacked(ctx context.Context, b arrow.RecordBatch, col a
 		return nil, nil, fmt.Errorf("hash join key: %w", err)
 	}
 	defer c2.Release()
-	second, _ := intKeyValues(c2)
+	second, _ := rowkey.IntValues(c2)
 	nulls := col.NullN() > 0 || c2.NullN() > 0
 	max1, max2 := o.maxKeys[0], o.maxKeys[1]
 	for r, v := range vals {
@@ -383,7 +385,7 @@ func (o *hashJoinOp) probePacked(ctx context.Context, b arrow.RecordBatch, col a
 		if uint64(v) > uint64(max1) || uint64(w) > uint64(max2) || nulls && (col.IsNull(r) || c2.IsNull(r)) {
 			continue // negative keys wrap to large unsigned values
 		}
-		for m, found := o.heads64.get(v<<o.shift | w); found && m >= 0; m = o.chain[m] {
+		for m, found := o.heads64.Get(v<<o.shift | w); found && m >= 0; m = o.chain[m] {
 			if len(bi) == cap(bi) {
 				if bi, pi, err = o.growMatches(ctx, bi, pi, 0); err != nil {
 					return nil, nil, err
@@ -415,19 +417,19 @@ func keepEqual(build, probe arrow.Array, first int, bi, pi []int32) ([]int32, []
 // keysEqual returns a comparison of l's row i with r's row j that is true
 // when both are non-null and equal (join keys: null matches nothing).
 func keysEqual(l, r arrow.Array) (func(i, j int) bool, error) {
-	lv, lok := intKeyValues(l)
-	rv, rok := intKeyValues(r)
+	lv, lok := rowkey.IntValues(l)
+	rv, rok := rowkey.IntValues(r)
 	if lok && rok {
 		if l.NullN() == 0 && r.NullN() == 0 {
 			return func(i, j int) bool { return lv[i] == rv[j] }, nil
 		}
 		return func(i, j int) bool { return l.IsValid(i) && r.IsValid(j) && lv[i] == rv[j] }, nil
 	}
-	le, err := newKeyEncoder(l)
+	le, err := rowkey.NewEncoder(l)
 	if err != nil {
 		return nil, err
 	}
-	re, err := newKeyEncoder(r)
+	re, err := rowkey.NewEncoder(r)
 	if err != nil {
 		return nil, err
 	}
@@ -452,7 +454,7 @@ func keyRows(ctx context.Context, tc *TaskContext, keys []Expr, b arrow.RecordBa
 			}
 		}
 	}
-	encs := make([]keyEncoder, len(keys))
+	encs := make([]rowkey.Encoder, len(keys))
 	for i, k := range keys {
 		c, err := k.Eval(ctx, tc.Mem, b)
 		if err != nil {
@@ -460,7 +462,7 @@ func keyRows(ctx context.Context, tc *TaskContext, keys []Expr, b arrow.RecordBa
 			return nil, nil, fmt.Errorf("hash join key: %w", err)
 		}
 		cols[i] = c
-		if encs[i], err = newKeyEncoder(c); err != nil {
+		if encs[i], err = rowkey.NewEncoder(c); err != nil {
 			release()
 			return nil, nil, err
 		}

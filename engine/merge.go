@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 
+	"github.com/kapot-go/kapot/engine/rowkey"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -232,7 +233,7 @@ func (o *mergeOp) flush() (arrow.RecordBatch, error) {
 		bld := array.NewBuilder(o.tc.Mem, f.Type)
 		bld.Reserve(len(o.picks))
 		for _, p := range o.picks {
-			if err := appendFrom(bld, o.streams[p[0]].cur.Column(c), p[1]); err != nil {
+			if err := rowkey.AppendFrom(bld, o.streams[p[0]].cur.Column(c), p[1]); err != nil {
 				bld.Release()
 				for _, a := range cols[:c] {
 					a.Release()

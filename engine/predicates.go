@@ -19,6 +19,7 @@ import (
 
 	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/engine/kernel"
+	"github.com/kapot-go/kapot/engine/rowkey"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -215,7 +216,7 @@ func newInListExpr(in Expr, list []Expr, negated bool) (Expr, error) {
 				e.strs[strings.Clone(st.Value(i))] = struct{}{}
 			}
 		default:
-			if vals, ok := intKeyValues(set); ok && arrow.IsSignedInteger(t.ID()) {
+			if vals, ok := rowkey.IntValues(set); ok && arrow.IsSignedInteger(t.ID()) {
 				e.ints = map[int64]struct{}{}
 				for _, v := range vals {
 					e.ints[v] = struct{}{}
@@ -299,7 +300,7 @@ func (e *inListExpr) member(mem memory.Allocator, a arrow.Array) arrow.Array {
 		}
 		hit = func(i int) bool { _, ok := e.strs[x.Value(i)]; return ok }
 	default:
-		vals, ok := intKeyValues(a)
+		vals, ok := rowkey.IntValues(a)
 		if !ok || e.ints == nil {
 			return nil
 		}
@@ -575,7 +576,7 @@ func tryCast(ctx context.Context, d compute.Datum, t arrow.DataType) (compute.Da
 			bld.AppendNull()
 			continue
 		}
-		if err := appendFrom(bld, c, 0); err != nil {
+		if err := rowkey.AppendFrom(bld, c, 0); err != nil {
 			c.Release()
 			return nil, err
 		}

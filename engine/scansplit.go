@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/kapot-go/kapot/engine/kernel"
+	"github.com/kapot-go/kapot/engine/rowkey"
 )
 
 // rangeSplit is one partition's share of a Parquet file split by key
@@ -199,7 +200,7 @@ func (r *rangeReader) close() { r.in.close() }
 // rowsInRange lists the rows of keys, a signed integer column, whose value
 // lies in [lo, hi] (nulls do not); ok is false for other types.
 func rowsInRange(keys arrow.Array, lo, hi int64) (rows []int32, ok bool) {
-	vals, ok := intKeyValues(keys)
+	vals, ok := rowkey.IntValues(keys)
 	if !ok {
 		return nil, false
 	}

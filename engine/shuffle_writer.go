@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/engine/kernel"
+	"github.com/kapot-go/kapot/engine/rowkey"
 	"github.com/kapot-go/kapot/internal/config"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/shuffle"
@@ -282,7 +283,7 @@ func (p *partitioning) split(ctx context.Context, mem memory.Allocator, b arrow.
 		cols[i] = c
 	}
 	if p.kind == "range" {
-		vals, ok := intKeyValues(cols[0])
+		vals, ok := rowkey.IntValues(cols[0])
 		if !ok {
 			return fmt.Errorf("range partitioning key is %s: %w", cols[0].DataType(), ErrInvalidPlan)
 		}
@@ -296,7 +297,7 @@ func (p *partitioning) split(ctx context.Context, mem memory.Allocator, b arrow.
 		return scatter(ctx, mem, b, targets, p.n, emit)
 	}
 	hashes := make([]uint64, rows)
-	if err := hashColumns(cols, hashes); err != nil {
+	if err := rowkey.HashColumns(cols, hashes); err != nil {
 		return err
 	}
 	targets := make([]int32, rows)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/engine/kernel"
+	"github.com/kapot-go/kapot/engine/rowkey"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -538,7 +539,7 @@ func crossComparator(a, b arrow.Array) (func(i, j int) int, error) {
 // per-comparison closures: (key, row) pairs sorted directly, ties by row
 // (stable), nulls placed as the key says. ok is false for other types.
 func sortSingleNumeric(arr arrow.Array, key SortKey) ([]int32, bool) {
-	if vals, ok := intKeyValues(arr); ok {
+	if vals, ok := rowkey.IntValues(arr); ok {
 		return sortPairs(vals, arr, key), true
 	}
 	if f, ok := arr.(*array.Float64); ok {
@@ -558,7 +559,7 @@ func sortIntTuples(keys []arrow.Array, skeys []SortKey) ([]int32, bool) {
 	}
 	vals := make([][]int64, len(keys))
 	for k, a := range keys {
-		v, ok := intKeyValues(a)
+		v, ok := rowkey.IntValues(a)
 		if !ok || a.NullN() > 0 {
 			return nil, false
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/scalar"
 
+	"github.com/kapot-go/kapot/engine/rowkey"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -434,9 +435,9 @@ func releaseAll(as []arrow.Array) {
 // also every row already marked in also.
 func boundaries(keys []arrow.Array, n int, also []bool) ([]bool, error) {
 	out := make([]bool, n)
-	encs := make([]keyEncoder, len(keys))
+	encs := make([]rowkey.Encoder, len(keys))
 	for i, k := range keys {
-		e, err := newKeyEncoder(k)
+		e, err := rowkey.NewEncoder(k)
 		if err != nil {
 			return nil, err
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/scalar"
 
 	"github.com/kapot-go/kapot/engine/kernel"
+	"github.com/kapot-go/kapot/engine/rowkey"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -161,9 +162,9 @@ func (wf *windowFunc) pick(mem memory.Allocator, f *frameInfo, lo, hi []int, arg
 		var err error
 		switch {
 		case src >= 0:
-			err = appendFrom(b, arg, src)
+			err = rowkey.AppendFrom(b, arg, src)
 		case def != nil:
-			err = appendFrom(b, def, 0)
+			err = rowkey.AppendFrom(b, def, 0)
 		default:
 			b.AppendNull()
 		}
@@ -205,7 +206,7 @@ func (wf *windowFunc) aggregate(ctx context.Context, mem memory.Allocator, f *fr
 		res := acc.result(mem)
 		defer res.Release()
 		for r := 0; r < f.n; r++ {
-			if err := appendFrom(b, res, int(f.partIdx[r])); err != nil {
+			if err := rowkey.AppendFrom(b, res, int(f.partIdx[r])); err != nil {
 				return nil, err
 			}
 		}

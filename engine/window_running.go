@@ -7,6 +7,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 
+	"github.com/kapot-go/kapot/engine/rowkey"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -156,7 +157,7 @@ func (r *running) appendTo(b array.Builder) error {
 			b.AppendNull()
 			return nil
 		}
-		return appendFrom(b, r.arg, r.best)
+		return rowkey.AppendFrom(b, r.arg, r.best)
 	}
 	if r.count == 0 {
 		b.AppendNull()

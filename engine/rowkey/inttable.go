@@ -1,8 +1,8 @@
-package engine
+package rowkey
 
 import "math/bits"
 
-// intTable maps int64 keys to int32 values: an open-addressing hash table
+// IntTable maps int64 keys to int32 values: an open-addressing hash table
 // with linear probing, for the joins and aggregates keyed by one integer
 // column (most of TPC-H's). Keys and values sit in two flat arrays, so a
 // lookup is a multiply, a shift and, mostly, one or two adjacent loads;
@@ -10,8 +10,8 @@ import "math/bits"
 //
 // Slots are found by Fibonacci hashing (the key times 2^64/φ, top bits),
 // which spreads both dense key ranges and the keys of one hash partition
-// (whose mix64 hashes share their low bits) over the whole table.
-type intTable struct {
+// (whose Mix64 hashes share their low bits) over the whole table.
+type IntTable struct {
 	keys  []int64
 	vals  []int32 // value+1; 0 marks an empty slot
 	shift uint    // 64 - log2(len(keys))
@@ -20,15 +20,15 @@ type intTable struct {
 
 const fibonacci = 0x9E3779B97F4A7C15
 
-// newIntTable returns a table sized for about hint keys.
-func newIntTable(hint int) *intTable {
-	t := &intTable{}
+// NewIntTable returns a table sized for about hint keys.
+func NewIntTable(hint int) *IntTable {
+	t := &IntTable{}
 	t.alloc(max(16, 2*hint))
 	return t
 }
 
 // alloc makes room for size slots (rounded up to a power of two).
-func (t *intTable) alloc(size int) {
+func (t *IntTable) alloc(size int) {
 	lg := bits.Len(uint(size - 1))
 	t.keys = make([]int64, 1<<lg)
 	t.vals = make([]int32, 1<<lg)
@@ -36,7 +36,7 @@ func (t *intTable) alloc(size int) {
 }
 
 // slot returns the slot of k: where it is, or the empty slot where it goes.
-func (t *intTable) slot(k int64) int {
+func (t *IntTable) slot(k int64) int {
 	mask := len(t.keys) - 1
 	i := int((uint64(k) * fibonacci) >> t.shift)
 	for {
@@ -48,13 +48,13 @@ func (t *intTable) slot(k int64) int {
 }
 
 // get returns k's value.
-func (t *intTable) get(k int64) (int32, bool) {
+func (t *IntTable) Get(k int64) (int32, bool) {
 	i := t.slot(k)
 	return t.vals[i] - 1, t.vals[i] != 0
 }
 
 // swap stores v under k and returns the value it replaces, if any.
-func (t *intTable) swap(k int64, v int32) (int32, bool) {
+func (t *IntTable) Swap(k int64, v int32) (int32, bool) {
 	i := t.slot(k)
 	if old := t.vals[i]; old != 0 {
 		t.vals[i] = v + 1
@@ -69,7 +69,7 @@ func (t *intTable) swap(k int64, v int32) (int32, bool) {
 }
 
 // getOrPut returns k's value, storing v under k first when k is new.
-func (t *intTable) getOrPut(k int64, v int32) (int32, bool) {
+func (t *IntTable) GetOrPut(k int64, v int32) (int32, bool) {
 	i := t.slot(k)
 	if old := t.vals[i]; old != 0 {
 		return old - 1, true
@@ -83,7 +83,7 @@ func (t *intTable) getOrPut(k int64, v int32) (int32, bool) {
 }
 
 // grow doubles the table (kept at most half full).
-func (t *intTable) grow() {
+func (t *IntTable) grow() {
 	keys, vals := t.keys, t.vals
 	t.alloc(2 * len(keys))
 	for i, v := range vals {
@@ -95,4 +95,4 @@ func (t *intTable) grow() {
 }
 
 // len is the number of keys held.
-func (t *intTable) len() int { return t.n }
+func (t *IntTable) Len() int { return t.n }

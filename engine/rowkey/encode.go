@@ -1,4 +1,4 @@
-package engine
+package rowkey
 
 import (
 	"encoding/binary"
@@ -7,21 +7,25 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/kapot-go/kapot/errs"
 )
 
-// keyEncoder appends the encoding of row i of one column to buf. Equal values
+// Encoder appends the encoding of row i of one column to buf. Equal values
 // (and nulls) encode to equal bytes, so concatenated encodings identify a
 // group, and hashing them partitions rows the same way on every executor.
-type keyEncoder func(buf []byte, i int) []byte
+type Encoder func(buf []byte, i int) []byte
 
-func newKeyEncoder(arr arrow.Array) (keyEncoder, error) {
+// NewEncoder returns the Encoder of arr's type, or an ErrNotSupported
+// error for a type that cannot be a key.
+func NewEncoder(arr arrow.Array) (Encoder, error) {
 	valid := func(buf []byte, i int) ([]byte, bool) {
 		if arr.IsNull(i) {
 			return append(buf, 0), false
 		}
 		return append(buf, 1), true
 	}
-	u64 := func(get func(int) uint64) keyEncoder {
+	u64 := func(get func(int) uint64) Encoder {
 		return func(buf []byte, i int) []byte {
 			buf, ok := valid(buf, i)
 			if !ok {
@@ -79,10 +83,10 @@ func newKeyEncoder(arr arrow.Array) (keyEncoder, error) {
 	case *array.Null:
 		return func(buf []byte, i int) []byte { return append(buf, 0) }, nil
 	}
-	return nil, fmt.Errorf("group or partition key of type %s: %w", arr.DataType(), ErrNotSupported)
+	return nil, fmt.Errorf("group or partition key of type %s: %w", arr.DataType(), errs.ErrNotSupported)
 }
 
-func stringKey(a interface{ Value(int) string }, valid func([]byte, int) ([]byte, bool)) keyEncoder {
+func stringKey(a interface{ Value(int) string }, valid func([]byte, int) ([]byte, bool)) Encoder {
 	return func(buf []byte, i int) []byte {
 		buf, ok := valid(buf, i)
 		if !ok {
@@ -115,9 +119,9 @@ func normFloat32(f float32) float32 {
 	return f
 }
 
-// hashKey is 64-bit FNV-1a: stable across processes and machines, which
+// Hash is 64-bit FNV-1a: stable across processes and machines, which
 // partitioning needs (Go's maphash is seeded per process).
-func hashKey(b []byte) uint64 {
+func Hash(b []byte) uint64 {
 	h := uint64(14695981039346656037)
 	for _, c := range b {
 		h ^= uint64(c)
@@ -130,8 +134,8 @@ func hashKey(b []byte) uint64 {
 	return h
 }
 
-// appendFrom appends row i of arr to b, which has arr's type.
-func appendFrom(b array.Builder, arr arrow.Array, i int) error {
+// AppendFrom appends row i of arr to b, which has arr's type.
+func AppendFrom(b array.Builder, arr arrow.Array, i int) error {
 	if arr.IsNull(i) {
 		b.AppendNull()
 		return nil
@@ -175,20 +179,20 @@ func appendFrom(b array.Builder, arr arrow.Array, i int) error {
 		sb := b.(*array.StructBuilder)
 		sb.Append(true)
 		for f := 0; f < a.NumField(); f++ {
-			if err := appendFrom(sb.FieldBuilder(f), a.Field(f), i); err != nil {
+			if err := AppendFrom(sb.FieldBuilder(f), a.Field(f), i); err != nil {
 				return err
 			}
 		}
 	default:
-		return fmt.Errorf("append value of type %s: %w", arr.DataType(), ErrNotSupported)
+		return fmt.Errorf("append value of type %s: %w", arr.DataType(), errs.ErrNotSupported)
 	}
 	return nil
 }
 
-// intKeyValues returns the values of an integer-like array (signed and
+// IntValues returns the values of an integer-like array (signed and
 // small unsigned integers, dates) widened to int64, for hash tables keyed
 // by one fixed-width column. ok is false for other types.
-func intKeyValues(arr arrow.Array) (vals []int64, ok bool) {
+func IntValues(arr arrow.Array) (vals []int64, ok bool) {
 	widen := func(n int, get func(int) int64) []int64 {
 		out := make([]int64, n)
 		for i := range out {
@@ -217,8 +221,8 @@ func intKeyValues(arr arrow.Array) (vals []int64, ok bool) {
 	return nil, false
 }
 
-// isIntKeyType reports whether intKeyValues accepts arrays of type t.
-func isIntKeyType(t arrow.DataType) bool {
+// IsIntType reports whether IntValues accepts arrays of type t.
+func IsIntType(t arrow.DataType) bool {
 	switch t.ID() {
 	case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.DATE32:
 		return true

@@ -1,4 +1,4 @@
-package engine
+package rowkey
 
 import (
 	"encoding/binary"
@@ -7,6 +7,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/kapot-go/kapot/errs"
 )
 
 // Vectorized row hashing for hash partitioning. The hash of a row depends
@@ -20,8 +22,8 @@ const (
 	hashPrime = 0xff51afd7ed558ccd
 )
 
-// mix64 is a 64-bit finalizer (murmur3's fmix64).
-func mix64(h uint64) uint64 {
+// Mix64 is a 64-bit finalizer (murmur3's fmix64).
+func Mix64(h uint64) uint64 {
 	h ^= h >> 33
 	h *= hashPrime
 	h ^= h >> 33
@@ -30,7 +32,7 @@ func mix64(h uint64) uint64 {
 	return h
 }
 
-func combine(h, v uint64) uint64 { return mix64(h ^ (v + hashSeed + (h << 6) + (h >> 2))) }
+func combine(h, v uint64) uint64 { return Mix64(h ^ (v + hashSeed + (h << 6) + (h >> 2))) }
 
 // hashBytes hashes a byte string 8 bytes at a time.
 func hashBytes(b []byte) uint64 {
@@ -46,9 +48,9 @@ func hashBytes(b []byte) uint64 {
 	return combine(h, tail)
 }
 
-// hashColumns folds the values of cols into hashes, one per row (hashes
+// HashColumns folds the values of cols into hashes, one per row (hashes
 // must have the rows' length and start at the same value for every batch).
-func hashColumns(cols []arrow.Array, hashes []uint64) error {
+func HashColumns(cols []arrow.Array, hashes []uint64) error {
 	for _, c := range cols {
 		if err := hashColumn(c, hashes); err != nil {
 			return err
@@ -131,7 +133,7 @@ func hashColumn(arr arrow.Array, hashes []uint64) error {
 			hashes[i] = combine(hashes[i], hashNull)
 		}
 	default:
-		return fmt.Errorf("hash partitioning by %s: %w", arr.DataType(), ErrNotSupported)
+		return fmt.Errorf("hash partitioning by %s: %w", arr.DataType(), errs.ErrNotSupported)
 	}
 	return nil
 }

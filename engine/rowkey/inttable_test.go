@@ -1,4 +1,4 @@
-package engine
+package rowkey
 
 import (
 	"math"
@@ -22,15 +22,15 @@ func TestIntTableMatchesMap(t *testing.T) {
 		sets["dense"] = append(sets["dense"], i)
 		sets["strided"] = append(sets["strided"], i<<20)
 		sets["random"] = append(sets["random"], int64(rng.Uint64()))
-		if mix64(uint64(i))%2 == 0 { // the keys one of two hash partitions holds
+		if Mix64(uint64(i))%2 == 0 { // the keys one of two hash partitions holds
 			sets["partition"] = append(sets["partition"], i)
 		}
 	}
 	for name, keys := range sets {
-		tab, ref := newIntTable(0), map[int64]int32{}
+		tab, ref := NewIntTable(0), map[int64]int32{}
 		for i, k := range keys {
 			// getOrPut keeps the first value, swap replaces it.
-			got, found := tab.getOrPut(k, int32(i))
+			got, found := tab.GetOrPut(k, int32(i))
 			want, had := ref[k]
 			if !had {
 				want = int32(i)
@@ -40,25 +40,25 @@ func TestIntTableMatchesMap(t *testing.T) {
 				t.Fatalf("%s: getOrPut(%d) = %d, %v; want %d, %v", name, k, got, found, want, had)
 			}
 			if i%3 == 0 {
-				old, found := tab.swap(k, int32(-i))
+				old, found := tab.Swap(k, int32(-i))
 				if !found || old != ref[k] {
 					t.Fatalf("%s: swap(%d) = %d, %v; want %d, true", name, k, old, found, ref[k])
 				}
 				ref[k] = int32(-i)
 			}
 		}
-		if tab.len() != len(ref) {
-			t.Fatalf("%s: %d keys, want %d", name, tab.len(), len(ref))
+		if tab.Len() != len(ref) {
+			t.Fatalf("%s: %d keys, want %d", name, tab.Len(), len(ref))
 		}
 		for k, want := range ref {
-			if got, ok := tab.get(k); !ok || got != want {
+			if got, ok := tab.Get(k); !ok || got != want {
 				t.Fatalf("%s: get(%d) = %d, %v; want %d", name, k, got, ok, want)
 			}
 		}
 		for i := 0; i < 1000; i++ {
 			k := int64(rng.Uint64())
 			_, want := ref[k]
-			if _, got := tab.get(k); got != want {
+			if _, got := tab.Get(k); got != want {
 				t.Fatalf("%s: get(%d) found %v, want %v", name, k, got, want)
 			}
 		}
@@ -73,9 +73,9 @@ func BenchmarkIntTable(b *testing.B) {
 	}
 	b.Run("table", func(b *testing.B) {
 		for b.Loop() {
-			tab := newIntTable(0)
+			tab := NewIntTable(0)
 			for i, k := range keys {
-				tab.getOrPut(k, int32(i))
+				tab.GetOrPut(k, int32(i))
 			}
 		}
 	})
