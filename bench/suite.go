@@ -9,8 +9,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/internal/config"
-	"github.com/kapot-go/kapot/planner"
 	"github.com/kapot-go/kapot/tpcds"
 	"github.com/kapot-go/kapot/tpch"
 )
@@ -52,7 +52,7 @@ type benchData struct {
 	layout string
 	about  string         // the layout in words
 	files  map[string]int // files per table
-	defs   []*planner.ExternalTable
+	defs   []*catalog.ExternalTable
 }
 
 // benchDataOptions are the flags prepareSuiteData reads.
@@ -84,7 +84,7 @@ func prepareSuiteData(ctx context.Context, w io.Writer, s *benchSuite, o benchDa
 	if err != nil {
 		return nil, err
 	}
-	defs, err := planner.ParquetDirDefs(dir, tpch.Tables)
+	defs, err := catalog.ParquetDirDefs(dir, tpch.Tables)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +134,7 @@ func prepareTPCDS(s *benchSuite, o benchDataOptions) (*benchData, error) {
 		loc := filepath.Join(dir, t)
 		m, _ := filepath.Glob(filepath.Join(loc, "*.parquet"))
 		d.files[t] = len(m)
-		d.defs = append(d.defs, &planner.ExternalTable{Name: t, Format: "parquet", Location: loc})
+		d.defs = append(d.defs, &catalog.ExternalTable{Name: t, Format: "parquet", Location: loc})
 	}
 	d.about = fmt.Sprintf("the %d tables as shared/tpcds/gen.sh writes them (%s); queries from %s", len(tpcds.Tables), filesSummary(d.files), qdir)
 	return d, nil

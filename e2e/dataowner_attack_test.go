@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/client"
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -256,7 +257,7 @@ func TestDataOwnershipAttacksHeldProcesses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wp, err := planner.PlanWrite(context.Background(), planner.NewCatalog(), st, nil, planner.Options{TargetPartitions: 1})
+		wp, err := planner.PlanWrite(context.Background(), catalog.New(), st, nil, planner.Options{TargetPartitions: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/executor"
 	"github.com/kapot-go/kapot/internal/sysinfo"
@@ -22,7 +23,7 @@ import (
 func TestMemoryCapEnforced(t *testing.T) {
 	set := sharedTPCH(t, 0.01, 1)
 	dir := set.dir
-	cat := planner.NewCatalog()
+	cat := catalog.New()
 	if err := cat.RegisterParquetDir(dir, tpch.Tables); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/executor"
 	"github.com/kapot-go/kapot/internal/config"
 	"github.com/kapot-go/kapot/internal/testkit/s3test"
@@ -69,8 +70,8 @@ func TestS3ScanWithDataCache(t *testing.T) {
 	props := srv.Properties()
 	reg := objstore.Default()
 	reg.AllowLocalURLs(true)
-	cat := planner.NewCatalogWith(reg, props)
-	st, err := cat.Classify("CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION 's3://warehouse/t/'")
+	cat := catalog.NewWith(reg, props)
+	st, err := planner.ClassifyIn(cat, "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION 's3://warehouse/t/'")
 	if err != nil {
 		t.Fatal(err)
 	}

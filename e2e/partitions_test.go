@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/client"
 	"github.com/kapot-go/kapot/executor"
 	"github.com/kapot-go/kapot/internal/testkit/oracle"
@@ -86,7 +87,7 @@ func tpchCluster(t *testing.T, n int) (*tpchSet, *client.Client) {
 // catalog.
 func createTPCH(t testing.TB, sess *client.Session, dir string) {
 	t.Helper()
-	defs, err := planner.ParquetDirDefs(dir, tpch.Tables)
+	defs, err := catalog.ParquetDirDefs(dir, tpch.Tables)
 	if err != nil {
 		t.Fatal(err)
 	}

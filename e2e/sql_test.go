@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/client"
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/executor"
@@ -27,7 +28,7 @@ func tpchFixture(t *testing.T, sf float64, partitions int, queries []int) (map[i
 // and gives DuckDB's answers.
 func tpchPlans(t *testing.T, set *tpchSet, queries []int) (map[int]*planner.Plan, map[int][]string) {
 	t.Helper()
-	cat := planner.NewCatalog()
+	cat := catalog.New()
 	if err := cat.RegisterParquetDir(set.dir, tpch.Tables); err != nil {
 		t.Fatal(err)
 	}

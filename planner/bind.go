@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	pg "github.com/pganalyze/pg_query_go/v6"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/engine"
 )
 
@@ -21,7 +22,7 @@ type binder struct {
 	// CURRENT_DATE): read once, the same value wherever it is used.
 	now   time.Time
 	steps int
-	cat   *Catalog
+	cat   *catalog.Catalog
 	cols  map[colID]*column
 	next  colID
 	ctes  map[string]*cte
@@ -44,7 +45,7 @@ type binder struct {
 	// catalog's tables are read under it (tableSplitOf), once known.
 	parts     int
 	splitRows int64 // Options.SplitRows
-	split     map[*Table]*tableSplit
+	split     map[*catalog.Table]*tableSplit
 }
 
 // cte is a WITH query, bound where it is first named and read as a

@@ -8,6 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/scalar"
 	pg "github.com/pganalyze/pg_query_go/v6"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/engine"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/wire"
@@ -113,7 +114,7 @@ func (b *binder) bindAgg(fc *pg.FuncCall, fn kapotv1.AggregateFunction, ag *aggB
 			return nil, err
 		}
 		if !arrow.IsInteger(t.ID()) && !arrow.IsFloating(t.ID()) && t.ID() != arrow.DECIMAL128 {
-			return nil, errAt(pos, engine.ErrInvalidPlan, "%s: the fraction must be a number between 0 and 1, not %s", name, typeName(t))
+			return nil, errAt(pos, engine.ErrInvalidPlan, "%s: the fraction must be a number between 0 and 1, not %s", name, catalog.TypeName(t))
 		}
 		if f, ok := literalFloat(v); !ok || f < 0 || f > 1 {
 			return nil, errAt(pos, engine.ErrInvalidPlan, "%s: the fraction must be between 0 and 1", name)
@@ -186,7 +187,7 @@ func (b *binder) bindAgg(fc *pg.FuncCall, fn kapotv1.AggregateFunction, ag *aggB
 				return nil, err
 			}
 			if t.ID() != arrow.STRING {
-				return nil, errAt(pos, engine.ErrInvalidPlan, "%s: the separator must be a string, not %s", name, typeName(t))
+				return nil, errAt(pos, engine.ErrInvalidPlan, "%s: the separator must be a string, not %s", name, catalog.TypeName(t))
 			}
 			call.param = v
 		}
@@ -214,7 +215,7 @@ func (b *binder) bindAgg(fc *pg.FuncCall, fn kapotv1.AggregateFunction, ag *aggB
 		}
 		for _, e := range []*expr{call.arg, call.arg2} {
 			if t := e.typ.ID(); !arrow.IsInteger(t) && !arrow.IsFloating(t) && t != arrow.DECIMAL128 && t != arrow.NULL {
-				return nil, errAt(pos, engine.ErrInvalidPlan, "%s takes numbers, not %s", name, typeName(e.typ))
+				return nil, errAt(pos, engine.ErrInvalidPlan, "%s takes numbers, not %s", name, catalog.TypeName(e.typ))
 			}
 		}
 	case len(args) == 1:
@@ -237,7 +238,7 @@ func (b *binder) bindAgg(fc *pg.FuncCall, fn kapotv1.AggregateFunction, ag *aggB
 			return nil, err
 		}
 		if p.typ.ID() != arrow.BOOL && p.typ.ID() != arrow.NULL {
-			return nil, errAt(location(f), engine.ErrInvalidPlan, "FILTER must be boolean, not %s", typeName(p.typ))
+			return nil, errAt(location(f), engine.ErrInvalidPlan, "FILTER must be boolean, not %s", catalog.TypeName(p.typ))
 		}
 		if arg == nil {
 			arg = &expr{kind: eLit, lit: &kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_INT64},
@@ -487,7 +488,7 @@ func (b *binder) bindNode(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 			if err := b.resolve(args[0]); err != nil {
 				return nil, errAt(fc.GetLocation(), err, "typeof: %v", err)
 			}
-			t := typeName(args[0].typ)
+			t := catalog.TypeName(args[0].typ)
 			if args[0].typ.ID() == arrow.NULL {
 				t = `"NULL"` // DuckDB's name of the NULL type
 			}
@@ -602,7 +603,7 @@ func (b *binder) bindAExpr(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, error
 		}
 		e := &expr{kind: eBinary, op: op, args: []*expr{l, r}}
 		if err := b.resolve(e); err != nil {
-			return nil, errAt(x.GetLocation(), err, "operator %s cannot be applied to %s and %s", opName, typeName(l.typ), typeName(r.typ))
+			return nil, errAt(x.GetLocation(), err, "operator %s cannot be applied to %s and %s", opName, catalog.TypeName(l.typ), catalog.TypeName(r.typ))
 		}
 		return e, nil
 	case pg.A_Expr_Kind_AEXPR_IN:
@@ -720,7 +721,7 @@ func (b *binder) bindAExpr(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, error
 		}
 		eq := &expr{kind: eBinary, op: kapotv1.BinaryOp_BINARY_OP_EQ, args: []*expr{l, r}}
 		if err := b.resolve(eq); err != nil {
-			return nil, errAt(x.GetLocation(), err, "IS DISTINCT FROM cannot compare %s and %s", typeName(l.typ), typeName(r.typ))
+			return nil, errAt(x.GetLocation(), err, "IS DISTINCT FROM cannot compare %s and %s", catalog.TypeName(l.typ), catalog.TypeName(r.typ))
 		}
 		boolT := arrow.FixedWidthTypes.Boolean
 		isNull := func(e *expr) *expr { return &expr{kind: eIsNull, args: []*expr{e}, typ: boolT} }
@@ -989,7 +990,7 @@ func (b *binder) bindBooleanTest(t *pg.BooleanTest, sc *scope, ag *aggBinder) (*
 	}
 	boolT := arrow.FixedWidthTypes.Boolean
 	if x.typ != nil && x.typ.ID() != arrow.BOOL && x.typ.ID() != arrow.NULL {
-		return nil, errAt(t.GetLocation(), engine.ErrInvalidPlan, "IS TRUE/FALSE/UNKNOWN needs a boolean, not %s", typeName(x.typ))
+		return nil, errAt(t.GetLocation(), engine.ErrInvalidPlan, "IS TRUE/FALSE/UNKNOWN needs a boolean, not %s", catalog.TypeName(x.typ))
 	}
 	x = b.coerce(x, boolT)
 	not := func(e *expr) *expr { return &expr{kind: eNot, args: []*expr{e}, typ: boolT} }

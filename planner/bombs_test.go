@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/internal/testkit/oracle"
 )
@@ -104,7 +105,7 @@ func TestPlanningBombsAreRefused(t *testing.T) {
 		}
 	}
 	// The same with views, each reading the previous one twice.
-	views := NewCatalog()
+	views := catalog.New()
 	if err := views.RegisterView("v0", "select 1 a", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +288,7 @@ func TestLongLists(t *testing.T) {
 // BenchmarkPlanLongInList plans a million-integer IN list (it took 20 s
 // and 1.6 GB in process, the scheduler 6.2 GB).
 func BenchmarkPlanLongInList(b *testing.B) {
-	cat := NewCatalog()
+	cat := catalog.New()
 	if err := cat.RegisterView("t", "select 1::bigint k", ""); err != nil {
 		b.Fatal(err)
 	}
@@ -303,7 +304,7 @@ func BenchmarkPlanLongInList(b *testing.B) {
 
 // BenchmarkPlanWithChain plans (refuses) a 40-level WITH chain.
 func BenchmarkPlanWithChain(b *testing.B) {
-	cat := NewCatalog()
+	cat := catalog.New()
 	sql := withChain(40, "a")
 	b.ReportAllocs()
 	for b.Loop() {

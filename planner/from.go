@@ -7,6 +7,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	pg "github.com/pganalyze/pg_query_go/v6"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/errs"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -65,7 +66,7 @@ func (b *binder) bindFrom(items []*pg.Node, where *pg.Node, outer *scope) (rel, 
 				return nil, nil, nil, err
 			}
 			if w.typ.ID() != arrow.BOOL {
-				return nil, nil, nil, errAt(location(c), engine.ErrInvalidPlan, "WHERE must be boolean, not %s", typeName(w.typ))
+				return nil, nil, nil, errAt(location(c), engine.ErrInvalidPlan, "WHERE must be boolean, not %s", catalog.TypeName(w.typ))
 			}
 			for _, p := range factorOr(w) {
 				if coveredBy(p, local) {
@@ -586,7 +587,7 @@ func (b *binder) joinUsing(j *joinRel, je *pg.JoinExpr) (rel, error) {
 		le, re := &expr{kind: eCol, col: lid, typ: b.cols[lid].typ}, &expr{kind: eCol, col: rid, typ: b.cols[rid].typ}
 		le, re = b.unify(le, re)
 		if !arrow.TypeEqual(le.typ, re.typ) {
-			return nil, errAt(-1, engine.ErrInvalidPlan, "JOIN USING (%s) compares %s with %s", name, typeName(le.typ), typeName(re.typ))
+			return nil, errAt(-1, engine.ErrInvalidPlan, "JOIN USING (%s) compares %s with %s", name, catalog.TypeName(le.typ), catalog.TypeName(re.typ))
 		}
 		j.leftKeys, j.rightKeys = append(j.leftKeys, le), append(j.rightKeys, re)
 		used[lid], used[rid] = true, true

@@ -5,13 +5,15 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/kapot-go/kapot/catalog"
 )
 
 // FuzzSQL feeds arbitrary SQL to the splitter, the statement classifier and
 // the planner over a catalog of two tables: errors are fine, panics are not.
 func FuzzSQL(f *testing.F) {
-	cat := NewCatalog()
-	for _, t := range []*Table{
+	cat := catalog.New()
+	for _, t := range []*catalog.Table{
 		{Name: "t", Format: "parquet", Files: []string{"/nonexistent/t.parquet"}, Rows: 1000, Schema: arrow.NewSchema([]arrow.Field{
 			{Name: "k", Type: arrow.PrimitiveTypes.Int64}, {Name: "s", Type: arrow.BinaryTypes.String},
 			{Name: "d", Type: arrow.FixedWidthTypes.Date32}, {Name: "x", Type: &arrow.Decimal128Type{Precision: 15, Scale: 2}}}, nil)},

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/engine"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/wire"
@@ -104,7 +105,7 @@ func (p *lowerer) lowerHiveScan(s *scanRel, need map[colID]bool) (lowered, error
 	return p.hiveUnion(h, cols, hiveNames(t, s.cols, cols))
 }
 
-func hiveNames(t *Table, all, cols []colID) []string {
+func hiveNames(t *catalog.Table, all, cols []colID) []string {
 	out := make([]string, len(cols))
 	for i, id := range cols {
 		out[i] = t.Schema.Field(slicesIndex(all, id)).Name

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/tpch"
 )
 
@@ -65,7 +66,7 @@ func TestLogicalGolden(t *testing.T) {
 
 // checkLogical compares query's logical plan over cat with the golden
 // file at path, or writes it there with -update.
-func checkLogical(t *testing.T, cat *Catalog, query, path string) {
+func checkLogical(t *testing.T, cat *catalog.Catalog, query, path string) {
 	t.Helper()
 	got, err := ExplainLogical(context.Background(), cat, query, Options{TargetPartitions: 4})
 	if err != nil {

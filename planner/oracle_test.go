@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/internal/testkit/oracle"
 	"github.com/kapot-go/kapot/tpch"
 )
@@ -31,7 +32,7 @@ func TestTPCHAgainstDuckDB(t *testing.T) {
 	modes := []struct {
 		name string
 		opts Options
-		cat  *Catalog // nil: cat
+		cat  *catalog.Catalog // nil: cat
 	}{
 		{"default", Options{TargetPartitions: 3}, nil},
 		{"partitioned", Options{TargetPartitions: 3, BroadcastRows: -1}, nil},

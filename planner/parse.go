@@ -9,6 +9,7 @@ import (
 
 	pg "github.com/pganalyze/pg_query_go/v6"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/errs"
 )
@@ -47,10 +48,10 @@ type Statement struct {
 	Kind StatementKind
 	SQL  string // the query (for StmtQuery and StmtExplain)
 	// Def is a CREATE EXTERNAL TABLE's definition.
-	Def *ExternalTable
+	Def *catalog.ExternalTable
 	// Table is Def resolved (its files listed and schema read) by
 	// Catalog.Classify; nil from ParseStatement.
-	Table *Table
+	Table *catalog.Table
 	// Name is DESCRIBE's table.
 	Name string
 	// Analyze: EXPLAIN ANALYZE runs the query and reports its metrics.
@@ -59,65 +60,6 @@ type Statement struct {
 	// (StmtCreateTable … StmtCopy).
 	Write *WriteStmt
 }
-
-// ExternalTable is the definition of an external table, as CREATE
-// EXTERNAL TABLE states it.
-type ExternalTable struct {
-	Name      string
-	Format    string // "parquet" or "csv"
-	Header    bool   // CSV: the first line names the columns
-	Delimiter string // CSV: one character; "" is a comma
-	Location  string // a file, a directory, s3://bucket/prefix or an http(s) URL
-	// IfNotExists leaves an existing table of that name as it is.
-	IfNotExists bool
-	// PartitionBy names the Hive partition columns (Parquet only): each
-	// file lies under col=value/ directories whose values are those
-	// columns' values for its rows.
-	PartitionBy []string
-}
-
-// SQL is the definition as one canonical CREATE EXTERNAL TABLE statement
-// (without IF NOT EXISTS): two definitions are the same table exactly when
-// their SQL is equal, and parsing it gives the definition back.
-func (d *ExternalTable) SQL() string {
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "CREATE EXTERNAL TABLE %s STORED AS %s", quoteIdent(d.Name), strings.ToUpper(d.Format))
-	if d.Header {
-		sb.WriteString(" WITH HEADER ROW")
-	}
-	if d.Delimiter != "" {
-		fmt.Fprintf(&sb, " DELIMITER %s", quoteString(d.Delimiter))
-	}
-	if len(d.PartitionBy) > 0 {
-		quoted := make([]string, len(d.PartitionBy))
-		for i, c := range d.PartitionBy {
-			quoted[i] = quoteIdent(c)
-		}
-		fmt.Fprintf(&sb, " PARTITIONED BY (%s)", strings.Join(quoted, ", "))
-	}
-	fmt.Fprintf(&sb, " LOCATION %s", quoteString(d.Location))
-	return sb.String()
-}
-
-// quoteIdent writes a name so that PostgreSQL's lexer reads it back
-// unchanged: bare when it is lower-case letters, digits and underscores
-// (and not a keyword), else in double quotes.
-func quoteIdent(s string) string {
-	bare := s != "" && (s[0] < '0' || s[0] > '9')
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
-			bare = false
-		}
-	}
-	if bare {
-		if r, err := pg.Scan(s); err == nil && len(r.GetTokens()) == 1 && r.GetTokens()[0].GetToken() == pg.Token_IDENT {
-			return s
-		}
-	}
-	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
-}
-
-func quoteString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // SplitScript splits a script into statements at the semicolons
 // PostgreSQL's lexer sees (not those in strings, quoted names or
@@ -308,7 +250,7 @@ func (p *stmtParser) createExternal() (*Statement, error) {
 	if err := p.expect("create", "external", "table"); err != nil {
 		return nil, err
 	}
-	d := &ExternalTable{}
+	d := &catalog.ExternalTable{}
 	if p.word("if") {
 		if err := p.expect("if", "not", "exists"); err != nil {
 			return nil, err

@@ -6,11 +6,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/errs"
 )
 
 func TestParseStatement(t *testing.T) {
-	ext := func(d ExternalTable) *Statement { return &Statement{Kind: StmtCreateExternalTable, Def: &d} }
+	ext := func(d catalog.ExternalTable) *Statement { return &Statement{Kind: StmtCreateExternalTable, Def: &d} }
 	for _, c := range []struct {
 		sql  string
 		want *Statement
@@ -24,12 +25,12 @@ func TestParseStatement(t *testing.T) {
 		{`DESC "Mixed"`, &Statement{Kind: StmtDescribe, Name: "Mixed"}},
 		{"explain select 1", &Statement{Kind: StmtExplain, SQL: "select 1"}},
 		{"/* c */ EXPLAIN ANALYZE\n select 1", &Statement{Kind: StmtExplain, SQL: "select 1", Analyze: true}},
-		{"CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '/d/t/'", ext(ExternalTable{Name: "t", Format: "parquet", Location: "/d/t/"})},
+		{"CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '/d/t/'", ext(catalog.ExternalTable{Name: "t", Format: "parquet", Location: "/d/t/"})},
 		{"create external table if not exists T stored as csv location 'a''b.csv' delimiter '|' with header row",
-			ext(ExternalTable{Name: "t", Format: "csv", Header: true, Delimiter: "|", Location: "a'b.csv", IfNotExists: true})},
-		{"CREATE EXTERNAL TABLE \"Odd \"\"name\"\"\" STORED AS CSV LOCATION 's3://b/p/'", ext(ExternalTable{Name: `Odd "name"`, Format: "csv", Location: "s3://b/p/"})},
+			ext(catalog.ExternalTable{Name: "t", Format: "csv", Header: true, Delimiter: "|", Location: "a'b.csv", IfNotExists: true})},
+		{"CREATE EXTERNAL TABLE \"Odd \"\"name\"\"\" STORED AS CSV LOCATION 's3://b/p/'", ext(catalog.ExternalTable{Name: `Odd "name"`, Format: "csv", Location: "s3://b/p/"})},
 		// Unreserved keywords are names.
-		{"CREATE EXTERNAL TABLE location STORED AS PARQUET LOCATION 'x'", ext(ExternalTable{Name: "location", Format: "parquet", Location: "x"})},
+		{"CREATE EXTERNAL TABLE location STORED AS PARQUET LOCATION 'x'", ext(catalog.ExternalTable{Name: "location", Format: "parquet", Location: "x"})},
 	} {
 		got, err := ParseStatement(c.sql)
 		if err != nil {
@@ -77,7 +78,7 @@ func TestParseStatementErrors(t *testing.T) {
 }
 
 func TestExternalTableSQLRoundTrips(t *testing.T) {
-	for _, d := range []ExternalTable{
+	for _, d := range []catalog.ExternalTable{
 		{Name: "t", Format: "parquet", Location: "/data/t/"},
 		{Name: "Mixed Case", Format: "csv", Header: true, Delimiter: "'", Location: "it's here"},
 		{Name: "select", Format: "csv", Delimiter: ";", Location: "s3://bucket/a b/"},

@@ -7,6 +7,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	pg "github.com/pganalyze/pg_query_go/v6"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/engine"
 )
 
@@ -26,7 +27,7 @@ type logicalPlan struct {
 // PlanQuery parses one SELECT statement and plans it over the catalog.
 // Planning stops with ctx: with its cause (PlanningTimeout, say) when it
 // has one, else with ctx.Err().
-func PlanQuery(ctx context.Context, cat *Catalog, sql string, o Options) (*Plan, error) {
+func PlanQuery(ctx context.Context, cat *catalog.Catalog, sql string, o Options) (*Plan, error) {
 	sel, lists, err := parseQuery(sql)
 	if err != nil {
 		return nil, err
@@ -37,7 +38,7 @@ func PlanQuery(ctx context.Context, cat *Catalog, sql string, o Options) (*Plan,
 // ExplainLogical parses one SELECT statement, binds and optimises it over
 // the catalog, and renders the logical plan that lowering would turn into
 // the physical plan (see logical_print.go).
-func ExplainLogical(ctx context.Context, cat *Catalog, sql string, o Options) (string, error) {
+func ExplainLogical(ctx context.Context, cat *catalog.Catalog, sql string, o Options) (string, error) {
 	sel, lists, err := parseQuery(sql)
 	if err != nil {
 		return "", err
@@ -68,7 +69,7 @@ func parseQuery(sql string) (*pg.SelectStmt, map[string]*longList, error) {
 
 // planSelect plans a parsed query, whose long IN lists are lists, over
 // the catalog: bind, optimise, lower.
-func planSelect(ctx context.Context, cat *Catalog, sel *pg.SelectStmt, lists map[string]*longList, o Options) (*Plan, error) {
+func planSelect(ctx context.Context, cat *catalog.Catalog, sel *pg.SelectStmt, lists map[string]*longList, o Options) (*Plan, error) {
 	lp, err := bindQuery(ctx, cat, sel, lists, o)
 	if err != nil {
 		return nil, err
@@ -78,7 +79,7 @@ func planSelect(ctx context.Context, cat *Catalog, sel *pg.SelectStmt, lists map
 }
 
 // bindQuery binds a parsed query to the catalog: its logical plan.
-func bindQuery(ctx context.Context, cat *Catalog, sel *pg.SelectStmt, lists map[string]*longList, o Options) (*logicalPlan, error) {
+func bindQuery(ctx context.Context, cat *catalog.Catalog, sel *pg.SelectStmt, lists map[string]*longList, o Options) (*logicalPlan, error) {
 	b := &binder{ctx: ctx, cat: cat, cols: map[colID]*column{}, parts: o.parts(), splitRows: o.SplitRows, lists: lists}
 	r, names, err := b.bindSelect(sel)
 	if err != nil {

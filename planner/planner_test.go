@@ -12,7 +12,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/internal/testkit/oracle/duck"
 	"github.com/kapot-go/kapot/tpch"
 )
@@ -39,9 +41,9 @@ func tpchData(t *testing.T) string {
 }
 
 // tpchCatalog is a catalog of the SF 0.01 TPC-H tables (tpchData).
-func tpchCatalog(t *testing.T) *Catalog {
+func tpchCatalog(t *testing.T) *catalog.Catalog {
 	t.Helper()
-	cat := NewCatalog()
+	cat := catalog.New()
 	if err := cat.RegisterParquetDir(tpchData(t), tpch.Tables); err != nil {
 		t.Fatal(err)
 	}
@@ -67,13 +69,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func runSQL(t *testing.T, cat *Catalog, sql string) ([]string, []string) {
+func runSQL(t *testing.T, cat *catalog.Catalog, sql string) ([]string, []string) {
 	t.Helper()
 	return runSQLWith(t, cat, sql, Options{TargetPartitions: 3})
 }
 
 // runSQLWith plans sql with o, runs it in this process and formats its rows.
-func runSQLWith(t *testing.T, cat *Catalog, sql string, o Options) ([]string, []string) {
+func runSQLWith(t *testing.T, cat *catalog.Catalog, sql string, o Options) ([]string, []string) {
 	t.Helper()
 	p, err := PlanQuery(context.Background(), cat, sql, o)
 	if err != nil {
@@ -82,7 +84,7 @@ func runSQLWith(t *testing.T, cat *Catalog, sql string, o Options) ([]string, []
 	checkPlanSchema(t, p)
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	tc := &engine.TaskContext{JobID: "q", WorkDir: t.TempDir(), Mem: engine.NewPoisoningAllocator(mem), Properties: map[string]string{}}
+	tc := &engine.TaskContext{JobID: "q", WorkDir: t.TempDir(), Mem: alloc.NewPoisoningAllocator(mem), Properties: map[string]string{}}
 	bs, err := RunInProcess(context.Background(), p, tc, nil)
 	if err != nil {
 		t.Fatalf("run: %v", err)
@@ -137,8 +139,8 @@ func longOr(n int) string {
 // Each node is now bound once (BenchmarkPlanLongOr), and the plan keeps
 // every term.
 func TestLongDisjunctionPlans(t *testing.T) {
-	cat := NewCatalog()
-	if err := cat.Register(&Table{Name: "t", Format: "parquet", Files: []string{"/x/t.parquet"}, Rows: 1000,
+	cat := catalog.New()
+	if err := cat.Register(&catalog.Table{Name: "t", Format: "parquet", Files: []string{"/x/t.parquet"}, Rows: 1000,
 		Schema: arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}}, nil)}); err != nil {
 		t.Fatal(err)
 	}
@@ -156,8 +158,8 @@ func TestLongDisjunctionPlans(t *testing.T) {
 }
 
 func BenchmarkPlanLongOr(b *testing.B) {
-	cat := NewCatalog()
-	if err := cat.Register(&Table{Name: "t", Format: "parquet", Files: []string{"/x/t.parquet"}, Rows: 1000,
+	cat := catalog.New()
+	if err := cat.Register(&catalog.Table{Name: "t", Format: "parquet", Files: []string{"/x/t.parquet"}, Rows: 1000,
 		Schema: arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}}, nil)}); err != nil {
 		b.Fatal(err)
 	}

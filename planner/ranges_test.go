@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/kapot-go/kapot/catalog"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -58,7 +59,7 @@ func TestFileRanges(t *testing.T) {
 	empty := write("b.parquet", nil, nil, -1)
 	c := write("c.parquet", []int64{10, 12}, []int32{1, 2}, 1)
 
-	tb, err := ParquetTable("t", []string{a, empty, c})
+	tb, err := catalog.ParquetTable("t", []string{a, empty, c})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +73,7 @@ func TestFileRanges(t *testing.T) {
 	if got, ok := tb.Ranges["s"]; ok {
 		t.Errorf("s is a string column, yet ranges %v", got)
 	}
-	tb, err = ParquetTable("t", []string{a, empty})
+	tb, err = catalog.ParquetTable("t", []string{a, empty})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +150,7 @@ func TestStoragePartitionedNeedsDisjointFiles(t *testing.T) {
 func TestJoinCostCoPartitioned(t *testing.T) {
 	b := &binder{cols: map[colID]*column{}}
 	scan := func(name, key string, ranges [][2]int64) *scanRel {
-		tb := &Table{Name: name, Format: "parquet", Files: []string{"a", "b"}, Rows: 1_000_000,
+		tb := &catalog.Table{Name: name, Format: "parquet", Files: []string{"a", "b"}, Rows: 1_000_000,
 			Schema: arrow.NewSchema([]arrow.Field{{Name: key, Type: arrow.PrimitiveTypes.Int64}}, nil)}
 		if ranges != nil {
 			tb.Ranges = map[string][][2]int64{key: ranges}
@@ -182,7 +183,7 @@ func TestJoinCostCoPartitioned(t *testing.T) {
 func TestBroadcastable(t *testing.T) {
 	b := &binder{cols: map[colID]*column{}}
 	scan := func(rows int64) *scanRel {
-		tb := &Table{Name: "t", Format: "parquet", Files: []string{"a"}, Rows: rows,
+		tb := &catalog.Table{Name: "t", Format: "parquet", Files: []string{"a"}, Rows: rows,
 			Schema: arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}}, nil)}
 		return &scanRel{table: tb, cols: []colID{b.newCol("t", "k", arrow.PrimitiveTypes.Int64)}}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/internal/testkit/oracle"
 	"github.com/kapot-go/kapot/internal/testkit/oracle/duck"
@@ -70,9 +71,9 @@ func timestampFile(t *testing.T, unit arrow.TimeUnit, zone string, nanos int64, 
 }
 
 // timeCatalog registers t over path, and DuckDB over the same file.
-func timeCatalog(t *testing.T, path string) (*Catalog, *duckTable) {
+func timeCatalog(t *testing.T, path string) (*catalog.Catalog, *duckTable) {
 	t.Helper()
-	cat := NewCatalog()
+	cat := catalog.New()
 	tb, err := cat.ParquetTable(context.Background(), "t", []string{path})
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +106,7 @@ type timeCase struct {
 	want      []string
 }
 
-func runTimeCases(t *testing.T, cat *Catalog, d *duckTable, cases []timeCase) {
+func runTimeCases(t *testing.T, cat *catalog.Catalog, d *duckTable, cases []timeCase) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -201,7 +202,7 @@ func TestParquetTimestampsFromDuckDB(t *testing.T) {
 // timeTable has DuckDB write t: k, ts TIMESTAMP (timeStamps), tz the same
 // instants as TIMESTAMPTZ, d a DATE and s the timestamp as text; row 9 is
 // all NULL but k.
-func timeTable(t *testing.T) (*Catalog, *duckTable) {
+func timeTable(t *testing.T) (*catalog.Catalog, *duckTable) {
 	t.Helper()
 	var vals []string
 	for i, s := range timeStamps {

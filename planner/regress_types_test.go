@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/internal/testkit/oracle"
 	"github.com/kapot-go/kapot/internal/testkit/oracle/duck"
 )
@@ -66,7 +67,7 @@ func typedTable(t *testing.T) string {
 // give too (duckSQL, where set, is the query DuckDB runs instead).
 func TestTypeRegressions(t *testing.T) {
 	path := typedTable(t)
-	cat := NewCatalog()
+	cat := catalog.New()
 	tb, err := cat.ParquetTable(context.Background(), "t", []string{path})
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +146,7 @@ func TestTypeRegressions(t *testing.T) {
 // has no rule for is refused with its SQL text and parse-node kind, not
 // "this expression".
 func TestRefusalsNameTheirConstruct(t *testing.T) {
-	cat := NewCatalog()
+	cat := catalog.New()
 	for sql, want := range map[string]string{
 		`select row(1, 2)`:                         "not supported yet: expression ROW(1, 2) (RowExpr)",
 		`select * from generate_series(1, 3) g(x)`: "not supported yet: FROM item generate_series(1, 3) g(x) (RangeFunction)",

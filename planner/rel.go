@@ -3,6 +3,7 @@ package planner
 import (
 	"math"
 
+	"github.com/kapot-go/kapot/catalog"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -13,7 +14,7 @@ import (
 type rel interface{ output() []colID }
 
 type scanRel struct {
-	table *Table
+	table *catalog.Table
 	cols  []colID // one per table column
 	// split, when set, reads the table's files as key-range partitions.
 	split *tableSplit

@@ -6,6 +6,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	pg "github.com/pganalyze/pg_query_go/v6"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/engine"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -179,7 +180,7 @@ func setOpType(op string, l, r arrow.DataType) (arrow.DataType, error) {
 	case numeric(l) && numeric(r):
 		return commonType([]*expr{{typ: l}, {typ: r}}), nil
 	}
-	return nil, errAt(-1, engine.ErrInvalidPlan, "%s types %s and %s cannot be matched", op, typeName(l), typeName(r))
+	return nil, errAt(-1, engine.ErrInvalidPlan, "%s types %s and %s cannot be matched", op, catalog.TypeName(l), catalog.TypeName(r))
 }
 
 // distinctOn makes the rows of r unique by grouping on all its columns.

@@ -3,6 +3,9 @@ package planner
 import (
 	"math"
 	"slices"
+	"strings"
+
+	"github.com/kapot-go/kapot/catalog"
 )
 
 // Large files sorted by a key are read as several partitions, each the
@@ -63,27 +66,24 @@ func (s *tableSplit) bounds() [][2]int64 {
 // target partition count is parts, about splitRows rows per partition
 // (see Options.SplitRows): tables absent from the result are read a file
 // per partition.
-func (c *Catalog) splits(parts int, splitRows int64) map[*Table]*tableSplit {
+func splits(c *catalog.Catalog, parts int, splitRows int64) map[*catalog.Table]*tableSplit {
 	if splitRows < 0 {
-		return map[*Table]*tableSplit{}
+		return map[*catalog.Table]*tableSplit{}
 	}
 	if splitRows == 0 {
 		splitRows = defaultSplitRows
 	}
 	per, minPer := float64(splitRows), float64(max(splitRows/4, 1))
 	type node struct {
-		t   *Table
+		t   *catalog.Table
 		col string
 	}
 	var nodes []node
-	c.mu.RLock()
-	names := make([]string, 0, len(c.tables))
-	for n := range c.tables {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
-		t := c.tables[n]
+	tables := c.Tables()
+	slices.SortFunc(tables, func(a, b *catalog.Table) int {
+		return strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name))
+	})
+	for _, t := range tables {
 		if t.Managed || len(t.Partitions) > 0 || t.Format != "parquet" || len(t.Files) < 2 || t.Rows <= 0 {
 			continue
 		}
@@ -98,7 +98,6 @@ func (c *Catalog) splits(parts int, splitRows int64) map[*Table]*tableSplit {
 			nodes = append(nodes, node{t, col})
 		}
 	}
-	c.mu.RUnlock()
 
 	// Families: columns whose files' ranges pair up disjointly (each
 	// could be joined with the other partition by partition).
@@ -156,8 +155,8 @@ func (c *Catalog) splits(parts int, splitRows int64) map[*Table]*tableSplit {
 		}
 		f.k = min(max(k, f.par), maxSplits, maxSplitPartitions/len(f.hulls))
 	}
-	out := map[*Table]*tableSplit{}
-	best := map[*Table]int{}
+	out := map[*catalog.Table]*tableSplit{}
+	best := map[*catalog.Table]int{}
 	for i, n := range nodes {
 		f := fams[find(i)]
 		if f.k < 2 || f.k <= best[n.t] {
@@ -201,12 +200,12 @@ func splitRange(h [2]int64, k int) [][2]int64 {
 
 // tableSplitOf is how the binder's plan reads t (nil: a file per
 // partition), from the catalog's splits, decided once per plan.
-func (b *binder) tableSplitOf(t *Table) *tableSplit {
+func (b *binder) tableSplitOf(t *catalog.Table) *tableSplit {
 	if len(t.Ranges) == 0 {
 		return nil
 	}
 	if b.split == nil {
-		b.split = b.cat.splits(b.parts, b.splitRows)
+		b.split = splits(b.cat, b.parts, b.splitRows)
 	}
 	return b.split[t]
 }
@@ -335,7 +334,7 @@ const shareRowsDivisor = 16
 // tableSplit's key ranges, which scans of sorted tables get first) and
 // partition the rows by no column. splitRows is Options.SplitRows; below
 // 0 (kapot.scan.split_rows=-1) every file is one partition.
-func rowGroupShares(t *Table, parts int, splitRows int64) int {
+func rowGroupShares(t *catalog.Table, parts int, splitRows int64) int {
 	if splitRows < 0 || t.Format != "parquet" || len(t.Partitions) > 0 || t.Rows <= 0 || len(t.Files) == 0 || len(t.Files) >= parts {
 		return 1
 	}

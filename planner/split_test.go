@@ -16,6 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/internal/testkit/oracle"
 	"github.com/kapot-go/kapot/tpch"
 )
@@ -60,9 +61,9 @@ func TestSplitRange(t *testing.T) {
 // member needs, into the same ranges; files out of key order, tables with
 // overlapping files, managed tables and small families are not split.
 func TestCatalogSplits(t *testing.T) {
-	cat := NewCatalog()
-	add := func(name, col string, rows int64, sorted bool, ranges ...[2]int64) *Table {
-		tb := &Table{Name: name, Format: "parquet", Rows: rows, Files: make([]string, len(ranges)),
+	cat := catalog.New()
+	add := func(name, col string, rows int64, sorted bool, ranges ...[2]int64) *catalog.Table {
+		tb := &catalog.Table{Name: name, Format: "parquet", Rows: rows, Files: make([]string, len(ranges)),
 			Schema: arrow.NewSchema([]arrow.Field{{Name: col, Type: arrow.PrimitiveTypes.Int64}}, nil),
 			Ranges: map[string][][2]int64{col: ranges}}
 		for i := range tb.Files {
@@ -82,9 +83,9 @@ func TestCatalogSplits(t *testing.T) {
 	overlap := add("overlap", "k", 20_000_000, true, [2]int64{1, 1500}, [2]int64{1400, 3000})
 	tiny := add("tiny", "t", 1000, true, [2]int64{-5000, -4000}, [2]int64{-3999, -3000})
 
-	s := cat.splits(2, 0)
+	s := splits(cat, 2, 0)
 	want := [][][2]int64{{{1, 334}, {335, 668}, {669, 1000}}, {{1001, 1334}, {1335, 1668}, {1669, 2000}}}
-	for _, tb := range []*Table{big, small} {
+	for _, tb := range []*catalog.Table{big, small} {
 		sp := s[tb]
 		if sp == nil || !slices.EqualFunc(sp.cells, want, slices.Equal) {
 			t.Errorf("%s: split %+v, want 10 M rows a file in 3 ranges of the family's hulls %v", tb.Name, sp, want)
@@ -93,14 +94,14 @@ func TestCatalogSplits(t *testing.T) {
 	if s[big].col != "l_key" || s[small].col != "o_key" {
 		t.Errorf("split columns %q, %q", s[big].col, s[small].col)
 	}
-	for _, tb := range []*Table{unsorted, overlap, tiny} {
+	for _, tb := range []*catalog.Table{unsorted, overlap, tiny} {
 		if sp := s[tb]; sp != nil {
 			t.Errorf("%s split: %+v", tb.Name, sp)
 		}
 	}
 	// More slots than files split for parallelism too, down to a quarter
 	// of the split size (tiny has too few rows to split at all).
-	s = cat.splits(16, 0)
+	s = splits(cat, 16, 0)
 	if got := len(s[big].cells[0]); got != 8 {
 		t.Errorf("16 partitions: big's first file in %d ranges, want 8", got)
 	}
@@ -113,20 +114,20 @@ func TestCatalogSplits(t *testing.T) {
 		many = append(many, [2]int64{i*1000 + 1_000_000, i*1000 + 1_000_999})
 	}
 	wide := add("wide", "w", 1_000_000_000_000, true, many...)
-	if sp := cat.splits(2, 0)[wide]; sp != nil {
+	if sp := splits(cat, 2, 0)[wide]; sp != nil {
 		t.Errorf("1500 files split into %d ranges each", len(sp.cells[0]))
 	}
 	// Smaller splits; none at all.
-	if got := len(splitMap(cat.splits(2, 1_000_000)).cells(big)); got != 10 {
+	if got := len(splitMap(splits(cat, 2, 1_000_000)).cells(big)); got != 10 {
 		t.Errorf("split rows 1 M: big's first file in %d ranges, want 10", got)
 	}
-	if s := cat.splits(16, -1); len(s) != 0 {
+	if s := splits(cat, 16, -1); len(s) != 0 {
 		t.Errorf("split rows -1: %d tables split", len(s))
 	}
 }
 
 // cells is how many ranges t's first file is read as (0 when not split).
-func (m splitMap) cells(t *Table) [][2]int64 {
+func (m splitMap) cells(t *catalog.Table) [][2]int64 {
 	if sp := m[t]; sp != nil {
 		return sp.cells[0]
 	}
@@ -186,7 +187,7 @@ func TestSplitPlans(t *testing.T) {
 	}
 }
 
-type splitMap map[*Table]*tableSplit
+type splitMap map[*catalog.Table]*tableSplit
 
 // TestRangeExchangeJoins checks when a join moves only the side that is
 // not split by key ranges (into the other side's ranges): joins that
@@ -236,7 +237,7 @@ func TestRangeExchangeJoins(t *testing.T) {
 // table (rows in the files' order, so still sorted by key) of row groups
 // of rowGroup rows, and returns a catalog of them: the layout of an
 // export, which only shares of row groups read in parallel.
-func oneFileTPCH(t *testing.T, rowGroup int64) *Catalog {
+func oneFileTPCH(t *testing.T, rowGroup int64) *catalog.Catalog {
 	t.Helper()
 	src, dir := tpchData(t), t.TempDir()
 	ctx := context.Background()
@@ -288,7 +289,7 @@ func oneFileTPCH(t *testing.T, rowGroup int64) *Catalog {
 		}
 		out.Close()
 	}
-	cat := NewCatalog()
+	cat := catalog.New()
 	if err := cat.RegisterParquetDir(dir, tpch.Tables); err != nil {
 		t.Fatal(err)
 	}
@@ -301,11 +302,11 @@ func oneFileTPCH(t *testing.T, rowGroup int64) *Catalog {
 // fewer rows than two shares' worth; otherwise enough for the target
 // partitions (rounded up per file), bounded by rows and by maxSplits.
 func TestRowGroupShares(t *testing.T) {
-	tb := func(files int, rows int64) *Table {
-		return &Table{Name: "t", Format: "parquet", Files: make([]string, files), Rows: rows}
+	tb := func(files int, rows int64) *catalog.Table {
+		return &catalog.Table{Name: "t", Format: "parquet", Files: make([]string, files), Rows: rows}
 	}
 	cases := []struct {
-		t         *Table
+		t         *catalog.Table
 		parts     int
 		splitRows int64
 		want      int
@@ -320,7 +321,7 @@ func TestRowGroupShares(t *testing.T) {
 		{tb(1, 400_000), 2, 2000, 2},
 		{tb(1, 6_000_000), 2, -1, 1},
 		{tb(1, 0), 2, 0, 1},
-		{&Table{Name: "t", Format: "csv", Files: []string{"a"}, Rows: 6_000_000}, 2, 0, 1},
+		{&catalog.Table{Name: "t", Format: "csv", Files: []string{"a"}, Rows: 6_000_000}, 2, 0, 1},
 	}
 	for i, c := range cases {
 		if got := rowGroupShares(c.t, c.parts, c.splitRows); got != c.want {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/engine"
 )
 
@@ -34,7 +35,7 @@ func TestExternalTablesAndErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat := NewCatalog()
+	cat := catalog.New()
 	if err := cat.Register(st.Table); err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +70,7 @@ func TestLoadTables(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "kv.csv"), []byte("k;v\n1;a\n"), 0o644)
 	good := filepath.Join(dir, "good.yaml")
 	os.WriteFile(good, []byte("log-level: info\ntables:\n  - name: kv\n    format: csv\n    location: "+filepath.Join(dir, "kv.csv")+"\n    header: true\n    delimiter: \";\"\n"), 0o644)
-	cat := NewCatalog()
+	cat := catalog.New()
 	if n, err := cat.LoadTables(good); err != nil || n != 1 {
 		t.Fatalf("got %d, %v", n, err)
 	}
@@ -86,7 +87,7 @@ func TestLoadTables(t *testing.T) {
 	} {
 		p := filepath.Join(dir, "bad.yaml")
 		os.WriteFile(p, []byte(body), 0o644)
-		if _, err := NewCatalog().LoadTables(p); err == nil {
+		if _, err := catalog.New().LoadTables(p); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	pg "github.com/pganalyze/pg_query_go/v6"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/engine"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/wire"
@@ -249,7 +250,7 @@ func (b *binder) applyScalar(r rel, x *pg.Node, op string, sl *pg.SubLink, flipp
 	left, val = b.coercePair(left, val)
 	cmp := &expr{kind: eBinary, op: bop, args: []*expr{left, val}}
 	if err := b.resolve(cmp); err != nil {
-		return nil, errAt(sl.GetLocation(), err, "operator %s cannot be applied to %s and %s", op, typeName(left.typ), typeName(val.typ))
+		return nil, errAt(sl.GetLocation(), err, "operator %s cannot be applied to %s and %s", op, catalog.TypeName(left.typ), catalog.TypeName(val.typ))
 	}
 	return &filterRel{in: j, pred: cmp}, nil
 }
@@ -271,7 +272,7 @@ func (b *binder) applyScalarExpr(r rel, n *pg.Node, sc *scope, ag *aggBinder) (r
 		return nil, err
 	}
 	if p.typ.ID() != arrow.BOOL && p.typ.ID() != arrow.NULL {
-		return nil, errAt(location(n), engine.ErrInvalidPlan, "WHERE must be boolean, not %s", typeName(p.typ))
+		return nil, errAt(location(n), engine.ErrInvalidPlan, "WHERE must be boolean, not %s", catalog.TypeName(p.typ))
 	}
 	return &filterRel{in: b.joinScalarSubs(r, subs), pred: p}, nil
 }
@@ -610,7 +611,7 @@ func (b *binder) bindInValue(sl *pg.SubLink, sc *scope, ag *aggBinder) (*expr, e
 		xk = b.coerce(xk, yk.typ)
 	}
 	if err := b.resolve(&expr{kind: eBinary, op: kapotv1.BinaryOp_BINARY_OP_EQ, args: []*expr{xk, yk}}); err != nil {
-		return nil, errAt(pos, err, "IN: %s and %s cannot be compared", typeName(x.typ), typeName(y.typ))
+		return nil, errAt(pos, err, "IN: %s and %s cannot be compared", catalog.TypeName(x.typ), catalog.TypeName(y.typ))
 	}
 	i64 := arrow.PrimitiveTypes.Int64
 	// The distinct values, each with a marker.

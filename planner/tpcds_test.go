@@ -15,7 +15,9 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/internal/testkit/oracle"
 	"github.com/kapot-go/kapot/internal/testkit/oracle/duck"
 )
@@ -23,13 +25,13 @@ import (
 // runRecycled plans and runs sql in this process on the allocator that
 // executors and `kapot sql` use (a poisoning RecyclingAllocator, checked
 // for leaks) and formats its rows.
-func runRecycled(t *testing.T, cat *Catalog, sql string) []string {
+func runRecycled(t *testing.T, cat *catalog.Catalog, sql string) []string {
 	t.Helper()
 	p, err := PlanQuery(context.Background(), cat, sql, Options{TargetPartitions: 3})
 	if err != nil {
 		t.Fatalf("plan: %v", err)
 	}
-	rec := engine.NewRecyclingAllocator(0)
+	rec := alloc.NewRecyclingAllocator(0)
 	rec.SetPoison(true)
 	mem := memory.NewCheckedAllocator(rec)
 	defer mem.AssertSize(t, 0)
@@ -105,9 +107,9 @@ func writeParquet(t *testing.T, rec arrow.RecordBatch) string {
 
 // tpcdsCatalog registers the named TPC-DS tables of dir and returns the
 // catalog with each table's file (name -> path) for DuckDB.
-func tpcdsCatalog(t *testing.T, dir string, names ...string) (*Catalog, map[string]string) {
+func tpcdsCatalog(t *testing.T, dir string, names ...string) (*catalog.Catalog, map[string]string) {
 	t.Helper()
-	cat := NewCatalog()
+	cat := catalog.New()
 	files := map[string]string{}
 	for _, name := range names {
 		path := filepath.Join(dir, name, name+".parquet")
@@ -130,7 +132,7 @@ func tpcdsCatalog(t *testing.T, dir string, names ...string) (*Catalog, map[stri
 // runs on the executors' allocator and must answer as DuckDB does.
 func TestCorrelatedAvgTimesConstant(t *testing.T) {
 	path := categoryPrices(t, 1800)
-	cat := NewCatalog()
+	cat := catalog.New()
 	tb, err := cat.ParquetTable(context.Background(), "t", []string{path})
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	pg "github.com/pganalyze/pg_query_go/v6"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/engine"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -174,7 +175,7 @@ func (b *binder) bindFrame(over *pg.WindowDef, order []sortKey, pos int32) (*kap
 		}
 		kt := order[0].e.typ
 		if !arrow.IsInteger(kt.ID()) && !arrow.IsFloating(kt.ID()) && kt.ID() != arrow.DECIMAL128 {
-			return nil, notSupported(pos, fmt.Sprintf("RANGE frames with offsets over %s order keys", typeName(kt)))
+			return nil, notSupported(pos, fmt.Sprintf("RANGE frames with offsets over %s order keys", catalog.TypeName(kt)))
 		}
 		e, err := b.bindExpr(off, &scope{}, nil)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	pg "github.com/pganalyze/pg_query_go/v6"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/engine"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/wire"
@@ -359,7 +360,7 @@ func parseCopy(c *pg.CopyStmt, w *WriteStmt) error {
 		if err := plainTable(c.GetRelation(), "COPY"); err != nil {
 			return err
 		}
-		res, err := pg.Parse("SELECT * FROM " + quoteIdent(c.GetRelation().GetRelname()))
+		res, err := pg.Parse("SELECT * FROM " + catalog.QuoteIdent(c.GetRelation().GetRelname()))
 		if err != nil {
 			return err
 		}
@@ -474,7 +475,7 @@ func (w *WritePlan) Node(location string) *kapotv1.PhysicalPlanNode {
 // PlanWrite plans the rows of a CREATE TABLE AS, INSERT or COPY. For
 // INSERT, target is the table written to; its columns' types and NOT NULL
 // constraints apply. Planning stops with ctx, as PlanQuery's does.
-func PlanWrite(ctx context.Context, cat *Catalog, st *Statement, target *Table, o Options) (*WritePlan, error) {
+func PlanWrite(ctx context.Context, cat *catalog.Catalog, st *Statement, target *catalog.Table, o Options) (*WritePlan, error) {
 	w := st.Write
 	if w == nil || w.query == nil {
 		return nil, fmt.Errorf("not a write statement: %w", engine.ErrInvalidPlan)
@@ -532,7 +533,7 @@ func PlanWrite(ctx context.Context, cat *Catalog, st *Statement, target *Table, 
 // named columns take the query's values in order, the others NULL; each
 // value is cast to its column's type (a value that does not fit fails the
 // job); NOT NULL columns are checked as rows are written.
-func coerceInsert(w *WritePlan, t *Table, cols []string) error {
+func coerceInsert(w *WritePlan, t *catalog.Table, cols []string) error {
 	q := w.Query
 	fields := t.Schema.Fields()
 	src := make([]int, len(fields)) // query column of each table column, -1: NULL

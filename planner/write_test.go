@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/engine"
 )
 
@@ -88,9 +89,9 @@ func TestParseWritesRefused(t *testing.T) {
 }
 
 func TestPlanInsertCoerces(t *testing.T) {
-	cat := NewCatalog()
+	cat := catalog.New()
 	schema := SchemaOf([]ColumnDef{{Name: "id", Type: arrow.PrimitiveTypes.Int32, NotNull: true}, {Name: "price", Type: &arrow.Decimal128Type{Precision: 10, Scale: 2}}, {Name: "note", Type: arrow.BinaryTypes.String}})
-	table := &Table{Name: "t", Format: "parquet", Schema: schema, Managed: true}
+	table := &catalog.Table{Name: "t", Format: "parquet", Schema: schema, Managed: true}
 	if err := cat.Register(table); err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func TestPlanInsertCoerces(t *testing.T) {
 }
 
 func TestPlanCopyAndCTAS(t *testing.T) {
-	cat := NewCatalog()
+	cat := catalog.New()
 	st, err := ParseStatement("COPY (SELECT 1 AS a, 'x' AS b) TO '/out' (PARTITION_BY (b))")
 	if err != nil {
 		t.Fatal(err)
@@ -171,7 +172,7 @@ func TestPlanCopyAndCTAS(t *testing.T) {
 // partition column, a NULL partition), and checks answers and pruning.
 func TestHivePartitionedTable(t *testing.T) {
 	dir := t.TempDir()
-	cat := NewCatalog()
+	cat := catalog.New()
 	src := "SELECT * FROM (VALUES (1, 'a', 10), (2, 'a', 20), (3, 'b', 10), (4, NULL, 30), (5, 'b', 30)) AS v(k, s, n)"
 	st, err := ParseStatement("COPY (" + src + ") TO '" + dir + "' (PARTITION_BY (s, n))")
 	if err != nil {
@@ -186,7 +187,7 @@ func TestHivePartitionedTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	def := "CREATE EXTERNAL TABLE h STORED AS PARQUET PARTITIONED BY (s, n) LOCATION '" + dir + "'"
-	st, err = cat.Classify(def)
+	st, err = ClassifyIn(cat, def)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,13 +17,13 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/kapot-go/kapot/catalog"
 	kflight "github.com/kapot-go/kapot/flight"
 	"github.com/kapot-go/kapot/internal/admin"
 	"github.com/kapot-go/kapot/internal/config"
 	"github.com/kapot-go/kapot/internal/panics"
 	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/objstore"
-	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/scheduler/flightsql"
 	"github.com/kapot-go/kapot/scheduler/store"
@@ -54,7 +54,7 @@ type Scheduler struct {
 	// state is the durable state (--state-dir); catalog the tables SQL
 	// names (Flight SQL), restored from it at start.
 	state   store.Store
-	catalog *planner.Catalog
+	catalog *catalog.Catalog
 	// warehouse holds managed tables (nil: none configured); writeMu
 	// orders the commits of writes and the catalog changes they make.
 	warehouse *warehouse.Warehouse
@@ -166,7 +166,7 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 			s.state.Close() // the state dir is free for the next try
 		}
 	}()
-	s.catalog = planner.NewCatalogWith(s.store, nil)
+	s.catalog = catalog.NewWith(s.store, nil)
 	if wh := cfg.Warehouse; wh != "" || cfg.StateDir != "" {
 		if wh == "" {
 			wh = filepath.Join(cfg.StateDir, "warehouse")

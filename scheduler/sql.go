@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/planner"
@@ -27,13 +28,13 @@ type cluster struct{ s *Scheduler }
 
 var _ session.Backend = cluster{}
 
-func (c cluster) Catalog() *planner.Catalog { return c.s.catalog }
+func (c cluster) Catalog() *catalog.Catalog { return c.s.catalog }
 
 func (c cluster) Plan(ctx context.Context, sql string, props map[string]string) (*planner.Plan, error) {
 	return c.s.plan(ctx, sql, props)
 }
 
-func (c cluster) CreateExternalTable(ctx context.Context, def *planner.ExternalTable, props map[string]string, who security.Principal) (string, error) {
+func (c cluster) CreateExternalTable(ctx context.Context, def *catalog.ExternalTable, props map[string]string, who security.Principal) (string, error) {
 	return c.s.createTable(ctx, def, props, who)
 }
 
@@ -97,7 +98,7 @@ func (s *Scheduler) planning(ctx context.Context) (context.Context, context.Canc
 // created, is never silently repointed by another client. Its files are
 // listed and read under the session's properties props (kapot.s3.*), as
 // executors read them.
-func (s *Scheduler) createTable(ctx context.Context, d *planner.ExternalTable, props map[string]string, who security.Principal) (string, error) {
+func (s *Scheduler) createTable(ctx context.Context, d *catalog.ExternalTable, props map[string]string, who security.Principal) (string, error) {
 	// check decides against the catalog as it is: an answer for IF NOT
 	// EXISTS, a refusal, or on (with the owner the table keeps: a refresh
 	// of the same definition keeps its owner's).

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/planner"
 	"github.com/kapot-go/kapot/warehouse"
@@ -17,7 +18,7 @@ import (
 // Its writes come back as a Query without a plan: the process runs
 // Write itself (warehouse.Tables.Run).
 type Local struct {
-	Cat    *planner.Catalog
+	Cat    *catalog.Catalog
 	Tables *warehouse.Tables
 	// Options are the planning options of its queries.
 	Options planner.Options
@@ -26,7 +27,7 @@ type Local struct {
 var _ Backend = (*Local)(nil)
 
 // Catalog implements Backend.
-func (l *Local) Catalog() *planner.Catalog { return l.Cat }
+func (l *Local) Catalog() *catalog.Catalog { return l.Cat }
 
 // Plan implements Backend.
 func (l *Local) Plan(ctx context.Context, sql string, _ map[string]string) (*planner.Plan, error) {
@@ -35,7 +36,7 @@ func (l *Local) Plan(ctx context.Context, sql string, _ map[string]string) (*pla
 
 // CreateExternalTable implements Backend: the table's files are listed
 // under the catalog's properties.
-func (l *Local) CreateExternalTable(ctx context.Context, def *planner.ExternalTable, _ map[string]string, _ security.Principal) (string, error) {
+func (l *Local) CreateExternalTable(ctx context.Context, def *catalog.ExternalTable, _ map[string]string, _ security.Principal) (string, error) {
 	if _, exists := l.Cat.Lookup(def.Name); exists && def.IfNotExists {
 		return fmt.Sprintf("table %s exists", def.Name), nil
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/errs"
 	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/planner"
@@ -67,13 +68,13 @@ func Text(column string, rows ...string) Answer {
 // through unchanged).
 type Backend interface {
 	// Catalog is the catalog statements read (SHOW TABLES, DESCRIBE).
-	Catalog() *planner.Catalog
+	Catalog() *catalog.Catalog
 	// Plan plans a query under the session's properties props, within
 	// the backend's planning budgets; planning stops when ctx ends.
 	Plan(ctx context.Context, sql string, props map[string]string) (*planner.Plan, error)
 	// CreateExternalTable registers def for who (its files listed under
 	// props) and answers the line to show.
-	CreateExternalTable(ctx context.Context, def *planner.ExternalTable, props map[string]string, who security.Principal) (string, error)
+	CreateExternalTable(ctx context.Context, def *catalog.ExternalTable, props map[string]string, who security.Principal) (string, error)
 	// Define runs CREATE TABLE, DROP TABLE, CREATE VIEW or DROP VIEW for
 	// who and answers the line to show.
 	Define(ctx context.Context, st *planner.Statement, who security.Principal) (string, error)
@@ -150,7 +151,7 @@ func Execute(ctx context.Context, b Backend, sql string, props map[string]string
 
 // showTables answers SHOW TABLES: every table and view, its kind and the
 // principal that owns it ("operator" for what no principal created).
-func showTables(cat *planner.Catalog) Answer {
+func showTables(cat *catalog.Catalog) Answer {
 	a := Answer{Columns: []string{"table_name", "kind", "owner"}}
 	for _, e := range cat.Entries() {
 		owner := e.Owner

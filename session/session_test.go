@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/planner"
 	"github.com/kapot-go/kapot/warehouse"
@@ -22,7 +23,7 @@ func TestExecute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat := planner.NewCatalog()
+	cat := catalog.New()
 	wh := t.TempDir()
 	tables := &warehouse.Tables{Catalog: cat, Store: cat.Store(), Warehouse: &warehouse.Warehouse{Root: wh, Store: cat.Store()}}
 	b := &Local{Cat: cat, Tables: tables}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/objstore"
@@ -27,7 +28,7 @@ func TestOwners(t *testing.T) {
 	saved := map[string]string{}
 	wh := &Warehouse{Root: t.TempDir(), Store: store}
 	newTables := func() *Tables {
-		return &Tables{Catalog: planner.NewCatalog(), Store: store, Warehouse: wh, Secured: true,
+		return &Tables{Catalog: catalog.New(), Store: store, Warehouse: wh, Secured: true,
 			Save:   func(_ context.Context, name, value string) error { saved[name] = value; return nil },
 			Forget: func(_ context.Context, name string) error { delete(saved, name); return nil },
 			Warn:   func(err error, msg string) { t.Errorf("%s: %v", msg, err) }}
@@ -100,7 +101,7 @@ func TestOwners(t *testing.T) {
 	// Bob reads alice's table and makes his own.
 	must(bob, "CREATE TABLE mine AS SELECT a FROM victim")
 	refused(alice, "DROP TABLE mine")
-	want := []planner.Entry{{Name: "mine", Kind: "table", Owner: "bob"}, {Name: "v", Kind: "view", Owner: "alice"}, {Name: "victim", Kind: "table", Owner: "alice"}}
+	want := []catalog.Entry{{Name: "mine", Kind: "table", Owner: "bob"}, {Name: "v", Kind: "view", Owner: "alice"}, {Name: "victim", Kind: "table", Owner: "alice"}}
 	if got := tb.Catalog.Entries(); !slices.Equal(got, want) {
 		t.Fatalf("entries %+v, want %+v", got, want)
 	}
@@ -143,7 +144,7 @@ func TestCopyNeverTouchesTableData(t *testing.T) {
 	ctx := context.Background()
 	store := objstore.Default()
 	root := t.TempDir()
-	tb := &Tables{Catalog: planner.NewCatalog(), Store: store, Warehouse: &Warehouse{Root: filepath.Join(root, "warehouse"), Store: store}, Secured: true}
+	tb := &Tables{Catalog: catalog.New(), Store: store, Warehouse: &Warehouse{Root: filepath.Join(root, "warehouse"), Store: store}, Secured: true}
 	ext := filepath.Join(root, "data", "ext")
 	if err := os.MkdirAll(ext, 0o755); err != nil {
 		t.Fatal(err)
@@ -157,7 +158,7 @@ func TestCopyNeverTouchesTableData(t *testing.T) {
 	alice := security.Principal{Name: "alice"}
 	run := func(sql string) error {
 		t.Helper()
-		st, err := tb.Catalog.Classify(sql)
+		st, err := planner.ClassifyIn(tb.Catalog, sql)
 		if err != nil {
 			t.Fatalf("%s: %v", sql, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/errs"
 	"github.com/kapot-go/kapot/internal/security"
@@ -35,7 +36,7 @@ var (
 
 // Tables applies definitions and writes to a catalog.
 type Tables struct {
-	Catalog *planner.Catalog
+	Catalog *catalog.Catalog
 	// Warehouse holds managed tables; nil: none (CREATE TABLE fails).
 	Warehouse *Warehouse
 	// Store reaches COPY targets and external tables.
@@ -247,12 +248,12 @@ func (t *Tables) Register(ctx context.Context, name, dir, owner string, m *Manif
 }
 
 // Table is the catalog's table for version m of a managed table.
-func (t *Tables) Table(ctx context.Context, name, dir string, m *Manifest) (*planner.Table, error) {
+func (t *Tables) Table(ctx context.Context, name, dir string, m *Manifest) (*catalog.Table, error) {
 	schema, err := m.ArrowSchema()
 	if err != nil {
 		return nil, err
 	}
-	tab := &planner.Table{Name: name, Format: "parquet", Schema: schema}
+	tab := &catalog.Table{Name: name, Format: "parquet", Schema: schema}
 	if files := m.Locations(dir); len(files) > 0 {
 		// Row counts and statistics from the files' footers.
 		if tab, err = t.Catalog.ParquetTable(ctx, name, files); err != nil {
@@ -266,7 +267,7 @@ func (t *Tables) Table(ctx context.Context, name, dir string, m *Manifest) (*pla
 
 // Drop removes a table from the catalog (and its saved entry), and a
 // managed table's files.
-func (t *Tables) Drop(ctx context.Context, tab *planner.Table) error {
+func (t *Tables) Drop(ctx context.Context, tab *catalog.Table) error {
 	t.Catalog.Drop(tab.Name)
 	if err := t.forget(ctx, tab.Name); err != nil {
 		return fmt.Errorf("table %s dropped but not forgotten (it is back after a restart): %w", tab.Name, err)
@@ -287,13 +288,13 @@ func (t *Tables) Restore(ctx context.Context, name string, value []byte) error {
 		}
 		switch {
 		case ref.View != "":
-			st, err := t.Catalog.Classify(ref.View)
+			st, err := planner.ClassifyIn(t.Catalog, ref.View)
 			if err != nil || st.Kind != planner.StmtCreateView {
 				return fmt.Errorf("stored view is not a CREATE VIEW statement: %v", err)
 			}
 			return t.Catalog.RegisterView(st.Write.Name, st.Write.ViewSQL, ref.Owner)
 		case ref.External != "":
-			st, err := t.Catalog.Classify(ref.External)
+			st, err := planner.ClassifyIn(t.Catalog, ref.External)
 			if err != nil || st.Kind != planner.StmtCreateExternalTable {
 				return fmt.Errorf("stored table is not a CREATE EXTERNAL TABLE statement: %v", err)
 			}
@@ -315,7 +316,7 @@ func (t *Tables) Restore(ctx context.Context, name string, value []byte) error {
 		tab.Owner = ref.Owner
 		return t.Catalog.Register(tab)
 	}
-	st, err := t.Catalog.Classify(string(value))
+	st, err := planner.ClassifyIn(t.Catalog, string(value))
 	if err != nil {
 		return err
 	}
@@ -339,7 +340,7 @@ type Write struct {
 	// Dir is the managed table's directory (CREATE TABLE AS, INSERT).
 	Dir string
 	// Target is INSERT's table.
-	Target *planner.Table
+	Target *catalog.Table
 	Props  map[string]string
 	// Cleanup is what goes once the write ended: the staging directory,
 	// or a new table's whole directory until its commit.
@@ -449,7 +450,7 @@ func (t *Tables) NotTableData(location string) error {
 
 // tableLocations are the places a table's files live: a managed table's
 // directory, an external table's location, else each file's directory.
-func tableLocations(tab *planner.Table) []string {
+func tableLocations(tab *catalog.Table) []string {
 	switch {
 	case tab.Managed:
 		return []string{tab.Dir}

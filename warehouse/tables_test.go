@@ -8,6 +8,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/objstore"
@@ -22,7 +23,7 @@ func TestTablesInProcess(t *testing.T) {
 	store := objstore.Default()
 	saved := map[string]string{}
 	newTables := func() *Tables {
-		cat := planner.NewCatalog()
+		cat := catalog.New()
 		return &Tables{Catalog: cat, Store: store, Warehouse: &Warehouse{Root: t.TempDir(), Store: store},
 			Save:   func(_ context.Context, name, value string) error { saved[name] = value; return nil },
 			Forget: func(_ context.Context, name string) error { delete(saved, name); return nil },

@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/client"
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/internal/config"
@@ -81,16 +82,16 @@ create their tables there. Without, statements run inside this process.`,
 			}
 			// The tables of --tpch and --config, as definitions: created
 			// in this process's catalog, or in the cluster's.
-			var defs []*planner.ExternalTable
+			var defs []*catalog.ExternalTable
 			if tpchDir != "" {
-				d, err := planner.ParquetDirDefs(tpchDir, tpch.Tables)
+				d, err := catalog.ParquetDirDefs(tpchDir, tpch.Tables)
 				if err != nil {
 					return fmt.Errorf("--tpch: %v: %w", err, config.ErrInvalid)
 				}
 				defs = append(defs, d...)
 			}
 			if cfgFile != "" {
-				d, err := planner.LoadTableDefs(cfgFile)
+				d, err := catalog.LoadTableDefs(cfgFile)
 				if err != nil {
 					return fmt.Errorf("--config: %v: %w", err, config.ErrInvalid)
 				}
@@ -143,7 +144,7 @@ create their tables there. Without, statements run inside this process.`,
 				// endpoint may be local (kapot.s3.endpoint=http://127.0.0.1:…).
 				reg := objstore.Default()
 				reg.AllowLocalURLs(true)
-				s.cat = planner.NewCatalogWith(reg, props)
+				s.cat = catalog.NewWith(reg, props)
 				// Managed tables of a session in this process live in a
 				// temporary warehouse, gone when it ends.
 				wh, err := os.MkdirTemp("", "kapot-warehouse-")
@@ -194,7 +195,7 @@ create their tables there. Without, statements run inside this process.`,
 type sqlSession struct {
 	cl      *client.Client
 	sess    *client.Session
-	cat     *planner.Catalog
+	cat     *catalog.Catalog
 	tables  *warehouse.Tables // writes in this process
 	local   *session.Local    // statements in this process
 	out     io.Writer

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/internal/panics"
-	"github.com/kapot-go/kapot/planner"
 	"github.com/kapot-go/kapot/session"
 )
 
@@ -24,7 +24,7 @@ func TestStatementPanicIsAnError(t *testing.T) {
 	if !errors.Is(err, panics.ErrInternal) || !strings.HasPrefix(err.Error(), "internal error: ") {
 		t.Fatalf("error %v, want an internal error", err)
 	}
-	s.cat = planner.NewCatalog()
+	s.cat = catalog.New()
 	s.local = &session.Local{Cat: s.cat}
 	if err := s.runContained(context.Background(), "show tables"); err != nil {
 		t.Fatalf("the next statement: %v", err)

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/client"
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/errs"
@@ -104,7 +105,7 @@ type Jobs interface {
 type Config struct {
 	Jobs Jobs
 	// Catalog is the shared catalog (listed by GetTables).
-	Catalog *planner.Catalog
+	Catalog *catalog.Catalog
 	// Fetch reads result partitions from the executors (proxy mode).
 	Fetch *kflight.Client
 	// Signer checks the result tickets in statement handles.
@@ -127,7 +128,7 @@ type Config struct {
 type Server struct {
 	fsql.BaseServer
 	jobs    Jobs
-	cat     *planner.Catalog
+	cat     *catalog.Catalog
 	fetch   *kflight.Client
 	signer  *kflight.Signer
 	results string

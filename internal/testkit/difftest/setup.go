@@ -15,9 +15,9 @@ import (
 
 	_ "github.com/duckdb/duckdb-go/v2" // the oracle
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/internal/testkit/oracle"
 	"github.com/kapot-go/kapot/internal/testkit/oracle/duck"
-	"github.com/kapot-go/kapot/planner"
 	"github.com/kapot-go/kapot/tpch"
 )
 
@@ -25,7 +25,7 @@ import (
 // registered in a kapot catalog and in DuckDB.
 type Data struct {
 	Tables  []Table
-	Catalog *planner.Catalog
+	Catalog *catalog.Catalog
 	Duck    *sql.DB
 }
 
@@ -59,7 +59,7 @@ func Setup(ctx context.Context, dir string, seed uint64) (*Data, error) {
 		duck.Close()
 		return nil, err
 	}
-	d := &Data{Duck: duck, Catalog: planner.NewCatalog()}
+	d := &Data{Duck: duck, Catalog: catalog.New()}
 	if err := d.Catalog.RegisterParquetDir(tdir, tpch.Tables); err != nil {
 		duck.Close()
 		return nil, err

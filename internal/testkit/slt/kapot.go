@@ -18,6 +18,7 @@ import (
 	duckdb "github.com/duckdb/duckdb-go/v2" // the set-up database and the reference
 	pg "github.com/pganalyze/pg_query_go/v6"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/internal/testkit/oracle/duck"
@@ -39,7 +40,7 @@ type KapotDB struct {
 	duck   *sql.DB
 	dir    string
 	gen    int
-	cat    *planner.Catalog
+	cat    *catalog.Catalog
 	tables *warehouse.Tables
 	// fallback names the tables read from DuckDB; dirty says that one of
 	// them changed since it was last written to Parquet.
@@ -63,7 +64,7 @@ func NewKapotDB(dir string) (*KapotDB, error) {
 		return nil, err
 	}
 	duck.SetMaxOpenConns(1)
-	cat := planner.NewCatalog()
+	cat := catalog.New()
 	store := objstore.Default()
 	return &KapotDB{duck: duck, dir: dir, cat: cat, fallback: map[string]bool{}, Reasons: map[string]int{},
 		tables:  &warehouse.Tables{Catalog: cat, Store: store, Warehouse: &warehouse.Warehouse{Root: filepath.Join(dir, "warehouse"), Store: store}},
@@ -215,7 +216,7 @@ func (k *KapotDB) allToFallback(why error) {
 
 // Catalog returns kapot's catalog, after writing the tables read from
 // DuckDB to Parquet if a statement changed them.
-func (k *KapotDB) Catalog(ctx context.Context) (*planner.Catalog, error) {
+func (k *KapotDB) Catalog(ctx context.Context) (*catalog.Catalog, error) {
 	if !k.dirty {
 		return k.cat, nil
 	}

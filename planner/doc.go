@@ -1,0 +1,23 @@
+// Package planner turns SQL into distributed physical plans. A query goes
+// through four stages, each in files named after it:
+//
+//   - parse (parse.go, limits.go, statements.go, write.go): statements are
+//     read with PostgreSQL's own grammar (pg_query_go) and told apart;
+//     kapot's own statements (CREATE EXTERNAL TABLE, SHOW, DESCRIBE,
+//     EXPLAIN) are parsed from PostgreSQL's tokens.
+//   - bind (bind*.go, from.go, subquery.go, window.go, groupingsets.go,
+//     setop.go, aggregate.go, inlist.go, literal.go, expr.go): names and
+//     types are resolved against a catalog (package catalog) into a
+//     logical plan (rel.go), printed by logical_print.go. The FROM list's
+//     inner joins are left as written, a join graph.
+//   - optimise (optimize.go, joinorder.go, cost.go, split.go): join graphs
+//     become trees of joins ordered by estimated cost, and scans of sorted
+//     files keep the key-range splits their joins and groupings use.
+//   - lower (physical.go, reduce.go, hive.go): the logical plan becomes
+//     the engine's plan nodes, with exchanges where the plan must be
+//     repartitioned, broadcasts of small join sides, and semi-join
+//     reductions of aggregates.
+//
+// pipeline.go strings the stages together (PlanQuery, ExplainLogical);
+// local.go runs a plan inside this process.
+package planner
