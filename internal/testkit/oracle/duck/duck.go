@@ -161,6 +161,49 @@ func value(v any) string {
 		return strconv.FormatFloat(x, 'g', -1, 64)
 	case []byte:
 		return string(x)
+	case duckdb.Interval:
+		return FormatInterval(x.Months, x.Days, x.Micros)
+	case []any:
+		// A LIST as DuckDB casts it to text: [1, 2, NULL], strings
+		// unquoted.
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = value(e)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
 	}
 	return fmt.Sprint(v)
+}
+
+// FormatInterval writes an interval as DuckDB and PostgreSQL cast it to
+// text: "1 year 2 months -3 days 04:05:06.5"; "00:00:00" when zero.
+func FormatInterval(months, days int32, micros int64) string {
+	var parts []string
+	unit := func(n int64, name string) {
+		if n == 0 {
+			return
+		}
+		s := strconv.FormatInt(n, 10) + " " + name
+		if n != 1 {
+			s += "s"
+		}
+		parts = append(parts, s)
+	}
+	unit(int64(months/12), "year")
+	unit(int64(months%12), "month")
+	unit(int64(days), "day")
+	if micros != 0 || len(parts) == 0 {
+		sign := ""
+		u := uint64(micros)
+		if micros < 0 {
+			sign, u = "-", uint64(-micros)
+		}
+		h, m, sec, frac := u/3_600_000_000, u/60_000_000%60, u/1_000_000%60, u%1_000_000
+		t := fmt.Sprintf("%s%02d:%02d:%02d", sign, h, m, sec)
+		if frac != 0 {
+			t += strings.TrimRight(fmt.Sprintf(".%06d", frac), "0")
+		}
+		parts = append(parts, t)
+	}
+	return strings.Join(parts, " ")
 }
