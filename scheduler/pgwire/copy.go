@@ -83,7 +83,7 @@ func (f *copyFormat) line(vals [][]byte) []byte {
 
 // copyTo answers COPY (query) TO STDOUT and COPY table [(columns)] TO
 // STDOUT: the query's rows, as CopyData.
-func (c *conn) copyTo(ctx context.Context, cs *pg.CopyStmt) (*answer, error) {
+func (c *conn) copyTo(ctx context.Context, cs *pg.CopyStmt, version int32) (*answer, error) {
 	f := &copyFormat{delim: '\t', null: `\N`}
 	for _, o := range cs.GetOptions() {
 		d := o.GetDefElem()
@@ -122,7 +122,7 @@ func (c *conn) copyTo(ctx context.Context, cs *pg.CopyStmt) (*answer, error) {
 	}
 	var sql string
 	if q := cs.GetQuery(); q != nil {
-		text, err := pg.Deparse(&pg.ParseResult{Stmts: []*pg.RawStmt{{Stmt: q}}})
+		text, err := pg.Deparse(&pg.ParseResult{Version: version, Stmts: []*pg.RawStmt{{Stmt: q}}})
 		if err != nil {
 			return nil, fmt.Errorf("%w: COPY of this query: %v", errNotSupported, err)
 		}

@@ -46,17 +46,25 @@ func (p *prepared) node() *pg.Node {
 	return p.tree.GetStmts()[0].GetStmt()
 }
 
+// protocolOwn reports whether p is a statement this package answers
+// itself (transactions, SET, COPY … TO STDOUT, DISCARD, DEALLOCATE).
+func (p *prepared) protocolOwn() bool {
+	n := p.node()
+	if n == nil {
+		return false
+	}
+	cs := n.GetCopyStmt()
+	return n.GetTransactionStmt() != nil || n.GetVariableSetStmt() != nil || n.GetDiscardStmt() != nil || n.GetDeallocateStmt() != nil ||
+		cs != nil && cs.GetFilename() == ""
+}
+
 // prepare parses one statement; given are the parameter types of Parse.
 func prepare(sql string, given []uint32) (*prepared, error) {
 	if strings.TrimSpace(sql) == "" {
 		return &prepared{}, nil
 	}
 	p := &prepared{sql: sql}
-	st, err := planner.ParseStatement(sql)
-	if err != nil {
-		return nil, err
-	}
-	p.kind = st.Kind
+	var perr error
 	if len(sql) <= maxParseBytes {
 		t, err := pg.Parse(sql)
 		switch {
@@ -64,10 +72,22 @@ func prepare(sql string, given []uint32) (*prepared, error) {
 			return nil, fmt.Errorf("%w: cannot insert multiple commands into a prepared statement", errs.ErrSyntax)
 		case err == nil:
 			p.tree = t
-		case p.kind == planner.StmtQuery:
-			// Not one of kapot's statements and not PostgreSQL's grammar.
-			return nil, fmt.Errorf("%w: %v", errs.ErrSyntax, err)
+		default:
+			perr = err
 		}
+	}
+	st, err := planner.ParseStatement(sql)
+	switch {
+	case err == nil:
+		p.kind = st.Kind
+	case p.protocolOwn():
+		// COPY … TO STDOUT and the like: this package's, not the planner's.
+	default:
+		return nil, err
+	}
+	if perr != nil && p.kind == planner.StmtQuery {
+		// Not one of kapot's statements and not PostgreSQL's grammar.
+		return nil, fmt.Errorf("%w: %v", errs.ErrSyntax, perr)
 	}
 	if p.params, err = paramTypes(sql, p.tree, given); err != nil {
 		return nil, err
@@ -178,7 +198,7 @@ func (c *conn) plan(ctx context.Context, p *prepared, sql string) (*answer, erro
 			}
 			return &answer{tag: "DEALLOCATE"}, nil
 		case n.GetCopyStmt() != nil && !n.GetCopyStmt().GetIsFrom() && n.GetCopyStmt().GetFilename() == "":
-			return c.copyTo(ctx, n.GetCopyStmt())
+			return c.copyTo(ctx, n.GetCopyStmt(), p.tree.GetVersion())
 		case n.GetCopyStmt() != nil && n.GetCopyStmt().GetIsFrom() && n.GetCopyStmt().GetFilename() == "":
 			return nil, fmt.Errorf("%w: COPY … FROM STDIN", errNotSupported)
 		case p.tree != nil && usesCatalog(p.tree):
