@@ -114,7 +114,7 @@ lint:
 # (fuzzing them for 3s each took 6 minutes there, 5 of them building the
 # instrumented test binaries).
 FUZZTIME ?= 30s
-FUZZ_TARGETS := FuzzDecodeIndex:./shuffle FuzzParseTicket:./flight FuzzDecodePlan:./engine FuzzExpr:./engine \
+FUZZ_TARGETS := FuzzDecodeIndex:./shuffle FuzzParseTicket:./flight FuzzDecodePlan:./engine FuzzExpr:./engine/expr \
 	FuzzParquetScan:./engine FuzzCSVScan:./engine FuzzIPCScan:./engine FuzzLoad:./internal/config FuzzSQL:./planner FuzzParseStatement:./planner \
 	FuzzParse:./internal/testkit/slt FuzzDecodeValue:./engine FuzzDecodeManifest:./warehouse
 # Go 1.26's fuzz coordinator can fail a run with a bare "context deadline

@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/arrow/scalar"
 
+	"github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/engine/rowkey"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -66,9 +67,9 @@ func (a *collectAcc) countText(g uint32, n int) error {
 		n += len(a.sep)
 	}
 	a.text[g] += int64(n)
-	if a.text[g] > maxTextResult {
+	if a.text[g] > expr.MaxTextResult {
 		// The same every attempt: not a resources error (those are retried).
-		return fmt.Errorf("string_agg: a group's value would pass %d bytes, the most a text value may hold", maxTextResult)
+		return fmt.Errorf("string_agg: a group's value would pass %d bytes, the most a text value may hold", expr.MaxTextResult)
 	}
 	return nil
 }
@@ -122,7 +123,7 @@ func newCollect(fn kapotv1.AggregateFunction, in arrow.DataType, opts aggOpts) (
 				// and the exact value for percentile_disc's position.
 				sc := d.Type.(*arrow.Decimal128Type).Scale
 				a.frac, err = strconv.ParseFloat(d.Value.ToString(sc), 64)
-				a.exact = &exactFrac{num: d.Value.BigInt(), den: pow10[sc].BigInt()}
+				a.exact = &exactFrac{num: d.Value.BigInt(), den: expr.Pow10(sc).BigInt()}
 			} else if f, cerr := opts.param.CastTo(arrow.PrimitiveTypes.Float64); cerr == nil && f.IsValid() {
 				a.frac = f.(*scalar.Float64).Value
 			} else {
@@ -322,7 +323,7 @@ func (a *collectAcc) percentileType() (arrow.DataType, error) {
 		return t, nil
 	case t.ID() == arrow.DATE32:
 		// Between two days, a time of day: a TIMESTAMP, as in DuckDB.
-		return timestampType, nil
+		return &arrow.TimestampType{Unit: arrow.Microsecond}, nil
 	case t.ID() == arrow.TIMESTAMP && t.(*arrow.TimestampType).Unit == arrow.Microsecond:
 		return t, nil
 	}
@@ -417,7 +418,7 @@ func interpolate(b array.Builder, v arrow.Array, lo, hi int, d float64) {
 		}
 		b.(*array.Decimal128Builder).Append(l.Add(s))
 	case *array.Date32:
-		l, h := int64(x.Value(lo))*microsPerDay, int64(x.Value(hi))*microsPerDay
+		l, h := int64(x.Value(lo))*expr.MicrosPerDay, int64(x.Value(hi))*expr.MicrosPerDay
 		b.(*array.TimestampBuilder).Append(arrow.Timestamp(l + int64(math.Round(float64(h-l)*d))))
 	case *array.Timestamp:
 		l, h := int64(x.Value(lo)), int64(x.Value(hi))

@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/engine/expr"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -55,12 +56,12 @@ func (a *covarAcc) update(ctx context.Context, groups []uint32, arg arrow.Array)
 	if st.Field(0).DataType().ID() == arrow.NULL || st.Field(1).DataType().ID() == arrow.NULL {
 		return nil
 	}
-	yf, err := castTo(ctx, st.Field(0), arrow.PrimitiveTypes.Float64)
+	yf, err := expr.CastArray(ctx, st.Field(0), arrow.PrimitiveTypes.Float64)
 	if err != nil {
 		return err
 	}
 	defer yf.Release()
-	xf, err := castTo(ctx, st.Field(1), arrow.PrimitiveTypes.Float64)
+	xf, err := expr.CastArray(ctx, st.Field(1), arrow.PrimitiveTypes.Float64)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/engine/expr"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -28,7 +29,7 @@ func (a *momentsAcc) grow(n int) {
 }
 
 func (a *momentsAcc) update(ctx context.Context, groups []uint32, arg arrow.Array) error {
-	f, err := castTo(ctx, arg, arrow.PrimitiveTypes.Float64)
+	f, err := expr.CastArray(ctx, arg, arrow.PrimitiveTypes.Float64)
 	if err != nil {
 		return err
 	}

@@ -10,10 +10,10 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/engine/rowkey"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -106,14 +106,6 @@ func newAccumulatorOpts(fn kapotv1.AggregateFunction, in arrow.DataType, distinc
 		return &hllAcc{}, nil
 	}
 	return nil, fmt.Errorf("aggregate %v over %s: %w", fn, in, ErrNotSupported)
-}
-
-func castTo(ctx context.Context, arr arrow.Array, t arrow.DataType) (arrow.Array, error) {
-	if arrow.TypeEqual(arr.DataType(), t) {
-		arr.Retain()
-		return arr, nil
-	}
-	return compute.CastArray(ctx, arr, compute.SafeCastOptions(t))
 }
 
 // ---------------------------------------------------------------- count
@@ -227,7 +219,7 @@ func (a *sumAcc[T]) update(ctx context.Context, groups []uint32, arg arrow.Array
 		}
 		return nil
 	}
-	c, err := castTo(ctx, arg, a.typ)
+	c, err := expr.CastArray(ctx, arg, a.typ)
 	if err != nil {
 		return err
 	}

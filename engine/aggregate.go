@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/engine/alloc"
+	"github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/engine/rowkey"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -23,7 +24,7 @@ import (
 type HashAggregate struct {
 	input     ExecutionPlan
 	mode      kapotv1.AggregateMode
-	groups    []Expr
+	groups    []expr.Expr
 	aggs      []aggSpec
 	schema    *arrow.Schema
 	numGroups int
@@ -46,9 +47,9 @@ func (h *HashAggregate) setNodeID(id int) {
 type aggSpec struct {
 	fn       kapotv1.AggregateFunction
 	distinct bool
-	arg      Expr   // nil for count(*) and in FINAL mode
-	arg2     Expr   // corr/covar's second argument
-	orderBy  []Expr // string_agg's ORDER BY keys (partial/single mode)
+	arg      expr.Expr   // nil for count(*) and in FINAL mode
+	arg2     expr.Expr   // corr/covar's second argument
+	orderBy  []expr.Expr // string_agg's ORDER BY keys (partial/single mode)
 	opts     aggOpts
 	in       arrow.DataType // type the accumulator is built for
 	name     string
@@ -63,19 +64,19 @@ func newHashAggregate(input ExecutionPlan, n *kapotv1.HashAggregateNode) (*HashA
 	h := &HashAggregate{input: input, mode: n.GetMode(), numGroups: len(n.GetGroupExprs())}
 	in := input.Schema()
 	var fields []arrow.Field
-	groupName := func(i int, e Expr) string {
+	groupName := func(i int, e expr.Expr) string {
 		if i < len(n.GetGroupNames()) && n.GetGroupNames()[i] != "" {
 			return n.GetGroupNames()[i]
 		}
-		if c, ok := e.(*columnExpr); ok {
-			return c.name
+		if name, ok := expr.ColumnName(e); ok {
+			return name
 		}
 		return e.String()
 	}
 	switch h.mode {
 	case kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL, kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE:
 		for i, g := range n.GetGroupExprs() {
-			e, err := ExprFromProto(g, in)
+			e, err := expr.FromProto(g, in)
 			if err != nil {
 				return nil, fmt.Errorf("aggregate group key %d: %w", i, err)
 			}
@@ -85,7 +86,7 @@ func newHashAggregate(input ExecutionPlan, n *kapotv1.HashAggregateNode) (*HashA
 		for i, a := range n.GetAggregates() {
 			s := aggSpec{fn: a.GetFunc(), distinct: a.GetDistinct(), name: aggName(a, i), in: arrow.Null}
 			if a.GetExpr() != nil {
-				e, err := ExprFromProto(a.GetExpr(), in)
+				e, err := expr.FromProto(a.GetExpr(), in)
 				if err != nil {
 					return nil, fmt.Errorf("aggregate %s: %w", s.name, err)
 				}
@@ -104,7 +105,7 @@ func newHashAggregate(input ExecutionPlan, n *kapotv1.HashAggregateNode) (*HashA
 		}
 		for i := 0; i < h.numGroups; i++ {
 			f := in.Field(i)
-			h.groups = append(h.groups, &columnExpr{index: i, name: f.Name, typ: f.Type})
+			h.groups = append(h.groups, expr.NewColumn(i, f.Name, f.Type))
 			name := f.Name
 			if i < len(n.GetGroupNames()) && n.GetGroupNames()[i] != "" {
 				name = n.GetGroupNames()[i]
@@ -169,7 +170,7 @@ func newHashAggregate(input ExecutionPlan, n *kapotv1.HashAggregateNode) (*HashA
 			numGroups: h.numGroups, stateSchema: h.stateSchema}
 		for i := 0; i < h.numGroups; i++ {
 			f := stateFields[i]
-			m.groups = append(m.groups, &columnExpr{index: i, name: f.Name, typ: f.Type})
+			m.groups = append(m.groups, expr.NewColumn(i, f.Name, f.Type))
 		}
 		m.merge = m
 		h.merge = m
@@ -180,7 +181,7 @@ func newHashAggregate(input ExecutionPlan, n *kapotv1.HashAggregateNode) (*HashA
 // decodeOpts reads a call's parameter and ORDER BY directions.
 func (s *aggSpec) decodeOpts(a *kapotv1.AggregateExprNode) error {
 	if p := a.GetParam(); p != nil {
-		v, err := ScalarFromProto(p)
+		v, err := expr.ScalarFromProto(p)
 		if err != nil {
 			return err
 		}
@@ -201,7 +202,7 @@ func (s *aggSpec) decodeCall(a *kapotv1.AggregateExprNode, in *arrow.Schema) err
 	}
 	fields := []arrow.Field{{Name: "v", Type: s.in, Nullable: true}}
 	if a.GetExpr2() != nil {
-		e, err := ExprFromProto(a.GetExpr2(), in)
+		e, err := expr.FromProto(a.GetExpr2(), in)
 		if err != nil {
 			return err
 		}
@@ -210,7 +211,7 @@ func (s *aggSpec) decodeCall(a *kapotv1.AggregateExprNode, in *arrow.Schema) err
 	}
 	if s.fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_STRING_AGG {
 		for i, k := range a.GetOrderBy() {
-			e, err := ExprFromProto(k.GetExpr(), in)
+			e, err := expr.FromProto(k.GetExpr(), in)
 			if err != nil {
 				return fmt.Errorf("order key %d: %w", i, err)
 			}
@@ -240,7 +241,7 @@ func (s aggSpec) eval(ctx context.Context, mem memory.Allocator, b arrow.RecordB
 	}
 	cols := []arrow.Array{arg}
 	defer func() { releaseAll(cols) }()
-	for _, e := range append([]Expr{s.arg2}, s.orderBy...) {
+	for _, e := range append([]expr.Expr{s.arg2}, s.orderBy...) {
 		if e == nil {
 			continue
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/kapot-go/kapot/engine/alloc"
+	"github.com/kapot-go/kapot/engine/internal/wiretest"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/wire"
 )
@@ -23,14 +24,14 @@ func TestAggregateIntPairs(t *testing.T) {
 		{nil, 10, 64}, {2, 10, 128}, {nil, nil, 256}, {1, 11, 512}, {3, 30, 1024}, {nil, nil, 2048},
 	}
 	v := &kapotv1.ValuesNode{Schema: &kapotv1.Schema{Fields: []*kapotv1.Field{
-		{Name: "a", Type: i64t, Nullable: true}, {Name: "b", Type: i64t, Nullable: true}, {Name: "v", Type: i64t}}}}
+		{Name: "a", Type: wiretest.I64Type(), Nullable: true}, {Name: "b", Type: wiretest.I64Type(), Nullable: true}, {Name: "v", Type: wiretest.I64Type()}}}}
 	for _, r := range rows {
 		v.Rows = append(v.Rows, &kapotv1.ValuesRow{Values: []*kapotv1.ScalarValue{ival(r[0]), ival(r[1]), ival(r[2])}})
 	}
 	plan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
 		Input: &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Values{Values: v}}, Mode: kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE,
-		GroupExprs: []*kapotv1.PhysicalExprNode{col("a"), col("b")}, GroupNames: []string{"a", "b"},
-		Aggregates: []*kapotv1.AggregateExprNode{{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: col("v"), Name: "s"}}}}}
+		GroupExprs: []*kapotv1.PhysicalExprNode{wiretest.Col("a"), wiretest.Col("b")}, GroupNames: []string{"a", "b"},
+		Aggregates: []*kapotv1.AggregateExprNode{{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: wiretest.Col("v"), Name: "s"}}}}}
 	tc, _ := newTC(t)
 	want := []string{"1|10|9", "1|11|514", "1|NULL|32", "2|10|132", "3|30|1024", "NULL|10|80", "NULL|NULL|2304"}
 	if got := run(t, plan, tc); !slices.Equal(got, want) {
@@ -44,14 +45,14 @@ func TestAggregateIntPairs(t *testing.T) {
 // must stay one group. ("A", "") and ("", "A") are different groups.
 func TestAggregateShortStringKeys(t *testing.T) {
 	str := func(s string) *kapotv1.ScalarValue {
-		return &kapotv1.ScalarValue{Type: strt, Value: &kapotv1.ScalarValue_StringValue{StringValue: s}}
+		return &kapotv1.ScalarValue{Type: wiretest.StrType(), Value: &kapotv1.ScalarValue_StringValue{StringValue: s}}
 	}
 	rows := [][2]string{
 		{"A", "F"}, {"N", "O"}, {"A", ""}, {"", "A"}, {"REG AIR", ""}, {"A", "F"},
 		{"DELIVER IN PERSON", "x"}, {"A", "F"}, {"DELIVER IN PERSON", "x"}, {"N", "O"},
 		{"TRUCK", "AB"}, {"DELIVER IN PERSON", "y"}, {"A", ""}, {"TRUCK", "AB"},
 	}
-	v := &kapotv1.ValuesNode{Schema: &kapotv1.Schema{Fields: []*kapotv1.Field{{Name: "a", Type: strt}, {Name: "b", Type: strt}, {Name: "v", Type: i64t}}}}
+	v := &kapotv1.ValuesNode{Schema: &kapotv1.Schema{Fields: []*kapotv1.Field{{Name: "a", Type: wiretest.StrType()}, {Name: "b", Type: wiretest.StrType()}, {Name: "v", Type: wiretest.I64Type()}}}}
 	sums := map[[2]string]int64{}
 	for i, r := range rows {
 		v.Rows = append(v.Rows, &kapotv1.ValuesRow{Values: []*kapotv1.ScalarValue{str(r[0]), str(r[1]), ival(1 << i)}})
@@ -64,8 +65,8 @@ func TestAggregateShortStringKeys(t *testing.T) {
 	slices.Sort(want)
 	plan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
 		Input: &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Values{Values: v}}, Mode: kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE,
-		GroupExprs: []*kapotv1.PhysicalExprNode{col("a"), col("b")}, GroupNames: []string{"a", "b"},
-		Aggregates: []*kapotv1.AggregateExprNode{{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: col("v"), Name: "s"}}}}}
+		GroupExprs: []*kapotv1.PhysicalExprNode{wiretest.Col("a"), wiretest.Col("b")}, GroupNames: []string{"a", "b"},
+		Aggregates: []*kapotv1.AggregateExprNode{{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: wiretest.Col("v"), Name: "s"}}}}}
 	for _, batch := range []int{2, 3, 100} {
 		tc, _ := newTC(t)
 		tc.BatchSize = batch
@@ -78,16 +79,16 @@ func TestAggregateShortStringKeys(t *testing.T) {
 func aggNode(in *kapotv1.PhysicalPlanNode, mode kapotv1.AggregateMode) *kapotv1.PhysicalPlanNode {
 	return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
 		Input: in, Mode: mode,
-		GroupExprs: []*kapotv1.PhysicalExprNode{col("region")},
+		GroupExprs: []*kapotv1.PhysicalExprNode{wiretest.Col("region")},
 		Aggregates: []*kapotv1.AggregateExprNode{
 			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Name: "n"},
-			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Expr: col("qty"), Name: "n_qty"},
-			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: col("qty"), Name: "qty"},
-			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN, Expr: col("product"), Name: "first"},
-			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MAX, Expr: col("price"), Name: "top"},
-			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG, Expr: col("qty"), Name: "avg_qty"},
-			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Expr: col("product"), Distinct: true, Name: "n_products"},
-			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Expr: col("qty"), Distinct: true, Name: "n_qtys"},
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Expr: wiretest.Col("qty"), Name: "n_qty"},
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: wiretest.Col("qty"), Name: "qty"},
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN, Expr: wiretest.Col("product"), Name: "first"},
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MAX, Expr: wiretest.Col("price"), Name: "top"},
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG, Expr: wiretest.Col("qty"), Name: "avg_qty"},
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Expr: wiretest.Col("product"), Distinct: true, Name: "n_products"},
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Expr: wiretest.Col("qty"), Distinct: true, Name: "n_qtys"},
 		},
 	}}}
 }
@@ -115,7 +116,7 @@ func TestTwoStageAggregate(t *testing.T) {
 	partial := aggNode(salesCSV([]string{a}, []string{b}), kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL)
 	writer := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ShuffleWriter{ShuffleWriter: &kapotv1.ShuffleWriterNode{
 		JobId: "job1", StageId: 1, Input: partial,
-		Partitioning: &kapotv1.Partitioning{Scheme: &kapotv1.Partitioning_Hash{Hash: &kapotv1.HashPartitioning{Exprs: []*kapotv1.PhysicalExprNode{col("region")}, PartitionCount: 3}}},
+		Partitioning: &kapotv1.Partitioning{Scheme: &kapotv1.Partitioning_Hash{Hash: &kapotv1.HashPartitioning{Exprs: []*kapotv1.PhysicalExprNode{wiretest.Col("region")}, PartitionCount: 3}}},
 	}}}
 	wp, err := FromProto(writer)
 	if err != nil {
@@ -163,10 +164,10 @@ func TestEmptyInputGlobalAggregate(t *testing.T) {
 	plan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
 		Mode: kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE,
 		Input: &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Filter{Filter: &kapotv1.FilterNode{
-			Input: salesCSV([]string{"testdata/sales.csv"}), Predicate: bin(col("qty"), kapotv1.BinaryOp_BINARY_OP_GT, i64(100))}}},
+			Input: salesCSV([]string{"testdata/sales.csv"}), Predicate: wiretest.Bin(wiretest.Col("qty"), kapotv1.BinaryOp_BINARY_OP_GT, wiretest.I64(100))}}},
 		Aggregates: []*kapotv1.AggregateExprNode{
 			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT},
-			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: col("qty")},
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: wiretest.Col("qty")},
 		},
 	}}}
 	got := run(t, plan, tc)
@@ -182,21 +183,21 @@ func TestAggregateSpills(t *testing.T) {
 			Input: in, Mode: mode, GroupExprs: []*kapotv1.PhysicalExprNode{group},
 			Aggregates: []*kapotv1.AggregateExprNode{
 				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Name: "n"},
-				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: col("v"), Name: "sum_v"},
-				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN, Expr: col("s"), Name: "min_s"},
-				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG, Expr: col("v"), Name: "avg_v"},
-				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Expr: col("s"), Distinct: true, Name: "n_s"},
+				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: wiretest.Col("v"), Name: "sum_v"},
+				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN, Expr: wiretest.Col("s"), Name: "min_s"},
+				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG, Expr: wiretest.Col("v"), Name: "avg_v"},
+				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Expr: wiretest.Col("s"), Distinct: true, Name: "n_s"},
 			}}}}
 	}
 	// ~1500 groups: id / 2.
-	group := bin(col("id"), kapotv1.BinaryOp_BINARY_OP_DIV, i64(2))
+	group := wiretest.Bin(wiretest.Col("id"), kapotv1.BinaryOp_BINARY_OP_DIV, wiretest.I64(2))
 	tc, _ := newTC(t)
 	tc.BatchSize = 512
 	want := run(t, agg(in, kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE, group), tc)
 	if len(want) != 1500 {
 		t.Fatalf("%d groups, want 1500", len(want))
 	}
-	twoPhase := agg(agg(in, kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL, group), kapotv1.AggregateMode_AGGREGATE_MODE_FINAL, col(group.String()))
+	twoPhase := agg(agg(in, kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL, group), kapotv1.AggregateMode_AGGREGATE_MODE_FINAL, wiretest.Col(group.String()))
 	twoPhase.GetHashAggregate().GroupExprs = []*kapotv1.PhysicalExprNode{{Expr: &kapotv1.PhysicalExprNode_Column{Column: &kapotv1.ColumnExpr{Index: 0}}}}
 	for name, plan := range map[string]*kapotv1.PhysicalPlanNode{
 		"single":          agg(in, kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE, group),

@@ -12,6 +12,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/engine/alloc"
+	"github.com/kapot-go/kapot/engine/expr"
+	"github.com/kapot-go/kapot/engine/internal/wiretest"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -120,8 +122,8 @@ func reportRows(b *testing.B, rows int64) {
 
 const benchRows = 1 << 20
 
-func bindBench(b *testing.B, e *kapotv1.PhysicalExprNode, s *arrow.Schema) Expr {
-	x, err := ExprFromProto(e, s)
+func bindBench(b *testing.B, e *kapotv1.PhysicalExprNode, s *arrow.Schema) expr.Expr {
+	x, err := expr.FromProto(e, s)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -130,7 +132,7 @@ func bindBench(b *testing.B, e *kapotv1.PhysicalExprNode, s *arrow.Schema) Expr 
 
 func BenchmarkFilter(b *testing.B) {
 	src := benchTable(benchRows, 10000)
-	f, err := NewFilter(src, bindBench(b, bin(col("v"), kapotv1.BinaryOp_BINARY_OP_LT, i64(500_000)), src.schema))
+	f, err := NewFilter(src, bindBench(b, wiretest.Bin(wiretest.Col("v"), kapotv1.BinaryOp_BINARY_OP_LT, wiretest.I64(500_000)), src.schema))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -144,9 +146,9 @@ func BenchmarkFilter(b *testing.B) {
 
 func BenchmarkProjection(b *testing.B) {
 	src := benchTable(benchRows, 10000)
-	p, err := NewProjection(src, []Expr{
-		bindBench(b, bin(bin(col("v"), kapotv1.BinaryOp_BINARY_OP_MUL, i64(2)), kapotv1.BinaryOp_BINARY_OP_ADD, col("k")), src.schema),
-		bindBench(b, col("s"), src.schema),
+	p, err := NewProjection(src, []expr.Expr{
+		bindBench(b, wiretest.Bin(wiretest.Bin(wiretest.Col("v"), kapotv1.BinaryOp_BINARY_OP_MUL, wiretest.I64(2)), kapotv1.BinaryOp_BINARY_OP_ADD, wiretest.Col("k")), src.schema),
+		bindBench(b, wiretest.Col("s"), src.schema),
 	}, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -164,10 +166,10 @@ func BenchmarkHashAggregate(b *testing.B) {
 		b.Run(fmt.Sprintf("groups=%d", keys), func(b *testing.B) {
 			src := benchTable(benchRows, keys)
 			agg, err := newHashAggregate(src, &kapotv1.HashAggregateNode{Mode: kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE,
-				GroupExprs: []*kapotv1.PhysicalExprNode{col("k")},
+				GroupExprs: []*kapotv1.PhysicalExprNode{wiretest.Col("k")},
 				Aggregates: []*kapotv1.AggregateExprNode{
 					{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Name: "n"},
-					{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: col("v"), Name: "sum_v"},
+					{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: wiretest.Col("v"), Name: "sum_v"},
 				}})
 			if err != nil {
 				b.Fatal(err)
@@ -188,7 +190,7 @@ func BenchmarkHashAggregate(b *testing.B) {
 func BenchmarkHashAggregateTwoKeys(b *testing.B) {
 	src := benchTable(benchRows, 25)
 	agg, err := newHashAggregate(src, &kapotv1.HashAggregateNode{Mode: kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE,
-		GroupExprs: []*kapotv1.PhysicalExprNode{col("k"), col("v")},
+		GroupExprs: []*kapotv1.PhysicalExprNode{wiretest.Col("k"), wiretest.Col("v")},
 		Aggregates: []*kapotv1.AggregateExprNode{{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Name: "n"}}})
 	if err != nil {
 		b.Fatal(err)
@@ -206,7 +208,7 @@ func BenchmarkHashJoin(b *testing.B) {
 	probe := benchTable(benchRows, 1<<40)
 	// Make every probe key hit: probe k = build k of some row.
 	j, err := newHashJoin(build, probe, &kapotv1.HashJoinNode{JoinType: kapotv1.JoinType_JOIN_TYPE_INNER, Mode: kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT,
-		On: []*kapotv1.JoinOn{{Left: col("v"), Right: col("v")}}})
+		On: []*kapotv1.JoinOn{{Left: wiretest.Col("v"), Right: wiretest.Col("v")}}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -222,7 +224,7 @@ func BenchmarkHashJoin(b *testing.B) {
 
 func BenchmarkSort(b *testing.B) {
 	src := benchTable(benchRows, 10000)
-	s, err := NewSort(src, []SortKey{{Expr: bindBench(b, col("v"), src.schema)}}, -1)
+	s, err := NewSort(src, []SortKey{{Expr: bindBench(b, wiretest.Col("v"), src.schema)}}, -1)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -239,7 +241,7 @@ func BenchmarkShuffleWrite(b *testing.B) {
 		b.Run(comp, func(b *testing.B) {
 			src := benchTable(benchRows, 10000)
 			p, err := newPartitioning(&kapotv1.Partitioning{Scheme: &kapotv1.Partitioning_Hash{Hash: &kapotv1.HashPartitioning{
-				Exprs: []*kapotv1.PhysicalExprNode{col("k")}, PartitionCount: 16}}}, src.schema)
+				Exprs: []*kapotv1.PhysicalExprNode{wiretest.Col("k")}, PartitionCount: 16}}}, src.schema)
 			if err != nil {
 				b.Fatal(err)
 			}

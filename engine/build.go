@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/wire"
@@ -208,10 +209,10 @@ func (b *planBuilder) node(n *kapotv1.PhysicalPlanNode, depth, id int) (Executio
 
 // projectionFromProto builds the projection n over in.
 func projectionFromProto(in ExecutionPlan, n *kapotv1.ProjectionNode) (ExecutionPlan, error) {
-	exprs := make([]Expr, len(n.GetExprs()))
+	exprs := make([]expr.Expr, len(n.GetExprs()))
 	for i, e := range n.GetExprs() {
 		var err error
-		if exprs[i], err = ExprFromProto(e, in.Schema()); err != nil {
+		if exprs[i], err = expr.FromProto(e, in.Schema()); err != nil {
 			return nil, fmt.Errorf("projection: %w", err)
 		}
 	}
@@ -220,7 +221,7 @@ func projectionFromProto(in ExecutionPlan, n *kapotv1.ProjectionNode) (Execution
 
 // filterFromProto builds the filter n over in, node id of the plan.
 func filterFromProto(in ExecutionPlan, n *kapotv1.FilterNode, id int) (ExecutionPlan, error) {
-	pred, err := ExprFromProto(n.GetPredicate(), in.Schema())
+	pred, err := expr.FromProto(n.GetPredicate(), in.Schema())
 	if err != nil {
 		return nil, fmt.Errorf("filter: %w", err)
 	}

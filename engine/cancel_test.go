@@ -10,6 +10,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/kapot-go/kapot/engine/expr"
+	"github.com/kapot-go/kapot/engine/internal/wiretest"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -89,7 +91,7 @@ func TestOperatorsStopWhenCancelled(t *testing.T) {
 		n := &kapotv1.HashJoinNode{JoinType: kapotv1.JoinType_JOIN_TYPE_INNER, Mode: kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT}
 		var probeKeys []string
 		for _, k := range keys {
-			n.On = append(n.On, &kapotv1.JoinOn{Left: col(k), Right: col("p" + k)})
+			n.On = append(n.On, &kapotv1.JoinOn{Left: wiretest.Col(k), Right: wiretest.Col("p" + k)})
 			probeKeys = append(probeKeys, "p"+k)
 		}
 		j, err := newHashJoin(build(keys...), endless(probeKeys...), n)
@@ -99,7 +101,7 @@ func TestOperatorsStopWhenCancelled(t *testing.T) {
 		return j
 	}
 	src := endless("k")
-	never, err := ExprFromProto(bin(col("k"), kapotv1.BinaryOp_BINARY_OP_GT, i64(0)), src.Schema())
+	never, err := expr.FromProto(wiretest.Bin(wiretest.Col("k"), kapotv1.BinaryOp_BINARY_OP_GT, wiretest.I64(0)), src.Schema())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,13 +110,13 @@ func TestOperatorsStopWhenCancelled(t *testing.T) {
 		t.Fatal(err)
 	}
 	agg, err := newHashAggregate(src, &kapotv1.HashAggregateNode{Mode: kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE,
-		GroupExprs: []*kapotv1.PhysicalExprNode{col("k")},
+		GroupExprs: []*kapotv1.PhysicalExprNode{wiretest.Col("k")},
 		Aggregates: []*kapotv1.AggregateExprNode{{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Name: "n"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	sort, err := newSort(newGen([]string{"k"}, -1, 1024, func(c, i int) (int64, bool) { return int64(i % 7), true }),
-		&kapotv1.SortNode{Exprs: []*kapotv1.SortExprNode{{Expr: col("k")}}})
+		&kapotv1.SortNode{Exprs: []*kapotv1.SortExprNode{{Expr: wiretest.Col("k")}}})
 	if err != nil {
 		t.Fatal(err)
 	}

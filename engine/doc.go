@@ -10,4 +10,16 @@
 // Next, and cancellation comes through the ctx of Execute and Next.
 // Allocators are passed explicitly through TaskContext, never taken from a
 // global.
+//
+// The operators live here, one per file grouped by family (scans: scan,
+// parquet*, csv, ipc; joins: hash_join*, join_output; aggregation:
+// aggregate*, acc*; windows: window*; sorts and spills: sort, merge,
+// spill; exchanges: repartition, shuffle_*), over packages that know
+// nothing of operators:
+//
+//   - expr: scalar expressions, the function library and the analyses of
+//     a predicate;
+//   - kernel: Arrow's kernels guarded against panics, and the gathers;
+//   - rowkey: row hashing, key encodings and the integer hash table;
+//   - alloc: the allocators and the memory pool.
 package engine

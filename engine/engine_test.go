@@ -18,23 +18,11 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/kapot-go/kapot/engine/alloc"
+	"github.com/kapot-go/kapot/engine/internal/wiretest"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/shuffle"
 	"github.com/kapot-go/kapot/wire"
 )
-
-func col(name string) *kapotv1.PhysicalExprNode {
-	return &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Column{Column: &kapotv1.ColumnExpr{Name: name}}}
-}
-
-func i64(v int64) *kapotv1.PhysicalExprNode {
-	return &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Literal{Literal: &kapotv1.ScalarValue{
-		Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_INT64}, Value: &kapotv1.ScalarValue_IntValue{IntValue: v}}}}
-}
-
-func bin(l *kapotv1.PhysicalExprNode, op kapotv1.BinaryOp, r *kapotv1.PhysicalExprNode) *kapotv1.PhysicalExprNode {
-	return &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Binary{Binary: &kapotv1.BinaryExpr{Left: l, Op: op, Right: r}}}
-}
 
 func salesCSV(groups ...[]string) *kapotv1.PhysicalPlanNode {
 	var fg []*kapotv1.FileGroup
@@ -80,9 +68,9 @@ func TestFilterProjection(t *testing.T) {
 	plan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Projection{Projection: &kapotv1.ProjectionNode{
 		Input: &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Filter{Filter: &kapotv1.FilterNode{
 			Input:     salesCSV([]string{"testdata/sales.csv"}),
-			Predicate: bin(col("qty"), kapotv1.BinaryOp_BINARY_OP_GTE, i64(2)),
+			Predicate: wiretest.Bin(wiretest.Col("qty"), kapotv1.BinaryOp_BINARY_OP_GTE, wiretest.I64(2)),
 		}}},
-		Exprs: []*kapotv1.PhysicalExprNode{col("product"), bin(col("qty"), kapotv1.BinaryOp_BINARY_OP_MUL, i64(10))},
+		Exprs: []*kapotv1.PhysicalExprNode{wiretest.Col("product"), wiretest.Bin(wiretest.Col("qty"), kapotv1.BinaryOp_BINARY_OP_MUL, wiretest.I64(10))},
 		Names: []string{"", "q10"},
 	}}}
 	p, err := FromProto(plan)
@@ -128,8 +116,8 @@ func TestParquetScanProjection(t *testing.T) {
 func TestBadPlans(t *testing.T) {
 	cases := map[string]*kapotv1.PhysicalPlanNode{
 		"empty":           {},
-		"unknown column":  {Node: &kapotv1.PhysicalPlanNode_Filter{Filter: &kapotv1.FilterNode{Input: salesCSV([]string{"testdata/sales.csv"}), Predicate: col("nope")}}},
-		"non-bool filter": {Node: &kapotv1.PhysicalPlanNode_Filter{Filter: &kapotv1.FilterNode{Input: salesCSV([]string{"testdata/sales.csv"}), Predicate: col("qty")}}},
+		"unknown column":  {Node: &kapotv1.PhysicalPlanNode_Filter{Filter: &kapotv1.FilterNode{Input: salesCSV([]string{"testdata/sales.csv"}), Predicate: wiretest.Col("nope")}}},
+		"non-bool filter": {Node: &kapotv1.PhysicalPlanNode_Filter{Filter: &kapotv1.FilterNode{Input: salesCSV([]string{"testdata/sales.csv"}), Predicate: wiretest.Col("qty")}}},
 		"missing file":    salesCSV(),
 		"bad job id":      {Node: &kapotv1.PhysicalPlanNode_ShuffleWriter{ShuffleWriter: &kapotv1.ShuffleWriterNode{JobId: "../etc", Input: salesCSV([]string{"testdata/sales.csv"})}}},
 	}
@@ -238,7 +226,7 @@ func TestHostLocalShuffleRead(t *testing.T) {
 	}
 	writer := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ShuffleWriter{ShuffleWriter: &kapotv1.ShuffleWriterNode{
 		JobId: "job1", StageId: 1, Input: aggNode(salesCSV([]string{"testdata/sales.csv"}), kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL),
-		Partitioning: &kapotv1.Partitioning{Scheme: &kapotv1.Partitioning_Hash{Hash: &kapotv1.HashPartitioning{Exprs: []*kapotv1.PhysicalExprNode{col("region")}, PartitionCount: 2}}},
+		Partitioning: &kapotv1.Partitioning{Scheme: &kapotv1.Partitioning_Hash{Hash: &kapotv1.HashPartitioning{Exprs: []*kapotv1.PhysicalExprNode{wiretest.Col("region")}, PartitionCount: 2}}},
 	}}}
 	wp, err := FromProto(writer)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
 
+	"github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/engine/kernel"
 )
 
@@ -25,64 +26,27 @@ import (
 // literals), since it now also sees rows an earlier conjunct rejected.
 type Filter struct {
 	input     ExecutionPlan
-	conjuncts []Expr
+	conjuncts []expr.Expr
 }
 
 var _ ExecutionPlan = (*Filter)(nil)
 
 // NewFilter checks that predicate is boolean and binds it over input.
-func NewFilter(input ExecutionPlan, predicate Expr) (*Filter, error) {
+func NewFilter(input ExecutionPlan, predicate expr.Expr) (*Filter, error) {
 	if predicate.DataType().ID() != arrow.BOOL {
 		return nil, fmt.Errorf("filter predicate %s is %s, not boolean: %w", predicate, predicate.DataType(), ErrInvalidPlan)
 	}
-	return &Filter{input: input, conjuncts: []Expr{predicate}}, nil
+	return &Filter{input: input, conjuncts: []expr.Expr{predicate}}, nil
 }
 
 // merge returns the filter of f's conjuncts and then predicate (boolean,
 // bound over f's schema), or nil when predicate may fail and must only see
 // the rows f keeps.
-func (f *Filter) merge(predicate Expr) *Filter {
-	if predicate.DataType().ID() != arrow.BOOL || !cannotFail(predicate) {
+func (f *Filter) merge(predicate expr.Expr) *Filter {
+	if predicate.DataType().ID() != arrow.BOOL || !expr.CannotFail(predicate) {
 		return nil
 	}
 	return &Filter{input: f.input, conjuncts: append(slices.Clip(f.conjuncts), predicate)}
-}
-
-// cannotFail reports whether evaluating e raises no error on any row: it
-// only compares, tests membership or patterns, and combines booleans.
-func cannotFail(e Expr) bool {
-	args := func(es []Expr) bool {
-		for _, a := range es {
-			if !cannotFail(a) {
-				return false
-			}
-		}
-		return true
-	}
-	switch x := e.(type) {
-	case *columnExpr, *literalExpr:
-		return true
-	case *castExpr:
-		_, lit := x.in.(*literalExpr)
-		return lit
-	case *inListExpr:
-		return cannotFail(x.in)
-	case *funcExpr:
-		switch x.name {
-		case "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
-			"and_kleene", "or_kleene", "and", "or", "not", "is_null", "is_valid":
-			return args(x.args)
-		}
-	case *kernelExpr:
-		if x.typ.ID() != arrow.BOOL {
-			return false
-		}
-		switch x.display {
-		case "=", "<>", "!=", "<", "<=", ">", ">=", "LIKE", "NOT LIKE", "ILIKE", "NOT ILIKE":
-			return args(x.args)
-		}
-	}
-	return false
 }
 
 func (f *Filter) Schema() *arrow.Schema     { return f.input.Schema() }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kapot-go/kapot/engine/internal/wiretest"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -76,33 +77,33 @@ func TestStackedFilters(t *testing.T) {
 		{
 			name: "dense then sparse selection",
 			plan: filterNode(filterNode(filterNode(scan,
-				bin(col("qty"), kapotv1.BinaryOp_BINARY_OP_GTE, i64(10))),
-				bin(col("qty"), kapotv1.BinaryOp_BINARY_OP_LT, i64(40))),
-				bin(col("product"), kapotv1.BinaryOp_BINARY_OP_NEQ, str("p1"))),
+				wiretest.Bin(wiretest.Col("qty"), kapotv1.BinaryOp_BINARY_OP_GTE, wiretest.I64(10))),
+				wiretest.Bin(wiretest.Col("qty"), kapotv1.BinaryOp_BINARY_OP_LT, wiretest.I64(40))),
+				wiretest.Bin(wiretest.Col("product"), kapotv1.BinaryOp_BINARY_OP_NEQ, str("p1"))),
 			filters: 1,
 			want:    qty(func(i int) bool { return i >= 10 && i < 40 && i%5 != 1 }),
 		},
 		{
 			name: "nothing left before the last conjunct",
 			plan: filterNode(filterNode(scan,
-				bin(col("qty"), kapotv1.BinaryOp_BINARY_OP_GT, i64(1000))),
-				bin(col("product"), kapotv1.BinaryOp_BINARY_OP_EQ, str("p1"))),
+				wiretest.Bin(wiretest.Col("qty"), kapotv1.BinaryOp_BINARY_OP_GT, wiretest.I64(1000))),
+				wiretest.Bin(wiretest.Col("product"), kapotv1.BinaryOp_BINARY_OP_EQ, str("p1"))),
 			filters: 1,
 			want:    nil,
 		},
 		{
 			name: "every row passes",
 			plan: filterNode(filterNode(scan,
-				bin(col("qty"), kapotv1.BinaryOp_BINARY_OP_GTE, i64(0))),
-				bin(col("region"), kapotv1.BinaryOp_BINARY_OP_EQ, str("r"))),
+				wiretest.Bin(wiretest.Col("qty"), kapotv1.BinaryOp_BINARY_OP_GTE, wiretest.I64(0))),
+				wiretest.Bin(wiretest.Col("region"), kapotv1.BinaryOp_BINARY_OP_EQ, str("r"))),
 			filters: 1,
 			want:    qty(func(int) bool { return true }),
 		},
 		{
 			name: "a predicate that can fail is not merged",
 			plan: filterNode(filterNode(scan,
-				bin(col("qty"), kapotv1.BinaryOp_BINARY_OP_NEQ, i64(0))),
-				bin(bin(i64(600), kapotv1.BinaryOp_BINARY_OP_DIV, col("qty")), kapotv1.BinaryOp_BINARY_OP_GT, i64(20))),
+				wiretest.Bin(wiretest.Col("qty"), kapotv1.BinaryOp_BINARY_OP_NEQ, wiretest.I64(0))),
+				wiretest.Bin(wiretest.Bin(wiretest.I64(600), kapotv1.BinaryOp_BINARY_OP_DIV, wiretest.Col("qty")), kapotv1.BinaryOp_BINARY_OP_GT, wiretest.I64(20))),
 			filters: 2,
 			want:    qty(func(i int) bool { return i != 0 && 600/i > 20 }),
 		},

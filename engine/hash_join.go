@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/engine/alloc"
+	"github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/engine/kernel"
 	"github.com/kapot-go/kapot/engine/rowkey"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -20,11 +21,11 @@ import (
 // Null keys never match. The build side of one task is held in memory.
 type HashJoin struct {
 	left, right ExecutionPlan
-	leftKeys    []Expr
-	rightKeys   []Expr
+	leftKeys    []expr.Expr
+	rightKeys   []expr.Expr
 	joinType    kapotv1.JoinType
 	mode        kapotv1.JoinMode
-	filter      Expr // over left ++ right columns; may be nil
+	filter      expr.Expr // over left ++ right columns; may be nil
 	// nestedLoop joins without keys: every build row is a candidate.
 	nestedLoop bool
 	// buildRanges, when set, is each probe partition's range of left key
@@ -45,11 +46,11 @@ func newHashJoin(left, right ExecutionPlan, n *kapotv1.HashJoinNode) (*HashJoin,
 		return nil, fmt.Errorf("hash join without keys: %w", ErrInvalidPlan)
 	}
 	for i, on := range n.GetOn() {
-		l, err := ExprFromProto(on.GetLeft(), left.Schema())
+		l, err := expr.FromProto(on.GetLeft(), left.Schema())
 		if err != nil {
 			return nil, fmt.Errorf("hash join left key %d: %w", i, err)
 		}
-		r, err := ExprFromProto(on.GetRight(), right.Schema())
+		r, err := expr.FromProto(on.GetRight(), right.Schema())
 		if err != nil {
 			return nil, fmt.Errorf("hash join right key %d: %w", i, err)
 		}
@@ -158,7 +159,7 @@ func (j *HashJoin) init(filter *kapotv1.PhysicalExprNode) error {
 		return fmt.Errorf("join type %v: %w", j.joinType, ErrInvalidPlan)
 	}
 	if filter != nil {
-		f, err := ExprFromProto(filter, j.joined)
+		f, err := expr.FromProto(filter, j.joined)
 		if err != nil {
 			return fmt.Errorf("%s filter: %w", j.kind(), err)
 		}

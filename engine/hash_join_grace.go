@@ -8,6 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 
+	"github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/engine/rowkey"
 )
 
@@ -37,7 +38,7 @@ func (o *hashJoinOp) newGraceFiles(schema *arrow.Schema) ([]*spillFile, error) {
 // partitionTo writes the rows of b to files by a hash of keys. The bits
 // used differ from the shuffle's and between levels, so a partition that is
 // split again actually splits.
-func (o *hashJoinOp) partitionTo(ctx context.Context, b arrow.RecordBatch, keys []Expr, files []*spillFile) error {
+func (o *hashJoinOp) partitionTo(ctx context.Context, b arrow.RecordBatch, keys []expr.Expr, files []*spillFile) error {
 	ectx := exec.WithAllocator(ctx, o.tc.Mem)
 	cols := make([]arrow.Array, len(keys))
 	defer func() {

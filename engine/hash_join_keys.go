@@ -7,6 +7,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/engine/rowkey"
 )
 
@@ -445,7 +446,7 @@ func keysEqual(l, r arrow.Array) (func(i, j int) bool, error) {
 
 // keyRows evaluates key expressions over b and returns an encoder of row
 // keys; ok is false for rows with a null key (which never match).
-func keyRows(ctx context.Context, tc *TaskContext, keys []Expr, b arrow.RecordBatch) (func([]byte, int) ([]byte, bool), func(), error) {
+func keyRows(ctx context.Context, tc *TaskContext, keys []expr.Expr, b arrow.RecordBatch) (func([]byte, int) ([]byte, bool), func(), error) {
 	cols := make([]arrow.Array, len(keys))
 	release := func() {
 		for _, c := range cols {

@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/kapot-go/kapot/engine/alloc"
+	"github.com/kapot-go/kapot/engine/internal/wiretest"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -32,7 +33,7 @@ func TestHashJoinIndexesEveryKey(t *testing.T) {
 	}
 	n := &kapotv1.HashJoinNode{JoinType: kapotv1.JoinType_JOIN_TYPE_INNER, Mode: kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT}
 	for _, k := range []string{"year", "item", "cust"} {
-		n.On = append(n.On, &kapotv1.JoinOn{Left: col("b" + k), Right: col("p" + k)})
+		n.On = append(n.On, &kapotv1.JoinOn{Left: wiretest.Col("b" + k), Right: wiretest.Col("p" + k)})
 	}
 	j, err := newHashJoin(side("b", 10), side("p", 15), n)
 	if err != nil {
@@ -73,7 +74,7 @@ func TestHashJoinCandidatesExhaustMemory(t *testing.T) {
 		return newGen([]string{name}, rows, 8192, func(c, i int) (int64, bool) { return 1, true })
 	}
 	n := &kapotv1.HashJoinNode{JoinType: kapotv1.JoinType_JOIN_TYPE_INNER, Mode: kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT,
-		On: []*kapotv1.JoinOn{{Left: col("k"), Right: col("pk")}}}
+		On: []*kapotv1.JoinOn{{Left: wiretest.Col("k"), Right: wiretest.Col("pk")}}}
 	j, err := newHashJoin(one("k", 2000), one("pk", 8192), n)
 	if err != nil {
 		t.Fatal(err)

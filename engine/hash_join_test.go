@@ -10,26 +10,22 @@ import (
 	"testing"
 
 	"github.com/kapot-go/kapot/engine/alloc"
+	"github.com/kapot-go/kapot/engine/internal/wiretest"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
-)
-
-var (
-	i64t = &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_INT64}
-	strt = &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_UTF8}
 )
 
 func ival(v any) *kapotv1.ScalarValue {
 	if v == nil {
-		return &kapotv1.ScalarValue{Type: i64t}
+		return &kapotv1.ScalarValue{Type: wiretest.I64Type()}
 	}
-	return &kapotv1.ScalarValue{Type: i64t, Value: &kapotv1.ScalarValue_IntValue{IntValue: int64(v.(int))}}
+	return &kapotv1.ScalarValue{Type: wiretest.I64Type(), Value: &kapotv1.ScalarValue_IntValue{IntValue: int64(v.(int))}}
 }
 
 // orders(id, cust, amt): cust 3 is null, cust 40 has no customer.
 func ordersValues() *kapotv1.PhysicalPlanNode {
 	rows := [][]any{{1, 10, 100}, {2, 20, 200}, {3, nil, 300}, {4, 10, 400}, {5, 40, 500}}
 	v := &kapotv1.ValuesNode{Schema: &kapotv1.Schema{Fields: []*kapotv1.Field{
-		{Name: "id", Type: i64t}, {Name: "cust", Type: i64t, Nullable: true}, {Name: "amt", Type: i64t}}}}
+		{Name: "id", Type: wiretest.I64Type()}, {Name: "cust", Type: wiretest.I64Type(), Nullable: true}, {Name: "amt", Type: wiretest.I64Type()}}}}
 	for _, r := range rows {
 		v.Rows = append(v.Rows, &kapotv1.ValuesRow{Values: []*kapotv1.ScalarValue{ival(r[0]), ival(r[1]), ival(r[2])}})
 	}
@@ -45,13 +41,13 @@ func customersCSV(t *testing.T) *kapotv1.PhysicalPlanNode {
 	os.WriteFile(b, []byte("cid,name\n30,cy\n10,ann2\n,nul\n"), 0o644)
 	return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_CsvScan{CsvScan: &kapotv1.CsvScanNode{
 		FileGroups: []*kapotv1.FileGroup{{Paths: []string{a}}, {Paths: []string{b}}}, HasHeader: true,
-		Schema: &kapotv1.Schema{Fields: []*kapotv1.Field{{Name: "cid", Type: i64t, Nullable: true}, {Name: "name", Type: strt, Nullable: true}}}}}}
+		Schema: &kapotv1.Schema{Fields: []*kapotv1.Field{{Name: "cid", Type: wiretest.I64Type(), Nullable: true}, {Name: "name", Type: wiretest.StrType(), Nullable: true}}}}}}
 }
 
 func joinNode(l, r *kapotv1.PhysicalPlanNode, jt kapotv1.JoinType, mode kapotv1.JoinMode, filter *kapotv1.PhysicalExprNode) *kapotv1.PhysicalPlanNode {
 	return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashJoin{HashJoin: &kapotv1.HashJoinNode{
 		Left: l, Right: r, JoinType: jt, Mode: mode, Filter: filter,
-		On: []*kapotv1.JoinOn{{Left: col("cust"), Right: col("cid")}}}}}
+		On: []*kapotv1.JoinOn{{Left: wiretest.Col("cust"), Right: wiretest.Col("cid")}}}}}
 }
 
 func TestHashJoin(t *testing.T) {
@@ -66,7 +62,7 @@ func TestHashJoin(t *testing.T) {
 		slices.Sort(out)
 		return out
 	}
-	big := bin(col("amt"), kapotv1.BinaryOp_BINARY_OP_GT, i64(150))
+	big := wiretest.Bin(wiretest.Col("amt"), kapotv1.BinaryOp_BINARY_OP_GT, wiretest.I64(150))
 	type tcase struct {
 		jt     kapotv1.JoinType
 		filter *kapotv1.PhysicalExprNode
@@ -113,10 +109,10 @@ func TestHashJoinRejects(t *testing.T) {
 		"collect-left left join over 2 probe partitions": joinNode(ordersValues(), customersCSV(t), kapotv1.JoinType_JOIN_TYPE_LEFT, kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT, nil),
 		"partition counts differ":                        joinNode(ordersValues(), customersCSV(t), kapotv1.JoinType_JOIN_TYPE_INNER, kapotv1.JoinMode_JOIN_MODE_PARTITIONED, nil),
 		"no mode":                                        joinNode(ordersValues(), customersCSV(t), kapotv1.JoinType_JOIN_TYPE_INNER, kapotv1.JoinMode_JOIN_MODE_UNSPECIFIED, nil),
-		"non-bool filter":                                joinNode(ordersValues(), customersCSV(t), kapotv1.JoinType_JOIN_TYPE_INNER, kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT, col("amt")),
+		"non-bool filter":                                joinNode(ordersValues(), customersCSV(t), kapotv1.JoinType_JOIN_TYPE_INNER, kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT, wiretest.Col("amt")),
 	}
 	mismatch := joinNode(ordersValues(), customersCSV(t), kapotv1.JoinType_JOIN_TYPE_INNER, kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT, nil)
-	mismatch.GetHashJoin().On[0].Right = col("name")
+	mismatch.GetHashJoin().On[0].Right = wiretest.Col("name")
 	cases["key type mismatch"] = mismatch
 	for name, n := range cases {
 		if _, err := FromProto(n); err == nil {
@@ -156,7 +152,7 @@ func TestHashJoinSpills(t *testing.T) {
 			t.Run(keyCol+"/"+jt.String(), func(t *testing.T) {
 				plan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashJoin{HashJoin: &kapotv1.HashJoinNode{
 					Left: left, Right: right, JoinType: jt, Mode: kapotv1.JoinMode_JOIN_MODE_PARTITIONED,
-					On: []*kapotv1.JoinOn{{Left: col(keyCol), Right: col(keyCol)}},
+					On: []*kapotv1.JoinOn{{Left: wiretest.Col(keyCol), Right: wiretest.Col(keyCol)}},
 				}}}
 				tc, _ := newTC(t)
 				tc.BatchSize = 4096
@@ -190,9 +186,9 @@ func TestHashJoinSpills(t *testing.T) {
 func TestHashJoinMultiKey(t *testing.T) {
 	sval := func(v any) *kapotv1.ScalarValue {
 		if v == nil {
-			return &kapotv1.ScalarValue{Type: strt}
+			return &kapotv1.ScalarValue{Type: wiretest.StrType()}
 		}
-		return &kapotv1.ScalarValue{Type: strt, Value: &kapotv1.ScalarValue_StringValue{StringValue: v.(string)}}
+		return &kapotv1.ScalarValue{Type: wiretest.StrType(), Value: &kapotv1.ScalarValue_StringValue{StringValue: v.(string)}}
 	}
 	values := func(names []string, types []*kapotv1.DataType, rows [][]*kapotv1.ScalarValue) *kapotv1.PhysicalPlanNode {
 		v := &kapotv1.ValuesNode{Schema: &kapotv1.Schema{}}
@@ -205,21 +201,21 @@ func TestHashJoinMultiKey(t *testing.T) {
 		return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Values{Values: v}}
 	}
 	// build (k, n, s), probe (pk, pn, ps)
-	build := values([]string{"k", "n", "s"}, []*kapotv1.DataType{i64t, i64t, strt}, [][]*kapotv1.ScalarValue{
+	build := values([]string{"k", "n", "s"}, []*kapotv1.DataType{wiretest.I64Type(), wiretest.I64Type(), wiretest.StrType()}, [][]*kapotv1.ScalarValue{
 		{ival(1), ival(10), sval("a")}, {ival(1), ival(11), sval("b")}, {ival(2), ival(20), sval("c")},
 		{ival(2), ival(nil), sval("d")}, {ival(3), ival(30), sval(nil)}, {ival(1), ival(10), sval("e")},
 	})
-	probe := values([]string{"pk", "pn", "ps"}, []*kapotv1.DataType{i64t, i64t, strt}, [][]*kapotv1.ScalarValue{
+	probe := values([]string{"pk", "pn", "ps"}, []*kapotv1.DataType{wiretest.I64Type(), wiretest.I64Type(), wiretest.StrType()}, [][]*kapotv1.ScalarValue{
 		{ival(1), ival(10), sval("a")}, {ival(1), ival(11), sval("a")}, {ival(2), ival(nil), sval("d")},
 		{ival(2), ival(20), sval("x")}, {ival(3), ival(30), sval(nil)}, {ival(4), ival(40), sval("z")},
 		{ival(-1), ival(10), sval("a")}, {ival(1), ival(-22), sval("a")},
 	})
 	// The same with a negative build key: the two integer keys are not
 	// packed into one (probe rows above test the packed path's bounds).
-	negBuild := values([]string{"k", "n", "s"}, []*kapotv1.DataType{i64t, i64t, strt}, [][]*kapotv1.ScalarValue{
+	negBuild := values([]string{"k", "n", "s"}, []*kapotv1.DataType{wiretest.I64Type(), wiretest.I64Type(), wiretest.StrType()}, [][]*kapotv1.ScalarValue{
 		{ival(1), ival(10), sval("a")}, {ival(-1), ival(10), sval("m")}, {ival(1), ival(-22), sval("n")}, {ival(2), ival(nil), sval("d")},
 	})
-	intInt := []*kapotv1.JoinOn{{Left: col("k"), Right: col("pk")}, {Left: col("n"), Right: col("pn")}}
+	intInt := []*kapotv1.JoinOn{{Left: wiretest.Col("k"), Right: wiretest.Col("pk")}, {Left: wiretest.Col("n"), Right: wiretest.Col("pn")}}
 	cases := map[string]struct {
 		build *kapotv1.PhysicalPlanNode
 		on    []*kapotv1.JoinOn
@@ -227,7 +223,7 @@ func TestHashJoinMultiKey(t *testing.T) {
 	}{
 		"int, int": {build, intInt,
 			[]string{"1|10|a|1|10|a", "1|10|e|1|10|a", "1|11|b|1|11|a", "2|20|c|2|20|x", "3|30|NULL|3|30|NULL"}},
-		"int, int, string": {build, []*kapotv1.JoinOn{{Left: col("k"), Right: col("pk")}, {Left: col("n"), Right: col("pn")}, {Left: col("s"), Right: col("ps")}},
+		"int, int, string": {build, []*kapotv1.JoinOn{{Left: wiretest.Col("k"), Right: wiretest.Col("pk")}, {Left: wiretest.Col("n"), Right: wiretest.Col("pn")}, {Left: wiretest.Col("s"), Right: wiretest.Col("ps")}},
 			[]string{"1|10|a|1|10|a"}},
 		"int, int with negative keys": {negBuild, intInt,
 			[]string{"-1|10|m|-1|10|a", "1|-22|n|1|-22|a", "1|10|a|1|10|a"}},
@@ -257,7 +253,7 @@ func TestHashJoinBuildRanges(t *testing.T) {
 	probe := func() *kapotv1.PhysicalPlanNode {
 		return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_CsvScan{CsvScan: &kapotv1.CsvScanNode{
 			FileGroups: []*kapotv1.FileGroup{{Paths: []string{a}}, {Paths: []string{b}}}, HasHeader: true,
-			Schema: &kapotv1.Schema{Fields: []*kapotv1.Field{{Name: "cid", Type: i64t}, {Name: "name", Type: strt, Nullable: true}}}}}}
+			Schema: &kapotv1.Schema{Fields: []*kapotv1.Field{{Name: "cid", Type: wiretest.I64Type()}, {Name: "name", Type: wiretest.StrType(), Nullable: true}}}}}}
 	}
 	ranges := []*kapotv1.KeyRange{{Lo: 10, Hi: 20}, {Lo: 30, Hi: 40}}
 	for _, jt := range []kapotv1.JoinType{kapotv1.JoinType_JOIN_TYPE_INNER, kapotv1.JoinType_JOIN_TYPE_RIGHT,
@@ -281,11 +277,13 @@ func TestHashJoinBuildRanges(t *testing.T) {
 		})
 	}
 	bad := map[string]func(*kapotv1.HashJoinNode){
-		"left semi join":     func(h *kapotv1.HashJoinNode) { h.JoinType = kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI },
-		"partitioned":        func(h *kapotv1.HashJoinNode) { h.Mode = kapotv1.JoinMode_JOIN_MODE_PARTITIONED },
-		"one range too few":  func(h *kapotv1.HashJoinNode) { h.BuildRanges = ranges[:1] },
-		"key out of range":   func(h *kapotv1.HashJoinNode) { h.BuildRangeKey = 1 },
-		"not an integer key": func(h *kapotv1.HashJoinNode) { h.On[0] = &kapotv1.JoinOn{Left: strLit("x"), Right: col("name")} },
+		"left semi join":    func(h *kapotv1.HashJoinNode) { h.JoinType = kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI },
+		"partitioned":       func(h *kapotv1.HashJoinNode) { h.Mode = kapotv1.JoinMode_JOIN_MODE_PARTITIONED },
+		"one range too few": func(h *kapotv1.HashJoinNode) { h.BuildRanges = ranges[:1] },
+		"key out of range":  func(h *kapotv1.HashJoinNode) { h.BuildRangeKey = 1 },
+		"not an integer key": func(h *kapotv1.HashJoinNode) {
+			h.On[0] = &kapotv1.JoinOn{Left: wiretest.Str("x"), Right: wiretest.Col("name")}
+		},
 	}
 	for name, mutate := range bad {
 		n := joinNode(ordersValues(), probe(), kapotv1.JoinType_JOIN_TYPE_INNER, kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT, nil)

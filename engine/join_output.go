@@ -8,6 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/engine/kernel"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -104,4 +105,16 @@ func (o *hashJoinOp) withNulls(left, right arrow.RecordBatch, n int) arrow.Recor
 		c.Release()
 	}
 	return out
+}
+
+func emptyBatch(schema *arrow.Schema) arrow.RecordBatch {
+	cols := make([]arrow.Array, schema.NumFields())
+	for i, f := range schema.Fields() {
+		cols[i] = array.MakeArrayOfNull(memory.DefaultAllocator, f.Type, 0)
+	}
+	b := array.NewRecordBatch(schema, cols, 0)
+	for _, c := range cols {
+		c.Release()
+	}
+	return b
 }

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/kapot-go/kapot/engine/internal/wiretest"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -15,8 +16,8 @@ func nestedLoop(l, r *kapotv1.PhysicalPlanNode, jt kapotv1.JoinType, filter *kap
 func TestNestedLoopJoin(t *testing.T) {
 	// orders.amt BETWEEN customers.cid*10 AND customers.cid*10+100, a band join.
 	band := &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Between{Between: &kapotv1.BetweenExpr{
-		Expr: col("amt"), Low: bin(col("cid"), kapotv1.BinaryOp_BINARY_OP_MUL, i64(10)),
-		High: bin(bin(col("cid"), kapotv1.BinaryOp_BINARY_OP_MUL, i64(10)), kapotv1.BinaryOp_BINARY_OP_ADD, i64(100))}}}
+		Expr: wiretest.Col("amt"), Low: wiretest.Bin(wiretest.Col("cid"), kapotv1.BinaryOp_BINARY_OP_MUL, wiretest.I64(10)),
+		High: wiretest.Bin(wiretest.Bin(wiretest.Col("cid"), kapotv1.BinaryOp_BINARY_OP_MUL, wiretest.I64(10)), kapotv1.BinaryOp_BINARY_OP_ADD, wiretest.I64(100))}}}
 	cases := []struct {
 		name   string
 		jt     kapotv1.JoinType
@@ -77,7 +78,7 @@ func TestNestedLoopJoin(t *testing.T) {
 		tc.BatchSize = 8192
 		// 120000 pairs; a filter keeps i = j.
 		got := run(t, nestedLoop(intValues("a", a...), intValues("b", b...), kapotv1.JoinType_JOIN_TYPE_INNER,
-			bin(col("a"), kapotv1.BinaryOp_BINARY_OP_EQ, col("b"))), tc)
+			wiretest.Bin(wiretest.Col("a"), kapotv1.BinaryOp_BINARY_OP_EQ, wiretest.Col("b"))), tc)
 		if len(got) != 300 {
 			t.Fatalf("got %d rows, want 300", len(got))
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/engine/alloc"
+	"github.com/kapot-go/kapot/engine/internal/wiretest"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/wire"
 )
@@ -24,7 +25,7 @@ func coalesceNode(in *kapotv1.PhysicalPlanNode) *kapotv1.PhysicalPlanNode {
 
 // intValues is a one-column (name x) values node; nil is a null.
 func intValues(name string, vals ...any) *kapotv1.PhysicalPlanNode {
-	v := &kapotv1.ValuesNode{Schema: &kapotv1.Schema{Fields: []*kapotv1.Field{{Name: name, Type: i64t, Nullable: true}}}}
+	v := &kapotv1.ValuesNode{Schema: &kapotv1.Schema{Fields: []*kapotv1.Field{{Name: name, Type: wiretest.I64Type(), Nullable: true}}}}
 	for _, x := range vals {
 		v.Rows = append(v.Rows, &kapotv1.ValuesRow{Values: []*kapotv1.ScalarValue{ival(x)}})
 	}
@@ -102,7 +103,7 @@ func TestCoalesceBatches(t *testing.T) {
 	}
 	src := coalesceNode(&kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Union{Union: &kapotv1.UnionNode{Inputs: ones}}})
 	n := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_CoalesceBatches{CoalesceBatches: &kapotv1.CoalesceBatchesNode{
-		Input:           &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Filter{Filter: &kapotv1.FilterNode{Input: src, Predicate: bin(col("x"), kapotv1.BinaryOp_BINARY_OP_NEQ, i64(5))}}},
+		Input:           &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Filter{Filter: &kapotv1.FilterNode{Input: src, Predicate: wiretest.Bin(wiretest.Col("x"), kapotv1.BinaryOp_BINARY_OP_NEQ, wiretest.I64(5))}}},
 		TargetBatchSize: 4}}}
 	p, err := FromProto(n)
 	if err != nil {
@@ -142,7 +143,7 @@ func TestRepartition(t *testing.T) {
 	}
 	vals = append(vals, nil)
 	for _, scheme := range []*kapotv1.Partitioning{
-		{Scheme: &kapotv1.Partitioning_Hash{Hash: &kapotv1.HashPartitioning{Exprs: []*kapotv1.PhysicalExprNode{col("x")}, PartitionCount: 3}}},
+		{Scheme: &kapotv1.Partitioning_Hash{Hash: &kapotv1.HashPartitioning{Exprs: []*kapotv1.PhysicalExprNode{wiretest.Col("x")}, PartitionCount: 3}}},
 		{Scheme: &kapotv1.Partitioning_RoundRobin{RoundRobin: &kapotv1.RoundRobinPartitioning{PartitionCount: 3}}},
 	} {
 		t.Run(fmt.Sprintf("%T", scheme.GetScheme()), func(t *testing.T) {
@@ -247,7 +248,7 @@ func TestShuffleWriterSpillsWithinBudget(t *testing.T) {
 	tc.Metrics = &Metrics{}
 	writer := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ShuffleWriter{ShuffleWriter: &kapotv1.ShuffleWriterNode{
 		JobId: "job1", StageId: 1, Input: in,
-		Partitioning: &kapotv1.Partitioning{Scheme: &kapotv1.Partitioning_Hash{Hash: &kapotv1.HashPartitioning{Exprs: []*kapotv1.PhysicalExprNode{col("s")}, PartitionCount: 4}}},
+		Partitioning: &kapotv1.Partitioning{Scheme: &kapotv1.Partitioning_Hash{Hash: &kapotv1.HashPartitioning{Exprs: []*kapotv1.PhysicalExprNode{wiretest.Col("s")}, PartitionCount: 4}}},
 	}}}
 	wp, err := FromProto(writer)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/kapot-go/kapot/engine/alloc"
+	"github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/wire"
@@ -21,7 +22,7 @@ import (
 type parquetFormat struct {
 	projection []string
 	batchSize  int64
-	pruner     *rowGroupPruner
+	pruner     *expr.RowGroupPruner
 	nodeID     *int        // set once the plan is built
 	pre        []prefilter // from the filter above, if any
 	out        *arrow.Schema
@@ -62,7 +63,7 @@ func newParquetScan(n *kapotv1.ParquetScanNode, o BuildOptions) (ExecutionPlan, 
 	if err != nil {
 		return nil, fmt.Errorf("Parquet scan %s: %w", path, err)
 	}
-	pruner, err := newRowGroupPruner(n.GetPruningPredicate(), schema)
+	pruner, err := expr.NewRowGroupPruner(n.GetPruningPredicate(), schema)
 	if err != nil {
 		return nil, fmt.Errorf("Parquet scan pruning predicate: %w", err)
 	}
@@ -126,7 +127,7 @@ func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskCo
 		rowGroups = make([]int, 0, pf.NumRowGroups())
 		lo, hi := part.share.rowGroups(pf.MetaData())
 		for rg := lo; rg < hi; rg++ {
-			if (f.pruner == nil || f.pruner.keep(pf, rg)) && (split == nil || split.keep(pf, rg)) {
+			if (f.pruner == nil || f.pruner.Keep(pf, rg)) && (split == nil || split.keep(pf, rg)) {
 				rowGroups = append(rowGroups, rg)
 			}
 		}

@@ -6,6 +6,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kapot-go/kapot/engine/expr"
 )
 
 // prefilter is a conjunct of the filter right above a Parquet scan that
@@ -27,8 +29,8 @@ import (
 // TPC-H Q3's l_shipdate > … keeps half of lineitem; Q6's conjuncts
 // together 2 %.
 type prefilter struct {
-	col  int  // in the scan's output
-	pred Expr // bound to the scan's output schema
+	col  int       // in the scan's output
+	pred expr.Expr // bound to the scan's output schema
 	// values: evaluated over the column's values (a date or number
 	// column); else over a dictionary's (a string column).
 	values bool
@@ -51,7 +53,7 @@ func pushPrefilters(f *Filter) {
 	}
 	pf.pre, pf.out = nil, s.schema
 	for _, c := range f.conjuncts {
-		for _, e := range andTerms(c) {
+		for _, e := range expr.AndTerms(c) {
 			if col, ok := prefilterColumn(e, s.schema); ok {
 				pf.pre = append(pf.pre, prefilter{col: col, pred: e, values: s.schema.Field(col).Type.ID() != arrow.STRING})
 			}
@@ -60,47 +62,16 @@ func pushPrefilters(f *Filter) {
 	s.format = pf
 }
 
-// andTerms splits e at its top-level ANDs.
-func andTerms(e Expr) []Expr {
-	if f, ok := e.(*funcExpr); ok && (f.name == "and_kleene" || f.name == "and") && len(f.args) == 2 {
-		return append(andTerms(f.args[0]), andTerms(f.args[1])...)
-	}
-	return []Expr{e}
-}
-
 // prefilterColumn returns the one column e tests, a string, date or
 // number column, when e only compares it with constants and cannot fail
 // (see cannotFail, the filter's own test for conjuncts it may evaluate
 // early).
-func prefilterColumn(e Expr, schema *arrow.Schema) (int, bool) {
-	if !cannotFail(e) {
+func prefilterColumn(e expr.Expr, schema *arrow.Schema) (int, bool) {
+	if !expr.CannotFail(e) {
 		return 0, false
 	}
-	col := -1
-	var walk func(e Expr) bool
-	walk = func(e Expr) bool {
-		var args []Expr
-		switch x := e.(type) {
-		case *columnExpr:
-			if col >= 0 && col != x.index {
-				return false
-			}
-			col = x.index
-		case *inListExpr:
-			args = []Expr{x.in}
-		case *funcExpr:
-			args = x.args
-		case *kernelExpr:
-			args = x.args
-		}
-		for _, a := range args {
-			if !walk(a) {
-				return false
-			}
-		}
-		return true
-	}
-	if !walk(e) || col < 0 || col >= schema.NumFields() {
+	col, ok := expr.OnlyColumn(e)
+	if !ok || col >= schema.NumFields() {
 		return 0, false
 	}
 	switch schema.Field(col).Type.ID() {

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 
+	"github.com/kapot-go/kapot/engine/internal/wiretest"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -68,16 +69,16 @@ func TestParquetPrefilter(t *testing.T) {
 		keep      func(r row) bool
 		prefilter bool
 	}{
-		{"in list", inList(col("mode"), false, strLit("AIR"), strLit("AIR REG")), func(r row) bool { return is(r, "AIR", "AIR REG") }, true},
-		{"equal and a number", bin(bin(col("mode"), kapotv1.BinaryOp_BINARY_OP_EQ, strLit("MAIL")), kapotv1.BinaryOp_BINARY_OP_AND, bin(col("n"), kapotv1.BinaryOp_BINARY_OP_GT, i64(4))),
+		{"in list", wiretest.InList(wiretest.Col("mode"), false, wiretest.Str("AIR"), wiretest.Str("AIR REG")), func(r row) bool { return is(r, "AIR", "AIR REG") }, true},
+		{"equal and a number", wiretest.Bin(wiretest.Bin(wiretest.Col("mode"), kapotv1.BinaryOp_BINARY_OP_EQ, wiretest.Str("MAIL")), kapotv1.BinaryOp_BINARY_OP_AND, wiretest.Bin(wiretest.Col("n"), kapotv1.BinaryOp_BINARY_OP_GT, wiretest.I64(4))),
 			func(r row) bool { return is(r, "MAIL") && r.n > 4 }, true},
-		{"or is null keeps nulls", bin(bin(col("mode"), kapotv1.BinaryOp_BINARY_OP_EQ, strLit("SHIP")), kapotv1.BinaryOp_BINARY_OP_OR,
-			&kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_IsNull{IsNull: &kapotv1.IsNullExpr{Expr: col("mode")}}}),
+		{"or is null keeps nulls", wiretest.Bin(wiretest.Bin(wiretest.Col("mode"), kapotv1.BinaryOp_BINARY_OP_EQ, wiretest.Str("SHIP")), kapotv1.BinaryOp_BINARY_OP_OR,
+			&kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_IsNull{IsNull: &kapotv1.IsNullExpr{Expr: wiretest.Col("mode")}}}),
 			func(r row) bool { return r.mode == nil || *r.mode == "SHIP" }, true},
-		{"not equal drops nulls and empty", bin(col("mode"), kapotv1.BinaryOp_BINARY_OP_NEQ, strLit("")), func(r row) bool { return r.mode != nil && *r.mode != "" }, true},
-		{"like", like(col("mode"), "%AI%", false, false), func(r row) bool { return r.mode != nil && strings.Contains(*r.mode, "AI") }, true},
-		{"plain pages: filter only", bin(col("plain"), kapotv1.BinaryOp_BINARY_OP_EQ, strLit("RAIL")), func(r row) bool { return r.plain == "RAIL" }, false},
-		{"two columns: not a prefilter", bin(col("mode"), kapotv1.BinaryOp_BINARY_OP_EQ, col("plain")), func(r row) bool { return r.mode != nil && *r.mode == r.plain }, false},
+		{"not equal drops nulls and empty", wiretest.Bin(wiretest.Col("mode"), kapotv1.BinaryOp_BINARY_OP_NEQ, wiretest.Str("")), func(r row) bool { return r.mode != nil && *r.mode != "" }, true},
+		{"like", wiretest.Like(wiretest.Col("mode"), "%AI%", false, false), func(r row) bool { return r.mode != nil && strings.Contains(*r.mode, "AI") }, true},
+		{"plain pages: filter only", wiretest.Bin(wiretest.Col("plain"), kapotv1.BinaryOp_BINARY_OP_EQ, wiretest.Str("RAIL")), func(r row) bool { return r.plain == "RAIL" }, false},
+		{"two columns: not a prefilter", wiretest.Bin(wiretest.Col("mode"), kapotv1.BinaryOp_BINARY_OP_EQ, wiretest.Col("plain")), func(r row) bool { return r.mode != nil && *r.mode == r.plain }, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -162,10 +163,10 @@ func TestParquetValuePrefilter(t *testing.T) {
 	rec.Release()
 
 	date := func(d int64) *kapotv1.PhysicalExprNode {
-		return litNode(&kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_DATE32}, Value: &kapotv1.ScalarValue_IntValue{IntValue: d}})
+		return wiretest.Lit(&kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_DATE32}, Value: &kapotv1.ScalarValue_IntValue{IntValue: d}})
 	}
 	and := func(l, r *kapotv1.PhysicalExprNode) *kapotv1.PhysicalExprNode {
-		return bin(l, kapotv1.BinaryOp_BINARY_OP_AND, r)
+		return wiretest.Bin(l, kapotv1.BinaryOp_BINARY_OP_AND, r)
 	}
 	str := func(r row) string {
 		n := "NULL"
@@ -181,18 +182,18 @@ func TestParquetValuePrefilter(t *testing.T) {
 		keep      func(r row) bool
 		prefilter bool
 	}{
-		{"date", bin(col("d"), kapotv1.BinaryOp_BINARY_OP_GT, date(9300)), func(r row) bool { return r.d > 9300 }, true},
-		{"date range and decimal between", and(and(bin(col("d"), kapotv1.BinaryOp_BINARY_OP_GTE, date(9100)), bin(col("d"), kapotv1.BinaryOp_BINARY_OP_LT, date(9200))),
-			and(bin(col("p"), kapotv1.BinaryOp_BINARY_OP_GTE, decLit("5", 15, 2)), bin(col("p"), kapotv1.BinaryOp_BINARY_OP_LTE, decLit("7", 15, 2)))),
+		{"date", wiretest.Bin(wiretest.Col("d"), kapotv1.BinaryOp_BINARY_OP_GT, date(9300)), func(r row) bool { return r.d > 9300 }, true},
+		{"date range and decimal between", and(and(wiretest.Bin(wiretest.Col("d"), kapotv1.BinaryOp_BINARY_OP_GTE, date(9100)), wiretest.Bin(wiretest.Col("d"), kapotv1.BinaryOp_BINARY_OP_LT, date(9200))),
+			and(wiretest.Bin(wiretest.Col("p"), kapotv1.BinaryOp_BINARY_OP_GTE, wiretest.Dec("5", 15, 2)), wiretest.Bin(wiretest.Col("p"), kapotv1.BinaryOp_BINARY_OP_LTE, wiretest.Dec("7", 15, 2)))),
 			func(r row) bool { return r.d >= 9100 && r.d < 9200 && r.p >= 5 && r.p <= 7 }, true},
-		{"integer or null", bin(bin(col("n"), kapotv1.BinaryOp_BINARY_OP_GT, i64(6)), kapotv1.BinaryOp_BINARY_OP_OR,
-			&kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_IsNull{IsNull: &kapotv1.IsNullExpr{Expr: col("n")}}}),
+		{"integer or null", wiretest.Bin(wiretest.Bin(wiretest.Col("n"), kapotv1.BinaryOp_BINARY_OP_GT, wiretest.I64(6)), kapotv1.BinaryOp_BINARY_OP_OR,
+			&kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_IsNull{IsNull: &kapotv1.IsNullExpr{Expr: wiretest.Col("n")}}}),
 			func(r row) bool { return r.n == nil || *r.n > 6 }, true},
-		{"integer drops nulls", bin(col("n"), kapotv1.BinaryOp_BINARY_OP_LT, i64(3)), func(r row) bool { return r.n != nil && *r.n < 3 }, true},
-		{"dictionary string then decimal", and(bin(col("s"), kapotv1.BinaryOp_BINARY_OP_EQ, strLit("MAIL")), bin(col("q"), kapotv1.BinaryOp_BINARY_OP_LT, decLit("5000000", 15, 2))),
+		{"integer drops nulls", wiretest.Bin(wiretest.Col("n"), kapotv1.BinaryOp_BINARY_OP_LT, wiretest.I64(3)), func(r row) bool { return r.n != nil && *r.n < 3 }, true},
+		{"dictionary string then decimal", and(wiretest.Bin(wiretest.Col("s"), kapotv1.BinaryOp_BINARY_OP_EQ, wiretest.Str("MAIL")), wiretest.Bin(wiretest.Col("q"), kapotv1.BinaryOp_BINARY_OP_LT, wiretest.Dec("5000000", 15, 2))),
 			func(r row) bool { return r.s == "MAIL" && r.q < 5000000 }, true},
-		{"nothing passes", bin(col("d"), kapotv1.BinaryOp_BINARY_OP_LT, date(0)), func(r row) bool { return false }, true},
-		{"two columns: not a prefilter", bin(col("p"), kapotv1.BinaryOp_BINARY_OP_LT, col("q")), func(r row) bool { return r.p < r.q }, false},
+		{"nothing passes", wiretest.Bin(wiretest.Col("d"), kapotv1.BinaryOp_BINARY_OP_LT, date(0)), func(r row) bool { return false }, true},
+		{"two columns: not a prefilter", wiretest.Bin(wiretest.Col("p"), kapotv1.BinaryOp_BINARY_OP_LT, wiretest.Col("q")), func(r row) bool { return r.p < r.q }, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

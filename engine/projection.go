@@ -7,24 +7,26 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/kapot-go/kapot/engine/expr"
 )
 
 // Projection computes one output column per expression.
 type Projection struct {
 	input  ExecutionPlan
-	exprs  []Expr
+	exprs  []expr.Expr
 	schema *arrow.Schema
 }
 
 var _ ExecutionPlan = (*Projection)(nil)
 
 // NewProjection binds exprs (with output names) over input.
-func NewProjection(input ExecutionPlan, exprs []Expr, names []string) (*Projection, error) {
+func NewProjection(input ExecutionPlan, exprs []expr.Expr, names []string) (*Projection, error) {
 	fields := make([]arrow.Field, len(exprs))
 	for i, e := range exprs {
 		name := e.String()
-		if c, ok := e.(*columnExpr); ok {
-			name = c.name
+		if n, ok := expr.ColumnName(e); ok {
+			name = n
 		}
 		if i < len(names) && names[i] != "" {
 			name = names[i]

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/kapot-go/kapot/engine/internal/wiretest"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -67,36 +68,36 @@ func writeRowGroups(t *testing.T) string {
 func TestParquetRowGroupPruning(t *testing.T) {
 	path := writeRowGroups(t)
 	dateLit := func(d int64) *kapotv1.PhysicalExprNode {
-		return litNode(&kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_DATE32}, Value: &kapotv1.ScalarValue_IntValue{IntValue: d}})
+		return wiretest.Lit(&kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_DATE32}, Value: &kapotv1.ScalarValue_IntValue{IntValue: d}})
 	}
 	op := func(l *kapotv1.PhysicalExprNode, o kapotv1.BinaryOp, r *kapotv1.PhysicalExprNode) *kapotv1.PhysicalExprNode {
-		return bin(l, o, r)
+		return wiretest.Bin(l, o, r)
 	}
-	isNull := &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_IsNull{IsNull: &kapotv1.IsNullExpr{Expr: col("note")}}}
+	isNull := &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_IsNull{IsNull: &kapotv1.IsNullExpr{Expr: wiretest.Col("note")}}}
 	cases := []struct {
 		name string
 		pred *kapotv1.PhysicalExprNode
 		read int64 // row groups read
 	}{
 		{"none", nil, 4},
-		{"id < 300", op(col("id"), kapotv1.BinaryOp_BINARY_OP_LT, i64(300)), 2},
-		{"id < 250", op(col("id"), kapotv1.BinaryOp_BINARY_OP_LT, i64(250)), 1},
-		{"literal first", op(i64(749), kapotv1.BinaryOp_BINARY_OP_LT, col("id")), 1},
-		{"id = 600", op(col("id"), kapotv1.BinaryOp_BINARY_OP_EQ, i64(600)), 1},
-		{"id > 5000", op(col("id"), kapotv1.BinaryOp_BINARY_OP_GT, i64(5000)), 0},
-		{"decimal price >= 7.50", op(col("price"), kapotv1.BinaryOp_BINARY_OP_GTE, decLit("750", 15, 2)), 1},
-		{"decimal price <= 2.4999 at scale 4", op(col("price"), kapotv1.BinaryOp_BINARY_OP_LTE, decLit("24999", 15, 4)), 1},
-		{"date between", &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Between{Between: &kapotv1.BetweenExpr{Expr: col("day"), Low: dateLit(10001), High: dateLit(10002)}}}, 2},
-		{"string in list", inList(col("tag"), false, strLit("g0"), strLit("g3"), strLit("zz")), 2},
+		{"id < 300", op(wiretest.Col("id"), kapotv1.BinaryOp_BINARY_OP_LT, wiretest.I64(300)), 2},
+		{"id < 250", op(wiretest.Col("id"), kapotv1.BinaryOp_BINARY_OP_LT, wiretest.I64(250)), 1},
+		{"literal first", op(wiretest.I64(749), kapotv1.BinaryOp_BINARY_OP_LT, wiretest.Col("id")), 1},
+		{"id = 600", op(wiretest.Col("id"), kapotv1.BinaryOp_BINARY_OP_EQ, wiretest.I64(600)), 1},
+		{"id > 5000", op(wiretest.Col("id"), kapotv1.BinaryOp_BINARY_OP_GT, wiretest.I64(5000)), 0},
+		{"decimal price >= 7.50", op(wiretest.Col("price"), kapotv1.BinaryOp_BINARY_OP_GTE, wiretest.Dec("750", 15, 2)), 1},
+		{"decimal price <= 2.4999 at scale 4", op(wiretest.Col("price"), kapotv1.BinaryOp_BINARY_OP_LTE, wiretest.Dec("24999", 15, 4)), 1},
+		{"date between", &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Between{Between: &kapotv1.BetweenExpr{Expr: wiretest.Col("day"), Low: dateLit(10001), High: dateLit(10002)}}}, 2},
+		{"string in list", wiretest.InList(wiretest.Col("tag"), false, wiretest.Str("g0"), wiretest.Str("g3"), wiretest.Str("zz")), 2},
 		// Sets sent as values prune by their bounds.
-		{"int set", inSet(col("id"), false, []int64{260, 400, 499}, nil), 1},
-		{"int set beyond", inSet(col("id"), false, []int64{1000, 5000}, nil), 0},
-		{"int set wide", inSet(col("id"), false, []int64{3, 900}, nil), 4},
-		{"string set", inSet(col("tag"), false, nil, []string{"g1", "g2"}), 2},
-		{"string set not in", inSet(col("tag"), true, nil, []string{"g1", "g2"}), 4},
-		{"or", op(op(col("id"), kapotv1.BinaryOp_BINARY_OP_LT, i64(10)), kapotv1.BinaryOp_BINARY_OP_OR, op(col("tag"), kapotv1.BinaryOp_BINARY_OP_EQ, strLit("g2"))), 2},
+		{"int set", wiretest.InSet(wiretest.Col("id"), false, []int64{260, 400, 499}, nil), 1},
+		{"int set beyond", wiretest.InSet(wiretest.Col("id"), false, []int64{1000, 5000}, nil), 0},
+		{"int set wide", wiretest.InSet(wiretest.Col("id"), false, []int64{3, 900}, nil), 4},
+		{"string set", wiretest.InSet(wiretest.Col("tag"), false, nil, []string{"g1", "g2"}), 2},
+		{"string set not in", wiretest.InSet(wiretest.Col("tag"), true, nil, []string{"g1", "g2"}), 4},
+		{"or", op(op(wiretest.Col("id"), kapotv1.BinaryOp_BINARY_OP_LT, wiretest.I64(10)), kapotv1.BinaryOp_BINARY_OP_OR, op(wiretest.Col("tag"), kapotv1.BinaryOp_BINARY_OP_EQ, wiretest.Str("g2"))), 2},
 		{"is null", isNull, 1},
-		{"unprunable", op(bin(col("id"), kapotv1.BinaryOp_BINARY_OP_MOD, i64(7)), kapotv1.BinaryOp_BINARY_OP_EQ, i64(0)), 4},
+		{"unprunable", op(wiretest.Bin(wiretest.Col("id"), kapotv1.BinaryOp_BINARY_OP_MOD, wiretest.I64(7)), kapotv1.BinaryOp_BINARY_OP_EQ, wiretest.I64(0)), 4},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

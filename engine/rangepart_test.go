@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/engine/internal/wiretest"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -34,7 +35,7 @@ func TestRangePartitioning(t *testing.T) {
 	bld.Release()
 	defer b.Release()
 	ranges := []*kapotv1.KeyRange{{Lo: 10, Hi: 19}, {Lo: 0, Hi: 9}, {Lo: 30, Hi: 39}, {Lo: 5, Hi: 1}}
-	p, err := newPartitioning(&kapotv1.Partitioning{Scheme: &kapotv1.Partitioning_Range{Range: &kapotv1.RangePartitioning{Expr: col("k"), Ranges: ranges}}}, schema)
+	p, err := newPartitioning(&kapotv1.Partitioning{Scheme: &kapotv1.Partitioning_Range{Range: &kapotv1.RangePartitioning{Expr: wiretest.Col("k"), Ranges: ranges}}}, schema)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,9 +74,9 @@ func TestRangePartitioning(t *testing.T) {
 		name string
 		r    *kapotv1.RangePartitioning
 	}{
-		{"overlap", &kapotv1.RangePartitioning{Expr: col("k"), Ranges: []*kapotv1.KeyRange{{Lo: 0, Hi: 10}, {Lo: 10, Hi: 20}}}},
-		{"string key", &kapotv1.RangePartitioning{Expr: col("s"), Ranges: ranges}},
-		{"no ranges", &kapotv1.RangePartitioning{Expr: col("k")}},
+		{"overlap", &kapotv1.RangePartitioning{Expr: wiretest.Col("k"), Ranges: []*kapotv1.KeyRange{{Lo: 0, Hi: 10}, {Lo: 10, Hi: 20}}}},
+		{"string key", &kapotv1.RangePartitioning{Expr: wiretest.Col("s"), Ranges: ranges}},
+		{"no ranges", &kapotv1.RangePartitioning{Expr: wiretest.Col("k")}},
 		{"no key", &kapotv1.RangePartitioning{Ranges: ranges}},
 	} {
 		if _, err := newPartitioning(&kapotv1.Partitioning{Scheme: &kapotv1.Partitioning_Range{Range: c.r}}, schema); !errors.Is(err, ErrInvalidPlan) {

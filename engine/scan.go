@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/kapot-go/kapot/engine/alloc"
+	"github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -266,7 +267,7 @@ func project(schema *arrow.Schema, names []string) ([]int, *arrow.Schema, error)
 	for i, n := range names {
 		is := schema.FieldIndices(n)
 		if len(is) != 1 {
-			return nil, nil, fmt.Errorf("projected column %q not found in file columns (%s): %w", n, fieldNames(schema), ErrInvalidPlan)
+			return nil, nil, fmt.Errorf("projected column %q not found in file columns (%s): %w", n, expr.FieldNames(schema), ErrInvalidPlan)
 		}
 		idx[i] = is[0]
 		fields[i] = schema.Field(is[0])

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/engine/kernel"
 	"github.com/kapot-go/kapot/engine/rowkey"
 	"github.com/kapot-go/kapot/internal/config"
@@ -35,7 +36,7 @@ const DefaultShuffleWriteBuffer = 64 << 20
 // partitioning is a bound Partitioning: how rows map to output partitions.
 type partitioning struct {
 	kind  string // "none", "single", "hash", "round_robin", "range"
-	exprs []Expr
+	exprs []expr.Expr
 	n     int
 	// ranges are a range partitioning's ranges, sorted by lo, each with
 	// its partition.
@@ -70,7 +71,7 @@ func newPartitioning(p *kapotv1.Partitioning, schema *arrow.Schema) (*partitioni
 		}
 		out := &partitioning{kind: "hash", n: n}
 		for _, e := range s.Hash.GetExprs() {
-			x, err := ExprFromProto(e, schema)
+			x, err := expr.FromProto(e, schema)
 			if err != nil {
 				return nil, fmt.Errorf("hash partitioning key: %w", err)
 			}
@@ -94,14 +95,14 @@ func newRangePartitioning(r *kapotv1.RangePartitioning, schema *arrow.Schema) (*
 	if r.GetExpr() == nil {
 		return nil, fmt.Errorf("range partitioning without a key: %w", ErrInvalidPlan)
 	}
-	x, err := ExprFromProto(r.GetExpr(), schema)
+	x, err := expr.FromProto(r.GetExpr(), schema)
 	if err != nil {
 		return nil, fmt.Errorf("range partitioning key: %w", err)
 	}
 	if dt := x.DataType(); !arrow.IsSignedInteger(dt.ID()) {
 		return nil, fmt.Errorf("range partitioning key is %s, not a signed integer: %w", x.DataType(), ErrInvalidPlan)
 	}
-	out := &partitioning{kind: "range", n: n, exprs: []Expr{x}}
+	out := &partitioning{kind: "range", n: n, exprs: []expr.Expr{x}}
 	for i, kr := range r.GetRanges() {
 		if kr.GetLo() <= kr.GetHi() {
 			out.ranges = append(out.ranges, partRange{lo: kr.GetLo(), hi: kr.GetHi(), part: int32(i)})

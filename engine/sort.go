@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/engine/alloc"
+	"github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/engine/kernel"
 	"github.com/kapot-go/kapot/engine/rowkey"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -21,7 +22,7 @@ import (
 
 // SortKey is one bound sort key.
 type SortKey struct {
-	Expr       Expr
+	Expr       expr.Expr
 	Descending bool
 	NullsFirst bool
 }
@@ -65,7 +66,7 @@ func emptyArray(t arrow.DataType) arrow.Array {
 func newSort(input ExecutionPlan, n *kapotv1.SortNode) (*Sort, error) {
 	keys := make([]SortKey, len(n.GetExprs()))
 	for i, k := range n.GetExprs() {
-		e, err := ExprFromProto(k.GetExpr(), input.Schema())
+		e, err := expr.FromProto(k.GetExpr(), input.Schema())
 		if err != nil {
 			return nil, fmt.Errorf("sort key %d: %w", i, err)
 		}

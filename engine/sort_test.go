@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/engine/alloc"
+	"github.com/kapot-go/kapot/engine/internal/wiretest"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -25,13 +26,13 @@ func sortNode(in *kapotv1.PhysicalPlanNode, fetch *int64, keys ...*kapotv1.SortE
 }
 
 func key(name string, desc, nullsFirst bool) *kapotv1.SortExprNode {
-	return &kapotv1.SortExprNode{Expr: col(name), Descending: desc, NullsFirst: nullsFirst}
+	return &kapotv1.SortExprNode{Expr: wiretest.Col(name), Descending: desc, NullsFirst: nullsFirst}
 }
 
 func projectCols(in *kapotv1.PhysicalPlanNode, names ...string) *kapotv1.PhysicalPlanNode {
 	p := &kapotv1.ProjectionNode{Input: in}
 	for _, n := range names {
-		p.Exprs = append(p.Exprs, col(n))
+		p.Exprs = append(p.Exprs, wiretest.Col(n))
 	}
 	return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Projection{Projection: p}}
 }
@@ -74,7 +75,7 @@ func TestSort(t *testing.T) {
 			[]string{"3.25|plum", "2|pear", "2|pear"}},
 		{"fetch 0", sortNode(sales(), i64p(0), key("qty", false, false)), nil},
 		{"empty input", sortNode(&kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Filter{Filter: &kapotv1.FilterNode{
-			Input: sales(), Predicate: bin(col("qty"), kapotv1.BinaryOp_BINARY_OP_GT, i64(99))}}}, nil, key("qty", false, false)), nil},
+			Input: sales(), Predicate: wiretest.Bin(wiretest.Col("qty"), kapotv1.BinaryOp_BINARY_OP_GT, wiretest.I64(99))}}}, nil, key("qty", false, false)), nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -152,7 +153,7 @@ func spillInput(t *testing.T, n int) *kapotv1.PhysicalPlanNode {
 	}
 	return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_CsvScan{CsvScan: &kapotv1.CsvScanNode{
 		FileGroups: []*kapotv1.FileGroup{{Paths: []string{path}}}, HasHeader: true, BatchSize: 100,
-		Schema: &kapotv1.Schema{Fields: []*kapotv1.Field{{Name: "v", Type: i64t, Nullable: true}, {Name: "s", Type: strt}, {Name: "id", Type: i64t}}}}}}
+		Schema: &kapotv1.Schema{Fields: []*kapotv1.Field{{Name: "v", Type: wiretest.I64Type(), Nullable: true}, {Name: "s", Type: wiretest.StrType()}, {Name: "id", Type: wiretest.I64Type()}}}}}}
 }
 
 func TestSortSpillsAndMerges(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/scalar"
 
+	"github.com/kapot-go/kapot/engine/expr"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/wire"
 )
@@ -33,7 +34,7 @@ func newValues(n *kapotv1.ValuesNode) (*Values, error) {
 		}
 		row := make([]scalar.Scalar, len(r.GetValues()))
 		for j, sv := range r.GetValues() {
-			s, err := ScalarFromProto(sv)
+			s, err := expr.ScalarFromProto(sv)
 			if err != nil {
 				return nil, fmt.Errorf("values: row %d column %d: %w", i, j, err)
 			}

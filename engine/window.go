@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/scalar"
 
+	"github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/engine/rowkey"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -23,7 +24,7 @@ import (
 // returns the input's columns followed by one column per function.
 type Window struct {
 	input   ExecutionPlan
-	partBy  []Expr
+	partBy  []expr.Expr
 	orderBy []SortKey
 	fns     []windowFunc
 	schema  *arrow.Schema
@@ -32,7 +33,7 @@ type Window struct {
 type windowFunc struct {
 	fn     kapotv1.WindowFunction
 	agg    kapotv1.AggregateFunction
-	arg    Expr // nil: count(*), ranking functions
+	arg    expr.Expr // nil: count(*), ranking functions
 	offset int64
 	def    scalar.Scalar // lag/lead default; nil: NULL
 	frame  *windowFrame  // nil: the default frame
@@ -45,14 +46,14 @@ func newWindow(input ExecutionPlan, n *kapotv1.WindowNode) (*Window, error) {
 	in := input.Schema()
 	w := &Window{input: input}
 	for i, p := range n.GetPartitionBy() {
-		e, err := ExprFromProto(p, in)
+		e, err := expr.FromProto(p, in)
 		if err != nil {
 			return nil, fmt.Errorf("window partition key %d: %w", i, err)
 		}
 		w.partBy = append(w.partBy, e)
 	}
 	for i, k := range n.GetOrderBy() {
-		e, err := ExprFromProto(k.GetExpr(), in)
+		e, err := expr.FromProto(k.GetExpr(), in)
 		if err != nil {
 			return nil, fmt.Errorf("window order key %d: %w", i, err)
 		}
@@ -66,7 +67,7 @@ func newWindow(input ExecutionPlan, n *kapotv1.WindowNode) (*Window, error) {
 	for i, f := range n.GetFunctions() {
 		wf := windowFunc{fn: f.GetFn(), agg: f.GetAggregate(), offset: f.GetOffset()}
 		if f.GetArg() != nil {
-			e, err := ExprFromProto(f.GetArg(), in)
+			e, err := expr.FromProto(f.GetArg(), in)
 			if err != nil {
 				return nil, fmt.Errorf("window function %d: %w", i, err)
 			}
@@ -117,7 +118,7 @@ func (wf *windowFunc) resolve(f *kapotv1.WindowFunctionNode, ordered bool) error
 		}
 		wf.typ = wf.arg.DataType()
 		if d := f.GetDefaultValue(); d != nil {
-			s, err := ScalarFromProto(d)
+			s, err := expr.ScalarFromProto(d)
 			if err != nil {
 				return err
 			}
@@ -361,7 +362,7 @@ func (o *windowOp) Close() error {
 // sorted) and returns rec's columns followed by theirs.
 func (w *Window) compute(ctx context.Context, tc *TaskContext, rec arrow.RecordBatch) (arrow.RecordBatch, error) {
 	mem := tc.Mem
-	eval := func(es []Expr) ([]arrow.Array, error) {
+	eval := func(es []expr.Expr) ([]arrow.Array, error) {
 		out := make([]arrow.Array, 0, len(es))
 		for _, e := range es {
 			a, err := e.Eval(ctx, mem, rec)
@@ -378,7 +379,7 @@ func (w *Window) compute(ctx context.Context, tc *TaskContext, rec arrow.RecordB
 		return nil, err
 	}
 	defer releaseAll(parts)
-	orderExprs := make([]Expr, len(w.orderBy))
+	orderExprs := make([]expr.Expr, len(w.orderBy))
 	for i, k := range w.orderBy {
 		orderExprs[i] = k.Expr
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/engine/internal/wiretest"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -88,7 +89,7 @@ func TestWindowStreamsPartitions(t *testing.T) {
 				}
 			}()
 			agg := func(fn kapotv1.AggregateFunction) *kapotv1.WindowFunctionNode {
-				return &kapotv1.WindowFunctionNode{Fn: kapotv1.WindowFunction_WINDOW_FUNCTION_AGGREGATE, Aggregate: fn, Arg: col("v")}
+				return &kapotv1.WindowFunctionNode{Fn: kapotv1.WindowFunction_WINDOW_FUNCTION_AGGREGATE, Aggregate: fn, Arg: wiretest.Col("v")}
 			}
 			whole := agg(kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM)
 			whole.Frame = &kapotv1.WindowFrame{Units: kapotv1.WindowFrameUnits_WINDOW_FRAME_UNITS_ROWS,
@@ -99,11 +100,11 @@ func TestWindowStreamsPartitions(t *testing.T) {
 				Start: &kapotv1.WindowFrameBound{Kind: kapotv1.WindowFrameBoundKind_WINDOW_FRAME_BOUND_KIND_UNBOUNDED_PRECEDING},
 				End:   &kapotv1.WindowFrameBound{Kind: kapotv1.WindowFrameBoundKind_WINDOW_FRAME_BOUND_KIND_CURRENT_ROW}}
 			w, err := newWindow(src, &kapotv1.WindowNode{
-				PartitionBy: []*kapotv1.PhysicalExprNode{col("k")},
+				PartitionBy: []*kapotv1.PhysicalExprNode{wiretest.Col("k")},
 				Functions: []*kapotv1.WindowFunctionNode{
 					{Fn: kapotv1.WindowFunction_WINDOW_FUNCTION_ROW_NUMBER, Name: "rn"},
 					whole, running,
-					{Fn: kapotv1.WindowFunction_WINDOW_FUNCTION_LAG, Arg: col("v"), Offset: 1, Name: "lag"},
+					{Fn: kapotv1.WindowFunction_WINDOW_FUNCTION_LAG, Arg: wiretest.Col("v"), Offset: 1, Name: "lag"},
 				}})
 			if err != nil {
 				t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/scalar"
 
+	"github.com/kapot-go/kapot/engine/expr"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -79,7 +80,7 @@ func (fr *windowFrame) bound(p *kapotv1.WindowFrameBound, orderKeys []arrow.Data
 	default:
 		return b, fmt.Errorf("bound kind %v: %w", b.kind, ErrInvalidPlan)
 	}
-	s, err := ScalarFromProto(p.GetOffset())
+	s, err := expr.ScalarFromProto(p.GetOffset())
 	if err != nil {
 		return b, err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/kapot-go/kapot/engine/alloc"
+	"github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/engine/kernel"
 	"github.com/kapot-go/kapot/errs"
 	"github.com/kapot-go/kapot/objstore"
@@ -258,7 +259,7 @@ func (o *writerOp) write(ctx context.Context, b arrow.RecordBatch) error {
 			if col.IsNull(r) {
 				sb.WriteString(HiveNull)
 			} else {
-				sb.WriteString(HiveEscape(FormatValue(col, r)))
+				sb.WriteString(HiveEscape(expr.FormatValue(col, r)))
 			}
 		}
 		k := sb.String()

@@ -8,7 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/kapot-go/kapot/engine"
+	physexpr "github.com/kapot-go/kapot/engine/expr"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/wire"
 )
@@ -201,7 +201,7 @@ func (b *binder) resolve(e *expr) error {
 	if err != nil {
 		return err
 	}
-	x, err := engine.ExprFromProto(p, arrow.NewSchema(fields, nil))
+	x, err := physexpr.FromProto(p, arrow.NewSchema(fields, nil))
 	if err != nil {
 		return err
 	}
@@ -215,7 +215,7 @@ func (b *binder) resolve(e *expr) error {
 // fold replaces a constant expression by its value, computed once at plan
 // time (date '1994-01-01' + interval '1' year, 0.06 - 0.01, …). It leaves
 // e alone when evaluation fails: the error then shows when the query runs.
-func (b *binder) fold(e *expr, x engine.Expr) {
+func (b *binder) fold(e *expr, x physexpr.Expr) {
 	mem := memory.NewGoAllocator()
 	batch := array.NewRecordBatch(arrow.NewSchema(nil, nil), nil, 1)
 	defer batch.Release()

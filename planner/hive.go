@@ -12,7 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/catalog"
-	"github.com/kapot-go/kapot/engine"
+	physexpr "github.com/kapot-go/kapot/engine/expr"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/wire"
 )
@@ -240,7 +240,7 @@ func (p *lowerer) pruneHive(in lowered, pred *expr) (lowered, error) {
 			if err != nil {
 				return lowered{}, err
 			}
-			e, err := engine.ExprFromProto(pe, schema)
+			e, err := physexpr.FromProto(pe, schema)
 			if err != nil {
 				return lowered{}, err
 			}

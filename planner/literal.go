@@ -12,6 +12,7 @@ import (
 	pg "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/kapot-go/kapot/engine"
+	physexpr "github.com/kapot-go/kapot/engine/expr"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/wire"
 )
@@ -219,7 +220,7 @@ func clockMicros(f string) (int64, bool) {
 // timestampLiteral builds TIMESTAMP '…' (TIMESTAMPTZ, TIMESTAMP_NS) from
 // its text.
 func timestampLiteral(s string, t *arrow.TimestampType, pos int32) (*expr, error) {
-	v, err := engine.ParseTimestamp(s, t)
+	v, err := physexpr.ParseTimestamp(s, t)
 	if err != nil {
 		return nil, errAt(pos, err, "%v", err)
 	}

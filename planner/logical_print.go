@@ -7,7 +7,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
-	"github.com/kapot-go/kapot/engine"
+	physexpr "github.com/kapot-go/kapot/engine/expr"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -267,7 +267,7 @@ func (pr *logicalPrinter) expr(e *expr) string {
 	if err != nil {
 		return fmt.Sprintf("<%v>", err)
 	}
-	x, err := engine.ExprFromProto(p, arrow.NewSchema(fields, nil))
+	x, err := physexpr.FromProto(p, arrow.NewSchema(fields, nil))
 	if err != nil {
 		return fmt.Sprintf("<%v>", err)
 	}

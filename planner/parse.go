@@ -11,6 +11,7 @@ import (
 
 	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/engine"
+	physexpr "github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/errs"
 )
 
@@ -399,7 +400,7 @@ func Placeholders(sql string, at func(start, end, n int)) error {
 // by name: kind is scalar, aggregate or window.
 func Functions() [][2]string {
 	var out [][2]string
-	for _, n := range engine.FunctionNames() {
+	for _, n := range physexpr.FunctionNames() {
 		out = append(out, [2]string{n, "scalar"})
 	}
 	for n := range aggFuncs {

@@ -16,7 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
-	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/internal/config"
 )
 
@@ -54,7 +54,7 @@ func rows(b arrow.RecordBatch, each func(row []string, r int) error) error {
 	for r := 0; r < int(b.NumRows()); r++ {
 		row := make([]string, b.NumCols())
 		for c := range row {
-			row[c] = engine.FormatValue(b.Column(c), r)
+			row[c] = expr.FormatValue(b.Column(c), r)
 		}
 		if err := each(row, r); err != nil {
 			return err

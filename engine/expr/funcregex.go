@@ -1,4 +1,4 @@
-package engine
+package expr
 
 import (
 	"fmt"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/kapot-go/kapot/errs"
 )
 
 // Regular expressions (RE2 syntax, as DuckDB's, which uses RE2 too) and
@@ -122,7 +124,7 @@ func (c *regexCache) get(p string) (*regexp.Regexp, error) {
 	}
 	r, err := regexp.Compile(p)
 	if err != nil {
-		return nil, fmt.Errorf("invalid regular expression %q: %v: %w", p, err, ErrInvalidPlan)
+		return nil, fmt.Errorf("invalid regular expression %q: %v: %w", p, err, errs.ErrInvalidPlan)
 	}
 	c.mu.Lock()
 	if len(c.m) < 256 {

@@ -1,4 +1,4 @@
-package engine
+package expr
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kapot-go/kapot/errs"
 )
 
 // argKind is what a row function takes in an argument position.
@@ -49,7 +51,7 @@ func rowFunc(display string, args []Expr, kinds []argKind, out arrow.DataType, f
 	for i, a := range args {
 		k := kinds[min(i, len(kinds)-1)]
 		if !k.accepts(a.DataType()) {
-			return nil, fmt.Errorf("argument %d must be %s, not %s: %w", i+1, k, a.DataType(), ErrInvalidPlan)
+			return nil, fmt.Errorf("argument %d must be %s, not %s: %w", i+1, k, a.DataType(), errs.ErrInvalidPlan)
 		}
 	}
 	return &kernelExpr{display: display, args: args, typ: out,
@@ -116,7 +118,7 @@ func rowGetter(ctx context.Context, arr arrow.Array, k argKind) (func(int) any, 
 		}
 		return func(i int) any { return v.Value(i) }, v.Release, nil
 	}
-	c, err := castTo(ctx, arr, arrow.PrimitiveTypes.Float64)
+	c, err := CastArray(ctx, arr, arrow.PrimitiveTypes.Float64)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -144,7 +146,7 @@ func appendValue(b array.Builder, v any) error {
 	case *array.Date32Builder:
 		bb.Append(v.(arrow.Date32))
 	default:
-		return fmt.Errorf("internal: row function result of type %s: %w", b.Type(), ErrNotSupported)
+		return fmt.Errorf("internal: row function result of type %s: %w", b.Type(), errs.ErrNotSupported)
 	}
 	return nil
 }

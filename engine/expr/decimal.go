@@ -1,4 +1,4 @@
-package engine
+package expr
 
 import (
 	"fmt"
@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/scalar"
 
 	"github.com/kapot-go/kapot/engine/alloc"
+	"github.com/kapot-go/kapot/errs"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -57,13 +58,16 @@ func decimalResultType(op kapotv1.BinaryOp, l, r *arrow.Decimal128Type) (*arrow.
 		s = s1 + s2
 		p = p1 + p2 + 1
 	default:
-		return nil, fmt.Errorf("decimal %v: %w", op, ErrNotSupported)
+		return nil, fmt.Errorf("decimal %v: %w", op, errs.ErrNotSupported)
 	}
 	if s > maxDecimalPrecision {
-		return nil, fmt.Errorf("decimal(%d,%d) %v decimal(%d,%d): result scale %d exceeds 38: %w", p1, s1, op, p2, s2, s, ErrNotSupported)
+		return nil, fmt.Errorf("decimal(%d,%d) %v decimal(%d,%d): result scale %d exceeds 38: %w", p1, s1, op, p2, s2, s, errs.ErrNotSupported)
 	}
 	return &arrow.Decimal128Type{Precision: min(p, maxDecimalPrecision), Scale: s}, nil
 }
+
+// Pow10 is 10^k as a decimal128, for 0 <= k <= 38.
+func Pow10(k int32) decimal128.Num { return pow10[k] }
 
 var pow10 = func() [39]decimal128.Num {
 	var out [39]decimal128.Num
@@ -118,7 +122,7 @@ func decimalValues(arr arrow.Array) ([]decimal128.Num, error) {
 			out[i] = decimal128.FromU64(v)
 		}
 	default:
-		return nil, fmt.Errorf("decimal operand %s: %w", arr.DataType(), ErrNotSupported)
+		return nil, fmt.Errorf("decimal operand %s: %w", arr.DataType(), errs.ErrNotSupported)
 	}
 	return out, nil
 }
@@ -215,7 +219,7 @@ func decimalCompute(mem memory.Allocator, op kapotv1.BinaryOp, l, r decimalSide,
 			out[i] = v
 		}
 	default:
-		return nil, fmt.Errorf("decimal %v: %w", op, ErrNotSupported)
+		return nil, fmt.Errorf("decimal %v: %w", op, errs.ErrNotSupported)
 	}
 	if !resultAlwaysFits(op, lt, rtIn, rt) {
 		for i, v := range out {

@@ -1,4 +1,4 @@
-package engine
+package expr
 
 import (
 	"context"
@@ -20,6 +20,7 @@ import (
 	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/engine/kernel"
 	"github.com/kapot-go/kapot/engine/rowkey"
+	"github.com/kapot-go/kapot/errs"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -64,7 +65,7 @@ func compileLike(pattern string, escape rune, fold bool) (likeMatcher, error) {
 		}
 	}
 	if escaped {
-		return nil, fmt.Errorf("LIKE pattern %q ends with the escape character: %w", pattern, ErrInvalidPlan)
+		return nil, fmt.Errorf("LIKE pattern %q ends with the escape character: %w", pattern, errs.ErrInvalidPlan)
 	}
 	segs = append(segs, cur.String())
 	re.WriteString(`$`)
@@ -107,17 +108,17 @@ func compileLike(pattern string, escape rune, fold bool) (likeMatcher, error) {
 // newLikeExpr binds [NOT] LIKE / ILIKE with a literal pattern.
 func newLikeExpr(in Expr, x *kapotv1.LikeExpr, pattern Expr) (Expr, error) {
 	if !isString(in.DataType()) {
-		return nil, fmt.Errorf("LIKE over %s: operand must be a string: %w", in.DataType(), ErrInvalidPlan)
+		return nil, fmt.Errorf("LIKE over %s: operand must be a string: %w", in.DataType(), errs.ErrInvalidPlan)
 	}
 	p, ok := literalString(pattern)
 	if !ok {
-		return nil, fmt.Errorf("LIKE pattern %s must be a non-null string literal: %w", pattern, ErrNotSupported)
+		return nil, fmt.Errorf("LIKE pattern %s must be a non-null string literal: %w", pattern, errs.ErrNotSupported)
 	}
 	escape := '\\'
 	if x.GetEscape() != "" {
 		r, size := utf8.DecodeRuneInString(x.GetEscape())
 		if size != len(x.GetEscape()) {
-			return nil, fmt.Errorf("LIKE escape %q must be one character: %w", x.GetEscape(), ErrInvalidPlan)
+			return nil, fmt.Errorf("LIKE escape %q must be one character: %w", x.GetEscape(), errs.ErrInvalidPlan)
 		}
 		escape = r
 	}
@@ -148,7 +149,7 @@ func newLikeExpr(in Expr, x *kapotv1.LikeExpr, pattern Expr) (Expr, error) {
 // newInListExpr binds expr [NOT] IN (list) with SQL null semantics.
 func newInListExpr(in Expr, list []Expr, negated bool) (Expr, error) {
 	if len(list) == 0 {
-		return nil, fmt.Errorf("IN list is empty: %w", ErrInvalidPlan)
+		return nil, fmt.Errorf("IN list is empty: %w", errs.ErrInvalidPlan)
 	}
 	allLiteral := true
 	for _, e := range list {
@@ -189,7 +190,7 @@ func newInListExpr(in Expr, list []Expr, negated bool) (Expr, error) {
 		if !arrow.TypeEqual(v.DataType(), t) {
 			c, err := v.CastTo(t)
 			if err != nil {
-				return nil, fmt.Errorf("IN list value %s does not convert to %s: %w", v, t, ErrInvalidPlan)
+				return nil, fmt.Errorf("IN list value %s does not convert to %s: %w", v, t, errs.ErrInvalidPlan)
 			}
 			v = c
 		}
@@ -387,7 +388,7 @@ func newNegativeExpr(in Expr) (Expr, error) {
 			}}, nil
 	}
 	if !arrow.IsInteger(t.ID()) && !arrow.IsFloating(t.ID()) && t.ID() != arrow.DECIMAL128 {
-		return nil, fmt.Errorf("negation of %s: operand must be numeric: %w", t, ErrInvalidPlan)
+		return nil, fmt.Errorf("negation of %s: operand must be numeric: %w", t, errs.ErrInvalidPlan)
 	}
 	return bindArrowFunc("negate", "-", []Expr{in}, nil)
 }
@@ -538,7 +539,7 @@ func newModExpr(l, r Expr) (Expr, error) {
 				return bld.NewArray(), nil
 			}}, nil
 	}
-	return nil, fmt.Errorf("%s %% %s: operands must be numeric: %w", lt, rt, ErrInvalidPlan)
+	return nil, fmt.Errorf("%s %% %s: operands must be numeric: %w", lt, rt, errs.ErrInvalidPlan)
 }
 
 // tryCast converts d to t, giving null for values that do not convert

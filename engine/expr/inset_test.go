@@ -1,4 +1,4 @@
-package engine
+package expr
 
 import (
 	"context"
@@ -11,12 +11,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/engine/alloc"
+	"github.com/kapot-go/kapot/engine/internal/wiretest"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
-
-func inSet(e *kapotv1.PhysicalExprNode, negated bool, ints []int64, strs []string) *kapotv1.PhysicalExprNode {
-	return &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_InList{InList: &kapotv1.InListExpr{Expr: e, Negated: negated, IntSet: ints, StringSet: strs}}}
-}
 
 // TestInSet: an IN list sent as a set of values answers as the same list
 // of literals would: SQL's nulls, values the column's type cannot hold
@@ -45,13 +42,13 @@ func TestInSet(t *testing.T) {
 		e          *kapotv1.PhysicalExprNode
 		want, text string
 	}{
-		{inSet(col("i"), false, big, nil), "[false false (null) true true]", "i@0 IN (-7, 2147483647)"},
-		{inSet(col("i"), true, big, nil), "[true true (null) false false]", "i@0 NOT IN (-7, 2147483647)"},
-		{inSet(col("i"), false, []int64{1 << 40}, nil), "[false false (null) false false]", "i@0 IN ()"},
-		{inSet(col("s"), false, nil, []string{"it's", "", "zz"}), "[false false (null) true true]", "s@1 IN ('it''s', '', 'zz')"},
-		{inSet(col("l"), true, nil, []string{"it's", "", "zz"}), "[true true (null) false false]", "l@2 NOT IN ('it''s', '', 'zz')"},
+		{wiretest.InSet(wiretest.Col("i"), false, big, nil), "[false false (null) true true]", "i@0 IN (-7, 2147483647)"},
+		{wiretest.InSet(wiretest.Col("i"), true, big, nil), "[true true (null) false false]", "i@0 NOT IN (-7, 2147483647)"},
+		{wiretest.InSet(wiretest.Col("i"), false, []int64{1 << 40}, nil), "[false false (null) false false]", "i@0 IN ()"},
+		{wiretest.InSet(wiretest.Col("s"), false, nil, []string{"it's", "", "zz"}), "[false false (null) true true]", "s@1 IN ('it''s', '', 'zz')"},
+		{wiretest.InSet(wiretest.Col("l"), true, nil, []string{"it's", "", "zz"}), "[true true (null) false false]", "l@2 NOT IN ('it''s', '', 'zz')"},
 	} {
-		ex, err := ExprFromProto(c.e, schema)
+		ex, err := FromProto(c.e, schema)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,9 +66,9 @@ func TestInSet(t *testing.T) {
 	}
 	// A set of a type the column does not compare with, or both a list
 	// and a set, is a bad plan.
-	for _, e := range []*kapotv1.PhysicalExprNode{inSet(col("s"), false, []int64{1}, nil), inSet(col("i"), false, nil, []string{"a"}),
-		{Expr: &kapotv1.PhysicalExprNode_InList{InList: &kapotv1.InListExpr{Expr: col("i"), List: []*kapotv1.PhysicalExprNode{i64(1)}, IntSet: []int64{2}}}}} {
-		if _, err := ExprFromProto(e, schema); err == nil {
+	for _, e := range []*kapotv1.PhysicalExprNode{wiretest.InSet(wiretest.Col("s"), false, []int64{1}, nil), wiretest.InSet(wiretest.Col("i"), false, nil, []string{"a"}),
+		{Expr: &kapotv1.PhysicalExprNode_InList{InList: &kapotv1.InListExpr{Expr: wiretest.Col("i"), List: []*kapotv1.PhysicalExprNode{wiretest.I64(1)}, IntSet: []int64{2}}}}} {
+		if _, err := FromProto(e, schema); err == nil {
 			t.Errorf("%v: no error", e)
 		}
 	}
@@ -80,7 +77,7 @@ func TestInSet(t *testing.T) {
 	for i := range many {
 		many[i] = int64(i)
 	}
-	ex, err := ExprFromProto(inSet(col("i"), false, many, nil), schema)
+	ex, err := FromProto(wiretest.InSet(wiretest.Col("i"), false, many, nil), schema)
 	if err != nil {
 		t.Fatal(err)
 	}

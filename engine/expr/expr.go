@@ -1,4 +1,4 @@
-package engine
+package expr
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/scalar"
 
 	"github.com/kapot-go/kapot/engine/kernel"
+	"github.com/kapot-go/kapot/errs"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/wire"
 )
@@ -29,10 +30,10 @@ type Expr interface {
 	evalDatum(ctx context.Context, batch arrow.RecordBatch) (compute.Datum, error)
 }
 
-// ExprFromProto binds a wire expression to schema.
-func ExprFromProto(e *kapotv1.PhysicalExprNode, schema *arrow.Schema) (Expr, error) {
+// FromProto binds a wire expression to schema.
+func FromProto(e *kapotv1.PhysicalExprNode, schema *arrow.Schema) (Expr, error) {
 	if e == nil {
-		return nil, fmt.Errorf("expression missing: %w", ErrInvalidPlan)
+		return nil, fmt.Errorf("expression missing: %w", errs.ErrInvalidPlan)
 	}
 	switch x := e.GetExpr().(type) {
 	case *kapotv1.PhysicalExprNode_Column:
@@ -44,26 +45,26 @@ func ExprFromProto(e *kapotv1.PhysicalExprNode, schema *arrow.Schema) (Expr, err
 		}
 		return &literalExpr{value: s}, nil
 	case *kapotv1.PhysicalExprNode_Binary:
-		l, err := ExprFromProto(x.Binary.GetLeft(), schema)
+		l, err := FromProto(x.Binary.GetLeft(), schema)
 		if err != nil {
 			return nil, err
 		}
-		r, err := ExprFromProto(x.Binary.GetRight(), schema)
+		r, err := FromProto(x.Binary.GetRight(), schema)
 		if err != nil {
 			return nil, err
 		}
 		return newBinaryExpr(l, x.Binary.GetOp(), r)
 	case *kapotv1.PhysicalExprNode_Not:
-		in, err := ExprFromProto(x.Not.GetExpr(), schema)
+		in, err := FromProto(x.Not.GetExpr(), schema)
 		if err != nil {
 			return nil, err
 		}
 		if in.DataType().ID() != arrow.BOOL {
-			return nil, fmt.Errorf("NOT of %s: operand must be boolean: %w", in.DataType(), ErrInvalidPlan)
+			return nil, fmt.Errorf("NOT of %s: operand must be boolean: %w", in.DataType(), errs.ErrInvalidPlan)
 		}
 		return &funcExpr{name: "not", args: []Expr{in}, typ: arrow.FixedWidthTypes.Boolean, display: "NOT"}, nil
 	case *kapotv1.PhysicalExprNode_IsNull:
-		in, err := ExprFromProto(x.IsNull.GetExpr(), schema)
+		in, err := FromProto(x.IsNull.GetExpr(), schema)
 		if err != nil {
 			return nil, err
 		}
@@ -73,7 +74,7 @@ func ExprFromProto(e *kapotv1.PhysicalExprNode, schema *arrow.Schema) (Expr, err
 		}
 		return &funcExpr{name: name, args: []Expr{in}, typ: arrow.FixedWidthTypes.Boolean, display: display}, nil
 	case *kapotv1.PhysicalExprNode_Cast:
-		in, err := ExprFromProto(x.Cast.GetExpr(), schema)
+		in, err := FromProto(x.Cast.GetExpr(), schema)
 		if err != nil {
 			return nil, err
 		}
@@ -92,11 +93,11 @@ func ExprFromProto(e *kapotv1.PhysicalExprNode, schema *arrow.Schema) (Expr, err
 			compute.CanCast(in.DataType(), t))
 		textToDecimal := t.ID() == arrow.DECIMAL128 && isString(in.DataType())
 		if !toText && !textToDecimal && !isTimeCast(in.DataType(), t) && !compute.CanCast(in.DataType(), t) {
-			return nil, fmt.Errorf("cast %s to %s: %w", in.DataType(), t, ErrNotSupported)
+			return nil, fmt.Errorf("cast %s to %s: %w", in.DataType(), t, errs.ErrNotSupported)
 		}
 		return &castExpr{in: in, to: t, safe: x.Cast.GetSafe()}, nil
 	case *kapotv1.PhysicalExprNode_Negative:
-		in, err := ExprFromProto(x.Negative.GetExpr(), schema)
+		in, err := FromProto(x.Negative.GetExpr(), schema)
 		if err != nil {
 			return nil, err
 		}
@@ -104,13 +105,13 @@ func ExprFromProto(e *kapotv1.PhysicalExprNode, schema *arrow.Schema) (Expr, err
 	case *kapotv1.PhysicalExprNode_CaseWhen:
 		return caseFromProto(x.CaseWhen, schema)
 	case *kapotv1.PhysicalExprNode_InList:
-		in, err := ExprFromProto(x.InList.GetExpr(), schema)
+		in, err := FromProto(x.InList.GetExpr(), schema)
 		if err != nil {
 			return nil, err
 		}
 		if ints, strs := x.InList.GetIntSet(), x.InList.GetStringSet(); ints != nil || strs != nil {
 			if len(x.InList.GetList()) > 0 || ints != nil && strs != nil {
-				return nil, fmt.Errorf("IN has both a list and a set: %w", ErrInvalidPlan)
+				return nil, fmt.Errorf("IN has both a list and a set: %w", errs.ErrInvalidPlan)
 			}
 			return newInSetExpr(in, ints, strs, x.InList.GetNegated())
 		}
@@ -138,7 +139,7 @@ func ExprFromProto(e *kapotv1.PhysicalExprNode, schema *arrow.Schema) (Expr, err
 		}
 		return bindFunction(x.Function.GetName(), args)
 	default:
-		return nil, fmt.Errorf("expression %T: %w", x, ErrNotSupported)
+		return nil, fmt.Errorf("expression %T: %w", x, errs.ErrNotSupported)
 	}
 }
 
@@ -146,7 +147,7 @@ func exprsFromProto(es []*kapotv1.PhysicalExprNode, schema *arrow.Schema) ([]Exp
 	out := make([]Expr, len(es))
 	for i, e := range es {
 		var err error
-		if out[i], err = ExprFromProto(e, schema); err != nil {
+		if out[i], err = FromProto(e, schema); err != nil {
 			return nil, err
 		}
 	}
@@ -156,19 +157,19 @@ func exprsFromProto(es []*kapotv1.PhysicalExprNode, schema *arrow.Schema) ([]Exp
 // caseFromProto binds CASE; with an operand each WHEN becomes operand = when.
 func caseFromProto(c *kapotv1.CaseExpr, schema *arrow.Schema) (Expr, error) {
 	if len(c.GetWhenThen()) == 0 {
-		return nil, fmt.Errorf("CASE without WHEN: %w", ErrInvalidPlan)
+		return nil, fmt.Errorf("CASE without WHEN: %w", errs.ErrInvalidPlan)
 	}
 	var operand Expr
 	if c.GetOperand() != nil {
 		var err error
-		if operand, err = ExprFromProto(c.GetOperand(), schema); err != nil {
+		if operand, err = FromProto(c.GetOperand(), schema); err != nil {
 			return nil, err
 		}
 	}
 	out := &caseExpr{}
 	var results []Expr
 	for _, wt := range c.GetWhenThen() {
-		w, err := ExprFromProto(wt.GetWhen(), schema)
+		w, err := FromProto(wt.GetWhen(), schema)
 		if err != nil {
 			return nil, err
 		}
@@ -178,9 +179,9 @@ func caseFromProto(c *kapotv1.CaseExpr, schema *arrow.Schema) (Expr, error) {
 			}
 		}
 		if w.DataType().ID() != arrow.BOOL {
-			return nil, fmt.Errorf("CASE WHEN %s is %s, not boolean: %w", w, w.DataType(), ErrInvalidPlan)
+			return nil, fmt.Errorf("CASE WHEN %s is %s, not boolean: %w", w, w.DataType(), errs.ErrInvalidPlan)
 		}
-		t, err := ExprFromProto(wt.GetThen(), schema)
+		t, err := FromProto(wt.GetThen(), schema)
 		if err != nil {
 			return nil, err
 		}
@@ -189,7 +190,7 @@ func caseFromProto(c *kapotv1.CaseExpr, schema *arrow.Schema) (Expr, error) {
 		results = append(results, t)
 	}
 	if c.GetElseExpr() != nil {
-		e, err := ExprFromProto(c.GetElseExpr(), schema)
+		e, err := FromProto(c.GetElseExpr(), schema)
 		if err != nil {
 			return nil, err
 		}
@@ -212,7 +213,7 @@ func materialize(ctx context.Context, mem memory.Allocator, d compute.Datum, n i
 	case *compute.ScalarDatum:
 		return scalar.MakeArrayFromScalar(v.Value, n, mem)
 	default:
-		return nil, fmt.Errorf("expression produced %s: %w", d.Kind(), ErrNotSupported)
+		return nil, fmt.Errorf("expression produced %s: %w", d.Kind(), errs.ErrNotSupported)
 	}
 }
 
@@ -238,21 +239,21 @@ func newColumnExpr(c *kapotv1.ColumnExpr, schema *arrow.Schema) (*columnExpr, er
 		idxs := schema.FieldIndices(c.GetName())
 		switch len(idxs) {
 		case 0:
-			return nil, fmt.Errorf("column %q not found in input (%s): %w", c.GetName(), fieldNames(schema), ErrInvalidPlan)
+			return nil, fmt.Errorf("column %q not found in input (%s): %w", c.GetName(), FieldNames(schema), errs.ErrInvalidPlan)
 		case 1:
 			idx = idxs[0]
 		default:
-			return nil, fmt.Errorf("column %q is ambiguous in input (%s): %w", c.GetName(), fieldNames(schema), ErrInvalidPlan)
+			return nil, fmt.Errorf("column %q is ambiguous in input (%s): %w", c.GetName(), FieldNames(schema), errs.ErrInvalidPlan)
 		}
 	}
 	if idx < 0 || idx >= schema.NumFields() {
-		return nil, fmt.Errorf("column index %d out of range for %d input columns: %w", idx, schema.NumFields(), ErrInvalidPlan)
+		return nil, fmt.Errorf("column index %d out of range for %d input columns: %w", idx, schema.NumFields(), errs.ErrInvalidPlan)
 	}
 	f := schema.Field(idx)
 	return &columnExpr{index: idx, name: f.Name, typ: f.Type}, nil
 }
 
-func fieldNames(s *arrow.Schema) string {
+func FieldNames(s *arrow.Schema) string {
 	out := ""
 	for i, f := range s.Fields() {
 		if i > 0 {
@@ -443,12 +444,12 @@ func newBinaryExpr(l Expr, op kapotv1.BinaryOp, r Expr) (Expr, error) {
 	}
 	f, ok := binaryFuncs[op]
 	if !ok {
-		return nil, fmt.Errorf("binary operator %v: %w", op, ErrNotSupported)
+		return nil, fmt.Errorf("binary operator %v: %w", op, errs.ErrNotSupported)
 	}
 	switch op {
 	case kapotv1.BinaryOp_BINARY_OP_AND, kapotv1.BinaryOp_BINARY_OP_OR:
 		if l.DataType().ID() != arrow.BOOL || r.DataType().ID() != arrow.BOOL {
-			return nil, fmt.Errorf("%s %s %s: operands must be boolean, got %s and %s: %w", l, f.display, r, l.DataType(), r.DataType(), ErrInvalidPlan)
+			return nil, fmt.Errorf("%s %s %s: operands must be boolean, got %s and %s: %w", l, f.display, r, l.DataType(), r.DataType(), errs.ErrInvalidPlan)
 		}
 	}
 	e, err := bindArrowFunc(f.fn, f.display, []Expr{l, r}, nil)
@@ -456,18 +457,6 @@ func newBinaryExpr(l Expr, op kapotv1.BinaryOp, r Expr) (Expr, error) {
 		return nil, fmt.Errorf("%s %s %s (%s, %s): %w", l, f.display, r, l.DataType(), r.DataType(), err)
 	}
 	return e, nil
-}
-
-func emptyBatch(schema *arrow.Schema) arrow.RecordBatch {
-	cols := make([]arrow.Array, schema.NumFields())
-	for i, f := range schema.Fields() {
-		cols[i] = array.MakeArrayOfNull(memory.DefaultAllocator, f.Type, 0)
-	}
-	b := array.NewRecordBatch(schema, cols, 0)
-	for _, c := range cols {
-		c.Release()
-	}
-	return b
 }
 
 // decimalText is the text castTextToDecimal takes: a plain or exponent

@@ -1,4 +1,4 @@
-package engine
+package expr
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/scalar"
 
 	"github.com/kapot-go/kapot/engine/kernel"
+	"github.com/kapot-go/kapot/errs"
 )
 
 // castExpr converts its input to another type.
@@ -150,7 +151,7 @@ func mapDatum(ctx context.Context, d compute.Datum, f func(memory.Allocator, arr
 		}
 		return compute.NewDatum(v), nil
 	}
-	return nil, fmt.Errorf("datum of kind %s: %w", d.Kind(), ErrNotSupported)
+	return nil, fmt.Errorf("datum of kind %s: %w", d.Kind(), errs.ErrNotSupported)
 }
 
 // trimText returns a text datum without the white space around its
@@ -168,7 +169,7 @@ func trimText(ctx context.Context, d compute.Datum) (compute.Datum, error) {
 		case *scalar.LargeString:
 			v = string(s.Value.Bytes())
 		default:
-			return nil, fmt.Errorf("trim %s: %w", x.Type(), ErrNotSupported)
+			return nil, fmt.Errorf("trim %s: %w", x.Type(), errs.ErrNotSupported)
 		}
 		if t := strings.TrimFunc(v, isSQLSpace); t != v {
 			return compute.NewDatum(scalar.NewStringScalar(t)), nil
@@ -213,7 +214,7 @@ func trimText(ctx context.Context, d compute.Datum) (compute.Datum, error) {
 	case *compute.ScalarDatum:
 		return compute.NewDatum(x.Value), nil
 	}
-	return nil, fmt.Errorf("trim %s: %w", d.Kind(), ErrNotSupported)
+	return nil, fmt.Errorf("trim %s: %w", d.Kind(), errs.ErrNotSupported)
 }
 
 // isSQLSpace is the white space PostgreSQL's number parsers skip.
@@ -245,7 +246,7 @@ func castTextToDecimal(ctx context.Context, d compute.Datum, t *arrow.Decimal128
 		}
 		arr = a
 	default:
-		return nil, fmt.Errorf("cast to %s: %w", t, ErrNotSupported)
+		return nil, fmt.Errorf("cast to %s: %w", t, errs.ErrNotSupported)
 	}
 	defer arr.Release()
 	b := array.NewDecimal128Builder(mem, t)
@@ -272,7 +273,7 @@ func castTextToDecimal(ctx context.Context, d compute.Datum, t *arrow.Decimal128
 				b.AppendNull()
 				continue
 			}
-			return nil, fmt.Errorf("could not convert %q to %s: %w", s, t, ErrInvalidPlan)
+			return nil, fmt.Errorf("could not convert %q to %s: %w", s, t, errs.ErrInvalidPlan)
 		}
 		b.Append(v)
 	}
@@ -295,4 +296,14 @@ func inputType(d compute.Datum) arrow.DataType {
 		return a.Type()
 	}
 	return arrow.Null
+}
+
+// CastArray casts arr to t with Arrow's safe cast (arr itself, retained,
+// when it has type t already). The caller releases the result.
+func CastArray(ctx context.Context, arr arrow.Array, t arrow.DataType) (arrow.Array, error) {
+	if arrow.TypeEqual(arr.DataType(), t) {
+		arr.Retain()
+		return arr, nil
+	}
+	return compute.CastArray(ctx, arr, compute.SafeCastOptions(t))
 }

@@ -1,4 +1,4 @@
-package engine
+package expr
 
 import (
 	"fmt"
@@ -8,6 +8,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kapot-go/kapot/errs"
 )
 
 // Casts to and from the time types (TIMESTAMP, TIMESTAMP_NS, TIMESTAMPTZ;
@@ -63,7 +65,7 @@ func timeCast(mem memory.Allocator, arr arrow.Array, to arrow.DataType, safe boo
 				bld.UnsafeAppendBoolToBitmap(false)
 				continue
 			}
-			perDay := microsPerDay
+			perDay := MicrosPerDay
 			if unit == arrow.Nanosecond {
 				perDay = nanosPerDay
 			}
@@ -82,7 +84,7 @@ func timeCast(mem memory.Allocator, arr arrow.Array, to arrow.DataType, safe boo
 		}
 		switch a := arr.(type) {
 		case *array.Date32:
-			bld.UnsafeAppend(arrow.Timestamp(toUnit(int64(a.Value(i))*microsPerDay, tt.Unit)))
+			bld.UnsafeAppend(arrow.Timestamp(toUnit(int64(a.Value(i))*MicrosPerDay, tt.Unit)))
 		case *array.Timestamp:
 			from := a.DataType().(*arrow.TimestampType).Unit
 			v := int64(a.Value(i))
@@ -118,7 +120,7 @@ func timeCast(mem memory.Allocator, arr arrow.Array, to arrow.DataType, safe boo
 func ParseTimestamp(text string, t *arrow.TimestampType) (arrow.Timestamp, error) {
 	bad := func() (arrow.Timestamp, error) {
 		return 0, fmt.Errorf("invalid timestamp %q: want YYYY-MM-DD[ HH:MM:SS[.fraction]]%s: %w", text,
-			map[bool]string{true: "[+HH[:MM]]", false: ""}[t.TimeZone != ""], ErrInvalidPlan)
+			map[bool]string{true: "[+HH[:MM]]", false: ""}[t.TimeZone != ""], errs.ErrInvalidPlan)
 	}
 	s := strings.TrimFunc(text, isSQLSpace)
 	num := func(digits int) (int64, bool) {
@@ -205,7 +207,7 @@ func ParseTimestamp(text string, t *arrow.TimestampType) (arrow.Timestamp, error
 	var offset int64 // seconds east of UTC
 	if s != "" {
 		if t.TimeZone == "" {
-			return 0, fmt.Errorf("timestamp %q with a time zone offset as a TIMESTAMP (without time zone): %w", text, ErrNotSupported)
+			return 0, fmt.Errorf("timestamp %q with a time zone offset as a TIMESTAMP (without time zone): %w", text, errs.ErrNotSupported)
 		}
 		switch {
 		case s == "Z" || strings.EqualFold(s, "UTC"):

@@ -1,4 +1,4 @@
-package engine
+package expr
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/errs"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -73,7 +74,7 @@ func timeArith(l Expr, op kapotv1.BinaryOp, r Expr) (Expr, error) {
 			return checkedInterval(int64(x.Months)*k, int64(x.Days)*k, 0, 1, ns*k)
 		}), nil
 	case op == kapotv1.BinaryOp_BINARY_OP_MUL && (isIv(lt) || isIv(rt)), op == kapotv1.BinaryOp_BINARY_OP_DIV && isIv(lt):
-		return nil, fmt.Errorf("an interval times or divided by %s: %w", map[bool]arrow.DataType{true: rt, false: lt}[isIv(lt)], ErrNotSupported)
+		return nil, fmt.Errorf("an interval times or divided by %s: %w", map[bool]arrow.DataType{true: rt, false: lt}[isIv(lt)], errs.ErrNotSupported)
 	}
 	return nil, nil
 }
@@ -125,7 +126,7 @@ func intervalKernel(display string, l, r Expr, f func(x, y arrow.MonthDayNanoInt
 // (clamping the day of month), then days, then the time.
 func addInterval(mem memory.Allocator, ts *array.Timestamp, iv *array.MonthDayNanoInterval, sign int64) (arrow.Array, error) {
 	t := ts.DataType().(*arrow.TimestampType)
-	perDay, nsPer := microsPerDay, int64(1000)
+	perDay, nsPer := MicrosPerDay, int64(1000)
 	if t.Unit == arrow.Nanosecond {
 		perDay, nsPer = nanosPerDay, 1
 	}
@@ -152,7 +153,7 @@ func addInterval(mem memory.Allocator, ts *array.Timestamp, iv *array.MonthDayNa
 // months; both parts of the difference's sign), as DuckDB and PostgreSQL
 // give it.
 func timestampDiff(mem memory.Allocator, x, y *array.Timestamp) (arrow.Array, error) {
-	perDay, nsPer := microsPerDay, int64(1000)
+	perDay, nsPer := MicrosPerDay, int64(1000)
 	if x.DataType().(*arrow.TimestampType).Unit == arrow.Nanosecond {
 		perDay, nsPer = nanosPerDay, 1
 	}

@@ -1,4 +1,4 @@
-package engine
+package expr
 
 import (
 	"context"
@@ -17,6 +17,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/arrow/scalar"
+
+	"github.com/kapot-go/kapot/errs"
 )
 
 // The function library beyond the first registry (functions.go): math,
@@ -97,7 +99,7 @@ func roundingFunc(fn string, mode compute.RoundMode) scalarFunction {
 		case t.ID() == arrow.DECIMAL128:
 			return decimalWhole(name, args[0], mode), nil
 		}
-		return nil, fmt.Errorf("argument must be numeric, not %s: %w", t, ErrInvalidPlan)
+		return nil, fmt.Errorf("argument must be numeric, not %s: %w", t, errs.ErrInvalidPlan)
 	}
 }
 
@@ -152,7 +154,7 @@ func asFloat64(e Expr) (Expr, error) {
 	case isInteger(t) || arrow.IsFloating(t.ID()) || t.ID() == arrow.DECIMAL128 || t.ID() == arrow.NULL:
 		return &castExpr{in: e, to: arrow.PrimitiveTypes.Float64}, nil
 	}
-	return nil, fmt.Errorf("argument must be numeric, not %s: %w", t, ErrInvalidPlan)
+	return nil, fmt.Errorf("argument must be numeric, not %s: %w", t, errs.ErrInvalidPlan)
 }
 
 // checkedFloat is an Arrow function of one DOUBLE argument that fails on
@@ -279,9 +281,9 @@ func reverseRunes(s string) string {
 	return string(r)
 }
 
-// maxTextResult bounds the text repeat and pad may build (1 GiB would end
+// MaxTextResult bounds the text repeat and pad may build (1 GiB would end
 // the process; a query may not).
-const maxTextResult = 16 << 20
+const MaxTextResult = 16 << 20
 
 var errTextTooLong = errors.New("result longer than 16 MiB")
 
@@ -290,7 +292,7 @@ func repeatText(v []any) (any, error) {
 	if n <= 0 || s == "" {
 		return "", nil
 	}
-	if int64(len(s))*n > maxTextResult {
+	if int64(len(s))*n > MaxTextResult {
 		return nil, errTextTooLong
 	}
 	return strings.Repeat(s, int(n)), nil
@@ -307,7 +309,7 @@ func padFunc(left bool) scalarFunction {
 		if n <= 0 {
 			return "", nil
 		}
-		if n > maxTextResult {
+		if n > MaxTextResult {
 			return nil, errTextTooLong
 		}
 		if int64(len(s)) >= n {
@@ -422,11 +424,11 @@ func asciiOf(v []any) (any, error) {
 // sep; NULL only when sep is.
 func concatWS(name string, args []Expr) (Expr, error) {
 	if len(args) < 2 {
-		return nil, fmt.Errorf("takes a separator and at least one value: %w", ErrInvalidPlan)
+		return nil, fmt.Errorf("takes a separator and at least one value: %w", errs.ErrInvalidPlan)
 	}
 	for i, a := range args {
 		if !argText.accepts(a.DataType()) {
-			return nil, fmt.Errorf("argument %d must be text, not %s: %w", i+1, a.DataType(), ErrInvalidPlan)
+			return nil, fmt.Errorf("argument %d must be text, not %s: %w", i+1, a.DataType(), errs.ErrInvalidPlan)
 		}
 	}
 	return &kernelExpr{display: name, args: args, typ: arrow.BinaryTypes.String,
@@ -458,7 +460,7 @@ func textcatFunc(name string, args []Expr) (Expr, error) {
 		return nil, err
 	}
 	e, err := rowFunc("||", args, []argKind{argText, argText}, arrow.BinaryTypes.String, func(v []any) (any, error) {
-		if s := len(v[0].(string)) + len(v[1].(string)); s > maxTextResult {
+		if s := len(v[0].(string)) + len(v[1].(string)); s > MaxTextResult {
 			return nil, errTextTooLong
 		}
 		return v[0].(string) + v[1].(string), nil

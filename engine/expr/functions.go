@@ -1,4 +1,4 @@
-package engine
+package expr
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/scalar"
 
 	"github.com/kapot-go/kapot/engine/kernel"
+	"github.com/kapot-go/kapot/errs"
 )
 
 // scalarFunction binds a call of a registered function: it checks the
@@ -72,9 +73,9 @@ func bindFunction(name string, args []Expr) (Expr, error) {
 	f, ok := functions[strings.ToLower(name)]
 	if !ok {
 		if near := nearNames(strings.ToLower(name), FunctionNames()); len(near) > 0 {
-			return nil, fmt.Errorf("function %s does not exist; did you mean %s?: %w", name, strings.Join(near, " or "), ErrNotSupported)
+			return nil, fmt.Errorf("function %s does not exist; did you mean %s?: %w", name, strings.Join(near, " or "), errs.ErrNotSupported)
 		}
-		return nil, fmt.Errorf("function %s does not exist (SHOW FUNCTIONS lists them): %w", name, ErrNotSupported)
+		return nil, fmt.Errorf("function %s does not exist (SHOW FUNCTIONS lists them): %w", name, errs.ErrNotSupported)
 	}
 	e, err := f(strings.ToLower(name), args)
 	if err != nil {
@@ -94,9 +95,9 @@ func exprList(args []Expr) string {
 func wantArgs(args []Expr, lo, hi int) error {
 	if len(args) < lo || len(args) > hi {
 		if lo == hi {
-			return fmt.Errorf("takes %d arguments, got %d: %w", lo, len(args), ErrInvalidPlan)
+			return fmt.Errorf("takes %d arguments, got %d: %w", lo, len(args), errs.ErrInvalidPlan)
 		}
-		return fmt.Errorf("takes %d to %d arguments, got %d: %w", lo, hi, len(args), ErrInvalidPlan)
+		return fmt.Errorf("takes %d to %d arguments, got %d: %w", lo, hi, len(args), errs.ErrInvalidPlan)
 	}
 	return nil
 }
@@ -146,7 +147,7 @@ func stringMap(f func(string) string) scalarFunction {
 			return nil, err
 		}
 		if !isString(args[0].DataType()) {
-			return nil, fmt.Errorf("argument must be a string: %w", ErrInvalidPlan)
+			return nil, fmt.Errorf("argument must be a string: %w", errs.ErrInvalidPlan)
 		}
 		return &kernelExpr{display: name, args: args, typ: args[0].DataType(),
 			fn: func(_ context.Context, mem memory.Allocator, a []arrow.Array) (arrow.Array, error) {
@@ -162,13 +163,13 @@ func trimFunc(f func(string, string) string) scalarFunction {
 			return nil, err
 		}
 		if !isString(args[0].DataType()) {
-			return nil, fmt.Errorf("argument must be a string: %w", ErrInvalidPlan)
+			return nil, fmt.Errorf("argument must be a string: %w", errs.ErrInvalidPlan)
 		}
 		cutset := " "
 		if len(args) == 2 {
 			s, ok := literalString(args[1])
 			if !ok {
-				return nil, fmt.Errorf("characters to trim must be a string literal: %w", ErrNotSupported)
+				return nil, fmt.Errorf("characters to trim must be a string literal: %w", errs.ErrNotSupported)
 			}
 			cutset = s
 		}
@@ -199,7 +200,7 @@ func lengthFunc(name string, args []Expr) (Expr, error) {
 		return nil, err
 	}
 	if !isString(args[0].DataType()) {
-		return nil, fmt.Errorf("argument must be a string: %w", ErrInvalidPlan)
+		return nil, fmt.Errorf("argument must be a string: %w", errs.ErrInvalidPlan)
 	}
 	return &kernelExpr{display: name, args: args, typ: arrow.PrimitiveTypes.Int64,
 		fn: func(_ context.Context, mem memory.Allocator, a []arrow.Array) (arrow.Array, error) {
@@ -239,11 +240,11 @@ func substringFunc(name string, args []Expr) (Expr, error) {
 		return nil, err
 	}
 	if !isString(args[0].DataType()) {
-		return nil, fmt.Errorf("first argument must be a string: %w", ErrInvalidPlan)
+		return nil, fmt.Errorf("first argument must be a string: %w", errs.ErrInvalidPlan)
 	}
 	for _, a := range args[1:] {
 		if !isInteger(a.DataType()) {
-			return nil, fmt.Errorf("start and count must be integers: %w", ErrInvalidPlan)
+			return nil, fmt.Errorf("start and count must be integers: %w", errs.ErrInvalidPlan)
 		}
 	}
 	return &kernelExpr{display: name, args: args, typ: args[0].DataType(),
@@ -308,11 +309,11 @@ func substringRunes(s string, from, end int64) string {
 // (PostgreSQL's concat).
 func concatFunc(name string, args []Expr) (Expr, error) {
 	if len(args) == 0 {
-		return nil, fmt.Errorf("takes at least one argument: %w", ErrInvalidPlan)
+		return nil, fmt.Errorf("takes at least one argument: %w", errs.ErrInvalidPlan)
 	}
 	for _, a := range args {
 		if !isString(a.DataType()) {
-			return nil, fmt.Errorf("arguments must be strings: %w", ErrInvalidPlan)
+			return nil, fmt.Errorf("arguments must be strings: %w", errs.ErrInvalidPlan)
 		}
 	}
 	return &kernelExpr{display: name, args: args, typ: arrow.BinaryTypes.String,
@@ -337,7 +338,7 @@ func concatFunc(name string, args []Expr) (Expr, error) {
 // one type (the planner casts them).
 func coalesceFunc(name string, args []Expr) (Expr, error) {
 	if len(args) == 0 {
-		return nil, fmt.Errorf("takes at least one argument: %w", ErrInvalidPlan)
+		return nil, fmt.Errorf("takes at least one argument: %w", errs.ErrInvalidPlan)
 	}
 	t, err := commonType(args)
 	if err != nil {
@@ -369,7 +370,7 @@ func nullifFunc(name string, args []Expr) (Expr, error) {
 	}
 	eq := &funcExpr{name: "equal", args: args, typ: arrow.FixedWidthTypes.Boolean, display: "="}
 	if !arrow.TypeEqual(args[0].DataType(), args[1].DataType()) {
-		return nil, fmt.Errorf("arguments must have one type: %w", ErrInvalidPlan)
+		return nil, fmt.Errorf("arguments must have one type: %w", errs.ErrInvalidPlan)
 	}
 	return &caseExpr{whens: []Expr{eq}, thens: []Expr{&literalExpr{value: scalar.MakeNullScalar(args[0].DataType())}},
 		els: args[0], typ: args[0].DataType()}, nil
@@ -385,7 +386,7 @@ func commonType(args []Expr) (arrow.DataType, error) {
 		if t == nil {
 			t = a.DataType()
 		} else if !arrow.TypeEqual(t, a.DataType()) {
-			return nil, fmt.Errorf("arguments must have one type, got %s and %s: %w", t, a.DataType(), ErrInvalidPlan)
+			return nil, fmt.Errorf("arguments must have one type, got %s and %s: %w", t, a.DataType(), errs.ErrInvalidPlan)
 		}
 	}
 	if t == nil {
@@ -468,7 +469,7 @@ func resolveCallType(fn string, opts compute.FunctionOptions, args []Expr) (arro
 	}()
 	out, err := compute.CallFunction(kernel.Context(context.Background()), fn, opts, ds...)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNotSupported, err)
+		return nil, fmt.Errorf("%w: %v", errs.ErrNotSupported, err)
 	}
 	defer out.Release()
 	return out.(compute.ArrayLikeDatum).Type(), nil
@@ -483,7 +484,7 @@ func roundFunc(name string, args []Expr) (Expr, error) {
 	if len(args) == 2 {
 		l, ok := args[1].(*literalExpr)
 		if !ok || !l.value.IsValid() || !isInteger(l.value.DataType()) {
-			return nil, fmt.Errorf("digits must be an integer literal: %w", ErrNotSupported)
+			return nil, fmt.Errorf("digits must be an integer literal: %w", errs.ErrNotSupported)
 		}
 		s, err := l.value.CastTo(arrow.PrimitiveTypes.Int64)
 		if err != nil {
@@ -492,7 +493,7 @@ func roundFunc(name string, args []Expr) (Expr, error) {
 		digits = s.(*scalar.Int64).Value
 	}
 	if !arrow.IsFloating(args[0].DataType().ID()) && args[0].DataType().ID() != arrow.DECIMAL128 && !isInteger(args[0].DataType()) {
-		return nil, fmt.Errorf("argument must be numeric: %w", ErrInvalidPlan)
+		return nil, fmt.Errorf("argument must be numeric: %w", errs.ErrInvalidPlan)
 	}
 	return bindArrowFunc("round", name, args[:1], &compute.RoundOptions{NDigits: digits, Mode: compute.RoundHalfTowardsInfinity})
 }

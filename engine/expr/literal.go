@@ -1,4 +1,4 @@
-package engine
+package expr
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/arrow/scalar"
 
+	"github.com/kapot-go/kapot/errs"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/wire"
 )
@@ -61,7 +62,7 @@ func (l *literalExpr) evalDatum(context.Context, arrow.RecordBatch) (compute.Dat
 // ScalarFromProto converts a wire literal to an Arrow scalar.
 func ScalarFromProto(v *kapotv1.ScalarValue) (scalar.Scalar, error) {
 	if v == nil {
-		return nil, fmt.Errorf("literal missing: %w", ErrInvalidPlan)
+		return nil, fmt.Errorf("literal missing: %w", errs.ErrInvalidPlan)
 	}
 	t, err := wire.TypeFromProto(v.GetType())
 	if err != nil {
@@ -71,7 +72,7 @@ func ScalarFromProto(v *kapotv1.ScalarValue) (scalar.Scalar, error) {
 		return scalar.MakeNullScalar(t), nil
 	}
 	bad := func() (scalar.Scalar, error) {
-		return nil, fmt.Errorf("literal %v does not fit type %s: %w", v.GetValue(), t, ErrInvalidPlan)
+		return nil, fmt.Errorf("literal %v does not fit type %s: %w", v.GetValue(), t, errs.ErrInvalidPlan)
 	}
 	switch x := v.GetValue().(type) {
 	case *kapotv1.ScalarValue_BoolValue:

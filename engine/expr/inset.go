@@ -1,4 +1,4 @@
-package engine
+package expr
 
 import (
 	"fmt"
@@ -11,6 +11,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/arrow/scalar"
+
+	"github.com/kapot-go/kapot/errs"
 )
 
 // Long IN lists. The planner sends `x IN (c1, c2, …)` with thousands or
@@ -83,7 +85,7 @@ func newInSetExpr(in Expr, ints []int64, strs []string, negated bool) (Expr, err
 			e.sample = append(e.sample, str(v))
 		}
 	default:
-		return nil, fmt.Errorf("IN set of %d values does not apply to %s: %w", max(len(ints), len(strs)), t, ErrInvalidPlan)
+		return nil, fmt.Errorf("IN set of %d values does not apply to %s: %w", max(len(ints), len(strs)), t, errs.ErrInvalidPlan)
 	}
 	return e, nil
 }

@@ -1,4 +1,4 @@
-package engine
+package expr
 
 import (
 	"bytes"
@@ -14,16 +14,16 @@ import (
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
-// rowGroupPruner decides from a row group's column statistics whether the
+// RowGroupPruner decides from a row group's column statistics whether the
 // group can hold a row for which the scan's predicate is true. It is
 // conservative: anything it does not understand keeps the group.
-type rowGroupPruner struct {
+type RowGroupPruner struct {
 	pred   Expr
 	schema *arrow.Schema // the file's Arrow schema the predicate is bound to
 }
 
-// keep reports whether row group rg of pf may match.
-func (p *rowGroupPruner) keep(pf *file.Reader, rg int) bool {
+// Keep reports whether row group rg of pf may match.
+func (p *RowGroupPruner) Keep(pf *file.Reader, rg int) bool {
 	return p.mayMatch(p.pred, pf.MetaData().RowGroup(rg)) != verdictNever
 }
 
@@ -34,7 +34,7 @@ const (
 	verdictNever
 )
 
-func (p *rowGroupPruner) mayMatch(e Expr, rg *metadata.RowGroupMetaData) verdict {
+func (p *RowGroupPruner) mayMatch(e Expr, rg *metadata.RowGroupMetaData) verdict {
 	switch x := e.(type) {
 	case *funcExpr:
 		switch x.name {
@@ -87,7 +87,7 @@ var flipped = map[string]string{"equal": "equal", "less": "greater", "less_equal
 
 // compare prunes `col op literal` (or `literal op col`) by the column's
 // min/max.
-func (p *rowGroupPruner) compare(op string, l, r Expr, rg *metadata.RowGroupMetaData) verdict {
+func (p *RowGroupPruner) compare(op string, l, r Expr, rg *metadata.RowGroupMetaData) verdict {
 	c, okc := l.(*columnExpr)
 	lit, okl := r.(*literalExpr)
 	if !okc || !okl {
@@ -134,7 +134,7 @@ func (p *rowGroupPruner) compare(op string, l, r Expr, rg *metadata.RowGroupMeta
 	return verdictMaybe
 }
 
-func (p *rowGroupPruner) stats(c *columnExpr, rg *metadata.RowGroupMetaData) metadata.TypedStatistics {
+func (p *RowGroupPruner) stats(c *columnExpr, rg *metadata.RowGroupMetaData) metadata.TypedStatistics {
 	idx := rg.Schema.ColumnIndexByName(c.name)
 	if idx < 0 {
 		return nil
@@ -263,15 +263,15 @@ func compareBound(a, b any) (int, bool) {
 	return 0, false
 }
 
-// newRowGroupPruner binds a pruning predicate over the file schema; a nil
+// NewRowGroupPruner binds a pruning predicate over the file schema; a nil
 // predicate prunes nothing.
-func newRowGroupPruner(pred *kapotv1.PhysicalExprNode, schema *arrow.Schema) (*rowGroupPruner, error) {
+func NewRowGroupPruner(pred *kapotv1.PhysicalExprNode, schema *arrow.Schema) (*RowGroupPruner, error) {
 	if pred == nil {
 		return nil, nil
 	}
-	e, err := ExprFromProto(pred, schema)
+	e, err := FromProto(pred, schema)
 	if err != nil {
 		return nil, err
 	}
-	return &rowGroupPruner{pred: e, schema: schema}, nil
+	return &RowGroupPruner{pred: e, schema: schema}, nil
 }

@@ -1,4 +1,4 @@
-package engine
+package expr
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kapot-go/kapot/errs"
 )
 
 // Date functions beyond date_part (datetime.go), on DATE values.
@@ -25,7 +27,7 @@ func addDateFunctions(functions map[string]scalarFunction) {
 func dateField(e Expr, allowed ...string) (string, error) {
 	field, ok := literalString(e)
 	if !ok {
-		return "", fmt.Errorf("the date part must be a string literal: %w", ErrNotSupported)
+		return "", fmt.Errorf("the date part must be a string literal: %w", errs.ErrNotSupported)
 	}
 	field = strings.ToLower(field)
 	for _, a := range allowed {
@@ -33,7 +35,7 @@ func dateField(e Expr, allowed ...string) (string, error) {
 			return field, nil
 		}
 	}
-	return "", fmt.Errorf("date part %q (have %s): %w", field, strings.Join(allowed, ", "), ErrNotSupported)
+	return "", fmt.Errorf("date part %q (have %s): %w", field, strings.Join(allowed, ", "), errs.ErrNotSupported)
 }
 
 // truncUnits are the units date_trunc knows, finest first.
@@ -49,7 +51,7 @@ func dateTruncFunc(name string, args []Expr) (Expr, error) {
 	}
 	field, ok := literalString(args[0])
 	if !ok {
-		return nil, fmt.Errorf("the date part must be a string literal: %w", ErrNotSupported)
+		return nil, fmt.Errorf("the date part must be a string literal: %w", errs.ErrNotSupported)
 	}
 	field = strings.ToLower(field)
 	if a, ok := map[string]string{"microsecond": "microseconds", "us": "microseconds", "millisecond": "milliseconds", "ms": "milliseconds",
@@ -58,7 +60,7 @@ func dateTruncFunc(name string, args []Expr) (Expr, error) {
 		field = a
 	}
 	if !slices.Contains(truncUnits, field) {
-		return nil, fmt.Errorf("date_trunc unit %q (have %s): %w", field, strings.Join(truncUnits, ", "), ErrNotSupported)
+		return nil, fmt.Errorf("date_trunc unit %q (have %s): %w", field, strings.Join(truncUnits, ", "), errs.ErrNotSupported)
 	}
 	in := args[1]
 	out := arrow.DataType(timestampType)
@@ -72,7 +74,7 @@ func dateTruncFunc(name string, args []Expr) (Expr, error) {
 		}
 	default:
 		if t.ID() != arrow.DATE32 && t.ID() != arrow.NULL {
-			return nil, fmt.Errorf("date_trunc of %s: %w", in.DataType(), ErrInvalidPlan)
+			return nil, fmt.Errorf("date_trunc of %s: %w", in.DataType(), errs.ErrInvalidPlan)
 		}
 		in = &castExpr{in: in, to: timestampType}
 	}
@@ -96,27 +98,27 @@ func dateTruncFunc(name string, args []Expr) (Expr, error) {
 // truncMicros truncates microseconds since the epoch to the start of
 // unit's period.
 func truncMicros(us int64, unit string) int64 {
-	step := map[string]int64{"microseconds": 1, "milliseconds": 1000, "second": 1_000_000, "minute": 60_000_000, "hour": 3_600_000_000, "day": microsPerDay}[unit]
+	step := map[string]int64{"microseconds": 1, "milliseconds": 1000, "second": 1_000_000, "minute": 60_000_000, "hour": 3_600_000_000, "day": MicrosPerDay}[unit]
 	if step != 0 {
 		return floorDiv(us, step) * step
 	}
-	d := floorDiv(us, microsPerDay)
+	d := floorDiv(us, MicrosPerDay)
 	y, m, _ := civilFromDays(d)
 	switch unit {
 	case "week":
-		return (d - floorMod(d+3, 7)) * microsPerDay // 1970-01-01 was a Thursday
+		return (d - floorMod(d+3, 7)) * MicrosPerDay // 1970-01-01 was a Thursday
 	case "month":
-		return daysFromCivil(y, m, 1) * microsPerDay
+		return daysFromCivil(y, m, 1) * MicrosPerDay
 	case "quarter":
-		return daysFromCivil(y, (m-1)/3*3+1, 1) * microsPerDay
+		return daysFromCivil(y, (m-1)/3*3+1, 1) * MicrosPerDay
 	case "year":
-		return daysFromCivil(y, 1, 1) * microsPerDay
+		return daysFromCivil(y, 1, 1) * MicrosPerDay
 	case "decade":
-		return daysFromCivil(floorDiv(y, 10)*10, 1, 1) * microsPerDay
+		return daysFromCivil(floorDiv(y, 10)*10, 1, 1) * MicrosPerDay
 	case "century":
-		return daysFromCivil(floorDiv(y, 100)*100, 1, 1) * microsPerDay
+		return daysFromCivil(floorDiv(y, 100)*100, 1, 1) * MicrosPerDay
 	}
-	return daysFromCivil(floorDiv(y, 1000)*1000, 1, 1) * microsPerDay // millennium
+	return daysFromCivil(floorDiv(y, 1000)*1000, 1, 1) * MicrosPerDay // millennium
 }
 
 // dateDiffFunc is date_diff(part, start, end): the number of part
@@ -164,7 +166,7 @@ func makeDateFunc(name string, args []Expr) (Expr, error) {
 func dateRowFunc(display string, args []Expr, out arrow.DataType, f func(days []int64) (any, error)) (Expr, error) {
 	for i, a := range args {
 		if t := a.DataType().ID(); t != arrow.DATE32 && t != arrow.NULL {
-			return nil, fmt.Errorf("argument %d must be a date, not %s: %w", i+2, a.DataType(), ErrInvalidPlan)
+			return nil, fmt.Errorf("argument %d must be a date, not %s: %w", i+2, a.DataType(), errs.ErrInvalidPlan)
 		}
 	}
 	return rowFunc(display, args, []argKind{argDate}, out, func(v []any) (any, error) {

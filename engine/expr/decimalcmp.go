@@ -1,4 +1,4 @@
-package engine
+package expr
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/errs"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -125,7 +126,7 @@ func rescaleDecimal(mem memory.Allocator, arr arrow.Array, to *arrow.Decimal128T
 		if safe {
 			return v, false, nil
 		}
-		return v, false, fmt.Errorf("%s does not fit %s: %w", x.ToString(from.Scale), to, ErrInvalidPlan)
+		return v, false, fmt.Errorf("%s does not fit %s: %w", x.ToString(from.Scale), to, errs.ErrInvalidPlan)
 	})
 }
 

@@ -1,4 +1,4 @@
-package engine
+package expr
 
 import (
 	"context"
@@ -9,11 +9,12 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/errs"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
 const (
-	microsPerDay = int64(86_400_000_000)
+	MicrosPerDay = int64(86_400_000_000)
 	nanosPerDay  = int64(86_400_000_000_000)
 )
 
@@ -146,7 +147,7 @@ func datePartFunc(name string, args []Expr) (Expr, error) {
 	}
 	field, ok := literalString(args[0])
 	if !ok {
-		return nil, fmt.Errorf("field must be a string literal: %w", ErrNotSupported)
+		return nil, fmt.Errorf("field must be a string literal: %w", errs.ErrNotSupported)
 	}
 	field = strings.ToLower(field)
 	if a, ok := datePartAliases[field]; ok {
@@ -154,10 +155,10 @@ func datePartFunc(name string, args []Expr) (Expr, error) {
 	}
 	f, ok := datePartFields[field]
 	if field == "epoch" {
-		f, ok = func(d, us int64) int64 { return d*microsPerDay + us }, true
+		f, ok = func(d, us int64) int64 { return d*MicrosPerDay + us }, true
 	}
 	if !ok {
-		return nil, fmt.Errorf("unknown field %q: %w", field, ErrNotSupported)
+		return nil, fmt.Errorf("unknown field %q: %w", field, errs.ErrNotSupported)
 	}
 	src := args[1].DataType()
 	var unit arrow.TimeUnit
@@ -166,7 +167,7 @@ func datePartFunc(name string, args []Expr) (Expr, error) {
 	case arrow.TIMESTAMP:
 		unit = src.(*arrow.TimestampType).Unit
 	default:
-		return nil, fmt.Errorf("source must be a date or timestamp, got %s: %w", src, ErrInvalidPlan)
+		return nil, fmt.Errorf("source must be a date or timestamp, got %s: %w", src, errs.ErrInvalidPlan)
 	}
 	typ := arrow.DataType(arrow.PrimitiveTypes.Int64)
 	if field == "epoch" {
@@ -205,7 +206,7 @@ func datePartFunc(name string, args []Expr) (Expr, error) {
 					} else {
 						us = int64(in.Value(i)) * max(per, 1)
 					}
-					bld.UnsafeAppend(f(floorDiv(us, microsPerDay), floorMod(us, microsPerDay)))
+					bld.UnsafeAppend(f(floorDiv(us, MicrosPerDay), floorMod(us, MicrosPerDay)))
 				}
 			}
 			return bld.NewArray(), nil
