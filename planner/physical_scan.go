@@ -1,0 +1,94 @@
+package planner
+
+import (
+	"github.com/apache/arrow-go/v18/arrow"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/wire"
+)
+
+// Lowering scans: the files of a table as partitions (a file, a share of
+// its row groups or a key range each), with the columns a plan needs.
+
+func (p *lowerer) lowerScan(s *scanRel, need map[colID]bool) (lowered, error) {
+	if len(s.table.Partitions) > 0 {
+		return p.lowerHiveScan(s, need)
+	}
+	var proj []string
+	var cols []colID
+	for i, id := range s.cols {
+		if need == nil || need[id] {
+			proj = append(proj, s.table.Schema.Field(i).Name)
+			cols = append(cols, id)
+		}
+	}
+	if len(proj) == 0 { // count(*): read the narrowest thing there is
+		proj, cols = []string{s.table.Schema.Field(0).Name}, []colID{s.cols[0]}
+	}
+	if len(s.table.Files) == 0 {
+		// An empty (managed) table: no rows, one partition.
+		fields := make([]arrow.Field, len(proj))
+		for i, name := range proj {
+			f, _ := s.table.Schema.FieldsByName(name)
+			fields[i] = arrow.Field{Name: name, Type: f[0].Type, Nullable: true}
+		}
+		schema, err := wire.SchemaToProto(arrow.NewSchema(fields, nil))
+		if err != nil {
+			return lowered{}, err
+		}
+		return lowered{node: &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Values{Values: &kapotv1.ValuesNode{Schema: schema}}}, cols: cols, parts: 1}, nil
+	}
+	var groups []*kapotv1.FileGroup
+	if s.table.Managed && len(s.table.Files) > p.parts {
+		// A managed table grows a file or more per INSERT: its files are
+		// read in at most one group per partition, in order.
+		per := (len(s.table.Files) + p.parts - 1) / p.parts
+		for i := 0; i < len(s.table.Files); i += per {
+			groups = append(groups, &kapotv1.FileGroup{Paths: s.table.Files[i:min(i+per, len(s.table.Files))]})
+		}
+	} else if sp := s.split; sp != nil && s.table.Format == "parquet" {
+		for i, f := range s.table.Files {
+			for _, c := range sp.cells[i] {
+				groups = append(groups, &kapotv1.FileGroup{Paths: []string{f}, RangeColumn: sp.col, Range: &kapotv1.KeyRange{Lo: c[0], Hi: c[1]}})
+			}
+		}
+	} else {
+		shares := rowGroupShares(s.table, p.parts, p.b.splitRows)
+		for _, f := range s.table.Files {
+			if shares < 2 {
+				groups = append(groups, &kapotv1.FileGroup{Paths: []string{f}})
+				continue
+			}
+			for i := range shares {
+				groups = append(groups, &kapotv1.FileGroup{Paths: []string{f}, RowGroupShare: int32(i), RowGroupShares: int32(shares)})
+			}
+		}
+	}
+	var n *kapotv1.PhysicalPlanNode
+	switch s.table.Format {
+	case "parquet":
+		scan := &kapotv1.ParquetScanNode{FileGroups: groups, Projection: proj}
+		// With the files' schema in the plan, the scheduler and executors
+		// type the plan without reading footers.
+		if fs, err := wire.SchemaToProto(s.table.Schema); err == nil {
+			scan.FileSchema = fs
+		}
+		n = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ParquetScan{ParquetScan: scan}}
+	case "csv":
+		schema, err := wire.SchemaToProto(s.table.Schema)
+		if err != nil {
+			return lowered{}, err
+		}
+		n = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_CsvScan{CsvScan: &kapotv1.CsvScanNode{FileGroups: groups, Projection: proj,
+			Schema: schema, HasHeader: s.table.Header, Delimiter: s.table.Delimiter}}}
+	default:
+		return lowered{}, notSupported(-1, "tables stored as "+s.table.Format)
+	}
+	out := lowered{node: n, cols: cols, parts: len(groups)}
+	for i, id := range cols {
+		if rs, ok := scanRanges(s, proj[i]); ok && len(rs) == len(groups) {
+			out.ranged = append(out.ranged, rangedCol{col: id, bounds: rs})
+		}
+	}
+	return out, nil
+}
