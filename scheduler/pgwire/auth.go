@@ -94,12 +94,11 @@ func (a *Auth) candidates(user string) []candidate {
 
 // scram is one SCRAM-SHA-256 exchange of the server side.
 type scram struct {
-	a                   *Auth
-	user                string
-	clientFirstBare     string
-	serverFirst         string
-	nonce, gs2, authMsg string
-	matched             *candidate
+	a               *Auth
+	user            string
+	clientFirstBare string
+	serverFirst     string
+	nonce, gs2      string
 }
 
 // first reads the client-first-message and answers the server-first.

@@ -379,6 +379,29 @@ func (c *conn) selectRows(sel *pg.SelectStmt, outer env) ([]string, [][]any, err
 		names = append(names, name)
 		exprs = append(exprs, rt.GetVal())
 	}
+	if isCount(exprs) {
+		// count(*) or count(column) alone: one row.
+		row := make([]any, len(exprs))
+		for j, e := range exprs {
+			n := int64(0)
+			for _, r := range rows {
+				args := e.GetFuncCall().GetArgs()
+				if len(args) == 0 {
+					n++
+					continue
+				}
+				v, err := c.eval(args[0], r)
+				if err != nil {
+					return nil, nil, err
+				}
+				if v != nil {
+					n++
+				}
+			}
+			row[j] = n
+		}
+		return names, [][]any{row}, nil
+	}
 	out := make([][]any, len(rows))
 	for i, r := range rows {
 		out[i] = make([]any, len(exprs))
@@ -440,6 +463,16 @@ func (c *conn) selectRows(sel *pg.SelectStmt, outer env) ([]string, [][]any, err
 		}
 	}
 	return names, out, nil
+}
+
+// isCount reports whether every expression is count(*) or count(x).
+func isCount(exprs []*pg.Node) bool {
+	for _, e := range exprs {
+		if f := e.GetFuncCall(); f == nil || funcName(f) != "count" || len(f.GetArgs()) > 1 {
+			return false
+		}
+	}
+	return len(exprs) > 0
 }
 
 // typedAnswer builds the rows' batch: a column of integers, booleans or

@@ -18,7 +18,6 @@ import (
 
 	"github.com/kapot-go/kapot/errs"
 	"github.com/kapot-go/kapot/internal/security"
-	"github.com/kapot-go/kapot/internal/version"
 )
 
 // serverVersion is the PostgreSQL version the server reports: clients
@@ -365,9 +364,4 @@ func (c *conn) setRunning(cancel context.CancelFunc) {
 	c.mu.Lock()
 	c.running = cancel
 	c.mu.Unlock()
-}
-
-// versionString is what version() answers.
-func versionString() string {
-	return "PostgreSQL " + serverVersion + " (kapot " + version.Version + ", a distributed SQL engine)"
 }

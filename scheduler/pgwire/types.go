@@ -124,19 +124,6 @@ func columnsOf(schema *arrow.Schema, formats []int16) ([]column, error) {
 	return cols, nil
 }
 
-// textColumns describes all-text columns (an inline answer).
-func textColumns(names []string, formats []int16) ([]column, error) {
-	cols := make([]column, len(names))
-	for i, n := range names {
-		b, err := formatAt(formats, i, len(cols))
-		if err != nil {
-			return nil, err
-		}
-		cols[i] = column{name: n, typ: pgType{oidText, -1, -1}, binary: b}
-	}
-	return cols, nil
-}
-
 // formatAt is whether value i of n is in binary by the format codes of a
 // Bind (none: text; one: all; else one each).
 func formatAt(formats []int16, i, n int) (bool, error) {
