@@ -56,15 +56,15 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 	jobs := map[string]int{"queued": 0, "running": 0, "successful": 0, "failed": 0, "cancelled": 0}
 	slots := 0
 	s.mu.Lock()
-	for _, e := range s.executors {
-		st := strings.ToLower(strings.TrimPrefix(e.state.String(), "EXECUTOR_STATE_"))
+	for _, e := range s.cl.Executors() {
+		st := strings.ToLower(strings.TrimPrefix(e.State.String(), "EXECUTOR_STATE_"))
 		execs[st]++
-		if e.state == kapotv1.ExecutorState_EXECUTOR_STATE_ACTIVE {
-			slots += int(e.reg.GetResources().GetTaskSlots())
+		if e.State == kapotv1.ExecutorState_EXECUTOR_STATE_ACTIVE {
+			slots += int(e.Reg.GetResources().GetTaskSlots())
 		}
 	}
-	for _, j := range s.jobs {
-		jobs[strings.ToLower(strings.TrimPrefix(j.state.String(), "JOB_STATE_"))]++
+	for j := range s.cl.Jobs() {
+		jobs[strings.ToLower(strings.TrimPrefix(j.State.String(), "JOB_STATE_"))]++
 	}
 	s.mu.Unlock()
 	for k, v := range execs {

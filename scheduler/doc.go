@@ -1,7 +1,11 @@
-// Package scheduler is the kapot scheduler: it keeps a registry of executors
-// with liveness, splits submitted plans into stage DAGs at Exchange nodes,
-// assigns tasks to free slots (pushing them to push-staged executors and
-// handing them to pull-staged executors that poll), retries failed tasks,
-// re-runs map tasks whose output was lost (fetch failures, dead executors),
-// cancels jobs and tells clients where to fetch results.
+// Package scheduler is the kapot scheduler process: the wiring around the
+// cluster state. Package cluster holds that state as plain data
+// (executors, jobs, stages, tasks, assignment, speculation, failures and
+// retries) and decides every transition without I/O; this package serves
+// it (the SchedulerService, Flight SQL, PostgreSQL, the admin server),
+// splits submitted plans into stage DAGs at Exchange nodes, calls the
+// state's transitions under one mutex and applies the effects they return
+// (apply.go: launches and cancels sent to executors, probes, the persist
+// queue, commits of writes through the warehouse, the job history, logs
+// and metrics), and leads or follows on the shared state store.
 package scheduler

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kapot-go/kapot/scheduler/cluster"
 	"github.com/kapot-go/kapot/scheduler/store"
 )
 
@@ -77,7 +78,7 @@ func sortNewestFirst(vs []JobView) {
 // recordJob writes a finished job's summary to the store, and drops the
 // oldest summaries beyond maxHistory. Called with mu held; the write runs
 // on its own goroutine.
-func (s *Scheduler) recordJob(j *jobState) {
+func (s *Scheduler) recordJob(j *cluster.Job) {
 	v := s.jobView(j, false)
 	b, err := json.Marshal(v)
 	if err != nil {

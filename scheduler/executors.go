@@ -12,46 +12,18 @@ import (
 	"google.golang.org/grpc"
 )
 
-// Executors: registration, heartbeats and the gRPC connections the
-// scheduler keeps to each executor (liveness.go decides when one is lost).
+// Executors: registration and the gRPC connections the scheduler keeps to
+// each executor (the cluster state decides when one is lost).
 
 // registerExecutor records an executor's registration, with the tasks it
-// runs and the outputs it holds (see reconcile); it returns the tasks the
-// executor should cancel.
+// runs and the outputs it holds; it returns the tasks the executor should
+// cancel.
 func (s *Scheduler) registerExecutor(reg *kapotv1.ExecutorRegistration, tasks []*kapotv1.RunningTaskInfo, held []*kapotv1.HeldOutputs) []uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.executors[reg.GetId()]
-	if ok && e.expected {
-		e.expected = false
-		s.log.Info().Str("executor", reg.GetId()).Msg("executor holding outputs of recovered jobs registered")
-	}
-	if !ok {
-		e = &executorState{running: map[uint64]struct{}{}, gone: make(chan struct{})}
-		s.executors[reg.GetId()] = e
-		s.log.Info().Str("executor", reg.GetId()).Str("host", reg.GetHost()).Uint32("flight_port", reg.GetFlightPort()).
-			Uint32("slots", reg.GetResources().GetTaskSlots()).Str("policy", reg.GetPolicy().String()).Msg("executor registered")
-	}
-	e.reg, e.lastSeen, e.state = reg, time.Now(), kapotv1.ExecutorState_EXECUTOR_STATE_ACTIVE
-	cancel := s.reconcile(e, tasks, held)
-	s.wake()
+	cancel, fx := s.cl.Register(reg, tasks, held, time.Now())
+	s.apply(fx)
 	return cancel
-}
-
-// touch records a sign of life; it returns false for unknown executors,
-// and for those a recovered job expects that have not registered yet (they
-// must, naming what they hold).
-func (s *Scheduler) touch(id string, st *kapotv1.ExecutorStatus) bool {
-	e, ok := s.executors[id]
-	if !ok || e.expected {
-		return false
-	}
-	e.lastSeen = time.Now()
-	if st.GetState() == kapotv1.ExecutorState_EXECUTOR_STATE_TERMINATING && e.state == kapotv1.ExecutorState_EXECUTOR_STATE_ACTIVE {
-		s.log.Info().Str("executor", id).Str("reason", st.GetReason()).Msg("executor is terminating")
-		e.state = kapotv1.ExecutorState_EXECUTOR_STATE_TERMINATING
-	}
-	return true
 }
 
 func (s *Scheduler) client(executorID string) (kapotv1.ExecutorServiceClient, error) {
@@ -66,10 +38,10 @@ func (s *Scheduler) client(executorID string) (kapotv1.ExecutorServiceClient, er
 // on first use.
 func (s *Scheduler) conn(executorID string) (*grpc.ClientConn, error) {
 	s.mu.Lock()
-	e, ok := s.executors[executorID]
+	e, ok := s.cl.Executor(executorID)
 	var addr string
 	if ok {
-		addr = net.JoinHostPort(e.reg.GetHost(), strconv.Itoa(int(e.reg.GetGrpcPort())))
+		addr = net.JoinHostPort(e.Reg.GetHost(), strconv.Itoa(int(e.Reg.GetGrpcPort())))
 	}
 	s.mu.Unlock()
 	if !ok {

@@ -2,15 +2,13 @@ package scheduler
 
 import (
 	"context"
-	"fmt"
-	"slices"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
-	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/scheduler/cluster"
 )
 
 // How the scheduler tells a lost executor from a live one.
@@ -23,12 +21,10 @@ import (
 // failure naming the executor, a failed launch or a client that cannot
 // read a result from it make the executor suspect: it gets no new tasks,
 // and the scheduler probes it (the gRPC health service on its task port).
-// One answer clears it; probeAttempts unanswered probes declare it lost.
+// One answer clears it; cluster.ProbeAttempts unanswered probes declare it lost.
 // Heartbeats (every 5 s by default) stay as the backstop: an executor
 // silent for --executor-timeout-seconds (30 s) is lost too.
 const (
-	// probeAttempts unanswered probes declare a suspect executor lost.
-	probeAttempts = 3
 	// probeTimeout bounds one probe: a live executor answers in
 	// milliseconds, even when its task slots are busy.
 	probeTimeout = 2 * time.Second
@@ -47,13 +43,7 @@ const (
 func (s *Scheduler) openLink(id string) (gen uint64, gone <-chan struct{}, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.executors[id]
-	if !ok || e.expected {
-		return 0, nil, false // it registers first
-	}
-	e.linkGen++
-	e.linked = true
-	return e.linkGen, e.gone, true
+	return s.cl.OpenLink(id)
 }
 
 // linkBroke handles the end of link gen of executor id: if it is still the
@@ -61,45 +51,26 @@ func (s *Scheduler) openLink(id string) (gen uint64, gone <-chan struct{}, ok bo
 func (s *Scheduler) linkBroke(id string, gen uint64, why string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.executors[id]
-	if !ok || e.linkGen != gen {
-		return
-	}
-	e.linked = false
-	s.suspect(id, "its link broke ("+why+")")
+	s.apply(s.cl.LinkBroke(id, gen, why))
 }
 
-// suspect stops giving executor id new tasks and probes it; a probe that
-// goes unanswered declares it lost. Called with mu held.
-func (s *Scheduler) suspect(id, reason string) {
-	e, ok := s.executors[id]
-	if !ok || e.probe != nil {
-		return
-	}
-	if s.stopping.Load() {
-		return
-	}
-	e.suspect = true
+// probe probes a suspect executor off the lock and reports the outcome to
+// the state (a probe unanswered declares it lost). Called with mu held.
+func (s *Scheduler) probe(id, reason string) {
 	done := make(chan struct{})
-	e.probe = done
-	s.log.Info().Str("executor", id).Str("reason", reason).Msg("executor suspect; probing it")
+	s.probes[id] = done
 	s.spawn(func(ctx context.Context) {
 		defer close(done)
 		err := s.probeExecutor(ctx, id)
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		e, ok := s.executors[id]
-		if !ok || ctx.Err() != nil {
+		if s.probes[id] == done {
+			delete(s.probes, id)
+		}
+		if ctx.Err() != nil {
 			return
 		}
-		e.probe = nil
-		if err == nil {
-			e.suspect = false
-			s.log.Info().Str("executor", id).Msg("executor answered its probe; it keeps its work")
-			s.wake()
-			return
-		}
-		s.executorLost(id, fmt.Sprintf("%s, and it did not answer %d probes (last: %v)", reason, probeAttempts, err))
+		s.apply(s.cl.Probed(id, err, reason, time.Now()))
 	})
 }
 
@@ -108,7 +79,7 @@ func (s *Scheduler) suspect(id, reason string) {
 // proves it alive.
 func (s *Scheduler) probeExecutor(ctx context.Context, id string) error {
 	var err error
-	for attempt := range probeAttempts {
+	for attempt := range cluster.ProbeAttempts {
 		if attempt > 0 {
 			select {
 			case <-ctx.Done():
@@ -142,10 +113,7 @@ func (s *Scheduler) probeExecutor(ctx context.Context, id string) error {
 // probed waits until no probe of executor id is in flight, or ctx ends.
 func (s *Scheduler) probed(ctx context.Context, id string) {
 	s.mu.Lock()
-	var done chan struct{}
-	if e, ok := s.executors[id]; ok {
-		done = e.probe
-	}
+	done := s.probes[id]
 	s.mu.Unlock()
 	if done == nil {
 		return
@@ -156,116 +124,15 @@ func (s *Scheduler) probed(ctx context.Context, id string) {
 	}
 }
 
-// executorLost forgets an executor: its running tasks go back to pending
-// (not counted as failures: the task did nothing wrong) and its map
-// outputs of unfinished jobs are re-run. Finished jobs whose results it
-// held are re-run when their client next asks for them (reopenLost).
-// Called with mu held.
-func (s *Scheduler) executorLost(id, reason string) {
-	e, ok := s.executors[id]
-	if !ok {
-		return
-	}
-	delete(s.executors, id)
-	close(e.gone)
-	s.prom.executorsLost.Inc()
-	s.log.Warn().Str("executor", id).Str("reason", reason).Int("running_tasks", len(e.running)).Msg("executor lost")
-	for _, j := range s.jobs {
-		if j.finished() {
-			continue
-		}
-		s.invalidate(j, id)
-	}
-	s.dropConn(id)
-	s.wake()
-}
-
-// invalidate puts back to pending every task of j that ran or runs on
-// executor id. Called with mu held.
-func (s *Scheduler) invalidate(j *jobState, id string) {
-	for _, st := range j.stages {
-		invalidated := false
-		for _, t := range st.tasks {
-			if t.copyID != 0 && t.copyExecutor.GetId() == id {
-				delete(s.tasks, t.copyID)
-				t.clearCopy()
-			}
-			if t.executor.GetId() != id {
-				continue
-			}
-			switch t.phase {
-			case taskRunning:
-				delete(s.tasks, t.taskID)
-				if t.copyID != 0 {
-					t.promoteCopy() // its copy runs on elsewhere
-				} else {
-					t.phase = taskPending
-				}
-			case taskDone:
-				t.phase, t.outputs = taskPending, nil
-				invalidated = true
-			}
-		}
-		if invalidated {
-			st.attempt++
-		}
-	}
-}
-
-// reopenLost runs a successful job again in part when executors that held
-// its result partitions are lost, and its results are still wanted (not
-// yet cleaned up): the partitions they held, and the map outputs those
-// need, are computed again, and the job is RUNNING until they are. It
-// reports whether the job was reopened. Called with mu held.
-func (s *Scheduler) reopenLost(j *jobState) bool {
-	if j.state != kapotv1.JobState_JOB_STATE_SUCCESSFUL || j.dataRemoved || j.write != nil {
-		// A write committed: running its tasks again would write again.
-		return false
-	}
-	var lost []string
-	for _, t := range j.stages[j.final].tasks {
-		id := t.executor.GetId()
-		if _, ok := s.executors[id]; !ok && !slices.Contains(lost, id) {
-			lost = append(lost, id)
-		}
-	}
-	if len(lost) == 0 {
-		return false
-	}
-	for _, id := range lost {
-		s.invalidate(j, id)
-	}
-	j.state, j.end, j.done = kapotv1.JobState_JOB_STATE_RUNNING, time.Time{}, make(chan struct{})
-	j.lastPoll = time.Now()
-	j.reopened++
-	s.persistJob(j)
-	s.log.Warn().Str("job", j.id).Strs("executors", lost).Msg("result partitions lost with their executors; computing them again")
-	s.wake()
-	return true
-}
-
 // unreachable handles a client's report that it could not fetch job
 // jobID's results from executors ids: each that holds one of the job's
 // result partitions is probed (at most maxReported), and the call returns
 // once the probes are done, so the status that follows already reflects a
 // loss.
 func (s *Scheduler) unreachable(ctx context.Context, jobID string, ids []string) {
-	const maxReported = 16
 	s.mu.Lock()
-	j, ok := s.jobs[jobID]
-	var probe []string
-	if ok && j.state == kapotv1.JobState_JOB_STATE_SUCCESSFUL {
-		holds := map[string]bool{}
-		for _, t := range j.stages[j.final].tasks {
-			holds[t.executor.GetId()] = true
-		}
-		for _, id := range ids {
-			if holds[id] && !slices.Contains(probe, id) && len(probe) < maxReported {
-				probe = append(probe, id)
-				s.suspect(id, "a client could not fetch a result partition from it")
-			}
-		}
-	}
+	probe, fx := s.cl.Unreachable(jobID, ids)
+	s.apply(fx)
 	s.mu.Unlock()
 	for _, id := range probe {
 		s.probed(ctx, id)
@@ -284,16 +151,8 @@ func (s *Scheduler) livenessLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		now := time.Now()
 		s.mu.Lock()
-		for id, e := range s.executors {
-			if now.Sub(e.lastSeen) > s.cfg.ExecutorTimeout {
-				s.executorLost(id, fmt.Sprintf("no heartbeat for %s (--executor-timeout-seconds)", now.Sub(e.lastSeen).Round(time.Millisecond)))
-			}
-		}
-		s.cleanFinishedJobs(now)
-		s.cancelAbandoned(now)
-		s.expireJobs(now)
+		s.apply(s.cl.Tick(time.Now()))
 		s.mu.Unlock()
 	}
 }

@@ -52,7 +52,7 @@ func (s *Scheduler) listenPG() error {
 		}
 	}
 	fetch := kflight.NewClient(3, 100*time.Millisecond, 0, dial...)
-	srv, err := pgwire.NewServer(pgwire.Config{Backend: cluster{s}, Jobs: pgJobs{flightJobs{s}}, Fetch: fetch, TLS: tlsCfg, Auth: auth,
+	srv, err := pgwire.NewServer(pgwire.Config{Backend: backend{s}, Jobs: pgJobs{flightJobs{s}}, Fetch: fetch, TLS: tlsCfg, Auth: auth,
 		Serving: func(ctx context.Context) error { return s.refuse(ctx, "/kapot.pgwire/Connect") }, Log: s.log})
 	if err != nil {
 		fetch.Close()

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -11,7 +12,78 @@ import (
 
 	"github.com/kapot-go/kapot/internal/version"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/scheduler/cluster"
+	"github.com/kapot-go/kapot/scheduler/store"
 )
+
+// These tests drive a scheduler on a state dir without a listener (the
+// cluster state's own transitions are tested in package cluster): what it
+// writes to its store, and what a scheduler restarted on that store
+// carries on.
+
+// machine is a scheduler with pull-staged executors and the example job
+// submitted; tasks are launched by assign and finished by the statuses a
+// test sends.
+type machine struct {
+	t   *testing.T
+	s   *Scheduler
+	job string
+}
+
+// newScheduler builds a scheduler of DefaultConfig (as mod changes it)
+// without a listener.
+func newScheduler(t *testing.T, mod func(*Config)) *Scheduler {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.BindHost, cfg.Port = "127.0.0.1", 0
+	if mod != nil {
+		mod(&cfg)
+	}
+	s, err := build(cfg, zerolog.Nop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.bgStop(); s.bg.Wait(); s.state.Close() })
+	return s
+}
+
+func newMachine(t *testing.T, mod func(*Config), executors ...string) *machine {
+	t.Helper()
+	s := newScheduler(t, mod)
+	for _, id := range executors {
+		s.registerExecutor(pullReg(id), nil, nil)
+	}
+	id, err := s.submit(context.Background(), &kapotv1.SubmitJobRequest{Plan: examplePlan(t)}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &machine{t: t, s: s, job: id}
+}
+
+// assign launches up to n tasks on executor id and returns them.
+func (m *machine) assign(id string, n int) []*kapotv1.TaskDefinition {
+	m.s.mu.Lock()
+	defer m.s.mu.Unlock()
+	defs, fx := m.s.cl.Assign(id, n, time.Now())
+	m.s.apply(fx)
+	return defs
+}
+
+func (m *machine) succeed(executor string, d *kapotv1.TaskDefinition) {
+	ts := &kapotv1.TaskStatus{TaskId: d.GetTaskId(), JobId: d.GetJobId(), StageId: d.GetStageId(), Partition: d.GetPartition(), ExecutorId: executor,
+		Status: &kapotv1.TaskStatus_Successful{Successful: &kapotv1.SuccessfulTask{
+			Partitions: []*kapotv1.ShuffleWritePartition{{Stats: &kapotv1.PartitionStats{NumRows: 1}}, {Stats: &kapotv1.PartitionStats{NumRows: 1}}}}}}
+	m.s.mu.Lock()
+	defer m.s.mu.Unlock()
+	m.s.apply(m.s.cl.UpdateStatuses(executor, []*kapotv1.TaskStatus{ts}, time.Now()))
+}
+
+func (m *machine) state() kapotv1.JobState {
+	m.s.mu.Lock()
+	defer m.s.mu.Unlock()
+	j, _ := m.s.cl.Job(m.job)
+	return j.State
+}
 
 // restart writes out what m's scheduler queued, closes its state store and
 // starts another scheduler on the same state dir.
@@ -25,14 +97,13 @@ func restart(t *testing.T, m *machine, dir string) *Scheduler {
 	if err := m.s.state.Close(); err != nil {
 		t.Fatal(err)
 	}
-	cfg := DefaultConfig()
-	cfg.BindHost, cfg.Port, cfg.StateDir = "127.0.0.1", 0, dir
-	s, err := New(cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
+	return newScheduler(t, func(c *Config) { c.StateDir = dir })
+}
+
+func TestSpeculationOnByDefault(t *testing.T) {
+	if !DefaultConfig().Speculation {
+		t.Fatal("speculation is off by default")
 	}
-	t.Cleanup(func() { s.lis.Close(); s.state.Close() })
-	return s
 }
 
 func pullReg(id string) *kapotv1.ExecutorRegistration {
@@ -62,23 +133,23 @@ func TestRecoveryReconciles(t *testing.T) {
 			s := restart(t, m, dir)
 
 			s.mu.Lock()
-			j, ok := s.jobs[m.job]
-			if !ok || j.state != kapotv1.JobState_JOB_STATE_RUNNING {
+			j, ok := s.cl.Job(m.job)
+			if !ok || j.State != kapotv1.JobState_JOB_STATE_RUNNING {
 				s.mu.Unlock()
 				t.Fatalf("job after the restart: %v", j)
 			}
 			p0, p1 := int(defs[0].GetPartition()), int(defs[1].GetPartition())
-			if t0, t1 := j.stages[1].tasks[p0], j.stages[1].tasks[p1]; t0.phase != taskDone || t0.executor.GetId() != "a" || t1.phase != taskPending {
+			if t0, t1 := j.Stages[1].Tasks[p0], j.Stages[1].Tasks[p1]; t0.Phase != cluster.TaskDone || t0.Executor.GetId() != "a" || t1.Phase != cluster.TaskPending {
 				s.mu.Unlock()
-				t.Fatalf("stage 1 after the restart: %v %v", t0.phase, t1.phase)
+				t.Fatalf("stage 1 after the restart: %v %v", t0.Phase, t1.Phase)
 			}
-			if e := s.executors["a"]; e == nil || !e.expected || e.freeSlots() != 0 {
+			if e, _ := s.cl.Executor("a"); e == nil || !e.Expected || e.FreeSlots() != 0 {
 				s.mu.Unlock()
 				t.Fatalf("executor a is not expected back: %+v", e)
 			}
 			// Its heartbeats and link are answered "register again": the
 			// registration names what it holds.
-			if s.touch("a", nil) {
+			if ok, _ := s.cl.Touch("a", nil, time.Now()); ok {
 				s.mu.Unlock()
 				t.Fatal("a heartbeat of an expected executor was accepted without its registration")
 			}
@@ -101,17 +172,17 @@ func TestRecoveryReconciles(t *testing.T) {
 			}
 			s.mu.Lock()
 			defer s.mu.Unlock()
-			t0, t1 := j.stages[1].tasks[p0], j.stages[1].tasks[p1]
-			if t1.phase != taskRunning || t1.taskID != defs[1].GetTaskId() || s.tasks[t1.taskID].executor != "a" {
+			t0, t1 := j.Stages[1].Tasks[p0], j.Stages[1].Tasks[p1]
+			if t1.Phase != cluster.TaskRunning || t1.TaskID != defs[1].GetTaskId() || s.cl.RunningOn(t1.TaskID) != "a" {
 				t.Fatalf("the running task was not adopted: %+v", t1)
 			}
-			if holds && t0.phase != taskDone {
+			if holds && t0.Phase != cluster.TaskDone {
 				t.Fatal("a completed task whose output is held runs again")
 			}
-			if !holds && t0.phase != taskPending {
+			if !holds && t0.Phase != cluster.TaskPending {
 				t.Fatal("a completed task whose output is gone was kept")
 			}
-			if s.lastTaskID < defs[1].GetTaskId() {
+			if s.cl.LastTaskID() < defs[1].GetTaskId() {
 				t.Fatal("task ids of the new scheduler may collide with the adopted task's")
 			}
 		})
@@ -124,10 +195,6 @@ func TestRecoveryReconciles(t *testing.T) {
 func TestRecoveryEndsWrites(t *testing.T) {
 	dir := t.TempDir()
 	m := newMachine(t, func(c *Config) { c.StateDir = dir }, "a")
-	m.s.mu.Lock()
-	m.s.jobs[m.job].write = &writeJob{}
-	m.s.persistJob(m.s.jobs[m.job])
-	m.s.mu.Unlock()
 	other, err := m.s.submit(context.Background(), &kapotv1.SubmitJobRequest{Plan: examplePlan(t)}, "")
 	if err != nil {
 		t.Fatal(err)
@@ -135,15 +202,35 @@ func TestRecoveryEndsWrites(t *testing.T) {
 	if ok, err := m.s.cancel(other); !ok || err != nil {
 		t.Fatalf("cancel: %v %v", ok, err)
 	}
+	// The record of the first job says it writes, as a write's does.
+	ctx := context.Background()
+	if !m.s.drainPersist(ctx) {
+		t.Fatal("persist: deposed")
+	}
+	kvs, err := m.s.state.List(ctx, store.Running)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range kvs {
+		var rec cluster.JobRecord
+		if kv.Key != m.job || json.Unmarshal(kv.Value, &rec) != nil {
+			continue
+		}
+		rec.Write = true
+		b, _ := json.Marshal(rec)
+		if err := m.s.state.Put(ctx, store.Running, kv.Key, b); err != nil {
+			t.Fatal(err)
+		}
+	}
 	s := restart(t, m, dir)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	w := s.jobs[m.job]
-	if w == nil || w.state != kapotv1.JobState_JOB_STATE_FAILED || !strings.Contains(w.err, "nothing of it was committed") {
+	w, _ := s.cl.Job(m.job)
+	if w == nil || w.State != kapotv1.JobState_JOB_STATE_FAILED || !strings.Contains(w.Err, "nothing of it was committed") {
 		t.Fatalf("write after the restart: %+v", w)
 	}
-	c := s.jobs[other]
-	if c == nil || c.state != kapotv1.JobState_JOB_STATE_CANCELLED || c.err != "cancelled by user" {
+	c, _ := s.cl.Job(other)
+	if c == nil || c.State != kapotv1.JobState_JOB_STATE_CANCELLED || c.Err != "cancelled by user" {
 		t.Fatalf("cancelled job after the restart: %+v", c)
 	}
 }
@@ -193,15 +280,15 @@ func TestFinishedJobsReleasePlans(t *testing.T) {
 		t.Fatalf("job %s", st)
 	}
 	m.s.mu.Lock()
-	j := m.s.jobs[m.job]
-	if j.plan == nil || j.stages[j.final].plan == nil {
+	j, _ := m.s.cl.Job(m.job)
+	if j.Plan == nil || j.Stages[j.Final].Plan == nil {
 		m.s.mu.Unlock()
 		t.Fatal("plans released while the job's results may still be read")
 	}
-	m.s.cleanFinishedJobs(time.Now().Add(time.Second))
-	released := j.plan == nil && j.released
-	for _, st := range j.stages {
-		released = released && st.plan == nil
+	m.s.apply(m.s.cl.Tick(time.Now().Add(time.Second)))
+	released := j.Plan == nil && j.Released
+	for _, st := range j.Stages {
+		released = released && st.Plan == nil
 	}
 	m.s.mu.Unlock()
 	if !released {
@@ -213,9 +300,9 @@ func TestFinishedJobsReleasePlans(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.s.mu.Lock()
-	fj := m.s.jobs[failed]
-	m.s.failJob(fj, "boom")
-	if fj.plan != nil || !fj.released {
+	fj, _ := m.s.cl.Job(failed)
+	m.s.apply(m.s.cl.Fail(failed, "boom", time.Now()))
+	if fj.Plan != nil || !fj.Released {
 		m.s.mu.Unlock()
 		t.Fatal("a failed job keeps its plan")
 	}
@@ -233,7 +320,7 @@ func TestFinishedJobsReleasePlans(t *testing.T) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if j := s.jobs[m.job]; j == nil || !j.released || j.plan != nil {
+	if j, _ := s.cl.Job(m.job); j == nil || !j.Released || j.Plan != nil {
 		t.Fatalf("the restarted scheduler holds %+v", j)
 	}
 	// A client's report of an unreachable result holder finds no stage to

@@ -25,27 +25,27 @@ import (
 	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/scheduler/cluster"
 	"github.com/kapot-go/kapot/scheduler/flightsql"
 	"github.com/kapot-go/kapot/scheduler/store"
 	"github.com/kapot-go/kapot/warehouse"
 )
 
-// Scheduler holds the cluster state. All state is guarded by mu; RPCs to
-// executors are made outside it.
+// Scheduler is the scheduler process: its servers, stores and loops
+// around the cluster state (package cluster), which mu guards. A handler
+// or loop calls a transition of the state under mu and applies the
+// effects it returns (apply.go) before it lets go; RPCs to executors are
+// made outside mu.
 type Scheduler struct {
 	cfg Config
 	id  string
 	log zerolog.Logger
 
-	mu         sync.Mutex
-	executors  map[string]*executorState
-	jobs       map[string]*jobState
-	jobOrder   []string
-	tasks      map[uint64]taskRef
-	lastTaskID uint64 // the last task id given out
-	// requests maps a session's submission request id to the job it
-	// created (requestKey): a retried submission gets the same job.
-	requests map[string]string
+	mu sync.Mutex
+	cl *cluster.State
+	// probes holds, per executor being probed, a channel closed when the
+	// probe ends (guarded by mu).
+	probes map[string]chan struct{}
 
 	connMu sync.Mutex
 	conns  map[string]*grpc.ClientConn
@@ -128,35 +128,53 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--port %d: %w", cfg.Port, err)
 	}
+	s, err := build(cfg, log, lis)
+	if err != nil {
+		lis.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// clusterConfig is what the cluster state needs of cfg.
+func clusterConfig(cfg Config) cluster.Config {
+	return cluster.Config{FIFO: cfg.SchedulingMode == ModeFIFO, TaskRetries: cfg.TaskRetries, MaxFetchFailures: cfg.MaxFetchFailures,
+		MaxTaskBytes: int(cfg.MaxTaskBytes), Speculation: cfg.Speculation, SpeculationMultiplier: cfg.SpeculationMultiplier,
+		SpeculationQuantile: cfg.SpeculationQuantile, SpeculationMinRuntime: cfg.SpeculationMinRuntime, ExecutorTimeout: cfg.ExecutorTimeout,
+		AbandonedJobTimeout: cfg.AbandonedJobTimeout, FinishedJobDataCleanUpDelay: cfg.FinishedJobDataCleanUpDelay, FinishedJobTTL: cfg.FinishedJobTTL,
+		MaxSessionJobs: cfg.MaxSessionJobs}
+}
+
+// build makes the scheduler of a validated cfg serving on lis (nil in
+// tests that drive it without a network; the caller closes lis when build
+// fails).
+func build(cfg Config, log zerolog.Logger, lis net.Listener) (*Scheduler, error) {
+	var err error
 	s := &Scheduler{
 		cfg: cfg, id: uuid.NewString(), log: log,
-		executors: map[string]*executorState{}, jobs: map[string]*jobState{}, tasks: map[uint64]taskRef{}, requests: map[string]string{},
-		conns: map[string]*grpc.ClientConn{}, kick: make(chan struct{}, 1), linksDone: make(chan struct{}), lis: lis, store: objstore.NewRegistry(cfg.S3, nil),
-		pkick: make(chan struct{}, 1), fatal: make(chan error, 1),
 		// Task ids of a predecessor (running on executors, adopted when
 		// they register) stay below this one's: no scheduler gives out
 		// 1,000 task ids per millisecond it runs. (Below 2^53: exact in
 		// the JSON of the web page.)
-		lastTaskID: uint64(time.Now().UnixMilli()) * 1000,
+		cl: cluster.New(clusterConfig(cfg), uint64(time.Now().UnixMilli())*1000), probes: map[string]chan struct{}{},
+		conns: map[string]*grpc.ClientConn{}, kick: make(chan struct{}, 1), linksDone: make(chan struct{}), lis: lis, store: objstore.NewRegistry(cfg.S3, nil),
+		pkick: make(chan struct{}, 1), fatal: make(chan error, 1),
 	}
 	s.bgCtx, s.bgStop = context.WithCancel(context.Background())
 	s.signer = kflight.NewSigner(cfg.Security.Secrets)
 	s.store.AllowLocalURLs(cfg.AllowLocalURLs)
 	if err := s.store.AllowRoots(cfg.AllowedDataRoots); err != nil {
-		lis.Close()
 		return nil, fmt.Errorf("--allowed-data-roots: %v: %w", err, config.ErrInvalid)
 	}
 	s.state = store.Memory()
 	switch {
 	case cfg.StateStore == StoreEtcd:
 		if s.etcd, err = store.OpenEtcd(context.Background(), cfg.Etcd); err != nil {
-			lis.Close()
 			return nil, fmt.Errorf("--etcd-endpoints: %w", err)
 		}
 		s.state = s.etcd
 	case cfg.StateDir != "":
 		if s.state, err = store.Open(cfg.StateDir); err != nil {
-			lis.Close()
 			return nil, fmt.Errorf("--state-dir: %w", err)
 		}
 	}
@@ -173,7 +191,6 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 		}
 		if !objstore.IsRemote(wh) {
 			if wh, err = filepath.Abs(wh); err != nil {
-				lis.Close()
 				return nil, fmt.Errorf("--warehouse: %w", err)
 			}
 		}
@@ -186,7 +203,6 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 		// whatever --allowed-data-roots says (clients' COPY never writes
 		// there: warehouse.Tables.NotTableData).
 		if err := s.store.AllowClusterRoot(wh); err != nil {
-			lis.Close()
 			return nil, fmt.Errorf("--warehouse: %w", err)
 		}
 		if s.etcd != nil && !objstore.IsRemote(wh) {
@@ -202,7 +218,6 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 	if s.etcd == nil {
 		// The only scheduler on this state: it leads from the start.
 		if err := s.takeOver(context.Background()); err != nil {
-			lis.Close()
 			return nil, fmt.Errorf("--state-dir: %w", err)
 		}
 		s.leading.Store(true)
@@ -232,7 +247,6 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 	}
 	opts, err := cfg.Security.ServerOptions(auth)
 	if err != nil {
-		lis.Close()
 		return nil, fmt.Errorf("%v: %w", err, config.ErrInvalid)
 	}
 	// Handlers plan SQL and decode and split plans (planner and engine
@@ -248,15 +262,12 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.srv, s.health)
 	if err := s.listenPG(); err != nil {
-		lis.Close()
 		return nil, err
 	}
 	if err := s.listenFlightSQL(); err != nil {
-		lis.Close()
 		return nil, err
 	}
 	if err := s.listenAdmin(); err != nil {
-		lis.Close()
 		if s.sqlLis != nil {
 			s.sqlLis.Close()
 		}
@@ -380,6 +391,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 	stopCampaign()
 	s.stopping.Store(true)
+	s.mu.Lock()
+	s.cl.Stopping = true // no more probes
+	s.mu.Unlock()
 	s.health.Shutdown()
 	if s.admin != nil {
 		s.admin.Shutdown()
@@ -422,7 +436,3 @@ func (s *Scheduler) wake() {
 	default:
 	}
 }
-
-// ---------------------------------------------------------------- executors
-
-// ---------------------------------------------------------------- jobs

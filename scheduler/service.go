@@ -14,6 +14,7 @@ import (
 	"github.com/kapot-go/kapot/internal/version"
 	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/scheduler/cluster"
 	"github.com/kapot-go/kapot/shuffle"
 	"github.com/kapot-go/kapot/wire"
 )
@@ -58,16 +59,10 @@ func (v *service) HeartbeatFromExecutor(_ context.Context, r *kapotv1.HeartbeatR
 	s := v.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.touch(r.GetExecutorId(), r.GetStatus()) {
+	known, fx := s.cl.Heartbeat(r.GetExecutorId(), r.GetStatus(), r.GetMetrics(), time.Now())
+	s.apply(fx)
+	if !known {
 		return &kapotv1.HeartbeatResponse{Reregister: r.GetStatus().GetState() != kapotv1.ExecutorState_EXECUTOR_STATE_TERMINATING}, nil
-	}
-	e := s.executors[r.GetExecutorId()]
-	if r.GetMetrics() != nil {
-		e.metrics = r.GetMetrics()
-	}
-	if r.GetStatus().GetState() == kapotv1.ExecutorState_EXECUTOR_STATE_ACTIVE && e.state != kapotv1.ExecutorState_EXECUTOR_STATE_ACTIVE {
-		e.state = kapotv1.ExecutorState_EXECUTOR_STATE_ACTIVE
-		s.wake()
 	}
 	return &kapotv1.HeartbeatResponse{}, nil
 }
@@ -77,29 +72,22 @@ func (v *service) PollWork(_ context.Context, r *kapotv1.PollWorkRequest) (*kapo
 	reg := r.GetRegistration()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.touch(reg.GetId(), r.GetStatus()) {
+	known, fx := s.cl.Touch(reg.GetId(), r.GetStatus(), time.Now())
+	s.apply(fx)
+	if !known {
 		if r.GetStatus().GetState() == kapotv1.ExecutorState_EXECUTOR_STATE_TERMINATING {
 			return &kapotv1.PollWorkResponse{}, nil
 		}
 		if err := v.checkRegistration(reg); err != nil {
 			return nil, err
 		}
-		s.mu.Unlock()
-		s.registerExecutor(reg, nil, nil)
-		s.mu.Lock()
+		_, fx := s.cl.Register(reg, nil, nil, time.Now())
+		s.apply(fx)
 	}
-	e, ok := s.executors[reg.GetId()]
+	resp, ok, fx := s.cl.Poll(reg.GetId(), r.GetMetrics(), r.GetTaskStatuses(), int(r.GetFreeSlots()), time.Now())
+	s.apply(fx)
 	if !ok {
 		return &kapotv1.PollWorkResponse{Reregister: true}, nil
-	}
-	if r.GetMetrics() != nil {
-		e.metrics = r.GetMetrics()
-	}
-	s.updateStatuses(reg.GetId(), r.GetTaskStatuses())
-	resp := &kapotv1.PollWorkResponse{CancelTasks: e.cancel, RemoveJobs: e.remove}
-	e.cancel, e.remove = nil, nil
-	if n := min(int(r.GetFreeSlots()), e.freeSlots()); n > 0 {
-		resp.Tasks = s.assign(e, n)
 	}
 	return resp, nil
 }
@@ -108,10 +96,13 @@ func (v *service) UpdateTaskStatus(_ context.Context, r *kapotv1.UpdateTaskStatu
 	s := v.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.touch(r.GetExecutorId(), nil) {
+	now := time.Now()
+	known, fx := s.cl.Touch(r.GetExecutorId(), nil, now)
+	s.apply(fx)
+	if !known {
 		return &kapotv1.UpdateTaskStatusResponse{Reregister: true}, nil
 	}
-	s.updateStatuses(r.GetExecutorId(), r.GetTaskStatuses())
+	s.apply(s.cl.UpdateStatuses(r.GetExecutorId(), r.GetTaskStatuses(), now))
 	return &kapotv1.UpdateTaskStatusResponse{}, nil
 }
 
@@ -119,10 +110,7 @@ func (v *service) ExecutorStopped(_ context.Context, r *kapotv1.ExecutorStoppedR
 	s := v.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e, ok := s.executors[r.GetExecutorId()]; ok {
-		e.state = kapotv1.ExecutorState_EXECUTOR_STATE_TERMINATING
-		s.log.Info().Str("executor", r.GetExecutorId()).Str("reason", r.GetReason()).Msg("executor stopping")
-	}
+	s.apply(s.cl.Stopped(r.GetExecutorId(), r.GetReason()))
 	return &kapotv1.ExecutorStoppedResponse{}, nil
 }
 
@@ -173,9 +161,9 @@ func submitStatus(err error) error {
 		return status.Error(codes.Internal, err.Error())
 	case errors.Is(err, errTooLarge):
 		return status.Errorf(codes.InvalidArgument, "job rejected: %v", err)
-	case errors.Is(err, errSessionBusy):
+	case errors.Is(err, cluster.ErrSessionBusy):
 		return status.Errorf(codes.ResourceExhausted, "job rejected: %v", err)
-	case errors.Is(err, errNoPlacement):
+	case errors.Is(err, cluster.ErrNoPlacement):
 		return status.Errorf(codes.FailedPrecondition, "job rejected: %v", err)
 	case errors.Is(err, objstore.ErrForbidden):
 		return status.Errorf(codes.PermissionDenied, "job rejected: %v", err)
@@ -207,12 +195,12 @@ func (v *service) GetJobStatus(ctx context.Context, r *kapotv1.GetJobStatusReque
 	}
 	if w := r.GetWaitMs(); w > 0 {
 		err := v.s.awaitJob(ctx, r.GetJobId(), time.Duration(min(w, maxStatusWaitMs))*time.Millisecond)
-		if err != nil && !errors.Is(err, errUnknownJob) {
+		if err != nil && !errors.Is(err, cluster.ErrUnknownJob) {
 			return nil, status.FromContextError(err).Err()
 		}
 	}
 	st, err := v.s.status(r.GetJobId())
-	if errors.Is(err, errUnknownJob) {
+	if errors.Is(err, cluster.ErrUnknownJob) {
 		return nil, status.Errorf(codes.NotFound, "job %q not found", r.GetJobId())
 	}
 	return st, err
@@ -226,7 +214,7 @@ func (v *service) CancelJob(ctx context.Context, r *kapotv1.CancelJobRequest) (*
 		return nil, status.Errorf(codes.NotFound, "job %q not found", r.GetJobId())
 	}
 	ok, err := v.s.cancel(r.GetJobId())
-	if errors.Is(err, errUnknownJob) {
+	if errors.Is(err, cluster.ErrUnknownJob) {
 		return nil, status.Errorf(codes.NotFound, "job %q not found", r.GetJobId())
 	}
 	return &kapotv1.CancelJobResponse{Cancelled: ok}, err
@@ -237,9 +225,9 @@ func (v *service) ListExecutors(context.Context, *kapotv1.ListExecutorsRequest) 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := &kapotv1.ListExecutorsResponse{}
-	for _, e := range s.executors {
-		out.Executors = append(out.Executors, &kapotv1.ExecutorInfo{Registration: e.reg, State: e.state,
-			RunningTasks: uint32(len(e.running)), LastSeenMs: e.lastSeen.UnixMilli()})
+	for _, e := range s.cl.Executors() {
+		out.Executors = append(out.Executors, &kapotv1.ExecutorInfo{Registration: e.Reg, State: e.State,
+			RunningTasks: uint32(len(e.Running)), LastSeenMs: e.LastSeen.UnixMilli()})
 	}
 	return out, nil
 }

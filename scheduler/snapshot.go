@@ -33,12 +33,12 @@ func (s *Scheduler) oldestReader() (time.Time, bool) {
 	defer s.mu.Unlock()
 	var oldest time.Time
 	found := false
-	for _, j := range s.jobs {
-		if j.finished() && !s.runsTasksLocked(j) {
+	for j := range s.cl.Jobs() {
+		if j.Finished() && !j.RunsTasks() {
 			continue
 		}
-		if !found || j.planned.Before(oldest) {
-			oldest, found = j.planned, true
+		if !found || j.Planned.Before(oldest) {
+			oldest, found = j.Planned, true
 		}
 	}
 	return oldest, found

@@ -15,34 +15,35 @@ import (
 	"github.com/kapot-go/kapot/objstore"
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/scheduler/cluster"
 	"github.com/kapot-go/kapot/scheduler/flightsql"
 	"github.com/kapot-go/kapot/session"
 	"github.com/kapot-go/kapot/warehouse"
 	"github.com/kapot-go/kapot/wire"
 )
 
-// cluster is the session.Backend of the cluster: the shared catalog,
+// backend is the session.Backend of the cluster: the shared catalog,
 // the warehouse and the state store. Its methods' errors are gRPC
 // statuses.
-type cluster struct{ s *Scheduler }
+type backend struct{ s *Scheduler }
 
-var _ session.Backend = cluster{}
+var _ session.Backend = backend{}
 
-func (c cluster) Catalog() *catalog.Catalog { return c.s.catalog }
+func (c backend) Catalog() *catalog.Catalog { return c.s.catalog }
 
-func (c cluster) Plan(ctx context.Context, sql string, props map[string]string) (*planner.Plan, error) {
+func (c backend) Plan(ctx context.Context, sql string, props map[string]string) (*planner.Plan, error) {
 	return c.s.plan(ctx, sql, props)
 }
 
-func (c cluster) CreateExternalTable(ctx context.Context, def *catalog.ExternalTable, props map[string]string, who security.Principal) (string, error) {
+func (c backend) CreateExternalTable(ctx context.Context, def *catalog.ExternalTable, props map[string]string, who security.Principal) (string, error) {
 	return c.s.createTable(ctx, def, props, who)
 }
 
-func (c cluster) Define(ctx context.Context, st *planner.Statement, who security.Principal) (string, error) {
+func (c backend) Define(ctx context.Context, st *planner.Statement, who security.Principal) (string, error) {
 	return c.s.ddl(ctx, st, who)
 }
 
-func (c cluster) Write(ctx context.Context, st *planner.Statement, props map[string]string, who security.Principal) (*session.Query, string, error) {
+func (c backend) Write(ctx context.Context, st *planner.Statement, props map[string]string, who security.Principal) (*session.Query, string, error) {
 	return c.s.write(ctx, st, props, who)
 }
 
@@ -52,7 +53,7 @@ func (c cluster) Write(ctx context.Context, st *planner.Statement, props map[str
 // tables and views it creates (only who or an operator alters them).
 // Errors are gRPC statuses.
 func (s *Scheduler) statement(ctx context.Context, sql string, props map[string]string, who security.Principal) (session.Answer, error) {
-	a, err := session.Execute(ctx, cluster{s}, sql, props, who)
+	a, err := session.Execute(ctx, backend{s}, sql, props, who)
 	switch {
 	case err == nil:
 		return a, nil
@@ -184,7 +185,7 @@ func (s *Scheduler) waitJob(ctx context.Context, id string) (*kapotv1.GetJobStat
 			return nil, status.Errorf(codes.Canceled, "job %s cancelled: %s", id, js.GetError())
 		}
 		if err := s.awaitJob(ctx, id, time.Minute); err != nil {
-			if errors.Is(err, errUnknownJob) {
+			if errors.Is(err, cluster.ErrUnknownJob) {
 				continue // reported by status above
 			}
 			if _, err := s.cancel(id); err == nil {
@@ -209,24 +210,19 @@ func (s *Scheduler) planOptionsFor(props map[string]string) (planner.Options, er
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	slots := 0
-	for _, e := range s.executors {
-		if e.state == kapotv1.ExecutorState_EXECUTOR_STATE_ACTIVE && !e.suspect {
-			slots += int(e.reg.GetResources().GetTaskSlots())
-		}
-	}
+	slots := s.cl.ActiveSlots()
 	return planner.Options{TargetPartitions: planner.PartitionsForSlots(slots), SplitRows: split, MaxPlanNodes: s.cfg.MaxPlanNodes, MaxPlanBytes: s.cfg.MaxPlanBytes}, nil
 }
 
 // executeSQL is the SchedulerService's SQL front door: a query becomes a
 // job of the caller's session, other statements answer inline.
 func (s *Scheduler) executeSQL(ctx context.Context, r *kapotv1.ExecuteSQLRequest, owner string, who security.Principal) (*kapotv1.ExecuteSQLResponse, error) {
-	if id, ok := s.requested(requestKey(owner, r.GetRequestId())); ok {
+	if id, ok := s.requested(cluster.RequestKey(owner, r.GetRequestId())); ok {
 		// A retry of a statement that became a job: that job.
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if j, ok := s.jobs[id]; ok {
-			return &kapotv1.ExecuteSQLResponse{JobId: id, Schema: j.resultSchema}, nil
+		if j, ok := s.cl.Job(id); ok {
+			return &kapotv1.ExecuteSQLResponse{JobId: id, Schema: j.ResultSchema}, nil
 		}
 	}
 	a, err := s.statement(ctx, r.GetSql(), r.GetSessionProperties(), who)
@@ -297,7 +293,7 @@ func (f flightJobs) Plan(ctx context.Context, sql string) (*planner.Plan, error)
 }
 
 func (f flightJobs) Submit(ctx context.Context, q *session.Query) (string, error) {
-	return f.s.submitQuery(ctx, q, ownerFlightSQL, &kapotv1.SubmitJobRequest{JobName: "flight sql: " + q.Name()})
+	return f.s.submitQuery(ctx, q, cluster.OwnerFlightSQL, &kapotv1.SubmitJobRequest{JobName: "flight sql: " + q.Name()})
 }
 
 func (f flightJobs) ExplainAnalyze(ctx context.Context, id string) (session.Answer, error) {

@@ -8,17 +8,9 @@ import (
 
 	"github.com/kapot-go/kapot/engine"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/scheduler/cluster"
 	"github.com/kapot-go/kapot/wire"
 )
-
-// stagePlan is one stage of a split plan.
-type stagePlan struct {
-	id       uint32
-	plan     *kapotv1.PhysicalPlanNode // rooted at a ShuffleWriterNode
-	inputs   []uint32                  // stages whose output this one reads
-	tasks    int                       // input partitions = map tasks
-	outParts int                       // shuffle partitions each task writes
-}
 
 // splitStages cuts plan at Exchange nodes. Each exchange's input becomes a
 // stage rooted at a shuffle writer with the exchange's partitioning, read by
@@ -32,15 +24,15 @@ type stagePlan struct {
 //
 // Building plans reads the schemas of scanned files through opts.Store with
 // the job's session properties (object-store credentials).
-func splitStages(jobID string, root *kapotv1.PhysicalPlanNode, opts engine.BuildOptions) (map[uint32]*stagePlan, uint32, *kapotv1.Schema, error) {
+func splitStages(jobID string, root *kapotv1.PhysicalPlanNode, opts engine.BuildOptions) (map[uint32]*cluster.StagePlan, uint32, *kapotv1.Schema, error) {
 	// Validate and type the whole plan first: bad plans fail at submit.
 	if _, err := engine.FromProtoWith(root, opts); err != nil {
 		return nil, 0, nil, err
 	}
 	root = proto.Clone(root).(*kapotv1.PhysicalPlanNode)
-	stages := map[uint32]*stagePlan{}
+	stages := map[uint32]*cluster.StagePlan{}
 	next := uint32(1)
-	newStage := func(input *kapotv1.PhysicalPlanNode, part *kapotv1.Partitioning) (*stagePlan, *engine.ShuffleWriter, error) {
+	newStage := func(input *kapotv1.PhysicalPlanNode, part *kapotv1.Partitioning) (*cluster.StagePlan, *engine.ShuffleWriter, error) {
 		id := next
 		next++
 		w := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ShuffleWriter{ShuffleWriter: &kapotv1.ShuffleWriterNode{
@@ -50,7 +42,7 @@ func splitStages(jobID string, root *kapotv1.PhysicalPlanNode, opts engine.Build
 			return nil, nil, fmt.Errorf("stage %d: %w", id, err)
 		}
 		sw := ep.(*engine.ShuffleWriter)
-		s := &stagePlan{id: id, plan: w, tasks: sw.OutputPartitions(), outParts: sw.OutputPartitionCount(), inputs: unresolvedInputs(input)}
+		s := &cluster.StagePlan{ID: id, Plan: w, NumTasks: sw.OutputPartitions(), OutParts: sw.OutputPartitionCount(), Inputs: unresolvedInputs(input)}
 		stages[id] = s
 		return s, sw, nil
 	}
@@ -85,7 +77,7 @@ func splitStages(jobID string, root *kapotv1.PhysicalPlanNode, opts engine.Build
 		if err != nil {
 			return err
 		}
-		u := &kapotv1.UnresolvedShuffleNode{StageId: s.id, Schema: schema, OutputPartitionCount: uint32(s.outParts)}
+		u := &kapotv1.UnresolvedShuffleNode{StageId: s.ID, Schema: schema, OutputPartitionCount: uint32(s.OutParts)}
 		cut[string(key)] = u
 		*slot = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_UnresolvedShuffle{UnresolvedShuffle: proto.Clone(u).(*kapotv1.UnresolvedShuffleNode)}}
 		return nil
@@ -101,7 +93,7 @@ func splitStages(jobID string, root *kapotv1.PhysicalPlanNode, opts engine.Build
 	if err != nil {
 		return nil, 0, nil, err
 	}
-	return stages, final.id, schema, nil
+	return stages, final.ID, schema, nil
 }
 
 func unresolvedInputs(n *kapotv1.PhysicalPlanNode) []uint32 {
@@ -117,27 +109,4 @@ func unresolvedInputs(n *kapotv1.PhysicalPlanNode) []uint32 {
 	}
 	walk(n)
 	return out
-}
-
-// resolve replaces every UnresolvedShuffle in a copy of plan by a
-// ShuffleReader listing, per reduce partition, the map outputs in locs.
-func resolve(plan *kapotv1.PhysicalPlanNode, locs func(stage uint32, outPart int) []*kapotv1.PartitionLocation) *kapotv1.PhysicalPlanNode {
-	plan = proto.Clone(plan).(*kapotv1.PhysicalPlanNode)
-	var walk func(slot **kapotv1.PhysicalPlanNode)
-	walk = func(slot **kapotv1.PhysicalPlanNode) {
-		n := *slot
-		if u := n.GetUnresolvedShuffle(); u != nil {
-			r := &kapotv1.ShuffleReaderNode{StageId: u.GetStageId(), Schema: u.GetSchema()}
-			for p := 0; p < int(u.GetOutputPartitionCount()); p++ {
-				r.Partitions = append(r.Partitions, &kapotv1.ShuffleReaderPartition{Locations: locs(u.GetStageId(), p)})
-			}
-			*slot = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ShuffleReader{ShuffleReader: r}}
-			return
-		}
-		for _, c := range wire.InputSlots(n) {
-			walk(c)
-		}
-	}
-	walk(&plan)
-	return plan
 }

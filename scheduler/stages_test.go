@@ -10,6 +10,7 @@ import (
 	"github.com/kapot-go/kapot/client"
 	"github.com/kapot-go/kapot/engine"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/scheduler/cluster"
 	"github.com/kapot-go/kapot/wire"
 )
 
@@ -32,11 +33,11 @@ func TestSplitStages(t *testing.T) {
 	}
 	s1, s2 := stages[1], stages[2]
 	// Stage 1: two CSV partitions, each hash-partitioned into two.
-	if s1.tasks != 2 || s1.outParts != 2 || len(s1.inputs) != 0 {
+	if s1.NumTasks != 2 || s1.OutParts != 2 || len(s1.Inputs) != 0 {
 		t.Fatalf("stage 1: %+v", s1)
 	}
 	// Stage 2: reads stage 1's two partitions; the final writer keeps one output each.
-	if s2.tasks != 2 || s2.outParts != 1 || !slices.Equal(s2.inputs, []uint32{1}) {
+	if s2.NumTasks != 2 || s2.OutParts != 1 || !slices.Equal(s2.Inputs, []uint32{1}) {
 		t.Fatalf("stage 2: %+v", s2)
 	}
 	var names []string
@@ -48,9 +49,9 @@ func TestSplitStages(t *testing.T) {
 	}
 	// Each stage plan is rooted at a writer for this job and stage.
 	for id, s := range stages {
-		w := s.plan.GetShuffleWriter()
+		w := s.Plan.GetShuffleWriter()
 		if w == nil || w.GetJobId() != "job1" || w.GetStageId() != id {
-			t.Fatalf("stage %d root %v", id, s.plan)
+			t.Fatalf("stage %d root %v", id, s.Plan)
 		}
 	}
 	// Resolving replaces the unresolved read with two reader partitions,
@@ -58,7 +59,7 @@ func TestSplitStages(t *testing.T) {
 	loc := func(stage uint32, p int) []*kapotv1.PartitionLocation {
 		return []*kapotv1.PartitionLocation{{StageId: stage, MapPartition: 0, OutputPartition: uint32(p)}, {StageId: stage, MapPartition: 1, OutputPartition: uint32(p)}}
 	}
-	r := resolve(s2.plan, loc)
+	r := cluster.Resolve(s2.Plan, loc)
 	var reader *kapotv1.ShuffleReaderNode
 	var find func(n *kapotv1.PhysicalPlanNode)
 	find = func(n *kapotv1.PhysicalPlanNode) {
@@ -73,7 +74,7 @@ func TestSplitStages(t *testing.T) {
 	if reader == nil || len(reader.GetPartitions()) != 2 || len(reader.GetPartitions()[1].GetLocations()) != 2 || reader.GetPartitions()[1].GetLocations()[0].GetOutputPartition() != 1 {
 		t.Fatalf("resolved reader %v", reader)
 	}
-	if len(unresolvedInputs(s2.plan)) != 1 {
+	if len(unresolvedInputs(s2.Plan)) != 1 {
 		t.Fatal("resolve modified the stage plan in place")
 	}
 }
@@ -105,7 +106,7 @@ func TestSplitStagesSharesEqualExchanges(t *testing.T) {
 	if len(stages) != 2 || final != 2 {
 		t.Fatalf("%d stages (final %d), want 2: the shared exchange once and the final stage", len(stages), final)
 	}
-	if got := stages[final].inputs; !slices.Equal(got, []uint32{1}) {
+	if got := stages[final].Inputs; !slices.Equal(got, []uint32{1}) {
 		t.Fatalf("final stage inputs %v, want [1]", got)
 	}
 	readers := 0
@@ -118,7 +119,7 @@ func TestSplitStagesSharesEqualExchanges(t *testing.T) {
 			walk(*c)
 		}
 	}
-	walk(stages[final].plan)
+	walk(stages[final].Plan)
 	if readers != 2 {
 		t.Fatalf("final stage reads stage 1 %d times, want 2", readers)
 	}

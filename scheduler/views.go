@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kapot-go/kapot/internal/admin"
+	"github.com/kapot-go/kapot/scheduler/cluster"
 )
 
 // ExecutorView is an executor as the web UI and /api/executors show it.
@@ -89,17 +90,17 @@ func stateName(s interface{ String() string }, prefix string) string {
 func (s *Scheduler) Executors() []ExecutorView {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]ExecutorView, 0, len(s.executors))
-	for _, e := range s.executors {
-		r := e.reg
-		pool := e.metrics.GetMemoryPoolBytes()
+	out := make([]ExecutorView, 0, s.cl.NumExecutors())
+	for _, e := range s.cl.Executors() {
+		r := e.Reg
+		pool := e.Metrics.GetMemoryPoolBytes()
 		if pool == 0 { // no heartbeat yet: the size it registered with
 			pool = r.GetResources().GetMemoryBytes()
 		}
 		out = append(out, ExecutorView{ID: r.GetId(), Host: r.GetHost(), FlightPort: r.GetFlightPort(), GRPCPort: r.GetGrpcPort(),
-			State: stateName(e.state, "EXECUTOR_STATE_"), Suspect: e.suspect, Linked: e.linked, Slots: int(r.GetResources().GetTaskSlots()), SlotsUsed: len(e.running),
-			MemoryPoolBytes: pool, MemoryPoolUsedBytes: e.metrics.GetMemoryPoolUsedBytes(),
-			LastHeartbeat: e.lastSeen.UTC(), Tags: e.reg.GetTags(), Version: r.GetVersion()})
+			State: stateName(e.State, "EXECUTOR_STATE_"), Suspect: e.Suspect, Linked: e.Linked, Slots: int(r.GetResources().GetTaskSlots()), SlotsUsed: len(e.Running),
+			MemoryPoolBytes: pool, MemoryPoolUsedBytes: e.Metrics.GetMemoryPoolUsedBytes(),
+			LastHeartbeat: e.LastSeen.UTC(), Tags: r.GetTags(), Version: r.GetVersion()})
 	}
 	slices.SortFunc(out, func(a, b ExecutorView) int { return strings.Compare(a.ID, b.ID) })
 	return out
@@ -110,14 +111,13 @@ func (s *Scheduler) Executors() []ExecutorView {
 func (s *Scheduler) Jobs() []JobView {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]JobView, 0, len(s.jobOrder)+len(s.past))
-	for i := len(s.jobOrder) - 1; i >= 0; i-- {
-		if j, ok := s.jobs[s.jobOrder[i]]; ok {
-			out = append(out, s.jobView(j, false))
-		}
+	out := make([]JobView, 0, s.cl.NumJobs()+len(s.past))
+	for j := range s.cl.Jobs() {
+		out = append(out, s.jobView(j, false))
 	}
+	slices.Reverse(out) // newest first
 	for _, v := range s.past {
-		if _, live := s.jobs[v.ID]; !live { // a job recovered after a restart is listed once
+		if _, live := s.cl.Job(v.ID); !live { // a job recovered after a restart is listed once
 			out = append(out, v)
 		}
 	}
@@ -128,7 +128,7 @@ func (s *Scheduler) Jobs() []JobView {
 func (s *Scheduler) Job(id string) (JobView, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	j, ok := s.jobs[id]
+	j, ok := s.cl.Job(id)
 	if !ok {
 		for _, v := range s.past {
 			if v.ID == id {
@@ -141,30 +141,30 @@ func (s *Scheduler) Job(id string) (JobView, bool) {
 }
 
 // jobView renders j. Called with mu held.
-func (s *Scheduler) jobView(j *jobState, operators bool) JobView {
-	v := JobView{ID: j.id, Name: j.name, State: stateName(j.state, "JOB_STATE_"), Error: j.err, Queued: j.queued.UTC(), Started: j.start.UTC()}
+func (s *Scheduler) jobView(j *cluster.Job, operators bool) JobView {
+	v := JobView{ID: j.ID, Name: j.Name, State: stateName(j.State, "JOB_STATE_"), Error: j.Err, Queued: j.Queued.UTC(), Started: j.Start.UTC()}
 	end := time.Now()
-	if !j.end.IsZero() {
-		e := j.end.UTC()
-		v.Ended, end = &e, j.end
+	if !j.End.IsZero() {
+		e := j.End.UTC()
+		v.Ended, end = &e, j.End
 	}
-	v.DurationMs = end.Sub(j.start).Milliseconds()
-	for _, sid := range j.order {
-		st := j.stages[sid]
-		done, running := st.counts()
-		sv := StageView{ID: sid, State: j.stageState(st), Attempt: st.attempt, Partitions: len(st.tasks), Completed: done, Running: running, Inputs: slices.Clone(st.inputs)}
-		for _, t := range st.tasks {
-			sv.FailedAttempts += t.attempts
-			if t.phase != taskDone {
+	v.DurationMs = end.Sub(j.Start).Milliseconds()
+	for _, sid := range j.Order {
+		st := j.Stages[sid]
+		done, running := st.Counts()
+		sv := StageView{ID: sid, State: j.StageState(st), Attempt: st.Attempt, Partitions: len(st.Tasks), Completed: done, Running: running, Inputs: slices.Clone(st.Inputs)}
+		for _, t := range st.Tasks {
+			sv.FailedAttempts += t.Attempts
+			if t.Phase != cluster.TaskDone {
 				continue
 			}
-			for _, o := range t.outputs {
+			for _, o := range t.Outputs {
 				sv.OutputRows += o.GetStats().GetNumRows()
 				sv.ShuffleBytes += o.GetStats().GetNumBytes()
 			}
 		}
 		if operators {
-			for _, m := range st.stageMetrics() {
+			for _, m := range st.Metrics() {
 				sv.Operators = append(sv.Operators, OperatorView{NodeID: m.GetNodeId(), ParentID: m.ParentId, Name: m.GetName(), OutputRows: m.GetOutputRows(),
 					Batches: m.GetOutputBatches(), ComputeNanos: m.GetElapsedComputeNs(), SpilledBytes: m.GetSpilledBytes(), Counters: m.GetCounters()})
 			}

@@ -152,10 +152,10 @@ func (s *Scheduler) warehouseRoot() string {
 	return s.warehouse.Root
 }
 
+// writeJob is a write's commit, carried by its job (cluster.Write.Of).
 type writeJob struct {
 	w      *warehouse.Write
 	commit func(ctx context.Context, files []*kapotv1.WrittenFile) error
-	rows   int64 // written, once committed
 }
 
 func countPlan(wp *planner.WritePlan, staging string) (*planner.Plan, error) {
@@ -208,23 +208,8 @@ func (s *Scheduler) cleanStaging(done <-chan struct{}, job string, wj *writeJob)
 func (s *Scheduler) jobRunsTasks(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	j, ok := s.jobs[id]
-	if !ok {
-		return false
-	}
-	return s.runsTasksLocked(j)
-}
-
-// runsTasksLocked is jobRunsTasks with mu held.
-func (s *Scheduler) runsTasksLocked(j *jobState) bool {
-	for _, st := range j.stages {
-		for _, t := range st.tasks {
-			if t.phase == taskRunning || t.copyID != 0 {
-				return true
-			}
-		}
-	}
-	return false
+	j, ok := s.cl.Job(id)
+	return ok && j.RunsTasks()
 }
 
 // sweepWrites removes the staging directories of the writes a previous
