@@ -142,16 +142,8 @@ func (b *binder) bindAgg(fc *pg.FuncCall, fn kapotv1.AggregateFunction, ag *aggB
 			}
 			call.param = v
 		}
-		for _, it := range fc.GetAggOrder() {
-			sb := it.GetSortBy()
-			k, err := sortDirection(sb)
-			if err != nil {
-				return nil, err
-			}
-			if k.e, err = bindArg(sb.GetNode()); err != nil {
-				return nil, err
-			}
-			call.order = append(call.order, k)
+		if call.order, err = aggOrder(fc.GetAggOrder(), bindArg); err != nil {
+			return nil, err
 		}
 	case fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_CORR || fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COVAR_POP ||
 		fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COVAR_SAMP:
@@ -176,37 +168,59 @@ func (b *binder) bindAgg(fc *pg.FuncCall, fn kapotv1.AggregateFunction, ag *aggB
 	default:
 		return nil, errAt(pos, engine.ErrInvalidPlan, "%s takes one argument", name)
 	}
-	arg := call.arg
 	if f := fc.GetAggFilter(); f != nil {
-		// agg(x) FILTER (WHERE p) is agg(CASE WHEN p THEN x END): every
-		// aggregate kapot has skips nulls, and count(*) counts the rows
-		// where p holds as count(CASE WHEN p THEN 1 END).
-		if containsAgg(f) {
-			return nil, errAt(location(f), engine.ErrInvalidPlan, "aggregate functions are not allowed in FILTER")
-		}
-		p, err := ag.bindArgExpr(f)
-		if err != nil {
+		if call.arg, err = b.aggFilter(f, call.arg, ag); err != nil {
 			return nil, err
 		}
-		if p.typ.ID() != arrow.BOOL && p.typ.ID() != arrow.NULL {
-			return nil, errAt(location(f), engine.ErrInvalidPlan, "FILTER must be boolean, not %s", catalog.TypeName(p.typ))
-		}
-		if arg == nil {
-			arg = &expr{kind: eLit, lit: &kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_INT64},
-				Value: &kapotv1.ScalarValue_IntValue{IntValue: 1}}, typ: arrow.PrimitiveTypes.Int64}
-		}
-		c := &expr{kind: eCase, args: []*expr{p, arg}}
-		if err := b.resolve(c); err != nil {
-			return nil, errAt(location(f), err, "FILTER: %v", err)
-		}
-		arg = c
 	}
-	call.arg = arg
 	e, err := ag.addCall(call, name)
 	if err != nil {
 		return nil, errAt(fc.GetLocation(), err, "%s: %v", funcName(fc), err)
 	}
 	return e, nil
+}
+
+// aggOrder binds the ORDER BY inside an aggregate call (string_agg's).
+func aggOrder(items []*pg.Node, bindArg func(*pg.Node) (*expr, error)) ([]sortKey, error) {
+	var out []sortKey
+	for _, it := range items {
+		sb := it.GetSortBy()
+		k, err := sortDirection(sb)
+		if err != nil {
+			return nil, err
+		}
+		if k.e, err = bindArg(sb.GetNode()); err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+// aggFilter is the argument of agg(arg) FILTER (WHERE f):
+// agg(CASE WHEN f THEN arg END), since every aggregate kapot has skips
+// nulls; count(*) (arg nil) counts the rows where f holds as
+// count(CASE WHEN f THEN 1 END).
+func (b *binder) aggFilter(f *pg.Node, arg *expr, ag *aggBinder) (*expr, error) {
+	if containsAgg(f) {
+		return nil, errAt(location(f), engine.ErrInvalidPlan, "aggregate functions are not allowed in FILTER")
+	}
+	p, err := ag.bindArgExpr(f)
+	if err != nil {
+		return nil, err
+	}
+	if p.typ.ID() != arrow.BOOL && p.typ.ID() != arrow.NULL {
+		return nil, errAt(location(f), engine.ErrInvalidPlan, "FILTER must be boolean, not %s", catalog.TypeName(p.typ))
+	}
+	if arg == nil {
+		arg = &expr{kind: eLit, lit: &kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_INT64},
+			Value: &kapotv1.ScalarValue_IntValue{IntValue: 1}}, typ: arrow.PrimitiveTypes.Int64}
+	}
+	c := &expr{kind: eCase, args: []*expr{p, arg}}
+	if err := b.resolve(c); err != nil {
+		return nil, errAt(location(f), err, "FILTER: %v", err)
+	}
+	return c, nil
 }
 
 // literalFloat is a numeric literal's value.

@@ -29,38 +29,43 @@ func (b *binder) bindAExpr(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, error
 	}
 	switch x.GetKind() {
 	case pg.A_Expr_Kind_AEXPR_OP:
-		if x.GetLexpr() == nil { // unary
-			r, err := bind(x.GetRexpr())
-			if err != nil {
-				return nil, err
-			}
-			if opName == "-" {
-				return &expr{kind: eNeg, args: []*expr{r}}, nil
-			}
-			if opName == "+" {
-				return r, nil
-			}
-			return nil, notSupported(x.GetLocation(), "unary operator "+opName)
+		return b.bindOperator(x, opName, sc, ag)
+	case pg.A_Expr_Kind_AEXPR_IN:
+		return b.bindInList(x, opName, bind)
+	case pg.A_Expr_Kind_AEXPR_LIKE, pg.A_Expr_Kind_AEXPR_ILIKE:
+		return b.bindLike(x, opName, bind)
+	case pg.A_Expr_Kind_AEXPR_BETWEEN, pg.A_Expr_Kind_AEXPR_NOT_BETWEEN:
+		return b.bindBetween(x, bind)
+	case pg.A_Expr_Kind_AEXPR_DISTINCT, pg.A_Expr_Kind_AEXPR_NOT_DISTINCT:
+		return b.bindDistinct(x, sc, ag)
+	case pg.A_Expr_Kind_AEXPR_NULLIF:
+		return b.bindNullIf(x, sc, ag)
+	}
+	return nil, notSupported(x.GetLocation(), "this operator")
+}
+
+// bindOperator binds a unary or binary operator (opName): arithmetic,
+// comparisons, ||, ^.
+func (b *binder) bindOperator(x *pg.A_Expr, opName string, sc *scope, ag *aggBinder) (*expr, error) {
+	bind := func(m *pg.Node) (*expr, error) { return b.bindExpr(m, sc, ag) }
+	if x.GetLexpr() == nil { // unary
+		r, err := bind(x.GetRexpr())
+		if err != nil {
+			return nil, err
 		}
-		if opName == "||" {
-			return b.bindConcat(x, sc, ag)
+		if opName == "-" {
+			return &expr{kind: eNeg, args: []*expr{r}}, nil
 		}
-		if opName == "^" {
-			// Exponentiation: power(x, y), a DOUBLE.
-			l, err := bind(x.GetLexpr())
-			if err != nil {
-				return nil, err
-			}
-			r, err := bind(x.GetRexpr())
-			if err != nil {
-				return nil, err
-			}
-			return &expr{kind: eFunc, fn: "power", args: []*expr{l, r}}, nil
+		if opName == "+" {
+			return r, nil
 		}
-		op, ok := binOps[opName]
-		if !ok {
-			return nil, notSupported(x.GetLocation(), "operator "+opName)
-		}
+		return nil, notSupported(x.GetLocation(), "unary operator "+opName)
+	}
+	if opName == "||" {
+		return b.bindConcat(x, sc, ag)
+	}
+	if opName == "^" {
+		// Exponentiation: power(x, y), a DOUBLE.
 		l, err := bind(x.GetLexpr())
 		if err != nil {
 			return nil, err
@@ -69,162 +74,188 @@ func (b *binder) bindAExpr(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, error
 		if err != nil {
 			return nil, err
 		}
-		if comparison(op) {
-			l, r = b.coercePair(l, r)
-		} else {
-			l, r = coerceDates(l, r)
-		}
-		if args := b.typeNulls([]*expr{l, r}); args != nil {
-			l, r = args[0], args[1]
-		}
-		e := &expr{kind: eBinary, op: op, args: []*expr{l, r}}
-		if err := b.resolve(e); err != nil {
-			return nil, errAt(x.GetLocation(), err, "operator %s cannot be applied to %s and %s", opName, catalog.TypeName(l.typ), catalog.TypeName(r.typ))
-		}
-		return e, nil
-	case pg.A_Expr_Kind_AEXPR_IN:
-		l, err := bind(x.GetLexpr())
-		if err != nil {
-			return nil, err
-		}
-		items := x.GetRexpr().GetList().GetItems()
-		if list := b.longListOf(items); list != nil {
-			if e := inSet(l, list, opName == "<>"); e != nil {
-				return e, nil
-			}
-			items = list.nodes()
-		}
-		e := &expr{kind: eInList, args: []*expr{l}, negated: opName == "<>"}
-		for _, it := range items {
-			v, err := bind(it)
-			if err != nil {
-				return nil, err
-			}
-			_, v = b.coercePair(l, v)
-			e.args = append(e.args, v)
-		}
-		if args := b.typeNulls(e.args); args != nil {
-			e.args = args
-		}
-		// Numbers of different types meet at their common type (the
-		// engine would otherwise cast each value to the tested type,
-		// and 1.5 does not fit an integer or decimal(2, 2)).
-		if t := commonType(e.args); t != nil && numeric(t) {
-			for i, a := range e.args {
-				if a.typ != nil && numeric(a.typ) && !arrow.TypeEqual(a.typ, t) {
-					c := b.coerce(a, t)
-					if a.kind == eLit {
-						// A constant is cast once, here (IN lists of
-						// constants test membership in a set).
-						c.typ = nil
-						if err := b.resolve(c); err != nil {
-							return nil, errAt(x.GetLocation(), err, "IN list: %v", err)
-						}
-					}
-					e.args[i] = c
-				}
-			}
-		}
-		return e, nil
-	case pg.A_Expr_Kind_AEXPR_LIKE, pg.A_Expr_Kind_AEXPR_ILIKE:
-		l, err := bind(x.GetLexpr())
-		if err != nil {
-			return nil, err
-		}
-		// x LIKE p ESCAPE e arrives as x LIKE like_escape(p, e).
-		pat, escape := x.GetRexpr(), ""
-		if fc := pat.GetFuncCall(); fc != nil && funcName(fc) == "like_escape" && len(fc.GetArgs()) == 2 {
-			c := fc.GetArgs()[1].GetAConst()
-			if c == nil || c.GetSval() == nil || len([]rune(c.GetSval().GetSval())) != 1 {
-				return nil, errAt(fc.GetLocation(), engine.ErrInvalidPlan, "ESCAPE must be a one-character string constant")
-			}
-			pat, escape = fc.GetArgs()[0], c.GetSval().GetSval()
-		}
-		r, err := bind(pat)
-		if err != nil {
-			return nil, err
-		}
-		return &expr{kind: eLike, args: []*expr{l, r}, negated: strings.HasPrefix(opName, "!"), fold: x.GetKind() == pg.A_Expr_Kind_AEXPR_ILIKE, escape: escape}, nil
-	case pg.A_Expr_Kind_AEXPR_BETWEEN, pg.A_Expr_Kind_AEXPR_NOT_BETWEEN:
-		v, err := bind(x.GetLexpr())
-		if err != nil {
-			return nil, err
-		}
-		items := x.GetRexpr().GetList().GetItems()
-		lo, err := bind(items[0])
-		if err != nil {
-			return nil, err
-		}
-		hi, err := bind(items[1])
-		if err != nil {
-			return nil, err
-		}
-		_, lo = b.coercePair(v, lo)
-		_, hi = b.coercePair(v, hi)
-		if all := []*expr{v, lo, hi}; temporal(v.typ) && temporal(lo.typ) && temporal(hi.typ) {
-			// A date between timestamps (or the other way round): all
-			// three at their common type.
-			t := commonType(all)
-			v, lo, hi = coerceTo(v, t), coerceTo(lo, t), coerceTo(hi, t)
-		}
-		if args := b.typeNulls([]*expr{v, lo, hi}); args != nil {
-			v, lo, hi = args[0], args[1], args[2]
-		}
-		return &expr{kind: eBetween, args: []*expr{v, lo, hi}, negated: x.GetKind() == pg.A_Expr_Kind_AEXPR_NOT_BETWEEN}, nil
-	case pg.A_Expr_Kind_AEXPR_DISTINCT, pg.A_Expr_Kind_AEXPR_NOT_DISTINCT:
-		// a IS [NOT] DISTINCT FROM b: = with NULL equal to NULL and
-		// unequal to any value; never NULL.
-		l, r, err := b.bindOperands(x, sc, ag)
-		if err != nil {
-			return nil, err
-		}
-		isNullType := func(e *expr) bool { return e.typ != nil && e.typ.ID() == arrow.NULL }
-		switch {
-		case isNullType(l) && isNullType(r):
-			return boolLit(x.GetKind() == pg.A_Expr_Kind_AEXPR_NOT_DISTINCT), nil
-		case isNullType(l):
-			l = b.coerce(l, r.typ)
-		case isNullType(r):
-			r = b.coerce(r, l.typ)
-		}
+		return &expr{kind: eFunc, fn: "power", args: []*expr{l, r}}, nil
+	}
+	op, ok := binOps[opName]
+	if !ok {
+		return nil, notSupported(x.GetLocation(), "operator "+opName)
+	}
+	l, err := bind(x.GetLexpr())
+	if err != nil {
+		return nil, err
+	}
+	r, err := bind(x.GetRexpr())
+	if err != nil {
+		return nil, err
+	}
+	if comparison(op) {
 		l, r = b.coercePair(l, r)
-		bothDecimal := l.typ != nil && r.typ != nil && l.typ.ID() == arrow.DECIMAL128 && r.typ.ID() == arrow.DECIMAL128
-		if !bothDecimal && l.typ != nil && r.typ != nil && numeric(l.typ) && numeric(r.typ) && !arrow.TypeEqual(l.typ, r.typ) {
-			// (Two decimals compare exactly as they are, whatever their
-			// scales.)
+	} else {
+		l, r = coerceDates(l, r)
+	}
+	if args := b.typeNulls([]*expr{l, r}); args != nil {
+		l, r = args[0], args[1]
+	}
+	e := &expr{kind: eBinary, op: op, args: []*expr{l, r}}
+	if err := b.resolve(e); err != nil {
+		return nil, errAt(x.GetLocation(), err, "operator %s cannot be applied to %s and %s", opName, catalog.TypeName(l.typ), catalog.TypeName(r.typ))
+	}
+	return e, nil
+}
+
+// bindInList binds x IN (list) and x NOT IN (list) (opName "<>"): a long
+// list of constants as a set, numbers at their common type.
+func (b *binder) bindInList(x *pg.A_Expr, opName string, bind func(*pg.Node) (*expr, error)) (*expr, error) {
+	l, err := bind(x.GetLexpr())
+	if err != nil {
+		return nil, err
+	}
+	items := x.GetRexpr().GetList().GetItems()
+	if list := b.longListOf(items); list != nil {
+		if e := inSet(l, list, opName == "<>"); e != nil {
+			return e, nil
+		}
+		items = list.nodes()
+	}
+	e := &expr{kind: eInList, args: []*expr{l}, negated: opName == "<>"}
+	for _, it := range items {
+		v, err := bind(it)
+		if err != nil {
+			return nil, err
+		}
+		_, v = b.coercePair(l, v)
+		e.args = append(e.args, v)
+	}
+	if args := b.typeNulls(e.args); args != nil {
+		e.args = args
+	}
+	// Numbers of different types meet at their common type (the
+	// engine would otherwise cast each value to the tested type,
+	// and 1.5 does not fit an integer or decimal(2, 2)).
+	if t := commonType(e.args); t != nil && numeric(t) {
+		for i, a := range e.args {
+			if a.typ != nil && numeric(a.typ) && !arrow.TypeEqual(a.typ, t) {
+				c := b.coerce(a, t)
+				if a.kind == eLit {
+					// A constant is cast once, here (IN lists of
+					// constants test membership in a set).
+					c.typ = nil
+					if err := b.resolve(c); err != nil {
+						return nil, errAt(x.GetLocation(), err, "IN list: %v", err)
+					}
+				}
+				e.args[i] = c
+			}
+		}
+	}
+	return e, nil
+}
+
+// bindLike binds [NOT] LIKE and ILIKE, with an ESCAPE character.
+func (b *binder) bindLike(x *pg.A_Expr, opName string, bind func(*pg.Node) (*expr, error)) (*expr, error) {
+	l, err := bind(x.GetLexpr())
+	if err != nil {
+		return nil, err
+	}
+	// x LIKE p ESCAPE e arrives as x LIKE like_escape(p, e).
+	pat, escape := x.GetRexpr(), ""
+	if fc := pat.GetFuncCall(); fc != nil && funcName(fc) == "like_escape" && len(fc.GetArgs()) == 2 {
+		c := fc.GetArgs()[1].GetAConst()
+		if c == nil || c.GetSval() == nil || len([]rune(c.GetSval().GetSval())) != 1 {
+			return nil, errAt(fc.GetLocation(), engine.ErrInvalidPlan, "ESCAPE must be a one-character string constant")
+		}
+		pat, escape = fc.GetArgs()[0], c.GetSval().GetSval()
+	}
+	r, err := bind(pat)
+	if err != nil {
+		return nil, err
+	}
+	return &expr{kind: eLike, args: []*expr{l, r}, negated: strings.HasPrefix(opName, "!"), fold: x.GetKind() == pg.A_Expr_Kind_AEXPR_ILIKE, escape: escape}, nil
+}
+
+// bindBetween binds [NOT] BETWEEN, its bounds at the tested value's type.
+func (b *binder) bindBetween(x *pg.A_Expr, bind func(*pg.Node) (*expr, error)) (*expr, error) {
+	v, err := bind(x.GetLexpr())
+	if err != nil {
+		return nil, err
+	}
+	items := x.GetRexpr().GetList().GetItems()
+	lo, err := bind(items[0])
+	if err != nil {
+		return nil, err
+	}
+	hi, err := bind(items[1])
+	if err != nil {
+		return nil, err
+	}
+	_, lo = b.coercePair(v, lo)
+	_, hi = b.coercePair(v, hi)
+	if all := []*expr{v, lo, hi}; temporal(v.typ) && temporal(lo.typ) && temporal(hi.typ) {
+		// A date between timestamps (or the other way round): all
+		// three at their common type.
+		t := commonType(all)
+		v, lo, hi = coerceTo(v, t), coerceTo(lo, t), coerceTo(hi, t)
+	}
+	if args := b.typeNulls([]*expr{v, lo, hi}); args != nil {
+		v, lo, hi = args[0], args[1], args[2]
+	}
+	return &expr{kind: eBetween, args: []*expr{v, lo, hi}, negated: x.GetKind() == pg.A_Expr_Kind_AEXPR_NOT_BETWEEN}, nil
+}
+
+// bindDistinct binds a IS [NOT] DISTINCT FROM b: = with NULL equal to NULL
+// and unequal to any value; never NULL.
+func (b *binder) bindDistinct(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, error) {
+	l, r, err := b.bindOperands(x, sc, ag)
+	if err != nil {
+		return nil, err
+	}
+	isNullType := func(e *expr) bool { return e.typ != nil && e.typ.ID() == arrow.NULL }
+	switch {
+	case isNullType(l) && isNullType(r):
+		return boolLit(x.GetKind() == pg.A_Expr_Kind_AEXPR_NOT_DISTINCT), nil
+	case isNullType(l):
+		l = b.coerce(l, r.typ)
+	case isNullType(r):
+		r = b.coerce(r, l.typ)
+	}
+	l, r = b.coercePair(l, r)
+	bothDecimal := l.typ != nil && r.typ != nil && l.typ.ID() == arrow.DECIMAL128 && r.typ.ID() == arrow.DECIMAL128
+	if !bothDecimal && l.typ != nil && r.typ != nil && numeric(l.typ) && numeric(r.typ) && !arrow.TypeEqual(l.typ, r.typ) {
+		// (Two decimals compare exactly as they are, whatever their
+		// scales.)
+		t := commonType([]*expr{l, r})
+		l, r = b.coerce(l, t), b.coerce(r, t)
+	}
+	eq := &expr{kind: eBinary, op: kapotv1.BinaryOp_BINARY_OP_EQ, args: []*expr{l, r}}
+	if err := b.resolve(eq); err != nil {
+		return nil, errAt(x.GetLocation(), err, "IS DISTINCT FROM cannot compare %s and %s", catalog.TypeName(l.typ), catalog.TypeName(r.typ))
+	}
+	boolT := arrow.FixedWidthTypes.Boolean
+	isNull := func(e *expr) *expr { return &expr{kind: eIsNull, args: []*expr{e}, typ: boolT} }
+	same := &expr{kind: eCase, hasElse: true, typ: boolT, args: []*expr{isNull(l), isNull(r), isNull(r), boolLit(false), eq}}
+	if x.GetKind() == pg.A_Expr_Kind_AEXPR_DISTINCT {
+		return &expr{kind: eNot, args: []*expr{same}, typ: boolT}, nil
+	}
+	return same, nil
+}
+
+// bindNullIf binds NULLIF(a, b): NULL where a = b, else a (in a's type,
+// numbers compared at their common type).
+func (b *binder) bindNullIf(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, error) {
+	l, r, err := b.bindOperands(x, sc, ag)
+	if err != nil {
+		return nil, err
+	}
+	l, r = b.coercePair(l, r)
+	if l.typ != nil && r.typ != nil && !arrow.TypeEqual(l.typ, r.typ) {
+		if r.typ.ID() == arrow.NULL {
+			r = b.coerce(r, l.typ)
+		} else if numeric(l.typ) && numeric(r.typ) {
 			t := commonType([]*expr{l, r})
 			l, r = b.coerce(l, t), b.coerce(r, t)
 		}
-		eq := &expr{kind: eBinary, op: kapotv1.BinaryOp_BINARY_OP_EQ, args: []*expr{l, r}}
-		if err := b.resolve(eq); err != nil {
-			return nil, errAt(x.GetLocation(), err, "IS DISTINCT FROM cannot compare %s and %s", catalog.TypeName(l.typ), catalog.TypeName(r.typ))
-		}
-		boolT := arrow.FixedWidthTypes.Boolean
-		isNull := func(e *expr) *expr { return &expr{kind: eIsNull, args: []*expr{e}, typ: boolT} }
-		same := &expr{kind: eCase, hasElse: true, typ: boolT, args: []*expr{isNull(l), isNull(r), isNull(r), boolLit(false), eq}}
-		if x.GetKind() == pg.A_Expr_Kind_AEXPR_DISTINCT {
-			return &expr{kind: eNot, args: []*expr{same}, typ: boolT}, nil
-		}
-		return same, nil
-	case pg.A_Expr_Kind_AEXPR_NULLIF:
-		// NULLIF(a, b): NULL where a = b, else a (in a's type, numbers
-		// compared at their common type).
-		l, r, err := b.bindOperands(x, sc, ag)
-		if err != nil {
-			return nil, err
-		}
-		l, r = b.coercePair(l, r)
-		if l.typ != nil && r.typ != nil && !arrow.TypeEqual(l.typ, r.typ) {
-			if r.typ.ID() == arrow.NULL {
-				r = b.coerce(r, l.typ)
-			} else if numeric(l.typ) && numeric(r.typ) {
-				t := commonType([]*expr{l, r})
-				l, r = b.coerce(l, t), b.coerce(r, t)
-			}
-		}
-		return &expr{kind: eFunc, fn: "nullif", args: []*expr{l, r}}, nil
 	}
-	return nil, notSupported(x.GetLocation(), "this operator")
+	return &expr{kind: eFunc, fn: "nullif", args: []*expr{l, r}}, nil
 }
 
 // comparison reports whether op compares its operands.

@@ -251,24 +251,9 @@ func (b *binder) bindWindow(fc *pg.FuncCall, sc *scope, ag *aggBinder) (*expr, e
 		}
 		return b.bindExpr(n, sc, ag)
 	}
-	spec := &windowRel{}
-	for _, p := range over.GetPartitionClause() {
-		e, err := bind(p)
-		if err != nil {
-			return nil, err
-		}
-		spec.partBy = append(spec.partBy, e)
-	}
-	for _, it := range over.GetOrderClause() {
-		sb := it.GetSortBy()
-		k, err := sortDirection(sb)
-		if err != nil {
-			return nil, err
-		}
-		if k.e, err = bind(sb.GetNode()); err != nil {
-			return nil, err
-		}
-		spec.order = append(spec.order, k)
+	spec, err := windowSpec(over, bind)
+	if err != nil {
+		return nil, err
 	}
 	frame, err := b.bindFrame(over, spec.order, fc.GetLocation())
 	if err != nil {
@@ -389,6 +374,30 @@ func (b *binder) bindWindow(fc *pg.FuncCall, sc *scope, ag *aggBinder) (*expr, e
 	call.out = b.newCol("", name, typ)
 	into.calls = append(into.calls, call)
 	return &expr{kind: eCol, col: call.out, typ: typ}, nil
+}
+
+// windowSpec binds a window's PARTITION BY and ORDER BY with bind.
+func windowSpec(over *pg.WindowDef, bind func(*pg.Node) (*expr, error)) (*windowRel, error) {
+	spec := &windowRel{}
+	for _, p := range over.GetPartitionClause() {
+		e, err := bind(p)
+		if err != nil {
+			return nil, err
+		}
+		spec.partBy = append(spec.partBy, e)
+	}
+	for _, it := range over.GetOrderClause() {
+		sb := it.GetSortBy()
+		k, err := sortDirection(sb)
+		if err != nil {
+			return nil, err
+		}
+		if k.e, err = bind(sb.GetNode()); err != nil {
+			return nil, err
+		}
+		spec.order = append(spec.order, k)
+	}
+	return spec, nil
 }
 
 func windowKey(w *windowRel) string {
