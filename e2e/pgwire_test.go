@@ -24,7 +24,7 @@ import (
 // warehouse, for CREATE TABLE AS and INSERT) and two executors, and
 // registers the shared TPC-H tables at SF 0.01 through psql-compatible
 // SQL over pgx. It returns the endpoint's connection string.
-func pgCluster(t *testing.T) (string, *tpchSet) {
+func pgCluster(t *testing.T) (string, *tpchSet, *testScheduler) {
 	t.Helper()
 	set := sharedTPCH(t, 0.01, 2)
 	wh := t.TempDir()
@@ -40,7 +40,7 @@ func pgCluster(t *testing.T) (string, *tpchSet) {
 			t.Fatalf("create %s: %v", table, err)
 		}
 	}
-	return dsn, set
+	return dsn, set, s
 }
 
 func pgConnect(t *testing.T, dsn string) *pgx.Conn {
@@ -65,8 +65,10 @@ func TestPGWire(t *testing.T) {
 	if testing.Short() {
 		t.Skip("PostgreSQL endpoint cluster: skipped with -short")
 	}
-	dsn, set := pgCluster(t)
+	dsn, set, s := pgCluster(t)
 	t.Run("pgx", func(t *testing.T) { pgxChecks(t, dsn) })
+	t.Run("stream", func(t *testing.T) { pgStream(t, dsn) })
+	t.Run("cancel", func(t *testing.T) { pgCancel(t, dsn, s) })
 	t.Run("psql", func(t *testing.T) { psqlChecks(t, dsn, set) })
 	t.Run("psycopg2", func(t *testing.T) { psycopgChecks(t, dsn) })
 	t.Run("node-postgres", func(t *testing.T) { nodeChecks(t, dsn) })
@@ -150,6 +152,87 @@ func pgxChecks(t *testing.T, dsn string) {
 	if err := conn.QueryRow(ctx, "SELECT current_database()").Scan(&s); err != nil || s != "kapot" {
 		t.Fatalf("current_database: %q %v", s, err)
 	}
+}
+
+// pgStream reads a result of 1.5 million rows (lineitem × nation) with
+// pgx in binary and in text: the rows stream from the executors batch by
+// batch.
+func pgStream(t *testing.T, dsn string) {
+	ctx := context.Background()
+	conn := pgConnect(t, dsn)
+	const sql = "SELECT l_orderkey, l_extendedprice, l_shipdate, n_name FROM lineitem CROSS JOIN nation"
+	var want int64
+	if err := conn.QueryRow(ctx, "SELECT count(*) * 25 FROM lineitem").Scan(&want); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []int16{pgx.BinaryFormatCode, pgx.TextFormatCode} { // 1: binary, 0: text
+		start := time.Now()
+		rows, err := conn.Query(ctx, sql, pgx.QueryResultFormats{format})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n, sum int64
+		for rows.Next() {
+			var k int64
+			var price float64
+			var day time.Time
+			var name string
+			if err := rows.Scan(&k, &price, &day, &name); err != nil {
+				t.Fatal(err)
+			}
+			n++
+			sum += k
+		}
+		if err := rows.Err(); err != nil || n != want || n < 1_000_000 {
+			t.Fatalf("format %d: %d rows, want %d: %v", format, n, want, err)
+		}
+		el := time.Since(start)
+		t.Logf("format %d: %d rows in %s, %.0f rows/s", format, n, el.Round(time.Millisecond), float64(n)/el.Seconds())
+	}
+}
+
+// pgCancel: psql's Ctrl-C (a CancelRequest) and a pgx context cancel
+// stop a long query; the job shows cancelled.
+func pgCancel(t *testing.T, dsn string, s *testScheduler) {
+	const long = "SELECT count(*) AS %s FROM lineitem a CROSS JOIN lineitem b WHERE a.l_orderkey + b.l_orderkey < 0"
+	bin, err := exec.LookPath("psql")
+	if err != nil {
+		t.Skip("psql not installed (apt-get install postgresql-client)")
+	}
+	cancelled := func(name string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) {
+			for _, j := range s.Jobs() {
+				if strings.Contains(j.Name, name) && j.State == "CANCELLED" {
+					return
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("no cancelled job %q: %+v", name, s.Jobs())
+	}
+	cmd := exec.Command(bin, dsn, "-X", "-c", fmt.Sprintf(long, "psql_cancel"))
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	cmd.Process.Signal(os.Interrupt)
+	start := time.Now()
+	if err := cmd.Wait(); err == nil || !strings.Contains(out.String(), "ERROR:  query cancelled") || time.Since(start) > 5*time.Second {
+		t.Fatalf("psql after Ctrl-C: %v\n%s", err, out.String())
+	}
+	t.Logf("psql cancelled in %s: %s", time.Since(start).Round(time.Millisecond), strings.TrimSpace(out.String()))
+	cancelled("psql_cancel")
+	conn := pgConnect(t, dsn)
+	ctx, stop := context.WithTimeout(context.Background(), 2*time.Second)
+	defer stop()
+	if _, err := conn.Exec(ctx, fmt.Sprintf(long, "pgx_cancel")); err == nil {
+		t.Fatal("pgx: the long query was not cancelled")
+	}
+	cancelled("pgx_cancel")
 }
 
 // psql runs psql with args; it skips the test when psql is missing.

@@ -50,6 +50,9 @@ type conn struct {
 	running context.CancelFunc
 }
 
+// errCancelRequest ends a connection that carried a CancelRequest.
+var errCancelRequest = errors.New("cancel request served")
+
 // errProtocol is a message out of the protocol (SQLSTATE 08P01): the
 // connection ends.
 var errProtocol = errors.New("protocol violation")
@@ -74,7 +77,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		}
 	}()
 	if err := c.startup(ctx); err != nil {
-		if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && ctx.Err() == nil {
+		if !errors.Is(err, errCancelRequest) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && ctx.Err() == nil {
 			s.cfg.Log.Debug().Err(err).Str("remote", nc.RemoteAddr().String()).Msg("pgwire startup failed")
 		}
 		return
@@ -130,8 +133,10 @@ func (c *conn) startup(ctx context.Context) error {
 				return err
 			}
 		case *pgproto3.CancelRequest:
+			// Answered by closing the connection at once (libpq waits
+			// for that).
 			c.s.cancel(m.ProcessID, m.SecretKey)
-			return nil
+			return errCancelRequest
 		case *pgproto3.StartupMessage:
 			sm = m
 		default:
