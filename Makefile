@@ -32,7 +32,7 @@ E2E_RACE := ^(TestAdminEndpoints|TestAllowedDataRoots|TestCancelJob|TestClientSe
 # (TestExecutorSIGKILLMidJob, TestKilledExecutorDetectedByItsLink, ...).
 E2E_LONG := ^(TestSchedulerHA|TestEtcdLeaderLoss|TestTPCHBenchCommand)$$|^TestChaos$$/^(executor-sigkill-during-tpch|executor-sigstop-mid-job|straggler-speculation|concurrent-tpch)$$
 
-.PHONY: all build build-bench test lint test-deps fuzz-short chaos ha test-unit test-race test-plain test-e2e test-e2e-full check run proto tools fuzz bench bench-duckdb bench-tpch bench-tpch-layouts bench-extended bench-write bench-tpcds clean slt difftest hostile
+.PHONY: all build build-bench test lint test-deps fuzz-short chaos ha test-unit test-race test-plain test-e2e test-e2e-full check run proto tools fuzz bench bench-duckdb bench-tpch bench-tpch-layouts bench-extended bench-write bench-tpcds clean slt difftest hostile test-pg
 
 all: build
 
@@ -82,6 +82,13 @@ test-e2e:
 test-e2e-full:
 	$(GO) test -count=1 -timeout 60m ./e2e
 
+# The PostgreSQL endpoint: its package (FuzzConn's seeds included) and the
+# e2e run with real clients (psql, pgx, psycopg2, node-postgres; about 25 s,
+# also part of test-e2e). .ci/run installs the clients.
+test-pg:
+	$(GO) test -count=1 ./scheduler/pgwire/
+	$(GO) test -count=1 -run '^TestPGWire$$' ./e2e
+
 # The inner loop: unit tests of every package with go's test cache (a
 # package whose code and dependencies did not change since it passed is
 # not run again), and the quick e2e tests (-short leaves out SF 0.1, the
@@ -116,7 +123,7 @@ lint:
 FUZZTIME ?= 30s
 FUZZ_TARGETS := FuzzDecodeIndex:./shuffle FuzzParseTicket:./flight FuzzDecodePlan:./engine FuzzExpr:./engine/expr \
 	FuzzParquetScan:./engine FuzzCSVScan:./engine FuzzIPCScan:./engine FuzzLoad:./internal/config FuzzSQL:./planner FuzzParseStatement:./planner \
-	FuzzParse:./internal/testkit/slt FuzzDecodeValue:./engine FuzzDecodeManifest:./warehouse
+	FuzzParse:./internal/testkit/slt FuzzDecodeValue:./engine FuzzDecodeManifest:./warehouse FuzzConn:./scheduler/pgwire
 # Go 1.26's fuzz coordinator can fail a run with a bare "context deadline
 # exceeded" as -fuzztime expires (golang/go#75804, fixed in Go 1.27): such a
 # run, which wrote no failing input, is run once more; anything else fails.
