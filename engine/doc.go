@@ -12,7 +12,7 @@
 // global.
 //
 // The operators live here, one per file grouped by family (scans: scan,
-// parquet*, csv, ipc; joins: hash_join*, join_output; aggregation:
+// parquet*, csv, ipc; joins: join, hash_join*, nested_loop_join; aggregation:
 // aggregate*, acc*; windows: window*; sorts and spills: sort, merge,
 // spill; exchanges: repartition, shuffle_*), over packages that know
 // nothing of operators:

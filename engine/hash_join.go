@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/engine/alloc"
@@ -20,28 +19,21 @@ import (
 // HashJoin joins left (build side) and right (probe side) on key equality.
 // Null keys never match. The build side of one task is held in memory.
 type HashJoin struct {
-	left, right ExecutionPlan
-	leftKeys    []expr.Expr
-	rightKeys   []expr.Expr
-	joinType    kapotv1.JoinType
-	mode        kapotv1.JoinMode
-	filter      expr.Expr // over left ++ right columns; may be nil
-	// nestedLoop joins without keys: every build row is a candidate.
-	nestedLoop bool
+	joinSpec
+	leftKeys  []expr.Expr
+	rightKeys []expr.Expr
+	mode      kapotv1.JoinMode
 	// buildRanges, when set, is each probe partition's range of left key
 	// rangeKey: the task probing partition p builds only rows in
 	// buildRanges[p] (see HashJoinNode.build_ranges).
 	buildRanges [][2]int64
 	rangeKey    int
-	nodeID      int
-	joined      *arrow.Schema
-	schema      *arrow.Schema
 }
 
 var _ ExecutionPlan = (*HashJoin)(nil)
 
 func newHashJoin(left, right ExecutionPlan, n *kapotv1.HashJoinNode) (*HashJoin, error) {
-	j := &HashJoin{left: left, right: right, joinType: n.GetJoinType(), mode: n.GetMode()}
+	j := &HashJoin{joinSpec: joinSpec{left: left, right: right, joinType: n.GetJoinType()}, mode: n.GetMode()}
 	if len(n.GetOn()) == 0 {
 		return nil, fmt.Errorf("hash join without keys: %w", ErrInvalidPlan)
 	}
@@ -109,100 +101,33 @@ func (j *HashJoin) inBuildRange(ctx context.Context, mem memory.Allocator, b arr
 	return kernel.TakeRows(ctx, mem, b, keep)
 }
 
-// newNestedLoopJoin builds a join without equality keys: every left row
-// pairs with every right row and the filter (if any) decides. It runs as a
-// collect-left join whose single key matches everything.
-func newNestedLoopJoin(left, right ExecutionPlan, n *kapotv1.NestedLoopJoinNode) (*HashJoin, error) {
-	j := &HashJoin{left: left, right: right, joinType: n.GetJoinType(), mode: kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT, nestedLoop: true}
-	return j, j.init(n.GetFilter())
-}
-
 // init checks the mode and builds the output schema and filter.
 func (j *HashJoin) init(filter *kapotv1.PhysicalExprNode) error {
-	left, right := j.left, j.right
 	switch j.mode {
 	case kapotv1.JoinMode_JOIN_MODE_PARTITIONED:
-		if left.OutputPartitions() != right.OutputPartitions() {
-			return fmt.Errorf("partitioned hash join: left has %d partitions, right %d: %w", left.OutputPartitions(), right.OutputPartitions(), ErrInvalidPlan)
+		if j.left.OutputPartitions() != j.right.OutputPartitions() {
+			return fmt.Errorf("partitioned hash join: left has %d partitions, right %d: %w", j.left.OutputPartitions(), j.right.OutputPartitions(), ErrInvalidPlan)
 		}
 	case kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT:
-		if j.emitsUnmatchedBuild() && right.OutputPartitions() > 1 {
-			return fmt.Errorf("%s: collect-left %v join over %d probe partitions would repeat unmatched left rows: %w", j.kind(), j.joinType, right.OutputPartitions(), ErrNotSupported)
+		if err := j.checkCollectLeft(j.kind()); err != nil {
+			return err
 		}
 	default:
 		return fmt.Errorf("hash join mode %v: %w", j.mode, ErrInvalidPlan)
 	}
-	nullable := func(fs []arrow.Field, force bool) []arrow.Field {
-		out := make([]arrow.Field, len(fs))
-		for i, f := range fs {
-			out[i] = f
-			out[i].Nullable = f.Nullable || force
-		}
-		return out
-	}
-	lf, rf := left.Schema().Fields(), right.Schema().Fields()
-	j.joined = arrow.NewSchema(append(append([]arrow.Field{}, lf...), rf...), nil)
-	switch j.joinType {
-	case kapotv1.JoinType_JOIN_TYPE_INNER:
-		j.schema = j.joined
-	case kapotv1.JoinType_JOIN_TYPE_LEFT:
-		j.schema = arrow.NewSchema(append(nullable(lf, false), nullable(rf, true)...), nil)
-	case kapotv1.JoinType_JOIN_TYPE_RIGHT:
-		j.schema = arrow.NewSchema(append(nullable(lf, true), nullable(rf, false)...), nil)
-	case kapotv1.JoinType_JOIN_TYPE_FULL:
-		j.schema = arrow.NewSchema(append(nullable(lf, true), nullable(rf, true)...), nil)
-	case kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI, kapotv1.JoinType_JOIN_TYPE_LEFT_ANTI:
-		j.schema = left.Schema()
-	case kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI, kapotv1.JoinType_JOIN_TYPE_RIGHT_ANTI:
-		j.schema = right.Schema()
-	default:
-		return fmt.Errorf("join type %v: %w", j.joinType, ErrInvalidPlan)
-	}
-	if filter != nil {
-		f, err := expr.FromProto(filter, j.joined)
-		if err != nil {
-			return fmt.Errorf("%s filter: %w", j.kind(), err)
-		}
-		if f.DataType().ID() != arrow.BOOL {
-			return fmt.Errorf("%s filter %s is %s, not boolean: %w", j.kind(), f, f.DataType(), ErrInvalidPlan)
-		}
-		j.filter = f
-	}
-	return nil
+	return j.initSchema(j.kind(), filter)
 }
 
-func (j *HashJoin) setNodeID(id int) { j.nodeID = id }
+// kind names the join in errors and reservations.
+func (j *HashJoin) kind() string { return "hash join" }
 
-func (j *HashJoin) kind() string {
-	if j.nestedLoop {
-		return "nested loop join"
-	}
-	return "hash join"
-}
-
-// emitsUnmatchedBuild: join types that output build rows after probing.
-func (j *HashJoin) emitsUnmatchedBuild() bool {
-	switch j.joinType {
-	case kapotv1.JoinType_JOIN_TYPE_LEFT, kapotv1.JoinType_JOIN_TYPE_FULL, kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI, kapotv1.JoinType_JOIN_TYPE_LEFT_ANTI:
-		return true
-	}
-	return false
-}
-
-func (j *HashJoin) Schema() *arrow.Schema     { return j.schema }
-func (j *HashJoin) OutputPartitions() int     { return j.right.OutputPartitions() }
-func (j *HashJoin) Children() []ExecutionPlan { return []ExecutionPlan{j.left, j.right} }
+// String is HashJoin(type, mode, on=[keys], filter=..., build=...).
 func (j *HashJoin) String() string {
 	on := make([]string, len(j.leftKeys))
 	for i := range on {
 		on[i] = fmt.Sprintf("%s = %s", j.leftKeys[i], j.rightKeys[i])
 	}
-	var s string
-	if j.nestedLoop {
-		s = fmt.Sprintf("NestedLoopJoin(%s", strings.TrimPrefix(j.joinType.String(), "JOIN_TYPE_"))
-	} else {
-		s = fmt.Sprintf("HashJoin(%s, %s, on=[%s]", strings.TrimPrefix(j.joinType.String(), "JOIN_TYPE_"), strings.TrimPrefix(j.mode.String(), "JOIN_MODE_"), strings.Join(on, ", "))
-	}
+	s := fmt.Sprintf("HashJoin(%s, %s, on=[%s]", strings.TrimPrefix(j.joinType.String(), "JOIN_TYPE_"), strings.TrimPrefix(j.mode.String(), "JOIN_MODE_"), strings.Join(on, ", "))
 	if j.filter != nil {
 		s += ", filter=" + j.filter.String()
 	}
@@ -216,18 +141,22 @@ func (j *HashJoin) Execute(ctx context.Context, p int, tc *TaskContext) (Operato
 	if err := checkPartition(j, p); err != nil {
 		return nil, err
 	}
-	return &hashJoinOp{j: j, tc: tc, part: p, res: tc.Pool.NewReservation(fmt.Sprintf("%s[partition %d]", j.kind(), p))}, nil
+	return newHashJoinOp(j, tc, p, tc.Pool.NewReservation(fmt.Sprintf("%s[partition %d]", j.kind(), p))), nil
+}
+
+// newHashJoinOp is the operator of partition p of j, holding its build side
+// under res.
+func newHashJoinOp(j *HashJoin, tc *TaskContext, p int, res *alloc.Reservation) *hashJoinOp {
+	return &hashJoinOp{joinProbe: joinProbe{spec: &j.joinSpec, kind: j.kind(), tc: tc, res: res}, j: j, part: p}
 }
 
 type hashJoinOp struct {
+	joinProbe
 	j    *HashJoin
-	tc   *TaskContext
 	part int
-	res  *alloc.Reservation
 
 	built bool
-	build arrow.RecordBatch // all build rows; nil when empty
-	heads map[string]int32  // key -> first build row
+	heads map[string]int32 // key -> first build row
 	// heads64 replaces heads when the join's first key is integer-like;
 	// buildRest holds the build side's other keys, which candidate pairs
 	// must also match. hashed says heads64 is keyed by a hash of all keys
@@ -243,20 +172,10 @@ type hashJoinOp struct {
 	shift   uint
 	maxKeys [2]int64
 	chain   []int32 // build row -> next row with the same key, -1 ends
-	matched []bool  // build rows that found a match
-	// bi and pi are the (build, probe) match buffers, reused from batch to
-	// batch: growing fresh ones per probe batch was ~4% of TPC-H time.
-	bi, pi []int32
-	// indexBytes and matchBytes are what res holds for the index (chains,
-	// tables) and for bi and pi (see reserveIndex and growMatches);
-	// probeRows is the largest probe batch so far.
-	indexBytes, matchBytes int64
-	probeRows              int
-	probe                  Operator
-	// pending is a probe batch a nested loop join is consuming in slices.
-	pending    arrow.RecordBatch
-	pendingOff int64
-	tail       bool // unmatched build rows emitted
+	// indexBytes is what res holds for the index (chains, tables; see
+	// reserveIndex).
+	indexBytes int64
+	probe      Operator
 	closed     bool
 
 	// Grace hash join: when the build side does not fit its reservation,
@@ -286,9 +205,6 @@ func (o *hashJoinOp) buildSide(ctx context.Context) error {
 		}
 		// The rows stay in memory for the whole probe, with their index.
 		if err := o.res.TryGrow(alloc.BatchBytes(b) + b.NumRows()*indexRowBytes); err != nil {
-			if o.j.nestedLoop {
-				return fmt.Errorf("%s build side: %w", o.j.kind(), err)
-			}
 			if o.level >= maxGraceLevel {
 				return fmt.Errorf("%s build side does not fit in memory even after %d rounds of partitioning to disk: %w", o.j.kind(), o.level, err)
 			}
@@ -362,9 +278,6 @@ func (o *hashJoinOp) buildSide(ctx context.Context) error {
 	n := int(all.NumRows())
 	o.indexBytes = int64(n) * indexRowBytes
 	o.matched = make([]bool, n)
-	if o.j.nestedLoop {
-		return nil
-	}
 	o.chain = make([]int32, n)
 	if o.j.intKey() {
 		return o.buildInt(ctx, all)
@@ -399,12 +312,14 @@ func (o *hashJoinOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
 	if o.grace != nil || o.sub != nil {
 		return o.nextGrace(ctx)
 	}
-	for o.probe != nil || o.pending != nil {
+	for o.probe != nil {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		b, err := o.nextProbe(ctx)
+		b, err := o.probe.Next(ctx)
 		if err == io.EOF {
+			o.probe.Close()
+			o.probe = nil
 			break
 		}
 		if err != nil {
@@ -422,88 +337,18 @@ func (o *hashJoinOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
 			out.Release()
 		}
 	}
-	if !o.tail {
-		o.tail = true
-		if o.j.emitsUnmatchedBuild() && o.build != nil {
-			return o.unmatchedBuild(ctx)
-		}
-	}
-	return nil, io.EOF
-}
-
-// nestedLoopPairs bounds the candidate pairs a nested loop join forms at a
-// time: probe batches are cut into slices of pairs/buildRows rows.
-const nestedLoopPairs = 1 << 16
-
-// nextProbe returns the next probe batch, or slice of one for a nested loop
-// join, or io.EOF.
-func (o *hashJoinOp) nextProbe(ctx context.Context) (arrow.RecordBatch, error) {
-	if o.pending == nil {
-		if o.probe == nil {
-			return nil, io.EOF
-		}
-		b, err := o.probe.Next(ctx)
-		if err == io.EOF {
-			o.probe.Close()
-			o.probe = nil
-			return nil, io.EOF
-		}
-		if err != nil {
-			return nil, err
-		}
-		if !o.j.nestedLoop || o.build == nil {
-			return b, nil
-		}
-		o.pending, o.pendingOff = b, 0
-	}
-	step := max(int64(1), nestedLoopPairs/o.build.NumRows())
-	end := min(o.pendingOff+step, o.pending.NumRows())
-	out := o.pending.NewSlice(o.pendingOff, end)
-	o.pendingOff = end
-	if end == o.pending.NumRows() {
-		o.pending.Release()
-		o.pending = nil
-	}
-	return out, nil
+	return o.finish(ctx)
 }
 
 // probeBatch joins one probe batch against the build side.
 func (o *hashJoinOp) probeBatch(ctx context.Context, b arrow.RecordBatch) (arrow.RecordBatch, error) {
-	ectx := exec.WithAllocator(ctx, o.tc.Mem)
 	n := int(b.NumRows())
-	o.probeRows = max(o.probeRows, n)
-	if cap(o.bi) < n && o.build != nil {
-		var err error
-		if o.bi, o.pi, err = o.growMatches(ctx, o.bi[:0], o.pi[:0], n); err != nil {
-			return nil, err
-		}
+	bi, pi, err := o.matchBuffers(ctx, n)
+	if err != nil {
+		return nil, err
 	}
-	bi, pi := o.bi[:0], o.pi[:0]
-	// Keep whatever the matches grew to for the next batch (pairs copies
-	// what it takes from them).
-	defer func() {
-		if cap(bi) > cap(o.bi) {
-			o.bi = bi[:0]
-		}
-		if cap(pi) > cap(o.pi) {
-			o.pi = pi[:0]
-		}
-	}()
-	if o.build != nil && o.j.nestedLoop {
-		nb := int32(o.build.NumRows())
-		if need := int(nb) * n; cap(bi) < need {
-			var err error
-			if bi, pi, err = o.growMatches(ctx, bi, pi, need); err != nil {
-				return nil, err
-			}
-		}
-		for r := 0; r < n; r++ {
-			for m := int32(0); m < nb; m++ {
-				bi, pi = append(bi, m), append(pi, int32(r))
-			}
-		}
-	} else if o.build != nil && o.j.intKey() {
-		var err error
+	defer func() { o.keepMatches(bi, pi) }()
+	if o.build != nil && o.j.intKey() {
 		if bi, pi, err = o.probeInt(ctx, b, bi, pi); err != nil {
 			return nil, err
 		}
@@ -537,63 +382,7 @@ func (o *hashJoinOp) probeBatch(ctx context.Context, b arrow.RecordBatch) (arrow
 			return nil, err
 		}
 	}
-	if o.j.filter != nil && len(bi) > 0 {
-		var err error
-		if bi, pi, err = o.applyFilter(ectx, b, bi, pi); err != nil {
-			return nil, err
-		}
-	}
-	for _, m := range bi {
-		o.matched[m] = true
-	}
-	switch o.j.joinType {
-	case kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI, kapotv1.JoinType_JOIN_TYPE_LEFT_ANTI:
-		return nil, nil // emitted after the probe side is done
-	case kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI, kapotv1.JoinType_JOIN_TYPE_RIGHT_ANTI:
-		hit := make([]bool, n)
-		for _, r := range pi {
-			hit[r] = true
-		}
-		want := o.j.joinType == kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI
-		var rows []int32
-		for r, h := range hit {
-			if h == want {
-				rows = append(rows, int32(r))
-			}
-		}
-		return kernel.TakeRows(ectx, o.tc.Mem, b, rows)
-	}
-	pairs, err := o.pairs(ectx, b, bi, pi, o.j.schema)
-	if err != nil {
-		return nil, err
-	}
-	if o.j.joinType != kapotv1.JoinType_JOIN_TYPE_RIGHT && o.j.joinType != kapotv1.JoinType_JOIN_TYPE_FULL {
-		return pairs, nil
-	}
-	// Probe rows without a match, with nulls on the build side.
-	hit := make([]bool, n)
-	for _, r := range pi {
-		hit[r] = true
-	}
-	var miss []int32
-	for r, h := range hit {
-		if !h {
-			miss = append(miss, int32(r))
-		}
-	}
-	if len(miss) == 0 {
-		return pairs, nil
-	}
-	probeRows, err := kernel.TakeRows(ectx, o.tc.Mem, b, miss)
-	if err != nil {
-		pairs.Release()
-		return nil, err
-	}
-	defer probeRows.Release()
-	unmatched := o.withNulls(nil, probeRows, len(miss))
-	defer unmatched.Release()
-	defer pairs.Release()
-	return concatBatches(o.tc, o.j.schema, []arrow.RecordBatch{pairs, unmatched})
+	return o.emit(ctx, b, bi, pi)
 }
 
 func (o *hashJoinOp) Close() error {
@@ -605,24 +394,16 @@ func (o *hashJoinOp) Close() error {
 		o.probe.Close()
 		o.probe = nil
 	}
-	if o.build != nil {
-		o.build.Release()
-		o.build = nil
-	}
 	for _, c := range o.buildRest {
 		c.Release()
 	}
 	o.buildRest = nil
-	if o.pending != nil {
-		o.pending.Release()
-		o.pending = nil
-	}
 	if o.sub != nil {
 		o.sub.Close()
 		o.sub = nil
 	}
 	o.grace = nil
-	o.res.Close()
+	o.release()
 	o.heads, o.heads64 = nil, nil
 	return nil
 }

@@ -129,8 +129,8 @@ func (o *hashJoinOp) nextGrace(ctx context.Context) (arrow.RecordBatch, error) {
 			}
 			pair := o.grace[0]
 			o.grace = o.grace[1:]
-			o.sub = &hashJoinOp{j: o.j, tc: o.tc, part: o.part, level: o.level + 1, buildFrom: pair[0], probeFrom: pair[1],
-				res: o.tc.Pool.NewReservation(fmt.Sprintf("%s[partition %d, spilled part]", o.j.kind(), o.part))}
+			o.sub = newHashJoinOp(o.j, o.tc, o.part, o.tc.Pool.NewReservation(fmt.Sprintf("%s[partition %d, spilled part]", o.j.kind(), o.part)))
+			o.sub.level, o.sub.buildFrom, o.sub.probeFrom = o.level+1, pair[0], pair[1]
 		}
 		b, err := o.sub.Next(ctx)
 		if err != io.EOF {

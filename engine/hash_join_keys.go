@@ -235,35 +235,6 @@ func (o *hashJoinOp) packBuildKeys(col arrow.Array, first []int64) ([]int64, boo
 	return keys, true
 }
 
-// freeMatches is how many candidate pairs a join holds without reserving
-// them, as per-batch scratch (the fixed margin above the pool), when probe
-// batches are smaller: one pair per probe row needs no reservation, so a
-// build side that fits the pool can always be probed.
-const freeMatches = 1 << 16
-
-// growMatches returns bi and pi with room for at least need pairs and at
-// least twice their capacity, reserving the bytes beyond freeMatches pairs
-// or one pair per probe row from the pool before allocating them: a probe
-// batch whose rows each match many build rows fails with
-// ErrResourcesExhausted instead of growing the process. It is also where a
-// probe loop that keeps finding matches sees its context end.
-func (o *hashJoinOp) growMatches(ctx context.Context, bi, pi []int32, need int) ([]int32, []int32, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, nil, err
-	}
-	c := max(need, 2*cap(bi), 1024)
-	free := max(freeMatches, o.probeRows)
-	if bytes := 8 * int64(c-free); bytes > o.matchBytes { // two int32 a pair
-		if err := o.res.TryGrow(bytes - o.matchBytes); err != nil {
-			return nil, nil, fmt.Errorf("%s: %d candidate pairs for one probe batch: %w", o.j.kind(), c, err)
-		}
-		o.matchBytes = bytes
-	}
-	nbi, npi := make([]int32, len(bi), c), make([]int32, len(pi), c)
-	copy(nbi, bi)
-	copy(npi, pi)
-	return nbi, npi, nil
-}
 
 // probeInt finds the build rows matching each probe row by an integer key.
 func (o *hashJoinOp) probeInt(ctx context.Context, b arrow.RecordBatch, bi, pi []int32) ([]int32, []int32, error) {
