@@ -235,7 +235,6 @@ func (o *hashJoinOp) packBuildKeys(col arrow.Array, first []int64) ([]int64, boo
 	return keys, true
 }
 
-
 // probeInt finds the build rows matching each probe row by an integer key.
 func (o *hashJoinOp) probeInt(ctx context.Context, b arrow.RecordBatch, bi, pi []int32) ([]int32, []int32, error) {
 	if o.hashed {
