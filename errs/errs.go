@@ -36,6 +36,9 @@ var (
 	ErrResourcesExhausted = errors.New("resources exhausted")
 	// ErrConstraint: data that breaks a table's constraint (NOT NULL).
 	ErrConstraint = errors.New("constraint violated")
+	// ErrCardinality: a value came from more rows than allowed (a scalar
+	// subquery that returned several).
+	ErrCardinality = errors.New("cardinality violation")
 	// ErrUnavailable: a disk, network, object store or node that failed
 	// (another attempt may succeed).
 	ErrUnavailable = errors.New("unavailable")
@@ -76,6 +79,7 @@ var table = []class{
 	{ErrUnknownTable, codes.NotFound, "42P01"},
 	{ErrExists, codes.AlreadyExists, "42P07"},
 	{ErrConstraint, codes.InvalidArgument, "23502"},
+	{ErrCardinality, codes.InvalidArgument, "21000"},
 	{ErrInvalidSQL, codes.InvalidArgument, "42000"},
 	{ErrInvalidPlan, codes.InvalidArgument, "42000"},
 	{ErrInvalidArgument, codes.InvalidArgument, "22023"},
