@@ -46,7 +46,7 @@ func (c *conn) parse(_ context.Context, m *pgproto3.Parse) error {
 	if len(c.stmts) >= c.s.cfg.Limits.MaxStatements {
 		return fmt.Errorf("%w: %d prepared statements on this connection, the most it may hold; close some", errs.ErrResourcesExhausted, len(c.stmts))
 	}
-	p, err := prepare(m.Query, m.ParameterOIDs)
+	p, err := prepare(m.Query, m.ParameterOIDs, c.columnTypes)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	pg "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -33,11 +34,17 @@ func paramCount(sql string) (int, error) {
 	return n, nil
 }
 
+// columnTypes gives the columns of a table by name (ok false: no such
+// table).
+type columnTypes func(table string) (map[string]arrow.DataType, []arrow.DataType, bool)
+
 // paramTypes are the types of sql's parameters: those the client gave
 // in Parse (0: unspecified), else the type a cast in the statement gives
-// the parameter ($1::int8, CAST($2 AS date)), else unknown (a quoted
-// literal, as PostgreSQL's "unknown").
-func paramTypes(sql string, tree *pg.ParseResult, given []uint32) ([]uint32, error) {
+// the parameter ($1::int8, CAST($2 AS date)), else the type of the
+// column it is compared with (col = $1, col IN ($1, $2), col BETWEEN $1
+// AND $2) or inserted into (INSERT INTO t VALUES ($1, …)), else unknown
+// (a quoted literal, as PostgreSQL's "unknown").
+func paramTypes(sql string, tree *pg.ParseResult, given []uint32, cols columnTypes) ([]uint32, error) {
 	n, err := paramCount(sql)
 	if err != nil {
 		return nil, err
@@ -58,6 +65,9 @@ func paramTypes(sql string, tree *pg.ParseResult, given []uint32) ([]uint32, err
 			}
 			out[k] = oidOfName(names[len(names)-1].GetString_().GetSval())
 		})
+		if cols != nil {
+			inferFromColumns(tree, out, cols)
+		}
 	}
 	for i, o := range out {
 		if o == 0 {
@@ -65,6 +75,82 @@ func paramTypes(sql string, tree *pg.ParseResult, given []uint32) ([]uint32, err
 		}
 	}
 	return out, nil
+}
+
+// inferFromColumns gives the parameters still untyped in out the type
+// of the column they meet.
+func inferFromColumns(tree *pg.ParseResult, out []uint32, cols columnTypes) {
+	byName := map[string]arrow.DataType{}
+	ambiguous := map[string]bool{}
+	walk(tree.ProtoReflect(), func(m protoreflect.Message) {
+		rv, ok := m.Interface().(*pg.RangeVar)
+		if !ok || isCatalogRelation(rv) {
+			return
+		}
+		named, _, ok := cols(rv.GetRelname())
+		if !ok {
+			return
+		}
+		for n, t := range named {
+			if old, seen := byName[n]; seen && !arrow.TypeEqual(old, t) {
+				ambiguous[n] = true
+			}
+			byName[n] = t
+		}
+	})
+	set := func(param *pg.Node, t arrow.DataType) {
+		p := param.GetParamRef()
+		if p == nil || t == nil {
+			return
+		}
+		if k := int(p.GetNumber()) - 1; k >= 0 && k < len(out) && out[k] == 0 {
+			out[k] = typeOf(t).oid
+		}
+	}
+	colType := func(n *pg.Node) arrow.DataType {
+		cr := n.GetColumnRef()
+		if cr == nil {
+			return nil
+		}
+		f := cr.GetFields()
+		name := strings.ToLower(f[len(f)-1].GetString_().GetSval())
+		if ambiguous[name] {
+			return nil
+		}
+		return byName[name]
+	}
+	walk(tree.ProtoReflect(), func(m protoreflect.Message) {
+		switch e := m.Interface().(type) {
+		case *pg.A_Expr:
+			l, r := e.GetLexpr(), e.GetRexpr()
+			switch {
+			case e.GetKind() == pg.A_Expr_Kind_AEXPR_IN || e.GetKind() == pg.A_Expr_Kind_AEXPR_BETWEEN:
+				for _, item := range r.GetList().GetItems() {
+					set(item, colType(l))
+				}
+			default:
+				set(r, colType(l))
+				set(l, colType(r))
+			}
+		case *pg.InsertStmt:
+			_, ordered, ok := cols(e.GetRelation().GetRelname())
+			named, _, _ := cols(e.GetRelation().GetRelname())
+			sel := e.GetSelectStmt().GetSelectStmt()
+			if !ok || sel == nil {
+				return
+			}
+			for _, row := range sel.GetValuesLists() {
+				for i, v := range row.GetList().GetItems() {
+					switch {
+					case len(e.GetCols()) > i:
+						set(v, named[strings.ToLower(e.GetCols()[i].GetResTarget().GetName())])
+					case len(e.GetCols()) == 0 && i < len(ordered):
+						set(v, ordered[i])
+					}
+				}
+			}
+		}
+	})
 }
 
 // walk calls f on m and every message under it.

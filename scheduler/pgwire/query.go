@@ -59,7 +59,7 @@ func (p *prepared) protocolOwn() bool {
 }
 
 // prepare parses one statement; given are the parameter types of Parse.
-func prepare(sql string, given []uint32) (*prepared, error) {
+func prepare(sql string, given []uint32, cols columnTypes) (*prepared, error) {
 	if strings.TrimSpace(sql) == "" {
 		return &prepared{}, nil
 	}
@@ -89,10 +89,25 @@ func prepare(sql string, given []uint32) (*prepared, error) {
 		// Not one of kapot's statements and not PostgreSQL's grammar.
 		return nil, fmt.Errorf("%w: %v", errs.ErrSyntax, perr)
 	}
-	if p.params, err = paramTypes(sql, p.tree, given); err != nil {
+	if p.params, err = paramTypes(sql, p.tree, given, cols); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// columnTypes are the columns of the catalog's tables.
+func (c *conn) columnTypes(table string) (map[string]arrow.DataType, []arrow.DataType, bool) {
+	t, ok := c.s.cfg.Backend.Catalog().Lookup(table)
+	if !ok {
+		return nil, nil, false
+	}
+	named := map[string]arrow.DataType{}
+	var ordered []arrow.DataType
+	for _, f := range t.Schema.Fields() {
+		named[strings.ToLower(f.Name)] = f.Type
+		ordered = append(ordered, f.Type)
+	}
+	return named, ordered, true
 }
 
 // answer is a statement's outcome: its rows (a schema and, once run, a
@@ -427,7 +442,7 @@ func (c *conn) simpleStatement(ctx context.Context, sql string) error {
 	if err := c.s.cfg.Serving(ctx); err != nil {
 		return err
 	}
-	p, err := prepare(sql, nil)
+	p, err := prepare(sql, nil, nil)
 	if err != nil {
 		return err
 	}

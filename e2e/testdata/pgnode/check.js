@@ -5,7 +5,7 @@ const { Client } = require('pg');
 async function main() {
   const c = new Client({ host: process.argv[2], port: Number(process.argv[3]), user: 'kapot', database: 'kapot' });
   await c.connect();
-  const r = await c.query('SELECT n_name FROM nation WHERE n_nationkey = $1::int8', [7]);
+  const r = await c.query('SELECT n_name FROM nation WHERE n_nationkey = $1', [7]);
   console.log(r.rows[0].n_name);
   await c.query('CREATE TABLE node_nations AS SELECT n_nationkey, n_name FROM nation');
   const ins = await c.query('INSERT INTO node_nations SELECT n_nationkey + 100, n_name FROM nation');
