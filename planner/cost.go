@@ -131,6 +131,14 @@ func scannedRows(r rel) float64 {
 	return unknownRows
 }
 
+// costModel is what the physical choices (broadcast or repartition, reduce
+// an aggregate or not) read besides estimates: the plan's partition count
+// and the largest side to broadcast.
+type costModel struct {
+	parts     int
+	broadcast float64 // largest broadcast side, estimated rows; <0: never
+}
+
 // broadcastable reports whether build is small enough to be built whole in
 // every task that probes a partition of probe, and cheap enough to compute
 // again in each: it scans little, or less (times the tasks) than
@@ -142,7 +150,7 @@ func scannedRows(r rel) float64 {
 // most maxBroadcastRows and building it in every task is a small fraction
 // of moving probe (TPC-H Q9 at SF 10: 100 000 green parts against 60 M
 // lineitems).
-func (p *lowerer) broadcastable(build, probe rel) bool {
+func (p costModel) broadcastable(build, probe rel) bool {
 	if p.broadcast < 0 {
 		return false
 	}
@@ -158,7 +166,7 @@ func (p *lowerer) broadcastable(build, probe rel) bool {
 // for the join order's cost model (which runs before the partition count
 // is known).
 func smallSide(build, probe rel) bool {
-	return (&lowerer{broadcast: broadcastRows, parts: 2}).broadcastable(build, probe)
+	return costModel{broadcast: broadcastRows, parts: 2}.broadcastable(build, probe)
 }
 
 // estimate is the estimated row count of r.

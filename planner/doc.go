@@ -10,13 +10,13 @@
 //     types are resolved against a catalog (package catalog) into a
 //     logical plan (rel.go), printed by logical_print.go. The FROM list's
 //     inner joins are left as written, a join graph.
-//   - optimise (optimize.go, joinorder.go, cost.go, split.go): join graphs
-//     become trees of joins ordered by estimated cost, and scans of sorted
-//     files keep the key-range splits their joins and groupings use.
-//   - lower (physical.go, reduce.go, hive.go): the logical plan becomes
-//     the engine's plan nodes, with exchanges where the plan must be
-//     repartitioned, broadcasts of small join sides, and semi-join
-//     reductions of aggregates.
+//   - optimise (optimize*.go, cost.go): join graphs become trees of joins
+//     ordered by estimated cost, scans of sorted files keep the key-range
+//     splits their joins and groupings use, and joins with an aggregate
+//     side are marked for reduction by a semi join.
+//   - lower (physical*.go): the logical plan becomes the engine's plan
+//     nodes, with exchanges where the plan must be repartitioned and
+//     broadcasts of small join sides.
 //
 // pipeline.go strings the stages together (PlanQuery, ExplainLogical);
 // local.go runs a plan inside this process.

@@ -49,6 +49,12 @@ func (pr *logicalPrinter) node(r rel, depth int) {
 		pr.node(s.in, depth+1)
 		return
 	}
+	// A join marked for reduction prints as lowering reads it.
+	desc := ""
+	if j, ok := r.(*joinRel); ok && j.reduced != nil {
+		r, desc = j.reduced, " (reduced)"
+	}
+	desc = pr.describe(r) + desc
 	out := ""
 	switch r.(type) {
 	case *scanRel, *valuesRel, *unionRel:
@@ -58,7 +64,7 @@ func (pr *logicalPrinter) node(r rel, depth int) {
 			out = pr.outputs(r)
 		}
 	}
-	fmt.Fprintf(&pr.sb, "%s%s%s\n", indent, pr.describe(r), out)
+	fmt.Fprintf(&pr.sb, "%s%s%s\n", indent, desc, out)
 	for _, in := range inputs(r) {
 		pr.node(in, depth+1)
 	}

@@ -1,17 +1,19 @@
 package planner
 
 // The optimiser: passes over the bound logical plan, in order, before it
-// is lowered. Reduction of aggregates by semi joins (reduce.go) and the
-// choice of broadcast or repartitioned joins depend on the physical
-// layout and are made by the lowering.
+// is lowered. The choice of broadcast or repartitioned joins depends on
+// what lowering learns of its inputs (their partitioning) and is made
+// there.
 
 // optimise rewrites the logical plan in place: the join graphs the binder
-// left become trees of joins (joinorder.go), then the scans of sorted
-// files keep the key-range splits their joins and groupings can use
-// (split.go).
-func optimise(lp *logicalPlan) {
+// left become trees of joins (joinorder.go), the scans of sorted files
+// keep the key-range splits their joins and groupings can use (split.go),
+// and joins with an aggregate on one side are marked for reduction by a
+// semi join (reduce.go), under the cost model of o.
+func optimise(lp *logicalPlan, o Options) {
 	lp.root = orderJoins(lp.root)
 	useSplits(lp.root)
+	reduceAggregates(lp.root, o.costModel())
 }
 
 // orderJoins replaces every join graph under r by its best order.
@@ -30,4 +32,30 @@ func orderJoins(r rel) rel {
 		return r
 	}
 	return walk(r)
+}
+
+// reduceAggregates marks each inner join under r whose aggregate side the
+// cost model reduces (reduce.go) with its reduced form, walking joins
+// before their inputs, and the reduced form's inputs rather than the
+// join's. The tree itself is left as it is: estimates of the joins above
+// read it unreduced.
+func reduceAggregates(r rel, c costModel) {
+	done := map[rel]bool{}
+	var walk func(rel)
+	walk = func(r rel) {
+		if done[r] {
+			return
+		}
+		done[r] = true
+		if j, ok := r.(*joinRel); ok {
+			if red := c.reduceAggregate(j); red != j {
+				j.reduced = red
+				r = red
+			}
+		}
+		for _, in := range inputs(r) {
+			walk(in)
+		}
+	}
+	walk(r)
 }

@@ -65,8 +65,7 @@ func (p *Plan) Named() *kapotv1.PhysicalPlanNode {
 type lowerer struct {
 	ctx       context.Context // the statement's (nil: none)
 	b         *binder
-	parts     int
-	broadcast float64 // largest broadcast side, estimated rows; <0: never
+	costModel
 	// nodes counts the relations lowered, at most maxNodes.
 	nodes, maxNodes int64
 }

@@ -67,7 +67,10 @@ func keyTypesMatch(lk, rk []*expr, pos []int) bool {
 }
 
 func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
-	j = buildSmaller(p.reduceAggregate(j))
+	if j.reduced != nil {
+		j = j.reduced
+	}
+	j = buildSmaller(j)
 	lneed := map[colID]bool{}
 	rneed := map[colID]bool{}
 	lset, rset := idSet(j.left.output()), idSet(j.right.output())

@@ -47,7 +47,7 @@ func ExplainLogical(ctx context.Context, cat *catalog.Catalog, sql string, o Opt
 	if err != nil {
 		return "", err
 	}
-	optimise(lp)
+	optimise(lp, o)
 	return printLogical(lp.root, lp.b.cols), nil
 }
 
@@ -74,7 +74,7 @@ func planSelect(ctx context.Context, cat *catalog.Catalog, sel *pg.SelectStmt, l
 	if err != nil {
 		return nil, err
 	}
-	optimise(lp)
+	optimise(lp, o)
 	return lowerPlan(ctx, lp, o)
 }
 
@@ -100,10 +100,7 @@ func lowerPlan(ctx context.Context, lp *logicalPlan, o Options) (*Plan, error) {
 	}
 	// (Each relation lowers to at least one operator; the count of calls
 	// is a guard against a walk the estimate above missed.)
-	p := &lowerer{ctx: ctx, b: lp.b, parts: o.parts(), broadcast: float64(o.BroadcastRows), maxNodes: 2 * maxNodes}
-	if o.BroadcastRows == 0 {
-		p.broadcast = broadcastRows
-	}
+	p := &lowerer{ctx: ctx, b: lp.b, costModel: o.costModel(), maxNodes: 2 * maxNodes}
 	l, err := p.lower(lp.root, nil)
 	if err != nil {
 		return nil, err
@@ -122,6 +119,16 @@ func lowerPlan(ctx context.Context, lp *logicalPlan, o Options) (*Plan, error) {
 		fields[i] = arrow.Field{Name: lp.names[i], Type: lp.b.cols[id].typ, Nullable: true}
 	}
 	return &Plan{Root: l.node, Columns: lp.names, Schema: arrow.NewSchema(fields, nil)}, nil
+}
+
+// costModel is the partition count and broadcast threshold the options
+// give.
+func (o Options) costModel() costModel {
+	c := costModel{parts: o.parts(), broadcast: float64(o.BroadcastRows)}
+	if o.BroadcastRows == 0 {
+		c.broadcast = broadcastRows
+	}
+	return c
 }
 
 // parts is the partition count of hash exchanges.

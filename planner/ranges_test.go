@@ -189,7 +189,7 @@ func TestBroadcastable(t *testing.T) {
 	}
 	// A filter that keeps 1/4 of a 2 M-row table: 500 000 rows from a big scan.
 	filtered := &filterRel{in: scan(2_000_000), pred: &expr{kind: eLit}}
-	p := &lowerer{broadcast: broadcastRows, parts: 2}
+	p := costModel{broadcast: broadcastRows, parts: 2}
 	cases := []struct {
 		name         string
 		build, probe rel
@@ -209,7 +209,7 @@ func TestBroadcastable(t *testing.T) {
 			t.Errorf("%s: broadcastable %v, want %v (build ~%.0f rows)", c.name, got, c.want, estimate(c.build))
 		}
 	}
-	if (&lowerer{broadcast: -1, parts: 2}).broadcastable(scan(10), scan(1_000_000)) {
+	if (costModel{broadcast: -1, parts: 2}).broadcastable(scan(10), scan(1_000_000)) {
 		t.Error("broadcasting off, yet a side is broadcast")
 	}
 }

@@ -26,7 +26,7 @@ const semiJoinReduction = 4
 // filters, projections, inner and semi joins (on y or on a key y equals),
 // small enough to broadcast or split into files alike with R.
 // It returns j unchanged when there is no such S.
-func (p *lowerer) reduceAggregate(j *joinRel) *joinRel {
+func (p costModel) reduceAggregate(j *joinRel) *joinRel {
 	if j.jt != kapotv1.JoinType_JOIN_TYPE_INNER || p.broadcast < 0 {
 		return j
 	}

@@ -53,6 +53,14 @@ func TestSemiJoinReduction(t *testing.T) {
 			if got := strings.Contains(plan, semi); got != c.reduced {
 				t.Errorf("reduced: %v, want %v:\n%s", got, c.reduced, plan)
 			}
+			// The optimiser marks the reduction in the logical plan.
+			logical, err := ExplainLogical(context.Background(), cat, c.sql, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(logical, "(reduced)"); got != c.reduced {
+				t.Errorf("logical plan reduced: %v, want %v:\n%s", got, c.reduced, logical)
+			}
 			_, got := runSQLWith(t, cat, c.sql, opts)
 			_, want := runSQLWith(t, cat, c.sql, Options{TargetPartitions: 3, BroadcastRows: -1})
 			if !slices.Equal(got, want) {

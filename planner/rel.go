@@ -36,6 +36,10 @@ type joinRel struct {
 	jt                  kapotv1.JoinType
 	leftKeys, rightKeys []*expr
 	filter              *expr
+	// reduced, set by the optimiser, is the join with an aggregate side
+	// reduced by a semi join (reduce.go): what lowering reads. Estimates
+	// read the join as it is.
+	reduced *joinRel
 }
 
 type aggCall struct {
