@@ -123,7 +123,7 @@ lint:
 FUZZTIME ?= 30s
 FUZZ_TARGETS := FuzzDecodeIndex:./shuffle FuzzParseTicket:./flight FuzzDecodePlan:./engine FuzzExpr:./engine/expr \
 	FuzzParquetScan:./engine FuzzCSVScan:./engine FuzzIPCScan:./engine FuzzLoad:./internal/config FuzzSQL:./planner FuzzParseStatement:./planner \
-	FuzzParse:./internal/testkit/slt FuzzDecodeValue:./engine FuzzDecodeManifest:./warehouse FuzzConn:./scheduler/pgwire
+	FuzzParse:./internal/testkit/slt FuzzDecodeValue:./engine/rowkey FuzzDecodeManifest:./warehouse FuzzConn:./scheduler/pgwire
 # Go 1.26's fuzz coordinator can fail a run with a bare "context deadline
 # exceeded" as -fuzztime expires (golang/go#75804, fixed in Go 1.27): such a
 # run, which wrote no failing input, is run once more; anything else fails.

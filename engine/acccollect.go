@@ -27,7 +27,7 @@ import (
 // WITHIN GROUP (percentiles) directions.
 type aggOpts struct {
 	param scalar.Scalar
-	order []SortKey
+	order []expr.SortKey
 }
 
 // collectAcc keeps every non-null value of each group: string_agg and the
@@ -49,7 +49,7 @@ type collectAcc struct {
 	// position; nil for a floating-point one.
 	exact *exactFrac
 	sep   string
-	order []SortKey
+	order []expr.SortKey
 	// text counts the bytes of each group's string_agg value so far: a
 	// value past maxTextResult fails the query before it is built.
 	text []int64
@@ -86,14 +86,14 @@ func newCollect(fn kapotv1.AggregateFunction, in arrow.DataType, opts aggOpts) (
 		a.value = st.Field(0).Type
 		for i, f := range st.Fields()[1:] {
 			null := array.MakeArrayOfNull(memory.DefaultAllocator, f.Type, 0)
-			_, err := newOrdKeyEncoder(null, opts.order[i])
+			_, err := rowkey.NewOrderedEncoder(null, opts.order[i].Descending, opts.order[i].NullsFirst)
 			null.Release()
 			if err != nil {
 				return nil, fmt.Errorf("%v ordered by %s: %w", fn, f.Type, ErrNotSupported)
 			}
 		}
 	}
-	if !valueCodable(a.value) && a.value.ID() != arrow.NULL {
+	if !rowkey.ValueCodable(a.value) && a.value.ID() != arrow.NULL {
 		return nil, fmt.Errorf("%v over %s: %w", fn, a.value, ErrNotSupported)
 	}
 	switch fn {
@@ -111,7 +111,7 @@ func newCollect(fn kapotv1.AggregateFunction, in arrow.DataType, opts aggOpts) (
 		}
 	default:
 		if len(a.order) == 0 {
-			a.order = []SortKey{{}} // percentiles read their values in order
+			a.order = []expr.SortKey{{}} // percentiles read their values in order
 		}
 		if len(a.order) > 1 {
 			return nil, fmt.Errorf("percentile with %d order keys: %w", len(a.order), ErrInvalidPlan)
@@ -163,11 +163,11 @@ func (a *collectAcc) update(_ context.Context, groups []uint32, arg arrow.Array)
 		return fmt.Errorf("%v needs an argument: %w", a.fn, ErrInvalidPlan)
 	}
 	v := arg
-	var encs []ordKeyEncoder
+	var encs []rowkey.OrderedEncoder
 	if st, ok := arg.(*array.Struct); ok {
 		v = st.Field(0)
 		for k := 1; k < st.NumField(); k++ {
-			e, err := newOrdKeyEncoder(st.Field(k), a.order[k-1])
+			e, err := rowkey.NewOrderedEncoder(st.Field(k), a.order[k-1].Descending, a.order[k-1].NullsFirst)
 			if err != nil {
 				return err
 			}
@@ -221,12 +221,12 @@ func (a *collectAcc) merge(_ context.Context, groups []uint32, states []arrow.Ar
 			// without ORDER BY keys), then the value.
 			l, k := binary.Uvarint(buf)
 			if k <= 0 || uint64(len(buf)-k) < l {
-				return fmt.Errorf("%v state: %w", a.fn, errShortValue)
+				return fmt.Errorf("%v state: %w", a.fn, rowkey.ErrShortValue)
 			}
 			if a.ordered() {
 				a.keys = append(a.keys, slices.Clone(buf[k:k+int(l)]))
 			}
-			rest, err := decodeValue(b, buf[k+int(l):])
+			rest, err := rowkey.DecodeValue(b, buf[k+int(l):])
 			if err != nil {
 				return fmt.Errorf("%v state: %w", a.fn, err)
 			}
@@ -264,7 +264,7 @@ func (a *collectAcc) sorted() (arrow.Array, [][]int, error) {
 	case a.ordered():
 		less = func(i, j int) int { return bytes.Compare(a.keys[i], a.keys[j]) }
 	case a.fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_STRING_AGG:
-		c, err := newRowComparator(vals, a.order[0])
+		c, err := rowkey.NewComparator(vals, a.order[0].Descending, a.order[0].NullsFirst)
 		if err != nil {
 			vals.Release()
 			return nil, nil, err
@@ -298,7 +298,7 @@ func (a *collectAcc) state(mem memory.Allocator) []arrow.Array {
 			}
 			buf = binary.AppendUvarint(buf, uint64(len(key)))
 			buf = append(buf, key...)
-			if buf, err = encodeValue(buf, vals, r); err != nil {
+			if buf, err = rowkey.EncodeValue(buf, vals, r); err != nil {
 				panic(fmt.Sprintf("%v state: %v", a.fn, err))
 			}
 		}

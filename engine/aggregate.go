@@ -188,7 +188,7 @@ func (s *aggSpec) decodeOpts(a *kapotv1.AggregateExprNode) error {
 		s.opts.param = v
 	}
 	for _, k := range a.GetOrderBy() {
-		s.opts.order = append(s.opts.order, SortKey{Descending: k.GetDescending(), NullsFirst: k.GetNullsFirst()})
+		s.opts.order = append(s.opts.order, expr.SortKey{Descending: k.GetDescending(), NullsFirst: k.GetNullsFirst()})
 	}
 	return nil
 }

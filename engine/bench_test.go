@@ -224,7 +224,7 @@ func BenchmarkHashJoin(b *testing.B) {
 
 func BenchmarkSort(b *testing.B) {
 	src := benchTable(benchRows, 10000)
-	s, err := NewSort(src, []SortKey{{Expr: bindBench(b, wiretest.Col("v"), src.schema)}}, -1)
+	s, err := NewSort(src, []expr.SortKey{{Expr: bindBench(b, wiretest.Col("v"), src.schema)}}, -1)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 
+	"github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/engine/rowkey"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -20,7 +21,7 @@ import (
 // lower input partition first, so the merge is stable.
 type SortPreservingMerge struct {
 	input ExecutionPlan
-	keys  []SortKey
+	keys  []expr.SortKey
 	fetch int64 // < 0: all rows
 }
 
@@ -68,7 +69,7 @@ func (m *SortPreservingMerge) Execute(ctx context.Context, p int, tc *TaskContex
 
 // newMergeOp merges sorted streams (input partitions, or sorted runs a sort
 // spilled) by keys; it owns and closes them.
-func newMergeOp(tc *TaskContext, schema *arrow.Schema, keys []SortKey, fetch int64, ops []Operator) *mergeOp {
+func newMergeOp(tc *TaskContext, schema *arrow.Schema, keys []expr.SortKey, fetch int64, ops []Operator) *mergeOp {
 	o := &mergeOp{schema: schema, keys: keys, tc: tc, remaining: fetch, cmps: map[[2]int][]func(i, j int) int{}}
 	for _, op := range ops {
 		o.streams = append(o.streams, &mergeStream{op: op})
@@ -98,7 +99,7 @@ func (s *mergeStream) release() {
 
 type mergeOp struct {
 	schema    *arrow.Schema
-	keys      []SortKey
+	keys      []expr.SortKey
 	tc        *TaskContext
 	streams   []*mergeStream
 	started   bool
@@ -158,7 +159,7 @@ func (o *mergeOp) compare(a, b int) int {
 		cs = make([]func(i, j int) int, len(o.keys))
 		for k, key := range o.keys {
 			// Both sides have the key's type, checked at plan time.
-			cs[k], _ = newCrossRowComparator(sa.keys[k], sb.keys[k], key)
+			cs[k], _ = rowkey.NewCrossComparator(sa.keys[k], sb.keys[k], key.Descending, key.NullsFirst)
 		}
 		o.cmps[[2]int{a, b}] = cs
 	}

@@ -20,13 +20,6 @@ import (
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
-// SortKey is one bound sort key.
-type SortKey struct {
-	Expr       expr.Expr
-	Descending bool
-	NullsFirst bool
-}
-
 // Sort orders each partition by its keys. With a fetch limit it returns only
 // the first fetch rows (top-K). It reads its whole input partition before
 // returning the first batch, holding it in memory reserved from the task's
@@ -34,7 +27,7 @@ type SortKey struct {
 // them at the end.
 type Sort struct {
 	input  ExecutionPlan
-	keys   []SortKey
+	keys   []expr.SortKey
 	fetch  int64 // < 0: all rows
 	nodeID int
 }
@@ -44,13 +37,13 @@ func (s *Sort) setNodeID(id int) { s.nodeID = id }
 var _ ExecutionPlan = (*Sort)(nil)
 
 // NewSort sorts input by keys; fetch < 0 keeps every row.
-func NewSort(input ExecutionPlan, keys []SortKey, fetch int64) (*Sort, error) {
+func NewSort(input ExecutionPlan, keys []expr.SortKey, fetch int64) (*Sort, error) {
 	if len(keys) == 0 {
 		return nil, fmt.Errorf("sort without keys: %w", ErrInvalidPlan)
 	}
 	for _, k := range keys {
 		empty := emptyArray(k.Expr.DataType())
-		_, err := newRowComparator(empty, k)
+		_, err := rowkey.NewComparator(empty, k.Descending, k.NullsFirst)
 		empty.Release()
 		if err != nil {
 			return nil, fmt.Errorf("sort key %s: %w", k.Expr, err)
@@ -64,13 +57,13 @@ func emptyArray(t arrow.DataType) arrow.Array {
 }
 
 func newSort(input ExecutionPlan, n *kapotv1.SortNode) (*Sort, error) {
-	keys := make([]SortKey, len(n.GetExprs()))
+	keys := make([]expr.SortKey, len(n.GetExprs()))
 	for i, k := range n.GetExprs() {
 		e, err := expr.FromProto(k.GetExpr(), input.Schema())
 		if err != nil {
 			return nil, fmt.Errorf("sort key %d: %w", i, err)
 		}
-		keys[i] = SortKey{Expr: e, Descending: k.GetDescending(), NullsFirst: k.GetNullsFirst()}
+		keys[i] = expr.SortKey{Expr: e, Descending: k.GetDescending(), NullsFirst: k.GetNullsFirst()}
 	}
 	fetch := int64(-1)
 	if n.Fetch != nil {
@@ -295,7 +288,7 @@ func (o *sortOp) sortBatches(ctx context.Context, batches []arrow.RecordBatch, f
 	cmps := make([]func(i, j int) int, len(o.s.keys))
 	for i, k := range o.s.keys {
 		if keys[i], err = k.Expr.Eval(ctx, o.tc.Mem, all); err == nil {
-			cmps[i], err = newRowComparator(keys[i], k)
+			cmps[i], err = rowkey.NewComparator(keys[i], k.Descending, k.NullsFirst)
 		}
 		if err != nil {
 			all.Release()
@@ -440,106 +433,10 @@ func (o *sortOp) Close() error {
 	return o.in.Close()
 }
 
-// newRowComparator compares rows i and j of arr under key's direction and
-// null placement. Nulls compare equal to each other.
-func newRowComparator(arr arrow.Array, key SortKey) (func(i, j int) int, error) {
-	return newCrossRowComparator(arr, arr, key)
-}
-
-// newCrossRowComparator compares row i of a with row j of b under key.
-func newCrossRowComparator(a, b arrow.Array, key SortKey) (func(i, j int) int, error) {
-	base, err := crossComparator(a, b)
-	if err != nil {
-		return nil, err
-	}
-	sign := 1
-	if key.Descending {
-		sign = -1
-	}
-	nullSide := 1 // nulls last
-	if key.NullsFirst {
-		nullSide = -1
-	}
-	if a.NullN() == 0 && b.NullN() == 0 {
-		return func(i, j int) int { return sign * base(i, j) }, nil
-	}
-	return func(i, j int) int {
-		ni, nj := a.IsNull(i), b.IsNull(j)
-		switch {
-		case ni && nj:
-			return 0
-		case ni:
-			return nullSide
-		case nj:
-			return -nullSide
-		}
-		return sign * base(i, j)
-	}, nil
-}
-
-func ordered2[T cmp.Ordered, A interface{ Value(int) T }](a, b arrow.Array) func(i, j int) int {
-	x, y := a.(A), b.(A)
-	return func(i, j int) int { return cmp.Compare(x.Value(i), y.Value(j)) }
-}
-
-// crossComparator compares row i of a with row j of b, two arrays of the
-// same type, ignoring nulls.
-func crossComparator(a, b arrow.Array) (func(i, j int) int, error) {
-	if !arrow.TypeEqual(a.DataType(), b.DataType()) {
-		return nil, fmt.Errorf("comparing %s with %s: %w", a.DataType(), b.DataType(), ErrInvalidPlan)
-	}
-	switch x := a.(type) {
-	case *array.Boolean:
-		y := b.(*array.Boolean)
-		return func(i, j int) int {
-			p, q := x.Value(i), y.Value(j)
-			switch {
-			case p == q:
-				return 0
-			case !p:
-				return -1
-			}
-			return 1
-		}, nil
-	case *array.Int8:
-		return ordered2[int8, *array.Int8](a, b), nil
-	case *array.Int16:
-		return ordered2[int16, *array.Int16](a, b), nil
-	case *array.Int32:
-		return ordered2[int32, *array.Int32](a, b), nil
-	case *array.Int64:
-		return ordered2[int64, *array.Int64](a, b), nil
-	case *array.Uint8:
-		return ordered2[uint8, *array.Uint8](a, b), nil
-	case *array.Uint16:
-		return ordered2[uint16, *array.Uint16](a, b), nil
-	case *array.Uint32:
-		return ordered2[uint32, *array.Uint32](a, b), nil
-	case *array.Uint64:
-		return ordered2[uint64, *array.Uint64](a, b), nil
-	case *array.Float32:
-		return ordered2[float32, *array.Float32](a, b), nil
-	case *array.Float64:
-		return ordered2[float64, *array.Float64](a, b), nil
-	case *array.Date32:
-		return ordered2[arrow.Date32, *array.Date32](a, b), nil
-	case *array.Timestamp:
-		return ordered2[arrow.Timestamp, *array.Timestamp](a, b), nil
-	case *array.String:
-		return ordered2[string, *array.String](a, b), nil
-	case *array.LargeString:
-		return ordered2[string, *array.LargeString](a, b), nil
-	case *array.Decimal128:
-		y := b.(*array.Decimal128)
-		return func(i, j int) int { return x.Value(i).Cmp(y.Value(j)) }, nil
-	}
-	return nil, fmt.Errorf("sorting by %s: %w", a.DataType(), ErrNotSupported)
-}
-
 // sortSingleNumeric sorts by one integer-like or floating key without
 // per-comparison closures: (key, row) pairs sorted directly, ties by row
 // (stable), nulls placed as the key says. ok is false for other types.
-func sortSingleNumeric(arr arrow.Array, key SortKey) ([]int32, bool) {
+func sortSingleNumeric(arr arrow.Array, key expr.SortKey) ([]int32, bool) {
 	if vals, ok := rowkey.IntValues(arr); ok {
 		return sortPairs(vals, arr, key), true
 	}
@@ -554,7 +451,7 @@ func sortSingleNumeric(arr arrow.Array, key SortKey) ([]int32, bool) {
 // key becomes an order-preserving uint64 (sign bit flipped, all bits for
 // descending) and (tuple, row) pairs are sorted directly, ties by row
 // (stable). ok is false for other keys.
-func sortIntTuples(keys []arrow.Array, skeys []SortKey) ([]int32, bool) {
+func sortIntTuples(keys []arrow.Array, skeys []expr.SortKey) ([]int32, bool) {
 	if len(keys) < 2 || len(keys) > 3 {
 		return nil, false
 	}
@@ -612,7 +509,7 @@ func sortIntTuples(keys []arrow.Array, skeys []SortKey) ([]int32, bool) {
 // LSD radix sort is stable (ties keep row order) and does no comparisons:
 // the comparison sort of (tuple, row) pairs took 250 ms for E4's 750 000
 // rows per task. ok is false when the keys do not fit 64 bits.
-func radixSortPacked(vals [][]int64, skeys []SortKey) ([]int32, bool) {
+func radixSortPacked(vals [][]int64, skeys []expr.SortKey) ([]int32, bool) {
 	n := len(vals[0])
 	lo, width := make([]int64, len(vals)), make([]uint, len(vals))
 	total := uint(0)
@@ -669,7 +566,7 @@ func radixSortPacked(vals [][]int64, skeys []SortKey) ([]int32, bool) {
 	return order, true
 }
 
-func sortPairs[T cmp.Ordered](vals []T, arr arrow.Array, key SortKey) []int32 {
+func sortPairs[T cmp.Ordered](vals []T, arr arrow.Array, key expr.SortKey) []int32 {
 	type pair struct {
 		k T
 		i int32

@@ -17,7 +17,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/engine/alloc"
+	"github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/engine/internal/wiretest"
+	"github.com/kapot-go/kapot/engine/rowkey"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -244,12 +246,12 @@ func TestSortIntTuples(t *testing.T) {
 	}{{small, 2}, {small, 3}, {wideKeys, 2}, {wideKeys, 3}} {
 		keys, nk := c.keys, c.nk
 		for dirs := 0; dirs < 1<<nk; dirs++ {
-			sk := make([]SortKey, nk)
+			sk := make([]expr.SortKey, nk)
 			cmps := make([]func(i, j int) int, nk)
 			for k := range sk {
 				sk[k].Descending = dirs&(1<<k) != 0
 				var err error
-				if cmps[k], err = newRowComparator(keys[k], sk[k]); err != nil {
+				if cmps[k], err = rowkey.NewComparator(keys[k], sk[k].Descending, sk[k].NullsFirst); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -272,7 +274,7 @@ func TestSortIntTuples(t *testing.T) {
 		}
 	}
 	// A fourth key takes the comparator path.
-	if _, ok := sortIntTuples(append(small, small[0]), make([]SortKey, 4)); ok {
+	if _, ok := sortIntTuples(append(small, small[0]), make([]expr.SortKey, 4)); ok {
 		t.Error("four keys: want the comparator path")
 	}
 }

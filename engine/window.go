@@ -25,7 +25,7 @@ import (
 type Window struct {
 	input   ExecutionPlan
 	partBy  []expr.Expr
-	orderBy []SortKey
+	orderBy []expr.SortKey
 	fns     []windowFunc
 	schema  *arrow.Schema
 }
@@ -57,7 +57,7 @@ func newWindow(input ExecutionPlan, n *kapotv1.WindowNode) (*Window, error) {
 		if err != nil {
 			return nil, fmt.Errorf("window order key %d: %w", i, err)
 		}
-		w.orderBy = append(w.orderBy, SortKey{Expr: e, Descending: k.GetDescending(), NullsFirst: k.GetNullsFirst()})
+		w.orderBy = append(w.orderBy, expr.SortKey{Expr: e, Descending: k.GetDescending(), NullsFirst: k.GetNullsFirst()})
 	}
 	fields := append([]arrow.Field{}, in.Fields()...)
 	orderTypes := make([]arrow.DataType, len(w.orderBy))

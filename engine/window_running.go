@@ -42,7 +42,7 @@ func newRunning(fn kapotv1.AggregateFunction, arg arrow.Array) (*running, error)
 		r.scale = d.DataType().(*arrow.Decimal128Type).Scale
 	}
 	if fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN || fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MAX {
-		c, err := newRowComparator(arg, SortKey{})
+		c, err := rowkey.NewComparator(arg, false, false)
 		if err != nil {
 			return nil, err
 		}

@@ -1,4 +1,4 @@
-package engine
+package rowkey
 
 import (
 	"encoding/binary"
@@ -8,16 +8,18 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
+
+	"github.com/kapot-go/kapot/errs"
 )
 
 // Two byte encodings of single values, for aggregate states that carry
 // lists of values in one binary column (the wire's types are flat):
-// encodeValue / decodeValue round-trip a non-null value of a flat type,
-// and ordKeyEncoder encodes sort keys so that bytes.Compare orders them as
+// EncodeValue / DecodeValue round-trip a non-null value of a flat type,
+// and OrderedEncoder encodes sort keys so that bytes.Compare orders them as
 // the key's direction and null placement say.
 
-// encodeValue appends row i (not null) of arr.
-func encodeValue(buf []byte, arr arrow.Array, i int) ([]byte, error) {
+// EncodeValue appends row i (not null) of arr.
+func EncodeValue(buf []byte, arr arrow.Array, i int) ([]byte, error) {
 	switch a := arr.(type) {
 	case *array.Boolean:
 		if a.Value(i) {
@@ -59,11 +61,11 @@ func encodeValue(buf []byte, arr arrow.Array, i int) ([]byte, error) {
 		buf = binary.AppendUvarint(buf, uint64(len(a.Value(i))))
 		return append(buf, a.Value(i)...), nil
 	}
-	return nil, fmt.Errorf("encoding a value of type %s: %w", arr.DataType(), ErrNotSupported)
+	return nil, fmt.Errorf("encoding a value of type %s: %w", arr.DataType(), errs.ErrNotSupported)
 }
 
-// valueCodable reports whether encodeValue takes values of type t.
-func valueCodable(t arrow.DataType) bool {
+// ValueCodable reports whether EncodeValue takes values of type t.
+func ValueCodable(t arrow.DataType) bool {
 	switch t.ID() {
 	case arrow.BOOL, arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64,
 		arrow.FLOAT32, arrow.FLOAT64, arrow.DATE32, arrow.TIMESTAMP, arrow.DECIMAL128, arrow.STRING, arrow.LARGE_STRING:
@@ -72,14 +74,15 @@ func valueCodable(t arrow.DataType) bool {
 	return false
 }
 
-var errShortValue = fmt.Errorf("encoded value is cut short: %w", ErrInvalidPlan)
+// ErrShortValue is DecodeValue's error for bytes that end inside a value.
+var ErrShortValue = fmt.Errorf("encoded value is cut short: %w", errs.ErrInvalidPlan)
 
-// decodeValue appends the value at the start of buf to b and returns the
+// DecodeValue appends the value at the start of buf to b and returns the
 // rest of buf.
-func decodeValue(b array.Builder, buf []byte) ([]byte, error) {
+func DecodeValue(b array.Builder, buf []byte) ([]byte, error) {
 	fixed := func(n int) ([]byte, error) {
 		if len(buf) < n {
-			return nil, errShortValue
+			return nil, ErrShortValue
 		}
 		return buf[:n], nil
 	}
@@ -162,7 +165,7 @@ func decodeValue(b array.Builder, buf []byte) ([]byte, error) {
 	case *array.StringBuilder, *array.LargeStringBuilder:
 		l, k := binary.Uvarint(buf)
 		if k <= 0 || uint64(len(buf)-k) < l {
-			return nil, errShortValue
+			return nil, ErrShortValue
 		}
 		s := string(buf[k : k+int(l)])
 		if sb, ok := x.(*array.StringBuilder); ok {
@@ -172,18 +175,20 @@ func decodeValue(b array.Builder, buf []byte) ([]byte, error) {
 		}
 		n = k + int(l)
 	default:
-		return nil, fmt.Errorf("decoding a value of type %s: %w", b.Type(), ErrNotSupported)
+		return nil, fmt.Errorf("decoding a value of type %s: %w", b.Type(), errs.ErrNotSupported)
 	}
 	return buf[n:], nil
 }
 
-// ordKeyEncoder appends row i of one sort key so that the concatenated
+// OrderedEncoder appends row i of one sort key so that the concatenated
 // encodings of several keys compare with bytes.Compare as the keys do
 // under their directions (NULLs first or last, as the key says; NaN after
 // every number, -0 equal to 0).
-type ordKeyEncoder func(buf []byte, i int) []byte
+type OrderedEncoder func(buf []byte, i int) []byte
 
-func newOrdKeyEncoder(arr arrow.Array, key SortKey) (ordKeyEncoder, error) {
+// NewOrderedEncoder returns the OrderedEncoder of arr in the direction
+// desc says, nulls first or last as nullsFirst says.
+func NewOrderedEncoder(arr arrow.Array, desc, nullsFirst bool) (OrderedEncoder, error) {
 	var value func(buf []byte, i int) []byte
 	u64 := func(buf []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(buf, v) }
 	signed := func(v int64) uint64 { return uint64(v) ^ (1 << 63) }
@@ -229,10 +234,10 @@ func newOrdKeyEncoder(arr arrow.Array, key SortKey) (ordKeyEncoder, error) {
 	case *array.LargeString:
 		value = func(buf []byte, i int) []byte { return escapedKey(buf, a.Value(i)) }
 	default:
-		return nil, fmt.Errorf("sort key of type %s: %w", arr.DataType(), ErrNotSupported)
+		return nil, fmt.Errorf("sort key of type %s: %w", arr.DataType(), errs.ErrNotSupported)
 	}
 	nullMark := byte(2)
-	if key.NullsFirst {
+	if nullsFirst {
 		nullMark = 0
 	}
 	return func(buf []byte, i int) []byte {
@@ -242,7 +247,7 @@ func newOrdKeyEncoder(arr arrow.Array, key SortKey) (ordKeyEncoder, error) {
 		buf = append(buf, 1)
 		start := len(buf)
 		buf = value(buf, i)
-		if key.Descending {
+		if desc {
 			for j := start; j < len(buf); j++ {
 				buf[j] = ^buf[j]
 			}

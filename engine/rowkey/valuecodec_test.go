@@ -1,4 +1,4 @@
-package engine
+package rowkey
 
 import (
 	"bytes"
@@ -69,14 +69,14 @@ func TestValueCodecRoundTrip(t *testing.T) {
 				continue
 			}
 			var err error
-			if buf, err = encodeValue(buf, arr, i); err != nil {
+			if buf, err = EncodeValue(buf, arr, i); err != nil {
 				t.Fatal(err)
 			}
 			n++
 		}
 		b := array.NewBuilder(mem, arr.DataType())
 		for len(buf) > 0 {
-			rest, err := decodeValue(b, buf)
+			rest, err := DecodeValue(b, buf)
 			if err != nil {
 				t.Fatalf("%s: %v", arr.DataType(), err)
 			}
@@ -108,12 +108,12 @@ func TestOrdKeyOrder(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	for _, arr := range codecArrays(t, mem) {
-		for _, key := range []SortKey{{}, {Descending: true}, {NullsFirst: true}, {Descending: true, NullsFirst: true}} {
-			enc, err := newOrdKeyEncoder(arr, key)
+		for _, key := range []struct{ Descending, NullsFirst bool }{{}, {Descending: true}, {NullsFirst: true}, {Descending: true, NullsFirst: true}} {
+			enc, err := NewOrderedEncoder(arr, key.Descending, key.NullsFirst)
 			if err != nil {
 				t.Fatal(err)
 			}
-			cmp, err := newRowComparator(arr, key)
+			cmp, err := NewComparator(arr, key.Descending, key.NullsFirst)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -147,7 +147,7 @@ func TestOrdKeyStringsRandom(t *testing.T) {
 		b.Append(string(s))
 	}
 	arr := b.NewArray().(*array.String)
-	enc, err := newOrdKeyEncoder(arr, SortKey{})
+	enc, err := NewOrderedEncoder(arr, false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,12 +176,12 @@ func FuzzDecodeValue(f *testing.F) {
 		b := array.NewBuilder(memory.NewGoAllocator(), types[int(typ)%len(types)])
 		defer b.Release()
 		for len(buf) > 0 {
-			rest, err := decodeValue(b, buf)
+			rest, err := DecodeValue(b, buf)
 			if err != nil {
 				return
 			}
 			if len(rest) >= len(buf) {
-				t.Fatalf("decodeValue consumed nothing")
+				t.Fatalf("DecodeValue consumed nothing")
 			}
 			buf = rest
 		}
