@@ -13,9 +13,9 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/rs/zerolog"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/internal/failover"
 	"github.com/kapot-go/kapot/internal/security"
-	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/session"
 )
@@ -40,7 +40,7 @@ func (noJobs) Recover(context.Context, string, *kapotv1.PartitionLocation) (*kap
 // job: SET, SHOW, the virtual catalog, errors) and returns its address.
 func serve(t *testing.T, mod func(*Config)) string {
 	t.Helper()
-	cfg := Config{Backend: &session.Local{Cat: planner.NewCatalog()}, Jobs: noJobs{}, Log: zerolog.Nop()}
+	cfg := Config{Backend: &session.Local{Cat: catalog.New()}, Jobs: noJobs{}, Log: zerolog.Nop()}
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/rs/zerolog"
 
-	"github.com/kapot-go/kapot/planner"
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/session"
 )
 
@@ -148,7 +148,7 @@ func FuzzConn(f *testing.F) {
 	f.Add(append(bytes.Clone(startup), 'Q', 0, 0, 0, 9, 'S', 'H', 'O', 'W', 0))
 	f.Add(append(bytes.Clone(startup), 'P', 0, 0, 0, 8, 0, 'x', 0, 0, 0, 'S', 0, 0, 0, 4))
 	f.Add([]byte{0x40, 0, 0, 0, 0, 3, 0, 0})
-	s, err := NewServer(Config{Backend: &session.Local{Cat: planner.NewCatalog()}, Jobs: noJobs{}, Log: zerolog.Nop(),
+	s, err := NewServer(Config{Backend: &session.Local{Cat: catalog.New()}, Jobs: noJobs{}, Log: zerolog.Nop(),
 		Limits: Limits{MaxConns: 4, MaxMessageBytes: 1 << 16, StartupTimeout: time.Second, WriteTimeout: time.Second, MaxStatements: 8}})
 	if err != nil {
 		f.Fatal(err)
