@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/kapot-go/kapot/internal/security"
@@ -47,31 +48,60 @@ func (s *Scheduler) conn(executorID string) (*grpc.ClientConn, error) {
 	if !ok {
 		return nil, fmt.Errorf("executor %s unknown", executorID)
 	}
-	s.connMu.Lock()
-	defer s.connMu.Unlock()
-	c, ok := s.conns[executorID]
-	if !ok {
-		var err error
+	return s.conns.get(executorID, func() (*grpc.ClientConn, error) {
 		dial, err := s.cfg.Security.DialOptions(security.Scheduler)
 		if err != nil {
 			return nil, err
 		}
-		c, err = grpc.NewClient(addr, append(dial, grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))...)
-		if err != nil {
-			return nil, err
-		}
-		s.conns[executorID] = c
-	}
-	return c, nil
+		return grpc.NewClient(addr, append(dial, grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))...)
+	})
 }
 
 func (s *Scheduler) dropConn(executorID string) {
-	s.spawn(func(context.Context) {
-		s.connMu.Lock()
-		defer s.connMu.Unlock()
-		if c, ok := s.conns[executorID]; ok {
-			c.Close()
-			delete(s.conns, executorID)
-		}
-	})
+	s.spawn(func(context.Context) { s.conns.drop(executorID) })
+}
+
+// connPool holds the scheduler's connections to executors, by executor
+// id.
+type connPool struct {
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
+}
+
+// get returns executor id's connection, made by dial on first use.
+func (p *connPool) get(id string, dial func() (*grpc.ClientConn, error)) (*grpc.ClientConn, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.conns[id]; ok {
+		return c, nil
+	}
+	c, err := dial()
+	if err != nil {
+		return nil, err
+	}
+	if p.conns == nil {
+		p.conns = map[string]*grpc.ClientConn{}
+	}
+	p.conns[id] = c
+	return c, nil
+}
+
+// drop closes and forgets executor id's connection.
+func (p *connPool) drop(id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.conns[id]; ok {
+		c.Close()
+		delete(p.conns, id)
+	}
+}
+
+// closeAll closes every connection.
+func (p *connPool) closeAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id, c := range p.conns {
+		c.Close()
+		delete(p.conns, id)
+	}
 }

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/kapot-go/kapot/scheduler/store"
@@ -33,16 +34,38 @@ type persistOp struct {
 	done        chan<- error // told the outcome, if set
 }
 
-// persist queues a write of the durable job state. Safe with mu held.
-func (s *Scheduler) persist(op persistOp) {
-	s.pmu.Lock()
-	s.pqueue = append(s.pqueue, op)
-	s.pmu.Unlock()
+// persistQueue is the ordered queue of writes of the durable job state:
+// filled under the scheduler's lock (apply), drained by persistLoop.
+type persistQueue struct {
+	mu   sync.Mutex
+	ops  []persistOp
+	kick chan struct{} // has a value when ops may be waiting
+}
+
+func newPersistQueue() *persistQueue { return &persistQueue{kick: make(chan struct{}, 1)} }
+
+// push queues op.
+func (q *persistQueue) push(op persistOp) {
+	q.mu.Lock()
+	q.ops = append(q.ops, op)
+	q.mu.Unlock()
 	select {
-	case s.pkick <- struct{}{}:
+	case q.kick <- struct{}{}:
 	default:
 	}
 }
+
+// take empties the queue.
+func (q *persistQueue) take() []persistOp {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	ops := q.ops
+	q.ops = nil
+	return ops
+}
+
+// persist queues a write of the durable job state. Safe with mu held.
+func (s *Scheduler) persist(op persistOp) { s.pq.push(op) }
 
 // dropTasks queues the removal of j's task records (its outputs are gone).
 func (s *Scheduler) dropTasks(jobID string) {
@@ -69,7 +92,7 @@ func (s *Scheduler) persistLoop(ctx context.Context) {
 			s.drainPersist(dctx)
 			cancel()
 			return
-		case <-s.pkick:
+		case <-s.pq.kick:
 		}
 		if !s.drainPersist(ctx) {
 			return
@@ -80,10 +103,7 @@ func (s *Scheduler) persistLoop(ctx context.Context) {
 // drainPersist applies the queue; false when this scheduler was deposed.
 func (s *Scheduler) drainPersist(ctx context.Context) bool {
 	for {
-		s.pmu.Lock()
-		q := s.pqueue
-		s.pqueue = nil
-		s.pmu.Unlock()
+		q := s.pq.take()
 		if len(q) == 0 {
 			return true
 		}

@@ -47,8 +47,7 @@ type Scheduler struct {
 	// probe ends (guarded by mu).
 	probes map[string]chan struct{}
 
-	connMu sync.Mutex
-	conns  map[string]*grpc.ClientConn
+	conns connPool // to executors
 
 	store *objstore.Registry // reads scanned files' schemas at submit
 	// state is the durable state (--state-dir); catalog the tables SQL
@@ -85,12 +84,10 @@ type Scheduler struct {
 	// linksDone is closed when the scheduler stops, ending executors' links.
 	linksDone chan struct{}
 
-	// The durable job state's write queue (persist.go); fatal ends Run
-	// with an error (this scheduler was deposed, or lost its lease).
-	pmu    sync.Mutex
-	pqueue []persistOp
-	pkick  chan struct{}
-	fatal  chan error
+	// pq is the durable job state's write queue (persist.go); fatal ends
+	// Run with an error (this scheduler was deposed, or lost its lease).
+	pq    *persistQueue
+	fatal chan error
 	// persisting is set while persistLoop runs (Run); deposed once this
 	// scheduler must stop (fail).
 	persisting atomic.Bool
@@ -157,8 +154,8 @@ func build(cfg Config, log zerolog.Logger, lis net.Listener) (*Scheduler, error)
 		// 1,000 task ids per millisecond it runs. (Below 2^53: exact in
 		// the JSON of the web page.)
 		cl: cluster.New(clusterConfig(cfg), uint64(time.Now().UnixMilli())*1000), probes: map[string]chan struct{}{},
-		conns: map[string]*grpc.ClientConn{}, kick: make(chan struct{}, 1), linksDone: make(chan struct{}), lis: lis, store: objstore.NewRegistry(cfg.S3, nil),
-		pkick: make(chan struct{}, 1), fatal: make(chan error, 1),
+		kick: make(chan struct{}, 1), linksDone: make(chan struct{}), lis: lis, store: objstore.NewRegistry(cfg.S3, nil),
+		pq: newPersistQueue(), fatal: make(chan error, 1),
 	}
 	s.bgCtx, s.bgStop = context.WithCancel(context.Background())
 	s.signer = kflight.NewSigner(cfg.Security.Secrets)
@@ -418,11 +415,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		}
 		rcancel()
 	}
-	s.connMu.Lock()
-	for _, c := range s.conns {
-		c.Close()
-	}
-	s.connMu.Unlock()
+	s.conns.closeAll()
 	if cerr := s.state.Close(); cerr != nil {
 		s.log.Error().Err(cerr).Msg("close the state store")
 	}
