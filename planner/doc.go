@@ -5,11 +5,10 @@
 //     read with PostgreSQL's own grammar (pg_query_go) and told apart;
 //     kapot's own statements (CREATE EXTERNAL TABLE, SHOW, DESCRIBE,
 //     EXPLAIN) are parsed from PostgreSQL's tokens.
-//   - bind (bind*.go, from.go, subquery.go, window.go, groupingsets.go,
-//     setop.go, aggregate.go, inlist.go, literal.go, expr.go): names and
-//     types are resolved against a catalog (package catalog) into a
-//     logical plan (rel.go), printed by logical_print.go. The FROM list's
-//     inner joins are left as written, a join graph.
+//   - bind (bind*.go; the logical plan's relations in rel.go, expressions
+//     in expr.go): names and types are resolved against a catalog
+//     (package catalog) into a logical plan, printed by logical_print.go.
+//     The FROM list's inner joins are left as written, a join graph.
 //   - optimise (optimize*.go, cost.go): join graphs become trees of joins
 //     ordered by estimated cost, scans of sorted files keep the key-range
 //     splits their joins and groupings use, and joins with an aggregate

@@ -6,10 +6,10 @@ package planner
 // there.
 
 // optimise rewrites the logical plan in place: the join graphs the binder
-// left become trees of joins (joinorder.go), the scans of sorted files
-// keep the key-range splits their joins and groupings can use (split.go),
+// left become trees of joins (optimize_joins.go), the scans of sorted files
+// keep the key-range splits their joins and groupings can use (optimize_splits.go),
 // and joins with an aggregate on one side are marked for reduction by a
-// semi join (reduce.go), under the cost model of o.
+// semi join (optimize_reduce.go), under the cost model of o.
 func optimise(lp *logicalPlan, o Options) {
 	lp.root = orderJoins(lp.root)
 	useSplits(lp.root)
@@ -35,7 +35,7 @@ func orderJoins(r rel) rel {
 }
 
 // reduceAggregates marks each inner join under r whose aggregate side the
-// cost model reduces (reduce.go) with its reduced form, walking joins
+// cost model reduces (optimize_reduce.go) with its reduced form, walking joins
 // before their inputs, and the reduced form's inputs rather than the
 // join's. The tree itself is left as it is: estimates of the joins above
 // read it unreduced.

@@ -63,8 +63,8 @@ func (p *Plan) Named() *kapotv1.PhysicalPlanNode {
 }
 
 type lowerer struct {
-	ctx       context.Context // the statement's (nil: none)
-	b         *binder
+	ctx context.Context // the statement's (nil: none)
+	b   *binder
 	costModel
 	// nodes counts the relations lowered, at most maxNodes.
 	nodes, maxNodes int64

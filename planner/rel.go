@@ -37,7 +37,7 @@ type joinRel struct {
 	leftKeys, rightKeys []*expr
 	filter              *expr
 	// reduced, set by the optimiser, is the join with an aggregate side
-	// reduced by a semi join (reduce.go): what lowering reads. Estimates
+	// reduced by a semi join (optimize_reduce.go): what lowering reads. Estimates
 	// read the join as it is.
 	reduced *joinRel
 }
@@ -122,7 +122,7 @@ type sharedRel struct {
 	// size is the number of relations under it (relSize); 0 until
 	// computed.
 	size int64
-	// Derived once (see cost.go, subquery.go, physical.go); ranged is
+	// Derived once (see cost.go, bind_subquery.go, physical.go); ranged is
 	// reset by useSplits, which changes how scans are split.
 	est, scanned float64
 	haveEst      bool

@@ -13,8 +13,8 @@ import (
 )
 
 // Expressions: a parse node bound to an expression, casts, GREATEST and
-// LEAST, boolean tests (operators in bindexpr_op.go, aggregate calls in
-// bindexpr_agg.go, types in bindexpr_coerce.go).
+// LEAST, boolean tests (operators in bind_expr_op.go, aggregate calls in
+// bind_expr_agg.go, types in bind_expr_coerce.go).
 
 // bindExpr binds n over sc. With ag set, the expression is above an
 // aggregate: aggregate calls and group keys become its output columns.
