@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kapot-go/kapot/executor"
+	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/internal/testkit/oracle"
 	"github.com/kapot-go/kapot/scheduler"
 	"github.com/kapot-go/kapot/tpch"
@@ -371,5 +372,57 @@ func badInput(t *testing.T, dsn string) {
 	var n int64
 	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM region").Scan(&n); err != nil || n != 5 {
 		t.Fatalf("after bad input: %d %v", n, err)
+	}
+}
+
+// TestPGWireSecured: on a cluster with secrets and TLS, clients log in
+// with SCRAM-SHA-256 over TLS (plain connections and wrong passwords are
+// refused), and the principal a client logs in as owns what it creates:
+// bob may not drop alice's table, alice may.
+func TestPGWireSecured(t *testing.T) {
+	if testing.Short() {
+		t.Skip("PostgreSQL endpoint cluster: skipped with -short")
+	}
+	pki, err := security.WritePKI(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := clusterSecrets
+	secrets.Principals = map[string]string{"alice": "alice-pw", "bob": "bob-pw"}
+	sec := security.Config{Secrets: secrets, TLS: security.TLS{CertFile: pki.ServerCert, KeyFile: pki.ServerKey, CAFile: pki.CA}}
+	wh := t.TempDir()
+	s := startScheduler(t, 0, func(c *scheduler.Config) { c.PGPort, c.Warehouse, c.Security = 0, wh, sec })
+	startExecutor(t, s.addr, "push-staged", func(c *executor.Config) { c.ConcurrentTasks = 2; c.Security = sec })
+	host, port := splitAddr(t, s.PGAddr().String())
+	dsn := func(user, password, ssl string) string {
+		return fmt.Sprintf("host=%s port=%d user=%s password=%s dbname=kapot sslmode=%s sslrootcert=%s", host, port, user, password, ssl, pki.CA)
+	}
+	ctx := context.Background()
+	for _, bad := range []string{dsn("alice", "alice-pw", "disable"), dsn("alice", "bob-pw", "verify-full"), dsn("kapot", "nope", "verify-full")} {
+		if c, err := pgx.Connect(ctx, bad); err == nil {
+			c.Close(ctx)
+			t.Fatalf("%s: connected", bad)
+		}
+	}
+	alice, bob := pgConnect(t, dsn("alice", "alice-pw", "verify-full")), pgConnect(t, dsn("bob", "bob-pw", "verify-full"))
+	client := pgConnect(t, dsn("anyone", clusterSecrets.Client, "verify-full"))
+	if _, err := alice.Exec(ctx, "CREATE TABLE alice_t (k BIGINT, v VARCHAR)"); err != nil {
+		t.Fatal(err)
+	}
+	if tag, err := alice.Exec(ctx, "INSERT INTO alice_t VALUES ($1, $2), (2, 'two')", int64(1), "one"); err != nil || tag.String() != "INSERT 0 2" {
+		t.Fatalf("insert: %q %v", tag, err)
+	}
+	var n int64
+	if err := client.QueryRow(ctx, "SELECT count(*) FROM alice_t WHERE v = $1", "two").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("read with the client secret: %d %v", n, err)
+	}
+	if _, err := bob.Exec(ctx, "DROP TABLE alice_t"); err == nil || !strings.Contains(err.Error(), "42501") {
+		t.Fatalf("bob dropped alice's table: %v", err)
+	}
+	if _, err := alice.Exec(ctx, "DROP TABLE alice_t"); err != nil {
+		t.Fatal(err)
+	}
+	if out := psql(t, dsn("alice", "alice-pw", "verify-full"), "-A", "-t", "-c", "SELECT current_user"); strings.TrimSpace(out) != "alice" {
+		t.Fatalf("psql over TLS with SCRAM: %q", out)
 	}
 }
