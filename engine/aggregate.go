@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/engine/agg"
 	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/engine/rowkey"
@@ -50,7 +51,7 @@ type aggSpec struct {
 	arg      expr.Expr   // nil for count(*) and in FINAL mode
 	arg2     expr.Expr   // corr/covar's second argument
 	orderBy  []expr.Expr // string_agg's ORDER BY keys (partial/single mode)
-	opts     aggOpts
+	opts     agg.Options
 	in       arrow.DataType // type the accumulator is built for
 	name     string
 	// stateCol is the first input column of this aggregate's state (FINAL).
@@ -125,7 +126,7 @@ func newHashAggregate(input ExecutionPlan, n *kapotv1.HashAggregateNode) (*HashA
 			if err != nil {
 				return nil, fmt.Errorf("final aggregate %s: %w", s.name, err)
 			}
-			s.nstate = len(acc.stateTypes())
+			s.nstate = len(acc.StateTypes())
 			col += s.nstate
 			h.aggs = append(h.aggs, s)
 		}
@@ -141,11 +142,11 @@ func newHashAggregate(input ExecutionPlan, n *kapotv1.HashAggregateNode) (*HashA
 			return nil, fmt.Errorf("aggregate %s: %w", s.name, err)
 		}
 		if h.mode == kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL {
-			for j, t := range acc.stateTypes() {
+			for j, t := range acc.StateTypes() {
 				fields = append(fields, arrow.Field{Name: fmt.Sprintf("%s[state%d]", s.name, j), Type: t, Nullable: true})
 			}
 		} else {
-			fields = append(fields, arrow.Field{Name: s.name, Type: acc.resultType(), Nullable: true})
+			fields = append(fields, arrow.Field{Name: s.name, Type: acc.ResultType(), Nullable: true})
 		}
 	}
 	h.schema = arrow.NewSchema(fields, nil)
@@ -157,7 +158,7 @@ func newHashAggregate(input ExecutionPlan, n *kapotv1.HashAggregateNode) (*HashA
 		if err != nil {
 			return nil, err
 		}
-		st := acc.stateTypes()
+		st := acc.StateTypes()
 		for j, t := range st {
 			stateFields = append(stateFields, arrow.Field{Name: fmt.Sprintf("%s[state%d]", s.name, j), Type: t, Nullable: true})
 		}
@@ -185,10 +186,10 @@ func (s *aggSpec) decodeOpts(a *kapotv1.AggregateExprNode) error {
 		if err != nil {
 			return err
 		}
-		s.opts.param = v
+		s.opts.Param = v
 	}
 	for _, k := range a.GetOrderBy() {
-		s.opts.order = append(s.opts.order, expr.SortKey{Descending: k.GetDescending(), NullsFirst: k.GetNullsFirst()})
+		s.opts.Order = append(s.opts.Order, expr.SortKey{Descending: k.GetDescending(), NullsFirst: k.GetNullsFirst()})
 	}
 	return nil
 }
@@ -225,8 +226,8 @@ func (s *aggSpec) decodeCall(a *kapotv1.AggregateExprNode, in *arrow.Schema) err
 	return nil
 }
 
-func (s aggSpec) newAcc() (accumulator, error) {
-	return newAccumulatorOpts(s.fn, s.in, s.distinct, s.opts)
+func (s aggSpec) newAcc() (agg.Accumulator, error) {
+	return agg.NewWithOptions(s.fn, s.in, s.distinct, s.opts)
 }
 
 // eval evaluates the argument over b: one column, or a struct of the
@@ -318,7 +319,7 @@ type hashAggOp struct {
 	tc    *TaskContext
 	res   *alloc.Reservation
 	level int
-	accs  []accumulator
+	accs  []agg.Accumulator
 	keys  []array.Builder
 	index map[string]uint32
 	// index64 and nullGroup replace index for one integer-like group key.
@@ -369,7 +370,7 @@ func (o *hashAggOp) reset() error {
 	if len(o.h.groups) == 0 {
 		o.n = 1
 		for _, a := range o.accs {
-			a.grow(1)
+			a.Grow(1)
 		}
 	}
 	o.res.Free()
@@ -566,7 +567,7 @@ func (o *hashAggOp) consume(ctx context.Context) (bool, error) {
 					}
 				}
 				for _, a := range o.accs {
-					a.grow(o.n)
+					a.Grow(o.n)
 				}
 			}
 			for i, s := range o.h.aggs {
@@ -585,19 +586,19 @@ func (o *hashAggOp) consume(ctx context.Context) (bool, error) {
 	}
 }
 
-func (o *hashAggOp) feed(ctx context.Context, acc accumulator, s aggSpec, b arrow.RecordBatch, groups []uint32) error {
+func (o *hashAggOp) feed(ctx context.Context, acc agg.Accumulator, s aggSpec, b arrow.RecordBatch, groups []uint32) error {
 	if o.h.mode == kapotv1.AggregateMode_AGGREGATE_MODE_FINAL {
-		return acc.merge(ctx, groups, b.Columns()[s.stateCol:s.stateCol+s.nstate])
+		return acc.Merge(ctx, groups, b.Columns()[s.stateCol:s.stateCol+s.nstate])
 	}
 	if s.arg == nil {
-		return acc.update(ctx, groups, nil)
+		return acc.Update(ctx, groups, nil)
 	}
 	arg, err := s.eval(ctx, o.tc.Mem, b)
 	if err != nil {
 		return err
 	}
 	defer arg.Release()
-	return acc.update(ctx, groups, arg)
+	return acc.Update(ctx, groups, arg)
 }
 
 // emit builds a batch of the table's groups with their state (asState) or
@@ -609,9 +610,9 @@ func (o *hashAggOp) emit(asState bool) (arrow.RecordBatch, error) {
 	}
 	for _, a := range o.accs {
 		if asState {
-			cols = append(cols, a.state(o.tc.Mem)...)
+			cols = append(cols, a.State(o.tc.Mem)...)
 		} else {
-			cols = append(cols, a.result(o.tc.Mem))
+			cols = append(cols, a.Result(o.tc.Mem))
 		}
 	}
 	schema := o.h.schema

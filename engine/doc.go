@@ -13,13 +13,15 @@
 //
 // The operators live here, one per file grouped by family (scans: scan,
 // parquet*, csv, ipc; joins: join, hash_join*, nested_loop_join; aggregation:
-// aggregate*, acc*; windows: window*; sorts and spills: sort, merge,
+// aggregate*; windows: window*; sorts and spills: sort, merge,
 // spill; exchanges: repartition, shuffle_*), over packages that know
 // nothing of operators:
 //
-//   - expr: scalar expressions, the function library and the analyses of
-//     a predicate;
+//   - agg: the aggregate function library (accumulators);
+//   - expr: scalar expressions, the function library, sort keys and the
+//     analyses of a predicate;
 //   - kernel: Arrow's kernels guarded against panics, and the gathers;
-//   - rowkey: row hashing, key encodings and the integer hash table;
+//   - rowkey: row hashing, key encodings, comparators, the value codec and
+//     the integer hash table;
 //   - alloc: the allocators and the memory pool.
 package engine

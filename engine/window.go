@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/scalar"
 
+	"github.com/kapot-go/kapot/engine/agg"
 	"github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/engine/rowkey"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -143,7 +144,7 @@ func (wf *windowFunc) resolve(f *kapotv1.WindowFunctionNode, ordered bool) error
 		if wf.arg != nil {
 			in = wf.arg.DataType()
 		}
-		t, err := AggregateResultType(wf.agg, in, false)
+		t, err := agg.ResultType(wf.agg, in, false)
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/arrow/scalar"
 
+	"github.com/kapot-go/kapot/engine/agg"
 	"github.com/kapot-go/kapot/engine/kernel"
 	"github.com/kapot-go/kapot/engine/rowkey"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -194,16 +195,16 @@ func (wf *windowFunc) aggregate(ctx context.Context, mem memory.Allocator, f *fr
 		if arg != nil {
 			in = arg.DataType()
 		}
-		acc, err := newAccumulator(wf.agg, in, false)
+		acc, err := agg.New(wf.agg, in, false)
 		if err != nil {
 			return nil, err
 		}
 		groups := int(f.partIdx[f.n-1]) + 1
-		acc.grow(groups)
-		if err := acc.update(ctx, f.partIdx, arg); err != nil {
+		acc.Grow(groups)
+		if err := acc.Update(ctx, f.partIdx, arg); err != nil {
 			return nil, err
 		}
-		res := acc.result(mem)
+		res := acc.Result(mem)
 		defer res.Release()
 		for r := 0; r < f.n; r++ {
 			if err := rowkey.AppendFrom(b, res, int(f.partIdx[r])); err != nil {

@@ -146,7 +146,7 @@ func (r *running) add(i int) {
 }
 
 // appendTo appends the aggregate's current value, in the type
-// AggregateResultType gives.
+// agg.ResultType gives.
 func (r *running) appendTo(b array.Builder) error {
 	switch r.fn {
 	case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT:

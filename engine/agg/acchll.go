@@ -1,4 +1,4 @@
-package engine
+package agg
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/engine/rowkey"
+	"github.com/kapot-go/kapot/errs"
 )
 
 // HyperLogLog for approx_count_distinct: 2^14 registers (a standard error
@@ -110,7 +111,7 @@ func (h *hll) mergeEncoded(b []byte) error {
 			h.regs[i] = max(h.regs[i], r)
 		}
 	default:
-		return fmt.Errorf("approx_count_distinct state of %d bytes is malformed: %w", len(b), ErrInvalidPlan)
+		return fmt.Errorf("approx_count_distinct state of %d bytes is malformed: %w", len(b), errs.ErrInvalidPlan)
 	}
 	return nil
 }
@@ -119,11 +120,11 @@ type hllAcc struct {
 	sketches []hll
 }
 
-func (a *hllAcc) grow(n int) { a.sketches = growTo(a.sketches, n) }
+func (a *hllAcc) Grow(n int) { a.sketches = growTo(a.sketches, n) }
 
-func (a *hllAcc) update(_ context.Context, groups []uint32, arg arrow.Array) error {
+func (a *hllAcc) Update(_ context.Context, groups []uint32, arg arrow.Array) error {
 	if arg == nil {
-		return fmt.Errorf("approx_count_distinct needs an argument: %w", ErrInvalidPlan)
+		return fmt.Errorf("approx_count_distinct needs an argument: %w", errs.ErrInvalidPlan)
 	}
 	enc, err := rowkey.NewEncoder(arg)
 	if err != nil {
@@ -140,10 +141,10 @@ func (a *hllAcc) update(_ context.Context, groups []uint32, arg arrow.Array) err
 	return nil
 }
 
-func (a *hllAcc) merge(_ context.Context, groups []uint32, states []arrow.Array) error {
+func (a *hllAcc) Merge(_ context.Context, groups []uint32, states []arrow.Array) error {
 	st, ok := states[0].(*array.Binary)
 	if !ok {
-		return fmt.Errorf("approx_count_distinct state is %s, not binary: %w", states[0].DataType(), ErrInvalidPlan)
+		return fmt.Errorf("approx_count_distinct state is %s, not binary: %w", states[0].DataType(), errs.ErrInvalidPlan)
 	}
 	for i, g := range groups {
 		if st.IsNull(i) {
@@ -156,9 +157,9 @@ func (a *hllAcc) merge(_ context.Context, groups []uint32, states []arrow.Array)
 	return nil
 }
 
-func (a *hllAcc) stateTypes() []arrow.DataType { return []arrow.DataType{arrow.BinaryTypes.Binary} }
+func (a *hllAcc) StateTypes() []arrow.DataType { return []arrow.DataType{arrow.BinaryTypes.Binary} }
 
-func (a *hllAcc) state(mem memory.Allocator) []arrow.Array {
+func (a *hllAcc) State(mem memory.Allocator) []arrow.Array {
 	b := array.NewBinaryBuilder(mem, arrow.BinaryTypes.Binary)
 	defer b.Release()
 	var buf []byte
@@ -169,9 +170,9 @@ func (a *hllAcc) state(mem memory.Allocator) []arrow.Array {
 	return []arrow.Array{b.NewArray()}
 }
 
-func (a *hllAcc) resultType() arrow.DataType { return arrow.PrimitiveTypes.Int64 }
+func (a *hllAcc) ResultType() arrow.DataType { return arrow.PrimitiveTypes.Int64 }
 
-func (a *hllAcc) result(mem memory.Allocator) arrow.Array {
+func (a *hllAcc) Result(mem memory.Allocator) arrow.Array {
 	b := array.NewInt64Builder(mem)
 	defer b.Release()
 	for i := range a.sketches {

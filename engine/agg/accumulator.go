@@ -1,4 +1,4 @@
-package engine
+package agg
 
 import (
 	"cmp"
@@ -15,34 +15,39 @@ import (
 
 	"github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/engine/rowkey"
+	"github.com/kapot-go/kapot/errs"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
-// accumulator keeps one aggregate's running state for every group.
-type accumulator interface {
-	// grow makes room for n groups.
-	grow(n int)
-	// update folds raw input values; groups[i] is the group of row i. arg is
+// Accumulator keeps one aggregate's running state for every group.
+type Accumulator interface {
+	// Grow makes room for n groups.
+	Grow(n int)
+	// Update folds raw input values; groups[i] is the group of row i. arg is
 	// nil for count(*).
-	update(ctx context.Context, groups []uint32, arg arrow.Array) error
-	// merge folds partial states (columns as stateTypes says).
-	merge(ctx context.Context, groups []uint32, states []arrow.Array) error
-	stateTypes() []arrow.DataType
-	state(mem memory.Allocator) []arrow.Array
-	resultType() arrow.DataType
-	result(mem memory.Allocator) arrow.Array
+	Update(ctx context.Context, groups []uint32, arg arrow.Array) error
+	// Merge folds partial states (columns as StateTypes says).
+	Merge(ctx context.Context, groups []uint32, states []arrow.Array) error
+	// StateTypes are the types of the partial state's columns.
+	StateTypes() []arrow.DataType
+	// State is every group's partial state, one array per state type.
+	State(mem memory.Allocator) []arrow.Array
+	// ResultType is the type of the final value.
+	ResultType() arrow.DataType
+	// Result is every group's final value.
+	Result(mem memory.Allocator) arrow.Array
 }
 
-// newAccumulator builds the accumulator of fn over values of type in (the
+// New builds the Accumulator of fn over values of type in (the
 // argument type in partial/single mode, the first state type in final mode).
 // With distinct, count keeps the set of values it saw; min and max are
 // unaffected.
-func newAccumulator(fn kapotv1.AggregateFunction, in arrow.DataType, distinct bool) (accumulator, error) {
-	return newAccumulatorOpts(fn, in, distinct, aggOpts{})
+func New(fn kapotv1.AggregateFunction, in arrow.DataType, distinct bool) (Accumulator, error) {
+	return NewWithOptions(fn, in, distinct, Options{})
 }
 
-// newAccumulatorOpts is newAccumulator with a call's parameter and order.
-func newAccumulatorOpts(fn kapotv1.AggregateFunction, in arrow.DataType, distinct bool, opts aggOpts) (accumulator, error) {
+// NewWithOptions is New with a call's parameter and order.
+func NewWithOptions(fn kapotv1.AggregateFunction, in arrow.DataType, distinct bool, opts Options) (Accumulator, error) {
 	if distinct {
 		switch fn {
 		case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT:
@@ -52,7 +57,7 @@ func newAccumulatorOpts(fn kapotv1.AggregateFunction, in arrow.DataType, distinc
 		case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN, kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MAX,
 			kapotv1.AggregateFunction_AGGREGATE_FUNCTION_APPROX_COUNT_DISTINCT:
 		default:
-			return nil, fmt.Errorf("aggregate %v(DISTINCT) over %s: %w", fn, in, ErrNotSupported)
+			return nil, fmt.Errorf("aggregate %v(DISTINCT) over %s: %w", fn, in, errs.ErrNotSupported)
 		}
 	}
 	switch fn {
@@ -101,11 +106,11 @@ func newAccumulatorOpts(fn kapotv1.AggregateFunction, in arrow.DataType, distinc
 			return &hllAcc{}, nil
 		}
 		if _, err := rowkey.NewEncoder(array.MakeArrayOfNull(memory.DefaultAllocator, in, 0)); err != nil {
-			return nil, fmt.Errorf("approx_count_distinct over %s: %w", in, ErrNotSupported)
+			return nil, fmt.Errorf("approx_count_distinct over %s: %w", in, errs.ErrNotSupported)
 		}
 		return &hllAcc{}, nil
 	}
-	return nil, fmt.Errorf("aggregate %v over %s: %w", fn, in, ErrNotSupported)
+	return nil, fmt.Errorf("aggregate %v over %s: %w", fn, in, errs.ErrNotSupported)
 }
 
 // ---------------------------------------------------------------- count
@@ -132,8 +137,8 @@ func growTo[T any](s []T, n int) []T {
 	return t
 }
 
-func (a *countAcc) grow(n int) { a.counts = growTo(a.counts, n) }
-func (a *countAcc) update(_ context.Context, groups []uint32, arg arrow.Array) error {
+func (a *countAcc) Grow(n int) { a.counts = growTo(a.counts, n) }
+func (a *countAcc) Update(_ context.Context, groups []uint32, arg arrow.Array) error {
 	if arg == nil || arg.NullN() == 0 {
 		for _, g := range groups {
 			a.counts[g]++
@@ -147,10 +152,10 @@ func (a *countAcc) update(_ context.Context, groups []uint32, arg arrow.Array) e
 	}
 	return nil
 }
-func (a *countAcc) merge(_ context.Context, groups []uint32, states []arrow.Array) error {
+func (a *countAcc) Merge(_ context.Context, groups []uint32, states []arrow.Array) error {
 	c, ok := states[0].(*array.Int64)
 	if !ok {
-		return fmt.Errorf("count state is %s, want int64: %w", states[0].DataType(), ErrInvalidPlan)
+		return fmt.Errorf("count state is %s, want int64: %w", states[0].DataType(), errs.ErrInvalidPlan)
 	}
 	for i, g := range groups {
 		if c.IsValid(i) {
@@ -159,12 +164,12 @@ func (a *countAcc) merge(_ context.Context, groups []uint32, states []arrow.Arra
 	}
 	return nil
 }
-func (a *countAcc) stateTypes() []arrow.DataType { return []arrow.DataType{arrow.PrimitiveTypes.Int64} }
-func (a *countAcc) state(mem memory.Allocator) []arrow.Array {
-	return []arrow.Array{a.result(mem)}
+func (a *countAcc) StateTypes() []arrow.DataType { return []arrow.DataType{arrow.PrimitiveTypes.Int64} }
+func (a *countAcc) State(mem memory.Allocator) []arrow.Array {
+	return []arrow.Array{a.Result(mem)}
 }
-func (a *countAcc) resultType() arrow.DataType { return arrow.PrimitiveTypes.Int64 }
-func (a *countAcc) result(mem memory.Allocator) arrow.Array {
+func (a *countAcc) ResultType() arrow.DataType { return arrow.PrimitiveTypes.Int64 }
+func (a *countAcc) Result(mem memory.Allocator) arrow.Array {
 	b := array.NewInt64Builder(mem)
 	defer b.Release()
 	b.AppendValues(a.counts, nil)
@@ -181,8 +186,8 @@ type sumAcc[T number] struct {
 	valid []bool
 }
 
-func (a *sumAcc[T]) grow(n int) { a.sums, a.valid = growTo(a.sums, n), growTo(a.valid, n) }
-func (a *sumAcc[T]) update(ctx context.Context, groups []uint32, arg arrow.Array) error {
+func (a *sumAcc[T]) Grow(n int) { a.sums, a.valid = growTo(a.sums, n), growTo(a.valid, n) }
+func (a *sumAcc[T]) Update(ctx context.Context, groups []uint32, arg arrow.Array) error {
 	if d, ok := arg.(*array.Decimal128); ok && a.typ.ID() == arrow.FLOAT64 {
 		if dt := d.DataType().(*arrow.Decimal128Type); dt.Precision <= 18 {
 			// avg(decimal) sums float64s: values of up to 18 digits are
@@ -256,13 +261,13 @@ func addAll[T, V int64 | float64](sums []T, valid []bool, groups []uint32, vals 
 	}
 }
 
-func (a *sumAcc[T]) merge(ctx context.Context, groups []uint32, states []arrow.Array) error {
-	return a.update(ctx, groups, states[0])
+func (a *sumAcc[T]) Merge(ctx context.Context, groups []uint32, states []arrow.Array) error {
+	return a.Update(ctx, groups, states[0])
 }
-func (a *sumAcc[T]) stateTypes() []arrow.DataType             { return []arrow.DataType{a.typ} }
-func (a *sumAcc[T]) state(mem memory.Allocator) []arrow.Array { return []arrow.Array{a.result(mem)} }
-func (a *sumAcc[T]) resultType() arrow.DataType               { return a.typ }
-func (a *sumAcc[T]) result(mem memory.Allocator) arrow.Array {
+func (a *sumAcc[T]) StateTypes() []arrow.DataType             { return []arrow.DataType{a.typ} }
+func (a *sumAcc[T]) State(mem memory.Allocator) []arrow.Array { return []arrow.Array{a.Result(mem)} }
+func (a *sumAcc[T]) ResultType() arrow.DataType               { return a.typ }
+func (a *sumAcc[T]) Result(mem memory.Allocator) arrow.Array {
 	switch s := any(a.sums).(type) {
 	case []int64:
 		b := array.NewInt64Builder(mem)
@@ -284,11 +289,11 @@ type decimalSumAcc struct {
 	valid []bool
 }
 
-func (a *decimalSumAcc) grow(n int) { a.sums, a.valid = growTo(a.sums, n), growTo(a.valid, n) }
-func (a *decimalSumAcc) update(_ context.Context, groups []uint32, arg arrow.Array) error {
+func (a *decimalSumAcc) Grow(n int) { a.sums, a.valid = growTo(a.sums, n), growTo(a.valid, n) }
+func (a *decimalSumAcc) Update(_ context.Context, groups []uint32, arg arrow.Array) error {
 	d, ok := arg.(*array.Decimal128)
 	if !ok || d.DataType().(*arrow.Decimal128Type).Scale != a.typ.Scale {
-		return fmt.Errorf("decimal sum input %s: %w", arg.DataType(), ErrInvalidPlan)
+		return fmt.Errorf("decimal sum input %s: %w", arg.DataType(), errs.ErrInvalidPlan)
 	}
 	vals := d.Values()
 	if d.NullN() == 0 {
@@ -306,15 +311,15 @@ func (a *decimalSumAcc) update(_ context.Context, groups []uint32, arg arrow.Arr
 	}
 	return nil
 }
-func (a *decimalSumAcc) merge(ctx context.Context, groups []uint32, states []arrow.Array) error {
-	return a.update(ctx, groups, states[0])
+func (a *decimalSumAcc) Merge(ctx context.Context, groups []uint32, states []arrow.Array) error {
+	return a.Update(ctx, groups, states[0])
 }
-func (a *decimalSumAcc) stateTypes() []arrow.DataType { return []arrow.DataType{a.typ} }
-func (a *decimalSumAcc) state(mem memory.Allocator) []arrow.Array {
-	return []arrow.Array{a.result(mem)}
+func (a *decimalSumAcc) StateTypes() []arrow.DataType { return []arrow.DataType{a.typ} }
+func (a *decimalSumAcc) State(mem memory.Allocator) []arrow.Array {
+	return []arrow.Array{a.Result(mem)}
 }
-func (a *decimalSumAcc) resultType() arrow.DataType { return a.typ }
-func (a *decimalSumAcc) result(mem memory.Allocator) arrow.Array {
+func (a *decimalSumAcc) ResultType() arrow.DataType { return a.typ }
+func (a *decimalSumAcc) Result(mem memory.Allocator) arrow.Array {
 	b := array.NewDecimal128Builder(mem, a.typ)
 	defer b.Release()
 	b.AppendValues(a.sums, a.valid)
@@ -331,30 +336,30 @@ type decimalAvgAcc struct {
 	count countAcc
 }
 
-func (a *decimalAvgAcc) grow(n int) {
-	a.sum.grow(n)
-	a.count.grow(n)
+func (a *decimalAvgAcc) Grow(n int) {
+	a.sum.Grow(n)
+	a.count.Grow(n)
 }
-func (a *decimalAvgAcc) update(ctx context.Context, groups []uint32, arg arrow.Array) error {
-	if err := a.sum.update(ctx, groups, arg); err != nil {
+func (a *decimalAvgAcc) Update(ctx context.Context, groups []uint32, arg arrow.Array) error {
+	if err := a.sum.Update(ctx, groups, arg); err != nil {
 		return err
 	}
-	return a.count.update(ctx, groups, arg)
+	return a.count.Update(ctx, groups, arg)
 }
-func (a *decimalAvgAcc) merge(ctx context.Context, groups []uint32, states []arrow.Array) error {
-	if err := a.sum.update(ctx, groups, states[0]); err != nil {
+func (a *decimalAvgAcc) Merge(ctx context.Context, groups []uint32, states []arrow.Array) error {
+	if err := a.sum.Update(ctx, groups, states[0]); err != nil {
 		return err
 	}
-	return a.count.merge(ctx, groups, states[1:])
+	return a.count.Merge(ctx, groups, states[1:])
 }
-func (a *decimalAvgAcc) stateTypes() []arrow.DataType {
+func (a *decimalAvgAcc) StateTypes() []arrow.DataType {
 	return []arrow.DataType{a.sum.typ, arrow.PrimitiveTypes.Int64}
 }
-func (a *decimalAvgAcc) state(mem memory.Allocator) []arrow.Array {
-	return []arrow.Array{a.sum.result(mem), a.count.result(mem)}
+func (a *decimalAvgAcc) State(mem memory.Allocator) []arrow.Array {
+	return []arrow.Array{a.sum.Result(mem), a.count.Result(mem)}
 }
-func (a *decimalAvgAcc) resultType() arrow.DataType { return arrow.PrimitiveTypes.Float64 }
-func (a *decimalAvgAcc) result(mem memory.Allocator) arrow.Array {
+func (a *decimalAvgAcc) ResultType() arrow.DataType { return arrow.PrimitiveTypes.Float64 }
+func (a *decimalAvgAcc) Result(mem memory.Allocator) arrow.Array {
 	b := array.NewFloat64Builder(mem)
 	defer b.Release()
 	div := math.Pow10(int(a.sum.typ.Scale))
@@ -373,31 +378,31 @@ type avgAcc struct {
 	count countAcc
 }
 
-func (a *avgAcc) grow(n int) {
+func (a *avgAcc) Grow(n int) {
 	a.sum.typ = arrow.PrimitiveTypes.Float64
-	a.sum.grow(n)
-	a.count.grow(n)
+	a.sum.Grow(n)
+	a.count.Grow(n)
 }
-func (a *avgAcc) update(ctx context.Context, groups []uint32, arg arrow.Array) error {
-	if err := a.sum.update(ctx, groups, arg); err != nil {
+func (a *avgAcc) Update(ctx context.Context, groups []uint32, arg arrow.Array) error {
+	if err := a.sum.Update(ctx, groups, arg); err != nil {
 		return err
 	}
-	return a.count.update(ctx, groups, arg)
+	return a.count.Update(ctx, groups, arg)
 }
-func (a *avgAcc) merge(ctx context.Context, groups []uint32, states []arrow.Array) error {
-	if err := a.sum.update(ctx, groups, states[0]); err != nil {
+func (a *avgAcc) Merge(ctx context.Context, groups []uint32, states []arrow.Array) error {
+	if err := a.sum.Update(ctx, groups, states[0]); err != nil {
 		return err
 	}
-	return a.count.merge(ctx, groups, states[1:])
+	return a.count.Merge(ctx, groups, states[1:])
 }
-func (a *avgAcc) stateTypes() []arrow.DataType {
+func (a *avgAcc) StateTypes() []arrow.DataType {
 	return []arrow.DataType{arrow.PrimitiveTypes.Float64, arrow.PrimitiveTypes.Int64}
 }
-func (a *avgAcc) state(mem memory.Allocator) []arrow.Array {
-	return []arrow.Array{a.sum.result(mem), a.count.result(mem)}
+func (a *avgAcc) State(mem memory.Allocator) []arrow.Array {
+	return []arrow.Array{a.sum.Result(mem), a.count.Result(mem)}
 }
-func (a *avgAcc) resultType() arrow.DataType { return arrow.PrimitiveTypes.Float64 }
-func (a *avgAcc) result(mem memory.Allocator) arrow.Array {
+func (a *avgAcc) ResultType() arrow.DataType { return arrow.PrimitiveTypes.Float64 }
+func (a *avgAcc) Result(mem memory.Allocator) arrow.Array {
 	b := array.NewFloat64Builder(mem)
 	defer b.Release()
 	for g, c := range a.count.counts {
@@ -431,11 +436,11 @@ type minMaxAcc[T any] struct {
 	valid []bool
 }
 
-func (a *minMaxAcc[T]) grow(n int) { a.vals, a.valid = growTo(a.vals, n), growTo(a.valid, n) }
-func (a *minMaxAcc[T]) update(_ context.Context, groups []uint32, arg arrow.Array) error {
+func (a *minMaxAcc[T]) Grow(n int) { a.vals, a.valid = growTo(a.vals, n), growTo(a.valid, n) }
+func (a *minMaxAcc[T]) Update(_ context.Context, groups []uint32, arg arrow.Array) error {
 	v, ok := a.get(arg)
 	if !ok {
-		return fmt.Errorf("min/max input is %s, want %s: %w", arg.DataType(), a.typ, ErrInvalidPlan)
+		return fmt.Errorf("min/max input is %s, want %s: %w", arg.DataType(), a.typ, errs.ErrInvalidPlan)
 	}
 	for i, g := range groups {
 		if !v.IsValid(i) {
@@ -452,13 +457,13 @@ func (a *minMaxAcc[T]) update(_ context.Context, groups []uint32, arg arrow.Arra
 	}
 	return nil
 }
-func (a *minMaxAcc[T]) merge(ctx context.Context, groups []uint32, states []arrow.Array) error {
-	return a.update(ctx, groups, states[0])
+func (a *minMaxAcc[T]) Merge(ctx context.Context, groups []uint32, states []arrow.Array) error {
+	return a.Update(ctx, groups, states[0])
 }
-func (a *minMaxAcc[T]) stateTypes() []arrow.DataType             { return []arrow.DataType{a.typ} }
-func (a *minMaxAcc[T]) state(mem memory.Allocator) []arrow.Array { return []arrow.Array{a.result(mem)} }
-func (a *minMaxAcc[T]) resultType() arrow.DataType               { return a.typ }
-func (a *minMaxAcc[T]) result(mem memory.Allocator) arrow.Array {
+func (a *minMaxAcc[T]) StateTypes() []arrow.DataType             { return []arrow.DataType{a.typ} }
+func (a *minMaxAcc[T]) State(mem memory.Allocator) []arrow.Array { return []arrow.Array{a.Result(mem)} }
+func (a *minMaxAcc[T]) ResultType() arrow.DataType               { return a.typ }
+func (a *minMaxAcc[T]) Result(mem memory.Allocator) arrow.Array {
 	b := array.NewBuilder(mem, a.typ)
 	defer b.Release()
 	for g, v := range a.vals {
@@ -483,7 +488,7 @@ func ordered[T cmp.Ordered, A valuer[T], B interface{ Append(T) }](typ arrow.Dat
 	}
 }
 
-func newMinMax(t arrow.DataType, isMax bool) (accumulator, error) {
+func newMinMax(t arrow.DataType, isMax bool) (Accumulator, error) {
 	switch t.ID() {
 	case arrow.INT8:
 		return ordered[int8, *array.Int8, *array.Int8Builder](t, isMax), nil
@@ -524,7 +529,7 @@ func newMinMax(t arrow.DataType, isMax bool) (accumulator, error) {
 			put: func(b array.Builder, v decimal128.Num) { b.(*array.Decimal128Builder).Append(v) },
 		}, nil
 	}
-	return nil, fmt.Errorf("min/max over %s: %w", t, ErrNotSupported)
+	return nil, fmt.Errorf("min/max over %s: %w", t, errs.ErrNotSupported)
 }
 
 // ---------------------------------------------------------------- count distinct
@@ -537,7 +542,7 @@ type distinctCountAcc struct {
 	sets []map[string]struct{}
 }
 
-func (a *distinctCountAcc) grow(n int) { a.sets = growTo(a.sets, n) }
+func (a *distinctCountAcc) Grow(n int) { a.sets = growTo(a.sets, n) }
 
 func (a *distinctCountAcc) add(g uint32, key []byte) {
 	set := a.sets[g]
@@ -550,9 +555,9 @@ func (a *distinctCountAcc) add(g uint32, key []byte) {
 	}
 }
 
-func (a *distinctCountAcc) update(_ context.Context, groups []uint32, arg arrow.Array) error {
+func (a *distinctCountAcc) Update(_ context.Context, groups []uint32, arg arrow.Array) error {
 	if arg == nil {
-		return fmt.Errorf("count(DISTINCT) needs an argument: %w", ErrInvalidPlan)
+		return fmt.Errorf("count(DISTINCT) needs an argument: %w", errs.ErrInvalidPlan)
 	}
 	enc, err := rowkey.NewEncoder(arg)
 	if err != nil {
@@ -569,17 +574,17 @@ func (a *distinctCountAcc) update(_ context.Context, groups []uint32, arg arrow.
 	return nil
 }
 
-func (a *distinctCountAcc) merge(_ context.Context, groups []uint32, states []arrow.Array) error {
+func (a *distinctCountAcc) Merge(_ context.Context, groups []uint32, states []arrow.Array) error {
 	st, ok := states[0].(*array.Binary)
 	if !ok {
-		return fmt.Errorf("count(DISTINCT) state is %s, not binary: %w", states[0].DataType(), ErrInvalidPlan)
+		return fmt.Errorf("count(DISTINCT) state is %s, not binary: %w", states[0].DataType(), errs.ErrInvalidPlan)
 	}
 	for i, g := range groups {
 		buf := st.Value(i)
 		for len(buf) > 0 {
 			n, w := binary.Uvarint(buf)
 			if w <= 0 || uint64(len(buf)-w) < n {
-				return fmt.Errorf("count(DISTINCT) state of row %d is corrupt: %w", i, ErrInvalidPlan)
+				return fmt.Errorf("count(DISTINCT) state of row %d is corrupt: %w", i, errs.ErrInvalidPlan)
 			}
 			a.add(g, buf[w:w+int(n)])
 			buf = buf[w+int(n):]
@@ -588,11 +593,11 @@ func (a *distinctCountAcc) merge(_ context.Context, groups []uint32, states []ar
 	return nil
 }
 
-func (a *distinctCountAcc) stateTypes() []arrow.DataType {
+func (a *distinctCountAcc) StateTypes() []arrow.DataType {
 	return []arrow.DataType{arrow.BinaryTypes.Binary}
 }
 
-func (a *distinctCountAcc) state(mem memory.Allocator) []arrow.Array {
+func (a *distinctCountAcc) State(mem memory.Allocator) []arrow.Array {
 	b := array.NewBinaryBuilder(mem, arrow.BinaryTypes.Binary)
 	defer b.Release()
 	var buf []byte
@@ -607,9 +612,9 @@ func (a *distinctCountAcc) state(mem memory.Allocator) []arrow.Array {
 	return []arrow.Array{b.NewArray()}
 }
 
-func (a *distinctCountAcc) resultType() arrow.DataType { return arrow.PrimitiveTypes.Int64 }
+func (a *distinctCountAcc) ResultType() arrow.DataType { return arrow.PrimitiveTypes.Int64 }
 
-func (a *distinctCountAcc) result(mem memory.Allocator) arrow.Array {
+func (a *distinctCountAcc) Result(mem memory.Allocator) arrow.Array {
 	b := array.NewInt64Builder(mem)
 	defer b.Release()
 	for _, set := range a.sets {
@@ -618,12 +623,12 @@ func (a *distinctCountAcc) result(mem memory.Allocator) arrow.Array {
 	return b.NewArray()
 }
 
-// AggregateResultType is the type of fn over values of type in (arrow.Null
+// ResultType is the type of fn over values of type in (arrow.Null
 // for count(*)), or an error when the engine cannot compute it.
-func AggregateResultType(fn kapotv1.AggregateFunction, in arrow.DataType, distinct bool) (arrow.DataType, error) {
-	acc, err := newAccumulator(fn, in, distinct)
+func ResultType(fn kapotv1.AggregateFunction, in arrow.DataType, distinct bool) (arrow.DataType, error) {
+	acc, err := New(fn, in, distinct)
 	if err != nil {
 		return nil, err
 	}
-	return acc.resultType(), nil
+	return acc.ResultType(), nil
 }

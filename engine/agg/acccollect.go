@@ -1,4 +1,4 @@
-package engine
+package agg
 
 import (
 	"bytes"
@@ -19,15 +19,20 @@ import (
 
 	"github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/engine/rowkey"
+	"github.com/kapot-go/kapot/errs"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
-// aggOpts are the parts of an aggregate call beyond its function and
+// Options are the parts of an aggregate call beyond its function and
 // argument: the constant parameter and the ORDER BY (string_agg) or
 // WITHIN GROUP (percentiles) directions.
-type aggOpts struct {
-	param scalar.Scalar
-	order []expr.SortKey
+type Options struct {
+	// Param is the constant parameter: string_agg's separator, a
+	// percentile's fraction.
+	Param scalar.Scalar
+	// Order is the order keys' directions (their values arrive in the
+	// argument, a struct of the value and its keys).
+	Order []expr.SortKey
 }
 
 // collectAcc keeps every non-null value of each group: string_agg and the
@@ -74,38 +79,38 @@ func (a *collectAcc) countText(g uint32, n int) error {
 	return nil
 }
 
-// newCollect builds the accumulator for arguments of type in (the value,
+// newCollect builds the Accumulator for arguments of type in (the value,
 // or a struct of the value and the order keys; in final mode the first
 // state column, of the value type).
-func newCollect(fn kapotv1.AggregateFunction, in arrow.DataType, opts aggOpts) (*collectAcc, error) {
-	a := &collectAcc{fn: fn, value: in, order: opts.order, frac: 0.5}
+func newCollect(fn kapotv1.AggregateFunction, in arrow.DataType, opts Options) (*collectAcc, error) {
+	a := &collectAcc{fn: fn, value: in, order: opts.Order, frac: 0.5}
 	if st, ok := in.(*arrow.StructType); ok {
-		if st.NumFields() != 1+len(opts.order) {
-			return nil, fmt.Errorf("%v: %d order keys for a %s argument: %w", fn, len(opts.order), in, ErrInvalidPlan)
+		if st.NumFields() != 1+len(opts.Order) {
+			return nil, fmt.Errorf("%v: %d order keys for a %s argument: %w", fn, len(opts.Order), in, errs.ErrInvalidPlan)
 		}
 		a.value = st.Field(0).Type
 		for i, f := range st.Fields()[1:] {
 			null := array.MakeArrayOfNull(memory.DefaultAllocator, f.Type, 0)
-			_, err := rowkey.NewOrderedEncoder(null, opts.order[i].Descending, opts.order[i].NullsFirst)
+			_, err := rowkey.NewOrderedEncoder(null, opts.Order[i].Descending, opts.Order[i].NullsFirst)
 			null.Release()
 			if err != nil {
-				return nil, fmt.Errorf("%v ordered by %s: %w", fn, f.Type, ErrNotSupported)
+				return nil, fmt.Errorf("%v ordered by %s: %w", fn, f.Type, errs.ErrNotSupported)
 			}
 		}
 	}
 	if !rowkey.ValueCodable(a.value) && a.value.ID() != arrow.NULL {
-		return nil, fmt.Errorf("%v over %s: %w", fn, a.value, ErrNotSupported)
+		return nil, fmt.Errorf("%v over %s: %w", fn, a.value, errs.ErrNotSupported)
 	}
 	switch fn {
 	case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_STRING_AGG:
 		if a.value.ID() != arrow.STRING && a.value.ID() != arrow.NULL {
-			return nil, fmt.Errorf("string_agg over %s (cast it to VARCHAR): %w", a.value, ErrInvalidPlan)
+			return nil, fmt.Errorf("string_agg over %s (cast it to VARCHAR): %w", a.value, errs.ErrInvalidPlan)
 		}
 		a.sep = ","
-		if opts.param != nil {
-			s, ok := opts.param.(*scalar.String)
+		if opts.Param != nil {
+			s, ok := opts.Param.(*scalar.String)
 			if !ok || !s.IsValid() {
-				return nil, fmt.Errorf("string_agg separator %s is not a string: %w", opts.param, ErrInvalidPlan)
+				return nil, fmt.Errorf("string_agg separator %s is not a string: %w", opts.Param, errs.ErrInvalidPlan)
 			}
 			a.sep = string(s.Value.Bytes())
 		}
@@ -114,26 +119,26 @@ func newCollect(fn kapotv1.AggregateFunction, in arrow.DataType, opts aggOpts) (
 			a.order = []expr.SortKey{{}} // percentiles read their values in order
 		}
 		if len(a.order) > 1 {
-			return nil, fmt.Errorf("percentile with %d order keys: %w", len(a.order), ErrInvalidPlan)
+			return nil, fmt.Errorf("percentile with %d order keys: %w", len(a.order), errs.ErrInvalidPlan)
 		}
-		if opts.param != nil {
+		if opts.Param != nil {
 			var err error
-			if d, ok := opts.param.(*scalar.Decimal128); ok && d.IsValid() {
+			if d, ok := opts.Param.(*scalar.Decimal128); ok && d.IsValid() {
 				// The nearest double (ToFloat64 made 0.95 0.9500000000000001),
 				// and the exact value for percentile_disc's position.
 				sc := d.Type.(*arrow.Decimal128Type).Scale
 				a.frac, err = strconv.ParseFloat(d.Value.ToString(sc), 64)
 				a.exact = &exactFrac{num: d.Value.BigInt(), den: expr.Pow10(sc).BigInt()}
-			} else if f, cerr := opts.param.CastTo(arrow.PrimitiveTypes.Float64); cerr == nil && f.IsValid() {
+			} else if f, cerr := opts.Param.CastTo(arrow.PrimitiveTypes.Float64); cerr == nil && f.IsValid() {
 				a.frac = f.(*scalar.Float64).Value
 			} else {
-				err = fmt.Errorf("percentile fraction %s is not a number: %w", opts.param, ErrInvalidPlan)
+				err = fmt.Errorf("percentile fraction %s is not a number: %w", opts.Param, errs.ErrInvalidPlan)
 			}
 			if err != nil {
 				return nil, err
 			}
 			if a.frac < 0 || a.frac > 1 || math.IsNaN(a.frac) {
-				return nil, fmt.Errorf("percentile fraction %v is outside [0, 1]: %w", a.frac, ErrInvalidPlan)
+				return nil, fmt.Errorf("percentile fraction %v is outside [0, 1]: %w", a.frac, errs.ErrInvalidPlan)
 			}
 		}
 		if _, err := a.percentileType(); err != nil {
@@ -143,7 +148,7 @@ func newCollect(fn kapotv1.AggregateFunction, in arrow.DataType, opts aggOpts) (
 	return a, nil
 }
 
-func (a *collectAcc) grow(n int) { a.groups = max(a.groups, n) }
+func (a *collectAcc) Grow(n int) { a.groups = max(a.groups, n) }
 
 // ordered reports whether entries carry order keys (string_agg with
 // ORDER BY): keys then has one entry per value.
@@ -158,9 +163,9 @@ func (a *collectAcc) builder() array.Builder {
 	return a.vb
 }
 
-func (a *collectAcc) update(_ context.Context, groups []uint32, arg arrow.Array) error {
+func (a *collectAcc) Update(_ context.Context, groups []uint32, arg arrow.Array) error {
 	if arg == nil {
-		return fmt.Errorf("%v needs an argument: %w", a.fn, ErrInvalidPlan)
+		return fmt.Errorf("%v needs an argument: %w", a.fn, errs.ErrInvalidPlan)
 	}
 	v := arg
 	var encs []rowkey.OrderedEncoder
@@ -202,13 +207,13 @@ func (a *collectAcc) update(_ context.Context, groups []uint32, arg arrow.Array)
 	return nil
 }
 
-func (a *collectAcc) merge(_ context.Context, groups []uint32, states []arrow.Array) error {
+func (a *collectAcc) Merge(_ context.Context, groups []uint32, states []arrow.Array) error {
 	if len(states) != 2 {
-		return fmt.Errorf("%v state has %d columns, not 2: %w", a.fn, len(states), ErrInvalidPlan)
+		return fmt.Errorf("%v state has %d columns, not 2: %w", a.fn, len(states), errs.ErrInvalidPlan)
 	}
 	st, ok := states[1].(*array.Binary)
 	if !ok {
-		return fmt.Errorf("%v state is %s, not binary: %w", a.fn, states[1].DataType(), ErrInvalidPlan)
+		return fmt.Errorf("%v state is %s, not binary: %w", a.fn, states[1].DataType(), errs.ErrInvalidPlan)
 	}
 	b := a.builder()
 	for i, g := range groups {
@@ -240,7 +245,7 @@ func (a *collectAcc) merge(_ context.Context, groups []uint32, states []arrow.Ar
 	return nil
 }
 
-func (a *collectAcc) stateTypes() []arrow.DataType {
+func (a *collectAcc) StateTypes() []arrow.DataType {
 	return []arrow.DataType{a.value, arrow.BinaryTypes.Binary}
 }
 
@@ -279,7 +284,7 @@ func (a *collectAcc) sorted() (arrow.Array, [][]int, error) {
 	return vals, rows, nil
 }
 
-func (a *collectAcc) state(mem memory.Allocator) []arrow.Array {
+func (a *collectAcc) State(mem memory.Allocator) []arrow.Array {
 	bb := array.NewBinaryBuilder(mem, arrow.BinaryTypes.Binary)
 	defer bb.Release()
 	vals, rows, err := a.sorted()
@@ -312,7 +317,7 @@ func (a *collectAcc) percentileType() (arrow.DataType, error) {
 	t := a.value
 	if a.fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_PERCENTILE_DISC {
 		if t.ID() == arrow.STRUCT || t.ID() == arrow.LIST {
-			return nil, fmt.Errorf("percentile_disc over %s: %w", t, ErrNotSupported)
+			return nil, fmt.Errorf("percentile_disc over %s: %w", t, errs.ErrNotSupported)
 		}
 		return t, nil
 	}
@@ -327,10 +332,10 @@ func (a *collectAcc) percentileType() (arrow.DataType, error) {
 	case t.ID() == arrow.TIMESTAMP && t.(*arrow.TimestampType).Unit == arrow.Microsecond:
 		return t, nil
 	}
-	return nil, fmt.Errorf("percentile_cont / median over %s: %w", t, ErrNotSupported)
+	return nil, fmt.Errorf("percentile_cont / median over %s: %w", t, errs.ErrNotSupported)
 }
 
-func (a *collectAcc) resultType() arrow.DataType {
+func (a *collectAcc) ResultType() arrow.DataType {
 	if a.fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_STRING_AGG {
 		return arrow.BinaryTypes.String
 	}
@@ -338,13 +343,13 @@ func (a *collectAcc) resultType() arrow.DataType {
 	return t
 }
 
-func (a *collectAcc) result(mem memory.Allocator) arrow.Array {
+func (a *collectAcc) Result(mem memory.Allocator) arrow.Array {
 	vals, rows, err := a.sorted()
 	if err != nil {
 		panic(fmt.Sprintf("%v result: %v", a.fn, err))
 	}
 	defer vals.Release()
-	rb := array.NewBuilder(mem, a.resultType())
+	rb := array.NewBuilder(mem, a.ResultType())
 	defer rb.Release()
 	v := vals
 	for _, rs := range rows {

@@ -1,4 +1,4 @@
-package engine
+package agg
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 )
 
 // TestAvgDecimal: avg over decimal(15,2) values, with a null, a negative
-// value and two groups, through the accumulator's int64 fast path.
+// value and two groups, through the Accumulator's int64 fast path.
 func TestAvgDecimal(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
@@ -25,11 +25,11 @@ func TestAvgDecimal(t *testing.T) {
 	b.Release()
 	defer arr.Release()
 	acc := &avgAcc{}
-	acc.grow(2)
-	if err := acc.update(context.Background(), []uint32{0, 0, 0, 1}, arr); err != nil {
+	acc.Grow(2)
+	if err := acc.Update(context.Background(), []uint32{0, 0, 0, 1}, arr); err != nil {
 		t.Fatal(err)
 	}
-	res := acc.result(mem).(*array.Float64)
+	res := acc.Result(mem).(*array.Float64)
 	defer res.Release()
 	if got := res.Value(0); math.Abs(got-4.0) > 1e-12 {
 		t.Errorf("group 0: avg %v, want 4 ((10.50 - 2.50) / 2)", got)

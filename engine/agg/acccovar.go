@@ -1,4 +1,4 @@
-package engine
+package agg
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/engine/expr"
+	"github.com/kapot-go/kapot/errs"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -26,15 +27,15 @@ type covarAcc struct {
 func newCovar(fn kapotv1.AggregateFunction, in arrow.DataType) (*covarAcc, error) {
 	if st, ok := in.(*arrow.StructType); ok {
 		if st.NumFields() != 2 {
-			return nil, fmt.Errorf("%v takes two arguments, not %d: %w", fn, st.NumFields(), ErrInvalidPlan)
+			return nil, fmt.Errorf("%v takes two arguments, not %d: %w", fn, st.NumFields(), errs.ErrInvalidPlan)
 		}
 		for _, f := range st.Fields() {
 			if !numericOrNull(f.Type) {
-				return nil, fmt.Errorf("%v over %s: %w", fn, f.Type, ErrNotSupported)
+				return nil, fmt.Errorf("%v over %s: %w", fn, f.Type, errs.ErrNotSupported)
 			}
 		}
 	} else if !numericOrNull(in) { // one argument's type; the final mode's first state column
-		return nil, fmt.Errorf("%v over %s: %w", fn, in, ErrNotSupported)
+		return nil, fmt.Errorf("%v over %s: %w", fn, in, errs.ErrNotSupported)
 	}
 	return &covarAcc{fn: fn}, nil
 }
@@ -43,15 +44,15 @@ func numericOrNull(t arrow.DataType) bool {
 	return arrow.IsInteger(t.ID()) || arrow.IsFloating(t.ID()) || t.ID() == arrow.DECIMAL128 || t.ID() == arrow.NULL
 }
 
-func (a *covarAcc) grow(n int) {
+func (a *covarAcc) Grow(n int) {
 	a.n = growTo(a.n, n)
 	a.mx, a.my, a.c, a.m2x, a.m2y = growTo(a.mx, n), growTo(a.my, n), growTo(a.c, n), growTo(a.m2x, n), growTo(a.m2y, n)
 }
 
-func (a *covarAcc) update(ctx context.Context, groups []uint32, arg arrow.Array) error {
+func (a *covarAcc) Update(ctx context.Context, groups []uint32, arg arrow.Array) error {
 	st, ok := arg.(*array.Struct)
 	if !ok {
-		return fmt.Errorf("%v argument is %s, not a pair: %w", a.fn, arg.DataType(), ErrInvalidPlan)
+		return fmt.Errorf("%v argument is %s, not a pair: %w", a.fn, arg.DataType(), errs.ErrInvalidPlan)
 	}
 	if st.Field(0).DataType().ID() == arrow.NULL || st.Field(1).DataType().ID() == arrow.NULL {
 		return nil
@@ -84,9 +85,9 @@ func (a *covarAcc) update(ctx context.Context, groups []uint32, arg arrow.Array)
 	return nil
 }
 
-func (a *covarAcc) merge(_ context.Context, groups []uint32, states []arrow.Array) error {
+func (a *covarAcc) Merge(_ context.Context, groups []uint32, states []arrow.Array) error {
 	if len(states) != 6 {
-		return fmt.Errorf("%v state has %d columns, not 6: %w", a.fn, len(states), ErrInvalidPlan)
+		return fmt.Errorf("%v state has %d columns, not 6: %w", a.fn, len(states), errs.ErrInvalidPlan)
 	}
 	n, ok := states[0].(*array.Int64)
 	f := make([]*array.Float64, 5)
@@ -96,7 +97,7 @@ func (a *covarAcc) merge(_ context.Context, groups []uint32, states []arrow.Arra
 		f[k] = x
 	}
 	if !ok {
-		return fmt.Errorf("%v state: want int64 and five doubles: %w", a.fn, ErrInvalidPlan)
+		return fmt.Errorf("%v state: want int64 and five doubles: %w", a.fn, errs.ErrInvalidPlan)
 	}
 	for i, g := range groups {
 		nb := n.Value(i)
@@ -118,12 +119,12 @@ func (a *covarAcc) merge(_ context.Context, groups []uint32, states []arrow.Arra
 	return nil
 }
 
-func (a *covarAcc) stateTypes() []arrow.DataType {
+func (a *covarAcc) StateTypes() []arrow.DataType {
 	f := arrow.PrimitiveTypes.Float64
 	return []arrow.DataType{arrow.PrimitiveTypes.Int64, f, f, f, f, f}
 }
 
-func (a *covarAcc) state(mem memory.Allocator) []arrow.Array {
+func (a *covarAcc) State(mem memory.Allocator) []arrow.Array {
 	nb := array.NewInt64Builder(mem)
 	defer nb.Release()
 	nb.AppendValues(a.n, nil)
@@ -137,9 +138,9 @@ func (a *covarAcc) state(mem memory.Allocator) []arrow.Array {
 	return out
 }
 
-func (a *covarAcc) resultType() arrow.DataType { return arrow.PrimitiveTypes.Float64 }
+func (a *covarAcc) ResultType() arrow.DataType { return arrow.PrimitiveTypes.Float64 }
 
-func (a *covarAcc) result(mem memory.Allocator) arrow.Array {
+func (a *covarAcc) Result(mem memory.Allocator) arrow.Array {
 	b := array.NewFloat64Builder(mem)
 	defer b.Release()
 	for g, n := range a.n {

@@ -1,4 +1,4 @@
-package engine
+package agg
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/engine/expr"
+	"github.com/kapot-go/kapot/errs"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -24,11 +25,11 @@ type momentsAcc struct {
 	mean, m []float64
 }
 
-func (a *momentsAcc) grow(n int) {
+func (a *momentsAcc) Grow(n int) {
 	a.n, a.mean, a.m = growTo(a.n, n), growTo(a.mean, n), growTo(a.m, n)
 }
 
-func (a *momentsAcc) update(ctx context.Context, groups []uint32, arg arrow.Array) error {
+func (a *momentsAcc) Update(ctx context.Context, groups []uint32, arg arrow.Array) error {
 	f, err := expr.CastArray(ctx, arg, arrow.PrimitiveTypes.Float64)
 	if err != nil {
 		return err
@@ -47,12 +48,12 @@ func (a *momentsAcc) update(ctx context.Context, groups []uint32, arg arrow.Arra
 	return nil
 }
 
-func (a *momentsAcc) merge(_ context.Context, groups []uint32, states []arrow.Array) error {
+func (a *momentsAcc) Merge(_ context.Context, groups []uint32, states []arrow.Array) error {
 	n, ok1 := states[0].(*array.Int64)
 	mean, ok2 := states[1].(*array.Float64)
 	m, ok3 := states[2].(*array.Float64)
 	if len(states) != 3 || !ok1 || !ok2 || !ok3 {
-		return fmt.Errorf("variance state: want int64, double, double: %w", ErrInvalidPlan)
+		return fmt.Errorf("variance state: want int64, double, double: %w", errs.ErrInvalidPlan)
 	}
 	for i, g := range groups {
 		nb := n.Value(i)
@@ -69,11 +70,11 @@ func (a *momentsAcc) merge(_ context.Context, groups []uint32, states []arrow.Ar
 	return nil
 }
 
-func (a *momentsAcc) stateTypes() []arrow.DataType {
+func (a *momentsAcc) StateTypes() []arrow.DataType {
 	return []arrow.DataType{arrow.PrimitiveTypes.Int64, arrow.PrimitiveTypes.Float64, arrow.PrimitiveTypes.Float64}
 }
 
-func (a *momentsAcc) state(mem memory.Allocator) []arrow.Array {
+func (a *momentsAcc) State(mem memory.Allocator) []arrow.Array {
 	nb := array.NewInt64Builder(mem)
 	defer nb.Release()
 	nb.AppendValues(a.n, nil)
@@ -86,9 +87,9 @@ func (a *momentsAcc) state(mem memory.Allocator) []arrow.Array {
 	return []arrow.Array{nb.NewArray(), mb.NewArray(), sb.NewArray()}
 }
 
-func (a *momentsAcc) resultType() arrow.DataType { return arrow.PrimitiveTypes.Float64 }
+func (a *momentsAcc) ResultType() arrow.DataType { return arrow.PrimitiveTypes.Float64 }
 
-func (a *momentsAcc) result(mem memory.Allocator) arrow.Array {
+func (a *momentsAcc) Result(mem memory.Allocator) arrow.Array {
 	b := array.NewFloat64Builder(mem)
 	defer b.Release()
 	for g, n := range a.n {
@@ -116,7 +117,7 @@ type boolAcc struct {
 	val, valid []bool
 }
 
-func (a *boolAcc) grow(n int) { a.val, a.valid = growTo(a.val, n), growTo(a.valid, n) }
+func (a *boolAcc) Grow(n int) { a.val, a.valid = growTo(a.val, n), growTo(a.valid, n) }
 
 func (a *boolAcc) fold(g uint32, v bool) {
 	switch {
@@ -129,13 +130,13 @@ func (a *boolAcc) fold(g uint32, v bool) {
 	}
 }
 
-func (a *boolAcc) update(_ context.Context, groups []uint32, arg arrow.Array) error {
+func (a *boolAcc) Update(_ context.Context, groups []uint32, arg arrow.Array) error {
 	x, ok := arg.(*array.Boolean)
 	if !ok {
 		if arg.DataType().ID() == arrow.NULL {
 			return nil
 		}
-		return fmt.Errorf("bool_and/bool_or of %s: %w", arg.DataType(), ErrInvalidPlan)
+		return fmt.Errorf("bool_and/bool_or of %s: %w", arg.DataType(), errs.ErrInvalidPlan)
 	}
 	for i, g := range groups {
 		if x.IsValid(i) {
@@ -145,19 +146,19 @@ func (a *boolAcc) update(_ context.Context, groups []uint32, arg arrow.Array) er
 	return nil
 }
 
-func (a *boolAcc) merge(ctx context.Context, groups []uint32, states []arrow.Array) error {
-	return a.update(ctx, groups, states[0])
+func (a *boolAcc) Merge(ctx context.Context, groups []uint32, states []arrow.Array) error {
+	return a.Update(ctx, groups, states[0])
 }
 
-func (a *boolAcc) stateTypes() []arrow.DataType {
+func (a *boolAcc) StateTypes() []arrow.DataType {
 	return []arrow.DataType{arrow.FixedWidthTypes.Boolean}
 }
 
-func (a *boolAcc) state(mem memory.Allocator) []arrow.Array { return []arrow.Array{a.result(mem)} }
+func (a *boolAcc) State(mem memory.Allocator) []arrow.Array { return []arrow.Array{a.Result(mem)} }
 
-func (a *boolAcc) resultType() arrow.DataType { return arrow.FixedWidthTypes.Boolean }
+func (a *boolAcc) ResultType() arrow.DataType { return arrow.FixedWidthTypes.Boolean }
 
-func (a *boolAcc) result(mem memory.Allocator) arrow.Array {
+func (a *boolAcc) Result(mem memory.Allocator) arrow.Array {
 	b := array.NewBooleanBuilder(mem)
 	defer b.Release()
 	b.AppendValues(a.val, a.valid)
@@ -175,32 +176,32 @@ type distinctSumAcc struct {
 	avg bool
 }
 
-func newDistinctSum(in arrow.DataType, avg bool) (accumulator, error) {
+func newDistinctSum(in arrow.DataType, avg bool) (Accumulator, error) {
 	switch {
 	case arrow.IsInteger(in.ID()), in.ID() == arrow.FLOAT64, in.ID() == arrow.FLOAT32, in.ID() == arrow.DECIMAL128:
 		return &distinctSumAcc{in: in, avg: avg}, nil
 	}
-	return nil, fmt.Errorf("sum/avg(DISTINCT) over %s: %w", in, ErrNotSupported)
+	return nil, fmt.Errorf("sum/avg(DISTINCT) over %s: %w", in, errs.ErrNotSupported)
 }
 
-func (a *distinctSumAcc) grow(n int) { a.set.grow(n) }
-func (a *distinctSumAcc) update(ctx context.Context, groups []uint32, arg arrow.Array) error {
-	return a.set.update(ctx, groups, arg)
+func (a *distinctSumAcc) Grow(n int) { a.set.Grow(n) }
+func (a *distinctSumAcc) Update(ctx context.Context, groups []uint32, arg arrow.Array) error {
+	return a.set.Update(ctx, groups, arg)
 }
-func (a *distinctSumAcc) merge(ctx context.Context, groups []uint32, states []arrow.Array) error {
+func (a *distinctSumAcc) Merge(ctx context.Context, groups []uint32, states []arrow.Array) error {
 	if len(states) != 2 {
-		return fmt.Errorf("sum(DISTINCT) state has %d columns, want 2: %w", len(states), ErrInvalidPlan)
+		return fmt.Errorf("sum(DISTINCT) state has %d columns, want 2: %w", len(states), errs.ErrInvalidPlan)
 	}
-	return a.set.merge(ctx, groups, states[1:])
+	return a.set.Merge(ctx, groups, states[1:])
 }
-func (a *distinctSumAcc) stateTypes() []arrow.DataType {
+func (a *distinctSumAcc) StateTypes() []arrow.DataType {
 	return []arrow.DataType{a.in, arrow.BinaryTypes.Binary}
 }
-func (a *distinctSumAcc) state(mem memory.Allocator) []arrow.Array {
-	return []arrow.Array{array.MakeArrayOfNull(mem, a.in, len(a.set.sets)), a.set.state(mem)[0]}
+func (a *distinctSumAcc) State(mem memory.Allocator) []arrow.Array {
+	return []arrow.Array{array.MakeArrayOfNull(mem, a.in, len(a.set.sets)), a.set.State(mem)[0]}
 }
 
-func (a *distinctSumAcc) resultType() arrow.DataType {
+func (a *distinctSumAcc) ResultType() arrow.DataType {
 	switch {
 	case a.avg:
 		return arrow.PrimitiveTypes.Float64
@@ -212,8 +213,8 @@ func (a *distinctSumAcc) resultType() arrow.DataType {
 	return arrow.PrimitiveTypes.Float64
 }
 
-func (a *distinctSumAcc) result(mem memory.Allocator) arrow.Array {
-	b := array.NewBuilder(mem, a.resultType())
+func (a *distinctSumAcc) Result(mem memory.Allocator) arrow.Array {
+	b := array.NewBuilder(mem, a.ResultType())
 	defer b.Release()
 	for _, set := range a.set.sets {
 		if len(set) == 0 {

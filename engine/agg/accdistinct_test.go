@@ -1,4 +1,4 @@
-package engine
+package agg
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 
 // TestDistinctCountSet counts distinct values per group for keys that fit
 // the short set (ints, short strings) and keys that do not (long strings),
-// and survives the partial state's round trip into a final accumulator.
+// and survives the partial state's round trip into a final Accumulator.
 func TestDistinctCountSet(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
@@ -39,33 +39,33 @@ func TestDistinctCountSet(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			partial := &distinctCountAcc{}
-			partial.grow(3)
-			if err := partial.update(ctx, groups, tc.arg); err != nil {
+			partial.Grow(3)
+			if err := partial.Update(ctx, groups, tc.arg); err != nil {
 				t.Fatal(err)
 			}
-			checkInt64s(t, partial.result(mem), tc.want)
+			checkInt64s(t, partial.Result(mem), tc.want)
 			// Two partial states of the same rows merge into the same sets.
-			st := partial.state(mem)
+			st := partial.State(mem)
 			final := &distinctCountAcc{}
-			final.grow(3)
+			final.Grow(3)
 			for range 2 {
-				if err := final.merge(ctx, []uint32{0, 1, 2}, st); err != nil {
+				if err := final.Merge(ctx, []uint32{0, 1, 2}, st); err != nil {
 					t.Fatal(err)
 				}
 			}
 			st[0].Release()
-			checkInt64s(t, final.result(mem), tc.want)
+			checkInt64s(t, final.Result(mem), tc.want)
 		})
 	}
 	sum, err := newDistinctSum(arrow.PrimitiveTypes.Int64, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum.grow(4)
-	if err := sum.update(ctx, groups, ints); err != nil {
+	sum.Grow(4)
+	if err := sum.Update(ctx, groups, ints); err != nil {
 		t.Fatal(err)
 	}
-	got := sum.result(mem)
+	got := sum.Result(mem)
 	defer got.Release()
 	// Group 3 saw no rows: NULL.
 	if s := got.String(); s != "[3 -1 5 (null)]" {
