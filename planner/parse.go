@@ -26,7 +26,7 @@ import (
 //	SHOW TABLES
 //	SHOW FUNCTIONS
 //	DESCRIBE | DESC name
-//	EXPLAIN [ANALYZE] query
+//	EXPLAIN [ANALYZE | LOGICAL] query
 //
 // (the clauses after STORED AS in any order, each at most once). Every
 // other statement is PostgreSQL's, parsed by its grammar when planned.
@@ -57,6 +57,9 @@ type Statement struct {
 	Name string
 	// Analyze: EXPLAIN ANALYZE runs the query and reports its metrics.
 	Analyze bool
+	// Logical: EXPLAIN LOGICAL prints the optimised logical plan
+	// (ExplainLogical) instead of the physical one.
+	Logical bool
 	// Write is a statement that writes or defines tables and views
 	// (StmtCreateTable … StmtCopy).
 	Write *WriteStmt
@@ -146,8 +149,12 @@ func ParseStatement(sql string) (*Statement, error) {
 	case p.word("explain"):
 		p.next()
 		st := &Statement{Kind: StmtExplain}
-		if p.word("analyze") {
+		switch {
+		case p.word("analyze"):
 			st.Analyze = true
+			p.next()
+		case p.word("logical"):
+			st.Logical = true
 			p.next()
 		}
 		if p.i >= len(p.toks) {

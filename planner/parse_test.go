@@ -25,6 +25,7 @@ func TestParseStatement(t *testing.T) {
 		{`DESC "Mixed"`, &Statement{Kind: StmtDescribe, Name: "Mixed"}},
 		{"explain select 1", &Statement{Kind: StmtExplain, SQL: "select 1"}},
 		{"/* c */ EXPLAIN ANALYZE\n select 1", &Statement{Kind: StmtExplain, SQL: "select 1", Analyze: true}},
+		{"explain logical select 1", &Statement{Kind: StmtExplain, SQL: "select 1", Logical: true}},
 		{"CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '/d/t/'", ext(catalog.ExternalTable{Name: "t", Format: "parquet", Location: "/d/t/"})},
 		{"create external table if not exists T stored as csv location 'a''b.csv' delimiter '|' with header row",
 			ext(catalog.ExternalTable{Name: "t", Format: "csv", Header: true, Delimiter: "|", Location: "a'b.csv", IfNotExists: true})},

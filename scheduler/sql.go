@@ -35,6 +35,22 @@ func (c backend) Plan(ctx context.Context, sql string, props map[string]string) 
 	return c.s.plan(ctx, sql, props)
 }
 
+// ExplainLogical implements session.Backend: the logical plan under the
+// options and planning time Plan has.
+func (c backend) ExplainLogical(ctx context.Context, sql string, props map[string]string) (string, error) {
+	opts, err := c.s.planOptionsFor(props)
+	if err != nil {
+		return "", status.Error(codes.InvalidArgument, err.Error())
+	}
+	ctx, cancel := c.s.planning(ctx)
+	defer cancel()
+	text, err := planner.ExplainLogical(ctx, c.s.catalog, sql, opts)
+	if err != nil {
+		return "", flightsql.SQLStatus(err)
+	}
+	return text, nil
+}
+
 func (c backend) CreateExternalTable(ctx context.Context, def *catalog.ExternalTable, props map[string]string, who security.Principal) (string, error) {
 	return c.s.createTable(ctx, def, props, who)
 }

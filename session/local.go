@@ -34,6 +34,11 @@ func (l *Local) Plan(ctx context.Context, sql string, _ map[string]string) (*pla
 	return planner.PlanQuery(ctx, l.Cat, sql, l.Options)
 }
 
+// ExplainLogical implements Backend.
+func (l *Local) ExplainLogical(ctx context.Context, sql string, _ map[string]string) (string, error) {
+	return planner.ExplainLogical(ctx, l.Cat, sql, l.Options)
+}
+
 // CreateExternalTable implements Backend: the table's files are listed
 // under the catalog's properties.
 func (l *Local) CreateExternalTable(ctx context.Context, def *catalog.ExternalTable, _ map[string]string, _ security.Principal) (string, error) {

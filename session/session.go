@@ -72,6 +72,9 @@ type Backend interface {
 	// Plan plans a query under the session's properties props, within
 	// the backend's planning budgets; planning stops when ctx ends.
 	Plan(ctx context.Context, sql string, props map[string]string) (*planner.Plan, error)
+	// ExplainLogical renders a query's optimised logical plan
+	// (EXPLAIN LOGICAL), planned as Plan plans it.
+	ExplainLogical(ctx context.Context, sql string, props map[string]string) (string, error)
 	// CreateExternalTable registers def for who (its files listed under
 	// props) and answers the line to show.
 	CreateExternalTable(ctx context.Context, def *catalog.ExternalTable, props map[string]string, who security.Principal) (string, error)
@@ -134,6 +137,13 @@ func Execute(ctx context.Context, b Backend, sql string, props map[string]string
 			a.Rows = append(a.Rows, c[:])
 		}
 		return a, nil
+	}
+	if st.Kind == planner.StmtExplain && st.Logical {
+		text, err := b.ExplainLogical(ctx, st.SQL, props)
+		if err != nil {
+			return Answer{}, err
+		}
+		return Text("plan", strings.Split(strings.TrimRight(text, "\n"), "\n")...), nil
 	}
 	p, err := b.Plan(ctx, st.SQL, props)
 	if err != nil {

@@ -55,6 +55,10 @@ func TestExecute(t *testing.T) {
 	if a := run("EXPLAIN SELECT region, sum(qty) FROM sales GROUP BY region"); a.Query != nil || a.Columns[0] != "plan" || len(a.Rows) < 2 {
 		t.Fatalf("explain: %+v", a)
 	}
+	if a := run("EXPLAIN LOGICAL SELECT region, sum(qty) FROM sales GROUP BY region"); a.Query != nil || a.Columns[0] != "plan" ||
+		!strings.HasPrefix(a.Rows[0][0], "Project: ") || !strings.Contains(strings.Join(slices.Concat(a.Rows...), "\n"), "Scan: sales") {
+		t.Fatalf("explain logical: %+v", a)
+	}
 	q := run("SELECT region, sum(qty) FROM sales GROUP BY region").Query
 	if q == nil || q.Plan == nil || q.Analyze || q.Write != nil || q.Planned.IsZero() || q.Name() != "SELECT region, sum(qty) FROM sales GROUP BY region" {
 		t.Fatalf("query: %+v", q)
