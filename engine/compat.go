@@ -7,14 +7,12 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/arrow/scalar"
 
-	"github.com/kapot-go/kapot/engine/agg"
 	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/engine/expr"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
-// The names below moved to engine/alloc, engine/expr and engine/agg (issue
-// 37, item 5).
+// The names below moved to engine/alloc and engine/expr (issue 37, item 5).
 // They forward only until the callers that other changes in flight are
 // rewriting (cmd/kapot/sql.go, internal/testkit/slt, the planner's binder)
 // import those packages; this file goes then.
@@ -71,10 +69,3 @@ func FormatValue(arr arrow.Array, i int) string { return expr.FormatValue(arr, i
 //
 // Deprecated: use expr.ScalarFromProto.
 func ScalarFromProto(v *kapotv1.ScalarValue) (scalar.Scalar, error) { return expr.ScalarFromProto(v) }
-
-// AggregateResultType is agg.ResultType.
-//
-// Deprecated: use agg.ResultType.
-func AggregateResultType(fn kapotv1.AggregateFunction, in arrow.DataType, distinct bool) (arrow.DataType, error) {
-	return agg.ResultType(fn, in, distinct)
-}

@@ -8,6 +8,7 @@ import (
 	pg "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/engine/agg"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -230,7 +231,7 @@ func aggType(fn kapotv1.AggregateFunction, arg *expr, distinct bool) (arrow.Data
 	if arg != nil {
 		in = arg.typ
 	}
-	return engine.AggregateResultType(fn, in, distinct)
+	return agg.ResultType(fn, in, distinct)
 }
 
 func (a *aggBinder) build(in rel) rel {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/engine/agg"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -350,7 +351,7 @@ func (b *binder) bindWindow(fc *pg.FuncCall, sc *scope, ag *aggBinder) (*expr, e
 		if err := engine.WindowAggregate(fn, in, framedCall(len(spec.order) > 0, frame)); err != nil {
 			return nil, notSupported(fc.GetLocation(), name+" over a window with ORDER BY or a frame")
 		}
-		t, err := engine.AggregateResultType(fn, in, false)
+		t, err := agg.ResultType(fn, in, false)
 		if err != nil {
 			return nil, errAt(fc.GetLocation(), err, "%s: %v", name, err)
 		}
