@@ -15,7 +15,9 @@ import (
 	"github.com/kapot-go/kapot/internal/config"
 	"github.com/kapot-go/kapot/internal/security"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/scheduler/cluster"
 	"github.com/kapot-go/kapot/scheduler/pgwire"
+	"github.com/kapot-go/kapot/session"
 )
 
 // pgEndpoint is the PostgreSQL front door (--pg-port): its listener,
@@ -88,11 +90,18 @@ func (s *Scheduler) PGAddr() net.Addr {
 	return s.pg.lis.Addr()
 }
 
-// pgJobs is the scheduler as the PostgreSQL endpoint sees it: the Flight
-// SQL endpoint's jobs, and the recovery of a lost result partition.
+// pgJobs is the scheduler as the PostgreSQL endpoint sees it: jobs owned
+// as the Flight SQL endpoint's are (detached from any session of the
+// SchedulerService, outside its per-session cap; a client that leaves
+// cancels its job), named "pg: …", and the recovery of a lost result
+// partition.
 type pgJobs struct{ flightJobs }
 
 var _ pgwire.Jobs = pgJobs{}
+
+func (p pgJobs) Submit(ctx context.Context, q *session.Query) (string, error) {
+	return p.s.submitQuery(ctx, q, cluster.OwnerFlightSQL, &kapotv1.SubmitJobRequest{JobName: "pg: " + q.Name()})
+}
 
 func (p pgJobs) Recover(ctx context.Context, id string, loc *kapotv1.PartitionLocation) (*kapotv1.PartitionLocation, error) {
 	p.Unreachable(ctx, id, []string{loc.GetExecutor().GetId()})

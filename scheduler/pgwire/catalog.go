@@ -39,15 +39,18 @@ type relation struct {
 	rows [][]any
 }
 
-// emptyRelations are the catalog relations kapot has nothing in
-// (indexes, constraints, triggers, inheritance, …): they answer no rows.
-var emptyRelations = map[string]bool{
-	"pg_index": true, "pg_constraint": true, "pg_trigger": true, "pg_inherits": true, "pg_policy": true,
-	"pg_statistic_ext": true, "pg_publication": true, "pg_publication_rel": true, "pg_publication_namespace": true,
-	"pg_rewrite": true, "pg_attrdef": true, "pg_description": true, "pg_foreign_table": true, "pg_partitioned_table": true,
-	"pg_collation": true, "pg_depend": true, "pg_sequence": true, "pg_am": true, "pg_tablespace": true,
-	"pg_roles": true, "pg_user": true, "pg_proc": true, "pg_extension": true, "pg_event_trigger": true,
-	"pg_matviews": true, "pg_enum": true, "pg_range": true, "pg_stat_activity": true,
+// emptyRelation reports whether name is a catalog relation kapot has
+// nothing in (indexes, constraints, triggers, inheritance, …): it
+// answers no rows.
+func emptyRelation(name string) bool {
+	switch name {
+	case "pg_index", "pg_constraint", "pg_trigger", "pg_inherits", "pg_policy", "pg_statistic_ext", "pg_publication",
+		"pg_publication_rel", "pg_publication_namespace", "pg_rewrite", "pg_attrdef", "pg_description", "pg_foreign_table",
+		"pg_partitioned_table", "pg_collation", "pg_depend", "pg_sequence", "pg_am", "pg_tablespace", "pg_roles", "pg_user",
+		"pg_proc", "pg_extension", "pg_event_trigger", "pg_matviews", "pg_enum", "pg_range", "pg_stat_activity":
+		return true
+	}
+	return false
 }
 
 // isCatalogRelation reports whether rv names a relation of PostgreSQL's
@@ -216,7 +219,7 @@ func (c *conn) relationOf(rv *pg.RangeVar) (*relation, error) {
 		}
 		return r, nil
 	}
-	if emptyRelations[name] {
+	if emptyRelation(name) {
 		return &relation{}, nil
 	}
 	return nil, fmt.Errorf("%w: pg_catalog.%s", errNotSupported, name)
