@@ -53,6 +53,7 @@ func (s *Scheduler) loadHistory(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var past []JobView
 	for _, kv := range kvs {
 		var v JobView
 		if err := json.Unmarshal(kv.Value, &v); err != nil {
@@ -60,9 +61,14 @@ func (s *Scheduler) loadHistory(ctx context.Context) error {
 			continue
 		}
 		v.Past = true
-		s.past = append(s.past, v)
+		past = append(past, v)
 	}
-	sortNewestFirst(s.past)
+	sortNewestFirst(past)
+	// The web UI reads the history under mu, and a follower taking over
+	// serves it meanwhile.
+	s.mu.Lock()
+	s.past = past
+	s.mu.Unlock()
 	return nil
 }
 

@@ -63,7 +63,8 @@ type Scheduler struct {
 	tables  *warehouse.Tables
 	writeMu sync.Mutex
 	// past are the summaries of jobs finished before this scheduler
-	// started, newest first; historyMu orders writes of the history.
+	// started, newest first (guarded by mu); historyMu orders writes of
+	// the history to the store.
 	past      []JobView
 	historyMu sync.Mutex
 	signer    *kflight.Signer // signs result tickets (nil: no authentication)
