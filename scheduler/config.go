@@ -47,7 +47,7 @@ type Config struct {
 	// asked for its status for this long (0: never).
 	AbandonedJobTimeout time.Duration
 	// Speculation runs a second copy of straggling tasks (see
-	// speculation.go); SpeculationMultiplier, SpeculationQuantile and
+	// cluster/speculation.go); SpeculationMultiplier, SpeculationQuantile and
 	// SpeculationMinRuntime say what a straggler is.
 	Speculation           bool
 	SpeculationMultiplier float64

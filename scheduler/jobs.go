@@ -16,8 +16,9 @@ import (
 	"github.com/kapot-go/kapot/wire"
 )
 
-// Jobs: submission (a plan split into stages), waiting, status, cancel,
-// ownership and the clean-up of finished jobs' data.
+// Jobs: submission (a plan split into stages, then handed to the cluster
+// state), waiting, status, cancel and ownership. What happens to a job
+// once submitted is the cluster state's (package cluster).
 
 // authorize checks that the caller may see and cancel a job: its own
 // session, or a caller with the scheduler secret. Others are told the job

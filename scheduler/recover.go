@@ -22,7 +22,7 @@ import (
 // their output. Executors that held outputs are expected back: they
 // re-register within moments (their link to the old leader broke), naming
 // the outputs they hold and the tasks they run, which the new leader
-// adopts (registerExecutor). One that does not come back within
+// adopts (cluster.State.Register). One that does not come back within
 // cluster.RecoveryGrace is lost, and what it held runs again.
 
 // recoverJobs reloads the store's jobs. Jobs that cannot be carried on
@@ -68,7 +68,7 @@ func (s *Scheduler) rebuildJob(ctx context.Context, rec *cluster.JobRecord) *clu
 	}
 	finished := rec.State == kapotv1.JobState_JOB_STATE_SUCCESSFUL || rec.State == kapotv1.JobState_JOB_STATE_FAILED || rec.State == kapotv1.JobState_JOB_STATE_CANCELLED
 	if finished && rec.DataRemoved && len(rec.Plan) == 0 {
-		// Released (see jobState.release): its status is all that is left.
+		// Released (see cluster.Job.release): its status is all that is left.
 		j := s.pastJob(rec, now)
 		j.State, j.Err, j.End = rec.State, rec.Err, rec.End
 		j.Stages[0] = &cluster.Stage{StagePlan: &cluster.StagePlan{}}
