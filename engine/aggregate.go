@@ -383,7 +383,7 @@ func (o *hashAggOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
 	for !o.closed {
 		if o.out != nil {
 			if o.offset < o.out.NumRows() {
-				end := min(o.offset+int64(o.tc.batchSize(0)), o.out.NumRows())
+				end := min(o.offset+int64(o.tc.RowsPerBatch(0)), o.out.NumRows())
 				b := o.out.NewSlice(o.offset, end)
 				o.offset = end
 				return b, nil

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kapot-go/kapot/engine/expr"
+	"github.com/kapot-go/kapot/engine/operator"
 	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/wire"
@@ -103,7 +104,7 @@ func (b *planBuilder) build(n *kapotv1.PhysicalPlanNode, depth, parent int) (Exe
 	if _, ok := p.(*ShuffleWriter); ok {
 		return p, nil // a stage root records its own metrics in Run
 	}
-	return &metered{ExecutionPlan: p, id: id, parent: parent}, nil
+	return operator.NewMetered(p, id, parent), nil
 }
 
 // node is the one plan→operator switch: it builds n (node id, depth deep)
@@ -227,11 +228,11 @@ func filterFromProto(in ExecutionPlan, n *kapotv1.FilterNode, id int) (Execution
 	}
 	// A filter over a filter becomes one (see Filter); the inner
 	// filter's input reports to this node in the metrics tree.
-	if m, ok := in.(*metered); ok {
+	if m, ok := in.(*operator.Metered); ok {
 		if inner, ok := m.ExecutionPlan.(*Filter); ok {
 			if f := inner.merge(pred); f != nil {
-				if c, ok := f.input.(*metered); ok {
-					c.parent = id
+				if c, ok := f.input.(*operator.Metered); ok {
+					c.SetParent(id)
 				}
 				pushPrefilters(f)
 				return f, nil

@@ -6,6 +6,8 @@ import (
 	"io"
 
 	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/kapot-go/kapot/engine/operator"
 )
 
 // CoalescePartitions merges all input partitions into one, reading them in
@@ -27,7 +29,7 @@ func (c *CoalescePartitions) Children() []ExecutionPlan { return []ExecutionPlan
 func (c *CoalescePartitions) String() string            { return "CoalescePartitions" }
 
 func (c *CoalescePartitions) Execute(ctx context.Context, p int, tc *TaskContext) (Operator, error) {
-	if err := checkPartition(c, p); err != nil {
+	if err := operator.CheckPartition(c, p); err != nil {
 		return nil, err
 	}
 	return &coalesceOp{c: c, tc: tc}, nil

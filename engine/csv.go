@@ -90,7 +90,7 @@ type csvReader struct {
 
 func (f csvFormat) open(ctx context.Context, obj objstore.Object, tc *TaskContext, _ filePart) (batchReader, error) {
 	r := csv.NewReader(bufio.NewReaderSize(objstore.Stream(obj), readBuffer), f.fileSchema,
-		csv.WithHeader(f.header), csv.WithComma(f.delimiter), csv.WithChunk(tc.batchSize(f.batchSize)),
+		csv.WithHeader(f.header), csv.WithComma(f.delimiter), csv.WithChunk(tc.RowsPerBatch(f.batchSize)),
 		csv.WithAllocator(tc.Mem), csv.WithNullReader(true, ""))
 	return &csvReader{r: r, f: &f}, nil
 }

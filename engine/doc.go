@@ -17,6 +17,8 @@
 // spill; exchanges: repartition, shuffle_*), over packages that know
 // nothing of operators:
 //
+//   - operator: the operator contract (Operator, ExecutionPlan,
+//     TaskContext, Metrics), which engine's own names alias;
 //   - agg: the aggregate function library (accumulators);
 //   - expr: scalar expressions, the function library, sort keys and the
 //     analyses of a predicate;

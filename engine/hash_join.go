@@ -12,6 +12,7 @@ import (
 	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/engine/kernel"
+	"github.com/kapot-go/kapot/engine/operator"
 	"github.com/kapot-go/kapot/engine/rowkey"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -138,7 +139,7 @@ func (j *HashJoin) String() string {
 }
 
 func (j *HashJoin) Execute(ctx context.Context, p int, tc *TaskContext) (Operator, error) {
-	if err := checkPartition(j, p); err != nil {
+	if err := operator.CheckPartition(j, p); err != nil {
 		return nil, err
 	}
 	return newHashJoinOp(j, tc, p, tc.Pool.NewReservation(fmt.Sprintf("%s[partition %d]", j.kind(), p))), nil
@@ -254,7 +255,7 @@ func (o *hashJoinOp) buildSide(ctx context.Context) error {
 	for _, open := range sources {
 		op, err := open()
 		if err == nil {
-			err = forEachBatch(ctx, op, add)
+			err = operator.ForEachBatch(ctx, op, add)
 		}
 		if err != nil {
 			for _, f := range files {
@@ -270,7 +271,7 @@ func (o *hashJoinOp) buildSide(ctx context.Context) error {
 	if len(batches) == 0 {
 		return nil
 	}
-	all, err := concatBatches(o.tc, o.j.left.Schema(), batches)
+	all, err := operator.ConcatBatches(o.tc, o.j.left.Schema(), batches)
 	if err != nil {
 		return fmt.Errorf("hash join build: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 
 	"github.com/kapot-go/kapot/engine/expr"
+	"github.com/kapot-go/kapot/engine/operator"
 	"github.com/kapot-go/kapot/engine/rowkey"
 )
 
@@ -95,7 +96,7 @@ func (o *hashJoinOp) spillProbe(ctx context.Context, build []*spillFile) error {
 		if err != nil {
 			return err
 		}
-		return forEachBatch(ctx, op, func(b arrow.RecordBatch) error { return o.partitionTo(ctx, b, o.j.rightKeys, probeFiles) })
+		return operator.ForEachBatch(ctx, op, func(b arrow.RecordBatch) error { return o.partitionTo(ctx, b, o.j.rightKeys, probeFiles) })
 	}()
 	if err != nil {
 		abort(build)

@@ -13,6 +13,7 @@ import (
 	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/engine/kernel"
+	"github.com/kapot-go/kapot/engine/operator"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -216,7 +217,7 @@ func (o *joinProbe) emit(ctx context.Context, b arrow.RecordBatch, bi, pi []int3
 	unmatched := o.withNulls(nil, probeRows, len(miss))
 	defer unmatched.Release()
 	defer pairs.Release()
-	return concatBatches(o.tc, o.spec.schema, []arrow.RecordBatch{pairs, unmatched})
+	return operator.ConcatBatches(o.tc, o.spec.schema, []arrow.RecordBatch{pairs, unmatched})
 }
 
 // finish returns, once the probe side is done, the build rows the join

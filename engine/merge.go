@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 
 	"github.com/kapot-go/kapot/engine/expr"
+	"github.com/kapot-go/kapot/engine/operator"
 	"github.com/kapot-go/kapot/engine/rowkey"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -50,7 +51,7 @@ func (m *SortPreservingMerge) String() string {
 }
 
 func (m *SortPreservingMerge) Execute(ctx context.Context, p int, tc *TaskContext) (Operator, error) {
-	if err := checkPartition(m, p); err != nil {
+	if err := operator.CheckPartition(m, p); err != nil {
 		return nil, err
 	}
 	var ops []Operator
@@ -191,7 +192,7 @@ func (o *mergeOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
 		}
 		heap.Init(&o.h)
 	}
-	target := o.tc.batchSize(0)
+	target := o.tc.RowsPerBatch(0)
 	for len(o.h.items) > 0 && o.remaining != 0 && len(o.picks) < target {
 		i := o.h.items[0]
 		s := o.streams[i]

@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/kapot-go/kapot/engine/alloc"
+	"github.com/kapot-go/kapot/engine/operator"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -45,7 +46,7 @@ func (j *NestedLoopJoin) String() string {
 
 // Execute opens probe partition p.
 func (j *NestedLoopJoin) Execute(ctx context.Context, p int, tc *TaskContext) (Operator, error) {
-	if err := checkPartition(j, p); err != nil {
+	if err := operator.CheckPartition(j, p); err != nil {
 		return nil, err
 	}
 	res := tc.Pool.NewReservation(fmt.Sprintf("%s[partition %d]", j.kind(), p))
@@ -91,7 +92,7 @@ func (o *nestedLoopJoinOp) buildSide(ctx context.Context) error {
 	for p := 0; p < o.j.left.OutputPartitions(); p++ {
 		op, err := o.j.left.Execute(ctx, p, o.tc)
 		if err == nil {
-			err = forEachBatch(ctx, op, add)
+			err = operator.ForEachBatch(ctx, op, add)
 		}
 		if err != nil {
 			return err
@@ -100,7 +101,7 @@ func (o *nestedLoopJoinOp) buildSide(ctx context.Context) error {
 	if len(batches) == 0 {
 		return nil
 	}
-	all, err := concatBatches(o.tc, o.j.left.Schema(), batches)
+	all, err := operator.ConcatBatches(o.tc, o.j.left.Schema(), batches)
 	if err != nil {
 		return fmt.Errorf("%s build: %w", o.kind, err)
 	}

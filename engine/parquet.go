@@ -94,7 +94,7 @@ func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskCo
 		footer = newParquetFooter(pf.MetaData())
 		f.footers.put(obj.Location(), obj.Version(), footer)
 	}
-	props := pqarrow.ArrowReadProperties{BatchSize: int64(tc.batchSize(f.batchSize)), PreAllocBinaryData: true}
+	props := pqarrow.ArrowReadProperties{BatchSize: int64(tc.RowsPerBatch(f.batchSize)), PreAllocBinaryData: true}
 	for _, c := range footer.dict {
 		props.SetReadDict(c, true)
 	}
@@ -195,7 +195,7 @@ func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskCo
 // column's readAs type.
 func (f parquetFormat) reader(ctx context.Context, fr *pqarrow.FileReader, obj objstore.Object, tc *TaskContext, cols []int, want map[int]arrow.DataType, rgs []int) (*parquetReader, error) {
 	r := &parquetReader{loc: obj.Location(), mem: tc.Mem, want: make([]arrow.DataType, len(cols)), pre: f.pre, out: f.out,
-		minRows: int64(tc.batchSize(f.batchSize)) / 4}
+		minRows: int64(tc.RowsPerBatch(f.batchSize)) / 4}
 	if len(r.pre) > 0 {
 		r.masks = make([]dictMaskCache, len(r.pre))
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/engine/kernel"
+	"github.com/kapot-go/kapot/engine/operator"
 )
 
 // parquetReader decodes the projected columns of one file, each column
@@ -90,7 +91,7 @@ func (r *parquetReader) concat(batches []arrow.RecordBatch) (arrow.RecordBatch, 
 		batches[0].Retain()
 		return batches[0], nil
 	}
-	return concatBatchesMem(r.mem, batches[0].Schema(), batches)
+	return operator.ConcatBatchesMem(r.mem, batches[0].Schema(), batches)
 }
 
 // preselect runs the prefilters over parts (see prefilter): it returns

@@ -8,6 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/engine/expr"
+	"github.com/kapot-go/kapot/engine/operator"
 )
 
 // prefilter is a conjunct of the filter right above a Parquet scan that
@@ -40,7 +41,7 @@ type prefilter struct {
 // f that qualify as prefilters.
 func pushPrefilters(f *Filter) {
 	in := f.input
-	if m, ok := in.(*metered); ok {
+	if m, ok := in.(*operator.Metered); ok {
 		in = m.ExecutionPlan
 	}
 	s, ok := in.(*fileScan)

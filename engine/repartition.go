@@ -8,6 +8,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
+
+	"github.com/kapot-go/kapot/engine/operator"
 )
 
 // Repartition redistributes the rows of every input partition into n output
@@ -59,10 +61,10 @@ func (s *repartState) release() {
 }
 
 func (r *Repartition) Execute(ctx context.Context, p int, tc *TaskContext) (Operator, error) {
-	if err := checkPartition(r, p); err != nil {
+	if err := operator.CheckPartition(r, p); err != nil {
 		return nil, err
 	}
-	st := tc.sharedState(r, func() (any, func()) {
+	st := tc.SharedState(r, func() (any, func()) {
 		s := &repartState{queues: make([][]arrow.RecordBatch, r.part.n)}
 		return s, s.release
 	}).(*repartState)

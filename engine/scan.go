@@ -11,6 +11,7 @@ import (
 
 	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/engine/expr"
+	"github.com/kapot-go/kapot/engine/operator"
 	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -149,7 +150,7 @@ func (s *fileScan) String() string {
 }
 
 func (s *fileScan) Execute(ctx context.Context, p int, tc *TaskContext) (Operator, error) {
-	if err := checkPartition(s, p); err != nil {
+	if err := operator.CheckPartition(s, p); err != nil {
 		return nil, err
 	}
 	return &fileScanOp{scan: s, files: s.groups[p], part: s.parts[p], tc: tc}, nil

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 
 	"github.com/kapot-go/kapot/engine/alloc"
+	"github.com/kapot-go/kapot/engine/operator"
 	"github.com/kapot-go/kapot/internal/panics"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/shuffle"
@@ -37,7 +38,7 @@ func (r *ShuffleReader) String() string {
 }
 
 func (r *ShuffleReader) Execute(ctx context.Context, p int, tc *TaskContext) (Operator, error) {
-	if err := checkPartition(r, p); err != nil {
+	if err := operator.CheckPartition(r, p); err != nil {
 		return nil, err
 	}
 	return &shuffleReadOp{r: r, locs: r.partitions[p], tc: tc}, nil

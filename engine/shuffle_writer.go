@@ -15,6 +15,7 @@ import (
 
 	"github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/engine/kernel"
+	"github.com/kapot-go/kapot/engine/operator"
 	"github.com/kapot-go/kapot/engine/rowkey"
 	"github.com/kapot-go/kapot/internal/config"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -179,7 +180,7 @@ func (w *ShuffleWriter) Execute(context.Context, int, *TaskContext) (Operator, e
 
 // Run executes input partition p and writes the shuffle file of map task p.
 func (w *ShuffleWriter) Run(ctx context.Context, p int, tc *TaskContext) ([]shuffle.PartitionStats, error) {
-	if err := checkPartition(w, p); err != nil {
+	if err := operator.CheckPartition(w, p); err != nil {
 		return nil, err
 	}
 	start := time.Now()
@@ -194,7 +195,7 @@ func (w *ShuffleWriter) Run(ctx context.Context, p int, tc *TaskContext) ([]shuf
 	// Joins and filters can emit many small batches; each becomes an IPC
 	// message per output partition, whose framing, encoding and decoding
 	// cost as much as its rows. Gather them to a full batch first.
-	in := &coalesceBatchesOp{c: &CoalesceBatches{input: w.input}, in: src, tc: tc, target: int64(tc.batchSize(0))}
+	in := &coalesceBatchesOp{c: &CoalesceBatches{input: w.input}, in: src, tc: tc, target: int64(tc.RowsPerBatch(0))}
 	defer in.Close()
 	budget := int64(DefaultShuffleWriteBuffer)
 	if v := tc.Properties[PropShuffleWriteBuffer]; v != "" {
@@ -246,8 +247,7 @@ func (w *ShuffleWriter) Run(ctx context.Context, p int, tc *TaskContext) ([]shuf
 		for _, s := range stats {
 			rows, batches = rows+s.Rows, batches+s.Batches
 		}
-		om := tc.Metrics.node(w.nodeID, -1, w.String())
-		tc.Metrics.add(om, rows, batches, time.Since(start))
+		tc.Metrics.AddOutput(w.nodeID, -1, w.String(), rows, batches, time.Since(start))
 	}
 	return stats, nil
 }

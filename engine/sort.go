@@ -16,6 +16,7 @@ import (
 	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/engine/kernel"
+	"github.com/kapot-go/kapot/engine/operator"
 	"github.com/kapot-go/kapot/engine/rowkey"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -138,7 +139,7 @@ func (o *sortOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	end := min(o.next+o.tc.batchSize(0), len(o.order))
+	end := min(o.next+o.tc.RowsPerBatch(0), len(o.order))
 	b, err := kernel.TakeRows(ctx, o.tc.Mem, o.sorted, o.order[o.next:end])
 	if err != nil {
 		return nil, fmt.Errorf("sort: %w", err)
@@ -235,7 +236,7 @@ func (o *sortOp) spillRun(ctx context.Context, batches []arrow.RecordBatch) (*sp
 	if err != nil {
 		return nil, err
 	}
-	step := o.tc.batchSize(0)
+	step := o.tc.RowsPerBatch(0)
 	for i := 0; i < len(order); i += step {
 		b, err := kernel.TakeRows(ctx, o.tc.Mem, sorted, order[i:min(i+step, len(order))])
 		if err != nil {
@@ -273,7 +274,7 @@ func (o *sortOp) sortBatches(ctx context.Context, batches []arrow.RecordBatch, f
 	if rows > 1<<31-1 {
 		return nil, nil, fmt.Errorf("sort: %d rows in one partition exceed what one sort can hold: %w", rows, ErrNotSupported)
 	}
-	all, err := concatBatches(o.tc, o.s.input.Schema(), batches)
+	all, err := operator.ConcatBatches(o.tc, o.s.input.Schema(), batches)
 	if err != nil {
 		return nil, nil, fmt.Errorf("sort: %w", err)
 	}
@@ -377,43 +378,6 @@ func topK(order []int32, k int, less func(a, b int32) int) []int32 {
 	}
 	slices.SortFunc(h, less)
 	return h
-}
-
-func concatBatches(tc *TaskContext, schema *arrow.Schema, batches []arrow.RecordBatch) (arrow.RecordBatch, error) {
-	return concatBatchesMem(tc.Mem, schema, batches)
-}
-
-// concatBatchesMem concatenates batches of schema into one, allocated from
-// mem; the inputs keep their references.
-func concatBatchesMem(mem memory.Allocator, schema *arrow.Schema, batches []arrow.RecordBatch) (arrow.RecordBatch, error) {
-	if len(batches) == 1 {
-		batches[0].Retain()
-		return batches[0], nil
-	}
-	cols := make([]arrow.Array, schema.NumFields())
-	var rows int64
-	for _, b := range batches {
-		rows += b.NumRows()
-	}
-	for c := range cols {
-		parts := make([]arrow.Array, len(batches))
-		for i, b := range batches {
-			parts[i] = b.Column(c)
-		}
-		arr, err := array.Concatenate(parts, mem)
-		if err != nil {
-			for _, a := range cols[:c] {
-				a.Release()
-			}
-			return nil, err
-		}
-		cols[c] = arr
-	}
-	out := array.NewRecordBatch(schema, cols, rows)
-	for _, c := range cols {
-		c.Release()
-	}
-	return out, nil
 }
 
 func (o *sortOp) Close() error {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/kapot-go/kapot/engine/operator"
 )
 
 // Union concatenates its inputs (UNION ALL). Its partitions are those of the
@@ -54,7 +56,7 @@ func (u *Union) OutputPartitions() int {
 }
 
 func (u *Union) Execute(ctx context.Context, p int, tc *TaskContext) (Operator, error) {
-	if err := checkPartition(u, p); err != nil {
+	if err := operator.CheckPartition(u, p); err != nil {
 		return nil, err
 	}
 	for _, in := range u.inputs {
@@ -118,7 +120,7 @@ func (c *CoalesceBatches) Execute(ctx context.Context, p int, tc *TaskContext) (
 	if err != nil {
 		return nil, err
 	}
-	return &coalesceBatchesOp{c: c, in: in, tc: tc, target: int64(tc.batchSize(c.target))}, nil
+	return &coalesceBatchesOp{c: c, in: in, tc: tc, target: int64(tc.RowsPerBatch(c.target))}, nil
 }
 
 type coalesceBatchesOp struct {
@@ -163,7 +165,7 @@ func (o *coalesceBatchesOp) Next(ctx context.Context) (arrow.RecordBatch, error)
 }
 
 func (o *coalesceBatchesOp) flush() (arrow.RecordBatch, error) {
-	out, err := concatBatches(o.tc, o.c.input.Schema(), o.buf)
+	out, err := operator.ConcatBatches(o.tc, o.c.input.Schema(), o.buf)
 	o.release()
 	return out, err
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/scalar"
 
 	"github.com/kapot-go/kapot/engine/expr"
+	"github.com/kapot-go/kapot/engine/operator"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/wire"
 )
@@ -54,7 +55,7 @@ func (v *Values) Children() []ExecutionPlan { return nil }
 func (v *Values) String() string            { return fmt.Sprintf("Values(rows=%d)", len(v.rows)) }
 
 func (v *Values) Execute(ctx context.Context, p int, tc *TaskContext) (Operator, error) {
-	if err := checkPartition(v, p); err != nil {
+	if err := operator.CheckPartition(v, p); err != nil {
 		return nil, err
 	}
 	return &valuesOp{v: v, tc: tc}, nil

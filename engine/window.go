@@ -14,6 +14,7 @@ import (
 
 	"github.com/kapot-go/kapot/engine/agg"
 	"github.com/kapot-go/kapot/engine/expr"
+	"github.com/kapot-go/kapot/engine/operator"
 	"github.com/kapot-go/kapot/engine/rowkey"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -197,7 +198,7 @@ func (w *Window) String() string {
 }
 
 func (w *Window) Execute(ctx context.Context, p int, tc *TaskContext) (Operator, error) {
-	if err := checkPartition(w, p); err != nil {
+	if err := operator.CheckPartition(w, p); err != nil {
 		return nil, err
 	}
 	in, err := w.input.Execute(ctx, p, tc)
@@ -280,7 +281,7 @@ func (o *windowOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
 // computeChunk computes the complete window partitions of pending into
 // out and keeps the rows of a partition that may continue.
 func (o *windowOp) computeChunk(ctx context.Context) error {
-	rec, err := concatBatches(o.tc, o.w.input.Schema(), o.pending)
+	rec, err := operator.ConcatBatches(o.tc, o.w.input.Schema(), o.pending)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package engine
+package operator
 
 import (
 	"context"
@@ -71,6 +71,13 @@ func (m *Metrics) add(om *OperatorMetrics, rows, batches int64, d time.Duration)
 	m.mu.Unlock()
 }
 
+// AddOutput records that node id (named name, under node parent) returned
+// rows in batches and took d: for a node that meters itself (the shuffle
+// writer, a stage's root).
+func (m *Metrics) AddOutput(id, parent int, name string, rows, batches int64, d time.Duration) {
+	m.add(m.node(id, parent, name), rows, batches, d)
+}
+
 // AddSpill records that node id wrote bytes to a spill file.
 func (m *Metrics) AddSpill(id int, bytes int64) { m.AddSpills(id, 1, bytes) }
 
@@ -130,20 +137,30 @@ func (m *Metrics) Proto() []*kapotv1.OperatorMetrics {
 	return out
 }
 
-// metered wraps a plan node so that every operator it opens counts rows,
+// Metered wraps a plan node so that every operator it opens counts rows,
 // batches and time into the task's Metrics under the node's id.
-type metered struct {
+type Metered struct {
 	ExecutionPlan
 	id, parent int
 }
 
+// NewMetered wraps p, node id of its plan under node parent (-1 for the
+// root).
+func NewMetered(p ExecutionPlan, id, parent int) *Metered {
+	return &Metered{ExecutionPlan: p, id: id, parent: parent}
+}
+
+// SetParent makes the node report to node parent in the metrics tree.
+func (m *Metered) SetParent(parent int) { m.parent = parent }
+
 // Unwrap returns the node inside the metering wrapper.
-func (m *metered) Unwrap() ExecutionPlan { return m.ExecutionPlan }
+func (m *Metered) Unwrap() ExecutionPlan { return m.ExecutionPlan }
 
 // NodeID is the node's pre-order position in its plan.
-func (m *metered) NodeID() int { return m.id }
+func (m *Metered) NodeID() int { return m.id }
 
-func (m *metered) Execute(ctx context.Context, p int, tc *TaskContext) (Operator, error) {
+// Execute opens partition p of the wrapped node, metered.
+func (m *Metered) Execute(ctx context.Context, p int, tc *TaskContext) (Operator, error) {
 	start := time.Now()
 	op, err := m.ExecutionPlan.Execute(ctx, p, tc)
 	if err != nil || tc == nil || tc.Metrics == nil {
@@ -181,7 +198,7 @@ func (o *meteredOp) Close() error {
 // Unwrap strips metering wrappers from a plan node.
 func Unwrap(p ExecutionPlan) ExecutionPlan {
 	for {
-		m, ok := p.(*metered)
+		m, ok := p.(*Metered)
 		if !ok {
 			return p
 		}

@@ -1,11 +1,10 @@
-package engine
+package operator
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -15,20 +14,7 @@ import (
 	"github.com/kapot-go/kapot/errs"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/shuffle"
-	"github.com/kapot-go/kapot/wire"
 )
-
-// ErrNotSupported marks plans, types or expressions the engine cannot run.
-// It is the wire package's, so errors.Is works across both.
-var ErrNotSupported = wire.ErrNotSupported
-
-// ErrInvalidPlan marks plans that are malformed (missing inputs, bad column
-// references, out-of-range partitions).
-var ErrInvalidPlan = wire.ErrInvalidPlan
-
-// ErrResourcesExhausted marks a task that needs more memory than its share
-// of the pool (see alloc.MemoryPool) or another bound.
-var ErrResourcesExhausted = errs.ErrResourcesExhausted
 
 // Operator is a running stream of record batches for one partition.
 //
@@ -149,9 +135,9 @@ func (tc *TaskContext) End() {
 	}
 }
 
-// sharedState returns the task's state for key, creating it with mk (and
+// SharedState returns the task's state for key, creating it with mk (and
 // registering its cleanup) on first use.
-func (tc *TaskContext) sharedState(key any, mk func() (any, func())) any {
+func (tc *TaskContext) SharedState(key any, mk func() (any, func())) any {
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
 	if v, ok := tc.shared[key]; ok {
@@ -178,25 +164,9 @@ func (tc *TaskContext) sharedState(key any, mk func() (any, func())) any {
 // rows (same machine, back to back); 64 Ki rows gained nothing more.
 const DefaultBatchSize = 32768
 
-// PropBatchSize is the session property setting the rows per batch of a
-// query's scans and coalesced batches (1 to 1 Mi; default DefaultBatchSize).
-// Smaller batches fit small memory pools.
-const PropBatchSize = "kapot.batch_size"
-
-// BatchSizeProperty returns the batch size props ask for, 0 when they do not.
-func BatchSizeProperty(props map[string]string) (int, error) {
-	v, ok := props[PropBatchSize]
-	if !ok || v == "" {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > 1<<20 {
-		return 0, fmt.Errorf("session property %s=%q: want a row count from 1 to %d: %w", PropBatchSize, v, 1<<20, ErrInvalidPlan)
-	}
-	return n, nil
-}
-
-func (tc *TaskContext) batchSize(override int64) int {
+// RowsPerBatch is the batch size a node aims for: its plan's override when
+// set, else the task's, else DefaultBatchSize (tc may be nil).
+func (tc *TaskContext) RowsPerBatch(override int64) int {
 	if override > 0 {
 		return int(override)
 	}
@@ -206,16 +176,17 @@ func (tc *TaskContext) batchSize(override int64) int {
 	return DefaultBatchSize
 }
 
-func checkPartition(p ExecutionPlan, partition int) error {
+// CheckPartition refuses a partition p does not have (ErrInvalidPlan).
+func CheckPartition(p ExecutionPlan, partition int) error {
 	if partition < 0 || partition >= p.OutputPartitions() {
-		return fmt.Errorf("%s: partition %d out of range [0,%d): %w", p, partition, p.OutputPartitions(), ErrInvalidPlan)
+		return fmt.Errorf("%s: partition %d out of range [0,%d): %w", p, partition, p.OutputPartitions(), errs.ErrInvalidPlan)
 	}
 	return nil
 }
 
-// forEachBatch drains op, calling f with each batch (f retains what it
+// ForEachBatch drains op, calling f with each batch (f retains what it
 // keeps), and closes op. It stops with ctx's error between batches.
-func forEachBatch(ctx context.Context, op Operator, f func(arrow.RecordBatch) error) error {
+func ForEachBatch(ctx context.Context, op Operator, f func(arrow.RecordBatch) error) error {
 	defer op.Close()
 	for {
 		if err := ctx.Err(); err != nil {
@@ -234,54 +205,4 @@ func forEachBatch(ctx context.Context, op Operator, f func(arrow.RecordBatch) er
 			return err
 		}
 	}
-}
-
-// Collect drains op, returning every batch it produced. The caller releases
-// the batches; op is closed.
-func Collect(ctx context.Context, op Operator) ([]arrow.RecordBatch, error) {
-	defer op.Close()
-	var out []arrow.RecordBatch
-	for {
-		b, err := op.Next(ctx)
-		if err == nil && ctx.Err() != nil {
-			b.Release()
-			err = ctx.Err()
-		}
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			for _, r := range out {
-				r.Release()
-			}
-			return nil, err
-		}
-		out = append(out, b)
-	}
-}
-
-// ExecuteCollect runs every partition of p in turn and returns all batches.
-// It ends the task context (TaskContext.End) when done.
-func ExecuteCollect(ctx context.Context, p ExecutionPlan, tc *TaskContext) ([]arrow.RecordBatch, error) {
-	defer tc.End()
-	var out []arrow.RecordBatch
-	release := func() {
-		for _, r := range out {
-			r.Release()
-		}
-	}
-	for i := 0; i < p.OutputPartitions(); i++ {
-		op, err := p.Execute(ctx, i, tc)
-		if err != nil {
-			release()
-			return nil, err
-		}
-		bs, err := Collect(ctx, op)
-		if err != nil {
-			release()
-			return nil, err
-		}
-		out = append(out, bs...)
-	}
-	return out, nil
 }
