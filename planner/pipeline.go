@@ -9,12 +9,63 @@ import (
 
 	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/engine"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
 // The pipeline a query goes through: parse (parse.go, limits.go), bind
-// (bind*.go: the logical plan, rel.go), optimise (optimize.go: the order
-// of joins, then key-range splits), lower (physical.go: the physical plan
-// the scheduler cuts into stages).
+// (bind_*.go: the logical plan, rel.go), optimise (optimize*.go: the order
+// of joins, key-range splits, semi-join reductions), lower (physical*.go:
+// the physical plan the scheduler cuts into stages). Options tune it; Plan
+// is what comes out.
+
+// Options tune planning.
+type Options struct {
+	// TargetPartitions is the partition count of hash exchanges (joins and
+	// grouped aggregates); 0 means 2.
+	TargetPartitions int
+	// BroadcastRows is the largest estimated row count of a join side that
+	// is built whole in every task of the other side instead of
+	// repartitioning both; 0 means 100 000, negative never broadcasts.
+	// A larger side (up to 2 M rows) is broadcast too when all tasks'
+	// copies of it are at most 1/8 of the other side.
+	BroadcastRows int64
+	// SplitRows is about the rows a partition of a large Parquet file
+	// sorted by a key holds when the file is read as key-range partitions
+	// (see tableSplit); 0 means 4 Mi rows, negative reads each file as one
+	// partition.
+	SplitRows int64
+	// MaxPlanNodes bounds the operators of the plan, counting a WITH
+	// query or view read in several places once per reader; 0 means
+	// DefaultMaxPlanNodes.
+	MaxPlanNodes int
+	// MaxPlanBytes bounds the plan's encoded size, likewise; 0 means
+	// DefaultMaxPlanBytes.
+	MaxPlanBytes int64
+}
+
+// Plan is a planned query: the physical plan the scheduler splits into
+// stages at its exchanges, and the names of the result columns.
+type Plan struct {
+	Root    *kapotv1.PhysicalPlanNode
+	Columns []string
+	// Schema is the result's schema, columns under their SQL names (that
+	// of Named's output), known before anything runs: clients print the
+	// header of an empty result and Flight SQL answers GetSchema from it.
+	Schema *arrow.Schema
+}
+
+// Named is the plan with its result columns under their SQL names: a
+// projection of every column on top, so results read the same wherever
+// they are fetched (a client, the Flight SQL endpoint, an executor).
+func (p *Plan) Named() *kapotv1.PhysicalPlanNode {
+	exprs := make([]*kapotv1.PhysicalExprNode, len(p.Columns))
+	for i := range p.Columns {
+		// By position only: the root's own column names may repeat
+		// (count(*), count(*)) or differ from the SQL names.
+		exprs[i] = &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Column{Column: &kapotv1.ColumnExpr{Index: uint32(i)}}}
+	}
+	return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Projection{Projection: &kapotv1.ProjectionNode{Input: p.Root, Exprs: exprs, Names: p.Columns}}}
+}
 
 // logicalPlan is a bound query: its relation, the SQL names of its result
 // columns, and the binder that knows every column's name and type.
