@@ -34,7 +34,7 @@ func (s *Scheduler) apply(fx []cluster.Effect) <-chan error {
 			}
 			s.persist(persistOp{kind: opPut, bucket: store.Running, key: f.Job, value: f.Record, done: done})
 		case cluster.PersistTask:
-			s.persist(persistOp{kind: opPut, bucket: store.TaskBucket(f.Job), key: fmt.Sprintf("%d/%d", f.Stage, f.Partition), value: f.Record})
+			s.persist(persistOp{kind: opPut, bucket: store.TaskBucket(f.Job), key: cluster.TaskKey(f.Stage, f.Partition), value: f.Record})
 		case cluster.DropTasks:
 			s.dropTasks(f.Job)
 		case cluster.ForgetJob:

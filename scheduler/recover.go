@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -122,20 +120,7 @@ func (s *Scheduler) rebuildJob(ctx context.Context, rec *cluster.JobRecord) *clu
 		kvs = nil
 	}
 	for _, kv := range kvs {
-		sidText, pText, _ := strings.Cut(kv.Key, "/")
-		sid, err1 := strconv.ParseUint(sidText, 10, 32)
-		p, err2 := strconv.Atoi(pText)
-		st, ok := j.Stages[uint32(sid)]
-		if err1 != nil || err2 != nil || !ok || p < 0 || p >= len(st.Tasks) {
-			continue
-		}
-		var tr cluster.TaskRecord
-		ex, ok2 := &kapotv1.ExecutorMetadata{}, &kapotv1.SuccessfulTask{}
-		if json.Unmarshal(kv.Value, &tr) != nil || proto.Unmarshal(tr.Executor, ex) != nil || proto.Unmarshal(tr.Success, ok2) != nil || ex.GetId() == "" {
-			continue
-		}
-		t := st.Tasks[p]
-		t.Phase, t.Executor, t.Outputs, t.Metrics, t.Written, t.Took = cluster.TaskDone, ex, ok2.GetPartitions(), ok2.GetOperatorMetrics(), ok2.GetWrittenFiles(), time.Duration(tr.TookMs)*time.Millisecond
+		j.RestoreTask(kv.Key, kv.Value) // a record that does not fit: the task runs again
 	}
 	if finished && !j.Stages[j.Final].Complete() {
 		// Its result was not all recorded: the result partitions missing

@@ -2,6 +2,9 @@ package cluster
 
 import (
 	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -99,4 +102,30 @@ func (s *State) persistTask(j *Job, sid uint32, p int, t *Task) {
 		return
 	}
 	s.emit(PersistTask{Job: j.ID, Stage: sid, Partition: p, Record: b})
+}
+
+// TaskKey is the key of the record of task p of stage sid (in its job's
+// bucket).
+func TaskKey(sid uint32, p int) string { return fmt.Sprintf("%d/%d", sid, p) }
+
+// RestoreTask marks done the task a completed task's record names (key as
+// TaskKey, record an encoded TaskRecord), with the executor that holds
+// its output; false when the record does not fit j.
+func (j *Job) RestoreTask(key string, record []byte) bool {
+	sidText, pText, _ := strings.Cut(key, "/")
+	sid, err1 := strconv.ParseUint(sidText, 10, 32)
+	p, err2 := strconv.Atoi(pText)
+	st, ok := j.Stages[uint32(sid)]
+	if err1 != nil || err2 != nil || !ok || p < 0 || p >= len(st.Tasks) {
+		return false
+	}
+	var tr TaskRecord
+	ex, done := &kapotv1.ExecutorMetadata{}, &kapotv1.SuccessfulTask{}
+	if json.Unmarshal(record, &tr) != nil || proto.Unmarshal(tr.Executor, ex) != nil || proto.Unmarshal(tr.Success, done) != nil || ex.GetId() == "" {
+		return false
+	}
+	t := st.Tasks[p]
+	t.Phase, t.Executor, t.Outputs, t.Metrics, t.Written, t.Took = TaskDone, ex, done.GetPartitions(), done.GetOperatorMetrics(), done.GetWrittenFiles(),
+		time.Duration(tr.TookMs)*time.Millisecond
+	return true
 }
