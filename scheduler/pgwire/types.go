@@ -304,7 +304,11 @@ func appendBinary(buf []byte, arr arrow.Array, i int) ([]byte, error) {
 	case *array.Float64:
 		return binary.BigEndian.AppendUint64(buf, math.Float64bits(a.Value(i))), nil
 	case *array.Decimal128:
-		return appendNumeric(buf, a.Value(i).BigInt(), a.DataType().(*arrow.Decimal128Type).Scale)
+		v, scale := a.Value(i), a.DataType().(*arrow.Decimal128Type).Scale
+		if v.FitsInPrecision(18) {
+			return appendSmallNumeric(buf, v.LowBits(), v.Sign() < 0, scale), nil
+		}
+		return appendNumeric(buf, v.BigInt(), scale)
 	case *array.String:
 		return append(buf, a.Value(i)...), nil
 	case *array.LargeString:
@@ -325,6 +329,48 @@ func appendBinary(buf []byte, arr arrow.Array, i int) ([]byte, error) {
 		return binary.BigEndian.AppendUint32(buf, uint32(v.Months)), nil
 	}
 	return nil, fmt.Errorf("%w: binary format of %s", errNotSupported, arr.DataType())
+}
+
+// appendSmallNumeric appends a numeric of at most 18 digits (unscaled,
+// in two's complement when negative, at scale) without big.Int: a
+// numeric's binary form is base-10000 digits aligned on the decimal
+// point, with the weight of the first, the sign and the display scale.
+func appendSmallNumeric(buf []byte, unscaled uint64, negative bool, scale int32) []byte {
+	v := unscaled
+	if negative {
+		v = -v
+	}
+	pad := (4 - scale%4) % 4
+	for range pad {
+		v *= 10 // at most 18 + 3 digits: fits in a uint64
+	}
+	var groups [6]uint16 // least significant first
+	n := 0
+	for ; v > 0; v /= 10000 {
+		groups[n] = uint16(v % 10000)
+		n++
+	}
+	fracGroups := int((scale + pad) / 4)
+	weight := n - fracGroups - 1
+	lo := 0 // trailing zero groups are left out
+	for lo < n && groups[lo] == 0 {
+		lo++
+	}
+	sign := uint16(0)
+	if negative && n > 0 {
+		sign = 0x4000
+	}
+	if n == 0 {
+		weight = 0
+	}
+	buf = binary.BigEndian.AppendUint16(buf, uint16(n-lo))
+	buf = binary.BigEndian.AppendUint16(buf, uint16(int16(weight)))
+	buf = binary.BigEndian.AppendUint16(buf, sign)
+	buf = binary.BigEndian.AppendUint16(buf, uint16(scale))
+	for k := n - 1; k >= lo; k-- {
+		buf = binary.BigEndian.AppendUint16(buf, groups[k])
+	}
+	return buf
 }
 
 // appendNumeric appends unscaled/10^scale as a binary numeric.

@@ -84,6 +84,29 @@ func TestValues(t *testing.T) {
 			t.Errorf("%s: binary reads back as %q %v, want %q", c.arr.DataType(), back, err, c.want)
 		}
 	}
+	// Small numerics take the fast path; pgx reads each back.
+	for _, c := range []struct {
+		v     int64
+		scale int32
+		want  string
+	}{{0, 0, "0"}, {1, 2, "0.01"}, {-12345, 2, "-123.45"}, {123456789, 1, "12345678.9"}, {10000, 0, "10000"},
+		{-999999999999999999, 4, "-99999999999999.9999"}, {5, 0, "5"}, {100000000, 8, "1.00000000"}, {-7, 5, "-0.00007"}} {
+		b := appendSmallNumeric(nil, uint64(c.v), c.v < 0, c.scale)
+		typ, _ := m.TypeForOID(oidNumeric)
+		v, err := typ.Codec.DecodeValue(m, oidNumeric, pgtype.BinaryFormatCode, b)
+		if err != nil {
+			t.Errorf("%d scale %d: %v", c.v, c.scale, err)
+			continue
+		}
+		got, _ := m.Encode(oidNumeric, pgtype.TextFormatCode, v, nil)
+		if string(got) != c.want {
+			t.Errorf("%d scale %d reads back as %s, want %s", c.v, c.scale, got, c.want)
+		}
+		lit, err := numericLiteral(b)
+		if err != nil || lit != "("+c.want+")" {
+			t.Errorf("%d scale %d as a parameter: %s %v", c.v, c.scale, lit, err)
+		}
+	}
 	if got := typeOf(dec); got.typmod != (15<<16|2)+4 {
 		t.Errorf("numeric(15,2) typmod %d", got.typmod)
 	}
