@@ -14,6 +14,7 @@ import (
 	"github.com/kapot-go/kapot/engine/agg"
 	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/engine/expr"
+	"github.com/kapot-go/kapot/engine/operator"
 	"github.com/kapot-go/kapot/engine/rowkey"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -241,7 +242,7 @@ func (s aggSpec) eval(ctx context.Context, mem memory.Allocator, b arrow.RecordB
 		return arg, nil
 	}
 	cols := []arrow.Array{arg}
-	defer func() { releaseAll(cols) }()
+	defer func() { operator.ReleaseAll(cols) }()
 	for _, e := range append([]expr.Expr{s.arg2}, s.orderBy...) {
 		if e == nil {
 			continue

@@ -11,62 +11,15 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/engine/expr"
+	"github.com/kapot-go/kapot/engine/internal/optest"
 	"github.com/kapot-go/kapot/engine/internal/wiretest"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
-// memPlan is a one-partition source of prebuilt batches for benchmarks.
-type memPlan struct {
-	schema  *arrow.Schema
-	batches []arrow.RecordBatch
-}
-
-func (m *memPlan) Schema() *arrow.Schema     { return m.schema }
-func (m *memPlan) OutputPartitions() int     { return 1 }
-func (m *memPlan) Children() []ExecutionPlan { return nil }
-func (m *memPlan) String() string            { return "Mem" }
-func (m *memPlan) Execute(context.Context, int, *TaskContext) (Operator, error) {
-	return &memOp{m: m}, nil
-}
-
-type memOp struct {
-	m *memPlan
-	i int
-}
-
-func (o *memOp) Schema() *arrow.Schema { return o.m.schema }
-func (o *memOp) Close() error          { return nil }
-func (o *memOp) Next(context.Context) (arrow.RecordBatch, error) {
-	if o.i >= len(o.m.batches) {
-		return nil, io.EOF
-	}
-	b := o.m.batches[o.i]
-	o.i++
-	b.Retain()
-	return b, nil
-}
-
-func (m *memPlan) rows() int64 {
-	var n int64
-	for _, b := range m.batches {
-		n += b.NumRows()
-	}
-	return n
-}
-
-func (m *memPlan) bytes() int64 {
-	var n int64
-	for _, b := range m.batches {
-		n += alloc.BatchBytes(b)
-	}
-	return n
-}
-
 // benchTable builds rows rows of (k int64 in [0,keys), v int64, s utf8) in
 // batches of 8192.
-func benchTable(rows, keys int) *memPlan {
+func benchTable(rows, keys int) *optest.Source {
 	mem := memory.NewGoAllocator()
 	schema := arrow.NewSchema([]arrow.Field{
 		{Name: "k", Type: arrow.PrimitiveTypes.Int64},
@@ -74,7 +27,7 @@ func benchTable(rows, keys int) *memPlan {
 		{Name: "s", Type: arrow.BinaryTypes.String},
 	}, nil)
 	rng := rand.New(rand.NewPCG(7, 8))
-	m := &memPlan{schema: schema}
+	m := optest.NewSource(schema)
 	for done := 0; done < rows; done += DefaultBatchSize {
 		n := min(DefaultBatchSize, rows-done)
 		b := array.NewRecordBuilder(mem, schema)
@@ -83,7 +36,7 @@ func benchTable(rows, keys int) *memPlan {
 			b.Field(1).(*array.Int64Builder).Append(rng.Int64N(1_000_000))
 			b.Field(2).(*array.StringBuilder).Append(fmt.Sprintf("str%05d", rng.IntN(50000)))
 		}
-		m.batches = append(m.batches, b.NewRecordBatch())
+		m.Batches = append(m.Batches, b.NewRecordBatch())
 		b.Release()
 	}
 	return m
@@ -132,33 +85,33 @@ func bindBench(b *testing.B, e *kapotv1.PhysicalExprNode, s *arrow.Schema) expr.
 
 func BenchmarkFilter(b *testing.B) {
 	src := benchTable(benchRows, 10000)
-	f, err := NewFilter(src, bindBench(b, wiretest.Bin(wiretest.Col("v"), kapotv1.BinaryOp_BINARY_OP_LT, wiretest.I64(500_000)), src.schema))
+	f, err := NewFilter(src, bindBench(b, wiretest.Bin(wiretest.Col("v"), kapotv1.BinaryOp_BINARY_OP_LT, wiretest.I64(500_000)), src.Schema()))
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(src.bytes())
+	b.SetBytes(src.Bytes())
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		drain(b, f, benchTC())
 	}
-	reportRows(b, src.rows())
+	reportRows(b, src.Rows())
 }
 
 func BenchmarkProjection(b *testing.B) {
 	src := benchTable(benchRows, 10000)
 	p, err := NewProjection(src, []expr.Expr{
-		bindBench(b, wiretest.Bin(wiretest.Bin(wiretest.Col("v"), kapotv1.BinaryOp_BINARY_OP_MUL, wiretest.I64(2)), kapotv1.BinaryOp_BINARY_OP_ADD, wiretest.Col("k")), src.schema),
-		bindBench(b, wiretest.Col("s"), src.schema),
+		bindBench(b, wiretest.Bin(wiretest.Bin(wiretest.Col("v"), kapotv1.BinaryOp_BINARY_OP_MUL, wiretest.I64(2)), kapotv1.BinaryOp_BINARY_OP_ADD, wiretest.Col("k")), src.Schema()),
+		bindBench(b, wiretest.Col("s"), src.Schema()),
 	}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(src.bytes())
+	b.SetBytes(src.Bytes())
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		drain(b, p, benchTC())
 	}
-	reportRows(b, src.rows())
+	reportRows(b, src.Rows())
 }
 
 func BenchmarkHashAggregate(b *testing.B) {
@@ -174,12 +127,12 @@ func BenchmarkHashAggregate(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.SetBytes(src.bytes())
+			b.SetBytes(src.Bytes())
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				drain(b, agg, benchTC())
 			}
-			reportRows(b, src.rows())
+			reportRows(b, src.Rows())
 		})
 	}
 }
@@ -195,12 +148,12 @@ func BenchmarkHashAggregateTwoKeys(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(src.bytes())
+	b.SetBytes(src.Bytes())
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		drain(b, agg, benchTC())
 	}
-	reportRows(b, src.rows())
+	reportRows(b, src.Rows())
 }
 
 func BenchmarkHashJoin(b *testing.B) {
@@ -212,28 +165,28 @@ func BenchmarkHashJoin(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(probe.bytes())
+	b.SetBytes(probe.Bytes())
 	b.ResetTimer()
 	var out int64
 	for i := 0; i < b.N; i++ {
 		out = drain(b, j, benchTC())
 	}
-	reportRows(b, probe.rows())
+	reportRows(b, probe.Rows())
 	b.ReportMetric(float64(out), "out-rows")
 }
 
 func BenchmarkSort(b *testing.B) {
 	src := benchTable(benchRows, 10000)
-	s, err := NewSort(src, []expr.SortKey{{Expr: bindBench(b, wiretest.Col("v"), src.schema)}}, -1)
+	s, err := NewSort(src, []expr.SortKey{{Expr: bindBench(b, wiretest.Col("v"), src.Schema())}}, -1)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(src.bytes())
+	b.SetBytes(src.Bytes())
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		drain(b, s, benchTC())
 	}
-	reportRows(b, src.rows())
+	reportRows(b, src.Rows())
 }
 
 func BenchmarkShuffleWrite(b *testing.B) {
@@ -241,13 +194,13 @@ func BenchmarkShuffleWrite(b *testing.B) {
 		b.Run(comp, func(b *testing.B) {
 			src := benchTable(benchRows, 10000)
 			p, err := newPartitioning(&kapotv1.Partitioning{Scheme: &kapotv1.Partitioning_Hash{Hash: &kapotv1.HashPartitioning{
-				Exprs: []*kapotv1.PhysicalExprNode{wiretest.Col("k")}, PartitionCount: 16}}}, src.schema)
+				Exprs: []*kapotv1.PhysicalExprNode{wiretest.Col("k")}, PartitionCount: 16}}}, src.Schema())
 			if err != nil {
 				b.Fatal(err)
 			}
 			w := &ShuffleWriter{JobID: "bench", StageID: 1, input: src, part: p}
 			dir := b.TempDir()
-			b.SetBytes(src.bytes())
+			b.SetBytes(src.Bytes())
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				tc := benchTC()
@@ -257,7 +210,7 @@ func BenchmarkShuffleWrite(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			reportRows(b, src.rows())
+			reportRows(b, src.Rows())
 		})
 	}
 }

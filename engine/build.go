@@ -8,6 +8,7 @@ import (
 
 	"github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/engine/operator"
+	"github.com/kapot-go/kapot/engine/window"
 	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/wire"
@@ -157,7 +158,7 @@ func (b *planBuilder) node(n *kapotv1.PhysicalPlanNode, depth, id int) (Executio
 	case *kapotv1.PhysicalPlanNode_Writer:
 		return over(x.Writer.GetInput(), func(in ExecutionPlan) (ExecutionPlan, error) { return newWriter(in, x.Writer, b.opts) })
 	case *kapotv1.PhysicalPlanNode_Window:
-		return over(x.Window.GetInput(), func(in ExecutionPlan) (ExecutionPlan, error) { return newWindow(in, x.Window) })
+		return over(x.Window.GetInput(), func(in ExecutionPlan) (ExecutionPlan, error) { return window.New(in, x.Window) })
 	case *kapotv1.PhysicalPlanNode_Union:
 		var inputs []ExecutionPlan
 		for _, c := range x.Union.GetInputs() {

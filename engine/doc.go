@@ -12,13 +12,13 @@
 // global.
 //
 // The operators live here, one per file grouped by family (scans: scan,
-// parquet*, csv, ipc; joins: join, hash_join*, nested_loop_join; aggregation:
-// aggregate*; windows: window*; sorts and spills: sort, merge,
-// spill; exchanges: repartition, shuffle_*), over packages that know
-// nothing of operators:
+// parquet*, csv, ipc; joins: join, hash_join*, nested_loop_join;
+// aggregation: aggregate*; sorts and spills: sort, merge, spill; exchanges:
+// repartition, shuffle_*), or in a package of their own where the family
+// stands alone (window: the window operator). Both build on operator, the
+// operator contract (Operator, ExecutionPlan, TaskContext, Metrics), whose
+// names engine's own alias. Below them, packages that know no operator:
 //
-//   - operator: the operator contract (Operator, ExecutionPlan,
-//     TaskContext, Metrics), which engine's own names alias;
 //   - agg: the aggregate function library (accumulators);
 //   - expr: scalar expressions, the function library, sort keys and the
 //     analyses of a predicate;

@@ -10,6 +10,7 @@ import (
 	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/engine"
 	"github.com/kapot-go/kapot/engine/agg"
+	"github.com/kapot-go/kapot/engine/window"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -348,7 +349,7 @@ func (b *binder) bindWindow(fc *pg.FuncCall, sc *scope, ag *aggBinder) (*expr, e
 			return nil, errAt(fc.GetLocation(), engine.ErrInvalidPlan, "%s takes one argument", name)
 		}
 		call.frame = frame
-		if err := engine.WindowAggregate(fn, in, framedCall(len(spec.order) > 0, frame)); err != nil {
+		if err := window.CheckAggregate(fn, in, framedCall(len(spec.order) > 0, frame)); err != nil {
 			return nil, notSupported(fc.GetLocation(), name+" over a window with ORDER BY or a frame")
 		}
 		t, err := agg.ResultType(fn, in, false)

@@ -44,3 +44,10 @@ func ConcatBatchesMem(mem memory.Allocator, schema *arrow.Schema, batches []arro
 	}
 	return out, nil
 }
+
+// ReleaseAll releases every array of as.
+func ReleaseAll(as []arrow.Array) {
+	for _, a := range as {
+		a.Release()
+	}
+}

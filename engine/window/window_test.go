@@ -1,4 +1,4 @@
-package engine
+package window
 
 import (
 	"context"
@@ -11,7 +11,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/engine/internal/optest"
 	"github.com/kapot-go/kapot/engine/internal/wiretest"
+	"github.com/kapot-go/kapot/engine/operator"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -73,18 +75,18 @@ func TestWindowStreamsPartitions(t *testing.T) {
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
 			schema := arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}, {Name: "v", Type: arrow.PrimitiveTypes.Int64}}, nil)
-			src := &memPlan{schema: schema}
+			src := optest.NewSource(schema)
 			for done := 0; done < tc.rows; done += 1000 {
 				b := array.NewRecordBuilder(mem, schema)
 				for i := done; i < min(done+1000, tc.rows); i++ {
 					b.Field(0).(*array.Int64Builder).Append(int64(i / tc.perPart))
 					b.Field(1).(*array.Int64Builder).Append(int64(i % 5))
 				}
-				src.batches = append(src.batches, b.NewRecordBatch())
+				src.Batches = append(src.Batches, b.NewRecordBatch())
 				b.Release()
 			}
 			defer func() {
-				for _, b := range src.batches {
+				for _, b := range src.Batches {
 					b.Release()
 				}
 			}()
@@ -99,7 +101,7 @@ func TestWindowStreamsPartitions(t *testing.T) {
 			running.Frame = &kapotv1.WindowFrame{Units: kapotv1.WindowFrameUnits_WINDOW_FRAME_UNITS_ROWS,
 				Start: &kapotv1.WindowFrameBound{Kind: kapotv1.WindowFrameBoundKind_WINDOW_FRAME_BOUND_KIND_UNBOUNDED_PRECEDING},
 				End:   &kapotv1.WindowFrameBound{Kind: kapotv1.WindowFrameBoundKind_WINDOW_FRAME_BOUND_KIND_CURRENT_ROW}}
-			w, err := newWindow(src, &kapotv1.WindowNode{
+			w, err := New(src, &kapotv1.WindowNode{
 				PartitionBy: []*kapotv1.PhysicalExprNode{wiretest.Col("k")},
 				Functions: []*kapotv1.WindowFunctionNode{
 					{Fn: kapotv1.WindowFunction_WINDOW_FUNCTION_ROW_NUMBER, Name: "rn"},
@@ -110,7 +112,7 @@ func TestWindowStreamsPartitions(t *testing.T) {
 				t.Fatal(err)
 			}
 			ctx := context.Background()
-			op, err := w.Execute(ctx, 0, &TaskContext{Mem: mem, BatchSize: 4096, Properties: map[string]string{}})
+			op, err := w.Execute(ctx, 0, &operator.TaskContext{Mem: mem, BatchSize: 4096, Properties: map[string]string{}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package engine
+package window
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 
 	"github.com/kapot-go/kapot/engine/rowkey"
+	"github.com/kapot-go/kapot/errs"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -180,7 +181,7 @@ func (r *running) appendTo(b array.Builder) error {
 	case *array.Decimal128Builder:
 		bb.Append(r.dsum)
 	default:
-		return fmt.Errorf("running sum into %s: %w", b.Type(), ErrNotSupported)
+		return fmt.Errorf("running sum into %s: %w", b.Type(), errs.ErrNotSupported)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package engine
+package window
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/engine/operator"
 	"github.com/kapot-go/kapot/engine/rowkey"
+	"github.com/kapot-go/kapot/errs"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -25,7 +26,7 @@ import (
 // function's column over the window partitions and peer groups, and
 // returns the input's columns followed by one column per function.
 type Window struct {
-	input   ExecutionPlan
+	input   operator.ExecutionPlan
 	partBy  []expr.Expr
 	orderBy []expr.SortKey
 	fns     []windowFunc
@@ -42,9 +43,10 @@ type windowFunc struct {
 	typ    arrow.DataType
 }
 
-var _ ExecutionPlan = (*Window)(nil)
+var _ operator.ExecutionPlan = (*Window)(nil)
 
-func newWindow(input ExecutionPlan, n *kapotv1.WindowNode) (*Window, error) {
+// New builds the window node n over input.
+func New(input operator.ExecutionPlan, n *kapotv1.WindowNode) (*Window, error) {
 	in := input.Schema()
 	w := &Window{input: input}
 	for i, p := range n.GetPartitionBy() {
@@ -87,7 +89,7 @@ func newWindow(input ExecutionPlan, n *kapotv1.WindowNode) (*Window, error) {
 		fields = append(fields, arrow.Field{Name: f.GetName(), Type: wf.typ, Nullable: true})
 	}
 	if len(w.fns) == 0 {
-		return nil, fmt.Errorf("window without functions: %w", ErrInvalidPlan)
+		return nil, fmt.Errorf("window without functions: %w", errs.ErrInvalidPlan)
 	}
 	w.schema = arrow.NewSchema(fields, nil)
 	return w, nil
@@ -97,7 +99,7 @@ func newWindow(input ExecutionPlan, n *kapotv1.WindowNode) (*Window, error) {
 func (wf *windowFunc) resolve(f *kapotv1.WindowFunctionNode, ordered bool) error {
 	needArg := func() error {
 		if wf.arg == nil {
-			return fmt.Errorf("needs an argument: %w", ErrInvalidPlan)
+			return fmt.Errorf("needs an argument: %w", errs.ErrInvalidPlan)
 		}
 		return nil
 	}
@@ -108,7 +110,7 @@ func (wf *windowFunc) resolve(f *kapotv1.WindowFunctionNode, ordered bool) error
 		wf.typ = arrow.PrimitiveTypes.Float64
 	case kapotv1.WindowFunction_WINDOW_FUNCTION_NTILE:
 		if wf.offset < 1 {
-			return fmt.Errorf("ntile needs a positive number of buckets, not %d: %w", wf.offset, ErrInvalidPlan)
+			return fmt.Errorf("ntile needs a positive number of buckets, not %d: %w", wf.offset, errs.ErrInvalidPlan)
 		}
 		wf.typ = arrow.PrimitiveTypes.Int64
 	case kapotv1.WindowFunction_WINDOW_FUNCTION_LAG, kapotv1.WindowFunction_WINDOW_FUNCTION_LEAD:
@@ -116,7 +118,7 @@ func (wf *windowFunc) resolve(f *kapotv1.WindowFunctionNode, ordered bool) error
 			return err
 		}
 		if wf.offset < 0 {
-			return fmt.Errorf("offset %d is negative: %w", wf.offset, ErrInvalidPlan)
+			return fmt.Errorf("offset %d is negative: %w", wf.offset, errs.ErrInvalidPlan)
 		}
 		wf.typ = wf.arg.DataType()
 		if d := f.GetDefaultValue(); d != nil {
@@ -126,7 +128,7 @@ func (wf *windowFunc) resolve(f *kapotv1.WindowFunctionNode, ordered bool) error
 			}
 			if s.IsValid() {
 				if s, err = s.CastTo(wf.typ); err != nil {
-					return fmt.Errorf("default value: %v: %w", err, ErrInvalidPlan)
+					return fmt.Errorf("default value: %v: %w", err, errs.ErrInvalidPlan)
 				}
 				wf.def = s
 			}
@@ -137,7 +139,7 @@ func (wf *windowFunc) resolve(f *kapotv1.WindowFunctionNode, ordered bool) error
 			return err
 		}
 		if wf.fn == kapotv1.WindowFunction_WINDOW_FUNCTION_NTH_VALUE && wf.offset < 1 {
-			return fmt.Errorf("nth_value needs a positive row number, not %d: %w", wf.offset, ErrInvalidPlan)
+			return fmt.Errorf("nth_value needs a positive row number, not %d: %w", wf.offset, errs.ErrInvalidPlan)
 		}
 		wf.typ = wf.arg.DataType()
 	case kapotv1.WindowFunction_WINDOW_FUNCTION_AGGREGATE:
@@ -149,22 +151,22 @@ func (wf *windowFunc) resolve(f *kapotv1.WindowFunctionNode, ordered bool) error
 		if err != nil {
 			return err
 		}
-		if err := WindowAggregate(wf.agg, in, framed(ordered, wf.frame)); err != nil {
+		if err := CheckAggregate(wf.agg, in, framed(ordered, wf.frame)); err != nil {
 			return err
 		}
 		wf.typ = t
 	default:
-		return fmt.Errorf("window function %v: %w", wf.fn, ErrNotSupported)
+		return fmt.Errorf("window function %v: %w", wf.fn, errs.ErrNotSupported)
 	}
 	return nil
 }
 
-// WindowAggregate reports whether aggregate fn over values of type in
+// CheckAggregate reports whether aggregate fn over values of type in
 // runs as a window function (framed: over frames other than the whole
 // partition).
-func WindowAggregate(fn kapotv1.AggregateFunction, in arrow.DataType, framed bool) error {
+func CheckAggregate(fn kapotv1.AggregateFunction, in arrow.DataType, framed bool) error {
 	if framed && !runningAggregate(fn, in) {
-		return fmt.Errorf("%s over %s in a window with ORDER BY or a frame: %w", strings.ToLower(strings.TrimPrefix(fn.String(), "AGGREGATE_FUNCTION_")), in, ErrNotSupported)
+		return fmt.Errorf("%s over %s in a window with ORDER BY or a frame: %w", strings.ToLower(strings.TrimPrefix(fn.String(), "AGGREGATE_FUNCTION_")), in, errs.ErrNotSupported)
 	}
 	return nil
 }
@@ -190,14 +192,14 @@ func runningAggregate(fn kapotv1.AggregateFunction, in arrow.DataType) bool {
 	return false
 }
 
-func (w *Window) Schema() *arrow.Schema     { return w.schema }
-func (w *Window) OutputPartitions() int     { return w.input.OutputPartitions() }
-func (w *Window) Children() []ExecutionPlan { return []ExecutionPlan{w.input} }
+func (w *Window) Schema() *arrow.Schema              { return w.schema }
+func (w *Window) OutputPartitions() int              { return w.input.OutputPartitions() }
+func (w *Window) Children() []operator.ExecutionPlan { return []operator.ExecutionPlan{w.input} }
 func (w *Window) String() string {
 	return fmt.Sprintf("Window(partition=%d keys, order=%d keys, %d functions)", len(w.partBy), len(w.orderBy), len(w.fns))
 }
 
-func (w *Window) Execute(ctx context.Context, p int, tc *TaskContext) (Operator, error) {
+func (w *Window) Execute(ctx context.Context, p int, tc *operator.TaskContext) (operator.Operator, error) {
 	if err := operator.CheckPartition(w, p); err != nil {
 		return nil, err
 	}
@@ -216,8 +218,8 @@ func (w *Window) Execute(ctx context.Context, p int, tc *TaskContext) (Operator,
 // input (without PARTITION BY the input is one partition, held whole).
 type windowOp struct {
 	w       *Window
-	in      Operator
-	tc      *TaskContext
+	in      operator.Operator
+	tc      *operator.TaskContext
 	pending []arrow.RecordBatch // input not computed yet (ours to release)
 	rows    int64               // rows in pending
 	chunk   int64               // rows to gather before computing
@@ -234,7 +236,7 @@ func (o *windowOp) Schema() *arrow.Schema { return o.w.schema }
 func (o *windowOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
 	size := int64(o.tc.BatchSize)
 	if size <= 0 {
-		size = DefaultBatchSize
+		size = operator.DefaultBatchSize
 	}
 	if o.chunk == 0 {
 		o.chunk = max(windowChunkRows, size)
@@ -328,7 +330,7 @@ func (o *windowOp) lastPartitionStart(ctx context.Context, rec arrow.RecordBatch
 		return 0, nil
 	}
 	var parts []arrow.Array
-	defer func() { releaseAll(parts) }()
+	defer func() { operator.ReleaseAll(parts) }()
 	for _, e := range o.w.partBy {
 		a, err := e.Eval(ctx, o.tc.Mem, rec)
 		if err != nil {
@@ -362,14 +364,14 @@ func (o *windowOp) Close() error {
 
 // compute computes the functions over rec (whole window partitions,
 // sorted) and returns rec's columns followed by theirs.
-func (w *Window) compute(ctx context.Context, tc *TaskContext, rec arrow.RecordBatch) (arrow.RecordBatch, error) {
+func (w *Window) compute(ctx context.Context, tc *operator.TaskContext, rec arrow.RecordBatch) (arrow.RecordBatch, error) {
 	mem := tc.Mem
 	eval := func(es []expr.Expr) ([]arrow.Array, error) {
 		out := make([]arrow.Array, 0, len(es))
 		for _, e := range es {
 			a, err := e.Eval(ctx, mem, rec)
 			if err != nil {
-				releaseAll(out)
+				operator.ReleaseAll(out)
 				return nil, err
 			}
 			out = append(out, a)
@@ -380,7 +382,7 @@ func (w *Window) compute(ctx context.Context, tc *TaskContext, rec arrow.RecordB
 	if err != nil {
 		return nil, err
 	}
-	defer releaseAll(parts)
+	defer operator.ReleaseAll(parts)
 	orderExprs := make([]expr.Expr, len(w.orderBy))
 	for i, k := range w.orderBy {
 		orderExprs[i] = k.Expr
@@ -389,7 +391,7 @@ func (w *Window) compute(ctx context.Context, tc *TaskContext, rec arrow.RecordB
 	if err != nil {
 		return nil, err
 	}
-	defer releaseAll(orders)
+	defer operator.ReleaseAll(orders)
 	n := int(rec.NumRows())
 	newPart, err := boundaries(parts, n, nil)
 	if err != nil {
@@ -402,7 +404,7 @@ func (w *Window) compute(ctx context.Context, tc *TaskContext, rec arrow.RecordB
 	fr := frames(newPart, newPeer, len(w.orderBy) > 0)
 	cols := append([]arrow.Array{}, rec.Columns()...)
 	var made []arrow.Array
-	defer func() { releaseAll(made) }()
+	defer func() { operator.ReleaseAll(made) }()
 	for _, wf := range w.fns {
 		var arg arrow.Array
 		if wf.arg != nil {
@@ -426,12 +428,6 @@ func (w *Window) compute(ctx context.Context, tc *TaskContext, rec arrow.RecordB
 		cols = append(cols, col)
 	}
 	return array.NewRecordBatch(w.schema, cols, int64(n)), nil
-}
-
-func releaseAll(as []arrow.Array) {
-	for _, a := range as {
-		a.Release()
-	}
 }
 
 // boundaries marks the rows where the key columns change (row 0 always);

@@ -1,4 +1,4 @@
-package engine
+package window
 
 import (
 	"fmt"
@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/scalar"
 
 	"github.com/kapot-go/kapot/engine/expr"
+	"github.com/kapot-go/kapot/errs"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -50,7 +51,7 @@ func newWindowFrame(p *kapotv1.WindowFrame, orderKeys []arrow.DataType) (*window
 	switch fr.units {
 	case kapotv1.WindowFrameUnits_WINDOW_FRAME_UNITS_ROWS, kapotv1.WindowFrameUnits_WINDOW_FRAME_UNITS_RANGE, kapotv1.WindowFrameUnits_WINDOW_FRAME_UNITS_GROUPS:
 	default:
-		return nil, fmt.Errorf("window frame units %v: %w", fr.units, ErrInvalidPlan)
+		return nil, fmt.Errorf("window frame units %v: %w", fr.units, errs.ErrInvalidPlan)
 	}
 	var err error
 	if fr.start, err = fr.bound(p.GetStart(), orderKeys); err != nil {
@@ -60,10 +61,10 @@ func newWindowFrame(p *kapotv1.WindowFrame, orderKeys []arrow.DataType) (*window
 		return nil, fmt.Errorf("frame end: %w", err)
 	}
 	if fr.start.kind == boundUnboundedFollowing || fr.end.kind == boundUnboundedPreceding {
-		return nil, fmt.Errorf("frame from %v to %v: %w", fr.start.kind, fr.end.kind, ErrInvalidPlan)
+		return nil, fmt.Errorf("frame from %v to %v: %w", fr.start.kind, fr.end.kind, errs.ErrInvalidPlan)
 	}
 	if rank(fr.start.kind) > rank(fr.end.kind) {
-		return nil, fmt.Errorf("frame starting %v cannot end %v: %w", fr.start.kind, fr.end.kind, ErrInvalidPlan)
+		return nil, fmt.Errorf("frame starting %v cannot end %v: %w", fr.start.kind, fr.end.kind, errs.ErrInvalidPlan)
 	}
 	return fr, nil
 }
@@ -78,38 +79,38 @@ func (fr *windowFrame) bound(p *kapotv1.WindowFrameBound, orderKeys []arrow.Data
 		return b, nil
 	case boundPreceding, boundFollowing:
 	default:
-		return b, fmt.Errorf("bound kind %v: %w", b.kind, ErrInvalidPlan)
+		return b, fmt.Errorf("bound kind %v: %w", b.kind, errs.ErrInvalidPlan)
 	}
 	s, err := expr.ScalarFromProto(p.GetOffset())
 	if err != nil {
 		return b, err
 	}
 	if !s.IsValid() {
-		return b, fmt.Errorf("frame offset must not be NULL: %w", ErrInvalidPlan)
+		return b, fmt.Errorf("frame offset must not be NULL: %w", errs.ErrInvalidPlan)
 	}
 	if fr.units != kapotv1.WindowFrameUnits_WINDOW_FRAME_UNITS_RANGE {
 		v, ok := s.(*scalar.Int64)
 		if !ok || v.Value < 0 {
-			return b, fmt.Errorf("ROWS and GROUPS offsets are non-negative integers, not %s: %w", s, ErrInvalidPlan)
+			return b, fmt.Errorf("ROWS and GROUPS offsets are non-negative integers, not %s: %w", s, errs.ErrInvalidPlan)
 		}
 		b.n = v.Value
 		return b, nil
 	}
 	if len(orderKeys) != 1 {
-		return b, fmt.Errorf("RANGE with an offset needs exactly one ORDER BY key, not %d: %w", len(orderKeys), ErrInvalidPlan)
+		return b, fmt.Errorf("RANGE with an offset needs exactly one ORDER BY key, not %d: %w", len(orderKeys), errs.ErrInvalidPlan)
 	}
 	key := orderKeys[0]
 	switch {
 	case arrow.IsInteger(key.ID()):
 		f, ok := scalarNumber(s)
 		if !ok || f != math.Trunc(f) || math.Abs(f) > 1<<62 {
-			return b, fmt.Errorf("RANGE offset %s over %s must be an integer: %w", s, key, ErrInvalidPlan)
+			return b, fmt.Errorf("RANGE offset %s over %s must be an integer: %w", s, key, errs.ErrInvalidPlan)
 		}
 		b.n = int64(f)
 	case arrow.IsFloating(key.ID()):
 		f, ok := scalarNumber(s)
 		if !ok {
-			return b, fmt.Errorf("RANGE offset %s over %s is not a number: %w", s, key, ErrInvalidPlan)
+			return b, fmt.Errorf("RANGE offset %s over %s is not a number: %w", s, key, errs.ErrInvalidPlan)
 		}
 		b.f = f
 		b.n = int64(b.f)
@@ -122,30 +123,30 @@ func (fr *windowFrame) bound(p *kapotv1.WindowFrameBound, orderKeys []arrow.Data
 		if v, ok := s.(*scalar.Decimal128); ok {
 			r, err := v.Value.Rescale(v.Type.(*arrow.Decimal128Type).Scale, scale)
 			if err != nil {
-				return b, fmt.Errorf("RANGE offset %s over %s: %v: %w", s, key, err, ErrInvalidPlan)
+				return b, fmt.Errorf("RANGE offset %s over %s: %v: %w", s, key, err, errs.ErrInvalidPlan)
 			}
 			d = r
 		} else {
 			c, err := s.CastTo(arrow.PrimitiveTypes.Float64)
 			if err != nil {
-				return b, fmt.Errorf("RANGE offset %s over %s: %v: %w", s, key, err, ErrInvalidPlan)
+				return b, fmt.Errorf("RANGE offset %s over %s: %v: %w", s, key, err, errs.ErrInvalidPlan)
 			}
 			if d, err = decimal128.FromFloat64(c.(*scalar.Float64).Value, 38, scale); err != nil {
-				return b, fmt.Errorf("RANGE offset %s over %s: %v: %w", s, key, err, ErrInvalidPlan)
+				return b, fmt.Errorf("RANGE offset %s over %s: %v: %w", s, key, err, errs.ErrInvalidPlan)
 			}
 		}
 		if !d.FitsInPrecision(18) {
-			return b, fmt.Errorf("RANGE offset %s too large: %w", s, ErrInvalidPlan)
+			return b, fmt.Errorf("RANGE offset %s too large: %w", s, errs.ErrInvalidPlan)
 		}
 		b.n = int64(d.LowBits())
 		if d.Sign() < 0 {
 			b.n = -1
 		}
 	default:
-		return b, fmt.Errorf("RANGE with an offset over an order key of type %s: %w", key, ErrNotSupported)
+		return b, fmt.Errorf("RANGE with an offset over an order key of type %s: %w", key, errs.ErrNotSupported)
 	}
 	if b.n < 0 {
-		return b, fmt.Errorf("frame offset %s is negative: %w", s, ErrInvalidPlan)
+		return b, fmt.Errorf("frame offset %s is negative: %w", s, errs.ErrInvalidPlan)
 	}
 	return b, nil
 }
@@ -302,7 +303,7 @@ func newRangeKey(arr arrow.Array, desc bool) (*rangeKey, error) {
 		k.ival = func(i int) int64 { return int64(a.Value(i).LowBits()) }
 		for i := 0; i < a.Len(); i++ {
 			if a.IsValid(i) && !a.Value(i).FitsInPrecision(18) {
-				return nil, fmt.Errorf("RANGE over decimal values beyond 18 digits: %w", ErrNotSupported)
+				return nil, fmt.Errorf("RANGE over decimal values beyond 18 digits: %w", errs.ErrNotSupported)
 			}
 		}
 	case *array.Float64:
@@ -310,7 +311,7 @@ func newRangeKey(arr arrow.Array, desc bool) (*rangeKey, error) {
 	case *array.Float32:
 		k.fval = func(i int) float64 { return float64(a.Value(i)) }
 	default:
-		return nil, fmt.Errorf("RANGE with an offset over %s: %w", arr.DataType(), ErrNotSupported)
+		return nil, fmt.Errorf("RANGE with an offset over %s: %w", arr.DataType(), errs.ErrNotSupported)
 	}
 	return k, nil
 }
