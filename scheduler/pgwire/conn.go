@@ -42,9 +42,10 @@ type conn struct {
 	props    map[string]string
 	stmts    map[string]*prepared
 	portals  map[string]*portal
-	inBlock  bool // between BEGIN and COMMIT (portals outlive Sync)
-	skipping bool // after an error in the extended protocol, until Sync
-	pending  int  // bytes sent since the last flush
+	inBlock  bool   // between BEGIN and COMMIT (portals outlive Sync)
+	skipping bool   // after an error in the extended protocol, until Sync
+	pending  int    // messages sent since the last flush
+	rows     []byte // DataRows encoded, not yet written (sendRows)
 
 	mu      sync.Mutex
 	running context.CancelFunc

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -320,6 +321,16 @@ func (c *conn) sendRows(ctx context.Context, a *answer, cols []column, max int) 
 	if a.rows == nil {
 		return false, nil
 	}
+	// Rows are encoded into c.rows and written in large pieces; what the
+	// backend holds (RowDescription, …) goes first.
+	if err := c.flush(); err != nil {
+		return false, err
+	}
+	defer func() {
+		if err := c.writeRows(); err != nil {
+			c.nc.Close() // the next read or write ends the connection
+		}
+	}()
 	vals := make([][]byte, len(cols))
 	starts, ends := make([]int, len(cols)), make([]int, len(cols))
 	var buf []byte
@@ -365,21 +376,38 @@ func (c *conn) sendRows(ctx context.Context, a *answer, cols []column, max int) 
 				vals[j] = buf[starts[j]:ends[j]:ends[j]]
 			}
 		}
+		var err error
 		if a.copyOut != nil {
-			c.be.Send(&pgproto3.CopyData{Data: a.copyOut.line(vals)})
+			c.rows, err = (&pgproto3.CopyData{Data: a.copyOut.line(vals)}).Encode(c.rows)
 		} else {
-			c.be.Send(&pgproto3.DataRow{Values: vals})
+			c.rows, err = (&pgproto3.DataRow{Values: vals}).Encode(c.rows)
 		}
-		c.pending += len(buf) + 4*len(cols) + 8
+		if err != nil {
+			return false, err
+		}
 		a.row++
 		a.count++
 		sent++
-		if c.pending >= flushBytes {
-			if err := c.flush(); err != nil {
+		if len(c.rows) >= flushBytes {
+			if err := c.writeRows(); err != nil {
 				return false, err
 			}
 		}
 	}
+}
+
+// writeRows writes the rows encoded so far, within Limits.WriteTimeout.
+func (c *conn) writeRows() error {
+	if len(c.rows) == 0 {
+		return nil
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.Limits.WriteTimeout))
+	_, err := c.nc.Write(c.rows)
+	c.rows = c.rows[:0]
+	if cap(c.rows) > 4*flushBytes {
+		c.rows = nil
+	}
+	return err
 }
 
 // complete sends a's CommandComplete.

@@ -185,7 +185,11 @@ func appendText(buf []byte, arr arrow.Array, i int) ([]byte, error) {
 	case *array.Float64:
 		return appendFloat(buf, a.Value(i), 64), nil
 	case *array.Decimal128:
-		return append(buf, a.Value(i).ToString(a.DataType().(*arrow.Decimal128Type).Scale)...), nil
+		v, scale := a.Value(i), a.DataType().(*arrow.Decimal128Type).Scale
+		if v.FitsInPrecision(18) {
+			return appendSmallDecimal(buf, int64(v.LowBits()), scale), nil
+		}
+		return append(buf, v.ToString(scale)...), nil
 	case *array.String:
 		return append(buf, a.Value(i)...), nil
 	case *array.LargeString:
@@ -212,6 +216,34 @@ func appendText(buf []byte, arr arrow.Array, i int) ([]byte, error) {
 		return buf, nil
 	}
 	return append(buf, arr.ValueStr(i)...), nil
+}
+
+// appendSmallDecimal writes unscaled/10^scale (at most 18 digits) at
+// its scale, as PostgreSQL writes a numeric.
+func appendSmallDecimal(buf []byte, unscaled int64, scale int32) []byte {
+	if unscaled < 0 {
+		buf = append(buf, '-')
+	}
+	u := uint64(unscaled)
+	if unscaled < 0 {
+		u = -u
+	}
+	var d [24]byte
+	digits := strconv.AppendUint(d[:0], u, 10)
+	if scale <= 0 {
+		return append(buf, digits...)
+	}
+	s := int(scale)
+	if len(digits) <= s {
+		buf = append(buf, '0', '.')
+		for range s - len(digits) {
+			buf = append(buf, '0')
+		}
+		return append(buf, digits...)
+	}
+	buf = append(buf, digits[:len(digits)-s]...)
+	buf = append(buf, '.')
+	return append(buf, digits[len(digits)-s:]...)
 }
 
 // appendFloat writes a float as PostgreSQL does (shortest round trip;

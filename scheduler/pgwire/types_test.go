@@ -102,6 +102,9 @@ func TestValues(t *testing.T) {
 		if string(got) != c.want {
 			t.Errorf("%d scale %d reads back as %s, want %s", c.v, c.scale, got, c.want)
 		}
+		if txt := appendSmallDecimal(nil, c.v, c.scale); string(txt) != c.want {
+			t.Errorf("%d scale %d in text: %s, want %s", c.v, c.scale, txt, c.want)
+		}
 		lit, err := numericLiteral(b)
 		if err != nil || lit != "("+c.want+")" {
 			t.Errorf("%d scale %d as a parameter: %s %v", c.v, c.scale, lit, err)
