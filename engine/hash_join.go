@@ -313,32 +313,18 @@ func (o *hashJoinOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
 	if o.grace != nil || o.sub != nil {
 		return o.nextGrace(ctx)
 	}
-	for o.probe != nil {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		b, err := o.probe.Next(ctx)
-		if err == io.EOF {
-			o.probe.Close()
-			o.probe = nil
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		out, err := o.probeBatch(ctx, b)
-		b.Release()
-		if err != nil {
-			return nil, err
-		}
-		if out != nil && out.NumRows() > 0 {
-			return out, nil
-		}
-		if out != nil {
-			out.Release()
-		}
+	return o.output(ctx, func() bool { return o.probe != nil }, o.nextProbe, o.probeBatch)
+}
+
+// nextProbe returns the next probe batch, or io.EOF (and closes the probe
+// side).
+func (o *hashJoinOp) nextProbe(ctx context.Context) (arrow.RecordBatch, error) {
+	b, err := o.probe.Next(ctx)
+	if err == io.EOF {
+		o.probe.Close()
+		o.probe = nil
 	}
-	return o.finish(ctx)
+	return b, err
 }
 
 // probeBatch joins one probe batch against the build side.

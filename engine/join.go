@@ -220,6 +220,38 @@ func (o *joinProbe) emit(ctx context.Context, b arrow.RecordBatch, bi, pi []int3
 	return operator.ConcatBatches(o.tc, o.spec.schema, []arrow.RecordBatch{pairs, unmatched})
 }
 
+// output returns the join's next output batch: while more says probe
+// batches may come, it joins them, from next (io.EOF when there are no
+// more), with probe until one yields rows; after them, the build rows the
+// join type outputs once the probe is done (finish).
+func (o *joinProbe) output(ctx context.Context, more func() bool, next func(context.Context) (arrow.RecordBatch, error),
+	probe func(context.Context, arrow.RecordBatch) (arrow.RecordBatch, error)) (arrow.RecordBatch, error) {
+	for more() {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		b, err := next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		out, err := probe(ctx, b)
+		b.Release()
+		if err != nil {
+			return nil, err
+		}
+		if out != nil && out.NumRows() > 0 {
+			return out, nil
+		}
+		if out != nil {
+			out.Release()
+		}
+	}
+	return o.finish(ctx)
+}
+
 // finish returns, once the probe side is done, the build rows the join
 // type outputs then (unmatched or, for a semi join, matched ones), or
 // io.EOF.

@@ -125,30 +125,7 @@ func (o *nestedLoopJoinOp) Next(ctx context.Context) (arrow.RecordBatch, error) 
 		}
 		o.probe = probe
 	}
-	for o.probe != nil || o.pending != nil {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		b, err := o.nextProbe(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		out, err := o.probeBatch(ctx, b)
-		b.Release()
-		if err != nil {
-			return nil, err
-		}
-		if out != nil && out.NumRows() > 0 {
-			return out, nil
-		}
-		if out != nil {
-			out.Release()
-		}
-	}
-	return o.finish(ctx)
+	return o.output(ctx, func() bool { return o.probe != nil || o.pending != nil }, o.nextProbe, o.probeBatch)
 }
 
 // nextProbe returns the next slice of a probe batch (the whole batch when
