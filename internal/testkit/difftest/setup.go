@@ -35,7 +35,7 @@ func (d *Data) Close() error { return d.Duck.Close() }
 // DuckRows runs q in DuckDB and formats its rows as engine.FormatRows.
 func (d *Data) DuckRows(q string) ([]string, error) { return duck.QueryRows(d.Duck, q) }
 
-var edgeCols = []Column{{"a", Int}, {"b", Int}, {"s", Str}, {"f", Float}, {"d", Date}, {"m", Dec}}
+var edgeCols = []Column{{"a", Int}, {"b", Int}, {"s", Str}, {"f", Float}, {"d", Date}, {"m", Dec}, {"t", Ts}}
 
 // Setup writes TPC-H SF 0.01 and three edge-case tables (e1, e2 and the
 // empty e0: NULLs, duplicates, negative and large numbers, long and
@@ -89,7 +89,7 @@ func Setup(ctx context.Context, dir string, seed uint64) (*Data, error) {
 	edgeJoins := func(others ...string) map[string][][2]string {
 		m := map[string][][2]string{}
 		for _, o := range others {
-			m[o] = [][2]string{{"a", "a"}, {"b", "b"}, {"s", "s"}, {"d", "d"}, {"a", "b"}}
+			m[o] = [][2]string{{"a", "a"}, {"b", "b"}, {"s", "s"}, {"d", "d"}, {"a", "b"}, {"t", "t"}}
 		}
 		return m
 	}
@@ -118,12 +118,15 @@ func (d *Data) edgeTable(ctx context.Context, r *rand.Rand, dir, name string, n 
 	floats := []string{"NULL", "0.0", "1.5", "-1.25", "2.0", "100.75", "-0.5", "3.0"}
 	dates := []string{"NULL", "DATE '1970-01-01'", "DATE '1900-01-01'", "DATE '2000-02-29'", "DATE '2999-12-31'", "DATE '1995-06-17'", "DATE '1969-12-31'"}
 	decs := []string{"NULL", "0.00", "1.50", "-2.25", "1000.00", "9999999.99", "-0.01", "0.05"}
+	// DuckDB writes TIMESTAMP as timestamp[us] with isAdjustedToUTC false.
+	stamps := []string{"NULL", "TIMESTAMP '1970-01-01 00:00:00'", "TIMESTAMP '1995-06-17 12:34:56'", "TIMESTAMP '2000-02-29 23:59:59.999999'",
+		"TIMESTAMP '1969-12-31 23:59:59.5'", "TIMESTAMP '1900-01-01 00:00:00'", "TIMESTAMP '2024-02-07 02:11:59'", "TIMESTAMP '1995-06-17 00:00:00'"}
 	pick := func(s []string) string { return s[r.IntN(len(s))] }
 	var rows []string
 	for i := 0; i < n; i++ {
-		rows = append(rows, fmt.Sprintf("(%s, %s, %s, %s, %s, %s)", pick(ints), pick(ints), pick(strs), pick(floats), pick(dates), pick(decs)))
+		rows = append(rows, fmt.Sprintf("(%s, %s, %s, %s, %s, %s, %s)", pick(ints), pick(ints), pick(strs), pick(floats), pick(dates), pick(decs), pick(stamps)))
 	}
-	create := fmt.Sprintf("CREATE TABLE %s_src (a BIGINT, b BIGINT, s VARCHAR, f DOUBLE, d DATE, m DECIMAL(12,2))", name)
+	create := fmt.Sprintf("CREATE TABLE %s_src (a BIGINT, b BIGINT, s VARCHAR, f DOUBLE, d DATE, m DECIMAL(12,2), t TIMESTAMP)", name)
 	if _, err := d.Duck.ExecContext(ctx, create); err != nil {
 		return err
 	}
