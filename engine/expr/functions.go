@@ -56,14 +56,47 @@ func baseFunctions() map[string]scalarFunction {
 		"round":            roundFunc,
 		"date_part":        datePartFunc,
 		"extract":          datePartFunc,
+		SingleRowFunc:      singleRowFunc,
 	}
 }
 
-// FunctionNames lists the registered scalar functions, sorted.
+// SingleRowFunc is the planner's check on an uncorrelated scalar
+// subquery of any shape: $single_row(count(*), max(v)) over the
+// subquery's rows is v, or fails when there were several rows (as
+// PostgreSQL and DuckDB do: SQLSTATE 21000). SQL cannot name it.
+const SingleRowFunc = "$single_row"
+
+// errSeveralRows is the failure of SingleRowFunc.
+var errSeveralRows = errs.New("more than one row returned by a subquery used as an expression", errs.ErrCardinality)
+
+func singleRowFunc(name string, args []Expr) (Expr, error) {
+	if err := wantArgs(args, 2, 2); err != nil {
+		return nil, err
+	}
+	if args[0].DataType().ID() != arrow.INT64 {
+		return nil, fmt.Errorf("argument 1 must be a row count, not %s: %w", args[0].DataType(), errs.ErrInvalidPlan)
+	}
+	return &kernelExpr{display: name, args: args, typ: args[1].DataType(),
+		fn: func(_ context.Context, _ memory.Allocator, a []arrow.Array) (arrow.Array, error) {
+			counts := a[0].(*array.Int64)
+			for i := 0; i < counts.Len(); i++ {
+				if counts.IsValid(i) && counts.Value(i) > 1 {
+					return nil, errSeveralRows
+				}
+			}
+			a[1].Retain()
+			return a[1], nil
+		}}, nil
+}
+
+// FunctionNames lists the registered scalar functions SQL can call,
+// sorted (not the planner's own, named with a leading $).
 func FunctionNames() []string {
 	out := make([]string, 0, len(functions))
 	for n := range functions {
-		out = append(out, n)
+		if !strings.HasPrefix(n, "$") {
+			out = append(out, n)
+		}
 	}
 	sort.Strings(out)
 	return out
