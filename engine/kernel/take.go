@@ -32,7 +32,7 @@ func Take(ctx context.Context, mem memory.Allocator, arr arrow.Array, idx []int3
 		return takeBinary(mem, data, idx), nil
 	case arrow.INT8, arrow.UINT8, arrow.INT16, arrow.UINT16, arrow.INT32, arrow.UINT32, arrow.INT64, arrow.UINT64,
 		arrow.FLOAT16, arrow.FLOAT32, arrow.FLOAT64, arrow.DATE32, arrow.DATE64, arrow.TIME32, arrow.TIME64,
-		arrow.TIMESTAMP, arrow.DURATION, arrow.DECIMAL128:
+		arrow.TIMESTAMP, arrow.DURATION, arrow.DECIMAL128, arrow.INTERVAL_MONTH_DAY_NANO:
 		switch arr.DataType().(arrow.FixedWidthDataType).BitWidth() {
 		case 8:
 			return takeFixed[uint8](mem, data, idx), nil

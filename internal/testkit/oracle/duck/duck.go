@@ -175,8 +175,8 @@ func value(v any) string {
 	return fmt.Sprint(v)
 }
 
-// FormatInterval writes an interval as DuckDB and PostgreSQL cast it to
-// text: "1 year 2 months -3 days 04:05:06.5"; "00:00:00" when zero.
+// FormatInterval writes an interval as DuckDB casts it to text: "1 year
+// 2 months -3 days 04:05:06.5", "-1 day"; "00:00:00" when zero.
 func FormatInterval(months, days int32, micros int64) string {
 	var parts []string
 	unit := func(n int64, name string) {
@@ -184,7 +184,7 @@ func FormatInterval(months, days int32, micros int64) string {
 			return
 		}
 		s := strconv.FormatInt(n, 10) + " " + name
-		if n != 1 {
+		if n != 1 && n != -1 { // DuckDB: "-1 day" (PostgreSQL: "-1 days")
 			s += "s"
 		}
 		parts = append(parts, s)
