@@ -342,9 +342,9 @@ type hashAggOp struct {
 	offset    int64
 
 	inputDone bool
-	spills    []*spillFile // SINGLE/FINAL state by hash partition
-	merging   []*spillFile // spilled partitions still to aggregate
-	cur       Operator     // aggregate of one spilled partition
+	spills    []*operator.SpillFile // SINGLE/FINAL state by hash partition
+	merging   []*operator.SpillFile // spilled partitions still to aggregate
+	cur       Operator              // aggregate of one spilled partition
 	closed    bool
 }
 
@@ -645,7 +645,7 @@ func (o *hashAggOp) Close() error {
 		o.cur = nil
 	}
 	for _, f := range o.spills {
-		f.abort()
+		f.Abort()
 	}
 	o.spills, o.merging = nil, nil
 	o.res.Close()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/kapot-go/kapot/engine/kernel"
+	"github.com/kapot-go/kapot/engine/operator"
 	"github.com/kapot-go/kapot/engine/rowkey"
 )
 
@@ -28,7 +29,7 @@ func (o *hashAggOp) spill(ctx context.Context) error {
 	defer state.Release()
 	if o.spills == nil {
 		for i := 0; i < aggSpillPartitions; i++ {
-			f, err := newSpillFile(o.tc, o.h.stateSchema, "aggregate")
+			f, err := operator.NewSpillFile(o.tc, o.h.stateSchema, "aggregate")
 			if err != nil {
 				return err
 			}
@@ -61,7 +62,7 @@ func (o *hashAggOp) spill(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		err = o.spills[t].write(sub)
+		err = o.spills[t].Write(sub)
 		sub.Release()
 		if err != nil {
 			return fmt.Errorf("aggregate: %w", err)
@@ -73,14 +74,14 @@ func (o *hashAggOp) spill(ctx context.Context) error {
 // finishSpills closes the spill files and queues them for aggregation.
 func (o *hashAggOp) finishSpills() error {
 	for _, f := range o.spills {
-		n, err := f.finish()
+		n, err := f.Finish()
 		if err != nil {
 			return fmt.Errorf("aggregate: %w", err)
 		}
 		if o.tc.Metrics != nil {
 			o.tc.Metrics.AddSpill(o.h.nodeID, n)
 		}
-		if f.rows > 0 {
+		if f.Rows() > 0 {
 			o.merging = append(o.merging, f)
 		}
 	}
@@ -92,7 +93,7 @@ func (o *hashAggOp) finishSpills() error {
 func (o *hashAggOp) openMerge() error {
 	f := o.merging[0]
 	o.merging = o.merging[1:]
-	r, err := f.open(o.tc)
+	r, err := f.Open(o.tc)
 	if err != nil {
 		return fmt.Errorf("aggregate: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/engine/internal/wiretest"
+	"github.com/kapot-go/kapot/engine/operator"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/wire"
 )
@@ -224,7 +225,7 @@ func TestAggregateSpills(t *testing.T) {
 					t.Fatal("single-mode aggregate did not spill")
 				}
 			}
-			left, _ := filepath.Glob(filepath.Join(tc.WorkDir, "job1", spillDirName, "*"))
+			left, _ := filepath.Glob(filepath.Join(tc.WorkDir, "job1", operator.SpillDirName, "*"))
 			if len(left) != 0 {
 				t.Fatalf("spill files left: %v", left)
 			}

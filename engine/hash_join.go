@@ -182,9 +182,9 @@ type hashJoinOp struct {
 	// Grace hash join: when the build side does not fit its reservation,
 	// both sides are hash-partitioned into spill files and each pair of
 	// files is joined by a sub-join (buildFrom/probeFrom set, level+1).
-	buildFrom, probeFrom *spillFile
+	buildFrom, probeFrom *operator.SpillFile
 	level                int
-	grace                [][2]*spillFile
+	grace                [][2]*operator.SpillFile
 	sub                  *hashJoinOp
 }
 
@@ -199,7 +199,7 @@ func (o *hashJoinOp) buildSide(ctx context.Context) error {
 		batches = nil
 	}
 	defer release()
-	var files []*spillFile // build side partitions, once spilling
+	var files []*operator.SpillFile // build side partitions, once spilling
 	add := func(b arrow.RecordBatch) error {
 		if files != nil {
 			return o.partitionTo(ctx, b, o.j.leftKeys, files)
@@ -229,7 +229,7 @@ func (o *hashJoinOp) buildSide(ctx context.Context) error {
 	var sources []func() (Operator, error)
 	switch {
 	case o.buildFrom != nil:
-		sources = append(sources, func() (Operator, error) { return o.buildFrom.open(o.tc) })
+		sources = append(sources, func() (Operator, error) { return o.buildFrom.Open(o.tc) })
 	case o.j.mode == kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT:
 		for p := 0; p < o.j.left.OutputPartitions(); p++ {
 			sources = append(sources, func() (Operator, error) { return o.j.left.Execute(ctx, p, o.tc) })
@@ -259,7 +259,7 @@ func (o *hashJoinOp) buildSide(ctx context.Context) error {
 		}
 		if err != nil {
 			for _, f := range files {
-				f.abort()
+				f.Abort()
 			}
 			return err
 		}
@@ -301,7 +301,7 @@ func (o *hashJoinOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
 		var probe Operator
 		var err error
 		if o.probeFrom != nil {
-			probe, err = o.probeFrom.open(o.tc)
+			probe, err = o.probeFrom.Open(o.tc)
 		} else {
 			probe, err = o.j.right.Execute(ctx, o.part, o.tc)
 		}

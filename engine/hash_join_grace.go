@@ -21,13 +21,13 @@ const graceFanout = 16
 const maxGraceLevel = 2
 
 // newGraceFiles creates one spill file per grace partition.
-func (o *hashJoinOp) newGraceFiles(schema *arrow.Schema) ([]*spillFile, error) {
-	files := make([]*spillFile, graceFanout)
+func (o *hashJoinOp) newGraceFiles(schema *arrow.Schema) ([]*operator.SpillFile, error) {
+	files := make([]*operator.SpillFile, graceFanout)
 	for i := range files {
-		f, err := newSpillFile(o.tc, schema, o.j.kind())
+		f, err := operator.NewSpillFile(o.tc, schema, o.j.kind())
 		if err != nil {
 			for _, g := range files[:i] {
-				g.abort()
+				g.Abort()
 			}
 			return nil, err
 		}
@@ -39,7 +39,7 @@ func (o *hashJoinOp) newGraceFiles(schema *arrow.Schema) ([]*spillFile, error) {
 // partitionTo writes the rows of b to files by a hash of keys. The bits
 // used differ from the shuffle's and between levels, so a partition that is
 // split again actually splits.
-func (o *hashJoinOp) partitionTo(ctx context.Context, b arrow.RecordBatch, keys []expr.Expr, files []*spillFile) error {
+func (o *hashJoinOp) partitionTo(ctx context.Context, b arrow.RecordBatch, keys []expr.Expr, files []*operator.SpillFile) error {
 	ectx := exec.WithAllocator(ctx, o.tc.Mem)
 	cols := make([]arrow.Array, len(keys))
 	defer func() {
@@ -66,17 +66,17 @@ func (o *hashJoinOp) partitionTo(ctx context.Context, b arrow.RecordBatch, keys 
 		targets[i] = int32((h >> shift) % graceFanout)
 	}
 	return scatter(ectx, o.tc.Mem, b, targets, graceFanout, func(t int, part arrow.RecordBatch) error {
-		return files[t].write(part)
+		return files[t].Write(part)
 	})
 }
 
 // spillProbe partitions the whole probe side like the build side and
 // queues the pairs of files for sub-joins.
-func (o *hashJoinOp) spillProbe(ctx context.Context, build []*spillFile) error {
-	abort := func(fs []*spillFile) {
+func (o *hashJoinOp) spillProbe(ctx context.Context, build []*operator.SpillFile) error {
+	abort := func(fs []*operator.SpillFile) {
 		for _, f := range fs {
 			if f != nil {
-				f.abort()
+				f.Abort()
 			}
 		}
 	}
@@ -89,7 +89,7 @@ func (o *hashJoinOp) spillProbe(ctx context.Context, build []*spillFile) error {
 		var op Operator
 		var err error
 		if o.probeFrom != nil {
-			op, err = o.probeFrom.open(o.tc)
+			op, err = o.probeFrom.Open(o.tc)
 		} else {
 			op, err = o.j.right.Execute(ctx, o.part, o.tc)
 		}
@@ -105,14 +105,14 @@ func (o *hashJoinOp) spillProbe(ctx context.Context, build []*spillFile) error {
 	}
 	var count, bytes int64
 	for i := range build {
-		for _, f := range []*spillFile{build[i], probeFiles[i]} {
-			n, err := f.finish()
+		for _, f := range []*operator.SpillFile{build[i], probeFiles[i]} {
+			n, err := f.Finish()
 			if err != nil {
 				return fmt.Errorf("%s: %w", o.j.kind(), err)
 			}
 			count, bytes = count+1, bytes+n
 		}
-		o.grace = append(o.grace, [2]*spillFile{build[i], probeFiles[i]})
+		o.grace = append(o.grace, [2]*operator.SpillFile{build[i], probeFiles[i]})
 	}
 	if o.tc.Metrics != nil {
 		o.tc.Metrics.AddSpills(o.j.nodeID, count, bytes)

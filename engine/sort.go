@@ -161,7 +161,7 @@ func (o *sortOp) sortAll(ctx context.Context) error {
 		batches = batches[:0]
 	}
 	defer release()
-	var runs []*spillFile
+	var runs []*operator.SpillFile
 	spill := func() error {
 		if len(batches) == 0 {
 			return nil
@@ -212,7 +212,7 @@ func (o *sortOp) sortAll(ctx context.Context) error {
 	}
 	ops := make([]Operator, 0, len(runs))
 	for _, r := range runs {
-		op, err := r.open(o.tc)
+		op, err := r.Open(o.tc)
 		if err != nil {
 			for _, op := range ops {
 				op.Close()
@@ -226,13 +226,13 @@ func (o *sortOp) sortAll(ctx context.Context) error {
 }
 
 // spillRun sorts batches and writes them to a spill file as one run.
-func (o *sortOp) spillRun(ctx context.Context, batches []arrow.RecordBatch) (*spillFile, error) {
+func (o *sortOp) spillRun(ctx context.Context, batches []arrow.RecordBatch) (*operator.SpillFile, error) {
 	sorted, order, err := o.sortBatches(ctx, batches, o.s.fetch)
 	if err != nil {
 		return nil, err
 	}
 	defer sorted.Release()
-	f, err := newSpillFile(o.tc, o.s.input.Schema(), "sort")
+	f, err := operator.NewSpillFile(o.tc, o.s.input.Schema(), "sort")
 	if err != nil {
 		return nil, err
 	}
@@ -240,17 +240,17 @@ func (o *sortOp) spillRun(ctx context.Context, batches []arrow.RecordBatch) (*sp
 	for i := 0; i < len(order); i += step {
 		b, err := kernel.TakeRows(ctx, o.tc.Mem, sorted, order[i:min(i+step, len(order))])
 		if err != nil {
-			f.abort()
+			f.Abort()
 			return nil, fmt.Errorf("sort: %w", err)
 		}
-		err = f.write(b)
+		err = f.Write(b)
 		b.Release()
 		if err != nil {
-			f.abort()
+			f.Abort()
 			return nil, fmt.Errorf("sort: %w", err)
 		}
 	}
-	n, err := f.finish()
+	n, err := f.Finish()
 	if err != nil {
 		return nil, fmt.Errorf("sort: %w", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/engine/internal/wiretest"
+	"github.com/kapot-go/kapot/engine/operator"
 	"github.com/kapot-go/kapot/engine/rowkey"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -186,7 +187,7 @@ func TestSortSpillsAndMerges(t *testing.T) {
 				t.Fatalf("sort spilled %d runs, want several", spilled)
 			}
 			// ExecuteCollect ended the task: no spill file is left.
-			left, _ := filepath.Glob(filepath.Join(tc.WorkDir, "job1", spillDirName, "*"))
+			left, _ := filepath.Glob(filepath.Join(tc.WorkDir, "job1", operator.SpillDirName, "*"))
 			if len(left) != 0 {
 				t.Fatalf("spill files left after the task: %v", left)
 			}

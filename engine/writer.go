@@ -19,6 +19,7 @@ import (
 	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/engine/kernel"
+	"github.com/kapot-go/kapot/engine/operator"
 	"github.com/kapot-go/kapot/errs"
 	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -380,7 +381,7 @@ type fileSink struct {
 	key          string // the Hive directory ("" without partition_by)
 	location     string
 	out          objstore.ObjectWriter
-	counter      *countingWriter
+	counter      *operator.CountingWriter
 	pq           *pqarrow.FileWriter
 	csv          *csv.Writer
 	rows, bytes  int64 // written so far (bytes: of input)
@@ -399,7 +400,7 @@ func (o *writerOp) open(ctx context.Context, f *fileSink) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", f.location, err)
 	}
-	f.out, f.counter = out, &countingWriter{w: out}
+	f.out, f.counter = out, &operator.CountingWriter{W: out}
 	if o.w.node.GetFormat() == "csv" {
 		f.csv = csv.NewWriter(f.counter, o.w.fileSchema, csv.WithHeader(o.w.node.GetCsvHeader()), csv.WithNullWriter(""))
 		return nil
@@ -477,7 +478,7 @@ func (o *writerOp) closeFile(ctx context.Context, f *fileSink) error {
 		out.Abort()
 		return fmt.Errorf("write %s: %w", f.location, err)
 	}
-	o.tc.AddWritten(&kapotv1.WrittenFile{Path: f.location, Rows: f.rows, Bytes: f.counter.n})
+	o.tc.AddWritten(&kapotv1.WrittenFile{Path: f.location, Rows: f.rows, Bytes: f.counter.N})
 	return nil
 }
 

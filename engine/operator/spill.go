@@ -1,4 +1,4 @@
-package engine
+package operator
 
 import (
 	"bufio"
@@ -14,35 +14,40 @@ import (
 	"github.com/kapot-go/kapot/shuffle"
 )
 
-// spillDirName is the directory under a job's work directory that holds the
+// SpillDirName is the directory under a job's work directory that holds the
 // spill files of its tasks; the job's clean-up removes it with the job.
-const spillDirName = "_spill"
+const SpillDirName = "_spill"
 
-// spillFile is an Arrow IPC stream written to the job's spill directory.
+// SpillFile is an Arrow IPC stream written to the job's spill directory.
 // It is removed when the task ends (TaskContext.End) if not before.
-type spillFile struct {
+type SpillFile struct {
 	path  string
 	f     *os.File
 	bw    *bufio.Writer
-	cw    *countingWriter
+	cw    *CountingWriter
 	w     *ipc.Writer
 	rows  int64
 	bytes int64
 }
 
-type countingWriter struct {
-	w io.Writer
-	n int64
+// CountingWriter is W counting the bytes written through it in N.
+type CountingWriter struct {
+	W io.Writer
+	N int64
 }
 
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
+// Write writes p to W and counts what was written.
+func (c *CountingWriter) Write(p []byte) (int, error) {
+	n, err := c.W.Write(p)
+	c.N += int64(n)
 	return n, err
 }
 
-// newSpillFile creates a spill file for schema under the task's job.
-func newSpillFile(tc *TaskContext, schema *arrow.Schema, what string) (*spillFile, error) {
+// Rows is the number of rows written so far.
+func (s *SpillFile) Rows() int64 { return s.rows }
+
+// NewSpillFile creates a spill file for schema under the task's job.
+func NewSpillFile(tc *TaskContext, schema *arrow.Schema, what string) (*SpillFile, error) {
 	root := tc.WorkDir
 	if root == "" {
 		root = os.TempDir()
@@ -52,7 +57,7 @@ func newSpillFile(tc *TaskContext, schema *arrow.Schema, what string) (*spillFil
 		if err := shuffle.ValidateJobID(tc.JobID); err != nil {
 			return nil, err
 		}
-		dir = filepath.Join(root, tc.JobID, spillDirName)
+		dir = filepath.Join(root, tc.JobID, SpillDirName)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("%s: create spill directory: %w", what, err)
@@ -64,12 +69,13 @@ func newSpillFile(tc *TaskContext, schema *arrow.Schema, what string) (*spillFil
 	path := f.Name()
 	tc.AtEnd(func() { os.Remove(path) })
 	bw := bufio.NewWriterSize(f, 1<<20)
-	cw := &countingWriter{w: bw}
-	return &spillFile{path: path, f: f, bw: bw, cw: cw,
+	cw := &CountingWriter{W: bw}
+	return &SpillFile{path: path, f: f, bw: bw, cw: cw,
 		w: ipc.NewWriter(cw, ipc.WithSchema(schema), ipc.WithAllocator(tc.Mem), ipc.WithLZ4())}, nil
 }
 
-func (s *spillFile) write(b arrow.RecordBatch) error {
+// Write appends b to the file.
+func (s *SpillFile) Write(b arrow.RecordBatch) error {
 	if err := s.w.Write(b); err != nil {
 		return fmt.Errorf("write spill file %s: %w", s.path, err)
 	}
@@ -77,8 +83,8 @@ func (s *spillFile) write(b arrow.RecordBatch) error {
 	return nil
 }
 
-// finish flushes and closes the file and returns its size in bytes.
-func (s *spillFile) finish() (int64, error) {
+// Finish flushes and closes the file and returns its size in bytes.
+func (s *SpillFile) Finish() (int64, error) {
 	err := s.w.Close()
 	if err == nil {
 		err = s.bw.Flush()
@@ -90,19 +96,19 @@ func (s *spillFile) finish() (int64, error) {
 		os.Remove(s.path)
 		return 0, fmt.Errorf("write spill file %s: %w", s.path, err)
 	}
-	s.bytes = s.cw.n
+	s.bytes = s.cw.N
 	return s.bytes, nil
 }
 
-// abort closes and removes the file.
-func (s *spillFile) abort() {
+// Abort closes and removes the file.
+func (s *SpillFile) Abort() {
 	s.w.Close()
 	s.f.Close()
 	os.Remove(s.path)
 }
 
-// open reads the spill file back as a stream of batches.
-func (s *spillFile) open(tc *TaskContext) (Operator, error) {
+// Open reads the spill file back as a stream of batches.
+func (s *SpillFile) Open(tc *TaskContext) (Operator, error) {
 	f, err := os.Open(s.path)
 	if err != nil {
 		return nil, fmt.Errorf("read spill file: %w", err)
