@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/errs"
 	"github.com/kapot-go/kapot/internal/testkit/oracle"
 	"github.com/kapot-go/kapot/internal/testkit/oracle/duck"
@@ -55,7 +56,7 @@ func TestScalarSubqueryShapes(t *testing.T) {
 			t.Fatalf("%s: %v", sql, err)
 		}
 		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-		tc := &engine.TaskContext{JobID: "q", WorkDir: t.TempDir(), Mem: engine.NewPoisoningAllocator(mem), Properties: map[string]string{}}
+		tc := &engine.TaskContext{JobID: "q", WorkDir: t.TempDir(), Mem: alloc.NewPoisoningAllocator(mem), Properties: map[string]string{}}
 		bs, err := RunInProcess(context.Background(), p, tc, nil)
 		for _, b := range bs {
 			b.Release()
