@@ -17,7 +17,8 @@
 // repartition, shuffle_*), or in a package of their own where the family
 // stands alone (window: the window operator). Both build on operator, the
 // operator contract (Operator, ExecutionPlan, TaskContext, Metrics, spill
-// files), whose names engine's own alias. Below them, packages that know no operator:
+// files), whose names engine's own alias. Below them, packages that know
+// no operator:
 //
 //   - agg: the aggregate function library (accumulators);
 //   - expr: scalar expressions, the function library, sort keys and the
