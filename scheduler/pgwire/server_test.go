@@ -144,20 +144,29 @@ func TestMaxRows(t *testing.T) {
 	if err := fe.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	until := func(done func(pgproto3.BackendMessage) bool) []pgproto3.BackendMessage {
+	// until reads messages until done says so; it counts DataRows and
+	// keeps the last CommandComplete's tag (copied: the frontend reuses
+	// its buffers).
+	var rows int
+	var tag string
+	until := func(done func(pgproto3.BackendMessage) bool) {
 		t.Helper()
-		var got []pgproto3.BackendMessage
+		rows, tag = 0, ""
 		for {
 			m, err := fe.Receive()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if e, ok := m.(*pgproto3.ErrorResponse); ok {
-				t.Fatalf("error: %s", e.Message)
+			switch m := m.(type) {
+			case *pgproto3.ErrorResponse:
+				t.Fatalf("error: %s", m.Message)
+			case *pgproto3.DataRow:
+				rows++
+			case *pgproto3.CommandComplete:
+				tag = string(m.CommandTag)
 			}
-			got = append(got, m)
 			if done(m) {
-				return got
+				return
 			}
 		}
 	}
@@ -170,13 +179,7 @@ func TestMaxRows(t *testing.T) {
 	if err := fe.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	got := until(func(m pgproto3.BackendMessage) bool { _, ok := m.(*pgproto3.PortalSuspended); return ok })
-	rows := 0
-	for _, m := range got {
-		if _, ok := m.(*pgproto3.DataRow); ok {
-			rows++
-		}
-	}
+	until(func(m pgproto3.BackendMessage) bool { _, ok := m.(*pgproto3.PortalSuspended); return ok })
 	if rows != 3 {
 		t.Fatalf("%d rows before suspension, want 3", rows)
 	}
@@ -185,14 +188,8 @@ func TestMaxRows(t *testing.T) {
 	if err := fe.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	got = until(ready)
-	var tag string
-	for _, m := range got {
-		if cc, ok := m.(*pgproto3.CommandComplete); ok {
-			tag = string(cc.CommandTag)
-		}
-	}
-	if !strings.HasPrefix(tag, "SELECT ") || tag == "SELECT 3" {
+	until(ready)
+	if !strings.HasPrefix(tag, "SELECT ") || tag == "SELECT 3" || rows == 0 {
 		t.Fatalf("tag %q after resuming", tag)
 	}
 }
