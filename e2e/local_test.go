@@ -52,7 +52,7 @@ func TestLocalClusterReplacesDeadExecutor(t *testing.T) {
 	dir := t.TempDir()
 	port := freePort(t)
 	local := startProc(t, "local", "local", "--executors", "3", "--concurrent-tasks", "1", "--scheduler-port", strconv.Itoa(port),
-		"--flight-sql-port", "-1", "--admin-port", "-1", "--work-dir", filepath.Join(dir, "work"))
+		"--flight-sql-port", "-1", "--pg-port", "-1", "--admin-port", "-1", "--work-dir", filepath.Join(dir, "work"))
 	waitLog(t, local.log, "cluster ready")
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -115,7 +115,7 @@ func TestLocalClusterSecretsFromEnvironment(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	local := startProc(t, "local", "local", "--executors", "1", "--scheduler-port", strconv.Itoa(port), "--flight-sql-port", "-1",
-		"--admin-port", "-1", "--work-dir", filepath.Join(dir, "work"))
+		"--pg-port", "-1", "--admin-port", "-1", "--work-dir", filepath.Join(dir, "work"))
 	waitLog(t, local.log, "cluster ready")
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	out, err := exec.Command(kapotBin(t), "submit", "--scheduler", addr, "--plan", "../examples/groupby/plan.json", "--format", "csv",
