@@ -205,8 +205,9 @@ func (c *conn) relationOf(rv *pg.RangeVar) (*relation, error) {
 		}
 		return r, nil
 	case "pg_database":
-		return &relation{cols: []string{"oid", "datname", "datdba", "encoding", "datcollate", "datctype", "datistemplate", "datallowconn", "datacl"},
-			rows: [][]any{{int64(oidDatabase), c.database, int64(10), int64(6), "C", "C", false, true, nil}}}, nil
+		return &relation{cols: []string{"oid", "datname", "datdba", "encoding", "datlocprovider", "datcollate", "datctype", "daticulocale",
+			"datcollversion", "datistemplate", "datallowconn", "datconnlimit", "dattablespace", "datacl"},
+			rows: [][]any{{int64(oidDatabase), c.database, int64(10), int64(6), "c", "C", "C", nil, nil, false, true, int64(-1), int64(1663), nil}}}, nil
 	case "pg_settings":
 		r := &relation{cols: []string{"name", "setting", "unit", "category", "short_desc", "context", "vartype", "source"}}
 		var names []string

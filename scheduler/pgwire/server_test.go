@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -127,6 +128,22 @@ func TestSessionStatements(t *testing.T) {
 	}
 	if err := c.QueryRow(ctx, "SELECT current_user").Scan(&s); err != nil || s != "kapot" {
 		t.Fatalf("current_user: %q %v", s, err)
+	}
+}
+
+// TestPsqlMetaCommands: psql's own catalog queries for \l, \dn, \dt and
+// \d over an empty catalog (TestPGWire runs them over TPC-H's tables).
+func TestPsqlMetaCommands(t *testing.T) {
+	bin, err := exec.LookPath("psql")
+	if err != nil {
+		t.Skip("psql not installed")
+	}
+	addr := serve(t, nil)
+	for cmd, want := range map[string]string{`\l`: "kapot", `\dn`: "public", `\dt`: "Did not find any relations", `\d nosuch`: "Did not find any relation named"} {
+		out, _ := exec.Command(bin, dsn(addr, "sslmode=disable"), "-X", "-c", cmd).CombinedOutput()
+		if !strings.Contains(string(out), want) {
+			t.Errorf("psql %s: %s", cmd, out)
+		}
 	}
 }
 
