@@ -5,17 +5,15 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/arrow/scalar"
 
 	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/engine/expr"
-	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
 // The names below moved to engine/alloc and engine/expr (issue 37, item 5).
 // They forward only until the callers that other changes in flight are
-// rewriting (cmd/kapot/sql.go, internal/testkit/slt, the planner's binder)
-// import those packages; this file goes then.
+// rewriting (cmd/kapot/sql.go, internal/testkit/slt/kapot.go) import those
+// packages; this file goes then.
 
 // MemoryPool is alloc.MemoryPool.
 //
@@ -64,8 +62,3 @@ func Recovered(p any) error { return alloc.Recovered(p) }
 //
 // Deprecated: use expr.FormatValue.
 func FormatValue(arr arrow.Array, i int) string { return expr.FormatValue(arr, i) }
-
-// ScalarFromProto is expr.ScalarFromProto.
-//
-// Deprecated: use expr.ScalarFromProto.
-func ScalarFromProto(v *kapotv1.ScalarValue) (scalar.Scalar, error) { return expr.ScalarFromProto(v) }
