@@ -150,6 +150,12 @@ func pgxChecks(t *testing.T, dsn string) {
 			t.Errorf("%s: %v, want SQLSTATE %s", sql, err, code)
 		}
 	}
+	// CURRENT_DATE is kapot's (the session's clock), current_user the
+	// endpoint's.
+	var today time.Time
+	if err := conn.QueryRow(ctx, "SELECT CURRENT_DATE").Scan(&today); err != nil || time.Since(today) > 48*time.Hour {
+		t.Fatalf("CURRENT_DATE: %v %v", today, err)
+	}
 	// The connection still serves after errors.
 	if err := conn.QueryRow(ctx, "SELECT current_database()").Scan(&s); err != nil || s != "kapot" {
 		t.Fatalf("current_database: %q %v", s, err)

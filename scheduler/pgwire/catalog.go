@@ -104,7 +104,13 @@ func usesCatalog(tree *pg.ParseResult) bool {
 				found = true
 			}
 		case *pg.SQLValueFunction:
-			found = true
+			// current_user and the like (CURRENT_DATE and the clock
+			// are kapot's own).
+			switch n.GetOp() {
+			case pg.SQLValueFunctionOp_SVFOP_CURRENT_USER, pg.SQLValueFunctionOp_SVFOP_SESSION_USER, pg.SQLValueFunctionOp_SVFOP_USER,
+				pg.SQLValueFunctionOp_SVFOP_CURRENT_ROLE, pg.SQLValueFunctionOp_SVFOP_CURRENT_CATALOG, pg.SQLValueFunctionOp_SVFOP_CURRENT_SCHEMA:
+				found = true
+			}
 		}
 	})
 	return found
@@ -484,17 +490,28 @@ func isCount(exprs []*pg.Node) bool {
 func (c *conn) typedAnswer(names []string, rows [][]any) (*answer, error) {
 	fields := make([]arrow.Field, len(names))
 	for j, n := range names {
-		t := arrow.DataType(arrow.BinaryTypes.String)
+		// The type of the column's values; text if they differ.
+		var t arrow.DataType
 		for _, r := range rows {
+			var vt arrow.DataType
 			switch r[j].(type) {
-			case int64:
-				t = arrow.PrimitiveTypes.Int64
-			case bool:
-				t = arrow.FixedWidthTypes.Boolean
 			case nil:
 				continue
+			case int64:
+				vt = arrow.PrimitiveTypes.Int64
+			case bool:
+				vt = arrow.FixedWidthTypes.Boolean
+			default:
+				vt = arrow.BinaryTypes.String
 			}
-			break
+			if t != nil && !arrow.TypeEqual(t, vt) {
+				t = arrow.BinaryTypes.String
+				break
+			}
+			t = vt
+		}
+		if t == nil {
+			t = arrow.BinaryTypes.String
 		}
 		fields[j] = arrow.Field{Name: n, Type: t, Nullable: true}
 	}
