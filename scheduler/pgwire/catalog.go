@@ -590,21 +590,30 @@ func exprName(n *pg.Node) string {
 	return "?column?"
 }
 
+// aliased is the catalog relation rv names and the name its columns
+// are qualified by.
+func (c *conn) aliased(rv *pg.RangeVar) (*relation, string, error) {
+	if !isCatalogRelation(rv) {
+		return nil, "", fmt.Errorf("%w: a table joined with the catalog", errNotSupported)
+	}
+	r, err := c.relationOf(rv)
+	if err != nil {
+		return nil, "", err
+	}
+	alias := rv.GetRelname()
+	if rv.GetAlias() != nil {
+		alias = rv.GetAlias().GetAliasname()
+	}
+	return r, alias, nil
+}
+
 // from joins the rows so far with a FROM item.
 func (c *conn) from(f *pg.Node, rows []env) ([]env, error) {
 	switch {
 	case f.GetRangeVar() != nil:
-		rv := f.GetRangeVar()
-		if !isCatalogRelation(rv) {
-			return nil, fmt.Errorf("%w: a table joined with the catalog", errNotSupported)
-		}
-		r, err := c.relationOf(rv)
+		r, alias, err := c.aliased(f.GetRangeVar())
 		if err != nil {
 			return nil, err
-		}
-		alias := rv.GetRelname()
-		if rv.GetAlias() != nil {
-			alias = rv.GetAlias().GetAliasname()
 		}
 		var out []env
 		for _, left := range rows {
@@ -619,17 +628,12 @@ func (c *conn) from(f *pg.Node, rows []env) ([]env, error) {
 		if err != nil {
 			return nil, err
 		}
-		rv := j.GetRarg().GetRangeVar()
-		if rv == nil || !isCatalogRelation(rv) {
+		if j.GetRarg().GetRangeVar() == nil {
 			return nil, fmt.Errorf("%w: this join over the catalog", errNotSupported)
 		}
-		r, err := c.relationOf(rv)
+		r, alias, err := c.aliased(j.GetRarg().GetRangeVar())
 		if err != nil {
 			return nil, err
-		}
-		alias := rv.GetRelname()
-		if rv.GetAlias() != nil {
-			alias = rv.GetAlias().GetAliasname()
 		}
 		var out []env
 		for _, l := range left {
