@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/kapot-go/kapot/internal/sysinfo"
-	"github.com/kapot-go/kapot/warehouse"
 	"io"
 	"os"
 	"os/signal"
@@ -13,6 +11,10 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kapot-go/kapot/engine/alloc"
+	"github.com/kapot-go/kapot/internal/sysinfo"
+	"github.com/kapot-go/kapot/warehouse"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -80,39 +82,11 @@ create their tables there. Without, statements run inside this process.`,
 			if _, err := planner.SplitRowsProperty(props); err != nil {
 				return fmt.Errorf("%v: %w", err, config.ErrInvalid)
 			}
-			// The tables of --tpch and --config, as definitions: created
-			// in this process's catalog, or in the cluster's.
-			var defs []*catalog.ExternalTable
-			if tpchDir != "" {
-				d, err := catalog.ParquetDirDefs(tpchDir, tpch.Tables)
-				if err != nil {
-					return fmt.Errorf("--tpch: %v: %w", err, config.ErrInvalid)
-				}
-				defs = append(defs, d...)
+			defs, err := tableDefs(tpchDir, cfgFile)
+			if err != nil {
+				return err
 			}
-			if cfgFile != "" {
-				d, err := catalog.LoadTableDefs(cfgFile)
-				if err != nil {
-					return fmt.Errorf("--config: %v: %w", err, config.ErrInvalid)
-				}
-				defs = append(defs, d...)
-			}
-			script := strings.Join(exprs, ";\n")
-			if file != "" {
-				b, err := os.ReadFile(file)
-				if err != nil {
-					return fmt.Errorf("-f: %v: %w", err, config.ErrInvalid)
-				}
-				script += ";\n" + string(b)
-			}
-			if len(exprs) == 0 && file == "" {
-				b, err := io.ReadAll(cmd.InOrStdin())
-				if err != nil {
-					return err
-				}
-				script = string(b)
-			}
-			stmts, err := planner.SplitScript(script)
+			stmts, err := readScript(cmd.InOrStdin(), exprs, file)
 			if err != nil {
 				return err
 			}
@@ -127,44 +101,17 @@ create their tables there. Without, statements run inside this process.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			s := &sqlSession{out: cmd.OutOrStdout(), format: format, props: props, output: output, timeout: timeout, progress: isTerminal(os.Stderr), poolSize: int64(memoryPool)}
+			open := s.openLocal
 			if sched != "" {
-				cl, err := dialScheduler(sched, sec)
-				if err != nil {
-					return err
-				}
-				defer cl.Close()
-				s.cl, s.sess = cl, cl.NewSession(props)
-				for _, d := range defs {
-					if err := s.sess.Exec(ctx, d.SQL()); err != nil {
-						return fmt.Errorf("create table %s on the cluster: %w", d.Name, err)
-					}
-				}
-			} else {
-				// In this process the session is this process's user: its
-				// endpoint may be local (kapot.s3.endpoint=http://127.0.0.1:…).
-				reg := objstore.Default()
-				reg.AllowLocalURLs(true)
-				s.cat = catalog.NewWith(reg, props)
-				// Managed tables of a session in this process live in a
-				// temporary warehouse, gone when it ends.
-				wh, err := os.MkdirTemp("", "kapot-warehouse-")
-				if err != nil {
-					return err
-				}
-				defer os.RemoveAll(wh)
-				s.tables = &warehouse.Tables{Catalog: s.cat, Store: s.cat.Store(),
-					Warehouse: &warehouse.Warehouse{Root: wh, Store: s.cat.Store(), Props: props}}
-				s.local = &session.Local{Cat: s.cat, Tables: s.tables, Options: s.planOpts()}
-				for _, d := range defs {
-					t, err := s.cat.Resolve(ctx, d, nil)
-					if err == nil {
-						err = s.cat.Register(t)
-					}
-					if err != nil {
-						return fmt.Errorf("table %s: %v: %w", d.Name, err, config.ErrInvalid)
-					}
+				open = func(ctx context.Context, defs []*catalog.ExternalTable) (func(), error) {
+					return s.openCluster(ctx, sched, sec, defs)
 				}
 			}
+			closeSession, err := open(ctx, defs)
+			if err != nil {
+				return err
+			}
+			defer closeSession()
 			for _, st := range stmts {
 				if err := s.runContained(ctx, st); err != nil {
 					return err
@@ -206,7 +153,7 @@ type sqlSession struct {
 	// poolSize, pool and mem bound what queries run in this process hold
 	// (see inProcessMemory); poolSize 0: 70% of the machine's memory.
 	poolSize int64
-	pool     *engine.MemoryPool
+	pool     *alloc.MemoryPool
 	mem      memory.Allocator
 	progress bool // draw a progress line on stderr for queries over a second
 }
@@ -218,7 +165,7 @@ type sqlSession struct {
 func (s *sqlSession) runContained(ctx context.Context, text string) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = engine.Recovered(p)
+			err = alloc.Recovered(p)
 			panics.LogIf(zerolog.New(os.Stderr).With().Timestamp().Logger(), err, "statement panicked")
 		}
 	}()
@@ -473,6 +420,94 @@ func (s *sqlSession) showProgress(ctx context.Context, cl *client.Client, id str
 	return func() { cancel(); <-done }
 }
 
+// tableDefs are the tables of --tpch and --config, as definitions:
+// created in this process's catalog, or in the cluster's.
+func tableDefs(tpchDir, cfgFile string) ([]*catalog.ExternalTable, error) {
+	var defs []*catalog.ExternalTable
+	if tpchDir != "" {
+		d, err := catalog.ParquetDirDefs(tpchDir, tpch.Tables)
+		if err != nil {
+			return nil, fmt.Errorf("--tpch: %v: %w", err, config.ErrInvalid)
+		}
+		defs = append(defs, d...)
+	}
+	if cfgFile != "" {
+		d, err := catalog.LoadTableDefs(cfgFile)
+		if err != nil {
+			return nil, fmt.Errorf("--config: %v: %w", err, config.ErrInvalid)
+		}
+		defs = append(defs, d...)
+	}
+	return defs, nil
+}
+
+// readScript splits the statements of -e, then -f FILE; of stdin when
+// neither is given.
+func readScript(stdin io.Reader, exprs []string, file string) ([]string, error) {
+	script := strings.Join(exprs, ";\n")
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("-f: %v: %w", err, config.ErrInvalid)
+		}
+		script += ";\n" + string(b)
+	}
+	if len(exprs) == 0 && file == "" {
+		b, err := io.ReadAll(stdin)
+		if err != nil {
+			return nil, err
+		}
+		script = string(b)
+	}
+	return planner.SplitScript(script)
+}
+
+// openCluster makes s a session on the cluster of scheduler sched and
+// creates defs there; the returned func closes the connection.
+func (s *sqlSession) openCluster(ctx context.Context, sched string, sec security.Config, defs []*catalog.ExternalTable) (func(), error) {
+	cl, err := dialScheduler(sched, sec)
+	if err != nil {
+		return nil, err
+	}
+	s.cl, s.sess = cl, cl.NewSession(s.props)
+	for _, d := range defs {
+		if err := s.sess.Exec(ctx, d.SQL()); err != nil {
+			cl.Close()
+			return nil, fmt.Errorf("create table %s on the cluster: %w", d.Name, err)
+		}
+	}
+	return func() { cl.Close() }, nil
+}
+
+// openLocal makes s a session in this process, with its own catalog
+// holding defs and a temporary warehouse for managed tables, removed by
+// the returned func.
+func (s *sqlSession) openLocal(ctx context.Context, defs []*catalog.ExternalTable) (func(), error) {
+	// In this process the session is this process's user: its endpoint
+	// may be local (kapot.s3.endpoint=http://127.0.0.1:…).
+	reg := objstore.Default()
+	reg.AllowLocalURLs(true)
+	s.cat = catalog.NewWith(reg, s.props)
+	wh, err := os.MkdirTemp("", "kapot-warehouse-")
+	if err != nil {
+		return nil, err
+	}
+	s.tables = &warehouse.Tables{Catalog: s.cat, Store: s.cat.Store(),
+		Warehouse: &warehouse.Warehouse{Root: wh, Store: s.cat.Store(), Props: s.props}}
+	s.local = &session.Local{Cat: s.cat, Tables: s.tables, Options: s.planOpts()}
+	for _, d := range defs {
+		t, err := s.cat.Resolve(ctx, d, nil)
+		if err == nil {
+			err = s.cat.Register(t)
+		}
+		if err != nil {
+			os.RemoveAll(wh)
+			return nil, fmt.Errorf("table %s: %v: %w", d.Name, err, config.ErrInvalid)
+		}
+	}
+	return func() { os.RemoveAll(wh) }, nil
+}
+
 // parseProperties reads --property key=value flags.
 func parseProperties(kvs []string) (map[string]string, error) {
 	out := map[string]string{}
@@ -522,8 +557,8 @@ func (s *sqlSession) writeLocal(ctx context.Context, w *warehouse.Write) error {
 // process, made at the first: the pool (--memory-pool-size, else 70% of
 // the machine's or cgroup's memory, the rule of kapot local's executors)
 // and an allocator that keeps the Arrow memory live within the pool and a
-// margin, as an executor's (engine.BoundedAllocator).
-func (s *sqlSession) inProcessMemory() (memory.Allocator, *engine.MemoryPool, error) {
+// margin, as an executor's (alloc.BoundedAllocator).
+func (s *sqlSession) inProcessMemory() (memory.Allocator, *alloc.MemoryPool, error) {
 	if s.pool != nil {
 		return s.mem, s.pool, nil
 	}
@@ -535,8 +570,8 @@ func (s *sqlSession) inProcessMemory() (memory.Allocator, *engine.MemoryPool, er
 		}
 		size = total * 70 / 100
 	}
-	s.pool = engine.NewMemoryPool(size)
-	s.mem = engine.NewBoundedAllocator(engine.NewCountingAllocator(engine.NewRecyclingAllocator(0)), size+max(256<<20, size/4), nil)
+	s.pool = alloc.NewMemoryPool(size)
+	s.mem = alloc.NewBoundedAllocator(alloc.NewCountingAllocator(alloc.NewRecyclingAllocator(0)), size+max(256<<20, size/4), nil)
 	return s.mem, s.pool, nil
 }
 

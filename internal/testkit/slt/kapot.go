@@ -20,6 +20,8 @@ import (
 
 	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/engine/alloc"
+	"github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/internal/security"
 	"github.com/kapot-go/kapot/internal/testkit/oracle/duck"
 	"github.com/kapot-go/kapot/internal/testkit/report"
@@ -149,7 +151,7 @@ func (k *KapotDB) own(ctx context.Context, st *planner.Statement) error {
 		return err
 	}
 	checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	tc := &engine.TaskContext{JobID: "slt", WorkDir: k.dir, Mem: engine.NewPoisoningAllocator(checked), Properties: map[string]string{}}
+	tc := &engine.TaskContext{JobID: "slt", WorkDir: k.dir, Mem: alloc.NewPoisoningAllocator(checked), Properties: map[string]string{}}
 	_, err = k.tables.Run(ctx, w, tc)
 	tc.End()
 	if n := checked.CurrentAlloc(); n != 0 {
@@ -313,7 +315,7 @@ func (k *KapotDB) Query(ctx context.Context, q string) ([][]any, error) {
 
 func (k *KapotDB) runLocal(ctx context.Context, p *planner.Plan) ([]arrow.RecordBatch, func() error, error) {
 	checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	tc := &engine.TaskContext{JobID: "slt", WorkDir: k.dir, Mem: engine.NewPoisoningAllocator(checked), Properties: map[string]string{}}
+	tc := &engine.TaskContext{JobID: "slt", WorkDir: k.dir, Mem: alloc.NewPoisoningAllocator(checked), Properties: map[string]string{}}
 	bs, err := planner.RunInProcess(ctx, p, tc, nil)
 	if err != nil {
 		if n := checked.CurrentAlloc(); n != 0 {
@@ -385,7 +387,7 @@ func value(a arrow.Array, i int) (any, error) {
 	case *array.Null:
 		return nil, nil
 	}
-	return engine.FormatValue(a, i), nil
+	return expr.FormatValue(a, i), nil
 }
 
 // Reference implements Reference: the query in DuckDB, over the tables as
