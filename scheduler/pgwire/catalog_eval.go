@@ -1,0 +1,333 @@
+package pgwire
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	pg "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/kapot-go/kapot/internal/version"
+)
+
+// Expressions over one row of the virtual catalog: columns, operators,
+// the catalog functions tools call.
+
+// eval evaluates an expression over one row.
+func (c *conn) eval(n *pg.Node, r env) (any, error) {
+	switch {
+	case n == nil:
+		return nil, nil
+	case n.GetColumnRef() != nil:
+		var parts []string
+		for _, f := range n.GetColumnRef().GetFields() {
+			parts = append(parts, f.GetString_().GetSval())
+		}
+		key := strings.Join(parts, ".")
+		if len(parts) > 2 {
+			key = strings.Join(parts[len(parts)-2:], ".")
+		}
+		v, ok := r[key]
+		if _, unmatched := r[strings.TrimSuffix(key, parts[len(parts)-1])+"\x00"]; !ok && len(parts) > 1 && unmatched {
+			return nil, nil
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w: column %s of the catalog", errNotSupported, key)
+		}
+		return v, nil
+	case n.GetAConst() != nil:
+		k := n.GetAConst()
+		switch {
+		case k.GetIsnull():
+			return nil, nil
+		case k.GetIval() != nil:
+			return int64(k.GetIval().GetIval()), nil
+		case k.GetSval() != nil:
+			return k.GetSval().GetSval(), nil
+		case k.GetBoolval() != nil:
+			return k.GetBoolval().GetBoolval(), nil
+		case k.GetFval() != nil:
+			return k.GetFval().GetFval(), nil
+		}
+		return int64(0), nil
+	case n.GetTypeCast() != nil:
+		v, err := c.eval(n.GetTypeCast().GetArg(), r)
+		if err != nil || v == nil {
+			return v, err
+		}
+		names := n.GetTypeCast().GetTypeName().GetNames()
+		switch strings.ToLower(names[len(names)-1].GetString_().GetSval()) {
+		case "regclass":
+			// A table's name to its oid.
+			for k, val := range r {
+				if strings.HasSuffix(k, ".relname") && val == text(v) {
+					return r[strings.TrimSuffix(k, ".relname")+".oid"], nil
+				}
+			}
+			return v, nil
+		case "int2", "int4", "int8", "oid", "regtype", "regproc":
+			if s, ok := v.(string); ok {
+				if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+					return i, nil
+				}
+			}
+		case "text", "varchar", "name", "char", "bpchar":
+			return text(v), nil
+		case "bool":
+			return truth(v), nil
+		}
+		return v, nil
+	case n.GetBoolExpr() != nil:
+		b := n.GetBoolExpr()
+		switch b.GetBoolop() {
+		case pg.BoolExprType_AND_EXPR:
+			for _, a := range b.GetArgs() {
+				v, err := c.eval(a, r)
+				if err != nil || !truth(v) {
+					return false, err
+				}
+			}
+			return true, nil
+		case pg.BoolExprType_OR_EXPR:
+			for _, a := range b.GetArgs() {
+				v, err := c.eval(a, r)
+				if err != nil || truth(v) {
+					return err == nil, err
+				}
+			}
+			return false, nil
+		default:
+			v, err := c.eval(b.GetArgs()[0], r)
+			return !truth(v), err
+		}
+	case n.GetNullTest() != nil:
+		v, err := c.eval(n.GetNullTest().GetArg(), r)
+		if n.GetNullTest().GetNulltesttype() == pg.NullTestType_IS_NULL {
+			return v == nil, err
+		}
+		return v != nil, err
+	case n.GetAExpr() != nil:
+		return c.evalOp(n.GetAExpr(), r)
+	case n.GetCaseExpr() != nil:
+		ce := n.GetCaseExpr()
+		arg, err := c.eval(ce.GetArg(), r)
+		if err != nil {
+			return nil, err
+		}
+		for _, w := range ce.GetArgs() {
+			cw := w.GetCaseWhen()
+			v, err := c.eval(cw.GetExpr(), r)
+			if err != nil {
+				return nil, err
+			}
+			if (ce.GetArg() != nil && text(v) == text(arg) && v != nil) || (ce.GetArg() == nil && truth(v)) {
+				return c.eval(cw.GetResult(), r)
+			}
+		}
+		return c.eval(ce.GetDefresult(), r)
+	case n.GetCoalesceExpr() != nil:
+		for _, a := range n.GetCoalesceExpr().GetArgs() {
+			v, err := c.eval(a, r)
+			if err != nil || v != nil {
+				return v, err
+			}
+		}
+		return nil, nil
+	case n.GetSqlvalueFunction() != nil:
+		switch n.GetSqlvalueFunction().GetOp() {
+		case pg.SQLValueFunctionOp_SVFOP_CURRENT_USER, pg.SQLValueFunctionOp_SVFOP_SESSION_USER, pg.SQLValueFunctionOp_SVFOP_USER, pg.SQLValueFunctionOp_SVFOP_CURRENT_ROLE:
+			return c.user, nil
+		case pg.SQLValueFunctionOp_SVFOP_CURRENT_CATALOG:
+			return c.database, nil
+		case pg.SQLValueFunctionOp_SVFOP_CURRENT_SCHEMA:
+			return "public", nil
+		}
+		return nil, fmt.Errorf("%w: %s over the catalog", errNotSupported, n.GetSqlvalueFunction().GetOp())
+	case n.GetFuncCall() != nil:
+		return c.call(n.GetFuncCall(), r)
+	case n.GetCollateClause() != nil:
+		return c.eval(n.GetCollateClause().GetArg(), r)
+	case n.GetSubLink() != nil && n.GetSubLink().GetSubLinkType() == pg.SubLinkType_EXPR_SUBLINK:
+		_, rows, err := c.selectRows(n.GetSubLink().GetSubselect().GetSelectStmt(), r)
+		if err != nil || len(rows) == 0 || len(rows[0]) == 0 {
+			return nil, err
+		}
+		return rows[0][0], nil
+	case n.GetSubLink() != nil && n.GetSubLink().GetSubLinkType() == pg.SubLinkType_EXISTS_SUBLINK:
+		_, rows, err := c.selectRows(n.GetSubLink().GetSubselect().GetSelectStmt(), r)
+		return len(rows) > 0, err
+	case n.GetSubLink() != nil:
+		return nil, fmt.Errorf("%w: this subquery over the catalog", errNotSupported)
+	}
+	return nil, fmt.Errorf("%w: %s over the catalog", errNotSupported, strings.TrimPrefix(fmt.Sprintf("%T", n.GetNode()), "*pg_query.Node_"))
+}
+
+func (c *conn) evalOp(e *pg.A_Expr, r env) (any, error) {
+	l, err := c.eval(e.GetLexpr(), r)
+	if err != nil {
+		return nil, err
+	}
+	names := e.GetName()
+	op := names[len(names)-1].GetString_().GetSval()
+	if e.GetKind() == pg.A_Expr_Kind_AEXPR_IN {
+		for _, x := range e.GetRexpr().GetList().GetItems() {
+			v, err := c.eval(x, r)
+			if err != nil {
+				return nil, err
+			}
+			if l != nil && text(v) == text(l) {
+				return op == "=", nil
+			}
+		}
+		return op != "=", nil
+	}
+	rv, err := c.eval(e.GetRexpr(), r)
+	if err != nil {
+		return nil, err
+	}
+	if l == nil || rv == nil {
+		return nil, nil
+	}
+	switch op {
+	case "=":
+		return text(l) == text(rv), nil
+	case "<>", "!=":
+		return text(l) != text(rv), nil
+	case "<":
+		return compare(l, rv) < 0, nil
+	case ">":
+		return compare(l, rv) > 0, nil
+	case "<=":
+		return compare(l, rv) <= 0, nil
+	case ">=":
+		return compare(l, rv) >= 0, nil
+	case "~", "!~", "~*", "!~*":
+		pat := text(rv)
+		if strings.HasSuffix(op, "*") {
+			pat = "(?i)" + pat
+		}
+		re, err := regexp.Compile(pat)
+		if err != nil {
+			return nil, fmt.Errorf("%w: regular expression %q: %v", errInvalidParam, pat, err)
+		}
+		return re.MatchString(text(l)) == !strings.HasPrefix(op, "!"), nil
+	case "~~", "!~~", "~~*", "!~~*":
+		pat := "^" + strings.NewReplacer("%", ".*", "_", ".").Replace(regexp.QuoteMeta(text(rv))) + "$"
+		if strings.HasSuffix(op, "*") {
+			pat = "(?i)" + pat
+		}
+		ok := regexp.MustCompile(pat).MatchString(text(l))
+		return ok == !strings.HasPrefix(op, "!"), nil
+	}
+	return nil, fmt.Errorf("%w: operator %s over the catalog", errNotSupported, op)
+}
+
+// call evaluates a catalog function.
+func (c *conn) call(f *pg.FuncCall, r env) (any, error) {
+	var args []any
+	for _, a := range f.GetArgs() {
+		v, err := c.eval(a, r)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, v)
+	}
+	arg := func(i int) any {
+		if i < len(args) {
+			return args[i]
+		}
+		return nil
+	}
+	switch name := funcName(f); name {
+	case "version":
+		return "PostgreSQL " + serverVersion + " (kapot " + version.Version + ")", nil
+	case "current_schema":
+		return "public", nil
+	case "current_database":
+		return c.database, nil
+	case "current_schemas":
+		return "{pg_catalog,public}", nil
+	case "current_user", "session_user", "pg_get_userbyid":
+		return c.user, nil
+	case "current_setting":
+		key, ok := settingName(c.settings, text(arg(0)))
+		if !ok {
+			return nil, fmt.Errorf("%w %q", errUnknownSetting, text(arg(0)))
+		}
+		return c.settings[key], nil
+	case "pg_backend_pid":
+		return int64(c.pid), nil
+	case "pg_is_in_recovery":
+		return false, nil
+	case "pg_table_is_visible", "has_table_privilege", "has_schema_privilege":
+		return true, nil
+	case "format_type":
+		oid, _ := strconv.ParseInt(text(arg(0)), 10, 64)
+		mod, err := strconv.ParseInt(text(arg(1)), 10, 64)
+		if err != nil {
+			mod = -1
+		}
+		return typeName(pgType{oid: uint32(oid), typmod: int32(mod)}), nil
+	case "pg_encoding_to_char":
+		return "UTF8", nil
+	case "obj_description", "col_description", "pg_get_expr", "pg_get_indexdef", "pg_get_constraintdef", "pg_get_viewdef",
+		"pg_postmaster_start_time", "array_to_string":
+		return nil, nil
+	case "pg_relation_size", "pg_total_relation_size":
+		return int64(0), nil
+	case "pg_size_pretty":
+		return "0 bytes", nil
+	case "quote_ident":
+		return quoteIdent(text(arg(0))), nil
+	default:
+		return nil, fmt.Errorf("%w: function %s over the catalog", errNotSupported, name)
+	}
+}
+
+// text is a value as text ("" for NULL).
+func text(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	case bool:
+		if v {
+			return "t"
+		}
+		return "f"
+	}
+	return fmt.Sprint(v)
+}
+
+func truth(v any) bool {
+	switch v := v.(type) {
+	case bool:
+		return v
+	case string:
+		return v == "t" || v == "true"
+	}
+	return false
+}
+
+// compare orders two values: numbers as numbers, the rest as text.
+func compare(a, b any) int {
+	x, e1 := strconv.ParseFloat(text(a), 64)
+	y, e2 := strconv.ParseFloat(text(b), 64)
+	if e1 == nil && e2 == nil {
+		switch {
+		case x < y:
+			return -1
+		case x > y:
+			return 1
+		}
+		return 0
+	}
+	return strings.Compare(text(a), text(b))
+}
+
+func (c *conn) catalogAnswer(ctx context.Context, p *prepared, _ string) (*answer, error) {
+	return c.evalCatalog(ctx, p.node())
+}

@@ -1,0 +1,447 @@
+package pgwire
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	pg "github.com/pganalyze/pg_query_go/v6"
+)
+
+// The virtual catalog's SELECT: FROM items joined row by row, WHERE,
+// the select list, ORDER BY and LIMIT, UNION.
+
+// env is one row of the FROM clause: values by "alias.column" and by
+// column alone.
+type env map[string]any
+
+// evalCatalog answers a SELECT over the virtual catalog.
+func (c *conn) evalCatalog(_ context.Context, n *pg.Node) (*answer, error) {
+	names, out, err := c.selectRows(n.GetSelectStmt(), env{})
+	if err != nil {
+		return nil, err
+	}
+	return c.typedAnswer(names, out)
+}
+
+// selectRows evaluates a SELECT (within the row outer of an enclosing
+// query: a correlated subquery).
+func (c *conn) selectRows(sel *pg.SelectStmt, outer env) ([]string, [][]any, error) {
+	if sel.GetOp() == pg.SetOperation_SETOP_UNION {
+		return c.unionRows(sel, outer)
+	}
+	if sel == nil || sel.GetOp() != pg.SetOperation_SETOP_NONE || len(sel.GetValuesLists()) > 0 || sel.GetWithClause() != nil {
+		return nil, nil, fmt.Errorf("%w: this statement over the catalog (pg_catalog and information_schema take single SELECTs)", errNotSupported)
+	}
+	rows := []env{outer}
+	for _, f := range sel.GetFromClause() {
+		next, err := c.from(f, rows)
+		if err != nil {
+			return nil, nil, err
+		}
+		rows = next
+	}
+	if w := sel.GetWhereClause(); w != nil {
+		var kept []env
+		for _, r := range rows {
+			v, err := c.eval(w, r)
+			if err != nil {
+				return nil, nil, err
+			}
+			if truth(v) {
+				kept = append(kept, r)
+			}
+		}
+		rows = kept
+	}
+	if len(sel.GetGroupClause()) > 0 || sel.GetHavingClause() != nil {
+		return nil, nil, fmt.Errorf("%w: GROUP BY over the catalog", errNotSupported)
+	}
+	names, exprs, err := c.selectList(sel)
+	if err != nil {
+		return nil, nil, err
+	}
+	if isCount(exprs) {
+		row, err := c.countRows(exprs, rows)
+		return names, [][]any{row}, err
+	}
+	out := make([][]any, len(rows))
+	for i, r := range rows {
+		out[i] = make([]any, len(exprs))
+		for j, e := range exprs {
+			v, err := c.eval(e, r)
+			if err != nil {
+				return nil, nil, err
+			}
+			out[i][j] = v
+		}
+	}
+	if sorts := sel.GetSortClause(); len(sorts) > 0 {
+		if out, err = c.orderRows(sorts, rows, names, exprs, out); err != nil {
+			return nil, nil, err
+		}
+	}
+	if l := sel.GetLimitCount(); l != nil {
+		if k := l.GetAConst().GetIval(); k != nil && int(k.GetIval()) < len(out) {
+			out = out[:max(int(k.GetIval()), 0)]
+		}
+	}
+	return names, out, nil
+}
+
+// unionRows evaluates a UNION [ALL] of two SELECTs, ordered by
+// select-list positions.
+func (c *conn) unionRows(sel *pg.SelectStmt, outer env) ([]string, [][]any, error) {
+	names, out, err := c.selectRows(sel.GetLarg(), outer)
+	if err != nil {
+		return nil, nil, err
+	}
+	_, more, err := c.selectRows(sel.GetRarg(), outer)
+	if err != nil {
+		return nil, nil, err
+	}
+	out = append(out, more...)
+	if !sel.GetAll() {
+		seen := map[string]bool{}
+		var kept [][]any
+		for _, r := range out {
+			k := fmt.Sprint(r...)
+			if !seen[k] {
+				seen[k] = true
+				kept = append(kept, r)
+			}
+		}
+		out = kept
+	}
+	sorts := sel.GetSortClause()
+	sort.SliceStable(out, func(a, b int) bool {
+		for _, st := range sorts {
+			k := st.GetSortBy().GetNode().GetAConst().GetIval()
+			if k == nil || int(k.GetIval()) < 1 || int(k.GetIval()) > len(out[a]) {
+				continue
+			}
+			p := int(k.GetIval()) - 1
+			if d := compare(out[a][p], out[b][p]); d != 0 {
+				return d < 0
+			}
+		}
+		return false
+	})
+	return names, out, nil
+}
+
+// selectList is a SELECT's output names and expressions, * expanded.
+func (c *conn) selectList(sel *pg.SelectStmt) ([]string, []*pg.Node, error) {
+	var names []string
+	var exprs []*pg.Node
+	for _, t := range sel.GetTargetList() {
+		rt := t.GetResTarget()
+		if cr := rt.GetVal().GetColumnRef(); cr != nil && isStar(cr) {
+			cols, err := c.starColumns(sel.GetFromClause())
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, col := range cols {
+				names = append(names, col)
+				exprs = append(exprs, &pg.Node{Node: &pg.Node_ColumnRef{ColumnRef: &pg.ColumnRef{Fields: []*pg.Node{pg.MakeStrNode(col)}}}})
+			}
+			continue
+		}
+		name := rt.GetName()
+		if name == "" {
+			name = exprName(rt.GetVal())
+		}
+		names = append(names, name)
+		exprs = append(exprs, rt.GetVal())
+	}
+	return names, exprs, nil
+}
+
+// countRows is the one row of a select list of count(*) or count(column)
+// alone.
+func (c *conn) countRows(exprs []*pg.Node, rows []env) ([]any, error) {
+	row := make([]any, len(exprs))
+	for j, e := range exprs {
+		n := int64(0)
+		for _, r := range rows {
+			args := e.GetFuncCall().GetArgs()
+			if len(args) == 0 {
+				n++
+				continue
+			}
+			v, err := c.eval(args[0], r)
+			if err != nil {
+				return nil, err
+			}
+			if v != nil {
+				n++
+			}
+		}
+		row[j] = n
+	}
+	return row, nil
+}
+
+// orderRows sorts out (the select list's values of rows) by ORDER BY
+// select-list positions, names or expressions.
+func (c *conn) orderRows(sorts []*pg.Node, rows []env, names []string, exprs []*pg.Node, out [][]any) ([][]any, error) {
+	keys := make([][]any, len(rows))
+	for i, r := range rows {
+		for _, s := range sorts {
+			e := s.GetSortBy().GetNode()
+			var v any
+			if k := e.GetAConst().GetIval(); k != nil && e.GetAConst() != nil {
+				if p := int(k.GetIval()); p >= 1 && p <= len(exprs) {
+					v = out[i][p-1]
+				}
+			} else {
+				var err error
+				if v, err = c.evalOrAlias(e, r, names, out[i]); err != nil {
+					return nil, err
+				}
+			}
+			keys[i] = append(keys[i], v)
+		}
+	}
+	idx := make([]int, len(rows))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool {
+		for k, s := range sorts {
+			x, y := text(keys[idx[a]][k]), text(keys[idx[b]][k])
+			if x == y {
+				continue
+			}
+			less := compare(keys[idx[a]][k], keys[idx[b]][k]) < 0
+			if s.GetSortBy().GetSortbyDir() == pg.SortByDir_SORTBY_DESC {
+				return !less
+			}
+			return less
+		}
+		return false
+	})
+	sorted := make([][]any, len(out))
+	for i, j := range idx {
+		sorted[i] = out[j]
+	}
+	return sorted, nil
+}
+
+// isCount reports whether every expression is count(*) or count(x).
+func isCount(exprs []*pg.Node) bool {
+	for _, e := range exprs {
+		if f := e.GetFuncCall(); f == nil || funcName(f) != "count" || len(f.GetArgs()) > 1 {
+			return false
+		}
+	}
+	return len(exprs) > 0
+}
+
+// typedAnswer builds the rows' batch: a column of integers, booleans or
+// text by its values.
+func (c *conn) typedAnswer(names []string, rows [][]any) (*answer, error) {
+	fields := make([]arrow.Field, len(names))
+	for j, n := range names {
+		// The type of the column's values; text if they differ.
+		var t arrow.DataType
+		for _, r := range rows {
+			var vt arrow.DataType
+			switch r[j].(type) {
+			case nil:
+				continue
+			case int64:
+				vt = arrow.PrimitiveTypes.Int64
+			case bool:
+				vt = arrow.FixedWidthTypes.Boolean
+			default:
+				vt = arrow.BinaryTypes.String
+			}
+			if t != nil && !arrow.TypeEqual(t, vt) {
+				t = arrow.BinaryTypes.String
+				break
+			}
+			t = vt
+		}
+		if t == nil {
+			t = arrow.BinaryTypes.String
+		}
+		fields[j] = arrow.Field{Name: n, Type: t, Nullable: true}
+	}
+	schema := arrow.NewSchema(fields, nil)
+	b := array.NewRecordBuilder(c.mem, schema)
+	defer b.Release()
+	for _, r := range rows {
+		for j, v := range r {
+			fb := b.Field(j)
+			if v == nil {
+				fb.AppendNull()
+				continue
+			}
+			switch fb := fb.(type) {
+			case *array.Int64Builder:
+				n, ok := v.(int64)
+				if !ok {
+					n, _ = strconv.ParseInt(text(v), 10, 64)
+				}
+				fb.Append(n)
+			case *array.BooleanBuilder:
+				fb.Append(truth(v))
+			case *array.StringBuilder:
+				fb.Append(text(v))
+			}
+		}
+	}
+	batch := b.NewRecordBatch()
+	defer batch.Release()
+	rr, err := array.NewRecordReader(schema, []arrow.RecordBatch{batch})
+	if err != nil {
+		return nil, err
+	}
+	return &answer{tag: "SELECT", counted: true, schema: schema, rows: rr}, nil
+}
+
+func isStar(cr *pg.ColumnRef) bool {
+	f := cr.GetFields()
+	return len(f) > 0 && f[len(f)-1].GetAStar() != nil
+}
+
+// starColumns are the columns * stands for.
+func (c *conn) starColumns(from []*pg.Node) ([]string, error) {
+	var out []string
+	for _, f := range from {
+		rv := f.GetRangeVar()
+		if rv == nil {
+			return nil, fmt.Errorf("%w: * over a join of the catalog", errNotSupported)
+		}
+		r, err := c.relationOf(rv)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r.cols...)
+	}
+	return out, nil
+}
+
+// exprName is the column name PostgreSQL gives an unnamed expression.
+func exprName(n *pg.Node) string {
+	switch {
+	case n.GetColumnRef() != nil:
+		f := n.GetColumnRef().GetFields()
+		return f[len(f)-1].GetString_().GetSval()
+	case n.GetFuncCall() != nil:
+		return funcName(n.GetFuncCall())
+	case n.GetTypeCast() != nil:
+		if a := n.GetTypeCast().GetArg(); a.GetAConst() == nil {
+			return exprName(a)
+		}
+		names := n.GetTypeCast().GetTypeName().GetNames()
+		return names[len(names)-1].GetString_().GetSval()
+	case n.GetSqlvalueFunction() != nil:
+		return strings.ToLower(strings.TrimPrefix(n.GetSqlvalueFunction().GetOp().String(), "SVFOP_"))
+	}
+	return "?column?"
+}
+
+// aliased is the catalog relation rv names and the name its columns
+// are qualified by.
+func (c *conn) aliased(rv *pg.RangeVar) (*relation, string, error) {
+	if !isCatalogRelation(rv) {
+		return nil, "", fmt.Errorf("%w: a table joined with the catalog", errNotSupported)
+	}
+	r, err := c.relationOf(rv)
+	if err != nil {
+		return nil, "", err
+	}
+	alias := rv.GetRelname()
+	if rv.GetAlias() != nil {
+		alias = rv.GetAlias().GetAliasname()
+	}
+	return r, alias, nil
+}
+
+// from joins the rows so far with a FROM item.
+func (c *conn) from(f *pg.Node, rows []env) ([]env, error) {
+	switch {
+	case f.GetRangeVar() != nil:
+		r, alias, err := c.aliased(f.GetRangeVar())
+		if err != nil {
+			return nil, err
+		}
+		var out []env
+		for _, left := range rows {
+			for _, vals := range r.rows {
+				out = append(out, bind(left, alias, r.cols, vals))
+			}
+		}
+		return out, nil
+	case f.GetJoinExpr() != nil:
+		j := f.GetJoinExpr()
+		left, err := c.from(j.GetLarg(), rows)
+		if err != nil {
+			return nil, err
+		}
+		if j.GetRarg().GetRangeVar() == nil {
+			return nil, fmt.Errorf("%w: this join over the catalog", errNotSupported)
+		}
+		r, alias, err := c.aliased(j.GetRarg().GetRangeVar())
+		if err != nil {
+			return nil, err
+		}
+		var out []env
+		for _, l := range left {
+			matched := false
+			for _, vals := range r.rows {
+				e := bind(l, alias, r.cols, vals)
+				ok := true
+				if q := j.GetQuals(); q != nil {
+					v, err := c.eval(q, e)
+					if err != nil {
+						return nil, err
+					}
+					ok = truth(v)
+				}
+				if ok {
+					matched = true
+					out = append(out, e)
+				}
+			}
+			if !matched && j.GetJointype() == pg.JoinType_JOIN_LEFT {
+				// Every column of alias is NULL, those not listed too.
+				e := bind(l, alias, r.cols, make([]any, len(r.cols)))
+				e[alias+".\x00"] = true
+				out = append(out, e)
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("%w: this FROM item over the catalog", errNotSupported)
+}
+
+func bind(left env, alias string, cols []string, vals []any) env {
+	e := make(env, len(left)+2*len(cols))
+	for k, v := range left {
+		e[k] = v
+	}
+	for i, col := range cols {
+		e[alias+"."+col] = vals[i]
+		e[col] = vals[i]
+	}
+	return e
+}
+
+func (c *conn) evalOrAlias(n *pg.Node, r env, names []string, vals []any) (any, error) {
+	if cr := n.GetColumnRef(); cr != nil && len(cr.GetFields()) == 1 {
+		name := cr.GetFields()[0].GetString_().GetSval()
+		for i, nm := range names {
+			if nm == name {
+				return vals[i], nil
+			}
+		}
+	}
+	return c.eval(n, r)
+}
