@@ -1,6 +1,3 @@
-// Package wiretest builds the wire (plan.proto) expression nodes that the
-// engine's tests bind and run: short constructors for columns, literals,
-// operators and calls, shared by the tests of engine and its packages.
 package wiretest
 
 import kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
