@@ -115,201 +115,236 @@ func filesUnder(t *testing.T, dir string) []string {
 // locations that are refused today (a regression test of each).
 func TestDataOwnershipAttacksHeldProcesses(t *testing.T) {
 	a := startAttackCluster(t)
-	ctx := a.ctx
-	code := func(err error) codes.Code { return status.Code(errorsCause(err)) }
-	refused := func(t *testing.T, sess *client.Session, q string, want ...codes.Code) {
-		t.Helper()
-		err := sess.Exec(ctx, q)
-		if !slices.Contains(want, code(err)) {
-			t.Fatalf("%s: %v, want one of %v", q, err, want)
-		}
-	}
+	r := &attackRun{a: a}
 	managed, _ := filepath.Glob(filepath.Join(a.stateDir, "warehouse", "victim*"))
 	if len(managed) != 1 {
 		t.Fatalf("victim's directory: %q", managed)
 	}
+	r.managed = managed
 
-	t.Run("names in other cases and quoted", func(t *testing.T) {
-		for _, sess := range []*client.Session{a.bob, a.shared} {
-			for _, q := range []string{
-				`DROP TABLE "Victim"`, `DROP TABLE "VICTIM"`, `DROP TABLE IF EXISTS VICTIM`,
-				`CREATE OR REPLACE TABLE "Victim" AS SELECT 1 AS k`,
-				`CREATE OR REPLACE TABLE "victim" (k INT)`,
-				`INSERT INTO "VICTIM" VALUES (9, 'z')`,
-				`DROP TABLE "Ext"`, `DROP TABLE IF EXISTS EXT`,
-				`INSERT INTO "EXT" VALUES (9, 'z')`,
-				`CREATE OR REPLACE TABLE "EXT" AS SELECT 1 AS k`,
-			} {
-				refused(t, sess, q, codes.PermissionDenied)
-			}
-			// A view of a table's name, or a table of a view's.
-			refused(t, sess, `CREATE VIEW "Victim" AS SELECT 1 AS k`, codes.AlreadyExists)
-			refused(t, sess, `CREATE OR REPLACE VIEW victim AS SELECT 1 AS k`, codes.AlreadyExists)
-			refused(t, sess, `CREATE EXTERNAL TABLE "VICTIM" STORED AS CSV WITH HEADER ROW LOCATION '`+a.ext+`'`, codes.AlreadyExists)
-			// IF NOT EXISTS leaves the owner's table alone.
-			if err := sess.Exec(ctx, `CREATE TABLE IF NOT EXISTS "Victim" AS SELECT 1 AS k`); err != nil {
-				t.Fatal(err)
-			}
-			if err := sess.Exec(ctx, `CREATE TABLE IF NOT EXISTS victim (k INT)`); err != nil {
-				t.Fatal(err)
-			}
-		}
-		a.intact(t)
-	})
+	t.Run("names in other cases and quoted", r.otherCasesAndQuoted)
+	t.Run("views are the owner's", r.viewsAreTheOwners)
+	t.Run("COPY to spellings of table data", r.copyToTableData)
+	t.Run("Flight SQL acts for the principal it authenticated", r.flightSQLActsForPrincipal)
+	t.Run("an external table over the warehouse or another table writes nothing", r.externalOverTableWritesNothing)
+	t.Run("a raw plan that writes is refused", r.rawWritingPlanRefused)
+	t.Run("the principal header does not pick another principal", r.principalHeaderPicksNoOther)
+}
 
-	t.Run("views are the owner's", func(t *testing.T) {
-		if err := a.alice.Exec(ctx, "CREATE VIEW av AS SELECT k FROM victim"); err != nil {
-			t.Fatal(err)
-		}
-		for _, q := range []string{`DROP VIEW "AV"`, `DROP VIEW IF EXISTS av`, `CREATE OR REPLACE VIEW "Av" AS SELECT 7 AS k`} {
-			refused(t, a.bob, q, codes.PermissionDenied)
-		}
-		refused(t, a.bob, `INSERT INTO av VALUES (5)`, codes.InvalidArgument)
-		refused(t, a.bob, `CREATE OR REPLACE TABLE av AS SELECT 1 AS k`, codes.AlreadyExists)
-		refused(t, a.bob, `DROP TABLE av`, codes.NotFound)
-		a.exact(t, a.bob, "SELECT count(*) FROM av", "4")
-	})
+// attackRun holds TestDataOwnershipAttacksHeldProcesses's cluster and
+// victim's managed directory, for its subtests.
+type attackRun struct {
+	a       *attackCluster
+	managed []string // victim's directory under the warehouse
+}
 
-	t.Run("COPY to spellings of table data", func(t *testing.T) {
-		for _, target := range []string{
-			a.ext + "/", a.ext + "//", a.ext + "/.", a.root + "/x/../ext", a.root + "//ext/sub",
-			filepath.Join(a.ext, "part-0.csv"), managed[0] + "/", managed[0] + "/data/../_manifest",
-			filepath.Join(a.stateDir, "warehouse") + "/.", a.stateDir, filepath.Dir(a.root),
+// code is err's gRPC code, under its wrappings.
+func (r *attackRun) code(err error) codes.Code { return status.Code(errorsCause(err)) }
+
+// refused runs q in sess: it must fail with one of the codes want.
+func (r *attackRun) refused(t *testing.T, sess *client.Session, q string, want ...codes.Code) {
+	t.Helper()
+	err := sess.Exec(r.a.ctx, q)
+	if !slices.Contains(want, r.code(err)) {
+		t.Fatalf("%s: %v, want one of %v", q, err, want)
+	}
+}
+
+// otherCasesAndQuoted: names in other cases and quoted.
+func (r *attackRun) otherCasesAndQuoted(t *testing.T) {
+	a, ctx, refused := r.a, r.a.ctx, r.refused
+	for _, sess := range []*client.Session{a.bob, a.shared} {
+		for _, q := range []string{
+			`DROP TABLE "Victim"`, `DROP TABLE "VICTIM"`, `DROP TABLE IF EXISTS VICTIM`,
+			`CREATE OR REPLACE TABLE "Victim" AS SELECT 1 AS k`,
+			`CREATE OR REPLACE TABLE "victim" (k INT)`,
+			`INSERT INTO "VICTIM" VALUES (9, 'z')`,
+			`DROP TABLE "Ext"`, `DROP TABLE IF EXISTS EXT`,
+			`INSERT INTO "EXT" VALUES (9, 'z')`,
+			`CREATE OR REPLACE TABLE "EXT" AS SELECT 1 AS k`,
 		} {
-			for _, opts := range []string{"(FORMAT csv, OVERWRITE true)", "(FORMAT csv)"} {
-				err := a.shared.Exec(ctx, "COPY (SELECT 1 AS k, 'x' AS v) TO '"+target+"' "+opts)
-				if c := code(err); c != codes.PermissionDenied {
-					t.Fatalf("COPY to %s %s: %v, want PermissionDenied", target, opts, err)
-				}
-			}
+			refused(t, sess, q, codes.PermissionDenied)
 		}
-		// Not an absolute path: file:// URLs and relative paths.
-		for _, target := range []string{"file://" + a.ext, "ext", "./ext", "../ext"} {
-			refused(t, a.shared, "COPY (SELECT 1 AS k) TO '"+target+"' (FORMAT csv, OVERWRITE true)", codes.InvalidArgument, codes.PermissionDenied)
-		}
-		if got := filesUnder(t, a.ext); !slices.Equal(got, []string{"part-0.csv"}) {
-			t.Fatalf("ext's directory holds %q", got)
-		}
-		// Names that only share a prefix with a table's are no table's.
-		for _, target := range []string{a.ext + "2", a.root + "/ex"} {
-			if err := a.shared.Exec(ctx, "COPY (SELECT 1 AS k) TO '"+target+"' (FORMAT csv)"); err != nil {
-				t.Fatalf("COPY to %s: %v", target, err)
-			}
-		}
-		a.intact(t)
-	})
-
-	t.Run("Flight SQL acts for the principal it authenticated", func(t *testing.T) {
-		as := func(user, secret string) *sql.DB {
-			db, err := sql.Open("flightsql", strings.Replace(a.flightSQLDSN(secret), "kapot:", user+":", 1))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			return db
-		}
-		bobDB, aliceDB := as("bob", a.secrets.Principals["bob"]), as("alice", a.secrets.Principals["alice"])
-		for _, q := range []string{`DROP TABLE "Victim"`, `CREATE OR REPLACE TABLE victim AS SELECT 1 AS k`, `INSERT INTO victim VALUES (9, 'z')`,
-			`COPY (SELECT 1 AS k) TO '` + a.ext + `/' (FORMAT csv, OVERWRITE true)`, `DROP TABLE ext`} {
-			if _, err := bobDB.ExecContext(ctx, q); err == nil || !strings.Contains(err.Error(), "PermissionDenied") {
-				t.Fatalf("Flight SQL update %s as bob: %v, want PermissionDenied", q, err)
-			}
-			if rows, err := bobDB.QueryContext(ctx, q); err == nil {
-				rows.Close()
-				t.Fatalf("Flight SQL statement %s as bob succeeded", q)
-			}
-		}
-		// A prepared update with parameters.
-		if _, err := bobDB.ExecContext(ctx, `INSERT INTO victim VALUES ($1, $2)`, 9, "z"); err == nil {
-			t.Fatal("a prepared INSERT INTO victim as bob succeeded")
-		}
-		// What alice makes through Flight SQL is alice's over gRPC.
-		if _, err := aliceDB.ExecContext(ctx, `CREATE TABLE af AS SELECT 1 AS k`); err != nil {
+		// A view of a table's name, or a table of a view's.
+		refused(t, sess, `CREATE VIEW "Victim" AS SELECT 1 AS k`, codes.AlreadyExists)
+		refused(t, sess, `CREATE OR REPLACE VIEW victim AS SELECT 1 AS k`, codes.AlreadyExists)
+		refused(t, sess, `CREATE EXTERNAL TABLE "VICTIM" STORED AS CSV WITH HEADER ROW LOCATION '`+a.ext+`'`, codes.AlreadyExists)
+		// IF NOT EXISTS leaves the owner's table alone.
+		if err := sess.Exec(ctx, `CREATE TABLE IF NOT EXISTS "Victim" AS SELECT 1 AS k`); err != nil {
 			t.Fatal(err)
 		}
-		if err := a.bob.Exec(ctx, "DROP TABLE af"); status.Code(errorsCause(err)) != codes.PermissionDenied {
-			t.Fatalf("DROP TABLE af as bob: %v, want PermissionDenied", err)
-		}
-		if err := a.alice.Exec(ctx, "INSERT INTO af VALUES (2)"); err != nil {
+		if err := sess.Exec(ctx, `CREATE TABLE IF NOT EXISTS victim (k INT)`); err != nil {
 			t.Fatal(err)
 		}
-		a.exact(t, a.bob, "SELECT sum(k) FROM af", "3")
-		a.intact(t)
-	})
+	}
+	a.intact(t)
+}
 
-	t.Run("an external table over the warehouse or another table writes nothing", func(t *testing.T) {
-		if err := a.shared.Exec(ctx, "CREATE EXTERNAL TABLE mine STORED AS CSV WITH HEADER ROW LOCATION '"+a.ext+"'"); err != nil {
-			t.Fatal(err)
-		}
-		refused(t, a.shared, "INSERT INTO mine VALUES (9, 'z')", codes.PermissionDenied)
-		refused(t, a.shared, "CREATE OR REPLACE TABLE mine AS SELECT 1 AS k", codes.PermissionDenied)
-		refused(t, a.shared, "DROP TABLE mine", codes.PermissionDenied)
-		if got := filesUnder(t, a.ext); !slices.Equal(got, []string{"part-0.csv"}) {
-			t.Fatalf("ext's directory holds %q", got)
-		}
-		a.intact(t)
-	})
+// viewsAreTheOwners: views are the owner's.
+func (r *attackRun) viewsAreTheOwners(t *testing.T) {
+	a, ctx, refused := r.a, r.a.ctx, r.refused
+	if err := a.alice.Exec(ctx, "CREATE VIEW av AS SELECT k FROM victim"); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`DROP VIEW "AV"`, `DROP VIEW IF EXISTS av`, `CREATE OR REPLACE VIEW "Av" AS SELECT 7 AS k`} {
+		refused(t, a.bob, q, codes.PermissionDenied)
+	}
+	refused(t, a.bob, `INSERT INTO av VALUES (5)`, codes.InvalidArgument)
+	refused(t, a.bob, `CREATE OR REPLACE TABLE av AS SELECT 1 AS k`, codes.AlreadyExists)
+	refused(t, a.bob, `DROP TABLE av`, codes.NotFound)
+	a.exact(t, a.bob, "SELECT count(*) FROM av", "4")
+}
 
-	// SubmitJob refuses plans that write (wire.Writes): a raw Writer
-	// never reaches a table's directory or the warehouse.
-	t.Run("a raw plan that writes is refused", func(t *testing.T) {
-		st, err := planner.ParseStatement("COPY (SELECT 999 AS k, 'zzz' AS v) TO '/unused' (FORMAT csv, HEADER true)")
+// copyToTableData: COPY to spellings of table data.
+func (r *attackRun) copyToTableData(t *testing.T) {
+	a, ctx, refused, code, managed := r.a, r.a.ctx, r.refused, r.code, r.managed
+	for _, target := range []string{
+		a.ext + "/", a.ext + "//", a.ext + "/.", a.root + "/x/../ext", a.root + "//ext/sub",
+		filepath.Join(a.ext, "part-0.csv"), managed[0] + "/", managed[0] + "/data/../_manifest",
+		filepath.Join(a.stateDir, "warehouse") + "/.", a.stateDir, filepath.Dir(a.root),
+	} {
+		for _, opts := range []string{"(FORMAT csv, OVERWRITE true)", "(FORMAT csv)"} {
+			err := a.shared.Exec(ctx, "COPY (SELECT 1 AS k, 'x' AS v) TO '"+target+"' "+opts)
+			if c := code(err); c != codes.PermissionDenied {
+				t.Fatalf("COPY to %s %s: %v, want PermissionDenied", target, opts, err)
+			}
+		}
+	}
+	// Not an absolute path: file:// URLs and relative paths.
+	for _, target := range []string{"file://" + a.ext, "ext", "./ext", "../ext"} {
+		refused(t, a.shared, "COPY (SELECT 1 AS k) TO '"+target+"' (FORMAT csv, OVERWRITE true)", codes.InvalidArgument, codes.PermissionDenied)
+	}
+	if got := filesUnder(t, a.ext); !slices.Equal(got, []string{"part-0.csv"}) {
+		t.Fatalf("ext's directory holds %q", got)
+	}
+	// Names that only share a prefix with a table's are no table's.
+	for _, target := range []string{a.ext + "2", a.root + "/ex"} {
+		if err := a.shared.Exec(ctx, "COPY (SELECT 1 AS k) TO '"+target+"' (FORMAT csv)"); err != nil {
+			t.Fatalf("COPY to %s: %v", target, err)
+		}
+	}
+	a.intact(t)
+}
+
+// flightSQLActsForPrincipal: Flight SQL acts for the principal it authenticated.
+func (r *attackRun) flightSQLActsForPrincipal(t *testing.T) {
+	a, ctx := r.a, r.a.ctx
+	as := func(user, secret string) *sql.DB {
+		db, err := sql.Open("flightsql", strings.Replace(a.flightSQLDSN(secret), "kapot:", user+":", 1))
 		if err != nil {
 			t.Fatal(err)
 		}
-		wp, err := planner.PlanWrite(context.Background(), catalog.New(), st, nil, planner.Options{TargetPartitions: 1})
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	bobDB, aliceDB := as("bob", a.secrets.Principals["bob"]), as("alice", a.secrets.Principals["alice"])
+	for _, q := range []string{`DROP TABLE "Victim"`, `CREATE OR REPLACE TABLE victim AS SELECT 1 AS k`, `INSERT INTO victim VALUES (9, 'z')`,
+		`COPY (SELECT 1 AS k) TO '` + a.ext + `/' (FORMAT csv, OVERWRITE true)`, `DROP TABLE ext`} {
+		if _, err := bobDB.ExecContext(ctx, q); err == nil || !strings.Contains(err.Error(), "PermissionDenied") {
+			t.Fatalf("Flight SQL update %s as bob: %v, want PermissionDenied", q, err)
+		}
+		if rows, err := bobDB.QueryContext(ctx, q); err == nil {
+			rows.Close()
+			t.Fatalf("Flight SQL statement %s as bob succeeded", q)
+		}
+	}
+	// A prepared update with parameters.
+	if _, err := bobDB.ExecContext(ctx, `INSERT INTO victim VALUES ($1, $2)`, 9, "z"); err == nil {
+		t.Fatal("a prepared INSERT INTO victim as bob succeeded")
+	}
+	// What alice makes through Flight SQL is alice's over gRPC.
+	if _, err := aliceDB.ExecContext(ctx, `CREATE TABLE af AS SELECT 1 AS k`); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.bob.Exec(ctx, "DROP TABLE af"); status.Code(errorsCause(err)) != codes.PermissionDenied {
+		t.Fatalf("DROP TABLE af as bob: %v, want PermissionDenied", err)
+	}
+	if err := a.alice.Exec(ctx, "INSERT INTO af VALUES (2)"); err != nil {
+		t.Fatal(err)
+	}
+	a.exact(t, a.bob, "SELECT sum(k) FROM af", "3")
+	a.intact(t)
+}
+
+// externalOverTableWritesNothing: an external table over the warehouse or another table writes nothing.
+func (r *attackRun) externalOverTableWritesNothing(t *testing.T) {
+	a, ctx, refused := r.a, r.a.ctx, r.refused
+	if err := a.shared.Exec(ctx, "CREATE EXTERNAL TABLE mine STORED AS CSV WITH HEADER ROW LOCATION '"+a.ext+"'"); err != nil {
+		t.Fatal(err)
+	}
+	refused(t, a.shared, "INSERT INTO mine VALUES (9, 'z')", codes.PermissionDenied)
+	refused(t, a.shared, "CREATE OR REPLACE TABLE mine AS SELECT 1 AS k", codes.PermissionDenied)
+	refused(t, a.shared, "DROP TABLE mine", codes.PermissionDenied)
+	if got := filesUnder(t, a.ext); !slices.Equal(got, []string{"part-0.csv"}) {
+		t.Fatalf("ext's directory holds %q", got)
+	}
+	a.intact(t)
+}
+
+// rawWritingPlanRefused: a raw plan that writes is refused.
+//
+// SubmitJob refuses plans that write (wire.Writes): a raw Writer
+// never reaches a table's directory or the warehouse.
+func (r *attackRun) rawWritingPlanRefused(t *testing.T) {
+	a, ctx, code, managed := r.a, r.a.ctx, r.code, r.managed
+	st, err := planner.ParseStatement("COPY (SELECT 999 AS k, 'zzz' AS v) TO '/unused' (FORMAT csv, HEADER true)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wp, err := planner.PlanWrite(context.Background(), catalog.New(), st, nil, planner.Options{TargetPartitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, loc := range []string{a.ext, filepath.Join(a.stateDir, "warehouse"), managed[0]} {
+		// At the root, and under a projection and a union.
+		w := wp.Node(loc)
+		for _, plan := range []*kapotv1.PhysicalPlanNode{w,
+			{Node: &kapotv1.PhysicalPlanNode_Union{Union: &kapotv1.UnionNode{Inputs: []*kapotv1.PhysicalPlanNode{wp.Query.Root, w}}}}} {
+			_, _, err := a.sharedC.Run(ctx, &kapotv1.SubmitJobRequest{Plan: plan, JobName: "raw writer"})
+			if c := code(err); c != codes.PermissionDenied {
+				t.Fatalf("raw Writer to %s: %v, want PermissionDenied", loc, err)
+			}
+		}
+	}
+	if got := filesUnder(t, a.ext); !slices.Equal(got, []string{"part-0.csv"}) {
+		t.Fatalf("ext's directory holds %q", got)
+	}
+	a.intact(t)
+}
+
+// principalHeaderPicksNoOther: the principal header does not pick another principal.
+func (r *attackRun) principalHeaderPicksNoOther(t *testing.T) {
+	a, ctx, code := r.a, r.a.ctx, r.code
+	// The shared secret under alice's name, and alice's secret without it.
+	for _, opts := range [][]client.Option{
+		{client.WithSecret(a.secrets.Client), client.WithPrincipal("alice")},
+		{client.WithSecret(a.secrets.Principals["alice"])},
+		{client.WithSecret(a.secrets.Principals["alice"]), client.WithPrincipal("operator")},
+		{client.WithSecret(a.secrets.Client), client.WithPrincipal("operator")},
+	} {
+		cl, err := client.Dial(a.addr, nil, opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, loc := range []string{a.ext, filepath.Join(a.stateDir, "warehouse"), managed[0]} {
-			// At the root, and under a projection and a union.
-			w := wp.Node(loc)
-			for _, plan := range []*kapotv1.PhysicalPlanNode{w,
-				{Node: &kapotv1.PhysicalPlanNode_Union{Union: &kapotv1.UnionNode{Inputs: []*kapotv1.PhysicalPlanNode{wp.Query.Root, w}}}}} {
-				_, _, err := a.sharedC.Run(ctx, &kapotv1.SubmitJobRequest{Plan: plan, JobName: "raw writer"})
-				if c := code(err); c != codes.PermissionDenied {
-					t.Fatalf("raw Writer to %s: %v, want PermissionDenied", loc, err)
-				}
-			}
+		err = cl.NewSession(nil).Exec(ctx, "DROP TABLE victim")
+		cl.Close()
+		if c := code(err); c != codes.Unauthenticated && c != codes.PermissionDenied {
+			t.Fatalf("DROP TABLE victim: %v, want Unauthenticated", err)
 		}
-		if got := filesUnder(t, a.ext); !slices.Equal(got, []string{"part-0.csv"}) {
-			t.Fatalf("ext's directory holds %q", got)
+	}
+	// Flight SQL: the shared secret under the operator's or alice's name.
+	for _, user := range []string{"operator", "alice"} {
+		db, err := sql.Open("flightsql", strings.Replace(a.flightSQLDSN(a.secrets.Client), "kapot:", user+":", 1))
+		if err != nil {
+			t.Fatal(err)
 		}
-		a.intact(t)
-	})
-
-	t.Run("the principal header does not pick another principal", func(t *testing.T) {
-		// The shared secret under alice's name, and alice's secret without it.
-		for _, opts := range [][]client.Option{
-			{client.WithSecret(a.secrets.Client), client.WithPrincipal("alice")},
-			{client.WithSecret(a.secrets.Principals["alice"])},
-			{client.WithSecret(a.secrets.Principals["alice"]), client.WithPrincipal("operator")},
-			{client.WithSecret(a.secrets.Client), client.WithPrincipal("operator")},
-		} {
-			cl, err := client.Dial(a.addr, nil, opts...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = cl.NewSession(nil).Exec(ctx, "DROP TABLE victim")
-			cl.Close()
-			if c := code(err); c != codes.Unauthenticated && c != codes.PermissionDenied {
-				t.Fatalf("DROP TABLE victim: %v, want Unauthenticated", err)
-			}
+		_, err = db.ExecContext(ctx, "DROP TABLE victim")
+		db.Close()
+		if err == nil {
+			t.Fatalf("Flight SQL as %s with the client secret dropped victim", user)
 		}
-		// Flight SQL: the shared secret under the operator's or alice's name.
-		for _, user := range []string{"operator", "alice"} {
-			db, err := sql.Open("flightsql", strings.Replace(a.flightSQLDSN(a.secrets.Client), "kapot:", user+":", 1))
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = db.ExecContext(ctx, "DROP TABLE victim")
-			db.Close()
-			if err == nil {
-				t.Fatalf("Flight SQL as %s with the client secret dropped victim", user)
-			}
-		}
-		a.intact(t)
-	})
+	}
+	a.intact(t)
 }
 
 // TestAttackCopyPartitionNameEscapesStaging: COPY … PARTITION_BY a column
