@@ -140,197 +140,224 @@ func TestFlightSQLStatements(t *testing.T) {
 		t.Skip("Flight SQL cluster: skipped with -short")
 	}
 	db, s, _ := flightSQLCluster(t, 0.01, scheduler.ResultsProxy)
-	addr := s.FlightSQLAddr().String()
-	ctx := context.Background()
+	r := &flightSQLRun{db: db, s: s, addr: s.FlightSQLAddr().String(), ctx: context.Background()}
 
-	t.Run("prepared with parameters", func(t *testing.T) {
-		for _, q := range []string{
-			"SELECT n_name, n_regionkey FROM nation WHERE n_regionkey = ? AND n_name LIKE ? ORDER BY n_name",
-			"SELECT n_name, n_regionkey FROM nation WHERE n_regionkey = $1 AND n_name LIKE $2 ORDER BY n_name",
+	t.Run("prepared with parameters", r.preparedWithParameters)
+	t.Run("show and describe through the query path", r.showAndDescribe)
+	t.Run("SQL nested too deep is refused and the scheduler keeps serving", r.deepSQLRefused)
+	t.Run("metadata with the low-level client", r.lowLevelMetadata)
+	t.Run("wrong password", r.wrongPassword)
+	t.Run("cancel", r.cancel)
+}
+
+// flightSQLRun holds TestFlightSQLStatements's cluster and its
+// database/sql handle, for its subtests.
+type flightSQLRun struct {
+	db   *sql.DB
+	s    *testScheduler
+	addr string // Flight SQL's
+	ctx  context.Context
+}
+
+// preparedWithParameters: prepared with parameters.
+func (fr *flightSQLRun) preparedWithParameters(t *testing.T) {
+	db, ctx := fr.db, fr.ctx
+	for _, q := range []string{
+		"SELECT n_name, n_regionkey FROM nation WHERE n_regionkey = ? AND n_name LIKE ? ORDER BY n_name",
+		"SELECT n_name, n_regionkey FROM nation WHERE n_regionkey = $1 AND n_name LIKE $2 ORDER BY n_name",
+	} {
+		stmt, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			region int64
+			like   string
+			want   []string
+		}{
+			{1, "%A%", []string{"ARGENTINA|1", "BRAZIL|1", "CANADA|1", "UNITED STATES|1"}},
+			{3, "%'%", nil}, // a quote in a parameter is data, not SQL
+			{0, "E%", []string{"ETHIOPIA|0"}},
 		} {
-			stmt, err := db.PrepareContext(ctx, q)
+			rs, err := stmt.QueryContext(ctx, c.region, c.like)
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, c := range []struct {
-				region int64
-				like   string
-				want   []string
-			}{
-				{1, "%A%", []string{"ARGENTINA|1", "BRAZIL|1", "CANADA|1", "UNITED STATES|1"}},
-				{3, "%'%", nil}, // a quote in a parameter is data, not SQL
-				{0, "E%", []string{"ETHIOPIA|0"}},
-			} {
-				rs, err := stmt.QueryContext(ctx, c.region, c.like)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got := sqlRows(t, rs)
-				rs.Close()
-				if !slices.Equal(got, c.want) {
-					t.Errorf("%s with (%d, %q): got %q, want %q", q, c.region, c.like, got, c.want)
-				}
+			got := sqlRows(t, rs)
+			rs.Close()
+			if !slices.Equal(got, c.want) {
+				t.Errorf("%s with (%d, %q): got %q, want %q", q, c.region, c.like, got, c.want)
 			}
-			stmt.Close()
 		}
-	})
+		stmt.Close()
+	}
+}
 
-	t.Run("show and describe through the query path", func(t *testing.T) {
-		rs, err := db.QueryContext(ctx, "SHOW TABLES")
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := firstColumn(sqlRows(t, rs))
-		rs.Close()
-		if want := []string{"customer", "lineitem", "nation", "orders", "part", "partsupp", "region", "supplier"}; !slices.Equal(got, want) {
-			t.Fatalf("SHOW TABLES: %q", got)
-		}
-		if _, err := db.ExecContext(ctx, "SELECT 1"); status.Code(errors.Unwrap(err)) != codes.InvalidArgument && !strings.Contains(fmt.Sprint(err), "InvalidArgument") {
-			t.Fatalf("a query run as an update: %v, want InvalidArgument", err)
-		}
-		if _, err := db.QueryContext(ctx, "SELECT nope FROM nation"); err == nil || !strings.Contains(err.Error(), "nope") {
-			t.Fatalf("bad column: %v", err)
-		}
-	})
+// showAndDescribe: show and describe through the query path.
+func (fr *flightSQLRun) showAndDescribe(t *testing.T) {
+	db, ctx := fr.db, fr.ctx
+	rs, err := db.QueryContext(ctx, "SHOW TABLES")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := firstColumn(sqlRows(t, rs))
+	rs.Close()
+	if want := []string{"customer", "lineitem", "nation", "orders", "part", "partsupp", "region", "supplier"}; !slices.Equal(got, want) {
+		t.Fatalf("SHOW TABLES: %q", got)
+	}
+	if _, err := db.ExecContext(ctx, "SELECT 1"); status.Code(errors.Unwrap(err)) != codes.InvalidArgument && !strings.Contains(fmt.Sprint(err), "InvalidArgument") {
+		t.Fatalf("a query run as an update: %v, want InvalidArgument", err)
+	}
+	if _, err := db.QueryContext(ctx, "SELECT nope FROM nation"); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Fatalf("bad column: %v", err)
+	}
+}
 
-	t.Run("SQL nested too deep is refused and the scheduler keeps serving", func(t *testing.T) {
-		// A 100,000-term sum overflowed the C stack of the SQL parser and
-		// killed the scheduler with every job it ran.
-		deep := "SELECT " + strings.Repeat("1+", 100000) + "1 FROM nation"
-		if _, err := db.QueryContext(ctx, deep); err == nil || !strings.Contains(err.Error(), "too complex") {
-			t.Fatalf("deep SQL: %v, want a refusal", err)
-		}
-		rs, err := db.QueryContext(ctx, "SELECT count(*) FROM nation")
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := sqlRows(t, rs)
-		rs.Close()
-		if !slices.Equal(got, []string{"25"}) {
-			t.Fatalf("after the deep SQL: %q", got)
-		}
-	})
+// deepSQLRefused: SQL nested too deep is refused and the scheduler keeps serving.
+func (fr *flightSQLRun) deepSQLRefused(t *testing.T) {
+	db, ctx := fr.db, fr.ctx
+	// A 100,000-term sum overflowed the C stack of the SQL parser and
+	// killed the scheduler with every job it ran.
+	deep := "SELECT " + strings.Repeat("1+", 100000) + "1 FROM nation"
+	if _, err := db.QueryContext(ctx, deep); err == nil || !strings.Contains(err.Error(), "too complex") {
+		t.Fatalf("deep SQL: %v, want a refusal", err)
+	}
+	rs, err := db.QueryContext(ctx, "SELECT count(*) FROM nation")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := sqlRows(t, rs)
+	rs.Close()
+	if !slices.Equal(got, []string{"25"}) {
+		t.Fatalf("after the deep SQL: %q", got)
+	}
+}
 
-	t.Run("metadata with the low-level client", func(t *testing.T) {
-		cl, err := flightsql.NewClient(addr, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
+// lowLevelMetadata: metadata with the low-level client.
+func (fr *flightSQLRun) lowLevelMetadata(t *testing.T) {
+	addr, ctx := fr.addr, fr.ctx
+	cl, err := flightsql.NewClient(addr, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := cl.GetCatalogs(ctx); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("no credentials: %v, want Unauthenticated", err)
+	}
+	if _, err := cl.Client.AuthenticateBasicToken(ctx, "kapot", "wrong"); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("wrong password: %v, want Unauthenticated", err)
+	}
+	actx, err := cl.Client.AuthenticateBasicToken(ctx, "kapot", clusterSecrets.Client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(info *flight.FlightInfo, err error) [][]string {
+		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer cl.Close()
-		if _, err := cl.GetCatalogs(ctx); status.Code(err) != codes.Unauthenticated {
-			t.Fatalf("no credentials: %v, want Unauthenticated", err)
-		}
-		if _, err := cl.Client.AuthenticateBasicToken(ctx, "kapot", "wrong"); status.Code(err) != codes.Unauthenticated {
-			t.Fatalf("wrong password: %v, want Unauthenticated", err)
-		}
-		actx, err := cl.Client.AuthenticateBasicToken(ctx, "kapot", clusterSecrets.Client)
-		if err != nil {
-			t.Fatal(err)
-		}
-		read := func(info *flight.FlightInfo, err error) [][]string {
-			t.Helper()
+		var rows [][]string
+		for _, ep := range info.Endpoint {
+			rdr, err := cl.DoGet(actx, ep.GetTicket())
 			if err != nil {
 				t.Fatal(err)
 			}
-			var rows [][]string
-			for _, ep := range info.Endpoint {
-				rdr, err := cl.DoGet(actx, ep.GetTicket())
-				if err != nil {
-					t.Fatal(err)
-				}
-				for rdr.Next() {
-					b := rdr.RecordBatch()
-					for r := 0; r < int(b.NumRows()); r++ {
-						var row []string
-						for c := 0; c < int(b.NumCols()); c++ {
-							switch col := b.Column(c).(type) {
-							case *array.String:
-								row = append(row, col.Value(r))
-							case *array.Binary:
-								s, err := flight.DeserializeSchema(col.Value(r), memory.DefaultAllocator)
-								if err != nil {
-									t.Fatal(err)
-								}
-								row = append(row, strconv.Itoa(s.NumFields())+" fields")
-							default:
-								row = append(row, col.ValueStr(r))
+			for rdr.Next() {
+				b := rdr.RecordBatch()
+				for r := 0; r < int(b.NumRows()); r++ {
+					var row []string
+					for c := 0; c < int(b.NumCols()); c++ {
+						switch col := b.Column(c).(type) {
+						case *array.String:
+							row = append(row, col.Value(r))
+						case *array.Binary:
+							s, err := flight.DeserializeSchema(col.Value(r), memory.DefaultAllocator)
+							if err != nil {
+								t.Fatal(err)
 							}
+							row = append(row, strconv.Itoa(s.NumFields())+" fields")
+						default:
+							row = append(row, col.ValueStr(r))
 						}
-						rows = append(rows, row)
 					}
+					rows = append(rows, row)
 				}
-				if err := rdr.Err(); err != nil {
-					t.Fatal(err)
-				}
-				rdr.Release()
 			}
-			return rows
+			if err := rdr.Err(); err != nil {
+				t.Fatal(err)
+			}
+			rdr.Release()
 		}
-		if got := read(cl.GetCatalogs(actx)); fmt.Sprint(got) != "[[kapot]]" {
-			t.Errorf("catalogs: %v", got)
-		}
-		if got := read(cl.GetDBSchemas(actx, &flightsql.GetDBSchemasOpts{})); fmt.Sprint(got) != "[[kapot public]]" {
-			t.Errorf("schemas: %v", got)
-		}
-		pattern := "%item"
-		if got := read(cl.GetTables(actx, &flightsql.GetTablesOpts{TableNameFilterPattern: &pattern, IncludeSchema: true})); fmt.Sprint(got) != "[[kapot public lineitem TABLE 16 fields]]" {
-			t.Errorf("tables like %%item: %v", got)
-		}
-		if got := read(cl.GetTables(actx, &flightsql.GetTablesOpts{})); len(got) != 8 {
-			t.Errorf("all tables: %v", got)
-		}
-		if got := read(cl.GetTableTypes(actx)); fmt.Sprint(got) != "[[TABLE]]" {
-			t.Errorf("table types: %v", got)
-		}
-		info, err := cl.GetSqlInfo(actx, []flightsql.SqlInfo{flightsql.SqlInfoFlightSqlServerName, flightsql.SqlInfoFlightSqlServerReadOnly})
-		if got := read(info, err); len(got) != 2 || !strings.Contains(fmt.Sprint(got), "kapot") {
-			t.Errorf("sql info: %v", got)
-		}
-		// A statement through the low-level client with the bearer token.
-		if got := read(cl.Execute(actx, "SELECT count(*) AS n FROM region")); fmt.Sprint(got) != "[[5]]" {
-			t.Errorf("count(*) from region: %v", got)
-		}
-	})
+		return rows
+	}
+	if got := read(cl.GetCatalogs(actx)); fmt.Sprint(got) != "[[kapot]]" {
+		t.Errorf("catalogs: %v", got)
+	}
+	if got := read(cl.GetDBSchemas(actx, &flightsql.GetDBSchemasOpts{})); fmt.Sprint(got) != "[[kapot public]]" {
+		t.Errorf("schemas: %v", got)
+	}
+	pattern := "%item"
+	if got := read(cl.GetTables(actx, &flightsql.GetTablesOpts{TableNameFilterPattern: &pattern, IncludeSchema: true})); fmt.Sprint(got) != "[[kapot public lineitem TABLE 16 fields]]" {
+		t.Errorf("tables like %%item: %v", got)
+	}
+	if got := read(cl.GetTables(actx, &flightsql.GetTablesOpts{})); len(got) != 8 {
+		t.Errorf("all tables: %v", got)
+	}
+	if got := read(cl.GetTableTypes(actx)); fmt.Sprint(got) != "[[TABLE]]" {
+		t.Errorf("table types: %v", got)
+	}
+	info, err := cl.GetSqlInfo(actx, []flightsql.SqlInfo{flightsql.SqlInfoFlightSqlServerName, flightsql.SqlInfoFlightSqlServerReadOnly})
+	if got := read(info, err); len(got) != 2 || !strings.Contains(fmt.Sprint(got), "kapot") {
+		t.Errorf("sql info: %v", got)
+	}
+	// A statement through the low-level client with the bearer token.
+	if got := read(cl.Execute(actx, "SELECT count(*) AS n FROM region")); fmt.Sprint(got) != "[[5]]" {
+		t.Errorf("count(*) from region: %v", got)
+	}
+}
 
-	t.Run("wrong password", func(t *testing.T) {
-		bad, err := sql.Open("flightsql", "flightsql://kapot:wrong@"+addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer bad.Close()
-		if _, err := bad.QueryContext(ctx, "SELECT 1 FROM region"); err == nil || !strings.Contains(err.Error(), "Unauthenticated") {
-			t.Fatalf("wrong password: %v, want Unauthenticated", err)
-		}
-	})
+// wrongPassword: wrong password.
+func (fr *flightSQLRun) wrongPassword(t *testing.T) {
+	addr, ctx := fr.addr, fr.ctx
+	bad, err := sql.Open("flightsql", "flightsql://kapot:wrong@"+addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	if _, err := bad.QueryContext(ctx, "SELECT 1 FROM region"); err == nil || !strings.Contains(err.Error(), "Unauthenticated") {
+		t.Fatalf("wrong password: %v, want Unauthenticated", err)
+	}
+}
 
-	t.Run("cancel", func(t *testing.T) {
-		cctx, cancel := context.WithCancel(ctx)
-		errc := make(chan error, 1)
-		go func() {
-			// Quadratic: runs for minutes unless cancelled.
-			rs, err := db.QueryContext(cctx, "SELECT count(*) FROM lineitem a, lineitem b WHERE a.l_extendedprice < b.l_extendedprice")
-			if err == nil {
-				rs.Close()
-			}
-			errc <- err
-		}()
-		// Wait until the job runs, then cancel the client's context: the
-		// scheduler cancels the job.
-		job := func() scheduler.JobView {
-			for _, j := range s.Jobs() {
-				if strings.Contains(j.Name, "lineitem a, lineitem b") {
-					return j
-				}
-			}
-			return scheduler.JobView{}
+// cancel: cancel.
+func (fr *flightSQLRun) cancel(t *testing.T) {
+	db, s, ctx := fr.db, fr.s, fr.ctx
+	cctx, cancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() {
+		// Quadratic: runs for minutes unless cancelled.
+		rs, err := db.QueryContext(cctx, "SELECT count(*) FROM lineitem a, lineitem b WHERE a.l_extendedprice < b.l_extendedprice")
+		if err == nil {
+			rs.Close()
 		}
-		waitFor(t, func() bool { return job().State == "RUNNING" })
-		cancel()
-		if err := <-errc; err == nil {
-			t.Fatal("cancelled query returned no error")
+		errc <- err
+	}()
+	// Wait until the job runs, then cancel the client's context: the
+	// scheduler cancels the job.
+	job := func() scheduler.JobView {
+		for _, j := range s.Jobs() {
+			if strings.Contains(j.Name, "lineitem a, lineitem b") {
+				return j
+			}
 		}
-		waitFor(t, func() bool { return job().State == "CANCELLED" })
-	})
+		return scheduler.JobView{}
+	}
+	waitFor(t, func() bool { return job().State == "RUNNING" })
+	cancel()
+	if err := <-errc; err == nil {
+		t.Fatal("cancelled query returned no error")
+	}
+	waitFor(t, func() bool { return job().State == "CANCELLED" })
 }
 
 // checkEndpoints runs a query with the low-level client and reads its
