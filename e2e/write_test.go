@@ -91,7 +91,33 @@ func TestWritesOnCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r := &writeRun{t: t, db: db, sess: sess, wh: wh, agg: agg, src: src, want: want, total: total}
+	r.createTableAs()
+	r.copyPartitioned()
+	r.copyOneFile()
+	r.insertSelect()
+	r.insertIntoExternal()
+	r.views()
+	r.replaceAndDrop()
+}
 
+// writeRun holds TestWritesOnCluster's cluster session, DuckDB and the
+// answers its steps compare with.
+type writeRun struct {
+	t     *testing.T
+	db    *duck.DB
+	sess  *client.Session
+	wh    string   // the warehouse
+	agg   string   // the aggregate, over %s
+	src   string   // lineitem ⋈ orders
+	want  []string // DuckDB's agg over src
+	total []string // DuckDB's count(*) of src
+}
+
+// createTableAs: CREATE TABLE AS of lineitem ⋈ orders writes every row;
+// the aggregate over it equals the one over its source, and DuckDB's.
+func (r *writeRun) createTableAs() {
+	t, sess, agg, src, want, total := r.t, r.sess, r.agg, r.src, r.want, r.total
 	got := query(t, sess, "CREATE TABLE lo AS SELECT l_orderkey, l_quantity, l_extendedprice, l_shipmode, o_orderdate FROM "+src)
 	if !slices.Equal(got, total) {
 		t.Fatalf("CREATE TABLE AS wrote %q rows, want %q", got, total)
@@ -104,7 +130,12 @@ func TestWritesOnCluster(t *testing.T) {
 	if got := query(t, sess, "DESCRIBE lo"); len(got) != 5 || !strings.HasPrefix(got[1], "l_quantity|DECIMAL(15,2)") {
 		t.Fatalf("DESCRIBE lo: %q", got)
 	}
+}
 
+// copyPartitioned: COPY … PARTITION_BY writes one directory per ship
+// mode that DuckDB and kapot read back.
+func (r *writeRun) copyPartitioned() {
+	t, db, sess, agg, want, total := r.t, r.db, r.sess, r.agg, r.want, r.total
 	// COPY, partitioned: one directory per ship mode, read back by DuckDB.
 	out := filepath.Join(t.TempDir(), "by_mode")
 	if got := query(t, sess, "COPY (SELECT * FROM lo) TO '"+out+"' (FORMAT parquet, PARTITION_BY (l_shipmode))"); !slices.Equal(got, total) {
@@ -149,6 +180,11 @@ func TestWritesOnCluster(t *testing.T) {
 	if _, err := queryErr(sess, "COPY (SELECT 1 AS x) TO '"+out+"' (FORMAT parquet, OVERWRITE true)"); err == nil || !strings.Contains(err.Error(), "table by_mode") {
 		t.Fatalf("COPY OVERWRITE into a table's directory: %v", err)
 	}
+}
+
+// copyOneFile: COPY to one CSV file.
+func (r *writeRun) copyOneFile() {
+	t, sess := r.t, r.sess
 	// One file.
 	one := filepath.Join(t.TempDir(), "modes.csv")
 	query(t, sess, "COPY (SELECT l_shipmode, count(*) AS n FROM lo GROUP BY l_shipmode ORDER BY l_shipmode) TO '"+one+"' (HEADER true)")
@@ -159,7 +195,12 @@ func TestWritesOnCluster(t *testing.T) {
 	if lines := strings.Split(strings.TrimSpace(string(b)), "\n"); len(lines) != 8 || lines[0] != "l_shipmode,n" || !strings.HasPrefix(lines[1], "AIR,") {
 		t.Fatalf("COPY to one CSV file: %q", lines)
 	}
+}
 
+// insertSelect: INSERT … SELECT (one after the other and at once), a NOT
+// NULL violation, INSERT … VALUES.
+func (r *writeRun) insertSelect() {
+	t, db, sess := r.t, r.db, r.sess
 	// INSERT … SELECT twice doubles the count exactly.
 	query(t, sess, "CREATE TABLE x (k BIGINT NOT NULL, q DECIMAL(15,2), mode VARCHAR)")
 	if got := query(t, sess, "SELECT count(*) FROM x"); !slices.Equal(got, []string{"0"}) {
@@ -214,7 +255,11 @@ func TestWritesOnCluster(t *testing.T) {
 	if got := query(t, sess, "SELECT k, q, mode FROM x WHERE mode IN ('one', 'two') ORDER BY k"); !slices.Equal(got, []string{"1|NULL|one", "2|NULL|two"}) {
 		t.Fatalf("INSERT … VALUES: %q", got)
 	}
+}
 
+// insertIntoExternal: INSERT into an external table.
+func (r *writeRun) insertIntoExternal() {
+	t, db, sess := r.t, r.db, r.sess
 	// INSERT into an external table whose location is a directory.
 	ext := filepath.Join(t.TempDir(), "ext")
 	query(t, sess, "COPY (SELECT l_orderkey, l_quantity FROM lineitem WHERE l_orderkey < 1000) TO '"+ext+"'")
@@ -227,7 +272,11 @@ func TestWritesOnCluster(t *testing.T) {
 	if err := oracle.SameRows(query(t, sess, "SELECT count(*), sum(l_quantity) FROM ext"), small); err != nil {
 		t.Fatalf("INSERT into an external table: %v", err)
 	}
+}
 
+// views: views.
+func (r *writeRun) views() {
+	t, sess, total := r.t, r.sess, r.total
 	// Views are bound where they are named.
 	query(t, sess, "CREATE VIEW modes AS SELECT l_shipmode, count(*) AS n FROM lo GROUP BY l_shipmode")
 	if got := query(t, sess, "SELECT sum(n) FROM modes"); !slices.Equal(got, total) {
@@ -238,7 +287,11 @@ func TestWritesOnCluster(t *testing.T) {
 		t.Fatalf("replaced view: %q", got)
 	}
 	query(t, sess, "DROP VIEW modes")
+}
 
+// replaceAndDrop: CREATE OR REPLACE TABLE and DROP TABLE.
+func (r *writeRun) replaceAndDrop() {
+	t, sess, wh, want := r.t, r.sess, r.wh, r.want
 	// CREATE OR REPLACE TABLE and DROP TABLE remove the old files.
 	before, _ := filepath.Glob(filepath.Join(wh, "lo-*"))
 	query(t, sess, "CREATE OR REPLACE TABLE lo AS SELECT * FROM lo WHERE l_shipmode = 'AIR'")
