@@ -74,30 +74,81 @@ func TestFlightSQLPreparedBounded(t *testing.T) {
 	started := residentBytes(t, c.sched.cmd.Process.Pid)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	dial := func(user, password string) (*flightsql.Client, context.Context) {
-		t.Helper()
-		cl, err := flightsql.NewClient("127.0.0.1:"+strconv.Itoa(c.sqlPort), nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cl.Alloc = memory.NewGoAllocator()
-		actx, err := cl.Client.AuthenticateBasicToken(ctx, user, password)
-		if err != nil {
-			cl.Close()
-			t.Fatalf("handshake as %s: %v", user, err)
-		}
-		return cl, actx
-	}
 	// 7 MiB of text; with a parameter, so that it is kept without being
 	// planned.
 	big := "select $1 where '" + strings.Repeat("x", 7<<20) + "' <> ''"
-	pid := c.sched.cmd.Process.Pid
-	held := func() (float64, float64) {
-		return c.metric(t, "kapot_flightsql_prepared_statements"), c.metric(t, "kapot_flightsql_prepared_bytes")
-	}
+	r := &preparedRun{t: t, c: c, ctx: ctx, big: big}
 
-	alice, actx := dial("alice", c.secrets.Principals["alice"])
+	alice, actx := r.dial("alice", c.secrets.Principals["alice"])
+	stmts := r.aliceUpToBytesLimit(alice, actx)
+
+	// bob: alice's statements do not exist for him; his limits are his.
+	bob, bctx := r.dial("bob", c.secrets.Principals["bob"])
+	defer bob.Close()
+	r.bobsOwnLimits(bob, bctx, stmts)
+	r.aliceClosesAndLeaves(alice, actx, stmts)
+	r.unclosedRounds(started)
+	r.tokensBounded(bob)
+	c.alive(t)
+}
+
+// unclosedRounds is how many clients TestFlightSQLPreparedBounded's
+// rounds start, one after the other.
+const unclosedRounds = 12
+
+// preparedRun holds TestFlightSQLPreparedBounded's secured scheduler, for
+// its steps.
+type preparedRun struct {
+	t   *testing.T
+	c   *secureCluster
+	ctx context.Context
+	big string // 7 MiB of SQL with a parameter
+}
+
+// dial connects to Flight SQL and authenticates as user.
+func (r *preparedRun) dial(user, password string) (*flightsql.Client, context.Context) {
+	t, c, ctx := r.t, r.c, r.ctx
+	t.Helper()
+	cl, err := flightsql.NewClient("127.0.0.1:"+strconv.Itoa(c.sqlPort), nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl.Alloc = memory.NewGoAllocator()
+	actx, err := cl.Client.AuthenticateBasicToken(ctx, user, password)
+	if err != nil {
+		cl.Close()
+		t.Fatalf("handshake as %s: %v", user, err)
+	}
+	return cl, actx
+}
+
+// held is the scheduler's count of prepared statements held, and their bytes.
+func (r *preparedRun) held() (float64, float64) {
+	return r.c.metric(r.t, "kapot_flightsql_prepared_statements"), r.c.metric(r.t, "kapot_flightsql_prepared_bytes")
+}
+
+// waitHeld waits until no prepared statement is held.
+func (r *preparedRun) waitHeld(what string) {
+	t, held := r.t, r.held
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		n, b := held()
+		if n == 0 && b == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still %v statements (%v bytes) held", what, n, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// aliceUpToBytesLimit: statements of 7 MiB are refused once alice holds
+// 64 MiB of them; text that could never run is not kept at all.
+func (r *preparedRun) aliceUpToBytesLimit(alice *flightsql.Client, actx context.Context) []*flightsql.PreparedStatement {
+	t, big := r.t, r.big
 	var stmts []*flightsql.PreparedStatement
 	for {
 		ps, err := alice.Prepare(actx, big)
@@ -120,10 +171,13 @@ func TestFlightSQLPreparedBounded(t *testing.T) {
 	if _, err := alice.Prepare(actx, "select $1 where '"+strings.Repeat("x", 9<<20)+"' <> ''"); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("a statement of 9 MiB (over the SQL limit): %v, want InvalidArgument", err)
 	}
+	return stmts
+}
 
-	// bob: alice's statements do not exist for him; his limits are his.
-	bob, bctx := dial("bob", c.secrets.Principals["bob"])
-	defer bob.Close()
+// bobsOwnLimits: alice's statements do not exist for bob (NotFound); his
+// limit of 64 statements is his own.
+func (r *preparedRun) bobsOwnLimits(bob *flightsql.Client, bctx context.Context, stmts []*flightsql.PreparedStatement) {
+	t, held := r.t, r.held
 	foreign := flightsql.NewPreparedStatement(bob, stmts[0].Handle())
 	if _, err := foreign.Execute(bctx); status.Code(err) != codes.NotFound {
 		t.Fatalf("bob runs alice's statement: %v, want NotFound", err)
@@ -150,6 +204,12 @@ func TestFlightSQLPreparedBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// aliceClosesAndLeaves: closing frees a statement; alice leaving with 9
+// unclosed leaves nothing held.
+func (r *preparedRun) aliceClosesAndLeaves(alice *flightsql.Client, actx context.Context, stmts []*flightsql.PreparedStatement) {
+	t, big := r.t, r.big
 	// alice's statements still run and close.
 	if err := stmts[1].Close(actx); err != nil {
 		t.Fatal(err)
@@ -158,26 +218,18 @@ func TestFlightSQLPreparedBounded(t *testing.T) {
 		t.Fatalf("after a close: %v", err)
 	}
 	alice.Close() // 9 left unclosed
-	waitHeld := func(what string) {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			n, b := held()
-			if n == 0 && b == 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: still %v statements (%v bytes) held", what, n, b)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	waitHeld("alice left without closing")
+	r.waitHeld("alice left without closing")
+}
 
+// unclosedRounds: clients that leave without closing leave the
+// scheduler's memory where it was.
+func (r *preparedRun) unclosedRounds(started int64) {
+	t, c, big, dial, waitHeld := r.t, r.c, r.big, r.dial, r.waitHeld
+	pid := c.sched.cmd.Process.Pid
 	// Rounds of clients that prepare 63 MiB and leave without closing:
 	// nothing is held after each, and the scheduler's memory stays put
 	// (before: ~63 MiB more per round, kept until a restart).
-	const rounds = 12
+	const rounds = unclosedRounds
 	base := residentBytes(t, pid)
 	var peak int64
 	for r := range rounds {
@@ -198,10 +250,15 @@ func TestFlightSQLPreparedBounded(t *testing.T) {
 	if grew := after - base; grew > 300<<20 {
 		t.Fatalf("scheduler VmRSS grew %d MiB over %d rounds (before %d MiB, after %d MiB)", grew>>20, rounds, base>>20, after>>20)
 	}
+}
 
+// tokensBounded: a principal keeps at most 1,024 live bearer tokens.
+func (r *preparedRun) tokensBounded(bob *flightsql.Client) {
+	t, c, ctx := r.t, r.c, r.ctx
+	const rounds = unclosedRounds
 	// Tokens: each handshake gives one; a principal keeps at most 1,024
 	// live (its oldest end).
-	first, fctx := dial("bob", c.secrets.Principals["bob"])
+	first, fctx := r.dial("bob", c.secrets.Principals["bob"])
 	defer first.Close()
 	for range 1030 {
 		if _, err := bob.Client.AuthenticateBasicToken(ctx, "bob", c.secrets.Principals["bob"]); err != nil {
@@ -225,5 +282,4 @@ func TestFlightSQLPreparedBounded(t *testing.T) {
 	if err := ps.Close(nctx); err != nil {
 		t.Fatal(err)
 	}
-	c.alive(t)
 }
