@@ -39,15 +39,9 @@ func TestWriteFaults(t *testing.T) {
 	t.Setenv("AWS_REGION", "us-east-1")
 	startProc(t, "scheduler", "scheduler", "--bind-host", "127.0.0.1", "--port", strconv.Itoa(port), "--log-level", "info", "--warehouse", wh,
 		"--s3-endpoint", srv.Endpoint, "--s3-path-style")
-	var execs []*proc
-	spawn := func() {
-		// The sessions name the S3 server (on loopback) as their endpoint.
-		p := startExecProc(t, fmt.Sprintf("executor-%d", len(execs)), port, "--allow-local-urls")
-		waitLog(t, p.log, "registered with scheduler")
-		execs = append(execs, p)
-	}
+	r := &writeFaultRun{t: t, srv: srv, wh: wh, port: port}
 	for range 3 {
-		spawn()
+		r.spawn()
 	}
 	cl, err := client.Dial("127.0.0.1:"+strconv.Itoa(port), nil)
 	if err != nil {
@@ -64,50 +58,86 @@ func TestWriteFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := strings.Split(want[0], "|")[0]
-	check := func(from string) error {
-		got, err := queryErr(sess, "SELECT count(*), sum(l_extendedprice), sum(l_partkey) FROM "+from)
-		if err != nil {
-			return err
-		}
-		return oracle.SameRows(got, want)
-	}
+	r.sess, r.cols, r.src, r.want, r.n = sess, cols, src, want, strings.Split(want[0], "|")[0]
+	r.createTableAsKilled()
+	r.copyToS3Killed()
+	r.cancelledInsert()
+}
 
-	// killDuring runs stmt once clean (its duration is the window) and
-	// once with the oldest executor SIGKILLed half-way; it returns the
-	// clean run's and the faulty run's outcomes.
-	killDuring := func(clean, faulty string) error {
-		start := time.Now()
-		if got, err := queryErr(sess, clean); err != nil || len(got) != 1 || got[0] != n {
-			t.Fatalf("%s: %q, %v (want %s rows)", clean, got, err, n)
-		}
-		window := time.Since(start)
-		done := make(chan error, 1)
-		go func() {
-			got, err := queryErr(sess, faulty)
-			if err == nil && (len(got) != 1 || got[0] != n) {
-				err = fmt.Errorf("wrote %q rows, want %s", got, n)
-			}
-			done <- err
-		}()
-		time.Sleep(window / 2) // the fault's moment, not a wait for readiness
-		victim := execs[0]
-		victim.cmd.Process.Signal(syscall.SIGKILL)
-		victim.wait(t, 10*time.Second)
-		execs = execs[1:]
-		spawn()
-		err := <-done
-		t.Logf("%s: clean %s, after a kill at %s: %v", faulty, window.Round(time.Millisecond), (window / 2).Round(time.Millisecond), err)
+// writeFaultRun holds TestWriteFaults's processes, session and DuckDB's
+// answer, for its steps.
+type writeFaultRun struct {
+	t     *testing.T
+	srv   *s3test.Server
+	wh    string // the warehouse
+	port  int    // the scheduler's
+	execs []*proc
+	sess  *client.Session
+	cols  string   // the columns written
+	src   string   // lineitem ⋈ orders
+	want  []string // DuckDB's count(*), sum(l_extendedprice), sum(l_partkey) of src
+	n     string   // DuckDB's count(*) of src
+}
+
+// spawn starts an executor process and waits until it registered.
+func (r *writeFaultRun) spawn() {
+	t, port := r.t, r.port
+	// The sessions name the S3 server (on loopback) as their endpoint.
+	p := startExecProc(t, fmt.Sprintf("executor-%d", len(r.execs)), port, "--allow-local-urls")
+	waitLog(t, p.log, "registered with scheduler")
+	r.execs = append(r.execs, p)
+}
+
+// check compares the count and sums of from with DuckDB's over the source.
+func (r *writeFaultRun) check(from string) error {
+	sess, want := r.sess, r.want
+	got, err := queryErr(sess, "SELECT count(*), sum(l_extendedprice), sum(l_partkey) FROM "+from)
+	if err != nil {
 		return err
 	}
+	return oracle.SameRows(got, want)
+}
 
+// killDuring runs stmt once clean (its duration is the window) and
+// once with the oldest executor SIGKILLed half-way; it returns the
+// clean run's and the faulty run's outcomes.
+func (r *writeFaultRun) killDuring(clean, faulty string) error {
+	t, sess, n := r.t, r.sess, r.n
+	start := time.Now()
+	if got, err := queryErr(sess, clean); err != nil || len(got) != 1 || got[0] != n {
+		t.Fatalf("%s: %q, %v (want %s rows)", clean, got, err, n)
+	}
+	window := time.Since(start)
+	done := make(chan error, 1)
+	go func() {
+		got, err := queryErr(sess, faulty)
+		if err == nil && (len(got) != 1 || got[0] != n) {
+			err = fmt.Errorf("wrote %q rows, want %s", got, n)
+		}
+		done <- err
+	}()
+	time.Sleep(window / 2) // the fault's moment, not a wait for readiness
+	victim := r.execs[0]
+	victim.cmd.Process.Signal(syscall.SIGKILL)
+	victim.wait(t, 10*time.Second)
+	r.execs = r.execs[1:]
+	r.spawn()
+	err := <-done
+	t.Logf("%s: clean %s, after a kill at %s: %v", faulty, window.Round(time.Millisecond), (window / 2).Round(time.Millisecond), err)
+	return err
+}
+
+// createTableAsKilled: a CREATE TABLE AS into the warehouse with an
+// executor killed half-way.
+func (r *writeFaultRun) createTableAsKilled() {
+	t, sess, wh, cols, src := r.t, r.sess, r.wh, r.cols, r.src
 	// CREATE TABLE AS into the warehouse.
-	err = killDuring("CREATE TABLE clean AS SELECT "+cols+" FROM "+src, "CREATE TABLE faulty AS SELECT "+cols+" FROM "+src)
-	if cerr := check("clean"); cerr != nil {
+	err := r.killDuring("CREATE TABLE clean AS SELECT "+cols+" FROM "+src, "CREATE TABLE faulty AS SELECT "+cols+" FROM "+src)
+	if cerr := r.check("clean"); cerr != nil {
 		t.Fatalf("clean CREATE TABLE AS: %v", cerr)
 	}
 	if err == nil {
-		if cerr := check("faulty"); cerr != nil {
+		if cerr := r.check("faulty"); cerr != nil {
 			t.Fatalf("CREATE TABLE AS that survived a kill: %v", cerr)
 		}
 		checkTableFiles(t, wh, "faulty")
@@ -117,12 +147,17 @@ func TestWriteFaults(t *testing.T) {
 		}
 		waitNoFiles(t, filepath.Join(wh, "faulty-*"))
 	}
+}
 
+// copyToS3Killed: a COPY … PARTITION_BY to S3 with an executor killed
+// half-way; no staged object is left.
+func (r *writeFaultRun) copyToS3Killed() {
+	t, srv, sess, cols, src, want := r.t, r.srv, r.sess, r.cols, r.src, r.want
 	// COPY … PARTITION_BY to S3.
 	copyTo := func(prefix string) string {
 		return "COPY (SELECT " + cols + " FROM " + src + ") TO 's3://lake/" + prefix + "/' (FORMAT parquet, PARTITION_BY (l_shipmode))"
 	}
-	err = killDuring(copyTo("clean"), copyTo("faulty"))
+	err := r.killDuring(copyTo("clean"), copyTo("faulty"))
 	for _, prefix := range []string{"clean", "faulty"} {
 		if prefix == "faulty" && err != nil {
 			if left := listS3(t, srv, "s3://lake/faulty/"); len(left) != 0 {
@@ -152,7 +187,12 @@ func TestWriteFaults(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
 
+// cancelledInsert: a cancelled INSERT leaves the table as it was and its
+// staged files go.
+func (r *writeFaultRun) cancelledInsert() {
+	t, sess, wh := r.t, r.sess, r.wh
 	// A cancelled INSERT leaves the table as it was.
 	before := query(t, sess, "SELECT count(*), sum(l_extendedprice) FROM clean")
 	start := time.Now()
