@@ -62,7 +62,8 @@ func pgConnect(t *testing.T, dsn string) *pgx.Conn {
 // results in binary, a streamed result with max_rows), psql (TPC-H 22/22
 // against DuckDB's answers, \dt, \d lineitem, COPY TO STDOUT),
 // psycopg2 and node-postgres (a query, a parameterized query, CREATE
-// TABLE AS, INSERT), and bad input the server survives.
+// TABLE AS, INSERT, a 1.5-million-row result read to the end), and bad
+// input the server survives.
 func TestPGWire(t *testing.T) {
 	if testing.Short() {
 		t.Skip("PostgreSQL endpoint cluster: skipped with -short")
@@ -304,9 +305,19 @@ cur.execute("INSERT INTO py_nations SELECT n_nationkey + 100, n_name FROM nation
 print(cur.rowcount)
 cur.execute("SELECT count(*) FROM py_nations")
 print(cur.fetchone()[0])
+cur.execute("SELECT count(*) * 25 FROM lineitem")
+want = cur.fetchone()[0]
+cur.execute("SELECT l_orderkey, l_extendedprice, l_shipdate, n_name FROM lineitem CROSS JOIN nation")
+n = 0
+while True:
+    rows = cur.fetchmany(10000)
+    if not rows:
+        break
+    n += len(rows)
+print(n == want and n >= 1000000)
 `
 	out, err := exec.Command(py, "-c", script, dsn).CombinedOutput()
-	if err != nil || string(out) != "GERMANY\n25\n50\n" {
+	if err != nil || string(out) != "GERMANY\n25\n50\nTrue\n" {
 		t.Fatalf("psycopg2: %v\n%s", err, out)
 	}
 }
@@ -321,7 +332,7 @@ func nodeChecks(t *testing.T, dsn string) {
 	}
 	host, port, _ := strings.Cut(strings.TrimPrefix(strings.Fields(dsn)[0]+" "+strings.Fields(dsn)[1], "host="), " port=")
 	out, err := exec.Command("node", filepath.Join(dir, "check.js"), host, port).CombinedOutput()
-	if err != nil || string(out) != "GERMANY\n25\n50\n" {
+	if err != nil || string(out) != "GERMANY\n25\n50\ntrue\n" {
 		t.Fatalf("node-postgres: %v\n%s", err, out)
 	}
 }

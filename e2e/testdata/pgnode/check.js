@@ -1,5 +1,6 @@
 // node-postgres against kapot's PostgreSQL endpoint (e2e/pgwire_test.go):
-// a query, a parameterized query, CREATE TABLE AS and INSERT.
+// a query, a parameterized query, CREATE TABLE AS, INSERT and a
+// 1.5-million-row result.
 const { Client } = require('pg');
 
 async function main() {
@@ -12,6 +13,9 @@ async function main() {
   console.log(ins.rowCount);
   const n = await c.query('SELECT count(*) AS n FROM node_nations');
   console.log(String(n.rows[0].n));
+  const want = await c.query('SELECT count(*) * 25 AS n FROM lineitem');
+  const all = await c.query({ text: 'SELECT l_orderkey, l_extendedprice, l_shipdate, n_name FROM lineitem CROSS JOIN nation', rowMode: 'array' });
+  console.log(String(all.rows.length === Number(want.rows[0].n) && all.rows.length >= 1000000));
   await c.end();
 }
 
