@@ -88,6 +88,8 @@ func TypeFromProto(t *kapotv1.DataType) (arrow.DataType, error) {
 			return nil, fmt.Errorf("decimal128(%d,%d): precision must be 1..38 and scale 0..precision: %w", t.GetPrecision(), t.GetScale(), ErrInvalidPlan)
 		}
 		return &arrow.Decimal128Type{Precision: t.GetPrecision(), Scale: t.GetScale()}, nil
+	case kapotv1.TypeId_TYPE_ID_LIST, kapotv1.TypeId_TYPE_ID_STRUCT, kapotv1.TypeId_TYPE_ID_MAP:
+		return nestedFromProto(t)
 	default:
 		return nil, fmt.Errorf("data type %v: %w", t.GetId(), ErrNotSupported)
 	}
@@ -144,6 +146,8 @@ func TypeToProto(t arrow.DataType) (*kapotv1.DataType, error) {
 	case arrow.DECIMAL128:
 		d := t.(*arrow.Decimal128Type)
 		return &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_DECIMAL128, Precision: d.Precision, Scale: d.Scale}, nil
+	case arrow.LIST, arrow.STRUCT, arrow.MAP:
+		return nestedToProto(t)
 	}
 	return nil, fmt.Errorf("data type %s: %w", t, ErrNotSupported)
 }

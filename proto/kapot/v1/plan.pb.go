@@ -57,6 +57,12 @@ const (
 	// TIMESTAMP_NS: a TIMESTAMP in nanoseconds (timestamp[ns]), as Parquet
 	// files written with nanosecond precision hold it.
 	TypeId_TYPE_ID_TIMESTAMP_LOCAL_NANOS TypeId = 21
+	// LIST: children holds the one element field (its name, type, nullability).
+	TypeId_TYPE_ID_LIST TypeId = 22
+	// STRUCT: children are the fields in order.
+	TypeId_TYPE_ID_STRUCT TypeId = 23
+	// MAP: children are the key field and the value field; keys_sorted as in Arrow.
+	TypeId_TYPE_ID_MAP TypeId = 24
 )
 
 // Enum value maps for TypeId.
@@ -84,6 +90,9 @@ var (
 		19: "TYPE_ID_BINARY",
 		20: "TYPE_ID_TIMESTAMP_LOCAL_MICROS",
 		21: "TYPE_ID_TIMESTAMP_LOCAL_NANOS",
+		22: "TYPE_ID_LIST",
+		23: "TYPE_ID_STRUCT",
+		24: "TYPE_ID_MAP",
 	}
 	TypeId_value = map[string]int32{
 		"TYPE_ID_UNSPECIFIED":             0,
@@ -108,6 +117,9 @@ var (
 		"TYPE_ID_BINARY":                  19,
 		"TYPE_ID_TIMESTAMP_LOCAL_MICROS":  20,
 		"TYPE_ID_TIMESTAMP_LOCAL_NANOS":   21,
+		"TYPE_ID_LIST":                    22,
+		"TYPE_ID_STRUCT":                  23,
+		"TYPE_ID_MAP":                     24,
 	}
 )
 
@@ -713,12 +725,15 @@ func (BinaryOp) EnumDescriptor() ([]byte, []int) {
 	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{8}
 }
 
-// DataType is an Arrow type; precision and scale apply to decimals.
+// DataType is an Arrow type; precision and scale apply to decimals,
+// children and keys_sorted to the nested types (LIST, STRUCT, MAP).
 type DataType struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            TypeId                 `protobuf:"varint,1,opt,name=id,proto3,enum=kapot.v1.TypeId" json:"id,omitempty"`
 	Precision     int32                  `protobuf:"varint,2,opt,name=precision,proto3" json:"precision,omitempty"`
 	Scale         int32                  `protobuf:"varint,3,opt,name=scale,proto3" json:"scale,omitempty"`
+	Children      []*Field               `protobuf:"bytes,4,rep,name=children,proto3" json:"children,omitempty"`
+	KeysSorted    bool                   `protobuf:"varint,5,opt,name=keys_sorted,json=keysSorted,proto3" json:"keys_sorted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -772,6 +787,20 @@ func (x *DataType) GetScale() int32 {
 		return x.Scale
 	}
 	return 0
+}
+
+func (x *DataType) GetChildren() []*Field {
+	if x != nil {
+		return x.Children
+	}
+	return nil
+}
+
+func (x *DataType) GetKeysSorted() bool {
+	if x != nil {
+		return x.KeysSorted
+	}
+	return false
 }
 
 // Field is one column of a schema.
@@ -5224,11 +5253,14 @@ var File_kapot_v1_plan_proto protoreflect.FileDescriptor
 
 const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\n" +
-	"\x13kapot/v1/plan.proto\x12\bkapot.v1\"`\n" +
+	"\x13kapot/v1/plan.proto\x12\bkapot.v1\"\xae\x01\n" +
 	"\bDataType\x12 \n" +
 	"\x02id\x18\x01 \x01(\x0e2\x10.kapot.v1.TypeIdR\x02id\x12\x1c\n" +
 	"\tprecision\x18\x02 \x01(\x05R\tprecision\x12\x14\n" +
-	"\x05scale\x18\x03 \x01(\x05R\x05scale\"_\n" +
+	"\x05scale\x18\x03 \x01(\x05R\x05scale\x12+\n" +
+	"\bchildren\x18\x04 \x03(\v2\x0f.kapot.v1.FieldR\bchildren\x12\x1f\n" +
+	"\vkeys_sorted\x18\x05 \x01(\bR\n" +
+	"keysSorted\"_\n" +
 	"\x05Field\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12&\n" +
 	"\x04type\x18\x02 \x01(\v2\x12.kapot.v1.DataTypeR\x04type\x12\x1a\n" +
@@ -5556,7 +5588,7 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\bnum_rows\x18\x01 \x01(\x03R\anumRows\x12\x1f\n" +
 	"\vnum_batches\x18\x02 \x01(\x03R\n" +
 	"numBatches\x12\x1b\n" +
-	"\tnum_bytes\x18\x03 \x01(\x03R\bnumBytes*\xfd\x03\n" +
+	"\tnum_bytes\x18\x03 \x01(\x03R\bnumBytes*\xb4\x04\n" +
 	"\x06TypeId\x12\x17\n" +
 	"\x13TYPE_ID_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fTYPE_ID_BOOL\x10\x01\x12\x10\n" +
@@ -5580,7 +5612,10 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x1fTYPE_ID_INTERVAL_MONTH_DAY_NANO\x10\x12\x12\x12\n" +
 	"\x0eTYPE_ID_BINARY\x10\x13\x12\"\n" +
 	"\x1eTYPE_ID_TIMESTAMP_LOCAL_MICROS\x10\x14\x12!\n" +
-	"\x1dTYPE_ID_TIMESTAMP_LOCAL_NANOS\x10\x15*\x99\x03\n" +
+	"\x1dTYPE_ID_TIMESTAMP_LOCAL_NANOS\x10\x15\x12\x10\n" +
+	"\fTYPE_ID_LIST\x10\x16\x12\x12\n" +
+	"\x0eTYPE_ID_STRUCT\x10\x17\x12\x0f\n" +
+	"\vTYPE_ID_MAP\x10\x18*\x99\x03\n" +
 	"\x0eWindowFunction\x12\x1f\n" +
 	"\x1bWINDOW_FUNCTION_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aWINDOW_FUNCTION_ROW_NUMBER\x10\x01\x12\x18\n" +
@@ -5751,149 +5786,150 @@ var file_kapot_v1_plan_proto_goTypes = []any{
 }
 var file_kapot_v1_plan_proto_depIdxs = []int32{
 	0,   // 0: kapot.v1.DataType.id:type_name -> kapot.v1.TypeId
-	9,   // 1: kapot.v1.Field.type:type_name -> kapot.v1.DataType
-	10,  // 2: kapot.v1.Schema.fields:type_name -> kapot.v1.Field
-	14,  // 3: kapot.v1.PhysicalPlanNode.parquet_scan:type_name -> kapot.v1.ParquetScanNode
-	15,  // 4: kapot.v1.PhysicalPlanNode.csv_scan:type_name -> kapot.v1.CsvScanNode
-	16,  // 5: kapot.v1.PhysicalPlanNode.ipc_scan:type_name -> kapot.v1.IpcScanNode
-	17,  // 6: kapot.v1.PhysicalPlanNode.projection:type_name -> kapot.v1.ProjectionNode
-	18,  // 7: kapot.v1.PhysicalPlanNode.filter:type_name -> kapot.v1.FilterNode
-	36,  // 8: kapot.v1.PhysicalPlanNode.hash_aggregate:type_name -> kapot.v1.HashAggregateNode
-	37,  // 9: kapot.v1.PhysicalPlanNode.coalesce_partitions:type_name -> kapot.v1.CoalescePartitionsNode
-	43,  // 10: kapot.v1.PhysicalPlanNode.exchange:type_name -> kapot.v1.ExchangeNode
-	44,  // 11: kapot.v1.PhysicalPlanNode.shuffle_writer:type_name -> kapot.v1.ShuffleWriterNode
-	46,  // 12: kapot.v1.PhysicalPlanNode.shuffle_reader:type_name -> kapot.v1.ShuffleReaderNode
-	45,  // 13: kapot.v1.PhysicalPlanNode.unresolved_shuffle:type_name -> kapot.v1.UnresolvedShuffleNode
-	48,  // 14: kapot.v1.PhysicalPlanNode.values:type_name -> kapot.v1.ValuesNode
-	19,  // 15: kapot.v1.PhysicalPlanNode.limit:type_name -> kapot.v1.LimitNode
-	26,  // 16: kapot.v1.PhysicalPlanNode.sort:type_name -> kapot.v1.SortNode
-	28,  // 17: kapot.v1.PhysicalPlanNode.hash_join:type_name -> kapot.v1.HashJoinNode
-	30,  // 18: kapot.v1.PhysicalPlanNode.nested_loop_join:type_name -> kapot.v1.NestedLoopJoinNode
-	31,  // 19: kapot.v1.PhysicalPlanNode.union:type_name -> kapot.v1.UnionNode
-	32,  // 20: kapot.v1.PhysicalPlanNode.sort_preserving_merge:type_name -> kapot.v1.SortPreservingMergeNode
-	33,  // 21: kapot.v1.PhysicalPlanNode.coalesce_batches:type_name -> kapot.v1.CoalesceBatchesNode
-	34,  // 22: kapot.v1.PhysicalPlanNode.repartition:type_name -> kapot.v1.RepartitionNode
-	21,  // 23: kapot.v1.PhysicalPlanNode.window:type_name -> kapot.v1.WindowNode
-	22,  // 24: kapot.v1.PhysicalPlanNode.writer:type_name -> kapot.v1.WriterNode
-	29,  // 25: kapot.v1.FileGroup.range:type_name -> kapot.v1.KeyRange
-	13,  // 26: kapot.v1.ParquetScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	52,  // 27: kapot.v1.ParquetScanNode.pruning_predicate:type_name -> kapot.v1.PhysicalExprNode
-	11,  // 28: kapot.v1.ParquetScanNode.file_schema:type_name -> kapot.v1.Schema
-	13,  // 29: kapot.v1.CsvScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	11,  // 30: kapot.v1.CsvScanNode.schema:type_name -> kapot.v1.Schema
-	13,  // 31: kapot.v1.IpcScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	12,  // 32: kapot.v1.ProjectionNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	52,  // 33: kapot.v1.ProjectionNode.exprs:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 34: kapot.v1.FilterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	52,  // 35: kapot.v1.FilterNode.predicate:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 36: kapot.v1.LimitNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	52,  // 37: kapot.v1.SortExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 38: kapot.v1.WindowNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	52,  // 39: kapot.v1.WindowNode.partition_by:type_name -> kapot.v1.PhysicalExprNode
-	20,  // 40: kapot.v1.WindowNode.order_by:type_name -> kapot.v1.SortExprNode
-	25,  // 41: kapot.v1.WindowNode.functions:type_name -> kapot.v1.WindowFunctionNode
-	12,  // 42: kapot.v1.WriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	3,   // 43: kapot.v1.WindowFrameBound.kind:type_name -> kapot.v1.WindowFrameBoundKind
-	50,  // 44: kapot.v1.WindowFrameBound.offset:type_name -> kapot.v1.ScalarValue
-	2,   // 45: kapot.v1.WindowFrame.units:type_name -> kapot.v1.WindowFrameUnits
-	23,  // 46: kapot.v1.WindowFrame.start:type_name -> kapot.v1.WindowFrameBound
-	23,  // 47: kapot.v1.WindowFrame.end:type_name -> kapot.v1.WindowFrameBound
-	1,   // 48: kapot.v1.WindowFunctionNode.fn:type_name -> kapot.v1.WindowFunction
-	7,   // 49: kapot.v1.WindowFunctionNode.aggregate:type_name -> kapot.v1.AggregateFunction
-	52,  // 50: kapot.v1.WindowFunctionNode.arg:type_name -> kapot.v1.PhysicalExprNode
-	50,  // 51: kapot.v1.WindowFunctionNode.default_value:type_name -> kapot.v1.ScalarValue
-	24,  // 52: kapot.v1.WindowFunctionNode.frame:type_name -> kapot.v1.WindowFrame
-	12,  // 53: kapot.v1.SortNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	20,  // 54: kapot.v1.SortNode.exprs:type_name -> kapot.v1.SortExprNode
-	52,  // 55: kapot.v1.JoinOn.left:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 56: kapot.v1.JoinOn.right:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 57: kapot.v1.HashJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
-	12,  // 58: kapot.v1.HashJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
-	27,  // 59: kapot.v1.HashJoinNode.on:type_name -> kapot.v1.JoinOn
-	4,   // 60: kapot.v1.HashJoinNode.join_type:type_name -> kapot.v1.JoinType
-	5,   // 61: kapot.v1.HashJoinNode.mode:type_name -> kapot.v1.JoinMode
-	52,  // 62: kapot.v1.HashJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
-	29,  // 63: kapot.v1.HashJoinNode.build_ranges:type_name -> kapot.v1.KeyRange
-	12,  // 64: kapot.v1.NestedLoopJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
-	12,  // 65: kapot.v1.NestedLoopJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
-	4,   // 66: kapot.v1.NestedLoopJoinNode.join_type:type_name -> kapot.v1.JoinType
-	52,  // 67: kapot.v1.NestedLoopJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 68: kapot.v1.UnionNode.inputs:type_name -> kapot.v1.PhysicalPlanNode
-	12,  // 69: kapot.v1.SortPreservingMergeNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	20,  // 70: kapot.v1.SortPreservingMergeNode.exprs:type_name -> kapot.v1.SortExprNode
-	12,  // 71: kapot.v1.CoalesceBatchesNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	12,  // 72: kapot.v1.RepartitionNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	38,  // 73: kapot.v1.RepartitionNode.partitioning:type_name -> kapot.v1.Partitioning
-	7,   // 74: kapot.v1.AggregateExprNode.func:type_name -> kapot.v1.AggregateFunction
-	52,  // 75: kapot.v1.AggregateExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 76: kapot.v1.AggregateExprNode.expr2:type_name -> kapot.v1.PhysicalExprNode
-	20,  // 77: kapot.v1.AggregateExprNode.order_by:type_name -> kapot.v1.SortExprNode
-	50,  // 78: kapot.v1.AggregateExprNode.param:type_name -> kapot.v1.ScalarValue
-	12,  // 79: kapot.v1.HashAggregateNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	6,   // 80: kapot.v1.HashAggregateNode.mode:type_name -> kapot.v1.AggregateMode
-	52,  // 81: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
-	35,  // 82: kapot.v1.HashAggregateNode.aggregates:type_name -> kapot.v1.AggregateExprNode
-	12,  // 83: kapot.v1.CoalescePartitionsNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	40,  // 84: kapot.v1.Partitioning.hash:type_name -> kapot.v1.HashPartitioning
-	41,  // 85: kapot.v1.Partitioning.single:type_name -> kapot.v1.SinglePartitioning
-	42,  // 86: kapot.v1.Partitioning.round_robin:type_name -> kapot.v1.RoundRobinPartitioning
-	39,  // 87: kapot.v1.Partitioning.range:type_name -> kapot.v1.RangePartitioning
-	52,  // 88: kapot.v1.RangePartitioning.expr:type_name -> kapot.v1.PhysicalExprNode
-	29,  // 89: kapot.v1.RangePartitioning.ranges:type_name -> kapot.v1.KeyRange
-	52,  // 90: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 91: kapot.v1.ExchangeNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	38,  // 92: kapot.v1.ExchangeNode.partitioning:type_name -> kapot.v1.Partitioning
-	12,  // 93: kapot.v1.ShuffleWriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	38,  // 94: kapot.v1.ShuffleWriterNode.partitioning:type_name -> kapot.v1.Partitioning
-	11,  // 95: kapot.v1.UnresolvedShuffleNode.schema:type_name -> kapot.v1.Schema
-	11,  // 96: kapot.v1.ShuffleReaderNode.schema:type_name -> kapot.v1.Schema
-	47,  // 97: kapot.v1.ShuffleReaderNode.partitions:type_name -> kapot.v1.ShuffleReaderPartition
-	65,  // 98: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
-	11,  // 99: kapot.v1.ValuesNode.schema:type_name -> kapot.v1.Schema
-	49,  // 100: kapot.v1.ValuesNode.rows:type_name -> kapot.v1.ValuesRow
-	50,  // 101: kapot.v1.ValuesRow.values:type_name -> kapot.v1.ScalarValue
-	9,   // 102: kapot.v1.ScalarValue.type:type_name -> kapot.v1.DataType
-	51,  // 103: kapot.v1.ScalarValue.interval_value:type_name -> kapot.v1.IntervalValue
-	53,  // 104: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
-	50,  // 105: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
-	54,  // 106: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
-	55,  // 107: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
-	56,  // 108: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
-	57,  // 109: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
-	58,  // 110: kapot.v1.PhysicalExprNode.negative:type_name -> kapot.v1.NegativeExpr
-	60,  // 111: kapot.v1.PhysicalExprNode.case_when:type_name -> kapot.v1.CaseExpr
-	61,  // 112: kapot.v1.PhysicalExprNode.in_list:type_name -> kapot.v1.InListExpr
-	62,  // 113: kapot.v1.PhysicalExprNode.between:type_name -> kapot.v1.BetweenExpr
-	63,  // 114: kapot.v1.PhysicalExprNode.like:type_name -> kapot.v1.LikeExpr
-	64,  // 115: kapot.v1.PhysicalExprNode.function:type_name -> kapot.v1.ScalarFunctionExpr
-	52,  // 116: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
-	8,   // 117: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
-	52,  // 118: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 119: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 120: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 121: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 122: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
-	52,  // 123: kapot.v1.NegativeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 124: kapot.v1.WhenThen.when:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 125: kapot.v1.WhenThen.then:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 126: kapot.v1.CaseExpr.operand:type_name -> kapot.v1.PhysicalExprNode
-	59,  // 127: kapot.v1.CaseExpr.when_then:type_name -> kapot.v1.WhenThen
-	52,  // 128: kapot.v1.CaseExpr.else_expr:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 129: kapot.v1.InListExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 130: kapot.v1.InListExpr.list:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 131: kapot.v1.BetweenExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 132: kapot.v1.BetweenExpr.low:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 133: kapot.v1.BetweenExpr.high:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 134: kapot.v1.LikeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 135: kapot.v1.LikeExpr.pattern:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 136: kapot.v1.ScalarFunctionExpr.args:type_name -> kapot.v1.PhysicalExprNode
-	66,  // 137: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
-	67,  // 138: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
-	139, // [139:139] is the sub-list for method output_type
-	139, // [139:139] is the sub-list for method input_type
-	139, // [139:139] is the sub-list for extension type_name
-	139, // [139:139] is the sub-list for extension extendee
-	0,   // [0:139] is the sub-list for field type_name
+	10,  // 1: kapot.v1.DataType.children:type_name -> kapot.v1.Field
+	9,   // 2: kapot.v1.Field.type:type_name -> kapot.v1.DataType
+	10,  // 3: kapot.v1.Schema.fields:type_name -> kapot.v1.Field
+	14,  // 4: kapot.v1.PhysicalPlanNode.parquet_scan:type_name -> kapot.v1.ParquetScanNode
+	15,  // 5: kapot.v1.PhysicalPlanNode.csv_scan:type_name -> kapot.v1.CsvScanNode
+	16,  // 6: kapot.v1.PhysicalPlanNode.ipc_scan:type_name -> kapot.v1.IpcScanNode
+	17,  // 7: kapot.v1.PhysicalPlanNode.projection:type_name -> kapot.v1.ProjectionNode
+	18,  // 8: kapot.v1.PhysicalPlanNode.filter:type_name -> kapot.v1.FilterNode
+	36,  // 9: kapot.v1.PhysicalPlanNode.hash_aggregate:type_name -> kapot.v1.HashAggregateNode
+	37,  // 10: kapot.v1.PhysicalPlanNode.coalesce_partitions:type_name -> kapot.v1.CoalescePartitionsNode
+	43,  // 11: kapot.v1.PhysicalPlanNode.exchange:type_name -> kapot.v1.ExchangeNode
+	44,  // 12: kapot.v1.PhysicalPlanNode.shuffle_writer:type_name -> kapot.v1.ShuffleWriterNode
+	46,  // 13: kapot.v1.PhysicalPlanNode.shuffle_reader:type_name -> kapot.v1.ShuffleReaderNode
+	45,  // 14: kapot.v1.PhysicalPlanNode.unresolved_shuffle:type_name -> kapot.v1.UnresolvedShuffleNode
+	48,  // 15: kapot.v1.PhysicalPlanNode.values:type_name -> kapot.v1.ValuesNode
+	19,  // 16: kapot.v1.PhysicalPlanNode.limit:type_name -> kapot.v1.LimitNode
+	26,  // 17: kapot.v1.PhysicalPlanNode.sort:type_name -> kapot.v1.SortNode
+	28,  // 18: kapot.v1.PhysicalPlanNode.hash_join:type_name -> kapot.v1.HashJoinNode
+	30,  // 19: kapot.v1.PhysicalPlanNode.nested_loop_join:type_name -> kapot.v1.NestedLoopJoinNode
+	31,  // 20: kapot.v1.PhysicalPlanNode.union:type_name -> kapot.v1.UnionNode
+	32,  // 21: kapot.v1.PhysicalPlanNode.sort_preserving_merge:type_name -> kapot.v1.SortPreservingMergeNode
+	33,  // 22: kapot.v1.PhysicalPlanNode.coalesce_batches:type_name -> kapot.v1.CoalesceBatchesNode
+	34,  // 23: kapot.v1.PhysicalPlanNode.repartition:type_name -> kapot.v1.RepartitionNode
+	21,  // 24: kapot.v1.PhysicalPlanNode.window:type_name -> kapot.v1.WindowNode
+	22,  // 25: kapot.v1.PhysicalPlanNode.writer:type_name -> kapot.v1.WriterNode
+	29,  // 26: kapot.v1.FileGroup.range:type_name -> kapot.v1.KeyRange
+	13,  // 27: kapot.v1.ParquetScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	52,  // 28: kapot.v1.ParquetScanNode.pruning_predicate:type_name -> kapot.v1.PhysicalExprNode
+	11,  // 29: kapot.v1.ParquetScanNode.file_schema:type_name -> kapot.v1.Schema
+	13,  // 30: kapot.v1.CsvScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	11,  // 31: kapot.v1.CsvScanNode.schema:type_name -> kapot.v1.Schema
+	13,  // 32: kapot.v1.IpcScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	12,  // 33: kapot.v1.ProjectionNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	52,  // 34: kapot.v1.ProjectionNode.exprs:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 35: kapot.v1.FilterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	52,  // 36: kapot.v1.FilterNode.predicate:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 37: kapot.v1.LimitNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	52,  // 38: kapot.v1.SortExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 39: kapot.v1.WindowNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	52,  // 40: kapot.v1.WindowNode.partition_by:type_name -> kapot.v1.PhysicalExprNode
+	20,  // 41: kapot.v1.WindowNode.order_by:type_name -> kapot.v1.SortExprNode
+	25,  // 42: kapot.v1.WindowNode.functions:type_name -> kapot.v1.WindowFunctionNode
+	12,  // 43: kapot.v1.WriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	3,   // 44: kapot.v1.WindowFrameBound.kind:type_name -> kapot.v1.WindowFrameBoundKind
+	50,  // 45: kapot.v1.WindowFrameBound.offset:type_name -> kapot.v1.ScalarValue
+	2,   // 46: kapot.v1.WindowFrame.units:type_name -> kapot.v1.WindowFrameUnits
+	23,  // 47: kapot.v1.WindowFrame.start:type_name -> kapot.v1.WindowFrameBound
+	23,  // 48: kapot.v1.WindowFrame.end:type_name -> kapot.v1.WindowFrameBound
+	1,   // 49: kapot.v1.WindowFunctionNode.fn:type_name -> kapot.v1.WindowFunction
+	7,   // 50: kapot.v1.WindowFunctionNode.aggregate:type_name -> kapot.v1.AggregateFunction
+	52,  // 51: kapot.v1.WindowFunctionNode.arg:type_name -> kapot.v1.PhysicalExprNode
+	50,  // 52: kapot.v1.WindowFunctionNode.default_value:type_name -> kapot.v1.ScalarValue
+	24,  // 53: kapot.v1.WindowFunctionNode.frame:type_name -> kapot.v1.WindowFrame
+	12,  // 54: kapot.v1.SortNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	20,  // 55: kapot.v1.SortNode.exprs:type_name -> kapot.v1.SortExprNode
+	52,  // 56: kapot.v1.JoinOn.left:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 57: kapot.v1.JoinOn.right:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 58: kapot.v1.HashJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
+	12,  // 59: kapot.v1.HashJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
+	27,  // 60: kapot.v1.HashJoinNode.on:type_name -> kapot.v1.JoinOn
+	4,   // 61: kapot.v1.HashJoinNode.join_type:type_name -> kapot.v1.JoinType
+	5,   // 62: kapot.v1.HashJoinNode.mode:type_name -> kapot.v1.JoinMode
+	52,  // 63: kapot.v1.HashJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
+	29,  // 64: kapot.v1.HashJoinNode.build_ranges:type_name -> kapot.v1.KeyRange
+	12,  // 65: kapot.v1.NestedLoopJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
+	12,  // 66: kapot.v1.NestedLoopJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
+	4,   // 67: kapot.v1.NestedLoopJoinNode.join_type:type_name -> kapot.v1.JoinType
+	52,  // 68: kapot.v1.NestedLoopJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 69: kapot.v1.UnionNode.inputs:type_name -> kapot.v1.PhysicalPlanNode
+	12,  // 70: kapot.v1.SortPreservingMergeNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	20,  // 71: kapot.v1.SortPreservingMergeNode.exprs:type_name -> kapot.v1.SortExprNode
+	12,  // 72: kapot.v1.CoalesceBatchesNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	12,  // 73: kapot.v1.RepartitionNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	38,  // 74: kapot.v1.RepartitionNode.partitioning:type_name -> kapot.v1.Partitioning
+	7,   // 75: kapot.v1.AggregateExprNode.func:type_name -> kapot.v1.AggregateFunction
+	52,  // 76: kapot.v1.AggregateExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 77: kapot.v1.AggregateExprNode.expr2:type_name -> kapot.v1.PhysicalExprNode
+	20,  // 78: kapot.v1.AggregateExprNode.order_by:type_name -> kapot.v1.SortExprNode
+	50,  // 79: kapot.v1.AggregateExprNode.param:type_name -> kapot.v1.ScalarValue
+	12,  // 80: kapot.v1.HashAggregateNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	6,   // 81: kapot.v1.HashAggregateNode.mode:type_name -> kapot.v1.AggregateMode
+	52,  // 82: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
+	35,  // 83: kapot.v1.HashAggregateNode.aggregates:type_name -> kapot.v1.AggregateExprNode
+	12,  // 84: kapot.v1.CoalescePartitionsNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	40,  // 85: kapot.v1.Partitioning.hash:type_name -> kapot.v1.HashPartitioning
+	41,  // 86: kapot.v1.Partitioning.single:type_name -> kapot.v1.SinglePartitioning
+	42,  // 87: kapot.v1.Partitioning.round_robin:type_name -> kapot.v1.RoundRobinPartitioning
+	39,  // 88: kapot.v1.Partitioning.range:type_name -> kapot.v1.RangePartitioning
+	52,  // 89: kapot.v1.RangePartitioning.expr:type_name -> kapot.v1.PhysicalExprNode
+	29,  // 90: kapot.v1.RangePartitioning.ranges:type_name -> kapot.v1.KeyRange
+	52,  // 91: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 92: kapot.v1.ExchangeNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	38,  // 93: kapot.v1.ExchangeNode.partitioning:type_name -> kapot.v1.Partitioning
+	12,  // 94: kapot.v1.ShuffleWriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	38,  // 95: kapot.v1.ShuffleWriterNode.partitioning:type_name -> kapot.v1.Partitioning
+	11,  // 96: kapot.v1.UnresolvedShuffleNode.schema:type_name -> kapot.v1.Schema
+	11,  // 97: kapot.v1.ShuffleReaderNode.schema:type_name -> kapot.v1.Schema
+	47,  // 98: kapot.v1.ShuffleReaderNode.partitions:type_name -> kapot.v1.ShuffleReaderPartition
+	65,  // 99: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
+	11,  // 100: kapot.v1.ValuesNode.schema:type_name -> kapot.v1.Schema
+	49,  // 101: kapot.v1.ValuesNode.rows:type_name -> kapot.v1.ValuesRow
+	50,  // 102: kapot.v1.ValuesRow.values:type_name -> kapot.v1.ScalarValue
+	9,   // 103: kapot.v1.ScalarValue.type:type_name -> kapot.v1.DataType
+	51,  // 104: kapot.v1.ScalarValue.interval_value:type_name -> kapot.v1.IntervalValue
+	53,  // 105: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
+	50,  // 106: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
+	54,  // 107: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
+	55,  // 108: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
+	56,  // 109: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
+	57,  // 110: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
+	58,  // 111: kapot.v1.PhysicalExprNode.negative:type_name -> kapot.v1.NegativeExpr
+	60,  // 112: kapot.v1.PhysicalExprNode.case_when:type_name -> kapot.v1.CaseExpr
+	61,  // 113: kapot.v1.PhysicalExprNode.in_list:type_name -> kapot.v1.InListExpr
+	62,  // 114: kapot.v1.PhysicalExprNode.between:type_name -> kapot.v1.BetweenExpr
+	63,  // 115: kapot.v1.PhysicalExprNode.like:type_name -> kapot.v1.LikeExpr
+	64,  // 116: kapot.v1.PhysicalExprNode.function:type_name -> kapot.v1.ScalarFunctionExpr
+	52,  // 117: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
+	8,   // 118: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
+	52,  // 119: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 120: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 121: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 122: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 123: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
+	52,  // 124: kapot.v1.NegativeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 125: kapot.v1.WhenThen.when:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 126: kapot.v1.WhenThen.then:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 127: kapot.v1.CaseExpr.operand:type_name -> kapot.v1.PhysicalExprNode
+	59,  // 128: kapot.v1.CaseExpr.when_then:type_name -> kapot.v1.WhenThen
+	52,  // 129: kapot.v1.CaseExpr.else_expr:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 130: kapot.v1.InListExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 131: kapot.v1.InListExpr.list:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 132: kapot.v1.BetweenExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 133: kapot.v1.BetweenExpr.low:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 134: kapot.v1.BetweenExpr.high:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 135: kapot.v1.LikeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 136: kapot.v1.LikeExpr.pattern:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 137: kapot.v1.ScalarFunctionExpr.args:type_name -> kapot.v1.PhysicalExprNode
+	66,  // 138: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
+	67,  // 139: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
+	140, // [140:140] is the sub-list for method output_type
+	140, // [140:140] is the sub-list for method input_type
+	140, // [140:140] is the sub-list for extension type_name
+	140, // [140:140] is the sub-list for extension extendee
+	0,   // [0:140] is the sub-list for field type_name
 }
 
 func init() { file_kapot_v1_plan_proto_init() }
