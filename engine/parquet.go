@@ -201,7 +201,7 @@ func (f parquetFormat) reader(ctx context.Context, fr *pqarrow.FileReader, obj o
 	}
 	for i, c := range cols {
 		r.want[i] = want[c]
-		rr, err := fr.GetRecordReader(ctx, []int{c}, rgs)
+		rr, err := fr.GetRecordReader(ctx, fieldLeaves(fr, c), rgs)
 		if err != nil {
 			r.close()
 			return nil, err
@@ -209,6 +209,29 @@ func (f parquetFormat) reader(ctx context.Context, fr *pqarrow.FileReader, obj o
 		r.rrs = append(r.rrs, rr)
 	}
 	return r, nil
+}
+
+// fieldLeaves are the Parquet leaf columns of top-level field c of fr's
+// file: pqarrow selects columns by leaf, and a nested field (LIST, STRUCT,
+// MAP) has one leaf per scalar inside it, so the fields after it have
+// leaf indices of their own.
+func fieldLeaves(fr *pqarrow.FileReader, c int) []int {
+	if c < 0 || c >= len(fr.Manifest.Fields) {
+		return []int{c}
+	}
+	var out []int
+	var walk func(sf *pqarrow.SchemaField)
+	walk = func(sf *pqarrow.SchemaField) {
+		if len(sf.Children) == 0 {
+			out = append(out, sf.ColIndex)
+			return
+		}
+		for i := range sf.Children {
+			walk(&sf.Children[i])
+		}
+	}
+	walk(&fr.Manifest.Fields[c])
+	return out
 }
 
 // openParquet reads a file's footer; a panic of the Parquet library on a

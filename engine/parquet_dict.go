@@ -28,7 +28,9 @@ func dictionaryColumns(md *metadata.FileMetaData) iter.Seq[int] {
 	cols:
 		for c := 0; c < md.Schema.NumColumns(); c++ {
 			col := md.Schema.Column(c)
-			if col.PhysicalType() != parquet.Types.ByteArray || col.MaxRepetitionLevel() > 0 {
+			// A leaf inside a LIST, STRUCT or MAP reads as its field's
+			// type: never as a dictionary.
+			if col.PhysicalType() != parquet.Types.ByteArray || col.MaxRepetitionLevel() > 0 || len(col.ColumnPath()) > 1 {
 				continue
 			}
 			if _, ok := col.LogicalType().(schema.StringLogicalType); !ok {

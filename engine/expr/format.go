@@ -44,6 +44,8 @@ func FormatValue(arr arrow.Array, i int) string {
 		return strings.Clone(a.Value(i))
 	case *array.LargeString:
 		return strings.Clone(a.Value(i))
+	case *array.List, *array.Map, *array.Struct:
+		return nestedText(arr, i)
 	}
 	// ValueStr of some types aliases the array's buffers: copy, the text
 	// outlives the batch.
@@ -70,6 +72,8 @@ func castToText(mem memory.Allocator, arr arrow.Array) (arrow.Array, error) {
 			bld.Append(doubleText(float64(a.Value(i))))
 		case *array.Boolean:
 			bld.Append(strconv.FormatBool(a.Value(i)))
+		case *array.List, *array.Map, *array.Struct:
+			bld.Append(nestedText(arr, i))
 		default:
 			if !arrow.IsInteger(arr.DataType().ID()) && !arrow.IsDecimal(arr.DataType().ID()) &&
 				arr.DataType().ID() != arrow.DATE32 && arr.DataType().ID() != arrow.TIMESTAMP && arr.DataType().ID() != arrow.BINARY &&

@@ -99,6 +99,9 @@ func QueryRows(db *sql.DB, q string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	if all, err = nestedAsText(db, q, types, all); err != nil {
+		return nil, err
+	}
 	var out []string
 	for _, vals := range all {
 		parts := make([]string, len(vals))
@@ -108,6 +111,33 @@ func QueryRows(db *sql.DB, q string) ([]string, error) {
 		out = append(out, strings.Join(parts, "|"))
 	}
 	return out, nil
+}
+
+// nestedAsText re-runs q with its LIST, STRUCT and MAP columns cast to
+// VARCHAR by DuckDB itself, when it has any, and returns those rows: the
+// driver hands structs and maps over as Go maps, which lose their order,
+// and strings inside lists unquoted, while DuckDB's own text of a nested
+// value is the answer kapot must print. A query that has no nested column
+// keeps rows.
+func nestedAsText(db *sql.DB, q string, types []*sql.ColumnType, rows [][]any) ([][]any, error) {
+	cols := make([]string, len(types))
+	nested := false
+	for i, t := range types {
+		cols[i] = fmt.Sprintf("#%d", i+1)
+		if n := t.DatabaseTypeName(); strings.HasSuffix(n, "]") || strings.HasPrefix(n, "STRUCT") ||
+			strings.HasPrefix(n, "MAP") || strings.HasPrefix(n, "UNION") {
+			cols[i] = fmt.Sprintf("CAST(#%d AS VARCHAR)", i+1)
+			nested = true
+		}
+	}
+	if !nested {
+		return rows, nil
+	}
+	r, err := db.Query(fmt.Sprintf("SELECT %s FROM (%s) AS nested_q", strings.Join(cols, ", "), q))
+	if err != nil {
+		return nil, fmt.Errorf("duckdb: nested columns as text: %w", err)
+	}
+	return Scan(r)
 }
 
 // Scan reads every row of rows as the driver's values and closes rows.
