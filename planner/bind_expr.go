@@ -119,6 +119,8 @@ func (b *binder) bindNode(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 		return b.bindGrouping(n.GetGroupingFunc(), ag)
 	case n.GetSqlvalueFunction() != nil:
 		return b.bindClockValue(n.GetSqlvalueFunction())
+	case n.GetAIndirection() != nil:
+		return b.bindIndirection(n.GetAIndirection(), sc, ag)
 	case n.GetSubLink() != nil:
 		switch n.GetSubLink().GetSubLinkType() {
 		case pg.SubLinkType_EXISTS_SUBLINK:
@@ -138,6 +140,9 @@ func (b *binder) bindColumnRef(cr *pg.ColumnRef, sc *scope, ag *aggBinder) (*exp
 		return nil, errAt(cr.GetLocation(), engine.ErrInvalidPlan, "* is not allowed here")
 	}
 	if len(f) > 2 {
+		if e, ok, err := b.structColumnRef(cr, sc, ag); ok {
+			return e, err
+		}
 		return nil, notSupported(cr.GetLocation(), "schema-qualified column names")
 	}
 	qual, name := "", f[len(f)-1].GetString_().GetSval()
@@ -146,6 +151,9 @@ func (b *binder) bindColumnRef(cr *pg.ColumnRef, sc *scope, ag *aggBinder) (*exp
 	}
 	c, err := sc.find(qual, name, cr.GetLocation())
 	if err != nil {
+		if e, ok, serr := b.structColumnRef(cr, sc, ag); ok {
+			return e, serr
+		}
 		return nil, err
 	}
 	e := &expr{kind: eCol, col: c.id, typ: c.typ}

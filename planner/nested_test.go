@@ -158,6 +158,49 @@ var nestedQueries = []string{
 	`select k, li, ls from n order by k`,
 	`select k, s, m from n order by k`,
 	`select * from g order by k`,
+	`select k, ts, s from n where k > 2 order by k`,
+	// struct fields
+	`select k, s.a, s.b from n order by k`,
+	`select k, (s).a, s['b'], n.s.b from n order by k`,
+	`select k, s.a + 1, upper(s.b), length(s.b) from n order by k`,
+	`select k from n where s.a = 1 order by k`,
+	`select k from n where s.b is null order by k`,
+	`select k from n where s.b like 'h%' or s.a > 3 order by k`,
+	`select s.b, count(*), sum(s.a) from n group by s.b order by 1 nulls first`,
+	`select count(s), count(s.a), count(s.b), count(*) from n`,
+	`select k, st.x, st.y, st.z, st.y[2] from g order by k`,
+	// list elements and lengths
+	`select k, li[1], li[2], li[3], li[4], li[0], li[-1], li[-4], li[-5] from n order by k`,
+	`select k, ls[1], ls[2], ls[3] from n order by k`,
+	`select k, len(li), array_length(ls), length(li) from n order by k`,
+	`select k, li[k - 2] from n order by k`,
+	`select k from n where li[1] = 1 or ls[1] = 'a' order by k`,
+	`select k from n where len(li) = 0 order by k`,
+	`select sum(len(li)), max(li[1]), min(ls[1]) from n`,
+	`select k, ll, ll[1], ll[2], ll[2][1], len(ll[1]), ll[-1][-1] from g order by k`,
+	// list_contains
+	`select k, list_contains(li, 2), list_contains(ls, 'a'), list_contains(li, k) from n order by k`,
+	`select k from n where list_contains(li, 5) order by k`,
+	`select k, array_contains(li, 9), list_has(ls, '') from n order by k`,
+	`select k, list_contains(st.y, 's1') from g order by k`,
+	// maps
+	`select k, m['x'], m['y'], m['zz'] from n order by k`,
+	`select k from n where m['x'] > 1 order by k`,
+	`select k, mm[0], mm[2], mm[4], mm[k] from g order by k`,
+	// IS NULL on nested values
+	`select k, li is null, ls is not null, s is null, m is null from n order by k`,
+	`select k, ll is null, st is null, mm is not null from g order by k`,
+	// counts, filters, joins on extracted values
+	`select count(li), count(m), count(*) from n`,
+	`select count(*) from n where li is not null and s.a is not null`,
+	`select a.k, b.k from n a join n b on a.s.a = b.li[1] order by 1, 2`,
+	`select n.k, g.k from n join g on n.li[1] = g.ll[1][1] - 9 order by 1, 2`,
+	`select a.k, b.k from n a join n b on a.s.b = b.ls[1] order by 1, 2`,
+	`select k, li, s from n where k in (select k from g where st.x > 3) order by k`,
+	`select cast(li as varchar), cast(s as varchar), cast(m as varchar) from n order by k`,
+	`select k, coalesce(s.a, li[1], -1), case when m['x'] is null then 'none' else 'x' end from n order by k`,
+	`select * from (select k, s from n union all select k, s from n) u order by k limit 4`,
+	`select k, li from n order by k desc limit 2`,
 }
 
 func TestNestedAgainstDuckDB(t *testing.T) {

@@ -54,7 +54,9 @@ var parseFields = map[string]map[string]string{
 		"search_clause": "SEARCH in WITH", "cycle_clause": "CYCLE in WITH"},
 	"TypeName": {"names": "", "type_oid": "", "typmods": "", "typemod": "", "location": "",
 		"setof": "SETOF types", "pct_type": "%TYPE", "array_bounds": "array types"},
-	"Alias": {"aliasname": "", "colnames": ""},
+	"Alias":         {"aliasname": "", "colnames": ""},
+	"A_Indirection": {"arg": "", "indirection": ""},
+	"A_Indices":     {"is_slice": "list slices l[a:b]", "lidx": "list slices l[a:b]", "uidx": ""},
 }
 
 // checkFields refuses a parse-tree node that sets a field the binder does

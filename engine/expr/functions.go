@@ -32,6 +32,7 @@ func newFunctions() map[string]scalarFunction {
 	addLibFunctions(m)
 	addDateFunctions(m)
 	addRegexFunctions(m)
+	addNestedFunctions(m)
 	return m
 }
 

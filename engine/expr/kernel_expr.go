@@ -71,7 +71,10 @@ func (k *kernelExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (comput
 	if err != nil {
 		return nil, err
 	}
-	return compute.NewDatumWithoutOwning(out), nil
+	// The datum holds out's data; out itself is released here, with the
+	// child arrays a nested array (LIST, STRUCT, MAP) keeps of its own.
+	defer out.Release()
+	return compute.NewDatum(out), nil
 }
 
 // evalArg evaluates e over b to an array of b's length without wrapping the

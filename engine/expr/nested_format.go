@@ -89,7 +89,9 @@ func nestedString(s string) string {
 	return s
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' }
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+}
 
 // quoteNested quotes s as DuckDB quotes a string or a field name inside
 // a nested value: in single quotes, a quote inside escaped as \'.
