@@ -137,6 +137,11 @@ func (b *binder) bindNode(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 func (b *binder) bindColumnRef(cr *pg.ColumnRef, sc *scope, ag *aggBinder) (*expr, error) {
 	f := cr.GetFields()
 	if isStar(cr) {
+		if len(f) == 2 && f[0].GetString_() != nil {
+			if c, err := sc.find("", f[0].GetString_().GetSval(), cr.GetLocation()); err == nil && nestedKind(c.typ) == "STRUCT" {
+				return nil, notSupported(cr.GetLocation(), "x.* of a STRUCT")
+			}
+		}
 		return nil, errAt(cr.GetLocation(), engine.ErrInvalidPlan, "* is not allowed here")
 	}
 	if len(f) > 2 {

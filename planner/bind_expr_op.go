@@ -88,6 +88,13 @@ func (b *binder) bindOperator(x *pg.A_Expr, opName string, sc *scope, ag *aggBin
 	if err != nil {
 		return nil, err
 	}
+	what := "arithmetic"
+	if comparison(op) {
+		what = "comparison"
+	}
+	if err := refuseNestedOperands(x.GetLocation(), what, l, r); err != nil {
+		return nil, err
+	}
 	if comparison(op) {
 		l, r = b.coercePair(l, r)
 	} else {
@@ -217,6 +224,9 @@ func (b *binder) bindDistinct(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, er
 		l = b.coerce(l, r.typ)
 	case isNullType(r):
 		r = b.coerce(r, l.typ)
+	}
+	if err := refuseNestedOperands(x.GetLocation(), "comparison", l, r); err != nil {
+		return nil, err
 	}
 	l, r = b.coercePair(l, r)
 	bothDecimal := l.typ != nil && r.typ != nil && l.typ.ID() == arrow.DECIMAL128 && r.typ.ID() == arrow.DECIMAL128

@@ -255,6 +255,9 @@ func (b *binder) applyScalar(r rel, x *pg.Node, op string, sl *pg.SubLink, flipp
 	if !ok {
 		return nil, notSupported(sl.GetLocation(), "operator "+op+" with a subquery")
 	}
+	if err := refuseNestedOperands(sl.GetLocation(), "comparison", left, val); err != nil {
+		return nil, err
+	}
 	left, val = b.coercePair(left, val)
 	cmp := &expr{kind: eBinary, op: bop, args: []*expr{left, val}}
 	if err := b.resolve(cmp); err != nil {

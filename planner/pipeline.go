@@ -136,6 +136,9 @@ func bindQuery(ctx context.Context, cat *catalog.Catalog, sel *pg.SelectStmt, li
 	if err != nil {
 		return nil, err
 	}
+	if err := refuseNestedRels(r, map[rel]bool{}); err != nil {
+		return nil, err
+	}
 	return &logicalPlan{b: b, root: r, names: names}, nil
 }
 
