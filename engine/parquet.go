@@ -90,6 +90,17 @@ func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskCo
 	if err != nil {
 		return nil, err
 	}
+	if hasNestedColumns(pf.MetaData()) {
+		// pqarrow assembles LIST, STRUCT and MAP columns in buffers it
+		// does not fill whole: those need zeroed memory (a recycled
+		// buffer's old bytes read as offsets; TestNestedOnCluster).
+		md := pf.MetaData()
+		pf.Close()
+		mem = tc.Mem
+		if pf, err = openParquet(obj, mem, md); err != nil {
+			return nil, err
+		}
+	}
 	if footer == nil {
 		footer = newParquetFooter(pf.MetaData())
 		f.footers.put(obj.Location(), obj.Version(), footer)
@@ -209,6 +220,17 @@ func (f parquetFormat) reader(ctx context.Context, fr *pqarrow.FileReader, obj o
 		r.rrs = append(r.rrs, rr)
 	}
 	return r, nil
+}
+
+// hasNestedColumns reports whether md's file has a column inside a LIST,
+// STRUCT or MAP.
+func hasNestedColumns(md *metadata.FileMetaData) bool {
+	for c := 0; c < md.Schema.NumColumns(); c++ {
+		if len(md.Schema.Column(c).ColumnPath()) > 1 {
+			return true
+		}
+	}
+	return false
 }
 
 // fieldLeaves are the Parquet leaf columns of top-level field c of fr's
