@@ -214,6 +214,33 @@ func TypeName(t arrow.DataType) string {
 	case arrow.DECIMAL128:
 		d := t.(*arrow.Decimal128Type)
 		return fmt.Sprintf("DECIMAL(%d,%d)", d.Precision, d.Scale)
+	case arrow.LIST:
+		return TypeName(t.(*arrow.ListType).Elem()) + "[]"
+	case arrow.MAP:
+		m := t.(*arrow.MapType)
+		return "MAP(" + TypeName(m.KeyType()) + ", " + TypeName(m.ItemType()) + ")"
+	case arrow.STRUCT:
+		fields := t.(*arrow.StructType).Fields()
+		parts := make([]string, len(fields))
+		for i, f := range fields {
+			parts[i] = structFieldName(f.Name) + " " + TypeName(f.Type)
+		}
+		return "STRUCT(" + strings.Join(parts, ", ") + ")"
 	}
 	return strings.ToUpper(t.String())
+}
+
+// structFieldName is a field name in a STRUCT type's name: as it is when
+// a plain identifier, else double-quoted, as DuckDB writes it.
+func structFieldName(name string) string {
+	plain := name != ""
+	for i, r := range name {
+		if !(r == '_' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || i > 0 && '0' <= r && r <= '9') {
+			plain = false
+		}
+	}
+	if plain {
+		return name
+	}
+	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
 }

@@ -34,6 +34,9 @@ func (b *binder) bindFuncCall(fc *pg.FuncCall, bind func(*pg.Node) (*expr, error
 		}
 		args = append(args, e)
 	}
+	if nestedFuncsNotYet[name] {
+		return nil, notSupported(fc.GetLocation(), name+"()")
+	}
 	switch name {
 	case "now", "transaction_timestamp", "get_current_timestamp":
 		if len(args) != 0 {

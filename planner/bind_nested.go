@@ -16,6 +16,18 @@ import (
 // (map_extract_value: the value, NULL when k is absent), as DuckDB 1.5
 // reads them.
 
+// nestedFuncsNotYet are DuckDB's functions that make, unnest or reshape
+// nested values, which kapot does not have yet: refused by name.
+var nestedFuncsNotYet = map[string]bool{
+	"unnest": true, "array_agg": true, "list": true, "list_agg": true, "list_sort": true, "array_sort": true,
+	"list_reverse_sort": true, "string_split": true, "string_to_array": true, "str_split": true, "list_slice": true,
+	"array_slice": true, "list_value": true, "list_pack": true, "array_value": true, "struct_pack": true, "row": true,
+	"map": true, "map_keys": true, "map_values": true, "map_entries": true, "map_extract": true, "element_at": true,
+	"list_aggregate": true, "list_distinct": true, "list_unique": true, "flatten": true, "list_concat": true,
+	"array_concat": true, "list_transform": true, "list_filter": true, "list_position": true, "array_position": true,
+	"generate_subscripts": true, "array_to_string": true, "list_cat": true, "array_append": true, "list_append": true,
+}
+
 // bindIndirection binds x[i], x['f'] and (x).f, one step after another.
 func (b *binder) bindIndirection(ind *pg.A_Indirection, sc *scope, ag *aggBinder) (*expr, error) {
 	e, err := b.bindExpr(ind.GetArg(), sc, ag)
