@@ -180,5 +180,14 @@ func Queries() []string {
 		`select k, coalesce(s.a, li[1], -1), case when m['x'] is null then 'none' else 'x' end from n order by k`,
 		`select * from (select k, s from n union all select k, s from n) u order by k limit 4`,
 		`select k, li from n order by k desc limit 2`,
+		// nested columns carried through joins, sorts and filters
+		`select a.k, a.li, b.s, b.m from n a join n b on a.k = b.k order by 1`,
+		`select a.k, b.li, b.s, b.m from n a left join n b on a.k = b.k + 3 order by 1`,
+		`select g.k, g.ll, g.st, g.mm, n.ls from g full join n on g.k = n.k + 4 order by g.k nulls first, n.k`,
+		`select k, li, s, m from n where k in (select k from n where s.a = 1) order by k`,
+		`select k, ts, li, s, m from n order by ts desc nulls last`,
+		`select k, ll, st, mm from g where k <> 3 order by k desc limit 3 offset 1`,
+		`select k, li, m from n where ts > timestamp '2024-01-02' order by k`,
+		`select count(*), count(li), count(ll), sum(st.x) from n join g using (k)`,
 	}
 }
