@@ -183,6 +183,27 @@ func AppendFrom(b array.Builder, arr arrow.Array, i int) error {
 				return err
 			}
 		}
+	case *array.Map:
+		mb := b.(*array.MapBuilder)
+		mb.Append(true)
+		lo, hi := a.ValueOffsets(i)
+		for j := int(lo); j < int(hi); j++ {
+			if err := AppendFrom(mb.KeyBuilder(), a.Keys(), j); err != nil {
+				return err
+			}
+			if err := AppendFrom(mb.ItemBuilder(), a.Items(), j); err != nil {
+				return err
+			}
+		}
+	case *array.List:
+		lb := b.(*array.ListBuilder)
+		lb.Append(true)
+		lo, hi := a.ValueOffsets(i)
+		for j := int(lo); j < int(hi); j++ {
+			if err := AppendFrom(lb.ValueBuilder(), a.ListValues(), j); err != nil {
+				return err
+			}
+		}
 	default:
 		return fmt.Errorf("append value of type %s: %w", arr.DataType(), errs.ErrNotSupported)
 	}
