@@ -212,7 +212,10 @@ func (c *caseExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 	if err != nil {
 		return nil, err
 	}
-	return compute.NewDatumWithoutOwning(out), nil
+	// The datum holds out's data; out is released with the child arrays
+	// of its own a nested result keeps.
+	defer out.Release()
+	return compute.NewDatum(out), nil
 }
 
 func int64Array(mem memory.Allocator, v []int64) arrow.Array {

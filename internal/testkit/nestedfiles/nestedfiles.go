@@ -189,5 +189,15 @@ func Queries() []string {
 		`select k, ll, st, mm from g where k <> 3 order by k desc limit 3 offset 1`,
 		`select k, li, m from n where ts > timestamp '2024-01-02' order by k`,
 		`select count(*), count(li), count(ll), sum(st.x) from n join g using (k)`,
+		// nested values in CASE and COALESCE, access in every spelling
+		`select k, coalesce(li, li), case when k > 2 then li end, case when k < 3 then s else s end, case k when 1 then m end from n order by k`,
+		`select k from n where exists (select 1 from g where g.k = n.k and g.st.x > 1) order by k`,
+		`select typeof(li), typeof(s), typeof(m), typeof(s.a), typeof(li[1]) from n limit 1`,
+		`select k, li from n where s.a is not distinct from 1 order by k`,
+		`select k, s.a between 1 and 3, li[null] from n order by k`,
+		`select max(len(ls)), min(s.b), avg(s.a) from n`,
+		`select k, (li)[1], (s).b, n.li[2] from n order by k`,
+		`with w as (select k, s from n) select k, w.s.a from w order by k`,
+		`select x.k, x.s.b from n x order by x.k`,
 	}
 }
