@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -525,6 +526,15 @@ func PlanWrite(ctx context.Context, cat *catalog.Catalog, st *Statement, target 
 		}
 	default:
 		return nil, fmt.Errorf("not a write statement: %w", engine.ErrInvalidPlan)
+	}
+	for i, f := range q.Schema.Fields() {
+		k := nestedKind(f.Type)
+		switch {
+		case k != "" && out.Format == "csv":
+			return nil, notSupported(-1, fmt.Sprintf("writing %s values to CSV (column %q)", k, q.Columns[i]))
+		case k != "" && slices.Contains(out.PartitionBy, uint32(i)):
+			return nil, notSupported(-1, fmt.Sprintf("PARTITION_BY a %s column (%q)", k, q.Columns[i]))
+		}
 	}
 	return out, nil
 }
