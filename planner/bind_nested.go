@@ -1,8 +1,6 @@
 package planner
 
 import (
-	"strings"
-
 	"github.com/apache/arrow-go/v18/arrow"
 	pg "github.com/pganalyze/pg_query_go/v6"
 
@@ -148,10 +146,4 @@ func (b *binder) structColumnRef(cr *pg.ColumnRef, sc *scope, ag *aggBinder) (e 
 		return e, true, nil
 	}
 	return nil, false, nil
-}
-
-// nestedName is the output name DuckDB gives a field access a.b.f: f.
-func nestedName(cr *pg.ColumnRef) string {
-	f := cr.GetFields()
-	return strings.ToLower(f[len(f)-1].GetString_().GetSval())
 }
