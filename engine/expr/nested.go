@@ -302,6 +302,13 @@ func listContainsFunc(name string, args []Expr) (Expr, error) {
 	if !ok || args[0].DataType().ID() != arrow.LIST {
 		return nil, fmt.Errorf("the first argument must be a LIST, got %s: %w", args[0].DataType(), errs.ErrInvalidPlan)
 	}
+	if args[1].DataType().ID() == arrow.NULL {
+		// list_contains(l, NULL) is NULL, as in DuckDB.
+		return &kernelExpr{display: name, args: args, typ: arrow.FixedWidthTypes.Boolean,
+			fn: func(_ context.Context, mem memory.Allocator, a []arrow.Array) (arrow.Array, error) {
+				return array.MakeArrayOfNull(mem, arrow.FixedWidthTypes.Boolean, a[0].Len()), nil
+			}}, nil
+	}
 	kind := commonKind(lt.Elem(), args[1].DataType())
 	if kind == kindNone {
 		return nil, fmt.Errorf("%s of a list of %s and %s: %w", name, lt.Elem(), args[1].DataType(), errs.ErrNotSupported)

@@ -160,7 +160,7 @@ func Queries() []string {
 		// list_contains
 		`select k, list_contains(li, 2), list_contains(ls, 'a'), list_contains(li, k) from n order by k`,
 		`select k from n where list_contains(li, 5) order by k`,
-		`select k, array_contains(li, 9), list_has(ls, '') from n order by k`,
+		`select k, array_contains(li, 9), list_has(ls, ''), list_contains(li, null) from n order by k`,
 		`select k, list_contains(st.y, 's1') from g order by k`,
 		// maps
 		`select k, m['x'], m['y'], m['zz'] from n order by k`,
