@@ -211,6 +211,15 @@ func TypeName(t arrow.DataType) string {
 		return "DATE"
 	case arrow.FLOAT64:
 		return "DOUBLE"
+	case arrow.TIMESTAMP:
+		ts := t.(*arrow.TimestampType)
+		name := map[arrow.TimeUnit]string{arrow.Second: "TIMESTAMP_S", arrow.Millisecond: "TIMESTAMP_MS", arrow.Microsecond: "TIMESTAMP", arrow.Nanosecond: "TIMESTAMP_NS"}[ts.Unit]
+		if ts.TimeZone != "" {
+			name = "TIMESTAMP WITH TIME ZONE"
+		}
+		return name
+	case arrow.INTERVAL_MONTH_DAY_NANO:
+		return "INTERVAL"
 	case arrow.DECIMAL128:
 		d := t.(*arrow.Decimal128Type)
 		return fmt.Sprintf("DECIMAL(%d,%d)", d.Precision, d.Scale)

@@ -330,6 +330,9 @@ func (b *binder) bindFromItem(n *pg.Node) (rel, error) {
 		}
 		return j, nil
 	}
+	if rf := n.GetRangeFunction(); rf != nil {
+		return b.bindRangeFunction(rf, n)
+	}
 	return nil, refuseNode("FROM item", n)
 }
 

@@ -161,6 +161,9 @@ func datePartFunc(name string, args []Expr) (Expr, error) {
 		return nil, fmt.Errorf("unknown field %q: %w", field, errs.ErrNotSupported)
 	}
 	src := args[1].DataType()
+	if src.ID() == arrow.INTERVAL_MONTH_DAY_NANO {
+		return intervalPart(name, field, args[1])
+	}
 	var unit arrow.TimeUnit
 	switch src.ID() {
 	case arrow.DATE32:
@@ -305,4 +308,35 @@ func dateDiff(l, r Expr) Expr {
 			}
 			return bld.NewArray(), nil
 		}}
+}
+
+// intervalPart is date_part of an interval, as DuckDB gives it: epoch in
+// seconds (a year of months 365.25 days, other months 30 days), hour as
+// the hours of the time part, minute and below within the hour and
+// minute, day as the days part, month and year from the months part.
+func intervalPart(name, field string, arg Expr) (Expr, error) {
+	typ := arrow.DataType(arrow.PrimitiveTypes.Int64)
+	if field == "epoch" {
+		typ = arrow.PrimitiveTypes.Float64
+	}
+	f, ok := map[string]func(m, d, us int64) any{
+		"epoch": func(m, d, us int64) any {
+			return float64(m/12)*365.25*86400 + float64(m%12*30*86400) + float64(d*86400) + float64(us)/1e6
+		},
+		"year":        func(m, _, _ int64) any { return m / 12 },
+		"month":       func(m, _, _ int64) any { return m % 12 },
+		"day":         func(_, d, _ int64) any { return d },
+		"hour":        func(_, _, us int64) any { return us / 3_600_000_000 },
+		"minute":      func(_, _, us int64) any { return us % 3_600_000_000 / 60_000_000 },
+		"second":      func(_, _, us int64) any { return us % 60_000_000 / 1_000_000 },
+		"millisecond": func(_, _, us int64) any { return us % 60_000_000 / 1000 },
+		"microsecond": func(_, _, us int64) any { return us % 60_000_000 },
+	}[field]
+	if !ok {
+		return nil, fmt.Errorf("field %q of an interval: %w", field, errs.ErrNotSupported)
+	}
+	return rowFunc(name+"["+field+"]", []Expr{arg}, []argKind{argInterval}, typ, func(v []any) (any, error) {
+		x := v[0].(arrow.MonthDayNanoInterval)
+		return f(int64(x.Months), int64(x.Days), x.Nanoseconds/1000), nil
+	})
 }

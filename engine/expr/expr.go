@@ -442,6 +442,9 @@ func newBinaryExpr(l Expr, op kapotv1.BinaryOp, r Expr) (Expr, error) {
 	if e, err := decimalBinary(l, op, r); e != nil || err != nil {
 		return e, err
 	}
+	if e := intervalCompare(l, op, r); e != nil {
+		return e, nil
+	}
 	if e := decimalCompare(l, op, r); e != nil {
 		return e, nil
 	}

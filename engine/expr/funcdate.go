@@ -18,24 +18,7 @@ import (
 // addDateFunctions adds the date functions to the registry functions.
 func addDateFunctions(functions map[string]scalarFunction) {
 	functions["date_trunc"] = dateTruncFunc
-	functions["date_diff"] = dateDiffFunc
-	functions["datediff"] = dateDiffFunc
 	functions["make_date"] = makeDateFunc
-}
-
-// dateField reads a function's literal date-part argument.
-func dateField(e Expr, allowed ...string) (string, error) {
-	field, ok := literalString(e)
-	if !ok {
-		return "", fmt.Errorf("the date part must be a string literal: %w", errs.ErrNotSupported)
-	}
-	field = strings.ToLower(field)
-	for _, a := range allowed {
-		if field == a {
-			return field, nil
-		}
-	}
-	return "", fmt.Errorf("date part %q (have %s): %w", field, strings.Join(allowed, ", "), errs.ErrNotSupported)
 }
 
 // truncUnits are the units date_trunc knows, finest first.
@@ -121,32 +104,6 @@ func truncMicros(us int64, unit string) int64 {
 	return daysFromCivil(floorDiv(y, 1000)*1000, 1, 1) * MicrosPerDay // millennium
 }
 
-// dateDiffFunc is date_diff(part, start, end): the number of part
-// boundaries from start to end ('day': days; 'month', 'quarter', 'year':
-// calendar boundaries crossed), as DuckDB counts them.
-func dateDiffFunc(name string, args []Expr) (Expr, error) {
-	if err := wantArgs(args, 3, 3); err != nil {
-		return nil, err
-	}
-	field, err := dateField(args[0], "day", "month", "quarter", "year")
-	if err != nil {
-		return nil, err
-	}
-	return dateRowFunc(name+"["+field+"]", args[1:], arrow.PrimitiveTypes.Int64, func(d []int64) (any, error) {
-		y1, m1, _ := civilFromDays(d[0])
-		y2, m2, _ := civilFromDays(d[1])
-		switch field {
-		case "year":
-			return y2 - y1, nil
-		case "quarter":
-			return (y2*4 + int64(m2-1)/3) - (y1*4 + int64(m1-1)/3), nil
-		case "month":
-			return (y2*12 + int64(m2)) - (y1*12 + int64(m1)), nil
-		}
-		return d[1] - d[0], nil
-	})
-}
-
 // makeDateFunc is make_date(year, month, day).
 func makeDateFunc(name string, args []Expr) (Expr, error) {
 	if err := wantArgs(args, 3, 3); err != nil {
@@ -158,23 +115,5 @@ func makeDateFunc(name string, args []Expr) (Expr, error) {
 			return nil, fmt.Errorf("date field value out of range: %d-%d-%d", y, m, d)
 		}
 		return arrow.Date32(daysFromCivil(y, int(m), int(d))), nil
-	})
-}
-
-// dateRowFunc is a row function of DATE arguments, read as days since
-// the epoch.
-func dateRowFunc(display string, args []Expr, out arrow.DataType, f func(days []int64) (any, error)) (Expr, error) {
-	for i, a := range args {
-		if t := a.DataType().ID(); t != arrow.DATE32 && t != arrow.NULL {
-			return nil, fmt.Errorf("argument %d must be a date, not %s: %w", i+2, a.DataType(), errs.ErrInvalidPlan)
-		}
-	}
-	return rowFunc(display, args, []argKind{argDate}, out, func(v []any) (any, error) {
-		var buf [2]int64
-		days := buf[:len(v)]
-		for i, x := range v {
-			days[i] = int64(x.(arrow.Date32))
-		}
-		return f(days)
 	})
 }

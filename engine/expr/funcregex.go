@@ -5,7 +5,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -84,29 +83,7 @@ func addRegexFunctions(functions map[string]scalarFunction) {
 			return m[group], nil
 		})
 	}
-	functions["dayname"] = dateNameFunc(func(t time.Time) string { return t.Weekday().String() })
-	functions["monthname"] = dateNameFunc(func(t time.Time) string { return t.Month().String() })
-	functions["strftime"] = func(name string, args []Expr) (Expr, error) {
-		if err := wantArgs(args, 2, 2); err != nil {
-			return nil, err
-		}
-		return rowFunc(name, args, []argKind{argDate, argText}, arrow.BinaryTypes.String, func(v []any) (any, error) {
-			return strftime(dateTime(v[0].(arrow.Date32)), v[1].(string))
-		})
-	}
-	functions["last_day"] = func(name string, args []Expr) (Expr, error) {
-		if err := wantArgs(args, 1, 1); err != nil {
-			return nil, err
-		}
-		return dateRowFunc(name, args, arrow.FixedWidthTypes.Date32, func(days []int64) (any, error) {
-			t := dateTime(arrow.Date32(days[0]))
-			first := time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
-			return arrow.Date32FromTime(first.AddDate(0, 1, -1)), nil
-		})
-	}
 }
-
-func dateTime(d arrow.Date32) time.Time { return d.ToTime() }
 
 // regexCache compiles each pattern once (patterns are almost always
 // constants); past its bound it compiles without keeping.
@@ -185,74 +162,4 @@ func goReplacement(s string) string {
 		}
 	}
 	return b.String()
-}
-
-func dateNameFunc(f func(time.Time) string) scalarFunction {
-	return func(name string, args []Expr) (Expr, error) {
-		if err := wantArgs(args, 1, 1); err != nil {
-			return nil, err
-		}
-		return rowFunc(name, args, []argKind{argDate}, arrow.BinaryTypes.String, func(v []any) (any, error) {
-			return f(dateTime(v[0].(arrow.Date32))), nil
-		})
-	}
-}
-
-// strftime formats a date with C's strftime specifiers (the date ones and
-// %H:%M:%S as midnight), as DuckDB's strftime does.
-func strftime(t time.Time, f string) (string, error) {
-	var b strings.Builder
-	for i := 0; i < len(f); i++ {
-		if f[i] != '%' {
-			b.WriteByte(f[i])
-			continue
-		}
-		i++
-		if i >= len(f) {
-			return "", fmt.Errorf("strftime: format %q ends with %%", f)
-		}
-		switch f[i] {
-		case 'Y':
-			fmt.Fprintf(&b, "%d", t.Year())
-		case 'y':
-			fmt.Fprintf(&b, "%02d", t.Year()%100)
-		case 'm':
-			fmt.Fprintf(&b, "%02d", int(t.Month()))
-		case '-':
-			if i+1 < len(f) {
-				i++
-				switch f[i] {
-				case 'm':
-					fmt.Fprintf(&b, "%d", int(t.Month()))
-				case 'd':
-					fmt.Fprintf(&b, "%d", t.Day())
-				case 'j':
-					fmt.Fprintf(&b, "%d", t.YearDay())
-				default:
-					return "", fmt.Errorf("strftime: unknown specifier %%-%c", f[i])
-				}
-			}
-		case 'd':
-			fmt.Fprintf(&b, "%02d", t.Day())
-		case 'j':
-			fmt.Fprintf(&b, "%03d", t.YearDay())
-		case 'B':
-			b.WriteString(t.Month().String())
-		case 'b':
-			b.WriteString(t.Month().String()[:3])
-		case 'A':
-			b.WriteString(t.Weekday().String())
-		case 'a':
-			b.WriteString(t.Weekday().String()[:3])
-		case 'w':
-			fmt.Fprintf(&b, "%d", int(t.Weekday()))
-		case 'H', 'M', 'S':
-			b.WriteString("00")
-		case '%':
-			b.WriteByte('%')
-		default:
-			return "", fmt.Errorf("strftime: unknown specifier %%%c", f[i])
-		}
-	}
-	return b.String(), nil
 }

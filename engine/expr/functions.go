@@ -26,13 +26,15 @@ type scalarFunction func(name string, args []Expr) (Expr, error)
 var functions = newFunctions()
 
 // newFunctions builds the registry from its families: these, the library
-// (funclib.go), dates (funcdate.go) and regular expressions (funcregex.go).
+// (funclib.go), dates (funcdate.go), regular expressions (funcregex.go)
+// and timestamps (functime.go).
 func newFunctions() map[string]scalarFunction {
 	m := baseFunctions()
 	addLibFunctions(m)
 	addDateFunctions(m)
 	addRegexFunctions(m)
 	addNestedFunctions(m)
+	addTimeFunctions(m)
 	return m
 }
 

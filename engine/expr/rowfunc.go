@@ -15,14 +15,16 @@ import (
 type argKind int
 
 const (
-	argText  argKind = iota // VARCHAR
-	argInt                  // any integer, read as int64
-	argFloat                // any number, read as float64
-	argDate                 // DATE, read as arrow.Date32
+	argText     argKind = iota // VARCHAR
+	argInt                     // any integer, read as int64
+	argFloat                   // any number, read as float64
+	argDate                    // DATE, read as arrow.Date32
+	argTime                    // DATE or any TIMESTAMP, read as int64 microseconds since the epoch
+	argInterval                // INTERVAL, read as arrow.MonthDayNanoInterval
 )
 
 func (k argKind) String() string {
-	return [...]string{"text", "an integer", "a number", "a date"}[k]
+	return [...]string{"text", "an integer", "a number", "a date", "a date or timestamp", "an interval"}[k]
 }
 
 // accepts reports whether a value of type t fits kind k (an untyped NULL
@@ -37,6 +39,10 @@ func (k argKind) accepts(t arrow.DataType) bool {
 		return isInteger(t)
 	case k == argDate:
 		return t.ID() == arrow.DATE32
+	case k == argTime:
+		return t.ID() == arrow.DATE32 || t.ID() == arrow.TIMESTAMP
+	case k == argInterval:
+		return t.ID() == arrow.INTERVAL_MONTH_DAY_NANO
 	}
 	return isInteger(t) || arrow.IsFloating(t.ID()) || t.ID() == arrow.DECIMAL128
 }
@@ -111,6 +117,16 @@ func rowGetter(ctx context.Context, arr arrow.Array, k argKind) (func(int) any, 
 	case argDate:
 		d := arr.(*array.Date32)
 		return func(i int) any { return d.Value(i) }, none, nil
+	case argTime:
+		if d, ok := arr.(*array.Date32); ok {
+			return func(i int) any { return int64(d.Value(i)) * MicrosPerDay }, none, nil
+		}
+		ts := arr.(*array.Timestamp)
+		unit := ts.DataType().(*arrow.TimestampType).Unit
+		return func(i int) any { return microsOf(int64(ts.Value(i)), unit) }, none, nil
+	case argInterval:
+		iv := arr.(*array.MonthDayNanoInterval)
+		return func(i int) any { return iv.Value(i) }, none, nil
 	case argInt:
 		v, err := int64Values(ctx, memory.DefaultAllocator, arr)
 		if err != nil {
@@ -145,6 +161,10 @@ func appendValue(b array.Builder, v any) error {
 		bb.Append(v.(int32))
 	case *array.Date32Builder:
 		bb.Append(v.(arrow.Date32))
+	case *array.TimestampBuilder:
+		bb.Append(v.(arrow.Timestamp))
+	case *array.MonthDayNanoIntervalBuilder:
+		bb.Append(v.(arrow.MonthDayNanoInterval))
 	default:
 		return fmt.Errorf("internal: row function result of type %s: %w", b.Type(), errs.ErrNotSupported)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/engine/rowkey"
 	"github.com/kapot-go/kapot/errs"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -73,6 +74,31 @@ func timeArith(l Expr, op kapotv1.BinaryOp, r Expr) (Expr, error) {
 			}
 			return checkedInterval(int64(x.Months)*k, int64(x.Days)*k, 0, 1, ns*k)
 		}), nil
+	case op == kapotv1.BinaryOp_BINARY_OP_DIV && isIv(lt) && arrow.IsInteger(rt.ID()):
+		return &kernelExpr{display: "/", infix: true, args: []Expr{l, &castExpr{in: r, to: arrow.PrimitiveTypes.Int64}}, shown: []Expr{l, r},
+			typ: arrow.FixedWidthTypes.MonthDayNanoInterval,
+			fn: func(_ context.Context, mem memory.Allocator, a []arrow.Array) (arrow.Array, error) {
+				x, k := a[0].(*array.MonthDayNanoInterval), a[1].(*array.Int64)
+				bld := array.NewMonthDayNanoIntervalBuilder(mem)
+				defer bld.Release()
+				bld.Reserve(x.Len())
+				for i := 0; i < x.Len(); i++ {
+					if x.IsNull(i) || k.IsNull(i) {
+						bld.UnsafeAppendBoolToBitmap(false)
+						continue
+					}
+					v, ok, err := divideInterval(x.Value(i), k.Value(i))
+					if err != nil {
+						return nil, err
+					}
+					if !ok {
+						bld.UnsafeAppendBoolToBitmap(false)
+						continue
+					}
+					bld.UnsafeAppend(v)
+				}
+				return bld.NewArray(), nil
+			}}, nil
 	case op == kapotv1.BinaryOp_BINARY_OP_MUL && (isIv(lt) || isIv(rt)), op == kapotv1.BinaryOp_BINARY_OP_DIV && isIv(lt):
 		return nil, fmt.Errorf("an interval times or divided by %s: %w", map[bool]arrow.DataType{true: rt, false: lt}[isIv(lt)], errs.ErrNotSupported)
 	}
@@ -169,4 +195,68 @@ func timestampDiff(mem memory.Allocator, x, y *array.Timestamp) (arrow.Array, er
 		bld.UnsafeAppend(arrow.MonthDayNanoInterval{Days: int32(d / perDay), Nanoseconds: d % perDay * nsPer})
 	}
 	return bld.NewArray(), nil
+}
+
+// intervalCompare binds a comparison of two intervals; nil for other
+// operands.
+func intervalCompare(l Expr, op kapotv1.BinaryOp, r Expr) Expr {
+	if l.DataType().ID() != arrow.INTERVAL_MONTH_DAY_NANO || r.DataType().ID() != arrow.INTERVAL_MONTH_DAY_NANO {
+		return nil
+	}
+	test, ok := map[kapotv1.BinaryOp]func(int) bool{
+		kapotv1.BinaryOp_BINARY_OP_EQ:  func(c int) bool { return c == 0 },
+		kapotv1.BinaryOp_BINARY_OP_NEQ: func(c int) bool { return c != 0 },
+		kapotv1.BinaryOp_BINARY_OP_LT:  func(c int) bool { return c < 0 },
+		kapotv1.BinaryOp_BINARY_OP_LTE: func(c int) bool { return c <= 0 },
+		kapotv1.BinaryOp_BINARY_OP_GT:  func(c int) bool { return c > 0 },
+		kapotv1.BinaryOp_BINARY_OP_GTE: func(c int) bool { return c >= 0 },
+	}[op]
+	if !ok {
+		return nil
+	}
+	return &kernelExpr{display: binaryFuncs[op].display, infix: true, args: []Expr{l, r}, typ: arrow.FixedWidthTypes.Boolean,
+		fn: func(_ context.Context, mem memory.Allocator, a []arrow.Array) (arrow.Array, error) {
+			x, y := a[0].(*array.MonthDayNanoInterval), a[1].(*array.MonthDayNanoInterval)
+			bld := array.NewBooleanBuilder(mem)
+			defer bld.Release()
+			bld.Reserve(x.Len())
+			for i := 0; i < x.Len(); i++ {
+				if x.IsNull(i) || y.IsNull(i) {
+					bld.UnsafeAppendBoolToBitmap(false)
+					continue
+				}
+				bld.UnsafeAppend(test(rowkey.CompareIntervals(x.Value(i), y.Value(i))))
+			}
+			return bld.NewArray(), nil
+		}}
+}
+
+// divideInterval is x / k for an integer k as DuckDB gives it when the
+// parts divide into whole days: a month's remainder carried as 30 days,
+// a day's as 24 hours, microseconds toward zero; NULL for k = 0. A
+// remainder of months that leaves a fraction of a day is refused (DuckDB
+// rounds it in a way not reproduced here).
+func divideInterval(x arrow.MonthDayNanoInterval, k int64) (arrow.MonthDayNanoInterval, bool, error) {
+	if k == 0 {
+		return x, false, nil
+	}
+	months, mrem := int64(x.Months)/k, int64(x.Months)%k
+	if mrem*30%k != 0 {
+		return x, false, fmt.Errorf("an interval of %d months divided by %d (a fraction of a day): %w", x.Months, k, errs.ErrNotSupported)
+	}
+	days := int64(x.Days) + mrem*30
+	d, drem := days/k, days%k
+	us := (drem*MicrosPerDay + x.Nanoseconds/1000) / k
+	return arrow.MonthDayNanoInterval{Months: int32(months), Days: int32(d), Nanoseconds: us * 1000}, true, nil
+}
+
+// AddIntervalMicros is a timestamp (microseconds since the epoch) plus an
+// interval, as timestamp + interval computes it.
+func AddIntervalMicros(us int64, iv arrow.MonthDayNanoInterval) (int64, error) {
+	days, tod := floorDiv(us, MicrosPerDay), floorMod(us, MicrosPerDay)
+	days = addMonths(days, iv.Months) + int64(iv.Days)
+	if days > 100_000_000 || days < -100_000_000 {
+		return 0, fmt.Errorf("timestamp out of range")
+	}
+	return days*MicrosPerDay + tod + iv.Nanoseconds/1000, nil
 }

@@ -101,6 +101,9 @@ func crossComparator(a, b arrow.Array) (func(i, j int) int, error) {
 		return ordered2[string, *array.String](a, b), nil
 	case *array.LargeString:
 		return ordered2[string, *array.LargeString](a, b), nil
+	case *array.MonthDayNanoInterval:
+		y := b.(*array.MonthDayNanoInterval)
+		return func(i, j int) int { return CompareIntervals(x.Value(i), y.Value(j)) }, nil
 	case *array.Decimal128:
 		y := b.(*array.Decimal128)
 		return func(i, j int) int { return x.Value(i).Cmp(y.Value(j)) }, nil

@@ -66,6 +66,18 @@ func NewEncoder(arr arrow.Array) (Encoder, error) {
 		return u64(func(i int) uint64 { return uint64(a.Value(i)) }), nil
 	case *array.Timestamp:
 		return u64(func(i int) uint64 { return uint64(a.Value(i)) }), nil
+	case *array.MonthDayNanoInterval:
+		// Intervals DuckDB calls equal (1 month and 30 days) make one key.
+		return func(buf []byte, i int) []byte {
+			buf, ok := valid(buf, i)
+			if !ok {
+				return buf
+			}
+			m, d, us := NormalizeInterval(a.Value(i))
+			buf = binary.LittleEndian.AppendUint64(buf, uint64(m))
+			buf = binary.LittleEndian.AppendUint64(buf, uint64(d))
+			return binary.LittleEndian.AppendUint64(buf, uint64(us))
+		}, nil
 	case *array.Decimal128:
 		return func(buf []byte, i int) []byte {
 			buf, ok := valid(buf, i)
@@ -167,6 +179,8 @@ func AppendFrom(b array.Builder, arr arrow.Array, i int) error {
 		b.(*array.Date32Builder).Append(a.Value(i))
 	case *array.Timestamp:
 		b.(*array.TimestampBuilder).Append(a.Value(i))
+	case *array.MonthDayNanoInterval:
+		b.(*array.MonthDayNanoIntervalBuilder).Append(a.Value(i))
 	case *array.Decimal128:
 		b.(*array.Decimal128Builder).Append(a.Value(i))
 	case *array.String:

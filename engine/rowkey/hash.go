@@ -106,6 +106,12 @@ func hashColumn(arr arrow.Array, hashes []uint64) error {
 		hashInts(a.Date32Values(), arr, hashes)
 	case *array.Timestamp:
 		each(func(i int) uint64 { return uint64(a.Value(i)) })
+	case *array.MonthDayNanoInterval:
+		// Normalized, as the key encoding: equal intervals meet.
+		each(func(i int) uint64 {
+			m, d, us := NormalizeInterval(a.Value(i))
+			return combine(combine(uint64(m), uint64(d)), uint64(us))
+		})
 	case *array.Boolean:
 		each(func(i int) uint64 {
 			if a.Value(i) {
