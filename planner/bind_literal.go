@@ -105,8 +105,8 @@ var intervalUnits = map[string]int64{
 // is whole numbers with units (years, months/mons, weeks, days, hours,
 // minutes, seconds, milliseconds, microseconds; singular or plural) and
 // an optional [-]HH:MM[:SS[.fraction]], as PostgreSQL and DuckDB read it:
-// an interval of months, days and microseconds. Fractions of a unit
-// other than seconds are refused.
+// an interval of months, days and microseconds. Fractions are read as
+// fractionalUnit says.
 func intervalLiteral(s string, mask int32, pos int32) (*expr, error) {
 	var months, days, us int64
 	refuse := func() (*expr, error) { return nil, notSupported(pos, fmt.Sprintf("interval %q", s)) }
@@ -118,6 +118,15 @@ func intervalLiteral(s string, mask int32, pos int32) (*expr, error) {
 		unit := map[int32]string{maskYear: "year", maskMonth: "month", maskDay: "day", maskHour: "hour", maskMinute: "minute", maskSecond: "second"}[mask]
 		if unit == "" || len(fields) != 1 {
 			return refuse()
+		}
+		if unit != "second" && strings.Contains(fields[0], ".") {
+			// DuckDB reads INTERVAL '1.5' DAY as whole days (toward zero);
+			// only seconds keep their fraction.
+			whole, _, _ := strings.Cut(fields[0], ".")
+			if whole == "" || whole == "-" || whole == "+" {
+				whole += "0"
+			}
+			fields[0] = whole
 		}
 		fields = append(fields, unit)
 	}
@@ -133,10 +142,12 @@ func intervalLiteral(s string, mask int32, pos int32) (*expr, error) {
 		}
 		n, err := strconv.ParseInt(f, 10, 32)
 		if err != nil || i+1 == len(fields) {
-			if sec, ok := fractionalSeconds(f, fields[i+1:]); ok {
-				us += sec
-				i++
-				continue
+			if i+1 < len(fields) {
+				if m, d, u, ok := fractionalUnit(f, fields[i+1]); ok {
+					months, days, us = months+m, days+d, us+u
+					i++
+					continue
+				}
 			}
 			return refuse()
 		}
@@ -170,17 +181,53 @@ func intervalLiteral(s string, mask int32, pos int32) (*expr, error) {
 		lit: &kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_INTERVAL_MONTH_DAY_NANO}, Value: &kapotv1.ScalarValue_IntervalValue{IntervalValue: iv}}}, nil
 }
 
-// fractionalSeconds reads "1.5" followed by a unit of seconds as
-// microseconds.
-func fractionalSeconds(num string, rest []string) (int64, bool) {
-	if len(rest) == 0 || strings.TrimSuffix(rest[0], "s") != "second" && strings.TrimSuffix(rest[0], "s") != "sec" {
-		return 0, false
+// fractionalUnit reads a number with a fraction and its unit as DuckDB
+// does: a year's fraction as months, a month's as days (30 each), a
+// week's and a day's as days and time, smaller units as microseconds.
+// ok is false where the fraction does not end in whole parts (those are
+// refused).
+func fractionalUnit(num, unit string) (months, days, us int64, ok bool) {
+	r, good := new(big.Rat).SetString(num)
+	if !good || strings.ContainsAny(num, "eE/") {
+		return 0, 0, 0, false
 	}
-	v, ok := clockMicros("0:0:" + strings.TrimPrefix(num, "-"))
-	if strings.HasPrefix(num, "-") {
-		v = -v
+	if _, known := intervalUnits[unit]; !known {
+		unit = strings.TrimSuffix(unit, "s")
 	}
-	return v, ok
+	whole := func(x *big.Rat) (int64, bool) {
+		if !x.IsInt() || !x.Num().IsInt64() {
+			return 0, false
+		}
+		return x.Num().Int64(), true
+	}
+	mul := func(x *big.Rat, k int64) *big.Rat { return new(big.Rat).Mul(x, new(big.Rat).SetInt64(k)) }
+	// split is x's whole part (toward zero) and the rest.
+	split := func(x *big.Rat) (int64, *big.Rat) {
+		q := new(big.Int).Quo(x.Num(), x.Denom())
+		return q.Int64(), new(big.Rat).Sub(x, new(big.Rat).SetInt(q))
+	}
+	switch unit {
+	case "year", "yr", "y":
+		months, ok = whole(mul(r, 12))
+		return months, 0, 0, ok
+	case "month", "mon":
+		m, rest := split(r)
+		days, ok = whole(mul(rest, 30))
+		return m, days, 0, ok
+	case "week", "w":
+		r = mul(r, 7)
+		fallthrough
+	case "day", "d":
+		d, rest := split(r)
+		us, ok = whole(mul(rest, 86_400_000_000))
+		return 0, d, us, ok
+	}
+	per, known := intervalUnits[unit]
+	if !known {
+		return 0, 0, 0, false
+	}
+	us, ok = whole(mul(r, per))
+	return 0, 0, us, ok
 }
 
 // clockMicros reads [-]H:MM[:SS[.fraction]] as microseconds.

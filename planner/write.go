@@ -310,7 +310,16 @@ func sqlType(tn *pg.TypeName, loc int32) (*kapotv1.DataType, error) {
 		return &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_BOOL}, nil
 	case "timestamp", "datetime", "timestamptz", "timestamp_ns":
 		if len(mods) > 0 {
-			return nil, notSupported(loc, "a precision of "+strings.ToUpper(tname)+" (TIMESTAMP(p))")
+			// TIMESTAMP(6) is TIMESTAMP and TIMESTAMP(9) TIMESTAMP_NS, as in
+			// DuckDB; its milliseconds and seconds types are not kapot's.
+			p := mods[0].GetAConst().GetIval().GetIval()
+			switch {
+			case len(mods) == 1 && tname != "timestamp_ns" && p == 6:
+			case len(mods) == 1 && (tname == "timestamp" || tname == "datetime") && p == 9:
+				tname = "timestamp_ns"
+			default:
+				return nil, notSupported(loc, "a precision of "+strings.ToUpper(tname)+" other than 6 or 9 (TIMESTAMP(p))")
+			}
 		}
 		id := map[string]kapotv1.TypeId{"timestamp": kapotv1.TypeId_TYPE_ID_TIMESTAMP_LOCAL_MICROS, "datetime": kapotv1.TypeId_TYPE_ID_TIMESTAMP_LOCAL_MICROS,
 			"timestamptz": kapotv1.TypeId_TYPE_ID_TIMESTAMP_MICROS, "timestamp_ns": kapotv1.TypeId_TYPE_ID_TIMESTAMP_LOCAL_NANOS}[tname]

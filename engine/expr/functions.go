@@ -450,23 +450,24 @@ func pickRows(ctx context.Context, mem memory.Allocator, t arrow.DataType, arrs 
 		}
 		cast[i] = array.MakeArrayOfNull(mem, t, a.Len()) // a null-typed argument
 	}
+	// One null row after the arguments' rows stands for "none".
+	none := array.MakeArrayOfNull(mem, t, 1)
+	cast = append(cast, none)
 	all, err := array.Concatenate(cast, mem)
 	if err != nil {
 		return nil, err
 	}
 	defer all.Release()
-	bld := array.NewInt64Builder(mem)
-	defer bld.Release()
-	for _, p := range pick {
+	nullRow := int32(all.Len() - 1)
+	idx := make([]int32, len(pick))
+	for i, p := range pick {
 		if p < 0 {
-			bld.AppendNull()
+			idx[i] = nullRow
 		} else {
-			bld.Append(p)
+			idx[i] = int32(p)
 		}
 	}
-	idx := bld.NewArray()
-	defer idx.Release()
-	return compute.TakeArray(kernel.Context(ctx), all, idx)
+	return kernel.Take(ctx, mem, all, idx)
 }
 
 // arrowUnary calls an Arrow compute function of one argument.

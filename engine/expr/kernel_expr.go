@@ -206,9 +206,11 @@ func (c *caseExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 		return nil, err
 	}
 	defer all.Release()
-	idx := int64Array(mem, pos)
-	defer idx.Release()
-	out, err := compute.TakeArray(kernel.Context(ctx), all, idx)
+	idx := make([]int32, len(pos))
+	for i, p := range pos {
+		idx[i] = int32(p)
+	}
+	out, err := kernel.Take(ctx, mem, all, idx)
 	if err != nil {
 		return nil, err
 	}
@@ -216,13 +218,6 @@ func (c *caseExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 	// of its own a nested result keeps.
 	defer out.Release()
 	return compute.NewDatum(out), nil
-}
-
-func int64Array(mem memory.Allocator, v []int64) arrow.Array {
-	bld := array.NewInt64Builder(mem)
-	defer bld.Release()
-	bld.AppendValues(v, nil)
-	return bld.NewArray()
 }
 
 // boolKernel builds a boolean array of n rows from a per-row function that

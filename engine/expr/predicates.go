@@ -159,7 +159,8 @@ func newInListExpr(in Expr, list []Expr, negated bool) (Expr, error) {
 	}
 	// Arrow's is_in gives wrong answers for booleans (true IN (false) is
 	// true): a boolean IN list is a chain of equalities.
-	if !allLiteral || in.DataType().ID() == arrow.BOOL {
+	// Intervals compare normalized (1 day = 24 hours), as is_in does not.
+	if !allLiteral || in.DataType().ID() == arrow.BOOL || in.DataType().ID() == arrow.INTERVAL_MONTH_DAY_NANO {
 		// x IN (a, b) ≡ x = a OR x = b, which already has SQL's null rules.
 		var or Expr
 		for _, e := range list {
