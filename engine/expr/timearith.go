@@ -233,7 +233,7 @@ func intervalCompare(l Expr, op kapotv1.BinaryOp, r Expr) Expr {
 
 // divideInterval is x / k for an integer k as DuckDB gives it when the
 // parts divide into whole days: a month's remainder carried as 30 days,
-// a day's as 24 hours, microseconds toward zero; NULL for k = 0. A
+// a day's as 24 hours, microseconds rounded to the nearest; NULL for k = 0. A
 // remainder of months that leaves a fraction of a day is refused (DuckDB
 // rounds it in a way not reproduced here).
 func divideInterval(x arrow.MonthDayNanoInterval, k int64) (arrow.MonthDayNanoInterval, bool, error) {
@@ -246,7 +246,15 @@ func divideInterval(x arrow.MonthDayNanoInterval, k int64) (arrow.MonthDayNanoIn
 	}
 	days := int64(x.Days) + mrem*30
 	d, drem := days/k, days%k
-	us := (drem*MicrosPerDay + x.Nanoseconds/1000) / k
+	num := drem*MicrosPerDay + x.Nanoseconds/1000
+	us := num / k
+	if r := num % k; 2*abs64(r) >= abs64(k) { // to the nearest microsecond, halves away from zero
+		if (num < 0) != (k < 0) {
+			us--
+		} else {
+			us++
+		}
+	}
 	return arrow.MonthDayNanoInterval{Months: int32(months), Days: int32(d), Nanoseconds: us * 1000}, true, nil
 }
 
@@ -259,4 +267,11 @@ func AddIntervalMicros(us int64, iv arrow.MonthDayNanoInterval) (int64, error) {
 		return 0, fmt.Errorf("timestamp out of range")
 	}
 	return days*MicrosPerDay + tod + iv.Nanoseconds/1000, nil
+}
+
+func abs64(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
 }
