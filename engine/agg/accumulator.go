@@ -518,6 +518,17 @@ func newMinMax(t arrow.DataType, isMax bool) (Accumulator, error) {
 		acc := ordered[string, *array.String, *array.StringBuilder](t, isMax)
 		acc.keep = strings.Clone
 		return acc, nil
+	case arrow.INTERVAL_MONTH_DAY_NANO:
+		// Ordered as DuckDB orders intervals (1 month = 30 days).
+		return &minMaxAcc[arrow.MonthDayNanoInterval]{
+			typ: t, isMax: isMax,
+			less: func(a, b arrow.MonthDayNanoInterval) bool { return rowkey.CompareIntervals(a, b) < 0 },
+			get: func(arr arrow.Array) (valuer[arrow.MonthDayNanoInterval], bool) {
+				v, ok := arr.(*array.MonthDayNanoInterval)
+				return v, ok
+			},
+			put: func(b array.Builder, v arrow.MonthDayNanoInterval) { b.(*array.MonthDayNanoIntervalBuilder).Append(v) },
+		}, nil
 	case arrow.DECIMAL128:
 		return &minMaxAcc[decimal128.Num]{
 			typ: t, isMax: isMax,

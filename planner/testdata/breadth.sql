@@ -437,7 +437,7 @@ select extract(day from cast(l_receiptdate as timestamp) - cast(l_shipdate as ti
 select extract(hour from interval '26 hours'), extract(minute from interval '90 minutes'), extract(second from interval '61.5 seconds'), extract(epoch from interval '1 month 2 days'), extract(month from interval '14 months'), extract(year from interval '14 months');
 select year(cast(o_orderdate as timestamp)), month(cast(o_orderdate as timestamp)), day(cast(o_orderdate as timestamp)), count(*) from orders group by 1, 2, 3 order by 4 desc, 1, 2, 3 limit 5;
 select hour(cast(o_orderdate as timestamp) + interval '7 hours'), minute(cast(o_orderdate as timestamp) + interval '7 hours 5 minutes'), count(*) from orders group by 1, 2;
-select age(cast(l_receiptdate as timestamp), cast(o_orderdate as timestamp)) as a, count(*) from orders join lineitem on o_orderkey = l_orderkey group by 1 order by 2 desc, 1 limit 10;
+select cast(age(cast(l_receiptdate as timestamp), cast(o_orderdate as timestamp)) as varchar) as a, count(*) from orders join lineitem on o_orderkey = l_orderkey group by 1 order by 2 desc, 1 limit 10;
 select o_orderkey, age(timestamp '1998-12-31 12:00:00', cast(o_orderdate as timestamp)) from orders where o_orderkey < 20 order by o_orderkey;
 select o_orderkey, age(cast(o_orderdate as timestamp), timestamp '1998-12-31 12:00:00') from orders where o_orderkey < 20 order by o_orderkey;
 select o_orderkey, age(o_orderdate, date '1992-01-31') from orders where o_orderkey < 20 order by o_orderkey;
@@ -528,3 +528,7 @@ select o_orderkey, strftime(timezone('America/New_York', cast(cast(o_orderdate a
 select x, age(timestamp '2024-03-31 00:00:00', timestamp '2024-01-31 00:00:00' + x * interval '1 day') from generate_series(0, 6) t(x) order by x;
 select x, date_diff('month', date '2024-01-31', date '2024-01-31' + x * interval '10 days') from generate_series(0, 6) t(x) order by x;
 select x, make_timestamp(2024, x, 1, 0, 0, 0) - interval '1 day' from generate_series(1, 12) t(x) order by x;
+select l_shipmode, min(cast(l_receiptdate as timestamp) - cast(l_shipdate as timestamp)), max(cast(l_receiptdate as timestamp) - cast(l_shipdate as timestamp)) from lineitem group by 1 order by 1;
+select o_orderpriority, max(cast(l_receiptdate as timestamp) - cast(o_orderdate as timestamp) + interval '1 hour'), min(cast(l_receiptdate as timestamp) - cast(o_orderdate as timestamp) - interval '1 hour') from orders join lineitem on o_orderkey = l_orderkey group by 1 order by 1;
+select o_orderkey, max(cast(l_receiptdate as timestamp) - cast(l_shipdate as timestamp)) over (partition by o_orderkey) from orders join lineitem on o_orderkey = l_orderkey where o_orderkey < 10 order by 1, 2;
+select min(iv), max(iv) from (values (interval '1 day'), (interval '2 hours'), (interval '1 month'), (interval '1 year')) t(iv);
