@@ -38,6 +38,8 @@ func (b *binder) bindFuncCall(fc *pg.FuncCall, bind func(*pg.Node) (*expr, error
 		return nil, notSupported(fc.GetLocation(), name+"()")
 	}
 	switch name {
+	case "generate_series", "range":
+		return nil, notSupported(fc.GetLocation(), name+" in the select list (a list); in FROM it is a table function")
 	case "now", "transaction_timestamp", "get_current_timestamp":
 		if len(args) != 0 {
 			return nil, errAt(fc.GetLocation(), engine.ErrInvalidPlan, "%s takes no arguments", name)

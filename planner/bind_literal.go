@@ -183,10 +183,14 @@ func intervalLiteral(s string, mask int32, pos int32) (*expr, error) {
 
 // fractionalUnit reads a number with a fraction and its unit as DuckDB
 // does: a year's fraction as months, a month's as days (30 each), a
-// week's and a day's as days and time, smaller units as microseconds.
+// week's and a day's as days and time, smaller units as microseconds; a
+// fraction's digits past the sixth are dropped.
 // ok is false where the fraction does not end in whole parts (those are
 // refused).
 func fractionalUnit(num, unit string) (months, days, us int64, ok bool) {
+	if whole, frac, found := strings.Cut(num, "."); found && len(frac) > 6 {
+		num = whole + "." + frac[:6] // DuckDB keeps millionths of a unit
+	}
 	r, good := new(big.Rat).SetString(num)
 	if !good || strings.ContainsAny(num, "eE/") {
 		return 0, 0, 0, false

@@ -34,7 +34,7 @@ func (b *binder) bindRangeFunction(rf *pg.RangeFunction, n *pg.Node) (rel, error
 	fc := items[0].GetFuncCall()
 	name := funcName(fc)
 	if name != "generate_series" && name != "range" {
-		return nil, notSupported(fc.GetLocation(), "table function "+name)
+		return nil, refuseNode("FROM item", n)
 	}
 	var args []*expr
 	for _, a := range fc.GetArgs() {

@@ -532,3 +532,4 @@ select l_shipmode, min(cast(l_receiptdate as timestamp) - cast(l_shipdate as tim
 select o_orderpriority, max(cast(l_receiptdate as timestamp) - cast(o_orderdate as timestamp) + interval '1 hour'), min(cast(l_receiptdate as timestamp) - cast(o_orderdate as timestamp) - interval '1 hour') from orders join lineitem on o_orderkey = l_orderkey group by 1 order by 1;
 select o_orderkey, max(cast(l_receiptdate as timestamp) - cast(l_shipdate as timestamp)) over (partition by o_orderkey) from orders join lineitem on o_orderkey = l_orderkey where o_orderkey < 10 order by 1, 2;
 select min(iv), max(iv) from (values (interval '1 day'), (interval '2 hours'), (interval '1 month'), (interval '1 year')) t(iv);
+select interval '1.3333333 days', interval '1.1234567 seconds', interval '0.1234567 hours', interval '1.0000001' second, interval '2.123456 days', interval '1.75 years', interval '0.3 weeks', interval '-0.5 weeks', interval '1.5 weeks 2.5 days';
