@@ -316,7 +316,8 @@ func TestTimestampFunctions(t *testing.T) {
 func TestTimeRefusals(t *testing.T) {
 	cat, _ := timeTable(t)
 	for _, sql := range []string{
-		`select interval '1 month' * 1.5`,
+		`select interval '1 month' * 1.00000001`,
+		`select interval '1 day' * cast(1.5 as double)`,
 		`select interval '1 month' / 7`,
 		`select interval '1.3 years'`,
 		`select avg(interval '1 day')`,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/big"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -99,6 +100,33 @@ func timeArith(l Expr, op kapotv1.BinaryOp, r Expr) (Expr, error) {
 				}
 				return bld.NewArray(), nil
 			}}, nil
+	case op == kapotv1.BinaryOp_BINARY_OP_MUL && (isIv(lt) && rt.ID() == arrow.DECIMAL128 || lt.ID() == arrow.DECIMAL128 && isIv(rt)),
+		op == kapotv1.BinaryOp_BINARY_OP_DIV && isIv(lt) && rt.ID() == arrow.DECIMAL128:
+		iv, n := l, r
+		if isIv(rt) {
+			iv, n = r, l
+		}
+		div := op == kapotv1.BinaryOp_BINARY_OP_DIV
+		e, err := rowFunc(map[bool]string{true: "/", false: "*"}[div], []Expr{iv, &castExpr{in: n, to: arrow.BinaryTypes.String}},
+			[]argKind{argInterval, argText}, arrow.FixedWidthTypes.MonthDayNanoInterval, func(v []any) (any, error) {
+				f, ok := new(big.Rat).SetString(v[1].(string))
+				if !ok {
+					return nil, fmt.Errorf("bad number %q", v[1])
+				}
+				if div {
+					if f.Sign() == 0 {
+						return nil, nil
+					}
+					f.Inv(f)
+				}
+				return scaleInterval(v[0].(arrow.MonthDayNanoInterval), f)
+			})
+		if err != nil {
+			return nil, err
+		}
+		k := e.(*kernelExpr)
+		k.infix, k.shown = true, []Expr{l, r}
+		return k, nil
 	case op == kapotv1.BinaryOp_BINARY_OP_MUL && (isIv(lt) || isIv(rt)), op == kapotv1.BinaryOp_BINARY_OP_DIV && isIv(lt):
 		return nil, fmt.Errorf("an interval times or divided by %s: %w", map[bool]arrow.DataType{true: rt, false: lt}[isIv(lt)], errs.ErrNotSupported)
 	}
@@ -274,4 +302,40 @@ func abs64(v int64) int64 {
 		return -v
 	}
 	return v
+}
+
+// scaleInterval is x times an exact factor f as DuckDB gives it where no
+// rounding is involved: the months' fraction as days (30 a month) whose
+// own fraction is whole millionths of a day, the days' fraction as
+// microseconds, each part toward zero. Where DuckDB would round (its
+// arithmetic is in doubles), or both the months and the days leave a
+// fraction of a day, it is refused.
+func scaleInterval(x arrow.MonthDayNanoInterval, f *big.Rat) (arrow.MonthDayNanoInterval, error) {
+	refuse := fmt.Errorf("an interval times %s that is not a whole number of microseconds: %w", f.FloatString(6), errs.ErrNotSupported)
+	mul := func(v int64) *big.Rat { return new(big.Rat).Mul(f, new(big.Rat).SetInt64(v)) }
+	split := func(r *big.Rat) (int64, *big.Rat, bool) {
+		q := new(big.Int).Quo(r.Num(), r.Denom())
+		if !q.IsInt64() {
+			return 0, nil, false
+		}
+		return q.Int64(), new(big.Rat).Sub(r, new(big.Rat).SetInt(q)), true
+	}
+	whole := func(r *big.Rat) (int64, bool) {
+		if !r.IsInt() || !r.Num().IsInt64() {
+			return 0, false
+		}
+		return r.Num().Int64(), true
+	}
+	months, mfrac, ok1 := split(mul(int64(x.Months)))
+	d1, dfrac1, ok2 := split(new(big.Rat).Mul(mfrac, big.NewRat(30, 1)))
+	d2, dfrac2, ok3 := split(mul(int64(x.Days)))
+	u1, ok4 := whole(new(big.Rat).Mul(dfrac1, big.NewRat(MicrosPerDay, 1)))
+	_, ok5 := whole(new(big.Rat).Mul(dfrac1, big.NewRat(1_000_000, 1)))
+	u2, ok6 := whole(new(big.Rat).Mul(dfrac2, big.NewRat(MicrosPerDay, 1)))
+	u3, ok7 := whole(mul(x.Nanoseconds / 1000))
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7) || (dfrac1.Sign() != 0 && dfrac2.Sign() != 0) {
+		return x, refuse
+	}
+	us := u1 + u2 + u3
+	return checkedInterval(months, d1+d2, 0, 1, us*1000)
 }
