@@ -26,8 +26,8 @@ type scalarFunction func(name string, args []Expr) (Expr, error)
 var functions = newFunctions()
 
 // newFunctions builds the registry from its families: these, the library
-// (funclib.go), dates (funcdate.go), regular expressions (funcregex.go)
-// and timestamps (functime.go).
+// (funclib.go), dates (funcdate.go), regular expressions (funcregex.go),
+// nested values and timestamps (functime.go).
 func newFunctions() map[string]scalarFunction {
 	m := baseFunctions()
 	addLibFunctions(m)
