@@ -5,12 +5,14 @@ package planner
 // what lowering learns of its inputs (their partitioning) and is made
 // there.
 
-// optimise rewrites the logical plan in place: the join graphs the binder
+// optimise rewrites the logical plan in place: filters of the places that
+// read a shared relation go into its definition (optimize_shared.go), the join graphs the binder
 // left become trees of joins (optimize_joins.go), the scans of sorted files
 // keep the key-range splits their joins and groupings can use (optimize_splits.go),
 // and joins with an aggregate on one side are marked for reduction by a
 // semi join (optimize_reduce.go), under the cost model of o.
 func optimise(lp *logicalPlan, o Options) {
+	pushIntoShared(lp.root)
 	lp.root = orderJoins(lp.root)
 	useSplits(lp.root)
 	reduceAggregates(lp.root, o.costModel())
