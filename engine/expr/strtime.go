@@ -309,9 +309,7 @@ func strptime(s, f string) (int64, bool, error) {
 			if hh, _, ok = number(2); !ok {
 				break
 			}
-			if strings.HasPrefix(in, ":") {
-				in = in[1:]
-			}
+			in = strings.TrimPrefix(in, ":")
 			if len(in) > 0 && in[0] >= '0' && in[0] <= '9' {
 				mm, _, ok = number(2)
 			}
