@@ -292,28 +292,10 @@ func strptime(s, f string) (int64, bool, error) {
 			_, ok = name(dayNames)
 		case 'z':
 			tz = true
-			in = strings.TrimLeft(in, " ")
-			if strings.HasPrefix(in, "Z") {
-				in, ok = in[1:], true
-				break
+			var why string
+			if in, off, ok, why = zoneOffset(in); why != "" {
+				return bad(why)
 			}
-			if in == "" || (in[0] != '+' && in[0] != '-') {
-				return bad("expected a time zone offset")
-			}
-			sign := int64(1)
-			if in[0] == '-' {
-				sign = -1
-			}
-			in = in[1:]
-			var hh, mm int64
-			if hh, _, ok = number(2); !ok {
-				break
-			}
-			in = strings.TrimPrefix(in, ":")
-			if len(in) > 0 && in[0] >= '0' && in[0] <= '9' {
-				mm, _, ok = number(2)
-			}
-			off = sign * (hh*3600 + mm*60) * 1_000_000
 		case '%':
 			ok = strings.HasPrefix(in, "%")
 			if ok {
@@ -329,9 +311,21 @@ func strptime(s, f string) (int64, bool, error) {
 	if strings.TrimRight(in, " ") != "" {
 		return bad("trailing characters")
 	}
+	v, why := parsedTime(y, mon, d, h, mi, sec, us, yday, pm, has12)
+	if why != "" {
+		return bad(why)
+	}
+	return v - off, tz, nil
+}
+
+// parsedTime is the instant (microseconds since the epoch, in UTC) of the
+// fields strptime read: hour h on a 12-hour clock when has12, pm 1 after
+// noon (-1: not given), yday the day of the year (-1: not given); why
+// says what is out of range.
+func parsedTime(y, mon, d, h, mi, sec, us, yday int64, pm int, has12 bool) (int64, string) {
 	if has12 {
 		if h < 1 || h > 12 {
-			return bad("hour out of range")
+			return 0, "hour out of range"
 		}
 		h %= 12
 		if pm == 1 {
@@ -341,14 +335,57 @@ func strptime(s, f string) (int64, bool, error) {
 		h += 12
 	}
 	if mon < 1 || mon > 12 || d < 1 || d > int64(daysInMonth(y, int(mon))) || h > 23 || mi > 59 || sec > 60 {
-		return bad("field out of range")
+		return 0, "field out of range"
 	}
 	days := daysFromCivil(y, int(mon), int(d))
 	if yday >= 0 {
 		if yday < 1 || yday > 366 {
-			return bad("day of year out of range")
+			return 0, "day of year out of range"
 		}
 		days = daysFromCivil(y, 1, 1) + yday - 1
 	}
-	return days*MicrosPerDay + (h*3600+mi*60+sec)*1_000_000 + us - off, tz, nil
+	return days*MicrosPerDay + (h*3600+mi*60+sec)*1_000_000 + us, ""
+}
+
+// zoneOffset reads %z at the start of in: Z, or +HH[[:]MM] / -HH[[:]MM];
+// it returns the rest, the offset in microseconds, whether it read one,
+// and why not when in holds no offset at all.
+func zoneOffset(in string) (string, int64, bool, string) {
+	in = strings.TrimLeft(in, " ")
+	if strings.HasPrefix(in, "Z") {
+		return in[1:], 0, true, ""
+	}
+	if in == "" || (in[0] != '+' && in[0] != '-') {
+		return in, 0, false, "expected a time zone offset"
+	}
+	sign := int64(1)
+	if in[0] == '-' {
+		sign = -1
+	}
+	in = in[1:]
+	digits := func() (int64, bool) {
+		in = strings.TrimLeft(in, " ")
+		n := 0
+		for n < len(in) && n < 2 && in[n] >= '0' && in[n] <= '9' {
+			n++
+		}
+		if n == 0 {
+			return 0, false
+		}
+		v, _ := strconv.ParseInt(in[:n], 10, 64)
+		in = in[n:]
+		return v, true
+	}
+	hh, ok := digits()
+	if !ok {
+		return in, 0, false, ""
+	}
+	var mm int64
+	in = strings.TrimPrefix(in, ":")
+	if len(in) > 0 && in[0] >= '0' && in[0] <= '9' {
+		if mm, ok = digits(); !ok {
+			return in, 0, false, ""
+		}
+	}
+	return in, sign * (hh*3600 + mm*60) * 1_000_000, true, ""
 }
