@@ -11,11 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/client"
 	"github.com/kapot-go/kapot/engine"
-	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/internal/testkit/difftest"
 	"github.com/kapot-go/kapot/internal/testkit/report"
 	"github.com/kapot-go/kapot/planner"
@@ -47,26 +45,7 @@ func TestDifferential(t *testing.T) {
 	}
 	defer data.Close()
 	opts := planner.Options{TargetPartitions: 3}
-	local := func(sql string) ([]string, error) {
-		p, err := planner.PlanQuery(context.Background(), data.Catalog, sql, opts)
-		if err != nil {
-			return nil, err
-		}
-		checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
-		tc := &engine.TaskContext{JobID: "diff", WorkDir: t.TempDir(), Mem: alloc.NewPoisoningAllocator(checked), Properties: map[string]string{}}
-		bs, err := planner.RunInProcess(ctx, p, tc, nil)
-		if err != nil {
-			return nil, err
-		}
-		rows := engine.FormatRows(bs, "|")
-		for _, b := range bs {
-			b.Release()
-		}
-		if n := checked.CurrentAlloc(); n != 0 {
-			return nil, fmt.Errorf("%d bytes of Arrow memory leaked", n)
-		}
-		return rows, nil
-	}
+	local := func(sql string) ([]string, error) { return runInProcess(context.Background(), t, data.Catalog, sql) }
 	var clusters [2]*client.Client
 	for i, policy := range []string{"push-staged", "pull-staged"} {
 		clusters[i] = twoExecutorCluster(t, policy)
