@@ -302,6 +302,14 @@ func (h *HashAggregate) Execute(ctx context.Context, p int, tc *TaskContext) (Op
 
 func newHashAggOp(h *HashAggregate, in Operator, tc *TaskContext, level int, name string) (*hashAggOp, error) {
 	op := &hashAggOp{h: h, in: in, tc: tc, level: level, res: tc.Pool.NewReservation(name)}
+	if h.mode == kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL && len(h.groups) > 0 {
+		n, err := partialGroupsProperty(tc.Properties)
+		if err != nil {
+			op.res.Close()
+			return nil, err
+		}
+		op.maxGroups, op.baseGroups = n, n
+	}
 	if err := op.reset(); err != nil {
 		op.res.Close()
 		return nil, err
@@ -338,8 +346,18 @@ type hashAggOp struct {
 	nullGroup int64    // group id of the null key, -1 before one is seen
 	packed    []uint64 // packShortKeys' output, reused
 	n         int      // groups so far
-	out       arrow.RecordBatch
-	offset    int64
+	// maxGroups, in PARTIAL mode, is the groups the table holds before it
+	// emits them and starts over (see PropPartialAggGroups and
+	// partialFull); 0 is no bound. rowsIn counts the rows folded in since
+	// the last reset.
+	maxGroups, baseGroups int
+	rowsIn                int64
+	// passThrough, in PARTIAL mode, turns each input row into its own
+	// group's state without a table: set when the groups barely reduce
+	// the rows (see partialFull).
+	passThrough bool
+	out         arrow.RecordBatch
+	offset      int64
 
 	inputDone bool
 	spills    []*operator.SpillFile // SINGLE/FINAL state by hash partition
@@ -368,6 +386,7 @@ func (o *hashAggOp) reset() error {
 	o.index64, o.nullGroup = rowkey.NewIntTable(0), -1
 	o.pairHeads, o.pairNext, o.pairKey0, o.pairKey1 = nil, nil, nil, nil
 	o.short = nil
+	o.rowsIn = 0
 	if len(o.h.groups) == 0 {
 		o.n = 1
 		for _, a := range o.accs {
@@ -409,6 +428,17 @@ func (o *hashAggOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
 		}
 		if o.inputDone {
 			return nil, io.EOF
+		}
+		if o.passThrough {
+			b, err := o.in.Next(ctx)
+			if err == io.EOF {
+				o.inputDone = true
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			return o.passBatch(ctx, b)
 		}
 		full, err := o.consume(ctx)
 		if err != nil {
@@ -582,6 +612,10 @@ func (o *hashAggOp) consume(ctx context.Context) (bool, error) {
 			return false, err
 		}
 		if grown > 0 && o.res.TryGrow(grown) != nil && len(o.h.groups) > 0 {
+			return true, nil
+		}
+		o.rowsIn += b.NumRows()
+		if o.maxGroups > 0 && o.n >= o.maxGroups && o.partialFull() {
 			return true, nil
 		}
 	}

@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -231,4 +233,97 @@ func TestAggregateSpills(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPartialAggregateBounded runs partial + final aggregation with the
+// partial table bounded (PropPartialAggGroups) over keys in order (id / 2:
+// each bound-full table is emitted), keys each their own group (id: the
+// bound grows to its cap, then rows pass through as their own state),
+// few string keys and a nullable key in random order: every bound gives
+// the single-phase answer, and the partial emits as many rows as expected.
+func TestPartialAggregateBounded(t *testing.T) {
+	in := spillInput(t, 3000)
+	agg := func(in *kapotv1.PhysicalPlanNode, mode kapotv1.AggregateMode, group *kapotv1.PhysicalExprNode) *kapotv1.PhysicalPlanNode {
+		return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
+			Input: in, Mode: mode, GroupExprs: []*kapotv1.PhysicalExprNode{group},
+			Aggregates: []*kapotv1.AggregateExprNode{
+				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Name: "n"},
+				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: wiretest.Col("v"), Name: "sum_v"},
+				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN, Expr: wiretest.Col("s"), Name: "min_s"},
+				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG, Expr: wiretest.Col("v"), Name: "avg_v"},
+				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Expr: wiretest.Col("s"), Distinct: true, Name: "n_s"},
+			}}}}
+	}
+	final := func(partial *kapotv1.PhysicalPlanNode) *kapotv1.PhysicalPlanNode {
+		f := agg(partial, kapotv1.AggregateMode_AGGREGATE_MODE_FINAL, nil)
+		f.GetHashAggregate().GroupExprs = []*kapotv1.PhysicalExprNode{{Expr: &kapotv1.PhysicalExprNode_Column{Column: &kapotv1.ColumnExpr{Index: 0}}}}
+		return f
+	}
+	for _, c := range []struct {
+		name    string
+		group   *kapotv1.PhysicalExprNode
+		partial map[string]int // bound -> rows the partial emits (0: unchecked)
+	}{
+		{"in order", wiretest.Bin(wiretest.Col("id"), kapotv1.BinaryOp_BINARY_OP_DIV, wiretest.I64(2)), map[string]int{"-1": 1500, "4": 1500}},
+		{"unique", wiretest.Col("id"), map[string]int{"-1": 3000, "4": 3000}},
+		{"few strings", wiretest.Col("s"), map[string]int{"-1": 40}},
+		{"nullable spread", wiretest.Col("v"), map[string]int{"-1": 201}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tc, _ := newTC(t)
+			want := run(t, agg(in, kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE, c.group), tc)
+			for _, bound := range []string{"-1", "1", "4", "64", "0"} {
+				tc, _ := newTC(t)
+				tc.Properties = map[string]string{PropPartialAggGroups: bound}
+				partial := agg(in, kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL, c.group)
+				if got := run(t, final(partial), tc); !slices.Equal(got, want) {
+					t.Fatalf("bound %s: %d rows differ from the single-phase aggregate's %d", bound, len(got), len(want))
+				}
+				if n, ok := c.partial[bound]; ok {
+					if got := len(run(t, partial, tc)); got != n {
+						t.Fatalf("bound %s: the partial aggregate emitted %d rows, want %d", bound, got, n)
+					}
+				}
+				bounded := bound != "-1" && bound != "0"
+				if pass := passesThrough(t, partial, tc); pass != (bounded && c.name == "unique") && bound != "1" {
+					t.Fatalf("bound %s: passes rows through: %v", bound, pass)
+				}
+			}
+		})
+	}
+	tc, _ := newTC(t)
+	tc.Properties = map[string]string{PropPartialAggGroups: "many"}
+	p, err := FromProto(agg(in, kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL, wiretest.Col("s")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Execute(context.Background(), 0, tc); err == nil || !errors.Is(err, ErrInvalidPlan) {
+		t.Fatalf("bound \"many\": got %v, want an invalid-plan error", err)
+	}
+}
+
+// passesThrough runs the partial aggregate plan in one partition and says
+// whether it ended passing rows through.
+func passesThrough(t *testing.T, plan *kapotv1.PhysicalPlanNode, tc *TaskContext) bool {
+	t.Helper()
+	p, err := FromProto(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := p.Execute(context.Background(), 0, tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	for {
+		b, err := op.Next(context.Background())
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Release()
+	}
+	return op.(*hashAggOp).passThrough
 }

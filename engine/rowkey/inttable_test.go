@@ -79,6 +79,19 @@ func BenchmarkIntTable(b *testing.B) {
 			}
 		}
 	})
+	// Q18's partial aggregate: 6M rows in key order, 4 per key.
+	sorted := make([]int64, 6<<20)
+	for i := range sorted {
+		sorted[i] = int64(i / 4)
+	}
+	b.Run("sorted-1.5M-groups", func(b *testing.B) {
+		for b.Loop() {
+			tab := NewIntTable(0)
+			for i, k := range sorted {
+				tab.GetOrPut(k, int32(i))
+			}
+		}
+	})
 	b.Run("map", func(b *testing.B) {
 		for b.Loop() {
 			m := map[int64]int32{}
