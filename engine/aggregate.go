@@ -330,7 +330,7 @@ type hashAggOp struct {
 	level int
 	accs  []agg.Accumulator
 	keys  []array.Builder
-	index map[string]uint32
+	index *rowkey.BytesTable // byte-encoded keys -> group
 	// index64 and nullGroup replace index for one integer-like group key.
 	index64 *rowkey.IntTable
 	// pairHeads (keyed by a hash of both keys), pairNext and pairKey0/1
@@ -382,7 +382,7 @@ func (o *hashAggOp) reset() error {
 	for _, g := range o.h.groups {
 		o.keys = append(o.keys, array.NewBuilder(o.tc.Mem, g.DataType()))
 	}
-	o.index, o.n = map[string]uint32{}, 0
+	o.index, o.n = rowkey.NewBytesTable(), 0
 	o.index64, o.nullGroup = rowkey.NewIntTable(0), -1
 	o.pairHeads, o.pairNext, o.pairKey0, o.pairKey1 = nil, nil, nil, nil
 	o.short = nil
@@ -532,10 +532,9 @@ func (o *hashAggOp) consume(ctx context.Context) (bool, error) {
 					for _, enc := range encs {
 						key = enc(key, r)
 					}
-					id, ok := o.index[string(key)]
+					id32, ok := o.index.GetOrPut(key, int32(o.n))
+					id := uint32(id32)
 					if !ok {
-						id = uint32(o.n)
-						o.index[string(key)] = id
 						o.n++
 						grown += o.groupBytes(len(key))
 						for i, c := range cols {

@@ -21,6 +21,9 @@ const (
 	// Ts is TIMESTAMP (without time zone): literals, casts to and from
 	// text and dates, ± intervals, date_trunc, extract, comparisons.
 	Ts
+	// List is a list of BIGINT (a column only): len, element access,
+	// list_contains, and the list itself as text in plain selects.
+	List
 )
 
 // Column is a column of a table.
@@ -254,7 +257,18 @@ func (g *Gen) scalar(t Type, depth int) *Expr {
 	}
 	switch t {
 	case Int:
-		switch g.pick(10) {
+		switch g.pick(11) {
+		case 10:
+			if l := g.colOf(List); l != nil {
+				if g.chance(0.4) {
+					return fn("len", Int, l)
+				}
+				// DuckDB's lists are 1-based; 0 and past the end are NULL,
+				// negative indexes count from the end.
+				i := []string{"1", "2", "3", "0", "-1", "5"}[g.pick(6)]
+				return &Expr{SQL: l.SQL + "[" + i + "]", Type: Int, Kids: []*Expr{l}}
+			}
+			return fn("abs", Int, sub(Int))
 		case 9:
 			return fn("extract", Int, &Expr{SQL: extractFields[g.pick(len(extractFields))] + " FROM " + orLit(sub(Ts), g.lit(Ts)).SQL, Type: Ts})
 		case 0:
@@ -384,7 +398,14 @@ func (g *Gen) pred(depth int) *Expr {
 		a := g.scalar(t, 0)
 		return &Expr{SQL: "(" + a.SQL + " " + cmpOps[g.pick(len(cmpOps))] + " " + g.lit(t).SQL + ")", Type: Bool, Kids: []*Expr{a}}
 	}
-	switch g.pick(11) {
+	switch g.pick(12) {
+	case 11:
+		if l := g.colOf(List); l != nil {
+			a := orLit(g.scalar(Int, depth-1), g.lit(Int))
+			return &Expr{SQL: "list_contains(" + l.SQL + ", " + a.SQL + ")", Type: Bool, Kids: []*Expr{l, a}}
+		}
+		p, q := g.pred(depth-1), g.pred(depth-1)
+		return &Expr{SQL: "(" + p.SQL + " AND " + q.SQL + ")", Type: Bool, Kids: []*Expr{p, q}}
 	case 0, 1:
 		p, q := g.pred(depth-1), g.pred(depth-1)
 		return &Expr{SQL: "(" + p.SQL + " AND " + q.SQL + ")", Type: Bool, Kids: []*Expr{p, q}}
@@ -516,6 +537,10 @@ func (g *Gen) Next() *Query {
 		for i := 0; i < 1+g.pick(4); i++ {
 			t := anyTypes[g.pick(len(anyTypes))]
 			q.Items = append(q.Items, g.scalar(t, 2))
+		}
+		if l := g.colOf(List); l != nil && g.chance(0.3) {
+			// The list itself, printed as DuckDB prints it.
+			q.Items = append(q.Items, l)
 		}
 		q.Distinct = g.chance(0.2)
 	case 1: // aggregate without GROUP BY

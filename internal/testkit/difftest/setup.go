@@ -35,7 +35,7 @@ func (d *Data) Close() error { return d.Duck.Close() }
 // DuckRows runs q in DuckDB and formats its rows as engine.FormatRows.
 func (d *Data) DuckRows(q string) ([]string, error) { return duck.QueryRows(d.Duck, q) }
 
-var edgeCols = []Column{{"a", Int}, {"b", Int}, {"s", Str}, {"f", Float}, {"d", Date}, {"m", Dec}, {"t", Ts}}
+var edgeCols = []Column{{"a", Int}, {"b", Int}, {"s", Str}, {"f", Float}, {"d", Date}, {"m", Dec}, {"t", Ts}, {"l", List}}
 
 // Setup writes TPC-H SF 0.01 and three edge-case tables (e1, e2 and the
 // empty e0: NULLs, duplicates, negative and large numbers, long and
@@ -121,12 +121,13 @@ func (d *Data) edgeTable(ctx context.Context, r *rand.Rand, dir, name string, n 
 	// DuckDB writes TIMESTAMP as timestamp[us] with isAdjustedToUTC false.
 	stamps := []string{"NULL", "TIMESTAMP '1970-01-01 00:00:00'", "TIMESTAMP '1995-06-17 12:34:56'", "TIMESTAMP '2000-02-29 23:59:59.999999'",
 		"TIMESTAMP '1969-12-31 23:59:59.5'", "TIMESTAMP '1900-01-01 00:00:00'", "TIMESTAMP '2024-02-07 02:11:59'", "TIMESTAMP '1995-06-17 00:00:00'"}
+	lists := []string{"NULL", "[]", "[1]", "[1, 2, 3]", "[NULL, 5]", "[-1, 1000000000000]", "[7, 7, 7]", "[3, NULL, 0, -5]"}
 	pick := func(s []string) string { return s[r.IntN(len(s))] }
 	var rows []string
 	for i := 0; i < n; i++ {
-		rows = append(rows, fmt.Sprintf("(%s, %s, %s, %s, %s, %s, %s)", pick(ints), pick(ints), pick(strs), pick(floats), pick(dates), pick(decs), pick(stamps)))
+		rows = append(rows, fmt.Sprintf("(%s, %s, %s, %s, %s, %s, %s, %s)", pick(ints), pick(ints), pick(strs), pick(floats), pick(dates), pick(decs), pick(stamps), pick(lists)))
 	}
-	create := fmt.Sprintf("CREATE TABLE %s_src (a BIGINT, b BIGINT, s VARCHAR, f DOUBLE, d DATE, m DECIMAL(12,2), t TIMESTAMP)", name)
+	create := fmt.Sprintf("CREATE TABLE %s_src (a BIGINT, b BIGINT, s VARCHAR, f DOUBLE, d DATE, m DECIMAL(12,2), t TIMESTAMP, l BIGINT[])", name)
 	if _, err := d.Duck.ExecContext(ctx, create); err != nil {
 		return err
 	}

@@ -1,0 +1,88 @@
+package rowkey
+
+import "hash/maphash"
+
+// BytesTable maps byte-string keys (the encoded group keys of aggregates
+// over several or non-integer columns) to int32 values. Keys are copied
+// into arena blocks and found through an IntTable of their hashes, entries
+// with the same hash chained: unlike a Go map of strings it allocates no
+// string per key and holds no pointers per key, so millions of groups cost
+// the garbage collector nothing to scan, and growing never copies the keys.
+type BytesTable struct {
+	seed   maphash.Seed
+	heads  *IntTable // hash -> newest entry with that hash
+	next   []int32   // entry -> older entry with the same hash, or -1
+	refs   []keyRef  // entry -> where its key lies
+	vals   []int32   // entry -> value
+	blocks [][]byte  // the keys, appended; a full block is never moved
+}
+
+// keyRef is where an entry's key lies: blocks[block][off:off+n].
+type keyRef struct {
+	block, off, n int32
+}
+
+// bytesBlock is the size of an arena block; a longer key gets a block of
+// its own.
+const bytesBlock = 1 << 20
+
+// NewBytesTable returns an empty table.
+func NewBytesTable() *BytesTable {
+	return &BytesTable{seed: maphash.MakeSeed(), heads: NewIntTable(0)}
+}
+
+// key returns entry e's key.
+func (t *BytesTable) key(e int32) []byte {
+	r := t.refs[e]
+	return t.blocks[r.block][r.off : r.off+r.n]
+}
+
+// GetOrPut returns k's value, storing v under a copy of k first when k is
+// new (then it returns v and false).
+func (t *BytesTable) GetOrPut(k []byte, v int32) (int32, bool) {
+	h := int64(maphash.Bytes(t.seed, k))
+	head, found := t.heads.Get(h)
+	if found {
+		for e := head; e >= 0; e = t.next[e] {
+			if string(t.key(e)) == string(k) {
+				return t.vals[e], true
+			}
+		}
+	} else {
+		head = -1
+	}
+	e := int32(len(t.vals))
+	if len(t.vals) == cap(t.vals) {
+		t.refs, t.vals, t.next = grown(t.refs), grown(t.vals), grown(t.next)
+	}
+	t.refs = append(t.refs, t.store(k))
+	t.vals = append(t.vals, v)
+	t.next = append(t.next, head)
+	t.heads.Swap(h, e)
+	return v, false
+}
+
+// store copies k into the arena.
+func (t *BytesTable) store(k []byte) keyRef {
+	last := len(t.blocks) - 1
+	if last < 0 || len(t.blocks[last])+len(k) > cap(t.blocks[last]) {
+		t.blocks = append(t.blocks, make([]byte, 0, max(bytesBlock, len(k))))
+		last++
+	}
+	b := t.blocks[last]
+	off := len(b)
+	t.blocks[last] = append(b, k...)
+	return keyRef{block: int32(last), off: int32(off), n: int32(len(k))}
+}
+
+// Len is the number of keys held.
+func (t *BytesTable) Len() int { return len(t.vals) }
+
+// grown returns s with its capacity doubled: append's growth for large
+// slices (1.25x) copies a table of millions of entries several times as
+// often.
+func grown[T any](s []T) []T {
+	t := make([]T, len(s), max(2*cap(s), 64))
+	copy(t, s)
+	return t
+}
