@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -306,24 +305,8 @@ func TestPartialAggregateBounded(t *testing.T) {
 // whether it ended passing rows through.
 func passesThrough(t *testing.T, plan *kapotv1.PhysicalPlanNode, tc *TaskContext) bool {
 	t.Helper()
-	p, err := FromProto(plan)
-	if err != nil {
-		t.Fatal(err)
-	}
-	op, err := p.Execute(context.Background(), 0, tc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	op := openOp(t, plan, tc)
 	defer op.Close()
-	for {
-		b, err := op.Next(context.Background())
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.Release()
-	}
+	drainOp(t, op)
 	return op.(*hashAggOp).passThrough
 }

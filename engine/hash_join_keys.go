@@ -260,7 +260,7 @@ func (o *hashJoinOp) probeInt(ctx context.Context, b arrow.RecordBatch, bi, pi [
 		if nulls && col.IsNull(r) {
 			continue
 		}
-		for m, found := o.heads64.Get(v); found && m >= 0; m = o.chain[m] {
+		for m, found := o.lookup(v); found && m >= 0; m = o.chain[m] {
 			if len(bi) == cap(bi) {
 				if bi, pi, err = o.growMatches(ctx, bi, pi, 0); err != nil {
 					return nil, nil, err
@@ -314,7 +314,7 @@ func (o *hashJoinOp) probeHashed(ctx context.Context, b arrow.RecordBatch, bi, p
 				return nil, nil, err
 			}
 		}
-		for m, found := o.heads64.Get(int64(h)); found && m >= 0; m = o.chain[m] {
+		for m, found := o.lookup(int64(h)); found && m >= 0; m = o.chain[m] {
 			if len(bi) == cap(bi) {
 				if bi, pi, err = o.growMatches(ctx, bi, pi, 0); err != nil {
 					return nil, nil, err
@@ -356,7 +356,7 @@ func (o *hashJoinOp) probePacked(ctx context.Context, b arrow.RecordBatch, col a
 		if uint64(v) > uint64(max1) || uint64(w) > uint64(max2) || nulls && (col.IsNull(r) || c2.IsNull(r)) {
 			continue // negative keys wrap to large unsigned values
 		}
-		for m, found := o.heads64.Get(v<<o.shift | w); found && m >= 0; m = o.chain[m] {
+		for m, found := o.lookup(v<<o.shift | w); found && m >= 0; m = o.chain[m] {
 			if len(bi) == cap(bi) {
 				if bi, pi, err = o.growMatches(ctx, bi, pi, 0); err != nil {
 					return nil, nil, err
@@ -447,4 +447,42 @@ func keyRows(ctx context.Context, tc *TaskContext, keys []expr.Expr, b arrow.Rec
 		}
 		return buf, true
 	}, release, nil
+}
+
+// filterMinKeys is the build keys from which a join filters its probes
+// (see rowkey.KeyFilter): below, the table's 12 bytes a slot fit the
+// caches anyway.
+const filterMinKeys = 1 << 16
+
+// filterTrialProbes is how many probes a filter is tried on: if it turned
+// fewer than a quarter of them away (most probe rows match), it is dropped.
+const filterTrialProbes = 1 << 16
+
+// buildFilter builds the key filter of a large integer-keyed build side.
+func (o *hashJoinOp) buildFilter() error {
+	if o.heads64 == nil || o.heads64.Len() < filterMinKeys {
+		return nil
+	}
+	f := rowkey.NewKeyFilter(o.heads64)
+	if err := o.reserveIndex(o.indexBytes + f.Bytes()); err != nil {
+		return err
+	}
+	o.filter = f
+	return nil
+}
+
+// lookup is heads64.Get behind the key filter.
+func (o *hashJoinOp) lookup(k int64) (int32, bool) {
+	if o.filter != nil {
+		if o.filterProbes == filterTrialProbes && 4*o.filtered < o.filterProbes {
+			o.filter = nil
+			return o.heads64.Get(k)
+		}
+		o.filterProbes++
+		if !o.filter.MayContain(k) {
+			o.filtered++
+			return 0, false
+		}
+	}
+	return o.heads64.Get(k)
 }

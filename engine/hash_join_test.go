@@ -3,6 +3,9 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -292,5 +295,114 @@ func TestHashJoinBuildRanges(t *testing.T) {
 		if _, err := FromProto(n); !errors.Is(err, ErrInvalidPlan) && !errors.Is(err, ErrNotSupported) {
 			t.Errorf("%s: got %v, want an invalid plan", name, err)
 		}
+	}
+}
+
+// TestHashJoinKeyFilter joins a build side large enough for the key filter
+// (70,000 keys, every third integer, one null) with probe rows that mostly
+// miss it (the filter stays) and with probe rows that all match (the filter
+// is dropped after its trial): inner, probe-side outer, semi and anti joins
+// give exactly the rows computed here, the filter tried and kept or
+// dropped.
+func TestHashJoinKeyFilter(t *testing.T) {
+	dir := t.TempDir()
+	var sb strings.Builder
+	sb.WriteString("k,x\n,0\n") // a null key
+	for i := range 70000 {
+		fmt.Fprintf(&sb, "%d,0\n", 3*i)
+	}
+	build := filepath.Join(dir, "build.csv")
+	os.WriteFile(build, []byte(sb.String()), 0o644)
+	csv := func(path string) *kapotv1.PhysicalPlanNode {
+		return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_CsvScan{CsvScan: &kapotv1.CsvScanNode{
+			FileGroups: []*kapotv1.FileGroup{{Paths: []string{path}}}, HasHeader: true, BatchSize: 4096,
+			Schema: &kapotv1.Schema{Fields: []*kapotv1.Field{{Name: "k", Type: wiretest.I64Type(), Nullable: true}, {Name: "x", Type: wiretest.I64Type()}}}}}}
+	}
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, c := range []struct {
+		name string
+		key  func() int64
+		kept bool // the filter is still there at the end
+	}{
+		{"mostly missing", func() int64 { return rng.Int64N(30 * 70000) }, true},
+		{"all matching", func() int64 { return 3 * rng.Int64N(70000) }, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var sb strings.Builder
+			sb.WriteString("k,x\n,1\n")
+			var probe []int64
+			for range 150000 {
+				k := c.key()
+				probe = append(probe, k)
+				fmt.Fprintf(&sb, "%d,1\n", k)
+			}
+			path := filepath.Join(t.TempDir(), "probe.csv")
+			os.WriteFile(path, []byte(sb.String()), 0o644)
+			want := map[kapotv1.JoinType][]string{}
+			right := kapotv1.JoinType_JOIN_TYPE_RIGHT
+			want[right] = []string{"NULL|NULL|NULL|1"}
+			for _, k := range probe {
+				if k%3 == 0 && k < 3*70000 {
+					want[right] = append(want[right], fmt.Sprintf("%d|0|%d|1", k, k))
+				} else {
+					want[right] = append(want[right], fmt.Sprintf("NULL|NULL|%d|1", k))
+				}
+				if k%3 == 0 && k < 3*70000 {
+					want[kapotv1.JoinType_JOIN_TYPE_INNER] = append(want[kapotv1.JoinType_JOIN_TYPE_INNER], fmt.Sprintf("%d|0|%d|1", k, k))
+					want[kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI] = append(want[kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI], fmt.Sprintf("%d|1", k))
+				} else {
+					want[kapotv1.JoinType_JOIN_TYPE_RIGHT_ANTI] = append(want[kapotv1.JoinType_JOIN_TYPE_RIGHT_ANTI], fmt.Sprintf("%d|1", k))
+				}
+			}
+			want[kapotv1.JoinType_JOIN_TYPE_RIGHT_ANTI] = append(want[kapotv1.JoinType_JOIN_TYPE_RIGHT_ANTI], "NULL|1")
+			for jt, rows := range want {
+				slices.Sort(rows)
+				t.Run(jt.String(), func(t *testing.T) {
+					plan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashJoin{HashJoin: &kapotv1.HashJoinNode{
+						Left: csv(build), Right: csv(path), JoinType: jt, Mode: kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT,
+						On: []*kapotv1.JoinOn{{Left: wiretest.Col("k"), Right: wiretest.Col("k")}}}}}
+					tc, _ := newTC(t)
+					if got := run(t, plan, tc); !slices.Equal(got, rows) {
+						t.Fatalf("%d rows, want %d", len(got), len(rows))
+					}
+					op := openOp(t, plan, tc)
+					defer op.Close()
+					drainOp(t, op)
+					j := op.(*hashJoinOp)
+					if (j.filter != nil) != c.kept || j.filterProbes == 0 {
+						t.Fatalf("filter kept %v after %d probes (%d turned away), want kept %v", j.filter != nil, j.filterProbes, j.filtered, c.kept)
+					}
+				})
+			}
+		})
+	}
+}
+
+// openOp builds plan and opens its partition 0.
+func openOp(t *testing.T, plan *kapotv1.PhysicalPlanNode, tc *TaskContext) Operator {
+	t.Helper()
+	p, err := FromProto(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := p.Execute(context.Background(), 0, tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return op
+}
+
+// drainOp reads op to its end, releasing the batches.
+func drainOp(t *testing.T, op Operator) {
+	t.Helper()
+	for {
+		b, err := op.Next(context.Background())
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Release()
 	}
 }
