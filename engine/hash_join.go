@@ -173,11 +173,12 @@ type hashJoinOp struct {
 	shift   uint
 	maxKeys [2]int64
 	chain   []int32 // build row -> next row with the same key, -1 ends
-	// filter, for a build side too large for the caches, holds probe rows
-	// whose key it lacks away from heads64 (see lookup); nil when the
-	// side is small or the filter turned out to pass most probes.
-	filter                 *rowkey.KeyFilter
-	filterProbes, filtered int
+	// filter, for a build side too large for the caches whose first
+	// probes mostly missed, holds probe rows whose key it lacks away from
+	// heads64 (see lookup). filterProbes counts the trial probes (-1 once
+	// decided), filterHits those that found their key.
+	filter                   *rowkey.KeyFilter
+	filterProbes, filterHits int
 	// indexBytes is what res holds for the index (chains, tables; see
 	// reserveIndex).
 	indexBytes int64
@@ -286,10 +287,7 @@ func (o *hashJoinOp) buildSide(ctx context.Context) error {
 	o.matched = make([]bool, n)
 	o.chain = make([]int32, n)
 	if o.j.intKey() {
-		if err := o.buildInt(ctx, all); err != nil {
-			return err
-		}
-		return o.buildFilter()
+		return o.buildInt(ctx, all)
 	}
 	return o.buildMap(ctx, all)
 }

@@ -449,40 +449,41 @@ func keyRows(ctx context.Context, tc *TaskContext, keys []expr.Expr, b arrow.Rec
 	}, release, nil
 }
 
-// filterMinKeys is the build keys from which a join filters its probes
-// (see rowkey.KeyFilter): below, the table's 12 bytes a slot fit the
+// filterMinKeys is the build keys from which a join may filter its
+// probes (see rowkey.KeyFilter): below, the table's 12 bytes a slot fit the
 // caches anyway.
 const filterMinKeys = 1 << 16
 
-// filterTrialProbes is how many probes a filter is tried on: if it turned
-// fewer than a quarter of them away (most probe rows match), it is dropped.
+// filterTrialProbes is how many probes of a large build side go to the
+// table first: if fewer than half of them found their key, the filter is
+// built for the rest (a pass over the table's slots, wasted on a join
+// whose probe rows mostly match).
 const filterTrialProbes = 1 << 16
 
-// buildFilter builds the key filter of a large integer-keyed build side.
-func (o *hashJoinOp) buildFilter() error {
-	if o.heads64 == nil || o.heads64.Len() < filterMinKeys {
-		return nil
-	}
-	f := rowkey.NewKeyFilter(o.heads64)
-	if err := o.reserveIndex(o.indexBytes + f.Bytes()); err != nil {
-		return err
-	}
-	o.filter = f
-	return nil
-}
-
-// lookup is heads64.Get behind the key filter.
+// lookup is heads64.Get, behind the key filter once the trial probes
+// showed that most probe keys miss.
 func (o *hashJoinOp) lookup(k int64) (int32, bool) {
 	if o.filter != nil {
-		if o.filterProbes == filterTrialProbes && 4*o.filtered < o.filterProbes {
-			o.filter = nil
-			return o.heads64.Get(k)
-		}
-		o.filterProbes++
 		if !o.filter.MayContain(k) {
-			o.filtered++
 			return 0, false
 		}
+		return o.heads64.Get(k)
 	}
-	return o.heads64.Get(k)
+	if o.filterProbes < 0 {
+		return o.heads64.Get(k)
+	}
+	m, found := o.heads64.Get(k)
+	if found {
+		o.filterHits++
+	}
+	if o.filterProbes++; o.filterProbes == filterTrialProbes {
+		o.filterProbes = -1 // decided
+		if o.heads64.Len() >= filterMinKeys && 2*o.filterHits < filterTrialProbes {
+			f := rowkey.NewKeyFilter(o.heads64)
+			if o.reserveIndex(o.indexBytes+f.Bytes()) == nil {
+				o.filter = f
+			}
+		}
+	}
+	return m, found
 }
