@@ -42,7 +42,8 @@ type conn struct {
 	props    map[string]string
 	stmts    map[string]*prepared
 	portals  map[string]*portal
-	inBlock  bool   // between BEGIN and COMMIT (portals outlive Sync)
+	cursors  map[string]*cursor // DECLARE … CURSOR (cursor.go)
+	tx       tx     // the transaction block (tx.go)
 	skipping bool   // after an error in the extended protocol, until Sync
 	pending  int    // messages sent since the last flush
 	rows     []byte // DataRows encoded, not yet written (sendRows)
@@ -62,7 +63,7 @@ var errProtocol = errors.New("protocol violation")
 // closes this connection only.
 func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	c := &conn{s: s, nc: nc, mem: memory.NewGoAllocator(), settings: defaultSettings(), props: map[string]string{},
-		stmts: map[string]*prepared{}, portals: map[string]*portal{}}
+		stmts: map[string]*prepared{}, portals: map[string]*portal{}, cursors: map[string]*cursor{}}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { c.nc.Close() })
@@ -72,6 +73,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 			s.cfg.Log.Error().Str("panic", fmt.Sprint(r)).Str("stack", string(debug.Stack())).Str("remote", nc.RemoteAddr().String()).Msg("pgwire connection panicked; closed")
 		}
 		c.closePortals()
+		c.closeCursors(true)
 		c.nc.Close()
 		if c.pid != 0 {
 			s.unregister(c)
@@ -275,7 +277,7 @@ func (c *conn) loop(ctx context.Context) error {
 			err = c.extended(c.close(m))
 		case *pgproto3.Sync:
 			c.skipping = false
-			if !c.inBlock {
+			if !c.inBlock() {
 				c.closePortals()
 			}
 			c.be.Send(&pgproto3.ReadyForQuery{TxStatus: c.txStatus()})
@@ -314,15 +316,9 @@ func (c *conn) extended(err error) error {
 		return err
 	}
 	c.sendError(err)
+	c.failed()
 	c.skipping = true
 	return c.flush()
-}
-
-func (c *conn) txStatus() byte {
-	if c.inBlock {
-		return 'T'
-	}
-	return 'I'
 }
 
 // sendError sends err as an ErrorResponse with its SQLSTATE.
@@ -340,6 +336,14 @@ func sqlState(err error) string {
 		return "08P01"
 	case errors.Is(err, errUnknownSetting):
 		return "42704"
+	case errors.Is(err, errTxAborted):
+		return "25P02"
+	case errors.Is(err, errNoTxBlock):
+		return "25P01"
+	case errors.Is(err, errReadOnlyTx):
+		return "25006"
+	case errors.Is(err, errCannotUndo):
+		return "25000"
 	}
 	return errs.SQLState(err)
 }

@@ -102,6 +102,9 @@ func describable(p *prepared) bool {
 		switch {
 		case n.GetVariableShowStmt() != nil:
 			return true
+		case n.GetFetchStmt() != nil:
+			// FETCH's rows are the cursor's; planning it reads none.
+			return !n.GetFetchStmt().GetIsmove()
 		case n.GetTransactionStmt() != nil, n.GetVariableSetStmt() != nil, n.GetCopyStmt() != nil,
 			n.GetDiscardStmt() != nil, n.GetDeallocateStmt() != nil:
 			return false

@@ -56,7 +56,7 @@ func (p *prepared) protocolOwn() bool {
 	}
 	cs := n.GetCopyStmt()
 	return n.GetTransactionStmt() != nil || n.GetVariableSetStmt() != nil || n.GetDiscardStmt() != nil || n.GetDeallocateStmt() != nil ||
-		cs != nil && cs.GetFilename() == ""
+		n.GetDeclareCursorStmt() != nil || n.GetFetchStmt() != nil || n.GetClosePortalStmt() != nil || cs != nil && cs.GetFilename() == ""
 }
 
 // prepare parses one statement; given are the parameter types of Parse.
@@ -126,6 +126,12 @@ type answer struct {
 	query    *session.Query // a plan still to run (rows come from its job)
 	copyOut  *copyFormat    // COPY … TO STDOUT of the rows
 	notice   string
+	warning  string // a WARNING before the answer
+	// fetch is the cursor's answer whose rows a FETCH (or MOVE) sends,
+	// fetchLeft of them at most (-1: all); discard: counted, not sent.
+	fetch     *answer
+	fetchLeft int64
+	discard   bool
 	reported string // a setting changed, to report (ParameterStatus)
 }
 
@@ -192,10 +198,19 @@ func (p *prepared) readOnly() bool {
 // SHOW, transactions, COPY TO STDOUT, the virtual catalog), every other
 // through session.Execute.
 func (c *conn) plan(ctx context.Context, p *prepared, sql string) (*answer, error) {
+	if err := c.admit(p); err != nil {
+		return nil, err
+	}
 	if n := p.node(); n != nil {
 		switch {
 		case n.GetTransactionStmt() != nil:
 			return c.transaction(n.GetTransactionStmt())
+		case n.GetVariableSetStmt() != nil && n.GetVariableSetStmt().GetKind() == pg.VariableSetKind_VAR_SET_MULTI:
+			w, err := c.setTransaction(n.GetVariableSetStmt())
+			if err != nil {
+				return nil, err
+			}
+			return &answer{tag: "SET", warning: w}, nil
 		case n.GetVariableSetStmt() != nil:
 			rep, err := c.set(n.GetVariableSetStmt())
 			if err != nil {
@@ -206,6 +221,12 @@ func (c *conn) plan(ctx context.Context, p *prepared, sql string) (*answer, erro
 			return c.show(n.GetVariableShowStmt().GetName())
 		case n.GetDiscardStmt() != nil:
 			return &answer{tag: "DISCARD ALL"}, nil
+		case n.GetDeclareCursorStmt() != nil:
+			return c.declare(ctx, n.GetDeclareCursorStmt(), sql)
+		case n.GetFetchStmt() != nil:
+			return c.fetch(n.GetFetchStmt())
+		case n.GetClosePortalStmt() != nil:
+			return c.closeCursor(n.GetClosePortalStmt())
 		case n.GetDeallocateStmt() != nil:
 			if name := n.GetDeallocateStmt().GetName(); name != "" {
 				delete(c.stmts, name)
@@ -251,23 +272,6 @@ func (c *conn) plan(ctx context.Context, p *prepared, sql string) (*answer, erro
 	}
 	out.counted = tag == "SELECT"
 	return out, nil
-}
-
-// transaction answers BEGIN, COMMIT and ROLLBACK: every statement
-// commits on its own, so they only mark the block clients expect.
-func (c *conn) transaction(st *pg.TransactionStmt) (*answer, error) {
-	switch st.GetKind() {
-	case pg.TransactionStmtKind_TRANS_STMT_BEGIN, pg.TransactionStmtKind_TRANS_STMT_START:
-		c.inBlock = true
-		return &answer{tag: "BEGIN"}, nil
-	case pg.TransactionStmtKind_TRANS_STMT_COMMIT:
-		c.inBlock = false
-		return &answer{tag: "COMMIT"}, nil
-	case pg.TransactionStmtKind_TRANS_STMT_ROLLBACK:
-		c.inBlock = false
-		return &answer{tag: "ROLLBACK", notice: "kapot has no transactions: each statement committed on its own"}, nil
-	}
-	return nil, fmt.Errorf("%w: %s (each statement commits on its own)", errNotSupported, strings.TrimPrefix(st.GetKind().String(), "TRANS_STMT_"))
 }
 
 // run runs an answer's plan as a job: its rows are then read from the
@@ -318,7 +322,11 @@ func (c *conn) run(ctx context.Context, a *answer) error {
 // columns' formats; it reports whether rows are left (the portal is
 // suspended).
 func (c *conn) sendRows(ctx context.Context, a *answer, cols []column, max int) (bool, error) {
-	if a.rows == nil {
+	src := a // where the rows come from: a, or a cursor's answer (FETCH)
+	if a.fetch != nil {
+		src = a.fetch
+	}
+	if src.rows == nil {
 		return false, nil
 	}
 	// Rows are encoded into c.rows and written in large pieces; what the
@@ -336,35 +344,46 @@ func (c *conn) sendRows(ctx context.Context, a *answer, cols []column, max int) 
 	var buf []byte
 	sent := 0
 	for {
-		if a.batch == nil || a.row >= int(a.batch.NumRows()) {
+		if a.fetch != nil && a.fetchLeft == 0 {
+			return false, nil
+		}
+		if src.batch == nil || src.row >= int(src.batch.NumRows()) {
 			if err := ctx.Err(); err != nil {
 				return false, err
 			}
-			if !a.rows.Next() {
-				a.batch = nil
-				if err := a.rows.Err(); err != nil {
+			if !src.rows.Next() {
+				src.batch = nil
+				if err := src.rows.Err(); err != nil {
 					return false, err
 				}
 				return false, nil
 			}
-			a.batch, a.row = a.rows.RecordBatch(), 0
-			if int(a.batch.NumCols()) != len(cols) {
-				return false, fmt.Errorf("%w: a result batch of %d columns for %d", errs.ErrInternal, a.batch.NumCols(), len(cols))
+			src.batch, src.row = src.rows.RecordBatch(), 0
+			if !a.discard && int(src.batch.NumCols()) != len(cols) {
+				return false, fmt.Errorf("%w: a result batch of %d columns for %d", errs.ErrInternal, src.batch.NumCols(), len(cols))
 			}
 			continue
 		}
 		if max > 0 && sent >= max {
 			return true, nil
 		}
+		if a.fetch != nil {
+			a.fetchLeft--
+		}
+		if a.discard {
+			src.row++
+			a.count++
+			continue
+		}
 		buf = buf[:0]
-		for j, col := range a.batch.Columns() {
-			if col.IsNull(a.row) {
+		for j, col := range src.batch.Columns() {
+			if col.IsNull(src.row) {
 				starts[j] = -1
 				continue
 			}
 			starts[j] = len(buf)
 			var err error
-			if buf, err = appendValue(buf, col, a.row, cols[j].binary); err != nil {
+			if buf, err = appendValue(buf, col, src.row, cols[j].binary); err != nil {
 				return false, err
 			}
 			ends[j] = len(buf)
@@ -385,7 +404,7 @@ func (c *conn) sendRows(ctx context.Context, a *answer, cols []column, max int) 
 		if err != nil {
 			return false, err
 		}
-		a.row++
+		src.row++
 		a.count++
 		sent++
 		if len(c.rows) >= flushBytes {
@@ -426,6 +445,9 @@ func (c *conn) preamble(a *answer) {
 	if a.notice != "" {
 		c.be.Send(&pgproto3.NoticeResponse{Severity: "NOTICE", SeverityUnlocalized: "NOTICE", Code: "00000", Message: a.notice})
 	}
+	if a.warning != "" {
+		c.be.Send(&pgproto3.NoticeResponse{Severity: "WARNING", SeverityUnlocalized: "WARNING", Code: "01000", Message: a.warning})
+	}
 	if a.reported != "" {
 		c.be.Send(&pgproto3.ParameterStatus{Name: a.reported, Value: c.settings[a.reported]})
 	}
@@ -461,6 +483,7 @@ func (c *conn) simpleQuery(ctx context.Context, text string) {
 				return
 			}
 			c.sendError(err)
+			c.failed()
 			return
 		}
 	}
