@@ -98,3 +98,10 @@ func isSpace(c byte) bool {
 func quoteNested(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `\'`) + "'"
 }
+
+// AppendNestedText appends row i (not null) of a LIST, MAP or STRUCT
+// array as DuckDB casts it to VARCHAR: the one text form of nested
+// values, which the PostgreSQL endpoint sends too.
+func AppendNestedText(buf []byte, arr arrow.Array, i int) []byte {
+	return append(buf, nestedText(arr, i)...)
+}

@@ -14,6 +14,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/kapot-go/kapot/engine/expr"
 )
 
 // PostgreSQL's type OIDs of the types kapot answers with.
@@ -86,6 +88,9 @@ func typeOf(t arrow.DataType) pgType {
 	case arrow.INTERVAL_MONTH_DAY_NANO:
 		return pgType{oidInterval, 16, -1}
 	}
+	// VARCHAR, and LIST, STRUCT and MAP in DuckDB's text form ([1, 2],
+	// {'a': 1}, {k=1}): text, not PostgreSQL's arrays or records, whose
+	// text forms differ.
 	return pgType{oidText, -1, -1}
 }
 
@@ -214,6 +219,8 @@ func appendText(buf []byte, arr arrow.Array, i int) ([]byte, error) {
 		return appendInterval(buf, int64(v.Months), int64(v.Days), v.Nanoseconds/1000), nil
 	case *array.Null:
 		return buf, nil
+	case *array.List, *array.LargeList, *array.FixedSizeList, *array.Map, *array.Struct:
+		return expr.AppendNestedText(buf, arr, i), nil
 	}
 	return append(buf, arr.ValueStr(i)...), nil
 }
@@ -359,6 +366,9 @@ func appendBinary(buf []byte, arr arrow.Array, i int) ([]byte, error) {
 		buf = binary.BigEndian.AppendUint64(buf, uint64(v.Nanoseconds/1000))
 		buf = binary.BigEndian.AppendUint32(buf, uint32(v.Days))
 		return binary.BigEndian.AppendUint32(buf, uint32(v.Months)), nil
+	case *array.List, *array.LargeList, *array.FixedSizeList, *array.Map, *array.Struct:
+		// text (25): a text's binary form is its bytes.
+		return expr.AppendNestedText(buf, arr, i), nil
 	}
 	return nil, fmt.Errorf("%w: binary format of %s", errNotSupported, arr.DataType())
 }
