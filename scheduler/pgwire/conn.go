@@ -43,10 +43,10 @@ type conn struct {
 	stmts    map[string]*prepared
 	portals  map[string]*portal
 	cursors  map[string]*cursor // DECLARE … CURSOR (cursor.go)
-	tx       tx     // the transaction block (tx.go)
-	skipping bool   // after an error in the extended protocol, until Sync
-	pending  int    // messages sent since the last flush
-	rows     []byte // DataRows encoded, not yet written (sendRows)
+	tx       tx                 // the transaction block (tx.go)
+	skipping bool               // after an error in the extended protocol, until Sync
+	pending  int                // messages sent since the last flush
+	rows     []byte             // DataRows encoded, not yet written (sendRows)
 
 	mu      sync.Mutex
 	running context.CancelFunc

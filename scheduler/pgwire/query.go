@@ -116,23 +116,23 @@ func (c *conn) columnTypes(table string) (map[string]arrow.DataType, []arrow.Dat
 type answer struct {
 	// tag is the CommandComplete tag; with rows or a count, the number
 	// follows it.
-	tag      string
-	counted  bool
-	count    int64
-	schema   *arrow.Schema // nil: no rows
-	rows     array.RecordReader
-	batch    arrow.RecordBatch
-	row      int
-	query    *session.Query // a plan still to run (rows come from its job)
-	copyOut  *copyFormat    // COPY … TO STDOUT of the rows
-	notice   string
-	warning  string // a WARNING before the answer
+	tag     string
+	counted bool
+	count   int64
+	schema  *arrow.Schema // nil: no rows
+	rows    array.RecordReader
+	batch   arrow.RecordBatch
+	row     int
+	query   *session.Query // a plan still to run (rows come from its job)
+	copyOut *copyFormat    // COPY … TO STDOUT of the rows
+	notice  string
+	warning string // a WARNING before the answer
 	// fetch is the cursor's answer whose rows a FETCH (or MOVE) sends,
 	// fetchLeft of them at most (-1: all); discard: counted, not sent.
 	fetch     *answer
 	fetchLeft int64
 	discard   bool
-	reported string // a setting changed, to report (ParameterStatus)
+	reported  string // a setting changed, to report (ParameterStatus)
 }
 
 // release frees the answer's rows.
