@@ -3,10 +3,13 @@ package pgwire
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/kapot-go/kapot/catalog"
 )
 
 // The virtual catalog answers the queries tools send about the database
@@ -40,7 +43,15 @@ func emptyRelation(name string) bool {
 	case "pg_index", "pg_constraint", "pg_trigger", "pg_inherits", "pg_policy", "pg_statistic_ext", "pg_publication",
 		"pg_publication_rel", "pg_publication_namespace", "pg_rewrite", "pg_attrdef", "pg_description", "pg_foreign_table",
 		"pg_partitioned_table", "pg_collation", "pg_depend", "pg_sequence", "pg_am", "pg_tablespace", "pg_roles", "pg_user",
-		"pg_proc", "pg_extension", "pg_event_trigger", "pg_matviews", "pg_enum", "pg_range", "pg_stat_activity":
+		"pg_proc", "pg_extension", "pg_event_trigger", "pg_matviews", "pg_enum", "pg_range", "pg_stat_activity",
+		"pg_stat_user_tables", "pg_stat_all_tables", "pg_statio_user_tables", "pg_stat_user_indexes", "pg_indexes",
+		"pg_views", "pg_shdescription", "pg_foreign_server", "pg_foreign_data_wrapper", "pg_user_mapping", "pg_operator",
+		"pg_cast", "pg_aggregate", "pg_opclass", "pg_conversion", "pg_language", "pg_auth_members", "pg_authid",
+		"pg_locks", "pg_prepared_xacts", "pg_seclabel", "pg_largeobject_metadata", "pg_default_acl", "pg_init_privs",
+		// information_schema's relations of what kapot has none of.
+		"table_constraints", "key_column_usage", "referential_constraints", "constraint_column_usage",
+		"check_constraints", "views", "routines", "parameters", "triggers", "sequences", "element_types",
+		"table_privileges", "column_privileges", "usage_privileges", "role_table_grants":
 		return true
 	}
 	return false
@@ -135,24 +146,13 @@ func (c *conn) relationOf(rv *pg.RangeVar) (*relation, error) {
 			}
 			return r, nil
 		case "columns":
-			r := &relation{cols: []string{"table_catalog", "table_schema", "table_name", "column_name", "ordinal_position", "data_type", "is_nullable", "column_default"}}
-			for _, e := range entries {
-				t, ok := cat.Lookup(e.Name)
-				if !ok {
-					continue
-				}
-				for i, f := range t.Schema.Fields() {
-					nullable := "YES"
-					if !f.Nullable {
-						nullable = "NO"
-					}
-					r.rows = append(r.rows, []any{c.database, "public", e.Name, f.Name, int64(i + 1), typeName(typeOf(f.Type)), nullable, nil})
-				}
-			}
-			return r, nil
+			return c.infoColumns(entries), nil
 		case "schemata":
 			return &relation{cols: []string{"catalog_name", "schema_name", "schema_owner"},
 				rows: [][]any{{c.database, "information_schema", "kapot"}, {c.database, "pg_catalog", "kapot"}, {c.database, "public", "kapot"}}}, nil
+		}
+		if emptyRelation(name) {
+			return &relation{}, nil
 		}
 		return nil, fmt.Errorf("%w: information_schema.%s", errNotSupported, name)
 	}
@@ -223,6 +223,53 @@ func (c *conn) relationOf(rv *pg.RangeVar) (*relation, error) {
 		return &relation{}, nil
 	}
 	return nil, fmt.Errorf("%w: pg_catalog.%s", errNotSupported, name)
+}
+
+// infoColumns is information_schema.columns: every column of every
+// table and view, with PostgreSQL's type facts (udt_name is the type's
+// name in pg_type).
+func (c *conn) infoColumns(entries []catalog.Entry) *relation {
+	r := &relation{cols: []string{"table_catalog", "table_schema", "table_name", "column_name", "ordinal_position", "column_default",
+		"is_nullable", "data_type", "character_maximum_length", "character_octet_length", "numeric_precision", "numeric_precision_radix",
+		"numeric_scale", "datetime_precision", "interval_type", "udt_catalog", "udt_schema", "udt_name", "dtd_identifier",
+		"is_identity", "identity_generation", "is_generated", "generation_expression", "is_updatable"}}
+	cat := c.s.cfg.Backend.Catalog()
+	for _, e := range entries {
+		t, ok := cat.Lookup(e.Name)
+		if !ok {
+			continue
+		}
+		for i, f := range t.Schema.Fields() {
+			nullable := "YES"
+			if !f.Nullable {
+				nullable = "NO"
+			}
+			pt := typeOf(f.Type)
+			var prec, radix, scale, dtPrec any
+			switch pt.oid {
+			case oidInt2, oidInt4, oidInt8:
+				prec, radix, scale = int64(8*pt.size), int64(2), int64(0)
+			case oidFloat4:
+				prec, radix = int64(24), int64(2)
+			case oidFloat8:
+				prec, radix = int64(53), int64(2)
+			case oidNumeric:
+				radix = int64(10)
+				if pt.typmod >= 4 {
+					prec, scale = int64((pt.typmod-4)>>16), int64((pt.typmod-4)&0xffff)
+				}
+			case oidDate:
+				dtPrec = int64(0)
+			case oidTimestamp, oidTimestamptz, oidInterval:
+				dtPrec = int64(6)
+			}
+			r.rows = append(r.rows, []any{c.database, "public", e.Name, f.Name, int64(i + 1), nil,
+				nullable, typeName(typeOf(f.Type)), nil, nil, prec, radix,
+				scale, dtPrec, nil, c.database, "pg_catalog", internalTypeName(pt.oid), strconv.Itoa(i + 1),
+				"NO", nil, "NEVER", nil, "YES"})
+		}
+	}
+	return r
 }
 
 // typeName is a type's SQL name (information_schema, format_type).

@@ -9,6 +9,7 @@ import (
 
 	pg "github.com/pganalyze/pg_query_go/v6"
 
+	"github.com/kapot-go/kapot/errs"
 	"github.com/kapot-go/kapot/internal/version"
 )
 
@@ -158,8 +159,22 @@ func (c *conn) eval(n *pg.Node, r env) (any, error) {
 	case n.GetSubLink() != nil && n.GetSubLink().GetSubLinkType() == pg.SubLinkType_EXISTS_SUBLINK:
 		_, rows, err := c.selectRows(n.GetSubLink().GetSubselect().GetSelectStmt(), r)
 		return len(rows) > 0, err
+	case n.GetSubLink() != nil && n.GetSubLink().GetSubLinkType() == pg.SubLinkType_ANY_SUBLINK:
+		return c.evalInSubquery(n.GetSubLink(), r)
 	case n.GetSubLink() != nil:
 		return nil, fmt.Errorf("%w: this subquery over the catalog", errNotSupported)
+	case n.GetAArrayExpr() != nil:
+		var arr []any
+		for _, e := range n.GetAArrayExpr().GetElements() {
+			v, err := c.eval(e, r)
+			if err != nil {
+				return nil, err
+			}
+			arr = append(arr, v)
+		}
+		return arr, nil
+	case n.GetAIndirection() != nil:
+		return c.evalIndirection(n.GetAIndirection(), r)
 	}
 	return nil, fmt.Errorf("%w: %s over the catalog", errNotSupported, strings.TrimPrefix(fmt.Sprintf("%T", n.GetNode()), "*pg_query.Node_"))
 }
@@ -171,6 +186,16 @@ func (c *conn) evalOp(e *pg.A_Expr, r env) (any, error) {
 	}
 	names := e.GetName()
 	op := names[len(names)-1].GetString_().GetSval()
+	switch e.GetKind() {
+	case pg.A_Expr_Kind_AEXPR_OP_ANY, pg.A_Expr_Kind_AEXPR_OP_ALL:
+		return c.evalAnyAll(e, op, l, r)
+	case pg.A_Expr_Kind_AEXPR_NULLIF:
+		rv, err := c.eval(e.GetRexpr(), r)
+		if err != nil || (l != nil && rv != nil && text(l) == text(rv)) {
+			return nil, err
+		}
+		return l, nil
+	}
 	if e.GetKind() == pg.A_Expr_Kind_AEXPR_IN {
 		for _, x := range e.GetRexpr().GetList().GetItems() {
 			v, err := c.eval(x, r)
@@ -190,7 +215,18 @@ func (c *conn) evalOp(e *pg.A_Expr, r env) (any, error) {
 	if l == nil || rv == nil {
 		return nil, nil
 	}
+	return compareOp(op, l, rv)
+}
+
+// compareOp applies a binary operator of the catalog to two values (not
+// NULL): comparisons, regular expressions, LIKE, integer arithmetic and
+// ||.
+func compareOp(op string, l, rv any) (any, error) {
 	switch op {
+	case "+", "-", "*", "/":
+		return arith(op, l, rv)
+	case "||":
+		return text(l) + text(rv), nil
 	case "=":
 		return text(l) == text(rv), nil
 	case "<>", "!=":
@@ -248,7 +284,7 @@ func (c *conn) call(f *pg.FuncCall, r env) (any, error) {
 	case "current_database":
 		return c.database, nil
 	case "current_schemas":
-		return "{pg_catalog,public}", nil
+		return []any{"pg_catalog", "public"}, nil
 	case "current_user", "session_user", "pg_get_userbyid":
 		return c.user, nil
 	case "current_setting":
@@ -261,7 +297,8 @@ func (c *conn) call(f *pg.FuncCall, r env) (any, error) {
 		return int64(c.pid), nil
 	case "pg_is_in_recovery":
 		return false, nil
-	case "pg_table_is_visible", "has_table_privilege", "has_schema_privilege":
+	case "pg_table_is_visible", "pg_type_is_visible", "has_table_privilege", "has_schema_privilege", "has_column_privilege",
+		"has_type_privilege", "has_database_privilege":
 		return true, nil
 	case "format_type":
 		oid, _ := strconv.ParseInt(text(arg(0)), 10, 64)
@@ -273,7 +310,7 @@ func (c *conn) call(f *pg.FuncCall, r env) (any, error) {
 	case "pg_encoding_to_char":
 		return "UTF8", nil
 	case "obj_description", "col_description", "pg_get_expr", "pg_get_indexdef", "pg_get_constraintdef", "pg_get_viewdef",
-		"pg_postmaster_start_time", "array_to_string":
+		"pg_postmaster_start_time", "array_to_string", "pg_get_serial_sequence", "shobj_description":
 		return nil, nil
 	case "pg_relation_size", "pg_total_relation_size":
 		return int64(0), nil
@@ -282,17 +319,26 @@ func (c *conn) call(f *pg.FuncCall, r env) (any, error) {
 	case "quote_ident":
 		return quoteIdent(text(arg(0))), nil
 	default:
-		return nil, fmt.Errorf("%w: function %s over the catalog", errNotSupported, name)
+		return c.callText(name, args)
 	}
 }
 
-// text is a value as text ("" for NULL).
+// text is a value as text ("" for NULL; an array as {a,b}).
 func text(v any) string {
 	switch v := v.(type) {
 	case nil:
 		return ""
 	case string:
 		return v
+	case []any:
+		parts := make([]string, len(v))
+		for i, e := range v {
+			parts[i] = text(e)
+			if e == nil {
+				parts[i] = "NULL"
+			}
+		}
+		return "{" + strings.Join(parts, ",") + "}"
 	case bool:
 		if v {
 			return "t"
@@ -328,6 +374,19 @@ func compare(a, b any) int {
 	return strings.Compare(text(a), text(b))
 }
 
-func (c *conn) catalogAnswer(ctx context.Context, p *prepared, _ string) (*answer, error) {
-	return c.evalCatalog(ctx, p.node())
+// catalogAnswer answers a statement over the catalog; with parameters,
+// the statement as bound (sql: its values as literals).
+func (c *conn) catalogAnswer(ctx context.Context, p *prepared, sql string) (*answer, error) {
+	n := p.node()
+	if len(p.params) > 0 {
+		tree, err := pg.Parse(sql)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", errs.ErrSyntax, err)
+		}
+		if len(tree.GetStmts()) != 1 {
+			return nil, fmt.Errorf("%w: one statement expected", errs.ErrSyntax)
+		}
+		n = tree.GetStmts()[0].GetStmt()
+	}
+	return c.evalCatalog(ctx, n)
 }

@@ -3,6 +3,7 @@ package pgwire
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -69,16 +70,12 @@ func (c *conn) selectRows(sel *pg.SelectStmt, outer env) ([]string, [][]any, err
 		row, err := c.countRows(exprs, rows)
 		return names, [][]any{row}, err
 	}
-	out := make([][]any, len(rows))
-	for i, r := range rows {
-		out[i] = make([]any, len(exprs))
-		for j, e := range exprs {
-			v, err := c.eval(e, r)
-			if err != nil {
-				return nil, nil, err
-			}
-			out[i][j] = v
-		}
+	out, err := c.projectRows(exprs, rows)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(sel.GetDistinctClause()) > 0 {
+		out, rows = distinctRows(out, rows)
 	}
 	if sorts := sel.GetSortClause(); len(sorts) > 0 {
 		if out, err = c.orderRows(sorts, rows, names, exprs, out); err != nil {
@@ -118,20 +115,78 @@ func (c *conn) unionRows(sel *pg.SelectStmt, outer env) ([]string, [][]any, erro
 		out = kept
 	}
 	sorts := sel.GetSortClause()
+	// ORDER BY of a UNION: select-list positions or output names.
+	pos := make([]int, len(sorts))
+	for i, st := range sorts {
+		pos[i] = -1
+		n := st.GetSortBy().GetNode()
+		if k := n.GetAConst().GetIval(); k != nil && int(k.GetIval()) >= 1 && int(k.GetIval()) <= len(names) {
+			pos[i] = int(k.GetIval()) - 1
+		} else if cr := n.GetColumnRef(); cr != nil && len(cr.GetFields()) == 1 {
+			pos[i] = slices.Index(names, cr.GetFields()[0].GetString_().GetSval())
+		}
+		if pos[i] < 0 {
+			return nil, nil, fmt.Errorf("%w: this ORDER BY of a UNION over the catalog", errNotSupported)
+		}
+	}
 	sort.SliceStable(out, func(a, b int) bool {
-		for _, st := range sorts {
-			k := st.GetSortBy().GetNode().GetAConst().GetIval()
-			if k == nil || int(k.GetIval()) < 1 || int(k.GetIval()) > len(out[a]) {
-				continue
-			}
-			p := int(k.GetIval()) - 1
+		for i, st := range sorts {
+			p := pos[i]
 			if d := compare(out[a][p], out[b][p]); d != 0 {
-				return d < 0
+				return (d < 0) != (st.GetSortBy().GetSortbyDir() == pg.SortByDir_SORTBY_DESC)
 			}
 		}
 		return false
 	})
 	return names, out, nil
+}
+
+// projectRows evaluates the select list over each row; window functions
+// (row_number() OVER …) over all of them.
+func (c *conn) projectRows(exprs []*pg.Node, rows []env) ([][]any, error) {
+	windows := make([][]any, len(exprs))
+	for j, e := range exprs {
+		if f := e.GetFuncCall(); f != nil && f.GetOver() != nil {
+			vals, err := c.windowValues(f, rows)
+			if err != nil {
+				return nil, err
+			}
+			windows[j] = vals
+		}
+	}
+	out := make([][]any, len(rows))
+	for i, r := range rows {
+		out[i] = make([]any, len(exprs))
+		for j, e := range exprs {
+			if windows[j] != nil {
+				out[i][j] = windows[j][i]
+				continue
+			}
+			v, err := c.eval(e, r)
+			if err != nil {
+				return nil, err
+			}
+			out[i][j] = v
+		}
+	}
+	return out, nil
+}
+
+// distinctRows keeps the first of equal output rows (and its row of the
+// FROM clause, for ORDER BY).
+func distinctRows(out [][]any, rows []env) ([][]any, []env) {
+	seen := map[string]bool{}
+	var keptOut [][]any
+	var keptRows []env
+	for i, r := range out {
+		k := fmt.Sprintf("%q", r)
+		if !seen[k] {
+			seen[k] = true
+			keptOut = append(keptOut, r)
+			keptRows = append(keptRows, rows[i])
+		}
+	}
+	return keptOut, keptRows
 }
 
 // selectList is a SELECT's output names and expressions, * expanded.
@@ -314,11 +369,10 @@ func isStar(cr *pg.ColumnRef) bool {
 func (c *conn) starColumns(from []*pg.Node) ([]string, error) {
 	var out []string
 	for _, f := range from {
-		rv := f.GetRangeVar()
-		if rv == nil {
+		if f.GetJoinExpr() != nil {
 			return nil, fmt.Errorf("%w: * over a join of the catalog", errNotSupported)
 		}
-		r, err := c.relationOf(rv)
+		r, _, err := c.fromItem(f)
 		if err != nil {
 			return nil, err
 		}
@@ -364,11 +418,28 @@ func (c *conn) aliased(rv *pg.RangeVar) (*relation, string, error) {
 	return r, alias, nil
 }
 
+// fromItem is the relation a FROM item names (a catalog relation, or a
+// subquery) and the name its columns are qualified by.
+func (c *conn) fromItem(f *pg.Node) (*relation, string, error) {
+	switch {
+	case f.GetRangeVar() != nil:
+		return c.aliased(f.GetRangeVar())
+	case f.GetRangeSubselect() != nil && !f.GetRangeSubselect().GetLateral():
+		rs := f.GetRangeSubselect()
+		names, rows, err := c.selectRows(rs.GetSubquery().GetSelectStmt(), env{})
+		if err != nil {
+			return nil, "", err
+		}
+		return &relation{cols: names, rows: rows}, rs.GetAlias().GetAliasname(), nil
+	}
+	return nil, "", fmt.Errorf("%w: this FROM item over the catalog", errNotSupported)
+}
+
 // from joins the rows so far with a FROM item.
 func (c *conn) from(f *pg.Node, rows []env) ([]env, error) {
 	switch {
-	case f.GetRangeVar() != nil:
-		r, alias, err := c.aliased(f.GetRangeVar())
+	case f.GetRangeVar() != nil || f.GetRangeSubselect() != nil:
+		r, alias, err := c.fromItem(f)
 		if err != nil {
 			return nil, err
 		}
@@ -385,10 +456,7 @@ func (c *conn) from(f *pg.Node, rows []env) ([]env, error) {
 		if err != nil {
 			return nil, err
 		}
-		if j.GetRarg().GetRangeVar() == nil {
-			return nil, fmt.Errorf("%w: this join over the catalog", errNotSupported)
-		}
-		r, alias, err := c.aliased(j.GetRarg().GetRangeVar())
+		r, alias, err := c.fromItem(j.GetRarg())
 		if err != nil {
 			return nil, err
 		}

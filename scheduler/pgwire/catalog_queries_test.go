@@ -1,0 +1,192 @@
+package pgwire
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/kapot-go/kapot/catalog"
+	"github.com/kapot-go/kapot/session"
+)
+
+// catalogQuery is one statement of testdata/catalog_queries.sql.
+type catalogQuery struct {
+	name, source, sql string
+	args              []string
+}
+
+// readCatalogQueries reads testdata/catalog_queries.sql.
+func readCatalogQueries(t *testing.T) []catalogQuery {
+	t.Helper()
+	b, err := os.ReadFile("testdata/catalog_queries.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []catalogQuery
+	var cur *catalogQuery
+	var body []string
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.HasPrefix(line, "-- name: "):
+			out = append(out, catalogQuery{name: strings.TrimPrefix(line, "-- name: ")})
+			cur, body = &out[len(out)-1], nil
+		case cur == nil:
+		case len(body) == 0 && strings.HasPrefix(line, "-- source: "):
+			cur.source = strings.TrimPrefix(line, "-- source: ")
+		case len(body) == 0 && strings.HasPrefix(line, "-- args: "):
+			cur.args = strings.Split(strings.TrimPrefix(line, "-- args: "), " | ")
+		case line == ";":
+			cur.sql, cur = strings.Join(body, "\n"), nil
+		default:
+			body = append(body, line)
+		}
+	}
+	return out
+}
+
+// catalogQueryRows are the rows each statement answers over nation and
+// orders, as text ("|" between values, NULL for nulls).
+var catalogQueryRows = map[string][]string{
+	"pgjdbc getTables": {"NULL|public|orders|TABLE|NULL|||||"},
+	"pgjdbc getSchemas": {"information_schema|NULL", "pg_catalog|NULL", "public|NULL"},
+	"pgjdbc getColumns": {
+		"public|orders|o_orderkey|20|t|-1|8|-1|1|NULL|NULL|NULL|0|b",
+		"public|orders|o_totalprice|1700|f|983046|-1|-1|2|NULL|NULL|NULL|0|b",
+		"public|orders|o_orderdate|1082|f|-1|4|-1|3|NULL|NULL|NULL|0|b",
+		"public|orders|o_comment|25|f|-1|-1|-1|4|NULL|NULL|NULL|0|b",
+	},
+	"pgjdbc getPrimaryKeys":          nil,
+	"pgjdbc TypeInfoCache.getPGType": {"t|pg_catalog|numeric"},
+	"metabase get-tables-sql":        {"public|nation|TABLE|NULL|NULL", "public|orders|TABLE|NULL|NULL"},
+	"metabase describe-fields-sql": {
+		"o_orderkey|int8|0|public|orders|f|NULL|t|f",
+		"o_totalprice|numeric|1|public|orders|f|NULL|f|f",
+		"o_orderdate|date|2|public|orders|f|NULL|f|f",
+		"o_comment|text|3|public|orders|f|NULL|f|f",
+	},
+	"metabase describe-fks-sql":              nil,
+	"metabase enum-types":                    nil,
+	"metabase db-default-timezone":           {"UTC"},
+	"sqlalchemy current_schema":              {"public"},
+	"sqlalchemy isolation level":             {"read committed"},
+	"sqlalchemy standard_conforming_strings": {"on"},
+	"sqlalchemy has_table":                   {"orders"},
+	"sqlalchemy get_table_names":             {"nation", "orders"},
+	"sqlalchemy get_table_oid":               {"16385"},
+	"sqlalchemy get_columns": {
+		"o_orderkey|bigint|NULL|t|16385|NULL||NULL",
+		"o_totalprice|numeric(15,2)|NULL|f|16385|NULL||NULL",
+		"o_orderdate|date|NULL|f|16385|NULL||NULL",
+		"o_comment|text|NULL|f|16385|NULL||NULL",
+	},
+	"sqlalchemy _load_domains":             nil,
+	"sqlalchemy _load_enums":               nil,
+	"sqlalchemy get_pk_constraint":         nil,
+	"sqlalchemy get_pk_constraint name":    nil,
+	"sqlalchemy 2.0 get_table_names":       {"nation", "orders"},
+	"sqlalchemy 2.0 has_table":             {"orders"},
+	"pgjdbc getTypeInfo":                   nil, // checked below: a subset
+	"sqlalchemy version":                   nil, // checked below: a prefix
+}
+
+// catalogServer serves a catalog of two tables: nation and orders (no
+// files are read: the statements read only the catalog).
+func catalogServer(t *testing.T) string {
+	t.Helper()
+	cat := catalog.New()
+	for name, fields := range map[string][]arrow.Field{
+		"nation": {{Name: "n_nationkey", Type: arrow.PrimitiveTypes.Int32}, {Name: "n_name", Type: arrow.BinaryTypes.String, Nullable: true}},
+		"orders": {
+			{Name: "o_orderkey", Type: arrow.PrimitiveTypes.Int64},
+			{Name: "o_totalprice", Type: &arrow.Decimal128Type{Precision: 15, Scale: 2}, Nullable: true},
+			{Name: "o_orderdate", Type: arrow.FixedWidthTypes.Date32, Nullable: true},
+			{Name: "o_comment", Type: arrow.BinaryTypes.String, Nullable: true},
+		},
+	} {
+		if err := cat.Register(&catalog.Table{Name: name, Files: []string{"/nonexistent/" + name + ".parquet"}, Schema: arrow.NewSchema(fields, nil)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return serve(t, func(c *Config) { c.Backend = &session.Local{Cat: cat} })
+}
+
+// textRows is a result's rows as "a|b|c" lines.
+func textRows(r *pgconn.Result) []string {
+	var out []string
+	for _, row := range r.Rows {
+		vals := make([]string, len(row))
+		for i, v := range row {
+			if v == nil {
+				vals[i] = "NULL"
+			} else {
+				vals[i] = string(v)
+			}
+		}
+		out = append(out, strings.Join(vals, "|"))
+	}
+	return out
+}
+
+// TestCatalogQueries runs the statements DBeaver (pgjdbc's
+// DatabaseMetaData), Metabase and SQLAlchemy (Superset) send to learn a
+// database's schemas, tables, columns and types, as their sources build
+// them, through the extended protocol (as pgjdbc and asyncpg send them)
+// and the simple one (as psycopg2 does), and checks their rows.
+func TestCatalogQueries(t *testing.T) {
+	addr := catalogServer(t)
+	c, err := connect(t, addr, "sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	pc := c.PgConn()
+	queries := readCatalogQueries(t)
+	if len(queries) < 20 {
+		t.Fatalf("%d statements in testdata/catalog_queries.sql", len(queries))
+	}
+	for _, q := range queries {
+		want, ok := catalogQueryRows[q.name]
+		if !ok || q.source == "" || q.sql == "" {
+			t.Errorf("%s: no expected rows, source or statement", q.name)
+			continue
+		}
+		args := make([][]byte, len(q.args))
+		for i, a := range q.args {
+			args[i] = []byte(a)
+		}
+		res := pc.ExecParams(ctx, q.sql, args, nil, nil, nil).Read()
+		if res.Err != nil {
+			t.Errorf("%s (%s): %v", q.name, q.source, res.Err)
+			continue
+		}
+		got := textRows(res)
+		switch q.name {
+		case "pgjdbc getTypeInfo":
+			for _, typ := range []string{"bool|16", "int8|20", "numeric|1700", "date|1082", "text|25", "timestamptz|1184"} {
+				if !strings.Contains(strings.Join(got, "\n")+"\n", typ+"\n") {
+					t.Errorf("%s: no %s in %q", q.name, typ, got)
+				}
+			}
+		case "sqlalchemy version":
+			if len(got) != 1 || !strings.HasPrefix(got[0], "PostgreSQL 15.0 ") {
+				t.Errorf("%s: %q", q.name, got)
+			}
+		default:
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("%s: got\n%s\nwant\n%s", q.name, strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		}
+		if len(q.args) > 0 {
+			continue
+		}
+		// The simple protocol answers the same rows.
+		rs, err := pc.Exec(ctx, q.sql).ReadAll()
+		if err != nil || len(rs) != 1 || strings.Join(textRows(rs[0]), "\n") != strings.Join(got, "\n") {
+			t.Errorf("%s through the simple protocol: %v", q.name, err)
+		}
+	}
+}
