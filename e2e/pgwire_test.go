@@ -75,6 +75,7 @@ func TestPGWire(t *testing.T) {
 	t.Run("psql", func(t *testing.T) { psqlChecks(t, dsn, set) })
 	t.Run("nested", func(t *testing.T) { pgNested(t, dsn) })
 	t.Run("cursors", func(t *testing.T) { pgCursors(t, dsn) })
+	t.Run("bi tools", func(t *testing.T) { pgBITools(t, dsn) })
 	t.Run("psycopg2", func(t *testing.T) { psycopgChecks(t, dsn) })
 	t.Run("node-postgres", func(t *testing.T) { nodeChecks(t, dsn) })
 	t.Run("bad input", func(t *testing.T) { badInput(t, dsn) })

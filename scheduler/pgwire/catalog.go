@@ -152,7 +152,7 @@ func (c *conn) relationOf(rv *pg.RangeVar) (*relation, error) {
 				rows: [][]any{{c.database, "information_schema", "kapot"}, {c.database, "pg_catalog", "kapot"}, {c.database, "public", "kapot"}}}, nil
 		}
 		if emptyRelation(name) {
-			return &relation{}, nil
+			return &relation{cols: emptyColumns[name]}, nil
 		}
 		return nil, fmt.Errorf("%w: information_schema.%s", errNotSupported, name)
 	}
@@ -164,7 +164,7 @@ func (c *conn) relationOf(rv *pg.RangeVar) (*relation, error) {
 		r := &relation{cols: []string{"oid", "relname", "relnamespace", "relkind", "relowner", "reltuples", "relhasindex", "relpersistence",
 			"relchecks", "relhasrules", "relhastriggers", "relrowsecurity", "relforcerowsecurity", "relhasoids", "relispartition",
 			"reltablespace", "reloftype", "reltoastrelid", "relam", "relpages", "reloptions", "relacl", "relnatts",
-			"schemaname", "tablename", "tableowner", "relreplident"}}
+			"schemaname", "tablename", "tableowner", "relreplident", "reltype", "relpartbound", "relfilenode", "relisshared"}}
 		for i, e := range entries {
 			kind := "r"
 			if e.Kind == "view" {
@@ -179,7 +179,7 @@ func (c *conn) relationOf(rv *pg.RangeVar) (*relation, error) {
 			}
 			r.rows = append(r.rows, []any{int64(oidFirstRel + i), e.Name, int64(oidPublicNS), kind, int64(10), int64(-1), false, "p",
 				int64(0), false, false, false, false, false, false, int64(0), int64(0), int64(0), int64(0), int64(0), nil, nil, natts,
-				"public", e.Name, owner(e.Owner), "d"})
+				"public", e.Name, owner(e.Owner), "d", int64(0), nil, int64(0), false})
 		}
 		return r, nil
 	case "pg_attribute":
@@ -198,11 +198,7 @@ func (c *conn) relationOf(rv *pg.RangeVar) (*relation, error) {
 		}
 		return r, nil
 	case "pg_type":
-		r := &relation{cols: []string{"oid", "typname", "typnamespace", "typlen", "typtype", "typelem", "typrelid", "typbasetype", "typtypmod", "typnotnull", "typarray"}}
-		for _, o := range []uint32{oidBool, oidBytea, oidInt8, oidInt2, oidInt4, oidText, oidFloat4, oidFloat8, oidVarchar, oidDate, oidTimestamp, oidTimestamptz, oidInterval, oidNumeric} {
-			r.rows = append(r.rows, []any{int64(o), internalTypeName(o), int64(oidCatalogNS), int64(typeSize(o)), "b", int64(0), int64(0), int64(0), int64(-1), false, int64(0)})
-		}
-		return r, nil
+		return typeRelation(), nil
 	case "pg_database":
 		return &relation{cols: []string{"oid", "datname", "datdba", "encoding", "datlocprovider", "datcollate", "datctype", "daticulocale",
 			"datcollversion", "datistemplate", "datallowconn", "datconnlimit", "dattablespace", "datacl"},
@@ -220,7 +216,7 @@ func (c *conn) relationOf(rv *pg.RangeVar) (*relation, error) {
 		return r, nil
 	}
 	if emptyRelation(name) {
-		return &relation{}, nil
+		return &relation{cols: emptyColumns[name]}, nil
 	}
 	return nil, fmt.Errorf("%w: pg_catalog.%s", errNotSupported, name)
 }

@@ -210,6 +210,15 @@ func (c *conn) callText(name string, args []any) (any, error) {
 		return strings.ToUpper(text(args[0])), nil
 	case name == "replace" && len(args) == 3:
 		return strings.ReplaceAll(text(args[0]), text(args[1]), text(args[2])), nil
+	case (name == "array_upper" || name == "array_length") && len(args) == 2:
+		arr, ok := asArray(args[0])
+		if !ok || text(args[1]) != "1" || len(arr) == 0 {
+			return nil, nil
+		}
+		return int64(len(arr)), nil
+	case name == "cardinality" && len(args) == 1:
+		arr, _ := asArray(args[0])
+		return int64(len(arr)), nil
 	case name == "length" && len(args) == 1:
 		return int64(len([]rune(text(args[0])))), nil
 	case name == "concat":
@@ -263,4 +272,57 @@ func formatText(f string, args []any) (string, error) {
 		}
 	}
 	return sb.String(), nil
+}
+
+// functionRelation is a set-returning function in FROM:
+// generate_series(start, stop[, step]) and unnest(array), with its
+// alias's column name.
+func (c *conn) functionRelation(rf *pg.RangeFunction) (*relation, string, error) {
+	fns := rf.GetFunctions()
+	if len(fns) != 1 || len(fns[0].GetList().GetItems()) == 0 || fns[0].GetList().GetItems()[0].GetFuncCall() == nil {
+		return nil, "", fmt.Errorf("%w: this function in FROM over the catalog", errNotSupported)
+	}
+	f := fns[0].GetList().GetItems()[0].GetFuncCall()
+	name := funcName(f)
+	var args []any
+	for _, a := range f.GetArgs() {
+		v, err := c.eval(a, env{})
+		if err != nil {
+			return nil, "", err
+		}
+		args = append(args, v)
+	}
+	col, alias := name, name
+	if a := rf.GetAlias(); a != nil {
+		alias = a.GetAliasname()
+		if cn := a.GetColnames(); len(cn) > 0 {
+			col = cn[0].GetString_().GetSval()
+		} else {
+			col = alias
+		}
+	}
+	r := &relation{cols: []string{col}}
+	switch {
+	case name == "generate_series" && (len(args) == 2 || len(args) == 3):
+		lo, e1 := strconv.ParseInt(text(args[0]), 10, 64)
+		hi, e2 := strconv.ParseInt(text(args[1]), 10, 64)
+		step := int64(1)
+		if len(args) == 3 {
+			step, _ = strconv.ParseInt(text(args[2]), 10, 64)
+		}
+		if e1 != nil || e2 != nil || step <= 0 || hi-lo > 1<<16 {
+			return nil, "", fmt.Errorf("%w: generate_series(%s, %s) over the catalog", errNotSupported, text(args[0]), text(args[1]))
+		}
+		for v := lo; v <= hi; v += step {
+			r.rows = append(r.rows, []any{v})
+		}
+	case name == "unnest" && len(args) == 1:
+		arr, _ := asArray(args[0])
+		for _, v := range arr {
+			r.rows = append(r.rows, []any{v})
+		}
+	default:
+		return nil, "", fmt.Errorf("%w: function %s in FROM over the catalog", errNotSupported, name)
+	}
+	return r, alias, nil
 }

@@ -91,6 +91,24 @@ var catalogQueryRows = map[string][]string{
 	"sqlalchemy 2.0 has_table":             {"orders"},
 	"pgjdbc getTypeInfo":                   nil, // checked below: a subset
 	"sqlalchemy version":                   nil, // checked below: a prefix
+	"pgjdbc TypeInfoCache.getSQLType": {"f|b|numeric|1700", "f|b|interval|1186", "f|b|timestamptz|1184", "f|b|timestamp|1114",
+		"f|b|date|1082", "f|b|varchar|1043", "f|b|float8|701", "f|b|float4|700", "f|b|text|25", "f|b|int4|23", "f|b|int2|21",
+		"f|b|int8|20", "f|b|bytea|17", "f|b|bool|16"},
+	"dbeaver current_schema": {"public|kapot"},
+	"dbeaver namespaces": {"13000|13000|information_schema|10|NULL|NULL", "11|11|pg_catalog|10|NULL|NULL",
+		"2200|2200|public|10|NULL|NULL"},
+	"dbeaver type name":       nil,
+	"dbeaver type by oid":     nil,
+	"dbeaver search_path":     {`"$user", public`},
+	"dbeaver database":        {"16383|16383|kapot|10|6|c|C|C|NULL|NULL|f|t|-1|1663|NULL"},
+	"dbeaver setting":         {"standard_conforming_strings|on|NULL|||user|string|default"},
+	"dbeaver version":         nil, // checked below: a prefix
+	"dbeaver pg_enum columns": nil,
+	"dbeaver reltype":         nil,
+	"dbeaver types":           nil, // checked below: a row a type
+	"dbeaver tables":          nil, // checked below: a row a table
+	"dbeaver indexes":         nil,
+	"dbeaver constraints":     nil,
 }
 
 // catalogServer serves a catalog of two tables: nation and orders (no
@@ -171,8 +189,16 @@ func TestCatalogQueries(t *testing.T) {
 					t.Errorf("%s: no %s in %q", q.name, typ, got)
 				}
 			}
-		case "sqlalchemy version":
+		case "sqlalchemy version", "dbeaver version":
 			if len(got) != 1 || !strings.HasPrefix(got[0], "PostgreSQL 15.0 ") {
+				t.Errorf("%s: %q", q.name, got)
+			}
+		case "dbeaver types":
+			if len(got) != len(answeredTypes) || !strings.HasPrefix(got[0], "16|16|bool|11|10|1|t|b|B|") {
+				t.Errorf("%s: %q", q.name, got)
+			}
+		case "dbeaver tables":
+			if len(got) != 2 || !strings.HasPrefix(got[0], "16384|16384|nation|2200|r|") || !strings.HasPrefix(got[1], "16385|16385|orders|2200|r|") {
 				t.Errorf("%s: %q", q.name, got)
 			}
 		default:

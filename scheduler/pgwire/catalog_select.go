@@ -196,13 +196,27 @@ func (c *conn) selectList(sel *pg.SelectStmt) ([]string, []*pg.Node, error) {
 	for _, t := range sel.GetTargetList() {
 		rt := t.GetResTarget()
 		if cr := rt.GetVal().GetColumnRef(); cr != nil && isStar(cr) {
-			cols, err := c.starColumns(sel.GetFromClause())
+			qualifier := ""
+			if f := cr.GetFields(); len(f) > 1 {
+				qualifier = f[len(f)-2].GetString_().GetSval()
+			}
+			items, err := c.fromAliases(sel.GetFromClause(), nil)
 			if err != nil {
 				return nil, nil, err
 			}
-			for _, col := range cols {
-				names = append(names, col)
-				exprs = append(exprs, &pg.Node{Node: &pg.Node_ColumnRef{ColumnRef: &pg.ColumnRef{Fields: []*pg.Node{pg.MakeStrNode(col)}}}})
+			found := false
+			for _, it := range items {
+				if qualifier != "" && it.alias != qualifier {
+					continue
+				}
+				found = true
+				for _, col := range it.cols {
+					names = append(names, col)
+					exprs = append(exprs, &pg.Node{Node: &pg.Node_ColumnRef{ColumnRef: &pg.ColumnRef{Fields: []*pg.Node{pg.MakeStrNode(it.alias), pg.MakeStrNode(col)}}}})
+				}
+			}
+			if !found {
+				return nil, nil, fmt.Errorf("%w: %s.* over the catalog", errNotSupported, qualifier)
 			}
 			continue
 		}
@@ -365,18 +379,29 @@ func isStar(cr *pg.ColumnRef) bool {
 	return len(f) > 0 && f[len(f)-1].GetAStar() != nil
 }
 
-// starColumns are the columns * stands for.
-func (c *conn) starColumns(from []*pg.Node) ([]string, error) {
-	var out []string
+// aliasCols are the columns of a FROM item and the name that qualifies
+// them.
+type aliasCols struct {
+	alias string
+	cols  []string
+}
+
+// fromAliases appends the FROM items of from (joins' included, in order)
+// to out: what * stands for.
+func (c *conn) fromAliases(from []*pg.Node, out []aliasCols) ([]aliasCols, error) {
 	for _, f := range from {
-		if f.GetJoinExpr() != nil {
-			return nil, fmt.Errorf("%w: * over a join of the catalog", errNotSupported)
+		if j := f.GetJoinExpr(); j != nil {
+			var err error
+			if out, err = c.fromAliases([]*pg.Node{j.GetLarg(), j.GetRarg()}, out); err != nil {
+				return nil, err
+			}
+			continue
 		}
-		r, _, err := c.fromItem(f)
+		r, alias, err := c.fromItem(f)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, r.cols...)
+		out = append(out, aliasCols{alias, r.cols})
 	}
 	return out, nil
 }
@@ -431,6 +456,8 @@ func (c *conn) fromItem(f *pg.Node) (*relation, string, error) {
 			return nil, "", err
 		}
 		return &relation{cols: names, rows: rows}, rs.GetAlias().GetAliasname(), nil
+	case f.GetRangeFunction() != nil && !f.GetRangeFunction().GetLateral():
+		return c.functionRelation(f.GetRangeFunction())
 	}
 	return nil, "", fmt.Errorf("%w: this FROM item over the catalog", errNotSupported)
 }
@@ -438,7 +465,7 @@ func (c *conn) fromItem(f *pg.Node) (*relation, string, error) {
 // from joins the rows so far with a FROM item.
 func (c *conn) from(f *pg.Node, rows []env) ([]env, error) {
 	switch {
-	case f.GetRangeVar() != nil || f.GetRangeSubselect() != nil:
+	case f.GetRangeVar() != nil || f.GetRangeSubselect() != nil || f.GetRangeFunction() != nil:
 		r, alias, err := c.fromItem(f)
 		if err != nil {
 			return nil, err
@@ -460,10 +487,17 @@ func (c *conn) from(f *pg.Node, rows []env) ([]env, error) {
 		if err != nil {
 			return nil, err
 		}
+		using, err := usingColumns(j, r)
+		if err != nil {
+			return nil, err
+		}
 		var out []env
 		for _, l := range left {
 			matched := false
 			for _, vals := range r.rows {
+				if !usingMatch(using, l, vals) {
+					continue
+				}
 				e := bind(l, alias, r.cols, vals)
 				ok := true
 				if q := j.GetQuals(); q != nil {
@@ -488,6 +522,39 @@ func (c *conn) from(f *pg.Node, rows []env) ([]env, error) {
 		return out, nil
 	}
 	return nil, fmt.Errorf("%w: this FROM item over the catalog", errNotSupported)
+}
+
+// usingColumn is a column of JOIN … USING: its name and its place in the
+// right relation.
+type usingColumn struct {
+	name string
+	pos  int
+}
+
+// usingColumns are the columns of j's USING clause, found in r.
+func usingColumns(j *pg.JoinExpr, r *relation) ([]usingColumn, error) {
+	var out []usingColumn
+	for _, u := range j.GetUsingClause() {
+		name := u.GetString_().GetSval()
+		pos := slices.Index(r.cols, name)
+		if pos < 0 {
+			return nil, fmt.Errorf("%w: column %s of USING over the catalog", errNotSupported, name)
+		}
+		out = append(out, usingColumn{name, pos})
+	}
+	return out, nil
+}
+
+// usingMatch reports whether a left row and right values agree on the
+// USING columns (NULLs never do).
+func usingMatch(using []usingColumn, l env, vals []any) bool {
+	for _, u := range using {
+		lv := l[u.name]
+		if lv == nil || vals[u.pos] == nil || text(lv) != text(vals[u.pos]) {
+			return false
+		}
+	}
+	return true
 }
 
 func bind(left env, alias string, cols []string, vals []any) env {

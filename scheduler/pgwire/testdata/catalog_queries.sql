@@ -36,6 +36,94 @@ SELECT t.typname,t.oid FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n 
 SELECT n.nspname = ANY(current_schemas(true)), n.nspname, t.typname FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON t.typnamespace = n.oid WHERE t.oid = $1
 ;
 
+-- name: pgjdbc TypeInfoCache.getSQLType
+-- source: pgjdbc/pgjdbc pgjdbc/src/main/java/org/postgresql/jdbc/TypeInfoCache.java 42.5 (Debian's libpostgresql-jdbc-java 42.5.5): getSQLTypeQuery(false), what getTypeInfo's cacheSQLTypes runs
+SELECT typinput='pg_catalog.array_in'::regproc as is_array, typtype, typname, pg_type.oid   FROM pg_catalog.pg_type   LEFT JOIN (select ns.oid as nspoid, ns.nspname, r.r           from pg_namespace as ns           join ( select s.r, (current_schemas(false))[s.r] as nspname                    from generate_series(1, array_upper(current_schemas(false), 1)) as s(r) ) as r          using ( nspname )        ) as sp     ON sp.nspoid = typnamespace  ORDER BY sp.r, pg_type.oid DESC;
+;
+
+-- name: dbeaver current_schema
+-- source: DBeaver 25.1.5's own statements on connect and when browsing schema public (its PostgreSQL plugin; as the datafusion-postgres project lists them in its DBeaver startup test)
+SELECT current_schema(),session_user
+;
+
+-- name: dbeaver namespaces
+-- source: DBeaver 25.1.5's own statements on connect and when browsing schema public (its PostgreSQL plugin; as the datafusion-postgres project lists them in its DBeaver startup test)
+SELECT n.oid,n.*,d.description FROM pg_catalog.pg_namespace n LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid=n.oid AND d.objsubid=0 AND d.classoid='pg_namespace'::regclass ORDER BY nspname
+;
+
+-- name: dbeaver type name
+-- source: DBeaver 25.1.5's own statements on connect and when browsing schema public (its PostgreSQL plugin; as the datafusion-postgres project lists them in its DBeaver startup test)
+SELECT n.nspname = ANY(current_schemas(true)), n.nspname, t.typname FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON t.typnamespace = n.oid WHERE t.oid = 1034
+;
+
+-- name: dbeaver type by oid
+-- source: DBeaver 25.1.5's own statements on connect and when browsing schema public (its PostgreSQL plugin; as the datafusion-postgres project lists them in its DBeaver startup test)
+SELECT typinput='pg_catalog.array_in'::regproc as is_array, typtype, typname, pg_type.oid   FROM pg_catalog.pg_type   LEFT JOIN (select ns.oid as nspoid, ns.nspname, r.r           from pg_namespace as ns           join ( select s.r, (current_schemas(false))[s.r] as nspname                    from generate_series(1, array_upper(current_schemas(false), 1)) as s(r) ) as r          using ( nspname )        ) as sp     ON sp.nspoid = typnamespace  WHERE pg_type.oid = 1034  ORDER BY sp.r, pg_type.oid DESC
+;
+
+-- name: dbeaver search_path
+-- source: DBeaver 25.1.5's own statements on connect and when browsing schema public (its PostgreSQL plugin; as the datafusion-postgres project lists them in its DBeaver startup test)
+SHOW search_path
+;
+
+-- name: dbeaver database
+-- source: DBeaver 25.1.5's own statements on connect and when browsing schema public (its PostgreSQL plugin; as the datafusion-postgres project lists them in its DBeaver startup test) (datname: the connection's database, kapot here)
+SELECT db.oid,db.* FROM pg_catalog.pg_database db WHERE datname='kapot'
+;
+
+-- name: dbeaver setting
+-- source: DBeaver 25.1.5's own statements on connect and when browsing schema public (its PostgreSQL plugin; as the datafusion-postgres project lists them in its DBeaver startup test)
+SELECT * FROM pg_catalog.pg_settings where name='standard_conforming_strings'
+;
+
+-- name: dbeaver version
+-- source: DBeaver 25.1.5's own statements on connect and when browsing schema public (its PostgreSQL plugin; as the datafusion-postgres project lists them in its DBeaver startup test)
+SELECT version()
+;
+
+-- name: dbeaver pg_enum columns
+-- source: DBeaver 25.1.5's own statements on connect and when browsing schema public (its PostgreSQL plugin; as the datafusion-postgres project lists them in its DBeaver startup test)
+SELECT * FROM pg_catalog.pg_enum WHERE 1<>1 LIMIT 1
+;
+
+-- name: dbeaver reltype
+-- source: DBeaver 25.1.5's own statements on connect and when browsing schema public (its PostgreSQL plugin; as the datafusion-postgres project lists them in its DBeaver startup test)
+SELECT reltype FROM pg_catalog.pg_class WHERE 1<>1 LIMIT 1
+;
+
+-- name: dbeaver types
+-- source: DBeaver 25.1.5's own statements on connect and when browsing schema public (its PostgreSQL plugin; as the datafusion-postgres project lists them in its DBeaver startup test)
+SELECT t.oid,t.*,c.relkind,format_type(nullif(t.typbasetype, 0), t.typtypmod) as base_type_name, d.description FROM pg_catalog.pg_type t LEFT OUTER JOIN pg_catalog.pg_type et ON et.oid=t.typelem LEFT OUTER JOIN pg_catalog.pg_class c ON c.oid=t.typrelid LEFT OUTER JOIN pg_catalog.pg_description d ON t.oid=d.objoid WHERE t.typname IS NOT NULL AND (c.relkind IS NULL OR c.relkind = 'c') AND (et.typcategory IS NULL OR et.typcategory <> 'C')
+;
+
+-- name: dbeaver tables
+-- source: DBeaver 25.1.5's own statements on connect and when browsing schema public (its PostgreSQL plugin; as the datafusion-postgres project lists them in its DBeaver startup test) (relnamespace: public's oid, 2200)
+SELECT c.oid,c.*,d.description,pg_catalog.pg_get_expr(c.relpartbound, c.oid) as partition_expr,  pg_catalog.pg_get_partkeydef(c.oid) as partition_key
+    FROM pg_catalog.pg_class c
+    LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid=c.oid AND d.objsubid=0 AND d.classoid='pg_class'::regclass
+    WHERE c.relnamespace=2200 AND c.relkind not in ('i','I','c')
+;
+
+-- name: dbeaver indexes
+-- source: DBeaver 25.1.5's own statements on connect and when browsing schema public (its PostgreSQL plugin; as the datafusion-postgres project lists them in its DBeaver startup test) (indrelid: orders' oid, 16385)
+SELECT i.*,i.indkey as keys,c.relname,c.relnamespace,c.relam,c.reltablespace,tc.relname as tabrelname,dsc.description,pg_catalog.pg_get_expr(i.indpred, i.indrelid) as pred_expr,pg_catalog.pg_get_expr(i.indexprs, i.indrelid, true) as expr,pg_catalog.pg_relation_size(i.indexrelid) as index_rel_size,pg_catalog.pg_stat_get_numscans(i.indexrelid) as index_num_scans FROM pg_catalog.pg_index i
+    INNER JOIN pg_catalog.pg_class c ON c.oid=i.indexrelid
+    INNER JOIN pg_catalog.pg_class tc ON tc.oid=i.indrelid
+    LEFT OUTER JOIN pg_catalog.pg_description dsc ON i.indexrelid=dsc.objoid
+    WHERE  i.indrelid=16385 ORDER BY tabrelname, c.relname
+;
+
+-- name: dbeaver constraints
+-- source: DBeaver 25.1.5's own statements on connect and when browsing schema public (its PostgreSQL plugin; as the datafusion-postgres project lists them in its DBeaver startup test) (conrelid: orders' oid, 16385)
+SELECT c.oid,c.*,t.relname as tabrelname,rt.relnamespace as refnamespace,d.description, case when c.contype='c' then "substring"(pg_get_constraintdef(c.oid), 7) else null end consrc_copy
+    FROM pg_catalog.pg_constraint c
+    INNER JOIN pg_catalog.pg_class t ON t.oid=c.conrelid
+    LEFT OUTER JOIN pg_catalog.pg_class rt ON rt.oid=c.confrelid
+    LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid=c.oid AND d.objsubid=0 AND d.classoid='pg_constraint'::regclass
+    WHERE c.conrelid=16385
+    ORDER BY c.oid
+;
+
 -- name: metabase get-tables-sql
 -- source: metabase/metabase src/metabase/driver/postgres.clj (master, 2025): get-tables-sql for describe-database, schemas ["public"]; the HoneySQL form rendered as HoneySQL 2 renders it with :dialect :ansi (quoted names, inline values, ? as $n)
 -- args: ^pg_ | information_schema | public
