@@ -51,7 +51,7 @@ func readCatalogQueries(t *testing.T) []catalogQuery {
 // catalogQueryRows are the rows each statement answers over nation and
 // orders, as text ("|" between values, NULL for nulls).
 var catalogQueryRows = map[string][]string{
-	"pgjdbc getTables": {"NULL|public|orders|TABLE|NULL|||||"},
+	"pgjdbc getTables":  {"NULL|public|orders|TABLE|NULL|||||"},
 	"pgjdbc getSchemas": {"information_schema|NULL", "pg_catalog|NULL", "public|NULL"},
 	"pgjdbc getColumns": {
 		"public|orders|o_orderkey|20|t|-1|8|-1|1|NULL|NULL|NULL|0|b",
@@ -83,14 +83,14 @@ var catalogQueryRows = map[string][]string{
 		"o_orderdate|date|NULL|f|16385|NULL||NULL",
 		"o_comment|text|NULL|f|16385|NULL||NULL",
 	},
-	"sqlalchemy _load_domains":             nil,
-	"sqlalchemy _load_enums":               nil,
-	"sqlalchemy get_pk_constraint":         nil,
-	"sqlalchemy get_pk_constraint name":    nil,
-	"sqlalchemy 2.0 get_table_names":       {"nation", "orders"},
-	"sqlalchemy 2.0 has_table":             {"orders"},
-	"pgjdbc getTypeInfo":                   nil, // checked below: a subset
-	"sqlalchemy version":                   nil, // checked below: a prefix
+	"sqlalchemy _load_domains":          nil,
+	"sqlalchemy _load_enums":            nil,
+	"sqlalchemy get_pk_constraint":      nil,
+	"sqlalchemy get_pk_constraint name": nil,
+	"sqlalchemy 2.0 get_table_names":    {"nation", "orders"},
+	"sqlalchemy 2.0 has_table":          {"orders"},
+	"pgjdbc getTypeInfo":                nil, // checked below: a subset
+	"sqlalchemy version":                nil, // checked below: a prefix
 	"pgjdbc TypeInfoCache.getSQLType": {"f|b|numeric|1700", "f|b|interval|1186", "f|b|timestamptz|1184", "f|b|timestamp|1114",
 		"f|b|date|1082", "f|b|varchar|1043", "f|b|float8|701", "f|b|float4|700", "f|b|text|25", "f|b|int4|23", "f|b|int2|21",
 		"f|b|int8|20", "f|b|bytea|17", "f|b|bool|16"},
