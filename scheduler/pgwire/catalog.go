@@ -268,6 +268,43 @@ func (c *conn) infoColumns(entries []catalog.Entry) *relation {
 	return r
 }
 
+// catalogOids are the oids of PostgreSQL's catalog relations that
+// statements name as 'pg_class'::regclass.
+var catalogOids = map[string]int64{"pg_type": 1247, "pg_attribute": 1249, "pg_proc": 1255, "pg_class": 1259,
+	"pg_namespace": 2615, "pg_constraint": 2606, "pg_description": 2609, "pg_index": 2610, "pg_database": 1262}
+
+// regclass is the oid of the relation name names (name, public.name or
+// pg_catalog.name, quoted or not), as 'name'::regclass.
+func (c *conn) regclass(name string) (int64, bool) {
+	parts := strings.Split(name, ".")
+	for i, p := range parts {
+		if strings.HasPrefix(p, `"`) && strings.HasSuffix(p, `"`) && len(p) > 1 {
+			parts[i] = strings.ReplaceAll(p[1:len(p)-1], `""`, `"`)
+		} else {
+			parts[i] = strings.ToLower(p)
+		}
+	}
+	rel := parts[len(parts)-1]
+	schema := ""
+	if len(parts) > 1 {
+		schema = parts[len(parts)-2]
+	}
+	if oid, ok := catalogOids[rel]; ok && (schema == "" || schema == "pg_catalog") {
+		return oid, true
+	}
+	if schema != "" && schema != "public" {
+		return 0, false
+	}
+	entries := c.s.cfg.Backend.Catalog().Entries()
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
+	for i, e := range entries {
+		if strings.EqualFold(e.Name, rel) {
+			return int64(oidFirstRel + i), true
+		}
+	}
+	return 0, false
+}
+
 // typeName is a type's SQL name (information_schema, format_type).
 func typeName(t pgType) string {
 	switch t.oid {

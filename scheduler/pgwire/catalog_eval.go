@@ -54,34 +54,7 @@ func (c *conn) eval(n *pg.Node, r env) (any, error) {
 		}
 		return int64(0), nil
 	case n.GetTypeCast() != nil:
-		v, err := c.eval(n.GetTypeCast().GetArg(), r)
-		if err != nil || v == nil {
-			return v, err
-		}
-		names := n.GetTypeCast().GetTypeName().GetNames()
-		switch strings.ToLower(names[len(names)-1].GetString_().GetSval()) {
-		case "regclass":
-			// A table's name to its oid.
-			for k, val := range r {
-				if strings.HasSuffix(k, ".relname") && val == text(v) {
-					return r[strings.TrimSuffix(k, ".relname")+".oid"], nil
-				}
-			}
-			return v, nil
-		case "regproc":
-			return strings.TrimPrefix(text(v), "pg_catalog."), nil
-		case "int2", "int4", "int8", "oid", "regtype":
-			if s, ok := v.(string); ok {
-				if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-					return i, nil
-				}
-			}
-		case "text", "varchar", "name", "char", "bpchar":
-			return text(v), nil
-		case "bool":
-			return truth(v), nil
-		}
-		return v, nil
+		return c.evalCast(n.GetTypeCast(), r)
 	case n.GetBoolExpr() != nil:
 		b := n.GetBoolExpr()
 		switch b.GetBoolop() {
@@ -179,6 +152,36 @@ func (c *conn) eval(n *pg.Node, r env) (any, error) {
 		return c.evalIndirection(n.GetAIndirection(), r)
 	}
 	return nil, fmt.Errorf("%w: %s over the catalog", errNotSupported, strings.TrimPrefix(fmt.Sprintf("%T", n.GetNode()), "*pg_query.Node_"))
+}
+
+// evalCast evaluates a cast: to a table's oid (regclass), a function's
+// name (regproc), integers, text and booleans; other casts keep the value.
+func (c *conn) evalCast(tc *pg.TypeCast, r env) (any, error) {
+	v, err := c.eval(tc.GetArg(), r)
+	if err != nil || v == nil {
+		return v, err
+	}
+	names := tc.GetTypeName().GetNames()
+	switch strings.ToLower(names[len(names)-1].GetString_().GetSval()) {
+	case "regclass":
+		if oid, ok := c.regclass(text(v)); ok {
+			return oid, nil
+		}
+		return v, nil
+	case "regproc":
+		return strings.TrimPrefix(text(v), "pg_catalog."), nil
+	case "int2", "int4", "int8", "oid", "regtype":
+		if s, ok := v.(string); ok {
+			if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+				return i, nil
+			}
+		}
+	case "text", "varchar", "name", "char", "bpchar":
+		return text(v), nil
+	case "bool":
+		return truth(v), nil
+	}
+	return v, nil
 }
 
 func (c *conn) evalOp(e *pg.A_Expr, r env) (any, error) {
