@@ -62,6 +62,12 @@ func pgCursors(t *testing.T, dsn string) {
 	if n != want || fetches < 2 {
 		t.Fatalf("pgx cursor: %d rows in %d fetches, want %d", n, fetches, want)
 	}
+	// psql's FETCH_COUNT reads through a cursor (BEGIN, DECLARE
+	// _psql_cursor NO SCROLL CURSOR, FETCH FORWARD n, CLOSE, COMMIT).
+	fetched := psql(t, dsn, "-A", "-t", "-v", "FETCH_COUNT=5000", "-c", "SELECT l_orderkey FROM lineitem")
+	if got := int64(strings.Count(fetched, "\n")); got != want {
+		t.Fatalf("psql FETCH_COUNT: %d rows, want %d", got, want)
+	}
 	py := "/usr/bin/python3"
 	if err := exec.Command(py, "-c", "import psycopg2").Run(); err != nil {
 		t.Skip("psycopg2 not installed (apt-get install python3-psycopg2)")

@@ -220,6 +220,7 @@ func (c *conn) plan(ctx context.Context, p *prepared, sql string) (*answer, erro
 		case n.GetVariableShowStmt() != nil && p.kind != planner.StmtShowTables && p.kind != planner.StmtShowFunctions:
 			return c.show(n.GetVariableShowStmt().GetName())
 		case n.GetDiscardStmt() != nil:
+			c.closeCursors(true) // DISCARD ALL closes every cursor, as CLOSE ALL
 			return &answer{tag: "DISCARD ALL"}, nil
 		case n.GetDeclareCursorStmt() != nil:
 			return c.declare(ctx, n.GetDeclareCursorStmt(), sql)
