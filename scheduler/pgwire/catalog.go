@@ -260,7 +260,7 @@ func (c *conn) infoColumns(entries []catalog.Entry) *relation {
 				dtPrec = int64(6)
 			}
 			r.rows = append(r.rows, []any{c.database, "public", e.Name, f.Name, int64(i + 1), nil,
-				nullable, typeName(typeOf(f.Type)), nil, nil, prec, radix,
+				nullable, typeName(pgType{oid: pt.oid, typmod: -1}), nil, nil, prec, radix,
 				scale, dtPrec, nil, c.database, "pg_catalog", internalTypeName(pt.oid), strconv.Itoa(i + 1),
 				"NO", nil, "NEVER", nil, "YES"})
 		}

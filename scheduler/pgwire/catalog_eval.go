@@ -328,7 +328,7 @@ func (c *conn) call(f *pg.FuncCall, r env) (any, error) {
 	case "pg_size_pretty":
 		return "0 bytes", nil
 	case "quote_ident":
-		return quoteIdent(text(arg(0))), nil
+		return pgQuoteIdent(text(arg(0))), nil
 	default:
 		return c.callText(name, args)
 	}

@@ -216,6 +216,32 @@ func (c *conn) callText(name string, args []any) (any, error) {
 			return nil, nil
 		}
 		return int64(len(arr)), nil
+	case name == "array_lower" && len(args) == 2:
+		arr, ok := asArray(args[0])
+		if !ok || text(args[1]) != "1" || len(arr) == 0 {
+			return nil, nil
+		}
+		return int64(1), nil
+	case name == "string_to_array" && len(args) == 2:
+		var out []any
+		for _, p := range strings.Split(text(args[0]), text(args[1])) {
+			out = append(out, p)
+		}
+		return out, nil
+	case name == "parse_ident" && len(args) >= 1:
+		var out []any
+		for _, p := range strings.Split(text(args[0]), ".") {
+			if len(p) > 1 && strings.HasPrefix(p, `"`) && strings.HasSuffix(p, `"`) {
+				out = append(out, strings.ReplaceAll(p[1:len(p)-1], `""`, `"`))
+			} else {
+				out = append(out, strings.ToLower(p))
+			}
+		}
+		return out, nil
+	case (name == "btrim" || name == "ltrim" || name == "rtrim") && len(args) == 1:
+		return map[string]func(string) string{"btrim": func(s string) string { return strings.Trim(s, " ") },
+			"ltrim": func(s string) string { return strings.TrimLeft(s, " ") },
+			"rtrim": func(s string) string { return strings.TrimRight(s, " ") }}[name](text(args[0])), nil
 	case name == "cardinality" && len(args) == 1:
 		arr, _ := asArray(args[0])
 		return int64(len(arr)), nil
@@ -260,7 +286,7 @@ func formatText(f string, args []any) (string, error) {
 		case 's':
 			sb.WriteString(text(a))
 		case 'I':
-			sb.WriteString(quoteIdent(text(a)))
+			sb.WriteString(pgQuoteIdent(text(a)))
 		case 'L':
 			if a == nil {
 				sb.WriteString("NULL")
@@ -322,7 +348,41 @@ func (c *conn) functionRelation(rf *pg.RangeFunction) (*relation, string, error)
 			r.rows = append(r.rows, []any{v})
 		}
 	default:
-		return nil, "", fmt.Errorf("%w: function %s in FROM over the catalog", errNotSupported, name)
+		// A function of one value (string_to_array(…) s): one row.
+		v, err := c.callText(name, args)
+		if err != nil {
+			return nil, "", err
+		}
+		r.rows = append(r.rows, []any{v})
 	}
 	return r, alias, nil
+}
+
+// pgQuoteIdent is PostgreSQL's quote_ident (and format's %I): name as it
+// is when it reads as itself (lower-case letters, digits, _ and $, not
+// starting with a digit or $, no keyword but an unreserved one), else in
+// double quotes.
+func pgQuoteIdent(name string) string {
+	plain := name != ""
+	for i, r := range name {
+		if !(r >= 'a' && r <= 'z' || r == '_' || i > 0 && (r >= '0' && r <= '9' || r == '$')) {
+			plain = false
+			break
+		}
+	}
+	if plain && !keyword(name) {
+		return name
+	}
+	return quoteIdent(name)
+}
+
+// keyword reports whether name is one of PostgreSQL's keywords other than
+// the unreserved ones.
+func keyword(name string) bool {
+	scan, err := pg.Scan(name)
+	if err != nil || len(scan.GetTokens()) != 1 {
+		return false
+	}
+	k := scan.GetTokens()[0].GetKeywordKind()
+	return k != pg.KeywordKind_NO_KEYWORD && k != pg.KeywordKind_UNRESERVED_KEYWORD
 }

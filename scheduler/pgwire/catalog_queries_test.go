@@ -97,18 +97,24 @@ var catalogQueryRows = map[string][]string{
 	"dbeaver current_schema": {"public|kapot"},
 	"dbeaver namespaces": {"13000|13000|information_schema|10|NULL|NULL", "11|11|pg_catalog|10|NULL|NULL",
 		"2200|2200|public|10|NULL|NULL"},
-	"dbeaver type name":       nil,
-	"dbeaver type by oid":     nil,
-	"dbeaver search_path":     {`"$user", public`},
-	"dbeaver database":        {"16383|16383|kapot|10|6|c|C|C|NULL|NULL|f|t|-1|1663|NULL"},
-	"dbeaver setting":         {"standard_conforming_strings|on|NULL|||user|string|default"},
-	"dbeaver version":         nil, // checked below: a prefix
-	"dbeaver pg_enum columns": nil,
-	"dbeaver reltype":         nil,
-	"dbeaver types":           nil, // checked below: a row a type
-	"dbeaver tables":          nil, // checked below: a row a table
-	"dbeaver indexes":         nil,
-	"dbeaver constraints":     nil,
+	"dbeaver type name":             nil,
+	"dbeaver type by oid":           nil,
+	"dbeaver search_path":           {`"$user", public`},
+	"dbeaver database":              {"16383|16383|kapot|10|6|c|C|C|NULL|NULL|f|t|-1|1663|NULL"},
+	"dbeaver setting":               {"standard_conforming_strings|on|NULL|||user|string|default"},
+	"dbeaver version":               nil, // checked below: a prefix
+	"dbeaver pg_enum columns":       nil,
+	"dbeaver reltype":               nil,
+	"dbeaver types":                 nil, // checked below: a row a type
+	"dbeaver tables":                nil, // checked below: a row a table
+	"dbeaver indexes":               nil,
+	"dbeaver constraints":           nil,
+	"grafana getVersion":            {"1500"},
+	"grafana getTimescaleDBVersion": nil,
+	"grafana showSchemas":           {"public"},
+	"grafana showTables public":     {"nation", "orders"},
+	"grafana showTables":            {"nation", "orders"},
+	"grafana getSchema":             {"o_orderkey|bigint", "o_totalprice|numeric", "o_orderdate|date", "o_comment|text"},
 }
 
 // catalogServer serves a catalog of two tables: nation and orders (no

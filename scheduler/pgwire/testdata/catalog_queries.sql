@@ -152,6 +152,102 @@ SELECT nspname, typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnames
 show timezone;
 ;
 
+-- name: grafana getVersion
+-- source: grafana/grafana public/app/plugins/datasource/grafana-postgresql-datasource/postgresMetaQuery.ts (commit 12f912a, Grafana 11/12's PostgreSQL data source query editor): getVersion
+SELECT current_setting('server_version_num')::int/100 as version
+;
+
+-- name: grafana getTimescaleDBVersion
+-- source: grafana/grafana public/app/plugins/datasource/grafana-postgresql-datasource/postgresMetaQuery.ts (commit 12f912a, Grafana 11/12's PostgreSQL data source query editor): getTimescaleDBVersion
+SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'
+;
+
+-- name: grafana showSchemas
+-- source: grafana/grafana public/app/plugins/datasource/grafana-postgresql-datasource/postgresMetaQuery.ts (commit 12f912a, Grafana 11/12's PostgreSQL data source query editor): showSchemas
+SELECT schema_name AS "name"
+    FROM information_schema.schemata
+    WHERE schema_name NOT IN ('information_schema',
+                              'pg_catalog',
+                              'pg_toast',
+                              '_timescaledb_cache',
+                              '_timescaledb_catalog',
+                              '_timescaledb_internal',
+                              '_timescaledb_config',
+                              'timescaledb_information',
+                              'timescaledb_experimental')
+    ORDER BY schema_name
+;
+
+-- name: grafana showTables public
+-- source: grafana/grafana public/app/plugins/datasource/grafana-postgresql-datasource/postgresMetaQuery.ts (commit 12f912a, Grafana 11/12's PostgreSQL data source query editor): showTables('public')
+SELECT quote_ident(table_name) AS "table"
+      FROM information_schema.tables
+      WHERE quote_ident(table_schema) = 'public'
+      ORDER BY 1
+;
+
+-- name: grafana showTables
+-- source: grafana/grafana public/app/plugins/datasource/grafana-postgresql-datasource/postgresMetaQuery.ts (commit 12f912a, Grafana 11/12's PostgreSQL data source query editor): showTables()
+SELECT
+    CASE WHEN 
+          quote_ident(table_schema) IN (
+          SELECT
+            CASE WHEN trim(s[i]) = '"$user"' THEN user ELSE trim(s[i]) END
+          FROM
+            generate_series(
+              array_lower(string_to_array(current_setting('search_path'),','),1),
+              array_upper(string_to_array(current_setting('search_path'),','),1)
+            ) as i,
+            string_to_array(current_setting('search_path'),',') s
+          )
+      THEN quote_ident(table_name)
+      ELSE quote_ident(table_schema) || '.' || quote_ident(table_name)
+    END AS "table"
+    FROM information_schema.tables
+    WHERE quote_ident(table_schema) NOT IN ('information_schema',
+                             'pg_catalog',
+                             '_timescaledb_cache',
+                             '_timescaledb_catalog',
+                             '_timescaledb_internal',
+                             '_timescaledb_config',
+                             'timescaledb_information',
+                             'timescaledb_experimental')
+    ORDER BY CASE WHEN 
+          quote_ident(table_schema) IN (
+          SELECT
+            CASE WHEN trim(s[i]) = '"$user"' THEN user ELSE trim(s[i]) END
+          FROM
+            generate_series(
+              array_lower(string_to_array(current_setting('search_path'),','),1),
+              array_upper(string_to_array(current_setting('search_path'),','),1)
+            ) as i,
+            string_to_array(current_setting('search_path'),',') s
+          ) THEN 0 ELSE 1 END, 1
+;
+
+-- name: grafana getSchema
+-- source: grafana/grafana public/app/plugins/datasource/grafana-postgresql-datasource/postgresMetaQuery.ts (commit 12f912a, Grafana 11/12's PostgreSQL data source query editor): getSchema('orders')
+SELECT quote_ident(column_name) AS "column", data_type AS "type"
+    FROM information_schema.columns
+    WHERE
+      CASE WHEN array_length(parse_ident('orders'),1) = 2
+        THEN quote_ident(table_schema) = (parse_ident('orders'))[1]
+          AND quote_ident(table_name) = (parse_ident('orders'))[2]
+        ELSE quote_ident(table_name) = 'orders'
+          AND 
+          quote_ident(table_schema) IN (
+          SELECT
+            CASE WHEN trim(s[i]) = '"$user"' THEN user ELSE trim(s[i]) END
+          FROM
+            generate_series(
+              array_lower(string_to_array(current_setting('search_path'),','),1),
+              array_upper(string_to_array(current_setting('search_path'),','),1)
+            ) as i,
+            string_to_array(current_setting('search_path'),',') s
+          )
+      END
+;
+
 -- name: sqlalchemy version
 -- source: sqlalchemy/sqlalchemy lib/sqlalchemy/dialects/postgresql/base.py 1.4 (Superset's pin) over psycopg2, as the server receives them (psycopg2 inlines parameters): _get_server_version_info
 select pg_catalog.version()
