@@ -45,7 +45,7 @@ func emptyRelation(name string) bool {
 		"pg_partitioned_table", "pg_collation", "pg_depend", "pg_sequence", "pg_am", "pg_tablespace", "pg_roles", "pg_user",
 		"pg_proc", "pg_extension", "pg_event_trigger", "pg_matviews", "pg_enum", "pg_range", "pg_stat_activity",
 		"pg_stat_user_tables", "pg_stat_all_tables", "pg_statio_user_tables", "pg_stat_user_indexes", "pg_indexes",
-		"pg_views", "pg_shdescription", "pg_foreign_server", "pg_foreign_data_wrapper", "pg_user_mapping", "pg_operator",
+		"pg_shdescription", "pg_foreign_server", "pg_foreign_data_wrapper", "pg_user_mapping", "pg_operator",
 		"pg_cast", "pg_aggregate", "pg_opclass", "pg_conversion", "pg_language", "pg_auth_members", "pg_authid",
 		"pg_locks", "pg_prepared_xacts", "pg_seclabel", "pg_largeobject_metadata", "pg_default_acl", "pg_init_privs",
 		// information_schema's relations of what kapot has none of.
@@ -199,6 +199,15 @@ func (c *conn) relationOf(rv *pg.RangeVar) (*relation, error) {
 		return r, nil
 	case "pg_type":
 		return typeRelation(), nil
+	case "pg_views":
+		r := &relation{cols: []string{"schemaname", "viewname", "viewowner", "definition"}}
+		for _, e := range entries {
+			if e.Kind == "view" {
+				def, _ := cat.View(e.Name)
+				r.rows = append(r.rows, []any{"public", e.Name, owner(e.Owner), def})
+			}
+		}
+		return r, nil
 	case "pg_database":
 		return &relation{cols: []string{"oid", "datname", "datdba", "encoding", "datlocprovider", "datcollate", "datctype", "daticulocale",
 			"datcollversion", "datistemplate", "datallowconn", "datconnlimit", "dattablespace", "datacl"},

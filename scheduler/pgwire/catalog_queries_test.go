@@ -69,6 +69,7 @@ var catalogQueryRows = map[string][]string{
 		"o_comment|text|3|public|orders|f|NULL|f|f",
 	},
 	"metabase describe-fks-sql":              nil,
+	"metabase current-user-table-privileges": {"NULL|public|nation|t|t|t|t", "NULL|public|orders|t|t|t|t"},
 	"metabase enum-types":                    nil,
 	"metabase db-default-timezone":           {"UTC"},
 	"sqlalchemy current_schema":              {"public"},

@@ -3,6 +3,7 @@ package pgwire
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -32,10 +33,17 @@ func (c *conn) evalCatalog(_ context.Context, n *pg.Node) (*answer, error) {
 // selectRows evaluates a SELECT (within the row outer of an enclosing
 // query: a correlated subquery).
 func (c *conn) selectRows(sel *pg.SelectStmt, outer env) ([]string, [][]any, error) {
+	if w := sel.GetWithClause(); w != nil {
+		restore, err := c.withQueries(w)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer restore()
+	}
 	if sel.GetOp() == pg.SetOperation_SETOP_UNION {
 		return c.unionRows(sel, outer)
 	}
-	if sel == nil || sel.GetOp() != pg.SetOperation_SETOP_NONE || len(sel.GetValuesLists()) > 0 || sel.GetWithClause() != nil {
+	if sel == nil || sel.GetOp() != pg.SetOperation_SETOP_NONE || len(sel.GetValuesLists()) > 0 {
 		return nil, nil, fmt.Errorf("%w: this statement over the catalog (pg_catalog and information_schema take single SELECTs)", errNotSupported)
 	}
 	rows := []env{outer}
@@ -429,18 +437,50 @@ func exprName(n *pg.Node) string {
 // aliased is the catalog relation rv names and the name its columns
 // are qualified by.
 func (c *conn) aliased(rv *pg.RangeVar) (*relation, string, error) {
-	if !isCatalogRelation(rv) {
-		return nil, "", fmt.Errorf("%w: a table joined with the catalog", errNotSupported)
-	}
-	r, err := c.relationOf(rv)
-	if err != nil {
-		return nil, "", err
+	r, ok := c.ctes[rv.GetRelname()]
+	if !ok || rv.GetSchemaname() != "" {
+		if !isCatalogRelation(rv) {
+			return nil, "", fmt.Errorf("%w: a table joined with the catalog", errNotSupported)
+		}
+		var err error
+		if r, err = c.relationOf(rv); err != nil {
+			return nil, "", err
+		}
 	}
 	alias := rv.GetRelname()
 	if rv.GetAlias() != nil {
 		alias = rv.GetAlias().GetAliasname()
 	}
 	return r, alias, nil
+}
+
+// withQueries evaluates the queries of a WITH clause (not RECURSIVE) for
+// the statement's FROM items to name; restore forgets them.
+func (c *conn) withQueries(w *pg.WithClause) (restore func(), err error) {
+	if w.GetRecursive() {
+		return nil, fmt.Errorf("%w: WITH RECURSIVE over the catalog", errNotSupported)
+	}
+	old := c.ctes
+	c.ctes = maps.Clone(old)
+	if c.ctes == nil {
+		c.ctes = map[string]*relation{}
+	}
+	restore = func() { c.ctes = old }
+	for _, n := range w.GetCtes() {
+		cte := n.GetCommonTableExpr()
+		names, rows, err := c.selectRows(cte.GetCtequery().GetSelectStmt(), env{})
+		if err != nil {
+			restore()
+			return nil, err
+		}
+		for i, a := range cte.GetAliascolnames() {
+			if i < len(names) {
+				names[i] = a.GetString_().GetSval()
+			}
+		}
+		c.ctes[cte.GetCtename()] = &relation{cols: names, rows: rows}
+	}
+	return restore, nil
 }
 
 // fromItem is the relation a FROM item names (a catalog relation, or a

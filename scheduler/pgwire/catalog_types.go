@@ -75,6 +75,7 @@ var emptyColumns = map[string][]string{
 		"rolconnlimit", "rolpassword", "rolvaliduntil", "rolbypassrls", "rolconfig", "oid"},
 	"pg_stat_user_tables": {"relid", "schemaname", "relname", "seq_scan", "seq_tup_read", "idx_scan", "idx_tup_fetch",
 		"n_tup_ins", "n_tup_upd", "n_tup_del", "n_tup_hot_upd", "n_live_tup", "n_dead_tup"},
+	"pg_matviews":       {"schemaname", "matviewname", "matviewowner", "tablespace", "hasindexes", "ispopulated", "definition"},
 	"pg_extension":      {"oid", "extname", "extowner", "extnamespace", "extrelocatable", "extversion", "extconfig", "extcondition"},
 	"table_constraints": {"constraint_catalog", "constraint_schema", "constraint_name", "table_catalog", "table_schema", "table_name", "constraint_type", "is_deferrable", "initially_deferred", "enforced", "nulls_distinct"},
 	"key_column_usage":  {"constraint_catalog", "constraint_schema", "constraint_name", "table_catalog", "table_schema", "table_name", "column_name", "ordinal_position", "position_in_unique_constraint"},

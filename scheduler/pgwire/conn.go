@@ -42,11 +42,12 @@ type conn struct {
 	props    map[string]string
 	stmts    map[string]*prepared
 	portals  map[string]*portal
-	cursors  map[string]*cursor // DECLARE … CURSOR (cursor.go)
-	tx       tx                 // the transaction block (tx.go)
-	skipping bool               // after an error in the extended protocol, until Sync
-	pending  int                // messages sent since the last flush
-	rows     []byte             // DataRows encoded, not yet written (sendRows)
+	cursors  map[string]*cursor   // DECLARE … CURSOR (cursor.go)
+	ctes     map[string]*relation // the WITH queries of the catalog statement being answered
+	tx       tx                   // the transaction block (tx.go)
+	skipping bool                 // after an error in the extended protocol, until Sync
+	pending  int                  // messages sent since the last flush
+	rows     []byte               // DataRows encoded, not yet written (sendRows)
 
 	mu      sync.Mutex
 	running context.CancelFunc
