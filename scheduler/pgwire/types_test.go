@@ -57,6 +57,28 @@ func TestValues(t *testing.T) {
 			b.(*array.MonthDayNanoIntervalBuilder).Append(arrow.MonthDayNanoInterval{Months: 14, Days: 3, Nanoseconds: 3723_500_000_000})
 		}), oidInterval, "1 year 2 mons 3 days 01:02:03.5", "14 mon 3 day 01:02:03.500000"},
 		{build(arrow.BinaryTypes.Binary, func(b array.Builder) { b.(*array.BinaryBuilder).Append([]byte{0xde, 0xad}) }), oidBytea, `\xdead`, `\xdead`},
+		// Nested values: text, as DuckDB casts them to VARCHAR.
+		{build(arrow.ListOf(arrow.PrimitiveTypes.Int32), func(b array.Builder) {
+			lb := b.(*array.ListBuilder)
+			lb.Append(true)
+			vb := lb.ValueBuilder().(*array.Int32Builder)
+			vb.Append(1)
+			vb.AppendNull()
+			vb.Append(3)
+		}), oidText, "[1, NULL, 3]", "[1, NULL, 3]"},
+		{build(arrow.StructOf(arrow.Field{Name: "a", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+			arrow.Field{Name: "b", Type: arrow.BinaryTypes.String, Nullable: true}), func(b array.Builder) {
+			sb := b.(*array.StructBuilder)
+			sb.Append(true)
+			sb.FieldBuilder(0).(*array.Float64Builder).Append(2)
+			sb.FieldBuilder(1).(*array.StringBuilder).Append("x,y")
+		}), oidText, "{'a': 2.0, 'b': 'x,y'}", "{'a': 2.0, 'b': 'x,y'}"},
+		{build(arrow.MapOf(arrow.BinaryTypes.String, arrow.PrimitiveTypes.Int64), func(b array.Builder) {
+			mb := b.(*array.MapBuilder)
+			mb.Append(true)
+			mb.KeyBuilder().(*array.StringBuilder).Append("k")
+			mb.ItemBuilder().(*array.Int64Builder).Append(7)
+		}), oidText, "{k=7}", "{k=7}"},
 	}
 	m := pgtype.NewMap()
 	for _, c := range cases {
