@@ -85,10 +85,22 @@ cur.execute("SELECT n_name FROM nation ORDER BY n_nationkey")
 print(len(cur.fetchmany(10)), len(cur.fetchmany(10)), len(cur.fetchall()))
 cur.close()
 c.commit()
+# Without autocommit psycopg2 opens a block: its ROLLBACK of a block that
+# wrote is an error saying the write stays.
+cur = c.cursor()
+cur.execute("CREATE VIEW py_tx_view AS SELECT 1 AS x")
+try:
+    c.rollback()
+    print("rolled back")
+except psycopg2.Error as e:
+    print(e.pgcode)
+cur = c.cursor()
+cur.execute("SELECT count(*) FROM py_tx_view")
+print(cur.fetchone()[0])
 c.close()
 `
 	out, err := exec.Command(py, "-c", script, dsn).CombinedOutput()
-	if err != nil || strings.TrimSpace(string(out)) != strconv.FormatInt(want, 10)+"\n10 10 5" {
+	if err != nil || strings.TrimSpace(string(out)) != strconv.FormatInt(want, 10)+"\n10 10 5\n25000\n1" {
 		t.Fatalf("psycopg2 named cursor: %v\n%s", err, out)
 	}
 }
