@@ -45,6 +45,7 @@ type conn struct {
 	cursors  map[string]*cursor   // DECLARE … CURSOR (cursor.go)
 	ctes     map[string]*relation // the WITH queries of the catalog statement being answered
 	tx       tx                   // the transaction block (tx.go)
+	readOnly bool                 // SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY
 	skipping bool                 // after an error in the extended protocol, until Sync
 	pending  int                  // messages sent since the last flush
 	rows     []byte               // DataRows encoded, not yet written (sendRows)

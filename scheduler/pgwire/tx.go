@@ -94,13 +94,15 @@ func (c *conn) admit(p *prepared) error {
 		}
 		return errTxAborted
 	}
-	if c.tx.state != txBlock || p.readOnly() || p.protocolOwn() || (p.tree != nil && usesCatalog(p.tree)) {
+	if p.readOnly() || p.protocolOwn() || (p.tree != nil && usesCatalog(p.tree)) {
 		return nil
 	}
-	if c.tx.readOnly {
+	if c.tx.readOnly || c.tx.state == txIdle && c.readOnly {
 		return fmt.Errorf("%w: %s", errReadOnlyTx, firstWords(p.sql))
 	}
-	c.tx.writes = append(c.tx.writes, firstWords(p.sql))
+	if c.tx.state == txBlock {
+		c.tx.writes = append(c.tx.writes, firstWords(p.sql))
+	}
 	return nil
 }
 
@@ -120,7 +122,7 @@ func (c *conn) transaction(st *pg.TransactionStmt) (*answer, error) {
 		if c.tx.state != txIdle {
 			return &answer{tag: "BEGIN", warning: "there is already a transaction in progress"}, nil
 		}
-		ro, err := txOptions(st.GetOptions(), false)
+		ro, err := txOptions(st.GetOptions(), c.readOnly)
 		if err != nil {
 			return nil, err
 		}
@@ -224,18 +226,22 @@ func txOptions(opts []*pg.Node, ro bool) (bool, error) {
 }
 
 // setTransaction runs SET TRANSACTION … (this block) and SET SESSION
-// CHARACTERISTICS AS TRANSACTION … (accepted as far as txOptions goes).
-// It answers a warning for the client ("" for none).
+// CHARACTERISTICS AS TRANSACTION … (the session's default: READ ONLY
+// refuses writes outside blocks too, and in the blocks that do not say
+// READ WRITE). It answers a warning for the client ("" for none).
 func (c *conn) setTransaction(st *pg.VariableSetStmt) (string, error) {
+	if !strings.EqualFold(st.GetName(), "TRANSACTION") {
+		ro, err := txOptions(st.GetArgs(), c.readOnly)
+		if err != nil {
+			return "", err
+		}
+		c.readOnly = ro
+		c.settings["default_transaction_read_only"] = map[bool]string{true: "on", false: "off"}[ro]
+		return "", nil
+	}
 	ro, err := txOptions(st.GetArgs(), c.tx.readOnly)
 	if err != nil {
 		return "", err
-	}
-	if !strings.EqualFold(st.GetName(), "TRANSACTION") {
-		if ro {
-			return "", fmt.Errorf("%w: a read-only session (SET TRANSACTION READ ONLY in a block is)", errNotSupported)
-		}
-		return "", nil
 	}
 	if c.tx.state == txIdle {
 		return "SET TRANSACTION can only be used in transaction blocks", nil

@@ -114,6 +114,15 @@ func TestTransactionStatements(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustFail("SAVEPOINT a", "25P01", "transaction blocks")
+	// A read-only session (pgjdbc's setReadOnly with readOnlyMode=always)
+	// refuses writes, in blocks too unless they say READ WRITE.
+	if err := exec("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"); err != nil {
+		t.Fatal(err)
+	}
+	mustFail("CREATE VIEW tx_r AS SELECT 1 AS x", "25006", "read-only transaction")
+	if err := exec("BEGIN READ WRITE; CREATE VIEW tx_r AS SELECT 1 AS x; COMMIT; SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE; DROP VIEW tx_r"); err != nil {
+		t.Fatal(err)
+	}
 	var s string
 	if err := c.QueryRow(ctx, "SHOW transaction isolation level").Scan(&s); err != nil || s != "read committed" {
 		t.Fatalf("SHOW transaction isolation level: %q %v", s, err)
