@@ -129,15 +129,16 @@ func (c *conn) transaction(st *pg.TransactionStmt) (*answer, error) {
 		c.tx = tx{state: txBlock, readOnly: ro}
 		return &answer{tag: "BEGIN"}, nil
 	case pg.TransactionStmtKind_TRANS_STMT_COMMIT:
-		state := c.tx.state
+		state, writes := c.tx.state, c.tx.writes
 		c.tx = tx{}
 		c.closeCursors(false)
 		switch state {
 		case txIdle:
 			return &answer{tag: "COMMIT", warning: "there is no transaction in progress"}, nil
 		case txFailed:
-			// As PostgreSQL: a failed block's COMMIT is a ROLLBACK.
-			return c.rollback(state, nil)
+			// As PostgreSQL: a failed block's COMMIT is a ROLLBACK (an
+			// error when the block wrote: the writes stay).
+			return c.rollback(state, writes)
 		}
 		return &answer{tag: "COMMIT"}, nil
 	case pg.TransactionStmtKind_TRANS_STMT_ROLLBACK:
