@@ -79,11 +79,16 @@ func (c *conn) declare(ctx context.Context, st *pg.DeclareCursorStmt, sql string
 		return nil, fmt.Errorf("%w: a cursor's statement must be a query", errs.ErrInvalidSQL)
 	}
 	// The cursor's job outlives this statement: its own context, ended by
-	// CLOSE (or the end of its block, or of the connection).
+	// CLOSE (or the end of its block, or of the connection), and by a
+	// CancelRequest while DECLARE runs.
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, cancel)
 	a, err := c.plan(cctx, p, query)
 	if err == nil {
 		err = c.run(cctx, a)
+	}
+	if !stop() && err == nil {
+		err = ctx.Err() // cancelled as it ended
 	}
 	if err != nil {
 		cancel()
