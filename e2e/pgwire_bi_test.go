@@ -36,6 +36,7 @@ func pgBITools(t *testing.T, dsn string) {
 			"column 5 o_orderdate date 91 13 0 NO",
 			"column 9 o_comment text 12 2147483647 0 NO",
 			"primary key columns 0",
+			"keys and indexes 0",
 			"types true",
 			"rows 15000",
 		} {

@@ -347,7 +347,7 @@ func typeName(t pgType) string {
 func internalTypeName(o uint32) string {
 	return map[uint32]string{oidBool: "bool", oidBytea: "bytea", oidInt8: "int8", oidInt2: "int2", oidInt4: "int4", oidText: "text",
 		oidFloat4: "float4", oidFloat8: "float8", oidVarchar: "varchar", oidDate: "date", oidTimestamp: "timestamp",
-		oidTimestamptz: "timestamptz", oidInterval: "interval", oidNumeric: "numeric", oidUnknown: "unknown"}[o]
+		oidTimestamptz: "timestamptz", oidInterval: "interval", oidNumeric: "numeric", oidUnknown: "unknown", oidName: "name"}[o]
 }
 
 func typeSize(o uint32) int16 {
@@ -362,6 +362,8 @@ func typeSize(o uint32) int16 {
 		return 8
 	case oidInterval:
 		return 16
+	case oidName:
+		return 64
 	}
 	return -1
 }

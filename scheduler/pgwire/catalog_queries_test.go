@@ -60,6 +60,7 @@ var catalogQueryRows = map[string][]string{
 		"public|orders|o_comment|25|f|-1|-1|-1|4|NULL|NULL|NULL|0|b",
 	},
 	"pgjdbc getPrimaryKeys":          nil,
+	"pgjdbc getImportedKeys":         nil,
 	"pgjdbc TypeInfoCache.getPGType": {"t|pg_catalog|numeric"},
 	"metabase get-tables-sql":        {"public|nation|TABLE|NULL|NULL", "public|orders|TABLE|NULL|NULL"},
 	"metabase describe-fields-sql": {
@@ -94,7 +95,7 @@ var catalogQueryRows = map[string][]string{
 	"sqlalchemy version":                nil, // checked below: a prefix
 	"pgjdbc TypeInfoCache.getSQLType": {"f|b|numeric|1700", "f|b|interval|1186", "f|b|timestamptz|1184", "f|b|timestamp|1114",
 		"f|b|date|1082", "f|b|varchar|1043", "f|b|float8|701", "f|b|float4|700", "f|b|text|25", "f|b|int4|23", "f|b|int2|21",
-		"f|b|int8|20", "f|b|bytea|17", "f|b|bool|16"},
+		"f|b|int8|20", "f|b|name|19", "f|b|bytea|17", "f|b|bool|16"},
 	"dbeaver current_schema": {"public|kapot"},
 	"dbeaver namespaces": {"13000|13000|information_schema|10|NULL|NULL", "11|11|pg_catalog|10|NULL|NULL",
 		"2200|2200|public|10|NULL|NULL"},

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	pg "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // The virtual catalog's SELECT: FROM items joined row by row, WHERE,
@@ -46,26 +47,9 @@ func (c *conn) selectRows(sel *pg.SelectStmt, outer env) ([]string, [][]any, err
 	if sel == nil || sel.GetOp() != pg.SetOperation_SETOP_NONE || len(sel.GetValuesLists()) > 0 {
 		return nil, nil, fmt.Errorf("%w: this statement over the catalog (pg_catalog and information_schema take single SELECTs)", errNotSupported)
 	}
-	rows := []env{outer}
-	for _, f := range sel.GetFromClause() {
-		next, err := c.from(f, rows)
-		if err != nil {
-			return nil, nil, err
-		}
-		rows = next
-	}
-	if w := sel.GetWhereClause(); w != nil {
-		var kept []env
-		for _, r := range rows {
-			v, err := c.eval(w, r)
-			if err != nil {
-				return nil, nil, err
-			}
-			if truth(v) {
-				kept = append(kept, r)
-			}
-		}
-		rows = kept
+	rows, err := c.fromRows(sel, outer)
+	if err != nil {
+		return nil, nil, err
 	}
 	if len(sel.GetGroupClause()) > 0 || sel.GetHavingClause() != nil {
 		return nil, nil, fmt.Errorf("%w: GROUP BY over the catalog", errNotSupported)
@@ -96,6 +80,108 @@ func (c *conn) selectRows(sel *pg.SelectStmt, outer env) ([]string, [][]any, err
 		}
 	}
 	return names, out, nil
+}
+
+// fromRows joins the FROM items (within outer) and keeps the rows WHERE
+// holds for. Each AND term of WHERE that names only items joined so far
+// (qualified by their aliases) filters as soon as they are, and once no
+// row is left the later items are not joined: pgjdbc's getImportedKeys
+// joins nine catalog relations with commas, whose whole product would be
+// millions of rows.
+func (c *conn) fromRows(sel *pg.SelectStmt, outer env) ([]env, error) {
+	terms := conjuncts(sel.GetWhereClause(), nil)
+	applied := make([]bool, len(terms))
+	bound := map[string]bool{}
+	rows := []env{outer}
+	filter := func(final bool) error {
+		for i, t := range terms {
+			if applied[i] || !final && !boundTerm(t, bound) {
+				continue
+			}
+			applied[i] = true
+			var kept []env
+			for _, r := range rows {
+				v, err := c.eval(t, r)
+				if err != nil {
+					return err
+				}
+				if truth(v) {
+					kept = append(kept, r)
+				}
+			}
+			rows = kept
+		}
+		return nil
+	}
+	for _, f := range sel.GetFromClause() {
+		next, err := c.from(f, rows)
+		if err != nil {
+			return nil, err
+		}
+		rows = next
+		itemAliases(f, bound)
+		if err := filter(false); err != nil {
+			return nil, err
+		}
+		if len(rows) == 0 {
+			return nil, nil
+		}
+	}
+	return rows, filter(true)
+}
+
+// conjuncts appends the AND terms of w to out.
+func conjuncts(w *pg.Node, out []*pg.Node) []*pg.Node {
+	if w == nil {
+		return out
+	}
+	if b := w.GetBoolExpr(); b != nil && b.GetBoolop() == pg.BoolExprType_AND_EXPR {
+		for _, a := range b.GetArgs() {
+			out = conjuncts(a, out)
+		}
+		return out
+	}
+	return append(out, w)
+}
+
+// boundTerm reports whether every column t names is qualified by an alias
+// of bound (and t has no subquery): t can be evaluated now.
+func boundTerm(t *pg.Node, bound map[string]bool) bool {
+	ok := true
+	walk(t.ProtoReflect(), func(m protoreflect.Message) {
+		switch n := m.Interface().(type) {
+		case *pg.SubLink:
+			ok = false
+		case *pg.ColumnRef:
+			f := n.GetFields()
+			if len(f) < 2 || !bound[f[len(f)-2].GetString_().GetSval()] {
+				ok = false
+			}
+		}
+	})
+	return ok
+}
+
+// itemAliases adds the aliases of FROM item f (a join's, both sides') to
+// bound.
+func itemAliases(f *pg.Node, bound map[string]bool) {
+	switch {
+	case f.GetJoinExpr() != nil:
+		itemAliases(f.GetJoinExpr().GetLarg(), bound)
+		itemAliases(f.GetJoinExpr().GetRarg(), bound)
+	case f.GetRangeVar() != nil:
+		rv := f.GetRangeVar()
+		bound[rv.GetRelname()] = true
+		if a := rv.GetAlias(); a != nil {
+			bound[a.GetAliasname()] = true
+		}
+	case f.GetRangeSubselect() != nil:
+		bound[f.GetRangeSubselect().GetAlias().GetAliasname()] = true
+	case f.GetRangeFunction() != nil:
+		if a := f.GetRangeFunction().GetAlias(); a != nil {
+			bound[a.GetAliasname()] = true
+		}
+	}
 }
 
 // unionRows evaluates a UNION [ALL] of two SELECTs, ordered by

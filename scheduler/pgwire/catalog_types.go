@@ -27,6 +27,7 @@ var answeredTypes = []typeFacts{
 	{oidTimestamptz, "D", "timestamptz_in", "timestamptz_out", "d"},
 	{oidInterval, "T", "interval_in", "interval_out", "d"},
 	{oidNumeric, "N", "numeric_in", "numeric_out", "i"},
+	{oidName, "S", "namein", "nameout", "c"}, // the catalog's names (pgjdbc's getMaxNameLength reads its length)
 }
 
 // typeRelation is pg_type: the types kapot answers with (base types of

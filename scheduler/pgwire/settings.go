@@ -31,7 +31,7 @@ func defaultSettings() map[string]string {
 		"transaction_isolation": "read committed", "default_transaction_isolation": "read committed",
 		"transaction_read_only": "off", "default_transaction_read_only": "off", "statement_timeout": "0",
 		"lc_messages": "C", "lc_monetary": "C", "lc_numeric": "C", "lc_time": "C", "lc_collate": "C", "lc_ctype": "C",
-		"bytea_output": "hex",
+		"bytea_output": "hex", "max_index_keys": "32", "block_size": "8192",
 	}
 }
 

@@ -45,6 +45,15 @@ public class MetaData {
         }
         System.out.println("primary key columns " + n);
       }
+      int keys = 0;
+      for (ResultSet rs : new ResultSet[] {md.getImportedKeys(null, "public", "orders"), md.getExportedKeys(null, "public", "orders"),
+          md.getIndexInfo(null, "public", "orders", false, true)}) {
+        while (rs.next()) {
+          keys++;
+        }
+        rs.close();
+      }
+      System.out.println("keys and indexes " + keys);
       try (ResultSet rs = md.getTypeInfo()) {
         int n = 0;
         while (rs.next()) {
