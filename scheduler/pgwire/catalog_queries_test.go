@@ -223,4 +223,9 @@ func TestCatalogQueries(t *testing.T) {
 			t.Errorf("%s through the simple protocol: %v", q.name, err)
 		}
 	}
+	// A join that would make more rows than the bound is refused at once.
+	_, err = pc.Exec(ctx, "SELECT count(*) FROM pg_catalog.generate_series(1, 60000) a, pg_catalog.generate_series(1, 60000) b, pg_namespace").ReadAll()
+	if err == nil || !strings.Contains(err.Error(), "53000") {
+		t.Fatalf("a join of 3.6 billion rows: %v", err)
+	}
 }

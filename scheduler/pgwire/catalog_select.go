@@ -13,6 +13,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	pg "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/kapot-go/kapot/errs"
 )
 
 // The virtual catalog's SELECT: FROM items joined row by row, WHERE,
@@ -588,6 +590,13 @@ func (c *conn) fromItem(f *pg.Node) (*relation, string, error) {
 	return nil, "", fmt.Errorf("%w: this FROM item over the catalog", errNotSupported)
 }
 
+// maxCatalogRows bounds the rows a join over the catalog makes: a
+// statement that would make more is refused, never left to take the
+// scheduler's memory.
+const maxCatalogRows = 1_000_000
+
+var errCatalogRows = fmt.Errorf("%w: a join over the catalog of more than %d rows", errs.ErrResourcesExhausted, maxCatalogRows)
+
 // from joins the rows so far with a FROM item.
 func (c *conn) from(f *pg.Node, rows []env) ([]env, error) {
 	switch {
@@ -595,6 +604,9 @@ func (c *conn) from(f *pg.Node, rows []env) ([]env, error) {
 		r, alias, err := c.fromItem(f)
 		if err != nil {
 			return nil, err
+		}
+		if len(rows)*len(r.rows) > maxCatalogRows {
+			return nil, errCatalogRows
 		}
 		var out []env
 		for _, left := range rows {
@@ -605,6 +617,9 @@ func (c *conn) from(f *pg.Node, rows []env) ([]env, error) {
 		return out, nil
 	case f.GetJoinExpr() != nil:
 		j := f.GetJoinExpr()
+		if t := j.GetJointype(); t != pg.JoinType_JOIN_INNER && t != pg.JoinType_JOIN_LEFT {
+			return nil, fmt.Errorf("%w: %s over the catalog", errNotSupported, strings.TrimPrefix(t.String(), "JOIN_"))
+		}
 		left, err := c.from(j.GetLarg(), rows)
 		if err != nil {
 			return nil, err
@@ -636,6 +651,9 @@ func (c *conn) from(f *pg.Node, rows []env) ([]env, error) {
 				if ok {
 					matched = true
 					out = append(out, e)
+					if len(out) > maxCatalogRows {
+						return nil, errCatalogRows
+					}
 				}
 			}
 			if !matched && j.GetJointype() == pg.JoinType_JOIN_LEFT {
