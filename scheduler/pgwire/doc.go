@@ -10,9 +10,13 @@
 // the cluster's secrets, the simple and extended query flows (statements,
 // portals, parameters bound as typed literals, max_rows suspension),
 // results in text and binary formats with PostgreSQL's type OIDs,
-// CancelRequest, COPY … TO STDOUT, the session settings (SET, SHOW) and a
-// small virtual catalog (version(), pg_catalog and information_schema
-// relations) for the queries tools send on connect. A query becomes a job
+// CancelRequest, COPY … TO STDOUT, the session settings (SET, SHOW), the
+// transaction statements as states of the session (kapot commits each
+// statement on its own: tx.go says what a ROLLBACK cannot undo), SQL
+// cursors (cursor.go), and a virtual catalog (pg_catalog and
+// information_schema, answered by a small interpreter of SELECTs,
+// catalog*.go) for the statements BI tools and drivers send to learn the
+// database (testdata/catalog_queries.sql). A query becomes a job
 // of the scheduler through the Jobs interface; its result partitions are
 // streamed from the executors with client.Rows, one batch at a time, so a
 // slow client holds at most a batch and a socket buffer.
