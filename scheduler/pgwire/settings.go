@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/kapot-go/kapot/errs"
 )
 
 // errUnknownSetting is SHOW or SET of a setting the server does not
@@ -82,8 +84,10 @@ func setValue(args []*pg.Node) (string, error) {
 // to the client ("" for none).
 func (c *conn) set(st *pg.VariableSetStmt) (string, error) {
 	switch st.GetKind() {
-	case pg.VariableSetKind_VAR_SET_MULTI, pg.VariableSetKind_VAR_RESET_ALL:
-		return "", nil // SET TRANSACTION …, RESET ALL: nothing kapot keeps
+	case pg.VariableSetKind_VAR_SET_MULTI:
+		return "", fmt.Errorf("%w: SET TRANSACTION is answered by setTransaction", errs.ErrInternal)
+	case pg.VariableSetKind_VAR_RESET_ALL:
+		return "", nil // RESET ALL: nothing kapot keeps
 	}
 	name := st.GetName()
 	if strings.HasPrefix(strings.ToLower(name), "kapot.") {
