@@ -91,8 +91,14 @@ var catalogQueryRows = map[string][]string{
 	"sqlalchemy get_pk_constraint name": nil,
 	"sqlalchemy 2.0 get_table_names":    {"nation", "orders"},
 	"sqlalchemy 2.0 has_table":          {"orders"},
-	"pgjdbc getTypeInfo":                nil, // checked below: a subset
-	"sqlalchemy version":                nil, // checked below: a prefix
+	"sqlalchemy 2.0 get_columns": {
+		"o_orderkey|bigint|NULL|t|orders|NULL||NULL",
+		"o_totalprice|numeric(15,2)|NULL|f|orders|NULL||NULL",
+		"o_orderdate|date|NULL|f|orders|NULL||NULL",
+		"o_comment|text|NULL|f|orders|NULL||NULL",
+	},
+	"pgjdbc getTypeInfo": nil, // checked below: a subset
+	"sqlalchemy version": nil, // checked below: a prefix
 	"pgjdbc TypeInfoCache.getSQLType": {"f|b|numeric|1700", "f|b|interval|1186", "f|b|timestamptz|1184", "f|b|timestamp|1114",
 		"f|b|date|1082", "f|b|varchar|1043", "f|b|float8|701", "f|b|float4|700", "f|b|text|25", "f|b|int4|23", "f|b|int2|21",
 		"f|b|int8|20", "f|b|name|19", "f|b|bytea|17", "f|b|bool|16"},
