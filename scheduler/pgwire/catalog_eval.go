@@ -122,6 +122,9 @@ func (c *conn) eval(n *pg.Node, r env) (any, error) {
 		}
 		return nil, fmt.Errorf("%w: %s over the catalog", errNotSupported, n.GetSqlvalueFunction().GetOp())
 	case n.GetFuncCall() != nil:
+		if v, ok := c.aggs[n.GetFuncCall()]; ok {
+			return v, nil // an aggregate's value in its group (groupRows)
+		}
 		return c.call(n.GetFuncCall(), r)
 	case n.GetCollateClause() != nil:
 		return c.eval(n.GetCollateClause().GetArg(), r)

@@ -229,6 +229,24 @@ func TestCatalogQueries(t *testing.T) {
 			t.Errorf("%s through the simple protocol: %v", q.name, err)
 		}
 	}
+	// Aggregates, GROUP BY and HAVING over the catalog.
+	for sql, want := range map[string]string{
+		"SELECT count(*), count(DISTINCT relkind), min(relname), max(relname), string_agg(relname, ',' ORDER BY relname DESC) FROM pg_class": "2|1|nation|orders|orders,nation",
+		"SELECT attrelid, count(*) FROM pg_attribute GROUP BY 1 HAVING count(*) > 2 ORDER BY 1":                                              "16385|4",
+		"SELECT array_agg(attname ORDER BY attnum DESC) FROM pg_attribute WHERE attrelid = 16384":                                            "{n_name,n_nationkey}",
+		"SELECT count(*), max(relname), bool_and(relhasindex) FROM pg_class WHERE false":                                                     "0|NULL|NULL",
+		"SELECT count(*) * 2, sum(attnum) FROM pg_attribute":                                                                                 "12|13",
+		"SELECT relkind, count(*) FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid GROUP BY relkind":                                "r|6",
+	} {
+		rs, err := pc.Exec(ctx, sql).ReadAll()
+		if err != nil || len(rs) != 1 || strings.Join(textRows(rs[0]), "\n") != want {
+			var got []string
+			if err == nil && len(rs) == 1 {
+				got = textRows(rs[0])
+			}
+			t.Errorf("%s: %q %v, want %q", sql, got, err, want)
+		}
+	}
 	// A join that would make more rows than the bound is refused at once.
 	_, err = pc.Exec(ctx, "SELECT count(*) FROM pg_catalog.generate_series(1, 60000) a, pg_catalog.generate_series(1, 60000) b, pg_namespace").ReadAll()
 	if err == nil || !strings.Contains(err.Error(), "53000") {

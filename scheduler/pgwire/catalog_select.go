@@ -53,18 +53,16 @@ func (c *conn) selectRows(sel *pg.SelectStmt, outer env) ([]string, [][]any, err
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(sel.GetGroupClause()) > 0 || sel.GetHavingClause() != nil {
-		return nil, nil, fmt.Errorf("%w: GROUP BY over the catalog", errNotSupported)
-	}
 	names, exprs, err := c.selectList(sel)
 	if err != nil {
 		return nil, nil, err
 	}
-	if isCount(exprs) {
-		row, err := c.countRows(exprs, rows)
-		return names, [][]any{row}, err
+	var out [][]any
+	if len(sel.GetGroupClause()) > 0 || sel.GetHavingClause() != nil || hasAggregate(exprs) {
+		out, rows, err = c.groupRows(sel, exprs, rows)
+	} else {
+		out, err = c.projectRows(exprs, rows)
 	}
-	out, err := c.projectRows(exprs, rows)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -326,31 +324,6 @@ func (c *conn) selectList(sel *pg.SelectStmt) ([]string, []*pg.Node, error) {
 	return names, exprs, nil
 }
 
-// countRows is the one row of a select list of count(*) or count(column)
-// alone.
-func (c *conn) countRows(exprs []*pg.Node, rows []env) ([]any, error) {
-	row := make([]any, len(exprs))
-	for j, e := range exprs {
-		n := int64(0)
-		for _, r := range rows {
-			args := e.GetFuncCall().GetArgs()
-			if len(args) == 0 {
-				n++
-				continue
-			}
-			v, err := c.eval(args[0], r)
-			if err != nil {
-				return nil, err
-			}
-			if v != nil {
-				n++
-			}
-		}
-		row[j] = n
-	}
-	return row, nil
-}
-
 // orderRows sorts out (the select list's values of rows) by ORDER BY
 // select-list positions, names or expressions.
 func (c *conn) orderRows(sorts []*pg.Node, rows []env, names []string, exprs []*pg.Node, out [][]any) ([][]any, error) {
@@ -395,16 +368,6 @@ func (c *conn) orderRows(sorts []*pg.Node, rows []env, names []string, exprs []*
 		sorted[i] = out[j]
 	}
 	return sorted, nil
-}
-
-// isCount reports whether every expression is count(*) or count(x).
-func isCount(exprs []*pg.Node) bool {
-	for _, e := range exprs {
-		if f := e.GetFuncCall(); f == nil || funcName(f) != "count" || len(f.GetArgs()) > 1 {
-			return false
-		}
-	}
-	return len(exprs) > 0
 }
 
 // typedAnswer builds the rows' batch: a column of integers, booleans or

@@ -14,6 +14,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/jackc/pgx/v5/pgproto3"
+	pg "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/grpc/status"
 
 	"github.com/kapot-go/kapot/errs"
@@ -44,6 +45,7 @@ type conn struct {
 	portals  map[string]*portal
 	cursors  map[string]*cursor   // DECLARE … CURSOR (cursor.go)
 	ctes     map[string]*relation // the WITH queries of the catalog statement being answered
+	aggs     map[*pg.FuncCall]any // the aggregates' values in the group being answered (catalog_agg.go)
 	tx       tx                   // the transaction block (tx.go)
 	readOnly bool                 // SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY
 	skipping bool                 // after an error in the extended protocol, until Sync
