@@ -145,7 +145,7 @@ func (c *conn) fetch(st *pg.FetchStmt) (*answer, error) {
 	case n <= 0:
 		return nil, fmt.Errorf("%w: FETCH %d (cursors go forward only)", errNotSupported, n)
 	}
-	out := &answer{tag: "FETCH", counted: true, fetch: k.ans, fetchLeft: n}
+	out := &answer{tag: "FETCH", counted: true, fetch: k.ans, fetchLeft: n, fetchCancel: k.cancel}
 	if st.GetIsmove() {
 		out.tag, out.discard = "MOVE", true
 	} else {

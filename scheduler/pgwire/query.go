@@ -132,7 +132,10 @@ type answer struct {
 	fetch     *answer
 	fetchLeft int64
 	discard   bool
-	reported  string // a setting changed, to report (ParameterStatus)
+	// fetchCancel closes the cursor's stream: a CancelRequest during a
+	// FETCH ends the cursor (as it aborts PostgreSQL's transaction).
+	fetchCancel context.CancelFunc
+	reported    string // a setting changed, to report (ParameterStatus)
 }
 
 // release frees the answer's rows.
@@ -326,6 +329,10 @@ func (c *conn) sendRows(ctx context.Context, a *answer, cols []column, max int) 
 	src := a // where the rows come from: a, or a cursor's answer (FETCH)
 	if a.fetch != nil {
 		src = a.fetch
+		if a.fetchCancel != nil {
+			stop := context.AfterFunc(ctx, a.fetchCancel)
+			defer stop()
+		}
 	}
 	if src.rows == nil {
 		return false, nil
