@@ -39,6 +39,10 @@ var (
 	// ErrCardinality: a value came from more rows than allowed (a scalar
 	// subquery that returned several).
 	ErrCardinality = errors.New("cardinality violation")
+	// ErrInvalidColumnReference: SQL whose clauses refer to columns
+	// inconsistently (SELECT DISTINCT ON expressions that do not match the
+	// initial ORDER BY expressions).
+	ErrInvalidColumnReference = errors.New("invalid column reference")
 	// ErrUnavailable: a disk, network, object store or node that failed
 	// (another attempt may succeed).
 	ErrUnavailable = errors.New("unavailable")
@@ -80,6 +84,7 @@ var table = []class{
 	{ErrExists, codes.AlreadyExists, "42P07"},
 	{ErrConstraint, codes.InvalidArgument, "23502"},
 	{ErrCardinality, codes.InvalidArgument, "21000"},
+	{ErrInvalidColumnReference, codes.InvalidArgument, "42P10"},
 	{ErrInvalidSQL, codes.InvalidArgument, "42000"},
 	{ErrInvalidPlan, codes.InvalidArgument, "42000"},
 	{ErrInvalidArgument, codes.InvalidArgument, "22023"},

@@ -18,6 +18,7 @@ func TestTable(t *testing.T) {
 	}{
 		{fmt.Errorf("window frame: %w", ErrNotSupported), codes.InvalidArgument, "0A000"},
 		{New("table t exists", ErrExists), codes.AlreadyExists, "42P07"},
+		{New("DISTINCT ON", ErrInvalidColumnReference), codes.InvalidArgument, "42P10"},
 		{fmt.Errorf("select: %w", New("no table x", ErrUnknownTable)), codes.NotFound, "42P01"},
 		{fmt.Errorf("sort: %w", ErrResourcesExhausted), codes.ResourceExhausted, "53000"},
 		// A refusal for resources inside an unsupported construct is

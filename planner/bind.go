@@ -155,8 +155,9 @@ func targets2[T any](ts []T, f func(T) (*pg.Node, *column)) []targetRef {
 	return out
 }
 
-// finish adds the projection, ORDER BY and LIMIT on top of r.
-func (b *binder) finish(r rel, sel []*expr, names []string, keys []sortKey, s *pg.SelectStmt) (rel, []string, error) {
+// finish adds the projection, DISTINCT (ON), ORDER BY and LIMIT on top of
+// r; on are the DISTINCT ON expressions, if any.
+func (b *binder) finish(r rel, sel []*expr, names []string, keys []sortKey, s *pg.SelectStmt, on []*expr) (rel, []string, error) {
 	// Project the select list plus any sort keys not in it.
 	proj := &projectRel{in: r}
 	used := map[colID]bool{}
@@ -185,7 +186,7 @@ func (b *binder) finish(r rel, sel []*expr, names []string, keys []sortKey, s *p
 	// aggregate, by grouping on every output column; sort keys then read
 	// the distinct rows, so they must be among the outputs (PostgreSQL's
 	// rule).
-	distinct := len(s.GetDistinctClause()) > 0
+	distinct := isPlainDistinct(s)
 	outIDs := proj.out
 	if distinct {
 		ag := &aggRel{in: proj}
@@ -228,6 +229,12 @@ func (b *binder) finish(r rel, sel []*expr, names []string, keys []sortKey, s *p
 	if !distinct {
 		outIDs = proj.out
 	}
+	if len(on) > 0 {
+		if err := checkDistinctOn(on, keys); err != nil {
+			return nil, nil, err
+		}
+		out = b.distinctOnRel(proj, on, sortKeys)
+	}
 	fetch, skip := int64(-1), int64(0)
 	if s.GetLimitCount() != nil {
 		v, err := constInt(s.GetLimitCount())
@@ -253,7 +260,9 @@ func (b *binder) finish(r rel, sel []*expr, names []string, keys []sortKey, s *p
 	if fetch >= 0 || skip > 0 {
 		out = &limitRel{in: out, skip: skip, fetch: fetch}
 	}
-	if len(outIDs) > visible {
+	// Hidden sort keys, DISTINCT ON keys and its row number are projected
+	// away.
+	if len(outIDs) > visible || len(on) > 0 {
 		final := &projectRel{in: out}
 		for _, id := range outIDs[:visible] {
 			final.exprs = append(final.exprs, &expr{kind: eCol, col: id, typ: b.cols[id].typ})

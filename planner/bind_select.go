@@ -84,9 +84,6 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 		r, names, err := b.bindValues(s)
 		return r, names, nil, err
 	}
-	if d := s.GetDistinctClause(); len(d) > 0 && d[0].GetNode() != nil {
-		return nil, nil, nil, notSupported(location(d[0]), "DISTINCT ON")
-	}
 	// FROM and WHERE: relations joined on the WHERE clause's equalities.
 	// The scope lists the FROM clause's columns in FROM order, whatever
 	// order the joins run in: * expands in that order.
@@ -210,10 +207,14 @@ func (b *binder) bindUngrouped(q *selectQuery) (rel, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	on, err := b.bindDistinctOn(q, nil, sel)
+	if err != nil {
+		return nil, nil, err
+	}
 	r := b.joinScalarSubs(q.from, subs)
 	r = b.applyWindows(r)
 	b.win = nil
-	return b.finish(r, sel, q.names, keys, q.s)
+	return b.finish(r, sel, q.names, keys, q.s, on)
 }
 
 // bindGrouped binds the rest of a SELECT that aggregates: GROUP BY, the
@@ -275,6 +276,10 @@ func (b *binder) bindGrouped(q *selectQuery) (rel, []string, []corrKey, error) {
 	// aggregate so their aggregates are computed.
 	b.win = win
 	keys, err := b.bindOrder(q.s.GetSortClause(), q.sc, ag, q.refs, sel, q.aliases)
+	var on []*expr
+	if err == nil {
+		on, err = b.bindDistinctOn(q, ag, sel)
+	}
 	b.win = nil
 	if err != nil {
 		return nil, nil, nil, err
@@ -304,7 +309,7 @@ func (b *binder) bindGrouped(q *selectQuery) (rel, []string, []corrKey, error) {
 	b.win = win
 	r = b.applyWindows(r)
 	b.win = nil
-	return b.finishCorrelated(r, sel, q, keys, ag, corrOuter, corrInner)
+	return b.finishCorrelated(r, sel, q, keys, on, ag, corrOuter, corrInner)
 }
 
 // bindGroupBy adds GROUP BY's items to ag: expressions, output ordinals or
@@ -384,8 +389,11 @@ func outerAggregates(ag *aggBinder, local map[colID]bool) error {
 // finishCorrelated finishes a grouped SELECT (finish) with its correlation
 // keys (corrInner, equal to corrOuter) as extra, last output columns,
 // returned as corr keys.
-func (b *binder) finishCorrelated(r rel, sel []*expr, q *selectQuery, keys []sortKey, ag *aggBinder, corrOuter, corrInner []*expr) (rel, []string, []corrKey, error) {
+func (b *binder) finishCorrelated(r rel, sel []*expr, q *selectQuery, keys []sortKey, on []*expr, ag *aggBinder, corrOuter, corrInner []*expr) (rel, []string, []corrKey, error) {
 	names := q.names
+	if len(on) > 0 && len(corrInner) > 0 {
+		return nil, nil, nil, notSupported(-1, "DISTINCT ON in a correlated subquery")
+	}
 	var corr []corrKey
 	for i, in := range corrInner {
 		k, err := ag.wrapCol(in, -1)
@@ -396,7 +404,7 @@ func (b *binder) finishCorrelated(r rel, sel []*expr, q *selectQuery, keys []sor
 		names = append(names, "corr")
 		corr = append(corr, corrKey{outer: corrOuter[i], inner: k.col})
 	}
-	out, outNames, err := b.finish(r, sel, names, keys, q.s)
+	out, outNames, err := b.finish(r, sel, names, keys, q.s, on)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -163,7 +163,7 @@ func (b *binder) finishOutputs(r rel, names []string, s *pg.SelectStmt) (rel, []
 	if err != nil {
 		return nil, nil, err
 	}
-	return b.finish(r, sel, names, keys, s)
+	return b.finish(r, sel, names, keys, s, nil)
 }
 
 // setOpType is the type column pairs of a set operation meet at: the one

@@ -535,3 +535,15 @@ select min(iv), max(iv) from (values (interval '1 day'), (interval '2 hours'), (
 select interval '1.3333333 days', interval '1.1234567 seconds', interval '0.1234567 hours', interval '1.0000001' second, interval '2.123456 days', interval '1.75 years', interval '0.3 weeks', interval '-0.5 weeks', interval '1.5 weeks 2.5 days';
 select interval '1 day' * 1.5, interval '1 month' * 1.5, interval '1 month' * 0.3, interval '1 day' / 2.5, interval '1 day' * 0.0000001, interval '2 days 3 hours' * 0.25, interval '1 month' / 4.0, interval '1 month 3 days' * 1.1, interval '5 months' * 0.7, interval '1 hour' * 1.23456789, interval '-1 day' * 1.5, 1.5 * interval '1 day';
 select o_orderkey, (cast(o_orderdate as timestamp) - timestamp '1992-01-01 00:00:00') * 0.5, cast(o_orderdate as timestamp) + interval '1 hour' * 2.25 from orders where o_orderkey < 10 order by o_orderkey;
+
+-- family: postgres forms
+select distinct on (n_regionkey) n_regionkey, n_name from nation order by n_regionkey, n_name;
+select distinct on (n_regionkey) n_name, n_nationkey from nation order by n_regionkey, n_name desc;
+select distinct on (o_custkey) o_custkey, o_orderkey, o_totalprice from orders where o_custkey < 50 order by o_custkey, o_totalprice desc, o_orderkey;
+select distinct on (l_orderkey, l_returnflag) l_orderkey, l_returnflag, l_linenumber, l_quantity from lineitem where l_orderkey < 200 order by l_orderkey, l_returnflag, l_quantity desc, l_linenumber;
+select distinct on (2) l_linenumber, l_orderkey % 7 as m, l_quantity from lineitem order by m, l_quantity desc, l_linenumber, l_orderkey limit 5;
+select distinct on (o_orderpriority) o_orderpriority, o_orderdate, o_orderkey from orders order by o_orderpriority, o_orderdate, o_orderkey;
+select distinct on (n_regionkey) n_regionkey from nation;
+select distinct on (l_returnflag, l_linestatus) l_returnflag, l_linestatus, count(*) over () from lineitem order by l_returnflag, l_linestatus;
+select distinct on (c_nationkey) c_nationkey, count(*) as n, max(c_acctbal) from customer group by c_nationkey, c_mktsegment order by c_nationkey, n desc, max(c_acctbal) desc;
+select distinct on (p_brand) p_brand, p_size, p_name from part order by p_brand, p_size desc, p_name limit 10 offset 3;
