@@ -7,6 +7,7 @@ import (
 
 	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/errs"
 	physexpr "github.com/kapot-go/kapot/engine/expr"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -130,6 +131,7 @@ func (b *binder) bindAgg(fc *pg.FuncCall, fn kapotv1.AggregateFunction, ag *aggB
 		if call.arg, err = bindArg(args[0]); err != nil {
 			return nil, err
 		}
+		raw := call.arg
 		call.arg = b.coerce(call.arg, arrow.BinaryTypes.String)
 		call.param = &kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_UTF8}, Value: &kapotv1.ScalarValue_StringValue{StringValue: ","}}
 		if len(args) == 2 {
@@ -143,6 +145,9 @@ func (b *binder) bindAgg(fc *pg.FuncCall, fn kapotv1.AggregateFunction, ag *aggB
 			call.param = v
 		}
 		if call.order, err = aggOrder(fc.GetAggOrder(), bindArg); err != nil {
+			return nil, err
+		}
+		if err := distinctOrder(call, raw); err != nil {
 			return nil, err
 		}
 	case fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_CORR || fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COVAR_POP ||
@@ -195,6 +200,21 @@ func aggOrder(items []*pg.Node, bindArg func(*pg.Node) (*expr, error)) ([]sortKe
 		out = append(out, k)
 	}
 	return out, nil
+}
+
+// distinctOrder applies PostgreSQL's rule to an aggregate call with
+// DISTINCT and ORDER BY: each order key must be the argument (raw, as
+// written, or as the call reads it), else SQLSTATE 42P10.
+func distinctOrder(call aggCall, raw *expr) error {
+	if !call.distinct {
+		return nil
+	}
+	for _, k := range call.order {
+		if key := k.e.key(); key != raw.key() && key != call.arg.key() {
+			return errAt(-1, errs.ErrInvalidColumnReference, "in an aggregate with DISTINCT, ORDER BY expressions must appear in argument list")
+		}
+	}
+	return nil
 }
 
 // aggFilter is the argument of agg(arg) FILTER (WHERE f):

@@ -26,6 +26,12 @@ func TestPostgresFormErrors(t *testing.T) {
 		{`select distinct on (n_regionkey) n_name from nation order by n_name, n_regionkey`,
 			"SELECT DISTINCT ON expressions must match initial ORDER BY expressions", errs.ErrInvalidColumnReference, "42P10"},
 		{`select distinct on (3) n_name from nation`, "position 3 is not in the select list", errs.ErrInvalidPlan, "42000"},
+		{`select string_agg(distinct r_name, ',' order by r_regionkey) from region`,
+			"in an aggregate with DISTINCT, ORDER BY expressions must appear in argument list", errs.ErrInvalidColumnReference, "42P10"},
+		{`select string_agg(distinct r_name, ',' order by r_name, r_regionkey) from region`,
+			"in an aggregate with DISTINCT, ORDER BY expressions must appear in argument list", errs.ErrInvalidColumnReference, "42P10"},
+		{`select string_agg(distinct r_name, ',') over () from region`,
+			"not supported yet: FILTER, DISTINCT or ORDER BY in a window function call", ErrNotSupported, "0A000"},
 	} {
 		_, err := PlanQuery(context.Background(), cat, c.sql, Options{TargetPartitions: 2})
 		if err == nil || !strings.Contains(err.Error(), c.msg) || !errors.Is(err, c.class) || errs.SQLState(err) != c.sqlstate {

@@ -58,6 +58,9 @@ type collectAcc struct {
 	// text counts the bytes of each group's string_agg value so far: a
 	// value past maxTextResult fails the query before it is built.
 	text []int64
+	// seen, for string_agg(DISTINCT), is each group's set of the values
+	// kept (their encodings); nil otherwise (see newDistinctCollect).
+	seen []map[string]struct{}
 }
 
 // countText adds a string_agg entry of n bytes to group g.
@@ -187,6 +190,14 @@ func (a *collectAcc) Update(_ context.Context, groups []uint32, arg arrow.Array)
 		if v.IsNull(i) {
 			continue
 		}
+		if a.seen != nil {
+			if dup, err := a.duplicate(g, v, i); err != nil || dup {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		if err := rowkey.AppendFrom(b, v, i); err != nil {
 			return err
 		}
@@ -227,6 +238,16 @@ func (a *collectAcc) Merge(_ context.Context, groups []uint32, states []arrow.Ar
 			l, k := binary.Uvarint(buf)
 			if k <= 0 || uint64(len(buf)-k) < l {
 				return fmt.Errorf("%v state: %w", a.fn, rowkey.ErrShortValue)
+			}
+			if a.seen != nil {
+				rest, dup, err := a.duplicateEncoded(g, buf[k+int(l):])
+				if err != nil {
+					return fmt.Errorf("%v state: %w", a.fn, err)
+				}
+				if dup {
+					buf = rest
+					continue
+				}
 			}
 			if a.ordered() {
 				a.keys = append(a.keys, slices.Clone(buf[k:k+int(l)]))

@@ -40,8 +40,8 @@ type Accumulator interface {
 
 // New builds the Accumulator of fn over values of type in (the
 // argument type in partial/single mode, the first state type in final mode).
-// With distinct, count keeps the set of values it saw; min and max are
-// unaffected.
+// With distinct, count (and string_agg) keeps the set of values it saw;
+// min and max are unaffected.
 func New(fn kapotv1.AggregateFunction, in arrow.DataType, distinct bool) (Accumulator, error) {
 	return NewWithOptions(fn, in, distinct, Options{})
 }
@@ -54,6 +54,8 @@ func NewWithOptions(fn kapotv1.AggregateFunction, in arrow.DataType, distinct bo
 			return &distinctCountAcc{}, nil
 		case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG:
 			return newDistinctSum(in, fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG)
+		case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_STRING_AGG:
+			return newDistinctCollect(fn, in, opts)
 		case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN, kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MAX,
 			kapotv1.AggregateFunction_AGGREGATE_FUNCTION_APPROX_COUNT_DISTINCT:
 		default:
