@@ -7,8 +7,8 @@ import (
 
 	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/engine"
-	"github.com/kapot-go/kapot/errs"
 	physexpr "github.com/kapot-go/kapot/engine/expr"
+	"github.com/kapot-go/kapot/errs"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
