@@ -40,6 +40,8 @@ type binder struct {
 	magic *magicCtx
 	// viewDepth counts the views being bound inside each other.
 	viewDepth int
+	// rowsDone are the queries whose row values are rewritten (rewriteRows).
+	rowsDone map[*pg.SelectStmt]bool
 	// parts is the plan's target partition count, and split how the
 	// catalog's tables are read under it (tableSplitOf), once known.
 	parts     int

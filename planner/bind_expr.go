@@ -127,6 +127,8 @@ func (b *binder) bindNode(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 			return b.bindExistsValue(n.GetSubLink())
 		case pg.SubLinkType_ANY_SUBLINK:
 			return b.bindInValue(n.GetSubLink(), sc, ag)
+		case pg.SubLinkType_ROWCOMPARE_SUBLINK:
+			return nil, notSupported(n.GetSubLink().GetLocation(), "a row value compared with (SELECT …)")
 		}
 		return b.bindScalarSub(n.GetSubLink())
 	}

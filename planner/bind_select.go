@@ -62,6 +62,9 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 	if err := checkFields(s, -1); err != nil {
 		return nil, nil, nil, err
 	}
+	if err := b.rewriteRows(s); err != nil {
+		return nil, nil, nil, err
+	}
 	// Window calls belong to this SELECT's list and ORDER BY only.
 	savedWin, savedSubs, savedMagic := b.win, b.subs, b.magic
 	b.win, b.subs = nil, nil

@@ -129,6 +129,9 @@ func (b *binder) applySubquery(r rel, n *pg.Node, sc *scope, ag *aggBinder) (rel
 		if names := sl.GetOperName(); len(names) > 0 && names[len(names)-1].GetString_().GetSval() != "=" {
 			return nil, notSupported(sl.GetLocation(), "op ANY (subquery) other than IN")
 		}
+		if rowFields(sl.GetTestexpr()) != nil {
+			return b.applyRowIn(r, sl, negated, sc, ag)
+		}
 		test, err := b.bindExpr(sl.GetTestexpr(), sc, ag)
 		if err != nil {
 			return nil, err
@@ -601,6 +604,9 @@ func (b *binder) bindInValue(sl *pg.SubLink, sc *scope, ag *aggBinder) (*expr, e
 	pos := sl.GetLocation()
 	if names := sl.GetOperName(); len(names) > 0 && names[len(names)-1].GetString_().GetSval() != "=" {
 		return nil, notSupported(pos, "op ANY (subquery) other than IN")
+	}
+	if err := refuseRowInValue(sl); err != nil {
+		return nil, err
 	}
 	if b.subs == nil {
 		return nil, notSupported(pos, "IN (subquery) as a value here")

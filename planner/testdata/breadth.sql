@@ -537,6 +537,9 @@ select interval '1 day' * 1.5, interval '1 month' * 1.5, interval '1 month' * 0.
 select o_orderkey, (cast(o_orderdate as timestamp) - timestamp '1992-01-01 00:00:00') * 0.5, cast(o_orderdate as timestamp) + interval '1 hour' * 2.25 from orders where o_orderkey < 10 order by o_orderkey;
 
 -- family: postgres forms
+-- (issue 38: DISTINCT ON, string_agg(DISTINCT), row values, LATERAL. Row
+-- values with NULL fields are in planner's TestRowValuesPostgresNulls with
+-- PostgreSQL's answers: DuckDB compares rows as structs, NULLs as values.)
 select distinct on (n_regionkey) n_regionkey, n_name from nation order by n_regionkey, n_name;
 select distinct on (n_regionkey) n_name, n_nationkey from nation order by n_regionkey, n_name desc;
 select distinct on (o_custkey) o_custkey, o_orderkey, o_totalprice from orders where o_custkey < 50 order by o_custkey, o_totalprice desc, o_orderkey;
@@ -554,3 +557,19 @@ select l_returnflag, string_agg(distinct l_shipmode, '|' order by l_shipmode des
 select o_orderpriority, string_agg(distinct o_orderstatus, '' order by o_orderstatus) filter (where o_totalprice > 100000) from orders group by 1 order by 1;
 select string_agg(distinct l_linestatus || l_returnflag, ', ' order by l_linestatus || l_returnflag) from lineitem;
 select c_mktsegment, string_agg(distinct cast(c_nationkey as varchar), ',' order by cast(c_nationkey as varchar)) from customer where c_nationkey < 5 group by 1 order by 1;
+select count(*) from nation where (n_regionkey, n_nationkey) in ((1, 1), (2, 2), (0, 0), (4, 4));
+select n_name from nation where (n_regionkey, n_nationkey) = (1, 1);
+select n_name from nation where (n_regionkey, n_nationkey) <> (1, 1) order by 1;
+select n_nationkey, n_regionkey from nation where (n_regionkey, n_nationkey) < (2, 10) order by 1;
+select n_nationkey, n_regionkey from nation where (n_regionkey, n_nationkey) >= (2, 10) order by 1;
+select n_nationkey, (n_regionkey, n_nationkey) <= (2, 8), (n_regionkey, n_nationkey) > (2, 8), (n_regionkey, n_name) is distinct from (1, 'BRAZIL') from nation order by 1;
+select count(*) from nation where (n_regionkey, n_nationkey) not in ((1, 1), (2, 2));
+select c.c_custkey, o.o_orderkey from customer c join orders o on (c.c_custkey, c.c_nationkey) = (o.o_custkey, 3) where c.c_custkey < 100 order by 1, 2;
+select count(*) from lineitem where (l_orderkey, l_partkey) in (select ps_suppkey, ps_partkey from partsupp);
+select count(*) from partsupp where (ps_partkey, ps_suppkey) in (select l_partkey, l_suppkey from lineitem where l_quantity > 45);
+select count(*) from partsupp where (ps_partkey, ps_suppkey) not in (select l_partkey, l_suppkey from lineitem where l_quantity > 45);
+select o_orderkey from orders where (o_custkey, o_orderdate) in (select o_custkey, max(o_orderdate) from orders group by o_custkey) and o_custkey < 20 order by 1;
+select c_custkey from customer c where (c_custkey, c_nationkey) not in (select o_custkey, c_nationkey from orders join customer on o_custkey = c_custkey where o_totalprice > 300000) and c_custkey < 60 order by 1;
+select n_regionkey, count(*) from nation group by n_regionkey having (n_regionkey, count(*)) in (select r_regionkey, 5 from region where r_regionkey < 3) order by 1;
+select count(*) from lineitem where (l_orderkey, l_linenumber) in (select l_orderkey, max(l_linenumber) from lineitem group by l_orderkey union select l_orderkey, 1 from lineitem where l_orderkey < 100);
+select x, y from (values (1, 2), (3, 4), (3, 5), (5, 4)) t(x, y) where (x, y) not in (select a, b from (values (1, 2), (7, 8)) s(a, b)) order by 1, 2;
