@@ -85,16 +85,7 @@ func (b *binder) applyRowIn(r rel, sl *pg.SubLink, negated bool, sc *scope, ag *
 // select list over them (vals); another (grouped, DISTINCT, a set
 // operation, *) as a whole, its correlation keys returned as keys.
 func (b *binder) bindInSubquery(sub *pg.SelectStmt, outer *scope) (rel, []*expr, []*expr, []corrKey, error) {
-	whole := sub.GetOp() != pg.SetOperation_SET_OPERATION_UNDEFINED && sub.GetOp() != pg.SetOperation_SETOP_NONE ||
-		len(sub.GetGroupClause()) > 0 || sub.GetHavingClause() != nil || len(sub.GetDistinctClause()) > 0 ||
-		sub.GetLimitCount() != nil || sub.GetLimitOffset() != nil || len(sub.GetValuesLists()) > 0
-	for _, t := range sub.GetTargetList() {
-		v := t.GetResTarget().GetVal()
-		if containsAgg(v) || containsWindow(v) || (v.GetColumnRef() != nil && isStar(v.GetColumnRef())) {
-			whole = true
-		}
-	}
-	if whole {
+	if wholeInSubquery(sub) {
 		inner, _, keys, err := b.bindSubselect(sub, outer)
 		if err != nil {
 			return nil, nil, nil, nil, err
@@ -121,6 +112,25 @@ func (b *binder) bindInSubquery(sub *pg.SelectStmt, outer *scope) (rel, []*expr,
 		vals = append(vals, e)
 	}
 	return inner, vals, corr, nil, nil
+}
+
+// wholeInSubquery reports whether the subquery of IN must be bound as a
+// whole: its rows are not its FROM's rows that pass its WHERE, each read
+// through its select list (grouped, DISTINCT, LIMIT, a set operation,
+// VALUES, window calls, *).
+func wholeInSubquery(sub *pg.SelectStmt) bool {
+	if sub.GetOp() != pg.SetOperation_SET_OPERATION_UNDEFINED && sub.GetOp() != pg.SetOperation_SETOP_NONE ||
+		len(sub.GetGroupClause()) > 0 || sub.GetHavingClause() != nil || len(sub.GetDistinctClause()) > 0 ||
+		sub.GetLimitCount() != nil || sub.GetLimitOffset() != nil || len(sub.GetValuesLists()) > 0 || sub.GetWithClause() != nil {
+		return true
+	}
+	for _, t := range sub.GetTargetList() {
+		v := t.GetResTarget().GetVal()
+		if containsAgg(v) || containsWindow(v) || (v.GetColumnRef() != nil && isStar(v.GetColumnRef())) {
+			return true
+		}
+	}
+	return false
 }
 
 // refuseRowInValue refuses a row-valued IN (subquery) used as a value.

@@ -137,14 +137,14 @@ func (b *binder) applySubquery(r rel, n *pg.Node, sc *scope, ag *aggBinder) (rel
 			return nil, err
 		}
 		setOp := sub.GetOp() != pg.SetOperation_SET_OPERATION_UNDEFINED && sub.GetOp() != pg.SetOperation_SETOP_NONE
-		if !setOp && len(sub.GetTargetList()) != 1 {
+		if !setOp && len(sub.GetValuesLists()) == 0 && len(sub.GetTargetList()) != 1 {
 			return nil, errAt(sl.GetLocation(), engine.ErrInvalidPlan, "IN subquery must return one column, not %d", len(sub.GetTargetList()))
 		}
 		var inner rel
 		var key *expr
 		var corr []*expr
 		var keys []corrKey
-		if setOp || len(sub.GetGroupClause()) > 0 || sub.GetHavingClause() != nil || containsAgg(sub.GetTargetList()[0].GetResTarget().GetVal()) || len(sub.GetDistinctClause()) > 0 {
+		if wholeInSubquery(sub) {
 			if inner, _, keys, err = b.bindSubselect(sub, outerScope); err != nil {
 				return nil, err
 			}

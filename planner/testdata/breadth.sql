@@ -573,3 +573,9 @@ select c_custkey from customer c where (c_custkey, c_nationkey) not in (select o
 select n_regionkey, count(*) from nation group by n_regionkey having (n_regionkey, count(*)) in (select r_regionkey, 5 from region where r_regionkey < 3) order by 1;
 select count(*) from lineitem where (l_orderkey, l_linenumber) in (select l_orderkey, max(l_linenumber) from lineitem group by l_orderkey union select l_orderkey, 1 from lineitem where l_orderkey < 100);
 select x, y from (values (1, 2), (3, 4), (3, 5), (5, 4)) t(x, y) where (x, y) not in (select a, b from (values (1, 2), (7, 8)) s(a, b)) order by 1, 2;
+select count(*) from nation where n_nationkey in (select r_regionkey from region order by r_regionkey limit 2);
+select count(*) from nation where n_nationkey in (select r_regionkey from region order by r_regionkey desc limit 2 offset 1);
+select count(*) from nation where n_nationkey not in (select r_regionkey from region order by r_regionkey limit 3);
+select count(*) from nation where n_nationkey in (values (1), (3), (30));
+select count(*) from nation where n_nationkey in (select * from (values (1), (3), (30)) v(x));
+select count(*) from nation where n_nationkey in (with w as (select r_regionkey from region) select r_regionkey from w);
