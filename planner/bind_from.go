@@ -34,20 +34,31 @@ func (b *binder) bindFrom(items []*pg.Node, where *pg.Node, outer *scope) (rel, 
 	if len(items) == 0 {
 		rels = append(rels, fromItem{r: &valuesRel{}, cols: map[colID]bool{}})
 	}
+	// The scope lists the items' columns in FROM order (a LATERAL
+	// subquery's after those of the items before it, though it joins one).
+	all := &scope{outer: outer}
 	for _, it := range items {
-		r, err := b.bindFromItem(it)
-		if err != nil {
+		var r rel
+		var err error
+		if rs := it.GetRangeSubselect(); rs != nil && rs.GetLateral() && len(rels) > 0 {
+			var idx int
+			if idx, r, err = b.lateralItem(rels, rs); err != nil {
+				return nil, nil, nil, err
+			}
+			if idx >= 0 {
+				n := len(rels[idx].r.output())
+				rels[idx] = fromItem{r: r, cols: idSet(r.output())}
+				all.cols = append(all.cols, b.scopeOf(r).cols[n:]...)
+				continue
+			}
+		} else if r, err = b.bindFromItem(it); err != nil {
 			return nil, nil, nil, err
 		}
-		fi := fromItem{r: r, cols: map[colID]bool{}}
-		for _, id := range r.output() {
-			fi.cols[id] = true
-		}
-		rels = append(rels, fi)
+		rels = append(rels, fromItem{r: r, cols: idSet(r.output())})
+		all.cols = append(all.cols, b.scopeOf(r).cols...)
 	}
-	all := &scope{outer: outer}
-	for _, fi := range rels {
-		all.cols = append(all.cols, b.scopeOf(fi.r).cols...)
+	if len(items) == 0 {
+		all.cols = b.scopeOf(rels[0].r).cols
 	}
 	local := map[colID]bool{}
 	for _, c := range all.cols {
@@ -248,7 +259,12 @@ func (b *binder) bindFromItem(n *pg.Node) (rel, error) {
 	case n.GetRangeSubselect() != nil:
 		rs := n.GetRangeSubselect()
 		if rs.GetLateral() {
-			return nil, notSupported(-1, "LATERAL")
+			// Nothing before it to read: a derived table.
+			r, ok, err := b.uncorrelated(rs)
+			if err == nil && !ok {
+				err = notSupported(-1, "LATERAL reading columns of FROM items other than those before it in its FROM list or JOIN")
+			}
+			return r, err
 		}
 		alias := ""
 		var colNames []string
@@ -264,6 +280,11 @@ func (b *binder) bindFromItem(n *pg.Node) (rel, error) {
 		l, err := b.bindFromItem(je.GetLarg())
 		if err != nil {
 			return nil, err
+		}
+		if rs := je.GetRarg().GetRangeSubselect(); rs != nil && rs.GetLateral() {
+			if r, ok, err := b.lateralJoinExpr(je, l); ok || err != nil {
+				return r, err
+			}
 		}
 		r, err := b.bindFromItem(je.GetRarg())
 		if err != nil {
