@@ -1,8 +1,6 @@
 package planner
 
 import (
-	"fmt"
-
 	"github.com/apache/arrow-go/v18/arrow"
 	pg "github.com/pganalyze/pg_query_go/v6"
 
@@ -138,5 +136,5 @@ func refuseRowInValue(sl *pg.SubLink) error {
 	if rowFields(sl.GetTestexpr()) == nil {
 		return nil
 	}
-	return notSupported(sl.GetLocation(), fmt.Sprintf("a row value IN (subquery) as a value (only as a condition of WHERE or HAVING, joined by AND)"))
+	return notSupported(sl.GetLocation(), "a row value IN (subquery) as a value (only as a condition of WHERE or HAVING, joined by AND)")
 }
