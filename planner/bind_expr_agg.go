@@ -131,7 +131,6 @@ func (b *binder) bindAgg(fc *pg.FuncCall, fn kapotv1.AggregateFunction, ag *aggB
 		if call.arg, err = bindArg(args[0]); err != nil {
 			return nil, err
 		}
-		raw := call.arg
 		call.arg = b.coerce(call.arg, arrow.BinaryTypes.String)
 		call.param = &kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_UTF8}, Value: &kapotv1.ScalarValue_StringValue{StringValue: ","}}
 		if len(args) == 2 {
@@ -144,10 +143,7 @@ func (b *binder) bindAgg(fc *pg.FuncCall, fn kapotv1.AggregateFunction, ag *aggB
 			}
 			call.param = v
 		}
-		if call.order, err = aggOrder(fc.GetAggOrder(), bindArg); err != nil {
-			return nil, err
-		}
-		if err := distinctOrder(call, raw); err != nil {
+		if call.order, err = aggOrder(fc.GetAggOrder(), bindArg, distinctArg(call)...); err != nil {
 			return nil, err
 		}
 	case fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_CORR || fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COVAR_POP ||
@@ -185,8 +181,10 @@ func (b *binder) bindAgg(fc *pg.FuncCall, fn kapotv1.AggregateFunction, ag *aggB
 	return e, nil
 }
 
-// aggOrder binds the ORDER BY inside an aggregate call (string_agg's).
-func aggOrder(items []*pg.Node, bindArg func(*pg.Node) (*expr, error)) ([]sortKey, error) {
+// aggOrder binds the ORDER BY inside an aggregate call (string_agg's);
+// with DISTINCT, each key must be the call's argument (distinct, see
+// distinctOrder).
+func aggOrder(items []*pg.Node, bindArg func(*pg.Node) (*expr, error), distinct ...*expr) ([]sortKey, error) {
 	var out []sortKey
 	for _, it := range items {
 		sb := it.GetSortBy()
@@ -199,18 +197,28 @@ func aggOrder(items []*pg.Node, bindArg func(*pg.Node) (*expr, error)) ([]sortKe
 		}
 		out = append(out, k)
 	}
+	if len(distinct) == 1 {
+		return out, distinctOrder(distinct[0], out)
+	}
 	return out, nil
 }
 
-// distinctOrder applies PostgreSQL's rule to an aggregate call with
-// DISTINCT and ORDER BY: each order key must be the argument (raw, as
-// written, or as the call reads it), else SQLSTATE 42P10.
-func distinctOrder(call aggCall, raw *expr) error {
+// distinctArg is the argument of a call with DISTINCT, for aggOrder.
+func distinctArg(call aggCall) []*expr {
 	if !call.distinct {
 		return nil
 	}
-	for _, k := range call.order {
-		if key := k.e.key(); key != raw.key() && key != call.arg.key() {
+	return []*expr{call.arg}
+}
+
+// distinctOrder applies PostgreSQL's rule to an aggregate call with
+// DISTINCT and ORDER BY: each order key must be the argument arg (as the
+// call reads it, or as written before its cast to text), else SQLSTATE
+// 42P10.
+func distinctOrder(arg *expr, order []sortKey) error {
+	for _, k := range order {
+		key := k.e.key()
+		if key != arg.key() && (arg.kind != eCast || key != arg.args[0].key()) {
 			return errAt(-1, errs.ErrInvalidColumnReference, "in an aggregate with DISTINCT, ORDER BY expressions must appear in argument list")
 		}
 	}

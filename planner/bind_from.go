@@ -257,24 +257,7 @@ func (b *binder) bindFromItem(n *pg.Node) (rel, error) {
 		}
 		return s, nil
 	case n.GetRangeSubselect() != nil:
-		rs := n.GetRangeSubselect()
-		if rs.GetLateral() {
-			// Nothing before it to read: a derived table.
-			r, ok, err := b.uncorrelated(rs)
-			if err == nil && !ok {
-				err = notSupported(-1, "LATERAL reading columns of FROM items other than those before it in its FROM list or JOIN")
-			}
-			return r, err
-		}
-		alias := ""
-		var colNames []string
-		if a := rs.GetAlias(); a != nil {
-			alias = a.GetAliasname()
-			for _, c := range a.GetColnames() {
-				colNames = append(colNames, c.GetString_().GetSval())
-			}
-		}
-		return b.derived(rs.GetSubquery().GetSelectStmt(), alias, colNames)
+		return b.bindRangeSubselect(n.GetRangeSubselect())
 	case n.GetJoinExpr() != nil:
 		je := n.GetJoinExpr()
 		l, err := b.bindFromItem(je.GetLarg())

@@ -328,7 +328,21 @@ func (b *binder) joinLateral(left rel, lt *lateral, jt kapotv1.JoinType, alias s
 	return p, nil
 }
 
-// lateralAlias is the alias and column names of a LATERAL subquery.
+// bindRangeSubselect binds a subquery in FROM (a LATERAL one here has no
+// FROM item before it to read: a derived table).
+func (b *binder) bindRangeSubselect(rs *pg.RangeSubselect) (rel, error) {
+	if rs.GetLateral() {
+		r, ok, err := b.uncorrelated(rs)
+		if err == nil && !ok {
+			err = notSupported(-1, "LATERAL reading columns of FROM items other than those before it in its FROM list or JOIN")
+		}
+		return r, err
+	}
+	alias, colNames := lateralAlias(rs)
+	return b.derived(rs.GetSubquery().GetSelectStmt(), alias, colNames)
+}
+
+// lateralAlias is the alias and column names of a subquery in FROM.
 func lateralAlias(rs *pg.RangeSubselect) (string, []string) {
 	a := rs.GetAlias()
 	var names []string
