@@ -19,7 +19,7 @@ import (
 //	(a, b) = (c, d)    a = c AND b = d
 //	(a, b) <> (c, d)   a <> c OR b <> d
 //	(a, b) < (c, d)    a < c OR (a = c AND b < d)   (<=, >, >= alike)
-//	r IN (r1, r2)      r = r1 OR r = r2; NOT IN: r <> r1 AND r <> r2
+//	r IN (r1, r2)      r = r1 OR r = r2; NOT IN: NOT (r = r1 OR r = r2)
 //
 // (a, b) [NOT] IN (SELECT x, y …) is a subquery predicate (bind_rows_in.go).
 
@@ -120,22 +120,24 @@ func expandRowAExpr(x *pg.A_Expr) (*pg.Node, error) {
 		if rowFields(l) == nil || len(items) == 0 {
 			return nil, nil // a row inside a plain IN list: refused where bound
 		}
-		cmp, join := "=", pg.BoolExprType_OR_EXPR
-		if op == "<>" {
-			cmp, join = "<>", pg.BoolExprType_AND_EXPR
-		}
 		var terms []*pg.Node
 		for _, it := range items {
 			if rowFields(it) == nil {
 				return nil, notSupported(location(it), "a row value IN a list of items that are not row constructors")
 			}
-			t, err := rowCompare(cmp, l, it, pos)
+			t, err := rowCompare("=", l, it, pos)
 			if err != nil {
 				return nil, err
 			}
 			terms = append(terms, t)
 		}
-		return boolNode(join, terms, pos), nil
+		in := boolNode(pg.BoolExprType_OR_EXPR, terms, pos)
+		if op == "<>" {
+			// NOT (r = r1 OR …), the same as r <> r1 AND … in three-valued
+			// logic, and one condition of WHERE, not one per item.
+			return pg.MakeBoolExprNode(pg.BoolExprType_NOT_EXPR, []*pg.Node{in}, pos), nil
+		}
+		return in, nil
 	}
 	return nil, notSupported(pos, "this operator over row values")
 }

@@ -3,6 +3,7 @@ package planner
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -141,6 +142,9 @@ func TestRowValuesPostgresNulls(t *testing.T) {
 			[]string{"NULL|NULL", "NULL|2", "0|NULL", "1|NULL", "1|1", "1|2", "1|3", "2|NULL", "3|4", "5|4"}},
 		{`select x, y from ` + vals + ` where (x, y) in (select a, b from (values (1, 2), (3, null), (5, 4)) s(a, b)) order by 1, 2`,
 			[]string{"1|2", "5|4"}},
+		// A long NOT IN list of rows is one condition (not one filter per
+		// item, past the plan's depth limit).
+		{`select count(*) from nation where (n_nationkey, n_nationkey) not in (` + longRows(300) + `)`, []string{"24"}},
 	} {
 		for _, parts := range []int{1, 3} {
 			_, got := runSQLWith(t, cat, c.sql, Options{TargetPartitions: parts})
@@ -149,6 +153,15 @@ func TestRowValuesPostgresNulls(t *testing.T) {
 			}
 		}
 	}
+}
+
+// longRows is the list (0, 0), (1, 7), … of n rows (i, 7i mod 25).
+func longRows(n int) string {
+	rows := make([]string, n)
+	for i := range rows {
+		rows[i] = fmt.Sprintf("(%d, %d)", i, i*7%25)
+	}
+	return strings.Join(rows, ", ")
 }
 
 // TestCorrelatedRowIn: a correlated (a, b) [NOT] IN (SELECT x, y …), which

@@ -600,3 +600,8 @@ select a.r_name, b.n from region a, lateral (select count(*) as n from region b2
 select r.r_name, s.n from region r, lateral (select n_name as n from nation n where n.n_regionkey = r.r_regionkey order by 1 desc limit 2) s order by 1, 2;
 select r.r_name, s.n from region r, lateral (select n_name as n from nation n where n.n_regionkey = r.r_regionkey order by n limit all) s order by 1, 2;
 select o.o_orderkey, l.l_linenumber from orders o left join lateral (select l_linenumber from lineitem where l_orderkey = o.o_orderkey and l_quantity > o.o_shippriority + 45) l on true where o.o_orderkey < 100 order by 1, 2;
+select * from orders o, lateral (select * from lineitem l where l.l_orderkey = o.o_orderkey and l_linenumber = 1) s where o.o_orderkey < 20 order by 1;
+select o.o_orderkey, s.l_linenumber from orders o, lateral (select l_linenumber from lineitem l where l.l_orderkey = o.o_orderkey and o.o_orderstatus = 'F') s where o.o_orderkey < 40 order by 1, 2;
+select o.o_orderkey, s.l_linenumber from orders o left join lateral (select l_linenumber from lineitem l where l.l_orderkey = o.o_orderkey and o.o_orderstatus = 'F') s on true where o.o_orderkey < 40 order by 1, 2;
+select distinct on (o_custkey) o_custkey, s.n from orders o, lateral (select count(*) as n from lineitem l where l.l_orderkey = o.o_orderkey) s where o_custkey < 30 order by o_custkey, s.n desc, o_orderkey;
+select count(*) from (select distinct on (l_orderkey) l_orderkey, l_linenumber from lineitem order by l_orderkey, l_linenumber desc) x where (l_orderkey, l_linenumber) in (select l_orderkey, max(l_linenumber) from lineitem group by 1);
