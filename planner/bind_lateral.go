@@ -118,12 +118,19 @@ func (b *binder) bindLateral(sub *pg.SelectStmt, left rel) (*lateral, error) {
 	default:
 		lt, err = b.lateralRows(sub, sc, shape == latTopN)
 	}
+	nested := "LATERAL with a query nested in it (a derived table, JOIN condition or subquery) reading the outer query's columns"
 	if err != nil {
 		var se *SQLError
-		if errors.Is(err, ErrNotSupported) && errors.As(err, &se) && !strings.Contains(se.Msg, "LATERAL") {
+		switch {
+		case readsLeft(err, sc):
+			return nil, notSupported(-1, nested)
+		case errors.Is(err, ErrNotSupported) && errors.As(err, &se) && !strings.Contains(se.Msg, "LATERAL"):
 			return nil, notSupported(int32(se.Pos), "LATERAL with "+strings.TrimPrefix(se.Msg, "not supported yet: "))
 		}
 		return nil, err
+	}
+	if danglingRef(lt.right) {
+		return nil, notSupported(-1, nested)
 	}
 	// Every column the join reads is the left side's or the subquery's
 	// (a column of an enclosing query would not be there).
