@@ -608,3 +608,7 @@ select count(*) from (select distinct on (l_orderkey) l_orderkey, l_linenumber f
 select o.o_orderkey, s.l_linenumber from orders o, lateral (select l_linenumber from lineitem l where l.l_orderkey = o.o_orderkey and l.l_partkey in (select p_partkey from part where p_size > 40)) s where o.o_orderkey < 50 order by 1, 2;
 select o.o_orderkey, s.c from orders o, lateral (select count(*) as c from lineitem l where l.l_orderkey = o.o_orderkey and l.l_partkey in (select p_partkey from part where p_size > 40)) s where o.o_orderkey < 50 order by 1, 2;
 select o.o_orderkey, s.c from orders o, lateral (select count(*) as c from lineitem l where l.l_orderkey = o.o_orderkey and l.l_quantity > (select avg(l_quantity) from lineitem)) s where o.o_orderkey < 50 order by 1, 2;
+select * from (select distinct on (n_regionkey) n_regionkey, n_nationkey from nation order by n_regionkey, n_nationkey) x where n_nationkey > 2 order by 1;
+select * from (select distinct on (n_regionkey) n_regionkey, n_nationkey from nation order by n_regionkey, n_nationkey) x join region on r_regionkey = x.n_regionkey and r_name like 'A%' order by 1;
+select * from (select c.c_custkey, t.o_orderkey from customer c, lateral (select o_orderkey from orders o where o.o_custkey = c.c_custkey order by o_orderkey limit 1) t) y where o_orderkey > 100 and c_custkey < 50 order by 1;
+select count(*) from (select distinct on (n_regionkey) n_regionkey, n_nationkey from nation order by n_regionkey, n_nationkey limit 3) x where n_nationkey > 0;
