@@ -273,17 +273,8 @@ func (b *binder) bindFromItem(n *pg.Node) (rel, error) {
 		if err != nil {
 			return nil, err
 		}
-		var jt kapotv1.JoinType
-		switch je.GetJointype() {
-		case pg.JoinType_JOIN_INNER:
-			jt = kapotv1.JoinType_JOIN_TYPE_INNER
-		case pg.JoinType_JOIN_LEFT:
-			jt = kapotv1.JoinType_JOIN_TYPE_LEFT
-		case pg.JoinType_JOIN_RIGHT:
-			jt = kapotv1.JoinType_JOIN_TYPE_RIGHT
-		case pg.JoinType_JOIN_FULL:
-			jt = kapotv1.JoinType_JOIN_TYPE_FULL
-		default:
+		jt, ok := joinTypes[je.GetJointype()]
+		if !ok {
 			return nil, notSupported(-1, "join type "+strings.TrimPrefix(je.GetJointype().String(), "JOIN_"))
 		}
 		j := &joinRel{left: l, right: r, jt: jt}
@@ -338,6 +329,12 @@ func (b *binder) bindFromItem(n *pg.Node) (rel, error) {
 		return b.bindRangeFunction(rf, n)
 	}
 	return nil, refuseNode("FROM item", n)
+}
+
+// joinTypes are the join types of JOIN clauses kapot plans.
+var joinTypes = map[pg.JoinType]kapotv1.JoinType{
+	pg.JoinType_JOIN_INNER: kapotv1.JoinType_JOIN_TYPE_INNER, pg.JoinType_JOIN_LEFT: kapotv1.JoinType_JOIN_TYPE_LEFT,
+	pg.JoinType_JOIN_RIGHT: kapotv1.JoinType_JOIN_TYPE_RIGHT, pg.JoinType_JOIN_FULL: kapotv1.JoinType_JOIN_TYPE_FULL,
 }
 
 // derived binds a subquery in FROM and re-labels its columns under alias,

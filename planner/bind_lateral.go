@@ -210,17 +210,9 @@ func (b *binder) lateralRows(sub *pg.SelectStmt, sc *scope, topN bool) (*lateral
 	if err := q.bindTargets(); err != nil {
 		return nil, err
 	}
-	var sel []*expr
-	for _, t := range q.targets {
-		if t.star != nil {
-			sel = append(sel, &expr{kind: eCol, col: t.star.id, typ: t.star.typ})
-			continue
-		}
-		e, err := b.bindExpr(t.node, q.sc, nil)
-		if err != nil {
-			return nil, err
-		}
-		sel = append(sel, e)
+	sel, err := b.bindSelectList(q)
+	if err != nil {
+		return nil, err
 	}
 	local := idSet(inner.output())
 	// The values of the subquery's own columns are computed on its side.
@@ -424,13 +416,8 @@ func (b *binder) lateralJoinExpr(je *pg.JoinExpr, l rel) (rel, bool, error) {
 	if _, ok, err := b.uncorrelated(rs); ok || err != nil {
 		return nil, false, err // an ordinary join
 	}
-	var jt kapotv1.JoinType
-	switch je.GetJointype() {
-	case pg.JoinType_JOIN_INNER:
-		jt = kapotv1.JoinType_JOIN_TYPE_INNER
-	case pg.JoinType_JOIN_LEFT:
-		jt = kapotv1.JoinType_JOIN_TYPE_LEFT
-	default:
+	jt, ok := joinTypes[je.GetJointype()]
+	if !ok || jt != kapotv1.JoinType_JOIN_TYPE_INNER && jt != kapotv1.JoinType_JOIN_TYPE_LEFT {
 		return nil, false, errAt(-1, errs.ErrInvalidColumnReference, "invalid reference to FROM-clause entry: the combining JOIN type must be INNER or LEFT for a LATERAL reference")
 	}
 	if len(je.GetUsingClause()) > 0 || je.GetIsNatural() {

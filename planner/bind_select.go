@@ -193,17 +193,9 @@ func (b *binder) bindUngrouped(q *selectQuery) (rel, []string, error) {
 	b.win = newWindowBinder(q.s)
 	subs := &scalarSubs{from: q.from, sc: q.sc}
 	b.subs = subs
-	var sel []*expr
-	for _, t := range q.targets {
-		if t.star != nil {
-			sel = append(sel, &expr{kind: eCol, col: t.star.id, typ: t.star.typ})
-			continue
-		}
-		e, err := b.bindExpr(t.node, q.sc, nil)
-		if err != nil {
-			return nil, nil, err
-		}
-		sel = append(sel, e)
+	sel, err := b.bindSelectList(q)
+	if err != nil {
+		return nil, nil, err
 	}
 	b.subs = nil
 	keys, err := b.bindOrder(q.s.GetSortClause(), q.sc, nil, q.refs, sel, q.aliases)
@@ -218,6 +210,24 @@ func (b *binder) bindUngrouped(q *selectQuery) (rel, []string, error) {
 	r = b.applyWindows(r)
 	b.win = nil
 	return b.finish(r, sel, q.names, keys, q.s, on)
+}
+
+// bindSelectList binds the select list of a SELECT that does not
+// aggregate over its FROM clause (q.sc), * as the columns it expands to.
+func (b *binder) bindSelectList(q *selectQuery) ([]*expr, error) {
+	var sel []*expr
+	for _, t := range q.targets {
+		if t.star != nil {
+			sel = append(sel, &expr{kind: eCol, col: t.star.id, typ: t.star.typ})
+			continue
+		}
+		e, err := b.bindExpr(t.node, q.sc, nil)
+		if err != nil {
+			return nil, err
+		}
+		sel = append(sel, e)
+	}
+	return sel, nil
 }
 
 // bindGrouped binds the rest of a SELECT that aggregates: GROUP BY, the
