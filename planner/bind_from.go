@@ -30,36 +30,11 @@ type fromItem struct {
 // instead of being applied. Subquery predicates (EXISTS, IN, comparisons
 // with a scalar subquery) become semi, anti or inner joins on top.
 func (b *binder) bindFrom(items []*pg.Node, where *pg.Node, outer *scope) (rel, []*column, []*expr, error) {
-	var rels []fromItem
-	if len(items) == 0 {
-		rels = append(rels, fromItem{r: &valuesRel{}, cols: map[colID]bool{}})
+	rels, cols, latPreds, err := b.bindFromItems(items)
+	if err != nil {
+		return nil, nil, nil, err
 	}
-	// The scope lists the items' columns in FROM order (a LATERAL
-	// subquery's after those of the items before it, though it joins one).
-	all := &scope{outer: outer}
-	for _, it := range items {
-		var r rel
-		var err error
-		if rs := it.GetRangeSubselect(); rs != nil && rs.GetLateral() && len(rels) > 0 {
-			var idx int
-			if idx, r, err = b.lateralItem(rels, rs); err != nil {
-				return nil, nil, nil, err
-			}
-			if idx >= 0 {
-				n := len(rels[idx].r.output())
-				rels[idx] = fromItem{r: r, cols: idSet(r.output())}
-				all.cols = append(all.cols, b.scopeOf(r).cols[n:]...)
-				continue
-			}
-		} else if r, err = b.bindFromItem(it); err != nil {
-			return nil, nil, nil, err
-		}
-		rels = append(rels, fromItem{r: r, cols: idSet(r.output())})
-		all.cols = append(all.cols, b.scopeOf(r).cols...)
-	}
-	if len(items) == 0 {
-		all.cols = b.scopeOf(rels[0].r).cols
-	}
+	all := &scope{cols: cols, outer: outer}
 	local := map[colID]bool{}
 	for _, c := range all.cols {
 		local[c.id] = true
@@ -88,6 +63,8 @@ func (b *binder) bindFrom(items []*pg.Node, where *pg.Node, outer *scope) (rel, 
 			}
 		}
 	}
+	// A LATERAL subquery's conditions join it like WHERE's.
+	conj = append(conj, latPreds...)
 	// Explicit inner joins join like the FROM list: their relations and ON
 	// conditions join the graph (the optimiser orders them all).
 	var flat []fromItem
@@ -166,6 +143,49 @@ func (b *binder) bindFrom(items []*pg.Node, where *pg.Node, outer *scope) (rel, 
 		}
 	}
 	return r, all.cols, corr, nil
+}
+
+// bindFromItems binds the items of a FROM list and returns them with
+// their columns in FROM order (a LATERAL subquery's after those of the
+// items before it, though it may join one of them) and the conditions
+// that join LATERAL subqueries bound as items of their own.
+func (b *binder) bindFromItems(items []*pg.Node) ([]fromItem, []*column, []*expr, error) {
+	if len(items) == 0 {
+		r := &valuesRel{}
+		return []fromItem{{r: r, cols: map[colID]bool{}}}, nil, nil, nil
+	}
+	var rels []fromItem
+	var cols []*column
+	var preds []*expr
+	for _, it := range items {
+		rs := it.GetRangeSubselect()
+		if rs == nil || !rs.GetLateral() || len(rels) == 0 {
+			r, err := b.bindFromItem(it)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			rels = append(rels, fromItem{r: r, cols: idSet(r.output())})
+			cols = append(cols, b.scopeOf(r).cols...)
+			continue
+		}
+		r, rcols, on, ok, err := b.lateralGraphItem(rels, rs)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if ok {
+			rels = append(rels, fromItem{r: r, cols: idSet(r.output())})
+			cols, preds = append(cols, rcols...), append(preds, on...)
+			continue
+		}
+		idx, r, err := b.lateralItem(rels, rs)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		n := len(rels[idx].r.output())
+		rels[idx] = fromItem{r: r, cols: idSet(r.output())}
+		cols = append(cols, b.scopeOf(r).cols[n:]...)
+	}
+	return rels, cols, preds, nil
 }
 
 // pushSubquery applies the subquery predicate n to the one relation of rels

@@ -362,13 +362,64 @@ func (b *binder) uncorrelated(rs *pg.RangeSubselect) (rel, bool, error) {
 	return r, err == nil, err
 }
 
-// lateralItem binds the LATERAL subquery rs of a FROM list after the items
-// rels: joined to the one item it reads (whose index it returns), or,
-// reading none, an item of its own (index -1).
-func (b *binder) lateralItem(rels []fromItem, rs *pg.RangeSubselect) (int, rel, error) {
+// lateralGraphItem binds the LATERAL subquery rs of a FROM list after the
+// items rels as an item of its own, when its relation does not read them
+// (not an aggregate without GROUP BY, no value of its select list reading
+// them): returned with its columns and the conditions that join it to
+// them, which the FROM list's join graph orders with WHERE's. ok is false
+// for the other shapes (lateralItem).
+func (b *binder) lateralGraphItem(rels []fromItem, rs *pg.RangeSubselect) (rel, []*column, []*expr, bool, error) {
 	if r, ok, err := b.uncorrelated(rs); ok || err != nil {
-		return -1, r, err
+		if err != nil {
+			return nil, nil, nil, false, err
+		}
+		return r, b.scopeOf(r).cols, nil, true, nil
 	}
+	sub := rs.GetSubquery().GetSelectStmt()
+	if shape, err := lateralShape(sub); err != nil || shape == latOneRow {
+		return nil, nil, nil, false, err
+	}
+	var left rel = rels[0].r
+	for _, fi := range rels[1:] {
+		left = &joinRel{left: left, right: fi.r, jt: kapotv1.JoinType_JOIN_TYPE_INNER}
+	}
+	lt, err := b.bindLateral(sub, left)
+	if err != nil || lt.mixed {
+		return nil, nil, nil, false, err
+	}
+	alias, colNames := lateralAlias(rs)
+	// The subquery's columns pass (the join conditions read them), and
+	// its outputs are labelled alias.name.
+	p := &projectRel{in: lt.right}
+	for _, id := range lt.right.output() {
+		p.exprs, p.out = append(p.exprs, &expr{kind: eCol, col: id, typ: b.cols[id].typ}), append(p.out, id)
+	}
+	var cols []*column
+	for i, e := range lt.exprs {
+		name := lt.names[i]
+		if i < len(colNames) {
+			name = colNames[i]
+		}
+		id := b.newCol(alias, name, e.typ)
+		b.cols[id].nullable = true
+		p.exprs, p.out = append(p.exprs, e), append(p.out, id)
+		cols = append(cols, b.cols[id])
+	}
+	var on []*expr
+	for i := range lt.lk {
+		o, in := b.unify(lt.lk[i], lt.rk[i])
+		on = append(on, &expr{kind: eBinary, op: kapotv1.BinaryOp_BINARY_OP_EQ, args: []*expr{o, in}, typ: arrow.FixedWidthTypes.Boolean})
+	}
+	if lt.filter != nil {
+		on = append(on, splitAnd(lt.filter)...)
+	}
+	return p, cols, on, true, nil
+}
+
+// lateralItem binds the LATERAL subquery rs of a FROM list after the items
+// rels joined to the one item it reads (whose index it returns): an
+// aggregate without GROUP BY, or one whose select list reads that item.
+func (b *binder) lateralItem(rels []fromItem, rs *pg.RangeSubselect) (int, rel, error) {
 	sub := rs.GetSubquery().GetSelectStmt()
 	idx := 0
 	if len(rels) > 1 {
@@ -398,7 +449,7 @@ func (b *binder) lateralItem(rels []fromItem, rs *pg.RangeSubselect) (int, rel, 
 			}
 		}
 		if len(read) != 1 {
-			return 0, nil, notSupported(-1, "LATERAL reading columns of several FROM items")
+			return 0, nil, notSupported(-1, "LATERAL reading columns of several FROM items in an aggregate without GROUP BY or in its select list")
 		}
 	}
 	lt, err := b.bindLateral(sub, rels[idx].r)
