@@ -101,20 +101,24 @@ func expandRowAExpr(x *pg.A_Expr) (*pg.Node, error) {
 	if names := x.GetName(); len(names) > 0 {
 		op = names[len(names)-1].GetString_().GetSval()
 	}
-	if x.GetLexpr().GetSubLink() != nil || x.GetRexpr().GetSubLink() != nil {
-		return nil, notSupported(pos, "a row value compared with (SELECT …)")
+	r := x.GetRexpr()
+	if l.GetSubLink() != nil || r.GetSubLink() != nil {
+		var err error
+		if l, r, err = rowSubqueryFields(l, r, pos); err != nil {
+			return nil, err
+		}
 	}
 	switch x.GetKind() {
 	case pg.A_Expr_Kind_AEXPR_OP:
-		if rowFields(l) == nil || rowFields(x.GetRexpr()) == nil {
+		if rowFields(l) == nil || rowFields(r) == nil {
 			return nil, notSupported(pos, "a row value compared with a value that is not a row constructor")
 		}
-		return rowCompare(op, l, x.GetRexpr(), pos)
+		return rowCompare(op, l, r, pos)
 	case pg.A_Expr_Kind_AEXPR_DISTINCT, pg.A_Expr_Kind_AEXPR_NOT_DISTINCT:
-		if rowFields(l) == nil || rowFields(x.GetRexpr()) == nil {
+		if rowFields(l) == nil || rowFields(r) == nil {
 			return nil, notSupported(pos, "a row value compared with a value that is not a row constructor")
 		}
-		return rowDistinct(x.GetKind(), l, x.GetRexpr(), pos)
+		return rowDistinct(x.GetKind(), l, r, pos)
 	case pg.A_Expr_Kind_AEXPR_IN:
 		items := x.GetRexpr().GetList().GetItems()
 		if rowFields(l) == nil || len(items) == 0 {

@@ -7,6 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kapot-go/kapot/engine"
+	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/errs"
 )
 
@@ -35,7 +39,6 @@ func TestPostgresFormErrors(t *testing.T) {
 		{`select n_name from nation where (n_regionkey, n_nationkey) in ((1, 2), (1, 2, 3))`, "unequal number of entries in row expressions", errs.ErrSyntax, "42601"},
 		{`select n_name from nation where ((n_regionkey, 1), n_nationkey) = ((1, 1), 2)`, "not supported yet: a row value with a field that is a row", ErrNotSupported, "0A000"},
 		{`select n_name from nation where (n_regionkey, n_nationkey) in (1, 2)`, "not supported yet: a row value IN a list of items that are not row constructors", ErrNotSupported, "0A000"},
-		{`select n_name from nation where (n_regionkey, n_nationkey) = (select 1, 2)`, "not supported yet: a row value compared with (SELECT …)", ErrNotSupported, "0A000"},
 		{`select (n_regionkey, n_nationkey) in (select 1, 2) from nation`, "not supported yet: a row value IN (subquery) as a value", ErrNotSupported, "0A000"},
 		{`select n_name from nation where (n_regionkey, n_nationkey) in (select r_regionkey from region)`, "subquery has too few columns", errs.ErrInvalidPlan, "42000"},
 		{`select n_name from nation where (n_regionkey, n_nationkey) in (select r_regionkey, 1, 2 from region)`, "subquery has too many columns", errs.ErrInvalidPlan, "42000"},
@@ -191,6 +194,62 @@ func TestCorrelatedRowIn(t *testing.T) {
 			if _, got := runSQLWith(t, cat, in, Options{TargetPartitions: parts}); strings.Join(got, " ") != strings.Join(want, " ") {
 				t.Errorf("%s (%d partitions): %q, DuckDB's EXISTS %q", in, parts, got, want)
 			}
+		}
+	}
+}
+
+// TestRowComparedWithSubquery: (a, b) op (SELECT x, y …), which DuckDB
+// does not run, gives DuckDB's answer to the comparison with one scalar
+// subquery per column that PostgreSQL's row comparison means.
+func TestRowComparedWithSubquery(t *testing.T) {
+	cat, db := tpchCatalog(t), tpchOracle(t)
+	for row, split := range map[string]string{
+		`select n_name from nation where (n_regionkey, n_nationkey) = (select r_regionkey, r_regionkey + 1 from region where r_name = 'AMERICA') order by 1`: `select n_name from nation where n_regionkey = (select r_regionkey from region where r_name = 'AMERICA') and n_nationkey = (select r_regionkey + 1 from region where r_name = 'AMERICA') order by 1`,
+		`select n_name from nation where (n_regionkey, n_nationkey) < (select min(r_regionkey) + 1, max(3) from region) order by 1`:                          `select n_name from nation where n_regionkey < 1 or (n_regionkey = 1 and n_nationkey < 3) order by 1`,
+		`select n_name, (n_regionkey, n_nationkey) = (select max(r_regionkey), min(24) from region) from nation where n_nationkey > 20 order by 1`:           `select n_name, n_regionkey = 4 and n_nationkey = 24 from nation where n_nationkey > 20 order by 1`,
+		`select n_name from nation where (select r_regionkey, r_regionkey + 2 from region where r_name = 'AMERICA') = (n_regionkey, n_nationkey) order by 1`: `select n_name from nation where n_regionkey = 1 and n_nationkey = 3 order by 1`,
+		// No row: a row of NULLs, the comparison NULL.
+		`select count(*), count((n_regionkey, n_nationkey) <> (select r_regionkey, 1 from region where r_name = 'NOWHERE')) from nation`:                                                `select 25, 0`,
+		`select n_name from nation n where (n_regionkey, n_nationkey) = (select max(s_nationkey) % 5, max(s_nationkey) from supplier s where s.s_nationkey = n.n_nationkey) order by 1`: `select n_name from nation n where n_regionkey = n_nationkey % 5 order by 1`,
+		`select n_name from nation where (n_regionkey, n_nationkey) is distinct from (select r_regionkey, 1 from region where r_regionkey = 1) and n_nationkey < 5 order by 1`:          `select n_name from nation where n_nationkey < 5 and n_nationkey <> 1 order by 1`,
+	} {
+		want, err := db.Rows(split)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, parts := range []int{1, 3} {
+			if _, got := runSQLWith(t, cat, row, Options{TargetPartitions: parts}); strings.Join(got, " ") != strings.Join(want, " ") {
+				t.Errorf("%s (%d partitions): %q, DuckDB %q", row, parts, got, want)
+			}
+		}
+	}
+	// Several rows: an error, as a scalar subquery's.
+	p, err := PlanQuery(context.Background(), cat, `select n_name from nation where (n_regionkey, n_nationkey) = (select r_regionkey, 1 from region)`, Options{TargetPartitions: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	tc := &engine.TaskContext{JobID: "q", WorkDir: t.TempDir(), Mem: alloc.NewPoisoningAllocator(mem), Properties: map[string]string{}}
+	bs, err := RunInProcess(context.Background(), p, tc, nil)
+	for _, b := range bs {
+		b.Release()
+	}
+	if !errors.Is(err, errs.ErrCardinality) || errs.SQLState(err) != "21000" {
+		t.Errorf("a row compared with a subquery of several rows: %v (%s), want a cardinality violation", err, errs.SQLState(err))
+	}
+	mem.AssertSize(t, 0)
+	for sql, want := range map[string]string{
+		`select n_name from nation where (n_regionkey, n_nationkey) = (select distinct r_regionkey, 1 from region)`:                      "not supported yet: a row value compared with (SELECT …) over DISTINCT",
+		`select n_name from nation where (n_regionkey, n_nationkey) = (select r_regionkey, 1 from region order by 1 limit 1)`:            "not supported yet: a row value compared with (SELECT …) over ORDER BY a position",
+		`select n_name from nation where (n_regionkey, n_nationkey) = (select r_regionkey as k, 1 from region order by k limit 1)`:       "not supported yet: a row value compared with (SELECT …) over ORDER BY an output name",
+		`select n_name from nation where (n_regionkey, n_nationkey) = (select min(r_regionkey), 1 from region)`:                          "not supported yet: a row value compared with (SELECT …) over an aggregate without GROUP BY and columns that do not aggregate",
+		`select n_name from nation where (n_regionkey, n_nationkey) = (select * from region)`:                                            "not supported yet: a row value compared with (SELECT …) over *",
+		`select n_name from nation where (n_regionkey, n_nationkey) = (select r_regionkey from region limit 1)`:                          "subquery has too few columns",
+		`select n_name from nation where (n_regionkey, n_nationkey) in ((select r_regionkey, 1 from region limit 1), (1, 2))`:            "not supported yet: a row value IN a list of items that are not row constructors",
+		`select n_name from nation where (n_regionkey, n_nationkey) = (select r_regionkey, 1 from region union select 1, 2 from region)`: "not supported yet: a row value compared with (SELECT …) over a set operation",
+	} {
+		if _, err := PlanQuery(context.Background(), cat, sql, Options{TargetPartitions: 2}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s:\n got %v\nwant %q", sql, err, want)
 		}
 	}
 }
