@@ -16,8 +16,8 @@ import (
 // and an error when it returns several (as in PostgreSQL). A subquery
 // whose rows are not the same when it selects one column (DISTINCT, a set
 // operation, VALUES, *, an aggregate without GROUP BY beside a column that
-// does not aggregate) or whose ORDER BY names its select list by position
-// or alias is refused.
+// does not aggregate, LIMIT) or whose ORDER BY names its select list by
+// position or alias is refused.
 
 // rowSubqueryFields replaces the subquery side of a row comparison (l or
 // r) by a row of per-column scalar subqueries.
@@ -93,6 +93,11 @@ func splittable(sub *pg.SelectStmt, pos int32) error {
 		if cr := n.GetColumnRef(); cr != nil && len(cr.GetFields()) == 1 && aliases[cr.GetFields()[0].GetString_().GetSval()] {
 			what = "ORDER BY an output name"
 		}
+	}
+	if sub.GetLimitCount() != nil || sub.GetLimitOffset() != nil {
+		// Each column's subquery could take its row among ties of the
+		// ORDER BY from another row.
+		what = "LIMIT or OFFSET"
 	}
 	if what != "" {
 		return notSupported(pos, fmt.Sprintf("a row value compared with (SELECT …) over %s", what))

@@ -239,14 +239,15 @@ func TestRowComparedWithSubquery(t *testing.T) {
 	}
 	mem.AssertSize(t, 0)
 	for sql, want := range map[string]string{
-		`select n_name from nation where (n_regionkey, n_nationkey) = (select distinct r_regionkey, 1 from region)`:                      "not supported yet: a row value compared with (SELECT …) over DISTINCT",
-		`select n_name from nation where (n_regionkey, n_nationkey) = (select r_regionkey, 1 from region order by 1 limit 1)`:            "not supported yet: a row value compared with (SELECT …) over ORDER BY a position",
-		`select n_name from nation where (n_regionkey, n_nationkey) = (select r_regionkey as k, 1 from region order by k limit 1)`:       "not supported yet: a row value compared with (SELECT …) over ORDER BY an output name",
-		`select n_name from nation where (n_regionkey, n_nationkey) = (select min(r_regionkey), 1 from region)`:                          "not supported yet: a row value compared with (SELECT …) over an aggregate without GROUP BY and columns that do not aggregate",
-		`select n_name from nation where (n_regionkey, n_nationkey) = (select * from region)`:                                            "not supported yet: a row value compared with (SELECT …) over *",
-		`select n_name from nation where (n_regionkey, n_nationkey) = (select r_regionkey from region limit 1)`:                          "subquery has too few columns",
-		`select n_name from nation where (n_regionkey, n_nationkey) in ((select r_regionkey, 1 from region limit 1), (1, 2))`:            "not supported yet: a row value IN a list of items that are not row constructors",
-		`select n_name from nation where (n_regionkey, n_nationkey) = (select r_regionkey, 1 from region union select 1, 2 from region)`: "not supported yet: a row value compared with (SELECT …) over a set operation",
+		`select n_name from nation where (n_regionkey, n_nationkey) = (select distinct r_regionkey, 1 from region)`:                              "not supported yet: a row value compared with (SELECT …) over DISTINCT",
+		`select n_name from nation where (n_regionkey, n_nationkey) = (select r_regionkey, 1 from region where r_regionkey = 1 order by 1)`:      "not supported yet: a row value compared with (SELECT …) over ORDER BY a position",
+		`select n_name from nation where (n_regionkey, n_nationkey) = (select r_regionkey as k, 1 from region where r_regionkey = 1 order by k)`: "not supported yet: a row value compared with (SELECT …) over ORDER BY an output name",
+		`select n_name from nation where (n_regionkey, n_nationkey) = (select min(r_regionkey), 1 from region)`:                                  "not supported yet: a row value compared with (SELECT …) over an aggregate without GROUP BY and columns that do not aggregate",
+		`select n_name from nation where (n_regionkey, n_nationkey) = (select r_regionkey, 1 from region order by r_name limit 1)`:               "not supported yet: a row value compared with (SELECT …) over LIMIT or OFFSET",
+		`select n_name from nation where (n_regionkey, n_nationkey) = (select * from region)`:                                                    "not supported yet: a row value compared with (SELECT …) over *",
+		`select n_name from nation where (n_regionkey, n_nationkey) = (select r_regionkey from region where r_regionkey = 1)`:                    "subquery has too few columns",
+		`select n_name from nation where (n_regionkey, n_nationkey) in ((select r_regionkey, 1 from region limit 1), (1, 2))`:                    "not supported yet: a row value IN a list of items that are not row constructors",
+		`select n_name from nation where (n_regionkey, n_nationkey) = (select r_regionkey, 1 from region union select 1, 2 from region)`:         "not supported yet: a row value compared with (SELECT …) over a set operation",
 	} {
 		if _, err := PlanQuery(context.Background(), cat, sql, Options{TargetPartitions: 2}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s:\n got %v\nwant %q", sql, err, want)
