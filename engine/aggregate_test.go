@@ -188,6 +188,9 @@ func TestAggregateSpills(t *testing.T) {
 				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN, Expr: wiretest.Col("s"), Name: "min_s"},
 				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG, Expr: wiretest.Col("v"), Name: "avg_v"},
 				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Expr: wiretest.Col("s"), Distinct: true, Name: "n_s"},
+				// NULLs kept, in id's order, through partial states and spill files.
+				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_ARRAY_AGG, Expr: wiretest.Col("v"), Name: "vs",
+					OrderBy: []*kapotv1.SortExprNode{{Expr: wiretest.Col("id"), Descending: true}}},
 			}}}}
 	}
 	// ~1500 groups: id / 2.

@@ -37,7 +37,8 @@ func (b *binder) bindAgg(fc *pg.FuncCall, fn kapotv1.AggregateFunction, ag *aggB
 	case percentile && (!fc.GetAggWithinGroup() || len(fc.GetAggOrder()) != 1):
 		return nil, errAt(pos, engine.ErrInvalidPlan, "%s needs WITHIN GROUP (ORDER BY one key)", name)
 	case percentile:
-	case fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_STRING_AGG && !fc.GetAggWithinGroup() && fc.GetOver() == nil:
+	case (fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_STRING_AGG || fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_ARRAY_AGG) &&
+		!fc.GetAggWithinGroup() && fc.GetOver() == nil:
 	default:
 		if err := refuseCallClauses(fc); err != nil {
 			return nil, err
@@ -141,6 +142,24 @@ func (b *binder) bindAgg(fc *pg.FuncCall, fn kapotv1.AggregateFunction, ag *aggB
 				return nil, errAt(pos, engine.ErrInvalidPlan, "%s: the separator must be a string, not %s", name, catalog.TypeName(t))
 			}
 			call.param = v
+		}
+		if call.order, err = aggOrder(fc.GetAggOrder(), bindArg); err != nil {
+			return nil, err
+		}
+	case fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_ARRAY_AGG:
+		// NULLs are kept (FILTER's CASE would add some) and DISTINCT is
+		// not there yet.
+		switch {
+		case fc.GetAggDistinct():
+			return nil, notSupported(pos, name+"(DISTINCT …)")
+		case fc.GetAggFilter() != nil:
+			return nil, notSupported(pos, name+"(…) FILTER (WHERE …)")
+		}
+		if err := nargs(1, 1); err != nil {
+			return nil, err
+		}
+		if call.arg, err = bindArg(args[0]); err != nil {
+			return nil, err
 		}
 		if call.order, err = aggOrder(fc.GetAggOrder(), bindArg); err != nil {
 			return nil, err

@@ -92,7 +92,7 @@ func refuseNestedRels(r rel, seen map[rel]bool) error {
 				case n == "":
 				case a.distinct:
 					return notSupported(-1, fn+"(DISTINCT) of a "+n+" value")
-				case a.fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT:
+				case a.fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT && a.fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_ARRAY_AGG:
 					return notSupported(-1, fn+" of a "+n+" value")
 				}
 			}

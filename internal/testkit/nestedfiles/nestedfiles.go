@@ -195,5 +195,14 @@ func Queries() []string {
 		`select k, (li)[1], (s).b, n.li[2] from n order by k`,
 		`with w as (select k, s from n) select k, w.s.a from w order by k`,
 		`select x.k, x.s.b from n x order by x.k`,
+		// array_agg / list: NULLs kept, in the call's order, through partial and final phases
+		`select array_agg(k order by k), list(li order by k desc), array_agg(s.b order by k) from n`,
+		`select k % 2, array_agg(s.a order by k desc), list(ls[1] order by k) from n group by 1 order by 1`,
+		`select k % 3 as g, array_agg(s order by k), list(m order by k desc nulls first), array_agg(ts order by ts nulls first) from n group by 1 order by 1`,
+		`select array_agg(k order by k) from n where k > 10`,
+		`select k, array_agg(st.x order by k), list(ll order by k), array_agg(mm order by k) from g group by k order by k`,
+		`select s.b, array_agg(k order by li[1] nulls first, k), count(*) from n group by s.b order by 1 nulls first`,
+		`select typeof(array_agg(k order by k)), len(list(ls order by k)) from n`,
+		`select n.k, array_agg(g.k order by g.k) from n join g on n.k <= g.k group by n.k order by 1`,
 	}
 }

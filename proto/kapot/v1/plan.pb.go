@@ -567,6 +567,12 @@ const (
 	AggregateFunction_AGGREGATE_FUNCTION_CORR       AggregateFunction = 16
 	AggregateFunction_AGGREGATE_FUNCTION_COVAR_POP  AggregateFunction = 17
 	AggregateFunction_AGGREGATE_FUNCTION_COVAR_SAMP AggregateFunction = 18
+	// array_agg / list (expr [ORDER BY order_by]): every value, NULLs
+	// included, as a LIST in order_by's order (else in the order they
+	// arrive); NULL for a group without rows. The partial state is the
+	// values as a LIST and, with order_by, their encoded keys as a LIST of
+	// BINARY.
+	AggregateFunction_AGGREGATE_FUNCTION_ARRAY_AGG AggregateFunction = 19
 )
 
 // Enum value maps for AggregateFunction.
@@ -591,6 +597,7 @@ var (
 		16: "AGGREGATE_FUNCTION_CORR",
 		17: "AGGREGATE_FUNCTION_COVAR_POP",
 		18: "AGGREGATE_FUNCTION_COVAR_SAMP",
+		19: "AGGREGATE_FUNCTION_ARRAY_AGG",
 	}
 	AggregateFunction_value = map[string]int32{
 		"AGGREGATE_FUNCTION_UNSPECIFIED":           0,
@@ -612,6 +619,7 @@ var (
 		"AGGREGATE_FUNCTION_CORR":                  16,
 		"AGGREGATE_FUNCTION_COVAR_POP":             17,
 		"AGGREGATE_FUNCTION_COVAR_SAMP":            18,
+		"AGGREGATE_FUNCTION_ARRAY_AGG":             19,
 	}
 )
 
@@ -5661,7 +5669,7 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x1aAGGREGATE_MODE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16AGGREGATE_MODE_PARTIAL\x10\x01\x12\x18\n" +
 	"\x14AGGREGATE_MODE_FINAL\x10\x02\x12\x19\n" +
-	"\x15AGGREGATE_MODE_SINGLE\x10\x03*\x91\x05\n" +
+	"\x15AGGREGATE_MODE_SINGLE\x10\x03*\xb3\x05\n" +
 	"\x11AggregateFunction\x12\"\n" +
 	"\x1eAGGREGATE_FUNCTION_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18AGGREGATE_FUNCTION_COUNT\x10\x01\x12\x1a\n" +
@@ -5682,7 +5690,8 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"(AGGREGATE_FUNCTION_APPROX_COUNT_DISTINCT\x10\x0f\x12\x1b\n" +
 	"\x17AGGREGATE_FUNCTION_CORR\x10\x10\x12 \n" +
 	"\x1cAGGREGATE_FUNCTION_COVAR_POP\x10\x11\x12!\n" +
-	"\x1dAGGREGATE_FUNCTION_COVAR_SAMP\x10\x12*\x98\x02\n" +
+	"\x1dAGGREGATE_FUNCTION_COVAR_SAMP\x10\x12\x12 \n" +
+	"\x1cAGGREGATE_FUNCTION_ARRAY_AGG\x10\x13*\x98\x02\n" +
 	"\bBinaryOp\x12\x19\n" +
 	"\x15BINARY_OP_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fBINARY_OP_EQ\x10\x01\x12\x11\n" +
