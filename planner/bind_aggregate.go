@@ -112,6 +112,8 @@ func children(n *pg.Node) []*pg.Node {
 		return out
 	case n.GetList() != nil:
 		return n.GetList().GetItems()
+	case n.GetAArrayExpr() != nil:
+		return n.GetAArrayExpr().GetElements()
 	case n.GetCoalesceExpr() != nil:
 		return n.GetCoalesceExpr().GetArgs()
 	case n.GetMinMaxExpr() != nil:

@@ -74,6 +74,8 @@ func location(n *pg.Node) int32 {
 		return n.GetCaseExpr().GetLocation()
 	case n.GetSubLink() != nil:
 		return n.GetSubLink().GetLocation()
+	case n.GetAArrayExpr() != nil:
+		return n.GetAArrayExpr().GetLocation()
 	}
 	return -1
 }
@@ -121,6 +123,8 @@ func (b *binder) bindNode(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 		return b.bindClockValue(n.GetSqlvalueFunction())
 	case n.GetAIndirection() != nil:
 		return b.bindIndirection(n.GetAIndirection(), sc, ag)
+	case n.GetAArrayExpr() != nil:
+		return b.bindArray(n.GetAArrayExpr(), sc, ag)
 	case n.GetSubLink() != nil:
 		switch n.GetSubLink().GetSubLinkType() {
 		case pg.SubLinkType_EXISTS_SUBLINK:

@@ -38,6 +38,8 @@ func (b *binder) bindFuncCall(fc *pg.FuncCall, bind func(*pg.Node) (*expr, error
 		return nil, notSupported(fc.GetLocation(), name+"()")
 	}
 	switch name {
+	case "list_value", "list_pack":
+		args = b.listElements(args)
 	case "generate_series", "range":
 		return nil, notSupported(fc.GetLocation(), name+" in the select list (a list); in FROM it is a table function")
 	case "now", "transaction_timestamp", "get_current_timestamp":

@@ -103,8 +103,11 @@ func TestNestedRefusals(t *testing.T) {
 		{`select list(k) filter (where k > 2) from n`, "list(…) FILTER (WHERE …)"},
 		{`select array_agg(k order by li) from n`, "ORDER BY a LIST value"},
 		{`select array_agg(null) from n`, "untyped NULL"},
-		{`select list_sort(li) from n`, "list_sort()"},
-		{`select string_split('a,b', ',') from n`, "string_split()"},
+		{`select list_sort(ll) from g`, "list_sort of a list of list"},
+		{`select list_sort(li, ls[1]) from n`, "must be a constant string"},
+		{`select array[] from n`, "an empty ARRAY[]"},
+		{`select array[null] from n`, "a list of only NULLs"},
+		{`select list_slice(li, 1, 2) from n`, "list_slice()"},
 		{`select map_keys(m) from n`, "map_keys()"},
 	} {
 		_, err := PlanQuery(context.Background(), cat, c.sql, Options{})

@@ -34,6 +34,7 @@ func newFunctions() map[string]scalarFunction {
 	addDateFunctions(m)
 	addRegexFunctions(m)
 	addNestedFunctions(m)
+	addListMakers(m)
 	addTimeFunctions(m)
 	return m
 }

@@ -204,5 +204,15 @@ func Queries() []string {
 		`select s.b, array_agg(k order by li[1] nulls first, k), count(*) from n group by s.b order by 1 nulls first`,
 		`select typeof(array_agg(k order by k)), len(list(ls order by k)) from n`,
 		`select n.k, array_agg(g.k order by g.k) from n join g on n.k <= g.k group by n.k order by 1`,
+		// ARRAY[…] / list_value, list_sort, string_split
+		`select k, array[1, 2.5], array[k, null, 3], list_value(k, 2), array['a', ls[1]], array[s, s], array[li, li], array[m] from n order by k`,
+		`select k, array[ts, ts], array[array[k], li], (array[k * 10, k])[2], len(array[k, k]) from n order by k`,
+		`select array[sum(k), max(k)], array[count(*)] from n`,
+		`select k, list_sort(li), list_sort(ls, 'DESC'), array_sort(li, 'asc', 'nulls first'), list_reverse_sort(li), array_reverse_sort(ls, 'NULLS FIRST'), list_sort(li, 'DESC', 'NULLS FIRST') from n order by k`,
+		`select k, list_sort(st.y, 'desc'), list_sort(ll[1]) from g order by k`,
+		`select k, string_split(s.b, ','), string_to_array(s.b, ''), str_split(s.b, null), len(string_split(s.b, 'l')), string_split(ls[1], ' ') from n order by k`,
+		`select string_split('a,b,,c', ','), string_split('', ','), string_split('', ''), array_length(string_split('a b', ' ')), (list_sort(string_split('c,a,b', ',')))[1]`,
+		`select k from n where list_contains(string_split(s.b, ','), 'y') or len(list_sort(li)) = 4 order by k`,
+		`select k % 2, list_sort(array_agg(k)), list_sort(array_agg(s.b), 'DESC', 'NULLS FIRST') from n group by 1 order by 1`,
 	}
 }
