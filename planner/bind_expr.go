@@ -29,7 +29,7 @@ func (b *binder) bindExpr(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 			}
 		}
 		// A whole expression that is a group key reads the key.
-		if !containsAgg(n) && !containsWindow(n) && !containsSubLink(n) {
+		if !containsAgg(n) && !containsWindow(n) && !containsSubLink(n) && !containsUnnest(n) {
 			e, err := b.bindExpr(n, sc, nil)
 			if err != nil {
 				return nil, err
@@ -108,6 +108,9 @@ func (b *binder) bindNode(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 	case n.GetCaseExpr() != nil:
 		return b.bindCase(n.GetCaseExpr(), bind)
 	case n.GetFuncCall() != nil && n.GetFuncCall().GetOver() != nil:
+		savedUnnest := b.unnest
+		b.unnest = nil // no unnest inside a window call
+		defer func() { b.unnest = savedUnnest }()
 		return b.bindWindow(n.GetFuncCall(), sc, ag)
 	case n.GetFuncCall() != nil:
 		return b.bindFuncCall(n.GetFuncCall(), bind)

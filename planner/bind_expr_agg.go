@@ -31,6 +31,10 @@ func refuseCallClauses(fc *pg.FuncCall) error {
 }
 
 func (b *binder) bindAgg(fc *pg.FuncCall, fn kapotv1.AggregateFunction, ag *aggBinder) (*expr, error) {
+	// No unnest inside an aggregate's arguments (DuckDB has none either).
+	savedUnnest := b.unnest
+	b.unnest = nil
+	defer func() { b.unnest = savedUnnest }()
 	name, args, pos := funcName(fc), fc.GetArgs(), fc.GetLocation()
 	percentile := name == "percentile_cont" || name == "percentile_disc"
 	switch {

@@ -34,6 +34,9 @@ func (b *binder) bindFuncCall(fc *pg.FuncCall, bind func(*pg.Node) (*expr, error
 		}
 		args = append(args, e)
 	}
+	if name == "unnest" {
+		return b.bindUnnestCall(fc, args)
+	}
 	if nestedFuncsNotYet[name] {
 		return nil, notSupported(fc.GetLocation(), name+"()")
 	}

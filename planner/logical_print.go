@@ -109,6 +109,8 @@ func (pr *logicalPrinter) describe(r rel) string {
 		return fmt.Sprintf("Union: %d inputs", len(x.inputs))
 	case *windowRel:
 		return pr.window(x)
+	case *unnestRel:
+		return "Unnest: " + pr.named([]*expr{{kind: eCol, col: x.arg, typ: pr.cols[x.arg].typ}}, []colID{x.out})
 	case *joinGraphRel:
 		return "JoinGraph: " + pr.exprs(x.preds)
 	}

@@ -214,5 +214,22 @@ func Queries() []string {
 		`select string_split('a,b,,c', ','), string_split('', ','), string_split('', ''), array_length(string_split('a b', ' ')), (list_sort(string_split('c,a,b', ',')))[1]`,
 		`select k from n where list_contains(string_split(s.b, ','), 'y') or len(list_sort(li)) = 4 order by k`,
 		`select k % 2, list_sort(array_agg(k)), list_sort(array_agg(s.b), 'DESC', 'NULLS FIRST') from n group by 1 order by 1`,
+		// unnest in the select list (NULL and empty lists give no row) and in FROM
+		`select unnest(li), k from n order by k, 1`,
+		`select k, unnest(ls) as x, s.a from n order by k, x`,
+		`select unnest(array_agg(k order by k)) from n`,
+		`select k % 2 as g, unnest(list(k order by k)) as x from n group by 1 order by 1, 2`,
+		`select unnest(li) + 1 as x from n order by 1`,
+		`select distinct unnest(li) as x from n order by 1`,
+		`select unnest(st.y) as y, k from g order by k, y`,
+		`select unnest(ll[1]) as x, k, mm from g order by k, x`,
+		`select count(*), count(x), sum(x) from (select unnest(li) as x from n) t`,
+		`select unnest(li) as x from n where k > 3 order by 1 limit 2`,
+		`select k, unnest(array[k, k * 10]) as v from n order by k, v`,
+		`select k, unnest(string_split(s.b, ',')) as p from n order by k, p`,
+		`select x from unnest(array[3, 1, 2]) as u(x) order by x`,
+		`select * from unnest(string_split('a,b,c', ',')) order by 1`,
+		`select x, n.k, n.li from unnest(array[1, 4, 7]) u(x) join n on n.k = x order by 1`,
+		`select x, count(*) from (select unnest(ls) as x from n) t group by x order by x nulls first`,
 	}
 }

@@ -1,0 +1,202 @@
+package planner
+
+import (
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	pg "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/kapot-go/kapot/engine"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// unnest(list) as DuckDB answers it: in the select list, each row once per
+// element of the list (the other items repeated; a NULL or empty list gives
+// no row), after any aggregate, before DISTINCT, ORDER BY and LIMIT; in
+// FROM, unnest(ARRAY[…]) AS u(x) as a table of the elements. One unnest
+// per select list; unnest in FROM over a column of another FROM item
+// (lateral), beside window functions, or outside the select list is
+// refused by name.
+
+// unnestRel is its input with one more column, out, the elements of the
+// LIST column arg: each input row once per element.
+type unnestRel struct {
+	in       rel
+	arg, out colID
+}
+
+func (r *unnestRel) output() []colID { return append(append([]colID{}, r.in.output()...), r.out) }
+
+// unnestBinder collects the unnest call of a select list being bound.
+type unnestBinder struct {
+	arg *expr // the list; nil before an unnest is seen
+	out colID
+}
+
+// bindUnnestCall binds unnest(l) of a select list: a column of the
+// elements, made by the unnestRel that applyUnnest adds.
+func (b *binder) bindUnnestCall(fc *pg.FuncCall, args []*expr) (*expr, error) {
+	pos := fc.GetLocation()
+	switch {
+	case b.unnest == nil:
+		return nil, notSupported(pos, "unnest outside the select list")
+	case b.unnest.arg != nil:
+		return nil, notSupported(pos, "more than one unnest in a select list")
+	case len(args) != 1:
+		return nil, notSupported(pos, "unnest with other than one argument")
+	}
+	a := args[0]
+	if err := b.typed(a); err != nil {
+		return nil, errAt(pos, err, "%v", err)
+	}
+	lt, ok := a.typ.(*arrow.ListType)
+	if !ok || a.typ.ID() != arrow.LIST {
+		if k := nestedKind(a.typ); k != "" {
+			return nil, notSupported(pos, "unnest of a "+k+" value")
+		}
+		return nil, errAt(pos, engine.ErrInvalidPlan, "unnest takes a list, not %s", a.typ)
+	}
+	b.unnest.arg = a
+	b.unnest.out = b.newCol("", "unnest", lt.Elem())
+	return &expr{kind: eCol, col: b.unnest.out, typ: lt.Elem()}, nil
+}
+
+// applyUnnest puts the unnest u of a select list over r (the rows the
+// select list reads): r's columns and the list, then its elements. windows
+// says the select list or ORDER BY has window calls too.
+func (b *binder) applyUnnest(r rel, u *unnestBinder, windows bool) (rel, error) {
+	if u == nil || u.arg == nil {
+		return r, nil
+	}
+	if windows {
+		return nil, notSupported(-1, "unnest beside window functions")
+	}
+	if u.arg.kind == eCol {
+		return &unnestRel{in: r, arg: u.arg.col, out: u.out}, nil
+	}
+	proj := &projectRel{in: r}
+	for _, id := range r.output() {
+		proj.exprs = append(proj.exprs, &expr{kind: eCol, col: id, typ: b.cols[id].typ})
+		proj.out = append(proj.out, id)
+	}
+	arg := b.newCol("", "unnest_list", u.arg.typ)
+	proj.exprs = append(proj.exprs, u.arg)
+	proj.out = append(proj.out, arg)
+	return &unnestRel{in: proj, arg: arg, out: u.out}, nil
+}
+
+// containsUnnest reports whether n calls unnest.
+func containsUnnest(n *pg.Node) bool {
+	if n == nil {
+		return false
+	}
+	if fc := n.GetFuncCall(); fc != nil {
+		if funcName(fc) == "unnest" {
+			return true
+		}
+		for _, a := range fc.GetArgs() {
+			if containsUnnest(a) {
+				return true
+			}
+		}
+		return false
+	}
+	if ind := n.GetAIndirection(); ind != nil {
+		return containsUnnest(ind.GetArg())
+	}
+	for _, c := range children(n) {
+		if containsUnnest(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// refersToColumns reports whether n names a column anywhere.
+func refersToColumns(n *pg.Node) bool {
+	if n == nil {
+		return false
+	}
+	if n.GetColumnRef() != nil {
+		return true
+	}
+	if fc := n.GetFuncCall(); fc != nil {
+		for _, a := range fc.GetArgs() {
+			if refersToColumns(a) {
+				return true
+			}
+		}
+		return false
+	}
+	if ind := n.GetAIndirection(); ind != nil {
+		return refersToColumns(ind.GetArg())
+	}
+	for _, c := range children(n) {
+		if refersToColumns(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// bindFromUnnest binds unnest(l) AS alias(name) in FROM over a list that
+// reads no column: the elements of l, one row each.
+func (b *binder) bindFromUnnest(rf *pg.RangeFunction, fc *pg.FuncCall) (rel, error) {
+	pos := fc.GetLocation()
+	args := fc.GetArgs()
+	if len(args) != 1 {
+		return nil, notSupported(pos, "unnest with other than one argument")
+	}
+	if refersToColumns(args[0]) || containsSubLink(args[0]) {
+		return nil, notSupported(pos, "unnest in FROM over a column")
+	}
+	e, err := b.bindExpr(args[0], &scope{}, nil)
+	if err != nil {
+		return nil, err
+	}
+	lt, ok := e.typ.(*arrow.ListType)
+	if !ok || e.typ.ID() != arrow.LIST {
+		return nil, errAt(pos, engine.ErrInvalidPlan, "unnest takes a list, not %s", e.typ)
+	}
+	colName, qual := "unnest", "unnest"
+	if a := rf.GetAlias(); a != nil {
+		qual = a.GetAliasname()
+		if cols := a.GetColnames(); len(cols) > 1 {
+			return nil, errAt(pos, engine.ErrInvalidPlan, "unnest has one column, the alias names %d", len(cols))
+		} else if len(cols) == 1 {
+			colName = cols[0].GetString_().GetSval()
+		}
+	}
+	arg := b.newCol("", "unnest_list", e.typ)
+	in := &projectRel{in: &valuesRel{}, exprs: []*expr{e}, out: []colID{arg}}
+	out := b.newCol("", "unnest", lt.Elem())
+	named := b.newCol(qual, colName, lt.Elem())
+	return &projectRel{in: &unnestRel{in: in, arg: arg, out: out}, exprs: []*expr{{kind: eCol, col: out, typ: lt.Elem()}},
+		out: []colID{named}}, nil
+}
+
+// lowerUnnest lowers an unnestRel: its input with the list, then the
+// Unnest node. Rows stay in their partition, so the input's partitioning
+// holds.
+func (p *lowerer) lowerUnnest(x *unnestRel, need map[colID]bool) (lowered, error) {
+	var inNeed map[colID]bool
+	if need != nil {
+		inNeed = map[colID]bool{x.arg: true}
+		for id := range need {
+			if id != x.out {
+				inNeed[id] = true
+			}
+		}
+	}
+	in, err := p.lower(x.in, inNeed)
+	if err != nil {
+		return lowered{}, err
+	}
+	c, ok := in.pos()(x.arg)
+	if !ok {
+		return lowered{}, fmt.Errorf("internal: unnest of column %d, not among its input's", x.arg)
+	}
+	node := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Unnest{Unnest: &kapotv1.UnnestNode{
+		Input: in.node, Column: uint32(c), Name: p.b.cols[x.out].name}}}
+	return lowered{node: node, cols: append(append([]colID{}, in.cols...), x.out), parts: in.parts, hashed: in.hashed, ranged: in.ranged}, nil
+}
