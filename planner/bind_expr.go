@@ -87,6 +87,9 @@ func (b *binder) bindNode(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 	if err := checkFields(nodeMessage(n), location(n)); err != nil {
 		return nil, err
 	}
+	if err := refuseArrowOperand(n); err != nil {
+		return nil, err
+	}
 	switch {
 	case n.GetColumnRef() != nil:
 		return b.bindColumnRef(n.GetColumnRef(), sc, ag)

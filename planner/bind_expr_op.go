@@ -76,6 +76,19 @@ func (b *binder) bindOperator(x *pg.A_Expr, opName string, sc *scope, ag *aggBin
 		}
 		return &expr{kind: eFunc, fn: "power", args: []*expr{l, r}}, nil
 	}
+	if opName == "->" || opName == "->>" {
+		// DuckDB's JSON operators: json_extract and json_extract_string.
+		l, err := bind(x.GetLexpr())
+		if err != nil {
+			return nil, err
+		}
+		r, err := bind(x.GetRexpr())
+		if err != nil {
+			return nil, err
+		}
+		fn := map[string]string{"->": "json_extract", "->>": "json_extract_string"}[opName]
+		return b.nestedCall(fn, x.GetLocation(), l, r)
+	}
 	op, ok := binOps[opName]
 	if !ok {
 		return nil, notSupported(x.GetLocation(), "operator "+opName)
@@ -316,4 +329,56 @@ func (b *binder) bindOperands(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, *e
 		out[i] = e
 	}
 	return out[0], out[1], nil
+}
+
+// isArrow reports whether n is j -> p or j ->> p.
+func isArrow(n *pg.Node) bool {
+	x := n.GetAExpr()
+	if x == nil || x.GetKind() != pg.A_Expr_Kind_AEXPR_OP || len(x.GetName()) == 0 {
+		return false
+	}
+	op := x.GetName()[len(x.GetName())-1].GetString_().GetSval()
+	return op == "->" || op == "->>"
+}
+
+// isOperator reports whether n is an operator, predicate or boolean
+// expression (something whose precedence decides how it parses).
+func isOperator(n *pg.Node) bool {
+	return n.GetAExpr() != nil || n.GetBoolExpr() != nil || n.GetNullTest() != nil || n.GetBooleanTest() != nil
+}
+
+// refuseArrowOperand refuses -> and ->> beside other operators: DuckDB's
+// parser gives them other precedences than PostgreSQL's, whose tree kapot
+// reads ('1' = j ->> 'a' is ('1' = j) ->> 'a' in DuckDB, NOT j ->> 'a' is
+// (NOT j) ->> 'a'), and the tree does not keep parentheses. A chain j -> 'a'
+// -> 'b' parses alike in both; json_extract and json_extract_string take
+// any operands.
+func refuseArrowOperand(n *pg.Node) error {
+	var operands []*pg.Node
+	switch {
+	case isArrow(n):
+		x := n.GetAExpr()
+		if l := x.GetLexpr(); l != nil && isOperator(l) && !isArrow(l) || x.GetRexpr() != nil && isOperator(x.GetRexpr()) {
+			return notSupported(x.GetLocation(), "-> or ->> over an operator (DuckDB parses it otherwise; use json_extract or json_extract_string)")
+		}
+		return nil
+	case n.GetAExpr() != nil:
+		x := n.GetAExpr()
+		operands = []*pg.Node{x.GetLexpr(), x.GetRexpr()}
+		if l := x.GetRexpr().GetList(); l != nil {
+			operands = append(operands, l.GetItems()...)
+		}
+	case n.GetBoolExpr() != nil:
+		operands = n.GetBoolExpr().GetArgs()
+	case n.GetNullTest() != nil:
+		operands = []*pg.Node{n.GetNullTest().GetArg()}
+	case n.GetBooleanTest() != nil:
+		operands = []*pg.Node{n.GetBooleanTest().GetArg()}
+	}
+	for _, o := range operands {
+		if o != nil && isArrow(o) {
+			return notSupported(location(o), "-> or ->> as an operand of another operator (DuckDB parses it otherwise; use json_extract or json_extract_string)")
+		}
+	}
+	return nil
 }

@@ -114,6 +114,12 @@ func TestNestedRefusals(t *testing.T) {
 		{`select array[null] from n`, "a list of only NULLs"},
 		{`select list_slice(li, 1, 2) from n`, "list_slice()"},
 		{`select map_keys(m) from n`, "map_keys()"},
+		{`select json_extract('{"a":1}', '/a')`, "JSON pointer paths"},
+		{`select json_extract('{"a":[1]}', '$.a[*]')`, "JSON path wildcards"},
+		{`select json_extract(s.b, s.b) from n`, "a JSON path that is not a constant"},
+		{`select '1' = '{"a":"1"}' ->> 'a'`, "-> or ->> as an operand of another operator"},
+		{`select not '{"a":true}' ->> 'a'`, "-> or ->> as an operand of another operator"},
+		{`select '[1,2,3]' ->> 1 + 1`, "-> or ->> over an operator"},
 	} {
 		_, err := PlanQuery(context.Background(), cat, c.sql, Options{})
 		if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "not supported yet") || !strings.Contains(err.Error(), c.want) {

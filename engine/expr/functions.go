@@ -35,6 +35,7 @@ func newFunctions() map[string]scalarFunction {
 	addRegexFunctions(m)
 	addNestedFunctions(m)
 	addListMakers(m)
+	addJSONFunctions(m)
 	addTimeFunctions(m)
 	return m
 }

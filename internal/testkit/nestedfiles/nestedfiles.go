@@ -231,5 +231,21 @@ func Queries() []string {
 		`select * from unnest(string_split('a,b,c', ',')) order by 1`,
 		`select x, n.k, n.li from unnest(array[1, 4, 7]) u(x) join n on n.k = x order by 1`,
 		`select x, count(*) from (select unnest(ls) as x from n) t group by x order by x nulls first`,
+		// JSON in VARCHAR: json_extract (JSON text, cast for DuckDB's client), json_extract_string, -> and ->>
+		jsonDocs + `select i, json_extract(j, '$.a.b')::varchar, json_extract(j, '$.a.b[1]')::varchar, json_extract(j, '$.a.b[2]')::varchar, json_extract(j, '$.a.c')::varchar, json_extract(j, '$.a.d')::varchar, json_extract(j, '$.zz')::varchar, json_extract(j, '$.a')::varchar from t order by i`,
+		jsonDocs + `select i, json_extract(j, '$.e')::varchar, json_extract_string(j, '$.e'), json_extract(j, '$.f')::varchar, json_extract(j, '$.g')::varchar, json_extract(j, '$.h')::varchar, json_extract(j, '$.i')::varchar, json_extract(j, '$.k')::varchar, json_extract(j, '$.u')::varchar, json_extract_string(j, '$.u') from t order by i`,
+		jsonDocs + `select i, json_extract_string(j, '$.a'), json_extract_string(j, '$.a.c'), json_extract_string(j, '$.a.b[0]'), json_extract_string(j, '$.a.d'), json_extract_string(j, '$.f'), json_extract_string(j, '$.a.b'), json_extract_string(j, '$[1]'), json_extract_string(j, '$[1].a'), json_extract_string(j, '$'), json_extract(j, '$')::varchar from t order by i`,
+		jsonDocs + `select i, (j -> 'a')::varchar, j ->> 'e', (j -> '$.a.b[0]')::varchar, ((j -> 'a') -> 'b')::varchar, j -> 'a' -> 'b' ->> 2, (j -> 1)::varchar, j ->> -1, (j -> '$[-1]')::varchar, j ->> 0 from t order by i`,
+		jsonDocs + `select j ->> 'e' as e, count(*) from t group by 1 order by 1 nulls first`,
+		`select json_extract('{"a":1}', 'a')::varchar, json_extract('{"a b":1}', '$."a b"')::varchar, json_extract(NULL, '$.a')::varchar, json_extract('{"a":1}', NULL)::varchar, json_extract('{"a": 1.0}', '$.a')::varchar, json_extract('{"a": 0.1}', '$.a')::varchar, json_extract('{"a": 1.23456789012345678}', '$.a')::varchar, json_extract('{"a": -5}', '$.a')::varchar, json_extract('{"a": 1E-7}', '$.a')::varchar, json_extract('{"a": 1E300}', '$.a')::varchar, json_extract('{"a": 123456789.0}', '$.a')::varchar, json_extract('{"a": -1.5e-9}', '$.a')::varchar`,
+		`select json_extract('{"a": "\u0001\u001f\b\f\n\r\t/\\"}', '$.a')::varchar, json_extract('[1e20, 1e21, 1e-6, 1.5e-6, 123456789012345678901234, -9223372036854775809, 18446744073709551616, 1e16, 12345678901234567.0, 0.5, 100, -0, 5E+2, 1.0e0, 2.5e22]', '$')::varchar`,
+		`select json_extract('{"a": "x/y\ttab<>&\u2028"}', '$.a')::varchar, json_extract_string('{"a": "x/y\ttab"}', '$.a'), json_extract('{"a": {"z": 1, "a": 2, "z": 3}}', '$.a')::varchar, json_extract('[[1,2],[3]]', '$[0][1]')::varchar, json_extract('{"a":[1,2]}', '$.a[5]')::varchar, json_extract('{"a":1}', '$.a.b')::varchar, json_extract('[5,6]', '$[#-1]')::varchar, json_extract('[1]', '$.a')::varchar`,
+		`select json_extract_path('{"a":{"b":1}}', '$.a')::varchar, json_extract_path_text('{"a":{"b":"x"}}', '$.a.b'), json_extract('{"a.b":1}', 'a.b')::varchar, json_extract_string('[5,6]', '1'), (json_extract('[5,6]', 1))::varchar`,
+		`select k, json_extract_string('{"k": ' || k || ', "l": [' || coalesce(li[1], 0) || ', "' || coalesce(s.b, 'none') || '"]}', '$.l[1]') as v, json_extract('{"k": ' || k || '}', 'k')::varchar = '3' from n order by k`,
 	}
 }
+
+// jsonDocs is a WITH table t(i, j) of JSON documents (and a NULL) for the
+// JSON queries.
+const jsonDocs = `with t(i, j) as (values (1, '{"a": {"b": [1, 2.50, "x"], "c": null, "d": true}, "e": "hi \"q\"", "f": 1e2, "g": -0.0, "h": 12345678901234567890, "i": [], "k": {}, "u": "\u00e9"}'),
+	(2, '[1, {"a": 2}, "s"]'), (3, NULL), (4, '"str"'), (5, '{"a": {"x": 1, "y" : [1, 2]}, "e": 5}')) `
