@@ -105,8 +105,12 @@ func (b *binder) bindOperator(x *pg.A_Expr, opName string, sc *scope, ag *aggBin
 	if comparison(op) {
 		what = "comparison"
 	}
-	if err := refuseNestedOperands(x.GetLocation(), what, l, r); err != nil {
-		return nil, err
+	// Two nested values compare as DuckDB compares them (the engine's
+	// nestedCompare); any other operator of a nested value is refused.
+	if !comparison(op) || nestedKind(l.typ) == "" || nestedKind(r.typ) == "" {
+		if err := refuseNestedOperands(x.GetLocation(), what, l, r); err != nil {
+			return nil, err
+		}
 	}
 	if comparison(op) {
 		l, r = b.coercePair(l, r)

@@ -175,7 +175,10 @@ func (b *binder) listElements(args []*expr) []*expr {
 	out := make([]*expr, len(args))
 	for i, a := range args {
 		out[i] = a
-		if a.typ != nil && (numeric(t) && numeric(a.typ) || a.typ.ID() == arrow.NULL || temporal(t) && temporal(a.typ)) {
+		// A NULL beside nested values stays untyped: list_value takes it
+		// (a cast of NULL to a nested type is not there).
+		isNull := a.typ != nil && a.typ.ID() == arrow.NULL
+		if a.typ != nil && (numeric(t) && numeric(a.typ) || isNull && nestedKind(t) == "" || temporal(t) && temporal(a.typ)) {
 			out[i] = b.coerce(a, t)
 		}
 	}

@@ -9,10 +9,11 @@ import (
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
-// What kapot cannot do with nested values (LIST, STRUCT, MAP) yet: compare
-// them, sort by them, group by them (GROUP BY, DISTINCT, UNION, INTERSECT,
-// EXCEPT), partition windows by them, and aggregate them but with count.
-// Each is refused when the query is bound, naming the construct.
+// What kapot cannot do with nested values (LIST, STRUCT, MAP) yet: join on
+// them (INTERSECT, EXCEPT, IN (subquery) too), partition or order windows
+// by them, and aggregate them but with count and array_agg. Each is refused
+// when the query is bound, naming the construct. (=, <, ORDER BY, GROUP
+// BY, DISTINCT and UNION over them run in DuckDB's order.)
 
 // nestedKind is "LIST", "STRUCT" or "MAP" for a nested type t, else "".
 func nestedKind(t arrow.DataType) string {
@@ -57,10 +58,6 @@ func refuseNestedRels(r rel, seen map[rel]bool) error {
 		return nil
 	}
 	switch x := r.(type) {
-	case *sortRel:
-		if err := keys("ORDER BY", x.keys); err != nil {
-			return err
-		}
 	case *windowRel:
 		for _, p := range x.partBy {
 			if n := nestedKind(p.typ); n != "" {
@@ -76,11 +73,6 @@ func refuseNestedRels(r rel, seen map[rel]bool) error {
 			}
 		}
 	case *aggRel:
-		for _, g := range x.groups {
-			if n := nestedKind(g.typ); n != "" {
-				return notSupported(-1, "GROUP BY, DISTINCT or a set operation over a "+n+" value")
-			}
-		}
 		for _, a := range x.aggs {
 			fn := strings.ToLower(strings.TrimPrefix(a.fn.String(), "AGGREGATE_FUNCTION_"))
 			for _, arg := range []*expr{a.arg, a.arg2} {
@@ -95,9 +87,6 @@ func refuseNestedRels(r rel, seen map[rel]bool) error {
 				case a.fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT && a.fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_ARRAY_AGG:
 					return notSupported(-1, fn+" of a "+n+" value")
 				}
-			}
-			if err := keys(fn+"(… ORDER BY", a.order); err != nil {
-				return err
 			}
 		}
 	case *joinRel:

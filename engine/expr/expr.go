@@ -425,10 +425,8 @@ var binaryFuncs = map[kapotv1.BinaryOp]struct{ fn, display string }{
 }
 
 func newBinaryExpr(l Expr, op kapotv1.BinaryOp, r Expr) (Expr, error) {
-	for _, x := range []Expr{l, r} {
-		if IsNestedType(x.DataType()) {
-			return nil, fmt.Errorf("comparison or arithmetic of %s values: %w", strings.ToUpper(x.DataType().ID().String()), errs.ErrNotSupported)
-		}
+	if e, err := nestedCompare(l, op, r); e != nil || err != nil {
+		return e, err
 	}
 	if op == kapotv1.BinaryOp_BINARY_OP_MOD {
 		return newModExpr(l, r)

@@ -34,15 +34,20 @@ func addListMakers(m map[string]scalarFunction) {
 }
 
 // listValueFunc is list_value(a, b, …): one LIST per row of its arguments'
-// values, which must have one type (the planner casts them to it).
+// values, which must have one type (the planner casts them to it) but for
+// untyped NULLs.
 func listValueFunc(name string, args []Expr) (Expr, error) {
 	if len(args) == 0 {
 		return nil, fmt.Errorf("an empty list needs a type (cast it): %w", errs.ErrNotSupported)
 	}
-	elem := args[0].DataType()
-	for _, a := range args[1:] {
-		if !arrow.TypeEqual(a.DataType(), elem) {
-			return nil, fmt.Errorf("list elements of types %s and %s: %w", elem, a.DataType(), errs.ErrInvalidPlan)
+	elem := arrow.DataType(arrow.Null)
+	for _, a := range args {
+		switch t := a.DataType(); {
+		case t.ID() == arrow.NULL:
+		case elem.ID() == arrow.NULL:
+			elem = t
+		case !arrow.TypeEqual(t, elem):
+			return nil, fmt.Errorf("list elements of types %s and %s: %w", elem, t, errs.ErrInvalidPlan)
 		}
 	}
 	if elem.ID() == arrow.NULL {
