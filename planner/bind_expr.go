@@ -25,6 +25,11 @@ func (b *binder) bindExpr(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 	if ag != nil {
 		if fc := n.GetFuncCall(); fc != nil && fc.GetOver() == nil {
 			if fn, ok := aggFuncs[funcName(fc)]; ok {
+				// No unnest inside an aggregate's arguments (DuckDB has
+				// none either).
+				savedUnnest := b.unnest
+				b.unnest = nil
+				defer func() { b.unnest = savedUnnest }()
 				return b.bindAgg(fc, fn, ag)
 			}
 		}
