@@ -35,6 +35,19 @@ func (b *binder) bindFrom(items []*pg.Node, where *pg.Node, outer *scope) (rel, 
 		rels = append(rels, fromItem{r: &valuesRel{}, cols: map[colID]bool{}})
 	}
 	for _, it := range items {
+		if rf, fc := lateralUnnest(it); fc != nil {
+			// FROM t, unnest(t.l): t's rows each once per element.
+			if len(rels) == 0 {
+				return nil, nil, nil, notSupported(fc.GetLocation(), "unnest in FROM over a column")
+			}
+			prev := &rels[len(rels)-1]
+			r, err := b.bindLateralUnnest(rf, fc, prev.r)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			*prev = fromItem{r: r, cols: idSet(r.output())}
+			continue
+		}
 		r, err := b.bindFromItem(it)
 		if err != nil {
 			return nil, nil, nil, err

@@ -2,6 +2,7 @@ package planner
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	pg "github.com/pganalyze/pg_query_go/v6"
@@ -173,6 +174,70 @@ func (b *binder) bindFromUnnest(rf *pg.RangeFunction, fc *pg.FuncCall) (rel, err
 	named := b.newCol(qual, colName, lt.Elem())
 	return &projectRel{in: &unnestRel{in: in, arg: arg, out: out}, exprs: []*expr{{kind: eCol, col: out, typ: lt.Elem()}},
 		out: []colID{named}}, nil
+}
+
+// lateralUnnest returns the unnest call of FROM item n when n is
+// [LATERAL] unnest(x) over an expression that names a column (a FROM item
+// before it, lateral), else nil.
+func lateralUnnest(n *pg.Node) (*pg.RangeFunction, *pg.FuncCall) {
+	rf := n.GetRangeFunction()
+	if rf == nil || rf.GetOrdinality() || rf.GetIsRowsfrom() || len(rf.GetFunctions()) != 1 || len(rf.GetColdeflist()) > 0 {
+		return nil, nil
+	}
+	items := rf.GetFunctions()[0].GetList().GetItems()
+	if len(items) == 0 || items[0].GetFuncCall() == nil {
+		return nil, nil
+	}
+	fc := items[0].GetFuncCall()
+	if funcName(fc) != "unnest" || len(fc.GetArgs()) != 1 || !refersToColumns(fc.GetArgs()[0]) {
+		return nil, nil
+	}
+	return rf, fc
+}
+
+// bindLateralUnnest binds FROM prev, unnest(l) AS alias(name) where l
+// reads prev's columns (the FROM item just before it): prev's rows, each
+// once per element of its list (none for a NULL or empty list), with the
+// element as one more column.
+func (b *binder) bindLateralUnnest(rf *pg.RangeFunction, fc *pg.FuncCall, prev rel) (rel, error) {
+	pos := fc.GetLocation()
+	arg := fc.GetArgs()[0]
+	if containsSubLink(arg) || containsAgg(arg) || containsWindow(arg) {
+		return nil, notSupported(pos, "unnest in FROM over a subquery, aggregate or window")
+	}
+	e, err := b.bindExpr(arg, b.scopeOf(prev), nil)
+	if err != nil {
+		return nil, notSupported(pos, "unnest in FROM over a column of other than the FROM item just before it")
+	}
+	lt, ok := e.typ.(*arrow.ListType)
+	if !ok || e.typ.ID() != arrow.LIST {
+		return nil, errAt(pos, engine.ErrInvalidPlan, "unnest takes a list, not %s", e.typ)
+	}
+	colName, qual := "unnest", "unnest"
+	if a := rf.GetAlias(); a != nil {
+		qual = a.GetAliasname()
+		if cols := a.GetColnames(); len(cols) > 1 {
+			return nil, errAt(pos, engine.ErrInvalidPlan, "unnest has one column, the alias names %d", len(cols))
+		} else if len(cols) == 1 {
+			colName = cols[0].GetString_().GetSval()
+		}
+	}
+	cols := prev.output()
+	withList := &projectRel{in: prev}
+	for _, id := range cols {
+		withList.exprs = append(withList.exprs, &expr{kind: eCol, col: id, typ: b.cols[id].typ})
+		withList.out = append(withList.out, id)
+	}
+	list := b.newCol("", "unnest_list", e.typ)
+	withList.exprs, withList.out = append(withList.exprs, e), append(withList.out, list)
+	elem := b.newCol(qual, colName, lt.Elem())
+	// prev's columns and the element, without the list.
+	out := &projectRel{in: &unnestRel{in: withList, arg: list, out: elem}}
+	for _, id := range append(slices.Clone(cols), elem) {
+		out.exprs = append(out.exprs, &expr{kind: eCol, col: id, typ: b.cols[id].typ})
+		out.out = append(out.out, id)
+	}
+	return out, nil
 }
 
 // lowerUnnest lowers an unnestRel: its input with the list, then the

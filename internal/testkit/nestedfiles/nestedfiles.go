@@ -231,6 +231,15 @@ func Queries() []string {
 		`select * from unnest(string_split('a,b,c', ',')) order by 1`,
 		`select x, n.k, n.li from unnest(array[1, 4, 7]) u(x) join n on n.k = x order by 1`,
 		`select x, count(*) from (select unnest(ls) as x from n) t group by x order by x nulls first`,
+		// unnest in FROM over the FROM item before it (lateral)
+		`select k, x from n, unnest(n.li) u(x) order by k, x`,
+		`select * from n, unnest(li) order by k, 7`,
+		`select n.k, u.x, n.s.b from n, unnest(n.ls) as u(x) where x <> 'a' order by 1, 2`,
+		`select k, count(*), sum(x) from n, unnest(li) u(x) group by k order by k`,
+		`select g.k, e from g, unnest(g.st.y) t(e) order by 1, 2`,
+		`select n.k, g.k, x from g, n, unnest(n.li) u(x) where n.k = g.k order by 1, 3`,
+		`select n.k, x from n join g on n.k = g.k, unnest(n.li) u(x) order by 1, 2`,
+		`select x, count(*) from n, unnest(n.ls) u(x) group by x order by x nulls first`,
 		// nested values compared, sorted, grouped in DuckDB's order (lexicographic, a NULL inside after every value)
 		`select k, li from n order by li, k`,
 		`select k, li from n order by li desc nulls last, k`,
