@@ -9,11 +9,11 @@ import (
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
-// What kapot cannot do with nested values (LIST, STRUCT, MAP) yet: join on
-// them (INTERSECT, EXCEPT, IN (subquery) too), partition or order windows
-// by them, and aggregate them but with count and array_agg. Each is refused
-// when the query is bound, naming the construct. (=, <, ORDER BY, GROUP
-// BY, DISTINCT and UNION over them run in DuckDB's order.)
+// What kapot cannot do with nested values (LIST, STRUCT, MAP) yet: window
+// functions of them, and aggregates of them but count, count(DISTINCT) and
+// array_agg. Each is refused when the query is bound, naming the
+// construct. (=, <, ORDER BY, GROUP BY, DISTINCT, set operations, joins and
+// window partitions and orders over them run in DuckDB's order.)
 
 // nestedKind is "LIST", "STRUCT" or "MAP" for a nested type t, else "".
 func nestedKind(t arrow.DataType) string {
@@ -49,24 +49,8 @@ func refuseNestedRels(r rel, seen map[rel]bool) error {
 		return nil
 	}
 	seen[r] = true
-	keys := func(what string, ks []sortKey) error {
-		for _, k := range ks {
-			if n := nestedKind(k.e.typ); n != "" {
-				return notSupported(-1, what+" a "+n+" value")
-			}
-		}
-		return nil
-	}
 	switch x := r.(type) {
 	case *windowRel:
-		for _, p := range x.partBy {
-			if n := nestedKind(p.typ); n != "" {
-				return notSupported(-1, "PARTITION BY a "+n+" value")
-			}
-		}
-		if err := keys("ORDER BY", x.order); err != nil {
-			return err
-		}
 		for _, c := range x.calls {
 			if c.arg != nil && nestedKind(c.arg.typ) != "" {
 				return notSupported(-1, "window functions of "+nestedKind(c.arg.typ)+" values")
@@ -82,17 +66,12 @@ func refuseNestedRels(r rel, seen map[rel]bool) error {
 				n := nestedKind(arg.typ)
 				switch {
 				case n == "":
-				case a.distinct:
+				case a.distinct && a.fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT:
 					return notSupported(-1, fn+"(DISTINCT) of a "+n+" value")
+				case a.distinct:
 				case a.fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT && a.fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_ARRAY_AGG:
 					return notSupported(-1, fn+" of a "+n+" value")
 				}
-			}
-		}
-	case *joinRel:
-		for _, k := range append(append([]*expr{}, x.leftKeys...), x.rightKeys...) {
-			if n := nestedKind(k.typ); n != "" {
-				return notSupported(-1, "a join on a "+n+" value")
 			}
 		}
 	}

@@ -128,6 +128,12 @@ func ArrowFile(dir string) (string, error) {
 // Queries are checked against DuckDB over the same files (n and g), in
 // process (planner) and on a cluster (e2e).
 func Queries() []string {
+	return append(append(append(accessQueries(), makeQueries()...), orderQueries()...), jsonQueries()...)
+}
+
+// accessQueries read nested columns: projection, access, lengths,
+// list_contains, IS NULL, counts, and nested values carried through joins.
+func accessQueries() []string {
 	return []string{
 		`select * from n order by k`,
 		`select k, li, ls from n order by k`,
@@ -195,6 +201,13 @@ func Queries() []string {
 		`select k, (li)[1], (s).b, n.li[2] from n order by k`,
 		`with w as (select k, s from n) select k, w.s.a from w order by k`,
 		`select x.k, x.s.b from n x order by x.k`,
+	}
+}
+
+// makeQueries build and reshape lists: array_agg, ARRAY[…], list_sort,
+// string_split, unnest.
+func makeQueries() []string {
+	return []string{
 		// array_agg / list: NULLs kept, in the call's order, through partial and final phases
 		`select array_agg(k order by k), list(li order by k desc), array_agg(s.b order by k) from n`,
 		`select k % 2, array_agg(s.a order by k desc), list(ls[1] order by k) from n group by 1 order by 1`,
@@ -240,6 +253,12 @@ func Queries() []string {
 		`select n.k, g.k, x from g, n, unnest(n.li) u(x) where n.k = g.k order by 1, 3`,
 		`select n.k, x from n join g on n.k = g.k, unnest(n.li) u(x) order by 1, 2`,
 		`select x, count(*) from n, unnest(n.ls) u(x) group by x order by x nulls first`,
+	}
+}
+
+// orderQueries compare, sort, group and join nested values.
+func orderQueries() []string {
+	return []string{
 		// nested values compared, sorted, grouped in DuckDB's order (lexicographic, a NULL inside after every value)
 		`select k, li from n order by li, k`,
 		`select k, li from n order by li desc nulls last, k`,
@@ -267,6 +286,25 @@ func Queries() []string {
 		`select k, list_sort(ll), list_sort(ll, 'DESC', 'NULLS FIRST') from g order by k`,
 		`select list_sort(array[array[2], array[1, null], array[1], null]), array[null, s], list_sort(array[m, m]) from n order by k`,
 		`select array_agg(li order by li nulls first), string_agg(k::varchar, ',' order by s desc nulls last, k) from n`,
+		`select k, rank() over (order by li), row_number() over (partition by s order by k) from n order by k`,
+		`select k, count(*) over (partition by m), dense_rank() over (order by s desc nulls last, k), ntile(2) over (order by s nulls first, k) from n order by k`,
+		`select k, lag(k) over (partition by s.b order by li nulls first), count(*) over (partition by ls) from n order by k`,
+		`select k, first_value(k) over (partition by st order by ll) from g order by k`,
+		`select count(distinct li), count(distinct s), count(distinct m), count(distinct ll), count(distinct array[n.k % 2]) from n, g where n.k = g.k`,
+		`select a.k from n a join n b using (li) order by 1`,
+		`select k from n where li in (select li from n where k > 3) order by k`,
+		`select k from n where li not in (select li from n where k > 4) order by k`,
+		`select k from n where li not in (select li from n) order by k`,
+		`select k from n where s not in (select s from n where s is not null and k < 3) order by k`,
+		`select k from n a where exists (select 1 from n b where b.li = a.li and b.k <> a.k) order by k`,
+		`select count(*) from n a join n b on a.m = b.m`,
+		`select a.k, b.k from n a left join n b on a.li = b.li and a.k <> b.k order by 1, 2`,
+	}
+}
+
+// jsonQueries read JSON held in VARCHAR.
+func jsonQueries() []string {
+	return []string{
 		// JSON in VARCHAR: json_extract (JSON text, cast for DuckDB's client), json_extract_string, -> and ->>
 		jsonDocs + `select i, json_extract(j, '$.a.b')::varchar, json_extract(j, '$.a.b[1]')::varchar, json_extract(j, '$.a.b[2]')::varchar, json_extract(j, '$.a.c')::varchar, json_extract(j, '$.a.d')::varchar, json_extract(j, '$.zz')::varchar, json_extract(j, '$.a')::varchar from t order by i`,
 		jsonDocs + `select i, json_extract(j, '$.e')::varchar, json_extract_string(j, '$.e'), json_extract(j, '$.f')::varchar, json_extract(j, '$.g')::varchar, json_extract(j, '$.h')::varchar, json_extract(j, '$.i')::varchar, json_extract(j, '$.k')::varchar, json_extract(j, '$.u')::varchar, json_extract_string(j, '$.u') from t order by i`,
