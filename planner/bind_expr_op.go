@@ -237,13 +237,24 @@ func (b *binder) bindDistinct(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, er
 	switch {
 	case isNullType(l) && isNullType(r):
 		return boolLit(x.GetKind() == pg.A_Expr_Kind_AEXPR_NOT_DISTINCT), nil
+	case (isNullType(l) || isNullType(r)) && (nestedKind(l.typ) != "" || nestedKind(r.typ) != ""):
+		// x IS [NOT] DISTINCT FROM NULL is x IS [NOT] NULL (no NULL of a
+		// nested type to compare with).
+		v := l
+		if isNullType(l) {
+			v = r
+		}
+		return &expr{kind: eIsNull, args: []*expr{v}, negated: x.GetKind() != pg.A_Expr_Kind_AEXPR_NOT_DISTINCT}, nil
 	case isNullType(l):
 		l = b.coerce(l, r.typ)
 	case isNullType(r):
 		r = b.coerce(r, l.typ)
 	}
-	if err := refuseNestedOperands(x.GetLocation(), "comparison", l, r); err != nil {
-		return nil, err
+	// Two nested values: their = is the engine's nestedCompare.
+	if nestedKind(l.typ) == "" || nestedKind(r.typ) == "" {
+		if err := refuseNestedOperands(x.GetLocation(), "comparison", l, r); err != nil {
+			return nil, err
+		}
 	}
 	l, r = b.coercePair(l, r)
 	bothDecimal := l.typ != nil && r.typ != nil && l.typ.ID() == arrow.DECIMAL128 && r.typ.ID() == arrow.DECIMAL128

@@ -61,7 +61,7 @@ func TestNestedAgainstDuckDB(t *testing.T) {
 func TestNestedRefusals(t *testing.T) {
 	cat, _ := nestedCatalog(t)
 	for _, c := range []struct{ sql, want string }{
-		{`select k from n where m is distinct from m`, "MAP values"},
+		{`select k from n where m = null`, "comparison of MAP values"},
 		{`select min(li) from n`, "min/max over list"},
 		{`select max(s) from n`, "min/max over struct"},
 		{`select li[1:2] from n`, "list slices"},

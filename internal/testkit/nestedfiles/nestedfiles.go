@@ -298,6 +298,9 @@ func orderQueries() []string {
 		`select k from n where s not in (select s from n where s is not null and k < 3) order by k`,
 		`select k from n a where exists (select 1 from n b where b.li = a.li and b.k <> a.k) order by k`,
 		`select count(*) from n a join n b on a.m = b.m`,
+		`select k, li is distinct from li, li is not distinct from array[1,2,3], s is distinct from s, m is not distinct from m, li is distinct from array[null::int, 5] from n order by k`,
+		`select k, null is not distinct from s, m is distinct from null from n where li is distinct from null order by k`,
+		`select a.k, b.k from n a, n b where a.s is not distinct from b.s order by 1, 2`,
 		`select a.k, b.k from n a left join n b on a.li = b.li and a.k <> b.k order by 1, 2`,
 	}
 }
