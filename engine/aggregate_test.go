@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -233,5 +234,28 @@ func TestAggregateSpills(t *testing.T) {
 				t.Fatalf("spill files left: %v", left)
 			}
 		})
+	}
+}
+
+// TestArrayAggExhaustsMemory: array_agg without groups keeps every value;
+// past the pool it fails with ErrResourcesExhausted (its values are
+// reserved) and returns what it reserved.
+func TestArrayAggExhaustsMemory(t *testing.T) {
+	plan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
+		Input: spillInput(t, 3000), Mode: kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE,
+		Aggregates: []*kapotv1.AggregateExprNode{{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_ARRAY_AGG, Expr: wiretest.Col("s"), Name: "l"}}}}}
+	p, err := FromProto(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, _ := newTC(t)
+	tc.BatchSize = 512
+	tc.Pool = alloc.NewMemoryPool(16 << 10)
+	_, err = ExecuteCollect(context.Background(), p, tc)
+	if !errors.Is(err, ErrResourcesExhausted) {
+		t.Fatalf("got %v, want resources exhausted", err)
+	}
+	if st := tc.Pool.Stats(); st.Used != 0 || st.Reservations != 0 {
+		t.Fatalf("pool not returned: %+v", st)
 	}
 }
