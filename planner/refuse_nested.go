@@ -10,8 +10,8 @@ import (
 )
 
 // What kapot cannot do with nested values (LIST, STRUCT, MAP) yet: window
-// functions of them, and aggregates of them but count, count(DISTINCT) and
-// array_agg. Each is refused when the query is bound, naming the
+// functions of them, and aggregates of them but count, count(DISTINCT),
+// min, max and array_agg. Each is refused when the query is bound, naming the
 // construct. (=, <, ORDER BY, GROUP BY, DISTINCT, set operations, joins and
 // window partitions and orders over them run in DuckDB's order.)
 
@@ -69,7 +69,8 @@ func refuseNestedRels(r rel, seen map[rel]bool) error {
 				case a.distinct && a.fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT:
 					return notSupported(-1, fn+"(DISTINCT) of a "+n+" value")
 				case a.distinct:
-				case a.fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT && a.fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_ARRAY_AGG:
+				case a.fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT && a.fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_ARRAY_AGG &&
+					a.fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN && a.fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MAX:
 					return notSupported(-1, fn+" of a "+n+" value")
 				}
 			}

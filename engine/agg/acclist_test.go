@@ -2,6 +2,7 @@ package agg
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -86,6 +87,52 @@ func TestArrayAggTwoPhase(t *testing.T) {
 	for i, w := range want {
 		if got := expr.FormatValue(res, i); got != w {
 			t.Errorf("group %d: %s, want %s", i, got, w)
+		}
+	}
+}
+
+// TestNestedMinMaxTwoPhase: max of lists in DuckDB's order ([1, NULL]
+// after [1, 2], [] first) in two partial accumulators merged by a final
+// one, NULL rows skipped, a group without values NULL.
+func TestNestedMinMaxTwoPhase(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ctx := context.Background()
+	lt := arrow.ListOf(arrow.PrimitiveTypes.Int64)
+	var states []arrow.Array
+	for _, js := range []string{`[[1, 2], [], null]`, `[[1, null], [0], null]`} {
+		arr, _, err := array.FromJSON(mem, lt, strings.NewReader(js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		acc, err := New(kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MAX, lt, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acc.Grow(3)
+		err = acc.Update(ctx, []uint32{0, 1, 2}, arr)
+		arr.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		states = append(states, acc.State(mem)[0])
+	}
+	final, err := NewWithOptions(kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MAX, lt, false, Options{FromState: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	final.Grow(3)
+	for _, st := range states {
+		if err := final.Merge(ctx, []uint32{0, 1, 2}, []arrow.Array{st}); err != nil {
+			t.Fatal(err)
+		}
+		st.Release()
+	}
+	res := final.Result(mem)
+	defer res.Release()
+	for i, want := range []string{"[1, NULL]", "[0]", "NULL"} {
+		if got := expr.FormatValue(res, i); got != want {
+			t.Errorf("group %d: %s, want %s", i, got, want)
 		}
 	}
 }

@@ -541,6 +541,8 @@ func newMinMax(t arrow.DataType, isMax bool) (Accumulator, error) {
 			},
 			put: func(b array.Builder, v decimal128.Num) { b.(*array.Decimal128Builder).Append(v) },
 		}, nil
+	case arrow.LIST, arrow.STRUCT, arrow.MAP:
+		return newNestedMinMax(t, isMax)
 	}
 	return nil, fmt.Errorf("min/max over %s: %w", t, errs.ErrNotSupported)
 }
