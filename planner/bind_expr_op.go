@@ -107,7 +107,8 @@ func (b *binder) bindOperator(x *pg.A_Expr, opName string, sc *scope, ag *aggBin
 	}
 	// Two nested values compare as DuckDB compares them (the engine's
 	// nestedCompare); any other operator of a nested value is refused.
-	if !comparison(op) || nestedKind(l.typ) == "" || nestedKind(r.typ) == "" {
+	nestedOrNull := func(e *expr) bool { return nestedKind(e.typ) != "" || e.typ != nil && e.typ.ID() == arrow.NULL }
+	if !comparison(op) || !nestedOrNull(l) || !nestedOrNull(r) {
 		if err := refuseNestedOperands(x.GetLocation(), what, l, r); err != nil {
 			return nil, err
 		}

@@ -181,13 +181,6 @@ func (a *aggBinder) setGroupingSets(sets [][]int) error {
 	if sets == nil {
 		return nil
 	}
-	for _, g := range a.groups {
-		// A set that leaves the key out gives it a NULL of its type, a
-		// cast the engine has not for nested types.
-		if n := nestedKind(g.typ); n != "" {
-			return notSupported(-1, "GROUPING SETS, ROLLUP or CUBE over a "+n+" value")
-		}
-	}
 	a.sets = make([][]colID, len(sets))
 	for i, s := range sets {
 		a.sets[i] = []colID{}

@@ -61,7 +61,6 @@ func TestNestedAgainstDuckDB(t *testing.T) {
 func TestNestedRefusals(t *testing.T) {
 	cat, _ := nestedCatalog(t)
 	for _, c := range []struct{ sql, want string }{
-		{`select k from n where m = null`, "comparison of MAP values"},
 		{`select min(distinct li) from n`, "min(DISTINCT) of a LIST value"},
 		{`select li[1:2] from n`, "list slices"},
 		{`select cast(li as int[]) from n`, "array types"},
@@ -73,7 +72,6 @@ func TestNestedRefusals(t *testing.T) {
 		{`select k, count(m) over () from n`, "window functions of MAP values"},
 		{`select approx_count_distinct(li) from n`, "approx_count_distinct of a LIST value"},
 		{`select sum(distinct li) from n`, "sum/avg(DISTINCT) over list"},
-		{`select count(*) from n group by rollup (s)`, "GROUPING SETS, ROLLUP or CUBE over a STRUCT value"},
 		{`select li < 1 from n`, "comparison of LIST values"},
 		{`select k from n where li = (select li from n limit 1)`, "comparison of LIST values"},
 		{`select unnest(li), unnest(ls) from n`, "more than one unnest in a select list"},
