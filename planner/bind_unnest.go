@@ -13,25 +13,26 @@ import (
 
 // unnest(list) as DuckDB answers it: in the select list, each row once per
 // element of the list (the other items repeated; a NULL or empty list gives
-// no row), after any aggregate, before DISTINCT, ORDER BY and LIMIT; in
-// FROM, unnest(ARRAY[…]) AS u(x) as a table of the elements. One unnest
-// per select list; unnest in FROM over a column of another FROM item
-// (lateral), beside window functions, or outside the select list is
-// refused by name.
+// no row; several unnests zip, to the longest list), after any aggregate,
+// before DISTINCT, ORDER BY and LIMIT; in FROM, unnest(ARRAY[…]) AS u(x)
+// as a table of the elements, and FROM t, unnest(t.l) AS u(x) over the
+// item before it. An unnest of an unnest, unnest beside window functions
+// or outside the select list is refused by name.
 
-// unnestRel is its input with one more column, out, the elements of the
-// LIST column arg: each input row once per element.
+// unnestRel is its input with one more column per LIST column of args,
+// outs, their elements: each input row once per element of its longest
+// list (the others NULL past their end).
 type unnestRel struct {
-	in       rel
-	arg, out colID
+	in         rel
+	args, outs []colID
 }
 
-func (r *unnestRel) output() []colID { return append(append([]colID{}, r.in.output()...), r.out) }
+func (r *unnestRel) output() []colID { return append(append([]colID{}, r.in.output()...), r.outs...) }
 
-// unnestBinder collects the unnest call of a select list being bound.
+// unnestBinder collects the unnest calls of a select list being bound.
 type unnestBinder struct {
-	arg *expr // the list; nil before an unnest is seen
-	out colID
+	args []*expr // the lists
+	outs []colID
 }
 
 // bindUnnestCall binds unnest(l) of a select list: a column of the
@@ -41,8 +42,6 @@ func (b *binder) bindUnnestCall(fc *pg.FuncCall, args []*expr) (*expr, error) {
 	switch {
 	case b.unnest == nil:
 		return nil, notSupported(pos, "unnest outside the select list")
-	case b.unnest.arg != nil:
-		return nil, notSupported(pos, "more than one unnest in a select list")
 	case len(args) != 1:
 		return nil, notSupported(pos, "unnest with other than one argument")
 	}
@@ -57,33 +56,39 @@ func (b *binder) bindUnnestCall(fc *pg.FuncCall, args []*expr) (*expr, error) {
 		}
 		return nil, errAt(pos, engine.ErrInvalidPlan, "unnest takes a list, not %s", a.typ)
 	}
-	b.unnest.arg = a
-	b.unnest.out = b.newCol("", "unnest", lt.Elem())
-	return &expr{kind: eCol, col: b.unnest.out, typ: lt.Elem()}, nil
+	for _, id := range a.refs(nil) {
+		if slices.Contains(b.unnest.outs, id) {
+			return nil, notSupported(pos, "unnest of an unnest")
+		}
+	}
+	out := b.newCol("", "unnest", lt.Elem())
+	b.unnest.args, b.unnest.outs = append(b.unnest.args, a), append(b.unnest.outs, out)
+	return &expr{kind: eCol, col: out, typ: lt.Elem()}, nil
 }
 
 // applyUnnest puts the unnest u of a select list over r (the rows the
 // select list reads): r's columns and the list, then its elements. windows
 // says the select list or ORDER BY has window calls too.
 func (b *binder) applyUnnest(r rel, u *unnestBinder, windows bool) (rel, error) {
-	if u == nil || u.arg == nil {
+	if u == nil || len(u.args) == 0 {
 		return r, nil
 	}
 	if windows {
 		return nil, notSupported(-1, "unnest beside window functions")
-	}
-	if u.arg.kind == eCol {
-		return &unnestRel{in: r, arg: u.arg.col, out: u.out}, nil
 	}
 	proj := &projectRel{in: r}
 	for _, id := range r.output() {
 		proj.exprs = append(proj.exprs, &expr{kind: eCol, col: id, typ: b.cols[id].typ})
 		proj.out = append(proj.out, id)
 	}
-	arg := b.newCol("", "unnest_list", u.arg.typ)
-	proj.exprs = append(proj.exprs, u.arg)
-	proj.out = append(proj.out, arg)
-	return &unnestRel{in: proj, arg: arg, out: u.out}, nil
+	un := &unnestRel{in: proj, outs: u.outs}
+	for _, a := range u.args {
+		arg := b.newCol("", "unnest_list", a.typ)
+		proj.exprs = append(proj.exprs, a)
+		proj.out = append(proj.out, arg)
+		un.args = append(un.args, arg)
+	}
+	return un, nil
 }
 
 // containsUnnest reports whether n calls unnest.
@@ -172,7 +177,7 @@ func (b *binder) bindFromUnnest(rf *pg.RangeFunction, fc *pg.FuncCall) (rel, err
 	in := &projectRel{in: &valuesRel{}, exprs: []*expr{e}, out: []colID{arg}}
 	out := b.newCol("", "unnest", lt.Elem())
 	named := b.newCol(qual, colName, lt.Elem())
-	return &projectRel{in: &unnestRel{in: in, arg: arg, out: out}, exprs: []*expr{{kind: eCol, col: out, typ: lt.Elem()}},
+	return &projectRel{in: &unnestRel{in: in, args: []colID{arg}, outs: []colID{out}}, exprs: []*expr{{kind: eCol, col: out, typ: lt.Elem()}},
 		out: []colID{named}}, nil
 }
 
@@ -232,7 +237,7 @@ func (b *binder) bindLateralUnnest(rf *pg.RangeFunction, fc *pg.FuncCall, prev r
 	withList.exprs, withList.out = append(withList.exprs, e), append(withList.out, list)
 	elem := b.newCol(qual, colName, lt.Elem())
 	// prev's columns and the element, without the list.
-	out := &projectRel{in: &unnestRel{in: withList, arg: list, out: elem}}
+	out := &projectRel{in: &unnestRel{in: withList, args: []colID{list}, outs: []colID{elem}}}
 	for _, id := range append(slices.Clone(cols), elem) {
 		out.exprs = append(out.exprs, &expr{kind: eCol, col: id, typ: b.cols[id].typ})
 		out.out = append(out.out, id)
@@ -246,9 +251,12 @@ func (b *binder) bindLateralUnnest(rf *pg.RangeFunction, fc *pg.FuncCall, prev r
 func (p *lowerer) lowerUnnest(x *unnestRel, need map[colID]bool) (lowered, error) {
 	var inNeed map[colID]bool
 	if need != nil {
-		inNeed = map[colID]bool{x.arg: true}
+		inNeed = map[colID]bool{}
+		for _, id := range x.args {
+			inNeed[id] = true
+		}
 		for id := range need {
-			if id != x.out {
+			if !slices.Contains(x.outs, id) {
 				inNeed[id] = true
 			}
 		}
@@ -257,11 +265,19 @@ func (p *lowerer) lowerUnnest(x *unnestRel, need map[colID]bool) (lowered, error
 	if err != nil {
 		return lowered{}, err
 	}
-	c, ok := in.pos()(x.arg)
-	if !ok {
-		return lowered{}, fmt.Errorf("internal: unnest of column %d, not among its input's", x.arg)
+	un := &kapotv1.UnnestNode{Input: in.node}
+	for k, arg := range x.args {
+		c, ok := in.pos()(arg)
+		if !ok {
+			return lowered{}, fmt.Errorf("internal: unnest of column %d, not among its input's", arg)
+		}
+		name := p.b.cols[x.outs[k]].name
+		if k == 0 {
+			un.Column, un.Name = uint32(c), name
+		} else {
+			un.MoreColumns, un.MoreNames = append(un.MoreColumns, uint32(c)), append(un.MoreNames, name)
+		}
 	}
-	node := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Unnest{Unnest: &kapotv1.UnnestNode{
-		Input: in.node, Column: uint32(c), Name: p.b.cols[x.out].name}}}
-	return lowered{node: node, cols: append(append([]colID{}, in.cols...), x.out), parts: in.parts, hashed: in.hashed, ranged: in.ranged}, nil
+	node := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Unnest{Unnest: un}}
+	return lowered{node: node, cols: append(append([]colID{}, in.cols...), x.outs...), parts: in.parts, hashed: in.hashed, ranged: in.ranged}, nil
 }

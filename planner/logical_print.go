@@ -110,7 +110,11 @@ func (pr *logicalPrinter) describe(r rel) string {
 	case *windowRel:
 		return pr.window(x)
 	case *unnestRel:
-		return "Unnest: " + pr.named([]*expr{{kind: eCol, col: x.arg, typ: pr.cols[x.arg].typ}}, []colID{x.out})
+		args := make([]*expr, len(x.args))
+		for i, id := range x.args {
+			args[i] = &expr{kind: eCol, col: id, typ: pr.cols[id].typ}
+		}
+		return "Unnest: " + pr.named(args, x.outs)
 	case *joinGraphRel:
 		return "JoinGraph: " + pr.exprs(x.preds)
 	}

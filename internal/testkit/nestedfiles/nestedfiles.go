@@ -244,6 +244,10 @@ func makeQueries() []string {
 		`select * from unnest(string_split('a,b,c', ',')) order by 1`,
 		`select x, n.k, n.li from unnest(array[1, 4, 7]) u(x) join n on n.k = x order by 1`,
 		`select x, count(*) from (select unnest(ls) as x from n) t group by x order by x nulls first`,
+		// several unnests zip, to the longest list
+		`select k, unnest(li) as a, unnest(ls) as b from n order by k, a nulls last, b`,
+		`select k, unnest(li) as a, unnest(array[k]) as b from n order by k, a nulls first`,
+		`select unnest(st.y) as y, unnest(ll) as l, k from g order by k, y, l`,
 		// unnest in FROM over the FROM item before it (lateral)
 		`select k, x from n, unnest(n.li) u(x) order by k, x`,
 		`select * from n, unnest(li) order by k, 7`,

@@ -1339,12 +1339,16 @@ func (*PhysicalPlanNode_Unnest) isPhysicalPlanNode_Node() {}
 // UnnestNode repeats each input row once per element of its LIST column
 // `column`, the element appended as the last output column (named name),
 // in the list's order; a row whose list is NULL or empty gives no row, as
-// DuckDB's unnest.
+// DuckDB's unnest. With more_columns, the lists are zipped: a row repeats
+// as often as its longest list, the shorter ones' elements NULL past their
+// end, each list's elements one more column (named by more_names).
 type UnnestNode struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Input         *PhysicalPlanNode      `protobuf:"bytes,1,opt,name=input,proto3" json:"input,omitempty"`
 	Column        uint32                 `protobuf:"varint,2,opt,name=column,proto3" json:"column,omitempty"`
 	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	MoreColumns   []uint32               `protobuf:"varint,4,rep,packed,name=more_columns,json=moreColumns,proto3" json:"more_columns,omitempty"`
+	MoreNames     []string               `protobuf:"bytes,5,rep,name=more_names,json=moreNames,proto3" json:"more_names,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1398,6 +1402,20 @@ func (x *UnnestNode) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *UnnestNode) GetMoreColumns() []uint32 {
+	if x != nil {
+		return x.MoreColumns
+	}
+	return nil
+}
+
+func (x *UnnestNode) GetMoreNames() []string {
+	if x != nil {
+		return x.MoreNames
+	}
+	return nil
 }
 
 // FileGroup is the list of files one partition of a scan reads, in order.
@@ -5382,12 +5400,15 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x06window\x18\x15 \x01(\v2\x14.kapot.v1.WindowNodeH\x00R\x06window\x12.\n" +
 	"\x06writer\x18\x16 \x01(\v2\x14.kapot.v1.WriterNodeH\x00R\x06writer\x12.\n" +
 	"\x06unnest\x18\x17 \x01(\v2\x14.kapot.v1.UnnestNodeH\x00R\x06unnestB\x06\n" +
-	"\x04node\"j\n" +
+	"\x04node\"\xac\x01\n" +
 	"\n" +
 	"UnnestNode\x120\n" +
 	"\x05input\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x05input\x12\x16\n" +
 	"\x06column\x18\x02 \x01(\rR\x06column\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\"\xc0\x01\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12!\n" +
+	"\fmore_columns\x18\x04 \x03(\rR\vmoreColumns\x12\x1d\n" +
+	"\n" +
+	"more_names\x18\x05 \x03(\tR\tmoreNames\"\xc0\x01\n" +
 	"\tFileGroup\x12\x14\n" +
 	"\x05paths\x18\x01 \x03(\tR\x05paths\x12!\n" +
 	"\frange_column\x18\x02 \x01(\tR\vrangeColumn\x12(\n" +
