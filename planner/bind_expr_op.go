@@ -285,8 +285,10 @@ func (b *binder) bindNullIf(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := refuseNestedOperands(x.GetLocation(), "NULLIF (a comparison)", l, r); err != nil {
-		return nil, err
+	if nestedKind(l.typ) == "" || nestedKind(r.typ) == "" {
+		if err := refuseNestedOperands(x.GetLocation(), "NULLIF (a comparison)", l, r); err != nil {
+			return nil, err
+		}
 	}
 	l, r = b.coercePair(l, r)
 	if l.typ != nil && r.typ != nil && !arrow.TypeEqual(l.typ, r.typ) {

@@ -312,6 +312,8 @@ func orderQueries() []string {
 		`select li, k % 2 as g, count(*), grouping(li) from n group by grouping sets ((li), (k % 2), ()) order by 1 nulls first, 2 nulls first, 3`,
 		`select m, s.a, count(*) from n group by cube (m, s.a) order by 1 nulls first, 2 nulls first, 3`,
 		`select k, li = null, null < s, m <> null from n order by k`,
+		`select k, nullif(li, li), nullif(li, array[7]), nullif(s, s), nullif(m, m) from n order by k`,
+		`select n.k, nullif(li, array[1,2,3]), nullif(ll, ll), nullif(st, st) from n, g where n.k = g.k order by 1`,
 		`select k, li is distinct from li, li is not distinct from array[1,2,3], s is distinct from s, m is not distinct from m, li is distinct from array[null::int, 5] from n order by k`,
 		`select k, null is not distinct from s, m is distinct from null from n where li is distinct from null order by k`,
 		`select a.k, b.k from n a, n b where a.s is not distinct from b.s order by 1, 2`,
