@@ -78,11 +78,7 @@ func (b *binder) bindOperator(x *pg.A_Expr, opName string, sc *scope, ag *aggBin
 	}
 	if opName == "->" || opName == "->>" {
 		// DuckDB's JSON operators: json_extract and json_extract_string.
-		l, err := bind(x.GetLexpr())
-		if err != nil {
-			return nil, err
-		}
-		r, err := bind(x.GetRexpr())
+		l, r, err := b.bindOperands(x, sc, ag)
 		if err != nil {
 			return nil, err
 		}

@@ -93,52 +93,34 @@ func (b *binder) applyUnnest(r rel, u *unnestBinder, windows bool) (rel, error) 
 
 // containsUnnest reports whether n calls unnest.
 func containsUnnest(n *pg.Node) bool {
-	if n == nil {
-		return false
-	}
-	if fc := n.GetFuncCall(); fc != nil {
-		if funcName(fc) == "unnest" {
-			return true
-		}
-		for _, a := range fc.GetArgs() {
-			if containsUnnest(a) {
-				return true
-			}
-		}
-		return false
-	}
-	if ind := n.GetAIndirection(); ind != nil {
-		return containsUnnest(ind.GetArg())
-	}
-	for _, c := range children(n) {
-		if containsUnnest(c) {
-			return true
-		}
-	}
-	return false
+	return anyNode(n, func(m *pg.Node) bool { return m.GetFuncCall() != nil && funcName(m.GetFuncCall()) == "unnest" })
 }
 
 // refersToColumns reports whether n names a column anywhere.
 func refersToColumns(n *pg.Node) bool {
+	return anyNode(n, func(m *pg.Node) bool { return m.GetColumnRef() != nil })
+}
+
+// anyNode reports whether f holds for n or a node under it (through
+// function arguments, subscripts and the operators children lists).
+func anyNode(n *pg.Node, f func(*pg.Node) bool) bool {
 	if n == nil {
 		return false
 	}
-	if n.GetColumnRef() != nil {
+	if f(n) {
 		return true
 	}
-	if fc := n.GetFuncCall(); fc != nil {
-		for _, a := range fc.GetArgs() {
-			if refersToColumns(a) {
-				return true
-			}
-		}
-		return false
+	var under []*pg.Node
+	switch {
+	case n.GetFuncCall() != nil:
+		under = n.GetFuncCall().GetArgs()
+	case n.GetAIndirection() != nil:
+		under = []*pg.Node{n.GetAIndirection().GetArg()}
+	default:
+		under = children(n)
 	}
-	if ind := n.GetAIndirection(); ind != nil {
-		return refersToColumns(ind.GetArg())
-	}
-	for _, c := range children(n) {
-		if refersToColumns(c) {
+	for _, c := range under {
+		if anyNode(c, f) {
 			return true
 		}
 	}

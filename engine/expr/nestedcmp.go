@@ -22,14 +22,7 @@ func nestedCompare(l Expr, op kapotv1.BinaryOp, r Expr) (Expr, error) {
 	if !IsNestedType(lt) && !IsNestedType(rt) {
 		return nil, nil
 	}
-	test, ok := map[kapotv1.BinaryOp]func(int) bool{
-		kapotv1.BinaryOp_BINARY_OP_EQ:  func(c int) bool { return c == 0 },
-		kapotv1.BinaryOp_BINARY_OP_NEQ: func(c int) bool { return c != 0 },
-		kapotv1.BinaryOp_BINARY_OP_LT:  func(c int) bool { return c < 0 },
-		kapotv1.BinaryOp_BINARY_OP_LTE: func(c int) bool { return c <= 0 },
-		kapotv1.BinaryOp_BINARY_OP_GT:  func(c int) bool { return c > 0 },
-		kapotv1.BinaryOp_BINARY_OP_GTE: func(c int) bool { return c >= 0 },
-	}[op]
+	test, ok := comparisonTest(op)
 	if !ok || !IsNestedType(lt) || !IsNestedType(rt) {
 		return nil, fmt.Errorf("comparison or arithmetic of %s and %s values: %w", lt, rt, errs.ErrNotSupported)
 	}
