@@ -51,7 +51,7 @@ type aggSpec struct {
 	distinct bool
 	arg      expr.Expr   // nil for count(*) and in FINAL mode
 	arg2     expr.Expr   // corr/covar's second argument
-	orderBy  []expr.Expr // string_agg's ORDER BY keys (partial/single mode)
+	orderBy  []expr.Expr // string_agg's and array_agg's ORDER BY keys (partial/single mode)
 	opts     agg.Options
 	in       arrow.DataType // type the accumulator is built for
 	name     string
@@ -123,6 +123,7 @@ func newHashAggregate(input ExecutionPlan, n *kapotv1.HashAggregateNode) (*HashA
 			if err := s.decodeOpts(a); err != nil {
 				return nil, fmt.Errorf("final aggregate %s: %w", s.name, err)
 			}
+			s.opts.FromState = true
 			acc, err := s.newAcc()
 			if err != nil {
 				return nil, fmt.Errorf("final aggregate %s: %w", s.name, err)
@@ -163,7 +164,9 @@ func newHashAggregate(input ExecutionPlan, n *kapotv1.HashAggregateNode) (*HashA
 		for j, t := range st {
 			stateFields = append(stateFields, arrow.Field{Name: fmt.Sprintf("%s[state%d]", s.name, j), Type: t, Nullable: true})
 		}
-		mergeAggs = append(mergeAggs, aggSpec{fn: s.fn, distinct: s.distinct, name: s.name, in: st[0], stateCol: col, nstate: len(st), opts: s.opts})
+		opts := s.opts
+		opts.FromState = true
+		mergeAggs = append(mergeAggs, aggSpec{fn: s.fn, distinct: s.distinct, name: s.name, in: st[0], stateCol: col, nstate: len(st), opts: opts})
 		col += len(st)
 	}
 	h.stateSchema = arrow.NewSchema(stateFields, nil)
@@ -211,7 +214,7 @@ func (s *aggSpec) decodeCall(a *kapotv1.AggregateExprNode, in *arrow.Schema) err
 		s.arg2 = e
 		fields = append(fields, arrow.Field{Name: "x", Type: e.DataType(), Nullable: true})
 	}
-	if s.fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_STRING_AGG {
+	if s.fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_STRING_AGG || s.fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_ARRAY_AGG {
 		for i, k := range a.GetOrderBy() {
 			e, err := expr.FromProto(k.GetExpr(), in)
 			if err != nil {
@@ -356,8 +359,11 @@ type hashAggOp struct {
 	// group's state without a table: set when the groups barely reduce
 	// the rows (see partialFull).
 	passThrough bool
-	out         arrow.RecordBatch
-	offset      int64
+	// accBytes is what the agg.Sized accumulators held when last counted
+	// (reserved with the groups).
+	accBytes int64
+	out      arrow.RecordBatch
+	offset   int64
 
 	inputDone bool
 	spills    []*operator.SpillFile // SINGLE/FINAL state by hash partition
@@ -387,6 +393,7 @@ func (o *hashAggOp) reset() error {
 	o.pairHeads, o.pairNext, o.pairKey0, o.pairKey1 = nil, nil, nil, nil
 	o.short = nil
 	o.rowsIn = 0
+	o.accBytes = 0
 	if len(o.h.groups) == 0 {
 		o.n = 1
 		for _, a := range o.accs {
@@ -610,14 +617,39 @@ func (o *hashAggOp) consume(ctx context.Context) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		if grown > 0 && o.res.TryGrow(grown) != nil && len(o.h.groups) > 0 {
-			return true, nil
+		if sized := o.sizedBytes(); sized > o.accBytes {
+			// array_agg's values: reserved as they come (the groups'
+			// estimate does not cover them).
+			grown += sized - o.accBytes
+			o.accBytes = sized
+		}
+		if grown > 0 {
+			if err := o.res.TryGrow(grown); err != nil {
+				if len(o.h.groups) > 0 {
+					return true, nil
+				}
+				if o.accBytes > 0 {
+					return false, fmt.Errorf("aggregate: %w", err)
+				}
+			}
 		}
 		o.rowsIn += b.NumRows()
 		if o.maxGroups > 0 && o.n >= o.maxGroups && o.partialFull() {
 			return true, nil
 		}
 	}
+}
+
+// sizedBytes is the memory the accumulators whose state grows with their
+// input hold (agg.Sized: array_agg's values).
+func (o *hashAggOp) sizedBytes() int64 {
+	var n int64
+	for _, a := range o.accs {
+		if s, ok := a.(agg.Sized); ok {
+			n += s.Bytes()
+		}
+	}
+	return n
 }
 
 func (o *hashAggOp) feed(ctx context.Context, acc agg.Accumulator, s aggSpec, b arrow.RecordBatch, groups []uint32) error {

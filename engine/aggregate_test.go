@@ -189,6 +189,9 @@ func TestAggregateSpills(t *testing.T) {
 				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN, Expr: wiretest.Col("s"), Name: "min_s"},
 				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG, Expr: wiretest.Col("v"), Name: "avg_v"},
 				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Expr: wiretest.Col("s"), Distinct: true, Name: "n_s"},
+				// NULLs kept, in id's order, through partial states and spill files.
+				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_ARRAY_AGG, Expr: wiretest.Col("v"), Name: "vs",
+					OrderBy: []*kapotv1.SortExprNode{{Expr: wiretest.Col("id"), Descending: true}}},
 			}}}}
 	}
 	// ~1500 groups: id / 2.
@@ -309,4 +312,27 @@ func passesThrough(t *testing.T, plan *kapotv1.PhysicalPlanNode, tc *TaskContext
 	defer op.Close()
 	drainOp(t, op)
 	return op.(*hashAggOp).passThrough
+}
+
+// TestArrayAggExhaustsMemory: array_agg without groups keeps every value;
+// past the pool it fails with ErrResourcesExhausted (its values are
+// reserved) and returns what it reserved.
+func TestArrayAggExhaustsMemory(t *testing.T) {
+	plan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
+		Input: spillInput(t, 3000), Mode: kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE,
+		Aggregates: []*kapotv1.AggregateExprNode{{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_ARRAY_AGG, Expr: wiretest.Col("s"), Name: "l"}}}}}
+	p, err := FromProto(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, _ := newTC(t)
+	tc.BatchSize = 512
+	tc.Pool = alloc.NewMemoryPool(16 << 10)
+	_, err = ExecuteCollect(context.Background(), p, tc)
+	if !errors.Is(err, ErrResourcesExhausted) {
+		t.Fatalf("got %v, want resources exhausted", err)
+	}
+	if st := tc.Pool.Stats(); st.Used != 0 || st.Reservations != 0 {
+		t.Fatalf("pool not returned: %+v", st)
+	}
 }

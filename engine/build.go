@@ -159,6 +159,8 @@ func (b *planBuilder) node(n *kapotv1.PhysicalPlanNode, depth, id int) (Executio
 		return over(x.Writer.GetInput(), func(in ExecutionPlan) (ExecutionPlan, error) { return newWriter(in, x.Writer, b.opts) })
 	case *kapotv1.PhysicalPlanNode_Window:
 		return over(x.Window.GetInput(), func(in ExecutionPlan) (ExecutionPlan, error) { return window.New(in, x.Window) })
+	case *kapotv1.PhysicalPlanNode_Unnest:
+		return over(x.Unnest.GetInput(), func(in ExecutionPlan) (ExecutionPlan, error) { return newUnnest(in, x.Unnest) })
 	case *kapotv1.PhysicalPlanNode_Union:
 		var inputs []ExecutionPlan
 		for _, c := range x.Union.GetInputs() {

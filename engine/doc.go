@@ -14,7 +14,7 @@
 // The operators live here, one per file grouped by family (scans: scan,
 // parquet*, csv, ipc; joins: join, hash_join*, nested_loop_join;
 // aggregation: aggregate*; sorts: sort, merge; exchanges:
-// repartition, shuffle_*), or in a package of their own where the family
+// repartition, shuffle_*; nested values: unnest), or in a package of their own where the family
 // stands alone (window: the window operator). Both build on operator, the
 // operator contract (Operator, ExecutionPlan, TaskContext, Metrics, spill
 // files), whose names engine's own alias. Below them, packages that know

@@ -35,6 +35,9 @@ type binder struct {
 	// subs collects the scalar subqueries of the SELECT list being bound
 	// (joined to its rows); nil elsewhere.
 	subs *scalarSubs
+	// unnest collects the unnest call of the select list being bound; nil
+	// where unnest is not allowed.
+	unnest *unnestBinder
 	// magic is set while a correlated scalar subquery of a select list is
 	// bound for decorrelation (see bindScalarSub).
 	magic *magicCtx

@@ -44,6 +44,8 @@ var aggFuncs = map[string]kapotv1.AggregateFunction{
 	"corr":                  kapotv1.AggregateFunction_AGGREGATE_FUNCTION_CORR,
 	"covar_pop":             kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COVAR_POP,
 	"covar_samp":            kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COVAR_SAMP,
+	"array_agg":             kapotv1.AggregateFunction_AGGREGATE_FUNCTION_ARRAY_AGG,
+	"list":                  kapotv1.AggregateFunction_AGGREGATE_FUNCTION_ARRAY_AGG,
 }
 
 func funcName(fc *pg.FuncCall) string {
@@ -110,6 +112,8 @@ func children(n *pg.Node) []*pg.Node {
 		return out
 	case n.GetList() != nil:
 		return n.GetList().GetItems()
+	case n.GetAArrayExpr() != nil:
+		return n.GetAArrayExpr().GetElements()
 	case n.GetCoalesceExpr() != nil:
 		return n.GetCoalesceExpr().GetArgs()
 	case n.GetMinMaxExpr() != nil:

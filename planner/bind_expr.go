@@ -25,11 +25,16 @@ func (b *binder) bindExpr(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 	if ag != nil {
 		if fc := n.GetFuncCall(); fc != nil && fc.GetOver() == nil {
 			if fn, ok := aggFuncs[funcName(fc)]; ok {
+				// No unnest inside an aggregate's arguments (DuckDB has
+				// none either).
+				savedUnnest := b.unnest
+				b.unnest = nil
+				defer func() { b.unnest = savedUnnest }()
 				return b.bindAgg(fc, fn, ag)
 			}
 		}
 		// A whole expression that is a group key reads the key.
-		if !containsAgg(n) && !containsWindow(n) && !containsSubLink(n) {
+		if !containsAgg(n) && !containsWindow(n) && !containsSubLink(n) && !containsUnnest(n) {
 			e, err := b.bindExpr(n, sc, nil)
 			if err != nil {
 				return nil, err
@@ -74,6 +79,8 @@ func location(n *pg.Node) int32 {
 		return n.GetCaseExpr().GetLocation()
 	case n.GetSubLink() != nil:
 		return n.GetSubLink().GetLocation()
+	case n.GetAArrayExpr() != nil:
+		return n.GetAArrayExpr().GetLocation()
 	}
 	return -1
 }
@@ -83,6 +90,9 @@ func location(n *pg.Node) int32 {
 func (b *binder) bindNode(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 	bind := func(m *pg.Node) (*expr, error) { return b.bindExpr(m, sc, ag) }
 	if err := checkFields(nodeMessage(n), location(n)); err != nil {
+		return nil, err
+	}
+	if err := refuseArrowOperand(n); err != nil {
 		return nil, err
 	}
 	switch {
@@ -106,6 +116,9 @@ func (b *binder) bindNode(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 	case n.GetCaseExpr() != nil:
 		return b.bindCase(n.GetCaseExpr(), bind)
 	case n.GetFuncCall() != nil && n.GetFuncCall().GetOver() != nil:
+		savedUnnest := b.unnest
+		b.unnest = nil // no unnest inside a window call
+		defer func() { b.unnest = savedUnnest }()
 		return b.bindWindow(n.GetFuncCall(), sc, ag)
 	case n.GetFuncCall() != nil:
 		return b.bindFuncCall(n.GetFuncCall(), bind)
@@ -121,6 +134,8 @@ func (b *binder) bindNode(n *pg.Node, sc *scope, ag *aggBinder) (*expr, error) {
 		return b.bindClockValue(n.GetSqlvalueFunction())
 	case n.GetAIndirection() != nil:
 		return b.bindIndirection(n.GetAIndirection(), sc, ag)
+	case n.GetAArrayExpr() != nil:
+		return b.bindArray(n.GetAArrayExpr(), sc, ag)
 	case n.GetSubLink() != nil:
 		switch n.GetSubLink().GetSubLinkType() {
 		case pg.SubLinkType_EXISTS_SUBLINK:

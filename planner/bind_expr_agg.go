@@ -31,18 +31,29 @@ func refuseCallClauses(fc *pg.FuncCall) error {
 	return nil
 }
 
-func (b *binder) bindAgg(fc *pg.FuncCall, fn kapotv1.AggregateFunction, ag *aggBinder) (*expr, error) {
-	name, args, pos := funcName(fc), fc.GetArgs(), fc.GetLocation()
+// aggClauses checks the clauses of aggregate call fc: WITHIN GROUP for
+// the percentiles, ORDER BY inside string_agg and array_agg, neither for
+// the others.
+func aggClauses(fc *pg.FuncCall, fn kapotv1.AggregateFunction) error {
+	name := funcName(fc)
 	percentile := name == "percentile_cont" || name == "percentile_disc"
 	switch {
 	case percentile && (!fc.GetAggWithinGroup() || len(fc.GetAggOrder()) != 1):
-		return nil, errAt(pos, engine.ErrInvalidPlan, "%s needs WITHIN GROUP (ORDER BY one key)", name)
+		return errAt(fc.GetLocation(), engine.ErrInvalidPlan, "%s needs WITHIN GROUP (ORDER BY one key)", name)
 	case percentile:
-	case fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_STRING_AGG && !fc.GetAggWithinGroup() && fc.GetOver() == nil:
+	case (fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_STRING_AGG || fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_ARRAY_AGG) &&
+		!fc.GetAggWithinGroup() && fc.GetOver() == nil:
 	default:
-		if err := refuseCallClauses(fc); err != nil {
-			return nil, err
-		}
+		return refuseCallClauses(fc)
+	}
+	return nil
+}
+
+func (b *binder) bindAgg(fc *pg.FuncCall, fn kapotv1.AggregateFunction, ag *aggBinder) (*expr, error) {
+	name, args, pos := funcName(fc), fc.GetArgs(), fc.GetLocation()
+	percentile := name == "percentile_cont" || name == "percentile_disc"
+	if err := aggClauses(fc, fn); err != nil {
+		return nil, err
 	}
 	bindArg := func(n *pg.Node) (*expr, error) {
 		if containsAgg(n) {
@@ -146,6 +157,13 @@ func (b *binder) bindAgg(fc *pg.FuncCall, fn kapotv1.AggregateFunction, ag *aggB
 		if call.order, err = aggOrder(fc.GetAggOrder(), bindArg, distinctArg(call)...); err != nil {
 			return nil, err
 		}
+	case fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_ARRAY_AGG:
+		if err := nargs(1, 1); err != nil {
+			return nil, err
+		}
+		if err := bindArrayAgg(fc, &call, bindArg); err != nil {
+			return nil, err
+		}
 	case fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_CORR || fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COVAR_POP ||
 		fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COVAR_SAMP:
 		if err := nargs(2, 2); err != nil {
@@ -181,7 +199,25 @@ func (b *binder) bindAgg(fc *pg.FuncCall, fn kapotv1.AggregateFunction, ag *aggB
 	return e, nil
 }
 
-// aggOrder binds the ORDER BY inside an aggregate call (string_agg's);
+// bindArrayAgg binds array_agg's (list's) argument and ORDER BY. NULLs are
+// kept (FILTER's CASE would add some) and DISTINCT is not there yet.
+func bindArrayAgg(fc *pg.FuncCall, call *aggCall, bindArg func(*pg.Node) (*expr, error)) error {
+	switch {
+	case fc.GetAggDistinct():
+		return notSupported(fc.GetLocation(), funcName(fc)+"(DISTINCT …)")
+	case fc.GetAggFilter() != nil:
+		return notSupported(fc.GetLocation(), funcName(fc)+"(…) FILTER (WHERE …)")
+	}
+	var err error
+	if call.arg, err = bindArg(fc.GetArgs()[0]); err != nil {
+		return err
+	}
+	call.order, err = aggOrder(fc.GetAggOrder(), bindArg)
+	return err
+}
+
+// aggOrder binds the ORDER BY inside an aggregate call (string_agg's and
+// array_agg's);
 // with DISTINCT, each key must be the call's argument (distinct, see
 // distinctOrder).
 func aggOrder(items []*pg.Node, bindArg func(*pg.Node) (*expr, error), distinct ...*expr) ([]sortKey, error) {

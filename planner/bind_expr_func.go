@@ -34,10 +34,15 @@ func (b *binder) bindFuncCall(fc *pg.FuncCall, bind func(*pg.Node) (*expr, error
 		}
 		args = append(args, e)
 	}
+	if name == "unnest" {
+		return b.bindUnnestCall(fc, args)
+	}
 	if nestedFuncsNotYet[name] {
 		return nil, notSupported(fc.GetLocation(), name+"()")
 	}
 	switch name {
+	case "list_value", "list_pack":
+		args = b.listElements(args)
 	case "generate_series", "range":
 		return nil, notSupported(fc.GetLocation(), name+" in the select list (a list); in FROM it is a table function")
 	case "now", "transaction_timestamp", "get_current_timestamp":

@@ -76,6 +76,15 @@ func (b *binder) bindOperator(x *pg.A_Expr, opName string, sc *scope, ag *aggBin
 		}
 		return &expr{kind: eFunc, fn: "power", args: []*expr{l, r}}, nil
 	}
+	if opName == "->" || opName == "->>" {
+		// DuckDB's JSON operators: json_extract and json_extract_string.
+		l, r, err := b.bindOperands(x, sc, ag)
+		if err != nil {
+			return nil, err
+		}
+		fn := map[string]string{"->": "json_extract", "->>": "json_extract_string"}[opName]
+		return b.nestedCall(fn, x.GetLocation(), l, r)
+	}
 	op, ok := binOps[opName]
 	if !ok {
 		return nil, notSupported(x.GetLocation(), "operator "+opName)
@@ -92,8 +101,13 @@ func (b *binder) bindOperator(x *pg.A_Expr, opName string, sc *scope, ag *aggBin
 	if comparison(op) {
 		what = "comparison"
 	}
-	if err := refuseNestedOperands(x.GetLocation(), what, l, r); err != nil {
-		return nil, err
+	// Two nested values compare as DuckDB compares them (the engine's
+	// nestedCompare); any other operator of a nested value is refused.
+	nestedOrNull := func(e *expr) bool { return nestedKind(e.typ) != "" || e.typ != nil && e.typ.ID() == arrow.NULL }
+	if !comparison(op) || !nestedOrNull(l) || !nestedOrNull(r) {
+		if err := refuseNestedOperands(x.GetLocation(), what, l, r); err != nil {
+			return nil, err
+		}
 	}
 	if comparison(op) {
 		l, r = b.coercePair(l, r)
@@ -220,13 +234,24 @@ func (b *binder) bindDistinct(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, er
 	switch {
 	case isNullType(l) && isNullType(r):
 		return boolLit(x.GetKind() == pg.A_Expr_Kind_AEXPR_NOT_DISTINCT), nil
+	case (isNullType(l) || isNullType(r)) && (nestedKind(l.typ) != "" || nestedKind(r.typ) != ""):
+		// x IS [NOT] DISTINCT FROM NULL is x IS [NOT] NULL (no NULL of a
+		// nested type to compare with).
+		v := l
+		if isNullType(l) {
+			v = r
+		}
+		return &expr{kind: eIsNull, args: []*expr{v}, negated: x.GetKind() != pg.A_Expr_Kind_AEXPR_NOT_DISTINCT}, nil
 	case isNullType(l):
 		l = b.coerce(l, r.typ)
 	case isNullType(r):
 		r = b.coerce(r, l.typ)
 	}
-	if err := refuseNestedOperands(x.GetLocation(), "comparison", l, r); err != nil {
-		return nil, err
+	// Two nested values: their = is the engine's nestedCompare.
+	if nestedKind(l.typ) == "" || nestedKind(r.typ) == "" {
+		if err := refuseNestedOperands(x.GetLocation(), "comparison", l, r); err != nil {
+			return nil, err
+		}
 	}
 	l, r = b.coercePair(l, r)
 	bothDecimal := l.typ != nil && r.typ != nil && l.typ.ID() == arrow.DECIMAL128 && r.typ.ID() == arrow.DECIMAL128
@@ -256,8 +281,10 @@ func (b *binder) bindNullIf(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := refuseNestedOperands(x.GetLocation(), "NULLIF (a comparison)", l, r); err != nil {
-		return nil, err
+	if nestedKind(l.typ) == "" || nestedKind(r.typ) == "" {
+		if err := refuseNestedOperands(x.GetLocation(), "NULLIF (a comparison)", l, r); err != nil {
+			return nil, err
+		}
 	}
 	l, r = b.coercePair(l, r)
 	if l.typ != nil && r.typ != nil && !arrow.TypeEqual(l.typ, r.typ) {
@@ -316,4 +343,56 @@ func (b *binder) bindOperands(x *pg.A_Expr, sc *scope, ag *aggBinder) (*expr, *e
 		out[i] = e
 	}
 	return out[0], out[1], nil
+}
+
+// isArrow reports whether n is j -> p or j ->> p.
+func isArrow(n *pg.Node) bool {
+	x := n.GetAExpr()
+	if x == nil || x.GetKind() != pg.A_Expr_Kind_AEXPR_OP || len(x.GetName()) == 0 {
+		return false
+	}
+	op := x.GetName()[len(x.GetName())-1].GetString_().GetSval()
+	return op == "->" || op == "->>"
+}
+
+// isOperator reports whether n is an operator, predicate or boolean
+// expression (something whose precedence decides how it parses).
+func isOperator(n *pg.Node) bool {
+	return n.GetAExpr() != nil || n.GetBoolExpr() != nil || n.GetNullTest() != nil || n.GetBooleanTest() != nil
+}
+
+// refuseArrowOperand refuses -> and ->> beside other operators: DuckDB's
+// parser gives them other precedences than PostgreSQL's, whose tree kapot
+// reads ('1' = j ->> 'a' is ('1' = j) ->> 'a' in DuckDB, NOT j ->> 'a' is
+// (NOT j) ->> 'a'), and the tree does not keep parentheses. A chain j -> 'a'
+// -> 'b' parses alike in both; json_extract and json_extract_string take
+// any operands.
+func refuseArrowOperand(n *pg.Node) error {
+	var operands []*pg.Node
+	switch {
+	case isArrow(n):
+		x := n.GetAExpr()
+		if l := x.GetLexpr(); l != nil && isOperator(l) && !isArrow(l) || x.GetRexpr() != nil && isOperator(x.GetRexpr()) {
+			return notSupported(x.GetLocation(), "-> or ->> over an operator (DuckDB parses it otherwise; use json_extract or json_extract_string)")
+		}
+		return nil
+	case n.GetAExpr() != nil:
+		x := n.GetAExpr()
+		operands = []*pg.Node{x.GetLexpr(), x.GetRexpr()}
+		if l := x.GetRexpr().GetList(); l != nil {
+			operands = append(operands, l.GetItems()...)
+		}
+	case n.GetBoolExpr() != nil:
+		operands = n.GetBoolExpr().GetArgs()
+	case n.GetNullTest() != nil:
+		operands = []*pg.Node{n.GetNullTest().GetArg()}
+	case n.GetBooleanTest() != nil:
+		operands = []*pg.Node{n.GetBooleanTest().GetArg()}
+	}
+	for _, o := range operands {
+		if o != nil && isArrow(o) {
+			return notSupported(location(o), "-> or ->> as an operand of another operator (DuckDB parses it otherwise; use json_extract or json_extract_string)")
+		}
+	}
+	return nil
 }

@@ -158,6 +158,21 @@ func (b *binder) bindFromItems(items []*pg.Node) ([]fromItem, []*column, []*expr
 	var cols []*column
 	var preds []*expr
 	for _, it := range items {
+		if rf, fc := lateralUnnest(it); fc != nil {
+			// FROM t, unnest(t.l): t's rows each once per element.
+			if len(rels) == 0 {
+				return nil, nil, nil, notSupported(fc.GetLocation(), "unnest in FROM over a column")
+			}
+			prev := &rels[len(rels)-1]
+			n := len(prev.r.output())
+			r, err := b.bindLateralUnnest(rf, fc, prev.r)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			*prev = fromItem{r: r, cols: idSet(r.output())}
+			cols = append(cols, b.scopeOf(r).cols[n:]...)
+			continue
+		}
 		rs := it.GetRangeSubselect()
 		if rs == nil || !rs.GetLateral() || len(rels) == 0 {
 			r, err := b.bindFromItem(it)

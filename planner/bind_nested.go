@@ -17,9 +17,8 @@ import (
 // nestedFuncsNotYet are DuckDB's functions that make, unnest or reshape
 // nested values, which kapot does not have yet: refused by name.
 var nestedFuncsNotYet = map[string]bool{
-	"unnest": true, "array_agg": true, "list": true, "list_agg": true, "list_sort": true, "array_sort": true,
-	"list_reverse_sort": true, "string_split": true, "string_to_array": true, "str_split": true, "list_slice": true,
-	"array_slice": true, "list_value": true, "list_pack": true, "array_value": true, "struct_pack": true, "row": true,
+	"list_agg": true, "list_slice": true,
+	"array_slice": true, "array_value": true, "struct_pack": true, "row": true,
 	"map": true, "map_keys": true, "map_values": true, "map_entries": true, "map_extract": true, "element_at": true,
 	"list_aggregate": true, "list_distinct": true, "list_unique": true, "flatten": true, "list_concat": true,
 	"array_concat": true, "list_transform": true, "list_filter": true, "list_position": true, "array_position": true,
@@ -146,4 +145,42 @@ func (b *binder) structColumnRef(cr *pg.ColumnRef, sc *scope, ag *aggBinder) (e 
 		return e, true, nil
 	}
 	return nil, false, nil
+}
+
+// bindArray binds ARRAY[a, b, …] (DuckDB's [a, b, …], which the parser
+// does not read) as list_value(a, b, …), the elements cast to their
+// common type.
+func (b *binder) bindArray(ae *pg.A_ArrayExpr, sc *scope, ag *aggBinder) (*expr, error) {
+	var args []*expr
+	for _, n := range ae.GetElements() {
+		e, err := b.bindExpr(n, sc, ag)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, e)
+	}
+	if len(args) == 0 {
+		return nil, notSupported(ae.GetLocation(), "an empty ARRAY[] (its type is unknown)")
+	}
+	return b.nestedCall("list_value", ae.GetLocation(), b.listElements(args)...)
+}
+
+// listElements casts list_value's arguments to their common type: numbers
+// to the widest, NULLs and times to the others'.
+func (b *binder) listElements(args []*expr) []*expr {
+	t := commonType(args)
+	if t == nil {
+		return args
+	}
+	out := make([]*expr, len(args))
+	for i, a := range args {
+		out[i] = a
+		// A NULL beside nested values stays untyped: list_value takes it
+		// (a cast of NULL to a nested type is not there).
+		isNull := a.typ != nil && a.typ.ID() == arrow.NULL
+		if a.typ != nil && (numeric(t) && numeric(a.typ) || isNull && nestedKind(t) == "" || temporal(t) && temporal(a.typ)) {
+			out[i] = b.coerce(a, t)
+		}
+	}
+	return out
 }

@@ -66,14 +66,14 @@ func (b *binder) bindSubselect(s *pg.SelectStmt, outer *scope) (rel, []string, [
 		return nil, nil, nil, err
 	}
 	// Window calls belong to this SELECT's list and ORDER BY only.
-	savedWin, savedSubs, savedMagic := b.win, b.subs, b.magic
-	b.win, b.subs = nil, nil
+	savedWin, savedSubs, savedMagic, savedUnnest := b.win, b.subs, b.magic, b.unnest
+	b.win, b.subs, b.unnest = nil, nil, nil
 	q := &selectQuery{s: s, outer: outer}
 	if b.magic != nil && outer == b.magic.scope {
 		q.magic = b.magic
 	}
 	b.magic = nil
-	defer func() { b.win, b.subs, b.magic = savedWin, savedSubs, savedMagic }()
+	defer func() { b.win, b.subs, b.magic, b.unnest = savedWin, savedSubs, savedMagic, savedUnnest }()
 	if s.GetLimitOption() == pg.LimitOption_LIMIT_OPTION_WITH_TIES {
 		return nil, nil, nil, notSupported(-1, "FETCH … WITH TIES")
 	}
@@ -193,11 +193,13 @@ func (b *binder) bindUngrouped(q *selectQuery) (rel, []string, error) {
 	b.win = newWindowBinder(q.s)
 	subs := &scalarSubs{from: q.from, sc: q.sc}
 	b.subs = subs
+	b.unnest = &unnestBinder{}
 	sel, err := b.bindSelectList(q)
 	if err != nil {
 		return nil, nil, err
 	}
-	b.subs = nil
+	un := b.unnest
+	b.subs, b.unnest = nil, nil
 	keys, err := b.bindOrder(q.s.GetSortClause(), q.sc, nil, q.refs, sel, q.aliases)
 	if err != nil {
 		return nil, nil, err
@@ -209,6 +211,9 @@ func (b *binder) bindUngrouped(q *selectQuery) (rel, []string, error) {
 	r := b.joinScalarSubs(q.from, subs)
 	r = b.applyWindows(r)
 	b.win = nil
+	if r, err = b.applyUnnest(r, un, q.hasWindows()); err != nil {
+		return nil, nil, err
+	}
 	return b.finish(r, sel, q.names, keys, q.s, on)
 }
 
@@ -266,6 +271,7 @@ func (b *binder) bindGrouped(q *selectQuery) (rel, []string, []corrKey, error) {
 	b.win = win
 	subs := &scalarSubs{}
 	b.subs = subs
+	b.unnest = &unnestBinder{}
 	var sel []*expr
 	for _, t := range q.targets {
 		var e *expr
@@ -280,7 +286,8 @@ func (b *binder) bindGrouped(q *selectQuery) (rel, []string, []corrKey, error) {
 		}
 		sel = append(sel, e)
 	}
-	b.win, b.subs = nil, nil
+	un := b.unnest
+	b.win, b.subs, b.unnest = nil, nil, nil
 	having, havingSubs, err := b.bindHaving(q, ag)
 	if err != nil {
 		return nil, nil, nil, err
@@ -322,6 +329,9 @@ func (b *binder) bindGrouped(q *selectQuery) (rel, []string, []corrKey, error) {
 	b.win = win
 	r = b.applyWindows(r)
 	b.win = nil
+	if r, err = b.applyUnnest(r, un, q.hasWindows()); err != nil {
+		return nil, nil, nil, err
+	}
 	return b.finishCorrelated(r, sel, q, keys, on, ag, corrOuter, corrInner)
 }
 
@@ -427,4 +437,20 @@ func (b *binder) finishCorrelated(r rel, sel []*expr, q *selectQuery, keys []sor
 		corr[i].inner = outCols[len(outCols)-len(corr)+i]
 	}
 	return out, outNames[:len(outNames)-len(corr)], corr, nil
+}
+
+// hasWindows reports whether the select list or ORDER BY calls a window
+// function.
+func (q *selectQuery) hasWindows() bool {
+	for _, t := range q.targets {
+		if t.node != nil && containsWindow(t.node) {
+			return true
+		}
+	}
+	for _, o := range q.s.GetSortClause() {
+		if containsWindow(o.GetSortBy().GetNode()) {
+			return true
+		}
+	}
+	return false
 }

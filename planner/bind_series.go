@@ -33,6 +33,9 @@ func (b *binder) bindRangeFunction(rf *pg.RangeFunction, n *pg.Node) (rel, error
 	}
 	fc := items[0].GetFuncCall()
 	name := funcName(fc)
+	if name == "unnest" {
+		return b.bindFromUnnest(rf, fc)
+	}
 	if name != "generate_series" && name != "range" {
 		return nil, refuseNode("FROM item", n)
 	}

@@ -20,6 +20,8 @@ const (
 	likeSelectivity = 0.1
 	// unknownRows stands for a table without statistics (CSV).
 	unknownRows = 1_000_000
+	// unnestFanout is the elements per list an estimate assumes.
+	unnestFanout = 4
 	// broadcastRows is the default largest estimated build side broadcast
 	// to every probe partition instead of repartitioning both sides.
 	broadcastRows = 100_000
@@ -119,6 +121,8 @@ func scannedRows(r rel) float64 {
 		}
 		return n
 	case *windowRel:
+		return scannedRows(x.in)
+	case *unnestRel:
 		return scannedRows(x.in)
 	case *joinGraphRel:
 		return scannedRows(x.best())
@@ -234,6 +238,8 @@ func estimate(r rel) float64 {
 		return n
 	case *windowRel:
 		return estimate(x.in)
+	case *unnestRel:
+		return estimate(x.in) * unnestFanout
 	case *joinGraphRel:
 		return estimate(x.best())
 	case *sharedRel:

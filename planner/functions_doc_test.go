@@ -19,7 +19,7 @@ func functionsDoc() string {
 	for _, f := range Functions() {
 		byKind[f[1]] = append(byKind[f[1]], f[0])
 	}
-	for _, k := range []string{"scalar", "aggregate", "window"} {
+	for _, k := range []string{"scalar", "aggregate", "window", "table"} {
 		b.WriteString("\n## " + strings.ToUpper(k[:1]) + k[1:] + " (" + strconv.Itoa(len(byKind[k])) + ")\n\n")
 		for i, n := range byKind[k] {
 			if i > 0 {

@@ -109,6 +109,12 @@ func (pr *logicalPrinter) describe(r rel) string {
 		return fmt.Sprintf("Union: %d inputs", len(x.inputs))
 	case *windowRel:
 		return pr.window(x)
+	case *unnestRel:
+		args := make([]*expr, len(x.args))
+		for i, id := range x.args {
+			args[i] = &expr{kind: eCol, col: id, typ: pr.cols[id].typ}
+		}
+		return "Unnest: " + pr.named(args, x.outs)
 	case *joinGraphRel:
 		return "JoinGraph: " + pr.exprs(x.preds)
 	}

@@ -404,7 +404,8 @@ func Placeholders(sql string, at func(start, end, n int)) error {
 }
 
 // Functions lists the functions SQL can call, as (name, kind) rows sorted
-// by name: kind is scalar, aggregate or window.
+// by name: kind is scalar, aggregate, window or table (in FROM; unnest
+// also in the select list, a row per element).
 func Functions() [][2]string {
 	var out [][2]string
 	for _, n := range physexpr.FunctionNames() {
@@ -415,6 +416,9 @@ func Functions() [][2]string {
 	}
 	for n := range rankingFuncs {
 		out = append(out, [2]string{n, "window"})
+	}
+	for _, n := range []string{"generate_series", "range", "unnest"} {
+		out = append(out, [2]string{n, "table"})
 	}
 	for _, n := range []string{"greatest", "least", "nullif", "current_date", "mod", "typeof"} {
 		out = append(out, [2]string{n, "scalar"})

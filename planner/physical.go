@@ -201,6 +201,8 @@ func (p *lowerer) lower(r rel, need map[colID]bool) (lowered, error) {
 		return p.lowerJoin(x, need)
 	case *windowRel:
 		return p.lowerWindow(x, need)
+	case *unnestRel:
+		return p.lowerUnnest(x, need)
 	case *unionRel:
 		return p.lowerUnion(x)
 	case *aggRel:

@@ -9,10 +9,11 @@ import (
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
-// What kapot cannot do with nested values (LIST, STRUCT, MAP) yet: compare
-// them, sort by them, group by them (GROUP BY, DISTINCT, UNION, INTERSECT,
-// EXCEPT), partition windows by them, and aggregate them but with count.
-// Each is refused when the query is bound, naming the construct.
+// What kapot cannot do with nested values (LIST, STRUCT, MAP) yet: window
+// functions of them, and aggregates of them but count, count(DISTINCT),
+// min, max and array_agg. Each is refused when the query is bound, naming the
+// construct. (=, <, ORDER BY, GROUP BY, DISTINCT, set operations, joins and
+// window partitions and orders over them run in DuckDB's order.)
 
 // nestedKind is "LIST", "STRUCT" or "MAP" for a nested type t, else "".
 func nestedKind(t arrow.DataType) string {
@@ -48,39 +49,14 @@ func refuseNestedRels(r rel, seen map[rel]bool) error {
 		return nil
 	}
 	seen[r] = true
-	keys := func(what string, ks []sortKey) error {
-		for _, k := range ks {
-			if n := nestedKind(k.e.typ); n != "" {
-				return notSupported(-1, what+" a "+n+" value")
-			}
-		}
-		return nil
-	}
 	switch x := r.(type) {
-	case *sortRel:
-		if err := keys("ORDER BY", x.keys); err != nil {
-			return err
-		}
 	case *windowRel:
-		for _, p := range x.partBy {
-			if n := nestedKind(p.typ); n != "" {
-				return notSupported(-1, "PARTITION BY a "+n+" value")
-			}
-		}
-		if err := keys("ORDER BY", x.order); err != nil {
-			return err
-		}
 		for _, c := range x.calls {
 			if c.arg != nil && nestedKind(c.arg.typ) != "" {
 				return notSupported(-1, "window functions of "+nestedKind(c.arg.typ)+" values")
 			}
 		}
 	case *aggRel:
-		for _, g := range x.groups {
-			if n := nestedKind(g.typ); n != "" {
-				return notSupported(-1, "GROUP BY, DISTINCT or a set operation over a "+n+" value")
-			}
-		}
 		for _, a := range x.aggs {
 			fn := strings.ToLower(strings.TrimPrefix(a.fn.String(), "AGGREGATE_FUNCTION_"))
 			for _, arg := range []*expr{a.arg, a.arg2} {
@@ -90,20 +66,13 @@ func refuseNestedRels(r rel, seen map[rel]bool) error {
 				n := nestedKind(arg.typ)
 				switch {
 				case n == "":
-				case a.distinct:
+				case a.distinct && a.fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT:
 					return notSupported(-1, fn+"(DISTINCT) of a "+n+" value")
-				case a.fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT:
+				case a.distinct:
+				case a.fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT && a.fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_ARRAY_AGG &&
+					a.fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN && a.fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MAX:
 					return notSupported(-1, fn+" of a "+n+" value")
 				}
-			}
-			if err := keys(fn+"(… ORDER BY", a.order); err != nil {
-				return err
-			}
-		}
-	case *joinRel:
-		for _, k := range append(append([]*expr{}, x.leftKeys...), x.rightKeys...) {
-			if n := nestedKind(k.typ); n != "" {
-				return notSupported(-1, "a join on a "+n+" value")
 			}
 		}
 	}

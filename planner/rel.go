@@ -166,6 +166,8 @@ func inputs(r rel) []rel {
 		return x.inputs
 	case *windowRel:
 		return []rel{x.in}
+	case *unnestRel:
+		return []rel{x.in}
 	case *sharedRel:
 		return []rel{x.in}
 	case *joinGraphRel:
@@ -198,6 +200,8 @@ func setInputs(r rel, f func(rel) rel) {
 			x.inputs[i] = f(x.inputs[i])
 		}
 	case *windowRel:
+		x.in = f(x.in)
+	case *unnestRel:
 		x.in = f(x.in)
 	case *sharedRel:
 		x.in = f(x.in)

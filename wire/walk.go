@@ -42,6 +42,8 @@ func InputSlots(n *kapotv1.PhysicalPlanNode) []**kapotv1.PhysicalPlanNode {
 		return []**kapotv1.PhysicalPlanNode{&x.Window.Input}
 	case *kapotv1.PhysicalPlanNode_Writer:
 		return []**kapotv1.PhysicalPlanNode{&x.Writer.Input}
+	case *kapotv1.PhysicalPlanNode_Unnest:
+		return []**kapotv1.PhysicalPlanNode{&x.Unnest.Input}
 	}
 	return nil
 }

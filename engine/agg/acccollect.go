@@ -33,6 +33,10 @@ type Options struct {
 	// Order is the order keys' directions (their values arrive in the
 	// argument, a struct of the value and its keys).
 	Order []expr.SortKey
+	// FromState says the accumulator is built over its own partial state
+	// (FINAL mode, or reading spilled state back): array_agg's input type
+	// is then the LIST of its state, not the value.
+	FromState bool
 }
 
 // collectAcc keeps every non-null value of each group: string_agg and the

@@ -103,6 +103,8 @@ func NewWithOptions(fn kapotv1.AggregateFunction, in arrow.DataType, distinct bo
 	case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_CORR, kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COVAR_POP,
 		kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COVAR_SAMP:
 		return newCovar(fn, in)
+	case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_ARRAY_AGG:
+		return newListAcc(in, opts)
 	case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_APPROX_COUNT_DISTINCT:
 		if in.ID() == arrow.BINARY { // the final mode's state
 			return &hllAcc{}, nil
@@ -541,6 +543,8 @@ func newMinMax(t arrow.DataType, isMax bool) (Accumulator, error) {
 			},
 			put: func(b array.Builder, v decimal128.Num) { b.(*array.Decimal128Builder).Append(v) },
 		}, nil
+	case arrow.LIST, arrow.STRUCT, arrow.MAP:
+		return newNestedMinMax(t, isMax)
 	}
 	return nil, fmt.Errorf("min/max over %s: %w", t, errs.ErrNotSupported)
 }

@@ -43,6 +43,12 @@ func (c *castExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 		return nil, err
 	}
 	defer d.Release()
+	if inputType(d).ID() == arrow.NULL && IsNestedType(c.to) {
+		// NULL as a nested type (a grouping set leaving a key out).
+		return mapDatum(ctx, d, func(mem memory.Allocator, a arrow.Array) (arrow.Array, error) {
+			return array.MakeArrayOfNull(mem, c.to, a.Len()), nil
+		})
+	}
 	if isTimeCast(inputType(d), c.to) {
 		return mapDatum(ctx, d, func(mem memory.Allocator, a arrow.Array) (arrow.Array, error) {
 			return timeCast(mem, a, c.to, c.safe)

@@ -89,13 +89,14 @@ func FromProto(e *kapotv1.PhysicalExprNode, schema *arrow.Schema) (Expr, error) 
 		}
 		// To text, kapot's own cast (castToText) takes every number and
 		// date type.
-		if (IsNestedType(in.DataType()) || IsNestedType(t)) && t.ID() != arrow.STRING {
+		nullToNested := in.DataType().ID() == arrow.NULL && IsNestedType(t)
+		if (IsNestedType(in.DataType()) || IsNestedType(t)) && t.ID() != arrow.STRING && !nullToNested {
 			return nil, fmt.Errorf("cast %s to %s (casts of nested values but to text): %w", in.DataType(), t, errs.ErrNotSupported)
 		}
 		toText := t.ID() == arrow.STRING && (arrow.IsDecimal(in.DataType().ID()) || in.DataType().ID() == arrow.INTERVAL_MONTH_DAY_NANO ||
 			IsNestedType(in.DataType()) || compute.CanCast(in.DataType(), t))
 		textToDecimal := t.ID() == arrow.DECIMAL128 && isString(in.DataType())
-		if !toText && !textToDecimal && !isTimeCast(in.DataType(), t) && !compute.CanCast(in.DataType(), t) {
+		if !toText && !textToDecimal && !nullToNested && !isTimeCast(in.DataType(), t) && !compute.CanCast(in.DataType(), t) {
 			return nil, fmt.Errorf("cast %s to %s: %w", in.DataType(), t, errs.ErrNotSupported)
 		}
 		return &castExpr{in: in, to: t, safe: x.Cast.GetSafe()}, nil
@@ -425,10 +426,8 @@ var binaryFuncs = map[kapotv1.BinaryOp]struct{ fn, display string }{
 }
 
 func newBinaryExpr(l Expr, op kapotv1.BinaryOp, r Expr) (Expr, error) {
-	for _, x := range []Expr{l, r} {
-		if IsNestedType(x.DataType()) {
-			return nil, fmt.Errorf("comparison or arithmetic of %s values: %w", strings.ToUpper(x.DataType().ID().String()), errs.ErrNotSupported)
-		}
+	if e, err := nestedCompare(l, op, r); e != nil || err != nil {
+		return e, err
 	}
 	if op == kapotv1.BinaryOp_BINARY_OP_MOD {
 		return newModExpr(l, r)

@@ -14,7 +14,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/scalar"
 
 	"github.com/kapot-go/kapot/engine/kernel"
+	"github.com/kapot-go/kapot/engine/rowkey"
 	"github.com/kapot-go/kapot/errs"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
 // scalarFunction binds a call of a registered function: it checks the
@@ -34,6 +36,8 @@ func newFunctions() map[string]scalarFunction {
 	addDateFunctions(m)
 	addRegexFunctions(m)
 	addNestedFunctions(m)
+	addListMakers(m)
+	addJSONFunctions(m)
 	addTimeFunctions(m)
 	return m
 }
@@ -404,9 +408,17 @@ func nullifFunc(name string, args []Expr) (Expr, error) {
 	if err := wantArgs(args, 2, 2); err != nil {
 		return nil, err
 	}
-	eq := &funcExpr{name: "equal", args: args, typ: arrow.FixedWidthTypes.Boolean, display: "="}
-	if !arrow.TypeEqual(args[0].DataType(), args[1].DataType()) {
+	var eq Expr = &funcExpr{name: "equal", args: args, typ: arrow.FixedWidthTypes.Boolean, display: "="}
+	nested := IsNestedType(args[0].DataType()) && rowkey.SameOrderClass(args[0].DataType(), args[1].DataType())
+	if !arrow.TypeEqual(args[0].DataType(), args[1].DataType()) && !nested {
 		return nil, fmt.Errorf("arguments must have one type: %w", errs.ErrInvalidPlan)
+	}
+	if nested {
+		// Nested values are equal in DuckDB's order (nestedCompare).
+		var err error
+		if eq, err = nestedCompare(args[0], kapotv1.BinaryOp_BINARY_OP_EQ, args[1]); err != nil {
+			return nil, err
+		}
 	}
 	return &caseExpr{whens: []Expr{eq}, thens: []Expr{&literalExpr{value: scalar.MakeNullScalar(args[0].DataType())}},
 		els: args[0], typ: args[0].DataType()}, nil

@@ -73,7 +73,9 @@ func writeNested(sb *strings.Builder, arr arrow.Array, i int) {
 	case *array.Boolean:
 		sb.WriteString(strconv.FormatBool(a.Value(i)))
 	default:
-		sb.WriteString(FormatValue(arr, i))
+		// Times and intervals too are quoted when their text holds a
+		// delimiter ('2024-01-01 10:00:00', '02:00:00'), as DuckDB does.
+		sb.WriteString(nestedString(FormatValue(arr, i)))
 	}
 }
 

@@ -58,6 +58,10 @@ func TestNestedFunctionsOverSlices(t *testing.T) {
 		{wiretest.Fn("list_contains", wiretest.Col("l"), wiretest.I64(5)), "[false (null) false true]"},
 		{wiretest.Fn("map_extract_value", wiretest.Col("m"), wiretest.Str("j")), "[2 (null) (null) (null)]"},
 		{wiretest.Fn("map_extract_value", wiretest.Col("m"), wiretest.Str("k")), "[1 (null) (null) (null)]"},
+		{wiretest.Fn("list_sort", wiretest.Col("l"), wiretest.Str("desc")), "[[3 2 1] (null) [] [5 (null)]]"},
+		{wiretest.Fn("list_reverse_sort", wiretest.Col("l"), wiretest.Str("nulls first")), "[[3 2 1] (null) [] [(null) 5]]"},
+		{wiretest.Fn("list_value", wiretest.Col("i"), wiretest.Fn("len", wiretest.Col("l"))), "[[2 3] [1 (null)] [1 0] [-1 2]]"},
+		{wiretest.Fn("string_split", wiretest.Fn("struct_extract", wiretest.Col("s"), wiretest.Str("b")), wiretest.Str("")), `[["x"] (null) ["y"] (null)]`},
 	} {
 		ex, err := FromProto(c.e, schema)
 		if err != nil {

@@ -225,13 +225,10 @@ func timestampDiff(mem memory.Allocator, x, y *array.Timestamp) (arrow.Array, er
 	return bld.NewArray(), nil
 }
 
-// intervalCompare binds a comparison of two intervals; nil for other
-// operands.
-func intervalCompare(l Expr, op kapotv1.BinaryOp, r Expr) Expr {
-	if l.DataType().ID() != arrow.INTERVAL_MONTH_DAY_NANO || r.DataType().ID() != arrow.INTERVAL_MONTH_DAY_NANO {
-		return nil
-	}
-	test, ok := map[kapotv1.BinaryOp]func(int) bool{
+// comparisonTest is what a comparison op says of a three-way comparison's
+// result c (<0, 0, >0); ok is false for other operators.
+func comparisonTest(op kapotv1.BinaryOp) (test func(c int) bool, ok bool) {
+	test, ok = map[kapotv1.BinaryOp]func(int) bool{
 		kapotv1.BinaryOp_BINARY_OP_EQ:  func(c int) bool { return c == 0 },
 		kapotv1.BinaryOp_BINARY_OP_NEQ: func(c int) bool { return c != 0 },
 		kapotv1.BinaryOp_BINARY_OP_LT:  func(c int) bool { return c < 0 },
@@ -239,6 +236,16 @@ func intervalCompare(l Expr, op kapotv1.BinaryOp, r Expr) Expr {
 		kapotv1.BinaryOp_BINARY_OP_GT:  func(c int) bool { return c > 0 },
 		kapotv1.BinaryOp_BINARY_OP_GTE: func(c int) bool { return c >= 0 },
 	}[op]
+	return test, ok
+}
+
+// intervalCompare binds a comparison of two intervals; nil for other
+// operands.
+func intervalCompare(l Expr, op kapotv1.BinaryOp, r Expr) Expr {
+	if l.DataType().ID() != arrow.INTERVAL_MONTH_DAY_NANO || r.DataType().ID() != arrow.INTERVAL_MONTH_DAY_NANO {
+		return nil
+	}
+	test, ok := comparisonTest(op)
 	if !ok {
 		return nil
 	}

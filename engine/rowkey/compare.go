@@ -60,6 +60,9 @@ func crossComparator(a, b arrow.Array) (func(i, j int) int, error) {
 	if !arrow.TypeEqual(a.DataType(), b.DataType()) {
 		return nil, fmt.Errorf("comparing %s with %s: %w", a.DataType(), b.DataType(), errs.ErrInvalidPlan)
 	}
+	if isNested(a) {
+		return nestedComparator(a, b)
+	}
 	switch x := a.(type) {
 	case *array.Boolean:
 		y := b.(*array.Boolean)

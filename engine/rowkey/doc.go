@@ -4,7 +4,8 @@
 // partition), byte encodings of key values for grouping and join tables
 // (Encoder, Hash) and for ordering (OrderedEncoder: bytes that compare as
 // the values do), row comparators under a direction and null placement
-// (NewComparator), the value codec of aggregate states (EncodeValue,
+// (NewComparator), nested values (LIST, STRUCT, MAP) in all of these in
+// DuckDB's order (nested.go), the value codec of aggregate states (EncodeValue,
 // DecodeValue), the int64 view of integer-like keys (IntValues) and
 // IntTable, the open-addressing table of the joins and aggregates keyed by
 // one integer.

@@ -94,6 +94,12 @@ func NewEncoder(arr arrow.Array) (Encoder, error) {
 		return stringKey(a, valid), nil
 	case *array.Null:
 		return func(buf []byte, i int) []byte { return append(buf, 0) }, nil
+	case *array.List, *array.Map, *array.Struct:
+		k, err := nestedKey(arr)
+		if err != nil {
+			return nil, err
+		}
+		return k, nil
 	}
 	return nil, fmt.Errorf("group or partition key of type %s: %w", arr.DataType(), errs.ErrNotSupported)
 }

@@ -138,6 +138,17 @@ func hashColumn(arr arrow.Array, hashes []uint64) error {
 		for i := range hashes {
 			hashes[i] = combine(hashes[i], hashNull)
 		}
+	case *array.List, *array.Map, *array.Struct:
+		// By the key encoding: values that group together meet.
+		k, err := nestedKey(arr)
+		if err != nil {
+			return err
+		}
+		var buf []byte
+		each(func(i int) uint64 {
+			buf = k(buf[:0], i)
+			return hashBytes(buf)
+		})
 	default:
 		return fmt.Errorf("hash partitioning by %s: %w", arr.DataType(), errs.ErrNotSupported)
 	}

@@ -233,6 +233,12 @@ func NewOrderedEncoder(arr arrow.Array, desc, nullsFirst bool) (OrderedEncoder, 
 		value = func(buf []byte, i int) []byte { return escapedKey(buf, a.Value(i)) }
 	case *array.LargeString:
 		value = func(buf []byte, i int) []byte { return escapedKey(buf, a.Value(i)) }
+	case *array.List, *array.Map, *array.Struct:
+		k, err := nestedKey(arr)
+		if err != nil {
+			return nil, err
+		}
+		value = k
 	default:
 		return nil, fmt.Errorf("sort key of type %s: %w", arr.DataType(), errs.ErrNotSupported)
 	}

@@ -567,6 +567,12 @@ const (
 	AggregateFunction_AGGREGATE_FUNCTION_CORR       AggregateFunction = 16
 	AggregateFunction_AGGREGATE_FUNCTION_COVAR_POP  AggregateFunction = 17
 	AggregateFunction_AGGREGATE_FUNCTION_COVAR_SAMP AggregateFunction = 18
+	// array_agg / list (expr [ORDER BY order_by]): every value, NULLs
+	// included, as a LIST in order_by's order (else in the order they
+	// arrive); NULL for a group without rows. The partial state is the
+	// values as a LIST and, with order_by, their encoded keys as a LIST of
+	// BINARY.
+	AggregateFunction_AGGREGATE_FUNCTION_ARRAY_AGG AggregateFunction = 19
 )
 
 // Enum value maps for AggregateFunction.
@@ -591,6 +597,7 @@ var (
 		16: "AGGREGATE_FUNCTION_CORR",
 		17: "AGGREGATE_FUNCTION_COVAR_POP",
 		18: "AGGREGATE_FUNCTION_COVAR_SAMP",
+		19: "AGGREGATE_FUNCTION_ARRAY_AGG",
 	}
 	AggregateFunction_value = map[string]int32{
 		"AGGREGATE_FUNCTION_UNSPECIFIED":           0,
@@ -612,6 +619,7 @@ var (
 		"AGGREGATE_FUNCTION_CORR":                  16,
 		"AGGREGATE_FUNCTION_COVAR_POP":             17,
 		"AGGREGATE_FUNCTION_COVAR_SAMP":            18,
+		"AGGREGATE_FUNCTION_ARRAY_AGG":             19,
 	}
 )
 
@@ -936,6 +944,7 @@ type PhysicalPlanNode struct {
 	//	*PhysicalPlanNode_Repartition
 	//	*PhysicalPlanNode_Window
 	//	*PhysicalPlanNode_Writer
+	//	*PhysicalPlanNode_Unnest
 	Node          isPhysicalPlanNode_Node `protobuf_oneof:"node"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1176,6 +1185,15 @@ func (x *PhysicalPlanNode) GetWriter() *WriterNode {
 	return nil
 }
 
+func (x *PhysicalPlanNode) GetUnnest() *UnnestNode {
+	if x != nil {
+		if x, ok := x.Node.(*PhysicalPlanNode_Unnest); ok {
+			return x.Unnest
+		}
+	}
+	return nil
+}
+
 type isPhysicalPlanNode_Node interface {
 	isPhysicalPlanNode_Node()
 }
@@ -1268,6 +1286,10 @@ type PhysicalPlanNode_Writer struct {
 	Writer *WriterNode `protobuf:"bytes,22,opt,name=writer,proto3,oneof"`
 }
 
+type PhysicalPlanNode_Unnest struct {
+	Unnest *UnnestNode `protobuf:"bytes,23,opt,name=unnest,proto3,oneof"`
+}
+
 func (*PhysicalPlanNode_ParquetScan) isPhysicalPlanNode_Node() {}
 
 func (*PhysicalPlanNode_CsvScan) isPhysicalPlanNode_Node() {}
@@ -1312,6 +1334,90 @@ func (*PhysicalPlanNode_Window) isPhysicalPlanNode_Node() {}
 
 func (*PhysicalPlanNode_Writer) isPhysicalPlanNode_Node() {}
 
+func (*PhysicalPlanNode_Unnest) isPhysicalPlanNode_Node() {}
+
+// UnnestNode repeats each input row once per element of its LIST column
+// `column`, the element appended as the last output column (named name),
+// in the list's order; a row whose list is NULL or empty gives no row, as
+// DuckDB's unnest. With more_columns, the lists are zipped: a row repeats
+// as often as its longest list, the shorter ones' elements NULL past their
+// end, each list's elements one more column (named by more_names).
+type UnnestNode struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Input         *PhysicalPlanNode      `protobuf:"bytes,1,opt,name=input,proto3" json:"input,omitempty"`
+	Column        uint32                 `protobuf:"varint,2,opt,name=column,proto3" json:"column,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	MoreColumns   []uint32               `protobuf:"varint,4,rep,packed,name=more_columns,json=moreColumns,proto3" json:"more_columns,omitempty"`
+	MoreNames     []string               `protobuf:"bytes,5,rep,name=more_names,json=moreNames,proto3" json:"more_names,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnnestNode) Reset() {
+	*x = UnnestNode{}
+	mi := &file_kapot_v1_plan_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnnestNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnnestNode) ProtoMessage() {}
+
+func (x *UnnestNode) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_plan_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnnestNode.ProtoReflect.Descriptor instead.
+func (*UnnestNode) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *UnnestNode) GetInput() *PhysicalPlanNode {
+	if x != nil {
+		return x.Input
+	}
+	return nil
+}
+
+func (x *UnnestNode) GetColumn() uint32 {
+	if x != nil {
+		return x.Column
+	}
+	return 0
+}
+
+func (x *UnnestNode) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *UnnestNode) GetMoreColumns() []uint32 {
+	if x != nil {
+		return x.MoreColumns
+	}
+	return nil
+}
+
+func (x *UnnestNode) GetMoreNames() []string {
+	if x != nil {
+		return x.MoreNames
+	}
+	return nil
+}
+
 // FileGroup is the list of files one partition of a scan reads, in order.
 type FileGroup struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1340,7 +1446,7 @@ type FileGroup struct {
 
 func (x *FileGroup) Reset() {
 	*x = FileGroup{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[4]
+	mi := &file_kapot_v1_plan_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1352,7 +1458,7 @@ func (x *FileGroup) String() string {
 func (*FileGroup) ProtoMessage() {}
 
 func (x *FileGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[4]
+	mi := &file_kapot_v1_plan_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1365,7 +1471,7 @@ func (x *FileGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileGroup.ProtoReflect.Descriptor instead.
 func (*FileGroup) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{4}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *FileGroup) GetPaths() []string {
@@ -1428,7 +1534,7 @@ type ParquetScanNode struct {
 
 func (x *ParquetScanNode) Reset() {
 	*x = ParquetScanNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[5]
+	mi := &file_kapot_v1_plan_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1440,7 +1546,7 @@ func (x *ParquetScanNode) String() string {
 func (*ParquetScanNode) ProtoMessage() {}
 
 func (x *ParquetScanNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[5]
+	mi := &file_kapot_v1_plan_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1453,7 +1559,7 @@ func (x *ParquetScanNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParquetScanNode.ProtoReflect.Descriptor instead.
 func (*ParquetScanNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{5}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ParquetScanNode) GetFileGroups() []*FileGroup {
@@ -1509,7 +1615,7 @@ type CsvScanNode struct {
 
 func (x *CsvScanNode) Reset() {
 	*x = CsvScanNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[6]
+	mi := &file_kapot_v1_plan_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1521,7 +1627,7 @@ func (x *CsvScanNode) String() string {
 func (*CsvScanNode) ProtoMessage() {}
 
 func (x *CsvScanNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[6]
+	mi := &file_kapot_v1_plan_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1534,7 +1640,7 @@ func (x *CsvScanNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CsvScanNode.ProtoReflect.Descriptor instead.
 func (*CsvScanNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{6}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CsvScanNode) GetFileGroups() []*FileGroup {
@@ -1597,7 +1703,7 @@ type IpcScanNode struct {
 
 func (x *IpcScanNode) Reset() {
 	*x = IpcScanNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[7]
+	mi := &file_kapot_v1_plan_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1609,7 +1715,7 @@ func (x *IpcScanNode) String() string {
 func (*IpcScanNode) ProtoMessage() {}
 
 func (x *IpcScanNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[7]
+	mi := &file_kapot_v1_plan_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1622,7 +1728,7 @@ func (x *IpcScanNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IpcScanNode.ProtoReflect.Descriptor instead.
 func (*IpcScanNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{7}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *IpcScanNode) GetFileGroups() []*FileGroup {
@@ -1652,7 +1758,7 @@ type ProjectionNode struct {
 
 func (x *ProjectionNode) Reset() {
 	*x = ProjectionNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[8]
+	mi := &file_kapot_v1_plan_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1664,7 +1770,7 @@ func (x *ProjectionNode) String() string {
 func (*ProjectionNode) ProtoMessage() {}
 
 func (x *ProjectionNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[8]
+	mi := &file_kapot_v1_plan_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1677,7 +1783,7 @@ func (x *ProjectionNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProjectionNode.ProtoReflect.Descriptor instead.
 func (*ProjectionNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{8}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ProjectionNode) GetInput() *PhysicalPlanNode {
@@ -1712,7 +1818,7 @@ type FilterNode struct {
 
 func (x *FilterNode) Reset() {
 	*x = FilterNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[9]
+	mi := &file_kapot_v1_plan_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1724,7 +1830,7 @@ func (x *FilterNode) String() string {
 func (*FilterNode) ProtoMessage() {}
 
 func (x *FilterNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[9]
+	mi := &file_kapot_v1_plan_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1737,7 +1843,7 @@ func (x *FilterNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FilterNode.ProtoReflect.Descriptor instead.
 func (*FilterNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{9}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *FilterNode) GetInput() *PhysicalPlanNode {
@@ -1767,7 +1873,7 @@ type LimitNode struct {
 
 func (x *LimitNode) Reset() {
 	*x = LimitNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[10]
+	mi := &file_kapot_v1_plan_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1779,7 +1885,7 @@ func (x *LimitNode) String() string {
 func (*LimitNode) ProtoMessage() {}
 
 func (x *LimitNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[10]
+	mi := &file_kapot_v1_plan_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1792,7 +1898,7 @@ func (x *LimitNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LimitNode.ProtoReflect.Descriptor instead.
 func (*LimitNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{10}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *LimitNode) GetInput() *PhysicalPlanNode {
@@ -1830,7 +1936,7 @@ type SortExprNode struct {
 
 func (x *SortExprNode) Reset() {
 	*x = SortExprNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[11]
+	mi := &file_kapot_v1_plan_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1842,7 +1948,7 @@ func (x *SortExprNode) String() string {
 func (*SortExprNode) ProtoMessage() {}
 
 func (x *SortExprNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[11]
+	mi := &file_kapot_v1_plan_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1855,7 +1961,7 @@ func (x *SortExprNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SortExprNode.ProtoReflect.Descriptor instead.
 func (*SortExprNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{11}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SortExprNode) GetExpr() *PhysicalExprNode {
@@ -1897,7 +2003,7 @@ type WindowNode struct {
 
 func (x *WindowNode) Reset() {
 	*x = WindowNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[12]
+	mi := &file_kapot_v1_plan_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1909,7 +2015,7 @@ func (x *WindowNode) String() string {
 func (*WindowNode) ProtoMessage() {}
 
 func (x *WindowNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[12]
+	mi := &file_kapot_v1_plan_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1922,7 +2028,7 @@ func (x *WindowNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowNode.ProtoReflect.Descriptor instead.
 func (*WindowNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{12}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WindowNode) GetInput() *PhysicalPlanNode {
@@ -1993,7 +2099,7 @@ type WriterNode struct {
 
 func (x *WriterNode) Reset() {
 	*x = WriterNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[13]
+	mi := &file_kapot_v1_plan_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2005,7 +2111,7 @@ func (x *WriterNode) String() string {
 func (*WriterNode) ProtoMessage() {}
 
 func (x *WriterNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[13]
+	mi := &file_kapot_v1_plan_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2018,7 +2124,7 @@ func (x *WriterNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriterNode.ProtoReflect.Descriptor instead.
 func (*WriterNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{13}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WriterNode) GetInput() *PhysicalPlanNode {
@@ -2111,7 +2217,7 @@ type WindowFrameBound struct {
 
 func (x *WindowFrameBound) Reset() {
 	*x = WindowFrameBound{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[14]
+	mi := &file_kapot_v1_plan_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2123,7 +2229,7 @@ func (x *WindowFrameBound) String() string {
 func (*WindowFrameBound) ProtoMessage() {}
 
 func (x *WindowFrameBound) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[14]
+	mi := &file_kapot_v1_plan_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2136,7 +2242,7 @@ func (x *WindowFrameBound) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowFrameBound.ProtoReflect.Descriptor instead.
 func (*WindowFrameBound) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{14}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WindowFrameBound) GetKind() WindowFrameBoundKind {
@@ -2166,7 +2272,7 @@ type WindowFrame struct {
 
 func (x *WindowFrame) Reset() {
 	*x = WindowFrame{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[15]
+	mi := &file_kapot_v1_plan_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2178,7 +2284,7 @@ func (x *WindowFrame) String() string {
 func (*WindowFrame) ProtoMessage() {}
 
 func (x *WindowFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[15]
+	mi := &file_kapot_v1_plan_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2191,7 +2297,7 @@ func (x *WindowFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowFrame.ProtoReflect.Descriptor instead.
 func (*WindowFrame) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{15}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *WindowFrame) GetUnits() WindowFrameUnits {
@@ -2241,7 +2347,7 @@ type WindowFunctionNode struct {
 
 func (x *WindowFunctionNode) Reset() {
 	*x = WindowFunctionNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[16]
+	mi := &file_kapot_v1_plan_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2253,7 +2359,7 @@ func (x *WindowFunctionNode) String() string {
 func (*WindowFunctionNode) ProtoMessage() {}
 
 func (x *WindowFunctionNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[16]
+	mi := &file_kapot_v1_plan_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2266,7 +2372,7 @@ func (x *WindowFunctionNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowFunctionNode.ProtoReflect.Descriptor instead.
 func (*WindowFunctionNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{16}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WindowFunctionNode) GetFn() WindowFunction {
@@ -2331,7 +2437,7 @@ type SortNode struct {
 
 func (x *SortNode) Reset() {
 	*x = SortNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[17]
+	mi := &file_kapot_v1_plan_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2343,7 +2449,7 @@ func (x *SortNode) String() string {
 func (*SortNode) ProtoMessage() {}
 
 func (x *SortNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[17]
+	mi := &file_kapot_v1_plan_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2356,7 +2462,7 @@ func (x *SortNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SortNode.ProtoReflect.Descriptor instead.
 func (*SortNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{17}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SortNode) GetInput() *PhysicalPlanNode {
@@ -2391,7 +2497,7 @@ type JoinOn struct {
 
 func (x *JoinOn) Reset() {
 	*x = JoinOn{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[18]
+	mi := &file_kapot_v1_plan_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2403,7 +2509,7 @@ func (x *JoinOn) String() string {
 func (*JoinOn) ProtoMessage() {}
 
 func (x *JoinOn) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[18]
+	mi := &file_kapot_v1_plan_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2416,7 +2522,7 @@ func (x *JoinOn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinOn.ProtoReflect.Descriptor instead.
 func (*JoinOn) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{18}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *JoinOn) GetLeft() *PhysicalExprNode {
@@ -2458,7 +2564,7 @@ type HashJoinNode struct {
 
 func (x *HashJoinNode) Reset() {
 	*x = HashJoinNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[19]
+	mi := &file_kapot_v1_plan_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2470,7 +2576,7 @@ func (x *HashJoinNode) String() string {
 func (*HashJoinNode) ProtoMessage() {}
 
 func (x *HashJoinNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[19]
+	mi := &file_kapot_v1_plan_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2483,7 +2589,7 @@ func (x *HashJoinNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HashJoinNode.ProtoReflect.Descriptor instead.
 func (*HashJoinNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{19}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *HashJoinNode) GetLeft() *PhysicalPlanNode {
@@ -2554,7 +2660,7 @@ type KeyRange struct {
 
 func (x *KeyRange) Reset() {
 	*x = KeyRange{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[20]
+	mi := &file_kapot_v1_plan_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2566,7 +2672,7 @@ func (x *KeyRange) String() string {
 func (*KeyRange) ProtoMessage() {}
 
 func (x *KeyRange) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[20]
+	mi := &file_kapot_v1_plan_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2579,7 +2685,7 @@ func (x *KeyRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyRange.ProtoReflect.Descriptor instead.
 func (*KeyRange) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{20}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *KeyRange) GetLo() int64 {
@@ -2611,7 +2717,7 @@ type NestedLoopJoinNode struct {
 
 func (x *NestedLoopJoinNode) Reset() {
 	*x = NestedLoopJoinNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[21]
+	mi := &file_kapot_v1_plan_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2623,7 +2729,7 @@ func (x *NestedLoopJoinNode) String() string {
 func (*NestedLoopJoinNode) ProtoMessage() {}
 
 func (x *NestedLoopJoinNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[21]
+	mi := &file_kapot_v1_plan_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2636,7 +2742,7 @@ func (x *NestedLoopJoinNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NestedLoopJoinNode.ProtoReflect.Descriptor instead.
 func (*NestedLoopJoinNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{21}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *NestedLoopJoinNode) GetLeft() *PhysicalPlanNode {
@@ -2679,7 +2785,7 @@ type UnionNode struct {
 
 func (x *UnionNode) Reset() {
 	*x = UnionNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[22]
+	mi := &file_kapot_v1_plan_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2691,7 +2797,7 @@ func (x *UnionNode) String() string {
 func (*UnionNode) ProtoMessage() {}
 
 func (x *UnionNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[22]
+	mi := &file_kapot_v1_plan_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2704,7 +2810,7 @@ func (x *UnionNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnionNode.ProtoReflect.Descriptor instead.
 func (*UnionNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{22}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UnionNode) GetInputs() []*PhysicalPlanNode {
@@ -2727,7 +2833,7 @@ type SortPreservingMergeNode struct {
 
 func (x *SortPreservingMergeNode) Reset() {
 	*x = SortPreservingMergeNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[23]
+	mi := &file_kapot_v1_plan_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2739,7 +2845,7 @@ func (x *SortPreservingMergeNode) String() string {
 func (*SortPreservingMergeNode) ProtoMessage() {}
 
 func (x *SortPreservingMergeNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[23]
+	mi := &file_kapot_v1_plan_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2752,7 +2858,7 @@ func (x *SortPreservingMergeNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SortPreservingMergeNode.ProtoReflect.Descriptor instead.
 func (*SortPreservingMergeNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{23}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SortPreservingMergeNode) GetInput() *PhysicalPlanNode {
@@ -2788,7 +2894,7 @@ type CoalesceBatchesNode struct {
 
 func (x *CoalesceBatchesNode) Reset() {
 	*x = CoalesceBatchesNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[24]
+	mi := &file_kapot_v1_plan_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2800,7 +2906,7 @@ func (x *CoalesceBatchesNode) String() string {
 func (*CoalesceBatchesNode) ProtoMessage() {}
 
 func (x *CoalesceBatchesNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[24]
+	mi := &file_kapot_v1_plan_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2813,7 +2919,7 @@ func (x *CoalesceBatchesNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoalesceBatchesNode.ProtoReflect.Descriptor instead.
 func (*CoalesceBatchesNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{24}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CoalesceBatchesNode) GetInput() *PhysicalPlanNode {
@@ -2843,7 +2949,7 @@ type RepartitionNode struct {
 
 func (x *RepartitionNode) Reset() {
 	*x = RepartitionNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[25]
+	mi := &file_kapot_v1_plan_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2855,7 +2961,7 @@ func (x *RepartitionNode) String() string {
 func (*RepartitionNode) ProtoMessage() {}
 
 func (x *RepartitionNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[25]
+	mi := &file_kapot_v1_plan_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2868,7 +2974,7 @@ func (x *RepartitionNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepartitionNode.ProtoReflect.Descriptor instead.
 func (*RepartitionNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{25}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RepartitionNode) GetInput() *PhysicalPlanNode {
@@ -2909,7 +3015,7 @@ type AggregateExprNode struct {
 
 func (x *AggregateExprNode) Reset() {
 	*x = AggregateExprNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[26]
+	mi := &file_kapot_v1_plan_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2921,7 +3027,7 @@ func (x *AggregateExprNode) String() string {
 func (*AggregateExprNode) ProtoMessage() {}
 
 func (x *AggregateExprNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[26]
+	mi := &file_kapot_v1_plan_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2934,7 +3040,7 @@ func (x *AggregateExprNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggregateExprNode.ProtoReflect.Descriptor instead.
 func (*AggregateExprNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{26}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AggregateExprNode) GetFunc() AggregateFunction {
@@ -3002,7 +3108,7 @@ type HashAggregateNode struct {
 
 func (x *HashAggregateNode) Reset() {
 	*x = HashAggregateNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[27]
+	mi := &file_kapot_v1_plan_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3014,7 +3120,7 @@ func (x *HashAggregateNode) String() string {
 func (*HashAggregateNode) ProtoMessage() {}
 
 func (x *HashAggregateNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[27]
+	mi := &file_kapot_v1_plan_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3027,7 +3133,7 @@ func (x *HashAggregateNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HashAggregateNode.ProtoReflect.Descriptor instead.
 func (*HashAggregateNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{27}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *HashAggregateNode) GetInput() *PhysicalPlanNode {
@@ -3075,7 +3181,7 @@ type CoalescePartitionsNode struct {
 
 func (x *CoalescePartitionsNode) Reset() {
 	*x = CoalescePartitionsNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[28]
+	mi := &file_kapot_v1_plan_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3087,7 +3193,7 @@ func (x *CoalescePartitionsNode) String() string {
 func (*CoalescePartitionsNode) ProtoMessage() {}
 
 func (x *CoalescePartitionsNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[28]
+	mi := &file_kapot_v1_plan_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3100,7 +3206,7 @@ func (x *CoalescePartitionsNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoalescePartitionsNode.ProtoReflect.Descriptor instead.
 func (*CoalescePartitionsNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{28}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CoalescePartitionsNode) GetInput() *PhysicalPlanNode {
@@ -3126,7 +3232,7 @@ type Partitioning struct {
 
 func (x *Partitioning) Reset() {
 	*x = Partitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[29]
+	mi := &file_kapot_v1_plan_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3138,7 +3244,7 @@ func (x *Partitioning) String() string {
 func (*Partitioning) ProtoMessage() {}
 
 func (x *Partitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[29]
+	mi := &file_kapot_v1_plan_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3151,7 +3257,7 @@ func (x *Partitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Partitioning.ProtoReflect.Descriptor instead.
 func (*Partitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{29}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Partitioning) GetScheme() isPartitioning_Scheme {
@@ -3241,7 +3347,7 @@ type RangePartitioning struct {
 
 func (x *RangePartitioning) Reset() {
 	*x = RangePartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[30]
+	mi := &file_kapot_v1_plan_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3253,7 +3359,7 @@ func (x *RangePartitioning) String() string {
 func (*RangePartitioning) ProtoMessage() {}
 
 func (x *RangePartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[30]
+	mi := &file_kapot_v1_plan_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3266,7 +3372,7 @@ func (x *RangePartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RangePartitioning.ProtoReflect.Descriptor instead.
 func (*RangePartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{30}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RangePartitioning) GetExpr() *PhysicalExprNode {
@@ -3294,7 +3400,7 @@ type HashPartitioning struct {
 
 func (x *HashPartitioning) Reset() {
 	*x = HashPartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[31]
+	mi := &file_kapot_v1_plan_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3306,7 +3412,7 @@ func (x *HashPartitioning) String() string {
 func (*HashPartitioning) ProtoMessage() {}
 
 func (x *HashPartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[31]
+	mi := &file_kapot_v1_plan_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3319,7 +3425,7 @@ func (x *HashPartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HashPartitioning.ProtoReflect.Descriptor instead.
 func (*HashPartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{31}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *HashPartitioning) GetExprs() []*PhysicalExprNode {
@@ -3345,7 +3451,7 @@ type SinglePartitioning struct {
 
 func (x *SinglePartitioning) Reset() {
 	*x = SinglePartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[32]
+	mi := &file_kapot_v1_plan_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3357,7 +3463,7 @@ func (x *SinglePartitioning) String() string {
 func (*SinglePartitioning) ProtoMessage() {}
 
 func (x *SinglePartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[32]
+	mi := &file_kapot_v1_plan_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3370,7 +3476,7 @@ func (x *SinglePartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SinglePartitioning.ProtoReflect.Descriptor instead.
 func (*SinglePartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{32}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{33}
 }
 
 // RoundRobinPartitioning spreads batches evenly.
@@ -3383,7 +3489,7 @@ type RoundRobinPartitioning struct {
 
 func (x *RoundRobinPartitioning) Reset() {
 	*x = RoundRobinPartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[33]
+	mi := &file_kapot_v1_plan_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3395,7 +3501,7 @@ func (x *RoundRobinPartitioning) String() string {
 func (*RoundRobinPartitioning) ProtoMessage() {}
 
 func (x *RoundRobinPartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[33]
+	mi := &file_kapot_v1_plan_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3408,7 +3514,7 @@ func (x *RoundRobinPartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoundRobinPartitioning.ProtoReflect.Descriptor instead.
 func (*RoundRobinPartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{33}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RoundRobinPartitioning) GetPartitionCount() uint32 {
@@ -3431,7 +3537,7 @@ type ExchangeNode struct {
 
 func (x *ExchangeNode) Reset() {
 	*x = ExchangeNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[34]
+	mi := &file_kapot_v1_plan_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3443,7 +3549,7 @@ func (x *ExchangeNode) String() string {
 func (*ExchangeNode) ProtoMessage() {}
 
 func (x *ExchangeNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[34]
+	mi := &file_kapot_v1_plan_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3456,7 +3562,7 @@ func (x *ExchangeNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExchangeNode.ProtoReflect.Descriptor instead.
 func (*ExchangeNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{34}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ExchangeNode) GetInput() *PhysicalPlanNode {
@@ -3488,7 +3594,7 @@ type ShuffleWriterNode struct {
 
 func (x *ShuffleWriterNode) Reset() {
 	*x = ShuffleWriterNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[35]
+	mi := &file_kapot_v1_plan_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3500,7 +3606,7 @@ func (x *ShuffleWriterNode) String() string {
 func (*ShuffleWriterNode) ProtoMessage() {}
 
 func (x *ShuffleWriterNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[35]
+	mi := &file_kapot_v1_plan_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3513,7 +3619,7 @@ func (x *ShuffleWriterNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleWriterNode.ProtoReflect.Descriptor instead.
 func (*ShuffleWriterNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{35}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ShuffleWriterNode) GetJobId() string {
@@ -3556,7 +3662,7 @@ type UnresolvedShuffleNode struct {
 
 func (x *UnresolvedShuffleNode) Reset() {
 	*x = UnresolvedShuffleNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[36]
+	mi := &file_kapot_v1_plan_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3568,7 +3674,7 @@ func (x *UnresolvedShuffleNode) String() string {
 func (*UnresolvedShuffleNode) ProtoMessage() {}
 
 func (x *UnresolvedShuffleNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[36]
+	mi := &file_kapot_v1_plan_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3581,7 +3687,7 @@ func (x *UnresolvedShuffleNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnresolvedShuffleNode.ProtoReflect.Descriptor instead.
 func (*UnresolvedShuffleNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{36}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *UnresolvedShuffleNode) GetStageId() uint32 {
@@ -3618,7 +3724,7 @@ type ShuffleReaderNode struct {
 
 func (x *ShuffleReaderNode) Reset() {
 	*x = ShuffleReaderNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[37]
+	mi := &file_kapot_v1_plan_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3630,7 +3736,7 @@ func (x *ShuffleReaderNode) String() string {
 func (*ShuffleReaderNode) ProtoMessage() {}
 
 func (x *ShuffleReaderNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[37]
+	mi := &file_kapot_v1_plan_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3643,7 +3749,7 @@ func (x *ShuffleReaderNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleReaderNode.ProtoReflect.Descriptor instead.
 func (*ShuffleReaderNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{37}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ShuffleReaderNode) GetStageId() uint32 {
@@ -3677,7 +3783,7 @@ type ShuffleReaderPartition struct {
 
 func (x *ShuffleReaderPartition) Reset() {
 	*x = ShuffleReaderPartition{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[38]
+	mi := &file_kapot_v1_plan_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3689,7 +3795,7 @@ func (x *ShuffleReaderPartition) String() string {
 func (*ShuffleReaderPartition) ProtoMessage() {}
 
 func (x *ShuffleReaderPartition) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[38]
+	mi := &file_kapot_v1_plan_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3702,7 +3808,7 @@ func (x *ShuffleReaderPartition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleReaderPartition.ProtoReflect.Descriptor instead.
 func (*ShuffleReaderPartition) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{38}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ShuffleReaderPartition) GetLocations() []*PartitionLocation {
@@ -3724,7 +3830,7 @@ type ValuesNode struct {
 
 func (x *ValuesNode) Reset() {
 	*x = ValuesNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[39]
+	mi := &file_kapot_v1_plan_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3736,7 +3842,7 @@ func (x *ValuesNode) String() string {
 func (*ValuesNode) ProtoMessage() {}
 
 func (x *ValuesNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[39]
+	mi := &file_kapot_v1_plan_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3749,7 +3855,7 @@ func (x *ValuesNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValuesNode.ProtoReflect.Descriptor instead.
 func (*ValuesNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{39}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ValuesNode) GetSchema() *Schema {
@@ -3776,7 +3882,7 @@ type ValuesRow struct {
 
 func (x *ValuesRow) Reset() {
 	*x = ValuesRow{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[40]
+	mi := &file_kapot_v1_plan_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3788,7 +3894,7 @@ func (x *ValuesRow) String() string {
 func (*ValuesRow) ProtoMessage() {}
 
 func (x *ValuesRow) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[40]
+	mi := &file_kapot_v1_plan_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3801,7 +3907,7 @@ func (x *ValuesRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValuesRow.ProtoReflect.Descriptor instead.
 func (*ValuesRow) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{40}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ValuesRow) GetValues() []*ScalarValue {
@@ -3831,7 +3937,7 @@ type ScalarValue struct {
 
 func (x *ScalarValue) Reset() {
 	*x = ScalarValue{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[41]
+	mi := &file_kapot_v1_plan_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3843,7 +3949,7 @@ func (x *ScalarValue) String() string {
 func (*ScalarValue) ProtoMessage() {}
 
 func (x *ScalarValue) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[41]
+	mi := &file_kapot_v1_plan_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3856,7 +3962,7 @@ func (x *ScalarValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScalarValue.ProtoReflect.Descriptor instead.
 func (*ScalarValue) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{41}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ScalarValue) GetType() *DataType {
@@ -3995,7 +4101,7 @@ type IntervalValue struct {
 
 func (x *IntervalValue) Reset() {
 	*x = IntervalValue{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[42]
+	mi := &file_kapot_v1_plan_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4007,7 +4113,7 @@ func (x *IntervalValue) String() string {
 func (*IntervalValue) ProtoMessage() {}
 
 func (x *IntervalValue) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[42]
+	mi := &file_kapot_v1_plan_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4020,7 +4126,7 @@ func (x *IntervalValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntervalValue.ProtoReflect.Descriptor instead.
 func (*IntervalValue) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{42}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *IntervalValue) GetMonths() int32 {
@@ -4068,7 +4174,7 @@ type PhysicalExprNode struct {
 
 func (x *PhysicalExprNode) Reset() {
 	*x = PhysicalExprNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[43]
+	mi := &file_kapot_v1_plan_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4080,7 +4186,7 @@ func (x *PhysicalExprNode) String() string {
 func (*PhysicalExprNode) ProtoMessage() {}
 
 func (x *PhysicalExprNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[43]
+	mi := &file_kapot_v1_plan_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4093,7 +4199,7 @@ func (x *PhysicalExprNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PhysicalExprNode.ProtoReflect.Descriptor instead.
 func (*PhysicalExprNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{43}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *PhysicalExprNode) GetExpr() isPhysicalExprNode_Expr {
@@ -4298,7 +4404,7 @@ type ColumnExpr struct {
 
 func (x *ColumnExpr) Reset() {
 	*x = ColumnExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[44]
+	mi := &file_kapot_v1_plan_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4310,7 +4416,7 @@ func (x *ColumnExpr) String() string {
 func (*ColumnExpr) ProtoMessage() {}
 
 func (x *ColumnExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[44]
+	mi := &file_kapot_v1_plan_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4323,7 +4429,7 @@ func (x *ColumnExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnExpr.ProtoReflect.Descriptor instead.
 func (*ColumnExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{44}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ColumnExpr) GetName() string {
@@ -4352,7 +4458,7 @@ type BinaryExpr struct {
 
 func (x *BinaryExpr) Reset() {
 	*x = BinaryExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[45]
+	mi := &file_kapot_v1_plan_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4364,7 +4470,7 @@ func (x *BinaryExpr) String() string {
 func (*BinaryExpr) ProtoMessage() {}
 
 func (x *BinaryExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[45]
+	mi := &file_kapot_v1_plan_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4377,7 +4483,7 @@ func (x *BinaryExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BinaryExpr.ProtoReflect.Descriptor instead.
 func (*BinaryExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{45}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *BinaryExpr) GetLeft() *PhysicalExprNode {
@@ -4411,7 +4517,7 @@ type NotExpr struct {
 
 func (x *NotExpr) Reset() {
 	*x = NotExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[46]
+	mi := &file_kapot_v1_plan_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4423,7 +4529,7 @@ func (x *NotExpr) String() string {
 func (*NotExpr) ProtoMessage() {}
 
 func (x *NotExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[46]
+	mi := &file_kapot_v1_plan_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4436,7 +4542,7 @@ func (x *NotExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotExpr.ProtoReflect.Descriptor instead.
 func (*NotExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{46}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *NotExpr) GetExpr() *PhysicalExprNode {
@@ -4457,7 +4563,7 @@ type IsNullExpr struct {
 
 func (x *IsNullExpr) Reset() {
 	*x = IsNullExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[47]
+	mi := &file_kapot_v1_plan_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4469,7 +4575,7 @@ func (x *IsNullExpr) String() string {
 func (*IsNullExpr) ProtoMessage() {}
 
 func (x *IsNullExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[47]
+	mi := &file_kapot_v1_plan_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4482,7 +4588,7 @@ func (x *IsNullExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IsNullExpr.ProtoReflect.Descriptor instead.
 func (*IsNullExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{47}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *IsNullExpr) GetExpr() *PhysicalExprNode {
@@ -4512,7 +4618,7 @@ type CastExpr struct {
 
 func (x *CastExpr) Reset() {
 	*x = CastExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[48]
+	mi := &file_kapot_v1_plan_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4524,7 +4630,7 @@ func (x *CastExpr) String() string {
 func (*CastExpr) ProtoMessage() {}
 
 func (x *CastExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[48]
+	mi := &file_kapot_v1_plan_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4537,7 +4643,7 @@ func (x *CastExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CastExpr.ProtoReflect.Descriptor instead.
 func (*CastExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{48}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *CastExpr) GetExpr() *PhysicalExprNode {
@@ -4571,7 +4677,7 @@ type NegativeExpr struct {
 
 func (x *NegativeExpr) Reset() {
 	*x = NegativeExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[49]
+	mi := &file_kapot_v1_plan_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4583,7 +4689,7 @@ func (x *NegativeExpr) String() string {
 func (*NegativeExpr) ProtoMessage() {}
 
 func (x *NegativeExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[49]
+	mi := &file_kapot_v1_plan_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4596,7 +4702,7 @@ func (x *NegativeExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NegativeExpr.ProtoReflect.Descriptor instead.
 func (*NegativeExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{49}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *NegativeExpr) GetExpr() *PhysicalExprNode {
@@ -4617,7 +4723,7 @@ type WhenThen struct {
 
 func (x *WhenThen) Reset() {
 	*x = WhenThen{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[50]
+	mi := &file_kapot_v1_plan_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4629,7 +4735,7 @@ func (x *WhenThen) String() string {
 func (*WhenThen) ProtoMessage() {}
 
 func (x *WhenThen) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[50]
+	mi := &file_kapot_v1_plan_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4642,7 +4748,7 @@ func (x *WhenThen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhenThen.ProtoReflect.Descriptor instead.
 func (*WhenThen) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{50}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *WhenThen) GetWhen() *PhysicalExprNode {
@@ -4674,7 +4780,7 @@ type CaseExpr struct {
 
 func (x *CaseExpr) Reset() {
 	*x = CaseExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[51]
+	mi := &file_kapot_v1_plan_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4686,7 +4792,7 @@ func (x *CaseExpr) String() string {
 func (*CaseExpr) ProtoMessage() {}
 
 func (x *CaseExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[51]
+	mi := &file_kapot_v1_plan_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4699,7 +4805,7 @@ func (x *CaseExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaseExpr.ProtoReflect.Descriptor instead.
 func (*CaseExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{51}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *CaseExpr) GetOperand() *PhysicalExprNode {
@@ -4743,7 +4849,7 @@ type InListExpr struct {
 
 func (x *InListExpr) Reset() {
 	*x = InListExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[52]
+	mi := &file_kapot_v1_plan_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4755,7 +4861,7 @@ func (x *InListExpr) String() string {
 func (*InListExpr) ProtoMessage() {}
 
 func (x *InListExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[52]
+	mi := &file_kapot_v1_plan_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4768,7 +4874,7 @@ func (x *InListExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InListExpr.ProtoReflect.Descriptor instead.
 func (*InListExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{52}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *InListExpr) GetExpr() *PhysicalExprNode {
@@ -4819,7 +4925,7 @@ type BetweenExpr struct {
 
 func (x *BetweenExpr) Reset() {
 	*x = BetweenExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[53]
+	mi := &file_kapot_v1_plan_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4831,7 +4937,7 @@ func (x *BetweenExpr) String() string {
 func (*BetweenExpr) ProtoMessage() {}
 
 func (x *BetweenExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[53]
+	mi := &file_kapot_v1_plan_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4844,7 +4950,7 @@ func (x *BetweenExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BetweenExpr.ProtoReflect.Descriptor instead.
 func (*BetweenExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{53}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *BetweenExpr) GetExpr() *PhysicalExprNode {
@@ -4891,7 +4997,7 @@ type LikeExpr struct {
 
 func (x *LikeExpr) Reset() {
 	*x = LikeExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[54]
+	mi := &file_kapot_v1_plan_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4903,7 +5009,7 @@ func (x *LikeExpr) String() string {
 func (*LikeExpr) ProtoMessage() {}
 
 func (x *LikeExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[54]
+	mi := &file_kapot_v1_plan_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4916,7 +5022,7 @@ func (x *LikeExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LikeExpr.ProtoReflect.Descriptor instead.
 func (*LikeExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{54}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *LikeExpr) GetExpr() *PhysicalExprNode {
@@ -4967,7 +5073,7 @@ type ScalarFunctionExpr struct {
 
 func (x *ScalarFunctionExpr) Reset() {
 	*x = ScalarFunctionExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[55]
+	mi := &file_kapot_v1_plan_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4979,7 +5085,7 @@ func (x *ScalarFunctionExpr) String() string {
 func (*ScalarFunctionExpr) ProtoMessage() {}
 
 func (x *ScalarFunctionExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[55]
+	mi := &file_kapot_v1_plan_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4992,7 +5098,7 @@ func (x *ScalarFunctionExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScalarFunctionExpr.ProtoReflect.Descriptor instead.
 func (*ScalarFunctionExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{55}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ScalarFunctionExpr) GetName() string {
@@ -5029,7 +5135,7 @@ type PartitionLocation struct {
 
 func (x *PartitionLocation) Reset() {
 	*x = PartitionLocation{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[56]
+	mi := &file_kapot_v1_plan_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5041,7 +5147,7 @@ func (x *PartitionLocation) String() string {
 func (*PartitionLocation) ProtoMessage() {}
 
 func (x *PartitionLocation) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[56]
+	mi := &file_kapot_v1_plan_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5054,7 +5160,7 @@ func (x *PartitionLocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionLocation.ProtoReflect.Descriptor instead.
 func (*PartitionLocation) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{56}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *PartitionLocation) GetJobId() string {
@@ -5125,7 +5231,7 @@ type ExecutorMetadata struct {
 
 func (x *ExecutorMetadata) Reset() {
 	*x = ExecutorMetadata{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[57]
+	mi := &file_kapot_v1_plan_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5137,7 +5243,7 @@ func (x *ExecutorMetadata) String() string {
 func (*ExecutorMetadata) ProtoMessage() {}
 
 func (x *ExecutorMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[57]
+	mi := &file_kapot_v1_plan_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5150,7 +5256,7 @@ func (x *ExecutorMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorMetadata.ProtoReflect.Descriptor instead.
 func (*ExecutorMetadata) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{57}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ExecutorMetadata) GetId() string {
@@ -5200,7 +5306,7 @@ type PartitionStats struct {
 
 func (x *PartitionStats) Reset() {
 	*x = PartitionStats{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[58]
+	mi := &file_kapot_v1_plan_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5212,7 +5318,7 @@ func (x *PartitionStats) String() string {
 func (*PartitionStats) ProtoMessage() {}
 
 func (x *PartitionStats) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[58]
+	mi := &file_kapot_v1_plan_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5225,7 +5331,7 @@ func (x *PartitionStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionStats.ProtoReflect.Descriptor instead.
 func (*PartitionStats) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{58}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *PartitionStats) GetNumRows() int64 {
@@ -5266,8 +5372,7 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x04type\x18\x02 \x01(\v2\x12.kapot.v1.DataTypeR\x04type\x12\x1a\n" +
 	"\bnullable\x18\x03 \x01(\bR\bnullable\"1\n" +
 	"\x06Schema\x12'\n" +
-	"\x06fields\x18\x01 \x03(\v2\x0f.kapot.v1.FieldR\x06fields\"\xd6\n" +
-	"\n" +
+	"\x06fields\x18\x01 \x03(\v2\x0f.kapot.v1.FieldR\x06fields\"\x86\v\n" +
 	"\x10PhysicalPlanNode\x12>\n" +
 	"\fparquet_scan\x18\x01 \x01(\v2\x19.kapot.v1.ParquetScanNodeH\x00R\vparquetScan\x122\n" +
 	"\bcsv_scan\x18\x02 \x01(\v2\x15.kapot.v1.CsvScanNodeH\x00R\acsvScan\x122\n" +
@@ -5293,8 +5398,17 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x10coalesce_batches\x18\x13 \x01(\v2\x1d.kapot.v1.CoalesceBatchesNodeH\x00R\x0fcoalesceBatches\x12=\n" +
 	"\vrepartition\x18\x14 \x01(\v2\x19.kapot.v1.RepartitionNodeH\x00R\vrepartition\x12.\n" +
 	"\x06window\x18\x15 \x01(\v2\x14.kapot.v1.WindowNodeH\x00R\x06window\x12.\n" +
-	"\x06writer\x18\x16 \x01(\v2\x14.kapot.v1.WriterNodeH\x00R\x06writerB\x06\n" +
-	"\x04node\"\xc0\x01\n" +
+	"\x06writer\x18\x16 \x01(\v2\x14.kapot.v1.WriterNodeH\x00R\x06writer\x12.\n" +
+	"\x06unnest\x18\x17 \x01(\v2\x14.kapot.v1.UnnestNodeH\x00R\x06unnestB\x06\n" +
+	"\x04node\"\xac\x01\n" +
+	"\n" +
+	"UnnestNode\x120\n" +
+	"\x05input\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x05input\x12\x16\n" +
+	"\x06column\x18\x02 \x01(\rR\x06column\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12!\n" +
+	"\fmore_columns\x18\x04 \x03(\rR\vmoreColumns\x12\x1d\n" +
+	"\n" +
+	"more_names\x18\x05 \x03(\tR\tmoreNames\"\xc0\x01\n" +
 	"\tFileGroup\x12\x14\n" +
 	"\x05paths\x18\x01 \x03(\tR\x05paths\x12!\n" +
 	"\frange_column\x18\x02 \x01(\tR\vrangeColumn\x12(\n" +
@@ -5661,7 +5775,7 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x1aAGGREGATE_MODE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16AGGREGATE_MODE_PARTIAL\x10\x01\x12\x18\n" +
 	"\x14AGGREGATE_MODE_FINAL\x10\x02\x12\x19\n" +
-	"\x15AGGREGATE_MODE_SINGLE\x10\x03*\x91\x05\n" +
+	"\x15AGGREGATE_MODE_SINGLE\x10\x03*\xb3\x05\n" +
 	"\x11AggregateFunction\x12\"\n" +
 	"\x1eAGGREGATE_FUNCTION_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18AGGREGATE_FUNCTION_COUNT\x10\x01\x12\x1a\n" +
@@ -5682,7 +5796,8 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"(AGGREGATE_FUNCTION_APPROX_COUNT_DISTINCT\x10\x0f\x12\x1b\n" +
 	"\x17AGGREGATE_FUNCTION_CORR\x10\x10\x12 \n" +
 	"\x1cAGGREGATE_FUNCTION_COVAR_POP\x10\x11\x12!\n" +
-	"\x1dAGGREGATE_FUNCTION_COVAR_SAMP\x10\x12*\x98\x02\n" +
+	"\x1dAGGREGATE_FUNCTION_COVAR_SAMP\x10\x12\x12 \n" +
+	"\x1cAGGREGATE_FUNCTION_ARRAY_AGG\x10\x13*\x98\x02\n" +
 	"\bBinaryOp\x12\x19\n" +
 	"\x15BINARY_OP_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fBINARY_OP_EQ\x10\x01\x12\x11\n" +
@@ -5713,7 +5828,7 @@ func file_kapot_v1_plan_proto_rawDescGZIP() []byte {
 }
 
 var file_kapot_v1_plan_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_kapot_v1_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
+var file_kapot_v1_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
 var file_kapot_v1_plan_proto_goTypes = []any{
 	(TypeId)(0),                     // 0: kapot.v1.TypeId
 	(WindowFunction)(0),             // 1: kapot.v1.WindowFunction
@@ -5728,208 +5843,211 @@ var file_kapot_v1_plan_proto_goTypes = []any{
 	(*Field)(nil),                   // 10: kapot.v1.Field
 	(*Schema)(nil),                  // 11: kapot.v1.Schema
 	(*PhysicalPlanNode)(nil),        // 12: kapot.v1.PhysicalPlanNode
-	(*FileGroup)(nil),               // 13: kapot.v1.FileGroup
-	(*ParquetScanNode)(nil),         // 14: kapot.v1.ParquetScanNode
-	(*CsvScanNode)(nil),             // 15: kapot.v1.CsvScanNode
-	(*IpcScanNode)(nil),             // 16: kapot.v1.IpcScanNode
-	(*ProjectionNode)(nil),          // 17: kapot.v1.ProjectionNode
-	(*FilterNode)(nil),              // 18: kapot.v1.FilterNode
-	(*LimitNode)(nil),               // 19: kapot.v1.LimitNode
-	(*SortExprNode)(nil),            // 20: kapot.v1.SortExprNode
-	(*WindowNode)(nil),              // 21: kapot.v1.WindowNode
-	(*WriterNode)(nil),              // 22: kapot.v1.WriterNode
-	(*WindowFrameBound)(nil),        // 23: kapot.v1.WindowFrameBound
-	(*WindowFrame)(nil),             // 24: kapot.v1.WindowFrame
-	(*WindowFunctionNode)(nil),      // 25: kapot.v1.WindowFunctionNode
-	(*SortNode)(nil),                // 26: kapot.v1.SortNode
-	(*JoinOn)(nil),                  // 27: kapot.v1.JoinOn
-	(*HashJoinNode)(nil),            // 28: kapot.v1.HashJoinNode
-	(*KeyRange)(nil),                // 29: kapot.v1.KeyRange
-	(*NestedLoopJoinNode)(nil),      // 30: kapot.v1.NestedLoopJoinNode
-	(*UnionNode)(nil),               // 31: kapot.v1.UnionNode
-	(*SortPreservingMergeNode)(nil), // 32: kapot.v1.SortPreservingMergeNode
-	(*CoalesceBatchesNode)(nil),     // 33: kapot.v1.CoalesceBatchesNode
-	(*RepartitionNode)(nil),         // 34: kapot.v1.RepartitionNode
-	(*AggregateExprNode)(nil),       // 35: kapot.v1.AggregateExprNode
-	(*HashAggregateNode)(nil),       // 36: kapot.v1.HashAggregateNode
-	(*CoalescePartitionsNode)(nil),  // 37: kapot.v1.CoalescePartitionsNode
-	(*Partitioning)(nil),            // 38: kapot.v1.Partitioning
-	(*RangePartitioning)(nil),       // 39: kapot.v1.RangePartitioning
-	(*HashPartitioning)(nil),        // 40: kapot.v1.HashPartitioning
-	(*SinglePartitioning)(nil),      // 41: kapot.v1.SinglePartitioning
-	(*RoundRobinPartitioning)(nil),  // 42: kapot.v1.RoundRobinPartitioning
-	(*ExchangeNode)(nil),            // 43: kapot.v1.ExchangeNode
-	(*ShuffleWriterNode)(nil),       // 44: kapot.v1.ShuffleWriterNode
-	(*UnresolvedShuffleNode)(nil),   // 45: kapot.v1.UnresolvedShuffleNode
-	(*ShuffleReaderNode)(nil),       // 46: kapot.v1.ShuffleReaderNode
-	(*ShuffleReaderPartition)(nil),  // 47: kapot.v1.ShuffleReaderPartition
-	(*ValuesNode)(nil),              // 48: kapot.v1.ValuesNode
-	(*ValuesRow)(nil),               // 49: kapot.v1.ValuesRow
-	(*ScalarValue)(nil),             // 50: kapot.v1.ScalarValue
-	(*IntervalValue)(nil),           // 51: kapot.v1.IntervalValue
-	(*PhysicalExprNode)(nil),        // 52: kapot.v1.PhysicalExprNode
-	(*ColumnExpr)(nil),              // 53: kapot.v1.ColumnExpr
-	(*BinaryExpr)(nil),              // 54: kapot.v1.BinaryExpr
-	(*NotExpr)(nil),                 // 55: kapot.v1.NotExpr
-	(*IsNullExpr)(nil),              // 56: kapot.v1.IsNullExpr
-	(*CastExpr)(nil),                // 57: kapot.v1.CastExpr
-	(*NegativeExpr)(nil),            // 58: kapot.v1.NegativeExpr
-	(*WhenThen)(nil),                // 59: kapot.v1.WhenThen
-	(*CaseExpr)(nil),                // 60: kapot.v1.CaseExpr
-	(*InListExpr)(nil),              // 61: kapot.v1.InListExpr
-	(*BetweenExpr)(nil),             // 62: kapot.v1.BetweenExpr
-	(*LikeExpr)(nil),                // 63: kapot.v1.LikeExpr
-	(*ScalarFunctionExpr)(nil),      // 64: kapot.v1.ScalarFunctionExpr
-	(*PartitionLocation)(nil),       // 65: kapot.v1.PartitionLocation
-	(*ExecutorMetadata)(nil),        // 66: kapot.v1.ExecutorMetadata
-	(*PartitionStats)(nil),          // 67: kapot.v1.PartitionStats
+	(*UnnestNode)(nil),              // 13: kapot.v1.UnnestNode
+	(*FileGroup)(nil),               // 14: kapot.v1.FileGroup
+	(*ParquetScanNode)(nil),         // 15: kapot.v1.ParquetScanNode
+	(*CsvScanNode)(nil),             // 16: kapot.v1.CsvScanNode
+	(*IpcScanNode)(nil),             // 17: kapot.v1.IpcScanNode
+	(*ProjectionNode)(nil),          // 18: kapot.v1.ProjectionNode
+	(*FilterNode)(nil),              // 19: kapot.v1.FilterNode
+	(*LimitNode)(nil),               // 20: kapot.v1.LimitNode
+	(*SortExprNode)(nil),            // 21: kapot.v1.SortExprNode
+	(*WindowNode)(nil),              // 22: kapot.v1.WindowNode
+	(*WriterNode)(nil),              // 23: kapot.v1.WriterNode
+	(*WindowFrameBound)(nil),        // 24: kapot.v1.WindowFrameBound
+	(*WindowFrame)(nil),             // 25: kapot.v1.WindowFrame
+	(*WindowFunctionNode)(nil),      // 26: kapot.v1.WindowFunctionNode
+	(*SortNode)(nil),                // 27: kapot.v1.SortNode
+	(*JoinOn)(nil),                  // 28: kapot.v1.JoinOn
+	(*HashJoinNode)(nil),            // 29: kapot.v1.HashJoinNode
+	(*KeyRange)(nil),                // 30: kapot.v1.KeyRange
+	(*NestedLoopJoinNode)(nil),      // 31: kapot.v1.NestedLoopJoinNode
+	(*UnionNode)(nil),               // 32: kapot.v1.UnionNode
+	(*SortPreservingMergeNode)(nil), // 33: kapot.v1.SortPreservingMergeNode
+	(*CoalesceBatchesNode)(nil),     // 34: kapot.v1.CoalesceBatchesNode
+	(*RepartitionNode)(nil),         // 35: kapot.v1.RepartitionNode
+	(*AggregateExprNode)(nil),       // 36: kapot.v1.AggregateExprNode
+	(*HashAggregateNode)(nil),       // 37: kapot.v1.HashAggregateNode
+	(*CoalescePartitionsNode)(nil),  // 38: kapot.v1.CoalescePartitionsNode
+	(*Partitioning)(nil),            // 39: kapot.v1.Partitioning
+	(*RangePartitioning)(nil),       // 40: kapot.v1.RangePartitioning
+	(*HashPartitioning)(nil),        // 41: kapot.v1.HashPartitioning
+	(*SinglePartitioning)(nil),      // 42: kapot.v1.SinglePartitioning
+	(*RoundRobinPartitioning)(nil),  // 43: kapot.v1.RoundRobinPartitioning
+	(*ExchangeNode)(nil),            // 44: kapot.v1.ExchangeNode
+	(*ShuffleWriterNode)(nil),       // 45: kapot.v1.ShuffleWriterNode
+	(*UnresolvedShuffleNode)(nil),   // 46: kapot.v1.UnresolvedShuffleNode
+	(*ShuffleReaderNode)(nil),       // 47: kapot.v1.ShuffleReaderNode
+	(*ShuffleReaderPartition)(nil),  // 48: kapot.v1.ShuffleReaderPartition
+	(*ValuesNode)(nil),              // 49: kapot.v1.ValuesNode
+	(*ValuesRow)(nil),               // 50: kapot.v1.ValuesRow
+	(*ScalarValue)(nil),             // 51: kapot.v1.ScalarValue
+	(*IntervalValue)(nil),           // 52: kapot.v1.IntervalValue
+	(*PhysicalExprNode)(nil),        // 53: kapot.v1.PhysicalExprNode
+	(*ColumnExpr)(nil),              // 54: kapot.v1.ColumnExpr
+	(*BinaryExpr)(nil),              // 55: kapot.v1.BinaryExpr
+	(*NotExpr)(nil),                 // 56: kapot.v1.NotExpr
+	(*IsNullExpr)(nil),              // 57: kapot.v1.IsNullExpr
+	(*CastExpr)(nil),                // 58: kapot.v1.CastExpr
+	(*NegativeExpr)(nil),            // 59: kapot.v1.NegativeExpr
+	(*WhenThen)(nil),                // 60: kapot.v1.WhenThen
+	(*CaseExpr)(nil),                // 61: kapot.v1.CaseExpr
+	(*InListExpr)(nil),              // 62: kapot.v1.InListExpr
+	(*BetweenExpr)(nil),             // 63: kapot.v1.BetweenExpr
+	(*LikeExpr)(nil),                // 64: kapot.v1.LikeExpr
+	(*ScalarFunctionExpr)(nil),      // 65: kapot.v1.ScalarFunctionExpr
+	(*PartitionLocation)(nil),       // 66: kapot.v1.PartitionLocation
+	(*ExecutorMetadata)(nil),        // 67: kapot.v1.ExecutorMetadata
+	(*PartitionStats)(nil),          // 68: kapot.v1.PartitionStats
 }
 var file_kapot_v1_plan_proto_depIdxs = []int32{
 	0,   // 0: kapot.v1.DataType.id:type_name -> kapot.v1.TypeId
 	10,  // 1: kapot.v1.DataType.children:type_name -> kapot.v1.Field
 	9,   // 2: kapot.v1.Field.type:type_name -> kapot.v1.DataType
 	10,  // 3: kapot.v1.Schema.fields:type_name -> kapot.v1.Field
-	14,  // 4: kapot.v1.PhysicalPlanNode.parquet_scan:type_name -> kapot.v1.ParquetScanNode
-	15,  // 5: kapot.v1.PhysicalPlanNode.csv_scan:type_name -> kapot.v1.CsvScanNode
-	16,  // 6: kapot.v1.PhysicalPlanNode.ipc_scan:type_name -> kapot.v1.IpcScanNode
-	17,  // 7: kapot.v1.PhysicalPlanNode.projection:type_name -> kapot.v1.ProjectionNode
-	18,  // 8: kapot.v1.PhysicalPlanNode.filter:type_name -> kapot.v1.FilterNode
-	36,  // 9: kapot.v1.PhysicalPlanNode.hash_aggregate:type_name -> kapot.v1.HashAggregateNode
-	37,  // 10: kapot.v1.PhysicalPlanNode.coalesce_partitions:type_name -> kapot.v1.CoalescePartitionsNode
-	43,  // 11: kapot.v1.PhysicalPlanNode.exchange:type_name -> kapot.v1.ExchangeNode
-	44,  // 12: kapot.v1.PhysicalPlanNode.shuffle_writer:type_name -> kapot.v1.ShuffleWriterNode
-	46,  // 13: kapot.v1.PhysicalPlanNode.shuffle_reader:type_name -> kapot.v1.ShuffleReaderNode
-	45,  // 14: kapot.v1.PhysicalPlanNode.unresolved_shuffle:type_name -> kapot.v1.UnresolvedShuffleNode
-	48,  // 15: kapot.v1.PhysicalPlanNode.values:type_name -> kapot.v1.ValuesNode
-	19,  // 16: kapot.v1.PhysicalPlanNode.limit:type_name -> kapot.v1.LimitNode
-	26,  // 17: kapot.v1.PhysicalPlanNode.sort:type_name -> kapot.v1.SortNode
-	28,  // 18: kapot.v1.PhysicalPlanNode.hash_join:type_name -> kapot.v1.HashJoinNode
-	30,  // 19: kapot.v1.PhysicalPlanNode.nested_loop_join:type_name -> kapot.v1.NestedLoopJoinNode
-	31,  // 20: kapot.v1.PhysicalPlanNode.union:type_name -> kapot.v1.UnionNode
-	32,  // 21: kapot.v1.PhysicalPlanNode.sort_preserving_merge:type_name -> kapot.v1.SortPreservingMergeNode
-	33,  // 22: kapot.v1.PhysicalPlanNode.coalesce_batches:type_name -> kapot.v1.CoalesceBatchesNode
-	34,  // 23: kapot.v1.PhysicalPlanNode.repartition:type_name -> kapot.v1.RepartitionNode
-	21,  // 24: kapot.v1.PhysicalPlanNode.window:type_name -> kapot.v1.WindowNode
-	22,  // 25: kapot.v1.PhysicalPlanNode.writer:type_name -> kapot.v1.WriterNode
-	29,  // 26: kapot.v1.FileGroup.range:type_name -> kapot.v1.KeyRange
-	13,  // 27: kapot.v1.ParquetScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	52,  // 28: kapot.v1.ParquetScanNode.pruning_predicate:type_name -> kapot.v1.PhysicalExprNode
-	11,  // 29: kapot.v1.ParquetScanNode.file_schema:type_name -> kapot.v1.Schema
-	13,  // 30: kapot.v1.CsvScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	11,  // 31: kapot.v1.CsvScanNode.schema:type_name -> kapot.v1.Schema
-	13,  // 32: kapot.v1.IpcScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	12,  // 33: kapot.v1.ProjectionNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	52,  // 34: kapot.v1.ProjectionNode.exprs:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 35: kapot.v1.FilterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	52,  // 36: kapot.v1.FilterNode.predicate:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 37: kapot.v1.LimitNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	52,  // 38: kapot.v1.SortExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 39: kapot.v1.WindowNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	52,  // 40: kapot.v1.WindowNode.partition_by:type_name -> kapot.v1.PhysicalExprNode
-	20,  // 41: kapot.v1.WindowNode.order_by:type_name -> kapot.v1.SortExprNode
-	25,  // 42: kapot.v1.WindowNode.functions:type_name -> kapot.v1.WindowFunctionNode
-	12,  // 43: kapot.v1.WriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	3,   // 44: kapot.v1.WindowFrameBound.kind:type_name -> kapot.v1.WindowFrameBoundKind
-	50,  // 45: kapot.v1.WindowFrameBound.offset:type_name -> kapot.v1.ScalarValue
-	2,   // 46: kapot.v1.WindowFrame.units:type_name -> kapot.v1.WindowFrameUnits
-	23,  // 47: kapot.v1.WindowFrame.start:type_name -> kapot.v1.WindowFrameBound
-	23,  // 48: kapot.v1.WindowFrame.end:type_name -> kapot.v1.WindowFrameBound
-	1,   // 49: kapot.v1.WindowFunctionNode.fn:type_name -> kapot.v1.WindowFunction
-	7,   // 50: kapot.v1.WindowFunctionNode.aggregate:type_name -> kapot.v1.AggregateFunction
-	52,  // 51: kapot.v1.WindowFunctionNode.arg:type_name -> kapot.v1.PhysicalExprNode
-	50,  // 52: kapot.v1.WindowFunctionNode.default_value:type_name -> kapot.v1.ScalarValue
-	24,  // 53: kapot.v1.WindowFunctionNode.frame:type_name -> kapot.v1.WindowFrame
-	12,  // 54: kapot.v1.SortNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	20,  // 55: kapot.v1.SortNode.exprs:type_name -> kapot.v1.SortExprNode
-	52,  // 56: kapot.v1.JoinOn.left:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 57: kapot.v1.JoinOn.right:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 58: kapot.v1.HashJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
-	12,  // 59: kapot.v1.HashJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
-	27,  // 60: kapot.v1.HashJoinNode.on:type_name -> kapot.v1.JoinOn
-	4,   // 61: kapot.v1.HashJoinNode.join_type:type_name -> kapot.v1.JoinType
-	5,   // 62: kapot.v1.HashJoinNode.mode:type_name -> kapot.v1.JoinMode
-	52,  // 63: kapot.v1.HashJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
-	29,  // 64: kapot.v1.HashJoinNode.build_ranges:type_name -> kapot.v1.KeyRange
-	12,  // 65: kapot.v1.NestedLoopJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
-	12,  // 66: kapot.v1.NestedLoopJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
-	4,   // 67: kapot.v1.NestedLoopJoinNode.join_type:type_name -> kapot.v1.JoinType
-	52,  // 68: kapot.v1.NestedLoopJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 69: kapot.v1.UnionNode.inputs:type_name -> kapot.v1.PhysicalPlanNode
-	12,  // 70: kapot.v1.SortPreservingMergeNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	20,  // 71: kapot.v1.SortPreservingMergeNode.exprs:type_name -> kapot.v1.SortExprNode
-	12,  // 72: kapot.v1.CoalesceBatchesNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	12,  // 73: kapot.v1.RepartitionNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	38,  // 74: kapot.v1.RepartitionNode.partitioning:type_name -> kapot.v1.Partitioning
-	7,   // 75: kapot.v1.AggregateExprNode.func:type_name -> kapot.v1.AggregateFunction
-	52,  // 76: kapot.v1.AggregateExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 77: kapot.v1.AggregateExprNode.expr2:type_name -> kapot.v1.PhysicalExprNode
-	20,  // 78: kapot.v1.AggregateExprNode.order_by:type_name -> kapot.v1.SortExprNode
-	50,  // 79: kapot.v1.AggregateExprNode.param:type_name -> kapot.v1.ScalarValue
-	12,  // 80: kapot.v1.HashAggregateNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	6,   // 81: kapot.v1.HashAggregateNode.mode:type_name -> kapot.v1.AggregateMode
-	52,  // 82: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
-	35,  // 83: kapot.v1.HashAggregateNode.aggregates:type_name -> kapot.v1.AggregateExprNode
-	12,  // 84: kapot.v1.CoalescePartitionsNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	40,  // 85: kapot.v1.Partitioning.hash:type_name -> kapot.v1.HashPartitioning
-	41,  // 86: kapot.v1.Partitioning.single:type_name -> kapot.v1.SinglePartitioning
-	42,  // 87: kapot.v1.Partitioning.round_robin:type_name -> kapot.v1.RoundRobinPartitioning
-	39,  // 88: kapot.v1.Partitioning.range:type_name -> kapot.v1.RangePartitioning
-	52,  // 89: kapot.v1.RangePartitioning.expr:type_name -> kapot.v1.PhysicalExprNode
-	29,  // 90: kapot.v1.RangePartitioning.ranges:type_name -> kapot.v1.KeyRange
-	52,  // 91: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 92: kapot.v1.ExchangeNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	38,  // 93: kapot.v1.ExchangeNode.partitioning:type_name -> kapot.v1.Partitioning
-	12,  // 94: kapot.v1.ShuffleWriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	38,  // 95: kapot.v1.ShuffleWriterNode.partitioning:type_name -> kapot.v1.Partitioning
-	11,  // 96: kapot.v1.UnresolvedShuffleNode.schema:type_name -> kapot.v1.Schema
-	11,  // 97: kapot.v1.ShuffleReaderNode.schema:type_name -> kapot.v1.Schema
-	47,  // 98: kapot.v1.ShuffleReaderNode.partitions:type_name -> kapot.v1.ShuffleReaderPartition
-	65,  // 99: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
-	11,  // 100: kapot.v1.ValuesNode.schema:type_name -> kapot.v1.Schema
-	49,  // 101: kapot.v1.ValuesNode.rows:type_name -> kapot.v1.ValuesRow
-	50,  // 102: kapot.v1.ValuesRow.values:type_name -> kapot.v1.ScalarValue
-	9,   // 103: kapot.v1.ScalarValue.type:type_name -> kapot.v1.DataType
-	51,  // 104: kapot.v1.ScalarValue.interval_value:type_name -> kapot.v1.IntervalValue
-	53,  // 105: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
-	50,  // 106: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
-	54,  // 107: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
-	55,  // 108: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
-	56,  // 109: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
-	57,  // 110: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
-	58,  // 111: kapot.v1.PhysicalExprNode.negative:type_name -> kapot.v1.NegativeExpr
-	60,  // 112: kapot.v1.PhysicalExprNode.case_when:type_name -> kapot.v1.CaseExpr
-	61,  // 113: kapot.v1.PhysicalExprNode.in_list:type_name -> kapot.v1.InListExpr
-	62,  // 114: kapot.v1.PhysicalExprNode.between:type_name -> kapot.v1.BetweenExpr
-	63,  // 115: kapot.v1.PhysicalExprNode.like:type_name -> kapot.v1.LikeExpr
-	64,  // 116: kapot.v1.PhysicalExprNode.function:type_name -> kapot.v1.ScalarFunctionExpr
-	52,  // 117: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
-	8,   // 118: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
-	52,  // 119: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 120: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 121: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 122: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 123: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
-	52,  // 124: kapot.v1.NegativeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 125: kapot.v1.WhenThen.when:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 126: kapot.v1.WhenThen.then:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 127: kapot.v1.CaseExpr.operand:type_name -> kapot.v1.PhysicalExprNode
-	59,  // 128: kapot.v1.CaseExpr.when_then:type_name -> kapot.v1.WhenThen
-	52,  // 129: kapot.v1.CaseExpr.else_expr:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 130: kapot.v1.InListExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 131: kapot.v1.InListExpr.list:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 132: kapot.v1.BetweenExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 133: kapot.v1.BetweenExpr.low:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 134: kapot.v1.BetweenExpr.high:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 135: kapot.v1.LikeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 136: kapot.v1.LikeExpr.pattern:type_name -> kapot.v1.PhysicalExprNode
-	52,  // 137: kapot.v1.ScalarFunctionExpr.args:type_name -> kapot.v1.PhysicalExprNode
-	66,  // 138: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
-	67,  // 139: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
-	140, // [140:140] is the sub-list for method output_type
-	140, // [140:140] is the sub-list for method input_type
-	140, // [140:140] is the sub-list for extension type_name
-	140, // [140:140] is the sub-list for extension extendee
-	0,   // [0:140] is the sub-list for field type_name
+	15,  // 4: kapot.v1.PhysicalPlanNode.parquet_scan:type_name -> kapot.v1.ParquetScanNode
+	16,  // 5: kapot.v1.PhysicalPlanNode.csv_scan:type_name -> kapot.v1.CsvScanNode
+	17,  // 6: kapot.v1.PhysicalPlanNode.ipc_scan:type_name -> kapot.v1.IpcScanNode
+	18,  // 7: kapot.v1.PhysicalPlanNode.projection:type_name -> kapot.v1.ProjectionNode
+	19,  // 8: kapot.v1.PhysicalPlanNode.filter:type_name -> kapot.v1.FilterNode
+	37,  // 9: kapot.v1.PhysicalPlanNode.hash_aggregate:type_name -> kapot.v1.HashAggregateNode
+	38,  // 10: kapot.v1.PhysicalPlanNode.coalesce_partitions:type_name -> kapot.v1.CoalescePartitionsNode
+	44,  // 11: kapot.v1.PhysicalPlanNode.exchange:type_name -> kapot.v1.ExchangeNode
+	45,  // 12: kapot.v1.PhysicalPlanNode.shuffle_writer:type_name -> kapot.v1.ShuffleWriterNode
+	47,  // 13: kapot.v1.PhysicalPlanNode.shuffle_reader:type_name -> kapot.v1.ShuffleReaderNode
+	46,  // 14: kapot.v1.PhysicalPlanNode.unresolved_shuffle:type_name -> kapot.v1.UnresolvedShuffleNode
+	49,  // 15: kapot.v1.PhysicalPlanNode.values:type_name -> kapot.v1.ValuesNode
+	20,  // 16: kapot.v1.PhysicalPlanNode.limit:type_name -> kapot.v1.LimitNode
+	27,  // 17: kapot.v1.PhysicalPlanNode.sort:type_name -> kapot.v1.SortNode
+	29,  // 18: kapot.v1.PhysicalPlanNode.hash_join:type_name -> kapot.v1.HashJoinNode
+	31,  // 19: kapot.v1.PhysicalPlanNode.nested_loop_join:type_name -> kapot.v1.NestedLoopJoinNode
+	32,  // 20: kapot.v1.PhysicalPlanNode.union:type_name -> kapot.v1.UnionNode
+	33,  // 21: kapot.v1.PhysicalPlanNode.sort_preserving_merge:type_name -> kapot.v1.SortPreservingMergeNode
+	34,  // 22: kapot.v1.PhysicalPlanNode.coalesce_batches:type_name -> kapot.v1.CoalesceBatchesNode
+	35,  // 23: kapot.v1.PhysicalPlanNode.repartition:type_name -> kapot.v1.RepartitionNode
+	22,  // 24: kapot.v1.PhysicalPlanNode.window:type_name -> kapot.v1.WindowNode
+	23,  // 25: kapot.v1.PhysicalPlanNode.writer:type_name -> kapot.v1.WriterNode
+	13,  // 26: kapot.v1.PhysicalPlanNode.unnest:type_name -> kapot.v1.UnnestNode
+	12,  // 27: kapot.v1.UnnestNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	30,  // 28: kapot.v1.FileGroup.range:type_name -> kapot.v1.KeyRange
+	14,  // 29: kapot.v1.ParquetScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	53,  // 30: kapot.v1.ParquetScanNode.pruning_predicate:type_name -> kapot.v1.PhysicalExprNode
+	11,  // 31: kapot.v1.ParquetScanNode.file_schema:type_name -> kapot.v1.Schema
+	14,  // 32: kapot.v1.CsvScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	11,  // 33: kapot.v1.CsvScanNode.schema:type_name -> kapot.v1.Schema
+	14,  // 34: kapot.v1.IpcScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	12,  // 35: kapot.v1.ProjectionNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	53,  // 36: kapot.v1.ProjectionNode.exprs:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 37: kapot.v1.FilterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	53,  // 38: kapot.v1.FilterNode.predicate:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 39: kapot.v1.LimitNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	53,  // 40: kapot.v1.SortExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 41: kapot.v1.WindowNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	53,  // 42: kapot.v1.WindowNode.partition_by:type_name -> kapot.v1.PhysicalExprNode
+	21,  // 43: kapot.v1.WindowNode.order_by:type_name -> kapot.v1.SortExprNode
+	26,  // 44: kapot.v1.WindowNode.functions:type_name -> kapot.v1.WindowFunctionNode
+	12,  // 45: kapot.v1.WriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	3,   // 46: kapot.v1.WindowFrameBound.kind:type_name -> kapot.v1.WindowFrameBoundKind
+	51,  // 47: kapot.v1.WindowFrameBound.offset:type_name -> kapot.v1.ScalarValue
+	2,   // 48: kapot.v1.WindowFrame.units:type_name -> kapot.v1.WindowFrameUnits
+	24,  // 49: kapot.v1.WindowFrame.start:type_name -> kapot.v1.WindowFrameBound
+	24,  // 50: kapot.v1.WindowFrame.end:type_name -> kapot.v1.WindowFrameBound
+	1,   // 51: kapot.v1.WindowFunctionNode.fn:type_name -> kapot.v1.WindowFunction
+	7,   // 52: kapot.v1.WindowFunctionNode.aggregate:type_name -> kapot.v1.AggregateFunction
+	53,  // 53: kapot.v1.WindowFunctionNode.arg:type_name -> kapot.v1.PhysicalExprNode
+	51,  // 54: kapot.v1.WindowFunctionNode.default_value:type_name -> kapot.v1.ScalarValue
+	25,  // 55: kapot.v1.WindowFunctionNode.frame:type_name -> kapot.v1.WindowFrame
+	12,  // 56: kapot.v1.SortNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	21,  // 57: kapot.v1.SortNode.exprs:type_name -> kapot.v1.SortExprNode
+	53,  // 58: kapot.v1.JoinOn.left:type_name -> kapot.v1.PhysicalExprNode
+	53,  // 59: kapot.v1.JoinOn.right:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 60: kapot.v1.HashJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
+	12,  // 61: kapot.v1.HashJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
+	28,  // 62: kapot.v1.HashJoinNode.on:type_name -> kapot.v1.JoinOn
+	4,   // 63: kapot.v1.HashJoinNode.join_type:type_name -> kapot.v1.JoinType
+	5,   // 64: kapot.v1.HashJoinNode.mode:type_name -> kapot.v1.JoinMode
+	53,  // 65: kapot.v1.HashJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
+	30,  // 66: kapot.v1.HashJoinNode.build_ranges:type_name -> kapot.v1.KeyRange
+	12,  // 67: kapot.v1.NestedLoopJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
+	12,  // 68: kapot.v1.NestedLoopJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
+	4,   // 69: kapot.v1.NestedLoopJoinNode.join_type:type_name -> kapot.v1.JoinType
+	53,  // 70: kapot.v1.NestedLoopJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 71: kapot.v1.UnionNode.inputs:type_name -> kapot.v1.PhysicalPlanNode
+	12,  // 72: kapot.v1.SortPreservingMergeNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	21,  // 73: kapot.v1.SortPreservingMergeNode.exprs:type_name -> kapot.v1.SortExprNode
+	12,  // 74: kapot.v1.CoalesceBatchesNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	12,  // 75: kapot.v1.RepartitionNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	39,  // 76: kapot.v1.RepartitionNode.partitioning:type_name -> kapot.v1.Partitioning
+	7,   // 77: kapot.v1.AggregateExprNode.func:type_name -> kapot.v1.AggregateFunction
+	53,  // 78: kapot.v1.AggregateExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
+	53,  // 79: kapot.v1.AggregateExprNode.expr2:type_name -> kapot.v1.PhysicalExprNode
+	21,  // 80: kapot.v1.AggregateExprNode.order_by:type_name -> kapot.v1.SortExprNode
+	51,  // 81: kapot.v1.AggregateExprNode.param:type_name -> kapot.v1.ScalarValue
+	12,  // 82: kapot.v1.HashAggregateNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	6,   // 83: kapot.v1.HashAggregateNode.mode:type_name -> kapot.v1.AggregateMode
+	53,  // 84: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
+	36,  // 85: kapot.v1.HashAggregateNode.aggregates:type_name -> kapot.v1.AggregateExprNode
+	12,  // 86: kapot.v1.CoalescePartitionsNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	41,  // 87: kapot.v1.Partitioning.hash:type_name -> kapot.v1.HashPartitioning
+	42,  // 88: kapot.v1.Partitioning.single:type_name -> kapot.v1.SinglePartitioning
+	43,  // 89: kapot.v1.Partitioning.round_robin:type_name -> kapot.v1.RoundRobinPartitioning
+	40,  // 90: kapot.v1.Partitioning.range:type_name -> kapot.v1.RangePartitioning
+	53,  // 91: kapot.v1.RangePartitioning.expr:type_name -> kapot.v1.PhysicalExprNode
+	30,  // 92: kapot.v1.RangePartitioning.ranges:type_name -> kapot.v1.KeyRange
+	53,  // 93: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 94: kapot.v1.ExchangeNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	39,  // 95: kapot.v1.ExchangeNode.partitioning:type_name -> kapot.v1.Partitioning
+	12,  // 96: kapot.v1.ShuffleWriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	39,  // 97: kapot.v1.ShuffleWriterNode.partitioning:type_name -> kapot.v1.Partitioning
+	11,  // 98: kapot.v1.UnresolvedShuffleNode.schema:type_name -> kapot.v1.Schema
+	11,  // 99: kapot.v1.ShuffleReaderNode.schema:type_name -> kapot.v1.Schema
+	48,  // 100: kapot.v1.ShuffleReaderNode.partitions:type_name -> kapot.v1.ShuffleReaderPartition
+	66,  // 101: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
+	11,  // 102: kapot.v1.ValuesNode.schema:type_name -> kapot.v1.Schema
+	50,  // 103: kapot.v1.ValuesNode.rows:type_name -> kapot.v1.ValuesRow
+	51,  // 104: kapot.v1.ValuesRow.values:type_name -> kapot.v1.ScalarValue
+	9,   // 105: kapot.v1.ScalarValue.type:type_name -> kapot.v1.DataType
+	52,  // 106: kapot.v1.ScalarValue.interval_value:type_name -> kapot.v1.IntervalValue
+	54,  // 107: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
+	51,  // 108: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
+	55,  // 109: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
+	56,  // 110: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
+	57,  // 111: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
+	58,  // 112: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
+	59,  // 113: kapot.v1.PhysicalExprNode.negative:type_name -> kapot.v1.NegativeExpr
+	61,  // 114: kapot.v1.PhysicalExprNode.case_when:type_name -> kapot.v1.CaseExpr
+	62,  // 115: kapot.v1.PhysicalExprNode.in_list:type_name -> kapot.v1.InListExpr
+	63,  // 116: kapot.v1.PhysicalExprNode.between:type_name -> kapot.v1.BetweenExpr
+	64,  // 117: kapot.v1.PhysicalExprNode.like:type_name -> kapot.v1.LikeExpr
+	65,  // 118: kapot.v1.PhysicalExprNode.function:type_name -> kapot.v1.ScalarFunctionExpr
+	53,  // 119: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
+	8,   // 120: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
+	53,  // 121: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
+	53,  // 122: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	53,  // 123: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	53,  // 124: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 125: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
+	53,  // 126: kapot.v1.NegativeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	53,  // 127: kapot.v1.WhenThen.when:type_name -> kapot.v1.PhysicalExprNode
+	53,  // 128: kapot.v1.WhenThen.then:type_name -> kapot.v1.PhysicalExprNode
+	53,  // 129: kapot.v1.CaseExpr.operand:type_name -> kapot.v1.PhysicalExprNode
+	60,  // 130: kapot.v1.CaseExpr.when_then:type_name -> kapot.v1.WhenThen
+	53,  // 131: kapot.v1.CaseExpr.else_expr:type_name -> kapot.v1.PhysicalExprNode
+	53,  // 132: kapot.v1.InListExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	53,  // 133: kapot.v1.InListExpr.list:type_name -> kapot.v1.PhysicalExprNode
+	53,  // 134: kapot.v1.BetweenExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	53,  // 135: kapot.v1.BetweenExpr.low:type_name -> kapot.v1.PhysicalExprNode
+	53,  // 136: kapot.v1.BetweenExpr.high:type_name -> kapot.v1.PhysicalExprNode
+	53,  // 137: kapot.v1.LikeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	53,  // 138: kapot.v1.LikeExpr.pattern:type_name -> kapot.v1.PhysicalExprNode
+	53,  // 139: kapot.v1.ScalarFunctionExpr.args:type_name -> kapot.v1.PhysicalExprNode
+	67,  // 140: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
+	68,  // 141: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
+	142, // [142:142] is the sub-list for method output_type
+	142, // [142:142] is the sub-list for method input_type
+	142, // [142:142] is the sub-list for extension type_name
+	142, // [142:142] is the sub-list for extension extendee
+	0,   // [0:142] is the sub-list for field type_name
 }
 
 func init() { file_kapot_v1_plan_proto_init() }
@@ -5960,16 +6078,17 @@ func file_kapot_v1_plan_proto_init() {
 		(*PhysicalPlanNode_Repartition)(nil),
 		(*PhysicalPlanNode_Window)(nil),
 		(*PhysicalPlanNode_Writer)(nil),
+		(*PhysicalPlanNode_Unnest)(nil),
 	}
-	file_kapot_v1_plan_proto_msgTypes[17].OneofWrappers = []any{}
-	file_kapot_v1_plan_proto_msgTypes[23].OneofWrappers = []any{}
-	file_kapot_v1_plan_proto_msgTypes[29].OneofWrappers = []any{
+	file_kapot_v1_plan_proto_msgTypes[18].OneofWrappers = []any{}
+	file_kapot_v1_plan_proto_msgTypes[24].OneofWrappers = []any{}
+	file_kapot_v1_plan_proto_msgTypes[30].OneofWrappers = []any{
 		(*Partitioning_Hash)(nil),
 		(*Partitioning_Single)(nil),
 		(*Partitioning_RoundRobin)(nil),
 		(*Partitioning_Range)(nil),
 	}
-	file_kapot_v1_plan_proto_msgTypes[41].OneofWrappers = []any{
+	file_kapot_v1_plan_proto_msgTypes[42].OneofWrappers = []any{
 		(*ScalarValue_BoolValue)(nil),
 		(*ScalarValue_IntValue)(nil),
 		(*ScalarValue_UintValue)(nil),
@@ -5978,7 +6097,7 @@ func file_kapot_v1_plan_proto_init() {
 		(*ScalarValue_DecimalUnscaled)(nil),
 		(*ScalarValue_IntervalValue)(nil),
 	}
-	file_kapot_v1_plan_proto_msgTypes[43].OneofWrappers = []any{
+	file_kapot_v1_plan_proto_msgTypes[44].OneofWrappers = []any{
 		(*PhysicalExprNode_Column)(nil),
 		(*PhysicalExprNode_Literal)(nil),
 		(*PhysicalExprNode_Binary)(nil),
@@ -5998,7 +6117,7 @@ func file_kapot_v1_plan_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kapot_v1_plan_proto_rawDesc), len(file_kapot_v1_plan_proto_rawDesc)),
 			NumEnums:      9,
-			NumMessages:   59,
+			NumMessages:   60,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
