@@ -1,8 +1,11 @@
 package planner
 
 import (
+	"errors"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	pg "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/engine"
@@ -96,8 +99,40 @@ func (b *binder) bindFuncCall(fc *pg.FuncCall, bind func(*pg.Node) (*expr, error
 		if args[0].typ.ID() == arrow.NULL {
 			t = `"NULL"` // DuckDB's name of the NULL type
 		}
+		// json_extract's text is DuckDB's JSON type; kapot keeps it in a
+		// VARCHAR, so only the call itself can be named.
+		// (Looked for in the call as written: constant arguments are
+		// folded by now.)
+		arg := fc.GetArgs()[0]
+		switch {
+		case isJSONNode(arg):
+			t = "JSON"
+		case walkNodes(arg.ProtoReflect(), func(m protoreflect.Message) error {
+			if n, ok := m.Interface().(*pg.Node); ok && isJSONNode(n) {
+				return errJSONInside
+			}
+			return nil
+		}) != nil:
+			return nil, notSupported(fc.GetLocation(), "typeof over an expression of a JSON value")
+		}
 		return &expr{kind: eLit, lit: &kapotv1.ScalarValue{Type: &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_UTF8},
 			Value: &kapotv1.ScalarValue_StringValue{StringValue: t}}, typ: arrow.BinaryTypes.String}, nil
 	}
 	return &expr{kind: eFunc, fn: name, args: args}, nil
+}
+
+// errJSONInside stops the search for a JSON value inside typeof's argument.
+var errJSONInside = errors.New("a JSON value inside")
+
+// isJSONNode reports whether n is a call that returns DuckDB's JSON type:
+// json_extract, json_extract_path or the -> operator.
+func isJSONNode(n *pg.Node) bool {
+	if fc := n.GetFuncCall(); fc != nil {
+		name := funcName(fc)
+		return name == "json_extract" || name == "json_extract_path"
+	}
+	if a := n.GetAExpr(); a != nil && len(a.GetName()) == 1 {
+		return a.GetName()[0].GetString_().GetSval() == "->"
+	}
+	return false
 }

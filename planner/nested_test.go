@@ -94,6 +94,7 @@ func TestNestedRefusals(t *testing.T) {
 		{`select list_slice(li, 1, 2) from n`, "list_slice()"},
 		{`select map_keys(m) from n`, "map_keys()"},
 		{`select json_extract('{"a":1}', '/a')`, "JSON pointer paths"},
+		{`select typeof(coalesce(json_extract('{"a":1}', '$.a'), 'x'))`, "typeof over an expression of a JSON value"},
 		{`select json_extract('{"a":[1]}', '$.a[*]')`, "JSON path wildcards"},
 		{`select json_extract(s.b, s.b) from n`, "a JSON path that is not a constant"},
 		{`select '1' = '{"a":"1"}' ->> 'a'`, "-> or ->> as an operand of another operator"},

@@ -327,6 +327,8 @@ func jsonQueries() []string {
 		// JSON in VARCHAR: json_extract (JSON text, cast for DuckDB's client), json_extract_string, -> and ->>
 		jsonDocs + `select i, json_extract(j, '$.a.b')::varchar, json_extract(j, '$.a.b[1]')::varchar, json_extract(j, '$.a.b[2]')::varchar, json_extract(j, '$.a.c')::varchar, json_extract(j, '$.a.d')::varchar, json_extract(j, '$.zz')::varchar, json_extract(j, '$.a')::varchar from t order by i`,
 		jsonDocs + `select i, json_extract(j, '$.e')::varchar, json_extract_string(j, '$.e'), json_extract(j, '$.f')::varchar, json_extract(j, '$.g')::varchar, json_extract(j, '$.h')::varchar, json_extract(j, '$.i')::varchar, json_extract(j, '$.k')::varchar, json_extract(j, '$.u')::varchar, json_extract_string(j, '$.u') from t order by i`,
+		// DuckDB's JSON type named by typeof (kapot keeps the text in a VARCHAR)
+		jsonDocs + `select i, typeof(json_extract(j, '$.a')), typeof(j -> 'a'), typeof(j ->> 'a'), typeof(json_extract_path(j, 'a')), typeof(json_extract('{"a":1}', '$.a')) from t order by i`,
 		jsonDocs + `select i, json_extract_string(j, '$.a'), json_extract_string(j, '$.a.c'), json_extract_string(j, '$.a.b[0]'), json_extract_string(j, '$.a.d'), json_extract_string(j, '$.f'), json_extract_string(j, '$.a.b'), json_extract_string(j, '$[1]'), json_extract_string(j, '$[1].a'), json_extract_string(j, '$'), json_extract(j, '$')::varchar from t order by i`,
 		jsonDocs + `select i, (j -> 'a')::varchar, j ->> 'e', (j -> '$.a.b[0]')::varchar, ((j -> 'a') -> 'b')::varchar, j -> 'a' -> 'b' ->> 2, (j -> 1)::varchar, j ->> -1, (j -> '$[-1]')::varchar, j ->> 0 from t order by i`,
 		jsonDocs + `select j ->> 'e' as e, count(*) from t group by 1 order by 1 nulls first`,
