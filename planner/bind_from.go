@@ -538,12 +538,7 @@ func andExpr(a, b *expr) *expr {
 }
 
 func coveredBy(e *expr, cols map[colID]bool) bool {
-	for _, id := range e.refs(nil) {
-		if !cols[id] {
-			return false
-		}
-	}
-	return true
+	return e.everyRef(func(id colID) bool { return cols[id] })
 }
 
 // equiKeys finds conjuncts l = r with one side over left and the other over
@@ -554,7 +549,7 @@ func equiKeys(conj []*expr, left, right map[colID]bool) (lk, rk []*expr) {
 			continue
 		}
 		a, b := c.args[0], c.args[1]
-		if len(a.refs(nil)) == 0 || len(b.refs(nil)) == 0 {
+		if !a.readsColumns() || !b.readsColumns() {
 			continue
 		}
 		a, b = alignDecimals(a, b)

@@ -338,3 +338,35 @@ func TestLongInListsInWrites(t *testing.T) {
 		t.Errorf("view text: %.200s", st.Write.ViewSQL)
 	}
 }
+
+// TestManyWayJoinPlansInBoundedMemory: the join order of a 64-way join
+// (sqllogictest's select5 has hundreds) asks each candidate join for its
+// keys' distinct counts; that search built every join's output list on
+// the way down, gigabytes a query, and select5 took over half an hour. The
+// bound is loose; make slt names the queries that plan slowly.
+func TestManyWayJoinPlansInBoundedMemory(t *testing.T) {
+	cat := tpchCatalog(t)
+	const n = 64
+	var from, where []string
+	for i := 1; i <= n; i++ {
+		from = append(from, fmt.Sprintf("nation n%d", i))
+		if i > 1 {
+			// A chain in a shuffled order, as select5 writes them.
+			where = append(where, fmt.Sprintf("n%d.n_nationkey = n%d.n_regionkey", (i*37)%n+1, ((i-1)*37)%n+1))
+		}
+	}
+	sql := "select count(*) from " + strings.Join(from, ", ") + " where " + strings.Join(where, " and ")
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := PlanQuery(context.Background(), cat, sql, Options{})
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mb := (after.TotalAlloc - before.TotalAlloc) >> 20; mb > 200 {
+		t.Errorf("planning a %d-way join allocated %d MB", n, mb)
+	} else {
+		t.Logf("planning a %d-way join allocated %d MB", n, mb)
+	}
+}

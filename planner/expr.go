@@ -74,6 +74,26 @@ func (e *expr) refs(out []colID) []colID {
 	return out
 }
 
+// everyRef reports whether ok holds for every column e reads, without
+// allocating (the join order asks it of every conjunct for every
+// candidate join).
+func (e *expr) everyRef(ok func(colID) bool) bool {
+	if e.kind == eCol {
+		return ok(e.col)
+	}
+	for _, a := range e.args {
+		if !a.everyRef(ok) {
+			return false
+		}
+	}
+	return true
+}
+
+// readsColumns reports whether e reads any column.
+func (e *expr) readsColumns() bool {
+	return !e.everyRef(func(colID) bool { return false })
+}
+
 // refsOrNil is e.refs(nil), nil for a nil e.
 func (e *expr) refsOrNil() []colID {
 	if e == nil {

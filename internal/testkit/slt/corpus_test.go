@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kapot-go/kapot/internal/testkit/report"
 )
@@ -130,7 +131,14 @@ func runFile(t *testing.T, path, name string, max int) *FileReport {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rep := Run(context.Background(), name, recs, db, Options{MaxQueries: max})
+	o := Options{MaxQueries: max}
+	if d, err := time.ParseDuration(os.Getenv("KAPOT_SLT_SLOW")); err == nil {
+		o.SlowAfter = d
+		o.Slow = func(r *Record, took time.Duration) {
+			t.Logf("%s:%d: slow (%v): %s", name, r.Line, took.Round(time.Millisecond), oneLine(r.SQL))
+		}
+	}
+	rep := Run(context.Background(), name, recs, db, o)
 	rep.Own, rep.Fallback, rep.FallbackReasons = db.Own, db.Fallback, db.Reasons
 	return rep
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Engine is the name the runner answers conditions as: kapot's SQL is
@@ -91,6 +92,10 @@ func (f *FileReport) Scored() int { return f.Passed + f.Wrong + f.Failed + f.Dia
 type Options struct {
 	// MaxQueries stops a script after this many scored queries (0: all).
 	MaxQueries int
+	// Slow, when set, is told of every query that took SlowAfter or
+	// longer (make slt names them, so a plan that got slow is found).
+	Slow      func(r *Record, took time.Duration)
+	SlowAfter time.Duration
 }
 
 // Run runs the records of one script against db.
@@ -129,7 +134,11 @@ func Run(ctx context.Context, name string, recs []Record, db DB, o Options) *Fil
 		if o.MaxQueries > 0 && rep.Scored() >= o.MaxQueries {
 			break
 		}
+		start := time.Now()
 		res := runQuery(ctx, r, db, labels)
+		if took := time.Since(start); o.Slow != nil && took >= o.SlowAfter {
+			o.Slow(r, took)
+		}
 		switch res.Outcome {
 		case Passed:
 			rep.Passed++
