@@ -212,29 +212,74 @@ func (b *binder) pushSubquery(rels []fromItem, n *pg.Node, all *scope, local map
 		if err != nil {
 			continue // it reads another relation's columns (or fails as a whole later)
 		}
-		j, ok := r.(*joinRel)
-		if !ok || j.left != rels[i].r || (j.jt != kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI && j.jt != kapotv1.JoinType_JOIN_TYPE_LEFT_ANTI) {
-			continue
+		if j, ok := r.(*joinRel); ok && j.left == rels[i].r && (j.jt == kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI || j.jt == kapotv1.JoinType_JOIN_TYPE_LEFT_ANTI) {
+			var refs []colID
+			for _, k := range j.leftKeys {
+				refs = k.refs(refs)
+			}
+			if j.filter != nil {
+				refs = j.filter.refs(refs)
+			}
+			if slices.ContainsFunc(refs, func(id colID) bool { return local[id] && !rels[i].cols[id] }) {
+				continue
+			}
+			if estimate(j.right) >= estimate(rels[i].r) {
+				// A subquery as large as the relation filters it better after
+				// the joins have shrunk it (TPC-H Q21's EXISTS over lineitem).
+				return false
+			}
+			rels[i].r = j
+			return true
 		}
-		var refs []colID
-		for _, k := range j.leftKeys {
-			refs = k.refs(refs)
+		if b.pushScalarSubquery(rels, i, r) {
+			return true
 		}
-		if j.filter != nil {
-			refs = j.filter.refs(refs)
-		}
-		if slices.ContainsFunc(refs, func(id colID) bool { return local[id] && !rels[i].cols[id] }) {
-			continue
-		}
-		if estimate(j.right) >= estimate(rels[i].r) {
-			// A subquery as large as the relation filters it better after
-			// the joins have shrunk it (TPC-H Q21's EXISTS over lineitem).
-			return false
-		}
-		rels[i].r = j
-		return true
 	}
 	return false
+}
+
+// pushScalarSubquery makes r, a comparison with scalar subqueries applied
+// to rels[i] alone, that relation, if it reads no other relation's columns
+// (TPC-DS q06's d_month_seq = (SELECT DISTINCT d_month_seq …) filters
+// date_dim before it meets store_sales, not 2.7 M joined rows after, and
+// its i_current_price > 1.2 * (SELECT avg(…) … WHERE j.i_category =
+// i.i_category) decorrelates over item's categories, not over the joined
+// rows'). A correlated subquery stays above the joins when rels[i] is the
+// largest relation, which the joins may shrink first.
+func (b *binder) pushScalarSubquery(rels []fromItem, i int, r rel) bool {
+	f, ok := r.(*filterRel)
+	if !ok || danglingRef(f) {
+		return false
+	}
+	correlated := false
+	for c := f.in; c != rels[i].r; {
+		j, ok := c.(*joinRel)
+		if !ok || (j.jt != kapotv1.JoinType_JOIN_TYPE_INNER && j.jt != kapotv1.JoinType_JOIN_TYPE_LEFT) {
+			return false
+		}
+		correlated = correlated || len(j.leftKeys) > 0
+		c = j.left
+	}
+	if correlated && len(rels) > 1 {
+		own := estimate(rels[i].r)
+		largest := true
+		for k := range rels {
+			if k != i && estimate(rels[k].r) > own {
+				largest = false
+			}
+		}
+		if largest {
+			return false
+		}
+	}
+	// The subqueries' columns stay out of the relation's output: the
+	// statement reads the FROM clause's.
+	p := &projectRel{in: f}
+	for _, id := range rels[i].r.output() {
+		p.exprs, p.out = append(p.exprs, &expr{kind: eCol, col: id, typ: b.cols[id].typ}), append(p.out, id)
+	}
+	rels[i].r = p
+	return true
 }
 
 func (b *binder) bindFromItem(n *pg.Node) (rel, error) {
