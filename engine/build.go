@@ -80,6 +80,8 @@ func FromProtoWith(n *kapotv1.PhysicalPlanNode, o BuildOptions) (ExecutionPlan, 
 type planBuilder struct {
 	next int
 	opts BuildOptions
+	// filters numbers the plan's dynamic filters.
+	filters int
 }
 
 // nodeIDSetter is implemented by nodes that record metrics themselves
@@ -150,7 +152,13 @@ func (b *planBuilder) node(n *kapotv1.PhysicalPlanNode, depth, id int) (Executio
 			return NewLimit(in, x.Limit.GetSkip(), x.Limit.GetFetch())
 		})
 	case *kapotv1.PhysicalPlanNode_HashJoin:
-		return join(x.HashJoin.GetLeft(), x.HashJoin.GetRight(), func(l, r ExecutionPlan) (ExecutionPlan, error) { return newHashJoin(l, r, x.HashJoin) })
+		return join(x.HashJoin.GetLeft(), x.HashJoin.GetRight(), func(l, r ExecutionPlan) (ExecutionPlan, error) {
+			j, err := newHashJoin(l, r, x.HashJoin)
+			if err == nil {
+				wireDynamicFilters(j, &b.filters)
+			}
+			return j, err
+		})
 	case *kapotv1.PhysicalPlanNode_NestedLoopJoin:
 		return join(x.NestedLoopJoin.GetLeft(), x.NestedLoopJoin.GetRight(), func(l, r ExecutionPlan) (ExecutionPlan, error) {
 			return newNestedLoopJoin(l, r, x.NestedLoopJoin)

@@ -29,6 +29,9 @@ type HashJoin struct {
 	// buildRanges[p] (see HashJoinNode.build_ranges).
 	buildRanges [][2]int64
 	rangeKey    int
+	// dynamic are the keys whose build-side range filters the probe
+	// side's scans (see dynamic_filter.go).
+	dynamic []dynamicSource
 }
 
 var _ ExecutionPlan = (*HashJoin)(nil)
@@ -184,6 +187,9 @@ type hashJoinOp struct {
 	indexBytes int64
 	probe      Operator
 	closed     bool
+	// ranges holds, once built, the range of each of j.dynamic's keys
+	// (nil: the probe side is not filtered).
+	ranges [][2]int64
 
 	// Grace hash join: when the build side does not fit its reservation,
 	// both sides are hash-partitioned into spill files and each pair of
@@ -309,6 +315,9 @@ func (o *hashJoinOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
 		if o.probeFrom != nil {
 			probe, err = o.probeFrom.Open(o.tc)
 		} else {
+			if err := o.dynamicRanges(ctx); err != nil {
+				return nil, err
+			}
 			probe, err = o.j.right.Execute(ctx, o.part, o.tc)
 		}
 		if err != nil {
@@ -322,9 +331,34 @@ func (o *hashJoinOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
 	return o.output(ctx, func() bool { return o.probe != nil }, o.nextProbe, o.probeBatch)
 }
 
+// dynamicRanges computes the range of each dynamic filter key over the
+// build side just built (an empty one holds no key).
+func (o *hashJoinOp) dynamicRanges(ctx context.Context) error {
+	if len(o.j.dynamic) == 0 {
+		return nil
+	}
+	o.ranges = make([][2]int64, len(o.j.dynamic))
+	for i, d := range o.j.dynamic {
+		o.ranges[i] = [2]int64{1, 0}
+		if o.build == nil {
+			continue
+		}
+		a, err := o.j.leftKeys[d.key].Eval(ctx, o.tc.Mem, o.build)
+		if err != nil {
+			return err
+		}
+		o.ranges[i][0], o.ranges[i][1] = buildRange(a)
+		a.Release()
+	}
+	return nil
+}
+
 // nextProbe returns the next probe batch, or io.EOF (and closes the probe
 // side).
 func (o *hashJoinOp) nextProbe(ctx context.Context) (arrow.RecordBatch, error) {
+	for i, r := range o.ranges {
+		ctx = withDynamicRange(ctx, o.j.dynamic[i].id, r[0], r[1])
+	}
 	b, err := o.probe.Next(ctx)
 	if err == io.EOF {
 		o.probe.Close()

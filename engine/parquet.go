@@ -27,6 +27,15 @@ type parquetFormat struct {
 	pre        []prefilter // from the filter above, if any
 	out        *arrow.Schema
 	footers    *FooterCache
+	// dynamic are the dynamic filters of joins above on the scan's
+	// columns (see dynamic_filter.go).
+	dynamic []dynamicTarget
+}
+
+// withTarget returns f also restricted by dynamic filter t.
+func (f parquetFormat) withTarget(t dynamicTarget) parquetFormat {
+	f.dynamic = append(slices.Clone(f.dynamic), t)
+	return f
 }
 
 func (parquetFormat) name() string { return "Parquet" }
@@ -133,6 +142,8 @@ func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskCo
 			pf.Close()
 			return nil, err
 		}
+	} else if rng, split = dynamicSplit(pf, fr, full, part, dynamicRanges(ctx, f.dynamic)); split != nil {
+		tc.Metrics.AddCounter(*f.nodeID, "dynamic_filters", 1)
 	}
 	if f.pruner != nil || split != nil || part.share.n > 1 {
 		rowGroups = make([]int, 0, pf.NumRowGroups())

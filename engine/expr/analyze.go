@@ -63,6 +63,14 @@ func ColumnName(e Expr) (string, bool) {
 	return "", false
 }
 
+// ColumnIndex returns the input column e is, when e is a plain column.
+func ColumnIndex(e Expr) (int, bool) {
+	if c, ok := e.(*columnExpr); ok {
+		return c.index, true
+	}
+	return 0, false
+}
+
 // OnlyColumn returns the one column e reads, when e reads exactly one
 // through comparisons, membership tests and function calls (and no column
 // more).

@@ -1,0 +1,135 @@
+package engine
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/kapot-go/kapot/engine/internal/wiretest"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// writeSortedKeys writes 4 row groups of 250 rows: k = 0..999 ascending,
+// NULL at every 7th row, and v = 2k.
+func writeSortedKeys(t *testing.T) string {
+	t.Helper()
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "k", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		{Name: "v", Type: arrow.PrimitiveTypes.Int64},
+	}, nil)
+	path := filepath.Join(t.TempDir(), "keys.parquet")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := pqarrow.NewFileWriter(schema, f, parquet.NewWriterProperties(parquet.WithMaxRowGroupLength(250)), pqarrow.DefaultWriterProps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bld := array.NewRecordBuilder(memory.NewGoAllocator(), schema)
+	defer bld.Release()
+	for i := 0; i < 1000; i++ {
+		if i%7 == 0 {
+			bld.Field(0).AppendNull()
+		} else {
+			bld.Field(0).(*array.Int64Builder).Append(int64(i))
+		}
+		bld.Field(1).(*array.Int64Builder).Append(int64(2 * i))
+	}
+	rec := bld.NewRecordBatch()
+	defer rec.Release()
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// buildValues is one column b of the given keys (nil: NULL).
+func buildValues(keys ...any) *kapotv1.PhysicalPlanNode {
+	v := &kapotv1.ValuesNode{Schema: &kapotv1.Schema{Fields: []*kapotv1.Field{{Name: "b", Type: wiretest.I64Type(), Nullable: true}}}}
+	for _, k := range keys {
+		v.Rows = append(v.Rows, &kapotv1.ValuesRow{Values: []*kapotv1.ScalarValue{ival(k)}})
+	}
+	return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Values{Values: v}}
+}
+
+// TestDynamicFilters: a collect-left hash join's build keys restrict the
+// Parquet scan of its probe side, through a filter and a projection, to
+// the row groups and rows whose key lies in their range; the answers are
+// those of the same join without it (a partitioned join, which has none),
+// for every join type, NULL keys on both sides and an empty build side.
+func TestDynamicFilters(t *testing.T) {
+	path := writeSortedKeys(t)
+	probe := func() *kapotv1.PhysicalPlanNode {
+		scan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ParquetScan{ParquetScan: &kapotv1.ParquetScanNode{
+			FileGroups: []*kapotv1.FileGroup{{Paths: []string{path}}}}}}
+		filter := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Filter{Filter: &kapotv1.FilterNode{
+			Input: scan, Predicate: wiretest.Bin(wiretest.Col("v"), kapotv1.BinaryOp_BINARY_OP_GTE, wiretest.I64(0))}}}
+		return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Projection{Projection: &kapotv1.ProjectionNode{
+			Input: filter, Exprs: []*kapotv1.PhysicalExprNode{wiretest.Col("v"), wiretest.Col("k")}, Names: []string{"v", "k"}}}}
+	}
+	join := func(build *kapotv1.PhysicalPlanNode, jt kapotv1.JoinType, mode kapotv1.JoinMode) *kapotv1.PhysicalPlanNode {
+		return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashJoin{HashJoin: &kapotv1.HashJoinNode{
+			Left: build, Right: probe(), JoinType: jt, Mode: mode,
+			On: []*kapotv1.JoinOn{{Left: wiretest.Col("b"), Right: wiretest.Col("k")}}}}}
+	}
+	filtered := []kapotv1.JoinType{kapotv1.JoinType_JOIN_TYPE_INNER, kapotv1.JoinType_JOIN_TYPE_LEFT,
+		kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI, kapotv1.JoinType_JOIN_TYPE_LEFT_ANTI, kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI}
+	builds := []struct {
+		name string
+		keys []any
+		read int64 // row groups of the probe read by the joins that filter
+	}{
+		{"past the end", []any{300, 310, 480, 1234567, nil}, 3}, // 1234567 matches nothing and widens the range past the file
+		{"inside one", []any{300, 310, 480, nil}, 1},
+		{"two", []any{260, 520}, 2},
+		{"below all", []any{-5, -1}, 0},
+		{"only null", []any{nil}, 0},
+		{"empty", nil, 0},
+	}
+	for _, b := range builds {
+		for jt := range kapotv1.JoinType_name {
+			jt := kapotv1.JoinType(jt)
+			if jt == kapotv1.JoinType_JOIN_TYPE_UNSPECIFIED {
+				continue
+			}
+			t.Run(b.name+"/"+jt.String(), func(t *testing.T) {
+				tc, _ := newTC(t)
+				tc.Metrics = &Metrics{}
+				tc.BatchSize = 100
+				got := run(t, join(buildValues(b.keys...), jt, kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT), tc)
+				plain, _ := newTC(t)
+				plain.BatchSize = 100
+				want := run(t, join(buildValues(b.keys...), jt, kapotv1.JoinMode_JOIN_MODE_PARTITIONED), plain)
+				if !slices.Equal(got, want) {
+					t.Fatalf("with dynamic filter %d rows:\n%s\nwithout %d rows:\n%s", len(got), strings.Join(got, "\n"), len(want), strings.Join(want, "\n"))
+				}
+				var read, pruned int64 = -1, -1
+				for _, m := range tc.Metrics.Snapshot() {
+					if n, ok := m.Counters["row_groups_read"]; ok && read < 0 {
+						read, pruned = n, m.Counters["row_groups_pruned"]
+					}
+				}
+				switch {
+				case !slices.Contains(filtered, jt):
+					if read >= 0 {
+						t.Errorf("a %s join filtered its probe side: %d row groups read", jt, read)
+					}
+				case read != b.read || pruned != 4-b.read:
+					t.Errorf("the collect-left join's scan read %d row groups and pruned %d, want %d read", read, pruned, b.read)
+				}
+			})
+		}
+	}
+}
