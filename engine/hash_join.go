@@ -334,7 +334,7 @@ func (o *hashJoinOp) Next(ctx context.Context) (arrow.RecordBatch, error) {
 // dynamicRanges computes the range of each dynamic filter key over the
 // build side just built (an empty one holds no key).
 func (o *hashJoinOp) dynamicRanges(ctx context.Context) error {
-	if len(o.j.dynamic) == 0 {
+	if len(o.j.dynamic) == 0 || o.tc.Properties[PropDynamicFilters] == "false" {
 		return nil
 	}
 	o.ranges = make([][2]int64, len(o.j.dynamic))
