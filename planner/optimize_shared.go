@@ -17,7 +17,9 @@ import (
 // reads year_total six times, each for one channel and year: the store
 // branch's aggregate then reads the store sales of 2001 and 2002 instead
 // of all of them. Each place keeps its own filters, so its rows are the
-// same.
+// same. A WITH query read once is filtered the same way (q78's ss, read
+// once with ss_sold_year = 2000: its aggregate groups 2000's sales, not
+// every year's).
 
 // pushIntoShared pushes the filters of every shared relation under r's
 // readers into its definition (see above).
@@ -59,7 +61,7 @@ func pushIntoShared(r rel) {
 	}
 	walk(r)
 	for s, rd := range refs {
-		if rd.unfiltered || len(rd.filters) < 2 || len(rd.filters) != rd.reads {
+		if rd.unfiltered || len(rd.filters) == 0 || len(rd.filters) != rd.reads {
 			continue
 		}
 		var any *expr
