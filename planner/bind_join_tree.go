@@ -63,6 +63,24 @@ func (b *binder) pushInto(r rel, preds []*expr) rel {
 				up = append(up, p)
 			}
 		}
+		// A WHERE test of a kept-side key holds for the other side's
+		// rows that can match, whose key equals it: those that fail it
+		// are dropped before the join (TPC-DS q78's ss_sold_year = 2000
+		// filters ws and cs by their sold year too).
+		other := &j.right
+		keys, otherKeys := j.leftKeys, j.rightKeys
+		if j.jt == kapotv1.JoinType_JOIN_TYPE_RIGHT {
+			other, keys, otherKeys = &j.left, j.rightKeys, j.leftKeys
+		}
+		for _, p := range down {
+			if d := keyTestFor(p, keys, otherKeys); d != nil {
+				if isJoinTree(*other) {
+					*other = b.pushInto(*other, []*expr{d})
+				} else {
+					*other = &filterRel{in: *other, pred: d}
+				}
+			}
+		}
 		if isJoinTree(*kept) {
 			*kept = b.pushInto(*kept, down)
 		} else {
@@ -76,6 +94,50 @@ func (b *binder) pushInto(r rel, preds []*expr) rel {
 		r = &filterRel{in: r, pred: p}
 	}
 	return r
+}
+
+// keyTestFor returns p, a comparison of one column with constants, as a
+// test of the key of otherKeys paired with that column in keys, when both
+// are columns of one type whose equal values are the same value (integers,
+// dates, strings); nil otherwise.
+func keyTestFor(p *expr, keys, otherKeys []*expr) *expr {
+	var col *expr
+	switch p.kind {
+	case eBinary:
+		if !comparison(p.op) {
+			return nil
+		}
+		switch {
+		case p.args[0].kind == eCol && p.args[1].kind == eLit:
+			col = p.args[0]
+		case p.args[1].kind == eCol && p.args[0].kind == eLit:
+			col = p.args[1]
+		}
+	case eInList, eBetween:
+		if p.args[0].kind != eCol {
+			return nil
+		}
+		col = p.args[0]
+		for _, a := range p.args[1:] {
+			if a.kind != eLit {
+				return nil
+			}
+		}
+	}
+	if col == nil {
+		return nil
+	}
+	for i, k := range keys {
+		o := otherKeys[i]
+		if k.kind != eCol || k.col != col.col || o.kind != eCol || !arrow.TypeEqual(k.typ, o.typ) {
+			continue
+		}
+		switch {
+		case arrow.IsInteger(k.typ.ID()), k.typ.ID() == arrow.DATE32, k.typ.ID() == arrow.STRING:
+			return substCols(p, map[colID]*expr{col.col: o})
+		}
+	}
+	return nil
 }
 
 // flattenInner appends the relations of the tree of inner joins r to
