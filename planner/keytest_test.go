@@ -25,6 +25,18 @@ func TestOuterJoinKeyTests(t *testing.T) {
 		{`select n_name, r_name from nation left join region on n_regionkey = r_regionkey where n_regionkey = n_nationkey order by 1`, ""},
 		{`select s_suppkey, c_custkey from supplier left join customer on s_acctbal = c_acctbal where s_acctbal > 9990 order by 1, 2`, ""},
 		{`select count(*), count(r_name) from nation left join region on n_regionkey = r_regionkey where n_regionkey > 10`, `r_regionkey@\d+ > 10`},
+		// NULL keys on both sides.
+		{`select a.n_name, b.r_name from (select case when n_nationkey % 3 = 0 then null else n_regionkey end k, n_name from nation) a
+			left join (select case when r_regionkey = 2 then null else r_regionkey end k, r_name from region) b on a.k = b.k where a.k <> 1 order by 1`, ""},
+		{`select a.n_name, b.r_name from (select case when n_nationkey % 3 = 0 then null else n_regionkey end k, n_name from nation) a
+			left join (select case when r_regionkey = 2 then null else r_regionkey end k, r_name from region) b on a.k = b.k where a.k in (0, 2, 3) or a.k is null order by 1`, ""},
+		{`select a.n_name, b.r_name from (select case when r_regionkey = 2 then null else r_regionkey end k, r_name from region) b
+			right join (select case when n_nationkey % 3 = 0 then null else n_regionkey end k, n_name from nation) a on a.k = b.k where a.k >= 2 order by 1`, ""},
+		// Scalar subqueries over one relation of several, correlated or not.
+		{`select n_name, r_name from nation, region where n_regionkey = r_regionkey and n_nationkey = (select max(s_nationkey) from supplier) order by 1`, ""},
+		{`select n_name, s_name from nation, supplier where s_nationkey = n_nationkey and s_acctbal > (select avg(s2.s_acctbal) from supplier s2 where s2.s_nationkey = supplier.s_nationkey) and n_regionkey = 1 order by 1, 2`, ""},
+		{`select count(*) from nation, region where n_regionkey = r_regionkey and r_regionkey = (select r_regionkey from region where r_name = 'ASIA')`, ""},
+		{`select count(*) from nation, region where n_regionkey = r_regionkey and n_nationkey > (select count(*) from region where r_regionkey = n_regionkey) * 4`, ""},
 	} {
 		t.Run(c.sql, func(t *testing.T) {
 			_, got := runSQL(t, cat, c.sql)
