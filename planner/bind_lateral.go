@@ -172,7 +172,10 @@ func (b *binder) lateralOneRow(sub *pg.SelectStmt, left rel, sc *scope) (*latera
 	// Each outer row's values are among the groups (NULLs match NULLs).
 	for _, k := range keys {
 		o, in := b.unify(k.outer, &expr{kind: eCol, col: k.inner, typ: b.cols[k.inner].typ})
-		lk, rk := b.nullSafeKeys(o, in)
+		lk, rk, err := b.nullSafeKeys(o, in)
+		if err != nil {
+			return nil, err
+		}
 		lt.lk, lt.rk = append(lt.lk, lk...), append(lt.rk, rk...)
 	}
 	return lt, nil

@@ -541,7 +541,10 @@ func (b *binder) bindScalarSub(sl *pg.SubLink) (*expr, error) {
 		j.jt = kapotv1.JoinType_JOIN_TYPE_LEFT
 		for _, k := range keys {
 			o, in := b.unify(k.outer, &expr{kind: eCol, col: k.inner, typ: b.cols[k.inner].typ})
-			lk, rk := b.nullSafeKeys(o, in)
+			lk, rk, err := b.nullSafeKeys(o, in)
+			if err != nil {
+				return nil, err
+			}
 			j.leftKeys, j.rightKeys = append(j.leftKeys, lk...), append(j.rightKeys, rk...)
 		}
 	}
@@ -694,20 +697,22 @@ func (b *binder) bindCorrelatedScalar(sub *pg.SelectStmt, subs *scalarSubs) (rel
 
 // nullSafeKeys turns the join key pair l = r into keys under which NULL
 // equals NULL: (coalesce(x, zero), x IS NULL) on each side, for keys that
-// may be NULL.
-func (b *binder) nullSafeKeys(l, r *expr) ([]*expr, []*expr) {
+// may be NULL. A type without a zero here is refused: plain keys would
+// lose the outer rows whose key is NULL (a timestamp key did: count(*)
+// FILTER (WHERE NOT EXISTS (… = CAST(x.t AS VARCHAR))) missed them).
+func (b *binder) nullSafeKeys(l, r *expr) ([]*expr, []*expr, error) {
 	if !b.nullable(l) && !b.nullable(r) {
-		return []*expr{l}, []*expr{r}
+		return []*expr{l}, []*expr{r}, nil
 	}
 	zero, ok := zeroOf(l.typ)
 	if !ok {
-		return []*expr{l}, []*expr{r}
+		return nil, nil, notSupported(-1, "a correlated subquery whose correlation column is a nullable "+catalog.TypeName(l.typ))
 	}
 	wrap := func(x *expr) []*expr {
 		c := &expr{kind: eFunc, fn: "coalesce", args: []*expr{x, zero}, typ: x.typ}
 		return []*expr{c, {kind: eIsNull, args: []*expr{x}, typ: arrow.FixedWidthTypes.Boolean}}
 	}
-	return wrap(l), wrap(r)
+	return wrap(l), wrap(r), nil
 }
 
 // zeroOf is a literal of type t, any value.
@@ -718,7 +723,7 @@ func zeroOf(t arrow.DataType) (*expr, bool) {
 	}
 	v := &kapotv1.ScalarValue{Type: pt}
 	switch {
-	case arrow.IsInteger(t.ID()) || t.ID() == arrow.DATE32:
+	case arrow.IsInteger(t.ID()) || t.ID() == arrow.DATE32 || t.ID() == arrow.TIMESTAMP:
 		v.Value = &kapotv1.ScalarValue_IntValue{IntValue: 0}
 	case arrow.IsFloating(t.ID()):
 		v.Value = &kapotv1.ScalarValue_FloatValue{FloatValue: 0}

@@ -252,6 +252,12 @@ func TestTimestampSQL(t *testing.T) {
 		{"case of a date and a timestamp", `select k, case when k > 4 then d else ts end, greatest(ts, d) from t where k in (1, 5) order by k`,
 			[]string{"1|2024-02-07 02:11:59|2024-02-07 02:11:59", "5|2024-02-13 00:00:00|2024-02-29 12:00:00.12"}},
 		{"distinct and count distinct", `select count(distinct ts), count(distinct cast(ts as date)) from t`, []string{"8|6"}},
+		// Subqueries correlated on a timestamp that may be NULL: row 9's
+		// NULL stands for its own group (its keys were plain, not
+		// NULL-safe, and the row lost its value: 8 where DuckDB has 9).
+		{"not exists as a value over a nullable timestamp", `select count(*) filter (where not exists (select 1 from t b where cast(b.ts as varchar) = cast(a.ts as varchar) || 'x')) from t a`, []string{"9"}},
+		{"count correlated on a nullable timestamp", `select k, (select count(*) from t b where b.ts = a.ts) from t a where k in (1, 9) order by k`, []string{"1|1", "9|0"}},
+		{"max correlated on a nullable timestamptz", `select k, (select max(b.k) from t b where b.tz = a.tz) from t a where k in (2, 9) order by k`, []string{"2|2", "9|NULL"}},
 	})
 }
 
