@@ -32,6 +32,18 @@ func TestOuterJoinKeyTests(t *testing.T) {
 			left join (select case when r_regionkey = 2 then null else r_regionkey end k, r_name from region) b on a.k = b.k where a.k in (0, 2, 3) or a.k is null order by 1`, ""},
 		{`select a.n_name, b.r_name from (select case when r_regionkey = 2 then null else r_regionkey end k, r_name from region) b
 			right join (select case when n_nationkey % 3 = 0 then null else n_regionkey end k, n_name from nation) a on a.k = b.k where a.k >= 2 order by 1`, ""},
+		// Outer joins of a FROM item join after the other items
+		// (peelOuterJoins): padded rows, WHERE over padded sides and
+		// chains of outer joins.
+		{`select n_name, r_name, s_name from nation left join region on n_regionkey = r_regionkey and r_name like 'A%', supplier where s_nationkey = n_nationkey and s_suppkey < 20 order by 3`, ""},
+		{`select n_name, s_name from nation left join region on n_regionkey = r_regionkey and r_name like 'A%', supplier where s_nationkey = n_nationkey and r_name is null and s_suppkey < 30 order by 2`, ""},
+		{`select count(*), count(r_name) from nation left join region on n_regionkey = r_regionkey and r_regionkey < 3, supplier where s_nationkey = n_nationkey and (r_regionkey is null or s_acctbal > 0)`, ""},
+		{`select n_name, r_name, s_name from region right join nation on r_regionkey = n_regionkey and r_regionkey > 2, supplier where s_nationkey = n_nationkey and s_suppkey between 5 and 25 order by 3`, ""},
+		{`select n_name, r_name, s.s_name, c_name from nation left join region on n_regionkey = r_regionkey and r_regionkey <> 2 left join supplier s on s.s_nationkey = n_nationkey and s.s_suppkey < 5, customer
+			where c_nationkey = n_nationkey and c_custkey < 60 order by 4, 3`, ""},
+		{`select count(*), count(region.r_name) from nation left join region on n_regionkey = region.r_regionkey and region.r_regionkey = 1, region r2`, ""},
+		{`select c_custkey, o_orderkey, n_name from customer left join orders on c_custkey = o_custkey and o_totalprice > 400000, nation
+			where c_nationkey = n_nationkey and n_name = 'PERU' and c_custkey < 300 order by 1, 2`, `HashJoin\(LEFT`},
 		// Scalar subqueries over one relation of several, correlated or not.
 		{`select n_name, r_name from nation, region where n_regionkey = r_regionkey and n_nationkey = (select max(s_nationkey) from supplier) order by 1`, ""},
 		{`select n_name, s_name from nation, supplier where s_nationkey = n_nationkey and s_acctbal > (select avg(s2.s_acctbal) from supplier s2 where s2.s_nationkey = supplier.s_nationkey) and n_regionkey = 1 order by 1, 2`, ""},
