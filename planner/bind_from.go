@@ -173,7 +173,7 @@ func peelOuterJoins(rels []fromItem, preds []*expr) ([]fromItem, []*expr, []oute
 	rels = slices.Clone(rels)
 	for i := range rels {
 		r := rels[i].r
-		peeled := false
+		var chain []outerJoin
 		for {
 			base, above := r, []*expr(nil)
 			for {
@@ -188,15 +188,16 @@ func peelOuterJoins(rels []fromItem, preds []*expr) ([]fromItem, []*expr, []oute
 			if !ok || (j.jt != kapotv1.JoinType_JOIN_TYPE_LEFT && j.jt != kapotv1.JoinType_JOIN_TYPE_RIGHT) {
 				break
 			}
-			outers = append(outers, outerJoin{j: j, above: above})
+			chain = append(chain, outerJoin{j: j, above: above})
 			if r = j.left; j.jt == kapotv1.JoinType_JOIN_TYPE_RIGHT {
 				r = j.right
 			}
-			peeled = true
 		}
-		if peeled {
-			rels[i] = fromItem{r: r, cols: idSet(r.output())}
+		if len(chain) == 0 || linksPadded(preds, rels[i].cols, idSet(r.output())) {
+			continue
 		}
+		outers = append(outers, chain...)
+		rels[i] = fromItem{r: r, cols: idSet(r.output())}
 	}
 	if len(outers) == 0 {
 		return rels, preds, nil
@@ -218,6 +219,29 @@ func peelOuterJoins(rels []fromItem, preds []*expr) ([]fromItem, []*expr, []oute
 	// The last outer join carries the predicates that read padded sides.
 	outers[0].above = append(outers[0].above, top...)
 	return rels, keep, outers
+}
+
+// linksPadded reports whether a predicate joins an item's padded columns
+// (in item, not in base) with another item's: the item is then joined
+// whole (TPC-DS q93's sr_reason_sk = r_reason_sk: peeled, reason would
+// join store_sales as a cross product before the outer join).
+func linksPadded(preds []*expr, item, base map[colID]bool) bool {
+	for _, p := range preds {
+		padded, other := false, false
+		p.everyRef(func(id colID) bool {
+			switch {
+			case !item[id]:
+				other = true
+			case !base[id]:
+				padded = true
+			}
+			return true
+		})
+		if padded && other {
+			return true
+		}
+	}
+	return false
 }
 
 // reattachOuterJoins joins r, the graph of the peeled items, with the
