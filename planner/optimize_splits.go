@@ -84,7 +84,7 @@ func splits(c *catalog.Catalog, parts int, splitRows int64) map[*catalog.Table]*
 		return strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name))
 	})
 	for _, t := range tables {
-		if t.Managed || len(t.Partitions) > 0 || t.Format != "parquet" || len(t.Files) == 0 || t.Rows <= 0 {
+		if t.Managed || len(t.Partitions) > 0 || t.Format != "parquet" || len(t.Files) < 2 || t.Rows <= 0 {
 			continue
 		}
 		cols := make([]string, 0, len(t.Ranges))

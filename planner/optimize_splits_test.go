@@ -340,10 +340,7 @@ func TestRowGroupSharePlans(t *testing.T) {
 		parts int
 		want  string
 	}{
-		// The one file is sorted by l_orderkey: read as ranges of it
-		// (a file whose rows are in no key's order is read as shares
-		// of its row groups).
-		{3, "ParquetScan(files=1, partitions=3, split by l_orderkey)"},
+		{3, "ParquetScan(files=1, partitions=3, split by row groups)"},
 		{1, "ParquetScan(files=1, partitions=1)"},
 	} {
 		p, err := PlanQuery(context.Background(), cat, sql, Options{TargetPartitions: c.parts, SplitRows: 2000})
