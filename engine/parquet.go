@@ -14,6 +14,7 @@ import (
 
 	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/engine/expr"
+	"github.com/kapot-go/kapot/engine/pqflat"
 	"github.com/kapot-go/kapot/objstore"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/wire"
@@ -221,9 +222,16 @@ func (f parquetFormat) reader(ctx context.Context, fr *pqarrow.FileReader, obj o
 	if len(r.pre) > 0 {
 		r.masks = make([]dictMaskCache, len(r.pre))
 	}
+	flat := tc.Properties[PropFlatDecode] != "false"
 	for i, c := range cols {
 		r.want[i] = want[c]
-		rr, err := fr.GetRecordReader(ctx, fieldLeaves(fr, c), rgs)
+		leaves := fieldLeaves(fr, c)
+		if sf := &fr.Manifest.Fields[c]; flat && len(leaves) == 1 && sf.Field != nil &&
+			pqflat.Supported(fr.ParquetReader().MetaData(), leaves[0], sf.Field.Type, rgs) {
+			r.rrs = append(r.rrs, pqflat.NewReader(fr.ParquetReader(), r.loc, leaves[0], rgs, *sf.Field, int(fr.Props.BatchSize), tc.Mem))
+			continue
+		}
+		rr, err := fr.GetRecordReader(ctx, leaves, rgs)
 		if err != nil {
 			r.close()
 			return nil, err
@@ -232,6 +240,11 @@ func (f parquetFormat) reader(ctx context.Context, fr *pqarrow.FileReader, obj o
 	}
 	return r, nil
 }
+
+// PropFlatDecode is the session property that turns the scan's own decoder
+// of flat numeric columns (pqflat) off ("false"; on by default): those
+// columns then decode with pqarrow, to compare timings and answers.
+const PropFlatDecode = "kapot.scan.flat_decode"
 
 // hasNestedColumns reports whether md's file has a column inside a LIST,
 // STRUCT or MAP.

@@ -10,11 +10,11 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/engine/kernel"
 	"github.com/kapot-go/kapot/engine/operator"
+	"github.com/kapot-go/kapot/engine/pqflat"
 )
 
 // parquetReader decodes the projected columns of one file, each column
@@ -23,8 +23,8 @@ import (
 // Parquet library becomes an error naming the file.
 type parquetReader struct {
 	pf     *file.Reader
-	rrs    []pqarrow.RecordReader
-	want   []arrow.DataType // per column: the type to convert to (readAsInteger), or nil
+	rrs    []pqflat.ColumnReader // pqflat's or pqarrow's
+	want   []arrow.DataType      // per column: the type to convert to (readAsInteger), or nil
 	mem    memory.Allocator
 	schema *arrow.Schema
 	loc    string

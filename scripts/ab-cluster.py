@@ -15,6 +15,9 @@ usage: scripts/ab-cluster.py 'A' 'B' [reps] [queries]
   queries: comma-separated query numbers (default 1..22)
 DATA=dir selects the data set (default /tmp/kapot-tpch-sf1, made by
 `kapot tpch gen --sf 1 --partitions 2 --out DIR`).
+SUITE=tpcds runs TPC-DS queries instead (1..99 by default) over DATA, a
+directory of one Parquet directory per table (shared/tpcds/gen.sh SF DIR):
+each query's file declares the tables first.
 """
 import os
 import shutil
@@ -25,6 +28,21 @@ import tempfile
 import time
 
 QUERIES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tpch", "queries")
+TPCDS_QUERIES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "tpcds", "queries")
+
+
+def tpcds_files(data, qs, root):
+    """Writes, per TPC-DS query, a file declaring DATA's tables then the query."""
+    ddl = "".join(f"CREATE EXTERNAL TABLE {t} STORED AS PARQUET LOCATION '{os.path.join(data, t)}';\n"
+                  for t in sorted(os.listdir(data)) if os.path.isdir(os.path.join(data, t)))
+    files = {}
+    for q in qs:
+        with open(os.path.join(TPCDS_QUERIES, f"q{q:02d}.sql")) as f:
+            text = f.read()
+        files[q] = os.path.join(root, f"q{q:02d}.sql")
+        with open(files[q], "w") as f:
+            f.write(ddl + text)
+    return files
 
 
 def parse(side):
@@ -56,16 +74,19 @@ def start(port, binary, flags, env, root):
 def main():
     sides = [parse(a) for a in sys.argv[1:3]]
     reps = int(sys.argv[3]) if len(sys.argv) > 3 else 3
-    qs = [int(q) for q in sys.argv[4].split(",")] if len(sys.argv) > 4 else list(range(1, 23))
+    tpcds = os.environ.get("SUITE") == "tpcds"
+    qs = [int(q) for q in sys.argv[4].split(",")] if len(sys.argv) > 4 else list(range(1, 100 if tpcds else 23))
     data = os.environ.get("DATA", "/tmp/kapot-tpch-sf1")
     root = tempfile.mkdtemp(prefix="kapot-ab-")
+    files = tpcds_files(data, qs, root) if tpcds else {q: os.path.join(QUERIES, f"q{q}.sql") for q in qs}
     ports = [50150, 50250]
     clusters = [start(ports[k], b, f, e, root) for k, (b, f, e) in enumerate(sides)]
 
     def run(k, q):
         s = time.time()
-        subprocess.run([sides[k][0], "sql", "--scheduler", f"127.0.0.1:{ports[k]}", "--tpch", data,
-                        "-f", os.path.join(QUERIES, f"q{q}.sql")], stdout=subprocess.DEVNULL, check=True)
+        args = [] if tpcds else ["--tpch", data]
+        subprocess.run([sides[k][0], "sql", "--scheduler", f"127.0.0.1:{ports[k]}", *args, "-f", files[q]],
+                       stdout=subprocess.DEVNULL, check=True)
         return time.time() - s
 
     try:

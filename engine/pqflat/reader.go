@@ -1,0 +1,420 @@
+package pqflat
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"unsafe"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
+
+	"github.com/kapot-go/kapot/engine/alloc"
+)
+
+// ColumnReader is what a scan reads a column with: pqarrow's
+// RecordReader has these methods too. Next reads the next batch, which
+// RecordBatch returns until the next call of Next; Err is the error that
+// stopped Next (nil at the end of the column).
+type ColumnReader interface {
+	Next() bool
+	RecordBatch() arrow.RecordBatch
+	Err() error
+	Release()
+}
+
+// Supported reports whether leaf column col of md's file, read as Arrow
+// type dt in row groups rgs (nil: all), is one a Reader decodes: flat, at
+// most one definition level, INT32 read as int32, INT64 as int64, FLOAT as
+// float32 or DOUBLE as float64, its pages PLAIN or dictionary encoded
+// with RLE levels (by the column chunks' encoding lists), not encrypted.
+func Supported(md *metadata.FileMetaData, col int, dt arrow.DataType, rgs []int) bool {
+	if col < 0 || col >= md.Schema.NumColumns() {
+		return false
+	}
+	c := md.Schema.Column(col)
+	if c.MaxRepetitionLevel() != 0 || c.MaxDefinitionLevel() > 1 || len(c.ColumnPath()) != 1 {
+		return false
+	}
+	switch {
+	case c.PhysicalType() == parquet.Types.Int32 && dt.ID() == arrow.INT32,
+		c.PhysicalType() == parquet.Types.Int64 && dt.ID() == arrow.INT64,
+		c.PhysicalType() == parquet.Types.Float && dt.ID() == arrow.FLOAT32,
+		c.PhysicalType() == parquet.Types.Double && dt.ID() == arrow.FLOAT64:
+	default:
+		return false
+	}
+	for _, rg := range rowGroups(md, rgs) {
+		cc, err := md.RowGroup(rg).ColumnChunk(col)
+		if err != nil || cc.CryptoMetadata() != nil {
+			return false
+		}
+		for _, e := range cc.Encodings() {
+			switch e {
+			case parquet.Encodings.Plain, parquet.Encodings.PlainDict, parquet.Encodings.RLEDict, parquet.Encodings.RLE:
+			default:
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func rowGroups(md *metadata.FileMetaData, rgs []int) []int {
+	if rgs != nil {
+		return rgs
+	}
+	all := make([]int, md.NumRowGroups())
+	for i := range all {
+		all[i] = i
+	}
+	return all
+}
+
+// NewReader reads leaf column col of pf in row groups rgs (nil: all) in
+// batches of batch rows as Arrow field f (whose type Supported accepted),
+// into buffers of mem; its errors name the file as loc.
+func NewReader(pf *file.Reader, loc string, col int, rgs []int, f arrow.Field, batch int, mem memory.Allocator) ColumnReader {
+	rgs = rowGroups(pf.MetaData(), rgs)
+	var rows int64
+	for _, rg := range rgs {
+		rows += pf.MetaData().RowGroup(rg).NumRows()
+	}
+	base := base{pf: pf, loc: loc, col: col, rgs: rgs, rows: rows, batch: max(batch, 1), mem: mem,
+		schema: arrow.NewSchema([]arrow.Field{f}, nil), nullable: pf.MetaData().Schema.Column(col).MaxDefinitionLevel() > 0}
+	if arrow.TypeEqual(f.Type, arrow.PrimitiveTypes.Int64) || f.Type.ID() == arrow.FLOAT64 {
+		return &reader[uint64]{base: base}
+	}
+	return &reader[uint32]{base: base}
+}
+
+// base is a reader's state that does not depend on the value width.
+type base struct {
+	pf       *file.Reader
+	loc      string
+	col      int
+	rgs      []int // row groups still to open
+	rows     int64 // rows still to read
+	batch    int
+	mem      memory.Allocator
+	schema   *arrow.Schema
+	nullable bool
+
+	pages     file.PageReader // the open column chunk's
+	chunkLeft int64           // its rows not yet read
+	left      int             // the current data page's values not yet read
+	defs      hybrid          // its definition levels (nullable columns)
+	plain     []byte          // its PLAIN values not yet read, or
+	idx       hybrid          // its dictionary indexes
+	dict      bool            // whether it is dictionary encoded
+	idxBuf    []uint32
+
+	cur arrow.RecordBatch
+	err error
+}
+
+// reader decodes values of T's width (uint32: INT32, FLOAT; uint64:
+// INT64, DOUBLE) by their bits.
+type reader[T uint32 | uint64] struct {
+	base
+	dictVals []T // the open chunk's dictionary
+	haveDict bool
+	dense    []T // non-null values of a run of rows
+}
+
+func (r *reader[T]) RecordBatch() arrow.RecordBatch { return r.cur }
+func (r *reader[T]) Err() error                     { return r.err }
+
+func (r *reader[T]) Release() {
+	if r.cur != nil {
+		r.cur.Release()
+		r.cur = nil
+	}
+	if r.pages != nil {
+		r.pages.Close()
+		r.pages = nil
+	}
+}
+
+func (r *reader[T]) Next() bool {
+	if r.cur != nil {
+		r.cur.Release()
+		r.cur = nil
+	}
+	if r.err != nil || r.rows == 0 {
+		return false
+	}
+	n := int(min(int64(r.batch), r.rows))
+	b, err := r.read(n)
+	if err != nil {
+		if errors.Is(err, errCorrupt) {
+			err = fmt.Errorf("%s, column %s: %w", r.loc, r.schema.Field(0).Name, err)
+		}
+		r.err = err
+		return false
+	}
+	r.rows -= int64(n)
+	r.cur = b
+	return true
+}
+
+// read decodes the next n rows into a batch.
+func (r *reader[T]) read(n int) (arrow.RecordBatch, error) {
+	var zero T
+	w := int(unsafe.Sizeof(zero))
+	vbuf := alloc.NewUninitBuffer(r.mem, n*w)
+	defer vbuf.Release()
+	vals := unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(vbuf.Bytes()))), n)
+	var valid *memory.Buffer
+	var bits []byte
+	if r.nullable {
+		valid = alloc.NewUninitBuffer(r.mem, int((n+7)/8))
+		defer valid.Release()
+		bits = valid.Bytes()
+		bits[len(bits)-1] = 0
+	}
+	nulls := 0
+	for done := 0; done < n; {
+		if r.left == 0 || r.chunkLeft == 0 {
+			if err := r.nextPage(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		m := int(min(int64(n-done), int64(r.left), r.chunkLeft))
+		out := vals[done : done+m]
+		if !r.nullable {
+			if err := r.values(out); err != nil {
+				return nil, err
+			}
+		} else {
+			k, err := r.defs.levels(bits, done, m)
+			if err != nil {
+				return nil, err
+			}
+			if k == m {
+				err = r.values(out)
+			} else {
+				err = r.spaced(out, k, bits, done)
+			}
+			if err != nil {
+				return nil, err
+			}
+			nulls += m - k
+		}
+		r.left -= m
+		r.chunkLeft -= int64(m)
+		done += m
+	}
+	if nulls == 0 {
+		valid = nil
+	}
+	data := array.NewData(r.schema.Field(0).Type, n, []*memory.Buffer{valid, vbuf}, nil, nulls, 0)
+	defer data.Release()
+	col := array.MakeFromData(data)
+	defer col.Release()
+	return array.NewRecordBatch(r.schema, []arrow.Array{col}, int64(n)), nil
+}
+
+// spaced decodes the k values present among rows out (their validity
+// bits start at bit off of bits), zeroing the null rows.
+func (r *reader[T]) spaced(out []T, k int, bits []byte, off int) error {
+	if cap(r.dense) < k {
+		r.dense = make([]T, k)
+	}
+	dense := r.dense[:k]
+	if err := r.values(dense); err != nil {
+		return err
+	}
+	j := 0
+	for i := 0; i < len(out); {
+		p := off + i
+		if p&7 != 0 || i+8 > len(out) {
+			if bits[p>>3]&(1<<(p&7)) != 0 {
+				out[i] = dense[j]
+				j++
+			} else {
+				out[i] = 0
+			}
+			i++
+			continue
+		}
+		// A whole byte of the bitmap: eight rows at once when all are
+		// present or all null.
+		switch b := bits[p>>3]; b {
+		case 0xff:
+			copy(out[i:i+8], dense[j:j+8])
+			j += 8
+		case 0:
+			clear(out[i : i+8])
+		default:
+			for k := range 8 {
+				if b&(1<<k) != 0 {
+					out[i+k] = dense[j]
+					j++
+				} else {
+					out[i+k] = 0
+				}
+			}
+		}
+		i += 8
+	}
+	return nil
+}
+
+// values decodes the current page's next len(out) values.
+func (r *reader[T]) values(out []T) error {
+	if len(out) == 0 {
+		return nil
+	}
+	if !r.dict {
+		size := len(out) * int(unsafe.Sizeof(out[0]))
+		if len(r.plain) < size {
+			return corrupt("PLAIN page holds fewer values than it declares")
+		}
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&out[0])), size), r.plain)
+		r.plain = r.plain[size:]
+		return nil
+	}
+	if cap(r.idxBuf) < len(out) {
+		r.idxBuf = make([]uint32, len(out))
+	}
+	idx := r.idxBuf[:len(out)]
+	if err := r.idx.decode(idx); err != nil {
+		return err
+	}
+	d := r.dictVals
+	for i, x := range idx {
+		if int(x) >= len(d) {
+			return corrupt("dictionary index %d of a dictionary of %d values", x, len(d))
+		}
+		out[i] = d[x]
+	}
+	return nil
+}
+
+// nextPage moves to the next data page, opening the next column chunk
+// when the open one's rows are read.
+func (r *reader[T]) nextPage() error {
+	for {
+		if r.pages == nil || r.chunkLeft == 0 {
+			if err := r.nextChunk(); err != nil {
+				return err
+			}
+		}
+		if !r.pages.Next() {
+			if err := r.pages.Err(); err != nil {
+				return err
+			}
+			return corrupt("column chunk holds fewer values than its row group's rows")
+		}
+		switch p := r.pages.Page().(type) {
+		case *file.DictionaryPage:
+			if err := r.setDictionary(p); err != nil {
+				return err
+			}
+		case *file.DataPageV1:
+			data := p.Data()
+			if r.nullable {
+				if p.DefinitionLevelEncoding() != parquet.Encodings.RLE {
+					return corrupt("definition levels encoded as %s", p.DefinitionLevelEncoding())
+				}
+				if len(data) < 4 {
+					return corrupt("truncated definition levels")
+				}
+				size := int(binary.LittleEndian.Uint32(data))
+				if size < 0 || size > len(data)-4 {
+					return corrupt("definition levels of %d bytes", size)
+				}
+				r.defs.reset(data[4:4+size], 1)
+				data = data[4+size:]
+			}
+			if err := r.setValues(parquet.Encoding(p.Encoding()), data); err != nil {
+				return err
+			}
+			if r.left = int(p.NumValues()); r.left > 0 {
+				return nil
+			}
+		case *file.DataPageV2:
+			data := p.Data()
+			rl, dl := int(p.RepetitionLevelByteLen()), int(p.DefinitionLevelByteLen())
+			if rl != 0 || dl < 0 || dl > len(data) {
+				return corrupt("levels of %d and %d bytes", rl, dl)
+			}
+			if r.nullable {
+				r.defs.reset(data[:dl], 1)
+			}
+			if err := r.setValues(parquet.Encoding(p.Encoding()), data[dl:]); err != nil {
+				return err
+			}
+			if r.left = int(p.NumValues()); r.left > 0 {
+				return nil
+			}
+		}
+	}
+}
+
+// nextChunk opens the column chunk of the next row group.
+func (r *reader[T]) nextChunk() error {
+	if r.pages != nil {
+		r.pages.Close()
+		r.pages = nil
+	}
+	if len(r.rgs) == 0 {
+		return corrupt("column holds fewer values than the file's rows")
+	}
+	rg := r.rgs[0]
+	r.rgs = r.rgs[1:]
+	pages, err := r.pf.RowGroup(rg).GetColumnPageReader(r.col)
+	if err != nil {
+		return err
+	}
+	r.pages, r.chunkLeft, r.left = pages, r.pf.MetaData().RowGroup(rg).NumRows(), 0
+	r.dictVals, r.haveDict = r.dictVals[:0], false
+	return nil
+}
+
+// setDictionary decodes a chunk's dictionary page (PLAIN values).
+func (r *reader[T]) setDictionary(p *file.DictionaryPage) error {
+	if e := parquet.Encoding(p.Encoding()); e != parquet.Encodings.Plain && e != parquet.Encodings.PlainDict {
+		return corrupt("dictionary page encoded as %s", e)
+	}
+	var zero T
+	n, data := int(p.NumValues()), p.Data()
+	if n < 0 || n > len(data)/int(unsafe.Sizeof(zero)) {
+		return corrupt("dictionary page of %d values in %d bytes", n, len(data))
+	}
+	if cap(r.dictVals) < n {
+		r.dictVals = make([]T, n)
+	}
+	r.dictVals = r.dictVals[:n]
+	if n > 0 {
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&r.dictVals[0])), n*int(unsafe.Sizeof(zero))), data)
+	}
+	r.haveDict = true
+	return nil
+}
+
+// setValues starts decoding a data page's values, encoded as e.
+func (r *reader[T]) setValues(e parquet.Encoding, data []byte) error {
+	switch e {
+	case parquet.Encodings.Plain:
+		r.dict, r.plain = false, data
+	case parquet.Encodings.PlainDict, parquet.Encodings.RLEDict:
+		if !r.haveDict {
+			return corrupt("dictionary-encoded page without a dictionary")
+		}
+		if len(data) < 1 || data[0] > 32 {
+			return corrupt("dictionary index width")
+		}
+		r.dict = true
+		r.idx.reset(data[1:], int(data[0]))
+	default:
+		return corrupt("values encoded as %s", e)
+	}
+	return nil
+}

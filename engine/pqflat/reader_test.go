@@ -1,0 +1,262 @@
+package pqflat
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/kapot-go/kapot/engine/alloc"
+	"github.com/kapot-go/kapot/tpcds"
+)
+
+// nullPattern says which rows of a generated column are null.
+type nullPattern func(r *rand.Rand, i int) bool
+
+var nullPatterns = map[string]nullPattern{
+	"none":   func(*rand.Rand, int) bool { return false },
+	"random": func(r *rand.Rand, _ int) bool { return r.IntN(10) == 0 },
+	"runs":   func(_ *rand.Rand, i int) bool { return (i/700)%3 == 1 },
+	"most":   func(r *rand.Rand, _ int) bool { return r.IntN(50) != 0 },
+	"all":    func(*rand.Rand, int) bool { return true },
+}
+
+// testBatch builds a batch of n rows: nullable and required columns of
+// each width, low-cardinality (dictionary) and high-cardinality (a
+// writer's fallback to PLAIN) values, extremes and NaNs.
+func testBatch(t *testing.T, n int, nulls nullPattern, seed uint64) arrow.RecordBatch {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, 7))
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "i32", Type: arrow.PrimitiveTypes.Int32, Nullable: true},
+		{Name: "i32_wide", Type: arrow.PrimitiveTypes.Int32, Nullable: true},
+		{Name: "i64", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		{Name: "i64_req", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "f32", Type: arrow.PrimitiveTypes.Float32, Nullable: true},
+		{Name: "f64", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+		{Name: "i32_req_const", Type: arrow.PrimitiveTypes.Int32},
+	}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer b.Release()
+	for i := range n {
+		null := nulls(r, i)
+		add := func(k int, f func()) {
+			if null && schema.Field(k).Nullable {
+				b.Field(k).AppendNull()
+				return
+			}
+			f()
+		}
+		add(0, func() { b.Field(0).(*array.Int32Builder).Append(int32(r.IntN(37)) - 5) })
+		add(1, func() {
+			v := r.Int32()
+			if i%97 == 0 {
+				v = math.MinInt32
+			}
+			b.Field(1).(*array.Int32Builder).Append(v)
+		})
+		add(2, func() {
+			v := int64(r.IntN(3000)) * 1_000_000_007
+			switch i % 501 {
+			case 3:
+				v = math.MaxInt64
+			case 4:
+				v = math.MinInt64
+			}
+			b.Field(2).(*array.Int64Builder).Append(v)
+		})
+		add(3, func() { b.Field(3).(*array.Int64Builder).Append(int64(i/3) - 1000) })
+		add(4, func() {
+			v := float32(r.IntN(200)) / 8
+			if i%311 == 0 {
+				v = float32(math.NaN())
+			}
+			b.Field(4).(*array.Float32Builder).Append(v)
+		})
+		add(5, func() { b.Field(5).(*array.Float64Builder).Append(r.NormFloat64()) })
+		add(6, func() { b.Field(6).(*array.Int32Builder).Append(42) })
+	}
+	return b.NewRecordBatch()
+}
+
+// writeFile writes batch as Parquet with props.
+func writeFile(t *testing.T, batch arrow.RecordBatch, props *parquet.WriterProperties) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := pqarrow.NewFileWriter(batch.Schema(), &buf, props, pqarrow.DefaultWriterProps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(batch); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// compareColumn reads leaf column col of pf (row groups rgs) with pqarrow
+// and with a Reader in batches of batch rows and fails on the first
+// difference: batch sizes, validity, or a present value's bits. The
+// Reader allocates from a checked, poisoning allocator.
+func compareColumn(t *testing.T, pf *file.Reader, col int, rgs []int, batch int) {
+	t.Helper()
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(batch)}, memory.DefaultAllocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	field := *fr.Manifest.Fields[col].Field
+	if !Supported(pf.MetaData(), col, field.Type, rgs) {
+		t.Fatalf("column %s (%s) not supported", field.Name, field.Type)
+	}
+	want, err := fr.GetRecordReader(context.Background(), []int{col}, rgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer want.Release()
+	checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer checked.AssertSize(t, 0)
+	got := NewReader(pf, "test.parquet", col, rgs, field, batch, alloc.NewPoisoningAllocator(checked))
+	defer got.Release()
+	row := 0
+	for k := 0; ; k++ {
+		w, g := want.Next(), got.Next()
+		if w != g {
+			t.Fatalf("%s batch %d: pqarrow has one: %v, pqflat: %v (err %v / %v)", field.Name, k, w, g, want.Err(), got.Err())
+		}
+		if !w {
+			break
+		}
+		wc, gc := want.RecordBatch().Column(0), got.RecordBatch().Column(0)
+		if wc.Len() != gc.Len() || !arrow.TypeEqual(wc.DataType(), gc.DataType()) || !got.RecordBatch().Schema().Equal(want.RecordBatch().Schema()) {
+			t.Fatalf("%s batch %d: %d rows of %s, want %d of %s", field.Name, k, gc.Len(), gc.DataType(), wc.Len(), wc.DataType())
+		}
+		if wc.NullN() != gc.NullN() {
+			t.Fatalf("%s batch %d: %d nulls, want %d", field.Name, k, gc.NullN(), wc.NullN())
+		}
+		for i := range wc.Len() {
+			if wc.IsNull(i) != gc.IsNull(i) {
+				t.Fatalf("%s row %d: null %v, want %v", field.Name, row+i, gc.IsNull(i), wc.IsNull(i))
+			}
+			if wc.IsValid(i) && bits(wc, i) != bits(gc, i) {
+				t.Fatalf("%s row %d: %v, want %v", field.Name, row+i, gc.ValueStr(i), wc.ValueStr(i))
+			}
+		}
+		row += wc.Len()
+	}
+	if err := got.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// bits is value i of a numeric array as its bit pattern (NaN equals NaN).
+func bits(a arrow.Array, i int) uint64 {
+	switch c := a.(type) {
+	case *array.Int32:
+		return uint64(c.Value(i))
+	case *array.Int64:
+		return uint64(c.Value(i))
+	case *array.Float32:
+		return uint64(math.Float32bits(c.Value(i)))
+	case *array.Float64:
+		return math.Float64bits(c.Value(i))
+	}
+	panic(fmt.Sprintf("type %s", a.DataType()))
+}
+
+// TestAgainstPqarrow reads files written with every combination of page
+// version, dictionary, page size, compression and null pattern, whole and
+// by row-group subsets, in batch sizes that do and do not divide the row
+// groups and pages, and compares every value with pqarrow's reading.
+func TestAgainstPqarrow(t *testing.T) {
+	const rows = 5000
+	for name, nulls := range nullPatterns {
+		batch := testBatch(t, rows, nulls, uint64(len(name)))
+		for _, v := range []parquet.DataPageVersion{parquet.DataPageV1, parquet.DataPageV2} {
+			for _, dict := range []bool{true, false} {
+				for _, small := range []bool{true, false} {
+					opts := []parquet.WriterProperty{parquet.WithDataPageVersion(v), parquet.WithDictionaryDefault(dict),
+						parquet.WithMaxRowGroupLength(1800), parquet.WithCompression(compress.Codecs.Snappy)}
+					if small {
+						// Many pages a chunk, and dictionaries that
+						// overflow into PLAIN pages mid-chunk.
+						opts = append(opts, parquet.WithDataPageSize(512), parquet.WithDictionaryPageSizeLimit(256),
+							parquet.WithCompression(compress.Codecs.Uncompressed), parquet.WithBatchSize(100))
+					}
+					data := writeFile(t, batch, parquet.NewWriterProperties(opts...))
+					t.Run(fmt.Sprintf("%s/v%d/dict=%v/small=%v", name, v, dict, small), func(t *testing.T) {
+						pf, err := file.NewParquetReader(bytes.NewReader(data))
+						if err != nil {
+							t.Fatal(err)
+						}
+						defer pf.Close()
+						for col := range pf.MetaData().Schema.NumColumns() {
+							for _, size := range []int{1000, 333, 8192} {
+								compareColumn(t, pf, col, nil, size)
+							}
+							compareColumn(t, pf, col, []int{2, 0}, 777)
+							compareColumn(t, pf, col, []int{1}, 1)
+						}
+					})
+				}
+			}
+		}
+		batch.Release()
+	}
+}
+
+// TestDuckDBFiles compares every column a Reader supports of the TPC-DS
+// SF 0.1 tables (written by DuckDB: dictionary pages, nullable keys) with
+// pqarrow's reading.
+func TestDuckDBFiles(t *testing.T) {
+	dir, err := tpcds.FindData()
+	if err != nil {
+		t.Skip(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*", "*.parquet"))
+	if len(files) == 0 {
+		t.Skip("no TPC-DS files in " + dir)
+	}
+	read := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pf, err := file.NewParquetReader(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for col, sf := range fr.Manifest.Fields {
+			if sf.Field == nil || !Supported(pf.MetaData(), col, sf.Field.Type, nil) {
+				continue
+			}
+			if strings.HasSuffix(f, "store_sales.parquet") || read < 200 {
+				compareColumn(t, pf, col, nil, 4096)
+				read++
+			}
+		}
+		pf.Close()
+	}
+	if read < 50 {
+		t.Fatalf("only %d columns read: Supported refuses DuckDB's files?", read)
+	}
+}
