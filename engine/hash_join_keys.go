@@ -56,7 +56,7 @@ func (o *hashJoinOp) reserveIndex(total int64) error {
 // intTableBytes is the memory of rowkey.NewIntTable(hint).
 func intTableBytes(hint int) int64 {
 	slots := int64(1) << bits.Len(uint(max(16, 2*hint)-1))
-	return slots * 12 // an int64 key and an int32 value per slot
+	return slots * rowkey.IntTableSlotBytes
 }
 
 // buildMap indexes the build rows in heads by their encoded keys, the

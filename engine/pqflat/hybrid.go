@@ -76,8 +76,8 @@ func (h *hybrid) run() error {
 	return nil
 }
 
-// decode fills out with the next len(out) values.
-func (h *hybrid) decode(out []uint32) error {
+// gather fills out with the values of dict at the next len(out) indexes.
+func gather[T any](h *hybrid, dict []T, out []T) error {
 	for len(out) > 0 {
 		if h.left == 0 {
 			if err := h.run(); err != nil {
@@ -87,10 +87,15 @@ func (h *hybrid) decode(out []uint32) error {
 		}
 		m := min(h.left, len(out))
 		if h.packed {
-			unpack(h.data, h.bit, h.bw, out[:m])
+			if err := unpackGather(h.data, h.bit, h.bw, dict, out[:m]); err != nil {
+				return err
+			}
 			h.bit += m * h.bw
 		} else {
-			v := h.val
+			if int64(h.val) >= int64(len(dict)) {
+				return badIndex(uint64(h.val), len(dict))
+			}
+			v := dict[h.val]
 			for i := range out[:m] {
 				out[i] = v
 			}
@@ -101,9 +106,10 @@ func (h *hybrid) decode(out []uint32) error {
 	return nil
 }
 
-// unpack reads len(out) values of bw bits (at most 32) from data,
-// starting at bit offset bit, least significant bit first.
-func unpack(data []byte, bit, bw int, out []uint32) {
+// unpackGather reads len(out) indexes of bw bits (at most 32) from data,
+// starting at bit offset bit, least significant bit first, and stores
+// the values of dict they select in out.
+func unpackGather[T any](data []byte, bit, bw int, dict []T, out []T) error {
 	mask := uint64(1)<<bw - 1
 	i := 0
 	for ; i < len(out); i++ {
@@ -111,7 +117,11 @@ func unpack(data []byte, bit, bw int, out []uint32) {
 		if b+8 > len(data) {
 			break
 		}
-		out[i] = uint32(binary.LittleEndian.Uint64(data[b:]) >> (bit & 7) & mask)
+		x := binary.LittleEndian.Uint64(data[b:]) >> (bit & 7) & mask
+		if x >= uint64(len(dict)) {
+			return badIndex(x, len(dict))
+		}
+		out[i] = dict[x]
 		bit += bw
 	}
 	for ; i < len(out); i++ {
@@ -120,9 +130,18 @@ func unpack(data []byte, bit, bw int, out []uint32) {
 		for k := 0; k < 8 && b+k < len(data); k++ {
 			w |= uint64(data[b+k]) << (8 * k)
 		}
-		out[i] = uint32(w >> (bit & 7) & mask)
+		x := w >> (bit & 7) & mask
+		if x >= uint64(len(dict)) {
+			return badIndex(x, len(dict))
+		}
+		out[i] = dict[x]
 		bit += bw
 	}
+	return nil
+}
+
+func badIndex(x uint64, n int) error {
+	return corrupt("dictionary index %d of a dictionary of %d values", x, n)
 }
 
 // levels writes the next m values, definition levels of bit width 1, as

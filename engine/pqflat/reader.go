@@ -111,7 +111,6 @@ type base struct {
 	plain     []byte          // its PLAIN values not yet read, or
 	idx       hybrid          // its dictionary indexes
 	dict      bool            // whether it is dictionary encoded
-	idxBuf    []uint32
 
 	cur arrow.RecordBatch
 	err error
@@ -280,21 +279,7 @@ func (r *reader[T]) values(out []T) error {
 		r.plain = r.plain[size:]
 		return nil
 	}
-	if cap(r.idxBuf) < len(out) {
-		r.idxBuf = make([]uint32, len(out))
-	}
-	idx := r.idxBuf[:len(out)]
-	if err := r.idx.decode(idx); err != nil {
-		return err
-	}
-	d := r.dictVals
-	for i, x := range idx {
-		if int(x) >= len(d) {
-			return corrupt("dictionary index %d of a dictionary of %d values", x, len(d))
-		}
-		out[i] = d[x]
-	}
-	return nil
+	return gather(&r.idx, r.dictVals, out)
 }
 
 // nextPage moves to the next data page, opening the next column chunk

@@ -260,3 +260,56 @@ func TestDuckDBFiles(t *testing.T) {
 		t.Fatalf("only %d columns read: Supported refuses DuckDB's files?", read)
 	}
 }
+
+// BenchmarkStoreSales reads nullable, dictionary-encoded integer columns
+// of TPC-DS store_sales (SF 0.1, written by DuckDB) with pqarrow
+// and with a Reader.
+func BenchmarkStoreSales(b *testing.B) {
+	dir, err := tpcds.FindData()
+	if err != nil {
+		b.Skip(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "store_sales", "store_sales.parquet"))
+	if err != nil {
+		b.Skip(err)
+	}
+	pf, err := file.NewParquetReader(bytes.NewReader(data))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pf.Close()
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 8192}, memory.DefaultAllocator)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cols := []int{0, 2, 3, 4, 10} // date, item, customer, cdemo keys, quantity
+	rows := pf.MetaData().NumRows
+	read := func(b *testing.B, open func(col int) ColumnReader) {
+		for b.Loop() {
+			for _, c := range cols {
+				rr := open(c)
+				for rr.Next() {
+				}
+				if err := rr.Err(); err != nil {
+					b.Fatal(err)
+				}
+				rr.Release()
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(int64(b.N)*rows*int64(len(cols))), "ns/value")
+	}
+	b.Run("pqarrow", func(b *testing.B) {
+		read(b, func(c int) ColumnReader {
+			rr, err := fr.GetRecordReader(context.Background(), []int{c}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return rr
+		})
+	})
+	b.Run("pqflat", func(b *testing.B) {
+		read(b, func(c int) ColumnReader {
+			return NewReader(pf, "store_sales", c, nil, *fr.Manifest.Fields[c].Field, 8192, memory.DefaultAllocator)
+		})
+	})
+}

@@ -234,32 +234,34 @@ func AppendFrom(b array.Builder, arr arrow.Array, i int) error {
 // small unsigned integers, dates) widened to int64, for hash tables keyed
 // by one fixed-width column. ok is false for other types.
 func IntValues(arr arrow.Array) (vals []int64, ok bool) {
-	widen := func(n int, get func(int) int64) []int64 {
-		out := make([]int64, n)
-		for i := range out {
-			out[i] = get(i)
-		}
-		return out
-	}
 	switch a := arr.(type) {
 	case *array.Int64:
 		return a.Int64Values(), true
 	case *array.Int32:
-		return widen(a.Len(), func(i int) int64 { return int64(a.Value(i)) }), true
+		return widen(a.Int32Values()), true
 	case *array.Int16:
-		return widen(a.Len(), func(i int) int64 { return int64(a.Value(i)) }), true
+		return widen(a.Int16Values()), true
 	case *array.Int8:
-		return widen(a.Len(), func(i int) int64 { return int64(a.Value(i)) }), true
+		return widen(a.Int8Values()), true
 	case *array.Uint32:
-		return widen(a.Len(), func(i int) int64 { return int64(a.Value(i)) }), true
+		return widen(a.Uint32Values()), true
 	case *array.Uint16:
-		return widen(a.Len(), func(i int) int64 { return int64(a.Value(i)) }), true
+		return widen(a.Uint16Values()), true
 	case *array.Uint8:
-		return widen(a.Len(), func(i int) int64 { return int64(a.Value(i)) }), true
+		return widen(a.Uint8Values()), true
 	case *array.Date32:
-		return widen(a.Len(), func(i int) int64 { return int64(a.Value(i)) }), true
+		return widen(a.Date32Values()), true
 	}
 	return nil, false
+}
+
+// widen copies narrower integers into int64s.
+func widen[T ~int8 | ~int16 | ~int32 | ~uint8 | ~uint16 | ~uint32](vals []T) []int64 {
+	out := make([]int64, len(vals))
+	for i, v := range vals {
+		out[i] = int64(v)
+	}
+	return out
 }
 
 // IsIntType reports whether IntValues accepts arrays of type t.

@@ -103,3 +103,26 @@ func BenchmarkIntTable(b *testing.B) {
 		}
 	})
 }
+
+// A join's probe of a build side larger than the caches: 2M keys, probed
+// with 4M keys of which half are present.
+func BenchmarkIntTableProbe(b *testing.B) {
+	tab := NewIntTable(0)
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := range 2 << 20 {
+		tab.GetOrPut(int64(i)*7, int32(i))
+	}
+	probes := make([]int64, 4<<20)
+	for i := range probes {
+		probes[i] = int64(rng.IntN(4<<20)) * 7 / 2 * 2
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		n := 0
+		for _, k := range probes {
+			if _, ok := tab.Get(k); ok {
+				n++
+			}
+		}
+	}
+}

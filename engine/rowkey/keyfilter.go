@@ -22,9 +22,9 @@ const filterHash = 0xC2B2AE3D27D4EB4F
 func NewKeyFilter(t *IntTable) *KeyFilter {
 	lg := bits.Len(uint(max(t.n/8, 64) - 1))
 	f := &KeyFilter{words: make([]uint64, 1<<lg), shift: uint(64 - lg)}
-	for i, v := range t.vals {
-		if v != 0 {
-			h := uint64(t.keys[i]) * filterHash
+	for _, s := range t.slots {
+		if s.val != 0 {
+			h := uint64(s.key) * filterHash
 			f.words[h>>f.shift] |= filterBits(h)
 		}
 	}
