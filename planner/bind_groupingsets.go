@@ -3,9 +3,11 @@ package planner
 import (
 	"github.com/apache/arrow-go/v18/arrow"
 	pg "github.com/pganalyze/pg_query_go/v6"
+	"slices"
 
 	"github.com/kapot-go/kapot/engine"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/wire"
 )
 
 // GROUPING SETS, ROLLUP and CUBE. The GROUP BY clause is expanded to its
@@ -228,22 +230,46 @@ func isGroupOut(ag *aggBinder, id colID) bool {
 	return false
 }
 
-// buildSets is the aggregate with grouping sets (or GROUPING calls): a
-// UNION ALL of one aggregation per set under the aggregate's column ids.
-// With several sets and aggregates that combine (count, sum, min, max,
-// avg), the input is aggregated once by all the keys and each set
-// re-aggregates that (sums of counts and sums, min of mins, …), so the
-// input is read once rather than once per set (the sets' plans share it).
+// buildSets is the aggregate with grouping sets (or GROUPING calls). With
+// several sets and aggregates that combine (count, sum, min, max, avg),
+// the input is aggregated once by all the keys and the sets re-aggregate
+// that (sums of counts and sums, min of mins, …) in one aggregation
+// (expandSets). Otherwise it is a UNION ALL of one aggregation per set
+// under the aggregate's column ids.
 func (a *aggBinder) buildSets(from rel) rel {
 	b := a.b
 	sets := a.sets
 	if sets == nil {
 		sets = [][]colID{a.gout} // GROUPING() of a plain GROUP BY: all 0
 	}
-	var finals map[colID]*expr // output of an aggregate → its expression over a set's aggregates
 	if len(sets) > 1 && combinable(a.aggs) {
-		from, finals = a.preAggregate(from)
+		fine, finals := a.preAggregate(from)
+		nested := slices.ContainsFunc(fine.gout, func(id colID) bool { return nestedCol(b.cols[id].typ) }) ||
+			slices.ContainsFunc(fine.aggs, func(c aggCall) bool { return nestedCol(b.cols[c.out].typ) })
+		if !nested {
+			return a.expandSets(fine, finals, sets)
+		}
+		// Keys of LIST, STRUCT or MAP values: their NULL row (expandSets)
+		// cannot be a VALUES row yet; each set re-aggregates fine.
+		return a.unionSets(fine, finals, sets)
 	}
+	return a.unionSets(from, nil, sets)
+}
+
+// nestedCol reports whether t is a LIST, STRUCT or MAP type.
+func nestedCol(t arrow.DataType) bool {
+	switch t.ID() {
+	case arrow.LIST, arrow.LARGE_LIST, arrow.FIXED_SIZE_LIST, arrow.STRUCT, arrow.MAP:
+		return true
+	}
+	return false
+}
+
+// unionSets is a UNION ALL of one aggregation per set of from: of the
+// aggregates themselves, or (finals set) their re-aggregation from from,
+// the pre-aggregate by all keys.
+func (a *aggBinder) unionSets(from rel, finals map[colID]*expr, sets [][]colID) rel {
+	b := a.b
 	groups := a.groups
 	if finals != nil {
 		groups = nil
@@ -333,7 +359,7 @@ func combinable(aggs []aggCall) bool {
 // aggregate's output to an expression over the partial columns, with
 // eCol nodes of kind partial that reaggregate turns into a set's
 // aggregates.
-func (a *aggBinder) preAggregate(from rel) (rel, map[colID]*expr) {
+func (a *aggBinder) preAggregate(from rel) (*aggRel, map[colID]*expr) {
 	b := a.b
 	fine := &aggRel{in: from}
 	for i, g := range a.groups {
@@ -403,4 +429,123 @@ func (a *aggBinder) reaggregate(br *aggRel, final *expr) *expr {
 	n := add(kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, final.args[1])
 	n = &expr{kind: eFunc, fn: "nullif", args: []*expr{n, int64Lit(0)}, typ: arrow.PrimitiveTypes.Int64}
 	return &expr{kind: eBinary, op: kapotv1.BinaryOp_BINARY_OP_DIV, args: []*expr{s, b.coerce(n, f64)}, typ: f64}
+}
+
+// expandSets aggregates the grouping sets from fine, the aggregate by all
+// keys with partial aggregates (preAggregate), in one aggregation, as
+// Spark's Expand does: fine is cross joined with one row per set (its
+// number and, per key, whether the set keeps it), the keys a set leaves
+// out become NULL, and the partial aggregates are re-aggregated by the
+// set number and the keys. A plan is a tree, so a UNION ALL of one
+// aggregation per set computed fine, and the joins under it, once per
+// set (TPC-DS q67's ROLLUP of 8 keys: 9 times).
+//
+// A set without keys (ROLLUP's grand total) has its row even over no
+// input: one more row of NULL partial aggregates for it (NULLs every
+// re-aggregation ignores; a count's sum of them is coalesced to 0).
+func (a *aggBinder) expandSets(fine *aggRel, finals map[colID]*expr, sets [][]colID) rel {
+	b := a.b
+	i64, boolT := arrow.PrimitiveTypes.Int64, arrow.FixedWidthTypes.Boolean
+	col := func(id colID) *expr { return &expr{kind: eCol, col: id, typ: b.cols[id].typ} }
+	null := func(t arrow.DataType) *expr {
+		pt, err := wire.TypeToProto(t)
+		if err != nil {
+			panic(err) // the type of a column of fine
+		}
+		return &expr{kind: eLit, lit: &kapotv1.ScalarValue{Type: pt}, typ: t}
+	}
+	// The sets: a number and a flag per key.
+	vals := &valuesRel{out: []colID{b.newCol("", "grouping_set", i64)}}
+	keep := make([]colID, len(a.gout))
+	for i := range a.gout {
+		keep[i] = b.newCol("", "keep", boolT)
+		vals.out = append(vals.out, keep[i])
+	}
+	empty := -1
+	for s, set := range sets {
+		row := []*expr{int64Lit(int64(s))}
+		for _, id := range a.gout {
+			row = append(row, boolLit(slices.Contains(set, id)))
+		}
+		vals.rows = append(vals.rows, row)
+		if len(set) == 0 {
+			empty = s
+		}
+	}
+	// Each row of fine once per set, the keys the set leaves out NULL.
+	// The sets on the left: a nested loop join collects its left side
+	// and keeps the partitions of its right.
+	proj := &projectRel{in: &joinRel{left: vals, right: fine, jt: kapotv1.JoinType_JOIN_TYPE_INNER}}
+	add := func(e *expr, name string) colID {
+		id := b.newCol("", name, e.typ)
+		proj.exprs, proj.out = append(proj.exprs, e), append(proj.out, id)
+		return id
+	}
+	add(col(vals.out[0]), "grouping_set")
+	for i, id := range fine.gout {
+		add(&expr{kind: eCase, args: []*expr{col(keep[i]), col(id)}, typ: b.cols[id].typ}, b.cols[id].name)
+	}
+	partial := map[colID]colID{} // fine's partial aggregate → its column here
+	for _, c := range fine.aggs {
+		partial[c.out] = add(col(c.out), b.cols[c.out].name)
+	}
+	var in rel = proj
+	if empty >= 0 {
+		seed := &valuesRel{}
+		row := []*expr{int64Lit(int64(empty))}
+		for _, id := range proj.out[1:] {
+			row = append(row, null(b.cols[id].typ))
+		}
+		for _, id := range proj.out {
+			seed.out = append(seed.out, b.newCol("", b.cols[id].name, b.cols[id].typ))
+		}
+		seed.rows = [][]*expr{row}
+		u := &unionRel{inputs: []rel{proj, seed}}
+		for _, id := range proj.out {
+			u.out = append(u.out, b.newCol("", b.cols[id].name, b.cols[id].typ))
+		}
+		pos := map[colID]int{}
+		for k, id := range proj.out {
+			pos[id] = k
+		}
+		for old, mid := range partial {
+			partial[old] = u.out[pos[mid]]
+		}
+		in = u
+	}
+	inOut := in.output()
+	agg := &aggRel{in: in}
+	for _, id := range inOut[:1+len(fine.gout)] {
+		agg.groups = append(agg.groups, col(id))
+		agg.gout = append(agg.gout, b.newCol(b.cols[id].qual, b.cols[id].name, b.cols[id].typ))
+	}
+	out := &projectRel{in: agg}
+	for i, id := range a.gout {
+		out.exprs, out.out = append(out.exprs, col(agg.gout[1+i])), append(out.out, id)
+	}
+	for _, c := range a.aggs {
+		f := *finals[c.out]
+		f.args = slices.Clone(f.args)
+		for k, arg := range f.args {
+			f.args[k] = col(partial[arg.col])
+		}
+		out.exprs, out.out = append(out.exprs, a.reaggregate(agg, &f)), append(out.out, c.out)
+	}
+	for _, g := range a.groupings {
+		// GROUPING(keys): a bit per key, 1 where the set leaves it out.
+		cs := &expr{kind: eCase, typ: i64}
+		for s, set := range sets {
+			mask := int64(0)
+			for _, k := range g.keys {
+				mask <<= 1
+				if !slices.Contains(set, k) {
+					mask |= 1
+				}
+			}
+			is := &expr{kind: eBinary, op: kapotv1.BinaryOp_BINARY_OP_EQ, args: []*expr{col(agg.gout[0]), int64Lit(int64(s))}, typ: boolT}
+			cs.args = append(cs.args, is, int64Lit(mask))
+		}
+		out.exprs, out.out = append(out.exprs, cs), append(out.out, g.out)
+	}
+	return out
 }

@@ -3,14 +3,17 @@ package expr
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/engine/kernel"
 )
 
@@ -118,6 +121,9 @@ func (c *caseExpr) Eval(ctx context.Context, mem memory.Allocator, b arrow.Recor
 
 func (c *caseExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.Datum, error) {
 	mem := exec.GetAllocator(ctx)
+	if d, ok, err := c.masked(ctx, mem, b); ok || err != nil {
+		return d, err
+	}
 	n := int(b.NumRows())
 	// branch[i] is the index of the branch row i takes; len(whens) is ELSE.
 	branch := make([]int, n)
@@ -130,12 +136,18 @@ func (c *caseExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 		if len(undecided) == 0 {
 			break
 		}
-		sub, err := kernel.TakeRows(ctx, mem, b, undecided)
-		if err != nil {
-			return nil, err
+		var cond arrow.Array
+		var err error
+		if len(undecided) == n {
+			cond, err = evalArg(ctx, when, mem, b) // every row: no copy of b
+		} else {
+			var sub arrow.RecordBatch
+			if sub, err = kernel.TakeRows(ctx, mem, b, undecided); err != nil {
+				return nil, err
+			}
+			cond, err = evalArg(ctx, when, mem, sub)
+			sub.Release()
 		}
-		cond, err := evalArg(ctx, when, mem, sub)
-		sub.Release()
 		if err != nil {
 			return nil, err
 		}
@@ -164,6 +176,25 @@ func (c *caseExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 	rowsOf := make([][]int32, len(c.whens)+1)
 	for row, br := range branch {
 		rowsOf[br] = append(rowsOf[br], int32(row))
+	}
+	for br, rows := range rowsOf {
+		if len(rows) == n && n > 0 {
+			// Every row takes one branch (a condition constant within
+			// the batch): its value over b as it is.
+			if br == elseIdx && c.els == nil {
+				return compute.NewDatumWithoutOwning(array.MakeArrayOfNull(mem, c.typ, n)), nil
+			}
+			e := c.els
+			if br < elseIdx {
+				e = c.thens[br]
+			}
+			arr, err := evalArg(ctx, e, mem, b)
+			if err != nil {
+				return nil, err
+			}
+			defer arr.Release()
+			return compute.NewDatum(arr), nil
+		}
 	}
 	pos := make([]int64, n) // position of row in the concatenated results
 	var offset int64
@@ -218,6 +249,70 @@ func (c *caseExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 	// of its own a nested result keeps.
 	defer out.Release()
 	return compute.NewDatum(out), nil
+}
+
+// masked evaluates CASE WHEN cond THEN x END, where x is a column (which
+// cannot fail where the condition does not hold), as x with the rows
+// where cond is not true made null: x's buffers are shared, only its
+// validity is new (grouping sets null the keys a set leaves out this way,
+// expandSets in the planner). ok is false for other CASEs.
+func (c *caseExpr) masked(ctx context.Context, mem memory.Allocator, b arrow.RecordBatch) (d compute.Datum, ok bool, err error) {
+	if len(c.whens) != 1 || c.els != nil {
+		return nil, false, nil
+	}
+	if _, isCol := c.thens[0].(*columnExpr); !isCol || !arrow.TypeEqual(c.thens[0].DataType(), c.typ) {
+		return nil, false, nil
+	}
+	switch c.typ.ID() {
+	case arrow.LIST, arrow.LARGE_LIST, arrow.FIXED_SIZE_LIST, arrow.STRUCT, arrow.MAP, arrow.DENSE_UNION, arrow.SPARSE_UNION, arrow.NULL, arrow.RUN_END_ENCODED, arrow.EXTENSION:
+		return nil, false, nil
+	}
+	cond, err := evalArg(ctx, c.whens[0], mem, b)
+	if err != nil {
+		return nil, true, err
+	}
+	defer cond.Release()
+	bc, isBool := cond.(*array.Boolean)
+	if !isBool {
+		return nil, false, nil
+	}
+	x, err := evalArg(ctx, c.thens[0], mem, b)
+	if err != nil {
+		return nil, true, err
+	}
+	defer x.Release()
+	n, off := x.Len(), x.Data().Offset()
+	valid := alloc.NewUninitBuffer(mem, int(bitutil.BytesForBits(int64(off+n))))
+	defer valid.Release()
+	bits := valid.Bytes()
+	cd := bc.Data()
+	bitutil.BitmapAnd(cd.Buffers()[1].Bytes(), onesIfNil(cd.Buffers()[0], cd.Offset()+n), int64(cd.Offset()), int64(cd.Offset()), bits, int64(off), int64(n))
+	if x.NullN() > 0 {
+		bitutil.BitmapAnd(bits, x.NullBitmapBytes(), int64(off), int64(off), bits, int64(off), int64(n))
+	}
+	bufs := slices.Clone(x.Data().Buffers())
+	bufs[0] = valid
+	nd := array.NewData(c.typ, n, bufs, x.Data().Children(), array.UnknownNullCount, off)
+	if dict := x.Data().Dictionary(); dict != nil {
+		nd.SetDictionary(dict)
+	}
+	defer nd.Release()
+	out := array.MakeFromData(nd)
+	defer out.Release()
+	return compute.NewDatum(out), true, nil
+}
+
+// onesIfNil is a validity buffer's bytes, or a bitmap of n set bits where
+// there is none (no nulls).
+func onesIfNil(buf *memory.Buffer, n int) []byte {
+	if buf != nil {
+		return buf.Bytes()
+	}
+	ones := make([]byte, bitutil.BytesForBits(int64(n)))
+	for i := range ones {
+		ones[i] = 0xff
+	}
+	return ones
 }
 
 // boolKernel builds a boolean array of n rows from a per-row function that

@@ -1,0 +1,61 @@
+package planner
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/kapot-go/kapot/internal/testkit/oracle"
+)
+
+// TestGroupingSetsExpand: grouping sets whose aggregates combine are one
+// aggregation over the all-keys aggregate cross joined with the sets
+// (expandSets), not a union recomputing it per set; the answers stay
+// DuckDB's: NULL keys beside rolled-up NULLs, GROUPING() values, the grand
+// total over no rows, CUBE, count/avg/min/max, and the union where an
+// aggregate does not combine.
+func TestGroupingSetsExpand(t *testing.T) {
+	cat, db := tpchCatalog(t), tpchOracle(t)
+	for _, c := range []struct {
+		sql   string
+		holds string // a pattern the plan must hold ("!x": must not hold x), or ""
+	}{
+		{`select n_regionkey, n_name, count(*), sum(n_nationkey), grouping(n_regionkey), grouping(n_regionkey, n_name) from nation group by rollup (n_regionkey, n_name) order by 1, 2, 5, 6`, `(?s)NestedLoopJoin.*Values\(rows=3\)`},
+		{`select n_regionkey, count(*), sum(n_nationkey), avg(n_nationkey), min(n_name), max(n_name) from nation where n_nationkey > 100 group by rollup (n_regionkey)`, `!Union\(3`},
+		{`select k, count(*), count(v), sum(v), avg(v) from (select case when n_nationkey % 4 = 0 then null else n_regionkey end k, case when n_nationkey % 3 = 0 then null else n_nationkey end v from nation) t group by rollup (k) order by 1 nulls first, 2`, ""},
+		{`select r_name, n_name, count(*) from nation, region where n_regionkey = r_regionkey group by cube (r_name, n_name) order by 1 nulls first, 2 nulls first`, ""},
+		{`select n_regionkey, n_name is null, count(*), grouping(n_regionkey) from nation group by grouping sets ((n_regionkey), (n_name is null), ()) order by 1 nulls first, 2 nulls first`, ""},
+		{`select o_orderpriority, o_orderstatus, count(*), sum(o_totalprice), avg(o_totalprice) from orders where o_orderkey < 2000 group by rollup (o_orderpriority, o_orderstatus) order by 1 nulls first, 2 nulls first`, ""},
+		{`select n_regionkey, count(distinct n_name) from nation group by rollup (n_regionkey) order by 1 nulls first`, `Union`},
+	} {
+		t.Run(c.sql, func(t *testing.T) {
+			_, got := runSQL(t, cat, c.sql)
+			want, err := db.Rows(c.sql)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := oracle.SameRows(got, want); err != nil {
+				t.Fatalf("%v\nkapot:  %q\nduckdb: %q", err, got, want)
+			}
+			if c.holds == "" {
+				return
+			}
+			p, err := PlanQuery(context.Background(), cat, c.sql, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			text, err := Explain(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if absent, ok := strings.CutPrefix(c.holds, "!"); ok {
+				if regexp.MustCompile(absent).MatchString(text) {
+					t.Errorf("the plan holds %s:\n%s", absent, text)
+				}
+			} else if !regexp.MustCompile(c.holds).MatchString(text) {
+				t.Errorf("the plan lacks %s:\n%s", c.holds, text)
+			}
+		})
+	}
+}
