@@ -716,6 +716,7 @@ func equiKeys(conj []*expr, left, right map[colID]bool) (lk, rk []*expr) {
 			continue
 		}
 		a, b = alignDecimals(a, b)
+		a, b = alignIntegers(a, b)
 		if !arrow.TypeEqual(a.typ, b.typ) {
 			continue
 		}
@@ -727,6 +728,20 @@ func equiKeys(conj []*expr, left, right map[colID]bool) (lk, rk []*expr) {
 		}
 	}
 	return lk, rk
+}
+
+// alignIntegers casts the narrower of two signed integers of different
+// widths to the wider type, so that they can be a hash join's keys
+// (TPC-DS q59: d_week_seq1 = d_week_seq2 - 52, an INTEGER and a BIGINT);
+// the cast is exact.
+func alignIntegers(l, r *expr) (*expr, *expr) {
+	if l.typ == nil || r.typ == nil || arrow.TypeEqual(l.typ, r.typ) || !arrow.IsSignedInteger(l.typ.ID()) || !arrow.IsSignedInteger(r.typ.ID()) {
+		return l, r
+	}
+	if l.typ.(arrow.FixedWidthDataType).BitWidth() < r.typ.(arrow.FixedWidthDataType).BitWidth() {
+		return coerceTo(l, r.typ), r
+	}
+	return l, coerceTo(r, l.typ)
 }
 
 // alignDecimals casts two decimals of different scales that a hash join

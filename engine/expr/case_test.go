@@ -7,9 +7,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/arrow/scalar"
 )
 
-// CASE WHEN cond THEN column END (masked: the column's buffers with a new
+// CASE WHEN cond THEN column [ELSE NULL] END (masked: the column's buffers with a new
 // validity) is the column where cond is true and NULL where it is false or
 // NULL, for columns with and without nulls, strings, sliced batches.
 func TestMaskedCase(t *testing.T) {
@@ -52,22 +53,24 @@ func TestMaskedCase(t *testing.T) {
 	for _, b := range []arrow.RecordBatch{whole, sliced} {
 		for k := 1; k <= 2; k++ {
 			x := &columnExpr{index: k, name: schema.Field(k).Name, typ: schema.Field(k).Type}
-			e := &caseExpr{whens: []Expr{cond}, thens: []Expr{x}, typ: x.typ}
-			got, err := e.Eval(context.Background(), mem, b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, v := b.Column(0).(*array.Boolean), b.Column(k)
-			for i := range int(b.NumRows()) {
-				take := c.IsValid(i) && c.Value(i) && v.IsValid(i)
-				if got.IsValid(i) != take || take && got.ValueStr(i) != v.ValueStr(i) {
-					t.Fatalf("%s row %d: %s (valid %v), want %s (valid %v)", schema.Field(k).Name, i, got.ValueStr(i), got.IsValid(i), v.ValueStr(i), take)
+			for _, els := range []Expr{nil, &literalExpr{value: scalar.MakeNullScalar(x.typ)}, &castExpr{in: &literalExpr{value: scalar.MakeNullScalar(arrow.Null)}, to: x.typ}} {
+				e := &caseExpr{whens: []Expr{cond}, thens: []Expr{x}, els: els, typ: x.typ}
+				got, err := e.Eval(context.Background(), mem, b)
+				if err != nil {
+					t.Fatal(err)
 				}
+				c, v := b.Column(0).(*array.Boolean), b.Column(k)
+				for i := range int(b.NumRows()) {
+					take := c.IsValid(i) && c.Value(i) && v.IsValid(i)
+					if got.IsValid(i) != take || take && got.ValueStr(i) != v.ValueStr(i) {
+						t.Fatalf("%s row %d: %s (valid %v), want %s (valid %v)", schema.Field(k).Name, i, got.ValueStr(i), got.IsValid(i), v.ValueStr(i), take)
+					}
+				}
+				if got.Len() != int(b.NumRows()) {
+					t.Fatalf("%d rows, want %d", got.Len(), b.NumRows())
+				}
+				got.Release()
 			}
-			if got.Len() != int(b.NumRows()) {
-				t.Fatalf("%d rows, want %d", got.Len(), b.NumRows())
-			}
-			got.Release()
 		}
 	}
 }

@@ -251,13 +251,13 @@ func (c *caseExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 	return compute.NewDatum(out), nil
 }
 
-// masked evaluates CASE WHEN cond THEN x END, where x is a column (which
+// masked evaluates CASE WHEN cond THEN x [ELSE NULL] END, where x is a column (which
 // cannot fail where the condition does not hold), as x with the rows
 // where cond is not true made null: x's buffers are shared, only its
 // validity is new (grouping sets null the keys a set leaves out this way,
 // expandSets in the planner). ok is false for other CASEs.
 func (c *caseExpr) masked(ctx context.Context, mem memory.Allocator, b arrow.RecordBatch) (d compute.Datum, ok bool, err error) {
-	if len(c.whens) != 1 || c.els != nil {
+	if len(c.whens) != 1 || c.els != nil && !isNullLiteral(c.els) {
 		return nil, false, nil
 	}
 	if _, isCol := c.thens[0].(*columnExpr); !isCol || !arrow.TypeEqual(c.thens[0].DataType(), c.typ) {
@@ -300,6 +300,16 @@ func (c *caseExpr) masked(ctx context.Context, mem memory.Allocator, b arrow.Rec
 	out := array.MakeFromData(nd)
 	defer out.Release()
 	return compute.NewDatum(out), true, nil
+}
+
+// isNullLiteral reports whether e is the constant NULL (of any type),
+// cast or not.
+func isNullLiteral(e Expr) bool {
+	if c, ok := e.(*castExpr); ok {
+		e = c.in
+	}
+	l, ok := e.(*literalExpr)
+	return ok && !l.value.IsValid()
 }
 
 // onesIfNil is a validity buffer's bytes, or a bitmap of n set bits where

@@ -10,11 +10,19 @@ import "hash/maphash"
 // the garbage collector nothing to scan, and growing never copies the keys.
 type BytesTable struct {
 	seed   maphash.Seed
-	heads  *IntTable // hash -> newest entry with that hash
-	next   []int32   // entry -> older entry with the same hash, or -1
-	refs   []keyRef  // entry -> where its key lies
-	vals   []int32   // entry -> value
-	blocks [][]byte  // the keys, appended; a full block is never moved
+	heads  *IntTable    // hash -> newest entry with that hash
+	ents   []bytesEntry // one per key, in the order stored
+	blocks [][]byte     // the keys, appended; a full block is never moved
+}
+
+// bytesEntry is a key's entry: where its key lies, its value and the
+// older entry with the same hash (-1: none), side by side so that a
+// lookup of a table larger than the caches misses one line for them, not
+// three.
+type bytesEntry struct {
+	ref  keyRef
+	val  int32
+	next int32
 }
 
 // keyRef is where an entry's key lies: blocks[block][off:off+n].
@@ -33,7 +41,7 @@ func NewBytesTable() *BytesTable {
 
 // key returns entry e's key.
 func (t *BytesTable) key(e int32) []byte {
-	r := t.refs[e]
+	r := t.ents[e].ref
 	return t.blocks[r.block][r.off : r.off+r.n]
 }
 
@@ -43,21 +51,19 @@ func (t *BytesTable) GetOrPut(k []byte, v int32) (int32, bool) {
 	h := int64(maphash.Bytes(t.seed, k))
 	head, found := t.heads.Get(h)
 	if found {
-		for e := head; e >= 0; e = t.next[e] {
+		for e := head; e >= 0; e = t.ents[e].next {
 			if string(t.key(e)) == string(k) {
-				return t.vals[e], true
+				return t.ents[e].val, true
 			}
 		}
 	} else {
 		head = -1
 	}
-	e := int32(len(t.vals))
-	if len(t.vals) == cap(t.vals) {
-		t.refs, t.vals, t.next = grown(t.refs), grown(t.vals), grown(t.next)
+	e := int32(len(t.ents))
+	if len(t.ents) == cap(t.ents) {
+		t.ents = grown(t.ents)
 	}
-	t.refs = append(t.refs, t.store(k))
-	t.vals = append(t.vals, v)
-	t.next = append(t.next, head)
+	t.ents = append(t.ents, bytesEntry{ref: t.store(k), val: v, next: head})
 	t.heads.Swap(h, e)
 	return v, false
 }
@@ -76,7 +82,7 @@ func (t *BytesTable) store(k []byte) keyRef {
 }
 
 // Len is the number of keys held.
-func (t *BytesTable) Len() int { return len(t.vals) }
+func (t *BytesTable) Len() int { return len(t.ents) }
 
 // grown returns s with its capacity doubled: append's growth for large
 // slices (1.25x) copies a table of millions of entries several times as
