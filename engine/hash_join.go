@@ -165,7 +165,15 @@ type hashJoinOp struct {
 	// buildRest holds the build side's other keys, which candidate pairs
 	// must also match. hashed says heads64 is keyed by a hash of all keys
 	// (see buildHashed) and buildRest holds them all.
-	heads64   *rowkey.IntTable
+	heads64 *rowkey.IntTable
+	// dense, when set, replaces heads64 for a single integer key whose
+	// build keys span at most denseSpan(rows) values (the dense surrogate
+	// keys of dimension tables): dense[k-denseMin] is the first build row
+	// with key k, plus one (0: none). One 4-byte load a probe, where
+	// heads64's 16-byte slots of a dimension of 73,000 dates outgrow the
+	// caches.
+	dense     []int32
+	denseMin  int64
 	buildRest []arrow.Array
 	hashed    bool
 	// packed says heads64 holds a two-key integer join's keys packed into
@@ -431,6 +439,6 @@ func (o *hashJoinOp) Close() error {
 	}
 	o.grace = nil
 	o.release()
-	o.heads, o.heads64 = nil, nil
+	o.heads, o.heads64, o.dense = nil, nil, nil
 	return nil
 }

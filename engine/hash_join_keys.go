@@ -139,6 +139,9 @@ func (o *hashJoinOp) buildInt(ctx context.Context, all arrow.RecordBatch) error 
 			return err
 		}
 	}
+	if len(o.buildRest) == 0 && o.buildDense(col, vals) {
+		return nil
+	}
 	for r := len(vals) - 1; r >= 0; r-- { // backwards so chains list rows in input order
 		if nulls && col.IsNull(r) {
 			o.chain[r] = -1
@@ -151,6 +154,45 @@ func (o *hashJoinOp) buildInt(ctx context.Context, all arrow.RecordBatch) error 
 		}
 	}
 	return nil
+}
+
+// denseSpan is the widest range of build keys indexed by an array (see
+// hashJoinOp.dense) for n build rows: 4 bytes a key value, at most as
+// much as the IntTable it replaces (16-byte slots, 2 to 4 a row).
+func denseSpan(n int) int64 { return int64(max(4*n, 1024)) }
+
+// buildDense indexes a single integer key's build rows in o.dense when
+// their keys span at most denseSpan values, and reports whether it did.
+func (o *hashJoinOp) buildDense(col arrow.Array, vals []int64) bool {
+	nulls := col.NullN() > 0
+	lo, hi, any := int64(0), int64(0), false
+	for r, v := range vals {
+		if nulls && col.IsNull(r) {
+			continue
+		}
+		if !any || v < lo {
+			lo = v
+		}
+		if !any || v > hi {
+			hi = v
+		}
+		any = true
+	}
+	if !any || hi-lo < 0 || hi-lo >= denseSpan(len(vals)) {
+		return false
+	}
+	dense := make([]int32, hi-lo+1)
+	for r := len(vals) - 1; r >= 0; r-- { // backwards so chains list rows in input order
+		o.chain[r] = -1
+		if nulls && col.IsNull(r) {
+			continue
+		}
+		i := vals[r] - lo
+		o.chain[r] = dense[i] - 1
+		dense[i] = int32(r) + 1
+	}
+	o.dense, o.denseMin = dense, lo
+	return true
 }
 
 // buildHashed indexes the build rows of a join on several keys that do not
@@ -465,6 +507,14 @@ const filterTrialProbes = 1 << 16
 // lookup is heads64.Get, behind the key filter once the trial probes
 // showed that most probe keys miss.
 func (o *hashJoinOp) lookup(k int64) (int32, bool) {
+	if o.dense != nil {
+		i := uint64(k - o.denseMin)
+		if i >= uint64(len(o.dense)) {
+			return 0, false
+		}
+		m := o.dense[i]
+		return m - 1, m != 0
+	}
 	if o.filter != nil {
 		if !o.filter.MayContain(k) {
 			return 0, false

@@ -299,16 +299,24 @@ func TestHashJoinBuildRanges(t *testing.T) {
 }
 
 // TestHashJoinKeyFilter joins a build side large enough for the key filter
-// (70,000 keys, every third integer, one null) with probe rows that mostly
+// (70,000 keys, every fifth integer, one null) with probe rows that mostly
 // miss it (the filter is built after the trial probes) and with probe rows
 // that all match (it is not): inner, probe-side outer, semi and anti joins
-// give exactly the rows computed here.
+// give exactly the rows computed here. With every third integer the keys
+// are dense enough for an array index (hashJoinOp.dense), which the same
+// joins use instead, with the same rows.
 func TestHashJoinKeyFilter(t *testing.T) {
+	for _, stride := range []int64{5, 3} {
+		t.Run(fmt.Sprintf("stride=%d", stride), func(t *testing.T) { testHashJoinKeyFilter(t, stride) })
+	}
+}
+
+func testHashJoinKeyFilter(t *testing.T, stride int64) {
 	dir := t.TempDir()
 	var sb strings.Builder
 	sb.WriteString("k,x\n,0\n") // a null key
 	for i := range 70000 {
-		fmt.Fprintf(&sb, "%d,0\n", 3*i)
+		fmt.Fprintf(&sb, "%d,0\n", stride*int64(i))
 	}
 	build := filepath.Join(dir, "build.csv")
 	os.WriteFile(build, []byte(sb.String()), 0o644)
@@ -323,8 +331,8 @@ func TestHashJoinKeyFilter(t *testing.T) {
 		key  func() int64
 		kept bool // the filter was built
 	}{
-		{"mostly missing", func() int64 { return rng.Int64N(30 * 70000) }, true},
-		{"all matching", func() int64 { return 3 * rng.Int64N(70000) }, false},
+		{"mostly missing", func() int64 { return rng.Int64N(10 * stride * 70000) }, true},
+		{"all matching", func() int64 { return stride * rng.Int64N(70000) }, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var sb strings.Builder
@@ -341,12 +349,12 @@ func TestHashJoinKeyFilter(t *testing.T) {
 			right := kapotv1.JoinType_JOIN_TYPE_RIGHT
 			want[right] = []string{"NULL|NULL|NULL|1"}
 			for _, k := range probe {
-				if k%3 == 0 && k < 3*70000 {
+				if k%stride == 0 && k < stride*70000 {
 					want[right] = append(want[right], fmt.Sprintf("%d|0|%d|1", k, k))
 				} else {
 					want[right] = append(want[right], fmt.Sprintf("NULL|NULL|%d|1", k))
 				}
-				if k%3 == 0 && k < 3*70000 {
+				if k%stride == 0 && k < stride*70000 {
 					want[kapotv1.JoinType_JOIN_TYPE_INNER] = append(want[kapotv1.JoinType_JOIN_TYPE_INNER], fmt.Sprintf("%d|0|%d|1", k, k))
 					want[kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI] = append(want[kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI], fmt.Sprintf("%d|1", k))
 				} else {
@@ -368,6 +376,11 @@ func TestHashJoinKeyFilter(t *testing.T) {
 					defer op.Close()
 					drainOp(t, op)
 					j := op.(*hashJoinOp)
+					if dense := stride <= 4; (j.dense != nil) != dense {
+						t.Fatalf("array index %v, want %v", j.dense != nil, dense)
+					} else if dense {
+						return
+					}
 					if (j.filter != nil) != c.kept || j.filterProbes != -1 {
 						t.Fatalf("filter built %v (trial probes %d, %d hits), want built %v", j.filter != nil, j.filterProbes, j.filterHits, c.kept)
 					}
