@@ -183,14 +183,14 @@ func bits(a arrow.Array, i int) uint64 {
 // by row-group subsets, in batch sizes that do and do not divide the row
 // groups and pages, and compares every value with pqarrow's reading.
 func TestAgainstPqarrow(t *testing.T) {
-	const rows = 5000
+	const rows = 2500
 	for name, nulls := range nullPatterns {
 		batch := testBatch(t, rows, nulls, uint64(len(name)))
 		for _, v := range []parquet.DataPageVersion{parquet.DataPageV1, parquet.DataPageV2} {
 			for _, dict := range []bool{true, false} {
 				for _, small := range []bool{true, false} {
 					opts := []parquet.WriterProperty{parquet.WithDataPageVersion(v), parquet.WithDictionaryDefault(dict),
-						parquet.WithMaxRowGroupLength(1800), parquet.WithCompression(compress.Codecs.Snappy)}
+						parquet.WithMaxRowGroupLength(900), parquet.WithCompression(compress.Codecs.Snappy)}
 					if small {
 						// Many pages a chunk, and dictionaries that
 						// overflow into PLAIN pages mid-chunk.
