@@ -49,22 +49,21 @@ func (t *BytesTable) key(e int32) []byte {
 // new (then it returns v and false).
 func (t *BytesTable) GetOrPut(k []byte, v int32) (int32, bool) {
 	h := int64(maphash.Bytes(t.seed, k))
-	head, found := t.heads.Get(h)
-	if found {
-		for e := head; e >= 0; e = t.ents[e].next {
-			if string(t.key(e)) == string(k) {
-				return t.ents[e].val, true
-			}
+	// One probe of heads finds the chain or the empty slot the new head
+	// goes to.
+	i := t.heads.slot(h)
+	head := t.heads.slots[i].val - 1
+	for e := head; e >= 0; e = t.ents[e].next {
+		if string(t.key(e)) == string(k) {
+			return t.ents[e].val, true
 		}
-	} else {
-		head = -1
 	}
 	e := int32(len(t.ents))
 	if len(t.ents) == cap(t.ents) {
 		t.ents = grown(t.ents)
 	}
 	t.ents = append(t.ents, bytesEntry{ref: t.store(k), val: v, next: head})
-	t.heads.Swap(h, e)
+	t.heads.setSlot(i, h, e)
 	return v, false
 }
 

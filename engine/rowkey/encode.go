@@ -43,29 +43,29 @@ func NewEncoder(arr arrow.Array) (Encoder, error) {
 			return 0
 		}), nil
 	case *array.Int8:
-		return u64(func(i int) uint64 { return uint64(a.Value(i)) }), nil
+		return fixedKey(arr, a.Int8Values()), nil
 	case *array.Int16:
-		return u64(func(i int) uint64 { return uint64(a.Value(i)) }), nil
+		return fixedKey(arr, a.Int16Values()), nil
 	case *array.Int32:
-		return u64(func(i int) uint64 { return uint64(a.Value(i)) }), nil
+		return fixedKey(arr, a.Int32Values()), nil
 	case *array.Int64:
-		return u64(func(i int) uint64 { return uint64(a.Value(i)) }), nil
+		return fixedKey(arr, a.Int64Values()), nil
 	case *array.Uint8:
-		return u64(func(i int) uint64 { return uint64(a.Value(i)) }), nil
+		return fixedKey(arr, a.Uint8Values()), nil
 	case *array.Uint16:
-		return u64(func(i int) uint64 { return uint64(a.Value(i)) }), nil
+		return fixedKey(arr, a.Uint16Values()), nil
 	case *array.Uint32:
-		return u64(func(i int) uint64 { return uint64(a.Value(i)) }), nil
+		return fixedKey(arr, a.Uint32Values()), nil
 	case *array.Uint64:
-		return u64(func(i int) uint64 { return a.Value(i) }), nil
+		return fixedKey(arr, a.Uint64Values()), nil
 	case *array.Float32:
 		return u64(func(i int) uint64 { return uint64(math.Float32bits(normFloat32(a.Value(i)))) }), nil
 	case *array.Float64:
 		return u64(func(i int) uint64 { return math.Float64bits(normFloat64(a.Value(i))) }), nil
 	case *array.Date32:
-		return u64(func(i int) uint64 { return uint64(a.Value(i)) }), nil
+		return fixedKey(arr, a.Date32Values()), nil
 	case *array.Timestamp:
-		return u64(func(i int) uint64 { return uint64(a.Value(i)) }), nil
+		return fixedKey(arr, a.TimestampValues()), nil
 	case *array.MonthDayNanoInterval:
 		// Intervals DuckDB calls equal (1 month and 30 days) make one key.
 		return func(buf []byte, i int) []byte {
@@ -89,7 +89,11 @@ func NewEncoder(arr arrow.Array) (Encoder, error) {
 			return binary.LittleEndian.AppendUint64(buf, uint64(v.HighBits()))
 		}, nil
 	case *array.String:
-		return stringKey(a, valid), nil
+		var data []byte // the whole buffer: offsets index it (ValueBytes starts at the first)
+		if b := a.Data().Buffers()[2]; b != nil {
+			data = b.Bytes()
+		}
+		return bytesKey(arr, a.ValueOffsets(), data), nil
 	case *array.LargeString:
 		return stringKey(a, valid), nil
 	case *array.Null:
@@ -113,6 +117,37 @@ func stringKey(a interface{ Value(int) string }, valid func([]byte, int) ([]byte
 		s := a.Value(i)
 		buf = binary.AppendUvarint(buf, uint64(len(s)))
 		return append(buf, s...)
+	}
+}
+
+// fixedKey encodes integer-like values as encoders from u64 do (a validity
+// byte, then the value widened to 8 bytes, little endian), with one call a
+// value instead of three.
+func fixedKey[T ~int8 | ~int16 | ~int32 | ~int64 | ~uint8 | ~uint16 | ~uint32 | ~uint64](arr arrow.Array, vals []T) Encoder {
+	if arr.NullN() == 0 {
+		return func(buf []byte, i int) []byte {
+			return binary.LittleEndian.AppendUint64(append(buf, 1), uint64(vals[i]))
+		}
+	}
+	return func(buf []byte, i int) []byte {
+		if arr.IsNull(i) {
+			return append(buf, 0)
+		}
+		return binary.LittleEndian.AppendUint64(append(buf, 1), uint64(vals[i]))
+	}
+}
+
+// bytesKey encodes strings as stringKey does, reading the offsets and bytes
+// directly.
+func bytesKey(arr arrow.Array, offs []int32, data []byte) Encoder {
+	nulls := arr.NullN() > 0
+	return func(buf []byte, i int) []byte {
+		if nulls && arr.IsNull(i) {
+			return append(buf, 0)
+		}
+		v := data[offs[i]:offs[i+1]]
+		buf = binary.AppendUvarint(append(buf, 1), uint64(len(v)))
+		return append(buf, v...)
 	}
 }
 

@@ -91,6 +91,21 @@ func (t *IntTable) GetOrPut(k int64, v int32) (int32, bool) {
 	return v, false
 }
 
+// setSlot stores v under k in slot i, which slot(k) returned (no other
+// change to the table since).
+func (t *IntTable) setSlot(i int, k int64, v int32) {
+	s := &t.slots[i]
+	if s.val != 0 {
+		s.val = v + 1
+		return
+	}
+	s.key, s.val = k, v+1
+	t.n++
+	if 2*t.n > len(t.slots) {
+		t.grow()
+	}
+}
+
 // grow doubles the table (kept at most half full).
 func (t *IntTable) grow() {
 	old := t.slots
