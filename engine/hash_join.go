@@ -172,8 +172,11 @@ type hashJoinOp struct {
 	// with key k, plus one (0: none). One 4-byte load a probe, where
 	// heads64's 16-byte slots of a dimension of 73,000 dates outgrow the
 	// caches.
-	dense     []int32
-	denseMin  int64
+	dense    []int32
+	denseMin int64
+	// probeKeys is the probe batches' first key widened to int64, reused
+	// batch after batch.
+	probeKeys []int64
 	buildRest []arrow.Array
 	hashed    bool
 	// packed says heads64 holds a two-key integer join's keys packed into

@@ -289,7 +289,8 @@ func (o *hashJoinOp) probeInt(ctx context.Context, b arrow.RecordBatch, bi, pi [
 		return nil, nil, fmt.Errorf("hash join key: %w", err)
 	}
 	defer col.Release()
-	vals, _ := rowkey.IntValues(col)
+	vals, keep, _ := rowkey.IntValuesBuf(col, o.probeKeys)
+	o.probeKeys = keep
 	nulls := col.NullN() > 0
 	if o.packed {
 		return o.probePacked(ctx, b, col, vals, bi, pi)

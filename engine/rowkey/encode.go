@@ -292,11 +292,35 @@ func IntValues(arr arrow.Array) (vals []int64, ok bool) {
 
 // widen copies narrower integers into int64s.
 func widen[T ~int8 | ~int16 | ~int32 | ~uint8 | ~uint16 | ~uint32](vals []T) []int64 {
-	out := make([]int64, len(vals))
+	return widenInto(vals, nil)
+}
+
+// widenInto is widen into buf's memory when it is large enough.
+func widenInto[T ~int8 | ~int16 | ~int32 | ~uint8 | ~uint16 | ~uint32](vals []T, buf []int64) []int64 {
+	if cap(buf) < len(vals) {
+		buf = make([]int64, len(vals))
+	}
+	out := buf[:len(vals)]
 	for i, v := range vals {
 		out[i] = int64(v)
 	}
 	return out
+}
+
+// IntValuesBuf is IntValues for a caller that calls it batch after batch:
+// narrower integers widen into buf (grown when short), which it returns as
+// keep, for the next call. vals of an int64 array are the array's own.
+func IntValuesBuf(arr arrow.Array, buf []int64) (vals, keep []int64, ok bool) {
+	switch a := arr.(type) {
+	case *array.Int32:
+		vals = widenInto(a.Int32Values(), buf)
+	case *array.Date32:
+		vals = widenInto(a.Date32Values(), buf)
+	default:
+		vals, ok = IntValues(arr)
+		return vals, buf, ok
+	}
+	return vals, vals, true
 }
 
 // IsIntType reports whether IntValues accepts arrays of type t.
