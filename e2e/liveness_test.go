@@ -39,6 +39,9 @@ func TestKilledExecutorDetectedByItsLink(t *testing.T) {
 		t.Skip("process test")
 	}
 	c := startProcCluster(t, 2, "push-staged")
+	// Registered is not yet linked: killed in between (a loaded machine
+	// widens the gap), only the heartbeat timeout could find it.
+	waitLog(t, c.executors[0].log, "link to the scheduler open")
 	killed := time.Now()
 	c.executors[0].cmd.Process.Signal(syscall.SIGKILL)
 	c.executors[0].wait(t, 10*time.Second)

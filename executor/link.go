@@ -57,6 +57,9 @@ func (e *Executor) holdLink(ctx context.Context) (opened bool, err error) {
 		if ev.GetReregister() {
 			return opened, errForgotten
 		}
+		if ev.GetLinked() && !opened {
+			e.log.Info().Msg("link to the scheduler open")
+		}
 		opened = opened || ev.GetLinked()
 	}
 }
