@@ -769,11 +769,30 @@ func isUsedEquality(c *expr, lk, rk []*expr) bool {
 		return false
 	}
 	for i := range lk {
-		if (c.args[0] == lk[i] && c.args[1] == rk[i]) || (c.args[1] == lk[i] && c.args[0] == rk[i]) {
+		l, r := aligned(lk[i]), aligned(rk[i])
+		if (c.args[0] == l && c.args[1] == r) || (c.args[1] == l && c.args[0] == r) {
 			return true
 		}
 	}
 	return false
+}
+
+// aligned is the operand of equality e a key was made of: alignIntegers
+// and alignDecimals wrap one in an exact cast (the key's equality holds
+// exactly when the operands' does), so the conjunct is still the key's.
+func aligned(e *expr) *expr {
+	if e.kind != eCast || len(e.args) != 1 || e.typ == nil || e.args[0].typ == nil {
+		return e
+	}
+	from, to := e.args[0].typ, e.typ
+	fd, d1 := from.(*arrow.Decimal128Type)
+	td, d2 := to.(*arrow.Decimal128Type)
+	widens := arrow.IsSignedInteger(from.ID()) && arrow.IsSignedInteger(to.ID()) &&
+		from.(arrow.FixedWidthDataType).BitWidth() <= to.(arrow.FixedWidthDataType).BitWidth()
+	if widens || d1 && d2 && td.Scale >= fd.Scale {
+		return e.args[0] // exact, or the query fails
+	}
+	return e
 }
 
 // joinUsing binds JOIN … USING (cols) and NATURAL JOIN (USING the columns

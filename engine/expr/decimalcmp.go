@@ -230,16 +230,5 @@ func compareConst(mem memory.Allocator, a *array.Decimal128, k decimal128.Num, m
 		}
 		bits[i>>3] = out
 	}
-	var valid *memory.Buffer
-	if a.NullN() > 0 {
-		valid = alloc.NewUninitBuffer(mem, int(bitutil.BytesForBits(int64(n))))
-		bitutil.CopyBitmap(a.NullBitmapBytes(), a.Data().Offset(), n, valid.Bytes(), 0)
-	}
-	d := array.NewData(arrow.FixedWidthTypes.Boolean, n, []*memory.Buffer{valid, values}, nil, a.NullN(), 0)
-	values.Release()
-	if valid != nil {
-		valid.Release()
-	}
-	defer d.Release()
-	return array.MakeFromData(d)
+	return boolsLike(mem, values, a)
 }

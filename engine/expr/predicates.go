@@ -316,6 +316,13 @@ func (e *inListExpr) member(mem memory.Allocator, a arrow.Array) arrow.Array {
 			bitutil.SetBit(bits, i)
 		}
 	}
+	return boolsLike(mem, values, a)
+}
+
+// boolsLike makes the boolean array of values (a bitmap of a.Len() rows,
+// which it takes over) that is null where a is.
+func boolsLike(mem memory.Allocator, values *memory.Buffer, a arrow.Array) arrow.Array {
+	n := a.Len()
 	var valid *memory.Buffer
 	if a.NullN() > 0 {
 		valid = alloc.NewUninitBuffer(mem, int(bitutil.BytesForBits(int64(n))))
