@@ -213,3 +213,39 @@ func TestBroadcastable(t *testing.T) {
 		t.Error("broadcasting off, yet a side is broadcast")
 	}
 }
+
+// TestBroadcastOnce: a side too costly to compute in every probe task is
+// computed once and broadcast when its copies are a small share of a
+// probe side of a million rows or more; smaller probe sides are
+// repartitioned (the stage boundary would cost more than moving them).
+func TestBroadcastOnce(t *testing.T) {
+	b := &binder{cols: map[colID]*column{}}
+	scan := func(rows int64) *scanRel {
+		tb := &catalog.Table{Name: "t", Format: "parquet", Files: []string{"a"}, Rows: rows,
+			Schema: arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}}, nil)}
+		return &scanRel{table: tb, cols: []colID{b.newCol("t", "k", arrow.PrimitiveTypes.Int64)}}
+	}
+	// 500 000 rows from scanning 2 M: broadcastable only against 4 M+.
+	filtered := &filterRel{in: scan(2_000_000), pred: &expr{kind: eLit}}
+	p := costModel{broadcast: broadcastRows, parts: 2}
+	cases := []struct {
+		name         string
+		build, probe rel
+		want         bool
+	}{
+		{"costly side, probe 8x its copies", filtered, scan(8_000_000), true},
+		{"costly side, probe 2x its copies", filtered, scan(2_000_000), false},
+		{"small side, probe under a million", scan(1_000), scan(900_000), false},
+		{"small side, probe of a million", scan(1_000), scan(1_000_000), true},
+		{"past the cap", scan(3_000_000), scan(1_000_000_000), false},
+		{"probe unknown", scan(1_000), nil, false},
+	}
+	for _, c := range cases {
+		if got := p.broadcastOnce(c.build, c.probe); got != c.want {
+			t.Errorf("%s: broadcastOnce %v, want %v (build ~%.0f rows)", c.name, got, c.want, estimate(c.build))
+		}
+	}
+	if (costModel{broadcast: -1, parts: 2}).broadcastOnce(scan(10), scan(10_000_000)) {
+		t.Error("broadcasting off, yet a side is broadcast")
+	}
+}
