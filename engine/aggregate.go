@@ -14,6 +14,7 @@ import (
 	"github.com/kapot-go/kapot/engine/agg"
 	"github.com/kapot-go/kapot/engine/alloc"
 	"github.com/kapot-go/kapot/engine/expr"
+	"github.com/kapot-go/kapot/engine/kernel"
 	"github.com/kapot-go/kapot/engine/operator"
 	"github.com/kapot-go/kapot/engine/rowkey"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -332,8 +333,14 @@ type hashAggOp struct {
 	res   *alloc.Reservation
 	level int
 	accs  []agg.Accumulator
-	keys  []array.Builder
-	index *rowkey.BytesTable // byte-encoded keys -> group
+	// keys holds group key i of every group, in group order, as chunks:
+	// per input batch, the values of the groups it created, taken at once
+	// from its rows newRows (a builder appended to one group at a time
+	// spent a third of a many-keyed aggregate growing and copying its
+	// buffers; TPC-DS q67).
+	keys    [][]arrow.Array
+	newRows []int32
+	index   *rowkey.BytesTable // byte-encoded keys -> group
 	// index64 and nullGroup replace index for one integer-like group key.
 	index64 *rowkey.IntTable
 	// pairHeads (keyed by a hash of both keys), pairNext and pairKey0/1
@@ -374,19 +381,14 @@ type hashAggOp struct {
 
 // reset empties the hash table and returns its memory to the pool.
 func (o *hashAggOp) reset() error {
-	for _, k := range o.keys {
-		k.Release()
-	}
-	o.keys, o.accs = o.keys[:0], o.accs[:0]
+	o.releaseKeys()
+	o.keys, o.accs = make([][]arrow.Array, len(o.h.groups)), o.accs[:0]
 	for _, s := range o.h.aggs {
 		acc, err := s.newAcc()
 		if err != nil {
 			return err
 		}
 		o.accs = append(o.accs, acc)
-	}
-	for _, g := range o.h.groups {
-		o.keys = append(o.keys, array.NewBuilder(o.tc.Mem, g.DataType()))
 	}
 	o.index, o.n = rowkey.NewBytesTable(), 0
 	o.index64, o.nullGroup = rowkey.NewIntTable(0), -1
@@ -510,7 +512,7 @@ func (o *hashAggOp) consume(ctx context.Context) (bool, error) {
 		err = func() error {
 			defer b.Release()
 			rows := int(b.NumRows())
-			groupIDs = groupIDs[:0]
+			groupIDs, o.newRows = groupIDs[:0], o.newRows[:0]
 			if len(o.h.groups) == 0 {
 				groupIDs = append(groupIDs, make([]uint32, rows)...)
 			} else {
@@ -544,11 +546,7 @@ func (o *hashAggOp) consume(ctx context.Context) (bool, error) {
 					if !ok {
 						o.n++
 						grown += o.groupBytes(len(key))
-						for i, c := range cols {
-							if err := rowkey.AppendFrom(o.keys[i], c, r); err != nil {
-								return 0, err
-							}
-						}
+						o.newRows = append(o.newRows, int32(r))
 					}
 					return id, nil
 				}
@@ -602,6 +600,9 @@ func (o *hashAggOp) consume(ctx context.Context) (bool, error) {
 						}
 						groupIDs = append(groupIDs, id)
 					}
+				}
+				if err := o.takeNewKeys(ctx, cols); err != nil {
+					return err
 				}
 				for _, a := range o.accs {
 					a.Grow(o.n)
@@ -671,8 +672,13 @@ func (o *hashAggOp) feed(ctx context.Context, acc agg.Accumulator, s aggSpec, b 
 // their results. The table itself is left as it is.
 func (o *hashAggOp) emit(asState bool) (arrow.RecordBatch, error) {
 	var cols []arrow.Array
-	for _, k := range o.keys {
-		cols = append(cols, k.NewArray())
+	for i := range o.keys {
+		k, err := o.keyColumn(i)
+		if err != nil {
+			operator.ReleaseAll(cols)
+			return nil, err
+		}
+		cols = append(cols, k)
 	}
 	for _, a := range o.accs {
 		if asState {
@@ -697,10 +703,7 @@ func (o *hashAggOp) Close() error {
 		return nil
 	}
 	o.closed = true
-	for _, k := range o.keys {
-		k.Release()
-	}
-	o.keys = nil
+	o.releaseKeys()
 	if o.out != nil {
 		o.out.Release()
 		o.out = nil
@@ -715,4 +718,52 @@ func (o *hashAggOp) Close() error {
 	o.spills, o.merging = nil, nil
 	o.res.Close()
 	return o.in.Close()
+}
+
+// takeNewKeys appends to keys the values of the groups the batch of cols
+// created, at its rows newRows.
+func (o *hashAggOp) takeNewKeys(ctx context.Context, cols []arrow.Array) error {
+	if len(o.newRows) == 0 {
+		return nil
+	}
+	for i, c := range cols {
+		k, err := kernel.Take(ctx, o.tc.Mem, c, o.newRows)
+		if err != nil {
+			return fmt.Errorf("aggregate: group keys: %w", err)
+		}
+		o.keys[i] = append(o.keys[i], k)
+	}
+	o.newRows = o.newRows[:0]
+	return nil
+}
+
+// keyColumn is group key i of every group as one array (the caller
+// releases it); its chunks are concatenated once and kept so.
+func (o *hashAggOp) keyColumn(i int) (arrow.Array, error) {
+	ch := o.keys[i]
+	switch len(ch) {
+	case 0:
+		b := array.NewBuilder(o.tc.Mem, o.h.groups[i].DataType())
+		defer b.Release()
+		return b.NewArray(), nil
+	case 1:
+		ch[0].Retain()
+		return ch[0], nil
+	}
+	c, err := array.Concatenate(ch, o.tc.Mem)
+	if err != nil {
+		return nil, fmt.Errorf("aggregate: group keys: %w", err)
+	}
+	operator.ReleaseAll(ch)
+	o.keys[i] = append(ch[:0], c)
+	c.Retain()
+	return c, nil
+}
+
+// releaseKeys releases every chunk of keys.
+func (o *hashAggOp) releaseKeys() {
+	for _, ch := range o.keys {
+		operator.ReleaseAll(ch)
+	}
+	o.keys = nil
 }

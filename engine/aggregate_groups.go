@@ -108,11 +108,7 @@ func (o *hashAggOp) groupIntPairs(cols []arrow.Array, v0, v1 []int64, ids []uint
 			}
 			o.pairNext, o.pairKey0, o.pairKey1 = append(o.pairNext, head), append(o.pairKey0, a), append(o.pairKey1, b)
 			o.pairHeads.Swap(h, g)
-			for i, c := range cols {
-				if err := rowkey.AppendFrom(o.keys[i], c, r); err != nil {
-					return nil, 0, err
-				}
-			}
+			o.newRows = append(o.newRows, int32(r))
 		}
 		ids = append(ids, uint32(g))
 	}
@@ -129,7 +125,7 @@ func (o *hashAggOp) groupInts(col arrow.Array, vals []int64, ids []uint32) ([]ui
 				o.nullGroup = int64(o.n)
 				o.n++
 				grown += o.groupBytes(8)
-				o.keys[0].AppendNull()
+				o.newRows = append(o.newRows, int32(r))
 			}
 			ids = append(ids, uint32(o.nullGroup))
 			continue
@@ -139,9 +135,7 @@ func (o *hashAggOp) groupInts(col arrow.Array, vals []int64, ids []uint32) ([]ui
 		if !ok {
 			o.n++
 			grown += o.groupBytes(8)
-			if err := rowkey.AppendFrom(o.keys[0], col, r); err != nil {
-				return nil, 0, err
-			}
+			o.newRows = append(o.newRows, int32(r))
 		}
 		ids = append(ids, id)
 	}

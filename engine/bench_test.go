@@ -9,6 +9,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/engine/expr"
@@ -209,6 +210,73 @@ func BenchmarkShuffleWrite(b *testing.B) {
 				if _, err := w.Run(context.Background(), 0, tc); err != nil {
 					b.Fatal(err)
 				}
+			}
+			reportRows(b, src.Rows())
+		})
+	}
+}
+
+// wideKeyTable builds rows rows shaped like TPC-DS q67's all-keys
+// aggregate input: four strings of an item (category, class, brand,
+// product name, all determined by one of 18 000 items), a year, quarter
+// and month, a store id of 16 characters and a decimal price; most rows
+// are groups of their own.
+func wideKeyTable(rows int) *optest.Source {
+	mem := memory.NewGoAllocator()
+	price := &arrow.Decimal128Type{Precision: 7, Scale: 2}
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "category", Type: arrow.BinaryTypes.String},
+		{Name: "class", Type: arrow.BinaryTypes.String},
+		{Name: "brand", Type: arrow.BinaryTypes.String},
+		{Name: "product", Type: arrow.BinaryTypes.String},
+		{Name: "year", Type: arrow.PrimitiveTypes.Int32},
+		{Name: "qoy", Type: arrow.PrimitiveTypes.Int32},
+		{Name: "moy", Type: arrow.PrimitiveTypes.Int32},
+		{Name: "store", Type: arrow.BinaryTypes.String},
+		{Name: "price", Type: price},
+	}, nil)
+	rng := rand.New(rand.NewPCG(7, 9))
+	m := optest.NewSource(schema)
+	for done := 0; done < rows; done += DefaultBatchSize {
+		n := min(DefaultBatchSize, rows-done)
+		b := array.NewRecordBuilder(mem, schema)
+		for i := 0; i < n; i++ {
+			item, moy := rng.IntN(18000), 1+rng.IntN(12)
+			b.Field(0).(*array.StringBuilder).Append(fmt.Sprintf("Category%d", item%10))
+			b.Field(1).(*array.StringBuilder).Append(fmt.Sprintf("class-%03d", item%100))
+			b.Field(2).(*array.StringBuilder).Append(fmt.Sprintf("brandbrand #%d", item%700))
+			b.Field(3).(*array.StringBuilder).Append(fmt.Sprintf("productname%09d", item))
+			b.Field(4).(*array.Int32Builder).Append(2000)
+			b.Field(5).(*array.Int32Builder).Append(int32((moy-1)/3 + 1))
+			b.Field(6).(*array.Int32Builder).Append(int32(moy))
+			b.Field(7).(*array.StringBuilder).Append(fmt.Sprintf("AAAAAAAA%08d", rng.IntN(12)))
+			b.Field(8).(*array.Decimal128Builder).Append(decimal128.FromI64(rng.Int64N(100000)))
+		}
+		m.Batches = append(m.Batches, b.NewRecordBatch())
+		b.Release()
+	}
+	return m
+}
+
+// BenchmarkHashAggregateWideKeys groups by eight keys, five of them
+// strings, into about as many groups as rows (TPC-DS q67's all-keys
+// aggregate: 540 000 rows, 420 000 groups).
+func BenchmarkHashAggregateWideKeys(b *testing.B) {
+	src := wideKeyTable(1 << 19)
+	var keys []*kapotv1.PhysicalExprNode
+	for _, k := range []string{"category", "class", "brand", "product", "year", "qoy", "moy", "store"} {
+		keys = append(keys, wiretest.Col(k))
+	}
+	for _, mode := range []kapotv1.AggregateMode{kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE, kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL} {
+		b.Run(mode.String(), func(b *testing.B) {
+			agg, err := newHashAggregate(src, &kapotv1.HashAggregateNode{Mode: mode, GroupExprs: keys,
+				Aggregates: []*kapotv1.AggregateExprNode{{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: wiretest.Col("price"), Name: "s"}}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				drain(b, agg, benchTC())
 			}
 			reportRows(b, src.Rows())
 		})
