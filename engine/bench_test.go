@@ -190,6 +190,24 @@ func BenchmarkSort(b *testing.B) {
 	reportRows(b, src.Rows())
 }
 
+// BenchmarkSortStringDecimal sorts by a string of few values, then a
+// decimal descending (TPC-DS q67's window: category, sum of sales).
+func BenchmarkSortStringDecimal(b *testing.B) {
+	src := wideKeyTable(1 << 19)
+	s, err := NewSort(src, []expr.SortKey{
+		{Expr: bindBench(b, wiretest.Col("category"), src.Schema())},
+		{Expr: bindBench(b, wiretest.Col("price"), src.Schema()), Descending: true, NullsFirst: true},
+	}, -1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		drain(b, s, benchTC())
+	}
+	reportRows(b, src.Rows())
+}
+
 func BenchmarkShuffleWrite(b *testing.B) {
 	for _, comp := range []string{"none", "lz4", "zstd"} {
 		b.Run(comp, func(b *testing.B) {

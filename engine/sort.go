@@ -1,13 +1,17 @@
 package engine
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"math/bits"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -312,6 +316,14 @@ func (o *sortOp) sortBatches(ctx context.Context, batches []arrow.RecordBatch, f
 			return all, order, nil
 		}
 	}
+	if fetch < 0 || fetch >= rows/4 {
+		if order, ok := o.sortNormalized(keys); ok {
+			if fetch >= 0 && int64(len(order)) > fetch {
+				order = order[:fetch]
+			}
+			return all, order, nil
+		}
+	}
 	order := make([]int32, rows)
 	for i := range order {
 		order[i] = int32(i)
@@ -564,4 +576,67 @@ func sortPairs[T cmp.Ordered](vals []T, arr arrow.Array, key expr.SortKey) []int
 		out = append(out, nulls...)
 	}
 	return out
+}
+
+// normKey is a row's order-preserving key (rowkey.OrderEncoder) in a sort:
+// its first 8 bytes, big-endian and zero-padded, as an integer (most
+// comparisons end there), the whole key at arena[off:off+n], and the row.
+type normKey struct {
+	prefix uint64
+	off, n uint32
+	row    int32
+}
+
+// sortNormalized sorts rows by keys through their order-preserving byte
+// encodings: (prefix, row) entries sorted by prefix, then the rest of the
+// bytes, then the row (stable). A comparison is an integer compare and, on
+// a tie, one bytes.Compare, where the general sort calls a comparator per
+// key (TPC-DS q67's window sort by category and a decimal sum: 830 ms for
+// 505 000 rows). ok is false, and nothing is sorted, for a key type the
+// encoding does not cover or when the pool refuses the keys' memory.
+func (o *sortOp) sortNormalized(keys []arrow.Array) ([]int32, bool) {
+	encs := make([]rowkey.OrderEncoder, len(keys))
+	var size int64
+	for k, a := range keys {
+		enc, n, ok := rowkey.NewOrderEncoder(a, o.s.keys[k].Descending, o.s.keys[k].NullsFirst)
+		if !ok {
+			return nil, false
+		}
+		encs[k], size = enc, size+n
+	}
+	rows := keys[0].Len()
+	held := size + int64(rows)*int64(unsafe.Sizeof(normKey{}))
+	if size > math.MaxUint32 || o.res.TryGrow(held) != nil {
+		return nil, false
+	}
+	defer o.res.Shrink(held)
+	arena := make([]byte, 0, size)
+	ents := make([]normKey, rows)
+	for i := range ents {
+		off := len(arena)
+		for _, enc := range encs {
+			arena = enc(arena, i)
+		}
+		key := arena[off:]
+		var p [8]byte
+		copy(p[:], key)
+		ents[i] = normKey{prefix: binary.BigEndian.Uint64(p[:]), off: uint32(off), n: uint32(len(key)), row: int32(i)}
+	}
+	// Keys are prefix-free, so two that agree on a zero-padded prefix
+	// both go on past it, or are equal.
+	rest := func(e normKey) []byte { return arena[e.off+min(e.n, 8) : e.off+e.n] }
+	slices.SortFunc(ents, func(a, b normKey) int {
+		if a.prefix != b.prefix {
+			return cmp.Compare(a.prefix, b.prefix)
+		}
+		if c := bytes.Compare(rest(a), rest(b)); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.row, b.row)
+	})
+	order := make([]int32, rows)
+	for i, e := range ents {
+		order[i] = e.row
+	}
+	return order, true
 }

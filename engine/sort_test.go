@@ -14,6 +14,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kapot-go/kapot/engine/alloc"
@@ -277,5 +278,81 @@ func TestSortIntTuples(t *testing.T) {
 	// A fourth key takes the comparator path.
 	if _, ok := sortIntTuples(append(small, small[0]), make([]expr.SortKey, 4)); ok {
 		t.Error("four keys: want the comparator path")
+	}
+}
+
+// TestSortNormalized: sorting by order-preserving key encodings gives the
+// comparator sort's order, stable, for strings (with 0x00 bytes, common
+// prefixes, nulls), decimals, floats (NaN, -0) and booleans in every
+// direction and null placement; keys it cannot encode take the comparator
+// path.
+func TestSortNormalized(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rng := rand.New(rand.NewPCG(5, 6))
+	const n = 3000
+	sb := array.NewStringBuilder(mem)
+	db := array.NewDecimal128Builder(mem, &arrow.Decimal128Type{Precision: 20, Scale: 2})
+	fb := array.NewFloat64Builder(mem)
+	bb := array.NewBooleanBuilder(mem)
+	strs := []string{"", "Electronics", "Electronic", "Electronics\x00", "Books", "Books\x00x", "abcdefgh", "abcdefghi"}
+	floats := []float64{math.NaN(), math.Copysign(0, -1), 0, math.Inf(-1), 1.5, -2}
+	for range n {
+		if rng.IntN(10) == 0 {
+			sb.AppendNull()
+		} else {
+			sb.Append(strs[rng.IntN(len(strs))])
+		}
+		if rng.IntN(10) == 0 {
+			db.AppendNull()
+		} else {
+			db.Append(decimal128.FromI64(rng.Int64N(41) - 20))
+		}
+		fb.Append(floats[rng.IntN(len(floats))])
+		bb.Append(rng.IntN(2) == 0)
+	}
+	keys := []arrow.Array{sb.NewArray(), db.NewArray(), fb.NewArray(), bb.NewArray()}
+	for _, b := range []array.Builder{sb, db, fb, bb} {
+		b.Release()
+	}
+	defer operator.ReleaseAll(keys)
+	tc := &TaskContext{Mem: mem, Pool: alloc.NewMemoryPool(1 << 30)}
+	for _, nk := range []int{1, 2, 4} {
+		for flags := 0; flags < 1<<(2*nk); flags++ {
+			sk := make([]expr.SortKey, nk)
+			cmps := make([]func(i, j int) int, nk)
+			for k := range sk {
+				sk[k].Descending, sk[k].NullsFirst = flags&(1<<(2*k)) != 0, flags&(1<<(2*k+1)) != 0
+				var err error
+				if cmps[k], err = rowkey.NewComparator(keys[k], sk[k].Descending, sk[k].NullsFirst); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := make([]int32, n)
+			for i := range want {
+				want[i] = int32(i)
+			}
+			slices.SortStableFunc(want, func(a, b int32) int {
+				for _, c := range cmps {
+					if r := c(int(a), int(b)); r != 0 {
+						return r
+					}
+				}
+				return 0
+			})
+			o := &sortOp{s: &Sort{keys: sk}, tc: tc, res: tc.Pool.NewReservation("sort")}
+			got, ok := o.sortNormalized(keys[:nk])
+			if !ok || !slices.Equal(got, want) {
+				t.Fatalf("%d keys, flags %b: ok %v, order differs from the comparator sort", nk, flags, ok)
+			}
+			if o.res.Size() != 0 {
+				t.Fatalf("the keys' memory stays reserved: %d bytes", o.res.Size())
+			}
+		}
+	}
+	// A pool that refuses the keys' memory: the comparator path sorts.
+	o := &sortOp{s: &Sort{keys: make([]expr.SortKey, 1)}, tc: tc, res: alloc.NewMemoryPool(16).NewReservation("sort")}
+	if _, ok := o.sortNormalized(keys[:1]); ok {
+		t.Error("sorted with keys the pool refused")
 	}
 }
