@@ -144,7 +144,9 @@ func (b *planBuilder) node(n *kapotv1.PhysicalPlanNode, depth, id int) (Executio
 	case *kapotv1.PhysicalPlanNode_Values:
 		return newValues(x.Values)
 	case *kapotv1.PhysicalPlanNode_Projection:
-		return over(x.Projection.GetInput(), func(in ExecutionPlan) (ExecutionPlan, error) { return projectionFromProto(in, x.Projection) })
+		return over(x.Projection.GetInput(), func(in ExecutionPlan) (ExecutionPlan, error) {
+			return projectionFromProto(narrowJoin(in, x.Projection))
+		})
 	case *kapotv1.PhysicalPlanNode_Filter:
 		return over(x.Filter.GetInput(), func(in ExecutionPlan) (ExecutionPlan, error) { return filterFromProto(in, x.Filter, id) })
 	case *kapotv1.PhysicalPlanNode_Limit:
@@ -217,6 +219,60 @@ func (b *planBuilder) node(n *kapotv1.PhysicalPlanNode, depth, id int) (Executio
 		return unresolvedShuffleFromProto(x.UnresolvedShuffle)
 	}
 	return nil, fmt.Errorf("plan node %T: %w", n.GetNode(), ErrNotSupported)
+}
+
+// narrowJoin narrows a hash join (in) under a projection n of plain
+// columns that drops some of the join's to the columns n reads
+// (joinSpec.narrow), and returns it with n reading the narrowed output.
+// Anything else it returns as it is.
+func narrowJoin(in ExecutionPlan, n *kapotv1.ProjectionNode) (ExecutionPlan, *kapotv1.ProjectionNode) {
+	inner := in
+	if m, ok := in.(*operator.Metered); ok {
+		inner = m.Unwrap()
+	}
+	j, ok := inner.(*HashJoin)
+	if !ok || j.narrowed || !j.outputsBothSides() {
+		return in, n
+	}
+	width := j.Schema().NumFields()
+	used := make([]bool, width)
+	refs := make([]int, len(n.GetExprs())) // as newColumnExpr resolves them
+	for i, e := range n.GetExprs() {
+		c := e.GetColumn()
+		if c == nil {
+			return in, n
+		}
+		refs[i] = int(c.GetIndex())
+		if c.GetName() != "" {
+			idx := j.Schema().FieldIndices(c.GetName())
+			if len(idx) != 1 {
+				return in, n
+			}
+			refs[i] = idx[0]
+		}
+		if refs[i] >= width {
+			return in, n
+		}
+		used[refs[i]] = true
+	}
+	var cols []int
+	pos := make([]uint32, width) // a kept column's position in the output
+	for i, u := range used {
+		if u {
+			pos[i] = uint32(len(cols))
+			cols = append(cols, i)
+		}
+	}
+	if len(cols) == width {
+		return in, n
+	}
+	j.narrow(cols)
+	out := proto.Clone(n).(*kapotv1.ProjectionNode)
+	for i, e := range out.GetExprs() {
+		e.GetColumn().Index = pos[refs[i]]
+		e.GetColumn().Name = "" // by position: names may repeat across the sides
+	}
+	return in, out
 }
 
 // projectionFromProto builds the projection n over in.

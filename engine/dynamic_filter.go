@@ -126,6 +126,7 @@ func probeScan(p ExecutionPlan, col int) (*fileScan, string, bool) {
 			p = x.input
 		case *HashJoin:
 			n := len(x.left.Schema().Fields())
+			col = x.unnarrowed(col)
 			if !passesProbeThrough(x.joinType) || col < n {
 				return nil, "", false
 			}

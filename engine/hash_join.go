@@ -138,7 +138,7 @@ func (j *HashJoin) String() string {
 	if j.buildRanges != nil {
 		s += fmt.Sprintf(", build=ranges of %s", j.leftKeys[j.rangeKey])
 	}
-	return s + ")"
+	return s + j.outputString() + ")"
 }
 
 func (j *HashJoin) Execute(ctx context.Context, p int, tc *TaskContext) (Operator, error) {

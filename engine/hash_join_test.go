@@ -102,6 +102,30 @@ func TestHashJoin(t *testing.T) {
 				if !slices.Equal(got, c.want) {
 					t.Fatalf("%v: got %q\nwant %q", mode, got, c.want)
 				}
+				if len(strings.Split(c.want[0], "|")) != 5 {
+					continue
+				}
+				// A projection dropping the keys narrows the join: it
+				// gathers name and id only, unmatched rows' nulls too.
+				proj := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Projection{Projection: &kapotv1.ProjectionNode{
+					Input: joinNode(ordersValues(), r, c.jt, mode, c.filter),
+					Exprs: []*kapotv1.PhysicalExprNode{wiretest.ColAt(4), wiretest.ColAt(0)}}}}
+				var want []string
+				for _, w := range c.want {
+					f := strings.Split(w, "|")
+					want = append(want, f[4]+"|"+f[0])
+				}
+				slices.Sort(want)
+				p, err := FromProto(proj)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if j := Unwrap(p.Children()[0]).String(); !strings.Contains(j, "output=[id@0, name@4]") {
+					t.Fatalf("%v: the join under the projection is not narrowed: %s", mode, j)
+				}
+				if got := run(t, proj, tc); !slices.Equal(got, want) {
+					t.Fatalf("%v, narrowed: got %q\nwant %q", mode, got, want)
+				}
 			}
 		})
 	}

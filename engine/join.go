@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -33,6 +35,70 @@ type joinSpec struct {
 	nodeID      int
 	joined      *arrow.Schema
 	schema      *arrow.Schema
+	// keepL and keepR, when narrowed, are the left and right columns the
+	// join outputs (see narrow).
+	keepL, keepR []int
+	narrowed     bool
+}
+
+// narrow makes a join that outputs both sides' columns (inner, left,
+// right, full) output only its columns cols, ascending: the join takes
+// the matched rows of those only. A projection of plain columns over the
+// join (most drop the keys just joined on) narrows it when the plan is
+// built, so columns it drops are never gathered.
+func (j *joinSpec) narrow(cols []int) {
+	nl := j.left.Schema().NumFields()
+	fields := make([]arrow.Field, len(cols))
+	j.keepL, j.keepR = []int{}, []int{}
+	for i, c := range cols {
+		fields[i] = j.schema.Field(c)
+		if c < nl {
+			j.keepL = append(j.keepL, c)
+		} else {
+			j.keepR = append(j.keepR, c-nl)
+		}
+	}
+	j.schema = arrow.NewSchema(fields, nil)
+	j.narrowed = true
+}
+
+// unnarrowed is output column col's position among the left then right
+// columns (narrow keeps some of them).
+func (j *joinSpec) unnarrowed(col int) int {
+	if !j.narrowed {
+		return col
+	}
+	if col < len(j.keepL) {
+		return j.keepL[col]
+	}
+	return j.left.Schema().NumFields() + j.keepR[col-len(j.keepL)]
+}
+
+// outputString is ", output=[...]", the columns of a narrowed join as
+// positions of its left and right columns, or "".
+func (j *joinSpec) outputString() string {
+	if !j.narrowed {
+		return ""
+	}
+	nl := j.left.Schema().NumFields()
+	var cols []string
+	for _, c := range j.keepL {
+		cols = append(cols, fmt.Sprintf("%s@%d", j.joined.Field(c).Name, c))
+	}
+	for _, c := range j.keepR {
+		cols = append(cols, fmt.Sprintf("%s@%d", j.joined.Field(nl+c).Name, nl+c))
+	}
+	return ", output=[" + strings.Join(cols, ", ") + "]"
+}
+
+// outputsBothSides reports whether the join's output is its left columns
+// then its right columns.
+func (j *joinSpec) outputsBothSides() bool {
+	switch j.joinType {
+	case kapotv1.JoinType_JOIN_TYPE_INNER, kapotv1.JoinType_JOIN_TYPE_LEFT, kapotv1.JoinType_JOIN_TYPE_RIGHT, kapotv1.JoinType_JOIN_TYPE_FULL:
+		return true
+	}
+	return false
 }
 
 // initSchema builds the output schema and binds filter; kind names the
@@ -187,7 +253,7 @@ func (o *joinProbe) emit(ctx context.Context, b arrow.RecordBatch, bi, pi []int3
 		}
 		return kernel.TakeRows(ectx, o.tc.Mem, b, rows)
 	}
-	pairs, err := o.pairs(ectx, b, bi, pi, o.spec.schema)
+	pairs, err := o.pairs(ectx, b, bi, pi, o.spec.schema, o.spec.narrowed)
 	if err != nil {
 		return nil, err
 	}
@@ -304,29 +370,63 @@ func (o *joinProbe) growMatches(ctx context.Context, bi, pi []int32, need int) (
 	return nbi, npi, nil
 }
 
-// pairs materializes matched (build, probe) row pairs as rows of schema
-// (left columns then right columns).
-func (o *joinProbe) pairs(ctx context.Context, probe arrow.RecordBatch, bi, pi []int32, schema *arrow.Schema) (arrow.RecordBatch, error) {
+// pairs materializes matched (build, probe) row pairs as rows of schema:
+// left columns then right columns, only the kept ones when narrowed.
+func (o *joinProbe) pairs(ctx context.Context, probe arrow.RecordBatch, bi, pi []int32, schema *arrow.Schema, narrowed bool) (arrow.RecordBatch, error) {
 	if len(bi) == 0 {
 		return emptyBatch(schema), nil
 	}
-	l, err := kernel.TakeRows(ctx, o.tc.Mem, o.build, bi)
-	if err != nil {
+	var keepL, keepR []int
+	if narrowed {
+		keepL, keepR = o.spec.keepL, o.spec.keepR
+	}
+	cols := make([]arrow.Array, 0, schema.NumFields())
+	defer func() { operator.ReleaseAll(cols) }()
+	var err error
+	if cols, err = takeColumns(ctx, o.tc.Mem, o.build, bi, keepL, cols); err != nil {
 		return nil, err
 	}
-	defer l.Release()
-	r, err := kernel.TakeRows(ctx, o.tc.Mem, probe, pi)
-	if err != nil {
+	if cols, err = takeColumns(ctx, o.tc.Mem, probe, pi, keepR, cols); err != nil {
 		return nil, err
 	}
-	defer r.Release()
-	cols := append(append([]arrow.Array{}, l.Columns()...), r.Columns()...)
 	return array.NewRecordBatch(schema, cols, int64(len(bi))), nil
+}
+
+// takeColumns appends to cols the rows of b's columns keep (nil: all) at
+// the given indices.
+func takeColumns(ctx context.Context, mem memory.Allocator, b arrow.RecordBatch, rows []int32, keep []int, cols []arrow.Array) ([]arrow.Array, error) {
+	if keep == nil {
+		t, err := kernel.TakeRows(ctx, mem, b, rows)
+		if err != nil {
+			return cols, err
+		}
+		for _, c := range t.Columns() {
+			c.Retain()
+			cols = append(cols, c)
+		}
+		t.Release()
+		return cols, nil
+	}
+	identity := len(rows) == int(b.NumRows()) && kernel.IsIdentity(rows)
+	for _, i := range keep {
+		c := b.Column(i)
+		if identity {
+			c.Retain()
+			cols = append(cols, c)
+			continue
+		}
+		t, err := kernel.Take(ctx, mem, c, rows)
+		if err != nil {
+			return cols, err
+		}
+		cols = append(cols, t)
+	}
+	return cols, nil
 }
 
 // applyFilter keeps the pairs for which the join filter is true.
 func (o *joinProbe) applyFilter(ctx context.Context, probe arrow.RecordBatch, bi, pi []int32) ([]int32, []int32, error) {
-	joined, err := o.pairs(ctx, probe, bi, pi, o.spec.joined)
+	joined, err := o.pairs(ctx, probe, bi, pi, o.spec.joined, false)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -377,8 +477,11 @@ func (o *joinProbe) unmatchedBuild(ctx context.Context) (arrow.RecordBatch, erro
 // withNulls builds joined rows from one side's rows and nulls for the other.
 func (o *joinProbe) withNulls(left, right arrow.RecordBatch, n int) arrow.RecordBatch {
 	var cols []arrow.Array
-	side := func(b arrow.RecordBatch, s *arrow.Schema) {
+	side := func(b arrow.RecordBatch, s *arrow.Schema, keep []int) {
 		for i, f := range s.Fields() {
+			if o.spec.narrowed && !slices.Contains(keep, i) {
+				continue
+			}
 			if b != nil {
 				c := b.Column(i)
 				c.Retain()
@@ -388,8 +491,8 @@ func (o *joinProbe) withNulls(left, right arrow.RecordBatch, n int) arrow.Record
 			}
 		}
 	}
-	side(left, o.spec.left.Schema())
-	side(right, o.spec.right.Schema())
+	side(left, o.spec.left.Schema(), o.spec.keepL)
+	side(right, o.spec.right.Schema(), o.spec.keepR)
 	out := array.NewRecordBatch(o.spec.schema, cols, int64(n))
 	for _, c := range cols {
 		c.Release()

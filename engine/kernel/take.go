@@ -189,7 +189,7 @@ func gathered(mem memory.Allocator, data arrow.ArrayData, idx []int32, bufs ...*
 
 // TakeRows returns the rows of b at the given indices, in order.
 func TakeRows(ctx context.Context, mem memory.Allocator, b arrow.RecordBatch, rows []int32) (arrow.RecordBatch, error) {
-	if len(rows) == int(b.NumRows()) && isIdentity(rows) {
+	if len(rows) == int(b.NumRows()) && IsIdentity(rows) {
 		b.Retain()
 		return b, nil
 	}
@@ -211,7 +211,9 @@ func TakeRows(ctx context.Context, mem memory.Allocator, b arrow.RecordBatch, ro
 	return array.NewRecordBatch(b.Schema(), cols, int64(len(rows))), nil
 }
 
-func isIdentity(rows []int32) bool {
+// IsIdentity reports whether rows are 0, 1, 2, ... in order: taking them
+// changes nothing.
+func IsIdentity(rows []int32) bool {
 	for i, r := range rows {
 		if int(r) != i {
 			return false

@@ -58,3 +58,8 @@ func InSet(e *kapotv1.PhysicalExprNode, negated bool, ints []int64, strs []strin
 func Like(e *kapotv1.PhysicalExprNode, pattern string, negated, fold bool) *kapotv1.PhysicalExprNode {
 	return &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Like{Like: &kapotv1.LikeExpr{Expr: e, Pattern: Str(pattern), Negated: negated, CaseInsensitive: fold}}}
 }
+
+// ColAt is a reference to the column at index.
+func ColAt(index uint32) *kapotv1.PhysicalExprNode {
+	return &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Column{Column: &kapotv1.ColumnExpr{Index: index}}}
+}
