@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -340,6 +341,7 @@ type hashAggOp struct {
 	// buffers; TPC-DS q67).
 	keys    [][]arrow.Array
 	newRows []int32
+	keyOffs []int32            // a batch's encoded keys' offsets, reused
 	index   *rowkey.BytesTable // byte-encoded keys -> group
 	// index64 and nullGroup replace index for one integer-like group key.
 	index64 *rowkey.IntTable
@@ -593,12 +595,33 @@ func (o *hashAggOp) consume(ctx context.Context) (bool, error) {
 						}
 						break
 					}
-					for r := 0; r < rows; r++ {
-						id, err := byKey(r)
-						if err != nil {
-							return err
+					if o.index.Len() < batchProbeGroups {
+						for r := 0; r < rows; r++ {
+							id, err := byKey(r)
+							if err != nil {
+								return err
+							}
+							groupIDs = append(groupIDs, id)
 						}
-						groupIDs = append(groupIDs, id)
+						break
+					}
+					// Every row's key, then every row's group.
+					key, o.keyOffs = key[:0], append(o.keyOffs[:0], 0)
+					for r := 0; r < rows; r++ {
+						for _, enc := range encs {
+							key = enc(key, r)
+						}
+						o.keyOffs = append(o.keyOffs, int32(len(key)))
+					}
+					if len(key) > math.MaxInt32 {
+						return fmt.Errorf("aggregate: %d bytes of group keys in one batch: %w", len(key), ErrNotSupported)
+					}
+					before, start := len(o.newRows), int32(o.n)
+					var next int32
+					groupIDs, o.newRows, next = o.index.GetOrPutBatch(key, o.keyOffs, start, groupIDs, o.newRows)
+					o.n = int(next)
+					for _, r := range o.newRows[before:] {
+						grown += o.groupBytes(int(o.keyOffs[r+1] - o.keyOffs[r]))
 					}
 				}
 				if err := o.takeNewKeys(ctx, cols); err != nil {
@@ -719,6 +742,13 @@ func (o *hashAggOp) Close() error {
 	o.res.Close()
 	return o.in.Close()
 }
+
+// batchProbeGroups is the groups past which an aggregate keyed by
+// encoded keys encodes and hashes a whole batch's keys before it probes
+// the table (rowkey.BytesTable.GetOrPutBatch): a table that large misses
+// the caches on most probes, which then overlap; a smaller one is faster
+// probed row by row, each key encoded into a buffer the caches keep.
+const batchProbeGroups = 1 << 16
 
 // takeNewKeys appends to keys the values of the groups the batch of cols
 // created, at its rows newRows.

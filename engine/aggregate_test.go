@@ -4,12 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
 	"github.com/kapot-go/kapot/engine/alloc"
+	"github.com/kapot-go/kapot/engine/internal/optest"
 	"github.com/kapot-go/kapot/engine/internal/wiretest"
 	"github.com/kapot-go/kapot/engine/operator"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
@@ -334,5 +340,82 @@ func TestArrayAggExhaustsMemory(t *testing.T) {
 	}
 	if st := tc.Pool.Stats(); st.Used != 0 || st.Reservations != 0 {
 		t.Fatalf("pool not returned: %+v", st)
+	}
+}
+
+// TestAggregateManyEncodedGroups groups by a string, an integer and a
+// nullable string into more groups than batchProbeGroups, so that batches
+// past it are hashed whole before they probe (GetOrPutBatch): the sums
+// and counts are a Go map's.
+func TestAggregateManyEncodedGroups(t *testing.T) {
+	mem := memory.NewGoAllocator()
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "s", Type: arrow.BinaryTypes.String},
+		{Name: "i", Type: arrow.PrimitiveTypes.Int32},
+		{Name: "n", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "v", Type: arrow.PrimitiveTypes.Int64},
+	}, nil)
+	rng := rand.New(rand.NewPCG(9, 10))
+	src := optest.NewSource(schema)
+	type key struct {
+		s    string
+		i    int32
+		n    string
+		null bool
+	}
+	sums, counts := map[key]int64{}, map[key]int64{}
+	for range 40 {
+		b := array.NewRecordBuilder(mem, schema)
+		for range 8192 {
+			k := key{s: fmt.Sprintf("s%d", rng.IntN(400)), i: int32(rng.IntN(300)), n: fmt.Sprint(rng.IntN(3)), null: rng.IntN(5) == 0}
+			if k.null {
+				k.n = ""
+				b.Field(2).AppendNull()
+			} else {
+				b.Field(2).(*array.StringBuilder).Append(k.n)
+			}
+			v := rng.Int64N(1000)
+			b.Field(0).(*array.StringBuilder).Append(k.s)
+			b.Field(1).(*array.Int32Builder).Append(k.i)
+			b.Field(3).(*array.Int64Builder).Append(v)
+			sums[k] += v
+			counts[k]++
+		}
+		src.Batches = append(src.Batches, b.NewRecordBatch())
+		b.Release()
+	}
+	if len(sums) < 2*batchProbeGroups {
+		t.Fatalf("only %d groups", len(sums))
+	}
+	var want []string
+	for k, s := range sums {
+		n := k.n
+		if k.null {
+			n = "NULL"
+		}
+		want = append(want, fmt.Sprintf("%s|%d|%s|%d|%d", k.s, k.i, n, s, counts[k]))
+	}
+	slices.Sort(want)
+	agg, err := newHashAggregate(src, &kapotv1.HashAggregateNode{Mode: kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE,
+		GroupExprs: []*kapotv1.PhysicalExprNode{wiretest.Col("s"), wiretest.Col("i"), wiretest.Col("n")},
+		Aggregates: []*kapotv1.AggregateExprNode{
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: wiretest.Col("v"), Name: "sum"},
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Name: "n"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, _ := newTC(t)
+	tc.BatchSize = 8192
+	bs, err := ExecuteCollect(context.Background(), agg, tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := FormatRows(bs, "|")
+	for _, b := range bs {
+		b.Release()
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("%d groups, want %d", len(got), len(want))
 	}
 }

@@ -13,6 +13,7 @@ type BytesTable struct {
 	heads  *IntTable    // hash -> newest entry with that hash
 	ents   []bytesEntry // one per key, in the order stored
 	blocks [][]byte     // the keys, appended; a full block is never moved
+	hashes []int64      // GetOrPutBatch's, reused
 }
 
 // bytesEntry is a key's entry: where its key lies, its value and the
@@ -48,7 +49,38 @@ func (t *BytesTable) key(e int32) []byte {
 // GetOrPut returns k's value, storing v under a copy of k first when k is
 // new (then it returns v and false).
 func (t *BytesTable) GetOrPut(k []byte, v int32) (int32, bool) {
-	h := int64(maphash.Bytes(t.seed, k))
+	return t.getOrPutHashed(k, int64(maphash.Bytes(t.seed, k)), v)
+}
+
+// GetOrPutBatch gives each key of a batch (key r is buf[offs[r]:offs[r+1]])
+// its value, appended to ids: a stored key's, or, for a new key, the next
+// of n, n+1, ... in order of first appearance, stored under a copy of the
+// key; the rows of the new keys are appended to fresh, and the next value
+// unused is returned. The batch's keys are hashed first, then probed one
+// after another: consecutive probes, with no hashing between them,
+// overlap their cache misses in a table larger than the caches.
+func (t *BytesTable) GetOrPutBatch(buf []byte, offs []int32, n int32, ids []uint32, fresh []int32) ([]uint32, []int32, int32) {
+	rows := len(offs) - 1
+	if cap(t.hashes) < rows {
+		t.hashes = make([]int64, rows)
+	}
+	hs := t.hashes[:rows]
+	for r := range hs {
+		hs[r] = int64(maphash.Bytes(t.seed, buf[offs[r]:offs[r+1]]))
+	}
+	for r, h := range hs {
+		id, found := t.getOrPutHashed(buf[offs[r]:offs[r+1]], h, n)
+		if !found {
+			fresh = append(fresh, int32(r))
+			n++
+		}
+		ids = append(ids, uint32(id))
+	}
+	return ids, fresh, n
+}
+
+// getOrPutHashed is GetOrPut of k, whose hash is h.
+func (t *BytesTable) getOrPutHashed(k []byte, h int64, v int32) (int32, bool) {
 	// One probe of heads finds the chain or the empty slot the new head
 	// goes to.
 	i := t.heads.slot(h)

@@ -38,6 +38,38 @@ func TestBytesTableMatchesMap(t *testing.T) {
 	}
 }
 
+// TestBytesTableBatch: GetOrPutBatch gives a batch's keys the values key
+// by key GetOrPut would, new keys numbered in order of first appearance
+// (repeats within the batch included), and lists the rows of new keys.
+func TestBytesTableBatch(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	tab, ref := NewBytesTable(), NewBytesTable()
+	var n int32
+	for range 50 {
+		var buf []byte
+		offs := []int32{0}
+		for range rng.IntN(3000) {
+			buf = fmt.Appendf(buf, "%d|%s", rng.IntN(20000), string(make([]byte, rng.IntN(3))))
+			offs = append(offs, int32(len(buf)))
+		}
+		ids, fresh, next := tab.GetOrPutBatch(buf, offs, n, nil, nil)
+		var wantFresh []int32
+		for r := range len(offs) - 1 {
+			want, found := ref.GetOrPut(buf[offs[r]:offs[r+1]], n)
+			if !found {
+				wantFresh = append(wantFresh, int32(r))
+				n++
+			}
+			if ids[r] != uint32(want) {
+				t.Fatalf("row %d: value %d, want %d", r, ids[r], want)
+			}
+		}
+		if next != n || fmt.Sprint(fresh) != fmt.Sprint(wantFresh) {
+			t.Fatalf("next %d, want %d; new rows %v, want %v", next, n, fresh, wantFresh)
+		}
+	}
+}
+
 func BenchmarkBytesTable(b *testing.B) {
 	keys := make([][]byte, 1<<20)
 	for i := range keys {
