@@ -186,12 +186,20 @@ func (f *funcExpr) decimalConstCompare(ctx context.Context, b arrow.RecordBatch)
 		}
 		mask = cmpMasks[flippedCmp[f.name]]
 	}
-	it, ok1 := in.DataType().(*arrow.Decimal128Type)
-	kt, ok2 := lit.DataType().(*arrow.Decimal128Type)
-	if !ok1 || !ok2 || it.Scale != kt.Scale || !lit.value.IsValid() {
+	if !lit.value.IsValid() {
 		return nil, false, nil
 	}
-	k := lit.value.(*scalar.Decimal128).Value
+	if in.DataType().ID() == arrow.STRING && lit.DataType().ID() == arrow.STRING && (f.name == "equal" || f.name == "not_equal") {
+		return stringConstCompare(ctx, in, b, lit.value.(*scalar.String).Value.Bytes(), f.name == "equal")
+	}
+	it, ok := in.DataType().(*arrow.Decimal128Type)
+	if !ok {
+		return nil, false, nil
+	}
+	k, ok := decimalConstAt(lit.value, it.Scale)
+	if !ok {
+		return nil, false, nil
+	}
 	mem := exec.GetAllocator(ctx)
 	a, err := evalArg(ctx, in, mem, b)
 	if err != nil {
@@ -203,6 +211,79 @@ func (f *funcExpr) decimalConstCompare(ctx context.Context, b arrow.RecordBatch)
 		return nil, false, nil
 	}
 	return compute.NewDatumWithoutOwning(compareConst(mem, dec, k, mask)), true, nil
+}
+
+// decimalConstAt is the constant v (a decimal or an integer) as a decimal
+// of the given scale, when that is exact: a decimal of a smaller scale or
+// an integer scaled up (ss_net_profit >= 0, q48), never rounded.
+func decimalConstAt(v scalar.Scalar, scale int32) (decimal128.Num, bool) {
+	switch x := v.(type) {
+	case *scalar.Decimal128:
+		kt := x.Type.(*arrow.Decimal128Type)
+		if kt.Scale == scale {
+			return x.Value, true
+		}
+		if kt.Scale > scale || kt.Precision+scale-kt.Scale > 38 {
+			return decimal128.Num{}, false
+		}
+		return x.Value.IncreaseScaleBy(scale - kt.Scale), true
+	case *scalar.Int64, *scalar.Int32, *scalar.Int16, *scalar.Int8:
+		if scale < 0 || scale > 18 {
+			return decimal128.Num{}, false
+		}
+		var n int64
+		switch y := x.(type) {
+		case *scalar.Int64:
+			n = y.Value
+		case *scalar.Int32:
+			n = int64(y.Value)
+		case *scalar.Int16:
+			n = int64(y.Value)
+		case *scalar.Int8:
+			n = int64(y.Value)
+		}
+		// |n| < 2^63 and 10^18 < 2^60: the product fits 127 bits.
+		return decimal128.FromI64(n).IncreaseScaleBy(scale), true
+	}
+	return decimal128.Num{}, false
+}
+
+// stringConstCompare is in = k (eq) or in <> k over b in one pass over
+// the offsets, comparing lengths first: Arrow's kernel iterates the
+// strings through a function call a row (cd_marital_status = 'M').
+func stringConstCompare(ctx context.Context, in Expr, b arrow.RecordBatch, k []byte, eq bool) (compute.Datum, bool, error) {
+	mem := exec.GetAllocator(ctx)
+	a, err := evalArg(ctx, in, mem, b)
+	if err != nil {
+		return nil, true, err
+	}
+	defer a.Release()
+	s, ok := a.(*array.String)
+	if !ok {
+		return nil, false, nil
+	}
+	n := s.Len()
+	offs := s.ValueOffsets()
+	data := s.ValueBytes()
+	base := int32(0)
+	if len(offs) > 0 {
+		base = offs[0]
+	}
+	values := alloc.NewUninitBuffer(mem, int(bitutil.BytesForBits(int64(n))))
+	bits := values.Bytes()
+	kl := int32(len(k))
+	for i := 0; i < n; i += 8 {
+		var out uint8
+		for j := range min(8, n-i) {
+			lo, hi := offs[i+j]-base, offs[i+j+1]-base
+			hit := hi-lo == kl && string(data[lo:hi]) == string(k)
+			if hit == eq {
+				out |= 1 << j
+			}
+		}
+		bits[i>>3] = out
+	}
+	return compute.NewDatumWithoutOwning(boolsLike(mem, values, s)), true, nil
 }
 
 // compareConst tests every value of a against k: a value's ordering

@@ -155,3 +155,121 @@ func TestDecimalConstCompare(t *testing.T) {
 		batch.Release()
 	}
 }
+
+// Comparisons of decimals with an integer constant or a decimal constant
+// of a smaller scale (rescaled exactly, then compared in one pass) answer
+// as Arrow's kernel does with the constant at the column's scale.
+func TestDecimalConstCompareRescaled(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	typ := &arrow.Decimal128Type{Precision: 7, Scale: 2}
+	bld := array.NewDecimal128Builder(mem, typ)
+	for i, v := range []string{"0", "-0.01", "0.01", "12.00", "12.01", "11.99", "-12.00", "2000.00", "1999.99", "150.00"} {
+		if i == 4 {
+			bld.AppendNull()
+		}
+		bld.Append(dec(t, v, 2))
+	}
+	arr := bld.NewArray()
+	bld.Release()
+	defer arr.Release()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "p", Type: typ, Nullable: true}}, nil)
+	batch := array.NewRecordBatch(schema, []arrow.Array{arr}, int64(arr.Len()))
+	defer batch.Release()
+	col := &columnExpr{index: 0, name: "p", typ: typ}
+	lits := map[string]scalar.Scalar{
+		"0":       scalar.NewInt64Scalar(0),
+		"12.00":   scalar.NewInt32Scalar(12),
+		"-12.00":  scalar.NewInt8Scalar(-12),
+		"2000.00": scalar.NewInt16Scalar(2000),
+		"150.00":  scalar.NewDecimal128Scalar(dec(t, "150", 0), &arrow.Decimal128Type{Precision: 3, Scale: 0}),
+		"0.10":    scalar.NewDecimal128Scalar(dec(t, "0.1", 1), &arrow.Decimal128Type{Precision: 2, Scale: 1}),
+	}
+	for at, k := range lits {
+		for name := range cmpMasks {
+			e := &funcExpr{name: name, args: []Expr{col, &literalExpr{value: k}}, typ: arrow.FixedWidthTypes.Boolean}
+			got, err := e.Eval(context.Background(), mem, batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ka, _ := scalar.MakeArrayFromScalar(scalar.NewDecimal128Scalar(dec(t, at, 2), typ), arr.Len(), mem)
+			da, dk := compute.NewDatum(arr), compute.NewDatum(ka)
+			want, err := compute.CallFunction(context.Background(), name, nil, da, dk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			da.Release()
+			dk.Release()
+			wa := want.(*compute.ArrayDatum).MakeArray()
+			if !array.Equal(got, wa) {
+				t.Errorf("p %s %s (%s):\n got %v\nwant %v", name, k, at, got, wa)
+			}
+			got.Release()
+			wa.Release()
+			want.Release()
+			ka.Release()
+		}
+	}
+	// A constant of a larger scale is compared by Arrow, exactly.
+	e := &funcExpr{name: "less", args: []Expr{col, &literalExpr{value: scalar.NewDecimal128Scalar(dec(t, "0.005", 3), &arrow.Decimal128Type{Precision: 4, Scale: 3})}}, typ: arrow.FixedWidthTypes.Boolean}
+	if _, ok, _ := e.decimalConstCompare(context.Background(), batch); ok {
+		t.Error("a constant of scale 3 was rounded to scale 2")
+	}
+}
+
+// String equality with a constant, in one pass, answers as Arrow's kernel
+// does: nulls, empty strings, prefixes, sliced input.
+func TestStringConstCompare(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	bld := array.NewStringBuilder(mem)
+	for i, v := range []string{"M", "", "MM", "S", "M", "m", "Advanced Degree", "Advanced", "M", "W", "D", "", "College"} {
+		if i%5 == 2 {
+			bld.AppendNull()
+		}
+		bld.Append(v)
+	}
+	whole := bld.NewArray()
+	bld.Release()
+	defer whole.Release()
+	sliced := array.NewSlice(whole, 3, 14)
+	defer sliced.Release()
+	for _, arr := range []arrow.Array{whole, sliced} {
+		schema := arrow.NewSchema([]arrow.Field{{Name: "s", Type: arrow.BinaryTypes.String, Nullable: true}}, nil)
+		batch := array.NewRecordBatch(schema, []arrow.Array{arr}, int64(arr.Len()))
+		col := &columnExpr{index: 0, name: "s", typ: arrow.BinaryTypes.String}
+		for _, k := range []string{"M", "", "Advanced Degree", "Advanced", "zzz"} {
+			for _, name := range []string{"equal", "not_equal"} {
+				lit := &literalExpr{value: scalar.NewStringScalar(k)}
+				for _, flip := range []bool{false, true} {
+					args := []Expr{col, lit}
+					if flip {
+						args = []Expr{lit, col}
+					}
+					e := &funcExpr{name: name, args: args, typ: arrow.FixedWidthTypes.Boolean}
+					got, err := e.Eval(context.Background(), mem, batch)
+					if err != nil {
+						t.Fatal(err)
+					}
+					ka, _ := scalar.MakeArrayFromScalar(lit.value, arr.Len(), mem)
+					da, dk := compute.NewDatum(arr), compute.NewDatum(ka)
+					want, err := compute.CallFunction(context.Background(), name, nil, da, dk)
+					if err != nil {
+						t.Fatal(err)
+					}
+					da.Release()
+					dk.Release()
+					wa := want.(*compute.ArrayDatum).MakeArray()
+					if !array.Equal(got, wa) {
+						t.Errorf("%v %s %q:\n got %v\nwant %v", arr, name, k, got, wa)
+					}
+					got.Release()
+					wa.Release()
+					want.Release()
+					ka.Release()
+				}
+			}
+		}
+		batch.Release()
+	}
+}
