@@ -595,34 +595,12 @@ func (o *hashAggOp) consume(ctx context.Context) (bool, error) {
 						}
 						break
 					}
-					if o.index.Len() < batchProbeGroups {
-						for r := 0; r < rows; r++ {
-							id, err := byKey(r)
-							if err != nil {
-								return err
-							}
-							groupIDs = append(groupIDs, id)
-						}
-						break
+					var g int64
+					var err error
+					if groupIDs, key, g, err = o.groupBatch(encs, rows, key, groupIDs, byKey); err != nil {
+						return err
 					}
-					// Every row's key, then every row's group.
-					key, o.keyOffs = key[:0], append(o.keyOffs[:0], 0)
-					for r := 0; r < rows; r++ {
-						for _, enc := range encs {
-							key = enc(key, r)
-						}
-						o.keyOffs = append(o.keyOffs, int32(len(key)))
-					}
-					if len(key) > math.MaxInt32 {
-						return fmt.Errorf("aggregate: %d bytes of group keys in one batch: %w", len(key), ErrNotSupported)
-					}
-					before, start := len(o.newRows), int32(o.n)
-					var next int32
-					groupIDs, o.newRows, next = o.index.GetOrPutBatch(key, o.keyOffs, start, groupIDs, o.newRows)
-					o.n = int(next)
-					for _, r := range o.newRows[before:] {
-						grown += o.groupBytes(int(o.keyOffs[r+1] - o.keyOffs[r]))
-					}
+					grown += g
 				}
 				if err := o.takeNewKeys(ctx, cols); err != nil {
 					return err
@@ -741,6 +719,43 @@ func (o *hashAggOp) Close() error {
 	o.spills, o.merging = nil, nil
 	o.res.Close()
 	return o.in.Close()
+}
+
+// groupBatch assigns the groups of a batch's rows (rows of them, keys
+// encoded by encs into key, which it returns for reuse): row by row with
+// byKey while the table is small, else a batch at a time, every row's key
+// then every row's group (see batchProbeGroups), returning the memory the
+// new groups take too (byKey counts its own).
+func (o *hashAggOp) groupBatch(encs []rowkey.Encoder, rows int, key []byte, ids []uint32, byKey func(int) (uint32, error)) ([]uint32, []byte, int64, error) {
+	if o.index.Len() < batchProbeGroups {
+		for r := 0; r < rows; r++ {
+			id, err := byKey(r)
+			if err != nil {
+				return ids, key, 0, err
+			}
+			ids = append(ids, id)
+		}
+		return ids, key, 0, nil
+	}
+	key, o.keyOffs = key[:0], append(o.keyOffs[:0], 0)
+	for r := 0; r < rows; r++ {
+		for _, enc := range encs {
+			key = enc(key, r)
+		}
+		o.keyOffs = append(o.keyOffs, int32(len(key)))
+	}
+	if len(key) > math.MaxInt32 {
+		return ids, key, 0, fmt.Errorf("aggregate: %d bytes of group keys in one batch: %w", len(key), ErrNotSupported)
+	}
+	before := len(o.newRows)
+	var next int32
+	ids, o.newRows, next = o.index.GetOrPutBatch(key, o.keyOffs, int32(o.n), ids, o.newRows)
+	o.n = int(next)
+	var grown int64
+	for _, r := range o.newRows[before:] {
+		grown += o.groupBytes(int(o.keyOffs[r+1] - o.keyOffs[r]))
+	}
+	return ids, key, grown, nil
 }
 
 // batchProbeGroups is the groups past which an aggregate keyed by
