@@ -91,11 +91,7 @@ func BenchmarkFilter(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.SetBytes(src.Bytes())
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		drain(b, f, benchTC())
-	}
-	reportRows(b, src.Rows())
+	benchRun(b, f, src.Rows())
 }
 
 func BenchmarkProjection(b *testing.B) {
@@ -108,11 +104,7 @@ func BenchmarkProjection(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.SetBytes(src.Bytes())
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		drain(b, p, benchTC())
-	}
-	reportRows(b, src.Rows())
+	benchRun(b, p, src.Rows())
 }
 
 func BenchmarkHashAggregate(b *testing.B) {
@@ -129,11 +121,7 @@ func BenchmarkHashAggregate(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.SetBytes(src.Bytes())
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				drain(b, agg, benchTC())
-			}
-			reportRows(b, src.Rows())
+			benchRun(b, agg, src.Rows())
 		})
 	}
 }
@@ -150,11 +138,7 @@ func BenchmarkHashAggregateTwoKeys(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.SetBytes(src.Bytes())
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		drain(b, agg, benchTC())
-	}
-	reportRows(b, src.Rows())
+	benchRun(b, agg, src.Rows())
 }
 
 func BenchmarkHashJoin(b *testing.B) {
@@ -183,11 +167,7 @@ func BenchmarkSort(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.SetBytes(src.Bytes())
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		drain(b, s, benchTC())
-	}
-	reportRows(b, src.Rows())
+	benchRun(b, s, src.Rows())
 }
 
 // BenchmarkSortStringDecimal sorts by a string of few values, then a
@@ -201,11 +181,7 @@ func BenchmarkSortStringDecimal(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		drain(b, s, benchTC())
-	}
-	reportRows(b, src.Rows())
+	benchRun(b, s, src.Rows())
 }
 
 func BenchmarkShuffleWrite(b *testing.B) {
@@ -292,11 +268,17 @@ func BenchmarkHashAggregateWideKeys(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				drain(b, agg, benchTC())
-			}
-			reportRows(b, src.Rows())
+			benchRun(b, agg, src.Rows())
 		})
 	}
+}
+
+// benchRun times draining p b.N times and reports rows (its input's) a
+// second.
+func benchRun(b *testing.B, p ExecutionPlan, rows int64) {
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		drain(b, p, benchTC())
+	}
+	reportRows(b, rows)
 }

@@ -249,26 +249,10 @@ func TestSortIntTuples(t *testing.T) {
 		keys, nk := c.keys, c.nk
 		for dirs := 0; dirs < 1<<nk; dirs++ {
 			sk := make([]expr.SortKey, nk)
-			cmps := make([]func(i, j int) int, nk)
 			for k := range sk {
 				sk[k].Descending = dirs&(1<<k) != 0
-				var err error
-				if cmps[k], err = rowkey.NewComparator(keys[k], sk[k].Descending, sk[k].NullsFirst); err != nil {
-					t.Fatal(err)
-				}
 			}
-			want := make([]int32, n)
-			for i := range want {
-				want[i] = int32(i)
-			}
-			slices.SortStableFunc(want, func(a, b int32) int {
-				for _, c := range cmps {
-					if r := c(int(a), int(b)); r != 0 {
-						return r
-					}
-				}
-				return 0
-			})
+			want := comparatorOrder(t, keys[:nk], sk)
 			got, ok := sortIntTuples(keys[:nk], sk)
 			if !ok || !slices.Equal(got, want) {
 				t.Fatalf("%d keys, descending mask %b: ok %v, order differs from the comparator sort", nk, dirs, ok)
@@ -320,26 +304,10 @@ func TestSortNormalized(t *testing.T) {
 	for _, nk := range []int{1, 2, 4} {
 		for flags := 0; flags < 1<<(2*nk); flags++ {
 			sk := make([]expr.SortKey, nk)
-			cmps := make([]func(i, j int) int, nk)
 			for k := range sk {
 				sk[k].Descending, sk[k].NullsFirst = flags&(1<<(2*k)) != 0, flags&(1<<(2*k+1)) != 0
-				var err error
-				if cmps[k], err = rowkey.NewComparator(keys[k], sk[k].Descending, sk[k].NullsFirst); err != nil {
-					t.Fatal(err)
-				}
 			}
-			want := make([]int32, n)
-			for i := range want {
-				want[i] = int32(i)
-			}
-			slices.SortStableFunc(want, func(a, b int32) int {
-				for _, c := range cmps {
-					if r := c(int(a), int(b)); r != 0 {
-						return r
-					}
-				}
-				return 0
-			})
+			want := comparatorOrder(t, keys[:nk], sk)
 			o := &sortOp{s: &Sort{keys: sk}, tc: tc, res: tc.Pool.NewReservation("sort")}
 			got, ok := o.sortNormalized(keys[:nk])
 			if !ok || !slices.Equal(got, want) {
@@ -355,4 +323,30 @@ func TestSortNormalized(t *testing.T) {
 	if _, ok := o.sortNormalized(keys[:1]); ok {
 		t.Error("sorted with keys the pool refused")
 	}
+}
+
+// comparatorOrder is the order of keys' rows by sk, stable, as the
+// comparator sort gives it: what the faster sorts must match.
+func comparatorOrder(t *testing.T, keys []arrow.Array, sk []expr.SortKey) []int32 {
+	t.Helper()
+	cmps := make([]func(i, j int) int, len(sk))
+	for k := range sk {
+		var err error
+		if cmps[k], err = rowkey.NewComparator(keys[k], sk[k].Descending, sk[k].NullsFirst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := make([]int32, keys[0].Len())
+	for i := range want {
+		want[i] = int32(i)
+	}
+	slices.SortStableFunc(want, func(a, b int32) int {
+		for _, c := range cmps {
+			if r := c(int(a), int(b)); r != 0 {
+				return r
+			}
+		}
+		return 0
+	})
+	return want
 }

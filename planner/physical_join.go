@@ -144,25 +144,12 @@ func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
 	if out, ok := p.rangeExchangeJoin(j, l, r, lk, rk, filter); ok {
 		return out, nil
 	}
-	if collectsLeft(j.jt) && p.broadcastable(j.left, j.right) && !p.broadcastable(j.right, j.left) {
-		// Broadcast the small build side of an outer, semi or anti join
-		// whose output never needs the build side's unmatched rows: each
-		// probe task builds it whole and keeps its own partitioning.
-		return p.broadcastJoin(j, l, r, lk, rk, j.leftKeys, j.rightKeys, j.left)
+	// A small side cheap to compute is built in every probe task; a small
+	// side costly to compute is computed once and broadcast.
+	if out, ok, err := p.broadcastWith(j, l, r, lk, rk, p.broadcastable, false); ok {
+		return out, err
 	}
-	if j.jt == kapotv1.JoinType_JOIN_TYPE_INNER {
-		// Broadcast a small side: build it whole in every task that probes
-		// a partition of the other, which keeps its partitioning (no
-		// exchange of the big side).
-		lb, rb := p.broadcastable(j.left, j.right), p.broadcastable(j.right, j.left)
-		if rb && (!lb || estimate(j.right) < estimate(j.left)) {
-			return p.broadcastJoin(j, r, l, rk, lk, j.rightKeys, j.leftKeys, j.right)
-		}
-		if lb {
-			return p.broadcastJoin(j, l, r, lk, rk, j.leftKeys, j.rightKeys, j.left)
-		}
-	}
-	if out, ok, err := p.broadcastOnceJoin(j, l, r, lk, rk); ok {
+	if out, ok, err := p.broadcastWith(j, l, r, lk, rk, p.broadcastOnce, true); ok {
 		return out, err
 	}
 	// Both sides must be hash-partitioned the same way on (some of) the
@@ -242,23 +229,26 @@ func (p *lowerer) distinctKeys(filter *expr, side rel, keys []*expr, in lowered)
 		Input: in.node, Mode: kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL, GroupExprs: groups, GroupNames: names}}}
 }
 
-// broadcastOnceJoin is j as a COLLECT_LEFT hash join whose build side is
-// computed once, in a stage of its own, and read whole by every probe
-// task, when that side is small but too costly to compute again in each
-// task (costModel.broadcastOnce): TPC-H Q3's customer ⋈ orders (150 000
-// rows from 1.6 M scanned) against 3.2 M lineitems, or Q12's 30 000
-// lineitems against 1.5 M orders, which both sides' repartitioning moved
-// whole. ok is false when neither side qualifies.
-func (p *lowerer) broadcastOnceJoin(j *joinRel, l, r lowered, lk, rk []*kapotv1.PhysicalExprNode) (lowered, bool, error) {
-	once := func(build lowered) lowered {
-		if build.node.GetExchange() == nil {
+// broadcastWith is j as a COLLECT_LEFT hash join that builds a side
+// small says may be broadcast whole in every task probing a partition of
+// the other, which keeps its partitioning (no exchange of the big side):
+// for an outer, semi or anti join whose output never needs the build
+// side's unmatched rows, its left side; for an inner join, the smaller of
+// the sides that qualify. With once, the build side is computed once, in
+// a stage of its own, and read whole by every probe task
+// (costModel.broadcastOnce: TPC-H Q3's customer ⋈ orders, 150 000 rows
+// from 1.6 M scanned, against 3.2 M lineitems, which repartitioning moved
+// whole). ok is false when neither side qualifies.
+func (p *lowerer) broadcastWith(j *joinRel, l, r lowered, lk, rk []*kapotv1.PhysicalExprNode, small func(build, probe rel) bool, once bool) (lowered, bool, error) {
+	side := func(build lowered) lowered {
+		if once && build.node.GetExchange() == nil {
 			build.node = exchange(build.node, single)
 		}
 		return build
 	}
 	if collectsLeft(j.jt) {
-		if p.broadcastOnce(j.left, j.right) && !p.broadcastOnce(j.right, j.left) {
-			out, err := p.broadcastJoin(j, once(l), r, lk, rk, j.leftKeys, j.rightKeys, j.left)
+		if small(j.left, j.right) && !small(j.right, j.left) {
+			out, err := p.broadcastJoin(j, side(l), r, lk, rk, j.leftKeys, j.rightKeys, j.left)
 			return out, true, err
 		}
 		return lowered{}, false, nil
@@ -266,13 +256,13 @@ func (p *lowerer) broadcastOnceJoin(j *joinRel, l, r lowered, lk, rk []*kapotv1.
 	if j.jt != kapotv1.JoinType_JOIN_TYPE_INNER {
 		return lowered{}, false, nil
 	}
-	lb, rb := p.broadcastOnce(j.left, j.right), p.broadcastOnce(j.right, j.left)
+	lb, rb := small(j.left, j.right), small(j.right, j.left)
 	if rb && (!lb || estimate(j.right) < estimate(j.left)) {
-		out, err := p.broadcastJoin(j, once(r), l, rk, lk, j.rightKeys, j.leftKeys, j.right)
+		out, err := p.broadcastJoin(j, side(r), l, rk, lk, j.rightKeys, j.leftKeys, j.right)
 		return out, true, err
 	}
 	if lb {
-		out, err := p.broadcastJoin(j, once(l), r, lk, rk, j.leftKeys, j.rightKeys, j.left)
+		out, err := p.broadcastJoin(j, side(l), r, lk, rk, j.leftKeys, j.rightKeys, j.left)
 		return out, true, err
 	}
 	return lowered{}, false, nil

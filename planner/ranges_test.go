@@ -181,20 +181,8 @@ func TestJoinCostCoPartitioned(t *testing.T) {
 // small share of the rows repartitioning the other side would move; sides
 // that scan a big table only when the other side is bigger still.
 func TestBroadcastable(t *testing.T) {
-	b := &binder{cols: map[colID]*column{}}
-	scan := func(rows int64) *scanRel {
-		tb := &catalog.Table{Name: "t", Format: "parquet", Files: []string{"a"}, Rows: rows,
-			Schema: arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}}, nil)}
-		return &scanRel{table: tb, cols: []colID{b.newCol("t", "k", arrow.PrimitiveTypes.Int64)}}
-	}
-	// A filter that keeps 1/4 of a 2 M-row table: 500 000 rows from a big scan.
-	filtered := &filterRel{in: scan(2_000_000), pred: &expr{kind: eLit}}
-	p := costModel{broadcast: broadcastRows, parts: 2}
-	cases := []struct {
-		name         string
-		build, probe rel
-		want         bool
-	}{
+	scan, filtered := broadcastSides()
+	checkBroadcast(t, "broadcastable", costModel.broadcastable, []broadcastCase{
 		{"small side", scan(50_000), scan(100_000), true},
 		{"small side, probe unknown", scan(50_000), nil, true},
 		{"above the threshold, probe 10x", scan(150_000), scan(1_500_000), false},
@@ -203,15 +191,7 @@ func TestBroadcastable(t *testing.T) {
 		{"past the cap", scan(3_000_000), scan(1_000_000_000), false},
 		{"filtered big scan, bigger probe", filtered, scan(60_000_000), true},
 		{"filtered big scan, probe as big as the scan", filtered, scan(3_000_000), false},
-	}
-	for _, c := range cases {
-		if got := p.broadcastable(c.build, c.probe); got != c.want {
-			t.Errorf("%s: broadcastable %v, want %v (build ~%.0f rows)", c.name, got, c.want, estimate(c.build))
-		}
-	}
-	if (costModel{broadcast: -1, parts: 2}).broadcastable(scan(10), scan(1_000_000)) {
-		t.Error("broadcasting off, yet a side is broadcast")
-	}
+	})
 }
 
 // TestBroadcastOnce: a side too costly to compute in every probe task is
@@ -219,33 +199,54 @@ func TestBroadcastable(t *testing.T) {
 // probe side of a million rows or more; smaller probe sides are
 // repartitioned (the stage boundary would cost more than moving them).
 func TestBroadcastOnce(t *testing.T) {
-	b := &binder{cols: map[colID]*column{}}
-	scan := func(rows int64) *scanRel {
-		tb := &catalog.Table{Name: "t", Format: "parquet", Files: []string{"a"}, Rows: rows,
-			Schema: arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}}, nil)}
-		return &scanRel{table: tb, cols: []colID{b.newCol("t", "k", arrow.PrimitiveTypes.Int64)}}
-	}
-	// 500 000 rows from scanning 2 M: broadcastable only against 4 M+.
-	filtered := &filterRel{in: scan(2_000_000), pred: &expr{kind: eLit}}
-	p := costModel{broadcast: broadcastRows, parts: 2}
-	cases := []struct {
-		name         string
-		build, probe rel
-		want         bool
-	}{
+	scan, filtered := broadcastSides()
+	checkBroadcast(t, "broadcastOnce", costModel.broadcastOnce, []broadcastCase{
 		{"costly side, probe 8x its copies", filtered, scan(8_000_000), true},
 		{"costly side, probe 2x its copies", filtered, scan(2_000_000), false},
 		{"small side, probe under a million", scan(1_000), scan(900_000), false},
 		{"small side, probe of a million", scan(1_000), scan(1_000_000), true},
 		{"past the cap", scan(3_000_000), scan(1_000_000_000), false},
 		{"probe unknown", scan(1_000), nil, false},
-	}
+	})
+}
+
+// broadcastCase is a build side, a probe side and whether it is
+// broadcast.
+type broadcastCase struct {
+	name         string
+	build, probe rel
+	want         bool
+}
+
+// broadcastSides returns scans of tables of given sizes and a filter
+// keeping 1/4 of a 2 M-row table: 500 000 rows from a big scan.
+func broadcastSides() (func(rows int64) *scanRel, rel) {
+	b := &binder{cols: map[colID]*column{}}
+	scan := func(rows int64) *scanRel { return scanOfRows(b, rows) }
+	return scan, &filterRel{in: scan(2_000_000), pred: &expr{kind: eLit}}
+}
+
+// checkBroadcast runs the cases through decide with the default
+// threshold and two tasks, and checks that broadcasting off
+// (broadcast < 0) broadcasts nothing.
+func checkBroadcast(t *testing.T, name string, decide func(costModel, rel, rel) bool, cases []broadcastCase) {
+	t.Helper()
+	p := costModel{broadcast: broadcastRows, parts: 2}
 	for _, c := range cases {
-		if got := p.broadcastOnce(c.build, c.probe); got != c.want {
-			t.Errorf("%s: broadcastOnce %v, want %v (build ~%.0f rows)", c.name, got, c.want, estimate(c.build))
+		if got := decide(p, c.build, c.probe); got != c.want {
+			t.Errorf("%s: %s %v, want %v (build ~%.0f rows)", c.name, name, got, c.want, estimate(c.build))
 		}
 	}
-	if (costModel{broadcast: -1, parts: 2}).broadcastOnce(scan(10), scan(10_000_000)) {
-		t.Error("broadcasting off, yet a side is broadcast")
+	b := &binder{cols: map[colID]*column{}}
+	if decide(costModel{broadcast: -1, parts: 2}, scanOfRows(b, 10), scanOfRows(b, 10_000_000)) {
+		t.Errorf("%s: broadcasting off, yet a side is broadcast", name)
 	}
+}
+
+// scanOfRows is a scan of a one-column table of rows rows, its column
+// bound in b.
+func scanOfRows(b *binder, rows int64) *scanRel {
+	tb := &catalog.Table{Name: "t", Format: "parquet", Files: []string{"a"}, Rows: rows,
+		Schema: arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}}, nil)}
+	return &scanRel{table: tb, cols: []colID{b.newCol("t", "k", arrow.PrimitiveTypes.Int64)}}
 }

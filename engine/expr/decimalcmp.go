@@ -167,12 +167,13 @@ var cmpMasks = map[string]uint8{"less": 0b001, "less_equal": 0b011, "equal": 0b0
 // flippedCmp is the comparison with its operands swapped.
 var flippedCmp = map[string]string{"less": "greater", "less_equal": "greater_equal", "equal": "equal", "not_equal": "not_equal", "greater": "less", "greater_equal": "less_equal"}
 
-// decimalConstCompare evaluates f when it compares a decimal with a
-// decimal constant of the same scale (prices BETWEEN two constants: TPC-DS
-// q13, q28, q48), in one pass over the values: Arrow's kernel broadcasts
-// the constant and compares through a function call a row. ok is false
-// for other comparisons, which Arrow evaluates.
-func (f *funcExpr) decimalConstCompare(ctx context.Context, b arrow.RecordBatch) (d compute.Datum, ok bool, err error) {
+// constCompare evaluates f when it compares a decimal with a constant
+// exactly representable at its scale (prices BETWEEN two constants:
+// TPC-DS q13, q28, q48), or tests a string for (in)equality with a
+// constant, in one pass over the values: Arrow's kernel broadcasts the
+// constant and compares through a function call a row. ok is false for
+// other comparisons, which Arrow evaluates.
+func (f *funcExpr) constCompare(ctx context.Context, b arrow.RecordBatch) (d compute.Datum, ok bool, err error) {
 	mask, isCmp := cmpMasks[f.name]
 	if !isCmp || len(f.args) != 2 {
 		return nil, false, nil

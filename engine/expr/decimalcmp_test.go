@@ -2,7 +2,7 @@ package expr
 
 import (
 	"context"
-	"github.com/apache/arrow-go/v18/arrow/scalar"
+	"fmt"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/arrow/scalar"
 )
 
 func dec(t *testing.T, s string, scale int32) decimal128.Num {
@@ -125,30 +126,7 @@ func TestDecimalConstCompare(t *testing.T) {
 						args = []Expr{lit, col}
 					}
 					e := &funcExpr{name: name, args: args, typ: arrow.FixedWidthTypes.Boolean}
-					got, err := e.Eval(context.Background(), mem, batch)
-					if err != nil {
-						t.Fatal(err)
-					}
-					ka, _ := scalar.MakeArrayFromScalar(lit.value, arr.Len(), mem)
-					cargs := []compute.Datum{compute.NewDatum(arr), compute.NewDatum(ka)}
-					if flip {
-						cargs[0], cargs[1] = cargs[1], cargs[0]
-					}
-					want, err := compute.CallFunction(context.Background(), name, nil, cargs...)
-					if err != nil {
-						t.Fatal(err)
-					}
-					wa := want.(*compute.ArrayDatum).MakeArray()
-					if !array.Equal(got, wa) {
-						t.Errorf("%s %s %s (flipped %v):\n got %v\nwant %v", arr, name, k, flip, got, wa)
-					}
-					got.Release()
-					wa.Release()
-					want.Release()
-					ka.Release()
-					for _, c := range cargs {
-						c.Release()
-					}
+					sameAsArrow(t, mem, e, batch, arr, lit.value, flip, k)
 				}
 			}
 		}
@@ -188,31 +166,12 @@ func TestDecimalConstCompareRescaled(t *testing.T) {
 	for at, k := range lits {
 		for name := range cmpMasks {
 			e := &funcExpr{name: name, args: []Expr{col, &literalExpr{value: k}}, typ: arrow.FixedWidthTypes.Boolean}
-			got, err := e.Eval(context.Background(), mem, batch)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ka, _ := scalar.MakeArrayFromScalar(scalar.NewDecimal128Scalar(dec(t, at, 2), typ), arr.Len(), mem)
-			da, dk := compute.NewDatum(arr), compute.NewDatum(ka)
-			want, err := compute.CallFunction(context.Background(), name, nil, da, dk)
-			if err != nil {
-				t.Fatal(err)
-			}
-			da.Release()
-			dk.Release()
-			wa := want.(*compute.ArrayDatum).MakeArray()
-			if !array.Equal(got, wa) {
-				t.Errorf("p %s %s (%s):\n got %v\nwant %v", name, k, at, got, wa)
-			}
-			got.Release()
-			wa.Release()
-			want.Release()
-			ka.Release()
+			sameAsArrow(t, mem, e, batch, arr, scalar.NewDecimal128Scalar(dec(t, at, 2), typ), false, fmt.Sprintf("%s (%s)", k, at))
 		}
 	}
 	// A constant of a larger scale is compared by Arrow, exactly.
 	e := &funcExpr{name: "less", args: []Expr{col, &literalExpr{value: scalar.NewDecimal128Scalar(dec(t, "0.005", 3), &arrow.Decimal128Type{Precision: 4, Scale: 3})}}, typ: arrow.FixedWidthTypes.Boolean}
-	if _, ok, _ := e.decimalConstCompare(context.Background(), batch); ok {
+	if _, ok, _ := e.constCompare(context.Background(), batch); ok {
 		t.Error("a constant of scale 3 was rounded to scale 2")
 	}
 }
@@ -247,29 +206,46 @@ func TestStringConstCompare(t *testing.T) {
 						args = []Expr{lit, col}
 					}
 					e := &funcExpr{name: name, args: args, typ: arrow.FixedWidthTypes.Boolean}
-					got, err := e.Eval(context.Background(), mem, batch)
-					if err != nil {
-						t.Fatal(err)
-					}
-					ka, _ := scalar.MakeArrayFromScalar(lit.value, arr.Len(), mem)
-					da, dk := compute.NewDatum(arr), compute.NewDatum(ka)
-					want, err := compute.CallFunction(context.Background(), name, nil, da, dk)
-					if err != nil {
-						t.Fatal(err)
-					}
-					da.Release()
-					dk.Release()
-					wa := want.(*compute.ArrayDatum).MakeArray()
-					if !array.Equal(got, wa) {
-						t.Errorf("%v %s %q:\n got %v\nwant %v", arr, name, k, got, wa)
-					}
-					got.Release()
-					wa.Release()
-					want.Release()
-					ka.Release()
+					sameAsArrow(t, mem, e, batch, arr, lit.value, flip, fmt.Sprintf("%q", k))
 				}
 			}
 		}
 		batch.Release()
+	}
+}
+
+// sameAsArrow checks e, the comparison of column arr of batch with the
+// constant k (k first when flip), against Arrow's kernel of the same name
+// over arr and k broadcast to an array; what names k in failures.
+func sameAsArrow(t *testing.T, mem memory.Allocator, e *funcExpr, batch arrow.RecordBatch, arr arrow.Array, k scalar.Scalar, flip bool, what string) {
+	t.Helper()
+	got, err := e.Eval(context.Background(), mem, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Release()
+	ka, err := scalar.MakeArrayFromScalar(k, arr.Len(), mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ka.Release()
+	cargs := []compute.Datum{compute.NewDatum(arr), compute.NewDatum(ka)}
+	defer func() {
+		for _, c := range cargs {
+			c.Release()
+		}
+	}()
+	if flip {
+		cargs[0], cargs[1] = cargs[1], cargs[0]
+	}
+	want, err := compute.CallFunction(context.Background(), e.name, nil, cargs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer want.Release()
+	wa := want.(*compute.ArrayDatum).MakeArray()
+	defer wa.Release()
+	if !array.Equal(got, wa) {
+		t.Errorf("%v %s %s (flipped %v):\n got %v\nwant %v", arr, e.name, what, flip, got, wa)
 	}
 }

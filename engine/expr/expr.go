@@ -387,7 +387,7 @@ func (f *funcExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 		isNull := f.name == "is_null"
 		return compute.NewDatumWithoutOwning(boolKernel(mem, a.Len(), func(i int) (bool, bool) { return (allNull || a.IsNull(i)) == isNull, true })), nil
 	}
-	if d, ok, err := f.decimalConstCompare(ctx, b); ok || err != nil {
+	if d, ok, err := f.constCompare(ctx, b); ok || err != nil {
 		return d, err
 	}
 	args := make([]compute.Datum, 0, len(f.args))
