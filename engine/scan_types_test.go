@@ -16,6 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/tpcds"
 )
 
 // TestParquetIntegerBackedTypes reads dates and decimals stored as Parquet
@@ -166,5 +167,37 @@ func writeParquet(t *testing.T, path string, rec arrow.RecordBatch, props ...par
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDictionaryColumnsWithoutEncodingStats reads the dictionary-encoded
+// string columns of a file DuckDB wrote (no page encoding statistics, one
+// encoding per column chunk) as dictionaries, and its plain ones as
+// strings: TPC-DS's customer_demographics and item at SF 0.1.
+func TestDictionaryColumnsWithoutEncodingStats(t *testing.T) {
+	dir, err := tpcds.FindData()
+	if err != nil {
+		t.Skip(err)
+	}
+	for table, want := range map[string][]string{
+		"customer_demographics": {"cd_gender", "cd_marital_status", "cd_education_status", "cd_credit_rating"},
+		"item":                  {"i_class", "i_category", "i_size", "i_color", "i_units", "i_container"},
+	} {
+		rdr, err := file.OpenParquetFile(filepath.Join(dir, table, table+".parquet"), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		md := rdr.MetaData()
+		var got []string
+		for c := range dictionaryColumns(md) {
+			if cc, err := md.RowGroup(0).ColumnChunk(c); err != nil || len(cc.EncodingStats()) > 0 {
+				t.Errorf("%s: column %d has encoding statistics: not the file this test is about", table, c)
+			}
+			got = append(got, md.Schema.Column(c).Name())
+		}
+		rdr.Close()
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: dictionary columns %v, want %v", table, got, want)
+		}
 	}
 }
