@@ -118,7 +118,6 @@ func (o *hashJoinOp) buildInt(ctx context.Context, all arrow.RecordBatch) error 
 		return err
 	}
 	o.heads64 = rowkey.NewIntTable(len(vals))
-	nulls := col.NullN() > 0
 	if keys, ok := o.packBuildKeys(col, vals); ok {
 		// Two integer keys that fit one: TPC-H Q9's (suppkey, partkey)
 		// would otherwise chain every build row of a supplier and compare
@@ -142,8 +141,9 @@ func (o *hashJoinOp) buildInt(ctx context.Context, all arrow.RecordBatch) error 
 	if len(o.buildRest) == 0 && o.buildDense(col, vals) {
 		return nil
 	}
+	valid := rowkey.ValidityOf(col)
 	for r := len(vals) - 1; r >= 0; r-- { // backwards so chains list rows in input order
-		if nulls && col.IsNull(r) {
+		if valid.Null(r) {
 			o.chain[r] = -1
 			continue
 		}
@@ -164,10 +164,10 @@ func denseSpan(n int) int64 { return int64(max(4*n, 1024)) }
 // buildDense indexes a single integer key's build rows in o.dense when
 // their keys span at most denseSpan values, and reports whether it did.
 func (o *hashJoinOp) buildDense(col arrow.Array, vals []int64) bool {
-	nulls := col.NullN() > 0
+	valid := rowkey.ValidityOf(col)
 	lo, hi, any := int64(0), int64(0), false
 	for r, v := range vals {
-		if nulls && col.IsNull(r) {
+		if valid.Null(r) {
 			continue
 		}
 		if !any || v < lo {
@@ -184,7 +184,7 @@ func (o *hashJoinOp) buildDense(col arrow.Array, vals []int64) bool {
 	dense := make([]int32, hi-lo+1)
 	for r := len(vals) - 1; r >= 0; r-- { // backwards so chains list rows in input order
 		o.chain[r] = -1
-		if nulls && col.IsNull(r) {
+		if valid.Null(r) {
 			continue
 		}
 		i := vals[r] - lo
@@ -291,10 +291,10 @@ func (o *hashJoinOp) probeInt(ctx context.Context, b arrow.RecordBatch, bi, pi [
 	defer col.Release()
 	vals, keep, _ := rowkey.IntValuesBuf(col, o.probeKeys)
 	o.probeKeys = keep
-	nulls := col.NullN() > 0
 	if o.packed {
 		return o.probePacked(ctx, b, col, vals, bi, pi)
 	}
+	valid := rowkey.ValidityOf(col)
 	first := len(bi)
 	for r, v := range vals {
 		if r%probeCheckRows == 0 {
@@ -302,7 +302,7 @@ func (o *hashJoinOp) probeInt(ctx context.Context, b arrow.RecordBatch, bi, pi [
 				return nil, nil, err
 			}
 		}
-		if nulls && col.IsNull(r) {
+		if valid.Null(r) {
 			continue
 		}
 		for m, found := o.lookup(v); found && m >= 0; m = o.chain[m] {
@@ -389,7 +389,7 @@ func (o *hashJoinOp) probePacked(ctx context.Context, b arrow.RecordBatch, col a
 	}
 	defer c2.Release()
 	second, _ := rowkey.IntValues(c2)
-	nulls := col.NullN() > 0 || c2.NullN() > 0
+	v1, v2 := rowkey.ValidityOf(col), rowkey.ValidityOf(c2)
 	max1, max2 := o.maxKeys[0], o.maxKeys[1]
 	for r, v := range vals {
 		if r%probeCheckRows == 0 {
@@ -398,7 +398,7 @@ func (o *hashJoinOp) probePacked(ctx context.Context, b arrow.RecordBatch, col a
 			}
 		}
 		w := second[r]
-		if uint64(v) > uint64(max1) || uint64(w) > uint64(max2) || nulls && (col.IsNull(r) || c2.IsNull(r)) {
+		if uint64(v) > uint64(max1) || uint64(w) > uint64(max2) || v1.Null(r) || v2.Null(r) {
 			continue // negative keys wrap to large unsigned values
 		}
 		for m, found := o.lookup(v<<o.shift | w); found && m >= 0; m = o.chain[m] {

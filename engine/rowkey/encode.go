@@ -129,8 +129,9 @@ func fixedKey[T ~int8 | ~int16 | ~int32 | ~int64 | ~uint8 | ~uint16 | ~uint32 | 
 			return binary.LittleEndian.AppendUint64(append(buf, 1), uint64(vals[i]))
 		}
 	}
+	valid := ValidityOf(arr)
 	return func(buf []byte, i int) []byte {
-		if arr.IsNull(i) {
+		if valid.Null(i) {
 			return append(buf, 0)
 		}
 		return binary.LittleEndian.AppendUint64(append(buf, 1), uint64(vals[i]))
@@ -140,9 +141,9 @@ func fixedKey[T ~int8 | ~int16 | ~int32 | ~int64 | ~uint8 | ~uint16 | ~uint32 | 
 // bytesKey encodes strings as stringKey does, reading the offsets and bytes
 // directly.
 func bytesKey(arr arrow.Array, offs []int32, data []byte) Encoder {
-	nulls := arr.NullN() > 0
+	valid := ValidityOf(arr)
 	return func(buf []byte, i int) []byte {
-		if nulls && arr.IsNull(i) {
+		if valid.Null(i) {
 			return append(buf, 0)
 		}
 		v := data[offs[i]:offs[i+1]]
