@@ -8,6 +8,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/arrow/scalar"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
 // CASE WHEN cond THEN column [ELSE NULL] END (masked: the column's buffers with a new
@@ -71,6 +73,86 @@ func TestMaskedCase(t *testing.T) {
 				}
 				got.Release()
 			}
+		}
+	}
+}
+
+// A CASE whose later conditions and branches run over some rows only
+// (gathering just the columns they read, the others standing as null
+// columns) answers as evaluated row by row: integer and string results,
+// constant and column branches, nulls, whole and sliced batches.
+func TestCaseOverRowsOfBranches(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	const n = 90
+	cb := array.NewBooleanBuilder(mem)
+	ib := array.NewInt64Builder(mem)
+	sb := array.NewStringBuilder(mem)
+	for i := range n {
+		if i%4 == 0 {
+			cb.AppendNull()
+		} else {
+			cb.Append(i%3 == 0)
+		}
+		if i%7 == 2 {
+			ib.AppendNull()
+		} else {
+			ib.Append(int64(i))
+		}
+		sb.Append(string(rune('a'+i%26)) + "-name")
+	}
+	cols := []arrow.Array{cb.NewArray(), ib.NewArray(), sb.NewArray()}
+	cb.Release()
+	ib.Release()
+	sb.Release()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "c", Type: arrow.FixedWidthTypes.Boolean, Nullable: true},
+		{Name: "i", Type: arrow.PrimitiveTypes.Int64, Nullable: true}, {Name: "s", Type: arrow.BinaryTypes.String}}, nil)
+	whole := array.NewRecordBatch(schema, cols, n)
+	for _, c := range cols {
+		c.Release()
+	}
+	defer whole.Release()
+	sliced := whole.NewSlice(11, 83)
+	defer sliced.Release()
+	c := &columnExpr{index: 0, name: "c", typ: arrow.FixedWidthTypes.Boolean}
+	i := &columnExpr{index: 1, name: "i", typ: arrow.PrimitiveTypes.Int64}
+	s := &columnExpr{index: 2, name: "s", typ: arrow.BinaryTypes.String}
+	over30, err := newBinaryExpr(i, kapotv1.BinaryOp_BINARY_OP_GT, &literalExpr{value: scalar.NewInt64Scalar(30)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ints := &caseExpr{whens: []Expr{c, over30}, thens: []Expr{&literalExpr{value: scalar.NewInt64Scalar(1)}, i},
+		els: &literalExpr{value: scalar.NewInt64Scalar(0)}, typ: arrow.PrimitiveTypes.Int64}
+	strs := &caseExpr{whens: []Expr{over30, c}, thens: []Expr{s, &literalExpr{value: scalar.NewStringScalar("yes")}},
+		typ: arrow.BinaryTypes.String}
+	for _, b := range []arrow.RecordBatch{whole, sliced} {
+		cv, iv, sv := b.Column(0).(*array.Boolean), b.Column(1).(*array.Int64), b.Column(2).(*array.String)
+		isTrue := func(r int) bool { return cv.IsValid(r) && cv.Value(r) }
+		over := func(r int) bool { return iv.IsValid(r) && iv.Value(r) > 30 }
+		for _, e := range []*caseExpr{ints, strs} {
+			got, err := e.Eval(context.Background(), mem, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for r := range int(b.NumRows()) {
+				want := "(null)"
+				switch {
+				case e == ints && isTrue(r):
+					want = "1"
+				case e == ints && over(r):
+					want = iv.ValueStr(r)
+				case e == ints:
+					want = "0"
+				case over(r):
+					want = sv.Value(r)
+				case isTrue(r):
+					want = "yes"
+				}
+				if got.ValueStr(r) != want {
+					t.Fatalf("%s row %d: %s, want %s", e, r, got.ValueStr(r), want)
+				}
+			}
+			got.Release()
 		}
 	}
 }
