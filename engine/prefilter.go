@@ -53,10 +53,23 @@ func pushPrefilters(f *Filter) {
 		return
 	}
 	pf.pre, pf.out = nil, s.schema
+	add := func(e expr.Expr) bool {
+		col, ok := prefilterColumn(e, s.schema)
+		if ok {
+			pf.pre = append(pf.pre, prefilter{col: col, pred: e, values: s.schema.Field(col).Type.ID() != arrow.STRING})
+		}
+		return ok
+	}
 	for _, c := range f.conjuncts {
 		for _, e := range expr.AndTerms(c) {
-			if col, ok := prefilterColumn(e, s.schema); ok {
-				pf.pre = append(pf.pre, prefilter{col: col, pred: e, values: s.schema.Field(col).Type.ID() != arrow.STRING})
+			if add(e) {
+				continue
+			}
+			// An OR over several columns: what it implies of each
+			// column alone drops rows early too (the filter still
+			// evaluates e on the rows left).
+			for _, imp := range expr.ImpliedColumnTerms(e) {
+				add(imp)
 			}
 		}
 	}

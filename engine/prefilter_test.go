@@ -78,6 +78,16 @@ func TestParquetPrefilter(t *testing.T) {
 		{"not equal drops nulls and empty", wiretest.Bin(wiretest.Col("mode"), kapotv1.BinaryOp_BINARY_OP_NEQ, wiretest.Str("")), func(r row) bool { return r.mode != nil && *r.mode != "" }, true},
 		{"like", wiretest.Like(wiretest.Col("mode"), "%AI%", false, false), func(r row) bool { return r.mode != nil && strings.Contains(*r.mode, "AI") }, true},
 		{"plain pages: filter only", wiretest.Bin(wiretest.Col("plain"), kapotv1.BinaryOp_BINARY_OP_EQ, wiretest.Str("RAIL")), func(r row) bool { return r.plain == "RAIL" }, false},
+		{"or of ands over two columns: what it implies of each", wiretest.Bin(
+			wiretest.Bin(wiretest.Bin(wiretest.Col("mode"), kapotv1.BinaryOp_BINARY_OP_EQ, wiretest.Str("AIR")), kapotv1.BinaryOp_BINARY_OP_AND, wiretest.Bin(wiretest.Col("n"), kapotv1.BinaryOp_BINARY_OP_LT, wiretest.I64(3))),
+			kapotv1.BinaryOp_BINARY_OP_OR,
+			wiretest.Bin(wiretest.Bin(wiretest.Col("n"), kapotv1.BinaryOp_BINARY_OP_EQ, wiretest.I64(7)), kapotv1.BinaryOp_BINARY_OP_AND,
+				&kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_IsNull{IsNull: &kapotv1.IsNullExpr{Expr: wiretest.Col("mode")}}})),
+			func(r row) bool { return is(r, "AIR") && r.n < 3 || r.n == 7 && r.mode == nil }, true},
+		{"or with a disjunct not on the string column", wiretest.Bin(
+			wiretest.Bin(wiretest.Bin(wiretest.Col("mode"), kapotv1.BinaryOp_BINARY_OP_EQ, wiretest.Str("AIR")), kapotv1.BinaryOp_BINARY_OP_AND, wiretest.Bin(wiretest.Col("plain"), kapotv1.BinaryOp_BINARY_OP_EQ, wiretest.Str("RAIL"))),
+			kapotv1.BinaryOp_BINARY_OP_OR, wiretest.Bin(wiretest.Col("plain"), kapotv1.BinaryOp_BINARY_OP_EQ, wiretest.Str("SHIP"))),
+			func(r row) bool { return is(r, "AIR") && r.plain == "RAIL" || r.plain == "SHIP" }, false},
 		{"two columns: not a prefilter", wiretest.Bin(wiretest.Col("mode"), kapotv1.BinaryOp_BINARY_OP_EQ, wiretest.Col("plain")), func(r row) bool { return r.mode != nil && *r.mode == r.plain }, false},
 	}
 	for _, c := range cases {

@@ -1,6 +1,8 @@
 package expr
 
 import (
+	"slices"
+
 	"github.com/apache/arrow-go/v18/arrow"
 )
 
@@ -103,4 +105,67 @@ func OnlyColumn(e Expr) (int, bool) {
 		return 0, false
 	}
 	return col, true
+}
+
+// orTerms splits e at its top-level ORs.
+func orTerms(e Expr) []Expr {
+	if f, ok := e.(*funcExpr); ok && (f.name == "or_kleene" || f.name == "or") && len(f.args) == 2 {
+		return append(orTerms(f.args[0]), orTerms(f.args[1])...)
+	}
+	return []Expr{e}
+}
+
+// ImpliedColumnTerms derives, from an OR of conjunctions, a predicate on
+// one column for each column every disjunct tests on its own: the OR over
+// the disjuncts of the AND of their conjuncts that read only that column
+// and cannot fail. e implies each (a row for which e is true passes it),
+// so a scan may drop the rows failing one before e is evaluated: TPC-DS
+// q85's (cd_marital_status = 'M' AND cd_education_status = 'Advanced
+// Degree') OR (… = 'S' AND … = 'College') OR … gives cd_marital_status
+// = 'M' OR … = 'S' OR … and the like on cd_education_status, tested once
+// per dictionary value. Columns come in increasing order; nil when e is
+// not an OR or no column qualifies.
+func ImpliedColumnTerms(e Expr) []Expr {
+	ors := orTerms(e)
+	if len(ors) < 2 {
+		return nil
+	}
+	per := make([]map[int][]Expr, len(ors))
+	for i, d := range ors {
+		per[i] = map[int][]Expr{}
+		for _, t := range AndTerms(d) {
+			if !CannotFail(t) {
+				continue
+			}
+			if c, ok := OnlyColumn(t); ok {
+				per[i][c] = append(per[i][c], t)
+			}
+		}
+	}
+	var cols []int
+	for c := range per[0] {
+		cols = append(cols, c)
+	}
+	slices.Sort(cols)
+	var out []Expr
+next:
+	for _, c := range cols {
+		var implied Expr
+		for _, terms := range per {
+			if len(terms[c]) == 0 {
+				continue next
+			}
+			conj := terms[c][0]
+			for _, t := range terms[c][1:] {
+				conj = &funcExpr{name: "and_kleene", display: "AND", args: []Expr{conj, t}, typ: arrow.FixedWidthTypes.Boolean}
+			}
+			if implied == nil {
+				implied = conj
+			} else {
+				implied = &funcExpr{name: "or_kleene", display: "OR", args: []Expr{implied, conj}, typ: arrow.FixedWidthTypes.Boolean}
+			}
+		}
+		out = append(out, implied)
+	}
+	return out
 }
