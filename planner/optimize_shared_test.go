@@ -71,3 +71,25 @@ func TestSharedFilterThroughJoins(t *testing.T) {
 		t.Run(c.sql, func(t *testing.T) { checkAgainstDuckDB(t, cat, db, c.sql, c.holds) })
 	}
 }
+
+// TestSharedComputedOnce: a WITH query grouped by keys and read three
+// times is finished once, behind an exchange of its own whose stage the
+// readers share; read twice, or aggregated to one row, each reader
+// finishes it. Answers against DuckDB.
+func TestSharedComputedOnce(t *testing.T) {
+	cat, db := tpchCatalog(t), tpchOracle(t)
+	const grouped = `with t as (select o_custkey k, count(*) c, sum(o_totalprice) s from orders group by o_custkey) `
+	once := `(?s)Exchange\(Hash\(\[k@0\], 2\)\)\n\s+Projection\(o_custkey@0 AS k, [^\n]*\n\s+HashAggregate\(mode=FINAL`
+	for _, c := range []struct {
+		sql   string
+		holds string
+	}{
+		{grouped + `select t1.k, t1.c, t2.s, t3.c from t t1 join t t2 on t1.k = t2.k join t t3 on t1.k = t3.k + 1
+			where t1.c > 20 order by 1 limit 10`, once},
+		{grouped + `select t1.k, t1.c, t2.s from t t1 join t t2 on t1.k = t2.k + 1 where t1.c > 20 order by 1 limit 10`, "!" + once},
+		{`with t as (select count(*) c, max(o_totalprice) m from orders)
+			select t1.c, t2.m, t3.c from t t1, t t2, t t3`, `!(?s)Exchange\(single\)\n\s+Projection\([^\n]*\n\s+HashAggregate\(mode=FINAL, group=\[\]`},
+	} {
+		t.Run(c.sql, func(t *testing.T) { checkAgainstDuckDB(t, cat, db, c.sql, c.holds) })
+	}
+}

@@ -154,7 +154,7 @@ func lowerPlan(ctx context.Context, lp *logicalPlan, o Options) (*Plan, error) {
 	}
 	// (Each relation lowers to at least one operator; the count of calls
 	// is a guard against a walk the estimate above missed.)
-	p := &lowerer{ctx: ctx, b: lp.b, costModel: o.costModel(), maxNodes: 2 * maxNodes}
+	p := &lowerer{ctx: ctx, b: lp.b, costModel: o.costModel(), maxNodes: 2 * maxNodes, readers: countReaders(lp.root)}
 	l, err := p.lower(lp.root, nil)
 	if err != nil {
 		return nil, err
