@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"math"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -211,4 +212,79 @@ func dynamicSplit(pf *file.Reader, fr *pqarrow.FileReader, full *arrow.Schema, p
 		return nil, nil
 	}
 	return best, bestSplit
+}
+
+// dynamicPrefilterShare: a dynamic filter that skips no row group (every
+// one may hold keys of its range) still drops rows, as a value prefilter
+// on its key column, when the row groups' statistics put at most this
+// share of their rows in its range (keys spread evenly between each
+// group's smallest and largest): the key column is read first and the
+// others gathered for the rows kept only. TPC-DS q25's store_sales, its
+// dates in every row group, against the 30 days of one month: 2.9 M rows
+// read, 26 K kept. A wide range is left to the join (q63's items: 4 K of
+// 2.9 M rows dropped, filtering them made the scan 25 % slower).
+const dynamicPrefilterShare = 0.25
+
+// dynamicPrefilter returns the prefilter (on out, the scan's output) of
+// the range of rs that the statistics of part's row groups say keeps the
+// smallest share of rows, when that share is at most
+// dynamicPrefilterShare and its column is an integer column of out.
+func dynamicPrefilter(pf *file.Reader, fr *pqarrow.FileReader, full, out *arrow.Schema, part filePart, rs []*keyRange) (prefilter, bool) {
+	md := pf.MetaData()
+	lo, hi := part.share.rowGroups(md)
+	var best *keyRange
+	bestShare := dynamicPrefilterShare
+	for _, r := range rs {
+		s, err := newRangeSplit(fr, full, r)
+		if err != nil || r.lo > r.hi {
+			continue
+		}
+		var rows, kept float64
+		for rg := lo; rg < hi; rg++ {
+			g := md.RowGroup(rg)
+			n := float64(g.NumRows())
+			rows += n
+			mn, mx, _, ok := chunkIntRange(g, s.leaf)
+			if !ok || mx < mn {
+				kept += n
+				continue
+			}
+			in := float64(min(mx, r.hi)) - float64(max(mn, r.lo)) + 1
+			kept += n * max(0, min(1, in/(float64(mx)-float64(mn)+1)))
+		}
+		if rows > 0 && kept/rows <= bestShare {
+			best, bestShare = r, kept/rows
+		}
+	}
+	if best == nil {
+		return prefilter{}, false
+	}
+	idx := out.FieldIndices(best.col)
+	if len(idx) != 1 {
+		return prefilter{}, false
+	}
+	var typ *kapotv1.DataType
+	switch out.Field(idx[0]).Type.ID() {
+	case arrow.INT64:
+		typ = &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_INT64}
+	case arrow.INT32:
+		if best.lo < math.MinInt32 || best.hi > math.MaxInt32 {
+			return prefilter{}, false
+		}
+		typ = &kapotv1.DataType{Id: kapotv1.TypeId_TYPE_ID_INT32}
+	default:
+		return prefilter{}, false
+	}
+	col := &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Column{Column: &kapotv1.ColumnExpr{Index: uint32(idx[0]), Name: best.col}}}
+	bound := func(op kapotv1.BinaryOp, v int64) *kapotv1.PhysicalExprNode {
+		lit := &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Literal{Literal: &kapotv1.ScalarValue{Type: typ, Value: &kapotv1.ScalarValue_IntValue{IntValue: v}}}}
+		return &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Binary{Binary: &kapotv1.BinaryExpr{Left: col, Op: op, Right: lit}}}
+	}
+	between := &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Binary{Binary: &kapotv1.BinaryExpr{
+		Left: bound(kapotv1.BinaryOp_BINARY_OP_GTE, best.lo), Op: kapotv1.BinaryOp_BINARY_OP_AND, Right: bound(kapotv1.BinaryOp_BINARY_OP_LTE, best.hi)}}}
+	pred, err := expr.FromProto(between, out)
+	if err != nil {
+		return prefilter{}, false
+	}
+	return prefilter{col: idx[0], pred: pred, values: true}, true
 }

@@ -145,6 +145,14 @@ func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskCo
 		}
 	} else if rng, split = dynamicSplit(pf, fr, full, part, dynamicRanges(ctx, f.dynamic)); split != nil {
 		tc.Metrics.AddCounter(*f.nodeID, "dynamic_filters", 1)
+	} else if rs := dynamicRanges(ctx, f.dynamic); len(rs) > 0 {
+		if f.out == nil {
+			f.out = outputSchema(full, cols)
+		}
+		if pre, ok := dynamicPrefilter(pf, fr, full, f.out, part, rs); ok {
+			f.pre = append(slices.Clip(f.pre), pre)
+			tc.Metrics.AddCounter(*f.nodeID, "dynamic_filters", 1)
+		}
 	}
 	if f.pruner != nil || split != nil || part.share.n > 1 {
 		rowGroups = make([]int, 0, pf.NumRowGroups())
@@ -211,6 +219,24 @@ func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskCo
 		})
 	}
 	return c, nil
+}
+
+// outputSchema is the schema a scan of columns cols (nil: all) of a file
+// of schema full outputs: dictionaries read back as their values.
+func outputSchema(full *arrow.Schema, cols []int) *arrow.Schema {
+	if cols == nil {
+		for i := range full.Fields() {
+			cols = append(cols, i)
+		}
+	}
+	fields := make([]arrow.Field, len(cols))
+	for i, c := range cols {
+		fields[i] = full.Field(c)
+		if d, ok := fields[i].Type.(*arrow.DictionaryType); ok {
+			fields[i].Type = d.ValueType
+		}
+	}
+	return arrow.NewSchema(fields, nil)
 }
 
 // reader reads columns cols of row groups rgs (nil: all) of fr's file,
