@@ -156,3 +156,83 @@ func TestCaseOverRowsOfBranches(t *testing.T) {
 		}
 	}
 }
+
+// A CASE whose branches are all constants (a cast one, a NULL ELSE, none)
+// answers by branch as evaluated row by row, over whole and sliced
+// batches; a constant that fails to cast fails only when a row takes its
+// branch.
+func TestCaseConstantBranches(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ib := array.NewInt64Builder(mem)
+	for i := range 50 {
+		if i%6 == 0 {
+			ib.AppendNull()
+		} else {
+			ib.Append(int64(i))
+		}
+	}
+	col := ib.NewArray()
+	ib.Release()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "i", Type: arrow.PrimitiveTypes.Int64, Nullable: true}}, nil)
+	whole := array.NewRecordBatch(schema, []arrow.Array{col}, 50)
+	col.Release()
+	defer whole.Release()
+	sliced := whole.NewSlice(7, 45)
+	defer sliced.Release()
+	i := &columnExpr{index: 0, name: "i", typ: arrow.PrimitiveTypes.Int64}
+	cmp := func(op kapotv1.BinaryOp, v int64) Expr {
+		e, err := newBinaryExpr(i, op, &literalExpr{value: scalar.NewInt64Scalar(v)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	str := func(s string) Expr { return &literalExpr{value: scalar.NewStringScalar(s)} }
+	under10, under30 := cmp(kapotv1.BinaryOp_BINARY_OP_LT, 10), cmp(kapotv1.BinaryOp_BINARY_OP_LT, 30)
+	badCast := &castExpr{in: str("x"), to: arrow.PrimitiveTypes.Int64}
+	for _, c := range []struct {
+		e    *caseExpr
+		want func(v int64, valid bool) string
+	}{
+		{&caseExpr{whens: []Expr{under10, under30}, thens: []Expr{str("low"), str("mid")}, els: str("high"), typ: arrow.BinaryTypes.String},
+			func(v int64, ok bool) string {
+				switch {
+				case ok && v < 10:
+					return "low"
+				case ok && v < 30:
+					return "mid"
+				}
+				return "high"
+			}},
+		{&caseExpr{whens: []Expr{under10}, thens: []Expr{&castExpr{in: &literalExpr{value: scalar.NewInt32Scalar(1)}, to: arrow.PrimitiveTypes.Int64}},
+			typ: arrow.PrimitiveTypes.Int64},
+			func(v int64, ok bool) string {
+				if ok && v < 10 {
+					return "1"
+				}
+				return "(null)"
+			}},
+		{&caseExpr{whens: []Expr{cmp(kapotv1.BinaryOp_BINARY_OP_GT, 1000)}, thens: []Expr{badCast}, els: &literalExpr{value: scalar.NewInt64Scalar(0)},
+			typ: arrow.PrimitiveTypes.Int64}, func(int64, bool) string { return "0" }},
+	} {
+		for _, b := range []arrow.RecordBatch{whole, sliced} {
+			got, err := c.e.Eval(context.Background(), mem, b)
+			if err != nil {
+				t.Fatalf("%s: %v", c.e, err)
+			}
+			iv := b.Column(0).(*array.Int64)
+			for r := range int(b.NumRows()) {
+				if w := c.want(iv.Value(r), iv.IsValid(r)); got.ValueStr(r) != w {
+					t.Fatalf("%s row %d: %s, want %s", c.e, r, got.ValueStr(r), w)
+				}
+			}
+			got.Release()
+		}
+	}
+	fails := &caseExpr{whens: []Expr{under10}, thens: []Expr{badCast}, els: &literalExpr{value: scalar.NewInt64Scalar(0)}, typ: arrow.PrimitiveTypes.Int64}
+	if got, err := fails.Eval(context.Background(), mem, whole); err == nil {
+		got.Release()
+		t.Errorf("%s: no error, want the cast's", fails)
+	}
+}

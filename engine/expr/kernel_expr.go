@@ -166,6 +166,23 @@ func (c *caseExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 	for _, row := range undecided {
 		branch[row] = elseIdx
 	}
+	if lits, err := c.constantBranches(ctx, mem); err != nil || lits != nil {
+		if err != nil {
+			return nil, err
+		}
+		// Every branch a constant: the result gathers them by branch.
+		defer lits.Release()
+		idx := make([]int32, n)
+		for i, br := range branch {
+			idx[i] = int32(br)
+		}
+		out, err := kernel.Take(ctx, mem, lits, idx)
+		if err != nil {
+			return nil, err
+		}
+		defer out.Release()
+		return compute.NewDatum(out), nil
+	}
 	// Evaluate every branch over its rows, then interleave the results.
 	results := make([]arrow.Array, 0, len(c.whens)+1)
 	defer func() {
@@ -249,6 +266,55 @@ func (c *caseExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 	// of its own a nested result keeps.
 	defer out.Release()
 	return compute.NewDatum(out), nil
+}
+
+// constantBranches returns, when every THEN and the ELSE are constants
+// (cast or not; no ELSE is NULL), their values in branch order, ELSE
+// last, as one array of c's type; nil otherwise, or when one fails to
+// evaluate. CASE WHEN … THEN 1 ELSE 0
+// END then gathers from it by branch (TPC-DS q99's five, q66's).
+func (c *caseExpr) constantBranches(ctx context.Context, mem memory.Allocator) (arrow.Array, error) {
+	constant := func(e Expr) bool {
+		if x, ok := e.(*castExpr); ok {
+			e = x.in
+		}
+		_, ok := e.(*literalExpr)
+		return ok
+	}
+	for _, e := range c.thens {
+		if !constant(e) {
+			return nil, nil
+		}
+	}
+	if c.els != nil && !constant(c.els) {
+		return nil, nil
+	}
+	one := array.NewRecordBatch(arrow.NewSchema(nil, nil), nil, 1)
+	defer one.Release()
+	vals := make([]arrow.Array, 0, len(c.thens)+1)
+	defer func() {
+		for _, v := range vals {
+			v.Release()
+		}
+	}()
+	for _, e := range append(slices.Clip(c.thens), c.els) {
+		var v arrow.Array
+		if e == nil {
+			v = array.MakeArrayOfNull(mem, c.typ, 1)
+		} else {
+			var err error
+			if v, err = evalArg(ctx, e, mem, one); err != nil {
+				// (A constant that fails, a cast, fails only if a row
+				// takes its branch: the general path tells.)
+				return nil, nil
+			}
+		}
+		vals = append(vals, v)
+		if !arrow.TypeEqual(v.DataType(), c.typ) || v.Len() != 1 {
+			return nil, nil
+		}
+	}
+	return array.Concatenate(vals, mem)
 }
 
 // takeUsed gathers rows of b for evaluating e over them: the columns e
