@@ -18,39 +18,18 @@ import (
 func TestMaskedCase(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	const n = 70
-	cb := array.NewBooleanBuilder(mem)
-	ib := array.NewInt64Builder(mem)
-	sb := array.NewStringBuilder(mem)
-	for i := range n {
+	whole, sliced := caseBatch(mem, 70, 13, 61, func(i int) int {
 		switch i % 5 {
 		case 0:
-			cb.AppendNull()
+			return -1
 		case 1, 3:
-			cb.Append(true)
-		default:
-			cb.Append(false)
+			return 1
 		}
-		if i%7 == 2 {
-			ib.AppendNull()
-		} else {
-			ib.Append(int64(i))
-		}
-		sb.Append(string(rune('a' + i%26)))
-	}
-	cols := []arrow.Array{cb.NewArray(), ib.NewArray(), sb.NewArray()}
-	cb.Release()
-	ib.Release()
-	sb.Release()
-	schema := arrow.NewSchema([]arrow.Field{{Name: "c", Type: arrow.FixedWidthTypes.Boolean, Nullable: true},
-		{Name: "i", Type: arrow.PrimitiveTypes.Int64, Nullable: true}, {Name: "s", Type: arrow.BinaryTypes.String}}, nil)
-	whole := array.NewRecordBatch(schema, cols, n)
-	for _, c := range cols {
-		c.Release()
-	}
+		return 0
+	}, func(i int) bool { return i%7 == 2 }, func(i int) string { return string(rune('a' + i%26)) })
 	defer whole.Release()
-	sliced := whole.NewSlice(13, 61)
 	defer sliced.Release()
+	schema := whole.Schema()
 	cond := &columnExpr{index: 0, name: "c", typ: arrow.FixedWidthTypes.Boolean}
 	for _, b := range []arrow.RecordBatch{whole, sliced} {
 		for k := 1; k <= 2; k++ {
@@ -84,35 +63,16 @@ func TestMaskedCase(t *testing.T) {
 func TestCaseOverRowsOfBranches(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	const n = 90
-	cb := array.NewBooleanBuilder(mem)
-	ib := array.NewInt64Builder(mem)
-	sb := array.NewStringBuilder(mem)
-	for i := range n {
+	whole, sliced := caseBatch(mem, 90, 11, 83, func(i int) int {
 		if i%4 == 0 {
-			cb.AppendNull()
-		} else {
-			cb.Append(i%3 == 0)
+			return -1
 		}
-		if i%7 == 2 {
-			ib.AppendNull()
-		} else {
-			ib.Append(int64(i))
+		if i%3 == 0 {
+			return 1
 		}
-		sb.Append(string(rune('a'+i%26)) + "-name")
-	}
-	cols := []arrow.Array{cb.NewArray(), ib.NewArray(), sb.NewArray()}
-	cb.Release()
-	ib.Release()
-	sb.Release()
-	schema := arrow.NewSchema([]arrow.Field{{Name: "c", Type: arrow.FixedWidthTypes.Boolean, Nullable: true},
-		{Name: "i", Type: arrow.PrimitiveTypes.Int64, Nullable: true}, {Name: "s", Type: arrow.BinaryTypes.String}}, nil)
-	whole := array.NewRecordBatch(schema, cols, n)
-	for _, c := range cols {
-		c.Release()
-	}
+		return 0
+	}, func(i int) bool { return i%7 == 2 }, func(i int) string { return string(rune('a'+i%26)) + "-name" })
 	defer whole.Release()
-	sliced := whole.NewSlice(11, 83)
 	defer sliced.Release()
 	c := &columnExpr{index: 0, name: "c", typ: arrow.FixedWidthTypes.Boolean}
 	i := &columnExpr{index: 1, name: "i", typ: arrow.PrimitiveTypes.Int64}
@@ -235,4 +195,37 @@ func TestCaseConstantBranches(t *testing.T) {
 		got.Release()
 		t.Errorf("%s: no error, want the cast's", fails)
 	}
+}
+
+// caseBatch builds n rows of c (boolean: cond(i) -1 NULL, 0 false, 1
+// true), i (int64 i, NULL where null(i)) and s (str(i)), and its slice
+// [lo, hi).
+func caseBatch(mem memory.Allocator, n, lo, hi int, cond func(int) int, null func(int) bool, str func(int) string) (whole, sliced arrow.RecordBatch) {
+	cb := array.NewBooleanBuilder(mem)
+	ib := array.NewInt64Builder(mem)
+	sb := array.NewStringBuilder(mem)
+	for i := range n {
+		if v := cond(i); v < 0 {
+			cb.AppendNull()
+		} else {
+			cb.Append(v == 1)
+		}
+		if null(i) {
+			ib.AppendNull()
+		} else {
+			ib.Append(int64(i))
+		}
+		sb.Append(str(i))
+	}
+	cols := []arrow.Array{cb.NewArray(), ib.NewArray(), sb.NewArray()}
+	cb.Release()
+	ib.Release()
+	sb.Release()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "c", Type: arrow.FixedWidthTypes.Boolean, Nullable: true},
+		{Name: "i", Type: arrow.PrimitiveTypes.Int64, Nullable: true}, {Name: "s", Type: arrow.BinaryTypes.String}}, nil)
+	whole = array.NewRecordBatch(schema, cols, int64(n))
+	for _, c := range cols {
+		c.Release()
+	}
+	return whole, whole.NewSlice(int64(lo), int64(hi))
 }
