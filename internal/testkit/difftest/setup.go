@@ -35,6 +35,24 @@ func (d *Data) Close() error { return d.Duck.Close() }
 // DuckRows runs q in DuckDB and formats its rows as engine.FormatRows.
 func (d *Data) DuckRows(q string) ([]string, error) { return duck.QueryRows(d.Duck, q) }
 
+// DuckRowsUnoptimized runs q in DuckDB with its optimizer off: the
+// oracle's second opinion where kapot's answer differs. DuckDB 1.5.6's
+// optimizer answers some queries wrongly (a RIGHT JOIN of the empty e0,
+// filtered by ts <> date_trunc('day', x.t) over its NULL columns, kept
+// every row; without the optimizer, none). The one connection (Setup)
+// gets its optimizer back after.
+func (d *Data) DuckRowsUnoptimized(q string) (rows []string, err error) {
+	if _, err := d.Duck.Exec("PRAGMA disable_optimizer"); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if _, e := d.Duck.Exec("PRAGMA enable_optimizer"); e != nil && err == nil {
+			err = e
+		}
+	}()
+	return duck.QueryRows(d.Duck, q)
+}
+
 var edgeCols = []Column{{"a", Int}, {"b", Int}, {"s", Str}, {"f", Float}, {"d", Date}, {"m", Dec}, {"t", Ts}, {"l", List}}
 
 // Setup writes TPC-H SF 0.01 and three edge-case tables (e1, e2 and the
