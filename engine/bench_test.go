@@ -21,21 +21,29 @@ import (
 // benchTable builds rows rows of (k int64 in [0,keys), v int64, s utf8) in
 // batches of 8192.
 func benchTable(rows, keys int) *optest.Source {
-	mem := memory.NewGoAllocator()
 	schema := arrow.NewSchema([]arrow.Field{
 		{Name: "k", Type: arrow.PrimitiveTypes.Int64},
 		{Name: "v", Type: arrow.PrimitiveTypes.Int64},
 		{Name: "s", Type: arrow.BinaryTypes.String},
 	}, nil)
 	rng := rand.New(rand.NewPCG(7, 8))
+	return benchSource(schema, rows, func(b *array.RecordBuilder) {
+		b.Field(0).(*array.Int64Builder).Append(rng.Int64N(int64(keys)))
+		b.Field(1).(*array.Int64Builder).Append(rng.Int64N(1_000_000))
+		b.Field(2).(*array.StringBuilder).Append(fmt.Sprintf("str%05d", rng.IntN(50000)))
+	})
+}
+
+// benchSource builds rows rows of schema in batches of DefaultBatchSize,
+// appending each row with row.
+func benchSource(schema *arrow.Schema, rows int, row func(b *array.RecordBuilder)) *optest.Source {
+	mem := memory.NewGoAllocator()
 	m := optest.NewSource(schema)
 	for done := 0; done < rows; done += DefaultBatchSize {
 		n := min(DefaultBatchSize, rows-done)
 		b := array.NewRecordBuilder(mem, schema)
 		for i := 0; i < n; i++ {
-			b.Field(0).(*array.Int64Builder).Append(rng.Int64N(int64(keys)))
-			b.Field(1).(*array.Int64Builder).Append(rng.Int64N(1_000_000))
-			b.Field(2).(*array.StringBuilder).Append(fmt.Sprintf("str%05d", rng.IntN(50000)))
+			row(b)
 		}
 		m.Batches = append(m.Batches, b.NewRecordBatch())
 		b.Release()
@@ -216,7 +224,6 @@ func BenchmarkShuffleWrite(b *testing.B) {
 // and month, a store id of 16 characters and a decimal price; most rows
 // are groups of their own.
 func wideKeyTable(rows int) *optest.Source {
-	mem := memory.NewGoAllocator()
 	price := &arrow.Decimal128Type{Precision: 7, Scale: 2}
 	schema := arrow.NewSchema([]arrow.Field{
 		{Name: "category", Type: arrow.BinaryTypes.String},
@@ -230,26 +237,18 @@ func wideKeyTable(rows int) *optest.Source {
 		{Name: "price", Type: price},
 	}, nil)
 	rng := rand.New(rand.NewPCG(7, 9))
-	m := optest.NewSource(schema)
-	for done := 0; done < rows; done += DefaultBatchSize {
-		n := min(DefaultBatchSize, rows-done)
-		b := array.NewRecordBuilder(mem, schema)
-		for i := 0; i < n; i++ {
-			item, moy := rng.IntN(18000), 1+rng.IntN(12)
-			b.Field(0).(*array.StringBuilder).Append(fmt.Sprintf("Category%d", item%10))
-			b.Field(1).(*array.StringBuilder).Append(fmt.Sprintf("class-%03d", item%100))
-			b.Field(2).(*array.StringBuilder).Append(fmt.Sprintf("brandbrand #%d", item%700))
-			b.Field(3).(*array.StringBuilder).Append(fmt.Sprintf("productname%09d", item))
-			b.Field(4).(*array.Int32Builder).Append(2000)
-			b.Field(5).(*array.Int32Builder).Append(int32((moy-1)/3 + 1))
-			b.Field(6).(*array.Int32Builder).Append(int32(moy))
-			b.Field(7).(*array.StringBuilder).Append(fmt.Sprintf("AAAAAAAA%08d", rng.IntN(12)))
-			b.Field(8).(*array.Decimal128Builder).Append(decimal128.FromI64(rng.Int64N(100000)))
-		}
-		m.Batches = append(m.Batches, b.NewRecordBatch())
-		b.Release()
-	}
-	return m
+	return benchSource(schema, rows, func(b *array.RecordBuilder) {
+		item, moy := rng.IntN(18000), 1+rng.IntN(12)
+		b.Field(0).(*array.StringBuilder).Append(fmt.Sprintf("Category%d", item%10))
+		b.Field(1).(*array.StringBuilder).Append(fmt.Sprintf("class-%03d", item%100))
+		b.Field(2).(*array.StringBuilder).Append(fmt.Sprintf("brandbrand #%d", item%700))
+		b.Field(3).(*array.StringBuilder).Append(fmt.Sprintf("productname%09d", item))
+		b.Field(4).(*array.Int32Builder).Append(2000)
+		b.Field(5).(*array.Int32Builder).Append(int32((moy-1)/3 + 1))
+		b.Field(6).(*array.Int32Builder).Append(int32(moy))
+		b.Field(7).(*array.StringBuilder).Append(fmt.Sprintf("AAAAAAAA%08d", rng.IntN(12)))
+		b.Field(8).(*array.Decimal128Builder).Append(decimal128.FromI64(rng.Int64N(100000)))
+	})
 }
 
 // BenchmarkHashAggregateWideKeys groups by eight keys, five of them
