@@ -194,6 +194,8 @@ func (c *Client) ClusterSlots(ctx context.Context) (int, error) {
 // without the caller ever learning its id; Submit then waits briefly for
 // the scheduler's answer and cancels the job it names, so a client that
 // gives up (Ctrl-C, a deadline) never leaves a job running behind it.
+// A job past cancelling (ended already, or committing its write) is not
+// cancelled: Submit returns its id, so the caller can learn its outcome.
 func (c *Client) Submit(ctx context.Context, req *kapotv1.SubmitJobRequest) (string, error) {
 	if req.GetRequestId() == "" {
 		req = proto.Clone(req).(*kapotv1.SubmitJobRequest)
@@ -220,35 +222,73 @@ func (c *Client) starting(ctx context.Context, call func(context.Context) (strin
 		id, err := call(sctx)
 		done <- result{id, err}
 	}()
+	var r result
 	select {
-	case r := <-done:
+	case r = <-done:
 		if r.err != nil || ctx.Err() == nil {
 			return r.id, r.err
 		}
-		if r.id != "" {
-			c.cancelJob(ctx, r.id)
-		}
-		return "", ctx.Err()
 	case <-ctx.Done():
-	}
-	wait := time.NewTimer(defaultCancelTimeout)
-	defer wait.Stop()
-	select {
-	case r := <-done:
-		if r.err == nil && r.id != "" {
-			c.cancelJob(ctx, r.id)
+		wait := time.NewTimer(defaultCancelTimeout)
+		defer wait.Stop()
+		select {
+		case r = <-done:
+		case <-wait.C:
+			return "", ctx.Err()
 		}
-	case <-wait.C:
+	}
+	if r.err == nil && r.id != "" && c.cancelJob(ctx, r.id) == cancelRefused {
+		// Past cancelling: the job's own outcome stands, and the
+		// caller learns it by waiting on the id.
+		return r.id, nil
 	}
 	return "", ctx.Err()
 }
 
+// cancelOutcome is what a CancelJob call achieved.
+type cancelOutcome int
+
+const (
+	// cancelUnknown: the scheduler did not answer.
+	cancelUnknown cancelOutcome = iota
+	// cancelDone: the job was cancelled.
+	cancelDone
+	// cancelRefused: the job had ended or was committing its write, so
+	// its own outcome stands.
+	cancelRefused
+)
+
 // cancelJob cancels a job on behalf of a caller whose ctx has ended, with
 // a context of its own so the request still goes out.
-func (c *Client) cancelJob(ctx context.Context, id string) {
+func (c *Client) cancelJob(ctx context.Context, id string) cancelOutcome {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), defaultCancelTimeout)
 	defer cancel()
-	c.svc.CancelJob(cctx, &kapotv1.CancelJobRequest{JobId: id})
+	r, err := c.svc.CancelJob(cctx, &kapotv1.CancelJobRequest{JobId: id})
+	switch {
+	case err != nil:
+		return cancelUnknown
+	case r.GetCancelled():
+		return cancelDone
+	}
+	return cancelRefused
+}
+
+// lateOutcome is the final status of a job whose caller's ctx ended but
+// which the scheduler would not cancel (it had ended, or was committing
+// its write, whose outcome is the commit's): a caller must never be told
+// "cancelled" of a write that committed. It waits at most
+// lateOutcomeWait; nil when the job did not succeed or the wait ran out.
+func (c *Client) lateOutcome(ctx context.Context, id string) *kapotv1.GetJobStatusResponse {
+	if c.cancelJob(ctx, id) != cancelRefused {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lateOutcomeWait)
+	defer cancel()
+	st, err := c.Wait(wctx, id)
+	if err != nil {
+		return nil
+	}
+	return st
 }
 
 // Wait waits for the job to end (long polls of the scheduler, which answers

@@ -3,12 +3,15 @@ package client
 import (
 	"context"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"google.golang.org/grpc"
 
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/wire"
 )
 
 // slowScheduler accepts a job only once release is closed, and reports
@@ -28,7 +31,7 @@ func (s *slowScheduler) SubmitJob(ctx context.Context, _ *kapotv1.SubmitJobReque
 
 func (s *slowScheduler) CancelJob(ctx context.Context, r *kapotv1.CancelJobRequest) (*kapotv1.CancelJobResponse, error) {
 	s.cancelled <- r.GetJobId()
-	return &kapotv1.CancelJobResponse{}, nil
+	return &kapotv1.CancelJobResponse{Cancelled: true}, nil
 }
 
 // TestSubmitInterruptedCancelsJob: a caller that gives up while the
@@ -70,5 +73,85 @@ func TestSubmitInterruptedCancelsJob(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the job accepted after the caller gave up was never cancelled")
+	}
+}
+
+// committingScheduler runs one write job that is committing when its
+// caller gives up: the cancel is refused, and the job then succeeds.
+type committingScheduler struct {
+	kapotv1.UnimplementedSchedulerServiceServer
+	schema    *kapotv1.Schema
+	waiting   chan struct{} // closed when the first status long poll is waiting
+	committed chan struct{} // closed by the (refused) cancel
+	once      sync.Once
+	polls     sync.Once
+}
+
+func (s *committingScheduler) ExecuteSQL(context.Context, *kapotv1.ExecuteSQLRequest) (*kapotv1.ExecuteSQLResponse, error) {
+	return &kapotv1.ExecuteSQLResponse{JobId: "job-2", Schema: s.schema}, nil
+}
+
+func (s *committingScheduler) GetJobStatus(ctx context.Context, r *kapotv1.GetJobStatusRequest) (*kapotv1.GetJobStatusResponse, error) {
+	s.polls.Do(func() { close(s.waiting) })
+	select {
+	case <-s.committed:
+		return &kapotv1.GetJobStatusResponse{JobId: r.GetJobId(), State: kapotv1.JobState_JOB_STATE_SUCCESSFUL, ResultSchema: s.schema}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (s *committingScheduler) CancelJob(context.Context, *kapotv1.CancelJobRequest) (*kapotv1.CancelJobResponse, error) {
+	s.once.Do(func() { close(s.committed) })
+	return &kapotv1.CancelJobResponse{Cancelled: false}, nil
+}
+
+// TestLateCancelKeepsTheOutcome: a caller that gives up while its write is
+// committing (the scheduler refuses the cancel) is told the write's real
+// outcome, success, never "cancelled" of a write that committed.
+func TestLateCancelKeepsTheOutcome(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema, err := wire.SchemaToProto(arrow.NewSchema([]arrow.Field{{Name: "count", Type: arrow.PrimitiveTypes.Int64}}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sched := &committingScheduler{schema: schema, waiting: make(chan struct{}), committed: make(chan struct{})}
+	srv := grpc.NewServer()
+	kapotv1.RegisterSchedulerServiceServer(srv, sched)
+	go srv.Serve(lis)
+	defer srv.Stop()
+	c, err := Dial(lis.Addr().String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	type result struct {
+		rows *Rows
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rows, err := c.NewSession(nil).Query(ctx, "INSERT INTO t SELECT * FROM t")
+		done <- result{rows, err}
+	}()
+	<-sched.waiting
+	cancel()
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("a write that committed after its caller gave up: %v, want its result", r.err)
+	}
+	defer r.rows.Release()
+	for r.rows.Next() {
+	}
+	if err := r.rows.Err(); err != nil {
+		t.Fatalf("reading the committed write's result: %v", err)
+	}
+	if got := r.rows.Schema().Field(0).Name; got != "count" {
+		t.Fatalf("result column %q, want count", got)
 	}
 }

@@ -96,7 +96,10 @@ func (j *Job) Wait(ctx context.Context) (*Rows, error) {
 
 // Query runs one statement and returns a reader of its result, which a
 // query streams from the executors one partition at a time. Cancelling
-// ctx cancels the job while it runs, and stops the stream after.
+// ctx cancels the job while it runs, and stops the stream after. A
+// cancel that comes too late (the job had ended, or was committing its
+// write) has no effect, as in PostgreSQL: Query then returns the job's
+// result, read to its end.
 func (s *Session) Query(ctx context.Context, sql string) (*Rows, error) {
 	j, err := s.Start(ctx, sql)
 	if err != nil {
@@ -124,7 +127,11 @@ func (c *Client) results(ctx context.Context, id string) (*Rows, error) {
 	st, err := c.Wait(ctx, id)
 	if err != nil {
 		if ctx.Err() != nil {
-			c.cancelJob(ctx, id)
+			if st := c.lateOutcome(ctx, id); st != nil {
+				// The job succeeded before the cancel reached it (a
+				// write committed): its result, read to the end.
+				return c.rows(context.WithoutCancel(ctx), st)
+			}
 			return nil, fmt.Errorf("job %s cancelled: %w", id, ctx.Err())
 		}
 		return nil, err
@@ -155,6 +162,10 @@ func (c *Client) rows(ctx context.Context, st *kapotv1.GetJobStatusResponse) (*R
 // defaultCancelTimeout bounds the CancelJob call made when a wait is
 // abandoned.
 const defaultCancelTimeout = 5 * time.Second
+
+// lateOutcomeWait bounds the wait for the outcome of a job the scheduler
+// would not cancel because it was committing its write.
+const lateOutcomeWait = time.Minute
 
 // ErrNotQuery is returned for statements that are not queries where a
 // query is needed.

@@ -329,3 +329,39 @@ func TestFinishedJobsReleasePlans(t *testing.T) {
 	s.unreachable(context.Background(), m.job, []string{"a"})
 	s.mu.Lock()
 }
+
+// TestLateCancelWaitsForTheCommit: a client that goes away while its
+// write is committing does not cancel it (a commit cannot be undone), and
+// waitJob answers with the write's real outcome, never "cancelled".
+func TestLateCancelWaitsForTheCommit(t *testing.T) {
+	m := newMachine(t, nil, "a")
+	m.s.mu.Lock()
+	j, _ := m.s.cl.Job(m.job)
+	j.Write, j.Committing = &cluster.Write{}, true
+	m.s.mu.Unlock()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	type result struct {
+		st  *kapotv1.GetJobStatusResponse
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		st, err := m.s.waitJob(ctx, m.job)
+		done <- result{st, err}
+	}()
+	// The cancel is refused while the job commits: waitJob keeps waiting.
+	select {
+	case r := <-done:
+		t.Fatalf("waitJob answered %v, %v before the commit ended", r.st.GetState(), r.err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	m.s.mu.Lock()
+	m.s.apply(m.s.cl.Committed(m.job, nil, 7, time.Now()))
+	m.s.mu.Unlock()
+	r := <-done
+	if r.err != nil || r.st.GetState() != kapotv1.JobState_JOB_STATE_SUCCESSFUL || r.st.GetRowsWritten() != 7 {
+		t.Fatalf("after the commit: %v, %v (rows %d), want a success of 7 rows", r.st.GetState(), r.err, r.st.GetRowsWritten())
+	}
+}

@@ -186,7 +186,11 @@ func (s *Scheduler) explainAnalyze(ctx context.Context, id string) (session.Answ
 
 // waitJob waits for job id to end and returns its status; a failed or
 // cancelled job is an error, and a ctx that ends first cancels the job.
+// A job past cancelling (ended, or committing its write) keeps its own
+// outcome, which is waited for (at most lateOutcomeWait) and returned:
+// a client is never told "cancelled" of a write that committed.
 func (s *Scheduler) waitJob(ctx context.Context, id string) (*kapotv1.GetJobStatusResponse, error) {
+	late := false
 	for {
 		js, err := s.status(id)
 		if err != nil {
@@ -204,13 +208,27 @@ func (s *Scheduler) waitJob(ctx context.Context, id string) (*kapotv1.GetJobStat
 			if errors.Is(err, cluster.ErrUnknownJob) {
 				continue // reported by status above
 			}
-			if _, err := s.cancel(id); err == nil {
+			if late {
+				return nil, flightsql.SQLStatus(err)
+			}
+			ok, cerr := s.cancel(id)
+			if cerr == nil && !ok {
+				wctx, stop := context.WithTimeout(context.WithoutCancel(ctx), lateOutcomeWait)
+				defer stop()
+				ctx, late = wctx, true
+				continue
+			}
+			if cerr == nil {
 				s.log.Info().Str("job", id).Msg("client went away, job cancelled")
 			}
 			return nil, flightsql.SQLStatus(ctx.Err())
 		}
 	}
 }
+
+// lateOutcomeWait bounds how long waitJob waits for the outcome of a job
+// its client gave up on but which was past cancelling.
+const lateOutcomeWait = time.Minute
 
 // planOptionsFor are the options SQL is planned with: the session property
 // kapot.shuffle.partitions, else one partition of each hash exchange per
