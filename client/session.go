@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/wire"
@@ -144,6 +145,16 @@ func (c *Client) rows(ctx context.Context, st *kapotv1.GetJobStatusResponse) (*R
 	schema, err := wire.SchemaFromProto(st.GetResultSchema())
 	if err != nil {
 		return nil, fmt.Errorf("job %s: result schema: %w", st.GetJobId(), err)
+	}
+	if st.GetWrote() && schema.NumFields() == 1 && arrow.TypeEqual(schema.Field(0).Type, arrow.PrimitiveTypes.Int64) {
+		// A write's result is the rows it committed, which the
+		// scheduler knows: no executor need still hold it.
+		b := array.NewInt64Builder(c.mem)
+		defer b.Release()
+		b.Append(st.GetRowsWritten())
+		col := b.NewArray()
+		defer col.Release()
+		return batchRows(schema, []arrow.RecordBatch{array.NewRecordBatch(schema, []arrow.Array{col}, 1)}), nil
 	}
 	id := st.GetJobId()
 	recover := func(ctx context.Context, loc *kapotv1.PartitionLocation) (*kapotv1.PartitionLocation, error) {

@@ -229,7 +229,7 @@ func (s *Scheduler) status(jobID string) (*kapotv1.GetJobStatusResponse, error) 
 	}
 	if j.State == kapotv1.JobState_JOB_STATE_SUCCESSFUL {
 		if j.Write != nil {
-			r.RowsWritten = j.Write.Rows
+			r.RowsWritten, r.Wrote = j.Write.Rows, true
 		}
 		r.ResultLocations = j.Locations(j.Final, 0)
 		// Result tickets last as long as the results are kept, and a

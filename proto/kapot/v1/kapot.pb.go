@@ -3278,7 +3278,11 @@ type GetJobStatusResponse struct {
 	EndedAtMs       int64                `protobuf:"varint,9,opt,name=ended_at_ms,json=endedAtMs,proto3" json:"ended_at_ms,omitempty"`
 	// For successful jobs that write (INSERT, CREATE TABLE AS, COPY): the
 	// rows they committed.
-	RowsWritten   int64 `protobuf:"varint,10,opt,name=rows_written,json=rowsWritten,proto3" json:"rows_written,omitempty"`
+	RowsWritten int64 `protobuf:"varint,10,opt,name=rows_written,json=rowsWritten,proto3" json:"rows_written,omitempty"`
+	// Set for a successful job that wrote: its result is one row, the
+	// rows_written, which a client takes from here rather than from the
+	// result partition (whose executor may be gone since the commit).
+	Wrote         bool `protobuf:"varint,11,opt,name=wrote,proto3" json:"wrote,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3381,6 +3385,13 @@ func (x *GetJobStatusResponse) GetRowsWritten() int64 {
 		return x.RowsWritten
 	}
 	return 0
+}
+
+func (x *GetJobStatusResponse) GetWrote() bool {
+	if x != nil {
+		return x.Wrote
+	}
+	return false
 }
 
 type CancelJobRequest struct {
@@ -3959,7 +3970,7 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"\tcompleted\x18\x04 \x01(\rR\tcompleted\x12\x18\n" +
 	"\arunning\x18\x05 \x01(\rR\arunning\x12\x14\n" +
 	"\x05state\x18\x06 \x01(\tR\x05state\x12D\n" +
-	"\x10operator_metrics\x18\a \x03(\v2\x19.kapot.v1.OperatorMetricsR\x0foperatorMetrics\"\xa4\x03\n" +
+	"\x10operator_metrics\x18\a \x03(\v2\x19.kapot.v1.OperatorMetricsR\x0foperatorMetrics\"\xba\x03\n" +
 	"\x14GetJobStatusResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12(\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x12.kapot.v1.JobStateR\x05state\x12\x14\n" +
@@ -3972,7 +3983,8 @@ const file_kapot_v1_kapot_proto_rawDesc = "" +
 	"\rstarted_at_ms\x18\b \x01(\x03R\vstartedAtMs\x12\x1e\n" +
 	"\vended_at_ms\x18\t \x01(\x03R\tendedAtMs\x12!\n" +
 	"\frows_written\x18\n" +
-	" \x01(\x03R\vrowsWritten\")\n" +
+	" \x01(\x03R\vrowsWritten\x12\x14\n" +
+	"\x05wrote\x18\v \x01(\bR\x05wrote\")\n" +
 	"\x10CancelJobRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"1\n" +
 	"\x11CancelJobResponse\x12\x1c\n" +
