@@ -199,6 +199,8 @@ func (b *planBuilder) node(n *kapotv1.PhysicalPlanNode, depth, id int) (Executio
 		})
 	case *kapotv1.PhysicalPlanNode_Sort:
 		return over(x.Sort.GetInput(), func(in ExecutionPlan) (ExecutionPlan, error) { return newSort(in, x.Sort) })
+	case *kapotv1.PhysicalPlanNode_TopNRanking:
+		return over(x.TopNRanking.GetInput(), func(in ExecutionPlan) (ExecutionPlan, error) { return newTopNRanking(in, x.TopNRanking) })
 	case *kapotv1.PhysicalPlanNode_HashAggregate:
 		return over(x.HashAggregate.GetInput(), func(in ExecutionPlan) (ExecutionPlan, error) { return newHashAggregate(in, x.HashAggregate) })
 	case *kapotv1.PhysicalPlanNode_CoalescePartitions:

@@ -84,8 +84,17 @@ func (s *Sort) Schema() *arrow.Schema     { return s.input.Schema() }
 func (s *Sort) OutputPartitions() int     { return s.input.OutputPartitions() }
 func (s *Sort) Children() []ExecutionPlan { return []ExecutionPlan{s.input} }
 func (s *Sort) String() string {
-	parts := make([]string, len(s.keys))
-	for i, k := range s.keys {
+	parts := sortKeyStrings(s.keys)
+	if s.fetch >= 0 {
+		return fmt.Sprintf("Sort(%s, fetch=%d)", strings.Join(parts, ", "), s.fetch)
+	}
+	return fmt.Sprintf("Sort(%s)", strings.Join(parts, ", "))
+}
+
+// sortKeyStrings shows each sort key as "expr ASC|DESC NULLS FIRST|LAST".
+func sortKeyStrings(keys []expr.SortKey) []string {
+	parts := make([]string, len(keys))
+	for i, k := range keys {
 		dir, nulls := "ASC", "NULLS LAST"
 		if k.Descending {
 			dir = "DESC"
@@ -95,10 +104,7 @@ func (s *Sort) String() string {
 		}
 		parts[i] = fmt.Sprintf("%s %s %s", k.Expr, dir, nulls)
 	}
-	if s.fetch >= 0 {
-		return fmt.Sprintf("Sort(%s, fetch=%d)", strings.Join(parts, ", "), s.fetch)
-	}
-	return fmt.Sprintf("Sort(%s)", strings.Join(parts, ", "))
+	return parts
 }
 
 func (s *Sort) Execute(ctx context.Context, p int, tc *TaskContext) (Operator, error) {

@@ -28,6 +28,10 @@ type windowRel struct {
 	partBy []*expr
 	order  []sortKey
 	calls  []windowCall
+	// topN, when above 0, is a bound a filter above puts on the one
+	// call, a ranking: only the rows of each partition it ranks at most
+	// topN matter (optimize_topn.go).
+	topN int64
 }
 
 type windowCall struct {

@@ -190,7 +190,11 @@ func (pr *logicalPrinter) window(w *windowRel) string {
 		}
 		calls[i] = call + " AS " + pr.col(c.out)
 	}
-	return fmt.Sprintf("Window: partition=[%s], order=[%s], calls=[%s]", pr.exprs(w.partBy), pr.sortKeys(w.order), strings.Join(calls, ", "))
+	top := ""
+	if w.topN > 0 {
+		top = fmt.Sprintf(", top=%d", w.topN)
+	}
+	return fmt.Sprintf("Window: partition=[%s], order=[%s], calls=[%s]%s", pr.exprs(w.partBy), pr.sortKeys(w.order), strings.Join(calls, ", "), top)
 }
 
 // bound prints a window frame's bound: its kind, with its offset if any.

@@ -10,12 +10,14 @@ package planner
 // left become trees of joins (optimize_joins.go), the scans of sorted files
 // keep the key-range splits their joins and groupings can use (optimize_splits.go),
 // and joins with an aggregate on one side are marked for reduction by a
-// semi join (optimize_reduce.go), under the cost model of o.
+// semi join (optimize_reduce.go), under the cost model of o; windows
+// whose ranking a filter bounds learn the bound (optimize_topn.go).
 func optimise(lp *logicalPlan, o Options) {
 	pushIntoShared(lp.root)
 	lp.root = orderJoins(lp.root)
 	useSplits(lp.root)
 	reduceAggregates(lp.root, o.costModel())
+	limitRankings(lp.root)
 }
 
 // orderJoins replaces every join graph under r by its best order.

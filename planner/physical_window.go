@@ -49,6 +49,20 @@ func (p *lowerer) lowerWindow(x *windowRel, need map[colID]bool) (lowered, error
 	if err != nil {
 		return lowered{}, err
 	}
+	var order []*kapotv1.SortExprNode
+	for _, k := range x.order {
+		e, err := k.e.proto(pos)
+		if err != nil {
+			return lowered{}, err
+		}
+		order = append(order, &kapotv1.SortExprNode{Expr: e, Descending: k.desc, NullsFirst: k.nullsFirst})
+	}
+	if x.topN > 0 {
+		// Only the first rows of each window partition matter: cut the
+		// rest before they are moved and sorted.
+		in.node = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_TopNRanking{TopNRanking: &kapotv1.TopNRankingNode{
+			Input: in.node, PartitionBy: part, OrderBy: order, Function: x.calls[0].fn, Limit: x.topN}}}
+	}
 	switch {
 	case in.parts <= 1:
 	case len(x.partBy) == 0:
@@ -63,15 +77,8 @@ func (p *lowerer) lowerWindow(x *windowRel, need map[colID]bool) (lowered, error
 	for _, pe := range part {
 		sortKeys = append(sortKeys, &kapotv1.SortExprNode{Expr: pe})
 	}
-	for _, k := range x.order {
-		e, err := k.e.proto(pos)
-		if err != nil {
-			return lowered{}, err
-		}
-		s := &kapotv1.SortExprNode{Expr: e, Descending: k.desc, NullsFirst: k.nullsFirst}
-		sortKeys = append(sortKeys, s)
-		wn.OrderBy = append(wn.OrderBy, s)
-	}
+	sortKeys = append(sortKeys, order...)
+	wn.OrderBy = order
 	input := in.node
 	if len(sortKeys) > 0 {
 		input = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Sort{Sort: &kapotv1.SortNode{Input: input, Exprs: sortKeys}}}

@@ -44,6 +44,8 @@ func InputSlots(n *kapotv1.PhysicalPlanNode) []**kapotv1.PhysicalPlanNode {
 		return []**kapotv1.PhysicalPlanNode{&x.Writer.Input}
 	case *kapotv1.PhysicalPlanNode_Unnest:
 		return []**kapotv1.PhysicalPlanNode{&x.Unnest.Input}
+	case *kapotv1.PhysicalPlanNode_TopNRanking:
+		return []**kapotv1.PhysicalPlanNode{&x.TopNRanking.Input}
 	}
 	return nil
 }

@@ -51,3 +51,12 @@ func ReleaseAll(as []arrow.Array) {
 		a.Release()
 	}
 }
+
+// ReleaseBatches releases every non-nil batch of bs.
+func ReleaseBatches(bs []arrow.RecordBatch) {
+	for _, b := range bs {
+		if b != nil {
+			b.Release()
+		}
+	}
+}

@@ -945,6 +945,7 @@ type PhysicalPlanNode struct {
 	//	*PhysicalPlanNode_Window
 	//	*PhysicalPlanNode_Writer
 	//	*PhysicalPlanNode_Unnest
+	//	*PhysicalPlanNode_TopNRanking
 	Node          isPhysicalPlanNode_Node `protobuf_oneof:"node"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1194,6 +1195,15 @@ func (x *PhysicalPlanNode) GetUnnest() *UnnestNode {
 	return nil
 }
 
+func (x *PhysicalPlanNode) GetTopNRanking() *TopNRankingNode {
+	if x != nil {
+		if x, ok := x.Node.(*PhysicalPlanNode_TopNRanking); ok {
+			return x.TopNRanking
+		}
+	}
+	return nil
+}
+
 type isPhysicalPlanNode_Node interface {
 	isPhysicalPlanNode_Node()
 }
@@ -1290,6 +1300,10 @@ type PhysicalPlanNode_Unnest struct {
 	Unnest *UnnestNode `protobuf:"bytes,23,opt,name=unnest,proto3,oneof"`
 }
 
+type PhysicalPlanNode_TopNRanking struct {
+	TopNRanking *TopNRankingNode `protobuf:"bytes,24,opt,name=top_n_ranking,json=topNRanking,proto3,oneof"`
+}
+
 func (*PhysicalPlanNode_ParquetScan) isPhysicalPlanNode_Node() {}
 
 func (*PhysicalPlanNode_CsvScan) isPhysicalPlanNode_Node() {}
@@ -1336,6 +1350,95 @@ func (*PhysicalPlanNode_Writer) isPhysicalPlanNode_Node() {}
 
 func (*PhysicalPlanNode_Unnest) isPhysicalPlanNode_Node() {}
 
+func (*PhysicalPlanNode_TopNRanking) isPhysicalPlanNode_Node() {}
+
+// TopNRankingNode keeps, of each window partition of its input (the rows
+// with equal partition_by keys), the rows whose ranking function by
+// order_by is at most limit: for ROW_NUMBER limit rows (any of those tied
+// at the boundary), for RANK every row that fewer than limit rows precede,
+// for DENSE_RANK every row among the first limit distinct order keys. It
+// is a pre-filter under a window, as Spark's WindowGroupLimit and Trino's
+// TopNRanking: every row better than a kept one is kept too, so the
+// window above computes the same ranking for each row it keeps whose
+// ranking is at most limit, and a filter above that applies the limit. Its
+// output is in no particular order.
+type TopNRankingNode struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Input       *PhysicalPlanNode      `protobuf:"bytes,1,opt,name=input,proto3" json:"input,omitempty"`
+	PartitionBy []*PhysicalExprNode    `protobuf:"bytes,2,rep,name=partition_by,json=partitionBy,proto3" json:"partition_by,omitempty"`
+	OrderBy     []*SortExprNode        `protobuf:"bytes,3,rep,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
+	// ROW_NUMBER, RANK or DENSE_RANK.
+	Function      WindowFunction `protobuf:"varint,4,opt,name=function,proto3,enum=kapot.v1.WindowFunction" json:"function,omitempty"`
+	Limit         int64          `protobuf:"varint,5,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TopNRankingNode) Reset() {
+	*x = TopNRankingNode{}
+	mi := &file_kapot_v1_plan_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TopNRankingNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TopNRankingNode) ProtoMessage() {}
+
+func (x *TopNRankingNode) ProtoReflect() protoreflect.Message {
+	mi := &file_kapot_v1_plan_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TopNRankingNode.ProtoReflect.Descriptor instead.
+func (*TopNRankingNode) Descriptor() ([]byte, []int) {
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *TopNRankingNode) GetInput() *PhysicalPlanNode {
+	if x != nil {
+		return x.Input
+	}
+	return nil
+}
+
+func (x *TopNRankingNode) GetPartitionBy() []*PhysicalExprNode {
+	if x != nil {
+		return x.PartitionBy
+	}
+	return nil
+}
+
+func (x *TopNRankingNode) GetOrderBy() []*SortExprNode {
+	if x != nil {
+		return x.OrderBy
+	}
+	return nil
+}
+
+func (x *TopNRankingNode) GetFunction() WindowFunction {
+	if x != nil {
+		return x.Function
+	}
+	return WindowFunction_WINDOW_FUNCTION_UNSPECIFIED
+}
+
+func (x *TopNRankingNode) GetLimit() int64 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
 // UnnestNode repeats each input row once per element of its LIST column
 // `column`, the element appended as the last output column (named name),
 // in the list's order; a row whose list is NULL or empty gives no row, as
@@ -1355,7 +1458,7 @@ type UnnestNode struct {
 
 func (x *UnnestNode) Reset() {
 	*x = UnnestNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[4]
+	mi := &file_kapot_v1_plan_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1367,7 +1470,7 @@ func (x *UnnestNode) String() string {
 func (*UnnestNode) ProtoMessage() {}
 
 func (x *UnnestNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[4]
+	mi := &file_kapot_v1_plan_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1380,7 +1483,7 @@ func (x *UnnestNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnnestNode.ProtoReflect.Descriptor instead.
 func (*UnnestNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{4}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *UnnestNode) GetInput() *PhysicalPlanNode {
@@ -1446,7 +1549,7 @@ type FileGroup struct {
 
 func (x *FileGroup) Reset() {
 	*x = FileGroup{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[5]
+	mi := &file_kapot_v1_plan_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1458,7 +1561,7 @@ func (x *FileGroup) String() string {
 func (*FileGroup) ProtoMessage() {}
 
 func (x *FileGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[5]
+	mi := &file_kapot_v1_plan_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1471,7 +1574,7 @@ func (x *FileGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileGroup.ProtoReflect.Descriptor instead.
 func (*FileGroup) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{5}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *FileGroup) GetPaths() []string {
@@ -1534,7 +1637,7 @@ type ParquetScanNode struct {
 
 func (x *ParquetScanNode) Reset() {
 	*x = ParquetScanNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[6]
+	mi := &file_kapot_v1_plan_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1546,7 +1649,7 @@ func (x *ParquetScanNode) String() string {
 func (*ParquetScanNode) ProtoMessage() {}
 
 func (x *ParquetScanNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[6]
+	mi := &file_kapot_v1_plan_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1559,7 +1662,7 @@ func (x *ParquetScanNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParquetScanNode.ProtoReflect.Descriptor instead.
 func (*ParquetScanNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{6}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ParquetScanNode) GetFileGroups() []*FileGroup {
@@ -1615,7 +1718,7 @@ type CsvScanNode struct {
 
 func (x *CsvScanNode) Reset() {
 	*x = CsvScanNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[7]
+	mi := &file_kapot_v1_plan_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1627,7 +1730,7 @@ func (x *CsvScanNode) String() string {
 func (*CsvScanNode) ProtoMessage() {}
 
 func (x *CsvScanNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[7]
+	mi := &file_kapot_v1_plan_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1640,7 +1743,7 @@ func (x *CsvScanNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CsvScanNode.ProtoReflect.Descriptor instead.
 func (*CsvScanNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{7}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CsvScanNode) GetFileGroups() []*FileGroup {
@@ -1703,7 +1806,7 @@ type IpcScanNode struct {
 
 func (x *IpcScanNode) Reset() {
 	*x = IpcScanNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[8]
+	mi := &file_kapot_v1_plan_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1715,7 +1818,7 @@ func (x *IpcScanNode) String() string {
 func (*IpcScanNode) ProtoMessage() {}
 
 func (x *IpcScanNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[8]
+	mi := &file_kapot_v1_plan_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1728,7 +1831,7 @@ func (x *IpcScanNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IpcScanNode.ProtoReflect.Descriptor instead.
 func (*IpcScanNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{8}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *IpcScanNode) GetFileGroups() []*FileGroup {
@@ -1758,7 +1861,7 @@ type ProjectionNode struct {
 
 func (x *ProjectionNode) Reset() {
 	*x = ProjectionNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[9]
+	mi := &file_kapot_v1_plan_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1770,7 +1873,7 @@ func (x *ProjectionNode) String() string {
 func (*ProjectionNode) ProtoMessage() {}
 
 func (x *ProjectionNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[9]
+	mi := &file_kapot_v1_plan_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1783,7 +1886,7 @@ func (x *ProjectionNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProjectionNode.ProtoReflect.Descriptor instead.
 func (*ProjectionNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{9}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ProjectionNode) GetInput() *PhysicalPlanNode {
@@ -1818,7 +1921,7 @@ type FilterNode struct {
 
 func (x *FilterNode) Reset() {
 	*x = FilterNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[10]
+	mi := &file_kapot_v1_plan_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1830,7 +1933,7 @@ func (x *FilterNode) String() string {
 func (*FilterNode) ProtoMessage() {}
 
 func (x *FilterNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[10]
+	mi := &file_kapot_v1_plan_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1843,7 +1946,7 @@ func (x *FilterNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FilterNode.ProtoReflect.Descriptor instead.
 func (*FilterNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{10}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *FilterNode) GetInput() *PhysicalPlanNode {
@@ -1873,7 +1976,7 @@ type LimitNode struct {
 
 func (x *LimitNode) Reset() {
 	*x = LimitNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[11]
+	mi := &file_kapot_v1_plan_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1885,7 +1988,7 @@ func (x *LimitNode) String() string {
 func (*LimitNode) ProtoMessage() {}
 
 func (x *LimitNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[11]
+	mi := &file_kapot_v1_plan_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1898,7 +2001,7 @@ func (x *LimitNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LimitNode.ProtoReflect.Descriptor instead.
 func (*LimitNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{11}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LimitNode) GetInput() *PhysicalPlanNode {
@@ -1936,7 +2039,7 @@ type SortExprNode struct {
 
 func (x *SortExprNode) Reset() {
 	*x = SortExprNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[12]
+	mi := &file_kapot_v1_plan_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1948,7 +2051,7 @@ func (x *SortExprNode) String() string {
 func (*SortExprNode) ProtoMessage() {}
 
 func (x *SortExprNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[12]
+	mi := &file_kapot_v1_plan_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1961,7 +2064,7 @@ func (x *SortExprNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SortExprNode.ProtoReflect.Descriptor instead.
 func (*SortExprNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{12}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SortExprNode) GetExpr() *PhysicalExprNode {
@@ -2003,7 +2106,7 @@ type WindowNode struct {
 
 func (x *WindowNode) Reset() {
 	*x = WindowNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[13]
+	mi := &file_kapot_v1_plan_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2015,7 +2118,7 @@ func (x *WindowNode) String() string {
 func (*WindowNode) ProtoMessage() {}
 
 func (x *WindowNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[13]
+	mi := &file_kapot_v1_plan_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2028,7 +2131,7 @@ func (x *WindowNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowNode.ProtoReflect.Descriptor instead.
 func (*WindowNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{13}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WindowNode) GetInput() *PhysicalPlanNode {
@@ -2099,7 +2202,7 @@ type WriterNode struct {
 
 func (x *WriterNode) Reset() {
 	*x = WriterNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[14]
+	mi := &file_kapot_v1_plan_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2111,7 +2214,7 @@ func (x *WriterNode) String() string {
 func (*WriterNode) ProtoMessage() {}
 
 func (x *WriterNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[14]
+	mi := &file_kapot_v1_plan_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2124,7 +2227,7 @@ func (x *WriterNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriterNode.ProtoReflect.Descriptor instead.
 func (*WriterNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{14}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WriterNode) GetInput() *PhysicalPlanNode {
@@ -2217,7 +2320,7 @@ type WindowFrameBound struct {
 
 func (x *WindowFrameBound) Reset() {
 	*x = WindowFrameBound{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[15]
+	mi := &file_kapot_v1_plan_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2229,7 +2332,7 @@ func (x *WindowFrameBound) String() string {
 func (*WindowFrameBound) ProtoMessage() {}
 
 func (x *WindowFrameBound) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[15]
+	mi := &file_kapot_v1_plan_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2242,7 +2345,7 @@ func (x *WindowFrameBound) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowFrameBound.ProtoReflect.Descriptor instead.
 func (*WindowFrameBound) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{15}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *WindowFrameBound) GetKind() WindowFrameBoundKind {
@@ -2272,7 +2375,7 @@ type WindowFrame struct {
 
 func (x *WindowFrame) Reset() {
 	*x = WindowFrame{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[16]
+	mi := &file_kapot_v1_plan_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2284,7 +2387,7 @@ func (x *WindowFrame) String() string {
 func (*WindowFrame) ProtoMessage() {}
 
 func (x *WindowFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[16]
+	mi := &file_kapot_v1_plan_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2297,7 +2400,7 @@ func (x *WindowFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowFrame.ProtoReflect.Descriptor instead.
 func (*WindowFrame) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{16}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WindowFrame) GetUnits() WindowFrameUnits {
@@ -2347,7 +2450,7 @@ type WindowFunctionNode struct {
 
 func (x *WindowFunctionNode) Reset() {
 	*x = WindowFunctionNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[17]
+	mi := &file_kapot_v1_plan_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2359,7 +2462,7 @@ func (x *WindowFunctionNode) String() string {
 func (*WindowFunctionNode) ProtoMessage() {}
 
 func (x *WindowFunctionNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[17]
+	mi := &file_kapot_v1_plan_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2372,7 +2475,7 @@ func (x *WindowFunctionNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowFunctionNode.ProtoReflect.Descriptor instead.
 func (*WindowFunctionNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{17}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WindowFunctionNode) GetFn() WindowFunction {
@@ -2437,7 +2540,7 @@ type SortNode struct {
 
 func (x *SortNode) Reset() {
 	*x = SortNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[18]
+	mi := &file_kapot_v1_plan_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2449,7 +2552,7 @@ func (x *SortNode) String() string {
 func (*SortNode) ProtoMessage() {}
 
 func (x *SortNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[18]
+	mi := &file_kapot_v1_plan_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2462,7 +2565,7 @@ func (x *SortNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SortNode.ProtoReflect.Descriptor instead.
 func (*SortNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{18}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SortNode) GetInput() *PhysicalPlanNode {
@@ -2497,7 +2600,7 @@ type JoinOn struct {
 
 func (x *JoinOn) Reset() {
 	*x = JoinOn{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[19]
+	mi := &file_kapot_v1_plan_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2509,7 +2612,7 @@ func (x *JoinOn) String() string {
 func (*JoinOn) ProtoMessage() {}
 
 func (x *JoinOn) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[19]
+	mi := &file_kapot_v1_plan_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2522,7 +2625,7 @@ func (x *JoinOn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinOn.ProtoReflect.Descriptor instead.
 func (*JoinOn) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{19}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *JoinOn) GetLeft() *PhysicalExprNode {
@@ -2564,7 +2667,7 @@ type HashJoinNode struct {
 
 func (x *HashJoinNode) Reset() {
 	*x = HashJoinNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[20]
+	mi := &file_kapot_v1_plan_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2576,7 +2679,7 @@ func (x *HashJoinNode) String() string {
 func (*HashJoinNode) ProtoMessage() {}
 
 func (x *HashJoinNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[20]
+	mi := &file_kapot_v1_plan_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2589,7 +2692,7 @@ func (x *HashJoinNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HashJoinNode.ProtoReflect.Descriptor instead.
 func (*HashJoinNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{20}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *HashJoinNode) GetLeft() *PhysicalPlanNode {
@@ -2660,7 +2763,7 @@ type KeyRange struct {
 
 func (x *KeyRange) Reset() {
 	*x = KeyRange{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[21]
+	mi := &file_kapot_v1_plan_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2672,7 +2775,7 @@ func (x *KeyRange) String() string {
 func (*KeyRange) ProtoMessage() {}
 
 func (x *KeyRange) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[21]
+	mi := &file_kapot_v1_plan_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2685,7 +2788,7 @@ func (x *KeyRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyRange.ProtoReflect.Descriptor instead.
 func (*KeyRange) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{21}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *KeyRange) GetLo() int64 {
@@ -2717,7 +2820,7 @@ type NestedLoopJoinNode struct {
 
 func (x *NestedLoopJoinNode) Reset() {
 	*x = NestedLoopJoinNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[22]
+	mi := &file_kapot_v1_plan_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2729,7 +2832,7 @@ func (x *NestedLoopJoinNode) String() string {
 func (*NestedLoopJoinNode) ProtoMessage() {}
 
 func (x *NestedLoopJoinNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[22]
+	mi := &file_kapot_v1_plan_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2742,7 +2845,7 @@ func (x *NestedLoopJoinNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NestedLoopJoinNode.ProtoReflect.Descriptor instead.
 func (*NestedLoopJoinNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{22}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *NestedLoopJoinNode) GetLeft() *PhysicalPlanNode {
@@ -2785,7 +2888,7 @@ type UnionNode struct {
 
 func (x *UnionNode) Reset() {
 	*x = UnionNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[23]
+	mi := &file_kapot_v1_plan_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2797,7 +2900,7 @@ func (x *UnionNode) String() string {
 func (*UnionNode) ProtoMessage() {}
 
 func (x *UnionNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[23]
+	mi := &file_kapot_v1_plan_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2810,7 +2913,7 @@ func (x *UnionNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnionNode.ProtoReflect.Descriptor instead.
 func (*UnionNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{23}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *UnionNode) GetInputs() []*PhysicalPlanNode {
@@ -2833,7 +2936,7 @@ type SortPreservingMergeNode struct {
 
 func (x *SortPreservingMergeNode) Reset() {
 	*x = SortPreservingMergeNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[24]
+	mi := &file_kapot_v1_plan_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2845,7 +2948,7 @@ func (x *SortPreservingMergeNode) String() string {
 func (*SortPreservingMergeNode) ProtoMessage() {}
 
 func (x *SortPreservingMergeNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[24]
+	mi := &file_kapot_v1_plan_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2858,7 +2961,7 @@ func (x *SortPreservingMergeNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SortPreservingMergeNode.ProtoReflect.Descriptor instead.
 func (*SortPreservingMergeNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{24}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SortPreservingMergeNode) GetInput() *PhysicalPlanNode {
@@ -2894,7 +2997,7 @@ type CoalesceBatchesNode struct {
 
 func (x *CoalesceBatchesNode) Reset() {
 	*x = CoalesceBatchesNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[25]
+	mi := &file_kapot_v1_plan_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2906,7 +3009,7 @@ func (x *CoalesceBatchesNode) String() string {
 func (*CoalesceBatchesNode) ProtoMessage() {}
 
 func (x *CoalesceBatchesNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[25]
+	mi := &file_kapot_v1_plan_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2919,7 +3022,7 @@ func (x *CoalesceBatchesNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoalesceBatchesNode.ProtoReflect.Descriptor instead.
 func (*CoalesceBatchesNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{25}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CoalesceBatchesNode) GetInput() *PhysicalPlanNode {
@@ -2949,7 +3052,7 @@ type RepartitionNode struct {
 
 func (x *RepartitionNode) Reset() {
 	*x = RepartitionNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[26]
+	mi := &file_kapot_v1_plan_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2961,7 +3064,7 @@ func (x *RepartitionNode) String() string {
 func (*RepartitionNode) ProtoMessage() {}
 
 func (x *RepartitionNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[26]
+	mi := &file_kapot_v1_plan_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2974,7 +3077,7 @@ func (x *RepartitionNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepartitionNode.ProtoReflect.Descriptor instead.
 func (*RepartitionNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{26}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RepartitionNode) GetInput() *PhysicalPlanNode {
@@ -3015,7 +3118,7 @@ type AggregateExprNode struct {
 
 func (x *AggregateExprNode) Reset() {
 	*x = AggregateExprNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[27]
+	mi := &file_kapot_v1_plan_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3027,7 +3130,7 @@ func (x *AggregateExprNode) String() string {
 func (*AggregateExprNode) ProtoMessage() {}
 
 func (x *AggregateExprNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[27]
+	mi := &file_kapot_v1_plan_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3040,7 +3143,7 @@ func (x *AggregateExprNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggregateExprNode.ProtoReflect.Descriptor instead.
 func (*AggregateExprNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{27}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AggregateExprNode) GetFunc() AggregateFunction {
@@ -3108,7 +3211,7 @@ type HashAggregateNode struct {
 
 func (x *HashAggregateNode) Reset() {
 	*x = HashAggregateNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[28]
+	mi := &file_kapot_v1_plan_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3120,7 +3223,7 @@ func (x *HashAggregateNode) String() string {
 func (*HashAggregateNode) ProtoMessage() {}
 
 func (x *HashAggregateNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[28]
+	mi := &file_kapot_v1_plan_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3133,7 +3236,7 @@ func (x *HashAggregateNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HashAggregateNode.ProtoReflect.Descriptor instead.
 func (*HashAggregateNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{28}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *HashAggregateNode) GetInput() *PhysicalPlanNode {
@@ -3181,7 +3284,7 @@ type CoalescePartitionsNode struct {
 
 func (x *CoalescePartitionsNode) Reset() {
 	*x = CoalescePartitionsNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[29]
+	mi := &file_kapot_v1_plan_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3193,7 +3296,7 @@ func (x *CoalescePartitionsNode) String() string {
 func (*CoalescePartitionsNode) ProtoMessage() {}
 
 func (x *CoalescePartitionsNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[29]
+	mi := &file_kapot_v1_plan_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3206,7 +3309,7 @@ func (x *CoalescePartitionsNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoalescePartitionsNode.ProtoReflect.Descriptor instead.
 func (*CoalescePartitionsNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{29}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CoalescePartitionsNode) GetInput() *PhysicalPlanNode {
@@ -3232,7 +3335,7 @@ type Partitioning struct {
 
 func (x *Partitioning) Reset() {
 	*x = Partitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[30]
+	mi := &file_kapot_v1_plan_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3244,7 +3347,7 @@ func (x *Partitioning) String() string {
 func (*Partitioning) ProtoMessage() {}
 
 func (x *Partitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[30]
+	mi := &file_kapot_v1_plan_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3257,7 +3360,7 @@ func (x *Partitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Partitioning.ProtoReflect.Descriptor instead.
 func (*Partitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{30}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Partitioning) GetScheme() isPartitioning_Scheme {
@@ -3347,7 +3450,7 @@ type RangePartitioning struct {
 
 func (x *RangePartitioning) Reset() {
 	*x = RangePartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[31]
+	mi := &file_kapot_v1_plan_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3359,7 +3462,7 @@ func (x *RangePartitioning) String() string {
 func (*RangePartitioning) ProtoMessage() {}
 
 func (x *RangePartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[31]
+	mi := &file_kapot_v1_plan_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3372,7 +3475,7 @@ func (x *RangePartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RangePartitioning.ProtoReflect.Descriptor instead.
 func (*RangePartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{31}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RangePartitioning) GetExpr() *PhysicalExprNode {
@@ -3400,7 +3503,7 @@ type HashPartitioning struct {
 
 func (x *HashPartitioning) Reset() {
 	*x = HashPartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[32]
+	mi := &file_kapot_v1_plan_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3412,7 +3515,7 @@ func (x *HashPartitioning) String() string {
 func (*HashPartitioning) ProtoMessage() {}
 
 func (x *HashPartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[32]
+	mi := &file_kapot_v1_plan_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3425,7 +3528,7 @@ func (x *HashPartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HashPartitioning.ProtoReflect.Descriptor instead.
 func (*HashPartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{32}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *HashPartitioning) GetExprs() []*PhysicalExprNode {
@@ -3451,7 +3554,7 @@ type SinglePartitioning struct {
 
 func (x *SinglePartitioning) Reset() {
 	*x = SinglePartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[33]
+	mi := &file_kapot_v1_plan_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3463,7 +3566,7 @@ func (x *SinglePartitioning) String() string {
 func (*SinglePartitioning) ProtoMessage() {}
 
 func (x *SinglePartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[33]
+	mi := &file_kapot_v1_plan_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3476,7 +3579,7 @@ func (x *SinglePartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SinglePartitioning.ProtoReflect.Descriptor instead.
 func (*SinglePartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{33}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{34}
 }
 
 // RoundRobinPartitioning spreads batches evenly.
@@ -3489,7 +3592,7 @@ type RoundRobinPartitioning struct {
 
 func (x *RoundRobinPartitioning) Reset() {
 	*x = RoundRobinPartitioning{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[34]
+	mi := &file_kapot_v1_plan_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3501,7 +3604,7 @@ func (x *RoundRobinPartitioning) String() string {
 func (*RoundRobinPartitioning) ProtoMessage() {}
 
 func (x *RoundRobinPartitioning) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[34]
+	mi := &file_kapot_v1_plan_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3514,7 +3617,7 @@ func (x *RoundRobinPartitioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoundRobinPartitioning.ProtoReflect.Descriptor instead.
 func (*RoundRobinPartitioning) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{34}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RoundRobinPartitioning) GetPartitionCount() uint32 {
@@ -3537,7 +3640,7 @@ type ExchangeNode struct {
 
 func (x *ExchangeNode) Reset() {
 	*x = ExchangeNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[35]
+	mi := &file_kapot_v1_plan_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3549,7 +3652,7 @@ func (x *ExchangeNode) String() string {
 func (*ExchangeNode) ProtoMessage() {}
 
 func (x *ExchangeNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[35]
+	mi := &file_kapot_v1_plan_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3562,7 +3665,7 @@ func (x *ExchangeNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExchangeNode.ProtoReflect.Descriptor instead.
 func (*ExchangeNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{35}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ExchangeNode) GetInput() *PhysicalPlanNode {
@@ -3594,7 +3697,7 @@ type ShuffleWriterNode struct {
 
 func (x *ShuffleWriterNode) Reset() {
 	*x = ShuffleWriterNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[36]
+	mi := &file_kapot_v1_plan_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3606,7 +3709,7 @@ func (x *ShuffleWriterNode) String() string {
 func (*ShuffleWriterNode) ProtoMessage() {}
 
 func (x *ShuffleWriterNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[36]
+	mi := &file_kapot_v1_plan_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3619,7 +3722,7 @@ func (x *ShuffleWriterNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleWriterNode.ProtoReflect.Descriptor instead.
 func (*ShuffleWriterNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{36}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ShuffleWriterNode) GetJobId() string {
@@ -3662,7 +3765,7 @@ type UnresolvedShuffleNode struct {
 
 func (x *UnresolvedShuffleNode) Reset() {
 	*x = UnresolvedShuffleNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[37]
+	mi := &file_kapot_v1_plan_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3674,7 +3777,7 @@ func (x *UnresolvedShuffleNode) String() string {
 func (*UnresolvedShuffleNode) ProtoMessage() {}
 
 func (x *UnresolvedShuffleNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[37]
+	mi := &file_kapot_v1_plan_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3687,7 +3790,7 @@ func (x *UnresolvedShuffleNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnresolvedShuffleNode.ProtoReflect.Descriptor instead.
 func (*UnresolvedShuffleNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{37}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *UnresolvedShuffleNode) GetStageId() uint32 {
@@ -3724,7 +3827,7 @@ type ShuffleReaderNode struct {
 
 func (x *ShuffleReaderNode) Reset() {
 	*x = ShuffleReaderNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[38]
+	mi := &file_kapot_v1_plan_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3736,7 +3839,7 @@ func (x *ShuffleReaderNode) String() string {
 func (*ShuffleReaderNode) ProtoMessage() {}
 
 func (x *ShuffleReaderNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[38]
+	mi := &file_kapot_v1_plan_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3749,7 +3852,7 @@ func (x *ShuffleReaderNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleReaderNode.ProtoReflect.Descriptor instead.
 func (*ShuffleReaderNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{38}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ShuffleReaderNode) GetStageId() uint32 {
@@ -3783,7 +3886,7 @@ type ShuffleReaderPartition struct {
 
 func (x *ShuffleReaderPartition) Reset() {
 	*x = ShuffleReaderPartition{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[39]
+	mi := &file_kapot_v1_plan_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3795,7 +3898,7 @@ func (x *ShuffleReaderPartition) String() string {
 func (*ShuffleReaderPartition) ProtoMessage() {}
 
 func (x *ShuffleReaderPartition) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[39]
+	mi := &file_kapot_v1_plan_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3808,7 +3911,7 @@ func (x *ShuffleReaderPartition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShuffleReaderPartition.ProtoReflect.Descriptor instead.
 func (*ShuffleReaderPartition) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{39}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ShuffleReaderPartition) GetLocations() []*PartitionLocation {
@@ -3830,7 +3933,7 @@ type ValuesNode struct {
 
 func (x *ValuesNode) Reset() {
 	*x = ValuesNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[40]
+	mi := &file_kapot_v1_plan_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3842,7 +3945,7 @@ func (x *ValuesNode) String() string {
 func (*ValuesNode) ProtoMessage() {}
 
 func (x *ValuesNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[40]
+	mi := &file_kapot_v1_plan_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3855,7 +3958,7 @@ func (x *ValuesNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValuesNode.ProtoReflect.Descriptor instead.
 func (*ValuesNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{40}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ValuesNode) GetSchema() *Schema {
@@ -3882,7 +3985,7 @@ type ValuesRow struct {
 
 func (x *ValuesRow) Reset() {
 	*x = ValuesRow{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[41]
+	mi := &file_kapot_v1_plan_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3894,7 +3997,7 @@ func (x *ValuesRow) String() string {
 func (*ValuesRow) ProtoMessage() {}
 
 func (x *ValuesRow) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[41]
+	mi := &file_kapot_v1_plan_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3907,7 +4010,7 @@ func (x *ValuesRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValuesRow.ProtoReflect.Descriptor instead.
 func (*ValuesRow) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{41}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ValuesRow) GetValues() []*ScalarValue {
@@ -3937,7 +4040,7 @@ type ScalarValue struct {
 
 func (x *ScalarValue) Reset() {
 	*x = ScalarValue{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[42]
+	mi := &file_kapot_v1_plan_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3949,7 +4052,7 @@ func (x *ScalarValue) String() string {
 func (*ScalarValue) ProtoMessage() {}
 
 func (x *ScalarValue) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[42]
+	mi := &file_kapot_v1_plan_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3962,7 +4065,7 @@ func (x *ScalarValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScalarValue.ProtoReflect.Descriptor instead.
 func (*ScalarValue) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{42}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ScalarValue) GetType() *DataType {
@@ -4101,7 +4204,7 @@ type IntervalValue struct {
 
 func (x *IntervalValue) Reset() {
 	*x = IntervalValue{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[43]
+	mi := &file_kapot_v1_plan_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4113,7 +4216,7 @@ func (x *IntervalValue) String() string {
 func (*IntervalValue) ProtoMessage() {}
 
 func (x *IntervalValue) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[43]
+	mi := &file_kapot_v1_plan_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4126,7 +4229,7 @@ func (x *IntervalValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntervalValue.ProtoReflect.Descriptor instead.
 func (*IntervalValue) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{43}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *IntervalValue) GetMonths() int32 {
@@ -4174,7 +4277,7 @@ type PhysicalExprNode struct {
 
 func (x *PhysicalExprNode) Reset() {
 	*x = PhysicalExprNode{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[44]
+	mi := &file_kapot_v1_plan_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4186,7 +4289,7 @@ func (x *PhysicalExprNode) String() string {
 func (*PhysicalExprNode) ProtoMessage() {}
 
 func (x *PhysicalExprNode) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[44]
+	mi := &file_kapot_v1_plan_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4199,7 +4302,7 @@ func (x *PhysicalExprNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PhysicalExprNode.ProtoReflect.Descriptor instead.
 func (*PhysicalExprNode) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{44}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *PhysicalExprNode) GetExpr() isPhysicalExprNode_Expr {
@@ -4404,7 +4507,7 @@ type ColumnExpr struct {
 
 func (x *ColumnExpr) Reset() {
 	*x = ColumnExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[45]
+	mi := &file_kapot_v1_plan_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4416,7 +4519,7 @@ func (x *ColumnExpr) String() string {
 func (*ColumnExpr) ProtoMessage() {}
 
 func (x *ColumnExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[45]
+	mi := &file_kapot_v1_plan_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4429,7 +4532,7 @@ func (x *ColumnExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnExpr.ProtoReflect.Descriptor instead.
 func (*ColumnExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{45}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ColumnExpr) GetName() string {
@@ -4458,7 +4561,7 @@ type BinaryExpr struct {
 
 func (x *BinaryExpr) Reset() {
 	*x = BinaryExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[46]
+	mi := &file_kapot_v1_plan_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4470,7 +4573,7 @@ func (x *BinaryExpr) String() string {
 func (*BinaryExpr) ProtoMessage() {}
 
 func (x *BinaryExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[46]
+	mi := &file_kapot_v1_plan_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4483,7 +4586,7 @@ func (x *BinaryExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BinaryExpr.ProtoReflect.Descriptor instead.
 func (*BinaryExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{46}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *BinaryExpr) GetLeft() *PhysicalExprNode {
@@ -4517,7 +4620,7 @@ type NotExpr struct {
 
 func (x *NotExpr) Reset() {
 	*x = NotExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[47]
+	mi := &file_kapot_v1_plan_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4529,7 +4632,7 @@ func (x *NotExpr) String() string {
 func (*NotExpr) ProtoMessage() {}
 
 func (x *NotExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[47]
+	mi := &file_kapot_v1_plan_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4542,7 +4645,7 @@ func (x *NotExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotExpr.ProtoReflect.Descriptor instead.
 func (*NotExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{47}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *NotExpr) GetExpr() *PhysicalExprNode {
@@ -4563,7 +4666,7 @@ type IsNullExpr struct {
 
 func (x *IsNullExpr) Reset() {
 	*x = IsNullExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[48]
+	mi := &file_kapot_v1_plan_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4575,7 +4678,7 @@ func (x *IsNullExpr) String() string {
 func (*IsNullExpr) ProtoMessage() {}
 
 func (x *IsNullExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[48]
+	mi := &file_kapot_v1_plan_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4588,7 +4691,7 @@ func (x *IsNullExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IsNullExpr.ProtoReflect.Descriptor instead.
 func (*IsNullExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{48}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *IsNullExpr) GetExpr() *PhysicalExprNode {
@@ -4618,7 +4721,7 @@ type CastExpr struct {
 
 func (x *CastExpr) Reset() {
 	*x = CastExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[49]
+	mi := &file_kapot_v1_plan_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4630,7 +4733,7 @@ func (x *CastExpr) String() string {
 func (*CastExpr) ProtoMessage() {}
 
 func (x *CastExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[49]
+	mi := &file_kapot_v1_plan_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4643,7 +4746,7 @@ func (x *CastExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CastExpr.ProtoReflect.Descriptor instead.
 func (*CastExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{49}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *CastExpr) GetExpr() *PhysicalExprNode {
@@ -4677,7 +4780,7 @@ type NegativeExpr struct {
 
 func (x *NegativeExpr) Reset() {
 	*x = NegativeExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[50]
+	mi := &file_kapot_v1_plan_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4689,7 +4792,7 @@ func (x *NegativeExpr) String() string {
 func (*NegativeExpr) ProtoMessage() {}
 
 func (x *NegativeExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[50]
+	mi := &file_kapot_v1_plan_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4702,7 +4805,7 @@ func (x *NegativeExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NegativeExpr.ProtoReflect.Descriptor instead.
 func (*NegativeExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{50}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *NegativeExpr) GetExpr() *PhysicalExprNode {
@@ -4723,7 +4826,7 @@ type WhenThen struct {
 
 func (x *WhenThen) Reset() {
 	*x = WhenThen{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[51]
+	mi := &file_kapot_v1_plan_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4735,7 +4838,7 @@ func (x *WhenThen) String() string {
 func (*WhenThen) ProtoMessage() {}
 
 func (x *WhenThen) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[51]
+	mi := &file_kapot_v1_plan_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4748,7 +4851,7 @@ func (x *WhenThen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhenThen.ProtoReflect.Descriptor instead.
 func (*WhenThen) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{51}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *WhenThen) GetWhen() *PhysicalExprNode {
@@ -4780,7 +4883,7 @@ type CaseExpr struct {
 
 func (x *CaseExpr) Reset() {
 	*x = CaseExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[52]
+	mi := &file_kapot_v1_plan_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4792,7 +4895,7 @@ func (x *CaseExpr) String() string {
 func (*CaseExpr) ProtoMessage() {}
 
 func (x *CaseExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[52]
+	mi := &file_kapot_v1_plan_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4805,7 +4908,7 @@ func (x *CaseExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaseExpr.ProtoReflect.Descriptor instead.
 func (*CaseExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{52}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *CaseExpr) GetOperand() *PhysicalExprNode {
@@ -4849,7 +4952,7 @@ type InListExpr struct {
 
 func (x *InListExpr) Reset() {
 	*x = InListExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[53]
+	mi := &file_kapot_v1_plan_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4861,7 +4964,7 @@ func (x *InListExpr) String() string {
 func (*InListExpr) ProtoMessage() {}
 
 func (x *InListExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[53]
+	mi := &file_kapot_v1_plan_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4874,7 +4977,7 @@ func (x *InListExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InListExpr.ProtoReflect.Descriptor instead.
 func (*InListExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{53}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *InListExpr) GetExpr() *PhysicalExprNode {
@@ -4925,7 +5028,7 @@ type BetweenExpr struct {
 
 func (x *BetweenExpr) Reset() {
 	*x = BetweenExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[54]
+	mi := &file_kapot_v1_plan_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4937,7 +5040,7 @@ func (x *BetweenExpr) String() string {
 func (*BetweenExpr) ProtoMessage() {}
 
 func (x *BetweenExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[54]
+	mi := &file_kapot_v1_plan_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4950,7 +5053,7 @@ func (x *BetweenExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BetweenExpr.ProtoReflect.Descriptor instead.
 func (*BetweenExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{54}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *BetweenExpr) GetExpr() *PhysicalExprNode {
@@ -4997,7 +5100,7 @@ type LikeExpr struct {
 
 func (x *LikeExpr) Reset() {
 	*x = LikeExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[55]
+	mi := &file_kapot_v1_plan_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5009,7 +5112,7 @@ func (x *LikeExpr) String() string {
 func (*LikeExpr) ProtoMessage() {}
 
 func (x *LikeExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[55]
+	mi := &file_kapot_v1_plan_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5022,7 +5125,7 @@ func (x *LikeExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LikeExpr.ProtoReflect.Descriptor instead.
 func (*LikeExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{55}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *LikeExpr) GetExpr() *PhysicalExprNode {
@@ -5073,7 +5176,7 @@ type ScalarFunctionExpr struct {
 
 func (x *ScalarFunctionExpr) Reset() {
 	*x = ScalarFunctionExpr{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[56]
+	mi := &file_kapot_v1_plan_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5085,7 +5188,7 @@ func (x *ScalarFunctionExpr) String() string {
 func (*ScalarFunctionExpr) ProtoMessage() {}
 
 func (x *ScalarFunctionExpr) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[56]
+	mi := &file_kapot_v1_plan_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5098,7 +5201,7 @@ func (x *ScalarFunctionExpr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScalarFunctionExpr.ProtoReflect.Descriptor instead.
 func (*ScalarFunctionExpr) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{56}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ScalarFunctionExpr) GetName() string {
@@ -5135,7 +5238,7 @@ type PartitionLocation struct {
 
 func (x *PartitionLocation) Reset() {
 	*x = PartitionLocation{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[57]
+	mi := &file_kapot_v1_plan_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5147,7 +5250,7 @@ func (x *PartitionLocation) String() string {
 func (*PartitionLocation) ProtoMessage() {}
 
 func (x *PartitionLocation) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[57]
+	mi := &file_kapot_v1_plan_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5160,7 +5263,7 @@ func (x *PartitionLocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionLocation.ProtoReflect.Descriptor instead.
 func (*PartitionLocation) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{57}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *PartitionLocation) GetJobId() string {
@@ -5231,7 +5334,7 @@ type ExecutorMetadata struct {
 
 func (x *ExecutorMetadata) Reset() {
 	*x = ExecutorMetadata{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[58]
+	mi := &file_kapot_v1_plan_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5243,7 +5346,7 @@ func (x *ExecutorMetadata) String() string {
 func (*ExecutorMetadata) ProtoMessage() {}
 
 func (x *ExecutorMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[58]
+	mi := &file_kapot_v1_plan_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5256,7 +5359,7 @@ func (x *ExecutorMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorMetadata.ProtoReflect.Descriptor instead.
 func (*ExecutorMetadata) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{58}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ExecutorMetadata) GetId() string {
@@ -5306,7 +5409,7 @@ type PartitionStats struct {
 
 func (x *PartitionStats) Reset() {
 	*x = PartitionStats{}
-	mi := &file_kapot_v1_plan_proto_msgTypes[59]
+	mi := &file_kapot_v1_plan_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5318,7 +5421,7 @@ func (x *PartitionStats) String() string {
 func (*PartitionStats) ProtoMessage() {}
 
 func (x *PartitionStats) ProtoReflect() protoreflect.Message {
-	mi := &file_kapot_v1_plan_proto_msgTypes[59]
+	mi := &file_kapot_v1_plan_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5331,7 +5434,7 @@ func (x *PartitionStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionStats.ProtoReflect.Descriptor instead.
 func (*PartitionStats) Descriptor() ([]byte, []int) {
-	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{59}
+	return file_kapot_v1_plan_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *PartitionStats) GetNumRows() int64 {
@@ -5372,7 +5475,7 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x04type\x18\x02 \x01(\v2\x12.kapot.v1.DataTypeR\x04type\x12\x1a\n" +
 	"\bnullable\x18\x03 \x01(\bR\bnullable\"1\n" +
 	"\x06Schema\x12'\n" +
-	"\x06fields\x18\x01 \x03(\v2\x0f.kapot.v1.FieldR\x06fields\"\x86\v\n" +
+	"\x06fields\x18\x01 \x03(\v2\x0f.kapot.v1.FieldR\x06fields\"\xc7\v\n" +
 	"\x10PhysicalPlanNode\x12>\n" +
 	"\fparquet_scan\x18\x01 \x01(\v2\x19.kapot.v1.ParquetScanNodeH\x00R\vparquetScan\x122\n" +
 	"\bcsv_scan\x18\x02 \x01(\v2\x15.kapot.v1.CsvScanNodeH\x00R\acsvScan\x122\n" +
@@ -5399,8 +5502,15 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\vrepartition\x18\x14 \x01(\v2\x19.kapot.v1.RepartitionNodeH\x00R\vrepartition\x12.\n" +
 	"\x06window\x18\x15 \x01(\v2\x14.kapot.v1.WindowNodeH\x00R\x06window\x12.\n" +
 	"\x06writer\x18\x16 \x01(\v2\x14.kapot.v1.WriterNodeH\x00R\x06writer\x12.\n" +
-	"\x06unnest\x18\x17 \x01(\v2\x14.kapot.v1.UnnestNodeH\x00R\x06unnestB\x06\n" +
-	"\x04node\"\xac\x01\n" +
+	"\x06unnest\x18\x17 \x01(\v2\x14.kapot.v1.UnnestNodeH\x00R\x06unnest\x12?\n" +
+	"\rtop_n_ranking\x18\x18 \x01(\v2\x19.kapot.v1.TopNRankingNodeH\x00R\vtopNRankingB\x06\n" +
+	"\x04node\"\x81\x02\n" +
+	"\x0fTopNRankingNode\x120\n" +
+	"\x05input\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x05input\x12=\n" +
+	"\fpartition_by\x18\x02 \x03(\v2\x1a.kapot.v1.PhysicalExprNodeR\vpartitionBy\x121\n" +
+	"\border_by\x18\x03 \x03(\v2\x16.kapot.v1.SortExprNodeR\aorderBy\x124\n" +
+	"\bfunction\x18\x04 \x01(\x0e2\x18.kapot.v1.WindowFunctionR\bfunction\x12\x14\n" +
+	"\x05limit\x18\x05 \x01(\x03R\x05limit\"\xac\x01\n" +
 	"\n" +
 	"UnnestNode\x120\n" +
 	"\x05input\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x05input\x12\x16\n" +
@@ -5828,7 +5938,7 @@ func file_kapot_v1_plan_proto_rawDescGZIP() []byte {
 }
 
 var file_kapot_v1_plan_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_kapot_v1_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
+var file_kapot_v1_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 61)
 var file_kapot_v1_plan_proto_goTypes = []any{
 	(TypeId)(0),                     // 0: kapot.v1.TypeId
 	(WindowFunction)(0),             // 1: kapot.v1.WindowFunction
@@ -5843,211 +5953,217 @@ var file_kapot_v1_plan_proto_goTypes = []any{
 	(*Field)(nil),                   // 10: kapot.v1.Field
 	(*Schema)(nil),                  // 11: kapot.v1.Schema
 	(*PhysicalPlanNode)(nil),        // 12: kapot.v1.PhysicalPlanNode
-	(*UnnestNode)(nil),              // 13: kapot.v1.UnnestNode
-	(*FileGroup)(nil),               // 14: kapot.v1.FileGroup
-	(*ParquetScanNode)(nil),         // 15: kapot.v1.ParquetScanNode
-	(*CsvScanNode)(nil),             // 16: kapot.v1.CsvScanNode
-	(*IpcScanNode)(nil),             // 17: kapot.v1.IpcScanNode
-	(*ProjectionNode)(nil),          // 18: kapot.v1.ProjectionNode
-	(*FilterNode)(nil),              // 19: kapot.v1.FilterNode
-	(*LimitNode)(nil),               // 20: kapot.v1.LimitNode
-	(*SortExprNode)(nil),            // 21: kapot.v1.SortExprNode
-	(*WindowNode)(nil),              // 22: kapot.v1.WindowNode
-	(*WriterNode)(nil),              // 23: kapot.v1.WriterNode
-	(*WindowFrameBound)(nil),        // 24: kapot.v1.WindowFrameBound
-	(*WindowFrame)(nil),             // 25: kapot.v1.WindowFrame
-	(*WindowFunctionNode)(nil),      // 26: kapot.v1.WindowFunctionNode
-	(*SortNode)(nil),                // 27: kapot.v1.SortNode
-	(*JoinOn)(nil),                  // 28: kapot.v1.JoinOn
-	(*HashJoinNode)(nil),            // 29: kapot.v1.HashJoinNode
-	(*KeyRange)(nil),                // 30: kapot.v1.KeyRange
-	(*NestedLoopJoinNode)(nil),      // 31: kapot.v1.NestedLoopJoinNode
-	(*UnionNode)(nil),               // 32: kapot.v1.UnionNode
-	(*SortPreservingMergeNode)(nil), // 33: kapot.v1.SortPreservingMergeNode
-	(*CoalesceBatchesNode)(nil),     // 34: kapot.v1.CoalesceBatchesNode
-	(*RepartitionNode)(nil),         // 35: kapot.v1.RepartitionNode
-	(*AggregateExprNode)(nil),       // 36: kapot.v1.AggregateExprNode
-	(*HashAggregateNode)(nil),       // 37: kapot.v1.HashAggregateNode
-	(*CoalescePartitionsNode)(nil),  // 38: kapot.v1.CoalescePartitionsNode
-	(*Partitioning)(nil),            // 39: kapot.v1.Partitioning
-	(*RangePartitioning)(nil),       // 40: kapot.v1.RangePartitioning
-	(*HashPartitioning)(nil),        // 41: kapot.v1.HashPartitioning
-	(*SinglePartitioning)(nil),      // 42: kapot.v1.SinglePartitioning
-	(*RoundRobinPartitioning)(nil),  // 43: kapot.v1.RoundRobinPartitioning
-	(*ExchangeNode)(nil),            // 44: kapot.v1.ExchangeNode
-	(*ShuffleWriterNode)(nil),       // 45: kapot.v1.ShuffleWriterNode
-	(*UnresolvedShuffleNode)(nil),   // 46: kapot.v1.UnresolvedShuffleNode
-	(*ShuffleReaderNode)(nil),       // 47: kapot.v1.ShuffleReaderNode
-	(*ShuffleReaderPartition)(nil),  // 48: kapot.v1.ShuffleReaderPartition
-	(*ValuesNode)(nil),              // 49: kapot.v1.ValuesNode
-	(*ValuesRow)(nil),               // 50: kapot.v1.ValuesRow
-	(*ScalarValue)(nil),             // 51: kapot.v1.ScalarValue
-	(*IntervalValue)(nil),           // 52: kapot.v1.IntervalValue
-	(*PhysicalExprNode)(nil),        // 53: kapot.v1.PhysicalExprNode
-	(*ColumnExpr)(nil),              // 54: kapot.v1.ColumnExpr
-	(*BinaryExpr)(nil),              // 55: kapot.v1.BinaryExpr
-	(*NotExpr)(nil),                 // 56: kapot.v1.NotExpr
-	(*IsNullExpr)(nil),              // 57: kapot.v1.IsNullExpr
-	(*CastExpr)(nil),                // 58: kapot.v1.CastExpr
-	(*NegativeExpr)(nil),            // 59: kapot.v1.NegativeExpr
-	(*WhenThen)(nil),                // 60: kapot.v1.WhenThen
-	(*CaseExpr)(nil),                // 61: kapot.v1.CaseExpr
-	(*InListExpr)(nil),              // 62: kapot.v1.InListExpr
-	(*BetweenExpr)(nil),             // 63: kapot.v1.BetweenExpr
-	(*LikeExpr)(nil),                // 64: kapot.v1.LikeExpr
-	(*ScalarFunctionExpr)(nil),      // 65: kapot.v1.ScalarFunctionExpr
-	(*PartitionLocation)(nil),       // 66: kapot.v1.PartitionLocation
-	(*ExecutorMetadata)(nil),        // 67: kapot.v1.ExecutorMetadata
-	(*PartitionStats)(nil),          // 68: kapot.v1.PartitionStats
+	(*TopNRankingNode)(nil),         // 13: kapot.v1.TopNRankingNode
+	(*UnnestNode)(nil),              // 14: kapot.v1.UnnestNode
+	(*FileGroup)(nil),               // 15: kapot.v1.FileGroup
+	(*ParquetScanNode)(nil),         // 16: kapot.v1.ParquetScanNode
+	(*CsvScanNode)(nil),             // 17: kapot.v1.CsvScanNode
+	(*IpcScanNode)(nil),             // 18: kapot.v1.IpcScanNode
+	(*ProjectionNode)(nil),          // 19: kapot.v1.ProjectionNode
+	(*FilterNode)(nil),              // 20: kapot.v1.FilterNode
+	(*LimitNode)(nil),               // 21: kapot.v1.LimitNode
+	(*SortExprNode)(nil),            // 22: kapot.v1.SortExprNode
+	(*WindowNode)(nil),              // 23: kapot.v1.WindowNode
+	(*WriterNode)(nil),              // 24: kapot.v1.WriterNode
+	(*WindowFrameBound)(nil),        // 25: kapot.v1.WindowFrameBound
+	(*WindowFrame)(nil),             // 26: kapot.v1.WindowFrame
+	(*WindowFunctionNode)(nil),      // 27: kapot.v1.WindowFunctionNode
+	(*SortNode)(nil),                // 28: kapot.v1.SortNode
+	(*JoinOn)(nil),                  // 29: kapot.v1.JoinOn
+	(*HashJoinNode)(nil),            // 30: kapot.v1.HashJoinNode
+	(*KeyRange)(nil),                // 31: kapot.v1.KeyRange
+	(*NestedLoopJoinNode)(nil),      // 32: kapot.v1.NestedLoopJoinNode
+	(*UnionNode)(nil),               // 33: kapot.v1.UnionNode
+	(*SortPreservingMergeNode)(nil), // 34: kapot.v1.SortPreservingMergeNode
+	(*CoalesceBatchesNode)(nil),     // 35: kapot.v1.CoalesceBatchesNode
+	(*RepartitionNode)(nil),         // 36: kapot.v1.RepartitionNode
+	(*AggregateExprNode)(nil),       // 37: kapot.v1.AggregateExprNode
+	(*HashAggregateNode)(nil),       // 38: kapot.v1.HashAggregateNode
+	(*CoalescePartitionsNode)(nil),  // 39: kapot.v1.CoalescePartitionsNode
+	(*Partitioning)(nil),            // 40: kapot.v1.Partitioning
+	(*RangePartitioning)(nil),       // 41: kapot.v1.RangePartitioning
+	(*HashPartitioning)(nil),        // 42: kapot.v1.HashPartitioning
+	(*SinglePartitioning)(nil),      // 43: kapot.v1.SinglePartitioning
+	(*RoundRobinPartitioning)(nil),  // 44: kapot.v1.RoundRobinPartitioning
+	(*ExchangeNode)(nil),            // 45: kapot.v1.ExchangeNode
+	(*ShuffleWriterNode)(nil),       // 46: kapot.v1.ShuffleWriterNode
+	(*UnresolvedShuffleNode)(nil),   // 47: kapot.v1.UnresolvedShuffleNode
+	(*ShuffleReaderNode)(nil),       // 48: kapot.v1.ShuffleReaderNode
+	(*ShuffleReaderPartition)(nil),  // 49: kapot.v1.ShuffleReaderPartition
+	(*ValuesNode)(nil),              // 50: kapot.v1.ValuesNode
+	(*ValuesRow)(nil),               // 51: kapot.v1.ValuesRow
+	(*ScalarValue)(nil),             // 52: kapot.v1.ScalarValue
+	(*IntervalValue)(nil),           // 53: kapot.v1.IntervalValue
+	(*PhysicalExprNode)(nil),        // 54: kapot.v1.PhysicalExprNode
+	(*ColumnExpr)(nil),              // 55: kapot.v1.ColumnExpr
+	(*BinaryExpr)(nil),              // 56: kapot.v1.BinaryExpr
+	(*NotExpr)(nil),                 // 57: kapot.v1.NotExpr
+	(*IsNullExpr)(nil),              // 58: kapot.v1.IsNullExpr
+	(*CastExpr)(nil),                // 59: kapot.v1.CastExpr
+	(*NegativeExpr)(nil),            // 60: kapot.v1.NegativeExpr
+	(*WhenThen)(nil),                // 61: kapot.v1.WhenThen
+	(*CaseExpr)(nil),                // 62: kapot.v1.CaseExpr
+	(*InListExpr)(nil),              // 63: kapot.v1.InListExpr
+	(*BetweenExpr)(nil),             // 64: kapot.v1.BetweenExpr
+	(*LikeExpr)(nil),                // 65: kapot.v1.LikeExpr
+	(*ScalarFunctionExpr)(nil),      // 66: kapot.v1.ScalarFunctionExpr
+	(*PartitionLocation)(nil),       // 67: kapot.v1.PartitionLocation
+	(*ExecutorMetadata)(nil),        // 68: kapot.v1.ExecutorMetadata
+	(*PartitionStats)(nil),          // 69: kapot.v1.PartitionStats
 }
 var file_kapot_v1_plan_proto_depIdxs = []int32{
 	0,   // 0: kapot.v1.DataType.id:type_name -> kapot.v1.TypeId
 	10,  // 1: kapot.v1.DataType.children:type_name -> kapot.v1.Field
 	9,   // 2: kapot.v1.Field.type:type_name -> kapot.v1.DataType
 	10,  // 3: kapot.v1.Schema.fields:type_name -> kapot.v1.Field
-	15,  // 4: kapot.v1.PhysicalPlanNode.parquet_scan:type_name -> kapot.v1.ParquetScanNode
-	16,  // 5: kapot.v1.PhysicalPlanNode.csv_scan:type_name -> kapot.v1.CsvScanNode
-	17,  // 6: kapot.v1.PhysicalPlanNode.ipc_scan:type_name -> kapot.v1.IpcScanNode
-	18,  // 7: kapot.v1.PhysicalPlanNode.projection:type_name -> kapot.v1.ProjectionNode
-	19,  // 8: kapot.v1.PhysicalPlanNode.filter:type_name -> kapot.v1.FilterNode
-	37,  // 9: kapot.v1.PhysicalPlanNode.hash_aggregate:type_name -> kapot.v1.HashAggregateNode
-	38,  // 10: kapot.v1.PhysicalPlanNode.coalesce_partitions:type_name -> kapot.v1.CoalescePartitionsNode
-	44,  // 11: kapot.v1.PhysicalPlanNode.exchange:type_name -> kapot.v1.ExchangeNode
-	45,  // 12: kapot.v1.PhysicalPlanNode.shuffle_writer:type_name -> kapot.v1.ShuffleWriterNode
-	47,  // 13: kapot.v1.PhysicalPlanNode.shuffle_reader:type_name -> kapot.v1.ShuffleReaderNode
-	46,  // 14: kapot.v1.PhysicalPlanNode.unresolved_shuffle:type_name -> kapot.v1.UnresolvedShuffleNode
-	49,  // 15: kapot.v1.PhysicalPlanNode.values:type_name -> kapot.v1.ValuesNode
-	20,  // 16: kapot.v1.PhysicalPlanNode.limit:type_name -> kapot.v1.LimitNode
-	27,  // 17: kapot.v1.PhysicalPlanNode.sort:type_name -> kapot.v1.SortNode
-	29,  // 18: kapot.v1.PhysicalPlanNode.hash_join:type_name -> kapot.v1.HashJoinNode
-	31,  // 19: kapot.v1.PhysicalPlanNode.nested_loop_join:type_name -> kapot.v1.NestedLoopJoinNode
-	32,  // 20: kapot.v1.PhysicalPlanNode.union:type_name -> kapot.v1.UnionNode
-	33,  // 21: kapot.v1.PhysicalPlanNode.sort_preserving_merge:type_name -> kapot.v1.SortPreservingMergeNode
-	34,  // 22: kapot.v1.PhysicalPlanNode.coalesce_batches:type_name -> kapot.v1.CoalesceBatchesNode
-	35,  // 23: kapot.v1.PhysicalPlanNode.repartition:type_name -> kapot.v1.RepartitionNode
-	22,  // 24: kapot.v1.PhysicalPlanNode.window:type_name -> kapot.v1.WindowNode
-	23,  // 25: kapot.v1.PhysicalPlanNode.writer:type_name -> kapot.v1.WriterNode
-	13,  // 26: kapot.v1.PhysicalPlanNode.unnest:type_name -> kapot.v1.UnnestNode
-	12,  // 27: kapot.v1.UnnestNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	30,  // 28: kapot.v1.FileGroup.range:type_name -> kapot.v1.KeyRange
-	14,  // 29: kapot.v1.ParquetScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	53,  // 30: kapot.v1.ParquetScanNode.pruning_predicate:type_name -> kapot.v1.PhysicalExprNode
-	11,  // 31: kapot.v1.ParquetScanNode.file_schema:type_name -> kapot.v1.Schema
-	14,  // 32: kapot.v1.CsvScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	11,  // 33: kapot.v1.CsvScanNode.schema:type_name -> kapot.v1.Schema
-	14,  // 34: kapot.v1.IpcScanNode.file_groups:type_name -> kapot.v1.FileGroup
-	12,  // 35: kapot.v1.ProjectionNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	53,  // 36: kapot.v1.ProjectionNode.exprs:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 37: kapot.v1.FilterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	53,  // 38: kapot.v1.FilterNode.predicate:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 39: kapot.v1.LimitNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	53,  // 40: kapot.v1.SortExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 41: kapot.v1.WindowNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	53,  // 42: kapot.v1.WindowNode.partition_by:type_name -> kapot.v1.PhysicalExprNode
-	21,  // 43: kapot.v1.WindowNode.order_by:type_name -> kapot.v1.SortExprNode
-	26,  // 44: kapot.v1.WindowNode.functions:type_name -> kapot.v1.WindowFunctionNode
-	12,  // 45: kapot.v1.WriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	3,   // 46: kapot.v1.WindowFrameBound.kind:type_name -> kapot.v1.WindowFrameBoundKind
-	51,  // 47: kapot.v1.WindowFrameBound.offset:type_name -> kapot.v1.ScalarValue
-	2,   // 48: kapot.v1.WindowFrame.units:type_name -> kapot.v1.WindowFrameUnits
-	24,  // 49: kapot.v1.WindowFrame.start:type_name -> kapot.v1.WindowFrameBound
-	24,  // 50: kapot.v1.WindowFrame.end:type_name -> kapot.v1.WindowFrameBound
-	1,   // 51: kapot.v1.WindowFunctionNode.fn:type_name -> kapot.v1.WindowFunction
-	7,   // 52: kapot.v1.WindowFunctionNode.aggregate:type_name -> kapot.v1.AggregateFunction
-	53,  // 53: kapot.v1.WindowFunctionNode.arg:type_name -> kapot.v1.PhysicalExprNode
-	51,  // 54: kapot.v1.WindowFunctionNode.default_value:type_name -> kapot.v1.ScalarValue
-	25,  // 55: kapot.v1.WindowFunctionNode.frame:type_name -> kapot.v1.WindowFrame
-	12,  // 56: kapot.v1.SortNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	21,  // 57: kapot.v1.SortNode.exprs:type_name -> kapot.v1.SortExprNode
-	53,  // 58: kapot.v1.JoinOn.left:type_name -> kapot.v1.PhysicalExprNode
-	53,  // 59: kapot.v1.JoinOn.right:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 60: kapot.v1.HashJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
-	12,  // 61: kapot.v1.HashJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
-	28,  // 62: kapot.v1.HashJoinNode.on:type_name -> kapot.v1.JoinOn
-	4,   // 63: kapot.v1.HashJoinNode.join_type:type_name -> kapot.v1.JoinType
-	5,   // 64: kapot.v1.HashJoinNode.mode:type_name -> kapot.v1.JoinMode
-	53,  // 65: kapot.v1.HashJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
-	30,  // 66: kapot.v1.HashJoinNode.build_ranges:type_name -> kapot.v1.KeyRange
-	12,  // 67: kapot.v1.NestedLoopJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
-	12,  // 68: kapot.v1.NestedLoopJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
-	4,   // 69: kapot.v1.NestedLoopJoinNode.join_type:type_name -> kapot.v1.JoinType
-	53,  // 70: kapot.v1.NestedLoopJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 71: kapot.v1.UnionNode.inputs:type_name -> kapot.v1.PhysicalPlanNode
-	12,  // 72: kapot.v1.SortPreservingMergeNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	21,  // 73: kapot.v1.SortPreservingMergeNode.exprs:type_name -> kapot.v1.SortExprNode
-	12,  // 74: kapot.v1.CoalesceBatchesNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	12,  // 75: kapot.v1.RepartitionNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	39,  // 76: kapot.v1.RepartitionNode.partitioning:type_name -> kapot.v1.Partitioning
-	7,   // 77: kapot.v1.AggregateExprNode.func:type_name -> kapot.v1.AggregateFunction
-	53,  // 78: kapot.v1.AggregateExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
-	53,  // 79: kapot.v1.AggregateExprNode.expr2:type_name -> kapot.v1.PhysicalExprNode
-	21,  // 80: kapot.v1.AggregateExprNode.order_by:type_name -> kapot.v1.SortExprNode
-	51,  // 81: kapot.v1.AggregateExprNode.param:type_name -> kapot.v1.ScalarValue
-	12,  // 82: kapot.v1.HashAggregateNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	6,   // 83: kapot.v1.HashAggregateNode.mode:type_name -> kapot.v1.AggregateMode
-	53,  // 84: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
-	36,  // 85: kapot.v1.HashAggregateNode.aggregates:type_name -> kapot.v1.AggregateExprNode
-	12,  // 86: kapot.v1.CoalescePartitionsNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	41,  // 87: kapot.v1.Partitioning.hash:type_name -> kapot.v1.HashPartitioning
-	42,  // 88: kapot.v1.Partitioning.single:type_name -> kapot.v1.SinglePartitioning
-	43,  // 89: kapot.v1.Partitioning.round_robin:type_name -> kapot.v1.RoundRobinPartitioning
-	40,  // 90: kapot.v1.Partitioning.range:type_name -> kapot.v1.RangePartitioning
-	53,  // 91: kapot.v1.RangePartitioning.expr:type_name -> kapot.v1.PhysicalExprNode
-	30,  // 92: kapot.v1.RangePartitioning.ranges:type_name -> kapot.v1.KeyRange
-	53,  // 93: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
-	12,  // 94: kapot.v1.ExchangeNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	39,  // 95: kapot.v1.ExchangeNode.partitioning:type_name -> kapot.v1.Partitioning
-	12,  // 96: kapot.v1.ShuffleWriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
-	39,  // 97: kapot.v1.ShuffleWriterNode.partitioning:type_name -> kapot.v1.Partitioning
-	11,  // 98: kapot.v1.UnresolvedShuffleNode.schema:type_name -> kapot.v1.Schema
-	11,  // 99: kapot.v1.ShuffleReaderNode.schema:type_name -> kapot.v1.Schema
-	48,  // 100: kapot.v1.ShuffleReaderNode.partitions:type_name -> kapot.v1.ShuffleReaderPartition
-	66,  // 101: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
-	11,  // 102: kapot.v1.ValuesNode.schema:type_name -> kapot.v1.Schema
-	50,  // 103: kapot.v1.ValuesNode.rows:type_name -> kapot.v1.ValuesRow
-	51,  // 104: kapot.v1.ValuesRow.values:type_name -> kapot.v1.ScalarValue
-	9,   // 105: kapot.v1.ScalarValue.type:type_name -> kapot.v1.DataType
-	52,  // 106: kapot.v1.ScalarValue.interval_value:type_name -> kapot.v1.IntervalValue
-	54,  // 107: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
-	51,  // 108: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
-	55,  // 109: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
-	56,  // 110: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
-	57,  // 111: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
-	58,  // 112: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
-	59,  // 113: kapot.v1.PhysicalExprNode.negative:type_name -> kapot.v1.NegativeExpr
-	61,  // 114: kapot.v1.PhysicalExprNode.case_when:type_name -> kapot.v1.CaseExpr
-	62,  // 115: kapot.v1.PhysicalExprNode.in_list:type_name -> kapot.v1.InListExpr
-	63,  // 116: kapot.v1.PhysicalExprNode.between:type_name -> kapot.v1.BetweenExpr
-	64,  // 117: kapot.v1.PhysicalExprNode.like:type_name -> kapot.v1.LikeExpr
-	65,  // 118: kapot.v1.PhysicalExprNode.function:type_name -> kapot.v1.ScalarFunctionExpr
-	53,  // 119: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
-	8,   // 120: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
-	53,  // 121: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
-	53,  // 122: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	53,  // 123: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	53,  // 124: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	9,   // 125: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
-	53,  // 126: kapot.v1.NegativeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	53,  // 127: kapot.v1.WhenThen.when:type_name -> kapot.v1.PhysicalExprNode
-	53,  // 128: kapot.v1.WhenThen.then:type_name -> kapot.v1.PhysicalExprNode
-	53,  // 129: kapot.v1.CaseExpr.operand:type_name -> kapot.v1.PhysicalExprNode
-	60,  // 130: kapot.v1.CaseExpr.when_then:type_name -> kapot.v1.WhenThen
-	53,  // 131: kapot.v1.CaseExpr.else_expr:type_name -> kapot.v1.PhysicalExprNode
-	53,  // 132: kapot.v1.InListExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	53,  // 133: kapot.v1.InListExpr.list:type_name -> kapot.v1.PhysicalExprNode
-	53,  // 134: kapot.v1.BetweenExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	53,  // 135: kapot.v1.BetweenExpr.low:type_name -> kapot.v1.PhysicalExprNode
-	53,  // 136: kapot.v1.BetweenExpr.high:type_name -> kapot.v1.PhysicalExprNode
-	53,  // 137: kapot.v1.LikeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
-	53,  // 138: kapot.v1.LikeExpr.pattern:type_name -> kapot.v1.PhysicalExprNode
-	53,  // 139: kapot.v1.ScalarFunctionExpr.args:type_name -> kapot.v1.PhysicalExprNode
-	67,  // 140: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
-	68,  // 141: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
-	142, // [142:142] is the sub-list for method output_type
-	142, // [142:142] is the sub-list for method input_type
-	142, // [142:142] is the sub-list for extension type_name
-	142, // [142:142] is the sub-list for extension extendee
-	0,   // [0:142] is the sub-list for field type_name
+	16,  // 4: kapot.v1.PhysicalPlanNode.parquet_scan:type_name -> kapot.v1.ParquetScanNode
+	17,  // 5: kapot.v1.PhysicalPlanNode.csv_scan:type_name -> kapot.v1.CsvScanNode
+	18,  // 6: kapot.v1.PhysicalPlanNode.ipc_scan:type_name -> kapot.v1.IpcScanNode
+	19,  // 7: kapot.v1.PhysicalPlanNode.projection:type_name -> kapot.v1.ProjectionNode
+	20,  // 8: kapot.v1.PhysicalPlanNode.filter:type_name -> kapot.v1.FilterNode
+	38,  // 9: kapot.v1.PhysicalPlanNode.hash_aggregate:type_name -> kapot.v1.HashAggregateNode
+	39,  // 10: kapot.v1.PhysicalPlanNode.coalesce_partitions:type_name -> kapot.v1.CoalescePartitionsNode
+	45,  // 11: kapot.v1.PhysicalPlanNode.exchange:type_name -> kapot.v1.ExchangeNode
+	46,  // 12: kapot.v1.PhysicalPlanNode.shuffle_writer:type_name -> kapot.v1.ShuffleWriterNode
+	48,  // 13: kapot.v1.PhysicalPlanNode.shuffle_reader:type_name -> kapot.v1.ShuffleReaderNode
+	47,  // 14: kapot.v1.PhysicalPlanNode.unresolved_shuffle:type_name -> kapot.v1.UnresolvedShuffleNode
+	50,  // 15: kapot.v1.PhysicalPlanNode.values:type_name -> kapot.v1.ValuesNode
+	21,  // 16: kapot.v1.PhysicalPlanNode.limit:type_name -> kapot.v1.LimitNode
+	28,  // 17: kapot.v1.PhysicalPlanNode.sort:type_name -> kapot.v1.SortNode
+	30,  // 18: kapot.v1.PhysicalPlanNode.hash_join:type_name -> kapot.v1.HashJoinNode
+	32,  // 19: kapot.v1.PhysicalPlanNode.nested_loop_join:type_name -> kapot.v1.NestedLoopJoinNode
+	33,  // 20: kapot.v1.PhysicalPlanNode.union:type_name -> kapot.v1.UnionNode
+	34,  // 21: kapot.v1.PhysicalPlanNode.sort_preserving_merge:type_name -> kapot.v1.SortPreservingMergeNode
+	35,  // 22: kapot.v1.PhysicalPlanNode.coalesce_batches:type_name -> kapot.v1.CoalesceBatchesNode
+	36,  // 23: kapot.v1.PhysicalPlanNode.repartition:type_name -> kapot.v1.RepartitionNode
+	23,  // 24: kapot.v1.PhysicalPlanNode.window:type_name -> kapot.v1.WindowNode
+	24,  // 25: kapot.v1.PhysicalPlanNode.writer:type_name -> kapot.v1.WriterNode
+	14,  // 26: kapot.v1.PhysicalPlanNode.unnest:type_name -> kapot.v1.UnnestNode
+	13,  // 27: kapot.v1.PhysicalPlanNode.top_n_ranking:type_name -> kapot.v1.TopNRankingNode
+	12,  // 28: kapot.v1.TopNRankingNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	54,  // 29: kapot.v1.TopNRankingNode.partition_by:type_name -> kapot.v1.PhysicalExprNode
+	22,  // 30: kapot.v1.TopNRankingNode.order_by:type_name -> kapot.v1.SortExprNode
+	1,   // 31: kapot.v1.TopNRankingNode.function:type_name -> kapot.v1.WindowFunction
+	12,  // 32: kapot.v1.UnnestNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	31,  // 33: kapot.v1.FileGroup.range:type_name -> kapot.v1.KeyRange
+	15,  // 34: kapot.v1.ParquetScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	54,  // 35: kapot.v1.ParquetScanNode.pruning_predicate:type_name -> kapot.v1.PhysicalExprNode
+	11,  // 36: kapot.v1.ParquetScanNode.file_schema:type_name -> kapot.v1.Schema
+	15,  // 37: kapot.v1.CsvScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	11,  // 38: kapot.v1.CsvScanNode.schema:type_name -> kapot.v1.Schema
+	15,  // 39: kapot.v1.IpcScanNode.file_groups:type_name -> kapot.v1.FileGroup
+	12,  // 40: kapot.v1.ProjectionNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	54,  // 41: kapot.v1.ProjectionNode.exprs:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 42: kapot.v1.FilterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	54,  // 43: kapot.v1.FilterNode.predicate:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 44: kapot.v1.LimitNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	54,  // 45: kapot.v1.SortExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 46: kapot.v1.WindowNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	54,  // 47: kapot.v1.WindowNode.partition_by:type_name -> kapot.v1.PhysicalExprNode
+	22,  // 48: kapot.v1.WindowNode.order_by:type_name -> kapot.v1.SortExprNode
+	27,  // 49: kapot.v1.WindowNode.functions:type_name -> kapot.v1.WindowFunctionNode
+	12,  // 50: kapot.v1.WriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	3,   // 51: kapot.v1.WindowFrameBound.kind:type_name -> kapot.v1.WindowFrameBoundKind
+	52,  // 52: kapot.v1.WindowFrameBound.offset:type_name -> kapot.v1.ScalarValue
+	2,   // 53: kapot.v1.WindowFrame.units:type_name -> kapot.v1.WindowFrameUnits
+	25,  // 54: kapot.v1.WindowFrame.start:type_name -> kapot.v1.WindowFrameBound
+	25,  // 55: kapot.v1.WindowFrame.end:type_name -> kapot.v1.WindowFrameBound
+	1,   // 56: kapot.v1.WindowFunctionNode.fn:type_name -> kapot.v1.WindowFunction
+	7,   // 57: kapot.v1.WindowFunctionNode.aggregate:type_name -> kapot.v1.AggregateFunction
+	54,  // 58: kapot.v1.WindowFunctionNode.arg:type_name -> kapot.v1.PhysicalExprNode
+	52,  // 59: kapot.v1.WindowFunctionNode.default_value:type_name -> kapot.v1.ScalarValue
+	26,  // 60: kapot.v1.WindowFunctionNode.frame:type_name -> kapot.v1.WindowFrame
+	12,  // 61: kapot.v1.SortNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	22,  // 62: kapot.v1.SortNode.exprs:type_name -> kapot.v1.SortExprNode
+	54,  // 63: kapot.v1.JoinOn.left:type_name -> kapot.v1.PhysicalExprNode
+	54,  // 64: kapot.v1.JoinOn.right:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 65: kapot.v1.HashJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
+	12,  // 66: kapot.v1.HashJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
+	29,  // 67: kapot.v1.HashJoinNode.on:type_name -> kapot.v1.JoinOn
+	4,   // 68: kapot.v1.HashJoinNode.join_type:type_name -> kapot.v1.JoinType
+	5,   // 69: kapot.v1.HashJoinNode.mode:type_name -> kapot.v1.JoinMode
+	54,  // 70: kapot.v1.HashJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
+	31,  // 71: kapot.v1.HashJoinNode.build_ranges:type_name -> kapot.v1.KeyRange
+	12,  // 72: kapot.v1.NestedLoopJoinNode.left:type_name -> kapot.v1.PhysicalPlanNode
+	12,  // 73: kapot.v1.NestedLoopJoinNode.right:type_name -> kapot.v1.PhysicalPlanNode
+	4,   // 74: kapot.v1.NestedLoopJoinNode.join_type:type_name -> kapot.v1.JoinType
+	54,  // 75: kapot.v1.NestedLoopJoinNode.filter:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 76: kapot.v1.UnionNode.inputs:type_name -> kapot.v1.PhysicalPlanNode
+	12,  // 77: kapot.v1.SortPreservingMergeNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	22,  // 78: kapot.v1.SortPreservingMergeNode.exprs:type_name -> kapot.v1.SortExprNode
+	12,  // 79: kapot.v1.CoalesceBatchesNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	12,  // 80: kapot.v1.RepartitionNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	40,  // 81: kapot.v1.RepartitionNode.partitioning:type_name -> kapot.v1.Partitioning
+	7,   // 82: kapot.v1.AggregateExprNode.func:type_name -> kapot.v1.AggregateFunction
+	54,  // 83: kapot.v1.AggregateExprNode.expr:type_name -> kapot.v1.PhysicalExprNode
+	54,  // 84: kapot.v1.AggregateExprNode.expr2:type_name -> kapot.v1.PhysicalExprNode
+	22,  // 85: kapot.v1.AggregateExprNode.order_by:type_name -> kapot.v1.SortExprNode
+	52,  // 86: kapot.v1.AggregateExprNode.param:type_name -> kapot.v1.ScalarValue
+	12,  // 87: kapot.v1.HashAggregateNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	6,   // 88: kapot.v1.HashAggregateNode.mode:type_name -> kapot.v1.AggregateMode
+	54,  // 89: kapot.v1.HashAggregateNode.group_exprs:type_name -> kapot.v1.PhysicalExprNode
+	37,  // 90: kapot.v1.HashAggregateNode.aggregates:type_name -> kapot.v1.AggregateExprNode
+	12,  // 91: kapot.v1.CoalescePartitionsNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	42,  // 92: kapot.v1.Partitioning.hash:type_name -> kapot.v1.HashPartitioning
+	43,  // 93: kapot.v1.Partitioning.single:type_name -> kapot.v1.SinglePartitioning
+	44,  // 94: kapot.v1.Partitioning.round_robin:type_name -> kapot.v1.RoundRobinPartitioning
+	41,  // 95: kapot.v1.Partitioning.range:type_name -> kapot.v1.RangePartitioning
+	54,  // 96: kapot.v1.RangePartitioning.expr:type_name -> kapot.v1.PhysicalExprNode
+	31,  // 97: kapot.v1.RangePartitioning.ranges:type_name -> kapot.v1.KeyRange
+	54,  // 98: kapot.v1.HashPartitioning.exprs:type_name -> kapot.v1.PhysicalExprNode
+	12,  // 99: kapot.v1.ExchangeNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	40,  // 100: kapot.v1.ExchangeNode.partitioning:type_name -> kapot.v1.Partitioning
+	12,  // 101: kapot.v1.ShuffleWriterNode.input:type_name -> kapot.v1.PhysicalPlanNode
+	40,  // 102: kapot.v1.ShuffleWriterNode.partitioning:type_name -> kapot.v1.Partitioning
+	11,  // 103: kapot.v1.UnresolvedShuffleNode.schema:type_name -> kapot.v1.Schema
+	11,  // 104: kapot.v1.ShuffleReaderNode.schema:type_name -> kapot.v1.Schema
+	49,  // 105: kapot.v1.ShuffleReaderNode.partitions:type_name -> kapot.v1.ShuffleReaderPartition
+	67,  // 106: kapot.v1.ShuffleReaderPartition.locations:type_name -> kapot.v1.PartitionLocation
+	11,  // 107: kapot.v1.ValuesNode.schema:type_name -> kapot.v1.Schema
+	51,  // 108: kapot.v1.ValuesNode.rows:type_name -> kapot.v1.ValuesRow
+	52,  // 109: kapot.v1.ValuesRow.values:type_name -> kapot.v1.ScalarValue
+	9,   // 110: kapot.v1.ScalarValue.type:type_name -> kapot.v1.DataType
+	53,  // 111: kapot.v1.ScalarValue.interval_value:type_name -> kapot.v1.IntervalValue
+	55,  // 112: kapot.v1.PhysicalExprNode.column:type_name -> kapot.v1.ColumnExpr
+	52,  // 113: kapot.v1.PhysicalExprNode.literal:type_name -> kapot.v1.ScalarValue
+	56,  // 114: kapot.v1.PhysicalExprNode.binary:type_name -> kapot.v1.BinaryExpr
+	57,  // 115: kapot.v1.PhysicalExprNode.not:type_name -> kapot.v1.NotExpr
+	58,  // 116: kapot.v1.PhysicalExprNode.is_null:type_name -> kapot.v1.IsNullExpr
+	59,  // 117: kapot.v1.PhysicalExprNode.cast:type_name -> kapot.v1.CastExpr
+	60,  // 118: kapot.v1.PhysicalExprNode.negative:type_name -> kapot.v1.NegativeExpr
+	62,  // 119: kapot.v1.PhysicalExprNode.case_when:type_name -> kapot.v1.CaseExpr
+	63,  // 120: kapot.v1.PhysicalExprNode.in_list:type_name -> kapot.v1.InListExpr
+	64,  // 121: kapot.v1.PhysicalExprNode.between:type_name -> kapot.v1.BetweenExpr
+	65,  // 122: kapot.v1.PhysicalExprNode.like:type_name -> kapot.v1.LikeExpr
+	66,  // 123: kapot.v1.PhysicalExprNode.function:type_name -> kapot.v1.ScalarFunctionExpr
+	54,  // 124: kapot.v1.BinaryExpr.left:type_name -> kapot.v1.PhysicalExprNode
+	8,   // 125: kapot.v1.BinaryExpr.op:type_name -> kapot.v1.BinaryOp
+	54,  // 126: kapot.v1.BinaryExpr.right:type_name -> kapot.v1.PhysicalExprNode
+	54,  // 127: kapot.v1.NotExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	54,  // 128: kapot.v1.IsNullExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	54,  // 129: kapot.v1.CastExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	9,   // 130: kapot.v1.CastExpr.type:type_name -> kapot.v1.DataType
+	54,  // 131: kapot.v1.NegativeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	54,  // 132: kapot.v1.WhenThen.when:type_name -> kapot.v1.PhysicalExprNode
+	54,  // 133: kapot.v1.WhenThen.then:type_name -> kapot.v1.PhysicalExprNode
+	54,  // 134: kapot.v1.CaseExpr.operand:type_name -> kapot.v1.PhysicalExprNode
+	61,  // 135: kapot.v1.CaseExpr.when_then:type_name -> kapot.v1.WhenThen
+	54,  // 136: kapot.v1.CaseExpr.else_expr:type_name -> kapot.v1.PhysicalExprNode
+	54,  // 137: kapot.v1.InListExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	54,  // 138: kapot.v1.InListExpr.list:type_name -> kapot.v1.PhysicalExprNode
+	54,  // 139: kapot.v1.BetweenExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	54,  // 140: kapot.v1.BetweenExpr.low:type_name -> kapot.v1.PhysicalExprNode
+	54,  // 141: kapot.v1.BetweenExpr.high:type_name -> kapot.v1.PhysicalExprNode
+	54,  // 142: kapot.v1.LikeExpr.expr:type_name -> kapot.v1.PhysicalExprNode
+	54,  // 143: kapot.v1.LikeExpr.pattern:type_name -> kapot.v1.PhysicalExprNode
+	54,  // 144: kapot.v1.ScalarFunctionExpr.args:type_name -> kapot.v1.PhysicalExprNode
+	68,  // 145: kapot.v1.PartitionLocation.executor:type_name -> kapot.v1.ExecutorMetadata
+	69,  // 146: kapot.v1.PartitionLocation.stats:type_name -> kapot.v1.PartitionStats
+	147, // [147:147] is the sub-list for method output_type
+	147, // [147:147] is the sub-list for method input_type
+	147, // [147:147] is the sub-list for extension type_name
+	147, // [147:147] is the sub-list for extension extendee
+	0,   // [0:147] is the sub-list for field type_name
 }
 
 func init() { file_kapot_v1_plan_proto_init() }
@@ -6079,16 +6195,17 @@ func file_kapot_v1_plan_proto_init() {
 		(*PhysicalPlanNode_Window)(nil),
 		(*PhysicalPlanNode_Writer)(nil),
 		(*PhysicalPlanNode_Unnest)(nil),
+		(*PhysicalPlanNode_TopNRanking)(nil),
 	}
-	file_kapot_v1_plan_proto_msgTypes[18].OneofWrappers = []any{}
-	file_kapot_v1_plan_proto_msgTypes[24].OneofWrappers = []any{}
-	file_kapot_v1_plan_proto_msgTypes[30].OneofWrappers = []any{
+	file_kapot_v1_plan_proto_msgTypes[19].OneofWrappers = []any{}
+	file_kapot_v1_plan_proto_msgTypes[25].OneofWrappers = []any{}
+	file_kapot_v1_plan_proto_msgTypes[31].OneofWrappers = []any{
 		(*Partitioning_Hash)(nil),
 		(*Partitioning_Single)(nil),
 		(*Partitioning_RoundRobin)(nil),
 		(*Partitioning_Range)(nil),
 	}
-	file_kapot_v1_plan_proto_msgTypes[42].OneofWrappers = []any{
+	file_kapot_v1_plan_proto_msgTypes[43].OneofWrappers = []any{
 		(*ScalarValue_BoolValue)(nil),
 		(*ScalarValue_IntValue)(nil),
 		(*ScalarValue_UintValue)(nil),
@@ -6097,7 +6214,7 @@ func file_kapot_v1_plan_proto_init() {
 		(*ScalarValue_DecimalUnscaled)(nil),
 		(*ScalarValue_IntervalValue)(nil),
 	}
-	file_kapot_v1_plan_proto_msgTypes[44].OneofWrappers = []any{
+	file_kapot_v1_plan_proto_msgTypes[45].OneofWrappers = []any{
 		(*PhysicalExprNode_Column)(nil),
 		(*PhysicalExprNode_Literal)(nil),
 		(*PhysicalExprNode_Binary)(nil),
@@ -6117,7 +6234,7 @@ func file_kapot_v1_plan_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kapot_v1_plan_proto_rawDesc), len(file_kapot_v1_plan_proto_rawDesc)),
 			NumEnums:      9,
-			NumMessages:   60,
+			NumMessages:   61,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
