@@ -93,3 +93,53 @@ func TestSharedComputedOnce(t *testing.T) {
 		t.Run(c.sql, func(t *testing.T) { checkAgainstDuckDB(t, cat, db, c.sql, c.holds) })
 	}
 }
+
+// TestTopGroups: the group count a shared aggregate read twice is judged
+// by (sharedTwiceGroups) is the product of its keys' distinct values, at
+// most its input's rows: lineitem grouped by order and part is about as
+// many groups as rows; by return flag, three.
+func TestTopGroups(t *testing.T) {
+	cat := tpchCatalog(t)
+	groups := func(sql string) float64 {
+		t.Helper()
+		sel, lists, err := parseQuery(sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lp, err := bindQuery(context.Background(), cat, sel, lists, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var shared *sharedRel
+		var walk func(r rel)
+		walk = func(r rel) {
+			if s, ok := r.(*sharedRel); ok && shared == nil {
+				shared = s
+			}
+			for _, in := range inputs(r) {
+				walk(in)
+			}
+		}
+		walk(lp.root)
+		if shared == nil {
+			t.Fatalf("no shared relation in %s", sql)
+		}
+		return topGroups(unshared(shared.in))
+	}
+	lineitem, _ := cat.Lookup("lineitem")
+	rows := float64(lineitem.Rows)
+	for _, c := range []struct {
+		with string
+		want float64
+	}{
+		{"select l_orderkey, l_partkey, count(*) c from lineitem group by l_orderkey, l_partkey having count(*) > 1", rows},
+		{"select l_returnflag, sum(l_quantity) q from lineitem group by l_returnflag", lineitem.NDV["l_returnflag"]},
+		{"select l_returnflag, l_linestatus, count(*) c from lineitem group by 1, 2 union all select 'x', 'y', 1", lineitem.NDV["l_returnflag"] * lineitem.NDV["l_linestatus"]},
+		{"select l_orderkey, count(*) c from lineitem group by l_orderkey", min(lineitem.NDV["l_orderkey"], rows)},
+	} {
+		sql := "with t as (" + c.with + ") select count(*) from t union all select count(*) from t"
+		if got := groups(sql); got != c.want || got == 0 {
+			t.Errorf("%s: %v groups, want %v", c.with, got, c.want)
+		}
+	}
+}

@@ -428,7 +428,8 @@ next:
 // that need the same columns get the same subtree, which unshare copies
 // once the whole plan is known to be within budget.
 func (p *lowerer) lowerShared(s *sharedRel, need map[colID]bool) (lowered, error) {
-	once := p.readers[s] >= sharedOnceReaders && computedOnce(s)
+	once := computedOnce(s) && (p.readers[s] >= sharedOnceReaders ||
+		p.readers[s] == 2 && topGroups(unshared(s.in)) >= sharedTwiceGroups)
 	if once {
 		need = nil // every reader reads the one stage
 	}
@@ -457,6 +458,42 @@ func (p *lowerer) lowerShared(s *sharedRel, need map[colID]bool) (lowered, error
 // finishing it again in a second reader costs (TPC-DS q01 and q30, read
 // twice, were 20-35 ms slower so; q04, read six times, 30 % faster).
 const sharedOnceReaders = 3
+
+// sharedTwiceGroups is the estimated group count of its aggregates (or
+// input rows of its windows) from which a shared relation read twice is
+// computed once (computedOnce) too: finishing an aggregate of a million
+// groups again costs far more than a stage (TPC-DS q23's frequent items,
+// 1.5 M groups of which 43 are kept, 440 ms each time), where finishing
+// one of few groups costs less (q01's, q30's, q59's).
+const sharedTwiceGroups = 500_000
+
+// topGroups is the largest estimated group count of the aggregates at r's
+// top (under projections and filters, in a UNION ALL: the product of
+// their keys' distinct values, a key of unknown ones counted once, at most
+// their input's rows), or input rows of its windows.
+func topGroups(r rel) float64 {
+	switch x := r.(type) {
+	case *projectRel:
+		return topGroups(x.in)
+	case *filterRel:
+		return topGroups(x.in)
+	case *aggRel:
+		n := 1.0
+		for _, g := range x.groups {
+			n *= max(columnNDV(x.in, g), 1)
+		}
+		return min(n, estimate(x.in))
+	case *windowRel:
+		return estimate(x.in)
+	case *unionRel:
+		n := 0.0
+		for _, in := range x.inputs {
+			n = max(n, topGroups(in))
+		}
+		return n
+	}
+	return 0
+}
 
 // sharedOnceRows bounds the estimated output of a shared relation
 // computed once for its readers (computedOnce): each reader reads it all
