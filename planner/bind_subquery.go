@@ -739,9 +739,10 @@ func zeroOf(t arrow.DataType) (*expr, bool) {
 	return &expr{kind: eLit, lit: v, typ: t}, true
 }
 
-// joinScalarSubs joins the scalar subqueries of a select list to r.
+// joinScalarSubs joins the scalar subqueries of a select list to r, those
+// that aggregate one table merged (mergeScalarSubs).
 func (b *binder) joinScalarSubs(r rel, subs *scalarSubs) rel {
-	for _, j := range subs.joins {
+	for _, j := range b.mergeScalarSubs(subs.joins) {
 		j.left = r
 		r = j
 	}
