@@ -152,6 +152,7 @@ func scannedRows(r rel) float64 {
 type costModel struct {
 	parts     int
 	broadcast float64 // largest broadcast side, estimated rows; <0: never
+	eager     float64 // smallest fact table aggregated early; <0: never
 }
 
 // broadcastable reports whether build is small enough to be built whole in
@@ -227,6 +228,11 @@ func estimate(r rel) float64 {
 		}
 		return n
 	case *aggRel:
+		if x.local {
+			// An early aggregate is judged as the rows it reads: the
+			// joins above keep the strategies they had without it.
+			return estimate(x.in)
+		}
 		if len(x.groups) == 0 {
 			return 1
 		}
@@ -307,7 +313,11 @@ func columnNDV(r rel, e *expr) float64 {
 				}
 			}
 		case *filterRel:
-			return find(x.in)
+			n, ok := find(x.in)
+			if vals := impliedValues(x.pred, e.col); ok && vals != nil && (n == 0 || float64(len(vals)) < n) {
+				n = float64(len(vals))
+			}
+			return n, ok
 		case *sharedRel:
 			return find(x.in)
 		case *joinGraphRel:
@@ -334,6 +344,48 @@ func columnNDV(r rel, e *expr) float64 {
 	}
 	n, _ := find(r)
 	return n
+}
+
+// impliedValues is the set of constants (by their text) that pred lets
+// column id take — col = c, col IN (…), their ORs and ANDs (TPC-DS q04's
+// date_dim filter "d_year = 2001 AND … OR d_year = 2002 AND …": two
+// values) — or nil when pred does not restrict it to constants.
+func impliedValues(pred *expr, id colID) map[string]bool {
+	switch {
+	case pred.kind == eBinary && pred.op == kapotv1.BinaryOp_BINARY_OP_OR:
+		a, b := impliedValues(pred.args[0], id), impliedValues(pred.args[1], id)
+		if a == nil || b == nil {
+			return nil
+		}
+		for k := range b {
+			a[k] = true
+		}
+		return a
+	case pred.kind == eBinary && pred.op == kapotv1.BinaryOp_BINARY_OP_AND:
+		a, b := impliedValues(pred.args[0], id), impliedValues(pred.args[1], id)
+		if a == nil || b != nil && len(b) < len(a) {
+			return b
+		}
+		return a
+	case pred.kind == eBinary && pred.op == kapotv1.BinaryOp_BINARY_OP_EQ:
+		c, l := pred.args[0], pred.args[1]
+		if c.kind != eCol {
+			c, l = l, c
+		}
+		if c.kind == eCol && c.col == id && l.kind == eLit {
+			return map[string]bool{l.key(): true}
+		}
+	case pred.kind == eInList && !pred.negated && pred.set == nil && pred.args[0].kind == eCol && pred.args[0].col == id:
+		vals := map[string]bool{}
+		for _, l := range pred.args[1:] {
+			if l.kind != eLit {
+				return nil
+			}
+			vals[l.key()] = true
+		}
+		return vals
+	}
+	return nil
 }
 
 // tableRows is a scan's table size, unknownRows without statistics.

@@ -161,7 +161,11 @@ func (pr *logicalPrinter) agg(a *aggRel) string {
 		}
 		calls[i] = call + ") AS " + pr.col(c.out)
 	}
-	return fmt.Sprintf("Aggregate: group=[%s], aggs=[%s]", pr.named(a.groups, a.gout), strings.Join(calls, ", "))
+	kind := "Aggregate"
+	if a.local {
+		kind = "Aggregate (early, per task)"
+	}
+	return fmt.Sprintf("%s: group=[%s], aggs=[%s]", kind, pr.named(a.groups, a.gout), strings.Join(calls, ", "))
 }
 
 func (pr *logicalPrinter) window(w *windowRel) string {

@@ -11,13 +11,16 @@ package planner
 // keep the key-range splits their joins and groupings can use (optimize_splits.go),
 // and joins with an aggregate on one side are marked for reduction by a
 // semi join (optimize_reduce.go), under the cost model of o; windows
-// whose ranking a filter bounds learn the bound (optimize_topn.go).
+// whose ranking a filter bounds learn the bound (optimize_topn.go), and
+// aggregates over a join aggregate its fact side first where that pays
+// (optimize_eager.go).
 func optimise(lp *logicalPlan, o Options) {
 	pushIntoShared(lp.root)
 	lp.root = orderJoins(lp.root)
 	useSplits(lp.root)
 	reduceAggregates(lp.root, o.costModel())
 	limitRankings(lp.root)
+	aggregateEarly(lp.root, lp.b, o.costModel())
 }
 
 // orderJoins replaces every join graph under r by its best order.

@@ -57,6 +57,18 @@ func (p *lowerer) lowerAgg(a *aggRel) (lowered, error) {
 		ae.Param = c.param
 		aggs = append(aggs, ae)
 	}
+	if a.local {
+		// An early aggregate: what each task holds, merged above.
+		partial := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
+			Input: in.node, Mode: kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL, GroupExprs: groups, GroupNames: names, Aggregates: aggs}}}
+		out := lowered{node: partial, cols: a.output(), parts: in.parts}
+		for _, h := range in.hashed {
+			if !slices.ContainsFunc(h, func(id colID) bool { return !slices.Contains(a.gout, id) }) {
+				out.hashed = append(out.hashed, h)
+			}
+		}
+		return out, nil
+	}
 	if pos, ok := in.hashedOn(a.groups, p.parts); ok && len(a.groups) > 0 {
 		// The input is already partitioned by some of the group keys, so
 		// each group lives in one partition: aggregate in one step.

@@ -34,6 +34,11 @@ type Options struct {
 	// (see tableSplit); 0 means 4 Mi rows, negative reads each file as one
 	// partition.
 	SplitRows int64
+	// EagerRows is the size of the largest table a join side scans from
+	// which an aggregate above the join over that side's values
+	// aggregates the side first (optimize_eager.go); 0 means 500 000,
+	// negative never.
+	EagerRows int64
 	// MaxPlanNodes bounds the operators of the plan, counting a WITH
 	// query or view read in several places once per reader; 0 means
 	// DefaultMaxPlanNodes.
@@ -178,9 +183,12 @@ func lowerPlan(ctx context.Context, lp *logicalPlan, o Options) (*Plan, error) {
 // costModel is the partition count and broadcast threshold the options
 // give.
 func (o Options) costModel() costModel {
-	c := costModel{parts: o.parts(), broadcast: float64(o.BroadcastRows)}
+	c := costModel{parts: o.parts(), broadcast: float64(o.BroadcastRows), eager: float64(o.EagerRows)}
 	if o.BroadcastRows == 0 {
 		c.broadcast = broadcastRows
+	}
+	if o.EagerRows == 0 {
+		c.eager = eagerMinRows
 	}
 	return c
 }

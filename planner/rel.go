@@ -60,6 +60,10 @@ type aggRel struct {
 	groups []*expr
 	gout   []colID
 	aggs   []aggCall
+	// local marks an early aggregate (optimize_eager.go): a partial
+	// aggregate in each task, no exchange, whose groups the aggregate
+	// above merges. Its group outputs are its input's columns.
+	local bool
 }
 
 type sortKey struct {
