@@ -271,9 +271,13 @@ func (o *topNRankingOp) add(ctx context.Context, b arrow.RecordBatch) error {
 	if o.live[bi] == 0 {
 		o.drop(bi)
 	}
-	if err := o.res.TryGrow(o.keyMem - keyMem); err != nil {
-		o.keyMem = keyMem
-		return o.passOn(ctx, nil)
+	if grown := o.keyMem - keyMem; grown > 0 {
+		if err := o.res.TryGrow(grown); err != nil {
+			o.keyMem = keyMem
+			return o.passOn(ctx, nil)
+		}
+	} else {
+		o.res.Shrink(-grown)
 	}
 	if o.rowsIn >= topNRankingPassAfter && 2*o.kept > o.rowsIn {
 		return o.passOn(ctx, nil)
@@ -485,6 +489,7 @@ func (o *topNRankingOp) release() {
 
 func (o *topNRankingOp) Close() error {
 	o.release()
+	o.res.Close()
 	operator.ReleaseBatches(o.out)
 	o.out = nil
 	return o.in.Close()

@@ -201,6 +201,11 @@ func TestTopNRanking(t *testing.T) {
 // byKey) under a checked, poisoning allocator and a memory pool, and
 // returns the ids of the rows it keeps.
 func runTopNRanking(t *testing.T, src *optest.Source, byKey bool, fn kapotv1.WindowFunction, limit int64, desc, nullsFirst bool) []int64 {
+	return runTopNRankingIn(t, src, byKey, fn, limit, desc, nullsFirst, 1<<30)
+}
+
+// runTopNRankingIn is runTopNRanking with a memory pool of poolBytes.
+func runTopNRankingIn(t *testing.T, src *optest.Source, byKey bool, fn kapotv1.WindowFunction, limit int64, desc, nullsFirst bool, poolBytes int64) []int64 {
 	t.Helper()
 	schema := src.Schema()
 	col := func(name string) expr.Expr {
@@ -220,7 +225,7 @@ func runTopNRanking(t *testing.T, src *optest.Source, byKey bool, fn kapotv1.Win
 	}
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	pool := alloc.NewMemoryPool(1 << 30)
+	pool := alloc.NewMemoryPool(poolBytes)
 	tc := &TaskContext{Mem: alloc.NewPoisoningAllocator(mem), Pool: pool, BatchSize: DefaultBatchSize, Properties: map[string]string{}}
 	ctx := context.Background()
 	run, err := op.Execute(ctx, 0, tc)
@@ -242,8 +247,37 @@ func runTopNRanking(t *testing.T, src *optest.Source, byKey bool, fn kapotv1.Win
 	if err := run.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if used := pool.Stats().Used; used != 0 {
-		t.Fatalf("the operator left %d bytes reserved", used)
+	if st := pool.Stats(); st.Used != 0 || st.Reservations != 0 {
+		t.Fatalf("the operator left %d bytes reserved in %d open reservations", st.Used, st.Reservations)
 	}
 	return ids
+}
+
+// TestTopNRankingUnderMemoryPressure: when the pool refuses the rows it
+// would hold, the operator passes its input on (a pre-filter may keep
+// more than it must) and the answer stays right.
+func TestTopNRankingUnderMemoryPressure(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	rows := make([]rankRow, 20_000)
+	for i := range rows {
+		rows[i] = rankRow{id: int64(i), p: rng.Int64N(4), pv: true, o: rng.Int64N(1000), ov: true}
+	}
+	src := rankSource(rows, 1000)
+	defer func() {
+		for _, b := range src.Batches {
+			b.Release()
+		}
+	}()
+	fn := kapotv1.WindowFunction_WINDOW_FUNCTION_RANK
+	kept := runTopNRankingIn(t, src, true, fn, 5, false, false, 64<<10)
+	keptRows := make([]rankRow, 0, len(kept))
+	for _, id := range kept {
+		keptRows = append(keptRows, rows[id])
+	}
+	if got, want := rankedRows(keptRows, fn, 5, false, false), rankedRows(slices.Clone(rows), fn, 5, false, false); !slices.Equal(got, want) {
+		t.Fatalf("under a 64 KiB pool: %q, want %q", head(got), head(want))
+	}
+	if len(kept) < 1000 {
+		t.Fatalf("kept %d rows: the pool should have refused holding them", len(kept))
+	}
 }
