@@ -35,26 +35,33 @@ func (s *slowScheduler) CancelJob(ctx context.Context, r *kapotv1.CancelJobReque
 	return &kapotv1.CancelJobResponse{Cancelled: true}, nil
 }
 
-// TestSubmitInterruptedCancelsJob: a caller that gives up while the
-// scheduler is still accepting its job (Ctrl-C right after submitting)
-// gets its context's error, and the job the scheduler went on to create is
-// cancelled rather than left running without a client.
-func TestSubmitInterruptedCancelsJob(t *testing.T) {
+// serveScheduler serves sched on a loopback port for the test and returns
+// a client of it; both stop when the test ends.
+func serveScheduler(t *testing.T, sched kapotv1.SchedulerServiceServer) *Client {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer()
-	sched := &slowScheduler{received: make(chan struct{}), release: make(chan struct{}), cancelled: make(chan string, 1)}
 	kapotv1.RegisterSchedulerServiceServer(srv, sched)
 	go srv.Serve(lis)
-	defer srv.Stop()
-
+	t.Cleanup(srv.Stop)
 	c, err := Dial(lis.Addr().String(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestSubmitInterruptedCancelsJob: a caller that gives up while the
+// scheduler is still accepting its job (Ctrl-C right after submitting)
+// gets its context's error, and the job the scheduler went on to create is
+// cancelled rather than left running without a client.
+func TestSubmitInterruptedCancelsJob(t *testing.T) {
+	sched := &slowScheduler{received: make(chan struct{}), release: make(chan struct{}), cancelled: make(chan string, 1)}
+	c := serveScheduler(t, sched)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
@@ -114,24 +121,12 @@ func (s *committingScheduler) CancelJob(context.Context, *kapotv1.CancelJobReque
 // outcome, success and its row count, never "cancelled" of a write that
 // committed; the count comes with the job's status, not from an executor.
 func TestLateCancelKeepsTheOutcome(t *testing.T) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	schema, err := wire.SchemaToProto(arrow.NewSchema([]arrow.Field{{Name: "count", Type: arrow.PrimitiveTypes.Int64}}, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	sched := &committingScheduler{schema: schema, waiting: make(chan struct{}), committed: make(chan struct{})}
-	srv := grpc.NewServer()
-	kapotv1.RegisterSchedulerServiceServer(srv, sched)
-	go srv.Serve(lis)
-	defer srv.Stop()
-	c, err := Dial(lis.Addr().String(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := serveScheduler(t, sched)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	type result struct {

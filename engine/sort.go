@@ -61,14 +61,24 @@ func emptyArray(t arrow.DataType) arrow.Array {
 	return array.MakeArrayOfNull(memory.DefaultAllocator, t, 0)
 }
 
-func newSort(input ExecutionPlan, n *kapotv1.SortNode) (*Sort, error) {
-	keys := make([]expr.SortKey, len(n.GetExprs()))
-	for i, k := range n.GetExprs() {
-		e, err := expr.FromProto(k.GetExpr(), input.Schema())
+// sortKeysFromProto decodes sort keys over schema; what names the keys in
+// errors ("sort key 2").
+func sortKeysFromProto(nodes []*kapotv1.SortExprNode, schema *arrow.Schema, what string) ([]expr.SortKey, error) {
+	keys := make([]expr.SortKey, len(nodes))
+	for i, k := range nodes {
+		e, err := expr.FromProto(k.GetExpr(), schema)
 		if err != nil {
-			return nil, fmt.Errorf("sort key %d: %w", i, err)
+			return nil, fmt.Errorf("%s %d: %w", what, i, err)
 		}
 		keys[i] = expr.SortKey{Expr: e, Descending: k.GetDescending(), NullsFirst: k.GetNullsFirst()}
+	}
+	return keys, nil
+}
+
+func newSort(input ExecutionPlan, n *kapotv1.SortNode) (*Sort, error) {
+	keys, err := sortKeysFromProto(n.GetExprs(), input.Schema(), "sort key")
+	if err != nil {
+		return nil, err
 	}
 	fetch := int64(-1)
 	if n.Fetch != nil {

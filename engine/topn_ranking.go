@@ -75,13 +75,9 @@ func newTopNRanking(input ExecutionPlan, n *kapotv1.TopNRankingNode) (*TopNRanki
 		}
 		part[i] = e
 	}
-	keys := make([]expr.SortKey, len(n.GetOrderBy()))
-	for i, k := range n.GetOrderBy() {
-		e, err := expr.FromProto(k.GetExpr(), input.Schema())
-		if err != nil {
-			return nil, fmt.Errorf("top-n ranking order key %d: %w", i, err)
-		}
-		keys[i] = expr.SortKey{Expr: e, Descending: k.GetDescending(), NullsFirst: k.GetNullsFirst()}
+	keys, err := sortKeysFromProto(n.GetOrderBy(), input.Schema(), "top-n ranking order key")
+	if err != nil {
+		return nil, err
 	}
 	return NewTopNRanking(input, part, keys, n.GetFunction(), n.GetLimit())
 }

@@ -41,17 +41,7 @@ func aggregateEarly(r rel, b *binder, c costModel) {
 	if c.eager < 0 {
 		return
 	}
-	refs := map[rel]int{}
-	var count func(rel)
-	count = func(r rel) {
-		if refs[r]++; refs[r] > 1 {
-			return
-		}
-		for _, in := range inputs(r) {
-			count(in)
-		}
-	}
-	count(r)
+	refs := relRefs(r)
 	for x := range refs {
 		if a, ok := x.(*aggRel); ok {
 			eagerAggregate(a, refs, b, c.eager)

@@ -20,17 +20,7 @@ const maxTopNRanking = 1000
 // ranking on) bounds by a constant, with that bound. The filter stays: the
 // cut keeps a superset of the rows it passes.
 func limitRankings(r rel) {
-	refs := map[rel]int{}
-	var count func(rel)
-	count = func(r rel) {
-		if refs[r]++; refs[r] > 1 {
-			return
-		}
-		for _, in := range inputs(r) {
-			count(in)
-		}
-	}
-	count(r)
+	refs := relRefs(r)
 	for x := range refs {
 		f, ok := x.(*filterRel)
 		if !ok {
@@ -114,4 +104,22 @@ func rankingWindow(r rel, col colID, refs map[rel]int) *windowRel {
 		}
 	}
 	return nil
+}
+
+// relRefs counts, for every relation under r (r included), the relations
+// that read it (r itself once): a relation read once can be rewritten for
+// its reader.
+func relRefs(r rel) map[rel]int {
+	refs := map[rel]int{}
+	var count func(rel)
+	count = func(r rel) {
+		if refs[r]++; refs[r] > 1 {
+			return
+		}
+		for _, in := range inputs(r) {
+			count(in)
+		}
+	}
+	count(r)
+	return refs
 }
