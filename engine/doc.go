@@ -13,7 +13,7 @@
 //
 // The operators live here, one per file grouped by family (scans: scan,
 // parquet*, csv, ipc; joins: join, hash_join*, nested_loop_join;
-// aggregation: aggregate*; sorts: sort, merge; exchanges:
+// aggregation: aggregate*; sorts: sort, merge, topn_ranking; exchanges:
 // repartition, shuffle_*; nested values: unnest), or in a package of their own where the family
 // stands alone (window: the window operator). Both build on operator, the
 // operator contract (Operator, ExecutionPlan, TaskContext, Metrics, spill

@@ -11,8 +11,13 @@
 //     The FROM list's inner joins are left as written, a join graph.
 //   - optimise (optimize*.go, cost.go): join graphs become trees of joins
 //     ordered by estimated cost, scans of sorted files keep the key-range
-//     splits their joins and groupings use, and joins with an aggregate
-//     side are marked for reduction by a semi join.
+//     splits their joins and groupings use, joins with an aggregate
+//     side are marked for reduction by a semi join, windows whose ranking
+//     a filter bounds learn the bound (a TopNRanking under them), and
+//     aggregates over a join aggregate its fact side first where that
+//     pays (eager aggregation). Uncorrelated scalar subqueries aggregating
+//     the same rows of one table are merged as they are bound
+//     (bind_subquery_merge.go).
 //   - lower (physical*.go): the logical plan becomes the engine's plan
 //     nodes, with exchanges where the plan must be repartitioned and
 //     broadcasts of small join sides.
