@@ -383,9 +383,9 @@ func (o *topNRankingOp) heldRows() []*rankEntry {
 	return all
 }
 
-// take gathers the held rows into batches, one per held input batch.
-func (o *topNRankingOp) take(ctx context.Context) ([]arrow.RecordBatch, error) {
-	all := o.heldRows()
+// take gathers the held rows all (heldRows) into batches, one per held
+// input batch, in all's order.
+func (o *topNRankingOp) take(ctx context.Context, all []*rankEntry) ([]arrow.RecordBatch, error) {
 	var out []arrow.RecordBatch
 	var rows []int32
 	for i := 0; i < len(all); {
@@ -409,7 +409,8 @@ func (o *topNRankingOp) take(ctx context.Context) ([]arrow.RecordBatch, error) {
 // gather moves the held rows out of the batches they came in into one
 // batch, releasing the rows no longer held.
 func (o *topNRankingOp) gather(ctx context.Context) error {
-	parts, err := o.take(ctx)
+	all := o.heldRows()
+	parts, err := o.take(ctx, all)
 	if err != nil {
 		return err
 	}
@@ -421,7 +422,7 @@ func (o *topNRankingOp) gather(ctx context.Context) error {
 		}
 	}
 	// Entries in batch and row order are the new batch's rows in order.
-	for i, e := range o.heldRows() {
+	for i, e := range all {
 		e.batch, e.row = 0, int32(i)
 	}
 	for i := range o.batches {
@@ -446,7 +447,7 @@ func (o *topNRankingOp) finish(ctx context.Context) error {
 	for _, g := range o.groups {
 		o.cut(g)
 	}
-	out, err := o.take(ctx)
+	out, err := o.take(ctx, o.heldRows())
 	if err != nil {
 		return err
 	}
@@ -458,7 +459,7 @@ func (o *topNRankingOp) finish(ctx context.Context) error {
 // passOn gives up filtering: the rows held so far are queued, then b (if
 // any), and every later batch goes through as it comes.
 func (o *topNRankingOp) passOn(ctx context.Context, b arrow.RecordBatch) error {
-	out, err := o.take(ctx)
+	out, err := o.take(ctx, o.heldRows())
 	if err != nil {
 		if b != nil {
 			b.Release()
