@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	mathbits "math/bits"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
 )
@@ -138,6 +140,83 @@ func unpackGather[T any](data []byte, bit, bw int, dict []T, out []T) error {
 		bit += bw
 	}
 	return nil
+}
+
+// gatherAt consumes the next m indexes and fills out[i] with the value
+// of dict at the index at offset pos[i] (ascending, each below m): a
+// bit-packed index is read where it lies, the others are skipped.
+func gatherAt[T any](h *hybrid, dict []T, out []T, pos []int32, m int) error {
+	base, i := 0, 0
+	for m > 0 {
+		if h.left == 0 {
+			if err := h.run(); err != nil {
+				return err
+			}
+			continue
+		}
+		k := min(h.left, m)
+		j := i
+		for j < len(pos) && int(pos[j]) < base+k {
+			j++
+		}
+		switch {
+		case i == j:
+		case h.packed:
+			mask := uint64(1)<<h.bw - 1
+			for q := i; q < j; q++ {
+				x := bitsAt(h.data, h.bit+(int(pos[q])-base)*h.bw) & mask
+				if x >= uint64(len(dict)) {
+					return badIndex(x, len(dict))
+				}
+				out[q] = dict[x]
+			}
+		default:
+			if int64(h.val) >= int64(len(dict)) {
+				return badIndex(uint64(h.val), len(dict))
+			}
+			v := dict[h.val]
+			for q := i; q < j; q++ {
+				out[q] = v
+			}
+		}
+		if h.packed {
+			h.bit += k * h.bw
+		}
+		h.left -= k
+		m -= k
+		base += k
+		i = j
+	}
+	if i < len(pos) {
+		return fmt.Errorf("pqflat: position %d past the %d values read", pos[i], base)
+	}
+	return nil
+}
+
+// bitsAt is the 64 bits of data from bit offset bit on, least
+// significant first (zeros past its end).
+func bitsAt(data []byte, bit int) uint64 {
+	b := bit >> 3
+	if b+8 <= len(data) {
+		return binary.LittleEndian.Uint64(data[b:]) >> (bit & 7)
+	}
+	var w uint64
+	for k := 0; k < 8 && b+k < len(data); k++ {
+		w |= uint64(data[b+k]) << (8 * k)
+	}
+	return w >> (bit & 7)
+}
+
+// popcount is the number of 1 bits of x.
+func popcount(x uint64) int { return mathbits.OnesCount64(x) }
+
+// load is the little-endian value of T's width at the start of b.
+func load[T uint32 | uint64](b []byte) T {
+	var zero T
+	if unsafe.Sizeof(zero) == 4 {
+		return T(binary.LittleEndian.Uint32(b))
+	}
+	return T(binary.LittleEndian.Uint64(b))
 }
 
 func badIndex(x uint64, n int) error {

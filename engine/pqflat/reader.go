@@ -8,6 +8,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
@@ -25,6 +26,20 @@ type ColumnReader interface {
 	RecordBatch() arrow.RecordBatch
 	Err() error
 	Release()
+}
+
+// Selective is a ColumnReader that can read only some rows of a batch:
+// a scan whose prefilters (or dynamic filters) chose the rows of the
+// batch it reads next gets the others' values skipped, not decoded,
+// gathered and dropped. Selected values are read where they lie: an
+// index of a bit-packed run or a PLAIN value by its offset, so the rows
+// not chosen cost a definition level (nullable columns) and nothing else.
+type Selective interface {
+	ColumnReader
+	// NextSelected reads the next batch as Next would, but the batch
+	// RecordBatch returns holds only its rows sel: ascending offsets
+	// into the batch Next would have read (an empty sel skips it).
+	NextSelected(sel []int32) bool
 }
 
 // Supported reports whether leaf column col of md's file, read as Arrow
@@ -123,6 +138,12 @@ type reader[T uint32 | uint64] struct {
 	dictVals []T // the open chunk's dictionary
 	haveDict bool
 	dense    []T // non-null values of a run of rows
+	// Scratch of readSelected: definition levels of a page's rows (as a
+	// bitmap), the counts of 1s before each of its words, and the ranks
+	// among the values present of the selected rows present.
+	levels []uint64
+	before []int32
+	ranks  []int32
 }
 
 func (r *reader[T]) RecordBatch() arrow.RecordBatch { return r.cur }
@@ -139,7 +160,12 @@ func (r *reader[T]) Release() {
 	}
 }
 
-func (r *reader[T]) Next() bool {
+func (r *reader[T]) Next() bool { return r.next(nil, false) }
+
+func (r *reader[T]) NextSelected(sel []int32) bool { return r.next(sel, true) }
+
+// next reads the next batch, its rows sel only if selective.
+func (r *reader[T]) next(sel []int32, selective bool) bool {
 	if r.cur != nil {
 		r.cur.Release()
 		r.cur = nil
@@ -148,7 +174,17 @@ func (r *reader[T]) Next() bool {
 		return false
 	}
 	n := int(min(int64(r.batch), r.rows))
-	b, err := r.read(n)
+	var b arrow.RecordBatch
+	var err error
+	if selective {
+		if len(sel) > 0 && (sel[0] < 0 || int(sel[len(sel)-1]) >= n) {
+			r.err = fmt.Errorf("%s, column %s: rows %d..%d selected of a batch of %d", r.loc, r.schema.Field(0).Name, sel[0], sel[len(sel)-1], n)
+			return false
+		}
+		b, err = r.readSelected(n, sel)
+	} else {
+		b, err = r.read(n)
+	}
 	if err != nil {
 		if errors.Is(err, errCorrupt) {
 			err = fmt.Errorf("%s, column %s: %w", r.loc, r.schema.Field(0).Name, err)
@@ -217,6 +253,163 @@ func (r *reader[T]) read(n int) (arrow.RecordBatch, error) {
 	col := array.MakeFromData(data)
 	defer col.Release()
 	return array.NewRecordBatch(r.schema, []arrow.Array{col}, int64(n)), nil
+}
+
+// readSelected decodes rows sel (ascending) of the next n rows into a
+// batch of len(sel) rows, skipping the others.
+func (r *reader[T]) readSelected(n int, sel []int32) (arrow.RecordBatch, error) {
+	var zero T
+	k := len(sel)
+	vbuf := alloc.NewUninitBuffer(r.mem, k*int(unsafe.Sizeof(zero)))
+	defer vbuf.Release()
+	vals := unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(vbuf.Bytes()))), k)
+	var valid *memory.Buffer
+	var bits []byte
+	if r.nullable && k > 0 {
+		valid = alloc.NewUninitBuffer(r.mem, (k+7)/8)
+		defer valid.Release()
+		bits = valid.Bytes()
+		clear(bits)
+	}
+	nulls, si := 0, 0
+	for done := 0; done < n; {
+		if r.left == 0 || r.chunkLeft == 0 {
+			if err := r.nextPage(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		m := int(min(int64(n-done), int64(r.left), r.chunkLeft))
+		sj := si
+		for sj < k && int(sel[sj]) < done+m {
+			sj++
+		}
+		pos := r.relative(sel[si:sj], done)
+		var err error
+		if !r.nullable {
+			err = r.valuesAt(vals[si:sj], pos, m)
+		} else {
+			var present int
+			present, err = r.spacedAt(vals[si:sj], pos, m, bits, si)
+			nulls += (sj - si) - present
+		}
+		if err != nil {
+			return nil, err
+		}
+		r.left -= m
+		r.chunkLeft -= int64(m)
+		done += m
+		si = sj
+	}
+	if nulls == 0 {
+		valid = nil
+	}
+	data := array.NewData(r.schema.Field(0).Type, k, []*memory.Buffer{valid, vbuf}, nil, nulls, 0)
+	defer data.Release()
+	col := array.MakeFromData(data)
+	defer col.Release()
+	return array.NewRecordBatch(r.schema, []arrow.Array{col}, int64(k)), nil
+}
+
+// relative is sel's offsets less base, in the reader's scratch.
+func (r *reader[T]) relative(sel []int32, base int) []int32 {
+	if cap(r.ranks) < len(sel) {
+		r.ranks = make([]int32, len(sel))
+	}
+	pos := r.ranks[:len(sel)]
+	for i, s := range sel {
+		pos[i] = s - int32(base)
+	}
+	return pos
+}
+
+// spacedAt consumes the current page's next m rows of a nullable column
+// and decodes its rows pos (ascending offsets, rewritten in place) into
+// out, setting their validity bits in bits from bit off; it returns how
+// many are present.
+func (r *reader[T]) spacedAt(out []T, pos []int32, m int, bits []byte, off int) (int, error) {
+	words := (m + 63) / 64
+	if cap(r.levels) < words {
+		r.levels = make([]uint64, words)
+		r.before = make([]int32, words)
+	}
+	lv, before := r.levels[:words], r.before[:words]
+	present, err := r.defs.levels(unsafe.Slice((*byte)(unsafe.Pointer(&lv[0])), words*8), 0, m)
+	if err != nil {
+		return 0, err
+	}
+	if len(pos) == 0 {
+		return 0, r.valuesAt(nil, nil, present)
+	}
+	if present == m {
+		// No nulls among the rows: the values are the rows.
+		for i := range pos {
+			bitutil.SetBit(bits, off+i)
+		}
+		return len(pos), r.valuesAt(out, pos, m)
+	}
+	ones := int32(0)
+	for w, word := range lv {
+		before[w] = ones
+		ones += int32(popcount(word)) // bits past m: never below a row's
+	}
+	// The selected rows present, by rank among the values present (pos
+	// is rewritten: its first j entries become ranks).
+	j := 0
+	for i, p := range pos {
+		word, bit := lv[p>>6], uint(p&63)
+		if word>>bit&1 == 0 {
+			continue
+		}
+		bitutil.SetBit(bits, off+i)
+		pos[j] = before[p>>6] + int32(popcount(word&(1<<bit-1)))
+		j++
+	}
+	if cap(r.dense) < j {
+		r.dense = make([]T, j)
+	}
+	dense := r.dense[:j]
+	if err := r.valuesAt(dense, pos[:j], present); err != nil {
+		return 0, err
+	}
+	d := 0
+	for i := range out {
+		if bitutil.BitIsSet(bits, off+i) {
+			out[i] = dense[d]
+			d++
+		} else {
+			out[i] = 0
+		}
+	}
+	return j, nil
+}
+
+// valuesAt consumes the current page's next m values and stores the ones
+// at offsets pos (ascending) in out.
+func (r *reader[T]) valuesAt(out []T, pos []int32, m int) error {
+	if m == 0 {
+		return nil
+	}
+	if r.dict {
+		return gatherAt(&r.idx, r.dictVals, out, pos, m)
+	}
+	size := m * int(unsafe.Sizeof(out[0]))
+	if len(r.plain) < size {
+		return corrupt("PLAIN page holds fewer values than it declares")
+	}
+	w := int(unsafe.Sizeof(out[0]))
+	if uintptr(unsafe.Pointer(unsafe.SliceData(r.plain)))%uintptr(w) == 0 {
+		vals := unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(r.plain))), m)
+		for i, p := range pos {
+			out[i] = vals[p]
+		}
+	} else {
+		for i, p := range pos {
+			out[i] = load[T](r.plain[int(p)*w:])
+		}
+	}
+	r.plain = r.plain[size:]
+	return nil
 }
 
 // spaced decodes the k values present among rows out (their validity

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -132,6 +133,9 @@ func compareColumn(t *testing.T, pf *file.Reader, col int, rgs []int, batch int)
 	defer checked.AssertSize(t, 0)
 	got := NewReader(pf, "test.parquet", col, rgs, field, batch, alloc.NewPoisoningAllocator(checked))
 	defer got.Release()
+	part := NewReader(pf, "test.parquet", col, rgs, field, batch, alloc.NewPoisoningAllocator(checked)).(Selective)
+	defer part.Release()
+	rnd := rand.New(rand.NewPCG(uint64(col), uint64(batch)))
 	row := 0
 	for k := 0; ; k++ {
 		w, g := want.Next(), got.Next()
@@ -139,9 +143,13 @@ func compareColumn(t *testing.T, pf *file.Reader, col int, rgs []int, batch int)
 			t.Fatalf("%s batch %d: pqarrow has one: %v, pqflat: %v (err %v / %v)", field.Name, k, w, g, want.Err(), got.Err())
 		}
 		if !w {
+			if part.NextSelected(nil) {
+				t.Fatalf("%s: NextSelected reads past the end", field.Name)
+			}
 			break
 		}
 		wc, gc := want.RecordBatch().Column(0), got.RecordBatch().Column(0)
+		compareSelected(t, part, wc, rnd, k, row)
 		if wc.Len() != gc.Len() || !arrow.TypeEqual(wc.DataType(), gc.DataType()) || !got.RecordBatch().Schema().Equal(want.RecordBatch().Schema()) {
 			t.Fatalf("%s batch %d: %d rows of %s, want %d of %s", field.Name, k, gc.Len(), gc.DataType(), wc.Len(), wc.DataType())
 		}
@@ -160,6 +168,55 @@ func compareColumn(t *testing.T, pf *file.Reader, col int, rgs []int, batch int)
 	}
 	if err := got.Err(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// selecting reads rows sel of every batch of a column of rows rows.
+type selecting struct {
+	Selective
+	sel  []int32
+	rows int64
+}
+
+func (s *selecting) Next() bool {
+	n := min(s.rows, 8192)
+	s.rows -= n
+	k := sort.Search(len(s.sel), func(i int) bool { return int64(s.sel[i]) >= n })
+	return s.NextSelected(s.sel[:k])
+}
+
+// compareSelected reads the batch wc holds with part, by Next or
+// NextSelected of a subset chosen by k (none, a few, most, every row),
+// and fails unless the rows it returns are wc's rows it selected.
+func compareSelected(t *testing.T, part Selective, wc arrow.Array, rnd *rand.Rand, k, row int) {
+	t.Helper()
+	var sel []int32
+	odds := []int{0, 10, 90, 100}[k%4]
+	for i := range wc.Len() {
+		if rnd.IntN(100) < odds {
+			sel = append(sel, int32(i))
+		}
+	}
+	if !part.NextSelected(sel) {
+		t.Fatalf("batch %d: NextSelected: %v", k, part.Err())
+	}
+	pc := part.RecordBatch().Column(0)
+	if pc.Len() != len(sel) {
+		t.Fatalf("batch %d: %d rows selected, got %d", k, len(sel), pc.Len())
+	}
+	for i, s := range sel {
+		if wc.IsNull(int(s)) != pc.IsNull(i) || wc.IsValid(int(s)) && bits(wc, int(s)) != bits(pc, i) {
+			t.Fatalf("row %d selected: %v, want %v", row+int(s), pc.ValueStr(i), wc.ValueStr(int(s)))
+		}
+	}
+	nulls := 0
+	for i := range pc.Len() {
+		if pc.IsNull(i) {
+			nulls++
+		}
+	}
+	if nulls != pc.NullN() {
+		t.Fatalf("batch %d: NullN %d, %d null rows", k, pc.NullN(), nulls)
 	}
 }
 
@@ -310,6 +367,17 @@ func BenchmarkStoreSales(b *testing.B) {
 	b.Run("pqflat", func(b *testing.B) {
 		read(b, func(c int) ColumnReader {
 			return NewReader(pf, "store_sales", c, nil, *fr.Manifest.Fields[c].Field, 8192, memory.DefaultAllocator)
+		})
+	})
+	// Every 20th row (a dynamic filter's 5 %), as selected rows.
+	var sel []int32
+	for i := int32(0); i < 8192; i += 20 {
+		sel = append(sel, i)
+	}
+	b.Run("pqflat-selected-5pct", func(b *testing.B) {
+		read(b, func(c int) ColumnReader {
+			r := NewReader(pf, "store_sales", c, nil, *fr.Manifest.Fields[c].Field, 8192, memory.DefaultAllocator)
+			return &selecting{r.(Selective), sel, rows}
 		})
 	})
 }
