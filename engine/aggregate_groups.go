@@ -69,6 +69,9 @@ func packShortKeys(cols []arrow.Array, out []uint64) []uint64 {
 // Rows with a null key take the byte-encoded path (byKey), whose groups
 // never equal these.
 func (o *hashAggOp) groupIntPairs(cols []arrow.Array, v0, v1 []int64, ids []uint32, byKey func(int) (uint32, error)) ([]uint32, int64, error) {
+	if narrowInt(cols[0]) && narrowInt(cols[1]) {
+		return o.groupPackedPairs(cols, v0, v1, ids, byKey)
+	}
 	if o.pairHeads == nil {
 		o.pairHeads = rowkey.NewIntTable(0)
 	}
@@ -111,6 +114,41 @@ func (o *hashAggOp) groupIntPairs(cols []arrow.Array, v0, v1 []int64, ids []uint
 			o.newRows = append(o.newRows, int32(r))
 		}
 		ids = append(ids, uint32(g))
+	}
+	return ids, grown, nil
+}
+
+// narrowInt reports whether an integer-like column's values fit in 32
+// bits (every type rowkey.IntValues widens but INT64).
+func narrowInt(col arrow.Array) bool { return col.DataType().ID() != arrow.INT64 }
+
+// groupPackedPairs is groupIntPairs for two keys of 32 bits or fewer
+// (TPC-DS's surrogate keys, dates): both packed into one int64, the key of
+// index64, so a row costs one probe of a table that holds its keys in
+// its slots (the chained pair table costs a probe, the chain's keys and a
+// second probe to insert: 265 against ~70 ns a row at a million groups).
+// The key types are the aggregate's, so every batch takes this path;
+// rows with a null key take the byte-encoded one.
+func (o *hashAggOp) groupPackedPairs(cols []arrow.Array, v0, v1 []int64, ids []uint32, byKey func(int) (uint32, error)) ([]uint32, int64, error) {
+	var grown int64
+	nulls := cols[0].NullN() > 0 || cols[1].NullN() > 0
+	for r, a := range v0 {
+		if nulls && (cols[0].IsNull(r) || cols[1].IsNull(r)) {
+			id, err := byKey(r)
+			if err != nil {
+				return nil, 0, err
+			}
+			ids = append(ids, id)
+			continue
+		}
+		k := int64(uint64(uint32(a))<<32 | uint64(uint32(v1[r])))
+		id32, ok := o.index64.GetOrPut(k, int32(o.n))
+		if !ok {
+			o.n++
+			grown += o.groupBytes(16)
+			o.newRows = append(o.newRows, int32(r))
+		}
+		ids = append(ids, uint32(id32))
 	}
 	return ids, grown, nil
 }

@@ -149,6 +149,28 @@ func BenchmarkHashAggregateTwoKeys(b *testing.B) {
 	benchRun(b, agg, src.Rows())
 }
 
+// BenchmarkHashAggregateTwoNarrowKeys groups by two INT32 keys of many
+// pairs (as TPC-DS q97's GROUP BY ss_customer_sk, ss_item_sk): the keys
+// pack into one int64 of the single-key table.
+func BenchmarkHashAggregateTwoNarrowKeys(b *testing.B) {
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "c", Type: arrow.PrimitiveTypes.Int32},
+		{Name: "i", Type: arrow.PrimitiveTypes.Int32},
+	}, nil)
+	rng := rand.New(rand.NewPCG(7, 8))
+	src := benchSource(schema, benchRows, func(b *array.RecordBuilder) {
+		b.Field(0).(*array.Int32Builder).Append(rng.Int32N(100_000))
+		b.Field(1).(*array.Int32Builder).Append(rng.Int32N(18_000))
+	})
+	agg, err := newHashAggregate(src, &kapotv1.HashAggregateNode{Mode: kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE,
+		GroupExprs: []*kapotv1.PhysicalExprNode{wiretest.Col("c"), wiretest.Col("i")}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(src.Bytes())
+	benchRun(b, agg, src.Rows())
+}
+
 func BenchmarkHashJoin(b *testing.B) {
 	build := benchTable(100_000, 1<<40) // distinct-ish keys
 	probe := benchTable(benchRows, 1<<40)
