@@ -62,12 +62,121 @@ func (g *joinGraphRel) best() rel {
 			cur, rest, best = c, r, cost
 		}
 	}
-	r := cur.r
+	r := sinkDimensions(cur.r)
 	for _, c := range rest {
 		r = &filterRel{in: r, pred: c}
 	}
 	g.ordered = r
 	return r
+}
+
+// dimensionKeeps is the largest share of its table's rows a filtered
+// dimension may keep for sinkDimensions to move its join down.
+const dimensionKeeps = 0.5
+
+// sinkDimensions moves the join of each filtered dimension in the
+// left-deep chain r (a relation whose filters keep at most
+// dimensionKeeps of its table, small enough to broadcast), whose join
+// reads one relation joined earlier by a join neither side of which can
+// be broadcast (a repartitioned fact), down to that relation: the fact
+// meets it before its own join, which then moves only the rows it keeps. The greedy order is
+// left-deep, so a fact that is not the first relation met its
+// dimensions only after its own join (TPC-DS q17's store_returns was
+// repartitioned whole to meet store_sales, and three quarters' returns
+// kept of all years after). Everything else keeps its order, the first
+// relation's dimensions too.
+func sinkDimensions(r rel) rel {
+	var spine []*joinRel // top down
+	for x := r; ; {
+		j, ok := x.(*joinRel)
+		if !ok || j.jt != kapotv1.JoinType_JOIN_TYPE_INNER {
+			break
+		}
+		spine = append(spine, j)
+		x = j.left
+	}
+	if len(spine) < 2 {
+		return r
+	}
+	// items[0] is the first relation; joins[k] joined items[k] (k >= 1).
+	n := len(spine)
+	items := make([]rel, n+1)
+	joins := make([]*joinRel, n+1)
+	items[0] = spine[n-1].left
+	for k := 1; k <= n; k++ {
+		joins[k] = spine[n-k]
+		items[k] = joins[k].right
+	}
+	moved := false
+	for k := 2; k <= n; k++ {
+		j, d := joins[k], items[k]
+		if len(j.leftKeys) == 0 || !filteredDimension(d) {
+			continue
+		}
+		var refs []colID
+		if j.filter != nil {
+			refs = j.filter.refs(nil)
+		}
+		for _, e := range j.leftKeys {
+			refs = e.refs(refs)
+		}
+		f := -1
+		for i := 0; i < k; i++ {
+			if items[i] == nil {
+				continue // moved
+			}
+			cols := idSet(items[i].output())
+			if slices.ContainsFunc(refs, func(id colID) bool { return cols[id] }) {
+				if f >= 0 {
+					f = -2
+					break
+				}
+				f = i
+			}
+		}
+		if f < 1 || !smallSide(d, items[f]) || !repartitions(joins[f]) {
+			continue
+		}
+		if j.filter != nil && !coveredBy(j.filter, idSet(append(items[f].output(), d.output()...))) {
+			continue
+		}
+		items[f] = &joinRel{left: items[f], right: d, jt: kapotv1.JoinType_JOIN_TYPE_INNER,
+			leftKeys: j.leftKeys, rightKeys: j.rightKeys, filter: j.filter}
+		items[k], joins[k] = nil, nil
+		moved = true
+	}
+	if !moved {
+		return r
+	}
+	out := items[0]
+	for k := 1; k <= n; k++ {
+		if joins[k] == nil {
+			continue
+		}
+		c := *joins[k]
+		c.left, c.right = out, items[k]
+		out = &c
+	}
+	return out
+}
+
+// repartitions reports whether neither side of inner join j is small
+// enough to broadcast to the other's tasks, by the default thresholds
+// (smallSide, and a build computed once: broadcastOnce).
+func repartitions(j *joinRel) bool {
+	p := costModel{broadcast: broadcastRows, parts: 2}
+	return !smallSide(j.left, j.right) && !smallSide(j.right, j.left) &&
+		!p.broadcastOnce(j.left, j.right) && !p.broadcastOnce(j.right, j.left)
+}
+
+// filteredDimension reports whether r is a filtered relation whose
+// filters keep at most dimensionKeeps of its rows.
+func filteredDimension(r rel) bool {
+	base := r
+	for f, ok := base.(*filterRel); ok; f, ok = base.(*filterRel) {
+		base = f.in
+	}
+	return base != r && estimate(r) <= dimensionKeeps*estimate(base)
 }
 
 // joinOrder joins rels greedily from rels[first] (see joinGraphRel.best) and returns
