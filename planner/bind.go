@@ -25,6 +25,8 @@ type binder struct {
 	cols  map[colID]*column
 	next  colID
 	ctes  map[string]*cte
+	// inProcess: the plan runs in one process (Options.InProcess).
+	inProcess bool
 	// views are the views named so far, each bound once.
 	views map[string]*boundQuery
 	// lists are the long IN lists of the SQL text (see longLists).

@@ -4,7 +4,8 @@ import "testing"
 
 // TestGroupingSetsExpand: grouping sets whose aggregates combine are one
 // aggregation over the all-keys aggregate cross joined with the sets
-// (expandSets), not a union recomputing it per set; the answers stay
+// (expandSets), not a union recomputing it per set, and the set of every
+// key is that aggregate's groups finished, beside it; the answers stay
 // DuckDB's: NULL keys beside rolled-up NULLs, GROUPING() values, the grand
 // total over no rows, CUBE, count/avg/min/max, and the union where an
 // aggregate does not combine.
@@ -14,7 +15,11 @@ func TestGroupingSetsExpand(t *testing.T) {
 		sql   string
 		holds string // a pattern the plan must hold ("!x": must not hold x), or ""
 	}{
-		{`select n_regionkey, n_name, count(*), sum(n_nationkey), grouping(n_regionkey), grouping(n_regionkey, n_name) from nation group by rollup (n_regionkey, n_name) order by 1, 2, 5, 6`, `(?s)NestedLoopJoin.*Values\(rows=3\)`},
+		{`select n_regionkey, n_name, count(*), sum(n_nationkey), grouping(n_regionkey), grouping(n_regionkey, n_name) from nation group by rollup (n_regionkey, n_name) order by 1, 2, 5, 6`, `(?s)Union\(2 inputs\).*NestedLoopJoin.*Values\(rows=2\)`},
+		// The set of every key twice: its groups once as the
+		// pre-aggregate's, once re-aggregated.
+		{`select n_regionkey, n_name, count(*), grouping(n_name) from nation group by grouping sets ((n_regionkey, n_name), (n_name, n_regionkey), ()) order by 1 nulls first, 2 nulls first`, `Values\(rows=2\)`},
+		{`select n_regionkey, count(*), avg(n_nationkey) from nation group by grouping sets ((n_regionkey), (n_regionkey)) order by 1`, `Values\(rows=1\)`},
 		{`select n_regionkey, count(*), sum(n_nationkey), avg(n_nationkey), min(n_name), max(n_name) from nation where n_nationkey > 100 group by rollup (n_regionkey)`, `!Union\(3`},
 		{`select k, count(*), count(v), sum(v), avg(v) from (select case when n_nationkey % 4 = 0 then null else n_regionkey end k, case when n_nationkey % 3 = 0 then null else n_nationkey end v from nation) t group by rollup (k) order by 1 nulls first, 2`, ""},
 		{`select r_name, n_name, count(*) from nation, region where n_regionkey = r_regionkey group by cube (r_name, n_name) order by 1 nulls first, 2 nulls first`, ""},

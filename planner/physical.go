@@ -428,7 +428,7 @@ next:
 // that need the same columns get the same subtree, which unshare copies
 // once the whole plan is known to be within budget.
 func (p *lowerer) lowerShared(s *sharedRel, need map[colID]bool) (lowered, error) {
-	once := computedOnce(s) && (p.readers[s] >= sharedOnceReaders ||
+	once := s.once || computedOnce(s) && (p.readers[s] >= sharedOnceReaders ||
 		p.readers[s] == 2 && topGroups(unshared(s.in)) >= sharedTwiceGroups)
 	if once {
 		need = nil // every reader reads the one stage

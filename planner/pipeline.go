@@ -46,6 +46,10 @@ type Options struct {
 	// MaxPlanBytes bounds the plan's encoded size, likewise; 0 means
 	// DefaultMaxPlanBytes.
 	MaxPlanBytes int64
+	// InProcess plans for RunInProcess, which runs a subtree read in two
+	// places twice (there are no stages to share): nothing is planned to
+	// be computed once for several readers that is not so anyway.
+	InProcess bool
 }
 
 // Plan is a planned query: the physical plan the scheduler splits into
@@ -136,7 +140,7 @@ func planSelect(ctx context.Context, cat *catalog.Catalog, sel *pg.SelectStmt, l
 
 // bindQuery binds a parsed query to the catalog: its logical plan.
 func bindQuery(ctx context.Context, cat *catalog.Catalog, sel *pg.SelectStmt, lists map[string]*longList, o Options) (*logicalPlan, error) {
-	b := &binder{ctx: ctx, cat: cat, cols: map[colID]*column{}, parts: o.parts(), splitRows: o.SplitRows, lists: lists}
+	b := &binder{ctx: ctx, cat: cat, cols: map[colID]*column{}, parts: o.parts(), splitRows: o.SplitRows, lists: lists, inProcess: o.InProcess}
 	r, names, err := b.bindSelect(sel)
 	if err != nil {
 		return nil, err

@@ -136,6 +136,9 @@ type sharedRel struct {
 	counts       int8 // hasCount: 0 unknown, 1 no, 2 yes
 	// lowered is in lowered for each set of needed columns (needKey).
 	lowered map[string]lowered
+	// once: computed once for all its readers, whatever its size (a
+	// ROLLUP's aggregate by all keys, see expandSets).
+	once bool
 }
 
 func (r *sharedRel) output() []colID { return r.in.output() }

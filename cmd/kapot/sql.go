@@ -344,7 +344,7 @@ func (s *sqlSession) printStrings(names []string, rows [][]string) error {
 func (s *sqlSession) planOpts() planner.Options {
 	n, _ := planner.PartitionsProperty(s.props)
 	split, _ := planner.SplitRowsProperty(s.props)
-	return planner.Options{TargetPartitions: n, SplitRows: split}
+	return planner.Options{TargetPartitions: n, SplitRows: split, InProcess: true}
 }
 
 // explainAnalyze runs the query in this process and prints each
