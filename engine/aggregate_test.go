@@ -310,6 +310,24 @@ func TestPartialAggregateBounded(t *testing.T) {
 	}
 }
 
+// TestPartialAggregatePassesUniqueKeysEarly: a partial aggregate whose
+// table fills with every row a group of its own passes the rows through
+// from then on, without growing its table to the cap first.
+func TestPartialAggregatePassesUniqueKeysEarly(t *testing.T) {
+	tc, _ := newTC(t)
+	tc.Properties = map[string]string{PropPartialAggGroups: "64"}
+	plan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
+		Input: spillInput(t, 3000), Mode: kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL, GroupExprs: []*kapotv1.PhysicalExprNode{wiretest.Col("id")},
+		Aggregates: []*kapotv1.AggregateExprNode{{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: wiretest.Col("v"), Name: "sum_v"}}}}}
+	op := openOp(t, plan, tc)
+	defer op.Close()
+	drainOp(t, op)
+	agg := op.(*hashAggOp)
+	if !agg.passThrough || agg.maxGroups != agg.baseGroups {
+		t.Fatalf("passes through: %v, table bound %d (base %d)", agg.passThrough, agg.maxGroups, agg.baseGroups)
+	}
+}
+
 // passesThrough runs the partial aggregate plan in one partition and says
 // whether it ended passing rows through.
 func passesThrough(t *testing.T, plan *kapotv1.PhysicalPlanNode, tc *TaskContext) bool {
