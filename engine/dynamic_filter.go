@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"math"
+	"slices"
+	"sort"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -24,7 +26,11 @@ import (
 // reads them (NULL keys too: they never match) — when it skips a row group
 // at all: filtering the rows of every row group costs more than it saves. TPC-DS q37 and q82 join
 // inventory, stored by date, with the few dates of a two-month window: the
-// scan reads the row groups of those weeks, not all 11.7 M rows.
+// scan reads the row groups of those weeks, not all 11.7 M rows. A build
+// side of few distinct keys (maxDynamicSet) hands over the keys too: a
+// scan whose rows hold them rarely (by its row groups' statistics) keeps
+// only the rows whose key is one of them, where their range would keep
+// nearly all (q37's 14 items of catalog_sales, spread over every key).
 //
 // The plan is not changed: building it (FromProto) finds the scans a
 // join's keys come from and gives both one id; the join hands its ranges
@@ -54,18 +60,28 @@ type dynamicSource struct {
 	key int // index into the join's keys
 }
 
-// withDynamicRange returns ctx carrying [lo, hi] (lo > hi: no key) for
-// dynamic filter id.
-func withDynamicRange(ctx context.Context, id int, lo, hi int64) context.Context {
-	return context.WithValue(ctx, dynamicKey{id}, [2]int64{lo, hi})
+// buildKeys is what a join's build side says of one key: its smallest
+// and largest value (lo > hi: no key) and, when they are few, all of them.
+type buildKeys struct {
+	lo, hi int64
+	set    []int64 // sorted, distinct; nil when more than maxDynamicSet
+}
+
+// maxDynamicSet is the most distinct keys a dynamic filter carries as a
+// set (each probe row's key looked up in it).
+const maxDynamicSet = 1024
+
+// withDynamicRange returns ctx carrying k for dynamic filter id.
+func withDynamicRange(ctx context.Context, id int, k buildKeys) context.Context {
+	return context.WithValue(ctx, dynamicKey{id}, k)
 }
 
 // dynamicRanges returns the ranges ctx carries for targets.
 func dynamicRanges(ctx context.Context, targets []dynamicTarget) []*keyRange {
 	var out []*keyRange
 	for _, t := range targets {
-		if r, ok := ctx.Value(dynamicKey{t.id}).([2]int64); ok {
-			out = append(out, &keyRange{col: t.col, lo: r[0], hi: r[1]})
+		if k, ok := ctx.Value(dynamicKey{t.id}).(buildKeys); ok {
+			out = append(out, &keyRange{col: t.col, lo: k.lo, hi: k.hi, set: k.set})
 		}
 	}
 	return out
@@ -113,7 +129,7 @@ func wireDynamicFilters(j *HashJoin, next *int) {
 
 // probeScan follows column col of p down to the Parquet scan it is read
 // from, through operators that keep each row's column as it is, in the
-// same partition.
+// same partition, and aggregates grouped by it.
 func probeScan(p ExecutionPlan, col int) (*fileScan, string, bool) {
 	for {
 		switch x := operator.Unwrap(p).(type) {
@@ -125,6 +141,20 @@ func probeScan(p ExecutionPlan, col int) (*fileScan, string, bool) {
 			p, col = x.input, c
 		case *Filter:
 			p = x.input
+		case *HashAggregate:
+			// A group key read as a column of the input: the groups
+			// whose key no build key matches are the input rows whose
+			// key none matches (TPC-DS q37's catalog_sales aggregated by
+			// item before it meets 14 items). FINAL reads partial groups
+			// from other tasks: not a scan of this pipeline anyway.
+			if x.mode == kapotv1.AggregateMode_AGGREGATE_MODE_FINAL || col >= len(x.groups) {
+				return nil, "", false
+			}
+			c, ok := expr.ColumnIndex(x.groups[col])
+			if !ok {
+				return nil, "", false
+			}
+			p, col = x.input, c
 		case *HashJoin:
 			n := len(x.left.Schema().Fields())
 			col = x.unnarrowed(col)
@@ -144,11 +174,22 @@ func probeScan(p ExecutionPlan, col int) (*fileScan, string, bool) {
 }
 
 // buildRange is the smallest and largest non-null value of a signed
-// integer column (lo > hi when there is none).
-func buildRange(a arrow.Array) (lo, hi int64) {
-	lo, hi = 1, 0
+// integer column (lo > hi when there is none) and, when there are at most
+// maxDynamicSet, its distinct non-null values, sorted.
+func buildRange(a arrow.Array) buildKeys {
+	lo, hi := int64(1), int64(0)
 	first := true
+	seen := map[int64]struct{}{}
 	add := func(v int64) {
+		if seen != nil {
+			if _, ok := seen[v]; !ok {
+				if len(seen) == maxDynamicSet {
+					seen = nil
+				} else {
+					seen[v] = struct{}{}
+				}
+			}
+		}
 		if first {
 			lo, hi, first = v, v, false
 			return
@@ -172,9 +213,17 @@ func buildRange(a arrow.Array) (lo, hi int64) {
 	case *array.Int8:
 		each(x.Len(), x.IsValid, func(i int) int64 { return int64(x.Value(i)) })
 	default:
-		return -1 << 63, 1<<63 - 1 // not expected: keep every row
+		return buildKeys{lo: -1 << 63, hi: 1<<63 - 1} // not expected: keep every row
 	}
-	return lo, hi
+	k := buildKeys{lo: lo, hi: hi}
+	if seen != nil {
+		k.set = make([]int64, 0, len(seen))
+		for v := range seen {
+			k.set = append(k.set, v)
+		}
+		slices.Sort(k.set)
+	}
+	return k
 }
 
 // dynamicSplit returns, of the ranges joins above keep, the one whose
@@ -224,6 +273,65 @@ func dynamicSplit(pf *file.Reader, fr *pqarrow.FileReader, full *arrow.Schema, p
 // read, 26 K kept. A wide range is left to the join (q63's items: 4 K of
 // 2.9 M rows dropped, filtering them made the scan 25 % slower).
 const dynamicPrefilterShare = 0.25
+
+// dynamicSetPrefilter returns the prefilter (on out, the scan's output)
+// testing a key column against the set of keys of the join above that the
+// statistics of part's row groups say keeps the smallest share of rows
+// (the keys of the set within a group's smallest and largest, as a share
+// of the values between them), when that share is at most
+// dynamicPrefilterShare: TPC-DS q37's 14 items of 18 000 against
+// catalog_sales, whose item keys are in every row group, where the range
+// of the 14 keeps nearly all.
+func dynamicSetPrefilter(pf *file.Reader, fr *pqarrow.FileReader, full, out *arrow.Schema, part filePart, rs []*keyRange) (prefilter, bool) {
+	md := pf.MetaData()
+	lo, hi := part.share.rowGroups(md)
+	var best *keyRange
+	bestShare := dynamicPrefilterShare
+	for _, r := range rs {
+		if r.set == nil {
+			continue
+		}
+		s, err := newRangeSplit(fr, full, r)
+		if err != nil {
+			continue
+		}
+		var rows, kept float64
+		for rg := lo; rg < hi; rg++ {
+			g := md.RowGroup(rg)
+			n := float64(g.NumRows())
+			rows += n
+			mn, mx, _, ok := chunkIntRange(g, s.leaf)
+			if !ok || mx < mn {
+				kept += n
+				continue
+			}
+			in := sort.Search(len(r.set), func(i int) bool { return r.set[i] > mx }) - sort.Search(len(r.set), func(i int) bool { return r.set[i] >= mn })
+			kept += n * min(1, float64(in)/(float64(mx)-float64(mn)+1))
+		}
+		if rows > 0 && kept/rows <= bestShare {
+			best, bestShare = r, kept/rows
+		}
+	}
+	if best == nil {
+		return prefilter{}, false
+	}
+	idx := out.FieldIndices(best.col)
+	if len(idx) != 1 || !arrow.IsSignedInteger(out.Field(idx[0]).Type.ID()) {
+		return prefilter{}, false
+	}
+	col := &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Column{Column: &kapotv1.ColumnExpr{Index: uint32(idx[0]), Name: best.col}}}
+	in := &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_InList{InList: &kapotv1.InListExpr{Expr: col, IntSet: best.set}}}
+	if len(best.set) == 0 {
+		// No key: every row goes (an empty set is no set on the wire).
+		in = &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Binary{Binary: &kapotv1.BinaryExpr{
+			Left: col, Op: kapotv1.BinaryOp_BINARY_OP_LT, Right: col}}}
+	}
+	pred, err := expr.FromProto(in, out)
+	if err != nil {
+		return prefilter{}, false
+	}
+	return prefilter{col: idx[0], pred: pred, values: true}, true
+}
 
 // dynamicPrefilter returns the prefilter (on out, the scan's output) of
 // the range of rs that the statistics of part's row groups say keeps the

@@ -169,9 +169,10 @@ func TestDynamicFilterThroughNarrowedJoin(t *testing.T) {
 
 // TestDynamicPrefilter: keys spread over every row group (no group can
 // be skipped) are still filtered row by row when the build keys' range
-// holds a small share of each group's: the scan emits fewer rows, and the
-// answers are those of the join without dynamic filters; a wide range
-// leaves the scan as it was.
+// holds a small share of each group's, or when the build side's few keys
+// (maxDynamicSet) do: the scan emits fewer rows, and the answers are those
+// of the join without dynamic filters; many keys over a wide range leave
+// the scan as it was.
 func TestDynamicPrefilter(t *testing.T) {
 	schema := arrow.NewSchema([]arrow.Field{
 		{Name: "k", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
@@ -204,7 +205,8 @@ func TestDynamicPrefilter(t *testing.T) {
 		filtered bool
 	}{
 		{"narrow", []any{300, 301, 310, 320, nil}, true},
-		{"wide", []any{3, 900}, false},
+		{"few wide", []any{3, 900}, true},                  // by the set of keys
+		{"many wide", manyKeys(maxDynamicSet + 76), false}, // no set, a range of all
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			tc, _ := newTC(t)
@@ -228,4 +230,58 @@ func TestDynamicPrefilter(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDynamicFilterThroughAggregate: a join's few build keys filter the
+// scan under an aggregate grouped by the probe key (an early aggregate
+// below the join): the scan emits the matching rows only, and the answer
+// is the join's without dynamic filters.
+func TestDynamicFilterThroughAggregate(t *testing.T) {
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "k", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		{Name: "v", Type: arrow.PrimitiveTypes.Int64},
+	}, nil)
+	path := filepath.Join(t.TempDir(), "spread.parquet")
+	bld := array.NewRecordBuilder(memory.NewGoAllocator(), schema)
+	for i := 0; i < 1000; i++ {
+		bld.Field(0).(*array.Int64Builder).Append(int64(i * 389 % 500))
+		bld.Field(1).(*array.Int64Builder).Append(int64(i))
+	}
+	rec := bld.NewRecordBatch()
+	bld.Release()
+	writeParquet(t, path, rec, parquet.WithMaxRowGroupLength(250))
+	rec.Release()
+	join := func(mode kapotv1.JoinMode) *kapotv1.PhysicalPlanNode {
+		scan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ParquetScan{ParquetScan: &kapotv1.ParquetScanNode{
+			FileGroups: []*kapotv1.FileGroup{{Paths: []string{path}}}}}}
+		agg := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
+			Input: scan, Mode: kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL, GroupExprs: []*kapotv1.PhysicalExprNode{wiretest.Col("k")}, GroupNames: []string{"k"},
+			Aggregates: []*kapotv1.AggregateExprNode{{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: wiretest.Col("v"), Name: "s"}}}}}
+		return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashJoin{HashJoin: &kapotv1.HashJoinNode{
+			Left: buildValues(7, 123, 401), Right: agg, JoinType: kapotv1.JoinType_JOIN_TYPE_INNER, Mode: mode,
+			On: []*kapotv1.JoinOn{{Left: wiretest.Col("b"), Right: wiretest.Col("k")}}}}}
+	}
+	tc, _ := newTC(t)
+	tc.Metrics = &Metrics{}
+	tc.BatchSize = 100
+	got := run(t, join(kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT), tc)
+	plain, _ := newTC(t)
+	want := run(t, join(kapotv1.JoinMode_JOIN_MODE_PARTITIONED), plain)
+	if !slices.Equal(got, want) || len(want) != 3 {
+		t.Fatalf("with dynamic filter:\n%s\nwithout:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, m := range tc.Metrics.Snapshot() {
+		if strings.Contains(m.Name, "Scan") && m.OutputRows != 6 {
+			t.Errorf("the scan emitted %d of 1000 rows, want the 6 of the 3 keys", m.OutputRows)
+		}
+	}
+}
+
+// manyKeys is n build keys 0, 1, …, n-1.
+func manyKeys(n int) []any {
+	keys := make([]any, n)
+	for i := range keys {
+		keys[i] = i
+	}
+	return keys
 }

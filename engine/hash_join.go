@@ -198,9 +198,9 @@ type hashJoinOp struct {
 	indexBytes int64
 	probe      Operator
 	closed     bool
-	// ranges holds, once built, the range of each of j.dynamic's keys
+	// ranges holds, once built, the range (and few keys) of each of j.dynamic's keys
 	// (nil: the probe side is not filtered).
-	ranges [][2]int64
+	ranges []buildKeys
 
 	// Grace hash join: when the build side does not fit its reservation,
 	// both sides are hash-partitioned into spill files and each pair of
@@ -348,9 +348,9 @@ func (o *hashJoinOp) dynamicRanges(ctx context.Context) error {
 	if len(o.j.dynamic) == 0 || o.tc.Properties[PropDynamicFilters] == "false" {
 		return nil
 	}
-	o.ranges = make([][2]int64, len(o.j.dynamic))
+	o.ranges = make([]buildKeys, len(o.j.dynamic))
 	for i, d := range o.j.dynamic {
-		o.ranges[i] = [2]int64{1, 0}
+		o.ranges[i] = buildKeys{lo: 1, hi: 0, set: []int64{}}
 		if o.build == nil {
 			continue
 		}
@@ -358,7 +358,7 @@ func (o *hashJoinOp) dynamicRanges(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		o.ranges[i][0], o.ranges[i][1] = buildRange(a)
+		o.ranges[i] = buildRange(a)
 		a.Release()
 	}
 	return nil
@@ -368,7 +368,7 @@ func (o *hashJoinOp) dynamicRanges(ctx context.Context) error {
 // side).
 func (o *hashJoinOp) nextProbe(ctx context.Context) (arrow.RecordBatch, error) {
 	for i, r := range o.ranges {
-		ctx = withDynamicRange(ctx, o.j.dynamic[i].id, r[0], r[1])
+		ctx = withDynamicRange(ctx, o.j.dynamic[i].id, r)
 	}
 	b, err := o.probe.Next(ctx)
 	if err == io.EOF {

@@ -152,6 +152,9 @@ func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskCo
 		if pre, ok := dynamicPrefilter(pf, fr, full, f.out, part, rs); ok {
 			f.pre = append(slices.Clip(f.pre), pre)
 			tc.Metrics.AddCounter(*f.nodeID, "dynamic_filters", 1)
+		} else if pre, ok := dynamicSetPrefilter(pf, fr, full, f.out, part, rs); ok {
+			f.pre = append(slices.Clip(f.pre), pre)
+			tc.Metrics.AddCounter(*f.nodeID, "dynamic_filters", 1)
 		}
 	}
 	if f.pruner != nil || split != nil || part.share.n > 1 {

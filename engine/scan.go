@@ -42,6 +42,9 @@ type rowGroupShare struct{ i, n int }
 type keyRange struct {
 	col    string
 	lo, hi int64
+	// set, of a dynamic filter, is every key of the build side (sorted,
+	// distinct) when they are few (maxDynamicSet); else nil.
+	set []int64
 }
 
 // opener opens a scan's files (local or in an object store) with the job's
