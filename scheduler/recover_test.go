@@ -365,3 +365,53 @@ func TestLateCancelWaitsForTheCommit(t *testing.T) {
 		t.Fatalf("after the commit: %v, %v (rows %d), want a success of 7 rows", r.st.GetState(), r.err, r.st.GetRowsWritten())
 	}
 }
+
+// TestWaitingClientKeepsItsJob: a job whose client waits through the
+// scheduler (a SQL front door's statement, EXPLAIN ANALYZE: waitJob) is
+// not cancelled as abandoned, however long past
+// --abandoned-job-timeout-seconds it runs; once nobody waits, it is.
+func TestWaitingClientKeepsItsJob(t *testing.T) {
+	m := newMachine(t, nil, "a")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.s.waitJob(ctx, m.job)
+		done <- err
+	}()
+	waitFor(t, func() bool {
+		m.s.mu.Lock()
+		defer m.s.mu.Unlock()
+		j, _ := m.s.cl.Job(m.job)
+		return j.Polls > 0
+	})
+	m.s.mu.Lock()
+	m.s.apply(m.s.cl.Tick(time.Now().Add(2 * m.s.cfg.AbandonedJobTimeout)))
+	j, _ := m.s.cl.Job(m.job)
+	state := j.State
+	m.s.mu.Unlock()
+	if state == kapotv1.JobState_JOB_STATE_CANCELLED {
+		t.Fatalf("a job its client waits for was cancelled: %s", j.Err)
+	}
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("waitJob answered nil for a client gone")
+	}
+	m.s.mu.Lock()
+	defer m.s.mu.Unlock()
+	if j, _ := m.s.cl.Job(m.job); j.State != kapotv1.JobState_JOB_STATE_CANCELLED {
+		t.Fatalf("after its client went away the job is %v, want cancelled", j.State)
+	}
+}
+
+
+// waitFor waits (up to a minute) until cond holds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within a minute")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -190,6 +190,12 @@ func (s *Scheduler) explainAnalyze(ctx context.Context, id string) (session.Answ
 // outcome, which is waited for (at most lateOutcomeWait) and returned:
 // a client is never told "cancelled" of a write that committed.
 func (s *Scheduler) waitJob(ctx context.Context, id string) (*kapotv1.GetJobStatusResponse, error) {
+	// The waiting client (of a SQL front door, or of EXPLAIN ANALYZE) asks
+	// for the job's status through this call: it is not abandoned while
+	// it waits, however long the job runs (it was cancelled as abandoned
+	// after --abandoned-job-timeout-seconds, though its client waited).
+	s.polling(id, 1)
+	defer s.polling(id, -1)
 	late := false
 	for {
 		js, err := s.status(id)
@@ -341,6 +347,8 @@ func (f flightJobs) Wait(ctx context.Context, id string) (*kapotv1.GetJobStatusR
 func (f flightJobs) Status(id string) (*kapotv1.GetJobStatusResponse, error) { return f.s.status(id) }
 
 func (f flightJobs) Await(ctx context.Context, id string, wait time.Duration) error {
+	f.s.polling(id, 1)
+	defer f.s.polling(id, -1)
 	return f.s.awaitJob(ctx, id, wait)
 }
 
