@@ -403,7 +403,6 @@ func TestWaitingClientKeepsItsJob(t *testing.T) {
 	}
 }
 
-
 // waitFor waits (up to a minute) until cond holds.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
