@@ -10,14 +10,17 @@
 //     (package catalog) into a logical plan, printed by logical_print.go.
 //     The FROM list's inner joins are left as written, a join graph.
 //   - optimise (optimize*.go, cost.go): join graphs become trees of joins
-//     ordered by estimated cost, scans of sorted files keep the key-range
+//     ordered by estimated cost (a fact met by a repartitioned join meets
+//     its filtered dimensions below it: sinkDimensions), scans of sorted files keep the key-range
 //     splits their joins and groupings use, joins with an aggregate
 //     side are marked for reduction by a semi join, windows whose ranking
 //     a filter bounds learn the bound (a TopNRanking under them), and
 //     aggregates over a join aggregate its fact side first where that
 //     pays (eager aggregation). Uncorrelated scalar subqueries aggregating
 //     the same rows of one table are merged as they are bound
-//     (bind_subquery_merge.go).
+//     (bind_subquery_merge.go); a ROLLUP's set of every key is its
+//     pre-aggregate's groups, beside the other sets' re-aggregation
+//     (bind_groupingsets.go).
 //   - lower (physical*.go): the logical plan becomes the engine's plan
 //     nodes, with exchanges where the plan must be repartitioned and
 //     broadcasts of small join sides.

@@ -10,6 +10,9 @@
 // fifth of the CPU of a TPC-DS run. Here dictionary indexes and
 // definition levels unpack in bulk into scratch space the reader keeps.
 //
+// A Reader is also Selective: it reads only the rows a scan's prefilters
+// chose of a batch, each value where it lies, and skips the others.
+//
 // Columns it does not cover (other types, encodings such as
 // DELTA_BINARY_PACKED, nested columns) stay with pqarrow: Supported says
 // which. A Reader yields batches of exactly the rows pqarrow's would (its
