@@ -274,21 +274,19 @@ func dynamicSplit(pf *file.Reader, fr *pqarrow.FileReader, full *arrow.Schema, p
 // 2.9 M rows dropped, filtering them made the scan 25 % slower).
 const dynamicPrefilterShare = 0.25
 
-// dynamicSetPrefilter returns the prefilter (on out, the scan's output)
-// testing a key column against the set of keys of the join above that the
-// statistics of part's row groups say keeps the smallest share of rows
-// (the keys of the set within a group's smallest and largest, as a share
-// of the values between them), when that share is at most
-// dynamicPrefilterShare: TPC-DS q37's 14 items of 18 000 against
-// catalog_sales, whose item keys are in every row group, where the range
-// of the 14 keeps nearly all.
-func dynamicSetPrefilter(pf *file.Reader, fr *pqarrow.FileReader, full, out *arrow.Schema, part filePart, rs []*keyRange) (prefilter, bool) {
+// fewestKept returns, of the ranges of rs that usable accepts, the one
+// the statistics of part's row groups say keeps the smallest share of
+// rows, when that share is at most dynamicPrefilterShare (nil otherwise):
+// share is what it keeps of a row group whose keys lie in [mn, mx] (a
+// group without statistics counts whole).
+func fewestKept(pf *file.Reader, fr *pqarrow.FileReader, full *arrow.Schema, part filePart, rs []*keyRange,
+	usable func(*keyRange) bool, share func(r *keyRange, mn, mx int64) float64) *keyRange {
 	md := pf.MetaData()
 	lo, hi := part.share.rowGroups(md)
 	var best *keyRange
 	bestShare := dynamicPrefilterShare
 	for _, r := range rs {
-		if r.set == nil {
+		if !usable(r) {
 			continue
 		}
 		s, err := newRangeSplit(fr, full, r)
@@ -305,13 +303,28 @@ func dynamicSetPrefilter(pf *file.Reader, fr *pqarrow.FileReader, full, out *arr
 				kept += n
 				continue
 			}
-			in := sort.Search(len(r.set), func(i int) bool { return r.set[i] > mx }) - sort.Search(len(r.set), func(i int) bool { return r.set[i] >= mn })
-			kept += n * min(1, float64(in)/(float64(mx)-float64(mn)+1))
+			kept += n * share(r, mn, mx)
 		}
 		if rows > 0 && kept/rows <= bestShare {
 			best, bestShare = r, kept/rows
 		}
 	}
+	return best
+}
+
+// dynamicSetPrefilter returns the prefilter (on out, the scan's output)
+// testing a key column against the set of keys of the join above that the
+// statistics of part's row groups say keeps the smallest share of rows
+// (the keys of the set within a group's smallest and largest, as a share
+// of the values between them), when that share is at most
+// dynamicPrefilterShare: TPC-DS q37's 14 items of 18 000 against
+// catalog_sales, whose item keys are in every row group, where the range
+// of the 14 keeps nearly all.
+func dynamicSetPrefilter(pf *file.Reader, fr *pqarrow.FileReader, full, out *arrow.Schema, part filePart, rs []*keyRange) (prefilter, bool) {
+	best := fewestKept(pf, fr, full, part, rs, func(r *keyRange) bool { return r.set != nil }, func(r *keyRange, mn, mx int64) float64 {
+		in := sort.Search(len(r.set), func(i int) bool { return r.set[i] > mx }) - sort.Search(len(r.set), func(i int) bool { return r.set[i] >= mn })
+		return min(1, float64(in)/(float64(mx)-float64(mn)+1))
+	})
 	if best == nil {
 		return prefilter{}, false
 	}
@@ -338,32 +351,10 @@ func dynamicSetPrefilter(pf *file.Reader, fr *pqarrow.FileReader, full, out *arr
 // smallest share of rows, when that share is at most
 // dynamicPrefilterShare and its column is an integer column of out.
 func dynamicPrefilter(pf *file.Reader, fr *pqarrow.FileReader, full, out *arrow.Schema, part filePart, rs []*keyRange) (prefilter, bool) {
-	md := pf.MetaData()
-	lo, hi := part.share.rowGroups(md)
-	var best *keyRange
-	bestShare := dynamicPrefilterShare
-	for _, r := range rs {
-		s, err := newRangeSplit(fr, full, r)
-		if err != nil || r.lo > r.hi {
-			continue
-		}
-		var rows, kept float64
-		for rg := lo; rg < hi; rg++ {
-			g := md.RowGroup(rg)
-			n := float64(g.NumRows())
-			rows += n
-			mn, mx, _, ok := chunkIntRange(g, s.leaf)
-			if !ok || mx < mn {
-				kept += n
-				continue
-			}
-			in := float64(min(mx, r.hi)) - float64(max(mn, r.lo)) + 1
-			kept += n * max(0, min(1, in/(float64(mx)-float64(mn)+1)))
-		}
-		if rows > 0 && kept/rows <= bestShare {
-			best, bestShare = r, kept/rows
-		}
-	}
+	best := fewestKept(pf, fr, full, part, rs, func(r *keyRange) bool { return r.lo <= r.hi }, func(r *keyRange, mn, mx int64) float64 {
+		in := float64(min(mx, r.hi)) - float64(max(mn, r.lo)) + 1
+		return max(0, min(1, in/(float64(mx)-float64(mn)+1)))
+	})
 	if best == nil {
 		return prefilter{}, false
 	}

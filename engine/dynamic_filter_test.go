@@ -174,24 +174,7 @@ func TestDynamicFilterThroughNarrowedJoin(t *testing.T) {
 // of the join without dynamic filters; many keys over a wide range leave
 // the scan as it was.
 func TestDynamicPrefilter(t *testing.T) {
-	schema := arrow.NewSchema([]arrow.Field{
-		{Name: "k", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
-		{Name: "v", Type: arrow.PrimitiveTypes.Int64},
-	}, nil)
-	path := filepath.Join(t.TempDir(), "spread.parquet")
-	bld := array.NewRecordBuilder(memory.NewGoAllocator(), schema)
-	for i := 0; i < 1000; i++ {
-		if i%7 == 0 {
-			bld.Field(0).AppendNull()
-		} else {
-			bld.Field(0).(*array.Int64Builder).Append(int64(i * 389 % 1000)) // every row group spans 0..999
-		}
-		bld.Field(1).(*array.Int64Builder).Append(int64(i))
-	}
-	rec := bld.NewRecordBatch()
-	bld.Release()
-	writeParquet(t, path, rec, parquet.WithMaxRowGroupLength(250))
-	rec.Release()
+	path := spreadKeys(t, func(i int) (int64, bool) { return int64(i * 389 % 1000), i%7 != 0 }) // every row group spans 0..999
 	join := func(build *kapotv1.PhysicalPlanNode, mode kapotv1.JoinMode) *kapotv1.PhysicalPlanNode {
 		scan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ParquetScan{ParquetScan: &kapotv1.ParquetScanNode{
 			FileGroups: []*kapotv1.FileGroup{{Paths: []string{path}}}}}}
@@ -237,20 +220,7 @@ func TestDynamicPrefilter(t *testing.T) {
 // below the join): the scan emits the matching rows only, and the answer
 // is the join's without dynamic filters.
 func TestDynamicFilterThroughAggregate(t *testing.T) {
-	schema := arrow.NewSchema([]arrow.Field{
-		{Name: "k", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
-		{Name: "v", Type: arrow.PrimitiveTypes.Int64},
-	}, nil)
-	path := filepath.Join(t.TempDir(), "spread.parquet")
-	bld := array.NewRecordBuilder(memory.NewGoAllocator(), schema)
-	for i := 0; i < 1000; i++ {
-		bld.Field(0).(*array.Int64Builder).Append(int64(i * 389 % 500))
-		bld.Field(1).(*array.Int64Builder).Append(int64(i))
-	}
-	rec := bld.NewRecordBatch()
-	bld.Release()
-	writeParquet(t, path, rec, parquet.WithMaxRowGroupLength(250))
-	rec.Release()
+	path := spreadKeys(t, func(i int) (int64, bool) { return int64(i * 389 % 500), true })
 	join := func(mode kapotv1.JoinMode) *kapotv1.PhysicalPlanNode {
 		scan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ParquetScan{ParquetScan: &kapotv1.ParquetScanNode{
 			FileGroups: []*kapotv1.FileGroup{{Paths: []string{path}}}}}}
@@ -284,4 +254,29 @@ func manyKeys(n int) []any {
 		keys[i] = i
 	}
 	return keys
+}
+
+// spreadKeys writes a Parquet file of 1000 rows (k, v = row number) in
+// row groups of 250, k of row i key(i) (null where key says so).
+func spreadKeys(t *testing.T, key func(i int) (int64, bool)) string {
+	t.Helper()
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "k", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		{Name: "v", Type: arrow.PrimitiveTypes.Int64},
+	}, nil)
+	path := filepath.Join(t.TempDir(), "spread.parquet")
+	bld := array.NewRecordBuilder(memory.NewGoAllocator(), schema)
+	defer bld.Release()
+	for i := 0; i < 1000; i++ {
+		if k, ok := key(i); ok {
+			bld.Field(0).(*array.Int64Builder).Append(k)
+		} else {
+			bld.Field(0).AppendNull()
+		}
+		bld.Field(1).(*array.Int64Builder).Append(int64(i))
+	}
+	rec := bld.NewRecordBatch()
+	defer rec.Release()
+	writeParquet(t, path, rec, parquet.WithMaxRowGroupLength(250))
+	return path
 }

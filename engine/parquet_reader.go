@@ -374,35 +374,26 @@ func (r *parquetReader) convert(col arrow.Array, want arrow.DataType) (out arrow
 }
 
 // nextSelectedOf reads rows sel of the next batch of column reader i
-// (a pqflat.Selective), turning a panic into an error.
-func (r *parquetReader) nextSelectedOf(i int, sel []int32) (b arrow.RecordBatch, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			b, err = nil, alloc.PanicError(p, "corrupt Parquet file "+r.loc)
-		}
-	}()
-	rr := r.rrs[i].(pqflat.Selective)
-	if !rr.NextSelected(sel) {
-		if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
-			return nil, err
-		}
-		return nil, io.EOF
-	}
-	b = rr.RecordBatch()
-	b.Retain()
-	return b, nil
+// (a pqflat.Selective).
+func (r *parquetReader) nextSelectedOf(i int, sel []int32) (arrow.RecordBatch, error) {
+	return r.readOf(i, func() bool { return r.rrs[i].(pqflat.Selective).NextSelected(sel) })
 }
 
-// nextOf reads the next batch of column reader i, turning a panic of the
-// Parquet library (corrupt data) into an error.
-func (r *parquetReader) nextOf(i int) (b arrow.RecordBatch, err error) {
+// nextOf reads the next batch of column reader i.
+func (r *parquetReader) nextOf(i int) (arrow.RecordBatch, error) {
+	return r.readOf(i, func() bool { return r.rrs[i].Next() })
+}
+
+// readOf reads a batch of column reader i with next, turning a panic of
+// the Parquet library (corrupt data) into an error.
+func (r *parquetReader) readOf(i int, next func() bool) (b arrow.RecordBatch, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			b, err = nil, alloc.PanicError(p, "corrupt Parquet file "+r.loc)
 		}
 	}()
 	rr := r.rrs[i]
-	if !rr.Next() {
+	if !next() {
 		if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
 			return nil, err
 		}

@@ -199,116 +199,109 @@ func (r *reader[T]) next(sel []int32, selective bool) bool {
 
 // read decodes the next n rows into a batch.
 func (r *reader[T]) read(n int) (arrow.RecordBatch, error) {
-	var zero T
-	w := int(unsafe.Sizeof(zero))
-	vbuf := alloc.NewUninitBuffer(r.mem, n*w)
-	defer vbuf.Release()
-	vals := unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(vbuf.Bytes()))), n)
-	var valid *memory.Buffer
-	var bits []byte
-	if r.nullable {
-		valid = alloc.NewUninitBuffer(r.mem, int((n+7)/8))
-		defer valid.Release()
-		bits = valid.Bytes()
-		bits[len(bits)-1] = 0
-	}
+	vals, bits, done := r.buffers(n, false)
 	nulls := 0
-	for done := 0; done < n; {
-		if r.left == 0 || r.chunkLeft == 0 {
-			if err := r.nextPage(); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		m := int(min(int64(n-done), int64(r.left), r.chunkLeft))
-		out := vals[done : done+m]
+	err := r.segments(n, func(off, m int) error {
+		out := vals[off : off+m]
 		if !r.nullable {
-			if err := r.values(out); err != nil {
-				return nil, err
-			}
-		} else {
-			k, err := r.defs.levels(bits, done, m)
-			if err != nil {
-				return nil, err
-			}
-			if k == m {
-				err = r.values(out)
-			} else {
-				err = r.spaced(out, k, bits, done)
-			}
-			if err != nil {
-				return nil, err
-			}
-			nulls += m - k
+			return r.values(out)
 		}
-		r.left -= m
-		r.chunkLeft -= int64(m)
-		done += m
-	}
-	if nulls == 0 {
-		valid = nil
-	}
-	data := array.NewData(r.schema.Field(0).Type, n, []*memory.Buffer{valid, vbuf}, nil, nulls, 0)
-	defer data.Release()
-	col := array.MakeFromData(data)
-	defer col.Release()
-	return array.NewRecordBatch(r.schema, []arrow.Array{col}, int64(n)), nil
+		k, err := r.defs.levels(bits, off, m)
+		if err != nil {
+			return err
+		}
+		nulls += m - k
+		if k == m {
+			return r.values(out)
+		}
+		return r.spaced(out, k, bits, off)
+	})
+	return done(nulls, err)
 }
 
 // readSelected decodes rows sel (ascending) of the next n rows into a
 // batch of len(sel) rows, skipping the others.
 func (r *reader[T]) readSelected(n int, sel []int32) (arrow.RecordBatch, error) {
-	var zero T
 	k := len(sel)
-	vbuf := alloc.NewUninitBuffer(r.mem, k*int(unsafe.Sizeof(zero)))
-	defer vbuf.Release()
-	vals := unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(vbuf.Bytes()))), k)
-	var valid *memory.Buffer
-	var bits []byte
-	if r.nullable && k > 0 {
-		valid = alloc.NewUninitBuffer(r.mem, (k+7)/8)
-		defer valid.Release()
-		bits = valid.Bytes()
-		clear(bits)
-	}
+	vals, bits, done := r.buffers(k, true)
 	nulls, si := 0, 0
-	for done := 0; done < n; {
-		if r.left == 0 || r.chunkLeft == 0 {
-			if err := r.nextPage(); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		m := int(min(int64(n-done), int64(r.left), r.chunkLeft))
+	err := r.segments(n, func(off, m int) error {
 		sj := si
-		for sj < k && int(sel[sj]) < done+m {
+		for sj < k && int(sel[sj]) < off+m {
 			sj++
 		}
-		pos := r.relative(sel[si:sj], done)
-		var err error
+		pos := r.relative(sel[si:sj], off)
+		out := vals[si:sj]
+		first := si
+		si = sj
 		if !r.nullable {
-			err = r.valuesAt(vals[si:sj], pos, m)
+			return r.valuesAt(out, pos, m)
+		}
+		present, err := r.spacedAt(out, pos, m, bits, first)
+		nulls += len(out) - present
+		return err
+	})
+	return done(nulls, err)
+}
+
+// buffers allocates the values (and, for a nullable column, validity
+// bits: cleared when clearBits, else only the last byte) of a batch of k
+// rows; done makes the batch of them with nulls null rows, or returns err.
+func (r *reader[T]) buffers(k int, clearBits bool) (vals []T, bits []byte, done func(nulls int, err error) (arrow.RecordBatch, error)) {
+	var zero T
+	vbuf := alloc.NewUninitBuffer(r.mem, k*int(unsafe.Sizeof(zero)))
+	vals = unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(vbuf.Bytes()))), k)
+	var valid *memory.Buffer
+	if r.nullable && k > 0 {
+		valid = alloc.NewUninitBuffer(r.mem, (k+7)/8)
+		bits = valid.Bytes()
+		if clearBits {
+			clear(bits)
 		} else {
-			var present int
-			present, err = r.spacedAt(vals[si:sj], pos, m, bits, si)
-			nulls += (sj - si) - present
+			bits[len(bits)-1] = 0
+		}
+	}
+	done = func(nulls int, err error) (arrow.RecordBatch, error) {
+		defer vbuf.Release()
+		if valid != nil {
+			defer valid.Release()
 		}
 		if err != nil {
 			return nil, err
 		}
+		bufs := []*memory.Buffer{nil, vbuf}
+		if nulls > 0 {
+			bufs[0] = valid
+		}
+		data := array.NewData(r.schema.Field(0).Type, k, bufs, nil, nulls, 0)
+		defer data.Release()
+		col := array.MakeFromData(data)
+		defer col.Release()
+		return array.NewRecordBatch(r.schema, []arrow.Array{col}, int64(k)), nil
+	}
+	return vals, bits, done
+}
+
+// segments walks the next n rows page by page: each run of m rows within
+// one data page, from row off of the n, goes to decode, which consumes
+// them.
+func (r *reader[T]) segments(n int, decode func(off, m int) error) error {
+	for off := 0; off < n; {
+		if r.left == 0 || r.chunkLeft == 0 {
+			if err := r.nextPage(); err != nil {
+				return err
+			}
+			continue
+		}
+		m := int(min(int64(n-off), int64(r.left), r.chunkLeft))
+		if err := decode(off, m); err != nil {
+			return err
+		}
 		r.left -= m
 		r.chunkLeft -= int64(m)
-		done += m
-		si = sj
+		off += m
 	}
-	if nulls == 0 {
-		valid = nil
-	}
-	data := array.NewData(r.schema.Field(0).Type, k, []*memory.Buffer{valid, vbuf}, nil, nulls, 0)
-	defer data.Release()
-	col := array.MakeFromData(data)
-	defer col.Release()
-	return array.NewRecordBatch(r.schema, []arrow.Array{col}, int64(k)), nil
+	return nil
 }
 
 // relative is sel's offsets less base, in the reader's scratch.
