@@ -117,30 +117,46 @@ func wireDynamicFilters(j *HashJoin, next *int) {
 		if !ok || !arrow.IsSignedInteger(rk.DataType().ID()) {
 			continue
 		}
-		s, name, ok := probeScan(j.right, col)
-		if !ok {
+		targets := probeScans(j.right, col)
+		if len(targets) == 0 {
 			continue
 		}
 		*next++
-		s.format = s.format.(parquetFormat).withTarget(dynamicTarget{id: *next, col: name})
+		for _, t := range targets {
+			t.scan.format = t.scan.format.(parquetFormat).withTarget(dynamicTarget{id: *next, col: t.col})
+		}
 		j.dynamic = append(j.dynamic, dynamicSource{id: *next, key: i})
 	}
 }
 
-// probeScan follows column col of p down to the Parquet scan it is read
+// probeTarget is a Parquet scan's column a dynamic filter can restrict.
+type probeTarget struct {
+	scan *fileScan
+	col  string // the file column
+}
+
+// probeScans follows column col of p down to the Parquet scans it is read
 // from, through operators that keep each row's column as it is, in the
-// same partition, and aggregates grouped by it.
-func probeScan(p ExecutionPlan, col int) (*fileScan, string, bool) {
+// same partition, aggregates grouped by it, and each input of a UNION ALL
+// (TPC-DS q05's sales and returns of a channel, met by 14 days after
+// their union). It returns the scans it reaches (none: no filter).
+func probeScans(p ExecutionPlan, col int) []probeTarget {
 	for {
 		switch x := operator.Unwrap(p).(type) {
 		case *Projection:
 			c, ok := expr.ColumnIndex(x.exprs[col])
 			if !ok {
-				return nil, "", false
+				return nil
 			}
 			p, col = x.input, c
 		case *Filter:
 			p = x.input
+		case *Union:
+			var out []probeTarget
+			for _, in := range x.inputs {
+				out = append(out, probeScans(in, col)...)
+			}
+			return out
 		case *HashAggregate:
 			// A group key read as a column of the input: the groups
 			// whose key no build key matches are the input rows whose
@@ -148,27 +164,27 @@ func probeScan(p ExecutionPlan, col int) (*fileScan, string, bool) {
 			// item before it meets 14 items). FINAL reads partial groups
 			// from other tasks: not a scan of this pipeline anyway.
 			if x.mode == kapotv1.AggregateMode_AGGREGATE_MODE_FINAL || col >= len(x.groups) {
-				return nil, "", false
+				return nil
 			}
 			c, ok := expr.ColumnIndex(x.groups[col])
 			if !ok {
-				return nil, "", false
+				return nil
 			}
 			p, col = x.input, c
 		case *HashJoin:
 			n := len(x.left.Schema().Fields())
 			col = x.unnarrowed(col)
 			if !passesProbeThrough(x.joinType) || col < n {
-				return nil, "", false
+				return nil
 			}
 			p, col = x.right, col-n
 		case *fileScan:
 			if _, ok := x.format.(parquetFormat); !ok || !arrow.IsSignedInteger(x.schema.Field(col).Type.ID()) {
-				return nil, "", false
+				return nil
 			}
-			return x, x.schema.Field(col).Name, true
+			return []probeTarget{{x, x.schema.Field(col).Name}}
 		default:
-			return nil, "", false
+			return nil
 		}
 	}
 }
