@@ -220,31 +220,48 @@ func TestDynamicPrefilter(t *testing.T) {
 // below the join): the scan emits the matching rows only, and the answer
 // is the join's without dynamic filters.
 func TestDynamicFilterThroughAggregate(t *testing.T) {
-	path := spreadKeys(t, func(i int) (int64, bool) { return int64(i * 389 % 500), true })
-	join := func(mode kapotv1.JoinMode) *kapotv1.PhysicalPlanNode {
-		scan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ParquetScan{ParquetScan: &kapotv1.ParquetScanNode{
-			FileGroups: []*kapotv1.FileGroup{{Paths: []string{path}}}}}}
-		agg := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
-			Input: scan, Mode: kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL, GroupExprs: []*kapotv1.PhysicalExprNode{wiretest.Col("k")}, GroupNames: []string{"k"},
-			Aggregates: []*kapotv1.AggregateExprNode{{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: wiretest.Col("v"), Name: "s"}}}}}
-		return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashJoin{HashJoin: &kapotv1.HashJoinNode{
-			Left: buildValues(7, 123, 401), Right: agg, JoinType: kapotv1.JoinType_JOIN_TYPE_INNER, Mode: mode,
-			On: []*kapotv1.JoinOn{{Left: wiretest.Col("b"), Right: wiretest.Col("k")}}}}}
-	}
-	tc, _ := newTC(t)
-	tc.Metrics = &Metrics{}
-	tc.BatchSize = 100
-	got := run(t, join(kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT), tc)
-	plain, _ := newTC(t)
-	want := run(t, join(kapotv1.JoinMode_JOIN_MODE_PARTITIONED), plain)
+	scan := scanOf(spreadKeys(t, func(i int) (int64, bool) { return int64(i * 389 % 500), true }))
+	agg := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
+		Input: scan, Mode: kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL, GroupExprs: []*kapotv1.PhysicalExprNode{wiretest.Col("k")}, GroupNames: []string{"k"},
+		Aggregates: []*kapotv1.AggregateExprNode{{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: wiretest.Col("v"), Name: "s"}}}}}
+	got, want, scanned := joinFewKeys(t, agg)
 	if !slices.Equal(got, want) || len(want) != 3 {
 		t.Fatalf("with dynamic filter:\n%s\nwithout:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	for _, m := range tc.Metrics.Snapshot() {
-		if strings.Contains(m.Name, "Scan") && m.OutputRows != 6 {
-			t.Errorf("the scan emitted %d of 1000 rows, want the 6 of the 3 keys", m.OutputRows)
+	for _, n := range scanned {
+		if n != 6 {
+			t.Errorf("the scan emitted %d of 1000 rows, want the 6 of the 3 keys", n)
 		}
 	}
+}
+
+// joinFewKeys joins build keys 7, 123 and 401 with probe (column k) in
+// one task, with dynamic filters and without, and returns both answers and
+// the rows each scan emitted with them.
+func joinFewKeys(t *testing.T, probe *kapotv1.PhysicalPlanNode) (got, want []string, scanned []int64) {
+	t.Helper()
+	join := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashJoin{HashJoin: &kapotv1.HashJoinNode{
+		Left: buildValues(7, 123, 401), Right: probe, JoinType: kapotv1.JoinType_JOIN_TYPE_INNER, Mode: kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT,
+		On: []*kapotv1.JoinOn{{Left: wiretest.Col("b"), Right: wiretest.Col("k")}}}}}
+	tc, _ := newTC(t)
+	tc.Metrics = &Metrics{}
+	tc.BatchSize = 100
+	got = run(t, join, tc)
+	plain, _ := newTC(t)
+	plain.Properties = map[string]string{PropDynamicFilters: "false"}
+	want = run(t, join, plain)
+	for _, m := range tc.Metrics.Snapshot() {
+		if strings.Contains(m.Name, "Scan") {
+			scanned = append(scanned, m.OutputRows)
+		}
+	}
+	return got, want, scanned
+}
+
+// scanOf is a Parquet scan of the file at path.
+func scanOf(path string) *kapotv1.PhysicalPlanNode {
+	return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ParquetScan{ParquetScan: &kapotv1.ParquetScanNode{
+		FileGroups: []*kapotv1.FileGroup{{Paths: []string{path}}}}}}
 }
 
 // manyKeys is n build keys 0, 1, …, n-1.
@@ -263,38 +280,19 @@ func manyKeys(n int) []any {
 func TestDynamicFilterThroughUnion(t *testing.T) {
 	a := spreadKeys(t, func(i int) (int64, bool) { return int64(i * 389 % 500), true })
 	b := spreadKeys(t, func(i int) (int64, bool) { return int64(i * 211 % 500), i%3 != 0 })
-	join := func(mode kapotv1.JoinMode) *kapotv1.PhysicalPlanNode {
-		scan := func(path string) *kapotv1.PhysicalPlanNode {
-			return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ParquetScan{ParquetScan: &kapotv1.ParquetScanNode{
-				FileGroups: []*kapotv1.FileGroup{{Paths: []string{path}}}}}}
-		}
-		union := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Union{Union: &kapotv1.UnionNode{
-			Inputs: []*kapotv1.PhysicalPlanNode{scan(a), scan(b)}}}}
-		return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashJoin{HashJoin: &kapotv1.HashJoinNode{
-			Left: buildValues(7, 123, 401), Right: union, JoinType: kapotv1.JoinType_JOIN_TYPE_INNER, Mode: mode,
-			On: []*kapotv1.JoinOn{{Left: wiretest.Col("b"), Right: wiretest.Col("k")}}}}}
-	}
-	tc, _ := newTC(t)
-	tc.Metrics = &Metrics{}
-	tc.BatchSize = 100
-	got := run(t, join(kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT), tc)
-	plain, _ := newTC(t)
-	plain.Properties = map[string]string{PropDynamicFilters: "false"}
-	want := run(t, join(kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT), plain)
+	union := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Union{Union: &kapotv1.UnionNode{
+		Inputs: []*kapotv1.PhysicalPlanNode{scanOf(a), scanOf(b)}}}}
+	got, want, scanned := joinFewKeys(t, union)
 	if !slices.Equal(got, want) || len(want) == 0 {
 		t.Fatalf("with dynamic filter:\n%s\nwithout:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	scans := 0
-	for _, m := range tc.Metrics.Snapshot() {
-		if strings.Contains(m.Name, "Scan") {
-			scans++
-			if m.OutputRows > 10 {
-				t.Errorf("%s emitted %d of 1000 rows", m.Name, m.OutputRows)
-			}
-		}
+	if len(scanned) != 2 {
+		t.Fatalf("%d scans measured, want 2", len(scanned))
 	}
-	if scans != 2 {
-		t.Fatalf("%d scans measured, want 2", scans)
+	for i, n := range scanned {
+		if n > 10 {
+			t.Errorf("scan %d emitted %d of 1000 rows", i, n)
+		}
 	}
 }
 
