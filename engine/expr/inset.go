@@ -114,13 +114,12 @@ func (e *inListExpr) buildSet() {
 		e.set = b.NewArray()
 		return
 	}
-	e.ints = make(map[int64]struct{}, len(v.ints))
-	b.Reserve(len(v.ints))
-	for _, x := range v.ints {
-		n := len(e.ints)
-		if e.ints[x] = struct{}{}; len(e.ints) == n {
-			continue // a duplicate
-		}
+	e.ints = newIntSet(v.ints)
+	distinct := slices.Clone(v.ints)
+	slices.Sort(distinct)
+	distinct = slices.Compact(distinct)
+	b.Reserve(len(distinct))
+	for _, x := range distinct {
 		switch bb := b.(type) {
 		case *array.Int64Builder:
 			bb.UnsafeAppend(x)

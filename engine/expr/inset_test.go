@@ -3,6 +3,8 @@ package expr
 import (
 	"context"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -45,6 +47,8 @@ func TestInSet(t *testing.T) {
 		{wiretest.InSet(wiretest.Col("i"), false, big, nil), "[false false (null) true true]", "i@0 IN (-7, 2147483647)"},
 		{wiretest.InSet(wiretest.Col("i"), true, big, nil), "[true true (null) false false]", "i@0 NOT IN (-7, 2147483647)"},
 		{wiretest.InSet(wiretest.Col("i"), false, []int64{1 << 40}, nil), "[false false (null) false false]", "i@0 IN ()"},
+		{wiretest.InSet(wiretest.Col("i"), false, []int64{2, -7, 2, 0}, nil), "[false true (null) true false]", "i@0 IN (2, -7, 2, 0)"},
+		{wiretest.InSet(wiretest.Col("i"), true, []int64{2, -7, 2, 0}, nil), "[true false (null) false true]", "i@0 NOT IN (2, -7, 2, 0)"},
 		{wiretest.InSet(wiretest.Col("s"), false, nil, []string{"it's", "", "zz"}), "[false false (null) true true]", "s@1 IN ('it''s', '', 'zz')"},
 		{wiretest.InSet(wiretest.Col("l"), true, nil, []string{"it's", "", "zz"}), "[true true (null) false false]", "l@2 NOT IN ('it''s', '', 'zz')"},
 	} {
@@ -83,5 +87,54 @@ func TestInSet(t *testing.T) {
 	}
 	if got, want := ex.String(), "i@0 IN (0, 1, 2, 3, 4, 5, 6, 7, … 100 values)"; got != want {
 		t.Errorf("printed as %s, want %s", got, want)
+	}
+}
+
+// TestIntSet: the set of an IN list answers as a Go map of its values
+// would, narrow (a bitmap) or wide, negated or not, at the edges of its
+// range and past them.
+func TestIntSet(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, c := range []struct {
+		name string
+		vals []int64
+	}{
+		{"empty", nil},
+		{"one", []int64{math.MinInt64}},
+		{"narrow", []int64{-3, 0, 5, 63, 64, 65, 1000, 5}},
+		{"edge", []int64{0, maxIntSetBits - 1}},
+		{"wide", []int64{0, maxIntSetBits, math.MaxInt64, math.MinInt64}},
+		{"random", func() []int64 {
+			v := make([]int64, 1000)
+			for i := range v {
+				v[i] = rng.Int64N(50_000) - 25_000
+			}
+			return v
+		}()},
+	} {
+		set := newIntSet(c.vals)
+		want := map[int64]bool{}
+		for _, v := range c.vals {
+			want[v] = true
+		}
+		if set.Len() != len(want) {
+			t.Errorf("%s: Len %d, want %d", c.name, set.Len(), len(want))
+		}
+		probe := []int64{math.MinInt64, math.MaxInt64, -1, 0, 1, maxIntSetBits, maxIntSetBits - 1}
+		for v := range want {
+			probe = append(probe, v, v-1, v+1)
+		}
+		for range 1000 {
+			probe = append(probe, rng.Int64N(60_000)-30_000)
+		}
+		for _, negated := range []bool{false, true} {
+			bits := make([]byte, (len(probe)+7)/8)
+			set.mark(probe, bits, negated)
+			for i, v := range probe {
+				if got := bits[i/8]>>(i%8)&1 == 1; got != (want[v] != negated) || set.Has(v) != want[v] {
+					t.Fatalf("%s: %d in set: mark %v (negated %v), Has %v, want %v", c.name, v, got, negated, set.Has(v), want[v])
+				}
+			}
+		}
 	}
 }

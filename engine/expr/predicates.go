@@ -219,19 +219,16 @@ func newInListExpr(in Expr, list []Expr, negated bool) (Expr, error) {
 			}
 		default:
 			if vals, ok := rowkey.IntValues(set); ok && arrow.IsSignedInteger(t.ID()) {
-				e.ints = map[int64]struct{}{}
-				for _, v := range vals {
-					e.ints[v] = struct{}{}
-				}
+				e.ints = newIntSet(vals)
 			}
 		}
 	}
 	return e, nil
 }
 
-// inListExpr tests membership in a literal set: strings and signed
-// integers in Go (a map lookup per row), other types with Arrow's is_in
-// kernel.
+// inListExpr tests membership in a literal set: strings in a Go map,
+// signed integers in an intSet (a bitmap when their range is narrow),
+// other types with Arrow's is_in kernel.
 type inListExpr struct {
 	in      Expr
 	set     arrow.Array // owned for the life of the plan
@@ -241,7 +238,7 @@ type inListExpr struct {
 	// The set as Go values, when it has no nulls and is of strings (strs)
 	// or signed integers (ints).
 	strs map[string]struct{}
-	ints map[int64]struct{}
+	ints *intSet
 	// A set sent as values (newInSetExpr) has no list: lazy holds the
 	// values until the first evaluation builds strs or ints and set from
 	// them; setLen counts them, sample is the first few, setMin and setMax
@@ -294,25 +291,29 @@ func (e *inListExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (comput
 // NOT IN flips the rest. It returns nil for a layout it does not handle.
 func (e *inListExpr) member(mem memory.Allocator, a arrow.Array) arrow.Array {
 	n := a.Len()
-	var hit func(i int) bool
-	switch x := a.(type) {
+	var x *array.String
+	var vals []int64
+	switch xa := a.(type) {
 	case *array.String:
 		if e.strs == nil {
 			return nil
 		}
-		hit = func(i int) bool { _, ok := e.strs[x.Value(i)]; return ok }
+		x = xa
 	default:
-		vals, ok := rowkey.IntValues(a)
-		if !ok || e.ints == nil {
+		var ok bool
+		if vals, ok = rowkey.IntValues(a); !ok || e.ints == nil {
 			return nil
 		}
-		hit = func(i int) bool { _, ok := e.ints[vals[i]]; return ok }
 	}
 	values := alloc.NewUninitBuffer(mem, int(bitutil.BytesForBits(int64(n))))
 	bits := values.Bytes()
 	clear(bits)
+	if x == nil {
+		e.ints.mark(vals, bits, e.negated)
+		return boolsLike(mem, values, a)
+	}
 	for i := range n {
-		if hit(i) != e.negated {
+		if _, hit := e.strs[x.Value(i)]; hit != e.negated {
 			bitutil.SetBit(bits, i)
 		}
 	}
