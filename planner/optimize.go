@@ -13,7 +13,8 @@ package planner
 // semi join (optimize_reduce.go), under the cost model of o; windows
 // whose ranking a filter bounds learn the bound (optimize_topn.go), and
 // aggregates over a join aggregate its fact side first where that pays
-// (optimize_eager.go).
+// (optimize_eager.go), and what an aggregate's arguments compute twice is
+// computed once below it (optimize_cse.go).
 func optimise(lp *logicalPlan, o Options) {
 	pushIntoShared(lp.root)
 	lp.root = orderJoins(lp.root)
@@ -21,6 +22,7 @@ func optimise(lp *logicalPlan, o Options) {
 	reduceAggregates(lp.root, o.costModel())
 	limitRankings(lp.root)
 	aggregateEarly(lp.root, lp.b, o.costModel())
+	shareSubexpressions(lp.root, lp.b)
 }
 
 // orderJoins replaces every join graph under r by its best order.
