@@ -15,10 +15,11 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/schema"
 
 	"github.com/kapot-go/kapot/engine/alloc"
+	"github.com/kapot-go/kapot/engine/pqflat"
 )
 
 // dictionaryColumns yields the string columns of md's file whose every data page
-// is dictionary encoded (allDictionaryEncoded). Those read as
+// is dictionary encoded (pqflat.AllDictionaryEncoded). Those read as
 // Arrow dictionaries, indexes decoded in bulk, and convertColumn expands
 // them: much cheaper than pqarrow's value-by-value string builder. Columns
 // with plain pages (a writer's fallback for high cardinality) would make
@@ -38,7 +39,7 @@ func dictionaryColumns(md *metadata.FileMetaData) iter.Seq[int] {
 			}
 			for rg := 0; rg < md.NumRowGroups(); rg++ {
 				cc, err := md.RowGroup(rg).ColumnChunk(c)
-				if err != nil || !allDictionaryEncoded(cc) {
+				if err != nil || !pqflat.AllDictionaryEncoded(cc) {
 					continue cols
 				}
 			}
@@ -47,50 +48,6 @@ func dictionaryColumns(md *metadata.FileMetaData) iter.Seq[int] {
 			}
 		}
 	}
-}
-
-// allDictionaryEncoded reports whether every data page of cc is dictionary
-// encoded: by its pages' encoding statistics, or, in a file without them
-// (DuckDB writes none), by its encodings when they are only dictionary
-// and level encodings. A chunk listing PLAIN may hold plain data pages (a
-// writer's fallback) or only a PLAIN dictionary page (arrow-go, parquet
-// v2): not counted. Guessing wrong costs speed, never answers: a
-// dictionary read of plain pages still reads every value.
-func allDictionaryEncoded(cc *metadata.ColumnChunkMetaData) bool {
-	if stats := cc.EncodingStats(); len(stats) > 0 {
-		return allDictionaryPages(stats)
-	}
-	encs := cc.Encodings()
-	if !cc.HasDictionaryPage() || len(encs) == 0 {
-		return false
-	}
-	dict := false
-	for _, e := range encs {
-		switch e {
-		case parquet.Encodings.PlainDict, parquet.Encodings.RLEDict:
-			dict = true
-		case parquet.Encodings.RLE, parquet.Encodings.BitPacked:
-		default:
-			return false
-		}
-	}
-	return dict
-}
-
-// allDictionaryPages reports whether stats list data pages and all of them
-// are dictionary encoded.
-func allDictionaryPages(stats []metadata.PageEncodingStats) bool {
-	data := 0
-	for _, s := range stats {
-		switch s.PageType.String() {
-		case "DATA_PAGE", "DATA_PAGE_V2":
-			if s.Encoding != parquet.Encodings.RLEDict && s.Encoding != parquet.Encodings.PlainDict {
-				return false
-			}
-			data++
-		}
-	}
-	return data > 0
 }
 
 // readAs makes column c of fr decode in the cheapest form pqarrow offers,

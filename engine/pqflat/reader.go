@@ -46,7 +46,9 @@ type Selective interface {
 // type dt in row groups rgs (nil: all), is one a Reader decodes: flat, at
 // most one definition level, INT32 read as int32, INT64 as int64, FLOAT as
 // float32 or DOUBLE as float64, its pages PLAIN or dictionary encoded
-// with RLE levels (by the column chunks' encoding lists), not encrypted.
+// with RLE levels (by the column chunks' encoding lists), not encrypted;
+// or BYTE_ARRAY read as a dictionary of strings or binaries with int32
+// indexes, every data page dictionary encoded (AllDictionaryEncoded).
 func Supported(md *metadata.FileMetaData, col int, dt arrow.DataType, rgs []int) bool {
 	if col < 0 || col >= md.Schema.NumColumns() {
 		return false
@@ -55,17 +57,19 @@ func Supported(md *metadata.FileMetaData, col int, dt arrow.DataType, rgs []int)
 	if c.MaxRepetitionLevel() != 0 || c.MaxDefinitionLevel() > 1 || len(c.ColumnPath()) != 1 {
 		return false
 	}
+	_, strs := stringDictionary(dt)
 	switch {
 	case c.PhysicalType() == parquet.Types.Int32 && dt.ID() == arrow.INT32,
 		c.PhysicalType() == parquet.Types.Int64 && dt.ID() == arrow.INT64,
 		c.PhysicalType() == parquet.Types.Float && dt.ID() == arrow.FLOAT32,
-		c.PhysicalType() == parquet.Types.Double && dt.ID() == arrow.FLOAT64:
+		c.PhysicalType() == parquet.Types.Double && dt.ID() == arrow.FLOAT64,
+		c.PhysicalType() == parquet.Types.ByteArray && strs:
 	default:
 		return false
 	}
 	for _, rg := range rowGroups(md, rgs) {
 		cc, err := md.RowGroup(rg).ColumnChunk(col)
-		if err != nil || cc.CryptoMetadata() != nil {
+		if err != nil || cc.CryptoMetadata() != nil || strs && !AllDictionaryEncoded(cc) {
 			return false
 		}
 		for _, e := range cc.Encodings() {
@@ -101,6 +105,9 @@ func NewReader(pf *file.Reader, loc string, col int, rgs []int, f arrow.Field, b
 	}
 	base := base{pf: pf, loc: loc, col: col, rgs: rgs, rows: rows, batch: max(batch, 1), mem: mem,
 		schema: arrow.NewSchema([]arrow.Field{f}, nil), nullable: pf.MetaData().Schema.Column(col).MaxDefinitionLevel() > 0}
+	if typ, ok := stringDictionary(f.Type); ok {
+		return newStringReader(base, typ)
+	}
 	if arrow.TypeEqual(f.Type, arrow.PrimitiveTypes.Int64) || f.Type.ID() == arrow.FLOAT64 {
 		return &reader[uint64]{base: base}
 	}
@@ -144,6 +151,11 @@ type reader[T uint32 | uint64] struct {
 	levels []uint64
 	before []int32
 	ranks  []int32
+	// strs keeps the dictionaries a string or binary column's indexes
+	// refer to (see stringReader); nil for numeric columns. at is the
+	// offset in the batch being read of the next row to decode.
+	strs *stringDicts
+	at   int
 }
 
 func (r *reader[T]) RecordBatch() arrow.RecordBatch { return r.cur }
@@ -288,6 +300,7 @@ func (r *reader[T]) buffers(k int, clearBits bool) (vals []T, bits []byte, done 
 func (r *reader[T]) segments(n int, decode func(off, m int) error) error {
 	for off := 0; off < n; {
 		if r.left == 0 || r.chunkLeft == 0 {
+			r.at = off
 			if err := r.nextPage(); err != nil {
 				return err
 			}
@@ -485,7 +498,11 @@ func (r *reader[T]) nextPage() error {
 		}
 		switch p := r.pages.Page().(type) {
 		case *file.DictionaryPage:
-			if err := r.setDictionary(p); err != nil {
+			set := r.setDictionary
+			if r.strs != nil {
+				set = r.setStringDictionary
+			}
+			if err := set(p); err != nil {
 				return err
 			}
 		case *file.DataPageV1:
@@ -574,6 +591,9 @@ func (r *reader[T]) setDictionary(p *file.DictionaryPage) error {
 func (r *reader[T]) setValues(e parquet.Encoding, data []byte) error {
 	switch e {
 	case parquet.Encodings.Plain:
+		if r.strs != nil {
+			return corrupt("PLAIN page in a string column whose metadata says every page is dictionary encoded")
+		}
 		r.dict, r.plain = false, data
 	case parquet.Encodings.PlainDict, parquet.Encodings.RLEDict:
 		if !r.haveDict {
