@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"math"
+	mathbits "math/bits"
 	"slices"
 	"sort"
 
@@ -61,10 +62,11 @@ type dynamicSource struct {
 }
 
 // buildKeys is what a join's build side says of one key: its smallest
-// and largest value (lo > hi: no key) and, when they are few, all of them.
+// and largest value (lo > hi: no key) and, when they are few or within a
+// narrow range, all of them (see buildRange).
 type buildKeys struct {
 	lo, hi int64
-	set    []int64 // sorted, distinct; nil when more than maxDynamicSet
+	set    []int64 // sorted, distinct; nil when too many (buildRange)
 }
 
 // maxDynamicSet is the most distinct keys a dynamic filter carries as a
@@ -190,13 +192,29 @@ func probeScans(p ExecutionPlan, col int) []probeTarget {
 }
 
 // buildRange is the smallest and largest non-null value of a signed
-// integer column (lo > hi when there is none) and, when there are at most
-// maxDynamicSet, its distinct non-null values, sorted.
+// integer column (lo > hi when there is none) and its distinct non-null
+// values, sorted, when there are at most maxDynamicSet, or at most
+// maxDynamicBitmapKeys within a range of at most maxDynamicBitmapSpan
+// values (tested as a bitmap: TPC-H Q9's 22 000 green parts of 200 000
+// against every lineitem).
 func buildRange(a arrow.Array) buildKeys {
+	var visit func(f func(int64))
+	switch x := a.(type) {
+	case *array.Int64:
+		visit = func(f func(int64)) { eachValid(x.Len(), x.IsValid, func(i int) { f(x.Value(i)) }) }
+	case *array.Int32:
+		visit = func(f func(int64)) { eachValid(x.Len(), x.IsValid, func(i int) { f(int64(x.Value(i))) }) }
+	case *array.Int16:
+		visit = func(f func(int64)) { eachValid(x.Len(), x.IsValid, func(i int) { f(int64(x.Value(i))) }) }
+	case *array.Int8:
+		visit = func(f func(int64)) { eachValid(x.Len(), x.IsValid, func(i int) { f(int64(x.Value(i))) }) }
+	default:
+		return buildKeys{lo: -1 << 63, hi: 1<<63 - 1} // not expected: keep every row
+	}
 	lo, hi := int64(1), int64(0)
 	first := true
 	seen := map[int64]struct{}{}
-	add := func(v int64) {
+	visit(func(v int64) {
 		if seen != nil {
 			if _, ok := seen[v]; !ok {
 				if len(seen) == maxDynamicSet {
@@ -211,35 +229,54 @@ func buildRange(a arrow.Array) buildKeys {
 			return
 		}
 		lo, hi = min(lo, v), max(hi, v)
-	}
-	each := func(n int, valid func(int) bool, at func(int) int64) {
-		for i := 0; i < n; i++ {
-			if valid(i) {
-				add(at(i))
-			}
-		}
-	}
-	switch x := a.(type) {
-	case *array.Int64:
-		each(x.Len(), x.IsValid, func(i int) int64 { return x.Value(i) })
-	case *array.Int32:
-		each(x.Len(), x.IsValid, func(i int) int64 { return int64(x.Value(i)) })
-	case *array.Int16:
-		each(x.Len(), x.IsValid, func(i int) int64 { return int64(x.Value(i)) })
-	case *array.Int8:
-		each(x.Len(), x.IsValid, func(i int) int64 { return int64(x.Value(i)) })
-	default:
-		return buildKeys{lo: -1 << 63, hi: 1<<63 - 1} // not expected: keep every row
-	}
+	})
 	k := buildKeys{lo: lo, hi: hi}
-	if seen != nil {
+	switch {
+	case seen != nil:
 		k.set = make([]int64, 0, len(seen))
 		for v := range seen {
 			k.set = append(k.set, v)
 		}
 		slices.Sort(k.set)
+	case uint64(hi-lo) < maxDynamicBitmapSpan:
+		bits := make([]uint64, uint64(hi-lo)/64+1)
+		visit(func(v int64) {
+			d := uint64(v - lo)
+			bits[d/64] |= 1 << (d % 64)
+		})
+		n := 0
+		for _, w := range bits {
+			n += mathbits.OnesCount64(w)
+		}
+		if n > maxDynamicBitmapKeys {
+			break
+		}
+		k.set = make([]int64, 0, n)
+		for i, w := range bits {
+			for ; w != 0; w &= w - 1 {
+				k.set = append(k.set, lo+int64(i*64+mathbits.TrailingZeros64(w)))
+			}
+		}
 	}
 	return k
+}
+
+// maxDynamicBitmapSpan and maxDynamicBitmapKeys bound a dynamic filter's
+// set of more than maxDynamicSet keys: their range (a bitmap of at most
+// 128 KiB, as the IN set tests it) and their number (512 KiB of keys,
+// reserved by the join).
+const (
+	maxDynamicBitmapSpan = 1 << 20
+	maxDynamicBitmapKeys = 1 << 16
+)
+
+// eachValid calls f with each row of n for which valid holds.
+func eachValid(n int, valid func(int) bool, f func(int)) {
+	for i := range n {
+		if valid(i) {
+			f(i)
+		}
+	}
 }
 
 // dynamicSplit returns, of the ranges joins above keep, the one whose

@@ -170,9 +170,10 @@ func TestDynamicFilterThroughNarrowedJoin(t *testing.T) {
 // TestDynamicPrefilter: keys spread over every row group (no group can
 // be skipped) are still filtered row by row when the build keys' range
 // holds a small share of each group's, or when the build side's few keys
-// (maxDynamicSet) do: the scan emits fewer rows, and the answers are those
-// of the join without dynamic filters; many keys over a wide range leave
-// the scan as it was.
+// (maxDynamicSet), or its many keys within a narrow range
+// (maxDynamicBitmapSpan), do: the scan emits fewer rows, and the answers
+// are those of the join without dynamic filters; keys that cover the
+// probe's, or too many over too wide a range, leave the scan as it was.
 func TestDynamicPrefilter(t *testing.T) {
 	path := spreadKeys(t, func(i int) (int64, bool) { return int64(i * 389 % 1000), i%7 != 0 }) // every row group spans 0..999
 	join := func(build *kapotv1.PhysicalPlanNode, mode kapotv1.JoinMode) *kapotv1.PhysicalPlanNode {
@@ -188,8 +189,10 @@ func TestDynamicPrefilter(t *testing.T) {
 		filtered bool
 	}{
 		{"narrow", []any{300, 301, 310, 320, nil}, true},
-		{"few wide", []any{3, 900}, true},                  // by the set of keys
-		{"many wide", manyKeys(maxDynamicSet + 76), false}, // no set, a range of all
+		{"few wide", []any{3, 900}, true},                                                                   // by the set of keys
+		{"many wide", manyKeys(maxDynamicSet+76, 1), false},                                                 // a set of every probe key
+		{"many sparse", manyKeys(maxDynamicSet+76, 40), true},                                               // a set (a bitmap) of one key in 40
+		{"many sparse far", append([]any{300, 301, 310, 320}, manyKeys(maxDynamicSet+76, 1<<12)...), false}, // too wide a range for a set
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			tc, _ := newTC(t)
@@ -265,10 +268,10 @@ func scanOf(path string) *kapotv1.PhysicalPlanNode {
 }
 
 // manyKeys is n build keys 0, 1, …, n-1.
-func manyKeys(n int) []any {
+func manyKeys(n, step int) []any {
 	keys := make([]any, n)
 	for i := range keys {
-		keys[i] = i
+		keys[i] = i * step
 	}
 	return keys
 }

@@ -360,6 +360,9 @@ func (o *hashJoinOp) dynamicRanges(ctx context.Context) error {
 		}
 		o.ranges[i] = buildRange(a)
 		a.Release()
+		if k := &o.ranges[i]; len(k.set) > maxDynamicSet && o.reserveIndex(o.indexBytes+8*int64(len(k.set))) != nil {
+			k.set = nil // no room for the keys: their range still filters
+		}
 	}
 	return nil
 }

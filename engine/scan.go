@@ -43,7 +43,8 @@ type keyRange struct {
 	col    string
 	lo, hi int64
 	// set, of a dynamic filter, is every key of the build side (sorted,
-	// distinct) when they are few (maxDynamicSet); else nil.
+	// distinct) when they are few or within a narrow range (buildRange);
+	// else nil.
 	set []int64
 }
 
