@@ -151,6 +151,7 @@ type reader[T uint32 | uint64] struct {
 	levels []uint64
 	before []int32
 	ranks  []int32
+	whole  []T // a run of rows decoded whole (denseAt)
 	// strs keeps the dictionaries a string or binary column's indexes
 	// refer to (see stringReader); nil for numeric columns. at is the
 	// offset in the batch being read of the next row to decode.
@@ -246,6 +247,11 @@ func (r *reader[T]) readSelected(n int, sel []int32) (arrow.RecordBatch, error) 
 		out := vals[si:sj]
 		first := si
 		si = sj
+		if len(pos)*denseSelected > m {
+			present, err := r.denseAt(out, pos, m, bits, first)
+			nulls += len(out) - present
+			return err
+		}
 		if !r.nullable {
 			return r.valuesAt(out, pos, m)
 		}
@@ -315,6 +321,57 @@ func (r *reader[T]) segments(n int, decode func(off, m int) error) error {
 		off += m
 	}
 	return nil
+}
+
+// denseSelected: rows selected from a page's run of rows more than one in
+// this many decode as a whole run, then are gathered: reading each value
+// where it lies costs more a value than a bulk decode (BenchmarkStoreSales:
+// 14 ns a value selected at 98 %, 6.5 ns read whole).
+const denseSelected = 3
+
+// denseAt is spacedAt (valuesAt for a required column) by decoding the m
+// rows whole into scratch space, then gathering rows pos.
+func (r *reader[T]) denseAt(out []T, pos []int32, m int, bits []byte, off int) (int, error) {
+	if cap(r.whole) < m {
+		r.whole = make([]T, m)
+	}
+	whole := r.whole[:m]
+	if !r.nullable {
+		if err := r.values(whole); err != nil {
+			return 0, err
+		}
+		for i, p := range pos {
+			out[i] = whole[p]
+		}
+		return len(pos), nil
+	}
+	words := (m + 63) / 64
+	if cap(r.levels) < words {
+		r.levels = make([]uint64, words)
+		r.before = make([]int32, words)
+	}
+	lv := unsafe.Slice((*byte)(unsafe.Pointer(&r.levels[0])), words*8)
+	k, err := r.defs.levels(lv, 0, m)
+	if err != nil {
+		return 0, err
+	}
+	if k == m {
+		err = r.values(whole)
+	} else {
+		err = r.spaced(whole, k, lv, 0)
+	}
+	if err != nil {
+		return 0, err
+	}
+	present := 0
+	for i, p := range pos {
+		out[i] = whole[p]
+		if lv[p>>3]&(1<<(p&7)) != 0 {
+			bitutil.SetBit(bits, off+i)
+			present++
+		}
+	}
+	return present, nil
 }
 
 // relative is sel's offsets less base, in the reader's scratch.

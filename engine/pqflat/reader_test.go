@@ -399,17 +399,22 @@ func BenchmarkStoreSales(b *testing.B) {
 			return NewReader(pf, "store_sales", c, nil, *fr.Manifest.Fields[c].Field, 8192, memory.DefaultAllocator)
 		})
 	})
-	// Every 20th row (a dynamic filter's 5 %), as selected rows.
-	var sel []int32
-	for i := int32(0); i < 8192; i += 20 {
-		sel = append(sel, i)
-	}
-	b.Run("pqflat-selected-5pct", func(b *testing.B) {
-		read(b, func(c int) ColumnReader {
-			r := NewReader(pf, "store_sales", c, nil, *fr.Manifest.Fields[c].Field, 8192, memory.DefaultAllocator)
-			return &selecting{r.(Selective), sel, rows}
+	// A dynamic filter's 5 % (every 20th row), half, and a date
+	// prefilter's 98 % of the rows, as selected rows.
+	for _, pct := range []int{5, 50, 98} {
+		var sel []int32
+		for i := int32(0); i < 8192; i++ {
+			if int(i*7919%100) < pct {
+				sel = append(sel, i)
+			}
+		}
+		b.Run(fmt.Sprintf("pqflat-selected-%dpct", pct), func(b *testing.B) {
+			read(b, func(c int) ColumnReader {
+				r := NewReader(pf, "store_sales", c, nil, *fr.Manifest.Fields[c].Field, 8192, memory.DefaultAllocator)
+				return &selecting{r.(Selective), sel, rows}
+			})
 		})
-	})
+	}
 }
 
 // BenchmarkDictionaryStrings reads the dictionary-encoded string columns
