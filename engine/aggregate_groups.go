@@ -24,13 +24,17 @@ const noShortKey = ^uint64(0)
 // noShortKey. It returns nil when a column is not a string array without
 // nulls, or fewer than half the rows pack.
 func packShortKeys(cols []arrow.Array, out []uint64) []uint64 {
-	strs := make([]*array.String, len(cols))
+	type column struct {
+		offs []int32 // the slice's, from offs[0]
+		data []byte  // its bytes, from offs[0]
+	}
+	strs := make([]column, len(cols))
 	for i, c := range cols {
 		s, ok := c.(*array.String)
 		if !ok || s.NullN() > 0 {
 			return nil
 		}
-		strs[i] = s
+		strs[i] = column{s.ValueOffsets(), s.ValueBytes()}
 	}
 	n := cols[0].Len()
 	misses := 0
@@ -38,15 +42,15 @@ func packShortKeys(cols []arrow.Array, out []uint64) []uint64 {
 		var k uint64
 		shift, ok := uint(0), true
 		for _, s := range strs {
-			v := s.Value(r)
+			v := s.data[s.offs[r]-s.offs[0] : s.offs[r+1]-s.offs[0]]
 			if int(shift)/8+1+len(v) > 8 {
 				ok = false
 				break
 			}
 			k |= uint64(len(v)+1) << shift // +1: an empty string is not padding
 			shift += 8
-			for j := 0; j < len(v); j++ {
-				k |= uint64(v[j]) << shift
+			for _, c := range v {
+				k |= uint64(c) << shift
 				shift += 8
 			}
 		}
