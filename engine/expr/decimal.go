@@ -222,7 +222,13 @@ func decimalCompute(mem memory.Allocator, op kapotv1.BinaryOp, l, r decimalSide,
 		return nil, fmt.Errorf("decimal %v: %w", op, errs.ErrNotSupported)
 	}
 	if !resultAlwaysFits(op, lt, rtIn, rt) {
+		// A value that fits in int64 has at most 19 digits: only wider
+		// ones are compared with the precision's bound.
+		small := rt.Precision >= 19
 		for i, v := range out {
+			if small && fitsInt64(v) {
+				continue
+			}
 			if !v.FitsInPrecision(rt.Precision) && valid(i) {
 				return nil, fmt.Errorf("decimal overflow: result does not fit %s", rt)
 			}
@@ -330,20 +336,12 @@ func resultAlwaysFits(op kapotv1.BinaryOp, lt, rtIn, rt *arrow.Decimal128Type) b
 // mulInt64 multiplies two decimals whose values fit in int64.
 func mulInt64(a, b decimal128.Num) decimal128.Num {
 	x, y := int64(a.LowBits()), int64(b.LowBits())
-	neg := (x < 0) != (y < 0)
-	ux, uy := uint64(x), uint64(y)
-	if x < 0 {
-		ux = uint64(-x)
-	}
-	if y < 0 {
-		uy = uint64(-y)
-	}
-	hi, lo := bits.Mul64(ux, uy)
-	n := decimal128.New(int64(hi), lo)
-	if neg {
-		n = n.Negate()
-	}
-	return n
+	// The signed 128-bit product from the unsigned one, without a branch:
+	// a negative operand read as unsigned is 2^64 too large, which adds
+	// the other operand times 2^64 to the high word.
+	hi, lo := bits.Mul64(uint64(x), uint64(y))
+	hi -= uint64(x>>63)&uint64(y) + uint64(y>>63)&uint64(x)
+	return decimal128.New(int64(hi), lo)
 }
 
 // mulChecked multiplies two decimals, reporting whether the product fits in

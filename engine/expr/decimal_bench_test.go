@@ -54,7 +54,7 @@ func BenchmarkDecimalArith(b *testing.B) {
 // multiplication with the general one over values of up to 18 digits,
 // both signs, and zero.
 func TestMulInt64MatchesChecked(t *testing.T) {
-	vals := []int64{0, 1, -1, 7, -7, 999_999_999_999_999_999, -999_999_999_999_999_999, 123_456_789_012, -98_765_432_101, 100, -100}
+	vals := []int64{0, 1, -1, 7, -7, 999_999_999_999_999_999, -999_999_999_999_999_999, 123_456_789_012, -98_765_432_101, 100, -100, math.MaxInt64, -math.MaxInt64}
 	for _, x := range vals {
 		for _, y := range vals {
 			a, b := decimal128.FromI64(x), decimal128.FromI64(y)
