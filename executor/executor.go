@@ -63,6 +63,12 @@ type Executor struct {
 	mu          sync.Mutex
 	running     map[uint64]*runningTask
 	runningJobs map[string]int
+	// trim empties the recycler's cache once the executor has been idle
+	// for trimAfter (recyclerIdleTrim; see removeTask); busy counts the
+	// tasks begun, so that a trim armed before one began does nothing.
+	trim      *time.Timer
+	trimAfter time.Duration
+	busy      uint64
 	// removeWhenDone holds jobs whose data a remove request found in use.
 	removeWhenDone map[string]bool
 	tasks          sync.WaitGroup
@@ -138,7 +144,7 @@ func New(cfg Config, eng Engine, log zerolog.Logger) (*Executor, error) {
 		cfg: cfg, id: uuid.NewString(), engine: eng, log: log,
 		mem: cfg.Mem, running: map[uint64]*runningTask{}, runningJobs: map[string]int{}, removeWhenDone: map[string]bool{},
 		statusCh: make(chan struct{}, 1), stopReq: make(chan string, 1), reregCh: make(chan struct{}, 1),
-		ready: make(chan struct{}), health: health.NewServer(),
+		ready: make(chan struct{}), health: health.NewServer(), trimAfter: recyclerIdleTrim,
 	}
 	// NOT_SERVING until registered: the gRPC health service mirrors /readyz.
 	e.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
@@ -154,7 +160,7 @@ func New(cfg Config, eng Engine, log zerolog.Logger) (*Executor, error) {
 	if e.mem == nil {
 		// Recycle Arrow buffers between batches (fewer collections, fewer
 		// page faults); the cache is a fraction of the pool, dropped
-		// whenever the executor has nothing running.
+		// once the executor has had nothing running for trimAfter.
 		e.recycler = alloc.NewRecyclingAllocator(min(max(poolSize/8, 32<<20), 256<<20))
 		e.recycler.SetPoison(cfg.PoisonBuffers)
 		e.mem = e.recycler
@@ -423,6 +429,7 @@ func (e *Executor) knownTasks() []*kapotv1.RunningTaskInfo {
 // shuts down gracefully and returns nil if the shutdown was clean.
 func (e *Executor) Run(ctx context.Context) error {
 	defer e.releaseDir()
+	defer e.stopTrim()
 	defer e.flightLis.Close()
 	defer e.grpcLis.Close()
 	addrs, err := failover.Addresses(e.cfg.SchedulerHost, e.cfg.SchedulerPort)

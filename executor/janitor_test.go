@@ -234,3 +234,40 @@ func newIdleExecutor(t *testing.T) *Executor {
 	t.Cleanup(func() { e.flightLis.Close(); e.grpcLis.Close(); e.cleanup() })
 	return e
 }
+
+// TestRecyclerKeptBetweenTasks: the buffers a task freed stay in the
+// recycler's cache when it ends (the next stage's task, milliseconds
+// later, reuses them instead of fresh, zeroed memory), and go back once
+// the executor stays idle.
+func TestRecyclerKeptBetweenTasks(t *testing.T) {
+	e := newIdleExecutor(t)
+	if e.recycler == nil {
+		t.Fatal("no recycler")
+	}
+	task := func(id uint64) {
+		def := &kapotv1.TaskDefinition{TaskId: id, JobId: "job"}
+		if ok, err := e.addTask(def, func() {}); !ok || err != nil {
+			t.Fatalf("addTask: %v %v", ok, err)
+		}
+		e.recycler.Free(e.recycler.Allocate(1 << 16))
+		e.removeTask(def)
+	}
+	e.mu.Lock()
+	e.trimAfter = time.Hour
+	e.mu.Unlock()
+	task(1)
+	if got := e.recycler.Stats().Cached; got != 1<<16 {
+		t.Fatalf("cached %d bytes after the task, want %d", got, 1<<16)
+	}
+	e.mu.Lock()
+	e.trimAfter = time.Millisecond
+	e.mu.Unlock()
+	task(2)
+	deadline := time.Now().Add(10 * time.Second)
+	for e.recycler.Stats().Cached != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("still %d bytes cached while idle", e.recycler.Stats().Cached)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
