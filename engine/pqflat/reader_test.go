@@ -371,29 +371,8 @@ func BenchmarkStoreSales(b *testing.B) {
 	}
 	cols := []int{0, 2, 3, 4, 10} // date, item, customer, cdemo keys, quantity
 	rows := pf.MetaData().NumRows
-	read := func(b *testing.B, open func(col int) ColumnReader) {
-		for b.Loop() {
-			for _, c := range cols {
-				rr := open(c)
-				for rr.Next() {
-				}
-				if err := rr.Err(); err != nil {
-					b.Fatal(err)
-				}
-				rr.Release()
-			}
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(int64(b.N)*rows*int64(len(cols))), "ns/value")
-	}
-	b.Run("pqarrow", func(b *testing.B) {
-		read(b, func(c int) ColumnReader {
-			rr, err := fr.GetRecordReader(context.Background(), []int{c}, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return rr
-		})
-	})
+	read := func(b *testing.B, open func(col int) ColumnReader) { readColumns(b, cols, rows, open) }
+	b.Run("pqarrow", func(b *testing.B) { read(b, pqarrowColumn(b, fr)) })
 	b.Run("pqflat", func(b *testing.B) {
 		read(b, func(c int) ColumnReader {
 			return NewReader(pf, "store_sales", c, nil, *fr.Manifest.Fields[c].Field, 8192, memory.DefaultAllocator)
@@ -447,29 +426,8 @@ func BenchmarkDictionaryStrings(b *testing.B) {
 		b.Fatal(err)
 	}
 	rows := pf.MetaData().NumRows
-	read := func(b *testing.B, open func(col int) ColumnReader) {
-		for b.Loop() {
-			for _, c := range cols {
-				rr := open(c)
-				for rr.Next() {
-				}
-				if err := rr.Err(); err != nil {
-					b.Fatal(err)
-				}
-				rr.Release()
-			}
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(int64(b.N)*rows*int64(len(cols))), "ns/value")
-	}
-	b.Run("pqarrow", func(b *testing.B) {
-		read(b, func(c int) ColumnReader {
-			rr, err := fr.GetRecordReader(context.Background(), []int{c}, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return rr
-		})
-	})
+	read := func(b *testing.B, open func(col int) ColumnReader) { readColumns(b, cols, rows, open) }
+	b.Run("pqarrow", func(b *testing.B) { read(b, pqarrowColumn(b, fr)) })
 	b.Run("pqflat", func(b *testing.B) {
 		read(b, func(c int) ColumnReader {
 			if !Supported(pf.MetaData(), c, fr.Manifest.Fields[c].Field.Type, nil) {
@@ -478,4 +436,32 @@ func BenchmarkDictionaryStrings(b *testing.B) {
 			return NewReader(pf, "customer_demographics", c, nil, *fr.Manifest.Fields[c].Field, 8192, memory.DefaultAllocator)
 		})
 	})
+}
+
+// readColumns reads columns cols (of rows rows each) with the readers open
+// makes, once per benchmark iteration, and reports the time a value.
+func readColumns(b *testing.B, cols []int, rows int64, open func(col int) ColumnReader) {
+	for b.Loop() {
+		for _, c := range cols {
+			rr := open(c)
+			for rr.Next() {
+			}
+			if err := rr.Err(); err != nil {
+				b.Fatal(err)
+			}
+			rr.Release()
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(int64(b.N)*rows*int64(len(cols))), "ns/value")
+}
+
+// pqarrowColumn opens a column of fr's file with pqarrow's record reader.
+func pqarrowColumn(b *testing.B, fr *pqarrow.FileReader) func(col int) ColumnReader {
+	return func(c int) ColumnReader {
+		rr, err := fr.GetRecordReader(context.Background(), []int{c}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return rr
+	}
 }
