@@ -352,18 +352,7 @@ func TestDuckDBFiles(t *testing.T) {
 // of TPC-DS store_sales (SF 0.1, written by DuckDB) with pqarrow
 // and with a Reader.
 func BenchmarkStoreSales(b *testing.B) {
-	dir, err := tpcds.FindData()
-	if err != nil {
-		b.Skip(err)
-	}
-	data, err := os.ReadFile(filepath.Join(dir, "store_sales", "store_sales.parquet"))
-	if err != nil {
-		b.Skip(err)
-	}
-	pf, err := file.NewParquetReader(bytes.NewReader(data))
-	if err != nil {
-		b.Fatal(err)
-	}
+	pf := tpcdsTable(b, "store_sales")
 	defer pf.Close()
 	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 8192}, memory.DefaultAllocator)
 	if err != nil {
@@ -400,18 +389,7 @@ func BenchmarkStoreSales(b *testing.B) {
 // of TPC-DS customer_demographics (1.9 M rows at every scale, written by
 // DuckDB) as Arrow dictionaries with pqarrow and with a Reader.
 func BenchmarkDictionaryStrings(b *testing.B) {
-	dir, err := tpcds.FindData()
-	if err != nil {
-		b.Skip(err)
-	}
-	data, err := os.ReadFile(filepath.Join(dir, "customer_demographics", "customer_demographics.parquet"))
-	if err != nil {
-		b.Skip(err)
-	}
-	pf, err := file.NewParquetReader(bytes.NewReader(data))
-	if err != nil {
-		b.Fatal(err)
-	}
+	pf := tpcdsTable(b, "customer_demographics")
 	defer pf.Close()
 	props := pqarrow.ArrowReadProperties{BatchSize: 8192}
 	var cols []int
@@ -464,4 +442,22 @@ func pqarrowColumn(b *testing.B, fr *pqarrow.FileReader) func(col int) ColumnRea
 		}
 		return rr
 	}
+}
+
+// tpcdsTable opens the Parquet file of a TPC-DS SF 0.1 table, or skips b
+// without the data.
+func tpcdsTable(b *testing.B, table string) *file.Reader {
+	dir, err := tpcds.FindData()
+	if err != nil {
+		b.Skip(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, table, table+".parquet"))
+	if err != nil {
+		b.Skip(err)
+	}
+	pf, err := file.NewParquetReader(bytes.NewReader(data))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return pf
 }
