@@ -1,7 +1,9 @@
 package planner
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -49,6 +51,65 @@ type sharedCandidate struct {
 	always bool
 }
 
+// subexprs numbers the subexpressions of some expressions so that equal
+// ones (by structure) get one id, in one pass over them: each node's id
+// comes from its own fields and its arguments' ids, so that long
+// expressions cost their size, not its square (a 38 KB chain of additions
+// repeated in three sums planned in 3.6 s when every node printed its
+// whole subtree as its key).
+type subexprs struct {
+	ids      map[*expr]int
+	interned map[string]int
+	info     []subexprInfo // by id
+}
+
+// subexprInfo is what subexprs knows of the expressions of one id.
+type subexprInfo struct {
+	size     int  // nodes
+	reads    bool // reads a column
+	computes bool // see computes
+}
+
+func newSubexprs() *subexprs {
+	return &subexprs{ids: map[*expr]int{}, interned: map[string]int{}}
+}
+
+// id returns e's id, numbering e and its subexpressions first.
+func (s *subexprs) id(e *expr) int {
+	if id, ok := s.ids[e]; ok {
+		return id
+	}
+	info := subexprInfo{size: 1, reads: e.kind == eCol, computes: computesHere(e)}
+	local := *e
+	local.args = make([]*expr, len(e.args))
+	var sig strings.Builder
+	for i, a := range e.args {
+		aid := s.id(a)
+		ai := s.info[aid]
+		info.size += ai.size
+		info.reads = info.reads || ai.reads
+		info.computes = info.computes || ai.computes
+		// The argument as a placeholder of its type: the node's own
+		// fields print as they lower, the argument by its id.
+		local.args[i] = &expr{kind: eCol, col: colID(-1 - i), typ: a.typ}
+		fmt.Fprintf(&sig, "%d,", aid)
+	}
+	sig.WriteString("|")
+	if p, err := local.protoOf(func(id colID) (int, bool) { return int(id), true }, true); err == nil {
+		sig.WriteString(p.String())
+	} else {
+		fmt.Fprintf(&sig, "unlowered %p", e) // equal to nothing else
+	}
+	id, ok := s.interned[sig.String()]
+	if !ok {
+		id = len(s.info)
+		s.interned[sig.String()] = id
+		s.info = append(s.info, info)
+	}
+	s.ids[e] = id
+	return id
+}
+
 // shareAggregateArgs moves the largest subexpression that a's arguments
 // hold twice or more, and evaluate on every row at least once, into a
 // projection below a, again until none is left.
@@ -56,36 +117,38 @@ func shareAggregateArgs(a *aggRel, b *binder) {
 	var shared []*expr
 	var ids []colID
 	for range maxSharedExprs {
-		found := map[string]*sharedCandidate{}
+		subs := newSubexprs()
+		found := map[int]*sharedCandidate{}
 		for _, c := range a.aggs {
 			for _, arg := range []*expr{c.arg, c.arg2} {
 				if arg != nil {
-					collectShared(arg, true, found)
+					subs.collect(arg, true, found)
 				}
 			}
 		}
-		var best *sharedCandidate
-		bestKey := ""
-		for k, c := range found {
-			if c.n < 2 || !c.always || !computes(c.e) {
+		best := -1
+		for id, c := range found {
+			info := subs.info[id]
+			if c.n < 2 || !c.always || !info.computes {
 				continue
 			}
-			// The largest (its text the longest) first: it holds the
-			// smaller ones; ties by text, for one plan every time.
-			if best == nil || len(k) > len(bestKey) || len(k) == len(bestKey) && k < bestKey {
-				best, bestKey = c, k
+			// The largest first: it holds the smaller ones; ties by id
+			// (the order met), for one plan every time.
+			if best < 0 || info.size > subs.info[best].size || info.size == subs.info[best].size && id < best {
+				best = id
 			}
 		}
-		if best == nil {
+		if best < 0 {
 			break
 		}
-		id := b.newCol("", "shared", best.e.typ)
-		ref := &expr{kind: eCol, col: id, typ: best.e.typ}
+		e := found[best].e
+		col := b.newCol("", "shared", e.typ)
+		ref := &expr{kind: eCol, col: col, typ: e.typ}
 		for i := range a.aggs {
-			a.aggs[i].arg = replaceShared(a.aggs[i].arg, bestKey, ref)
-			a.aggs[i].arg2 = replaceShared(a.aggs[i].arg2, bestKey, ref)
+			a.aggs[i].arg = subs.replace(a.aggs[i].arg, best, ref)
+			a.aggs[i].arg2 = subs.replace(a.aggs[i].arg2, best, ref)
 		}
-		shared, ids = append(shared, best.e), append(ids, id)
+		shared, ids = append(shared, e), append(ids, col)
 	}
 	if len(shared) == 0 {
 		return
@@ -98,67 +161,61 @@ func shareAggregateArgs(a *aggRel, b *binder) {
 	a.in = &projectRel{in: a.in, exprs: append(exprs, shared...), out: append(slices.Clone(in), ids...)}
 }
 
-// computes reports whether e does arithmetic, calls a function, casts,
-// matches a pattern or chooses by CASE: a comparison or a boolean of
-// columns costs less than the column a projection would fill with it
-// (q66's d_moy = 1 … 12, each in two sums).
-func computes(e *expr) bool {
+// computesHere reports whether e itself does arithmetic, calls a
+// function, casts, matches a pattern or chooses by CASE (subexprs adds its
+// arguments'): a comparison or a boolean of columns costs less than the
+// column a projection would fill with it (q66's d_moy = 1 … 12, each in
+// two sums).
+func computesHere(e *expr) bool {
 	switch e.kind {
-	case eCol, eLit:
-		return false
 	case eFunc, eCase, eLike:
 		return true
 	case eCast:
-		if !arrow.TypeEqual(e.typ, e.args[0].typ) {
-			return true // a cast to its own type is none (q21's d_date)
-		}
+		return !arrow.TypeEqual(e.typ, e.args[0].typ) // a cast to its own type is none (q21's d_date)
 	case eBinary:
-		if e.op < kapotv1.BinaryOp_BINARY_OP_EQ || e.op > kapotv1.BinaryOp_BINARY_OP_OR {
-			return true
-		}
-	}
-	for _, a := range e.args {
-		if computes(a) {
-			return true
-		}
+		return e.op < kapotv1.BinaryOp_BINARY_OP_EQ || e.op > kapotv1.BinaryOp_BINARY_OP_OR
 	}
 	return false
 }
 
-// collectShared counts the computed subexpressions of e that read a
-// column into found; always says every row evaluates e.
-func collectShared(e *expr, always bool, found map[string]*sharedCandidate) {
-	if e.kind == eCol || e.kind == eLit || !e.readsColumns() {
+// collect counts the computed subexpressions of e that read a column
+// into found, by id; always says every row evaluates e.
+func (s *subexprs) collect(e *expr, always bool, found map[int]*sharedCandidate) {
+	id := s.id(e)
+	if e.kind == eCol || e.kind == eLit || !s.info[id].reads {
 		return
 	}
-	k := e.key()
-	c := found[k]
+	c := found[id]
 	if c == nil {
 		c = &sharedCandidate{e: e}
-		found[k] = c
+		found[id] = c
 	}
 	c.n++
 	c.always = c.always || always
 	for i, arg := range e.args {
 		// A CASE evaluates its first WHEN on every row it is evaluated
 		// on, the rest on the rows that reach them.
-		collectShared(arg, always && (e.kind != eCase || i == 0), found)
+		s.collect(arg, always && (e.kind != eCase || i == 0), found)
 	}
 }
 
-// replaceShared returns e with every subexpression whose key is k
-// replaced by ref (a copy of each node on the way; e itself is left as
-// it is, as other plans may hold it).
-func replaceShared(e *expr, k string, ref *expr) *expr {
-	if e == nil || e.kind == eCol || e.kind == eLit || !e.readsColumns() {
+// replace returns e with every subexpression of id target replaced by ref
+// (a copy of each node on the way; e itself is left as it is, as other
+// plans may hold it). e was numbered by collect.
+func (s *subexprs) replace(e *expr, target int, ref *expr) *expr {
+	if e == nil {
+		return nil
+	}
+	id, ok := s.ids[e]
+	if !ok || e.kind == eCol || e.kind == eLit || !s.info[id].reads {
 		return e
 	}
-	if e.key() == k {
+	if id == target {
 		return ref
 	}
 	var args []*expr
 	for i, arg := range e.args {
-		r := replaceShared(arg, k, ref)
+		r := s.replace(arg, target, ref)
 		if r != arg && args == nil {
 			args = slices.Clone(e.args)
 		}
