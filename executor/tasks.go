@@ -90,6 +90,10 @@ func (e *Executor) removeTask(def *kapotv1.TaskDefinition) {
 // cached buffers go back to the Go heap (and, by its scavenger, the OS).
 const recyclerIdleTrim = time.Second
 
+// recyclerMaxBytes bounds the recycler's cache of freed buffers (its
+// default is an eighth of the pool).
+const recyclerMaxBytes = 128 << 20
+
 // stopTrim stops a pending trim (the executor is done) and trims now.
 func (e *Executor) stopTrim() {
 	e.mu.Lock()
