@@ -46,6 +46,18 @@ func TestDistinctCountSet(t *testing.T) {
 			checkInt64s(t, partial.Result(mem), tc.want)
 			// Two partial states of the same rows merge into the same sets.
 			st := partial.State(mem)
+			// A state is the same bytes every run: the values in the
+			// order they came (a set's order once varied run to run).
+			again := &distinctCountAcc{}
+			again.Grow(3)
+			if err := again.Update(ctx, groups, tc.arg); err != nil {
+				t.Fatal(err)
+			}
+			st2 := again.State(mem)
+			if a, b := st[0].(*array.Binary), st2[0].(*array.Binary); a.Len() != 3 || b.Len() != 3 || string(a.ValueBytes()) != string(b.ValueBytes()) {
+				t.Fatalf("states differ: %v and %v", a, b)
+			}
+			st2[0].Release()
 			final := &distinctCountAcc{}
 			final.Grow(3)
 			for range 2 {

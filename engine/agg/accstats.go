@@ -198,7 +198,7 @@ func (a *distinctSumAcc) StateTypes() []arrow.DataType {
 	return []arrow.DataType{a.in, arrow.BinaryTypes.Binary}
 }
 func (a *distinctSumAcc) State(mem memory.Allocator) []arrow.Array {
-	return []arrow.Array{array.MakeArrayOfNull(mem, a.in, len(a.set.sets)), a.set.State(mem)[0]}
+	return []arrow.Array{array.MakeArrayOfNull(mem, a.in, len(a.set.counts)), a.set.State(mem)[0]}
 }
 
 func (a *distinctSumAcc) ResultType() arrow.DataType {
@@ -214,47 +214,46 @@ func (a *distinctSumAcc) ResultType() arrow.DataType {
 }
 
 func (a *distinctSumAcc) Result(mem memory.Allocator) arrow.Array {
+	groups := len(a.set.counts)
+	isum, fsum, dsum := make([]int64, groups), make([]float64, groups), make([]decimal128.Num, groups)
+	a.set.each(func(g uint32, k []byte) {
+		// A key is a validity byte and the value's bits (see
+		// rowkey.NewEncoder); NULLs never enter the set.
+		lo := binary.LittleEndian.Uint64(k[1:9])
+		switch {
+		case arrow.IsInteger(a.in.ID()):
+			isum[g] += int64(lo)
+			fsum[g] += float64(int64(lo))
+		case a.in.ID() == arrow.FLOAT32:
+			fsum[g] += float64(math.Float32frombits(uint32(lo)))
+		case a.in.ID() == arrow.FLOAT64:
+			fsum[g] += math.Float64frombits(lo)
+		default:
+			hi := binary.LittleEndian.Uint64(k[9:17])
+			dsum[g] = dsum[g].Add(decimal128.New(int64(hi), lo))
+		}
+	})
 	b := array.NewBuilder(mem, a.ResultType())
 	defer b.Release()
-	for _, set := range a.set.sets {
-		if len(set) == 0 {
+	for g, count := range a.set.counts {
+		if count == 0 {
 			b.AppendNull()
 			continue
 		}
-		var isum int64
-		var fsum float64
-		var dsum decimal128.Num
-		for k := range set {
-			// A key is a validity byte and the value's bits (see
-			// rowkey.NewEncoder); NULLs never enter the set.
-			lo := binary.LittleEndian.Uint64([]byte(k[1:9]))
-			switch {
-			case arrow.IsInteger(a.in.ID()):
-				isum += int64(lo)
-				fsum += float64(int64(lo))
-			case a.in.ID() == arrow.FLOAT32:
-				fsum += float64(math.Float32frombits(uint32(lo)))
-			case a.in.ID() == arrow.FLOAT64:
-				fsum += math.Float64frombits(lo)
-			default:
-				hi := binary.LittleEndian.Uint64([]byte(k[9:17]))
-				dsum = dsum.Add(decimal128.New(int64(hi), lo))
-			}
-		}
-		n := float64(len(set))
+		n := float64(count)
 		switch bb := b.(type) {
 		case *array.Int64Builder:
-			bb.Append(isum)
+			bb.Append(isum[g])
 		case *array.Decimal128Builder:
-			bb.Append(dsum)
+			bb.Append(dsum[g])
 		case *array.Float64Builder:
 			switch {
 			case a.avg && a.in.ID() == arrow.DECIMAL128:
-				bb.Append(dsum.ToFloat64(a.in.(*arrow.Decimal128Type).Scale) / n)
+				bb.Append(dsum[g].ToFloat64(a.in.(*arrow.Decimal128Type).Scale) / n)
 			case a.avg:
-				bb.Append(fsum / n)
+				bb.Append(fsum[g] / n)
 			default:
-				bb.Append(fsum)
+				bb.Append(fsum[g])
 			}
 		}
 	}

@@ -551,24 +551,44 @@ func newMinMax(t arrow.DataType, isMax bool) (Accumulator, error) {
 
 // ---------------------------------------------------------------- count distinct
 
-// distinctCountAcc counts the distinct non-null values of each group. Values
-// are kept by their key encoding, so any groupable type works; the partial
-// state of a group is its set serialized as length-prefixed encodings, which
-// the final phase unions without decoding.
+// distinctCountAcc keeps the set of values each group saw, for
+// count(DISTINCT x) (and sum/avg(DISTINCT), which sum the set): one table
+// of (group, value) pairs for all groups, where a Go map per group cost a
+// map, and a string per value (TPC-H Q16 at SF 10: 1.2 M rows into 28 000
+// groups' sets took 0.8 s, twice a hash aggregate's time a row). The
+// pairs are kept in the order they came, so that a group's state and a
+// float sum over its set come out the same every run. Values are kept by
+// their key encoding, so any groupable type works; the partial state of a
+// group is its set serialized as length-prefixed encodings, which the
+// final phase unions without decoding.
 type distinctCountAcc struct {
-	sets []map[string]struct{}
+	seen   *rowkey.BytesTable // the group (4 bytes, little-endian) then the value's key
+	counts []int64            // values per group
+	key    []byte             // scratch
 }
 
-func (a *distinctCountAcc) Grow(n int) { a.sets = growTo(a.sets, n) }
+func (a *distinctCountAcc) Grow(n int) { a.counts = growTo(a.counts, n) }
 
-func (a *distinctCountAcc) add(g uint32, key []byte) {
-	set := a.sets[g]
-	if set == nil {
-		set = map[string]struct{}{}
-		a.sets[g] = set
+func (a *distinctCountAcc) add(g uint32, value []byte) {
+	if a.seen == nil {
+		a.seen = rowkey.NewBytesTable()
 	}
-	if _, ok := set[string(key)]; !ok {
-		set[string(key)] = struct{}{}
+	a.key = binary.LittleEndian.AppendUint32(a.key[:0], g)
+	a.key = append(a.key, value...)
+	if _, found := a.seen.GetOrPut(a.key, int32(a.seen.Len())); !found {
+		a.counts[g]++
+	}
+}
+
+// each calls fn with every (group, value key) pair, in the order they
+// came.
+func (a *distinctCountAcc) each(fn func(g uint32, value []byte)) {
+	if a.seen == nil {
+		return
+	}
+	for i := range a.seen.Len() {
+		k := a.seen.KeyAt(i)
+		fn(binary.LittleEndian.Uint32(k), k[4:])
 	}
 }
 
@@ -614,19 +634,37 @@ func (a *distinctCountAcc) StateTypes() []arrow.DataType {
 	return []arrow.DataType{arrow.BinaryTypes.Binary}
 }
 
+// State is each group's values, each as its length (uvarint) and its key.
 func (a *distinctCountAcc) State(mem memory.Allocator) []arrow.Array {
+	ends := make([]int, len(a.counts)+1) // group g's bytes: [ends[g], ends[g+1])
+	a.each(func(g uint32, v []byte) { ends[g+1] += uvarintLen(len(v)) + len(v) })
+	for g := range a.counts {
+		ends[g+1] += ends[g]
+	}
+	data := make([]byte, ends[len(a.counts)])
+	pos := append([]int(nil), ends[:len(a.counts)]...)
+	a.each(func(g uint32, v []byte) {
+		p := pos[g] + binary.PutUvarint(data[pos[g]:], uint64(len(v)))
+		pos[g] = p + copy(data[p:], v)
+	})
 	b := array.NewBinaryBuilder(mem, arrow.BinaryTypes.Binary)
 	defer b.Release()
-	var buf []byte
-	for _, set := range a.sets {
-		buf = buf[:0]
-		for k := range set {
-			buf = binary.AppendUvarint(buf, uint64(len(k)))
-			buf = append(buf, k...)
-		}
-		b.Append(buf)
+	b.Reserve(len(a.counts))
+	b.ReserveData(len(data))
+	for g := range a.counts {
+		b.Append(data[ends[g]:ends[g+1]])
 	}
 	return []arrow.Array{b.NewArray()}
+}
+
+// uvarintLen is the bytes of n as a uvarint.
+func uvarintLen(n int) int {
+	l := 1
+	for n >= 0x80 {
+		n >>= 7
+		l++
+	}
+	return l
 }
 
 func (a *distinctCountAcc) ResultType() arrow.DataType { return arrow.PrimitiveTypes.Int64 }
@@ -634,9 +672,7 @@ func (a *distinctCountAcc) ResultType() arrow.DataType { return arrow.PrimitiveT
 func (a *distinctCountAcc) Result(mem memory.Allocator) arrow.Array {
 	b := array.NewInt64Builder(mem)
 	defer b.Release()
-	for _, set := range a.sets {
-		b.Append(int64(len(set)))
-	}
+	b.AppendValues(a.counts, nil)
 	return b.NewArray()
 }
 

@@ -112,6 +112,10 @@ func (t *BytesTable) store(k []byte) keyRef {
 	return keyRef{block: int32(last), off: int32(off), n: int32(len(k))}
 }
 
+// KeyAt is the i-th key stored (0 <= i < Len()), in the order stored;
+// the slice is the table's, valid while the table is.
+func (t *BytesTable) KeyAt(i int) []byte { return t.key(int32(i)) }
+
 // Len is the number of keys held.
 func (t *BytesTable) Len() int { return len(t.ents) }
 
