@@ -56,11 +56,14 @@ func (p costModel) reduceAggregate(j *joinRel) *joinRel {
 				if !scanChain(o.r) || estimate(o.r)*semiJoinReduction > ndv {
 					continue
 				}
-				// Built whole in every task, or file by file when both
-				// sides' files split the key alike (part and partsupp).
+				// Built whole in every task, computed once and read
+				// whole by every task (a filter over a table too big to
+				// scan in each: TPC-H Q2's 4 000 brass parts of 2 M at
+				// SF 10), or file by file when both sides' files split
+				// the key alike (part and partsupp).
 				semi := &joinRel{left: o.r, right: a.in, jt: kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI,
 					leftKeys: []*expr{{kind: eCol, col: o.col, typ: a.groups[g].typ}}, rightKeys: []*expr{a.groups[g]}}
-				if !p.broadcastable(o.r, a.in) && !relCoPartitioned(semi, relRanged(o.r), relRanged(a.in)) {
+				if !p.broadcastable(o.r, a.in) && !p.broadcastOnce(o.r, a.in) && !relCoPartitioned(semi, relRanged(o.r), relRanged(a.in)) {
 					continue
 				}
 				if best == nil || estimate(o.r) < estimate(best.r) {

@@ -2,6 +2,7 @@ package planner
 
 import (
 	"context"
+	"github.com/kapot-go/kapot/catalog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,15 +47,8 @@ func TestTPCDSQ17DimensionBeforeRepartition(t *testing.T) {
 	sameAsDuckDB(t, got, files, string(text))
 	// The plan at SF 1: its tables' rows, their columns' distinct values
 	// as many times SF 0.1's (at most the rows; date_dim's are the same).
-	for name, rows := range map[string]int64{"store_sales": 2_880_404, "store_returns": 287_514, "catalog_sales": 1_441_548,
-		"item": 18_000, "store": 12} {
-		tb, _ := cat.Lookup(name)
-		scale := float64(rows) / float64(tb.Rows)
-		tb.Rows = rows
-		for c, n := range tb.NDV {
-			tb.NDV[c] = min(n*scale, float64(rows))
-		}
-	}
+	scaleStats(cat, map[string]int64{"store_sales": 2_880_404, "store_returns": 287_514, "catalog_sales": 1_441_548,
+		"item": 18_000, "store": 12})
 	logical, err := ExplainLogical(context.Background(), cat, string(text), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -62,5 +56,19 @@ func TestTPCDSQ17DimensionBeforeRepartition(t *testing.T) {
 	facts, dates := strings.Index(logical, "sr_ticket_number"), strings.Index(logical, "on=[sr_returned_date_sk")
 	if facts < 0 || dates < 0 || dates < facts {
 		t.Fatalf("store_returns meets its dates after store_sales:\n%s", logical)
+	}
+}
+
+// scaleStats gives the tables of cat the row counts rows and their
+// columns as many more distinct values (at most the rows), so that a test
+// sees the plan of a larger scale factor over a small one's files.
+func scaleStats(cat *catalog.Catalog, rows map[string]int64) {
+	for name, n := range rows {
+		tb, _ := cat.Lookup(name)
+		scale := float64(n) / float64(tb.Rows)
+		tb.Rows = n
+		for c, d := range tb.NDV {
+			tb.NDV[c] = min(d*scale, float64(n))
+		}
 	}
 }
