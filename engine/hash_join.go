@@ -177,6 +177,9 @@ type hashJoinOp struct {
 	// probeKeys is the probe batches' first key widened to int64, reused
 	// batch after batch.
 	probeKeys []int64
+	// probeRows is the rows of a probe batch the key filter let by,
+	// reused.
+	probeRows []int32
 	buildRest []arrow.Array
 	hashed    bool
 	// packed says heads64 holds a two-key integer join's keys packed into

@@ -296,6 +296,29 @@ func (o *hashJoinOp) probeInt(ctx context.Context, b arrow.RecordBatch, bi, pi [
 	}
 	valid := rowkey.ValidityOf(col)
 	first := len(bi)
+	if o.filter != nil && o.dense == nil {
+		// The batch through the filter first, then the few rows it
+		// lets by to the table.
+		o.probeRows = o.filter.Select(vals, o.probeRows[:0])
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		for _, r32 := range o.probeRows {
+			r := int(r32)
+			if valid.Null(r) {
+				continue
+			}
+			for m, found := o.heads64.Get(vals[r]); found && m >= 0; m = o.chain[m] {
+				if len(bi) == cap(bi) {
+					if bi, pi, err = o.growMatches(ctx, bi, pi, 0); err != nil {
+						return nil, nil, err
+					}
+				}
+				bi, pi = append(bi, m), append(pi, r32)
+			}
+		}
+		return o.keepRest(ctx, b, first, bi, pi)
+	}
 	for r, v := range vals {
 		if r%probeCheckRows == 0 {
 			if err := ctx.Err(); err != nil {
@@ -314,10 +337,15 @@ func (o *hashJoinOp) probeInt(ctx context.Context, b arrow.RecordBatch, bi, pi [
 			bi, pi = append(bi, m), append(pi, int32(r))
 		}
 	}
+	return o.keepRest(ctx, b, first, bi, pi)
+}
+
+// keepRest keeps, of the candidate pairs from first on, those whose other
+// keys match too (a join on several keys probed by its first).
+func (o *hashJoinOp) keepRest(ctx context.Context, b arrow.RecordBatch, first int, bi, pi []int32) ([]int32, []int32, error) {
 	if len(o.buildRest) == 0 || len(bi) == first {
 		return bi, pi, nil
 	}
-	// Keep the candidates whose other keys match too.
 	for i, k := range o.j.rightKeys[1:] {
 		c, err := k.Eval(ctx, o.tc.Mem, b)
 		if err != nil {

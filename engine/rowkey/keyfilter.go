@@ -1,6 +1,9 @@
 package rowkey
 
-import "math/bits"
+import (
+	"math/bits"
+	"slices"
+)
 
 // KeyFilter is a blocked Bloom filter over the keys of an IntTable: one
 // 64-bit word per key, three bits set in it, about a byte per key. A join
@@ -46,3 +49,24 @@ func (f *KeyFilter) MayContain(k int64) bool {
 
 // Bytes is the filter's memory.
 func (f *KeyFilter) Bytes() int64 { return int64(len(f.words)) * 8 }
+
+// Select appends to out the indexes of the keys that may be in the table
+// and returns it. It tests a whole batch without a branch per key: each
+// key's word is an independent load, which the processor overlaps with
+// the next ones' (a branch on each answer, mispredicted for a few keys
+// in ten, made the probes of TPC-H Q5 at SF 10 wait on one cache miss
+// after another: 25 ns a key, a quarter of the query).
+func (f *KeyFilter) Select(keys []int64, out []int32) []int32 {
+	start := len(out)
+	out = slices.Grow(out, len(keys))[:start+len(keys)]
+	sel := out[start:]
+	n := 0
+	for i, k := range keys {
+		h := uint64(k) * filterHash
+		m := filterBits(h)
+		z := f.words[h>>f.shift]&m ^ m // 0: every bit set
+		sel[n] = int32(i)
+		n += int(1 - (z|-z)>>63)
+	}
+	return out[:start+n]
+}
