@@ -5,6 +5,7 @@ import (
 	pg "github.com/pganalyze/pg_query_go/v6"
 	"slices"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/engine"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/wire"
@@ -489,6 +490,9 @@ func (a *aggBinder) expandSets(fine *aggRel, finals map[colID]*expr, sets [][]co
 	var shared *sharedRel
 	if finest >= 0 {
 		shared = &sharedRel{in: fine, once: true}
+		if chain := nestedSets(sets, finest); chain != nil && keyCombos(fine) >= rollupChainGroups {
+			return a.rollupChain(shared, fine, finals, sets, chain)
+		}
 	}
 	// The sets: a number and a flag per key.
 	vals := &valuesRel{out: []colID{b.newCol("", "grouping_set", i64)}}
@@ -646,4 +650,155 @@ func (a *aggBinder) finishedSet(shared *sharedRel, fine *aggRel, finals map[colI
 		add(int64Lit(0), g.out)
 	}
 	return p
+}
+
+// rollupChainGroups is the estimated groups of the aggregate by all keys
+// from which a ROLLUP's sets are aggregated one from the next
+// (rollupChain) instead of all at once from it (expandSets): each set
+// then costs two stages, cheaper than a few hundred thousand rows taken
+// once per set.
+const rollupChainGroups = 200_000
+
+// keyCombos estimates the groups of a: the product of its keys' distinct
+// values, where the keys from one table count at most its rows (TPC-DS
+// q22's product name, brand, class and category are one of 18 000 items,
+// not their 700 000 combinations), a key of unknown values once, at most
+// a's input rows.
+func keyCombos(a *aggRel) float64 {
+	perTable := map[*catalog.Table]float64{}
+	n := 1.0
+	for _, g := range a.groups {
+		d := max(columnNDV(a.in, g), 1)
+		if g.kind == eCol {
+			if s, _, _ := columnOrigin(a.in, g.col, nil); s != nil && s.table.Rows > 0 {
+				if p, ok := perTable[s.table]; ok {
+					d *= p
+				}
+				perTable[s.table] = d
+				continue
+			}
+		}
+		n *= d
+	}
+	for t, p := range perTable {
+		n *= min(p, float64(t.Rows))
+	}
+	return min(n, estimate(a.in))
+}
+
+// nestedSets lists the sets other than the finest (sets[finest], every
+// key) from the most keys to the fewest when each holds the next (a
+// ROLLUP's sets), else nil.
+func nestedSets(sets [][]colID, finest int) []int {
+	var order []int
+	for s := range sets {
+		if s != finest {
+			order = append(order, s)
+		}
+	}
+	slices.SortStableFunc(order, func(x, y int) int { return len(sets[y]) - len(sets[x]) })
+	prev := sets[finest]
+	for _, s := range order {
+		if len(sets[s]) >= len(prev) || slices.ContainsFunc(sets[s], func(id colID) bool { return !slices.Contains(prev, id) }) {
+			return nil
+		}
+		prev = sets[s]
+	}
+	return order
+}
+
+// rollupChain aggregates nested grouping sets (a ROLLUP's) each from the
+// one with the next more keys, starting from fine, the aggregate by all
+// keys with partial aggregates (shared, read as shared): each set's
+// aggregate re-aggregates its parent's partial aggregates (sums of counts
+// and sums, min of mins, ...) into partial aggregates of its own, which
+// its child reads in turn and its output finishes. Where expandSets takes
+// every row of fine once per set (TPC-DS q67: 342 000 groups, 8 sets, 2.7
+// million rows grouped and moved), each set here reads only its parent's
+// groups. Each set but the last is read twice (its output and its child),
+// so it is computed once, in a stage both read.
+func (a *aggBinder) rollupChain(shared *sharedRel, fine *aggRel, finals map[colID]*expr, sets [][]colID, chain []int) rel {
+	b := a.b
+	col := func(id colID) *expr { return &expr{kind: eCol, col: id, typ: b.cols[id].typ} }
+	u := &unionRel{out: a.outIDs(), inputs: []rel{a.finishedSet(shared, fine, finals, nil)}}
+	// parent's columns: its keys (by the aggregate's key ids) and its
+	// partial aggregates (by fine's partial aggregate ids).
+	var parent rel = shared
+	keyCol := map[colID]colID{}
+	for i, id := range a.gout {
+		keyCol[id] = fine.gout[i]
+	}
+	partCol := map[colID]colID{}
+	for _, c := range fine.aggs {
+		partCol[c.out] = c.out
+	}
+	for k, s := range chain {
+		set := sets[s]
+		lvl := &aggRel{in: parent}
+		nextKey := map[colID]colID{}
+		for _, id := range set {
+			g := col(keyCol[id])
+			out := b.newCol(b.cols[id].qual, b.cols[id].name, g.typ)
+			lvl.groups, lvl.gout = append(lvl.groups, g), append(lvl.gout, out)
+			nextKey[id] = out
+		}
+		nextPart := map[colID]colID{}
+		for _, c := range fine.aggs {
+			fn := c.fn
+			if fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT {
+				fn = kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM
+			}
+			arg := col(partCol[c.out])
+			t, err := aggType(fn, arg, false)
+			if err != nil {
+				panic(err) // combinable checked the functions and types
+			}
+			out := b.newCol("", b.cols[c.out].name, t)
+			lvl.aggs = append(lvl.aggs, aggCall{fn: fn, arg: arg, out: out})
+			nextPart[c.out] = out
+		}
+		var level rel = lvl
+		if k < len(chain)-1 {
+			level = &sharedRel{in: lvl, once: true}
+		}
+		// The set's rows: its keys, NULL for the others, its aggregates
+		// finished from its partial ones, its GROUPING() values.
+		p := &projectRel{in: level}
+		add := func(e *expr, like colID) {
+			p.exprs = append(p.exprs, b.coerce(e, b.cols[like].typ))
+			p.out = append(p.out, b.newCol("", b.cols[like].name, b.cols[like].typ))
+		}
+		for _, id := range a.gout {
+			if out, ok := nextKey[id]; ok {
+				add(col(out), id)
+				continue
+			}
+			pt, err := wire.TypeToProto(b.cols[id].typ)
+			if err != nil {
+				panic(err) // the type of a column of fine
+			}
+			add(&expr{kind: eLit, lit: &kapotv1.ScalarValue{Type: pt}, typ: b.cols[id].typ}, id)
+		}
+		for _, c := range a.aggs {
+			f := *finals[c.out]
+			f.args = slices.Clone(f.args)
+			for i, arg := range f.args {
+				f.args[i] = col(nextPart[arg.col])
+			}
+			add(a.finished(&f), c.out)
+		}
+		for _, g := range a.groupings {
+			mask := int64(0)
+			for _, key := range g.keys {
+				mask <<= 1
+				if !slices.Contains(set, key) {
+					mask |= 1
+				}
+			}
+			add(int64Lit(mask), g.out)
+		}
+		u.inputs = append(u.inputs, p)
+		parent, keyCol, partCol = level, nextKey, nextPart
+	}
+	return u
 }

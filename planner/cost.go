@@ -317,56 +317,74 @@ func keyNDV(lr rel, lk *expr, rr rel, rk *expr) float64 {
 }
 
 // columnNDV finds the scan a column comes from under r and returns the
-// table's distinct-value estimate for it.
+// table's distinct-value estimate for it, at most the constants the
+// filters on the way let it take.
 func columnNDV(r rel, e *expr) float64 {
 	if e.kind != eCol {
 		return 0
 	}
-	// find reports whether r produces the column (it stops there, with
-	// what it knows of it); it allocates nothing, since the join order
-	// asks this of every candidate join (64-way joins: sqllogictest's
-	// select5 spent seconds a query building joins' output lists here).
-	var find func(r rel) (float64, bool)
-	find = func(r rel) (float64, bool) {
-		switch x := r.(type) {
-		case *scanRel:
-			for i, id := range x.cols {
-				if id == e.col {
-					return x.table.NDV[x.table.Schema.Field(i).Name], true
-				}
-			}
-		case *filterRel:
-			n, ok := find(x.in)
-			if vals := impliedValues(x.pred, e.col); ok && vals != nil && (n == 0 || float64(len(vals)) < n) {
-				n = float64(len(vals))
-			}
-			return n, ok
-		case *sharedRel:
-			return find(x.in)
-		case *joinGraphRel:
-			return find(x.best())
-		case *joinRel:
-			// One side produces it: a side read twice (a WITH query
-			// joined with itself) is read through projections of its
-			// own columns, which stop a search for the other's.
-			if n, ok := find(x.left); ok {
-				return n, true
-			}
-			return find(x.right)
-		case *projectRel:
-			for i, id := range x.out {
-				if id == e.col {
-					if x.exprs[i].kind == eCol {
-						return columnNDV(x.in, x.exprs[i]), true
-					}
-					return 0, true
-				}
+	implied := 0.0 // fewest values a filter allows; 0: no such filter
+	s, i, _ := columnOrigin(r, e.col, func(f *filterRel, col colID) {
+		if vals := impliedValues(f.pred, col); vals != nil && (implied == 0 || float64(len(vals)) < implied) {
+			implied = float64(len(vals))
+		}
+	})
+	n := 0.0
+	if s != nil {
+		n = s.table.NDV[s.table.Schema.Field(i).Name]
+	}
+	if implied > 0 && (n == 0 || implied < n) {
+		n = implied
+	}
+	return n
+}
+
+// columnOrigin finds the table column that col, a column of r, is: its
+// scan and field index (nil scan when r computes it or it is not found).
+// produced reports whether r produces col, which stops a search of a
+// join's other side. Each filter passed on the way is given to seen (if
+// not nil) with the column's id below it. It allocates nothing, since the
+// join order asks this of every candidate join (64-way joins:
+// sqllogictest's select5 spent seconds a query building joins' output
+// lists here).
+func columnOrigin(r rel, col colID, seen func(f *filterRel, col colID)) (s *scanRel, field int, produced bool) {
+	switch x := r.(type) {
+	case *scanRel:
+		for i, id := range x.cols {
+			if id == col {
+				return x, i, true
 			}
 		}
-		return 0, false
+	case *filterRel:
+		s, i, ok := columnOrigin(x.in, col, seen)
+		if ok && seen != nil {
+			seen(x, col)
+		}
+		return s, i, ok
+	case *sharedRel:
+		return columnOrigin(x.in, col, seen)
+	case *joinGraphRel:
+		return columnOrigin(x.best(), col, seen)
+	case *joinRel:
+		// One side produces it: a side read twice (a WITH query joined
+		// with itself) is read through projections of its own columns,
+		// which stop a search for the other's.
+		if s, i, ok := columnOrigin(x.left, col, seen); ok {
+			return s, i, true
+		}
+		return columnOrigin(x.right, col, seen)
+	case *projectRel:
+		for i, id := range x.out {
+			if id == col {
+				if x.exprs[i].kind == eCol {
+					s, f, _ := columnOrigin(x.in, x.exprs[i].col, seen)
+					return s, f, true
+				}
+				return nil, 0, true
+			}
+		}
 	}
-	n, _ := find(r)
-	return n
+	return nil, 0, false
 }
 
 // impliedValues is the set of constants (by their text) that pred lets

@@ -30,3 +30,26 @@ func TestGroupingSetsExpand(t *testing.T) {
 		t.Run(c.sql, func(t *testing.T) { checkAgainstDuckDB(t, cat, db, c.sql, c.holds) })
 	}
 }
+
+// TestRollupChain: a ROLLUP over an aggregate of many groups (the
+// catalog says SF 10) aggregates each set from the one with the next
+// more keys (rollupChain: one aggregate per set, no cross join with the
+// sets), and answers as DuckDB does: counts, sums, min, max, avg,
+// GROUPING() masks, NULL keys beside rolled-up ones, and the grand total
+// of an empty input (count 0).
+func TestRollupChain(t *testing.T) {
+	cat, db := tpchCatalog(t), tpchOracle(t)
+	scaleStats(cat, map[string]int64{"lineitem": 59_986_052, "orders": 15_000_000})
+	for _, c := range []struct{ sql, holds string }{
+		{`select l_returnflag, l_linestatus, l_shipmode, count(*), sum(l_quantity), min(l_discount), max(l_tax), avg(l_extendedprice),
+			grouping(l_returnflag, l_linestatus, l_shipmode), grouping(l_shipmode)
+			from lineitem group by rollup (l_returnflag, l_linestatus, l_shipmode) order by 1 nulls first, 2 nulls first, 3 nulls first`,
+			`Union\(4 inputs\)`},
+		{`select o_custkey, case when o_orderkey % 3 = 0 then null else o_orderstatus end s, count(*), count(o_comment), sum(o_totalprice), min(o_orderdate)
+			from orders group by rollup (1, 2) order by 1 nulls first, 2 nulls first, 3`, `Union\(3 inputs\)`},
+		{`select l_returnflag, l_linestatus, count(*), sum(l_quantity), avg(l_tax) from lineitem where l_quantity < 0
+			group by rollup (l_returnflag, l_linestatus)`, `Union\(3 inputs\)`},
+	} {
+		t.Run(c.sql, func(t *testing.T) { checkAgainstDuckDB(t, cat, db, c.sql, c.holds) })
+	}
+}
