@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -24,19 +25,18 @@ const noShortKey = ^uint64(0)
 // noShortKey. It returns nil when a column is not a string array without
 // nulls, or fewer than half the rows pack.
 func packShortKeys(cols []arrow.Array, out []uint64) []uint64 {
-	type column struct {
-		offs []int32 // the slice's, from offs[0]
-		data []byte  // its bytes, from offs[0]
-	}
-	strs := make([]column, len(cols))
+	strs := make([]strColumn, len(cols))
 	for i, c := range cols {
 		s, ok := c.(*array.String)
 		if !ok || s.NullN() > 0 {
 			return nil
 		}
-		strs[i] = column{s.ValueOffsets(), s.ValueBytes()}
+		strs[i] = strColumn{s.ValueOffsets(), s.ValueBytes()}
 	}
 	n := cols[0].Len()
+	if out, ok := packFixedKeys(strs, n, out); ok {
+		return out
+	}
 	misses := 0
 	for r := range n {
 		var k uint64
@@ -64,6 +64,78 @@ func packShortKeys(cols []arrow.Array, out []uint64) []uint64 {
 		return nil
 	}
 	return out
+}
+
+// strColumn is a string column's offsets (its slice's, from offs[0]) and
+// bytes (from offs[0]).
+type strColumn struct {
+	offs []int32
+	data []byte
+}
+
+// packFixedKeys is packShortKeys for columns whose values each have one
+// length (flags, codes: TPC-H Q1's return flag and line status, one byte
+// each), all packing into 8 bytes: column by column, each row's bytes at
+// a fixed place, without a loop over each value's bytes (Q1 spent 10 ns a
+// row packing two flags). ok is false when they do not qualify.
+func packFixedKeys(strs []strColumn, n int, out []uint64) ([]uint64, bool) {
+	if n == 0 {
+		return out, false
+	}
+	width := 0
+	lens := make([]int, len(strs))
+	for i, s := range strs {
+		l := int(s.offs[1] - s.offs[0])
+		if int(s.offs[n]-s.offs[0]) != l*n {
+			return out, false
+		}
+		for r := 1; r < n; r++ {
+			if int(s.offs[r+1]-s.offs[r]) != l {
+				return out, false
+			}
+		}
+		lens[i] = l
+		width += 1 + l
+	}
+	if width > 8 {
+		return out, false
+	}
+	start := len(out)
+	out = slices.Grow(out, n)[:start+n]
+	keys := out[start:]
+	clear(keys)
+	shift := uint(0)
+	for i, s := range strs {
+		l := lens[i]
+		head := uint64(l+1) << shift // +1: an empty string is not padding
+		data := s.data[:l*n]
+		switch l {
+		case 0:
+			for r := range keys {
+				keys[r] |= head
+			}
+		case 1:
+			for r := range keys {
+				keys[r] |= head | uint64(data[r])<<(shift+8)
+			}
+		default:
+			for r := range keys {
+				v := data[r*l : r*l+l]
+				k := head
+				for j, c := range v {
+					k |= uint64(c) << (shift + 8 + 8*uint(j))
+				}
+				keys[r] |= k
+			}
+		}
+		shift += uint(8 * (1 + l))
+	}
+	for _, k := range keys {
+		if k == noShortKey {
+			return out[:start], false
+		}
+	}
+	return out, true
 }
 
 // groupIntPairs assigns group ids for two integer-like key columns
