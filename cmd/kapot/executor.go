@@ -73,7 +73,7 @@ the file. --print-config shows the result, secrets redacted.`,
 	}
 	f := c.Flags()
 	f.StringVar(&configFile, "config", "", "YAML config file (keys are flag names)")
-	f.IntVar(&gcPercent, "gc-percent", gcPercent, "Go GC target percentage for this process, lowered after each collection so the heap grows at most 512MiB past a large live heap, with a soft memory limit of --memory-pool-size + 512MiB when that is set, else 90 % of the machine's or cgroup's memory (<= 0, or GOGC set: Go's defaults)")
+	f.IntVar(&gcPercent, "gc-percent", gcPercent, "Go GC target percentage for this process, lowered after each collection so the heap grows at most 384MiB past a large live heap, with a soft memory limit of --memory-pool-size + 512MiB when that is set, else 90 % of the machine's or cgroup's memory (<= 0, or GOGC set: Go's defaults)")
 	f.BoolVar(&printConfig, "print-config", false, "print the effective configuration (secrets redacted) as YAML and exit")
 	f.StringVar(&cfg.BindHost, "bind-host", cfg.BindHost, "local address to bind the Flight and gRPC servers to")
 	f.StringVar(&cfg.ExternalHost, "external-host", cfg.ExternalHost, "host name peers and the scheduler use to reach this executor (default: bind host, or the hostname when bound to all addresses)")

@@ -11,9 +11,9 @@ import (
 // its live heap between collections (see gcTuner). At 768 MiB the
 // executors of a TPC-H SF 10 run peaked at 1.9 GiB RSS (live hash tables
 // of ~570 MiB in Q9, Q18 and Q21, the headroom, the recycler's cache); at
-// 512 MiB (and a 128 MiB cache) at 1.4 GiB, and the heaviest queries ran
-// no slower in a same-run A/B (0.95x).
-const gcHeadroom = 512 << 20
+// 512 MiB (and a 128 MiB cache) at 1.57 GiB, at 384 MiB at 1.47 GiB, the
+// 22 queries' time the same (50.1 s against 49.8 s).
+const gcHeadroom = 384 << 20
 
 // minGCPercent keeps the collector from running back to back over a
 // large live heap.
