@@ -170,8 +170,9 @@ func TestDynamicFilterThroughNarrowedJoin(t *testing.T) {
 // TestDynamicPrefilter: keys spread over every row group (no group can
 // be skipped) are still filtered row by row when the build keys' range
 // holds a small share of each group's, or when the build side's few keys
-// (maxDynamicSet), or its many keys within a narrow range
-// (maxDynamicBitmapSpan), do: the scan emits fewer rows, and the answers
+// (maxDynamicSet), its many keys within a narrow range
+// (maxDynamicBitmapSpan) or from few build rows over a wide one
+// (maxDynamicWideRows), do: the scan emits fewer rows, and the answers
 // are those of the join without dynamic filters; keys that cover the
 // probe's, or too many over too wide a range, leave the scan as it was.
 func TestDynamicPrefilter(t *testing.T) {
@@ -189,10 +190,11 @@ func TestDynamicPrefilter(t *testing.T) {
 		filtered bool
 	}{
 		{"narrow", []any{300, 301, 310, 320, nil}, true},
-		{"few wide", []any{3, 900}, true},                                                                   // by the set of keys
-		{"many wide", manyKeys(maxDynamicSet+76, 1), false},                                                 // a set of every probe key
-		{"many sparse", manyKeys(maxDynamicSet+76, 40), true},                                               // a set (a bitmap) of one key in 40
-		{"many sparse far", append([]any{300, 301, 310, 320}, manyKeys(maxDynamicSet+76, 1<<12)...), false}, // too wide a range for a set
+		{"few wide", []any{3, 900}, true},                                                                      // by the set of keys
+		{"many wide", manyKeys(maxDynamicSet+76, 1), false},                                                    // a set of every probe key
+		{"many sparse", manyKeys(maxDynamicSet+76, 40), true},                                                  // a set (a bitmap) of one key in 40
+		{"many sparse far", append([]any{300, 301, 310, 320}, manyKeys(maxDynamicSet+76, 1<<12)...), true},     // a set over a wide range (a table behind a key filter)
+		{"too many far", append([]any{300, 301, 310, 320}, manyKeys(maxDynamicBitmapKeys+1, 1<<12)...), false}, // too many keys over too wide a range for a set
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			tc, _ := newTC(t)

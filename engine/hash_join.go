@@ -363,7 +363,14 @@ func (o *hashJoinOp) dynamicRanges(ctx context.Context) error {
 		}
 		o.ranges[i] = buildRange(a)
 		a.Release()
-		if k := &o.ranges[i]; len(k.set) > maxDynamicSet && o.reserveIndex(o.indexBytes+8*int64(len(k.set))) != nil {
+		// The keys, and for a wide range the table and key filter the
+		// scan tests them with (expr's intSet: two 16-byte slots and a
+		// byte a key).
+		perKey := int64(8)
+		if k := o.ranges[i]; uint64(k.hi-k.lo) >= maxDynamicBitmapSpan {
+			perKey = 48
+		}
+		if k := &o.ranges[i]; len(k.set) > maxDynamicSet && o.reserveIndex(o.indexBytes+perKey*int64(len(k.set))) != nil {
 			k.set = nil // no room for the keys: their range still filters
 		}
 	}

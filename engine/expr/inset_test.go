@@ -104,6 +104,13 @@ func TestIntSet(t *testing.T) {
 		{"narrow", []int64{-3, 0, 5, 63, 64, 65, 1000, 5}},
 		{"edge", []int64{0, maxIntSetBits - 1}},
 		{"wide", []int64{0, maxIntSetBits, math.MaxInt64, math.MinInt64}},
+		{"wide random", func() []int64 {
+			v := make([]int64, 5000)
+			for i := range v {
+				v[i] = rng.Int64N(60_000)*100_000 - 3_000_000_000
+			}
+			return append(v, v[:100]...)
+		}()},
 		{"random", func() []int64 {
 			v := make([]int64, 1000)
 			for i := range v {

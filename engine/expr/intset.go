@@ -1,14 +1,21 @@
 package expr
 
+import "github.com/kapot-go/kapot/engine/rowkey"
+
 // intSet is the integer set of an IN list, tested once per row: values
 // outside [lo, hi] miss at once, and a set whose range is at most
 // maxIntSetBits wide is a bitmap (a shift and a mask per row, 128 KiB at
 // most, where a Go map hashes and probes: a dynamic filter's IN set over
-// a fact's keys tested it 30 M times in a TPC-H run).
+// a fact's keys tested it 30 M times in a TPC-H run). A wider one is an
+// open-addressing table behind a key filter (about a byte a key, in the
+// caches), which turns most absent values away before the table: a
+// dynamic filter's 57 000 order keys, spread over 6 M, against every
+// lineitem.
 type intSet struct {
 	lo, hi int64
-	bits   []uint64           // bit v-lo, when the range is narrow enough
-	m      map[int64]struct{} // otherwise
+	bits   []uint64          // bit v-lo, when the range is narrow enough
+	tab    *rowkey.IntTable  // otherwise
+	filter *rowkey.KeyFilter // tab's keys
 	n      int
 }
 
@@ -37,11 +44,12 @@ func newIntSet(vals []int64) *intSet {
 		}
 		return s
 	}
-	s.m = make(map[int64]struct{}, len(vals))
+	s.tab = rowkey.NewIntTable(len(vals))
 	for _, v := range vals {
-		s.m[v] = struct{}{}
+		s.tab.GetOrPut(v, 0)
 	}
-	s.n = len(s.m)
+	s.filter = rowkey.NewKeyFilter(s.tab)
+	s.n = s.tab.Len()
 	return s
 }
 
@@ -57,7 +65,10 @@ func (s *intSet) Has(v int64) bool {
 		d := uint64(v - s.lo)
 		return s.bits[d/64]&(1<<(d%64)) != 0
 	}
-	_, ok := s.m[v]
+	if !s.filter.MayContain(v) {
+		return false
+	}
+	_, ok := s.tab.Get(v)
 	return ok
 }
 
@@ -80,13 +91,34 @@ func (s *intSet) mark(vals []int64, out []byte, negated bool) {
 		}
 		return
 	}
-	for i, v := range vals {
-		var hit byte
-		if v >= s.lo && v <= s.hi {
-			if _, ok := s.m[v]; ok {
-				hit = 1
+	if s.tab == nil {
+		// Empty: nothing is in it.
+		for i := range vals {
+			out[i/8] |= flip << (i % 8)
+		}
+		return
+	}
+	if !negated {
+		// The values the filter lets by, found without a branch a value
+		// (see rowkey.KeyFilter.Select), then looked up.
+		for _, i := range s.filter.Select(vals, nil) {
+			if v := vals[i]; v >= s.lo && v <= s.hi {
+				if _, ok := s.tab.Get(v); ok {
+					out[i/8] |= 1 << (i % 8)
+				}
 			}
 		}
-		out[i/8] |= (hit ^ flip) << (i % 8)
+		return
 	}
+	for i, v := range vals {
+		out[i/8] |= (byte(b2i(!s.Has(v))) << (i % 8))
+	}
+}
+
+// b2i is 1 for true.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
