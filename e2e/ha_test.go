@@ -116,8 +116,8 @@ func startHACluster(t *testing.T, schedulers, executors int) *haCluster {
 	}
 	c.endpoints = strings.Join(eps, ",")
 	for range schedulers {
-		c.ports = append(c.ports, freePort(t))
-		c.sqlPorts = append(c.sqlPorts, freePort(t))
+		c.ports = append(c.ports, restartPort(t))
+		c.sqlPorts = append(c.sqlPorts, restartPort(t))
 		addrs = append(addrs, "127.0.0.1:"+strconv.Itoa(c.ports[len(c.ports)-1]))
 	}
 	c.addrs = strings.Join(addrs, ",")
@@ -475,10 +475,10 @@ func TestSchedulerRestartKeepsJobs(t *testing.T) {
 		t.Skip("process suite: skipped with -short")
 	}
 	dir, db := tpchWithDuckDB(t, 0.1, 3)
-	port, state := freePort(t), t.TempDir()
+	port, state := restartPort(t), t.TempDir()
 	starts := 0
 	var startSched func() *proc
-	adminPort := freePort(t)
+	adminPort := restartPort(t)
 	startSched = func() *proc {
 		starts++
 		return startProc(t, fmt.Sprintf("scheduler-%d", starts), "scheduler", "--bind-host", "127.0.0.1", "--port", strconv.Itoa(port),

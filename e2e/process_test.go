@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -95,6 +96,27 @@ func freePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// restartPort returns a free port below Linux's ephemeral range (32768
+// and up), for a server that a test stops and starts again on the same
+// port: a port from freePort is one the OS may hand to any other socket
+// (another test's listener on :0, an outgoing connection) in between, and
+// TestSchedulerRestartKeepsJobs's scheduler once found its port taken and
+// its executors talking to another test's server.
+func restartPort(t testing.TB) int {
+	t.Helper()
+	for range 200 {
+		port := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port
+	}
+	t.Fatal("no free port below the ephemeral range")
+	return 0
 }
 
 type proc struct {

@@ -91,7 +91,7 @@ func TestSchedulerStateSurvivesRestart(t *testing.T) {
 		t.Skip("process test")
 	}
 	stateDir := t.TempDir()
-	port, sqlPort, adminPort := freePort(t), freePort(t), freePort(t)
+	port, sqlPort, adminPort := restartPort(t), restartPort(t), restartPort(t)
 	sched := func(name string) *proc {
 		p := startProc(t, name, "scheduler", "--bind-host", "127.0.0.1", "--port", strconv.Itoa(port), "--state-dir", stateDir,
 			"--flight-sql-port", strconv.Itoa(sqlPort), "--admin-port", strconv.Itoa(adminPort), "--log-level", "debug")
