@@ -292,28 +292,25 @@ func estimate(r rel) float64 {
 // composite key (TPC-DS's ticket and item of a sale and its return) is
 // at most the rows of its side.
 func joinKeysNDV(j *joinRel, l, r float64) float64 {
-	d := keyNDV(j.left, j.leftKeys[0], j.right, j.rightKeys[0])
-	if d <= 0 || len(j.leftKeys) == 1 {
-		return d
-	}
+	var d float64 // the first key's
 	dl, dr := 1.0, 1.0
 	for i := range j.leftKeys {
 		a, b := columnNDV(j.left, j.leftKeys[i]), columnNDV(j.right, j.rightKeys[i])
-		if a > 0 && b > 0 {
-			dl, dr = dl*a, dr*b
+		if a <= 0 || b <= 0 {
+			if i == 0 {
+				return 0
+			}
+			continue
 		}
+		if i == 0 {
+			d = max(a, b)
+		}
+		dl, dr = dl*a, dr*b
+	}
+	if len(j.leftKeys) == 1 {
+		return d
 	}
 	return max(d, min(dl, l), min(dr, r))
-}
-
-// keyNDV is the larger distinct-value estimate of two join keys that are
-// plain table columns, or 0 when either is unknown.
-func keyNDV(lr rel, lk *expr, rr rel, rk *expr) float64 {
-	a, b := columnNDV(lr, lk), columnNDV(rr, rk)
-	if a == 0 || b == 0 {
-		return 0
-	}
-	return max(a, b)
 }
 
 // columnNDV finds the scan a column comes from under r and returns the
