@@ -302,14 +302,14 @@ func dynamicSplit(pf *file.Reader, fr *pqarrow.FileReader, full *arrow.Schema, p
 	var best *keyRange
 	var bestSplit *rangeSplit
 	fewest := 0
-	lo, hi := part.share.rowGroups(pf.MetaData())
+	share := part.share.rowGroups(pf.MetaData())
 	for _, r := range rs {
 		s, err := newRangeSplit(fr, full, r)
 		if err != nil {
 			continue
 		}
 		n := 0
-		for rg := lo; rg < hi; rg++ {
+		for _, rg := range share {
 			if s.keep(pf, rg) {
 				n++
 			}
@@ -321,7 +321,7 @@ func dynamicSplit(pf *file.Reader, fr *pqarrow.FileReader, full *arrow.Schema, p
 			best, bestSplit, fewest = r, fresh, n
 		}
 	}
-	if best != nil && fewest == hi-lo {
+	if best != nil && fewest == len(share) {
 		// Every row group may hold keys of the range: filtering rows as
 		// they are read costs more than the join's own misses save
 		// (TPC-DS q63's store_sales by item: 4 K of 2.9 M rows dropped,
@@ -350,7 +350,7 @@ const dynamicPrefilterShare = 0.25
 func fewestKept(pf *file.Reader, fr *pqarrow.FileReader, full *arrow.Schema, part filePart, rs []*keyRange,
 	usable func(*keyRange) bool, share func(r *keyRange, mn, mx int64) float64) *keyRange {
 	md := pf.MetaData()
-	lo, hi := part.share.rowGroups(md)
+	groups := part.share.rowGroups(md)
 	var best *keyRange
 	bestShare := dynamicPrefilterShare
 	for _, r := range rs {
@@ -362,7 +362,7 @@ func fewestKept(pf *file.Reader, fr *pqarrow.FileReader, full *arrow.Schema, par
 			continue
 		}
 		var rows, kept float64
-		for rg := lo; rg < hi; rg++ {
+		for _, rg := range groups {
 			g := md.RowGroup(rg)
 			n := float64(g.NumRows())
 			rows += n

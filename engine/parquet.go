@@ -159,13 +159,13 @@ func (f parquetFormat) open(ctx context.Context, obj objstore.Object, tc *TaskCo
 	}
 	if f.pruner != nil || split != nil || part.share.n > 1 {
 		rowGroups = make([]int, 0, pf.NumRowGroups())
-		lo, hi := part.share.rowGroups(pf.MetaData())
-		for rg := lo; rg < hi; rg++ {
+		share := part.share.rowGroups(pf.MetaData())
+		for _, rg := range share {
 			if (f.pruner == nil || f.pruner.Keep(pf, rg)) && (split == nil || split.keep(pf, rg)) {
 				rowGroups = append(rowGroups, rg)
 			}
 		}
-		tc.Metrics.AddCounter(*f.nodeID, "row_groups_pruned", int64(hi-lo-len(rowGroups)))
+		tc.Metrics.AddCounter(*f.nodeID, "row_groups_pruned", int64(len(share)-len(rowGroups)))
 		tc.Metrics.AddCounter(*f.nodeID, "row_groups_read", int64(len(rowGroups)))
 		if len(rowGroups) == 0 {
 			pf.Close()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -230,10 +231,10 @@ func TestKeyRangeSplitConverts(t *testing.T) {
 }
 
 // TestParquetRowGroupShares: the shares of a file's row groups partition
-// its rows, each share a run of consecutive row groups, cut by rows (a
-// file of uneven row groups) and not by row-group counts; more shares
-// than row groups leave some empty; a share out of range, or one asked of
-// a CSV scan, is a plan error.
+// its rows, interleaved (each row group to the share holding the fewest
+// rows so far), cut by rows (a file of uneven row groups) and not by
+// row-group counts; more shares than row groups leave some empty; a share
+// out of range, or one asked of a CSV scan, is a plan error.
 func TestParquetRowGroupShares(t *testing.T) {
 	dir := t.TempDir()
 	schema := arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}}, nil)
@@ -282,8 +283,8 @@ func TestParquetRowGroupShares(t *testing.T) {
 		}
 		return p
 	}
-	// Rows per share, exactly: the row groups whose middle row lies in
-	// the share's slice of the rows.
+	// Rows per share, exactly: each row group, in order, to the share
+	// holding the fewest rows so far.
 	cases := []struct {
 		path   string
 		shares int
@@ -291,13 +292,13 @@ func TestParquetRowGroupShares(t *testing.T) {
 	}{
 		{even, 1, []int{1000}},
 		{even, 2, []int{500, 500}},
-		{even, 3, []int{300, 400, 300}},
-		{even, 4, []int{200, 300, 200, 300}},
+		{even, 3, []int{400, 300, 300}},
+		{even, 4, []int{300, 300, 200, 200}},
 		{even, 10, slices.Repeat([]int{100}, 10)},
-		{even, 13, []int{100, 100, 0, 100, 100, 100, 0, 100, 100, 100, 0, 100, 100}},
+		{even, 13, append(slices.Repeat([]int{100}, 10), 0, 0, 0)},
 		{uneven, 2, []int{500, 500}},
-		{uneven, 3, []int{410, 390, 200}}, // by row-group counts: 410, 90, 500
-		{uneven, 5, []int{10, 400, 90, 300, 200}},
+		{uneven, 3, []int{330, 400, 270}}, // round robin: 410, 400, 190
+		{uneven, 5, []int{310, 400, 120, 120, 50}},
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s/%d", filepath.Base(c.path), c.shares), func(t *testing.T) {
@@ -307,21 +308,23 @@ func TestParquetRowGroupShares(t *testing.T) {
 					t.Errorf("String() = %q, want %q", got, want)
 				}
 			}
-			next := 0
+			seen := make([]bool, 1000)
 			for i := range c.shares {
 				rows := runPartition(t, p, i)
 				if len(rows) != c.rows[i] {
 					t.Errorf("share %d: %d rows, want %d", i, len(rows), c.rows[i])
 				}
-				for _, r := range rows { // consecutive, continuing the share before
-					if r != fmt.Sprint(next) {
-						t.Fatalf("share %d: row %s, want %d", i, r, next)
+				last := -1
+				for _, r := range rows { // in file order, each row once
+					k, err := strconv.Atoi(r)
+					if err != nil || k <= last || k >= len(seen) || seen[k] {
+						t.Fatalf("share %d: row %s after %d (read before: %v)", i, r, last, err == nil && k >= 0 && k < len(seen) && seen[k])
 					}
-					next++
+					seen[k], last = true, k
 				}
 			}
-			if next != 1000 {
-				t.Errorf("the shares hold %d rows, want 1000", next)
+			if n := slices.Index(seen, false); n >= 0 {
+				t.Errorf("row %d in no share", n)
 			}
 		})
 	}
