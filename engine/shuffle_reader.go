@@ -161,7 +161,7 @@ func (o *shuffleReadOp) open(ctx context.Context, i int) error {
 	if err != nil {
 		return o.fetchErr(loc, err)
 	}
-	rdr, err := ipc.NewReader(bufio.NewReaderSize(src, 1<<16), ipc.WithAllocator(o.tc.Mem))
+	rdr, err := ipc.NewReader(shuffle.Decompressed(bufio.NewReaderSize(src, 1<<16)), ipc.WithAllocator(o.tc.Mem))
 	if err != nil {
 		src.Close()
 		return o.fetchErr(loc, fmt.Errorf("decode: %w", err))

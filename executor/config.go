@@ -43,7 +43,8 @@ type Config struct {
 	HeartbeatInterval          time.Duration
 	DrainTimeout               time.Duration
 	// ShuffleCompression compresses shuffle files of sessions that do not
-	// choose (kapot.shuffle.compression): none, lz4 or zstd.
+	// choose (kapot.shuffle.compression): none, lz4, zstd or auto (the
+	// default: uncompressed, S2 for a task's large output).
 	ShuffleCompression string
 	// HostLocalReads lets tasks open the shuffle files of executors on the
 	// same host (or sharing a volume) straight from disk, after checking the
@@ -148,7 +149,7 @@ func DefaultConfig() Config {
 		GRPCMaxEncodingMessageSize: 16 << 20,
 		HeartbeatInterval:          5 * time.Second,
 		DrainTimeout:               60 * time.Second,
-		ShuffleCompression:         "lz4",
+		ShuffleCompression:         "auto",
 		HostLocalReads:             true,
 		MaxHeartbeatFailures:       60, // 5 minutes at the default interval
 		PollInterval:               100 * time.Millisecond,
@@ -202,8 +203,8 @@ func (c *Config) Validate() error {
 		return bad("executor-heartbeat-interval-seconds", "must be at least 1")
 	case c.DrainTimeout < 0:
 		return bad("drain-timeout", "negative")
-	case c.ShuffleCompression != "none" && c.ShuffleCompression != "lz4" && c.ShuffleCompression != "zstd":
-		return bad("shuffle-compression", "%q: want none, lz4 or zstd", c.ShuffleCompression)
+	case c.ShuffleCompression != "none" && c.ShuffleCompression != "lz4" && c.ShuffleCompression != "zstd" && c.ShuffleCompression != "auto":
+		return bad("shuffle-compression", "%q: want none, lz4, zstd or auto", c.ShuffleCompression)
 	case c.MaxHeartbeatFailures < 1:
 		return bad("max-heartbeat-failures", "must be at least 1")
 	case c.AdminPort < -1 || c.AdminPort > 65535:

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -47,11 +48,20 @@ func startServer(t testing.TB, workDir string, mem memory.Allocator) (flight.Cli
 
 func writeMapOutput(t *testing.T, workDir string, mem memory.Allocator) {
 	t.Helper()
+	writeMapOutputAs(t, workDir, mem, shuffle.CompressionLZ4, 0)
+}
+
+// writeMapOutputAs writes map output (job1, stage 2, map 0): partition 0
+// holds 1, 2, 3 and partition 1 holds 40, 50, compressed as c, spilling
+// past budget bytes (0: never).
+func writeMapOutputAs(t *testing.T, workDir string, mem memory.Allocator, c shuffle.Compression, budget int64) {
+	t.Helper()
 	schema := arrow.NewSchema([]arrow.Field{{Name: "v", Type: arrow.PrimitiveTypes.Int64}}, nil)
-	w, err := shuffle.NewFileWriter(workDir, "job1", 2, 0, 2, schema, mem, shuffle.CompressionLZ4)
+	w, err := shuffle.NewFileWriter(workDir, "job1", 2, 0, 2, schema, mem, c)
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.SetBudget(budget, nil)
 	for p, vals := range [][]int64{{1, 2, 3}, {40, 50}} {
 		b := array.NewInt64Builder(mem)
 		b.AppendValues(vals, nil)
@@ -66,6 +76,33 @@ func writeMapOutput(t *testing.T, workDir string, mem memory.Allocator) {
 	}
 	if _, err := w.Finish(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDoGetCompressed: DoGet decodes a map output stored as S2 streams
+// (CompressionAuto, spilled) into record batches.
+func TestDoGetCompressed(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	dir := t.TempDir()
+	writeMapOutputAs(t, dir, mem, shuffle.CompressionAuto, 1)
+	c, meta := startServer(t, dir, mem)
+	loc := &kapotv1.PartitionLocation{JobId: "job1", StageId: 2, MapPartition: 0, OutputPartition: 0, Executor: meta}
+	stream, err := c.DoGet(context.Background(), &flight.Ticket{Ticket: TicketFor(loc)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdr, err := flight.NewRecordReader(stream, ipc.WithAllocator(mem))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for rdr.Next() {
+		got = append(got, rdr.RecordBatch().Column(0).(*array.Int64).Int64Values()...)
+	}
+	rdr.Release()
+	if !slices.Equal(got, []int64{1, 2, 3}) {
+		t.Fatalf("DoGet got %v, want [1 2 3]", got)
 	}
 }
 

@@ -1,6 +1,7 @@
 package flight
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -140,7 +141,7 @@ func (s *Server) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoGetServ
 		return err
 	}
 	defer seg.Close()
-	rdr, err := ipc.NewReader(countingReader{seg, &s.served}, ipc.WithAllocator(s.mem))
+	rdr, err := ipc.NewReader(shuffle.Decompressed(bufio.NewReaderSize(countingReader{seg, &s.served}, 1<<16)), ipc.WithAllocator(s.mem))
 	if err != nil {
 		return status.Errorf(codes.DataLoss, "decode shuffle partition: %v", err)
 	}

@@ -1,11 +1,15 @@
 package shuffle
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/klauspost/compress/s2"
 
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -61,6 +65,20 @@ func OpenPartition(workDir, jobID string, stageID, mapPartition, out uint32) (*S
 		return nil, fmt.Errorf("%s shorter than its index says: %w", dataPath, ErrCorruptIndex)
 	}
 	return &Segment{SectionReader: io.NewSectionReader(f, e.Offset, e.Length), Entry: e, f: f}, nil
+}
+
+// s2Magic opens every S2 stream (its stream identifier chunk); an Arrow
+// IPC stream opens with 0xFFFFFFFF.
+var s2Magic = []byte("\xff\x06\x00\x00S2sTwO")
+
+// Decompressed returns the Arrow IPC stream of a partition's stored bytes,
+// read through br: the bytes themselves, or their decoding when they are
+// S2 streams (CompressionAuto's large outputs).
+func Decompressed(br *bufio.Reader) io.Reader {
+	if b, err := br.Peek(len(s2Magic)); err == nil && bytes.Equal(b, s2Magic) {
+		return s2.NewReader(br, s2.ReaderMaxBlockSize(s2BlockSize))
+	}
+	return br
 }
 
 func notFound(err error, jobID string, stageID, mapPartition uint32) error {
