@@ -43,6 +43,15 @@ func (c *castExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 		return nil, err
 	}
 	defer d.Release()
+	if x, ok := d.(*compute.ArrayDatum); ok { // small integers widened: every value fits
+		arr := x.MakeArray()
+		out, ok := castIntExact(exec.GetAllocator(ctx), arr, c.to)
+		arr.Release()
+		if ok {
+			defer out.Release()
+			return compute.NewDatum(out), nil
+		}
+	}
 	if inputType(d).ID() == arrow.NULL && IsNestedType(c.to) {
 		// NULL as a nested type (a grouping set leaving a key out).
 		return mapDatum(ctx, d, func(mem memory.Allocator, a arrow.Array) (arrow.Array, error) {
@@ -113,7 +122,7 @@ func (c *castExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 		if arrow.IsFloating(from.ID()) {
 			mode = compute.RoundHalfToEven
 		}
-		r, err := compute.CallFunction(kernel.Context(ctx), "round", &compute.RoundOptions{NDigits: 0, Mode: mode}, d)
+		r, err := kernel.CallFunction(ctx, "round", &compute.RoundOptions{NDigits: 0, Mode: mode}, d)
 		if err != nil {
 			return nil, err
 		}

@@ -410,7 +410,7 @@ func (f *funcExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 		}
 		args = append(args, d)
 	}
-	return compute.CallFunction(kernel.Context(ctx), f.name, f.opts, args...)
+	return kernel.CallFunction(ctx, f.name, f.opts, args...)
 }
 
 var binaryFuncs = map[kapotv1.BinaryOp]struct{ fn, display string }{

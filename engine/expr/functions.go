@@ -561,7 +561,7 @@ func runCallType(fn string, opts compute.FunctionOptions, args []Expr) (arrow.Da
 			d.Release()
 		}
 	}()
-	out, err := compute.CallFunction(kernel.Context(context.Background()), fn, opts, ds...)
+	out, err := kernel.CallFunction(context.Background(), fn, opts, ds...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errs.ErrNotSupported, err)
 	}

@@ -356,7 +356,7 @@ func (e *inListExpr) isIn(ctx context.Context, d compute.Datum) (compute.Datum, 
 		return out, err
 	}
 	defer out.Release()
-	return compute.CallFunction(kernel.Context(ctx), "not", nil, out)
+	return kernel.CallFunction(ctx, "not", nil, out)
 }
 
 // newBetweenExpr binds expr [NOT] BETWEEN low AND high.
