@@ -79,6 +79,26 @@ func writeMapOutputAs(t *testing.T, workDir string, mem memory.Allocator, c shuf
 	}
 }
 
+// doGetInts reads the partition at loc with a stock Flight client: the
+// values of its first (int64) column.
+func doGetInts(t *testing.T, c flight.Client, loc *kapotv1.PartitionLocation, mem memory.Allocator) []int64 {
+	t.Helper()
+	stream, err := c.DoGet(context.Background(), &flight.Ticket{Ticket: TicketFor(loc)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdr, err := flight.NewRecordReader(stream, ipc.WithAllocator(mem))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdr.Release()
+	var got []int64
+	for rdr.Next() {
+		got = append(got, rdr.RecordBatch().Column(0).(*array.Int64).Int64Values()...)
+	}
+	return got
+}
+
 // TestDoGetCompressed: DoGet decodes a map output stored as S2 streams
 // (CompressionAuto, spilled) into record batches.
 func TestDoGetCompressed(t *testing.T) {
@@ -88,20 +108,7 @@ func TestDoGetCompressed(t *testing.T) {
 	writeMapOutputAs(t, dir, mem, shuffle.CompressionAuto, 1)
 	c, meta := startServer(t, dir, mem)
 	loc := &kapotv1.PartitionLocation{JobId: "job1", StageId: 2, MapPartition: 0, OutputPartition: 0, Executor: meta}
-	stream, err := c.DoGet(context.Background(), &flight.Ticket{Ticket: TicketFor(loc)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdr, err := flight.NewRecordReader(stream, ipc.WithAllocator(mem))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []int64
-	for rdr.Next() {
-		got = append(got, rdr.RecordBatch().Column(0).(*array.Int64).Int64Values()...)
-	}
-	rdr.Release()
-	if !slices.Equal(got, []int64{1, 2, 3}) {
+	if got := doGetInts(t, c, loc, mem); !slices.Equal(got, []int64{1, 2, 3}) {
 		t.Fatalf("DoGet got %v, want [1 2 3]", got)
 	}
 }
@@ -116,20 +123,7 @@ func TestDoGetAndRawFetch(t *testing.T) {
 	loc := &kapotv1.PartitionLocation{JobId: "job1", StageId: 2, MapPartition: 0, OutputPartition: 1, Executor: meta}
 
 	// A stock Flight client reads record batches.
-	stream, err := c.DoGet(ctx, &flight.Ticket{Ticket: TicketFor(loc)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdr, err := flight.NewRecordReader(stream, ipc.WithAllocator(mem))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []int64
-	for rdr.Next() {
-		got = append(got, rdr.RecordBatch().Column(0).(*array.Int64).Int64Values()...)
-	}
-	rdr.Release()
-	if len(got) != 2 || got[0] != 40 || got[1] != 50 {
+	if got := doGetInts(t, c, loc, mem); len(got) != 2 || got[0] != 40 || got[1] != 50 {
 		t.Fatalf("DoGet got %v", got)
 	}
 

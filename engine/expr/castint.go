@@ -25,31 +25,9 @@ func castIntExact(mem memory.Allocator, a arrow.Array, to arrow.DataType) (out a
 	n := a.Len()
 	switch to.ID() {
 	case arrow.INT64:
-		buf := memory.NewResizableBuffer(mem)
-		buf.Resize(n * 8)
-		dst := arrow.Int64Traits.CastFromBytes(buf.Bytes())
-		switch x := a.(type) {
-		case *array.Int8:
-			widen(x.Int8Values(), dst)
-		case *array.Int16:
-			widen(x.Int16Values(), dst)
-		case *array.Int32:
-			widen(x.Int32Values(), dst)
-		}
-		return newFixed(a, to, buf), true
+		return widenArray[int64](mem, a, to, arrow.Int64Traits.CastFromBytes), true
 	case arrow.FLOAT64:
-		buf := memory.NewResizableBuffer(mem)
-		buf.Resize(n * 8)
-		dst := arrow.Float64Traits.CastFromBytes(buf.Bytes())
-		switch x := a.(type) {
-		case *array.Int8:
-			widen(x.Int8Values(), dst)
-		case *array.Int16:
-			widen(x.Int16Values(), dst)
-		case *array.Int32:
-			widen(x.Int32Values(), dst)
-		}
-		return newFixed(a, to, buf), true
+		return widenArray[float64](mem, a, to, arrow.Float64Traits.CastFromBytes), true
 	case arrow.DECIMAL128:
 		d := to.(*arrow.Decimal128Type)
 		if d.Scale < 0 || d.Scale > 9 || d.Precision-d.Scale < digits {
@@ -73,6 +51,23 @@ func castIntExact(mem memory.Allocator, a arrow.Array, to arrow.DataType) (out a
 		return newFixed(a, to, buf), true
 	}
 	return nil, false
+}
+
+// widenArray is a (int8, int16 or int32) as an array of type to, whose
+// values view converts every value into.
+func widenArray[D int64 | float64](mem memory.Allocator, a arrow.Array, to arrow.DataType, view func([]byte) []D) arrow.Array {
+	buf := memory.NewResizableBuffer(mem)
+	buf.Resize(a.Len() * 8)
+	dst := view(buf.Bytes())
+	switch x := a.(type) {
+	case *array.Int8:
+		widen(x.Int8Values(), dst)
+	case *array.Int16:
+		widen(x.Int16Values(), dst)
+	case *array.Int32:
+		widen(x.Int32Values(), dst)
+	}
+	return newFixed(a, to, buf)
 }
 
 // widen converts every value of src (null rows too: whatever their slots
