@@ -176,6 +176,7 @@ func lowerPlan(ctx context.Context, lp *logicalPlan, o Options) (*Plan, error) {
 		return nil, tooLarge("bytes", o.maxBytes())
 	}
 	unshare(l.node)
+	filterGroupsEarly(l.node)
 	fields := make([]arrow.Field, len(l.cols))
 	for i, id := range l.cols {
 		// The engine marks every result column nullable.

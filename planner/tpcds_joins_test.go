@@ -3,6 +3,7 @@ package planner
 import (
 	"context"
 	"github.com/kapot-go/kapot/catalog"
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,5 +102,56 @@ func TestTPCDSQ02WeeksOnDateDim(t *testing.T) {
 	inner := strings.LastIndex(plan[:max(semi, 0)], "HashJoin(INNER, COLLECT_LEFT, on=[d_date_sk@0 = sold_date_sk@0]")
 	if semi < 0 || inner < 0 || strings.Count(plan, "RIGHT_SEMI, PARTITIONED") > 0 {
 		t.Fatalf("the weeks do not reduce date_dim in the sales' join:\n%s", plan)
+	}
+}
+
+// TestTPCDSQ39ReaderFiltersUnderFinalAggregate: each of q39's two readers
+// of its monthly statistics, finished per reader, merges only its month's
+// partial groups: its filter on d_moy is copied under its final aggregate
+// (filterGroupsEarly); the answer is DuckDB's at SF 0.1.
+func TestTPCDSQ39ReaderFiltersUnderFinalAggregate(t *testing.T) {
+	dir := tpcdsDir(t)
+	text, err := os.ReadFile(filepath.Join(dir, "..", "queries", "q39.sql"))
+	if err != nil {
+		t.Skipf("no TPC-DS queries: %v", err)
+	}
+	cat, files := tpcdsCatalog(t, dir, "inventory", "item", "warehouse", "date_dim")
+	_, got := runSQL(t, cat, string(text))
+	sameAsDuckDB(t, got, files, string(text))
+	p, err := PlanQuery(context.Background(), cat, string(text), Options{TargetPartitions: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := Explain(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, month := range []string{"1", "2"} {
+		if !strings.Contains(plan, "HashAggregate(mode=FINAL") || !strings.Contains(plan, "Filter(d_moy@3 = "+month+" AND") {
+			t.Fatalf("month %s is not filtered under its final aggregate:\n%s", month, plan)
+		}
+	}
+}
+
+// TestGroupFilterOperators: only predicates that cannot fail move under
+// an aggregate; arithmetic and functions stay above it.
+func TestGroupFilterOperators(t *testing.T) {
+	col := &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Column{Column: &kapotv1.ColumnExpr{Index: 0}}}
+	lit := &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Literal{Literal: &kapotv1.ScalarValue{}}}
+	bin := func(op kapotv1.BinaryOp, l, r *kapotv1.PhysicalExprNode) *kapotv1.PhysicalExprNode {
+		return &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Binary{Binary: &kapotv1.BinaryExpr{Left: l, Op: op, Right: r}}}
+	}
+	for _, c := range []struct {
+		e    *kapotv1.PhysicalExprNode
+		move bool
+	}{
+		{bin(kapotv1.BinaryOp_BINARY_OP_EQ, col, lit), true},
+		{bin(kapotv1.BinaryOp_BINARY_OP_OR, bin(kapotv1.BinaryOp_BINARY_OP_LT, col, lit), bin(kapotv1.BinaryOp_BINARY_OP_GT, col, lit)), true},
+		{bin(kapotv1.BinaryOp_BINARY_OP_EQ, bin(kapotv1.BinaryOp_BINARY_OP_DIV, lit, col), lit), false},
+		{bin(kapotv1.BinaryOp_BINARY_OP_EQ, &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Function{Function: &kapotv1.ScalarFunctionExpr{Args: []*kapotv1.PhysicalExprNode{col}}}}, lit), false},
+	} {
+		if got := movablePredicate(c.e.ProtoReflect()); got != c.move {
+			t.Errorf("%v: movable %v, want %v", c.e, got, c.move)
+		}
 	}
 }
