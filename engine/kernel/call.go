@@ -20,7 +20,8 @@ import (
 // chunked arguments go through compute.CallFunction.
 func CallFunction(ctx context.Context, name string, opts compute.FunctionOptions, args ...compute.Datum) (compute.Datum, error) {
 	ctx = Context(ctx)
-	fn, ok := compute.GetExecCtx(ctx).Registry.GetFunction(name)
+	ectx := compute.GetExecCtx(ctx)
+	fn, ok := ectx.Registry.GetFunction(name)
 	if !ok {
 		return nil, fmt.Errorf("%w: function '%s' not found", arrow.ErrKey, name)
 	}
@@ -80,8 +81,12 @@ func CallFunction(ctx context.Context, name string, opts compute.FunctionOptions
 		return nil, err
 	}
 	batch := compute.ExecBatch{Values: args, Len: batchLen(args)}
-	// Arrays (not chunked) and scalars make one span, so one result: the
-	// channel never fills.
+	if batch.Len > ectx.ChunkSize {
+		// Several spans, several results: Arrow's executor streams them.
+		return fn.Execute(ctx, opts, args...)
+	}
+	// Arrays (not chunked) and scalars within one chunk make one span, so
+	// one result: the channel never fills.
 	ch := make(chan compute.Datum, 2)
 	err = ex.Execute(ctx, &batch, ch)
 	close(ch)
