@@ -98,11 +98,21 @@ func CallFunction(ctx context.Context, name string, opts compute.FunctionOptions
 		}
 		return nil, err
 	}
-	out := ex.WrapResults(ctx, ch, false)
-	if out == nil {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	// The result is in the channel already: WrapResults must take it even
+	// when ctx was cancelled meanwhile (it would leave it there, unreleased).
+	out := ex.WrapResults(context.WithoutCancel(ctx), ch, false)
+	for d := range ch {
+		if d != nil {
+			d.Release()
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		if out != nil {
+			out.Release()
+		}
+		return nil, err
+	}
+	if out == nil {
 		return nil, fmt.Errorf("%w: function '%s' returned nothing", arrow.ErrInvalid, name)
 	}
 	return out, nil

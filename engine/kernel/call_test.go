@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -59,6 +60,15 @@ func TestCallFunction(t *testing.T) {
 	}
 	if _, err := CallFunction(ctx, "no_such_function", nil, compute.NewDatum(scalar.NewInt64Scalar(1))); err == nil {
 		t.Error("an unknown function ran")
+	}
+	// A cancelled call returns the cancellation and releases its result
+	// (the checked allocator above fails a leak).
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	arg := compute.NewDatum(i64)
+	defer arg.Release()
+	if out, err := CallFunction(cctx, "negate", nil, arg); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled call: %v, %v", out, err)
 	}
 }
 
