@@ -50,12 +50,7 @@ func pushGroupFilter(f *kapotv1.FilterNode) {
 		switch {
 		case cur.GetProjection() != nil:
 			p := cur.GetProjection()
-			next, ok := remapColumns(pred, func(i int) (int, bool) {
-				if i >= len(p.GetExprs()) {
-					return 0, false
-				}
-				return plainColumn(p.GetExprs()[i])
-			})
+			next, ok := remapThrough(pred, p.GetExprs())
 			if !ok {
 				return
 			}
@@ -67,12 +62,7 @@ func pushGroupFilter(f *kapotv1.FilterNode) {
 			if a.GetMode() != kapotv1.AggregateMode_AGGREGATE_MODE_FINAL {
 				return
 			}
-			below, ok := remapColumns(pred, func(i int) (int, bool) {
-				if i >= len(a.GetGroupExprs()) {
-					return 0, false
-				}
-				return plainColumn(a.GetGroupExprs()[i])
-			})
+			below, ok := remapThrough(pred, a.GetGroupExprs())
 			if !ok {
 				return
 			}
@@ -82,6 +72,18 @@ func pushGroupFilter(f *kapotv1.FilterNode) {
 			return
 		}
 	}
+}
+
+// remapThrough is pred, over the outputs of exprs (a projection's, an
+// aggregate's groups), rewritten over their input: each column it reads
+// must be an expression that is itself a plain input column.
+func remapThrough(pred *kapotv1.PhysicalExprNode, exprs []*kapotv1.PhysicalExprNode) (*kapotv1.PhysicalExprNode, bool) {
+	return remapColumns(pred, func(i int) (int, bool) {
+		if i >= len(exprs) {
+			return 0, false
+		}
+		return plainColumn(exprs[i])
+	})
 }
 
 // plainColumn is the input column e reads when e is a column by index.

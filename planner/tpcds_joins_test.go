@@ -17,10 +17,7 @@ import (
 // filters from the scan; the answer is DuckDB's at SF 0.1.
 func TestTPCDSQ16AntiJoinAfterDimensions(t *testing.T) {
 	dir := tpcdsDir(t)
-	text, err := os.ReadFile(filepath.Join(dir, "..", "queries", "q16.sql"))
-	if err != nil {
-		t.Skipf("no TPC-DS queries: %v", err)
-	}
+	text := tpcdsQueryText(t, dir, "q16")
 	cat, files := tpcdsCatalog(t, dir, "catalog_sales", "date_dim", "customer_address", "call_center", "catalog_returns")
 	logical, err := ExplainLogical(context.Background(), cat, string(text), Options{})
 	if err != nil {
@@ -39,10 +36,7 @@ func TestTPCDSQ16AntiJoinAfterDimensions(t *testing.T) {
 // the returns it keeps; the answer is DuckDB's at SF 0.1.
 func TestTPCDSQ17DimensionBeforeRepartition(t *testing.T) {
 	dir := tpcdsDir(t)
-	text, err := os.ReadFile(filepath.Join(dir, "..", "queries", "q17.sql"))
-	if err != nil {
-		t.Skipf("no TPC-DS queries: %v", err)
-	}
+	text := tpcdsQueryText(t, dir, "q17")
 	cat, files := tpcdsCatalog(t, dir, "store_sales", "store_returns", "catalog_sales", "date_dim", "store", "item")
 	_, got := runSQL(t, cat, string(text))
 	sameAsDuckDB(t, got, files, string(text))
@@ -81,10 +75,7 @@ func scaleStats(cat *catalog.Catalog, rows map[string]int64) {
 // answer is DuckDB's at SF 0.1.
 func TestTPCDSQ02WeeksOnDateDim(t *testing.T) {
 	dir := tpcdsDir(t)
-	text, err := os.ReadFile(filepath.Join(dir, "..", "queries", "q02.sql"))
-	if err != nil {
-		t.Skipf("no TPC-DS queries: %v", err)
-	}
+	text := tpcdsQueryText(t, dir, "q02")
 	cat, files := tpcdsCatalog(t, dir, "web_sales", "catalog_sales", "date_dim")
 	_, got := runSQL(t, cat, string(text))
 	sameAsDuckDB(t, got, files, string(text))
@@ -111,10 +102,7 @@ func TestTPCDSQ02WeeksOnDateDim(t *testing.T) {
 // (filterGroupsEarly); the answer is DuckDB's at SF 0.1.
 func TestTPCDSQ39ReaderFiltersUnderFinalAggregate(t *testing.T) {
 	dir := tpcdsDir(t)
-	text, err := os.ReadFile(filepath.Join(dir, "..", "queries", "q39.sql"))
-	if err != nil {
-		t.Skipf("no TPC-DS queries: %v", err)
-	}
+	text := tpcdsQueryText(t, dir, "q39")
 	cat, files := tpcdsCatalog(t, dir, "inventory", "item", "warehouse", "date_dim")
 	_, got := runSQL(t, cat, string(text))
 	sameAsDuckDB(t, got, files, string(text))
@@ -154,4 +142,15 @@ func TestGroupFilterOperators(t *testing.T) {
 			t.Errorf("%v: movable %v, want %v", c.e, got, c.move)
 		}
 	}
+}
+
+// tpcdsQueryText is the text of TPC-DS query name (q01 … q99) beside the
+// data of dir; the test is skipped without it.
+func tpcdsQueryText(t *testing.T, dir, name string) []byte {
+	t.Helper()
+	text, err := os.ReadFile(filepath.Join(dir, "..", "queries", name+".sql"))
+	if err != nil {
+		t.Skipf("no TPC-DS queries: %v", err)
+	}
+	return text
 }

@@ -180,7 +180,8 @@ func (w *FileWriter) spill() error {
 	}
 	run := &spillRun{f: f, chunks: make([]chunk, len(w.parts))}
 	w.runs = append(w.runs, run) // removed by Finish or Abort
-	w.compressed = w.auto // an output that spills is large
+	// An output that spills is large.
+	w.compressed = w.auto
 	var off int64
 	for i := range w.parts {
 		n, err := w.writeChunk(f, &w.parts[i].buf)
