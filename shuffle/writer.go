@@ -18,9 +18,9 @@ type Compression string
 // Supported compressions. None, LZ4 and Zstd are Arrow IPC body
 // compression (every buffer of every batch, as it is encoded); Auto
 // encodes batches uncompressed and compresses the bytes of a task's output
-// with S2 only when it is large (see autoCompressBytes): a small output
-// costs less to write and read raw than to compress, a large one less to
-// compress than to move through the disk.
+// with S2 only when it is very large (see autoCompressBytes): below that,
+// an output costs less to write and read raw (page cache and loopback)
+// than to compress.
 const (
 	CompressionNone Compression = "none"
 	CompressionLZ4  Compression = "lz4"
@@ -28,13 +28,15 @@ const (
 	CompressionAuto Compression = "auto"
 )
 
-// autoCompressBytes is the size of a map task's encoded output from which
-// CompressionAuto compresses it: outputs that spill (past the task's write
-// buffer) are compressed whatever their size. TPC-H SF 1 (tasks of at most
-// about 50 MiB) ran 5-9 % faster with shuffle files uncompressed than with
-// LZ4; at SF 10, Q18's tasks of about 500 MiB each ran 20-40 % slower
-// uncompressed (the disk's writeback).
-const autoCompressBytes = 32 << 20
+// autoCompressBytes is the size of a map task's encoded output (spilled
+// runs and buffers together) from which CompressionAuto compresses it.
+// TPC-H SF 1 (tasks of at most about 50 MiB) ran 5-9 % faster with shuffle
+// files uncompressed than with LZ4; at SF 10 (tasks of up to about 500
+// MiB, which spill) uncompressed files ran Q9/Q10/Q13/Q18/Q21 0.92x against
+// S2 from 32 MiB (S2 was 6 % of the executors' CPU over the 22 queries).
+// Past a GiB a task's output is a large share of a machine's page cache,
+// and the disk's writeback, not the CPU, bounds it.
+const autoCompressBytes = 1 << 30
 
 // ParseCompression accepts "", none, lz4, zstd and auto ("" means auto).
 func ParseCompression(s string) (Compression, error) {
@@ -84,10 +86,11 @@ type FileWriter struct {
 	spills       int
 	spilledBytes int64
 
-	// auto: CompressionAuto, whose chunks on disk are S2 streams once
-	// compressed is set (at the first spill, or at Finish for a large
-	// output); enc is the one S2 encoder, reset for every chunk.
+	// auto: CompressionAuto, whose partitions are S2 streams when the
+	// output reaches autoBytes (decided at Finish: spilled runs are raw);
+	// enc is the one S2 encoder, reset for every partition.
 	auto, compressed bool
+	autoBytes        int64
 	enc              *s2.Writer
 }
 
@@ -135,7 +138,7 @@ func NewFileWriter(workDir, jobID string, stageID, mapPartition uint32, n int, s
 	if n < 1 {
 		return nil, fmt.Errorf("shuffle writer: %d output partitions", n)
 	}
-	w := &FileWriter{dataPath: data, indexPath: index, schema: schema, parts: make([]partBuffer, n), auto: c == CompressionAuto}
+	w := &FileWriter{dataPath: data, indexPath: index, schema: schema, parts: make([]partBuffer, n), auto: c == CompressionAuto, autoBytes: autoCompressBytes}
 	opts := append([]ipc.Option{ipc.WithSchema(schema), ipc.WithAllocator(mem)}, c.options()...)
 	for i := range w.parts {
 		p := &w.parts[i]
@@ -180,11 +183,9 @@ func (w *FileWriter) spill() error {
 	}
 	run := &spillRun{f: f, chunks: make([]chunk, len(w.parts))}
 	w.runs = append(w.runs, run) // removed by Finish or Abort
-	// An output that spills is large.
-	w.compressed = w.auto
 	var off int64
 	for i := range w.parts {
-		n, err := w.writeChunk(f, &w.parts[i].buf)
+		n, err := w.parts[i].buf.WriteTo(f)
 		if err != nil {
 			return fmt.Errorf("shuffle writer: spill %s: %w", f.Name(), err)
 		}
@@ -228,12 +229,12 @@ func (w *FileWriter) Finish() ([]PartitionStats, error) {
 	if err := os.MkdirAll(filepath.Dir(w.dataPath), 0o755); err != nil {
 		return nil, fmt.Errorf("shuffle writer: %w", err)
 	}
-	if w.auto && !w.compressed {
-		var total int64
+	if w.auto {
+		total := w.spilledBytes
 		for i := range w.parts {
 			total += int64(w.parts[i].buf.Len())
 		}
-		w.compressed = total >= autoCompressBytes
+		w.compressed = total >= w.autoBytes
 	}
 	stats := make([]PartitionStats, len(w.parts))
 	ix := &Index{Entries: make([]IndexEntry, len(w.parts))}
@@ -241,20 +242,10 @@ func (w *FileWriter) Finish() ([]PartitionStats, error) {
 	err := writeAtomic(w.dataPath, func(f *os.File) error {
 		for i := range w.parts {
 			p := &w.parts[i]
-			var n int64
-			for _, r := range w.runs {
-				c := r.chunks[i]
-				copied, err := io.Copy(f, io.NewSectionReader(r.f, c.off, c.n))
-				if err != nil {
-					return fmt.Errorf("copy spilled run %s: %w", r.f.Name(), err)
-				}
-				n += copied
-			}
-			m, err := w.writeChunk(f, &p.buf)
+			n, err := w.writePartition(f, i)
 			if err != nil {
 				return err
 			}
-			n += m
 			ix.Entries[i] = IndexEntry{Offset: off, Length: n, Rows: p.rows, Batches: p.batches}
 			stats[i] = PartitionStats{Rows: p.rows, Batches: p.batches, Bytes: n}
 			off += n
@@ -288,24 +279,44 @@ func (w *FileWriter) Abort() {
 	w.removeRuns()
 }
 
-// writeChunk writes b's bytes to f, as an S2 stream when the output is
+// writePartition writes partition i's bytes (its chunks of the spilled
+// runs, then its buffer) to f, as one S2 stream when the output is
 // compressed (nothing for no bytes), and returns how many bytes f got.
-func (w *FileWriter) writeChunk(f io.Writer, b *chunkBuffer) (int64, error) {
-	if !w.compressed || b.Len() == 0 {
-		return b.WriteTo(f)
+func (w *FileWriter) writePartition(f io.Writer, i int) (int64, error) {
+	b := &w.parts[i].buf
+	size := int64(b.Len())
+	for _, r := range w.runs {
+		size += r.chunks[i].n
+	}
+	if size == 0 {
+		return 0, nil
 	}
 	cw := &countingWriter{w: f}
-	if w.enc == nil {
-		// One goroutine: the task's own (s2 starts GOMAXPROCS by default).
-		w.enc = s2.NewWriter(cw, s2.WriterConcurrency(1), s2.WriterBlockSize(s2BlockSize))
-	} else {
-		w.enc.Reset(cw)
+	var dst io.Writer = cw
+	if w.compressed {
+		if w.enc == nil {
+			// One goroutine: the task's own (s2 starts GOMAXPROCS by default).
+			w.enc = s2.NewWriter(cw, s2.WriterConcurrency(1), s2.WriterBlockSize(s2BlockSize))
+		} else {
+			w.enc.Reset(cw)
+		}
+		dst = w.enc
 	}
-	if _, err := b.WriteTo(w.enc); err != nil {
+	for _, r := range w.runs {
+		c := r.chunks[i]
+		if _, err := io.Copy(dst, io.NewSectionReader(r.f, c.off, c.n)); err != nil {
+			return cw.n, fmt.Errorf("copy spilled run %s: %w", r.f.Name(), err)
+		}
+	}
+	if _, err := b.WriteTo(dst); err != nil {
 		return cw.n, err
 	}
-	err := w.enc.Close()
-	return cw.n, err
+	if w.compressed {
+		if err := w.enc.Close(); err != nil {
+			return cw.n, err
+		}
+	}
+	return cw.n, nil
 }
 
 // s2BlockSize is the block size of shuffle chunks' S2 streams (and the

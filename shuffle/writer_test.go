@@ -20,14 +20,17 @@ import (
 func TestAutoCompression(t *testing.T) {
 	schema := arrow.NewSchema([]arrow.Field{{Name: "v", Type: arrow.PrimitiveTypes.Int64}}, nil)
 	cases := []struct {
-		name   string
-		c      Compression
-		budget int64
-		s2     bool
+		name      string
+		c         Compression
+		budget    int64
+		autoBytes int64 // 0: autoCompressBytes
+		s2        bool
 	}{
-		{"auto small", CompressionAuto, 0, false},
-		{"auto spilled", CompressionAuto, 1, true},
-		{"none spilled", CompressionNone, 1, false},
+		{"auto small", CompressionAuto, 0, 0, false},
+		{"auto spilled small", CompressionAuto, 1, 0, false},
+		{"auto large", CompressionAuto, 0, 100, true},
+		{"auto spilled large", CompressionAuto, 1, 100, true},
+		{"none spilled", CompressionNone, 1, 100, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -39,6 +42,9 @@ func TestAutoCompression(t *testing.T) {
 				t.Fatal(err)
 			}
 			w.SetBudget(c.budget, nil)
+			if c.autoBytes > 0 {
+				w.autoBytes = c.autoBytes
+			}
 			want := [2][]int64{}
 			for i := range int64(6) {
 				p := int(i % 2)

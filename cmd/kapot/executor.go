@@ -92,7 +92,7 @@ the file. --print-config shows the result, secrets redacted.`,
 	f.Var(&cfg.GRPCMaxEncodingMessageSize, "grpc-max-encoding-message-size", "largest gRPC message sent (bytes or 16MiB)")
 	config.DurationVar(f, &cfg.HeartbeatInterval, "executor-heartbeat-interval-seconds", cfg.HeartbeatInterval, "heartbeat interval")
 	config.SecondsVar(f, &drainSeconds, "drain-timeout", drainSeconds, "time to let running tasks and fetches finish at shutdown before cancelling them")
-	f.StringVar(&cfg.ShuffleCompression, "shuffle-compression", cfg.ShuffleCompression, "compression of shuffle files when the session does not choose (kapot.shuffle.compression): none, lz4, zstd or auto (uncompressed; S2 for a task output over 32 MiB)")
+	f.StringVar(&cfg.ShuffleCompression, "shuffle-compression", cfg.ShuffleCompression, "compression of shuffle files when the session does not choose (kapot.shuffle.compression): none, lz4, zstd or auto (uncompressed; S2 for a task output of 1 GiB or more)")
 	f.BoolVar(&cfg.PoisonBuffers, "poison-buffers", false, "overwrite every freed Arrow buffer with garbage (testing: makes a value kept past its batch's lifetime fail deterministically; costs speed)")
 	f.BoolVar(&cfg.HostLocalReads, "host-local-reads", cfg.HostLocalReads, "read the shuffle files of executors on this host straight from their work dirs instead of over Flight")
 	f.IntVar(&cfg.MaxHeartbeatFailures, "max-heartbeat-failures", cfg.MaxHeartbeatFailures, "shut down after this many consecutive failed heartbeats")
