@@ -177,6 +177,9 @@ type hashJoinOp struct {
 	// probeKeys is the probe batches' first key widened to int64, reused
 	// batch after batch.
 	probeKeys []int64
+	// packedKeys is a probe batch's two keys packed into one (see
+	// probePacked), reused from batch to batch.
+	packedKeys []int64
 	// probeRows is the rows of a probe batch the key filter let by,
 	// reused.
 	probeRows []int32

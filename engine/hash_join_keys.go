@@ -419,17 +419,61 @@ func (o *hashJoinOp) probePacked(ctx context.Context, b arrow.RecordBatch, col a
 	second, _ := rowkey.IntValues(c2)
 	v1, v2 := rowkey.ValidityOf(col), rowkey.ValidityOf(c2)
 	max1, max2 := o.maxKeys[0], o.maxKeys[1]
+	// Pack the batch's keys in place of its first key's values (vals is
+	// o.probeKeys or the column's own buffer: only the former is ours);
+	// a row that cannot match (a null, a key past the build side's
+	// largest, negative keys wrap to large unsigned values) packs to -1,
+	// which may be a build key too: ok says which rows are real.
+	if len(o.packedKeys) < len(vals) {
+		o.packedKeys = make([]int64, len(vals))
+	}
+	packed := o.packedKeys[:len(vals)]
+	ok := func(r int) bool {
+		return uint64(vals[r]) <= uint64(max1) && uint64(second[r]) <= uint64(max2) && !v1.Null(r) && !v2.Null(r)
+	}
+	nulls := col.NullN() > 0 || c2.NullN() > 0
 	for r, v := range vals {
+		w := second[r]
+		k := v<<o.shift | w
+		if uint64(v) > uint64(max1) || uint64(w) > uint64(max2) || nulls && (v1.Null(r) || v2.Null(r)) {
+			k = -1
+		}
+		packed[r] = k
+	}
+	if o.filter != nil && o.dense == nil {
+		// The batch through the filter first, then the few rows it
+		// lets by to the table (see probeInt).
+		o.probeRows = o.filter.Select(packed, o.probeRows[:0])
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		var err error
+		for _, r32 := range o.probeRows {
+			r := int(r32)
+			if packed[r] == -1 && !ok(r) {
+				continue
+			}
+			for m, found := o.heads64.Get(packed[r]); found && m >= 0; m = o.chain[m] {
+				if len(bi) == cap(bi) {
+					if bi, pi, err = o.growMatches(ctx, bi, pi, 0); err != nil {
+						return nil, nil, err
+					}
+				}
+				bi, pi = append(bi, m), append(pi, r32)
+			}
+		}
+		return bi, pi, nil
+	}
+	for r, k := range packed {
 		if r%probeCheckRows == 0 {
 			if err := ctx.Err(); err != nil {
 				return nil, nil, err
 			}
 		}
-		w := second[r]
-		if uint64(v) > uint64(max1) || uint64(w) > uint64(max2) || v1.Null(r) || v2.Null(r) {
-			continue // negative keys wrap to large unsigned values
+		if k == -1 && !ok(r) {
+			continue
 		}
-		for m, found := o.lookup(v<<o.shift | w); found && m >= 0; m = o.chain[m] {
+		for m, found := o.lookup(k); found && m >= 0; m = o.chain[m] {
 			if len(bi) == cap(bi) {
 				if bi, pi, err = o.growMatches(ctx, bi, pi, 0); err != nil {
 					return nil, nil, err
