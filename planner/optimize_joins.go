@@ -3,6 +3,8 @@ package planner
 import (
 	"slices"
 
+	"github.com/apache/arrow-go/v18/arrow"
+
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -54,10 +56,11 @@ func (g *joinGraphRel) best() rel {
 	if g.ordered != nil {
 		return g.ordered
 	}
-	cur, rest := joinOrder(g.items, g.preds, 0)
+	preds, eq := impliedEqualities(g.items, g.preds)
+	cur, rest := joinOrder(g.items, preds, eq, 0)
 	best := joinCost(cur.r)
 	for first := 1; first < len(g.items); first++ {
-		c, r := joinOrder(g.items, g.preds, first)
+		c, r := joinOrder(g.items, preds, eq, first)
 		if cost := joinCost(c.r); cost < best {
 			cur, rest, best = c, r, cost
 		}
@@ -179,23 +182,197 @@ func filteredDimension(r rel) bool {
 	return base != r && estimate(r) <= dimensionKeeps*estimate(base)
 }
 
+// columnClasses are the equivalence classes of columns that a join
+// graph's stated equalities (column = column, of one type) make equal, and
+// which of its predicates were implied by them rather than stated.
+type columnClasses struct {
+	class   map[colID]int
+	implied map[*expr]bool
+}
+
+// impliedEqualities returns preds with the equalities they imply but do
+// not state appended: a = b and b = c, columns of one type, imply a = c.
+// Every row of the graph's result satisfies every stated conjunct, so an
+// implied one holds there too, and a join may use it as a key: TPC-H Q5's
+// c_nationkey = s_nationkey and s_nationkey = n_nationkey let customer
+// meet nation (and region's filter) before orders and lineitem. An implied
+// equality is only ever a key, never a filter (joinOrder drops it once its
+// columns are joined otherwise).
+func impliedEqualities(items []fromItem, preds []*expr) ([]*expr, columnClasses) {
+	cc := columnClasses{class: map[colID]int{}, implied: map[*expr]bool{}}
+	parent := map[colID]colID{}
+	var find func(colID) colID
+	find = func(c colID) colID {
+		p, ok := parent[c]
+		if !ok || p == c {
+			return c
+		}
+		r := find(p)
+		parent[c] = r
+		return r
+	}
+	cols := map[colID]*expr{}
+	var order []colID
+	stated := map[[2]colID]bool{}
+	for _, c := range preds {
+		a, b, ok := columnEquality(c)
+		if !ok {
+			continue
+		}
+		for _, x := range []*expr{a, b} {
+			if _, seen := cols[x.col]; !seen {
+				cols[x.col] = x
+				order = append(order, x.col)
+				parent[x.col] = x.col
+			}
+		}
+		stated[[2]colID{a.col, b.col}], stated[[2]colID{b.col, a.col}] = true, true
+		parent[find(a.col)] = find(b.col)
+	}
+	owner := func(id colID) int {
+		for i, it := range items {
+			if it.cols[id] {
+				return i
+			}
+		}
+		return -1
+	}
+	roots := map[colID]int{}
+	for _, id := range order {
+		r := find(id)
+		if _, ok := roots[r]; !ok {
+			roots[r] = len(roots)
+		}
+		cc.class[id] = roots[r]
+	}
+	out := slices.Clone(preds)
+	for i, a := range order {
+		for _, b := range order[i+1:] {
+			if cc.class[a] != cc.class[b] || stated[[2]colID{a, b}] {
+				continue
+			}
+			oa, ob := owner(a), owner(b)
+			if oa < 0 || ob < 0 || oa == ob {
+				continue
+			}
+			e := &expr{kind: eBinary, op: kapotv1.BinaryOp_BINARY_OP_EQ, typ: arrow.FixedWidthTypes.Boolean,
+				args: []*expr{cols[a], cols[b]}}
+			cc.implied[e] = true
+			out = append(out, e)
+		}
+	}
+	return out, cc
+}
+
+// columnEquality reports whether c is column = column over one type, and
+// its two columns.
+func columnEquality(c *expr) (*expr, *expr, bool) {
+	if c.kind != eBinary || c.op != kapotv1.BinaryOp_BINARY_OP_EQ || len(c.args) != 2 {
+		return nil, nil, false
+	}
+	a, b := c.args[0], c.args[1]
+	if a.kind != eCol || b.kind != eCol || a.col == b.col || a.typ == nil || b.typ == nil || !arrow.TypeEqual(a.typ, b.typ) {
+		return nil, nil, false
+	}
+	return a, b, true
+}
+
+// equalCols is a union-find of columns known equal: those the joins
+// built so far equate (keys and equality filters).
+type equalCols map[colID]colID
+
+func (u equalCols) find(c colID) colID {
+	for {
+		p, ok := u[c]
+		if !ok || p == c {
+			return c
+		}
+		c = p
+	}
+}
+
+func (u equalCols) union(a, b colID) { u[u.find(a)] = u.find(b) }
+
+func (u equalCols) clone() equalCols {
+	out := make(equalCols, len(u))
+	for k, v := range u {
+		out[k] = v
+	}
+	return out
+}
+
+// joinKeys are the keys of a join of left and right, and the stated
+// conjuncts of rest they account for. A stated equality between them is a
+// key unless it is redundant: its right column is another key's and its
+// left column equals that key's left column already (eq: what left's joins
+// equate), as TPC-H Q9's s_suppkey = l_suppkey beside ps_suppkey =
+// l_suppkey once supplier met partsupp. An implied equality is a key only
+// for a class of columns no other key equates.
+func (cc columnClasses) joinKeys(rest []*expr, left, right map[colID]bool, eq equalCols) (lk, rk, used []*expr) {
+	keyed := map[int]bool{}
+	add := func(c *expr) {
+		l, r := equiKeys([]*expr{c}, left, right)
+		if len(l) == 0 {
+			return
+		}
+		la, ra := aligned(l[0]), aligned(r[0])
+		cols := la.kind == eCol && ra.kind == eCol
+		if cols {
+			for i := range lk {
+				pl, pr := aligned(lk[i]), aligned(rk[i])
+				if pl.kind == eCol && pr.kind == eCol && pr.col == ra.col && eq.find(pl.col) == eq.find(la.col) {
+					if !cc.implied[c] {
+						used = append(used, c)
+					}
+					return
+				}
+			}
+		}
+		class, classed := cc.class[la.col]
+		if cc.implied[c] {
+			if !cols || !classed || keyed[class] {
+				return
+			}
+		} else {
+			used = append(used, c)
+		}
+		if cols && classed {
+			keyed[class] = true
+		}
+		lk, rk = append(lk, l[0]), append(rk, r[0])
+	}
+	for _, c := range rest {
+		if !cc.implied[c] {
+			add(c)
+		}
+	}
+	for _, c := range rest {
+		if cc.implied[c] {
+			add(c)
+		}
+	}
+	return lk, rk, used
+}
+
 // joinOrder joins rels greedily from rels[first] (see joinGraphRel.best) and returns
-// the joined relation with the predicates of rest it did not use.
-func joinOrder(rels []fromItem, rest []*expr, first int) (fromItem, []*expr) {
+// the joined relation with the predicates of rest it did not use (never
+// one of cc's implied equalities).
+func joinOrder(rels []fromItem, rest []*expr, cc columnClasses, first int) (fromItem, []*expr) {
 	rest = slices.Clone(rest)
 	cur := rels[first]
+	eq := equalCols{}
 	pending := append(append([]fromItem{}, rels[:first]...), rels[first+1:]...)
 	for len(pending) > 0 {
-		pick, lk, rk := -1, []*expr(nil), []*expr(nil)
+		pick, lk, rk, used := -1, []*expr(nil), []*expr(nil), []*expr(nil)
 		best := 0.0
 		for i, cand := range pending {
-			l, r := equiKeys(rest, cur.cols, cand.cols)
+			l, r, u := cc.joinKeys(rest, cur.cols, cand.cols, eq)
 			if len(l) == 0 {
 				continue
 			}
 			est := estimate(&joinRel{left: cur.r, right: cand.r, jt: kapotv1.JoinType_JOIN_TYPE_INNER, leftKeys: l, rightKeys: r})
 			if pick < 0 || est < best || (est == best && estimate(cand.r) < estimate(pending[pick].r)) {
-				pick, lk, rk, best = i, l, r, est
+				pick, lk, rk, used, best = i, l, r, u, est
 			}
 		}
 		if pick < 0 {
@@ -211,12 +388,27 @@ func joinOrder(rels []fromItem, rest []*expr, first int) (fromItem, []*expr) {
 		for id := range cand.cols {
 			merged[id] = true
 		}
+		eq = eq.clone()
+		for i := range lk {
+			if l, r := aligned(lk[i]), aligned(rk[i]); l.kind == eCol && r.kind == eCol {
+				eq.union(l.col, r.col)
+			}
+		}
 		var remaining []*expr
 		for _, c := range rest {
-			if isUsedEquality(c, lk, rk) {
+			if slices.Contains(used, c) {
 				continue
 			}
 			if coveredBy(c, merged) {
+				if cc.implied[c] {
+					continue
+				}
+				if a, b, ok := columnEquality(c); ok {
+					if eq.find(a.col) == eq.find(b.col) {
+						continue // the keys equate them already
+					}
+					eq.union(a.col, b.col)
+				}
 				j.filter = andExpr(j.filter, c)
 				continue
 			}
