@@ -2,11 +2,15 @@ package agg
 
 import (
 	"context"
+	"encoding/binary"
+	"fmt"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kapot-go/kapot/engine/rowkey"
 )
 
 // TestDistinctCountSet counts distinct values per group for keys that fit
@@ -96,5 +100,59 @@ func checkInt64s(t *testing.T, a arrow.Array, want []int64) {
 		if got[i] != want[i] {
 			t.Fatalf("got %v, want %v", got, want)
 		}
+	}
+}
+
+// TestDistinctCountWordsThenBytes: integer values are kept as words until
+// a value with a longer key comes (a final phase may merge any states):
+// the words move to the byte-key table in the order they came, and the
+// state is the same bytes as the encoder's keys (rowkey.NewEncoder).
+func TestDistinctCountWordsThenBytes(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ctx := context.Background()
+	ib := array.NewInt32Builder(mem)
+	ib.AppendValues([]int32{7, -1, 7, 3}, nil)
+	ints := ib.NewArray()
+	ib.Release()
+	defer ints.Release()
+	a := &distinctCountAcc{}
+	a.Grow(2)
+	if err := a.Update(ctx, []uint32{0, 0, 0, 1}, ints); err != nil {
+		t.Fatal(err)
+	}
+	if a.seen != nil || len(a.pairs.groups) != 3 {
+		t.Fatalf("words: seen %v, %d pairs, want 3 pairs", a.seen != nil, len(a.pairs.groups))
+	}
+	enc, err := rowkey.NewEncoder(ints)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []byte
+	for _, i := range []int{0, 1} {
+		k := enc(nil, i)
+		want = append(binary.AppendUvarint(want, uint64(len(k))), k...)
+	}
+	st := a.State(mem)
+	if got := st[0].(*array.Binary).Value(0); string(got) != string(want) {
+		t.Fatalf("group 0's state % x, want % x", got, want)
+	}
+	st[0].Release()
+	sb := array.NewStringBuilder(mem)
+	sb.AppendValues([]string{"seven c", "a longer string", "seven c"}, nil)
+	strs := sb.NewArray()
+	sb.Release()
+	defer strs.Release()
+	if err := a.Update(ctx, []uint32{0, 1, 1}, strs); err != nil {
+		t.Fatal(err)
+	}
+	if a.seen == nil || len(a.pairs.groups) != 0 || a.Bytes() <= 0 {
+		t.Fatalf("after a longer key: seen %v, %d pairs, %d bytes", a.seen != nil, len(a.pairs.groups), a.Bytes())
+	}
+	checkInt64s(t, a.Result(mem), []int64{3, 3})
+	var order []string
+	a.each(func(g uint32, v []byte) { order = append(order, fmt.Sprintf("%d:%x", g, v)) })
+	if len(order) != 6 || order[0] != fmt.Sprintf("0:%x", enc(nil, 0)) || order[2] != fmt.Sprintf("1:%x", enc(nil, 3)) {
+		t.Fatalf("order %v", order)
 	}
 }

@@ -32,8 +32,13 @@ type keyRef struct {
 }
 
 // bytesBlock is the size of an arena block; a longer key gets a block of
-// its own.
-const bytesBlock = 1 << 20
+// its own. The first block is firstBytesBlock, each next one twice the
+// last up to bytesBlock: a small table (a small aggregate's groups, a
+// count(DISTINCT)'s few values) holds little.
+const (
+	bytesBlock      = 1 << 20
+	firstBytesBlock = 4 << 10
+)
 
 // NewBytesTable returns an empty table.
 func NewBytesTable() *BytesTable {
@@ -103,7 +108,11 @@ func (t *BytesTable) getOrPutHashed(k []byte, h int64, v int32) (int32, bool) {
 func (t *BytesTable) store(k []byte) keyRef {
 	last := len(t.blocks) - 1
 	if last < 0 || len(t.blocks[last])+len(k) > cap(t.blocks[last]) {
-		t.blocks = append(t.blocks, make([]byte, 0, max(bytesBlock, len(k))))
+		size := firstBytesBlock
+		if last >= 0 {
+			size = min(bytesBlock, 2*cap(t.blocks[last]))
+		}
+		t.blocks = append(t.blocks, make([]byte, 0, max(size, len(k))))
 		last++
 	}
 	b := t.blocks[last]
@@ -126,4 +135,13 @@ func grown[T any](s []T) []T {
 	t := make([]T, len(s), max(2*cap(s), 64))
 	copy(t, s)
 	return t
+}
+
+// Bytes is the memory the table holds: its entries, key blocks and index.
+func (t *BytesTable) Bytes() int64 {
+	n := int64(cap(t.ents))*12 + int64(cap(t.hashes))*8 + t.heads.Bytes()
+	for _, b := range t.blocks {
+		n += int64(cap(b))
+	}
+	return n
 }

@@ -119,3 +119,6 @@ func (t *IntTable) grow() {
 
 // len is the number of keys held.
 func (t *IntTable) Len() int { return t.n }
+
+// Bytes is the memory of the table's slots.
+func (t *IntTable) Bytes() int64 { return int64(cap(t.slots)) * IntTableSlotBytes }
