@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -437,5 +439,65 @@ func TestAggregateManyEncodedGroups(t *testing.T) {
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
 		t.Fatalf("%d groups, want %d", len(got), len(want))
+	}
+}
+
+// TestAggregateCoalescesSmallBatches: a partial or single aggregate that
+// evaluates four or more computed arguments concatenates its small input
+// batches first (the same answers, the arguments evaluated a few times
+// instead of once per 100-row batch); one with fewer reads its input as it
+// comes.
+func TestAggregateCoalescesSmallBatches(t *testing.T) {
+	in := spillInput(t, 3000) // batches of 100 rows
+	plus := func(k int64) *kapotv1.PhysicalExprNode {
+		return wiretest.Bin(wiretest.Col("v"), kapotv1.BinaryOp_BINARY_OP_ADD, wiretest.I64(k))
+	}
+	sum := func(e *kapotv1.PhysicalExprNode, name string) *kapotv1.AggregateExprNode {
+		return &kapotv1.AggregateExprNode{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: e, Name: name}
+	}
+	for _, c := range []struct {
+		args      int
+		coalesced bool
+	}{{4, true}, {3, false}} {
+		t.Run(fmt.Sprintf("%d computed arguments", c.args), func(t *testing.T) {
+			var aggs []*kapotv1.AggregateExprNode
+			for k := range c.args {
+				aggs = append(aggs, sum(plus(int64(k)), fmt.Sprintf("s%d", k)))
+			}
+			aggs = append(aggs, sum(wiretest.Col("v"), "v"))
+			plan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
+				Input: in, Mode: kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE, GroupExprs: []*kapotv1.PhysicalExprNode{wiretest.Col("s")},
+				Aggregates: aggs}}}
+			tc, _ := newTC(t)
+			got := run(t, plan, tc)
+			// Each sum of v+k is the group's sum of v plus k times its
+			// non-null values: checked against sum(v) and count(v).
+			counts := map[string]int64{}
+			plain := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
+				Input: in, Mode: kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE, GroupExprs: []*kapotv1.PhysicalExprNode{wiretest.Col("s")},
+				Aggregates: []*kapotv1.AggregateExprNode{{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Expr: wiretest.Col("v"), Name: "n"}}}}}
+			for _, r := range run(t, plain, tc) {
+				f := strings.Split(r, "|")
+				n, _ := strconv.ParseInt(f[1], 10, 64)
+				counts[f[0]] = n
+			}
+			if len(got) != 40 {
+				t.Fatalf("%d groups, want 40", len(got))
+			}
+			for _, r := range got {
+				f := strings.Split(r, "|")
+				v, _ := strconv.ParseInt(f[len(f)-1], 10, 64)
+				for k := range c.args {
+					if want := fmt.Sprint(v + int64(k)*counts[f[0]]); f[1+k] != want {
+						t.Fatalf("group %s: s%d = %s, want %s", f[0], k, f[1+k], want)
+					}
+				}
+			}
+			op := openOp(t, plan, tc)
+			defer op.Close()
+			if _, ok := op.(*hashAggOp).in.(*coalesceBatchesOp); ok != c.coalesced {
+				t.Fatalf("input coalesced %v, want %v", ok, c.coalesced)
+			}
+		})
 	}
 }
