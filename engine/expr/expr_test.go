@@ -145,6 +145,11 @@ func TestExpressions(t *testing.T) {
 		{"substring", wiretest.Fn("substring", wiretest.Col("s"), wiretest.I64(2), wiretest.I64(3)), "utf8", []string{"ell", "örl", "NULL", " pa", "ROM"}},
 		{"substring from 0", wiretest.Fn("substr", wiretest.Col("s"), wiretest.I64(0), wiretest.I64(2)), "utf8", []string{"H", "w", "NULL", " ", "P"}},
 		{"substring no count", wiretest.Fn("substring", wiretest.Col("s"), wiretest.I64(4)), "utf8", []string{"lo", "ld", "NULL", "ad  ", "MO BRASS"}},
+		// A prefix: ASCII bytes taken as they are, a multi-byte character counted once.
+		{"substring prefix", wiretest.Fn("substring", wiretest.Col("s"), wiretest.I64(1), wiretest.I64(3)), "utf8", []string{"Hel", "wör", "NULL", "  p", "PRO"}},
+		{"substring prefix past the end", wiretest.Fn("substring", wiretest.Col("s"), wiretest.I64(1), wiretest.I64(9)), "utf8", []string{"Hello", "wörld", "NULL", "  pad  ", "PROMO BRA"}},
+		{"substring of none", wiretest.Fn("substring", wiretest.Col("s"), wiretest.I64(1), wiretest.I64(0)), "utf8", []string{"", "", "NULL", "", ""}},
+		{"substring by a column", wiretest.Fn("substring", wiretest.Col("s"), wiretest.I64(1), wiretest.Fn("length", wiretest.Col("s"))), "utf8", []string{"Hello", "wörld", "NULL", "  pad  ", "PROMO BRASS"}},
 		{"concat skips nulls", wiretest.Fn("concat", wiretest.Col("s"), wiretest.Str("!")), "utf8", []string{"Hello!", "wörld!", "!", "  pad  !", "PROMO BRASS!"}},
 		{"like suffix", wiretest.Like(wiretest.Col("s"), "%BRASS", false, false), "bool", []string{"false", "false", "NULL", "false", "true"}},
 		{"like prefix", wiretest.Like(wiretest.Col("s"), "PROMO%", false, false), "bool", []string{"false", "false", "NULL", "false", "true"}},

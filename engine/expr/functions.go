@@ -287,6 +287,14 @@ func substringFunc(name string, args []Expr) (Expr, error) {
 			return nil, fmt.Errorf("start and count must be integers: %w", errs.ErrInvalidPlan)
 		}
 	}
+	if from, end, ok := constantSubstring(args); ok {
+		// Constant bounds (substr(ca_zip, 1, 5), TPC-H Q22's
+		// substring(c_phone, 1, 2)): no argument arrays, no call a row.
+		return &kernelExpr{display: name, args: args[:1], shown: args, typ: args[0].DataType(),
+			fn: func(_ context.Context, mem memory.Allocator, a []arrow.Array) (arrow.Array, error) {
+				return substringConst(mem, a[0], from, end), nil
+			}}, nil
+	}
 	return &kernelExpr{display: name, args: args, typ: args[0].DataType(),
 		fn: func(ctx context.Context, mem memory.Allocator, a []arrow.Array) (arrow.Array, error) {
 			start, err := int64Values(ctx, mem, a[1])
@@ -317,6 +325,80 @@ func substringFunc(name string, args []Expr) (Expr, error) {
 				return substringRunes(s, from, end), true
 			}), nil
 		}}, nil
+}
+
+// constantSubstring reports whether substring's start and count are
+// non-null integer constants (count >= 0), and the 1-based positions
+// [from, end) they select.
+func constantSubstring(args []Expr) (from, end int64, ok bool) {
+	val := func(e Expr) (int64, bool) {
+		l, isLit := e.(*literalExpr)
+		if !isLit || !l.value.IsValid() {
+			return 0, false
+		}
+		switch v := l.value.(type) {
+		case *scalar.Int64:
+			return v.Value, true
+		case *scalar.Int32:
+			return int64(v.Value), true
+		case *scalar.Int16:
+			return int64(v.Value), true
+		case *scalar.Int8:
+			return int64(v.Value), true
+		}
+		return 0, false
+	}
+	if from, ok = val(args[1]); !ok {
+		return 0, 0, false
+	}
+	end = int64(1) << 62
+	if len(args) == 3 {
+		c, ok := val(args[2])
+		if !ok || c < 0 || c > 1<<40 {
+			return 0, 0, false
+		}
+		end = from + c
+	}
+	return from, end, true
+}
+
+// substringConst is substring over arr with constant positions [from, end).
+func substringConst(mem memory.Allocator, arr arrow.Array, from, end int64) arrow.Array {
+	in := arr.(stringValues)
+	bld := array.NewBuilder(mem, arr.DataType())
+	defer bld.Release()
+	bld.Reserve(arr.Len())
+	sb, _ := bld.(*array.StringBuilder)
+	lb, _ := bld.(*array.LargeStringBuilder)
+	for i := 0; i < arr.Len(); i++ {
+		if in.IsNull(i) {
+			bld.AppendNull()
+			continue
+		}
+		s := in.Value(i)
+		var sub string
+		if from == 1 && end-1 <= int64(len(s)) && isASCII(s[:end-1]) {
+			sub = s[:end-1] // the first end-1 characters are as many bytes
+		} else {
+			sub = substringRunes(s, from, end)
+		}
+		if sb != nil {
+			sb.Append(sub)
+		} else {
+			lb.Append(sub)
+		}
+	}
+	return bld.NewArray()
+}
+
+// isASCII reports whether s has only ASCII bytes.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // substringRunes returns the characters at 1-based positions [from, end).
