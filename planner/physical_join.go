@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"math"
 	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -203,6 +204,11 @@ func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
 	return out, nil
 }
 
+// distinctKeysReduction is how many times fewer rows each task's
+// partial aggregate of a semi or anti join's keys must send (by the
+// estimate) to be planned.
+const distinctKeysReduction = 4
+
 // distinctKeys is side's plan with a partial aggregate that drops rows
 // whose join keys repeat, when side (lowered as in) outputs only its
 // plain-column keys, the join has no residual filter and the keys'
@@ -225,7 +231,13 @@ func (p *lowerer) distinctKeys(filter *expr, side rel, keys []*expr, in lowered)
 		}
 		ndv *= v
 	}
-	if ndv*2 > estimate(side) {
+	// Each task dedupes its own rows: of r rows drawn from ndv values it
+	// keeps about ndv*(1-e^(-r/ndv)) (TPC-H Q22's orders at SF 1: 750 000
+	// rows a task, one file read as two shares, keep 100 000, 7.5x fewer;
+	// 187 000 a task, eight files, keep 85 000: the aggregate cost more
+	// than the 2.2x fewer rows saved, 0.87x without it).
+	rows := estimate(side) / float64(max(in.parts, 1))
+	if kept := ndv * (1 - math.Exp(-rows/ndv)); kept*distinctKeysReduction > rows {
 		return in.node
 	}
 	groups := make([]*kapotv1.PhysicalExprNode, len(in.cols))
