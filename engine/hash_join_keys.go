@@ -297,25 +297,8 @@ func (o *hashJoinOp) probeInt(ctx context.Context, b arrow.RecordBatch, bi, pi [
 	valid := rowkey.ValidityOf(col)
 	first := len(bi)
 	if o.filter != nil && o.dense == nil {
-		// The batch through the filter first, then the few rows it
-		// lets by to the table.
-		o.probeRows = o.filter.Select(vals, o.probeRows[:0])
-		if err := ctx.Err(); err != nil {
+		if bi, pi, err = o.probeFiltered(ctx, vals, valid.Null, bi, pi); err != nil {
 			return nil, nil, err
-		}
-		for _, r32 := range o.probeRows {
-			r := int(r32)
-			if valid.Null(r) {
-				continue
-			}
-			for m, found := o.heads64.Get(vals[r]); found && m >= 0; m = o.chain[m] {
-				if len(bi) == cap(bi) {
-					if bi, pi, err = o.growMatches(ctx, bi, pi, 0); err != nil {
-						return nil, nil, err
-					}
-				}
-				bi, pi = append(bi, m), append(pi, r32)
-			}
 		}
 		return o.keepRest(ctx, b, first, bi, pi)
 	}
@@ -338,6 +321,33 @@ func (o *hashJoinOp) probeInt(ctx context.Context, b arrow.RecordBatch, bi, pi [
 		}
 	}
 	return o.keepRest(ctx, b, first, bi, pi)
+}
+
+// probeFiltered passes a probe batch's keys through the key filter
+// first, then looks up in the table the few rows it lets by (but those
+// skip says cannot match), and appends the (build, probe) row pairs that
+// match.
+func (o *hashJoinOp) probeFiltered(ctx context.Context, keys []int64, skip func(int) bool, bi, pi []int32) ([]int32, []int32, error) {
+	o.probeRows = o.filter.Select(keys, o.probeRows[:0])
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	var err error
+	for _, r32 := range o.probeRows {
+		r := int(r32)
+		if skip(r) {
+			continue
+		}
+		for m, found := o.heads64.Get(keys[r]); found && m >= 0; m = o.chain[m] {
+			if len(bi) == cap(bi) {
+				if bi, pi, err = o.growMatches(ctx, bi, pi, 0); err != nil {
+					return nil, nil, err
+				}
+			}
+			bi, pi = append(bi, m), append(pi, r32)
+		}
+	}
+	return bi, pi, nil
 }
 
 // keepRest keeps, of the candidate pairs from first on, those whose other
@@ -441,28 +451,7 @@ func (o *hashJoinOp) probePacked(ctx context.Context, b arrow.RecordBatch, col a
 		packed[r] = k
 	}
 	if o.filter != nil && o.dense == nil {
-		// The batch through the filter first, then the few rows it
-		// lets by to the table (see probeInt).
-		o.probeRows = o.filter.Select(packed, o.probeRows[:0])
-		if err := ctx.Err(); err != nil {
-			return nil, nil, err
-		}
-		var err error
-		for _, r32 := range o.probeRows {
-			r := int(r32)
-			if packed[r] == -1 && !ok(r) {
-				continue
-			}
-			for m, found := o.heads64.Get(packed[r]); found && m >= 0; m = o.chain[m] {
-				if len(bi) == cap(bi) {
-					if bi, pi, err = o.growMatches(ctx, bi, pi, 0); err != nil {
-						return nil, nil, err
-					}
-				}
-				bi, pi = append(bi, m), append(pi, r32)
-			}
-		}
-		return bi, pi, nil
+		return o.probeFiltered(ctx, packed, func(r int) bool { return packed[r] == -1 && !ok(r) }, bi, pi)
 	}
 	for r, k := range packed {
 		if r%probeCheckRows == 0 {

@@ -392,14 +392,7 @@ func testHashJoinKeyFilter(t *testing.T, stride int64) {
 					plan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashJoin{HashJoin: &kapotv1.HashJoinNode{
 						Left: csv(build), Right: csv(path), JoinType: jt, Mode: kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT,
 						On: []*kapotv1.JoinOn{{Left: wiretest.Col("k"), Right: wiretest.Col("k")}}}}}
-					tc, _ := newTC(t)
-					if got := run(t, plan, tc); !slices.Equal(got, rows) {
-						t.Fatalf("%d rows, want %d", len(got), len(rows))
-					}
-					op := openOp(t, plan, tc)
-					defer op.Close()
-					drainOp(t, op)
-					j := op.(*hashJoinOp)
+					j := joinOpAfter(t, plan, rows)
 					if dense := stride <= 4; (j.dense != nil) != dense {
 						t.Fatalf("array index %v, want %v", j.dense != nil, dense)
 					} else if dense {
@@ -490,17 +483,25 @@ func TestHashJoinPackedKeyFilter(t *testing.T) {
 			plan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashJoin{HashJoin: &kapotv1.HashJoinNode{
 				Left: csv(build), Right: csv(probe), JoinType: jt, Mode: kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT,
 				On: []*kapotv1.JoinOn{{Left: wiretest.Col("k"), Right: wiretest.Col("k")}, {Left: wiretest.Col("x"), Right: wiretest.Col("x")}}}}}
-			tc, _ := newTC(t)
-			if got := run(t, plan, tc); !slices.Equal(got, rows) {
-				t.Fatalf("%d rows, want %d", len(got), len(rows))
-			}
-			op := openOp(t, plan, tc)
-			defer op.Close()
-			drainOp(t, op)
-			j := op.(*hashJoinOp)
+			j := joinOpAfter(t, plan, rows)
 			if !j.packed || j.filter == nil {
 				t.Fatalf("packed %v, filter built %v (trial probes %d, %d hits, %d keys): want both", j.packed, j.filter != nil, j.filterProbes, j.filterHits, j.heads64.Len())
 			}
 		})
 	}
+}
+
+// joinOpAfter runs the hash join plan, checks that it gives rows, and
+// returns its operator after a second run read it whole (closed when the
+// test ends), to look at what it built.
+func joinOpAfter(t *testing.T, plan *kapotv1.PhysicalPlanNode, rows []string) *hashJoinOp {
+	t.Helper()
+	tc, _ := newTC(t)
+	if got := run(t, plan, tc); !slices.Equal(got, rows) {
+		t.Fatalf("%d rows, want %d", len(got), len(rows))
+	}
+	op := openOp(t, plan, tc)
+	t.Cleanup(func() { op.Close() })
+	drainOp(t, op)
+	return op.(*hashJoinOp)
 }

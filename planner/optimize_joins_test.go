@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/internal/testkit/oracle"
 	"github.com/kapot-go/kapot/tpch"
 )
@@ -38,14 +39,7 @@ func TestImpliedJoinEqualities(t *testing.T) {
 	keys := regexp.MustCompile(`on=\[([^\]]*)\]`)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p, err := PlanQuery(context.Background(), cat, c.sql, Options{TargetPartitions: 2})
-			if err != nil {
-				t.Fatal(err)
-			}
-			plan, err := Explain(p)
-			if err != nil {
-				t.Fatal(err)
-			}
+			plan := explainSQL(t, cat, c.sql, Options{TargetPartitions: 2})
 			if c.early != "" && !strings.Contains(plan, c.early) {
 				t.Errorf("no join %q:\n%s", c.early, plan)
 			}
@@ -73,4 +67,18 @@ func TestImpliedJoinEqualities(t *testing.T) {
 			}
 		})
 	}
+}
+
+// explainSQL is the physical plan of sql, explained.
+func explainSQL(t *testing.T, cat *catalog.Catalog, sql string, o Options) string {
+	t.Helper()
+	p, err := PlanQuery(context.Background(), cat, sql, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := Explain(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plan
 }

@@ -140,14 +140,7 @@ func TestJoinConditionPushdown(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p, err := PlanQuery(context.Background(), cat, c.sql, Options{TargetPartitions: 2})
-			if err != nil {
-				t.Fatal(err)
-			}
-			plan, err := Explain(p)
-			if err != nil {
-				t.Fatal(err)
-			}
+			plan := explainSQL(t, cat, c.sql, Options{TargetPartitions: 2})
 			pushed := strings.Contains(plan, "Filter(") && !strings.Contains(plan, "filter=")
 			if pushed != c.pushed {
 				t.Errorf("condition pushed below the join: %v, want %v:\n%s", pushed, c.pushed, plan)
