@@ -96,10 +96,6 @@ func selectivity(p *expr, in rel) float64 {
 // of an IN list when args has one element).
 func eqSelectivity(args []*expr, in rel) float64 {
 	for _, a := range args {
-		// An exact cast (a small integer widened to compare with
-		// BIGINT constants: TPC-H Q16's p_size IN (...)) keeps the
-		// column's distinct values.
-		a = aligned(a)
 		if a.kind == eCol {
 			if ndv := columnNDV(in, a); ndv > 0 {
 				return 1 / ndv
