@@ -81,14 +81,7 @@ func TestTPCDSQ02WeeksOnDateDim(t *testing.T) {
 	_, got := runSQL(t, cat, string(text))
 	sameAsDuckDB(t, got, files, string(text))
 	scaleStats(cat, map[string]int64{"web_sales": 719_384, "catalog_sales": 1_441_548})
-	p, err := PlanQuery(context.Background(), cat, string(text), Options{TargetPartitions: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := Explain(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	plan := explainSQL(t, cat, string(text), Options{TargetPartitions: 2})
 	// date_dim ⋉ weeks builds the join with the sales.
 	semi := strings.Index(plan, "HashJoin(RIGHT_SEMI, COLLECT_LEFT, on=[d_week_seq@0 = d_week_seq@")
 	inner := strings.LastIndex(plan[:max(semi, 0)], "HashJoin(INNER, COLLECT_LEFT, on=[d_date_sk@0 = sold_date_sk@0]")
@@ -107,14 +100,7 @@ func TestTPCDSQ39ReaderFiltersUnderFinalAggregate(t *testing.T) {
 	cat, files := tpcdsCatalog(t, dir, "inventory", "item", "warehouse", "date_dim")
 	_, got := runSQL(t, cat, string(text))
 	sameAsDuckDB(t, got, files, string(text))
-	p, err := PlanQuery(context.Background(), cat, string(text), Options{TargetPartitions: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := Explain(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	plan := explainSQL(t, cat, string(text), Options{TargetPartitions: 2})
 	for _, month := range []string{"1", "2"} {
 		if !strings.Contains(plan, "HashAggregate(mode=FINAL") || !strings.Contains(plan, "Filter(d_moy@3 = "+month+" AND") {
 			t.Fatalf("month %s is not filtered under its final aggregate:\n%s", month, plan)
