@@ -32,12 +32,15 @@ type HashJoin struct {
 	// dynamic are the keys whose build-side range filters the probe
 	// side's scans (see dynamic_filter.go).
 	dynamic []dynamicSource
+	// adaptive: the scheduler may turn the join into a broadcast once its
+	// left side is computed (HashJoinNode.adaptive_probe_rows).
+	adaptive bool
 }
 
 var _ ExecutionPlan = (*HashJoin)(nil)
 
 func newHashJoin(left, right ExecutionPlan, n *kapotv1.HashJoinNode) (*HashJoin, error) {
-	j := &HashJoin{joinSpec: joinSpec{left: left, right: right, joinType: n.GetJoinType()}, mode: n.GetMode()}
+	j := &HashJoin{joinSpec: joinSpec{left: left, right: right, joinType: n.GetJoinType()}, mode: n.GetMode(), adaptive: n.GetAdaptiveProbeRows() > 0}
 	if len(n.GetOn()) == 0 {
 		return nil, fmt.Errorf("hash join without keys: %w", ErrInvalidPlan)
 	}
@@ -137,6 +140,9 @@ func (j *HashJoin) String() string {
 	}
 	if j.buildRanges != nil {
 		s += fmt.Sprintf(", build=ranges of %s", j.leftKeys[j.rangeKey])
+	}
+	if j.adaptive {
+		s += ", adaptive"
 	}
 	return s + j.outputString() + ")"
 }

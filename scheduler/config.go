@@ -46,6 +46,9 @@ type Config struct {
 	// AbandonedJobTimeout cancels an attached job once its client has not
 	// asked for its status for this long (0: never).
 	AbandonedJobTimeout time.Duration
+	// Adaptive turns a join into a broadcast at run time when the side
+	// the planner thought might be small turns out so (see adaptive.go).
+	Adaptive bool
 	// Speculation runs a second copy of straggling tasks (see
 	// cluster/speculation.go); SpeculationMultiplier, SpeculationQuantile and
 	// SpeculationMinRuntime say what a straggler is.
@@ -150,7 +153,7 @@ func DefaultConfig() Config {
 		BindHost: "0.0.0.0", Port: 50050, ExecutorTimeout: 30 * time.Second, TaskRetries: 3,
 		MaxPlanningTime: 30 * time.Second, MaxPlanNodes: planner.DefaultMaxPlanNodes, MaxPlanBytes: planner.DefaultMaxPlanBytes,
 		MaxFetchFailures: 16, SchedulingMode: ModeFair, MaxStagePartitions: 10000, MaxTaskBytes: 8 << 20, FinishedJobDataCleanUpDelay: 300 * time.Second, FinishedJobTTL: time.Hour, TableRetention: time.Minute, QueryTimeout: time.Hour, MaxQueryTimeout: 24 * time.Hour, MaxSessionJobs: 32,
-		Speculation: true, SpeculationMultiplier: 1.5, SpeculationQuantile: 0.75, SpeculationMinRuntime: 500 * time.Millisecond, AbandonedJobTimeout: 30 * time.Second, AdminPort: -1,
+		Adaptive: true, Speculation: true, SpeculationMultiplier: 1.5, SpeculationQuantile: 0.75, SpeculationMinRuntime: 500 * time.Millisecond, AbandonedJobTimeout: 30 * time.Second, AdminPort: -1,
 		FlightSQLPort: -1, PGPort: -1, FlightSQLResults: ResultsProxy, FlightSQLLimits: flightsql.DefaultLimits(), StateStore: StoreEmbedded, LeaderLease: 3 * time.Second,
 		Log: logging.Options{Level: "info", Format: "json", Prefix: "scheduler.log", Rotation: "daily", Component: "scheduler"},
 	}

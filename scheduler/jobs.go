@@ -67,6 +67,9 @@ func (s *Scheduler) newJob(ctx context.Context, id string, req *kapotv1.SubmitJo
 	if err != nil {
 		return nil, err
 	}
+	if s.cfg.Adaptive {
+		holdAdaptive(plans)
+	}
 	for sid := uint32(1); sid <= final; sid++ {
 		p := plans[sid]
 		if n := max(p.NumTasks, p.OutParts); n > s.cfg.MaxStagePartitions {

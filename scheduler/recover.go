@@ -114,6 +114,7 @@ func (s *Scheduler) rebuildJob(ctx context.Context, rec *cluster.JobRecord) *clu
 	if j.DataRemoved {
 		return j
 	}
+	readaptJoins(j, rec.Adapted)
 	kvs, err := s.state.List(ctx, store.TaskBucket(rec.ID))
 	if err != nil {
 		s.log.Warn().Err(err).Str("job", rec.ID).Msg("completed tasks of a recovered job not read; they run again")

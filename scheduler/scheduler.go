@@ -136,11 +136,15 @@ func New(cfg Config, log zerolog.Logger) (*Scheduler, error) {
 
 // clusterConfig is what the cluster state needs of cfg.
 func clusterConfig(cfg Config) cluster.Config {
+	var adapt func(*cluster.Job, uint32) bool
+	if cfg.Adaptive {
+		adapt = adaptJoins
+	}
 	return cluster.Config{FIFO: cfg.SchedulingMode == ModeFIFO, TaskRetries: cfg.TaskRetries, MaxFetchFailures: cfg.MaxFetchFailures,
 		MaxTaskBytes: int(cfg.MaxTaskBytes), Speculation: cfg.Speculation, SpeculationMultiplier: cfg.SpeculationMultiplier,
 		SpeculationQuantile: cfg.SpeculationQuantile, SpeculationMinRuntime: cfg.SpeculationMinRuntime, ExecutorTimeout: cfg.ExecutorTimeout,
 		AbandonedJobTimeout: cfg.AbandonedJobTimeout, FinishedJobDataCleanUpDelay: cfg.FinishedJobDataCleanUpDelay, FinishedJobTTL: cfg.FinishedJobTTL,
-		MaxSessionJobs: cfg.MaxSessionJobs}
+		MaxSessionJobs: cfg.MaxSessionJobs, Adapt: adapt}
 }
 
 // build makes the scheduler of a validated cfg serving on lis (nil in

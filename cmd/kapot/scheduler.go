@@ -95,6 +95,7 @@ result, secrets redacted.`,
 	f.Var(&cfg.MaxTaskBytes, "max-task-bytes", "largest task definition sent to an executor; a job whose task is larger fails (keep it under the executors' --grpc-max-decoding-message-size)")
 	config.SecondsVar(f, &abandoned, "abandoned-job-timeout-seconds", abandoned, "cancel a job (not submitted detached) once its client has not asked for its status this long (0: never)")
 	config.SecondsVar(f, &cleanup, "finished-job-data-clean-up-delay-seconds", cleanup, "keep a finished job's data (its results) on executors this long")
+	f.BoolVar(&cfg.Adaptive, "adaptive", cfg.Adaptive, "adaptive execution: a join whose smaller side turns out small once computed becomes a broadcast join, and the other side is not repartitioned")
 	f.BoolVar(&cfg.Speculation, "speculation", cfg.Speculation, "run a second copy of a straggling task on an otherwise idle slot of another executor; the first copy to finish wins (as Spark's spark.speculation)")
 	f.Float64Var(&cfg.SpeculationMultiplier, "speculation-multiplier", cfg.SpeculationMultiplier, "a task is a straggler once it runs this many times its stage's median task time")
 	f.Float64Var(&cfg.SpeculationQuantile, "speculation-quantile", cfg.SpeculationQuantile, "share of a stage's tasks that must be done before its stragglers are copied")

@@ -178,6 +178,11 @@ type Job struct {
 	Released bool
 	// Request is the submission's request key ("": none; see RequestKey).
 	Request string
+	// Adapted are the stages turned into a broadcast join's probe at run
+	// time (Config.Adapt), in order: a scheduler taking over splits the
+	// plan again and adapts them the same way before it restores their
+	// tasks.
+	Adapted []uint32
 
 	done chan struct{} // closed when the job ends
 }
@@ -246,14 +251,34 @@ func (j *Job) StageState(s *Stage) string {
 	return "waiting"
 }
 
-// Runnable reports whether every input of s is complete.
+// Runnable reports whether every input of s, and every stage it waits
+// for (After), is complete.
 func (j *Job) Runnable(s *Stage) bool {
 	for _, in := range s.Inputs {
 		if !j.Stages[in].Complete() {
 			return false
 		}
 	}
+	for _, in := range s.After {
+		if st, ok := j.Stages[in]; ok && !st.Complete() {
+			return false
+		}
+	}
 	return true
+}
+
+// Started reports whether any task of s was ever launched (or its
+// outputs were lost and it runs again).
+func (s *Stage) Started() bool {
+	if s.Attempt > 0 {
+		return true
+	}
+	for _, t := range s.Tasks {
+		if t.Phase != TaskPending || t.Attempts > 0 || t.LaunchFailures > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // RunsTasks reports whether any launch of the job may still be running.

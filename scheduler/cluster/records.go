@@ -40,6 +40,8 @@ type JobRecord struct {
 	Err         string           `json:"err,omitempty"`
 	End         time.Time        `json:"end,omitempty"`
 	DataRemoved bool             `json:"data_removed,omitempty"`
+	// Adapted are the stages adaptive execution rewrote (Job.Adapted).
+	Adapted []uint32 `json:"adapted,omitempty"`
 }
 
 // TaskRecord is a completed task as the state store keeps it.
@@ -65,7 +67,7 @@ func jobRecord(j *Job) ([]byte, bool) {
 		}
 	}
 	rec := JobRecord{ID: j.ID, Name: j.Name, Owner: j.Owner, Detached: j.Detached, Props: j.Props, Plan: plan, Request: j.Request,
-		Queued: j.Queued, Start: j.Start, Write: j.Write != nil, Committing: j.Committing, State: j.State, Err: j.Err, End: j.End, DataRemoved: j.DataRemoved}
+		Queued: j.Queued, Start: j.Start, Write: j.Write != nil, Committing: j.Committing, State: j.State, Err: j.Err, End: j.End, DataRemoved: j.DataRemoved, Adapted: j.Adapted}
 	if j.Placement != nil {
 		rec.Placement, _ = proto.Marshal(j.Placement)
 	}

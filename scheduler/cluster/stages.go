@@ -9,11 +9,16 @@ import (
 
 // StagePlan is one stage of a split plan.
 type StagePlan struct {
-	ID       uint32
-	Plan     *kapotv1.PhysicalPlanNode // rooted at a ShuffleWriterNode
-	Inputs   []uint32                  // stages whose output this one reads
-	NumTasks int                       // input partitions = map tasks
-	OutParts int                       // shuffle partitions each task writes
+	ID     uint32
+	Plan   *kapotv1.PhysicalPlanNode // rooted at a ShuffleWriterNode
+	Inputs []uint32                  // stages whose output this one reads
+	// After are stages this one waits for without reading them: the left
+	// sides of adaptive joins this stage is the right side of (see
+	// HashJoinNode.adaptive_probe_rows), so that it can still be turned
+	// into a broadcast join's probe when they turn out small.
+	After    []uint32
+	NumTasks int // input partitions = map tasks
+	OutParts int // shuffle partitions each task writes
 }
 
 // Resolve replaces every UnresolvedShuffle in a copy of plan by a

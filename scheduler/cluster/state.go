@@ -41,6 +41,11 @@ type Config struct {
 	// MaxSessionJobs caps the jobs one session has running or queued (0:
 	// no cap).
 	MaxSessionJobs int
+	// Adapt, when set, is called when stage done of a running job
+	// completes: it may rewrite the plans of stages that have not started
+	// (adaptive execution) and reports whether it did (the job's record
+	// is written again with its Adapted stages). It does no I/O.
+	Adapt func(j *Job, done uint32) bool
 }
 
 // State is the cluster as the scheduler knows it. It is not safe for

@@ -120,6 +120,9 @@ func (s *State) taskSucceeded(j *Job, ref taskRef, t *Task, isCopy bool, ok *kap
 	t.clearCopy()
 	t.Phase, t.Outputs, t.Metrics, t.Took, t.Written = TaskDone, ok.GetPartitions(), ok.GetOperatorMetrics(), took, ok.GetWrittenFiles()
 	s.persistTask(j, ref.stage, ref.partition, t)
+	if ref.stage != j.Final && s.cfg.Adapt != nil && j.Stages[ref.stage].Complete() && s.cfg.Adapt(j, ref.stage) {
+		s.persistJob(j)
+	}
 	if ref.stage == j.Final && j.Stages[ref.stage].Complete() {
 		if j.Write != nil {
 			s.commitJob(j)

@@ -2661,8 +2661,17 @@ type HashJoinNode struct {
 	// can match there. Empty: every task builds all rows.
 	BuildRanges   []*KeyRange `protobuf:"bytes,7,rep,name=build_ranges,json=buildRanges,proto3" json:"build_ranges,omitempty"`
 	BuildRangeKey uint32      `protobuf:"varint,8,opt,name=build_range_key,json=buildRangeKey,proto3" json:"build_range_key,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// adaptive_probe_rows, on a PARTITIONED join whose two sides are read
+	// from exchanges, is the planner's estimate of the right (probe) side's
+	// rows where the left side may turn out small enough to broadcast
+	// (adaptive execution): the scheduler runs the right side's stage only
+	// once the left side's is done, and when the left side's rows then
+	// allow it, the right side's stage probes the whole left side (as a
+	// COLLECT_LEFT join) and the join stage reads its output instead of
+	// repartitioning the right side. 0: the join stays as planned.
+	AdaptiveProbeRows uint64 `protobuf:"varint,9,opt,name=adaptive_probe_rows,json=adaptiveProbeRows,proto3" json:"adaptive_probe_rows,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *HashJoinNode) Reset() {
@@ -2747,6 +2756,13 @@ func (x *HashJoinNode) GetBuildRanges() []*KeyRange {
 func (x *HashJoinNode) GetBuildRangeKey() uint32 {
 	if x != nil {
 		return x.BuildRangeKey
+	}
+	return 0
+}
+
+func (x *HashJoinNode) GetAdaptiveProbeRows() uint64 {
+	if x != nil {
+		return x.AdaptiveProbeRows
 	}
 	return 0
 }
@@ -5618,7 +5634,7 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x06_fetch\"j\n" +
 	"\x06JoinOn\x12.\n" +
 	"\x04left\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x04left\x120\n" +
-	"\x05right\x18\x02 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x05right\"\xfe\x02\n" +
+	"\x05right\x18\x02 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x05right\"\xae\x03\n" +
 	"\fHashJoinNode\x12.\n" +
 	"\x04left\x18\x01 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x04left\x120\n" +
 	"\x05right\x18\x02 \x01(\v2\x1a.kapot.v1.PhysicalPlanNodeR\x05right\x12 \n" +
@@ -5627,7 +5643,8 @@ const file_kapot_v1_plan_proto_rawDesc = "" +
 	"\x04mode\x18\x05 \x01(\x0e2\x12.kapot.v1.JoinModeR\x04mode\x122\n" +
 	"\x06filter\x18\x06 \x01(\v2\x1a.kapot.v1.PhysicalExprNodeR\x06filter\x125\n" +
 	"\fbuild_ranges\x18\a \x03(\v2\x12.kapot.v1.KeyRangeR\vbuildRanges\x12&\n" +
-	"\x0fbuild_range_key\x18\b \x01(\rR\rbuildRangeKey\"*\n" +
+	"\x0fbuild_range_key\x18\b \x01(\rR\rbuildRangeKey\x12.\n" +
+	"\x13adaptive_probe_rows\x18\t \x01(\x04R\x11adaptiveProbeRows\"*\n" +
 	"\bKeyRange\x12\x0e\n" +
 	"\x02lo\x18\x01 \x01(\x03R\x02lo\x12\x0e\n" +
 	"\x02hi\x18\x02 \x01(\x03R\x02hi\"\xdb\x01\n" +
