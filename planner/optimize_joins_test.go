@@ -82,3 +82,36 @@ func explainSQL(t *testing.T, cat *catalog.Catalog, sql string, o Options) strin
 	}
 	return plan
 }
+
+// TestAdaptiveJoins checks which joins may turn into broadcasts at run
+// time: in TPC-H Q18, with a broadcast threshold far below the tables,
+// the semi join of orders with the orders whose lines add up to over 300
+// (a HAVING's guess, exchanged again to be a stage of its own) and the
+// join of its result with lineitem; none when broadcasts are off.
+func TestAdaptiveJoins(t *testing.T) {
+	// One file per table: no key ranges to join file by file.
+	dir := t.TempDir()
+	tables := []string{"customer", "orders", "lineitem"}
+	if err := tpch.Generate(context.Background(), tpch.Options{SF: 0.01, Dir: dir, Tables: tables}); err != nil {
+		t.Fatal(err)
+	}
+	cat := catalog.New()
+	if err := cat.RegisterParquetDir(dir, tables); err != nil {
+		t.Fatal(err)
+	}
+	q18, err := tpch.Query(18)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := explainSQL(t, cat, q18, Options{TargetPartitions: 2, BroadcastRows: 100})
+	semi := regexp.MustCompile(`HashJoin\(RIGHT_SEMI, PARTITIONED, on=\[l_orderkey@0 = o_orderkey@0\], adaptive\)\n\s*Exchange\(Hash\(\[l_orderkey@0\], 2\)\)\n\s*Projection\(l_orderkey@0 AS l_orderkey\)\n\s*Filter\(sum_0@1 > 300\)`)
+	if !semi.MatchString(plan) {
+		t.Errorf("no adaptive semi join over its exchanged HAVING:\n%s", plan)
+	}
+	if !strings.Contains(plan, "HashJoin(INNER, PARTITIONED, on=[o_orderkey@2 = l_orderkey@0], adaptive)") {
+		t.Errorf("no adaptive join with lineitem:\n%s", plan)
+	}
+	if plan := explainSQL(t, cat, q18, Options{TargetPartitions: 2, BroadcastRows: -1}); strings.Contains(plan, "adaptive") {
+		t.Errorf("adaptive joins with broadcasts off:\n%s", plan)
+	}
+}
