@@ -511,6 +511,9 @@ func (b *binder) bindFromItem(n *pg.Node) (rel, error) {
 			qual = a.GetAliasname()
 		}
 		s := &scanRel{table: t, split: b.tableSplitOf(t)}
+		if s.split == nil {
+			s.per = filesPerPartition(t, b.parts)
+		}
 		for _, f := range t.Schema.Fields() {
 			id := b.newCol(qual, f.Name, f.Type)
 			b.cols[id].nullable = f.Nullable

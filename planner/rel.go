@@ -18,6 +18,9 @@ type scanRel struct {
 	cols  []colID // one per table column
 	// split, when set, reads the table's files as key-range partitions.
 	split *tableSplit
+	// per, when over 1, reads the table's files per consecutive of them
+	// in one partition (see filesPerPartition).
+	per int
 }
 
 type filterRel struct {
