@@ -369,3 +369,42 @@ func TestRowGroupSharePlans(t *testing.T) {
 		t.Errorf("DuckDB: %v: %q", err, duck)
 	}
 }
+
+// TestSmallFilesGrouped checks that a small table in more files than the
+// target partitions is read as that many partitions of consecutive files,
+// that two such tables whose files hold matching key ranges still join
+// partition by partition, and that the answers are those of a partition
+// per file.
+func TestSmallFilesGrouped(t *testing.T) {
+	dir := t.TempDir()
+	tables := []string{"part", "partsupp", "supplier"}
+	if err := tpch.Generate(context.Background(), tpch.Options{SF: 0.01, Dir: dir, Partitions: 8, Tables: tables}); err != nil {
+		t.Fatal(err)
+	}
+	cat := catalog.New()
+	if err := cat.RegisterParquetDir(dir, tables); err != nil {
+		t.Fatal(err)
+	}
+	sql := `select p_brand, count(*), sum(ps_supplycost) from part join partsupp on p_partkey = ps_partkey
+		where p_size < 10 group by p_brand order by p_brand`
+	opts := Options{TargetPartitions: 2, BroadcastRows: -1}
+	p, err := PlanQuery(context.Background(), cat, sql, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := Explain(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(plan, "ParquetScan(files=8, partitions=2)"); n != 2 {
+		t.Errorf("%d scans of 8 files in 2 partitions, want 2:\n%s", n, plan)
+	}
+	if !strings.Contains(plan, "HashJoin(INNER, PARTITIONED") || strings.Contains(plan, "Exchange(Hash([p_partkey") || strings.Contains(plan, "Exchange(Hash([ps_partkey") {
+		t.Errorf("the join of two tables of matching key ranges exchanges a side:\n%s", plan)
+	}
+	_, grouped := runSQLWith(t, cat, sql, opts)
+	_, perFile := runSQLWith(t, cat, sql, Options{TargetPartitions: 8, BroadcastRows: -1})
+	if !slices.Equal(grouped, perFile) || len(perFile) == 0 {
+		t.Errorf("files grouped: %q\na partition per file: %q", grouped, perFile)
+	}
+}
