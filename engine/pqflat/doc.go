@@ -2,8 +2,9 @@
 // FLOAT and DOUBLE leaves outside any LIST, STRUCT or MAP, required or
 // optional) from their pages straight into Arrow arrays of the task's
 // allocator: PLAIN and dictionary-encoded data pages, versions 1 and 2;
-// and string or binary columns whose every data page is dictionary
-// encoded, as Arrow dictionaries (strings.go).
+// string or binary columns whose every data page is dictionary encoded,
+// as Arrow dictionaries (strings.go); and string or binary columns read
+// as themselves, PLAIN or dictionary encoded (bytes.go).
 //
 // pqarrow's record reader decodes the same pages run by run, with an
 // allocation on every call (a 4 KiB index buffer, the dictionary grown

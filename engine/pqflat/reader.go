@@ -48,7 +48,8 @@ type Selective interface {
 // float32 or DOUBLE as float64, its pages PLAIN or dictionary encoded
 // with RLE levels (by the column chunks' encoding lists), not encrypted;
 // or BYTE_ARRAY read as a dictionary of strings or binaries with int32
-// indexes, every data page dictionary encoded (AllDictionaryEncoded).
+// indexes, every data page dictionary encoded (AllDictionaryEncoded), or
+// read as STRING or BINARY (bytes.go).
 func Supported(md *metadata.FileMetaData, col int, dt arrow.DataType, rgs []int) bool {
 	if col < 0 || col >= md.Schema.NumColumns() {
 		return false
@@ -63,7 +64,7 @@ func Supported(md *metadata.FileMetaData, col int, dt arrow.DataType, rgs []int)
 		c.PhysicalType() == parquet.Types.Int64 && dt.ID() == arrow.INT64,
 		c.PhysicalType() == parquet.Types.Float && dt.ID() == arrow.FLOAT32,
 		c.PhysicalType() == parquet.Types.Double && dt.ID() == arrow.FLOAT64,
-		c.PhysicalType() == parquet.Types.ByteArray && strs:
+		c.PhysicalType() == parquet.Types.ByteArray && (strs || binaryType(dt)):
 	default:
 		return false
 	}
@@ -107,6 +108,9 @@ func NewReader(pf *file.Reader, loc string, col int, rgs []int, f arrow.Field, b
 		schema: arrow.NewSchema([]arrow.Field{f}, nil), nullable: pf.MetaData().Schema.Column(col).MaxDefinitionLevel() > 0}
 	if typ, ok := stringDictionary(f.Type); ok {
 		return newStringReader(base, typ)
+	}
+	if binaryType(f.Type) {
+		return newBytesReader(base)
 	}
 	if arrow.TypeEqual(f.Type, arrow.PrimitiveTypes.Int64) || f.Type.ID() == arrow.FLOAT64 {
 		return &reader[uint64]{base: base}
@@ -157,6 +161,9 @@ type reader[T uint32 | uint64] struct {
 	// offset in the batch being read of the next row to decode.
 	strs *stringDicts
 	at   int
+	// binary, for a string or binary column read as itself, keeps its
+	// dictionary pages (see bytesReader); nil for other columns.
+	binary *bytesReader
 }
 
 func (r *reader[T]) RecordBatch() arrow.RecordBatch { return r.cur }
@@ -556,8 +563,11 @@ func (r *reader[T]) nextPage() error {
 		switch p := r.pages.Page().(type) {
 		case *file.DictionaryPage:
 			set := r.setDictionary
-			if r.strs != nil {
+			switch {
+			case r.strs != nil:
 				set = r.setStringDictionary
+			case r.binary != nil:
+				set = r.binary.setDictionary
 			}
 			if err := set(p); err != nil {
 				return err
