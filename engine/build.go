@@ -223,20 +223,32 @@ func (b *planBuilder) node(n *kapotv1.PhysicalPlanNode, depth, id int) (Executio
 	return nil, fmt.Errorf("plan node %T: %w", n.GetNode(), ErrNotSupported)
 }
 
-// narrowJoin narrows a hash join (in) under a projection n of plain
-// columns that drops some of the join's to the columns n reads
-// (joinSpec.narrow), and returns it with n reading the narrowed output.
-// Anything else it returns as it is.
+// narrowJoin narrows a hash join or a filter (in) under a projection n
+// of plain columns that drops some of its columns to the columns n reads
+// (joinSpec.narrow, Filter.narrow), and returns it with n reading the
+// narrowed output. Anything else it returns as it is.
 func narrowJoin(in ExecutionPlan, n *kapotv1.ProjectionNode) (ExecutionPlan, *kapotv1.ProjectionNode) {
 	inner := in
 	if m, ok := in.(*operator.Metered); ok {
 		inner = m.Unwrap()
 	}
-	j, ok := inner.(*HashJoin)
-	if !ok || j.narrowed || !j.outputsBothSides() {
+	var narrow func(cols []int)
+	switch x := inner.(type) {
+	case *HashJoin:
+		if x.narrowed || !x.outputsBothSides() {
+			return in, n
+		}
+		narrow = x.narrow
+	case *Filter:
+		if x.keep != nil {
+			return in, n
+		}
+		narrow = x.narrow
+	default:
 		return in, n
 	}
-	width := j.Schema().NumFields()
+	schema := inner.Schema()
+	width := schema.NumFields()
 	used := make([]bool, width)
 	refs := make([]int, len(n.GetExprs())) // as newColumnExpr resolves them
 	for i, e := range n.GetExprs() {
@@ -246,7 +258,7 @@ func narrowJoin(in ExecutionPlan, n *kapotv1.ProjectionNode) (ExecutionPlan, *ka
 		}
 		refs[i] = int(c.GetIndex())
 		if c.GetName() != "" {
-			idx := j.Schema().FieldIndices(c.GetName())
+			idx := schema.FieldIndices(c.GetName())
 			if len(idx) != 1 {
 				return in, n
 			}
@@ -268,7 +280,7 @@ func narrowJoin(in ExecutionPlan, n *kapotv1.ProjectionNode) (ExecutionPlan, *ka
 	if len(cols) == width {
 		return in, n
 	}
-	j.narrow(cols)
+	narrow(cols)
 	out := proto.Clone(n).(*kapotv1.ProjectionNode)
 	for i, e := range out.GetExprs() {
 		e.GetColumn().Index = pos[refs[i]]

@@ -152,6 +152,9 @@ func probeScans(p ExecutionPlan, col int) []probeTarget {
 			}
 			p, col = x.input, c
 		case *Filter:
+			if x.keep != nil {
+				col = x.keep[col]
+			}
 			p = x.input
 		case *Union:
 			var out []probeTarget

@@ -325,3 +325,33 @@ func spreadKeys(t *testing.T, key func(i int) (int64, bool)) string {
 	writeParquet(t, path, rec, parquet.WithMaxRowGroupLength(250))
 	return path
 }
+
+// TestDynamicFilterThroughNarrowedFilter: a dynamic filter on the probe
+// key v follows it through a filter narrowed by the projection above it
+// (which keeps v, column 1 of the scan, as column 0): it filters the
+// scan's v, not k (column 0 of the scan).
+func TestDynamicFilterThroughNarrowedFilter(t *testing.T) {
+	path := writeSortedKeys(t)
+	scan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ParquetScan{ParquetScan: &kapotv1.ParquetScanNode{
+		FileGroups: []*kapotv1.FileGroup{{Paths: []string{path}}}}}}
+	probe := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Projection{Projection: &kapotv1.ProjectionNode{
+		Input: filterNode(scan, wiretest.Bin(wiretest.Col("k"), kapotv1.BinaryOp_BINARY_OP_GTE, wiretest.I64(0))),
+		Exprs: []*kapotv1.PhysicalExprNode{wiretest.ColAt(1)}, Names: []string{"v"}}}}
+	p, err := FromProto(probe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := Unwrap(p.Children()[0]); f.Schema().NumFields() != 1 || f.Schema().Field(0).Name != "v" {
+		t.Fatalf("the filter under the projection is not narrowed to v: %s", f.Schema())
+	}
+	join := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashJoin{HashJoin: &kapotv1.HashJoinNode{
+		Left: buildValues(600, 620, 960), Right: probe, JoinType: kapotv1.JoinType_JOIN_TYPE_INNER, Mode: kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT,
+		On: []*kapotv1.JoinOn{{Left: wiretest.Col("b"), Right: wiretest.Col("v")}}}}}
+	tc, _ := newTC(t)
+	tc.BatchSize = 100
+	got := run(t, join, tc)
+	want := []string{"600|600", "620|620", "960|960"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
