@@ -224,9 +224,9 @@ func (b *planBuilder) node(n *kapotv1.PhysicalPlanNode, depth, id int) (Executio
 }
 
 // narrowJoin narrows a hash join or a filter (in) under a projection n
-// of plain columns that drops some of its columns to the columns n reads
-// (joinSpec.narrow, Filter.narrow), and returns it with n reading the
-// narrowed output. Anything else it returns as it is.
+// that reads only some of its columns to those columns (joinSpec.narrow,
+// Filter.narrow), and returns it with n reading the narrowed output.
+// Anything else it returns as it is.
 func narrowJoin(in ExecutionPlan, n *kapotv1.ProjectionNode) (ExecutionPlan, *kapotv1.ProjectionNode) {
 	inner := in
 	if m, ok := in.(*operator.Metered); ok {
@@ -250,24 +250,29 @@ func narrowJoin(in ExecutionPlan, n *kapotv1.ProjectionNode) (ExecutionPlan, *ka
 	schema := inner.Schema()
 	width := schema.NumFields()
 	used := make([]bool, width)
-	refs := make([]int, len(n.GetExprs())) // as newColumnExpr resolves them
-	for i, e := range n.GetExprs() {
-		c := e.GetColumn()
-		if c == nil {
-			return in, n
-		}
-		refs[i] = int(c.GetIndex())
-		if c.GetName() != "" {
-			idx := schema.FieldIndices(c.GetName())
-			if len(idx) != 1 {
-				return in, n
+	out := proto.Clone(n).(*kapotv1.ProjectionNode)
+	var refs []*kapotv1.ColumnExpr // every column the projection reads
+	for _, e := range out.GetExprs() {
+		ok := wire.VisitColumns(e, func(c *kapotv1.ColumnExpr) bool {
+			k := int(c.GetIndex())
+			if c.GetName() != "" {
+				idx := schema.FieldIndices(c.GetName())
+				if len(idx) != 1 {
+					return false
+				}
+				k = idx[0]
 			}
-			refs[i] = idx[0]
-		}
-		if refs[i] >= width {
+			if k >= width {
+				return false
+			}
+			c.Index, c.Name = uint32(k), ""
+			used[k] = true
+			refs = append(refs, c)
+			return true
+		})
+		if !ok {
 			return in, n
 		}
-		used[refs[i]] = true
 	}
 	var cols []int
 	pos := make([]uint32, width) // a kept column's position in the output
@@ -277,14 +282,12 @@ func narrowJoin(in ExecutionPlan, n *kapotv1.ProjectionNode) (ExecutionPlan, *ka
 			cols = append(cols, i)
 		}
 	}
-	if len(cols) == width {
+	if len(cols) == width || len(cols) == 0 {
 		return in, n
 	}
 	narrow(cols)
-	out := proto.Clone(n).(*kapotv1.ProjectionNode)
-	for i, e := range out.GetExprs() {
-		e.GetColumn().Index = pos[refs[i]]
-		e.GetColumn().Name = "" // by position: names may repeat across the sides
+	for _, c := range refs {
+		c.Index = pos[c.GetIndex()] // by position: names may repeat across a join's sides
 	}
 	return in, out
 }

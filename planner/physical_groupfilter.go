@@ -141,34 +141,13 @@ func movablePredicate(m protoreflect.Message) bool {
 // to(i); ok is false when to refuses one.
 func remapColumns(e *kapotv1.PhysicalExprNode, to func(int) (int, bool)) (*kapotv1.PhysicalExprNode, bool) {
 	out := proto.Clone(e).(*kapotv1.PhysicalExprNode)
-	ok := true
-	var visit func(m protoreflect.Message)
-	visit = func(m protoreflect.Message) {
-		if c, isCol := m.Interface().(*kapotv1.ColumnExpr); isCol {
-			k, good := 0, c.GetName() == ""
-			if good {
-				k, good = to(int(c.GetIndex()))
-			}
-			if !good {
-				ok = false
-				return
-			}
-			c.Index = uint32(k)
-			return
+	ok := wire.VisitColumns(out, func(c *kapotv1.ColumnExpr) bool {
+		if c.GetName() != "" {
+			return false
 		}
-		m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-			switch {
-			case fd.IsList() && fd.Message() != nil:
-				l := v.List()
-				for i := 0; i < l.Len() && ok; i++ {
-					visit(l.Get(i).Message())
-				}
-			case fd.Message() != nil && !fd.IsMap():
-				visit(v.Message())
-			}
-			return ok
-		})
-	}
-	visit(out.ProtoReflect())
+		k, good := to(int(c.GetIndex()))
+		c.Index = uint32(k)
+		return good
+	})
 	return out, ok
 }
