@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -136,6 +137,9 @@ func newLikeExpr(in Expr, x *kapotv1.LikeExpr, pattern Expr) (Expr, error) {
 	}
 	return &kernelExpr{display: display, infix: true, args: []Expr{in}, shown: []Expr{in, pattern}, typ: arrow.FixedWidthTypes.Boolean,
 		fn: func(_ context.Context, mem memory.Allocator, a []arrow.Array) (arrow.Array, error) {
+			if str, ok := a[0].(*array.String); ok {
+				return likeStrings(mem, str, match, neg), nil
+			}
 			s := a[0].(stringValues)
 			return boolKernel(mem, s.Len(), func(i int) (bool, bool) {
 				if s.IsNull(i) {
@@ -318,6 +322,29 @@ func (e *inListExpr) member(mem memory.Allocator, a arrow.Array) arrow.Array {
 		}
 	}
 	return boolsLike(mem, values, a)
+}
+
+// likeStrings is [NOT] LIKE (match, negated when neg) over a string
+// array: each value read in place, the answers set in a bitmap (null
+// where s is).
+func likeStrings(mem memory.Allocator, s *array.String, match likeMatcher, neg bool) arrow.Array {
+	n := s.Len()
+	values := alloc.NewUninitBuffer(mem, int(bitutil.BytesForBits(int64(n))))
+	bits := values.Bytes()
+	clear(bits)
+	offs, data := s.ValueOffsets(), s.ValueBytes()
+	base := offs[0]
+	for i := range n {
+		lo, hi := offs[i]-base, offs[i+1]-base
+		v := ""
+		if hi > lo {
+			v = unsafe.String(&data[lo], hi-lo)
+		}
+		if match(v) != neg {
+			bitutil.SetBit(bits, i)
+		}
+	}
+	return boolsLike(mem, values, s)
 }
 
 // boolsLike makes the boolean array of values (a bitmap of a.Len() rows,
