@@ -3,7 +3,9 @@
 // (executors, jobs, stages, tasks, assignment, speculation, failures and
 // retries) and decides every transition without I/O; this package serves
 // it (the SchedulerService, Flight SQL, PostgreSQL, the admin server),
-// splits submitted plans into stage DAGs at Exchange nodes, calls the
+// splits submitted plans into stage DAGs at Exchange nodes (and adapts
+// them as stages complete: adaptive.go turns joins whose side turned out
+// small into broadcasts), calls the
 // state's transitions under one mutex and applies the effects they return
 // (apply.go: launches and cancels sent to executors, probes, the persist
 // queue, commits of writes through the warehouse, the job history, logs
