@@ -90,15 +90,7 @@ func explainSQL(t *testing.T, cat *catalog.Catalog, sql string, o Options) strin
 // join of its result with lineitem; none when broadcasts are off.
 func TestAdaptiveJoins(t *testing.T) {
 	// One file per table: no key ranges to join file by file.
-	dir := t.TempDir()
-	tables := []string{"customer", "orders", "lineitem"}
-	if err := tpch.Generate(context.Background(), tpch.Options{SF: 0.01, Dir: dir, Tables: tables}); err != nil {
-		t.Fatal(err)
-	}
-	cat := catalog.New()
-	if err := cat.RegisterParquetDir(dir, tables); err != nil {
-		t.Fatal(err)
-	}
+	cat := generatedTPCH(t, 0, "customer", "orders", "lineitem")
 	q18, err := tpch.Query(18)
 	if err != nil {
 		t.Fatal(err)

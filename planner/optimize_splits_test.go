@@ -376,26 +376,11 @@ func TestRowGroupSharePlans(t *testing.T) {
 // partition by partition, and that the answers are those of a partition
 // per file.
 func TestSmallFilesGrouped(t *testing.T) {
-	dir := t.TempDir()
-	tables := []string{"part", "partsupp", "supplier"}
-	if err := tpch.Generate(context.Background(), tpch.Options{SF: 0.01, Dir: dir, Partitions: 8, Tables: tables}); err != nil {
-		t.Fatal(err)
-	}
-	cat := catalog.New()
-	if err := cat.RegisterParquetDir(dir, tables); err != nil {
-		t.Fatal(err)
-	}
+	cat := generatedTPCH(t, 8, "part", "partsupp", "supplier")
 	sql := `select p_brand, count(*), sum(ps_supplycost) from part join partsupp on p_partkey = ps_partkey
 		where p_size < 10 group by p_brand order by p_brand`
 	opts := Options{TargetPartitions: 2, BroadcastRows: -1}
-	p, err := PlanQuery(context.Background(), cat, sql, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := Explain(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	plan := explainSQL(t, cat, sql, opts)
 	if n := strings.Count(plan, "ParquetScan(files=8, partitions=2)"); n != 2 {
 		t.Errorf("%d scans of 8 files in 2 partitions, want 2:\n%s", n, plan)
 	}
@@ -407,4 +392,19 @@ func TestSmallFilesGrouped(t *testing.T) {
 	if !slices.Equal(grouped, perFile) || len(perFile) == 0 {
 		t.Errorf("files grouped: %q\na partition per file: %q", grouped, perFile)
 	}
+}
+
+// generatedTPCH is a catalog of TPC-H SF 0.01 tables generated for the
+// test in files files a table (0: one).
+func generatedTPCH(t *testing.T, files int, tables ...string) *catalog.Catalog {
+	t.Helper()
+	dir := t.TempDir()
+	if err := tpch.Generate(context.Background(), tpch.Options{SF: 0.01, Dir: dir, Partitions: files, Tables: tables}); err != nil {
+		t.Fatal(err)
+	}
+	cat := catalog.New()
+	if err := cat.RegisterParquetDir(dir, tables); err != nil {
+		t.Fatal(err)
+	}
+	return cat
 }
