@@ -21,12 +21,20 @@ fi
 "$BIN" local --executors 2 --scheduler-port "$PORT" --work-dir "$WORK" >"$WORK/local.out" 2>&1 &
 LOCAL=$!
 trap 'kill -INT $LOCAL 2>/dev/null; wait $LOCAL 2>/dev/null || true; rm -rf "$WORK"' EXIT
-for _ in $(seq 1 300); do
-  grep -q "cluster ready" "$WORK/local.out" 2>/dev/null && break
+# Wait for the cluster (a cold start on a busy machine can take a while);
+# if it never comes up, show why instead of failing the first query.
+ready=
+for _ in $(seq 1 1200); do
+  if grep -q "cluster ready" "$WORK/local.out" 2>/dev/null; then ready=1; break; fi
   if ! kill -0 $LOCAL 2>/dev/null; then cat "$WORK/local.out"; exit 1; fi
   sleep 0.1
 done
 cat "$WORK/local.out"
+if [ -z "$ready" ]; then
+  echo "kapot local did not report 'cluster ready' within 2 minutes; the end of its logs:" >&2
+  tail -n 20 "$WORK"/logs/*.log >&2 || true
+  exit 1
+fi
 for q in 1 3 5 6 10 12; do
   echo
   echo "== TPC-H Q$q: kapot sql --tpch $DATA --scheduler 127.0.0.1:$PORT -f tpch/queries/q$q.sql"
