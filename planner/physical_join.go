@@ -182,10 +182,12 @@ func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
 	lpos, lok := l.hashedOn(j.leftKeys, p.parts)
 	rpos, rok := r.hashedOn(j.rightKeys, p.parts)
 	// A left side already partitioned but whose size is a guess (rows of
-	// groups a HAVING filters: TPC-H Q18's orders of over 300 units) is
-	// exchanged again when the join may then turn into a broadcast: the
-	// right side, a scan of a large table, is then not repartitioned.
-	adaptiveLeft := lok && !rok && havingFiltered(j.left) && p.adaptiveProbeRows(j) > 0
+	// groups a HAVING filters: TPC-H Q18's orders of over 300 units), or
+	// that a semi or anti join keeps rows of, is exchanged again when the
+	// join may then adapt (a broadcast, or a right side reduced to the
+	// rows matching its keys): the right side, a scan of a large table, is
+	// then not repartitioned whole.
+	adaptiveLeft := lok && !rok && (havingFiltered(j.left) || semiOrAnti(j.jt)) && p.adaptiveProbeRows(j) > 0
 	bothExchanged := false
 	switch {
 	case lok && rok && slices.Equal(lpos, rpos):
@@ -217,8 +219,11 @@ func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
 
 // adaptiveProbeRows is the estimate of j's right side when the join,
 // repartitioning both sides, may turn into a broadcast once its left side
-// is computed (see HashJoinNode.adaptive_probe_rows), else 0. The join
-// must never output an unmatched left row, the right side must be
+// is computed, or (a semi or anti join, which keeps left rows) have its
+// right side reduced to the rows that match a left key before they are
+// repartitioned (see HashJoinNode.adaptive_probe_rows), else 0. The join
+// must output no unmatched left row (a broadcast) or left rows only (a
+// reduction: a semi or anti join), the right side must be
 // estimated at adaptiveProbeShare times the broadcast threshold or more
 // (1 million rows by default: not repartitioning it must pay for building
 // the left side in each of its tasks) and the left side at most
@@ -227,7 +232,8 @@ func (p *lowerer) lowerJoin(j *joinRel, need map[colID]bool) (lowered, error) {
 // estimated at 7.5 million rows at SF 10, are 640.
 func (p *lowerer) adaptiveProbeRows(j *joinRel) uint64 {
 	switch j.jt {
-	case kapotv1.JoinType_JOIN_TYPE_INNER, kapotv1.JoinType_JOIN_TYPE_RIGHT, kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI, kapotv1.JoinType_JOIN_TYPE_RIGHT_ANTI:
+	case kapotv1.JoinType_JOIN_TYPE_INNER, kapotv1.JoinType_JOIN_TYPE_RIGHT, kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI, kapotv1.JoinType_JOIN_TYPE_RIGHT_ANTI,
+		kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI, kapotv1.JoinType_JOIN_TYPE_LEFT_ANTI:
 	default:
 		return 0
 	}
@@ -239,6 +245,12 @@ func (p *lowerer) adaptiveProbeRows(j *joinRel) uint64 {
 		return 0
 	}
 	return uint64(pe)
+}
+
+// semiOrAnti reports whether jt keeps left rows by whether a right row
+// matches.
+func semiOrAnti(jt kapotv1.JoinType) bool {
+	return jt == kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI || jt == kapotv1.JoinType_JOIN_TYPE_LEFT_ANTI
 }
 
 // havingFiltered reports whether r is groups of an aggregate that a

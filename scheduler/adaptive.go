@@ -1,6 +1,8 @@
 package scheduler
 
 import (
+	"fmt"
+
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kapot-go/kapot/engine"
@@ -55,9 +57,7 @@ func adaptiveJoins(stages map[uint32]*cluster.StagePlan) []adaptiveJoin {
 			if hj == nil || hj.GetAdaptiveProbeRows() == 0 || hj.GetMode() != kapotv1.JoinMode_JOIN_MODE_PARTITIONED {
 				return
 			}
-			switch hj.GetJoinType() {
-			case kapotv1.JoinType_JOIN_TYPE_INNER, kapotv1.JoinType_JOIN_TYPE_RIGHT, kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI, kapotv1.JoinType_JOIN_TYPE_RIGHT_ANTI:
-			default:
+			if !broadcasts(hj.GetJoinType()) && !reduces(hj.GetJoinType()) {
 				return
 			}
 			l, r := hj.GetLeft().GetUnresolvedShuffle(), hj.GetRight().GetUnresolvedShuffle()
@@ -97,7 +97,7 @@ func adaptJoins(j *cluster.Job, done uint32) bool {
 	adapted := false
 	for {
 		a, ok := nextAdaptive(j, stages, done)
-		if !ok || !broadcastJoin(stages, a) {
+		if !ok || !adaptJoin(stages, a) {
 			return adapted
 		}
 		j.Adapted = append(j.Adapted, a.probe)
@@ -110,7 +110,7 @@ func adaptJoins(j *cluster.Job, done uint32) bool {
 // started.
 func nextAdaptive(j *cluster.Job, stages map[uint32]*cluster.StagePlan, done uint32) (adaptiveJoin, bool) {
 	for _, a := range adaptiveJoins(stages) {
-		if a.build != done || j.Stages[a.probe].Started() || j.Stages[a.join].Started() {
+		if a.build != done || j.Stages[a.probe].Started() || j.Stages[a.join].Started() || (*a.slot).GetHashJoin().GetAdaptiveProbeRows() == 0 {
 			continue
 		}
 		rows, bytes := stageOutput(j.Stages[a.build])
@@ -132,7 +132,7 @@ func readaptJoins(j *cluster.Job, probes []uint32) {
 	}
 	for _, p := range probes {
 		for _, a := range adaptiveJoins(stages) {
-			if a.probe == p && broadcastJoin(stages, a) {
+			if a.probe == p && adaptJoin(stages, a) {
 				j.Adapted = append(j.Adapted, p)
 				break
 			}
@@ -149,6 +149,61 @@ func stageOutput(st *cluster.Stage) (rows, bytes int64) {
 		}
 	}
 	return rows, bytes
+}
+
+// broadcasts reports whether a join of jt may build its left side whole
+// in each task of its right side: it outputs no unmatched left row.
+func broadcasts(jt kapotv1.JoinType) bool {
+	switch jt {
+	case kapotv1.JoinType_JOIN_TYPE_INNER, kapotv1.JoinType_JOIN_TYPE_RIGHT, kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI, kapotv1.JoinType_JOIN_TYPE_RIGHT_ANTI:
+		return true
+	}
+	return false
+}
+
+// reduces reports whether a join of jt needs of its right side only the
+// rows whose keys match a left row's: a semi or anti join (of keys that
+// never match when null; NOT IN over nullable values is no anti join).
+func reduces(jt kapotv1.JoinType) bool {
+	return jt == kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI || jt == kapotv1.JoinType_JOIN_TYPE_LEFT_ANTI
+}
+
+// adaptJoin rewrites a's stages: a broadcast (broadcastJoin) or the right
+// side reduced to the rows matching a left key (reduceProbe).
+func adaptJoin(stages map[uint32]*cluster.StagePlan, a adaptiveJoin) bool {
+	if reduces((*a.slot).GetHashJoin().GetJoinType()) {
+		reduceProbe(stages, a)
+		return true
+	}
+	return broadcastJoin(stages, a)
+}
+
+// reduceProbe rewrites the probe stage of a semi or anti join a to write
+// only the rows of its input whose keys match a row of the build stage's
+// whole output (a RIGHT_SEMI join building those): the join stage, which
+// keeps or drops left rows by whether a right row matches, reads the same
+// answer from far fewer rows (TPC-H Q21's EXISTS and NOT EXISTS over
+// lineitem, for 730 000 orders of 15 million). The join is no longer
+// adaptive.
+func reduceProbe(stages map[uint32]*cluster.StagePlan, a adaptiveJoin) {
+	probe := stages[a.probe]
+	hj := (*a.slot).GetHashJoin()
+	w := probe.Plan.GetShuffleWriter()
+	// Each task builds the build side's keys only.
+	keys := &kapotv1.ProjectionNode{Input: proto.Clone(hj.GetLeft()).(*kapotv1.PhysicalPlanNode)}
+	red := &kapotv1.HashJoinNode{Left: &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Projection{Projection: keys}}, Right: w.GetInput(),
+		JoinType: kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI, Mode: kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT}
+	for i, on := range hj.GetOn() {
+		keys.Exprs = append(keys.Exprs, proto.Clone(on.GetLeft()).(*kapotv1.PhysicalExprNode))
+		keys.Names = append(keys.Names, fmt.Sprintf("key%d", i))
+		red.On = append(red.On, &kapotv1.JoinOn{Left: &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Column{Column: &kapotv1.ColumnExpr{Index: uint32(i)}}},
+			Right: proto.Clone(on.GetRight()).(*kapotv1.PhysicalExprNode)})
+	}
+	probe.Plan = &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_ShuffleWriter{ShuffleWriter: &kapotv1.ShuffleWriterNode{
+		JobId: w.GetJobId(), StageId: w.GetStageId(), Input: &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashJoin{HashJoin: red}},
+		Partitioning: w.GetPartitioning()}}}
+	probe.Inputs, probe.After = unresolvedInputs(probe.Plan), nil
+	hj.AdaptiveProbeRows = 0
 }
 
 // broadcastJoin rewrites a's stages: the probe stage joins its input with

@@ -19,8 +19,16 @@ import (
 // its adaptive join's stages are build, probe and join.
 func adaptiveJob(t *testing.T) (j *cluster.Job, build, probe, join uint32) {
 	t.Helper()
-	q := `SELECT a.k, a.v, b.w FROM (VALUES (1, 'x'), (2, 'y')) AS a(k, v)
-		JOIN (VALUES (1, 10), (2, 20), (3, 30), (4, 40), (5, 50), (6, 60), (7, 70), (8, 80), (9, 90), (10, 100), (1, 11), (2, 21)) AS b(k, w) ON a.k = b.k`
+	return adaptiveJobOf(t, `SELECT a.k, a.v, b.w FROM (VALUES (1, 'x'), (2, 'y')) AS a(k, v)
+		JOIN `+twelveRows+` ON a.k = b.k`)
+}
+
+// twelveRows is a relation b(k, w) of 12 rows.
+const twelveRows = `(VALUES (1, 10), (2, 20), (3, 30), (4, 40), (5, 50), (6, 60), (7, 70), (8, 80), (9, 90), (10, 100), (1, 11), (2, 21)) AS b(k, w)`
+
+// adaptiveJobOf is adaptiveJob of query q.
+func adaptiveJobOf(t *testing.T, q string) (j *cluster.Job, build, probe, join uint32) {
+	t.Helper()
 	plan, err := planner.PlanQuery(context.Background(), catalog.New(), q, planner.Options{TargetPartitions: 2, BroadcastRows: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -130,5 +138,49 @@ func TestAdaptiveJoinStaysWhenLarge(t *testing.T) {
 	complete(j, build, 0)
 	if adaptJoins(j, build) {
 		t.Fatal("a started probe stage turned into a broadcast")
+	}
+}
+
+func TestAdaptiveSemiJoinReducesProbe(t *testing.T) {
+	q := `SELECT a.k, a.v FROM (VALUES (1, 'x'), (2, 'y')) AS a(k, v) WHERE EXISTS (SELECT 1 FROM ` + twelveRows + ` WHERE b.k = a.k)`
+	j, build, probe, join := adaptiveJobOf(t, q)
+	complete(j, build, 1)
+	if !adaptJoins(j, build) {
+		t.Fatal("the semi join's probe side was not reduced")
+	}
+	// The probe stage writes only its rows whose key matches a build key,
+	// partitioned as before; the join stage joins as planned.
+	p := j.Stages[probe]
+	red := p.Plan.GetShuffleWriter().GetInput().GetHashJoin()
+	if red.GetJoinType() != kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI || red.GetMode() != kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT ||
+		red.GetLeft().GetProjection().GetInput().GetUnresolvedShuffle().GetStageId() != build || len(red.GetLeft().GetProjection().GetExprs()) != 1 {
+		t.Fatalf("probe stage plan %v", p.Plan)
+	}
+	if !slices.Equal(p.Inputs, []uint32{build}) || !j.Runnable(p) {
+		t.Fatalf("probe stage inputs %v runnable %v", p.Inputs, j.Runnable(p))
+	}
+	var semi *kapotv1.HashJoinNode
+	walkPlan(&j.Stages[join].Plan, func(slot **kapotv1.PhysicalPlanNode) {
+		if hj := (*slot).GetHashJoin(); hj != nil {
+			semi = hj
+		}
+	})
+	if semi.GetJoinType() != kapotv1.JoinType_JOIN_TYPE_LEFT_SEMI || semi.GetMode() != kapotv1.JoinMode_JOIN_MODE_PARTITIONED || semi.GetAdaptiveProbeRows() != 0 {
+		t.Fatalf("join stage's join %v", semi)
+	}
+	for _, id := range []uint32{probe, join} {
+		if _, err := engine.FromProto(j.Stages[id].Plan); err != nil {
+			t.Fatalf("stage %d plan: %v", id, err)
+		}
+	}
+	if adaptJoins(j, build) {
+		t.Fatal("reduced twice")
+	}
+	j2, _, _, _ := adaptiveJobOf(t, q)
+	readaptJoins(j2, j.Adapted)
+	for id, st := range j.Stages {
+		if !proto.Equal(st.Plan, j2.Stages[id].Plan) {
+			t.Fatalf("stage %d adapted again differs:\n%v\n%v", id, st.Plan, j2.Stages[id].Plan)
+		}
 	}
 }
