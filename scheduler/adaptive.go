@@ -12,16 +12,20 @@ import (
 )
 
 // Adaptive execution: a join that repartitions both its sides, whose left
-// side the planner estimated small enough to broadcast perhaps
-// (HashJoinNode.adaptive_probe_rows), becomes a broadcast join once the
-// left side's stage is done and its output is small. The right side's
-// stage, held until then (StagePlan.After), probes the whole left side
+// side the planner estimated small enough perhaps
+// (HashJoinNode.adaptive_probe_rows), adapts once the left side's stage
+// is done and its output is small. The right side's stage is held until
+// then (StagePlan.After). A join that outputs no unmatched left row
+// becomes a broadcast: the right side's stage probes the whole left side
 // itself and writes the join's output, partitioned as the join stage's
-// was; the join stage reads that instead of joining. TPC-H Q18 at SF 10
-// repartitioned 60 million lineitem rows to join 640 orders.
+// was, and the join stage reads that instead of joining (TPC-H Q18 at SF
+// 10 repartitioned 60 million lineitem rows to join 640 orders). A semi or
+// anti join keeps its place, but the right side's stage writes only its
+// rows whose keys match a left row's (TPC-H Q21's EXISTS and NOT EXISTS).
 
-// Bounds of a left side turned into a broadcast at run time: each task of
-// the right side's stage builds all of it, so its copies together must be
+// Bounds of a left side a join adapts to at run time: each task of the
+// right side's stage builds all of it (its keys, for a reduction), so its
+// copies together must be
 // at most 1/adaptiveShare of the right side's estimated rows, and it is at
 // most adaptiveMaxRows rows and adaptiveMaxBytes bytes.
 const (
@@ -37,10 +41,11 @@ type adaptiveJoin struct {
 	slot               **kapotv1.PhysicalPlanNode // the join in join's plan
 }
 
-// adaptiveJoins lists the adaptive joins of stages that may still become
-// broadcasts: both sides read whole from a stage (build and probe), the
-// probe stage hash-partitions its output on plain columns for this join
-// alone, and the join never outputs an unmatched left row.
+// adaptiveJoins lists the adaptive joins of stages that may still adapt:
+// both sides read whole from a stage (build and probe), the probe stage
+// hash-partitions its output on plain columns for this join alone, and
+// the join outputs no unmatched left row (broadcasts) or is a semi or
+// anti join (reduces).
 func adaptiveJoins(stages map[uint32]*cluster.StagePlan) []adaptiveJoin {
 	reads := map[uint32]int{} // how often each stage's output is read
 	for _, st := range stages {

@@ -5,7 +5,8 @@
 // it (the SchedulerService, Flight SQL, PostgreSQL, the admin server),
 // splits submitted plans into stage DAGs at Exchange nodes (and adapts
 // them as stages complete: adaptive.go turns joins whose side turned out
-// small into broadcasts), calls the
+// small into broadcasts, or semi and anti joins' other sides into their
+// matching rows), calls the
 // state's transitions under one mutex and applies the effects they return
 // (apply.go: launches and cancels sent to executors, probes, the persist
 // queue, commits of writes through the warehouse, the job history, logs

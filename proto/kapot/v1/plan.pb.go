@@ -2663,12 +2663,13 @@ type HashJoinNode struct {
 	BuildRangeKey uint32      `protobuf:"varint,8,opt,name=build_range_key,json=buildRangeKey,proto3" json:"build_range_key,omitempty"`
 	// adaptive_probe_rows, on a PARTITIONED join whose two sides are read
 	// from exchanges, is the planner's estimate of the right (probe) side's
-	// rows where the left side may turn out small enough to broadcast
-	// (adaptive execution): the scheduler runs the right side's stage only
-	// once the left side's is done, and when the left side's rows then
-	// allow it, the right side's stage probes the whole left side (as a
-	// COLLECT_LEFT join) and the join stage reads its output instead of
-	// repartitioning the right side. 0: the join stays as planned.
+	// rows where the left side may turn out small (adaptive execution): the
+	// scheduler runs the right side's stage only once the left side's is
+	// done, and when the left side's rows then allow it, the right side's
+	// stage probes the whole left side (as a COLLECT_LEFT join) and the join
+	// stage reads its output instead of repartitioning the right side; or,
+	// for a LEFT_SEMI or LEFT_ANTI join, the right side's stage writes only
+	// its rows whose keys match a left row's. 0: the join stays as planned.
 	AdaptiveProbeRows uint64 `protobuf:"varint,9,opt,name=adaptive_probe_rows,json=adaptiveProbeRows,proto3" json:"adaptive_probe_rows,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
