@@ -7,15 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/client"
 	"github.com/kapot-go/kapot/engine"
-	"github.com/kapot-go/kapot/executor"
 	"github.com/kapot-go/kapot/internal/testkit/oracle"
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 	"github.com/kapot-go/kapot/scheduler"
-	"github.com/kapot-go/kapot/tpch"
 )
 
 // TestAdaptiveBroadcastJoins runs the 22 TPC-H queries at SF 0.1, planned
@@ -28,35 +25,16 @@ func TestAdaptiveBroadcastJoins(t *testing.T) {
 	if testing.Short() {
 		t.Skip("SF 0.1 on a cluster: skipped with -short")
 	}
-	set := sharedTPCH(t, 0.1, 2)
-	cat := catalog.New()
-	if err := cat.RegisterParquetDir(set.dir, tpch.Tables); err != nil {
-		t.Fatal(err)
+	all := make([]int, 22)
+	for i := range all {
+		all[i] = i + 1
 	}
-	plans, want := map[int]*planner.Plan{}, map[int][]string{}
-	for n := 1; n <= 22; n++ {
-		text, err := tpch.Query(n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if plans[n], err = planner.PlanQuery(context.Background(), cat, text, planner.Options{TargetPartitions: 3, BroadcastRows: 1000}); err != nil {
-			t.Fatalf("q%d: %v", n, err)
-		}
-		want[n] = set.answer(t, n)
-	}
+	plans, want := tpchPlansWith(t, sharedTPCH(t, 0.1, 2), all, planner.Options{TargetPartitions: 3, BroadcastRows: 1000})
 	adapted := map[bool]map[int]int{} // adaptive joins run as planned
 	for _, on := range []bool{true, false} {
 		adapted[on] = map[int]int{}
 		t.Run(fmt.Sprintf("adaptive=%v", on), func(t *testing.T) {
-			s := startScheduler(t, 0, func(c *scheduler.Config) { c.Adaptive = on })
-			slots := func(c *executor.Config) { c.ConcurrentTasks = 2 }
-			startExecutorWith(t, s.addr, "push-staged", executor.ArrowEngine{}, slots)
-			startExecutorWith(t, s.addr, "push-staged", executor.ArrowEngine{}, slots)
-			cl, err := client.Dial(s.addr, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { cl.Close() })
+			cl := twoExecutorClusterWith(t, "push-staged", func(c *scheduler.Config) { c.Adaptive = on })
 			for n := 1; n <= 22; n++ {
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 				got, st := runWithStatus(ctx, t, cl, plans[n].Root)

@@ -13,6 +13,7 @@ import (
 	"github.com/kapot-go/kapot/internal/testkit/oracle"
 	"github.com/kapot-go/kapot/planner"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+	"github.com/kapot-go/kapot/scheduler"
 	"github.com/kapot-go/kapot/tpch"
 )
 
@@ -28,6 +29,12 @@ func tpchFixture(t *testing.T, sf float64, partitions int, queries []int) (map[i
 // and gives DuckDB's answers.
 func tpchPlans(t *testing.T, set *tpchSet, queries []int) (map[int]*planner.Plan, map[int][]string) {
 	t.Helper()
+	return tpchPlansWith(t, set, queries, planner.Options{TargetPartitions: 3})
+}
+
+// tpchPlansWith is tpchPlans planned with opts.
+func tpchPlansWith(t *testing.T, set *tpchSet, queries []int, opts planner.Options) (map[int]*planner.Plan, map[int][]string) {
+	t.Helper()
 	cat := catalog.New()
 	if err := cat.RegisterParquetDir(set.dir, tpch.Tables); err != nil {
 		t.Fatal(err)
@@ -38,7 +45,7 @@ func tpchPlans(t *testing.T, set *tpchSet, queries []int) (map[int]*planner.Plan
 		if err != nil {
 			t.Fatal(err)
 		}
-		if plans[n], err = planner.PlanQuery(context.Background(), cat, text, planner.Options{TargetPartitions: 3}); err != nil {
+		if plans[n], err = planner.PlanQuery(context.Background(), cat, text, opts); err != nil {
 			t.Fatalf("q%d: %v", n, err)
 		}
 		want[n] = set.answer(t, n)
@@ -51,7 +58,14 @@ func tpchPlans(t *testing.T, set *tpchSet, queries []int) (map[int]*planner.Plan
 // when the test ends.
 func twoExecutorCluster(t *testing.T, policy string) *client.Client {
 	t.Helper()
-	s := startScheduler(t, 0, nil)
+	return twoExecutorClusterWith(t, policy, nil)
+}
+
+// twoExecutorClusterWith is twoExecutorCluster with its scheduler's
+// configuration changed by mod (nil: the defaults).
+func twoExecutorClusterWith(t *testing.T, policy string, mod func(*scheduler.Config)) *client.Client {
+	t.Helper()
+	s := startScheduler(t, 0, mod)
 	slots := func(c *executor.Config) { c.ConcurrentTasks = 2 }
 	startExecutorWith(t, s.addr, policy, executor.ArrowEngine{}, slots)
 	startExecutorWith(t, s.addr, policy, executor.ArrowEngine{}, slots)
