@@ -26,6 +26,11 @@ type Table struct {
 	// NDV estimates distinct values per column from integer min/max
 	// statistics (max - min + 1, at most Rows); absent when unknown.
 	NDV map[string]float64
+	// Bytes is each top-level column's uncompressed size in all files
+	// (Parquet footers; nested columns sum their leaves), absent when
+	// unknown: the planner sizes the shares a file is read in by what a
+	// scan decodes.
+	Bytes map[string]int64
 	// Ranges holds, for the signed integer columns with min/max statistics and no
 	// nulls in every file, each file's [min, max] (Files' order; a file
 	// without rows has min > max). Tables whose files split a key into

@@ -82,7 +82,8 @@ func TestTablesAndViews(t *testing.T) {
 }
 
 // TestParquetFooters reads what the planner needs from two files' footers:
-// rows, the key's range in each file, and that each file is sorted by it.
+// rows, the key's range in each file, that each file is sorted by it, and
+// the column's uncompressed bytes.
 func TestParquetFooters(t *testing.T) {
 	dir := t.TempDir()
 	writeKeys(t, filepath.Join(dir, "t", "a.parquet"), []int64{1, 2, 3, 4}, 2)
@@ -103,6 +104,10 @@ func TestParquetFooters(t *testing.T) {
 	}
 	if tb.NDV["k"] != 7 {
 		t.Errorf("ndv %v", tb.NDV)
+	}
+	// Seven 8-byte values and their pages' headers, in both files.
+	if b := tb.Bytes["k"]; b < 7*8 || b > 1000 || len(tb.Bytes) != 1 {
+		t.Errorf("bytes %v", tb.Bytes)
 	}
 }
 

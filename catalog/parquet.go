@@ -61,6 +61,7 @@ func (c *Catalog) ParquetTable(ctx context.Context, name string, files []string)
 			}
 		}
 		t.Rows += r.NumRows()
+		t.Bytes = columnBytes(r, t.Bytes)
 		intRanges(r, lo, hi)
 		fileRanges(r, i, ranges, unsorted)
 		if i == 0 {
@@ -170,6 +171,28 @@ func dictionarySizes(r *file.Reader) (out map[string]int64) {
 		}
 	}
 	return out
+}
+
+// columnBytes adds to sizes (made when nil) the uncompressed bytes of
+// each top-level column in r's row groups.
+func columnBytes(r *file.Reader, sizes map[string]int64) map[string]int64 {
+	if sizes == nil {
+		sizes = map[string]int64{}
+	}
+	md := r.MetaData()
+	for g := 0; g < md.NumRowGroups(); g++ {
+		rg := md.RowGroup(g)
+		for c := 0; c < rg.NumColumns(); c++ {
+			cc, err := rg.ColumnChunk(c)
+			if err != nil {
+				continue
+			}
+			if path := cc.PathInSchema(); len(path) > 0 {
+				sizes[path[0]] += cc.TotalUncompressedSize()
+			}
+		}
+	}
+	return sizes
 }
 
 // fileRanges records in ranges, for file i (read by r), the [min, max] of

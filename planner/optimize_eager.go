@@ -118,66 +118,48 @@ func eagerAggregate(a *aggRel, refs map[rel]int, b *binder, minRows float64) {
 			return
 		}
 	}
-	rows := scannedRows(*fact)
-	if rows < minRows {
-		return
-	}
-	// The fact side's columns the join and the groups read.
+	// The deepest level that pays: the join's fact side, or, where that
+	// side is itself an inner equi-join whose one side holds every
+	// aggregated value, that side (and so on down), keyed by what the
+	// groups and every join above read of it (TPC-H Q10: lineitem and
+	// orders aggregated by customer key below customer's join, not only
+	// below nation's).
 	var keep []colID
-	add := func(e *expr) {
-		for _, id := range e.refs(nil) {
-			if factCols[id] && !slices.Contains(keep, id) {
-				keep = append(keep, id)
-			}
+	var site *rel
+	var siteCols map[colID]bool
+	var above []*expr
+	for {
+		if k, ok := eagerKeys(a, groups, above, fact, factKeys, factCols, dimCols, minRows); ok {
+			keep, site, siteCols = k, fact, factCols
 		}
-	}
-	for _, k := range factKeys {
-		add(k)
-	}
-	wide := false
-	for _, g := range groups {
+		jj, ok := (*fact).(*joinRel)
+		if !ok || rowsOnly || len(a.aggs) == 0 || refs[jj] != 1 || jj.jt != kapotv1.JoinType_JOIN_TYPE_INNER ||
+			len(jj.leftKeys) == 0 || jj.filter != nil || jj.reduced != nil {
+			break
+		}
+		above = append(above, factKeys...)
+		l, r := colSet(jj.left.output()), colSet(jj.right.output())
 		switch {
-		case within(g, factCols):
-		case within(g, dimCols):
-			wide = wide || g.typ.ID() == arrow.STRING || g.typ.ID() == arrow.LARGE_STRING
+		case !slices.ContainsFunc(a.aggs, func(c aggCall) bool { return !within(c.arg, r) }):
+			fact, factKeys, factCols, dimCols = &jj.right, jj.rightKeys, r, l
+		case !slices.ContainsFunc(a.aggs, func(c aggCall) bool { return !within(c.arg, l) }):
+			fact, factKeys, factCols, dimCols = &jj.left, jj.leftKeys, l, r
 		default:
-			return
+			fact = nil
 		}
-		add(g)
+		if fact == nil {
+			break
+		}
 	}
-	if !wide {
-		// The early aggregate pays where the join would copy strings of
-		// the other side to every fact row and the aggregate hash them;
-		// keyed by the fact side's own columns, or numbers, it was a wash
-		// or a loss (TPC-DS q65 1.39x, q51 1.15x).
+	if site == nil {
 		return
 	}
-	// The early aggregate must reduce: its groups, by their columns'
-	// distinct values, at most 1/eagerMinReduction of the rows (a column
-	// whose values are unknown: no).
-	ngroups := 1.0
-	for _, id := range keep {
-		n := columnNDV(*fact, &expr{kind: eCol, col: id})
-		if n == 0 {
-			return
-		}
-		ngroups *= n
-	}
-	// A DISTINCT (groups, no aggregates) is aggregated early whatever
-	// the estimate: the distinct values' product overestimates the
-	// groups of correlated columns (TPC-DS q38's 540 000 store sales of a
-	// year are 48 000 (customer, date) pairs, estimated at 70 M), the
-	// early aggregate keyed by integers costs a fraction of the join and
-	// string aggregate it spares, and one that does not reduce passes its
-	// rows on.
-	if ngroups*eagerMinReduction > rows && len(a.aggs) > 0 {
-		return
-	}
+	fact = site
 	if proj != nil {
 		// The projection above the join reads no fact column the
 		// early aggregate drops.
 		for _, e := range proj.exprs {
-			if factCols[e.col] && !slices.Contains(keep, e.col) {
+			if siteCols[e.col] && !slices.Contains(keep, e.col) {
 				return
 			}
 		}
@@ -216,4 +198,77 @@ func colSet(ids []colID) map[colID]bool {
 		s[id] = true
 	}
 	return s
+}
+
+// eagerKeys is the columns an early aggregate of fact (one side of a join
+// under a, whose keys on that side are factKeys and whose other side
+// outputs dimCols) groups by: fact's columns the join, the groups and the
+// keys of the joins above (above) read. ok is false where it would not
+// pay: fact scans fewer than minRows rows, no group of the other side is a
+// string, or its groups are not few enough by their columns' distinct
+// values.
+func eagerKeys(a *aggRel, groups, above []*expr, fact *rel, factKeys []*expr, factCols, dimCols map[colID]bool, minRows float64) ([]colID, bool) {
+	within := func(e *expr, side map[colID]bool) bool {
+		return e == nil || e.everyRef(func(id colID) bool { return side[id] })
+	}
+	rows := scannedRows(*fact)
+	if rows < minRows {
+		return nil, false
+	}
+	var keep []colID
+	add := func(e *expr) {
+		for _, id := range e.refs(nil) {
+			if factCols[id] && !slices.Contains(keep, id) {
+				keep = append(keep, id)
+			}
+		}
+	}
+	for _, k := range factKeys {
+		add(k)
+	}
+	wide := false
+	for _, g := range groups {
+		switch {
+		case within(g, factCols):
+		case within(g, dimCols):
+			wide = wide || g.typ.ID() == arrow.STRING || g.typ.ID() == arrow.LARGE_STRING
+		case g.everyRef(func(id colID) bool { return !factCols[id] }):
+			// a column of a join above: not this side's
+		default:
+			return nil, false
+		}
+		add(g)
+	}
+	for _, k := range above {
+		add(k)
+	}
+	if !wide {
+		// The early aggregate pays where the join would copy strings of
+		// the other side to every fact row and the aggregate hash them;
+		// keyed by the fact side's own columns, or numbers, it was a wash
+		// or a loss (TPC-DS q65 1.39x, q51 1.15x).
+		return nil, false
+	}
+	// The early aggregate must reduce: its groups, by their columns'
+	// distinct values, at most 1/eagerMinReduction of the rows (a column
+	// whose values are unknown: no).
+	ngroups := 1.0
+	for _, id := range keep {
+		n := columnNDV(*fact, &expr{kind: eCol, col: id})
+		if n == 0 {
+			return nil, false
+		}
+		ngroups *= n
+	}
+	// A DISTINCT (groups, no aggregates) is aggregated early whatever
+	// the estimate: the distinct values' product overestimates the
+	// groups of correlated columns (TPC-DS q38's 540 000 store sales of a
+	// year are 48 000 (customer, date) pairs, estimated at 70 M), the
+	// early aggregate keyed by integers costs a fraction of the join and
+	// string aggregate it spares, and one that does not reduce passes its
+	// rows on.
+	if ngroups*eagerMinReduction > rows && len(a.aggs) > 0 {
+		return nil, false
+	}
+	return keep, true
 }

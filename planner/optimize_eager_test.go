@@ -12,7 +12,8 @@ import (
 // TestEagerAggregation: an aggregate over a join whose values come from
 // one side, grouped by the other side's strings, aggregates that side
 // first (by its join key and its own group columns) when its groups are
-// few by their distinct values (also a side that is itself a join), and
+// few by their distinct values (also a side that is itself a join, and a
+// join's side below a join above it), and
 // answers as DuckDB does: sums, counts of rows and of values, minimums and
 // maximums, nulls in the grouped columns, and a group key of each side.
 // An aggregate grouped by the other side's numbers only, of DISTINCT
@@ -35,6 +36,11 @@ func TestEagerAggregation(t *testing.T) {
 		{`select sum(o_totalprice), count(*) from orders, customer where o_custkey = c_custkey`, false},
 		{`select c_mktsegment, sum(l_quantity) from lineitem, orders, customer
 			where l_orderkey = o_orderkey and o_custkey = c_custkey group by 1 order by 1`, true},
+		// TPC-H Q10's shape: nation's join above customer's; orders and
+		// lineitem aggregated by customer key below customer's join.
+		{`select c_custkey, c_name, n_name, sum(l_extendedprice * (1 - l_discount)), count(*) from customer, orders, lineitem, nation
+			where c_custkey = o_custkey and l_orderkey = o_orderkey and c_nationkey = n_nationkey and l_returnflag = 'R'
+			group by c_custkey, c_name, n_name order by 1`, true},
 	} {
 		o := Options{TargetPartitions: 3, EagerRows: 1}
 		_, got := runSQLWith(t, cat, c.sql, o)

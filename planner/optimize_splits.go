@@ -340,6 +340,13 @@ func useSplits(r rel) {
 // TPC-H SF 1's orders (1.5 M rows, 23 row groups) is still read as two.
 const shareRowsDivisor = 16
 
+// shareBytesPerRow sets the other bound of a share: the bytes its columns
+// decode, at least shareBytesPerRow times its fewest rows (8 MiB by
+// default). A share of fewer rows that decodes that much (customer's
+// 150 000 rows of strings, 25 MB) repays its task: read whole, it was the
+// one task of its stage while the other slot waited (TPC-H Q10).
+const shareBytesPerRow = 32
+
 // rowGroupShares is how many partitions each of t's files is read as,
 // each a share of its row groups, when t has fewer files than the plan's
 // target partitions parts (1: a file per partition). One Parquet file per
@@ -348,8 +355,11 @@ const shareRowsDivisor = 16
 // on one core of two. Shares need no order in the file (unlike
 // tableSplit's key ranges, which scans of sorted tables get first) and
 // partition the rows by no column. splitRows is Options.SplitRows; below
-// 0 (kapot.scan.split_rows=-1) every file is one partition.
-func rowGroupShares(t *catalog.Table, parts int, splitRows int64) int {
+// 0 (kapot.scan.split_rows=-1) every file is one partition. cols are the
+// columns the scan reads: a file's share holds at least the rows, or the
+// uncompressed bytes of cols (t.Bytes), that shareRowsDivisor and
+// shareBytesPerRow set.
+func rowGroupShares(t *catalog.Table, cols []string, parts int, splitRows int64) int {
 	if splitRows < 0 || t.Format != "parquet" || len(t.Partitions) > 0 || t.Rows <= 0 || len(t.Files) == 0 || len(t.Files) >= parts {
 		return 1
 	}
@@ -358,5 +368,11 @@ func rowGroupShares(t *catalog.Table, parts int, splitRows int64) int {
 	}
 	perFile := t.Rows / int64(len(t.Files))
 	minRows := max(splitRows/shareRowsDivisor, 1)
-	return max(1, min((parts+len(t.Files)-1)/len(t.Files), int(perFile/minRows), maxSplits))
+	var bytes int64
+	for _, c := range cols {
+		bytes += t.Bytes[c]
+	}
+	bytes /= int64(len(t.Files))
+	worth := max(perFile/minRows, bytes/(minRows*shareBytesPerRow))
+	return int(max(1, min(int64((parts+len(t.Files)-1)/len(t.Files)), worth, maxSplits)))
 }

@@ -299,32 +299,40 @@ func oneFileTPCH(t *testing.T, rowGroup int64) *catalog.Catalog {
 // TestRowGroupShares checks how many shares of their row groups a
 // table's files are read as: none with as many files as partitions,
 // without statistics, under kapot.scan.split_rows=-1, or for a file of
-// fewer rows than two shares' worth; otherwise enough for the target
-// partitions (rounded up per file), bounded by rows and by maxSplits.
+// fewer rows than two shares' worth (in rows, or in bytes of the columns
+// read); otherwise enough for the target partitions (rounded up per
+// file), bounded by rows and by maxSplits.
 func TestRowGroupShares(t *testing.T) {
 	tb := func(files int, rows int64) *catalog.Table {
 		return &catalog.Table{Name: "t", Format: "parquet", Files: make([]string, files), Rows: rows}
 	}
+	wide := tb(1, 150_000)
+	wide.Bytes = map[string]int64{"k": 1_200_000, "s": 24_000_000}
 	cases := []struct {
 		t         *catalog.Table
+		cols      []string
 		parts     int
 		splitRows int64
 		want      int
 	}{
-		{tb(1, 6_000_000), 2, 0, 2},
-		{tb(1, 6_000_000), 16, 0, 16},
-		{tb(1, 6_000_000), 128, 0, 22}, // 6 M / 262,144 rows
-		{tb(1, 600_000_000), 128, 0, maxSplits},
-		{tb(3, 6_000_000), 16, 0, 6},
-		{tb(2, 6_000_000), 2, 0, 1},
-		{tb(1, 400_000), 2, 0, 1}, // under two shares of 262,144 rows
-		{tb(1, 400_000), 2, 2000, 2},
-		{tb(1, 6_000_000), 2, -1, 1},
-		{tb(1, 0), 2, 0, 1},
-		{&catalog.Table{Name: "t", Format: "csv", Files: []string{"a"}, Rows: 6_000_000}, 2, 0, 1},
+		{tb(1, 6_000_000), nil, 2, 0, 2},
+		{tb(1, 6_000_000), nil, 16, 0, 16},
+		{tb(1, 6_000_000), nil, 128, 0, 22}, // 6 M / 262,144 rows
+		{tb(1, 600_000_000), nil, 128, 0, maxSplits},
+		{tb(3, 6_000_000), nil, 16, 0, 6},
+		{tb(2, 6_000_000), nil, 2, 0, 1},
+		{tb(1, 400_000), nil, 2, 0, 1}, // under two shares of 262,144 rows
+		{tb(1, 400_000), nil, 2, 2000, 2},
+		// 150 000 rows whose columns read decode 25 MB: two shares of
+		// 8 MiB or more; read without the strings, one.
+		{wide, []string{"k", "s"}, 2, 0, 2},
+		{wide, []string{"k"}, 2, 0, 1},
+		{tb(1, 6_000_000), nil, 2, -1, 1},
+		{tb(1, 0), nil, 2, 0, 1},
+		{&catalog.Table{Name: "t", Format: "csv", Files: []string{"a"}, Rows: 6_000_000}, nil, 2, 0, 1},
 	}
 	for i, c := range cases {
-		if got := rowGroupShares(c.t, c.parts, c.splitRows); got != c.want {
+		if got := rowGroupShares(c.t, c.cols, c.parts, c.splitRows); got != c.want {
 			t.Errorf("case %d (%d files, %d rows, %d partitions, split rows %d): %d shares, want %d", i, len(c.t.Files), c.t.Rows, c.parts, c.splitRows, got, c.want)
 		}
 	}

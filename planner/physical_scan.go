@@ -77,7 +77,7 @@ func (p *lowerer) lowerScan(s *scanRel, need map[colID]bool) (lowered, error) {
 			groups = append(groups, &kapotv1.FileGroup{Paths: s.table.Files[i:min(i+s.per, len(s.table.Files))]})
 		}
 	} else {
-		shares := rowGroupShares(s.table, p.parts, p.b.splitRows)
+		shares := rowGroupShares(s.table, proj, p.parts, p.b.splitRows)
 		for _, f := range s.table.Files {
 			if shares < 2 {
 				groups = append(groups, &kapotv1.FileGroup{Paths: []string{f}})
