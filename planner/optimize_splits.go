@@ -341,11 +341,13 @@ func useSplits(r rel) {
 const shareRowsDivisor = 16
 
 // shareBytesPerRow sets the other bound of a share: the bytes its columns
-// decode, at least shareBytesPerRow times its fewest rows (8 MiB by
-// default). A share of fewer rows that decodes that much (customer's
-// 150 000 rows of strings, 25 MB) repays its task: read whole, it was the
-// one task of its stage while the other slot waited (TPC-H Q10).
-const shareBytesPerRow = 32
+// decode, at least shareBytesPerRow times its fewest rows (2 MiB by
+// default, 5-10 ms of a task's time). A share of fewer rows that decodes
+// that much (customer's 150 000 rows of strings, 25 MB; its phones and
+// balances, 4 MB) repays its task: read whole, it was the one task of its
+// stage while the other slot waited (TPC-H Q10 0.87x, Q22 0.95x, Q18
+// 0.89x, TPC-DS q04 0.86x).
+const shareBytesPerRow = 8
 
 // rowGroupShares is how many partitions each of t's files is read as,
 // each a share of its row groups, when t has fewer files than the plan's
