@@ -7,7 +7,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
-	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/metadata"
@@ -15,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/schema"
 
 	"github.com/kapot-go/kapot/engine/alloc"
+	"github.com/kapot-go/kapot/engine/expr"
 	"github.com/kapot-go/kapot/engine/pqflat"
 )
 
@@ -110,11 +110,11 @@ func convertColumn(col arrow.Array, want arrow.DataType, mem memory.Allocator) a
 	switch c := col.(type) {
 	case *array.Int64:
 		for i, v := range c.Int64Values() {
-			out[i] = decimal128.FromI64(v)
+			out[i] = expr.DecimalOf(v)
 		}
 	case *array.Int32:
 		for i, v := range c.Int32Values() {
-			out[i] = decimal128.FromI64(int64(v))
+			out[i] = expr.DecimalOf(int64(v))
 		}
 	}
 	nd := array.NewData(want, n, []*memory.Buffer{d.Buffers()[0], buf}, nil, d.NullN(), off)

@@ -81,7 +81,7 @@ func widen[S int8 | int16 | int32, D int64 | float64](src []S, dst []D) {
 // scaled stores every value of src times mul into dst as decimals.
 func scaled[S int8 | int16 | int32](src []S, dst []decimal128.Num, mul int64) {
 	for i, v := range src {
-		dst[i] = decimal128.FromI64(int64(v) * mul)
+		dst[i] = DecimalOf(int64(v) * mul)
 	}
 }
 

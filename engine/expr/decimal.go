@@ -2,7 +2,6 @@ package expr
 
 import (
 	"fmt"
-	"math"
 	"math/big"
 	"math/bits"
 
@@ -79,6 +78,11 @@ var pow10 = func() [39]decimal128.Num {
 	return out
 }()
 
+// DecimalOf is decimal128.FromI64 without its branches on the sign: the
+// high word is the low word's sign bit spread (twice as fast in a loop,
+// where the branches cost more than the arithmetic).
+func DecimalOf(v int64) decimal128.Num { return decimal128.New(v>>63, uint64(v)) }
+
 // decimalValues reads arr (a decimal or an integer array) as unscaled
 // decimal128 values at arr's own scale.
 func decimalValues(arr arrow.Array) ([]decimal128.Num, error) {
@@ -91,19 +95,19 @@ func decimalValues(arr arrow.Array) ([]decimal128.Num, error) {
 		}
 	case *array.Int8:
 		for i, v := range a.Int8Values() {
-			out[i] = decimal128.FromI64(int64(v))
+			out[i] = DecimalOf(int64(v))
 		}
 	case *array.Int16:
 		for i, v := range a.Int16Values() {
-			out[i] = decimal128.FromI64(int64(v))
+			out[i] = DecimalOf(int64(v))
 		}
 	case *array.Int32:
 		for i, v := range a.Int32Values() {
-			out[i] = decimal128.FromI64(int64(v))
+			out[i] = DecimalOf(int64(v))
 		}
 	case *array.Int64:
 		for i, v := range a.Int64Values() {
-			out[i] = decimal128.FromI64(v)
+			out[i] = DecimalOf(v)
 		}
 	case *array.Uint8:
 		for i, v := range a.Uint8Values() {
@@ -193,6 +197,7 @@ func decimalCompute(mem memory.Allocator, op kapotv1.BinaryOp, l, r decimalSide,
 	out := arrow.Decimal128Traits.CastFromBytes(buf.Bytes())[:n]
 	nullable := l.nullable() || r.nullable()
 	valid := func(i int) bool { return !nullable || (l.valid(i) && r.valid(i)) }
+	fast := false // every product's operands fit in int64
 	switch op {
 	case kapotv1.BinaryOp_BINARY_OP_ADD:
 		for i := range out {
@@ -203,12 +208,25 @@ func decimalCompute(mem memory.Allocator, op kapotv1.BinaryOp, l, r decimalSide,
 			out[i] = a[i&ma].Sub(b[i&mb])
 		}
 	case kapotv1.BinaryOp_BINARY_OP_MUL:
-		if sideFitsInt64(l, lt) && sideFitsInt64(r, rtIn) {
-			// Both operands fit in int64: one 64x64 -> 128-bit multiply,
-			// which cannot overflow.
+		// Operands that fit in int64 take one 64x64 -> 128-bit multiply,
+		// which cannot overflow 127 bits; a wide type's values are checked
+		// for fitting in the same pass (its products are most often of
+		// prices and discounts that do), and the pass is redone checked
+		// when one does not.
+		var bad int64
+		if lt.Precision > 18 || rtIn.Precision > 18 {
+			for i := range out {
+				x, y := a[i&ma], b[i&mb]
+				bad |= (x.HighBits() ^ int64(x.LowBits())>>63) | (y.HighBits() ^ int64(y.LowBits())>>63)
+				out[i] = mulInt64(x, y)
+			}
+		} else {
 			for i := range out {
 				out[i] = mulInt64(a[i&ma], b[i&mb])
 			}
+		}
+		if bad == 0 {
+			fast = true
 			break
 		}
 		for i := range out {
@@ -221,7 +239,9 @@ func decimalCompute(mem memory.Allocator, op kapotv1.BinaryOp, l, r decimalSide,
 	default:
 		return nil, fmt.Errorf("decimal %v: %w", op, errs.ErrNotSupported)
 	}
-	if !resultAlwaysFits(op, lt, rtIn, rt) {
+	// A product of two int64 values is at most 2^126 < 10^38: it fits
+	// any result of precision 38.
+	if !resultAlwaysFits(op, lt, rtIn, rt) && !(fast && rt.Precision >= 38) {
 		// A value that fits in int64 has at most 19 digits: only wider
 		// ones are compared with the precision's bound.
 		small := rt.Precision >= 19
@@ -253,24 +273,6 @@ func decimalCompute(mem memory.Allocator, op kapotv1.BinaryOp, l, r decimalSide,
 	data := array.NewData(rt, n, []*memory.Buffer{nullBuf, buf}, nil, nulls, 0)
 	defer data.Release()
 	return array.MakeFromData(data), nil
-}
-
-// sideFitsInt64 reports whether every value of s fits in int64: its type
-// has at most 18 digits, or its values do.
-func sideFitsInt64(s decimalSide, t *arrow.Decimal128Type) bool {
-	if t.Precision <= 18 {
-		return true
-	}
-	// A wide type whose values are small (a product of prices and
-	// discounts, say) takes the fast path too: checking them is a fraction
-	// of what a checked 128-bit multiply costs each.
-	// (not MinInt64, whose negation mulInt64 could not take)
-	for _, v := range s.vals {
-		if !fitsInt64(v) || v == decimal128.FromI64(math.MinInt64) {
-			return false
-		}
-	}
-	return true
 }
 
 // decimalConstant converts a literal decimal or integer operand to its

@@ -54,7 +54,7 @@ func BenchmarkDecimalArith(b *testing.B) {
 // multiplication with the general one over values of up to 18 digits,
 // both signs, and zero.
 func TestMulInt64MatchesChecked(t *testing.T) {
-	vals := []int64{0, 1, -1, 7, -7, 999_999_999_999_999_999, -999_999_999_999_999_999, 123_456_789_012, -98_765_432_101, 100, -100, math.MaxInt64, -math.MaxInt64}
+	vals := []int64{0, 1, -1, 7, -7, 999_999_999_999_999_999, -999_999_999_999_999_999, 123_456_789_012, -98_765_432_101, 100, -100, math.MaxInt64, -math.MaxInt64, math.MinInt64}
 	for _, x := range vals {
 		for _, y := range vals {
 			a, b := decimal128.FromI64(x), decimal128.FromI64(y)
@@ -120,7 +120,8 @@ func TestDecimalConstant(t *testing.T) {
 
 // TestDecimalMulWideValues multiplies a wide decimal type whose values fit
 // in int64 (the fast path) and whose values do not (the checked path),
-// with a null under which the fast-path check must not matter.
+// with a null under which the fast-path check must not matter, the wide
+// operand on either side.
 func TestDecimalMulWideValues(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
@@ -148,15 +149,23 @@ func TestDecimalMulWideValues(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		for i, w := range c.want {
-			got := "NULL"
-			if out.IsValid(i) {
-				got = out.(*array.Decimal128).Value(i).ToString(6)
-			}
-			if got != w {
-				t.Errorf("%s: row %d = %s, want %s", c.name, i, got, w)
+		// The wide operand on the right checks as on the left.
+		swapped, err := decimalArith(mem, kapotv1.BinaryOp_BINARY_OP_MUL, r, l, t162, t324, t38)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		for _, o := range []arrow.Array{out, swapped} {
+			for i, w := range c.want {
+				got := "NULL"
+				if o.IsValid(i) {
+					got = o.(*array.Decimal128).Value(i).ToString(6)
+				}
+				if got != w {
+					t.Errorf("%s: row %d = %s, want %s", c.name, i, got, w)
+				}
 			}
 		}
+		swapped.Release()
 		out.Release()
 		l.Release()
 		r.Release()
