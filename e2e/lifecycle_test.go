@@ -171,6 +171,53 @@ func TestSchedulerRestartReregisters(t *testing.T) {
 	}
 }
 
+// TestSchedulerStopsWithAQueryWaiting: a scheduler told to stop while
+// clients wait for jobs no executor can run (none registered) still stops,
+// within its grace period, and the clients get no answer: a query (which
+// waits for a scheduler to come back until its caller gives up) and an
+// EXPLAIN ANALYZE, whose wait on the scheduler spun and held the stop off
+// for good.
+func TestSchedulerStopsWithAQueryWaiting(t *testing.T) {
+	s := startScheduler(t, 0, nil)
+	cl := dialScheduler(t, s.addr)
+	qctx, qcancel := context.WithCancel(context.Background())
+	defer qcancel()
+	errc := make(chan error, 2)
+	go func() {
+		_, err := cl.Query(qctx, "select 1", nil)
+		errc <- err
+	}()
+	go func() {
+		_, err := cl.ExecuteSQL(qctx, "explain analyze select 2", nil)
+		errc <- err
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for len(s.Jobs()) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the query's job was never submitted")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.cancel()
+	select {
+	case <-s.done:
+		s.done <- nil // for the cleanup's stop
+	case <-time.After(60 * time.Second):
+		t.Fatal("the scheduler did not stop in 60 s with a query waiting")
+	}
+	qcancel()
+	for range 2 {
+		select {
+		case err := <-errc:
+			if err == nil {
+				t.Fatal("a waiting query answered after its scheduler stopped")
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("a waiting query did not end after its scheduler stopped")
+		}
+	}
+}
+
 func TestProtocolMismatchRejected(t *testing.T) {
 	s := startScheduler(t, 0, func(c *scheduler.Config) { c.Policy = "pull-staged" })
 	cl := dialScheduler(t, s.addr)

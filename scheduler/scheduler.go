@@ -334,6 +334,26 @@ func (s *Scheduler) FlightSQLAddr() net.Addr {
 // Addr is the bound address.
 func (s *Scheduler) Addr() net.Addr { return s.lis.Addr() }
 
+// stopGrace bounds how long a stopping scheduler waits for its open calls
+// (a client's query waiting for its job, a result still streaming) to end
+// by themselves before it closes them: a query whose job could not run (no
+// executor registered) kept SIGTERM from ever ending the process.
+const stopGrace = 10 * time.Second
+
+// stopServer stops the gRPC server gracefully, for up to stopGrace, then
+// closes what is still open (those clients see Unavailable).
+func (s *Scheduler) stopServer() {
+	done := make(chan struct{})
+	go func() { s.srv.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(stopGrace):
+		s.log.Warn().Dur("grace", stopGrace).Msg("calls still open after the grace period; closing them")
+		s.srv.Stop()
+		<-done
+	}
+}
+
 // Run serves until ctx ends.
 func (s *Scheduler) Run(ctx context.Context) error {
 	loopCtx, cancel := context.WithCancel(context.Background())
@@ -406,7 +426,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		s.sqlFetch.Close()
 	}
 	close(s.linksDone) // links end now: GracefulStop waits for open streams
-	s.srv.GracefulStop()
+	s.stopServer()
 	cancel()
 	wg.Wait()
 	s.bgStop()

@@ -210,6 +210,12 @@ func (s *Scheduler) waitJob(ctx context.Context, id string) (*kapotv1.GetJobStat
 		case kapotv1.JobState_JOB_STATE_CANCELLED:
 			return nil, status.Errorf(codes.Canceled, "job %s cancelled: %s", id, js.GetError())
 		}
+		if s.stopping.Load() {
+			// awaitJob answers at once while the scheduler stops: waiting on
+			// would spin until the job ended, and the stop waited for this
+			// call (a job no executor could run held SIGTERM off for good).
+			return nil, status.Errorf(codes.Unavailable, "job %s: the scheduler is stopping", id)
+		}
 		if err := s.awaitJob(ctx, id, time.Minute); err != nil {
 			if errors.Is(err, cluster.ErrUnknownJob) {
 				continue // reported by status above
