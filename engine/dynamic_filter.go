@@ -139,7 +139,8 @@ type probeTarget struct {
 
 // probeScans follows column col of p down to the Parquet scans it is read
 // from, through operators that keep each row's column as it is, in the
-// same partition, aggregates grouped by it, and each input of a UNION ALL
+// same partition, aggregates grouped by it, semi and anti joins that
+// keep some probe rows, and each input of a UNION ALL
 // (TPC-DS q05's sales and returns of a channel, met by 14 days after
 // their union). It returns the scans it reaches (none: no filter).
 func probeScans(p ExecutionPlan, col int) []probeTarget {
@@ -177,6 +178,13 @@ func probeScans(p ExecutionPlan, col int) []probeTarget {
 			}
 			p, col = x.input, c
 		case *HashJoin:
+			if x.joinType == kapotv1.JoinType_JOIN_TYPE_RIGHT_SEMI || x.joinType == kapotv1.JoinType_JOIN_TYPE_RIGHT_ANTI {
+				// Some of the probe rows, as they are (TPC-H Q16's
+				// part supplies without a complaining supplier, met
+				// by a third of the parts).
+				p = x.right
+				continue
+			}
 			n := len(x.left.Schema().Fields())
 			col = x.unnarrowed(col)
 			if !passesProbeThrough(x.joinType) || col < n {
