@@ -232,6 +232,12 @@ func (s *aggSpec) decodeCall(a *kapotv1.AggregateExprNode, in *arrow.Schema) err
 	return nil
 }
 
+// plain reports whether s is a call of one argument (or none), without
+// DISTINCT, ORDER BY or a parameter.
+func (s aggSpec) plain() bool {
+	return s.arg != nil && !s.distinct && s.arg2 == nil && len(s.orderBy) == 0 && s.opts.Param == nil && len(s.opts.Order) == 0
+}
+
 func (s aggSpec) newAcc() (agg.Accumulator, error) {
 	return agg.NewWithOptions(s.fn, s.in, s.distinct, s.opts)
 }
@@ -413,10 +419,13 @@ type hashAggOp struct {
 func (o *hashAggOp) reset() error {
 	o.releaseKeys()
 	o.keys, o.accs = make([][]arrow.Array, len(o.h.groups)), o.accs[:0]
-	for _, s := range o.h.aggs {
+	for i, s := range o.h.aggs {
 		acc, err := s.newAcc()
 		if err != nil {
 			return err
+		}
+		if j := o.sumOf(i); j >= 0 {
+			acc, _ = agg.ShareSum(acc, o.accs[j])
 		}
 		o.accs = append(o.accs, acc)
 	}
@@ -434,6 +443,26 @@ func (o *hashAggOp) reset() error {
 	}
 	o.res.Free()
 	return nil
+}
+
+// sumOf is the aggregate before aggregate i that sums the column i
+// averages, whose running sum i's accumulator can read (agg.ShareSum), or
+// -1: raw input only (partial or single mode), plain calls of one column.
+func (o *hashAggOp) sumOf(i int) int {
+	avg := o.h.aggs[i]
+	if o.h.mode == kapotv1.AggregateMode_AGGREGATE_MODE_FINAL || avg.fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG || !avg.plain() {
+		return -1
+	}
+	col, ok := expr.ColumnIndex(avg.arg)
+	if !ok {
+		return -1
+	}
+	for j, s := range o.h.aggs[:i] {
+		if c, ok := expr.ColumnIndex(s.arg); ok && c == col && s.fn == kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM && s.plain() && arrow.TypeEqual(s.in, avg.in) {
+			return j
+		}
+	}
+	return -1
 }
 
 func (o *hashAggOp) Schema() *arrow.Schema { return o.h.schema }

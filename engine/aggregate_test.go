@@ -501,3 +501,60 @@ func TestAggregateCoalescesSmallBatches(t *testing.T) {
 		})
 	}
 }
+
+// TestAverageSharesSum: an AVG of a decimal column that a SUM before it
+// also sums reads that sum (agg.ShareSum) and answers as an AVG with a sum
+// of its own (the first AVG, before the SUM): in one phase, under memory
+// pressure (spilled and merged states) and in two phases, with NULLs and
+// groups of NULLs only.
+func TestAverageSharesSum(t *testing.T) {
+	dec := wiretest.Bin(wiretest.Col("v"), kapotv1.BinaryOp_BINARY_OP_MUL, wiretest.Dec("125", 3, 2))
+	in := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Projection{Projection: &kapotv1.ProjectionNode{
+		Input: spillInput(t, 3000), Exprs: []*kapotv1.PhysicalExprNode{dec, wiretest.Col("id")}, Names: []string{"d", "id"}}}}
+	agg := func(in *kapotv1.PhysicalPlanNode, mode kapotv1.AggregateMode, group *kapotv1.PhysicalExprNode) *kapotv1.PhysicalPlanNode {
+		return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
+			Input: in, Mode: mode, GroupExprs: []*kapotv1.PhysicalExprNode{group},
+			Aggregates: []*kapotv1.AggregateExprNode{
+				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG, Expr: wiretest.Col("d"), Name: "own"},
+				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: wiretest.Col("d"), Name: "sum"},
+				{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG, Expr: wiretest.Col("d"), Name: "shared"},
+			}}}}
+	}
+	group := wiretest.Bin(wiretest.Col("id"), kapotv1.BinaryOp_BINARY_OP_DIV, wiretest.I64(2))
+	twoPhase := agg(agg(in, kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL, group), kapotv1.AggregateMode_AGGREGATE_MODE_FINAL, wiretest.Col(group.String()))
+	twoPhase.GetHashAggregate().GroupExprs = []*kapotv1.PhysicalExprNode{wiretest.ColAt(0)}
+	for _, c := range []struct {
+		name string
+		plan *kapotv1.PhysicalPlanNode
+		pool int64
+	}{
+		{"single", agg(in, kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE, group), 0},
+		{"single, spilled", agg(in, kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE, group), 48 << 10},
+		{"partial + final", twoPhase, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tc, _ := newTC(t)
+			tc.BatchSize = 512
+			if c.pool > 0 {
+				tc.Pool = alloc.NewMemoryPool(c.pool)
+			}
+			rows := run(t, c.plan, tc)
+			if len(rows) != 1500 {
+				t.Fatalf("%d groups, want 1500", len(rows))
+			}
+			nulls := 0
+			for _, r := range rows {
+				f := strings.Split(r, "|")
+				if f[1] != f[3] {
+					t.Fatalf("group %s: shared average %s, own %s (sum %s)", f[0], f[3], f[1], f[2])
+				}
+				if f[3] == "NULL" {
+					nulls++
+				}
+			}
+			if nulls == 0 {
+				t.Fatal("no group of NULLs only: the test lost its edge case")
+			}
+		})
+	}
+}
