@@ -80,7 +80,7 @@ func NewWithOptions(fn kapotv1.AggregateFunction, in arrow.DataType, distinct bo
 		// the exact decimal sum divided once at the end.
 		if in.ID() == arrow.DECIMAL128 {
 			d := in.(*arrow.Decimal128Type)
-			return &decimalAvgAcc{sum: decimalSumAcc{typ: &arrow.Decimal128Type{Precision: 38, Scale: d.Scale}}}, nil
+			return &decimalAvgAcc{sum: &decimalSumAcc{typ: &arrow.Decimal128Type{Precision: 38, Scale: d.Scale}}}, nil
 		}
 		if arrow.IsInteger(in.ID()) || arrow.IsFloating(in.ID()) {
 			return &avgAcc{}, nil
@@ -336,23 +336,34 @@ func (a *decimalSumAcc) Result(mem memory.Allocator) arrow.Array {
 // float64 only at the end (a float running sum drifts in the last digits,
 // and then equal averages of two groups differ).
 type decimalAvgAcc struct {
-	sum   decimalSumAcc
-	count countAcc
+	sum *decimalSumAcc
+	// shared: sum is another accumulator's, grown and fed the same rows
+	// by its owner (ShareSum); this one only counts.
+	shared bool
+	count  countAcc
 }
 
 func (a *decimalAvgAcc) Grow(n int) {
-	a.sum.Grow(n)
+	if !a.shared {
+		a.sum.Grow(n)
+	}
 	a.count.Grow(n)
 }
 func (a *decimalAvgAcc) Update(ctx context.Context, groups []uint32, arg arrow.Array) error {
-	if err := a.sum.Update(ctx, groups, arg); err != nil {
+	if a.shared {
+		if d, ok := arg.(*array.Decimal128); !ok || d.DataType().(*arrow.Decimal128Type).Scale != a.sum.typ.Scale {
+			return fmt.Errorf("decimal avg input %s: %w", arg.DataType(), errs.ErrInvalidPlan)
+		}
+	} else if err := a.sum.Update(ctx, groups, arg); err != nil {
 		return err
 	}
 	return a.count.Update(ctx, groups, arg)
 }
 func (a *decimalAvgAcc) Merge(ctx context.Context, groups []uint32, states []arrow.Array) error {
-	if err := a.sum.Update(ctx, groups, states[0]); err != nil {
-		return err
+	if !a.shared {
+		if err := a.sum.Update(ctx, groups, states[0]); err != nil {
+			return err
+		}
 	}
 	return a.count.Merge(ctx, groups, states[1:])
 }
@@ -364,20 +375,14 @@ func (a *decimalAvgAcc) State(mem memory.Allocator) []arrow.Array {
 }
 func (a *decimalAvgAcc) ResultType() arrow.DataType { return arrow.PrimitiveTypes.Float64 }
 func (a *decimalAvgAcc) Result(mem memory.Allocator) arrow.Array {
-	return decimalAverages(mem, &a.sum, &a.count)
-}
-
-// decimalAverages is each group's sum over its count, NULL where it
-// counted no value.
-func decimalAverages(mem memory.Allocator, sum *decimalSumAcc, count *countAcc) arrow.Array {
 	b := array.NewFloat64Builder(mem)
 	defer b.Release()
-	div := math.Pow10(int(sum.typ.Scale))
-	for g, c := range count.counts {
+	div := math.Pow10(int(a.sum.typ.Scale))
+	for g, c := range a.count.counts {
 		if c == 0 {
 			b.AppendNull()
 		} else {
-			b.Append(sum.sums[g].ToFloat64(0) / (float64(c) * div))
+			b.Append(a.sum.sums[g].ToFloat64(0) / (float64(c) * div))
 		}
 	}
 	return b.NewArray()
@@ -389,42 +394,14 @@ func decimalAverages(mem memory.Allocator, sum *decimalSumAcc, count *countAcc) 
 // (TPC-H Q1 averages the quantity and the price it also sums: two
 // decimal sums of six million rows fewer). Its state and result are
 // avg's. ok is false, and avg is returned, where the two do not pair
-// (other types or scales).
+// (other types or scales, or either already fed).
 func ShareSum(avg, sum Accumulator) (Accumulator, bool) {
 	a, ok := avg.(*decimalAvgAcc)
 	s, ok2 := sum.(*decimalSumAcc)
-	if !ok || !ok2 || a.sum.typ.Scale != s.typ.Scale || len(a.count.counts) > 0 || len(s.sums) > 0 {
+	if !ok || !ok2 || a.shared || a.sum.typ.Scale != s.typ.Scale || len(a.count.counts) > 0 || len(s.sums) > 0 {
 		return avg, false
 	}
-	return &sharedDecimalAvg{sum: s}, true
-}
-
-// sharedDecimalAvg is a decimal AVG over another accumulator's sum (see
-// ShareSum).
-type sharedDecimalAvg struct {
-	sum   *decimalSumAcc // grown and fed by its owner
-	count countAcc
-}
-
-func (a *sharedDecimalAvg) Grow(n int) { a.count.Grow(n) }
-func (a *sharedDecimalAvg) Update(ctx context.Context, groups []uint32, arg arrow.Array) error {
-	if d, ok := arg.(*array.Decimal128); !ok || d.DataType().(*arrow.Decimal128Type).Scale != a.sum.typ.Scale {
-		return fmt.Errorf("decimal avg input %s: %w", arg.DataType(), errs.ErrInvalidPlan)
-	}
-	return a.count.Update(ctx, groups, arg)
-}
-func (a *sharedDecimalAvg) Merge(ctx context.Context, groups []uint32, states []arrow.Array) error {
-	return a.count.Merge(ctx, groups, states[1:])
-}
-func (a *sharedDecimalAvg) StateTypes() []arrow.DataType {
-	return []arrow.DataType{a.sum.typ, arrow.PrimitiveTypes.Int64}
-}
-func (a *sharedDecimalAvg) State(mem memory.Allocator) []arrow.Array {
-	return []arrow.Array{a.sum.Result(mem), a.count.Result(mem)}
-}
-func (a *sharedDecimalAvg) ResultType() arrow.DataType { return arrow.PrimitiveTypes.Float64 }
-func (a *sharedDecimalAvg) Result(mem memory.Allocator) arrow.Array {
-	return decimalAverages(mem, a.sum, &a.count)
+	return &decimalAvgAcc{sum: s, shared: true}, true
 }
 
 type avgAcc struct {
