@@ -121,6 +121,10 @@ func (p pgJobs) Recover(ctx context.Context, id string, loc *kapotv1.PartitionLo
 		case kapotv1.JobState_JOB_STATE_FAILED, kapotv1.JobState_JOB_STATE_CANCELLED:
 			return nil, status.Errorf(codes.Aborted, "job %s %s: %s", id, js.GetState(), js.GetError())
 		}
+		if p.s.stopping.Load() {
+			// Await answers at once while the scheduler stops (see waitJob).
+			return nil, status.Errorf(codes.Unavailable, "job %s: the scheduler is stopping", id)
+		}
 		if err := p.Await(ctx, id, time.Minute); err != nil {
 			return nil, err
 		}
