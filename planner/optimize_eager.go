@@ -94,9 +94,6 @@ func eagerAggregate(a *aggRel, refs map[rel]int, b *binder, minRows float64) {
 		}
 	}
 	leftCols, rightCols := colSet(j.left.output()), colSet(j.right.output())
-	within := func(e *expr, side map[colID]bool) bool {
-		return e == nil || e.everyRef(func(id colID) bool { return side[id] })
-	}
 	// The fact side holds every aggregated value (the larger side, for
 	// counts of rows only).
 	fact, factKeys, factCols, dimCols := &j.right, j.rightKeys, rightCols, leftCols
@@ -191,6 +188,11 @@ func eagerAggregate(a *aggRel, refs map[rel]int, b *binder, minRows float64) {
 	a.aggs = merged
 }
 
+// within reports whether e reads only columns of side (nil: yes).
+func within(e *expr, side map[colID]bool) bool {
+	return e == nil || e.everyRef(func(id colID) bool { return side[id] })
+}
+
 // colSet is the set of ids.
 func colSet(ids []colID) map[colID]bool {
 	s := make(map[colID]bool, len(ids))
@@ -208,9 +210,6 @@ func colSet(ids []colID) map[colID]bool {
 // string, or its groups are not few enough by their columns' distinct
 // values.
 func eagerKeys(a *aggRel, groups, above []*expr, fact *rel, factKeys []*expr, factCols, dimCols map[colID]bool, minRows float64) ([]colID, bool) {
-	within := func(e *expr, side map[colID]bool) bool {
-		return e == nil || e.everyRef(func(id colID) bool { return side[id] })
-	}
 	rows := scannedRows(*fact)
 	if rows < minRows {
 		return nil, false
