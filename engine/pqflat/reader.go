@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sort"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -222,21 +223,29 @@ func (r *reader[T]) read(n int) (arrow.RecordBatch, error) {
 	vals, bits, done := r.buffers(n, false)
 	nulls := 0
 	err := r.segments(n, func(off, m int) error {
-		out := vals[off : off+m]
-		if !r.nullable {
-			return r.values(out)
-		}
-		k, err := r.defs.levels(bits, off, m)
-		if err != nil {
-			return err
-		}
-		nulls += m - k
-		if k == m {
-			return r.values(out)
-		}
-		return r.spaced(out, k, bits, off)
+		present, err := r.decodeRun(vals[off:off+m], bits, off)
+		nulls += m - present
+		return err
 	})
 	return done(nulls, err)
+}
+
+// decodeRun decodes the current page's next len(out) rows into out, their
+// validity bits (a nullable column's) from bit off of bits; it returns
+// how many are present.
+func (r *reader[T]) decodeRun(out []T, bits []byte, off int) (int, error) {
+	m := len(out)
+	if !r.nullable {
+		return m, r.values(out)
+	}
+	k, err := r.defs.levels(bits, off, m)
+	if err != nil {
+		return 0, err
+	}
+	if k == m {
+		return m, r.values(out)
+	}
+	return k, r.spaced(out, k, bits, off)
 }
 
 // readSelected decodes rows sel (ascending) of the next n rows into a
@@ -246,19 +255,26 @@ func (r *reader[T]) readSelected(n int, sel []int32) (arrow.RecordBatch, error) 
 	vals, bits, done := r.buffers(k, true)
 	nulls, si := 0, 0
 	err := r.segments(n, func(off, m int) error {
-		sj := si
-		for sj < k && int(sel[sj]) < off+m {
-			sj++
-		}
-		pos := r.relative(sel[si:sj], off)
-		out := vals[si:sj]
+		// sel ascends without repeats: the run's rows are sel[si:sj],
+		// at most m of them, and all m when the m-th is its last row.
+		end := min(k, si+m)
 		first := si
-		si = sj
-		if len(pos)*denseSelected > m {
-			present, err := r.denseAt(out, pos, m, bits, first)
+		if end-si == m && int(sel[end-1]) == off+m-1 {
+			si = end
+			present, err := r.decodeRun(vals[first:end], bits, first)
+			nulls += m - present
+			return err
+		}
+		sj := si + sort.Search(end-si, func(i int) bool { return int(sel[si+i]) >= off+m })
+		out := vals[si:sj]
+		if (sj-si)*denseSelected > m {
+			present, err := r.denseAt(out, sel[si:sj], off, m, bits, first)
+			si = sj
 			nulls += len(out) - present
 			return err
 		}
+		pos := r.relative(sel[si:sj], off)
+		si = sj
 		if !r.nullable {
 			return r.valuesAt(out, pos, m)
 		}
@@ -337,8 +353,9 @@ func (r *reader[T]) segments(n int, decode func(off, m int) error) error {
 const denseSelected = 3
 
 // denseAt is spacedAt (valuesAt for a required column) by decoding the m
-// rows whole into scratch space, then gathering rows pos.
-func (r *reader[T]) denseAt(out []T, pos []int32, m int, bits []byte, off int) (int, error) {
+// rows from row base whole into scratch space, then gathering rows sel
+// (ascending, from base on: sel[i]-base is a row's offset in the run).
+func (r *reader[T]) denseAt(out []T, sel []int32, base, m int, bits []byte, off int) (int, error) {
 	if cap(r.whole) < m {
 		r.whole = make([]T, m)
 	}
@@ -347,10 +364,11 @@ func (r *reader[T]) denseAt(out []T, pos []int32, m int, bits []byte, off int) (
 		if err := r.values(whole); err != nil {
 			return 0, err
 		}
-		for i, p := range pos {
-			out[i] = whole[p]
+		b := int32(base)
+		for i, p := range sel {
+			out[i] = whole[p-b]
 		}
-		return len(pos), nil
+		return len(sel), nil
 	}
 	words := (m + 63) / 64
 	if cap(r.levels) < words {
@@ -370,8 +388,9 @@ func (r *reader[T]) denseAt(out []T, pos []int32, m int, bits []byte, off int) (
 	if err != nil {
 		return 0, err
 	}
-	present := 0
-	for i, p := range pos {
+	present, b := 0, int32(base)
+	for i, s := range sel {
+		p := s - b
 		out[i] = whole[p]
 		if lv[p>>3]&(1<<(p&7)) != 0 {
 			bitutil.SetBit(bits, off+i)

@@ -206,12 +206,25 @@ func (s *selecting) Next() bool {
 }
 
 // compareSelected reads the batch wc holds with part, by Next or
-// NextSelected of a subset chosen by k (none, a few, most, every row),
-// and fails unless the rows it returns are wc's rows it selected.
+// NextSelected of a subset chosen by k (none, a few, most, every row,
+// or runs of rows: what a filter on a clustered column keeps, whole
+// pages of rows and parts of others), and fails unless the rows it
+// returns are wc's rows it selected.
 func compareSelected(t *testing.T, part Selective, wc arrow.Array, rnd *rand.Rand, k, row int) {
 	t.Helper()
 	var sel []int32
-	odds := []int{0, 10, 90, 100}[k%4]
+	if k%5 == 4 {
+		for i := 0; i < wc.Len(); {
+			run := 1 + rnd.IntN(3000)
+			if rnd.IntN(2) == 0 {
+				for j := i; j < min(i+run, wc.Len()); j++ {
+					sel = append(sel, int32(j))
+				}
+			}
+			i += run
+		}
+	}
+	odds := []int{0, 10, 90, 100, -1}[k%5]
 	for i := range wc.Len() {
 		if rnd.IntN(100) < odds {
 			sel = append(sel, int32(i))
