@@ -234,6 +234,16 @@ func (o *hashAggOp) packedPairGroup(r int, a, b int64, grown *int64) uint32 {
 }
 
 // groupInts assigns group ids for one integer-like key column.
+//
+// Keys that come in ascending order need no table: input sorted or
+// clustered by its key (TPC-H's lineitem by l_orderkey, read row group
+// by row group in file order) and the partial states of such input,
+// which a partial aggregate emits in the order its groups came. While
+// every key is no smaller than the one before, a key equal to the last
+// is the last key's group and a larger one a new group; the first key
+// out of order puts the groups' keys in index64, which answers from
+// then on. Q18's partial aggregate by l_orderkey spent 19 ns a row
+// probing a table larger than the caches for keys it could not hold.
 func (o *hashAggOp) groupInts(col arrow.Array, vals []int64, ids []uint32) ([]uint32, int64, error) {
 	var grown int64
 	nulls := col.NullN() > 0
@@ -244,9 +254,31 @@ func (o *hashAggOp) groupInts(col arrow.Array, vals []int64, ids []uint32) ([]ui
 				o.n++
 				grown += o.groupBytes(8)
 				o.newRows = append(o.newRows, int32(r))
+				if o.ordered != nil {
+					o.ordered = append(o.ordered, 0)
+				}
 			}
 			ids = append(ids, uint32(o.nullGroup))
 			continue
+		}
+		if o.ordered != nil {
+			last := len(o.ordered) - 1
+			if last >= 0 && int64(last) == o.nullGroup {
+				last-- // the null key's group holds no key
+			}
+			switch {
+			case last >= 0 && v == o.ordered[last]:
+				ids = append(ids, uint32(last))
+				continue
+			case last < 0 || v > o.ordered[last]:
+				ids = append(ids, uint32(o.n))
+				o.ordered = append(o.ordered, v)
+				o.n++
+				grown += o.groupBytes(8)
+				o.newRows = append(o.newRows, int32(r))
+				continue
+			}
+			o.unorder()
 		}
 		id32, ok := o.index64.GetOrPut(v, int32(o.n))
 		id := uint32(id32)
@@ -258,6 +290,18 @@ func (o *hashAggOp) groupInts(col arrow.Array, vals []int64, ids []uint32) ([]ui
 		ids = append(ids, id)
 	}
 	return ids, grown, nil
+}
+
+// unorder ends groupInts' ordered mode: the keys of the groups so far go
+// into index64.
+func (o *hashAggOp) unorder() {
+	o.index64 = rowkey.NewIntTable(len(o.ordered))
+	for g, k := range o.ordered {
+		if int64(g) != o.nullGroup {
+			o.index64.GetOrPut(k, int32(g))
+		}
+	}
+	o.ordered = nil
 }
 
 // PropPartialAggGroups is the session property bounding the groups a

@@ -558,3 +558,62 @@ func TestAverageSharesSum(t *testing.T) {
 		})
 	}
 }
+
+// TestAggregateOrderedIntKeys groups by one integer key that comes in
+// ascending order (repeats, nulls among them), then out of order (keys met
+// before and new ones smaller than the last), then in order again: the
+// groups found without a table while the keys ascend must be the groups
+// the table finds after, each key one group, as a map counts them; and a
+// partial aggregate that starts over at its bound must give the same.
+func TestAggregateOrderedIntKeys(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(7, 8))
+	var keys []any
+	for k := 0; k < 40; k++ { // ascending, repeats and nulls
+		for range 1 + rnd.IntN(3) {
+			keys = append(keys, 2*k)
+			if rnd.IntN(9) == 0 {
+				keys = append(keys, nil)
+			}
+		}
+	}
+	keys = append(keys, 10, 7, nil, 79, 81, 3, 100, 100, 101) // out of order
+	for k := 0; k < 60; k += 3 {
+		keys = append(keys, k)
+	}
+	v := &kapotv1.ValuesNode{Schema: &kapotv1.Schema{Fields: []*kapotv1.Field{
+		{Name: "k", Type: wiretest.I64Type(), Nullable: true}, {Name: "v", Type: wiretest.I64Type()}}}}
+	sums := map[string]int{}
+	for i, k := range keys {
+		v.Rows = append(v.Rows, &kapotv1.ValuesRow{Values: []*kapotv1.ScalarValue{ival(k), ival(i)}})
+		name := "NULL"
+		if k != nil {
+			name = strconv.Itoa(k.(int))
+		}
+		sums[name] += i
+	}
+	var want []string
+	for k, s := range sums {
+		want = append(want, fmt.Sprintf("%s|%d", k, s))
+	}
+	slices.Sort(want)
+	agg := func(in *kapotv1.PhysicalPlanNode, mode kapotv1.AggregateMode, group *kapotv1.PhysicalExprNode, sum *kapotv1.PhysicalExprNode) *kapotv1.PhysicalPlanNode {
+		return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
+			Input: in, Mode: mode, GroupExprs: []*kapotv1.PhysicalExprNode{group}, GroupNames: []string{"k"},
+			Aggregates: []*kapotv1.AggregateExprNode{{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: sum, Name: "s"}}}}}
+	}
+	values := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Values{Values: v}}
+	tc, _ := newTC(t)
+	if got := run(t, agg(values, kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE, wiretest.Col("k"), wiretest.Col("v")), tc); !slices.Equal(got, want) {
+		t.Fatalf("single: got %q\nwant %q", got, want)
+	}
+	for _, bound := range []string{"1", "4", "16", "-1"} {
+		tc, _ := newTC(t)
+		tc.Properties = map[string]string{PropPartialAggGroups: bound}
+		partial := agg(values, kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL, wiretest.Col("k"), wiretest.Col("v"))
+		col0 := &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Column{Column: &kapotv1.ColumnExpr{Index: 0}}}
+		final := agg(partial, kapotv1.AggregateMode_AGGREGATE_MODE_FINAL, col0, nil)
+		if got := run(t, final, tc); !slices.Equal(got, want) {
+			t.Fatalf("partial bound %s, then final: got %q\nwant %q", bound, got, want)
+		}
+	}
+}
