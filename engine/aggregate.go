@@ -379,11 +379,10 @@ type hashAggOp struct {
 	index   *rowkey.BytesTable // byte-encoded keys -> group
 	// index64 and nullGroup replace index for one integer-like group key.
 	index64 *rowkey.IntTable
-	// ordered holds, while one integer-like key has come in ascending
-	// order (see groupInts), each group's key (0 for the null key's),
-	// in group order, instead of index64; nil once a key came out of
-	// order and index64 took over.
-	ordered []int64
+	// sorted finds the groups of one integer-like key while its keys
+	// come in a few ascending runs, instead of index64 (see groupInts);
+	// nil once index64 took over, until reset.
+	sorted *sortedRuns
 	// pairHeads (keyed by a hash of both keys), pairNext and pairKey0/1
 	// index groups of two integer-like keys (see groupIntPairs); nil until
 	// such a batch arrives.
@@ -436,10 +435,10 @@ func (o *hashAggOp) reset() error {
 	}
 	o.index, o.n = rowkey.NewBytesTable(), 0
 	o.index64, o.nullGroup = rowkey.NewIntTable(0), -1
-	if o.ordered == nil {
-		o.ordered = make([]int64, 0, 64)
+	if o.sorted == nil {
+		o.sorted = &sortedRuns{}
 	}
-	o.ordered = o.ordered[:0]
+	o.sorted.reset()
 	o.pairHeads, o.pairNext, o.pairKey0, o.pairKey1 = nil, nil, nil, nil
 	o.short = nil
 	o.rowsIn = 0

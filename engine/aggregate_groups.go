@@ -233,17 +233,11 @@ func (o *hashAggOp) packedPairGroup(r int, a, b int64, grown *int64) uint32 {
 	return uint32(id)
 }
 
-// groupInts assigns group ids for one integer-like key column.
-//
-// Keys that come in ascending order need no table: input sorted or
-// clustered by its key (TPC-H's lineitem by l_orderkey, read row group
-// by row group in file order) and the partial states of such input,
-// which a partial aggregate emits in the order its groups came. While
-// every key is no smaller than the one before, a key equal to the last
-// is the last key's group and a larger one a new group; the first key
-// out of order puts the groups' keys in index64, which answers from
-// then on. Q18's partial aggregate by l_orderkey spent 19 ns a row
-// probing a table larger than the caches for keys it could not hold.
+// groupInts assigns group ids for one integer-like key column: while the
+// keys come in a few ascending runs, without a hash table (sortedRuns;
+// Q18's partial aggregate by l_orderkey spent 19 ns a row probing a table
+// larger than the caches for keys it could not hold, its final aggregate
+// 73), then through index64.
 func (o *hashAggOp) groupInts(col arrow.Array, vals []int64, ids []uint32) ([]uint32, int64, error) {
 	var grown int64
 	nulls := col.NullN() > 0
@@ -254,31 +248,22 @@ func (o *hashAggOp) groupInts(col arrow.Array, vals []int64, ids []uint32) ([]ui
 				o.n++
 				grown += o.groupBytes(8)
 				o.newRows = append(o.newRows, int32(r))
-				if o.ordered != nil {
-					o.ordered = append(o.ordered, 0)
-				}
 			}
 			ids = append(ids, uint32(o.nullGroup))
 			continue
 		}
-		if o.ordered != nil {
-			last := len(o.ordered) - 1
-			if last >= 0 && int64(last) == o.nullGroup {
-				last-- // the null key's group holds no key
-			}
-			switch {
-			case last >= 0 && v == o.ordered[last]:
-				ids = append(ids, uint32(last))
-				continue
-			case last < 0 || v > o.ordered[last]:
-				ids = append(ids, uint32(o.n))
-				o.ordered = append(o.ordered, v)
-				o.n++
-				grown += o.groupBytes(8)
-				o.newRows = append(o.newRows, int32(r))
+		if o.sorted != nil {
+			id, isNew, ok := o.sorted.group(v, int32(o.n))
+			if ok {
+				ids = append(ids, uint32(id))
+				if isNew {
+					o.n++
+					grown += o.groupBytes(8)
+					o.newRows = append(o.newRows, int32(r))
+				}
 				continue
 			}
-			o.unorder()
+			o.unsort()
 		}
 		id32, ok := o.index64.GetOrPut(v, int32(o.n))
 		id := uint32(id32)
@@ -292,16 +277,12 @@ func (o *hashAggOp) groupInts(col arrow.Array, vals []int64, ids []uint32) ([]ui
 	return ids, grown, nil
 }
 
-// unorder ends groupInts' ordered mode: the keys of the groups so far go
-// into index64.
-func (o *hashAggOp) unorder() {
-	o.index64 = rowkey.NewIntTable(len(o.ordered))
-	for g, k := range o.ordered {
-		if int64(g) != o.nullGroup {
-			o.index64.GetOrPut(k, int32(g))
-		}
-	}
-	o.ordered = nil
+// unsort moves the groups groupInts found without a table into index64,
+// which finds them from then on.
+func (o *hashAggOp) unsort() {
+	o.index64 = rowkey.NewIntTable(o.sorted.len())
+	o.sorted.each(func(k int64, id int32) { o.index64.GetOrPut(k, id) })
+	o.sorted = nil
 }
 
 // PropPartialAggGroups is the session property bounding the groups a

@@ -560,11 +560,12 @@ func TestAverageSharesSum(t *testing.T) {
 }
 
 // TestAggregateOrderedIntKeys groups by one integer key that comes in
-// ascending order (repeats, nulls among them), then out of order (keys met
-// before and new ones smaller than the last), then in order again: the
-// groups found without a table while the keys ascend must be the groups
-// the table finds after, each key one group, as a map counts them; and a
-// partial aggregate that starts over at its bound must give the same.
+// ascending order (repeats, nulls among them), then in a few more
+// ascending runs (keys met before and new ones), then in more runs than
+// are kept without a hash table: the groups found without a table must be
+// the groups the table finds after, each key one group, as a map counts
+// them; and a partial aggregate that starts over at its bound must give
+// the same.
 func TestAggregateOrderedIntKeys(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(7, 8))
 	var keys []any
@@ -577,9 +578,13 @@ func TestAggregateOrderedIntKeys(t *testing.T) {
 		}
 	}
 	keys = append(keys, 10, 7, nil, 79, 81, 3, 100, 100, 101) // out of order
-	for k := 0; k < 60; k += 3 {
+	for k := 0; k < 60; k += 3 { // a run over earlier keys and new ones
 		keys = append(keys, k)
 	}
+	for k := 120; k > 105; k-- { // a run a key, past the runs kept without a table
+		keys = append(keys, k, k)
+	}
+	keys = append(keys, 0, 7, 55, 110, 200)
 	v := &kapotv1.ValuesNode{Schema: &kapotv1.Schema{Fields: []*kapotv1.Field{
 		{Name: "k", Type: wiretest.I64Type(), Nullable: true}, {Name: "v", Type: wiretest.I64Type()}}}}
 	sums := map[string]int{}
