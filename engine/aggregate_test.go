@@ -577,8 +577,9 @@ func TestAggregateOrderedIntKeys(t *testing.T) {
 			}
 		}
 	}
-	keys = append(keys, 10, 7, nil, 79, 81, 3, 100, 100, 101) // out of order
-	for k := 0; k < 60; k += 3 {                              // a run over earlier keys and new ones
+	// Out of order, then a run over earlier keys and new ones.
+	keys = append(keys, 10, 7, nil, 79, 81, 3, 100, 100, 101)
+	for k := 0; k < 60; k += 3 {
 		keys = append(keys, k)
 	}
 	for k := 120; k > 105; k-- { // a run a key, past the runs kept without a table
