@@ -394,7 +394,12 @@ type hashAggOp struct {
 	// authority. nil until such a batch arrives.
 	short     *rowkey.IntTable
 	nullGroup int64    // group id of the null key, -1 before one is seen
-	packed    []uint64 // packShortKeys' output, reused
+	packed    []uint64 // packShortKeys' or layout's output, reused
+	// layout packs three or more integer-like keys into one int64 key
+	// of index64 (see groupPackedInts); keyVals are their values'
+	// buffers, reused.
+	layout  intLayout
+	keyVals [][]int64
 	n         int      // groups so far
 	// maxGroups, in PARTIAL mode, is the groups the table holds before it
 	// emits them and starts over (see PropPartialAggGroups and
@@ -637,6 +642,22 @@ func (o *hashAggOp) consume(ctx context.Context) (bool, error) {
 					}
 					grown += g
 				default:
+					if len(cols) > 2 && (o.layout.ok || !o.layout.set) {
+						if vals := o.intKeyValues(cols); vals != nil {
+							if !o.layout.set {
+								o.layout = planIntLayout(cols, vals)
+							}
+							if o.layout.ok {
+								var g int64
+								var err error
+								if groupIDs, g, err = o.groupPackedInts(cols, vals, groupIDs, byKey); err != nil {
+									return err
+								}
+								grown += g
+								break
+							}
+						}
+					}
 					if packed := packShortKeys(cols, o.packed[:0]); packed != nil {
 						o.packed = packed
 						if o.short == nil {

@@ -586,11 +586,10 @@ func TestAggregateOrderedIntKeys(t *testing.T) {
 		keys = append(keys, k, k)
 	}
 	keys = append(keys, 0, 7, 55, 110, 200)
-	v := &kapotv1.ValuesNode{Schema: &kapotv1.Schema{Fields: []*kapotv1.Field{
-		{Name: "k", Type: wiretest.I64Type(), Nullable: true}, {Name: "v", Type: wiretest.I64Type()}}}}
+	var rows [][]any
 	sums := map[string]int{}
 	for i, k := range keys {
-		v.Rows = append(v.Rows, &kapotv1.ValuesRow{Values: []*kapotv1.ScalarValue{ival(k), ival(i)}})
+		rows = append(rows, []any{k, i})
 		name := "NULL"
 		if k != nil {
 			name = strconv.Itoa(k.(int))
@@ -607,7 +606,7 @@ func TestAggregateOrderedIntKeys(t *testing.T) {
 			Input: in, Mode: mode, GroupExprs: []*kapotv1.PhysicalExprNode{group}, GroupNames: []string{"k"},
 			Aggregates: []*kapotv1.AggregateExprNode{{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: sum, Name: "s"}}}}}
 	}
-	values := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_Values{Values: v}}
+	values := csvInts(t, []string{"k", "v"}, rows, 7)
 	tc, _ := newTC(t)
 	if got := run(t, agg(values, kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE, wiretest.Col("k"), wiretest.Col("v")), tc); !slices.Equal(got, want) {
 		t.Fatalf("single: got %q\nwant %q", got, want)
@@ -622,4 +621,118 @@ func TestAggregateOrderedIntKeys(t *testing.T) {
 			t.Fatalf("partial bound %s, then final: got %q\nwant %q", bound, got, want)
 		}
 	}
+}
+
+// TestAggregatePackedIntKeys groups by three integer keys over batches of
+// two rows: the first batch fixes how their values pack into one integer
+// (each key's range, twice as wide), and later rows with values outside
+// it (larger, negative) or a null key take the byte-encoded keys; a
+// group met both ways must stay one group, each distinct triple one
+// group, as a map counts them.
+func TestAggregatePackedIntKeys(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(9, 10))
+	var rows [][]any
+	sums := map[string]int{}
+	key := func(x any) string {
+		if x == nil {
+			return "NULL"
+		}
+		return strconv.Itoa(x.(int))
+	}
+	pick := func(i int) any {
+		switch {
+		case i < 2:
+			return []int{3, 5}[i] // the layout: small values
+		case rnd.IntN(12) == 0:
+			return nil
+		case rnd.IntN(10) == 0:
+			return []int{-7, 1 << 40, 100, 1<<62 + 1, -(1 << 62)}[rnd.IntN(5)] // outside it
+		}
+		return rnd.IntN(9)
+	}
+	for i := range 400 {
+		row := []any{pick(i), pick(i), pick(i)}
+		if i >= 2 && i%7 == 0 {
+			row = []any{3, 5, 3} // the first batch's key again, now and then
+		}
+		rows = append(rows, append(row, i))
+		sums[key(row[0])+"|"+key(row[1])+"|"+key(row[2])] += i
+	}
+	var want []string
+	for k, s := range sums {
+		want = append(want, fmt.Sprintf("%s|%d", k, s))
+	}
+	slices.Sort(want)
+	plan := &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_HashAggregate{HashAggregate: &kapotv1.HashAggregateNode{
+		Input: csvInts(t, []string{"a", "b", "c", "v"}, rows, 2), Mode: kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE,
+		GroupExprs: []*kapotv1.PhysicalExprNode{wiretest.Col("a"), wiretest.Col("b"), wiretest.Col("c")}, GroupNames: []string{"a", "b", "c"},
+		Aggregates: []*kapotv1.AggregateExprNode{{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: wiretest.Col("v"), Name: "s"}}}}}
+	tc, _ := newTC(t)
+	if got := run(t, plan, tc); !slices.Equal(got, want) {
+		t.Fatalf("got %d groups, want %d:\n%q\n%q", len(got), len(want), got, want)
+	}
+}
+
+// TestIntLayout: keys of the first batch fix each key's bits; a layout
+// that would need more than 63 bits is refused, and values outside a
+// key's range or null pack as noShortKey.
+func TestIntLayout(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	col := func(vals []int64, valid []bool) *array.Int64 {
+		b := array.NewInt64Builder(mem)
+		defer b.Release()
+		b.AppendValues(vals, valid)
+		return b.NewInt64Array()
+	}
+	a, b, c := col([]int64{1, 3, 0}, nil), col([]int64{-4, 4, 0}, []bool{true, true, false}), col([]int64{1 << 40, 7, 2}, nil)
+	defer a.Release()
+	defer b.Release()
+	defer c.Release()
+	cols := []arrow.Array{a, b, c}
+	vals := [][]int64{a.Int64Values(), b.Int64Values(), c.Int64Values()}
+	l := planIntLayout(cols, vals)
+	// a: 0..3 in 3 bits; b: -4..4 (span 8) from -8 in 5 bits; c: 0..2^40 in 42 bits.
+	if !l.ok || !slices.Equal(l.width, []uint{3, 5, 42}) || !slices.Equal(l.shift, []uint{0, 3, 8}) || !slices.Equal(l.base, []int64{0, -8, 0}) {
+		t.Fatalf("layout %+v", l)
+	}
+	got := l.pack(cols, vals, nil)
+	want := []uint64{1 | 4<<3 | 1<<40<<8, 3 | 12<<3 | 7<<8, noShortKey}
+	if !slices.Equal(got, want) {
+		t.Fatalf("packed %x, want %x", got, want)
+	}
+	wide := col([]int64{1 << 50, 1, 1}, nil)
+	defer wide.Release()
+	if l := planIntLayout([]arrow.Array{c, wide, a}, [][]int64{vals[2], wide.Int64Values(), vals[0]}); l.ok {
+		t.Fatalf("a layout of %v bits", l.width)
+	}
+}
+
+// csvInts is a CSV scan of rows of nullable integer columns names (nil a
+// null), in batches of batch rows.
+func csvInts(t *testing.T, names []string, rows [][]any, batch int) *kapotv1.PhysicalPlanNode {
+	t.Helper()
+	var sb strings.Builder
+	sb.WriteString(strings.Join(names, ",") + "\n")
+	for _, r := range rows {
+		for i, v := range r {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			if v != nil {
+				fmt.Fprint(&sb, v)
+			}
+		}
+		sb.WriteByte('\n')
+	}
+	path := filepath.Join(t.TempDir(), "in.csv")
+	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	schema := &kapotv1.Schema{}
+	for _, n := range names {
+		schema.Fields = append(schema.Fields, &kapotv1.Field{Name: n, Type: wiretest.I64Type(), Nullable: true})
+	}
+	return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_CsvScan{CsvScan: &kapotv1.CsvScanNode{
+		FileGroups: []*kapotv1.FileGroup{{Paths: []string{path}}}, HasHeader: true, BatchSize: int64(batch), Schema: schema}}}
 }
