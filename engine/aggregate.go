@@ -400,7 +400,7 @@ type hashAggOp struct {
 	// buffers, reused.
 	layout  intLayout
 	keyVals [][]int64
-	n         int      // groups so far
+	n       int // groups so far
 	// maxGroups, in PARTIAL mode, is the groups the table holds before it
 	// emits them and starts over (see PropPartialAggGroups and
 	// partialFull); 0 is no bound. rowsIn counts the rows folded in since
