@@ -510,10 +510,8 @@ func (b *binder) bindFromItem(n *pg.Node) (rel, error) {
 		if a := rv.GetAlias(); a != nil {
 			qual = a.GetAliasname()
 		}
-		s := &scanRel{table: t, split: b.tableSplitOf(t)}
-		if s.split == nil {
-			s.per = filesPerPartition(t, b.parts)
-		}
+		// per applies once no split does (useSplits may drop one).
+		s := &scanRel{table: t, split: b.tableSplitOf(t), per: filesPerPartition(t, b.parts)}
 		for _, f := range t.Schema.Fields() {
 			id := b.newCol(qual, f.Name, f.Type)
 			b.cols[id].nullable = f.Nullable
