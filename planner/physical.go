@@ -504,8 +504,8 @@ const sharedOnceRows = 2_000_000
 // computedOnce reports whether shared relation s, read by several
 // readers, is computed once for all of them, in a stage of its own, rather than
 // again above its exchanges in each reader's: its result is an aggregate
-// with GROUP BY keys or a window (under projections and filters), alone
-// or in a UNION ALL, of at most sharedOnceRows estimated rows. A WITH query of TPC-DS q04 read
+// with GROUP BY keys, a window or a join (under projections and filters),
+// alone or in a UNION ALL, of at most sharedOnceRows estimated rows. A WITH query of TPC-DS q04 read
 // six times repeated its final aggregation six times; q39's twice, q47's
 // window functions three times.
 func computedOnce(s *sharedRel) bool {
@@ -522,6 +522,12 @@ func computedOnce(s *sharedRel) bool {
 		case *aggRel:
 			return len(x.groups) > 0 // one row: as cheap to finish again
 		case *windowRel:
+			return true
+		case *joinRel, *joinGraphRel:
+			// Only with sharedOnceReaders readers (topGroups is 0): a
+			// WITH query of joins read three times (TPC-DS q27's
+			// results, one reader per ROLLUP level written out) joined
+			// store_sales' rows again in each.
 			return true
 		case *unionRel:
 			for _, in := range x.inputs {
