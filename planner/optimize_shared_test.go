@@ -72,14 +72,17 @@ func TestSharedFilterThroughJoins(t *testing.T) {
 	}
 }
 
-// TestSharedComputedOnce: a WITH query grouped by keys and read three
-// times is finished once, behind an exchange of its own whose stage the
-// readers share; read twice, or aggregated to one row, each reader
-// finishes it. Answers against DuckDB.
+// TestSharedComputedOnce: a WITH query grouped by keys, or of joins, and
+// read three times is finished once, behind an exchange of its own whose
+// stage the readers share; read twice, or aggregated to one row, each
+// reader finishes it. Answers against DuckDB.
 func TestSharedComputedOnce(t *testing.T) {
 	cat, db := tpchCatalog(t), tpchOracle(t)
 	const grouped = `with t as (select o_custkey k, count(*) c, sum(o_totalprice) s from orders group by o_custkey) `
 	once := `(?s)Exchange\(Hash\(\[k@0\], 2\)\)\n\s+Projection\(o_custkey@0 AS k, [^\n]*\n\s+HashAggregate\(mode=FINAL`
+	const joined = `with j as (select c_custkey k, c_name n, o_totalprice p from customer join orders on c_custkey = o_custkey
+		where o_orderdate < date '1992-03-01') `
+	joinedOnce := `(?s)Exchange\(Hash\(\[k@0\], 2\)\)\n\s+Projection\(c_custkey@0 AS k, [^\n]*\n\s+HashJoin\(`
 	for _, c := range []struct {
 		sql   string
 		holds string
@@ -89,6 +92,10 @@ func TestSharedComputedOnce(t *testing.T) {
 		{grouped + `select t1.k, t1.c, t2.s from t t1 join t t2 on t1.k = t2.k + 1 where t1.c > 20 order by 1 limit 10`, "!" + once},
 		{`with t as (select count(*) c, max(o_totalprice) m from orders)
 			select t1.c, t2.m, t3.c from t t1, t t2, t t3`, `!(?s)Exchange\(single\)\n\s+Projection\([^\n]*\n\s+HashAggregate\(mode=FINAL, group=\[\]`},
+		// Joins read three times: joined once (TPC-DS q27's results).
+		{joined + `select count(*), sum(p) from j union all select count(*), max(p) from j where n < 'Customer#0001'
+			union all select k, p from (select k, p from j order by p desc, k limit 1)`, joinedOnce},
+		{joined + `select count(*), sum(p) from j union all select count(*), max(p) from j where n < 'Customer#0001'`, "!" + joinedOnce},
 	} {
 		t.Run(c.sql, func(t *testing.T) { checkAgainstDuckDB(t, cat, db, c.sql, c.holds) })
 	}
