@@ -1,6 +1,8 @@
 package planner
 
 import (
+	"math"
+
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -236,7 +238,7 @@ func estimate(r rel) float64 {
 		if len(x.groups) == 0 {
 			return 1
 		}
-		return max(estimate(x.in)*0.1, 1)
+		return max(min(estimate(x.in)*0.1, keyProduct(x)), 1)
 	case *joinRel:
 		l, r := estimate(x.left), estimate(x.right)
 		switch x.jt {
@@ -514,4 +516,19 @@ func relCoPartitioned(j *joinRel, l, r []rangedCol) bool {
 		}
 	}
 	return false
+}
+
+// keyProduct bounds the groups of aggregate a by the product of its keys'
+// distinct values, when each key's are known (+Inf otherwise): TPC-DS
+// q70's ranking of states, 24 000 groups estimated, is one state.
+func keyProduct(a *aggRel) float64 {
+	n := 1.0
+	for _, g := range a.groups {
+		ndv := columnNDV(a.in, g)
+		if ndv <= 0 {
+			return math.Inf(1)
+		}
+		n *= ndv
+	}
+	return n
 }
