@@ -46,8 +46,10 @@ const (
 	// stage boundary keeps its scan from overlapping the stages that
 	// compute the other side, which costs more than moving a few hundred
 	// thousand rows (TPC-DS q72 and q85, 400 000 rows, were 1.2-1.3x
-	// slower on two task slots).
-	broadcastOnceProbeRows = 1_000_000
+	// slower on two task slots). From half a million rows moving them
+	// costs more (q14's, q23's and q70's store_sales sides, 0.83-0.96x
+	// in a same-run A/B against 1 M).
+	broadcastOnceProbeRows = 500_000
 )
 
 // selectivity estimates the fraction of in's rows for which the predicate

@@ -196,15 +196,15 @@ func TestBroadcastable(t *testing.T) {
 
 // TestBroadcastOnce: a side too costly to compute in every probe task is
 // computed once and broadcast when its copies are a small share of a
-// probe side of a million rows or more; smaller probe sides are
+// probe side of half a million rows or more; smaller probe sides are
 // repartitioned (the stage boundary would cost more than moving them).
 func TestBroadcastOnce(t *testing.T) {
 	scan, filtered := broadcastSides()
 	checkBroadcast(t, "broadcastOnce", costModel.broadcastOnce, []broadcastCase{
 		{"costly side, probe 8x its copies", filtered, scan(8_000_000), true},
 		{"costly side, probe 2x its copies", filtered, scan(2_000_000), false},
-		{"small side, probe under a million", scan(1_000), scan(900_000), false},
-		{"small side, probe of a million", scan(1_000), scan(1_000_000), true},
+		{"small side, probe under half a million", scan(1_000), scan(450_000), false},
+		{"small side, probe of half a million", scan(1_000), scan(500_000), true},
 		{"past the cap", scan(3_000_000), scan(1_000_000_000), false},
 		{"probe unknown", scan(1_000), nil, false},
 	})
