@@ -3,6 +3,7 @@ package planner
 import (
 	"math"
 
+	"github.com/kapot-go/kapot/engine/rowkey"
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
 
@@ -521,16 +522,24 @@ func relCoPartitioned(j *joinRel, l, r []rangedCol) bool {
 }
 
 // keyProduct bounds the groups of aggregate a by the product of its keys'
-// distinct values, when each key's are known (+Inf otherwise): TPC-DS
-// q70's ranking of states, 24 000 groups estimated, is one state.
+// distinct values, when each key's are known to be at most that (+Inf
+// otherwise): TPC-DS q70's ranking of states, 24 000 groups estimated, is
+// one state. An integer key's come from its range, a bound; a string
+// key's from the dictionary of the first row group, which bounds nothing
+// (a column of many values in many row groups): only a small one, a
+// column of a few values repeated, is taken (maxDictionaryNDV).
 func keyProduct(a *aggRel) float64 {
 	n := 1.0
 	for _, g := range a.groups {
 		ndv := columnNDV(a.in, g)
-		if ndv <= 0 {
+		if ndv <= 0 || ndv > maxDictionaryNDV && !rowkey.IsIntType(g.typ) {
 			return math.Inf(1)
 		}
 		n *= ndv
 	}
 	return n
 }
+
+// maxDictionaryNDV is the most distinct values of a non-integer key
+// keyProduct takes as its count (states, categories, flags).
+const maxDictionaryNDV = 1024

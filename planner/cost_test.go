@@ -1,7 +1,12 @@
 package planner
 
 import (
+	"math"
 	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/kapot-go/kapot/catalog"
 
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -60,5 +65,32 @@ func TestAggregateEstimateByKeys(t *testing.T) {
 	unknown := &expr{kind: eBinary, op: kapotv1.BinaryOp_BINARY_OP_ADD, args: []*expr{cols["ca_address_sk"], cols["ca_address_sk"]}}
 	if got := estimate(&aggRel{in: in, groups: []*expr{cols["ca_state"], unknown}}); got != rows*0.1 {
 		t.Errorf("grouped by ca_state and an expression: %v groups, want %v", got, rows*0.1)
+	}
+}
+
+// TestKeyProductBounds: a key's distinct values cap an aggregate's groups
+// only when they bound them: an integer key's (from its range) at any
+// count, a string key's (from one row group's dictionary) only when few.
+func TestKeyProductBounds(t *testing.T) {
+	tb := &catalog.Table{Name: "t", Format: "parquet", Files: []string{"a"}, Rows: 10_000_000,
+		Schema: arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}, {Name: "few", Type: arrow.BinaryTypes.String},
+			{Name: "many", Type: arrow.BinaryTypes.String}}, nil),
+		NDV: map[string]float64{"k": 50_000, "few": 12, "many": 60_000}}
+	s := &scanRel{table: tb, cols: []colID{1, 2, 3}}
+	col := func(id colID, typ arrow.DataType) *expr { return &expr{kind: eCol, col: id, typ: typ} }
+	k, few, many := col(1, arrow.PrimitiveTypes.Int64), col(2, arrow.BinaryTypes.String), col(3, arrow.BinaryTypes.String)
+	for _, c := range []struct {
+		keys []*expr
+		want float64
+	}{
+		{[]*expr{k}, 50_000},
+		{[]*expr{few}, 12},
+		{[]*expr{few, k}, 600_000},
+		{[]*expr{many}, math.Inf(1)},
+		{[]*expr{few, many}, math.Inf(1)},
+	} {
+		if got := keyProduct(&aggRel{in: s, groups: c.keys}); got != c.want {
+			t.Errorf("%d keys: %v, want %v", len(c.keys), got, c.want)
+		}
 	}
 }

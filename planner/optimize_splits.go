@@ -227,15 +227,7 @@ func scanRanges(s *scanRel, col string) ([][2]int64, bool) {
 	}
 	if s.per > 1 {
 		// A partition of consecutive files holds their ranges' hull.
-		var hulls [][2]int64
-		for i := 0; i < len(rs); i += s.per {
-			h := rs[i]
-			for _, r := range rs[i+1 : min(i+s.per, len(rs))] {
-				h = [2]int64{min(h[0], r[0]), max(h[1], r[1])}
-			}
-			hulls = append(hulls, h)
-		}
-		rs = hulls
+		rs = runHulls(rs, s.per)
 	}
 	if !disjointHulls(rs, rs) {
 		return nil, false

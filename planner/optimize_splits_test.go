@@ -420,29 +420,40 @@ func generatedTPCH(t *testing.T, files int, tables ...string) *catalog.Catalog {
 // TestFilesPerPartition: a table in more files than the plan's partitions
 // is read in runs of consecutive files, one run a partition, when every
 // partition still gets one and none more than defaultSplitRows rows (a
-// small table's always); managed and hive-partitioned tables, and tables
-// in no more files than partitions, a file a partition.
+// small table's always), and files of disjoint key ranges stay disjoint
+// in runs; managed and hive-partitioned tables, and tables in no more
+// files than partitions, a file a partition.
 func TestFilesPerPartition(t *testing.T) {
 	tb := func(files int, rows int64) *catalog.Table {
 		return &catalog.Table{Name: "t", Format: "parquet", Files: make([]string, files), Rows: rows}
 	}
 	managed := tb(8, 1000)
 	managed.Managed = true
+	sorted := func(names ...int) *catalog.Table {
+		t := tb(len(names), 6_000_000)
+		t.Ranges = map[string][][2]int64{"k": {}}
+		for _, n := range names { // file n holds keys [100n, 100n+99]
+			t.Ranges["k"] = append(t.Ranges["k"], [2]int64{int64(100 * n), int64(100*n + 99)})
+		}
+		return t
+	}
 	for _, c := range []struct {
 		t     *catalog.Table
 		parts int
 		want  int
 	}{
-		{tb(8, 150_000), 2, 4},    // small: always
-		{tb(8, 150_000), 5, 2},    // small: 4 partitions of 5 is fine
-		{tb(8, 1_500_000), 2, 4},  // TPC-H SF 1 orders in 8 files
-		{tb(8, 6_000_000), 2, 4},  // lineitem: 3 M rows a partition
-		{tb(8, 6_000_000), 5, 1},  // 2 files a run leave a slot idle
-		{tb(8, 60_000_000), 2, 1}, // 30 M rows a partition: too many
-		{tb(2, 6_000_000), 2, 1},  // no more files than partitions
-		{tb(10, 4_000_000), 4, 3}, // runs of 3, 3, 3, 1
-		{managed, 2, 1},           // (a managed table's files group at lowering)
-		{tb(8, 0), 2, 1},          // rows unknown
+		{tb(8, 150_000), 2, 4},                               // small: always
+		{tb(8, 150_000), 5, 2},                               // small: 4 partitions of 5 is fine
+		{tb(8, 1_500_000), 2, 4},                             // TPC-H SF 1 orders in 8 files
+		{tb(8, 6_000_000), 2, 4},                             // lineitem: 3 M rows a partition
+		{tb(8, 6_000_000), 5, 1},                             // 2 files a run leave a slot idle
+		{tb(8, 60_000_000), 2, 1},                            // 30 M rows a partition: too many
+		{tb(2, 6_000_000), 2, 1},                             // no more files than partitions
+		{tb(10, 4_000_000), 4, 3},                            // runs of 3, 3, 3, 1
+		{managed, 2, 1},                                      // (a managed table's files group at lowering)
+		{tb(8, 0), 2, 1},                                     // rows unknown
+		{sorted(0, 1, 2, 3, 4, 5, 6, 7), 2, 4},               // runs follow the files' keys
+		{sorted(0, 1, 10, 11, 2, 3, 4, 5, 6, 7, 8, 9), 2, 1}, // part-1, part-10, part-2: they would not
 	} {
 		if got := filesPerPartition(c.t, c.parts); got != c.want {
 			t.Errorf("%d files, %d rows, %d partitions: %d files a partition, want %d", len(c.t.Files), c.t.Rows, c.parts, got, c.want)

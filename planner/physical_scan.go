@@ -40,7 +40,30 @@ func filesPerPartition(t *catalog.Table, parts int) int {
 	if (files+per-1)/per < parts || t.Rows/int64(files)*int64(per) > defaultSplitRows {
 		return 1
 	}
+	for _, rs := range t.Ranges {
+		// Files whose key ranges are disjoint stay so in runs only when
+		// the runs follow the keys (part-1, part-10, part-2 do not): a
+		// join partition by partition must not become a repartition.
+		if len(rs) == files && disjointHulls(rs, rs) {
+			if h := runHulls(rs, per); !disjointHulls(h, h) {
+				return 1
+			}
+		}
+	}
 	return per
+}
+
+// runHulls is the hull of each run of per consecutive ranges of rs.
+func runHulls(rs [][2]int64, per int) [][2]int64 {
+	var hulls [][2]int64
+	for i := 0; i < len(rs); i += per {
+		h := rs[i]
+		for _, r := range rs[i+1 : min(i+per, len(rs))] {
+			h = [2]int64{min(h[0], r[0]), max(h[1], r[1])}
+		}
+		hulls = append(hulls, h)
+	}
+	return hulls
 }
 
 func (p *lowerer) lowerScan(s *scanRel, need map[colID]bool) (lowered, error) {
