@@ -563,6 +563,14 @@ func (o *hashAggOp) groupBytes(key int) int64 {
 	return int64(2*key + 64 + 24*len(o.accs))
 }
 
+// addGroup counts a new group (id o.n before the call), first met at row
+// r of the batch, whose key takes key bytes, and returns its groupBytes.
+func (o *hashAggOp) addGroup(r, key int) int64 {
+	o.n++
+	o.newRows = append(o.newRows, int32(r))
+	return o.groupBytes(key)
+}
+
 // consume folds input batches into the hash table until the input ends
 // (false) or the pool refuses memory for more groups (true).
 func (o *hashAggOp) consume(ctx context.Context) (bool, error) {
@@ -616,9 +624,7 @@ func (o *hashAggOp) consume(ctx context.Context) (bool, error) {
 					id32, ok := o.index.GetOrPut(key, int32(o.n))
 					id := uint32(id32)
 					if !ok {
-						o.n++
-						grown += o.groupBytes(len(key))
-						o.newRows = append(o.newRows, int32(r))
+						grown += o.addGroup(r, len(key))
 					}
 					return id, nil
 				}

@@ -196,8 +196,7 @@ func (o *hashAggOp) chainedPairGroup(r int, a, b int64, grown *int64) uint32 {
 	}
 	if g < 0 {
 		g = int32(o.n)
-		o.n++
-		*grown += o.groupBytes(24)
+		*grown += o.addGroup(r, 24)
 		// Groups the byte-encoded path made have no pair entries.
 		for len(o.pairNext) < int(g) {
 			o.pairNext, o.pairKey0, o.pairKey1 = append(o.pairNext, -1), append(o.pairKey0, 0), append(o.pairKey1, 0)
@@ -207,7 +206,6 @@ func (o *hashAggOp) chainedPairGroup(r int, a, b int64, grown *int64) uint32 {
 		}
 		o.pairNext, o.pairKey0, o.pairKey1 = append(o.pairNext, head), append(o.pairKey0, a), append(o.pairKey1, b)
 		o.pairHeads.Swap(h, g)
-		o.newRows = append(o.newRows, int32(r))
 	}
 	return uint32(g)
 }
@@ -226,9 +224,7 @@ func (o *hashAggOp) packedPairGroup(r int, a, b int64, grown *int64) uint32 {
 	k := int64(uint64(uint32(a))<<32 | uint64(uint32(b)))
 	id, ok := o.index64.GetOrPut(k, int32(o.n))
 	if !ok {
-		o.n++
-		*grown += o.groupBytes(16)
-		o.newRows = append(o.newRows, int32(r))
+		*grown += o.addGroup(r, 16)
 	}
 	return uint32(id)
 }
@@ -245,9 +241,7 @@ func (o *hashAggOp) groupInts(col arrow.Array, vals []int64, ids []uint32) ([]ui
 		if nulls && col.IsNull(r) {
 			if o.nullGroup < 0 {
 				o.nullGroup = int64(o.n)
-				o.n++
-				grown += o.groupBytes(8)
-				o.newRows = append(o.newRows, int32(r))
+				grown += o.addGroup(r, 8)
 			}
 			ids = append(ids, uint32(o.nullGroup))
 			continue
@@ -257,9 +251,7 @@ func (o *hashAggOp) groupInts(col arrow.Array, vals []int64, ids []uint32) ([]ui
 			if ok {
 				ids = append(ids, uint32(id))
 				if isNew {
-					o.n++
-					grown += o.groupBytes(8)
-					o.newRows = append(o.newRows, int32(r))
+					grown += o.addGroup(r, 8)
 				}
 				continue
 			}
@@ -268,9 +260,7 @@ func (o *hashAggOp) groupInts(col arrow.Array, vals []int64, ids []uint32) ([]ui
 		id32, ok := o.index64.GetOrPut(v, int32(o.n))
 		id := uint32(id32)
 		if !ok {
-			o.n++
-			grown += o.groupBytes(8)
-			o.newRows = append(o.newRows, int32(r))
+			grown += o.addGroup(r, 8)
 		}
 		ids = append(ids, id)
 	}

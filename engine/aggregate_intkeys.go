@@ -110,9 +110,7 @@ func (o *hashAggOp) groupPackedInts(cols []arrow.Array, vals [][]int64, ids []ui
 		}
 		id, ok := o.index64.GetOrPut(int64(k), int32(o.n))
 		if !ok {
-			o.n++
-			grown += o.groupBytes(8 * len(cols))
-			o.newRows = append(o.newRows, int32(r))
+			grown += o.addGroup(r, 8*len(cols))
 		}
 		ids = append(ids, uint32(id))
 	}
