@@ -303,3 +303,65 @@ func benchRun(b *testing.B, p ExecutionPlan, rows int64) {
 	}
 	reportRows(b, rows)
 }
+
+// BenchmarkHashAggregateInventory is TPC-DS q39's partial aggregate, one
+// task's share: 180 000 inventory rows grouped by warehouse name (five
+// values), warehouse, item and month into 90 000 groups, two rows each
+// (two weeks of a month), with a standard deviation and an average.
+func BenchmarkHashAggregateInventory(b *testing.B) {
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "name", Type: arrow.BinaryTypes.String},
+		{Name: "w", Type: arrow.PrimitiveTypes.Int32},
+		{Name: "item", Type: arrow.PrimitiveTypes.Int32},
+		{Name: "moy", Type: arrow.PrimitiveTypes.Int32},
+		{Name: "qty", Type: arrow.PrimitiveTypes.Int32},
+	}, nil)
+	rng := rand.New(rand.NewPCG(7, 10))
+	row := 0
+	src := benchSource(schema, 180_000, func(b *array.RecordBuilder) {
+		week := row / 45_000
+		item := 2*((row%45_000)/5) + week/2
+		w := row % 5
+		row++
+		b.Field(0).(*array.StringBuilder).Append(fmt.Sprintf("Warehouse number %d", w))
+		b.Field(1).(*array.Int32Builder).Append(int32(w + 1))
+		b.Field(2).(*array.Int32Builder).Append(int32(item + 1))
+		b.Field(3).(*array.Int32Builder).Append(int32(1 + week/2))
+		b.Field(4).(*array.Int32Builder).Append(rng.Int32N(1000))
+	})
+	keys := []*kapotv1.PhysicalExprNode{wiretest.Col("name"), wiretest.Col("w"), wiretest.Col("item"), wiretest.Col("moy")}
+	agg, err := newHashAggregate(src, &kapotv1.HashAggregateNode{Mode: kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL, GroupExprs: keys,
+		Aggregates: []*kapotv1.AggregateExprNode{
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_STDDEV_SAMP, Expr: wiretest.Col("qty"), Name: "sd"},
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG, Expr: wiretest.Col("qty"), Name: "a"},
+		}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchRun(b, agg, src.Rows())
+}
+
+// BenchmarkHashJoinLarge probes a build side of 500 000 distinct, sparse
+// integer keys (a table larger than the caches, as TPC-H's orders side of
+// lineitem ⋈ orders) with 1 M rows that all match.
+func BenchmarkHashJoinLarge(b *testing.B) {
+	schema := arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}, {Name: "v", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	rng := rand.New(rand.NewPCG(7, 11))
+	perm := rng.Perm(500_000)
+	i := 0
+	build := benchSource(schema, len(perm), func(b *array.RecordBuilder) {
+		b.Field(0).(*array.Int64Builder).Append(int64(perm[i]) * 1_000_003)
+		b.Field(1).(*array.Int64Builder).Append(int64(i))
+		i++
+	})
+	probe := benchSource(schema, benchRows, func(b *array.RecordBuilder) {
+		b.Field(0).(*array.Int64Builder).Append(rng.Int64N(500_000) * 1_000_003)
+		b.Field(1).(*array.Int64Builder).Append(1)
+	})
+	j, err := newHashJoin(build, probe, &kapotv1.HashJoinNode{JoinType: kapotv1.JoinType_JOIN_TYPE_INNER, Mode: kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT,
+		On: []*kapotv1.JoinOn{{Left: wiretest.Col("k"), Right: wiretest.Col("k")}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchRun(b, j, probe.Rows())
+}

@@ -123,6 +123,9 @@ func (o *hashJoinOp) buildInt(ctx context.Context, all arrow.RecordBatch) error 
 		// would otherwise chain every build row of a supplier and compare
 		// partkeys one by one.
 		for r := len(keys) - 1; r >= 0; r-- {
+			if (len(keys)-1-r)%rowkey.TouchRows == 0 {
+				rowkey.Touch(o.heads64, keys[max(0, r+1-rowkey.TouchRows):r+1])
+			}
 			o.chain[r] = -1
 			if keys[r] < 0 {
 				continue
@@ -143,6 +146,9 @@ func (o *hashJoinOp) buildInt(ctx context.Context, all arrow.RecordBatch) error 
 	}
 	valid := rowkey.ValidityOf(col)
 	for r := len(vals) - 1; r >= 0; r-- { // backwards so chains list rows in input order
+		if (len(vals)-1-r)%rowkey.TouchRows == 0 {
+			rowkey.Touch(o.heads64, vals[max(0, r+1-rowkey.TouchRows):r+1])
+		}
 		if valid.Null(r) {
 			o.chain[r] = -1
 			continue
@@ -302,11 +308,15 @@ func (o *hashJoinOp) probeInt(ctx context.Context, b arrow.RecordBatch, bi, pi [
 		}
 		return o.keepRest(ctx, b, first, bi, pi)
 	}
+	touch := o.dense == nil && o.filter == nil
 	for r, v := range vals {
 		if r%probeCheckRows == 0 {
 			if err := ctx.Err(); err != nil {
 				return nil, nil, err
 			}
+		}
+		if touch && r%rowkey.TouchRows == 0 {
+			rowkey.Touch(o.heads64, vals[r:min(r+rowkey.TouchRows, len(vals))])
 		}
 		if valid.Null(r) {
 			continue

@@ -14,6 +14,7 @@ type BytesTable struct {
 	ents   []bytesEntry // one per key, in the order stored
 	blocks [][]byte     // the keys, appended; a full block is never moved
 	hashes []int64      // GetOrPutBatch's, reused
+	sink   int32        // touch's loads, kept
 }
 
 // bytesEntry is a key's entry: where its key lies, its value and the
@@ -73,16 +74,57 @@ func (t *BytesTable) GetOrPutBatch(buf []byte, offs []int32, n int32, ids []uint
 	for r := range hs {
 		hs[r] = int64(maphash.Bytes(t.seed, buf[offs[r]:offs[r+1]]))
 	}
-	for r, h := range hs {
-		id, found := t.getOrPutHashed(buf[offs[r]:offs[r+1]], h, n)
-		if !found {
-			fresh = append(fresh, int32(r))
-			n++
+	for lo := 0; lo < rows; lo += touchRows {
+		hi := min(lo+touchRows, rows)
+		t.touch(hs[lo:hi])
+		for r := lo; r < hi; r++ {
+			id, found := t.getOrPutHashed(buf[offs[r]:offs[r+1]], hs[r], n)
+			if !found {
+				fresh = append(fresh, int32(r))
+				n++
+			}
+			ids = append(ids, uint32(id))
 		}
-		ids = append(ids, uint32(id))
 	}
 	return ids, fresh, n
 }
+
+// touch loads, for each hash of hs, the slot of heads it probes first,
+// and then the entry and the key's first bytes that slot leads to: loads
+// that do not depend on one another, which the processor overlaps (tens
+// of cache misses in flight), so that the probes that follow, each a
+// chain of dependent loads, find their lines in the caches. Go has no
+// prefetch instruction; a load whose value is kept is one. A table larger
+// than the caches otherwise misses on every probe, one miss after the
+// other (TPC-DS q47's 112 000 groups of four strings and two integers:
+// 400 ns a row).
+func (t *BytesTable) touch(hs []int64) {
+	slots := t.heads.slots
+	if len(slots) < touchSlots {
+		return
+	}
+	shift := t.heads.shift
+	var sink int32
+	for _, h := range hs {
+		sink += slots[(uint64(h)*fibonacci)>>shift].val
+	}
+	for _, h := range hs {
+		if e := slots[(uint64(h)*fibonacci)>>shift].val - 1; e >= 0 {
+			if r := t.ents[e].ref; r.n > 0 {
+				sink += int32(t.blocks[r.block][r.off])
+			}
+		}
+	}
+	t.sink = sink
+}
+
+// touchRows is the rows touched ahead at a time: the three lines each
+// touches, of so many rows, stay in a core's level-2 cache.
+const touchRows = 1024
+
+// touchSlots is the size of heads from which touch pays: a smaller table
+// stays in the caches.
+const touchSlots = 1 << 15
 
 // getOrPutHashed is GetOrPut of k, whose hash is h.
 func (t *BytesTable) getOrPutHashed(k []byte, h int64, v int32) (int32, bool) {

@@ -41,15 +41,19 @@ func TestBytesTableMatchesMap(t *testing.T) {
 // TestBytesTableBatch: GetOrPutBatch gives a batch's keys the values key
 // by key GetOrPut would, new keys numbered in order of first appearance
 // (repeats within the batch included), and lists the rows of new keys.
+// The table grows past touchSlots (its probes touched ahead), and empty
+// keys come last in a block.
 func TestBytesTableBatch(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	tab, ref := NewBytesTable(), NewBytesTable()
 	var n int32
-	for range 50 {
+	for range 80 {
 		var buf []byte
 		offs := []int32{0}
 		for range rng.IntN(3000) {
-			buf = fmt.Appendf(buf, "%d|%s", rng.IntN(20000), string(make([]byte, rng.IntN(3))))
+			if rng.IntN(500) > 0 {
+				buf = fmt.Appendf(buf, "%d|%s", rng.IntN(40000), string(make([]byte, rng.IntN(3))))
+			}
 			offs = append(offs, int32(len(buf)))
 		}
 		ids, fresh, next := tab.GetOrPutBatch(buf, offs, n, nil, nil)
@@ -67,6 +71,9 @@ func TestBytesTableBatch(t *testing.T) {
 		if next != n || fmt.Sprint(fresh) != fmt.Sprint(wantFresh) {
 			t.Fatalf("next %d, want %d; new rows %v, want %v", next, n, fresh, wantFresh)
 		}
+	}
+	if len(tab.heads.slots) < touchSlots {
+		t.Fatalf("%d slots: the table never reached touchSlots (%d)", len(tab.heads.slots), touchSlots)
 	}
 }
 
@@ -93,4 +100,23 @@ func BenchmarkBytesTable(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestBytesTableEmptyKeyLast: an empty key stored last in its block
+// (its place is the block's end) is found again by a batch, whose probes
+// are touched ahead in a table past touchSlots.
+func TestBytesTableEmptyKeyLast(t *testing.T) {
+	tab := NewBytesTable()
+	var buf []byte
+	offs := []int32{0}
+	for i := range touchSlots {
+		buf = fmt.Appendf(buf, "%d", i)
+		offs = append(offs, int32(len(buf)))
+	}
+	offs = append(offs, int32(len(buf))) // the empty key, last
+	_, _, n := tab.GetOrPutBatch(buf, offs, 0, nil, nil)
+	ids, fresh, _ := tab.GetOrPutBatch(nil, []int32{0, 0}, n, nil, nil)
+	if len(fresh) != 0 || ids[0] != uint32(n-1) {
+		t.Fatalf("empty key: id %d (new rows %v), want %d", ids[0], fresh, n-1)
+	}
 }
