@@ -14,8 +14,8 @@ import "math/bits"
 // (whose Mix64 hashes share their low bits) over the whole table.
 type IntTable struct {
 	slots []intSlot
-	shift uint // 64 - log2(len(slots))
-	n     int  // keys held
+	shift uint  // 64 - log2(len(slots))
+	n     int   // keys held
 	sink  int32 // Touch's loads, kept
 }
 
