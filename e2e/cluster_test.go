@@ -184,6 +184,6 @@ func runJobErr(addr string, req *kapotv1.SubmitJobRequest, opts ...client.Option
 }
 
 func hasStageOutput(dir string, stage int) bool {
-	m, _ := filepath.Glob(filepath.Join(dir, "*", itoa(stage), "*.index"))
+	m, _ := filepath.Glob(filepath.Join(dir, "*", itoa(stage)+"-*.data"))
 	return len(m) > 0
 }

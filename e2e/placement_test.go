@@ -60,10 +60,10 @@ func TestPlacement(t *testing.T) {
 
 // countJobs counts the job directories with shuffle output under dir.
 func countJobs(dir string) int {
-	m, _ := filepath.Glob(filepath.Join(dir, "*", "1", "*.index"))
+	m, _ := filepath.Glob(filepath.Join(dir, "*", "1-*.data"))
 	jobs := map[string]bool{}
 	for _, p := range m {
-		jobs[filepath.Dir(filepath.Dir(p))] = true
+		jobs[filepath.Dir(p)] = true
 	}
 	return len(jobs)
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -31,40 +32,63 @@ func (s *Segment) Close() error { return s.f.Close() }
 // mapPartition) under workDir. It refuses ids that are not plain names and
 // files that resolve (through symlinks) outside workDir.
 func OpenPartition(workDir, jobID string, stageID, mapPartition, out uint32) (*Segment, error) {
-	dataPath, indexPath, err := Paths(workDir, jobID, stageID, mapPartition)
+	dataPath, err := Path(workDir, jobID, stageID, mapPartition)
 	if err != nil {
 		return nil, err
-	}
-	realIndex, err := ResolveInside(workDir, indexPath)
-	if err != nil {
-		return nil, notFound(err, jobID, stageID, mapPartition)
 	}
 	realData, err := ResolveInside(workDir, dataPath)
 	if err != nil {
 		return nil, notFound(err, jobID, stageID, mapPartition)
 	}
-	b, err := os.ReadFile(realIndex)
-	if err != nil {
-		return nil, notFound(err, jobID, stageID, mapPartition)
-	}
-	ix, err := DecodeIndex(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", indexPath, err)
-	}
-	if int(out) >= len(ix.Entries) {
-		return nil, fmt.Errorf("job %s stage %d map %d has %d output partitions, not %d: %w", jobID, stageID, mapPartition, len(ix.Entries), out, ErrNotFound)
-	}
 	f, err := os.Open(realData)
 	if err != nil {
 		return nil, notFound(err, jobID, stageID, mapPartition)
 	}
+	ix, end, err := readIndex(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", dataPath, err)
+	}
+	if int(out) >= len(ix.Entries) {
+		f.Close()
+		return nil, fmt.Errorf("job %s stage %d map %d has %d output partitions, not %d: %w", jobID, stageID, mapPartition, len(ix.Entries), out, ErrNotFound)
+	}
 	e := ix.Entries[out]
-	st, err := f.Stat()
-	if err != nil || st.Size() < e.Offset+e.Length {
+	if e.Offset+e.Length > end {
 		f.Close()
 		return nil, fmt.Errorf("%s shorter than its index says: %w", dataPath, ErrCorruptIndex)
 	}
 	return &Segment{SectionReader: io.NewSectionReader(f, e.Offset, e.Length), Entry: e, f: f}, nil
+}
+
+// readIndex reads the index at the end of a map output's file (see the
+// package comment) and returns it with where the partitions end.
+func readIndex(f *os.File) (*Index, int64, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, 0, err
+	}
+	size := st.Size()
+	if size < 8 {
+		return nil, 0, fmt.Errorf("%d bytes, no index: %w", size, ErrCorruptIndex)
+	}
+	var tail [8]byte
+	if _, err := f.ReadAt(tail[:], size-8); err != nil {
+		return nil, 0, err
+	}
+	at := int64(binary.LittleEndian.Uint64(tail[:]))
+	if at < 0 || at > size-8 || size-8-at > 16+MaxIndexPartitions*entrySize {
+		return nil, 0, fmt.Errorf("index at %d of %d bytes: %w", at, size, ErrCorruptIndex)
+	}
+	b := make([]byte, size-8-at)
+	if _, err := f.ReadAt(b, at); err != nil {
+		return nil, 0, err
+	}
+	ix, err := DecodeIndex(b)
+	if err != nil {
+		return nil, 0, err
+	}
+	return ix, at, nil
 }
 
 // s2Magic opens every S2 stream (its stream identifier chunk); an Arrow

@@ -1,6 +1,7 @@
 package shuffle
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -73,10 +74,10 @@ type PartitionStats struct {
 // from every run, in order, and then its in-memory rest: no batch is
 // decoded or encoded twice.
 type FileWriter struct {
-	dataPath, indexPath string
-	schema              *arrow.Schema
-	parts               []partBuffer
-	done                bool
+	dataPath string
+	schema   *arrow.Schema
+	parts    []partBuffer
+	done     bool
 
 	budget   int64 // bytes buffered before a spill; 0: unlimited
 	res      MemoryReservation
@@ -131,14 +132,14 @@ type partBuffer struct {
 // NewFileWriter prepares the output of map task (jobID, stageID, mapPartition)
 // with n output partitions of the given schema.
 func NewFileWriter(workDir, jobID string, stageID, mapPartition uint32, n int, schema *arrow.Schema, mem memory.Allocator, c Compression) (*FileWriter, error) {
-	data, index, err := Paths(workDir, jobID, stageID, mapPartition)
+	data, err := Path(workDir, jobID, stageID, mapPartition)
 	if err != nil {
 		return nil, err
 	}
 	if n < 1 {
 		return nil, fmt.Errorf("shuffle writer: %d output partitions", n)
 	}
-	w := &FileWriter{dataPath: data, indexPath: index, schema: schema, parts: make([]partBuffer, n), auto: c == CompressionAuto, autoBytes: autoCompressBytes}
+	w := &FileWriter{dataPath: data, schema: schema, parts: make([]partBuffer, n), auto: c == CompressionAuto, autoBytes: autoCompressBytes}
 	opts := append([]ipc.Option{ipc.WithSchema(schema), ipc.WithAllocator(mem)}, c.options()...)
 	for i := range w.parts {
 		p := &w.parts[i]
@@ -213,8 +214,9 @@ func (w *FileWriter) removeRuns() {
 	}
 }
 
-// Finish writes the data file and then the index, each through a temporary
-// file that is synced and renamed, and returns per-partition stats.
+// Finish writes the output's file (its partitions, the index and the
+// index's offset) through a temporary file renamed into place, and returns
+// per-partition stats.
 func (w *FileWriter) Finish() ([]PartitionStats, error) {
 	if w.done {
 		return nil, fmt.Errorf("shuffle writer: already finished")
@@ -251,17 +253,12 @@ func (w *FileWriter) Finish() ([]PartitionStats, error) {
 			off += n
 			p.buf.Reset()
 		}
-		return nil
+		// The index, then where it starts.
+		_, err := f.Write(binary.LittleEndian.AppendUint64(ix.Encode(), uint64(off)))
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("shuffle writer: write %s: %w", w.dataPath, err)
-	}
-	if err := writeAtomic(w.indexPath, func(f *os.File) error {
-		_, err := f.Write(ix.Encode())
-		return err
-	}); err != nil {
-		os.Remove(w.dataPath)
-		return nil, fmt.Errorf("shuffle writer: write %s: %w", w.indexPath, err)
 	}
 	return stats, nil
 }

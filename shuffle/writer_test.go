@@ -3,7 +3,10 @@ package shuffle
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -100,5 +103,95 @@ func TestAutoCompression(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestOneFilePerMapOutput: a map task's output is one file in its job's
+// directory (no stage directory, no separate index), holding every
+// partition; Held lists the outputs of each stage (not temporary or other
+// files), and a file whose tail does not locate a valid index is refused
+// as corrupt, one cut short too.
+func TestOneFilePerMapOutput(t *testing.T) {
+	schema := arrow.NewSchema([]arrow.Field{{Name: "v", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	dir := t.TempDir()
+	write := func(stage, mp uint32, rows int64) {
+		w, err := NewFileWriter(dir, "job1", stage, mp, 3, schema, mem, CompressionNone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := array.NewInt64Builder(mem)
+		defer b.Release()
+		for i := range rows {
+			b.Append(i)
+		}
+		arr := b.NewArray()
+		defer arr.Release()
+		rec := array.NewRecordBatch(schema, []arrow.Array{arr}, rows)
+		defer rec.Release()
+		if err := w.Write(int(mp)%3, rec); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Finish(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(1, 0, 5)
+	write(1, 1, 7)
+	write(2, 0, 3)
+	if err := os.WriteFile(filepath.Join(dir, "job1", ".1-2.data.tmp-123"), []byte("partial"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "job1", "1-x.data"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	names, err := os.ReadDir(filepath.Join(dir, "job1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, n := range names {
+		got = append(got, n.Name())
+	}
+	if want := []string{".1-2.data.tmp-123", "1-0.data", "1-1.data", "1-x.data", "2-0.data"}; !slices.Equal(got, want) {
+		t.Fatalf("job directory holds %q, want %q", got, want)
+	}
+	held := Held(dir)
+	if len(held) != 2 || held[0].GetStageId() != 1 || !slices.Equal(held[0].GetMapPartitions(), []uint32{0, 1}) ||
+		held[1].GetStageId() != 2 || !slices.Equal(held[1].GetMapPartitions(), []uint32{0}) {
+		t.Fatalf("held: %v", held)
+	}
+	seg, err := OpenPartition(dir, "job1", 1, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seg.Entry.Rows != 7 {
+		t.Errorf("stage 1 map 1 partition 1: %d rows, want 7", seg.Entry.Rows)
+	}
+	seg.Close()
+	if _, err := OpenPartition(dir, "job1", 1, 1, 3); !errors.Is(err, ErrNotFound) {
+		t.Errorf("partition 3 of 3: %v, want ErrNotFound", err)
+	}
+	path, err := Path(dir, "job1", 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, bad := range map[string][]byte{
+		"cut short":     b[:len(b)-3],
+		"tail past end": append(slices.Clone(b[:len(b)-8]), 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0),
+		"index flipped": func() []byte { c := slices.Clone(b); c[len(c)-12] ^= 1; return c }(),
+		"a few bytes":   b[:5],
+	} {
+		if err := os.WriteFile(path, bad, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := OpenPartition(dir, "job1", 1, 0, 0); !errors.Is(err, ErrCorruptIndex) {
+			t.Errorf("%s: %v, want ErrCorruptIndex", name, err)
+		}
 	}
 }
