@@ -105,8 +105,14 @@ func TestLostMapOutputIsRecomputed(t *testing.T) {
 			if len(jobs) != 1 {
 				t.Fatalf("executor a work dir has %v", jobs)
 			}
-			if err := os.RemoveAll(filepath.Join(jobs[0], "1")); err != nil {
-				t.Fatal(err)
+			lost, _ := filepath.Glob(filepath.Join(jobs[0], "1-*.data"))
+			if len(lost) == 0 {
+				t.Fatalf("no stage 1 output in %s", jobs[0])
+			}
+			for _, f := range lost {
+				if err := os.Remove(f); err != nil {
+					t.Fatal(err)
+				}
 			}
 			close(g.gate)
 			select {
