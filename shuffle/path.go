@@ -1,6 +1,7 @@
 package shuffle
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -136,7 +137,7 @@ func Held(workDir string) []*kapotv1.HeldOutputs {
 		if c := strings.Compare(a.JobId, b.JobId); c != 0 {
 			return c
 		}
-		return int(a.StageId) - int(b.StageId)
+		return cmp.Compare(a.StageId, b.StageId)
 	})
 	return out
 }

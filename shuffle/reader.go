@@ -77,12 +77,22 @@ func readIndex(f *os.File) (*Index, int64, error) {
 		return nil, 0, err
 	}
 	at := int64(binary.LittleEndian.Uint64(tail[:]))
-	if at < 0 || at > size-8 || size-8-at > 16+MaxIndexPartitions*entrySize {
+	if at < 0 || at > size-8-16 {
+		return nil, 0, fmt.Errorf("index at %d of %d bytes: %w", at, size, ErrCorruptIndex)
+	}
+	// The index's header says how long it is: a garbage offset costs no
+	// allocation of the rest of the file.
+	var head [12]byte
+	if _, err := f.ReadAt(head[:], at); err != nil {
+		return nil, 0, fmt.Errorf("index at %d of %d bytes: %v: %w", at, size, err, ErrCorruptIndex)
+	}
+	n := int64(binary.LittleEndian.Uint32(head[8:]))
+	if [8]byte(head[:8]) != indexMagic || n > MaxIndexPartitions || size-8-at != 16+n*entrySize {
 		return nil, 0, fmt.Errorf("index at %d of %d bytes: %w", at, size, ErrCorruptIndex)
 	}
 	b := make([]byte, size-8-at)
 	if _, err := f.ReadAt(b, at); err != nil {
-		return nil, 0, err
+		return nil, 0, fmt.Errorf("index at %d of %d bytes: %v: %w", at, size, err, ErrCorruptIndex)
 	}
 	ix, err := DecodeIndex(b)
 	if err != nil {

@@ -3,6 +3,7 @@ package shuffle
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"os"
@@ -109,8 +110,10 @@ func TestAutoCompression(t *testing.T) {
 // TestOneFilePerMapOutput: a map task's output is one file in its job's
 // directory (no stage directory, no separate index), holding every
 // partition; Held lists the outputs of each stage (not temporary or other
-// files), and a file whose tail does not locate a valid index is refused
-// as corrupt, one cut short too.
+// files, nor a directory named like one), and a file whose tail does not
+// locate a valid index is refused as corrupt (one cut short, one whose
+// index starts at 0, so that its length is read before the rest is
+// allocated), and one whose index puts a partition past the index.
 func TestOneFilePerMapOutput(t *testing.T) {
 	schema := arrow.NewSchema([]arrow.Field{{Name: "v", Type: arrow.PrimitiveTypes.Int64}}, nil)
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
@@ -146,6 +149,9 @@ func TestOneFilePerMapOutput(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "job1", "1-x.data"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Mkdir(filepath.Join(dir, "job1", "3-0.data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	names, err := os.ReadDir(filepath.Join(dir, "job1"))
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +160,7 @@ func TestOneFilePerMapOutput(t *testing.T) {
 	for _, n := range names {
 		got = append(got, n.Name())
 	}
-	if want := []string{".1-2.data.tmp-123", "1-0.data", "1-1.data", "1-x.data", "2-0.data"}; !slices.Equal(got, want) {
+	if want := []string{".1-2.data.tmp-123", "1-0.data", "1-1.data", "1-x.data", "2-0.data", "3-0.data"}; !slices.Equal(got, want) {
 		t.Fatalf("job directory holds %q, want %q", got, want)
 	}
 	held := Held(dir)
@@ -186,11 +192,22 @@ func TestOneFilePerMapOutput(t *testing.T) {
 		"tail past end": append(slices.Clone(b[:len(b)-8]), 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0),
 		"index flipped": func() []byte { c := slices.Clone(b); c[len(c)-12] ^= 1; return c }(),
 		"a few bytes":   b[:5],
+		"index at 0":    append(slices.Clone(b[:len(b)-8]), 0, 0, 0, 0, 0, 0, 0, 0),
+		// A valid index (checksum and all) whose partition runs into it.
+		"entry past the index": func() []byte {
+			at := int64(binary.LittleEndian.Uint64(b[len(b)-8:]))
+			ix, err := DecodeIndex(b[at : len(b)-8])
+			if err != nil {
+				t.Fatal(err)
+			}
+			ix.Entries[len(ix.Entries)-1].Length += 5
+			return binary.LittleEndian.AppendUint64(append(slices.Clone(b[:at]), ix.Encode()...), uint64(at))
+		}(),
 	} {
 		if err := os.WriteFile(path, bad, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := OpenPartition(dir, "job1", 1, 0, 0); !errors.Is(err, ErrCorruptIndex) {
+		if _, err := OpenPartition(dir, "job1", 1, 0, 2); !errors.Is(err, ErrCorruptIndex) {
 			t.Errorf("%s: %v, want ErrCorruptIndex", name, err)
 		}
 	}
