@@ -238,8 +238,8 @@ func (o *hashAggOp) groupInts(col arrow.Array, vals []int64, ids []uint32) ([]ui
 	var grown int64
 	nulls := col.NullN() > 0
 	for r, v := range vals {
-		if o.sorted == nil && r%rowkey.TouchRows == 0 {
-			rowkey.Touch(o.index64, vals[r:min(r+rowkey.TouchRows, len(vals))])
+		if o.sorted == nil {
+			rowkey.TouchAt(o.index64, vals, r)
 		}
 		if nulls && col.IsNull(r) {
 			if o.nullGroup < 0 {

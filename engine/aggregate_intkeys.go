@@ -100,9 +100,7 @@ func (o *hashAggOp) groupPackedInts(cols []arrow.Array, vals [][]int64, ids []ui
 	var grown int64
 	o.packed = o.layout.pack(cols, vals, o.packed)
 	for r, k := range o.packed {
-		if r%rowkey.TouchRows == 0 {
-			rowkey.Touch(o.index64, o.packed[r:min(r+rowkey.TouchRows, len(o.packed))])
-		}
+		rowkey.TouchAt(o.index64, o.packed, r)
 		if k == noShortKey {
 			id, err := byKey(r)
 			if err != nil {

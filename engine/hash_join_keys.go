@@ -123,9 +123,7 @@ func (o *hashJoinOp) buildInt(ctx context.Context, all arrow.RecordBatch) error 
 		// would otherwise chain every build row of a supplier and compare
 		// partkeys one by one.
 		for r := len(keys) - 1; r >= 0; r-- {
-			if (len(keys)-1-r)%rowkey.TouchRows == 0 {
-				rowkey.Touch(o.heads64, keys[max(0, r+1-rowkey.TouchRows):r+1])
-			}
+			rowkey.TouchBackAt(o.heads64, keys, r)
 			o.chain[r] = -1
 			if keys[r] < 0 {
 				continue
@@ -146,9 +144,7 @@ func (o *hashJoinOp) buildInt(ctx context.Context, all arrow.RecordBatch) error 
 	}
 	valid := rowkey.ValidityOf(col)
 	for r := len(vals) - 1; r >= 0; r-- { // backwards so chains list rows in input order
-		if (len(vals)-1-r)%rowkey.TouchRows == 0 {
-			rowkey.Touch(o.heads64, vals[max(0, r+1-rowkey.TouchRows):r+1])
-		}
+		rowkey.TouchBackAt(o.heads64, vals, r)
 		if valid.Null(r) {
 			o.chain[r] = -1
 			continue
@@ -315,8 +311,8 @@ func (o *hashJoinOp) probeInt(ctx context.Context, b arrow.RecordBatch, bi, pi [
 				return nil, nil, err
 			}
 		}
-		if touch && r%rowkey.TouchRows == 0 {
-			rowkey.Touch(o.heads64, vals[r:min(r+rowkey.TouchRows, len(vals))])
+		if touch {
+			rowkey.TouchAt(o.heads64, vals, r)
 		}
 		if valid.Null(r) {
 			continue

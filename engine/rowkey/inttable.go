@@ -60,8 +60,8 @@ func (t *IntTable) slot(k int64) int {
 // Touch loads the slot of t each key of keys probes first: loads that do
 // not depend on one another, which the processor overlaps, so that the
 // lookups of those keys that follow find their lines in the caches (see
-// BytesTable.touch). It does nothing for a table the caches hold; callers
-// touch TouchRows keys at a time.
+// BytesTable.touch). It does nothing for a table the caches hold; loops
+// touch touchRows keys at a time (TouchAt, TouchBackAt).
 func Touch[K ~int64 | ~uint64](t *IntTable, keys []K) {
 	if len(t.slots) < touchSlots {
 		return
@@ -73,9 +73,21 @@ func Touch[K ~int64 | ~uint64](t *IntTable, keys []K) {
 	t.sink = sink
 }
 
-// TouchRows is how many keys to touch ahead of their lookups (Touch): the
-// lines touched stay in a core's level-2 cache.
-const TouchRows = touchRows
+// TouchAt touches, in a loop over keys from first to last, the next
+// touchRows keys when row r starts them.
+func TouchAt[K ~int64 | ~uint64](t *IntTable, keys []K, r int) {
+	if r%touchRows == 0 {
+		Touch(t, keys[r:min(r+touchRows, len(keys))])
+	}
+}
+
+// TouchBackAt is TouchAt for a loop over keys from last to first: the
+// touchRows keys up to row r when r starts them.
+func TouchBackAt[K ~int64 | ~uint64](t *IntTable, keys []K, r int) {
+	if (len(keys)-1-r)%touchRows == 0 {
+		Touch(t, keys[max(0, r+1-touchRows):r+1])
+	}
+}
 
 // get returns k's value.
 func (t *IntTable) Get(k int64) (int32, bool) {

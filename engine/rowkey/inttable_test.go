@@ -126,3 +126,30 @@ func BenchmarkIntTableProbe(b *testing.B) {
 		}
 	}
 }
+
+// TestTouchWindows: loops touching ahead over keys of any length, from
+// first to last or last to first, stay within the keys and leave the
+// table's contents as they were.
+func TestTouchWindows(t *testing.T) {
+	tab := NewIntTable(touchSlots) // past touchSlots: touches load
+	for k := range int64(1000) {
+		tab.GetOrPut(k*7, int32(k))
+	}
+	for _, n := range []int{0, 1, touchRows - 1, touchRows, touchRows + 1, 3*touchRows + 17} {
+		keys := make([]int64, n)
+		for i := range keys {
+			keys[i] = int64(i) * 7
+		}
+		for r := range keys {
+			TouchAt(tab, keys, r)
+		}
+		for r := len(keys) - 1; r >= 0; r-- {
+			TouchBackAt(tab, keys, r)
+		}
+	}
+	for k := range int64(1000) {
+		if v, ok := tab.Get(k * 7); !ok || v != int32(k) {
+			t.Fatalf("key %d: %d, %v", k*7, v, ok)
+		}
+	}
+}
