@@ -400,7 +400,11 @@ type hashAggOp struct {
 	// buffers, reused.
 	layout  intLayout
 	keyVals [][]int64
-	n       int // groups so far
+	// codes number the values of string keys packed with integer-like
+	// ones (see strCodes); nil entries for the others, reset with the
+	// table.
+	codes []*strCodes
+	n     int // groups so far
 	// maxGroups, in PARTIAL mode, is the groups the table holds before it
 	// emits them and starts over (see PropPartialAggGroups and
 	// partialFull); 0 is no bound. rowsIn counts the rows folded in since
@@ -446,6 +450,7 @@ func (o *hashAggOp) reset() error {
 	o.sorted.reset()
 	o.pairHeads, o.pairNext, o.pairKey0, o.pairKey1 = nil, nil, nil, nil
 	o.short = nil
+	o.codes = nil
 	o.rowsIn = 0
 	o.accBytes = 0
 	if len(o.h.groups) == 0 {
@@ -648,10 +653,11 @@ func (o *hashAggOp) consume(ctx context.Context) (bool, error) {
 					}
 					grown += g
 				default:
-					if len(cols) > 2 && (o.layout.ok || !o.layout.set) {
+					if (len(cols) > 2 || len(cols) == 2 && (int0 || int1)) && (o.layout.ok || !o.layout.set) {
 						if vals := o.intKeyValues(cols); vals != nil {
+							grown += o.codesBytes()
 							if !o.layout.set {
-								o.layout = planIntLayout(cols, vals)
+								o.layout = planIntLayout(cols, vals, o.coded())
 							}
 							if o.layout.ok {
 								var g int64

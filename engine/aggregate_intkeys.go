@@ -3,8 +3,10 @@ package engine
 import (
 	"math/bits"
 	"slices"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/kapot-go/kapot/engine/rowkey"
 )
@@ -26,7 +28,10 @@ type intLayout struct {
 // as wide, so that later batches' values mostly fit too (keys from 0 up to
 // twice the largest seen, when none is negative: surrogate keys, years,
 // days). Values that do not fit the layout take the byte-encoded keys.
-func planIntLayout(cols []arrow.Array, vals [][]int64) intLayout {
+// Key i is a string key's codes when coded[i] (nil: none is): planned
+// only when the first batch has fewer than maxPlannedCodes values, each
+// given room for that many.
+func planIntLayout(cols []arrow.Array, vals [][]int64, coded []bool) intLayout {
 	l := intLayout{set: true, base: make([]int64, len(cols)), width: make([]uint, len(cols)), shift: make([]uint, len(cols))}
 	var shift uint
 	for i, c := range cols {
@@ -43,6 +48,11 @@ func planIntLayout(cols []arrow.Array, vals [][]int64) intLayout {
 		}
 		var span uint64
 		switch {
+		case i < len(coded) && coded[i]:
+			if lo < 0 || hi >= maxPlannedCodes {
+				return intLayout{set: true}
+			}
+			l.base[i], span = 0, maxPlannedCodes-1
 		case !any:
 			l.base[i], span = 0, 1
 		case lo >= 0:
@@ -119,18 +129,140 @@ func (o *hashAggOp) groupPackedInts(cols []arrow.Array, vals [][]int64, ids []ui
 }
 
 // intKeyValues returns the values of group key columns cols as int64s
-// (into o's reused buffers), or nil when one is not integer-like.
+// (into o's reused buffers), or nil when one is not integer-like. A
+// string column stands for the codes of its values (strCodes): a
+// warehouse's or a store's name beside its surrogate keys (TPC-DS q39's
+// inventory statistics by warehouse name, warehouse, item and month)
+// then packs with them instead of sending every row to the byte-encoded
+// keys.
 func (o *hashAggOp) intKeyValues(cols []arrow.Array) [][]int64 {
 	if len(o.keyVals) < len(cols) {
 		o.keyVals = make([][]int64, len(cols))
 	}
 	out := make([][]int64, len(cols))
 	for i, c := range cols {
+		if _, ok := c.(*array.String); ok {
+			continue
+		}
 		v, keep, ok := rowkey.IntValuesBuf(c, o.keyVals[i])
 		if !ok {
 			return nil
 		}
 		o.keyVals[i], out[i] = keep, v
 	}
+	for i, c := range cols {
+		s, ok := c.(*array.String)
+		if !ok {
+			continue
+		}
+		if len(o.codes) < len(cols) {
+			o.codes = make([]*strCodes, len(cols))
+		}
+		if o.codes[i] == nil {
+			o.codes[i] = &strCodes{}
+		}
+		limit := maxStrCodes
+		if !o.layout.set {
+			limit = maxPlannedCodes
+		}
+		if o.keyVals[i], ok = o.codes[i].code(s, o.keyVals[i], limit); !ok {
+			// Too many values to plan a layout on: the byte-encoded
+			// keys from now on.
+			o.layout, o.codes = intLayout{set: true}, nil
+			return nil
+		}
+		out[i] = o.keyVals[i]
+	}
 	return out
+}
+
+// coded reports, for each group key, whether its values are a string
+// key's codes.
+func (o *hashAggOp) coded() []bool {
+	out := make([]bool, len(o.h.groups))
+	for i, c := range o.codes {
+		out[i] = c != nil
+	}
+	return out
+}
+
+// codesBytes takes the memory the string codes grew by since the last
+// call (reserved with the groups).
+func (o *hashAggOp) codesBytes() int64 {
+	var n int64
+	for _, c := range o.codes {
+		if c != nil {
+			n += c.grown
+			c.grown = 0
+		}
+	}
+	return n
+}
+
+// strCodes numbers the distinct values of a string group key in the order
+// met, 0, 1, ..., up to maxStrCodes of them of at most maxStrCodeBytes in
+// all; a later value gets no code (-1, which no layout holds) and its
+// rows take the byte-encoded keys. A value keeps its code while the
+// aggregate's table does (reset with it), so a group's packed key is
+// always the same.
+type strCodes struct {
+	codes map[string]int64
+	bytes int64
+	grown int64 // bytes added since codesBytes took them
+}
+
+// maxStrCodes and maxStrCodeBytes bound a string key's codes; a layout
+// is planned only over a first batch of at most maxPlannedCodes values
+// (see planIntLayout), so that names and categories pack, and ids of
+// customers or items leave their aggregate the byte-encoded keys at once.
+const (
+	maxStrCodes     = 1 << 12
+	maxStrCodeBytes = 64 << 10
+	maxPlannedCodes = 1 << 8
+)
+
+// strCodeBytes is a code's cost in the map besides its value's bytes.
+const strCodeBytes = 48
+
+// code writes the codes of s's values into buf (grown to its rows) and
+// returns it; a null row's code is 0 (its key is null: the layout refuses
+// it). ok is false, the rest of buf unwritten, once a value would take
+// code limit (at most maxStrCodes: later values then get -1).
+func (d *strCodes) code(s *array.String, buf []int64, limit int) (_ []int64, ok bool) {
+	n := s.Len()
+	if cap(buf) < n {
+		buf = make([]int64, n)
+	}
+	buf = buf[:n]
+	if d.codes == nil {
+		d.codes = map[string]int64{}
+	}
+	nulls := s.NullN() > 0
+	prev, prevCode := "", int64(-2)
+	for r := range n {
+		if nulls && s.IsNull(r) {
+			buf[r] = 0
+			continue
+		}
+		v := s.Value(r)
+		if prevCode != -2 && v == prev {
+			buf[r] = prevCode
+			continue
+		}
+		c, ok := d.codes[v]
+		if !ok {
+			if len(d.codes) >= limit && limit < maxStrCodes {
+				return buf, false
+			}
+			c = -1
+			if len(d.codes) < maxStrCodes && d.bytes+int64(len(v)) <= maxStrCodeBytes {
+				c = int64(len(d.codes))
+				d.codes[strings.Clone(v)] = c
+				d.bytes += int64(len(v))
+				d.grown += int64(len(v)) + strCodeBytes
+			}
+		}
+		buf[r], prev, prevCode = c, v, c
+	}
+	return buf, true
 }

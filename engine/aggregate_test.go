@@ -691,7 +691,7 @@ func TestIntLayout(t *testing.T) {
 	defer c.Release()
 	cols := []arrow.Array{a, b, c}
 	vals := [][]int64{a.Int64Values(), b.Int64Values(), c.Int64Values()}
-	l := planIntLayout(cols, vals)
+	l := planIntLayout(cols, vals, nil)
 	// a: 0..3 in 3 bits; b: -4..4 (span 8) from -8 in 5 bits; c: 0..2^40 in 42 bits.
 	if !l.ok || !slices.Equal(l.width, []uint{3, 5, 42}) || !slices.Equal(l.shift, []uint{0, 3, 8}) || !slices.Equal(l.base, []int64{0, -8, 0}) {
 		t.Fatalf("layout %+v", l)
@@ -703,14 +703,147 @@ func TestIntLayout(t *testing.T) {
 	}
 	wide := col([]int64{1 << 50, 1, 1}, nil)
 	defer wide.Release()
-	if l := planIntLayout([]arrow.Array{c, wide, a}, [][]int64{vals[2], wide.Int64Values(), vals[0]}); l.ok {
+	if l := planIntLayout([]arrow.Array{c, wide, a}, [][]int64{vals[2], wide.Int64Values(), vals[0]}, nil); l.ok {
 		t.Fatalf("a layout of %v bits", l.width)
+	}
+}
+
+// TestAggregateCodedStringKeys groups by string keys beside integer ones
+// (strCodes): the first batch's two names fix the layout, later batches
+// bring more names than it has room for, more than the codes hold, empty
+// and null names, and names met before; every distinct key must stay one
+// group whichever way its rows went, in SINGLE mode and in a PARTIAL
+// aggregate that starts over every 50 groups (codes are numbered again)
+// followed by its FINAL one.
+func TestAggregateCodedStringKeys(t *testing.T) {
+	mem := memory.NewGoAllocator()
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "n", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "k", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		{Name: "m", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "v", Type: arrow.PrimitiveTypes.Int64},
+	}, nil)
+	rnd := rand.New(rand.NewPCG(11, 12))
+	name := func(i int) string {
+		switch {
+		case i < 3:
+			return []string{"north", "south", "north"}[i]
+		case rnd.IntN(15) == 0:
+			return "NULL"
+		case rnd.IntN(15) == 0:
+			return ""
+		case rnd.IntN(3) == 0:
+			return fmt.Sprintf("w%d", rnd.IntN(6000)) // past the layout and the codes
+		}
+		return []string{"north", "south", "east", "west"}[rnd.IntN(4)]
+	}
+	type row struct {
+		n, k, m string
+		v       int64
+	}
+	var rows []row
+	src := optest.NewSource(schema)
+	for i := 0; i < 12_000; {
+		size := 3 // the first batch
+		if i > 0 {
+			size = 1 + rnd.IntN(700)
+		}
+		b := array.NewRecordBuilder(mem, schema)
+		for range size {
+			r := row{n: name(i), k: strconv.Itoa(rnd.IntN(5)), m: name(i), v: int64(i)}
+			if i > 3 && rnd.IntN(20) == 0 {
+				r.k = "NULL"
+			}
+			for f, x := range []string{r.n, r.k, r.m} {
+				switch {
+				case x == "NULL":
+					b.Field(f).AppendNull()
+				case f == 1:
+					v, _ := strconv.Atoi(x)
+					b.Field(1).(*array.Int64Builder).Append(int64(v))
+				default:
+					b.Field(f).(*array.StringBuilder).Append(x)
+				}
+			}
+			b.Field(3).(*array.Int64Builder).Append(r.v)
+			rows = append(rows, r)
+			i++
+		}
+		src.Batches = append(src.Batches, b.NewRecordBatch())
+		b.Release()
+	}
+	for _, keys := range [][]string{{"n", "k"}, {"k", "n", "m"}} {
+		sums := map[string]int64{}
+		for _, r := range rows {
+			var parts []string
+			for _, k := range keys {
+				parts = append(parts, map[string]string{"n": r.n, "k": r.k, "m": r.m}[k])
+			}
+			sums[strings.Join(parts, "|")] += r.v
+		}
+		var want []string
+		for k, s := range sums {
+			want = append(want, fmt.Sprintf("%s|%d", k, s))
+		}
+		slices.Sort(want)
+		var groups, finalGroups []*kapotv1.PhysicalExprNode
+		for i, k := range keys {
+			groups = append(groups, wiretest.Col(k))
+			finalGroups = append(finalGroups, &kapotv1.PhysicalExprNode{Expr: &kapotv1.PhysicalExprNode_Column{Column: &kapotv1.ColumnExpr{Index: uint32(i)}}})
+		}
+		collect := func(p ExecutionPlan, props map[string]string) []string {
+			tc, _ := newTC(t)
+			tc.Properties = props
+			bs, err := ExecuteCollect(context.Background(), p, tc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := FormatRows(bs, "|")
+			for _, b := range bs {
+				b.Release()
+			}
+			slices.Sort(got)
+			return got
+		}
+		single, err := newHashAggregate(src, &kapotv1.HashAggregateNode{Mode: kapotv1.AggregateMode_AGGREGATE_MODE_SINGLE, GroupExprs: groups,
+			Aggregates: []*kapotv1.AggregateExprNode{{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: wiretest.Col("v"), Name: "s"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := collect(single, map[string]string{}); !slices.Equal(got, want) {
+			t.Fatalf("keys %v: got %d groups, want %d", keys, len(got), len(want))
+		}
+		partial, err := newHashAggregate(src, &kapotv1.HashAggregateNode{Mode: kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL, GroupExprs: groups,
+			Aggregates: []*kapotv1.AggregateExprNode{{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Expr: wiretest.Col("v"), Name: "s"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		final, err := newHashAggregate(partial, &kapotv1.HashAggregateNode{Mode: kapotv1.AggregateMode_AGGREGATE_MODE_FINAL, GroupExprs: finalGroups,
+			Aggregates: []*kapotv1.AggregateExprNode{{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, Name: "s"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := collect(final, map[string]string{PropPartialAggGroups: "50"}); !slices.Equal(got, want) {
+			t.Fatalf("keys %v, partial then final: got %d groups, want %d", keys, len(got), len(want))
+		}
 	}
 }
 
 // csvInts is a CSV scan of rows of nullable integer columns names (nil a
 // null), in batches of batch rows.
 func csvInts(t *testing.T, names []string, rows [][]any, batch int) *kapotv1.PhysicalPlanNode {
+	t.Helper()
+	types := make([]*kapotv1.DataType, len(names))
+	for i := range types {
+		types[i] = wiretest.I64Type()
+	}
+	return csvTyped(t, names, types, rows, batch)
+}
+
+// csvTyped is a CSV scan of rows of nullable columns names of types (nil
+// a null; a string column's empty string is a null too unless quoted), in
+// batches of batch rows.
+func csvTyped(t *testing.T, names []string, types []*kapotv1.DataType, rows [][]any, batch int) *kapotv1.PhysicalPlanNode {
 	t.Helper()
 	var sb strings.Builder
 	sb.WriteString(strings.Join(names, ",") + "\n")
@@ -719,7 +852,9 @@ func csvInts(t *testing.T, names []string, rows [][]any, batch int) *kapotv1.Phy
 			if i > 0 {
 				sb.WriteByte(',')
 			}
-			if v != nil {
+			if s, ok := v.(string); ok {
+				fmt.Fprintf(&sb, "%q", s)
+			} else if v != nil {
 				fmt.Fprint(&sb, v)
 			}
 		}
@@ -730,8 +865,8 @@ func csvInts(t *testing.T, names []string, rows [][]any, batch int) *kapotv1.Phy
 		t.Fatal(err)
 	}
 	schema := &kapotv1.Schema{}
-	for _, n := range names {
-		schema.Fields = append(schema.Fields, &kapotv1.Field{Name: n, Type: wiretest.I64Type(), Nullable: true})
+	for i, n := range names {
+		schema.Fields = append(schema.Fields, &kapotv1.Field{Name: n, Type: types[i], Nullable: true})
 	}
 	return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_CsvScan{CsvScan: &kapotv1.CsvScanNode{
 		FileGroups: []*kapotv1.FileGroup{{Paths: []string{path}}}, HasHeader: true, BatchSize: int64(batch), Schema: schema}}}

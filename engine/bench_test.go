@@ -365,3 +365,49 @@ func BenchmarkHashJoinLarge(b *testing.B) {
 	}
 	benchRun(b, j, probe.Rows())
 }
+
+// BenchmarkHashAggregateFewGroups is TPC-H Q1's partial aggregate: 1 M
+// rows of two one-letter flags into four groups, in runs of rows of one
+// group (line items of one order, shipped about when it was), with three
+// decimal sums, three decimal averages and a count (each add into a
+// group's counters waits on the one before).
+func BenchmarkHashAggregateFewGroups(b *testing.B) {
+	dec := &arrow.Decimal128Type{Precision: 15, Scale: 2}
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "flag", Type: arrow.BinaryTypes.String},
+		{Name: "status", Type: arrow.BinaryTypes.String},
+		{Name: "qty", Type: dec},
+		{Name: "price", Type: dec},
+		{Name: "disc", Type: dec},
+	}, nil)
+	rng := rand.New(rand.NewPCG(7, 12))
+	f := 0
+	src := benchSource(schema, benchRows, func(b *array.RecordBuilder) {
+		if rng.IntN(40) == 0 {
+			f = rng.IntN(4)
+		}
+		b.Field(0).(*array.StringBuilder).Append([]string{"A", "N", "N", "R"}[f])
+		b.Field(1).(*array.StringBuilder).Append([]string{"F", "F", "O", "F"}[f])
+		b.Field(2).(*array.Decimal128Builder).Append(decimal128.FromI64(100 * (1 + rng.Int64N(50))))
+		b.Field(3).(*array.Decimal128Builder).Append(decimal128.FromI64(rng.Int64N(10_000_000)))
+		b.Field(4).(*array.Decimal128Builder).Append(decimal128.FromI64(rng.Int64N(11)))
+	})
+	sum := func(fn kapotv1.AggregateFunction, col, name string) *kapotv1.AggregateExprNode {
+		return &kapotv1.AggregateExprNode{Func: fn, Expr: wiretest.Col(col), Name: name}
+	}
+	agg, err := newHashAggregate(src, &kapotv1.HashAggregateNode{Mode: kapotv1.AggregateMode_AGGREGATE_MODE_PARTIAL,
+		GroupExprs: []*kapotv1.PhysicalExprNode{wiretest.Col("flag"), wiretest.Col("status")},
+		Aggregates: []*kapotv1.AggregateExprNode{
+			sum(kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, "qty", "s0"),
+			sum(kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, "price", "s1"),
+			sum(kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, "disc", "s2"),
+			sum(kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG, "qty", "a0"),
+			sum(kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG, "price", "a1"),
+			sum(kapotv1.AggregateFunction_AGGREGATE_FUNCTION_AVG, "disc", "a2"),
+			{Func: kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, Name: "n"},
+		}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchRun(b, agg, src.Rows())
+}

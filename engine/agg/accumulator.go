@@ -144,6 +144,10 @@ func growTo[T any](s []T, n int) []T {
 func (a *countAcc) Grow(n int) { a.counts = growTo(a.counts, n) }
 func (a *countAcc) Update(_ context.Context, groups []uint32, arg arrow.Array) error {
 	if arg == nil || arg.NullN() == 0 {
+		if len(a.counts) <= laneGroups {
+			countLanes(a.counts, groups)
+			return nil
+		}
 		for _, g := range groups {
 			a.counts[g]++
 		}
@@ -259,6 +263,12 @@ func (a *sumAcc[T]) Update(ctx context.Context, groups []uint32, arg arrow.Array
 
 // addAll adds vals[i] to sums[groups[i]] for every row (no nulls).
 func addAll[T, V int64 | float64](sums []T, valid []bool, groups []uint32, vals []V) {
+	if s, ok := any(sums).([]int64); ok && len(sums) <= laneGroups {
+		if v, ok := any(vals).([]int64); ok {
+			sumIntLanes(s, valid, groups, v)
+			return
+		}
+	}
 	for i, g := range groups {
 		sums[g] += T(vals[i])
 		valid[g] = true
@@ -301,6 +311,10 @@ func (a *decimalSumAcc) Update(_ context.Context, groups []uint32, arg arrow.Arr
 	}
 	vals := d.Values()
 	if d.NullN() == 0 {
+		if len(a.sums) <= laneGroups {
+			sumDecimalLanes(a.sums, a.valid, groups, vals)
+			return nil
+		}
 		for i, g := range groups {
 			a.sums[g] = a.sums[g].Add(vals[i])
 			a.valid[g] = true
