@@ -35,6 +35,9 @@ func (b *binder) bindSetOp(s *pg.SelectStmt, outer *scope) (rel, []string, []cor
 	if opName == "" {
 		return nil, nil, nil, notSupported(-1, "this set operation")
 	}
+	if op == pg.SetOperation_SETOP_UNION && !all {
+		return b.bindUnion(s, outer)
+	}
 	l, names, lcorr, err := b.bindSubselect(s.GetLarg(), outer)
 	if err != nil {
 		return nil, nil, nil, err
@@ -139,6 +142,98 @@ func (b *binder) bindSetOp(s *pg.SelectStmt, outer *scope) (rel, []string, []cor
 	}
 	fin, finNames, err := b.finishOutputs(res, names, s)
 	return fin, finNames, nil, err
+}
+
+// bindUnion binds a UNION (distinct) together with every UNION or UNION
+// ALL directly beneath it that has no ORDER BY, LIMIT, OFFSET or WITH of
+// its own: one grouping on every column over all their queries, instead
+// of one per UNION. Grouping the rows of a branch already grouped changes
+// no set: distinct(f(distinct(A ++ B)) ++ C) is distinct(f(A) ++ f(B) ++
+// C) for the coercions f, applied row by row. TPC-DS q75 unions three
+// channels' sales: the inner UNION grouped 160 000 rows that the outer
+// grouped again. Each column's type is the one the nested unions give
+// it (pair by pair, as they nest); the names are the first query's.
+func (b *binder) bindUnion(s *pg.SelectStmt, outer *scope) (rel, []string, []corrKey, error) {
+	var (
+		rels  []rel
+		names []string
+	)
+	// bind binds x's queries in order and returns the types its union
+	// gives its columns.
+	var bind func(x *pg.SelectStmt, top bool) ([]arrow.DataType, error)
+	bind = func(x *pg.SelectStmt, top bool) ([]arrow.DataType, error) {
+		if top || mergesIntoUnion(x) {
+			if !top {
+				if err := checkFields(x, -1); err != nil {
+					return nil, err
+				}
+			}
+			lt, err := bind(x.GetLarg(), false)
+			if err != nil {
+				return nil, err
+			}
+			rt, err := bind(x.GetRarg(), false)
+			if err != nil {
+				return nil, err
+			}
+			if len(lt) != len(rt) {
+				return nil, errAt(-1, engine.ErrInvalidPlan, "each UNION query must have the same number of columns (%d and %d)", len(lt), len(rt))
+			}
+			out := make([]arrow.DataType, len(lt))
+			for i := range lt {
+				if out[i], err = setOpType("UNION", lt[i], rt[i]); err != nil {
+					return nil, err
+				}
+			}
+			return out, nil
+		}
+		r, n, corr, err := b.bindSubselect(x, outer)
+		if err != nil {
+			return nil, err
+		}
+		if len(corr) > 0 {
+			return nil, notSupported(-1, "correlated subqueries in UNION")
+		}
+		if rels = append(rels, r); names == nil {
+			names = n
+		}
+		var ts []arrow.DataType
+		for _, id := range r.output() {
+			ts = append(ts, b.cols[id].typ)
+		}
+		return ts, nil
+	}
+	types, err := bind(s, true)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	u := &unionRel{}
+	nullable := make([]bool, len(types))
+	for _, r := range rels {
+		p := &projectRel{in: r}
+		for i, id := range r.output() {
+			c := b.cols[id]
+			nullable[i] = nullable[i] || c.nullable
+			p.exprs = append(p.exprs, b.coerce(&expr{kind: eCol, col: id, typ: c.typ}, types[i]))
+			p.out = append(p.out, b.newCol("", names[i], types[i]))
+		}
+		u.inputs = append(u.inputs, p)
+	}
+	for i, t := range types {
+		id := b.newCol("", names[i], t)
+		b.cols[id].nullable = nullable[i]
+		u.out = append(u.out, id)
+	}
+	fin, finNames, err := b.finishOutputs(b.distinctOn(u), names, s)
+	return fin, finNames, nil, err
+}
+
+// mergesIntoUnion reports whether x, a query beneath a UNION (distinct),
+// is a UNION or UNION ALL whose rows that UNION may group with its own:
+// one without ORDER BY, LIMIT, OFFSET or WITH.
+func mergesIntoUnion(x *pg.SelectStmt) bool {
+	return x.GetOp() == pg.SetOperation_SETOP_UNION && len(x.GetSortClause()) == 0 && x.GetLimitCount() == nil &&
+		x.GetLimitOffset() == nil && x.GetWithClause() == nil && len(x.GetLockingClause()) == 0 && x.GetIntoClause() == nil
 }
 
 // finishOutputs adds the ORDER BY and LIMIT of s over the output columns of

@@ -138,3 +138,45 @@ func TestExtendedSuite(t *testing.T) {
 		}
 	}
 }
+
+// TestUnionGroupsOnce: a UNION over UNION and UNION ALL queries groups
+// their rows once, the same rows as DuckDB's, with each column at the
+// type the nested unions give it; a UNION ALL over a UNION keeps the
+// inner grouping, and a branch with its own LIMIT is grouped by itself.
+func TestUnionGroupsOnce(t *testing.T) {
+	cat, db := tpchCatalog(t), tpchOracle(t)
+	for sql, aggs := range map[string]int{
+		`select n_regionkey from nation union select r_regionkey from region union select s_nationkey % 7 from supplier`:              1,
+		`select n_name from nation union all select n_name from nation union select r_name from region`:                               1,
+		`select 1 as x union (select 2 union all select 2) union select 3`:                                                            1,
+		`select n_nationkey from nation union select 1.5 union select cast(null as int) union select n_regionkey from nation`:         1,
+		`select 1 as x union select 1 union all select 1`:                                                                             1,
+		`select n_name from nation union (select r_name from region union select n_name from nation order by 1 limit 2)`:              2,
+		`select n_regionkey, n_name from nation union select r_regionkey, r_name from region union select 0, 'ALGERIA' order by 1, 2`: 1,
+	} {
+		for _, parts := range []int{1, 3} {
+			_, got := runSQLWith(t, cat, sql, Options{TargetPartitions: parts})
+			want, err := db.Rows(sql)
+			if err != nil {
+				t.Fatalf("duckdb: %v\n%s", err, sql)
+			}
+			if !strings.Contains(sql, "order by 1, 2") {
+				got, want = sortedCopy(got), sortedCopy(want)
+			}
+			if err := oracle.SameRows(got, want); err != nil {
+				t.Fatalf("%d partitions: %v\n%s\nkapot:  %q\nduckdb: %q", parts, err, sql, head(got), head(want))
+			}
+		}
+		p, err := PlanQuery(context.Background(), cat, sql, Options{TargetPartitions: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, err := Explain(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(text, "HashAggregate(mode=SINGLE") + strings.Count(text, "HashAggregate(mode=FINAL"); n != aggs {
+			t.Errorf("%s: %d groupings, want %d:\n%s", sql, n, aggs, text)
+		}
+	}
+}
