@@ -177,6 +177,7 @@ func lowerPlan(ctx context.Context, lp *logicalPlan, o Options) (*Plan, error) {
 	}
 	unshare(l.node)
 	filterGroupsEarly(l.node)
+	collapseBuildScans(l.node)
 	fields := make([]arrow.Field, len(l.cols))
 	for i, id := range l.cols {
 		// The engine marks every result column nullable.
