@@ -6,9 +6,11 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/arrow/scalar"
@@ -364,6 +366,11 @@ func constantSubstring(args []Expr) (from, end int64, ok bool) {
 
 // substringConst is substring over arr with constant positions [from, end).
 func substringConst(mem memory.Allocator, arr arrow.Array, from, end int64) arrow.Array {
+	if s, ok := arr.(*array.String); ok && from == 1 {
+		if out := stringPrefixes(mem, s, end-1); out != nil {
+			return out
+		}
+	}
 	in := arr.(stringValues)
 	bld := array.NewBuilder(mem, arr.DataType())
 	defer bld.Release()
@@ -389,6 +396,55 @@ func substringConst(mem memory.Allocator, arr arrow.Array, from, end int64) arro
 		}
 	}
 	return bld.NewArray()
+}
+
+// stringPrefixes is the first n characters of each value of s (n >= 0)
+// written straight into the result's offsets and bytes, when every value
+// begins with at least n ASCII bytes or is shorter and all ASCII (a
+// character a byte); nil otherwise, for the rune by rune path (substring
+// of ASCII codes and phone numbers: one copy a row instead of a
+// builder's append).
+func stringPrefixes(mem memory.Allocator, s *array.String, n int64) arrow.Array {
+	if n < 0 {
+		return nil
+	}
+	offs, data := s.ValueOffsets(), s.ValueBytes()
+	base := offs[0]
+	rows := s.Len()
+	total := 0
+	for i := range rows {
+		v := data[offs[i]-base : offs[i+1]-base]
+		k := min(int64(len(v)), n)
+		if !isASCII(unsafe.String(unsafe.SliceData(v), k)) {
+			return nil
+		}
+		total += int(k)
+	}
+	offBuf := memory.NewResizableBuffer(mem)
+	offBuf.Resize((rows + 1) * arrow.Int32SizeBytes)
+	defer offBuf.Release()
+	dataBuf := memory.NewResizableBuffer(mem)
+	dataBuf.Resize(total)
+	defer dataBuf.Release()
+	out := arrow.Int32Traits.CastFromBytes(offBuf.Bytes())[:rows+1]
+	dst := dataBuf.Bytes()
+	pos := 0
+	out[0] = 0
+	for i := range rows {
+		v := data[offs[i]-base : offs[i+1]-base]
+		pos += copy(dst[pos:], v[:min(int64(len(v)), n)])
+		out[i+1] = int32(pos)
+	}
+	var nulls *memory.Buffer
+	if s.NullN() > 0 {
+		nulls = memory.NewResizableBuffer(mem)
+		defer nulls.Release()
+		nulls.Resize(int(bitutil.BytesForBits(int64(rows))))
+		bitutil.CopyBitmap(s.NullBitmapBytes(), s.Data().Offset(), rows, nulls.Bytes(), 0)
+	}
+	d := array.NewData(s.DataType(), rows, []*memory.Buffer{nulls, offBuf, dataBuf}, nil, s.NullN(), 0)
+	defer d.Release()
+	return array.NewStringData(d)
 }
 
 // isASCII reports whether s has only ASCII bytes.

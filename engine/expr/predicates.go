@@ -6,6 +6,7 @@ import (
 	"math"
 	"regexp"
 	"strings"
+	"sync"
 	"unicode/utf8"
 	"unsafe"
 
@@ -243,6 +244,10 @@ type inListExpr struct {
 	// or signed integers (ints).
 	strs map[string]struct{}
 	ints *intSet
+	// short is strs packed into integers when they are few and short
+	// (see shortStrings), built on first use.
+	short     *shortStrings
+	shortOnce sync.Once
 	// A set sent as values (newInSetExpr) has no list: lazy holds the
 	// values until the first evaluation builds strs or ints and set from
 	// them; setLen counts them, sample is the first few, setMin and setMax
@@ -314,6 +319,11 @@ func (e *inListExpr) member(mem memory.Allocator, a arrow.Array) arrow.Array {
 	clear(bits)
 	if x == nil {
 		e.ints.mark(vals, bits, e.negated)
+		return boolsLike(mem, values, a)
+	}
+	e.shortOnce.Do(func() { e.short = newShortStrings(e.strs) })
+	if e.short != nil {
+		e.short.mark(x, bits, e.negated)
 		return boolsLike(mem, values, a)
 	}
 	for i := range n {
