@@ -395,8 +395,8 @@ type hashAggOp struct {
 	short     *rowkey.IntTable
 	nullGroup int64    // group id of the null key, -1 before one is seen
 	packed    []uint64 // packShortKeys' or layout's output, reused
-	// layout packs three or more integer-like keys into one int64 key
-	// of index64 (see groupPackedInts); keyVals are their values'
+	// layout packs three or more integer-like keys, or two or more with
+	// strings' codes, into one int64 key of index64 (see groupPackedInts); keyVals are their values'
 	// buffers, reused.
 	layout  intLayout
 	keyVals [][]int64

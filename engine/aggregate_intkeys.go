@@ -11,7 +11,8 @@ import (
 	"github.com/kapot-go/kapot/engine/rowkey"
 )
 
-// intLayout packs the values of three or more integer-like group keys
+// intLayout packs the values of three or more integer-like group keys,
+// or two or more of which strings stand for their codes (see strCodes),
 // into one int64 (see groupPackedInts): key i's value less base[i] in
 // width[i] bits at shift[i]. ok is false when the keys of the first batch
 // did not leave room for it (then every batch takes the byte-encoded
@@ -29,8 +30,8 @@ type intLayout struct {
 // twice the largest seen, when none is negative: surrogate keys, years,
 // days). Values that do not fit the layout take the byte-encoded keys.
 // Key i is a string key's codes when coded[i] (nil: none is): planned
-// only when the first batch has fewer than maxPlannedCodes values, each
-// given room for that many.
+// only when the first batch has at most maxPlannedCodes values, and given
+// the width of twice that many (codes up to 511 pack).
 func planIntLayout(cols []arrow.Array, vals [][]int64, coded []bool) intLayout {
 	l := intLayout{set: true, base: make([]int64, len(cols)), width: make([]uint, len(cols)), shift: make([]uint, len(cols))}
 	var shift uint
@@ -98,8 +99,8 @@ func (l *intLayout) pack(cols []arrow.Array, vals [][]int64, out []uint64) []uin
 	return out
 }
 
-// groupPackedInts assigns group ids for three or more integer-like key
-// columns whose values pack into one int64 (intLayout): a row costs one
+// groupPackedInts assigns group ids for key columns whose values (or
+// strings' codes) pack into one int64 (intLayout): a row costs one
 // probe of index64, which holds its keys in its slots, instead of
 // encoding the keys into bytes and a probe of the byte-keyed table, its
 // entries and their keys (TPC-DS q78's aggregates by year, item and
@@ -121,7 +122,7 @@ func (o *hashAggOp) groupPackedInts(cols []arrow.Array, vals [][]int64, ids []ui
 		}
 		id, ok := o.index64.GetOrPut(int64(k), int32(o.n))
 		if !ok {
-			grown += o.addGroup(r, 8*len(cols))
+			grown += o.addGroup(r, 8*len(cols)+stringKeyBytes(cols, r))
 		}
 		ids = append(ids, uint32(id))
 	}
@@ -129,7 +130,8 @@ func (o *hashAggOp) groupPackedInts(cols []arrow.Array, vals [][]int64, ids []ui
 }
 
 // intKeyValues returns the values of group key columns cols as int64s
-// (into o's reused buffers), or nil when one is not integer-like. A
+// (into o's reused buffers), or nil when one is not integer-like (then
+// the layout is settled as none: the types are every batch's). A
 // string column stands for the codes of its values (strCodes): a
 // warehouse's or a store's name beside its surrogate keys (TPC-DS q39's
 // inventory statistics by warehouse name, warehouse, item and month)
@@ -146,6 +148,7 @@ func (o *hashAggOp) intKeyValues(cols []arrow.Array) [][]int64 {
 		}
 		v, keep, ok := rowkey.IntValuesBuf(c, o.keyVals[i])
 		if !ok {
+			o.layout = intLayout{set: true}
 			return nil
 		}
 		o.keyVals[i], out[i] = keep, v
@@ -174,6 +177,18 @@ func (o *hashAggOp) intKeyValues(cols []arrow.Array) [][]int64 {
 		out[i] = o.keyVals[i]
 	}
 	return out
+}
+
+// stringKeyBytes is the bytes of row r's string keys among cols, which
+// the group's key columns keep besides its packed key.
+func stringKeyBytes(cols []arrow.Array, r int) int {
+	n := 0
+	for _, c := range cols {
+		if s, ok := c.(*array.String); ok {
+			n += s.ValueLen(r)
+		}
+	}
+	return n
 }
 
 // coded reports, for each group key, whether its values are a string

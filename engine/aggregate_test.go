@@ -714,7 +714,8 @@ func TestIntLayout(t *testing.T) {
 // and null names, and names met before; every distinct key must stay one
 // group whichever way its rows went, in SINGLE mode and in a PARTIAL
 // aggregate that starts over every 50 groups (codes are numbered again)
-// followed by its FINAL one.
+// followed by its FINAL one. A first batch of 300 names plans no layout
+// (the byte-encoded keys for every row).
 func TestAggregateCodedStringKeys(t *testing.T) {
 	mem := memory.NewGoAllocator()
 	schema := arrow.NewSchema([]arrow.Field{
@@ -723,9 +724,19 @@ func TestAggregateCodedStringKeys(t *testing.T) {
 		{Name: "m", Type: arrow.BinaryTypes.String, Nullable: true},
 		{Name: "v", Type: arrow.PrimitiveTypes.Int64},
 	}, nil)
+	for _, first := range []int{3, 300} {
+		t.Run(fmt.Sprintf("first batch %d rows", first), func(t *testing.T) { testCodedStringKeys(t, mem, schema, first) })
+	}
+}
+
+// testCodedStringKeys is TestAggregateCodedStringKeys with a first batch
+// of first rows: 3 (two names: a layout) or 300 (300 names: none).
+func testCodedStringKeys(t *testing.T, mem memory.Allocator, schema *arrow.Schema, first int) {
 	rnd := rand.New(rand.NewPCG(11, 12))
 	name := func(i int) string {
 		switch {
+		case first == 300 && i < 300:
+			return fmt.Sprintf("first%d", i)
 		case i < 3:
 			return []string{"north", "south", "north"}[i]
 		case rnd.IntN(15) == 0:
@@ -744,7 +755,7 @@ func TestAggregateCodedStringKeys(t *testing.T) {
 	var rows []row
 	src := optest.NewSource(schema)
 	for i := 0; i < 12_000; {
-		size := 3 // the first batch
+		size := first
 		if i > 0 {
 			size = 1 + rnd.IntN(700)
 		}
@@ -833,18 +844,6 @@ func TestAggregateCodedStringKeys(t *testing.T) {
 // null), in batches of batch rows.
 func csvInts(t *testing.T, names []string, rows [][]any, batch int) *kapotv1.PhysicalPlanNode {
 	t.Helper()
-	types := make([]*kapotv1.DataType, len(names))
-	for i := range types {
-		types[i] = wiretest.I64Type()
-	}
-	return csvTyped(t, names, types, rows, batch)
-}
-
-// csvTyped is a CSV scan of rows of nullable columns names of types (nil
-// a null; a string column's empty string is a null too unless quoted), in
-// batches of batch rows.
-func csvTyped(t *testing.T, names []string, types []*kapotv1.DataType, rows [][]any, batch int) *kapotv1.PhysicalPlanNode {
-	t.Helper()
 	var sb strings.Builder
 	sb.WriteString(strings.Join(names, ",") + "\n")
 	for _, r := range rows {
@@ -852,9 +851,7 @@ func csvTyped(t *testing.T, names []string, types []*kapotv1.DataType, rows [][]
 			if i > 0 {
 				sb.WriteByte(',')
 			}
-			if s, ok := v.(string); ok {
-				fmt.Fprintf(&sb, "%q", s)
-			} else if v != nil {
+			if v != nil {
 				fmt.Fprint(&sb, v)
 			}
 		}
@@ -865,8 +862,8 @@ func csvTyped(t *testing.T, names []string, types []*kapotv1.DataType, rows [][]
 		t.Fatal(err)
 	}
 	schema := &kapotv1.Schema{}
-	for i, n := range names {
-		schema.Fields = append(schema.Fields, &kapotv1.Field{Name: n, Type: types[i], Nullable: true})
+	for _, n := range names {
+		schema.Fields = append(schema.Fields, &kapotv1.Field{Name: n, Type: wiretest.I64Type(), Nullable: true})
 	}
 	return &kapotv1.PhysicalPlanNode{Node: &kapotv1.PhysicalPlanNode_CsvScan{CsvScan: &kapotv1.CsvScanNode{
 		FileGroups: []*kapotv1.FileGroup{{Paths: []string{path}}}, HasHeader: true, BatchSize: int64(batch), Schema: schema}}}

@@ -152,7 +152,11 @@ func (b *binder) bindSetOp(s *pg.SelectStmt, outer *scope) (rel, []string, []cor
 // C) for the coercions f, applied row by row. TPC-DS q75 unions three
 // channels' sales: the inner UNION grouped 160 000 rows that the outer
 // grouped again. Each column's type is the one the nested unions give
-// it (pair by pair, as they nest); the names are the first query's.
+// it (pair by pair, as they nest); the names are the first query's. A
+// value is cast once, straight to that type, where the nested unions
+// cast it to the inner union's type first, as PostgreSQL does: a value
+// that overflows the inner type but not the outer one no longer fails,
+// and a bigint past 2^53 cast to float through a decimal is rounded once.
 func (b *binder) bindUnion(s *pg.SelectStmt, outer *scope) (rel, []string, []corrKey, error) {
 	var (
 		rels  []rel

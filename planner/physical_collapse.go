@@ -95,7 +95,7 @@ func oneGroup(groups []*kapotv1.FileGroup) *kapotv1.FileGroup {
 				whole[p] = true
 				continue
 			}
-			if whole[p] || (shares[p] != nil && of[p] != n) || shares[p][g.GetRowGroupShare()] {
+			if i := g.GetRowGroupShare(); i < 0 || i >= n || whole[p] || (shares[p] != nil && of[p] != n) || shares[p][i] {
 				return nil
 			}
 			if shares[p] == nil {

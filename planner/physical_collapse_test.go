@@ -26,6 +26,7 @@ func TestOneGroup(t *testing.T) {
 		{"shares of a file", []*kapotv1.FileGroup{share("a", 0, 2), share("a", 1, 2)}, files("a")},
 		{"shares and files", []*kapotv1.FileGroup{share("a", 1, 3), files("b"), share("a", 0, 3), share("a", 2, 3)}, files("a", "b")},
 		{"a share missing", []*kapotv1.FileGroup{share("a", 0, 3), share("a", 2, 3)}, nil},
+		{"a share out of its count", []*kapotv1.FileGroup{share("a", 0, 2), share("a", 2, 2)}, nil},
 		{"a share twice", []*kapotv1.FileGroup{share("a", 0, 2), share("a", 0, 2), share("a", 1, 2)}, nil},
 		{"shares of two cuts", []*kapotv1.FileGroup{share("a", 0, 2), share("a", 1, 3)}, nil},
 		{"a file twice", []*kapotv1.FileGroup{files("a"), files("a")}, nil},

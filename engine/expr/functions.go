@@ -405,7 +405,7 @@ func substringConst(mem memory.Allocator, arr arrow.Array, from, end int64) arro
 // of ASCII codes and phone numbers: one copy a row instead of a
 // builder's append).
 func stringPrefixes(mem memory.Allocator, s *array.String, n int64) arrow.Array {
-	if n < 0 {
+	if n < 0 || s.Len() == 0 {
 		return nil
 	}
 	offs, data := s.ValueOffsets(), s.ValueBytes()

@@ -52,6 +52,9 @@ func packShort(b []byte) uint64 {
 // mark sets bit i of bits for each row i of x in the set (not in it when
 // negated); null rows are left for the caller's validity.
 func (s *shortStrings) mark(x *array.String, bits []byte, negated bool) {
+	if x.Len() == 0 {
+		return // (its offsets may be absent)
+	}
 	offs, data := x.ValueOffsets(), x.ValueBytes()
 	base := offs[0]
 	for i := range x.Len() {
