@@ -428,14 +428,7 @@ func TestAggregateManyEncodedGroups(t *testing.T) {
 	}
 	tc, _ := newTC(t)
 	tc.BatchSize = 8192
-	bs, err := ExecuteCollect(context.Background(), agg, tc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := FormatRows(bs, "|")
-	for _, b := range bs {
-		b.Release()
-	}
+	got := collectFormatted(t, agg, tc)
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
 		t.Fatalf("%d groups, want %d", len(got), len(want))
@@ -805,14 +798,7 @@ func testCodedStringKeys(t *testing.T, mem memory.Allocator, schema *arrow.Schem
 		collect := func(p ExecutionPlan, props map[string]string) []string {
 			tc, _ := newTC(t)
 			tc.Properties = props
-			bs, err := ExecuteCollect(context.Background(), p, tc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := FormatRows(bs, "|")
-			for _, b := range bs {
-				b.Release()
-			}
+			got := collectFormatted(t, p, tc)
 			slices.Sort(got)
 			return got
 		}

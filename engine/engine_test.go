@@ -56,6 +56,21 @@ func newTC(t *testing.T) (*TaskContext, *memory.CheckedAllocator) {
 }
 
 // run returns the rows of every partition, sorted.
+// collectFormatted runs p (ExecuteCollect) and returns its rows as
+// FormatRows gives them, the batches released.
+func collectFormatted(t *testing.T, p ExecutionPlan, tc *TaskContext) []string {
+	t.Helper()
+	bs, err := ExecuteCollect(context.Background(), p, tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := FormatRows(bs, "|")
+	for _, b := range bs {
+		b.Release()
+	}
+	return got
+}
+
 func run(t *testing.T, n *kapotv1.PhysicalPlanNode, tc *TaskContext) []string {
 	t.Helper()
 	rows := runOrdered(t, n, tc)

@@ -157,14 +157,7 @@ func TestRepartition(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Every row exactly once, and for hash each key in one partition.
-			bs, err := ExecuteCollect(context.Background(), p, tc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := FormatRows(bs, "|")
-			for _, b := range bs {
-				b.Release()
-			}
+			got := collectFormatted(t, p, tc)
 			var want []string
 			for _, v := range vals {
 				if v == nil {
