@@ -28,10 +28,11 @@ type intLayout struct {
 // (valid: each column's validity, nil for none): each key's range, twice
 // as wide, so that later batches' values mostly fit too (keys from 0 up to
 // twice the largest seen, when none is negative: surrogate keys, years,
-// days). Values that do not fit the layout take the byte-encoded keys.
+// days), and the bits of the 63 left over to the keys from 0. Values that
+// do not fit the layout take the byte-encoded keys.
 // Key i is a string key's codes when coded[i] (nil: none is): planned
 // only when the first batch has at most maxPlannedCodes values, and given
-// the width of twice that many (codes up to 511 pack).
+// the width of twice that many (codes up to 510 pack: 511 is null).
 func planIntLayout(cols []arrow.Array, vals [][]int64, coded []bool) intLayout {
 	l := intLayout{set: true, base: make([]int64, len(cols)), width: make([]uint, len(cols)), shift: make([]uint, len(cols))}
 	var shift uint
@@ -66,28 +67,61 @@ func planIntLayout(cols []arrow.Array, vals [][]int64, coded []bool) intLayout {
 			l.base[i], span = lo-int64(s/2), s
 		}
 		l.width[i] = uint(bits.Len64(span)) + 1
-		l.shift[i] = shift
 		shift += l.width[i]
 		if shift > 63 {
 			return intLayout{set: true}
 		}
 	}
+	// The bits left over go, one at a time in turn, to the keys counted
+	// from 0 that are not codes: a first batch holds the smallest keys of
+	// an input in key order (TPC-DS q39's inventory, by date and item: its
+	// first batch saw items up to 5 600 of 18 000, and the rows of every
+	// later item took the byte-encoded keys).
+	for spare := 63 - shift; spare > 0; {
+		gave := false
+		for i := range cols {
+			if spare > 0 && l.base[i] == 0 && !(i < len(coded) && coded[i]) && l.width[i] < maxKeyWidth {
+				l.width[i]++
+				spare--
+				gave = true
+			}
+		}
+		if !gave {
+			break
+		}
+	}
+	shift = 0
+	for i := range cols {
+		l.shift[i] = shift
+		shift += l.width[i]
+	}
 	l.ok = true
 	return l
 }
 
+// maxKeyWidth is the widest a key grows with the bits left over.
+const maxKeyWidth = 40
+
 // pack writes each row's packed key to out (grown to the rows), or
-// noShortKey for a row with a null key or a value outside the layout.
+// noShortKey for a row with a value outside the layout. A key's largest
+// value in its bits stands for null (TPC-DS q39's warehouse name is null
+// for one warehouse of five: those rows took the byte-encoded keys); a
+// value that would pack as it is outside, so each key always takes one
+// path.
 func (l *intLayout) pack(cols []arrow.Array, vals [][]int64, out []uint64) []uint64 {
 	n := len(vals[0])
 	out = slices.Grow(out[:0], n)[:n]
 	clear(out)
 	for i, c := range cols {
 		base, width, shift := l.base[i], l.width[i], l.shift[i]
+		null := uint64(1)<<width - 1
 		nulls := c.NullN() > 0
 		for r, v := range vals[i] {
 			d := uint64(v - base)
-			if d>>width != 0 || nulls && c.IsNull(r) {
+			switch {
+			case nulls && c.IsNull(r):
+				d = null
+			case d >= null:
 				out[r] = noShortKey
 				continue
 			}

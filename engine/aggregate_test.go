@@ -618,10 +618,10 @@ func TestAggregateOrderedIntKeys(t *testing.T) {
 
 // TestAggregatePackedIntKeys groups by three integer keys over batches of
 // two rows: the first batch fixes how their values pack into one integer
-// (each key's range, twice as wide), and later rows with values outside
-// it (larger, negative) or a null key take the byte-encoded keys; a
-// group met both ways must stay one group, each distinct triple one
-// group, as a map counts them.
+// (each key's range, twice as wide, and the bits left over), later rows
+// with values outside it (far larger, negative) take the byte-encoded
+// keys and null keys pack as their key's null code; each distinct triple
+// must be one group, as a map counts them.
 func TestAggregatePackedIntKeys(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(9, 10))
 	var rows [][]any
@@ -666,9 +666,10 @@ func TestAggregatePackedIntKeys(t *testing.T) {
 	}
 }
 
-// TestIntLayout: keys of the first batch fix each key's bits; a layout
-// that would need more than 63 bits is refused, and values outside a
-// key's range or null pack as noShortKey.
+// TestIntLayout: keys of the first batch fix each key's bits, those left
+// go to the keys from 0; a layout that would need more than 63 bits is
+// refused; values outside a key's range, or at its null code, pack as
+// noShortKey, a null as the null code.
 func TestIntLayout(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
@@ -685,12 +686,24 @@ func TestIntLayout(t *testing.T) {
 	cols := []arrow.Array{a, b, c}
 	vals := [][]int64{a.Int64Values(), b.Int64Values(), c.Int64Values()}
 	l := planIntLayout(cols, vals, nil)
-	// a: 0..3 in 3 bits; b: -4..4 (span 8) from -8 in 5 bits; c: 0..2^40 in 42 bits.
-	if !l.ok || !slices.Equal(l.width, []uint{3, 5, 42}) || !slices.Equal(l.shift, []uint{0, 3, 8}) || !slices.Equal(l.base, []int64{0, -8, 0}) {
+	// a: 0..3 in 3 bits; b: -4..4 (span 8) from -8 in 5 bits; c: 0..2^40
+	// in 42 bits. The 13 bits left go to a (from 0, below maxKeyWidth):
+	// 16 bits.
+	if !l.ok || !slices.Equal(l.width, []uint{16, 5, 42}) || !slices.Equal(l.shift, []uint{0, 16, 21}) || !slices.Equal(l.base, []int64{0, -8, 0}) {
 		t.Fatalf("layout %+v", l)
 	}
 	got := l.pack(cols, vals, nil)
-	want := []uint64{1 | 4<<3 | 1<<40<<8, 3 | 12<<3 | 7<<8, noShortKey}
+	want := []uint64{1 | 4<<16 | 1<<40<<21, 3 | 12<<16 | 7<<21, 0 | 31<<16 | 2<<21} // b's null: 31, its 5 bits' largest
+	if !slices.Equal(got, want) {
+		t.Fatalf("packed %x, want %x", got, want)
+	}
+	// A value at a key's null code is outside: it never packs as a null.
+	top := col([]int64{1<<16 - 1, 0, 0}, nil)
+	defer top.Release()
+	if got := l.pack([]arrow.Array{top, b, c}, [][]int64{top.Int64Values(), vals[1], vals[2]}, nil); got[0] != noShortKey {
+		t.Fatalf("a's null code as a value packed as %x", got[0])
+	}
+	got = l.pack(cols, vals, nil)
 	if !slices.Equal(got, want) {
 		t.Fatalf("packed %x, want %x", got, want)
 	}
