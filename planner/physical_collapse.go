@@ -21,11 +21,7 @@ import (
 // else (an exchange, a union, a join by partitions) are left as they are,
 // and so are scans split by key ranges, which may leave rows out.
 func collapseBuildScans(root *kapotv1.PhysicalPlanNode) {
-	var walk func(n *kapotv1.PhysicalPlanNode)
-	walk = func(n *kapotv1.PhysicalPlanNode) {
-		if n == nil {
-			return
-		}
+	wire.Walk(root, func(n *kapotv1.PhysicalPlanNode) {
 		if j := n.GetHashJoin(); j != nil && j.GetMode() == kapotv1.JoinMode_JOIN_MODE_COLLECT_LEFT && len(j.GetBuildRanges()) == 0 {
 			if s, nested := buildSource(j.GetLeft()); nested {
 				if g := oneGroup(s.GetFileGroups()); g != nil {
@@ -33,11 +29,7 @@ func collapseBuildScans(root *kapotv1.PhysicalPlanNode) {
 				}
 			}
 		}
-		for _, c := range wire.InputSlots(n) {
-			walk(*c)
-		}
-	}
-	walk(root)
+	})
 }
 
 // buildSource is the Parquet scan n's partitions are, through

@@ -23,19 +23,11 @@ import (
 // differ from row to row of a group, so testing each partial group is
 // testing its group.
 func filterGroupsEarly(root *kapotv1.PhysicalPlanNode) {
-	var walk func(n *kapotv1.PhysicalPlanNode)
-	walk = func(n *kapotv1.PhysicalPlanNode) {
-		if n == nil {
-			return
-		}
+	wire.Walk(root, func(n *kapotv1.PhysicalPlanNode) {
 		if f := n.GetFilter(); f != nil {
 			pushGroupFilter(f)
 		}
-		for _, c := range wire.InputSlots(n) {
-			walk(*c)
-		}
-	}
-	walk(root)
+	})
 }
 
 // pushGroupFilter copies f's predicate under the final aggregate below f,

@@ -50,6 +50,19 @@ func InputSlots(n *kapotv1.PhysicalPlanNode) []**kapotv1.PhysicalPlanNode {
 	return nil
 }
 
+// Walk calls f with every node of the plan under n, each before its
+// inputs (nil nodes skipped). f may change a node's fields, not replace
+// the node in its parent (use InputSlots for that).
+func Walk(n *kapotv1.PhysicalPlanNode, f func(*kapotv1.PhysicalPlanNode)) {
+	if n == nil {
+		return
+	}
+	f(n)
+	for _, c := range InputSlots(n) {
+		Walk(*c, f)
+	}
+}
+
 // FileGroups returns the file groups of a scan node, nil for other nodes.
 func FileGroups(n *kapotv1.PhysicalPlanNode) []*kapotv1.FileGroup {
 	switch x := n.GetNode().(type) {
