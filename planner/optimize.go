@@ -6,7 +6,9 @@ package planner
 // there.
 
 // optimise rewrites the logical plan in place: filters of the places that
-// read a shared relation go into its definition (optimize_shared.go), the join graphs the binder
+// read a shared relation go into its definition (optimize_shared.go),
+// correlated MIN/MAX subqueries over a part of their outer join become
+// windows over it (optimize_subwindow.go), the join graphs the binder
 // left become trees of joins (optimize_joins.go), the scans of sorted files
 // keep the key-range splits their joins and groupings can use (optimize_splits.go),
 // and joins with an aggregate on one side are marked for reduction by a
@@ -17,6 +19,7 @@ package planner
 // computed once below it (optimize_cse.go).
 func optimise(lp *logicalPlan, o Options) {
 	pushIntoShared(lp.root)
+	windowSubqueries(lp.root, lp.b)
 	lp.root = orderJoins(lp.root)
 	useSplits(lp.root)
 	reduceAggregates(lp.root, o.costModel())

@@ -1,0 +1,306 @@
+package planner
+
+import (
+	"github.com/apache/arrow-go/v18/arrow"
+
+	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
+)
+
+// Correlated MIN/MAX subqueries as windows: x op (SELECT min(y) FROM T
+// WHERE T.k = outer.k AND …) whose FROM and WHERE are a part of the outer
+// query's own (each of T's tables is one of the outer query's, each of
+// T's conditions one of its conditions, the correlation among them) reads
+// the same rows the outer query already joins: for an outer row with key
+// k, the outer rows with key k hold exactly T's rows with key k, each
+// repeated once per row of the outer query's other tables, and a minimum
+// does not count repeats. So the subquery becomes min(y) OVER (PARTITION
+// BY outer.k) over the outer join, and T is not read or joined a second
+// time (Oracle's "subquery removal using window functions"). TPC-H Q2:
+// partsupp, supplier, nation and region were joined twice, once for the
+// outer rows and once for each part's minimum cost; now once.
+//
+// The outer query's conditions that T does not have may read only its
+// other tables and the correlation keys (a condition on T's columns would
+// drop rows of T from a partition that the subquery reads); the
+// correlation must be one of the outer query's conditions (so rows with
+// a NULL key are gone, as the subquery matches none); only MIN and MAX,
+// which repeats do not change. The window runs over the outer rows, so
+// the rewrite is taken when they are estimated no more than the rows the
+// subquery aggregates.
+
+// windowSubqueries rewrites the correlated MIN/MAX subqueries under r
+// that read a part of their outer query's join (see above).
+func windowSubqueries(r rel, b *binder) {
+	done := map[rel]bool{}
+	var walk func(rel) rel
+	walk = func(r rel) rel {
+		if done[r] {
+			return r
+		}
+		done[r] = true
+		if f, ok := r.(*filterRel); ok {
+			if w := subqueryWindow(f, b); w != nil {
+				f.in = w
+			}
+		}
+		setInputs(r, walk)
+		return r
+	}
+	walk(r)
+}
+
+// graphPart is a relation of a join graph: a table's scan with the
+// conditions on it alone.
+type graphPart struct {
+	scan  *scanRel
+	preds []*expr
+}
+
+// plainGraph reads r as scans with conditions joined on conditions (a
+// join graph of filtered scans, or one filtered scan): its parts and every
+// condition, theirs and the graph's.
+func plainGraph(r rel) ([]graphPart, []*expr, bool) {
+	items := []rel{r}
+	var preds []*expr
+	if g, ok := r.(*joinGraphRel); ok {
+		items = items[:0]
+		for _, it := range g.items {
+			items = append(items, it.r)
+		}
+		preds = append(preds, g.preds...)
+	}
+	parts := make([]graphPart, 0, len(items))
+	for _, it := range items {
+		var p graphPart
+		for {
+			f, ok := it.(*filterRel)
+			if !ok {
+				break
+			}
+			p.preds = append(p.preds, splitAnd(f.pred)...)
+			it = f.in
+		}
+		s, ok := it.(*scanRel)
+		if !ok || s.split != nil || s.per > 1 {
+			return nil, nil, false
+		}
+		p.scan = s
+		parts = append(parts, p)
+		preds = append(preds, p.preds...)
+	}
+	return parts, preds, true
+}
+
+// mappedKey is e's canonical text with its columns renamed by m (an
+// equality also in its flipped form, as second).
+func mappedKey(e *expr, m map[colID]colID) (string, string) {
+	pos := func(id colID) (int, bool) {
+		if to, ok := m[id]; ok {
+			return int(to), true
+		}
+		return int(id), true
+	}
+	key := func(e *expr) string {
+		p, err := e.protoOf(pos, true)
+		if err != nil {
+			return ""
+		}
+		return p.String()
+	}
+	k := key(e)
+	if e.kind == eBinary && e.op == kapotv1.BinaryOp_BINARY_OP_EQ && len(e.args) == 2 {
+		flipped := *e
+		flipped.args = []*expr{e.args[1], e.args[0]}
+		return k, key(&flipped)
+	}
+	return k, ""
+}
+
+// subqueryWindow is the window that replaces the join under f of a
+// correlated MIN/MAX subquery reading a part of the outer join (see
+// above), or nil.
+func subqueryWindow(f *filterRel, b *binder) rel {
+	j, ok := f.in.(*joinRel)
+	if !ok || j.jt != kapotv1.JoinType_JOIN_TYPE_INNER || j.filter != nil || j.reduced != nil || len(j.leftKeys) == 0 {
+		return nil
+	}
+	p, ok := j.right.(*projectRel)
+	if !ok {
+		return nil
+	}
+	a, ok := p.in.(*aggRel)
+	if !ok || a.local || len(a.aggs) != 1 || len(a.groups) != len(j.leftKeys) {
+		return nil
+	}
+	call := a.aggs[0]
+	if (call.fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN && call.fn != kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MAX) ||
+		call.arg == nil || call.arg2 != nil || len(call.order) > 0 || call.param != nil {
+		return nil
+	}
+	// The projection passes the aggregate's columns (the correlation
+	// keys the join reads among them).
+	projected := map[colID]colID{} // projection output -> aggregate output
+	for i, e := range p.exprs {
+		if e.kind != eCol {
+			return nil
+		}
+		projected[p.out[i]] = e.col
+	}
+	groupOf := map[colID]int{}
+	for i, g := range a.gout {
+		groupOf[g] = i
+	}
+	outerKey := make([]*expr, len(a.groups)) // per group
+	for i, lk := range j.leftKeys {
+		rk := j.rightKeys[i]
+		if lk.kind != eCol || rk.kind != eCol || !typesEqual(lk, rk) {
+			return nil
+		}
+		g, ok := groupOf[projected[rk.col]]
+		if !ok || outerKey[g] != nil {
+			return nil
+		}
+		outerKey[g] = lk
+	}
+	outer, outerPreds, ok := plainGraph(j.left)
+	if !ok {
+		return nil
+	}
+	inner, innerPreds, ok := plainGraph(a.in)
+	if !ok || len(inner) > len(outer) {
+		return nil
+	}
+	innerCols := idSet(a.in.output())
+	for _, g := range a.groups {
+		if g.kind != eCol || !innerCols[g.col] {
+			return nil
+		}
+	}
+	if !call.arg.everyRef(func(id colID) bool { return innerCols[id] }) {
+		return nil
+	}
+	for _, c := range innerPreds {
+		if !c.everyRef(func(id colID) bool { return innerCols[id] }) {
+			return nil
+		}
+	}
+	outerIdx := map[string][]int{}
+	for i, c := range outerPreds {
+		k, _ := mappedKey(c, nil)
+		outerIdx[k] = append(outerIdx[k], i)
+	}
+	// Try each assignment of the subquery's tables to distinct outer
+	// tables of the same name.
+	used := make([]bool, len(outer))
+	m := map[colID]colID{}
+	var try func(i int) rel
+	try = func(i int) rel {
+		if i < len(inner) {
+			for o := range outer {
+				if used[o] || outer[o].scan.table != inner[i].scan.table {
+					continue
+				}
+				used[o] = true
+				for c, id := range inner[i].scan.cols {
+					m[id] = outer[o].scan.cols[c]
+				}
+				if w := try(i + 1); w != nil {
+					return w
+				}
+				used[o] = false
+			}
+			return nil
+		}
+		return subqueryWindowAt(b, j, a, p, outerKey, outer, outerPreds, outerIdx, innerPreds, used, m)
+	}
+	return try(0)
+}
+
+// subqueryWindowAt checks one assignment of the subquery's tables to the
+// outer query's (m renames the subquery's columns, used marks the outer
+// tables taken) and builds the window when it holds.
+func subqueryWindowAt(b *binder, j *joinRel, a *aggRel, p *projectRel, outerKey []*expr, outer []graphPart, outerPreds []*expr,
+	outerIdx map[string][]int, innerPreds []*expr, used []bool, m map[colID]colID) rel {
+	matched := make([]bool, len(outerPreds))
+	for _, c := range innerPreds {
+		k, flipped := mappedKey(c, m)
+		found := false
+		for _, key := range []string{k, flipped} {
+			if key == "" {
+				continue
+			}
+			for _, i := range outerIdx[key] {
+				matched[i], found = true, true
+			}
+		}
+		if !found {
+			return nil
+		}
+	}
+	// The outer conditions the subquery lacks read only the other tables
+	// and the correlation keys.
+	keyCols := map[colID]bool{}
+	for _, g := range a.groups {
+		keyCols[m[g.col]] = true
+	}
+	mapped := map[colID]bool{}
+	for o, part := range outer {
+		if used[o] {
+			for _, id := range part.scan.cols {
+				mapped[id] = true
+			}
+		}
+	}
+	for i, c := range outerPreds {
+		if !matched[i] && !c.everyRef(func(id colID) bool { return !mapped[id] || keyCols[id] }) {
+			return nil
+		}
+	}
+	// Each correlation is an outer condition: key = outer column.
+	for i, g := range a.groups {
+		mg := &expr{kind: eCol, col: m[g.col], typ: g.typ}
+		eq := &expr{kind: eBinary, op: kapotv1.BinaryOp_BINARY_OP_EQ, args: []*expr{mg, outerKey[i]}, typ: arrow.FixedWidthTypes.Boolean}
+		if k, flipped := mappedKey(eq, nil); len(outerIdx[k]) == 0 && len(outerIdx[flipped]) == 0 {
+			return nil
+		}
+	}
+	if estimate(j.left) > estimate(a.in) {
+		return nil
+	}
+	call := a.aggs[0]
+	w := &windowRel{in: j.left, partBy: outerKey, calls: []windowCall{{
+		fn: kapotv1.WindowFunction_WINDOW_FUNCTION_AGGREGATE, agg: call.fn, offset: 1,
+		arg: substCols(call.arg, colExprs(m, call.arg)), out: call.out,
+	}}}
+	// The join's columns, in its order: the outer ones, then the
+	// projection's, its keys now the outer keys.
+	out := &projectRel{in: w}
+	for _, id := range j.left.output() {
+		out.exprs = append(out.exprs, &expr{kind: eCol, col: id, typ: b.cols[id].typ})
+		out.out = append(out.out, id)
+	}
+	byOut := map[colID]*expr{}
+	for i, g := range a.gout {
+		byOut[g] = outerKey[i]
+	}
+	for i, e := range p.exprs {
+		if k, ok := byOut[e.col]; ok {
+			out.exprs = append(out.exprs, k)
+		} else {
+			out.exprs = append(out.exprs, e)
+		}
+		out.out = append(out.out, p.out[i])
+	}
+	return out
+}
+
+// colExprs is m as column expressions, typed as e reads them.
+func colExprs(m map[colID]colID, e *expr) map[colID]*expr {
+	out := map[colID]*expr{}
+	for _, id := range e.refs(nil) {
+		if to, ok := m[id]; ok {
+			out[id] = &expr{kind: eCol, col: to, typ: colType(e, id)}
+		}
+	}
+	return out
+}
