@@ -92,6 +92,32 @@ func containsAgg(n *pg.Node) bool {
 	return found
 }
 
+// outerAggCalls lists the aggregate calls of n outside its subqueries
+// (not inside another aggregate's arguments, nor a window call).
+func outerAggCalls(n *pg.Node) []*pg.Node {
+	var out []*pg.Node
+	var walk func(n *pg.Node)
+	walk = func(n *pg.Node) {
+		if n == nil {
+			return
+		}
+		if fc := n.GetFuncCall(); fc != nil {
+			if _, ok := aggFuncs[funcName(fc)]; ok && fc.GetOver() == nil {
+				out = append(out, n)
+				return
+			}
+			if fc.GetOver() != nil {
+				return
+			}
+		}
+		for _, c := range children(n) {
+			walk(c)
+		}
+	}
+	walk(n)
+	return out
+}
+
 // children lists the sub-expressions of the expression nodes binding knows.
 func children(n *pg.Node) []*pg.Node {
 	switch {

@@ -390,6 +390,16 @@ func (b *binder) bindHaving(q *selectQuery, ag *aggBinder) (*expr, []*pg.Node, e
 		}
 		having = andExpr(having, h)
 	}
+	// The subquery conditions are applied over the aggregate once it is
+	// built: the aggregates they read outside their subqueries (max(x) in
+	// HAVING max(x) > (SELECT …)) must be among its calls already.
+	for _, c := range havingSubs {
+		for _, fc := range outerAggCalls(c) {
+			if _, err := b.bindExpr(fc, q.sc, ag); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
 	return having, havingSubs, nil
 }
 

@@ -1,7 +1,11 @@
 package planner
 
 import (
+	"slices"
+
 	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/kapot-go/kapot/engine/agg"
 
 	kapotv1 "github.com/kapot-go/kapot/proto/kapot/v1"
 )
@@ -121,8 +125,11 @@ func mappedKey(e *expr, m map[colID]colID) (string, string) {
 // above), or nil.
 func subqueryWindow(f *filterRel, b *binder) rel {
 	j, ok := f.in.(*joinRel)
-	if !ok || j.jt != kapotv1.JoinType_JOIN_TYPE_INNER || j.filter != nil || j.reduced != nil || len(j.leftKeys) == 0 {
+	if !ok || j.jt != kapotv1.JoinType_JOIN_TYPE_INNER || j.filter != nil || j.reduced != nil {
 		return nil
+	}
+	if len(j.leftKeys) == 0 {
+		return totalWindow(j, b)
 	}
 	p, ok := j.right.(*projectRel)
 	if !ok {
@@ -167,7 +174,7 @@ func subqueryWindow(f *filterRel, b *binder) rel {
 		return nil
 	}
 	inner, innerPreds, ok := plainGraph(a.in)
-	if !ok || len(inner) > len(outer) {
+	if !ok {
 		return nil
 	}
 	innerCols := idSet(a.in.output())
@@ -184,13 +191,26 @@ func subqueryWindow(f *filterRel, b *binder) rel {
 			return nil
 		}
 	}
+	return matchGraphs(inner, innerPreds, outer, outerPreds, func(m map[colID]colID, used, matched []bool) rel {
+		return subqueryWindowAt(b, j, a, p, outerKey, outer, outerPreds, used, matched, m)
+	})
+}
+
+// matchGraphs tries each assignment of inner's tables to distinct outer
+// tables of the same name under which every condition of inner is one of
+// outer's, and returns what found says of the first it accepts (nil: try
+// the next). found gets the renaming of inner's columns, the outer tables
+// used and the outer conditions matched.
+func matchGraphs(inner []graphPart, innerPreds []*expr, outer []graphPart, outerPreds []*expr,
+	found func(m map[colID]colID, used, matched []bool) rel) rel {
+	if len(inner) > len(outer) {
+		return nil
+	}
 	outerIdx := map[string][]int{}
 	for i, c := range outerPreds {
 		k, _ := mappedKey(c, nil)
 		outerIdx[k] = append(outerIdx[k], i)
 	}
-	// Try each assignment of the subquery's tables to distinct outer
-	// tables of the same name.
 	used := make([]bool, len(outer))
 	m := map[colID]colID{}
 	var try func(i int) rel
@@ -211,7 +231,23 @@ func subqueryWindow(f *filterRel, b *binder) rel {
 			}
 			return nil
 		}
-		return subqueryWindowAt(b, j, a, p, outerKey, outer, outerPreds, outerIdx, innerPreds, used, m)
+		matched := make([]bool, len(outerPreds))
+		for _, c := range innerPreds {
+			k, flipped := mappedKey(c, m)
+			hit := false
+			for _, key := range []string{k, flipped} {
+				if key == "" {
+					continue
+				}
+				for _, i := range outerIdx[key] {
+					matched[i], hit = true, true
+				}
+			}
+			if !hit {
+				return nil
+			}
+		}
+		return found(m, used, matched)
 	}
 	return try(0)
 }
@@ -220,23 +256,7 @@ func subqueryWindow(f *filterRel, b *binder) rel {
 // outer query's (m renames the subquery's columns, used marks the outer
 // tables taken) and builds the window when it holds.
 func subqueryWindowAt(b *binder, j *joinRel, a *aggRel, p *projectRel, outerKey []*expr, outer []graphPart, outerPreds []*expr,
-	outerIdx map[string][]int, innerPreds []*expr, used []bool, m map[colID]colID) rel {
-	matched := make([]bool, len(outerPreds))
-	for _, c := range innerPreds {
-		k, flipped := mappedKey(c, m)
-		found := false
-		for _, key := range []string{k, flipped} {
-			if key == "" {
-				continue
-			}
-			for _, i := range outerIdx[key] {
-				matched[i], found = true, true
-			}
-		}
-		if !found {
-			return nil
-		}
-	}
+	used, matched []bool, m map[colID]colID) rel {
 	// The outer conditions the subquery lacks read only the other tables
 	// and the correlation keys.
 	keyCols := map[colID]bool{}
@@ -260,7 +280,11 @@ func subqueryWindowAt(b *binder, j *joinRel, a *aggRel, p *projectRel, outerKey 
 	for i, g := range a.groups {
 		mg := &expr{kind: eCol, col: m[g.col], typ: g.typ}
 		eq := &expr{kind: eBinary, op: kapotv1.BinaryOp_BINARY_OP_EQ, args: []*expr{mg, outerKey[i]}, typ: arrow.FixedWidthTypes.Boolean}
-		if k, flipped := mappedKey(eq, nil); len(outerIdx[k]) == 0 && len(outerIdx[flipped]) == 0 {
+		k, flipped := mappedKey(eq, nil)
+		if !slices.ContainsFunc(outerPreds, func(c *expr) bool {
+			ck, _ := mappedKey(c, nil)
+			return ck == k || ck == flipped
+		}) {
 			return nil
 		}
 	}
@@ -303,4 +327,102 @@ func colExprs(m map[colID]colID, e *expr) map[colID]*expr {
 		}
 	}
 	return out
+}
+
+// totalWindow is the window that replaces the join j of a grouped query
+// with an uncorrelated subquery aggregating the same rows (the same
+// tables and conditions, no more, no fewer) without groups, or nil: TPC-H
+// Q11's HAVING sum(v) > (SELECT sum(v) * 0.0001 FROM the same join). The
+// subquery's total is the total of the groups' sums: sum(sum) OVER () over
+// the grouped rows, the join computed once. SUM (of integers or decimals:
+// a float's sum would round differently) and COUNT add up, MIN and MAX
+// take theirs; each must be one of the grouped query's aggregates. The
+// groups meet in one task, so only while they are estimated at most
+// maxBroadcastRows.
+func totalWindow(j *joinRel, b *binder) rel {
+	grouped, ok := j.left.(*aggRel)
+	if !ok || grouped.local {
+		return nil
+	}
+	p, ok := j.right.(*projectRel)
+	if !ok {
+		return nil
+	}
+	total, ok := p.in.(*aggRel)
+	if !ok || total.local || len(total.groups) > 0 || len(total.aggs) == 0 {
+		return nil
+	}
+	outer, outerPreds, ok := plainGraph(grouped.in)
+	if !ok {
+		return nil
+	}
+	inner, innerPreds, ok := plainGraph(total.in)
+	if !ok || len(inner) != len(outer) || estimate(grouped) > maxBroadcastRows {
+		return nil
+	}
+	return matchGraphs(inner, innerPreds, outer, outerPreds, func(m map[colID]colID, _, matched []bool) rel {
+		if slices.Contains(matched, false) {
+			return nil
+		}
+		w := &windowRel{in: grouped}
+		for _, c := range total.aggs {
+			call, ok := totalOf(c, grouped, m, b)
+			if !ok {
+				return nil
+			}
+			w.calls = append(w.calls, call)
+		}
+		out := &projectRel{in: w}
+		for _, id := range grouped.output() {
+			out.exprs = append(out.exprs, &expr{kind: eCol, col: id, typ: b.cols[id].typ})
+			out.out = append(out.out, id)
+		}
+		out.exprs = append(out.exprs, p.exprs...)
+		out.out = append(out.out, p.out...)
+		return out
+	})
+}
+
+// totalOf is the window call over grouped's rows that computes the
+// aggregate c of the same rows (its columns renamed by m), if grouped has
+// the aggregate it adds up.
+func totalOf(c aggCall, grouped *aggRel, m map[colID]colID, b *binder) (windowCall, bool) {
+	if c.distinct || c.arg2 != nil || len(c.order) > 0 || c.param != nil {
+		return windowCall{}, false
+	}
+	fn := c.fn
+	switch c.fn {
+	case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM:
+		switch b.cols[c.out].typ.ID() {
+		case arrow.INT64, arrow.DECIMAL128:
+		default:
+			return windowCall{}, false
+		}
+	case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT:
+		fn = kapotv1.AggregateFunction_AGGREGATE_FUNCTION_SUM
+	case kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MIN, kapotv1.AggregateFunction_AGGREGATE_FUNCTION_MAX:
+	default:
+		return windowCall{}, false
+	}
+	var want string
+	if c.arg != nil {
+		want, _ = mappedKey(c.arg, m)
+	}
+	for _, g := range grouped.aggs {
+		if g.fn != c.fn || g.distinct || g.arg2 != nil || len(g.order) > 0 || g.param != nil || (g.arg == nil) != (c.arg == nil) {
+			continue
+		}
+		if c.arg != nil {
+			if k, _ := mappedKey(g.arg, nil); k != want {
+				continue
+			}
+		}
+		in := b.cols[g.out].typ
+		if t, err := agg.ResultType(fn, in, false); err != nil || !arrow.TypeEqual(t, b.cols[c.out].typ) {
+			return windowCall{}, false
+		}
+		return windowCall{fn: kapotv1.WindowFunction_WINDOW_FUNCTION_AGGREGATE, agg: fn, offset: 1,
+			arg: &expr{kind: eCol, col: g.out, typ: in}, out: c.out}, true
+	}
+	return windowCall{}, false
 }
