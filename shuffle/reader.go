@@ -18,9 +18,10 @@ import (
 // ErrNotFound marks a map output that is not on this executor.
 var ErrNotFound = errors.New("shuffle partition not found")
 
-// Segment is one output partition's stored IPC stream, open for reading.
+// Segment is one output partition's stored IPC stream, open for reading
+// (its spans in order).
 type Segment struct {
-	*io.SectionReader
+	io.Reader
 	Entry IndexEntry
 	f     *os.File
 }
@@ -54,11 +55,19 @@ func OpenPartition(workDir, jobID string, stageID, mapPartition, out uint32) (*S
 		return nil, fmt.Errorf("job %s stage %d map %d has %d output partitions, not %d: %w", jobID, stageID, mapPartition, len(ix.Entries), out, ErrNotFound)
 	}
 	e := ix.Entries[out]
-	if e.Offset+e.Length > end {
-		f.Close()
-		return nil, fmt.Errorf("%s shorter than its index says: %w", dataPath, ErrCorruptIndex)
+	var rs []io.Reader
+	for _, s := range e.spans() {
+		if s.Offset+s.Length > end {
+			f.Close()
+			return nil, fmt.Errorf("%s shorter than its index says: %w", dataPath, ErrCorruptIndex)
+		}
+		rs = append(rs, io.NewSectionReader(f, s.Offset, s.Length))
 	}
-	return &Segment{SectionReader: io.NewSectionReader(f, e.Offset, e.Length), Entry: e, f: f}, nil
+	r := rs[0]
+	if len(rs) > 1 {
+		r = io.MultiReader(rs...)
+	}
+	return &Segment{Reader: r, Entry: e, f: f}, nil
 }
 
 // readIndex reads the index at the end of a map output's file (see the
@@ -87,7 +96,12 @@ func readIndex(f *os.File) (*Index, int64, error) {
 		return nil, 0, fmt.Errorf("index at %d of %d bytes: %v: %w", at, size, err, ErrCorruptIndex)
 	}
 	n := int64(binary.LittleEndian.Uint32(head[8:]))
-	if [8]byte(head[:8]) != indexMagic || n > MaxIndexPartitions || size-8-at != 16+n*entrySize {
+	switch l := size - 8 - at; {
+	case n > MaxIndexPartitions:
+		return nil, 0, fmt.Errorf("index at %d of %d bytes: %w", at, size, ErrCorruptIndex)
+	case [8]byte(head[:8]) == indexMagic && l == 16+n*entrySize:
+	case [8]byte(head[:8]) == chunkedMagic && l >= 16+n*(entrySize+4) && l <= maxIndexBytes:
+	default:
 		return nil, 0, fmt.Errorf("index at %d of %d bytes: %w", at, size, ErrCorruptIndex)
 	}
 	b := make([]byte, size-8-at)

@@ -68,11 +68,18 @@ type PartitionStats struct {
 // FileWriter writes one map task's output partitions to one data file.
 // It encodes each partition as an IPC stream into a memory buffer. When the
 // buffers outgrow the task's budget (or the memory reservation refuses
-// them), it spills: every partition's encoded bytes so far go, one after
-// the other, to a run file and the buffers start empty. Finish lays each
-// partition out contiguously in the data file by byte-copying its chunks
-// from every run, in order, and then its in-memory rest: no batch is
-// decoded or encoded twice.
+// them), it spills: every partition's encoded bytes so far are appended,
+// one after the other, to the data file's temporary and the buffers start
+// empty. Finish appends each partition's in-memory rest and an index that
+// lists each partition's chunks (a stream read in their order), then
+// renames the file into place: spilled bytes are written once, never
+// copied (a copy into a contiguous layout wrote and read them again, and
+// through the page cache that doubled a spilling task's time: TPC-H Q18
+// over unsorted files, 0.95 s against 0.62 s with a buffer large enough
+// not to spill). A compressed output (CompressionAuto past
+// autoCompressBytes) is the exception: its partitions are S2 streams
+// compressed at Finish from the chunks, written to a new file. No batch
+// is decoded or encoded twice.
 type FileWriter struct {
 	dataPath string
 	schema   *arrow.Schema
@@ -82,7 +89,12 @@ type FileWriter struct {
 	budget   int64 // bytes buffered before a spill; 0: unlimited
 	res      MemoryReservation
 	buffered int64
-	runs     []*spillRun
+	// spillF is the data file's temporary, which spills append to (nil:
+	// none yet); spans are each partition's spilled chunks in it, in
+	// order, and spillOff where the next goes.
+	spillF   *os.File
+	spans    [][]Span
+	spillOff int64
 
 	spills       int
 	spilledBytes int64
@@ -101,14 +113,6 @@ type MemoryReservation interface {
 	TryGrow(n int64) error
 	Free()
 }
-
-// spillRun is a file of encoded partition chunks, chunk i for partition i.
-type spillRun struct {
-	f      *os.File
-	chunks []chunk
-}
-
-type chunk struct{ off, n int64 }
 
 // SetBudget makes the writer spill when its buffers exceed budget bytes
 // (0: no limit) or when res (may be nil) refuses to grow.
@@ -172,43 +176,57 @@ func (w *FileWriter) Write(p int, batch arrow.RecordBatch) error {
 	return nil
 }
 
-// spill moves every partition's buffered bytes to a new run file.
+// spill appends every partition's buffered bytes to the data file's
+// temporary.
 func (w *FileWriter) spill() error {
-	dir := filepath.Dir(w.dataPath)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("shuffle writer: %w", err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(w.dataPath)+".spill-*")
-	if err != nil {
-		return fmt.Errorf("shuffle writer: spill: %w", err)
-	}
-	run := &spillRun{f: f, chunks: make([]chunk, len(w.parts))}
-	w.runs = append(w.runs, run) // removed by Finish or Abort
-	var off int64
-	for i := range w.parts {
-		n, err := w.parts[i].buf.WriteTo(f)
-		if err != nil {
-			return fmt.Errorf("shuffle writer: spill %s: %w", f.Name(), err)
+	if w.spillF == nil {
+		dir := filepath.Dir(w.dataPath)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("shuffle writer: %w", err)
 		}
-		run.chunks[i] = chunk{off: off, n: n}
-		off += n
-		w.parts[i].buf.Reset()
+		f, err := os.CreateTemp(dir, "."+filepath.Base(w.dataPath)+".tmp-*")
+		if err != nil {
+			return fmt.Errorf("shuffle writer: spill: %w", err)
+		}
+		w.spillF, w.spans = f, make([][]Span, len(w.parts)) // removed by Finish or Abort
+	}
+	start := w.spillOff
+	if err := w.appendBuffers(); err != nil {
+		return err
 	}
 	w.buffered = 0
 	w.spills++
-	w.spilledBytes += off
+	w.spilledBytes += w.spillOff - start
 	if w.res != nil {
 		w.res.Free()
 	}
 	return nil
 }
 
-func (w *FileWriter) removeRuns() {
-	for _, r := range w.runs {
-		r.f.Close()
-		os.Remove(r.f.Name())
+// appendBuffers appends every partition's buffered bytes to spillF, each
+// a span of its partition, and empties the buffers.
+func (w *FileWriter) appendBuffers() error {
+	for i := range w.parts {
+		n, err := w.parts[i].buf.WriteTo(w.spillF)
+		if err != nil {
+			return fmt.Errorf("shuffle writer: spill %s: %w", w.spillF.Name(), err)
+		}
+		if n > 0 {
+			w.spans[i] = append(w.spans[i], Span{Offset: w.spillOff, Length: n})
+			w.spillOff += n
+		}
+		w.parts[i].buf.Reset()
 	}
-	w.runs = nil
+	return nil
+}
+
+// removeSpill removes the data file's temporary (unless Finish renamed it).
+func (w *FileWriter) removeSpill() {
+	if w.spillF != nil {
+		w.spillF.Close()
+		os.Remove(w.spillF.Name())
+		w.spillF = nil
+	}
 	if w.res != nil {
 		w.res.Free()
 	}
@@ -222,7 +240,7 @@ func (w *FileWriter) Finish() ([]PartitionStats, error) {
 		return nil, fmt.Errorf("shuffle writer: already finished")
 	}
 	w.done = true
-	defer w.removeRuns()
+	defer w.removeSpill()
 	for i := range w.parts {
 		if err := w.parts[i].w.Close(); err != nil {
 			return nil, fmt.Errorf("shuffle writer: close partition %d: %w", i, err)
@@ -237,6 +255,9 @@ func (w *FileWriter) Finish() ([]PartitionStats, error) {
 			total += int64(w.parts[i].buf.Len())
 		}
 		w.compressed = total >= w.autoBytes
+	}
+	if w.spillF != nil && !w.compressed {
+		return w.finishSpilled()
 	}
 	stats := make([]PartitionStats, len(w.parts))
 	ix := &Index{Entries: make([]IndexEntry, len(w.parts))}
@@ -273,17 +294,56 @@ func (w *FileWriter) Abort() {
 		w.parts[i].w.Close()
 		w.parts[i].buf.Reset()
 	}
-	w.removeRuns()
+	w.removeSpill()
 }
 
-// writePartition writes partition i's bytes (its chunks of the spilled
-// runs, then its buffer) to f, as one S2 stream when the output is
-// compressed (nothing for no bytes), and returns how many bytes f got.
+// finishSpilled finishes an uncompressed output that spilled: the rest of
+// each partition and the index go after the spilled chunks in the data
+// file's temporary, which is renamed into place.
+func (w *FileWriter) finishSpilled() ([]PartitionStats, error) {
+	if err := w.appendBuffers(); err != nil {
+		return nil, err
+	}
+	stats := make([]PartitionStats, len(w.parts))
+	ix := &Index{Entries: make([]IndexEntry, len(w.parts))}
+	for i := range w.parts {
+		p := &w.parts[i]
+		e := IndexEntry{Offset: w.spillOff, Rows: p.rows, Batches: p.batches}
+		var n int64
+		if sp := w.spans[i]; len(sp) > 0 {
+			e.Offset, e.Length, e.Rest = sp[0].Offset, sp[0].Length, sp[1:]
+		}
+		for _, sp := range w.spans[i] {
+			n += sp.Length
+		}
+		ix.Entries[i] = e
+		stats[i] = PartitionStats{Rows: p.rows, Batches: p.batches, Bytes: n}
+	}
+	if _, err := w.spillF.Write(binary.LittleEndian.AppendUint64(ix.Encode(), uint64(w.spillOff))); err != nil {
+		return nil, fmt.Errorf("shuffle writer: write %s: %w", w.dataPath, err)
+	}
+	if err := w.spillF.Close(); err != nil {
+		return nil, fmt.Errorf("shuffle writer: write %s: %w", w.dataPath, err)
+	}
+	if err := os.Rename(w.spillF.Name(), w.dataPath); err != nil {
+		return nil, fmt.Errorf("shuffle writer: write %s: %w", w.dataPath, err)
+	}
+	w.spillF = nil
+	return stats, nil
+}
+
+// writePartition writes partition i's bytes (its spilled chunks, then its
+// buffer) to f, as one S2 stream when the output is compressed (nothing
+// for no bytes), and returns how many bytes f got.
 func (w *FileWriter) writePartition(f io.Writer, i int) (int64, error) {
 	b := &w.parts[i].buf
 	size := int64(b.Len())
-	for _, r := range w.runs {
-		size += r.chunks[i].n
+	var spans []Span
+	if w.spans != nil {
+		spans = w.spans[i]
+	}
+	for _, sp := range spans {
+		size += sp.Length
 	}
 	if size == 0 {
 		return 0, nil
@@ -299,10 +359,9 @@ func (w *FileWriter) writePartition(f io.Writer, i int) (int64, error) {
 		}
 		dst = w.enc
 	}
-	for _, r := range w.runs {
-		c := r.chunks[i]
-		if _, err := io.Copy(dst, io.NewSectionReader(r.f, c.off, c.n)); err != nil {
-			return cw.n, fmt.Errorf("copy spilled run %s: %w", r.f.Name(), err)
+	for _, sp := range spans {
+		if _, err := io.Copy(dst, io.NewSectionReader(w.spillF, sp.Offset, sp.Length)); err != nil {
+			return cw.n, fmt.Errorf("copy spilled chunk of %s: %w", w.spillF.Name(), err)
 		}
 	}
 	if _, err := b.WriteTo(dst); err != nil {

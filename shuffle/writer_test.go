@@ -71,6 +71,20 @@ func TestAutoCompression(t *testing.T) {
 			if c.budget > 0 && w.Spills() < 2 {
 				t.Fatalf("%d spills, want several", w.Spills())
 			}
+			// One file, nothing temporary left; a spilled output not
+			// compressed keeps its chunks where they were spilled.
+			names, err := os.ReadDir(filepath.Join(dir, "job1"))
+			if err != nil || len(names) != 1 || names[0].Name() != "1-0.data" {
+				t.Fatalf("job directory: %v %v", names, err)
+			}
+			b, err := os.ReadFile(filepath.Join(dir, "job1", "1-0.data"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			at := binary.LittleEndian.Uint64(b[len(b)-8:])
+			if chunked := string(b[at:at+8]) == "KAPOTIX2"; chunked != (c.budget > 0 && !c.s2) {
+				t.Errorf("chunked index %v, want %v", chunked, c.budget > 0 && !c.s2)
+			}
 			for p := range uint32(2) {
 				seg, err := OpenPartition(dir, "job1", 1, 0, p)
 				if err != nil {
