@@ -131,6 +131,9 @@ func subqueryWindow(f *filterRel, b *binder) rel {
 	if len(j.leftKeys) == 0 {
 		return totalWindow(j, b)
 	}
+	if w := sameRelationWindow(j, b); w != nil {
+		return w
+	}
 	p, ok := j.right.(*projectRel)
 	if !ok {
 		return nil
@@ -425,4 +428,141 @@ func totalOf(c aggCall, grouped *aggRel, m map[colID]colID, b *binder) (windowCa
 			arg: &expr{kind: eCol, col: g.out, typ: in}, out: c.out}, true
 	}
 	return windowCall{}, false
+}
+
+// renamed follows r through projections that only pass (and rename)
+// columns down to a shared relation (a WITH query): the relation, and
+// for each of r's columns the relation's column it is.
+func renamed(r rel) (*sharedRel, map[colID]colID, bool) {
+	m := map[colID]colID{}
+	for _, id := range r.output() {
+		m[id] = id
+	}
+	for {
+		switch x := r.(type) {
+		case *sharedRel:
+			return x, m, true
+		case *projectRel:
+			for out, cur := range m {
+				i := slices.Index(x.out, cur)
+				if i < 0 || x.exprs[i].kind != eCol {
+					return nil, nil, false
+				}
+				m[out] = x.exprs[i].col
+			}
+			r = x.in
+		default:
+			return nil, nil, false
+		}
+	}
+}
+
+// sameRelationWindow is the window that replaces the join j of a
+// correlated aggregate subquery over the very relation the outer side
+// reads, or nil: TPC-DS q01's ctr_total_return > (SELECT avg(...) * 1.2
+// FROM customer_total_return ctr2 WHERE ctr1.ctr_store_sk =
+// ctr2.ctr_store_sk), where ctr1 is the same WITH query, unfiltered. The
+// subquery's rows for a key are the outer side's rows with that key, one
+// for one, so any aggregate (AVG and SUM too, not only MIN and MAX) is
+// the window's over the outer side partitioned by the key; the WITH
+// query's rows are not aggregated and joined a second time. Rows with a
+// NULL key, which the join drops, are filtered out first.
+func sameRelationWindow(j *joinRel, b *binder) rel {
+	p, ok := j.right.(*projectRel)
+	if !ok {
+		return nil
+	}
+	a, ok := p.in.(*aggRel)
+	if !ok || a.local || len(a.aggs) == 0 || len(a.groups) != len(j.leftKeys) {
+		return nil
+	}
+	outerRel, outerCols, ok := renamed(j.left)
+	if !ok {
+		return nil
+	}
+	innerRel, innerCols, ok := renamed(a.in)
+	if !ok || innerRel != outerRel {
+		return nil
+	}
+	// The relation's column -> the outer side's column that reads it.
+	toOuter := map[colID]colID{}
+	for out, base := range outerCols {
+		toOuter[base] = out
+	}
+	mapCol := func(id colID) (colID, bool) {
+		base, ok := innerCols[id]
+		if !ok {
+			return 0, false
+		}
+		out, ok := toOuter[base]
+		return out, ok
+	}
+	projected := map[colID]colID{}
+	for i, e := range p.exprs {
+		if e.kind == eCol {
+			projected[p.out[i]] = e.col
+		}
+	}
+	groupOf := map[colID]int{}
+	for i, g := range a.gout {
+		groupOf[g] = i
+	}
+	keys := make([]*expr, len(a.groups))
+	for i, lk := range j.leftKeys {
+		rk := j.rightKeys[i]
+		if lk.kind != eCol || rk.kind != eCol || !typesEqual(lk, rk) {
+			return nil
+		}
+		g, ok := groupOf[projected[rk.col]]
+		if !ok || keys[g] != nil || a.groups[g].kind != eCol {
+			return nil
+		}
+		if oc, ok := mapCol(a.groups[g].col); !ok || oc != lk.col {
+			return nil
+		}
+		keys[g] = lk
+	}
+	w := &windowRel{partBy: keys}
+	for _, c := range a.aggs {
+		if c.distinct || c.arg2 != nil || len(c.order) > 0 || c.param != nil {
+			return nil
+		}
+		call := windowCall{fn: kapotv1.WindowFunction_WINDOW_FUNCTION_AGGREGATE, agg: c.fn, offset: 1, out: c.out}
+		in := arrow.DataType(arrow.Null)
+		if c.arg != nil {
+			m := map[colID]*expr{}
+			for _, id := range c.arg.refs(nil) {
+				oc, ok := mapCol(id)
+				if !ok {
+					return nil
+				}
+				m[id] = &expr{kind: eCol, col: oc, typ: b.cols[oc].typ}
+			}
+			call.arg = substCols(c.arg, m)
+			in = call.arg.typ
+		}
+		if t, err := agg.ResultType(c.fn, in, false); err != nil || !arrow.TypeEqual(t, b.cols[c.out].typ) {
+			return nil
+		}
+		w.calls = append(w.calls, call)
+	}
+	var in rel = j.left
+	for _, k := range keys {
+		in = &filterRel{in: in, pred: &expr{kind: eIsNull, args: []*expr{k}, negated: true, typ: arrow.FixedWidthTypes.Boolean}}
+	}
+	w.in = in
+	out := &projectRel{in: w}
+	for _, id := range j.left.output() {
+		out.exprs = append(out.exprs, &expr{kind: eCol, col: id, typ: b.cols[id].typ})
+		out.out = append(out.out, id)
+	}
+	byOut := map[colID]*expr{}
+	for i, g := range a.gout {
+		byOut[g] = keys[i]
+	}
+	for i, e := range p.exprs {
+		out.exprs = append(out.exprs, substCols(e, byOut))
+		out.out = append(out.out, p.out[i])
+	}
+	return out
 }
