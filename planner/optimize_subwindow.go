@@ -299,26 +299,7 @@ func subqueryWindowAt(b *binder, j *joinRel, a *aggRel, p *projectRel, outerKey 
 		fn: kapotv1.WindowFunction_WINDOW_FUNCTION_AGGREGATE, agg: call.fn, offset: 1,
 		arg: substCols(call.arg, colExprs(m, call.arg)), out: call.out,
 	}}}
-	// The join's columns, in its order: the outer ones, then the
-	// projection's, its keys now the outer keys.
-	out := &projectRel{in: w}
-	for _, id := range j.left.output() {
-		out.exprs = append(out.exprs, &expr{kind: eCol, col: id, typ: b.cols[id].typ})
-		out.out = append(out.out, id)
-	}
-	byOut := map[colID]*expr{}
-	for i, g := range a.gout {
-		byOut[g] = outerKey[i]
-	}
-	for i, e := range p.exprs {
-		if k, ok := byOut[e.col]; ok {
-			out.exprs = append(out.exprs, k)
-		} else {
-			out.exprs = append(out.exprs, e)
-		}
-		out.out = append(out.out, p.out[i])
-	}
-	return out
+	return joinColumns(w, j.left, p, a.gout, outerKey, b)
 }
 
 // colExprs is m as column expressions, typed as e reads them.
@@ -375,14 +356,7 @@ func totalWindow(j *joinRel, b *binder) rel {
 			}
 			w.calls = append(w.calls, call)
 		}
-		out := &projectRel{in: w}
-		for _, id := range grouped.output() {
-			out.exprs = append(out.exprs, &expr{kind: eCol, col: id, typ: b.cols[id].typ})
-			out.out = append(out.out, id)
-		}
-		out.exprs = append(out.exprs, p.exprs...)
-		out.out = append(out.out, p.out...)
-		return out
+		return joinColumns(w, grouped, p, nil, nil, b)
 	})
 }
 
@@ -551,13 +525,21 @@ func sameRelationWindow(j *joinRel, b *binder) rel {
 		in = &filterRel{in: in, pred: &expr{kind: eIsNull, args: []*expr{k}, negated: true, typ: arrow.FixedWidthTypes.Boolean}}
 	}
 	w.in = in
+	return joinColumns(w, j.left, p, a.gout, keys, b)
+}
+
+// joinColumns projects w (the window over left that replaces a join of
+// left with the subquery's projection p over its aggregate) to the
+// join's columns, in its order: left's, then p's, where p's groups gout
+// are now the outer keys.
+func joinColumns(w rel, left rel, p *projectRel, gout []colID, keys []*expr, b *binder) rel {
 	out := &projectRel{in: w}
-	for _, id := range j.left.output() {
+	for _, id := range left.output() {
 		out.exprs = append(out.exprs, &expr{kind: eCol, col: id, typ: b.cols[id].typ})
 		out.out = append(out.out, id)
 	}
 	byOut := map[colID]*expr{}
-	for i, g := range a.gout {
+	for i, g := range gout {
 		byOut[g] = keys[i]
 	}
 	for i, e := range p.exprs {

@@ -1,13 +1,38 @@
 package planner
 
 import (
-	"context"
 	"strings"
 	"testing"
 
+	"github.com/kapot-go/kapot/catalog"
 	"github.com/kapot-go/kapot/internal/testkit/oracle"
+	"github.com/kapot-go/kapot/internal/testkit/oracle/duck"
 	"github.com/kapot-go/kapot/tpch"
 )
+
+// checkWindowCase plans sql in two modes (broadcast, partitioned), checks
+// that its plan has a window exactly when window says, and that its rows
+// are DuckDB's, and some.
+func checkWindowCase(t *testing.T, cat *catalog.Catalog, db *duck.DB, sql string, window bool) {
+	t.Helper()
+	for _, o := range []Options{{TargetPartitions: 3}, {TargetPartitions: 2, BroadcastRows: -1}} {
+		plan := explainSQL(t, cat, sql, o)
+		if got := strings.Contains(plan, "Window("); got != window {
+			t.Fatalf("window: %v, want %v:\n%s", got, window, plan)
+		}
+		_, got := runSQLWith(t, cat, sql, o)
+		want, err := db.Rows(sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := oracle.SameRows(got, want); err != nil {
+			t.Fatalf("%v\nkapot:  %q\nduckdb: %q", err, head(got), head(want))
+		}
+		if len(want) == 0 {
+			t.Fatal("no rows: the case proves nothing")
+		}
+	}
+}
 
 // TestSubqueryWindow: a correlated MIN/MAX subquery over a part of the
 // outer query's join becomes a window over it (TPC-H Q2), and only then:
@@ -52,32 +77,7 @@ func TestSubqueryWindow(t *testing.T) {
 			and ps_supplycost < (select max(ps_supplycost) from partsupp ps2 where ps2.ps_suppkey = p_partkey) order by 1, 2`, false},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			for _, o := range []Options{{TargetPartitions: 3}, {TargetPartitions: 2, BroadcastRows: -1}} {
-				p, err := PlanQuery(context.Background(), cat, c.sql, o)
-				if err != nil {
-					t.Fatal(err)
-				}
-				plan, err := Explain(p)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got := strings.Contains(plan, "Window("); got != c.window {
-					t.Fatalf("window: %v, want %v:\n%s", got, c.window, plan)
-				}
-				_, got := runSQLWith(t, cat, c.sql, o)
-				want, err := db.Rows(c.sql)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := oracle.SameRows(got, want); err != nil {
-					t.Fatalf("%v\nkapot:  %q\nduckdb: %q", err, head(got), head(want))
-				}
-				if len(want) == 0 {
-					t.Fatal("no rows: the case proves nothing")
-				}
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { checkWindowCase(t, cat, db, c.sql, c.window) })
 	}
 }
 
@@ -123,32 +123,7 @@ func TestTotalWindow(t *testing.T) {
 		{"a HAVING condition besides", edit("having\n        sum(ps_supplycost * ps_availqty) > (", "having\n        sum(ps_supplycost * ps_availqty) > 100 and sum(ps_supplycost * ps_availqty) > ("), false},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			for _, o := range []Options{{TargetPartitions: 3}, {TargetPartitions: 2, BroadcastRows: -1}} {
-				p, err := PlanQuery(context.Background(), cat, c.sql, o)
-				if err != nil {
-					t.Fatal(err)
-				}
-				plan, err := Explain(p)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got := strings.Contains(plan, "Window("); got != c.window {
-					t.Fatalf("window: %v, want %v:\n%s", got, c.window, plan)
-				}
-				_, got := runSQLWith(t, cat, c.sql, o)
-				want, err := db.Rows(c.sql)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := oracle.SameRows(got, want); err != nil {
-					t.Fatalf("%v\nkapot:  %q\nduckdb: %q", err, head(got), head(want))
-				}
-				if len(want) == 0 {
-					t.Fatal("no rows: the case proves nothing")
-				}
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { checkWindowCase(t, cat, db, c.sql, c.window) })
 	}
 }
 
@@ -179,31 +154,6 @@ func TestSameRelationWindow(t *testing.T) {
 		{"count", with + `select k, p from t t1 where 0 < (select count(*) from t t2 where t2.p = t1.p and t2.k = t1.k) order by 1, 2 limit 50`, false},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			for _, o := range []Options{{TargetPartitions: 3}, {TargetPartitions: 2, BroadcastRows: -1}} {
-				p, err := PlanQuery(context.Background(), cat, c.sql, o)
-				if err != nil {
-					t.Fatal(err)
-				}
-				plan, err := Explain(p)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got := strings.Contains(plan, "Window("); got != c.window {
-					t.Fatalf("window: %v, want %v:\n%s", got, c.window, plan)
-				}
-				_, got := runSQLWith(t, cat, c.sql, o)
-				want, err := db.Rows(c.sql)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := oracle.SameRows(got, want); err != nil {
-					t.Fatalf("%v\nkapot:  %q\nduckdb: %q", err, head(got), head(want))
-				}
-				if len(want) == 0 {
-					t.Fatal("no rows: the case proves nothing")
-				}
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { checkWindowCase(t, cat, db, c.sql, c.window) })
 	}
 }
