@@ -32,7 +32,8 @@ type intLayout struct {
 // do not fit the layout take the byte-encoded keys.
 // Key i is a string key's codes when coded[i] (nil: none is): planned
 // only when the first batch has at most maxPlannedCodes values, and given
-// the width of twice that many (codes up to 510 pack: 511 is null).
+// the width of twice that many (with 1 024: codes up to 2 046 pack, 2 047
+// is null).
 func planIntLayout(cols []arrow.Array, vals [][]int64, coded []bool) intLayout {
 	l := intLayout{set: true, base: make([]int64, len(cols)), width: make([]uint, len(cols)), shift: make([]uint, len(cols))}
 	var shift uint

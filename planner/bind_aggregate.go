@@ -109,6 +109,12 @@ func outerAggCalls(n *pg.Node) []*pg.Node {
 			if fc.GetOver() != nil {
 				return
 			}
+			// A function's arguments (round(max(x))), which children
+			// does not list.
+			for _, a := range fc.GetArgs() {
+				walk(a)
+			}
+			return
 		}
 		for _, c := range children(n) {
 			walk(c)

@@ -427,6 +427,12 @@ func (b *binder) finishCorrelated(r rel, sel []*expr, q *selectQuery, keys []sor
 	if len(on) > 0 && len(corrInner) > 0 {
 		return nil, nil, nil, notSupported(-1, "DISTINCT ON in a correlated subquery")
 	}
+	if len(corrInner) > 0 && (q.s.GetLimitCount() != nil || q.s.GetLimitOffset() != nil) {
+		// The groups of every outer row are one relation here: LIMIT and
+		// OFFSET would count its rows, not each outer row's (LIMIT 1 kept
+		// one part's minimum for all parts).
+		return nil, nil, nil, notSupported(-1, "LIMIT or OFFSET in a correlated subquery")
+	}
 	var corr []corrKey
 	for i, in := range corrInner {
 		k, err := ag.wrapCol(in, -1)

@@ -79,3 +79,36 @@ func TestChunkedIndex(t *testing.T) {
 		t.Errorf("huge span count: %v, want ErrCorruptIndex", err)
 	}
 }
+
+// FuzzDecodeIndex: whatever bytes it is given, DecodeIndex either refuses
+// them or returns spans that are non-negative and never overlap (a
+// one-span index's entries in order).
+func FuzzDecodeIndex(f *testing.F) {
+	f.Add((&Index{Entries: []IndexEntry{{Offset: 0, Length: 10, Rows: 3, Batches: 1}}}).Encode())
+	f.Add((&Index{Entries: []IndexEntry{{Offset: 0, Length: 10, Rows: 3, Batches: 1, Rest: []Span{{20, 5}}}, {Offset: 10, Length: 10}}}).Encode())
+	f.Add([]byte("KAPOTIX1"))
+	f.Add([]byte("KAPOTIX2"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ix, err := DecodeIndex(b)
+		if err != nil {
+			return
+		}
+		var all []Span
+		for _, e := range ix.Entries {
+			for _, s := range e.spans() {
+				if s.Offset < 0 || s.Length < 0 {
+					t.Fatalf("accepted bad entry %+v", e)
+				}
+				if s.Length > 0 {
+					all = append(all, s)
+				}
+			}
+		}
+		slices.SortFunc(all, func(a, b Span) int { return int(a.Offset - b.Offset) })
+		for i := 1; i < len(all); i++ {
+			if all[i].Offset < all[i-1].Offset+all[i-1].Length {
+				t.Fatalf("accepted overlapping spans %+v", all)
+			}
+		}
+	})
+}

@@ -78,8 +78,10 @@ type PartitionStats struct {
 // over unsorted files, 0.95 s against 0.62 s with a buffer large enough
 // not to spill). A compressed output (CompressionAuto past
 // autoCompressBytes) is the exception: its partitions are S2 streams
-// compressed at Finish from the chunks, written to a new file. No batch
-// is decoded or encoded twice.
+// compressed at Finish from the chunks, written to a new file; so is an
+// output spilled so often that its chunked index would pass
+// maxIndexBytes, laid out contiguously by copying. No batch is decoded
+// or encoded twice.
 type FileWriter struct {
 	dataPath string
 	schema   *arrow.Schema
@@ -256,7 +258,7 @@ func (w *FileWriter) Finish() ([]PartitionStats, error) {
 		}
 		w.compressed = total >= w.autoBytes
 	}
-	if w.spillF != nil && !w.compressed {
+	if w.spillF != nil && !w.compressed && w.chunkedIndexBytes() <= maxIndexBytes {
 		return w.finishSpilled()
 	}
 	stats := make([]PartitionStats, len(w.parts))
@@ -295,6 +297,17 @@ func (w *FileWriter) Abort() {
 		w.parts[i].buf.Reset()
 	}
 	w.removeSpill()
+}
+
+// chunkedIndexBytes is the size of the chunked index of the output's
+// spans so far and one more span a partition: past maxIndexBytes (a
+// reader refuses it) the output is laid out contiguously instead.
+func (w *FileWriter) chunkedIndexBytes() int64 {
+	n := int64(16 + len(w.parts)*(entrySize+4+16))
+	for _, sp := range w.spans {
+		n += int64(16 * len(sp))
+	}
+	return n
 }
 
 // finishSpilled finishes an uncompressed output that spilled: the rest of
