@@ -3,6 +3,7 @@ package expr
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -70,6 +71,9 @@ func (c *castExpr) evalDatum(ctx context.Context, b arrow.RecordBatch) (compute.
 	}
 	if c.to.ID() == arrow.DECIMAL128 && isString(inputType(d)) {
 		return castTextToDecimal(ctx, d, c.to.(*arrow.Decimal128Type), c.safe)
+	}
+	if inputType(d).ID() == arrow.DECIMAL128 && c.to.ID() == arrow.FLOAT64 {
+		return mapDatum(ctx, d, decimalToFloat64)
 	}
 	if upscalesDecimal(inputType(d), c.to) {
 		to := c.to.(*arrow.Decimal128Type)
@@ -321,4 +325,42 @@ func CastArray(ctx context.Context, arr arrow.Array, t arrow.DataType) (arrow.Ar
 		return arr, nil
 	}
 	return compute.CastArray(ctx, arr, compute.SafeCastOptions(t))
+}
+
+// decimalToFloat64 casts decimals to the nearest float64: the unscaled
+// value over 10^scale, one correctly rounded division when both are
+// exact in a float64 (|value| < 2^53, scale <= 22), as DuckDB does.
+// Arrow multiplies by 10^-scale, which is not exact: 123.45 became
+// 123.45000000000002, greater than avg(123.45) (the unscaled sum over
+// count x 10^scale, the nearest float64 to 123.45), and a comparison of
+// a decimal with a float average kept rows it should not.
+func decimalToFloat64(mem memory.Allocator, a arrow.Array) (arrow.Array, error) {
+	d, ok := a.(*array.Decimal128)
+	if !ok {
+		return nil, fmt.Errorf("cast %s to float64: %w", a.DataType(), errs.ErrInvalidPlan)
+	}
+	scale := d.DataType().(*arrow.Decimal128Type).Scale
+	b := array.NewFloat64Builder(mem)
+	defer b.Release()
+	b.Reserve(d.Len())
+	const exact = 1 << 53
+	for i := range d.Len() {
+		if d.IsNull(i) {
+			b.UnsafeAppendBoolToBitmap(false)
+			continue
+		}
+		v := d.Value(i)
+		if scale >= 0 && scale <= 22 && isSmall(v, exact) {
+			b.UnsafeAppend(float64(int64(v.LowBits())) / math.Pow10(int(scale)))
+			continue
+		}
+		b.UnsafeAppend(v.ToFloat64(scale))
+	}
+	return b.NewArray(), nil
+}
+
+// isSmall reports whether v is within (-bound, bound).
+func isSmall(v decimal128.Num, bound int64) bool {
+	hi, lo := v.HighBits(), int64(v.LowBits())
+	return (hi == 0 && lo >= 0 && lo < bound) || (hi == -1 && lo < 0 && lo > -bound)
 }

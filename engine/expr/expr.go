@@ -455,6 +455,15 @@ func newBinaryExpr(l Expr, op kapotv1.BinaryOp, r Expr) (Expr, error) {
 		l = &castExpr{in: l, to: arrow.PrimitiveTypes.Float64}
 		r = &castExpr{in: r, to: arrow.PrimitiveTypes.Float64}
 	}
+	// A decimal meets a float64 as the nearest float64 (decimalToFloat64),
+	// not as Arrow's implicit cast, which multiplies by 10^-scale: 123.45
+	// compared greater than avg(123.45).
+	if l.DataType().ID() == arrow.DECIMAL128 && r.DataType().ID() == arrow.FLOAT64 {
+		l = &castExpr{in: l, to: arrow.PrimitiveTypes.Float64}
+	}
+	if r.DataType().ID() == arrow.DECIMAL128 && l.DataType().ID() == arrow.FLOAT64 {
+		r = &castExpr{in: r, to: arrow.PrimitiveTypes.Float64}
+	}
 	f, ok := binaryFuncs[op]
 	if !ok {
 		return nil, fmt.Errorf("binary operator %v: %w", op, errs.ErrNotSupported)
