@@ -92,35 +92,40 @@ func containsAgg(n *pg.Node) bool {
 	return found
 }
 
+// walkCalls visits the function calls of n outside its subqueries: visit
+// gets each call's node, and its arguments are walked when it returns
+// true (children lists no call's arguments).
+func walkCalls(n *pg.Node, visit func(n *pg.Node, fc *pg.FuncCall) bool) {
+	if n == nil {
+		return
+	}
+	if fc := n.GetFuncCall(); fc != nil {
+		if visit(n, fc) {
+			for _, a := range fc.GetArgs() {
+				walkCalls(a, visit)
+			}
+		}
+		return
+	}
+	for _, c := range children(n) {
+		walkCalls(c, visit)
+	}
+}
+
 // outerAggCalls lists the aggregate calls of n outside its subqueries
 // (not inside another aggregate's arguments, nor a window call).
 func outerAggCalls(n *pg.Node) []*pg.Node {
 	var out []*pg.Node
-	var walk func(n *pg.Node)
-	walk = func(n *pg.Node) {
-		if n == nil {
-			return
+	walkCalls(n, func(n *pg.Node, fc *pg.FuncCall) bool {
+		if fc.GetOver() != nil {
+			return false
 		}
-		if fc := n.GetFuncCall(); fc != nil {
-			if _, ok := aggFuncs[funcName(fc)]; ok && fc.GetOver() == nil {
-				out = append(out, n)
-				return
-			}
-			if fc.GetOver() != nil {
-				return
-			}
-			// A function's arguments (round(max(x))), which children
-			// does not list.
-			for _, a := range fc.GetArgs() {
-				walk(a)
-			}
-			return
+		if _, ok := aggFuncs[funcName(fc)]; ok {
+			out = append(out, n)
+			return false
 		}
-		for _, c := range children(n) {
-			walk(c)
-		}
-	}
-	walk(n)
+		return true
+	})
 	return out
 }
 

@@ -422,26 +422,10 @@ func windowKey(w *windowRel) string {
 // containsWindow reports whether n has a call with OVER.
 func containsWindow(n *pg.Node) bool {
 	found := false
-	var walk func(n *pg.Node)
-	walk = func(n *pg.Node) {
-		if n == nil || found {
-			return
-		}
-		if fc := n.GetFuncCall(); fc != nil {
-			if fc.GetOver() != nil {
-				found = true
-				return
-			}
-			for _, a := range fc.GetArgs() {
-				walk(a)
-			}
-			return
-		}
-		for _, c := range children(n) {
-			walk(c)
-		}
-	}
-	walk(n)
+	walkCalls(n, func(_ *pg.Node, fc *pg.FuncCall) bool {
+		found = found || fc.GetOver() != nil
+		return !found
+	})
 	return found
 }
 
